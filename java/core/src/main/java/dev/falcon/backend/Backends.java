@@ -1,0 +1,120 @@
+package dev.falcon.backend;
+
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.ServiceLoader;
+
+/**
+ * Finds the compute backends on the class path and chooses one. The choice is "auto" (the usable
+ * backend of highest priority) unless the caller or the system property {@value #PROPERTY} names
+ * one; naming an unusable backend is an error that says why it cannot run. One INFO line records
+ * the backend chosen and why the others were skipped.
+ */
+public final class Backends {
+    /** System property overriding the automatic choice: auto, java, cpu or cuda. */
+    public static final String PROPERTY = "falcon.backend";
+
+    private static final System.Logger LOG = System.getLogger(Backends.class.getName());
+    private static volatile List<Candidate> discovered;
+
+    /** A provider together with its (cached) probe result. */
+    public record Candidate(BackendProvider provider, BackendAvailability availability) {
+        public String name() { return provider.name(); }
+    }
+
+    /** The chosen provider and the line explaining the choice. */
+    public record Choice(BackendProvider provider, String explanation) {
+        public ComputeBackend create(int threads) {
+            return provider.create(threads);
+        }
+    }
+
+    private Backends() {}
+
+    /** Every provider found, highest priority first, each probed once per JVM. */
+    public static List<Candidate> candidates() {
+        List<Candidate> result = discovered;
+        if (result == null) {
+            synchronized (Backends.class) {
+                result = discovered;
+                if (result == null) {
+                    List<Candidate> found = new ArrayList<>();
+                    for (BackendProvider provider : ServiceLoader.load(BackendProvider.class, Backends.class.getClassLoader())) {
+                        found.add(new Candidate(provider, safeProbe(provider)));
+                    }
+                    found.sort(Comparator.comparingInt((Candidate c) -> c.provider().priority()).reversed()
+                            .thenComparing(Candidate::name));
+                    discovered = result = List.copyOf(found);
+                }
+            }
+        }
+        return result;
+    }
+
+    /** Usable backends, highest priority first (for suites that run over every backend). */
+    public static List<Candidate> usable() {
+        return candidates().stream().filter(c -> c.availability().usable()).toList();
+    }
+
+    /**
+     * Chooses a backend. {@code requested} is "auto", a backend name, or null (then the system
+     * property decides, defaulting to auto).
+     *
+     * @throws IllegalArgumentException when a named backend is unknown or not usable here
+     */
+    public static Choice choose(String requested) {
+        String wanted = requested != null ? requested : System.getProperty(PROPERTY, "auto");
+        wanted = wanted.trim().toLowerCase(Locale.ROOT);
+        List<Candidate> all = candidates();
+        Choice choice;
+        if (wanted.isEmpty() || wanted.equals("auto")) {
+            Candidate winner = all.stream().filter(c -> c.availability().usable()).findFirst()
+                    .orElseThrow(() -> new IllegalStateException("no usable compute backend: " + skipped(all, null)));
+            choice = new Choice(winner.provider(), "backend " + winner.name() + " chosen automatically"
+                    + suffix(skipped(all, winner)));
+        } else {
+            final String name = wanted;
+            Candidate named = all.stream().filter(c -> c.name().equals(name)).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException("unknown backend '" + name + "'; available: "
+                            + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto"));
+            if (!named.availability().usable()) {
+                throw new IllegalArgumentException("backend '" + name + "' cannot run here: "
+                        + named.availability().reason() + ". Use --device auto to fall back automatically.");
+            }
+            choice = new Choice(named.provider(), "backend " + name + " chosen as requested"
+                    + suffix(skipped(all, named)));
+        }
+        LOG.log(System.Logger.Level.INFO, choice.explanation());
+        return choice;
+    }
+
+    private static String suffix(String skipped) {
+        return skipped.isEmpty() ? "" : "; " + skipped;
+    }
+
+    private static String skipped(List<Candidate> all, Candidate winner) {
+        List<String> parts = new ArrayList<>();
+        for (Candidate c : all) {
+            if (c == winner) continue;
+            if (!c.availability().usable()) {
+                parts.add(c.name() + " unusable: " + c.availability().reason());
+            } else if (winner != null && c.provider().priority() < winner.provider().priority()) {
+                parts.add(c.name() + " has lower priority");
+            } else {
+                parts.add(c.name() + " not requested");
+            }
+        }
+        return String.join("; ", parts);
+    }
+
+    private static BackendAvailability safeProbe(BackendProvider provider) {
+        try {
+            BackendAvailability a = provider.probe();
+            return a != null ? a : BackendAvailability.unusable("probe returned nothing");
+        } catch (Throwable t) { // a probe must never take the engine down, whatever a native loader throws
+            return BackendAvailability.unusable("probe failed", t);
+        }
+    }
+}

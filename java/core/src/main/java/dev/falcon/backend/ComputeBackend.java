@@ -1,0 +1,96 @@
+package dev.falcon.backend;
+
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+
+/**
+ * Every operation the solver performs on X and on length-p vectors. The solver above this interface
+ * never knows which implementation it runs on; implementations are found at run time through
+ * {@link BackendProvider} and chosen by {@link Backends}.
+ *
+ * <p>Conventions: X is a column-major float32 {@link HostMatrix} (n rows, p columns). Vectors are
+ * off-heap JavaCPP pointers owned by the caller; lengths are given by the matrix or explicitly, never
+ * by {@code Pointer.limit()}. Reductions that decide anything accumulate in double. Results are
+ * deterministic for a given input and thread count.
+ */
+public interface ComputeBackend extends AutoCloseable {
+
+    /** Short name: "java", "cpu", "cuda". */
+    String name();
+
+    /** Threads this instance uses for its kernels. */
+    int threads();
+
+    /** One line for logs and reports, e.g. "cpu: OpenBLAS 0.3.31 (core SkylakeX), 2 threads". */
+    String description();
+
+    // ---------------------------------------------------------------- loading X
+
+    /**
+     * Produces X in the internal layout from a validated file description: a zero-copy mapping when
+     * the file already is column-major little-endian float32, otherwise one conversion (transposition
+     * and/or widening) into memory the returned matrix owns.
+     */
+    HostMatrix load(RawMatrixSource source) throws IOException;
+
+    // ---------------------------------------------------------------- products with X
+
+    /** {@code out[0..n) = X v}, v of length p. */
+    void multiply(HostMatrix x, FloatPointer v, FloatPointer out);
+
+    /** {@code out[0..p) = X^T u}, u of length n. */
+    void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out);
+
+    /**
+     * Block-diagonal Fisher product in one pass over X: for every block b of consecutive columns
+     * {@code [blockStarts[b], blockStarts[b+1])}, {@code out_B = X_B^T (X_B d_B)}. {@code blockStarts}
+     * starts at 0, increases strictly and ends at p.
+     */
+    void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out);
+
+    /** Copies the columns {@code columns[0..k)} of X into {@code dst}, an n x k column-major buffer. */
+    void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst);
+
+    // ---------------------------------------------------------------- small dense algebra (n x n)
+
+    /**
+     * {@code gram = sum_j w_j x_j x_j^T} (n x n, column-major, both triangles filled, double); with
+     * {@code columnWeights == null} every weight is 1, i.e. {@code gram = X X^T}.
+     */
+    void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram);
+
+    /**
+     * Cholesky factor in place (lower triangle, column-major, n x n); throws
+     * {@link ArithmeticException} when the matrix is not positive definite.
+     */
+    void choleskyFactor(DoublePointer a, int n);
+
+    /** Solves {@code L L^T Y = B} in place for B (n x nrhs, column-major) given the factor L. */
+    void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs);
+
+    // ---------------------------------------------------------------- selection kernels
+
+    /**
+     * Segmented sort, descending and stable (ties keep increasing original index): for every segment
+     * {@code [segmentStarts[s], segmentStarts[s+1])} of {@code scores}, writes the sorted values to
+     * {@code sortedOut}, their original (global) indices to {@code indexOut}, and the inclusive prefix
+     * sums in double, restarting at each segment, to {@code prefixOut}. Scores must be finite and
+     * non-negative.
+     */
+    void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
+                                FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut);
+
+    /**
+     * Threshold counts: for every segment s of a descending {@code sorted} array, {@code counts[s]} =
+     * the number of entries v with {@code (double) v > thresholds[s]} (a binary search per segment).
+     */
+    void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts);
+
+    /** Releases handles, pools and scratch memory of this instance. Matrices passed in stay owned by the caller. */
+    @Override
+    void close();
+}

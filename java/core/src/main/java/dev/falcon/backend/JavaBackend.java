@@ -1,0 +1,275 @@
+package dev.falcon.backend;
+
+import dev.falcon.data.HalfFloats;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.FloatBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+
+/**
+ * The reference backend: plain Java, single-threaded, written for obviousness rather than speed. It
+ * is the oracle every other backend is tested against and the last resort where no native backend
+ * loads. It reads X through {@link HostMatrix#columns} views.
+ */
+public final class JavaBackend implements ComputeBackend {
+    /** Columns per Java view of X; keeps each view well below 2^31 floats. */
+    private static final int VIEW_FLOATS = 1 << 26;
+
+    @Override public String name() { return "java"; }
+
+    @Override public int threads() { return 1; }
+
+    @Override public String description() { return "java: reference implementation, 1 thread"; }
+
+    // ---------------------------------------------------------------- loading
+
+    @Override
+    public HostMatrix load(RawMatrixSource source) throws IOException {
+        HostMatrix x = HostMatrix.allocate(source.rows(), source.cols());
+        try (FileChannel channel = FileChannel.open(source.file(), StandardOpenOption.READ)) {
+            long rows = source.rows(), cols = source.cols();
+            int width = source.type().bytes();
+            // Read one storage line (a row in C order, a column in Fortran order) at a time.
+            long lineLength = source.rowMajor() ? cols : rows;
+            long lines = source.rowMajor() ? rows : cols;
+            ByteBuffer line = ByteBuffer.allocate(Math.toIntExact(lineLength * width)).order(source.byteOrder());
+            FloatPointer data = x.data();
+            FloatBuffer target = null;
+            for (long l = 0; l < lines; l++) {
+                line.clear();
+                long position = source.dataOffset() + l * lineLength * width;
+                while (line.hasRemaining()) {
+                    int read = channel.read(line, position + line.position());
+                    if (read < 0) throw new IOException(source.file() + ": file ends inside the data (truncated)");
+                }
+                line.flip();
+                if (!source.rowMajor()) {
+                    target = x.columns(l, 1);
+                    for (long i = 0; i < rows; i++) target.put((int) i, decode(line, (int) i, source));
+                } else {
+                    for (long j = 0; j < cols; j++) data.put(j * rows + l, decode(line, (int) j, source));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            x.close();
+            throw e;
+        }
+        return x;
+    }
+
+    private static float decode(ByteBuffer line, int index, RawMatrixSource source) {
+        return switch (source.type()) {
+            case FLOAT32 -> line.getFloat(index * 4);
+            case FLOAT64 -> (float) line.getDouble(index * 8);
+            case FLOAT16 -> HalfFloats.fromFloat16(line.getShort(index * 2));
+            case BFLOAT16 -> HalfFloats.fromBfloat16(line.getShort(index * 2));
+        };
+    }
+
+    // ---------------------------------------------------------------- products
+
+    private static long columnsPerView(HostMatrix x) {
+        return Math.max(1, VIEW_FLOATS / x.rows());
+    }
+
+    @Override
+    public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
+        int n = Math.toIntExact(x.rows());
+        double[] acc = new double[n];
+        long step = columnsPerView(x);
+        for (long j0 = 0; j0 < x.cols(); j0 += step) {
+            long count = Math.min(step, x.cols() - j0);
+            FloatBuffer block = x.columns(j0, count);
+            for (int c = 0; c < count; c++) {
+                double vj = v.get(j0 + c);
+                if (vj == 0) continue;
+                int base = c * n;
+                for (int i = 0; i < n; i++) acc[i] += block.get(base + i) * vj;
+            }
+        }
+        for (int i = 0; i < n; i++) out.put(i, (float) acc[i]);
+    }
+
+    @Override
+    public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
+        int n = Math.toIntExact(x.rows());
+        float[] uu = new float[n];
+        u.get(uu);
+        long step = columnsPerView(x);
+        for (long j0 = 0; j0 < x.cols(); j0 += step) {
+            long count = Math.min(step, x.cols() - j0);
+            FloatBuffer block = x.columns(j0, count);
+            for (int c = 0; c < count; c++) {
+                double s = 0;
+                int base = c * n;
+                for (int i = 0; i < n; i++) s += block.get(base + i) * (double) uu[i];
+                out.put(j0 + c, (float) s);
+            }
+        }
+    }
+
+    @Override
+    public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
+        checkBlocks(blockStarts, x.cols());
+        int n = Math.toIntExact(x.rows());
+        double[] u = new double[n];
+        for (int b = 0; b + 1 < blockStarts.length; b++) {
+            long start = blockStarts[b], end = blockStarts[b + 1];
+            Arrays.fill(u, 0);
+            for (long j = start; j < end; j++) {
+                double dj = d.get(j);
+                if (dj == 0) continue;
+                FloatBuffer col = x.columns(j, 1);
+                for (int i = 0; i < n; i++) u[i] += col.get(i) * dj;
+            }
+            for (long j = start; j < end; j++) {
+                FloatBuffer col = x.columns(j, 1);
+                double s = 0;
+                for (int i = 0; i < n; i++) s += col.get(i) * u[i];
+                out.put(j, (float) s);
+            }
+        }
+    }
+
+    static void checkBlocks(long[] starts, long p) {
+        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != p) {
+            throw new IllegalArgumentException("block starts must begin at 0 and end at p = " + p + ": " + Arrays.toString(starts));
+        }
+        for (int b = 1; b < starts.length; b++) {
+            if (starts[b] <= starts[b - 1]) throw new IllegalArgumentException("block starts must increase strictly: " + Arrays.toString(starts));
+        }
+    }
+
+    @Override
+    public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        long n = x.rows();
+        for (long c = 0; c < k; c++) {
+            int j = columns.get(c);
+            if (j < 0 || j >= x.cols()) throw new IndexOutOfBoundsException("column " + j + " of " + x.cols());
+            FloatBuffer col = x.columns(j, 1);
+            for (int i = 0; i < n; i++) dst.put(c * n + i, col.get(i));
+        }
+    }
+
+    // ---------------------------------------------------------------- small dense algebra
+
+    @Override
+    public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        int n = Math.toIntExact(x.rows());
+        double[] g = new double[n * n];
+        float[] col = new float[n];
+        for (long j = 0; j < x.cols(); j++) {
+            double w = columnWeights == null ? 1.0 : columnWeights.get(j);
+            if (w == 0) continue;
+            x.columns(j, 1).get(col);
+            for (int b = 0; b < n; b++) {
+                double cb = col[b] * w;
+                if (cb == 0) continue;
+                for (int a = b; a < n; a++) g[b * n + a] += col[a] * cb;
+            }
+        }
+        for (int b = 0; b < n; b++) {
+            for (int a = 0; a < b; a++) g[b * n + a] = g[a * n + b];
+        }
+        gram.put(g, 0, g.length);
+    }
+
+    @Override
+    public void choleskyFactor(DoublePointer a, int n) {
+        double[] m = new double[n * n];
+        a.get(m);
+        for (int j = 0; j < n; j++) {
+            double diag = m[j * n + j];
+            for (int k = 0; k < j; k++) diag -= m[k * n + j] * m[k * n + j];
+            if (!(diag > 0)) {
+                throw new ArithmeticException("matrix is not positive definite (pivot " + j + " = " + diag + ")");
+            }
+            double l = Math.sqrt(diag);
+            m[j * n + j] = l;
+            for (int i = j + 1; i < n; i++) {
+                double s = m[j * n + i];
+                for (int k = 0; k < j; k++) s -= m[k * n + i] * m[k * n + j];
+                m[j * n + i] = s / l;
+            }
+        }
+        a.put(m, 0, m.length);
+    }
+
+    @Override
+    public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
+        double[] l = new double[n * n];
+        factor.get(l);
+        double[] y = new double[n];
+        for (int r = 0; r < nrhs; r++) {
+            long base = (long) r * n;
+            for (int i = 0; i < n; i++) y[i] = b.get(base + i);
+            for (int i = 0; i < n; i++) { // L y = b
+                double s = y[i];
+                for (int k = 0; k < i; k++) s -= l[k * n + i] * y[k];
+                y[i] = s / l[i * n + i];
+            }
+            for (int i = n - 1; i >= 0; i--) { // L^T x = y
+                double s = y[i];
+                for (int k = i + 1; k < n; k++) s -= l[i * n + k] * y[k];
+                y[i] = s / l[i * n + i];
+            }
+            for (int i = 0; i < n; i++) b.put(base + i, y[i]);
+        }
+    }
+
+    // ---------------------------------------------------------------- selection kernels
+
+    @Override
+    public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
+                                       FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
+        checkBlocks(segmentStarts, segmentStarts[segmentStarts.length - 1]);
+        for (int s = 0; s + 1 < segmentStarts.length; s++) {
+            int start = Math.toIntExact(segmentStarts[s]);
+            int length = Math.toIntExact(segmentStarts[s + 1] - start);
+            // Non-negative floats order like their bit patterns; invert them for descending order and
+            // keep the index in the low half so ties stay in increasing index order.
+            long[] keys = new long[length];
+            for (int i = 0; i < length; i++) {
+                float v = scores.get(start + i);
+                if (!(v >= 0) || Float.isInfinite(v)) {
+                    throw new IllegalArgumentException("score " + (start + i) + " is " + v + "; scores must be finite and >= 0");
+                }
+                long inverted = 0xffffffffL - (Float.floatToIntBits(v) & 0xffffffffL);
+                keys[i] = (inverted << 32) | (start + i);
+            }
+            Arrays.sort(keys);
+            double running = 0;
+            for (int i = 0; i < length; i++) {
+                int index = (int) (keys[i] & 0xffffffffL);
+                float v = scores.get(index);
+                running += v;
+                sortedOut.put(start + i, v);
+                indexOut.put(start + i, index);
+                prefixOut.put(start + i, running);
+            }
+        }
+    }
+
+    @Override
+    public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        for (int s = 0; s + 1 < segmentStarts.length; s++) {
+            long lo = segmentStarts[s], hi = segmentStarts[s + 1]; // answer in [lo, hi]
+            double t = thresholds[s];
+            while (lo < hi) {
+                long mid = (lo + hi) >>> 1;
+                if (sorted.get(mid) > t) lo = mid + 1; else hi = mid;
+            }
+            counts[s] = lo - segmentStarts[s];
+        }
+    }
+
+    @Override
+    public void close() {}
+}
