@@ -37,6 +37,23 @@ public interface ComputeBackend extends AutoCloseable {
      */
     HostMatrix load(RawMatrixSource source) throws IOException;
 
+    // ---------------------------------------------------------------- synthetic data
+
+    /**
+     * {@code dst[i] = scale * CounterRandom.uniform(seed, i)} for i in [0, count): fully random data
+     * for benchmarks (these machines merge identical memory pages, so repeated data fakes bandwidth).
+     */
+    void fillUniform(FloatPointer dst, long count, long seed, float scale);
+
+    /**
+     * Deterministic low-rank-plus-noise gradients for the built-in examples:
+     * {@code x[i,j] = (sum_{r<rank} A[i,r] B[r,j]) / sqrt(rank) + noise * E[i,j]} with
+     * {@code A[i,r] = uniform(seed + 1, i*rank + r)}, {@code B[r,j] = uniform(seed + 2, j*rank + r)},
+     * {@code E[i,j] = uniform(seed + 3, j*n + i)} (see {@link dev.falcon.data.CounterRandom}); the sum
+     * runs over r in increasing order in float.
+     */
+    void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed);
+
     // ---------------------------------------------------------------- products with X
 
     /** {@code out[0..n) = X v}, v of length p. */

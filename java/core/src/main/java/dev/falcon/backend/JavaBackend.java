@@ -1,5 +1,6 @@
 package dev.falcon.backend;
 
+import dev.falcon.data.CounterRandom;
 import dev.falcon.data.HalfFloats;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
@@ -71,6 +72,31 @@ public final class JavaBackend implements ComputeBackend {
             case FLOAT16 -> HalfFloats.fromFloat16(line.getShort(index * 2));
             case BFLOAT16 -> HalfFloats.fromBfloat16(line.getShort(index * 2));
         };
+    }
+
+    // ---------------------------------------------------------------- synthetic data
+
+    @Override
+    public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
+        for (long i = 0; i < count; i++) dst.put(i, scale * CounterRandom.uniform(seed, i));
+    }
+
+    @Override
+    public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
+        int n = Math.toIntExact(x.rows());
+        float[] a = new float[n * rank];
+        for (int i = 0; i < a.length; i++) a[i] = CounterRandom.uniform(seed + 1, i);
+        float[] b = new float[rank];
+        float invSqrtRank = (float) (1.0 / Math.sqrt(rank));
+        for (long j = 0; j < x.cols(); j++) {
+            for (int r = 0; r < rank; r++) b[r] = CounterRandom.uniform(seed + 2, j * rank + r);
+            FloatBuffer col = x.columns(j, 1);
+            for (int i = 0; i < n; i++) {
+                float s = 0f;
+                for (int r = 0; r < rank; r++) s += a[i * rank + r] * b[r];
+                col.put(i, s * invSqrtRank + noise * CounterRandom.uniform(seed + 3, j * n + i));
+            }
+        }
     }
 
     // ---------------------------------------------------------------- products
