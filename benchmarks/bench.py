@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""Summarise and compare falcon JMH results.
+
+  bench.py summary RESULT.json            GB/s and side-by-side ratios of one saved run
+  bench.py compare BASELINE.json NEW.json flags every benchmark more than 10% slower (exit 1)
+  bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description
+
+A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
+benchmark and parameters (interleaved rounds, A B A B) are reduced to their median, so a noisy
+neighbour in one round does not decide a ratio.
+"""
+import json, os, platform, statistics, subprocess, sys, time
+
+THRESHOLD = 0.10
+
+
+def machine():
+    def read(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception as e:  # a missing tool only loses one field
+            return f"unavailable ({e})"
+    cpu = ""
+    for line in read(["lscpu"]).splitlines():
+        if line.startswith("Model name:"):
+            cpu = line.split(":", 1)[1].strip()
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f.readline().split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
+            "java": read(["java", "-version"]) or read(["bash", "-c", "java -version 2>&1"]),
+            "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node()}
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    return data if isinstance(data, dict) else {"machine": {}, "runs": data}
+
+
+def key(entry):
+    params = entry.get("params", {})
+    return entry["benchmark"].rsplit(".", 2)[-2] + "." + entry["benchmark"].rsplit(".", 1)[-1], \
+        tuple(sorted(params.items()))
+
+
+def medians(result):
+    groups = {}
+    for e in result["runs"]:
+        groups.setdefault(key(e), []).append(e["primaryMetric"]["score"])
+    unit = {key(e): e["primaryMetric"]["scoreUnit"] for e in result["runs"]}
+    return {k: (statistics.median(v), len(v), unit[k]) for k, v in groups.items()}
+
+
+def to_ms(score, unit):
+    return score * {"ms/op": 1.0, "s/op": 1e3, "us/op": 1e-3, "ns/op": 1e-6}[unit]
+
+
+def summary(path):
+    result = load(path)
+    print("machine:", json.dumps(result.get("machine", {})))
+    med = medians(result)
+    for (name, params), (score, count, unit) in sorted(med.items()):
+        p = dict(params)
+        line = f"{name:40s} {score:10.3f} {unit:6s} (median of {count}) {p}"
+        if name.startswith("ProductBenchmark"):
+            gb = int(p["n"]) * int(p["p"]) * 4 / 1e9
+            line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s of X per call"
+        print(line)
+    for (name, params), (score, _, unit) in sorted(med.items()):
+        if name == "ProductBenchmark.fusedBlockProduct":
+            base = dict(params)
+            for other in ("streamingRead", "twoSgemv", "oneSgemv"):
+                # the read baselines do not depend on the fused kernel's block size
+                for (n2, p2), (s2, _, u2) in med.items():
+                    q = dict(p2)
+                    if n2 == "ProductBenchmark." + other and all(q.get(k) == base.get(k) for k in ("n", "p", "threads", "backendName")):
+                        ratio = to_ms(s2, u2) / to_ms(score, unit)
+                        label = "fused vs " + other
+                        if other == "streamingRead":
+                            print(f"{label:40s} {ratio * 100:6.1f}% of the streaming read (block {base['blockSize']})")
+                        else:
+                            print(f"{label:40s} {ratio:6.2f}x faster (block {base['blockSize']})")
+
+
+def compare(baseline_path, new_path):
+    base, new = medians(load(baseline_path)), medians(load(new_path))
+    slower = 0
+    for k, (score, _, unit) in sorted(new.items()):
+        if k not in base:
+            print(f"NEW      {k[0]} {dict(k[1])}")
+            continue
+        b = to_ms(base[k][0], base[k][2])
+        s = to_ms(score, unit)
+        change = s / b - 1
+        flag = "SLOWER" if change > THRESHOLD else "ok"
+        slower += flag == "SLOWER"
+        print(f"{flag:8s} {k[0]:40s} {b:10.3f} -> {s:10.3f} ms ({change * 100:+.1f}%) {dict(k[1])}")
+    print(f"{slower} benchmark(s) more than {THRESHOLD * 100:.0f}% slower than the baseline")
+    return 1 if slower else 0
+
+
+def merge(out, rounds):
+    runs = []
+    for r in rounds:
+        with open(r) as f:
+            runs.extend(json.load(f))
+    with open(out + ".tmp", "w") as f:
+        json.dump({"machine": machine(), "runs": runs}, f, indent=1)
+    os.replace(out + ".tmp", out)
+    print("saved", out)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "summary":
+        summary(sys.argv[2])
+    elif len(sys.argv) == 4 and sys.argv[1] == "compare":
+        sys.exit(compare(sys.argv[2], sys.argv[3]))
+    elif len(sys.argv) >= 4 and sys.argv[1] == "merge":
+        merge(sys.argv[2], sys.argv[3:])
+    else:
+        print(__doc__)
+        sys.exit(2)

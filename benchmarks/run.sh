@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs the JMH benchmarks in interleaved rounds (A B A B: the machine is shared and noisy, so
+# variants compared by a ratio are measured close together) and saves one result file with the
+# machine description under benchmarks/results/.
+#   benchmarks/run.sh [ROUNDS] [JMH include regex...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-3}; shift || true
+patterns=("$@")
+if [ ${#patterns[@]} -eq 0 ]; then
+  patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.fusedBlockProduct$' 'ProductBenchmark.twoSgemv$'
+            'SelectionBenchmark')
+fi
+jar=benchmarks/target/benchmarks.jar
+if [ ! -f "$jar" ] || [ -n "$(find java benchmarks/src -newer "$jar" -name '*.java' -print -quit)" ]; then
+  echo "building $jar ..." >&2
+  mvn -B -q -DskipTests package -pl benchmarks -am >&2
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for r in $(seq 1 "$rounds"); do
+  i=0
+  for pattern in "${patterns[@]}"; do
+    i=$((i + 1))
+    java -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" ${JMH_ARGS:-}
+  done
+done
+out=benchmarks/results/$(date +%Y%m%d-%H%M%S)-$(hostname).json
+python3 benchmarks/bench.py merge "$out" "$tmp"/round*.json
+python3 benchmarks/bench.py summary "$out"

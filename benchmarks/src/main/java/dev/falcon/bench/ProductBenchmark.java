@@ -1,0 +1,115 @@
+package dev.falcon.bench;
+
+import dev.falcon.backend.Backends;
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import java.util.concurrent.TimeUnit;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.openblas.global.openblas;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * Products with X against the physical floor: a pure streaming read of the same buffer (sasum).
+ * Every method reads X exactly once per call except {@link #twoSgemv}, which reads it twice; GB/s
+ * is always "bytes of X per call / time" so the ratios compare like with like.
+ *
+ * <p>X is fully random (counter-based, never repeated): these machines merge identical memory
+ * pages, and repeated data is served from cache, inflating bandwidth two-fold or more.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.AverageTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3, time = 2)
+@Measurement(iterations = 5, time = 2)
+// Heap and JavaCPP limits live here, not on the command line: -jvmArgsAppend would replace them.
+@Fork(value = 1, jvmArgsAppend = {"-Xmx2g", "-Dorg.bytedeco.javacpp.maxBytes=0",
+        "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0"})
+public class ProductBenchmark {
+    @Param({"512"})
+    public int n;
+
+    @Param({"2000000"})
+    public int p;
+
+    /** Columns per block of the fused kernel (the block-diagonal model's block size). */
+    @Param({"2000"})
+    public int blockSize;
+
+    @Param({"2"})
+    public int threads;
+
+    @Param({"cpu"})
+    public String backendName;
+
+    private ComputeBackend backend;
+    private HostMatrix x;
+    private FloatPointer d;
+    private FloatPointer u;
+    private FloatPointer out;
+    private long[] blockStarts;
+
+    @Setup(Level.Trial)
+    public void setUp() {
+        backend = Backends.choose(backendName).create(threads);
+        x = HostMatrix.allocate(n, p);
+        backend.fillUniform(x.data(), x.elements(), 20261125L, 1f);
+        d = new FloatPointer(p);
+        backend.fillUniform(d, p, 7L, 1f);
+        u = new FloatPointer(n);
+        out = new FloatPointer(p);
+        int blocks = (p + blockSize - 1) / blockSize;
+        blockStarts = new long[blocks + 1];
+        for (int b = 0; b <= blocks; b++) blockStarts[b] = Math.min((long) b * blockSize, p);
+        System.out.println("# " + backend.description() + "; X = " + n + " x " + p + " float32, "
+                + x.bytes() / 1e9 + " GB");
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        x.close();
+        d.close();
+        u.close();
+        out.close();
+        backend.close();
+    }
+
+    /** The floor: one streaming read of X through OpenBLAS sasum (multithreaded like the kernels). */
+    @Benchmark
+    public float streamingRead() {
+        return openblas.cblas_sasum((int) x.elements(), x.data(), 1);
+    }
+
+    /** X^T (X d) as two BLAS sgemv calls: two passes over X. */
+    @Benchmark
+    public FloatPointer twoSgemv() {
+        backend.multiply(x, d, u);
+        backend.multiplyTransposed(x, u, out);
+        return out;
+    }
+
+    /** Block-diagonal X_B^T (X_B d_B) for every block in one pass over X. */
+    @Benchmark
+    public FloatPointer fusedBlockProduct() {
+        backend.blockGramProduct(x, blockStarts, d, out);
+        return out;
+    }
+
+    /** One sgemv, X d: a single pass, for reference. */
+    @Benchmark
+    public FloatPointer oneSgemv() {
+        backend.multiply(x, d, u);
+        return u;
+    }
+}
