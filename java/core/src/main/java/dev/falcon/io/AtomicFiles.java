@@ -3,10 +3,12 @@ package dev.falcon.io;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Atomic file output: the content is written to a hidden temporary file in the target's directory,
@@ -42,7 +44,7 @@ public final class AtomicFiles {
             if (Files.isDirectory(absolute)) {
                 throw InputException.of(target, "output", "is a directory", "name a file, not a directory");
             }
-            temp = Files.createTempFile(dir, "." + absolute.getFileName() + ".", ".tmp");
+            temp = createTemp(dir, absolute.getFileName().toString());
             writer.write(temp);
             try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                 ch.force(true);
@@ -64,6 +66,21 @@ public final class AtomicFiles {
                 } catch (IOException ignored) {
                     // best effort: nothing more can be done
                 }
+            }
+        }
+    }
+
+    /**
+     * A new hidden file next to the target. Unlike {@code Files.createTempFile} (mode 0600) it gets the
+     * default permissions (umask), so the renamed result is as readable as any other output.
+     */
+    private static Path createTemp(Path dir, String name) throws IOException {
+        for (int attempt = 0; ; attempt++) {
+            Path temp = dir.resolve("." + name + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".tmp");
+            try {
+                return Files.createFile(temp);
+            } catch (FileAlreadyExistsException e) {
+                if (attempt > 100) throw e;
             }
         }
     }

@@ -33,6 +33,10 @@ class AtomicFilesTest {
         });
         AtomicFiles.write(target, temp -> Files.writeString(temp, "second"));
         assertEquals("second", Files.readString(target));
+        if (Files.getFileStore(target).supportsFileAttributeView("posix")) {
+            assertTrue(Files.getPosixFilePermissions(target).contains(java.nio.file.attribute.PosixFilePermission.OWNER_READ));
+            assertTrue(Files.isReadable(target));
+        }
         assertEquals(List.of("out.txt"), listing());
     }
 
