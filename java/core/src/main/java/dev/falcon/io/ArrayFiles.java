@@ -1,0 +1,322 @@
+package dev.falcon.io;
+
+import dev.falcon.data.ElementType;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Locale;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * Façade over {@link Npy} and {@link Safetensors} for array inputs named by a spec string:
+ * {@code "path.npy"}, {@code "path.safetensors"} (must hold exactly one tensor) or
+ * {@code "path.safetensors:tensorName"}.
+ *
+ * <p>Errors are {@link InputException}s; those raised while resolving a spec are prefixed with the
+ * option or field that named it ({@code "--weights: w.npy: descr: ..."}). Vectors are read with
+ * positional reads in bounded chunks (never a heap copy of the file) into an off-heap
+ * {@link FloatPointer}; the big matrix X is not read here, only described by a {@link RawMatrixSource}.
+ */
+public final class ArrayFiles {
+    private ArrayFiles() {}
+
+    /** Elements converted per chunk while streaming. */
+    static final int CHUNK_ELEMENTS = 1 << 16;
+
+    /** One array inside a file (package-private). */
+    record Located(Path file, String name, String dtypeName, Dtype dtype, ByteOrder order, long[] shape,
+                   boolean fortranOrder, long offset) {
+        long elements() {
+            long n = 1;
+            for (long d : shape) n *= d;
+            return n;
+        }
+
+        String label() { return name == null ? file.toString() : file + ":" + name; }
+    }
+
+    /** "path.npy", "path.safetensors" (one tensor) or "path.safetensors:tensorName" as a 2-D matrix source. */
+    public static RawMatrixSource matrixSource(String spec, String field) {
+        Located a = locate(spec, field);
+        if (a.shape().length != 2) {
+            throw fail(field, InputException.of(a.label(), "shape", "X must be 2-D (n samples x p weights) but has shape "
+                    + Npy.shapeString(a.shape()), "save the per-sample gradients as one n x p array"));
+        }
+        ElementType type = a.dtype().elementType();
+        if (type == null) {
+            throw fail(field, InputException.of(a.label(), a.name() == null ? "descr" : "dtype", "X must be float32, float64, "
+                    + "float16 or bfloat16, not " + a.dtypeName(), "save X as float32 (or bfloat16 to halve its size)"));
+        }
+        if (a.shape()[0] <= 0 || a.shape()[1] <= 0) {
+            throw fail(field, InputException.of(a.label(), "shape", "X is empty (" + Npy.shapeString(a.shape()) + ")",
+                    "X needs at least one sample row and one weight column"));
+        }
+        return new RawMatrixSource(a.file(), a.offset(), type, a.order(), !a.fortranOrder(), a.shape()[0], a.shape()[1]);
+    }
+
+    /** Element count of the array, from its header only. */
+    public static long length(String spec, String field) {
+        return locate(spec, field).elements();
+    }
+
+    /**
+     * Whole array flattened in C order, converted to float32 (f4, f8, f2, bf16, and bool/integer types
+     * accepted); NaN/Inf rejected naming the first bad index and the count; {@code expectedLength < 0}
+     * = any, otherwise a mismatch is an InputException naming both lengths. The caller closes the result.
+     */
+    public static FloatPointer readVector(String spec, String field, long expectedLength) {
+        Located a = locate(spec, field);
+        if (!a.dtype().convertible()) {
+            throw fail(field, InputException.of(a.label(), "dtype", a.dtypeName() + " cannot be converted",
+                    "save the array as float32"));
+        }
+        long n = a.elements();
+        if (n == 0) {
+            throw fail(field, InputException.of(a.label(), "shape", "the array is empty (" + Npy.shapeString(a.shape()) + ")",
+                    "pass an array with one value per weight"));
+        }
+        if (expectedLength >= 0 && n != expectedLength) {
+            throw fail(field, InputException.of(a.label(), "shape", "has " + n + " elements (shape " + Npy.shapeString(a.shape())
+                    + ") but " + expectedLength + " are expected", "pass an array with exactly " + expectedLength
+                    + " values, one per prunable weight in layer flatten order"));
+        }
+        if (a.fortranOrder()) {
+            int big = 0;
+            for (long d : a.shape()) if (d > 1) big++;
+            if (big > 1) {
+                throw fail(field, InputException.of(a.label(), "fortran_order", "a Fortran-order array of shape "
+                        + Npy.shapeString(a.shape()) + " would have to be transposed to flatten in C order",
+                        "save it with numpy.save(path, numpy.ascontiguousarray(a)) or flatten it first"));
+            }
+        }
+        FloatPointer out = new FloatPointer(n);
+        FloatPointer view = new FloatPointer(out);
+        float[] floats = new float[CHUNK_ELEMENTS];
+        long[] bad = {0, -1};
+        double[] firstBad = {0};
+        try {
+            stream(a, (values, start, count) -> {
+                for (int j = 0; j < count; j++) {
+                    float f = (float) values[j];
+                    floats[j] = f;
+                    if (!Float.isFinite(f)) {
+                        if (bad[0]++ == 0) {
+                            bad[1] = start + j;
+                            firstBad[0] = values[j];
+                        }
+                    }
+                }
+                view.position(start).put(floats, 0, count);
+            });
+        } catch (RuntimeException e) {
+            out.close();
+            throw fail(field, e);
+        }
+        if (bad[0] > 0) {
+            out.close();
+            String what = Double.isNaN(firstBad[0]) ? "NaN" : Double.isInfinite(firstBad[0]) ? "Inf"
+                    : firstBad[0] + " (beyond the float32 range)";
+            throw fail(field, InputException.of(a.label(), "values", bad[0] + " of " + n + " values are NaN or Inf; the first is at"
+                    + " index " + bad[1] + " (" + what + ")", "fix or drop the non-finite values before saving (e.g."
+                    + " numpy.nan_to_num), or check the exporter"));
+        }
+        return out;
+    }
+
+    /** One array of a file, for {@code falcon inspect}; counts are -1 and min/max NaN for types that cannot be converted. */
+    public record Entry(String name, String dtype, long[] shape, long nanCount, long infCount, long finiteCount,
+                        double min, double max) {
+        public Entry {
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() { return shape.clone(); }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Entry e && name.equals(e.name) && dtype.equals(e.dtype) && Arrays.equals(shape, e.shape)
+                    && nanCount == e.nanCount && infCount == e.infCount && finiteCount == e.finiteCount
+                    && Double.compare(min, e.min) == 0 && Double.compare(max, e.max) == 0;
+        }
+
+        @Override
+        public int hashCode() { return name.hashCode(); }
+
+        @Override
+        public String toString() {
+            return name + " " + dtype + " " + Npy.shapeString(shape) + " nan=" + nanCount + " inf=" + infCount
+                    + " finite=" + finiteCount + " min=" + min + " max=" + max;
+        }
+    }
+
+    /**
+     * Every array in an .npy (one entry named after the file) or .safetensors file (one per tensor, in
+     * header order) with dtype, shape, NaN/Inf/finite counts and the min/max of the finite values
+     * (NaN when there are none). Streams the data in bounded chunks.
+     */
+    public static List<Entry> describe(Path file) {
+        List<Located> arrays = new ArrayList<>();
+        String lower = file.getFileName() == null ? "" : file.getFileName().toString().toLowerCase(Locale.ROOT);
+        if (lower.endsWith(".npy")) {
+            arrays.add(fromNpy(Npy.readHeader(file)));
+        } else if (lower.endsWith(".safetensors")) {
+            Safetensors.Header h = Safetensors.readHeader(file);
+            for (Safetensors.Tensor t : h.tensors().values()) arrays.add(fromTensor(file, t));
+        } else {
+            throw InputException.of(file, "file", "is neither .npy nor .safetensors", "name a .npy or .safetensors file");
+        }
+        List<Entry> entries = new ArrayList<>();
+        for (Located a : arrays) {
+            String name = a.name() == null ? String.valueOf(file.getFileName()) : a.name();
+            if (!a.dtype().convertible()) {
+                entries.add(new Entry(name, a.dtypeName(), a.shape(), -1, -1, -1, Double.NaN, Double.NaN));
+                continue;
+            }
+            long[] counts = new long[3];
+            double[] range = {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY};
+            stream(a, (values, start, count) -> {
+                for (int j = 0; j < count; j++) {
+                    double v = values[j];
+                    if (Double.isNaN(v)) {
+                        counts[0]++;
+                    } else if (Double.isInfinite(v)) {
+                        counts[1]++;
+                    } else {
+                        counts[2]++;
+                        if (v < range[0]) range[0] = v;
+                        if (v > range[1]) range[1] = v;
+                    }
+                }
+            });
+            boolean any = counts[2] > 0;
+            entries.add(new Entry(name, a.dtypeName(), a.shape(), counts[0], counts[1], counts[2],
+                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN));
+        }
+        return entries;
+    }
+
+    /** SHA-256 hex of a file's bytes (streamed), for report checksums. */
+    public static String sha256(Path file) {
+        MessageDigest digest;
+        try {
+            digest = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+            while (ch.read(buf) >= 0) {
+                buf.flip();
+                digest.update(buf);
+                buf.clear();
+            }
+        } catch (NoSuchFileException e) {
+            throw InputException.of(file, "file", "does not exist", "check the path");
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    static Located locate(String spec, String field) {
+        if (spec == null || spec.isBlank()) {
+            throw InputException.of("(no file)", field, "no array file given", "pass path.npy, path.safetensors or path.safetensors:tensor");
+        }
+        try {
+            int colon = spec.indexOf(".safetensors:");
+            if (colon >= 0) {
+                Path file = Path.of(spec.substring(0, colon + ".safetensors".length()));
+                String name = spec.substring(colon + ".safetensors:".length());
+                Safetensors.Header h = Safetensors.readHeader(file);
+                Safetensors.Tensor t = h.tensors().get(name);
+                if (t == null) {
+                    throw InputException.of(file, "tensor '" + name + "'", "not in the file; it holds " + names(h),
+                            "name one of the tensors after the colon");
+                }
+                return fromTensor(file, t);
+            }
+            String lower = spec.toLowerCase(Locale.ROOT);
+            Path file = Path.of(spec);
+            if (lower.endsWith(".npy")) return fromNpy(Npy.readHeader(file));
+            if (lower.endsWith(".safetensors")) {
+                Safetensors.Header h = Safetensors.readHeader(file);
+                if (h.tensors().size() != 1) {
+                    throw InputException.of(file, "tensors", "holds " + h.tensors().size() + " tensors (" + names(h)
+                            + "), so the one meant is ambiguous", "name it: " + spec + ":TENSOR");
+                }
+                return fromTensor(file, h.tensors().values().iterator().next());
+            }
+            if (lower.endsWith(".npz")) {
+                throw InputException.of(file, "file", ".npz archives are not read directly",
+                        "extract the array: numpy.save('a.npy', numpy.load('" + file.getFileName() + "')['name'])");
+            }
+            throw InputException.of(file, "file", "has an unknown extension", "pass path.npy, path.safetensors or path.safetensors:tensor");
+        } catch (InputException e) {
+            throw fail(field, e);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw InputException.of(spec, field, "is not a valid path (" + e.getMessage() + ")", "check the file name");
+        }
+    }
+
+    private static String names(Safetensors.Header h) {
+        List<String> names = new ArrayList<>(h.tensors().keySet());
+        if (names.isEmpty()) return "no tensors";
+        if (names.size() > 20) return String.join(", ", names.subList(0, 20)) + ", ... (" + names.size() + " in all)";
+        return String.join(", ", names);
+    }
+
+    static Located fromNpy(Npy.Header h) {
+        return new Located(h.file(), null, h.descr(), h.dtype(), h.byteOrder(), h.shape(), h.fortranOrder(), h.dataOffset());
+    }
+
+    static Located fromTensor(Path file, Safetensors.Tensor t) {
+        return new Located(file, t.name(), t.dtype(), t.type(), ByteOrder.LITTLE_ENDIAN, t.shape(), false, t.begin());
+    }
+
+    /** Prefixes the option/field that named the file (once). */
+    private static RuntimeException fail(String field, RuntimeException e) {
+        if (!(e instanceof InputException ie) || field == null || field.isEmpty() || ie.getMessage().startsWith(field + ": ")) return e;
+        return new InputException(field + ": " + ie.getMessage(), ie);
+    }
+
+    interface ChunkSink {
+        void accept(double[] values, long start, int count);
+    }
+
+    /** Streams the elements of {@code a} in storage order, converted to double, in bounded chunks. */
+    static void stream(Located a, ChunkSink sink) {
+        long n = a.elements();
+        int size = a.dtype().size;
+        int chunk = (int) Math.min(CHUNK_ELEMENTS, Math.max(1, n));
+        ByteBuffer buf = ByteBuffer.allocateDirect(chunk * size).order(a.order());
+        double[] values = new double[chunk];
+        try (FileChannel ch = FileChannel.open(a.file(), StandardOpenOption.READ)) {
+            for (long done = 0; done < n; ) {
+                int k = (int) Math.min(chunk, n - done);
+                buf.clear();
+                buf.limit(k * size);
+                Npy.readFully(ch, buf, a.offset() + done * size, a.file());
+                Dtype dtype = a.dtype();
+                for (int j = 0; j < k; j++) values[j] = dtype.value(buf, j * size);
+                sink.accept(values, done, k);
+                done += k;
+            }
+        } catch (IOException e) {
+            throw InputException.of(a.file(), "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+    }
+}

@@ -1,0 +1,163 @@
+package dev.falcon.io;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.json.JsonReadFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The layer table file: {@code {"layers": [{"name", "shape", "flops_per_weight", optional "offset",
+ * "count"}, ...]}} in flatten order. {@code offset} defaults to the end of the previous layer and
+ * {@code count} to the product of {@code shape}; when both are given they must agree. Unknown fields
+ * (at the top level and in each layer, e.g. an exporter's {@code "kind"}) are ignored. {@code NaN} and
+ * {@code Infinity} literals (Python's json.dump writes them) are parsed so they can be reported as bad
+ * FLOPs rather than as a JSON syntax error.
+ */
+public final class LayersJson {
+    private LayersJson() {}
+
+    private static final ObjectMapper JSON = JsonMapper.builder()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+            .build();
+
+    /** Reads and validates the table; {@code expectedParameters < 0} = unknown, otherwise p must match. */
+    public static LayerTable read(Path file, long expectedParameters) {
+        JsonNode root;
+        try (java.io.InputStream in = Files.newInputStream(file)) {
+            root = JSON.readTree(in);
+        } catch (NoSuchFileException e) {
+            throw InputException.of(file, "file", "does not exist", "check the path");
+        } catch (JsonProcessingException e) {
+            throw InputException.of(file, "json", "invalid JSON (" + e.getOriginalMessage() + " at line "
+                    + (e.getLocation() == null ? "?" : e.getLocation().getLineNr()) + ")", "fix the JSON syntax");
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+        String shapeFix = "write {\"layers\": [{\"name\": ..., \"shape\": [...], \"flops_per_weight\": ...}, ...]}";
+        if (root == null || !root.isObject()) throw InputException.of(file, "json", "the top level is not an object", shapeFix);
+        JsonNode list = root.get("layers");
+        if (list == null || !list.isArray()) throw InputException.of(file, "layers", "missing or not an array", shapeFix);
+        if (list.isEmpty()) throw InputException.of(file, "layers", "is empty", "list at least one prunable layer");
+        List<Layer> layers = new ArrayList<>();
+        Map<String, Integer> seen = new HashMap<>();
+        long next = 0;
+        for (int i = 0; i < list.size(); i++) {
+            JsonNode node = list.get(i);
+            String at = "layers[" + i + "]";
+            if (!node.isObject()) throw InputException.of(file, at, "is not an object", shapeFix);
+            JsonNode nameNode = node.get("name");
+            if (nameNode == null || !nameNode.isTextual() || nameNode.textValue().isEmpty()) {
+                throw InputException.of(file, at + ".name", "missing, empty or not a string", "give every layer its tensor name");
+            }
+            String name = nameNode.textValue();
+            String where = at + " (\"" + name + "\")";
+            Integer previous = seen.put(name, i);
+            if (previous != null) {
+                throw InputException.of(file, where + ".name", "duplicates layers[" + previous + "]", "layer names must be unique");
+            }
+            JsonNode shapeNode = node.get("shape");
+            if (shapeNode == null || !shapeNode.isArray()) {
+                throw InputException.of(file, where + ".shape", "missing or not an array", "give the tensor shape, e.g. [64, 3, 3, 3]");
+            }
+            long[] shape = new long[shapeNode.size()];
+            for (int d = 0; d < shape.length; d++) {
+                JsonNode v = shapeNode.get(d);
+                if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() <= 0) {
+                    throw InputException.of(file, where + ".shape", "entry " + d + " is " + v + ", not a positive integer",
+                            "dimensions must be positive integers");
+                }
+                shape[d] = v.longValue();
+            }
+            long elements;
+            try {
+                elements = Layer.elements(shape);
+            } catch (ArithmeticException e) {
+                throw InputException.of(file, where + ".shape", "the product of the dimensions overflows 64 bits", "check the shape");
+            }
+            JsonNode flopsNode = node.get("flops_per_weight");
+            if (flopsNode == null || !flopsNode.isNumber()) {
+                throw InputException.of(file, where + ".flops_per_weight", "missing or not a number",
+                        "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)");
+            }
+            double flops = flopsNode.doubleValue();
+            if (!(flops > 0) || Double.isInfinite(flops)) {
+                throw InputException.of(file, where + ".flops_per_weight", "is " + flops + "; it must be a positive finite number",
+                        "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)");
+            }
+            long offset = optionalLong(file, where, node, "offset", next, 0);
+            long count = optionalLong(file, where, node, "count", elements, 1);
+            if (count != elements) {
+                throw InputException.of(file, where + ".count", "is " + count + " but shape " + shapeNode + " has " + elements
+                        + " elements", "make count equal the product of shape, or omit it");
+            }
+            if (offset != next) {
+                throw InputException.of(file, where + ".offset", "is " + offset + " but the previous layers end at " + next
+                        + (offset > next ? " (a gap)" : " (an overlap)"),
+                        "list layers in flatten order covering the weights without gaps or overlaps, or omit offset");
+            }
+            layers.add(new Layer(name, shape, flops, offset, count));
+            next = Math.addExact(offset, count);
+        }
+        LayerTable table;
+        try {
+            table = new LayerTable(layers, file.toString());
+        } catch (IllegalArgumentException e) {
+            throw new InputException(e.getMessage(), e);
+        }
+        if (expectedParameters >= 0 && table.parameters() != expectedParameters) {
+            throw InputException.of(file, "layers", "the layers hold " + table.parameters() + " weights in all but the inputs have "
+                    + expectedParameters, "the layer table and the weight/gradient files must describe the same prunable weights");
+        }
+        return table;
+    }
+
+    private static long optionalLong(Path file, String where, JsonNode node, String key, long fallback, long min) {
+        JsonNode v = node.get(key);
+        if (v == null || v.isNull()) return fallback;
+        if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < min) {
+            throw InputException.of(file, where + "." + key, "is " + v + ", not an integer >= " + min,
+                    "fix it or omit it (it is then derived from the shapes)");
+        }
+        return v.longValue();
+    }
+
+    /** Writes the table (name, shape, flops_per_weight, offset, count for every layer), atomically. */
+    public static void write(Path file, LayerTable table) {
+        ObjectNode root = JSON.createObjectNode();
+        ArrayNode list = root.putArray("layers");
+        for (Layer l : table.layers()) {
+            ObjectNode o = list.addObject();
+            o.put("name", l.name());
+            ArrayNode shape = o.putArray("shape");
+            for (long d : l.shape()) shape.add(d);
+            o.put("flops_per_weight", l.flopsPerWeight());
+            o.put("offset", l.offset());
+            o.put("count", l.count());
+        }
+        byte[] bytes;
+        try {
+            bytes = JSON.writeValueAsBytes(root);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+        AtomicFiles.write(file, temp -> Files.write(temp, bytes));
+    }
+}

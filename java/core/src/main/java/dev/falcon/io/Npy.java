@@ -1,0 +1,532 @@
+package dev.falcon.io;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * NumPy {@code .npy} files, format versions 1.0, 2.0 and 3.0, validated strictly: the magic, the
+ * version, a header length that fits the file, the header dict literal (exactly the keys
+ * {@code 'descr'}, {@code 'fortran_order'}, {@code 'shape'}), the dtype, non-negative dimensions and a
+ * data size that neither overflows nor runs past the end of the file. Bytes after the data are allowed
+ * (several arrays saved to one open file). Every problem is an {@link InputException} naming the file,
+ * the header field and the fix.
+ *
+ * <p>Accepted {@code descr} values: {@code <f4 <f8 <f2} and their big-endian forms {@code >f4 >f8 >f2}
+ * (converted on read; {@code =} means native order), {@code bfloat16} and {@code <bf16} for bfloat16
+ * (names some exporters write), {@code |b1} and {@code |u1} for masks, and the integer types
+ * {@code |i1 <i2 <u2 <i4 <u4 <i8 <u8} (e.g. FLOP counts saved as int64; vectors only). {@code <V2} is
+ * rejected: it is what numpy writes for an ml_dtypes bfloat16 array, but also for any 2-byte record,
+ * so its meaning cannot be known from the file; the message says how to convert.
+ */
+public final class Npy {
+    private Npy() {}
+
+    static final byte[] MAGIC = {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y'};
+    /** Real headers are ~128 bytes; numpy itself refuses more than 10 000 by default. */
+    static final long MAX_HEADER_BYTES = 1 << 20;
+    private static final int CHUNK = 1 << 18;
+    private static final Pattern SIMPLE_DESCR = Pattern.compile("([<>|=])([fiubV])(\\d{1,2})");
+
+    /** A validated header. {@code dataOffset} is the absolute byte offset of the first element. */
+    public record Header(Path file, String descr, boolean fortranOrder, long[] shape, long dataOffset, long fileSize) {
+        public Header {
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() { return shape.clone(); }
+
+        /** Number of elements (product of the shape, 1 for a 0-d array). */
+        public long elements() {
+            long n = 1;
+            for (long d : shape) n = Math.multiplyExact(n, d);
+            return n;
+        }
+
+        /** Bytes of one element. */
+        public int itemSize() { return dtype().size; }
+
+        /** Bytes of the data, {@code elements() * itemSize()}. */
+        public long dataBytes() { return Math.multiplyExact(elements(), (long) itemSize()); }
+
+        public ByteOrder byteOrder() { return orderOf(descr); }
+
+        Dtype dtype() { return dtypeOf(descr); }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Header h && file.equals(h.file) && descr.equals(h.descr) && fortranOrder == h.fortranOrder
+                    && Arrays.equals(shape, h.shape) && dataOffset == h.dataOffset && fileSize == h.fileSize;
+        }
+
+        @Override
+        public int hashCode() { return file.hashCode() * 31 + Arrays.hashCode(shape); }
+
+        @Override
+        public String toString() {
+            return "npy[" + file + ", " + descr + ", " + (fortranOrder ? "F" : "C") + " order, shape "
+                    + shapeString(shape) + ", data at " + dataOffset + "]";
+        }
+    }
+
+    /** Reads and validates the header of {@code file} (see the class comment). */
+    public static Header readHeader(Path file) {
+        long size;
+        try {
+            size = Files.size(file);
+        } catch (NoSuchFileException e) {
+            throw InputException.of(file, "file", "does not exist", "check the path");
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+        if (Files.isDirectory(file)) throw InputException.of(file, "file", "is a directory", "name an .npy file");
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            if (size < 10) {
+                throw InputException.of(file, "header", "the file is " + size + " bytes, shorter than the 10-byte npy preamble",
+                        "the file is truncated or not an .npy file; re-save it with numpy.save");
+            }
+            ByteBuffer pre = ByteBuffer.allocate((int) Math.min(12, size)).order(ByteOrder.LITTLE_ENDIAN);
+            readFully(ch, pre, 0, file);
+            for (int i = 0; i < MAGIC.length; i++) {
+                if (pre.get(i) != MAGIC[i]) {
+                    throw InputException.of(file, "header", "not an .npy file (it does not start with the magic \\x93NUMPY)",
+                            "write the array with numpy.save(path, array), or use a .safetensors file");
+                }
+            }
+            int major = pre.get(6) & 0xff;
+            int minor = pre.get(7) & 0xff;
+            long headerLength;
+            int prefix;
+            if (major == 1 && minor == 0) {
+                headerLength = pre.getShort(8) & 0xffff;
+                prefix = 10;
+            } else if ((major == 2 || major == 3) && minor == 0) {
+                if (size < 12) {
+                    throw InputException.of(file, "header", "the file is " + size + " bytes, shorter than the 12-byte npy "
+                            + major + ".0 preamble", "the file is truncated; re-copy or re-save it");
+                }
+                headerLength = pre.getInt(8) & 0xffffffffL;
+                prefix = 12;
+            } else {
+                throw InputException.of(file, "version", "npy format version " + major + "." + minor + " is not supported"
+                        + " (1.0, 2.0 and 3.0 are)", "re-save the array with numpy.save");
+            }
+            if (headerLength > MAX_HEADER_BYTES) {
+                throw InputException.of(file, "header", "header length " + headerLength + " bytes exceeds the limit of "
+                        + MAX_HEADER_BYTES + " (real headers are ~128 bytes)", "the file is damaged; re-save it with numpy.save");
+            }
+            if (prefix + headerLength > size) {
+                throw InputException.of(file, "header", "header length " + headerLength + " runs past the end of the file ("
+                        + size + " bytes)", "the file is truncated or damaged; re-copy or re-save it");
+            }
+            ByteBuffer hb = ByteBuffer.allocate((int) headerLength);
+            readFully(ch, hb, prefix, file);
+            String text = new String(hb.array(), major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
+            Map<String, Object> dict = new HeaderParser(file, text).parse();
+            return validate(file, dict, prefix + headerLength, size);
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+    }
+
+    private static Header validate(Path file, Map<String, Object> dict, long dataOffset, long size) {
+        for (String key : dict.keySet()) {
+            if (!key.equals("descr") && !key.equals("fortran_order") && !key.equals("shape")) {
+                throw InputException.of(file, "header", "unexpected key '" + key + "' in the header dict (only 'descr',"
+                        + " 'fortran_order' and 'shape' are allowed)", "re-save the array with numpy.save");
+            }
+        }
+        for (String key : List.of("descr", "fortran_order", "shape")) {
+            if (!dict.containsKey(key)) {
+                throw InputException.of(file, key, "missing from the header dict", "re-save the array with numpy.save");
+            }
+        }
+        Object descrValue = dict.get("descr");
+        if (descrValue instanceof List<?>) {
+            throw InputException.of(file, "descr", "structured (record) dtypes are not supported",
+                    "save a plain numeric array, e.g. numpy.save(path, a.astype(numpy.float32))");
+        }
+        if (!(descrValue instanceof String descr)) {
+            throw InputException.of(file, "descr", "must be a string such as '<f4', got " + descrValue, "re-save the array with numpy.save");
+        }
+        checkDescr(file, descr);
+        if (!(dict.get("fortran_order") instanceof Boolean fortran)) {
+            throw InputException.of(file, "fortran_order", "must be True or False, got " + dict.get("fortran_order"),
+                    "re-save the array with numpy.save");
+        }
+        if (!(dict.get("shape") instanceof long[] shape)) {
+            throw InputException.of(file, "shape", "must be a tuple of integers such as (1000, 268336), got "
+                    + dict.get("shape"), "re-save the array with numpy.save");
+        }
+        int item = dtypeOf(descr).size;
+        long elements = 1;
+        for (int i = 0; i < shape.length; i++) {
+            if (shape[i] < 0) {
+                throw InputException.of(file, "shape", "dimension " + i + " is negative (" + shapeString(shape) + ")",
+                        "the file is damaged; re-save it with numpy.save");
+            }
+        }
+        long bytes;
+        try {
+            for (long d : shape) elements = Math.multiplyExact(elements, d);
+            bytes = Math.multiplyExact(elements, (long) item);
+        } catch (ArithmeticException e) {
+            throw InputException.of(file, "shape", shapeString(shape) + " of " + descr + " overflows a 64-bit byte count",
+                    "the header is damaged; re-save the array with numpy.save");
+        }
+        if (bytes > size - dataOffset) {
+            throw InputException.of(file, "shape", shapeString(shape) + " of " + descr + " needs " + bytes
+                    + " data bytes after the " + dataOffset + "-byte header, but the file has only " + (size - dataOffset)
+                    + " (" + size + " bytes in all)", "the file is truncated; re-copy or re-save it");
+        }
+        return new Header(file, descr, fortran, shape, dataOffset, size);
+    }
+
+    private static void checkDescr(Path file, String descr) {
+        if (dtypeOf(descr) != null) return;
+        Matcher m = SIMPLE_DESCR.matcher(descr);
+        if (m.matches() && m.group(2).equals("V") && m.group(3).equals("2")) {
+            throw InputException.of(file, "descr", "'" + descr + "' is an untyped 2-byte void; numpy writes it for ml_dtypes"
+                    + " bfloat16 arrays but also for any 2-byte record, so the values cannot be interpreted safely",
+                    "save a.astype(numpy.float32), or write a .safetensors file with dtype BF16");
+        }
+        throw InputException.of(file, "descr", "dtype '" + descr + "' is not supported (accepted: <f4 <f8 <f2, >f4 >f8 >f2,"
+                + " bfloat16, |b1 |u1, and integer types for vectors)", "save the array as float32: numpy.save(path, a.astype(numpy.float32))");
+    }
+
+    /** The element type of an accepted descr, or null. */
+    static Dtype dtypeOf(String descr) {
+        if (descr.equals("bfloat16") || descr.equals("<bf16")) return Dtype.BF16;
+        Matcher m = SIMPLE_DESCR.matcher(descr);
+        if (!m.matches()) return null;
+        String order = m.group(1);
+        String kind = m.group(2);
+        int bytes = Integer.parseInt(m.group(3));
+        if (bytes > 1 && order.equals("|")) return null; // multi-byte types need a byte order
+        return switch (kind + bytes) {
+            case "f4" -> Dtype.F32;
+            case "f8" -> Dtype.F64;
+            case "f2" -> Dtype.F16;
+            case "b1" -> Dtype.BOOL;
+            case "u1" -> Dtype.U8;
+            case "i1" -> Dtype.I8;
+            case "i2" -> Dtype.I16;
+            case "u2" -> Dtype.U16;
+            case "i4" -> Dtype.I32;
+            case "u4" -> Dtype.U32;
+            case "i8" -> Dtype.I64;
+            case "u8" -> Dtype.U64;
+            default -> null;
+        };
+    }
+
+    static ByteOrder orderOf(String descr) {
+        if (descr.startsWith(">")) return ByteOrder.BIG_ENDIAN;
+        if (descr.startsWith("=")) return ByteOrder.nativeOrder();
+        return ByteOrder.LITTLE_ENDIAN;
+    }
+
+    static String shapeString(long[] shape) {
+        if (shape.length == 1) return "(" + shape[0] + ",)";
+        StringBuilder sb = new StringBuilder("(");
+        for (int i = 0; i < shape.length; i++) sb.append(i == 0 ? "" : ", ").append(shape[i]);
+        return sb.append(')').toString();
+    }
+
+    /** Writes {@code data} (at least product(shape) floats from its position) as '<f4', C order, atomically. */
+    public static void writeFloat32(Path file, FloatPointer data, long[] shape) {
+        long n = elementsOf(file, shape);
+        checkAvailable(file, data, n);
+        byte[] header = header("<f4", false, shape);
+        AtomicFiles.write(file, temp -> {
+            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+                writeAll(ch, ByteBuffer.wrap(header));
+                writeFloats(ch, data, n);
+            }
+        });
+    }
+
+    /** Writes {@code length} bytes of {@code mask} (from its position) as '|b1', nonzero stored as 1, atomically. */
+    public static void writeBool(Path file, BytePointer mask, long length) {
+        if (length < 0) throw new IllegalArgumentException("negative mask length " + length);
+        if (mask == null || mask.isNull()) throw new IllegalArgumentException("null mask for " + file);
+        long available = mask.limit() > 0 ? mask.limit() - mask.position() : mask.capacity() > 0 ? mask.capacity() - mask.position() : -1;
+        if (available >= 0 && available < length) {
+            throw new IllegalArgumentException("mask holds " + available + " bytes, fewer than the " + length + " to write to " + file);
+        }
+        byte[] header = header("|b1", false, new long[] {length});
+        AtomicFiles.write(file, temp -> {
+            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+                writeAll(ch, ByteBuffer.wrap(header));
+                BytePointer view = new BytePointer(mask);
+                long base = mask.position();
+                byte[] chunk = new byte[(int) Math.min(CHUNK * 4L, Math.max(1, length))];
+                for (long done = 0; done < length; ) {
+                    int k = (int) Math.min(chunk.length, length - done);
+                    view.position(base + done).get(chunk, 0, k);
+                    for (int i = 0; i < k; i++) chunk[i] = chunk[i] != 0 ? (byte) 1 : (byte) 0;
+                    writeAll(ch, ByteBuffer.wrap(chunk, 0, k));
+                    done += k;
+                }
+            }
+        });
+    }
+
+    static long elementsOf(Path file, long[] shape) {
+        long n = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("negative dimension in shape " + shapeString(shape) + " for " + file);
+            n = Math.multiplyExact(n, d);
+        }
+        return n;
+    }
+
+    static void checkAvailable(Path file, FloatPointer data, long n) {
+        if (data == null || data.isNull()) throw new IllegalArgumentException("null data for " + file);
+        long available = data.limit() > 0 ? data.limit() - data.position()
+                : data.capacity() > 0 ? data.capacity() - data.position() : -1;
+        if (available >= 0 && available < n) {
+            throw new IllegalArgumentException("data holds " + available + " floats, fewer than the " + n + " to write to " + file);
+        }
+    }
+
+    /** numpy's header: magic, version, dict, padded with spaces and a newline to a multiple of 64 bytes. */
+    static byte[] header(String descr, boolean fortran, long[] shape) {
+        String dict = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False")
+                + ", 'shape': " + shapeString(shape) + ", }";
+        int prefix = 10;
+        int total = prefix + dict.length() + 1;
+        int padded = (total + 63) / 64 * 64;
+        int major = 1;
+        if (padded - prefix > 65535) {
+            prefix = 12;
+            major = 2;
+            padded = (prefix + dict.length() + 1 + 63) / 64 * 64;
+        }
+        int headerLength = padded - prefix;
+        ByteBuffer b = ByteBuffer.allocate(padded).order(ByteOrder.LITTLE_ENDIAN);
+        b.put(MAGIC).put((byte) major).put((byte) 0);
+        if (major == 1) b.putShort((short) headerLength); else b.putInt(headerLength);
+        b.put(dict.getBytes(StandardCharsets.ISO_8859_1));
+        while (b.position() < padded - 1) b.put((byte) ' ');
+        b.put((byte) '\n');
+        return b.array();
+    }
+
+    /** Streams {@code n} floats of {@code data} (from its position) to {@code ch}, little-endian, in bounded chunks. */
+    static void writeFloats(FileChannel ch, FloatPointer data, long n) throws IOException {
+        FloatPointer view = new FloatPointer(data);
+        long base = data.position();
+        float[] chunk = new float[(int) Math.min(CHUNK, Math.max(1, n))];
+        ByteBuffer bytes = ByteBuffer.allocateDirect(chunk.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        for (long done = 0; done < n; ) {
+            int k = (int) Math.min(chunk.length, n - done);
+            view.position(base + done).get(chunk, 0, k);
+            bytes.clear();
+            bytes.asFloatBuffer().put(chunk, 0, k);
+            bytes.limit(k * 4);
+            writeAll(ch, bytes);
+            done += k;
+        }
+    }
+
+    static void writeAll(FileChannel ch, ByteBuffer b) throws IOException {
+        while (b.hasRemaining()) ch.write(b);
+    }
+
+    /** Reads {@code b.remaining()} bytes at {@code position}; a short file is an InputException naming it. */
+    static void readFully(FileChannel ch, ByteBuffer b, long position, Path file) throws IOException {
+        long at = position;
+        while (b.hasRemaining()) {
+            int r = ch.read(b, at);
+            if (r < 0) {
+                throw InputException.of(file, "data", "the file ended at byte " + at + " (it changed or is truncated)",
+                        "re-copy or re-save the file");
+            }
+            at += r;
+        }
+        b.flip();
+    }
+
+    /** Strict parser for the header's Python dict literal. */
+    private static final class HeaderParser {
+        private final Path file;
+        private final String s;
+        private int i;
+
+        HeaderParser(Path file, String s) {
+            this.file = file;
+            this.s = s;
+        }
+
+        Map<String, Object> parse() {
+            Map<String, Object> dict = new LinkedHashMap<>();
+            ws();
+            expect('{');
+            while (true) {
+                ws();
+                if (peek() == '}') {
+                    i++;
+                    break;
+                }
+                String key = string();
+                ws();
+                expect(':');
+                ws();
+                Object value = value();
+                if (dict.put(key, value) != null) {
+                    throw InputException.of(file, "header", "key '" + key + "' appears twice in the header dict",
+                            "the file is damaged; re-save it with numpy.save");
+                }
+                ws();
+                char c = peek();
+                if (c == ',') {
+                    i++;
+                } else if (c == '}') {
+                    i++;
+                    break;
+                } else {
+                    throw error("',' or '}'");
+                }
+            }
+            while (i < s.length()) {
+                char c = s.charAt(i++);
+                if (c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != 0) {
+                    i--;
+                    throw error("only spaces and a newline after the dict");
+                }
+            }
+            return dict;
+        }
+
+        private Object value() {
+            char c = peek();
+            if (c == '\'' || c == '"') return string();
+            if (s.startsWith("True", i)) {
+                i += 4;
+                return Boolean.TRUE;
+            }
+            if (s.startsWith("False", i)) {
+                i += 5;
+                return Boolean.FALSE;
+            }
+            if (c == '(') return tuple();
+            if (c == '[') {
+                skipBracketed();
+                return List.of();
+            }
+            throw error("a string, True, False or a tuple");
+        }
+
+        private long[] tuple() {
+            expect('(');
+            List<Long> dims = new ArrayList<>();
+            ws();
+            if (peek() == ')') {
+                i++;
+                return new long[0];
+            }
+            while (true) {
+                ws();
+                if (peek() == ')' && !dims.isEmpty()) {
+                    i++;
+                    break;
+                }
+                dims.add(integer());
+                ws();
+                char c = peek();
+                if (c == ',') {
+                    i++;
+                } else if (c == ')') {
+                    i++;
+                    break;
+                } else {
+                    throw error("',' or ')' in the shape tuple");
+                }
+            }
+            return dims.stream().mapToLong(Long::longValue).toArray();
+        }
+
+        private long integer() {
+            int start = i;
+            if (peek() == '-' || peek() == '+') i++;
+            while (i < s.length() && Character.isDigit(s.charAt(i)) && s.charAt(i) < 128) i++;
+            String digits = s.substring(start, i);
+            if (digits.isEmpty() || digits.equals("-") || digits.equals("+")) {
+                i = start;
+                throw error("an integer dimension");
+            }
+            if (i < s.length() && (s.charAt(i) == 'L' || s.charAt(i) == 'l')) i++; // Python 2 long suffix
+            try {
+                return Long.parseLong(digits);
+            } catch (NumberFormatException e) {
+                throw InputException.of(file, "shape", "dimension " + digits + " does not fit a 64-bit integer",
+                        "the header is damaged; re-save the array with numpy.save");
+            }
+        }
+
+        private void skipBracketed() {
+            int depth = 0;
+            do {
+                char c = peek();
+                if (c == '[' || c == '(') depth++;
+                if (c == ']' || c == ')') depth--;
+                i++;
+            } while (depth > 0);
+        }
+
+        private String string() {
+            char q = peek();
+            if (q != '\'' && q != '"') throw error("a quoted key or string");
+            int start = ++i;
+            while (i < s.length() && s.charAt(i) != q) {
+                if (s.charAt(i) == '\\') throw error("a string without escapes");
+                i++;
+            }
+            if (i >= s.length()) throw error("the closing quote");
+            return s.substring(start, i++);
+        }
+
+        private void ws() {
+            while (i < s.length() && (s.charAt(i) == ' ' || s.charAt(i) == '\t' || s.charAt(i) == '\n' || s.charAt(i) == '\r')) i++;
+        }
+
+        private char peek() {
+            if (i >= s.length()) throw error("more text (the header ends early)");
+            return s.charAt(i);
+        }
+
+        private void expect(char c) {
+            if (peek() != c) throw error("'" + c + "'");
+            i++;
+        }
+
+        private InputException error(String expected) {
+            String found = i < s.length() ? "'" + printable(s.substring(i, Math.min(s.length(), i + 12))) + "'" : "the end";
+            return InputException.of(file, "header", "malformed header dict: expected " + expected + " at character " + i
+                    + ", found " + found, "the file is damaged or was not written by numpy.save; re-save it with numpy.save");
+        }
+
+        private static String printable(String t) {
+            StringBuilder sb = new StringBuilder();
+            for (char c : t.toCharArray()) sb.append(c >= 32 && c < 127 ? String.valueOf(c) : String.format("\\x%02x", (int) c & 0xff));
+            return sb.toString();
+        }
+    }
+}

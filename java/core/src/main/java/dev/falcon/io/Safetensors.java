@@ -1,0 +1,276 @@
+package dev.falcon.io;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Hugging Face {@code .safetensors} files: an 8-byte little-endian header length, a JSON header and
+ * the data area. The reader validates the header length (inside the file, at most
+ * {@link #MAX_HEADER_BYTES}), every tensor's dtype (any safetensors dtype is listed; only F32, F64,
+ * F16, BF16 (and BOOL/U8/integers for vectors) can be <i>read</i> by {@link ArrayFiles}), shape,
+ * {@code data_offsets} inside the data area and equal to shape x dtype size, and that no two tensors
+ * overlap. {@code __metadata__} must map strings to strings. Data is always C order, little-endian.
+ */
+public final class Safetensors {
+    private Safetensors() {}
+
+    /** Hugging Face's own reader caps the header at 100 MB. */
+    public static final long MAX_HEADER_BYTES = 100_000_000L;
+
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+
+    /** One tensor; {@code begin}/{@code end} are absolute file offsets of its bytes. */
+    public record Tensor(String name, String dtype, long[] shape, long begin, long end) {
+        public Tensor {
+            shape = shape.clone();
+        }
+
+        @Override
+        public long[] shape() { return shape.clone(); }
+
+        public long elements() {
+            long n = 1;
+            for (long d : shape) n = Math.multiplyExact(n, d);
+            return n;
+        }
+
+        Dtype type() { return Dtype.fromSafetensors(dtype); }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Tensor t && name.equals(t.name) && dtype.equals(t.dtype) && Arrays.equals(shape, t.shape)
+                    && begin == t.begin && end == t.end;
+        }
+
+        @Override
+        public int hashCode() { return name.hashCode() * 31 + Long.hashCode(begin); }
+
+        @Override
+        public String toString() {
+            return name + ":" + dtype + Arrays.toString(shape) + "@[" + begin + "," + end + ")";
+        }
+    }
+
+    /** The validated header; tensors in file order of the JSON, {@code dataStart} = 8 + header length. */
+    public record Header(Path file, LinkedHashMap<String, Tensor> tensors, Map<String, String> metadata, long dataStart) {}
+
+    public static Header readHeader(Path file) {
+        long size;
+        try {
+            size = Files.size(file);
+        } catch (NoSuchFileException e) {
+            throw InputException.of(file, "file", "does not exist", "check the path");
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+        if (Files.isDirectory(file)) throw InputException.of(file, "file", "is a directory", "name a .safetensors file");
+        if (size < 8) {
+            throw InputException.of(file, "header", "the file is " + size + " bytes, shorter than the 8-byte header length",
+                    "the file is truncated or not a .safetensors file; re-save it with safetensors.save_file");
+        }
+        byte[] json;
+        long headerLength;
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            Npy.readFully(ch, len, 0, file);
+            headerLength = len.getLong(0);
+            if (headerLength < 0 || headerLength > MAX_HEADER_BYTES) {
+                throw InputException.of(file, "header", "header length " + Long.toUnsignedString(headerLength)
+                        + " bytes is outside 2.." + MAX_HEADER_BYTES, "the file is damaged or not a .safetensors file; re-save it");
+            }
+            if (headerLength > size - 8) {
+                throw InputException.of(file, "header", "header length " + headerLength + " runs past the end of the file ("
+                        + size + " bytes)", "the file is truncated or damaged; re-copy or re-save it");
+            }
+            if (headerLength < 2) {
+                throw InputException.of(file, "header", "header length " + headerLength + " is too short for a JSON object",
+                        "the file is damaged; re-save it with safetensors.save_file");
+            }
+            ByteBuffer hb = ByteBuffer.allocate((int) headerLength);
+            Npy.readFully(ch, hb, 8, file);
+            json = hb.array();
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+        if (json[0] != '{') {
+            throw InputException.of(file, "header", "the JSON header does not start with '{'",
+                    "the file is damaged or not a .safetensors file; re-save it with safetensors.save_file");
+        }
+        JsonNode root;
+        try {
+            root = JSON.readTree(new String(json, StandardCharsets.UTF_8));
+        } catch (JsonProcessingException e) {
+            throw InputException.of(file, "header", "invalid JSON (" + e.getOriginalMessage() + ")",
+                    "the file is damaged; re-save it with safetensors.save_file");
+        }
+        if (root == null || !root.isObject()) {
+            throw InputException.of(file, "header", "the JSON header is not an object", "re-save it with safetensors.save_file");
+        }
+        long dataStart = 8 + headerLength;
+        long dataSize = size - dataStart;
+        LinkedHashMap<String, Tensor> tensors = new LinkedHashMap<>();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            String name = e.getKey();
+            JsonNode node = e.getValue();
+            if (name.equals("__metadata__")) {
+                if (!node.isObject()) {
+                    throw InputException.of(file, "__metadata__", "must be an object of string values",
+                            "re-save with metadata={\"key\": \"value\", ...}");
+                }
+                for (Iterator<Map.Entry<String, JsonNode>> m = node.fields(); m.hasNext(); ) {
+                    Map.Entry<String, JsonNode> kv = m.next();
+                    if (!kv.getValue().isTextual()) {
+                        throw InputException.of(file, "__metadata__." + kv.getKey(), "must be a string, got " + kv.getValue(),
+                                "store metadata values as strings (safetensors requires it)");
+                    }
+                    metadata.put(kv.getKey(), kv.getValue().textValue());
+                }
+                continue;
+            }
+            tensors.put(name, tensor(file, name, node, dataStart, dataSize));
+        }
+        List<Tensor> byBegin = new ArrayList<>(tensors.values());
+        byBegin.removeIf(t -> t.begin() == t.end());
+        byBegin.sort(Comparator.comparingLong(Tensor::begin));
+        for (int i = 1; i < byBegin.size(); i++) {
+            Tensor a = byBegin.get(i - 1);
+            Tensor b = byBegin.get(i);
+            if (b.begin() < a.end()) {
+                throw InputException.of(file, "tensor '" + b.name() + "'.data_offsets", "bytes [" + (b.begin() - dataStart) + ", "
+                        + (b.end() - dataStart) + ") overlap tensor '" + a.name() + "' at [" + (a.begin() - dataStart) + ", "
+                        + (a.end() - dataStart) + ")", "the file is damaged; re-save it with safetensors.save_file");
+            }
+        }
+        return new Header(file, tensors, Collections.unmodifiableMap(metadata), dataStart);
+    }
+
+    private static Tensor tensor(Path file, String name, JsonNode node, long dataStart, long dataSize) {
+        String where = "tensor '" + name + "'";
+        String fix = "the file is damaged or not written by safetensors; re-save it with safetensors.save_file";
+        if (!node.isObject()) throw InputException.of(file, where, "is not an object with dtype, shape and data_offsets", fix);
+        JsonNode dtypeNode = node.get("dtype");
+        if (dtypeNode == null || !dtypeNode.isTextual()) {
+            throw InputException.of(file, where + ".dtype", "missing or not a string", fix);
+        }
+        String dtype = dtypeNode.textValue();
+        Dtype type = Dtype.fromSafetensors(dtype);
+        if (type == null) {
+            throw InputException.of(file, where + ".dtype", "unknown dtype '" + dtype + "' (supported for reading: F32, F64, F16, BF16)",
+                    "save the tensor as float32: tensor.float()");
+        }
+        long[] shape = longs(file, where + ".shape", node.get("shape"), -1, fix);
+        long[] offsets = longs(file, where + ".data_offsets", node.get("data_offsets"), 2, fix);
+        long bytes;
+        try {
+            long n = 1;
+            for (long d : shape) n = Math.multiplyExact(n, d);
+            bytes = Math.multiplyExact(n, (long) type.size);
+        } catch (ArithmeticException e) {
+            throw InputException.of(file, where + ".shape", Arrays.toString(shape) + " of " + dtype + " overflows a 64-bit byte count", fix);
+        }
+        long begin = offsets[0];
+        long end = offsets[1];
+        if (begin > end) {
+            throw InputException.of(file, where + ".data_offsets", "begin " + begin + " is after end " + end, fix);
+        }
+        if (end > dataSize) {
+            throw InputException.of(file, where + ".data_offsets", "[" + begin + ", " + end + ") runs past the end of the data area ("
+                    + dataSize + " bytes)", "the file is truncated; re-copy or re-save it");
+        }
+        if (end - begin != bytes) {
+            throw InputException.of(file, where + ".data_offsets", "[" + begin + ", " + end + ") holds " + (end - begin)
+                    + " bytes but shape " + Arrays.toString(shape) + " of " + dtype + " needs " + bytes, fix);
+        }
+        return new Tensor(name, dtype, shape, dataStart + begin, dataStart + end);
+    }
+
+    private static long[] longs(Path file, String field, JsonNode node, int length, String fix) {
+        if (node == null || !node.isArray() || (length >= 0 && node.size() != length)) {
+            throw InputException.of(file, field, "missing or not an array" + (length >= 0 ? " of " + length + " integers" : " of integers"), fix);
+        }
+        long[] out = new long[node.size()];
+        for (int i = 0; i < out.length; i++) {
+            JsonNode v = node.get(i);
+            if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < 0) {
+                throw InputException.of(file, field, "entry " + i + " is " + v + ", not a non-negative 64-bit integer", fix);
+            }
+            out[i] = v.longValue();
+        }
+        return out;
+    }
+
+    /**
+     * Writes the tensors as F32 (C order, little-endian) with {@code metadata} (may be null or empty),
+     * atomically. The header is padded with spaces so that the data area starts 8-byte aligned.
+     */
+    public static void write(Path file, LinkedHashMap<String, NamedArray> tensors, Map<String, String> metadata) {
+        ObjectNode root = JSON.createObjectNode();
+        if (metadata != null && !metadata.isEmpty()) {
+            ObjectNode meta = root.putObject("__metadata__");
+            metadata.forEach((k, v) -> meta.put(k, v));
+        }
+        long offset = 0;
+        List<long[]> sizes = new ArrayList<>();
+        for (Map.Entry<String, NamedArray> e : tensors.entrySet()) {
+            String name = e.getKey();
+            if (name == null || name.isEmpty() || name.equals("__metadata__")) {
+                throw new IllegalArgumentException("invalid tensor name '" + name + "' for " + file);
+            }
+            NamedArray a = e.getValue();
+            long n = Npy.elementsOf(file, a.shape());
+            Npy.checkAvailable(file, a.data(), n);
+            ObjectNode t = root.putObject(name);
+            t.put("dtype", "F32");
+            ArrayNode shape = t.putArray("shape");
+            for (long d : a.shape()) shape.add(d);
+            long end = offset + n * Float.BYTES;
+            t.putArray("data_offsets").add(offset).add(end);
+            sizes.add(new long[] {n});
+            offset = end;
+        }
+        byte[] json;
+        try {
+            json = JSON.writeValueAsBytes(root);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException(e);
+        }
+        int padded = (json.length + 7) / 8 * 8;
+        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(padded).put(json);
+        while (head.hasRemaining()) head.put((byte) ' ');
+        head.flip();
+        AtomicFiles.write(file, temp -> {
+            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+                Npy.writeAll(ch, head);
+                int i = 0;
+                for (NamedArray a : tensors.values()) Npy.writeFloats(ch, a.data(), sizes.get(i++)[0]);
+            }
+        });
+    }
+}

@@ -1,0 +1,87 @@
+package dev.falcon.io;
+
+import static dev.falcon.io.Fixtures.assertInput;
+import static dev.falcon.io.Fixtures.dict;
+import static dev.falcon.io.Fixtures.floats;
+import static dev.falcon.io.Fixtures.npyV1;
+import static dev.falcon.io.Fixtures.write;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ArrayFilesTest {
+    @TempDir Path dir;
+
+    @Test
+    void rejectsNanAndInfNamingFirstIndexAndCount() throws IOException {
+        float[] v = new float[100];
+        v[5] = Float.NaN;
+        v[7] = Float.POSITIVE_INFINITY;
+        v[99] = Float.NEGATIVE_INFINITY;
+        Path f = write(dir, "w.npy", npyV1(dict("<f4", false, "(100,)"), floats(ByteOrder.LITTLE_ENDIAN, v)));
+        assertInput(() -> ArrayFiles.readVector(f.toString(), "--weights", 100), f, "--weights", "values", "3 of 100",
+                "index 5", "NaN", "nan_to_num");
+        // float64 values beyond the float32 range become Inf on conversion and are rejected too
+        Path d = write(dir, "d.npy", npyV1(dict("<f8", false, "(2,)"), Fixtures.doubles(1, 1e300)));
+        assertInput(() -> ArrayFiles.readVector(d.toString(), "--flops", -1), d, "index 1", "float32 range");
+    }
+
+    @Test
+    void lengthMismatchNamesBothLengths() throws IOException {
+        Path f = write(dir, "w.npy", npyV1(dict("<f4", false, "(2, 2)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2, 3, 4)));
+        assertInput(() -> ArrayFiles.readVector(f.toString(), "--weights", 5), f, "--weights", "shape", "4 elements", "5 are expected");
+        Path empty = write(dir, "e.npy", npyV1(dict("<f4", false, "(0,)"), new byte[0]));
+        assertInput(() -> ArrayFiles.readVector(empty.toString(), "--weights", -1), empty, "empty");
+        assertInput(() -> ArrayFiles.matrixSource(dir.resolve("m.npy").toString(), "--gradients"), dir.resolve("m.npy"), "--gradients", "does not exist");
+    }
+
+    @Test
+    void specsWithUnknownExtensions() {
+        Path npz = dir.resolve("a.npz");
+        assertInput(() -> ArrayFiles.readVector(npz.toString(), "--weights", -1), npz, "--weights", ".npz");
+        Path txt = dir.resolve("a.txt");
+        assertInput(() -> ArrayFiles.length(txt.toString(), "--weights"), txt, "unknown extension");
+        InputException e = assertThrows(InputException.class, () -> ArrayFiles.readVector("", "--weights", -1));
+        assertTrue(e.getMessage().contains("--weights"));
+    }
+
+    @Test
+    void describeCountsAndRange() throws IOException {
+        float[] v = {3, Float.NaN, -2, Float.POSITIVE_INFINITY, 8, Float.NaN};
+        Path f = write(dir, "x.npy", npyV1(dict("<f4", false, "(2, 3)"), floats(ByteOrder.LITTLE_ENDIAN, v)));
+        List<ArrayFiles.Entry> entries = ArrayFiles.describe(f);
+        assertEquals(1, entries.size());
+        ArrayFiles.Entry e = entries.get(0);
+        assertEquals("x.npy", e.name());
+        assertEquals("<f4", e.dtype());
+        assertArrayEquals(new long[] {2, 3}, e.shape());
+        assertEquals(2, e.nanCount());
+        assertEquals(1, e.infCount());
+        assertEquals(3, e.finiteCount());
+        assertEquals(-2.0, e.min());
+        assertEquals(8.0, e.max());
+        Path allNan = write(dir, "n.npy", npyV1(dict("<f4", false, "(1,)"), floats(ByteOrder.LITTLE_ENDIAN, Float.NaN)));
+        assertTrue(Double.isNaN(ArrayFiles.describe(allNan).get(0).min()));
+        Path other = write(dir, "x.bin", new byte[4]);
+        assertInput(() -> ArrayFiles.describe(other), other, "file");
+    }
+
+    @Test
+    void sha256Streamed() throws IOException {
+        Path f = write(dir, "abc.txt", "abc".getBytes());
+        assertEquals("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", ArrayFiles.sha256(f));
+        Path big = dir.resolve("big.bin");
+        Files.write(big, new byte[3 << 20]);
+        assertEquals(64, ArrayFiles.sha256(big).length());
+        assertInput(() -> ArrayFiles.sha256(dir.resolve("none.bin")), dir.resolve("none.bin"), "does not exist");
+    }
+}

@@ -1,0 +1,84 @@
+package dev.falcon.io;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class AtomicFilesTest {
+    @TempDir Path dir;
+
+    private List<String> listing() throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    @Test
+    void writesAndReplacesLeavingOnlyTheTarget() throws IOException {
+        Path target = dir.resolve("out.txt");
+        AtomicFiles.write(target, temp -> {
+            assertEquals(dir, temp.getParent());
+            assertTrue(temp.getFileName().toString().startsWith("."), "temp file is hidden");
+            Files.writeString(temp, "first");
+        });
+        AtomicFiles.write(target, temp -> Files.writeString(temp, "second"));
+        assertEquals("second", Files.readString(target));
+        if (Files.getFileStore(target).supportsFileAttributeView("posix")) {
+            assertTrue(Files.getPosixFilePermissions(target).contains(java.nio.file.attribute.PosixFilePermission.OWNER_READ));
+            assertTrue(Files.isReadable(target));
+        }
+        assertEquals(List.of("out.txt"), listing());
+    }
+
+    @Test
+    void ioFailureLeavesNoTempAndNoTarget() throws IOException {
+        Path target = dir.resolve("out.npy");
+        InputException e = assertThrows(InputException.class, () -> AtomicFiles.write(target, temp -> {
+            Files.writeString(temp, "partial");
+            throw new IOException("disk full");
+        }));
+        assertTrue(e.getMessage().contains("out.npy") && e.getMessage().contains("disk full"), e.getMessage());
+        assertEquals(List.of(), listing());
+    }
+
+    @Test
+    void runtimeFailureIsRethrownAndKeepsThePreviousTarget() throws IOException {
+        Path target = dir.resolve("keep.txt");
+        Files.writeString(target, "old");
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> AtomicFiles.write(target, temp -> {
+            Files.writeString(temp, "half");
+            throw new IllegalStateException("boom");
+        }));
+        assertEquals("boom", e.getMessage());
+        assertEquals("old", Files.readString(target));
+        assertEquals(List.of("keep.txt"), listing());
+    }
+
+    @Test
+    void missingDirectoryIsAnInputException() {
+        Path target = dir.resolve("no/such/dir/out.npy");
+        InputException e = assertThrows(InputException.class, () -> AtomicFiles.write(target, temp -> Files.writeString(temp, "x")));
+        assertTrue(e.getMessage().contains("out.npy"));
+        assertFalse(Files.exists(dir.resolve("no")));
+    }
+
+    @Test
+    void npyWriterIsAtomic() throws IOException {
+        Path target = dir.resolve("w.npy");
+        try (FloatPointer p = new FloatPointer(1f, 2f)) {
+            assertThrows(IllegalArgumentException.class, () -> Npy.writeFloat32(target, p, new long[] {3}));
+            Npy.writeFloat32(target, p, new long[] {2});
+        }
+        assertEquals(List.of("w.npy"), listing());
+    }
+}

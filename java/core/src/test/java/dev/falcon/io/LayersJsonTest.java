@@ -1,0 +1,89 @@
+package dev.falcon.io;
+
+import static dev.falcon.io.Fixtures.assertInput;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class LayersJsonTest {
+    @TempDir Path dir;
+
+    private Path json(String name, String text) throws IOException {
+        Path p = dir.resolve(name);
+        Files.writeString(p, text);
+        return p;
+    }
+
+    private static String layers(String... entries) {
+        return "{\"layers\": [" + String.join(", ", entries) + "]}";
+    }
+
+    @Test
+    void roundTrip() {
+        LayerTable table = new LayerTable(List.of(
+                new Layer("conv1.weight", new long[] {16, 3, 3, 3}, 1024, 0, 432),
+                new Layer("fc.weight", new long[] {10, 64}, 1, 432, 640)), "test");
+        Path f = dir.resolve("layers.json");
+        LayersJson.write(f, table);
+        LayerTable back = LayersJson.read(f, 1072);
+        assertEquals(table.layers(), back.layers());
+        assertEquals(1072, back.parameters());
+    }
+
+    @Test
+    void derivesOffsetsAndCountsAndIgnoresUnknownFields() throws IOException {
+        Path f = json("l.json", "{\"model\": \"resnet20\", \"layers\": ["
+                + "{\"name\": \"a\", \"shape\": [4, 2], \"flops_per_weight\": 256, \"kind\": \"conv\"},"
+                + "{\"name\": \"b\", \"shape\": [3], \"flops_per_weight\": 1.5, \"offset\": 8, \"count\": 3}]}");
+        LayerTable t = LayersJson.read(f, -1);
+        assertEquals(11, t.parameters());
+        assertEquals(8, t.get(0).count());
+        assertEquals(8, t.get(1).offset());
+        assertEquals(1.5, t.get(1).flopsPerWeight());
+    }
+
+    @Test
+    void rejectsBadTables() throws IOException {
+        String a = "{\"name\": \"a\", \"shape\": [4], \"flops_per_weight\": 2}";
+        Path count = json("count.json", layers("{\"name\": \"a\", \"shape\": [4, 2], \"flops_per_weight\": 2, \"count\": 7}"));
+        assertInput(() -> LayersJson.read(count, -1), count, "layers[0] (\"a\").count", "7", "8 elements");
+        Path gap = json("gap.json", layers(a, "{\"name\": \"b\", \"shape\": [2], \"flops_per_weight\": 2, \"offset\": 5}"));
+        assertInput(() -> LayersJson.read(gap, -1), gap, "layers[1] (\"b\").offset", "a gap");
+        Path overlap = json("overlap.json", layers(a, "{\"name\": \"b\", \"shape\": [2], \"flops_per_weight\": 2, \"offset\": 3}"));
+        assertInput(() -> LayersJson.read(overlap, -1), overlap, "layers[1] (\"b\").offset", "an overlap");
+        Path dup = json("dup.json", layers(a, a.replace("[4]", "[1]")));
+        assertInput(() -> LayersJson.read(dup, -1), dup, "layers[1] (\"a\").name", "duplicates layers[0]");
+        Path nan = json("nan.json", layers(a.replace("2}", "NaN}")));
+        assertInput(() -> LayersJson.read(nan, -1), nan, "layers[0] (\"a\").flops_per_weight", "NaN", "positive");
+        Path zero = json("zero.json", layers(a.replace("2}", "0}")));
+        assertInput(() -> LayersJson.read(zero, -1), zero, "flops_per_weight", "positive");
+        Path neg = json("neg.json", layers(a.replace("2}", "-3}")));
+        assertInput(() -> LayersJson.read(neg, -1), neg, "flops_per_weight");
+        Path inf = json("inf.json", layers(a.replace("2}", "Infinity}")));
+        assertInput(() -> LayersJson.read(inf, -1), inf, "flops_per_weight", "Infinity");
+        Path noFlops = json("noflops.json", layers("{\"name\": \"a\", \"shape\": [4]}"));
+        assertInput(() -> LayersJson.read(noFlops, -1), noFlops, "flops_per_weight", "missing");
+        Path noName = json("noname.json", layers("{\"shape\": [4], \"flops_per_weight\": 1}"));
+        assertInput(() -> LayersJson.read(noName, -1), noName, "layers[0].name");
+        Path badShape = json("shape.json", layers("{\"name\": \"a\", \"shape\": [4, 0], \"flops_per_weight\": 1}"));
+        assertInput(() -> LayersJson.read(badShape, -1), badShape, "layers[0] (\"a\").shape", "positive");
+        Path total = json("total.json", layers(a));
+        assertInput(() -> LayersJson.read(total, 5), total, "layers", "4 weights", "5");
+        Path syntax = json("syntax.json", "{\"layers\": [");
+        assertInput(() -> LayersJson.read(syntax, -1), syntax, "json", "invalid JSON");
+        Path empty = json("empty.json", "{\"layers\": []}");
+        assertInput(() -> LayersJson.read(empty, -1), empty, "layers", "empty");
+        Path top = json("top.json", "[1, 2]");
+        assertInput(() -> LayersJson.read(top, -1), top, "json", "not an object");
+        Path dupKey = json("dupkey.json", "{\"layers\": [" + a + "], \"layers\": []}");
+        assertInput(() -> LayersJson.read(dupKey, -1), dupKey, "json", "Duplicate");
+        assertInput(() -> LayersJson.read(dir.resolve("none.json"), -1), dir.resolve("none.json"), "does not exist");
+    }
+}

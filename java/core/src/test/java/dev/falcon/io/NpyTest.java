@@ -1,0 +1,239 @@
+package dev.falcon.io;
+
+import static dev.falcon.io.Fixtures.assertInput;
+import static dev.falcon.io.Fixtures.dict;
+import static dev.falcon.io.Fixtures.floats;
+import static dev.falcon.io.Fixtures.npyV1;
+import static dev.falcon.io.Fixtures.npyV2;
+import static dev.falcon.io.Fixtures.write;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.data.ElementType;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class NpyTest {
+    @TempDir Path dir;
+
+    static float[] read(String spec, long expected) {
+        try (FloatPointer p = ArrayFiles.readVector(spec, "--test", expected)) {
+            float[] out = new float[(int) p.capacity()];
+            p.get(out);
+            return out;
+        }
+    }
+
+    @Test
+    void parsesBytesAsNumpyWritesThem() throws IOException {
+        Path f = write(dir, "x.npy", npyV1(dict("<f4", false, "(2, 3)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2, 3, 4, 5, 6)));
+        Npy.Header h = Npy.readHeader(f);
+        assertEquals("<f4", h.descr());
+        assertFalse(h.fortranOrder());
+        assertArrayEquals(new long[] {2, 3}, h.shape());
+        assertEquals(128, h.dataOffset(), "numpy pads the v1 header to 64-byte alignment");
+        assertEquals(6, h.elements());
+        assertEquals(128 + 24, h.fileSize());
+        assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, read(f.toString(), 6));
+    }
+
+    @Test
+    void writerProducesNumpysExactBytes() throws IOException {
+        Path f = dir.resolve("w.npy");
+        try (FloatPointer p = new FloatPointer(1f, 2f, 3f, 4f, 5f, 6f)) {
+            Npy.writeFloat32(f, p, new long[] {2, 3});
+        }
+        assertArrayEquals(npyV1(dict("<f4", false, "(2, 3)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2, 3, 4, 5, 6)), Files.readAllBytes(f));
+        Path v = dir.resolve("v.npy");
+        try (FloatPointer p = new FloatPointer(7f)) {
+            Npy.writeFloat32(v, p, new long[] {1});
+        }
+        assertTrue(new String(Files.readAllBytes(v), java.nio.charset.StandardCharsets.ISO_8859_1).contains("'shape': (1,), }"));
+    }
+
+    @Test
+    void roundTripLargeVectorAcrossChunks() {
+        int n = ArrayFiles.CHUNK_ELEMENTS * 3 + 17;
+        float[] values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = i * 0.5f - 7;
+        Path f = dir.resolve("big.npy");
+        try (FloatPointer p = new FloatPointer(values)) {
+            Npy.writeFloat32(f, p, new long[] {n});
+        }
+        assertArrayEquals(values, read(f.toString(), n));
+        assertEquals(n, ArrayFiles.length(f.toString(), "--w"));
+    }
+
+    @Test
+    void writesFromThePointersPosition() {
+        Path f = dir.resolve("pos.npy");
+        try (FloatPointer p = new FloatPointer(9f, 1f, 2f, 3f)) {
+            p.position(1);
+            Npy.writeFloat32(f, p, new long[] {3});
+        }
+        assertArrayEquals(new float[] {1, 2, 3}, read(f.toString(), 3));
+    }
+
+    @Test
+    void fortranOrderMatrix() throws IOException {
+        // a 2 x 3 matrix [[1,2,3],[4,5,6]] stored column by column
+        Path f = write(dir, "xf.npy", npyV1(dict("<f4", true, "(2, 3)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 4, 2, 5, 3, 6)));
+        RawMatrixSource src = ArrayFiles.matrixSource(f.toString(), "--gradients");
+        assertFalse(src.rowMajor());
+        assertTrue(src.isInternalLayout());
+        assertEquals(2, src.rows());
+        assertEquals(3, src.cols());
+        assertEquals(128, src.dataOffset());
+        assertEquals(ElementType.FLOAT32, src.type());
+        assertInput(() -> ArrayFiles.readVector(f.toString(), "--w", -1), f, "fortran_order", "ascontiguousarray", "--w");
+        // a Fortran-order column vector flattens the same in both orders
+        Path col = write(dir, "col.npy", npyV1(dict("<f4", true, "(3, 1)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2, 3)));
+        assertArrayEquals(new float[] {1, 2, 3}, read(col.toString(), 3));
+    }
+
+    @Test
+    void cOrderMatrixSource() {
+        Path f = dir.resolve("xc.npy");
+        try (FloatPointer p = new FloatPointer(new float[12])) {
+            Npy.writeFloat32(f, p, new long[] {3, 4});
+        }
+        RawMatrixSource src = ArrayFiles.matrixSource(f.toString(), "--gradients");
+        assertTrue(src.rowMajor());
+        assertEquals(ByteOrder.LITTLE_ENDIAN, src.byteOrder());
+        assertEquals(3, src.rows());
+        assertEquals(4, src.cols());
+        assertEquals(48, src.dataBytes());
+        assertInput(() -> ArrayFiles.matrixSource(dir.resolve("none.npy").toString(), "--gradients"), dir.resolve("none.npy"), "does not exist");
+    }
+
+    @Test
+    void matrixSourceRejectsVectorsAndIntegers() throws IOException {
+        Path v = write(dir, "v.npy", npyV1(dict("<f4", false, "(3,)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2, 3)));
+        assertInput(() -> ArrayFiles.matrixSource(v.toString(), "--gradients"), v, "shape", "2-D", "--gradients");
+        Path i = write(dir, "i.npy", npyV1(dict("<i4", false, "(1, 2)"), new byte[8]));
+        assertInput(() -> ArrayFiles.matrixSource(i.toString(), "--gradients"), i, "descr", "<i4");
+        Path b = write(dir, "bf.npy", npyV1(dict("bfloat16", false, "(2, 2)"), new byte[8]));
+        assertEquals(ElementType.BFLOAT16, ArrayFiles.matrixSource(b.toString(), "X").type());
+        Path be = write(dir, "be.npy", npyV1(dict(">f4", false, "(2, 1)"), new byte[8]));
+        assertEquals(ByteOrder.BIG_ENDIAN, ArrayFiles.matrixSource(be.toString(), "X").byteOrder());
+    }
+
+    @Test
+    void convertsFloat64Float16Bfloat16BigEndianAndIntegers() throws IOException {
+        Path d = write(dir, "d.npy", npyV1(dict("<f8", false, "(3,)"), Fixtures.doubles(1.5, -2.25, 1e10)));
+        assertArrayEquals(new float[] {1.5f, -2.25f, 1e10f}, read(d.toString(), 3));
+        // float16: 1.0 = 0x3c00, -2.0 = 0xc000, 0.5 = 0x3800, smallest subnormal 2^-24 = 0x0001
+        Path h = write(dir, "h.npy", npyV1(dict("<f2", false, "(4,)"), Fixtures.shorts(0x3c00, 0xc000, 0x3800, 0x0001)));
+        assertArrayEquals(new float[] {1f, -2f, 0.5f, 0x1p-24f}, read(h.toString(), 4));
+        // bfloat16: upper half of the float32 bits; both accepted spellings
+        byte[] bf = Fixtures.shorts(0x3f80, 0xc040, 0x4049);
+        float[] expected = {1f, -3f, Float.intBitsToFloat(0x40490000)};
+        assertArrayEquals(expected, read(write(dir, "b1.npy", npyV1(dict("bfloat16", false, "(3,)"), bf)).toString(), 3));
+        assertArrayEquals(expected, read(write(dir, "b2.npy", npyV1(dict("<bf16", false, "(3,)"), bf)).toString(), 3));
+        Path be = write(dir, "be.npy", npyV1(dict(">f4", false, "(2,)"), floats(ByteOrder.BIG_ENDIAN, 3.5f, -1f)));
+        assertArrayEquals(new float[] {3.5f, -1f}, read(be.toString(), 2));
+        ByteBuffer ints = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN).putLong(1024).putLong(1);
+        Path i8 = write(dir, "flops.npy", npyV1(dict("<i8", false, "(2,)"), ints.array()));
+        assertArrayEquals(new float[] {1024, 1}, read(i8.toString(), 2));
+    }
+
+    @Test
+    void boolMaskRoundTripAndU1() throws IOException {
+        Path f = dir.resolve("mask.npy");
+        try (BytePointer m = new BytePointer((byte) 1, (byte) 0, (byte) 7, (byte) 0, (byte) 1)) {
+            Npy.writeBool(f, m, 5);
+        }
+        Npy.Header h = Npy.readHeader(f);
+        assertEquals("|b1", h.descr());
+        assertArrayEquals(new long[] {5}, h.shape());
+        byte[] bytes = Files.readAllBytes(f);
+        assertArrayEquals(new byte[] {1, 0, 1, 0, 1}, Arrays.copyOfRange(bytes, (int) h.dataOffset(), bytes.length));
+        assertArrayEquals(npyV1(dict("|b1", false, "(5,)"), new byte[] {1, 0, 1, 0, 1}), bytes);
+        assertArrayEquals(new float[] {1, 0, 1, 0, 1}, read(f.toString(), 5));
+        Path u = write(dir, "u.npy", npyV1(dict("|u1", false, "(3,)"), new byte[] {0, 1, 1}));
+        assertArrayEquals(new float[] {0, 1, 1}, read(u.toString(), 3));
+    }
+
+    @Test
+    void versions2And3() throws IOException {
+        Path v2 = write(dir, "v2.npy", npyV2(2, dict("<f4", false, "(2,)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2)));
+        assertEquals(128, Npy.readHeader(v2).dataOffset());
+        assertArrayEquals(new float[] {1, 2}, read(v2.toString(), 2));
+        Path v3 = write(dir, "v3.npy", npyV2(3, "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1,)}",
+                floats(ByteOrder.LITTLE_ENDIAN, 5)));
+        assertArrayEquals(new float[] {5}, read(v3.toString(), 1));
+        // Python 2 numpy wrote long suffixes; trailing bytes after the data are tolerated (several arrays in one file)
+        Path py2 = write(dir, "py2.npy", Fixtures.concat(npyV1(dict("<f4", false, "(1L, 2L)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2)),
+                new byte[] {9, 9, 9}));
+        assertArrayEquals(new long[] {1, 2}, Npy.readHeader(py2).shape());
+    }
+
+    @Test
+    void hostileHeaders() throws IOException {
+        byte[] data = floats(ByteOrder.LITTLE_ENDIAN, 1, 2, 3, 4);
+        Path tiny = write(dir, "tiny.npy", new byte[] {(byte) 0x93, 'N', 'U'});
+        assertInput(() -> Npy.readHeader(tiny), tiny, "header", "shorter");
+        Path magic = write(dir, "magic.npy", "PK\u0003\u0004 this is a zip file not npy".getBytes());
+        assertInput(() -> Npy.readHeader(magic), magic, "header", "magic", "numpy.save");
+        byte[] v4 = npyV1(dict("<f4", false, "(4,)"), data);
+        v4[6] = 4;
+        Path version = write(dir, "version.npy", v4);
+        assertInput(() -> Npy.readHeader(version), version, "version", "4.0");
+        byte[] longHeader = npyV1(dict("<f4", false, "(4,)"), data);
+        longHeader[8] = (byte) 0xff;
+        longHeader[9] = (byte) 0x7f;
+        Path hl = write(dir, "hlen.npy", longHeader);
+        assertInput(() -> Npy.readHeader(hl), hl, "header", "header length 32767", "past the end");
+        byte[] hugeV2 = npyV2(2, dict("<f4", false, "(4,)"), data);
+        ByteBuffer.wrap(hugeV2).order(ByteOrder.LITTLE_ENDIAN).putInt(8, 0x7fff_fff0);
+        Path hv2 = write(dir, "hugev2.npy", hugeV2);
+        assertInput(() -> Npy.readHeader(hv2), hv2, "header", "exceeds");
+        Path trunc = write(dir, "trunc.npy", Arrays.copyOf(npyV1(dict("<f4", false, "(4,)"), data), 128 + 10));
+        assertInput(() -> Npy.readHeader(trunc), trunc, "shape", "truncated", "16");
+        Path neg = write(dir, "neg.npy", npyV1(dict("<f4", false, "(-1, 4)"), data));
+        assertInput(() -> Npy.readHeader(neg), neg, "shape", "negative");
+        Path huge = write(dir, "huge.npy", npyV1(dict("<f4", false, "(4294967296, 4294967296)"), data));
+        assertInput(() -> Npy.readHeader(huge), huge, "shape", "overflows");
+        Path big = write(dir, "big.npy", npyV1(dict("<f4", false, "(1000000, 1000000)"), data));
+        assertInput(() -> Npy.readHeader(big), big, "shape", "4000000000000", "truncated");
+        Path digits = write(dir, "digits.npy", npyV1(dict("<f4", false, "(99999999999999999999,)"), data));
+        assertInput(() -> Npy.readHeader(digits), digits, "shape", "64-bit");
+        Path garbage = write(dir, "garbage.npy", npyV1(dict("<x9", false, "(4,)"), data));
+        assertInput(() -> Npy.readHeader(garbage), garbage, "descr", "'<x9'", "astype");
+        Path pipe = write(dir, "pipe.npy", npyV1(dict("|f4", false, "(4,)"), data));
+        assertInput(() -> Npy.readHeader(pipe), pipe, "descr", "'|f4'");
+        Path v2void = write(dir, "void.npy", npyV1(dict("<V2", false, "(8,)"), data));
+        assertInput(() -> Npy.readHeader(v2void), v2void, "descr", "bfloat16", "BF16");
+        Path structured = write(dir, "rec.npy", npyV1("{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, 'shape': (2,), }", data));
+        assertInput(() -> Npy.readHeader(structured), structured, "descr", "structured");
+        Path missing = write(dir, "missing.npy", npyV1("{'descr': '<f4', 'fortran_order': False, }", data));
+        assertInput(() -> Npy.readHeader(missing), missing, "shape", "missing");
+        Path extra = write(dir, "extra.npy", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), 'x': 1}", data));
+        assertInput(() -> Npy.readHeader(extra), extra, "header");
+        Path dup = write(dir, "dup.npy", npyV1("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (4,)}", data));
+        assertInput(() -> Npy.readHeader(dup), dup, "header", "twice");
+        Path fo = write(dir, "fo.npy", npyV1("{'descr': '<f4', 'fortran_order': 'yes', 'shape': (4,), }", data));
+        assertInput(() -> Npy.readHeader(fo), fo, "fortran_order");
+        Path shape = write(dir, "shapelist.npy", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': [4], }", data));
+        assertInput(() -> Npy.readHeader(shape), shape, "shape");
+        Path unclosed = write(dir, "unclosed.npy", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': (4,", data));
+        assertInput(() -> Npy.readHeader(unclosed), unclosed, "header", "malformed");
+        Path code = write(dir, "code.npy", npyV1("__import__('os').system('rm -rf /')", data));
+        assertInput(() -> Npy.readHeader(code), code, "header", "malformed");
+        Path after = write(dir, "after.npy", npyV1(dict("<f4", false, "(4,)") + " junk", data));
+        assertInput(() -> Npy.readHeader(after), after, "header", "after the dict");
+        // readVector names the option as well
+        assertInput(() -> ArrayFiles.readVector(garbage.toString(), "--weights", -1), garbage, "--weights", "descr");
+    }
+}

@@ -1,0 +1,150 @@
+package dev.falcon.io;
+
+import static dev.falcon.io.Fixtures.assertInput;
+import static dev.falcon.io.Fixtures.safetensors;
+import static dev.falcon.io.Fixtures.write;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.data.ElementType;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class SafetensorsTest {
+    @TempDir Path dir;
+
+    @Test
+    void roundTripWithMetadata() throws IOException {
+        Path f = dir.resolve("model.safetensors");
+        try (FloatPointer a = new FloatPointer(1f, 2f, 3f, 4f, 5f, 6f); FloatPointer b = new FloatPointer(-1f, 0.25f, 7f)) {
+            LinkedHashMap<String, NamedArray> tensors = new LinkedHashMap<>();
+            tensors.put("layer1.weight", new NamedArray(a, new long[] {2, 3}));
+            tensors.put("mask", new NamedArray(b, new long[] {3}));
+            Safetensors.write(f, tensors, Map.of("format", "pt", "falcon", "0.1"));
+        }
+        Safetensors.Header h = Safetensors.readHeader(f);
+        assertEquals(Map.of("format", "pt", "falcon", "0.1"), h.metadata());
+        assertEquals(List.of("layer1.weight", "mask"), List.copyOf(h.tensors().keySet()));
+        assertEquals(0, h.dataStart() % 8, "data area 8-byte aligned");
+        Safetensors.Tensor t = h.tensors().get("layer1.weight");
+        assertEquals("F32", t.dtype());
+        assertArrayEquals(new long[] {2, 3}, t.shape());
+        assertEquals(h.dataStart(), t.begin());
+        assertEquals(h.dataStart() + 24, t.end());
+        assertEquals(Files.size(f), h.tensors().get("mask").end());
+        assertArrayEquals(new float[] {-1f, 0.25f, 7f}, NpyTest.read(f + ":mask", 3));
+        assertArrayEquals(new float[] {1, 2, 3, 4, 5, 6}, NpyTest.read(f + ":layer1.weight", 6));
+        RawMatrixSource src = ArrayFiles.matrixSource(f + ":layer1.weight", "--gradients");
+        assertTrue(src.rowMajor());
+        assertEquals(t.begin(), src.dataOffset());
+        assertEquals(2, src.rows());
+        assertEquals(3, src.cols());
+        assertInput(() -> ArrayFiles.readVector(f.toString(), "--weights", -1), f, "--weights", "2 tensors", "layer1.weight, mask",
+                ":TENSOR");
+        assertInput(() -> ArrayFiles.readVector(f + ":nope", "--weights", -1), f, "tensor 'nope'", "layer1.weight, mask");
+        assertInput(() -> ArrayFiles.matrixSource(f + ":mask", "--gradients"), f, "shape", "2-D");
+    }
+
+    @Test
+    void writesWithoutMetadataAndSingleTensorSpec() {
+        Path f = dir.resolve("w.safetensors");
+        try (FloatPointer a = new FloatPointer(3f, 4f)) {
+            LinkedHashMap<String, NamedArray> tensors = new LinkedHashMap<>();
+            tensors.put("w", new NamedArray(a, new long[] {2}));
+            Safetensors.write(f, tensors, null);
+        }
+        assertTrue(Safetensors.readHeader(f).metadata().isEmpty());
+        assertArrayEquals(new float[] {3, 4}, NpyTest.read(f.toString(), 2));
+        assertEquals(2, ArrayFiles.length(f.toString(), "--w"));
+    }
+
+    @Test
+    void convertsF64F16Bf16AndReportsDtypes() throws IOException {
+        byte[] data = Fixtures.concat(Fixtures.doubles(2.5, -1), Fixtures.shorts(0x3c00, 0xbc00), Fixtures.shorts(0x4000, 0x3f80));
+        String json = "{\"d\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+                + "\"h\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[16,20]},"
+                + "\"b\":{\"dtype\":\"BF16\",\"shape\":[1,2],\"data_offsets\":[20,24]}}";
+        Path f = write(dir, "mixed.safetensors", safetensors(json, data));
+        assertArrayEquals(new float[] {2.5f, -1f}, NpyTest.read(f + ":d", 2));
+        assertArrayEquals(new float[] {1f, -1f}, NpyTest.read(f + ":h", 2));
+        assertArrayEquals(new float[] {2f, 1f}, NpyTest.read(f + ":b", 2));
+        assertEquals(ElementType.BFLOAT16, ArrayFiles.matrixSource(f + ":b", "X").type());
+        List<ArrayFiles.Entry> entries = ArrayFiles.describe(f);
+        assertEquals(3, entries.size());
+        assertEquals("F64", entries.get(0).dtype());
+        assertEquals(-1.0, entries.get(0).min());
+        assertEquals(2.5, entries.get(0).max());
+    }
+
+    @Test
+    void unsupportedDtypesAreListedButNotRead() throws IOException {
+        String json = "{\"step\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},"
+                + "\"q\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[8,10]}}";
+        ByteBuffer d = ByteBuffer.allocate(10).order(ByteOrder.LITTLE_ENDIAN).putLong(42);
+        Path f = write(dir, "misc.safetensors", safetensors(json, d.array()));
+        assertArrayEquals(new float[] {42}, NpyTest.read(f + ":step", 1));
+        assertInput(() -> ArrayFiles.readVector(f + ":q", "--w", -1), f, "dtype", "F8_E4M3");
+        assertInput(() -> ArrayFiles.matrixSource(f + ":step", "X"), f, "shape");
+        ArrayFiles.Entry q = ArrayFiles.describe(f).get(1);
+        assertEquals(-1, q.nanCount());
+        assertTrue(Double.isNaN(q.min()));
+    }
+
+    @Test
+    void hostileHeaders() throws IOException {
+        String ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+        byte[] data = new byte[8];
+        Path tiny = write(dir, "tiny.safetensors", new byte[] {1, 2, 3});
+        assertInput(() -> Safetensors.readHeader(tiny), tiny, "header", "shorter");
+        byte[] longHeader = safetensors(ok, data);
+        ByteBuffer.wrap(longHeader).order(ByteOrder.LITTLE_ENDIAN).putLong(0, 5000);
+        Path hl = write(dir, "hlen.safetensors", longHeader);
+        assertInput(() -> Safetensors.readHeader(hl), hl, "header", "5000", "past the end");
+        byte[] hugeHeader = safetensors(ok, data);
+        ByteBuffer.wrap(hugeHeader).order(ByteOrder.LITTLE_ENDIAN).putLong(0, -1L);
+        Path huge = write(dir, "huge.safetensors", hugeHeader);
+        assertInput(() -> Safetensors.readHeader(huge), huge, "header", "18446744073709551615");
+        Path json = write(dir, "json.safetensors", safetensors("{\"a\": nope}", data));
+        assertInput(() -> Safetensors.readHeader(json), json, "header", "invalid JSON");
+        Path notObject = write(dir, "arr.safetensors", safetensors("[1, 2]   ", data));
+        assertInput(() -> Safetensors.readHeader(notObject), notObject, "header");
+        Path dup = write(dir, "dup.safetensors", safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data));
+        assertInput(() -> Safetensors.readHeader(dup), dup, "header", "Duplicate");
+        Path dtype = write(dir, "dtype.safetensors", safetensors(ok.replace("F32", "Q7"), data));
+        assertInput(() -> Safetensors.readHeader(dtype), dtype, "tensor 'a'.dtype", "Q7");
+        Path past = write(dir, "past.safetensors", safetensors(ok.replace("[0,8]", "[4,12]"), data));
+        assertInput(() -> Safetensors.readHeader(past), past, "tensor 'a'.data_offsets", "past the end");
+        Path truncated = write(dir, "trunc.safetensors", safetensors(ok, new byte[5]));
+        assertInput(() -> Safetensors.readHeader(truncated), truncated, "data_offsets", "truncated");
+        Path size = write(dir, "size.safetensors", safetensors(ok.replace("[2]", "[3]"), new byte[12]));
+        assertInput(() -> Safetensors.readHeader(size), size, "tensor 'a'.data_offsets", "needs 12");
+        Path reversed = write(dir, "rev.safetensors", safetensors(ok.replace("[0,8]", "[8,0]"), data));
+        assertInput(() -> Safetensors.readHeader(reversed), reversed, "data_offsets", "after end");
+        Path negative = write(dir, "negshape.safetensors", safetensors(ok.replace("[2]", "[-2]"), data));
+        assertInput(() -> Safetensors.readHeader(negative), negative, "tensor 'a'.shape");
+        Path overflow = write(dir, "overflow.safetensors", safetensors(ok.replace("[2]", "[4294967296,4294967296]"), data));
+        assertInput(() -> Safetensors.readHeader(overflow), overflow, "tensor 'a'.shape", "overflows");
+        Path overlap = write(dir, "overlap.safetensors", safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", data));
+        assertInput(() -> Safetensors.readHeader(overlap), overlap, "tensor 'b'.data_offsets", "overlap tensor 'a'");
+        Path meta = write(dir, "meta.safetensors", safetensors("{\"__metadata__\":{\"n\":3}," + ok.substring(1), data));
+        assertInput(() -> Safetensors.readHeader(meta), meta, "__metadata__.n", "string");
+        Path missing = write(dir, "nooffsets.safetensors", safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", data));
+        assertInput(() -> Safetensors.readHeader(missing), missing, "tensor 'a'.data_offsets", "missing");
+        // padded header (allowed by the format) parses
+        Path padded = write(dir, "padded.safetensors", safetensors(ok + "     ", data));
+        assertEquals(1, Safetensors.readHeader(padded).tensors().size());
+    }
+}
