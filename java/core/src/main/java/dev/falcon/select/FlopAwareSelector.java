@@ -37,6 +37,8 @@ public final class FlopAwareSelector implements AutoCloseable {
     private static final int MAX_OMEGA_ITERATIONS = 200;
     private static final int MAX_IMPROVE_PASSES = 5000;
 
+    private static final System.Logger LOG = System.getLogger(FlopAwareSelector.class.getName());
+
     private final ComputeBackend backend;
     private boolean closed;
 
@@ -52,7 +54,7 @@ public final class FlopAwareSelector implements AutoCloseable {
         long p = layers.parameters();
         if (p > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("p = " + p + " exceeds 2^31 - 9 weights");
         if (nnzBudget < 0) throw new IllegalArgumentException("nnz budget " + nnzBudget + " is negative");
-        if (!(flopBudget >= 0) || Double.isInfinite(flopBudget) && flopBudget < 0) {
+        if (!(flopBudget >= 0)) {
             throw new IllegalArgumentException("FLOP budget " + flopBudget + " must be >= 0");
         }
         if (scores == null || scores.isNull()) throw new IllegalArgumentException("scores is null");
@@ -63,15 +65,25 @@ public final class FlopAwareSelector implements AutoCloseable {
              IntPointer index = new IntPointer(n);
              DoublePointer prefix = new DoublePointer(n)) {
             backend.sortSegmentsDescending(scores, starts, sorted, index, prefix);
-            Problem problem = new Problem(backend, sorted, index, prefix, starts, f, Math.min(nnzBudget, p), flopBudget);
+            long sortedAt = System.nanoTime();
+            // Every count vector within the dense model fits a budget at or above its FLOPs (same summation order).
+            double budgetF = Math.min(flopBudget, layers.denseFlops());
+            Problem problem = new Problem(backend, sorted, index, prefix, starts, f, Math.min(nnzBudget, p), budgetF);
             Dual dual = problem.solveDual();
+            long dualAt = System.nanoTime();
             long[] k = problem.round(dual.best);
+            long roundedAt = System.nanoTime();
             BytePointer mask = problem.mask(k);
-            double seconds = (System.nanoTime() - start) * 1e-9;
+            long end = System.nanoTime();
+            double seconds = (end - start) * 1e-9;
+            String phases = String.format(java.util.Locale.ROOT, "sort %.3f s, dual %.3f s (%d evaluations), rounding %.3f s, mask %.3f s",
+                    (sortedAt - start) * 1e-9, (dualAt - sortedAt) * 1e-9, dual.evaluations, (roundedAt - dualAt) * 1e-9,
+                    (end - roundedAt) * 1e-9);
+            LOG.log(System.Logger.Level.DEBUG, () -> "select p=" + p + " on " + backend.name() + ": " + phases);
             long kept = 0;
             for (long c : k) kept += c;
             return new Selection(mask, p, kept, problem.flopsOf(k), k, problem.valueOf(k), dual.best.value,
-                    dual.best.mu, dual.best.omega, dual.evaluations, seconds);
+                    dual.best.mu, dual.best.omega, dual.evaluations, seconds, phases);
         }
     }
 
@@ -323,39 +335,108 @@ public final class FlopAwareSelector implements AutoCloseable {
          * not fit or whose reduced score is not positive. O(taken * log L).
          */
         void walk(long[] k, int mode, double mu, boolean stopAtFirstMisfit) {
-            long nnzLeft = budgetN - nnzOf(k);
-            double used = flopsOf(k);
-            if (nnzLeft <= 0) return;
+            if (budgetN - nnzOf(k) <= 0) return;
+            boolean[] dead = new boolean[layers];
             double[] key = new double[layers];
             int[] heap = new int[layers];
-            int size = 0;
+            boolean jump = true;
+            while (true) {
+                if (jump) jump(k, dead, mode, mu);
+                jump = false;
+                long nnzLeft = budgetN - nnzOf(k);
+                double used = flopsOf(k);
+                int size = 0;
+                for (int l = 0; l < layers; l++) {
+                    if (!dead[l] && k[l] < len[l] && value(l, k[l]) > 0) {
+                        key[l] = key(mode, l, value(l, k[l]), mu);
+                        heap[size] = l;
+                        siftUp(heap, size++, key);
+                    }
+                }
+                while (size > 0 && nnzLeft > 0) {
+                    int l = heap[0];
+                    if (stopAtFirstMisfit && !(key[l] > 0)) return;
+                    if (used + f[l] > budgetF) {
+                        if (stopAtFirstMisfit) return;
+                        dead[l] = true; // its other items cost the same and the budget only shrinks
+                        jump = true;
+                        break;
+                    }
+                    k[l]++;
+                    nnzLeft--;
+                    used += f[l];
+                    if (k[l] < len[l] && value(l, k[l]) > 0) {
+                        key[l] = key(mode, l, value(l, k[l]), mu);
+                        siftDown(heap, 0, size, key);
+                    } else {
+                        heap[0] = heap[--size];
+                        siftDown(heap, 0, size, key);
+                    }
+                }
+                if (!jump) return;
+            }
+        }
+
+        /** Items of layer l from position from on whose key exceeds t (keys fall along the sorted layer). */
+        long countKeyAbove(int l, long from, int mode, double mu, double t) {
+            long lo = from, hi = len[l];
+            while (lo < hi) {
+                long mid = (lo + hi) >>> 1;
+                float x = value(l, mid);
+                if (x > 0 && key(mode, l, x, mu) > t) lo = mid + 1; else hi = mid;
+            }
+            return lo - from;
+        }
+
+        /**
+         * Jump-start of a walk: adds at once the longest prefix of the walk order (over the live layers) that fits
+         * both budgets, found by bisection on the key with per-layer binary searches (O(L log p) per step). Every
+         * item of that prefix would be taken by the walk anyway (the running budget use along it stays below its
+         * end), so the walk only handles the items around budget boundaries.
+         */
+        void jump(long[] k, boolean[] dead, int mode, double mu) {
+            long nnzLeft = budgetN - nnzOf(k);
+            if (nnzLeft <= 0) return;
+            long[] add = new long[layers];
+            long[] trial = new long[layers];
+            double tf = 0; // feasible threshold (larger keys only)
+            boolean any = false;
             for (int l = 0; l < layers; l++) {
-                if (k[l] < len[l] && value(l, k[l]) > 0) {
-                    key[l] = key(mode, l, value(l, k[l]), mu);
-                    heap[size] = l;
-                    siftUp(heap, size++, key);
+                if (!dead[l] && k[l] < len[l] && value(l, k[l]) > 0) {
+                    double head = key(mode, l, value(l, k[l]), mu);
+                    if (head > 0) { tf = any ? Math.max(tf, head) : head; any = true; }
                 }
             }
-            while (size > 0 && nnzLeft > 0) {
-                int l = heap[0];
-                if (stopAtFirstMisfit && !(key[l] > 0)) break;
-                if (used + f[l] > budgetF) {
-                    if (stopAtFirstMisfit) break;
-                    heap[0] = heap[--size];
-                    siftDown(heap, 0, size, key);
-                    continue;
-                }
-                k[l]++;
-                nnzLeft--;
-                used += f[l];
-                if (k[l] < len[l] && value(l, k[l]) > 0) {
-                    key[l] = key(mode, l, value(l, k[l]), mu);
-                    siftDown(heap, 0, size, key);
-                } else {
-                    heap[0] = heap[--size];
-                    siftDown(heap, 0, size, key);
+            if (!any) return;
+            double ti = 0; // candidate infeasible threshold; try it first (everything positive)
+            if (fitsWith(k, dead, mode, mu, ti, trial, nnzLeft)) {
+                System.arraycopy(trial, 0, add, 0, layers);
+                tf = ti;
+            } else {
+                for (int it = 0; it < 100; it++) {
+                    double m = ti + 0.5 * (tf - ti);
+                    if (!(m > ti && m < tf)) break;
+                    if (fitsWith(k, dead, mode, mu, m, trial, nnzLeft)) {
+                        tf = m;
+                        System.arraycopy(trial, 0, add, 0, layers);
+                    } else {
+                        ti = m;
+                    }
                 }
             }
+            for (int l = 0; l < layers; l++) k[l] += add[l];
+        }
+
+        private boolean fitsWith(long[] k, boolean[] dead, int mode, double mu, double t, long[] trial, long nnzLeft) {
+            long total = 0;
+            for (int l = 0; l < layers; l++) {
+                trial[l] = dead[l] ? 0 : countKeyAbove(l, k[l], mode, mu, t);
+                total += trial[l];
+            }
+            if (total > nnzLeft) return false;
+            double flops = 0;
+            for (int l = 0; l < layers; l++) flops += (k[l] + trial[l]) * f[l];
+            return flops <= budgetF;
         }
 
         /** Heap order: larger key first, ties to the lower layer (= lower original index, layers tile in order). */

@@ -18,10 +18,12 @@ public final class Selection implements AutoCloseable {
     private final double omega;
     private final int dualEvaluations;
     private final double seconds;
+    private final String phases;
     private boolean closed;
 
     Selection(BytePointer mask, long parameters, long kept, double keptFlops, long[] keptPerLayer, double primalValue,
-              double dualBound, double mu, double omega, int dualEvaluations, double seconds) {
+              double dualBound, double mu, double omega, int dualEvaluations, double seconds, String phases) {
+        this.phases = phases;
         this.mask = mask;
         this.parameters = parameters;
         this.kept = kept;
@@ -73,6 +75,9 @@ public final class Selection implements AutoCloseable {
 
     /** Wall time of select(), seconds. */
     public double seconds() { return seconds; }
+
+    /** Wall time per phase (sort, dual, rounding, mask), for logs and benchmarks. */
+    String phases() { return phases; }
 
     @Override
     public String toString() {

@@ -326,8 +326,8 @@ public abstract class AbstractSelectionTest {
             double flops = 0.1 * t.denseFlops();
             try (Selection sel = selector.select(scores, t, nnz, flops)) {
                 checkConsistent(sel, scores.position(0).limit(p).asBuffer(), t, nnz, flops);
-                System.out.printf(Locale.ROOT, "[%s] TIMING select() p=%d L=%d S=0.1p F=0.1F0: %.3f s (%s)%n",
-                        backend.name(), p, layerCount, sel.seconds(), sel);
+                System.out.printf(Locale.ROOT, "[%s] TIMING select() p=%d L=%d S=0.1p F=0.1F0: %.3f s [%s] (%s)%n",
+                        backend.name(), p, layerCount, sel.seconds(), sel.phases(), sel);
             }
         }
     }
