@@ -36,6 +36,7 @@ public final class FlopAwareSelector implements AutoCloseable {
     private static final int MAX_DUAL_ITERATIONS = 200;
     private static final int MAX_OMEGA_ITERATIONS = 200;
     private static final int MAX_IMPROVE_PASSES = 5000;
+    private static final int GREEDY_IMPROVE_PASSES = 64;
 
     private static final System.Logger LOG = System.getLogger(FlopAwareSelector.class.getName());
 
@@ -487,8 +488,9 @@ public final class FlopAwareSelector implements AutoCloseable {
          * many next items of another layer as the freed budget allows (all added items are positive, so the most
          * that fit is best). Each pass is O(L^2) with prefix sums; the best move of a pass is applied.
          */
-        void improve(long[] k) {
-            for (int pass = 0; pass < MAX_IMPROVE_PASSES; pass++) {
+        int improve(long[] k, int maxPasses) {
+            int pass = 0;
+            for (; pass < maxPasses; pass++) {
                 long nnz = nnzOf(k);
                 double used = flopsOf(k);
                 double current = valueOf(k);
@@ -517,16 +519,17 @@ public final class FlopAwareSelector implements AutoCloseable {
                         }
                     }
                 }
-                if (bestB < 0) return;
+                if (bestB < 0) return pass;
                 if (bestA >= 0) k[bestA] -= bestR;
                 k[bestB] += bestM;
                 while (bestM > 0 && !feasible(k)) { k[bestB]--; bestM--; } // exact check of the FLOP sum
                 if (bestM == 0 || valueOf(k) <= current) { // no progress after the exact check: undo and stop
                     k[bestB] -= bestM;
                     if (bestA >= 0) k[bestA] += bestR;
-                    return;
+                    return pass;
                 }
             }
+            return pass;
         }
 
         /** How many of the m items after position from in layer l are positive (they are sorted descending). */
@@ -557,9 +560,12 @@ public final class FlopAwareSelector implements AutoCloseable {
             walk(candidates[3], BY_DENSITY, 0, false);
             long[] best = null;
             double bestValue = Double.NEGATIVE_INFINITY;
-            for (long[] c : candidates) {
+            for (int i = 0; i < candidates.length; i++) {
+                long[] c = candidates[i];
                 repair(c);
-                improve(c);
+                // the LP roundings start next to the optimum; the plain greedy orders may be far from it, so their
+                // exchange search is capped (they are safeguards, kept as they are if nothing improves them)
+                improve(c, i < 2 ? MAX_IMPROVE_PASSES : GREEDY_IMPROVE_PASSES);
                 double value = valueOf(c);
                 if (value > bestValue) { bestValue = value; best = c; }
             }

@@ -293,6 +293,56 @@ public abstract class AbstractSelectionTest {
     }
 
     @Test
+    void edgeCases() {
+        LayerTable t = table(new int[] {3, 4}, new double[] {2, 5});
+        double total = t.denseFlops();
+        try (FlopAwareSelector selector = new FlopAwareSelector(backend)) {
+            float[] zeros = new float[7];
+            try (FloatPointer ptr = pointer(zeros); Selection sel = selector.select(ptr, t, 7, total)) {
+                assertEquals(0, sel.kept(), "zero scores need not be kept");
+                assertEquals(0, sel.primalValue(), 0.0);
+                assertEquals(0, sel.dualBound(), 0.0);
+            }
+            float[] scores = {5, 1, 3, 4, 2, 0, 6};
+            double sum = 21;
+            try (FloatPointer ptr = pointer(scores)) {
+                try (Selection sel = selector.select(ptr, t, 100, Double.POSITIVE_INFINITY)) { // S > p, F infinite
+                    checkConsistent(sel, ptr.position(0).limit(7).asBuffer(), t, 7, total);
+                    assertEquals(6, sel.kept());
+                    assertEquals(sum, sel.primalValue(), 0.0);
+                    assertEquals(sum, sel.dualBound(), 1e-12);
+                    assertEquals(0, sel.mu(), 0.0);
+                }
+                try (Selection sel = selector.select(ptr, t, 3, total)) { // NNZ alone: top-3
+                    assertEquals(15, sel.primalValue(), 0.0);
+                    assertEquals(15, sel.dualBound(), 1e-12);
+                    assertEquals(1, sel.mask().get(6));
+                    assertEquals(1, sel.mask().get(0));
+                    assertEquals(1, sel.mask().get(3));
+                }
+                try (Selection sel = selector.select(ptr, t, 7, 1.999)) { // below the cheapest weight
+                    assertEquals(0, sel.kept());
+                    assertTrue(sel.dualBound() >= 0);
+                }
+                try (Selection sel = selector.select(ptr, t, 0, total)) {
+                    assertEquals(0, sel.kept());
+                    assertEquals(0, sel.dualBound(), 0.0);
+                }
+                try (Selection sel = selector.select(ptr, t, 7, 0)) {
+                    assertEquals(0, sel.kept());
+                    assertEquals(0, sel.dualBound(), 1e-12);
+                }
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                        () -> selector.select(ptr, t, -1, total));
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                        () -> selector.select(ptr, t, 3, Double.NaN));
+                org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                        () -> selector.select(ptr, t, 3, -1));
+            }
+        }
+    }
+
+    @Test
     void deterministic() {
         int p = 300_000;
         LayerTable t = randomLayers(new SplittableRandom(5), p, 17);
