@@ -140,6 +140,37 @@ public abstract class AbstractSelectionTest {
         return best;
     }
 
+    /**
+     * Exact LP optimum by brute force over the dual: D(mu) = F mu + (sum of the S largest (I_i - mu f_i)_+) is convex
+     * piecewise-linear, so its minimum over mu >= 0 lies at mu = 0 or at a breakpoint: where two reduced scores cross
+     * or one crosses zero. O(p^2) candidates, each evaluated naively in O(p log p).
+     */
+    static double lpOptimum(Instance in) {
+        int p = in.scores().length;
+        double[] f = new double[p];
+        double[] fl = in.table().flopsPerWeight();
+        for (int i = 0; i < p; i++) f[i] = fl[in.layerOf(i)];
+        List<Double> mus = new ArrayList<>();
+        mus.add(0.0);
+        for (int i = 0; i < p; i++) {
+            mus.add(in.scores()[i] / f[i]);
+            for (int j = 0; j < p; j++) {
+                if (f[i] > f[j]) mus.add((in.scores()[i] - (double) in.scores()[j]) / (f[i] - f[j]));
+            }
+        }
+        double best = Double.POSITIVE_INFINITY;
+        double[] r = new double[p];
+        for (double mu : mus) {
+            if (!(mu >= 0)) continue;
+            for (int i = 0; i < p; i++) r[i] = Math.max(0, in.scores()[i] - mu * f[i]);
+            Arrays.sort(r);
+            double d = in.flops() * mu;
+            for (int i = 0; i < in.nnz() && i < p; i++) d += r[p - 1 - i];
+            best = Math.min(best, d);
+        }
+        return best;
+    }
+
     /** Greedy in one order (score, or density I/f), ties to the lower index, taking every item that fits. */
     static double greedy(Instance in, boolean density) {
         int p = in.scores().length;
@@ -202,9 +233,10 @@ public abstract class AbstractSelectionTest {
 
     @Test
     void smallInstancesMatchBruteForce() {
-        int instances = 600;
+        int instances = 1000;
         int optimal = 0;
         double worstLoss = 0;
+        double worstDualError = 0;
         String worst = "";
         try (FlopAwareSelector selector = new FlopAwareSelector(backend)) {
             for (long seed = 0; seed < instances; seed++) {
@@ -212,6 +244,7 @@ public abstract class AbstractSelectionTest {
                 double opt = bruteForce(in);
                 double bestGreedy = Math.max(greedy(in, false), greedy(in, true));
                 double tol = 1e-9 * Math.max(1, opt);
+                double lp = lpOptimum(in);
                 try (FloatPointer ptr = pointer(in.scores());
                      Selection sel = selector.select(ptr, in.table(), in.nnz(), in.flops())) {
                     String what = "seed " + seed + " (" + in.label() + ", p=" + in.scores().length + ", L="
@@ -222,6 +255,8 @@ public abstract class AbstractSelectionTest {
                     assertTrue(value <= opt + tol, "better than the optimum?? " + what);
                     assertTrue(value >= bestGreedy - tol, "worse than greedy: " + what);
                     assertTrue(sel.dualBound() >= opt - tol, "dual below the optimum: " + what);
+                    assertEquals(lp, sel.dualBound(), 1e-9 * Math.max(1, lp), "dual not at the LP optimum: " + what);
+                    worstDualError = Math.max(worstDualError, Math.abs(sel.dualBound() - lp) / Math.max(1, lp));
                     assertTrue(sel.primalValue() <= sel.dualBound() + tol, "primal above dual: " + what);
                     if (value >= opt - tol) optimal++;
                     else if ((opt - value) / opt > worstLoss) { worstLoss = (opt - value) / opt; worst = what; }
@@ -229,8 +264,9 @@ public abstract class AbstractSelectionTest {
             }
         }
         double fraction = optimal / (double) instances;
-        System.out.printf(Locale.ROOT, "[%s] selection vs brute force: %d/%d instances optimal (%.4f); worst relative loss %.3g %s%n",
-                backend.name(), optimal, instances, fraction, worstLoss, worst);
+        System.out.printf(Locale.ROOT, "[%s] selection vs brute force: %d/%d instances optimal (%.4f); worst relative loss %.3g %s;"
+                + " worst |dual - LP optimum| / max(1, LP) %.3g%n", backend.name(), optimal, instances, fraction, worstLoss, worst,
+                worstDualError);
         assertTrue(fraction >= 0.97, "optimal fraction " + fraction);
     }
 
