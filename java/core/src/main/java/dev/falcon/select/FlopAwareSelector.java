@@ -35,7 +35,7 @@ import org.bytedeco.javacpp.Pointer;
 public final class FlopAwareSelector implements AutoCloseable {
     private static final int MAX_DUAL_ITERATIONS = 200;
     private static final int MAX_OMEGA_ITERATIONS = 200;
-    private static final int MAX_IMPROVE_PASSES = 5000;
+    private static final int MAX_IMPROVE_PASSES = 2000;
     private static final int GREEDY_IMPROVE_PASSES = 64;
 
     private static final System.Logger LOG = System.getLogger(FlopAwareSelector.class.getName());
@@ -484,9 +484,10 @@ public final class FlopAwareSelector implements AutoCloseable {
         }
 
         /**
-         * Exchange moves between layers until none improves: drop r in {0,1,2,3} tail items of one layer and add as
-         * many next items of another layer as the freed budget allows (all added items are positive, so the most
-         * that fit is best). Each pass is O(L^2) with prefix sums; the best move of a pass is applied.
+         * Exchange moves between layers until none improves: drop r tail items of one layer (r = 0, 1, 2, 3, then
+         * doubling up to all) and add as many next items of another layer as the freed budget allows (all added items
+         * are positive, so the most that fit is best). Each pass is O(L^2 log p) with prefix sums; the best move of a
+         * pass is applied.
          */
         int improve(long[] k, int maxPasses) {
             int pass = 0;
@@ -499,8 +500,10 @@ public final class FlopAwareSelector implements AutoCloseable {
                 int bestA = -1, bestB = -1;
                 long bestR = 0, bestM = 0;
                 for (int a = -1; a < layers; a++) {
-                    for (long r = (a < 0 ? 0 : 1); r <= (a < 0 ? 0 : 3); r++) {
-                        if (a >= 0 && k[a] < r) break;
+                    // removal sizes: none (a = -1), else 1, 2, 3, then doubling up to the whole kept prefix, so that
+                    // large shifts between two layers (tie groups at a breakpoint) take a few passes, not thousands
+                    for (long r = (a < 0 ? 0 : 1); ; r = r < 3 ? r + 1 : (r >= k[a] ? Long.MAX_VALUE : Math.min(2 * r, k[a]))) {
+                        if (a < 0 ? r > 0 : r > k[a]) break;
                         double loss = a < 0 ? 0 : prefixSum(a, k[a]) - prefixSum(a, k[a] - r);
                         long nnzRoom = budgetN - nnz + r;
                         double freed = a < 0 ? 0 : r * f[a];

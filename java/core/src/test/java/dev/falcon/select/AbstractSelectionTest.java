@@ -300,16 +300,20 @@ public abstract class AbstractSelectionTest {
 
     @Test
     void largeInstancesHaveTinyGaps() {
-        int[] sizes = {200_000, 650_000, 2_000_000};
-        int[] layerCounts = {5, 23, 60};
+        int[] sizes = {200_000, 650_000, 2_000_000, 400_000};
+        int[] layerCounts = {5, 23, 60, 40};
         double[][] budgets = {{0.5, 0.3}, {0.1, 0.05}, {0.9, 0.8}, {0.3, 1.0}, {1.0, 0.2}, {0.02, 0.5}};
         double worstGap = 0;
+        double worstQuantised = 0;
         try (FlopAwareSelector selector = new FlopAwareSelector(backend)) {
             for (int c = 0; c < sizes.length; c++) {
                 int p = sizes[c];
                 LayerTable t = randomLayers(new SplittableRandom(100 + c), p, layerCounts[c]);
                 try (FloatPointer scores = randomScores(backend, p, 7 + c)) {
                     FloatBuffer view = scores.position(0).limit(p).asBuffer();
+                    if (c == 3) { // heavy ties and zeros: scores quantised to 64 levels, a quarter of them zero
+                        for (int i = 0; i < p; i++) view.put(i, Math.max(0, Math.round(view.get(i) * 85) - 21) / 64f);
+                    }
                     for (double[] b : budgets) {
                         long nnz = (long) (b[0] * p);
                         double flops = b[1] * t.denseFlops();
@@ -317,15 +321,20 @@ public abstract class AbstractSelectionTest {
                             checkConsistent(sel, view, t, nnz, flops);
                             System.out.printf(Locale.ROOT, "[%s] p=%d L=%d S=%.2fp F=%.2fF0: %s%n",
                                     backend.name(), p, t.size(), b[0], b[1], sel);
-                            assertTrue(sel.relativeGap() <= 1e-6, "gap " + sel);
+                            // quantised scores (c = 3) leave an integrality gap of a few quanta (1/64) that no
+                            // selection can close; continuous scores must be within 1e-6 of the LP bound
+                            double allowed = c == 3 ? 4.0 / 64 / sel.dualBound() : 1e-6;
+                            assertTrue(sel.relativeGap() <= allowed, "gap " + sel);
                             assertTrue(sel.relativeGap() >= -1e-12, "primal above dual " + sel);
-                            worstGap = Math.max(worstGap, sel.relativeGap());
+                            if (c != 3) worstGap = Math.max(worstGap, sel.relativeGap());
+                            else worstQuantised = Math.max(worstQuantised, (sel.dualBound() - sel.primalValue()) * 64);
                         }
                     }
                 }
             }
         }
-        System.out.printf(Locale.ROOT, "[%s] large instances: worst relative gap %.3g%n", backend.name(), worstGap);
+        System.out.printf(Locale.ROOT, "[%s] large instances: worst relative gap %.3g (continuous scores);"
+                + " quantised scores: worst dual - primal = %.3f quanta%n", backend.name(), worstGap, worstQuantised);
     }
 
     @Test
