@@ -566,9 +566,10 @@ public final class FlopAwareSelector implements AutoCloseable {
             for (int i = 0; i < candidates.length; i++) {
                 long[] c = candidates[i];
                 repair(c);
-                // the LP roundings start next to the optimum; the plain greedy orders may be far from it, so their
-                // exchange search is capped (they are safeguards, kept as they are if nothing improves them)
-                improve(c, i < 2 ? MAX_IMPROVE_PASSES : GREEDY_IMPROVE_PASSES);
+                // the LP roundings start next to the optimum and are improved fully; the plain greedy orders are
+                // safeguards: improved (with a capped search) only when they already beat the best so far
+                if (i < 2) improve(c, MAX_IMPROVE_PASSES);
+                else if (valueOf(c) > bestValue) improve(c, GREEDY_IMPROVE_PASSES);
                 double value = valueOf(c);
                 if (value > bestValue) { bestValue = value; best = c; }
             }
