@@ -33,12 +33,12 @@ public abstract class AbstractSelectionTest {
     protected ComputeBackend backend;
 
     @BeforeAll
-    void openBackend() {
+    public void openBackend() {
         backend = createBackend();
     }
 
     @AfterAll
-    void closeBackend() {
+    public void closeBackend() {
         if (backend != null) backend.close();
     }
 
@@ -232,7 +232,7 @@ public abstract class AbstractSelectionTest {
     // ------------------------------------------------------------------ tests
 
     @Test
-    void smallInstancesMatchBruteForce() {
+    public void smallInstancesMatchBruteForce() {
         int instances = 1000;
         int optimal = 0;
         double worstLoss = 0;
@@ -299,7 +299,7 @@ public abstract class AbstractSelectionTest {
     }
 
     @Test
-    void largeInstancesHaveTinyGaps() {
+    public void largeInstancesHaveTinyGaps() {
         int[] sizes = {200_000, 650_000, 2_000_000, 400_000};
         int[] layerCounts = {5, 23, 60, 40};
         double[][] budgets = {{0.5, 0.3}, {0.1, 0.05}, {0.9, 0.8}, {0.3, 1.0}, {1.0, 0.2}, {0.02, 0.5}};
@@ -338,7 +338,7 @@ public abstract class AbstractSelectionTest {
     }
 
     @Test
-    void edgeCases() {
+    public void edgeCases() {
         LayerTable t = table(new int[] {3, 4}, new double[] {2, 5});
         double total = t.denseFlops();
         try (FlopAwareSelector selector = new FlopAwareSelector(backend)) {
@@ -388,7 +388,7 @@ public abstract class AbstractSelectionTest {
     }
 
     @Test
-    void deterministic() {
+    public void deterministic() {
         int p = 300_000;
         LayerTable t = randomLayers(new SplittableRandom(5), p, 17);
         try (FlopAwareSelector selector = new FlopAwareSelector(backend);
@@ -411,7 +411,7 @@ public abstract class AbstractSelectionTest {
     }
 
     @Test
-    void timingAtResNet50Scale() {
+    public void timingAtResNet50Scale() {
         long p = 25_500_000L;
         int layerCount = 54;
         LayerTable t = randomLayers(new SplittableRandom(50), (int) p, layerCount);
