@@ -1,0 +1,590 @@
+package dev.falcon.select;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.model.LayerTable;
+import java.nio.ByteBuffer;
+import java.nio.DoubleBuffer;
+import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
+import java.util.Arrays;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+
+/**
+ * FLOP-aware selection: {@code max sum_i I_i s_i  s.t.  sum s_i <= S,  sum f_i s_i <= F,  s in {0,1}^p} with f
+ * constant per layer.
+ *
+ * <p>Each layer is sorted once through {@link ComputeBackend#sortSegmentsDescending} (values, original indices,
+ * prefix sums). The LP dual {@code D(mu) = F mu + min_{omega >= 0} [S omega + sum_i (I_i - omega - mu f_i)_+]} is
+ * evaluated in O(L log p) per (mu, omega) trial through {@link ComputeBackend#countAbove} and the prefix sums:
+ * omega(mu) is found by bisection on its value (counts of {@code I > omega + mu f_l} per layer), stopping as soon as
+ * exactly S items lie above. D is convex piecewise-linear in mu; it is minimised by a bracketing cutting-plane method
+ * (intersection of the supporting lines at both bracket ends, with bisection safeguard) driven by exact one-sided
+ * subgradients {@code F - flops(top set)}, which stops at a breakpoint whose subdifferential holds 0 or when the
+ * cutting-plane lower bound meets the best value.
+ *
+ * <p>Every selection considered keeps a prefix of each sorted layer (any better item of the same layer costs the
+ * same), so candidates are count vectors k_l: LP rounding at mu* (reduced-score order, merged lazily over the L layer
+ * heads) followed by a greedy fill by score or by density, the two plain greedy orders (score, density), each then
+ * improved by exchange moves between layers. The best candidate is returned; it is never worse than either greedy
+ * order. Deterministic: ties go to the lower original index.
+ */
+public final class FlopAwareSelector implements AutoCloseable {
+    private static final int MAX_DUAL_ITERATIONS = 200;
+    private static final int MAX_OMEGA_ITERATIONS = 200;
+    private static final int MAX_IMPROVE_PASSES = 2000;
+    private static final int GREEDY_IMPROVE_PASSES = 64;
+
+    private static final System.Logger LOG = System.getLogger(FlopAwareSelector.class.getName());
+
+    private final ComputeBackend backend;
+    private boolean closed;
+
+    public FlopAwareSelector(ComputeBackend backend) {
+        if (backend == null) throw new IllegalArgumentException("backend is null");
+        this.backend = backend;
+    }
+
+    /** scores >= 0 finite, length p = layers.parameters(); nnzBudget in [0,p] (larger is clamped to p), flopBudget >= 0. */
+    public Selection select(FloatPointer scores, LayerTable layers, long nnzBudget, double flopBudget) {
+        if (closed) throw new IllegalStateException("selector is closed");
+        long start = System.nanoTime();
+        long p = layers.parameters();
+        if (p > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("p = " + p + " exceeds 2^31 - 9 weights");
+        if (nnzBudget < 0) throw new IllegalArgumentException("nnz budget " + nnzBudget + " is negative");
+        if (!(flopBudget >= 0)) {
+            throw new IllegalArgumentException("FLOP budget " + flopBudget + " must be >= 0");
+        }
+        if (scores == null || scores.isNull()) throw new IllegalArgumentException("scores is null");
+        int n = (int) p;
+        long[] starts = layers.segmentStarts();
+        double[] f = layers.flopsPerWeight();
+        try (FloatPointer sorted = new FloatPointer(n);
+             IntPointer index = new IntPointer(n);
+             DoublePointer prefix = new DoublePointer(n)) {
+            backend.sortSegmentsDescending(scores, starts, sorted, index, prefix);
+            long sortedAt = System.nanoTime();
+            // Every count vector within the dense model fits a budget at or above its FLOPs (same summation order).
+            double budgetF = Math.min(flopBudget, layers.denseFlops());
+            Problem problem = new Problem(backend, sorted, index, prefix, starts, f, Math.min(nnzBudget, p), budgetF);
+            Dual dual = problem.solveDual();
+            long dualAt = System.nanoTime();
+            long[] k = problem.round(dual.best);
+            long roundedAt = System.nanoTime();
+            BytePointer mask = problem.mask(k);
+            long end = System.nanoTime();
+            double seconds = (end - start) * 1e-9;
+            String phases = String.format(java.util.Locale.ROOT, "sort %.3f s, dual %.3f s (%d evaluations), rounding %.3f s, mask %.3f s",
+                    (sortedAt - start) * 1e-9, (dualAt - sortedAt) * 1e-9, dual.evaluations, (roundedAt - dualAt) * 1e-9,
+                    (end - roundedAt) * 1e-9);
+            LOG.log(System.Logger.Level.DEBUG, () -> "select p=" + p + " on " + backend.name() + ": " + phases);
+            long kept = 0;
+            for (long c : k) kept += c;
+            return new Selection(mask, p, kept, problem.flopsOf(k), k, problem.valueOf(k), dual.best.value,
+                    dual.best.mu, dual.best.omega, dual.evaluations, seconds, phases);
+        }
+    }
+
+    @Override
+    public void close() {
+        closed = true; // scratch memory is per call and freed inside select(); the backend belongs to the caller
+    }
+
+    // ======================================================================== evaluation of the dual
+
+    /** One evaluation of the dual at mu, with omega(mu), the counts above it and one-sided subgradients. */
+    static final class Eval {
+        double mu, omega, value, slopeLeft, slopeRight;
+        long[] above; // per layer: items with I > omega + mu f_l
+    }
+
+    record Dual(Eval best, int evaluations) {}
+
+    static final class Problem {
+        final ComputeBackend backend;
+        final FloatPointer sortedPointer;
+        final FloatBuffer v;
+        final IntBuffer idx;
+        final DoubleBuffer pre;
+        final long[] starts;
+        final int[] s;   // layer starts as int
+        final int[] len; // layer sizes
+        final double[] f;
+        final int layers;
+        final int p;
+        final long budgetN;
+        final double budgetF;
+        final int[] byFlopsAscending;
+        final double[] thresholds;
+        final long[] counts;
+        int evaluations;
+
+        Problem(ComputeBackend backend, FloatPointer sorted, IntPointer index, DoublePointer prefix, long[] starts,
+                double[] f, long budgetN, double budgetF) {
+            this.backend = backend;
+            this.sortedPointer = sorted;
+            this.layers = f.length;
+            this.p = (int) starts[layers];
+            this.v = sorted.position(0).limit(p).asBuffer();
+            this.idx = index.position(0).limit(p).asBuffer();
+            this.pre = prefix.position(0).limit(p).asBuffer();
+            this.starts = starts;
+            this.s = new int[layers + 1];
+            this.len = new int[layers];
+            for (int l = 0; l <= layers; l++) s[l] = (int) starts[l];
+            for (int l = 0; l < layers; l++) len[l] = s[l + 1] - s[l];
+            this.f = f;
+            this.budgetN = budgetN;
+            this.budgetF = budgetF;
+            this.byFlopsAscending = orderByFlops(f);
+            this.thresholds = new double[layers];
+            this.counts = new long[layers];
+        }
+
+        static int[] orderByFlops(double[] f) {
+            Integer[] order = new Integer[f.length];
+            for (int i = 0; i < f.length; i++) order[i] = i;
+            Arrays.sort(order, (a, b) -> {
+                int c = Double.compare(f[a], f[b]);
+                return c != 0 ? c : Integer.compare(a, b);
+            });
+            int[] result = new int[f.length];
+            for (int i = 0; i < f.length; i++) result[i] = order[i];
+            return result;
+        }
+
+        /** Sum of the first k values of layer l. */
+        double prefixSum(int l, long k) {
+            return k == 0 ? 0.0 : pre.get(s[l] + (int) k - 1);
+        }
+
+        float value(int l, long k) {
+            return v.get(s[l] + (int) k);
+        }
+
+        double valueOf(long[] k) {
+            double total = 0;
+            for (int l = 0; l < layers; l++) total += prefixSum(l, k[l]);
+            return total;
+        }
+
+        /** The FLOPs of a count vector, always computed this one way (layer order) so feasibility is exact. */
+        double flopsOf(long[] k) {
+            double total = 0;
+            for (int l = 0; l < layers; l++) total += k[l] * f[l];
+            return total;
+        }
+
+        long nnzOf(long[] k) {
+            long total = 0;
+            for (long c : k) total += c;
+            return total;
+        }
+
+        boolean feasible(long[] k) {
+            return nnzOf(k) <= budgetN && flopsOf(k) <= budgetF;
+        }
+
+        double maxValue() {
+            double m = 0;
+            for (int l = 0; l < layers; l++) m = Math.max(m, v.get(s[l]));
+            return m;
+        }
+
+        /** Items with I > t + mu f_l per layer into out; returns the total. One backend call. */
+        long countAbove(double t, double mu, double shift, long[] out) {
+            for (int l = 0; l < layers; l++) {
+                double thr = t + mu * f[l];
+                thresholds[l] = shift < 0 ? Math.nextDown(thr) : thr;
+            }
+            backend.countAbove(sortedPointer, starts, thresholds, out);
+            long total = 0;
+            for (int l = 0; l < layers; l++) total += out[l];
+            return total;
+        }
+
+        /** D(mu) with the best omega, the counts above omega and one-sided subgradients. O(L log p) per count. */
+        Eval evaluate(double mu) {
+            evaluations++;
+            Eval e = new Eval();
+            e.mu = mu;
+            long[] above = new long[layers];
+            long[] lower = new long[layers]; // counts at a threshold with at least S above (ties between)
+            long extra; // items still to take from the tie band (lower - above)
+            long c0 = countAbove(0, mu, 0, above);
+            double omega;
+            if (c0 <= budgetN) {
+                omega = 0;
+                extra = budgetN - c0;
+                if (extra > 0) countAbove(0, mu, -1, lower); else System.arraycopy(above, 0, lower, 0, layers);
+            } else {
+                double lo = 0, hi = maxValue();
+                long[] hiCounts = new long[layers]; // all zero: nothing lies above the largest value
+                long[] loCounts = above.clone();
+                long[] mid = new long[layers];
+                boolean exact = false;
+                for (int it = 0; it < MAX_OMEGA_ITERATIONS; it++) {
+                    double m = lo + 0.5 * (hi - lo);
+                    if (!(m > lo && m < hi) || hi - lo <= 0x1p-50 * hi) break;
+                    long c = countAbove(m, mu, 0, mid);
+                    if (c == budgetN) {
+                        lo = hi = m;
+                        System.arraycopy(mid, 0, hiCounts, 0, layers);
+                        System.arraycopy(mid, 0, loCounts, 0, layers);
+                        exact = true;
+                        break;
+                    }
+                    if (c > budgetN) { lo = m; System.arraycopy(mid, 0, loCounts, 0, layers); }
+                    else { hi = m; System.arraycopy(mid, 0, hiCounts, 0, layers); }
+                }
+                omega = hi;
+                above = hiCounts;
+                lower = loCounts;
+                long c = 0;
+                for (long x : above) c += x;
+                extra = exact ? 0 : budgetN - c;
+            }
+            double value = budgetN * omega + budgetF * mu;
+            double flops = 0;
+            for (int l = 0; l < layers; l++) {
+                long c = above[l];
+                if (c > 0) value += prefixSum(l, c) - c * (omega + mu * f[l]);
+                flops += c * f[l];
+            }
+            // ties: any 'extra' items of the band between 'above' and 'lower' complete a maximising set
+            double minTie = 0, maxTie = 0;
+            long left = extra;
+            for (int i = 0; i < layers && left > 0; i++) {
+                int l = byFlopsAscending[i];
+                long take = Math.min(left, lower[l] - above[l]);
+                minTie += take * f[l];
+                left -= take;
+            }
+            left = extra;
+            for (int i = layers - 1; i >= 0 && left > 0; i--) {
+                int l = byFlopsAscending[i];
+                long take = Math.min(left, lower[l] - above[l]);
+                maxTie += take * f[l];
+                left -= take;
+            }
+            if (omega == 0) minTie = 0; // items of reduced score 0 need not be taken
+            e.omega = omega;
+            e.value = value;
+            e.above = above;
+            e.slopeRight = budgetF - flops - minTie;
+            e.slopeLeft = budgetF - flops - maxTie;
+            return e;
+        }
+
+        Dual solveDual() {
+            double vmax = maxValue();
+            if (budgetN == 0) {
+                Eval e = new Eval();
+                e.mu = 0;
+                e.omega = vmax;
+                e.value = 0;
+                e.above = new long[layers];
+                return new Dual(e, 0);
+            }
+            double fmin = Double.POSITIVE_INFINITY;
+            for (double x : f) fmin = Math.min(fmin, x);
+            Eval a = evaluate(0);
+            Eval best = a;
+            if (a.slopeRight >= 0) return new Dual(best, evaluations);
+            Eval b = evaluate((2 * vmax + 1) / fmin);
+            if (b.value < best.value) best = b;
+            if (b.slopeLeft <= 0) return new Dual(b, evaluations); // only when F = 0: D decreases to 0
+            boolean bisectNext = false;
+            for (int it = 0; it < MAX_DUAL_ITERATIONS; it++) {
+                double width = b.mu - a.mu;
+                // supporting lines at both ends; their intersection bounds min D from below
+                double x = (b.value - a.value + a.slopeRight * a.mu - b.slopeLeft * b.mu) / (a.slopeRight - b.slopeLeft);
+                double lower = a.value + a.slopeRight * (x - a.mu);
+                double scale = Math.max(Math.abs(best.value), Double.MIN_NORMAL);
+                if (best.value - lower <= 1e-15 * scale) break;
+                double m = (!bisectNext && x > a.mu && x < b.mu) ? x : a.mu + 0.5 * width;
+                if (!(m > a.mu && m < b.mu)) break; // the bracket is as narrow as doubles allow
+                Eval e = evaluate(m);
+                if (e.value < best.value) best = e;
+                if (e.slopeRight < 0) a = e;
+                else if (e.slopeLeft > 0) b = e;
+                else { best = e; break; } // 0 in the subdifferential: optimal
+                bisectNext = !bisectNext && (b.mu - a.mu) > 0.5 * width;
+            }
+            return new Dual(best, evaluations);
+        }
+
+        // ==================================================================== rounding
+
+        static final int BY_REDUCED = 0, BY_SCORE = 1, BY_DENSITY = 2;
+
+        double key(int mode, int l, float value, double mu) {
+            return switch (mode) {
+                case BY_REDUCED -> value - mu * f[l];
+                case BY_SCORE -> value;
+                default -> value / f[l];
+            };
+        }
+
+        /**
+         * Walks the items not yet kept in the given order, merged lazily over the layer heads with a binary heap.
+         * Takes every item that fits (a layer whose next item does not fit is finished: its other items cost the
+         * same), skips zero scores; with {@code stopAtFirstMisfit} (LP rounding) stops at the first item that does
+         * not fit or whose reduced score is not positive. O(taken * log L).
+         */
+        void walk(long[] k, int mode, double mu, boolean stopAtFirstMisfit) {
+            if (budgetN - nnzOf(k) <= 0) return;
+            boolean[] dead = new boolean[layers];
+            double[] key = new double[layers];
+            int[] heap = new int[layers];
+            boolean jump = true;
+            while (true) {
+                if (jump) jump(k, dead, mode, mu);
+                jump = false;
+                long nnzLeft = budgetN - nnzOf(k);
+                double used = flopsOf(k);
+                int size = 0;
+                for (int l = 0; l < layers; l++) {
+                    if (!dead[l] && k[l] < len[l] && value(l, k[l]) > 0) {
+                        key[l] = key(mode, l, value(l, k[l]), mu);
+                        heap[size] = l;
+                        siftUp(heap, size++, key);
+                    }
+                }
+                while (size > 0 && nnzLeft > 0) {
+                    int l = heap[0];
+                    if (stopAtFirstMisfit && !(key[l] > 0)) return;
+                    if (used + f[l] > budgetF) {
+                        if (stopAtFirstMisfit) return;
+                        dead[l] = true; // its other items cost the same and the budget only shrinks
+                        jump = true;
+                        break;
+                    }
+                    k[l]++;
+                    nnzLeft--;
+                    used += f[l];
+                    if (k[l] < len[l] && value(l, k[l]) > 0) {
+                        key[l] = key(mode, l, value(l, k[l]), mu);
+                        siftDown(heap, 0, size, key);
+                    } else {
+                        heap[0] = heap[--size];
+                        siftDown(heap, 0, size, key);
+                    }
+                }
+                if (!jump) return;
+            }
+        }
+
+        /** Items of layer l from position from on whose key exceeds t (keys fall along the sorted layer). */
+        long countKeyAbove(int l, long from, int mode, double mu, double t) {
+            long lo = from, hi = len[l];
+            while (lo < hi) {
+                long mid = (lo + hi) >>> 1;
+                float x = value(l, mid);
+                if (x > 0 && key(mode, l, x, mu) > t) lo = mid + 1; else hi = mid;
+            }
+            return lo - from;
+        }
+
+        /**
+         * Jump-start of a walk: adds at once the longest prefix of the walk order (over the live layers) that fits
+         * both budgets, found by bisection on the key with per-layer binary searches (O(L log p) per step). Every
+         * item of that prefix would be taken by the walk anyway (the running budget use along it stays below its
+         * end), so the walk only handles the items around budget boundaries.
+         */
+        void jump(long[] k, boolean[] dead, int mode, double mu) {
+            long nnzLeft = budgetN - nnzOf(k);
+            if (nnzLeft <= 0) return;
+            long[] add = new long[layers];
+            long[] trial = new long[layers];
+            double tf = 0; // feasible threshold (larger keys only)
+            boolean any = false;
+            for (int l = 0; l < layers; l++) {
+                if (!dead[l] && k[l] < len[l] && value(l, k[l]) > 0) {
+                    double head = key(mode, l, value(l, k[l]), mu);
+                    if (head > 0) { tf = any ? Math.max(tf, head) : head; any = true; }
+                }
+            }
+            if (!any) return;
+            double ti = 0; // candidate infeasible threshold; try it first (everything positive)
+            if (fitsWith(k, dead, mode, mu, ti, trial, nnzLeft)) {
+                System.arraycopy(trial, 0, add, 0, layers);
+                tf = ti;
+            } else {
+                for (int it = 0; it < 100; it++) {
+                    double m = ti + 0.5 * (tf - ti);
+                    if (!(m > ti && m < tf)) break;
+                    if (fitsWith(k, dead, mode, mu, m, trial, nnzLeft)) {
+                        tf = m;
+                        System.arraycopy(trial, 0, add, 0, layers);
+                    } else {
+                        ti = m;
+                    }
+                }
+            }
+            for (int l = 0; l < layers; l++) k[l] += add[l];
+        }
+
+        private boolean fitsWith(long[] k, boolean[] dead, int mode, double mu, double t, long[] trial, long nnzLeft) {
+            long total = 0;
+            for (int l = 0; l < layers; l++) {
+                trial[l] = dead[l] ? 0 : countKeyAbove(l, k[l], mode, mu, t);
+                total += trial[l];
+            }
+            if (total > nnzLeft) return false;
+            double flops = 0;
+            for (int l = 0; l < layers; l++) flops += (k[l] + trial[l]) * f[l];
+            return flops <= budgetF;
+        }
+
+        /** Heap order: larger key first, ties to the lower layer (= lower original index, layers tile in order). */
+        static boolean before(int a, int b, double[] key) {
+            return key[a] > key[b] || (key[a] == key[b] && a < b);
+        }
+
+        static void siftUp(int[] heap, int i, double[] key) {
+            int x = heap[i];
+            while (i > 0) {
+                int parent = (i - 1) >>> 1;
+                if (!before(x, heap[parent], key)) break;
+                heap[i] = heap[parent];
+                i = parent;
+            }
+            heap[i] = x;
+        }
+
+        static void siftDown(int[] heap, int i, int size, double[] key) {
+            if (size == 0) return;
+            int x = heap[i];
+            while (true) {
+                int child = 2 * i + 1;
+                if (child >= size) break;
+                if (child + 1 < size && before(heap[child + 1], heap[child], key)) child++;
+                if (!before(heap[child], x, key)) break;
+                heap[i] = heap[child];
+                i = child;
+            }
+            heap[i] = x;
+        }
+
+        /** Removes the smallest kept tail items until the count vector is feasible (guards rounding drift). */
+        void repair(long[] k) {
+            while (!feasible(k)) {
+                int worst = -1;
+                float worstValue = Float.POSITIVE_INFINITY;
+                for (int l = 0; l < layers; l++) {
+                    if (k[l] > 0 && value(l, k[l] - 1) < worstValue) { worst = l; worstValue = value(l, k[l] - 1); }
+                }
+                if (worst < 0) return;
+                k[worst]--;
+            }
+        }
+
+        /**
+         * Exchange moves between layers until none improves: drop r tail items of one layer (r = 0, 1, 2, 3, then
+         * doubling up to all) and add as many next items of another layer as the freed budget allows (all added items
+         * are positive, so the most that fit is best). Each pass is O(L^2 log p) with prefix sums; the best move of a
+         * pass is applied.
+         */
+        int improve(long[] k, int maxPasses) {
+            int pass = 0;
+            for (; pass < maxPasses; pass++) {
+                long nnz = nnzOf(k);
+                double used = flopsOf(k);
+                double current = valueOf(k);
+                double tolerance = 1e-15 * Math.max(Math.abs(current), Double.MIN_NORMAL);
+                double bestGain = tolerance;
+                int bestA = -1, bestB = -1;
+                long bestR = 0, bestM = 0;
+                for (int a = -1; a < layers; a++) {
+                    // removal sizes: none (a = -1), else 1, 2, 3, then doubling up to the whole kept prefix, so that
+                    // large shifts between two layers (tie groups at a breakpoint) take a few passes, not thousands
+                    for (long r = (a < 0 ? 0 : 1); ; r = r < 3 ? r + 1 : (r >= k[a] ? Long.MAX_VALUE : Math.min(2 * r, k[a]))) {
+                        if (a < 0 ? r > 0 : r > k[a]) break;
+                        double loss = a < 0 ? 0 : prefixSum(a, k[a]) - prefixSum(a, k[a] - r);
+                        long nnzRoom = budgetN - nnz + r;
+                        double freed = a < 0 ? 0 : r * f[a];
+                        for (int b = 0; b < layers; b++) {
+                            if (b == a || k[b] >= len[b] || !(value(b, k[b]) > 0)) continue;
+                            double room = budgetF - used + freed;
+                            if (room < f[b] || nnzRoom <= 0) continue;
+                            long m = Math.min(Math.min(nnzRoom, len[b] - k[b]), (long) Math.floor(room / f[b]));
+                            // only positive items help; the gain is concave in m so the largest positive m is best
+                            m = Math.min(m, positiveCount(b, k[b], m));
+                            if (m <= 0) continue;
+                            double gain = prefixSum(b, k[b] + m) - prefixSum(b, k[b]) - loss;
+                            if (gain > bestGain) {
+                                bestGain = gain; bestA = a; bestB = b; bestR = r; bestM = m;
+                            }
+                        }
+                    }
+                }
+                if (bestB < 0) return pass;
+                if (bestA >= 0) k[bestA] -= bestR;
+                k[bestB] += bestM;
+                while (bestM > 0 && !feasible(k)) { k[bestB]--; bestM--; } // exact check of the FLOP sum
+                if (bestM == 0 || valueOf(k) <= current) { // no progress after the exact check: undo and stop
+                    k[bestB] -= bestM;
+                    if (bestA >= 0) k[bestA] += bestR;
+                    return pass;
+                }
+            }
+            return pass;
+        }
+
+        /** How many of the m items after position from in layer l are positive (they are sorted descending). */
+        long positiveCount(int l, long from, long m) {
+            long end = from + m;
+            if (value(l, end - 1) > 0) return m;
+            long lo = from, hi = end - 1; // first non-positive in [from, end)
+            while (lo < hi) {
+                long mid = (lo + hi) >>> 1;
+                if (value(l, mid) > 0) lo = mid + 1; else hi = mid;
+            }
+            return lo - from;
+        }
+
+        long[] round(Eval dual) {
+            long[][] candidates = new long[4][];
+            // LP rounding: everything above omega at mu* if it fits (a prefix of the reduced-score order), then the walk
+            long[] lp = dual.above.clone();
+            if (!feasible(lp)) Arrays.fill(lp, 0);
+            walk(lp, BY_REDUCED, dual.mu, true);
+            candidates[0] = lp.clone();
+            walk(candidates[0], BY_SCORE, 0, false);
+            candidates[1] = lp;
+            walk(candidates[1], BY_DENSITY, 0, false);
+            candidates[2] = new long[layers];
+            walk(candidates[2], BY_SCORE, 0, false);
+            candidates[3] = new long[layers];
+            walk(candidates[3], BY_DENSITY, 0, false);
+            long[] best = null;
+            double bestValue = Double.NEGATIVE_INFINITY;
+            for (int i = 0; i < candidates.length; i++) {
+                long[] c = candidates[i];
+                repair(c);
+                // the LP roundings start next to the optimum and are improved fully; the plain greedy orders are
+                // safeguards: improved (with a capped search) only when they already beat the best so far
+                if (i < 2) improve(c, MAX_IMPROVE_PASSES);
+                else if (valueOf(c) > bestValue) improve(c, GREEDY_IMPROVE_PASSES);
+                double value = valueOf(c);
+                if (value > bestValue) { bestValue = value; best = c; }
+            }
+            return best;
+        }
+
+        BytePointer mask(long[] k) {
+            BytePointer mask = new BytePointer((long) p);
+            Pointer.memset(mask, 0, p);
+            ByteBuffer bytes = mask.position(0).limit(p).asBuffer();
+            for (int l = 0; l < layers; l++) {
+                int end = s[l] + (int) k[l];
+                for (int j = s[l]; j < end; j++) bytes.put(idx.get(j), (byte) 1);
+            }
+            return mask;
+        }
+    }
+}

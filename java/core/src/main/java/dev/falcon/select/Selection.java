@@ -1,0 +1,96 @@
+package dev.falcon.select;
+
+import org.bytedeco.javacpp.BytePointer;
+
+/**
+ * Result of {@link FlopAwareSelector#select}: the kept mask (off-heap, owned by this object), budget use,
+ * the primal value, the LP dual bound at the dual optimum found and the relative gap between them.
+ */
+public final class Selection implements AutoCloseable {
+    private final BytePointer mask;
+    private final long parameters;
+    private final long kept;
+    private final double keptFlops;
+    private final long[] keptPerLayer;
+    private final double primalValue;
+    private final double dualBound;
+    private final double mu;
+    private final double omega;
+    private final int dualEvaluations;
+    private final double seconds;
+    private final String phases;
+    private boolean closed;
+
+    Selection(BytePointer mask, long parameters, long kept, double keptFlops, long[] keptPerLayer, double primalValue,
+              double dualBound, double mu, double omega, int dualEvaluations, double seconds, String phases) {
+        this.phases = phases;
+        this.mask = mask;
+        this.parameters = parameters;
+        this.kept = kept;
+        this.keptFlops = keptFlops;
+        this.keptPerLayer = keptPerLayer.clone();
+        this.primalValue = primalValue;
+        this.dualBound = dualBound;
+        this.mu = mu;
+        this.omega = omega;
+        this.dualEvaluations = dualEvaluations;
+        this.seconds = seconds;
+    }
+
+    /** p bytes, 1 = kept; owned by this Selection and freed by {@link #close()}. */
+    public BytePointer mask() {
+        if (closed) throw new IllegalStateException("selection is closed");
+        return mask;
+    }
+
+    /** p, the number of weights. */
+    public long parameters() { return parameters; }
+
+    /** Number of weights kept (NNZ). */
+    public long kept() { return kept; }
+
+    /** FLOPs of the kept weights: sum over layers of kept count times FLOPs per weight, in layer order. */
+    public double keptFlops() { return keptFlops; }
+
+    /** Kept count per layer, in layer order. */
+    public long[] keptPerLayer() { return keptPerLayer.clone(); }
+
+    /** Sum of the kept scores. */
+    public double primalValue() { return primalValue; }
+
+    /** Value of the LP dual at (mu, omega): an upper bound on every feasible selection's value. */
+    public double dualBound() { return dualBound; }
+
+    /** (dual - primal) / max(dual, tiny). */
+    public double relativeGap() { return (dualBound - primalValue) / Math.max(dualBound, 1e-300); }
+
+    /** Dual price of one FLOP. */
+    public double mu() { return mu; }
+
+    /** Dual price of one kept weight. */
+    public double omega() { return omega; }
+
+    /** Number of evaluations of the dual function. */
+    public int dualEvaluations() { return dualEvaluations; }
+
+    /** Wall time of select(), seconds. */
+    public double seconds() { return seconds; }
+
+    /** Wall time per phase (sort, dual, rounding, mask), for logs and benchmarks. */
+    String phases() { return phases; }
+
+    @Override
+    public String toString() {
+        return String.format(java.util.Locale.ROOT,
+                "Selection[p=%d kept=%d flops=%.6g primal=%.9g dual=%.9g gap=%.3g mu=%.6g omega=%.6g evals=%d %.3fs]",
+                parameters, kept, keptFlops, primalValue, dualBound, relativeGap(), mu, omega, dualEvaluations, seconds);
+    }
+
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            mask.close();
+        }
+    }
+}
