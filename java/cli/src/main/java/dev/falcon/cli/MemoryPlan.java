@@ -49,8 +49,19 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long room = available - vectorBytes - heapBytes - SLACK;
         long maxRows = room > 0 ? room / (4 * p) : 0;
         if (model != null) {
-            if (maxRows >= 1) options.add("--n " + maxRows + " (the most rows of synthetic X that fit)");
-            options.add("a smaller example (resnet20 needs " + SystemInfo.bytes(model.gradientBytes(1)) + " per row of X here for " + model.name() + ")");
+            if (maxRows >= 1) {
+                options.add("--n " + maxRows + " (the most rows of synthetic X that fit)");
+            } else {
+                options.add(model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + SLACK));
+            }
+            for (String other : dev.falcon.examples.ExampleModels.names()) {
+                if (other.equals(model.name())) continue;
+                ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
+                long q = e.layers().parameters();
+                long fixed = BYTES_PER_WEIGHT * q + (javaBackend ? 8 * q : 0) + SLACK;
+                long fit = available > fixed ? (available - fixed) / (4 * q) : 0;
+                if (fit >= 1) options.add("--example " + other + " --n " + Math.min(fit, e.defaultRows()));
+            }
         } else if (x != null) {
             if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X");
             if (!x.isInternalLayout()) {
