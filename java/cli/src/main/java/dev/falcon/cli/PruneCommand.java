@@ -105,7 +105,8 @@ final class PruneCommand implements Callable<Integer> {
     Path report;
 
     // ---- execution
-    @Option(names = {"--device", "--backend"}, paramLabel = "auto|cpu|java|cuda", defaultValue = "auto", description = "Compute backend (default: ${DEFAULT-VALUE}: the best usable one).")
+    @Option(names = {"--device", "--backend"}, paramLabel = "auto|cpu|java|cuda",
+            description = "Compute backend (default: -Dfalcon.backend, else auto = the best usable one; `falcon env` lists them).")
     String device;
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: available processors).")
     Integer threads;
@@ -517,7 +518,7 @@ final class PruneCommand implements Callable<Integer> {
         be.put("name", backend.name());
         be.put("description", backend.description());
         be.put("threads", backend.threads());
-        be.put("requested", device);
+        be.put("requested", device != null ? device : System.getProperty(Backends.PROPERTY, "auto") + " (default)");
         be.put("choice", choice.explanation());
         Backends.candidates().stream().filter(c -> c.name().equals(backend.name())).findFirst()
                 .ifPresent(c -> be.put("facts", new java.util.TreeMap<>(c.availability().facts())));
