@@ -1,0 +1,42 @@
+package dev.falcon.cli;
+
+import dev.falcon.backend.Backends;
+import java.io.PrintWriter;
+import java.util.Locale;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+@Command(name = "env", mixinStandardHelpOptions = true,
+        description = "Shows the compute backends found (usable or why not, with their facts), threads, memory and versions.")
+final class EnvCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        out.println("falcon " + SystemInfo.falconVersion());
+        out.println("java " + SystemInfo.javaVersion() + ", javacpp " + SystemInfo.javacppVersion());
+        out.println("os " + System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
+        out.println("processors " + Runtime.getRuntime().availableProcessors() + " (default --threads)");
+        out.printf(Locale.ROOT, "memory: total %s, available %s%s, Java heap max %s, javacpp maxBytes %s%n",
+                SystemInfo.bytes(SystemInfo.totalMemory()), SystemInfo.bytes(SystemInfo.availableMemory()),
+                System.getProperty(SystemInfo.MEMORY_PROPERTY) != null ? " (from -D" + SystemInfo.MEMORY_PROPERTY + ")" : "",
+                SystemInfo.bytes(Runtime.getRuntime().maxMemory()),
+                System.getProperty("org.bytedeco.javacpp.maxBytes", "default (= heap size)"));
+        out.println("backends (highest priority first):");
+        for (Backends.Candidate c : Backends.candidates()) {
+            out.printf(Locale.ROOT, "  %-6s priority %3d  %s%n", c.name(), c.provider().priority(),
+                    c.availability().usable() ? "usable" : "unusable: " + c.availability().reason());
+            new TreeMap<>(c.availability().facts()).forEach((k, v) -> out.printf("           %s: %s%n", k, v));
+        }
+        try {
+            out.println("--device auto: " + Backends.choose("auto").explanation());
+        } catch (RuntimeException e) {
+            out.println("--device auto: " + e.getMessage());
+        }
+        return Main.OK;
+    }
+}

@@ -1,0 +1,86 @@
+package dev.falcon.cli;
+
+import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.InputException;
+import dev.falcon.io.LayersJson;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = {"Describes input files without loading them whole: for .npy and .safetensors every array's dtype, shape,",
+                "NaN/Inf counts and range; for a .json layer table every layer with its FLOPs and share of the dense FLOPs."},
+        footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable or holds NaN/Inf values."})
+final class InspectCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
+
+    @Parameters(arity = "1..*", paramLabel = "FILE", description = "Files to inspect (.npy, .safetensors, .json).")
+    List<Path> files;
+
+    @Option(names = {"--quiet", "-q"}, description = "Print only problems.")
+    boolean quiet;
+
+    @Override
+    public Integer call() {
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        int code = Main.OK;
+        for (Path file : files) {
+            try {
+                if (!Files.isRegularFile(file)) throw InputException.of(file, "FILE", "not found or not a regular file", "check the path");
+                if (file.toString().endsWith(".json")) {
+                    LayerTable t;
+                    try {
+                        t = LayersJson.read(file, -1);
+                    } catch (IllegalArgumentException e) {
+                        throw InputException.of(file, "layers", e.getMessage(), "fix the layer table");
+                    }
+                    if (!quiet) printLayers(out, file, t);
+                } else {
+                    List<ArrayFiles.Entry> entries = ArrayFiles.describe(file);
+                    boolean bad = false;
+                    if (!quiet) out.printf(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
+                    for (ArrayFiles.Entry e : entries) {
+                        boolean nonFinite = e.nanCount() > 0 || e.infCount() > 0;
+                        bad |= nonFinite;
+                        if (!quiet || nonFinite) {
+                            out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
+                                    Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
+                                    nonFinite ? "   <- NaN/Inf: rejected as input" : "");
+                        }
+                    }
+                    if (bad) {
+                        err.println("falcon: error: " + file + ": data: holds NaN/Inf values; falcon rejects such inputs (recompute or clean them)");
+                        code = Main.USAGE;
+                    }
+                }
+            } catch (InputException e) {
+                err.println("falcon: error: " + e.getMessage());
+                code = Main.USAGE;
+            }
+        }
+        return code;
+    }
+
+    private static void printLayers(PrintWriter out, Path file, LayerTable t) {
+        double dense = t.denseFlops();
+        out.printf(Locale.ROOT, "%s: %d layers, p = %,d weights, dense FLOPs %,.0f%n", file, t.size(), t.parameters(), dense);
+        out.printf(Locale.ROOT, "  %-32s %-20s %12s %14s %16s %8s %8s%n", "name", "shape", "count", "flops/weight", "flops", "%flops", "%params");
+        for (Layer l : t.layers()) {
+            double f = l.count() * l.flopsPerWeight();
+            out.printf(Locale.ROOT, "  %-32s %-20s %,12d %,14.0f %,16.0f %7.2f%% %7.2f%%%n", l.name(), Arrays.toString(l.shape()), l.count(),
+                    l.flopsPerWeight(), f, 100 * f / dense, 100.0 * l.count() / t.parameters());
+        }
+    }
+}

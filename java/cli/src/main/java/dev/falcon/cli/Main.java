@@ -1,0 +1,81 @@
+package dev.falcon.cli;
+
+import dev.falcon.io.InputException;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code falcon}: FLOP-aware pruning from the command line. Exit codes: 0 ok, 2 bad usage or input
+ * (including a run that would not fit in memory), 3 infeasible budgets, 1 internal error.
+ */
+@Command(name = "falcon", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "FLOP-aware neural-network pruning (FALCON).",
+        subcommands = {PruneCommand.class, InspectCommand.class, EnvCommand.class, CommandLine.HelpCommand.class},
+        footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error.",
+                "Try: falcon prune --example resnet20"})
+public final class Main implements Runnable {
+    public static final int OK = 0, INTERNAL = 1, USAGE = 2, INFEASIBLE = 3;
+
+    @Spec CommandSpec spec;
+
+    @Override
+    public void run() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+    }
+
+    public static void main(String[] args) {
+        // The backend choice goes into the report and the summary; keep the console to errors and progress.
+        java.util.logging.Logger.getLogger("dev.falcon").setLevel(java.util.logging.Level.WARNING);
+        System.exit(execute(args, System.out, System.err));
+    }
+
+    /** Runs the CLI in-process (tests use this) and returns the exit code. */
+    public static int execute(String[] args, PrintStream out, PrintStream err) {
+        PrintWriter outWriter = new PrintWriter(out, true);
+        PrintWriter errWriter = new PrintWriter(err, true);
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(outWriter);
+        cl.setErr(errWriter);
+        cl.setCaseInsensitiveEnumValuesAllowed(true);
+        cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> handle(e, errWriter));
+        try {
+            return cl.execute(args);
+        } catch (Throwable t) { // errors (OutOfMemoryError, LinkageError) bypass picocli's exception handler
+            return handle(t, errWriter);
+        } finally {
+            outWriter.flush();
+            errWriter.flush();
+        }
+    }
+
+    static int handle(Throwable e, PrintWriter err) {
+        if (e instanceof InputException ie) {
+            err.println("falcon: error: " + ie.getMessage());
+            return ie.infeasible() ? INFEASIBLE : USAGE;
+        }
+        if (e instanceof OutOfMemoryError) {
+            err.println("falcon: out of memory: " + e.getMessage()
+                    + "; raise the Java heap with FALCON_HEAP=8g, or run with a smaller --n / fewer rows in X");
+            return INTERNAL;
+        }
+        StringWriter trace = new StringWriter();
+        e.printStackTrace(new PrintWriter(trace));
+        err.println("falcon: internal error: " + e);
+        err.println(trace);
+        err.println("Please report this with the command line and `falcon env` output.");
+        return INTERNAL;
+    }
+
+    /** falcon, Java and JavaCPP versions. */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"falcon " + SystemInfo.falconVersion(), "java " + SystemInfo.javaVersion(), "javacpp " + SystemInfo.javacppVersion()};
+        }
+    }
+}

@@ -1,0 +1,598 @@
+package dev.falcon.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.falcon.backend.Backends;
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import dev.falcon.examples.ExampleModel;
+import dev.falcon.examples.ExampleModels;
+import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.AtomicFiles;
+import dev.falcon.io.InputException;
+import dev.falcon.io.LayersJson;
+import dev.falcon.io.Npy;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Budgets;
+import dev.falcon.prune.Method;
+import dev.falcon.prune.Objective;
+import dev.falcon.prune.PruneResult;
+import dev.falcon.prune.Pruner;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.bytedeco.javacpp.FloatPointer;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "prune", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Prunes weights under an NNZ budget and a FLOP budget.",
+                "Either --example NAME (built-in model, synthetic data, no files needed) or --weights with --layers "
+                        + "or --flops-per-weight (and optionally --grads to evaluate the objective)."},
+        footer = {"",
+                "Budgets are upper bounds. With no budget option the run keeps 30% of the FLOPs (--keep-flops 0.3).",
+                "With only a FLOP budget the NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.",
+                "Outputs (written atomically, and only when the whole run succeeded):",
+                "  --out     default out/NAME-METHOD-pruned.npy   (NAME = example name or the weights file's stem)",
+                "  --report  default out/NAME-METHOD-report.json",
+                "  --mask    only when given",
+                "Memory: the run estimates what it needs before loading and refuses with options that fit;",
+                "  -Dfalcon.memory.available=SIZE (e.g. in JAVA_TOOL_OPTIONS) overrides /proc/meminfo MemAvailable.",
+                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error."})
+final class PruneCommand implements Callable<Integer> {
+    /** Files larger than this are not checksummed (the report says so). */
+    static final long CHECKSUM_LIMIT = 1L << 30;
+
+    @Spec CommandSpec spec;
+
+    // ---- inputs
+    @Option(names = "--example", paramLabel = "NAME", description = "Built-in model: resnet20, mobilenetv1 or resnet50 (real layer tables, synthetic weights and gradients).")
+    String example;
+    @Option(names = "--n", paramLabel = "N", description = "Rows of the synthetic X for --example (default: resnet20 128, mobilenetv1 32, resnet50 16).")
+    Integer rows;
+    @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the synthetic weights and gradients (default: ${DEFAULT-VALUE}).")
+    long seed;
+    @Option(names = {"--grads", "-X"}, paramLabel = "X.npy", description = "Per-sample gradients X (n x p): .npy, .safetensors or FILE.safetensors:TENSOR. Optional: used for the objective.")
+    String grads;
+    @Option(names = "--weights", paramLabel = "w.npy", description = "Dense weights wbar (p values, any shape, flattened in C order).")
+    String weights;
+    @Option(names = "--layers", paramLabel = "layers.json", description = "Layer table {\"layers\":[{name, shape, flops_per_weight}]} in flatten order.")
+    Path layersFile;
+    @Option(names = "--flops-per-weight", paramLabel = "f.npy", description = "Per-weight FLOP costs (p positive values) instead of --layers; runs of equal values become layers.")
+    String flopsPerWeight;
+    @Option(names = "--linear-term", paramLabel = "g.npy", description = "Optional first-order term g of the objective (p values).")
+    String linearTerm;
+
+    // ---- budgets
+    @Option(names = "--keep-flops", paramLabel = "FRACTION", description = "FLOP budget as a fraction of the dense FLOPs, in (0, 1].")
+    Double keepFlops;
+    @Option(names = "--flops", paramLabel = "F", description = "Absolute FLOP budget (multiply-adds), in [0, dense FLOPs].")
+    Double flops;
+    @Option(names = "--keep-nnz", paramLabel = "FRACTION", description = "NNZ budget as a fraction of p, in (0, 1].")
+    Double keepNnz;
+    @Option(names = "--nnz", paramLabel = "N", description = "Absolute NNZ budget, in [0, p].")
+    Long nnz;
+    @Option(names = "--sparsity", paramLabel = "S", description = "NNZ budget as sparsity: keep (1 - S) p weights, S in [0, 1).")
+    Double sparsity;
+
+    // ---- method
+    @Option(names = "--method", paramLabel = "METHOD", defaultValue = "mp", description = "magnitude, mp (FLOP-aware magnitude ILP), falcon, falcon++ (default: ${DEFAULT-VALUE}).")
+    String method;
+    @Option(names = "--lambda", paramLabel = "L", defaultValue = "1e-3", description = "Ridge strength of the objective (default: ${DEFAULT-VALUE}).")
+    double lambda;
+    @Option(names = "--lambda-convention", paramLabel = "ridge|falcon", defaultValue = "ridge",
+            description = "How --lambda is read: ridge = lambda of Q; falcon = the authors' l2, lambda = l2 * n (default: ${DEFAULT-VALUE}).")
+    Objective.Convention convention;
+
+    // ---- outputs
+    @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
+    Path out;
+    @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, p values).")
+    Path mask;
+    @Option(names = "--report", paramLabel = "report.json", description = "Run report (JSON).")
+    Path report;
+
+    // ---- execution
+    @Option(names = {"--device", "--backend"}, paramLabel = "auto|cpu|java|cuda",
+            description = "Compute backend (default: -Dfalcon.backend, else auto = the best usable one; `falcon env` lists them).")
+    String device;
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: available processors).")
+    Integer threads;
+    @Option(names = {"--quiet", "-q"}, description = "Print only errors.")
+    boolean quiet;
+
+    private final Map<String, Double> timings = new LinkedHashMap<>();
+
+    @Override
+    public Integer call() throws Exception {
+        long start = System.nanoTime();
+        PrintWriter outW = spec.commandLine().getOut();
+        PrintWriter errW = spec.commandLine().getErr();
+        Method m = Method.parse(method);
+        if (!m.available()) {
+            throw InputException.of("--method", "value", m.cliName() + " is " + m.unavailableReason(), "use --method mp or --method magnitude");
+        }
+        validateOptions();
+        int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+
+        // ---------------------------------------------------------------- describe inputs (no data read)
+        ExampleModel model = example != null ? ExampleModels.get(example) : null;
+        String runName;
+        LayerTable layers = null;
+        long p;
+        long n = 0;
+        RawMatrixSource xSource = null;
+        long[] weightsShape = null;
+        Map<String, Object> inputs = new LinkedHashMap<>();
+        if (model != null) {
+            runName = model.name();
+            layers = model.layers();
+            p = layers.parameters();
+            n = rows != null ? rows : model.defaultRows();
+            Map<String, Object> ex = new LinkedHashMap<>();
+            ex.put("name", model.name());
+            ex.put("description", model.description());
+            ex.put("rows", n);
+            ex.put("seed", seed);
+            ex.put("gradients", "synthetic: rank " + ExampleModel.GRADIENT_RANK + " plus noise " + ExampleModel.GRADIENT_NOISE);
+            inputs.put("example", ex);
+        } else {
+            runName = stem(weights);
+            long pw = ArrayFiles.length(weights, "--weights");
+            p = pw;
+            if (layersFile != null) {
+                layers = readLayers(layersFile);
+                if (layers.parameters() != pw) {
+                    throw InputException.of(layersFile, "layers", "the layer table covers p = " + layers.parameters() + " weights but "
+                            + weights + " (--weights) holds p = " + pw, "make the layer table and the weights describe the same model");
+                }
+            } else {
+                long pf = ArrayFiles.length(flopsPerWeight, "--flops-per-weight");
+                if (pf != pw) {
+                    throw InputException.of(flopsPerWeight, "--flops-per-weight", "holds p = " + pf + " values but " + weights
+                            + " (--weights) holds p = " + pw, "give one FLOP cost per weight");
+                }
+            }
+            if (grads != null) {
+                xSource = ArrayFiles.matrixSource(grads, "--grads");
+                if (xSource.cols() != pw) {
+                    throw InputException.of(grads, "--grads", "X has p = " + xSource.cols() + " columns (shape " + xSource.rows() + " x "
+                            + xSource.cols() + ") but " + weights + " (--weights) holds p = " + pw,
+                            "X must be n x p with one column per weight, in the weights' flatten order");
+                }
+                n = xSource.rows();
+            }
+            if (linearTerm != null) {
+                long pg = ArrayFiles.length(linearTerm, "--linear-term");
+                if (pg != pw) throw InputException.of(linearTerm, "--linear-term", "holds p = " + pg + " values but " + weights + " (--weights) holds p = " + pw, "give one value per weight");
+            }
+            weightsShape = weightsShape(weights);
+        }
+        Path outPath = out != null ? out : Path.of("out", runName + "-" + m.cliName() + "-pruned.npy");
+        Path reportPath = report != null ? report : Path.of("out", runName + "-" + m.cliName() + "-report.json");
+        checkOutputs(outPath, reportPath);
+
+        // ---------------------------------------------------------------- memory plan, before loading
+        ComputeBackend backendProbe = null;
+        Backends.Choice choice;
+        try {
+            choice = Backends.choose(device);
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw InputException.of("--device", "value", e.getMessage(), "run `falcon env` to see which backends are usable");
+        }
+        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null);
+        plan.check(model, xSource);
+
+        // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.
+        Budgets budgets = layers != null ? resolveBudgets(layers) : null;
+
+        try (Progress progress = new Progress(errW, quiet);
+             ComputeBackend backend = choice.create(threadCount);
+             Pruner pruner = new Pruner(backend);
+             Resources res = new Resources()) {
+            // ------------------------------------------------------------ load
+            progress.begin("loading inputs");
+            long t = System.nanoTime();
+            if (model != null) {
+                res.weights = model.syntheticWeights(seed);
+            } else {
+                if (layers == null) {
+                    layers = layersFromFlops(flopsPerWeight, p);
+                    budgets = resolveBudgets(layers);
+                }
+                res.weights = ArrayFiles.readVector(weights, "--weights", p);
+                if (linearTerm != null) res.g = ArrayFiles.readVector(linearTerm, "--linear-term", p);
+            }
+            timings.put("load", secs(t));
+            if (model != null && n > 0) {
+                progress.begin("generating synthetic gradients (" + n + " x " + p + ")");
+                t = System.nanoTime();
+                res.x = model.syntheticGradients(backend, Math.toIntExact(n), seed);
+                timings.put("synthesize_gradients", secs(t));
+            } else if (xSource != null) {
+                progress.begin("loading X (" + xSource.rows() + " x " + xSource.cols() + ")");
+                t = System.nanoTime();
+                res.x = backend.load(xSource);
+                checkFinite(res.x, grads);
+                timings.put("load", timings.get("load") + secs(t));
+            }
+
+            // ------------------------------------------------------------ prune
+            progress.begin("pruning (" + m.cliName() + ")");
+            t = System.nanoTime();
+            res.result = pruner.prune(m, res.weights, layers, budgets);
+            PruneResult r = res.result;
+            timings.put("score", r.scoreSeconds());
+            timings.put("selection", r.selectSeconds());
+            timings.put("apply", r.applySeconds());
+
+            // ------------------------------------------------------------ objective
+            Map<String, Object> objective = null;
+            if (res.x != null) {
+                progress.begin("objective");
+                t = System.nanoTime();
+                double ridgeLambda = convention.toRidgeLambda(lambda, n);
+                Objective.Value after = Objective.evaluate(backend, res.x, r.prunedWeights(), res.weights, res.g, ridgeLambda);
+                objective = objectiveReport(after, n);
+                timings.put("objective", secs(t));
+            }
+
+            // ------------------------------------------------------------ checksums
+            Map<String, Object> checksums = new LinkedHashMap<>();
+            if (model == null) {
+                progress.begin("checksums");
+                t = System.nanoTime();
+                checksum(checksums, "--weights", weights);
+                if (layersFile != null) checksum(checksums, "--layers", layersFile.toString());
+                if (flopsPerWeight != null) checksum(checksums, "--flops-per-weight", flopsPerWeight);
+                if (grads != null) checksum(checksums, "--grads", grads);
+                if (linearTerm != null) checksum(checksums, "--linear-term", linearTerm);
+                timings.put("checksum", secs(t));
+            }
+
+            // ------------------------------------------------------------ write (all or nothing)
+            progress.begin("writing outputs");
+            t = System.nanoTime();
+            List<Path> written = new ArrayList<>();
+            try {
+                createParent(outPath);
+                Npy.writeFloat32(outPath, r.prunedWeights(), weightsShape != null ? weightsShape : new long[] {p});
+                written.add(outPath);
+                if (mask != null) {
+                    createParent(mask);
+                    Npy.writeBool(mask, r.mask(), p);
+                    written.add(mask);
+                }
+                timings.put("write", secs(t));
+                progress.end();
+                timings.put("total", secs(start));
+                Map<String, Object> reportMap = buildReport(m, model, inputs, checksums, layers, budgets, r, objective, backend, choice,
+                        plan, outPath, reportPath);
+                createParent(reportPath);
+                ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+                AtomicFiles.write(reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
+                written.add(reportPath);
+            } catch (RuntimeException | Error e) {
+                for (Path w : written) {
+                    try { Files.deleteIfExists(w); } catch (IOException ignored) { }
+                }
+                throw e;
+            }
+            if (!quiet) printSummary(outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
+        }
+        return Main.OK;
+    }
+
+    // ---------------------------------------------------------------- validation
+
+    private void validateOptions() {
+        if (example != null) {
+            for (Object[] o : new Object[][] {{"--grads", grads}, {"--weights", weights}, {"--layers", layersFile},
+                    {"--flops-per-weight", flopsPerWeight}, {"--linear-term", linearTerm}}) {
+                if (o[1] != null) throw InputException.of(o[0], "option", "cannot be combined with --example (the example brings its own data)", "drop " + o[0] + " or --example");
+            }
+            if (rows != null && rows <= 0) throw InputException.of("--n", "value", "is " + rows + ", it must be at least 1", "give the number of synthetic gradient rows, e.g. --n 64");
+        } else {
+            if (weights == null) {
+                throw InputException.of("prune", "inputs", "no model given", "use --example resnet20|mobilenetv1|resnet50, or --weights w.npy with --layers layers.json or --flops-per-weight f.npy");
+            }
+            if (layersFile == null && flopsPerWeight == null) throw InputException.of("--layers", "option", "missing: the FLOP cost of each weight is needed", "give --layers layers.json or --flops-per-weight f.npy");
+            if (layersFile != null && flopsPerWeight != null) throw InputException.of("--layers/--flops-per-weight", "option", "both given", "give one of them");
+            if (rows != null) throw InputException.of("--n", "option", "only applies to --example", "the rows of X come from --grads");
+        }
+        if (!(lambda > 0) || Double.isInfinite(lambda)) throw InputException.of("--lambda", "value", "is " + lambda + ", it must be a positive finite number", "e.g. --lambda 1e-3");
+        if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
+    }
+
+    private Budgets resolveBudgets(LayerTable layers) {
+        return Budgets.resolve(layers, keepFlops, flops, keepNnz, nnz, sparsity);
+    }
+
+    private void checkOutputs(Path outPath, Path reportPath) {
+        List<Path> outputs = new ArrayList<>(List.of(outPath, reportPath));
+        if (mask != null) outputs.add(mask);
+        for (int i = 0; i < outputs.size(); i++) {
+            for (int j = i + 1; j < outputs.size(); j++) {
+                if (outputs.get(i).toAbsolutePath().normalize().equals(outputs.get(j).toAbsolutePath().normalize())) {
+                    throw InputException.of(outputs.get(i), "outputs", "--out, --mask and --report name the same file", "give each output its own path");
+                }
+            }
+            if (Files.isDirectory(outputs.get(i))) throw InputException.of(outputs.get(i), "output", "is a directory", "give a file name");
+        }
+    }
+
+    private static void createParent(Path file) {
+        Path parent = file.toAbsolutePath().getParent();
+        try {
+            if (parent != null) Files.createDirectories(parent);
+        } catch (IOException e) {
+            throw InputException.of(file, "output", "cannot create directory " + parent + " (" + e.getMessage() + ")", "choose a writable location");
+        }
+    }
+
+    private static LayerTable readLayers(Path file) {
+        try {
+            return LayersJson.read(file, -1);
+        } catch (InputException e) {
+            throw e;
+        } catch (IllegalArgumentException e) {
+            throw InputException.of(file, "layers", e.getMessage(), "fix the layer table");
+        }
+    }
+
+    private static LayerTable layersFromFlops(String spec, long p) {
+        if (p > Integer.MAX_VALUE - 8) throw InputException.of(spec, "--flops-per-weight", "p = " + p + " is too large for a per-weight file", "give a --layers table instead");
+        float[] f = new float[(int) p];
+        try (FloatPointer v = ArrayFiles.readVector(spec, "--flops-per-weight", p)) {
+            v.get(f);
+        }
+        for (int i = 0; i < f.length; i++) {
+            if (!(f[i] > 0)) {
+                throw InputException.of(spec, "--flops-per-weight", "element " + i + " is " + f[i] + "; FLOPs per weight must be positive",
+                        "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
+            }
+        }
+        try {
+            return LayerTable.fromPerWeightFlops(f, spec);
+        } catch (IllegalArgumentException e) {
+            throw InputException.of(spec, "--flops-per-weight", e.getMessage(), "fix the file");
+        }
+    }
+
+    /** Shape of the weights array (to write the pruned weights in the same shape). */
+    private static long[] weightsShape(String spec) {
+        if (spec.endsWith(".npy")) return Npy.readHeader(Path.of(spec)).shape();
+        return null;
+    }
+
+    /** Rejects NaN/Inf in X, naming the first bad (row, column). */
+    private static void checkFinite(HostMatrix x, String spec) {
+        long rowsX = x.rows();
+        long step = Math.max(1, (1 << 24) / rowsX);
+        for (long c0 = 0; c0 < x.cols(); c0 += step) {
+            long count = Math.min(step, x.cols() - c0);
+            FloatBuffer b = x.columns(c0, count);
+            int len = b.limit();
+            for (int k = 0; k < len; k++) {
+                float v = b.get(k);
+                if (!Float.isFinite(v)) {
+                    long col = c0 + k / rowsX, row = k % rowsX;
+                    throw InputException.of(spec, "--grads", "X[" + row + ", " + col + "] is " + v + " (NaN/Inf in the gradients)",
+                            "recompute the gradients or drop the bad samples; `falcon inspect` counts them");
+                }
+            }
+        }
+    }
+
+    private static void checksum(Map<String, Object> checksums, String option, String spec) {
+        String pathPart = spec.contains(".safetensors:") ? spec.substring(0, spec.lastIndexOf(':')) : spec;
+        Path file = Path.of(pathPart);
+        Map<String, Object> e = new LinkedHashMap<>();
+        e.put("file", file.toString());
+        try {
+            long size = Files.size(file);
+            e.put("bytes", size);
+            if (size > CHECKSUM_LIMIT) {
+                e.put("sha256", null);
+                e.put("note", "not computed: file larger than 1 GiB (reading it again would cost more than the run)");
+            } else {
+                e.put("sha256", ArrayFiles.sha256(file));
+            }
+        } catch (IOException ex) {
+            e.put("note", "not computed: " + ex.getMessage());
+        }
+        checksums.put(option, e);
+    }
+
+    // ---------------------------------------------------------------- report
+
+    private Map<String, Object> objectiveReport(Objective.Value v, long n) {
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("rows", n);
+        o.put("lambda_option", Map.of("value", lambda, "convention", convention.name().toLowerCase(Locale.ROOT)));
+        o.put("note", "Q(wbar) = 0 in both conventions (before pruning); values below are after pruning. "
+                + "The conventions agree when lambda = l2 * n and there is no linear term.");
+        Map<String, Object> ridge = new LinkedHashMap<>();
+        ridge.put("formula", "1/2 ||X (w - wbar)||^2 + lambda/2 ||w - wbar||^2 + g^T (w - wbar)");
+        ridge.put("lambda", v.lambda());
+        ridge.put("fit_term", v.fit());
+        ridge.put("ridge_term", v.ridgeTerm());
+        ridge.put("linear_term", v.linear());
+        ridge.put("before", 0.0);
+        ridge.put("after", v.q());
+        Map<String, Object> falcon = new LinkedHashMap<>();
+        falcon.put("formula", "0.5 ||y - X w||^2 + l2n ||wbar - w||^2, y = X wbar, l2n = l2 * n / 2");
+        falcon.put("l2", v.l2());
+        falcon.put("l2n", v.l2n());
+        falcon.put("fit_term", v.fit());
+        falcon.put("ridge_term", v.l2n() * v.sqDist());
+        falcon.put("before", 0.0);
+        falcon.put("after", v.falconValue());
+        o.put("ours", ridge);
+        o.put("falcon_authors", falcon);
+        o.put("squared_distance", v.sqDist());
+        return o;
+    }
+
+    private Map<String, Object> buildReport(Method m, ExampleModel model, Map<String, Object> inputs, Map<String, Object> checksums,
+                                            LayerTable layers, Budgets b, PruneResult r, Map<String, Object> objective,
+                                            ComputeBackend backend, Backends.Choice choice, MemoryPlan plan, Path outPath, Path reportPath) {
+        Map<String, Object> rep = new LinkedHashMap<>();
+        rep.put("falcon_version", SystemInfo.falconVersion());
+        rep.put("method", m.cliName());
+        if (model == null) {
+            Map<String, Object> files = new LinkedHashMap<>();
+            files.put("weights", weights);
+            if (layersFile != null) files.put("layers", layersFile.toString());
+            if (flopsPerWeight != null) files.put("flops_per_weight", flopsPerWeight);
+            if (grads != null) files.put("grads", grads);
+            if (linearTerm != null) files.put("linear_term", linearTerm);
+            inputs.put("files", files);
+            inputs.put("sha256", checksums);
+        }
+        rep.put("inputs", inputs);
+        Map<String, Object> budgets = new LinkedHashMap<>();
+        budgets.put("dense", Map.of("nnz", b.parameters(), "flops", b.denseFlops()));
+        Map<String, Object> asked = new LinkedHashMap<>();
+        asked.put("nnz", b.nnz());
+        asked.put("nnz_fraction", b.nnzFraction());
+        asked.put("nnz_request", b.nnzRequest());
+        asked.put("flops", b.flops());
+        asked.put("flops_fraction", b.flopsFraction());
+        asked.put("flops_request", b.flopsRequest());
+        budgets.put("asked", asked);
+        Map<String, Object> achieved = new LinkedHashMap<>();
+        achieved.put("nnz", r.kept());
+        achieved.put("nnz_fraction", (double) r.kept() / b.parameters());
+        achieved.put("sparsity", 1 - (double) r.kept() / b.parameters());
+        achieved.put("flops", r.keptFlops());
+        achieved.put("flops_fraction", r.keptFlops() / b.denseFlops());
+        budgets.put("achieved", achieved);
+        rep.put("budgets", budgets);
+        List<Map<String, Object>> table = new ArrayList<>();
+        long[] kept = r.keptPerLayer();
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("name", layer.name());
+            row.put("shape", layer.shape());
+            row.put("count", layer.count());
+            row.put("kept", kept[l]);
+            row.put("density", (double) kept[l] / layer.count());
+            row.put("flops_per_weight", layer.flopsPerWeight());
+            row.put("flops_dense", layer.count() * layer.flopsPerWeight());
+            row.put("flops_kept", kept[l] * layer.flopsPerWeight());
+            row.put("share_of_kept_flops", r.keptFlops() > 0 ? kept[l] * layer.flopsPerWeight() / r.keptFlops() : 0.0);
+            table.add(row);
+        }
+        rep.put("layers", table);
+        Map<String, Object> sel = new LinkedHashMap<>();
+        sel.put("kept_score_sum_w2", r.keptScore());
+        if (r.certificate() != null) {
+            sel.put("primal", r.certificate().primalValue());
+            sel.put("dual_bound", r.certificate().dualBound());
+            sel.put("relative_gap", r.certificate().relativeGap());
+            sel.put("mu", r.certificate().mu());
+            sel.put("omega", r.certificate().omega());
+            sel.put("dual_evaluations", r.certificate().dualEvaluations());
+        } else {
+            sel.put("relative_gap", null);
+            sel.put("note", "magnitude ranking has no optimality certificate; use --method mp for the FLOP-aware ILP with a duality gap");
+        }
+        rep.put("selection", sel);
+        rep.put("objective", objective != null ? objective : Map.of("note", "no gradients (--grads) given: objective not evaluated"));
+        rep.put("timings_seconds", timings);
+        Map<String, Object> be = new LinkedHashMap<>();
+        be.put("name", backend.name());
+        be.put("description", backend.description());
+        be.put("threads", backend.threads());
+        be.put("requested", device != null ? device : System.getProperty(Backends.PROPERTY, "auto") + " (default)");
+        be.put("choice", choice.explanation());
+        Backends.candidates().stream().filter(c -> c.name().equals(backend.name())).findFirst()
+                .ifPresent(c -> be.put("facts", new java.util.TreeMap<>(c.availability().facts())));
+        rep.put("backend", be);
+        Map<String, Object> mem = new LinkedHashMap<>();
+        mem.put("estimate_bytes", plan.required());
+        mem.put("estimate", plan.describe());
+        mem.put("available_bytes", plan.available());
+        mem.put("peak_rss_bytes", SystemInfo.peakResident());
+        mem.put("peak_rss_note", "VmHWM of the process (Java heap, off-heap vectors and X) just before writing the report");
+        rep.put("memory", mem);
+        Map<String, Object> ver = new LinkedHashMap<>();
+        ver.put("falcon", SystemInfo.falconVersion());
+        ver.put("java", SystemInfo.javaVersion());
+        ver.put("javacpp", SystemInfo.javacppVersion());
+        ver.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
+        rep.put("versions", ver);
+        Map<String, Object> outs = new LinkedHashMap<>();
+        outs.put("pruned_weights", outPath.toString());
+        if (mask != null) outs.put("mask", mask.toString());
+        outs.put("report", reportPath.toString());
+        rep.put("outputs", outs);
+        return rep;
+    }
+
+    private void printSummary(PrintWriter o, Method m, String runName, LayerTable layers, Budgets b, PruneResult r,
+                              Map<String, Object> objective, ComputeBackend backend, Path outPath, Path reportPath) {
+        o.printf(Locale.ROOT, "falcon prune %s, method %s, backend %s%n", runName, m.cliName(), backend.description());
+        o.printf(Locale.ROOT, "  p = %,d weights in %d layers, dense FLOPs %,.0f%n", b.parameters(), layers.size(), b.denseFlops());
+        o.printf(Locale.ROOT, "  budgets:  NNZ <= %,d (%.2f%%, %s), FLOPs <= %,.0f (%.2f%%, %s)%n", b.nnz(), 100 * b.nnzFraction(), b.nnzRequest(),
+                b.flops(), 100 * b.flopsFraction(), b.flopsRequest());
+        o.printf(Locale.ROOT, "  achieved: NNZ %,d (%.2f%%), FLOPs %,.0f (%.2f%%)%n", r.kept(), 100.0 * r.kept() / b.parameters(),
+                r.keptFlops(), 100 * r.keptFlops() / b.denseFlops());
+        if (r.certificate() != null) {
+            o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g, dual bound %.6g, relative gap %.3g%n", r.certificate().primalValue(),
+                    r.certificate().dualBound(), r.certificate().relativeGap());
+        } else {
+            o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g (magnitude: no dual bound)%n", r.keptScore());
+        }
+        if (objective != null) {
+            @SuppressWarnings("unchecked") Map<String, Object> ours = (Map<String, Object>) objective.get("ours");
+            @SuppressWarnings("unchecked") Map<String, Object> theirs = (Map<String, Object>) objective.get("falcon_authors");
+            o.printf(Locale.ROOT, "  objective after pruning: Q = %.6g (lambda %.3g); authors' convention %.6g (l2 %.3g); before: 0%n",
+                    (Double) ours.get("after"), (Double) ours.get("lambda"), (Double) theirs.get("after"), (Double) theirs.get("l2"));
+        }
+        StringBuilder t = new StringBuilder();
+        timings.forEach((k, v) -> t.append(String.format(Locale.ROOT, " %s %.3f", k, v)));
+        o.printf(Locale.ROOT, "  time (s):%s%n", t);
+        o.printf(Locale.ROOT, "  wrote %s%s, %s%n", outPath, mask != null ? ", " + mask : "", reportPath);
+    }
+
+    private static String stem(String spec) {
+        String name = Path.of(spec.contains(".safetensors:") ? spec.substring(0, spec.lastIndexOf(':')) : spec).getFileName().toString();
+        int dot = name.lastIndexOf('.');
+        return dot > 0 ? name.substring(0, dot) : name;
+    }
+
+    private static double secs(long t0) {
+        return (System.nanoTime() - t0) / 1e9;
+    }
+
+    /** Everything allocated during a run, closed in reverse order. */
+    private static final class Resources implements AutoCloseable {
+        FloatPointer weights;
+        FloatPointer g;
+        HostMatrix x;
+        PruneResult result;
+
+        @Override
+        public void close() {
+            if (result != null) result.close();
+            if (x != null) x.close();
+            if (g != null) g.close();
+            if (weights != null) weights.close();
+        }
+    }
+}

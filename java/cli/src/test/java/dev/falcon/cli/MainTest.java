@@ -1,0 +1,345 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.LayersJson;
+import dev.falcon.io.Npy;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Runs the CLI in-process: exit codes, messages, outputs, and every bad-input case of issue section 7. */
+class MainTest {
+    record Run(int code, String out, String err) {
+        String all() { return out + err; }
+    }
+
+    static final int P = 17, N = 6;
+
+    @TempDir Path dir;
+    Path outDir, xFile, wFile, layersFile, flopsFile;
+
+    static Run run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        int code = Main.execute(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+    }
+
+    static FloatPointer values(int count, long seed) {
+        FloatPointer v = new FloatPointer(count);
+        java.util.Random r = new java.util.Random(seed);
+        for (int i = 0; i < count; i++) v.put(i, (float) r.nextGaussian());
+        return v;
+    }
+
+    static LayerTable table() {
+        // a "conv" of 12 weights costing 9 FLOPs each, a "linear" of 5 weights costing 1
+        return new LayerTable(List.of(new Layer("conv", new long[] {4, 3}, 9, 0, 12), new Layer("fc", new long[] {5}, 1, 12, 5)), "test");
+    }
+
+    @BeforeEach
+    void writeInputs() {
+        outDir = dir.resolve("out");
+        xFile = dir.resolve("X.npy");
+        wFile = dir.resolve("w.npy");
+        layersFile = dir.resolve("layers.json");
+        flopsFile = dir.resolve("f.npy");
+        try (FloatPointer x = values(N * P, 1); FloatPointer w = values(P, 2); FloatPointer f = new FloatPointer(P)) {
+            Npy.writeFloat32(xFile, x, new long[] {N, P});
+            Npy.writeFloat32(wFile, w, new long[] {P});
+            for (int i = 0; i < P; i++) f.put(i, i < 12 ? 9f : 1f);
+            Npy.writeFloat32(flopsFile, f, new long[] {P});
+        }
+        LayersJson.write(layersFile, table());
+    }
+
+    String[] fileArgs(String... extra) {
+        List<String> a = new ArrayList<>(List.of("prune", "--grads", xFile.toString(), "--weights", wFile.toString(), "--layers", layersFile.toString(),
+                "--out", outDir.resolve("p.npy").toString(), "--mask", outDir.resolve("m.npy").toString(), "--report", outDir.resolve("r.json").toString(),
+                "--device", "java", "--quiet"));
+        a.addAll(List.of(extra));
+        return a.toArray(String[]::new);
+    }
+
+    /** Replaces one option's value in an argument list. */
+    static String[] with(String[] args, String option, String value) {
+        String[] copy = args.clone();
+        for (int i = 0; i < copy.length - 1; i++) if (copy[i].equals(option)) copy[i + 1] = value;
+        return copy;
+    }
+
+    void assertFails(Run r, int code, String... mentions) throws IOException {
+        assertEquals(code, r.code(), "exit code; stderr: " + r.err());
+        for (String m : mentions) assertTrue(r.err().contains(m), "message should mention '" + m + "': " + r.err());
+        assertFalse(Files.exists(outDir), "no output may be created on error");
+        try (Stream<Path> files = Files.list(dir)) {
+            assertTrue(files.noneMatch(f -> f.getFileName().toString().endsWith(".tmp")), "no temporary files left");
+        }
+    }
+
+    Path hostile(String name, byte[] bytes) throws IOException {
+        Path f = dir.resolve(name);
+        Files.write(f, bytes);
+        return f;
+    }
+
+    static byte[] npy(String dict, int dataBytes) {
+        byte[] h = dict.getBytes(StandardCharsets.ISO_8859_1);
+        ByteBuffer b = ByteBuffer.allocate(10 + h.length + dataBytes).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) h.length).put(h);
+        return b.array();
+    }
+
+    // ------------------------------------------------------------------ happy paths
+
+    @Test
+    void noArgumentsPrintsHelp() {
+        Run r = run();
+        assertEquals(0, r.code());
+        assertTrue(r.out().contains("Usage: falcon"), r.out());
+        assertTrue(r.out().contains("prune") && r.out().contains("inspect") && r.out().contains("env"));
+    }
+
+    @Test
+    void helpEverywhere() {
+        for (String[] a : new String[][] {{"--help"}, {"prune", "--help"}, {"inspect", "--help"}, {"env", "--help"}, {"help", "prune"}}) {
+            Run r = run(a);
+            assertEquals(0, r.code(), String.join(" ", a));
+            assertTrue(r.out().contains("Usage: falcon"), r.out());
+        }
+        assertTrue(run("prune", "--help").out().contains("--flops-per-weight"));
+    }
+
+    @Test
+    void exampleRunWritesEverything() throws IOException {
+        Run r = run("prune", "--example", "resnet20", "--n", "8", "--method", "magnitude", "--keep-flops", "0.2", "--sparsity", "0.9",
+                "--out", outDir.resolve("p.npy").toString(), "--mask", outDir.resolve("m.npy").toString(), "--report", outDir.resolve("r.json").toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("achieved"), r.out());
+        JsonNode rep = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        assertEquals("magnitude", rep.get("method").asText());
+        assertEquals(20, rep.get("layers").size());
+        JsonNode b = rep.get("budgets");
+        assertTrue(b.get("achieved").get("nnz").asLong() <= b.get("asked").get("nnz").asLong());
+        assertTrue(b.get("achieved").get("flops").asDouble() <= b.get("asked").get("flops").asDouble());
+        assertEquals(26_833, b.get("asked").get("nnz").asLong());
+        assertTrue(rep.get("objective").get("ours").get("after").asDouble() > 0);
+        assertTrue(rep.get("timings_seconds").has("selection"));
+        assertTrue(rep.get("memory").get("peak_rss_bytes").asLong() > 0);
+        assertEquals(268_336, ArrayFiles.length(outDir.resolve("p.npy").toString(), "test"));
+        assertEquals(268_336, Npy.readHeader(outDir.resolve("m.npy")).elements());
+    }
+
+    @Test
+    void fileRunWithLayersAndWithPerWeightFlops() throws IOException {
+        Run r = run(fileArgs("--keep-flops", "0.5", "--keep-nnz", "0.5", "--lambda", "0.1", "--lambda-convention", "falcon"));
+        assertEquals(0, r.code(), r.err());
+        assertEquals("", r.out(), "--quiet prints nothing");
+        JsonNode rep = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        assertEquals("mp", rep.get("method").asText());
+        assertEquals(8, rep.get("budgets").get("asked").get("nnz").asLong());
+        assertTrue(rep.get("budgets").get("achieved").get("flops").asDouble() <= 0.5 * (12 * 9 + 5));
+        assertEquals(0.1 * N, rep.get("objective").get("ours").get("lambda").asDouble(), 1e-12);
+        assertEquals(0.1, rep.get("objective").get("falcon_authors").get("l2").asDouble(), 1e-12);
+        assertEquals(64, rep.get("inputs").get("sha256").get("--weights").get("sha256").asText().length());
+        assertTrue(rep.get("selection").has("relative_gap"));
+        try (FloatPointer w = ArrayFiles.readVector(wFile.toString(), "w", P); FloatPointer pr = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "p", P)) {
+            int kept = 0;
+            for (int i = 0; i < P; i++) {
+                if (pr.get(i) != 0) {
+                    kept++;
+                    assertEquals(w.get(i), pr.get(i));
+                }
+            }
+            assertEquals(rep.get("budgets").get("achieved").get("nnz").asInt(), kept);
+        }
+        Files.walk(outDir).sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        String[] a = fileArgs("--nnz", "5", "--method", "magnitude");
+        List<String> list = new ArrayList<>(List.of(a));
+        int i = list.indexOf("--layers");
+        list.set(i, "--flops-per-weight");
+        list.set(i + 1, flopsFile.toString());
+        Run r2 = run(list.toArray(String[]::new));
+        assertEquals(0, r2.code(), r2.err());
+        JsonNode rep2 = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        assertEquals(5, rep2.get("budgets").get("achieved").get("nnz").asLong());
+        assertEquals(2, rep2.get("layers").size());
+    }
+
+    @Test
+    void inspectAndEnv() throws IOException {
+        Run r = run("inspect", xFile.toString(), wFile.toString(), layersFile.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("[6, 17]"), r.out());
+        assertTrue(r.out().contains("NaN 0, Inf 0"), r.out());
+        assertTrue(r.out().contains("%flops") && r.out().contains("conv"), r.out());
+        try (FloatPointer v = new FloatPointer(1f, Float.NaN, Float.POSITIVE_INFINITY)) {
+            Npy.writeFloat32(dir.resolve("bad.npy"), v, new long[] {3});
+        }
+        Run bad = run("inspect", dir.resolve("bad.npy").toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.out().contains("NaN 1, Inf 1"), bad.out());
+        assertTrue(bad.err().contains("bad.npy"));
+        Run env = run("env");
+        assertEquals(0, env.code(), env.err());
+        assertTrue(env.out().contains("java") && env.out().contains("usable") && env.out().contains("javacpp"), env.out());
+    }
+
+    // ------------------------------------------------------------------ section 7: bad input
+
+    @Test
+    void mismatchedParameterCounts() throws IOException {
+        try (FloatPointer w = values(P + 1, 3)) {
+            Npy.writeFloat32(dir.resolve("w18.npy"), w, new long[] {P + 1});
+        }
+        assertFails(run(with(fileArgs(), "--weights", dir.resolve("w18.npy").toString())), 2, "layers.json", "w18.npy", "p = 17", "p = 18");
+        try (FloatPointer x = values(N * (P + 1), 3)) {
+            Npy.writeFloat32(dir.resolve("X18.npy"), x, new long[] {N, P + 1});
+        }
+        assertFails(run(with(fileArgs(), "--grads", dir.resolve("X18.npy").toString())), 2, "X18.npy", "w.npy", "p = 18", "p = 17");
+    }
+
+    @Test
+    void layersNotCoveringTheWeights() throws IOException {
+        Path gap = hostile("gap.json", """
+                {"layers":[{"name":"conv","shape":[4,3],"flops_per_weight":9,"offset":0,"count":12},
+                           {"name":"fc","shape":[5],"flops_per_weight":1,"offset":13,"count":5}]}""".getBytes(StandardCharsets.UTF_8));
+        assertFails(run(with(fileArgs(), "--layers", gap.toString())), 2, "gap.json");
+        Path short_ = hostile("short.json", """
+                {"layers":[{"name":"conv","shape":[4,3],"flops_per_weight":9}]}""".getBytes(StandardCharsets.UTF_8));
+        assertFails(run(with(fileArgs(), "--layers", short_.toString())), 2, "short.json", "p = 12", "p = 17");
+    }
+
+    @Test
+    void nonFiniteInputs() throws IOException {
+        try (FloatPointer w = values(P, 2)) {
+            w.put(3, Float.NaN);
+            Npy.writeFloat32(dir.resolve("wnan.npy"), w, new long[] {P});
+        }
+        assertFails(run(with(fileArgs(), "--weights", dir.resolve("wnan.npy").toString())), 2, "wnan.npy");
+        try (FloatPointer x = values(N * P, 1)) {
+            x.put(20, Float.POSITIVE_INFINITY);
+            Npy.writeFloat32(dir.resolve("Xinf.npy"), x, new long[] {N, P});
+        }
+        assertFails(run(with(fileArgs(), "--grads", dir.resolve("Xinf.npy").toString())), 2, "Xinf.npy", "--grads", "Infinity");
+    }
+
+    @Test
+    void zeroOrNegativeFlops() throws IOException {
+        try (FloatPointer f = new FloatPointer(P)) {
+            for (int i = 0; i < P; i++) f.put(i, i == 7 ? 0f : 1f);
+            Npy.writeFloat32(dir.resolve("f0.npy"), f, new long[] {P});
+        }
+        String[] a = fileArgs();
+        List<String> list = new ArrayList<>(List.of(a));
+        int i = list.indexOf("--layers");
+        list.set(i, "--flops-per-weight");
+        list.set(i + 1, dir.resolve("f0.npy").toString());
+        assertFails(run(list.toArray(String[]::new)), 2, "f0.npy", "--flops-per-weight", "element 7");
+        Path neg = hostile("neg.json", """
+                {"layers":[{"name":"conv","shape":[4,3],"flops_per_weight":-9},{"name":"fc","shape":[5],"flops_per_weight":1}]}"""
+                .getBytes(StandardCharsets.UTF_8));
+        assertFails(run(with(fileArgs(), "--layers", neg.toString())), 2, "neg.json", "flops_per_weight");
+    }
+
+    @Test
+    void hostileNpyHeaders() throws IOException {
+        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (17,), }";
+        // truncated data
+        assertFails(run(with(fileArgs(), "--weights", hostile("trunc.npy", npy(dict, 40)).toString())), 2, "trunc.npy");
+        // header longer than the file
+        byte[] longHeader = npy(dict, 0);
+        longHeader[8] = (byte) 0xff;
+        longHeader[9] = (byte) 0x7f;
+        assertFails(run(with(fileArgs(), "--weights", hostile("longheader.npy", longHeader).toString())), 2, "longheader.npy");
+        // huge shape
+        assertFails(run(with(fileArgs(), "--grads", hostile("huge.npy",
+                npy("{'descr': '<f4', 'fortran_order': False, 'shape': (9223372036854775807, 17), }", 8)).toString())), 2, "huge.npy");
+        // wrong dtype string
+        assertFails(run(with(fileArgs(), "--weights", hostile("dtype.npy",
+                npy("{'descr': '<U8', 'fortran_order': False, 'shape': (17,), }", 17 * 32)).toString())), 2, "dtype.npy");
+        // not an npy file at all
+        assertFails(run(with(fileArgs(), "--weights", hostile("garbage.npy", "hello".getBytes(StandardCharsets.UTF_8)).toString())), 2, "garbage.npy");
+        // missing file
+        assertFails(run(with(fileArgs(), "--weights", dir.resolve("missing.npy").toString())), 2, "missing.npy");
+    }
+
+    @Test
+    void hostileSafetensorsHeaders() throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(1L << 40).putLong(0);
+        assertFails(run(with(fileArgs(), "--grads", hostile("long.safetensors", b.array()).toString())), 2, "long.safetensors");
+        byte[] json = "{\"X\":{\"dtype\":\"I64\",\"shape\":[6,17],\"data_offsets\":[0,816]}}".getBytes(StandardCharsets.UTF_8);
+        ByteBuffer s = ByteBuffer.allocate(8 + json.length + 816).order(ByteOrder.LITTLE_ENDIAN);
+        s.putLong(json.length).put(json);
+        assertFails(run(with(fileArgs(), "--grads", hostile("dtype.safetensors", s.array()).toString())), 2, "dtype.safetensors");
+    }
+
+    @Test
+    void budgetsOutOfRange() throws IOException {
+        assertFails(run(fileArgs("--keep-flops", "1.5")), 2, "--keep-flops", "(0, 1]");
+        assertFails(run(fileArgs("--keep-flops", "0")), 2, "--keep-flops");
+        assertFails(run(fileArgs("--flops", "-1")), 2, "--flops");
+        assertFails(run(fileArgs("--sparsity", "1")), 2, "--sparsity", "[0, 1)");
+        assertFails(run(fileArgs("--nnz", "-5")), 2, "--nnz", "[0, 17]");
+        assertFails(run(fileArgs("--keep-nnz", "2")), 2, "--keep-nnz");
+        assertFails(run(fileArgs("--keep-flops", "0.3", "--flops", "10")), 2, "--keep-flops/--flops");
+        assertFails(run(fileArgs("--nnz", "3", "--sparsity", "0.5")), 2, "--nnz/--sparsity");
+        assertFails(run(fileArgs("--keep-flops", "abc")), 2, "--keep-flops");
+        assertFails(run(fileArgs("--lambda", "-1")), 2, "--lambda");
+        assertFails(run(fileArgs("--threads", "0")), 2, "--threads");
+    }
+
+    @Test
+    void infeasibleBudgets() throws IOException {
+        assertFails(run(fileArgs("--flops", "0.5")), 3, "cheapest", "fc");
+        assertFails(run(fileArgs("--keep-nnz", "0.01")), 3, "--keep-nnz");
+    }
+
+    @Test
+    void badUsage() throws IOException {
+        assertFails(run(fileArgs("--method", "falcon")), 2, "not available yet");
+        assertFails(run(fileArgs("--method", "obs")), 2, "--method", "magnitude, mp");
+        assertFails(run("prune", "--example", "vgg", "--out", outDir.resolve("p.npy").toString()), 2, "vgg", "resnet20");
+        assertFails(run("prune", "--example", "resnet20", "--weights", wFile.toString()), 2, "--weights", "--example");
+        assertFails(run("prune", "--weights", wFile.toString()), 2, "--layers");
+        assertFails(run("prune"), 2, "--example");
+        assertFails(run("prune", "--bogus"), 2, "--bogus");
+        assertFails(run(fileArgs("--device", "cuda")), 2, "cuda");
+        assertEquals(2, run("frobnicate").code());
+    }
+
+    @Test
+    void refusesRunsThatDoNotFitInMemory() throws IOException {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "600m");
+        try {
+            Run r = run("prune", "--example", "resnet50", "--n", "200", "--device", "java", "--out", outDir.resolve("p.npy").toString(),
+                    "--report", outDir.resolve("r.json").toString());
+            assertFails(r, 2, "memory", "600.0 MiB", "--example resnet20 --n 128");
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, "2g");
+            assertFails(run("prune", "--example", "resnet50", "--n", "200", "--device", "java", "--out", outDir.resolve("p.npy").toString()),
+                    2, "2.0 GiB", "--n 10 ");
+            Run files = run(fileArgs());
+            assertEquals(0, files.code(), files.err()); // tiny inputs fit
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+}

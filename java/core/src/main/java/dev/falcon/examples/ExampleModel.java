@@ -1,0 +1,66 @@
+package dev.falcon.examples;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.CounterRandom;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * A built-in example: the real prunable layers of a published architecture (shapes in PyTorch order,
+ * flatten order = module definition order, FLOPs per weight = output H*W for a convolution, 1 for a
+ * linear layer) with deterministic synthetic weights and gradients.
+ *
+ * @param name         the name {@code --example} takes
+ * @param description  one line: architecture and input resolution
+ * @param layers       prunable weights (conv + linear, no biases, no batch-norm)
+ * @param defaultRows  n used when {@code --n} is not given: small enough that X fits comfortably in memory
+ */
+public record ExampleModel(String name, String description, LayerTable layers, int defaultRows) {
+
+    /** Rank of the synthetic gradients' low-rank part. */
+    public static final int GRADIENT_RANK = 8;
+    /** Amplitude of the synthetic gradients' noise part. */
+    public static final float GRADIENT_NOISE = 0.1f;
+
+    /**
+     * Kaiming-scaled uniform weights: layer l gets {@code sqrt(6 / fan_in) * uniform(seed', i)} with
+     * fan_in = count / shape[0] and seed' derived from the seed and the layer index. Deterministic
+     * for a given seed whatever the machine. The caller closes the pointer.
+     */
+    public FloatPointer syntheticWeights(long seed) {
+        long p = layers.parameters();
+        FloatPointer w = new FloatPointer(p);
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
+            long fanIn = Math.max(1, layer.count() / layer.shape()[0]);
+            float bound = (float) Math.sqrt(6.0 / fanIn);
+            long layerSeed = CounterRandom.mix64(seed * 0x9E3779B97F4A7C15L + l + 1);
+            long offset = layer.offset();
+            for (long i = 0; i < layer.count(); i++) w.put(offset + i, bound * CounterRandom.uniform(layerSeed, i));
+        }
+        return w;
+    }
+
+    /**
+     * Synthetic per-sample gradients X (rows x p, low rank {@value #GRADIENT_RANK} plus noise
+     * {@value #GRADIENT_NOISE}) filled by {@link ComputeBackend#fillSyntheticGradients}. Caller closes.
+     */
+    public HostMatrix syntheticGradients(ComputeBackend backend, int rows, long seed) {
+        if (rows <= 0) throw new IllegalArgumentException("rows must be positive, got " + rows);
+        HostMatrix x = HostMatrix.allocate(rows, layers.parameters());
+        try {
+            backend.fillSyntheticGradients(x, GRADIENT_RANK, GRADIENT_NOISE, seed);
+        } catch (RuntimeException | Error e) {
+            x.close();
+            throw e;
+        }
+        return x;
+    }
+
+    /** Bytes of X for a given number of rows (float32). */
+    public long gradientBytes(long rows) {
+        return Math.multiplyExact(rows, layers.parameters()) * Float.BYTES;
+    }
+}

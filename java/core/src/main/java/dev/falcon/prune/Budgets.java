@@ -1,0 +1,118 @@
+package dev.falcon.prune;
+
+import dev.falcon.io.InputException;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+
+/**
+ * The two budgets of a run, both upper bounds: at most {@code nnz} nonzero weights and at most
+ * {@code flops} FLOPs. Keeping nothing always satisfies them; what {@link #resolve} rejects is
+ * <ul>
+ * <li>values out of range (exit code 2): fractions outside (0, 1], sparsity outside [0, 1), a
+ *     negative or non-finite absolute FLOP budget or one above the dense FLOPs, an NNZ budget outside
+ *     [0, p], or two options for the same budget;</li>
+ * <li>infeasible budgets (exit code 3): a positive budget that no single weight fits in, e.g. a FLOP
+ *     budget below the cheapest weight's cost, or a fraction that rounds down to zero weights. Asking
+ *     for exactly 0 (--flops 0 or --nnz 0) is allowed and prunes everything.</li>
+ * </ul>
+ * With no budget option at all the default is {@code --keep-flops 0.3}; with only a FLOP budget the
+ * NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.
+ *
+ * @param nnz            NNZ budget S (weights kept at most)
+ * @param flops          FLOP budget F
+ * @param parameters     p
+ * @param denseFlops     FLOPs of the dense model
+ * @param nnzRequest     how the NNZ budget was asked for ("--keep-nnz 0.5", "default: p", ...)
+ * @param flopsRequest   how the FLOP budget was asked for
+ */
+public record Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest) {
+
+    /** Fraction of FLOPs kept when no budget option is given. */
+    public static final double DEFAULT_KEEP_FLOPS = 0.3;
+
+    public double nnzFraction() { return parameters == 0 ? 0 : (double) nnz / parameters; }
+
+    public double flopsFraction() { return denseFlops == 0 ? 0 : flops / denseFlops; }
+
+    /**
+     * Resolves the CLI options (null = not given) against a layer table.
+     *
+     * @throws InputException naming the option and its valid range; {@link InputException#infeasible()} for exit code 3
+     */
+    public static Budgets resolve(LayerTable layers, Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity) {
+        long p = layers.parameters();
+        double dense = layers.denseFlops();
+        if (keepFlops != null && flops != null) {
+            throw InputException.of("--keep-flops/--flops", "FLOP budget", "both options given", "give one of --keep-flops FRACTION or --flops ABSOLUTE");
+        }
+        int nnzOptions = (keepNnz != null ? 1 : 0) + (nnz != null ? 1 : 0) + (sparsity != null ? 1 : 0);
+        if (nnzOptions > 1) {
+            throw InputException.of("--keep-nnz/--nnz/--sparsity", "NNZ budget", "more than one option given", "give one of --keep-nnz FRACTION, --nnz N or --sparsity S");
+        }
+        if (keepFlops == null && flops == null && nnzOptions == 0) keepFlops = DEFAULT_KEEP_FLOPS;
+
+        double f;
+        String fRequest;
+        if (keepFlops != null) {
+            checkFraction("--keep-flops", keepFlops);
+            f = keepFlops * dense;
+            fRequest = "--keep-flops " + keepFlops;
+        } else if (flops != null) {
+            if (!Double.isFinite(flops) || flops < 0 || flops > dense * (1 + 1e-12)) {
+                throw InputException.of("--flops", "value", "is " + flops + ", outside the valid range [0, " + fmt(dense) + "] (dense FLOPs)",
+                        "give an absolute FLOP budget in that range, or a fraction with --keep-flops");
+            }
+            f = flops;
+            fRequest = "--flops " + flops;
+        } else {
+            f = dense;
+            fRequest = "default: dense FLOPs (only an NNZ budget given)";
+        }
+
+        long s;
+        String sRequest;
+        if (keepNnz != null) {
+            checkFraction("--keep-nnz", keepNnz);
+            s = (long) Math.floor(keepNnz * p);
+            sRequest = "--keep-nnz " + keepNnz;
+            if (s == 0) throw InputException.infeasible("--keep-nnz " + keepNnz + " keeps 0 of " + p + " weights; give at least " + fmt(1.0 / p));
+        } else if (sparsity != null) {
+            if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
+                throw InputException.of("--sparsity", "value", "is " + sparsity + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
+            }
+            s = (long) Math.floor((1 - sparsity) * p);
+            sRequest = "--sparsity " + sparsity;
+            if (s == 0) throw InputException.infeasible("--sparsity " + sparsity + " keeps 0 of " + p + " weights; give at most " + fmt(1 - 1.0 / p));
+        } else if (nnz != null) {
+            if (nnz < 0 || nnz > p) {
+                throw InputException.of("--nnz", "value", "is " + nnz + ", outside the valid range [0, " + p + "] (p)", "give the number of weights to keep");
+            }
+            s = nnz;
+            sRequest = "--nnz " + nnz;
+        } else {
+            s = p;
+            sRequest = "default: p (only a FLOP budget given)";
+        }
+
+        if (f > 0 && s > 0) {
+            Layer cheapest = layers.layers().get(0);
+            for (Layer l : layers.layers()) if (l.flopsPerWeight() < cheapest.flopsPerWeight()) cheapest = l;
+            if (f < cheapest.flopsPerWeight()) {
+                throw InputException.infeasible("FLOP budget " + fmt(f) + " (" + fRequest + ") is below the cheapest weight's cost "
+                        + fmt(cheapest.flopsPerWeight()) + " FLOPs (layer " + cheapest.name() + "): no weight can be kept; raise it to at least "
+                        + fmt(cheapest.flopsPerWeight()) + " (--keep-flops " + fmt(cheapest.flopsPerWeight() / dense) + "), or ask for 0 to prune everything");
+            }
+        }
+        return new Budgets(s, f, p, dense, sRequest, fRequest);
+    }
+
+    private static void checkFraction(String option, double v) {
+        if (!Double.isFinite(v) || v <= 0 || v > 1) {
+            throw InputException.of(option, "value", "is " + v + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
+        }
+    }
+
+    static String fmt(double v) {
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? String.valueOf((long) v) : String.format(java.util.Locale.ROOT, "%.6g", v);
+    }
+}

@@ -1,0 +1,43 @@
+package dev.falcon.prune;
+
+import dev.falcon.io.InputException;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/** Pruning methods selectable with {@code --method}. */
+public enum Method {
+    /** Global magnitude pruning: rank |w|, keep in order while both budgets hold (items that no longer fit are skipped). */
+    MAGNITUDE("magnitude", null),
+    /** FALCON's magnitude pruning: the FLOP-aware selection ILP with scores w^2 (optimal up to the reported gap). */
+    MP("mp", null),
+    /** FALCON: discrete first-order method on the Fisher model. */
+    FALCON("falcon", "not available yet: comes with the solver"),
+    /** FALCON++: multi-stage FALCON. */
+    FALCON_PLUS_PLUS("falcon++", "not available yet: comes with the solver");
+
+    private final String cliName;
+    private final String unavailableReason;
+
+    Method(String cliName, String unavailableReason) {
+        this.cliName = cliName;
+        this.unavailableReason = unavailableReason;
+    }
+
+    public String cliName() { return cliName; }
+
+    public boolean available() { return unavailableReason == null; }
+
+    /** Why the method cannot run in this build, or "" when it can. */
+    public String unavailableReason() { return unavailableReason == null ? "" : unavailableReason; }
+
+    /** Parses a CLI name (case-insensitive); InputException listing the choices otherwise. */
+    public static Method parse(String text) {
+        String key = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
+        for (Method m : values()) if (m.cliName.equals(key)) return m;
+        throw InputException.of("--method", "value", "unknown method '" + text + "'",
+                "choose one of " + Arrays.stream(values()).map(Method::cliName).collect(Collectors.joining(", ")));
+    }
+
+    @Override public String toString() { return cliName; }
+}

@@ -1,0 +1,72 @@
+package dev.falcon.prune;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * The pruning objective of FALCON.md, {@code Q(w) = 1/2 ||X (w - wbar)||^2 + lambda/2 ||w - wbar||^2
+ * + g^T (w - wbar)}, evaluated with one product {@code X d} on the backend and double accumulation.
+ *
+ * <p>Two conventions are reported. Ours (ridge): the value above with {@code lambda}. The authors'
+ * (FALCON code): {@code 0.5 ||y - X w||^2 + l2n ||wbar - w||^2} with {@code y = X wbar},
+ * {@code l2n = l2 * n / 2}; the two agree when {@code lambda = l2 * n} and {@code g = 0}.
+ */
+public final class Objective {
+    private Objective() {}
+
+    /** How {@code --lambda} is read. */
+    public enum Convention {
+        /** --lambda is lambda of Q (default). */
+        RIDGE,
+        /** --lambda is the authors' l2: lambda = l2 * n. */
+        FALCON;
+
+        public double toRidgeLambda(double value, long rows) { return this == RIDGE ? value : value * rows; }
+    }
+
+    /**
+     * One evaluation with its terms.
+     *
+     * @param fit     1/2 ||X d||^2 (equals the authors' 0.5 ||y - Xw||^2)
+     * @param sqDist  ||d||^2
+     * @param linear  g^T d (0 without g)
+     * @param lambda  ridge strength of our convention
+     * @param rows    n
+     */
+    public record Value(double fit, double sqDist, double linear, double lambda, long rows) {
+        /** Q in our convention. */
+        public double q() { return fit + 0.5 * lambda * sqDist + linear; }
+        public double ridgeTerm() { return 0.5 * lambda * sqDist; }
+        /** The authors' l2 = lambda / n. */
+        public double l2() { return lambda / rows; }
+        /** The authors' l2n = l2 * n / 2 = lambda / 2. */
+        public double l2n() { return l2() * rows / 2; }
+        /** The authors' objective 0.5 ||y - X w||^2 + l2n ||wbar - w||^2 (no linear term in their code). */
+        public double falconValue() { return fit + l2n() * sqDist; }
+    }
+
+    /**
+     * Evaluates Q at {@code w} around {@code wbar} (both length p = X.cols()); {@code g} may be null.
+     */
+    public static Value evaluate(ComputeBackend backend, HostMatrix x, FloatPointer w, FloatPointer wbar, FloatPointer g, double lambda) {
+        long p = x.cols();
+        long n = x.rows();
+        double sqDist = 0, linear = 0;
+        try (FloatPointer d = new FloatPointer(p); FloatPointer r = new FloatPointer(n)) {
+            for (long i = 0; i < p; i++) {
+                float di = w.get(i) - wbar.get(i);
+                d.put(i, di);
+                sqDist += (double) di * di;
+                if (g != null) linear += (double) g.get(i) * di;
+            }
+            backend.multiply(x, d, r);
+            double fit = 0;
+            for (long i = 0; i < n; i++) {
+                double ri = r.get(i);
+                fit += ri * ri;
+            }
+            return new Value(0.5 * fit, sqDist, linear, lambda, n);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+package dev.falcon.prune;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.examples.ExampleModel;
+import dev.falcon.examples.ExampleModels;
+import dev.falcon.io.InputException;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import java.nio.FloatBuffer;
+import java.util.List;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+
+class PrunerTest {
+    private static final ExampleModel RESNET20 = ExampleModels.get("resnet20");
+
+    private static void checkResult(PruneResult r, LayerTable t, FloatPointer w) {
+        long kept = 0;
+        double flops = 0;
+        long[] per = new long[t.size()];
+        for (long i = 0; i < t.parameters(); i++) {
+            if (r.mask().get(i) != 0) {
+                int l = t.layerOf(i);
+                kept++;
+                flops += t.get(l).flopsPerWeight();
+                per[l]++;
+                assertEquals(w.get(i), r.prunedWeights().get(i));
+            } else {
+                assertEquals(0f, r.prunedWeights().get(i));
+            }
+        }
+        assertEquals(kept, r.kept());
+        assertEquals(flops, r.keptFlops(), 1e-6 * Math.max(1, flops));
+        assertArrayEquals(per, r.keptPerLayer());
+        assertTrue(r.kept() <= r.budgets().nnz(), "NNZ budget");
+        assertTrue(r.keptFlops() <= r.budgets().flops() * (1 + 1e-12), "FLOP budget");
+    }
+
+    @Test
+    void bothMethodsRespectBothBudgetsAndMpKeepsAtLeastAsMuchScore() {
+        LayerTable t = RESNET20.layers();
+        double[][] cases = {{0.3, 0.5}, {0.1, 0.9}, {0.5, 0.05}, {1.0, 0.2}};
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = RESNET20.syntheticWeights(1)) {
+            for (double[] c : cases) {
+                Budgets b = Budgets.resolve(t, c[0], null, c[1], null, null);
+                try (PruneResult mag = pruner.prune(Method.MAGNITUDE, w, t, b); PruneResult mp = pruner.prune(Method.MP, w, t, b)) {
+                    checkResult(mag, t, w);
+                    checkResult(mp, t, w);
+                    assertTrue(mp.keptScore() >= mag.keptScore() * (1 - 1e-9),
+                            "mp " + mp.keptScore() + " < magnitude " + mag.keptScore() + " for " + c[0] + "/" + c[1]);
+                    assertNotNull(mp.certificate());
+                    assertNull(mag.certificate());
+                }
+            }
+        }
+    }
+
+    @Test
+    void magnitudeSkipsItemsThatNoLongerFitAndContinues() {
+        // layer a: 2 weights costing 10 each; layer b: 2 weights costing 1 each.
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {2}, 10, 0, 2), new Layer("b", new long[] {2}, 1, 2, 2)), "test");
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(5f, 4f, 3f, 2f)) {
+            Budgets b = Budgets.resolve(t, null, 12.0, null, null, null);
+            try (PruneResult r = pruner.prune(Method.MAGNITUDE, w, t, b)) {
+                assertEquals(3, r.kept()); // 5 (10 FLOPs), 4 skipped, 3 and 2 (1 each)
+                assertEquals(12.0, r.keptFlops());
+                assertEquals(0, r.mask().get(1));
+            }
+        }
+    }
+
+    @Test
+    void unavailableMethodsSayWhy() {
+        assertFalse(Method.parse("falcon++").available());
+        assertEquals(Method.FALCON, Method.parse("FALCON"));
+        assertThrows(InputException.class, () -> Method.parse("obs"));
+        LayerTable t = RESNET20.layers();
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = RESNET20.syntheticWeights(1)) {
+            InputException e = assertThrows(InputException.class,
+                    () -> pruner.prune(Method.FALCON, w, t, Budgets.resolve(t, 0.3, null, null, null, null)));
+            assertTrue(e.getMessage().contains("not available yet"));
+        }
+    }
+
+    @Test
+    void budgetsResolveAndRejectOutOfRange() {
+        LayerTable t = RESNET20.layers();
+        Budgets d = Budgets.resolve(t, null, null, null, null, null);
+        assertEquals(0.3 * t.denseFlops(), d.flops(), 1e-6);
+        assertEquals(t.parameters(), d.nnz());
+        Budgets s = Budgets.resolve(t, null, null, null, null, 0.9);
+        assertEquals((long) Math.floor(0.1 * t.parameters()), s.nnz());
+        assertEquals(t.denseFlops(), s.flops());
+        assertEquals(1000, Budgets.resolve(t, null, null, null, 1000L, null).nnz());
+        assertEquals(0, Budgets.resolve(t, null, 0.0, null, null, null).flops());
+        for (Runnable bad : List.<Runnable>of(
+                () -> Budgets.resolve(t, 0.0, null, null, null, null),
+                () -> Budgets.resolve(t, 1.5, null, null, null, null),
+                () -> Budgets.resolve(t, Double.NaN, null, null, null, null),
+                () -> Budgets.resolve(t, null, -1.0, null, null, null),
+                () -> Budgets.resolve(t, null, t.denseFlops() * 2, null, null, null),
+                () -> Budgets.resolve(t, null, null, -0.5, null, null),
+                () -> Budgets.resolve(t, null, null, null, t.parameters() + 1, null),
+                () -> Budgets.resolve(t, null, null, null, null, 1.0),
+                () -> Budgets.resolve(t, 0.3, 1e6, null, null, null),
+                () -> Budgets.resolve(t, null, null, 0.5, 10L, null))) {
+            InputException e = assertThrows(InputException.class, bad::run);
+            assertFalse(e.infeasible());
+            assertTrue(e.getMessage().startsWith("--"), e.getMessage());
+        }
+        InputException e = assertThrows(InputException.class, () -> Budgets.resolve(t, null, 0.5, null, null, null));
+        assertTrue(e.infeasible());
+        assertTrue(e.getMessage().contains("cheapest"), e.getMessage());
+        assertTrue(assertThrows(InputException.class, () -> Budgets.resolve(t, null, null, 1e-7, null, null)).infeasible());
+    }
+
+    @Test
+    void objectiveMatchesADirectDoubleComputation() {
+        LayerTable t = RESNET20.layers();
+        long p = t.parameters();
+        int n = 6;
+        double lambda = 0.37;
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend);
+             FloatPointer wbar = RESNET20.syntheticWeights(3); HostMatrix x = RESNET20.syntheticGradients(backend, n, 5);
+             FloatPointer g = RESNET20.syntheticWeights(11);
+             PruneResult r = pruner.prune(Method.MP, wbar, t, Budgets.resolve(t, 0.4, null, null, null, null))) {
+            Objective.Value v = Objective.evaluate(backend, x, r.prunedWeights(), wbar, g, lambda);
+            double[] xd = new double[n];
+            double sq = 0, lin = 0;
+            for (long j = 0; j < p; j++) {
+                double d = (double) r.prunedWeights().get(j) - wbar.get(j);
+                sq += d * d;
+                lin += g.get(j) * d;
+                FloatBuffer col = x.columns(j, 1);
+                for (int i = 0; i < n; i++) xd[i] += col.get(i) * d;
+            }
+            double fit = 0;
+            for (double e : xd) fit += e * e;
+            double q = 0.5 * fit + 0.5 * lambda * sq + lin;
+            assertEquals(q, v.q(), 1e-4 * Math.abs(q));
+            assertEquals(0.5 * fit, v.fit(), 1e-4 * fit);
+            assertEquals(lambda / n, v.l2(), 1e-15);
+            // The authors' convention equals ours without the linear term.
+            assertEquals(v.q() - v.linear(), v.falconValue(), 1e-9 * Math.abs(q));
+            Objective.Value zero = Objective.evaluate(backend, x, wbar, wbar, null, lambda);
+            assertEquals(0.0, zero.q());
+            assertEquals(2.0 * n, Objective.Convention.FALCON.toRidgeLambda(2.0, n));
+        }
+    }
+}
