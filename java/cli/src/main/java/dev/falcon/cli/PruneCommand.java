@@ -42,7 +42,7 @@ import picocli.CommandLine.Spec;
                 "Either --example NAME (built-in model, synthetic data, no files needed) or --weights with --layers "
                         + "or --flops-per-weight (and optionally --grads to evaluate the objective)."},
         footer = {"",
-                "Budgets are upper bounds. With no budget option the run keeps 30% of the FLOPs (--keep-flops 0.3).",
+                "Budgets are upper bounds. With no budget option the run keeps 30%% of the FLOPs (--keep-flops 0.3).",
                 "With only a FLOP budget the NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.",
                 "Outputs (written atomically, and only when the whole run succeeded):",
                 "  --out     default out/NAME-METHOD-pruned.npy   (NAME = example name or the weights file's stem)",
