@@ -1,0 +1,2 @@
+#define FALCON_NS avx512
+#include "kernels_impl.h"

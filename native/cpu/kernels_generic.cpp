@@ -1,0 +1,2 @@
+#define FALCON_NS generic
+#include "kernels_impl.h"

@@ -1,0 +1,142 @@
+// Per-ISA kernels, included by kernels_avx512.cpp / kernels_avx2.cpp / kernels_generic.cpp, each compiled
+// with its own target flags and FALCON_NS naming its namespace. Written with GCC vector extensions
+// (16 floats = one AVX-512 register, two AVX2 registers or four SSE registers), so one source serves
+// every instruction set and the order of floating-point operations is identical across them.
+#include <stdint.h>
+#include <string.h>
+
+namespace falcon { namespace FALCON_NS {
+
+typedef float vf __attribute__((vector_size(64)));
+typedef float vfu __attribute__((vector_size(64), aligned(4)));
+
+static inline vf load(const float* p) { return *(const vfu*)p; }
+static inline void store(float* p, vf v) { *(vfu*)p = v; }
+static inline vf splat(float s) { return vf{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
+static inline float hsum(vf v) {
+    // fixed pairwise order
+    float a[16];
+    memcpy(a, &v, sizeof a);
+    float s0 = (a[0] + a[8]) + (a[4] + a[12]), s1 = (a[1] + a[9]) + (a[5] + a[13]);
+    float s2 = (a[2] + a[10]) + (a[6] + a[14]), s3 = (a[3] + a[11]) + (a[7] + a[15]);
+    return (s0 + s2) + (s1 + s3);
+}
+
+/** t[0..n) += sum over columns [j0, j1) of x_j * d_j (t must already hold the starting value). */
+static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64_t j1,
+                         const float* __restrict d, float* __restrict t) {
+    int64_t j = j0;
+    const int64_t nv = n & ~int64_t(15);
+    for (; j + 4 <= j1; j += 4) {
+        const float* c0 = x + j * n;
+        const float* c1 = c0 + n;
+        const float* c2 = c1 + n;
+        const float* c3 = c2 + n;
+        const float d0 = d[j], d1 = d[j + 1], d2 = d[j + 2], d3 = d[j + 3];
+        const vf v0 = splat(d0), v1 = splat(d1), v2 = splat(d2), v3 = splat(d3);
+        int64_t i = 0;
+        for (; i < nv; i += 16) {
+            vf acc = load(t + i);
+            acc += load(c0 + i) * v0;
+            acc += load(c1 + i) * v1;
+            acc += load(c2 + i) * v2;
+            acc += load(c3 + i) * v3;
+            store(t + i, acc);
+        }
+        for (; i < n; i++) {
+            float acc = t[i];
+            acc += c0[i] * d0;
+            acc += c1[i] * d1;
+            acc += c2[i] * d2;
+            acc += c3[i] * d3;
+            t[i] = acc;
+        }
+    }
+    for (; j < j1; j++) {
+        const float* c0 = x + j * n;
+        const float d0 = d[j];
+        const vf v0 = splat(d0);
+        int64_t i = 0;
+        for (; i < nv; i += 16) store(t + i, load(t + i) + load(c0 + i) * v0);
+        for (; i < n; i++) t[i] += c0[i] * d0;
+    }
+}
+
+/** out[j] = x_j . t for j in [j0, j1). */
+static void dot_columns(const float* __restrict x, int64_t n, int64_t j0, int64_t j1,
+                        const float* __restrict t, float* __restrict out) {
+    int64_t j = j0;
+    const int64_t n32 = n & ~int64_t(31);
+    const int64_t nv = n & ~int64_t(15);
+    for (; j + 4 <= j1; j += 4) {
+        const float* c0 = x + j * n;
+        const float* c1 = c0 + n;
+        const float* c2 = c1 + n;
+        const float* c3 = c2 + n;
+        vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+        vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
+        int64_t i = 0;
+        for (; i < n32; i += 32) {
+            const vf t0 = load(t + i), t1 = load(t + i + 16);
+            a0 += load(c0 + i) * t0; b0 += load(c0 + i + 16) * t1;
+            a1 += load(c1 + i) * t0; b1 += load(c1 + i + 16) * t1;
+            a2 += load(c2 + i) * t0; b2 += load(c2 + i + 16) * t1;
+            a3 += load(c3 + i) * t0; b3 += load(c3 + i + 16) * t1;
+        }
+        for (; i < nv; i += 16) {
+            const vf t0 = load(t + i);
+            a0 += load(c0 + i) * t0;
+            a1 += load(c1 + i) * t0;
+            a2 += load(c2 + i) * t0;
+            a3 += load(c3 + i) * t0;
+        }
+        float s0 = hsum(a0 + b0), s1 = hsum(a1 + b1), s2 = hsum(a2 + b2), s3 = hsum(a3 + b3);
+        for (; i < n; i++) {
+            s0 += c0[i] * t[i];
+            s1 += c1[i] * t[i];
+            s2 += c2[i] * t[i];
+            s3 += c3[i] * t[i];
+        }
+        out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+    }
+    for (; j < j1; j++) {
+        const float* c0 = x + j * n;
+        vf a0 = splat(0), b0 = splat(0);
+        int64_t i = 0;
+        for (; i < n32; i += 32) {
+            a0 += load(c0 + i) * load(t + i);
+            b0 += load(c0 + i + 16) * load(t + i + 16);
+        }
+        for (; i < nv; i += 16) a0 += load(c0 + i) * load(t + i);
+        float s0 = hsum(a0 + b0);
+        for (; i < n; i++) s0 += c0[i] * t[i];
+        out[j] = s0;
+    }
+}
+
+/** Fused block product for blocks [b0, b1): t = X_B d_B (stays in L1/L2), then out_B = X_B^T t. */
+void block_gram(const float* x, int64_t n, const int64_t* starts, int64_t b0, int64_t b1,
+                const float* d, float* out, float* t) {
+    for (int64_t b = b0; b < b1; b++) {
+        const int64_t s = starts[b], e = starts[b + 1];
+        memset(t, 0, sizeof(float) * n);
+        axpy_columns(x, n, s, e, d, t);
+        dot_columns(x, n, s, e, t, out);
+    }
+}
+
+/** acc[0..n) (double) += X[:, j0..j1) v, accumulated in float over chunks of 256 columns. */
+void gemv_n_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float* v, double* acc, float* t) {
+    for (int64_t c = j0; c < j1; c += 256) {
+        const int64_t ce = c + 256 < j1 ? c + 256 : j1;
+        memset(t, 0, sizeof(float) * n);
+        axpy_columns(x, n, c, ce, v, t);
+        for (int64_t i = 0; i < n; i++) acc[i] += t[i];
+    }
+}
+
+void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float* u, float* out) {
+    dot_columns(x, n, j0, j1, u, out);
+}
+
+}}  // namespace falcon::FALCON_NS
