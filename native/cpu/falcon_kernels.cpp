@@ -22,7 +22,7 @@
 namespace falcon {
 #define FALCON_DECLARE(ns)                                                                                  \
     namespace ns {                                                                                          \
-    void block_gram(const float*, int64_t, const int64_t*, int64_t, int64_t, const float*, float*, float*); \
+    void block_gram(const float*, int64_t, const int64_t*, int64_t, int64_t, const float*, float*, float*, float*); \
     void gemv_n_range(const float*, int64_t, int64_t, int64_t, const float*, double*, float*);             \
     void gemv_t_range(const float*, int64_t, int64_t, int64_t, const float*, float*);                      \
     }
@@ -204,8 +204,8 @@ void falcon_block_gram(const float* x, int64_t n, int64_t p, const int64_t* star
     }
     first[threads] = blocks;
     parallel(threads, [&](int t) {
-        std::vector<float> tmp(n + 16);
-        kernels().block_gram(x, n, starts, first[t], first[t + 1], d, out, tmp.data());
+        std::vector<float> tmp(2 * n + 32);
+        kernels().block_gram(x, n, starts, first[t], first[t + 1], d, out, tmp.data(), tmp.data() + n + 16);
     });
 }
 

@@ -1,32 +1,61 @@
 // Per-ISA kernels, included by kernels_avx512.cpp / kernels_avx2.cpp / kernels_generic.cpp, each compiled
 // with its own target flags and FALCON_NS naming its namespace. Written with GCC vector extensions
-// (16 floats = one AVX-512 register, two AVX2 registers or four SSE registers), so one source serves
-// every instruction set and the order of floating-point operations is identical across them.
+// sized to one native register, so one source serves every instruction set.
 #include <stdint.h>
 #include <string.h>
 
 namespace falcon { namespace FALCON_NS {
 
-typedef float vf __attribute__((vector_size(64)));
-typedef float vfu __attribute__((vector_size(64), aligned(4)));
+#ifndef FALCON_VBYTES
+#define FALCON_VBYTES 16
+#endif
+// One native register: 16 floats (AVX-512), 8 (AVX2) or 4 (SSE2); wider types would spill registers.
+constexpr int W = FALCON_VBYTES / 4;
+typedef float vf __attribute__((vector_size(FALCON_VBYTES)));
+typedef float vfu __attribute__((vector_size(FALCON_VBYTES), aligned(4)));
 
 static inline vf load(const float* p) { return *(const vfu*)p; }
 static inline void store(float* p, vf v) { *(vfu*)p = v; }
-static inline vf splat(float s) { return vf{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s}; }
+static inline vf splat(float s) { return vf{} + s; }
 static inline float hsum(vf v) {
     // fixed pairwise order
-    float a[16];
+    float a[W];
     memcpy(a, &v, sizeof a);
-    float s0 = (a[0] + a[8]) + (a[4] + a[12]), s1 = (a[1] + a[9]) + (a[5] + a[13]);
-    float s2 = (a[2] + a[10]) + (a[6] + a[14]), s3 = (a[3] + a[11]) + (a[7] + a[15]);
-    return (s0 + s2) + (s1 + s3);
+    for (int w = W / 2; w >= 1; w /= 2)
+        for (int k = 0; k < w; k++) a[k] += a[k + w];
+    return a[0];
 }
 
 /** t[0..n) += sum over columns [j0, j1) of x_j * d_j (t must already hold the starting value). */
 static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64_t j1,
                          const float* __restrict d, float* __restrict t) {
     int64_t j = j0;
-    const int64_t nv = n & ~int64_t(15);
+    const int64_t nv = n / W * W;
+    for (; j + 8 <= j1; j += 8) {
+        const float* c0 = x + j * n;
+        const vf v0 = splat(d[j]), v1 = splat(d[j + 1]), v2 = splat(d[j + 2]), v3 = splat(d[j + 3]);
+        const vf v4 = splat(d[j + 4]), v5 = splat(d[j + 5]), v6 = splat(d[j + 6]), v7 = splat(d[j + 7]);
+        int64_t i = 0;
+        const float* ahead = c0 + 8 * n;  // the next group of 8 columns: prefetched while this one runs
+        for (; i < nv; i += W) {
+            for (int k = 0; k < 8 * W; k += 16) __builtin_prefetch(ahead + 8 * i + k, 0, 3);
+            vf acc = load(t + i);
+            acc += load(c0 + i) * v0;
+            acc += load(c0 + n + i) * v1;
+            acc += load(c0 + 2 * n + i) * v2;
+            acc += load(c0 + 3 * n + i) * v3;
+            acc += load(c0 + 4 * n + i) * v4;
+            acc += load(c0 + 5 * n + i) * v5;
+            acc += load(c0 + 6 * n + i) * v6;
+            acc += load(c0 + 7 * n + i) * v7;
+            store(t + i, acc);
+        }
+        for (; i < n; i++) {
+            float acc = t[i];
+            for (int k = 0; k < 8; k++) acc += c0[k * n + i] * d[j + k];
+            t[i] = acc;
+        }
+    }
     for (; j + 4 <= j1; j += 4) {
         const float* c0 = x + j * n;
         const float* c1 = c0 + n;
@@ -35,7 +64,7 @@ static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64
         const float d0 = d[j], d1 = d[j + 1], d2 = d[j + 2], d3 = d[j + 3];
         const vf v0 = splat(d0), v1 = splat(d1), v2 = splat(d2), v3 = splat(d3);
         int64_t i = 0;
-        for (; i < nv; i += 16) {
+        for (; i < nv; i += W) {
             vf acc = load(t + i);
             acc += load(c0 + i) * v0;
             acc += load(c1 + i) * v1;
@@ -57,7 +86,7 @@ static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64
         const float d0 = d[j];
         const vf v0 = splat(d0);
         int64_t i = 0;
-        for (; i < nv; i += 16) store(t + i, load(t + i) + load(c0 + i) * v0);
+        for (; i < nv; i += W) store(t + i, load(t + i) + load(c0 + i) * v0);
         for (; i < n; i++) t[i] += c0[i] * d0;
     }
 }
@@ -66,8 +95,8 @@ static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64
 static void dot_columns(const float* __restrict x, int64_t n, int64_t j0, int64_t j1,
                         const float* __restrict t, float* __restrict out) {
     int64_t j = j0;
-    const int64_t n32 = n & ~int64_t(31);
-    const int64_t nv = n & ~int64_t(15);
+    const int64_t n32 = n / (2 * W) * (2 * W);
+    const int64_t nv = n / W * W;
     for (; j + 4 <= j1; j += 4) {
         const float* c0 = x + j * n;
         const float* c1 = c0 + n;
@@ -76,14 +105,16 @@ static void dot_columns(const float* __restrict x, int64_t n, int64_t j0, int64_
         vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
         vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
         int64_t i = 0;
-        for (; i < n32; i += 32) {
-            const vf t0 = load(t + i), t1 = load(t + i + 16);
-            a0 += load(c0 + i) * t0; b0 += load(c0 + i + 16) * t1;
-            a1 += load(c1 + i) * t0; b1 += load(c1 + i + 16) * t1;
-            a2 += load(c2 + i) * t0; b2 += load(c2 + i + 16) * t1;
-            a3 += load(c3 + i) * t0; b3 += load(c3 + i + 16) * t1;
+        const float* ahead = c0 + 4 * n;  // the next group of 4 columns
+        for (; i < n32; i += 2 * W) {
+            for (int k = 0; k < 8 * W; k += 16) __builtin_prefetch(ahead + 4 * i + k, 0, 3);
+            const vf t0 = load(t + i), t1 = load(t + i + W);
+            a0 += load(c0 + i) * t0; b0 += load(c0 + i + W) * t1;
+            a1 += load(c1 + i) * t0; b1 += load(c1 + i + W) * t1;
+            a2 += load(c2 + i) * t0; b2 += load(c2 + i + W) * t1;
+            a3 += load(c3 + i) * t0; b3 += load(c3 + i + W) * t1;
         }
-        for (; i < nv; i += 16) {
+        for (; i < nv; i += W) {
             const vf t0 = load(t + i);
             a0 += load(c0 + i) * t0;
             a1 += load(c1 + i) * t0;
@@ -103,25 +134,54 @@ static void dot_columns(const float* __restrict x, int64_t n, int64_t j0, int64_
         const float* c0 = x + j * n;
         vf a0 = splat(0), b0 = splat(0);
         int64_t i = 0;
-        for (; i < n32; i += 32) {
+        for (; i < n32; i += 2 * W) {
             a0 += load(c0 + i) * load(t + i);
-            b0 += load(c0 + i + 16) * load(t + i + 16);
+            b0 += load(c0 + i + W) * load(t + i + W);
         }
-        for (; i < nv; i += 16) a0 += load(c0 + i) * load(t + i);
+        for (; i < nv; i += W) a0 += load(c0 + i) * load(t + i);
         float s0 = hsum(a0 + b0);
         for (; i < n; i++) s0 += c0[i] * t[i];
         out[j] = s0;
     }
 }
 
-/** Fused block product for blocks [b0, b1): t = X_B d_B (stays in L1/L2), then out_B = X_B^T t. */
+/**
+ * Fused block product for blocks [b0, b1): t_B = X_B d_B, then out_B = X_B^T t_B. The second pass
+ * over a block must wait for the whole of t_B, so each block is read twice: once from DRAM and once
+ * from cache (L2 when the block fits, else L3). To keep DRAM streaming all the time, the cache pass
+ * over block b is interleaved, chunk by chunk, with the DRAM pass of block b+1 (software pipelining):
+ * the memory bus never idles while the previous block is finished from cache. The order of the
+ * floating-point operations per block is unchanged by the interleaving.
+ */
 void block_gram(const float* x, int64_t n, const int64_t* starts, int64_t b0, int64_t b1,
-                const float* d, float* out, float* t) {
+                const float* d, float* out, float* t0, float* t1) {
+    if (b0 >= b1) return;
+    constexpr int64_t CHUNK = 32;  // columns per step, a multiple of 4 (the axpy grouping)
+    float* cur = t0;
+    float* nxt = t1;
+    memset(cur, 0, sizeof(float) * n);
+    axpy_columns(x, n, starts[b0], starts[b0 + 1], d, cur);
     for (int64_t b = b0; b < b1; b++) {
         const int64_t s = starts[b], e = starts[b + 1];
-        memset(t, 0, sizeof(float) * n);
-        axpy_columns(x, n, s, e, d, t);
-        dot_columns(x, n, s, e, t, out);
+        const bool more = b + 1 < b1;
+        const int64_t s2 = more ? starts[b + 1] : 0, e2 = more ? starts[b + 2] : 0;
+        if (more) memset(nxt, 0, sizeof(float) * n);
+        int64_t js = s, jn = s2;
+        while (js < e || jn < e2) {
+            if (js < e) {
+                const int64_t je = js + CHUNK < e ? js + CHUNK : e;
+                dot_columns(x, n, js, je, cur, out);
+                js = je;
+            }
+            if (jn < e2) {
+                const int64_t je = jn + CHUNK < e2 ? jn + CHUNK : e2;
+                axpy_columns(x, n, jn, je, d, nxt);
+                jn = je;
+            }
+        }
+        float* tmp = cur;
+        cur = nxt;
+        nxt = tmp;
     }
 }
 
