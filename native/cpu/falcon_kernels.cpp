@@ -4,6 +4,8 @@
 #include "falcon_kernels.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <climits>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -251,28 +253,8 @@ void falcon_symmetrize_lower(double* g, int64_t n) {
 
 int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t segments, float* sorted, int32_t* index,
                          double* prefix, int threads, int64_t* bad) {
-    const int64_t total = starts[segments];
-    // validate (parallel, first bad index wins deterministically)
-    std::vector<int64_t> firstBad(threads > 0 ? threads : 1, -1);
     if (threads < 1) threads = 1;
-    parallel(threads, [&](int t) {
-        for (int64_t i = split(total, threads, t); i < split(total, threads, t + 1); i++) {
-            const float v = scores[i] + 0.0f;
-            uint32_t u;
-            memcpy(&u, &v, 4);
-            if (u >= 0x7f800000u) {  // negative (sign bit), NaN or Inf
-                firstBad[t] = i;
-                break;
-            }
-        }
-    });
-    for (int t = 0; t < threads; t++)
-        if (firstBad[t] >= 0) {
-            *bad = firstBad[t];
-            last_error = "score " + std::to_string(firstBad[t]) + " is not finite and >= 0";
-            return -1;
-        }
-    // assign segments to threads: longest first onto the least loaded thread (deterministic ties)
+    // Assign segments to threads: longest first onto the least loaded thread (deterministic ties).
     std::vector<int64_t> order(segments);
     for (int64_t s = 0; s < segments; s++) order[s] = s;
     std::stable_sort(order.begin(), order.end(),
@@ -288,57 +270,72 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
         load[best] += len;
         maxLen[best] = std::max(maxLen[best], len);
     }
+    std::vector<int64_t> firstBad(threads, INT64_MAX);
     parallel(threads, [&](int t) {
         const int64_t m = maxLen[t];
-        std::vector<uint32_t> buf((size_t)m * 4);
+        // items: (~bits(value)) << 32 | local index; ascending items = descending values, ties by index.
+        uint64_t* a = (uint64_t*)malloc(sizeof(uint64_t) * (size_t)(2 * m + 1));
+        uint64_t* b = a + m;
+        constexpr int DIGITS = 4, BUCKETS = 256;
+        std::vector<int64_t> hist((size_t)DIGITS * BUCKETS);
         for (int64_t s : assigned[t]) {
             const int64_t start = starts[s], len = starts[s + 1] - start;
-            uint32_t* k1 = buf.data();
-            uint32_t* i1 = k1 + m;
-            uint32_t* k2 = i1 + m;
-            uint32_t* i2 = k2 + m;
+            std::fill(hist.begin(), hist.end(), 0);
             for (int64_t i = 0; i < len; i++) {
                 const float v = scores[start + i] + 0.0f;  // -0.0 -> +0.0
                 uint32_t u;
                 memcpy(&u, &v, 4);
-                k1[i] = ~u;  // ascending ~bits = descending value
-                i1[i] = (uint32_t)i;
+                if (u >= 0x7f800000u) {  // negative (sign bit), NaN or Inf
+                    firstBad[t] = std::min(firstBad[t], start + i);
+                    u = 0;
+                }
+                const uint32_t k = ~u;
+                a[i] = (uint64_t)k << 32 | (uint64_t)i;
+                hist[0 * BUCKETS + (k & 255)]++;
+                hist[1 * BUCKETS + ((k >> 8) & 255)]++;
+                hist[2 * BUCKETS + ((k >> 16) & 255)]++;
+                hist[3 * BUCKETS + (k >> 24)]++;
             }
-            // count passes actually performed to know where the result lives
-            constexpr int BITS = 11, BUCKETS = 1 << BITS;
-            int64_t count[BUCKETS];
-            uint32_t *ka = k1, *ia = i1, *kb = k2, *ib = i2;
-            for (int shift = 0; shift < 32 && len > 1; shift += BITS) {
-                std::fill(count, count + BUCKETS, 0);
-                for (int64_t i = 0; i < len; i++) count[(ka[i] >> shift) & (BUCKETS - 1)]++;
-                if (count[(ka[0] >> shift) & (BUCKETS - 1)] == len) continue;
+            if (firstBad[t] != INT64_MAX) continue;
+            uint64_t* src = a;
+            uint64_t* dst = b;
+            for (int digit = 0; digit < DIGITS && len > 1; digit++) {
+                int64_t* h = hist.data() + digit * BUCKETS;
+                const int shift = 32 + 8 * digit;
+                if (h[(src[0] >> shift) & 255] == len) continue;  // every item has this digit
                 int64_t sum = 0;
-                for (int b = 0; b < BUCKETS; b++) {
-                    const int64_t c = count[b];
-                    count[b] = sum;
+                for (int k = 0; k < BUCKETS; k++) {
+                    const int64_t c = h[k];
+                    h[k] = sum;
                     sum += c;
                 }
                 for (int64_t i = 0; i < len; i++) {
-                    const uint32_t k = ka[i];
-                    const int64_t pos = count[(k >> shift) & (BUCKETS - 1)]++;
-                    kb[pos] = k;
-                    ib[pos] = ia[i];
+                    const uint64_t item = src[i];
+                    dst[h[(item >> shift) & 255]++] = item;
                 }
-                std::swap(ka, kb);
-                std::swap(ia, ib);
+                std::swap(src, dst);
             }
             double running = 0;
             for (int64_t i = 0; i < len; i++) {
-                const uint32_t u = ~ka[i];
+                const uint64_t item = src[i];
+                const uint32_t u = ~(uint32_t)(item >> 32);
                 float v;
                 memcpy(&v, &u, 4);
                 running += v;
                 sorted[start + i] = v;
-                index[start + i] = (int32_t)(start + ia[i]);
+                index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
                 prefix[start + i] = running;
             }
         }
+        free(a);
     });
+    int64_t worst = INT64_MAX;
+    for (int t = 0; t < threads; t++) worst = std::min(worst, firstBad[t]);
+    if (worst != INT64_MAX) {
+        *bad = worst;
+        last_error = "score " + std::to_string(worst) + " is not finite and >= 0";
+        return -1;
+    }
     return 0;
 }
 
