@@ -151,7 +151,9 @@ static void dot_columns(const float* __restrict x, int64_t n, int64_t j0, int64_
  * cache (L2 when it fits, else L3, which on these CPUs holds what L2 evicts). Measured and rejected:
  * interleaving the cache pass of block b with the DRAM pass of block b+1 chunk by chunk (too many
  * concurrent streams for the hardware prefetcher: 0.45x of read instead of 0.6x), and prefetching the
- * next block during the cache pass (no gain). Both passes prefetch their next column group.
+ * next block during the cache pass (no gain), and row tiling big blocks so that the second pass
+ * comes from L2 rather than L3 (8-register row tiles, strided DRAM reads: 0.57x of read vs 0.64x).
+ * Both passes prefetch their next column group.
  */
 void block_gram(const float* x, int64_t n, const int64_t* starts, int64_t b0, int64_t b1,
                 const float* d, float* out, float* t, float*) {
