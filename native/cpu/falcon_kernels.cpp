@@ -251,12 +251,97 @@ void falcon_symmetrize_lower(double* g, int64_t n) {
 // ------------------------------------------------------------------ segmented sort
 
 
+namespace {
+/**
+ * One big segment sorted by all threads together: the same stable LSD radix sort, each pass with
+ * per-thread histograms of fixed index ranges and per-(thread, bucket) offsets, so the result is
+ * identical to the single-threaded sort. Prefix sums stay sequential (same rounding as the reference).
+ */
+void sort_segment_parallel(const float* scores, int64_t start, int64_t len, float* sorted, int32_t* index,
+                           double* prefix, int threads, int64_t* firstBad) {
+    constexpr int BUCKETS = 256;
+    uint64_t* a = (uint64_t*)malloc(sizeof(uint64_t) * (size_t)(2 * len + 1));
+    uint64_t* b = a + len;
+    std::vector<int64_t> bad(threads, INT64_MAX);
+    std::vector<int64_t> hist((size_t)threads * BUCKETS);
+    parallel(threads, [&](int t) {
+        for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
+            const float v = scores[start + i] + 0.0f;
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            if (u >= 0x7f800000u) {
+                bad[t] = std::min(bad[t], start + i);
+                u = 0;
+            }
+            a[i] = (uint64_t)(~u) << 32 | (uint64_t)i;
+        }
+    });
+    for (int t = 0; t < threads; t++) *firstBad = std::min(*firstBad, bad[t]);
+    if (*firstBad != INT64_MAX) {
+        free(a);
+        return;
+    }
+    uint64_t* src = a;
+    uint64_t* dst = b;
+    for (int digit = 0; digit < 4; digit++) {
+        const int shift = 32 + 8 * digit;
+        std::fill(hist.begin(), hist.end(), 0);
+        parallel(threads, [&](int t) {
+            int64_t* h = hist.data() + (size_t)t * BUCKETS;
+            for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) h[(src[i] >> shift) & 255]++;
+        });
+        int64_t sum = 0;
+        bool constant = false;
+        for (int k = 0; k < BUCKETS; k++) {
+            int64_t bucket = 0;
+            for (int t = 0; t < threads; t++) {
+                const int64_t c = hist[(size_t)t * BUCKETS + k];
+                hist[(size_t)t * BUCKETS + k] = sum;
+                sum += c;
+                bucket += c;
+            }
+            if (bucket == len) constant = true;
+        }
+        if (constant) continue;
+        parallel(threads, [&](int t) {
+            int64_t* h = hist.data() + (size_t)t * BUCKETS;
+            for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
+                const uint64_t item = src[i];
+                dst[h[(item >> shift) & 255]++] = item;
+            }
+        });
+        std::swap(src, dst);
+    }
+    parallel(threads, [&](int t) {
+        for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
+            const uint64_t item = src[i];
+            const uint32_t u = ~(uint32_t)(item >> 32);
+            memcpy(sorted + start + i, &u, 4);
+            index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
+        }
+    });
+    double running = 0;
+    for (int64_t i = 0; i < len; i++) prefix[start + i] = running += sorted[start + i];
+    free(a);
+}
+}  // namespace
+
 int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t segments, float* sorted, int32_t* index,
                          double* prefix, int threads, int64_t* bad) {
     if (threads < 1) threads = 1;
-    // Assign segments to threads: longest first onto the least loaded thread (deterministic ties).
-    std::vector<int64_t> order(segments);
-    for (int64_t s = 0; s < segments; s++) order[s] = s;
+    // A segment holding more than a 1/(2 threads) share of all scores is sorted by all threads
+    // together; the others go whole to one thread each.
+    const int64_t total = starts[segments];
+    int64_t bigBad = INT64_MAX;
+    std::vector<int64_t> order;
+    for (int64_t s = 0; s < segments; s++) {
+        const int64_t len = starts[s + 1] - starts[s];
+        if (threads > 1 && len >= (1 << 16) && len * 2 * threads > total) {
+            sort_segment_parallel(scores, starts[s], len, sorted, index, prefix, threads, &bigBad);
+        } else {
+            order.push_back(s);
+        }
+    }
     std::stable_sort(order.begin(), order.end(),
                      [&](int64_t a, int64_t b) { return starts[a + 1] - starts[a] > starts[b + 1] - starts[b]; });
     std::vector<std::vector<int64_t>> assigned(threads);
@@ -329,7 +414,7 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
         }
         free(a);
     });
-    int64_t worst = INT64_MAX;
+    int64_t worst = bigBad;
     for (int t = 0; t < threads; t++) worst = std::min(worst, firstBad[t]);
     if (worst != INT64_MAX) {
         *bad = worst;
