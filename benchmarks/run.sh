@@ -25,6 +25,7 @@ for r in $(seq 1 "$rounds"); do
     java -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" ${JMH_ARGS:-}
   done
 done
+mkdir -p benchmarks/results
 out=benchmarks/results/$(date +%Y%m%d-%H%M%S)-$(hostname).json
 python3 benchmarks/bench.py merge "$out" "$tmp"/round*.json
 python3 benchmarks/bench.py summary "$out"

@@ -106,6 +106,18 @@ public class ProductBenchmark {
         return out;
     }
 
+    /**
+     * X^T (X d) as two OpenBLAS cblas_sgemv calls, bypassing the backend: shows why the cpu backend uses
+     * its own gemv kernels (whichever is faster was measured; see the report in the commit log).
+     */
+    @Benchmark
+    public FloatPointer twoBlasSgemv() {
+        int n = (int) x.rows(), p = (int) x.cols();
+        openblas.cblas_sgemv(openblas.CblasColMajor, openblas.CblasNoTrans, n, p, 1f, x.data(), n, d, 1, 0f, u, 1);
+        openblas.cblas_sgemv(openblas.CblasColMajor, openblas.CblasTrans, n, p, 1f, x.data(), n, u, 1, 0f, out, 1);
+        return out;
+    }
+
     /** One sgemv, X d: a single pass, for reference. */
     @Benchmark
     public FloatPointer oneSgemv() {

@@ -263,7 +263,7 @@ public final class JavaBackend implements ComputeBackend {
             // keep the index in the low half so ties stay in increasing index order.
             long[] keys = new long[length];
             for (int i = 0; i < length; i++) {
-                float v = scores.get(start + i);
+                float v = scores.get(start + i) + 0.0f; // -0.0 is 0.0: same key, ties by index
                 if (!(v >= 0) || Float.isInfinite(v)) {
                     throw new IllegalArgumentException("score " + (start + i) + " is " + v + "; scores must be finite and >= 0");
                 }
@@ -274,7 +274,7 @@ public final class JavaBackend implements ComputeBackend {
             double running = 0;
             for (int i = 0; i < length; i++) {
                 int index = (int) (keys[i] & 0xffffffffL);
-                float v = scores.get(index);
+                float v = scores.get(index) + 0.0f;
                 running += v;
                 sortedOut.put(start + i, v);
                 indexOut.put(start + i, index);

@@ -1,0 +1,511 @@
+package dev.falcon.backend;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import dev.falcon.data.ElementType;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The contract every {@link ComputeBackend} must meet, checked operation by operation against the
+ * reference {@link JavaBackend} on random data. A backend module extends this class (it ships in
+ * falcon-core's test-jar) and implements {@link #createBackend(int)}.
+ *
+ * <p>Tolerances are principled: a float product is compared against the reference within
+ * {@code tol * (|X| |v|)} computed on absolute values, the scale of its rounding error; everything
+ * without arithmetic (fills, gathers, loads, sorts, indices) must match exactly.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+public abstract class ComputeBackendContract {
+    /** Shapes (n, p): n=1, p below/not a multiple of SIMD and block widths, tall and wide. */
+    protected static final int[][] SHAPES = {{1, 1}, {1, 37}, {5, 3}, {17, 1001}, {64, 515}, {100, 2003}, {33, 257}};
+
+    protected ComputeBackend backend;
+    protected ComputeBackend reference;
+    private final List<AutoCloseable> resources = new ArrayList<>();
+
+    @TempDir
+    Path dir;
+
+    /** The backend under test, using {@code threads} threads. */
+    protected abstract ComputeBackend createBackend(int threads);
+
+    /** Threads for the backend under test (more than one, to exercise partitioning). */
+    protected int threads() { return 2; }
+
+    /** Relative tolerance of float products against the reference, per unit of |X||v|. */
+    protected double productTolerance() { return 2e-6; }
+
+    @BeforeAll
+    void createBackends() {
+        backend = createBackend(threads());
+        reference = new JavaBackend();
+    }
+
+    @AfterAll
+    void closeBackends() throws Exception {
+        for (AutoCloseable c : resources) c.close();
+        backend.close();
+        reference.close();
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    protected <T extends AutoCloseable> T track(T resource) {
+        resources.add(resource);
+        return resource;
+    }
+
+    protected FloatPointer floats(float[] values) {
+        FloatPointer p = track(new FloatPointer(Math.max(1, values.length)));
+        p.put(values, 0, values.length);
+        return p;
+    }
+
+    protected static float[] get(FloatPointer p, long count) {
+        float[] a = new float[Math.toIntExact(count)];
+        p.position(0).get(a);
+        return a;
+    }
+
+    protected static double[] get(DoublePointer p, long count) {
+        double[] a = new double[Math.toIntExact(count)];
+        p.position(0).get(a);
+        return a;
+    }
+
+    protected static int[] get(IntPointer p, long count) {
+        int[] a = new int[Math.toIntExact(count)];
+        p.position(0).get(a);
+        return a;
+    }
+
+    protected HostMatrix matrix(float[] columnMajor, int n, int p) {
+        HostMatrix x = track(HostMatrix.allocate(n, p));
+        x.data().put(columnMajor, 0, columnMajor.length);
+        return x;
+    }
+
+    protected static float[] randomFloats(SplittableRandom random, int count) {
+        float[] a = new float[count];
+        for (int i = 0; i < count; i++) a[i] = (float) (random.nextDouble() * 2 - 1);
+        return a;
+    }
+
+    protected static float[] abs(float[] a) {
+        float[] b = new float[a.length];
+        for (int i = 0; i < a.length; i++) b[i] = Math.abs(a[i]);
+        return b;
+    }
+
+    /** Asserts |got - want| <= tol * scale + tiny, element by element. */
+    protected static void assertClose(String what, float[] want, float[] got, float[] scale, double tol) {
+        assertEquals(want.length, got.length, what + ": length");
+        for (int i = 0; i < want.length; i++) {
+            double bound = tol * scale[i] + 1e-30;
+            if (!(Math.abs((double) got[i] - want[i]) <= bound)) {
+                fail(what + ": entry " + i + " is " + got[i] + ", reference " + want[i] + " (bound " + bound + ")");
+            }
+        }
+    }
+
+    private static long[] blockStarts(int p, int... sizes) {
+        List<Long> s = new ArrayList<>();
+        long at = 0;
+        s.add(0L);
+        int k = 0;
+        while (at < p) {
+            at = Math.min(p, at + sizes[k++ % sizes.length]);
+            s.add(at);
+        }
+        return s.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    // ---------------------------------------------------------------- synthetic data
+
+    @Test
+    void fillUniformMatchesReferenceBitForBit() {
+        for (long count : new long[] {1, 15, 100_003, 300_001}) {
+            FloatPointer a = track(new FloatPointer(count)), b = track(new FloatPointer(count));
+            backend.fillUniform(a, count, 20261125L + count, 0.75f);
+            reference.fillUniform(b, count, 20261125L + count, 0.75f);
+            assertArrayEquals(get(b, count), get(a, count), "fillUniform, count " + count);
+        }
+    }
+
+    @Test
+    void fillSyntheticGradientsMatchesReferenceBitForBit() {
+        int[][] cases = {{1, 5, 1}, {17, 101, 3}, {64, 130, 8}, {33, 7, 16}};
+        for (int[] c : cases) {
+            HostMatrix a = track(HostMatrix.allocate(c[0], c[1])), b = track(HostMatrix.allocate(c[0], c[1]));
+            backend.fillSyntheticGradients(a, c[2], 0.1f, 42);
+            reference.fillSyntheticGradients(b, c[2], 0.1f, 42);
+            assertArrayEquals(get(b.data(), b.elements()), get(a.data(), a.elements()),
+                    "fillSyntheticGradients " + c[0] + " x " + c[1] + " rank " + c[2]);
+        }
+    }
+
+    // ---------------------------------------------------------------- products
+
+    @Test
+    void productsMatchReference() {
+        SplittableRandom random = new SplittableRandom(1);
+        for (int[] shape : SHAPES) {
+            int n = shape[0], p = shape[1];
+            float[] xs = randomFloats(random, n * p);
+            HostMatrix x = matrix(xs, n, p), ax = matrix(abs(xs), n, p);
+            float[] vs = randomFloats(random, p), us = randomFloats(random, n);
+            vs[p / 2] = 0f; // a zero entry (the reference skips it)
+            FloatPointer v = floats(vs), u = floats(us), av = floats(abs(vs)), au = floats(abs(us));
+            FloatPointer got = track(new FloatPointer(Math.max(n, p))), want = track(new FloatPointer(Math.max(n, p)));
+            FloatPointer scale = track(new FloatPointer(Math.max(n, p)));
+
+            backend.multiply(x, v, got);
+            reference.multiply(x, v, want);
+            reference.multiply(ax, av, scale);
+            assertClose("X v " + n + "x" + p, get(want, n), get(got, n), get(scale, n), productTolerance() * Math.sqrt(p));
+
+            backend.multiplyTransposed(x, u, got);
+            reference.multiplyTransposed(x, u, want);
+            reference.multiplyTransposed(ax, au, scale);
+            assertClose("X^T u " + n + "x" + p, get(want, p), get(got, p), get(scale, p), productTolerance() * Math.sqrt(n));
+
+            for (long[] starts : List.of(blockStarts(p, 1), blockStarts(p, 7), blockStarts(p, p),
+                    blockStarts(p, 2000), blockStarts(p, 3, 1, 64, 17))) {
+                backend.blockGramProduct(x, starts, v, got);
+                reference.blockGramProduct(x, starts, v, want);
+                reference.blockGramProduct(ax, starts, av, scale);
+                assertClose("block product " + n + "x" + p + " (" + (starts.length - 1) + " blocks)",
+                        get(want, p), get(got, p), get(scale, p), productTolerance() * Math.sqrt(n + p));
+            }
+        }
+    }
+
+    @Test
+    void blockStartsAreValidated() {
+        HostMatrix x = matrix(new float[12], 3, 4);
+        FloatPointer d = floats(new float[4]), out = floats(new float[4]);
+        assertThrows(IllegalArgumentException.class, () -> backend.blockGramProduct(x, new long[] {0, 2, 3}, d, out));
+        assertThrows(IllegalArgumentException.class, () -> backend.blockGramProduct(x, new long[] {0, 2, 2, 4}, d, out));
+        assertThrows(IllegalArgumentException.class, () -> backend.blockGramProduct(x, new long[] {1, 4}, d, out));
+    }
+
+    @Test
+    void resultsAreDeterministicAcrossCalls() {
+        SplittableRandom random = new SplittableRandom(2);
+        int n = 64, p = 4099;
+        HostMatrix x = matrix(randomFloats(random, n * p), n, p);
+        FloatPointer d = floats(randomFloats(random, p));
+        FloatPointer a = track(new FloatPointer(p)), b = track(new FloatPointer(p));
+        long[] starts = blockStarts(p, 100);
+        backend.blockGramProduct(x, starts, d, a);
+        backend.blockGramProduct(x, starts, d, b);
+        assertArrayEquals(get(a, p), get(b, p), "block product twice");
+        backend.multiply(x, d, a);
+        backend.multiply(x, d, b);
+        assertArrayEquals(get(a, n), get(b, n), "X v twice");
+        backend.multiplyTransposed(x, d, a);
+        backend.multiplyTransposed(x, d, b);
+        assertArrayEquals(get(a, p), get(b, p), "X^T u twice");
+        DoublePointer g1 = track(new DoublePointer((long) n * n)), g2 = track(new DoublePointer((long) n * n));
+        backend.weightedGram(x, d, g1);
+        backend.weightedGram(x, d, g2);
+        assertArrayEquals(get(g1, (long) n * n), get(g2, (long) n * n), "weighted Gram twice");
+    }
+
+    @Test
+    void gatherColumnsIsExact() {
+        SplittableRandom random = new SplittableRandom(3);
+        for (int[] shape : SHAPES) {
+            int n = shape[0], p = shape[1];
+            HostMatrix x = matrix(randomFloats(random, n * p), n, p);
+            int k = Math.min(p, 50) + 2;
+            int[] cols = new int[k];
+            for (int c = 0; c < k; c++) cols[c] = random.nextInt(p);
+            cols[0] = 0;
+            cols[1] = p - 1;
+            IntPointer columns = track(new IntPointer(cols));
+            FloatPointer a = track(new FloatPointer((long) n * k)), b = track(new FloatPointer((long) n * k));
+            backend.gatherColumns(x, columns, k, a);
+            reference.gatherColumns(x, columns, k, b);
+            assertArrayEquals(get(b, (long) n * k), get(a, (long) n * k), "gather " + n + "x" + p);
+        }
+        HostMatrix x = matrix(new float[6], 2, 3);
+        FloatPointer dst = floats(new float[2]);
+        assertThrows(IndexOutOfBoundsException.class, () -> backend.gatherColumns(x, track(new IntPointer(new int[] {3})), 1, dst));
+        assertThrows(IndexOutOfBoundsException.class, () -> backend.gatherColumns(x, track(new IntPointer(new int[] {-1})), 1, dst));
+    }
+
+    // ---------------------------------------------------------------- dense algebra
+
+    @Test
+    void weightedGramMatchesReference() {
+        SplittableRandom random = new SplittableRandom(4);
+        for (int[] shape : SHAPES) {
+            int n = shape[0], p = shape[1];
+            float[] xs = randomFloats(random, n * p);
+            HostMatrix x = matrix(xs, n, p), ax = matrix(abs(xs), n, p);
+            float[] ws = randomFloats(random, p);
+            for (FloatPointer w : new FloatPointer[] {null, floats(ws)}) {
+                long nn = (long) n * n;
+                DoublePointer got = track(new DoublePointer(nn)), want = track(new DoublePointer(nn)), scale = track(new DoublePointer(nn));
+                backend.weightedGram(x, w, got);
+                reference.weightedGram(x, w, want);
+                reference.weightedGram(ax, w == null ? null : floats(abs(ws)), scale);
+                double[] g = get(got, nn), r = get(want, nn), s = get(scale, nn);
+                for (int i = 0; i < nn; i++) {
+                    assertTrue(Math.abs(g[i] - r[i]) <= 1e-12 * s[i] + 1e-300,
+                            "Gram " + n + "x" + p + " entry " + i + ": " + g[i] + " vs " + r[i]);
+                }
+                for (int a = 0; a < n; a++) {
+                    for (int b = 0; b < n; b++) assertEquals(g[a * n + b], g[b * n + a], "Gram symmetric");
+                }
+            }
+        }
+    }
+
+    private double[] spd(SplittableRandom random, int n) {
+        double[] m = new double[n * n];
+        double[] f = new double[n * n];
+        for (int i = 0; i < f.length; i++) f[i] = random.nextDouble() - 0.5;
+        for (int a = 0; a < n; a++) {
+            for (int b = 0; b < n; b++) {
+                double s = a == b ? n : 0;
+                for (int k = 0; k < n; k++) s += f[k * n + a] * f[k * n + b];
+                m[b * n + a] = s;
+            }
+        }
+        return m;
+    }
+
+    @Test
+    void choleskyMatchesReference() {
+        SplittableRandom random = new SplittableRandom(5);
+        for (int n : new int[] {1, 2, 7, 64, 129}) {
+            double[] m = spd(random, n);
+            DoublePointer a = track(new DoublePointer(m)), b = track(new DoublePointer(m));
+            backend.choleskyFactor(a, n);
+            reference.choleskyFactor(b, n);
+            double[] la = get(a, (long) n * n), lb = get(b, (long) n * n);
+            for (int c = 0; c < n; c++) {
+                for (int r = c; r < n; r++) {
+                    assertEquals(lb[c * n + r], la[c * n + r], 1e-10 * Math.sqrt(n) * (1 + Math.abs(lb[c * n + r])),
+                            "L[" + r + "," + c + "] n=" + n);
+                }
+            }
+            int nrhs = 3;
+            double[] rhs = new double[n * nrhs];
+            for (int i = 0; i < rhs.length; i++) rhs[i] = random.nextDouble() - 0.5;
+            DoublePointer ya = track(new DoublePointer(rhs)), yb = track(new DoublePointer(rhs));
+            backend.choleskySolve(a, n, ya, nrhs);
+            reference.choleskySolve(b, n, yb, nrhs);
+            double[] sa = get(ya, rhs.length), sb = get(yb, rhs.length);
+            for (int i = 0; i < rhs.length; i++) assertEquals(sb[i], sa[i], 1e-9 * (1 + Math.abs(sb[i])), "solve n=" + n);
+            // residual check against the original matrix: M y = rhs
+            for (int r = 0; r < nrhs; r++) {
+                for (int i = 0; i < n; i++) {
+                    double s = 0;
+                    for (int k = 0; k < n; k++) s += m[k * n + i] * sa[r * n + k];
+                    assertEquals(rhs[r * n + i], s, 1e-9 * n, "residual n=" + n);
+                }
+            }
+        }
+    }
+
+    @Test
+    void choleskyRejectsNonPositiveDefinite() {
+        DoublePointer a = track(new DoublePointer(new double[] {1, 2, 2, 1}));
+        assertThrows(ArithmeticException.class, () -> backend.choleskyFactor(a, 2));
+        DoublePointer b = track(new DoublePointer(new double[] {-1}));
+        assertThrows(ArithmeticException.class, () -> backend.choleskyFactor(b, 1));
+        DoublePointer c = track(new DoublePointer(new double[] {4, 0, 0, 0, 0, 0, 0, 0, 1}));
+        assertThrows(ArithmeticException.class, () -> backend.choleskyFactor(c, 3));
+    }
+
+    // ---------------------------------------------------------------- selection kernels
+
+    private void checkSort(float[] scores, long[] starts, String what) {
+        int p = scores.length;
+        FloatPointer s = floats(scores);
+        FloatPointer sa = track(new FloatPointer(p)), sb = track(new FloatPointer(p));
+        IntPointer ia = track(new IntPointer(p)), ib = track(new IntPointer(p));
+        DoublePointer pa = track(new DoublePointer(p)), pb = track(new DoublePointer(p));
+        backend.sortSegmentsDescending(s, starts, sa, ia, pa);
+        reference.sortSegmentsDescending(s, starts, sb, ib, pb);
+        assertArrayEquals(get(ib, p), get(ia, p), what + ": indices");
+        float[] va = get(sa, p), vb = get(sb, p);
+        int[] order = get(ia, p);
+        for (int i = 0; i < p; i++) {
+            assertEquals(Float.floatToIntBits(vb[i]), Float.floatToIntBits(va[i]), what + ": value " + i);
+            assertEquals(Float.floatToIntBits(scores[order[i]] + 0.0f), Float.floatToIntBits(va[i]), what + ": value/index " + i);
+        }
+        assertArrayEquals(get(pb, p), get(pa, p), what + ": prefix sums");
+        // ordering within segments: descending, ties by increasing index
+        int[] idx = order;
+        for (int g = 0; g + 1 < starts.length; g++) {
+            for (long i = starts[g] + 1; i < starts[g + 1]; i++) {
+                int k = (int) i;
+                assertTrue(va[k - 1] > va[k] || (va[k - 1] == va[k] && idx[k - 1] < idx[k]), what + ": order at " + k);
+                assertTrue(idx[k] >= starts[g] && idx[k] < starts[g + 1], what + ": index stays in its segment");
+            }
+        }
+        // countAbove against the reference, thresholds at, between and beyond values
+        SplittableRandom random = new SplittableRandom(p);
+        int segments = starts.length - 1;
+        for (int trial = 0; trial < 20; trial++) {
+            double[] t = new double[segments];
+            for (int g = 0; g < segments; g++) {
+                int pick = (int) (starts[g] + random.nextLong(starts[g + 1] - starts[g]));
+                t[g] = switch (trial % 4) {
+                    case 0 -> va[pick];
+                    case 1 -> va[pick] * 0.999;
+                    case 2 -> -1;
+                    default -> 10;
+                };
+            }
+            long[] ca = new long[segments], cb = new long[segments];
+            backend.countAbove(sa, starts, t, ca);
+            reference.countAbove(sb, starts, t, cb);
+            assertArrayEquals(cb, ca, what + ": countAbove");
+        }
+    }
+
+    @Test
+    void segmentedSortMatchesReference() {
+        SplittableRandom random = new SplittableRandom(6);
+        // random values with many ties and zeros, several segment layouts
+        for (int p : new int[] {1, 2, 17, 1000, 70_001}) {
+            float[] scores = new float[p];
+            for (int i = 0; i < p; i++) {
+                int kind = random.nextInt(5);
+                scores[i] = switch (kind) {
+                    case 0 -> 0f;
+                    case 1 -> -0.0f;
+                    case 2 -> random.nextInt(4); // ties
+                    default -> (float) random.nextDouble() * 100;
+                };
+            }
+            checkSort(scores, new long[] {0, p}, "one segment p=" + p);
+            if (p >= 17) {
+                checkSort(scores, blockStarts(p, 1, 5, p / 3, 2), "segments p=" + p);
+                checkSort(scores, blockStarts(p, 1), "single-element segments p=" + p);
+            }
+        }
+        float[] edge = {0f, -0.0f, Float.MIN_VALUE, Float.MAX_VALUE, 1f, -0.0f, 0f, 1f, Float.MIN_NORMAL};
+        checkSort(edge, new long[] {0, edge.length}, "edge values");
+        checkSort(edge, new long[] {0, 4, 5, edge.length}, "edge values, segments");
+    }
+
+    @Test
+    void negativeZeroSortsAsZero() {
+        float[] scores = {-0.0f, 0f, 1f, -0.0f, 0f};
+        FloatPointer s = floats(scores);
+        FloatPointer sorted = track(new FloatPointer(5));
+        IntPointer index = track(new IntPointer(5));
+        DoublePointer prefix = track(new DoublePointer(5));
+        backend.sortSegmentsDescending(s, new long[] {0, 5}, sorted, index, prefix);
+        assertArrayEquals(new int[] {2, 0, 1, 3, 4}, get(index, 5), "-0.0 is 0.0 and ties keep index order");
+        assertEquals(1.0, get(prefix, 5)[4]);
+    }
+
+    @Test
+    void sortRejectsInvalidScores() {
+        for (float bad : new float[] {-1f, Float.NaN, Float.POSITIVE_INFINITY, -Float.MIN_VALUE}) {
+            FloatPointer s = floats(new float[] {1f, bad, 2f});
+            FloatPointer sorted = track(new FloatPointer(3));
+            IntPointer index = track(new IntPointer(3));
+            DoublePointer prefix = track(new DoublePointer(3));
+            assertThrows(IllegalArgumentException.class,
+                    () -> backend.sortSegmentsDescending(s, new long[] {0, 3}, sorted, index, prefix), "score " + bad);
+        }
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    /** Writes rows x cols values (given column-major) as raw bytes of a type/order/endianness at an offset. */
+    private Path writeRaw(String name, float[] colMajor, short[] halves, int rows, int cols, ElementType type,
+                          boolean rowMajor, ByteOrder order, int offset) throws IOException {
+        int w = type.bytes();
+        ByteBuffer buf = ByteBuffer.allocate(offset + rows * cols * w).order(order);
+        for (int k = 0; k < offset; k++) buf.put(k, (byte) 0x5a); // header bytes
+        for (int i = 0; i < rows; i++) {
+            for (int j = 0; j < cols; j++) {
+                int src = j * rows + i;
+                int dst = rowMajor ? i * cols + j : j * rows + i;
+                int at = offset + dst * w;
+                switch (type) {
+                    case FLOAT32 -> buf.putFloat(at, colMajor[src]);
+                    case FLOAT64 -> buf.putDouble(at, colMajor[src] * (1 + 1e-9));
+                    case FLOAT16, BFLOAT16 -> buf.putShort(at, halves[src]);
+                }
+            }
+        }
+        Path file = dir.resolve(name);
+        Files.write(file, buf.array());
+        return file;
+    }
+
+    @Test
+    void loadMatchesReferenceForEveryLayoutAndType() throws IOException {
+        SplittableRandom random = new SplittableRandom(7);
+        int[][] shapes = {{1, 1}, {1, 9}, {7, 1}, {5, 3}, {17, 1001}, {70, 4100}};
+        for (int[] shape : shapes) {
+            int n = shape[0], p = shape[1];
+            float[] values = randomFloats(random, n * p);
+            short[] f16 = new short[n * p], bf16 = new short[n * p];
+            for (int i = 0; i < n * p; i++) {
+                f16[i] = (short) ((random.nextInt(0x10000) & ~0x7c00) | (random.nextInt(0x1f) << 10)); // no Inf/NaN
+                bf16[i] = (short) ((random.nextInt(0x10000) & ~0x7f80) | (random.nextInt(0xff) << 7));
+            }
+            for (ElementType type : ElementType.values()) {
+                for (boolean rowMajor : new boolean[] {false, true}) {
+                    for (ByteOrder order : new ByteOrder[] {ByteOrder.LITTLE_ENDIAN, ByteOrder.BIG_ENDIAN}) {
+                        int offset = 128;
+                        String name = type + (rowMajor ? "-C-" : "-F-") + order + "-" + n + "x" + p + ".raw";
+                        Path file = writeRaw(name, values, type == ElementType.FLOAT16 ? f16 : bf16, n, p, type, rowMajor, order, offset);
+                        RawMatrixSource source = new RawMatrixSource(file, offset, type, order, rowMajor, n, p);
+                        try (HostMatrix a = backend.load(source); HostMatrix b = reference.load(source)) {
+                            assertEquals(n, a.rows());
+                            assertEquals(p, a.cols());
+                            float[] ga = get(a.data(), a.elements()), gb = get(b.data(), b.elements());
+                            for (int i = 0; i < ga.length; i++) {
+                                assertEquals(Float.floatToIntBits(gb[i]), Float.floatToIntBits(ga[i]), name + " element " + i);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void loadRejectsTruncatedFiles() throws IOException {
+        float[] values = new float[20];
+        for (boolean rowMajor : new boolean[] {false, true}) {
+            Path file = writeRaw("short" + rowMajor + ".raw", values, null, 4, 5, ElementType.FLOAT32, rowMajor,
+                    ByteOrder.LITTLE_ENDIAN, 64);
+            RawMatrixSource source = new RawMatrixSource(file, 64, ElementType.FLOAT32, ByteOrder.LITTLE_ENDIAN, rowMajor, 4, 6);
+            assertThrows(IOException.class, () -> backend.load(source).close());
+        }
+    }
+}

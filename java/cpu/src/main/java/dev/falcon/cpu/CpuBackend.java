@@ -1,0 +1,221 @@
+package dev.falcon.cpu;
+
+import static dev.falcon.cpu.nativelib.FalconKernels.*;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Map;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+import org.bytedeco.openblas.global.openblas;
+
+/**
+ * Native CPU backend: every pass over X runs in falcon's C++ kernels (libfalcon_cpu.so, multithreaded
+ * with a fixed static partition, so results depend only on the input and the thread count); the small
+ * dense algebra goes to OpenBLAS/LAPACK. No Java loop touches X.
+ */
+public final class CpuBackend implements ComputeBackend {
+    private static final int COL_MAJOR = 102, NO_TRANS = 111, TRANS = 112;
+    private final int threads;
+    private final Map<String, String> facts;
+    private boolean closed;
+
+    CpuBackend(int threads) {
+        this.facts = CpuNative.ensureLoaded();
+        this.threads = Math.max(1, threads);
+        falcon_openblas_set_threads(this.threads);
+    }
+
+    @Override public String name() { return "cpu"; }
+
+    @Override public int threads() { return threads; }
+
+    @Override
+    public String description() {
+        return "cpu: OpenBLAS " + facts.get("openblas.version") + " (core " + facts.get("openblas.core") + "), kernels "
+                + facts.get("kernels.isa") + ", " + threads + " thread" + (threads == 1 ? "" : "s");
+    }
+
+    /** Probe facts (OpenBLAS version and core, kernel ISA). */
+    public Map<String, String> facts() { return facts; }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("cpu backend was closed");
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    @Override
+    public HostMatrix load(RawMatrixSource source) throws IOException {
+        checkOpen();
+        String path = source.file().toAbsolutePath().toString();
+        long rows = source.rows(), cols = source.cols();
+        if (source.isInternalLayout()) {
+            PointerPointer<?> base = new PointerPointer<>(1);
+            long[] mapped = new long[1];
+            Pointer data = falcon_map_file(path, source.dataOffset(), source.dataBytes(), base, mapped);
+            if (data == null || data.isNull()) {
+                base.close();
+                throw new IOException(falcon_last_error());
+            }
+            Pointer mappedBase = base.get(0);
+            base.close();
+            long mappedLength = mapped[0];
+            FloatPointer floats = new FloatPointer(data).capacity(rows * cols);
+            return HostMatrix.wrap(floats, rows, cols, () -> falcon_unmap(mappedBase, mappedLength),
+                    "mapped file " + source.file().getFileName());
+        }
+        int type = switch (source.type()) {
+            case FLOAT32 -> 0;
+            case FLOAT64 -> 1;
+            case FLOAT16 -> 2;
+            case BFLOAT16 -> 3;
+        };
+        HostMatrix x = HostMatrix.allocate(rows, cols);
+        int rc = falcon_load_convert(path, source.dataOffset(), type, source.byteOrder() == ByteOrder.BIG_ENDIAN ? 1 : 0,
+                source.rowMajor() ? 1 : 0, rows, cols, x.data(), threads);
+        if (rc != 0) {
+            x.close();
+            throw new IOException(falcon_last_error());
+        }
+        return x;
+    }
+
+    // ---------------------------------------------------------------- synthetic data
+
+    @Override
+    public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
+        checkOpen();
+        falcon_fill_uniform(dst, count, seed, scale, threads);
+    }
+
+    @Override
+    public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
+        checkOpen();
+        if (rank < 1) throw new IllegalArgumentException("rank must be >= 1, got " + rank);
+        falcon_fill_synthetic(x.data(), x.rows(), x.cols(), rank, noise, seed, threads);
+    }
+
+    // ---------------------------------------------------------------- products
+
+    @Override
+    public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
+        checkOpen();
+        falcon_gemv_n(x.data(), x.rows(), x.cols(), v, out, threads);
+    }
+
+    @Override
+    public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
+        checkOpen();
+        falcon_gemv_t(x.data(), x.rows(), x.cols(), u, out, threads);
+    }
+
+    @Override
+    public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
+        checkOpen();
+        checkStarts("block", blockStarts, x.cols());
+        falcon_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out, threads);
+    }
+
+    static void checkStarts(String what, long[] starts, long p) {
+        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != p) {
+            throw new IllegalArgumentException(what + " starts must begin at 0 and end at p = " + p + ": "
+                    + (starts.length <= 16 ? Arrays.toString(starts) : starts.length + " entries"));
+        }
+        for (int b = 1; b < starts.length; b++) {
+            if (starts[b] <= starts[b - 1]) {
+                throw new IllegalArgumentException(what + " starts must increase strictly: entry " + b + " = "
+                        + starts[b] + " after " + starts[b - 1]);
+            }
+        }
+    }
+
+    @Override
+    public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        checkOpen();
+        if (k == 0) return;
+        if (falcon_gather(x.data(), x.rows(), x.cols(), columns, k, dst, threads) != 0) {
+            throw new IndexOutOfBoundsException(falcon_last_error());
+        }
+    }
+
+    // ---------------------------------------------------------------- small dense algebra
+
+    @Override
+    public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        checkOpen();
+        int n = Math.toIntExact(x.rows());
+        long p = x.cols();
+        long chunk = Math.max(16, Math.min(p, (1L << 22) / n)); // ~32 MB of doubles per operand
+        falcon_openblas_set_threads(threads);
+        try (DoublePointer a = new DoublePointer(chunk * n); DoublePointer b = new DoublePointer(chunk * n)) {
+            new DoublePointer(gram).limit((long) n * n).fill(0);
+            for (long j0 = 0; j0 < p; j0 += chunk) {
+                int k = (int) Math.min(chunk, p - j0);
+                falcon_gram_prepare(x.data(), n, j0, k, columnWeights, a, b, threads);
+                openblas.cblas_dgemm(COL_MAJOR, NO_TRANS, TRANS, n, n, k, 1.0, a, n, b, n, 1.0, gram, n);
+            }
+        }
+        falcon_symmetrize_lower(gram, n);
+    }
+
+    @Override
+    public void choleskyFactor(DoublePointer a, int n) {
+        checkOpen();
+        falcon_openblas_set_threads(threads);
+        int info = openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n);
+        if (info > 0) {
+            throw new ArithmeticException("matrix is not positive definite (leading minor " + info + " of " + n + ")");
+        }
+        if (info < 0) throw new IllegalArgumentException("dpotrf: argument " + (-info) + " is invalid");
+    }
+
+    @Override
+    public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
+        checkOpen();
+        falcon_openblas_set_threads(threads);
+        int info = openblas.LAPACKE_dpotrs(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n);
+        if (info != 0) throw new IllegalArgumentException("dpotrs failed: info " + info);
+    }
+
+    // ---------------------------------------------------------------- selection kernels
+
+    @Override
+    public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
+                                       FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
+        checkOpen();
+        checkStarts("segment", segmentStarts, segmentStarts[segmentStarts.length - 1]);
+        if (segmentStarts[segmentStarts.length - 1] > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("at most 2^31 - 1 scores (int indices)");
+        }
+        long[] bad = new long[1];
+        int rc = falcon_sort_segments(scores, segmentStarts, segmentStarts.length - 1, sortedOut, indexOut, prefixOut,
+                threads, bad);
+        if (rc != 0) {
+            float v = scores.get(bad[0]);
+            throw new IllegalArgumentException("score " + bad[0] + " is " + v + "; scores must be finite and >= 0");
+        }
+    }
+
+    @Override
+    public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        checkOpen();
+        int segments = segmentStarts.length - 1;
+        if (thresholds.length < segments || counts.length < segments) {
+            throw new IllegalArgumentException("need " + segments + " thresholds and counts");
+        }
+        falcon_count_above(sorted, segmentStarts, segments, thresholds, counts);
+    }
+
+    @Override
+    public void close() {
+        closed = true; // no pools or scratch kept between calls: every kernel frees what it allocates
+    }
+}

@@ -1,0 +1,129 @@
+package dev.falcon.cpu;
+
+import dev.falcon.cpu.nativelib.FalconKernels;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.openblas.global.openblas;
+
+/**
+ * Loads the native side once per JVM, in the order that matters: first our kernels library, then,
+ * after choosing OPENBLAS_CORETYPE (OpenBLAS reads it once, when it is loaded), the OpenBLAS preset.
+ * OpenBLAS misdetects the CPUs of these VMs (Prescott or Nehalem kernels on AVX2/AVX-512 machines,
+ * 4-5x slower sgemm); we read /proc/cpuinfo and name the right core unless the user said otherwise
+ * ({@code -Dfalcon.openblas.coretype=keep|<name>}, or OPENBLAS_CORETYPE already in the environment).
+ */
+final class CpuNative {
+    static final String CORETYPE_PROPERTY = "falcon.openblas.coretype";
+    /** Cores OpenBLAS falls back to when it does not recognise a CPU: slow on anything recent. */
+    static final Set<String> LEGACY_CORES = Set.of("prescott", "nehalem", "core2", "penryn", "dunnington",
+            "atom", "katmai", "coppermine", "northwood", "banias", "opteron", "barcelona", "bobcat", "sse3", "unknown");
+
+    private static final Object LOCK = new Object();
+    private static volatile Map<String, String> facts;
+    private static volatile Throwable failure;
+
+    private CpuNative() {}
+
+    /** Facts about the loaded native side; throws the (cached) load failure. */
+    static Map<String, String> ensureLoaded() {
+        Map<String, String> f = facts;
+        if (f != null) return f;
+        synchronized (LOCK) {
+            if (facts != null) return facts;
+            if (failure != null) throw new IllegalStateException("cpu backend failed to load", failure);
+            try {
+                facts = f = loadOnce();
+                return f;
+            } catch (Throwable t) {
+                failure = t;
+                throw new IllegalStateException("cpu backend failed to load", t);
+            }
+        }
+    }
+
+    private static Map<String, String> loadOnce() {
+        FalconKernels.load();
+        Map<String, String> f = new LinkedHashMap<>();
+        String flags = cpuFlags();
+        String detected = suggestedCore(flags);
+        String setting = System.getProperty(CORETYPE_PROPERTY, "auto").trim();
+        String inherited = FalconKernels.falcon_getenv("OPENBLAS_CORETYPE");
+        String requested;
+        String why;
+        if (setting.equalsIgnoreCase("keep")) {
+            requested = inherited.isEmpty() ? null : inherited;
+            why = "-D" + CORETYPE_PROPERTY + "=keep: OpenBLAS detects the core itself";
+        } else if (!setting.isEmpty() && !setting.equalsIgnoreCase("auto")) {
+            requested = setting;
+            why = "-D" + CORETYPE_PROPERTY + "=" + setting;
+        } else if (!inherited.isEmpty()) {
+            requested = inherited;
+            why = "OPENBLAS_CORETYPE set in the environment";
+        } else {
+            requested = detected;
+            why = detected == null ? "no AVX2/AVX-512 in /proc/cpuinfo: OpenBLAS detects the core itself"
+                    : "chosen from /proc/cpuinfo flags";
+        }
+        if (requested != null && !requested.equals(inherited)) {
+            FalconKernels.falcon_setenv("OPENBLAS_CORETYPE", requested);
+        }
+        Loader.load(openblas.class);
+        String core = FalconKernels.falcon_openblas_corename();
+        String config = FalconKernels.falcon_openblas_config();
+        f.put("kernels.isa", FalconKernels.falcon_isa());
+        f.put("openblas.version", openblasVersion(config));
+        f.put("openblas.config", config.trim());
+        f.put("openblas.core", core);
+        f.put("openblas.coretype.requested", requested == null ? "(none)" : requested);
+        f.put("openblas.coretype.reason", why);
+        f.put("openblas.core.corrected", String.valueOf(requested != null && inherited.isEmpty()));
+        f.put("cpu.suggestedCore", detected == null ? "(none)" : detected);
+        f.put("cpu.threads", String.valueOf(Runtime.getRuntime().availableProcessors()));
+        return Map.copyOf(f);
+    }
+
+    static String openblasVersion(String config) {
+        // "OpenBLAS 0.3.31  DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=..."
+        String[] words = config.trim().split("\\s+");
+        if (words.length >= 2 && words[0].equalsIgnoreCase("OpenBLAS")) return words[1];
+        return openblas.OPENBLAS_VERSION;
+    }
+
+    static String cpuFlags() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("flags")) return " " + line.substring(line.indexOf(':') + 1).trim() + " ";
+            }
+        } catch (IOException | RuntimeException e) {
+            // no /proc: let OpenBLAS decide
+        }
+        return "";
+    }
+
+    /** The OpenBLAS core matching the CPU's flags, or null when nothing better than autodetection is known. */
+    static String suggestedCore(String flags) {
+        boolean amd = isAmd();
+        if (flags.contains(" avx512f ") && flags.contains(" avx512bw ") && flags.contains(" avx512vl ")) {
+            return flags.contains(" avx512_bf16 ") ? "Cooperlake" : "SkylakeX";
+        }
+        if (flags.contains(" avx2 ") && flags.contains(" fma ")) return amd ? "Zen" : "Haswell";
+        return null;
+    }
+
+    private static boolean isAmd() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("vendor_id")) return line.toLowerCase(Locale.ROOT).contains("amd");
+            }
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+        return false;
+    }
+}

@@ -1,0 +1,101 @@
+package dev.falcon.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.backend.BackendAvailability;
+import dev.falcon.backend.Backends;
+import dev.falcon.backend.ComputeBackend;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+class CpuBackendProviderTest {
+    @Test
+    void probeIsUsableAndReportsFacts() {
+        BackendAvailability a = new CpuBackendProvider().probe();
+        assertTrue(a.usable(), a.reason());
+        Map<String, String> f = a.facts();
+        for (String key : List.of("openblas.version", "openblas.core", "openblas.core.corrected", "kernels.isa", "cpu.threads")) {
+            assertTrue(f.containsKey(key) && !f.get(key).isEmpty(), "fact " + key + " in " + f);
+        }
+        assertTrue(f.get("openblas.version").startsWith("0."), f.toString());
+        System.out.println("cpu backend facts: " + f);
+    }
+
+    @Test
+    void openblasCoreIsNotALegacyFallback() {
+        Map<String, String> f = new CpuBackendProvider().probe().facts();
+        String core = f.get("openblas.core").toLowerCase(Locale.ROOT);
+        String flags = CpuNative.cpuFlags();
+        if (flags.contains(" avx2 ")) {
+            assertFalse(CpuNative.LEGACY_CORES.contains(core), "OpenBLAS runs legacy core " + core + " on an AVX2 CPU");
+            String suggested = CpuNative.suggestedCore(flags);
+            if (System.getenv("OPENBLAS_CORETYPE") == null && suggested != null) {
+                assertEquals(suggested.toLowerCase(Locale.ROOT), core, "core chosen from /proc/cpuinfo is in use");
+                assertEquals("true", f.get("openblas.core.corrected"));
+            }
+        }
+    }
+
+    @Test
+    void suggestedCoreFollowsFlags() {
+        assertEquals("SkylakeX", CpuNative.suggestedCore(" fma avx2 avx512f avx512bw avx512vl ").replace("Cooperlake", "?"));
+        assertEquals("Cooperlake", CpuNative.suggestedCore(" fma avx2 avx512f avx512bw avx512vl avx512_bf16 "));
+        assertTrue(List.of("Haswell", "Zen").contains(CpuNative.suggestedCore(" fma avx2 ")));
+        assertEquals(null, CpuNative.suggestedCore(" sse2 sse4_2 "));
+    }
+
+    /** The core setting takes effect: a child JVM asked for another core reports exactly that core. */
+    @Test
+    void coretypePropertyReachesOpenblas() throws Exception {
+        if (!CpuNative.cpuFlags().contains(" avx2 ")) return;
+        assertEquals("Haswell", childCore("Haswell"));
+        String kept = childCore("keep");
+        System.out.println("OpenBLAS core without correction (keep): " + kept + "; with correction: "
+                + new CpuBackendProvider().probe().facts().get("openblas.core"));
+    }
+
+    private static String childCore(String setting) throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
+        if (cache != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
+        cmd.add("-D" + CpuNative.CORETYPE_PROPERTY + "=" + setting);
+        cmd.add(CpuBackendProvider.class.getName());
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().remove("OPENBLAS_CORETYPE");
+        Process process = pb.start();
+        String core = null;
+        StringBuilder all = new StringBuilder();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                all.append(line).append('\n');
+                if (line.startsWith("openblas.core = ")) core = line.substring("openblas.core = ".length());
+            }
+        }
+        assertEquals(0, process.waitFor(), all.toString());
+        assertTrue(core != null, all.toString());
+        return core;
+    }
+
+    @Test
+    void autoChoosesCpu() {
+        Backends.Choice choice = Backends.choose("auto");
+        assertEquals("cpu", choice.provider().name(), choice.explanation());
+        try (ComputeBackend b = choice.create(2)) {
+            assertEquals("cpu", b.name());
+            assertEquals(2, b.threads());
+            assertTrue(b.description().contains("OpenBLAS"), b.description());
+        }
+    }
+}

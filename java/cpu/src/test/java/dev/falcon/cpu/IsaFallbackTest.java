@@ -1,0 +1,78 @@
+package dev.falcon.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The kernels are compiled once per instruction set and dispatched at run time; this machine only
+ * exercises the widest one it has. Here a child JVM forces the portable SSE2 build
+ * ({@code FALCON_CPU_ISA=generic}) and checks its products against the reference.
+ */
+class IsaFallbackTest {
+    /** Child entry point: prints the ISA in use and the worst relative error of the products. */
+    public static void main(String[] args) {
+        try (ComputeBackend cpu = new CpuBackendProvider().create(2); JavaBackend ref = new JavaBackend()) {
+            int n = 37, p = 1003;
+            HostMatrix x = HostMatrix.allocate(n, p);
+            ref.fillUniform(x.data(), x.elements(), 5, 1f);
+            FloatPointer d = new FloatPointer(p), a = new FloatPointer(p), b = new FloatPointer(p);
+            ref.fillUniform(d, p, 6, 1f);
+            long[] starts = {0, 1, 8, 100, 600, 1003};
+            double worst = 0;
+            cpu.blockGramProduct(x, starts, d, a);
+            ref.blockGramProduct(x, starts, d, b);
+            for (int j = 0; j < p; j++) worst = Math.max(worst, Math.abs(a.get(j) - b.get(j)) / (1 + Math.abs(b.get(j))));
+            cpu.multiply(x, d, a);
+            ref.multiply(x, d, b);
+            for (int i = 0; i < n; i++) worst = Math.max(worst, Math.abs(a.get(i) - b.get(i)) / (1 + Math.abs(b.get(i))));
+            cpu.multiplyTransposed(x, d, a);
+            ref.multiplyTransposed(x, d, b);
+            for (int j = 0; j < p; j++) worst = Math.max(worst, Math.abs(a.get(j) - b.get(j)) / (1 + Math.abs(b.get(j))));
+            System.out.println("isa = " + ((CpuBackend) cpu).facts().get("kernels.isa"));
+            System.out.println("worst = " + worst);
+            x.close();
+            d.close();
+            a.close();
+            b.close();
+        }
+    }
+
+    @Test
+    void genericKernelsMatchReference() throws Exception {
+        List<String> cmd = new ArrayList<>();
+        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        cmd.add("-cp");
+        cmd.add(System.getProperty("java.class.path"));
+        String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
+        if (cache != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
+        cmd.add(IsaFallbackTest.class.getName());
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+        pb.environment().put("FALCON_CPU_ISA", "generic");
+        Process process = pb.start();
+        String isa = null;
+        double worst = Double.NaN;
+        StringBuilder all = new StringBuilder();
+        try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+            for (String line; (line = r.readLine()) != null; ) {
+                all.append(line).append('\n');
+                if (line.startsWith("isa = ")) isa = line.substring(6);
+                if (line.startsWith("worst = ")) worst = Double.parseDouble(line.substring(8));
+            }
+        }
+        assertEquals(0, process.waitFor(), all.toString());
+        assertEquals("generic", isa, all.toString());
+        assertTrue(worst < 1e-4, "generic kernels differ from the reference by " + worst);
+    }
+}

@@ -1,0 +1,619 @@
+// falcon native CPU kernels: dispatch, threading, random fills, sort, file loading, OpenBLAS glue.
+// This translation unit is compiled with -ffp-contract=off so the random fills reproduce the Java
+// reference (dev.falcon.data.CounterRandom, JavaBackend) bit for bit.
+#include "falcon_kernels.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <climits>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace falcon {
+#define FALCON_DECLARE(ns)                                                                                  \
+    namespace ns {                                                                                          \
+    void block_gram(const float*, int64_t, const int64_t*, int64_t, int64_t, const float*, float*, float*, float*); \
+    void gemv_n_range(const float*, int64_t, int64_t, int64_t, const float*, double*, float*);             \
+    void gemv_t_range(const float*, int64_t, int64_t, int64_t, const float*, float*);                      \
+    }
+FALCON_DECLARE(avx512)
+FALCON_DECLARE(avx2)
+FALCON_DECLARE(generic)
+
+namespace {
+thread_local std::string last_error;
+
+struct Kernels {
+    const char* isa;
+    decltype(&generic::block_gram) block_gram;
+    decltype(&generic::gemv_n_range) gemv_n_range;
+    decltype(&generic::gemv_t_range) gemv_t_range;
+};
+
+Kernels pick() {
+    __builtin_cpu_init();
+    const char* force = getenv("FALCON_CPU_ISA");
+    bool want512 = !force || strcmp(force, "avx512") == 0;
+    bool want2 = !force || strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0;
+    if (want512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
+        return {"avx512", avx512::block_gram, avx512::gemv_n_range, avx512::gemv_t_range};
+    if (want2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return {"avx2", avx2::block_gram, avx2::gemv_n_range, avx2::gemv_t_range};
+    return {"generic", generic::block_gram, generic::gemv_n_range, generic::gemv_t_range};
+}
+
+const Kernels& kernels() {
+    static const Kernels k = pick();
+    return k;
+}
+
+/** Runs f(tid) for tid in [0, threads): tid 0 on the calling thread. */
+template <class F>
+void parallel(int threads, F&& f) {
+    if (threads <= 1) {
+        f(0);
+        return;
+    }
+    std::vector<std::thread> pool;
+    pool.reserve(threads - 1);
+    for (int t = 1; t < threads; t++) pool.emplace_back([&f, t] { f(t); });
+    f(0);
+    for (auto& th : pool) th.join();
+}
+
+inline int64_t split(int64_t total, int parts, int k) { return (int64_t)((__int128)total * k / parts); }
+
+inline uint64_t mix64(uint64_t z) {
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+inline float uniform(int64_t seed, int64_t index) {
+    uint64_t bits = mix64((uint64_t)seed ^ ((uint64_t)index * 0x9E3779B97F4A7C15ULL)) >> 40;
+    return (float)bits * 0x1p-23f - 1.0f;
+}
+}  // namespace
+}  // namespace falcon
+
+using namespace falcon;
+
+extern "C" {
+
+const char* falcon_last_error(void) { return last_error.c_str(); }
+const char* falcon_isa(void) { return kernels().isa; }
+
+int falcon_setenv(const char* name, const char* value) {
+    if (value == nullptr) return unsetenv(name);
+    return setenv(name, value, 1);
+}
+const char* falcon_getenv(const char* name) {
+    const char* v = getenv(name);
+    return v ? v : "";
+}
+
+static void* openblas_symbol(const char* name) {
+    static const char* sonames[] = {"libopenblas.so.0", "libopenblas.so"};
+    for (const char* so : sonames) {
+        void* h = dlopen(so, RTLD_LAZY | RTLD_NOLOAD);
+        if (h) {
+            void* s = dlsym(h, name);
+            dlclose(h);
+            if (s) return s;
+        }
+    }
+    return dlsym(RTLD_DEFAULT, name);
+}
+const char* falcon_openblas_corename(void) {
+    auto f = (char* (*)(void))openblas_symbol("openblas_get_corename");
+    return f ? f() : "";
+}
+const char* falcon_openblas_config(void) {
+    auto f = (char* (*)(void))openblas_symbol("openblas_get_config");
+    return f ? f() : "";
+}
+int falcon_openblas_set_threads(int threads) {
+    auto f = (void (*)(int))openblas_symbol("openblas_set_num_threads");
+    if (!f) return -1;
+    f(threads);
+    return 0;
+}
+int falcon_openblas_get_threads(void) {
+    auto f = (int (*)(void))openblas_symbol("openblas_get_num_threads");
+    return f ? f() : -1;
+}
+
+// ------------------------------------------------------------------ random fills
+
+void falcon_fill_uniform(float* dst, int64_t count, int64_t seed, float scale, int threads) {
+    if (count < (1 << 16)) threads = 1;
+    parallel(threads, [&](int t) {
+        const int64_t a = split(count, threads, t), b = split(count, threads, t + 1);
+        for (int64_t i = a; i < b; i++) dst[i] = scale * uniform(seed, i);
+    });
+}
+
+void falcon_fill_synthetic(float* x, int64_t n, int64_t p, int rank, float noise, int64_t seed, int threads) {
+    std::vector<float> a((size_t)n * rank);  // transposed: a[r*n + i] = A[i, r]
+    for (int64_t i = 0; i < n; i++)
+        for (int r = 0; r < rank; r++) a[(size_t)r * n + i] = uniform(seed + 1, i * rank + r);
+    const float inv = (float)(1.0 / std::sqrt((double)rank));
+    if (p < 64) threads = 1;
+    parallel(threads, [&](int t) {
+        const int64_t j0 = split(p, threads, t), j1 = split(p, threads, t + 1);
+        std::vector<float> b(rank), s(n);
+        for (int64_t j = j0; j < j1; j++) {
+            for (int r = 0; r < rank; r++) b[r] = uniform(seed + 2, j * rank + r);
+            std::fill(s.begin(), s.end(), 0.0f);
+            for (int r = 0; r < rank; r++) {
+                const float br = b[r];
+                const float* ar = a.data() + (size_t)r * n;
+                for (int64_t i = 0; i < n; i++) s[i] += ar[i] * br;  // same order as Java: r increasing
+            }
+            float* col = x + j * n;
+            for (int64_t i = 0; i < n; i++) col[i] = s[i] * inv + noise * uniform(seed + 3, j * n + i);
+        }
+    });
+}
+
+// ------------------------------------------------------------------ products
+
+void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads) {
+    if (threads > p) threads = (int)p;
+    if (threads < 1) threads = 1;
+    std::vector<double> acc((size_t)n * threads, 0.0);
+    parallel(threads, [&](int t) {
+        std::vector<float> tmp(n + 16);
+        kernels().gemv_n_range(x, n, split(p, threads, t), split(p, threads, t + 1), v, acc.data() + (size_t)t * n,
+                               tmp.data());
+    });
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
+        out[i] = (float)s;
+    }
+}
+
+void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads) {
+    if (threads > p) threads = (int)p;
+    if (threads < 1) threads = 1;
+    parallel(threads, [&](int t) {
+        kernels().gemv_t_range(x, n, split(p, threads, t), split(p, threads, t + 1), u, out);
+    });
+}
+
+void falcon_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks, const float* d,
+                       float* out, int threads) {
+    if (threads > blocks) threads = (int)blocks;
+    if (threads < 1) threads = 1;
+    // Thread t takes the blocks whose first column lies in its share of the columns.
+    std::vector<int64_t> first(threads + 1);
+    for (int t = 0; t <= threads; t++) {
+        const int64_t col = split(p, threads, t);
+        first[t] = std::lower_bound(starts, starts + blocks, col) - starts;
+    }
+    first[threads] = blocks;
+    parallel(threads, [&](int t) {
+        std::vector<float> tmp(2 * n + 32);
+        kernels().block_gram(x, n, starts, first[t], first[t + 1], d, out, tmp.data(), tmp.data() + n + 16);
+    });
+}
+
+int falcon_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst, int threads) {
+    for (int64_t c = 0; c < k; c++) {
+        if (columns[c] < 0 || columns[c] >= p) {
+            last_error = "column " + std::to_string(columns[c]) + " out of range [0, " + std::to_string(p) + ")";
+            return -1;
+        }
+    }
+    if (k * n < (1 << 18)) threads = 1;
+    parallel(threads, [&](int t) {
+        for (int64_t c = split(k, threads, t); c < split(k, threads, t + 1); c++)
+            memcpy(dst + c * n, x + (int64_t)columns[c] * n, sizeof(float) * n);
+    });
+    return 0;
+}
+
+void falcon_gram_prepare(const float* x, int64_t n, int64_t j0, int64_t k, const float* weights, double* a, double* b,
+                         int threads) {
+    if (k * n < (1 << 16)) threads = 1;
+    parallel(threads, [&](int t) {
+        for (int64_t c = split(k, threads, t); c < split(k, threads, t + 1); c++) {
+            const float* col = x + (j0 + c) * n;
+            const double w = weights ? (double)weights[j0 + c] : 1.0;
+            double* ac = a + c * n;
+            double* bc = b + c * n;
+            for (int64_t i = 0; i < n; i++) {
+                ac[i] = col[i];
+                bc[i] = col[i] * w;
+            }
+        }
+    });
+}
+
+void falcon_symmetrize_lower(double* g, int64_t n) {
+    for (int64_t c = 0; c < n; c++)
+        for (int64_t r = c + 1; r < n; r++) g[r * n + c] = g[c * n + r];
+}
+
+// ------------------------------------------------------------------ segmented sort
+
+
+namespace {
+/**
+ * One big segment sorted by all threads together: the same stable LSD radix sort, each pass with
+ * per-thread histograms of fixed index ranges and per-(thread, bucket) offsets, so the result is
+ * identical to the single-threaded sort. Prefix sums stay sequential (same rounding as the reference).
+ */
+void sort_segment_parallel(const float* scores, int64_t start, int64_t len, float* sorted, int32_t* index,
+                           double* prefix, int threads, int64_t* firstBad) {
+    constexpr int BUCKETS = 256;
+    uint64_t* a = (uint64_t*)malloc(sizeof(uint64_t) * (size_t)(2 * len + 1));
+    uint64_t* b = a + len;
+    std::vector<int64_t> bad(threads, INT64_MAX);
+    std::vector<int64_t> hist((size_t)threads * BUCKETS);
+    parallel(threads, [&](int t) {
+        for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
+            const float v = scores[start + i] + 0.0f;
+            uint32_t u;
+            memcpy(&u, &v, 4);
+            if (u >= 0x7f800000u) {
+                bad[t] = std::min(bad[t], start + i);
+                u = 0;
+            }
+            a[i] = (uint64_t)(~u) << 32 | (uint64_t)i;
+        }
+    });
+    for (int t = 0; t < threads; t++) *firstBad = std::min(*firstBad, bad[t]);
+    if (*firstBad != INT64_MAX) {
+        free(a);
+        return;
+    }
+    uint64_t* src = a;
+    uint64_t* dst = b;
+    for (int digit = 0; digit < 4; digit++) {
+        const int shift = 32 + 8 * digit;
+        std::fill(hist.begin(), hist.end(), 0);
+        parallel(threads, [&](int t) {
+            int64_t* h = hist.data() + (size_t)t * BUCKETS;
+            for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) h[(src[i] >> shift) & 255]++;
+        });
+        int64_t sum = 0;
+        bool constant = false;
+        for (int k = 0; k < BUCKETS; k++) {
+            int64_t bucket = 0;
+            for (int t = 0; t < threads; t++) {
+                const int64_t c = hist[(size_t)t * BUCKETS + k];
+                hist[(size_t)t * BUCKETS + k] = sum;
+                sum += c;
+                bucket += c;
+            }
+            if (bucket == len) constant = true;
+        }
+        if (constant) continue;
+        parallel(threads, [&](int t) {
+            int64_t* h = hist.data() + (size_t)t * BUCKETS;
+            for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
+                const uint64_t item = src[i];
+                dst[h[(item >> shift) & 255]++] = item;
+            }
+        });
+        std::swap(src, dst);
+    }
+    parallel(threads, [&](int t) {
+        for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
+            const uint64_t item = src[i];
+            const uint32_t u = ~(uint32_t)(item >> 32);
+            memcpy(sorted + start + i, &u, 4);
+            index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
+        }
+    });
+    double running = 0;
+    for (int64_t i = 0; i < len; i++) prefix[start + i] = running += sorted[start + i];
+    free(a);
+}
+}  // namespace
+
+int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t segments, float* sorted, int32_t* index,
+                         double* prefix, int threads, int64_t* bad) {
+    if (threads < 1) threads = 1;
+    // A segment holding more than a 1/(2 threads) share of all scores is sorted by all threads
+    // together; the others go whole to one thread each.
+    const int64_t total = starts[segments];
+    int64_t bigBad = INT64_MAX;
+    std::vector<int64_t> order;
+    for (int64_t s = 0; s < segments; s++) {
+        const int64_t len = starts[s + 1] - starts[s];
+        if (threads > 1 && len >= (1 << 16) && len * 2 * threads > total) {
+            sort_segment_parallel(scores, starts[s], len, sorted, index, prefix, threads, &bigBad);
+        } else {
+            order.push_back(s);
+        }
+    }
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int64_t a, int64_t b) { return starts[a + 1] - starts[a] > starts[b + 1] - starts[b]; });
+    std::vector<std::vector<int64_t>> assigned(threads);
+    std::vector<int64_t> load(threads, 0), maxLen(threads, 0);
+    for (int64_t s : order) {
+        int best = 0;
+        for (int t = 1; t < threads; t++)
+            if (load[t] < load[best]) best = t;
+        const int64_t len = starts[s + 1] - starts[s];
+        assigned[best].push_back(s);
+        load[best] += len;
+        maxLen[best] = std::max(maxLen[best], len);
+    }
+    std::vector<int64_t> firstBad(threads, INT64_MAX);
+    parallel(threads, [&](int t) {
+        const int64_t m = maxLen[t];
+        // items: (~bits(value)) << 32 | local index; ascending items = descending values, ties by index.
+        uint64_t* a = (uint64_t*)malloc(sizeof(uint64_t) * (size_t)(2 * m + 1));
+        uint64_t* b = a + m;
+        constexpr int DIGITS = 4, BUCKETS = 256;
+        std::vector<int64_t> hist((size_t)DIGITS * BUCKETS);
+        for (int64_t s : assigned[t]) {
+            const int64_t start = starts[s], len = starts[s + 1] - start;
+            std::fill(hist.begin(), hist.end(), 0);
+            for (int64_t i = 0; i < len; i++) {
+                const float v = scores[start + i] + 0.0f;  // -0.0 -> +0.0
+                uint32_t u;
+                memcpy(&u, &v, 4);
+                if (u >= 0x7f800000u) {  // negative (sign bit), NaN or Inf
+                    firstBad[t] = std::min(firstBad[t], start + i);
+                    u = 0;
+                }
+                const uint32_t k = ~u;
+                a[i] = (uint64_t)k << 32 | (uint64_t)i;
+                hist[0 * BUCKETS + (k & 255)]++;
+                hist[1 * BUCKETS + ((k >> 8) & 255)]++;
+                hist[2 * BUCKETS + ((k >> 16) & 255)]++;
+                hist[3 * BUCKETS + (k >> 24)]++;
+            }
+            if (firstBad[t] != INT64_MAX) continue;
+            uint64_t* src = a;
+            uint64_t* dst = b;
+            for (int digit = 0; digit < DIGITS && len > 1; digit++) {
+                int64_t* h = hist.data() + digit * BUCKETS;
+                const int shift = 32 + 8 * digit;
+                if (h[(src[0] >> shift) & 255] == len) continue;  // every item has this digit
+                int64_t sum = 0;
+                for (int k = 0; k < BUCKETS; k++) {
+                    const int64_t c = h[k];
+                    h[k] = sum;
+                    sum += c;
+                }
+                for (int64_t i = 0; i < len; i++) {
+                    const uint64_t item = src[i];
+                    dst[h[(item >> shift) & 255]++] = item;
+                }
+                std::swap(src, dst);
+            }
+            double running = 0;
+            for (int64_t i = 0; i < len; i++) {
+                const uint64_t item = src[i];
+                const uint32_t u = ~(uint32_t)(item >> 32);
+                float v;
+                memcpy(&v, &u, 4);
+                running += v;
+                sorted[start + i] = v;
+                index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
+                prefix[start + i] = running;
+            }
+        }
+        free(a);
+    });
+    int64_t worst = bigBad;
+    for (int t = 0; t < threads; t++) worst = std::min(worst, firstBad[t]);
+    if (worst != INT64_MAX) {
+        *bad = worst;
+        last_error = "score " + std::to_string(worst) + " is not finite and >= 0";
+        return -1;
+    }
+    return 0;
+}
+
+void falcon_count_above(const float* sorted, const int64_t* starts, int64_t segments, const double* thresholds,
+                        int64_t* counts) {
+    for (int64_t s = 0; s < segments; s++) {
+        int64_t lo = starts[s], hi = starts[s + 1];
+        const double t = thresholds[s];
+        while (lo < hi) {
+            const int64_t mid = lo + (hi - lo) / 2;
+            if ((double)sorted[mid] > t) lo = mid + 1; else hi = mid;
+        }
+        counts[s] = lo - starts[s];
+    }
+}
+
+// ------------------------------------------------------------------ files
+
+void* falcon_malloc(int64_t bytes) { return malloc(bytes > 0 ? (size_t)bytes : 1); }
+void falcon_free(void* p) { free(p); }
+
+void* falcon_map_file(const char* path, int64_t offset, int64_t length, void** base, int64_t* mapped) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        last_error = std::string("cannot open ") + path + ": " + strerror(errno);
+        return nullptr;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size < offset + length) {
+        last_error = std::string(path) + ": file ends inside the data (truncated): " + std::to_string(st.st_size) +
+                     " bytes, need " + std::to_string(offset + length);
+        close(fd);
+        return nullptr;
+    }
+    const int64_t page = sysconf(_SC_PAGESIZE);
+    const int64_t aligned = offset / page * page;
+    const int64_t len = length + (offset - aligned);
+    void* m = mmap(nullptr, (size_t)len, PROT_READ, MAP_SHARED, fd, aligned);
+    close(fd);
+    if (m == MAP_FAILED) {
+        last_error = std::string("cannot map ") + path + ": " + strerror(errno);
+        return nullptr;
+    }
+    *base = m;
+    *mapped = len;
+    return (char*)m + (offset - aligned);
+}
+
+int falcon_unmap(void* base, int64_t mapped) { return munmap(base, (size_t)mapped); }
+
+namespace {
+inline float half_to_float(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    const uint32_t exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+    uint32_t bits;
+    if (exponent == 0x1f) {
+        bits = sign | 0x7f800000u | (mantissa << 13);
+    } else if (exponent == 0) {
+        if (mantissa == 0) {
+            bits = sign;
+        } else {
+            float v = (float)mantissa * 0x1p-24f;
+            return sign ? -v : v;
+        }
+    } else {
+        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/** Converts count elements of raw storage to float. */
+void convert(const unsigned char* src, int type, bool big, int64_t count, int64_t srcStride, float* dst,
+             int64_t dstStride) {
+    switch (type) {
+        case 0:
+            for (int64_t e = 0; e < count; e++) {
+                uint32_t u;
+                memcpy(&u, src + e * srcStride * 4, 4);
+                if (big) u = __builtin_bswap32(u);
+                memcpy(dst + e * dstStride, &u, 4);
+            }
+            break;
+        case 1:
+            for (int64_t e = 0; e < count; e++) {
+                uint64_t u;
+                memcpy(&u, src + e * srcStride * 8, 8);
+                if (big) u = __builtin_bswap64(u);
+                double d;
+                memcpy(&d, &u, 8);
+                dst[e * dstStride] = (float)d;
+            }
+            break;
+        case 2:
+        case 3:
+            for (int64_t e = 0; e < count; e++) {
+                uint16_t u;
+                memcpy(&u, src + e * srcStride * 2, 2);
+                if (big) u = __builtin_bswap16(u);
+                if (type == 2) {
+                    dst[e * dstStride] = half_to_float(u);
+                } else {
+                    const uint32_t b = (uint32_t)u << 16;
+                    memcpy(dst + e * dstStride, &b, 4);
+                }
+            }
+            break;
+    }
+}
+
+bool read_fully(int fd, void* buf, int64_t bytes, int64_t offset) {
+    char* p = (char*)buf;
+    while (bytes > 0) {
+        const ssize_t r = pread(fd, p, (size_t)std::min<int64_t>(bytes, 1 << 30), offset);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        p += r;
+        bytes -= r;
+        offset += r;
+    }
+    return true;
+}
+}  // namespace
+
+int falcon_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor, int64_t rows,
+                        int64_t cols, float* dst, int threads) {
+    static const int widths[] = {4, 8, 2, 2};
+    if (type < 0 || type > 3) {
+        last_error = "unknown element type " + std::to_string(type);
+        return -1;
+    }
+    const int w = widths[type];
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        last_error = std::string("cannot open ") + path + ": " + strerror(errno);
+        return -1;
+    }
+    struct stat st;
+    const int64_t need = offset + rows * cols * w;
+    if (fstat(fd, &st) != 0 || st.st_size < need) {
+        last_error = std::string(path) + ": file ends inside the data (truncated): " + std::to_string(st.st_size) +
+                     " bytes, need " + std::to_string(need);
+        close(fd);
+        return -2;
+    }
+    posix_fadvise(fd, offset, need - offset, POSIX_FADV_SEQUENTIAL);
+    std::vector<int> failed(threads < 1 ? 1 : threads, 0);
+    if (threads < 1) threads = 1;
+    if (!rowMajor) {
+        // Fortran order: storage order == internal order; convert chunks of the element range.
+        const int64_t total = rows * cols;
+        parallel(threads, [&](int t) {
+            const int64_t chunk = (4 << 20) / w;
+            std::vector<unsigned char> buf((size_t)chunk * w);
+            for (int64_t e = split(total, threads, t), end = split(total, threads, t + 1); e < end; e += chunk) {
+                const int64_t c = std::min(chunk, end - e);
+                if (!read_fully(fd, buf.data(), c * w, offset + e * w)) {
+                    failed[t] = 1;
+                    return;
+                }
+                convert(buf.data(), type, bigEndian, c, 1, dst + e, 1);
+            }
+        });
+    } else {
+        // C order: file row i holds X[i, :]; transpose tiles of R rows x C columns.
+        const int64_t R = std::min<int64_t>(rows, 64), C = 4096;
+        parallel(threads, [&](int t) {
+            std::vector<unsigned char> buf((size_t)R * C * w);
+            const int64_t j0 = split(cols, threads, t), j1 = split(cols, threads, t + 1);
+            for (int64_t jc = j0; jc < j1; jc += C) {
+                const int64_t cw = std::min(C, j1 - jc);
+                for (int64_t i0 = 0; i0 < rows; i0 += R) {
+                    const int64_t rh = std::min(R, rows - i0);
+                    for (int64_t r = 0; r < rh; r++) {
+                        if (!read_fully(fd, buf.data() + r * cw * w, cw * w, offset + ((i0 + r) * cols + jc) * w)) {
+                            failed[t] = 1;
+                            return;
+                        }
+                    }
+                    for (int64_t j = 0; j < cw; j++)
+                        convert(buf.data() + j * w, type, bigEndian, rh, cw, dst + (jc + j) * rows + i0, 1);
+                }
+            }
+        });
+    }
+    close(fd);
+    for (int f : failed)
+        if (f) {
+            last_error = std::string(path) + ": read failed (file truncated or I/O error)";
+            return -3;
+        }
+    return 0;
+}
+
+}  // extern "C"

@@ -1,0 +1,68 @@
+// falcon native CPU kernels: C API bound by JavaCPP (dev.falcon.cpu.nativelib.FalconKernels).
+// X is column-major float32, n rows x p columns. Every function taking `threads` partitions its work
+// statically, so results are deterministic for a given thread count. Functions returning int give 0
+// on success and a negative code on error; falcon_last_error() then describes it.
+#ifndef FALCON_KERNELS_H
+#define FALCON_KERNELS_H
+#include <stdint.h>
+
+#if defined(_WIN32)
+#  define FALCON_API __declspec(dllexport)
+#else
+#  define FALCON_API __attribute__((visibility("default")))
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Human-readable description of the last error of this thread. */
+FALCON_API const char* falcon_last_error(void);
+/** Instruction set the kernels dispatch to: "avx512", "avx2" or "generic". */
+FALCON_API const char* falcon_isa(void);
+/** setenv(3) for the process (used for OPENBLAS_CORETYPE before OpenBLAS loads). */
+FALCON_API int falcon_setenv(const char* name, const char* value);
+FALCON_API const char* falcon_getenv(const char* name);
+/** OpenBLAS entry points looked up by dlsym in the already-loaded libopenblas ("" when absent). */
+FALCON_API const char* falcon_openblas_corename(void);
+FALCON_API const char* falcon_openblas_config(void);
+FALCON_API int falcon_openblas_set_threads(int threads);
+FALCON_API int falcon_openblas_get_threads(void);
+
+FALCON_API void falcon_fill_uniform(float* dst, int64_t count, int64_t seed, float scale, int threads);
+FALCON_API void falcon_fill_synthetic(float* x, int64_t n, int64_t p, int rank, float noise, int64_t seed, int threads);
+
+/** out[0..n) = X v */
+FALCON_API void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads);
+/** out[0..p) = X^T u */
+FALCON_API void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads);
+/** out_B = X_B^T (X_B d_B) for every block [starts[b], starts[b+1]), b < blocks. */
+FALCON_API void falcon_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
+                                  const float* d, float* out, int threads);
+/** dst[:, c] = X[:, columns[c]]; returns -1 on an out-of-range column. */
+FALCON_API int falcon_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst, int threads);
+/** a[0..n*k) = (double) X[:, j0..j0+k), b = a scaled by columnWeights[j0..] (or 1 when null). */
+FALCON_API void falcon_gram_prepare(const float* x, int64_t n, int64_t j0, int64_t k, const float* weights,
+                                    double* a, double* b, int threads);
+/** Copies the lower triangle of an n x n column-major matrix over the upper one. */
+FALCON_API void falcon_symmetrize_lower(double* g, int64_t n);
+
+/** Segmented descending stable sort; returns -1 (with first bad index in *bad) for negative/NaN/Inf scores. */
+FALCON_API int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t segments,
+                                    float* sorted, int32_t* index, double* prefix, int threads, int64_t* bad);
+FALCON_API void falcon_count_above(const float* sorted, const int64_t* starts, int64_t segments,
+                                   const double* thresholds, int64_t* counts);
+
+/** Maps [offset, offset+length) of a file read-only; returns the data address; base and mapped receive what falcon_unmap needs. */
+FALCON_API void* falcon_map_file(const char* path, int64_t offset, int64_t length, void** base, int64_t* mapped);
+FALCON_API int falcon_unmap(void* base, int64_t mapped);
+/** Converts a stored matrix (type 0=f32,1=f64,2=f16,3=bf16; bigEndian; rowMajor = C order) into column-major f32. */
+FALCON_API int falcon_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor,
+                                   int64_t rows, int64_t cols, float* dst, int threads);
+FALCON_API void* falcon_malloc(int64_t bytes);
+FALCON_API void falcon_free(void* p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

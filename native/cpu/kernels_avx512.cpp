@@ -1,0 +1,3 @@
+#define FALCON_NS avx512
+#define FALCON_VBYTES 64
+#include "kernels_impl.h"

@@ -1,0 +1,3 @@
+#define FALCON_NS generic
+#define FALCON_VBYTES 16
+#include "kernels_impl.h"

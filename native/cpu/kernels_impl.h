@@ -1,0 +1,182 @@
+// Per-ISA kernels, included by kernels_avx512.cpp / kernels_avx2.cpp / kernels_generic.cpp, each compiled
+// with its own target flags and FALCON_NS naming its namespace. Written with GCC vector extensions
+// sized to one native register, so one source serves every instruction set.
+#include <stdint.h>
+#include <string.h>
+
+namespace falcon { namespace FALCON_NS {
+
+#ifndef FALCON_VBYTES
+#define FALCON_VBYTES 16
+#endif
+// One native register: 16 floats (AVX-512), 8 (AVX2) or 4 (SSE2); wider types would spill registers.
+constexpr int W = FALCON_VBYTES / 4;
+typedef float vf __attribute__((vector_size(FALCON_VBYTES)));
+typedef float vfu __attribute__((vector_size(FALCON_VBYTES), aligned(4)));
+
+static inline vf load(const float* p) { return *(const vfu*)p; }
+static inline void store(float* p, vf v) { *(vfu*)p = v; }
+static inline vf splat(float s) { return vf{} + s; }
+static inline float hsum(vf v) {
+    // fixed pairwise order
+    float a[W];
+    memcpy(a, &v, sizeof a);
+    for (int w = W / 2; w >= 1; w /= 2)
+        for (int k = 0; k < w; k++) a[k] += a[k + w];
+    return a[0];
+}
+
+/** t[0..n) += sum over columns [j0, j1) of x_j * d_j (t must already hold the starting value). */
+static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64_t j1,
+                         const float* __restrict d, float* __restrict t) {
+    int64_t j = j0;
+    const int64_t nv = n / W * W;
+    for (; j + 8 <= j1; j += 8) {
+        const float* c0 = x + j * n;
+        const vf v0 = splat(d[j]), v1 = splat(d[j + 1]), v2 = splat(d[j + 2]), v3 = splat(d[j + 3]);
+        const vf v4 = splat(d[j + 4]), v5 = splat(d[j + 5]), v6 = splat(d[j + 6]), v7 = splat(d[j + 7]);
+        int64_t i = 0;
+        const float* ahead = c0 + 8 * n;  // the next group of 8 columns: prefetched while this one runs
+        for (; i < nv; i += W) {
+            for (int k = 0; k < 8 * W; k += 16) __builtin_prefetch(ahead + 8 * i + k, 0, 3);
+            vf acc = load(t + i);
+            acc += load(c0 + i) * v0;
+            acc += load(c0 + n + i) * v1;
+            acc += load(c0 + 2 * n + i) * v2;
+            acc += load(c0 + 3 * n + i) * v3;
+            acc += load(c0 + 4 * n + i) * v4;
+            acc += load(c0 + 5 * n + i) * v5;
+            acc += load(c0 + 6 * n + i) * v6;
+            acc += load(c0 + 7 * n + i) * v7;
+            store(t + i, acc);
+        }
+        for (; i < n; i++) {
+            float acc = t[i];
+            for (int k = 0; k < 8; k++) acc += c0[k * n + i] * d[j + k];
+            t[i] = acc;
+        }
+    }
+    for (; j + 4 <= j1; j += 4) {
+        const float* c0 = x + j * n;
+        const float* c1 = c0 + n;
+        const float* c2 = c1 + n;
+        const float* c3 = c2 + n;
+        const float d0 = d[j], d1 = d[j + 1], d2 = d[j + 2], d3 = d[j + 3];
+        const vf v0 = splat(d0), v1 = splat(d1), v2 = splat(d2), v3 = splat(d3);
+        int64_t i = 0;
+        for (; i < nv; i += W) {
+            vf acc = load(t + i);
+            acc += load(c0 + i) * v0;
+            acc += load(c1 + i) * v1;
+            acc += load(c2 + i) * v2;
+            acc += load(c3 + i) * v3;
+            store(t + i, acc);
+        }
+        for (; i < n; i++) {
+            float acc = t[i];
+            acc += c0[i] * d0;
+            acc += c1[i] * d1;
+            acc += c2[i] * d2;
+            acc += c3[i] * d3;
+            t[i] = acc;
+        }
+    }
+    for (; j < j1; j++) {
+        const float* c0 = x + j * n;
+        const float d0 = d[j];
+        const vf v0 = splat(d0);
+        int64_t i = 0;
+        for (; i < nv; i += W) store(t + i, load(t + i) + load(c0 + i) * v0);
+        for (; i < n; i++) t[i] += c0[i] * d0;
+    }
+}
+
+/** out[j] = x_j . t for j in [j0, j1). */
+static void dot_columns(const float* __restrict x, int64_t n, int64_t j0, int64_t j1,
+                        const float* __restrict t, float* __restrict out, int64_t prefetchDistance) {
+    int64_t j = j0;
+    const int64_t n32 = n / (2 * W) * (2 * W);
+    const int64_t nv = n / W * W;
+    for (; j + 4 <= j1; j += 4) {
+        const float* c0 = x + j * n;
+        const float* c1 = c0 + n;
+        const float* c2 = c1 + n;
+        const float* c3 = c2 + n;
+        vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+        vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
+        int64_t i = 0;
+        const float* ahead = c0 + prefetchDistance;  // data needed later: the next group, or the next block
+        for (; i < n32; i += 2 * W) {
+            for (int k = 0; k < 8 * W; k += 16) __builtin_prefetch(ahead + 4 * i + k, 0, 3);
+            const vf t0 = load(t + i), t1 = load(t + i + W);
+            a0 += load(c0 + i) * t0; b0 += load(c0 + i + W) * t1;
+            a1 += load(c1 + i) * t0; b1 += load(c1 + i + W) * t1;
+            a2 += load(c2 + i) * t0; b2 += load(c2 + i + W) * t1;
+            a3 += load(c3 + i) * t0; b3 += load(c3 + i + W) * t1;
+        }
+        for (; i < nv; i += W) {
+            const vf t0 = load(t + i);
+            a0 += load(c0 + i) * t0;
+            a1 += load(c1 + i) * t0;
+            a2 += load(c2 + i) * t0;
+            a3 += load(c3 + i) * t0;
+        }
+        float s0 = hsum(a0 + b0), s1 = hsum(a1 + b1), s2 = hsum(a2 + b2), s3 = hsum(a3 + b3);
+        for (; i < n; i++) {
+            s0 += c0[i] * t[i];
+            s1 += c1[i] * t[i];
+            s2 += c2[i] * t[i];
+            s3 += c3[i] * t[i];
+        }
+        out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+    }
+    for (; j < j1; j++) {
+        const float* c0 = x + j * n;
+        vf a0 = splat(0), b0 = splat(0);
+        int64_t i = 0;
+        for (; i < n32; i += 2 * W) {
+            a0 += load(c0 + i) * load(t + i);
+            b0 += load(c0 + i + W) * load(t + i + W);
+        }
+        for (; i < nv; i += W) a0 += load(c0 + i) * load(t + i);
+        float s0 = hsum(a0 + b0);
+        for (; i < n; i++) s0 += c0[i] * t[i];
+        out[j] = s0;
+    }
+}
+
+/**
+ * Fused block product for blocks [b0, b1): t_B = X_B d_B, then out_B = X_B^T t_B. The second pass
+ * over a block must wait for the whole of t_B, so a block is read twice: once from DRAM and once from
+ * cache (L2 when it fits, else L3, which on these CPUs holds what L2 evicts). Measured and rejected:
+ * interleaving the cache pass of block b with the DRAM pass of block b+1 chunk by chunk (too many
+ * concurrent streams for the hardware prefetcher: 0.45x of read instead of 0.6x), and prefetching the
+ * next block during the cache pass (no gain), and row tiling big blocks so that the second pass
+ * comes from L2 rather than L3 (8-register row tiles, strided DRAM reads: 0.57x of read vs 0.64x).
+ * Both passes prefetch their next column group.
+ */
+void block_gram(const float* x, int64_t n, const int64_t* starts, int64_t b0, int64_t b1,
+                const float* d, float* out, float* t, float*) {
+    for (int64_t b = b0; b < b1; b++) {
+        const int64_t s = starts[b], e = starts[b + 1];
+        memset(t, 0, sizeof(float) * n);
+        axpy_columns(x, n, s, e, d, t);
+        dot_columns(x, n, s, e, t, out, 4 * n);
+    }
+}
+
+/** acc[0..n) (double) += X[:, j0..j1) v, accumulated in float over chunks of 256 columns. */
+void gemv_n_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float* v, double* acc, float* t) {
+    for (int64_t c = j0; c < j1; c += 256) {
+        const int64_t ce = c + 256 < j1 ? c + 256 : j1;
+        memset(t, 0, sizeof(float) * n);
+        axpy_columns(x, n, c, ce, v, t);
+        for (int64_t i = 0; i < n; i++) acc[i] += t[i];
+    }
+}
+
+void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float* u, float* out) {
+    dot_columns(x, n, j0, j1, u, out, 4 * n);
+}
+
+}}  // namespace falcon::FALCON_NS
