@@ -1,0 +1,57 @@
+package dev.falcon.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.examples.ExampleModel;
+import dev.falcon.examples.ExampleModels;
+import dev.falcon.prune.Budgets;
+import dev.falcon.prune.Method;
+import dev.falcon.prune.Objective;
+import dev.falcon.prune.PruneResult;
+import dev.falcon.prune.Pruner;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The native backend must prune exactly like the reference: the same mask, the same certificate and
+ * the same objective, on a real layer table at several budgets.
+ */
+class CrossBackendPruneTest {
+    private static final ExampleModel RESNET20 = ExampleModels.get("resnet20");
+
+    @ParameterizedTest(name = "{0} keep-flops {1} keep-nnz {2}")
+    @CsvSource({"mp, 0.2, 1.0", "mp, 0.1, 0.3", "mp, 0.5, 0.05", "magnitude, 0.3, 0.5", "magnitude, 0.1, 1.0"})
+    void cpuAndJavaPruneIdentically(String methodName, double keepFlops, double keepNnz) {
+        Method method = Method.parse(methodName);
+        Budgets budgets = Budgets.resolve(RESNET20.layers(), keepFlops, null, keepNnz, null, null);
+        long p = RESNET20.layers().parameters();
+        try (ComputeBackend cpu = new CpuBackendProvider().create(2);
+             JavaBackend java = new JavaBackend();
+             Pruner cpuPruner = new Pruner(cpu);
+             Pruner javaPruner = new Pruner(java);
+             FloatPointer w = RESNET20.syntheticWeights(7);
+             PruneResult a = cpuPruner.prune(method, w, RESNET20.layers(), budgets);
+             PruneResult b = javaPruner.prune(method, w, RESNET20.layers(), budgets);
+             HostMatrix xCpu = RESNET20.syntheticGradients(cpu, 16, 7);
+             HostMatrix xJava = RESNET20.syntheticGradients(java, 16, 7)) {
+            assertEquals(b.kept(), a.kept());
+            assertEquals(b.keptFlops(), a.keptFlops());
+            long differences = 0;
+            for (long i = 0; i < p; i++) {
+                if (a.mask().get(i) != b.mask().get(i)) differences++;
+            }
+            assertEquals(0, differences, "weights kept by one backend and not the other");
+            if (method == Method.MP) {
+                assertEquals(b.certificate().primalValue(), a.certificate().primalValue(), 1e-9 * b.certificate().primalValue());
+                assertEquals(b.certificate().dualBound(), a.certificate().dualBound(), 1e-9 * b.certificate().dualBound());
+            }
+            double qCpu = Objective.evaluate(cpu, xCpu, a.prunedWeights(), w, null, 1e-3).q();
+            double qJava = Objective.evaluate(java, xJava, b.prunedWeights(), w, null, 1e-3).q();
+            assertEquals(qJava, qCpu, 1e-6 * qJava, "objective on the two backends");
+        }
+    }
+}
