@@ -252,6 +252,14 @@ void falcon_symmetrize_lower(double* g, int64_t n) {
 
 
 namespace {
+// Keys are 32-bit: three digits of 11 bits (the last one 10) make three scatter passes instead of four
+// of 8 bits, and a 2048-entry histogram of int64 (16 KB) still sits in L1.
+constexpr int RADIX_BITS = 11;
+constexpr int RADIX_DIGITS = 3;
+constexpr int RADIX_BUCKETS = 1 << RADIX_BITS;
+constexpr uint64_t RADIX_MASK = RADIX_BUCKETS - 1;
+static_assert(RADIX_BITS * RADIX_DIGITS >= 32, "digits must cover the 32-bit key");
+
 /**
  * One big segment sorted by all threads together: the same stable LSD radix sort, each pass with
  * per-thread histograms of fixed index ranges and per-(thread, bucket) offsets, so the result is
@@ -259,7 +267,7 @@ namespace {
  */
 void sort_segment_parallel(const float* scores, int64_t start, int64_t len, float* sorted, int32_t* index,
                            double* prefix, int threads, int64_t* firstBad) {
-    constexpr int BUCKETS = 256;
+    constexpr int BUCKETS = RADIX_BUCKETS;
     uint64_t* a = (uint64_t*)malloc(sizeof(uint64_t) * (size_t)(2 * len + 1));
     uint64_t* b = a + len;
     std::vector<int64_t> bad(threads, INT64_MAX);
@@ -283,12 +291,12 @@ void sort_segment_parallel(const float* scores, int64_t start, int64_t len, floa
     }
     uint64_t* src = a;
     uint64_t* dst = b;
-    for (int digit = 0; digit < 4; digit++) {
-        const int shift = 32 + 8 * digit;
+    for (int digit = 0; digit < RADIX_DIGITS; digit++) {
+        const int shift = 32 + RADIX_BITS * digit;
         std::fill(hist.begin(), hist.end(), 0);
         parallel(threads, [&](int t) {
             int64_t* h = hist.data() + (size_t)t * BUCKETS;
-            for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) h[(src[i] >> shift) & 255]++;
+            for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) h[(src[i] >> shift) & RADIX_MASK]++;
         });
         int64_t sum = 0;
         bool constant = false;
@@ -307,7 +315,7 @@ void sort_segment_parallel(const float* scores, int64_t start, int64_t len, floa
             int64_t* h = hist.data() + (size_t)t * BUCKETS;
             for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
                 const uint64_t item = src[i];
-                dst[h[(item >> shift) & 255]++] = item;
+                dst[h[(item >> shift) & RADIX_MASK]++] = item;
             }
         });
         std::swap(src, dst);
@@ -361,7 +369,7 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
         // items: (~bits(value)) << 32 | local index; ascending items = descending values, ties by index.
         uint64_t* a = (uint64_t*)malloc(sizeof(uint64_t) * (size_t)(2 * m + 1));
         uint64_t* b = a + m;
-        constexpr int DIGITS = 4, BUCKETS = 256;
+        constexpr int DIGITS = RADIX_DIGITS, BUCKETS = RADIX_BUCKETS;
         std::vector<int64_t> hist((size_t)DIGITS * BUCKETS);
         for (int64_t s : assigned[t]) {
             const int64_t start = starts[s], len = starts[s + 1] - start;
@@ -376,18 +384,17 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
                 }
                 const uint32_t k = ~u;
                 a[i] = (uint64_t)k << 32 | (uint64_t)i;
-                hist[0 * BUCKETS + (k & 255)]++;
-                hist[1 * BUCKETS + ((k >> 8) & 255)]++;
-                hist[2 * BUCKETS + ((k >> 16) & 255)]++;
-                hist[3 * BUCKETS + (k >> 24)]++;
+                hist[0 * BUCKETS + (k & RADIX_MASK)]++;
+                hist[1 * BUCKETS + ((k >> RADIX_BITS) & RADIX_MASK)]++;
+                hist[2 * BUCKETS + ((k >> (2 * RADIX_BITS)) & RADIX_MASK)]++;
             }
             if (firstBad[t] != INT64_MAX) continue;
             uint64_t* src = a;
             uint64_t* dst = b;
             for (int digit = 0; digit < DIGITS && len > 1; digit++) {
                 int64_t* h = hist.data() + digit * BUCKETS;
-                const int shift = 32 + 8 * digit;
-                if (h[(src[0] >> shift) & 255] == len) continue;  // every item has this digit
+                const int shift = 32 + RADIX_BITS * digit;
+                if (h[(src[0] >> shift) & RADIX_MASK] == len) continue;  // every item has this digit
                 int64_t sum = 0;
                 for (int k = 0; k < BUCKETS; k++) {
                     const int64_t c = h[k];
@@ -396,7 +403,7 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
                 }
                 for (int64_t i = 0; i < len; i++) {
                     const uint64_t item = src[i];
-                    dst[h[(item >> shift) & 255]++] = item;
+                    dst[h[(item >> shift) & RADIX_MASK]++] = item;
                 }
                 std::swap(src, dst);
             }
