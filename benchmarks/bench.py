@@ -73,15 +73,15 @@ def summary(path):
     for (name, params), (score, _, unit) in sorted(med.items()):
         if name == "ProductBenchmark.fusedBlockProduct":
             base = dict(params)
-            for other in ("streamingRead", "twoSgemv", "oneSgemv"):
+            for other in ("streamingRead", "nativeStreamingRead", "twoSgemv", "twoBlasSgemv", "oneSgemv"):
                 # the read baselines do not depend on the fused kernel's block size
                 for (n2, p2), (s2, _, u2) in med.items():
                     q = dict(p2)
                     if n2 == "ProductBenchmark." + other and all(q.get(k) == base.get(k) for k in ("n", "p", "threads", "backendName")):
                         ratio = to_ms(s2, u2) / to_ms(score, unit)
                         label = "fused vs " + other
-                        if other == "streamingRead":
-                            print(f"{label:40s} {ratio * 100:6.1f}% of the streaming read (block {base['blockSize']})")
+                        if other.endswith("treamingRead"):
+                            print(f"{label:40s} {ratio * 100:6.1f}% of the {other} bandwidth (block {base['blockSize']})")
                         else:
                             print(f"{label:40s} {ratio:6.2f}x faster (block {base['blockSize']})")
 

@@ -8,8 +8,8 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}; shift || true
 patterns=("$@")
 if [ ${#patterns[@]} -eq 0 ]; then
-  patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.fusedBlockProduct$' 'ProductBenchmark.twoSgemv$'
-            'SelectionBenchmark')
+  patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.fusedBlockProduct$'
+            'ProductBenchmark.twoSgemv$' 'SortBenchmark' 'SelectionBenchmark')
 fi
 jar=benchmarks/target/benchmarks.jar
 if [ ! -f "$jar" ] || [ -n "$(find java benchmarks/src -newer "$jar" -name '*.java' -print -quit)" ]; then

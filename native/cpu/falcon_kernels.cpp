@@ -27,6 +27,7 @@ namespace falcon {
     void block_gram(const float*, int64_t, const int64_t*, int64_t, int64_t, const float*, float*, float*, float*); \
     void gemv_n_range(const float*, int64_t, int64_t, int64_t, const float*, double*, float*);             \
     void gemv_t_range(const float*, int64_t, int64_t, int64_t, const float*, float*);                      \
+    double read_sum(const float*, int64_t, int64_t);                                                        \
     }
 FALCON_DECLARE(avx512)
 FALCON_DECLARE(avx2)
@@ -40,6 +41,7 @@ struct Kernels {
     decltype(&generic::block_gram) block_gram;
     decltype(&generic::gemv_n_range) gemv_n_range;
     decltype(&generic::gemv_t_range) gemv_t_range;
+    decltype(&generic::read_sum) read_sum;
 };
 
 Kernels pick() {
@@ -49,10 +51,10 @@ Kernels pick() {
     bool want2 = !force || strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0;
     if (want512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
-        return {"avx512", avx512::block_gram, avx512::gemv_n_range, avx512::gemv_t_range};
+        return {"avx512", avx512::block_gram, avx512::gemv_n_range, avx512::gemv_t_range, avx512::read_sum};
     if (want2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return {"avx2", avx2::block_gram, avx2::gemv_n_range, avx2::gemv_t_range};
-    return {"generic", generic::block_gram, generic::gemv_n_range, generic::gemv_t_range};
+        return {"avx2", avx2::block_gram, avx2::gemv_n_range, avx2::gemv_t_range, avx2::read_sum};
+    return {"generic", generic::block_gram, generic::gemv_n_range, generic::gemv_t_range, generic::read_sum};
 }
 
 const Kernels& kernels() {
@@ -192,6 +194,15 @@ void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* 
     parallel(threads, [&](int t) {
         kernels().gemv_t_range(x, n, split(p, threads, t), split(p, threads, t + 1), u, out);
     });
+}
+
+double falcon_read_sum(const float* x, int64_t count, int threads) {
+    if (threads < 1) threads = 1;
+    std::vector<double> part(threads, 0.0);
+    parallel(threads, [&](int t) { part[t] = kernels().read_sum(x, split(count, threads, t), split(count, threads, t + 1)); });
+    double s = 0;
+    for (double v : part) s += v;
+    return s;
 }
 
 void falcon_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks, const float* d,

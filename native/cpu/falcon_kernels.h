@@ -36,6 +36,8 @@ FALCON_API void falcon_fill_synthetic(float* x, int64_t n, int64_t p, int rank, 
 FALCON_API void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads);
 /** out[0..p) = X^T u */
 FALCON_API void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads);
+/** Sum of x[0..count): one streaming read of the buffer, the bandwidth floor the products are measured against. */
+FALCON_API double falcon_read_sum(const float* x, int64_t count, int threads);
 /** out_B = X_B^T (X_B d_B) for every block [starts[b], starts[b+1]), b < blocks. */
 FALCON_API void falcon_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                                   const float* d, float* out, int threads);

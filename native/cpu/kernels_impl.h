@@ -179,4 +179,19 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
     dot_columns(x, n, j0, j1, u, out, 4 * n);
 }
 
+/** Sum of x[i0..i1) with four independent accumulators: a pure streaming read, the floor of any pass over X. */
+double read_sum(const float* x, int64_t i0, int64_t i1) {
+    vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+    int64_t i = i0;
+    for (; i + 4 * W <= i1; i += 4 * W) {
+        a0 += load(x + i);
+        a1 += load(x + i + W);
+        a2 += load(x + i + 2 * W);
+        a3 += load(x + i + 3 * W);
+    }
+    double s = hsum((a0 + a1) + (a2 + a3));
+    for (; i < i1; i++) s += x[i];
+    return s;
+}
+
 }}  // namespace falcon::FALCON_NS

@@ -2,6 +2,7 @@ package dev.falcon.bench;
 
 import dev.falcon.backend.Backends;
 import dev.falcon.backend.ComputeBackend;
+import dev.falcon.cpu.nativelib.FalconKernels;
 import dev.falcon.data.HostMatrix;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.FloatPointer;
@@ -89,6 +90,16 @@ public class ProductBenchmark {
     @Benchmark
     public float streamingRead() {
         return openblas.cblas_sasum((int) x.elements(), x.data(), 1);
+    }
+
+    /**
+     * The floor measured with our own kernel: one streaming read of X (four AVX accumulators per thread,
+     * the same static split as the products). OpenBLAS sasum reads more slowly on some CPUs, which would
+     * flatter the products.
+     */
+    @Benchmark
+    public double nativeStreamingRead() {
+        return FalconKernels.falcon_read_sum(x.data(), x.elements(), threads);
     }
 
     /** X^T (X d) as two BLAS sgemv calls: two passes over X. */
