@@ -102,7 +102,8 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     if n < n_samples:
         Y = np.lib.format.open_memmap(out_path + ".part2.npy", mode="w+", dtype=np.float32, shape=(n, p))
         for s in range(0, n, 256):
-            Y[s:s + 256] = X[s:s + 256] * scale
+            e = min(s + 256, n)
+            Y[s:e] = X[s:e] * scale
         Y.flush()
         del X, Y
         os.remove(tmp)
