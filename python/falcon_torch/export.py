@@ -37,20 +37,6 @@ class Export:
     meta: dict = field(default_factory=dict)
 
 
-def _iter_samples(batches, limit):
-    """Yields (input, target) pairs of single samples (batch dimension 1) from an iterable of batches."""
-    if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
-        batches = [batches]
-    seen = 0
-    for batch in batches:
-        xb, yb = batch[0], batch[1]
-        for i in range(xb.shape[0]):
-            if seen >= limit:
-                return
-            yield xb[i:i + 1], yb[i:i + 1]
-            seen += 1
-
-
 def _first_input(batches):
     if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
         return batches[0]
@@ -70,28 +56,99 @@ def flat_weights(model: nn.Module, layers: List[LayerInfo]) -> np.ndarray:
     return torch.cat([p.detach().reshape(-1).float().cpu() for p in ps]).numpy()
 
 
+def _iter_chunks(batches, limit, chunk):
+    """Yields (inputs, targets) chunks of at most `chunk` samples, `limit` samples in all."""
+    if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
+        batches = [batches]
+    seen = 0
+    for batch in batches:
+        xb, yb = batch[0], batch[1]
+        for s in range(0, xb.shape[0], chunk):
+            take = min(chunk, xb.shape[0] - s, limit - seen)
+            if take <= 0:
+                return
+            yield xb[s:s + take], yb[s:s + take]
+            seen += take
+
+
+def _vmap_grad_fn(model, layers, loss_fn):
+    """Per-sample gradients of a chunk with functorch.vmap(grad(.)) (torch 1.13), or None when
+    functorch is unavailable."""
+    try:
+        from functorch import grad, vmap
+        from torch.nn.utils.stateless import functional_call
+    except ImportError:
+        return None
+    names = [l.name for l in layers]
+    named = dict(model.named_parameters())
+    state = {k: v.detach() for k, v in named.items()}
+    state.update({k: v for k, v in model.named_buffers()})
+
+    def loss_one(pvals, x, y):
+        st = dict(state)
+        st.update(zip(names, pvals))
+        return loss_fn(functional_call(model, st, (x.unsqueeze(0),)), y.unsqueeze(0))
+
+    g = vmap(grad(loss_one), in_dims=(None, 0, 0))
+    pvals = tuple(named[n].detach() for n in names)
+
+    def run(x, y):
+        grads = g(pvals, x, y)
+        return torch.cat([t.reshape(t.shape[0], -1) for t in grads], dim=1)
+    return run
+
+
+def _loop_grad_fn(model, layers, loss_fn):
+    named = dict(model.named_parameters())
+    params = [named[l.name] for l in layers]
+
+    def run(x, y):
+        rows = []
+        for i in range(x.shape[0]):
+            loss = loss_fn(model(x[i:i + 1]), y[i:i + 1])
+            grads = torch.autograd.grad(loss, params)
+            rows.append(torch.cat([t.reshape(-1) for t in grads]))
+        return torch.stack(rows)
+    return run
+
+
 def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_samples: int, out_path: str,
-                         loss_fn: Optional[Callable] = None) -> int:
-    """Writes the scaled per-sample gradient matrix (n x p, float32, C order) to `out_path` row by row
-    through a memory map (memory stays at one row). Returns n (<= n_samples, fewer if batches run out).
-    The model is evaluated in eval mode (norm layers use their running statistics)."""
+                         loss_fn: Optional[Callable] = None, engine: str = "auto", chunk: int = 128) -> int:
+    """Writes the scaled per-sample gradient matrix (n x p, float32, C order) to `out_path` chunk by
+    chunk through a memory map (memory stays at one chunk of rows). Returns n (<= n_samples, fewer if
+    batches run out). The model is evaluated in eval mode (norm layers use their running statistics).
+
+    engine: "vmap" (functorch.vmap over samples), "loop" (one backward per sample), or "auto" (vmap,
+    falling back to the loop when the model does not vmap, e.g. data-dependent control flow)."""
     if loss_fn is None:
         loss_fn = lambda out, y: nn.functional.cross_entropy(out, y, reduction="sum")
-    params = _params_by_name(model, layers)
+    if engine not in ("auto", "vmap", "loop"):
+        raise ValueError(f"engine must be auto, vmap or loop, not {engine!r}")
     p = sum(l.count for l in layers)
-    device = params[0].device
+    device = next(model.parameters()).device
     tmp = out_path + ".part.npy"
     X = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_samples, p), fortran_order=False)
     was_training = model.training
     model.eval()
+    fn = None if engine == "loop" else _vmap_grad_fn(model, layers, loss_fn)
+    if fn is None:
+        if engine == "vmap":
+            raise RuntimeError("functorch is not available for engine='vmap'")
+        fn = _loop_grad_fn(model, layers, loss_fn)
     n = 0
     try:
-        for x, y in _iter_samples(batches, n_samples):
+        for x, y in _iter_chunks(batches, n_samples, chunk):
             x, y = x.to(device), y.to(device)
-            loss = loss_fn(model(x), y)
-            grads = torch.autograd.grad(loss, params)
-            X[n] = torch.cat([g.reshape(-1) for g in grads]).float().cpu().numpy()
-            n += 1
+            try:
+                rows = fn(x, y)
+            except Exception:
+                if engine != "auto":
+                    raise
+                engine = "loop"
+                fn = _loop_grad_fn(model, layers, loss_fn)
+                rows = fn(x, y)
+            X[n:n + rows.shape[0]] = rows.detach().float().cpu().numpy()
+            n += rows.shape[0]
     finally:
         model.train(was_training)
     if n == 0:
@@ -141,7 +198,7 @@ def read_layers_json(path: str) -> List[LayerInfo]:
 
 
 def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_dir: str = "falcon-export",
-           loss_fn: Optional[Callable] = None, grads: bool = True, prefix: str = "") -> Export:
+           loss_fn: Optional[Callable] = None, grads: bool = True, prefix: str = "", engine: str = "auto") -> Export:
     """Writes `X.npy` (scaled per-sample gradients, n x p float32 C order), `w.npy` (p float32) and
     `layers.json` (flatten order, flops_per_weight measured by hooks, dense_flops) into `out_dir`.
 
@@ -149,6 +206,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     prunable: None = every Conv/Linear weight (biases and norms never); or names/modules/parameters.
     loss_fn(output, target) -> summed loss of the batch (default: cross-entropy, reduction="sum").
     grads=False skips X (w.npy and layers.json only).
+    engine: per-sample gradient engine, "auto" (functorch.vmap, else a loop), "vmap" or "loop".
     """
     os.makedirs(out_dir, exist_ok=True)
     layers = prunable_parameters(model, prunable)
@@ -167,7 +225,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     xpath, n = None, 0
     if grads:
         xpath = os.path.join(out_dir, prefix + "X.npy")
-        n = per_sample_gradients(model, batches, layers, n_samples, xpath, loss_fn)
+        n = per_sample_gradients(model, batches, layers, n_samples, xpath, loss_fn, engine=engine)
     dflops = dense_flops(layers)
     meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
             "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",

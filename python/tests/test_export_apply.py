@@ -66,6 +66,13 @@ class ExportApplyTest(unittest.TestCase):
             np.testing.assert_allclose(X[i], g.numpy() / math.sqrt(7), rtol=1e-5, atol=1e-7)
         self.assertTrue(m.training is False)   # restored to the mode it had (eval here)
 
+    def test_vmap_and_loop_engines_agree(self):
+        m = small_model()
+        batches, _, _ = data()
+        a = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "a"), engine="loop")
+        b = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "b"), engine="auto")
+        np.testing.assert_allclose(np.load(a.grads_path), np.load(b.grads_path), rtol=1e-4, atol=1e-6)
+
     def test_export_fewer_samples_than_asked(self):
         m = small_model()
         batches, _, _ = data(4)
