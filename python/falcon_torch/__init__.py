@@ -11,11 +11,12 @@ from .export import Export, export, per_sample_gradients
 from .apply import apply, apply_masks, masks_from_model
 from .cli import FalconError, FalconCLI, find_cli
 from .drive import PruneResult, prune, stage_schedule
+from . import gradcmd
 
 __all__ = [
     "LayerInfo", "measure_flops", "prunable_parameters",
     "Export", "export", "per_sample_gradients",
     "apply", "apply_masks", "masks_from_model",
     "FalconError", "FalconCLI", "find_cli",
-    "PruneResult", "prune", "stage_schedule",
+    "PruneResult", "prune", "stage_schedule", "gradcmd",
 ]

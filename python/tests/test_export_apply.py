@@ -120,6 +120,29 @@ class ExportApplyTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             ft.apply(other, os.path.join(self.d, "p.npy"), ex.layers_path)
 
+    def test_gradient_command_matches_export(self):
+        import subprocess, sys
+        from _util import PYTHON_DIR
+        m = small_model()
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(m, batches, os.path.join(self.d, "session"), n_samples=8)
+        w = np.load(os.path.join(session, "w.npy"))
+        w[::4] = 0
+        np.save(os.path.join(self.d, "w_stage.npy"), w)
+        env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+        cmd = ft.gradcmd.command(session) + ["--weights", os.path.join(self.d, "w_stage.npy"),
+                                             "--out", os.path.join(self.d, "X_stage.npy")]
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        np.save(os.path.join(self.d, "pruned.npy"), w)
+        ft.apply(m, os.path.join(self.d, "pruned.npy"), os.path.join(session, "layers.json"))
+        ex = ft.export(m, batches, n_samples=8, out_dir=os.path.join(self.d, "ref"))
+        np.testing.assert_allclose(np.load(os.path.join(self.d, "X_stage.npy")), np.load(ex.grads_path),
+                                   rtol=1e-4, atol=1e-6)
+        bad = subprocess.run(ft.gradcmd.command(session) + ["--weights", os.path.join(self.d, "X_stage.npy"),
+                                                            "--out", os.path.join(self.d, "Y.npy")],
+                             env=env, capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 2, bad.stderr)
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
