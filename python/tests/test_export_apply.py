@@ -183,6 +183,29 @@ class CliTest(unittest.TestCase):
         self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
         self.assertLessEqual(res.kept_nnz, 0.5 * res.parameters + 1)
 
+    def test_falcon_plus_plus_plumbing_with_a_stand_in_cli(self):
+        # Until the CLI runs `falcon`, a wrapper maps it to `mp`: checks the staged driver end to end.
+        wrapper = os.path.join(self.d, "fake-falcon")
+        with open(wrapper, "w") as f:
+            f.write("#!/usr/bin/env bash\nargs=()\nfor a in \"$@\"; do [ \"$a\" = falcon ] && a=mp; args+=(\"$a\"); done\n"
+                    "exec " + " ".join(self.cli.command) + " \"${args[@]}\"\n")
+        os.chmod(wrapper, 0o755)
+        cli = ft.FalconCLI(command=[wrapper])
+        self.assertEqual(cli.supports("falcon"), (True, ""))
+        m = small_model()
+        batches, _, _ = data()
+        stages_seen = []
+        res = ft.prune(m, batches, keep_flops=0.25, method="falcon++", stages=2, n_samples=5, cli=cli,
+                       work_dir=os.path.join(self.d, "w"), finetune=lambda model, masks: stages_seen.append(1))
+        self.assertEqual(len(res.reports), 2)
+        self.assertEqual(stages_seen, [1])
+        self.assertGreater(res.keep_flops_schedule[0], 0.25)
+        self.assertLessEqual(res.kept_flops, 0.25 * res.dense_flops + 1e-6)
+        # each stage exported X at that stage's weights: stage 2's w.npy has stage 1's zeros
+        w2 = np.load(os.path.join(self.d, "w", "stage2", "w.npy"))
+        p1 = np.load(os.path.join(self.d, "w", "stage1", "pruned.npy"))
+        np.testing.assert_array_equal(w2, p1)
+
     def test_bad_input_raises_with_cli_message(self):
         np.save(os.path.join(self.d, "w.npy"), np.ones(3, np.float32))
         with open(os.path.join(self.d, "layers.json"), "w") as f:
