@@ -53,6 +53,11 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, log=print) ->
         results["layers"] = [{"name": l.name, "shape": list(l.shape), "flops_per_weight": l.flops_per_weight,
                               "count": l.count} for l in ex.layers]
         log(f"exported X {ex.n} x {ex.p} in {results['export_seconds']:.1f} s, dense FLOPs {ex.dense_flops:.0f}")
+        X = np.load(ex.grads_path, mmap_mode="r")
+        gram = np.asarray(X, dtype=np.float64) @ np.asarray(X, dtype=np.float64).T
+        results["fisher_mean_diagonal"] = float(np.trace(gram) / ex.p)
+        results["fisher_top_eigenvalue"] = float(np.linalg.eigvalsh(gram)[-1])
+        del X, gram
         for method in methods:
             stage_method = "falcon" if method == "falcon++" else method
             ok, why = cli.supports(stage_method)
@@ -145,6 +150,21 @@ def write_outputs(results: dict, out_dir: Path, command: str):
             r = rows[str(b)]
             L.append(f"| `{method}` | {b:.0%} | {r['kept_flop_fraction']:.3f} | {r['density']:.3f} | " +
                      " | ".join(f"{r['layer_density'][l['name']]:.3f}" for l in results["layers"]) + " |")
+    L.append("")
+    lam = results["lambda"]
+    L.append("Notes:")
+    L.append("")
+    L.append("- `magnitude`: global ranking of |w|, kept in order while the FLOP budget holds (a weight that no "
+             "longer fits is skipped); it ignores what a weight costs, so the expensive early convs crowd out the rest.")
+    L.append("- `mp`: FALCON's magnitude ILP, scores w² under the FLOP budget (each weight's cost is its layer's "
+             "FLOPs per weight).")
+    L.append("- `mp --backsolve`, `falcon`: the same selection followed by / replaced with the Fisher-based "
+             "objective `1/2 ||X (w - wbar)||^2 + lambda/2 ||w - wbar||^2`.")
+    L.append(f"- `falcon++`: {results['stages']} stages of `falcon` along the poly schedule down to the budget; "
+             "before each stage the per-sample gradients are recomputed at that stage's weights; no fine-tuning.")
+    L.append(f"- lambda: {'the CLI default' if lam is None else lam} (ridge convention). With X scaled by 1/sqrt(n), "
+             f"the Fisher X^T X has mean diagonal {results['fisher_mean_diagonal']:.2e} and top eigenvalue "
+             f"{results['fisher_top_eigenvalue']:.3g} here.")
     L.append("")
     L.append("![test accuracy against kept FLOP fraction](mnist-accuracy.png)")
     L.append("")
