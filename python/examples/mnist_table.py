@@ -207,8 +207,9 @@ def main(argv=None):
     M.setup_determinism()
     results = run(a.n, Path(a.out_dir), a.stages, a.lam, [m.strip() for m in a.methods.split(",")],
                   [float(b) for b in a.budgets.split(",")])
-    write_outputs(results, Path(a.out_dir), a.command)
-    print(f"wrote {a.out_dir}/mnist-results.md, mnist-accuracy.png, mnist-results.json")
+    out = Path(a.out_dir).resolve()
+    write_outputs(results, out, a.command)
+    print(f"wrote {out}/mnist-results.md, mnist-accuracy.png, mnist-results.json")
 
 
 if __name__ == "__main__":
