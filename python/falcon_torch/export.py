@@ -9,6 +9,7 @@ CLI's default) is then on the same scale as the Fisher's eigenvalues, and equals
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -210,10 +211,16 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     """
     os.makedirs(out_dir, exist_ok=True)
     layers = prunable_parameters(model, prunable)
+    x0 = None
+    if iter(batches) is batches:            # a one-shot iterator/generator: peek without losing the batch
+        first = next(batches)
+        batches = itertools.chain([first], batches)
+        x0 = first[0]
     was_training = model.training
     model.eval()
     try:
-        x0 = _first_input(batches)
+        if x0 is None:
+            x0 = _first_input(batches)
         measure_flops(model, x0[:1].to(next(model.parameters()).device), layers, batch_size=1)
     finally:
         model.train(was_training)

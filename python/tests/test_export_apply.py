@@ -73,6 +73,14 @@ class ExportApplyTest(unittest.TestCase):
         b = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "b"), engine="auto")
         np.testing.assert_allclose(np.load(a.grads_path), np.load(b.grads_path), rtol=1e-4, atol=1e-6)
 
+    def test_export_from_a_generator(self):
+        m = small_model()
+        batches, _, _ = data()
+        a = ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "a"))
+        b = ft.export(m, (b for b in batches), n_samples=10, out_dir=os.path.join(self.d, "b"))
+        self.assertEqual(b.n, 10)
+        np.testing.assert_array_equal(np.load(a.grads_path), np.load(b.grads_path))
+
     def test_export_fewer_samples_than_asked(self):
         m = small_model()
         batches, _, _ = data(4)
