@@ -1,6 +1,7 @@
 """export -> `falcon prune` -> apply, in one call, in one or several stages."""
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -77,6 +78,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     ok, why = cli.supports(stage_method)
     if not ok:
         raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}: {why}", cli.command)
+    if stages > 1 and iter(batches) is batches:    # a one-shot iterator: every stage needs the samples again
+        batches = list(itertools.islice(batches, n_samples))
     f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
     n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
     own_tmp = None
