@@ -1,0 +1,123 @@
+"""Locating and running the falcon command line.
+
+The CLI is found, in order: $FALCON_CLI (a command, e.g. "/opt/falcon/falcon" or
+"java -jar /path/falcon.jar"), $FALCON_HOME/falcon, `falcon` next to this checkout's python/ folder
+(the repo root launcher), then `falcon` on PATH.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+
+class FalconError(RuntimeError):
+    """The falcon CLI failed. `returncode`: 2 bad usage or input, 3 infeasible budgets, 1 internal."""
+
+    def __init__(self, returncode: int, stderr: str, args: Sequence[str]):
+        self.returncode = returncode
+        self.stderr = stderr
+        self.args_list = list(args)
+        kind = {2: "bad usage or input", 3: "infeasible budgets", 1: "internal error"}.get(returncode, "failure")
+        last = "\n".join(l for l in stderr.strip().splitlines()[-5:])
+        super().__init__(f"falcon exited with {returncode} ({kind}): {last}\n  command: {shlex.join(self.args_list)}")
+
+
+def find_cli() -> List[str]:
+    env = os.environ.get("FALCON_CLI")
+    if env:
+        return shlex.split(env)
+    home = os.environ.get("FALCON_HOME")
+    if home:
+        return [str(Path(home) / "falcon")]
+    repo = Path(__file__).resolve().parents[2] / "falcon"
+    if repo.is_file():
+        return [str(repo)]
+    found = shutil.which("falcon")
+    if found:
+        return [found]
+    raise FileNotFoundError("falcon CLI not found: set FALCON_HOME to the falcon checkout or FALCON_CLI to the command")
+
+
+def split_method(method: str) -> Tuple[str, List[str]]:
+    """'mp --backsolve' -> ('mp', ['--backsolve'])."""
+    parts = shlex.split(method)
+    if not parts:
+        raise ValueError("empty method")
+    return parts[0], parts[1:]
+
+
+class FalconCLI:
+    def __init__(self, command: Optional[List[str]] = None, threads: Optional[int] = None, quiet: bool = True):
+        self.command = command or find_cli()
+        self.threads = threads
+        self.quiet = quiet
+        self._support: Dict[str, Tuple[bool, str]] = {}
+
+    def run(self, args: Sequence[str]) -> subprocess.CompletedProcess:
+        cmd = list(self.command) + list(args)
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise FalconError(proc.returncode, proc.stderr + proc.stdout, cmd)
+        return proc
+
+    def prune(self, grads: Optional[str], weights: str, layers: str, out: str, report: str,
+              mask: Optional[str] = None, keep_flops: Optional[float] = None, flops: Optional[float] = None,
+              keep_nnz: Optional[float] = None, nnz: Optional[int] = None, method: str = "mp",
+              lam: Optional[float] = None, extra: Sequence[str] = ()) -> dict:
+        """Runs `falcon prune` and returns the report (dict). Raises FalconError on failure."""
+        name, margs = split_method(method)
+        args = ["prune", "--weights", weights, "--layers", layers, "--method", name, "--out", out, "--report", report]
+        if grads:
+            args += ["--grads", grads]
+        if mask:
+            args += ["--mask", mask]
+        if keep_flops is not None:
+            args += ["--keep-flops", repr(float(keep_flops))]
+        if flops is not None:
+            args += ["--flops", repr(float(flops))]
+        if keep_nnz is not None:
+            args += ["--keep-nnz", repr(float(keep_nnz))]
+        if nnz is not None:
+            args += ["--nnz", str(int(nnz))]
+        if lam is not None:
+            args += ["--lambda", repr(float(lam))]
+        if self.threads:
+            args += ["--threads", str(self.threads)]
+        if self.quiet:
+            args += ["--quiet"]
+        args += list(margs) + list(extra)
+        self.run(args)
+        with open(report) as f:
+            return json.load(f)
+
+    def supports(self, method: str) -> Tuple[bool, str]:
+        """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), by a tiny probe run.
+        Returns (True, "") or (False, the CLI's reason)."""
+        if method in self._support:
+            return self._support[method]
+        with tempfile.TemporaryDirectory(prefix="falcon-probe-") as d:
+            rng = np.random.default_rng(0)
+            np.save(f"{d}/w.npy", rng.standard_normal(12).astype(np.float32))
+            np.save(f"{d}/X.npy", rng.standard_normal((4, 12)).astype(np.float32))
+            with open(f"{d}/layers.json", "w") as f:
+                json.dump({"layers": [{"name": "a", "shape": [4], "flops_per_weight": 4},
+                                      {"name": "b", "shape": [8], "flops_per_weight": 1}]}, f)
+            try:
+                self.prune(f"{d}/X.npy", f"{d}/w.npy", f"{d}/layers.json", f"{d}/o.npy", f"{d}/r.json",
+                           keep_flops=0.5, method=method)
+                result = (True, "")
+            except FalconError as e:
+                if e.returncode != 2:
+                    raise
+                lines = [l for l in e.stderr.strip().splitlines() if l.strip()]
+                result = (False, lines[0] if lines else f"exit code {e.returncode}")
+        self._support[method] = result
+        return result

@@ -1,0 +1,108 @@
+"""export -> `falcon prune` -> apply, in one call, in one or several stages."""
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .apply import apply
+from .cli import FalconCLI, FalconError, split_method
+from .export import export
+from .flops import kept_flops
+
+
+@dataclass
+class PruneResult:
+    masks: Dict[str, torch.Tensor]
+    report: dict                           # the last stage's CLI report
+    reports: List[dict] = field(default_factory=list)
+    keep_flops_schedule: List[float] = field(default_factory=list)
+    keep_nnz_schedule: List[Optional[float]] = field(default_factory=list)
+    dense_flops: float = 0.0
+    kept_flops: float = 0.0
+    kept_nnz: int = 0
+    parameters: int = 0
+
+
+def stage_schedule(target: float, stages: int, start: float = 1.0, kind: str = "poly") -> List[float]:
+    """Budget fractions of stages 1..T, ending at `target` (FALCON.md's schedules, without the dense
+    stage 0): poly s_t = s_T + (s_0 - s_T)(1 - t/T)^3, linear, exp (geometric), const."""
+    if stages < 1:
+        raise ValueError("stages must be >= 1")
+    out = []
+    for t in range(1, stages + 1):
+        r = t / stages
+        if kind == "poly":
+            v = target + (start - target) * (1 - r) ** 3
+        elif kind == "linear":
+            v = target + (start - target) * (1 - r)
+        elif kind == "exp":
+            v = start * (target / start) ** r
+        elif kind == "const":
+            v = target
+        else:
+            raise ValueError(f"unknown schedule {kind!r}: poly, linear, exp or const")
+        out.append(float(v))
+    out[-1] = float(target)
+    return out
+
+
+def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz: Optional[float] = None,
+          method: str = "falcon", stages: Optional[int] = None, finetune: Optional[Callable] = None,
+          n_samples: int = 1000, prunable=None, loss_fn: Optional[Callable] = None, lam: Optional[float] = None,
+          schedule: str = "poly", work_dir: Optional[str] = None, cli: Optional[FalconCLI] = None,
+          extra_args=()) -> PruneResult:
+    """Prunes `model` in place to `keep_flops` of its dense FLOPs (and `keep_nnz` of its weights).
+
+    method: "magnitude", "mp", "mp --backsolve", "falcon" or "falcon++" (anything the CLI accepts;
+    extra CLI flags may follow the name). falcon++ runs `stages` stages (default 3) of `falcon`
+    along the `schedule`; before every stage the per-sample gradients are recomputed at the current
+    weights (a fresh X.npy per stage, so the CLI always sees the current weights), and
+    `finetune(model, masks)` (optional) is called between stages. Any other method with stages > 1 is
+    staged the same way. Raises FalconError (with the CLI's message) when the CLI cannot run it.
+    """
+    cli = cli or FalconCLI()
+    name, margs = split_method(method)
+    if name == "falcon++":
+        stage_method = " ".join(["falcon"] + margs)
+        stages = 3 if stages is None else stages
+    else:
+        stage_method = method
+        stages = 1 if stages is None else stages
+    ok, why = cli.supports(stage_method)
+    if not ok:
+        raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}: {why}", cli.command)
+    if stages > 1 and iter(batches) is batches:    # a one-shot iterator: every stage needs the samples again
+        batches = list(itertools.islice(batches, n_samples))
+    f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
+    n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
+    own_tmp = None
+    if work_dir is None:
+        own_tmp = tempfile.TemporaryDirectory(prefix="falcon-torch-")
+        work_dir = own_tmp.name
+    try:
+        reports, masks, ex = [], {}, None
+        for t in range(stages):
+            d = os.path.join(work_dir, f"stage{t + 1}")
+            ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=d, loss_fn=loss_fn)
+            out, mask, rep = (os.path.join(d, n) for n in ("pruned.npy", "mask.npy", "report.json"))
+            report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask,
+                               keep_flops=f_sched[t], keep_nnz=n_sched[t], method=stage_method, lam=lam,
+                               extra=extra_args)
+            reports.append(report)
+            masks = apply(model, out, ex.layers_path, mask_path=mask)
+            if finetune is not None and t < stages - 1:
+                finetune(model, masks)
+        flat = np.concatenate([masks[l.name].cpu().numpy().reshape(-1) for l in ex.layers])
+        return PruneResult(masks=masks, report=reports[-1], reports=reports, keep_flops_schedule=f_sched,
+                           keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
+                           kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)
+    finally:
+        if own_tmp is not None:
+            own_tmp.cleanup()

@@ -1,0 +1,243 @@
+"""Export a torch model for `falcon prune`: X.npy, w.npy and layers.json.
+
+X convention: row i is the gradient of sample i's loss w.r.t. the prunable weights (flattened in
+layers.json order), divided by sqrt(n). Then X^T X = (1/n) sum_i g_i g_i^T is the *mean* empirical
+Fisher, so the objective 1/2 ||X (w - wbar)||^2 is the usual second-order estimate of the mean loss
+increase, independent of n. The ridge strength `--lambda` (with `--lambda-convention ridge`, the
+CLI's default) is then on the same scale as the Fisher's eigenvalues, and equals the FALCON authors'
+`l2` (their code uses unscaled gradients and lambda = l2 * n, which is the same problem times n).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, List, Optional
+
+import numpy as np
+import torch
+from torch import nn
+
+from .flops import LayerInfo, dense_flops, measure_flops, prunable_parameters
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Export:
+    out_dir: str
+    grads_path: Optional[str]
+    weights_path: str
+    layers_path: str
+    layers: List[LayerInfo]
+    n: int
+    p: int
+    dense_flops: float
+    meta: dict = field(default_factory=dict)
+
+
+def _first_input(batches):
+    if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
+        return batches[0]
+    for batch in batches:
+        return batch[0]
+    raise ValueError("batches is empty")
+
+
+def _params_by_name(model, layers):
+    named = dict(model.named_parameters())
+    return [named[l.name] for l in layers]
+
+
+def flat_weights(model: nn.Module, layers: List[LayerInfo]) -> np.ndarray:
+    """The prunable weights, flattened in layers.json order, float32."""
+    ps = _params_by_name(model, layers)
+    return torch.cat([p.detach().reshape(-1).float().cpu() for p in ps]).numpy()
+
+
+def _iter_chunks(batches, limit, chunk):
+    """Yields (inputs, targets) chunks of at most `chunk` samples, `limit` samples in all."""
+    if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
+        batches = [batches]
+    seen = 0
+    for batch in batches:
+        xb, yb = batch[0], batch[1]
+        for s in range(0, xb.shape[0], chunk):
+            take = min(chunk, xb.shape[0] - s, limit - seen)
+            if take <= 0:
+                return
+            yield xb[s:s + take], yb[s:s + take]
+            seen += take
+
+
+def _vmap_grad_fn(model, layers, loss_fn):
+    """Per-sample gradients of a chunk with functorch.vmap(grad(.)) (torch 1.13), or None when
+    functorch is unavailable."""
+    try:
+        from functorch import grad, vmap
+        from torch.nn.utils.stateless import functional_call
+    except ImportError:
+        return None
+    names = [l.name for l in layers]
+    named = dict(model.named_parameters())
+    state = {k: v.detach() for k, v in named.items()}
+    state.update({k: v for k, v in model.named_buffers()})
+
+    def loss_one(pvals, x, y):
+        st = dict(state)
+        st.update(zip(names, pvals))
+        return loss_fn(functional_call(model, st, (x.unsqueeze(0),)), y.unsqueeze(0))
+
+    g = vmap(grad(loss_one), in_dims=(None, 0, 0))
+    pvals = tuple(named[n].detach() for n in names)
+
+    def run(x, y):
+        grads = g(pvals, x, y)
+        return torch.cat([t.reshape(t.shape[0], -1) for t in grads], dim=1)
+    return run
+
+
+def _loop_grad_fn(model, layers, loss_fn):
+    named = dict(model.named_parameters())
+    params = [named[l.name] for l in layers]
+
+    def run(x, y):
+        rows = []
+        for i in range(x.shape[0]):
+            loss = loss_fn(model(x[i:i + 1]), y[i:i + 1])
+            grads = torch.autograd.grad(loss, params)
+            rows.append(torch.cat([t.reshape(-1) for t in grads]))
+        return torch.stack(rows)
+    return run
+
+
+def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_samples: int, out_path: str,
+                         loss_fn: Optional[Callable] = None, engine: str = "auto", chunk: int = 128) -> int:
+    """Writes the scaled per-sample gradient matrix (n x p, float32, C order) to `out_path` chunk by
+    chunk through a memory map (memory stays at one chunk of rows). Returns n (<= n_samples, fewer if
+    batches run out). The model is evaluated in eval mode (norm layers use their running statistics).
+
+    engine: "vmap" (functorch.vmap over samples), "loop" (one backward per sample), or "auto" (vmap,
+    falling back to the loop when the model does not vmap, e.g. data-dependent control flow)."""
+    if loss_fn is None:
+        loss_fn = lambda out, y: nn.functional.cross_entropy(out, y, reduction="sum")
+    if engine not in ("auto", "vmap", "loop"):
+        raise ValueError(f"engine must be auto, vmap or loop, not {engine!r}")
+    p = sum(l.count for l in layers)
+    device = next(model.parameters()).device
+    tmp = out_path + ".part.npy"
+    X = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_samples, p), fortran_order=False)
+    was_training = model.training
+    model.eval()
+    fn = None if engine == "loop" else _vmap_grad_fn(model, layers, loss_fn)
+    if fn is None:
+        if engine == "vmap":
+            raise RuntimeError("functorch is not available for engine='vmap'")
+        fn = _loop_grad_fn(model, layers, loss_fn)
+    n = 0
+    try:
+        for x, y in _iter_chunks(batches, n_samples, chunk):
+            x, y = x.to(device), y.to(device)
+            try:
+                rows = fn(x, y)
+            except Exception:
+                if engine != "auto":
+                    raise
+                engine = "loop"
+                fn = _loop_grad_fn(model, layers, loss_fn)
+                rows = fn(x, y)
+            X[n:n + rows.shape[0]] = rows.detach().float().cpu().numpy()
+            n += rows.shape[0]
+    finally:
+        model.train(was_training)
+    if n == 0:
+        del X
+        os.remove(tmp)
+        raise ValueError("batches yielded no samples")
+    scale = np.float32(1.0 / math.sqrt(n))
+    if n < n_samples:
+        Y = np.lib.format.open_memmap(out_path + ".part2.npy", mode="w+", dtype=np.float32, shape=(n, p))
+        for s in range(0, n, 256):
+            e = min(s + 256, n)
+            Y[s:e] = X[s:e] * scale
+        Y.flush()
+        del X, Y
+        os.remove(tmp)
+        os.replace(out_path + ".part2.npy", out_path)
+    else:
+        for s in range(0, n, 256):
+            X[s:s + 256] *= scale
+        X.flush()
+        del X
+        os.replace(tmp, out_path)
+    return n
+
+
+def write_layers_json(path: str, layers: List[LayerInfo], **meta) -> None:
+    doc = {"format": "falcon-layers", "version": FORMAT_VERSION, **meta, "layers": [l.to_json() for l in layers]}
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(tmp, path)
+
+
+def read_layers_json(path: str) -> List[LayerInfo]:
+    with open(path) as f:
+        doc = json.load(f)
+    out, offset = [], 0
+    for e in doc["layers"]:
+        shape = tuple(int(d) for d in e["shape"])
+        count = int(np.prod(shape)) if shape else 1
+        off = int(e.get("offset", offset))
+        out.append(LayerInfo(name=e["name"], module_name=e.get("module", e["name"].rsplit(".", 1)[0]),
+                             kind=e.get("kind", "?"), shape=shape, count=count, offset=off,
+                             flops_per_weight=float(e["flops_per_weight"])))
+        offset = off + count
+    return out
+
+
+def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_dir: str = "falcon-export",
+           loss_fn: Optional[Callable] = None, grads: bool = True, prefix: str = "", engine: str = "auto") -> Export:
+    """Writes `X.npy` (scaled per-sample gradients, n x p float32 C order), `w.npy` (p float32) and
+    `layers.json` (flatten order, flops_per_weight measured by hooks, dense_flops) into `out_dir`.
+
+    batches: an iterable of (inputs, targets) batches (e.g. a DataLoader), or one (inputs, targets) pair.
+    prunable: None = every Conv/Linear weight (biases and norms never); or names/modules/parameters.
+    loss_fn(output, target) -> summed loss of the batch (default: cross-entropy, reduction="sum").
+    grads=False skips X (w.npy and layers.json only).
+    engine: per-sample gradient engine, "auto" (functorch.vmap, else a loop), "vmap" or "loop".
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    layers = prunable_parameters(model, prunable)
+    x0 = None
+    if iter(batches) is batches:            # a one-shot iterator/generator: peek without losing the batch
+        first = next(batches)
+        batches = itertools.chain([first], batches)
+        x0 = first[0]
+    was_training = model.training
+    model.eval()
+    try:
+        if x0 is None:
+            x0 = _first_input(batches)
+        measure_flops(model, x0[:1].to(next(model.parameters()).device), layers, batch_size=1)
+    finally:
+        model.train(was_training)
+    w = flat_weights(model, layers)
+    p = w.size
+    wpath = os.path.join(out_dir, prefix + "w.npy")
+    np.save(wpath + ".tmp.npy", w)
+    os.replace(wpath + ".tmp.npy", wpath)
+    xpath, n = None, 0
+    if grads:
+        xpath = os.path.join(out_dir, prefix + "X.npy")
+        n = per_sample_gradients(model, batches, layers, n_samples, xpath, loss_fn, engine=engine)
+    dflops = dense_flops(layers)
+    meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
+            "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",
+            "flops_unit": "multiply-adds per sample"}
+    lpath = os.path.join(out_dir, prefix + "layers.json")
+    write_layers_json(lpath, layers, **meta)
+    return Export(out_dir=out_dir, grads_path=xpath, weights_path=wpath, layers_path=lpath, layers=layers,
+                  n=n, p=p, dense_flops=dflops, meta=meta)

@@ -1,0 +1,182 @@
+"""FLOPs per weight, measured by forward hooks on a real forward pass.
+
+Convention (the one layers.json and the falcon CLI use): FLOPs are multiply-adds per input sample,
+and a weight's cost is how many times it is multiplied in one sample's forward pass:
+
+* ConvNd: the number of output positions, prod(output.shape[2:]) (H_out*W_out for a 2-D conv).
+  Grouped and depthwise convs are the same: each weight only sees its own group's channels, but it is
+  still applied once at every output position.
+* ConvTransposeNd: the number of input positions, prod(input.shape[2:]).
+* Linear: the number of positions it is applied to, input.numel() / (in_features * batch): 1 for a
+  plain classifier on (N, D), T for a token-wise linear on (N, T, D).
+
+A module called several times in one forward pass (weight sharing) costs the sum over its calls.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONVT = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
+PRUNABLE_TYPES = _CONV + _CONVT + (nn.Linear,)
+
+
+@dataclass
+class LayerInfo:
+    """One prunable tensor in flatten order."""
+    name: str                 # parameter name in model.named_parameters(), e.g. "features.0.weight"
+    module_name: str          # owning module, e.g. "features.0"
+    kind: str                 # "conv", "conv_transpose", "linear"
+    shape: tuple
+    count: int
+    offset: int = 0
+    flops_per_weight: float = 0.0
+    calls: int = 0            # forward calls seen by the hook
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "flops_per_weight": self.flops_per_weight,
+                "offset": self.offset, "count": self.count, "kind": self.kind, "module": self.module_name}
+
+
+def _kind(module: nn.Module) -> str:
+    if isinstance(module, _CONV):
+        return "conv"
+    if isinstance(module, _CONVT):
+        return "conv_transpose"
+    return "linear"
+
+
+def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str, nn.Module, nn.Parameter]]] = None
+                        ) -> List[LayerInfo]:
+    """The prunable weights of `model`, in model.named_parameters() order.
+
+    Default: the `.weight` of every Conv*/ConvTranspose*/Linear module; biases and norm layers never.
+    `prunable` may list parameter names ("conv1.weight"), module names ("conv1"), modules or parameters;
+    each must resolve to the weight of a Conv/Linear module (FLOPs are only defined for those).
+    """
+    owner: Dict[int, tuple] = {}
+    for mname, m in model.named_modules():
+        if isinstance(m, PRUNABLE_TYPES) and getattr(m, "weight", None) is not None:
+            owner.setdefault(id(m.weight), (mname, m))
+    params = list(model.named_parameters())
+    if prunable is None:
+        chosen = {id(p) for _, p in params if id(p) in owner}
+    else:
+        by_name = dict(params)
+        modules = dict(model.named_modules())
+        chosen = set()
+        for item in prunable:
+            if isinstance(item, nn.Parameter):
+                p = item
+            elif isinstance(item, nn.Module):
+                p = getattr(item, "weight", None)
+            elif isinstance(item, str) and item in by_name:
+                p = by_name[item]
+            elif isinstance(item, str) and item in modules:
+                p = getattr(modules[item], "weight", None)
+            else:
+                raise ValueError(f"prunable entry {item!r} is not a parameter or module name of the model")
+            if p is None or id(p) not in owner:
+                raise ValueError(f"prunable entry {item!r} is not the weight of a Conv/ConvTranspose/Linear module; "
+                                 "FLOPs per weight are only measured for those")
+            chosen.add(id(p))
+    layers, offset = [], 0
+    for pname, p in params:
+        if id(p) not in chosen:
+            continue
+        mname, m = owner[id(p)]
+        layers.append(LayerInfo(name=pname, module_name=mname, kind=_kind(m), shape=tuple(p.shape),
+                                count=p.numel(), offset=offset))
+        offset += p.numel()
+    if not layers:
+        raise ValueError("the model has no prunable Conv/Linear weights")
+    return layers
+
+
+def _first_tensor(x):
+    if isinstance(x, torch.Tensor):
+        return x
+    if isinstance(x, (list, tuple)):
+        for v in x:
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    if isinstance(x, dict):
+        for v in x.values():
+            t = _first_tensor(v)
+            if t is not None:
+                return t
+    return None
+
+
+def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[LayerInfo]] = None,
+                  batch_size: Optional[int] = None) -> List[LayerInfo]:
+    """Runs one forward pass of `example_input` (a tensor, or a tuple passed as *args) under hooks and
+    fills in `flops_per_weight` of each layer (per sample). Returns the layers.
+
+    `batch_size` defaults to the first dimension of the first input tensor.
+    """
+    if layers is None:
+        layers = prunable_parameters(model)
+    modules = dict(model.named_modules())
+    args = example_input if isinstance(example_input, tuple) else (example_input,)
+    if batch_size is None:
+        t = _first_tensor(args)
+        if t is None or t.dim() == 0:
+            raise ValueError("cannot infer the batch size from the example input; pass batch_size=")
+        batch_size = t.shape[0]
+    totals = {l.module_name: 0.0 for l in layers}
+    calls = {l.module_name: 0 for l in layers}
+    handles = []
+
+    def make_hook(mname):
+        def hook(module, inputs, output):
+            if isinstance(module, _CONV):
+                sp = output.shape[2:] if output.dim() == module.weight.dim() else output.shape[1:]
+                per_sample = 1
+                for d in sp:
+                    per_sample *= int(d)
+            elif isinstance(module, _CONVT):
+                x = inputs[0]
+                sp = x.shape[2:] if x.dim() == module.weight.dim() else x.shape[1:]
+                per_sample = 1
+                for d in sp:
+                    per_sample *= int(d)
+            else:
+                x = inputs[0]
+                per_sample = x.numel() / (module.in_features * batch_size)
+            totals[mname] += float(per_sample)
+            calls[mname] += 1
+        return hook
+
+    for l in layers:
+        handles.append(modules[l.module_name].register_forward_hook(make_hook(l.module_name)))
+    try:
+        with torch.no_grad():
+            model(*args)
+    finally:
+        for h in handles:
+            h.remove()
+    for l in layers:
+        if calls[l.module_name] == 0:
+            raise ValueError(f"layer {l.name} was not used in the forward pass; leave it out of `prunable`")
+        l.flops_per_weight = totals[l.module_name]
+        l.calls = calls[l.module_name]
+    return list(layers)
+
+
+def dense_flops(layers: Sequence[LayerInfo]) -> float:
+    """sum over prunable layers of count * flops_per_weight (multiply-adds per sample)."""
+    return float(sum(l.count * l.flops_per_weight for l in layers))
+
+
+def kept_flops(layers: Sequence[LayerInfo], mask) -> float:
+    """FLOPs of the weights kept by a flat boolean mask (numpy array of p values)."""
+    total = 0.0
+    for l in layers:
+        total += float(mask[l.offset:l.offset + l.count].sum()) * l.flops_per_weight
+    return total

@@ -1,0 +1,84 @@
+"""A gradient command for multi-stage pruning driven by the CLI (falcon++ with a gradient source).
+
+    session = ft.gradcmd.prepare(model, batches, "session-dir", n_samples=1000)
+    # then, at any weights (p float32 values in layers.json order):
+    /usr/bin/python3 -m falcon_torch.gradcmd --session session-dir --weights W.npy --out X.npy
+
+`prepare` saves the model (torch.save of the whole module, so its class must be importable by the
+command: put its module on PYTHONPATH), the calibration samples and layers.json. The command loads
+them, writes W into the prunable weights and writes X (n x p float32, C order, rows scaled by
+1/sqrt(n), exactly as `export`) atomically. `command(session)` returns the argv to hand to the CLI.
+Exit codes: 0 ok, 2 bad input (missing session, wrong number of weights).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Callable, List, Optional
+
+import numpy as np
+import torch
+
+from .export import export, per_sample_gradients, read_layers_json
+
+
+def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
+    """Writes model.pt, calib.pt (the first n_samples samples), layers.json, w.npy into session_dir."""
+    os.makedirs(session_dir, exist_ok=True)
+    ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=session_dir, grads=False)
+    xs, ys, seen = [], [], 0
+    if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
+        batches = [batches]
+    for xb, yb in ((b[0], b[1]) for b in batches):
+        take = min(xb.shape[0], n_samples - seen)
+        xs.append(xb[:take].cpu()); ys.append(yb[:take].cpu())
+        seen += take
+        if seen >= n_samples:
+            break
+    torch.save({"x": torch.cat(xs), "y": torch.cat(ys)}, os.path.join(session_dir, "calib.pt"))
+    torch.save(model, os.path.join(session_dir, "model.pt"))
+    return session_dir
+
+
+def command(session_dir: str, python: str = sys.executable) -> List[str]:
+    """argv prefix of the gradient command; the caller appends --weights W --out X."""
+    return [python, "-m", "falcon_torch.gradcmd", "--session", os.path.abspath(session_dir)]
+
+
+def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str = "auto") -> int:
+    layers = read_layers_json(os.path.join(session_dir, "layers.json"))
+    w = np.load(weights_path).reshape(-1)
+    p = sum(l.count for l in layers)
+    if w.size != p:
+        raise ValueError(f"{weights_path} has {w.size} values but the session's layers.json describes {p} weights")
+    model = torch.load(os.path.join(session_dir, "model.pt"))
+    calib = torch.load(os.path.join(session_dir, "calib.pt"))
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for l in layers:
+            named[l.name].copy_(torch.from_numpy(np.ascontiguousarray(w[l.offset:l.offset + l.count],
+                                                                      dtype=np.float32)).reshape(l.shape))
+    n = calib["x"].shape[0]
+    return per_sample_gradients(model, [(calib["x"], calib["y"])], layers, n, out_path, engine=engine)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    ap = argparse.ArgumentParser(prog="python3 -m falcon_torch.gradcmd", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--session", required=True)
+    ap.add_argument("--weights", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--engine", default="auto", choices=["auto", "vmap", "loop"])
+    a = ap.parse_args(argv)
+    try:
+        n = gradients_at(a.session, a.weights, a.out, a.engine)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"falcon_torch.gradcmd: {e}", file=sys.stderr)
+        return 2
+    print(f"falcon_torch.gradcmd: wrote {a.out} ({n} rows)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""Shared test helpers: import paths, and skips with a visible reason."""
+import os
+import sys
+import unittest
+from pathlib import Path
+
+PYTHON_DIR = Path(__file__).resolve().parents[1]
+for p in (PYTHON_DIR, PYTHON_DIR / "examples"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+try:
+    import torch  # noqa: F401
+    HAVE_TORCH = True
+except ImportError:
+    HAVE_TORCH = False
+
+needs_torch = unittest.skipUnless(HAVE_TORCH, "python3-torch is not installed (apt-get install python3-torch)")
+
+
+def cli_or_skip(testcase):
+    """A FalconCLI, or skip when the launcher is missing or FALCON_TORCH_NO_CLI=1."""
+    if os.environ.get("FALCON_TORCH_NO_CLI") == "1":
+        testcase.skipTest("FALCON_TORCH_NO_CLI=1")
+    from falcon_torch import FalconCLI
+    try:
+        return FalconCLI()
+    except FileNotFoundError as e:
+        testcase.skipTest(str(e))

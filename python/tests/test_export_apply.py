@@ -1,0 +1,235 @@
+import json
+import math
+import os
+import tempfile
+import unittest
+
+import numpy as np
+
+from _util import needs_torch, HAVE_TORCH, cli_or_skip
+
+if HAVE_TORCH:
+    import torch
+    from torch import nn
+    import falcon_torch as ft
+
+
+def small_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(1, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(),
+                         nn.Conv2d(3, 4, 3, stride=2, padding=1, groups=1), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(4 * 4 * 4, 5))
+
+
+def data(n=10):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(n, 1, 8, 8, generator=g)
+    y = torch.randint(0, 5, (n,), generator=g)
+    return [(x[:6], y[:6]), (x[6:], y[6:])], x, y
+
+
+@needs_torch
+class ExportApplyTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_export_files(self):
+        m = small_model()
+        batches, x, y = data()
+        ex = ft.export(m, batches, n_samples=7, out_dir=self.d)
+        X = np.load(ex.grads_path)
+        w = np.load(ex.weights_path)
+        p = 3 * 9 + 4 * 3 * 9 + 5 * 64
+        self.assertEqual((ex.n, ex.p), (7, p))
+        self.assertEqual(X.shape, (7, p))
+        self.assertEqual(X.dtype, np.float32)
+        self.assertTrue(X.flags.c_contiguous)
+        self.assertEqual(w.shape, (p,))
+        self.assertEqual(w.dtype, np.float32)
+        np.testing.assert_array_equal(w[:27], m[0].weight.detach().numpy().reshape(-1))
+        with open(ex.layers_path) as f:
+            doc = json.load(f)
+        self.assertEqual([l["name"] for l in doc["layers"]], ["0.weight", "3.weight", "6.weight"])
+        self.assertEqual([l["flops_per_weight"] for l in doc["layers"]], [64, 16, 1])
+        self.assertEqual([l["offset"] for l in doc["layers"]], [0, 27, 27 + 108])
+        self.assertEqual(doc["dense_flops"], 27 * 64 + 108 * 16 + 320)
+        # row i = gradient of sample i's loss (eval mode), divided by sqrt(n)
+        m.eval()
+        for i in (0, 6):
+            m.zero_grad()
+            nn.functional.cross_entropy(m(x[i:i + 1]), y[i:i + 1], reduction="sum").backward()
+            g = torch.cat([m[0].weight.grad.reshape(-1), m[3].weight.grad.reshape(-1), m[6].weight.grad.reshape(-1)])
+            np.testing.assert_allclose(X[i], g.numpy() / math.sqrt(7), rtol=1e-5, atol=1e-7)
+        self.assertTrue(m.training is False)   # restored to the mode it had (eval here)
+
+    def test_vmap_and_loop_engines_agree(self):
+        m = small_model()
+        batches, _, _ = data()
+        a = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "a"), engine="loop")
+        b = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "b"), engine="auto")
+        np.testing.assert_allclose(np.load(a.grads_path), np.load(b.grads_path), rtol=1e-4, atol=1e-6)
+
+    def test_export_from_a_generator(self):
+        m = small_model()
+        batches, _, _ = data()
+        a = ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "a"))
+        b = ft.export(m, (b for b in batches), n_samples=10, out_dir=os.path.join(self.d, "b"))
+        self.assertEqual(b.n, 10)
+        np.testing.assert_array_equal(np.load(a.grads_path), np.load(b.grads_path))
+
+    def test_export_fewer_samples_than_asked(self):
+        m = small_model()
+        batches, _, _ = data(4)
+        ex = ft.export(m, [batches[0]], n_samples=100, out_dir=self.d)
+        self.assertEqual(ex.n, 4)
+        self.assertEqual(np.load(ex.grads_path).shape, (4, ex.p))
+        self.assertEqual(sorted(os.listdir(self.d)), ["X.npy", "layers.json", "w.npy"])
+
+    def test_apply_round_trip(self):
+        m = small_model()
+        batches, x, _ = data()
+        ex = ft.export(m, batches, n_samples=3, out_dir=self.d, grads=False)
+        w = np.load(ex.weights_path)
+        pruned = w.copy()
+        pruned[::3] = 0
+        np.save(os.path.join(self.d, "pruned.npy"), pruned)
+        m2 = small_model()
+        with torch.no_grad():
+            for prm in m2.parameters():
+                prm.add_(1.0)
+        masks = ft.apply(m2, os.path.join(self.d, "pruned.npy"), ex.layers_path)
+        self.assertEqual(sorted(masks), ["0.weight", "3.weight", "6.weight"])
+        flat = torch.cat([m2[0].weight.reshape(-1), m2[3].weight.reshape(-1), m2[6].weight.reshape(-1)])
+        np.testing.assert_array_equal(flat.detach().numpy(), pruned)
+        flat_mask = torch.cat([masks[k].reshape(-1) for k in ("0.weight", "3.weight", "6.weight")]).numpy()
+        np.testing.assert_array_equal(flat_mask, pruned != 0)
+        self.assertEqual(masks["3.weight"].shape, m2[3].weight.shape)
+        # biases are untouched by apply
+        self.assertFalse(torch.equal(m2[0].bias, small_model()[0].bias))
+        # apply_masks re-zeroes after an update
+        with torch.no_grad():
+            m2[6].weight.add_(0.5)
+        ft.apply_masks(m2, masks)
+        self.assertTrue(torch.all(m2[6].weight[~masks["6.weight"]] == 0))
+
+    def test_apply_rejects_mismatch(self):
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, out_dir=self.d, grads=False)
+        np.save(os.path.join(self.d, "short.npy"), np.zeros(5, np.float32))
+        with self.assertRaisesRegex(ValueError, "values"):
+            ft.apply(m, os.path.join(self.d, "short.npy"), ex.layers_path)
+        other = nn.Sequential(nn.Conv2d(1, 2, 3))
+        np.save(os.path.join(self.d, "p.npy"), np.load(ex.weights_path))
+        with self.assertRaises(ValueError):
+            ft.apply(other, os.path.join(self.d, "p.npy"), ex.layers_path)
+
+    def test_gradient_command_matches_export(self):
+        import subprocess, sys
+        from _util import PYTHON_DIR
+        m = small_model()
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(m, batches, os.path.join(self.d, "session"), n_samples=8)
+        w = np.load(os.path.join(session, "w.npy"))
+        w[::4] = 0
+        np.save(os.path.join(self.d, "w_stage.npy"), w)
+        env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+        cmd = ft.gradcmd.command(session) + ["--weights", os.path.join(self.d, "w_stage.npy"),
+                                             "--out", os.path.join(self.d, "X_stage.npy")]
+        subprocess.run(cmd, check=True, env=env, capture_output=True)
+        np.save(os.path.join(self.d, "pruned.npy"), w)
+        ft.apply(m, os.path.join(self.d, "pruned.npy"), os.path.join(session, "layers.json"))
+        ex = ft.export(m, batches, n_samples=8, out_dir=os.path.join(self.d, "ref"))
+        np.testing.assert_allclose(np.load(os.path.join(self.d, "X_stage.npy")), np.load(ex.grads_path),
+                                   rtol=1e-4, atol=1e-6)
+        bad = subprocess.run(ft.gradcmd.command(session) + ["--weights", os.path.join(self.d, "X_stage.npy"),
+                                                            "--out", os.path.join(self.d, "Y.npy")],
+                             env=env, capture_output=True, text=True)
+        self.assertEqual(bad.returncode, 2, bad.stderr)
+
+    def test_stage_schedule(self):
+        s = ft.stage_schedule(0.2, 3)
+        self.assertEqual(len(s), 3)
+        self.assertAlmostEqual(s[-1], 0.2)
+        self.assertTrue(s[0] > s[1] > s[2])
+        self.assertEqual(ft.stage_schedule(0.3, 1), [0.3])
+
+
+@needs_torch
+class CliTest(unittest.TestCase):
+    """The CLI on an exported toy model: budgets hold and errors carry the CLI's message."""
+
+    def setUp(self):
+        self.cli = cli_or_skip(self)
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def test_prune_and_apply(self):
+        m = small_model()
+        batches, _, _ = data()
+        res = ft.prune(m, batches, keep_flops=0.4, method="mp", n_samples=8, cli=self.cli, work_dir=self.d)
+        self.assertLessEqual(res.kept_flops, 0.4 * res.dense_flops + 1e-6)
+        self.assertEqual(res.report["method"], "mp")
+        self.assertEqual(res.kept_nnz, sum(int(v.sum()) for v in res.masks.values()))
+        self.assertTrue(torch.all(m[0].weight[~res.masks["0.weight"]] == 0))
+
+    def test_staged_with_finetune_callback(self):
+        m = small_model()
+        batches, _, _ = data()
+        calls = []
+        res = ft.prune(m, batches, keep_flops=0.3, keep_nnz=0.5, method="magnitude", stages=3, n_samples=4,
+                       cli=self.cli, work_dir=self.d, finetune=lambda model, masks: calls.append(len(masks)))
+        self.assertEqual(calls, [3, 3])                       # between stages only
+        self.assertEqual(len(res.reports), 3)
+        self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
+        self.assertLessEqual(res.kept_nnz, 0.5 * res.parameters + 1)
+
+    def test_falcon_plus_plus_plumbing_with_a_stand_in_cli(self):
+        # Until the CLI runs `falcon`, a wrapper maps it to `mp`: checks the staged driver end to end.
+        wrapper = os.path.join(self.d, "fake-falcon")
+        with open(wrapper, "w") as f:
+            f.write("#!/usr/bin/env bash\nargs=()\nfor a in \"$@\"; do [ \"$a\" = falcon ] && a=mp; args+=(\"$a\"); done\n"
+                    "exec " + " ".join(self.cli.command) + " \"${args[@]}\"\n")
+        os.chmod(wrapper, 0o755)
+        cli = ft.FalconCLI(command=[wrapper])
+        self.assertEqual(cli.supports("falcon"), (True, ""))
+        m = small_model()
+        batches, _, _ = data()
+        stages_seen = []
+        res = ft.prune(m, batches, keep_flops=0.25, method="falcon++", stages=2, n_samples=5, cli=cli,
+                       work_dir=os.path.join(self.d, "w"), finetune=lambda model, masks: stages_seen.append(1))
+        self.assertEqual(len(res.reports), 2)
+        self.assertEqual(stages_seen, [1])
+        self.assertGreater(res.keep_flops_schedule[0], 0.25)
+        self.assertLessEqual(res.kept_flops, 0.25 * res.dense_flops + 1e-6)
+        # each stage exported X at that stage's weights: stage 2's w.npy has stage 1's zeros
+        w2 = np.load(os.path.join(self.d, "w", "stage2", "w.npy"))
+        p1 = np.load(os.path.join(self.d, "w", "stage1", "pruned.npy"))
+        np.testing.assert_array_equal(w2, p1)
+
+    def test_bad_input_raises_with_cli_message(self):
+        np.save(os.path.join(self.d, "w.npy"), np.ones(3, np.float32))
+        with open(os.path.join(self.d, "layers.json"), "w") as f:
+            json.dump({"layers": [{"name": "a", "shape": [4], "flops_per_weight": 1}]}, f)
+        with self.assertRaises(ft.FalconError) as cm:
+            self.cli.prune(None, os.path.join(self.d, "w.npy"), os.path.join(self.d, "layers.json"),
+                           os.path.join(self.d, "o.npy"), os.path.join(self.d, "r.json"), keep_flops=0.5)
+        self.assertEqual(cm.exception.returncode, 2)
+        self.assertIn("layers", str(cm.exception))
+        self.assertFalse(os.path.exists(os.path.join(self.d, "o.npy")))
+
+    def test_unsupported_method_is_reported(self):
+        ok, why = self.cli.supports("no-such-method")
+        self.assertFalse(ok)
+        self.assertTrue(why)
+
+
+if __name__ == "__main__":
+    unittest.main()

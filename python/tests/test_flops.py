@@ -1,0 +1,77 @@
+import unittest
+
+from _util import needs_torch, HAVE_TORCH
+
+if HAVE_TORCH:
+    import torch
+    from torch import nn
+    from falcon_torch import measure_flops, prunable_parameters
+    from falcon_torch.flops import dense_flops
+
+
+@needs_torch
+class FlopHookTest(unittest.TestCase):
+    def test_conv_output_sizes(self):
+        m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 6, 3, stride=2, padding=1),
+                          nn.Conv2d(6, 6, 5))  # 32x32 -> 32x32 -> 16x16 -> 12x12
+        layers = measure_flops(m, torch.zeros(5, 3, 32, 32))
+        self.assertEqual([l.name for l in layers], ["0.weight", "2.weight", "3.weight"])
+        self.assertEqual([l.flops_per_weight for l in layers], [32 * 32, 16 * 16, 12 * 12])
+        self.assertEqual([l.offset for l in layers], [0, 108, 108 + 216])
+        self.assertEqual(dense_flops(layers), 108 * 1024 + 216 * 256 + 900 * 144)
+
+    def test_grouped_and_depthwise_conv(self):
+        m = nn.Sequential(nn.Conv2d(8, 16, 3, padding=1, groups=4), nn.Conv2d(16, 16, 3, stride=2, padding=1, groups=16))
+        layers = measure_flops(m, torch.zeros(2, 8, 10, 10))
+        self.assertEqual([l.shape for l in layers], [(16, 2, 3, 3), (16, 1, 3, 3)])
+        # every weight is applied once per output position, whatever the groups
+        self.assertEqual([l.flops_per_weight for l in layers], [100, 25])
+        # dense FLOPs equal the usual multiply-add count of a grouped conv
+        self.assertEqual(dense_flops(layers), 16 * 2 * 9 * 100 + 16 * 9 * 25)
+
+    def test_conv1d_and_transpose(self):
+        layers = measure_flops(nn.Conv1d(2, 3, 3), torch.zeros(4, 2, 20))
+        self.assertEqual(layers[0].flops_per_weight, 18)
+        t = nn.ConvTranspose2d(3, 2, 2, stride=2)
+        layers = measure_flops(t, torch.zeros(1, 3, 5, 7))
+        self.assertEqual(layers[0].flops_per_weight, 35)   # input positions
+
+    def test_linear_positions(self):
+        self.assertEqual(measure_flops(nn.Linear(6, 3), torch.zeros(7, 6))[0].flops_per_weight, 1)
+        self.assertEqual(measure_flops(nn.Linear(6, 3), torch.zeros(7, 11, 6))[0].flops_per_weight, 11)
+
+    def test_weight_sharing_sums_calls(self):
+        class Twice(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = nn.Linear(4, 4)
+
+            def forward(self, x):
+                return self.lin(self.lin(x))
+        layers = measure_flops(Twice(), torch.zeros(3, 4))
+        self.assertEqual((layers[0].flops_per_weight, layers[0].calls), (2, 2))
+
+    def test_default_excludes_biases_and_norms(self):
+        m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 4 * 4, 3), nn.LayerNorm(3))
+        names = [l.name for l in prunable_parameters(m)]
+        self.assertEqual(names, ["0.weight", "3.weight"])
+        self.assertEqual([l.name for l in prunable_parameters(m, ["3"])], ["3.weight"])
+        with self.assertRaises(ValueError):
+            prunable_parameters(m, ["1.weight"])      # a norm weight is never prunable
+        with self.assertRaises(ValueError):
+            prunable_parameters(m, ["0.bias"])
+
+    def test_unused_layer_is_reported(self):
+        class Unused(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = nn.Linear(2, 2), nn.Linear(2, 2)
+
+            def forward(self, x):
+                return self.a(x)
+        with self.assertRaisesRegex(ValueError, "not used"):
+            measure_flops(Unused(), torch.zeros(1, 2))
+
+
+if __name__ == "__main__":
+    unittest.main()
