@@ -12,9 +12,9 @@ public enum Method {
     /** FALCON's magnitude pruning: the FLOP-aware selection ILP with scores w^2 (optimal up to the reported gap). */
     MP("mp", null),
     /** FALCON: discrete first-order method on the Fisher model. */
-    FALCON("falcon", "not available yet: comes with the solver"),
+    FALCON("falcon", null),
     /** FALCON++: multi-stage FALCON. */
-    FALCON_PLUS_PLUS("falcon++", "not available yet: comes with the solver");
+    FALCON_PLUS_PLUS("falcon++", "not available yet: the multi-stage schedule comes later");
 
     private final String cliName;
     private final String unavailableReason;
