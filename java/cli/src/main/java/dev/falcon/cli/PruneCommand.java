@@ -20,6 +20,9 @@ import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
 import dev.falcon.prune.PruneResult;
 import dev.falcon.prune.Pruner;
+import dev.falcon.solve.Backsolve;
+import dev.falcon.solve.FalconSolver;
+import dev.falcon.solve.SolverOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.FloatBuffer;
@@ -96,6 +99,28 @@ final class PruneCommand implements Callable<Integer> {
             description = "How --lambda is read: ridge = lambda of Q; falcon = the authors' l2, lambda = l2 * n (default: ${DEFAULT-VALUE}).")
     Objective.Convention convention;
 
+    // ---- solver (falcon, and mp --backsolve)
+    @Option(names = "--backsolve", paramLabel = "exact|block|sweep|none", arity = "0..1", fallbackValue = "exact",
+            description = {"Backsolve on the final support: exact (Woodbury, whole network), block (block-diagonal, --block-size), "
+                    + "sweep (block-coordinate Gauss-Seidel on the exact model), none.",
+                    "falcon: default exact. mp: default none; `--method mp --backsolve` = the authors' MP + BS (exact)."})
+    String backsolve;
+    @Option(names = "--max-iterations", paramLabel = "N", defaultValue = "100", description = "falcon: cap on DFO iterations (default: ${DEFAULT-VALUE}).")
+    int maxIterations;
+    @Option(names = "--tolerance", paramLabel = "T", defaultValue = "1e-6", description = "falcon: stop when an iteration lowers Q by less than this, relative (default: ${DEFAULT-VALUE}).")
+    double tolerance;
+    @Option(names = "--hessian", paramLabel = "exact|block", defaultValue = "exact",
+            description = "falcon: Hessian model of the DFO iterations: exact low-rank Fisher (X v and X^T u per iteration) or its block-diagonal part "
+                    + "(one blockGramProduct pass per iteration) (default: ${DEFAULT-VALUE}).")
+    String hessian;
+    @Option(names = "--block-size", paramLabel = "N", defaultValue = "2000", description = "Blocks of --hessian block and --backsolve block|sweep: layers cut into chunks of at most N weights (default: ${DEFAULT-VALUE}).")
+    int blockSize;
+    @Option(names = "--rounds", paramLabel = "N", defaultValue = "4", description = "falcon: DFO + backsolve rounds (default: ${DEFAULT-VALUE}).")
+    int rounds;
+    @Option(names = "--swap-candidates", paramLabel = "C", defaultValue = "4",
+            description = "falcon: after each backsolve try swapping the C most promising outside weights against the C least useful kept ones (C^2 backsolves; 0 = off; default: ${DEFAULT-VALUE}).")
+    int swapCandidates;
+
     // ---- outputs
     @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
     Path out;
@@ -125,6 +150,7 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--method", "value", m.cliName() + " is " + m.unavailableReason(), "use --method mp or --method magnitude");
         }
         validateOptions();
+        validateSolverOptions();
         int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
 
         // ---------------------------------------------------------------- describe inputs (no data read)
@@ -192,7 +218,13 @@ final class PruneCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw InputException.of("--device", "value", e.getMessage(), "run `falcon env` to see which backends are usable");
         }
-        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null);
+        Backsolve.Mode backsolveMode = backsolveMode(m);
+        boolean solver = m == Method.FALCON || backsolveMode != Backsolve.Mode.NONE;
+        if (solver && model == null && grads == null) {
+            throw InputException.of("--grads", "option", "missing: " + (m == Method.FALCON ? "--method falcon" : "--backsolve") + " needs the gradients X",
+                    "give --grads X.npy (n x p per-sample gradients), or use --example");
+        }
+        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver);
         plan.check(model, xSource);
 
         // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.
@@ -232,8 +264,18 @@ final class PruneCommand implements Callable<Integer> {
             // ------------------------------------------------------------ prune
             progress.begin("pruning (" + m.cliName() + ")");
             t = System.nanoTime();
-            res.result = pruner.prune(m, res.weights, layers, budgets);
+            double ridgeLambda = convention.toRidgeLambda(lambda, n);
+            Pruner.SolverInputs solverInputs = null;
+            if (solver) {
+                SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
+                        .withBacksolve(m == Method.FALCON ? backsolveMode : Backsolve.Mode.EXACT).withBlockSize(blockSize)
+                        .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
+                        .withMaxRounds(rounds).withSwapCandidates(swapCandidates);
+                solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null);
+            }
+            res.result = pruner.prune(m, res.weights, layers, budgets, solverInputs);
             PruneResult r = res.result;
+            if (r.solve() != null) timings.put("solve", r.solve().seconds());
             timings.put("score", r.scoreSeconds());
             timings.put("selection", r.selectSeconds());
             timings.put("apply", r.applySeconds());
@@ -243,9 +285,11 @@ final class PruneCommand implements Callable<Integer> {
             if (res.x != null) {
                 progress.begin("objective");
                 t = System.nanoTime();
-                double ridgeLambda = convention.toRidgeLambda(lambda, n);
                 Objective.Value after = Objective.evaluate(backend, res.x, r.prunedWeights(), res.weights, res.g, ridgeLambda);
                 objective = objectiveReport(after, n);
+                if (r.solve() != null) {
+                    objective.put("solver", solverReport(r));
+                }
                 timings.put("objective", secs(t));
             }
 
@@ -314,6 +358,83 @@ final class PruneCommand implements Callable<Integer> {
         }
         if (!(lambda > 0) || Double.isInfinite(lambda)) throw InputException.of("--lambda", "value", "is " + lambda + ", it must be a positive finite number", "e.g. --lambda 1e-3");
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
+    }
+
+    private Backsolve.Mode backsolveMode(Method m) {
+        if (backsolve == null) return m == Method.FALCON ? Backsolve.Mode.EXACT : Backsolve.Mode.NONE;
+        Backsolve.Mode mode;
+        try {
+            mode = Backsolve.Mode.parse(backsolve);
+        } catch (IllegalArgumentException e) {
+            throw InputException.of("--backsolve", "value", "unknown mode '" + backsolve + "'", "choose one of exact, block, sweep, none");
+        }
+        if (m == Method.MAGNITUDE && mode != Backsolve.Mode.NONE) {
+            throw InputException.of("--backsolve", "option", "only applies to --method mp and falcon", "use --method mp --backsolve for the authors' MP + BS");
+        }
+        return mode;
+    }
+
+    private void validateSolverOptions() {
+        if (maxIterations < 0) throw InputException.of("--max-iterations", "value", "is " + maxIterations + ", it must be >= 0", "e.g. --max-iterations 100");
+        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw InputException.of("--tolerance", "value", "is " + tolerance + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
+        if (blockSize < 1) throw InputException.of("--block-size", "value", "is " + blockSize + ", it must be at least 1", "e.g. --block-size 2000");
+        if (rounds < 1) throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1", "e.g. --rounds 4");
+        if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
+        String h = hessian.trim().toLowerCase(Locale.ROOT);
+        if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
+    }
+
+    /** Q before (mp's support, wbar kept) and after the solver in both conventions, options and the iteration log. */
+    private Map<String, Object> solverReport(PruneResult r) {
+        Map<String, Object> o = new LinkedHashMap<>();
+        PruneResult.Solve s = r.solve();
+        o.put("backsolve", s.backsolve().cliName());
+        Map<String, Object> before = new LinkedHashMap<>();
+        before.put("what", "mp's support with the dense weights kept on it (the warm start)");
+        before.put("ours", s.qMp());
+        before.put("falcon_authors", s.qMpAuthors());
+        o.put("q_mp_support", before);
+        Map<String, Object> after = new LinkedHashMap<>();
+        after.put("ours", s.qFinal());
+        after.put("falcon_authors", s.qFinalAuthors());
+        after.put("ratio_to_mp_support", s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
+        o.put("q_final", after);
+        o.put("seconds", s.seconds());
+        FalconSolver.Result f = s.falcon();
+        if (f != null) {
+            Map<String, Object> opt = new LinkedHashMap<>();
+            opt.put("max_iterations", maxIterations);
+            opt.put("tolerance", tolerance);
+            opt.put("hessian", hessian.trim().toLowerCase(Locale.ROOT));
+            opt.put("block_size", blockSize);
+            opt.put("rounds", rounds);
+            opt.put("swap_candidates", swapCandidates);
+            o.put("options", opt);
+            o.put("lipschitz", f.lipschitz());
+            o.put("iterations", f.iterations());
+            o.put("rounds", f.rounds());
+            o.put("stop_reason", f.stopReason());
+            o.put("last_projection_relative_gap", Double.isNaN(f.lastGap()) ? null : f.lastGap());
+            o.put("dfo_seconds", f.dfoSeconds());
+            o.put("backsolve_and_search_seconds", f.backsolveSeconds());
+            List<Map<String, Object>> log = new ArrayList<>();
+            for (FalconSolver.IterationLog e : f.log()) {
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("round", e.round());
+                row.put("iteration", e.iteration());
+                row.put("q", e.q());
+                row.put("nnz", e.nnz());
+                row.put("flops", e.flops());
+                row.put("step", e.step());
+                row.put("seconds", e.seconds());
+                if (e.note() != null) row.put("note", e.note());
+                log.add(row);
+            }
+            o.put("iteration_log_note", "q is the objective of the model the step ran on (ours convention; the block model with --hessian block); "
+                    + "iteration -1 = a backsolve or support search");
+            o.put("iteration_log", log);
+        }
+        return o;
     }
 
     private Budgets resolveBudgets(LayerTable layers) {
@@ -563,6 +684,13 @@ final class PruneCommand implements Callable<Integer> {
             @SuppressWarnings("unchecked") Map<String, Object> theirs = (Map<String, Object>) objective.get("falcon_authors");
             o.printf(Locale.ROOT, "  objective after pruning: Q = %.6g (lambda %.3g); authors' convention %.6g (l2 %.3g); before: 0%n",
                     (Double) ours.get("after"), (Double) ours.get("lambda"), (Double) theirs.get("after"), (Double) theirs.get("l2"));
+        }
+        if (r.solve() != null) {
+            PruneResult.Solve sv = r.solve();
+            FalconSolver.Result f = sv.falcon();
+            o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (ratio %.4f), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
+                    sv.qMp() > 0 ? sv.qFinal() / sv.qMp() : Double.NaN, sv.backsolve().cliName(),
+                    f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
         }
         StringBuilder t = new StringBuilder();
         timings.forEach((k, v) -> t.append(String.format(Locale.ROOT, " %s %.3f", k, v)));

@@ -117,12 +117,19 @@ public final class Pruner implements AutoCloseable {
             PruneResult.Certificate cert = method == Method.MP ? base.certificate() : null;
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
                     base.scoreSeconds(), base.selectSeconds() + (t1 - t0) / 1e9, base.applySeconds(),
-                    new PruneResult.Solve(mode, falcon, qMp, qFinal, (t1 - t0) / 1e9));
+                    new PruneResult.Solve(mode, falcon, qMp, linear(g, mpWeights, wbar), qFinal, linear(g, w, wbar), (t1 - t0) / 1e9));
         } catch (RuntimeException | Error e) {
             maskP.close();
             if (pruned != null) pruned.close();
             throw e;
         }
+    }
+
+    private static double linear(float[] g, float[] w, float[] wbar) {
+        if (g == null) return 0;
+        double s = 0;
+        for (int i = 0; i < w.length; i++) s += (double) g[i] * (w[i] - wbar[i]);
+        return s;
     }
 
     private PruneResult pruneWithoutSolver(Method method, FloatPointer weights, LayerTable layers, Budgets budgets) {
