@@ -251,8 +251,8 @@ public abstract class AbstractSolverTest {
     public void qNeverIncreasesAcrossDfoIterations() {
         SplittableRandom rnd = new SplittableRandom(7);
         for (SolverOptions.HessianModel h : SolverOptions.HessianModel.values()) {
-            for (int t = 0; t < 6; t++) {
-                Instance in = randomInstance(rnd, 16, 400, 4, t % 2 == 1);
+            for (int t = 0; t < 3; t++) {
+                Instance in = randomInstance(rnd, 16, 300, 4, t % 2 == 1);
                 in = new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, in.p / 10 + t * 7, in.flops);
                 try (HostMatrix x = in.matrix()) {
                     SolverOptions o = SolverOptions.defaults().withHessian(h).withBlockSize(64).withTolerance(0);
@@ -261,6 +261,7 @@ public abstract class AbstractSolverTest {
                     double previous = Double.POSITIVE_INFINITY;
                     int previousRound = 0;
                     for (FalconSolver.IterationLog e : r.log()) {
+                        if (e.iteration() > 0) assertTrue(e.step() >= (1 - 1e-12) / r.lipschitz(), "step below 1/Lip: " + e);
                         if (e.iteration() == -1 || e.round() != previousRound) { // backsolves and new rounds restart the sequence
                             previous = e.iteration() == -1 ? Double.POSITIVE_INFINITY : previous;
                             previousRound = e.round();
@@ -374,6 +375,44 @@ public abstract class AbstractSolverTest {
                     backend.name(), qs.get(0), qs.size(), qSweep, qExact);
             assertEquals(qExact, qSweep, 1e-5 * Math.abs(qExact));
             assertTrue(qs.get(0) > qExact * (1 + 1e-9), "one sweep should not already be exact in this test");
+        }
+    }
+
+    /** Same support and Q within 1e-6 relative as the reference Java backend (trivial on the Java backend itself). */
+    @Test
+    public void sameResultAsTheJavaBackend() {
+        SplittableRandom rnd = new SplittableRandom(29);
+        try (ComputeBackend reference = new dev.falcon.backend.JavaBackend()) {
+            for (int t = 0; t < 4; t++) {
+                Instance in = randomInstance(rnd, 8, 120, 3, t % 2 == 0);
+                in = new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, 30, in.flops);
+                try (HostMatrix x = in.matrix()) {
+                    SolverOptions o = SolverOptions.defaults().withMaxIterations(50);
+                    FalconSolver.Result a = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, o);
+                    FalconSolver.Result b = new FalconSolver(reference).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, o);
+                    assertArrayEquals(b.mask(), a.mask(), "support differs from the java backend's");
+                    assertEquals(b.qFinal(), a.qFinal(), 1e-6 * Math.abs(b.qFinal()));
+                }
+            }
+        }
+    }
+
+    @Test
+    public void activeSetAndFullRunsBothImproveOnMp() {
+        SplittableRandom rnd = new SplittableRandom(31);
+        Instance in = randomInstance(rnd, 10, 400, 4, false);
+        in = new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, 40, in.flops);
+        try (HostMatrix x = in.matrix()) {
+            FalconSolver s = new FalconSolver(backend);
+            FalconSolver.Result active = s.solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, SolverOptions.defaults());
+            FalconSolver.Result full = s.solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, SolverOptions.defaults().withActiveSet(false));
+            for (FalconSolver.Result r : List.of(active, full)) {
+                assertFeasible(in, r.mask());
+                assertTrue(r.qFinal() < r.qStart(), r.qFinal() + " vs " + r.qStart());
+                assertEquals(referenceQ(in, toDouble(r.weights())), r.qFinal(), 1e-4 * r.qFinal());
+            }
+            System.out.printf(Locale.ROOT, "[%s] active set: Q %.6g (%d iterations), all coordinates: Q %.6g (%d iterations), mp %.6g%n",
+                    backend.name(), active.qFinal(), active.iterations(), full.qFinal(), full.iterations(), active.qStart());
         }
     }
 
