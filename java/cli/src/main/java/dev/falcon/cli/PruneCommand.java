@@ -630,7 +630,9 @@ final class PruneCommand implements Callable<Integer> {
             sel.put("dual_evaluations", r.certificate().dualEvaluations());
         } else {
             sel.put("relative_gap", null);
-            sel.put("note", "magnitude ranking has no optimality certificate; use --method mp for the FLOP-aware ILP with a duality gap");
+            sel.put("note", m == Method.FALCON
+                    ? "falcon's support comes from DFO projections and backsolves; see objective.solver (last_projection_relative_gap)"
+                    : "magnitude ranking has no optimality certificate; use --method mp for the FLOP-aware ILP with a duality gap");
         }
         rep.put("selection", sel);
         rep.put("objective", objective != null ? objective : Map.of("note", "no gradients (--grads) given: objective not evaluated"));
@@ -676,6 +678,8 @@ final class PruneCommand implements Callable<Integer> {
         if (r.certificate() != null) {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g, dual bound %.6g, relative gap %.3g%n", r.certificate().primalValue(),
                     r.certificate().dualBound(), r.certificate().relativeGap());
+        } else if (m == Method.FALCON) {
+            o.printf(Locale.ROOT, "  selection: sum wbar^2 kept %.6g (falcon: support from DFO + backsolve; each projection has its own gap)%n", r.keptScore());
         } else {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g (magnitude: no dual bound)%n", r.keptScore());
         }

@@ -31,8 +31,6 @@ import org.bytedeco.javacpp.IntPointer;
  */
 public final class FalconSolver {
     private final ComputeBackend backend;
-    static boolean FULL_LINE_SEARCH = Boolean.getBoolean("falcon.fullLineSearch");
-    static boolean START_BS = Boolean.getBoolean("falcon.startBs");
 
     public FalconSolver(ComputeBackend backend) {
         this.backend = backend;
@@ -94,10 +92,6 @@ public final class FalconSolver {
         for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
         double qStart = exactQ(backend, x, w, wbar, g, lambda);
         double qBest = qStart;
-        if (START_BS && opt.backsolve() != Backsolve.Mode.NONE) {
-            w = Backsolve.solve(backend, x, wbar, g, lambda, mask, opt.backsolve(), Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10);
-            qBest = exactQ(backend, x, w, wbar, g, lambda);
-        }
         float[] wBest = w;
         byte[] maskBest = mask;
         List<IterationLog> log = new ArrayList<>();
@@ -169,15 +163,8 @@ public final class FalconSolver {
 
     private record Dfo(float[] w, byte[] mask, int iterations, String stop) {}
 
-    static int EXPLORE = Integer.getInteger("falcon.explore", 60);
-
-    static final boolean DEBUG = Boolean.getBoolean("falcon.debug");
-
-    private static int diff(byte[] a, byte[] b) {
-        int d = 0;
-        for (int i = 0; i < a.length; i++) if ((a[i] != 0) != (b[i] != 0)) d++;
-        return d;
-    }
+    /** Cap on the coarse step exponent of the support exploration (steps up to 2^EXPLORE / Lip). */
+    private static final int EXPLORE = 60;
 
     private record Explored(float[] w, byte[] mask, double q, double step) {}
 
@@ -307,7 +294,6 @@ public final class FalconSolver {
             previous = mk;
             float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, opt.backsolve(), blocks, 100, 1e-10);
             double qb = exactQ(backend, x, wb, wbar, g, lambda);
-            if (DEBUG) System.out.println("explore step=" + step + " nnz=" + count(mk) + " diff=" + diff(mk, mask) + " q=" + qb + " vs " + q);
             if (qb < (best == null ? q : best.q)) best = new Explored(wb, mk, qb, step);
         }
         return best;
@@ -447,7 +433,7 @@ public final class FalconSolver {
                     bestW = cand;
                     bestMask = mk;
                     bestStep = step;
-                } else if (!FULL_LINE_SEARCH) {
+                } else {
                     break;
                 }
             }

@@ -231,7 +231,7 @@ public abstract class AbstractSolverTest {
             FalconSolver.Result r;
             try (HostMatrix x = in.matrix()) {
                 r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
-                        SolverOptions.defaults().withMaxIterations(300).withMaxRounds(Integer.getInteger("falcon.rounds", 4)).withSwapCandidates(Integer.getInteger("falcon.swaps", 4)));
+                        SolverOptions.defaults().withMaxIterations(300));
             }
             assertFeasible(in, r.mask());
             double q = referenceQ(in, toDouble(r.weights()));
@@ -429,7 +429,7 @@ public abstract class AbstractSolverTest {
         ExampleModel model = ExampleModels.get("resnet20");
         LayerTable layers = model.layers();
         int p = (int) layers.parameters();
-        double lambda = Double.parseDouble(System.getProperty("falcon.lambda", "1e-3"));
+        double lambda = 1e-3;
         float[] wbar = new float[p];
         try (FloatPointer wp = model.syntheticWeights(0); HostMatrix x = model.syntheticGradients(backend, 32, 0)) {
             wp.get(wbar, 0, p);
@@ -451,7 +451,6 @@ public abstract class AbstractSolverTest {
                 table.append(String.format(Locale.ROOT, "  %3.0f%% FLOPs: Q mp %.6g, mp+BS %.9g, falcon %.9g | BS/mp %.4f, falcon/BS %.7f, falcon/mp %.4f"
                         + " (%d iterations, %.1f s)%n", 100 * keep, qMp, qBs, r.qFinal(), qBs / qMp, r.qFinal() / qBs, r.qFinal() / qMp,
                         r.iterations(), secs));
-                if (Boolean.getBoolean("falcon.debug")) { r.log().forEach(System.out::println); System.out.println(r.stopReason() + " " + r.dfoSeconds() + " " + r.backsolveSeconds()); }
                 assertTrue(qBs < qMp, "mp+BS not below mp at " + keep);
                 // falcon starts from mp's support and keeps the best backsolved point: never above mp+BS. On these
                 // synthetic gradients (|K| >> n) Q is dominated by lambda/2 ||wbar off K||^2, which mp already
