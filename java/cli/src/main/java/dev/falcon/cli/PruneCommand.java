@@ -22,6 +22,7 @@ import dev.falcon.prune.PruneResult;
 import dev.falcon.prune.Pruner;
 import dev.falcon.solve.Backsolve;
 import dev.falcon.solve.FalconSolver;
+import dev.falcon.solve.MultiStage;
 import dev.falcon.solve.SolverOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -121,6 +122,15 @@ final class PruneCommand implements Callable<Integer> {
             description = "falcon: after each backsolve try swapping the C most promising outside weights against the C least useful kept ones (C^2 backsolves; 0 = off; default: ${DEFAULT-VALUE}).")
     int swapCandidates;
 
+    @Option(names = "--stages", paramLabel = "T", defaultValue = "5", description = "falcon++: number of stages (default: ${DEFAULT-VALUE}).")
+    int stages;
+    @Option(names = "--schedule", paramLabel = "poly|linear|exp|const", defaultValue = "poly",
+            description = "falcon++: budget schedule from --start-keep to the target, for NNZ and FLOPs alike (default: ${DEFAULT-VALUE}).")
+    String schedule;
+    @Option(names = "--start-keep", paramLabel = "FRACTION", defaultValue = "1.0",
+            description = "falcon++: starting level of the schedule as a fraction of p and of the dense FLOPs (default: ${DEFAULT-VALUE}; 1 = dense).")
+    double startKeep;
+
     // ---- outputs
     @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
     Path out;
@@ -219,9 +229,9 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--device", "value", e.getMessage(), "run `falcon env` to see which backends are usable");
         }
         Backsolve.Mode backsolveMode = backsolveMode(m);
-        boolean solver = m == Method.FALCON || backsolveMode != Backsolve.Mode.NONE;
+        boolean solver = m == Method.FALCON || m == Method.FALCON_PLUS_PLUS || backsolveMode != Backsolve.Mode.NONE;
         if (solver && model == null && grads == null) {
-            throw InputException.of("--grads", "option", "missing: " + (m == Method.FALCON ? "--method falcon" : "--backsolve") + " needs the gradients X",
+            throw InputException.of("--grads", "option", "missing: " + (m == Method.MP ? "--backsolve" : "--method " + m.cliName()) + " needs the gradients X",
                     "give --grads X.npy (n x p per-sample gradients), or use --example");
         }
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver);
@@ -268,10 +278,11 @@ final class PruneCommand implements Callable<Integer> {
             Pruner.SolverInputs solverInputs = null;
             if (solver) {
                 SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
-                        .withBacksolve(m == Method.FALCON ? backsolveMode : Backsolve.Mode.EXACT).withBlockSize(blockSize)
+                        .withBacksolve(m == Method.MP ? Backsolve.Mode.EXACT : backsolveMode).withBlockSize(blockSize)
                         .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
                         .withMaxRounds(rounds).withSwapCandidates(swapCandidates);
-                solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null);
+                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startKeep, startKeep, null);
+                solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
             res.result = pruner.prune(m, res.weights, layers, budgets, solverInputs);
             PruneResult r = res.result;
@@ -361,7 +372,7 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private Backsolve.Mode backsolveMode(Method m) {
-        if (backsolve == null) return m == Method.FALCON ? Backsolve.Mode.EXACT : Backsolve.Mode.NONE;
+        if (backsolve == null) return m == Method.FALCON || m == Method.FALCON_PLUS_PLUS ? Backsolve.Mode.EXACT : Backsolve.Mode.NONE;
         Backsolve.Mode mode;
         try {
             mode = Backsolve.Mode.parse(backsolve);
@@ -380,6 +391,13 @@ final class PruneCommand implements Callable<Integer> {
         if (blockSize < 1) throw InputException.of("--block-size", "value", "is " + blockSize + ", it must be at least 1", "e.g. --block-size 2000");
         if (rounds < 1) throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1", "e.g. --rounds 4");
         if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
+        if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
+        if (!(startKeep > 0) || startKeep > 1) throw InputException.of("--start-keep", "value", "is " + startKeep + ", outside (0, 1]", "1 starts from the dense model");
+        try {
+            MultiStage.Schedule.parse(schedule);
+        } catch (IllegalArgumentException e) {
+            throw InputException.of("--schedule", "value", "unknown schedule '" + schedule + "'", "choose one of poly, linear, exp, const");
+        }
         String h = hessian.trim().toLowerCase(Locale.ROOT);
         if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
     }
@@ -429,6 +447,25 @@ final class PruneCommand implements Callable<Integer> {
                 row.put("seconds", e.seconds());
                 if (e.note() != null) row.put("note", e.note());
                 log.add(row);
+            }
+            if (s.multiStage() != null) {
+                List<Map<String, Object>> st = new ArrayList<>();
+                for (MultiStage.Stage e : s.multiStage().stages()) {
+                    Map<String, Object> row = new LinkedHashMap<>();
+                    row.put("stage", e.stage());
+                    row.put("nnz_budget", e.nnzBudget());
+                    row.put("flops_budget", e.flopsBudget());
+                    row.put("kept", e.kept());
+                    row.put("kept_flops", e.keptFlops());
+                    row.put("q_stage", e.qStage());
+                    row.put("iterations", e.iterations());
+                    row.put("seconds", e.seconds());
+                    st.add(row);
+                }
+                o.put("schedule", Map.of("stages", stages, "schedule", schedule.trim().toLowerCase(Locale.ROOT), "start_keep", startKeep,
+                        "gradients", "the same X in every stage"));
+                o.put("stages", st);
+                o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights); the iteration log is the last stage's");
             }
             o.put("iteration_log_note", "q is the objective of the model the step ran on (ours convention; the block model with --hessian block); "
                     + "iteration -1 = a backsolve or support search");
@@ -630,7 +667,7 @@ final class PruneCommand implements Callable<Integer> {
             sel.put("dual_evaluations", r.certificate().dualEvaluations());
         } else {
             sel.put("relative_gap", null);
-            sel.put("note", m == Method.FALCON
+            sel.put("note", m == Method.FALCON || m == Method.FALCON_PLUS_PLUS
                     ? "falcon's support comes from DFO projections and backsolves; see objective.solver (last_projection_relative_gap)"
                     : "magnitude ranking has no optimality certificate; use --method mp for the FLOP-aware ILP with a duality gap");
         }
@@ -678,7 +715,7 @@ final class PruneCommand implements Callable<Integer> {
         if (r.certificate() != null) {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g, dual bound %.6g, relative gap %.3g%n", r.certificate().primalValue(),
                     r.certificate().dualBound(), r.certificate().relativeGap());
-        } else if (m == Method.FALCON) {
+        } else if (m == Method.FALCON || m == Method.FALCON_PLUS_PLUS) {
             o.printf(Locale.ROOT, "  selection: sum wbar^2 kept %.6g (falcon: support from DFO + backsolve; each projection has its own gap)%n", r.keptScore());
         } else {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g (magnitude: no dual bound)%n", r.keptScore());

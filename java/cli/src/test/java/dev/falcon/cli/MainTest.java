@@ -310,8 +310,9 @@ class MainTest {
     @Test
     void falconAndMpBacksolveWriteTheSolverReport() throws IOException {
         com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
-        double[] q = new double[3];
-        String[][] variants = {{"--method", "mp"}, {"--method", "mp", "--backsolve"}, {"--method", "falcon", "--max-iterations", "20"}};
+        double[] q = new double[4];
+        String[][] variants = {{"--method", "mp"}, {"--method", "mp", "--backsolve"}, {"--method", "falcon", "--max-iterations", "20"},
+                {"--method", "falcon++", "--stages", "3", "--schedule", "linear", "--max-iterations", "10"}};
         for (int v = 0; v < variants.length; v++) {
             Run r = run(fileArgs(Stream.concat(Stream.of("--keep-flops", "0.4", "--keep-nnz", "0.5", "--lambda", "0.1"), Stream.of(variants[v])).toArray(String[]::new)));
             assertEquals(0, r.code(), r.err());
@@ -331,6 +332,8 @@ class MainTest {
         }
         assertTrue(q[1] < q[0], "mp + BS " + q[1] + " vs mp " + q[0]);
         assertTrue(q[2] <= q[1] * (1 + 1e-6), "falcon " + q[2] + " vs mp + BS " + q[1]);
+        var stages = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/stages");
+        assertTrue(stages.isArray() && stages.size() == 3, stages.toString());
         Run ex = run("prune", "--example", "resnet20", "--n", "4", "--method", "falcon", "--hessian", "block", "--backsolve", "block",
                 "--max-iterations", "2", "--rounds", "1", "--swap-candidates", "0", "--device", "java",
                 "--out", outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString());
@@ -346,7 +349,8 @@ class MainTest {
 
     @Test
     void badUsage() throws IOException {
-        assertFails(run(fileArgs("--method", "falcon++")), 2, "not available yet");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");
+        assertFails(run(fileArgs("--method", "falcon++", "--schedule", "cosine")), 2, "--schedule", "poly");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon",
                 "--out", outDir.resolve("p.npy").toString()), 2, "--grads", "falcon");
         assertFails(run(fileArgs("--method", "magnitude", "--backsolve")), 2, "--backsolve");

@@ -13,8 +13,8 @@ public enum Method {
     MP("mp", null),
     /** FALCON: discrete first-order method on the Fisher model. */
     FALCON("falcon", null),
-    /** FALCON++: multi-stage FALCON. */
-    FALCON_PLUS_PLUS("falcon++", "not available yet: the multi-stage schedule comes later");
+    /** FALCON++: multi-stage FALCON along a budget schedule. */
+    FALCON_PLUS_PLUS("falcon++", null);
 
     private final String cliName;
     private final String unavailableReason;

@@ -4,6 +4,7 @@ import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.solve.Backsolve;
 import dev.falcon.solve.FalconSolver;
+import dev.falcon.solve.MultiStage;
 import dev.falcon.solve.SolverOptions;
 import dev.falcon.io.InputException;
 import dev.falcon.model.LayerTable;
@@ -34,7 +35,19 @@ public final class Pruner implements AutoCloseable {
      * lambda of our convention, the solver options and, for mp, the backsolve applied to its support
      * ({@link Backsolve.Mode#NONE} = plain mp).
      */
-    public record SolverInputs(HostMatrix x, FloatPointer g, double lambda, SolverOptions options, Backsolve.Mode mpBacksolve) {}
+    public record SolverInputs(HostMatrix x, FloatPointer g, double lambda, SolverOptions options, Backsolve.Mode mpBacksolve, StagePlan stages) {
+        public SolverInputs(HostMatrix x, FloatPointer g, double lambda, SolverOptions options, Backsolve.Mode mpBacksolve) {
+            this(x, g, lambda, options, mpBacksolve, null);
+        }
+    }
+
+    /**
+     * falcon++: T stages along a schedule from the starting fractions (1 = dense); {@code source} gives X per
+     * stage (null = the fixed X of the inputs).
+     */
+    public record StagePlan(int stages, MultiStage.Schedule schedule, double startNnz, double startFlops, MultiStage.GradientSource source) {
+        public static StagePlan defaults() { return new StagePlan(5, MultiStage.Schedule.POLY, 1.0, 1.0, null); }
+    }
 
     /** Prunes {@code weights} (length p, not modified); the caller closes the result. */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets) {
@@ -46,7 +59,10 @@ public final class Pruner implements AutoCloseable {
      * {@code mp} with a backsolve on its support (the authors' "MP + BS"). The caller closes the result.
      */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
-        if (method == Method.FALCON && (inputs == null || inputs.x() == null)) {
+        boolean multi = method == Method.FALCON_PLUS_PLUS;
+        if (multi && inputs != null && inputs.x() == null && inputs.stages() != null && inputs.stages().source() != null) {
+            // gradients come from the source only
+        } else if ((method == Method.FALCON || multi) && (inputs == null || inputs.x() == null)) {
             throw InputException.of("--method", "value", "falcon needs the gradients X",
                     "give --grads X.npy (or use --example, which synthesises X)");
         }
@@ -54,8 +70,8 @@ public final class Pruner implements AutoCloseable {
         if (backsolveMp && inputs.x() == null) {
             throw InputException.of("--backsolve", "option", "needs the gradients X", "give --grads X.npy (or use --example)");
         }
-        PruneResult base = pruneWithoutSolver(method == Method.FALCON ? Method.MP : method, weights, layers, budgets);
-        if (method != Method.FALCON && !backsolveMp) return base;
+        PruneResult base = pruneWithoutSolver(method == Method.FALCON || multi ? Method.MP : method, weights, layers, budgets);
+        if (method != Method.FALCON && !multi && !backsolveMp) return base;
         try (base) {
             return solve(method, base, weights, layers, budgets, inputs);
         }
@@ -80,18 +96,32 @@ public final class Pruner implements AutoCloseable {
         Backsolve.Mode mode;
         float[] mpWeights = new float[p];
         for (int i = 0; i < p; i++) mpWeights[i] = mpMask[i] != 0 ? wbar[i] : 0f;
-        double qMp = FalconSolver.exactQ(backend, in.x(), mpWeights, wbar, g, in.lambda());
-        if (method == Method.FALCON) {
+        MultiStage.Result stages = null;
+        HostMatrix x = in.x();
+        if (method == Method.FALCON_PLUS_PLUS) {
+            StagePlan plan = in.stages() != null ? in.stages() : StagePlan.defaults();
+            MultiStage.GradientSource source = plan.source() != null ? plan.source() : MultiStage.GradientSource.fixed(in.x());
+            stages = MultiStage.run(backend, source, wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), plan.stages(),
+                    plan.schedule(), plan.startNnz(), plan.startFlops(), opt);
+            if (x == null) x = source.gradients(plan.stages() - 1, stages.weights());
+        }
+        double qMp = FalconSolver.exactQ(backend, x, mpWeights, wbar, g, in.lambda());
+        if (stages != null) {
+            falcon = stages.lastStage();
+            w = stages.weights();
+            mask = stages.mask();
+            mode = opt.backsolve();
+        } else if (method == Method.FALCON) {
             falcon = new FalconSolver(backend).solve(in.x(), wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), mpMask, opt);
             w = falcon.weights();
             mask = falcon.mask();
             mode = opt.backsolve();
         } else {
             mode = in.mpBacksolve();
-            w = Backsolve.solve(backend, in.x(), wbar, g, in.lambda(), mpMask, mode, Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10);
+            w = Backsolve.solve(backend, x, wbar, g, in.lambda(), mpMask, mode, Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10);
             mask = mpMask;
         }
-        double qFinal = falcon != null ? falcon.qFinal() : FalconSolver.exactQ(backend, in.x(), w, wbar, g, in.lambda());
+        double qFinal = stages != null ? stages.qFinal() : falcon != null ? falcon.qFinal() : FalconSolver.exactQ(backend, x, w, wbar, g, in.lambda());
         long t1 = System.nanoTime();
         BytePointer maskP = new BytePointer(p);
         FloatPointer pruned = null;
@@ -117,7 +147,7 @@ public final class Pruner implements AutoCloseable {
             PruneResult.Certificate cert = method == Method.MP ? base.certificate() : null;
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
                     base.scoreSeconds(), base.selectSeconds() + (t1 - t0) / 1e9, base.applySeconds(),
-                    new PruneResult.Solve(mode, falcon, qMp, linear(g, mpWeights, wbar), qFinal, linear(g, w, wbar), (t1 - t0) / 1e9));
+                    new PruneResult.Solve(mode, falcon, qMp, linear(g, mpWeights, wbar), qFinal, linear(g, w, wbar), (t1 - t0) / 1e9, stages));
         } catch (RuntimeException | Error e) {
             maskP.close();
             if (pruned != null) pruned.close();

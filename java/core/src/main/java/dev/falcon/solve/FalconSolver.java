@@ -263,12 +263,12 @@ public final class FalconSolver {
             grad = full.gradient(full.evaluate(w));
         }
         float[] scores = new float[p];
-        // Coarse scan, projections only: steps 4^t / Lip up to about 1/lambda (the curvature along directions X
+        // Coarse scan, projections only: steps 8^t / Lip up to about 1/lambda (the curvature along directions X
         // does not see). The support first changes between sLo and sHi.
         int top = (int) Math.ceil(Math.log(lip / lambda) / Math.log(2)) + 2;
         double sLo = 1 / lip, sHi = Double.NaN;
         List<Double> later = new ArrayList<>();
-        for (int t = 0; t <= Math.min(top, EXPLORE); t += 2) {
+        for (int t = 0; t <= Math.min(top, EXPLORE); t += 3) {
             double step = Math.scalb(1.0, t) / lip;
             byte[] mk = project(w, grad, step, scores, layers, nnz, flops);
             if (Arrays.equals(mk, mask)) { sLo = step; continue; }
@@ -278,7 +278,7 @@ public final class FalconSolver {
         // Fine scan of the transition (few swaps first), then the coarse steps beyond it; each new support is backsolved.
         // Bisection (projections only) for the smallest step that changes the support: the fewest swaps.
         double a = sLo, b = sHi;
-        for (int k = 0; k < 10 && b / a > 1 + 1e-6; k++) {
+        for (int k = 0; k < 8 && b / a > 1 + 1e-6; k++) {
             double mid = Math.sqrt(a * b);
             if (Arrays.equals(project(w, grad, mid, scores, layers, nnz, flops), mask)) a = mid; else b = mid;
         }

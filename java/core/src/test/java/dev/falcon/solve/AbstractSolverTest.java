@@ -417,6 +417,53 @@ public abstract class AbstractSolverTest {
     }
 
     @Test
+    public void schedulesFollowTheirFormulas() {
+        assertEquals(0.2 + 0.8 * Math.pow(1 - 1.0 / 3, 3), MultiStage.Schedule.POLY.level(1, 4, 1.0, 0.2), 1e-15);
+        assertEquals(1.0, MultiStage.Schedule.POLY.level(0, 4, 1.0, 0.2), 1e-15);
+        assertEquals(0.2, MultiStage.Schedule.POLY.level(3, 4, 1.0, 0.2), 1e-15);
+        assertEquals(0.6, MultiStage.Schedule.LINEAR.level(1, 3, 1.0, 0.2), 1e-15);
+        assertEquals(Math.sqrt(0.2), MultiStage.Schedule.EXP.level(1, 3, 1.0, 0.2), 1e-15);
+        assertEquals(0.2, MultiStage.Schedule.CONST.level(0, 3, 1.0, 0.2), 1e-15);
+        assertEquals(0.2, MultiStage.Schedule.POLY.level(0, 1, 1.0, 0.2), 1e-15);
+    }
+
+    @Test
+    public void multiStageReachesTheBudgetsAlongTheSchedule() {
+        SplittableRandom rnd = new SplittableRandom(37);
+        Instance in = randomInstance(rnd, 10, 300, 3, false);
+        long nnz = 40;
+        try (HostMatrix x = in.matrix()) {
+            List<Integer> calls = new ArrayList<>();
+            List<float[]> seen = new ArrayList<>();
+            MultiStage.GradientSource source = (stage, weights) -> {
+                calls.add(stage);
+                seen.add(weights.clone());
+                return x;
+            };
+            for (MultiStage.Schedule schedule : MultiStage.Schedule.values()) {
+                calls.clear();
+                seen.clear();
+                MultiStage.Result r = MultiStage.run(backend, source, in.wbar, in.g, in.lambda, in.layers, nnz, in.flops, 4, schedule, 1.0, 1.0,
+                        SolverOptions.defaults().withMaxIterations(30).withSwapCandidates(2));
+                assertEquals(List.of(0, 1, 2, 3), calls);
+                assertArrayEquals(in.wbar, seen.get(0));
+                assertFeasible(new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, nnz, in.flops), r.mask());
+                long previousS = Long.MAX_VALUE;
+                double previousF = Double.POSITIVE_INFINITY;
+                for (MultiStage.Stage st : r.stages()) {
+                    assertTrue(st.nnzBudget() <= previousS && st.flopsBudget() <= previousF * (1 + 1e-12), schedule + ": budgets must tighten " + st);
+                    assertTrue(st.kept() <= st.nnzBudget() && st.keptFlops() <= st.flopsBudget() * (1 + 1e-12));
+                    previousS = st.nnzBudget();
+                    previousF = st.flopsBudget();
+                }
+                assertEquals(nnz, r.stages().get(3).nnzBudget());
+                assertEquals(referenceQ(in, toDouble(r.weights())), r.qFinal(), 1e-4 * r.qFinal());
+                for (int j = 0; j < in.p; j++) if (r.mask()[j] == 0) assertEquals(0f, r.weights()[j]);
+            }
+        }
+    }
+
+    @Test
     public void lipschitzIsTheLargestEigenvalue() {
         // diagonal X X^T: eigenvalues are the squared column norms of an orthogonal design
         double[] a = {4, 1, 0, 1, 3, 0, 0, 0, 2}; // [[4,1,0],[1,3,0],[0,0,2]]
@@ -445,7 +492,7 @@ public abstract class AbstractSolverTest {
                 double qBs = FalconSolver.exactQ(backend, x, bs, wbar, null, lambda);
                 long t0 = System.nanoTime();
                 FalconSolver.Result r = s.solve(x, wbar, null, lambda, layers, p, flops, mask,
-                        SolverOptions.defaults().withMaxIterations(3).withTolerance(1e-4).withMaxRounds(1).withSwapCandidates(0));
+                        SolverOptions.defaults().withMaxIterations(2).withTolerance(1e-4).withMaxRounds(1).withSwapCandidates(0));
                 double secs = (System.nanoTime() - t0) / 1e9;
                 assertTrue(r.keptFlops() <= flops * (1 + 1e-12));
                 table.append(String.format(Locale.ROOT, "  %3.0f%% FLOPs: Q mp %.6g, mp+BS %.9g, falcon %.9g | BS/mp %.4f, falcon/BS %.7f, falcon/mp %.4f"
