@@ -200,12 +200,17 @@ public final class FalconSolver {
                 byte[] mk = mask.clone();
                 mk[i] = 1;
                 if (jj >= 0) mk[jj] = 0;
-                float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, opt.backsolve(), blocks, 100, 1e-10);
+                float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, searchMode(opt), blocks, 100, 1e-10);
                 double qb = exactQ(backend, x, wb, wbar, g, lambda);
                 if (qb < (best == null ? q : best.q)) best = new Explored(wb, mk, qb, 0);
             }
         }
         return best;
+    }
+
+    /** Backsolve used to score candidate supports: the chosen one, except sweeps (converged sweeps equal exact). */
+    private static Backsolve.Mode searchMode(SolverOptions opt) {
+        return opt.backsolve() == Backsolve.Mode.SWEEP ? Backsolve.Mode.EXACT : opt.backsolve();
     }
 
     private byte[] project(float[] w, double[] grad, double step, float[] scores, LayerTable layers, long nnz, double flops) {
@@ -292,7 +297,7 @@ public final class FalconSolver {
             byte[] mk = project(w, grad, step, scores, layers, nnz, flops);
             if (Arrays.equals(mk, previous) || Arrays.equals(mk, mask)) continue;
             previous = mk;
-            float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, opt.backsolve(), blocks, 100, 1e-10);
+            float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, searchMode(opt), blocks, 100, 1e-10);
             double qb = exactQ(backend, x, wb, wbar, g, lambda);
             if (qb < (best == null ? q : best.q)) best = new Explored(wb, mk, qb, step);
         }
