@@ -186,17 +186,22 @@ public final class FalconSolver {
         int[] in = topIndices(p, c, i -> mask[i] == 0 ? grad[i] * grad[i] / (norms[i] + lambda) : Double.NEGATIVE_INFINITY);
         int[] out = topIndices(p, c, j -> mask[j] != 0 ? -(double) w[j] * w[j] * (norms[j] + lambda) : Double.NEGATIVE_INFINITY);
         long kept = count(mask);
-        double used = flopsOf(mask, layers);
+        long[] per = perLayer(mask, layers);
         Explored best = null;
         for (int i : in) {
             if (i < 0) continue;
-            double fi = layers.get(layers.layerOf(i)).flopsPerWeight();
+            int li = layers.layerOf(i);
             for (int j = -1; j < out.length; j++) {
                 int jj = j < 0 ? -1 : out[j];
                 if (j >= 0 && jj < 0) continue;
                 long k2 = kept + 1 - (jj < 0 ? 0 : 1);
-                double f2 = used + fi - (jj < 0 ? 0 : layers.get(layers.layerOf(jj)).flopsPerWeight());
-                if (k2 > nnz || f2 > flops * (1 + 1e-12)) continue;
+                // FLOPs exactly as the selection counts them: per-layer counts times FLOPs per weight, in layer order
+                long[] per2 = per.clone();
+                per2[li]++;
+                if (jj >= 0) per2[layers.layerOf(jj)]--;
+                double f2 = 0;
+                for (int l = 0; l < per2.length; l++) f2 += per2[l] * layers.get(l).flopsPerWeight();
+                if (k2 > nnz || f2 > flops) continue;
                 byte[] mk = mask.clone();
                 mk[i] = 1;
                 if (jj >= 0) mk[jj] = 0;
