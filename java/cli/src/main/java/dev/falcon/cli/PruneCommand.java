@@ -131,6 +131,11 @@ final class PruneCommand implements Callable<Integer> {
             description = "falcon++: starting level of the schedule as a fraction of p and of the dense FLOPs (default: ${DEFAULT-VALUE}; 1 = dense).")
     double startKeep;
 
+    @Option(names = "--stage-grads", paramLabel = "PATTERN",
+            description = "falcon++: X recomputed at each stage's starting weights, one file per stage 1..T-1 named by PATTERN with {stage} "
+                    + "(e.g. X_stage{stage}.npy); stage 0 uses --grads. Default: the same X in every stage.")
+    String stageGrads;
+
     // ---- outputs
     @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
     Path out;
@@ -281,7 +286,9 @@ final class PruneCommand implements Callable<Integer> {
                         .withBacksolve(m == Method.MP ? Backsolve.Mode.EXACT : backsolveMode).withBlockSize(blockSize)
                         .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
                         .withMaxRounds(rounds).withSwapCandidates(swapCandidates);
-                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startKeep, startKeep, null);
+                MultiStage.GradientSource source = stageGrads == null ? null : new StageFiles(backend, res.x, stageGrads, n, p);
+                res.source = source;
+                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startKeep, startKeep, source);
                 solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
             res.result = pruner.prune(m, res.weights, layers, budgets, solverInputs);
@@ -391,6 +398,11 @@ final class PruneCommand implements Callable<Integer> {
         if (blockSize < 1) throw InputException.of("--block-size", "value", "is " + blockSize + ", it must be at least 1", "e.g. --block-size 2000");
         if (rounds < 1) throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1", "e.g. --rounds 4");
         if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
+        if (stageGrads != null) {
+            if (!Method.parse(method).equals(Method.FALCON_PLUS_PLUS)) throw InputException.of("--stage-grads", "option", "only applies to --method falcon++", "drop it");
+            if (!stageGrads.contains("{stage}")) throw InputException.of("--stage-grads", "value", "'" + stageGrads + "' has no {stage} placeholder", "e.g. --stage-grads X_stage{stage}.npy");
+            if (grads == null) throw InputException.of("--stage-grads", "option", "needs --grads (the gradients of stage 0, at the dense weights)", "give --grads X.npy");
+        }
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
         if (!(startKeep > 0) || startKeep > 1) throw InputException.of("--start-keep", "value", "is " + startKeep + ", outside (0, 1]", "1 starts from the dense model");
         try {
@@ -463,7 +475,7 @@ final class PruneCommand implements Callable<Integer> {
                     st.add(row);
                 }
                 o.put("schedule", Map.of("stages", stages, "schedule", schedule.trim().toLowerCase(Locale.ROOT), "start_keep", startKeep,
-                        "gradients", "the same X in every stage"));
+                        "gradients", stageGrads == null ? "the same X in every stage" : "stage 0: --grads; stage t: " + stageGrads));
                 o.put("stages", st);
                 o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights); the iteration log is the last stage's");
             }
@@ -749,16 +761,64 @@ final class PruneCommand implements Callable<Integer> {
         return (System.nanoTime() - t0) / 1e9;
     }
 
+    /** falcon++ gradients per stage: stage 0 is --grads, stage t >= 1 the file PATTERN with {stage} = t (loaded when reached). */
+    private static final class StageFiles implements MultiStage.GradientSource {
+        private final ComputeBackend backend;
+        private final HostMatrix first;
+        private final String pattern;
+        private final long rows, cols;
+        private HostMatrix current;
+
+        StageFiles(ComputeBackend backend, HostMatrix first, String pattern, long rows, long cols) {
+            this.backend = backend;
+            this.first = first;
+            this.pattern = pattern;
+            this.rows = rows;
+            this.cols = cols;
+        }
+
+        @Override
+        public HostMatrix gradients(int stage, float[] weights) {
+            if (stage == 0) return first;
+            String spec = pattern.replace("{stage}", Integer.toString(stage));
+            RawMatrixSource src = ArrayFiles.matrixSource(spec, "--stage-grads");
+            if (src.rows() != rows || src.cols() != cols) {
+                throw InputException.of(spec, "--stage-grads", "X has shape " + src.rows() + " x " + src.cols() + " but --grads is " + rows + " x " + cols,
+                        "recompute the gradients with the same samples and weights layout");
+            }
+            HostMatrix next;
+            try {
+                next = backend.load(src);
+                checkFinite(next, spec);
+            } catch (IOException e) {
+                throw InputException.of(spec, "--stage-grads", "cannot be read (" + e.getMessage() + ")", "check the file");
+            }
+            if (current != null) current.close();
+            current = next;
+            return current;
+        }
+
+        @Override
+        public void close() {
+            if (current != null) current.close();
+            current = null;
+        }
+    }
+
     /** Everything allocated during a run, closed in reverse order. */
     private static final class Resources implements AutoCloseable {
         FloatPointer weights;
         FloatPointer g;
         HostMatrix x;
         PruneResult result;
+        MultiStage.GradientSource source;
 
         @Override
         public void close() {
             if (result != null) result.close();
+            if (source != null) {
+                try { source.close(); } catch (Exception ignored) { }
+            }
             if (x != null) x.close();
             if (g != null) g.close();
             if (weights != null) weights.close();

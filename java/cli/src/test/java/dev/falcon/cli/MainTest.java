@@ -309,6 +309,7 @@ class MainTest {
 
     @Test
     void falconAndMpBacksolveWriteTheSolverReport() throws IOException {
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "3", "--stage-grads", dir.resolve("missing{stage}.npy").toString())), 2, "missing1.npy");
         com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         double[] q = new double[4];
         String[][] variants = {{"--method", "mp"}, {"--method", "mp", "--backsolve"}, {"--method", "falcon", "--max-iterations", "20"},
@@ -334,6 +335,14 @@ class MainTest {
         assertTrue(q[2] <= q[1] * (1 + 1e-6), "falcon " + q[2] + " vs mp + BS " + q[1]);
         var stages = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/stages");
         assertTrue(stages.isArray() && stages.size() == 3, stages.toString());
+        // falcon++ with gradients recomputed per stage (here: copies of X scaled, so the files differ)
+        try (FloatPointer x2 = values(N * P, 9)) {
+            Npy.writeFloat32(dir.resolve("X_s1.npy"), x2, new long[] {N, P});
+            Npy.writeFloat32(dir.resolve("X_s2.npy"), x2, new long[] {N, P});
+        }
+        Run staged = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--stage-grads", dir.resolve("X_s{stage}.npy").toString()));
+        assertEquals(0, staged.code(), staged.err());
+        assertTrue(mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/schedule/gradients").asText().contains("X_s{stage}"));
         Run ex = run("prune", "--example", "resnet20", "--n", "4", "--method", "falcon", "--hessian", "block", "--backsolve", "block",
                 "--max-iterations", "2", "--rounds", "1", "--swap-candidates", "0", "--device", "java",
                 "--out", outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString());

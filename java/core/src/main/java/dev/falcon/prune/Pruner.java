@@ -121,7 +121,9 @@ public final class Pruner implements AutoCloseable {
             w = Backsolve.solve(backend, x, wbar, g, in.lambda(), mpMask, mode, Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10);
             mask = mpMask;
         }
-        double qFinal = stages != null ? stages.qFinal() : falcon != null ? falcon.qFinal() : FalconSolver.exactQ(backend, x, w, wbar, g, in.lambda());
+        // Q around the dense weights on the X of the inputs (for falcon++ with recomputed gradients: the first X).
+        double qFinal = stages != null && in.x() == null ? stages.qFinal()
+                : falcon != null && stages == null ? falcon.qFinal() : FalconSolver.exactQ(backend, x, w, wbar, g, in.lambda());
         long t1 = System.nanoTime();
         BytePointer maskP = new BytePointer(p);
         FloatPointer pruned = null;
