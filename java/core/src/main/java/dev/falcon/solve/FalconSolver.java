@@ -319,7 +319,7 @@ public final class FalconSolver {
         boolean active = opt.activeSet() && !block && support > 0 && 4 * support < p;
         if (!active) {
             try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, block ? blocks : null)) {
-                return iterate(model, layers, nnz, flops, w0, mask0, lip, opt, round, iterationsLeft, log, t0, lastGap, null);
+                return iterate(model, layers, nnz, flops, w0, mask0, lip, opt, round, iterationsLeft, log, t0, lastGap);
             }
         }
         // Active set: start with the support plus the best outside coordinates of the first step, 2|support| in all.
@@ -392,7 +392,7 @@ public final class FalconSolver {
         HostMatrix xa = HostMatrix.allocate(x.rows(), k);
         try (xa; IntPointer cols = new IntPointer(idx); FisherModel model = new FisherModel(backend, xa, wbarA, gA, c0, constant, lambda, null)) {
             backend.gatherColumns(x, cols, k, xa.data());
-            Dfo d = iterate(model, sub, nnz, flops, wa, maskA, lip, opt, round, iterationsLeft, log, t0, lastGap, null);
+            Dfo d = iterate(model, sub, nnz, flops, wa, maskA, lip, opt, round, iterationsLeft, log, t0, lastGap);
             float[] wf = new float[p];
             byte[] mf = new byte[p];
             for (int j = 0; j < k; j++) {
@@ -405,7 +405,7 @@ public final class FalconSolver {
 
     /** The DFO iterations on one model. Q (of the model) never increases. */
     private Dfo iterate(FisherModel model, LayerTable layers, long nnz, double flops, float[] w0, byte[] mask0, double lip,
-                        SolverOptions opt, int round, int iterationsLeft, List<IterationLog> log, long t0, double[] lastGap, Object unused) {
+                        SolverOptions opt, int round, int iterationsLeft, List<IterationLog> log, long t0, double[] lastGap) {
         int m = model.m;
         float[] w = w0.clone();
         byte[] mask = mask0.clone();

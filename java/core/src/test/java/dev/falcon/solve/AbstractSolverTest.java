@@ -416,6 +416,34 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /** Passes over X per DFO iteration: exact = one X^T u plus one X v per line-search trial; block = one blockGramProduct per trial. */
+    @Test
+    public void dfoIterationsCostTheExpectedPassesOverX() {
+        SplittableRandom rnd = new SplittableRandom(41);
+        Instance in = randomInstance(rnd, 8, 200, 3, false);
+        try (HostMatrix x = in.matrix()) {
+            for (SolverOptions.HessianModel h : SolverOptions.HessianModel.values()) {
+                CountingBackend counting = new CountingBackend(backend);
+                SolverOptions o = SolverOptions.defaults().withHessian(h).withBacksolve(Backsolve.Mode.NONE).withActiveSet(false)
+                        .withMaxRounds(1).withMaxIterations(5).withTolerance(0).withBlockSize(50);
+                FalconSolver.Result r = new FalconSolver(counting).solve(x, in.wbar, in.g, in.lambda, in.layers, 40, in.flops, null, o);
+                int iterations = r.iterations();
+                int sorts = counting.get("sortSegmentsDescending") - 1; // minus the mp warm start
+                assertEquals(1, counting.get("weightedGram"), "one Gram for the Lipschitz constant");
+                if (h == SolverOptions.HessianModel.EXACT) {
+                    // + 1 evaluation at the start of the round, + warm start Q + final Q, no block products
+                    assertEquals(0, counting.get("blockGramProduct"));
+                    assertEquals(iterations + (r.stopReason().startsWith("no decrease") ? 1 : 0), counting.get("multiplyTransposed"), counting.counts.toString());
+                    assertEquals(sorts + 1 + 2, counting.get("multiply"), counting.counts.toString());
+                } else {
+                    assertEquals(sorts + 1, counting.get("blockGramProduct"), counting.counts.toString());
+                    assertEquals(0, counting.get("multiplyTransposed"), counting.counts.toString());
+                }
+                System.out.printf(Locale.ROOT, "[%s] DFO %s: %d iterations, X ops %s%n", backend.name(), h, iterations, counting.counts);
+            }
+        }
+    }
+
     @Test
     public void schedulesFollowTheirFormulas() {
         assertEquals(0.2 + 0.8 * Math.pow(1 - 1.0 / 3, 3), MultiStage.Schedule.POLY.level(1, 4, 1.0, 0.2), 1e-15);
