@@ -105,7 +105,9 @@ public final class FalconSolver {
         for (int round = 1; round <= opt.maxRounds(); round++) {
             rounds = round;
             long td = System.nanoTime();
-            Dfo dfo = runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, lip, opt, blocks, round, iterationsLeft, log, t0, lastGap);
+            // Once the iteration cap is reached, rounds go on without DFO steps (backsolve and support searches only).
+            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap")
+                    : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, lip, opt, blocks, round, iterationsLeft, log, t0, lastGap);
             dfoSeconds += secs(td);
             iterationsLeft -= dfo.iterations;
             long tb = System.nanoTime();
@@ -154,7 +156,6 @@ public final class FalconSolver {
             stop = dfo.stop;
             if (!improved) { stop = dfo.stop + "; round did not lower Q"; break; }
             if (sameSupport && round > 1) { stop = dfo.stop + "; support stable"; break; }
-            if (iterationsLeft <= 0) { stop = "iteration cap"; break; }
         }
         long[] per = perLayer(maskBest, layers);
         return new Result(wBest, maskBest, count(maskBest), flopsOf(maskBest, layers), per, qStart, qBest, lip,
