@@ -122,6 +122,9 @@ final class PruneCommand implements Callable<Integer> {
             description = "falcon: after each backsolve try swapping the C most promising outside weights against the C least useful kept ones (C^2 backsolves; 0 = off; default: ${DEFAULT-VALUE}).")
     int swapCandidates;
 
+    @Option(names = "--stable-iterations", paramLabel = "K", defaultValue = "3",
+            description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE}).")
+    int stableIterations;
     @Option(names = "--stages", paramLabel = "T", defaultValue = "5", description = "falcon++: number of stages (default: ${DEFAULT-VALUE}).")
     int stages;
     @Option(names = "--schedule", paramLabel = "poly|linear|exp|const", defaultValue = "poly",
@@ -285,7 +288,7 @@ final class PruneCommand implements Callable<Integer> {
                 SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
                         .withBacksolve(m == Method.MP ? Backsolve.Mode.EXACT : backsolveMode).withBlockSize(blockSize)
                         .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
-                        .withMaxRounds(rounds).withSwapCandidates(swapCandidates);
+                        .withMaxRounds(rounds).withSwapCandidates(swapCandidates).withStableIterations(stableIterations);
                 MultiStage.GradientSource source = stageGrads == null ? null : new StageFiles(backend, res.x, stageGrads, n, p);
                 res.source = source;
                 Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startKeep, startKeep, source);
@@ -397,6 +400,7 @@ final class PruneCommand implements Callable<Integer> {
         if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw InputException.of("--tolerance", "value", "is " + tolerance + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
         if (blockSize < 1) throw InputException.of("--block-size", "value", "is " + blockSize + ", it must be at least 1", "e.g. --block-size 2000");
         if (rounds < 1) throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1", "e.g. --rounds 4");
+        if (stableIterations < 0) throw InputException.of("--stable-iterations", "value", "is " + stableIterations + ", it must be >= 0", "0 turns it off");
         if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
         if (stageGrads != null) {
             if (!Method.parse(method).equals(Method.FALCON_PLUS_PLUS)) throw InputException.of("--stage-grads", "option", "only applies to --method falcon++", "drop it");
@@ -439,6 +443,7 @@ final class PruneCommand implements Callable<Integer> {
             opt.put("block_size", blockSize);
             opt.put("rounds", rounds);
             opt.put("swap_candidates", swapCandidates);
+            opt.put("stable_iterations", stableIterations);
             o.put("options", opt);
             o.put("lipschitz", f.lipschitz());
             o.put("iterations", f.iterations());

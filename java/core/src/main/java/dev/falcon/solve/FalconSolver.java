@@ -414,6 +414,7 @@ public final class FalconSolver {
         float[] z = new float[m], scores = new float[m];
         double[] sel = new double[2];
         int it = 0;
+        int stableFor = 0;
         String stop = "iteration cap";
         while (it < iterationsLeft) {
             double[] grad = model.gradient(cur);
@@ -451,11 +452,13 @@ public final class FalconSolver {
             if (best == null) { stop = "no decrease"; break; }
             it++;
             double decrease = (cur.q - best.q) / Math.max(Math.abs(cur.q), 1e-300);
+            stableFor = Arrays.equals(bestMask, mask) ? stableFor + 1 : 0;
             w = bestW;
             mask = bestMask;
             cur = best;
             log.add(new IterationLog(round, it, cur.q, count(mask), flopsOf(mask, layers), bestStep, secs(t0), null));
             if (decrease < opt.tolerance()) { stop = "relative decrease below tolerance"; break; }
+            if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + stableFor + " iterations"; break; }
         }
         return new Dfo(w, mask, it, stop);
     }
