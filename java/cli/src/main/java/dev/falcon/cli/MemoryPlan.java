@@ -16,12 +16,20 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
     static final long SLACK = 64L << 20;
 
+    /** Java heap bytes per weight the solver (falcon, backsolve) keeps: weights, iterate, gradient, step, scores, masks. */
+    static final long SOLVER_HEAP_PER_WEIGHT = 64;
+
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops) {
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, false);
+    }
+
+    static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
+                         boolean solver) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 4 : 0);
         boolean java = backend.equals("java");
-        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0);
+        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0);
         return new MemoryPlan(p, rows, xBytes, mapped, perWeight * p, heap, SystemInfo.availableMemory(), java);
     }
 

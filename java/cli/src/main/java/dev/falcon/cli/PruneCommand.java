@@ -20,6 +20,10 @@ import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
 import dev.falcon.prune.PruneResult;
 import dev.falcon.prune.Pruner;
+import dev.falcon.solve.Backsolve;
+import dev.falcon.solve.FalconSolver;
+import dev.falcon.solve.MultiStage;
+import dev.falcon.solve.SolverOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.FloatBuffer;
@@ -96,6 +100,45 @@ final class PruneCommand implements Callable<Integer> {
             description = "How --lambda is read: ridge = lambda of Q; falcon = the authors' l2, lambda = l2 * n (default: ${DEFAULT-VALUE}).")
     Objective.Convention convention;
 
+    // ---- solver (falcon, and mp --backsolve)
+    @Option(names = "--backsolve", paramLabel = "exact|block|sweep|none", arity = "0..1", fallbackValue = "exact",
+            description = {"Backsolve on the final support: exact (Woodbury, whole network), block (block-diagonal, --block-size), "
+                    + "sweep (block-coordinate Gauss-Seidel on the exact model), none.",
+                    "falcon: default exact. mp: default none; `--method mp --backsolve` = the authors' MP + BS (exact)."})
+    String backsolve;
+    @Option(names = "--max-iterations", paramLabel = "N", defaultValue = "100", description = "falcon: cap on DFO iterations (default: ${DEFAULT-VALUE}).")
+    int maxIterations;
+    @Option(names = "--tolerance", paramLabel = "T", defaultValue = "1e-6", description = "falcon: stop when an iteration lowers Q by less than this, relative (default: ${DEFAULT-VALUE}).")
+    double tolerance;
+    @Option(names = "--hessian", paramLabel = "exact|block", defaultValue = "exact",
+            description = "falcon: Hessian model of the DFO iterations: exact low-rank Fisher (X v and X^T u per iteration) or its block-diagonal part "
+                    + "(one blockGramProduct pass per iteration) (default: ${DEFAULT-VALUE}).")
+    String hessian;
+    @Option(names = "--block-size", paramLabel = "N", defaultValue = "2000", description = "Blocks of --hessian block and --backsolve block|sweep: layers cut into chunks of at most N weights (default: ${DEFAULT-VALUE}).")
+    int blockSize;
+    @Option(names = "--rounds", paramLabel = "N", defaultValue = "4", description = "falcon: DFO + backsolve rounds (default: ${DEFAULT-VALUE}).")
+    int rounds;
+    @Option(names = "--swap-candidates", paramLabel = "C", defaultValue = "4",
+            description = "falcon: after each backsolve try swapping the C most promising outside weights against the C least useful kept ones (C^2 backsolves; 0 = off; default: ${DEFAULT-VALUE}).")
+    int swapCandidates;
+
+    @Option(names = "--stable-iterations", paramLabel = "K", defaultValue = "3",
+            description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE}).")
+    int stableIterations;
+    @Option(names = "--stages", paramLabel = "T", defaultValue = "5", description = "falcon++: number of stages (default: ${DEFAULT-VALUE}).")
+    int stages;
+    @Option(names = "--schedule", paramLabel = "poly|linear|exp|const", defaultValue = "poly",
+            description = "falcon++: budget schedule from --start-keep to the target, for NNZ and FLOPs alike (default: ${DEFAULT-VALUE}).")
+    String schedule;
+    @Option(names = "--start-keep", paramLabel = "FRACTION", defaultValue = "1.0",
+            description = "falcon++: starting level of the schedule as a fraction of p and of the dense FLOPs (default: ${DEFAULT-VALUE}; 1 = dense).")
+    double startKeep;
+
+    @Option(names = "--stage-grads", paramLabel = "PATTERN",
+            description = "falcon++: X recomputed at each stage's starting weights, one file per stage 1..T-1 named by PATTERN with {stage} "
+                    + "(e.g. X_stage{stage}.npy); stage 0 uses --grads. Default: the same X in every stage.")
+    String stageGrads;
+
     // ---- outputs
     @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
     Path out;
@@ -125,6 +168,7 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--method", "value", m.cliName() + " is " + m.unavailableReason(), "use --method mp or --method magnitude");
         }
         validateOptions();
+        validateSolverOptions();
         int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
 
         // ---------------------------------------------------------------- describe inputs (no data read)
@@ -192,7 +236,13 @@ final class PruneCommand implements Callable<Integer> {
         } catch (IllegalArgumentException | IllegalStateException e) {
             throw InputException.of("--device", "value", e.getMessage(), "run `falcon env` to see which backends are usable");
         }
-        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null);
+        Backsolve.Mode backsolveMode = backsolveMode(m);
+        boolean solver = m == Method.FALCON || m == Method.FALCON_PLUS_PLUS || backsolveMode != Backsolve.Mode.NONE;
+        if (solver && model == null && grads == null) {
+            throw InputException.of("--grads", "option", "missing: " + (m == Method.MP ? "--backsolve" : "--method " + m.cliName()) + " needs the gradients X",
+                    "give --grads X.npy (n x p per-sample gradients), or use --example");
+        }
+        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver);
         plan.check(model, xSource);
 
         // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.
@@ -232,8 +282,21 @@ final class PruneCommand implements Callable<Integer> {
             // ------------------------------------------------------------ prune
             progress.begin("pruning (" + m.cliName() + ")");
             t = System.nanoTime();
-            res.result = pruner.prune(m, res.weights, layers, budgets);
+            double ridgeLambda = convention.toRidgeLambda(lambda, n);
+            Pruner.SolverInputs solverInputs = null;
+            if (solver) {
+                SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
+                        .withBacksolve(m == Method.MP ? Backsolve.Mode.EXACT : backsolveMode).withBlockSize(blockSize)
+                        .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
+                        .withMaxRounds(rounds).withSwapCandidates(swapCandidates).withStableIterations(stableIterations);
+                MultiStage.GradientSource source = stageGrads == null ? null : new StageFiles(backend, res.x, stageGrads, n, p);
+                res.source = source;
+                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startKeep, startKeep, source);
+                solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
+            }
+            res.result = pruner.prune(m, res.weights, layers, budgets, solverInputs);
             PruneResult r = res.result;
+            if (r.solve() != null) timings.put("solve", r.solve().seconds());
             timings.put("score", r.scoreSeconds());
             timings.put("selection", r.selectSeconds());
             timings.put("apply", r.applySeconds());
@@ -243,9 +306,11 @@ final class PruneCommand implements Callable<Integer> {
             if (res.x != null) {
                 progress.begin("objective");
                 t = System.nanoTime();
-                double ridgeLambda = convention.toRidgeLambda(lambda, n);
                 Objective.Value after = Objective.evaluate(backend, res.x, r.prunedWeights(), res.weights, res.g, ridgeLambda);
                 objective = objectiveReport(after, n);
+                if (r.solve() != null) {
+                    objective.put("solver", solverReport(r));
+                }
                 timings.put("objective", secs(t));
             }
 
@@ -314,6 +379,116 @@ final class PruneCommand implements Callable<Integer> {
         }
         if (!(lambda > 0) || Double.isInfinite(lambda)) throw InputException.of("--lambda", "value", "is " + lambda + ", it must be a positive finite number", "e.g. --lambda 1e-3");
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
+    }
+
+    private Backsolve.Mode backsolveMode(Method m) {
+        if (backsolve == null) return m == Method.FALCON || m == Method.FALCON_PLUS_PLUS ? Backsolve.Mode.EXACT : Backsolve.Mode.NONE;
+        Backsolve.Mode mode;
+        try {
+            mode = Backsolve.Mode.parse(backsolve);
+        } catch (IllegalArgumentException e) {
+            throw InputException.of("--backsolve", "value", "unknown mode '" + backsolve + "'", "choose one of exact, block, sweep, none");
+        }
+        if (m == Method.MAGNITUDE && mode != Backsolve.Mode.NONE) {
+            throw InputException.of("--backsolve", "option", "only applies to --method mp and falcon", "use --method mp --backsolve for the authors' MP + BS");
+        }
+        return mode;
+    }
+
+    private void validateSolverOptions() {
+        if (maxIterations < 0) throw InputException.of("--max-iterations", "value", "is " + maxIterations + ", it must be >= 0", "e.g. --max-iterations 100");
+        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw InputException.of("--tolerance", "value", "is " + tolerance + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
+        if (blockSize < 1) throw InputException.of("--block-size", "value", "is " + blockSize + ", it must be at least 1", "e.g. --block-size 2000");
+        if (rounds < 1) throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1", "e.g. --rounds 4");
+        if (stableIterations < 0) throw InputException.of("--stable-iterations", "value", "is " + stableIterations + ", it must be >= 0", "0 turns it off");
+        if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
+        if (stageGrads != null) {
+            if (!Method.parse(method).equals(Method.FALCON_PLUS_PLUS)) throw InputException.of("--stage-grads", "option", "only applies to --method falcon++", "drop it");
+            if (!stageGrads.contains("{stage}")) throw InputException.of("--stage-grads", "value", "'" + stageGrads + "' has no {stage} placeholder", "e.g. --stage-grads X_stage{stage}.npy");
+            if (grads == null) throw InputException.of("--stage-grads", "option", "needs --grads (the gradients of stage 0, at the dense weights)", "give --grads X.npy");
+        }
+        if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
+        if (!(startKeep > 0) || startKeep > 1) throw InputException.of("--start-keep", "value", "is " + startKeep + ", outside (0, 1]", "1 starts from the dense model");
+        try {
+            MultiStage.Schedule.parse(schedule);
+        } catch (IllegalArgumentException e) {
+            throw InputException.of("--schedule", "value", "unknown schedule '" + schedule + "'", "choose one of poly, linear, exp, const");
+        }
+        String h = hessian.trim().toLowerCase(Locale.ROOT);
+        if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
+    }
+
+    /** Q before (mp's support, wbar kept) and after the solver in both conventions, options and the iteration log. */
+    private Map<String, Object> solverReport(PruneResult r) {
+        Map<String, Object> o = new LinkedHashMap<>();
+        PruneResult.Solve s = r.solve();
+        o.put("backsolve", s.backsolve().cliName());
+        Map<String, Object> before = new LinkedHashMap<>();
+        before.put("what", "mp's support with the dense weights kept on it (the warm start)");
+        before.put("ours", s.qMp());
+        before.put("falcon_authors", s.qMpAuthors());
+        o.put("q_mp_support", before);
+        Map<String, Object> after = new LinkedHashMap<>();
+        after.put("ours", s.qFinal());
+        after.put("falcon_authors", s.qFinalAuthors());
+        after.put("ratio_to_mp_support", s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
+        o.put("q_final", after);
+        o.put("seconds", s.seconds());
+        FalconSolver.Result f = s.falcon();
+        if (f != null) {
+            Map<String, Object> opt = new LinkedHashMap<>();
+            opt.put("max_iterations", maxIterations);
+            opt.put("tolerance", tolerance);
+            opt.put("hessian", hessian.trim().toLowerCase(Locale.ROOT));
+            opt.put("block_size", blockSize);
+            opt.put("rounds", rounds);
+            opt.put("swap_candidates", swapCandidates);
+            opt.put("stable_iterations", stableIterations);
+            o.put("options", opt);
+            o.put("lipschitz", f.lipschitz());
+            o.put("iterations", f.iterations());
+            o.put("rounds", f.rounds());
+            o.put("stop_reason", f.stopReason());
+            o.put("last_projection_relative_gap", Double.isNaN(f.lastGap()) ? null : f.lastGap());
+            o.put("dfo_seconds", f.dfoSeconds());
+            o.put("backsolve_and_search_seconds", f.backsolveSeconds());
+            List<Map<String, Object>> log = new ArrayList<>();
+            for (FalconSolver.IterationLog e : f.log()) {
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("round", e.round());
+                row.put("iteration", e.iteration());
+                row.put("q", e.q());
+                row.put("nnz", e.nnz());
+                row.put("flops", e.flops());
+                row.put("step", e.step());
+                row.put("seconds", e.seconds());
+                if (e.note() != null) row.put("note", e.note());
+                log.add(row);
+            }
+            if (s.multiStage() != null) {
+                List<Map<String, Object>> st = new ArrayList<>();
+                for (MultiStage.Stage e : s.multiStage().stages()) {
+                    Map<String, Object> row = new LinkedHashMap<>();
+                    row.put("stage", e.stage());
+                    row.put("nnz_budget", e.nnzBudget());
+                    row.put("flops_budget", e.flopsBudget());
+                    row.put("kept", e.kept());
+                    row.put("kept_flops", e.keptFlops());
+                    row.put("q_stage", e.qStage());
+                    row.put("iterations", e.iterations());
+                    row.put("seconds", e.seconds());
+                    st.add(row);
+                }
+                o.put("schedule", Map.of("stages", stages, "schedule", schedule.trim().toLowerCase(Locale.ROOT), "start_keep", startKeep,
+                        "gradients", stageGrads == null ? "the same X in every stage" : "stage 0: --grads; stage t: " + stageGrads));
+                o.put("stages", st);
+                o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights); the iteration log is the last stage's");
+            }
+            o.put("iteration_log_note", "q is the objective of the model the step ran on (ours convention; the block model with --hessian block); "
+                    + "iteration -1 = a backsolve or support search");
+            o.put("iteration_log", log);
+        }
+        return o;
     }
 
     private Budgets resolveBudgets(LayerTable layers) {
@@ -509,7 +684,9 @@ final class PruneCommand implements Callable<Integer> {
             sel.put("dual_evaluations", r.certificate().dualEvaluations());
         } else {
             sel.put("relative_gap", null);
-            sel.put("note", "magnitude ranking has no optimality certificate; use --method mp for the FLOP-aware ILP with a duality gap");
+            sel.put("note", m == Method.FALCON || m == Method.FALCON_PLUS_PLUS
+                    ? "falcon's support comes from DFO projections and backsolves; see objective.solver (last_projection_relative_gap)"
+                    : "magnitude ranking has no optimality certificate; use --method mp for the FLOP-aware ILP with a duality gap");
         }
         rep.put("selection", sel);
         rep.put("objective", objective != null ? objective : Map.of("note", "no gradients (--grads) given: objective not evaluated"));
@@ -555,6 +732,8 @@ final class PruneCommand implements Callable<Integer> {
         if (r.certificate() != null) {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g, dual bound %.6g, relative gap %.3g%n", r.certificate().primalValue(),
                     r.certificate().dualBound(), r.certificate().relativeGap());
+        } else if (m == Method.FALCON || m == Method.FALCON_PLUS_PLUS) {
+            o.printf(Locale.ROOT, "  selection: sum wbar^2 kept %.6g (falcon: support from DFO + backsolve; each projection has its own gap)%n", r.keptScore());
         } else {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g (magnitude: no dual bound)%n", r.keptScore());
         }
@@ -563,6 +742,13 @@ final class PruneCommand implements Callable<Integer> {
             @SuppressWarnings("unchecked") Map<String, Object> theirs = (Map<String, Object>) objective.get("falcon_authors");
             o.printf(Locale.ROOT, "  objective after pruning: Q = %.6g (lambda %.3g); authors' convention %.6g (l2 %.3g); before: 0%n",
                     (Double) ours.get("after"), (Double) ours.get("lambda"), (Double) theirs.get("after"), (Double) theirs.get("l2"));
+        }
+        if (r.solve() != null) {
+            PruneResult.Solve sv = r.solve();
+            FalconSolver.Result f = sv.falcon();
+            o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (ratio %.4f), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
+                    sv.qMp() > 0 ? sv.qFinal() / sv.qMp() : Double.NaN, sv.backsolve().cliName(),
+                    f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
         }
         StringBuilder t = new StringBuilder();
         timings.forEach((k, v) -> t.append(String.format(Locale.ROOT, " %s %.3f", k, v)));
@@ -580,16 +766,64 @@ final class PruneCommand implements Callable<Integer> {
         return (System.nanoTime() - t0) / 1e9;
     }
 
+    /** falcon++ gradients per stage: stage 0 is --grads, stage t >= 1 the file PATTERN with {stage} = t (loaded when reached). */
+    private static final class StageFiles implements MultiStage.GradientSource {
+        private final ComputeBackend backend;
+        private final HostMatrix first;
+        private final String pattern;
+        private final long rows, cols;
+        private HostMatrix current;
+
+        StageFiles(ComputeBackend backend, HostMatrix first, String pattern, long rows, long cols) {
+            this.backend = backend;
+            this.first = first;
+            this.pattern = pattern;
+            this.rows = rows;
+            this.cols = cols;
+        }
+
+        @Override
+        public HostMatrix gradients(int stage, float[] weights) {
+            if (stage == 0) return first;
+            String spec = pattern.replace("{stage}", Integer.toString(stage));
+            RawMatrixSource src = ArrayFiles.matrixSource(spec, "--stage-grads");
+            if (src.rows() != rows || src.cols() != cols) {
+                throw InputException.of(spec, "--stage-grads", "X has shape " + src.rows() + " x " + src.cols() + " but --grads is " + rows + " x " + cols,
+                        "recompute the gradients with the same samples and weights layout");
+            }
+            HostMatrix next;
+            try {
+                next = backend.load(src);
+                checkFinite(next, spec);
+            } catch (IOException e) {
+                throw InputException.of(spec, "--stage-grads", "cannot be read (" + e.getMessage() + ")", "check the file");
+            }
+            if (current != null) current.close();
+            current = next;
+            return current;
+        }
+
+        @Override
+        public void close() {
+            if (current != null) current.close();
+            current = null;
+        }
+    }
+
     /** Everything allocated during a run, closed in reverse order. */
     private static final class Resources implements AutoCloseable {
         FloatPointer weights;
         FloatPointer g;
         HostMatrix x;
         PruneResult result;
+        MultiStage.GradientSource source;
 
         @Override
         public void close() {
             if (result != null) result.close();
+            if (source != null) {
+                try { source.close(); } catch (Exception ignored) { }
+            }
             if (x != null) x.close();
             if (g != null) g.close();
             if (weights != null) weights.close();

@@ -308,6 +308,49 @@ class MainTest {
     }
 
     @Test
+    void falconAndMpBacksolveWriteTheSolverReport() throws IOException {
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "3", "--stage-grads", dir.resolve("missing{stage}.npy").toString())), 2, "missing1.npy");
+        com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+        double[] q = new double[4];
+        String[][] variants = {{"--method", "mp"}, {"--method", "mp", "--backsolve"}, {"--method", "falcon", "--max-iterations", "20"},
+                {"--method", "falcon++", "--stages", "3", "--schedule", "linear", "--max-iterations", "10"}};
+        for (int v = 0; v < variants.length; v++) {
+            Run r = run(fileArgs(Stream.concat(Stream.of("--keep-flops", "0.4", "--keep-nnz", "0.5", "--lambda", "0.1"), Stream.of(variants[v])).toArray(String[]::new)));
+            assertEquals(0, r.code(), r.err());
+            var report = mapper.readTree(outDir.resolve("r.json").toFile());
+            q[v] = report.at("/objective/ours/after").asDouble();
+            if (v > 0) {
+                var solver = report.at("/objective/solver");
+                assertEquals(q[v], solver.at("/q_final/ours").asDouble(), 1e-5 * q[v]);
+                assertEquals(q[0], solver.at("/q_mp_support/ours").asDouble(), 1e-5 * q[0]);
+                assertTrue(report.at("/objective/falcon_authors/after").isNumber());
+            }
+            if (v == 2) {
+                var log = report.at("/objective/solver/iteration_log");
+                assertTrue(log.isArray() && log.size() >= 2, log.toString());
+                assertTrue(report.at("/budgets/achieved/flops").asDouble() <= report.at("/budgets/asked/flops").asDouble() * (1 + 1e-12));
+            }
+        }
+        assertTrue(q[1] < q[0], "mp + BS " + q[1] + " vs mp " + q[0]);
+        assertTrue(q[2] <= q[1] * (1 + 1e-6), "falcon " + q[2] + " vs mp + BS " + q[1]);
+        var stages = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/stages");
+        assertTrue(stages.isArray() && stages.size() == 3, stages.toString());
+        // falcon++ with gradients recomputed per stage (here: copies of X scaled, so the files differ)
+        try (FloatPointer x2 = values(N * P, 9)) {
+            Npy.writeFloat32(dir.resolve("X_s1.npy"), x2, new long[] {N, P});
+            Npy.writeFloat32(dir.resolve("X_s2.npy"), x2, new long[] {N, P});
+        }
+        Run staged = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--stage-grads", dir.resolve("X_s{stage}.npy").toString()));
+        assertEquals(0, staged.code(), staged.err());
+        assertTrue(mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/schedule/gradients").asText().contains("X_s{stage}"));
+        Run ex = run("prune", "--example", "resnet20", "--n", "4", "--method", "falcon", "--hessian", "block", "--backsolve", "block",
+                "--max-iterations", "2", "--rounds", "1", "--swap-candidates", "0", "--device", "java",
+                "--out", outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString());
+        assertEquals(0, ex.code(), ex.err());
+        assertTrue(ex.out().contains("solver"), ex.out());
+    }
+
+    @Test
     void infeasibleBudgets() throws IOException {
         assertFails(run(fileArgs("--flops", "0.5")), 3, "cheapest", "fc");
         assertFails(run(fileArgs("--keep-nnz", "0.01")), 3, "--keep-nnz");
@@ -315,7 +358,14 @@ class MainTest {
 
     @Test
     void badUsage() throws IOException {
-        assertFails(run(fileArgs("--method", "falcon")), 2, "not available yet");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");
+        assertFails(run(fileArgs("--method", "falcon++", "--schedule", "cosine")), 2, "--schedule", "poly");
+        assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon",
+                "--out", outDir.resolve("p.npy").toString()), 2, "--grads", "falcon");
+        assertFails(run(fileArgs("--method", "magnitude", "--backsolve")), 2, "--backsolve");
+        assertFails(run(fileArgs("--method", "falcon", "--backsolve", "fast")), 2, "--backsolve", "exact, block");
+        assertFails(run(fileArgs("--method", "falcon", "--hessian", "full")), 2, "--hessian");
+        assertFails(run(fileArgs("--method", "falcon", "--block-size", "0")), 2, "--block-size");
         assertFails(run(fileArgs("--method", "obs")), 2, "--method", "magnitude, mp");
         assertFails(run("prune", "--example", "vgg", "--out", outDir.resolve("p.npy").toString()), 2, "vgg", "resnet20");
         assertFails(run("prune", "--example", "resnet20", "--weights", wFile.toString()), 2, "--weights", "--example");

@@ -12,9 +12,9 @@ public enum Method {
     /** FALCON's magnitude pruning: the FLOP-aware selection ILP with scores w^2 (optimal up to the reported gap). */
     MP("mp", null),
     /** FALCON: discrete first-order method on the Fisher model. */
-    FALCON("falcon", "not available yet: comes with the solver"),
-    /** FALCON++: multi-stage FALCON. */
-    FALCON_PLUS_PLUS("falcon++", "not available yet: comes with the solver");
+    FALCON("falcon", null),
+    /** FALCON++: multi-stage FALCON along a budget schedule. */
+    FALCON_PLUS_PLUS("falcon++", null);
 
     private final String cliName;
     private final String unavailableReason;

@@ -9,11 +9,35 @@ import org.bytedeco.javacpp.FloatPointer;
  *
  * @param keptScore     sum over kept weights of w^2 (the ILP objective of mp, comparable across methods)
  * @param certificate   selection gap/primal/dual/mu of the FLOP-aware ILP; null for magnitude (no dual)
+ * @param solve         backsolve / FALCON details; null when no solver ran
  */
 public record PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,
                           long kept, double keptFlops, long[] keptPerLayer, double keptScore,
                           Certificate certificate,
-                          double scoreSeconds, double selectSeconds, double applySeconds) implements AutoCloseable {
+                          double scoreSeconds, double selectSeconds, double applySeconds,
+                          Solve solve) implements AutoCloseable {
+
+    /** The result without solver details (magnitude, mp). */
+    public PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,
+                       long kept, double keptFlops, long[] keptPerLayer, double keptScore,
+                       Certificate certificate, double scoreSeconds, double selectSeconds, double applySeconds) {
+        this(prunedWeights, mask, method, budgets, kept, keptFlops, keptPerLayer, keptScore, certificate,
+                scoreSeconds, selectSeconds, applySeconds, null);
+    }
+
+    /**
+     * What the solver did, when one ran: the backsolve mode applied to the final support (NONE for plain mp),
+     * the FALCON run (null for mp), Q (ours) of mp's support with the dense weights on it and of the result, with
+     * their linear terms g^T (w - wbar) (the authors' convention is Q minus it), seconds, and for falcon++
+     * the stages (null otherwise; {@code falcon} is then the last stage's run).
+     */
+    public record Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
+                        double qMp, double linearMp, double qFinal, double linearFinal, double seconds,
+                        dev.falcon.solve.MultiStage.Result multiStage) {
+        /** Q of mp's support in the authors' convention (no linear term; same lambda). */
+        public double qMpAuthors() { return qMp - linearMp; }
+        public double qFinalAuthors() { return qFinal - linearFinal; }
+    }
 
     /** Selection statistics of the ILP (see {@code dev.falcon.select.Selection}). */
     public record Certificate(double primalValue, double dualBound, double relativeGap, double mu, double omega, int dualEvaluations) {}

@@ -1,6 +1,11 @@
 package dev.falcon.prune;
 
 import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.solve.Backsolve;
+import dev.falcon.solve.FalconSolver;
+import dev.falcon.solve.MultiStage;
+import dev.falcon.solve.SolverOptions;
 import dev.falcon.io.InputException;
 import dev.falcon.model.LayerTable;
 import dev.falcon.select.FlopAwareSelector;
@@ -12,7 +17,8 @@ import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * Runs one pruning method under two budgets. {@code magnitude}: global ranking of |w| (stable, ties
+ * Runs one pruning method under two budgets. {@code falcon}: the FALCON solver (DFO from mp's support, then
+ * a backsolve, see {@link FalconSolver}); {@code mp} optionally followed by a backsolve on its support. {@code magnitude}: global ranking of |w| (stable, ties
  * by index), kept in that order while both budgets hold; an item that no longer fits is skipped and
  * the scan goes on. {@code mp}: the FLOP-aware selection ILP with scores w^2 (FALCON's magnitude
  * pruning), which accounts for each weight's FLOP cost.
@@ -24,8 +30,141 @@ public final class Pruner implements AutoCloseable {
         this.backend = backend;
     }
 
+    /**
+     * What the solver needs: the gradients X (n x p), the optional first-order term g (length p or null),
+     * lambda of our convention, the solver options and, for mp, the backsolve applied to its support
+     * ({@link Backsolve.Mode#NONE} = plain mp).
+     */
+    public record SolverInputs(HostMatrix x, FloatPointer g, double lambda, SolverOptions options, Backsolve.Mode mpBacksolve, StagePlan stages) {
+        public SolverInputs(HostMatrix x, FloatPointer g, double lambda, SolverOptions options, Backsolve.Mode mpBacksolve) {
+            this(x, g, lambda, options, mpBacksolve, null);
+        }
+    }
+
+    /**
+     * falcon++: T stages along a schedule from the starting fractions (1 = dense); {@code source} gives X per
+     * stage (null = the fixed X of the inputs).
+     */
+    public record StagePlan(int stages, MultiStage.Schedule schedule, double startNnz, double startFlops, MultiStage.GradientSource source) {
+        public static StagePlan defaults() { return new StagePlan(5, MultiStage.Schedule.POLY, 1.0, 1.0, null); }
+    }
+
     /** Prunes {@code weights} (length p, not modified); the caller closes the result. */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets) {
+        return prune(method, weights, layers, budgets, null);
+    }
+
+    /**
+     * Prunes with the solver when {@code inputs} is given: {@code falcon} (DFO + backsolve, needs X) and
+     * {@code mp} with a backsolve on its support (the authors' "MP + BS"). The caller closes the result.
+     */
+    public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
+        boolean multi = method == Method.FALCON_PLUS_PLUS;
+        if (multi && inputs != null && inputs.x() == null && inputs.stages() != null && inputs.stages().source() != null) {
+            // gradients come from the source only
+        } else if ((method == Method.FALCON || multi) && (inputs == null || inputs.x() == null)) {
+            throw InputException.of("--method", "value", "falcon needs the gradients X",
+                    "give --grads X.npy (or use --example, which synthesises X)");
+        }
+        boolean backsolveMp = method == Method.MP && inputs != null && inputs.mpBacksolve() != null && inputs.mpBacksolve() != Backsolve.Mode.NONE;
+        if (backsolveMp && inputs.x() == null) {
+            throw InputException.of("--backsolve", "option", "needs the gradients X", "give --grads X.npy (or use --example)");
+        }
+        PruneResult base = pruneWithoutSolver(method == Method.FALCON || multi ? Method.MP : method, weights, layers, budgets);
+        if (method != Method.FALCON && !multi && !backsolveMp) return base;
+        try (base) {
+            return solve(method, base, weights, layers, budgets, inputs);
+        }
+    }
+
+    private PruneResult solve(Method method, PruneResult base, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs in) {
+        long t0 = System.nanoTime();
+        int p = Math.toIntExact(layers.parameters());
+        float[] wbar = new float[p];
+        weights.get(wbar, 0, p);
+        float[] g = null;
+        if (in.g() != null) {
+            g = new float[p];
+            in.g().get(g, 0, p);
+        }
+        byte[] mpMask = new byte[p];
+        base.mask().get(mpMask, 0, p);
+        SolverOptions opt = in.options() != null ? in.options() : SolverOptions.defaults();
+        float[] w;
+        byte[] mask;
+        FalconSolver.Result falcon = null;
+        Backsolve.Mode mode;
+        float[] mpWeights = new float[p];
+        for (int i = 0; i < p; i++) mpWeights[i] = mpMask[i] != 0 ? wbar[i] : 0f;
+        MultiStage.Result stages = null;
+        HostMatrix x = in.x();
+        if (method == Method.FALCON_PLUS_PLUS) {
+            StagePlan plan = in.stages() != null ? in.stages() : StagePlan.defaults();
+            MultiStage.GradientSource source = plan.source() != null ? plan.source() : MultiStage.GradientSource.fixed(in.x());
+            stages = MultiStage.run(backend, source, wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), plan.stages(),
+                    plan.schedule(), plan.startNnz(), plan.startFlops(), opt);
+            if (x == null) x = source.gradients(plan.stages() - 1, stages.weights());
+        }
+        double qMp = FalconSolver.exactQ(backend, x, mpWeights, wbar, g, in.lambda());
+        if (stages != null) {
+            falcon = stages.lastStage();
+            w = stages.weights();
+            mask = stages.mask();
+            mode = opt.backsolve();
+        } else if (method == Method.FALCON) {
+            falcon = new FalconSolver(backend).solve(in.x(), wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), mpMask, opt);
+            w = falcon.weights();
+            mask = falcon.mask();
+            mode = opt.backsolve();
+        } else {
+            mode = in.mpBacksolve();
+            w = Backsolve.solve(backend, x, wbar, g, in.lambda(), mpMask, mode, Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10);
+            mask = mpMask;
+        }
+        // Q around the dense weights on the X of the inputs (for falcon++ with recomputed gradients: the first X).
+        double qFinal = stages != null && in.x() == null ? stages.qFinal()
+                : falcon != null && stages == null ? falcon.qFinal() : FalconSolver.exactQ(backend, x, w, wbar, g, in.lambda());
+        long t1 = System.nanoTime();
+        BytePointer maskP = new BytePointer(p);
+        FloatPointer pruned = null;
+        try {
+            maskP.put(mask, 0, p);
+            pruned = new FloatPointer(p);
+            pruned.put(w, 0, p);
+            long kept = 0;
+            double keptScore = 0;
+            long[] per = new long[layers.size()];
+            for (int l = 0; l < layers.size(); l++) {
+                var layer = layers.get(l);
+                for (long i = layer.offset(); i < layer.end(); i++) {
+                    if (mask[(int) i] != 0) {
+                        per[l]++;
+                        keptScore += (double) wbar[(int) i] * wbar[(int) i];
+                    }
+                }
+                kept += per[l];
+            }
+            double keptFlops = 0;
+            for (int l = 0; l < per.length; l++) keptFlops += per[l] * layers.get(l).flopsPerWeight();
+            PruneResult.Certificate cert = method == Method.MP ? base.certificate() : null;
+            return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
+                    base.scoreSeconds(), base.selectSeconds() + (t1 - t0) / 1e9, base.applySeconds(),
+                    new PruneResult.Solve(mode, falcon, qMp, linear(g, mpWeights, wbar), qFinal, linear(g, w, wbar), (t1 - t0) / 1e9, stages));
+        } catch (RuntimeException | Error e) {
+            maskP.close();
+            if (pruned != null) pruned.close();
+            throw e;
+        }
+    }
+
+    private static double linear(float[] g, float[] w, float[] wbar) {
+        if (g == null) return 0;
+        double s = 0;
+        for (int i = 0; i < w.length; i++) s += (double) g[i] * (w[i] - wbar[i]);
+        return s;
+    }
+
+    private PruneResult pruneWithoutSolver(Method method, FloatPointer weights, LayerTable layers, Budgets budgets) {
         if (!method.available()) {
             throw InputException.of("--method", "value", "method " + method.cliName() + " is " + method.unavailableReason(),
                     "use --method mp or --method magnitude");

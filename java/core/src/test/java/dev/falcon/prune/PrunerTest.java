@@ -74,14 +74,45 @@ class PrunerTest {
 
     @Test
     void unavailableMethodsSayWhy() {
-        assertFalse(Method.parse("falcon++").available());
+        assertTrue(Method.parse("falcon++").available());
         assertEquals(Method.FALCON, Method.parse("FALCON"));
         assertThrows(InputException.class, () -> Method.parse("obs"));
         LayerTable t = RESNET20.layers();
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = RESNET20.syntheticWeights(1)) {
             InputException e = assertThrows(InputException.class,
+                    () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, t, Budgets.resolve(t, 0.3, null, null, null, null)));
+            assertTrue(e.getMessage().contains("needs the gradients"), e.getMessage());
+            InputException noX = assertThrows(InputException.class,
                     () -> pruner.prune(Method.FALCON, w, t, Budgets.resolve(t, 0.3, null, null, null, null)));
-            assertTrue(e.getMessage().contains("not available yet"));
+            assertTrue(noX.getMessage().contains("needs the gradients"), noX.getMessage());
+        }
+    }
+
+    @Test
+    void falconAndMpBacksolveLowerTheObjective() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {300}, 9, 0, 300), new Layer("b", new long[] {200}, 1, 300, 200)), "test");
+        int n = 12;
+        double lambda = 0.05;
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend);
+             FloatPointer w = new FloatPointer(500); HostMatrix x = HostMatrix.allocate(n, 500)) {
+            backend.fillUniform(w, 500, 3, 1f);
+            backend.fillSyntheticGradients(x, 4, 0.1f, 5);
+            Budgets b = Budgets.resolve(t, 0.3, null, 0.4, null, null);
+            var opt = dev.falcon.solve.SolverOptions.defaults();
+            try (PruneResult mp = pruner.prune(Method.MP, w, t, b);
+                 PruneResult bs = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, lambda, opt, dev.falcon.solve.Backsolve.Mode.EXACT));
+                 PruneResult fa = pruner.prune(Method.FALCON, w, t, b, new Pruner.SolverInputs(x, null, lambda, opt, null))) {
+                double qMp = Objective.evaluate(backend, x, mp.prunedWeights(), w, null, lambda).q();
+                double qBs = Objective.evaluate(backend, x, bs.prunedWeights(), w, null, lambda).q();
+                double qFa = Objective.evaluate(backend, x, fa.prunedWeights(), w, null, lambda).q();
+                assertTrue(qBs < qMp, qBs + " vs " + qMp);
+                assertTrue(qFa <= qBs * (1 + 1e-6), qFa + " vs " + qBs);
+                assertEquals(qFa, fa.solve().qFinal(), 1e-5 * qFa);
+                assertEquals(qMp, bs.solve().qMp(), 1e-5 * qMp);
+                assertTrue(fa.kept() <= b.nnz() && fa.keptFlops() <= b.flops() * (1 + 1e-12));
+                assertFalse(fa.solve().falcon().log().isEmpty());
+                for (long i = 0; i < 500; i++) if (fa.mask().get(i) == 0) assertEquals(0f, fa.prunedWeights().get(i));
+            }
         }
     }
 

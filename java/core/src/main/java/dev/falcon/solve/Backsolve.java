@@ -1,0 +1,282 @@
+package dev.falcon.solve;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.model.LayerTable;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+
+/**
+ * Backsolve on a fixed support K: the best weights of the ridge model with w = 0 off K,
+ * <pre>  (X_K^T X_K + lambda I) w_K = X_K^T X wbar + lambda wbar_K - g_K</pre>
+ * written for delta = w_K - wbar_K as {@code min 1/2 ||X_K delta + c||^2 + lambda/2 ||delta||^2 + g_K^T delta}
+ * with {@code c = -X_{not K} wbar_{not K}}, the residual of the removed weights. For |K| > n the
+ * Woodbury identity gives, with {@code M = X_K X_K^T + lambda I} (n x n, Cholesky):
+ * <pre>  delta = X_K^T M^{-1} (X_K g_K / lambda - c) - g_K / lambda</pre>
+ * which has no cancellation when g = 0. M comes from {@code weightedGram} with 0/1 column weights, so
+ * the support is selected without gathering. Modes:
+ * <ul>
+ * <li>{@link Mode#EXACT}: the whole network at once (one weightedGram pass, one n x n factorisation);</li>
+ * <li>{@link Mode#BLOCK}: the block-diagonal model: every block (layers cut into chunks of blockSize)
+ *     solves its own system on its gathered columns (|K_B| <= n: direct |K_B| x |K_B| normal
+ *     equations; else Woodbury n x n);</li>
+ * <li>{@link Mode#SWEEP}: block-coordinate Gauss-Seidel sweeps over the blocks on the exact model,
+ *     keeping the shared residual r = X (w - wbar) up to date; converges to EXACT.</li>
+ * </ul>
+ */
+public final class Backsolve {
+    private Backsolve() {}
+
+    public enum Mode {
+        NONE, EXACT, BLOCK, SWEEP;
+
+        public static Mode parse(String s) {
+            return valueOf(s.trim().toUpperCase(Locale.ROOT));
+        }
+
+        public String cliName() { return name().toLowerCase(Locale.ROOT); }
+    }
+
+    /** Blocks = layers cut into chunks of at most blockSize weights: boundaries from 0 to p. */
+    public static long[] blockStarts(LayerTable layers, long blockSize) {
+        List<Long> s = new ArrayList<>();
+        for (var l : layers.layers()) {
+            for (long o = l.offset(); o < l.end(); o += blockSize) s.add(o);
+        }
+        s.add(layers.parameters());
+        long[] r = new long[s.size()];
+        for (int i = 0; i < r.length; i++) r[i] = s.get(i);
+        return r;
+    }
+
+    /**
+     * Weights on the support: w_K from the chosen mode, 0 off K. {@code mask} has length p (nonzero = kept),
+     * g may be null. Blocks only matter for BLOCK and SWEEP.
+     */
+    public static float[] solve(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
+                                Mode mode, long[] blockStarts, int sweeps, double sweepTolerance) {
+        int p = Math.toIntExact(x.cols());
+        float[] w = new float[p];
+        switch (mode) {
+            case NONE -> {
+                for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
+            }
+            case EXACT -> {
+                float[] keep = new float[p];
+                float[] removed = new float[p];
+                for (int i = 0; i < p; i++) {
+                    if (mask[i] != 0) keep[i] = 1f; else removed[i] = wbar[i];
+                }
+                double[] c = product(backend, x, removed);
+                for (int i = 0; i < c.length; i++) c[i] = -c[i];
+                double[] delta = solveLocal(backend, x, keep, c, g, lambda, true);
+                for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? (float) (wbar[i] + delta[i]) : 0f;
+            }
+            case BLOCK -> {
+                for (int b = 0; b + 1 < blockStarts.length; b++) {
+                    int s = (int) blockStarts[b], e = (int) blockStarts[b + 1];
+                    try (HostMatrix xb = gather(backend, x, s, e)) {
+                        int mb = e - s;
+                        float[] keep = new float[mb], removed = new float[mb], gb = g == null ? null : new float[mb];
+                        boolean any = false;
+                        for (int i = 0; i < mb; i++) {
+                            if (mask[s + i] != 0) { keep[i] = 1f; any = true; } else removed[i] = wbar[s + i];
+                            if (gb != null) gb[i] = g[s + i];
+                        }
+                        if (!any) continue;
+                        double[] c = product(backend, xb, removed);
+                        for (int i = 0; i < c.length; i++) c[i] = -c[i];
+                        double[] delta = solveLocal(backend, xb, keep, c, gb, lambda, false);
+                        for (int i = 0; i < mb; i++) if (keep[i] != 0) w[s + i] = (float) (wbar[s + i] + delta[i]);
+                    }
+                }
+            }
+            case SWEEP -> {
+                return sweep(backend, x, wbar, g, lambda, mask, blockStarts, null, sweeps, sweepTolerance, null);
+            }
+        }
+        return w;
+    }
+
+    /**
+     * Block-coordinate Gauss-Seidel on the exact model: each block solves its subproblem exactly given the
+     * others, then the shared residual r = X (w - wbar) is updated. Starts from {@code start} (or wbar on K).
+     * Stops after {@code sweeps} sweeps or when a sweep lowers Q by less than {@code tolerance} relative.
+     * {@code qPerSweep}, when given, receives Q after every sweep.
+     */
+    public static float[] sweep(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
+                                long[] blockStarts, float[] start, int sweeps, double tolerance, List<Double> qPerSweep) {
+        int p = Math.toIntExact(x.cols());
+        int n = Math.toIntExact(x.rows());
+        float[] w = new float[p];
+        float[] d = new float[p];
+        for (int i = 0; i < p; i++) {
+            w[i] = mask[i] == 0 ? 0f : (start != null ? start[i] : wbar[i]);
+            d[i] = w[i] - wbar[i];
+        }
+        double[] r = product(backend, x, d);
+        double previous = Double.NaN;
+        for (int sweep = 0; sweep < sweeps; sweep++) {
+            for (int b = 0; b + 1 < blockStarts.length; b++) {
+                int s = (int) blockStarts[b], e = (int) blockStarts[b + 1];
+                int mb = e - s;
+                float[] keep = new float[mb], dk = new float[mb], gb = g == null ? null : new float[mb];
+                boolean any = false;
+                for (int i = 0; i < mb; i++) {
+                    if (mask[s + i] != 0) { keep[i] = 1f; dk[i] = d[s + i]; any = true; }
+                    if (gb != null) gb[i] = g[s + i];
+                }
+                if (!any) continue;
+                try (HostMatrix xb = gather(backend, x, s, e)) {
+                    double[] old = product(backend, xb, dk);
+                    double[] c = new double[n];
+                    for (int i = 0; i < n; i++) c[i] = r[i] - old[i];
+                    double[] delta = solveLocal(backend, xb, keep, c, gb, lambda, false);
+                    float[] dn = new float[mb];
+                    for (int i = 0; i < mb; i++) {
+                        if (keep[i] != 0) {
+                            w[s + i] = (float) (wbar[s + i] + delta[i]);
+                            d[s + i] = w[s + i] - wbar[s + i];
+                            dn[i] = d[s + i];
+                        }
+                    }
+                    double[] now = product(backend, xb, dn);
+                    for (int i = 0; i < n; i++) r[i] = c[i] + now[i];
+                }
+            }
+            // Q from a fresh residual (no drift): one pass.
+            r = product(backend, x, d);
+            double q = 0, sq = 0, lin = 0;
+            for (double ri : r) q += ri * ri;
+            for (int i = 0; i < p; i++) {
+                sq += (double) d[i] * d[i];
+                if (g != null) lin += (double) g[i] * d[i];
+            }
+            q = 0.5 * q + 0.5 * lambda * sq + lin;
+            if (qPerSweep != null) qPerSweep.add(q);
+            if (!Double.isNaN(previous) && previous - q <= tolerance * Math.abs(previous)) break;
+            previous = q;
+        }
+        return w;
+    }
+
+    /** X v in double (v of length cols), one multiply. */
+    static double[] product(ComputeBackend backend, HostMatrix x, float[] v) {
+        int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
+        try (FloatPointer vp = new FloatPointer(m); FloatPointer out = new FloatPointer(n)) {
+            vp.put(v, 0, m);
+            backend.multiply(x, vp, out);
+            float[] o = new float[n];
+            out.get(o, 0, n);
+            double[] r = new double[n];
+            for (int i = 0; i < n; i++) r[i] = o[i];
+            return r;
+        }
+    }
+
+    /** X^T u (u of length n, rounded to float), one multiplyTransposed. */
+    static float[] transposedProduct(ComputeBackend backend, HostMatrix x, double[] u) {
+        int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
+        try (FloatPointer up = new FloatPointer(n); FloatPointer out = new FloatPointer(m)) {
+            float[] uf = new float[n];
+            for (int i = 0; i < n; i++) uf[i] = (float) u[i];
+            up.put(uf, 0, n);
+            backend.multiplyTransposed(x, up, out);
+            float[] o = new float[m];
+            out.get(o, 0, m);
+            return o;
+        }
+    }
+
+    /** Columns [s, e) of x gathered into an owned n x (e - s) matrix. */
+    static HostMatrix gather(ComputeBackend backend, HostMatrix x, int s, int e) {
+        HostMatrix xb = HostMatrix.allocate(x.rows(), e - s);
+        try (IntPointer cols = new IntPointer(e - s)) {
+            for (int i = 0; i < e - s; i++) cols.put(i, s + i);
+            backend.gatherColumns(x, cols, e - s, xb.data());
+        } catch (RuntimeException | Error ex) {
+            xb.close();
+            throw ex;
+        }
+        return xb;
+    }
+
+    /**
+     * delta (length cols, 0 off K) minimising {@code 1/2 ||A_K delta + c||^2 + lambda/2 ||delta||^2 + g_K^T delta}
+     * where K = {j : keep[j] != 0}. Woodbury (n x n) when |K| > n or {@code forceWoodbury}; otherwise the
+     * |K| x |K| normal equations on the gathered columns.
+     */
+    static double[] solveLocal(ComputeBackend backend, HostMatrix a, float[] keep, double[] c, float[] g, double lambda, boolean forceWoodbury) {
+        int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
+        int k = 0;
+        for (float v : keep) if (v != 0) k++;
+        double[] delta = new double[m];
+        if (k == 0) return delta;
+        if (!forceWoodbury && k <= n) return solveDirect(backend, a, keep, k, c, g, lambda);
+        float[] gk = null;
+        if (g != null) {
+            gk = new float[m];
+            for (int j = 0; j < m; j++) gk[j] = keep[j] != 0 ? g[j] : 0f;
+        }
+        try (FloatPointer weights = new FloatPointer(m); DoublePointer gram = new DoublePointer((long) n * n)) {
+            weights.put(keep, 0, m);
+            backend.weightedGram(a, weights, gram);
+            for (int i = 0; i < n; i++) gram.put((long) i * n + i, gram.get((long) i * n + i) + lambda);
+            backend.choleskyFactor(gram, n);
+            double[] rhs = new double[n];
+            double[] agk = gk == null ? null : product(backend, a, gk);
+            for (int i = 0; i < n; i++) rhs[i] = (agk == null ? 0 : agk[i] / lambda) - c[i];
+            try (DoublePointer b = new DoublePointer(n)) {
+                b.put(rhs, 0, n);
+                backend.choleskySolve(gram, n, b, 1);
+                b.get(rhs, 0, n);
+            }
+            float[] at = transposedProduct(backend, a, rhs);
+            for (int j = 0; j < m; j++) {
+                if (keep[j] != 0) delta[j] = at[j] - (gk == null ? 0 : gk[j] / lambda);
+            }
+        }
+        return delta;
+    }
+
+    /** |K| <= n: gather K, form A_K^T A_K column by column with products, solve the k x k system. */
+    private static double[] solveDirect(ComputeBackend backend, HostMatrix a, float[] keep, int k, double[] c, float[] g, double lambda) {
+        int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
+        int[] idx = new int[k];
+        for (int j = 0, t = 0; j < m; j++) if (keep[j] != 0) idx[t++] = j;
+        double[] delta = new double[m];
+        HostMatrix ak = HostMatrix.allocate(n, k);
+        try (ak; IntPointer cols = new IntPointer(idx); FloatPointer unit = new FloatPointer(k); FloatPointer col = new FloatPointer(n);
+             FloatPointer hcol = new FloatPointer(k); DoublePointer h = new DoublePointer((long) k * k); DoublePointer b = new DoublePointer(k)) {
+            backend.gatherColumns(a, cols, k, ak.data());
+            float[] zeros = new float[k];
+            float[] hc = new float[k];
+            for (int j = 0; j < k; j++) {
+                unit.put(zeros, 0, k);
+                unit.put(j, 1f);
+                backend.multiply(ak, unit, col);
+                backend.multiplyTransposed(ak, col, hcol);
+                hcol.get(hc, 0, k);
+                for (int i = 0; i < k; i++) h.put((long) j * k + i, hc[i] + (i == j ? lambda : 0));
+            }
+            // symmetrise (float rounding of the two triangles may differ)
+            for (int j = 0; j < k; j++) {
+                for (int i = j + 1; i < k; i++) {
+                    double v = 0.5 * (h.get((long) j * k + i) + h.get((long) i * k + j));
+                    h.put((long) j * k + i, v);
+                    h.put((long) i * k + j, v);
+                }
+            }
+            backend.choleskyFactor(h, k);
+            float[] atc = transposedProduct(backend, ak, c);
+            for (int i = 0; i < k; i++) b.put(i, -atc[i] - (g == null ? 0 : g[idx[i]]));
+            backend.choleskySolve(h, k, b, 1);
+            for (int i = 0; i < k; i++) delta[idx[i]] = b.get(i);
+        }
+        return delta;
+    }
+}

@@ -1,0 +1,539 @@
+package dev.falcon.solve;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import dev.falcon.select.FlopAwareSelector;
+import dev.falcon.select.Selection;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+
+/**
+ * FALCON's discrete first-order method (FALCON.md, building block 2) followed by a backsolve
+ * (building block 3), in rounds:
+ * <ol>
+ * <li>warm start: mp (the FLOP-aware selection on wbar^2, w = wbar on it), unless a start mask is given;</li>
+ * <li>DFO: z = w - s grad Q(w) with s = 2^t / Lip, projection = FLOP-aware selection with scores z^2,
+ *     w = z on the kept set. t = 0 is always tried first (with the current support as a fallback when
+ *     the selection keeps less score than it, the plain step cannot increase Q); longer steps are taken
+ *     only while they lower Q further; an iteration that does not lower Q ends the round. Q never
+ *     increases. Stops on a relative decrease below the tolerance or at the iteration cap;</li>
+ * <li>active set: with an exact Hessian and a support much smaller than p, DFO runs on the gathered
+ *     columns of about 2|support| coordinates (the rest pinned at 0 through an offset residual); after it
+ *     converges one full projection checks whether outside coordinates want in, and the set grows;</li>
+ * <li>backsolve on the final support; a new round restarts DFO from the backsolved weights while the
+ *     support changes and Q decreases. The best point (exact Q) is returned.</li>
+ * </ol>
+ */
+public final class FalconSolver {
+    private final ComputeBackend backend;
+
+    public FalconSolver(ComputeBackend backend) {
+        this.backend = backend;
+    }
+
+    /** One DFO iteration (or a round's backsolve, iteration = -1). Q of the model the iteration runs on. */
+    public record IterationLog(int round, int iteration, double q, long nnz, double flops, double step, double seconds, String note) {}
+
+    /** What a solve produced; weights and mask are heap arrays of length p. */
+    public record Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
+                         double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
+                         List<IterationLog> log, double dfoSeconds, double backsolveSeconds,
+                         double lastGap) {}
+
+    /** The mp mask: FLOP-aware selection on wbar^2. */
+    public byte[] mpMask(float[] wbar, LayerTable layers, long nnz, double flops) {
+        float[] s = new float[wbar.length];
+        for (int i = 0; i < s.length; i++) s[i] = wbar[i] * wbar[i];
+        return select(s, layers, nnz, flops, null);
+    }
+
+    private byte[] select(float[] scores, LayerTable layers, long nnz, double flops, double[] primalOut) {
+        int m = scores.length;
+        try (FlopAwareSelector selector = new FlopAwareSelector(backend); FloatPointer sp = new FloatPointer(m)) {
+            sp.put(scores, 0, m);
+            try (Selection sel = selector.select(sp, layers, nnz, flops)) {
+                byte[] mask = new byte[m];
+                sel.mask().get(mask, 0, m);
+                if (primalOut != null) {
+                    primalOut[0] = sel.primalValue();
+                    primalOut[1] = sel.relativeGap();
+                }
+                return mask;
+            }
+        }
+    }
+
+    /** Exact Q of the full problem (one multiply), double accumulation. */
+    public static double exactQ(ComputeBackend backend, HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
+        try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+            return model.evaluate(w).q;
+        }
+    }
+
+    /**
+     * Runs FALCON. {@code g} may be null; {@code startMask} null = mp warm start.
+     */
+    public Result solve(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
+                        byte[] startMask, SolverOptions opt) {
+        long t0 = System.nanoTime();
+        int p = Math.toIntExact(layers.parameters());
+        if (x.cols() != p || wbar.length != p || (g != null && g.length != p)) {
+            throw new IllegalArgumentException("X, wbar, g and the layers must all have p = " + p + " weights");
+        }
+        if (!(lambda > 0)) throw new IllegalArgumentException("lambda must be > 0");
+        double lip = FisherModel.largestEigenvalue(backend, x) + lambda;
+        byte[] mask = startMask != null ? startMask.clone() : mpMask(wbar, layers, nnz, flops);
+        float[] w = new float[p];
+        for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
+        double qStart = exactQ(backend, x, w, wbar, g, lambda);
+        double qBest = qStart;
+        float[] wBest = w;
+        byte[] maskBest = mask;
+        List<IterationLog> log = new ArrayList<>();
+        log.add(new IterationLog(0, 0, qStart, count(mask), flopsOf(mask, layers), 0, secs(t0), "warm start"));
+        long[] blocks = Backsolve.blockStarts(layers, opt.blockSize());
+        int iterationsLeft = opt.maxIterations();
+        int rounds = 0;
+        String stop = "iteration cap";
+        double dfoSeconds = 0, bsSeconds = 0;
+        double[] lastGap = {Double.NaN};
+        for (int round = 1; round <= opt.maxRounds(); round++) {
+            rounds = round;
+            long td = System.nanoTime();
+            // Once the iteration cap is reached, rounds go on without DFO steps (backsolve and support searches only).
+            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap")
+                    : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, lip, opt, blocks, round, iterationsLeft, log, t0, lastGap);
+            dfoSeconds += secs(td);
+            iterationsLeft -= dfo.iterations;
+            long tb = System.nanoTime();
+            float[] cand = dfo.w;
+            double qCand = exactQ(backend, x, cand, wbar, g, lambda);
+            if (opt.backsolve() != Backsolve.Mode.NONE) {
+                float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks, 100, 1e-10);
+                double qb = exactQ(backend, x, wb, wbar, g, lambda);
+                if (qb <= qCand) { cand = wb; qCand = qb; }
+                log.add(new IterationLog(round, -1, qb, count(dfo.mask), flopsOf(dfo.mask, layers), 0, secs(t0),
+                        "backsolve " + opt.backsolve().cliName()));
+            }
+            bsSeconds += secs(tb);
+            byte[] candMask = dfo.mask;
+            if (opt.backsolve() != Backsolve.Mode.NONE && EXPLORE > 0) {
+                long te = System.nanoTime();
+                Explored ex = explore(x, wbar, g, lambda, layers, nnz, flops, cand, candMask, qCand, lip, opt, blocks);
+                if (ex != null) {
+                    cand = ex.w;
+                    candMask = ex.mask;
+                    qCand = ex.q;
+                    log.add(new IterationLog(round, -1, qCand, count(candMask), flopsOf(candMask, layers), ex.step, secs(t0),
+                            "support exploration (backsolved steps)"));
+                }
+                bsSeconds += secs(te);
+            }
+            if (opt.backsolve() != Backsolve.Mode.NONE && opt.swapCandidates() > 0) {
+                long te = System.nanoTime();
+                Explored ex = swapSearch(x, wbar, g, lambda, layers, nnz, flops, cand, candMask, qCand, opt, blocks);
+                if (ex != null) {
+                    cand = ex.w;
+                    candMask = ex.mask;
+                    qCand = ex.q;
+                    log.add(new IterationLog(round, -1, qCand, count(candMask), flopsOf(candMask, layers), 0, secs(t0),
+                            "swap search (backsolved)"));
+                }
+                bsSeconds += secs(te);
+            }
+            boolean sameSupport = Arrays.equals(candMask, maskBest);
+            boolean improved = qCand < qBest;
+            if (improved || round == 1 && qCand <= qBest) {
+                wBest = cand;
+                maskBest = candMask;
+                qBest = qCand;
+            }
+            stop = dfo.stop;
+            if (!improved) { stop = dfo.stop + "; round did not lower Q"; break; }
+            if (sameSupport && round > 1) { stop = dfo.stop + "; support stable"; break; }
+        }
+        long[] per = perLayer(maskBest, layers);
+        return new Result(wBest, maskBest, count(maskBest), flopsOf(maskBest, layers), per, qStart, qBest, lip,
+                opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0]);
+    }
+
+    private record Dfo(float[] w, byte[] mask, int iterations, String stop) {}
+
+    /** Cap on the coarse step exponent of the support exploration (steps up to 2^EXPLORE / Lip). */
+    private static final int EXPLORE = 60;
+
+    private record Explored(float[] w, byte[] mask, double q, double step) {}
+
+    /**
+     * Swap search from a backsolved point: the c outside coordinates with the largest estimated gain
+     * grad_i^2 / (||x_i||^2 + lambda) against the c kept ones with the smallest estimated loss
+     * w_j^2 (||x_j||^2 + lambda); every feasible single swap (and every feasible addition) is backsolved
+     * and the best one is returned when it lowers Q, else null. c = {@code opt.swapCandidates()}.
+     */
+    private Explored swapSearch(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
+                                float[] w, byte[] mask, double q, SolverOptions opt, long[] blocks) {
+        int p = w.length;
+        double[] grad;
+        try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+            grad = full.gradient(full.evaluate(w));
+        }
+        float[] norms = columnNorms(x);
+        int c = opt.swapCandidates();
+        int[] in = topIndices(p, c, i -> mask[i] == 0 ? grad[i] * grad[i] / (norms[i] + lambda) : Double.NEGATIVE_INFINITY);
+        int[] out = topIndices(p, c, j -> mask[j] != 0 ? -(double) w[j] * w[j] * (norms[j] + lambda) : Double.NEGATIVE_INFINITY);
+        long kept = count(mask);
+        long[] per = perLayer(mask, layers);
+        Explored best = null;
+        for (int i : in) {
+            if (i < 0) continue;
+            int li = layers.layerOf(i);
+            for (int j = -1; j < out.length; j++) {
+                int jj = j < 0 ? -1 : out[j];
+                if (j >= 0 && jj < 0) continue;
+                long k2 = kept + 1 - (jj < 0 ? 0 : 1);
+                // FLOPs exactly as the selection counts them: per-layer counts times FLOPs per weight, in layer order
+                long[] per2 = per.clone();
+                per2[li]++;
+                if (jj >= 0) per2[layers.layerOf(jj)]--;
+                double f2 = 0;
+                for (int l = 0; l < per2.length; l++) f2 += per2[l] * layers.get(l).flopsPerWeight();
+                if (k2 > nnz || f2 > flops) continue;
+                byte[] mk = mask.clone();
+                mk[i] = 1;
+                if (jj >= 0) mk[jj] = 0;
+                float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, searchMode(opt), blocks, 100, 1e-10);
+                double qb = exactQ(backend, x, wb, wbar, g, lambda);
+                if (qb < (best == null ? q : best.q)) best = new Explored(wb, mk, qb, 0);
+            }
+        }
+        return best;
+    }
+
+    /** Backsolve used to score candidate supports: the chosen one, except sweeps (converged sweeps equal exact). */
+    private static Backsolve.Mode searchMode(SolverOptions opt) {
+        return opt.backsolve() == Backsolve.Mode.SWEEP ? Backsolve.Mode.EXACT : opt.backsolve();
+    }
+
+    private byte[] project(float[] w, double[] grad, double step, float[] scores, LayerTable layers, long nnz, double flops) {
+        for (int i = 0; i < w.length; i++) {
+            float zi = (float) (w[i] - step * grad[i]);
+            scores[i] = zi * zi;
+        }
+        return select(scores, layers, nnz, flops, null);
+    }
+
+    /** ||x_j||^2 for every column: one blockGramProduct pass with one-column blocks and d = 1. */
+    private float[] columnNorms(HostMatrix x) {
+        int p = Math.toIntExact(x.cols());
+        long[] starts = new long[p + 1];
+        for (int j = 0; j <= p; j++) starts[j] = j;
+        try (FloatPointer ones = new FloatPointer(p); FloatPointer out = new FloatPointer(p)) {
+            float[] one = new float[p];
+            Arrays.fill(one, 1f);
+            ones.put(one, 0, p);
+            backend.blockGramProduct(x, starts, ones, out);
+            float[] r = new float[p];
+            out.get(r, 0, p);
+            return r;
+        }
+    }
+
+    /** Indices of the c largest keys (ties: lower index), -1 padded; keys of -infinity are excluded. */
+    private static int[] topIndices(int p, int c, java.util.function.IntToDoubleFunction key) {
+        int[] idx = new int[c];
+        double[] val = new double[c];
+        Arrays.fill(idx, -1);
+        Arrays.fill(val, Double.NEGATIVE_INFINITY);
+        for (int i = 0; i < p; i++) {
+            double v = key.applyAsDouble(i);
+            if (v == Double.NEGATIVE_INFINITY) continue;
+            if (v <= val[c - 1]) continue;
+            int pos = c - 1;
+            while (pos > 0 && v > val[pos - 1]) { val[pos] = val[pos - 1]; idx[pos] = idx[pos - 1]; pos--; }
+            val[pos] = v;
+            idx[pos] = i;
+        }
+        return idx;
+    }
+
+    /**
+     * Support exploration from a backsolved point (hard-thresholding pursuit with a step search): for steps
+     * 2^t / Lip, t = 0.., the projection of w - step grad gives a support; each new support is backsolved
+     * and the best one is returned when it lowers Q, else null.
+     */
+    private Explored explore(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
+                             float[] w, byte[] mask, double q, double lip, SolverOptions opt, long[] blocks) {
+        int p = w.length;
+        double[] grad;
+        try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+            grad = full.gradient(full.evaluate(w));
+        }
+        float[] scores = new float[p];
+        // Coarse scan, projections only: steps 8^t / Lip up to about 1/lambda (the curvature along directions X
+        // does not see). The support first changes between sLo and sHi.
+        int top = (int) Math.ceil(Math.log(lip / lambda) / Math.log(2)) + 2;
+        double sLo = 1 / lip, sHi = Double.NaN;
+        List<Double> later = new ArrayList<>();
+        for (int t = 0; t <= Math.min(top, EXPLORE); t += 3) {
+            double step = Math.scalb(1.0, t) / lip;
+            byte[] mk = project(w, grad, step, scores, layers, nnz, flops);
+            if (Arrays.equals(mk, mask)) { sLo = step; continue; }
+            if (Double.isNaN(sHi)) sHi = step; else later.add(step);
+        }
+        if (Double.isNaN(sHi)) return null;
+        // Fine scan of the transition (few swaps first), then the coarse steps beyond it; each new support is backsolved.
+        // Bisection (projections only) for the smallest step that changes the support: the fewest swaps.
+        double a = sLo, b = sHi;
+        for (int k = 0; k < 8 && b / a > 1 + 1e-6; k++) {
+            double mid = Math.sqrt(a * b);
+            if (Arrays.equals(project(w, grad, mid, scores, layers, nnz, flops), mask)) a = mid; else b = mid;
+        }
+        List<Double> steps = new ArrayList<>();
+        int fine = 4;
+        for (int k = 0; k <= fine; k++) steps.add(b * Math.pow(sHi / b, (double) k / fine));
+        for (int k = 0; k < Math.min(2, later.size()); k++) steps.add(later.get(k));
+        Explored best = null;
+        byte[] previous = mask;
+        for (double step : steps) {
+            byte[] mk = project(w, grad, step, scores, layers, nnz, flops);
+            if (Arrays.equals(mk, previous) || Arrays.equals(mk, mask)) continue;
+            previous = mk;
+            float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, searchMode(opt), blocks, 100, 1e-10);
+            double qb = exactQ(backend, x, wb, wbar, g, lambda);
+            if (qb < (best == null ? q : best.q)) best = new Explored(wb, mk, qb, step);
+        }
+        return best;
+    }
+
+    /** One DFO round from (w, mask): on an active set when worthwhile, else on all coordinates. */
+    private Dfo runRound(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
+                         float[] w0, byte[] mask0, double lip, SolverOptions opt, long[] blocks, int round, int iterationsLeft,
+                         List<IterationLog> log, long t0, double[] lastGap) {
+        int p = w0.length;
+        long support = count(mask0);
+        boolean block = opt.hessian() == SolverOptions.HessianModel.BLOCK;
+        boolean active = opt.activeSet() && !block && support > 0 && 4 * support < p;
+        if (!active) {
+            try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, block ? blocks : null)) {
+                return iterate(model, layers, nnz, flops, w0, mask0, lip, opt, round, iterationsLeft, log, t0, lastGap);
+            }
+        }
+        // Active set: start with the support plus the best outside coordinates of the first step, 2|support| in all.
+        float[] w = w0.clone();
+        byte[] mask = mask0.clone();
+        boolean[] inSet = new boolean[p];
+        double[] grad;
+        try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+            grad = full.gradient(full.evaluate(w));
+        }
+        float[] z2 = new float[p];
+        for (int i = 0; i < p; i++) {
+            float zi = (float) (w[i] - grad[i] / lip);
+            z2[i] = zi * zi;
+            if (mask[i] != 0) inSet[i] = true;
+        }
+        addTop(inSet, z2, (int) Math.min(p, 2 * support));
+        int used = 0;
+        String stop = "iteration cap";
+        for (int growth = 0; growth < 4; growth++) {
+            int[] idx = indices(inSet);
+            Dfo sub = iterateOnSubset(x, wbar, g, lambda, layers, nnz, flops, w, mask, idx, lip, opt, round, iterationsLeft - used, log, t0, lastGap);
+            used += sub.iterations;
+            w = sub.w;
+            mask = sub.mask;
+            stop = sub.stop;
+            if (used >= iterationsLeft) break;
+            // Do outside coordinates want in? One full gradient and one full projection.
+            try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+                grad = full.gradient(full.evaluate(w));
+            }
+            for (int i = 0; i < p; i++) {
+                float zi = (float) (w[i] - grad[i] / lip);
+                z2[i] = zi * zi;
+            }
+            byte[] want = select(z2, layers, nnz, flops, null);
+            int outside = 0;
+            for (int i = 0; i < p; i++) if (want[i] != 0 && !inSet[i]) { inSet[i] = true; outside++; }
+            if (outside == 0) { stop = sub.stop + "; active set complete"; break; }
+            addTop(inSet, z2, outside); // grow generously: as many again of the best outside scores
+            stop = sub.stop + "; active set grown by " + outside;
+        }
+        return new Dfo(w, mask, used, stop);
+    }
+
+    private Dfo iterateOnSubset(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
+                                float[] w, byte[] mask, int[] idx, double lip, SolverOptions opt, int round, int iterationsLeft,
+                                List<IterationLog> log, long t0, double[] lastGap) {
+        int p = w.length, k = idx.length;
+        boolean[] in = new boolean[p];
+        for (int i : idx) in[i] = true;
+        float[] outside = new float[p];
+        double constant = 0;
+        for (int i = 0; i < p; i++) {
+            if (!in[i]) {
+                outside[i] = -wbar[i];
+                constant += 0.5 * lambda * (double) wbar[i] * wbar[i] - (g == null ? 0 : (double) g[i] * wbar[i]);
+            }
+        }
+        double[] c0 = Backsolve.product(backend, x, outside);
+        float[] wa = new float[k], wbarA = new float[k], gA = g == null ? null : new float[k];
+        byte[] maskA = new byte[k];
+        for (int j = 0; j < k; j++) {
+            wa[j] = w[idx[j]];
+            wbarA[j] = wbar[idx[j]];
+            if (gA != null) gA[j] = g[idx[j]];
+            maskA[j] = mask[idx[j]];
+        }
+        LayerTable sub = subTable(layers, idx);
+        HostMatrix xa = HostMatrix.allocate(x.rows(), k);
+        try (xa; IntPointer cols = new IntPointer(idx); FisherModel model = new FisherModel(backend, xa, wbarA, gA, c0, constant, lambda, null)) {
+            backend.gatherColumns(x, cols, k, xa.data());
+            Dfo d = iterate(model, sub, nnz, flops, wa, maskA, lip, opt, round, iterationsLeft, log, t0, lastGap);
+            float[] wf = new float[p];
+            byte[] mf = new byte[p];
+            for (int j = 0; j < k; j++) {
+                wf[idx[j]] = d.w[j];
+                mf[idx[j]] = d.mask[j];
+            }
+            return new Dfo(wf, mf, d.iterations, d.stop);
+        }
+    }
+
+    /** The DFO iterations on one model. Q (of the model) never increases. */
+    private Dfo iterate(FisherModel model, LayerTable layers, long nnz, double flops, float[] w0, byte[] mask0, double lip,
+                        SolverOptions opt, int round, int iterationsLeft, List<IterationLog> log, long t0, double[] lastGap) {
+        int m = model.m;
+        float[] w = w0.clone();
+        byte[] mask = mask0.clone();
+        FisherModel.Eval cur = model.evaluate(w);
+        float[] z = new float[m], scores = new float[m];
+        double[] sel = new double[2];
+        int it = 0;
+        int stableFor = 0;
+        String stop = "iteration cap";
+        while (it < iterationsLeft) {
+            double[] grad = model.gradient(cur);
+            float[] bestW = null;
+            byte[] bestMask = null;
+            FisherModel.Eval best = null;
+            double bestStep = 0;
+            for (int t = 0; t <= opt.maxStepDoublings(); t++) {
+                double step = Math.scalb(1.0, t) / lip;
+                for (int i = 0; i < m; i++) {
+                    z[i] = (float) (w[i] - step * grad[i]);
+                    scores[i] = z[i] * z[i];
+                }
+                byte[] mk = select(scores, layers, nnz, flops, sel);
+                if (t == 0) {
+                    // The current support is feasible: if the selection keeps less score, project onto it instead
+                    // (this is what makes the plain step monotone even when the selection is not optimal).
+                    double current = 0;
+                    for (int i = 0; i < m; i++) if (mask[i] != 0) current += scores[i];
+                    if (current > sel[0]) mk = mask.clone();
+                    lastGap[0] = sel[1];
+                }
+                float[] cand = new float[m];
+                for (int i = 0; i < m; i++) cand[i] = mk[i] != 0 ? z[i] : 0f;
+                FisherModel.Eval e = model.evaluate(cand);
+                if (e.q < (best == null ? cur.q : best.q)) {
+                    best = e;
+                    bestW = cand;
+                    bestMask = mk;
+                    bestStep = step;
+                } else {
+                    break;
+                }
+            }
+            if (best == null) { stop = "no decrease"; break; }
+            it++;
+            double decrease = (cur.q - best.q) / Math.max(Math.abs(cur.q), 1e-300);
+            stableFor = Arrays.equals(bestMask, mask) ? stableFor + 1 : 0;
+            w = bestW;
+            mask = bestMask;
+            cur = best;
+            log.add(new IterationLog(round, it, cur.q, count(mask), flopsOf(mask, layers), bestStep, secs(t0), null));
+            if (decrease < opt.tolerance()) { stop = "relative decrease below tolerance"; break; }
+            if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + stableFor + " iterations"; break; }
+        }
+        return new Dfo(w, mask, it, stop);
+    }
+
+    // ---------------------------------------------------------------- helpers (length-p loops)
+
+    private static void addTop(boolean[] inSet, float[] z2, int howMany) {
+        int p = inSet.length;
+        int outsideCount = 0;
+        for (boolean b : inSet) if (!b) outsideCount++;
+        howMany = Math.min(howMany, outsideCount);
+        if (howMany <= 0) return;
+        // threshold by sorting the outside scores' bit patterns (non-negative floats order like ints)
+        int[] keys = new int[outsideCount];
+        for (int i = 0, t = 0; i < p; i++) if (!inSet[i]) keys[t++] = Float.floatToIntBits(z2[i]);
+        Arrays.sort(keys);
+        int threshold = keys[outsideCount - howMany];
+        int added = 0;
+        for (int i = 0; i < p && added < howMany; i++) {
+            if (!inSet[i] && Float.floatToIntBits(z2[i]) > threshold) { inSet[i] = true; added++; }
+        }
+        for (int i = 0; i < p && added < howMany; i++) {
+            if (!inSet[i] && Float.floatToIntBits(z2[i]) == threshold) { inSet[i] = true; added++; }
+        }
+    }
+
+    private static int[] indices(boolean[] in) {
+        int k = 0;
+        for (boolean b : in) if (b) k++;
+        int[] idx = new int[k];
+        for (int i = 0, t = 0; i < in.length; i++) if (in[i]) idx[t++] = i;
+        return idx;
+    }
+
+    /** The layers restricted to the (sorted) indices; empty layers dropped. */
+    static LayerTable subTable(LayerTable layers, int[] idx) {
+        List<Layer> out = new ArrayList<>();
+        int j = 0;
+        long offset = 0;
+        for (Layer l : layers.layers()) {
+            int c = 0;
+            while (j < idx.length && idx[j] < l.end()) { j++; c++; }
+            if (c > 0) {
+                out.add(new Layer(l.name(), new long[] {c}, l.flopsPerWeight(), offset, c));
+                offset += c;
+            }
+        }
+        return new LayerTable(out, "active set");
+    }
+
+    static long count(byte[] mask) {
+        long c = 0;
+        for (byte b : mask) if (b != 0) c++;
+        return c;
+    }
+
+    static long[] perLayer(byte[] mask, LayerTable layers) {
+        long[] per = new long[layers.size()];
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
+            long c = 0;
+            for (long i = layer.offset(); i < layer.end(); i++) if (mask[(int) i] != 0) c++;
+            per[l] = c;
+        }
+        return per;
+    }
+
+    static double flopsOf(byte[] mask, LayerTable layers) {
+        long[] per = perLayer(mask, layers);
+        double f = 0;
+        for (int l = 0; l < per.length; l++) f += per[l] * layers.get(l).flopsPerWeight();
+        return f;
+    }
+
+    private static double secs(long t0) {
+        return (System.nanoTime() - t0) / 1e9;
+    }
+}

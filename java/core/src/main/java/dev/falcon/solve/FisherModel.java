@@ -1,0 +1,177 @@
+package dev.falcon.solve;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * The quadratic model of FALCON.md on the columns of one matrix {@code x} (the whole X, or the gathered
+ * columns of an active set):
+ * <pre>  Q(w) = 1/2 ||X d + c0||^2 + lambda/2 ||d||^2 + g^T d + constant,   d = w - wbar</pre>
+ * (c0 and the constant account for coordinates outside an active set, pinned at zero), or its
+ * block-diagonal version {@code 1/2 sum_B ||X_B d_B||^2 + ...} (no c0). Every access to X is a backend op;
+ * Java loops only run over length-m and length-n vectors. Q accumulates in double.
+ */
+final class FisherModel implements AutoCloseable {
+    final ComputeBackend backend;
+    final HostMatrix x;
+    final int m;
+    final int n;
+    final float[] wbar;
+    final float[] g;
+    final double[] c0;
+    final double constant;
+    final double lambda;
+    final long[] blockStarts;
+    private final FloatPointer vecM;
+    private final FloatPointer outM;
+    private final FloatPointer vecN;
+
+    /** One evaluation: Q, and what the gradient needs (r = X d + c0 for the exact model, H d for the block model). */
+    static final class Eval {
+        double q;
+        float[] d;
+        double[] r;
+        float[] hd;
+    }
+
+    /**
+     * @param blockStarts null for the exact model, else block boundaries of the block-diagonal model
+     * @param c0          offset residual (length n) or null
+     */
+    FisherModel(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double[] c0, double constant, double lambda, long[] blockStarts) {
+        if (x.cols() > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("p = " + x.cols() + " exceeds 2^31 - 9 weights");
+        if (blockStarts != null && c0 != null) throw new IllegalArgumentException("the block model has no offset residual");
+        this.backend = backend;
+        this.x = x;
+        this.m = (int) x.cols();
+        this.n = Math.toIntExact(x.rows());
+        this.wbar = wbar;
+        this.g = g;
+        this.c0 = c0;
+        this.constant = constant;
+        this.lambda = lambda;
+        this.blockStarts = blockStarts;
+        FloatPointer a = null, b = null;
+        try {
+            a = new FloatPointer(m);
+            b = new FloatPointer(m);
+            this.vecN = new FloatPointer(n);
+        } catch (RuntimeException | Error e) {
+            if (a != null) a.close();
+            if (b != null) b.close();
+            throw e;
+        }
+        this.vecM = a;
+        this.outM = b;
+    }
+
+    boolean isBlock() { return blockStarts != null; }
+
+    /** Q at w (length m) and the state the gradient needs: one pass over X (multiply, or blockGramProduct). */
+    Eval evaluate(float[] w) {
+        float[] d = new float[m];
+        double sq = 0, lin = 0;
+        for (int i = 0; i < m; i++) {
+            float di = w[i] - wbar[i];
+            d[i] = di;
+            sq += (double) di * di;
+            if (g != null) lin += (double) g[i] * di;
+        }
+        vecM.put(d, 0, m);
+        Eval e = new Eval();
+        e.d = d;
+        double fit = 0;
+        if (blockStarts == null) {
+            backend.multiply(x, vecM, vecN);
+            float[] xd = new float[n];
+            vecN.get(xd, 0, n);
+            double[] r = new double[n];
+            for (int i = 0; i < n; i++) {
+                r[i] = xd[i] + (c0 == null ? 0 : c0[i]);
+                fit += r[i] * r[i];
+            }
+            e.r = r;
+        } else {
+            backend.blockGramProduct(x, blockStarts, vecM, outM);
+            float[] hd = new float[m];
+            outM.get(hd, 0, m);
+            for (int i = 0; i < m; i++) fit += (double) d[i] * hd[i];
+            e.hd = hd;
+        }
+        e.q = 0.5 * fit + 0.5 * lambda * sq + lin + constant;
+        return e;
+    }
+
+    /** grad Q = X^T r + lambda d + g (exact: one multiplyTransposed) or H d + lambda d + g (block: no pass). */
+    double[] gradient(Eval e) {
+        float[] xtr;
+        if (blockStarts == null) {
+            float[] rf = new float[n];
+            for (int i = 0; i < n; i++) rf[i] = (float) e.r[i];
+            vecN.put(rf, 0, n);
+            backend.multiplyTransposed(x, vecN, outM);
+            xtr = new float[m];
+            outM.get(xtr, 0, m);
+        } else {
+            xtr = e.hd;
+        }
+        double[] grad = new double[m];
+        for (int i = 0; i < m; i++) grad[i] = xtr[i] + lambda * e.d[i] + (g == null ? 0 : g[i]);
+        return grad;
+    }
+
+    /**
+     * Largest eigenvalue of X^T X (= that of the n x n matrix X X^T, from {@code weightedGram} and power
+     * iteration in double). The block-diagonal model's largest eigenvalue is at most this.
+     */
+    static double largestEigenvalue(ComputeBackend backend, HostMatrix x) {
+        int n = Math.toIntExact(x.rows());
+        double[] a = new double[n * n];
+        try (DoublePointer gram = new DoublePointer((long) n * n)) {
+            backend.weightedGram(x, null, gram);
+            gram.get(a);
+        }
+        return powerIteration(a, n);
+    }
+
+    /** Largest eigenvalue of a symmetric positive semi-definite n x n matrix (column-major), deterministic start. */
+    static double powerIteration(double[] a, int n) {
+        double[] v = new double[n], u = new double[n];
+        for (int i = 0; i < n; i++) v[i] = 1.0 + 1e-3 * i;
+        double trace = 0;
+        for (int i = 0; i < n; i++) trace += a[i * n + i];
+        if (!(trace > 0)) return 0;
+        double lambda = 0;
+        for (int it = 0; it < 2000; it++) {
+            double norm = 0;
+            for (double vi : v) norm += vi * vi;
+            norm = Math.sqrt(norm);
+            if (norm == 0) return 0;
+            for (int i = 0; i < n; i++) v[i] /= norm;
+            java.util.Arrays.fill(u, 0);
+            for (int j = 0; j < n; j++) {
+                double vj = v[j];
+                int base = j * n;
+                for (int i = 0; i < n; i++) u[i] += a[base + i] * vj;
+            }
+            double rq = 0;
+            for (int i = 0; i < n; i++) rq += u[i] * v[i];
+            double[] t = v; v = u; u = t;
+            if (it > 5 && Math.abs(rq - lambda) <= 1e-13 * rq) { lambda = rq; break; }
+            lambda = rq;
+        }
+        // ||A v|| >= Rayleigh quotient; both are lower bounds of the top eigenvalue, take the larger.
+        double norm = 0;
+        for (double vi : v) norm += vi * vi;
+        return Math.max(lambda, Math.sqrt(norm)) ;
+    }
+
+    @Override
+    public void close() {
+        vecM.close();
+        outM.close();
+        vecN.close();
+    }
+}

@@ -1,0 +1,97 @@
+package dev.falcon.solve;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.model.LayerTable;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * FALCON++ (FALCON.md, "multi-stage"): reach the target budgets in T stages along a schedule from a
+ * starting level, for NNZ and FLOPs alike. Stage t runs {@link FalconSolver} around the previous stage's
+ * weights (stage 0 around the dense weights) with the gradients the {@link GradientSource} gives for
+ * that stage: the same X every stage, or X recomputed by the caller at the new weights.
+ */
+public final class MultiStage {
+    private MultiStage() {}
+
+    /** Budget schedules; levels are fractions (of p for NNZ, of the dense FLOPs for FLOPs). */
+    public enum Schedule {
+        /** s_t = s_T + (s_0 - s_T) (1 - t/(T-1))^3 */
+        POLY,
+        /** s_t = s_0 + (s_T - s_0) t/(T-1) */
+        LINEAR,
+        /** s_t = s_0 (s_T / s_0)^(t/(T-1)) (geometric) */
+        EXP,
+        /** s_t = s_T in every stage */
+        CONST;
+
+        public double level(int t, int stages, double s0, double sT) {
+            if (stages <= 1 || t >= stages - 1) return sT;
+            double u = (double) t / (stages - 1);
+            return switch (this) {
+                case POLY -> sT + (s0 - sT) * Math.pow(1 - u, 3);
+                case LINEAR -> s0 + (sT - s0) * u;
+                case EXP -> s0 <= 0 || sT <= 0 ? s0 + (sT - s0) * u : s0 * Math.pow(sT / s0, u);
+                case CONST -> sT;
+            };
+        }
+
+        public static Schedule parse(String s) { return valueOf(s.trim().toUpperCase(Locale.ROOT)); }
+
+        public String cliName() { return name().toLowerCase(Locale.ROOT); }
+    }
+
+    /** Gradients X for a stage, at the weights the previous stage produced; the source owns what it returns. */
+    public interface GradientSource extends AutoCloseable {
+        HostMatrix gradients(int stage, float[] weights);
+
+        @Override default void close() {}
+
+        /** The same X in every stage (the caller keeps ownership). */
+        static GradientSource fixed(HostMatrix x) { return (stage, weights) -> x; }
+    }
+
+    /** One stage: its budgets, what it kept and Q of its own problem (around the previous weights). */
+    public record Stage(int stage, long nnzBudget, double flopsBudget, long kept, double keptFlops, double qStage,
+                        int iterations, double seconds) {}
+
+    /** Final weights and mask (heap, length p), the stages, and Q of the final weights around the dense ones on the last X. */
+    public record Result(float[] weights, byte[] mask, List<Stage> stages, double qFinal, FalconSolver.Result lastStage) {}
+
+    /**
+     * Runs T stages from the starting fractions {@code startNnz}, {@code startFlops} (typically 1 = dense) to the
+     * budgets {@code nnz}, {@code flops}.
+     */
+    public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
+                             long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt) {
+        if (stages < 1) throw new IllegalArgumentException("stages must be >= 1");
+        int p = wbar.length;
+        double dense = layers.denseFlops();
+        double nnzT = (double) nnz / p, flopsT = dense > 0 ? flops / dense : 0;
+        float[] w = wbar.clone();
+        byte[] mask = new byte[p];
+        java.util.Arrays.fill(mask, (byte) 1);
+        List<Stage> log = new ArrayList<>();
+        FalconSolver.Result last = null;
+        FalconSolver solver = new FalconSolver(backend);
+        HostMatrix x = null;
+        for (int t = 0; t < stages; t++) {
+            long t0 = System.nanoTime();
+            long sT = t == stages - 1 ? nnz : Math.max(nnz, Math.min(p, (long) Math.floor(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p)));
+            double fT = t == stages - 1 ? flops : Math.max(flops, Math.min(dense, schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense));
+            x = source.gradients(t, w);
+            if (sT >= p && fT >= dense) { // nothing to prune at this level
+                log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9));
+                continue;
+            }
+            last = solver.solve(x, w, g, lambda, layers, sT, fT, null, opt);
+            w = last.weights();
+            mask = last.mask();
+            log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), last.qFinal(), last.iterations(), (System.nanoTime() - t0) / 1e9));
+        }
+        double qFinal = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
+        return new Result(w, mask, List.copyOf(log), qFinal, last);
+    }
+}

@@ -1,0 +1,56 @@
+package dev.falcon.solve;
+
+/**
+ * Options of the FALCON solver (DFO + backsolve).
+ *
+ * @param maxIterations   cap on DFO iterations (all rounds together)
+ * @param tolerance       stop a DFO round when the relative decrease of Q in one iteration is below this
+ * @param backsolve       how the final weights on the support are computed
+ * @param blockSize       block size of the block-diagonal models (layers cut into chunks of at most this many weights)
+ * @param hessian         Hessian model of the DFO iterations: the exact low-rank Fisher or its block-diagonal part
+ * @param maxStepDoublings line search: at most this many doublings of the step 1/Lip per iteration
+ * @param maxRounds       DFO + backsolve rounds (a round restarts DFO from the backsolved weights while the support changes)
+ * @param activeSet       run DFO on an active set of about 2S coordinates, grown when outside coordinates want in
+ * @param stableIterations a DFO round ends (and its support is backsolved) once the support has not changed for this many iterations (0 = off)
+ * @param swapCandidates  after each round's backsolve, try swapping the best c outside against the worst c kept coordinates (c^2 backsolves; 0 = off)
+ */
+public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode backsolve, int blockSize,
+                            HessianModel hessian, int maxStepDoublings, int maxRounds, boolean activeSet,
+                            int swapCandidates, int stableIterations) {
+
+    public static final int DEFAULT_BLOCK_SIZE = 2000;
+
+    /** Hessian model of the DFO iterations. */
+    public enum HessianModel {
+        /** X^T X: two passes over X per iteration (X v, X^T u). */
+        EXACT,
+        /** blockdiag(X_B^T X_B): one {@code blockGramProduct} pass per iteration. */
+        BLOCK
+    }
+
+    public SolverOptions {
+        if (maxIterations < 0) throw new IllegalArgumentException("max iterations must be >= 0, got " + maxIterations);
+        if (!(tolerance >= 0)) throw new IllegalArgumentException("tolerance must be >= 0, got " + tolerance);
+        if (blockSize < 1) throw new IllegalArgumentException("block size must be >= 1, got " + blockSize);
+        if (maxStepDoublings < 0) throw new IllegalArgumentException("step doublings must be >= 0");
+        if (swapCandidates < 0) throw new IllegalArgumentException("swap candidates must be >= 0");
+        if (stableIterations < 0) throw new IllegalArgumentException("stable iterations must be >= 0");
+        if (maxRounds < 1) throw new IllegalArgumentException("rounds must be >= 1");
+        if (backsolve == null) backsolve = Backsolve.Mode.EXACT;
+        if (hessian == null) hessian = HessianModel.EXACT;
+    }
+
+    public static SolverOptions defaults() {
+        return new SolverOptions(100, 1e-6, Backsolve.Mode.EXACT, DEFAULT_BLOCK_SIZE, HessianModel.EXACT, 4, 4, true, 4, 3);
+    }
+
+    public SolverOptions withMaxIterations(int v) { return new SolverOptions(v, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
+    public SolverOptions withTolerance(double v) { return new SolverOptions(maxIterations, v, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
+    public SolverOptions withBacksolve(Backsolve.Mode v) { return new SolverOptions(maxIterations, tolerance, v, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
+    public SolverOptions withBlockSize(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, v, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
+    public SolverOptions withHessian(HessianModel v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, v, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
+    public SolverOptions withMaxRounds(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, v, activeSet, swapCandidates, stableIterations); }
+    public SolverOptions withSwapCandidates(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, v, stableIterations); }
+    public SolverOptions withStableIterations(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, v); }
+    public SolverOptions withActiveSet(boolean v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, v, swapCandidates, stableIterations); }
+}

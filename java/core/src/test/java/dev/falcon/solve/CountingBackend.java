@@ -1,0 +1,43 @@
+package dev.falcon.solve;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.util.Map;
+import java.util.TreeMap;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+
+/** Delegates to a backend and counts the operations on X (by name). */
+public final class CountingBackend implements ComputeBackend {
+    private final ComputeBackend inner;
+    public final Map<String, Integer> counts = new TreeMap<>();
+
+    public CountingBackend(ComputeBackend inner) { this.inner = inner; }
+
+    private void count(String op) { counts.merge(op, 1, Integer::sum); }
+
+    public int get(String op) { return counts.getOrDefault(op, 0); }
+
+    @Override public String name() { return inner.name(); }
+    @Override public int threads() { return inner.threads(); }
+    @Override public String description() { return "counting " + inner.description(); }
+    @Override public HostMatrix load(RawMatrixSource source) throws IOException { return inner.load(source); }
+    @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { inner.fillUniform(dst, count, seed, scale); }
+    @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { inner.fillSyntheticGradients(x, rank, noise, seed); }
+    @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { count("multiply"); inner.multiply(x, v, out); }
+    @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { count("multiplyTransposed"); inner.multiplyTransposed(x, u, out); }
+    @Override public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) { count("blockGramProduct"); inner.blockGramProduct(x, blockStarts, d, out); }
+    @Override public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) { count("gatherColumns"); inner.gatherColumns(x, columns, k, dst); }
+    @Override public void weightedGram(HostMatrix x, FloatPointer w, DoublePointer gram) { count("weightedGram"); inner.weightedGram(x, w, gram); }
+    @Override public void choleskyFactor(DoublePointer a, int n) { inner.choleskyFactor(a, n); }
+    @Override public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) { inner.choleskySolve(factor, n, b, nrhs); }
+    @Override public void sortSegmentsDescending(FloatPointer scores, long[] starts, FloatPointer sorted, IntPointer index, DoublePointer prefix) {
+        count("sortSegmentsDescending");
+        inner.sortSegmentsDescending(scores, starts, sorted, index, prefix);
+    }
+    @Override public void countAbove(FloatPointer sorted, long[] starts, double[] thresholds, long[] counts) { inner.countAbove(sorted, starts, thresholds, counts); }
+    @Override public void close() {}
+}
