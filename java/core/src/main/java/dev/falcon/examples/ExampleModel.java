@@ -5,6 +5,7 @@ import dev.falcon.data.CounterRandom;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
 
 /**
@@ -32,13 +33,15 @@ public record ExampleModel(String name, String description, LayerTable layers, i
     public FloatPointer syntheticWeights(long seed) {
         long p = layers.parameters();
         FloatPointer w = new FloatPointer(p);
+        // a direct-buffer view: FloatPointer.put(i, v) is one JNI call per element
+        FloatBuffer view = w.position(0).limit(p).asBuffer();
         for (int l = 0; l < layers.size(); l++) {
             Layer layer = layers.get(l);
             long fanIn = Math.max(1, layer.count() / layer.shape()[0]);
             float bound = (float) Math.sqrt(6.0 / fanIn);
             long layerSeed = CounterRandom.mix64(seed * 0x9E3779B97F4A7C15L + l + 1);
-            long offset = layer.offset();
-            for (long i = 0; i < layer.count(); i++) w.put(offset + i, bound * CounterRandom.uniform(layerSeed, i));
+            int offset = Math.toIntExact(layer.offset());
+            for (int i = 0; i < layer.count(); i++) view.put(offset + i, bound * CounterRandom.uniform(layerSeed, i));
         }
         return w;
     }

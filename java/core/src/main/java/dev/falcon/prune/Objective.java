@@ -2,6 +2,7 @@ package dev.falcon.prune;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
+import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
 
 /**
@@ -54,16 +55,19 @@ public final class Objective {
         long n = x.rows();
         double sqDist = 0, linear = 0;
         try (FloatPointer d = new FloatPointer(p); FloatPointer r = new FloatPointer(n)) {
-            for (long i = 0; i < p; i++) {
-                float di = w.get(i) - wbar.get(i);
-                d.put(i, di);
+            FloatBuffer wv = Pruner.floats(w, p), bv = Pruner.floats(wbar, p), dv = Pruner.floats(d, p);
+            FloatBuffer gv = g == null ? null : Pruner.floats(g, p);
+            for (int i = 0; i < (int) p; i++) {
+                float di = wv.get(i) - bv.get(i);
+                dv.put(i, di);
                 sqDist += (double) di * di;
-                if (g != null) linear += (double) g.get(i) * di;
+                if (gv != null) linear += (double) gv.get(i) * di;
             }
             backend.multiply(x, d, r);
             double fit = 0;
-            for (long i = 0; i < n; i++) {
-                double ri = r.get(i);
+            FloatBuffer rv = Pruner.floats(r, n);
+            for (int i = 0; i < (int) n; i++) {
+                double ri = rv.get(i);
                 fit += ri * ri;
             }
             return new Value(0.5 * fit, sqDist, linear, lambda, n);
