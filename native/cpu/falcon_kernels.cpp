@@ -254,6 +254,30 @@ void falcon_gram_prepare(const float* x, int64_t n, int64_t j0, int64_t k, const
     });
 }
 
+int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t j0, int64_t p, const float* weights,
+                                   double* a, int64_t capacity, int64_t* next, int threads) {
+    // Columns of zero weight add nothing to the Gram matrix: a support of 30% costs 30% of the work.
+    std::vector<int64_t> columns;
+    columns.reserve((size_t)capacity);
+    int64_t j = j0;
+    for (; j < p && (int64_t)columns.size() < capacity; j++) {
+        if (!weights || weights[j] > 0) columns.push_back(j);
+    }
+    *next = j;
+    const int64_t k = (int64_t)columns.size();
+    if (k * n < (1 << 16)) threads = 1;
+    parallel(threads, [&](int t) {
+        for (int64_t c = split(k, threads, t); c < split(k, threads, t + 1); c++) {
+            const int64_t col = columns[(size_t)c];
+            const float* src = x + col * n;
+            const double scale = weights ? std::sqrt((double)weights[col]) : 1.0;
+            double* dst = a + c * n;
+            for (int64_t i = 0; i < n; i++) dst[i] = src[i] * scale;
+        }
+    });
+    return k;
+}
+
 void falcon_symmetrize_lower(double* g, int64_t n) {
     for (int64_t c = 0; c < n; c++)
         for (int64_t r = c + 1; r < n; r++) g[r * n + c] = g[c * n + r];

@@ -46,6 +46,12 @@ FALCON_API int falcon_gather(const float* x, int64_t n, int64_t p, const int32_t
 /** a[0..n*k) = (double) X[:, j0..j0+k), b = a scaled by columnWeights[j0..] (or 1 when null). */
 FALCON_API void falcon_gram_prepare(const float* x, int64_t n, int64_t j0, int64_t k, const float* weights,
                                     double* a, double* b, int threads);
+/**
+ * a = sqrt(w_j) X[:, j] (double) for the next columns j in [j0, p) with w_j > 0 (all when weights is null), at most
+ * capacity of them; returns how many were written and the column to resume from in *next. Weights must be >= 0.
+ */
+FALCON_API int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t j0, int64_t p, const float* weights,
+                                              double* a, int64_t capacity, int64_t* next, int threads);
 /** Copies the lower triangle of an n x n column-major matrix over the upper one. */
 FALCON_API void falcon_symmetrize_lower(double* g, int64_t n);
 

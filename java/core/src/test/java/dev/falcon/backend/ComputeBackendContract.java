@@ -266,12 +266,15 @@ public abstract class ComputeBackendContract {
             float[] xs = randomFloats(random, n * p);
             HostMatrix x = matrix(xs, n, p), ax = matrix(abs(xs), n, p);
             float[] ws = randomFloats(random, p);
-            for (FloatPointer w : new FloatPointer[] {null, floats(ws)}) {
+            // a support mask scaled by non-negative weights, with zeros: the backsolve's case
+            float[] support = new float[p];
+            for (int j = 0; j < p; j++) support[j] = random.nextInt(3) == 0 ? 0f : (random.nextBoolean() ? 1f : Math.abs(ws[j]));
+            for (FloatPointer w : new FloatPointer[] {null, floats(ws), floats(support)}) {
                 long nn = (long) n * n;
                 DoublePointer got = track(new DoublePointer(nn)), want = track(new DoublePointer(nn)), scale = track(new DoublePointer(nn));
                 backend.weightedGram(x, w, got);
                 reference.weightedGram(x, w, want);
-                reference.weightedGram(ax, w == null ? null : floats(abs(ws)), scale);
+                reference.weightedGram(ax, w == null ? null : floats(abs(get(w, p))), scale);
                 double[] g = get(got, nn), r = get(want, nn), s = get(scale, nn);
                 for (int i = 0; i < nn; i++) {
                     assertTrue(Math.abs(g[i] - r[i]) <= 1e-12 * s[i] + 1e-300,

@@ -155,6 +155,20 @@ public final class CpuBackend implements ComputeBackend {
         long p = x.cols();
         long chunk = Math.max(16, Math.min(p, (1L << 22) / n)); // ~32 MB of doubles per operand
         falcon_openblas_set_threads(threads);
+        if (nonNegative(columnWeights, p)) {
+            // sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j] over the columns of positive weight: one
+            // symmetric rank-k update (half the work of a general product), zero-weight columns skipped.
+            try (DoublePointer a = new DoublePointer(chunk * n)) {
+                new DoublePointer(gram).limit((long) n * n).fill(0);
+                long[] next = {0};
+                while (next[0] < p) {
+                    long k = falcon_gram_scaled_columns(x.data(), n, next[0], p, columnWeights, a, chunk, next, threads);
+                    if (k > 0) openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, 1.0, a, n, 1.0, gram, n);
+                }
+            }
+            falcon_symmetrize_lower(gram, n);
+            return;
+        }
         try (DoublePointer a = new DoublePointer(chunk * n); DoublePointer b = new DoublePointer(chunk * n)) {
             new DoublePointer(gram).limit((long) n * n).fill(0);
             for (long j0 = 0; j0 < p; j0 += chunk) {
@@ -164,6 +178,15 @@ public final class CpuBackend implements ComputeBackend {
             }
         }
         falcon_symmetrize_lower(gram, n);
+    }
+
+    private static boolean nonNegative(FloatPointer weights, long p) {
+        if (weights == null) return true;
+        java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
+        for (int j = 0; j < (int) p; j++) {
+            if (!(w.get(j) >= 0)) return false;
+        }
+        return true;
     }
 
     @Override

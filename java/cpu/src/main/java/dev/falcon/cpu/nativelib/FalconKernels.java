@@ -51,6 +51,9 @@ public final class FalconKernels {
     public static native void falcon_gram_prepare(@Cast("const float*") FloatPointer x, long n, long j0, long k,
                                                   @Cast("const float*") FloatPointer weights,
                                                   DoublePointer a, DoublePointer b, int threads);
+    public static native long falcon_gram_scaled_columns(@Cast("const float*") FloatPointer x, long n, long j0, long p,
+                                                         @Cast("const float*") FloatPointer weights, DoublePointer a,
+                                                         long capacity, @Cast("int64_t*") long[] next, int threads);
     public static native void falcon_symmetrize_lower(DoublePointer g, long n);
 
     public static native int falcon_sort_segments(@Cast("const float*") FloatPointer scores,
