@@ -808,6 +808,13 @@ final class PruneCommand implements Callable<Integer> {
             o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (ratio %.4f), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
                     sv.qMp() > 0 ? sv.qFinal() / sv.qMp() : Double.NaN, sv.backsolve().cliName(),
                     f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
+            if (sv.multiStage() != null) {
+                for (MultiStage.Stage st : sv.multiStage().stages()) {
+                    o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %,.0f -> kept %,d, FLOPs %,.0f, %d iterations, %.2f s; X: %s%n", st.stage(),
+                            st.nnzBudget(), st.flopsBudget(), st.kept(), st.keptFlops(), st.iterations(), st.seconds(), st.gradients());
+                }
+                if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), sv.multiStage().stopped());
+            }
         }
         StringBuilder t = new StringBuilder();
         timings.forEach((k, v) -> t.append(String.format(Locale.ROOT, " %s %.3f", k, v)));
