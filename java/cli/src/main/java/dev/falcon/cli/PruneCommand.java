@@ -54,7 +54,10 @@ import picocli.CommandLine.Spec;
                 "  --mask    only when given",
                 "Memory: the run estimates what it needs before loading and refuses with options that fit;",
                 "  -Dfalcon.memory.available=SIZE (e.g. in JAVA_TOOL_OPTIONS) overrides /proc/meminfo MemAvailable.",
-                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error."})
+                "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
+                "  or --grads-command CMD (run before each stage t >= 1 on the current weights).",
+                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error or a failed --grads-command",
+                "  (then --out and --report hold the last completed stage)."})
 final class PruneCommand implements Callable<Integer> {
     /** Files larger than this are not checksummed (the report says so). */
     static final long CHECKSUM_LIMIT = 1L << 30;
