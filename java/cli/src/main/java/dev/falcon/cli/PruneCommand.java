@@ -133,7 +133,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--stages", paramLabel = "T", defaultValue = "5", description = "falcon++: number of stages (default: ${DEFAULT-VALUE}).")
     int stages;
     @Option(names = "--schedule", paramLabel = "poly|linear|exp|const", defaultValue = "poly",
-            description = "falcon++: budget schedule from --start-keep to the target, for NNZ and FLOPs alike (default: ${DEFAULT-VALUE}).")
+            description = "falcon++: budget schedule from --start-keep-flops/--start-keep-nnz to the targets, for NNZ and FLOPs alike (default: ${DEFAULT-VALUE}).")
     String schedule;
     @Option(names = "--start-keep-flops", paramLabel = "FRACTION",
             description = "falcon++: starting level of the FLOP schedule as a fraction of the dense FLOPs, in (0, 1] (default: 1 = dense).")
