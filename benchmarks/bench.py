@@ -35,6 +35,12 @@ def machine():
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node()}
 
 
+# Weights of the examples (for the DFO iteration benchmark's bytes: n * p * 4 per pass) and the passes over X
+# of one DFO iteration with one step (the benchmark's tear-down line prints the passes actually made).
+EXAMPLE_P = {"resnet20": 268336, "mobilenetv1": 4209088, "resnet50": 25502912}
+DFO_PASSES = {"dfoIterationBlock": 1, "dfoIterationExact": 2, "nativeStreamingRead": 1}
+
+
 def load(path):
     with open(path) as f:
         data = json.load(f)
@@ -69,7 +75,23 @@ def summary(path):
         if name.startswith("ProductBenchmark"):
             gb = int(p["n"]) * int(p["p"]) * 4 / 1e9
             line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s of X per call"
+        if name.startswith("DfoIterationBenchmark") and p.get("example") in EXAMPLE_P:
+            passes = DFO_PASSES.get(name.rsplit(".", 1)[-1], 1)
+            gb = passes * int(p["n"]) * EXAMPLE_P[p["example"]] * 4 / 1e9
+            line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s ({passes} pass{'es' if passes > 1 else ''} of X, {gb:.3f} GB)"
         print(line)
+    for (name, params), (score, _, unit) in sorted(med.items()):
+        # DFO iterations against the streaming read of the same X in the same run (same n, example, threads)
+        if name in ("DfoIterationBenchmark.dfoIterationBlock", "DfoIterationBenchmark.dfoIterationExact"):
+            base = dict(params)
+            passes = DFO_PASSES[name.rsplit(".", 1)[-1]]
+            for (n2, p2), (s2, _, u2) in med.items():
+                q = dict(p2)
+                if n2 == "DfoIterationBenchmark.nativeStreamingRead" and all(q.get(k) == base.get(k) for k in ("example", "n", "threads", "backendName")):
+                    ratio = passes * to_ms(s2, u2) / to_ms(score, unit)
+                    print(f"{name.rsplit('.', 1)[-1] + ' vs read':40s} {ratio * 100:6.1f}% of the read bandwidth "
+                          f"({passes} pass{'es' if passes > 1 else ''}; {to_ms(score, unit) / to_ms(s2, u2):.2f}x one read; "
+                          f"stepDoublings {base.get('stepDoublings')})")
     for (name, params), (score, _, unit) in sorted(med.items()):
         if name == "ProductBenchmark.fusedBlockProduct":
             base = dict(params)

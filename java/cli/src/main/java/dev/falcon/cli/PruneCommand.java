@@ -54,7 +54,10 @@ import picocli.CommandLine.Spec;
                 "  --mask    only when given",
                 "Memory: the run estimates what it needs before loading and refuses with options that fit;",
                 "  -Dfalcon.memory.available=SIZE (e.g. in JAVA_TOOL_OPTIONS) overrides /proc/meminfo MemAvailable.",
-                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error."})
+                "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
+                "  or --grads-command CMD (run before each stage t >= 1 on the current weights).",
+                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error or a failed --grads-command",
+                "  (then --out and --report hold the last completed stage)."})
 final class PruneCommand implements Callable<Integer> {
     /** Files larger than this are not checksummed (the report says so). */
     static final long CHECKSUM_LIMIT = 1L << 30;
@@ -68,7 +71,9 @@ final class PruneCommand implements Callable<Integer> {
     Integer rows;
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the synthetic weights and gradients (default: ${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = {"--grads", "-X"}, paramLabel = "X.npy", description = "Per-sample gradients X (n x p): .npy, .safetensors or FILE.safetensors:TENSOR. Optional: used for the objective.")
+    @Option(names = {"--grads", "-X"}, paramLabel = "X.npy", description = {"Per-sample gradients X (n x p): .npy, .safetensors or FILE.safetensors:TENSOR. Optional: used for the objective.",
+            "falcon++: a value with {t} is a per-stage pattern (e.g. 'X_stage{t}.npy'): stage t's X, t = 0..T-1, stage 0 at the dense weights, "
+                    + "stage t at the weights stage t-1 produced; every file must exist (nothing is waited for)."})
     String grads;
     @Option(names = "--weights", paramLabel = "w.npy", description = "Dense weights wbar (p values, any shape, flattened in C order).")
     String weights;
@@ -128,16 +133,24 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--stages", paramLabel = "T", defaultValue = "5", description = "falcon++: number of stages (default: ${DEFAULT-VALUE}).")
     int stages;
     @Option(names = "--schedule", paramLabel = "poly|linear|exp|const", defaultValue = "poly",
-            description = "falcon++: budget schedule from --start-keep to the target, for NNZ and FLOPs alike (default: ${DEFAULT-VALUE}).")
+            description = "falcon++: budget schedule from --start-keep-flops/--start-keep-nnz to the targets, for NNZ and FLOPs alike (default: ${DEFAULT-VALUE}).")
     String schedule;
-    @Option(names = "--start-keep", paramLabel = "FRACTION", defaultValue = "1.0",
-            description = "falcon++: starting level of the schedule as a fraction of p and of the dense FLOPs (default: ${DEFAULT-VALUE}; 1 = dense).")
-    double startKeep;
-
-    @Option(names = "--stage-grads", paramLabel = "PATTERN",
-            description = "falcon++: X recomputed at each stage's starting weights, one file per stage 1..T-1 named by PATTERN with {stage} "
-                    + "(e.g. X_stage{stage}.npy); stage 0 uses --grads. Default: the same X in every stage.")
-    String stageGrads;
+    @Option(names = "--start-keep-flops", paramLabel = "FRACTION",
+            description = "falcon++: starting level of the FLOP schedule as a fraction of the dense FLOPs, in (0, 1] (default: 1 = dense).")
+    Double startKeepFlops;
+    @Option(names = "--start-keep-nnz", paramLabel = "FRACTION",
+            description = "falcon++: starting level of the NNZ schedule as a fraction of p, in (0, 1] (default: 1 = dense).")
+    Double startKeepNnz;
+    @Option(names = "--start-keep", paramLabel = "FRACTION",
+            description = "falcon++: both starting levels at once (shorthand for --start-keep-flops F --start-keep-nnz F; the specific options win).")
+    Double startKeep;
+    @Option(names = "--grads-command", paramLabel = "CMD",
+            description = {"falcon++: recompute X between stages with CMD, run through /bin/sh -c with {weights} (the current weights, float32 [p] .npy, "
+                    + "in a temporary directory) and {grads} (where CMD must write X, n x p) replaced by shell-quoted paths, "
+                    + "e.g. 'python export.py --weights {weights} --out {grads}'. Stage 0 uses --grads (or the example's X).",
+                    "If CMD fails (non-zero exit, or no valid X) the run stops: its stderr is shown, --out and --report get the last "
+                            + "completed stage's weights, and the exit code is 1."})
+    String gradsCommand;
 
     // ---- outputs
     @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
@@ -157,6 +170,15 @@ final class PruneCommand implements Callable<Integer> {
     boolean quiet;
 
     private final Map<String, Double> timings = new LinkedHashMap<>();
+
+    private double startFlopsLevel() { return startKeepFlops != null ? startKeepFlops : startKeep != null ? startKeep : 1.0; }
+
+    private double startNnzLevel() { return startKeepNnz != null ? startKeepNnz : startKeep != null ? startKeep : 1.0; }
+
+    private boolean gradsPattern() { return dev.falcon.solve.FilePatternGradients.isPattern(grads); }
+
+    /** The --grads file X is read from (stage 0's file for a per-stage pattern). */
+    private String gradsFile() { return gradsPattern() ? dev.falcon.solve.FilePatternGradients.fileOf(grads, 0) : grads; }
 
     @Override
     public Integer call() throws Exception {
@@ -210,9 +232,13 @@ final class PruneCommand implements Callable<Integer> {
                 }
             }
             if (grads != null) {
-                xSource = ArrayFiles.matrixSource(grads, "--grads");
+                if (gradsPattern()) {
+                    // headers of every stage file, before any work: missing or mismatched files fail here
+                    for (int st = 0; st < stages; st++) ArrayFiles.matrixSource(dev.falcon.solve.FilePatternGradients.fileOf(grads, st), "--grads");
+                }
+                xSource = ArrayFiles.matrixSource(gradsFile(), "--grads");
                 if (xSource.cols() != pw) {
-                    throw InputException.of(grads, "--grads", "X has p = " + xSource.cols() + " columns (shape " + xSource.rows() + " x "
+                    throw InputException.of(gradsFile(), "--grads", "X has p = " + xSource.cols() + " columns (shape " + xSource.rows() + " x "
                             + xSource.cols() + ") but " + weights + " (--weights) holds p = " + pw,
                             "X must be n x p with one column per weight, in the weights' flatten order");
                 }
@@ -275,7 +301,7 @@ final class PruneCommand implements Callable<Integer> {
                 progress.begin("loading X (" + xSource.rows() + " x " + xSource.cols() + ")");
                 t = System.nanoTime();
                 res.x = backend.load(xSource);
-                checkFinite(res.x, grads);
+                checkFinite(res.x, gradsFile());
                 timings.put("load", timings.get("load") + secs(t));
             }
 
@@ -289,9 +315,14 @@ final class PruneCommand implements Callable<Integer> {
                         .withBacksolve(m == Method.MP ? Backsolve.Mode.EXACT : backsolveMode).withBlockSize(blockSize)
                         .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
                         .withMaxRounds(rounds).withSwapCandidates(swapCandidates).withStableIterations(stableIterations);
-                MultiStage.GradientSource source = stageGrads == null ? null : new StageFiles(backend, res.x, stageGrads, n, p);
+                MultiStage.GradientSource source = null;
+                if (m == Method.FALCON_PLUS_PLUS && gradsPattern()) {
+                    source = new dev.falcon.solve.FilePatternGradients(backend, res.x, grads, stages, "--grads");
+                } else if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) {
+                    source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW);
+                }
                 res.source = source;
-                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startKeep, startKeep, source);
+                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startNnzLevel(), startFlopsLevel(), source);
                 solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
             res.result = pruner.prune(m, res.weights, layers, budgets, solverInputs);
@@ -322,7 +353,7 @@ final class PruneCommand implements Callable<Integer> {
                 checksum(checksums, "--weights", weights);
                 if (layersFile != null) checksum(checksums, "--layers", layersFile.toString());
                 if (flopsPerWeight != null) checksum(checksums, "--flops-per-weight", flopsPerWeight);
-                if (grads != null) checksum(checksums, "--grads", grads);
+                if (grads != null) checksum(checksums, "--grads", gradsFile());
                 if (linearTerm != null) checksum(checksums, "--linear-term", linearTerm);
                 timings.put("checksum", secs(t));
             }
@@ -356,6 +387,14 @@ final class PruneCommand implements Callable<Integer> {
                 throw e;
             }
             if (!quiet) printSummary(outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
+            MultiStage.Result ms = r.solve() != null ? r.solve().multiStage() : null;
+            if (ms != null && ms.stopped() != null) {
+                errW.println("falcon: error: falcon++ stopped after stage " + ms.lastCompletedStage() + " of 0.." + (stages - 1) + ": " + ms.stopped());
+                errW.println("falcon: " + outPath + " holds the weights of stage " + ms.lastCompletedStage() + " (the last completed stage); "
+                        + reportPath + " says so (objective.solver.stopped)");
+                errW.flush();
+                return Main.INTERNAL;
+            }
         }
         return Main.OK;
     }
@@ -402,13 +441,25 @@ final class PruneCommand implements Callable<Integer> {
         if (rounds < 1) throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1", "e.g. --rounds 4");
         if (stableIterations < 0) throw InputException.of("--stable-iterations", "value", "is " + stableIterations + ", it must be >= 0", "0 turns it off");
         if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
-        if (stageGrads != null) {
-            if (!Method.parse(method).equals(Method.FALCON_PLUS_PLUS)) throw InputException.of("--stage-grads", "option", "only applies to --method falcon++", "drop it");
-            if (!stageGrads.contains("{stage}")) throw InputException.of("--stage-grads", "value", "'" + stageGrads + "' has no {stage} placeholder", "e.g. --stage-grads X_stage{stage}.npy");
-            if (grads == null) throw InputException.of("--stage-grads", "option", "needs --grads (the gradients of stage 0, at the dense weights)", "give --grads X.npy");
+        boolean plusPlus = Method.parse(method).equals(Method.FALCON_PLUS_PLUS);
+        if (gradsPattern() && !plusPlus) {
+            throw InputException.of("--grads", "value", "'" + grads + "' is a per-stage pattern ({t}), which only applies to --method falcon++",
+                    "give one X file, or use --method falcon++");
+        }
+        if (gradsCommand != null) {
+            if (!plusPlus) throw InputException.of("--grads-command", "option", "only applies to --method falcon++", "drop it");
+            if (!gradsCommand.contains("{weights}") || !gradsCommand.contains("{grads}")) {
+                throw InputException.of("--grads-command", "value", "'" + gradsCommand + "' needs both {weights} and {grads}",
+                        "e.g. --grads-command 'python export.py --weights {weights} --out {grads}'");
+            }
+            if (gradsPattern()) throw InputException.of("--grads-command", "option", "cannot be combined with a per-stage --grads pattern", "give one gradient source");
+            if (grads == null && example == null) throw InputException.of("--grads-command", "option", "needs --grads (X of stage 0, at the dense weights)", "give --grads X.npy");
         }
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
-        if (!(startKeep > 0) || startKeep > 1) throw InputException.of("--start-keep", "value", "is " + startKeep + ", outside (0, 1]", "1 starts from the dense model");
+        for (Object[] o : new Object[][] {{"--start-keep", startKeep}, {"--start-keep-flops", startKeepFlops}, {"--start-keep-nnz", startKeepNnz}}) {
+            Double v = (Double) o[1];
+            if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + v + ", outside (0, 1]", "1 starts from the dense model");
+        }
         try {
             MultiStage.Schedule.parse(schedule);
         } catch (IllegalArgumentException e) {
@@ -465,28 +516,39 @@ final class PruneCommand implements Callable<Integer> {
                 if (e.note() != null) row.put("note", e.note());
                 log.add(row);
             }
-            if (s.multiStage() != null) {
-                List<Map<String, Object>> st = new ArrayList<>();
-                for (MultiStage.Stage e : s.multiStage().stages()) {
-                    Map<String, Object> row = new LinkedHashMap<>();
-                    row.put("stage", e.stage());
-                    row.put("nnz_budget", e.nnzBudget());
-                    row.put("flops_budget", e.flopsBudget());
-                    row.put("kept", e.kept());
-                    row.put("kept_flops", e.keptFlops());
-                    row.put("q_stage", e.qStage());
-                    row.put("iterations", e.iterations());
-                    row.put("seconds", e.seconds());
-                    st.add(row);
-                }
-                o.put("schedule", Map.of("stages", stages, "schedule", schedule.trim().toLowerCase(Locale.ROOT), "start_keep", startKeep,
-                        "gradients", stageGrads == null ? "the same X in every stage" : "stage 0: --grads; stage t: " + stageGrads));
-                o.put("stages", st);
-                o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights); the iteration log is the last stage's");
-            }
             o.put("iteration_log_note", "q is the objective of the model the step ran on (ours convention; the block model with --hessian block); "
                     + "iteration -1 = a backsolve or support search");
             o.put("iteration_log", log);
+        }
+        if (s.multiStage() != null) {
+            List<Map<String, Object>> st = new ArrayList<>();
+            for (MultiStage.Stage e : s.multiStage().stages()) {
+                Map<String, Object> row = new LinkedHashMap<>();
+                row.put("stage", e.stage());
+                row.put("nnz_budget", e.nnzBudget());
+                row.put("flops_budget", e.flopsBudget());
+                row.put("kept", e.kept());
+                row.put("kept_flops", e.keptFlops());
+                row.put("q_stage", e.qStage());
+                row.put("iterations", e.iterations());
+                row.put("seconds", e.seconds());
+                row.put("gradients", e.gradients());
+                st.add(row);
+            }
+            Map<String, Object> sched = new LinkedHashMap<>();
+            sched.put("stages", stages);
+            sched.put("schedule", schedule.trim().toLowerCase(Locale.ROOT));
+            sched.put("start_keep_flops", startFlopsLevel());
+            sched.put("start_keep_nnz", startNnzLevel());
+            sched.put("gradient_source", gradsPattern() ? "pattern" : gradsCommand != null ? "command" : "continuation");
+            sched.put("gradients", gradsPattern() ? "per-stage files " + grads + " ({t} = stage; stage 0 at the dense weights)"
+                    : gradsCommand != null ? "stage 0: the initial X; stage t >= 1: --grads-command " + gradsCommand + " at the weights of stage t-1"
+                    : "the same X in every stage (continuation)");
+            o.put("schedule", sched);
+            o.put("stages", st);
+            o.put("completed_stages", s.multiStage().stages().size());
+            o.put("stopped", s.multiStage().stopped());
+            o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights); the iteration log is the last stage's");
         }
         return o;
     }
@@ -749,6 +811,13 @@ final class PruneCommand implements Callable<Integer> {
             o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (ratio %.4f), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
                     sv.qMp() > 0 ? sv.qFinal() / sv.qMp() : Double.NaN, sv.backsolve().cliName(),
                     f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
+            if (sv.multiStage() != null) {
+                for (MultiStage.Stage st : sv.multiStage().stages()) {
+                    o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %,.0f -> kept %,d, FLOPs %,.0f, %d iterations, %.2f s; X: %s%n", st.stage(),
+                            st.nnzBudget(), st.flopsBudget(), st.kept(), st.keptFlops(), st.iterations(), st.seconds(), st.gradients());
+                }
+                if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), sv.multiStage().stopped());
+            }
         }
         StringBuilder t = new StringBuilder();
         timings.forEach((k, v) -> t.append(String.format(Locale.ROOT, " %s %.3f", k, v)));
@@ -764,50 +833,6 @@ final class PruneCommand implements Callable<Integer> {
 
     private static double secs(long t0) {
         return (System.nanoTime() - t0) / 1e9;
-    }
-
-    /** falcon++ gradients per stage: stage 0 is --grads, stage t >= 1 the file PATTERN with {stage} = t (loaded when reached). */
-    private static final class StageFiles implements MultiStage.GradientSource {
-        private final ComputeBackend backend;
-        private final HostMatrix first;
-        private final String pattern;
-        private final long rows, cols;
-        private HostMatrix current;
-
-        StageFiles(ComputeBackend backend, HostMatrix first, String pattern, long rows, long cols) {
-            this.backend = backend;
-            this.first = first;
-            this.pattern = pattern;
-            this.rows = rows;
-            this.cols = cols;
-        }
-
-        @Override
-        public HostMatrix gradients(int stage, float[] weights) {
-            if (stage == 0) return first;
-            String spec = pattern.replace("{stage}", Integer.toString(stage));
-            RawMatrixSource src = ArrayFiles.matrixSource(spec, "--stage-grads");
-            if (src.rows() != rows || src.cols() != cols) {
-                throw InputException.of(spec, "--stage-grads", "X has shape " + src.rows() + " x " + src.cols() + " but --grads is " + rows + " x " + cols,
-                        "recompute the gradients with the same samples and weights layout");
-            }
-            HostMatrix next;
-            try {
-                next = backend.load(src);
-                checkFinite(next, spec);
-            } catch (IOException e) {
-                throw InputException.of(spec, "--stage-grads", "cannot be read (" + e.getMessage() + ")", "check the file");
-            }
-            if (current != null) current.close();
-            current = next;
-            return current;
-        }
-
-        @Override
-        public void close() {
-            if (current != null) current.close();
-            current = null;
-        }
     }
 
     /** Everything allocated during a run, closed in reverse order. */

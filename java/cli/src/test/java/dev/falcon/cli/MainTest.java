@@ -309,7 +309,12 @@ class MainTest {
 
     @Test
     void falconAndMpBacksolveWriteTheSolverReport() throws IOException {
-        assertFails(run(fileArgs("--method", "falcon++", "--stages", "3", "--stage-grads", dir.resolve("missing{stage}.npy").toString())), 2, "missing1.npy");
+        // a per-stage pattern: every stage file must exist (nothing is waited for), checked before any work
+        try (FloatPointer x0 = values(N * P, 1)) {
+            Npy.writeFloat32(dir.resolve("Xm_0.npy"), x0, new long[] {N, P});
+        }
+        assertFails(run(with(fileArgs("--method", "falcon++", "--stages", "3"), "--grads", dir.resolve("Xm_{t}.npy").toString())), 2, "Xm_1.npy");
+        assertFails(run(with(fileArgs("--method", "falcon"), "--grads", dir.resolve("Xm_{t}.npy").toString())), 2, "{t}", "falcon++");
         com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         double[] q = new double[4];
         String[][] variants = {{"--method", "mp"}, {"--method", "mp", "--backsolve"}, {"--method", "falcon", "--max-iterations", "20"},
@@ -337,12 +342,20 @@ class MainTest {
         assertTrue(stages.isArray() && stages.size() == 3, stages.toString());
         // falcon++ with gradients recomputed per stage (here: copies of X scaled, so the files differ)
         try (FloatPointer x2 = values(N * P, 9)) {
+            Files.copy(xFile, dir.resolve("X_s0.npy"));
             Npy.writeFloat32(dir.resolve("X_s1.npy"), x2, new long[] {N, P});
             Npy.writeFloat32(dir.resolve("X_s2.npy"), x2, new long[] {N, P});
         }
-        Run staged = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--stage-grads", dir.resolve("X_s{stage}.npy").toString()));
+        Run staged = run(with(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.8", "--start-keep-nnz", "0.9"),
+                "--grads", dir.resolve("X_s{t}.npy").toString()));
         assertEquals(0, staged.code(), staged.err());
-        assertTrue(mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/schedule/gradients").asText().contains("X_s{stage}"));
+        var sched = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
+        assertTrue(sched.at("/schedule/gradients").asText().contains("X_s{t}"), sched.toString());
+        assertEquals("pattern", sched.at("/schedule/gradient_source").asText());
+        assertEquals(0.8, sched.at("/schedule/start_keep_flops").asDouble());
+        assertEquals(0.9, sched.at("/schedule/start_keep_nnz").asDouble());
+        assertTrue(sched.at("/stages/2/gradients").asText().endsWith("X_s2.npy"), sched.toString());
+        assertTrue(sched.at("/stopped").isNull());
         Run ex = run("prune", "--example", "resnet20", "--n", "4", "--method", "falcon", "--hessian", "block", "--backsolve", "block",
                 "--max-iterations", "2", "--rounds", "1", "--swap-candidates", "0", "--device", "java",
                 "--out", outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString());
@@ -390,6 +403,54 @@ class MainTest {
             assertEquals(0, files.code(), files.err()); // tiny inputs fit
         } finally {
             System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+
+    @Test
+    void gradsCommandRecomputesXBetweenStages() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), seen = dir.resolve("seen.npy"), log = dir.resolve("log.txt");
+        try (FloatPointer v = values(N * P, 9)) {
+            Npy.writeFloat32(x2, v, new long[] {N, P});
+        }
+        String cmd = "echo {weights} >> '" + log + "' && cp {weights} '" + seen + "' && cp '" + x2 + "' {grads} && echo exported >&2";
+        Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--max-iterations", "10", "--grads-command", cmd));
+        assertEquals(0, r.code(), r.err());
+        List<String> weightsFiles = Files.readAllLines(log);
+        assertEquals(2, weightsFiles.size(), "the command runs for stages 1 and 2: " + weightsFiles);
+        assertTrue(weightsFiles.get(0).endsWith("weights_stage1.npy"), weightsFiles.toString());
+        assertEquals(P, ArrayFiles.length(seen.toString(), "weights"));
+        assertFalse(Files.exists(Path.of(weightsFiles.get(0)).getParent()), "the temporary directory is removed");
+        JsonNode solver = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
+        assertEquals("command", solver.at("/schedule/gradient_source").asText());
+        assertEquals(3, solver.at("/completed_stages").asInt());
+        assertTrue(solver.at("/stages/1/gradients").asText().contains("--grads-command"), solver.toString());
+        // misuse
+        try (Stream<Path> files = Files.walk(outDir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+        assertFails(run(fileArgs("--method", "falcon", "--grads-command", cmd)), 2, "--grads-command", "falcon++");
+        assertFails(run(fileArgs("--method", "falcon++", "--grads-command", "cp x {grads}")), 2, "{weights}");
+    }
+
+    @Test
+    void failingGradsCommandKeepsTheLastCompletedStage() throws IOException {
+        String cmd = ": {weights} {grads}; echo 'export.py: CUDA out of memory' >&2; exit 3";
+        Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.7", "--max-iterations", "10", "--grads-command", cmd));
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("export.py: CUDA out of memory"), r.err());
+        assertTrue(r.err().contains("status 3"), r.err());
+        assertTrue(r.err().contains("stopped after stage 0"), r.err());
+        assertTrue(Files.exists(outDir.resolve("p.npy")), "the last completed stage's weights are written");
+        JsonNode rep = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        JsonNode solver = rep.at("/objective/solver");
+        assertEquals(1, solver.at("/completed_stages").asInt());
+        assertTrue(solver.at("/stopped").asText().contains("stage 1"), solver.toString());
+        assertEquals(solver.at("/stages/0/kept").asLong(), rep.at("/budgets/achieved/nnz").asLong());
+        assertTrue(solver.at("/stages/0/iterations").asInt() > 0 || solver.at("/stages/0/kept").asLong() < P, solver.toString());
+        try (var w = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "out", P)) {
+            long nz = 0;
+            for (int i = 0; i < P; i++) if (w.get(i) != 0) nz++;
+            assertEquals(solver.at("/stages/0/kept").asLong(), nz);
         }
     }
 }

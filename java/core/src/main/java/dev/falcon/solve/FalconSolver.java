@@ -438,38 +438,11 @@ public final class FalconSolver {
         int stableFor = 0;
         String stop = "iteration cap";
         while (it < iterationsLeft) {
-            double[] grad = model.gradient(cur);
-            float[] bestW = null;
-            byte[] bestMask = null;
-            FisherModel.Eval best = null;
-            double bestStep = 0;
-            for (int t = 0; t <= opt.maxStepDoublings(); t++) {
-                double step = Math.scalb(1.0, t) / lip;
-                for (int i = 0; i < m; i++) {
-                    z[i] = (float) (w[i] - step * grad[i]);
-                    scores[i] = z[i] * z[i];
-                }
-                byte[] mk = select(scores, layers, nnz, flops, sel);
-                if (t == 0) {
-                    // The current support is feasible: if the selection keeps less score, project onto it instead
-                    // (this is what makes the plain step monotone even when the selection is not optimal).
-                    double current = 0;
-                    for (int i = 0; i < m; i++) if (mask[i] != 0) current += scores[i];
-                    if (current > sel[0]) mk = mask.clone();
-                    lastGap[0] = sel[1];
-                }
-                float[] cand = new float[m];
-                for (int i = 0; i < m; i++) cand[i] = mk[i] != 0 ? z[i] : 0f;
-                FisherModel.Eval e = model.evaluate(cand);
-                if (e.q < (best == null ? cur.q : best.q)) {
-                    best = e;
-                    bestW = cand;
-                    bestMask = mk;
-                    bestStep = step;
-                } else {
-                    break;
-                }
-            }
+            Step st = dfoStep(model, layers, nnz, flops, w, mask, cur, lip, opt, z, scores, sel, lastGap);
+            FisherModel.Eval best = st == null ? null : st.eval;
+            float[] bestW = st == null ? null : st.w;
+            byte[] bestMask = st == null ? null : st.mask;
+            double bestStep = st == null ? 0 : st.step;
             if (best == null) { stop = "no decrease"; break; }
             it++;
             double decrease = (cur.q - best.q) / Math.max(Math.abs(cur.q), 1e-300);
@@ -482,6 +455,120 @@ public final class FalconSolver {
             if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + stableFor + " iterations"; break; }
         }
         return new Dfo(w, mask, it, stop);
+    }
+
+    /** The outcome of one DFO iteration: the new point, its support, its evaluation and the step taken. */
+    private record Step(float[] w, byte[] mask, FisherModel.Eval eval, double step) {}
+
+    /**
+     * One DFO iteration from (w, mask) with cur = evaluate(w): the gradient (exact model: one X^T r pass; block
+     * model: none, H d comes with the evaluation), steps 2^t / Lip, t = 0.. while they lower Q, each one
+     * projection (FLOP-aware selection on z^2) and one evaluation (exact: X v; block: one blockGramProduct pass).
+     * Null when no step lowers Q.
+     */
+    private Step dfoStep(FisherModel model, LayerTable layers, long nnz, double flops, float[] w, byte[] mask, FisherModel.Eval cur,
+                         double lip, SolverOptions opt, float[] z, float[] scores, double[] sel, double[] lastGap) {
+        int m = model.m;
+        double[] grad = model.gradient(cur);
+        float[] bestW = null;
+        byte[] bestMask = null;
+        FisherModel.Eval best = null;
+        double bestStep = 0;
+        for (int t = 0; t <= opt.maxStepDoublings(); t++) {
+            double step = Math.scalb(1.0, t) / lip;
+            for (int i = 0; i < m; i++) {
+                z[i] = (float) (w[i] - step * grad[i]);
+                scores[i] = z[i] * z[i];
+            }
+            byte[] mk = select(scores, layers, nnz, flops, sel);
+            if (t == 0) {
+                // The current support is feasible: if the selection keeps less score, project onto it instead
+                // (this is what makes the plain step monotone even when the selection is not optimal).
+                double current = 0;
+                for (int i = 0; i < m; i++) if (mask[i] != 0) current += scores[i];
+                if (current > sel[0]) mk = mask.clone();
+                lastGap[0] = sel[1];
+            }
+            float[] cand = new float[m];
+            for (int i = 0; i < m; i++) cand[i] = mk[i] != 0 ? z[i] : 0f;
+            FisherModel.Eval e = model.evaluate(cand);
+            if (e.q < (best == null ? cur.q : best.q)) {
+                best = e;
+                bestW = cand;
+                bestMask = mk;
+                bestStep = step;
+            } else {
+                break;
+            }
+        }
+        return best == null ? null : new Step(bestW, bestMask, best, bestStep);
+    }
+
+    /**
+     * Single DFO iterations on the whole X, exactly as {@link #solve} runs them (same step, projection and
+     * evaluation code; no active set), for benchmarks: mp warm start, Lipschitz constant and the model
+     * ({@code opt.hessian()}: exact = X v and X^T u per iteration, block = one blockGramProduct pass) are set up
+     * once. Holds off-heap vectors: close it.
+     */
+    public final class Iterations implements AutoCloseable {
+        private final FisherModel model;
+        private final LayerTable layers;
+        private final long nnz;
+        private final double flops;
+        private final double lip;
+        private final SolverOptions opt;
+        private final float[] z, scores;
+        private final double[] sel = new double[2], gap = {Double.NaN};
+        private float[] w;
+        private byte[] mask;
+        private FisherModel.Eval cur;
+
+        public Iterations(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops, SolverOptions opt) {
+            int p = Math.toIntExact(layers.parameters());
+            if (x.cols() != p || wbar.length != p) throw new IllegalArgumentException("X, wbar and the layers must all have p = " + p + " weights");
+            this.layers = layers;
+            this.nnz = nnz;
+            this.flops = flops;
+            this.opt = opt;
+            this.lip = FisherModel.largestEigenvalue(backend, x) + lambda;
+            this.mask = mpMask(wbar, layers, nnz, flops);
+            this.w = new float[p];
+            for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
+            boolean block = opt.hessian() == SolverOptions.HessianModel.BLOCK;
+            this.model = new FisherModel(backend, x, wbar, g, null, 0, lambda, block ? Backsolve.blockStarts(layers, opt.blockSize()) : null);
+            this.z = new float[p];
+            this.scores = new float[p];
+            this.cur = model.evaluate(w);
+        }
+
+        /** Passes over X per iteration with one step tried: 1 (block model) or 2 (exact model: X^T r, then X v). */
+        public int passesPerStep() { return model.isBlock() ? 1 : 2; }
+
+        /** Passes over X made so far (evaluations and exact-model gradients). */
+        public long passes() { return model.passes; }
+
+        /** Q at the current point (of the model). */
+        public double q() { return cur.q; }
+
+        public double lipschitz() { return lip; }
+
+        /**
+         * One DFO iteration from the current point; with {@code advance} the point moves to the result (when Q
+         * decreased). Returns Q after the iteration (the current Q when no step lowered it).
+         */
+        public double step(boolean advance) {
+            Step st = dfoStep(model, layers, nnz, flops, w, mask, cur, lip, opt, z, scores, sel, gap);
+            if (st == null) return cur.q;
+            if (advance) {
+                w = st.w;
+                mask = st.mask;
+                cur = st.eval;
+            }
+            return st.eval.q;
+        }
+
+        @Override
+        public void close() { model.close(); }
     }
 
     // ---------------------------------------------------------------- helpers (length-p loops)

@@ -27,6 +27,8 @@ final class FisherModel implements AutoCloseable {
     private final FloatPointer vecM;
     private final FloatPointer outM;
     private final FloatPointer vecN;
+    /** Passes over X made by this model (evaluations, and exact-model gradients). */
+    long passes;
 
     /** One evaluation: Q, and what the gradient needs (r = X d + c0 for the exact model, H d for the block model). */
     static final class Eval {
@@ -83,6 +85,7 @@ final class FisherModel implements AutoCloseable {
         Eval e = new Eval();
         e.d = d;
         double fit = 0;
+        passes++;
         if (blockStarts == null) {
             backend.multiply(x, vecM, vecN);
             float[] xd = new float[n];
@@ -111,6 +114,7 @@ final class FisherModel implements AutoCloseable {
             float[] rf = new float[n];
             for (int i = 0; i < n; i++) rf[i] = (float) e.r[i];
             vecN.put(rf, 0, n);
+            passes++;
             backend.multiplyTransposed(x, vecN, outM);
             xtr = new float[m];
             outM.get(xtr, 0, m);

@@ -11,7 +11,10 @@ import java.util.Locale;
  * FALCON++ (FALCON.md, "multi-stage"): reach the target budgets in T stages along a schedule from a
  * starting level, for NNZ and FLOPs alike. Stage t runs {@link FalconSolver} around the previous stage's
  * weights (stage 0 around the dense weights) with the gradients the {@link GradientSource} gives for
- * that stage: the same X every stage, or X recomputed by the caller at the new weights.
+ * that stage: the same X every stage (continuation), one file per stage ({@link FilePatternGradients}), or X
+ * recomputed by an external command at the new weights ({@link CommandGradients}). Stage 0's X is the one at
+ * the dense weights; stage t's X is at the weights stage t-1 produced. When a source fails
+ * ({@link SourceFailure}) the run stops and returns the last completed stage's weights.
  */
 public final class MultiStage {
     private MultiStage() {}
@@ -43,9 +46,16 @@ public final class MultiStage {
         public String cliName() { return name().toLowerCase(Locale.ROOT); }
     }
 
-    /** Gradients X for a stage, at the weights the previous stage produced; the source owns what it returns. */
+    /**
+     * Gradients X for a stage, at the weights the previous stage produced (stage 0: the dense weights); the
+     * source owns what it returns (valid until the next call or close). A source that cannot deliver throws
+     * {@link SourceFailure} to stop the run cleanly (other exceptions propagate).
+     */
     public interface GradientSource extends AutoCloseable {
         HostMatrix gradients(int stage, float[] weights);
+
+        /** Where stage t's X comes from, for reports. */
+        default String describe(int stage) { return "the same X (continuation)"; }
 
         @Override default void close() {}
 
@@ -53,12 +63,25 @@ public final class MultiStage {
         static GradientSource fixed(HostMatrix x) { return (stage, weights) -> x; }
     }
 
-    /** One stage: its budgets, what it kept and Q of its own problem (around the previous weights). */
-    public record Stage(int stage, long nnzBudget, double flopsBudget, long kept, double keptFlops, double qStage,
-                        int iterations, double seconds) {}
+    /** A gradient source could not deliver a stage's X: the run stops after the last completed stage. */
+    public static final class SourceFailure extends RuntimeException {
+        public SourceFailure(String message) { super(message); }
+        public SourceFailure(String message, Throwable cause) { super(message, cause); }
+    }
 
-    /** Final weights and mask (heap, length p), the stages, and Q of the final weights around the dense ones on the last X. */
-    public record Result(float[] weights, byte[] mask, List<Stage> stages, double qFinal, FalconSolver.Result lastStage) {}
+    /** One stage: its budgets, what it kept, Q of its own problem (around the previous weights), and where its X came from. */
+    public record Stage(int stage, long nnzBudget, double flopsBudget, long kept, double keptFlops, double qStage,
+                        int iterations, double seconds, String gradients) {}
+
+    /**
+     * Final weights and mask (heap, length p), the stages, and Q of the final weights around the dense ones on the last X.
+     * {@code stopped} is null when every stage ran, else why the run stopped after {@code stages().size()} completed stages.
+     */
+    public record Result(float[] weights, byte[] mask, List<Stage> stages, double qFinal, FalconSolver.Result lastStage,
+                         String stopped) {
+        /** Number of the last completed stage (-1 if none). */
+        public int lastCompletedStage() { return stages.size() - 1; }
+    }
 
     /**
      * Runs T stages from the starting fractions {@code startNnz}, {@code startFlops} (typically 1 = dense) to the
@@ -77,21 +100,29 @@ public final class MultiStage {
         FalconSolver.Result last = null;
         FalconSolver solver = new FalconSolver(backend);
         HostMatrix x = null;
+        String stopped = null;
         for (int t = 0; t < stages; t++) {
             long t0 = System.nanoTime();
             long sT = t == stages - 1 ? nnz : Math.max(nnz, Math.min(p, (long) Math.floor(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p)));
             double fT = t == stages - 1 ? flops : Math.max(flops, Math.min(dense, schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense));
-            x = source.gradients(t, w);
+            try {
+                x = source.gradients(t, w);
+            } catch (SourceFailure f) {
+                if (t == 0) throw f;
+                stopped = "gradients of stage " + t + " (" + source.describe(t) + ") failed: " + f.getMessage();
+                break;
+            }
+            String from = source.describe(t);
             if (sT >= p && fT >= dense) { // nothing to prune at this level
-                log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9));
+                log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9, from));
                 continue;
             }
             last = solver.solve(x, w, g, lambda, layers, sT, fT, null, opt);
             w = last.weights();
             mask = last.mask();
-            log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), last.qFinal(), last.iterations(), (System.nanoTime() - t0) / 1e9));
+            log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), last.qFinal(), last.iterations(), (System.nanoTime() - t0) / 1e9, from));
         }
         double qFinal = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
-        return new Result(w, mask, List.copyOf(log), qFinal, last);
+        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped);
     }
 }

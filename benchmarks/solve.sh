@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Full falcon solves, timed end to end (issue 3, section 8): wall time, peak RSS, bytes of X and RSS / X.
+#   benchmarks/solve.sh [EXAMPLE:N ...]      default: mobilenetv1:128 resnet20:1000
+# Each case runs
+#   ./falcon prune --example EXAMPLE --n N --method falcon --keep-flops 0.3 --threads $FALCON_THREADS
+# under /usr/bin/time -v (peak RSS = its "Maximum resident set size"); without /usr/bin/time the wall time is
+# measured here and the peak RSS is the report's memory.peak_rss_bytes (VmHWM just before the report is written).
+# Targets: mobilenetv1 n = 128 solve <= 30 s with peak RSS <= 1.3 x bytes of X; resnet20 n = 1000 <= 10 s.
+# Environment:
+#   FALCON_HEAP     Java heap of the runs (default here 2g). X and the off-heap vectors are not on the heap, but
+#                   the solver keeps its length-p float[]/double[] vectors there (about 64 bytes per weight live,
+#                   about 270 MB for mobilenetv1's p = 4.2M); 2g leaves the collector room. The heap the JVM
+#                   actually touches counts in the RSS, so a much larger value can only raise the RSS.
+#   FALCON_THREADS  worker threads (default 2, as the DFO iteration benchmark)
+# Writes benchmarks/results/solve-DATE-HOST.json (machine, cases) next to the JMH results.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export FALCON_HEAP=${FALCON_HEAP:-2g}
+threads=${FALCON_THREADS:-2}
+cases=("$@")
+[ ${#cases[@]} -eq 0 ] && cases=(mobilenetv1:128 resnet20:1000)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+have_time=0
+[ -x /usr/bin/time ] && have_time=1
+i=0
+for c in "${cases[@]}"; do
+  i=$((i + 1))
+  ex=${c%%:*}; n=${c##*:}
+  args=(prune --example "$ex" --n "$n" --method falcon --keep-flops 0.3 --threads "$threads"
+        --out "$tmp/w$i.npy" --report "$tmp/report$i.json" --quiet)
+  echo "== ./falcon ${args[*]:0:10} (FALCON_HEAP=$FALCON_HEAP)" >&2
+  start=$(date +%s.%N)
+  if [ $have_time = 1 ]; then
+    /usr/bin/time -v -o "$tmp/time$i.txt" ./falcon "${args[@]}"
+  else
+    ./falcon "${args[@]}"
+    : > "$tmp/time$i.txt"
+  fi
+  end=$(date +%s.%N)
+  echo "$ex $n $start $end $tmp/report$i.json $tmp/time$i.txt" >> "$tmp/cases.txt"
+done
+mkdir -p benchmarks/results
+out=benchmarks/results/solve-$(date +%Y%m%d-%H%M%S)-$(hostname).json
+python3 - "$out" "$tmp/cases.txt" "$FALCON_HEAP" "$threads" <<'PY'
+import json, os, sys
+sys.path.insert(0, "benchmarks")
+import bench
+out, cases_file, heap, threads = sys.argv[1:5]
+TARGET_S = {"mobilenetv1": 30.0, "resnet20": 10.0}
+cases = []
+for line in open(cases_file):
+    ex, n, start, end, report_path, time_path = line.split()
+    rep = json.load(open(report_path))
+    p = rep["budgets"]["dense"]["nnz"]
+    x_bytes = int(n) * p * 4
+    wall = float(end) - float(start)
+    rss = None
+    for t in open(time_path):
+        t = t.strip()
+        if t.startswith("Maximum resident set size (kbytes):"):
+            rss = int(t.rsplit(":", 1)[1]) * 1024
+        elif t.startswith("Elapsed (wall clock) time"):
+            parts = t.rsplit(": ", 1)[1].split(":")
+            wall = sum(float(v) * 60 ** k for k, v in enumerate(reversed(parts)))
+    source = "/usr/bin/time -v (maximum resident set size)"
+    if rss is None:
+        rss, source = rep["memory"]["peak_rss_bytes"], "report memory.peak_rss_bytes (VmHWM before the report)"
+    t = rep["timings_seconds"]
+    solver = rep.get("objective", {}).get("solver", {})
+    case = {"example": ex, "n": int(n), "p": p, "threads": int(threads), "falcon_heap": heap,
+            "wall_seconds": wall, "solve_seconds": t.get("solve"), "synthesize_gradients_seconds": t.get("synthesize_gradients"),
+            "falcon_total_seconds": t.get("total"), "peak_rss_bytes": rss, "peak_rss_source": source,
+            "report_peak_rss_bytes": rep["memory"]["peak_rss_bytes"], "x_bytes": x_bytes, "rss_over_x": rss / x_bytes,
+            "target_solve_seconds": TARGET_S.get(ex), "dfo_iterations": solver.get("iterations"), "rounds": solver.get("rounds"),
+            "dfo_seconds": solver.get("dfo_seconds"), "backsolve_and_search_seconds": solver.get("backsolve_and_search_seconds"),
+            "q_ratio_to_mp_support": solver.get("q_final", {}).get("ratio_to_mp_support"), "backend": rep["backend"]["description"]}
+    cases.append(case)
+    tgt = case["target_solve_seconds"]
+    print(f"{ex:12s} n={n:>5s} p={p:>10,d}  wall {wall:7.2f} s  solve {case['solve_seconds']:7.2f} s"
+          + (f" (target <= {tgt:.0f} s)" if tgt else "")
+          + f"  peak RSS {rss / 1e9:6.3f} GB  X {x_bytes / 1e9:6.3f} GB  RSS/X {rss / x_bytes:5.2f}"
+          + ("  (target <= 1.3)" if ex == "mobilenetv1" else "")
+          + f"  [{case['dfo_iterations']} DFO its, dfo {case['dfo_seconds'] or 0:.2f} s, backsolve+search {case['backsolve_and_search_seconds'] or 0:.2f} s]")
+with open(out + ".tmp", "w") as f:
+    json.dump({"machine": bench.machine(), "command": "falcon prune --example E --n N --method falcon --keep-flops 0.3", "cases": cases}, f, indent=1)
+os.replace(out + ".tmp", out)
+print("saved", out)
+PY

@@ -1,0 +1,196 @@
+package dev.falcon.solve;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.InputException;
+import dev.falcon.io.Npy;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.Comparator;
+import java.util.Deque;
+import java.util.Objects;
+import java.util.stream.Stream;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * falcon++ gradients from an external command ({@code --grads-command 'python export.py --weights {weights} --out {grads}'}).
+ * Stage 0 uses the given X (at the dense weights). For each stage t &ge; 1 the weights stage t-1 produced are written
+ * to {@code weights_stage<t>.npy} (float32, shape [p], flatten order) in a private temporary directory, the command runs
+ * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
+ * and of {@code X_stage<t>.npy} (which it must write: n x p, any dtype and layout --grads accepts), and X is read back
+ * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
+ * a non-zero exit, a missing or invalid output, or NaN/Inf in it throws {@link MultiStage.SourceFailure} with the
+ * last lines of its stderr, which stops the run after the last completed stage. {@link #close()} closes the loaded
+ * matrices and removes the temporary directory.
+ */
+public final class CommandGradients implements MultiStage.GradientSource {
+    public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
+    static final int TAIL_LINES = 20;
+
+    private final ComputeBackend backend;
+    private final HostMatrix first;
+    private final String command;
+    private final long rows, cols;
+    private final PrintWriter log;
+    private final Path dir;
+    private HostMatrix current;
+    private Path currentFile;
+
+    /**
+     * @param first stage 0's X (the caller keeps owning it); its shape is required of every output
+     * @param log   where the command's output lines go (null: dropped, the stderr tail is still kept)
+     */
+    public CommandGradients(ComputeBackend backend, HostMatrix first, String command, PrintWriter log) {
+        this.backend = Objects.requireNonNull(backend);
+        this.first = Objects.requireNonNull(first);
+        this.command = Objects.requireNonNull(command);
+        if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
+            throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + ": " + command);
+        }
+        this.rows = first.rows();
+        this.cols = first.cols();
+        this.log = log;
+        try {
+            this.dir = Files.createTempDirectory("falcon-grads-");
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create a temporary directory for --grads-command", e);
+        }
+    }
+
+    /** The temporary directory (removed by {@link #close()}). */
+    public Path directory() { return dir; }
+
+    /** POSIX shell single-quoting. */
+    static String quote(String s) {
+        return "'" + s.replace("'", "'\\''") + "'";
+    }
+
+    /** The command line for one stage. */
+    String commandLine(Path weights, Path grads) {
+        return command.replace(WEIGHTS, quote(weights.toString())).replace(GRADS, quote(grads.toString()));
+    }
+
+    @Override
+    public HostMatrix gradients(int stage, float[] weights) {
+        if (stage == 0) return first;
+        if (weights.length != cols) throw new IllegalArgumentException("weights have " + weights.length + " values, X has p = " + cols);
+        Path w = dir.resolve("weights_stage" + stage + ".npy");
+        Path x = dir.resolve("X_stage" + stage + ".npy");
+        try (FloatPointer wp = new FloatPointer(weights.length)) {
+            wp.put(weights, 0, weights.length);
+            Npy.writeFloat32(w, wp, new long[] {weights.length});
+        }
+        String line = commandLine(w, x);
+        Deque<String> tail = new ArrayDeque<>();
+        int code;
+        try {
+            Process proc = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            Thread out = pump(proc.getInputStream(), null, stage);
+            Thread err = pump(proc.getErrorStream(), tail, stage);
+            code = proc.waitFor();
+            out.join();
+            err.join();
+        } catch (IOException e) {
+            throw new MultiStage.SourceFailure("--grads-command could not be started: " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MultiStage.SourceFailure("interrupted while --grads-command ran", e);
+        } finally {
+            deleteQuietly(w);
+        }
+        String stderr;
+        synchronized (tail) {
+            stderr = String.join("\n", tail);
+        }
+        if (code != 0) {
+            deleteQuietly(x);
+            throw new MultiStage.SourceFailure("--grads-command exited with status " + code + " at stage " + stage
+                    + (stderr.isEmpty() ? " (no stderr)" : "; its stderr ends with:\n" + stderr));
+        }
+        HostMatrix next;
+        try {
+            if (!Files.exists(x)) throw InputException.of(x, "--grads-command", "was not written by the command", "the command must write X to {grads}");
+            RawMatrixSource src = ArrayFiles.matrixSource(x.toString(), "--grads-command");
+            if (src.rows() != rows || src.cols() != cols) {
+                throw InputException.of(x, "--grads-command", "X has shape " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
+                        "write X for the same samples (n) and weights (p)");
+            }
+            next = backend.load(src);
+            try {
+                FilePatternGradients.checkFinite(next, x.toString(), "--grads-command");
+            } catch (RuntimeException e) {
+                next.close();
+                throw e;
+            }
+        } catch (InputException | IOException e) {
+            deleteQuietly(x);
+            throw new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + e.getMessage()
+                    + (stderr.isEmpty() ? "" : "; its stderr ends with:\n" + stderr), e);
+        }
+        if (current != null) current.close();
+        if (currentFile != null) deleteQuietly(currentFile);
+        current = next;
+        currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
+        return current;
+    }
+
+    private Thread pump(InputStream in, Deque<String> tail, int stage) {
+        Thread t = new Thread(() -> {
+            try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+                for (String s; (s = r.readLine()) != null; ) {
+                    if (log != null) {
+                        synchronized (log) {
+                            log.println("  [grads-command stage " + stage + "] " + s);
+                            log.flush();
+                        }
+                    }
+                    if (tail != null) {
+                        synchronized (tail) {
+                            tail.addLast(s);
+                            if (tail.size() > TAIL_LINES) tail.removeFirst();
+                        }
+                    }
+                }
+            } catch (IOException ignored) {
+                // the process went away; what was read is kept
+            }
+        }, "falcon-grads-command-" + (tail != null ? "stderr" : "stdout"));
+        t.setDaemon(true);
+        t.start();
+        return t;
+    }
+
+    @Override
+    public String describe(int stage) {
+        return stage == 0 ? "the initial X (at the dense weights)" : "--grads-command at the weights of stage " + (stage - 1);
+    }
+
+    @Override
+    public void close() {
+        if (current != null) current.close();
+        current = null;
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(CommandGradients::deleteQuietly);
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+
+    private static void deleteQuietly(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException ignored) {
+            // best effort
+        }
+    }
+}

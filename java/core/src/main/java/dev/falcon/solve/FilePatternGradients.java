@@ -1,0 +1,119 @@
+package dev.falcon.solve;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.InputException;
+import java.io.IOException;
+import java.nio.FloatBuffer;
+import java.util.Objects;
+
+/**
+ * falcon++ gradients from one file per stage: {@code --grads 'X_stage{t}.npy'}, stage t's X in the file with
+ * {@code {t}} replaced by t (t = 0 .. T-1; stage 0 = X at the dense weights, stage t = X at the weights stage t-1
+ * produced). Nothing is waited for: every file must exist and have the same n x p shape when the source is
+ * created (else an {@link InputException} naming the file, before any work). Stage 0's matrix is given by the
+ * caller (who keeps owning it); later stages are loaded when reached and owned (and closed) by this source.
+ */
+public final class FilePatternGradients implements MultiStage.GradientSource {
+    public static final String PLACEHOLDER = "{t}";
+
+    private final ComputeBackend backend;
+    private final HostMatrix first;
+    private final String pattern;
+    private final String field;
+    private final RawMatrixSource[] sources;
+    private HostMatrix current;
+
+    /** True when a --grads value is a per-stage pattern. */
+    public static boolean isPattern(String spec) {
+        return spec != null && spec.contains(PLACEHOLDER);
+    }
+
+    /** The file of stage t. */
+    public static String fileOf(String pattern, int stage) {
+        return pattern.replace(PLACEHOLDER, Integer.toString(stage));
+    }
+
+    /**
+     * Checks every stage file's header (existence, 2-D, dtype, shape = stage 0's) without reading data.
+     * @param first stage 0's X, already loaded from {@code fileOf(pattern, 0)} (may be null: loaded here on demand)
+     */
+    public FilePatternGradients(ComputeBackend backend, HostMatrix first, String pattern, int stages, String field) {
+        if (!isPattern(pattern)) throw new IllegalArgumentException("pattern has no " + PLACEHOLDER + ": " + pattern);
+        this.backend = Objects.requireNonNull(backend);
+        this.first = first;
+        this.pattern = pattern;
+        this.field = field;
+        this.sources = new RawMatrixSource[stages];
+        for (int t = 0; t < stages; t++) {
+            String spec = fileOf(pattern, t);
+            sources[t] = ArrayFiles.matrixSource(spec, field);
+            if (sources[t].rows() != sources[0].rows() || sources[t].cols() != sources[0].cols()) {
+                throw InputException.of(spec, field, "X of stage " + t + " has shape " + sources[t].rows() + " x " + sources[t].cols()
+                        + " but stage 0 (" + fileOf(pattern, 0) + ") is " + sources[0].rows() + " x " + sources[0].cols(),
+                        "every stage's X must have the same samples (n) and weights (p)");
+            }
+        }
+        if (first != null && (first.rows() != sources[0].rows() || first.cols() != sources[0].cols())) {
+            throw new IllegalArgumentException("stage 0's matrix does not match " + fileOf(pattern, 0));
+        }
+    }
+
+    public long rows() { return sources[0].rows(); }
+
+    public long cols() { return sources[0].cols(); }
+
+    @Override
+    public HostMatrix gradients(int stage, float[] weights) {
+        if (stage < 0 || stage >= sources.length) throw new IllegalArgumentException("stage " + stage + " outside 0.." + (sources.length - 1));
+        if (stage == 0 && first != null) return first;
+        String spec = fileOf(pattern, stage);
+        HostMatrix next;
+        try {
+            next = backend.load(sources[stage]);
+        } catch (IOException e) {
+            throw InputException.of(spec, field, "cannot be read (" + e.getMessage() + ")", "check the file");
+        }
+        try {
+            checkFinite(next, spec, field);
+        } catch (RuntimeException e) {
+            next.close();
+            throw e;
+        }
+        if (current != null) current.close();
+        current = next;
+        return current;
+    }
+
+    @Override
+    public String describe(int stage) {
+        return "file " + fileOf(pattern, stage);
+    }
+
+    @Override
+    public void close() {
+        if (current != null) current.close();
+        current = null;
+    }
+
+    /** Rejects NaN/Inf in X, naming the first bad (row, column). */
+    public static void checkFinite(HostMatrix x, String spec, String field) {
+        long rowsX = x.rows();
+        long step = Math.max(1, (1 << 24) / rowsX);
+        for (long c0 = 0; c0 < x.cols(); c0 += step) {
+            long count = Math.min(step, x.cols() - c0);
+            FloatBuffer b = x.columns(c0, count);
+            int len = b.limit();
+            for (int k = 0; k < len; k++) {
+                float v = b.get(k);
+                if (!Float.isFinite(v)) {
+                    long col = c0 + k / rowsX, row = k % rowsX;
+                    throw InputException.of(spec, field, "X[" + row + ", " + col + "] is " + v + " (NaN/Inf in the gradients)",
+                            "recompute the gradients or drop the bad samples; `falcon inspect` counts them");
+                }
+            }
+        }
+    }
+}

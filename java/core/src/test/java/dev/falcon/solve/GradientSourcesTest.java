@@ -1,0 +1,125 @@
+package dev.falcon.solve;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.InputException;
+import dev.falcon.io.Npy;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** falcon++ gradient sources: per-stage files and an external command. */
+class GradientSourcesTest {
+    static final int N = 5, P = 24;
+    @TempDir Path dir;
+
+    static HostMatrix matrix(long seed) {
+        HostMatrix m = HostMatrix.allocate(N, P);
+        SplittableRandom r = new SplittableRandom(seed);
+        for (int i = 0; i < N * P; i++) m.data().put(i, (float) r.nextDouble(-1, 1));
+        return m;
+    }
+
+    static void writeX(Path file, long seed) {
+        try (FloatPointer v = new FloatPointer((long) N * P)) {
+            SplittableRandom r = new SplittableRandom(seed);
+            for (int i = 0; i < N * P; i++) v.put(i, (float) r.nextDouble(-1, 1));
+            Npy.writeFloat32(file, v, new long[] {N, P});
+        }
+    }
+
+    static LayerTable layers() {
+        return new LayerTable(List.of(new Layer("a", new long[] {16}, 4, 0, 16), new Layer("b", new long[] {8}, 1, 16, 8)), "t");
+    }
+
+    static float[] wbar() {
+        float[] w = new float[P];
+        SplittableRandom r = new SplittableRandom(7);
+        for (int i = 0; i < P; i++) w[i] = (float) r.nextGaussian();
+        return w;
+    }
+
+    @Test
+    void patternChecksEveryStageFileUpFront() {
+        writeX(dir.resolve("X_0.npy"), 1);
+        writeX(dir.resolve("X_1.npy"), 2);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            String pattern = dir.resolve("X_{t}.npy").toString();
+            InputException e = assertThrows(InputException.class, () -> new FilePatternGradients(b, first, pattern, 3, "--grads"));
+            assertTrue(e.getMessage().contains("X_2.npy"), e.getMessage());
+            try (FilePatternGradients src = new FilePatternGradients(b, first, pattern, 2, "--grads")) {
+                assertSame(first, src.gradients(0, wbar()));
+                HostMatrix x1 = src.gradients(1, wbar());
+                assertEquals(N, x1.rows());
+                assertEquals(P, x1.cols());
+                assertTrue(src.describe(1).endsWith("X_1.npy"));
+            }
+        }
+    }
+
+    @Test
+    void commandSourceWritesWeightsAndReadsX() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), seen = dir.resolve("seen.npy");
+        writeX(x2, 3);
+        StringWriter log = new StringWriter();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            Path tmp;
+            try (CommandGradients src = new CommandGradients(b, first, "cp {weights} '" + seen + "' && cp '" + x2 + "' {grads} && echo hello >&2",
+                    new PrintWriter(log, true))) {
+                tmp = src.directory();
+                float[] w = wbar();
+                HostMatrix x = src.gradients(1, w);
+                assertEquals(N, x.rows());
+                assertEquals(P, x.cols());
+                try (FloatPointer got = ArrayFiles.readVector(seen.toString(), "w", P)) {
+                    for (int i = 0; i < P; i++) assertEquals(w[i], got.get(i));
+                }
+                assertTrue(log.toString().contains("hello"), log.toString());
+                // runs the whole schedule with it
+                MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 1, 1,
+                        SolverOptions.defaults().withMaxIterations(5));
+                assertNull(r.stopped());
+                assertEquals(3, r.stages().size());
+            }
+            assertFalse(Files.exists(tmp), "temporary directory removed");
+        }
+        assertEquals("'a'\\''b'", CommandGradients.quote("a'b"));
+    }
+
+    @Test
+    void failingCommandStopsAfterTheLastCompletedStage() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; echo 'no GPU here' >&2; exit 3", null)) {
+            MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                    SolverOptions.defaults().withMaxIterations(5));
+            assertNotNull(r.stopped());
+            assertTrue(r.stopped().contains("no GPU here") && r.stopped().contains("status 3") && r.stopped().contains("stage 1"), r.stopped());
+            assertEquals(0, r.lastCompletedStage());
+            long kept = 0;
+            for (byte m : r.mask()) kept += m;
+            assertEquals(r.stages().get(0).kept(), kept);
+        }
+    }
+
+    @Test
+    void commandWithoutOutputIsAFailure() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "true {weights} {grads}", null)) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            assertTrue(f.getMessage().contains("not written"), f.getMessage());
+        }
+    }
+}
