@@ -113,6 +113,11 @@ int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t b
     return (int) cudaGetLastError();
 }
 
+int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, double* dB, void* stream) {
+    widen_weighted(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, k, dW, dA, dB);
+    return (int) cudaGetLastError();
+}
+
 int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream) {
     gather(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, dColumns, k, dDst);
     return (int) cudaGetLastError();

@@ -38,6 +38,8 @@ FCU_API int fcu_stream_wait_event(void* stream, void* event);
 /** Block-fused product; dScratch holds min(blocks, grid) * n doubles; grid <= 0 picks min(blocks, 4096). */
 FCU_API int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks,
                            const float* dD, float* dOut, double* dScratch, int grid, void* stream);
+/** dA = X_chunk diag(w) and dB = X_chunk in double (n x k); dW null: weights 1. */
+FCU_API int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, double* dB, void* stream);
 FCU_API int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream);
 /** *badIndex = -1 on success, else the first invalid score's index; dKeys: count uint64 scratch. */
 FCU_API int fcu_sort_segments(const float* dScores, const int64_t* dStarts, int64_t segments, int64_t count,

@@ -38,6 +38,17 @@ struct Gather {
     FCL_HD void operator()(int64_t e) const { gather_element(x, n, columns, dst, e); }
 };
 
+struct WidenWeighted {
+    const float* x; int64_t n; const float* w; double* a; double* b;
+    FCL_HD void operator()(int64_t e) const { widen_weighted_element(x, n, w, a, b, e); }
+};
+
+template <class Policy>
+void widen_weighted(Policy&& policy, const float* x, int64_t n, int64_t k, const float* w, double* a, double* b) {
+    thrust::for_each(policy, thrust::counting_iterator<int64_t>(0), thrust::counting_iterator<int64_t>(n * k),
+                     WidenWeighted{x, n, w, a, b});
+}
+
 /**
  * Segmented descending stable sort with prefix sums. All pointers live in the policy's memory space;
  * `keys` is scratch of `count` entries. Returns -1 on success, else the index of the first invalid score

@@ -61,6 +61,14 @@ FCL_HD void gather_element(const float* x, int64_t n, const int32_t* columns, fl
     dst[e] = x[(int64_t) columns[c] * n + i];
 }
 
+// ------------------------------------------------------------------ weighted Gram (input of cuBLAS dgemm)
+/** For element e = c*n + i of a column chunk: b[e] = x[e], a[e] = x[e] * w[c] (w == nullptr: weight 1), in double. */
+FCL_HD void widen_weighted_element(const float* x, int64_t n, const float* w, double* a, double* b, int64_t e) {
+    double v = x[e];
+    b[e] = v;
+    a[e] = w == nullptr ? v : v * (double) w[e / n];
+}
+
 // ------------------------------------------------------------------ selection
 /** Whether a score is acceptable to the sort: finite and >= 0 (-0.0 included). */
 FCL_HD bool score_valid(float v) {

@@ -8,6 +8,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+/** 1 when built with the kernel logic, 0 for the stub built where the CUDA toolkit headers were absent. */
+FCL_API int fcl_available(void);
 /** Threads per block of the GPU kernels (and of this emulation). */
 FCL_API int fcl_threads_per_block(void);
 /** Block-fused product out_B = X_B^T (X_B d_B), one emulated CUDA block per column block. */

@@ -11,6 +11,7 @@ using namespace fcl;
 
 extern "C" {
 
+int fcl_available(void) { return 1; }
 int fcl_threads_per_block(void) { return kThreads; }
 
 void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
