@@ -115,8 +115,9 @@ public final class CudaBackend implements ComputeBackend {
             } catch (CudaNative.DeviceMemoryException e) { // the planned fallback
                 if (residentX != null) residentX.close();
                 residentX = null;
-                p = DeviceMemoryPlan.plan(x.rows(), x.cols(), 0L + (long) (free[0] * 0.5));
-                if (p.mode() == DeviceMemoryPlan.Mode.RESIDENT) p = DeviceMemoryPlan.plan(x.rows(), x.cols(), x.bytes());
+                check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
+                p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], false);
+                LOG.log(System.Logger.Level.INFO, "X did not fit after all (" + e.getMessage() + "): " + p.describe());
             }
         }
         if (p.mode() == DeviceMemoryPlan.Mode.TOO_LARGE) throw new CudaNative.DeviceMemoryException(p.describe());
@@ -358,7 +359,10 @@ public final class CudaBackend implements ComputeBackend {
         DeviceBuffer dA = upload("chol", a, bytes);
         DeviceBuffer dInfo = buffer("info", Integer.BYTES);
         int[] lwork = {0};
-        solverCheck(cusolver.cusolverDnDpotrf_bufferSize(solver, cublas.CUBLAS_FILL_MODE_LOWER, n, dA.doubles(0), n, lwork), "potrf_bufferSize");
+        try (IntPointer lw = new IntPointer(1)) {
+            solverCheck(cusolver.cusolverDnDpotrf_bufferSize(solver, cublas.CUBLAS_FILL_MODE_LOWER, n, dA.doubles(0), n, lw), "potrf_bufferSize");
+            lwork[0] = lw.get();
+        }
         DeviceBuffer work = buffer("cholWork", (long) Math.max(1, lwork[0]) * Double.BYTES);
         solverCheck(cusolver.cusolverDnDpotrf(solver, cublas.CUBLAS_FILL_MODE_LOWER, n, dA.doubles(0), n, work.doubles(0),
                 lwork[0], dInfo.ints(0)), "cusolverDnDpotrf");

@@ -37,11 +37,16 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
 
     /** Plans for X of n x p floats on a device with {@code freeBytes} free. */
     public static DeviceMemoryPlan plan(long n, long p, long freeBytes) {
+        return plan(n, p, freeBytes, true);
+    }
+
+    /** As {@link #plan(long, long, long)}; {@code allowResident = false} after a resident allocation failed. */
+    public static DeviceMemoryPlan plan(long n, long p, long freeBytes, boolean allowResident) {
         long usable = Math.max(0, (long) (freeBytes * (1 - RESERVE_FRACTION)) - RESERVE_BYTES);
         long xBytes = Math.multiplyExact(Math.multiplyExact(n, p), (long) Float.BYTES);
         long work = workBytes(n, p);
         long columnBytes = Math.max(1, n) * Float.BYTES;
-        if (xBytes + work <= usable) {
+        if (allowResident && xBytes + work <= usable) {
             return new DeviceMemoryPlan(Mode.RESIDENT, n, p, freeBytes, xBytes + work, work, p, xBytes);
         }
         // Streamed: two device chunk buffers (float) plus, for the Gram, two chunk-sized double pairs.
