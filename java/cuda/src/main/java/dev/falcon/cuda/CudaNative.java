@@ -74,7 +74,7 @@ final class CudaNative {
             facts.put("cusolver.version", Integer.toString(v[0]));
         } catch (Throwable t) {
             return fail("cuBLAS/cuSOLVER failed to load: the server must provide libcudart.so.13, libcublas.so.13, "
-                    + "libcublasLt.so.13, libcusolver.so.12 and libcusolverMg.so.12 on the library path (" + t + ")");
+                    + "libcublasLt.so.13, libcusolver.so.12, libcusolverMg.so.12, libcusparse.so.12 and libnvJitLink.so.13 on the library path (" + t + ")");
         }
         return new Result(facts, "");
     }
