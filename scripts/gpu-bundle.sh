@@ -41,8 +41,8 @@ mkdir -p "$dir/lib" "$dir/bin"
 
 # 1. Java runtime: only the modules falcon, JUnit and JMH use (jdeps on falcon.jar: java.base, java.management,
 #    jdk.unsupported; java.sql/java.desktop are optional for Jackson and left out; java.logging for System.Logger,
-#    java.xml for the console launcher's XML reports, jdk.management for JMH's profilers).
-modules=java.base,java.logging,java.management,java.xml,jdk.unsupported,jdk.management
+#    java.xml for the console launcher's XML reports, jdk.zipfs for its class-path scan of jars, jdk.management for JMH).
+modules=java.base,java.logging,java.management,java.xml,jdk.unsupported,jdk.management,jdk.zipfs
 jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --compress=2 --output "$dir/runtime" 2>/dev/null \
   || jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --output "$dir/runtime"
 
