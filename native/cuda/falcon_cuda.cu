@@ -86,7 +86,8 @@ int fcu_copy_async(void* dst, const void* src, int64_t bytes, void* stream) {
 }
 int fcu_stream_create(void** stream) {
     cudaStream_t s = nullptr;
-    FCU_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    // Blocking streams: ordered with the legacy default stream that cudaMemcpy (pageable copies) uses.
+    FCU_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));
     *stream = s;
     return 0;
 }

@@ -111,7 +111,7 @@ public final class CudaBackend implements ComputeBackend {
         if (p.mode() == DeviceMemoryPlan.Mode.RESIDENT) {
             try {
                 residentX = DeviceBuffer.device(x.bytes());
-                check(FalconCuda.fcu_copy(residentX.pointer(), x.data(), x.bytes()), "copying X to the device");
+                check(FalconCuda.fcu_copy(residentX.pointer(), absolute(x.data()), x.bytes()), "copying X to the device");
             } catch (CudaNative.DeviceMemoryException e) { // the planned fallback
                 if (residentX != null) residentX.close();
                 residentX = null;
@@ -157,12 +157,22 @@ public final class CudaBackend implements ComputeBackend {
 
     private DeviceBuffer upload(String key, Pointer src, long bytes) {
         DeviceBuffer b = buffer(key, bytes);
-        if (bytes > 0) check(FalconCuda.fcu_copy(b.pointer(), src, bytes), "copy to device");
+        if (bytes > 0) check(FalconCuda.fcu_copy(b.pointer(), absolute(src), bytes), "copy to device");
         return b;
     }
 
     private static void download(Pointer dst, DeviceBuffer src, long bytes) {
-        if (bytes > 0) check(FalconCuda.fcu_copy(dst, src.pointer(), bytes), "copy to host");
+        if (bytes > 0) check(FalconCuda.fcu_copy(absolute(dst), src.pointer(), bytes), "copy to host");
+    }
+
+    /**
+     * The same memory with position 0: JavaCPP offsets a {@code void*} argument by its position in bytes, not
+     * in elements, so typed pointers with a position are made absolute before raw copies.
+     */
+    static Pointer absolute(Pointer p) {
+        if (p.position() == 0) return p;
+        Pointer q = p.getPointer(p.position());
+        return q.position(0);
     }
 
     private void syncAll() {
@@ -209,7 +219,7 @@ public final class CudaBackend implements ComputeBackend {
                 check(FalconCuda.fcu_stream_sync(streams[s]), "cudaStreamSynchronize"); // buffers s free again
                 DeviceBuffer stage = pinnedBuffer(s, p.chunkBytes());
                 DeviceBuffer dev = buffer("chunk" + s, p.chunkBytes());
-                Pointer.memcpy(stage.pointer(), x.data().getPointer(c0 * n), bytes);
+                Pointer.memcpy(stage.pointer(), absolute(x.data()).getPointer(c0 * n), bytes);
                 check(FalconCuda.fcu_copy_async(dev.pointer(), stage.pointer(), bytes, streams[s]), "cudaMemcpyAsync");
                 dChunk = dev.floats(0);
             }
