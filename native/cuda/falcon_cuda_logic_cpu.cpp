@@ -40,6 +40,26 @@ int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns,
     return 0;
 }
 
+void fcl_weighted_gram(const float* x, int64_t n, int64_t p, const float* w, int64_t chunk, double* gram) {
+    if (chunk < 1) chunk = 1;
+    std::vector<double> a((size_t) (n * chunk)), b((size_t) (n * chunk));
+    for (int64_t i = 0; i < n * n; i++) gram[i] = 0;
+    for (int64_t c0 = 0; c0 < p; c0 += chunk) {
+        int64_t k = p - c0 < chunk ? p - c0 : chunk;
+        widen_weighted(thrust::cpp::par, x + c0 * n, n, k, w == nullptr ? nullptr : w + c0, a.data(), b.data());
+        for (int64_t c = 0; c < k; c++) {          // dgemm(N, T): gram += A B^T
+            for (int64_t col = 0; col < n; col++) {
+                double bc = b[c * n + col];
+                if (bc == 0) continue;
+                for (int64_t row = col; row < n; row++) gram[col * n + row] += a[c * n + row] * bc;
+            }
+        }
+    }
+    for (int64_t col = 0; col < n; col++) {
+        for (int64_t row = 0; row < col; row++) gram[col * n + row] = gram[row * n + col];
+    }
+}
+
 int64_t fcl_sort_segments(const float* scores, const int64_t* starts, int64_t segments,
                           float* sorted, int32_t* index, double* prefix) {
     int64_t count = starts[segments];

@@ -15,8 +15,9 @@ import org.bytedeco.javacpp.IntPointer;
  * The CUDA backend's own kernels run on the CPU: the block-fused product, the column gather, the segmented
  * sort with its prefix sums and the threshold counts execute the very bodies nvcc compiles into the GPU
  * kernels ({@code native/cuda/falcon_cuda_logic.cuh}, {@code falcon_cuda_algorithms.inl}), with the launch
- * geometry emulated and Thrust on its CPP backend. What cuBLAS/cuSOLVER do on the GPU (gemv, Gram,
- * Cholesky) and host-side work (loading, fills) is delegated to the java reference here.
+ * geometry emulated and Thrust on its CPP backend; so does the widening kernel that feeds the Gram's dgemm
+ * (the dgemm itself is plain loops here). What cuBLAS/cuSOLVER do on the GPU (gemv, Cholesky) and host-side
+ * work (loading, fills) is delegated to the java reference here.
  *
  * <p>For tests (the shared contract suites run on it in CI, where there is no GPU) and for debugging.
  */
@@ -74,7 +75,14 @@ public final class CudaLogicOnCpu implements ComputeBackend {
         }
     }
 
-    @Override public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) { host.weightedGram(x, columnWeights, gram); }
+    /** The GPU path's widening kernel per chunk of {@link #GRAM_CHUNK} columns, then loops in cuBLAS dgemm's role. */
+    @Override
+    public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        CudaLogic.fcl_weighted_gram(x.data(), x.rows(), x.cols(), columnWeights, GRAM_CHUNK, gram);
+    }
+
+    /** Small, so the contract's shapes cross several chunks. */
+    static final long GRAM_CHUNK = 97;
 
     @Override public void choleskyFactor(DoublePointer a, int n) { host.choleskyFactor(a, n); }
 

@@ -30,6 +30,8 @@ public final class CudaLogic {
                                              @Cast("const float*") FloatPointer d, FloatPointer out);
     public static native long fcl_gather(@Cast("const float*") FloatPointer x, long n, long p,
                                          @Cast("const int32_t*") IntPointer columns, long k, FloatPointer dst);
+    public static native void fcl_weighted_gram(@Cast("const float*") FloatPointer x, long n, long p,
+                                                @Cast("const float*") FloatPointer w, long chunk, DoublePointer gram);
     public static native long fcl_sort_segments(@Cast("const float*") FloatPointer scores,
                                                 @Cast("const int64_t*") long[] starts, long segments,
                                                 FloatPointer sorted, @Cast("int32_t*") IntPointer index, DoublePointer prefix);
