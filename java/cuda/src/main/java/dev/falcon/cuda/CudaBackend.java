@@ -194,22 +194,14 @@ public final class CudaBackend implements ComputeBackend {
         long n = x.rows(), cols = x.cols();
         boolean streamed = p.mode() == DeviceMemoryPlan.Mode.STREAMED;
         long limit = Math.max(1, Math.min(maxColumns, streamed ? p.chunkColumns() : cols));
-        long c0 = 0;
-        int chunk = 0;
-        int bi = 0;
-        while (c0 < cols) {
-            long c1 = Math.min(cols, c0 + limit);
-            if (boundaries != null) { // cut at the last block start <= c0 + limit that is > c0
-                long cut = -1;
-                while (bi < boundaries.length && boundaries[bi] <= c0) bi++;
-                for (int b = bi; b < boundaries.length && boundaries[b] <= c0 + limit; b++) cut = boundaries[b];
-                if (cut < 0) {
-                    if (!streamed) cut = boundaries[bi]; // resident: a long block is fine
-                    else throw new CudaNative.DeviceMemoryException("a block of " + (boundaries[bi] - c0)
-                            + " columns does not fit the streaming chunk of " + limit + " columns: " + p.describe());
-                }
-                c1 = cut;
-            }
+        List<long[]> chunks;
+        try {
+            chunks = chunks(cols, limit, boundaries, !streamed);
+        } catch (IllegalStateException e) {
+            throw new CudaNative.DeviceMemoryException(e.getMessage() + ": " + p.describe());
+        }
+        for (int chunk = 0; chunk < chunks.size(); chunk++) {
+            long c0 = chunks.get(chunk)[0], c1 = chunks.get(chunk)[1];
             int s = chunk & 1;
             FloatPointer dChunk;
             if (!streamed) {
@@ -224,10 +216,38 @@ public final class CudaBackend implements ComputeBackend {
                 dChunk = dev.floats(0);
             }
             work.run(s, dChunk, c0, c1);
-            c0 = c1;
-            chunk++;
         }
         syncAll();
+    }
+
+    /**
+     * Column chunks [c0, c1) covering [0, cols), each at most {@code limit} wide; with {@code boundaries} (block
+     * starts) chunks end only on boundaries, taking as many whole blocks as fit. A block wider than the limit is
+     * one chunk of its own when {@code allowLongBlocks} (resident X), else an error (a streamed chunk cannot hold it).
+     */
+    static List<long[]> chunks(long cols, long limit, long[] boundaries, boolean allowLongBlocks) {
+        List<long[]> result = new ArrayList<>();
+        long c0 = 0;
+        int bi = 0;
+        while (c0 < cols) {
+            long c1 = Math.min(cols, c0 + limit);
+            if (boundaries != null) { // cut at the last block start <= c0 + limit that is > c0
+                long cut = -1;
+                while (bi < boundaries.length && boundaries[bi] <= c0) bi++;
+                for (int b = bi; b < boundaries.length && boundaries[b] <= c0 + limit; b++) cut = boundaries[b];
+                if (cut < 0) {
+                    if (!allowLongBlocks) {
+                        throw new IllegalStateException("a block of " + (boundaries[bi] - c0)
+                                + " columns does not fit the streaming chunk of " + limit + " columns");
+                    }
+                    cut = boundaries[bi];
+                }
+                c1 = cut;
+            }
+            result.add(new long[] {c0, c1});
+            c0 = c1;
+        }
+        return result;
     }
 
     private void useStream(int s) {
