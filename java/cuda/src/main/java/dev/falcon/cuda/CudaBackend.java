@@ -320,7 +320,7 @@ public final class CudaBackend implements ComputeBackend {
             while (blockStarts[b1] < c1) b1++;
             // The kernel indexes X by absolute column: hand it the chunk's base shifted back by c0 columns.
             FloatPointer xBase = new FloatPointer(dChunk).position(dChunk.position() - c0 * n);
-            check(FalconCuda.fcu_block_gram(xBase, n, dStarts.longs(b0[0]), b1 - b0[0], dD.floats(0), dOut.floats(0),
+            check(FalconCuda.fcu_block_gram(xBase, n, absolute(dStarts.longs(b0[0])), b1 - b0[0], dD.floats(0), dOut.floats(0),
                     dScratch.doubles(s * grid * n), (int) grid, streams[s]), "block product kernel");
             b0[0] = b1;
         });
