@@ -1,0 +1,504 @@
+package dev.falcon.cuda;
+
+import static dev.falcon.cuda.CudaNative.check;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.cpu.CpuBackendProvider;
+import dev.falcon.cuda.nativelib.FalconCuda;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.bytedeco.cuda.cublas.cublasContext;
+import org.bytedeco.cuda.cudart.CUstream_st;
+import org.bytedeco.cuda.cusolver.cusolverDnContext;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cusolver;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerPointer;
+
+/**
+ * The CUDA backend. cuBLAS does the products with X (gemv) and the Gram (dgemm on widened chunks), cuSOLVER
+ * the Cholesky factor and solves (potrf/potrs), falcon's kernels the block-fused product, gathers and the
+ * segmented sort, prefix sums and threshold counts. Host-side work (loading, fills) runs on the native CPU
+ * backend (or the java reference when that cannot load).
+ *
+ * <p>X is planned per matrix ({@link DeviceMemoryPlan}): resident on the device when it fits, else streamed in
+ * column chunks through two pinned buffers on two streams. A resident copy is made on first use of a
+ * {@link HostMatrix} and kept until another matrix is used or {@link #close()}; a matrix must not be changed
+ * behind the backend's back while in use ({@link #fillSyntheticGradients} through this backend is fine).
+ * Every device buffer, stream and handle is freed by {@link #close()}.
+ */
+public final class CudaBackend implements ComputeBackend {
+    private static final System.Logger LOG = System.getLogger(CudaBackend.class.getName());
+
+    private final int threads;
+    private final ComputeBackend host;
+    private final Pointer[] streams = new Pointer[2];
+    private final CUstream_st[] cuStreams = new CUstream_st[2];
+    private final cublasContext blas = new cublasContext();
+    private final cusolverDnContext solver = new cusolverDnContext();
+    private final Map<String, DeviceBuffer> scratch = new HashMap<>();
+    private final List<DeviceBuffer> pinned = new ArrayList<>();
+    private HostMatrix residentOf;
+    private DeviceBuffer residentX;
+    private DeviceMemoryPlan plan;
+    private boolean closed;
+
+    CudaBackend(int threads) {
+        this.threads = Math.max(1, threads);
+        ComputeBackend h;
+        CpuBackendProvider cpu = new CpuBackendProvider();
+        h = cpu.probe().usable() ? cpu.create(this.threads) : new JavaBackend();
+        this.host = h;
+        try {
+            check(FalconCuda.fcu_set_device(0), "cudaSetDevice(0)");
+            for (int s = 0; s < 2; s++) {
+                try (PointerPointer<?> out = new PointerPointer<>(1)) {
+                    check(FalconCuda.fcu_stream_create(out), "cudaStreamCreate");
+                    streams[s] = out.get(0);
+                    cuStreams[s] = new CUstream_st(streams[s]);
+                }
+            }
+            blasCheck(cublas.cublasCreate_v2(blas), "cublasCreate");
+            solverCheck(cusolver.cusolverDnCreate(solver), "cusolverDnCreate");
+            solverCheck(cusolver.cusolverDnSetStream(solver, cuStreams[0]), "cusolverDnSetStream");
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    @Override public String name() { return "cuda"; }
+
+    @Override public int threads() { return threads; }
+
+    @Override
+    public String description() {
+        return "cuda: " + new CudaBackendProvider().probe().facts().getOrDefault("device", "?")
+                + ", cuBLAS/cuSOLVER + falcon kernels; host side " + host.name();
+    }
+
+    // ---------------------------------------------------------------- host-side work
+
+    @Override public HostMatrix load(RawMatrixSource source) throws IOException { return host.load(source); }
+
+    @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { host.fillUniform(dst, count, seed, scale); }
+
+    @Override
+    public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
+        if (x == residentOf) releaseResident();
+        host.fillSyntheticGradients(x, rank, noise, seed);
+    }
+
+    // ---------------------------------------------------------------- memory
+
+    /** The plan for X, making X resident when it fits. Public for logs and tests on a GPU. */
+    public DeviceMemoryPlan prepare(HostMatrix x) {
+        if (x == residentOf && plan != null) return plan;
+        releaseResident();
+        long[] free = {0}, total = {0};
+        check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
+        DeviceMemoryPlan p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0]);
+        if (p.mode() == DeviceMemoryPlan.Mode.RESIDENT) {
+            try {
+                residentX = DeviceBuffer.device(x.bytes());
+                check(FalconCuda.fcu_copy(residentX.pointer(), absolute(x.data()), x.bytes()), "copying X to the device");
+            } catch (CudaNative.DeviceMemoryException e) { // the planned fallback
+                if (residentX != null) residentX.close();
+                residentX = null;
+                check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
+                p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], false);
+                LOG.log(System.Logger.Level.INFO, "X did not fit after all (" + e.getMessage() + "): " + p.describe());
+            }
+        }
+        if (p.mode() == DeviceMemoryPlan.Mode.TOO_LARGE) throw new CudaNative.DeviceMemoryException(p.describe());
+        LOG.log(System.Logger.Level.DEBUG, p.describe());
+        residentOf = x;
+        plan = p;
+        return p;
+    }
+
+    private void releaseResident() {
+        if (residentX != null) residentX.close();
+        residentX = null;
+        residentOf = null;
+        plan = null;
+    }
+
+    /** A scratch device buffer of at least {@code bytes}, reused across calls. */
+    private DeviceBuffer buffer(String key, long bytes) {
+        DeviceBuffer b = scratch.get(key);
+        if (b != null && b.bytes() >= bytes) return b;
+        if (b != null) b.close();
+        scratch.remove(key);
+        b = DeviceBuffer.device(Math.max(bytes, 8));
+        scratch.put(key, b);
+        return b;
+    }
+
+    private DeviceBuffer pinnedBuffer(int s, long bytes) {
+        while (pinned.size() < 2) pinned.add(null);
+        DeviceBuffer b = pinned.get(s);
+        if (b != null && b.bytes() >= bytes) return b;
+        if (b != null) b.close();
+        b = DeviceBuffer.pinnedHost(bytes);
+        pinned.set(s, b);
+        return b;
+    }
+
+    private DeviceBuffer upload(String key, Pointer src, long bytes) {
+        DeviceBuffer b = buffer(key, bytes);
+        if (bytes > 0) check(FalconCuda.fcu_copy(b.pointer(), absolute(src), bytes), "copy to device");
+        return b;
+    }
+
+    private static void download(Pointer dst, DeviceBuffer src, long bytes) {
+        if (bytes > 0) check(FalconCuda.fcu_copy(absolute(dst), src.pointer(), bytes), "copy to host");
+    }
+
+    /**
+     * The same memory with position 0: JavaCPP offsets a {@code void*} argument by its position in bytes, not
+     * in elements, so typed pointers with a position are made absolute before raw copies.
+     */
+    static Pointer absolute(Pointer p) {
+        if (p.position() == 0) return p;
+        Pointer q = p.getPointer(p.position());
+        return q.position(0);
+    }
+
+    private void syncAll() {
+        for (Pointer s : streams) check(FalconCuda.fcu_stream_sync(s), "cudaStreamSynchronize");
+    }
+
+    /** Work on one chunk of columns [c0, c1) of X, whose device copy starts at {@code dChunk} (column c0). */
+    private interface ChunkWork {
+        void run(int stream, FloatPointer dChunk, long c0, long c1);
+    }
+
+    /**
+     * Runs {@code work} over column chunks: resident X in one pass (or in chunks of {@code maxColumns}), streamed
+     * X through pinned buffers, chunk i on stream i % 2 so the copy of one overlaps the compute of the other.
+     * {@code boundaries} (nullable) lists the only columns where chunks may be cut (block starts).
+     */
+    private void forEachChunk(HostMatrix x, long[] boundaries, long maxColumns, ChunkWork work) {
+        DeviceMemoryPlan p = prepare(x);
+        long n = x.rows(), cols = x.cols();
+        boolean streamed = p.mode() == DeviceMemoryPlan.Mode.STREAMED;
+        long limit = Math.max(1, Math.min(maxColumns, streamed ? p.chunkColumns() : cols));
+        List<long[]> chunks;
+        try {
+            chunks = chunks(cols, limit, boundaries, !streamed);
+        } catch (IllegalStateException e) {
+            throw new CudaNative.DeviceMemoryException(e.getMessage() + ": " + p.describe());
+        }
+        for (int chunk = 0; chunk < chunks.size(); chunk++) {
+            long c0 = chunks.get(chunk)[0], c1 = chunks.get(chunk)[1];
+            int s = chunk & 1;
+            FloatPointer dChunk;
+            if (!streamed) {
+                dChunk = residentX.floats(c0 * n);
+            } else {
+                long bytes = (c1 - c0) * n * Float.BYTES;
+                check(FalconCuda.fcu_stream_sync(streams[s]), "cudaStreamSynchronize"); // buffers s free again
+                DeviceBuffer stage = pinnedBuffer(s, p.chunkBytes());
+                DeviceBuffer dev = buffer("chunk" + s, p.chunkBytes());
+                Pointer.memcpy(stage.pointer(), absolute(x.data()).getPointer(c0 * n), bytes);
+                check(FalconCuda.fcu_copy_async(dev.pointer(), stage.pointer(), bytes, streams[s]), "cudaMemcpyAsync");
+                dChunk = dev.floats(0);
+            }
+            work.run(s, dChunk, c0, c1);
+        }
+        syncAll();
+    }
+
+    /**
+     * Column chunks [c0, c1) covering [0, cols), each at most {@code limit} wide; with {@code boundaries} (block
+     * starts) chunks end only on boundaries, taking as many whole blocks as fit. A block wider than the limit is
+     * one chunk of its own when {@code allowLongBlocks} (resident X), else an error (a streamed chunk cannot hold it).
+     */
+    static List<long[]> chunks(long cols, long limit, long[] boundaries, boolean allowLongBlocks) {
+        List<long[]> result = new ArrayList<>();
+        long c0 = 0;
+        int bi = 0;
+        while (c0 < cols) {
+            long c1 = Math.min(cols, c0 + limit);
+            if (boundaries != null) { // cut at the last block start <= c0 + limit that is > c0
+                long cut = -1;
+                while (bi < boundaries.length && boundaries[bi] <= c0) bi++;
+                for (int b = bi; b < boundaries.length && boundaries[b] <= c0 + limit; b++) cut = boundaries[b];
+                if (cut < 0) {
+                    if (!allowLongBlocks) {
+                        throw new IllegalStateException("a block of " + (boundaries[bi] - c0)
+                                + " columns does not fit the streaming chunk of " + limit + " columns");
+                    }
+                    cut = boundaries[bi];
+                }
+                c1 = cut;
+            }
+            result.add(new long[] {c0, c1});
+            c0 = c1;
+        }
+        return result;
+    }
+
+    private void useStream(int s) {
+        blasCheck(cublas.cublasSetStream_v2(blas, cuStreams[s]), "cublasSetStream");
+    }
+
+    // ---------------------------------------------------------------- products with X
+
+    @Override
+    public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
+        int n = Math.toIntExact(x.rows());
+        long p = x.cols();
+        DeviceBuffer dV = upload("v", v, p * Float.BYTES);
+        DeviceBuffer acc = buffer("acc", 2L * n * Float.BYTES);
+        boolean[] started = new boolean[2];
+        try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
+            forEachChunk(x, null, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
+                useStream(s);
+                blasCheck(cublas.cublasSgemv_v2(blas, cublas.CUBLAS_OP_N, n, Math.toIntExact(c1 - c0), one, dChunk, n,
+                        dV.floats(c0), 1, started[s] ? one : zero, acc.floats((long) s * n), 1), "cublasSgemv");
+                started[s] = true;
+            });
+            useStream(0);
+            if (!started[0]) check(zeroFill(acc, n), "zeroing");
+            if (started[1]) blasCheck(cublas.cublasSaxpy_v2(blas, n, one, acc.floats(n), 1, acc.floats(0), 1), "cublasSaxpy");
+            syncAll();
+        }
+        download(out, acc, (long) n * Float.BYTES);
+    }
+
+    private int zeroFill(DeviceBuffer b, long floats) {
+        try (FloatPointer zeros = new FloatPointer(Math.max(1, floats))) {
+            zeros.zero();
+            return FalconCuda.fcu_copy(b.pointer(), zeros, floats * Float.BYTES);
+        }
+    }
+
+    @Override
+    public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
+        int n = Math.toIntExact(x.rows());
+        long p = x.cols();
+        DeviceBuffer dU = upload("u", u, (long) n * Float.BYTES);
+        DeviceBuffer dOut = buffer("out", p * Float.BYTES);
+        try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
+            forEachChunk(x, null, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
+                useStream(s);
+                blasCheck(cublas.cublasSgemv_v2(blas, cublas.CUBLAS_OP_T, n, Math.toIntExact(c1 - c0), one, dChunk, n,
+                        dU.floats(0), 1, zero, dOut.floats(c0), 1), "cublasSgemv");
+            });
+        }
+        download(out, dOut, p * Float.BYTES);
+    }
+
+    @Override
+    public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
+        CudaLogicOnCpu.checkStarts(blockStarts, x.cols());
+        long n = x.rows(), p = x.cols();
+        DeviceBuffer dD = upload("d", d, p * Float.BYTES);
+        DeviceBuffer dOut = buffer("out", p * Float.BYTES);
+        DeviceBuffer dStarts;
+        try (LongPointer starts = new LongPointer(blockStarts)) {
+            dStarts = upload("starts", starts, (long) blockStarts.length * Long.BYTES);
+        }
+        long grid = Math.min(DeviceMemoryPlan.BLOCK_GRAM_GRID, blockStarts.length - 1);
+        DeviceBuffer dScratch = buffer("blockScratch", 2 * grid * n * Double.BYTES);
+        int[] b0 = {0};
+        forEachChunk(x, blockStarts, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
+            while (blockStarts[b0[0]] < c0) b0[0]++;
+            int b1 = b0[0];
+            while (blockStarts[b1] < c1) b1++;
+            // The kernel indexes X by absolute column: hand it the chunk's base shifted back by c0 columns.
+            FloatPointer xBase = new FloatPointer(dChunk).position(dChunk.position() - c0 * n);
+            check(FalconCuda.fcu_block_gram(xBase, n, absolute(dStarts.longs(b0[0])), b1 - b0[0], dD.floats(0), dOut.floats(0),
+                    dScratch.doubles(s * grid * n), (int) grid, streams[s]), "block product kernel");
+            b0[0] = b1;
+        });
+        download(out, dOut, p * Float.BYTES);
+    }
+
+    @Override
+    public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        for (long c = 0; c < k; c++) {
+            int j = columns.get(c);
+            if (j < 0 || j >= x.cols()) throw new IndexOutOfBoundsException("column " + j + " of " + x.cols());
+        }
+        if (k == 0) return;
+        if (prepare(x).mode() != DeviceMemoryPlan.Mode.RESIDENT) { // streamed X: the gather is a host copy
+            host.gatherColumns(x, columns, k, dst);
+            return;
+        }
+        long n = x.rows();
+        DeviceBuffer dCols = upload("columns", columns, k * Integer.BYTES);
+        DeviceBuffer dDst = buffer("gather", k * n * Float.BYTES);
+        check(FalconCuda.fcu_gather(residentX.floats(0), n, dCols.ints(0), k, dDst.floats(0), streams[0]), "gather kernel");
+        check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
+        download(dst, dDst, k * n * Float.BYTES);
+    }
+
+    // ---------------------------------------------------------------- small dense algebra
+
+    @Override
+    public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        int n = Math.toIntExact(x.rows());
+        long p = x.cols();
+        long nn = (long) n * n;
+        long chunk = Math.max(1, Math.min(p, (64L << 20) / (16L * Math.max(1, n))));
+        DeviceBuffer dW = columnWeights == null ? null : upload("w", columnWeights, p * Float.BYTES);
+        DeviceBuffer dG = buffer("gram", 2 * nn * Double.BYTES);
+        DeviceBuffer wide = buffer("wide", 2 * 2 * chunk * n * Double.BYTES);
+        boolean[] started = new boolean[2];
+        try (DoublePointer one = new DoublePointer(1.0); DoublePointer zero = new DoublePointer(0.0)) {
+            forEachChunk(x, null, chunk, (s, dChunk, c0, c1) -> {
+                long k = c1 - c0;
+                DoublePointer a = wide.doubles((long) s * 2 * chunk * n), b = wide.doubles(((long) s * 2 + 1) * chunk * n);
+                check(FalconCuda.fcu_widen_weighted(dChunk, n, k, dW == null ? null : dW.floats(c0), a, b, streams[s]), "widen kernel");
+                useStream(s);
+                blasCheck(cublas.cublasDgemm_v2(blas, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, n, n, Math.toIntExact(k), one,
+                        a, n, b, n, started[s] ? one : zero, dG.doubles(s * nn), n), "cublasDgemm");
+                started[s] = true;
+            });
+            useStream(0);
+            if (started[1]) blasCheck(cublas.cublasDaxpy_v2(blas, Math.toIntExact(nn), one, dG.doubles(nn), 1, dG.doubles(0), 1), "cublasDaxpy");
+            syncAll();
+        }
+        if (!started[0]) {
+            gram.position(0);
+            for (long i = 0; i < nn; i++) gram.put(i, 0.0);
+            return;
+        }
+        download(gram, dG, nn * Double.BYTES);
+        for (int b = 0; b < n; b++) { // both triangles from the lower one, exactly symmetric
+            for (int a = 0; a < b; a++) gram.put((long) b * n + a, gram.get((long) a * n + b));
+        }
+    }
+
+    @Override
+    public void choleskyFactor(DoublePointer a, int n) {
+        long bytes = (long) n * n * Double.BYTES;
+        DeviceBuffer dA = upload("chol", a, bytes);
+        DeviceBuffer dInfo = buffer("info", Integer.BYTES);
+        int[] lwork = {0};
+        try (IntPointer lw = new IntPointer(1)) {
+            solverCheck(cusolver.cusolverDnDpotrf_bufferSize(solver, cublas.CUBLAS_FILL_MODE_LOWER, n, dA.doubles(0), n, lw), "potrf_bufferSize");
+            lwork[0] = lw.get();
+        }
+        DeviceBuffer work = buffer("cholWork", (long) Math.max(1, lwork[0]) * Double.BYTES);
+        solverCheck(cusolver.cusolverDnDpotrf(solver, cublas.CUBLAS_FILL_MODE_LOWER, n, dA.doubles(0), n, work.doubles(0),
+                lwork[0], dInfo.ints(0)), "cusolverDnDpotrf");
+        check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
+        int info = readInfo(dInfo);
+        if (info > 0) throw new ArithmeticException("matrix is not positive definite (leading minor " + info + ")");
+        if (info < 0) throw new IllegalStateException("cusolverDnDpotrf: parameter " + (-info) + " is invalid");
+        download(a, dA, bytes);
+    }
+
+    private static int readInfo(DeviceBuffer dInfo) {
+        try (IntPointer info = new IntPointer(1)) {
+            check(FalconCuda.fcu_copy(info, dInfo.pointer(), Integer.BYTES), "copy to host");
+            return info.get();
+        }
+    }
+
+    @Override
+    public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
+        DeviceBuffer dL = upload("chol", factor, (long) n * n * Double.BYTES);
+        DeviceBuffer dB = upload("rhs", b, (long) n * nrhs * Double.BYTES);
+        DeviceBuffer dInfo = buffer("info", Integer.BYTES);
+        solverCheck(cusolver.cusolverDnDpotrs(solver, cublas.CUBLAS_FILL_MODE_LOWER, n, nrhs, dL.doubles(0), n,
+                dB.doubles(0), n, dInfo.ints(0)), "cusolverDnDpotrs");
+        check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
+        int info = readInfo(dInfo);
+        if (info != 0) throw new IllegalStateException("cusolverDnDpotrs: info " + info);
+        download(b, dB, (long) n * nrhs * Double.BYTES);
+    }
+
+    // ---------------------------------------------------------------- selection kernels
+
+    @Override
+    public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
+                                       FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
+        long count = segmentStarts[segmentStarts.length - 1];
+        CudaLogicOnCpu.checkStarts(segmentStarts, count);
+        DeviceBuffer dScores = upload("scores", scores, count * Float.BYTES);
+        DeviceBuffer dStarts;
+        try (LongPointer starts = new LongPointer(segmentStarts)) {
+            dStarts = upload("segStarts", starts, (long) segmentStarts.length * Long.BYTES);
+        }
+        DeviceBuffer dSorted = buffer("sorted", count * Float.BYTES);
+        DeviceBuffer dIndex = buffer("index", count * Integer.BYTES);
+        DeviceBuffer dPrefix = buffer("prefix", count * Double.BYTES);
+        DeviceBuffer dKeys = buffer("keys", count * Long.BYTES);
+        long[] bad = {-1};
+        check(FalconCuda.fcu_sort_segments(dScores.floats(0), dStarts.pointer(), segmentStarts.length - 1, count,
+                dSorted.floats(0), dIndex.ints(0), dPrefix.doubles(0), dKeys.pointer(), bad, streams[0]), "segmented sort");
+        check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
+        if (bad[0] >= 0) {
+            throw new IllegalArgumentException("score " + bad[0] + " is " + scores.get(bad[0]) + "; scores must be finite and >= 0");
+        }
+        download(sortedOut, dSorted, count * Float.BYTES);
+        download(indexOut, dIndex, count * Integer.BYTES);
+        download(prefixOut, dPrefix, count * Double.BYTES);
+    }
+
+    @Override
+    public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        int segments = segmentStarts.length - 1;
+        long count = segmentStarts[segments];
+        DeviceBuffer dSorted = upload("sorted", sorted, count * Float.BYTES);
+        DeviceBuffer dStarts, dThresholds;
+        try (LongPointer starts = new LongPointer(segmentStarts); DoublePointer t = new DoublePointer(thresholds)) {
+            dStarts = upload("segStarts", starts, (long) segmentStarts.length * Long.BYTES);
+            dThresholds = upload("thresholds", t, (long) segments * Double.BYTES);
+        }
+        DeviceBuffer dCounts = buffer("counts", (long) segments * Long.BYTES);
+        check(FalconCuda.fcu_count_above(dSorted.floats(0), dStarts.pointer(), segments, dThresholds.doubles(0),
+                dCounts.pointer(), streams[0]), "count kernel");
+        check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
+        try (LongPointer c = new LongPointer(Math.max(1, segments))) {
+            download(c, dCounts, (long) segments * Long.BYTES);
+            c.get(counts, 0, segments);
+        }
+    }
+
+    // ---------------------------------------------------------------- lifetime
+
+    @Override
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        releaseResident();
+        for (DeviceBuffer b : scratch.values()) b.close();
+        scratch.clear();
+        for (DeviceBuffer b : pinned) if (b != null) b.close();
+        pinned.clear();
+        if (!blas.isNull()) cublas.cublasDestroy_v2(blas);
+        if (!solver.isNull()) cusolver.cusolverDnDestroy(solver);
+        for (Pointer s : streams) if (s != null && !s.isNull()) FalconCuda.fcu_stream_destroy(s);
+        host.close();
+    }
+
+    private static void blasCheck(int status, String what) {
+        if (status != 0) {
+            if (status == 3) throw new CudaNative.DeviceMemoryException(what + ": CUBLAS_STATUS_ALLOC_FAILED (out of device memory)");
+            throw new IllegalStateException(what + " failed: cuBLAS status " + status);
+        }
+    }
+
+    private static void solverCheck(int status, String what) {
+        if (status != 0) {
+            if (status == 2) throw new CudaNative.DeviceMemoryException(what + ": CUSOLVER_STATUS_ALLOC_FAILED (out of device memory)");
+            throw new IllegalStateException(what + " failed: cuSOLVER status " + status);
+        }
+    }
+}

@@ -1,0 +1,117 @@
+package dev.falcon.cuda;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.cuda.nativelib.CudaLogic;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import java.util.Arrays;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.IntPointer;
+
+/**
+ * The CUDA backend's own kernels run on the CPU: the block-fused product, the column gather, the segmented
+ * sort with its prefix sums and the threshold counts execute the very bodies nvcc compiles into the GPU
+ * kernels ({@code native/cuda/falcon_cuda_logic.cuh}, {@code falcon_cuda_algorithms.inl}), with the launch
+ * geometry emulated and Thrust on its CPP backend; so does the widening kernel that feeds the Gram's dgemm
+ * (the dgemm itself is plain loops here). What cuBLAS/cuSOLVER do on the GPU (gemv, Cholesky) and host-side
+ * work (loading, fills) is delegated to the java reference here.
+ *
+ * <p>For tests (the shared contract suites run on it in CI, where there is no GPU) and for debugging.
+ */
+public final class CudaLogicOnCpu implements ComputeBackend {
+    private final JavaBackend host = new JavaBackend();
+
+    /** Whether the kernel logic library was built (the CUDA toolkit headers were present at build time) and loads. */
+    public static String unavailableReason() {
+        try {
+            CudaLogic.load();
+            return CudaLogic.fcl_available() == 1 ? null
+                    : "CUDA kernel logic not built (no CUDA toolkit headers at build time)";
+        } catch (Throwable t) {
+            return "CUDA kernel logic library failed to load: " + t;
+        }
+    }
+
+    public CudaLogicOnCpu() {
+        String why = unavailableReason();
+        if (why != null) throw new IllegalStateException(why);
+    }
+
+    @Override public String name() { return "cuda-logic-cpu"; }
+
+    @Override public int threads() { return 1; }
+
+    @Override
+    public String description() {
+        return "cuda-logic-cpu: falcon CUDA kernel bodies on the CPU (" + CudaLogic.fcl_threads_per_block()
+                + " emulated threads per block, Thrust CPP backend), cuBLAS roles by the java reference";
+    }
+
+    @Override public HostMatrix load(RawMatrixSource source) throws IOException { return host.load(source); }
+
+    @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { host.fillUniform(dst, count, seed, scale); }
+
+    @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { host.fillSyntheticGradients(x, rank, noise, seed); }
+
+    @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { host.multiply(x, v, out); }
+
+    @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { host.multiplyTransposed(x, u, out); }
+
+    @Override
+    public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
+        checkStarts(blockStarts, x.cols());
+        CudaLogic.fcl_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out);
+    }
+
+    @Override
+    public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        long r = CudaLogic.fcl_gather(x.data(), x.rows(), x.cols(), columns, k, dst);
+        if (r < 0) {
+            long c = -r - 1;
+            throw new IndexOutOfBoundsException("column " + columns.get(c) + " of " + x.cols());
+        }
+    }
+
+    /** The GPU path's widening kernel per chunk of {@link #GRAM_CHUNK} columns, then loops in cuBLAS dgemm's role. */
+    @Override
+    public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        CudaLogic.fcl_weighted_gram(x.data(), x.rows(), x.cols(), columnWeights, GRAM_CHUNK, gram);
+    }
+
+    /** Small, so the contract's shapes cross several chunks. */
+    static final long GRAM_CHUNK = 97;
+
+    @Override public void choleskyFactor(DoublePointer a, int n) { host.choleskyFactor(a, n); }
+
+    @Override public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) { host.choleskySolve(factor, n, b, nrhs); }
+
+    @Override
+    public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
+                                       FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
+        checkStarts(segmentStarts, segmentStarts[segmentStarts.length - 1]);
+        long bad = CudaLogic.fcl_sort_segments(scores, segmentStarts, segmentStarts.length - 1, sortedOut, indexOut, prefixOut);
+        if (bad >= 0) {
+            throw new IllegalArgumentException("score " + bad + " is " + scores.get(bad) + "; scores must be finite and >= 0");
+        }
+    }
+
+    @Override
+    public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        CudaLogic.fcl_count_above(sorted, segmentStarts, segmentStarts.length - 1, thresholds, counts);
+    }
+
+    @Override public void close() {}
+
+    /** The checks of the reference: starts begin at 0, increase strictly and end at {@code end}. */
+    static void checkStarts(long[] starts, long end) {
+        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
+            throw new IllegalArgumentException("block starts must begin at 0 and end at p = " + end + ": " + Arrays.toString(starts));
+        }
+        for (int b = 1; b < starts.length; b++) {
+            if (starts[b] <= starts[b - 1]) throw new IllegalArgumentException("block starts must increase strictly: " + Arrays.toString(starts));
+        }
+    }
+}

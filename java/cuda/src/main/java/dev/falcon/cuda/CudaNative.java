@@ -1,0 +1,97 @@
+package dev.falcon.cuda;
+
+import dev.falcon.cuda.nativelib.FalconCuda;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.Loader;
+import org.bytedeco.cuda.global.cublas;
+import org.bytedeco.cuda.global.cusolver;
+
+/** Probes the CUDA side once per JVM, in the order that gives the most useful reason when something is missing. */
+final class CudaNative {
+    /** cudaErrorInsufficientDriver: no libcuda.so.1, or one older than the runtime. */
+    static final int INSUFFICIENT_DRIVER = 35;
+    static final int NO_DEVICE = 100;
+
+    private static volatile Result result;
+
+    /** Usable: facts non-null; otherwise why not, phrased as "0 GPUs because ...". */
+    record Result(Map<String, String> facts, String reason) {
+        boolean usable() { return facts != null; }
+    }
+
+    private CudaNative() {}
+
+    static Result probe() {
+        Result r = result;
+        if (r == null) {
+            synchronized (CudaNative.class) {
+                if (result == null) result = probeOnce();
+                r = result;
+            }
+        }
+        return r;
+    }
+
+    private static Result fail(String why) {
+        return new Result(null, "0 GPUs because " + why);
+    }
+
+    private static Result probeOnce() {
+        try {
+            FalconCuda.load();
+        } catch (Throwable t) {
+            return fail("falcon's CUDA library failed to load (" + t + ")");
+        }
+        if (FalconCuda.fcu_built() != 1) return fail(FalconCuda.fcu_build_info());
+        int[] count = {0};
+        int err = FalconCuda.fcu_device_count(count);
+        if (err == INSUFFICIENT_DRIVER) {
+            return fail("the CUDA driver is missing or too old: libcuda.so.1 not found or older than CUDA 13 "
+                    + "(cudaGetDeviceCount error 35: " + FalconCuda.fcu_error_string(err) + ")");
+        }
+        if (err == NO_DEVICE || (err == 0 && count[0] == 0)) return fail("no CUDA device is present (cudaGetDeviceCount error " + err + ")");
+        if (err != 0) return fail("cudaGetDeviceCount error " + err + " (" + FalconCuda.fcu_error_string(err) + ")");
+        Map<String, String> facts = new LinkedHashMap<>();
+        BytePointer name = new BytePointer(256);
+        long[] total = {0};
+        int[] major = {0}, minor = {0}, driver = {0}, runtime = {0};
+        err = FalconCuda.fcu_device_info(0, name, total, major, minor, driver, runtime);
+        if (err != 0) return fail("cudaGetDeviceProperties error " + err + " (" + FalconCuda.fcu_error_string(err) + ")");
+        facts.put("devices", Integer.toString(count[0]));
+        facts.put("device", name.getString() + " (sm_" + major[0] + minor[0] + ")");
+        facts.put("device.memory", String.format("%.1f GiB", total[0] / (double) (1L << 30)));
+        facts.put("cuda.driver", version(driver[0]));
+        facts.put("cuda.runtime", version(runtime[0]) + " (static, in libfalcon_cuda)");
+        facts.put("kernels", FalconCuda.fcu_build_info());
+        name.close();
+        try {
+            Loader.load(cublas.class);
+            Loader.load(cusolver.class);
+            int[] v = {0};
+            cusolver.cusolverGetVersion(v);
+            facts.put("cusolver.version", Integer.toString(v[0]));
+        } catch (Throwable t) {
+            return fail("cuBLAS/cuSOLVER failed to load: the server must provide libcudart.so.13, libcublas.so.13, "
+                    + "libcublasLt.so.13, libcusolver.so.12, libcusolverMg.so.12, libcusparse.so.12 and libnvJitLink.so.13 on the library path (" + t + ")");
+        }
+        return new Result(facts, "");
+    }
+
+    static String version(int v) {
+        return (v / 1000) + "." + (v % 1000) / 10;
+    }
+
+    static void check(int err, String what) {
+        if (err != 0) {
+            if (err == 2) throw new DeviceMemoryException(what + ": out of device memory (cudaErrorMemoryAllocation)");
+            throw new IllegalStateException(what + " failed: CUDA error " + err + " (" + FalconCuda.fcu_error_string(err) + ")");
+        }
+    }
+
+    /** A device allocation failed: the caller falls back (streaming) or reports it; never a crash. */
+    static final class DeviceMemoryException extends RuntimeException {
+        DeviceMemoryException(String message) { super(message); }
+    }
+}

@@ -1,0 +1,74 @@
+package dev.falcon.cuda;
+
+/**
+ * Where X lives during a solve, decided before starting: {@link Mode#RESIDENT} when X (n x p float32) fits in
+ * the device's free memory together with the working set (vectors of length p, the sort's buffers, the n x n
+ * Gram and factor in double, the block product's scratch), else {@link Mode#STREAMED}: X stays in host memory
+ * and column chunks go through two pinned host buffers and two device buffers, the copy of one chunk
+ * overlapping the compute of the other on two streams. When not even two chunks of {@link #MIN_CHUNK_COLUMNS}
+ * fit, the plan is {@link Mode#TOO_LARGE} and {@link #describe()} says why (a clear error, never a crash).
+ *
+ * <p>Pure arithmetic (unit-tested without a GPU).
+ */
+public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long residentBytes, long workBytes,
+                               long chunkColumns, long chunkBytes) {
+
+    public enum Mode { RESIDENT, STREAMED, TOO_LARGE }
+
+    /** Fraction of free device memory left alone (the CUDA context, cuBLAS/cuSOLVER workspaces, fragmentation). */
+    public static final double RESERVE_FRACTION = 0.10;
+    /** Plus a fixed reserve for cuBLAS/cuSOLVER handles and workspaces. */
+    public static final long RESERVE_BYTES = 256L << 20;
+    /** Largest chunk streamed at once (per buffer): large enough to hide launch latency, small enough to pin. */
+    public static final long MAX_CHUNK_BYTES = 256L << 20;
+    /** Smallest useful chunk. */
+    public static final long MIN_CHUNK_COLUMNS = 1;
+    /** Grid of the block-fused product kernel (each grid block holds n doubles of scratch). */
+    public static final long BLOCK_GRAM_GRID = 4096;
+
+    /** Device bytes every solve needs besides X. */
+    public static long workBytes(long n, long p) {
+        long vectors = 4L * p * Float.BYTES;                          // d, out, v/u, weights
+        long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES); // scores, sorted, index, prefix, keys
+        long dense = 3L * n * n * Double.BYTES;                       // Gram, factor, right-hand sides
+        long scratch = Math.min(BLOCK_GRAM_GRID, Math.max(1, p)) * n * Double.BYTES;
+        return vectors + sort + dense + scratch;
+    }
+
+    /** Plans for X of n x p floats on a device with {@code freeBytes} free. */
+    public static DeviceMemoryPlan plan(long n, long p, long freeBytes) {
+        return plan(n, p, freeBytes, true);
+    }
+
+    /** As {@link #plan(long, long, long)}; {@code allowResident = false} after a resident allocation failed. */
+    public static DeviceMemoryPlan plan(long n, long p, long freeBytes, boolean allowResident) {
+        long usable = Math.max(0, (long) (freeBytes * (1 - RESERVE_FRACTION)) - RESERVE_BYTES);
+        long xBytes = Math.multiplyExact(Math.multiplyExact(n, p), (long) Float.BYTES);
+        long work = workBytes(n, p);
+        long columnBytes = Math.max(1, n) * Float.BYTES;
+        if (allowResident && xBytes + work <= usable) {
+            return new DeviceMemoryPlan(Mode.RESIDENT, n, p, freeBytes, xBytes + work, work, p, xBytes);
+        }
+        // Streamed: two device chunk buffers (float) plus, for the Gram, two chunk-sized double pairs.
+        long perColumn = 2 * columnBytes + 2 * (2L * Math.max(1, n) * Double.BYTES);
+        long left = usable - work;
+        long columns = left <= 0 ? 0 : Math.min(left / perColumn, Math.max(1, MAX_CHUNK_BYTES / columnBytes));
+        columns = Math.min(columns, p);
+        if (columns < MIN_CHUNK_COLUMNS) {
+            return new DeviceMemoryPlan(Mode.TOO_LARGE, n, p, freeBytes, xBytes + work, work, 0, 0);
+        }
+        return new DeviceMemoryPlan(Mode.STREAMED, n, p, freeBytes, xBytes + work, work, columns, columns * columnBytes);
+    }
+
+    /** One line for logs and errors. */
+    public String describe() {
+        String sizes = String.format("X %d x %d (%.1f MiB) + working set %.1f MiB, device free %.1f MiB",
+                n, p, n * p * 4.0 / (1 << 20), workBytes / (double) (1 << 20), freeBytes / (double) (1 << 20));
+        return switch (mode) {
+            case RESIDENT -> "X resident on the device: " + sizes;
+            case STREAMED -> "X streamed in chunks of " + chunkColumns + " columns (" + (chunkBytes >> 20)
+                    + " MiB, 2 pinned buffers, 2 streams): " + sizes;
+            case TOO_LARGE -> "out of device memory: not even the working set fits (" + sizes + ")";
+        };
+    }
+}

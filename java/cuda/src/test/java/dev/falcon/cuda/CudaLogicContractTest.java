@@ -1,0 +1,14 @@
+package dev.falcon.cuda;
+
+import dev.falcon.backend.ComputeBackend;
+import org.junit.jupiter.api.extension.ExtendWith;
+import dev.falcon.backend.ComputeBackendContract;
+
+/** The shared backend contract on the CUDA kernel bodies run by the CPU driver (no GPU needed). */
+@ExtendWith(RequiresCudaLogic.class)
+class CudaLogicContractTest extends ComputeBackendContract {
+    @Override
+    protected ComputeBackend createBackend(int threads) {
+        return new CudaLogicOnCpu();
+    }
+}

@@ -1,0 +1,141 @@
+// GPU side of the falcon CUDA kernels: launch configurations and memory movement only. Every kernel
+// body lives in falcon_cuda_logic.cuh / falcon_cuda_algorithms.inl and is also compiled for the CPU
+// (falcon_cuda_logic_cpu.cpp), where CI tests it.
+#include "falcon_cuda.h"
+#include "falcon_cuda_algorithms.inl"
+#include <cuda_runtime.h>
+#include <thrust/execution_policy.h>
+#include <thrust/system/cuda/execution_policy.h>
+#include <stdio.h>
+
+using namespace fcl;
+#define FCU_STR2(x) #x
+#define FCU_STR(x) FCU_STR2(x)
+
+#define FCU_CHECK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) return (int) e_; } while (0)
+
+namespace {
+
+__global__ void block_gram_kernel(const float* x, int64_t n, const int64_t* starts, int64_t blocks,
+                                  const float* d, float* out, double* scratch) {
+    __shared__ double partial[kThreads];
+    const int tid = threadIdx.x;
+    double* t = scratch + (int64_t) blockIdx.x * n;
+    for (int64_t b = blockIdx.x; b < blocks; b += gridDim.x) {
+        const int64_t start = starts[b], end = starts[b + 1];
+        block_gram_phase1(x, n, start, end, d, t, tid, kThreads);
+        __syncthreads();
+        for (int64_t j = start; j < end; j++) {
+            partial[tid] = column_dot_partial(x, n, j, t, tid, kThreads);
+            __syncthreads();
+            for (int half = kThreads / 2; half > 0; half >>= 1) {
+                tree_reduce_step(partial, tid, half);
+                __syncthreads();
+            }
+            if (tid == 0) out[j] = (float) partial[0];
+            __syncthreads();
+        }
+    }
+}
+
+inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+} // namespace
+
+extern "C" {
+
+int fcu_built(void) { return 1; }
+const char* fcu_build_info(void) { return "nvcc " FCU_STR(__CUDACC_VER_MAJOR__) "." FCU_STR(__CUDACC_VER_MINOR__) ", static CUDA runtime"; }
+const char* fcu_error_string(int code) { return cudaGetErrorString((cudaError_t) code); }
+
+int fcu_device_count(int* count) {
+    *count = 0;
+    return (int) cudaGetDeviceCount(count);
+}
+
+int fcu_device_info(int device, char* name, int64_t* total_bytes, int* cc_major, int* cc_minor,
+                    int* driver_version, int* runtime_version) {
+    cudaDeviceProp prop;
+    FCU_CHECK(cudaGetDeviceProperties(&prop, device));
+    snprintf(name, 256, "%s", prop.name);
+    *total_bytes = (int64_t) prop.totalGlobalMem;
+    *cc_major = prop.major;
+    *cc_minor = prop.minor;
+    FCU_CHECK(cudaDriverGetVersion(driver_version));
+    FCU_CHECK(cudaRuntimeGetVersion(runtime_version));
+    return 0;
+}
+
+int fcu_set_device(int device) { return (int) cudaSetDevice(device); }
+
+int fcu_mem_info(int64_t* free_bytes, int64_t* total_bytes) {
+    size_t f = 0, t = 0;
+    FCU_CHECK(cudaMemGetInfo(&f, &t));
+    *free_bytes = (int64_t) f;
+    *total_bytes = (int64_t) t;
+    return 0;
+}
+
+int fcu_malloc(void** p, int64_t bytes) { *p = nullptr; return (int) cudaMalloc(p, (size_t) (bytes > 0 ? bytes : 1)); }
+int fcu_free(void* p) { return (int) cudaFree(p); }
+int fcu_malloc_host(void** p, int64_t bytes) { *p = nullptr; return (int) cudaMallocHost(p, (size_t) (bytes > 0 ? bytes : 1)); }
+int fcu_free_host(void* p) { return (int) cudaFreeHost(p); }
+int fcu_copy(void* dst, const void* src, int64_t bytes) { return (int) cudaMemcpy(dst, src, (size_t) bytes, cudaMemcpyDefault); }
+int fcu_copy_async(void* dst, const void* src, int64_t bytes, void* stream) {
+    return (int) cudaMemcpyAsync(dst, src, (size_t) bytes, cudaMemcpyDefault, as_stream(stream));
+}
+int fcu_stream_create(void** stream) {
+    cudaStream_t s = nullptr;
+    // Blocking streams: ordered with the legacy default stream that cudaMemcpy (pageable copies) uses.
+    FCU_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamDefault));
+    *stream = s;
+    return 0;
+}
+int fcu_stream_destroy(void* stream) { return (int) cudaStreamDestroy(as_stream(stream)); }
+int fcu_stream_sync(void* stream) { return (int) cudaStreamSynchronize(as_stream(stream)); }
+int fcu_event_create(void** event) {
+    cudaEvent_t e = nullptr;
+    FCU_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    *event = e;
+    return 0;
+}
+int fcu_event_destroy(void* event) { return (int) cudaEventDestroy(static_cast<cudaEvent_t>(event)); }
+int fcu_event_record(void* event, void* stream) { return (int) cudaEventRecord(static_cast<cudaEvent_t>(event), as_stream(stream)); }
+int fcu_stream_wait_event(void* stream, void* event) {
+    return (int) cudaStreamWaitEvent(as_stream(stream), static_cast<cudaEvent_t>(event), 0);
+}
+
+int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks,
+                   const float* dD, float* dOut, double* dScratch, int grid, void* stream) {
+    if (blocks <= 0) return 0;
+    int64_t g = grid > 0 ? grid : 4096;
+    if (g > blocks) g = blocks;
+    block_gram_kernel<<<(unsigned) g, kThreads, 0, as_stream(stream)>>>(dX, n, dStarts, blocks, dD, dOut, dScratch);
+    return (int) cudaGetLastError();
+}
+
+int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, double* dB, void* stream) {
+    widen_weighted(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, k, dW, dA, dB);
+    return (int) cudaGetLastError();
+}
+
+int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream) {
+    gather(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, dColumns, k, dDst);
+    return (int) cudaGetLastError();
+}
+
+int fcu_sort_segments(const float* dScores, const int64_t* dStarts, int64_t segments, int64_t count,
+                      float* dSorted, int32_t* dIndex, double* dPrefix, uint64_t* dKeys,
+                      int64_t* badIndex, void* stream) {
+    *badIndex = sort_segments(thrust::cuda::par.on(as_stream(stream)), dScores, dStarts, segments, count,
+                              dSorted, dIndex, dPrefix, dKeys);
+    return (int) cudaGetLastError();
+}
+
+int fcu_count_above(const float* dSorted, const int64_t* dStarts, int64_t segments,
+                    const double* dThresholds, int64_t* dCounts, void* stream) {
+    count_above(thrust::cuda::par_nosync.on(as_stream(stream)), dSorted, dStarts, segments, dThresholds, dCounts);
+    return (int) cudaGetLastError();
+}
+
+} // extern "C"

@@ -1,0 +1,53 @@
+// falcon CUDA kernels and the few CUDA runtime calls the Java side needs (libfalcon_cuda.so, built only
+// when nvcc is found; static CUDA runtime, needs only the driver's libcuda.so.1 at run time).
+// Bound by dev.falcon.cuda.nativelib.FalconCuda. Pointers named d* are device pointers. Functions
+// returning int give the cudaError_t value (0 = success); fcu_error_string() names it.
+#ifndef FALCON_CUDA_H
+#define FALCON_CUDA_H
+#include <stdint.h>
+#define FCU_API __attribute__((visibility("default")))
+#ifdef __cplusplus
+extern "C" {
+#endif
+/** 1 when this library holds the GPU kernels, 0 for the stub built where nvcc was absent. */
+FCU_API int fcu_built(void);
+/** Why the library is a stub ("" when built with nvcc), or the name of a cudaError_t value. */
+FCU_API const char* fcu_build_info(void);
+FCU_API const char* fcu_error_string(int code);
+FCU_API int fcu_device_count(int* count);
+/** name: at least 256 bytes. */
+FCU_API int fcu_device_info(int device, char* name, int64_t* total_bytes, int* cc_major, int* cc_minor,
+                            int* driver_version, int* runtime_version);
+FCU_API int fcu_set_device(int device);
+FCU_API int fcu_mem_info(int64_t* free_bytes, int64_t* total_bytes);
+FCU_API int fcu_malloc(void** p, int64_t bytes);
+FCU_API int fcu_free(void* p);
+/** Pinned (page-locked) host memory for overlapped copies. */
+FCU_API int fcu_malloc_host(void** p, int64_t bytes);
+FCU_API int fcu_free_host(void* p);
+FCU_API int fcu_copy(void* dst, const void* src, int64_t bytes);
+FCU_API int fcu_copy_async(void* dst, const void* src, int64_t bytes, void* stream);
+FCU_API int fcu_stream_create(void** stream);
+FCU_API int fcu_stream_destroy(void* stream);
+FCU_API int fcu_stream_sync(void* stream);
+FCU_API int fcu_event_create(void** event);
+FCU_API int fcu_event_destroy(void* event);
+FCU_API int fcu_event_record(void* event, void* stream);
+FCU_API int fcu_stream_wait_event(void* stream, void* event);
+
+/** Block-fused product; dScratch holds min(blocks, grid) * n doubles; grid <= 0 picks min(blocks, 4096). */
+FCU_API int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks,
+                           const float* dD, float* dOut, double* dScratch, int grid, void* stream);
+/** dA = X_chunk diag(w) and dB = X_chunk in double (n x k); dW null: weights 1. */
+FCU_API int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, double* dB, void* stream);
+FCU_API int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream);
+/** *badIndex = -1 on success, else the first invalid score's index; dKeys: count uint64 scratch. */
+FCU_API int fcu_sort_segments(const float* dScores, const int64_t* dStarts, int64_t segments, int64_t count,
+                              float* dSorted, int32_t* dIndex, double* dPrefix, uint64_t* dKeys,
+                              int64_t* badIndex, void* stream);
+FCU_API int fcu_count_above(const float* dSorted, const int64_t* dStarts, int64_t segments,
+                            const double* dThresholds, int64_t* dCounts, void* stream);
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,139 @@
+// falcon CUDA kernel logic: the per-thread bodies of every falcon CUDA kernel, written once as
+// __host__ __device__ functions. nvcc compiles them into the GPU kernels (falcon_cuda.cu); g++
+// compiles the very same bodies into the CPU driver (falcon_cuda_logic_cpu.cpp), which runs the
+// "blocks" and "threads" of a launch as sequential loops, so CI tests what the GPU runs.
+// Only launch configuration and memory movement are GPU-only code.
+//
+// Conventions: X column-major float32, n rows x p columns; block/segment starts are int64, begin at
+// 0, increase strictly and end at p; reductions accumulate in double.
+#ifndef FALCON_CUDA_LOGIC_CUH
+#define FALCON_CUDA_LOGIC_CUH
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__CUDACC__)
+#  define FCL_HD __host__ __device__ __forceinline__
+#else
+#  define FCL_HD inline
+#endif
+
+namespace fcl {
+
+/** Threads per CUDA block of every falcon kernel; the CPU driver emulates the same count. */
+constexpr int kThreads = 256;
+
+// ------------------------------------------------------------------ block-fused product
+// One CUDA block per column block B = [starts[b], starts[b+1]):
+//   phase 1 (thread tid):   t[i] = sum_{j in B} x[i,j] d[j] for rows i = tid, tid+T, ...
+//   barrier
+//   phase 2 (per column j): partial[tid] = sum_{i = tid, tid+T, ...} x[i,j] t[i]
+//   tree reduction of partial[0..T) (log2 T barrier-separated steps), out[j] = (float) partial[0]
+
+FCL_HD void block_gram_phase1(const float* x, int64_t n, int64_t start, int64_t end,
+                              const float* d, double* t, int tid, int nthreads) {
+    for (int64_t i = tid; i < n; i += nthreads) {
+        double s = 0;
+        for (int64_t j = start; j < end; j++) {
+            double dj = d[j];
+            if (dj != 0) s += (double) x[j * n + i] * dj;
+        }
+        t[i] = s;
+    }
+}
+
+/** Partial dot product of column j with t over the rows of thread tid. */
+FCL_HD double column_dot_partial(const float* x, int64_t n, int64_t j, const double* t, int tid, int nthreads) {
+    double s = 0;
+    const float* col = x + j * n;
+    for (int64_t i = tid; i < n; i += nthreads) s += (double) col[i] * t[i];
+    return s;
+}
+
+/** One step of the shared-memory tree reduction: partial[tid] += partial[tid + half] for tid < half. */
+FCL_HD void tree_reduce_step(double* partial, int tid, int half) {
+    if (tid < half) partial[tid] += partial[tid + half];
+}
+
+// ------------------------------------------------------------------ column gather
+/** dst[c*n + i] = x[columns[c]*n + i] for linear element e = c*n + i (columns validated beforehand). */
+FCL_HD void gather_element(const float* x, int64_t n, const int32_t* columns, float* dst, int64_t e) {
+    int64_t c = e / n, i = e - c * n;
+    dst[e] = x[(int64_t) columns[c] * n + i];
+}
+
+// ------------------------------------------------------------------ weighted Gram (input of cuBLAS dgemm)
+/** For element e = c*n + i of a column chunk: b[e] = x[e], a[e] = x[e] * w[c] (w == nullptr: weight 1), in double. */
+FCL_HD void widen_weighted_element(const float* x, int64_t n, const float* w, double* a, double* b, int64_t e) {
+    double v = x[e];
+    b[e] = v;
+    a[e] = w == nullptr ? v : v * (double) w[e / n];
+}
+
+// ------------------------------------------------------------------ selection
+/** Whether a score is acceptable to the sort: finite and >= 0 (-0.0 included). */
+FCL_HD bool score_valid(float v) {
+    return v >= 0.0f && v <= 3.4028234663852886e38f; // false for NaN, negatives and +inf
+}
+
+FCL_HD uint32_t float_bits(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return u;
+}
+
+FCL_HD float bits_float(uint32_t u) {
+    float v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+/** Segment of global position e: the s with starts[s] <= e < starts[s+1] (binary search). */
+FCL_HD int64_t segment_of(const int64_t* starts, int64_t segments, int64_t e) {
+    int64_t lo = 0, hi = segments - 1; // answer in [lo, hi]
+    while (lo < hi) {
+        int64_t mid = (lo + hi + 1) >> 1;
+        if (starts[mid] <= e) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+}
+
+/**
+ * Radix-sort key of score e: segment id in the high 32 bits, then the inverted bit pattern of the
+ * (non-negative, -0.0 folded to 0.0) score, so an ascending stable sort of the keys (values = original
+ * indices, in increasing order) gives every segment in descending score order, ties by increasing index:
+ * the ordering contract of ComputeBackend.sortSegmentsDescending.
+ */
+FCL_HD uint64_t sort_key(const float* scores, const int64_t* starts, int64_t segments, int64_t e) {
+    float v = scores[e] + 0.0f;
+    uint64_t seg = (uint64_t) segment_of(starts, segments, e);
+    return (seg << 32) | (uint64_t) (0xffffffffu - float_bits(v));
+}
+
+/** Score back from its key. */
+FCL_HD float key_score(uint64_t key) {
+    return bits_float(0xffffffffu - (uint32_t) (key & 0xffffffffu));
+}
+
+/** Inclusive prefix sums in double of one segment of the sorted scores (one thread per segment). */
+FCL_HD void prefix_segment(const float* sorted, const int64_t* starts, int64_t s, double* prefix) {
+    double running = 0;
+    for (int64_t e = starts[s]; e < starts[s + 1]; e++) {
+        running += sorted[e];
+        prefix[e] = running;
+    }
+}
+
+/** counts[s] = #{v in segment s of descending `sorted` : (double) v > thresholds[s]} (binary search). */
+FCL_HD void count_above_segment(const float* sorted, const int64_t* starts, const double* thresholds,
+                                int64_t* counts, int64_t s) {
+    int64_t lo = starts[s], hi = starts[s + 1];
+    double t = thresholds[s];
+    while (lo < hi) {
+        int64_t mid = (lo + hi) >> 1;
+        if ((double) sorted[mid] > t) lo = mid + 1; else hi = mid;
+    }
+    counts[s] = lo - starts[s];
+}
+
+} // namespace fcl
+#endif

@@ -1,0 +1,31 @@
+// CPU driver of the CUDA kernel logic (libfalcon_cuda_logic.so, built always, no CUDA needed):
+// the bodies of falcon_cuda_logic.cuh and the Thrust algorithms of falcon_cuda_algorithms.inl run on
+// the CPU with the GPU launch geometry emulated. Bound by dev.falcon.cuda.nativelib.CudaLogic.
+#ifndef FALCON_CUDA_LOGIC_H
+#define FALCON_CUDA_LOGIC_H
+#include <stdint.h>
+#define FCL_API __attribute__((visibility("default")))
+#ifdef __cplusplus
+extern "C" {
+#endif
+/** 1 when built with the kernel logic, 0 for the stub built where the CUDA toolkit headers were absent. */
+FCL_API int fcl_available(void);
+/** Threads per block of the GPU kernels (and of this emulation). */
+FCL_API int fcl_threads_per_block(void);
+/** Block-fused product out_B = X_B^T (X_B d_B), one emulated CUDA block per column block. */
+FCL_API void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
+                            const float* d, float* out);
+/** dst (n x k) = columns of X; returns 0 or the (1-based) position of the first invalid column, negated. */
+FCL_API int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst);
+/** gram (n x n, both triangles) = X diag(w) X^T: the widening kernel of the GPU path per column chunk, then
+ *  plain loops in the role of cuBLAS dgemm (A B^T accumulated chunk by chunk), lower triangle mirrored. w may be null. */
+FCL_API void fcl_weighted_gram(const float* x, int64_t n, int64_t p, const float* w, int64_t chunk, double* gram);
+/** Returns -1 on success, else the index of the first invalid score. */
+FCL_API int64_t fcl_sort_segments(const float* scores, const int64_t* starts, int64_t segments,
+                                  float* sorted, int32_t* index, double* prefix);
+FCL_API void fcl_count_above(const float* sorted, const int64_t* starts, int64_t segments,
+                             const double* thresholds, int64_t* counts);
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,75 @@
+// CPU driver of the CUDA kernel logic: runs the kernel bodies of falcon_cuda_logic.cuh with the launch
+// geometry of falcon_cuda.cu emulated by loops (blocks, then threads, barrier by barrier), and the Thrust
+// algorithms of falcon_cuda_algorithms.inl on Thrust's CPP backend. Compiled by g++ against the CUDA
+// toolkit's headers only (Thrust/CUB/libcu++); no CUDA runtime or driver is involved.
+#include "falcon_cuda_logic.h"
+#include "falcon_cuda_algorithms.inl"
+#include <thrust/system/cpp/execution_policy.h>
+#include <vector>
+
+using namespace fcl;
+
+extern "C" {
+
+int fcl_available(void) { return 1; }
+int fcl_threads_per_block(void) { return kThreads; }
+
+void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
+                    const float* d, float* out) {
+    std::vector<double> t((size_t) n);          // the block's slice of the scratch in global memory
+    std::vector<double> partial(kThreads);      // the block's shared memory
+    for (int64_t b = 0; b < blocks; b++) {      // blockIdx.x (grid-stride)
+        int64_t start = starts[b], end = starts[b + 1];
+        for (int tid = 0; tid < kThreads; tid++) block_gram_phase1(x, n, start, end, d, t.data(), tid, kThreads);
+        // __syncthreads()
+        for (int64_t j = start; j < end; j++) {
+            for (int tid = 0; tid < kThreads; tid++) partial[tid] = column_dot_partial(x, n, j, t.data(), tid, kThreads);
+            for (int half = kThreads / 2; half > 0; half >>= 1) {  // __syncthreads() between steps
+                for (int tid = 0; tid < kThreads; tid++) tree_reduce_step(partial.data(), tid, half);
+            }
+            out[j] = (float) partial[0];
+        }
+    }
+}
+
+int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst) {
+    for (int64_t c = 0; c < k; c++) {
+        if (columns[c] < 0 || columns[c] >= p) return -(c + 1);
+    }
+    gather(thrust::cpp::par, x, n, columns, k, dst);
+    return 0;
+}
+
+void fcl_weighted_gram(const float* x, int64_t n, int64_t p, const float* w, int64_t chunk, double* gram) {
+    if (chunk < 1) chunk = 1;
+    std::vector<double> a((size_t) (n * chunk)), b((size_t) (n * chunk));
+    for (int64_t i = 0; i < n * n; i++) gram[i] = 0;
+    for (int64_t c0 = 0; c0 < p; c0 += chunk) {
+        int64_t k = p - c0 < chunk ? p - c0 : chunk;
+        widen_weighted(thrust::cpp::par, x + c0 * n, n, k, w == nullptr ? nullptr : w + c0, a.data(), b.data());
+        for (int64_t c = 0; c < k; c++) {          // dgemm(N, T): gram += A B^T
+            for (int64_t col = 0; col < n; col++) {
+                double bc = b[c * n + col];
+                if (bc == 0) continue;
+                for (int64_t row = col; row < n; row++) gram[col * n + row] += a[c * n + row] * bc;
+            }
+        }
+    }
+    for (int64_t col = 0; col < n; col++) {
+        for (int64_t row = 0; row < col; row++) gram[col * n + row] = gram[row * n + col];
+    }
+}
+
+int64_t fcl_sort_segments(const float* scores, const int64_t* starts, int64_t segments,
+                          float* sorted, int32_t* index, double* prefix) {
+    int64_t count = starts[segments];
+    std::vector<uint64_t> keys((size_t) count);
+    return sort_segments(thrust::cpp::par, scores, starts, segments, count, sorted, index, prefix, keys.data());
+}
+
+void fcl_count_above(const float* sorted, const int64_t* starts, int64_t segments,
+                     const double* thresholds, int64_t* counts) {
+    count_above(thrust::cpp::par, sorted, starts, segments, thresholds, counts);
+}
+
+} // extern "C"

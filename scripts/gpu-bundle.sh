@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Packages a self-contained run directory for GPU servers: a jlink-trimmed Java runtime, falcon.jar (all
+# backends, with their natives), the GPU test suite with the JUnit console launcher, the JMH benchmarks, and
+# launchers. The server needs an NVIDIA driver (libcuda.so.1) and the CUDA 13 runtime libraries listed in
+# README.md ("CUDA"), but no JDK and no Maven.
+#
+#   scripts/gpu-bundle.sh [--no-build] [--out DIR]      -> DIR/falcon-gpu.tar.gz (default DIR: target/)
+#
+# Size limit: 60 MB for the archive (checked; exit 1 above it).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$root/target"
+build=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --no-build) build=0 ;;
+    --out) out="$2"; shift ;;
+    *) echo "usage: $0 [--no-build] [--out DIR]" >&2; exit 2 ;;
+  esac
+  shift
+done
+limit=$((60 * 1000 * 1000))
+version=0.1.0-SNAPSHOT
+m2="${MAVEN_REPO:-$HOME/.m2/repository}"
+jmh_version=1.37
+junit_platform=1.11.4
+
+if [[ $build == 1 ]]; then
+  echo "gpu-bundle: building jars (mvn package, tests compiled not run) ..." >&2
+  (cd "$root" && mvn -B -q ${FALCON_OFFLINE:+-o} -DskipTests -Dfalcon.python.skip=true package -pl java/cli,java/cuda,benchmarks -am)
+  console="$m2/org/junit/platform/junit-platform-console-standalone/$junit_platform/junit-platform-console-standalone-$junit_platform.jar"
+  if [[ ! -f "$console" ]]; then
+    (cd "$root" && mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_platform)
+  fi
+fi
+
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+dir="$stage/falcon-gpu"
+mkdir -p "$dir/lib" "$dir/bin"
+
+# 1. Java runtime: only the modules falcon, JUnit and JMH use (jdeps on falcon.jar: java.base, java.management,
+#    jdk.unsupported; java.sql/java.desktop are optional for Jackson and left out; java.logging for System.Logger,
+#    java.xml for the console launcher's XML reports, jdk.zipfs for its class-path scan of jars, jdk.management for JMH).
+modules=java.base,java.logging,java.management,java.xml,jdk.unsupported,jdk.management,jdk.zipfs
+jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --compress=2 --output "$dir/runtime" 2>/dev/null \
+  || jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --output "$dir/runtime"
+
+# 2. Jars: falcon (shaded, every backend and its natives), the shared suites and the GPU tests, JUnit, JMH.
+cp "$root/java/cli/target/falcon.jar" "$dir/lib/falcon.jar"
+cp "$root/java/core/target/falcon-core-$version-tests.jar" "$dir/lib/falcon-core-tests.jar"
+cp "$root/java/cuda/target/falcon-cuda-$version-tests.jar" "$dir/lib/falcon-cuda-tests.jar"
+cp "$m2/org/junit/platform/junit-platform-console-standalone/$junit_platform/junit-platform-console-standalone-$junit_platform.jar" "$dir/lib/junit-console.jar"
+cp "$root/benchmarks/target/falcon-benchmarks-$version.jar" "$dir/lib/falcon-benchmarks.jar"
+cp "$m2/org/openjdk/jmh/jmh-core/$jmh_version/jmh-core-$jmh_version.jar" "$dir/lib/"
+cp "$m2/net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar" "$dir/lib/"
+cp "$m2/org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar" "$dir/lib/"
+
+# 3. Launchers.
+cat > "$dir/bin/common.sh" <<'SH'
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+java="$here/runtime/bin/java"
+opts=(-Xmx"${FALCON_HEAP:-4g}" -Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0
+      -Dorg.bytedeco.javacpp.cachedir="${FALCON_CACHE:-$here/cache}")
+SH
+cat > "$dir/bin/falcon" <<'SH'
+#!/usr/bin/env bash
+# falcon from the bundle: bin/falcon env | bin/falcon prune --device cuda --example resnet20 ...
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+exec "$java" "${opts[@]}" ${FALCON_JAVA_OPTS:-} -jar "$here/lib/falcon.jar" "$@"
+SH
+cat > "$dir/bin/gpu-tests" <<'SH'
+#!/usr/bin/env bash
+# The GPU test suite (JUnit tag "gpu": contract, selection, solver, cross-backend) plus the CPU-run kernel logic
+# tests and the probe/plan tests; XML reports in ./gpu-test-reports. Extra arguments go to the console launcher.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cp="$here/lib/falcon-cuda-tests.jar:$here/lib/falcon-core-tests.jar:$here/lib/falcon.jar"
+exec "$java" "${opts[@]}" -jar "$here/lib/junit-console.jar" execute --class-path "$cp" \
+  --select-package dev.falcon.cuda --details=tree --reports-dir "${REPORTS:-gpu-test-reports}" "$@"
+SH
+cat > "$dir/bin/benchmarks" <<'SH'
+#!/usr/bin/env bash
+# JMH benchmarks: bin/benchmarks ProductBenchmark -p backend=cuda,cpu   (any JMH options)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cp="$here/lib/falcon-benchmarks.jar:$here/lib/falcon.jar:$here/lib/jmh-core-1.37.jar:$here/lib/jopt-simple-5.0.4.jar:$here/lib/commons-math3-3.6.1.jar"
+exec "$java" "${opts[@]}" -cp "$cp" org.openjdk.jmh.Main -jvm "$java" -jvmArgsPrepend "${opts[*]}" "$@"
+SH
+chmod +x "$dir/bin/falcon" "$dir/bin/gpu-tests" "$dir/bin/benchmarks"
+cat > "$dir/README.txt" <<'TXT'
+falcon GPU bundle. Needs: x86-64 Linux, glibc, an NVIDIA driver (libcuda.so.1) and the CUDA 13 libraries
+libcudart.so.13, libcublas.so.13, libcublasLt.so.13, libcusolver.so.12, libcusolverMg.so.12, libcusparse.so.12,
+libnvJitLink.so.13 on the library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib64). No JDK or Maven.
+  bin/falcon env                      backends found; cuda says why when it cannot run
+  bin/falcon prune --device cuda --example resnet20
+  bin/gpu-tests                       GPU test suite (skips visibly, with the reason, without a GPU)
+  bin/benchmarks -p backend=cuda,cpu  JMH benchmarks
+TXT
+
+mkdir -p "$out"
+tar -C "$stage" -czf "$out/falcon-gpu.tar.gz" falcon-gpu
+size=$(stat -c %s "$out/falcon-gpu.tar.gz")
+echo "gpu-bundle: $out/falcon-gpu.tar.gz $size bytes ($(awk -v s="$size" 'BEGIN{printf "%.1f", s/1e6}') MB; runtime $(du -sh "$dir/runtime" | cut -f1), lib $(du -sh "$dir/lib" | cut -f1) unpacked)"
+if (( size > limit )); then
+  echo "gpu-bundle: larger than 60 MB" >&2
+  exit 1
+fi
