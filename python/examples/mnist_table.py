@@ -309,6 +309,7 @@ def main(argv=None):
     ap.add_argument("--from-json", help="only re-render the .md and .png from a mnist-results.json")
     a = ap.parse_args(argv)
     if a.from_json:
+        M.setup_determinism()        # the thread count the run used (it is named in the .md)
         with open(a.from_json) as f:
             results = json.load(f)
         write_outputs(results, Path(a.out_dir).resolve(), a.command)
