@@ -109,7 +109,7 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
                     continue
                 if method == "falcon++":
                     res = ft.prune(m, batches, keep_flops=f, method="falcon++", stages=stages, n_samples=n, lam=lam,
-                                   cli=cli, work_dir=os.path.join(work, f"fpp-{f}"))
+                                   cli=cli, work_dir=os.path.join(work, f"fpp-{f}"), gradient_source="python")
                     report, kept_f, kept_nnz = res.report, res.kept_flops, res.kept_nnz
                 else:
                     d = os.path.join(work, f"{method.replace(' ', '_')}-{f}")

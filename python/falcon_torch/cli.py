@@ -60,6 +60,7 @@ class FalconCLI:
         self.threads = threads
         self.quiet = quiet
         self._support: Dict[str, Tuple[bool, str]] = {}
+        self._options: Dict[str, bool] = {}
 
     def run(self, args: Sequence[str]) -> subprocess.CompletedProcess:
         cmd = list(self.command) + list(args)
@@ -97,6 +98,17 @@ class FalconCLI:
         self.run(args)
         with open(report) as f:
             return json.load(f)
+
+    def has_option(self, option: str, command: str = "prune") -> bool:
+        """Whether `falcon COMMAND --help` lists `option` (e.g. "--grads-command")."""
+        key = f"{command} {option}"
+        if key not in self._options:
+            try:
+                text = self.run([command, "--help"]).stdout
+            except FalconError:
+                text = ""
+            self._options[key] = option in text
+        return self._options[key]
 
     def supports(self, method: str) -> Tuple[bool, str]:
         """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), by a tiny probe run.

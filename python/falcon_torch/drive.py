@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import shlex
+import sys
 import tempfile
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
@@ -11,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import gradcmd
 from .apply import apply
 from .cli import FalconCLI, FalconError, split_method
 from .export import export
@@ -57,7 +61,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
           method: str = "falcon", stages: Optional[int] = None, finetune: Optional[Callable] = None,
           n_samples: int = 1000, prunable=None, loss_fn: Optional[Callable] = None, lam: Optional[float] = None,
           schedule: str = "poly", work_dir: Optional[str] = None, cli: Optional[FalconCLI] = None,
-          extra_args=()) -> PruneResult:
+          extra_args=(), gradient_source: str = "auto") -> PruneResult:
     """Prunes `model` in place to `keep_flops` of its dense FLOPs (and `keep_nnz` of its weights).
 
     method: "magnitude", "mp", "mp --backsolve", "falcon" or "falcon++" (anything the CLI accepts;
@@ -66,6 +70,13 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     weights (a fresh X.npy per stage, so the CLI always sees the current weights), and
     `finetune(model, masks)` (optional) is called between stages. Any other method with stages > 1 is
     staged the same way. Raises FalconError (with the CLI's message) when the CLI cannot run it.
+
+    gradient_source (falcon++ only): "cli" runs all stages in ONE `falcon prune --method falcon++` call
+    whose `--grads-command` is `python3 -m falcon_torch.gradcmd` (the CLI writes each stage's weights,
+    the command recomputes X at them); "python" runs the stages from here, one `falcon` call each, with X
+    exported before every stage. "auto" (default) takes "cli" when the CLI has `--grads-command`, no
+    `finetune` or `loss_fn` is given (both live in this process) and the model's class can be imported
+    by the command (not defined in __main__); otherwise "python".
     """
     cli = cli or FalconCLI()
     name, margs = split_method(method)
@@ -80,6 +91,17 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}: {why}", cli.command)
     if stages > 1 and iter(batches) is batches:    # a one-shot iterator: every stage needs the samples again
         batches = list(itertools.islice(batches, n_samples))
+    if name == "falcon++":
+        if gradient_source not in ("auto", "cli", "python"):
+            raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
+        use_cli = gradient_source == "cli" or (
+            gradient_source == "auto" and finetune is None and loss_fn is None and _importable(model)
+            and cli.has_option("--grads-command"))
+        if use_cli:
+            if finetune is not None or loss_fn is not None:
+                raise ValueError("gradient_source='cli' cannot call finetune or loss_fn: they live in this process")
+            return _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable,
+                                          lam, schedule, work_dir, cli, extra_args)
     f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
     n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
     own_tmp = None
@@ -101,6 +123,46 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
                 finetune(model, masks)
         flat = np.concatenate([masks[l.name].cpu().numpy().reshape(-1) for l in ex.layers])
         return PruneResult(masks=masks, report=reports[-1], reports=reports, keep_flops_schedule=f_sched,
+                           keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
+                           kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)
+    finally:
+        if own_tmp is not None:
+            own_tmp.cleanup()
+
+
+def _importable(model: nn.Module) -> bool:
+    module = sys.modules.get(type(model).__module__)
+    return type(model).__module__ != "__main__" and getattr(module, "__file__", None) is not None
+
+
+def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable, lam,
+                           schedule, work_dir, cli, extra_args) -> PruneResult:
+    """falcon++ in one CLI run: stage 0's X exported here, later stages' X from the gradient command."""
+    own_tmp = None
+    if work_dir is None:
+        own_tmp = tempfile.TemporaryDirectory(prefix="falcon-torch-")
+        work_dir = own_tmp.name
+    try:
+        d = os.path.join(work_dir, "stage0")
+        ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=d)
+        session = gradcmd.prepare(model, batches, os.path.join(work_dir, "session"), n_samples=n_samples,
+                                  prunable=prunable)
+        # The command unpickles the model: its class's folder and falcon_torch must be importable there.
+        paths = [os.path.dirname(os.path.abspath(sys.modules[type(model).__module__].__file__)),
+                 str(Path(__file__).resolve().parents[1])]
+        if os.environ.get("PYTHONPATH"):
+            paths.append(os.environ["PYTHONPATH"])
+        command = ("env PYTHONPATH=" + shlex.quote(os.pathsep.join(paths)) + " " + shlex.join(gradcmd.command(session))
+                   + " --weights {weights} --out {grads}")
+        out, mask, rep = (os.path.join(work_dir, n) for n in ("pruned.npy", "mask.npy", "report.json"))
+        extra = ["--stages", str(stages), "--schedule", schedule, "--grads-command", command] + list(extra_args)
+        report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask, keep_flops=keep_flops,
+                           keep_nnz=keep_nnz, method=" ".join(["falcon++"] + list(margs)), lam=lam, extra=extra)
+        masks = apply(model, out, ex.layers_path, mask_path=mask)
+        flat = np.concatenate([masks[l.name].cpu().numpy().reshape(-1) for l in ex.layers])
+        f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
+        n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
+        return PruneResult(masks=masks, report=report, reports=[report], keep_flops_schedule=f_sched,
                            keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
                            kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)
     finally:

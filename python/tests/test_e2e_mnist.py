@@ -130,7 +130,8 @@ class MnistEndToEndTest(unittest.TestCase):
         m = copy.deepcopy(self.model)
         t0 = time.time()
         res = ft.prune(m, M.calibration_batches(self.x_tr, self.y_tr, 128), keep_flops=0.3, method="falcon++",
-                       stages=2, n_samples=128, lam=LAMBDA, extra_args=("--swap-candidates", "0"))  # plumbing: keep it quick
+                       stages=2, n_samples=128, lam=LAMBDA, extra_args=("--swap-candidates", "0"),  # plumbing: keep it quick
+                       gradient_source="python")
         self.assertEqual(len(res.reports), 2)
         self.assertEqual(res.keep_flops_schedule[-1], 0.3)
         self.assertGreater(res.keep_flops_schedule[0], 0.3)
@@ -143,6 +144,38 @@ class MnistEndToEndTest(unittest.TestCase):
         acc = M.accuracy(m, self.x_te, self.y_te)
         print(f"[e2e] ft.prune(method='falcon++', stages=2, keep_flops=0.3, n=128): test accuracy {acc:.4f} "
               f"({time.time() - t0:.1f} s)")
+        self.assertGreater(acc, 0.8)
+
+
+    def test_falcon_pp_through_the_cli_gradient_command(self):
+        """falcon++ in one CLI run: the CLI calls falcon_torch.gradcmd for X at each later stage's weights."""
+        ok, why = self.cli.supports("falcon")
+        if not ok:
+            if "falcon" in OPTIONAL:
+                self.skipTest(f"the falcon CLI does not run falcon ({why})")
+            self.fail(f"the falcon CLI does not run falcon: {why}")
+        m = copy.deepcopy(self.model)
+        t0 = time.time()
+        res = ft.prune(m, M.calibration_batches(self.x_tr, self.y_tr, 128), keep_flops=0.3, method="falcon++",
+                       stages=2, n_samples=128, lam=LAMBDA, extra_args=("--swap-candidates", "0"),
+                       gradient_source="cli")
+        solver = res.report["objective"]["solver"]
+        self.assertEqual(solver["schedule"]["gradient_source"], "command")
+        self.assertEqual(solver["completed_stages"], 2)
+        self.assertFalse(solver["stopped"])
+        self.assertIn("--grads-command", solver["stages"][1]["gradients"])
+        self.assertIn("falcon_torch.gradcmd", solver["schedule"]["gradients"])
+        dense = res.dense_flops
+        self.assertGreater(solver["stages"][0]["flops_budget"], 0.3 * dense)
+        for st in solver["stages"]:
+            self.assertLessEqual(st["kept_flops"], st["flops_budget"] * (1 + 1e-9))
+        self.assertLessEqual(res.kept_flops, 0.3 * dense * (1 + 1e-9))
+        named = dict(m.named_parameters())
+        for name, mask in res.masks.items():
+            self.assertEqual(int((named[name][~mask] != 0).sum()), 0, f"{name}: nonzero outside the mask")
+        acc = M.accuracy(m, self.x_te, self.y_te)
+        print(f"[e2e] ft.prune(method='falcon++', gradient_source='cli', stages=2, keep_flops=0.3, n=128): "
+              f"test accuracy {acc:.4f} ({time.time() - t0:.1f} s)")
         self.assertGreater(acc, 0.8)
 
 
