@@ -196,6 +196,25 @@ void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* 
     });
 }
 
+int64_t falcon_first_nonfinite(const float* x, int64_t count, int threads) {
+    if (threads < 1) threads = 1;
+    std::vector<int64_t> first(threads, -1);
+    parallel(threads, [&](int t) {
+        const int64_t a = split(count, threads, t), b = split(count, threads, t + 1);
+        // exponent bits all ones <=> NaN or infinity; scanned as integers so -ffast-math cannot drop the test
+        const uint32_t* bits = reinterpret_cast<const uint32_t*>(x);
+        for (int64_t i = a; i < b; i++) {
+            if ((bits[i] & 0x7f800000u) == 0x7f800000u) {
+                first[t] = i;
+                return;
+            }
+        }
+    });
+    for (int64_t f : first)
+        if (f >= 0) return f;
+    return -1;
+}
+
 double falcon_read_sum(const float* x, int64_t count, int threads) {
     if (threads < 1) threads = 1;
     std::vector<double> part(threads, 0.0);

@@ -36,6 +36,8 @@ FALCON_API void falcon_fill_synthetic(float* x, int64_t n, int64_t p, int rank, 
 FALCON_API void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads);
 /** out[0..p) = X^T u */
 FALCON_API void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads);
+/** Index of the first NaN or infinity in x[0..count), or -1 (input validation of X, multithreaded). */
+FALCON_API int64_t falcon_first_nonfinite(const float* x, int64_t count, int threads);
 /** Sum of x[0..count): one streaming read of the buffer, the bandwidth floor the products are measured against. */
 FALCON_API double falcon_read_sum(const float* x, int64_t count, int threads);
 /** out_B = X_B^T (X_B d_B) for every block [starts[b], starts[b+1]), b < blocks. */

@@ -20,6 +20,7 @@ import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
 import dev.falcon.prune.PruneResult;
 import dev.falcon.prune.Pruner;
+import dev.falcon.solve.FilePatternGradients;
 import dev.falcon.solve.Backsolve;
 import dev.falcon.solve.FalconSolver;
 import dev.falcon.solve.MultiStage;
@@ -301,7 +302,7 @@ final class PruneCommand implements Callable<Integer> {
                 progress.begin("loading X (" + xSource.rows() + " x " + xSource.cols() + ")");
                 t = System.nanoTime();
                 res.x = backend.load(xSource);
-                checkFinite(res.x, gradsFile());
+                FilePatternGradients.checkFinite(backend, res.x, gradsFile(), "--grads");
                 timings.put("load", timings.get("load") + secs(t));
             }
 
@@ -614,24 +615,6 @@ final class PruneCommand implements Callable<Integer> {
         return null;
     }
 
-    /** Rejects NaN/Inf in X, naming the first bad (row, column). */
-    private static void checkFinite(HostMatrix x, String spec) {
-        long rowsX = x.rows();
-        long step = Math.max(1, (1 << 24) / rowsX);
-        for (long c0 = 0; c0 < x.cols(); c0 += step) {
-            long count = Math.min(step, x.cols() - c0);
-            FloatBuffer b = x.columns(c0, count);
-            int len = b.limit();
-            for (int k = 0; k < len; k++) {
-                float v = b.get(k);
-                if (!Float.isFinite(v)) {
-                    long col = c0 + k / rowsX, row = k % rowsX;
-                    throw InputException.of(spec, "--grads", "X[" + row + ", " + col + "] is " + v + " (NaN/Inf in the gradients)",
-                            "recompute the gradients or drop the bad samples; `falcon inspect` counts them");
-                }
-            }
-        }
-    }
 
     private static void checksum(Map<String, Object> checksums, String option, String spec) {
         String pathPart = spec.contains(".safetensors:") ? spec.substring(0, spec.lastIndexOf(':')) : spec;

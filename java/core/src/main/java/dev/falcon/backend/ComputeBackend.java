@@ -37,6 +37,12 @@ public interface ComputeBackend extends AutoCloseable {
      */
     HostMatrix load(RawMatrixSource source) throws IOException;
 
+    /**
+     * Validation of user input: the column-major element index (column * n + row) of the first NaN or
+     * infinity in X, or -1 when every element is finite.
+     */
+    long firstNonFinite(HostMatrix x);
+
     // ---------------------------------------------------------------- synthetic data
 
     /**

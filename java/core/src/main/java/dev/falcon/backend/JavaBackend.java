@@ -77,6 +77,21 @@ public final class JavaBackend implements ComputeBackend {
     // ---------------------------------------------------------------- synthetic data
 
     @Override
+    public long firstNonFinite(HostMatrix x) {
+        long rows = x.rows();
+        long step = Math.max(1, (1 << 24) / rows);
+        for (long c0 = 0; c0 < x.cols(); c0 += step) {
+            long count = Math.min(step, x.cols() - c0);
+            java.nio.FloatBuffer b = x.columns(c0, count);
+            int len = b.limit();
+            for (int k = 0; k < len; k++) {
+                if (!Float.isFinite(b.get(k))) return c0 * rows + k;
+            }
+        }
+        return -1;
+    }
+
+    @Override
     public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
         for (long i = 0; i < count; i++) dst.put(i, scale * CounterRandom.uniform(seed, i));
     }

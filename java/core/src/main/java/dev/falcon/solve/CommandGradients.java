@@ -127,7 +127,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             next = backend.load(src);
             try {
-                FilePatternGradients.checkFinite(next, x.toString(), "--grads-command");
+                FilePatternGradients.checkFinite(backend, next, x.toString(), "--grads-command");
             } catch (RuntimeException e) {
                 next.close();
                 throw e;

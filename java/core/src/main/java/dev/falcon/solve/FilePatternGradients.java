@@ -77,7 +77,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
             throw InputException.of(spec, field, "cannot be read (" + e.getMessage() + ")", "check the file");
         }
         try {
-            checkFinite(next, spec, field);
+            checkFinite(backend, next, spec, field);
         } catch (RuntimeException e) {
             next.close();
             throw e;
@@ -98,22 +98,13 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         current = null;
     }
 
-    /** Rejects NaN/Inf in X, naming the first bad (row, column). */
-    public static void checkFinite(HostMatrix x, String spec, String field) {
-        long rowsX = x.rows();
-        long step = Math.max(1, (1 << 24) / rowsX);
-        for (long c0 = 0; c0 < x.cols(); c0 += step) {
-            long count = Math.min(step, x.cols() - c0);
-            FloatBuffer b = x.columns(c0, count);
-            int len = b.limit();
-            for (int k = 0; k < len; k++) {
-                float v = b.get(k);
-                if (!Float.isFinite(v)) {
-                    long col = c0 + k / rowsX, row = k % rowsX;
-                    throw InputException.of(spec, field, "X[" + row + ", " + col + "] is " + v + " (NaN/Inf in the gradients)",
-                            "recompute the gradients or drop the bad samples; `falcon inspect` counts them");
-                }
-            }
-        }
+    /** Rejects NaN/Inf in X (scanned by the backend: no Java loop reads X), naming the first bad (row, column). */
+    public static void checkFinite(ComputeBackend backend, HostMatrix x, String spec, String field) {
+        long bad = backend.firstNonFinite(x);
+        if (bad < 0) return;
+        long col = bad / x.rows(), row = bad % x.rows();
+        float v = x.data().get(bad);
+        throw InputException.of(spec, field, "X[" + row + ", " + col + "] is " + v + " (NaN/Inf in the gradients)",
+                "recompute the gradients or drop the bad samples; `falcon inspect` counts them");
     }
 }

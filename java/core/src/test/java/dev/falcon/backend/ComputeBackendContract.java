@@ -259,6 +259,21 @@ public abstract class ComputeBackendContract {
     // ---------------------------------------------------------------- dense algebra
 
     @Test
+    void firstNonFiniteFindsTheFirstNaNOrInfinity() {
+        SplittableRandom random = new SplittableRandom(11);
+        for (int[] shape : SHAPES) {
+            int n = shape[0], p = shape[1];
+            float[] xs = randomFloats(random, n * p);
+            assertEquals(-1, backend.firstNonFinite(matrix(xs, n, p)), "all finite " + n + "x" + p);
+            int later = random.nextInt(n * p), earlier = random.nextInt(later + 1);
+            xs[later] = Float.NaN;
+            assertEquals(later, backend.firstNonFinite(matrix(xs, n, p)), "NaN at " + later);
+            xs[earlier] = random.nextBoolean() ? Float.POSITIVE_INFINITY : Float.NEGATIVE_INFINITY;
+            assertEquals(earlier, backend.firstNonFinite(matrix(xs, n, p)), "infinity at " + earlier);
+        }
+    }
+
+    @Test
     void weightedGramMatchesReference() {
         SplittableRandom random = new SplittableRandom(4);
         for (int[] shape : SHAPES) {

@@ -25,6 +25,7 @@ public final class CountingBackend implements ComputeBackend {
     @Override public int threads() { return inner.threads(); }
     @Override public String description() { return "counting " + inner.description(); }
     @Override public HostMatrix load(RawMatrixSource source) throws IOException { return inner.load(source); }
+    @Override public long firstNonFinite(HostMatrix x) { return inner.firstNonFinite(x); }
     @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { inner.fillUniform(dst, count, seed, scale); }
     @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { inner.fillSyntheticGradients(x, rank, noise, seed); }
     @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { count("multiply"); inner.multiply(x, v, out); }

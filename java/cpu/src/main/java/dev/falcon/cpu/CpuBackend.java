@@ -91,6 +91,12 @@ public final class CpuBackend implements ComputeBackend {
     // ---------------------------------------------------------------- synthetic data
 
     @Override
+    public long firstNonFinite(HostMatrix x) {
+        checkOpen();
+        return falcon_first_nonfinite(x.data(), x.elements(), threads);
+    }
+
+    @Override
     public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
         checkOpen();
         falcon_fill_uniform(dst, count, seed, scale, threads);

@@ -91,6 +91,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override public HostMatrix load(RawMatrixSource source) throws IOException { return host.load(source); }
 
+    @Override public long firstNonFinite(HostMatrix x) { return host.firstNonFinite(x); }
     @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { host.fillUniform(dst, count, seed, scale); }
 
     @Override

@@ -38,6 +38,7 @@ public final class FalconKernels {
     public static native void falcon_fill_uniform(FloatPointer dst, long count, long seed, float scale, int threads);
     public static native void falcon_fill_synthetic(FloatPointer x, long n, long p, int rank, float noise, long seed, int threads);
 
+    public static native long falcon_first_nonfinite(@Cast("const float*") FloatPointer x, long count, int threads);
     public static native double falcon_read_sum(@Cast("const float*") FloatPointer x, long count, int threads);
     public static native void falcon_gemv_n(@Cast("const float*") FloatPointer x, long n, long p,
                                             @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
