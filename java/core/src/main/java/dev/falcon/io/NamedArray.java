@@ -13,8 +13,6 @@ public record NamedArray(FloatPointer data, long[] shape) {
 
     /** Product of the shape (1 for a scalar). */
     public long elements() {
-        long n = 1;
-        for (long d : shape) n = Math.multiplyExact(n, d);
-        return n;
+        return dev.falcon.model.Layer.elements(shape);
     }
 }

@@ -54,9 +54,7 @@ public final class Npy {
 
         /** Number of elements (product of the shape, 1 for a 0-d array). */
         public long elements() {
-            long n = 1;
-            for (long d : shape) n = Math.multiplyExact(n, d);
-            return n;
+            return dev.falcon.model.Layer.elements(shape);
         }
 
         /** Bytes of one element. */

@@ -53,9 +53,7 @@ public final class Safetensors {
         public long[] shape() { return shape.clone(); }
 
         public long elements() {
-            long n = 1;
-            for (long d : shape) n = Math.multiplyExact(n, d);
-            return n;
+            return dev.falcon.model.Layer.elements(shape);
         }
 
         Dtype type() { return Dtype.fromSafetensors(dtype); }

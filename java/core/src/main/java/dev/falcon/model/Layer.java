@@ -11,6 +11,7 @@ public record Layer(String name, long[] shape, double flopsPerWeight, long offse
         shape = shape.clone();
     }
 
+    /** Product of a shape (1 for a scalar), overflow-checked: the element count of any array in falcon. */
     public static long elements(long[] shape) {
         long n = 1;
         for (long d : shape) n = Math.multiplyExact(n, d);
