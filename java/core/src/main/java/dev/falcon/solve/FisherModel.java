@@ -71,9 +71,37 @@ final class FisherModel implements AutoCloseable {
 
     boolean isBlock() { return blockStarts != null; }
 
+    /**
+     * Length-m arrays of released evaluations and rejected candidates, handed out again: DFO makes several
+     * length-p vectors per iteration, and fresh ones would make the heap (and so the RSS) grow with the garbage.
+     */
+    private final java.util.ArrayDeque<float[]> spare = new java.util.ArrayDeque<>();
+    private static final int MAX_SPARE = 6;
+    private double[] gradientBuffer;
+
+    /** A length-m float array, from the spares when there is one (contents undefined). */
+    float[] borrow() {
+        float[] a = spare.poll();
+        return a != null ? a : new float[m];
+    }
+
+    /** Gives a length-m array back for reuse; the caller must not use it afterwards. */
+    void giveBack(float[] a) {
+        if (a != null && a.length == m && spare.size() < MAX_SPARE) spare.push(a);
+    }
+
+    /** Gives an evaluation's arrays back; the caller must not use the evaluation afterwards. */
+    void release(Eval e) {
+        if (e == null) return;
+        giveBack(e.d);
+        giveBack(e.hd);
+        e.d = null;
+        e.hd = null;
+    }
+
     /** Q at w (length m) and the state the gradient needs: one pass over X (multiply, or blockGramProduct). */
     Eval evaluate(float[] w) {
-        float[] d = new float[m];
+        float[] d = borrow();
         double sq = 0, lin = 0;
         for (int i = 0; i < m; i++) {
             float di = w[i] - wbar[i];
@@ -98,7 +126,7 @@ final class FisherModel implements AutoCloseable {
             e.r = r;
         } else {
             backend.blockGramProduct(x, blockStarts, vecM, outM);
-            float[] hd = new float[m];
+            float[] hd = borrow();
             outM.get(hd, 0, m);
             for (int i = 0; i < m; i++) fit += (double) d[i] * hd[i];
             e.hd = hd;
@@ -109,6 +137,19 @@ final class FisherModel implements AutoCloseable {
 
     /** grad Q = X^T r + lambda d + g (exact: one multiplyTransposed) or H d + lambda d + g (block: no pass). */
     double[] gradient(Eval e) {
+        return gradient(e, new double[m]);
+    }
+
+    /**
+     * The gradient into the model's own buffer, overwritten by the next call: for the DFO loop, which needs one
+     * gradient at a time.
+     */
+    double[] gradientReused(Eval e) {
+        if (gradientBuffer == null) gradientBuffer = new double[m];
+        return gradient(e, gradientBuffer);
+    }
+
+    private double[] gradient(Eval e, double[] grad) {
         float[] xtr;
         if (blockStarts == null) {
             float[] rf = new float[n];
@@ -116,13 +157,13 @@ final class FisherModel implements AutoCloseable {
             vecN.put(rf, 0, n);
             passes++;
             backend.multiplyTransposed(x, vecN, outM);
-            xtr = new float[m];
+            xtr = borrow();
             outM.get(xtr, 0, m);
         } else {
             xtr = e.hd;
         }
-        double[] grad = new double[m];
         for (int i = 0; i < m; i++) grad[i] = xtr[i] + lambda * e.d[i] + (g == null ? 0 : g[i]);
+        if (blockStarts == null) giveBack(xtr);
         return grad;
     }
 
