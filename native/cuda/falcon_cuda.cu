@@ -119,6 +119,11 @@ int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, d
     return (int) cudaGetLastError();
 }
 
+int fcu_widen_sqrt_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, void* stream) {
+    widen_sqrt_weighted(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, k, dW, dA);
+    return (int) cudaGetLastError();
+}
+
 int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream) {
     gather(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, dColumns, k, dDst);
     return (int) cudaGetLastError();

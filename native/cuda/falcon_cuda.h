@@ -39,6 +39,8 @@ FCU_API int fcu_stream_wait_event(void* stream, void* event);
 FCU_API int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks,
                            const float* dD, float* dOut, double* dScratch, int grid, void* stream);
 /** dA = X_chunk diag(w) and dB = X_chunk in double (n x k); dW null: weights 1. */
+/** dA = sqrt(w_c) X[:, c] in double for the k columns of a chunk (weights >= 0; dW null: 1): the input of cublasDsyrk. */
+FCU_API int fcu_widen_sqrt_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, void* stream);
 FCU_API int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, double* dB, void* stream);
 FCU_API int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream);
 /** *badIndex = -1 on success, else the first invalid score's index; dKeys: count uint64 scratch. */

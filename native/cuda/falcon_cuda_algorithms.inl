@@ -49,6 +49,17 @@ void widen_weighted(Policy&& policy, const float* x, int64_t n, int64_t k, const
                      WidenWeighted{x, n, w, a, b});
 }
 
+struct WidenSqrtWeighted {
+    const float* x; int64_t n; const float* w; double* a;
+    FCL_HD void operator()(int64_t e) const { widen_sqrt_weighted_element(x, n, w, a, e); }
+};
+
+template <class Policy>
+void widen_sqrt_weighted(Policy&& policy, const float* x, int64_t n, int64_t k, const float* w, double* a) {
+    thrust::for_each(policy, thrust::counting_iterator<int64_t>(0), thrust::counting_iterator<int64_t>(n * k),
+                     WidenSqrtWeighted{x, n, w, a});
+}
+
 /**
  * Segmented descending stable sort with prefix sums. All pointers live in the policy's memory space;
  * `keys` is scratch of `count` entries. Returns -1 on success, else the index of the first invalid score

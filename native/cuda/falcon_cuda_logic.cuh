@@ -10,6 +10,7 @@
 #define FALCON_CUDA_LOGIC_CUH
 #include <stdint.h>
 #include <string.h>
+#include <math.h>
 
 #if defined(__CUDACC__)
 #  define FCL_HD __host__ __device__ __forceinline__
@@ -67,6 +68,15 @@ FCL_HD void widen_weighted_element(const float* x, int64_t n, const float* w, do
     double v = x[e];
     b[e] = v;
     a[e] = w == nullptr ? v : v * (double) w[e / n];
+}
+
+/**
+ * For element e = c*n + i of a column chunk: a[e] = x[e] * sqrt(w[c]) (w == nullptr: weight 1), in double. With
+ * weights >= 0, sum_c w_c x_c x_c^T = A A^T: the input of cuBLAS dsyrk (half the work of dgemm on A and B).
+ */
+FCL_HD void widen_sqrt_weighted_element(const float* x, int64_t n, const float* w, double* a, int64_t e) {
+    double v = x[e];
+    a[e] = w == nullptr ? v : v * sqrt((double) w[e / n]);
 }
 
 // ------------------------------------------------------------------ selection

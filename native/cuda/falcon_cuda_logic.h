@@ -17,8 +17,10 @@ FCL_API void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t*
                             const float* d, float* out);
 /** dst (n x k) = columns of X; returns 0 or the (1-based) position of the first invalid column, negated. */
 FCL_API int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst);
-/** gram (n x n, both triangles) = X diag(w) X^T: the widening kernel of the GPU path per column chunk, then
- *  plain loops in the role of cuBLAS dgemm (A B^T accumulated chunk by chunk), lower triangle mirrored. w may be null. */
+/** gram (n x n, both triangles) = X diag(w) X^T as the GPU path computes it: with weights >= 0 (or w null) the
+ *  sqrt-weight widening kernel per column chunk, then plain loops in the role of cuBLAS dsyrk (A A^T, lower
+ *  triangle); with a negative weight the two-operand widening kernel and loops in dgemm's role (A B^T). The lower
+ *  triangle is mirrored. */
 FCL_API void fcl_weighted_gram(const float* x, int64_t n, int64_t p, const float* w, int64_t chunk, double* gram);
 /** Returns -1 on success, else the index of the first invalid score. */
 FCL_API int64_t fcl_sort_segments(const float* scores, const int64_t* starts, int64_t segments,

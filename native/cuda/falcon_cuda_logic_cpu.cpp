@@ -44,7 +44,20 @@ void fcl_weighted_gram(const float* x, int64_t n, int64_t p, const float* w, int
     if (chunk < 1) chunk = 1;
     std::vector<double> a((size_t) (n * chunk)), b((size_t) (n * chunk));
     for (int64_t i = 0; i < n * n; i++) gram[i] = 0;
-    for (int64_t c0 = 0; c0 < p; c0 += chunk) {
+    bool nonNegative = true;
+    for (int64_t j = 0; w != nullptr && j < p; j++) nonNegative = nonNegative && w[j] >= 0;
+    for (int64_t c0 = 0; nonNegative && c0 < p; c0 += chunk) {
+        int64_t k = p - c0 < chunk ? p - c0 : chunk;
+        widen_sqrt_weighted(thrust::cpp::par, x + c0 * n, n, k, w == nullptr ? nullptr : w + c0, a.data());
+        for (int64_t c = 0; c < k; c++) {          // dsyrk(lower, N): gram += A A^T, lower triangle
+            for (int64_t col = 0; col < n; col++) {
+                double ac = a[c * n + col];
+                if (ac == 0) continue;
+                for (int64_t row = col; row < n; row++) gram[col * n + row] += a[c * n + row] * ac;
+            }
+        }
+    }
+    for (int64_t c0 = 0; !nonNegative && c0 < p; c0 += chunk) {
         int64_t k = p - c0 < chunk ? p - c0 : chunk;
         widen_weighted(thrust::cpp::par, x + c0 * n, n, k, w == nullptr ? nullptr : w + c0, a.data(), b.data());
         for (int64_t c = 0; c < k; c++) {          // dgemm(N, T): gram += A B^T

@@ -77,8 +77,19 @@ public final class FalconSolver {
         }
 
         byte[] select(float[] s, LayerTable layers, long nnz, double flops, double[] primalOut) {
-            int m = s.length;
-            scores.position(0).put(s, 0, m);
+            scores.position(0).put(s, 0, s.length);
+            return selectBuffered(s.length, layers, nnz, flops, primalOut);
+        }
+
+        /** The buffer {@link #selectBuffered} selects from, as a view of its first m scores. */
+        java.nio.FloatBuffer scoreBuffer(int m) {
+            if (m > capacity) throw new IllegalArgumentException(m + " scores exceed the capacity " + capacity);
+            return scores.position(0).limit(m).asBuffer();
+        }
+
+        /** Selection on the first m scores already in the buffer. */
+        byte[] selectBuffered(int m, LayerTable layers, long nnz, double flops, double[] primalOut) {
+            scores.position(0).limit(capacity);
             try (Selection sel = selector.select(scores, layers, nnz, flops)) {
                 byte[] mask = new byte[m];
                 sel.mask().get(mask, 0, m);
@@ -475,13 +486,13 @@ public final class FalconSolver {
         float[] w = w0.clone();
         byte[] mask = mask0.clone();
         FisherModel.Eval cur = model.evaluate(w);
-        float[] z = new float[m], scores = new float[m];
+        float[] z = new float[m];
         double[] sel = new double[2];
         int it = 0;
         int stableFor = 0;
         String stop = "iteration cap";
         while (it < iterationsLeft) {
-            Step st = dfoStep(model, projector, layers, nnz, flops, w, mask, cur, lip, opt, z, scores, sel, lastGap);
+            Step st = dfoStep(model, projector, layers, nnz, flops, w, mask, cur, lip, opt, z, sel, lastGap);
             FisherModel.Eval best = st == null ? null : st.eval;
             float[] bestW = st == null ? null : st.w;
             byte[] bestMask = st == null ? null : st.mask;
@@ -512,8 +523,10 @@ public final class FalconSolver {
      * Null when no step lowers Q.
      */
     private Step dfoStep(FisherModel model, Projector projection, LayerTable layers, long nnz, double flops, float[] w, byte[] mask, FisherModel.Eval cur,
-                         double lip, SolverOptions opt, float[] z, float[] scores, double[] sel, double[] lastGap) {
+                         double lip, SolverOptions opt, float[] z, double[] sel, double[] lastGap) {
         int m = model.m;
+        // z^2 goes straight into the selector's off-heap score buffer (no heap copy of the scores).
+        java.nio.FloatBuffer scores = projection.scoreBuffer(m);
         double[] grad = model.gradientReused(cur);
         float[] bestW = null;
         byte[] bestMask = null;
@@ -521,16 +534,18 @@ public final class FalconSolver {
         double bestStep = 0;
         for (int t = 0; t <= opt.maxStepDoublings(); t++) {
             double step = Math.scalb(1.0, t) / lip;
+            // score kept by the current support (feasible): if the selection keeps less, project onto it instead
+            // (this is what makes the plain step monotone even when the selection is not optimal)
+            double current = 0;
             for (int i = 0; i < m; i++) {
-                z[i] = (float) (w[i] - step * grad[i]);
-                scores[i] = z[i] * z[i];
+                float zi = (float) (w[i] - step * grad[i]);
+                float si = zi * zi;
+                z[i] = zi;
+                scores.put(i, si);
+                if (mask[i] != 0) current += si;
             }
-            byte[] mk = projection.select(scores, layers, nnz, flops, sel);
+            byte[] mk = projection.selectBuffered(m, layers, nnz, flops, sel);
             if (t == 0) {
-                // The current support is feasible: if the selection keeps less score, project onto it instead
-                // (this is what makes the plain step monotone even when the selection is not optimal).
-                double current = 0;
-                for (int i = 0; i < m; i++) if (mask[i] != 0) current += scores[i];
                 if (current > sel[0]) mk = mask.clone();
                 lastGap[0] = sel[1];
             }
@@ -567,7 +582,7 @@ public final class FalconSolver {
         private final double flops;
         private final double lip;
         private final SolverOptions opt;
-        private final float[] z, scores;
+        private final float[] z;
         private final double[] sel = new double[2], gap = {Double.NaN};
         private float[] w;
         private byte[] mask;
@@ -593,7 +608,6 @@ public final class FalconSolver {
                 throw e;
             }
             this.z = new float[p];
-            this.scores = new float[p];
             this.cur = model.evaluate(w);
         }
 
@@ -613,7 +627,7 @@ public final class FalconSolver {
          * decreased). Returns Q after the iteration (the current Q when no step lowered it).
          */
         public double step(boolean advance) {
-            Step st = dfoStep(model, projection, layers, nnz, flops, w, mask, cur, lip, opt, z, scores, sel, gap);
+            Step st = dfoStep(model, projection, layers, nnz, flops, w, mask, cur, lip, opt, z, sel, gap);
             if (st == null) return cur.q;
             double q = st.eval.q;
             if (advance) {

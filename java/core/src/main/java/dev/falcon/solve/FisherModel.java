@@ -25,7 +25,8 @@ final class FisherModel implements AutoCloseable {
     final double lambda;
     final long[] blockStarts;
     private final FloatPointer vecM;
-    private final FloatPointer outM;
+    /** Length-m product output, allocated on first use (an exact model used only for Q never needs it). */
+    private FloatPointer outM;
     private final FloatPointer vecN;
     /** Passes over X made by this model (evaluations, and exact-model gradients). */
     long passes;
@@ -33,7 +34,8 @@ final class FisherModel implements AutoCloseable {
     /** One evaluation: Q, and what the gradient needs (r = X d + c0 for the exact model, H d for the block model). */
     static final class Eval {
         double q;
-        float[] d;
+        /** The point evaluated, not copied: it must stay unchanged while the evaluation is in use. */
+        float[] w;
         double[] r;
         float[] hd;
     }
@@ -55,18 +57,19 @@ final class FisherModel implements AutoCloseable {
         this.constant = constant;
         this.lambda = lambda;
         this.blockStarts = blockStarts;
-        FloatPointer a = null, b = null;
+        FloatPointer a = new FloatPointer(m);
         try {
-            a = new FloatPointer(m);
-            b = new FloatPointer(m);
             this.vecN = new FloatPointer(n);
         } catch (RuntimeException | Error e) {
-            if (a != null) a.close();
-            if (b != null) b.close();
+            a.close();
             throw e;
         }
         this.vecM = a;
-        this.outM = b;
+    }
+
+    private FloatPointer out() {
+        if (outM == null) outM = new FloatPointer(m);
+        return outM;
     }
 
     boolean isBlock() { return blockStarts != null; }
@@ -76,7 +79,7 @@ final class FisherModel implements AutoCloseable {
      * length-p vectors per iteration, and fresh ones would make the heap (and so the RSS) grow with the garbage.
      */
     private final java.util.ArrayDeque<float[]> spare = new java.util.ArrayDeque<>();
-    private static final int MAX_SPARE = 6;
+    private static final int MAX_SPARE = 3; // what one DFO iteration hands back: the old point and its evaluation
     private double[] gradientBuffer;
 
     /** A length-m float array, from the spares when there is one (contents undefined). */
@@ -93,25 +96,24 @@ final class FisherModel implements AutoCloseable {
     /** Gives an evaluation's arrays back; the caller must not use the evaluation afterwards. */
     void release(Eval e) {
         if (e == null) return;
-        giveBack(e.d);
         giveBack(e.hd);
-        e.d = null;
+        e.w = null;
         e.hd = null;
     }
 
     /** Q at w (length m) and the state the gradient needs: one pass over X (multiply, or blockGramProduct). */
     Eval evaluate(float[] w) {
-        float[] d = borrow();
+        // d = w - wbar goes straight into the off-heap operand; the evaluation keeps w (d is recomputed when needed)
+        java.nio.FloatBuffer d = vecM.position(0).limit(m).asBuffer();
         double sq = 0, lin = 0;
         for (int i = 0; i < m; i++) {
             float di = w[i] - wbar[i];
-            d[i] = di;
+            d.put(i, di);
             sq += (double) di * di;
             if (g != null) lin += (double) g[i] * di;
         }
-        vecM.put(d, 0, m);
         Eval e = new Eval();
-        e.d = d;
+        e.w = w;
         double fit = 0;
         passes++;
         if (blockStarts == null) {
@@ -125,10 +127,10 @@ final class FisherModel implements AutoCloseable {
             }
             e.r = r;
         } else {
-            backend.blockGramProduct(x, blockStarts, vecM, outM);
+            backend.blockGramProduct(x, blockStarts, vecM, out());
             float[] hd = borrow();
             outM.get(hd, 0, m);
-            for (int i = 0; i < m; i++) fit += (double) d[i] * hd[i];
+            for (int i = 0; i < m; i++) fit += (double) d.get(i) * hd[i];
             e.hd = hd;
         }
         e.q = 0.5 * fit + 0.5 * lambda * sq + lin + constant;
@@ -156,13 +158,14 @@ final class FisherModel implements AutoCloseable {
             for (int i = 0; i < n; i++) rf[i] = (float) e.r[i];
             vecN.put(rf, 0, n);
             passes++;
-            backend.multiplyTransposed(x, vecN, outM);
+            backend.multiplyTransposed(x, vecN, out());
             xtr = borrow();
             outM.get(xtr, 0, m);
         } else {
             xtr = e.hd;
         }
-        for (int i = 0; i < m; i++) grad[i] = xtr[i] + lambda * e.d[i] + (g == null ? 0 : g[i]);
+        float[] w = e.w;
+        for (int i = 0; i < m; i++) grad[i] = xtr[i] + lambda * (w[i] - wbar[i]) + (g == null ? 0 : g[i]);
         if (blockStarts == null) giveBack(xtr);
         return grad;
     }
@@ -216,7 +219,7 @@ final class FisherModel implements AutoCloseable {
     @Override
     public void close() {
         vecM.close();
-        outM.close();
+        if (outM != null) outM.close();
         vecN.close();
     }
 }

@@ -26,7 +26,8 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
 /**
- * The CUDA backend. cuBLAS does the products with X (gemv) and the Gram (dgemm on widened chunks), cuSOLVER
+ * The CUDA backend. cuBLAS does the products with X (gemv) and the Gram (dsyrk on widened chunks; dgemm when a
+ * weight is negative), cuSOLVER
  * the Cholesky factor and solves (potrf/potrs), falcon's kernels the block-fused product, gathers and the
  * segmented sort, prefix sums and threshold counts. Host-side work (loading, fills) runs on the native CPU
  * backend (or the java reference when that cannot load).
@@ -359,14 +360,27 @@ public final class CudaBackend implements ComputeBackend {
         DeviceBuffer dG = buffer("gram", 2 * nn * Double.BYTES);
         DeviceBuffer wide = buffer("wide", 2 * 2 * chunk * n * Double.BYTES);
         boolean[] started = new boolean[2];
+        // Weights >= 0 (always so for the solver's 0/1 supports): sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j],
+        // one dsyrk per chunk (lower triangle, half the work of dgemm); a negative weight needs the dgemm on A and B.
+        boolean symmetricRankK = nonNegative(columnWeights, p);
         try (DoublePointer one = new DoublePointer(1.0); DoublePointer zero = new DoublePointer(0.0)) {
             forEachChunk(x, null, chunk, (s, dChunk, c0, c1) -> {
                 long k = c1 - c0;
                 DoublePointer a = wide.doubles((long) s * 2 * chunk * n), b = wide.doubles(((long) s * 2 + 1) * chunk * n);
-                check(FalconCuda.fcu_widen_weighted(dChunk, n, k, dW == null ? null : dW.floats(c0), a, b, streams[s]), "widen kernel");
+                FloatPointer w = dW == null ? null : dW.floats(c0);
+                if (symmetricRankK) {
+                    check(FalconCuda.fcu_widen_sqrt_weighted(dChunk, n, k, w, a, streams[s]), "widen kernel");
+                } else {
+                    check(FalconCuda.fcu_widen_weighted(dChunk, n, k, w, a, b, streams[s]), "widen kernel");
+                }
                 useStream(s);
-                blasCheck(cublas.cublasDgemm_v2(blas, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, n, n, Math.toIntExact(k), one,
-                        a, n, b, n, started[s] ? one : zero, dG.doubles(s * nn), n), "cublasDgemm");
+                if (symmetricRankK) {
+                    blasCheck(cublas.cublasDsyrk_v2(blas, cublas.CUBLAS_FILL_MODE_LOWER, cublas.CUBLAS_OP_N, n, Math.toIntExact(k), one,
+                            a, n, started[s] ? one : zero, dG.doubles(s * nn), n), "cublasDsyrk");
+                } else {
+                    blasCheck(cublas.cublasDgemm_v2(blas, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, n, n, Math.toIntExact(k), one,
+                            a, n, b, n, started[s] ? one : zero, dG.doubles(s * nn), n), "cublasDgemm");
+                }
                 started[s] = true;
             });
             useStream(0);
@@ -382,6 +396,15 @@ public final class CudaBackend implements ComputeBackend {
         for (int b = 0; b < n; b++) { // both triangles from the lower one, exactly symmetric
             for (int a = 0; a < b; a++) gram.put((long) b * n + a, gram.get((long) a * n + b));
         }
+    }
+
+    private static boolean nonNegative(FloatPointer weights, long p) {
+        if (weights == null) return true;
+        java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
+        for (int j = 0; j < (int) p; j++) {
+            if (!(w.get(j) >= 0)) return false;
+        }
+        return true;
     }
 
     @Override

@@ -51,6 +51,8 @@ public final class FalconCuda {
     public static native int fcu_block_gram(@Cast("const float*") FloatPointer dX, long n, @Cast("const int64_t*") Pointer dStarts,
                                             long blocks, @Cast("const float*") FloatPointer dD, FloatPointer dOut,
                                             DoublePointer dScratch, int grid, Pointer stream);
+    public static native int fcu_widen_sqrt_weighted(@Cast("const float*") FloatPointer dX, long n, long k,
+                                                     @Cast("const float*") FloatPointer dW, DoublePointer dA, Pointer stream);
     public static native int fcu_widen_weighted(@Cast("const float*") FloatPointer dX, long n, long k,
                                                 @Cast("const float*") FloatPointer dW, DoublePointer dA, DoublePointer dB, Pointer stream);
     public static native int fcu_gather(@Cast("const float*") FloatPointer dX, long n, @Cast("const int32_t*") IntPointer dColumns,
