@@ -60,7 +60,7 @@ cp "$m2/org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar" "$dir/li
 cat > "$dir/bin/common.sh" <<'SH'
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 java="$here/runtime/bin/java"
-opts=(-Xmx"${FALCON_HEAP:-4g}" -Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0
+opts=(-Xms64m -Xmx"${FALCON_HEAP:-4g}" -Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0
       -Dorg.bytedeco.javacpp.cachedir="${FALCON_CACHE:-$here/cache}")
 SH
 cat > "$dir/bin/falcon" <<'SH'
