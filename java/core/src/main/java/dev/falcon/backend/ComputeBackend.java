@@ -87,6 +87,16 @@ public interface ComputeBackend extends AutoCloseable {
     void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram);
 
     /**
+     * {@code gram = X X^T} as {@code weightedGram(x, null, gram)} gives it, but only as accurate as float32 products
+     * (relative error about 1e-6): for spectral bounds such as the Lipschitz constant, where a backend may compute it
+     * in single precision (cpu: ssyrk on X in place, without the widened double copy, about twice as fast). The
+     * default is the double-precision Gram.
+     */
+    default void singlePrecisionGram(HostMatrix x, DoublePointer gram) {
+        weightedGram(x, null, gram);
+    }
+
+    /**
      * Cholesky factor in place (lower triangle, column-major, n x n); throws
      * {@link ArithmeticException} when the matrix is not positive definite.
      */

@@ -171,14 +171,15 @@ final class FisherModel implements AutoCloseable {
     }
 
     /**
-     * Largest eigenvalue of X^T X (= that of the n x n matrix X X^T, from {@code weightedGram} and power
+     * Largest eigenvalue of X^T X (= that of the n x n matrix X X^T, from {@code singlePrecisionGram}: a step size
+     * needs no more than float accuracy, and the acceptance test of every DFO step keeps Q monotone anyway; power
      * iteration in double). The block-diagonal model's largest eigenvalue is at most this.
      */
     static double largestEigenvalue(ComputeBackend backend, HostMatrix x) {
         int n = Math.toIntExact(x.rows());
         double[] a = new double[n * n];
         try (DoublePointer gram = new DoublePointer((long) n * n)) {
-            backend.weightedGram(x, null, gram);
+            backend.singlePrecisionGram(x, gram);
             gram.get(a);
         }
         return powerIteration(a, n);

@@ -302,6 +302,30 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    @Test
+    void singlePrecisionGramMatchesReferenceToFloatAccuracy() {
+        SplittableRandom random = new SplittableRandom(14);
+        int[][] shapes = java.util.Arrays.copyOf(SHAPES, SHAPES.length + 1);
+        shapes[SHAPES.length] = new int[] {3, 40_000}; // more columns than one single-precision chunk of the cpu backend
+        for (int[] shape : shapes) {
+            int n = shape[0], p = shape[1];
+            float[] xs = randomFloats(random, n * p);
+            HostMatrix x = matrix(xs, n, p), ax = matrix(abs(xs), n, p);
+            long nn = (long) n * n;
+            DoublePointer got = track(new DoublePointer(nn)), want = track(new DoublePointer(nn)), scale = track(new DoublePointer(nn));
+            backend.singlePrecisionGram(x, got);
+            reference.weightedGram(x, null, want);
+            reference.weightedGram(ax, null, scale);
+            double[] g = get(got, nn), r = get(want, nn), sc = get(scale, nn);
+            for (int i = 0; i < nn; i++) {
+                assertTrue(Math.abs(g[i] - r[i]) <= 1e-5 * sc[i] + 1e-300, "Gram " + n + "x" + p + " entry " + i + ": " + g[i] + " vs " + r[i]);
+            }
+            for (int a = 0; a < n; a++) {
+                for (int b = 0; b < n; b++) assertEquals(g[a * n + b], g[b * n + a], "Gram symmetric");
+            }
+        }
+    }
+
     private double[] spd(SplittableRandom random, int n) {
         double[] m = new double[n * n];
         double[] f = new double[n * n];

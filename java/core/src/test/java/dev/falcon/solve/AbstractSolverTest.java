@@ -429,7 +429,8 @@ public abstract class AbstractSolverTest {
                 FalconSolver.Result r = new FalconSolver(counting).solve(x, in.wbar, in.g, in.lambda, in.layers, 40, in.flops, null, o);
                 int iterations = r.iterations();
                 int sorts = counting.get("sortSegmentsDescending") - 1; // minus the mp warm start
-                assertEquals(1, counting.get("weightedGram"), "one Gram for the Lipschitz constant");
+                assertEquals(1, counting.get("singlePrecisionGram"), "one Gram for the Lipschitz constant");
+                assertEquals(0, counting.get("weightedGram"), "no double-precision Gram without a backsolve");
                 if (h == SolverOptions.HessianModel.EXACT) {
                     // + 1 evaluation at the start of the round, + warm start Q + final Q, no block products
                     assertEquals(0, counting.get("blockGramProduct"));

@@ -33,6 +33,7 @@ public final class CountingBackend implements ComputeBackend {
     @Override public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) { count("blockGramProduct"); inner.blockGramProduct(x, blockStarts, d, out); }
     @Override public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) { count("gatherColumns"); inner.gatherColumns(x, columns, k, dst); }
     @Override public void weightedGram(HostMatrix x, FloatPointer w, DoublePointer gram) { count("weightedGram"); inner.weightedGram(x, w, gram); }
+    @Override public void singlePrecisionGram(HostMatrix x, DoublePointer gram) { count("singlePrecisionGram"); inner.singlePrecisionGram(x, gram); }
     @Override public void choleskyFactor(DoublePointer a, int n) { inner.choleskyFactor(a, n); }
     @Override public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) { inner.choleskySolve(factor, n, b, nrhs); }
     @Override public void sortSegmentsDescending(FloatPointer scores, long[] starts, FloatPointer sorted, IntPointer index, DoublePointer prefix) {

@@ -186,6 +186,32 @@ public final class CpuBackend implements ComputeBackend {
         falcon_symmetrize_lower(gram, n);
     }
 
+    /** Columns per ssyrk: float accumulation stays within a chunk (about 1e-6 relative), chunks are summed in double. */
+    static final long SINGLE_PRECISION_GRAM_CHUNK = 16384;
+
+    @Override
+    public void singlePrecisionGram(HostMatrix x, DoublePointer gram) {
+        checkOpen();
+        int n = Math.toIntExact(x.rows());
+        long p = x.cols();
+        long nn = (long) n * n;
+        falcon_openblas_set_threads(threads);
+        new DoublePointer(gram).limit(nn).fill(0);
+        try (FloatPointer part = new FloatPointer(nn)) {
+            java.nio.FloatBuffer pb = part.position(0).limit(nn).asBuffer();
+            java.nio.DoubleBuffer gb = new DoublePointer(gram).position(0).limit(nn).asBuffer();
+            for (long j0 = 0; j0 < p; j0 += SINGLE_PRECISION_GRAM_CHUNK) {
+                int k = (int) Math.min(SINGLE_PRECISION_GRAM_CHUNK, p - j0);
+                FloatPointer columns = new FloatPointer(x.data()).position(x.data().position() + j0 * n);
+                openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, k, 1f, columns, n, 0f, part, n);
+                for (int c = 0; c < n; c++) {
+                    for (int r = c; r < n; r++) gb.put(c * n + r, gb.get(c * n + r) + pb.get(c * n + r));
+                }
+            }
+        }
+        falcon_symmetrize_lower(gram, n);
+    }
+
     private static boolean nonNegative(FloatPointer weights, long p) {
         if (weights == null) return true;
         java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
