@@ -3,7 +3,7 @@
 # the MNIST CNN pruned to 10/20/30/50% of its FLOPs by every method the falcon CLI runs.
 # Extra arguments go to python/examples/mnist_table.py (e.g. --n 512, --stages 5). By default lambda is
 # chosen on the validation split from --lambda-grid 1e-4,1e-3,1e-2,1e-1 (16 falcon runs); the whole
-# run took ~28 min on a shared 2-core machine. `--lambda 1e-3` (the value that search chose) skips the
+# run takes 2 to 4 min on a shared 2-core machine. `--lambda 1e-4` (the value that search chose) skips the
 # search and takes about half as long.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
