@@ -87,6 +87,19 @@ public interface ComputeBackend extends AutoCloseable {
     void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram);
 
     /**
+     * Whether every one of the first p column weights is {@code >= 0} (null: all ones), i.e. whether
+     * {@code weightedGram} can be one symmetric rank-k update on {@code sqrt(w_j) x_j}: the solver's 0/1 supports are.
+     */
+    static boolean nonNegativeWeights(FloatPointer weights, long p) {
+        if (weights == null) return true;
+        java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
+        for (int j = 0; j < (int) p; j++) {
+            if (!(w.get(j) >= 0)) return false;
+        }
+        return true;
+    }
+
+    /**
      * {@code gram = X X^T} as {@code weightedGram(x, null, gram)} gives it, but only as accurate as float32 products
      * (relative error about 1e-6): for spectral bounds such as the Lipschitz constant, where a backend may compute it
      * in single precision (cpu: ssyrk on X in place, without the widened double copy, about twice as fast). The

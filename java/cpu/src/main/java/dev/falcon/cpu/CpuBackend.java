@@ -161,7 +161,7 @@ public final class CpuBackend implements ComputeBackend {
         long p = x.cols();
         long chunk = Math.max(16, Math.min(p, (1L << 22) / n)); // ~32 MB of doubles per operand
         falcon_openblas_set_threads(threads);
-        if (nonNegative(columnWeights, p)) {
+        if (ComputeBackend.nonNegativeWeights(columnWeights, p)) {
             // sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j] over the columns of positive weight: one
             // symmetric rank-k update (half the work of a general product), zero-weight columns skipped.
             try (DoublePointer a = new DoublePointer(chunk * n)) {
@@ -210,15 +210,6 @@ public final class CpuBackend implements ComputeBackend {
             }
         }
         falcon_symmetrize_lower(gram, n);
-    }
-
-    private static boolean nonNegative(FloatPointer weights, long p) {
-        if (weights == null) return true;
-        java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
-        for (int j = 0; j < (int) p; j++) {
-            if (!(w.get(j) >= 0)) return false;
-        }
-        return true;
     }
 
     @Override

@@ -362,7 +362,7 @@ public final class CudaBackend implements ComputeBackend {
         boolean[] started = new boolean[2];
         // Weights >= 0 (always so for the solver's 0/1 supports): sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j],
         // one dsyrk per chunk (lower triangle, half the work of dgemm); a negative weight needs the dgemm on A and B.
-        boolean symmetricRankK = nonNegative(columnWeights, p);
+        boolean symmetricRankK = ComputeBackend.nonNegativeWeights(columnWeights, p);
         try (DoublePointer one = new DoublePointer(1.0); DoublePointer zero = new DoublePointer(0.0)) {
             forEachChunk(x, null, chunk, (s, dChunk, c0, c1) -> {
                 long k = c1 - c0;
@@ -396,15 +396,6 @@ public final class CudaBackend implements ComputeBackend {
         for (int b = 0; b < n; b++) { // both triangles from the lower one, exactly symmetric
             for (int a = 0; a < b; a++) gram.put((long) b * n + a, gram.get((long) a * n + b));
         }
-    }
-
-    private static boolean nonNegative(FloatPointer weights, long p) {
-        if (weights == null) return true;
-        java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
-        for (int j = 0; j < (int) p; j++) {
-            if (!(w.get(j) >= 0)) return false;
-        }
-        return true;
     }
 
     @Override
