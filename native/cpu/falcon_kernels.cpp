@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -315,40 +314,18 @@ constexpr int RADIX_BUCKETS = 1 << RADIX_BITS;
 constexpr uint64_t RADIX_MASK = RADIX_BUCKETS - 1;
 static_assert(RADIX_BITS * RADIX_DIGITS >= 32, "digits must cover the 32-bit key");
 
-/**
- * Scratch of the radix sort, in transparent huge pages where the kernel allows them (madvise mode). A scatter
- * pass writes to 2048 buckets at once, each in its own 4 KB page of a multi-megabyte buffer: with small pages
- * nearly every store misses the TLB (measured: 65% of the sort's time on the scatter store), with 2 MB pages
- * the whole buffer takes a few TLB entries.
- */
+/** Scratch of the radix sort, freed on every path out (the scatter passes need two buffers of 8-byte items). */
 class SortScratch {
 public:
-    explicit SortScratch(int64_t items) : bytes_(sizeof(uint64_t) * (size_t)(items > 0 ? items : 1)) {
-        constexpr size_t huge = (size_t)2 << 20;
-        if (bytes_ >= huge) {
-            bytes_ = (bytes_ + huge - 1) / huge * huge;
-            void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-            if (p != MAP_FAILED) {
-                madvise(p, bytes_, MADV_HUGEPAGE);  // a hint: without THP the buffer simply keeps 4 KB pages
-                data_ = (uint64_t*)p;
-                mapped_ = true;
-                return;
-            }
-        }
-        data_ = (uint64_t*)malloc(bytes_);
-        if (!data_) throw std::bad_alloc();
-    }
-    ~SortScratch() {
-        if (mapped_) munmap(data_, bytes_); else free(data_);
-    }
+    explicit SortScratch(int64_t items) : data_((uint64_t*)malloc(sizeof(uint64_t) * (size_t)(items > 0 ? items : 1))) {}
+    ~SortScratch() { free(data_); }
+    bool ok() const { return data_ != nullptr; }
     SortScratch(const SortScratch&) = delete;
     SortScratch& operator=(const SortScratch&) = delete;
     uint64_t* data() const { return data_; }
 
 private:
-    size_t bytes_;
-    uint64_t* data_ = nullptr;
-    bool mapped_ = false;
+    uint64_t* data_;
 };
 
 /**
@@ -356,10 +333,11 @@ private:
  * per-thread histograms of fixed index ranges and per-(thread, bucket) offsets, so the result is
  * identical to the single-threaded sort. Prefix sums stay sequential (same rounding as the reference).
  */
-void sort_segment_parallel(const float* scores, int64_t start, int64_t len, float* sorted, int32_t* index,
+bool sort_segment_parallel(const float* scores, int64_t start, int64_t len, float* sorted, int32_t* index,
                            double* prefix, int threads, int64_t* firstBad) {
     constexpr int BUCKETS = RADIX_BUCKETS;
     SortScratch scratch(2 * len + 1);
+    if (!scratch.ok()) return false;
     uint64_t* a = scratch.data();
     uint64_t* b = a + len;
     std::vector<int64_t> bad(threads, INT64_MAX);
@@ -377,7 +355,7 @@ void sort_segment_parallel(const float* scores, int64_t start, int64_t len, floa
         }
     });
     for (int t = 0; t < threads; t++) *firstBad = std::min(*firstBad, bad[t]);
-    if (*firstBad != INT64_MAX) return;
+    if (*firstBad != INT64_MAX) return true;
     uint64_t* src = a;
     uint64_t* dst = b;
     for (int digit = 0; digit < RADIX_DIGITS; digit++) {
@@ -419,6 +397,7 @@ void sort_segment_parallel(const float* scores, int64_t start, int64_t len, floa
     });
     double running = 0;
     for (int64_t i = 0; i < len; i++) prefix[start + i] = running += sorted[start + i];
+    return true;
 }
 }  // namespace
 
@@ -429,11 +408,12 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
     // together; the others go whole to one thread each.
     const int64_t total = starts[segments];
     int64_t bigBad = INT64_MAX;
+    int64_t outOfMemory = 0;  // items of the segment whose scratch could not be allocated
     std::vector<int64_t> order;
     for (int64_t s = 0; s < segments; s++) {
         const int64_t len = starts[s + 1] - starts[s];
         if (threads > 1 && len >= (1 << 16) && len * 2 * threads > total) {
-            sort_segment_parallel(scores, starts[s], len, sorted, index, prefix, threads, &bigBad);
+            if (!sort_segment_parallel(scores, starts[s], len, sorted, index, prefix, threads, &bigBad)) outOfMemory = len;
         } else {
             order.push_back(s);
         }
@@ -451,11 +431,15 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
         load[best] += len;
         maxLen[best] = std::max(maxLen[best], len);
     }
-    std::vector<int64_t> firstBad(threads, INT64_MAX);
+    std::vector<int64_t> firstBad(threads, INT64_MAX), missing(threads, 0);
     parallel(threads, [&](int t) {
         const int64_t m = maxLen[t];
         // items: (~bits(value)) << 32 | local index; ascending items = descending values, ties by index.
         SortScratch scratch(2 * m + 1);
+        if (!scratch.ok()) {
+            missing[t] = m;
+            return;
+        }
         uint64_t* a = scratch.data();
         uint64_t* b = a + m;
         constexpr int DIGITS = RADIX_DIGITS, BUCKETS = RADIX_BUCKETS;
@@ -507,6 +491,12 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
             }
         }
     });
+    for (int t = 0; t < threads; t++) outOfMemory = std::max(outOfMemory, missing[t]);
+    if (outOfMemory > 0) {
+        last_error = "out of memory: the sort of a " + std::to_string(outOfMemory) + "-score segment needs " +
+                     std::to_string(16 * outOfMemory) + " bytes of scratch";
+        return -2;
+    }
     int64_t worst = bigBad;
     for (int t = 0; t < threads; t++) worst = std::min(worst, firstBad[t]);
     if (worst != INT64_MAX) {

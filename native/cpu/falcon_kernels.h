@@ -57,7 +57,10 @@ FALCON_API int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t
 /** Copies the lower triangle of an n x n column-major matrix over the upper one. */
 FALCON_API void falcon_symmetrize_lower(double* g, int64_t n);
 
-/** Segmented descending stable sort; returns -1 (with first bad index in *bad) for negative/NaN/Inf scores. */
+/**
+ * Segmented descending stable sort; returns -1 (with first bad index in *bad) for negative/NaN/Inf scores, -2 when
+ * its scratch (16 bytes per score of the largest segment a thread sorts) cannot be allocated.
+ */
 FALCON_API int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t segments,
                                     float* sorted, int32_t* index, double* prefix, int threads, int64_t* bad);
 FALCON_API void falcon_count_above(const float* sorted, const int64_t* starts, int64_t segments,

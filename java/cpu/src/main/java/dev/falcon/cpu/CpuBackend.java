@@ -244,6 +244,7 @@ public final class CpuBackend implements ComputeBackend {
         long[] bad = new long[1];
         int rc = falcon_sort_segments(scores, segmentStarts, segmentStarts.length - 1, sortedOut, indexOut, prefixOut,
                 threads, bad);
+        if (rc == -2) throw new OutOfMemoryError(falcon_last_error());
         if (rc != 0) {
             float v = scores.get(bad[0]);
             throw new IllegalArgumentException("score " + bad[0] + " is " + v + "; scores must be finite and >= 0");
