@@ -154,6 +154,14 @@ static void dot_columns(const float* __restrict x, int64_t n, int64_t j0, int64_
  * next block during the cache pass (no gain), and row tiling big blocks so that the second pass
  * comes from L2 rather than L3 (8-register row tiles, strided DRAM reads: 0.57x of read vs 0.64x).
  * Both passes prefetch their next column group.
+ * Also measured and rejected (n = 128 and 512, block 2000, 2 threads, same-run ratios to read_sum):
+ * software prefetch of the next block spread over both passes at half rate (0.31-0.47x: on these CPUs L3
+ * is a victim cache, so prefetched lines land in L2 and evict the block being re-read); 32-row tiles that
+ * fit L2 (0.50-0.58x); 8-column dot groups with a transposed horizontal sum (faster in cache, slower from
+ * DRAM without the group prefetch). In cache the fused pair runs at ~45 GB/s per core, so the kernel is not
+ * compute-bound: each vCPU pulls only ~10 GB/s from DRAM and none while re-reading a block. The one variant
+ * that gained was a different layout of X (each block stored row-major: one pass, each row segment reused
+ * from L1): 0.67-0.84x against 0.59-0.71x here, still short of 0.9x, and it would change every other kernel.
  */
 void block_gram(const float* x, int64_t n, const int64_t* starts, int64_t b0, int64_t b1,
                 const float* d, float* out, float* t, float*) {

@@ -28,6 +28,8 @@ import org.bytedeco.javacpp.IntPointer;
  * <li>backsolve on the final support; a new round restarts DFO from the backsolved weights while the
  *     support changes and Q decreases. The best point (exact Q) is returned.</li>
  * </ol>
+ * A solver runs one solve at a time (it keeps its projection buffers for the duration of a solve): use one per
+ * thread.
  */
 public final class FalconSolver {
     private final ComputeBackend backend;
