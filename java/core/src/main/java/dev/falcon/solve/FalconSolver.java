@@ -503,7 +503,7 @@ public final class FalconSolver {
             it++;
             double decrease = (cur.q - best.q) / Math.max(Math.abs(cur.q), 1e-300);
             stableFor = Arrays.equals(bestMask, mask) ? stableFor + 1 : 0;
-            if (w != w0) model.giveBack(w);
+            model.giveBack(w); // the previous point: this loop's own copy, never the caller's w0
             w = bestW;
             mask = bestMask;
             model.release(cur);

@@ -30,6 +30,13 @@ final class FisherModel implements AutoCloseable {
     private final FloatPointer vecN;
     /** Passes over X made by this model (evaluations, and exact-model gradients). */
     long passes;
+    /**
+     * Length-m arrays of released evaluations and rejected candidates, handed out again: DFO makes several
+     * length-p vectors per iteration, and fresh ones would make the heap (and so the RSS) grow with the garbage.
+     */
+    private final java.util.ArrayDeque<float[]> spare = new java.util.ArrayDeque<>();
+    private static final int MAX_SPARE = 3; // what one DFO iteration hands back: the old point and its evaluation
+    private double[] gradientBuffer;
 
     /** One evaluation: Q, and what the gradient needs (r = X d + c0 for the exact model, H d for the block model). */
     static final class Eval {
@@ -73,14 +80,6 @@ final class FisherModel implements AutoCloseable {
     }
 
     boolean isBlock() { return blockStarts != null; }
-
-    /**
-     * Length-m arrays of released evaluations and rejected candidates, handed out again: DFO makes several
-     * length-p vectors per iteration, and fresh ones would make the heap (and so the RSS) grow with the garbage.
-     */
-    private final java.util.ArrayDeque<float[]> spare = new java.util.ArrayDeque<>();
-    private static final int MAX_SPARE = 3; // what one DFO iteration hands back: the old point and its evaluation
-    private double[] gradientBuffer;
 
     /** A length-m float array, from the spares when there is one (contents undefined). */
     float[] borrow() {
