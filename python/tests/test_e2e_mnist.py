@@ -120,13 +120,17 @@ class MnistEndToEndTest(unittest.TestCase):
         print(f"[e2e] ft.prune(method='mp', keep_flops=0.3) in place: test accuracy {acc:.4f}")
         self.assertGreater(acc, 0.5)
 
+    def require_cli_method(self, method):
+        """Skips (method listed in FALCON_TORCH_OPTIONAL_METHODS) or fails when the falcon CLI cannot run it."""
+        ok, why = self.cli.supports(method)
+        if not ok:
+            if method in OPTIONAL:
+                self.skipTest(f"the falcon CLI does not run {method} ({why})")
+            self.fail(f"the falcon CLI does not run {method}: {why}")
+
     def test_falcon_pp_driver(self):
         """falcon++ through ft.prune: 2 stages, X recomputed at the stage-1 weights, budgets in order."""
-        ok, why = self.cli.supports("falcon")
-        if not ok:
-            if "falcon" in OPTIONAL:
-                self.skipTest(f"the falcon CLI does not run falcon ({why})")
-            self.fail(f"the falcon CLI does not run falcon: {why}")
+        self.require_cli_method("falcon")
         m = copy.deepcopy(self.model)
         t0 = time.time()
         res = ft.prune(m, M.calibration_batches(self.x_tr, self.y_tr, 128), keep_flops=0.3, method="falcon++",
@@ -149,11 +153,7 @@ class MnistEndToEndTest(unittest.TestCase):
 
     def test_falcon_pp_through_the_cli_gradient_command(self):
         """falcon++ in one CLI run: the CLI calls falcon_torch.gradcmd for X at each later stage's weights."""
-        ok, why = self.cli.supports("falcon")
-        if not ok:
-            if "falcon" in OPTIONAL:
-                self.skipTest(f"the falcon CLI does not run falcon ({why})")
-            self.fail(f"the falcon CLI does not run falcon: {why}")
+        self.require_cli_method("falcon")
         m = copy.deepcopy(self.model)
         t0 = time.time()
         res = ft.prune(m, M.calibration_batches(self.x_tr, self.y_tr, 128), keep_flops=0.3, method="falcon++",
