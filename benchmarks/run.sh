@@ -12,7 +12,7 @@ if [ ${#patterns[@]} -eq 0 ]; then
             'ProductBenchmark.twoSgemv$' 'SortBenchmark' 'SelectionBenchmark')
 fi
 jar=benchmarks/target/benchmarks.jar
-if [ ! -f "$jar" ] || [ -n "$(find java benchmarks/src -newer "$jar" -name '*.java' -print -quit)" ]; then
+if [ ! -f "$jar" ] || [ -n "$(find java native benchmarks/src -newer "$jar" -type f -print -quit)" ]; then
   echo "building $jar ..." >&2
   mvn -B -q -DskipTests package -pl benchmarks -am >&2
 fi

@@ -2,6 +2,7 @@
 // This translation unit is compiled with -ffp-contract=off so the random fills reproduce the Java
 // reference (dev.falcon.data.CounterRandom, JavaBackend) bit for bit.
 #include "falcon_kernels.h"
+#include "panels.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -28,6 +29,9 @@ namespace falcon {
     void gemv_n_range(const float*, int64_t, int64_t, int64_t, const float*, double*, float*);             \
     void gemv_t_range(const float*, int64_t, int64_t, int64_t, const float*, float*);                      \
     double read_sum(const float*, int64_t, int64_t);                                                        \
+    void panel_block_gram(const PanelPiece*, int64_t, int64_t, const float*, float*);                       \
+    void panel_dot_rows(const PanelPiece&, int64_t, const float*, double*);                                 \
+    void panel_axpy_rows(const PanelPiece&, int64_t, const float*, float*);                                 \
     }
 FALCON_DECLARE(avx512)
 FALCON_DECLARE(avx2)
@@ -42,6 +46,9 @@ struct Kernels {
     decltype(&generic::gemv_n_range) gemv_n_range;
     decltype(&generic::gemv_t_range) gemv_t_range;
     decltype(&generic::read_sum) read_sum;
+    decltype(&generic::panel_block_gram) panel_block_gram;
+    decltype(&generic::panel_dot_rows) panel_dot_rows;
+    decltype(&generic::panel_axpy_rows) panel_axpy_rows;
 };
 
 Kernels pick() {
@@ -51,10 +58,13 @@ Kernels pick() {
     bool want2 = !force || strcmp(force, "avx2") == 0 || strcmp(force, "avx512") == 0;
     if (want512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
-        return {"avx512", avx512::block_gram, avx512::gemv_n_range, avx512::gemv_t_range, avx512::read_sum};
+        return {"avx512", avx512::block_gram, avx512::gemv_n_range, avx512::gemv_t_range, avx512::read_sum,
+                avx512::panel_block_gram, avx512::panel_dot_rows, avx512::panel_axpy_rows};
     if (want2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return {"avx2", avx2::block_gram, avx2::gemv_n_range, avx2::gemv_t_range, avx2::read_sum};
-    return {"generic", generic::block_gram, generic::gemv_n_range, generic::gemv_t_range, generic::read_sum};
+        return {"avx2", avx2::block_gram, avx2::gemv_n_range, avx2::gemv_t_range, avx2::read_sum,
+                avx2::panel_block_gram, avx2::panel_dot_rows, avx2::panel_axpy_rows};
+    return {"generic", generic::block_gram, generic::gemv_n_range, generic::gemv_t_range, generic::read_sum,
+                generic::panel_block_gram, generic::panel_dot_rows, generic::panel_axpy_rows};
 }
 
 const Kernels& kernels() {
@@ -77,6 +87,19 @@ void parallel(int threads, F&& f) {
 }
 
 inline int64_t split(int64_t total, int parts, int k) { return (int64_t)((__int128)total * k / parts); }
+
+/** first[t] = the first of units[0..count) that thread t owns: those whose first column lies in its share of p. */
+std::vector<int64_t> split_units(const int64_t* units, int64_t count, int64_t p, int threads) {
+    std::vector<int64_t> first(threads + 1);
+    for (int t = 0; t < threads; t++) first[t] = std::lower_bound(units, units + count, split(p, threads, t)) - units;
+    first[threads] = count;
+    return first;
+}
+
+int clamp_threads(int threads, int64_t units) {
+    if (threads > units) threads = (int)units;
+    return threads < 1 ? 1 : threads;
+}
 
 inline uint64_t mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -147,25 +170,65 @@ void falcon_fill_uniform(float* dst, int64_t count, int64_t seed, float scale, i
     });
 }
 
+}  // extern "C"
+namespace {
+/** The synthetic gradients of falcon_fill_synthetic; A is stored transposed (a[r*n + i] = A[i, r]). */
+struct SyntheticGradients {
+    int64_t n;
+    int rank;
+    float noise;
+    int64_t seed;
+    std::vector<float> a;
+    float inv;
+
+    SyntheticGradients(int64_t n, int rank, float noise, int64_t seed)
+        : n(n), rank(rank), noise(noise), seed(seed), a((size_t)n * rank), inv((float)(1.0 / std::sqrt((double)rank))) {
+        for (int64_t i = 0; i < n; i++)
+            for (int r = 0; r < rank; r++) a[(size_t)r * n + i] = uniform(seed + 1, i * rank + r);
+    }
+
+    /** col[0..n) = column j; b and s are scratch of rank and n floats. */
+    void column(int64_t j, float* b, float* s, float* col) const {
+        for (int r = 0; r < rank; r++) b[r] = uniform(seed + 2, j * rank + r);
+        std::fill(s, s + n, 0.0f);
+        for (int r = 0; r < rank; r++) {
+            const float br = b[r];
+            const float* ar = a.data() + (size_t)r * n;
+            for (int64_t i = 0; i < n; i++) s[i] += ar[i] * br;  // same order as Java: r increasing
+        }
+        for (int64_t i = 0; i < n; i++) col[i] = s[i] * inv + noise * uniform(seed + 3, j * n + i);
+    }
+};
+}  // namespace
+extern "C" {
+
 void falcon_fill_synthetic(float* x, int64_t n, int64_t p, int rank, float noise, int64_t seed, int threads) {
-    std::vector<float> a((size_t)n * rank);  // transposed: a[r*n + i] = A[i, r]
-    for (int64_t i = 0; i < n; i++)
-        for (int r = 0; r < rank; r++) a[(size_t)r * n + i] = uniform(seed + 1, i * rank + r);
-    const float inv = (float)(1.0 / std::sqrt((double)rank));
+    const SyntheticGradients g(n, rank, noise, seed);
     if (p < 64) threads = 1;
     parallel(threads, [&](int t) {
-        const int64_t j0 = split(p, threads, t), j1 = split(p, threads, t + 1);
         std::vector<float> b(rank), s(n);
-        for (int64_t j = j0; j < j1; j++) {
-            for (int r = 0; r < rank; r++) b[r] = uniform(seed + 2, j * rank + r);
-            std::fill(s.begin(), s.end(), 0.0f);
-            for (int r = 0; r < rank; r++) {
-                const float br = b[r];
-                const float* ar = a.data() + (size_t)r * n;
-                for (int64_t i = 0; i < n; i++) s[i] += ar[i] * br;  // same order as Java: r increasing
+        for (int64_t j = split(p, threads, t); j < split(p, threads, t + 1); j++) g.column(j, b.data(), s.data(), x + j * n);
+    });
+}
+
+void falcon_panel_fill_synthetic(float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount, int rank,
+                                 float noise, int64_t seed, int threads) {
+    const SyntheticGradients g(n, rank, noise, seed);
+    threads = clamp_threads(p < 64 ? 1 : threads, panelCount);
+    const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);
+    parallel(threads, [&](int t) {
+        // Columns are generated 16 at a time into a column-major tile, then written one cache line per row.
+        constexpr int64_t TILE = 16;
+        std::vector<float> b(rank), s(n), tile((size_t)(n * TILE));
+        for (int64_t k = first[t]; k < first[t + 1]; k++) {
+            const int64_t lo = panels[k], width = panels[k + 1] - lo;
+            float* panel = x + lo * n;
+            for (int64_t c0 = 0; c0 < width; c0 += TILE) {
+                const int64_t m = std::min(TILE, width - c0);
+                for (int64_t c = 0; c < m; c++) g.column(lo + c0 + c, b.data(), s.data(), tile.data() + c * n);
+                for (int64_t i = 0; i < n; i++)
+                    for (int64_t c = 0; c < m; c++) panel[i * width + c0 + c] = tile[(size_t)(c * n + i)];
             }
-            float* col = x + j * n;
-            for (int64_t i = 0; i < n; i++) col[i] = s[i] * inv + noise * uniform(seed + 3, j * n + i);
         }
     });
 }
@@ -226,15 +289,8 @@ double falcon_read_sum(const float* x, int64_t count, int threads) {
 
 void falcon_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks, const float* d,
                        float* out, int threads) {
-    if (threads > blocks) threads = (int)blocks;
-    if (threads < 1) threads = 1;
-    // Thread t takes the blocks whose first column lies in its share of the columns.
-    std::vector<int64_t> first(threads + 1);
-    for (int t = 0; t <= threads; t++) {
-        const int64_t col = split(p, threads, t);
-        first[t] = std::lower_bound(starts, starts + blocks, col) - starts;
-    }
-    first[threads] = blocks;
+    threads = clamp_threads(threads, blocks);
+    const std::vector<int64_t> first = split_units(starts, blocks, p, threads);
     parallel(threads, [&](int t) {
         std::vector<float> tmp(2 * n + 32);
         kernels().block_gram(x, n, starts, first[t], first[t + 1], d, out, tmp.data(), tmp.data() + n + 16);
@@ -295,6 +351,107 @@ int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t j0, int64_
         }
     });
     return k;
+}
+
+// ------------------------------------------------------------------ panel layout
+// X as consecutive column panels [panels[k], panels[k+1]), each stored row-major (n rows of its width) at
+// x + panels[k] * n. Chosen to coincide with the solver's blocks, so each block is one sequential stream.
+
+}  // extern "C"
+namespace {
+struct PanelLayout {
+    const float* x;
+    int64_t n;
+    const int64_t* starts;  // count + 1 entries, from 0 to p
+    int64_t count;
+
+    int64_t index_of(int64_t column) const { return std::upper_bound(starts, starts + count + 1, column) - starts - 1; }
+    /** Columns [a, b) of panel k. */
+    PanelPiece piece(int64_t k, int64_t a, int64_t b) const {
+        const int64_t first = starts[k];
+        return {x + first * n + (a - first), starts[k + 1] - first, b - a, a};
+    }
+};
+
+}  // namespace
+extern "C" {
+
+void falcon_panel_block_gram(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                             const int64_t* starts, int64_t blocks, const float* d, float* out, int threads) {
+    const PanelLayout layout{x, n, panels, panelCount};
+    threads = clamp_threads(threads, blocks);
+    const std::vector<int64_t> first = split_units(starts, blocks, p, threads);
+    parallel(threads, [&](int t) {
+        std::vector<PanelPiece> pieces;
+        for (int64_t b = first[t]; b < first[t + 1]; b++) {
+            pieces.clear();
+            const int64_t e = starts[b + 1];
+            for (int64_t c = starts[b], k = layout.index_of(c); c < e; k++) {
+                const int64_t end = std::min(e, panels[k + 1]);
+                pieces.push_back(layout.piece(k, c, end));
+                c = end;
+            }
+            kernels().panel_block_gram(pieces.data(), (int64_t)pieces.size(), n, d, out);
+        }
+    });
+}
+
+void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                         const float* v, float* out, int threads) {
+    const PanelLayout layout{x, n, panels, panelCount};
+    threads = clamp_threads(threads, panelCount);
+    const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);
+    std::vector<double> acc((size_t)n * threads, 0.0);
+    parallel(threads, [&](int t) {
+        for (int64_t k = first[t]; k < first[t + 1]; k++)
+            kernels().panel_dot_rows(layout.piece(k, panels[k], panels[k + 1]), n, v, acc.data() + (size_t)t * n);
+    });
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
+        out[i] = (float)s;
+    }
+}
+
+void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                         const float* u, float* out, int threads) {
+    const PanelLayout layout{x, n, panels, panelCount};
+    threads = clamp_threads(threads, panelCount);
+    const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);
+    parallel(threads, [&](int t) {
+        for (int64_t k = first[t]; k < first[t + 1]; k++)
+            kernels().panel_axpy_rows(layout.piece(k, panels[k], panels[k + 1]), n, u, out);
+    });
+}
+
+int falcon_panel_gather(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                        const int32_t* columns, int64_t k, float* dst, int threads) {
+    for (int64_t c = 0; c < k; c++) {
+        if (columns[c] < 0 || columns[c] >= p) {
+            last_error = "column " + std::to_string(columns[c]) + " out of range [0, " + std::to_string(p) + ")";
+            return -1;
+        }
+    }
+    const PanelLayout layout{x, n, panels, panelCount};
+    if (k * n < (1 << 18)) threads = 1;
+    parallel(threads, [&](int t) {
+        const int64_t end = split(k, threads, t + 1);
+        // Runs of requested columns in one panel are copied row by row: each row segment is read once, and the
+        // run's destination columns (at most 512 cache lines) stay in cache between rows.
+        for (int64_t c = split(k, threads, t); c < end;) {
+            const int64_t panel = layout.index_of(columns[c]);
+            const int64_t lo = panels[panel], hi = panels[panel + 1], width = hi - lo;
+            int64_t g = c + 1;
+            while (g < end && g - c < 512 && columns[g] >= lo && columns[g] < hi) g++;
+            const float* base = x + lo * n - lo;
+            for (int64_t i = 0; i < n; i++) {
+                const float* row = base + i * width;
+                for (int64_t q = c; q < g; q++) dst[q * n + i] = row[columns[q]];
+            }
+            c = g;
+        }
+    });
+    return 0;
 }
 
 void falcon_symmetrize_lower(double* g, int64_t n) {
@@ -615,22 +772,8 @@ void convert(const unsigned char* src, int type, bool big, int64_t count, int64_
     }
 }
 
-bool read_fully(int fd, void* buf, int64_t bytes, int64_t offset) {
-    char* p = (char*)buf;
-    while (bytes > 0) {
-        const ssize_t r = pread(fd, p, (size_t)std::min<int64_t>(bytes, 1 << 30), offset);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return false;
-        p += r;
-        bytes -= r;
-        offset += r;
-    }
-    return true;
-}
-}  // namespace
-
-int falcon_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor, int64_t rows,
-                        int64_t cols, float* dst, int threads) {
+/** Opens a stored matrix for reading after checking its element type and that the file holds all of it. */
+int open_matrix(const char* path, int64_t offset, int type, int64_t rows, int64_t cols, int* width, int* fdOut) {
     static const int widths[] = {4, 8, 2, 2};
     if (type < 0 || type > 3) {
         last_error = "unknown element type " + std::to_string(type);
@@ -651,8 +794,42 @@ int falcon_load_convert(const char* path, int64_t offset, int type, int bigEndia
         return -2;
     }
     posix_fadvise(fd, offset, need - offset, POSIX_FADV_SEQUENTIAL);
-    std::vector<int> failed(threads < 1 ? 1 : threads, 0);
+    *width = w;
+    *fdOut = fd;
+    return 0;
+}
+
+int finish_read(const char* path, int fd, const std::vector<int>& failed) {
+    close(fd);
+    for (int f : failed)
+        if (f) {
+            last_error = std::string(path) + ": read failed (file truncated or I/O error)";
+            return -3;
+        }
+    return 0;
+}
+
+bool read_fully(int fd, void* buf, int64_t bytes, int64_t offset) {
+    char* p = (char*)buf;
+    while (bytes > 0) {
+        const ssize_t r = pread(fd, p, (size_t)std::min<int64_t>(bytes, 1 << 30), offset);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return false;
+        p += r;
+        bytes -= r;
+        offset += r;
+    }
+    return true;
+}
+}  // namespace
+
+int falcon_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor, int64_t rows,
+                        int64_t cols, float* dst, int threads) {
+    int w = 0, fd = -1;
+    const int rc = open_matrix(path, offset, type, rows, cols, &w, &fd);
+    if (rc != 0) return rc;
     if (threads < 1) threads = 1;
+    std::vector<int> failed(threads, 0);
     if (!rowMajor) {
         // Fortran order: storage order == internal order; convert chunks of the element range.
         const int64_t total = rows * cols;
@@ -690,13 +867,58 @@ int falcon_load_convert(const char* path, int64_t offset, int type, int bigEndia
             }
         });
     }
-    close(fd);
-    for (int f : failed)
-        if (f) {
-            last_error = std::string(path) + ": read failed (file truncated or I/O error)";
-            return -3;
-        }
-    return 0;
+    return finish_read(path, fd, failed);
+}
+
+int falcon_panel_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor, int64_t rows,
+                              int64_t cols, const int64_t* panels, int64_t panelCount, float* dst, int threads) {
+    int w = 0, fd = -1;
+    const int rc = open_matrix(path, offset, type, rows, cols, &w, &fd);
+    if (rc != 0) return rc;
+    threads = clamp_threads(threads, rowMajor ? rows : panelCount);
+    std::vector<int> failed(threads, 0);
+    const int64_t chunk = std::max<int64_t>(1, (4 << 20) / w);  // elements per read
+    if (rowMajor) {
+        // C order: a file row is the concatenation of the panels' rows; copied segment by segment.
+        parallel(threads, [&](int t) {
+            std::vector<unsigned char> buf((size_t)chunk * w);
+            for (int64_t i = split(rows, threads, t); i < split(rows, threads, t + 1); i++) {
+                for (int64_t c0 = 0; c0 < cols; c0 += chunk) {
+                    const int64_t c1 = std::min(cols, c0 + chunk);
+                    if (!read_fully(fd, buf.data(), (c1 - c0) * w, offset + (i * cols + c0) * w)) {
+                        failed[t] = 1;
+                        return;
+                    }
+                    for (int64_t k = std::upper_bound(panels, panels + panelCount + 1, c0) - panels - 1, c = c0; c < c1; k++) {
+                        const int64_t lo = panels[k], end = std::min(c1, panels[k + 1]);
+                        convert(buf.data() + (c - c0) * w, type, bigEndian, end - c, 1,
+                                dst + lo * rows + i * (panels[k + 1] - lo) + (c - lo), 1);
+                        c = end;
+                    }
+                }
+            }
+        });
+    } else {
+        // Fortran order: a panel's columns are contiguous in the file; each is scattered down the panel's rows.
+        const std::vector<int64_t> first = split_units(panels, panelCount, cols, threads);
+        const int64_t columnsPerRead = std::max<int64_t>(1, chunk / rows);
+        parallel(threads, [&](int t) {
+            std::vector<unsigned char> buf((size_t)(columnsPerRead * rows * w));
+            for (int64_t k = first[t]; k < first[t + 1]; k++) {
+                const int64_t lo = panels[k], hi = panels[k + 1], width = hi - lo;
+                for (int64_t j0 = lo; j0 < hi; j0 += columnsPerRead) {
+                    const int64_t m = std::min(columnsPerRead, hi - j0);
+                    if (!read_fully(fd, buf.data(), m * rows * w, offset + j0 * rows * w)) {
+                        failed[t] = 1;
+                        return;
+                    }
+                    for (int64_t j = 0; j < m; j++)
+                        convert(buf.data() + j * rows * w, type, bigEndian, rows, 1, dst + lo * rows + (j0 + j - lo), width);
+                }
+            }
+        });
+    }
+    return finish_read(path, fd, failed);
 }
 
 }  // extern "C"

@@ -1,5 +1,5 @@
 // falcon native CPU kernels: C API bound by JavaCPP (dev.falcon.cpu.nativelib.FalconKernels).
-// X is column-major float32, n rows x p columns. Every function taking `threads` partitions its work
+// X is float32, n rows x p columns, column-major unless a function says panels. Every function taking `threads` partitions its work
 // statically, so results are deterministic for a given thread count. Functions returning int give 0
 // on success and a negative code on error; falcon_last_error() then describes it.
 #ifndef FALCON_KERNELS_H
@@ -72,6 +72,24 @@ FALCON_API int falcon_unmap(void* base, int64_t mapped);
 /** Converts a stored matrix (type 0=f32,1=f64,2=f16,3=bf16; bigEndian; rowMajor = C order) into column-major f32. */
 FALCON_API int falcon_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor,
                                    int64_t rows, int64_t cols, float* dst, int threads);
+// Panel layout: X as consecutive column panels [panels[k], panels[k+1]) (panelCount + 1 entries from 0 to p), each
+// stored row-major (n rows of its width) at x + panels[k] * n. The same functions as above on that layout.
+FALCON_API void falcon_panel_fill_synthetic(float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                            int rank, float noise, int64_t seed, int threads);
+FALCON_API void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                    const float* v, float* out, int threads);
+FALCON_API void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                    const float* u, float* out, int threads);
+/** Blocks need not coincide with panels; when they do, every block is read as one sequential stream. */
+FALCON_API void falcon_panel_block_gram(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                        const int64_t* starts, int64_t blocks, const float* d, float* out, int threads);
+/** dst[:, c] = X[:, columns[c]] (dst column-major n x k); returns -1 on an out-of-range column. */
+FALCON_API int falcon_panel_gather(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                   const int32_t* columns, int64_t k, float* dst, int threads);
+/** As falcon_load_convert, into the panel layout. */
+FALCON_API int falcon_panel_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor,
+                                         int64_t rows, int64_t cols, const int64_t* panels, int64_t panelCount,
+                                         float* dst, int threads);
 FALCON_API void* falcon_malloc(int64_t bytes);
 FALCON_API void falcon_free(void* p);
 

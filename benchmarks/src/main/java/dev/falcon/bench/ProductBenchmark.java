@@ -54,6 +54,13 @@ public class ProductBenchmark {
     @Param({"cpu"})
     public String backendName;
 
+    /**
+     * "panels": X as the backend stores it for the solver (cpu: row-major panels equal to the blocks, see HostMatrix);
+     * "column-major": the layout every backend reads, and the one a Fortran-order float32 file maps without a copy.
+     */
+    @Param({"panels", "column-major"})
+    public String layout;
+
     private ComputeBackend backend;
     private HostMatrix x;
     private FloatPointer d;
@@ -64,16 +71,20 @@ public class ProductBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         backend = Backends.choose(backendName).create(threads);
-        x = HostMatrix.allocate(n, p);
+        int blocks = (p + blockSize - 1) / blockSize;
+        blockStarts = new long[blocks + 1];
+        for (int b = 0; b <= blocks; b++) blockStarts[b] = Math.min((long) b * blockSize, p);
+        x = switch (layout) {
+            case "panels" -> backend.allocate(n, p, blockStarts);
+            case "column-major" -> HostMatrix.allocate(n, p);
+            default -> throw new IllegalArgumentException("layout must be panels or column-major, got " + layout);
+        };
         backend.fillUniform(x.data(), x.elements(), 20261125L, 1f);
         d = new FloatPointer(p);
         backend.fillUniform(d, p, 7L, 1f);
         u = new FloatPointer(n);
         out = new FloatPointer(p);
-        int blocks = (p + blockSize - 1) / blockSize;
-        blockStarts = new long[blocks + 1];
-        for (int b = 0; b <= blocks; b++) blockStarts[b] = Math.min((long) b * blockSize, p);
-        System.out.println("# " + backend.description() + "; X = " + n + " x " + p + " float32, "
+        System.out.println("# " + backend.description() + "; X = " + n + " x " + p + " float32 " + x.layout() + ", "
                 + x.bytes() / 1e9 + " GB");
     }
 
@@ -118,14 +129,30 @@ public class ProductBenchmark {
     }
 
     /**
-     * X^T (X d) as two OpenBLAS cblas_sgemv calls, bypassing the backend: shows why the cpu backend uses
-     * its own gemv kernels (whichever is faster was measured; see the report in the commit log).
+     * X^T (X d) as OpenBLAS cblas_sgemv calls, bypassing the backend: two calls on column-major X, two per panel
+     * (row-major) on panels. Shows why the cpu backend uses its own gemv kernels.
      */
     @Benchmark
     public FloatPointer twoBlasSgemv() {
         int n = (int) x.rows(), p = (int) x.cols();
-        openblas.cblas_sgemv(openblas.CblasColMajor, openblas.CblasNoTrans, n, p, 1f, x.data(), n, d, 1, 0f, u, 1);
-        openblas.cblas_sgemv(openblas.CblasColMajor, openblas.CblasTrans, n, p, 1f, x.data(), n, u, 1, 0f, out, 1);
+        long[] panels = x.panelStarts();
+        if (panels == null) {
+            openblas.cblas_sgemv(openblas.CblasColMajor, openblas.CblasNoTrans, n, p, 1f, x.data(), n, d, 1, 0f, u, 1);
+            openblas.cblas_sgemv(openblas.CblasColMajor, openblas.CblasTrans, n, p, 1f, x.data(), n, u, 1, 0f, out, 1);
+            return out;
+        }
+        for (int k = 0; k + 1 < panels.length; k++) {
+            int width = (int) (panels[k + 1] - panels[k]);
+            FloatPointer panel = new FloatPointer(x.data()).position(panels[k] * n);
+            openblas.cblas_sgemv(openblas.CblasRowMajor, openblas.CblasNoTrans, n, width, 1f, panel, width,
+                    new FloatPointer(d).position(panels[k]), 1, k == 0 ? 0f : 1f, u, 1);
+        }
+        for (int k = 0; k + 1 < panels.length; k++) {
+            int width = (int) (panels[k + 1] - panels[k]);
+            FloatPointer panel = new FloatPointer(x.data()).position(panels[k] * n);
+            openblas.cblas_sgemv(openblas.CblasRowMajor, openblas.CblasTrans, n, width, 1f, panel, width, u, 1, 0f,
+                    new FloatPointer(out).position(panels[k]), 1);
+        }
         return out;
     }
 

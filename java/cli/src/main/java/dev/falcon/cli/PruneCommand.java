@@ -296,15 +296,16 @@ final class PruneCommand implements Callable<Integer> {
             if (model != null && n > 0) {
                 progress.begin("generating synthetic gradients (" + n + " x " + p + ")");
                 t = System.nanoTime();
-                res.x = model.syntheticGradients(backend, Math.toIntExact(n), seed);
+                res.x = model.syntheticGradients(backend, Math.toIntExact(n), seed, Backsolve.blockStarts(layers, blockSize));
                 timings.put("synthesize_gradients", secs(t));
             } else if (xSource != null) {
                 progress.begin("loading X (" + xSource.rows() + " x " + xSource.cols() + ")");
                 t = System.nanoTime();
-                res.x = backend.load(xSource);
+                res.x = backend.load(xSource, Backsolve.blockStarts(layers, blockSize));
                 FilePatternGradients.checkFinite(backend, res.x, gradsFile(), "--grads");
                 timings.put("load", timings.get("load") + secs(t));
             }
+            if (res.x != null) inputs.put("x_storage", "float32 " + res.x.layout() + ", " + res.x.origin());
 
             // ------------------------------------------------------------ prune
             progress.begin("pruning (" + m.cliName() + ")");

@@ -12,7 +12,9 @@ import org.bytedeco.javacpp.IntPointer;
  * never knows which implementation it runs on; implementations are found at run time through
  * {@link BackendProvider} and chosen by {@link Backends}.
  *
- * <p>Conventions: X is a column-major float32 {@link HostMatrix} (n rows, p columns). Vectors are
+ * <p>Conventions: X is a float32 {@link HostMatrix} (n rows, p columns), column-major or in the panel layout
+ * that {@link #allocate}/{@link #load(RawMatrixSource, long[])} of the same backend produced (every backend
+ * accepts column-major; the java backend reads either; a backend given a layout it cannot read says so). Vectors are
  * off-heap JavaCPP pointers owned by the caller; lengths are given by the matrix or explicitly, never
  * by {@code Pointer.limit()}. Reductions that decide anything accumulate in double. Results are
  * deterministic for a given input and thread count.
@@ -38,8 +40,25 @@ public interface ComputeBackend extends AutoCloseable {
     HostMatrix load(RawMatrixSource source) throws IOException;
 
     /**
-     * Validation of user input: the column-major element index (column * n + row) of the first NaN or
-     * infinity in X, or -1 when every element is finite.
+     * X in the layout this backend streams fastest when the solver's block-diagonal products use {@code blockStarts}
+     * (null when unknown): as {@link #load(RawMatrixSource)}, but a backend may store it in panels equal to the blocks
+     * (cpu does, unless the file maps without a copy). The default ignores the blocks.
+     */
+    default HostMatrix load(RawMatrixSource source, long[] blockStarts) throws IOException {
+        return load(source);
+    }
+
+    /**
+     * An uninitialised rows x cols matrix for X, in the layout {@link #load(RawMatrixSource, long[])} would give for
+     * these blocks. The default is column-major.
+     */
+    default HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        return HostMatrix.allocate(rows, cols);
+    }
+
+    /**
+     * Validation of user input: the storage index ({@link HostMatrix#elementAt} gives its row and column) of the
+     * first NaN or infinity in X's memory, or -1 when every element is finite.
      */
     long firstNonFinite(HostMatrix x);
 

@@ -17,7 +17,8 @@ import org.bytedeco.javacpp.IntPointer;
 /**
  * The reference backend: plain Java, single-threaded, written for obviousness rather than speed. It
  * is the oracle every other backend is tested against and the last resort where no native backend
- * loads. It reads X through {@link HostMatrix#columns} views.
+ * loads. It reads X through {@link HostMatrix#columns} (a view when column-major, a copy for panels), so it
+ * accepts either layout; it creates column-major matrices.
  */
 public final class JavaBackend implements ComputeBackend {
     /** Columns per Java view of X; keeps each view well below 2^31 floats. */
@@ -78,14 +79,13 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public long firstNonFinite(HostMatrix x) {
-        long rows = x.rows();
-        long step = Math.max(1, (1 << 24) / rows);
-        for (long c0 = 0; c0 < x.cols(); c0 += step) {
-            long count = Math.min(step, x.cols() - c0);
-            java.nio.FloatBuffer b = x.columns(c0, count);
-            int len = b.limit();
-            for (int k = 0; k < len; k++) {
-                if (!Float.isFinite(b.get(k))) return c0 * rows + k;
+        // scanned in storage order, whatever the layout
+        FloatPointer data = x.data();
+        for (long s0 = 0; s0 < x.elements(); s0 += VIEW_FLOATS) {
+            long count = Math.min(VIEW_FLOATS, x.elements() - s0);
+            FloatBuffer b = new FloatPointer(data).position(data.position() + s0).limit(data.position() + s0 + count).asBuffer();
+            for (int k = 0; k < count; k++) {
+                if (!Float.isFinite(b.get(k))) return s0 + k;
             }
         }
         return -1;
@@ -105,11 +105,11 @@ public final class JavaBackend implements ComputeBackend {
         float invSqrtRank = (float) (1.0 / Math.sqrt(rank));
         for (long j = 0; j < x.cols(); j++) {
             for (int r = 0; r < rank; r++) b[r] = CounterRandom.uniform(seed + 2, j * rank + r);
-            FloatBuffer col = x.columns(j, 1);
+            FloatPointer data = x.data();
             for (int i = 0; i < n; i++) {
                 float s = 0f;
                 for (int r = 0; r < rank; r++) s += a[i * rank + r] * b[r];
-                col.put(i, s * invSqrtRank + noise * CounterRandom.uniform(seed + 3, j * n + i));
+                data.put(x.storageIndex(i, j), s * invSqrtRank + noise * CounterRandom.uniform(seed + 3, j * n + i));
             }
         }
     }

@@ -6,11 +6,20 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * The gradient matrix X (n rows = samples, p columns = weights) in host off-heap memory, float32,
- * <b>column-major</b>: the n gradient values of one weight are contiguous, so a block of consecutive
- * weights (a layer, or a chunk of one) is a single contiguous range of memory. That layout lets a
- * block stay in cache while both of its products are computed, and lets a Fortran-order float32
- * {@code .npy} file be memory-mapped without any copy.
+ * The gradient matrix X (n rows = samples, p columns = weights) in host off-heap memory, float32, in
+ * one of two layouts:
+ * <ul>
+ * <li><b>column-major</b>: the n gradient values of one weight are contiguous. A Fortran-order float32
+ * {@code .npy} file maps without any copy, and every backend reads it.
+ * <li><b>panels</b>: consecutive column ranges {@code [panelStarts[k], panelStarts[k+1])}, each stored
+ * row-major (n rows of its width) starting at element {@code panelStarts[k] * n}. With panels equal to
+ * the solver's blocks, a block's rows are contiguous, so both products of the block-fused pass are
+ * computed while a row is in L1 and X is read once, as one sequential stream; the column-major pass
+ * has to re-read each block from cache. Backends that prefer it create it
+ * ({@code ComputeBackend.allocate}/{@code load} with the block boundaries).
+ * </ul>
+ * Column-major is the panel layout with one column per panel, which is how the element addresses
+ * below are computed.
  *
  * <p>The matrix owns its memory (allocated, or a file mapping) and releases it in {@link #close()}.
  */
@@ -20,12 +29,16 @@ public final class HostMatrix implements AutoCloseable {
     private final long cols;
     private final AutoCloseable release;
     private final String origin;
+    /** Null: column-major. */
+    private final long[] panelStarts;
     private boolean closed;
 
-    private HostMatrix(FloatPointer data, long rows, long cols, AutoCloseable release, String origin) {
+    private HostMatrix(FloatPointer data, long rows, long cols, AutoCloseable release, String origin, long[] panelStarts) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
         }
+        if (panelStarts != null) checkPanelStarts(panelStarts, cols);
+        this.panelStarts = panelStarts == null ? null : panelStarts.clone();
         this.data = Objects.requireNonNull(data, "data");
         this.rows = rows;
         this.cols = cols;
@@ -35,6 +48,14 @@ public final class HostMatrix implements AutoCloseable {
 
     /** Allocates an uninitialised rows x cols matrix with malloc (outside JavaCPP's byte accounting). */
     public static HostMatrix allocate(long rows, long cols) {
+        return allocate(rows, cols, null);
+    }
+
+    /**
+     * Allocates an uninitialised rows x cols matrix in the panel layout with the given boundaries (from 0 to cols,
+     * strictly increasing); {@code null} gives column-major.
+     */
+    public static HostMatrix allocate(long rows, long cols, long[] panelStarts) {
         long bytes = Math.multiplyExact(Math.multiplyExact(rows, cols), (long) Float.BYTES);
         Pointer raw = Pointer.malloc(bytes);
         if (raw == null || raw.isNull()) {
@@ -42,7 +63,7 @@ public final class HostMatrix implements AutoCloseable {
                     + rows + " x " + cols + " float32 matrix");
         }
         FloatPointer floats = new FloatPointer(raw).capacity(rows * cols);
-        return new HostMatrix(floats, rows, cols, () -> Pointer.free(raw), "allocated");
+        return new HostMatrix(floats, rows, cols, () -> Pointer.free(raw), "allocated", panelStarts);
     }
 
     /**
@@ -50,7 +71,73 @@ public final class HostMatrix implements AutoCloseable {
      * on {@link #close()}; pass {@code null} when the caller keeps ownership.
      */
     public static HostMatrix wrap(FloatPointer data, long rows, long cols, AutoCloseable release, String origin) {
-        return new HostMatrix(data, rows, cols, release, origin);
+        return new HostMatrix(data, rows, cols, release, origin, null);
+    }
+
+    private static void checkPanelStarts(long[] starts, long cols) {
+        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != cols) {
+            throw new IllegalArgumentException("panel starts must begin at 0 and end at the column count " + cols + ": "
+                    + (starts.length <= 16 ? java.util.Arrays.toString(starts) : starts.length + " entries"));
+        }
+        for (int k = 1; k < starts.length; k++) {
+            if (starts[k] <= starts[k - 1]) {
+                throw new IllegalArgumentException("panel starts must increase strictly: entry " + k + " = " + starts[k]
+                        + " after " + starts[k - 1]);
+            }
+        }
+    }
+
+    /** Whether the matrix is column-major (else it is stored in panels). */
+    public boolean isColumnMajor() { return panelStarts == null; }
+
+    /** The panel boundaries (panelCount + 1 entries from 0 to cols; a copy), or null when column-major. */
+    public long[] panelStarts() { return panelStarts == null ? null : panelStarts.clone(); }
+
+    /** Number of panels: cols when column-major. */
+    public long panelCount() { return panelStarts == null ? cols : panelStarts.length - 1; }
+
+    /** Index into {@link #data()} of element (row, col). */
+    public long storageIndex(long row, long col) {
+        if (row < 0 || row >= rows || col < 0 || col >= cols) {
+            throw new IndexOutOfBoundsException("element (" + row + ", " + col + ") of " + rows + " x " + cols);
+        }
+        if (panelStarts == null) return col * rows + row;
+        int k = panelOf(col);
+        long first = panelStarts[k], width = panelStarts[k + 1] - first;
+        return first * rows + row * width + (col - first);
+    }
+
+    /** The (row, column) of a storage index, as {@code {row, col}}. */
+    public long[] elementAt(long storageIndex) {
+        if (storageIndex < 0 || storageIndex >= elements()) {
+            throw new IndexOutOfBoundsException("storage index " + storageIndex + " of " + elements());
+        }
+        if (panelStarts == null) return new long[] {storageIndex % rows, storageIndex / rows};
+        int lo = 0, hi = panelStarts.length - 2;  // the last panel whose first element is <= storageIndex
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >>> 1;
+            if (panelStarts[mid] * rows <= storageIndex) lo = mid; else hi = mid - 1;
+        }
+        long first = panelStarts[lo], width = panelStarts[lo + 1] - first, offset = storageIndex - first * rows;
+        return new long[] {offset / width, first + offset % width};
+    }
+
+    private int panelOf(long col) {
+        int k = java.util.Arrays.binarySearch(panelStarts, col);
+        return k >= 0 ? k : -k - 2;
+    }
+
+    /** For readers of column-major X only: a clear error instead of wrong products on panels. */
+    public void requireColumnMajor(String reader) {
+        if (panelStarts != null) {
+            throw new IllegalArgumentException(reader + " reads column-major X only, and this X is stored in " + layout()
+                    + ": load or allocate X with the backend that uses it");
+        }
+    }
+
+    /** "column-major" or "row-major panels (K)", for reports. */
+    public String layout() {
+        return panelStarts == null ? "column-major" : "row-major panels (" + panelCount() + ")";
     }
 
     public FloatPointer data() {
@@ -70,8 +157,9 @@ public final class HostMatrix implements AutoCloseable {
     public String origin() { return origin; }
 
     /**
-     * A view of columns {@code [firstColumn, firstColumn + count)}; only for the reference backend and
-     * tests, which read X from Java. The view must hold fewer than 2^31 floats.
+     * Columns {@code [firstColumn, firstColumn + count)} in column-major order; only for the reference backend
+     * and tests, which read X from Java. Column-major: a view that writes through; panels: a read-only copy.
+     * It must hold fewer than 2^31 floats.
      */
     public FloatBuffer columns(long firstColumn, long count) {
         checkOpen();
@@ -81,6 +169,13 @@ public final class HostMatrix implements AutoCloseable {
         long length = count * rows;
         if (length > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("a Java view is limited to 2^31 floats; ask for fewer columns");
+        }
+        if (panelStarts != null) {
+            FloatBuffer copy = FloatBuffer.allocate((int) length);
+            for (long c = 0; c < count; c++) {
+                for (long i = 0; i < rows; i++) copy.put((int) (c * rows + i), data.get(storageIndex(i, firstColumn + c)));
+            }
+            return copy.asReadOnlyBuffer();
         }
         FloatPointer view = new FloatPointer(data).position(firstColumn * rows).limit(firstColumn * rows + length);
         return view.asBuffer();
@@ -107,6 +202,6 @@ public final class HostMatrix implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "HostMatrix[" + rows + " x " + cols + ", float32 column-major, " + origin + "]";
+        return "HostMatrix[" + rows + " x " + cols + ", float32 " + layout() + ", " + origin + "]";
     }
 }

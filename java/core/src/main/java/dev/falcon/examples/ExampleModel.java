@@ -5,6 +5,8 @@ import dev.falcon.data.CounterRandom;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.solve.Backsolve;
+import dev.falcon.solve.SolverOptions;
 import java.nio.FloatBuffer;
 import org.bytedeco.javacpp.FloatPointer;
 
@@ -51,8 +53,14 @@ public record ExampleModel(String name, String description, LayerTable layers, i
      * {@value #GRADIENT_NOISE}) filled by {@link ComputeBackend#fillSyntheticGradients}. Caller closes.
      */
     public HostMatrix syntheticGradients(ComputeBackend backend, int rows, long seed) {
+        return syntheticGradients(backend, rows, seed, Backsolve.blockStarts(layers, SolverOptions.DEFAULT_BLOCK_SIZE));
+    }
+
+    /** As above, in the layout the backend prefers for these solver blocks (null: column-major on every backend). */
+    public HostMatrix syntheticGradients(ComputeBackend backend, int rows, long seed, long[] blockStarts) {
         if (rows <= 0) throw new IllegalArgumentException("rows must be positive, got " + rows);
-        HostMatrix x = HostMatrix.allocate(rows, layers.parameters());
+        HostMatrix x = blockStarts == null ? HostMatrix.allocate(rows, layers.parameters())
+                : backend.allocate(rows, layers.parameters(), blockStarts);
         try {
             backend.fillSyntheticGradients(x, GRADIENT_RANK, GRADIENT_NOISE, seed);
         } catch (RuntimeException | Error e) {

@@ -125,7 +125,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 throw InputException.of(x, "--grads-command", "X has shape " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
                         "write X for the same samples (n) and weights (p)");
             }
-            next = backend.load(src);
+            next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
             try {
                 FilePatternGradients.checkFinite(backend, next, x.toString(), "--grads-command");
             } catch (RuntimeException e) {

@@ -72,7 +72,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         String spec = fileOf(pattern, stage);
         HostMatrix next;
         try {
-            next = backend.load(sources[stage]);
+            next = backend.load(sources[stage], first.panelStarts()); // the layout of stage 0's X
         } catch (IOException e) {
             throw InputException.of(spec, field, "cannot be read (" + e.getMessage() + ")", "check the file");
         }
@@ -102,7 +102,8 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     public static void checkFinite(ComputeBackend backend, HostMatrix x, String spec, String field) {
         long bad = backend.firstNonFinite(x);
         if (bad < 0) return;
-        long col = bad / x.rows(), row = bad % x.rows();
+        long[] at = x.elementAt(bad);
+        long row = at[0], col = at[1];
         float v = x.data().get(bad);
         throw InputException.of(spec, field, "X[" + row + ", " + col + "] is " + v + " (NaN/Inf in the gradients)",
                 "recompute the gradients or drop the bad samples; `falcon inspect` counts them");

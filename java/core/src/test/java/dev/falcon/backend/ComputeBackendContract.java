@@ -141,6 +141,30 @@ public abstract class ComputeBackendContract {
         return s.stream().mapToLong(Long::longValue).toArray();
     }
 
+    /** X in the layout the backend under test chooses for these blocks (panels on cpu), holding the same values. */
+    protected HostMatrix ownLayout(float[] columnMajor, int n, int p, long[] blocks) {
+        HostMatrix x = track(backend.allocate(n, p, blocks));
+        FloatPointer data = x.data();
+        for (int j = 0; j < p; j++) {
+            for (int i = 0; i < n; i++) data.put(x.storageIndex(i, j), columnMajor[j * n + i]);
+        }
+        return x;
+    }
+
+    /** Element (i, j) of x in column-major order, whatever its layout. */
+    protected static float[] columnMajorValues(HostMatrix x) {
+        float[] a = new float[Math.toIntExact(x.elements())];
+        for (long j = 0; j < x.cols(); j++) {
+            for (long i = 0; i < x.rows(); i++) a[(int) (j * x.rows() + i)] = x.data().get(x.storageIndex(i, j));
+        }
+        return a;
+    }
+
+    /** Layout blocks for the own-layout tests: one column each, irregular, one panel, the solver's default. */
+    private static List<long[]> layoutBlocks(int p) {
+        return List.of(blockStarts(p, 3, 1, 64, 17), blockStarts(p, p), blockStarts(p, 2000), blockStarts(p, 1));
+    }
+
     // ---------------------------------------------------------------- synthetic data
 
     @Test
@@ -254,6 +278,118 @@ public abstract class ComputeBackendContract {
         FloatPointer dst = floats(new float[2]);
         assertThrows(IndexOutOfBoundsException.class, () -> backend.gatherColumns(x, track(new IntPointer(new int[] {3})), 1, dst));
         assertThrows(IndexOutOfBoundsException.class, () -> backend.gatherColumns(x, track(new IntPointer(new int[] {-1})), 1, dst));
+    }
+
+    // ---------------------------------------------------------------- the backend's own layout of X
+
+    @Test
+    void ownLayoutFillsLoadsAndFindsNonFiniteLikeTheReference() throws IOException {
+        int[][] cases = {{1, 5, 1}, {17, 101, 3}, {64, 130, 8}, {33, 7, 16}};
+        for (int[] c : cases) {
+            HostMatrix b = track(HostMatrix.allocate(c[0], c[1]));
+            reference.fillSyntheticGradients(b, c[2], 0.1f, 42);
+            for (long[] blocks : layoutBlocks(c[1])) {
+                HostMatrix a = track(backend.allocate(c[0], c[1], blocks));
+                backend.fillSyntheticGradients(a, c[2], 0.1f, 42);
+                assertArrayEquals(get(b.data(), b.elements()), columnMajorValues(a),
+                        "fillSyntheticGradients " + c[0] + " x " + c[1] + " in " + a.layout());
+            }
+        }
+        SplittableRandom random = new SplittableRandom(15);
+        for (int[] shape : new int[][] {{1, 9}, {7, 1}, {17, 1001}, {70, 4100}}) {
+            int n = shape[0], p = shape[1];
+            float[] values = randomFloats(random, n * p);
+            for (ElementType type : new ElementType[] {ElementType.FLOAT32, ElementType.FLOAT64}) {
+                for (boolean rowMajor : new boolean[] {false, true}) {
+                    String name = "own-" + type + (rowMajor ? "-C-" : "-F-") + n + "x" + p + ".raw";
+                    Path file = writeRaw(name, values, null, n, p, type, rowMajor, ByteOrder.BIG_ENDIAN, 64);
+                    RawMatrixSource source = new RawMatrixSource(file, 64, type, ByteOrder.BIG_ENDIAN, rowMajor, n, p);
+                    try (HostMatrix want = reference.load(source)) {
+                        for (long[] blocks : layoutBlocks(p)) {
+                            try (HostMatrix got = backend.load(source, blocks)) {
+                                assertArrayEquals(get(want.data(), want.elements()), columnMajorValues(got), name + " in " + got.layout());
+                            }
+                        }
+                    }
+                }
+            }
+            for (long[] blocks : layoutBlocks(p)) {
+                HostMatrix x = ownLayout(values, n, p, blocks);
+                assertEquals(-1, backend.firstNonFinite(x), "all finite in " + x.layout());
+                int i = random.nextInt(n), j = random.nextInt(p);
+                x.data().put(x.storageIndex(i, j), Float.NaN);
+                assertArrayEquals(new long[] {i, j}, x.elementAt(backend.firstNonFinite(x)), "the NaN in " + x.layout());
+            }
+        }
+    }
+
+    @Test
+    void ownLayoutProductsGathersAndGramsMatchReference() {
+        SplittableRandom random = new SplittableRandom(16);
+        for (int[] shape : SHAPES) {
+            int n = shape[0], p = shape[1];
+            float[] xs = randomFloats(random, n * p);
+            HostMatrix ref = matrix(xs, n, p), ax = matrix(abs(xs), n, p);
+            float[] vs = randomFloats(random, p), us = randomFloats(random, n);
+            FloatPointer v = floats(vs), u = floats(us), av = floats(abs(vs)), au = floats(abs(us));
+            FloatPointer got = track(new FloatPointer(Math.max(n, p))), want = track(new FloatPointer(Math.max(n, p)));
+            FloatPointer scale = track(new FloatPointer(Math.max(n, p)));
+            int k = Math.min(p, 50) + 2;
+            int[] cols = new int[k];
+            for (int c = 0; c < k; c++) cols[c] = random.nextInt(p);
+            cols[0] = p - 1;
+            IntPointer columns = track(new IntPointer(cols));
+            long nn = (long) n * n;
+            for (long[] layout : layoutBlocks(p)) {
+                HostMatrix x = ownLayout(xs, n, p, layout);
+                String in = n + "x" + p + " in " + x.layout();
+
+                backend.multiply(x, v, got);
+                reference.multiply(ref, v, want);
+                reference.multiply(ax, av, scale);
+                assertClose("X v " + in, get(want, n), get(got, n), get(scale, n), productTolerance() * Math.sqrt(p));
+
+                backend.multiplyTransposed(x, u, got);
+                reference.multiplyTransposed(ref, u, want);
+                reference.multiplyTransposed(ax, au, scale);
+                assertClose("X^T u " + in, get(want, p), get(got, p), get(scale, p), productTolerance() * Math.sqrt(n));
+
+                // blocks equal to the layout, and blocks cutting across it
+                for (long[] starts : List.of(layout, blockStarts(p, 7), blockStarts(p, 3, 1, 64, 17))) {
+                    backend.blockGramProduct(x, starts, v, got);
+                    reference.blockGramProduct(ref, starts, v, want);
+                    reference.blockGramProduct(ax, starts, av, scale);
+                    assertClose("block product " + in + " (" + (starts.length - 1) + " blocks)",
+                            get(want, p), get(got, p), get(scale, p), productTolerance() * Math.sqrt(n + p));
+                }
+
+                FloatPointer a = track(new FloatPointer((long) n * k)), b = track(new FloatPointer((long) n * k));
+                backend.gatherColumns(x, columns, k, a);
+                reference.gatherColumns(ref, columns, k, b);
+                assertArrayEquals(get(b, (long) n * k), get(a, (long) n * k), "gather " + in);
+
+                DoublePointer g = track(new DoublePointer(nn)), r = track(new DoublePointer(nn)), sc = track(new DoublePointer(nn));
+                float[] support = new float[p];
+                for (int j = 0; j < p; j++) support[j] = random.nextInt(3) == 0 ? 0f : 1f;
+                for (float[] ws : new float[][] {vs, support}) { // signed weights (general product) and a 0/1 support (syrk)
+                    backend.weightedGram(x, floats(ws), g);
+                    reference.weightedGram(ref, floats(ws), r);
+                    reference.weightedGram(ax, floats(abs(ws)), sc);
+                    double[] gs = get(g, nn), rs = get(r, nn), scs = get(sc, nn);
+                    for (int e = 0; e < nn; e++) {
+                        assertTrue(Math.abs(gs[e] - rs[e]) <= 1e-12 * scs[e] + 1e-300, "weighted Gram " + in + " entry " + e + ": " + gs[e] + " vs " + rs[e]);
+                    }
+                }
+                reference.weightedGram(ax, null, sc);
+                double[] scs = get(sc, nn);
+                backend.singlePrecisionGram(x, g);
+                reference.weightedGram(ref, null, r);
+                double[] gs = get(g, nn), rs = get(r, nn);
+                for (int e = 0; e < nn; e++) {
+                    assertTrue(Math.abs(gs[e] - rs[e]) <= 1e-5 * scs[e] + 1e-300, "single-precision Gram " + in + " entry " + e);
+                }
+            }
+        }
     }
 
     // ---------------------------------------------------------------- dense algebra

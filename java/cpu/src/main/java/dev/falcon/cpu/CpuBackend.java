@@ -72,12 +72,7 @@ public final class CpuBackend implements ComputeBackend {
             return HostMatrix.wrap(floats, rows, cols, () -> falcon_unmap(mappedBase, mappedLength),
                     "mapped file " + source.file().getFileName());
         }
-        int type = switch (source.type()) {
-            case FLOAT32 -> 0;
-            case FLOAT64 -> 1;
-            case FLOAT16 -> 2;
-            case BFLOAT16 -> 3;
-        };
+        int type = elementType(source);
         HostMatrix x = HostMatrix.allocate(rows, cols);
         int rc = falcon_load_convert(path, source.dataOffset(), type, source.byteOrder() == ByteOrder.BIG_ENDIAN ? 1 : 0,
                 source.rowMajor() ? 1 : 0, rows, cols, x.data(), threads);
@@ -86,6 +81,42 @@ public final class CpuBackend implements ComputeBackend {
             throw new IOException(falcon_last_error());
         }
         return x;
+    }
+
+    /**
+     * Panels equal to the blocks (see {@link HostMatrix}): the block-fused product then reads X once, as one
+     * sequential stream. A file that already is column-major float32 stays a zero-copy mapping instead.
+     */
+    @Override
+    public HostMatrix load(RawMatrixSource source, long[] blockStarts) throws IOException {
+        if (blockStarts == null || source.isInternalLayout()) return load(source);
+        checkOpen();
+        int type = elementType(source);
+        long rows = source.rows(), cols = source.cols();
+        HostMatrix x = allocate(rows, cols, blockStarts);
+        int rc = falcon_panel_load_convert(source.file().toAbsolutePath().toString(), source.dataOffset(), type,
+                source.byteOrder() == ByteOrder.BIG_ENDIAN ? 1 : 0, source.rowMajor() ? 1 : 0, rows, cols, blockStarts,
+                blockStarts.length - 1, x.data(), threads);
+        if (rc != 0) {
+            x.close();
+            throw new IOException(falcon_last_error());
+        }
+        return x;
+    }
+
+    @Override
+    public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        checkOpen();
+        return HostMatrix.allocate(rows, cols, blockStarts);
+    }
+
+    private static int elementType(RawMatrixSource source) {
+        return switch (source.type()) {
+            case FLOAT32 -> 0;
+            case FLOAT64 -> 1;
+            case FLOAT16 -> 2;
+            case BFLOAT16 -> 3;
+        };
     }
 
     // ---------------------------------------------------------------- synthetic data
@@ -106,7 +137,12 @@ public final class CpuBackend implements ComputeBackend {
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
         checkOpen();
         if (rank < 1) throw new IllegalArgumentException("rank must be >= 1, got " + rank);
-        falcon_fill_synthetic(x.data(), x.rows(), x.cols(), rank, noise, seed, threads);
+        long[] panels = x.panelStarts();
+        if (panels == null) {
+            falcon_fill_synthetic(x.data(), x.rows(), x.cols(), rank, noise, seed, threads);
+        } else {
+            falcon_panel_fill_synthetic(x.data(), x.rows(), x.cols(), panels, panels.length - 1, rank, noise, seed, threads);
+        }
     }
 
     // ---------------------------------------------------------------- products
@@ -114,20 +150,36 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
         checkOpen();
-        falcon_gemv_n(x.data(), x.rows(), x.cols(), v, out, threads);
+        long[] panels = x.panelStarts();
+        if (panels == null) {
+            falcon_gemv_n(x.data(), x.rows(), x.cols(), v, out, threads);
+        } else {
+            falcon_panel_gemv_n(x.data(), x.rows(), x.cols(), panels, panels.length - 1, v, out, threads);
+        }
     }
 
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
         checkOpen();
-        falcon_gemv_t(x.data(), x.rows(), x.cols(), u, out, threads);
+        long[] panels = x.panelStarts();
+        if (panels == null) {
+            falcon_gemv_t(x.data(), x.rows(), x.cols(), u, out, threads);
+        } else {
+            falcon_panel_gemv_t(x.data(), x.rows(), x.cols(), panels, panels.length - 1, u, out, threads);
+        }
     }
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         checkOpen();
         checkStarts("block", blockStarts, x.cols());
-        falcon_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out, threads);
+        long[] panels = x.panelStarts();
+        if (panels == null) {
+            falcon_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out, threads);
+        } else {
+            falcon_panel_block_gram(x.data(), x.rows(), x.cols(), panels, panels.length - 1, blockStarts,
+                    blockStarts.length - 1, d, out, threads);
+        }
     }
 
     static void checkStarts(String what, long[] starts, long p) {
@@ -147,7 +199,10 @@ public final class CpuBackend implements ComputeBackend {
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         checkOpen();
         if (k == 0) return;
-        if (falcon_gather(x.data(), x.rows(), x.cols(), columns, k, dst, threads) != 0) {
+        long[] panels = x.panelStarts();
+        int rc = panels == null ? falcon_gather(x.data(), x.rows(), x.cols(), columns, k, dst, threads)
+                : falcon_panel_gather(x.data(), x.rows(), x.cols(), panels, panels.length - 1, columns, k, dst, threads);
+        if (rc != 0) {
             throw new IndexOutOfBoundsException(falcon_last_error());
         }
     }
@@ -159,31 +214,51 @@ public final class CpuBackend implements ComputeBackend {
         checkOpen();
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
-        long chunk = Math.max(16, Math.min(p, (1L << 22) / n)); // ~32 MB of doubles per operand
         falcon_openblas_set_threads(threads);
-        if (ComputeBackend.nonNegativeWeights(columnWeights, p)) {
-            // sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j] over the columns of positive weight: one
-            // symmetric rank-k update (half the work of a general product), zero-weight columns skipped.
-            try (DoublePointer a = new DoublePointer(chunk * n)) {
-                new DoublePointer(gram).limit((long) n * n).fill(0);
-                long[] next = {0};
-                while (next[0] < p) {
-                    long k = falcon_gram_scaled_columns(x.data(), n, next[0], p, columnWeights, a, chunk, next, threads);
-                    if (k > 0) openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, 1.0, a, n, 1.0, gram, n);
+        boolean nonNegative = ComputeBackend.nonNegativeWeights(columnWeights, p);
+        new DoublePointer(gram).limit((long) n * n).fill(0);
+        if (x.isColumnMajor()) {
+            addColumnMajorGram(x.data(), n, p, columnWeights, nonNegative, gram);
+        } else {
+            // Panels: column chunks are gathered column-major (the Gram is compute-bound, the copy is not its cost).
+            long chunk = Math.max(16, Math.min(p, (1L << 24) / n));
+            try (FloatPointer columns = new FloatPointer(chunk * n); IntPointer indices = new IntPointer(chunk)) {
+                for (long c0 = 0; c0 < p; c0 += chunk) {
+                    long m = Math.min(chunk, p - c0);
+                    for (long c = 0; c < m; c++) indices.put(c, (int) (c0 + c));
+                    gatherColumns(x, indices, m, columns);
+                    FloatPointer weights = columnWeights == null ? null
+                            : new FloatPointer(columnWeights).position(columnWeights.position() + c0);
+                    addColumnMajorGram(columns, n, m, weights, nonNegative, gram);
                 }
-            }
-            falcon_symmetrize_lower(gram, n);
-            return;
-        }
-        try (DoublePointer a = new DoublePointer(chunk * n); DoublePointer b = new DoublePointer(chunk * n)) {
-            new DoublePointer(gram).limit((long) n * n).fill(0);
-            for (long j0 = 0; j0 < p; j0 += chunk) {
-                int k = (int) Math.min(chunk, p - j0);
-                falcon_gram_prepare(x.data(), n, j0, k, columnWeights, a, b, threads);
-                openblas.cblas_dgemm(COL_MAJOR, NO_TRANS, TRANS, n, n, k, 1.0, a, n, b, n, 1.0, gram, n);
             }
         }
         falcon_symmetrize_lower(gram, n);
+    }
+
+    /** Lower triangle of gram += sum_j w_j x_j x_j^T over the p columns of a column-major x. */
+    private void addColumnMajorGram(FloatPointer x, int n, long p, FloatPointer columnWeights, boolean nonNegative,
+                                    DoublePointer gram) {
+        long chunk = Math.max(16, Math.min(p, (1L << 22) / n)); // ~32 MB of doubles per operand
+        if (nonNegative) {
+            // sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j] over the columns of positive weight: one
+            // symmetric rank-k update (half the work of a general product), zero-weight columns skipped.
+            try (DoublePointer a = new DoublePointer(chunk * n)) {
+                long[] next = {0};
+                while (next[0] < p) {
+                    long k = falcon_gram_scaled_columns(x, n, next[0], p, columnWeights, a, chunk, next, threads);
+                    if (k > 0) openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, 1.0, a, n, 1.0, gram, n);
+                }
+            }
+            return;
+        }
+        try (DoublePointer a = new DoublePointer(chunk * n); DoublePointer b = new DoublePointer(chunk * n)) {
+            for (long j0 = 0; j0 < p; j0 += chunk) {
+                int k = (int) Math.min(chunk, p - j0);
+                falcon_gram_prepare(x, n, j0, k, columnWeights, a, b, threads);
+                openblas.cblas_dgemm(COL_MAJOR, NO_TRANS, TRANS, n, n, k, 1.0, a, n, b, n, 1.0, gram, n);
+            }
+        }
     }
 
     /** Columns per ssyrk: float accumulation stays within a chunk (about 1e-6 relative), chunks are summed in double. */
@@ -200,16 +275,38 @@ public final class CpuBackend implements ComputeBackend {
         try (FloatPointer part = new FloatPointer(nn)) {
             java.nio.FloatBuffer pb = part.position(0).limit(nn).asBuffer();
             java.nio.DoubleBuffer gb = new DoublePointer(gram).position(0).limit(nn).asBuffer();
-            for (long j0 = 0; j0 < p; j0 += SINGLE_PRECISION_GRAM_CHUNK) {
-                int k = (int) Math.min(SINGLE_PRECISION_GRAM_CHUNK, p - j0);
-                FloatPointer columns = new FloatPointer(x.data()).position(x.data().position() + j0 * n);
-                openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, k, 1f, columns, n, 0f, part, n);
+            long[] panels = x.panelStarts();
+            long[] chunkStarts = panels != null ? panels : uniformStarts(p, SINGLE_PRECISION_GRAM_CHUNK);
+            int first = 0;
+            while (first + 1 < chunkStarts.length) {
+                // panels are summed in float up to about one chunk's worth of columns, as column-major chunks are
+                int last = first + 1;
+                while (last + 1 < chunkStarts.length && chunkStarts[last + 1] - chunkStarts[first] <= SINGLE_PRECISION_GRAM_CHUNK) last++;
+                for (int k = first; k < last; k++) {
+                    long j0 = chunkStarts[k];
+                    int width = (int) (chunkStarts[k + 1] - j0);
+                    FloatPointer columns = new FloatPointer(x.data()).position(x.data().position() + j0 * n);
+                    float beta = k == first ? 0f : 1f;
+                    if (panels == null) {
+                        openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n);
+                    } else {
+                        // a row-major n x width panel is a column-major width x n matrix A, and X_P X_P^T = A^T A
+                        openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n);
+                    }
+                }
                 for (int c = 0; c < n; c++) {
                     for (int r = c; r < n; r++) gb.put(c * n + r, gb.get(c * n + r) + pb.get(c * n + r));
                 }
+                first = last;
             }
         }
         falcon_symmetrize_lower(gram, n);
+    }
+
+    private static long[] uniformStarts(long p, long width) {
+        long[] starts = new long[(int) ((p + width - 1) / width) + 1];
+        for (int k = 0; k < starts.length; k++) starts[k] = Math.min(p, k * width);
+        return starts;
     }
 
     @Override

@@ -106,6 +106,7 @@ public final class CudaBackend implements ComputeBackend {
     /** The plan for X, making X resident when it fits. Public for logs and tests on a GPU. */
     public DeviceMemoryPlan prepare(HostMatrix x) {
         if (x == residentOf && plan != null) return plan;
+        x.requireColumnMajor("the cuda backend");
         releaseResident();
         long[] free = {0}, total = {0};
         check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");

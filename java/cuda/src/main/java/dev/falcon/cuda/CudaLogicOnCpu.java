@@ -64,11 +64,13 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         checkStarts(blockStarts, x.cols());
+        x.requireColumnMajor(name());
         CudaLogic.fcl_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out);
     }
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        x.requireColumnMajor(name());
         long r = CudaLogic.fcl_gather(x.data(), x.rows(), x.cols(), columns, k, dst);
         if (r < 0) {
             long c = -r - 1;
@@ -79,6 +81,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     /** The GPU path's widening kernel per chunk of {@link #GRAM_CHUNK} columns, then loops in cuBLAS dgemm's role. */
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        x.requireColumnMajor(name());
         CudaLogic.fcl_weighted_gram(x.data(), x.rows(), x.cols(), columnWeights, GRAM_CHUNK, gram);
     }
 

@@ -70,4 +70,23 @@ public final class FalconKernels {
     public static native int falcon_unmap(Pointer base, long mapped);
     public static native int falcon_load_convert(String path, long offset, int type, int bigEndian, int rowMajor,
                                                  long rows, long cols, FloatPointer dst, int threads);
+    // panel layout (see falcon_kernels.h): panels has panelCount + 1 entries, from 0 to p
+    public static native void falcon_panel_fill_synthetic(FloatPointer x, long n, long p, @Cast("const int64_t*") long[] panels,
+                                                          long panelCount, int rank, float noise, long seed, int threads);
+    public static native void falcon_panel_gemv_n(@Cast("const float*") FloatPointer x, long n, long p,
+                                                  @Cast("const int64_t*") long[] panels, long panelCount,
+                                                  @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
+    public static native void falcon_panel_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
+                                                  @Cast("const int64_t*") long[] panels, long panelCount,
+                                                  @Cast("const float*") FloatPointer u, FloatPointer out, int threads);
+    public static native void falcon_panel_block_gram(@Cast("const float*") FloatPointer x, long n, long p,
+                                                      @Cast("const int64_t*") long[] panels, long panelCount,
+                                                      @Cast("const int64_t*") long[] starts, long blocks,
+                                                      @Cast("const float*") FloatPointer d, FloatPointer out, int threads);
+    public static native int falcon_panel_gather(@Cast("const float*") FloatPointer x, long n, long p,
+                                                 @Cast("const int64_t*") long[] panels, long panelCount,
+                                                 @Cast("const int32_t*") IntPointer columns, long k, FloatPointer dst, int threads);
+    public static native int falcon_panel_load_convert(String path, long offset, int type, int bigEndian, int rowMajor,
+                                                       long rows, long cols, @Cast("const int64_t*") long[] panels,
+                                                       long panelCount, FloatPointer dst, int threads);
 }

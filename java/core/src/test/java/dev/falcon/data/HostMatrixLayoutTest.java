@@ -1,0 +1,89 @@
+package dev.falcon.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.backend.JavaBackend;
+import java.util.SplittableRandom;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+
+/** The panel layout's addressing, and the reference backend reading it exactly as column-major. */
+class HostMatrixLayoutTest {
+    @Test
+    void storageIndexAndElementAtAreInverse() {
+        long[] panels = {0, 3, 4, 11};
+        try (HostMatrix x = HostMatrix.allocate(5, 11, panels); HostMatrix c = HostMatrix.allocate(5, 11)) {
+            boolean[] seen = new boolean[55];
+            for (long j = 0; j < 11; j++) {
+                for (long i = 0; i < 5; i++) {
+                    long s = x.storageIndex(i, j);
+                    assertTrue(!seen[(int) s], "each element has its own address");
+                    seen[(int) s] = true;
+                    assertArrayEquals(new long[] {i, j}, x.elementAt(s));
+                    assertEquals(j * 5 + i, c.storageIndex(i, j));
+                    assertArrayEquals(new long[] {i, j}, c.elementAt(j * 5 + i));
+                }
+            }
+            // a panel is row-major: row 1 of panel [4, 11) starts 7 floats after its row 0
+            assertEquals(4 * 5 + 7, x.storageIndex(1, 4));
+            assertEquals("row-major panels (3)", x.layout());
+            assertEquals(3, x.panelCount());
+            assertTrue(c.isColumnMajor());
+            assertThrows(IllegalArgumentException.class, () -> x.requireColumnMajor("a reader"));
+        }
+    }
+
+    @Test
+    void panelStartsAreValidated() {
+        assertThrows(IllegalArgumentException.class, () -> HostMatrix.allocate(2, 5, new long[] {0, 5, 5}));
+        assertThrows(IllegalArgumentException.class, () -> HostMatrix.allocate(2, 5, new long[] {0, 4}));
+        assertThrows(IllegalArgumentException.class, () -> HostMatrix.allocate(2, 5, new long[] {1, 5}));
+    }
+
+    @Test
+    void referenceBackendGivesTheSameResultsOnPanels() {
+        int n = 7, p = 23;
+        long[] panels = {0, 1, 9, 10, 23};
+        SplittableRandom random = new SplittableRandom(3);
+        try (JavaBackend java = new JavaBackend(); HostMatrix c = HostMatrix.allocate(n, p); HostMatrix x = HostMatrix.allocate(n, p, panels);
+             HostMatrix filled = HostMatrix.allocate(n, p, panels);
+             FloatPointer v = new FloatPointer(p); FloatPointer a = new FloatPointer(p); FloatPointer b = new FloatPointer(p)) {
+            for (int j = 0; j < p; j++) {
+                v.put(j, (float) random.nextDouble());
+                for (int i = 0; i < n; i++) {
+                    float value = (float) (random.nextDouble() - 0.5);
+                    c.data().put(c.storageIndex(i, j), value);
+                    x.data().put(x.storageIndex(i, j), value);
+                }
+            }
+            assertArrayEquals(floats(c.columns(2, 9)), floats(x.columns(2, 9)));
+            long[] blocks = {0, 5, 23};
+            java.blockGramProduct(c, blocks, v, a);
+            java.blockGramProduct(x, blocks, v, b);
+            assertArrayEquals(get(a, p), get(b, p), "block product");
+            java.multiplyTransposed(c, v, a);
+            java.multiplyTransposed(x, v, b);
+            assertArrayEquals(get(a, p), get(b, p), "X^T u");
+            java.fillSyntheticGradients(filled, 2, 0.1f, 9);
+            java.fillSyntheticGradients(c, 2, 0.1f, 9);
+            for (int j = 0; j < p; j++) {
+                for (int i = 0; i < n; i++) assertEquals(c.data().get(c.storageIndex(i, j)), filled.data().get(filled.storageIndex(i, j)));
+            }
+        }
+    }
+
+    private static float[] floats(java.nio.FloatBuffer b) {
+        float[] a = new float[b.remaining()];
+        b.duplicate().get(a);
+        return a;
+    }
+
+    private static float[] get(FloatPointer p, int count) {
+        float[] a = new float[count];
+        p.position(0).get(a);
+        return a;
+    }
+}
