@@ -93,58 +93,71 @@ static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64
     }
 }
 
+/**
+ * s[k] += (vector k, at r + k * stride) . v over len floats, k < 4: four panel rows, or four columns of column-major
+ * X. With PREFETCH, the loop also prefetches from `ahead` at four times its own pace (the next group of columns).
+ */
+template <bool PREFETCH = false>
+static inline void dot_rows4(const float* r, int64_t stride, int64_t len, const float* __restrict v, float s[4],
+                             const float* ahead = nullptr) {
+    const float* r0 = r;
+    const float* r1 = r + stride;
+    const float* r2 = r + 2 * stride;
+    const float* r3 = r + 3 * stride;
+    vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+    vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
+    int64_t j = 0;
+    for (; j + 2 * W <= len; j += 2 * W) {
+        if (PREFETCH)
+            for (int k = 0; k < 8 * W; k += 16) __builtin_prefetch(ahead + 4 * j + k, 0, 3);
+        const vf v0 = load(v + j), v1 = load(v + j + W);
+        a0 += load(r0 + j) * v0; b0 += load(r0 + j + W) * v1;
+        a1 += load(r1 + j) * v0; b1 += load(r1 + j + W) * v1;
+        a2 += load(r2 + j) * v0; b2 += load(r2 + j + W) * v1;
+        a3 += load(r3 + j) * v0; b3 += load(r3 + j + W) * v1;
+    }
+    for (; j + W <= len; j += W) {
+        const vf v0 = load(v + j);
+        a0 += load(r0 + j) * v0;
+        a1 += load(r1 + j) * v0;
+        a2 += load(r2 + j) * v0;
+        a3 += load(r3 + j) * v0;
+    }
+    float t0 = hsum(a0 + b0), t1 = hsum(a1 + b1), t2 = hsum(a2 + b2), t3 = hsum(a3 + b3);
+    for (; j < len; j++) {
+        t0 += r0[j] * v[j];
+        t1 += r1[j] * v[j];
+        t2 += r2[j] * v[j];
+        t3 += r3[j] * v[j];
+    }
+    s[0] += t0; s[1] += t1; s[2] += t2; s[3] += t3;
+}
+
+static inline float dot_row(const float* r, int64_t len, const float* __restrict v) {
+    vf a0 = splat(0), b0 = splat(0);
+    int64_t j = 0;
+    for (; j + 2 * W <= len; j += 2 * W) {
+        a0 += load(r + j) * load(v + j);
+        b0 += load(r + j + W) * load(v + j + W);
+    }
+    for (; j + W <= len; j += W) a0 += load(r + j) * load(v + j);
+    float t = hsum(a0 + b0);
+    for (; j < len; j++) t += r[j] * v[j];
+    return t;
+}
+
 /** out[j] = x_j . t for j in [j0, j1). */
 static void dot_columns(const float* __restrict x, int64_t n, int64_t j0, int64_t j1,
                         const float* __restrict t, float* __restrict out, int64_t prefetchDistance) {
     int64_t j = j0;
-    const int64_t n32 = n / (2 * W) * (2 * W);
-    const int64_t nv = n / W * W;
     for (; j + 4 <= j1; j += 4) {
         const float* c0 = x + j * n;
-        const float* c1 = c0 + n;
-        const float* c2 = c1 + n;
-        const float* c3 = c2 + n;
-        vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
-        vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
-        int64_t i = 0;
-        const float* ahead = c0 + prefetchDistance;  // data needed later: the next group, or the next block
-        for (; i < n32; i += 2 * W) {
-            for (int k = 0; k < 8 * W; k += 16) __builtin_prefetch(ahead + 4 * i + k, 0, 3);
-            const vf t0 = load(t + i), t1 = load(t + i + W);
-            a0 += load(c0 + i) * t0; b0 += load(c0 + i + W) * t1;
-            a1 += load(c1 + i) * t0; b1 += load(c1 + i + W) * t1;
-            a2 += load(c2 + i) * t0; b2 += load(c2 + i + W) * t1;
-            a3 += load(c3 + i) * t0; b3 += load(c3 + i + W) * t1;
-        }
-        for (; i < nv; i += W) {
-            const vf t0 = load(t + i);
-            a0 += load(c0 + i) * t0;
-            a1 += load(c1 + i) * t0;
-            a2 += load(c2 + i) * t0;
-            a3 += load(c3 + i) * t0;
-        }
-        float s0 = hsum(a0 + b0), s1 = hsum(a1 + b1), s2 = hsum(a2 + b2), s3 = hsum(a3 + b3);
-        for (; i < n; i++) {
-            s0 += c0[i] * t[i];
-            s1 += c1[i] * t[i];
-            s2 += c2[i] * t[i];
-            s3 += c3[i] * t[i];
-        }
-        out[j] = s0; out[j + 1] = s1; out[j + 2] = s2; out[j + 3] = s3;
+        float s[4] = {0, 0, 0, 0};
+        // data needed later: the next group, or the next block
+        dot_rows4<true>(c0, n, n, t, s, c0 + prefetchDistance);
+        out[j] = s[0]; out[j + 1] = s[1]; out[j + 2] = s[2]; out[j + 3] = s[3];
     }
-    for (; j < j1; j++) {
-        const float* c0 = x + j * n;
-        vf a0 = splat(0), b0 = splat(0);
-        int64_t i = 0;
-        for (; i < n32; i += 2 * W) {
-            a0 += load(c0 + i) * load(t + i);
-            b0 += load(c0 + i + W) * load(t + i + W);
-        }
-        for (; i < nv; i += W) a0 += load(c0 + i) * load(t + i);
-        float s0 = hsum(a0 + b0);
-        for (; i < n; i++) s0 += c0[i] * t[i];
-        out[j] = s0;
-    }
+    for (; j < j1; j++) out[j] = dot_row(x + j * n, n, t);
 }
 
 /**
@@ -195,52 +208,6 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // are in L1: s_i = row_i . d, then out += s_i row_i. X is read exactly once, as one sequential stream. Four rows at
 // a time share the loads of d and of out (measured, n = 512 and 128, block 2000, 2 threads: 0.9-0.96x of a
 // streaming read, against 0.59-0.71x for the column-major pair of passes and 0.67-0.84x for one row at a time).
-
-/** s[k] += (row k of the piece, starting at r) . v over len columns, k < 4. */
-static inline void dot_rows4(const float* r, int64_t stride, int64_t len, const float* __restrict v, float s[4]) {
-    const float* r0 = r;
-    const float* r1 = r + stride;
-    const float* r2 = r + 2 * stride;
-    const float* r3 = r + 3 * stride;
-    vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
-    vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
-    int64_t j = 0;
-    for (; j + 2 * W <= len; j += 2 * W) {
-        const vf v0 = load(v + j), v1 = load(v + j + W);
-        a0 += load(r0 + j) * v0; b0 += load(r0 + j + W) * v1;
-        a1 += load(r1 + j) * v0; b1 += load(r1 + j + W) * v1;
-        a2 += load(r2 + j) * v0; b2 += load(r2 + j + W) * v1;
-        a3 += load(r3 + j) * v0; b3 += load(r3 + j + W) * v1;
-    }
-    for (; j + W <= len; j += W) {
-        const vf v0 = load(v + j);
-        a0 += load(r0 + j) * v0;
-        a1 += load(r1 + j) * v0;
-        a2 += load(r2 + j) * v0;
-        a3 += load(r3 + j) * v0;
-    }
-    float t0 = hsum(a0 + b0), t1 = hsum(a1 + b1), t2 = hsum(a2 + b2), t3 = hsum(a3 + b3);
-    for (; j < len; j++) {
-        t0 += r0[j] * v[j];
-        t1 += r1[j] * v[j];
-        t2 += r2[j] * v[j];
-        t3 += r3[j] * v[j];
-    }
-    s[0] += t0; s[1] += t1; s[2] += t2; s[3] += t3;
-}
-
-static inline float dot_row(const float* r, int64_t len, const float* __restrict v) {
-    vf a0 = splat(0), b0 = splat(0);
-    int64_t j = 0;
-    for (; j + 2 * W <= len; j += 2 * W) {
-        a0 += load(r + j) * load(v + j);
-        b0 += load(r + j + W) * load(v + j + W);
-    }
-    for (; j + W <= len; j += W) a0 += load(r + j) * load(v + j);
-    float t = hsum(a0 + b0);
-    for (; j < len; j++) t += r[j] * v[j];
-    return t;
-}
 
 /** o[0..len) += sum_k u[k] * (row k of the piece, starting at r), k < 4, added in increasing k. */
 static inline void axpy_rows4(const float* r, int64_t stride, int64_t len, const float u[4], float* __restrict o) {
