@@ -86,6 +86,13 @@ FALCON_API void falcon_panel_block_gram(const float* x, int64_t n, int64_t p, co
 /** dst[:, c] = X[:, columns[c]] (dst column-major n x k); returns -1 on an out-of-range column. */
 FALCON_API int falcon_panel_gather(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
                                    const int32_t* columns, int64_t k, float* dst, int threads);
+/**
+ * As falcon_gram_scaled_columns on panels, but A = [sqrt(w_j) X[:, j]] is written row-major (n x k, leading dimension
+ * k): A^T-major for a transposed syrk. Returns k; *next receives the column to resume from.
+ */
+FALCON_API int64_t falcon_panel_gram_scaled_rows(const float* x, int64_t n, int64_t p, const int64_t* panels,
+                                                 int64_t panelCount, int64_t j0, const float* weights, double* a,
+                                                 int64_t capacity, int64_t* next, int threads);
 /** As falcon_load_convert, into the panel layout. */
 FALCON_API int falcon_panel_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor,
                                          int64_t rows, int64_t cols, const int64_t* panels, int64_t panelCount,

@@ -219,17 +219,38 @@ public final class CpuBackend implements ComputeBackend {
         new DoublePointer(gram).limit((long) n * n).fill(0);
         if (x.isColumnMajor()) {
             addColumnMajorGram(x.data(), n, p, columnWeights, nonNegative, gram);
+        } else if (nonNegative) {
+            // Panels: A = [sqrt(w_j) x_j] is widened row-major, straight from the panels' rows (sequential on both
+            // sides), and A^T A is one transposed syrk per chunk.
+            long[] panels = x.panelStarts();
+            long chunk = Math.max(16, Math.min(p, (1L << 22) / n));
+            try (DoublePointer a = new DoublePointer(chunk * n)) {
+                long[] next = {0};
+                while (next[0] < p) {
+                    long k = falcon_panel_gram_scaled_rows(x.data(), n, p, panels, panels.length - 1, next[0], columnWeights,
+                            a, chunk, next, threads);
+                    if (k > 0) openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n);
+                }
+            }
         } else {
-            // Panels: column chunks are gathered column-major (the Gram is compute-bound, the copy is not its cost).
-            long chunk = Math.max(16, Math.min(p, (1L << 24) / n));
-            try (FloatPointer columns = new FloatPointer(chunk * n); IntPointer indices = new IntPointer(chunk)) {
-                for (long c0 = 0; c0 < p; c0 += chunk) {
-                    long m = Math.min(chunk, p - c0);
-                    for (long c = 0; c < m; c++) indices.put(c, (int) (c0 + c));
+            // Panels with signed weights (not a solver case): columns of non-zero weight gathered column-major.
+            int chunk = (int) Math.max(16, Math.min(p, (1L << 22) / n));
+            java.nio.FloatBuffer all = columnWeights.position(0).limit(p).asBuffer();
+            try (FloatPointer columns = new FloatPointer((long) chunk * n); IntPointer indices = new IntPointer(chunk);
+                 FloatPointer weights = new FloatPointer(chunk)) {
+                long j = 0;
+                while (j < p) {
+                    int m = 0;
+                    for (; j < p && m < chunk; j++) {
+                        float wj = all.get((int) j);
+                        if (wj == 0) continue;
+                        indices.put(m, (int) j);
+                        weights.put(m, wj);
+                        m++;
+                    }
+                    if (m == 0) break;
                     gatherColumns(x, indices, m, columns);
-                    FloatPointer weights = columnWeights == null ? null
-                            : new FloatPointer(columnWeights).position(columnWeights.position() + c0);
-                    addColumnMajorGram(columns, n, m, weights, nonNegative, gram);
+                    addColumnMajorGram(columns, n, m, weights, false, gram);
                 }
             }
         }

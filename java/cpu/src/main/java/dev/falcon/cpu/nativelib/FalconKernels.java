@@ -89,4 +89,8 @@ public final class FalconKernels {
     public static native int falcon_panel_load_convert(String path, long offset, int type, int bigEndian, int rowMajor,
                                                        long rows, long cols, @Cast("const int64_t*") long[] panels,
                                                        long panelCount, FloatPointer dst, int threads);
+    public static native long falcon_panel_gram_scaled_rows(@Cast("const float*") FloatPointer x, long n, long p,
+                                                            @Cast("const int64_t*") long[] panels, long panelCount, long j0,
+                                                            @Cast("const float*") FloatPointer weights, DoublePointer a,
+                                                            long capacity, @Cast("int64_t*") long[] next, int threads);
 }
