@@ -371,10 +371,11 @@ public abstract class ComputeBackendContract {
                 DoublePointer g = track(new DoublePointer(nn)), r = track(new DoublePointer(nn)), sc = track(new DoublePointer(nn));
                 float[] support = new float[p];
                 for (int j = 0; j < p; j++) support[j] = random.nextInt(3) == 0 ? 0f : 1f;
-                for (float[] ws : new float[][] {vs, support}) { // signed weights (general product) and a 0/1 support (syrk)
-                    backend.weightedGram(x, floats(ws), g);
-                    reference.weightedGram(ref, floats(ws), r);
-                    reference.weightedGram(ax, floats(abs(ws)), sc);
+                // signed weights (general product), a 0/1 support (syrk) and none (all ones)
+                for (float[] ws : new float[][] {vs, support, null}) {
+                    backend.weightedGram(x, ws == null ? null : floats(ws), g);
+                    reference.weightedGram(ref, ws == null ? null : floats(ws), r);
+                    reference.weightedGram(ax, ws == null ? null : floats(abs(ws)), sc);
                     double[] gs = get(g, nn), rs = get(r, nn), scs = get(sc, nn);
                     for (int e = 0; e < nn; e++) {
                         assertTrue(Math.abs(gs[e] - rs[e]) <= 1e-12 * scs[e] + 1e-300, "weighted Gram " + in + " entry " + e + ": " + gs[e] + " vs " + rs[e]);
