@@ -206,8 +206,10 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // ------------------------------------------------------------------ panel layout
 // In a row-major panel every row segment is contiguous, so both products of a block are computed while its rows
 // are in L1: s_i = row_i . d, then out += s_i row_i. X is read exactly once, as one sequential stream. Four rows at
-// a time share the loads of d and of out (measured, n = 512 and 128, block 2000, 2 threads: 0.9-0.96x of a
-// streaming read, against 0.59-0.71x for the column-major pair of passes and 0.67-0.84x for one row at a time).
+// a time share the loads of d and of out (JMH, n = 512, block 2000, 2 threads: 0.86-0.96x of a streaming read of the
+// same buffer, against 0.57-0.58x for the column-major pair of passes; one row at a time gave 0.67-0.84x
+// standalone). Measured and rejected: prefetching the next four rows during the axpy half (0.66-0.87x), and
+// software pipelining the next group's dot with this group's axpy (no difference above the VM's noise).
 
 /** o[0..len) += sum_k u[k] * (row k of the piece, starting at r), k < 4, added in increasing k. */
 static inline void axpy_rows4(const float* r, int64_t stride, int64_t len, const float u[4], float* __restrict o) {
