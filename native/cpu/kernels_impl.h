@@ -28,6 +28,48 @@ static inline float hsum(vf v) {
     return a[0];
 }
 
+/** o[0..len) += sum_k u[k] * (vector k, at r + k * stride), k < 4, added in increasing k: panel rows or columns. */
+static inline void axpy_rows4(const float* r, int64_t stride, int64_t len, const float u[4], float* __restrict o) {
+    const float* r0 = r;
+    const float* r1 = r + stride;
+    const float* r2 = r + 2 * stride;
+    const float* r3 = r + 3 * stride;
+    const vf u0 = splat(u[0]), u1 = splat(u[1]), u2 = splat(u[2]), u3 = splat(u[3]);
+    int64_t j = 0;
+    for (; j + 2 * W <= len; j += 2 * W) {
+        vf o0 = load(o + j), o1 = load(o + j + W);
+        o0 += load(r0 + j) * u0; o1 += load(r0 + j + W) * u0;
+        o0 += load(r1 + j) * u1; o1 += load(r1 + j + W) * u1;
+        o0 += load(r2 + j) * u2; o1 += load(r2 + j + W) * u2;
+        o0 += load(r3 + j) * u3; o1 += load(r3 + j + W) * u3;
+        store(o + j, o0);
+        store(o + j + W, o1);
+    }
+    for (; j + W <= len; j += W) {
+        vf o0 = load(o + j);
+        o0 += load(r0 + j) * u0;
+        o0 += load(r1 + j) * u1;
+        o0 += load(r2 + j) * u2;
+        o0 += load(r3 + j) * u3;
+        store(o + j, o0);
+    }
+    for (; j < len; j++) {
+        float acc = o[j];
+        acc += r0[j] * u[0];
+        acc += r1[j] * u[1];
+        acc += r2[j] * u[2];
+        acc += r3[j] * u[3];
+        o[j] = acc;
+    }
+}
+
+static inline void axpy_row(const float* r, int64_t len, float u, float* __restrict o) {
+    const vf u0 = splat(u);
+    int64_t j = 0;
+    for (; j + W <= len; j += W) store(o + j, load(o + j) + load(r + j) * u0);
+    for (; j < len; j++) o[j] += r[j] * u;
+}
+
 /** t[0..n) += sum over columns [j0, j1) of x_j * d_j (t must already hold the starting value). */
 static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64_t j1,
                          const float* __restrict d, float* __restrict t) {
@@ -58,39 +100,8 @@ static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64
             t[i] = acc;
         }
     }
-    for (; j + 4 <= j1; j += 4) {
-        const float* c0 = x + j * n;
-        const float* c1 = c0 + n;
-        const float* c2 = c1 + n;
-        const float* c3 = c2 + n;
-        const float d0 = d[j], d1 = d[j + 1], d2 = d[j + 2], d3 = d[j + 3];
-        const vf v0 = splat(d0), v1 = splat(d1), v2 = splat(d2), v3 = splat(d3);
-        int64_t i = 0;
-        for (; i < nv; i += W) {
-            vf acc = load(t + i);
-            acc += load(c0 + i) * v0;
-            acc += load(c1 + i) * v1;
-            acc += load(c2 + i) * v2;
-            acc += load(c3 + i) * v3;
-            store(t + i, acc);
-        }
-        for (; i < n; i++) {
-            float acc = t[i];
-            acc += c0[i] * d0;
-            acc += c1[i] * d1;
-            acc += c2[i] * d2;
-            acc += c3[i] * d3;
-            t[i] = acc;
-        }
-    }
-    for (; j < j1; j++) {
-        const float* c0 = x + j * n;
-        const float d0 = d[j];
-        const vf v0 = splat(d0);
-        int64_t i = 0;
-        for (; i < nv; i += W) store(t + i, load(t + i) + load(c0 + i) * v0);
-        for (; i < n; i++) t[i] += c0[i] * d0;
-    }
+    for (; j + 4 <= j1; j += 4) axpy_rows4(x + j * n, n, n, d + j, t);
+    for (; j < j1; j++) axpy_row(x + j * n, n, d[j], t);
 }
 
 /**
@@ -210,48 +221,6 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // same buffer, against 0.57-0.58x for the column-major pair of passes; one row at a time gave 0.67-0.84x
 // standalone). Measured and rejected: prefetching the next four rows during the axpy half (0.66-0.87x), and
 // software pipelining the next group's dot with this group's axpy (no difference above the VM's noise).
-
-/** o[0..len) += sum_k u[k] * (row k of the piece, starting at r), k < 4, added in increasing k. */
-static inline void axpy_rows4(const float* r, int64_t stride, int64_t len, const float u[4], float* __restrict o) {
-    const float* r0 = r;
-    const float* r1 = r + stride;
-    const float* r2 = r + 2 * stride;
-    const float* r3 = r + 3 * stride;
-    const vf u0 = splat(u[0]), u1 = splat(u[1]), u2 = splat(u[2]), u3 = splat(u[3]);
-    int64_t j = 0;
-    for (; j + 2 * W <= len; j += 2 * W) {
-        vf o0 = load(o + j), o1 = load(o + j + W);
-        o0 += load(r0 + j) * u0; o1 += load(r0 + j + W) * u0;
-        o0 += load(r1 + j) * u1; o1 += load(r1 + j + W) * u1;
-        o0 += load(r2 + j) * u2; o1 += load(r2 + j + W) * u2;
-        o0 += load(r3 + j) * u3; o1 += load(r3 + j + W) * u3;
-        store(o + j, o0);
-        store(o + j + W, o1);
-    }
-    for (; j + W <= len; j += W) {
-        vf o0 = load(o + j);
-        o0 += load(r0 + j) * u0;
-        o0 += load(r1 + j) * u1;
-        o0 += load(r2 + j) * u2;
-        o0 += load(r3 + j) * u3;
-        store(o + j, o0);
-    }
-    for (; j < len; j++) {
-        float acc = o[j];
-        acc += r0[j] * u[0];
-        acc += r1[j] * u[1];
-        acc += r2[j] * u[2];
-        acc += r3[j] * u[3];
-        o[j] = acc;
-    }
-}
-
-static inline void axpy_row(const float* r, int64_t len, float u, float* __restrict o) {
-    const vf u0 = splat(u);
-    int64_t j = 0;
-    for (; j + W <= len; j += W) store(o + j, load(o + j) + load(r + j) * u0);
-    for (; j < len; j++) o[j] += r[j] * u;
-}
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
