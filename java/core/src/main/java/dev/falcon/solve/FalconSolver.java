@@ -539,18 +539,13 @@ public final class FalconSolver {
             // score kept by the current support (feasible): if the selection keeps less, project onto it instead
             // (this is what makes the plain step monotone even when the selection is not optimal)
             double current = 0;
-            // scores are computed in a heap array and copied off-heap in one bulk put: per-element puts into the
-            // direct buffer cost about as much as the rest of the loop
-            float[] squares = model.borrow();
             for (int i = 0; i < m; i++) {
                 float zi = (float) (w[i] - step * grad[i]);
                 float si = zi * zi;
                 z[i] = zi;
-                squares[i] = si;
+                scores.put(i, si);
                 if (mask[i] != 0) current += si;
             }
-            scores.put(0, squares, 0, m);
-            model.giveBack(squares);
             byte[] mk = projection.selectBuffered(m, layers, nnz, flops, sel);
             if (t == 0) {
                 if (current > sel[0]) mk = mask.clone();

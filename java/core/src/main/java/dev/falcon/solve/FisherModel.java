@@ -102,17 +102,15 @@ final class FisherModel implements AutoCloseable {
 
     /** Q at w (length m) and the state the gradient needs: one pass over X (multiply, or blockGramProduct). */
     Eval evaluate(float[] w) {
-        // d = w - wbar goes to the off-heap operand in one bulk put from a pooled heap array; the evaluation keeps w
-        // (d is recomputed when needed)
-        float[] d = borrow();
+        // d = w - wbar goes straight into the off-heap operand; the evaluation keeps w (d is recomputed when needed)
+        java.nio.FloatBuffer d = vecM.position(0).limit(m).asBuffer();
         double sq = 0, lin = 0;
         for (int i = 0; i < m; i++) {
             float di = w[i] - wbar[i];
-            d[i] = di;
+            d.put(i, di);
             sq += (double) di * di;
             if (g != null) lin += (double) g[i] * di;
         }
-        vecM.position(0).limit(m).asBuffer().put(d, 0, m);
         Eval e = new Eval();
         e.w = w;
         double fit = 0;
@@ -131,10 +129,9 @@ final class FisherModel implements AutoCloseable {
             backend.blockGramProduct(x, blockStarts, vecM, out());
             float[] hd = borrow();
             outM.get(hd, 0, m);
-            for (int i = 0; i < m; i++) fit += (double) d[i] * hd[i];
+            for (int i = 0; i < m; i++) fit += (double) d.get(i) * hd[i];
             e.hd = hd;
         }
-        giveBack(d);
         e.q = 0.5 * fit + 0.5 * lambda * sq + lin + constant;
         return e;
     }
