@@ -7,6 +7,7 @@ import dev.falcon.data.HostMatrix;
 import dev.falcon.examples.ExampleModel;
 import dev.falcon.examples.ExampleModels;
 import dev.falcon.model.LayerTable;
+import dev.falcon.solve.Backsolve;
 import dev.falcon.solve.FalconSolver;
 import dev.falcon.solve.SolverOptions;
 import java.util.Locale;
@@ -84,7 +85,8 @@ public class DfoIterationBenchmark {
         ExampleModel model = ExampleModels.get(example);
         LayerTable layers = model.layers();
         int p = Math.toIntExact(layers.parameters());
-        x = model.syntheticGradients(backend, n, 0);
+        // X in the layout the backend keeps for these blocks (cpu: panels equal to them), as the CLI loads it
+        x = model.syntheticGradients(backend, n, 0, Backsolve.blockStarts(layers, blockSize));
         float[] wbar = new float[p];
         try (FloatPointer w = model.syntheticWeights(0)) {
             w.get(wbar, 0, p);
