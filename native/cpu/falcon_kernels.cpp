@@ -507,7 +507,6 @@ constexpr int RADIX_BUCKETS = 1 << RADIX_BITS;
 constexpr uint64_t RADIX_MASK = RADIX_BUCKETS - 1;
 static_assert(RADIX_BITS * RADIX_DIGITS >= 32, "digits must cover the 32-bit key");
 
-/** Scratch of the radix sort, freed on every path out (the scatter passes need two buffers of 8-byte items). */
 /**
  * Scratch of a sort, mapped and unmapped directly: glibc serves blocks below its adaptive mmap threshold (up to
  * 32 MB) from per-thread arenas and keeps them after free, which left about 100 MB more resident after the
@@ -515,7 +514,9 @@ static_assert(RADIX_BITS * RADIX_DIGITS >= 32, "digits must cover the 32-bit key
  */
 class SortScratch {
 public:
-    explicit SortScratch(int64_t items) : bytes_(sizeof(uint64_t) * (size_t)(items > 0 ? items : 1)) {
+    /** Maps nothing for items <= 0 (data() is then null). */
+    explicit SortScratch(int64_t items) : bytes_(sizeof(uint64_t) * (size_t)(items > 0 ? items : 0)), data_(nullptr) {
+        if (bytes_ == 0) return;
         void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         data_ = p == MAP_FAILED ? nullptr : (uint64_t*)p;
     }
@@ -532,77 +533,163 @@ private:
     uint64_t* data_;
 };
 
+extern "C++" {  // templates need C++ linkage inside the extern "C" block
+/** Sort items: 32-bit keys alone (no index asked for), or key << 32 | local index. */
+template <typename Item>
+struct SortItem {
+    static constexpr int KEY_SHIFT = sizeof(Item) == 8 ? 32 : 0;
+    static Item make(uint32_t key, int64_t local) {
+        if constexpr (sizeof(Item) == 8) {
+            return (uint64_t)key << 32 | (uint64_t)local;
+        } else {
+            (void)local;
+            return key;
+        }
+    }
+};
+
+/** The radix key of a score: bits inverted so that ascending keys are descending values; bad scores get key ~0. */
+inline uint32_t descending_key(float score, bool& bad) {
+    const float v = score + 0.0f;  // -0.0 -> +0.0
+    uint32_t u;
+    memcpy(&u, &v, 4);
+    if (u >= 0x7f800000u) {  // negative (sign bit), NaN or Inf
+        bad = true;
+        u = 0;
+    }
+    return ~u;
+}
+
 /**
- * One big segment sorted by all threads together: the same stable LSD radix sort, each pass with
- * per-thread histograms of fixed index ranges and per-(thread, bucket) offsets, so the result is
- * identical to the single-threaded sort. Prefix sums stay sequential (same rounding as the reference).
+ * Stable LSD radix sort of one segment's scores by `threads` threads (1 for the segments a thread sorts alone).
+ * Every pass uses per-thread histograms of fixed index ranges and per-(thread, bucket) offsets, so the order does
+ * not depend on the thread count. The first pass scatters straight from the scores, digits that every key shares
+ * are skipped, and items alternate between `finalBuffer` and `other` so that the last pass lands in `finalBuffer`.
+ * Returns false, with the first bad index in *firstBad, when a score is negative or not finite.
  */
-bool sort_segment_parallel(const float* scores, int64_t start, int64_t len, float* sorted, int32_t* index,
-                           double* prefix, int threads, int64_t* firstBad) {
-    constexpr int BUCKETS = RADIX_BUCKETS;
-    SortScratch scratch(2 * len + 1);
-    if (!scratch.ok()) return false;
-    uint64_t* a = scratch.data();
-    uint64_t* b = a + len;
+template <typename Item>
+bool radix_sort_segment(const float* scores, int64_t start, int64_t len, Item* finalBuffer, Item* other, int threads,
+                        int64_t* firstBad) {
+    constexpr int DIGITS = RADIX_DIGITS, BUCKETS = RADIX_BUCKETS;
+    constexpr int KEY_SHIFT = SortItem<Item>::KEY_SHIFT;
+    if (len < (1 << 16)) threads = 1;
+    // per thread: the histograms of every digit over its index range of the scores
+    std::vector<int64_t> hist((size_t)threads * DIGITS * BUCKETS, 0);
     std::vector<int64_t> bad(threads, INT64_MAX);
-    std::vector<int64_t> hist((size_t)threads * BUCKETS);
     parallel(threads, [&](int t) {
+        int64_t* h = hist.data() + (size_t)t * DIGITS * BUCKETS;
         for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
-            const float v = scores[start + i] + 0.0f;
-            uint32_t u;
-            memcpy(&u, &v, 4);
-            if (u >= 0x7f800000u) {
-                bad[t] = std::min(bad[t], start + i);
-                u = 0;
-            }
-            a[i] = (uint64_t)(~u) << 32 | (uint64_t)i;
+            bool b = false;
+            const uint32_t k = descending_key(scores[start + i], b);
+            if (b && bad[t] == INT64_MAX) bad[t] = start + i;
+            for (int d = 0; d < DIGITS; d++) h[d * BUCKETS + ((k >> (d * RADIX_BITS)) & RADIX_MASK)]++;
         }
     });
     for (int t = 0; t < threads; t++) *firstBad = std::min(*firstBad, bad[t]);
-    if (*firstBad != INT64_MAX) return true;
-    uint64_t* src = a;
-    uint64_t* dst = b;
-    for (int digit = 0; digit < RADIX_DIGITS; digit++) {
-        const int shift = 32 + RADIX_BITS * digit;
-        std::fill(hist.begin(), hist.end(), 0);
-        parallel(threads, [&](int t) {
-            int64_t* h = hist.data() + (size_t)t * BUCKETS;
-            for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) h[(src[i] >> shift) & RADIX_MASK]++;
-        });
-        int64_t sum = 0;
-        bool constant = false;
-        for (int k = 0; k < BUCKETS; k++) {
-            int64_t bucket = 0;
-            for (int t = 0; t < threads; t++) {
-                const int64_t c = hist[(size_t)t * BUCKETS + k];
-                hist[(size_t)t * BUCKETS + k] = sum;
-                sum += c;
-                bucket += c;
-            }
-            if (bucket == len) constant = true;
-        }
-        if (constant) continue;
-        parallel(threads, [&](int t) {
-            int64_t* h = hist.data() + (size_t)t * BUCKETS;
-            for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
-                const uint64_t item = src[i];
-                dst[h[(item >> shift) & RADIX_MASK]++] = item;
-            }
-        });
-        std::swap(src, dst);
+    if (*firstBad != INT64_MAX || len == 0) return *firstBad == INT64_MAX;
+    bool unused = false;
+    const uint32_t firstKey = descending_key(scores[start], unused);
+    std::vector<int> passes;  // the digits that separate keys
+    for (int d = 0; d < DIGITS; d++) {
+        int64_t shared = 0;
+        for (int t = 0; t < threads; t++)
+            shared += hist[((size_t)t * DIGITS + d) * BUCKETS + ((firstKey >> (d * RADIX_BITS)) & RADIX_MASK)];
+        if (shared != len) passes.push_back(d);
     }
-    parallel(threads, [&](int t) {
-        for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) {
-            const uint64_t item = src[i];
-            const uint32_t u = ~(uint32_t)(item >> 32);
-            memcpy(sorted + start + i, &u, 4);
-            index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
+    const int count = (int)passes.size();
+    if (count == 0) {  // one key: the order is the index order
+        for (int64_t i = 0; i < len; i++) finalBuffer[i] = SortItem<Item>::make(firstKey, i);
+        return true;
+    }
+    std::vector<int64_t> offsets((size_t)threads * BUCKETS);
+    const Item* src = nullptr;
+    for (int j = 0; j < count; j++) {
+        const int d = passes[j];
+        Item* dst = (count - 1 - j) % 2 == 0 ? finalBuffer : other;
+        if (j == 0) {
+            for (int t = 0; t < threads; t++)
+                std::copy_n(hist.data() + ((size_t)t * DIGITS + d) * BUCKETS, BUCKETS, offsets.data() + (size_t)t * BUCKETS);
+        } else {
+            std::fill(offsets.begin(), offsets.end(), 0);
+            const int shift = KEY_SHIFT + RADIX_BITS * d;
+            parallel(threads, [&](int t) {
+                int64_t* h = offsets.data() + (size_t)t * BUCKETS;
+                for (int64_t i = split(len, threads, t), e = split(len, threads, t + 1); i < e; i++) h[(src[i] >> shift) & RADIX_MASK]++;
+            });
         }
-    });
-    double running = 0;
-    for (int64_t i = 0; i < len; i++) prefix[start + i] = running += sorted[start + i];
+        int64_t sum = 0;
+        for (int k = 0; k < BUCKETS; k++) {
+            for (int t = 0; t < threads; t++) {
+                const int64_t c = offsets[(size_t)t * BUCKETS + k];
+                offsets[(size_t)t * BUCKETS + k] = sum;
+                sum += c;
+            }
+        }
+        parallel(threads, [&](int t) {
+            int64_t* h = offsets.data() + (size_t)t * BUCKETS;
+            const int64_t b = split(len, threads, t), e = split(len, threads, t + 1);
+            if (j == 0) {
+                const int keyShift = RADIX_BITS * d;
+                bool ignored = false;
+                for (int64_t i = b; i < e; i++) {
+                    const uint32_t k = descending_key(scores[start + i], ignored);
+                    dst[h[(k >> keyShift) & RADIX_MASK]++] = SortItem<Item>::make(k, i);
+                }
+            } else {
+                const int shift = KEY_SHIFT + RADIX_BITS * d;
+                for (int64_t i = b; i < e; i++) {
+                    const Item item = src[i];
+                    dst[h[(item >> shift) & RADIX_MASK]++] = item;
+                }
+            }
+        });
+        src = dst;
+    }
     return true;
 }
+
+/** Inclusive prefix sums of sorted[0..len) in double, sequential: the same rounding as every other backend. */
+void prefix_sums(const float* sorted, int64_t len, double* prefix) {
+    double running = 0;
+    for (int64_t i = 0; i < len; i++) prefix[i] = running += sorted[i];
+}
+
+/**
+ * Sorts one segment [start, start + len) with `threads` threads. Without indices the 4-byte keys alternate between
+ * `sorted` and the (8-byte) prefix slots and end in `sorted`: no scratch. With indices the 8-byte items end in the
+ * prefix slots (read there before the prefix sums overwrite them) and need `scratch` (len items).
+ * Returns false when a score is bad.
+ */
+bool sort_segment(const float* scores, int64_t start, int64_t len, float* sorted, int32_t* index, double* prefix,
+                  uint64_t* scratch, int threads, int64_t* firstBad) {
+    if (index == nullptr) {
+        uint32_t* keys = reinterpret_cast<uint32_t*>(sorted + start);
+        if (!radix_sort_segment<uint32_t>(scores, start, len, keys, reinterpret_cast<uint32_t*>(prefix + start), threads, firstBad))
+            return false;
+        const int t = len < (1 << 16) ? 1 : threads;
+        parallel(t, [&](int k) {
+            for (int64_t i = split(len, t, k), e = split(len, t, k + 1); i < e; i++) {
+                const uint32_t u = ~keys[i];
+                memcpy(sorted + start + i, &u, 4);
+            }
+        });
+    } else {
+        uint64_t* items = reinterpret_cast<uint64_t*>(prefix + start);
+        if (!radix_sort_segment<uint64_t>(scores, start, len, items, scratch, threads, firstBad)) return false;
+        const int t = len < (1 << 16) ? 1 : threads;
+        parallel(t, [&](int k) {
+            for (int64_t i = split(len, t, k), e = split(len, t, k + 1); i < e; i++) {
+                const uint64_t item = items[i];
+                const uint32_t u = ~(uint32_t)(item >> 32);
+                memcpy(sorted + start + i, &u, 4);
+                index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
+            }
+        });
+    }
+    prefix_sums(sorted + start, len, prefix + start);
+    return true;
+}
+}  // extern "C++"
 }  // namespace
 
 int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t segments, float* sorted, int32_t* index,
@@ -611,13 +698,14 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
     // A segment holding more than a 1/(2 threads) share of all scores is sorted by all threads
     // together; the others go whole to one thread each.
     const int64_t total = starts[segments];
-    int64_t bigBad = INT64_MAX;
-    int64_t outOfMemory = 0;  // items of the segment whose scratch could not be allocated
-    std::vector<int64_t> order;
+    int64_t firstBad = INT64_MAX;
+    std::vector<int64_t> order, bigOnes;
+    int64_t bigMax = 0;
     for (int64_t s = 0; s < segments; s++) {
         const int64_t len = starts[s + 1] - starts[s];
         if (threads > 1 && len >= (1 << 16) && len * 2 * threads > total) {
-            if (!sort_segment_parallel(scores, starts[s], len, sorted, index, prefix, threads, &bigBad)) outOfMemory = len;
+            bigOnes.push_back(s);
+            bigMax = std::max(bigMax, len);
         } else {
             order.push_back(s);
         }
@@ -635,77 +723,38 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
         load[best] += len;
         maxLen[best] = std::max(maxLen[best], len);
     }
-    std::vector<int64_t> firstBad(threads, INT64_MAX), missing(threads, 0);
-    parallel(threads, [&](int t) {
-        const int64_t m = maxLen[t];
-        // items: (~bits(value)) << 32 | local index; ascending items = descending values, ties by index.
-        SortScratch scratch(2 * m + 1);
-        if (!scratch.ok()) {
-            missing[t] = m;
-            return;
-        }
-        uint64_t* a = scratch.data();
-        uint64_t* b = a + m;
-        constexpr int DIGITS = RADIX_DIGITS, BUCKETS = RADIX_BUCKETS;
-        std::vector<int64_t> hist((size_t)DIGITS * BUCKETS);
-        for (int64_t s : assigned[t]) {
-            const int64_t start = starts[s], len = starts[s + 1] - start;
-            std::fill(hist.begin(), hist.end(), 0);
-            for (int64_t i = 0; i < len; i++) {
-                const float v = scores[start + i] + 0.0f;  // -0.0 -> +0.0
-                uint32_t u;
-                memcpy(&u, &v, 4);
-                if (u >= 0x7f800000u) {  // negative (sign bit), NaN or Inf
-                    firstBad[t] = std::min(firstBad[t], start + i);
-                    u = 0;
-                }
-                const uint32_t k = ~u;
-                a[i] = (uint64_t)k << 32 | (uint64_t)i;
-                for (int digit = 0; digit < DIGITS; digit++) hist[digit * BUCKETS + ((k >> (digit * RADIX_BITS)) & RADIX_MASK)]++;
+    // Scratch only for the 8-byte items of a sort with indices (the key-only sort runs in the output buffers).
+    int64_t outOfMemory = 0;
+    SortScratch bigScratch(index != nullptr ? bigMax : 0);
+    if (index != nullptr && bigMax > 0 && !bigScratch.ok()) outOfMemory = bigMax;
+    for (int64_t s : bigOnes) {
+        if (outOfMemory) break;
+        sort_segment(scores, starts[s], starts[s + 1] - starts[s], sorted, index, prefix, bigScratch.data(), threads, &firstBad);
+    }
+    std::vector<int64_t> bads(threads, INT64_MAX), missing(threads, 0);
+    if (!outOfMemory) {  // after a bad score the other segments are still checked: the error names the first one
+        parallel(threads, [&](int t) {
+            SortScratch scratch(index != nullptr ? maxLen[t] : 0);
+            if (index != nullptr && maxLen[t] > 0 && !scratch.ok()) {
+                missing[t] = maxLen[t];
+                return;
             }
-            if (firstBad[t] != INT64_MAX) continue;
-            uint64_t* src = a;
-            uint64_t* dst = b;
-            for (int digit = 0; digit < DIGITS && len > 1; digit++) {
-                int64_t* h = hist.data() + digit * BUCKETS;
-                const int shift = 32 + RADIX_BITS * digit;
-                if (h[(src[0] >> shift) & RADIX_MASK] == len) continue;  // every item has this digit
-                int64_t sum = 0;
-                for (int k = 0; k < BUCKETS; k++) {
-                    const int64_t c = h[k];
-                    h[k] = sum;
-                    sum += c;
-                }
-                for (int64_t i = 0; i < len; i++) {
-                    const uint64_t item = src[i];
-                    dst[h[(item >> shift) & RADIX_MASK]++] = item;
-                }
-                std::swap(src, dst);
-            }
-            double running = 0;
-            for (int64_t i = 0; i < len; i++) {
-                const uint64_t item = src[i];
-                const uint32_t u = ~(uint32_t)(item >> 32);
-                float v;
-                memcpy(&v, &u, 4);
-                running += v;
-                sorted[start + i] = v;
-                index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
-                prefix[start + i] = running;
-            }
-        }
-    });
-    for (int t = 0; t < threads; t++) outOfMemory = std::max(outOfMemory, missing[t]);
+            for (int64_t s : assigned[t])
+                sort_segment(scores, starts[s], starts[s + 1] - starts[s], sorted, index, prefix, scratch.data(), 1, &bads[t]);
+        });
+    }
+    for (int t = 0; t < threads; t++) {
+        outOfMemory = std::max(outOfMemory, missing[t]);
+        firstBad = std::min(firstBad, bads[t]);
+    }
     if (outOfMemory > 0) {
         last_error = "out of memory: the sort of a " + std::to_string(outOfMemory) + "-score segment needs " +
-                     std::to_string(16 * outOfMemory) + " bytes of scratch";
+                     std::to_string(8 * outOfMemory) + " bytes of scratch";
         return -2;
     }
-    int64_t worst = bigBad;
-    for (int t = 0; t < threads; t++) worst = std::min(worst, firstBad[t]);
-    if (worst != INT64_MAX) {
-        *bad = worst;
-        last_error = "score " + std::to_string(worst) + " is not finite and >= 0";
+    if (firstBad != INT64_MAX) {
+        *bad = firstBad;
+        last_error = "score " + std::to_string(firstBad) + " is not finite and >= 0";
         return -1;
     }
     return 0;

@@ -58,8 +58,10 @@ FALCON_API int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t
 FALCON_API void falcon_symmetrize_lower(double* g, int64_t n);
 
 /**
- * Segmented descending stable sort; returns -1 (with first bad index in *bad) for negative/NaN/Inf scores, -2 when
- * its scratch (16 bytes per score of the largest segment a thread sorts) cannot be allocated.
+ * Segmented descending stable sort (ties by increasing index) with inclusive prefix sums in double. index may be
+ * null: the sort then orders the 4-byte keys alone, in the sorted and prefix buffers, without scratch. Returns -1
+ * (first bad index in *bad) for negative/NaN/Inf scores, -2 when the scratch of a sort with indices (8 bytes per
+ * score of the largest segment a thread sorts) cannot be allocated.
  */
 FALCON_API int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t segments,
                                     float* sorted, int32_t* index, double* prefix, int threads, int64_t* bad);

@@ -144,7 +144,8 @@ public interface ComputeBackend extends AutoCloseable {
      * {@code [segmentStarts[s], segmentStarts[s+1])} of {@code scores}, writes the sorted values to
      * {@code sortedOut}, their original (global) indices to {@code indexOut}, and the inclusive prefix
      * sums in double, restarting at each segment, to {@code prefixOut}. Scores must be finite and
-     * non-negative.
+     * non-negative. {@code indexOut} may be null when the caller needs no indices (the selection does not): a backend
+     * may then sort the values alone, which moves half the bytes.
      */
     void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                 FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut);

@@ -292,7 +292,7 @@ public final class JavaBackend implements ComputeBackend {
                 float v = scores.get(index) + 0.0f;
                 running += v;
                 sortedOut.put(start + i, v);
-                indexOut.put(start + i, index);
+                if (indexOut != null) indexOut.put(start + i, index);
                 prefixOut.put(start + i, running);
             }
         }

@@ -5,20 +5,18 @@ import dev.falcon.model.LayerTable;
 import java.nio.ByteBuffer;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
-import java.nio.IntBuffer;
 import java.util.Arrays;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
  * FLOP-aware selection: {@code max sum_i I_i s_i  s.t.  sum s_i <= S,  sum f_i s_i <= F,  s in {0,1}^p} with f
  * constant per layer.
  *
- * <p>Each layer is sorted once through {@link ComputeBackend#sortSegmentsDescending} (values, original indices,
- * prefix sums). The LP dual {@code D(mu) = F mu + min_{omega >= 0} [S omega + sum_i (I_i - omega - mu f_i)_+]} is
+ * <p>Each layer is sorted once through {@link ComputeBackend#sortSegmentsDescending} (values and prefix sums; no
+ * indices: the mask is drawn from the scores with each layer's threshold, ties to the lower index). The LP dual {@code D(mu) = F mu + min_{omega >= 0} [S omega + sum_i (I_i - omega - mu f_i)_+]} is
  * evaluated in O(L log p) per (mu, omega) trial through {@link ComputeBackend#countAbove} and the prefix sums:
  * omega(mu) is found by bisection on its value (counts of {@code I > omega + mu f_l} per layer), stopping as soon as
  * exactly S items lie above. D is convex piecewise-linear in mu; it is minimised by a bracketing cutting-plane method
@@ -40,15 +38,15 @@ public final class FlopAwareSelector implements AutoCloseable {
     private static final int MAX_OMEGA_ITERATIONS = 200;
     private static final int MAX_IMPROVE_PASSES = 2000;
     private static final int GREEDY_IMPROVE_PASSES = 64;
+    private static final int MASK_CHUNK = 1 << 14;
 
     private static final System.Logger LOG = System.getLogger(FlopAwareSelector.class.getName());
 
     private final ComputeBackend backend;
     private boolean closed;
-    // Kept across calls: DFO projects every iteration, and fresh 16 B/weight buffers would cost page
-    // faults on every call (about 400 MB at p = 25.5M).
+    // Kept across calls: DFO projects every iteration, and fresh 12 B/weight buffers would cost page
+    // faults on every call (about 300 MB at p = 25.5M).
     private FloatPointer sorted;
-    private IntPointer index;
     private DoublePointer prefix;
     private long capacity;
 
@@ -73,16 +71,16 @@ public final class FlopAwareSelector implements AutoCloseable {
         double[] f = layers.flopsPerWeight();
         ensureCapacity(n);
         {
-            backend.sortSegmentsDescending(scores, starts, sorted, index, prefix);
+            backend.sortSegmentsDescending(scores, starts, sorted, null, prefix);
             long sortedAt = System.nanoTime();
             // Every count vector within the dense model fits a budget at or above its FLOPs (same summation order).
             double budgetF = Math.min(flopBudget, layers.denseFlops());
-            Problem problem = new Problem(backend, sorted, index, prefix, starts, f, Math.min(nnzBudget, p), budgetF);
+            Problem problem = new Problem(backend, sorted, prefix, starts, f, Math.min(nnzBudget, p), budgetF);
             Dual dual = problem.solveDual();
             long dualAt = System.nanoTime();
             long[] k = problem.round(dual.best);
             long roundedAt = System.nanoTime();
-            BytePointer mask = problem.mask(k);
+            BytePointer mask = problem.mask(k, scores);
             long end = System.nanoTime();
             double seconds = (end - start) * 1e-9;
             String phases = String.format(java.util.Locale.ROOT, "sort %.3f s, dual %.3f s (%d evaluations), rounding %.3f s, mask %.3f s",
@@ -100,17 +98,14 @@ public final class FlopAwareSelector implements AutoCloseable {
         if (p <= capacity) return;
         releaseScratch();
         sorted = new FloatPointer(p);
-        index = new IntPointer(p);
         prefix = new DoublePointer(p);
         capacity = p;
     }
 
     private void releaseScratch() {
         if (sorted != null) sorted.close();
-        if (index != null) index.close();
         if (prefix != null) prefix.close();
         sorted = null;
-        index = null;
         prefix = null;
         capacity = 0;
     }
@@ -137,7 +132,6 @@ public final class FlopAwareSelector implements AutoCloseable {
         final ComputeBackend backend;
         final FloatPointer sortedPointer;
         final FloatBuffer v;
-        final IntBuffer idx;
         final DoubleBuffer pre;
         final long[] starts;
         final int[] s;   // layer starts as int
@@ -152,14 +146,13 @@ public final class FlopAwareSelector implements AutoCloseable {
         final long[] counts;
         int evaluations;
 
-        Problem(ComputeBackend backend, FloatPointer sorted, IntPointer index, DoublePointer prefix, long[] starts,
+        Problem(ComputeBackend backend, FloatPointer sorted, DoublePointer prefix, long[] starts,
                 double[] f, long budgetN, double budgetF) {
             this.backend = backend;
             this.sortedPointer = sorted;
             this.layers = f.length;
             this.p = (int) starts[layers];
             this.v = sorted.position(0).limit(p).asBuffer();
-            this.idx = index.position(0).limit(p).asBuffer();
             this.pre = prefix.position(0).limit(p).asBuffer();
             this.starts = starts;
             this.s = new int[layers + 1];
@@ -606,15 +599,58 @@ public final class FlopAwareSelector implements AutoCloseable {
             return best;
         }
 
-        BytePointer mask(long[] k) {
+        /**
+         * The mask keeping the first k_l of every sorted layer: the scores above the layer's k-th value, then as many
+         * of those equal to it as the count asks, in index order (the sort's order of ties).
+         */
+        BytePointer mask(long[] k, FloatPointer scores) {
             BytePointer mask = new BytePointer((long) p);
             Pointer.memset(mask, 0, p);
             ByteBuffer bytes = mask.position(0).limit(p).asBuffer();
+            FloatBuffer score = scores.limit(scores.position() + p).asBuffer(); // the scores as the sort read them
+            float[] in = new float[MASK_CHUNK];
+            byte[] out = new byte[MASK_CHUNK];
             for (int l = 0; l < layers; l++) {
-                int end = s[l] + (int) k[l];
-                for (int j = s[l]; j < end; j++) bytes.put(idx.get(j), (byte) 1);
+                int keep = (int) k[l];
+                if (keep == 0) continue;
+                float threshold = keep == len[l] ? 0f : value(l, keep - 1);
+                int firstEqual = firstAtMost(s[l], s[l] + keep - 1, threshold);
+                int afterEqual = keep == len[l] ? s[l + 1] : firstBelow(s[l] + keep - 1, s[l + 1], threshold);
+                int ties = s[l] + keep - firstEqual;
+                if (keep == len[l] || ties == afterEqual - firstEqual) {
+                    // every score equal to the threshold is kept: a comparison per score, in bulk
+                    for (int from = s[l]; from < s[l + 1]; from += MASK_CHUNK) {
+                        int count = Math.min(MASK_CHUNK, s[l + 1] - from);
+                        score.get(from, in, 0, count);
+                        for (int i = 0; i < count; i++) out[i] = in[i] >= threshold ? (byte) 1 : (byte) 0;
+                        bytes.put(from, out, 0, count);
+                    }
+                } else {
+                    for (int j = s[l]; j < s[l + 1]; j++) {
+                        float x = score.get(j);
+                        if (x > threshold || (x == threshold && ties-- > 0)) bytes.put(j, (byte) 1);
+                    }
+                }
             }
             return mask;
+        }
+
+        /** The first position in [lo, hi] of the descending values holding at most t (hi when none before it). */
+        private int firstAtMost(int lo, int hi, float t) {
+            while (lo < hi) {
+                int mid = (lo + hi) >>> 1;
+                if (v.get(mid) > t) lo = mid + 1; else hi = mid;
+            }
+            return lo;
+        }
+
+        /** The first position in [lo, hi) of the descending values below t (hi when none). */
+        private int firstBelow(int lo, int hi, float t) {
+            while (lo < hi) {
+                int mid = (lo + hi) >>> 1;
+                if (v.get(mid) >= t) lo = mid + 1; else hi = mid;
+            }
+            return lo;
         }
     }
 }

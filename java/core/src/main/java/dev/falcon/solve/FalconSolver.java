@@ -529,7 +529,19 @@ public final class FalconSolver {
         int m = model.m;
         // z^2 goes straight into the selector's off-heap score buffer (no heap copy of the scores).
         java.nio.FloatBuffer scores = projection.scoreBuffer(m);
-        double[] grad = model.gradientReused(cur);
+        // the gradient is formed coordinate by coordinate inside the step loop, from X^T r or H d
+        float[] product = model.fisherProduct(cur);
+        try {
+            return lineSearch(model, projection, layers, nnz, flops, w, mask, cur, lip, opt, z, sel, lastGap, scores, product);
+        } finally {
+            if (!model.isBlock()) model.giveBack(product);
+        }
+    }
+
+    private Step lineSearch(FisherModel model, Projector projection, LayerTable layers, long nnz, double flops, float[] w, byte[] mask,
+                            FisherModel.Eval cur, double lip, SolverOptions opt, float[] z, double[] sel, double[] lastGap,
+                            java.nio.FloatBuffer scores, float[] product) {
+        int m = model.m;
         float[] bestW = null;
         byte[] bestMask = null;
         FisherModel.Eval best = null;
@@ -538,21 +550,27 @@ public final class FalconSolver {
             double step = Math.scalb(1.0, t) / lip;
             // score kept by the current support (feasible): if the selection keeps less, project onto it instead
             // (this is what makes the plain step monotone even when the selection is not optimal)
-            double current = 0;
-            for (int i = 0; i < m; i++) {
-                float zi = (float) (w[i] - step * grad[i]);
-                float si = zi * zi;
-                z[i] = zi;
-                scores.put(i, si);
-                if (mask[i] != 0) current += si;
-            }
+            double current = VectorLoops.run(model.backend.threads(), m, 1, (from, to, sums) -> {
+                double kept = 0;
+                for (int i = from; i < to; i++) {
+                    float zi = (float) (w[i] - step * model.gradientAt(i, product, w));
+                    float si = zi * zi;
+                    z[i] = zi;
+                    scores.put(i, si);
+                    if (mask[i] != 0) kept += si;
+                }
+                sums[0] = kept;
+            })[0];
             byte[] mk = projection.selectBuffered(m, layers, nnz, flops, sel);
             if (t == 0) {
                 if (current > sel[0]) mk = mask.clone();
                 lastGap[0] = sel[1];
             }
             float[] cand = model.borrow();
-            for (int i = 0; i < m; i++) cand[i] = mk[i] != 0 ? z[i] : 0f;
+            byte[] kept = mk;
+            VectorLoops.run(model.backend.threads(), m, 0, (from, to, sums) -> {
+                for (int i = from; i < to; i++) cand[i] = kept[i] != 0 ? z[i] : 0f;
+            });
             FisherModel.Eval e = model.evaluate(cand);
             if (e.q < (best == null ? cur.q : best.q)) {
                 model.release(best);

@@ -36,7 +36,6 @@ final class FisherModel implements AutoCloseable {
      */
     private final java.util.ArrayDeque<float[]> spare = new java.util.ArrayDeque<>();
     private static final int MAX_SPARE = 3; // what one DFO iteration hands back: the old point and its evaluation
-    private double[] gradientBuffer;
 
     /** One evaluation: Q, and what the gradient needs (r = X d + c0 for the exact model, H d for the block model). */
     static final class Eval {
@@ -104,13 +103,18 @@ final class FisherModel implements AutoCloseable {
     Eval evaluate(float[] w) {
         // d = w - wbar goes straight into the off-heap operand; the evaluation keeps w (d is recomputed when needed)
         java.nio.FloatBuffer d = vecM.position(0).limit(m).asBuffer();
-        double sq = 0, lin = 0;
-        for (int i = 0; i < m; i++) {
-            float di = w[i] - wbar[i];
-            d.put(i, di);
-            sq += (double) di * di;
-            if (g != null) lin += (double) g[i] * di;
-        }
+        double[] norms = VectorLoops.run(backend.threads(), m, 2, (from, to, sums) -> {
+            double sq = 0, lin = 0;
+            for (int i = from; i < to; i++) {
+                float di = w[i] - wbar[i];
+                d.put(i, di);
+                sq += (double) di * di;
+                if (g != null) lin += (double) g[i] * di;
+            }
+            sums[0] = sq;
+            sums[1] = lin;
+        });
+        double sq = norms[0], lin = norms[1];
         Eval e = new Eval();
         e.w = w;
         double fit = 0;
@@ -129,7 +133,11 @@ final class FisherModel implements AutoCloseable {
             backend.blockGramProduct(x, blockStarts, vecM, out());
             float[] hd = borrow();
             outM.get(hd, 0, m);
-            for (int i = 0; i < m; i++) fit += (double) d.get(i) * hd[i];
+            fit = VectorLoops.run(backend.threads(), m, 1, (from, to, sums) -> {
+                double f = 0;
+                for (int i = from; i < to; i++) f += (double) (w[i] - wbar[i]) * hd[i];
+                sums[0] = f;
+            })[0];
             e.hd = hd;
         }
         e.q = 0.5 * fit + 0.5 * lambda * sq + lin + constant;
@@ -138,35 +146,33 @@ final class FisherModel implements AutoCloseable {
 
     /** grad Q = X^T r + lambda d + g (exact: one multiplyTransposed) or H d + lambda d + g (block: no pass). */
     double[] gradient(Eval e) {
-        return gradient(e, new double[m]);
+        double[] grad = new double[m];
+        float[] xtr = fisherProduct(e);
+        float[] w = e.w;
+        for (int i = 0; i < m; i++) grad[i] = gradientAt(i, xtr, w);
+        if (blockStarts == null) giveBack(xtr);
+        return grad;
     }
 
     /**
-     * The gradient into the model's own buffer, overwritten by the next call: for the DFO loop, which needs one
-     * gradient at a time.
+     * The curvature part of the gradient at an evaluated point: X^T r (exact model: one multiplyTransposed pass, into
+     * a borrowed array the caller gives back with {@link #giveBack}) or H d (block model: the evaluation's own, no pass).
      */
-    double[] gradientReused(Eval e) {
-        if (gradientBuffer == null) gradientBuffer = new double[m];
-        return gradient(e, gradientBuffer);
+    float[] fisherProduct(Eval e) {
+        if (blockStarts != null) return e.hd;
+        float[] rf = new float[n];
+        for (int i = 0; i < n; i++) rf[i] = (float) e.r[i];
+        vecN.put(rf, 0, n);
+        passes++;
+        backend.multiplyTransposed(x, vecN, out());
+        float[] xtr = borrow();
+        outM.get(xtr, 0, m);
+        return xtr;
     }
 
-    private double[] gradient(Eval e, double[] grad) {
-        float[] xtr;
-        if (blockStarts == null) {
-            float[] rf = new float[n];
-            for (int i = 0; i < n; i++) rf[i] = (float) e.r[i];
-            vecN.put(rf, 0, n);
-            passes++;
-            backend.multiplyTransposed(x, vecN, out());
-            xtr = borrow();
-            outM.get(xtr, 0, m);
-        } else {
-            xtr = e.hd;
-        }
-        float[] w = e.w;
-        for (int i = 0; i < m; i++) grad[i] = xtr[i] + lambda * (w[i] - wbar[i]) + (g == null ? 0 : g[i]);
-        if (blockStarts == null) giveBack(xtr);
-        return grad;
+    /** Coordinate i of grad Q, from {@link #fisherProduct} of the evaluation at w. */
+    double gradientAt(int i, float[] fisherProduct, float[] w) {
+        return fisherProduct[i] + lambda * (w[i] - wbar[i]) + (g == null ? 0 : g[i]);
     }
 
     /**

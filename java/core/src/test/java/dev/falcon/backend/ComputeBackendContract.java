@@ -539,6 +539,13 @@ public abstract class ComputeBackendContract {
             assertEquals(Float.floatToIntBits(scores[order[i]] + 0.0f), Float.floatToIntBits(va[i]), what + ": value/index " + i);
         }
         assertArrayEquals(get(pb, p), get(pa, p), what + ": prefix sums");
+        // without indices: the same values and prefix sums (a backend may sort the values alone)
+        FloatPointer sc = track(new FloatPointer(p));
+        DoublePointer pc = track(new DoublePointer(p));
+        backend.sortSegmentsDescending(s, starts, sc, null, pc);
+        float[] vc = get(sc, p);
+        for (int i = 0; i < p; i++) assertEquals(Float.floatToIntBits(va[i]), Float.floatToIntBits(vc[i]), what + ": value without indices " + i);
+        assertArrayEquals(get(pa, p), get(pc, p), what + ": prefix sums without indices");
         // ordering within segments: descending, ties by increasing index
         int[] idx = order;
         for (int g = 0; g + 1 < starts.length; g++) {
@@ -590,6 +597,17 @@ public abstract class ComputeBackendContract {
                 checkSort(scores, blockStarts(p, 1), "single-element segments p=" + p);
             }
         }
+        // several segments large enough for a multi-threaded sort each, one of them a single repeated value and one
+        // whose values differ only in their low bits (radix digits every key shares)
+        int big = 210_000;
+        float[] large = new float[big];
+        for (int i = 0; i < big; i++) {
+            large[i] = i < 70_000 ? (float) random.nextDouble() * 5
+                    : i < 140_000 ? 3.25f
+                    : Float.intBitsToFloat(Float.floatToIntBits(1.5f) + random.nextInt(64));
+        }
+        checkSort(large, new long[] {0, 70_000, 140_000, big}, "large segments");
+        checkSort(large, new long[] {0, big}, "one large segment");
         float[] edge = {0f, -0.0f, Float.MIN_VALUE, Float.MAX_VALUE, 1f, -0.0f, 0f, 1f, Float.MIN_NORMAL};
         checkSort(edge, new long[] {0, edge.length}, "edge values");
         checkSort(edge, new long[] {0, 4, 5, edge.length}, "edge values, segments");

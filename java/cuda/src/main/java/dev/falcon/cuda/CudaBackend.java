@@ -463,7 +463,7 @@ public final class CudaBackend implements ComputeBackend {
             throw new IllegalArgumentException("score " + bad[0] + " is " + scores.get(bad[0]) + "; scores must be finite and >= 0");
         }
         download(sortedOut, dSorted, count * Float.BYTES);
-        download(indexOut, dIndex, count * Integer.BYTES);
+        if (indexOut != null) download(indexOut, dIndex, count * Integer.BYTES);
         download(prefixOut, dPrefix, count * Double.BYTES);
     }
 

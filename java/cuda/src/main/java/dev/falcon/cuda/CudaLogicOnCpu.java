@@ -96,7 +96,13 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkStarts(segmentStarts, segmentStarts[segmentStarts.length - 1]);
-        long bad = CudaLogic.fcl_sort_segments(scores, segmentStarts, segmentStarts.length - 1, sortedOut, indexOut, prefixOut);
+        long count = segmentStarts[segmentStarts.length - 1];
+        long bad;
+        // the device kernels always produce indices: emulate them into a scratch buffer when none is asked for
+        try (IntPointer indices = indexOut != null ? null : new IntPointer(Math.max(1, count))) {
+            bad = CudaLogic.fcl_sort_segments(scores, segmentStarts, segmentStarts.length - 1, sortedOut,
+                    indexOut != null ? indexOut : indices, prefixOut);
+        }
         if (bad >= 0) {
             throw new IllegalArgumentException("score " + bad + " is " + scores.get(bad) + "; scores must be finite and >= 0");
         }

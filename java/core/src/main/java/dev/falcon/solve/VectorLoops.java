@@ -1,0 +1,85 @@
+package dev.falcon.solve;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The solver's loops over length-p vectors (never over X), spread over the backend's thread count. At p = 4.2M a
+ * DFO iteration runs a handful of them, and one thread needed about as long for them as the pass over X takes.
+ *
+ * <p>Work is cut into fixed chunks of {@link #CHUNK} coordinates whatever the thread count, and sums are formed per
+ * chunk and added in chunk order: results are the same for every thread count.
+ */
+final class VectorLoops {
+    static final int CHUNK = 1 << 15;
+
+    /** Idle workers end after a minute; daemon threads never hold the JVM up. */
+    private static final ExecutorService WORKERS = Executors.newCachedThreadPool(task -> {
+        Thread t = new Thread(task, "falcon-vector-loop");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** The loop body over coordinates [from, to): adds its sums into {@code sums} (zeroed per chunk). */
+    @FunctionalInterface
+    interface Body {
+        void run(int from, int to, double[] sums);
+    }
+
+    private VectorLoops() {}
+
+    /**
+     * Runs {@code body} over [0, m) on {@code threads} threads and returns its {@code sumCount} sums, each the
+     * in-order total of the per-chunk sums.
+     */
+    static double[] run(int threads, int m, int sumCount, Body body) {
+        int chunks = Math.max(1, (m + CHUNK - 1) / CHUNK);
+        double[] partial = new double[chunks * sumCount];
+        int workers = Math.min(Math.max(1, threads), chunks);
+        AtomicInteger next = new AtomicInteger();
+        Runnable share = () -> {
+            double[] sums = new double[sumCount];
+            for (int c; (c = next.getAndIncrement()) < chunks; ) {
+                java.util.Arrays.fill(sums, 0);
+                body.run(c * CHUNK, (int) Math.min(m, (long) (c + 1) * CHUNK), sums);
+                System.arraycopy(sums, 0, partial, c * sumCount, sumCount);
+            }
+        };
+        if (workers == 1) {
+            share.run();
+        } else {
+            List<Future<?>> helpers = new ArrayList<>(workers - 1);
+            for (int t = 1; t < workers; t++) helpers.add(WORKERS.submit(share));
+            RuntimeException failure = null;
+            try {
+                share.run();
+            } catch (RuntimeException e) {
+                failure = e;
+                next.set(chunks); // the helpers stop after their current chunk
+            }
+            for (Future<?> f : helpers) {
+                try {
+                    f.get();
+                } catch (ExecutionException e) {
+                    if (failure == null) {
+                        failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    if (failure == null) failure = new IllegalStateException("interrupted in a vector loop", e);
+                }
+            }
+            if (failure != null) throw failure;
+        }
+        double[] totals = new double[sumCount];
+        for (int c = 0; c < chunks; c++) {
+            for (int k = 0; k < sumCount; k++) totals[k] += partial[c * sumCount + k];
+        }
+        return totals;
+    }
+}
