@@ -648,6 +648,76 @@ bool radix_sort_segment(const float* scores, int64_t start, int64_t len, Item* f
     return true;
 }
 
+/**
+ * One segment sorted by one thread: a stable scatter by the key's top digit straight from the scores into
+ * `finalBuffer`, then each bucket on its own (it mostly fits in L1 or L2): std::sort for small buckets (items are
+ * unique, or equal keys without indices, so any sort is stable), LSD passes on the two low digits otherwise. One
+ * pass over memory instead of the plain LSD sort's three. Returns false when a score is bad.
+ */
+template <typename Item>
+bool bucket_sort_segment(const float* scores, int64_t start, int64_t len, Item* finalBuffer, Item* other, int64_t* firstBad) {
+    constexpr int TOP_SHIFT = RADIX_BITS * (RADIX_DIGITS - 1);  // the top digit: key bits 22..31
+    constexpr int TOP_BUCKETS = 1 << (32 - TOP_SHIFT);
+    constexpr int KEY_SHIFT = SortItem<Item>::KEY_SHIFT;
+    constexpr int64_t SMALL = 384;  // below this a comparison sort beats clearing two 2048-entry histograms
+    std::vector<int64_t> offsets(TOP_BUCKETS + 1, 0);
+    for (int64_t i = 0; i < len; i++) {
+        bool b = false;
+        const uint32_t k = descending_key(scores[start + i], b);
+        if (b) {
+            *firstBad = std::min(*firstBad, start + i);
+            return false;
+        }
+        offsets[(k >> TOP_SHIFT) + 1]++;
+    }
+    for (int k = 0; k < TOP_BUCKETS; k++) offsets[k + 1] += offsets[k];
+    {
+        std::vector<int64_t> next(offsets.begin(), offsets.end() - 1);
+        bool ignored = false;
+        for (int64_t i = 0; i < len; i++) {
+            const uint32_t k = descending_key(scores[start + i], ignored);
+            finalBuffer[next[k >> TOP_SHIFT]++] = SortItem<Item>::make(k, i);
+        }
+    }
+    std::vector<uint32_t> hist(2 * RADIX_BUCKETS);
+    for (int bucket = 0; bucket < TOP_BUCKETS; bucket++) {
+        const int64_t b0 = offsets[bucket], m = offsets[bucket + 1] - b0;
+        if (m < 2) continue;
+        Item* a = finalBuffer + b0;
+        if (m < SMALL) {
+            std::sort(a, a + m);
+            continue;
+        }
+        std::fill(hist.begin(), hist.end(), 0);
+        for (int64_t i = 0; i < m; i++) {
+            const uint32_t k = (uint32_t)(a[i] >> KEY_SHIFT);
+            hist[k & RADIX_MASK]++;
+            hist[RADIX_BUCKETS + ((k >> RADIX_BITS) & RADIX_MASK)]++;
+        }
+        const uint32_t k0 = (uint32_t)(a[0] >> KEY_SHIFT);
+        Item* src = a;
+        Item* dst = other + b0;
+        for (int d = 0; d < 2; d++) {
+            uint32_t* h = hist.data() + d * RADIX_BUCKETS;
+            const int shift = KEY_SHIFT + RADIX_BITS * d;
+            if (h[(k0 >> (RADIX_BITS * d)) & RADIX_MASK] == (uint32_t)m) continue;  // every key shares this digit
+            uint32_t sum = 0;
+            for (int k = 0; k < RADIX_BUCKETS; k++) {
+                const uint32_t c = h[k];
+                h[k] = sum;
+                sum += c;
+            }
+            for (int64_t i = 0; i < m; i++) {
+                const Item item = src[i];
+                dst[h[(item >> shift) & RADIX_MASK]++] = item;
+            }
+            std::swap(src, dst);
+        }
+        if (src != a) std::copy_n(src, m, a);
+    }
+    return true;
+}
+
 /** Inclusive prefix sums of sorted[0..len) in double, sequential: the same rounding as every other backend. */
 void prefix_sums(const float* sorted, int64_t len, double* prefix) {
     double running = 0;
@@ -664,7 +734,9 @@ bool sort_segment(const float* scores, int64_t start, int64_t len, float* sorted
                   uint64_t* scratch, int threads, int64_t* firstBad) {
     if (index == nullptr) {
         uint32_t* keys = reinterpret_cast<uint32_t*>(sorted + start);
-        if (!radix_sort_segment<uint32_t>(scores, start, len, keys, reinterpret_cast<uint32_t*>(prefix + start), threads, firstBad))
+        uint32_t* other = reinterpret_cast<uint32_t*>(prefix + start);
+        if (!(threads > 1 ? radix_sort_segment<uint32_t>(scores, start, len, keys, other, threads, firstBad)
+                          : bucket_sort_segment<uint32_t>(scores, start, len, keys, other, firstBad)))
             return false;
         const int t = len < (1 << 16) ? 1 : threads;
         parallel(t, [&](int k) {
@@ -675,7 +747,9 @@ bool sort_segment(const float* scores, int64_t start, int64_t len, float* sorted
         });
     } else {
         uint64_t* items = reinterpret_cast<uint64_t*>(prefix + start);
-        if (!radix_sort_segment<uint64_t>(scores, start, len, items, scratch, threads, firstBad)) return false;
+        if (!(threads > 1 ? radix_sort_segment<uint64_t>(scores, start, len, items, scratch, threads, firstBad)
+                          : bucket_sort_segment<uint64_t>(scores, start, len, items, scratch, firstBad)))
+            return false;
         const int t = len < (1 << 16) ? 1 : threads;
         parallel(t, [&](int k) {
             for (int64_t i = split(len, t, k), e = split(len, t, k + 1); i < e; i++) {

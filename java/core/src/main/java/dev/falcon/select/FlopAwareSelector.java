@@ -2,14 +2,11 @@ package dev.falcon.select;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.model.LayerTable;
-import java.nio.ByteBuffer;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.util.Arrays;
-import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
-import org.bytedeco.javacpp.Pointer;
 
 /**
  * FLOP-aware selection: {@code max sum_i I_i s_i  s.t.  sum s_i <= S,  sum f_i s_i <= F,  s in {0,1}^p} with f
@@ -80,7 +77,7 @@ public final class FlopAwareSelector implements AutoCloseable {
             long dualAt = System.nanoTime();
             long[] k = problem.round(dual.best);
             long roundedAt = System.nanoTime();
-            BytePointer mask = problem.mask(k, scores);
+            byte[] mask = problem.mask(k, scores);
             long end = System.nanoTime();
             double seconds = (end - start) * 1e-9;
             String phases = String.format(java.util.Locale.ROOT, "sort %.3f s, dual %.3f s (%d evaluations), rounding %.3f s, mask %.3f s",
@@ -603,13 +600,10 @@ public final class FlopAwareSelector implements AutoCloseable {
          * The mask keeping the first k_l of every sorted layer: the scores above the layer's k-th value, then as many
          * of those equal to it as the count asks, in index order (the sort's order of ties).
          */
-        BytePointer mask(long[] k, FloatPointer scores) {
-            BytePointer mask = new BytePointer((long) p);
-            Pointer.memset(mask, 0, p);
-            ByteBuffer bytes = mask.position(0).limit(p).asBuffer();
+        byte[] mask(long[] k, FloatPointer scores) {
+            byte[] mask = new byte[p];
             FloatBuffer score = scores.limit(scores.position() + p).asBuffer(); // the scores as the sort read them
             float[] in = new float[MASK_CHUNK];
-            byte[] out = new byte[MASK_CHUNK];
             for (int l = 0; l < layers; l++) {
                 int keep = (int) k[l];
                 if (keep == 0) continue;
@@ -622,13 +616,12 @@ public final class FlopAwareSelector implements AutoCloseable {
                     for (int from = s[l]; from < s[l + 1]; from += MASK_CHUNK) {
                         int count = Math.min(MASK_CHUNK, s[l + 1] - from);
                         score.get(from, in, 0, count);
-                        for (int i = 0; i < count; i++) out[i] = in[i] >= threshold ? (byte) 1 : (byte) 0;
-                        bytes.put(from, out, 0, count);
+                        for (int i = 0; i < count; i++) mask[from + i] = in[i] >= threshold ? (byte) 1 : (byte) 0;
                     }
                 } else {
                     for (int j = s[l]; j < s[l + 1]; j++) {
                         float x = score.get(j);
-                        if (x > threshold || (x == threshold && ties-- > 0)) bytes.put(j, (byte) 1);
+                        if (x > threshold || (x == threshold && ties-- > 0)) mask[j] = 1;
                     }
                 }
             }

@@ -7,7 +7,8 @@ import org.bytedeco.javacpp.BytePointer;
  * the primal value, the LP dual bound at the dual optimum found and the relative gap between them.
  */
 public final class Selection implements AutoCloseable {
-    private final BytePointer mask;
+    private final byte[] maskBytes;
+    private BytePointer mask;
     private final long parameters;
     private final long kept;
     private final double keptFlops;
@@ -21,10 +22,10 @@ public final class Selection implements AutoCloseable {
     private final String phases;
     private boolean closed;
 
-    Selection(BytePointer mask, long parameters, long kept, double keptFlops, long[] keptPerLayer, double primalValue,
+    Selection(byte[] mask, long parameters, long kept, double keptFlops, long[] keptPerLayer, double primalValue,
               double dualBound, double mu, double omega, int dualEvaluations, double seconds, String phases) {
         this.phases = phases;
-        this.mask = mask;
+        this.maskBytes = mask;
         this.parameters = parameters;
         this.kept = kept;
         this.keptFlops = keptFlops;
@@ -40,7 +41,14 @@ public final class Selection implements AutoCloseable {
     /** p bytes, 1 = kept; owned by this Selection and freed by {@link #close()}. */
     public BytePointer mask() {
         if (closed) throw new IllegalStateException("selection is closed");
+        if (mask == null) mask = new BytePointer(maskBytes); // off-heap only for callers that ask for it
         return mask;
+    }
+
+    /** Copies the p mask bytes (1 = kept) into {@code dst} from {@code offset}, without an off-heap copy. */
+    public void copyMaskTo(byte[] dst, int offset) {
+        if (closed) throw new IllegalStateException("selection is closed");
+        System.arraycopy(maskBytes, 0, dst, offset, maskBytes.length);
     }
 
     /** p, the number of weights. */
@@ -90,7 +98,7 @@ public final class Selection implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
-            mask.close();
+            if (mask != null) mask.close();
         }
     }
 }

@@ -94,7 +94,7 @@ public final class FalconSolver {
             scores.position(0).limit(capacity);
             try (Selection sel = selector.select(scores, layers, nnz, flops)) {
                 byte[] mask = new byte[m];
-                sel.mask().get(mask, 0, m);
+                sel.copyMaskTo(mask, 0);
                 if (primalOut != null) {
                     primalOut[0] = sel.primalValue();
                     primalOut[1] = sel.relativeGap();
@@ -557,7 +557,7 @@ public final class FalconSolver {
                     float si = zi * zi;
                     z[i] = zi;
                     scores.put(i, si);
-                    if (mask[i] != 0) kept += si;
+                    kept += mask[i] * (double) si; // 0/1 mask: no branch to mispredict on a random support
                 }
                 sums[0] = kept;
             })[0];
@@ -569,7 +569,8 @@ public final class FalconSolver {
             float[] cand = model.borrow();
             byte[] kept = mk;
             VectorLoops.run(model.backend.threads(), m, 0, (from, to, sums) -> {
-                for (int i = from; i < to; i++) cand[i] = kept[i] != 0 ? z[i] : 0f;
+                // z where kept, +0 elsewhere, without branches (the support is random: a branch mispredicts often)
+                for (int i = from; i < to; i++) cand[i] = Float.intBitsToFloat(Float.floatToRawIntBits(z[i]) & -kept[i]);
             });
             FisherModel.Eval e = model.evaluate(cand);
             if (e.q < (best == null ? cur.q : best.q)) {
