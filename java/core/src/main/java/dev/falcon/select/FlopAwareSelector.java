@@ -1,6 +1,7 @@
 package dev.falcon.select;
 
 import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.VectorLoops;
 import dev.falcon.model.LayerTable;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
@@ -35,7 +36,6 @@ public final class FlopAwareSelector implements AutoCloseable {
     private static final int MAX_OMEGA_ITERATIONS = 200;
     private static final int MAX_IMPROVE_PASSES = 2000;
     private static final int GREEDY_IMPROVE_PASSES = 64;
-    private static final int MASK_CHUNK = 1 << 14;
 
     private static final System.Logger LOG = System.getLogger(FlopAwareSelector.class.getName());
 
@@ -598,34 +598,61 @@ public final class FlopAwareSelector implements AutoCloseable {
 
         /**
          * The mask keeping the first k_l of every sorted layer: the scores above the layer's k-th value, then as many
-         * of those equal to it as the count asks, in index order (the sort's order of ties).
+         * of those equal to it as the count asks, in index order (the sort's order of ties). Layers that keep every
+         * score equal to their threshold (nearly all) are one comparison per score, on the backend's threads.
          */
         byte[] mask(long[] k, FloatPointer scores) {
             byte[] mask = new byte[p];
             FloatBuffer score = scores.limit(scores.position() + p).asBuffer(); // the scores as the sort read them
-            float[] in = new float[MASK_CHUNK];
+            float[] atLeast = new float[layers];
+            int[] partialTies = new int[layers]; // > 0: this many of the scores equal to the threshold, in index order
             for (int l = 0; l < layers; l++) {
                 int keep = (int) k[l];
-                if (keep == 0) continue;
-                float threshold = keep == len[l] ? 0f : value(l, keep - 1);
-                int firstEqual = firstAtMost(s[l], s[l] + keep - 1, threshold);
-                int afterEqual = keep == len[l] ? s[l + 1] : firstBelow(s[l] + keep - 1, s[l + 1], threshold);
-                int ties = s[l] + keep - firstEqual;
-                if (keep == len[l] || ties == afterEqual - firstEqual) {
-                    // every score equal to the threshold is kept: a comparison per score, in bulk
-                    for (int from = s[l]; from < s[l + 1]; from += MASK_CHUNK) {
-                        int count = Math.min(MASK_CHUNK, s[l + 1] - from);
-                        score.get(from, in, 0, count);
-                        for (int i = 0; i < count; i++) mask[from + i] = in[i] >= threshold ? (byte) 1 : (byte) 0;
-                    }
+                if (keep == 0) {
+                    atLeast[l] = Float.POSITIVE_INFINITY; // scores are finite
+                } else if (keep == len[l]) {
+                    atLeast[l] = Float.NEGATIVE_INFINITY;
                 } else {
-                    for (int j = s[l]; j < s[l + 1]; j++) {
-                        float x = score.get(j);
-                        if (x > threshold || (x == threshold && ties-- > 0)) mask[j] = 1;
-                    }
+                    float threshold = value(l, keep - 1);
+                    int firstEqual = firstAtMost(s[l], s[l] + keep - 1, threshold);
+                    int afterEqual = firstBelow(s[l] + keep - 1, s[l + 1], threshold);
+                    int ties = s[l] + keep - firstEqual;
+                    atLeast[l] = threshold;
+                    if (ties != afterEqual - firstEqual) partialTies[l] = ties;
+                }
+            }
+            ThreadLocal<float[]> buffers = ThreadLocal.withInitial(() -> new float[VectorLoops.CHUNK]);
+            VectorLoops.run(backend.threads(), p, 0, (from, to, sums) -> {
+                float[] in = buffers.get();
+                score.get(from, in, 0, to - from);
+                int l = layerOf(from);
+                for (int j = from; j < to; ) {
+                    int end = Math.min(to, s[l + 1]);
+                    float t = atLeast[l];
+                    for (; j < end; j++) mask[j] = in[j - from] >= t ? (byte) 1 : (byte) 0;
+                    l++;
+                }
+            });
+            for (int l = 0; l < layers; l++) {
+                int ties = partialTies[l];
+                if (ties == 0) continue;
+                float threshold = atLeast[l];
+                for (int j = s[l]; j < s[l + 1]; j++) {
+                    float x = score.get(j);
+                    mask[j] = x > threshold || (x == threshold && ties-- > 0) ? (byte) 1 : (byte) 0;
                 }
             }
             return mask;
+        }
+
+        /** The layer holding position j (layers tile [0, p) in order). */
+        private int layerOf(int j) {
+            int lo = 0, hi = layers - 1;
+            while (lo < hi) {
+                int mid = (lo + hi + 1) >>> 1;
+                if (s[mid] <= j) lo = mid; else hi = mid - 1;
+            }
+            return lo;
         }
 
         /** The first position in [lo, hi] of the descending values holding at most t (hi when none before it). */

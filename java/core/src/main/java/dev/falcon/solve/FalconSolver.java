@@ -2,6 +2,7 @@ package dev.falcon.solve;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
+import dev.falcon.data.VectorLoops;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import dev.falcon.select.FlopAwareSelector;
@@ -567,12 +568,7 @@ public final class FalconSolver {
                 lastGap[0] = sel[1];
             }
             float[] cand = model.borrow();
-            byte[] kept = mk;
-            VectorLoops.run(model.backend.threads(), m, 0, (from, to, sums) -> {
-                // z where kept, +0 elsewhere, without branches (the support is random: a branch mispredicts often)
-                for (int i = from; i < to; i++) cand[i] = Float.intBitsToFloat(Float.floatToRawIntBits(z[i]) & -kept[i]);
-            });
-            FisherModel.Eval e = model.evaluate(cand);
+            FisherModel.Eval e = model.evaluateMasked(z, mk, cand);
             if (e.q < (best == null ? cur.q : best.q)) {
                 model.release(best);
                 model.giveBack(bestW);

@@ -2,6 +2,7 @@ package dev.falcon.solve;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
+import dev.falcon.data.VectorLoops;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 
@@ -101,11 +102,25 @@ final class FisherModel implements AutoCloseable {
 
     /** Q at w (length m) and the state the gradient needs: one pass over X (multiply, or blockGramProduct). */
     Eval evaluate(float[] w) {
+        return evaluate(w, null, null);
+    }
+
+    /**
+     * Q at the point that keeps z where {@code keep} is 1 and is +0 where it is 0 (a 0/1 mask), written into {@code w}
+     * by the same loop that forms d: the DFO candidate.
+     */
+    Eval evaluateMasked(float[] z, byte[] keep, float[] w) {
+        return evaluate(w, z, keep);
+    }
+
+    private Eval evaluate(float[] w, float[] z, byte[] keep) {
         // d = w - wbar goes straight into the off-heap operand; the evaluation keeps w (d is recomputed when needed)
         java.nio.FloatBuffer d = vecM.position(0).limit(m).asBuffer();
         double[] norms = VectorLoops.run(backend.threads(), m, 2, (from, to, sums) -> {
             double sq = 0, lin = 0;
             for (int i = from; i < to; i++) {
+                // z where kept, +0 elsewhere, without branches (a random support would make a branch mispredict often)
+                if (z != null) w[i] = Float.intBitsToFloat(Float.floatToRawIntBits(z[i]) & -keep[i]);
                 float di = w[i] - wbar[i];
                 d.put(i, di);
                 sq += (double) di * di;

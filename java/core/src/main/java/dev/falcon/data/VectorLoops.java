@@ -1,4 +1,4 @@
-package dev.falcon.solve;
+package dev.falcon.data;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -9,14 +9,15 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The solver's loops over length-p vectors (never over X), spread over the backend's thread count. At p = 4.2M a
- * DFO iteration runs a handful of them, and one thread needed about as long for them as the pass over X takes.
+ * Loops over length-p vectors (never over X: that is the backends' work), spread over the backend's thread count.
+ * At p = 4.2M a DFO iteration runs a handful of them (the step, the selection's mask, the evaluation), and on one
+ * thread they took about as long as the pass over X.
  *
  * <p>Work is cut into fixed chunks of {@link #CHUNK} coordinates whatever the thread count, and sums are formed per
  * chunk and added in chunk order: results are the same for every thread count.
  */
-final class VectorLoops {
-    static final int CHUNK = 1 << 15;
+public final class VectorLoops {
+    public static final int CHUNK = 1 << 15;
 
     /** Idle workers end after a minute; daemon threads never hold the JVM up. */
     private static final ExecutorService WORKERS = Executors.newCachedThreadPool(task -> {
@@ -27,7 +28,7 @@ final class VectorLoops {
 
     /** The loop body over coordinates [from, to): adds its sums into {@code sums} (zeroed per chunk). */
     @FunctionalInterface
-    interface Body {
+    public interface Body {
         void run(int from, int to, double[] sums);
     }
 
@@ -37,7 +38,7 @@ final class VectorLoops {
      * Runs {@code body} over [0, m) on {@code threads} threads and returns its {@code sumCount} sums, each the
      * in-order total of the per-chunk sums.
      */
-    static double[] run(int threads, int m, int sumCount, Body body) {
+    public static double[] run(int threads, int m, int sumCount, Body body) {
         int chunks = Math.max(1, (m + CHUNK - 1) / CHUNK);
         double[] partial = new double[chunks * sumCount];
         int workers = Math.min(Math.max(1, threads), chunks);
