@@ -23,7 +23,9 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The segmented descending sort of the selection step at ResNet50 scale: p = 25.5M scores in 54
- * segments (layer sizes from 1 to ~2.4M), fully random non-negative scores (counter-based fill).
+ * segments (layer sizes from 1 to ~2.4M), fully random non-negative scores (counter-based fill). With
+ * {@code indices = false} the sort orders the values alone, as the FLOP-aware selection asks for it; with
+ * {@code true} it also returns every value's original index (magnitude pruning's case).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
@@ -44,6 +46,9 @@ public class SortBenchmark {
 
     @Param({"cpu"})
     public String backendName;
+
+    @Param({"false", "true"})
+    public boolean indices;
 
     private ComputeBackend backend;
     private FloatPointer scores;
@@ -87,7 +92,7 @@ public class SortBenchmark {
 
     @Benchmark
     public DoublePointer sortSegments() {
-        backend.sortSegmentsDescending(scores, starts, sorted, index, prefix);
+        backend.sortSegmentsDescending(scores, starts, sorted, indices ? index : null, prefix);
         return prefix;
     }
 }
