@@ -410,6 +410,63 @@ public abstract class AbstractSelectionTest {
         }
     }
 
+    /**
+     * The mask is drawn from each layer's threshold, not from sorted indices: it must keep exactly the counts of
+     * keptPerLayer, never drop a score above one it keeps in the same layer, and among scores equal to a layer's
+     * threshold keep the lowest indices. Scores from a small set of values (ties everywhere), layers of uneven sizes
+     * crossing the parallel loop's chunk boundaries, budgets that cut through runs of equal scores.
+     */
+    @Test
+    public void maskKeepsEachLayersTopScoresWithTiesInIndexOrder() {
+        int p = 200_003;
+        SplittableRandom random = new SplittableRandom(12);
+        LayerTable t = randomLayers(random, p, 9);
+        try (FlopAwareSelector selector = new FlopAwareSelector(backend);
+             FloatPointer scores = new FloatPointer(p)) {
+            float[] s = new float[p];
+            for (int i = 0; i < p; i++) s[i] = i % 13 == 0 ? 0f : random.nextInt(40) * 0.25f;
+            scores.put(s, 0, p);
+            for (double keepFlops : new double[] {0.05, 0.3, 0.77}) {
+                for (long nnz : new long[] {p, p / 4}) {
+                    try (Selection sel = selector.select(scores, t, nnz, keepFlops * t.denseFlops())) {
+                        byte[] mask = new byte[p];
+                        sel.copyMaskTo(mask, 0);
+                        long[] kept = sel.keptPerLayer();
+                        String what = "keep " + keepFlops + " of the FLOPs, nnz " + nnz;
+                        for (int l = 0; l < t.size(); l++) {
+                            Layer layer = t.get(l);
+                            int from = (int) layer.offset(), to = (int) layer.end();
+                            long count = 0;
+                            float lowestKept = Float.POSITIVE_INFINITY, highestDropped = Float.NEGATIVE_INFINITY;
+                            for (int j = from; j < to; j++) {
+                                assertTrue(mask[j] == 0 || mask[j] == 1, what + ": mask byte " + j);
+                                if (mask[j] == 1) {
+                                    count++;
+                                    lowestKept = Math.min(lowestKept, s[j]);
+                                } else {
+                                    highestDropped = Math.max(highestDropped, s[j]);
+                                }
+                            }
+                            assertEquals(kept[l], count, what + ": kept count of layer " + l);
+                            assertTrue(lowestKept >= highestDropped, what + ": layer " + l + " drops " + highestDropped
+                                    + " but keeps " + lowestKept);
+                            if (lowestKept == highestDropped) { // a run of ties cut by the count: lowest indices first
+                                boolean droppedOne = false;
+                                for (int j = from; j < to; j++) {
+                                    if (s[j] != lowestKept) continue;
+                                    if (mask[j] == 0) droppedOne = true;
+                                    else assertTrue(!droppedOne, what + ": layer " + l + " keeps tie " + j + " after dropping a lower index");
+                                }
+                            }
+                        }
+                        ByteBuffer off = sel.mask().position(0).limit(p).asBuffer();
+                        for (int j = 0; j < p; j++) assertEquals(mask[j], off.get(j), what + ": off-heap mask " + j);
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     public void timingAtResNet50Scale() {
         long p = 25_500_000L;

@@ -1,0 +1,63 @@
+package dev.falcon.data;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicIntegerArray;
+import org.junit.jupiter.api.Test;
+
+class VectorLoopsTest {
+
+    @Test
+    void sumsAreTheSameForEveryThreadCountAndAddedChunkByChunk() {
+        int m = 5 * VectorLoops.CHUNK + 123;
+        double[] v = new double[m];
+        SplittableRandom random = new SplittableRandom(3);
+        for (int i = 0; i < m; i++) v[i] = random.nextDouble() * Math.pow(10, random.nextInt(12) - 6);
+        // the reference: per-chunk sums in coordinate order, the chunk sums added in chunk order
+        double expectedSum = 0, expectedSquares = 0;
+        for (int from = 0; from < m; from += VectorLoops.CHUNK) {
+            double a = 0, b = 0;
+            for (int i = from; i < Math.min(m, from + VectorLoops.CHUNK); i++) {
+                a += v[i];
+                b += v[i] * v[i];
+            }
+            expectedSum += a;
+            expectedSquares += b;
+        }
+        for (int threads : new int[] {1, 2, 3, 8}) {
+            AtomicIntegerArray visits = new AtomicIntegerArray(m);
+            double[] sums = VectorLoops.run(threads, m, 2, (from, to, acc) -> {
+                for (int i = from; i < to; i++) {
+                    acc[0] += v[i];
+                    acc[1] += v[i] * v[i];
+                    visits.incrementAndGet(i);
+                }
+            });
+            assertArrayEquals(new double[] {expectedSum, expectedSquares}, sums, 0.0, threads + " threads");
+            for (int i = 0; i < m; i++) assertEquals(1, visits.get(i), "coordinate " + i + " visited once, " + threads + " threads");
+        }
+    }
+
+    @Test
+    void emptyAndSmallRanges() {
+        assertArrayEquals(new double[] {0}, VectorLoops.run(4, 0, 1, (from, to, acc) -> acc[0] += to - from), 0.0);
+        assertArrayEquals(new double[] {7}, VectorLoops.run(4, 7, 1, (from, to, acc) -> acc[0] += to - from), 0.0);
+        assertEquals(0, VectorLoops.run(2, 10, 0, (from, to, acc) -> { }).length);
+    }
+
+    @Test
+    void aFailingChunkFailsTheLoopWithItsException() {
+        int m = 4 * VectorLoops.CHUNK;
+        IllegalStateException boom = new IllegalStateException("chunk failed");
+        for (int threads : new int[] {1, 2, 4}) {
+            IllegalStateException thrown = assertThrows(IllegalStateException.class, () -> VectorLoops.run(threads, m, 1, (from, to, acc) -> {
+                if (from == 2 * VectorLoops.CHUNK) throw boom;
+            }));
+            assertSame(boom, thrown, threads + " threads");
+        }
+    }
+}
