@@ -724,6 +724,20 @@ void prefix_sums(const float* sorted, int64_t len, double* prefix) {
     for (int64_t i = 0; i < len; i++) prefix[i] = running += sorted[i];
 }
 
+/** Sorts the items of one segment into `finalBuffer`, then hands each one, in order, to emit(position, item). */
+template <typename Item, typename Emit>
+bool sort_items(const float* scores, int64_t start, int64_t len, Item* finalBuffer, Item* other, int threads,
+                int64_t* firstBad, Emit emit) {
+    if (!(threads > 1 ? radix_sort_segment<Item>(scores, start, len, finalBuffer, other, threads, firstBad)
+                      : bucket_sort_segment<Item>(scores, start, len, finalBuffer, other, firstBad)))
+        return false;
+    const int t = len < (1 << 16) ? 1 : threads;
+    parallel(t, [&](int k) {
+        for (int64_t i = split(len, t, k), e = split(len, t, k + 1); i < e; i++) emit(i, finalBuffer[i]);
+    });
+    return true;
+}
+
 /**
  * Sorts one segment [start, start + len) with `threads` threads. Without indices the 4-byte keys alternate between
  * `sorted` and the (8-byte) prefix slots and end in `sorted`: no scratch. With indices the 8-byte items end in the
@@ -732,34 +746,19 @@ void prefix_sums(const float* sorted, int64_t len, double* prefix) {
  */
 bool sort_segment(const float* scores, int64_t start, int64_t len, float* sorted, int32_t* index, double* prefix,
                   uint64_t* scratch, int threads, int64_t* firstBad) {
-    if (index == nullptr) {
-        uint32_t* keys = reinterpret_cast<uint32_t*>(sorted + start);
-        uint32_t* other = reinterpret_cast<uint32_t*>(prefix + start);
-        if (!(threads > 1 ? radix_sort_segment<uint32_t>(scores, start, len, keys, other, threads, firstBad)
-                          : bucket_sort_segment<uint32_t>(scores, start, len, keys, other, firstBad)))
-            return false;
-        const int t = len < (1 << 16) ? 1 : threads;
-        parallel(t, [&](int k) {
-            for (int64_t i = split(len, t, k), e = split(len, t, k + 1); i < e; i++) {
-                const uint32_t u = ~keys[i];
-                memcpy(sorted + start + i, &u, 4);
-            }
-        });
-    } else {
-        uint64_t* items = reinterpret_cast<uint64_t*>(prefix + start);
-        if (!(threads > 1 ? radix_sort_segment<uint64_t>(scores, start, len, items, scratch, threads, firstBad)
-                          : bucket_sort_segment<uint64_t>(scores, start, len, items, scratch, firstBad)))
-            return false;
-        const int t = len < (1 << 16) ? 1 : threads;
-        parallel(t, [&](int k) {
-            for (int64_t i = split(len, t, k), e = split(len, t, k + 1); i < e; i++) {
-                const uint64_t item = items[i];
-                const uint32_t u = ~(uint32_t)(item >> 32);
-                memcpy(sorted + start + i, &u, 4);
-                index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
-            }
-        });
-    }
+    auto put_value = [&](int64_t i, uint32_t key) {
+        const uint32_t u = ~key;
+        memcpy(sorted + start + i, &u, 4);
+    };
+    const bool ok = index == nullptr
+        ? sort_items<uint32_t>(scores, start, len, reinterpret_cast<uint32_t*>(sorted + start),
+                               reinterpret_cast<uint32_t*>(prefix + start), threads, firstBad, put_value)
+        : sort_items<uint64_t>(scores, start, len, reinterpret_cast<uint64_t*>(prefix + start), scratch, threads, firstBad,
+                               [&](int64_t i, uint64_t item) {
+                                   put_value(i, (uint32_t)(item >> 32));
+                                   index[start + i] = (int32_t)(start + (int64_t)(uint32_t)item);
+                               });
+    if (!ok) return false;
     prefix_sums(sorted + start, len, prefix + start);
     return true;
 }
