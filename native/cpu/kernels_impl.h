@@ -219,13 +219,87 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // are in L1: s_i = row_i . d, then out += s_i row_i. X is read exactly once, as one sequential stream. Four rows at
 // a time share the loads of d and of out (JMH, n = 512, block 2000, 2 threads: 0.86-0.96x of a streaming read of the
 // same buffer, against 0.57-0.58x for the column-major pair of passes; one row at a time gave 0.67-0.84x
-// standalone). Measured and rejected: prefetching the next four rows during the axpy half (0.66-0.87x), and
-// software pipelining the next group's dot with this group's axpy (no difference above the VM's noise).
+// standalone). Measured and rejected: prefetching the next four rows during the axpy half (0.66-0.87x).
+// On the AVX-512 VM with ~2.5x the bandwidth, the in-cache axpy half no longer hid behind the DRAM reads (the dot
+// half alone ran at 74-79 GB/s, the pair at 50-53): software pipelining the next group's dot with this group's axpy
+// raised the pair to 52-66 GB/s (C++ harness, 2 threads, same runs; a plain single-accumulator version of the same
+// pipeline, 55-115% of read, and groups of 2 or 8 rows did no better).
+
+/**
+ * The two halves of panel_block_gram overlapped, for a block that is one contiguous piece: s_next[k] = (row k of
+ * `next`) . v while o += sum_k s_prev[k] * (row k of `prev`), in one loop over the columns. Each half keeps the
+ * summation order of dot_rows4 and axpy_rows4, so the results are bit for bit theirs.
+ */
+static inline void dot_next_axpy_prev_rows4(const float* next, const float* prev, int64_t stride, int64_t len,
+                                            const float* __restrict v, float s_next[4], const float s_prev[4],
+                                            float* __restrict o) {
+    const float *n0 = next, *n1 = next + stride, *n2 = next + 2 * stride, *n3 = next + 3 * stride;
+    const float *p0 = prev, *p1 = prev + stride, *p2 = prev + 2 * stride, *p3 = prev + 3 * stride;
+    const vf u0 = splat(s_prev[0]), u1 = splat(s_prev[1]), u2 = splat(s_prev[2]), u3 = splat(s_prev[3]);
+    vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+    vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
+    int64_t j = 0;
+    for (; j + 2 * W <= len; j += 2 * W) {
+        const vf v0 = load(v + j), v1 = load(v + j + W);
+        a0 += load(n0 + j) * v0; b0 += load(n0 + j + W) * v1;
+        a1 += load(n1 + j) * v0; b1 += load(n1 + j + W) * v1;
+        a2 += load(n2 + j) * v0; b2 += load(n2 + j + W) * v1;
+        a3 += load(n3 + j) * v0; b3 += load(n3 + j + W) * v1;
+        vf o0 = load(o + j), o1 = load(o + j + W);
+        o0 += load(p0 + j) * u0; o1 += load(p0 + j + W) * u0;
+        o0 += load(p1 + j) * u1; o1 += load(p1 + j + W) * u1;
+        o0 += load(p2 + j) * u2; o1 += load(p2 + j + W) * u2;
+        o0 += load(p3 + j) * u3; o1 += load(p3 + j + W) * u3;
+        store(o + j, o0);
+        store(o + j + W, o1);
+    }
+    for (; j + W <= len; j += W) {
+        const vf v0 = load(v + j);
+        a0 += load(n0 + j) * v0;
+        a1 += load(n1 + j) * v0;
+        a2 += load(n2 + j) * v0;
+        a3 += load(n3 + j) * v0;
+        vf o0 = load(o + j);
+        o0 += load(p0 + j) * u0;
+        o0 += load(p1 + j) * u1;
+        o0 += load(p2 + j) * u2;
+        o0 += load(p3 + j) * u3;
+        store(o + j, o0);
+    }
+    float t0 = hsum(a0 + b0), t1 = hsum(a1 + b1), t2 = hsum(a2 + b2), t3 = hsum(a3 + b3);
+    for (; j < len; j++) {
+        t0 += n0[j] * v[j];
+        t1 += n1[j] * v[j];
+        t2 += n2[j] * v[j];
+        t3 += n3[j] * v[j];
+        float acc = o[j];
+        acc += p0[j] * s_prev[0];
+        acc += p1[j] * s_prev[1];
+        acc += p2[j] * s_prev[2];
+        acc += p3[j] * s_prev[3];
+        o[j] = acc;
+    }
+    s_next[0] = t0; s_next[1] = t1; s_next[2] = t2; s_next[3] = t3;
+}
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
     for (int64_t q = 0; q < count; q++) memset(out + pieces[q].col, 0, sizeof(float) * pieces[q].len);
     int64_t i = 0;
+    if (count == 1 && n >= 8) {
+        // Software pipelined: while the rows of group g are added into out (from cache), the rows of group g + 1
+        // are dotted with d (from DRAM), so the core keeps requesting X instead of idling the memory bus.
+        const PanelPiece& pc = pieces[0];
+        const float* dv = d + pc.col;
+        float* o = out + pc.col;
+        float s[4] = {0, 0, 0, 0}, sNext[4];
+        dot_rows4(pc.base, pc.stride, pc.len, dv, s);
+        for (i = 4; i + 4 <= n; i += 4) {
+            dot_next_axpy_prev_rows4(pc.base + i * pc.stride, pc.base + (i - 4) * pc.stride, pc.stride, pc.len, dv, sNext, s, o);
+            for (int k = 0; k < 4; k++) s[k] = sNext[k];
+        }
+        axpy_rows4(pc.base + (i - 4) * pc.stride, pc.stride, pc.len, s, o);
+    }
     for (; i + 4 <= n; i += 4) {
         float s[4] = {0, 0, 0, 0};
         for (int64_t q = 0; q < count; q++) {
@@ -264,18 +338,27 @@ void panel_axpy_rows(const PanelPiece& pc, int64_t n, const float* u, float* out
     for (; i < n; i++) axpy_row(pc.base + i * pc.stride, pc.len, u[i], o);
 }
 
-/** Sum of x[i0..i1) with four independent accumulators: a pure streaming read, the floor of any pass over X. */
+/**
+ * Sum of x[i0..i1): a pure streaming read, the floor of any pass over X. The range is read as four streams a
+ * quarter apart, one accumulator each: on the 2-vCPU EPYC VMs one sequential stream per core reaches only ~60 GB/s
+ * for two cores, four reach ~78 (two ~71, eight ~73), and the products' kernels also read several rows at once, so a
+ * one-stream floor would flatter them.
+ */
 double read_sum(const float* x, int64_t i0, int64_t i1) {
+    const int64_t quarter = (i1 - i0) / (4 * W) * W;
+    const float* s0 = x + i0;
+    const float* s1 = s0 + quarter;
+    const float* s2 = s1 + quarter;
+    const float* s3 = s2 + quarter;
     vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
-    int64_t i = i0;
-    for (; i + 4 * W <= i1; i += 4 * W) {
-        a0 += load(x + i);
-        a1 += load(x + i + W);
-        a2 += load(x + i + 2 * W);
-        a3 += load(x + i + 3 * W);
+    for (int64_t i = 0; i < quarter; i += W) {
+        a0 += load(s0 + i);
+        a1 += load(s1 + i);
+        a2 += load(s2 + i);
+        a3 += load(s3 + i);
     }
     double s = hsum((a0 + a1) + (a2 + a3));
-    for (; i < i1; i++) s += x[i];
+    for (int64_t i = i0 + 4 * quarter; i < i1; i++) s += x[i];
     return s;
 }
 
