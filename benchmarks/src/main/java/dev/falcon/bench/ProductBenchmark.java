@@ -104,9 +104,9 @@ public class ProductBenchmark {
     }
 
     /**
-     * The floor measured with our own kernel: one streaming read of X (four AVX accumulators per thread,
-     * the same static split as the products). OpenBLAS sasum reads more slowly on some CPUs, which would
-     * flatter the products.
+     * The floor measured with our own kernel: one streaming read of X (the same static split as the products;
+     * each thread reads its range as four streams, which on the AVX-512 VM reads ~25% faster than one).
+     * OpenBLAS sasum reads more slowly on some CPUs, which would flatter the products.
      */
     @Benchmark
     public double nativeStreamingRead() {

@@ -33,6 +33,9 @@ public final class HostMatrix implements AutoCloseable {
     private final long[] panelStarts;
     private boolean closed;
 
+    /** Alignment of the matrices {@link #allocate} makes: one cache line. */
+    public static final int CACHE_LINE = 64;
+
     private HostMatrix(FloatPointer data, long rows, long cols, AutoCloseable release, String origin, long[] panelStarts) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
@@ -57,12 +60,16 @@ public final class HostMatrix implements AutoCloseable {
      */
     public static HostMatrix allocate(long rows, long cols, long[] panelStarts) {
         long bytes = Math.multiplyExact(Math.multiplyExact(rows, cols), (long) Float.BYTES);
-        Pointer raw = Pointer.malloc(bytes);
+        Pointer raw = Pointer.malloc(bytes + CACHE_LINE);
         if (raw == null || raw.isNull()) {
             throw new OutOfMemoryError("cannot allocate " + bytes + " bytes of native memory for a "
                     + rows + " x " + cols + " float32 matrix");
         }
-        FloatPointer floats = new FloatPointer(raw).capacity(rows * cols);
+        // malloc aligns to 16 bytes only: then every 64-byte AVX-512 load of X straddles two cache lines, which cost
+        // a quarter of the streaming bandwidth on the AVX-512 VM (four streams: 77 GB/s aligned, 59 at +16 bytes)
+        long skipFloats = Math.floorMod(-raw.address(), CACHE_LINE) / Float.BYTES;
+        FloatPointer floats = new FloatPointer(raw).getPointer(skipFloats);
+        floats.capacity(rows * cols);
         return new HostMatrix(floats, rows, cols, () -> Pointer.free(raw), "allocated", panelStarts);
     }
 

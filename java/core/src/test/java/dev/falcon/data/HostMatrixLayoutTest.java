@@ -37,6 +37,26 @@ class HostMatrixLayoutTest {
     }
 
     @Test
+    void allocatedMatricesStartOnACacheLineAndHoldEveryElement() {
+        // sizes whose malloc blocks land at different offsets; X must start on a cache line for the vector kernels
+        for (long[] shape : new long[][] {{1, 1}, {3, 5}, {7, 13}, {64, 1001}, {129, 4099}}) {
+            for (int k = 0; k < 4; k++) {
+                try (HostMatrix x = HostMatrix.allocate(shape[0], shape[1])) {
+                    assertEquals(0, x.data().address() % HostMatrix.CACHE_LINE, "start of " + shape[0] + " x " + shape[1]);
+                    assertEquals(0, x.data().position());
+                    long last = x.elements() - 1;
+                    // the first and the last element are inside the allocation
+                    x.data().put(last, -2.5f);
+                    assertEquals(-2.5f, x.data().get(last));
+                    x.data().put(0, 1.5f);
+                    assertEquals(1.5f, x.data().get(0));
+                    assertEquals(x.elements(), x.data().capacity());
+                }
+            }
+        }
+    }
+
+    @Test
     void panelStartsAreValidated() {
         assertThrows(IllegalArgumentException.class, () -> HostMatrix.allocate(2, 5, new long[] {0, 5, 5}));
         assertThrows(IllegalArgumentException.class, () -> HostMatrix.allocate(2, 5, new long[] {0, 4}));
