@@ -28,39 +28,95 @@ static inline float hsum(vf v) {
     return a[0];
 }
 
-/** o[0..len) += sum_k u[k] * (vector k, at r + k * stride), k < 4, added in increasing k: panel rows or columns. */
-static inline void axpy_rows4(const float* r, int64_t stride, int64_t len, const float u[4], float* __restrict o) {
-    const float* r0 = r;
-    const float* r1 = r + stride;
-    const float* r2 = r + 2 * stride;
-    const float* r3 = r + 3 * stride;
-    const vf u0 = splat(u[0]), u1 = splat(u[1]), u2 = splat(u[2]), u3 = splat(u[3]);
+/**
+ * One pass over columns [0, len) of two groups of four vectors (panel rows, or columns of column-major X), the
+ * vectors of a group `stride` apart. With DOT: dots[k] += (vector k of `dotted`) . v. With AXPY: o += sum_k u[k] *
+ * (vector k of `added`), added in increasing k. Both in one loop when both are set, each half in the order it has
+ * alone, so fused and separate calls give the same bits. With PREFETCH the loop also prefetches from `ahead` at four
+ * times the dotted group's pace (the next group of columns).
+ */
+template <bool DOT, bool AXPY, bool PREFETCH = false>
+static inline void rows4_pass(const float* dotted, const float* added, int64_t stride, int64_t len,
+                              const float* __restrict v, float dots[4], const float u[4], float* __restrict o,
+                              const float* ahead = nullptr) {
+    const float *d0 = dotted, *d1 = dotted + stride, *d2 = dotted + 2 * stride, *d3 = dotted + 3 * stride;
+    const float *r0 = added, *r1 = added + stride, *r2 = added + 2 * stride, *r3 = added + 3 * stride;
+    vf u0 = splat(0), u1 = splat(0), u2 = splat(0), u3 = splat(0);
+    if constexpr (AXPY) { u0 = splat(u[0]); u1 = splat(u[1]); u2 = splat(u[2]); u3 = splat(u[3]); }
+    vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+    vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
     int64_t j = 0;
     for (; j + 2 * W <= len; j += 2 * W) {
-        vf o0 = load(o + j), o1 = load(o + j + W);
-        o0 += load(r0 + j) * u0; o1 += load(r0 + j + W) * u0;
-        o0 += load(r1 + j) * u1; o1 += load(r1 + j + W) * u1;
-        o0 += load(r2 + j) * u2; o1 += load(r2 + j + W) * u2;
-        o0 += load(r3 + j) * u3; o1 += load(r3 + j + W) * u3;
-        store(o + j, o0);
-        store(o + j + W, o1);
+        if constexpr (DOT) {
+            if constexpr (PREFETCH)
+                for (int k = 0; k < 8 * W; k += 16) __builtin_prefetch(ahead + 4 * j + k, 0, 3);
+            const vf v0 = load(v + j), v1 = load(v + j + W);
+            a0 += load(d0 + j) * v0; b0 += load(d0 + j + W) * v1;
+            a1 += load(d1 + j) * v0; b1 += load(d1 + j + W) * v1;
+            a2 += load(d2 + j) * v0; b2 += load(d2 + j + W) * v1;
+            a3 += load(d3 + j) * v0; b3 += load(d3 + j + W) * v1;
+        }
+        if constexpr (AXPY) {
+            vf o0 = load(o + j), o1 = load(o + j + W);
+            o0 += load(r0 + j) * u0; o1 += load(r0 + j + W) * u0;
+            o0 += load(r1 + j) * u1; o1 += load(r1 + j + W) * u1;
+            o0 += load(r2 + j) * u2; o1 += load(r2 + j + W) * u2;
+            o0 += load(r3 + j) * u3; o1 += load(r3 + j + W) * u3;
+            store(o + j, o0);
+            store(o + j + W, o1);
+        }
     }
     for (; j + W <= len; j += W) {
-        vf o0 = load(o + j);
-        o0 += load(r0 + j) * u0;
-        o0 += load(r1 + j) * u1;
-        o0 += load(r2 + j) * u2;
-        o0 += load(r3 + j) * u3;
-        store(o + j, o0);
+        if constexpr (DOT) {
+            const vf v0 = load(v + j);
+            a0 += load(d0 + j) * v0;
+            a1 += load(d1 + j) * v0;
+            a2 += load(d2 + j) * v0;
+            a3 += load(d3 + j) * v0;
+        }
+        if constexpr (AXPY) {
+            vf o0 = load(o + j);
+            o0 += load(r0 + j) * u0;
+            o0 += load(r1 + j) * u1;
+            o0 += load(r2 + j) * u2;
+            o0 += load(r3 + j) * u3;
+            store(o + j, o0);
+        }
     }
+    float t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    if constexpr (DOT) { t0 = hsum(a0 + b0); t1 = hsum(a1 + b1); t2 = hsum(a2 + b2); t3 = hsum(a3 + b3); }
     for (; j < len; j++) {
-        float acc = o[j];
-        acc += r0[j] * u[0];
-        acc += r1[j] * u[1];
-        acc += r2[j] * u[2];
-        acc += r3[j] * u[3];
-        o[j] = acc;
+        if constexpr (DOT) {
+            t0 += d0[j] * v[j];
+            t1 += d1[j] * v[j];
+            t2 += d2[j] * v[j];
+            t3 += d3[j] * v[j];
+        }
+        if constexpr (AXPY) {
+            float acc = o[j];
+            acc += r0[j] * u[0];
+            acc += r1[j] * u[1];
+            acc += r2[j] * u[2];
+            acc += r3[j] * u[3];
+            o[j] = acc;
+        }
     }
+    if constexpr (DOT) { dots[0] += t0; dots[1] += t1; dots[2] += t2; dots[3] += t3; }
+}
+
+/** o[0..len) += sum_k u[k] * (vector k, at r + k * stride), k < 4, added in increasing k: panel rows or columns. */
+static inline void axpy_rows4(const float* r, int64_t stride, int64_t len, const float u[4], float* __restrict o) {
+    rows4_pass<false, true>(r, r, stride, len, nullptr, nullptr, u, o);
+}
+
+/**
+ * s[k] += (vector k, at r + k * stride) . v over len floats, k < 4: four panel rows, or four columns of column-major
+ * X. With PREFETCH, the loop also prefetches from `ahead` at four times its own pace (the next group of columns).
+ */
+template <bool PREFETCH = false>
+static inline void dot_rows4(const float* r, int64_t stride, int64_t len, const float* __restrict v, float s[4],
+                             const float* ahead = nullptr) {
+    rows4_pass<true, false, PREFETCH>(r, r, stride, len, v, s, nullptr, nullptr, ahead);
 }
 
 static inline void axpy_row(const float* r, int64_t len, float u, float* __restrict o) {
@@ -102,46 +158,6 @@ static void axpy_columns(const float* __restrict x, int64_t n, int64_t j0, int64
     }
     for (; j + 4 <= j1; j += 4) axpy_rows4(x + j * n, n, n, d + j, t);
     for (; j < j1; j++) axpy_row(x + j * n, n, d[j], t);
-}
-
-/**
- * s[k] += (vector k, at r + k * stride) . v over len floats, k < 4: four panel rows, or four columns of column-major
- * X. With PREFETCH, the loop also prefetches from `ahead` at four times its own pace (the next group of columns).
- */
-template <bool PREFETCH = false>
-static inline void dot_rows4(const float* r, int64_t stride, int64_t len, const float* __restrict v, float s[4],
-                             const float* ahead = nullptr) {
-    const float* r0 = r;
-    const float* r1 = r + stride;
-    const float* r2 = r + 2 * stride;
-    const float* r3 = r + 3 * stride;
-    vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
-    vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
-    int64_t j = 0;
-    for (; j + 2 * W <= len; j += 2 * W) {
-        if (PREFETCH)
-            for (int k = 0; k < 8 * W; k += 16) __builtin_prefetch(ahead + 4 * j + k, 0, 3);
-        const vf v0 = load(v + j), v1 = load(v + j + W);
-        a0 += load(r0 + j) * v0; b0 += load(r0 + j + W) * v1;
-        a1 += load(r1 + j) * v0; b1 += load(r1 + j + W) * v1;
-        a2 += load(r2 + j) * v0; b2 += load(r2 + j + W) * v1;
-        a3 += load(r3 + j) * v0; b3 += load(r3 + j + W) * v1;
-    }
-    for (; j + W <= len; j += W) {
-        const vf v0 = load(v + j);
-        a0 += load(r0 + j) * v0;
-        a1 += load(r1 + j) * v0;
-        a2 += load(r2 + j) * v0;
-        a3 += load(r3 + j) * v0;
-    }
-    float t0 = hsum(a0 + b0), t1 = hsum(a1 + b1), t2 = hsum(a2 + b2), t3 = hsum(a3 + b3);
-    for (; j < len; j++) {
-        t0 += r0[j] * v[j];
-        t1 += r1[j] * v[j];
-        t2 += r2[j] * v[j];
-        t3 += r3[j] * v[j];
-    }
-    s[0] += t0; s[1] += t1; s[2] += t2; s[3] += t3;
 }
 
 static inline float dot_row(const float* r, int64_t len, const float* __restrict v) {
@@ -225,63 +241,6 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // raised the pair to 52-66 GB/s (C++ harness, 2 threads, same runs; a plain single-accumulator version of the same
 // pipeline, 55-115% of read, and groups of 2 or 8 rows did no better).
 
-/**
- * The two halves of panel_block_gram overlapped, for a block that is one contiguous piece: s_next[k] = (row k of
- * `next`) . v while o += sum_k s_prev[k] * (row k of `prev`), in one loop over the columns. Each half keeps the
- * summation order of dot_rows4 and axpy_rows4, so the results are bit for bit theirs.
- */
-static inline void dot_next_axpy_prev_rows4(const float* next, const float* prev, int64_t stride, int64_t len,
-                                            const float* __restrict v, float s_next[4], const float s_prev[4],
-                                            float* __restrict o) {
-    const float *n0 = next, *n1 = next + stride, *n2 = next + 2 * stride, *n3 = next + 3 * stride;
-    const float *p0 = prev, *p1 = prev + stride, *p2 = prev + 2 * stride, *p3 = prev + 3 * stride;
-    const vf u0 = splat(s_prev[0]), u1 = splat(s_prev[1]), u2 = splat(s_prev[2]), u3 = splat(s_prev[3]);
-    vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
-    vf b0 = splat(0), b1 = splat(0), b2 = splat(0), b3 = splat(0);
-    int64_t j = 0;
-    for (; j + 2 * W <= len; j += 2 * W) {
-        const vf v0 = load(v + j), v1 = load(v + j + W);
-        a0 += load(n0 + j) * v0; b0 += load(n0 + j + W) * v1;
-        a1 += load(n1 + j) * v0; b1 += load(n1 + j + W) * v1;
-        a2 += load(n2 + j) * v0; b2 += load(n2 + j + W) * v1;
-        a3 += load(n3 + j) * v0; b3 += load(n3 + j + W) * v1;
-        vf o0 = load(o + j), o1 = load(o + j + W);
-        o0 += load(p0 + j) * u0; o1 += load(p0 + j + W) * u0;
-        o0 += load(p1 + j) * u1; o1 += load(p1 + j + W) * u1;
-        o0 += load(p2 + j) * u2; o1 += load(p2 + j + W) * u2;
-        o0 += load(p3 + j) * u3; o1 += load(p3 + j + W) * u3;
-        store(o + j, o0);
-        store(o + j + W, o1);
-    }
-    for (; j + W <= len; j += W) {
-        const vf v0 = load(v + j);
-        a0 += load(n0 + j) * v0;
-        a1 += load(n1 + j) * v0;
-        a2 += load(n2 + j) * v0;
-        a3 += load(n3 + j) * v0;
-        vf o0 = load(o + j);
-        o0 += load(p0 + j) * u0;
-        o0 += load(p1 + j) * u1;
-        o0 += load(p2 + j) * u2;
-        o0 += load(p3 + j) * u3;
-        store(o + j, o0);
-    }
-    float t0 = hsum(a0 + b0), t1 = hsum(a1 + b1), t2 = hsum(a2 + b2), t3 = hsum(a3 + b3);
-    for (; j < len; j++) {
-        t0 += n0[j] * v[j];
-        t1 += n1[j] * v[j];
-        t2 += n2[j] * v[j];
-        t3 += n3[j] * v[j];
-        float acc = o[j];
-        acc += p0[j] * s_prev[0];
-        acc += p1[j] * s_prev[1];
-        acc += p2[j] * s_prev[2];
-        acc += p3[j] * s_prev[3];
-        o[j] = acc;
-    }
-    s_next[0] = t0; s_next[1] = t1; s_next[2] = t2; s_next[3] = t3;
-}
-
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
     for (int64_t q = 0; q < count; q++) memset(out + pieces[q].col, 0, sizeof(float) * pieces[q].len);
@@ -292,11 +251,12 @@ void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const 
         const PanelPiece& pc = pieces[0];
         const float* dv = d + pc.col;
         float* o = out + pc.col;
-        float s[4] = {0, 0, 0, 0}, sNext[4];
+        float s[4] = {0, 0, 0, 0};
         dot_rows4(pc.base, pc.stride, pc.len, dv, s);
         for (i = 4; i + 4 <= n; i += 4) {
-            dot_next_axpy_prev_rows4(pc.base + i * pc.stride, pc.base + (i - 4) * pc.stride, pc.stride, pc.len, dv, sNext, s, o);
-            for (int k = 0; k < 4; k++) s[k] = sNext[k];
+            float next[4] = {0, 0, 0, 0};
+            rows4_pass<true, true>(pc.base + i * pc.stride, pc.base + (i - 4) * pc.stride, pc.stride, pc.len, dv, next, s, o);
+            for (int k = 0; k < 4; k++) s[k] = next[k];
         }
         axpy_rows4(pc.base + (i - 4) * pc.stride, pc.stride, pc.len, s, o);
     }
