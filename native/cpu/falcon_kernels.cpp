@@ -278,6 +278,17 @@ int64_t falcon_first_nonfinite(const float* x, int64_t count, int threads) {
     return -1;
 }
 
+int falcon_advise_huge_pages(void* p, int64_t bytes) {
+    // First touches cost ~11 us per 4 KiB page on the development VMs (a 300 MB sort buffer: ~0.8 s); with huge
+    // pages 3-7 us per 4 KiB, and fewer TLB misses in every later pass. Advice only: failure changes no result.
+    constexpr uintptr_t HUGE_PAGE = uintptr_t(2) << 20;
+    if (p == nullptr || bytes <= 0) return 0;
+    const uintptr_t start = (reinterpret_cast<uintptr_t>(p) + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + static_cast<uintptr_t>(bytes)) & ~(HUGE_PAGE - 1);
+    if (end <= start) return 0;
+    return madvise(reinterpret_cast<void*>(start), end - start, MADV_HUGEPAGE) == 0 ? 1 : -1;
+}
+
 double falcon_read_sum(const float* x, int64_t count, int threads) {
     if (threads < 1) threads = 1;
     std::vector<double> part(threads, 0.0);
@@ -519,6 +530,7 @@ public:
         if (bytes_ == 0) return;
         void* p = mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         data_ = p == MAP_FAILED ? nullptr : (uint64_t*)p;
+        if (data_) falcon_advise_huge_pages(data_, (int64_t)bytes_);
     }
     ~SortScratch() {
         if (data_) munmap(data_, bytes_);
@@ -771,6 +783,10 @@ int falcon_sort_segments(const float* scores, const int64_t* starts, int64_t seg
     // A segment holding more than a 1/(2 threads) share of all scores is sorted by all threads
     // together; the others go whole to one thread each.
     const int64_t total = starts[segments];
+    // the output buffers are often fresh: their first touch happens here
+    falcon_advise_huge_pages(sorted, total * (int64_t)sizeof(float));
+    falcon_advise_huge_pages(prefix, total * (int64_t)sizeof(double));
+    if (index != nullptr) falcon_advise_huge_pages(index, total * (int64_t)sizeof(int32_t));
     int64_t firstBad = INT64_MAX;
     std::vector<int64_t> order, bigOnes;
     int64_t bigMax = 0;

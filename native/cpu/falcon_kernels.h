@@ -40,6 +40,11 @@ FALCON_API void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float*
 FALCON_API int64_t falcon_first_nonfinite(const float* x, int64_t count, int threads);
 /** Sum of x[0..count): one streaming read of the buffer, the bandwidth floor the products are measured against. */
 FALCON_API double falcon_read_sum(const float* x, int64_t count, int threads);
+/**
+ * Asks the kernel for transparent huge pages on the whole 2 MiB pages inside [p, p + bytes), before the memory is
+ * first touched. Returns 1 when advised, 0 when the range holds no whole huge page, -1 when the kernel refused.
+ */
+FALCON_API int falcon_advise_huge_pages(void* p, int64_t bytes);
 /** out_B = X_B^T (X_B d_B) for every block [starts[b], starts[b+1]), b < blocks. */
 FALCON_API void falcon_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                                   const float* d, float* out, int threads);

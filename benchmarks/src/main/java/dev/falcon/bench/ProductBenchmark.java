@@ -76,7 +76,7 @@ public class ProductBenchmark {
         for (int b = 0; b <= blocks; b++) blockStarts[b] = Math.min((long) b * blockSize, p);
         x = switch (layout) {
             case "panels" -> backend.allocate(n, p, blockStarts);
-            case "column-major" -> HostMatrix.allocate(n, p);
+            case "column-major" -> backend.allocate(n, p, null);
             default -> throw new IllegalArgumentException("layout must be panels or column-major, got " + layout);
         };
         backend.fillUniform(x.data(), x.elements(), 20261125L, 1f);

@@ -59,8 +59,7 @@ public record ExampleModel(String name, String description, LayerTable layers, i
     /** As above, in the layout the backend prefers for these solver blocks (null: column-major on every backend). */
     public HostMatrix syntheticGradients(ComputeBackend backend, int rows, long seed, long[] blockStarts) {
         if (rows <= 0) throw new IllegalArgumentException("rows must be positive, got " + rows);
-        HostMatrix x = blockStarts == null ? HostMatrix.allocate(rows, layers.parameters())
-                : backend.allocate(rows, layers.parameters(), blockStarts);
+        HostMatrix x = backend.allocate(rows, layers.parameters(), blockStarts);
         try {
             backend.fillSyntheticGradients(x, GRADIENT_RANK, GRADIENT_NOISE, seed);
         } catch (RuntimeException | Error e) {

@@ -40,6 +40,7 @@ public final class FalconKernels {
 
     public static native long falcon_first_nonfinite(@Cast("const float*") FloatPointer x, long count, int threads);
     public static native double falcon_read_sum(@Cast("const float*") FloatPointer x, long count, int threads);
+    public static native int falcon_advise_huge_pages(Pointer p, long bytes);
     public static native void falcon_gemv_n(@Cast("const float*") FloatPointer x, long n, long p,
                                             @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
     public static native void falcon_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
