@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.cpu.nativelib.FalconKernels;
 import dev.falcon.data.HostMatrix;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -37,13 +39,40 @@ class HugePageAdviceTest {
     }
 
     @Test
-    void matricesOfTheBackendAreAdvisedAndHoldTheirValues() {
+    void matricesOfTheBackendAreAdvisedAndHoldTheirValues() throws IOException {
         try (CpuBackend backend = (CpuBackend) new CpuBackendProvider().create(2);
              HostMatrix x = backend.allocate(300, 5000, new long[] {0, 2000, 4000, 5000})) {
-            backend.fillUniform(x.data(), x.elements(), 11L, 1f);
-            float first = x.data().get(0), last = x.data().get(x.elements() - 1);
-            assertTrue(first != 0 || last != 0, "filled");
             assertEquals(0, x.data().address() % HostMatrix.CACHE_LINE);
+            long hugePage = 2L << 20;
+            long inside = (x.data().address() + hugePage - 1) / hugePage * hugePage; // first whole huge page of X
+            if (Files.isReadable(Path.of("/proc/self/smaps")) && Files.isDirectory(Path.of("/sys/kernel/mm/transparent_hugepage"))) {
+                String flags = vmFlagsOfMappingHolding(inside);
+                assertTrue(flags != null && flags.contains(" hg"), "X's mapping is advised MADV_HUGEPAGE (VmFlags:" + flags + ")");
+            } else {
+                System.out.println("SKIPPED the smaps check: no /proc/self/smaps or no transparent huge pages here");
+            }
+            backend.fillUniform(x.data(), x.elements(), 11L, 1f);
+            try (FloatPointer expected = new FloatPointer(x.elements())) {
+                backend.fillUniform(expected, x.elements(), 11L, 1f);
+                for (long i = 0; i < x.elements(); i += 997) assertEquals(expected.get(i), x.data().get(i), "element " + i);
+            }
         }
+    }
+
+    /** The VmFlags line (after the colon) of the mapping of this process holding the address, or null. */
+    private static String vmFlagsOfMappingHolding(long address) throws IOException {
+        boolean inMapping = false;
+        for (String line : Files.readAllLines(Path.of("/proc/self/smaps"))) {
+            int dash = line.indexOf('-');
+            int space = line.indexOf(' ');
+            if (dash > 0 && space > dash && line.substring(0, dash).matches("[0-9a-f]+")) {
+                long start = Long.parseUnsignedLong(line.substring(0, dash), 16);
+                long end = Long.parseUnsignedLong(line.substring(dash + 1, space), 16);
+                inMapping = Long.compareUnsigned(start, address) <= 0 && Long.compareUnsigned(address, end) < 0;
+            } else if (inMapping && line.startsWith("VmFlags:")) {
+                return line.substring("VmFlags:".length());
+            }
+        }
+        return null;
     }
 }
