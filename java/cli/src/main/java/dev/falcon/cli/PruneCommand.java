@@ -125,7 +125,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--rounds", paramLabel = "N", defaultValue = "4", description = "falcon: DFO + backsolve rounds (default: ${DEFAULT-VALUE}).")
     int rounds;
     @Option(names = "--swap-candidates", paramLabel = "C", defaultValue = "4",
-            description = "falcon: after each backsolve try swapping the C most promising outside weights against the C least useful kept ones (C^2 backsolves; 0 = off; default: ${DEFAULT-VALUE}).")
+            description = "falcon: after each backsolve try swapping the C most promising outside weights (exact single-move values by Woodbury) against the C cheapest kept ones that keep the budgets, then batches of all swaps estimated to help (about C^2 + C + log2(16 C) backsolves; 0 = off; default: ${DEFAULT-VALUE}).")
     int swapCandidates;
 
     @Option(names = "--stable-iterations", paramLabel = "K", defaultValue = "3",

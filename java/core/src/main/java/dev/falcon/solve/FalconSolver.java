@@ -10,6 +10,7 @@ import dev.falcon.select.Selection;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 
@@ -172,7 +173,8 @@ public final class FalconSolver {
             // instances from ~55% to ~95%), but tens of seconds for changes in the tenth digit of Q on examples.
             double searchWork = (double) x.rows() * x.rows() * count(dfo.mask);
             boolean search = opt.backsolve() != Backsolve.Mode.NONE && searchWork <= SEARCH_WORK_LIMIT;
-            if (!search && round > 1 && Arrays.equals(dfo.mask, maskBest)) {
+            boolean batchSwaps = opt.backsolve() != Backsolve.Mode.NONE && opt.swapCandidates() > 0 && searchWork <= BATCH_SWAP_WORK_LIMIT;
+            if (!search && !batchSwaps && round > 1 && Arrays.equals(dfo.mask, maskBest)) {
                 // Same support as the best point, already backsolved, and no search to run from it.
                 stop = dfo.stop + "; support stable";
                 break;
@@ -191,8 +193,9 @@ public final class FalconSolver {
             byte[] candMask = dfo.mask;
             if (opt.backsolve() != Backsolve.Mode.NONE && !search && round == 1) {
                 log.add(new IterationLog(round, -1, qCand, count(candMask), flopsOf(candMask, layers), 0, secs(t0),
-                        String.format(java.util.Locale.ROOT, "support searches skipped: n^2 |K| = %.3g per candidate backsolve exceeds %.3g",
-                                searchWork, SEARCH_WORK_LIMIT)));
+                        String.format(java.util.Locale.ROOT, "support exploration and single swaps skipped: n^2 |K| = %.3g per candidate backsolve"
+                                + " exceeds %.3g%s", searchWork, SEARCH_WORK_LIMIT, batchSwaps ? "; batch swaps only"
+                                : opt.swapCandidates() > 0 ? String.format(java.util.Locale.ROOT, "; batch swaps too (limit %.3g)", BATCH_SWAP_WORK_LIMIT) : "")));
             }
             if (search && EXPLORE > 0) {
                 long te = System.nanoTime();
@@ -206,9 +209,9 @@ public final class FalconSolver {
                 }
                 bsSeconds += secs(te);
             }
-            if (search && opt.swapCandidates() > 0) {
+            if ((search || batchSwaps) && opt.swapCandidates() > 0) {
                 long te = System.nanoTime();
-                Explored ex = swapSearch(x, wbar, g, lambda, layers, nnz, flops, cand, candMask, qCand, opt, blocks);
+                Explored ex = swapSearch(x, wbar, g, lambda, layers, nnz, flops, cand, candMask, qCand, opt, blocks, search);
                 if (ex != null) {
                     cand = ex.w;
                     candMask = ex.mask;
@@ -242,54 +245,249 @@ public final class FalconSolver {
     /** Largest n^2 |K| (multiply-adds of one candidate backsolve) for which the support searches run. */
     static final double SEARCH_WORK_LIMIT = 4e8;
 
+    /**
+     * Largest n^2 |K| for which the swap search still runs its batches (a handful of backsolves per round): when
+     * |K| >> n single moves change Q by parts in 10^9, but a batch of them by parts in 10^5.
+     */
+    static final double BATCH_SWAP_WORK_LIMIT = 4e9;
+
     /** Cap on the coarse step exponent of the support exploration (steps up to 2^EXPLORE / Lip). */
     private static final int EXPLORE = 60;
 
     private record Explored(float[] w, byte[] mask, double q, double step) {}
 
     /**
-     * Swap search from a backsolved point: the c outside coordinates with the largest estimated gain
-     * grad_i^2 / (||x_i||^2 + lambda) against the c kept ones with the smallest estimated loss
-     * w_j^2 (||x_j||^2 + lambda); every feasible single swap (and every feasible addition) is backsolved
-     * and the best one is returned when it lowers Q, else null. c = {@code opt.swapCandidates()}.
+     * Swap search from a backsolved point. Every coordinate gets the exact change of Q its own move would
+     * cause with the rest of K re-optimised (the optimal-brain-surgeon values of the ridge model, from the
+     * leverages q_j = x_j^T (X_K X_K^T + lambda I)^{-1} x_j by Woodbury): adding i outside K lowers Q by
+     * grad_i^2 / (2 lambda (1 + q_i)), removing j from K raises it by lambda w_j^2 / (2 (1 - q_j)). The best
+     * outside coordinates are paired with the cheapest kept ones whose removal keeps the budgets (or with
+     * none when an addition fits). Each of the c best additions is backsolved alone and against each of the c
+     * cheapest removals, and so are batches of the best disjoint pairs with a positive estimate (all of them, then half, ...), because when |K| >> n
+     * every single move changes Q by a few parts in 10^9 and only many together show. Without {@code singles}
+     * (problems too large for the support searches) only the batches run. Returns the best backsolved candidate
+     * when it lowers Q, else null. c = {@code opt.swapCandidates()}.
      */
     private Explored swapSearch(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
-                                float[] w, byte[] mask, double q, SolverOptions opt, long[] blocks) {
+                                float[] w, byte[] mask, double q, SolverOptions opt, long[] blocks, boolean singles) {
         int p = w.length;
-        double[] grad;
-        try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
-            grad = full.gradient(full.evaluate(w));
-        }
-        float[] norms = columnNorms(x);
+        MoveEstimates moves = moveEstimates(x, wbar, g, lambda, w, mask, searchMode(opt) == Backsolve.Mode.EXACT);
+        double[] gain = moves.gain(), loss = moves.loss();
         int c = opt.swapCandidates();
-        int[] in = topIndices(p, c, i -> mask[i] == 0 ? grad[i] * grad[i] / (norms[i] + lambda) : Double.NEGATIVE_INFINITY);
-        int[] out = topIndices(p, c, j -> mask[j] != 0 ? -(double) w[j] * w[j] * (norms[j] + lambda) : Double.NEGATIVE_INFINITY);
-        long kept = count(mask);
+        int pool = PAIR_POOL * c;
+        int[] in = topIndices(p, pool, i -> mask[i] == 0 && gain[i] > 0 ? gain[i] : Double.NEGATIVE_INFINITY);
+        // the cheapest removals of every layer: a swap's FLOP change depends only on the two layers
+        int[][] cheapest = new int[layers.size()][];
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
+            int lo = (int) layer.offset();
+            int[] top = topIndices((int) layer.count(), pool, k -> mask[lo + k] != 0 ? -loss[lo + k] : Double.NEGATIVE_INFINITY);
+            for (int t = 0; t < top.length; t++) if (top[t] >= 0) top[t] += lo;
+            cheapest[l] = top;
+        }
         long[] per = perLayer(mask, layers);
-        Explored best = null;
+        long kept = count(mask);
+        // pairs (add, remove or -1) in order of decreasing estimated net decrease, each removal used once
+        List<int[]> pairs = new ArrayList<>();
+        List<Double> nets = new ArrayList<>();
+        boolean[] used = new boolean[p];
         for (int i : in) {
             if (i < 0) continue;
             int li = layers.layerOf(i);
-            for (int j = -1; j < out.length; j++) {
-                int jj = j < 0 ? -1 : out[j];
-                if (j >= 0 && jj < 0) continue;
-                long k2 = kept + 1 - (jj < 0 ? 0 : 1);
-                // FLOPs exactly as the selection counts them: per-layer counts times FLOPs per weight, in layer order
-                long[] per2 = per.clone();
-                per2[li]++;
-                if (jj >= 0) per2[layers.layerOf(jj)]--;
-                double f2 = 0;
-                for (int l = 0; l < per2.length; l++) f2 += per2[l] * layers.get(l).flopsPerWeight();
-                if (k2 > nnz || f2 > flops) continue;
-                byte[] mk = mask.clone();
-                mk[i] = 1;
-                if (jj >= 0) mk[jj] = 0;
-                float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, searchMode(opt), blocks, 100, 1e-10);
-                double qb = exactQ(backend, x, wb, wbar, g, lambda);
-                if (qb < (best == null ? q : best.q)) best = new Explored(wb, mk, qb, 0);
+            long[] per2 = per.clone();
+            per2[li]++;
+            int bestJ = -1;
+            double bestLoss = kept + 1 <= nnz && flopsOf(per2, layers) <= flops ? 0 : Double.POSITIVE_INFINITY;
+            for (int l = 0; l < layers.size(); l++) {
+                per2[l]--;
+                boolean fits = flopsOf(per2, layers) <= flops;
+                per2[l]++;
+                if (!fits) continue;
+                for (int j : cheapest[l]) {
+                    if (j < 0 || used[j]) continue;
+                    if (loss[j] < bestLoss) { bestLoss = loss[j]; bestJ = j; }
+                    break;  // cheapest unused of this layer
+                }
+            }
+            if (bestLoss == Double.POSITIVE_INFINITY) continue;
+            if (bestJ >= 0) used[bestJ] = true;
+            pairs.add(new int[] {i, bestJ});
+            nets.add(gain[i] - bestLoss);
+        }
+        Integer[] order = new Integer[pairs.size()];
+        for (int t = 0; t < order.length; t++) order[t] = t;
+        Arrays.sort(order, (a, b) -> Double.compare(nets.get(b), nets.get(a)));  // stable: ties keep the gain order
+        Explored best = null;
+        // singles: each of the c best additions with no removal and against each of the c cheapest removals (c (c + 1)
+        // backsolves, those that break a budget skipped), then the c best pairs that keep the budgets
+        int[] out = topIndices(p, c, j -> mask[j] != 0 ? -loss[j] : Double.NEGATIVE_INFINITY);
+        for (int t = 0; singles && t < Math.min(c, in.length) && in[t] >= 0; t++) {
+            for (int k = -1; k < out.length; k++) {
+                if (k >= 0 && out[k] < 0) continue;
+                List<int[]> single = List.of(new int[] {in[t], k < 0 ? -1 : out[k]});
+                best = better(best, tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, single, new Integer[] {0}, 0, 1, opt, blocks), q);
             }
         }
+        for (int t = 0; singles && t < Math.min(c, order.length); t++) {
+            best = better(best, tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, pairs, order, t, t + 1, opt, blocks), q);
+        }
+        // batches of the pairs with a positive estimate that fit the budgets together, largest first; stop at the
+        // first that lowers Q
+        List<Integer> batch = new ArrayList<>();
+        long[] perBatch = per.clone();
+        long keptBatch = kept;
+        for (int t = 0; t < order.length && nets.get(order[t]) > 0; t++) {
+            int[] move = pairs.get(order[t]);
+            perBatch[layers.layerOf(move[0])]++;
+            if (move[1] >= 0) perBatch[layers.layerOf(move[1])]--;
+            long k2 = keptBatch + (move[1] >= 0 ? 0 : 1);
+            if (k2 <= nnz && flopsOf(perBatch, layers) <= flops) {
+                batch.add(order[t]);
+                keptBatch = k2;
+            } else {
+                perBatch[layers.layerOf(move[0])]--;
+                if (move[1] >= 0) perBatch[layers.layerOf(move[1])]++;
+            }
+        }
+        Integer[] batchOrder = batch.toArray(new Integer[0]);
+        for (int m = batchOrder.length; m >= 2; m /= 2) {
+            Explored e = tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, pairs, batchOrder, 0, m, opt, blocks);
+            if (e != null && e.q < q) { best = better(best, e, q); break; }
+        }
         return best;
+    }
+
+    /**
+     * Estimated changes of Q for single moves from the point w on the support mask: {@code gain[i]} (i outside) the
+     * decrease when i joins, {@code loss[j]} (j kept) the increase when j leaves, the rest of K re-optimised. Exact
+     * (the optimal-brain-surgeon values, from the leverages) when w is the exact backsolve of the mask and n^2 p is
+     * within {@link #LEVERAGE_WORK_LIMIT}; else diagonal estimates with the other coordinates held fixed.
+     */
+    record MoveEstimates(double[] gain, double[] loss) {}
+
+    MoveEstimates moveEstimates(HostMatrix x, float[] wbar, float[] g, double lambda, float[] w, byte[] mask, boolean exactBacksolve) {
+        int p = w.length;
+        double[] grad;
+        double[] residual = exactBacksolve ? new double[(int) x.rows()] : null;
+        double[] leverage = (double) x.rows() * x.rows() * p <= LEVERAGE_WORK_LIMIT ? leverages(x, mask, lambda, wbar, g, residual) : null;
+        if (leverage != null && exactBacksolve) {
+            float[] xtr = Backsolve.transposedProduct(backend, x, residual);
+            grad = new double[p];
+            for (int j = 0; j < p; j++) grad[j] = xtr[j] + lambda * (w[j] - wbar[j]) + (g == null ? 0 : g[j]);
+        } else {
+            try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+                grad = full.gradient(full.evaluate(w));
+            }
+        }
+        double[] gain = new double[p];
+        double[] loss = new double[p];
+        float[] norms = leverage == null ? columnNorms(x) : null;
+        for (int j = 0; j < p; j++) {
+            if (leverage != null) {
+                // 1 - q_j <= 0 only by rounding: a coordinate K cannot do without
+                if (mask[j] == 0) gain[j] = grad[j] * grad[j] / (2 * lambda * (1 + leverage[j]));
+                else loss[j] = leverage[j] < 1 ? lambda * w[j] * w[j] / (2 * (1 - leverage[j])) : Double.POSITIVE_INFINITY;
+            } else {
+                if (mask[j] == 0) gain[j] = grad[j] * grad[j] / (2 * (norms[j] + lambda));
+                else loss[j] = 0.5 * w[j] * w[j] * (norms[j] + lambda);
+            }
+        }
+        return new MoveEstimates(gain, loss);
+    }
+
+    /** Pool of candidate additions per swap candidate (and of cheapest removals per layer). */
+    private static final int PAIR_POOL = 16;
+
+    /** Largest n^2 p (multiply-adds of the n passes of the leverages) for which swaps use the exact estimates. */
+    static final double LEVERAGE_WORK_LIMIT = 2e10;
+
+    private static Explored better(Explored best, Explored cand, double q) {
+        if (cand == null || !(cand.q < (best == null ? q : best.q))) return best;
+        return cand;
+    }
+
+    /** The moves order[from..to) applied together (null when they break a budget), backsolved. */
+    private Explored tryMoves(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
+                              byte[] mask, long[] per, long kept, List<int[]> pairs, Integer[] order, int from, int to,
+                              SolverOptions opt, long[] blocks) {
+        byte[] mk = mask.clone();
+        long[] per2 = per.clone();
+        long k2 = kept;
+        for (int t = from; t < to; t++) {
+            int[] move = pairs.get(order[t]);
+            mk[move[0]] = 1;
+            per2[layers.layerOf(move[0])]++;
+            k2++;
+            if (move[1] >= 0) {
+                mk[move[1]] = 0;
+                per2[layers.layerOf(move[1])]--;
+                k2--;
+            }
+        }
+        if (k2 > nnz || flopsOf(per2, layers) > flops) return null;
+        float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, searchMode(opt), blocks, 100, 1e-10);
+        return new Explored(wb, mk, exactQ(backend, x, wb, wbar, g, lambda), 0);
+    }
+
+    /**
+     * Leverages q_j = x_j^T (X_K X_K^T + lambda I)^{-1} x_j of every column (K = the mask): with the inverse
+     * factored as L L^T, q_j = ||L^T x_j||^2, one pass X^T u per column u of L (n passes). When {@code residual}
+     * is given it receives r = X (w - wbar) at the exact backsolve of K.
+     */
+    private double[] leverages(HostMatrix x, byte[] mask, double lambda, float[] wbar, float[] g, double[] residual) {
+        int n = Math.toIntExact(x.rows()), p = Math.toIntExact(x.cols());
+        float[] keep = new float[p];
+        for (int j = 0; j < p; j++) keep[j] = mask[j] != 0 ? 1f : 0f;
+        try (FloatPointer weights = new FloatPointer(p); DoublePointer a = new DoublePointer((long) n * n);
+             DoublePointer inverse = new DoublePointer((long) n * n); FloatPointer u = new FloatPointer(n);
+             FloatPointer out = new FloatPointer(p)) {
+            weights.put(keep, 0, p);
+            backend.weightedGram(x, weights, a);
+            for (int i = 0; i < n; i++) {
+                a.put((long) i * n + i, a.get((long) i * n + i) + lambda);
+                for (int r = 0; r < n; r++) inverse.put((long) i * n + r, r == i ? 1 : 0);
+            }
+            backend.choleskyFactor(a, n);
+            if (residual != null) {
+                // r = X (w - wbar) at the exact backsolve of K, from the n x n system: r = M^{-1} (lambda c - X_K g_K)
+                // with c = -X_{not K} wbar_{not K}. Recomputing X (w - wbar) in float instead would lose the few
+                // digits the swap estimates live on: when |K| >> n, r is the tiny remainder of large cancelling sums.
+                float[] removed = new float[p];
+                for (int j = 0; j < p; j++) if (mask[j] == 0) removed[j] = wbar[j];
+                double[] c = Backsolve.product(backend, x, removed);
+                double[] xg = null;
+                if (g != null) {
+                    float[] gk = new float[p];
+                    for (int j = 0; j < p; j++) if (mask[j] != 0) gk[j] = g[j];
+                    xg = Backsolve.product(backend, x, gk);
+                }
+                try (DoublePointer b = new DoublePointer(n)) {
+                    for (int i = 0; i < n; i++) b.put(i, -lambda * c[i] - (xg == null ? 0 : xg[i]));
+                    backend.choleskySolve(a, n, b, 1);
+                    b.get(residual, 0, n);
+                }
+            }
+            backend.choleskySolve(a, n, inverse, n);
+            for (int i = 0; i < n; i++) {
+                for (int r = i + 1; r < n; r++) {  // symmetric up to rounding: average, so the factorisation sees one matrix
+                    double v = 0.5 * (inverse.get((long) i * n + r) + inverse.get((long) r * n + i));
+                    inverse.put((long) i * n + r, v);
+                    inverse.put((long) r * n + i, v);
+                }
+            }
+            backend.choleskyFactor(inverse, n);
+            double[] q = new double[p];
+            float[] column = new float[n];
+            float[] o = new float[p];
+            for (int i = 0; i < n; i++) {
+                for (int r = 0; r < n; r++) column[r] = r >= i ? (float) inverse.get((long) i * n + r) : 0f;
+                u.put(column, 0, n);
+                backend.multiplyTransposed(x, u, out);
+                out.get(o, 0, p);
+                for (int j = 0; j < p; j++) q[j] += (double) o[j] * o[j];
+            }
+            return q;
+        }
     }
 
     /** Backsolve used to score candidate supports: the chosen one, except sweeps (converged sweeps equal exact). */
@@ -731,7 +929,11 @@ public final class FalconSolver {
     }
 
     static double flopsOf(byte[] mask, LayerTable layers) {
-        long[] per = perLayer(mask, layers);
+        return flopsOf(perLayer(mask, layers), layers);
+    }
+
+    /** FLOPs of per-layer counts exactly as the selection counts them: in layer order. */
+    static double flopsOf(long[] per, LayerTable layers) {
         double f = 0;
         for (int l = 0; l < per.length; l++) f += per[l] * layers.get(l).flopsPerWeight();
         return f;

@@ -297,6 +297,36 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * The swap search's single-move values (Woodbury leverages at the exact backsolve) against the change of Q that a
+     * double-precision backsolve on the moved support gives: adding i lowers Q by gain[i], removing j raises it by loss[j].
+     */
+    @Test
+    public void swapEstimatesEqualTheBacksolvedChanges() {
+        SplittableRandom rnd = new SplittableRandom(23);
+        for (int t = 0; t < 6; t++) {
+            Instance in = randomInstance(rnd, 12, 300, 3, t % 2 == 1);
+            try (HostMatrix x = in.matrix()) {
+                FalconSolver s = new FalconSolver(backend);
+                byte[] mask = s.mpMask(in.wbar, in.layers, in.p / 4, in.layers.denseFlops());  // |K| = 75 > n: Woodbury
+                float[] w = Backsolve.solve(backend, x, in.wbar, in.g, in.lambda, mask, Backsolve.Mode.EXACT, null, 0, 0);
+                FalconSolver.MoveEstimates est = s.moveEstimates(x, in.wbar, in.g, in.lambda, w, mask, true);
+                boolean[] keep = new boolean[in.p];
+                for (int j = 0; j < in.p; j++) keep[j] = mask[j] != 0;
+                double q0 = referenceQ(in, referenceSolve(in, keep));
+                int checked = 0;
+                for (int j = t; j < in.p && checked < 12; j += 17, checked++) {
+                    keep[j] = !keep[j];
+                    double moved = referenceQ(in, referenceSolve(in, keep)) - q0;
+                    keep[j] = !keep[j];
+                    double expected = mask[j] == 0 ? -est.gain()[j] : est.loss()[j];
+                    assertEquals(moved, expected, 1e-4 * Math.abs(moved) + 1e-9 * q0,
+                            (mask[j] == 0 ? "adding " : "removing ") + j + " (instance " + t + ")");
+                }
+            }
+        }
+    }
+
     @Test
     public void exactWoodburyBacksolveEqualsDenseSolve() {
         SplittableRandom rnd = new SplittableRandom(13);
@@ -511,7 +541,6 @@ public abstract class AbstractSolverTest {
             wp.get(wbar, 0, p);
             FalconSolver s = new FalconSolver(backend);
             StringBuilder table = new StringBuilder();
-            int strictlyLower = 0;
             for (double keep : new double[] {0.1, 0.2, 0.3, 0.5}) {
                 double flops = keep * layers.denseFlops();
                 byte[] mask = s.mpMask(wbar, layers, p, flops);
@@ -521,21 +550,19 @@ public abstract class AbstractSolverTest {
                 double qBs = FalconSolver.exactQ(backend, x, bs, wbar, null, lambda);
                 long t0 = System.nanoTime();
                 FalconSolver.Result r = s.solve(x, wbar, null, lambda, layers, p, flops, mask,
-                        SolverOptions.defaults().withMaxIterations(2).withTolerance(1e-4).withMaxRounds(1).withSwapCandidates(0));
+                        SolverOptions.defaults().withMaxIterations(2).withTolerance(1e-4).withMaxRounds(1));
                 double secs = (System.nanoTime() - t0) / 1e9;
                 assertTrue(r.keptFlops() <= flops * (1 + 1e-12));
                 table.append(String.format(Locale.ROOT, "  %3.0f%% FLOPs: Q mp %.6g, mp+BS %.9g, falcon %.9g | BS/mp %.4f, falcon/BS %.7f, falcon/mp %.4f"
                         + " (%d iterations, %.1f s)%n", 100 * keep, qMp, qBs, r.qFinal(), qBs / qMp, r.qFinal() / qBs, r.qFinal() / qMp,
                         r.iterations(), secs));
                 assertTrue(qBs < qMp, "mp+BS not below mp at " + keep);
-                // falcon starts from mp's support and keeps the best backsolved point: never above mp+BS. On these
-                // synthetic gradients (|K| >> n) Q is dominated by lambda/2 ||wbar off K||^2, which mp already
-                // optimises, so the margin is tiny; strictly lower on at least one budget.
-                assertTrue(r.qFinal() <= qBs, "falcon above mp+BS at " + keep);
-                if (r.qFinal() < qBs) strictlyLower++;
+                // On these synthetic gradients (|K| >> n) the backsolve absorbs almost any residual, so Q is dominated by
+                // lambda/2 ||wbar off K||^2, which mp already optimises: the margin is a few parts in 10^6, found by the
+                // swap search's batches of exactly scored (Woodbury) swaps; it must still be a strict decrease.
+                assertTrue(r.qFinal() < qBs, "falcon not below mp+BS at " + keep + ": " + r.qFinal() + " vs " + qBs);
             }
             System.out.printf(Locale.ROOT, "[%s] resnet20 (n = 32, lambda = %.0e, synthetic data):%n%s", backend.name(), lambda, table);
-            assertTrue(strictlyLower >= 1, "falcon never strictly below mp+BS");
         }
     }
 
