@@ -239,7 +239,11 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // On the AVX-512 VM with ~2.5x the bandwidth, the in-cache axpy half no longer hid behind the DRAM reads (the dot
 // half alone ran at 74-79 GB/s, the pair at 50-53): software pipelining the next group's dot with this group's axpy
 // raised the pair to 52-66 GB/s (C++ harness, 2 threads, same runs; a plain single-accumulator version of the same
-// pipeline, 55-115% of read, and groups of 2 or 8 rows did no better).
+// pipeline, 55-115% of read, and groups of 2 or 8 rows did no better). Also measured and rejected (C++ harness, n = 512
+// and 128, block 2000, 2 threads, 10 rounds each against read_sum): storing each panel's rows permuted so that the four
+// rows of every group continue the previous group's four streams (n = 512: 81% of read vs 84% for plain panels; n = 128:
+// 75% vs 74%), and storing the four rows of a group interleaved vector by vector, one stream per core (48-52 GB/s vs
+// 56-68 for the panel kernel).
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
