@@ -272,8 +272,9 @@ public final class FalconSolver {
      * grad_i^2 / (2 lambda (1 + q_i)), removing j from K raises it by lambda w_j^2 / (2 (1 - q_j)). The best
      * outside coordinates are paired with the cheapest kept ones whose removal keeps the budgets (or with
      * none when an addition fits). Each of the c best additions is backsolved alone and against each of the c
-     * cheapest removals, and so are batches of the best disjoint pairs with a positive estimate (all of them, then half, ...), because when |K| >> n
-     * every single move changes Q by a few parts in 10^9 and only many together show. Without {@code singles}
+     * cheapest removals, then the c best pairs, and then batches of the best disjoint pairs with a positive
+     * estimate (all of them, then half, ...), because when |K| >> n every single move changes Q by a few parts
+     * in 10^9 and only many together show. Without {@code singles}
      * (problems too large for the support searches) only the batches run. Returns the best backsolved candidate
      * when it lowers Q, else null. c = {@code opt.swapCandidates()}.
      */
