@@ -169,7 +169,7 @@ def write_outputs(results: dict, out_dir: Path, command: str):
              f"**validation** split ({results.get('validation', 800):,}) held out of training and used only to "
              f"choose lambda; the CNN trains on the other {results.get('train', 7200):,}.")
     L.append("")
-    L.append(f"Model: `python/examples/mnist_cnn.py`, a 3-conv CNN (4 epochs of Adam, deterministic, CPU). Dense "
+    L.append(f"Model: `python/examples/mnist_cnn.py`, a 3-conv CNN (4 epochs of Adam on the CPU, deterministic on a given CPU: torch's kernels take different paths on different CPUs, so the trained weights and the figures below can differ by a few tenths between machines). Dense "
              f"test accuracy **{results['dense_accuracy'] * 100:.2f}%** (validation "
              f"{results.get('dense_validation_accuracy', float('nan')) * 100:.2f}%); {results['parameters']:,} "
              f"prunable weights, {results['dense_flops']:,.0f} dense multiply-adds per image. Pruning uses "
