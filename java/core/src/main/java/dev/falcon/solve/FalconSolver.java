@@ -453,10 +453,12 @@ public final class FalconSolver {
              FloatPointer out = new FloatPointer(p)) {
             weights.put(keep, 0, p);
             backend.weightedGram(x, weights, a);
+            double[] identity = new double[n * n];
             for (int i = 0; i < n; i++) {
                 a.put((long) i * n + i, a.get((long) i * n + i) + lambda);
-                for (int r = 0; r < n; r++) inverse.put((long) i * n + r, r == i ? 1 : 0);
+                identity[i * n + i] = 1;
             }
+            inverse.put(identity, 0, n * n);
             backend.choleskyFactor(a, n);
             if (residual != null) {
                 // r = X (w - wbar) at the exact backsolve of K, from the n x n system: r = M^{-1} (lambda c - X_K g_K)
@@ -478,19 +480,23 @@ public final class FalconSolver {
                 }
             }
             backend.choleskySolve(a, n, inverse, n);
+            double[] m = new double[n * n];
+            inverse.get(m, 0, n * n);
             for (int i = 0; i < n; i++) {
                 for (int r = i + 1; r < n; r++) {  // symmetric up to rounding: average, so the factorisation sees one matrix
-                    double v = 0.5 * (inverse.get((long) i * n + r) + inverse.get((long) r * n + i));
-                    inverse.put((long) i * n + r, v);
-                    inverse.put((long) r * n + i, v);
+                    double v = 0.5 * (m[i * n + r] + m[r * n + i]);
+                    m[i * n + r] = v;
+                    m[r * n + i] = v;
                 }
             }
+            inverse.put(m, 0, n * n);
             backend.choleskyFactor(inverse, n);
+            inverse.get(m, 0, n * n);
             double[] q = new double[p];
             float[] column = new float[n];
             float[] o = new float[p];
             for (int i = 0; i < n; i++) {
-                for (int r = 0; r < n; r++) column[r] = r >= i ? (float) inverse.get((long) i * n + r) : 0f;
+                for (int r = 0; r < n; r++) column[r] = r >= i ? (float) m[i * n + r] : 0f;
                 u.put(column, 0, n);
                 backend.multiplyTransposed(x, u, out);
                 out.get(o, 0, p);
