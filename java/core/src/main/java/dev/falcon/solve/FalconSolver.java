@@ -379,7 +379,15 @@ public final class FalconSolver {
         int p = w.length;
         double[] grad;
         double[] residual = exactBacksolve ? new double[(int) x.rows()] : null;
-        double[] leverage = (double) x.rows() * x.rows() * p <= LEVERAGE_WORK_LIMIT ? leverages(x, mask, lambda, wbar, g, residual) : null;
+        double[] leverage = null;
+        if ((double) x.rows() * x.rows() * p <= LEVERAGE_WORK_LIMIT) {
+            try {
+                leverage = leverages(x, mask, lambda, wbar, g, residual);
+            } catch (ArithmeticException notPositiveDefinite) {
+                // the inverse of X_K X_K^T + lambda I lost definiteness to rounding (condition ~1e16): the diagonal
+                // estimates below only rank the candidates, which are backsolved anyway
+            }
+        }
         if (leverage != null && exactBacksolve) {
             float[] xtr = Backsolve.transposedProduct(backend, x, residual);
             grad = new double[p];
