@@ -67,12 +67,8 @@ public final class Backsolve {
             }
             case EXACT -> {
                 float[] keep = new float[p];
-                float[] removed = new float[p];
-                for (int i = 0; i < p; i++) {
-                    if (mask[i] != 0) keep[i] = 1f; else removed[i] = wbar[i];
-                }
-                double[] c = product(backend, x, removed);
-                for (int i = 0; i < c.length; i++) c[i] = -c[i];
+                for (int i = 0; i < p; i++) if (mask[i] != 0) keep[i] = 1f;
+                double[] c = removedResidual(backend, x, wbar, mask);
                 double[] delta = solveLocal(backend, x, keep, c, g, lambda, true);
                 for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? (float) (wbar[i] + delta[i]) : 0f;
             }
@@ -162,6 +158,15 @@ public final class Backsolve {
             previous = q;
         }
         return w;
+    }
+
+    /** c = -X_{not K} wbar_{not K}: the residual the removed weights leave (K = the mask's nonzeros), one multiply. */
+    static double[] removedResidual(ComputeBackend backend, HostMatrix x, float[] wbar, byte[] mask) {
+        float[] removed = new float[wbar.length];
+        for (int i = 0; i < removed.length; i++) if (mask[i] == 0) removed[i] = wbar[i];
+        double[] c = product(backend, x, removed);
+        for (int i = 0; i < c.length; i++) c[i] = -c[i];
+        return c;
     }
 
     /** X v in double (v of length cols), one multiply. */

@@ -472,9 +472,7 @@ public final class FalconSolver {
                 // r = X (w - wbar) at the exact backsolve of K, from the n x n system: r = M^{-1} (lambda c - X_K g_K)
                 // with c = -X_{not K} wbar_{not K}. Recomputing X (w - wbar) in float instead would lose the few
                 // digits the swap estimates live on: when |K| >> n, r is the tiny remainder of large cancelling sums.
-                float[] removed = new float[p];
-                for (int j = 0; j < p; j++) if (mask[j] == 0) removed[j] = wbar[j];
-                double[] c = Backsolve.product(backend, x, removed);
+                double[] c = Backsolve.removedResidual(backend, x, wbar, mask);
                 double[] xg = null;
                 if (g != null) {
                     float[] gk = new float[p];
@@ -482,7 +480,7 @@ public final class FalconSolver {
                     xg = Backsolve.product(backend, x, gk);
                 }
                 try (DoublePointer b = new DoublePointer(n)) {
-                    for (int i = 0; i < n; i++) b.put(i, -lambda * c[i] - (xg == null ? 0 : xg[i]));
+                    for (int i = 0; i < n; i++) b.put(i, lambda * c[i] - (xg == null ? 0 : xg[i]));
                     backend.choleskySolve(a, n, b, 1);
                     b.get(residual, 0, n);
                 }
