@@ -246,6 +246,12 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // 56-68 for the panel kernel), one pipeline running across block boundaries (no prologue or epilogue per block: within
 // noise at n = 128 and 512), four vectors per row per iteration (69% vs 77%), and software prefetch 1-4 KB ahead in
 // the four dotted rows (1-16 points worse). The dot half alone runs at 85-97% of read_sum in the same rounds.
+// Rejected as well (same harness, 5-6 best-of-3 rounds): the axpy half walking its rows backwards, so that the columns
+// dotted last are re-read while still in L1 (72% vs 82% at n = 512); the axpy half issued before the dot half in the
+// loop body (74-75% vs 85-87%); blocks claimed dynamically by the threads instead of a fixed half each (77% vs 79%,
+// the two threads' busy times already differ by under 3%); the accumulator `out` placed at 0, 1, 2 or 3 KB past a
+// 4 KB boundary (within 2 points: no 4K aliasing between its stores and the rows' loads); rows padded to a 4 KB
+// stride (72% vs 83%: set conflicts).
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
