@@ -57,6 +57,15 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * An uninitialised off-heap vector of {@code length} floats for length-p operands and results, owned and closed by
+     * the caller. The cpu backend asks for transparent huge pages for large ones before their first touch; the default
+     * is a plain {@code new FloatPointer(length)}.
+     */
+    default FloatPointer floatVector(long length) {
+        return new FloatPointer(length);
+    }
+
+    /**
      * Validation of user input: the storage index ({@link HostMatrix#elementAt} gives its row and column) of the
      * first NaN or infinity in X's memory, or -1 when every element is finite.
      */

@@ -54,7 +54,7 @@ public final class Objective {
         long p = x.cols();
         long n = x.rows();
         double sqDist = 0, linear = 0;
-        try (FloatPointer d = new FloatPointer(p); FloatPointer r = new FloatPointer(n)) {
+        try (FloatPointer d = backend.floatVector(p); FloatPointer r = new FloatPointer(n)) {
             FloatBuffer wv = Pruner.floats(w, p), bv = Pruner.floats(wbar, p), dv = Pruner.floats(d, p);
             FloatBuffer gv = g == null ? null : Pruner.floats(g, p);
             for (int i = 0; i < (int) p; i++) {

@@ -132,7 +132,7 @@ public final class Pruner implements AutoCloseable {
         FloatPointer pruned = null;
         try {
             maskP.put(mask, 0, p);
-            pruned = new FloatPointer(p);
+            pruned = backend.floatVector(p);
             pruned.put(w, 0, p);
             long kept = 0;
             double keptScore = 0;
@@ -177,7 +177,7 @@ public final class Pruner implements AutoCloseable {
         }
         long p = layers.parameters();
         long t0 = System.nanoTime();
-        FloatPointer scores = new FloatPointer(p);
+        FloatPointer scores = backend.floatVector(p);
         BytePointer mask = null;
         FloatPointer pruned = null;
         try {
@@ -231,7 +231,7 @@ public final class Pruner implements AutoCloseable {
                 }
             }
             long t2 = System.nanoTime();
-            pruned = new FloatPointer(p);
+            pruned = backend.floatVector(p);
             double keptScore = 0;
             FloatBuffer pv = floats(pruned, p);
             ByteBuffer mv = mask.position(0).limit(p).asBuffer();

@@ -172,7 +172,7 @@ public final class Backsolve {
     /** X v in double (v of length cols), one multiply. */
     static double[] product(ComputeBackend backend, HostMatrix x, float[] v) {
         int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
-        try (FloatPointer vp = new FloatPointer(m); FloatPointer out = new FloatPointer(n)) {
+        try (FloatPointer vp = backend.floatVector(m); FloatPointer out = new FloatPointer(n)) {
             vp.put(v, 0, m);
             backend.multiply(x, vp, out);
             float[] o = new float[n];
@@ -186,7 +186,7 @@ public final class Backsolve {
     /** X^T u (u of length n, rounded to float), one multiplyTransposed. */
     static float[] transposedProduct(ComputeBackend backend, HostMatrix x, double[] u) {
         int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
-        try (FloatPointer up = new FloatPointer(n); FloatPointer out = new FloatPointer(m)) {
+        try (FloatPointer up = new FloatPointer(n); FloatPointer out = backend.floatVector(m)) {
             float[] uf = new float[n];
             for (int i = 0; i < n; i++) uf[i] = (float) u[i];
             up.put(uf, 0, n);
@@ -227,7 +227,7 @@ public final class Backsolve {
             gk = new float[m];
             for (int j = 0; j < m; j++) gk[j] = keep[j] != 0 ? g[j] : 0f;
         }
-        try (FloatPointer weights = new FloatPointer(m); DoublePointer gram = new DoublePointer((long) n * n)) {
+        try (FloatPointer weights = backend.floatVector(m); DoublePointer gram = new DoublePointer((long) n * n)) {
             weights.put(keep, 0, m);
             backend.weightedGram(a, weights, gram);
             for (int i = 0; i < n; i++) gram.put((long) i * n + i, gram.get((long) i * n + i) + lambda);

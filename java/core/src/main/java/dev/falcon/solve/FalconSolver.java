@@ -76,7 +76,7 @@ public final class FalconSolver {
 
         Projector(ComputeBackend backend, long capacity) {
             this.capacity = capacity;
-            this.scores = new FloatPointer(capacity);
+            this.scores = backend.floatVector(capacity);
             this.selector = new FlopAwareSelector(backend);
         }
 
@@ -456,9 +456,9 @@ public final class FalconSolver {
         int n = Math.toIntExact(x.rows()), p = Math.toIntExact(x.cols());
         float[] keep = new float[p];
         for (int j = 0; j < p; j++) keep[j] = mask[j] != 0 ? 1f : 0f;
-        try (FloatPointer weights = new FloatPointer(p); DoublePointer a = new DoublePointer((long) n * n);
+        try (FloatPointer weights = backend.floatVector(p); DoublePointer a = new DoublePointer((long) n * n);
              DoublePointer inverse = new DoublePointer((long) n * n); FloatPointer u = new FloatPointer(n);
-             FloatPointer out = new FloatPointer(p)) {
+             FloatPointer out = backend.floatVector(p)) {
             weights.put(keep, 0, p);
             backend.weightedGram(x, weights, a);
             double[] identity = new double[n * n];
@@ -530,7 +530,7 @@ public final class FalconSolver {
         int p = Math.toIntExact(x.cols());
         long[] starts = new long[p + 1];
         for (int j = 0; j <= p; j++) starts[j] = j;
-        try (FloatPointer ones = new FloatPointer(p); FloatPointer out = new FloatPointer(p)) {
+        try (FloatPointer ones = backend.floatVector(p); FloatPointer out = backend.floatVector(p)) {
             float[] one = new float[p];
             Arrays.fill(one, 1f);
             ones.put(one, 0, p);

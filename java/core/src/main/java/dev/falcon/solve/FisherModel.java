@@ -64,7 +64,7 @@ final class FisherModel implements AutoCloseable {
         this.constant = constant;
         this.lambda = lambda;
         this.blockStarts = blockStarts;
-        FloatPointer a = new FloatPointer(m);
+        FloatPointer a = backend.floatVector(m);
         try {
             this.vecN = new FloatPointer(n);
         } catch (RuntimeException | Error e) {
@@ -75,7 +75,7 @@ final class FisherModel implements AutoCloseable {
     }
 
     private FloatPointer out() {
-        if (outM == null) outM = new FloatPointer(m);
+        if (outM == null) outM = backend.floatVector(m);
         return outM;
     }
 

@@ -27,6 +27,7 @@ public final class CountingBackend implements ComputeBackend {
     @Override public HostMatrix load(RawMatrixSource source) throws IOException { return inner.load(source); }
     @Override public HostMatrix load(RawMatrixSource source, long[] blocks) throws IOException { return inner.load(source, blocks); }
     @Override public HostMatrix allocate(long rows, long cols, long[] blocks) { return inner.allocate(rows, cols, blocks); }
+    @Override public FloatPointer floatVector(long length) { return inner.floatVector(length); }
     @Override public long firstNonFinite(HostMatrix x) { return inner.firstNonFinite(x); }
     @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { inner.fillUniform(dst, count, seed, scale); }
     @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { inner.fillSyntheticGradients(x, rank, noise, seed); }

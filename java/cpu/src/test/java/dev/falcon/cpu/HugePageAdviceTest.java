@@ -59,6 +59,25 @@ class HugePageAdviceTest {
         }
     }
 
+    @Test
+    void largeVectorsAreAdvisedAndHoldTheirValues() throws IOException {
+        try (CpuBackend backend = (CpuBackend) new CpuBackendProvider().create(1);
+             FloatPointer large = backend.floatVector(6_000_000); FloatPointer small = backend.floatVector(1000)) {
+            assertEquals(6_000_000, large.capacity());
+            assertEquals(1000, small.capacity());
+            long hugePage = 2L << 20;
+            long inside = (large.address() + hugePage - 1) / hugePage * hugePage;
+            if (Files.isReadable(Path.of("/proc/self/smaps")) && Files.isDirectory(Path.of("/sys/kernel/mm/transparent_hugepage"))) {
+                String flags = vmFlagsOfMappingHolding(inside);
+                assertTrue(flags != null && flags.contains(" hg"), "a 24 MB vector's mapping is advised MADV_HUGEPAGE (VmFlags:" + flags + ")");
+            } else {
+                System.out.println("SKIPPED the smaps check: no /proc/self/smaps or no transparent huge pages here");
+            }
+            for (long i = 0; i < large.capacity(); i += 4093) large.put(i, i);
+            for (long i = 0; i < large.capacity(); i += 4093) assertEquals((float) i, large.get(i), "element " + i);
+        }
+    }
+
     /** The VmFlags line (after the colon) of the mapping of this process holding the address, or null. */
     private static String vmFlagsOfMappingHolding(long address) throws IOException {
         boolean inMapping = false;
