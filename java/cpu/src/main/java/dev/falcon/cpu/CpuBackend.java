@@ -122,9 +122,8 @@ public final class CpuBackend implements ComputeBackend {
     /**
      * Each large malloc is a fresh mapping, and first touches of its 4 KiB pages cost ~11 us each on the development
      * VMs: ~200 ms for a 25.5M-float vector, and a falcon solve of resnet50 allocates many (each model, product and
-     * backsolve makes its own). With the advice
-     * its backsolve phase took 2.5-2.7 s instead of 3.4-3.7 and the solve 11.8-13.4 s instead of 14.3-14.4
-     * (alternating runs, 2026-12-03).
+     * backsolve makes its own). With the advice its backsolve phase took 2.5-2.7 s instead of 3.4-3.7 and the solve
+     * 11.8-13.4 s instead of 14.3-14.4 (alternating runs, 2026-12-03).
      */
     @Override
     public FloatPointer floatVector(long length) {
