@@ -153,7 +153,7 @@ public final class FalconSolver {
         float[] wBest = w;
         byte[] maskBest = mask;
         List<IterationLog> log = new ArrayList<>();
-        log.add(new IterationLog(0, 0, qStart, count(mask), flopsOf(mask, layers), 0, secs(t0), "warm start"));
+        log.add(logEntry(0, 0, qStart, mask, layers, 0, secs(t0), "warm start"));
         long[] blocks = Backsolve.blockStarts(layers, opt.blockSize());
         int iterationsLeft = opt.maxIterations();
         int rounds = 0;
@@ -171,10 +171,11 @@ public final class FalconSolver {
             // The support searches backsolve up to ~30 candidate supports per round, each costing about
             // n^2 |K| multiply-adds: worth it on small problems (it lifts the exhaustive-optimum rate on tiny
             // instances from ~55% to ~95%), but tens of seconds for changes in the tenth digit of Q on examples.
-            double searchWork = (double) x.rows() * x.rows() * count(dfo.mask);
+            long support = count(dfo.mask);
+            double searchWork = (double) x.rows() * x.rows() * support;
             boolean search = opt.backsolve() != Backsolve.Mode.NONE && searchWork <= SEARCH_WORK_LIMIT;
             boolean batchSwaps = opt.backsolve() != Backsolve.Mode.NONE && opt.swapCandidates() > 0 && searchWork <= BATCH_SWAP_WORK_LIMIT
-                    && count(dfo.mask) <= BATCH_SWAP_SUPPORT_PER_ROW * x.rows();
+                    && support <= BATCH_SWAP_SUPPORT_PER_ROW * x.rows();
             if (!search && !batchSwaps && round > 1 && Arrays.equals(dfo.mask, maskBest)) {
                 // Same support as the best point, already backsolved, and no search to run from it.
                 stop = dfo.stop + "; support stable";
@@ -187,13 +188,13 @@ public final class FalconSolver {
                 float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks, 100, 1e-10);
                 double qb = exactQ(backend, x, wb, wbar, g, lambda);
                 if (qb <= qCand) { cand = wb; qCand = qb; }
-                log.add(new IterationLog(round, -1, qb, count(dfo.mask), flopsOf(dfo.mask, layers), 0, secs(t0),
+                log.add(logEntry(round, -1, qb, dfo.mask, layers, 0, secs(t0),
                         "backsolve " + opt.backsolve().cliName()));
             }
             bsSeconds += secs(tb);
             byte[] candMask = dfo.mask;
             if (opt.backsolve() != Backsolve.Mode.NONE && !search && round == 1) {
-                log.add(new IterationLog(round, -1, qCand, count(candMask), flopsOf(candMask, layers), 0, secs(t0),
+                log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
                         String.format(java.util.Locale.ROOT, "support exploration and single swaps skipped: n^2 |K| = %.3g per candidate backsolve"
                                 + " exceeds %.3g%s", searchWork, SEARCH_WORK_LIMIT, batchSwaps ? "; batch swaps only"
                                 : opt.swapCandidates() > 0 ? String.format(java.util.Locale.ROOT, "; batch swaps too (they need n^2 |K| <= %.3g"
@@ -206,7 +207,7 @@ public final class FalconSolver {
                     cand = ex.w;
                     candMask = ex.mask;
                     qCand = ex.q;
-                    log.add(new IterationLog(round, -1, qCand, count(candMask), flopsOf(candMask, layers), ex.step, secs(t0),
+                    log.add(logEntry(round, -1, qCand, candMask, layers, ex.step, secs(t0),
                             "support exploration (backsolved steps)"));
                 }
                 bsSeconds += secs(te);
@@ -218,7 +219,7 @@ public final class FalconSolver {
                     cand = ex.w;
                     candMask = ex.mask;
                     qCand = ex.q;
-                    log.add(new IterationLog(round, -1, qCand, count(candMask), flopsOf(candMask, layers), 0, secs(t0),
+                    log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
                             "swap search (backsolved)"));
                 }
                 bsSeconds += secs(te);
@@ -238,7 +239,7 @@ public final class FalconSolver {
             if (sameSupport && round > 1) { stop = dfo.stop + "; support stable"; break; }
         }
         long[] per = perLayer(maskBest, layers);
-        return new Result(wBest, maskBest, count(maskBest), flopsOf(maskBest, layers), per, qStart, qBest, lip,
+        return new Result(wBest, maskBest, sum(per), flopsOf(per, layers), per, qStart, qBest, lip,
                 opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0]);
     }
 
@@ -296,7 +297,7 @@ public final class FalconSolver {
             cheapest[l] = top;
         }
         long[] per = perLayer(mask, layers);
-        long kept = count(mask);
+        long kept = sum(per);
         // pairs (add, remove or -1) in order of decreasing estimated net decrease, each removal used once
         List<int[]> pairs = new ArrayList<>();
         List<Double> nets = new ArrayList<>();
@@ -729,7 +730,7 @@ public final class FalconSolver {
             mask = bestMask;
             model.release(cur);
             cur = best;
-            log.add(new IterationLog(round, it, cur.q, count(mask), flopsOf(mask, layers), bestStep, secs(t0), null));
+            log.add(logEntry(round, it, cur.q, mask, layers, bestStep, secs(t0), null));
             if (decrease < opt.tolerance()) { stop = "relative decrease below tolerance"; break; }
             if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + stableFor + " iterations"; break; }
         }
@@ -937,6 +938,22 @@ public final class FalconSolver {
         long c = 0;
         for (byte b : mask) if (b != 0) c++;
         return c;
+    }
+
+    /**
+     * A log entry for the support {@code mask}, its NNZ and FLOPs from one pass over it (at p = 25.5M each pass is
+     * 15 ms once compiled, up to 75 ms before).
+     */
+    static IterationLog logEntry(int round, int iteration, double q, byte[] mask, LayerTable layers, double step, double seconds,
+                                 String note) {
+        long[] per = perLayer(mask, layers);
+        return new IterationLog(round, iteration, q, sum(per), flopsOf(per, layers), step, seconds, note);
+    }
+
+    static long sum(long[] counts) {
+        long s = 0;
+        for (long c : counts) s += c;
+        return s;
     }
 
     static long[] perLayer(byte[] mask, LayerTable layers) {
