@@ -689,7 +689,7 @@ public final class FalconSolver {
             maskA[j] = mask[idx[j]];
         }
         LayerTable sub = subTable(layers, idx);
-        HostMatrix xa = HostMatrix.allocate(x.rows(), k);
+        HostMatrix xa = backend.allocate(x.rows(), k, null); // no blocks: column-major, the layout gatherColumns writes
         try (xa; IntPointer cols = new IntPointer(idx); FisherModel model = new FisherModel(backend, xa, wbarA, gA, c0, constant, lambda, null)) {
             backend.gatherColumns(x, cols, k, xa.data());
             Dfo d = iterate(model, sub, nnz, flops, wa, maskA, lip, opt, round, iterationsLeft, log, t0, lastGap);
