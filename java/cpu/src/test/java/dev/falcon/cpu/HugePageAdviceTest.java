@@ -43,14 +43,7 @@ class HugePageAdviceTest {
         try (CpuBackend backend = (CpuBackend) new CpuBackendProvider().create(2);
              HostMatrix x = backend.allocate(300, 5000, new long[] {0, 2000, 4000, 5000})) {
             assertEquals(0, x.data().address() % HostMatrix.CACHE_LINE);
-            long hugePage = 2L << 20;
-            long inside = (x.data().address() + hugePage - 1) / hugePage * hugePage; // first whole huge page of X
-            if (Files.isReadable(Path.of("/proc/self/smaps")) && Files.isDirectory(Path.of("/sys/kernel/mm/transparent_hugepage"))) {
-                String flags = vmFlagsOfMappingHolding(inside);
-                assertTrue(flags != null && flags.contains(" hg"), "X's mapping is advised MADV_HUGEPAGE (VmFlags:" + flags + ")");
-            } else {
-                System.out.println("SKIPPED the smaps check: no /proc/self/smaps or no transparent huge pages here");
-            }
+            assertAdvised(x.data().address(), "X");
             backend.fillUniform(x.data(), x.elements(), 11L, 1f);
             try (FloatPointer expected = new FloatPointer(x.elements())) {
                 backend.fillUniform(expected, x.elements(), 11L, 1f);
@@ -65,17 +58,21 @@ class HugePageAdviceTest {
              FloatPointer large = backend.floatVector(6_000_000); FloatPointer small = backend.floatVector(1000)) {
             assertEquals(6_000_000, large.capacity());
             assertEquals(1000, small.capacity());
-            long hugePage = 2L << 20;
-            long inside = (large.address() + hugePage - 1) / hugePage * hugePage;
-            if (Files.isReadable(Path.of("/proc/self/smaps")) && Files.isDirectory(Path.of("/sys/kernel/mm/transparent_hugepage"))) {
-                String flags = vmFlagsOfMappingHolding(inside);
-                assertTrue(flags != null && flags.contains(" hg"), "a 24 MB vector's mapping is advised MADV_HUGEPAGE (VmFlags:" + flags + ")");
-            } else {
-                System.out.println("SKIPPED the smaps check: no /proc/self/smaps or no transparent huge pages here");
-            }
+            assertAdvised(large.address(), "a 24 MB vector");
             for (long i = 0; i < large.capacity(); i += 4093) large.put(i, i);
             for (long i = 0; i < large.capacity(); i += 4093) assertEquals((float) i, large.get(i), "element " + i);
         }
+    }
+
+    /** The mapping holding the first whole huge page at or after {@code start} is advised MADV_HUGEPAGE. */
+    private static void assertAdvised(long start, String what) throws IOException {
+        if (!Files.isReadable(Path.of("/proc/self/smaps")) || !Files.isDirectory(Path.of("/sys/kernel/mm/transparent_hugepage"))) {
+            System.out.println("SKIPPED the smaps check of " + what + ": no /proc/self/smaps or no transparent huge pages here");
+            return;
+        }
+        long hugePage = 2L << 20;
+        String flags = vmFlagsOfMappingHolding((start + hugePage - 1) / hugePage * hugePage);
+        assertTrue(flags != null && flags.contains(" hg"), what + "'s mapping is advised MADV_HUGEPAGE (VmFlags:" + flags + ")");
     }
 
     /** The VmFlags line (after the colon) of the mapping of this process holding the address, or null. */
