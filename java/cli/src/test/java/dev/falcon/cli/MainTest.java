@@ -317,6 +317,7 @@ class MainTest {
         assertFails(run(with(fileArgs("--method", "falcon"), "--grads", dir.resolve("Xm_{t}.npy").toString())), 2, "{t}", "falcon++");
         com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         double[] q = new double[4];
+        double lowerBound = Double.NaN;
         String[][] variants = {{"--method", "mp"}, {"--method", "mp", "--backsolve"}, {"--method", "falcon", "--max-iterations", "20"},
                 {"--method", "falcon++", "--stages", "3", "--schedule", "linear", "--max-iterations", "10"}};
         for (int v = 0; v < variants.length; v++) {
@@ -324,6 +325,12 @@ class MainTest {
             assertEquals(0, r.code(), r.err());
             var report = mapper.readTree(outDir.resolve("r.json").toFile());
             q[v] = report.at("/objective/ours/after").asDouble();
+            // the certified bound depends on the budgets only: the same for every method, and below each one's Q
+            double bound = report.at("/objective/lower_bound/ours").asDouble();
+            if (v == 0) lowerBound = bound;
+            assertEquals(lowerBound, bound, 0.0, "lower bound of " + String.join(" ", variants[v]));
+            assertTrue(bound <= q[v], "bound " + bound + " above Q " + q[v] + " of " + String.join(" ", variants[v]));
+            assertEquals((q[v] - bound) / q[v], report.at("/objective/lower_bound/relative_gap_of_after").asDouble(), 1e-12);
             if (v > 0) {
                 var solver = report.at("/objective/solver");
                 assertEquals(q[v], solver.at("/q_final/ours").asDouble(), 1e-5 * q[v]);

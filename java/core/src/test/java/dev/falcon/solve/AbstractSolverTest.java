@@ -10,6 +10,7 @@ import dev.falcon.examples.ExampleModel;
 import dev.falcon.examples.ExampleModels;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Objective;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -245,6 +246,47 @@ public abstract class AbstractSolverTest {
         System.out.printf(Locale.ROOT, "[%s] tiny instances: %d/%d solved to optimality (%.1f%%), worst Q_falcon/Q_opt = %.6f (%s)%n",
                 backend.name(), optimal, instances, 100 * fraction, worst, worstLabel);
         assertTrue(fraction >= 0.85, "optimality fraction " + fraction);
+    }
+
+    private Objective.LowerBound lowerBound(Instance in) {
+        try (FloatPointer wbar = new FloatPointer(in.wbar); FloatPointer g = in.g == null ? null : new FloatPointer(in.g)) {
+            return Objective.lowerBound(backend, wbar, g, in.lambda, in.layers, in.nnz, in.flops);
+        }
+    }
+
+    @Test
+    public void lowerBoundNeverExceedsTheOptimumAndIsExactWithoutCurvature() {
+        SplittableRandom rnd = new SplittableRandom(20261203);
+        int exactWithoutCurvature = 0, instances = 120;
+        double closest = Double.POSITIVE_INFINITY;
+        for (int t = 0; t < instances; t++) {
+            int n = 2 + rnd.nextInt(5), p = 6 + rnd.nextInt(7), layers = 2 + rnd.nextInt(3);
+            Instance in = randomInstance(rnd, n, p, layers, t % 2 == 1);
+            double opt = exhaustiveOptimum(in);
+            double bound = lowerBound(in).value();
+            double scale = Math.max(Math.abs(opt), 1e-9);
+            assertTrue(bound <= opt + 1e-9 * scale, "instance " + t + ": bound " + bound + " above the optimum " + opt);
+            closest = Math.min(closest, (opt - bound) / scale);
+            // with X = 0 nothing couples the weights: the optimum is the selection's, and the bound meets it when the
+            // LP relaxation is tight
+            Instance flat = new Instance(in.n, in.p, new float[in.x.length], in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops);
+            double flatOpt = exhaustiveOptimum(flat);
+            Objective.LowerBound flatBound = lowerBound(flat);
+            double flatScale = Math.max(Math.abs(flatOpt), 1e-9);
+            assertTrue(flatBound.value() <= flatOpt + 1e-9 * flatScale, "instance " + t + " without X: bound " + flatBound.value() + " above " + flatOpt);
+            // the rest is the LP relaxation's integrality gap, which the bound reports
+            // (the scores reach the selector rounded up to float: 2^-23 of the pruned scores' sum at most)
+            double rounding = 0;
+            for (int j = 0; j < in.p; j++) {
+                double sj = in.wbar[j] - (in.g == null ? 0 : in.g[j] / in.lambda);
+                rounding += 0x1p-23 * 0.5 * in.lambda * sj * sj;
+            }
+            assertTrue(flatOpt <= flatBound.value() + flatBound.selectionSlack() + rounding + 1e-12 * flatScale,
+                    "instance " + t + " without X: optimum " + flatOpt + " beyond bound + LP slack " + flatBound);
+            if (flatBound.value() >= flatOpt - rounding - 1e-12 * flatScale) exactWithoutCurvature++;
+        }
+        System.out.printf(Locale.ROOT, "[%s] lower bound: equal to the optimum on %d/%d instances without X; closest to the optimum"
+                + " with X: %.3g (relative)%n", backend.name(), exactWithoutCurvature, instances, closest);
     }
 
     @Test
