@@ -23,6 +23,7 @@ import dev.falcon.prune.Pruner;
 import dev.falcon.solve.FilePatternGradients;
 import dev.falcon.solve.Backsolve;
 import dev.falcon.solve.FalconSolver;
+import dev.falcon.solve.LowerBound;
 import dev.falcon.solve.MultiStage;
 import dev.falcon.solve.SolverOptions;
 import java.io.IOException;
@@ -122,7 +123,7 @@ final class PruneCommand implements Callable<Integer> {
     String hessian;
     @Option(names = "--block-size", paramLabel = "N", defaultValue = "2000", description = "Blocks of --hessian block and --backsolve block|sweep: layers cut into chunks of at most N weights (default: ${DEFAULT-VALUE}).")
     int blockSize;
-    @Option(names = "--rounds", paramLabel = "N", defaultValue = "4", description = "falcon: DFO + backsolve rounds (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--rounds", paramLabel = "N", defaultValue = "25", description = "falcon: cap on DFO + backsolve rounds; rounds stop earlier once one lowers Q by less than the tolerance (default: ${DEFAULT-VALUE}).")
     int rounds;
     @Option(names = "--swap-candidates", paramLabel = "C", defaultValue = "4",
             description = "falcon: after each backsolve try swapping the C most promising outside weights (exact single-move values by Woodbury) against the C cheapest kept ones that keep the budgets, then batches of all swaps estimated to help (about C^2 + C + log2(16 C) backsolves; 0 = off; default: ${DEFAULT-VALUE}).")
@@ -669,23 +670,19 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private Map<String, Object> lowerBoundReport(ComputeBackend backend, Resources res, LayerTable layers, Budgets b, Objective.Value after) {
-        Objective.LowerBound ours = Objective.lowerBound(backend, res.weights, res.g, after.lambda(), layers, b.nnz(), b.flops());
+        LowerBound ours = Objective.lowerBound(backend, res.weights, res.g, after.lambda(), layers, b.nnz(), b.flops());
         // the authors' objective has no linear term: its bound is the same one without g
-        Objective.LowerBound theirs = res.g == null ? ours : Objective.lowerBound(backend, res.weights, null, after.lambda(), layers, b.nnz(), b.flops());
+        LowerBound theirs = res.g == null ? ours : Objective.lowerBound(backend, res.weights, null, after.lambda(), layers, b.nnz(), b.flops());
         Map<String, Object> o = new LinkedHashMap<>();
         o.put("what", "certified: no w within the budgets has a smaller Q (fit term >= 0; ridge and linear terms minimised per"
                 + " weight; kept set bounded by the LP dual of the FLOP-aware selection). The gap says how much lower any method"
                 + " could still go; with n much smaller than the support it is small.");
         o.put("ours", ours.value());
         o.put("falcon_authors", theirs.value());
-        o.put("relative_gap_of_after", relativeExcess(after.q(), ours.value()));
-        o.put("relative_gap_of_after_falcon_authors", relativeExcess(after.falconValue(), theirs.value()));
+        o.put("relative_gap_of_after", ours.relativeRoom(after.q()));
+        o.put("relative_gap_of_after_falcon_authors", theirs.relativeRoom(after.falconValue()));
         o.put("of_which_selection_lp", ours.selectionSlack());
         return o;
-    }
-
-    private static double relativeExcess(double value, double bound) {
-        return (value - bound) / Math.max(Math.abs(value), Double.MIN_NORMAL);
     }
 
     private Map<String, Object> buildReport(Method m, ExampleModel model, Map<String, Object> inputs, Map<String, Object> checksums,

@@ -9,6 +9,7 @@ import java.util.Locale;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * Backsolve on a fixed support K: the best weights of the ridge model with w = 0 off K,
@@ -160,6 +161,118 @@ public final class Backsolve {
         return w;
     }
 
+    /**
+     * {@code X_K X_K^T} (n x n, double, without lambda) of one support K, kept so that the exact backsolve of a nearby
+     * support (a few coordinates swapped, as the solver's support searches try) adds and subtracts the changed columns'
+     * outer products, n^2 per change, instead of forming it again, n^2 |K|. Owned: close it.
+     */
+    public static final class SupportGram implements AutoCloseable {
+        private final byte[] mask;
+        private final long kept;
+        private final DoublePointer gram;
+        private final int n;
+        /** Whether this Gram was formed from all of K rather than updated from another support's. */
+        private final boolean formed;
+
+        private SupportGram(byte[] mask, long kept, DoublePointer gram, int n, boolean formed) {
+            this.mask = mask;
+            this.kept = kept;
+            this.gram = gram;
+            this.n = n;
+            this.formed = formed;
+        }
+
+        /** Whether it was formed from every column of its support, not updated from another support's Gram. */
+        public boolean formed() { return formed; }
+
+        /**
+         * The Gram of {@code mask}: updated from {@code near} when at most half as many columns changed as the larger
+         * support holds (the update on the changed columns is a general product, twice the work per column of the
+         * symmetric one), else formed from scratch with one weightedGram pass.
+         */
+        static SupportGram of(ComputeBackend backend, HostMatrix x, byte[] mask, SupportGram near) {
+            int p = mask.length, n = Math.toIntExact(x.rows());
+            long kept = 0;
+            for (byte b : mask) if (b != 0) kept++;
+            DoublePointer gram = new DoublePointer((long) n * n);
+            try {
+                int changed = 0;
+                if (near != null && near.n == n && near.mask.length == p) {
+                    for (int j = 0; j < p; j++) if ((mask[j] != 0) != (near.mask[j] != 0)) changed++;
+                }
+                if (near == null || near.n != n || near.mask.length != p || 2L * changed > Math.max(kept, near.kept)) {
+                    float[] keep = new float[p];
+                    for (int j = 0; j < p; j++) if (mask[j] != 0) keep[j] = 1f;
+                    try (FloatPointer weights = backend.floatVector(p)) {
+                        weights.put(keep, 0, p);
+                        backend.weightedGram(x, weights, gram);
+                    }
+                    return new SupportGram(mask.clone(), kept, gram, n, true);
+                }
+                Pointer.memcpy(gram, near.gram, (long) n * n * Double.BYTES);
+                if (changed > 0) {
+                    // + x_j x_j^T for the columns that joined, - for those that left: on the gathered changed columns only
+                    int[] idx = new int[changed];
+                    float[] sign = new float[changed];
+                    for (int j = 0, t = 0; j < p; j++) {
+                        if ((mask[j] != 0) == (near.mask[j] != 0)) continue;
+                        idx[t] = j;
+                        sign[t++] = mask[j] != 0 ? 1f : -1f;
+                    }
+                    try (HostMatrix columns = HostMatrix.allocate(n, changed); IntPointer cols = new IntPointer(idx);
+                         FloatPointer weights = new FloatPointer(sign); DoublePointer update = new DoublePointer((long) n * n)) {
+                        backend.gatherColumns(x, cols, changed, columns.data());
+                        backend.weightedGram(columns, weights, update);
+                        double[] a = new double[n * n], u = new double[n * n];
+                        gram.get(a, 0, n * n);
+                        update.get(u, 0, n * n);
+                        for (int i = 0; i < a.length; i++) a[i] += u[i];
+                        gram.put(a, 0, n * n);
+                    }
+                }
+                return new SupportGram(mask.clone(), kept, gram, n, false);
+            } catch (RuntimeException | Error e) {
+                gram.close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() {
+            gram.close();
+        }
+    }
+
+    /** An exact backsolve and the Gram of its support, which the caller owns (and may pass to the next one). */
+    record Exact(float[] w, SupportGram gram) {}
+
+    /**
+     * {@link Mode#EXACT} on {@code mask}, its Gram updated from {@code near} (may be null) when the supports are close.
+     * Same weights as {@link #solve} up to the rounding of the Gram update.
+     */
+    static Exact exact(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask, SupportGram near) {
+        int p = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
+        SupportGram gram = SupportGram.of(backend, x, mask, near);
+        try {
+            float[] keep = new float[p];
+            for (int i = 0; i < p; i++) if (mask[i] != 0) keep[i] = 1f;
+            float[] w = new float[p];
+            if (gram.kept > 0) {
+                double[] c = removedResidual(backend, x, wbar, mask);
+                double[] delta;
+                try (DoublePointer factor = new DoublePointer((long) n * n)) {
+                    Pointer.memcpy(factor, gram.gram, (long) n * n * Double.BYTES);
+                    delta = woodbury(backend, x, keep, c, g, lambda, factor);
+                }
+                for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? (float) (wbar[i] + delta[i]) : 0f;
+            }
+            return new Exact(w, gram);
+        } catch (RuntimeException | Error e) {
+            gram.close();
+            throw e;
+        }
+    }
+
     /** c = -X_{not K} wbar_{not K}: the residual the removed weights leave (K = the mask's nonzeros), one multiply. */
     static double[] removedResidual(ComputeBackend backend, HostMatrix x, float[] wbar, byte[] mask) {
         float[] removed = new float[wbar.length];
@@ -222,28 +335,39 @@ public final class Backsolve {
         double[] delta = new double[m];
         if (k == 0) return delta;
         if (!forceWoodbury && k <= n) return solveDirect(backend, a, keep, k, c, g, lambda);
+        try (FloatPointer weights = backend.floatVector(m); DoublePointer gram = new DoublePointer((long) n * n)) {
+            weights.put(keep, 0, m);
+            backend.weightedGram(a, weights, gram);
+            return woodbury(backend, a, keep, c, g, lambda, gram);
+        }
+    }
+
+    /**
+     * The Woodbury solve of {@link #solveLocal} given {@code gram} = A_K A_K^T (n x n, without lambda), which it
+     * overwrites with the Cholesky factor of A_K A_K^T + lambda I.
+     */
+    private static double[] woodbury(ComputeBackend backend, HostMatrix a, float[] keep, double[] c, float[] g, double lambda,
+                                     DoublePointer gram) {
+        int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
+        double[] delta = new double[m];
         float[] gk = null;
         if (g != null) {
             gk = new float[m];
             for (int j = 0; j < m; j++) gk[j] = keep[j] != 0 ? g[j] : 0f;
         }
-        try (FloatPointer weights = backend.floatVector(m); DoublePointer gram = new DoublePointer((long) n * n)) {
-            weights.put(keep, 0, m);
-            backend.weightedGram(a, weights, gram);
-            for (int i = 0; i < n; i++) gram.put((long) i * n + i, gram.get((long) i * n + i) + lambda);
-            backend.choleskyFactor(gram, n);
-            double[] rhs = new double[n];
-            double[] agk = gk == null ? null : product(backend, a, gk);
-            for (int i = 0; i < n; i++) rhs[i] = (agk == null ? 0 : agk[i] / lambda) - c[i];
-            try (DoublePointer b = new DoublePointer(n)) {
-                b.put(rhs, 0, n);
-                backend.choleskySolve(gram, n, b, 1);
-                b.get(rhs, 0, n);
-            }
-            float[] at = transposedProduct(backend, a, rhs);
-            for (int j = 0; j < m; j++) {
-                if (keep[j] != 0) delta[j] = at[j] - (gk == null ? 0 : gk[j] / lambda);
-            }
+        for (int i = 0; i < n; i++) gram.put((long) i * n + i, gram.get((long) i * n + i) + lambda);
+        backend.choleskyFactor(gram, n);
+        double[] rhs = new double[n];
+        double[] agk = gk == null ? null : product(backend, a, gk);
+        for (int i = 0; i < n; i++) rhs[i] = (agk == null ? 0 : agk[i] / lambda) - c[i];
+        try (DoublePointer b = new DoublePointer(n)) {
+            b.put(rhs, 0, n);
+            backend.choleskySolve(gram, n, b, 1);
+            b.get(rhs, 0, n);
+        }
+        float[] at = transposedProduct(backend, a, rhs);
+        for (int j = 0; j < m; j++) {
+            if (keep[j] != 0) delta[j] = at[j] - (gk == null ? 0 : gk[j] / lambda);
         }
         return delta;
     }

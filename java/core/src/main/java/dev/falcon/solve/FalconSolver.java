@@ -112,6 +112,45 @@ public final class FalconSolver {
         }
     }
 
+    /**
+     * During a solve, the Gram of the best support (from its exact backsolve): the exact backsolves of the searches'
+     * candidates, a few swaps away from it, update it instead of forming their own (n^2 per swap instead of n^2 |K|).
+     */
+    private Backsolve.SupportGram gramBase;
+    /** The Gram of the round's current candidate; it becomes {@link #gramBase} when the candidate becomes the best. */
+    private Backsolve.SupportGram candidateGram;
+
+    /**
+     * The backsolve of a support. Exact ones within a solve start from the candidate's or the best support's Gram and hand back the Gram of
+     * {@code mask} (the caller owns it); otherwise the Gram is null.
+     */
+    private Backsolve.Exact backsolve(HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask, Backsolve.Mode mode, long[] blocks) {
+        if (mode != Backsolve.Mode.EXACT || projector == null) {
+            return new Backsolve.Exact(Backsolve.solve(backend, x, wbar, g, lambda, mask, mode, blocks, 100, 1e-10), null);
+        }
+        // the searches start from the round's candidate: its Gram is the nearest
+        return Backsolve.exact(backend, x, wbar, g, lambda, mask, candidateGram != null ? candidateGram : gramBase);
+    }
+
+    private static void close(Backsolve.SupportGram gram) {
+        if (gram != null) gram.close();
+    }
+
+    private static void release(Explored e) {
+        if (e != null) close(e.gram);
+    }
+
+    private void releaseGrams() {
+        close(gramBase);
+        close(candidateGram);
+        gramBase = null;
+        candidateGram = null;
+        columnNorms = null;
+    }
+
+    /** ||x_j||^2 of every column, computed once per solve (X does not change during one). */
+    private float[] columnNorms;
+
     /** Set for the duration of {@link #solve} (a solver runs one solve at a time) or held by an {@link Iterations}. */
     private Projector projector;
 
@@ -133,6 +172,7 @@ public final class FalconSolver {
             return solveWithProjector(x, wbar, g, lambda, layers, nnz, flops, startMask, opt);
         } finally {
             projector = null;
+            releaseGrams();
         }
     }
 
@@ -160,6 +200,9 @@ public final class FalconSolver {
         String stop = "iteration cap";
         double dfoSeconds = 0, bsSeconds = 0;
         double[] lastGap = {Double.NaN};
+        // the best point is the exact backsolve of its support: a round that ends on the same support need not redo it
+        boolean bestIsExactBacksolve = false;
+        RoomForSearch room = new RoomForSearch(backend, wbar, g, lambda, layers, nnz, flops);
         for (int round = 1; round <= opt.maxRounds(); round++) {
             rounds = round;
             long td = System.nanoTime();
@@ -173,7 +216,8 @@ public final class FalconSolver {
             // instances from ~55% to ~95%), but tens of seconds for changes in the tenth digit of Q on examples.
             long support = count(dfo.mask);
             double searchWork = (double) x.rows() * x.rows() * support;
-            boolean search = opt.backsolve() != Backsolve.Mode.NONE && searchWork <= SEARCH_WORK_LIMIT;
+            // before this round's backsolve, the room is judged at the best point (backsolved after round 1)
+            boolean search = opt.backsolve() != Backsolve.Mode.NONE && room.allows(searchWork, round > 1 ? qBest : Double.POSITIVE_INFINITY);
             boolean batchSwaps = opt.backsolve() != Backsolve.Mode.NONE && opt.swapCandidates() > 0 && searchWork <= BATCH_SWAP_WORK_LIMIT
                     && support <= BATCH_SWAP_SUPPORT_PER_ROW * x.rows();
             if (!search && !batchSwaps && round > 1 && Arrays.equals(dfo.mask, maskBest)) {
@@ -183,20 +227,39 @@ public final class FalconSolver {
             }
             long tb = System.nanoTime();
             float[] cand = dfo.w;
-            double qCand = exactQ(backend, x, cand, wbar, g, lambda);
-            if (opt.backsolve() != Backsolve.Mode.NONE) {
-                float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks, 100, 1e-10);
-                double qb = exactQ(backend, x, wb, wbar, g, lambda);
-                if (qb <= qCand) { cand = wb; qCand = qb; }
-                log.add(logEntry(round, -1, qb, dfo.mask, layers, 0, secs(t0),
-                        "backsolve " + opt.backsolve().cliName()));
+            double qCand;
+            boolean candIsExact = false;
+            if (bestIsExactBacksolve && opt.backsolve() == Backsolve.Mode.EXACT && Arrays.equals(dfo.mask, maskBest)) {
+                // DFO came back to the best support, whose exact backsolve is already the best point: no DFO point on
+                // it can be lower
+                cand = wBest;
+                qCand = qBest;
+                candIsExact = true;
+            } else {
+                qCand = exactQ(backend, x, cand, wbar, g, lambda);
+                if (opt.backsolve() != Backsolve.Mode.NONE) {
+                    Backsolve.Exact bs = backsolve(x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks);
+                    float[] wb = bs.w();
+                    double qb = exactQ(backend, x, wb, wbar, g, lambda);
+                    if (qb <= qCand) {
+                        cand = wb;
+                        qCand = qb;
+                        candIsExact = opt.backsolve() == Backsolve.Mode.EXACT;
+                        candidateGram = bs.gram();
+                    } else {
+                        close(bs.gram());
+                    }
+                    log.add(logEntry(round, -1, qb, dfo.mask, layers, 0, secs(t0),
+                            "backsolve " + opt.backsolve().cliName()));
+                }
             }
             bsSeconds += secs(tb);
             byte[] candMask = dfo.mask;
+            search = opt.backsolve() != Backsolve.Mode.NONE && room.allows(searchWork, qCand);
             if (opt.backsolve() != Backsolve.Mode.NONE && !search && round == 1) {
                 log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
                         String.format(java.util.Locale.ROOT, "support exploration and single swaps skipped: n^2 |K| = %.3g per candidate backsolve"
-                                + " exceeds %.3g%s", searchWork, SEARCH_WORK_LIMIT, batchSwaps ? "; batch swaps only"
+                                + " exceeds %.3g%s%s", searchWork, SEARCH_WORK_LIMIT, room.why(searchWork, qCand), batchSwaps ? "; batch swaps only"
                                 : opt.swapCandidates() > 0 ? String.format(java.util.Locale.ROOT, "; batch swaps too (they need n^2 |K| <= %.3g"
                                         + " and |K| <= %.0f n)", BATCH_SWAP_WORK_LIMIT, BATCH_SWAP_SUPPORT_PER_ROW) : "")));
             }
@@ -207,6 +270,9 @@ public final class FalconSolver {
                     cand = ex.w;
                     candMask = ex.mask;
                     qCand = ex.q;
+                    candIsExact = searchMode(opt) == Backsolve.Mode.EXACT;
+                    close(candidateGram);
+                    candidateGram = ex.gram;
                     log.add(logEntry(round, -1, qCand, candMask, layers, ex.step, secs(t0),
                             "support exploration (backsolved steps)"));
                 }
@@ -219,6 +285,9 @@ public final class FalconSolver {
                     cand = ex.w;
                     candMask = ex.mask;
                     qCand = ex.q;
+                    candIsExact = searchMode(opt) == Backsolve.Mode.EXACT;
+                    close(candidateGram);
+                    candidateGram = ex.gram;
                     log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
                             "swap search (backsolved)"));
                 }
@@ -232,7 +301,15 @@ public final class FalconSolver {
                 wBest = cand;
                 maskBest = candMask;
                 qBest = qCand;
+                bestIsExactBacksolve = candIsExact;
+                if (candidateGram != null) {
+                    close(gramBase);
+                    gramBase = candidateGram;
+                    candidateGram = null;
+                }
             }
+            close(candidateGram);
+            candidateGram = null;
             stop = dfo.stop;
             if (!improved) { stop = dfo.stop + "; round did not lower Q"; break; }
             if (!worthAnotherRound && round > 1) { stop = dfo.stop + "; round lowered Q by less than the tolerance"; break; }
@@ -245,8 +322,66 @@ public final class FalconSolver {
 
     private record Dfo(float[] w, byte[] mask, int iterations, String stop) {}
 
-    /** Largest n^2 |K| (multiply-adds of one candidate backsolve) for which the support searches run. */
+    /** Largest n^2 |K| (multiply-adds of one candidate backsolve) for which the support searches always run. */
     static final double SEARCH_WORK_LIMIT = 4e8;
+
+    /**
+     * Largest n^2 |K| for which the support searches run when the certified room is large (about 1 s per candidate
+     * backsolve on 2 cores): real networks, where the backsolve cannot absorb the pruned weights' residual (MNIST CNN,
+     * n = 1000, |K| ~ 11,000: n^2 |K| ~ 1.1e10, Q 20% below mp + BS at 10% of the FLOPs).
+     */
+    static final double ROOMY_SEARCH_WORK_LIMIT = 1e11;
+
+    /**
+     * The searches above {@link #SEARCH_WORK_LIMIT} run only while Q is at least this fraction above the certified
+     * {@link LowerBound}: the synthetic examples (|K| >> n) end within 4e-5 of it, and no search can gain more.
+     */
+    static final double ROOM_WORTH_SEARCHING = 1e-2;
+
+    /** Whether the support searches pay: cheap enough, or costly but with certified room to gain. */
+    static final class RoomForSearch {
+        private final ComputeBackend backend;
+        private final float[] wbar, g;
+        private final double lambda;
+        private final LayerTable layers;
+        private final long nnz;
+        private final double flops;
+        private LowerBound bound;
+
+        RoomForSearch(ComputeBackend backend, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops) {
+            this.backend = backend;
+            this.wbar = wbar;
+            this.g = g;
+            this.lambda = lambda;
+            this.layers = layers;
+            this.nnz = nnz;
+            this.flops = flops;
+        }
+
+        /** Computed once, and only for problems in the costly range (one selection). */
+        LowerBound bound() {
+            if (bound == null) {
+                bound = LowerBound.of(backend, java.nio.FloatBuffer.wrap(wbar), g == null ? null : java.nio.FloatBuffer.wrap(g),
+                        lambda, layers, nnz, flops);
+            }
+            return bound;
+        }
+
+        /** q = +infinity: before any backsolve, when only the work can say no. */
+        boolean allows(double searchWork, double q) {
+            if (searchWork <= SEARCH_WORK_LIMIT) return true;
+            return searchWork <= ROOMY_SEARCH_WORK_LIMIT && (q == Double.POSITIVE_INFINITY || bound().relativeRoom(q) >= ROOM_WORTH_SEARCHING);
+        }
+
+        /** Why the searches were skipped beyond the work limit, for the log. */
+        String why(double searchWork, double q) {
+            if (searchWork > ROOMY_SEARCH_WORK_LIMIT) {
+                return String.format(java.util.Locale.ROOT, " and %.3g (the limit when Q has room above its certified bound)", ROOMY_SEARCH_WORK_LIMIT);
+            }
+            return String.format(java.util.Locale.ROOT, ", and Q is only %.3g above its certified lower bound %.6g (searches need %.3g)",
+                    bound().relativeRoom(q), bound().value(), ROOM_WORTH_SEARCHING);
+        }
+    }
 
     /**
      * Largest n^2 |K| for which the swap search still runs its batches (a handful of backsolves per round): when
@@ -264,7 +399,8 @@ public final class FalconSolver {
     /** Cap on the coarse step exponent of the support exploration (steps up to 2^EXPLORE / Lip). */
     private static final int EXPLORE = 60;
 
-    private record Explored(float[] w, byte[] mask, double q, double step) {}
+    /** A backsolved candidate; {@code gram} (the Gram of its support, or null) is owned by whoever holds it. */
+    private record Explored(float[] w, byte[] mask, double q, double step, Backsolve.SupportGram gram) {}
 
     /**
      * Swap search from a backsolved point. Every coordinate gets the exact change of Q its own move would
@@ -364,6 +500,7 @@ public final class FalconSolver {
         for (int m = batchOrder.length; m >= 2; m /= 2) {
             Explored e = tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, pairs, batchOrder, 0, m, opt, blocks);
             if (e != null && e.q < q) { best = better(best, e, q); break; }
+            release(e);
         }
         return best;
     }
@@ -400,7 +537,12 @@ public final class FalconSolver {
         }
         double[] gain = new double[p];
         double[] loss = new double[p];
-        float[] norms = leverage == null ? columnNorms(x) : null;
+        float[] norms = null;
+        if (leverage == null) {
+            // within a solve X is fixed: its column norms are computed once
+            if (projector == null) norms = columnNorms(x);
+            else norms = columnNorms != null ? columnNorms : (columnNorms = columnNorms(x));
+        }
         for (int j = 0; j < p; j++) {
             if (leverage != null) {
                 // 1 - q_j <= 0 only by rounding: a coordinate K cannot do without
@@ -420,8 +562,13 @@ public final class FalconSolver {
     /** Largest n^2 p (multiply-adds of the n passes of the leverages) for which swaps use the exact estimates. */
     static final double LEVERAGE_WORK_LIMIT = 2e10;
 
+    /** The lower of the two (a candidate must be below q), the other one released. */
     private static Explored better(Explored best, Explored cand, double q) {
-        if (cand == null || !(cand.q < (best == null ? q : best.q))) return best;
+        if (cand == null || !(cand.q < (best == null ? q : best.q))) {
+            release(cand);
+            return best;
+        }
+        release(best);
         return cand;
     }
 
@@ -444,8 +591,8 @@ public final class FalconSolver {
             }
         }
         if (k2 > nnz || flopsOf(per2, layers) > flops) return null;
-        float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, searchMode(opt), blocks, 100, 1e-10);
-        return new Explored(wb, mk, exactQ(backend, x, wb, wbar, g, lambda), 0);
+        Backsolve.Exact bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
+        return new Explored(bs.w(), mk, exactQ(backend, x, bs.w(), wbar, g, lambda), 0, bs.gram());
     }
 
     /**
@@ -602,9 +749,9 @@ public final class FalconSolver {
             byte[] mk = project(w, grad, step, scores, layers, nnz, flops);
             if (Arrays.equals(mk, previous) || Arrays.equals(mk, mask)) continue;
             previous = mk;
-            float[] wb = Backsolve.solve(backend, x, wbar, g, lambda, mk, searchMode(opt), blocks, 100, 1e-10);
-            double qb = exactQ(backend, x, wb, wbar, g, lambda);
-            if (qb < (best == null ? q : best.q)) best = new Explored(wb, mk, qb, step);
+            Backsolve.Exact bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
+            double qb = exactQ(backend, x, bs.w(), wbar, g, lambda);
+            best = better(best, new Explored(bs.w(), mk, qb, step, bs.gram()), q);
         }
         return best;
     }

@@ -41,7 +41,7 @@ public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode 
     }
 
     public static SolverOptions defaults() {
-        return new SolverOptions(100, 1e-6, Backsolve.Mode.EXACT, DEFAULT_BLOCK_SIZE, HessianModel.EXACT, 4, 4, true, 4, 3);
+        return new SolverOptions(100, 1e-6, Backsolve.Mode.EXACT, DEFAULT_BLOCK_SIZE, HessianModel.EXACT, 4, 25, true, 4, 3);
     }
 
     public SolverOptions withMaxIterations(int v) { return new SolverOptions(v, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }

@@ -248,7 +248,7 @@ public abstract class AbstractSolverTest {
         assertTrue(fraction >= 0.85, "optimality fraction " + fraction);
     }
 
-    private Objective.LowerBound lowerBound(Instance in) {
+    private LowerBound lowerBound(Instance in) {
         try (FloatPointer wbar = new FloatPointer(in.wbar); FloatPointer g = in.g == null ? null : new FloatPointer(in.g)) {
             return Objective.lowerBound(backend, wbar, g, in.lambda, in.layers, in.nnz, in.flops);
         }
@@ -271,7 +271,7 @@ public abstract class AbstractSolverTest {
             // LP relaxation is tight
             Instance flat = new Instance(in.n, in.p, new float[in.x.length], in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops);
             double flatOpt = exhaustiveOptimum(flat);
-            Objective.LowerBound flatBound = lowerBound(flat);
+            LowerBound flatBound = lowerBound(flat);
             double flatScale = Math.max(Math.abs(flatOpt), 1e-9);
             assertTrue(flatBound.value() <= flatOpt + 1e-9 * flatScale, "instance " + t + " without X: bound " + flatBound.value() + " above " + flatOpt);
             // the rest is the LP relaxation's integrality gap, which the bound reports
@@ -384,6 +384,62 @@ public abstract class AbstractSolverTest {
                 assertClose(ref, w, 1e-6, "exact Woodbury, n=" + n + " p=" + p + " lambda=" + in.lambda);
             }
         }
+    }
+
+    @Test
+    public void exactBacksolveFromANearbySupportsGramEqualsTheDenseSolve() {
+        SplittableRandom rnd = new SplittableRandom(31);
+        for (int t = 0; t < 12; t++) {
+            int n = 3 + rnd.nextInt(20), p = 40 + rnd.nextInt(160);
+            Instance in = randomInstance(rnd, n, p, 3, t % 2 == 0);
+            byte[] base = new byte[p];
+            for (int j = 0; j < p; j++) base[j] = (byte) (rnd.nextInt(4) != 0 ? 1 : 0);
+            // a few swaps away (updated), and most of the support replaced (formed again)
+            byte[] near = base.clone(), far = base.clone();
+            for (int s = 0; s < 1 + p / 20; s++) near[rnd.nextInt(p)] ^= 1;
+            for (int j = 0; j < p; j++) if (rnd.nextInt(3) != 0) far[j] ^= 1;
+            try (HostMatrix x = in.matrix()) {
+                Backsolve.Exact first = Backsolve.exact(backend, x, in.wbar, in.g, in.lambda, base, null);
+                try (Backsolve.SupportGram baseGram = first.gram()) {
+                    assertTrue(baseGram.formed(), "no Gram to start from: formed");
+                    assertClose(referenceSolve(in, toBool(base)), first.w(), 1e-5, "base support, n=" + n + " p=" + p);
+                    Backsolve.Exact updated = Backsolve.exact(backend, x, in.wbar, in.g, in.lambda, near, baseGram);
+                    try (Backsolve.SupportGram g = updated.gram()) {
+                        assertTrue(!g.formed(), "a few swaps away: updated from the base");
+                    }
+                    assertClose(referenceSolve(in, toBool(near)), updated.w(), 1e-5, "updated Gram, n=" + n + " p=" + p + " lambda=" + in.lambda);
+                    assertArrayEquals(Backsolve.solve(backend, x, in.wbar, in.g, in.lambda, near, Backsolve.Mode.EXACT, null, 0, 0),
+                            updated.w(), 1e-5f * maxAbs(updated.w()), "updated vs formed Gram");
+                    Backsolve.Exact replaced = Backsolve.exact(backend, x, in.wbar, in.g, in.lambda, far, baseGram);
+                    try (Backsolve.SupportGram g = replaced.gram()) {
+                        assertTrue(g.formed(), "most of the support changed: formed again");
+                    }
+                    assertClose(referenceSolve(in, toBool(far)), replaced.w(), 1e-5, "far support, n=" + n + " p=" + p);
+                }
+            }
+        }
+    }
+
+    private static float maxAbs(float[] v) {
+        float m = 0;
+        for (float x : v) m = Math.max(m, Math.abs(x));
+        return Math.max(m, 1e-30f);
+    }
+
+    @Test
+    public void costlySearchesRunOnlyWithRoomAboveTheCertifiedBound() {
+        Instance in = randomInstance(new SplittableRandom(5), 8, 200, 3, false);
+        FalconSolver.RoomForSearch room = new FalconSolver.RoomForSearch(backend, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops);
+        double bound = lowerBound(in).value();
+        assertTrue(bound > 0, "bound " + bound);
+        double cheap = FalconSolver.SEARCH_WORK_LIMIT, costly = 10 * FalconSolver.SEARCH_WORK_LIMIT;
+        double roomy = bound / (1 - 2 * FalconSolver.ROOM_WORTH_SEARCHING), tight = bound / (1 - 0.5 * FalconSolver.ROOM_WORTH_SEARCHING);
+        assertTrue(room.allows(cheap, tight), "cheap searches always run");
+        assertTrue(room.allows(costly, roomy), "costly searches run with room");
+        assertTrue(!room.allows(costly, tight), "costly searches skipped without room");
+        assertTrue(room.allows(costly, Double.POSITIVE_INFINITY), "before any backsolve only the work decides");
+        assertTrue(!room.allows(2 * FalconSolver.ROOMY_SEARCH_WORK_LIMIT, roomy), "beyond the costly limit: skipped");
+        assertTrue(room.why(costly, tight).contains("certified lower bound"), room.why(costly, tight));
     }
 
     @Test
