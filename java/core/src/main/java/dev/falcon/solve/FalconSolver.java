@@ -202,7 +202,7 @@ public final class FalconSolver {
         double[] lastGap = {Double.NaN};
         // the best point is the exact backsolve of its support: a round that ends on the same support need not redo it
         boolean bestIsExactBacksolve = false;
-        RoomForSearch room = new RoomForSearch(backend, wbar, g, lambda, layers, nnz, flops);
+        RoomForSearch room = new RoomForSearch(backend, projector, wbar, g, lambda, layers, nnz, flops);
         for (int round = 1; round <= opt.maxRounds(); round++) {
             rounds = round;
             long td = System.nanoTime();
@@ -348,8 +348,12 @@ public final class FalconSolver {
         private final double flops;
         private LowerBound bound;
 
-        RoomForSearch(ComputeBackend backend, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops) {
+        /** The solve's projector, whose buffers the bound borrows (null: its own). */
+        private final Projector projection;
+
+        RoomForSearch(ComputeBackend backend, Projector projection, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops) {
             this.backend = backend;
+            this.projection = projection;
             this.wbar = wbar;
             this.g = g;
             this.lambda = lambda;
@@ -361,8 +365,10 @@ public final class FalconSolver {
         /** Computed once, and only for problems in the costly range (one selection). */
         LowerBound bound() {
             if (bound == null) {
-                bound = LowerBound.of(backend, java.nio.FloatBuffer.wrap(wbar), g == null ? null : java.nio.FloatBuffer.wrap(g),
-                        lambda, layers, nnz, flops);
+                java.nio.FloatBuffer wv = java.nio.FloatBuffer.wrap(wbar), gv = g == null ? null : java.nio.FloatBuffer.wrap(g);
+                // within a solve, on the projector's buffers: no second set of p-sized selection buffers at the peak
+                bound = projection != null ? LowerBound.of(projection.selector, projection.scores, wv, gv, lambda, layers, nnz, flops)
+                        : LowerBound.of(backend, wv, gv, lambda, layers, nnz, flops);
             }
             return bound;
         }

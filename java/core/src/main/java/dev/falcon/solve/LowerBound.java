@@ -36,6 +36,14 @@ public record LowerBound(double value, double selectionSlack) {
      */
     public static LowerBound of(ComputeBackend backend, FloatBuffer wbar, FloatBuffer g, double lambda,
                                 LayerTable layers, long nnz, double flops) {
+        try (FloatPointer scores = backend.floatVector(layers.parameters()); FlopAwareSelector selector = new FlopAwareSelector(backend)) {
+            return of(selector, scores, wbar, g, lambda, layers, nnz, flops);
+        }
+    }
+
+    /** The same with the caller's selector and score buffer (at least p floats; overwritten), e.g. a solver's own. */
+    static LowerBound of(FlopAwareSelector selector, FloatPointer scores, FloatBuffer wbar, FloatBuffer g, double lambda,
+                         LayerTable layers, long nnz, double flops) {
         if (!(lambda > 0)) throw new IllegalArgumentException("lambda must be > 0, got " + lambda);
         int p = Math.toIntExact(layers.parameters());
         double largest = 0;
@@ -44,7 +52,7 @@ public record LowerBound(double value, double selectionSlack) {
         int exponent = largest > 0 ? Math.max(0, Math.getExponent(largest) - 60) : 0;
         double scale = Math.scalb(1.0, -2 * exponent);
         double total = 0, linearFloor = 0;
-        try (FloatPointer scores = backend.floatVector(p); FlopAwareSelector selector = new FlopAwareSelector(backend)) {
+        {
             FloatBuffer sv = scores.position(0).limit(p).asBuffer();
             for (int i = 0; i < p; i++) {
                 double t = shifted(wbar, g, i, lambda);
@@ -55,7 +63,7 @@ public record LowerBound(double value, double selectionSlack) {
                 total += s;
                 if (g != null) linearFloor += (double) g.get(i) * g.get(i) / (2 * lambda);
             }
-            try (Selection sel = selector.select(scores, layers, nnz, flops)) {
+            try (Selection sel = selector.select(scores.position(0), layers, nnz, flops)) {
                 double prunedAtLeast = Math.max(0, total - sel.dualBound()) / scale;
                 double slack = Math.max(0, sel.dualBound() - sel.primalValue()) / scale;
                 return new LowerBound(0.5 * lambda * prunedAtLeast - linearFloor, 0.5 * lambda * slack);

@@ -429,7 +429,7 @@ public abstract class AbstractSolverTest {
     @Test
     public void costlySearchesRunOnlyWithRoomAboveTheCertifiedBound() {
         Instance in = randomInstance(new SplittableRandom(5), 8, 200, 3, false);
-        FalconSolver.RoomForSearch room = new FalconSolver.RoomForSearch(backend, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops);
+        FalconSolver.RoomForSearch room = new FalconSolver.RoomForSearch(backend, null, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops);
         double bound = lowerBound(in).value();
         assertTrue(bound > 0, "bound " + bound);
         double cheap = FalconSolver.SEARCH_WORK_LIMIT, costly = 10 * FalconSolver.SEARCH_WORK_LIMIT;
