@@ -807,8 +807,10 @@ final class PruneCommand implements Callable<Integer> {
             o.printf(Locale.ROOT, "  objective after pruning: Q = %.6g (lambda %.3g); authors' convention %.6g (l2 %.3g); before: 0%n",
                     (Double) ours.get("after"), (Double) ours.get("lambda"), (Double) theirs.get("after"), (Double) theirs.get("l2"));
             @SuppressWarnings("unchecked") Map<String, Object> bound = (Map<String, Object>) objective.get("lower_bound");
-            o.printf(Locale.ROOT, "  lower bound: no w within the budgets has Q below %.6g; Q after is %.3g above it (relative)%n",
-                    (Double) bound.get("ours"), (Double) bound.get("relative_gap_of_after"));
+            double floor = (Double) bound.get("ours"), after = (Double) ours.get("after");
+            o.printf(Locale.ROOT, "  lower bound: no w within the budgets has Q below %.6g; %s%n", floor,
+                    floor > 0 && after > 1.5 * floor ? String.format(Locale.ROOT, "Q after is %.3g times that", after / floor)
+                            : String.format(Locale.ROOT, "Q after is %.3g above it (relative to Q)", (Double) bound.get("relative_gap_of_after")));
         }
         if (r.solve() != null) {
             PruneResult.Solve sv = r.solve();
