@@ -230,9 +230,15 @@ public final class FalconSolver {
             float[] cand = dfo.w;
             double qCand;
             boolean candIsExact = false;
+            // a DFO point below the round's best candidate, taken only if the searches find nothing lower
+            float[] dfoPoint = null;
+            double qDfo = Double.NaN;
             if (bestIsExactBacksolve && opt.backsolve() == Backsolve.Mode.EXACT && Arrays.equals(dfo.mask, maskBest)) {
-                // DFO came back to the best support, whose exact backsolve is already the best point: no DFO point on
-                // it can be lower
+                // DFO came back to the best support, whose exact backsolve is already known: backsolving it again would
+                // give the same point, and the searches start from it. The DFO point on that support can still be
+                // lower by the backsolve's rounding (parts in 1e9).
+                qDfo = exactQ(backend, x, dfo.w, wbar, g, lambda);
+                if (qDfo < qBest) dfoPoint = dfo.w;
                 cand = wBest;
                 qCand = qBest;
                 candIsExact = true;
@@ -293,6 +299,14 @@ public final class FalconSolver {
                             "swap search (backsolved)"));
                 }
                 bsSeconds += secs(te);
+            }
+            if (dfoPoint != null && qDfo < qCand) {
+                cand = dfoPoint;
+                candMask = dfo.mask;
+                qCand = qDfo;
+                candIsExact = false;
+                close(candidateGram);
+                candidateGram = null;
             }
             boolean sameSupport = Arrays.equals(candMask, maskBest);
             // Another round only pays when this one lowered Q by more than the tolerance.
