@@ -67,11 +67,9 @@ public final class Backsolve {
                 for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
             }
             case EXACT -> {
-                float[] keep = new float[p];
-                for (int i = 0; i < p; i++) if (mask[i] != 0) keep[i] = 1f;
-                double[] c = removedResidual(backend, x, wbar, mask);
-                double[] delta = solveLocal(backend, x, keep, c, g, lambda, true);
-                for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? (float) (wbar[i] + delta[i]) : 0f;
+                Exact e = exact(backend, x, wbar, g, lambda, mask, null);
+                e.gram().close();
+                return e.w();
             }
             case BLOCK -> {
                 for (int b = 0; b + 1 < blockStarts.length; b++) {
@@ -87,7 +85,7 @@ public final class Backsolve {
                         if (!any) continue;
                         double[] c = product(backend, xb, removed);
                         for (int i = 0; i < c.length; i++) c[i] = -c[i];
-                        double[] delta = solveLocal(backend, xb, keep, c, gb, lambda, false);
+                        double[] delta = solveLocal(backend, xb, keep, c, gb, lambda);
                         for (int i = 0; i < mb; i++) if (keep[i] != 0) w[s + i] = (float) (wbar[s + i] + delta[i]);
                     }
                 }
@@ -132,7 +130,7 @@ public final class Backsolve {
                     double[] old = product(backend, xb, dk);
                     double[] c = new double[n];
                     for (int i = 0; i < n; i++) c[i] = r[i] - old[i];
-                    double[] delta = solveLocal(backend, xb, keep, c, gb, lambda, false);
+                    double[] delta = solveLocal(backend, xb, keep, c, gb, lambda);
                     float[] dn = new float[mb];
                     for (int i = 0; i < mb; i++) {
                         if (keep[i] != 0) {
@@ -247,8 +245,8 @@ public final class Backsolve {
     record Exact(float[] w, SupportGram gram) {}
 
     /**
-     * {@link Mode#EXACT} on {@code mask}, its Gram updated from {@code near} (may be null) when the supports are close.
-     * Same weights as {@link #solve} up to the rounding of the Gram update.
+     * {@link Mode#EXACT} on {@code mask}, its Gram updated from {@code near} when the supports are close (null: formed,
+     * which is what {@link #solve} does). Updated and formed Grams differ only by rounding.
      */
     static Exact exact(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask, SupportGram near) {
         int p = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
@@ -325,16 +323,16 @@ public final class Backsolve {
 
     /**
      * delta (length cols, 0 off K) minimising {@code 1/2 ||A_K delta + c||^2 + lambda/2 ||delta||^2 + g_K^T delta}
-     * where K = {j : keep[j] != 0}. Woodbury (n x n) when |K| > n or {@code forceWoodbury}; otherwise the
+     * where K = {j : keep[j] != 0}. Woodbury (n x n) when |K| > n; otherwise the
      * |K| x |K| normal equations on the gathered columns.
      */
-    static double[] solveLocal(ComputeBackend backend, HostMatrix a, float[] keep, double[] c, float[] g, double lambda, boolean forceWoodbury) {
+    static double[] solveLocal(ComputeBackend backend, HostMatrix a, float[] keep, double[] c, float[] g, double lambda) {
         int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
         int k = 0;
         for (float v : keep) if (v != 0) k++;
         double[] delta = new double[m];
         if (k == 0) return delta;
-        if (!forceWoodbury && k <= n) return solveDirect(backend, a, keep, k, c, g, lambda);
+        if (k <= n) return solveDirect(backend, a, keep, k, c, g, lambda);
         try (FloatPointer weights = backend.floatVector(m); DoublePointer gram = new DoublePointer((long) n * n)) {
             weights.put(keep, 0, m);
             backend.weightedGram(a, weights, gram);
