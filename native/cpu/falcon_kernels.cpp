@@ -323,31 +323,14 @@ int falcon_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, 
     return 0;
 }
 
-void falcon_gram_prepare(const float* x, int64_t n, int64_t j0, int64_t k, const float* weights, double* a, double* b,
-                         int threads) {
-    if (k * n < (1 << 16)) threads = 1;
-    parallel(threads, [&](int t) {
-        for (int64_t c = split(k, threads, t); c < split(k, threads, t + 1); c++) {
-            const float* col = x + (j0 + c) * n;
-            const double w = weights ? (double)weights[j0 + c] : 1.0;
-            double* ac = a + c * n;
-            double* bc = b + c * n;
-            for (int64_t i = 0; i < n; i++) {
-                ac[i] = col[i];
-                bc[i] = col[i] * w;
-            }
-        }
-    });
-}
-
 int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t j0, int64_t p, const float* weights,
-                                   double* a, int64_t capacity, int64_t* next, int threads) {
+                                   int negative, double* a, int64_t capacity, int64_t* next, int threads) {
     // Columns of zero weight add nothing to the Gram matrix: a support of 30% costs 30% of the work.
     std::vector<int64_t> columns;
     columns.reserve((size_t)capacity);
     int64_t j = j0;
     for (; j < p && (int64_t)columns.size() < capacity; j++) {
-        if (!weights || weights[j] > 0) columns.push_back(j);
+        if (weights ? (negative ? weights[j] < 0 : weights[j] > 0) : !negative) columns.push_back(j);
     }
     *next = j;
     const int64_t k = (int64_t)columns.size();
@@ -356,7 +339,7 @@ int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t j0, int64_
         for (int64_t c = split(k, threads, t); c < split(k, threads, t + 1); c++) {
             const int64_t col = columns[(size_t)c];
             const float* src = x + col * n;
-            const double scale = weights ? std::sqrt((double)weights[col]) : 1.0;
+            const double scale = weights ? std::sqrt(std::fabs((double)weights[col])) : 1.0;
             double* dst = a + c * n;
             for (int64_t i = 0; i < n; i++) dst[i] = src[i] * scale;
         }

@@ -50,15 +50,14 @@ FALCON_API void falcon_block_gram(const float* x, int64_t n, int64_t p, const in
                                   const float* d, float* out, int threads);
 /** dst[:, c] = X[:, columns[c]]; returns -1 on an out-of-range column. */
 FALCON_API int falcon_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst, int threads);
-/** a[0..n*k) = (double) X[:, j0..j0+k), b = a scaled by columnWeights[j0..] (or 1 when null). */
-FALCON_API void falcon_gram_prepare(const float* x, int64_t n, int64_t j0, int64_t k, const float* weights,
-                                    double* a, double* b, int threads);
 /**
- * a = sqrt(w_j) X[:, j] (double) for the next columns j in [j0, p) with w_j > 0 (all when weights is null), at most
- * capacity of them; returns how many were written and the column to resume from in *next. Weights must be >= 0.
+ * a = sqrt(|w_j|) X[:, j] (double) for the next columns j in [j0, p) whose weight has the asked sign (w_j > 0, or
+ * w_j < 0 when negative is non-zero; every column when weights is null and negative is zero), at most capacity of
+ * them; returns how many were written and the column to resume from in *next. Then sum_j w_j x_j x_j^T is A A^T over
+ * the positive columns minus A A^T over the negative ones: two symmetric rank-k updates.
  */
 FALCON_API int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t j0, int64_t p, const float* weights,
-                                              double* a, int64_t capacity, int64_t* next, int threads);
+                                              int negative, double* a, int64_t capacity, int64_t* next, int threads);
 /** Copies the lower triangle of an n x n column-major matrix over the upper one. */
 FALCON_API void falcon_symmetrize_lower(double* g, int64_t n);
 

@@ -221,11 +221,10 @@ public final class Backsolve {
                          FloatPointer weights = new FloatPointer(sign); DoublePointer update = new DoublePointer((long) n * n)) {
                         backend.gatherColumns(x, cols, changed, columns.data());
                         backend.weightedGram(columns, weights, update);
-                        double[] a = new double[n * n], u = new double[n * n];
-                        gram.get(a, 0, n * n);
-                        update.get(u, 0, n * n);
-                        for (int i = 0; i < a.length; i++) a[i] += u[i];
-                        gram.put(a, 0, n * n);
+                        // added in place, off-heap: no n^2 heap copies per candidate
+                        java.nio.DoubleBuffer g = gram.position(0).limit((long) n * n).asBuffer();
+                        java.nio.DoubleBuffer u = update.position(0).limit((long) n * n).asBuffer();
+                        for (int i = 0; i < n * n; i++) g.put(i, g.get(i) + u.get(i));
                     }
                 }
                 return new SupportGram(mask.clone(), kept, gram, n, false);

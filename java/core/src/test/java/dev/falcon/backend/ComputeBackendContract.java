@@ -371,7 +371,7 @@ public abstract class ComputeBackendContract {
                 DoublePointer g = track(new DoublePointer(nn)), r = track(new DoublePointer(nn)), sc = track(new DoublePointer(nn));
                 float[] support = new float[p];
                 for (int j = 0; j < p; j++) support[j] = random.nextInt(3) == 0 ? 0f : 1f;
-                // signed weights (general product), a 0/1 support (syrk) and none (all ones)
+                // signed weights (a Gram update: positive minus negative syrk), a 0/1 support and none (all ones)
                 for (float[] ws : new float[][] {vs, support, null}) {
                     backend.weightedGram(x, ws == null ? null : floats(ws), g);
                     reference.weightedGram(ref, ws == null ? null : floats(ws), r);

@@ -50,11 +50,8 @@ public final class FalconKernels {
                                                 @Cast("const float*") FloatPointer d, FloatPointer out, int threads);
     public static native int falcon_gather(@Cast("const float*") FloatPointer x, long n, long p,
                                            @Cast("const int32_t*") IntPointer columns, long k, FloatPointer dst, int threads);
-    public static native void falcon_gram_prepare(@Cast("const float*") FloatPointer x, long n, long j0, long k,
-                                                  @Cast("const float*") FloatPointer weights,
-                                                  DoublePointer a, DoublePointer b, int threads);
     public static native long falcon_gram_scaled_columns(@Cast("const float*") FloatPointer x, long n, long j0, long p,
-                                                         @Cast("const float*") FloatPointer weights, DoublePointer a,
+                                                         @Cast("const float*") FloatPointer weights, int negative, DoublePointer a,
                                                          long capacity, @Cast("int64_t*") long[] next, int threads);
     public static native void falcon_symmetrize_lower(DoublePointer g, long n);
 
