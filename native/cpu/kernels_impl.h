@@ -251,7 +251,10 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // loop body (74-75% vs 85-87%); blocks claimed dynamically by the threads instead of a fixed half each (77% vs 79%,
 // the two threads' busy times already differ by under 3%); the accumulator `out` placed at 0, 1, 2 or 3 KB past a
 // 4 KB boundary (within 2 points: no 4K aliasing between its stores and the rows' loads); rows padded to a 4 KB
-// stride (72% vs 83%: set conflicts).
+// stride (72% vs 83%: set conflicts); prefetching the axpy half's own rows into L1 128 or 256 floats ahead (2026-12-03,
+// same harness, 2 threads, n = 512: 84-86% vs 90% in a round where the read gave 35 GB/s, 52-66% vs 66% in one at 67).
+// Single-threaded the pipelined pair reaches ~29 GB/s against ~36-38 for the read and ~35 for the dot half alone: when
+// the VM gives ~40 GB/s it runs at 89-100% of the read, at ~77 GB/s it is bound by the core, not by memory.
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
