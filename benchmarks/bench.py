@@ -93,6 +93,15 @@ def summary(path):
                           f"({passes} pass{'es' if passes > 1 else ''}; {to_ms(score, unit) / to_ms(s2, u2):.2f}x one read; "
                           f"stepDoublings {base.get('stepDoublings')})")
     for (name, params), (score, _, unit) in sorted(med.items()):
+        # a support Gram's update (weights +1/-1) against forming one from as many columns
+        if name == "GramBenchmark.weightedGram" and dict(params).get("weights") == "signed":
+            base = dict(params)
+            for (n2, p2), (s2, _, u2) in med.items():
+                q = dict(p2)
+                if n2 == name and q.get("weights") == "ones" and all(q.get(k) == base.get(k) for k in ("n", "k", "threads", "backendName")):
+                    print(f"{'Gram update (signed) vs formed (ones)':60s} {to_ms(score, unit) / to_ms(s2, u2):6.2f}x the time "
+                          f"(n {base['n']}, {base['k']} columns)")
+    for (name, params), (score, _, unit) in sorted(med.items()):
         if name == "ProductBenchmark.fusedBlockProduct":
             base = dict(params)
             for other in ("streamingRead", "nativeStreamingRead", "twoSgemv", "twoBlasSgemv", "oneSgemv"):

@@ -9,7 +9,7 @@ rounds=${1:-3}; shift || true
 patterns=("$@")
 if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.fusedBlockProduct$'
-            'ProductBenchmark.twoSgemv$' 'SortBenchmark' 'SelectionBenchmark')
+            'ProductBenchmark.twoSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
 fi
 jar=benchmarks/target/benchmarks.jar
 if [ ! -f "$jar" ] || [ -n "$(find java native benchmarks/src -newer "$jar" -type f -print -quit)" ]; then
