@@ -111,20 +111,31 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * {@code gram = sum_j w_j x_j x_j^T} (n x n, column-major, both triangles filled, double); with
      * {@code columnWeights == null} every weight is 1, i.e. {@code gram = X X^T}.
+     *
+     * @throws IllegalArgumentException when a weight is NaN or infinite
      */
     void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram);
 
     /**
      * Whether every one of the first p column weights is {@code >= 0} (null: all ones), i.e. whether
      * {@code weightedGram} can be one symmetric rank-k update on {@code sqrt(w_j) x_j}: the solver's 0/1 supports are.
+     * Every backend's {@code weightedGram} calls it first: a weight that is not finite is rejected here, where a
+     * backend splitting the columns by sign would otherwise drop it silently and another return a NaN Gram.
+     *
+     * @throws IllegalArgumentException naming the first weight that is NaN or infinite
      */
     static boolean nonNegativeWeights(FloatPointer weights, long p) {
         if (weights == null) return true;
         java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
+        boolean nonNegative = true;
         for (int j = 0; j < (int) p; j++) {
-            if (!(w.get(j) >= 0)) return false;
+            float v = w.get(j);
+            if (!Float.isFinite(v)) {
+                throw new IllegalArgumentException("weightedGram: column weight " + j + " is " + v + "; weights must be finite");
+            }
+            if (v < 0) nonNegative = false;
         }
-        return true;
+        return nonNegative;
     }
 
     /**

@@ -411,6 +411,18 @@ public abstract class ComputeBackendContract {
     }
 
     @Test
+    void weightedGramRejectsWeightsThatAreNotFinite() {
+        int n = 3, p = 5;
+        HostMatrix x = matrix(randomFloats(new SplittableRandom(8), n * p), n, p);
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] ws = {1f, -1f, bad, 0f, 1f};
+            DoublePointer gram = track(new DoublePointer((long) n * n));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.weightedGram(x, floats(ws), gram));
+            assertTrue(e.getMessage().contains("column weight 2"), e.getMessage());
+        }
+    }
+
+    @Test
     void weightedGramMatchesReference() {
         SplittableRandom random = new SplittableRandom(4);
         for (int[] shape : SHAPES) {

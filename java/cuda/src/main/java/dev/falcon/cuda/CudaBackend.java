@@ -355,15 +355,16 @@ public final class CudaBackend implements ComputeBackend {
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
+        // Weights >= 0 (always so for the solver's 0/1 supports): sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j],
+        // one dsyrk per chunk (lower triangle, half the work of dgemm); a negative weight needs the dgemm on A and B.
+        // Checked before anything reaches the device: a weight that is not finite is rejected.
+        boolean symmetricRankK = ComputeBackend.nonNegativeWeights(columnWeights, p);
         long nn = (long) n * n;
         long chunk = Math.max(1, Math.min(p, (64L << 20) / (16L * Math.max(1, n))));
         DeviceBuffer dW = columnWeights == null ? null : upload("w", columnWeights, p * Float.BYTES);
         DeviceBuffer dG = buffer("gram", 2 * nn * Double.BYTES);
         DeviceBuffer wide = buffer("wide", 2 * 2 * chunk * n * Double.BYTES);
         boolean[] started = new boolean[2];
-        // Weights >= 0 (always so for the solver's 0/1 supports): sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j],
-        // one dsyrk per chunk (lower triangle, half the work of dgemm); a negative weight needs the dgemm on A and B.
-        boolean symmetricRankK = ComputeBackend.nonNegativeWeights(columnWeights, p);
         try (DoublePointer one = new DoublePointer(1.0); DoublePointer zero = new DoublePointer(0.0)) {
             forEachChunk(x, null, chunk, (s, dChunk, c0, c1) -> {
                 long k = c1 - c0;
