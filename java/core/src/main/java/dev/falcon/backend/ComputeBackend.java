@@ -117,14 +117,14 @@ public interface ComputeBackend extends AutoCloseable {
     void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram);
 
     /**
-     * Whether every one of the first p column weights is {@code >= 0} (null: all ones), i.e. whether
-     * {@code weightedGram} can be one symmetric rank-k update on {@code sqrt(w_j) x_j}: the solver's 0/1 supports are.
-     * Every backend's {@code weightedGram} calls it first: a weight that is not finite is rejected here, where a
-     * backend splitting the columns by sign would otherwise drop it silently and another return a NaN Gram.
+     * Checks the first p column weights of {@code weightedGram}: every backend calls it first, so a weight that is not
+     * finite is rejected everywhere (a backend splitting the columns by sign would otherwise drop it silently, another
+     * return a NaN Gram). Returns whether every weight is {@code >= 0} (null: all ones), i.e. whether the Gram can be
+     * one symmetric rank-k update on {@code sqrt(w_j) x_j}: the solver's 0/1 supports can.
      *
      * @throws IllegalArgumentException naming the first weight that is NaN or infinite
      */
-    static boolean nonNegativeWeights(FloatPointer weights, long p) {
+    static boolean requireFiniteWeights(FloatPointer weights, long p) {
         if (weights == null) return true;
         java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
         boolean nonNegative = true;

@@ -203,7 +203,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
-        ComputeBackend.nonNegativeWeights(columnWeights, x.cols()); // rejects weights that are not finite
+        ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
         int n = Math.toIntExact(x.rows());
         double[] g = new double[n * n];
         float[] col = new float[n];

@@ -238,7 +238,7 @@ public final class CpuBackend implements ComputeBackend {
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
         falcon_openblas_set_threads(threads);
-        boolean nonNegative = ComputeBackend.nonNegativeWeights(columnWeights, p);
+        boolean nonNegative = ComputeBackend.requireFiniteWeights(columnWeights, p);
         new DoublePointer(gram).limit((long) n * n).fill(0);
         if (x.isColumnMajor()) {
             addColumnMajorGram(x.data(), n, p, columnWeights, nonNegative, gram);

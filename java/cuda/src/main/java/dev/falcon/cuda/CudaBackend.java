@@ -357,8 +357,8 @@ public final class CudaBackend implements ComputeBackend {
         long p = x.cols();
         // Weights >= 0 (always so for the solver's 0/1 supports): sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j],
         // one dsyrk per chunk (lower triangle, half the work of dgemm); a negative weight needs the dgemm on A and B.
-        // Checked before anything reaches the device: a weight that is not finite is rejected.
-        boolean symmetricRankK = ComputeBackend.nonNegativeWeights(columnWeights, p);
+        // Checked before anything reaches the device.
+        boolean symmetricRankK = ComputeBackend.requireFiniteWeights(columnWeights, p);
         long nn = (long) n * n;
         long chunk = Math.max(1, Math.min(p, (64L << 20) / (16L * Math.max(1, n))));
         DeviceBuffer dW = columnWeights == null ? null : upload("w", columnWeights, p * Float.BYTES);

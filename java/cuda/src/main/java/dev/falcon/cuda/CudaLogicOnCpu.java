@@ -82,7 +82,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
         x.requireColumnMajor(name());
-        ComputeBackend.nonNegativeWeights(columnWeights, x.cols()); // rejects weights that are not finite, as CudaBackend
+        ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
         CudaLogic.fcl_weighted_gram(x.data(), x.rows(), x.cols(), columnWeights, GRAM_CHUNK, gram);
     }
 
