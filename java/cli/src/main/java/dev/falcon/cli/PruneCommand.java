@@ -126,7 +126,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--rounds", paramLabel = "N", defaultValue = "25", description = "falcon: cap on DFO + backsolve rounds; rounds stop earlier once one lowers Q by less than the tolerance (default: ${DEFAULT-VALUE}).")
     int rounds;
     @Option(names = "--swap-candidates", paramLabel = "C", defaultValue = "4",
-            description = "falcon: after each backsolve try swapping the C most promising outside weights (exact single-move values by Woodbury) against the C cheapest kept ones that keep the budgets, then batches of all swaps estimated to help (about C^2 + C + log2(16 C) backsolves; 0 = off; default: ${DEFAULT-VALUE}).")
+            description = "falcon: after each backsolve try swapping the C most promising outside weights (exact single-move values by Woodbury) against the C cheapest kept ones that keep the budgets, then batches of all swaps estimated to help (about C^2 + C + log2(16 C) backsolves), and with the exact backsolve end with the swap polish (moves scored in closed form on the n x n system, no backsolves); 0 = both off (default: ${DEFAULT-VALUE}).")
     int swapCandidates;
 
     @Option(names = "--stable-iterations", paramLabel = "K", defaultValue = "3",

@@ -183,6 +183,16 @@ public final class Backsolve {
         /** Whether it was formed from every column of its support, not updated from another support's Gram. */
         public boolean formed() { return formed; }
 
+        /** Whether this is the Gram of exactly {@code support}. */
+        boolean isOf(byte[] support) {
+            if (support.length != mask.length) return false;
+            for (int j = 0; j < mask.length; j++) if ((support[j] != 0) != (mask[j] != 0)) return false;
+            return true;
+        }
+
+        /** The n x n matrix X_K X_K^T (column-major, both triangles), owned by this Gram: read it, do not keep it. */
+        DoublePointer matrix() { return gram; }
+
         /**
          * The Gram of {@code mask}: updated from {@code near} when at most half as many columns changed as the larger
          * support holds, else formed from scratch with one weightedGram pass. The update is a product over the changed
@@ -191,8 +201,7 @@ public final class Backsolve {
          */
         static SupportGram of(ComputeBackend backend, HostMatrix x, byte[] mask, SupportGram near) {
             int p = mask.length, n = Math.toIntExact(x.rows());
-            long kept = 0;
-            for (byte b : mask) if (b != 0) kept++;
+            long kept = FalconSolver.count(mask);
             DoublePointer gram = new DoublePointer((long) n * n);
             try {
                 int changed = 0;
@@ -218,20 +227,61 @@ public final class Backsolve {
                         idx[t] = j;
                         sign[t++] = mask[j] != 0 ? 1f : -1f;
                     }
-                    try (HostMatrix columns = HostMatrix.allocate(n, changed); IntPointer cols = new IntPointer(idx);
-                         FloatPointer weights = new FloatPointer(sign); DoublePointer update = new DoublePointer((long) n * n)) {
-                        backend.gatherColumns(x, cols, changed, columns.data());
-                        backend.weightedGram(columns, weights, update);
-                        // added in place, off-heap: no n^2 heap copies per candidate
-                        java.nio.DoubleBuffer g = gram.position(0).limit((long) n * n).asBuffer();
-                        java.nio.DoubleBuffer u = update.position(0).limit((long) n * n).asBuffer();
-                        for (int i = 0; i < n * n; i++) g.put(i, g.get(i) + u.get(i));
-                    }
+                    addOuterProducts(backend, x, gram, idx, sign, n);
                 }
                 return new SupportGram(mask.clone(), kept, gram, n, false);
             } catch (RuntimeException | Error e) {
                 gram.close();
                 throw e;
+            }
+        }
+
+        /**
+         * The Gram of {@code near}'s support with the columns {@code joined} added and {@code left} removed (the caller
+         * knows them: no scan of p), updated whatever their number.
+         */
+        static SupportGram updated(ComputeBackend backend, HostMatrix x, SupportGram near, int[] joined, int[] left) {
+            int n = near.n, changed = joined.length + left.length;
+            byte[] mask = near.mask.clone();
+            int[] idx = new int[changed];
+            float[] sign = new float[changed];
+            for (int t = 0; t < joined.length; t++) {
+                if (mask[joined[t]] != 0) throw new IllegalArgumentException("column " + joined[t] + " is already in the support");
+                mask[joined[t]] = 1;
+                idx[t] = joined[t];
+                sign[t] = 1f;
+            }
+            for (int t = 0; t < left.length; t++) {
+                if (mask[left[t]] == 0) throw new IllegalArgumentException("column " + left[t] + " is not in the support");
+                mask[left[t]] = 0;
+                idx[joined.length + t] = left[t];
+                sign[joined.length + t] = -1f;
+            }
+            DoublePointer gram = new DoublePointer((long) n * n);
+            try {
+                Pointer.memcpy(gram, near.gram, (long) n * n * Double.BYTES);
+                if (changed > 0) addOuterProducts(backend, x, gram, idx, sign, n);
+                return new SupportGram(mask, near.kept + joined.length - left.length, gram, n, false);
+            } catch (RuntimeException | Error e) {
+                gram.close();
+                throw e;
+            }
+        }
+
+        /** The support this is the Gram of (a copy). */
+        byte[] support() { return mask.clone(); }
+
+        /** gram += sum_t sign_t x_{idx_t} x_{idx_t}^T, on the gathered columns only. */
+        private static void addOuterProducts(ComputeBackend backend, HostMatrix x, DoublePointer gram, int[] idx, float[] sign, int n) {
+            int changed = idx.length;
+            try (HostMatrix columns = HostMatrix.allocate(n, changed); IntPointer cols = new IntPointer(idx);
+                 FloatPointer weights = new FloatPointer(sign); DoublePointer update = new DoublePointer((long) n * n)) {
+                backend.gatherColumns(x, cols, changed, columns.data());
+                backend.weightedGram(columns, weights, update);
+                // added in place, off-heap: no n^2 heap copies per candidate
+                java.nio.DoubleBuffer g = gram.position(0).limit((long) n * n).asBuffer();
+                java.nio.DoubleBuffer u = update.position(0).limit((long) n * n).asBuffer();
+                for (int i = 0; i < n * n; i++) g.put(i, g.get(i) + u.get(i));
             }
         }
 

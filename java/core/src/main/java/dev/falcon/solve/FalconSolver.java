@@ -219,9 +219,7 @@ public final class FalconSolver {
             double searchWork = (double) x.rows() * x.rows() * support;
             // before this round's backsolve, the room is judged at the best point (backsolved after round 1)
             boolean search = opt.backsolve() != Backsolve.Mode.NONE && room.allows(searchWork, round > 1 ? qBest : Double.POSITIVE_INFINITY);
-            boolean batchSwaps = opt.backsolve() != Backsolve.Mode.NONE && opt.swapCandidates() > 0 && searchWork <= BATCH_SWAP_WORK_LIMIT
-                    && support <= BATCH_SWAP_SUPPORT_PER_ROW * x.rows();
-            if (!search && !batchSwaps && round > 1 && Arrays.equals(dfo.mask, maskBest)) {
+            if (!search && round > 1 && Arrays.equals(dfo.mask, maskBest)) {
                 // Same support as the best point, already backsolved, and no search to run from it.
                 stop = dfo.stop + "; support stable";
                 break;
@@ -265,10 +263,9 @@ public final class FalconSolver {
             search = opt.backsolve() != Backsolve.Mode.NONE && room.allows(searchWork, qCand);
             if (opt.backsolve() != Backsolve.Mode.NONE && !search && round == 1) {
                 log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
-                        String.format(java.util.Locale.ROOT, "support exploration and single swaps skipped: n^2 |K| = %.3g per candidate backsolve"
-                                + " exceeds %.3g%s%s", searchWork, SEARCH_WORK_LIMIT, room.why(searchWork, qCand), batchSwaps ? "; batch swaps only"
-                                : opt.swapCandidates() > 0 ? String.format(java.util.Locale.ROOT, "; batch swaps too (they need n^2 |K| <= %.3g"
-                                        + " and |K| <= %.0f n)", BATCH_SWAP_WORK_LIMIT, BATCH_SWAP_SUPPORT_PER_ROW) : "")));
+                        String.format(java.util.Locale.ROOT, "support exploration and backsolved swaps skipped: n^2 |K| = %.3g per candidate backsolve"
+                                + " exceeds %.3g%s%s", searchWork, SEARCH_WORK_LIMIT, room.why(searchWork, qCand),
+                                opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 ? "; the final swap polish evaluates its moves without backsolves" : "")));
             }
             if (search && EXPLORE > 0) {
                 long te = System.nanoTime();
@@ -285,9 +282,9 @@ public final class FalconSolver {
                 }
                 bsSeconds += secs(te);
             }
-            if ((search || batchSwaps) && opt.swapCandidates() > 0) {
+            if (search && opt.swapCandidates() > 0) {
                 long te = System.nanoTime();
-                Explored ex = swapSearch(x, wbar, g, lambda, layers, nnz, flops, cand, candMask, qCand, opt, blocks, search);
+                Explored ex = swapSearch(x, wbar, g, lambda, layers, nnz, flops, cand, candMask, qCand, opt, blocks);
                 if (ex != null) {
                     cand = ex.w;
                     candMask = ex.mask;
@@ -330,12 +327,39 @@ public final class FalconSolver {
             if (!worthAnotherRound && round > 1) { stop = dfo.stop + "; round lowered Q by less than the tolerance"; break; }
             if (sameSupport && round > 1) { stop = dfo.stop + "; support stable"; break; }
         }
+        if (opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0) {
+            // The searches above backsolve every candidate support; the polish evaluates swaps in closed form on the n x n
+            // system, so it also runs where they are gated off (|K| >> n), and finds the moves worth parts in 1e6 there.
+            long tp = System.nanoTime();
+            SwapPolish.Outcome polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest,
+                    gramBase != null && gramBase.isOf(maskBest) ? gramBase : null, POLISH_PASSES);
+            if (polished != null) {
+                try (Backsolve.SupportGram pg = polished.gram()) {
+                    Backsolve.Exact bs = Backsolve.exact(backend, x, wbar, g, lambda, polished.mask(), pg);
+                    bs.gram().close();
+                    double qp = exactQ(backend, x, bs.w(), wbar, g, lambda);
+                    log.add(logEntry(rounds, -1, qp, polished.mask(), layers, 0, secs(t0), String.format(java.util.Locale.ROOT,
+                            "swap polish: %d swaps and %d additions in %d passes, exact n x n updates (model decrease %.3g)%s",
+                            polished.swaps(), polished.additions(), polished.passes(), polished.decrease(),
+                            qp < qBest ? "" : "; not kept, the backsolve's rounding ate it")));
+                    if (qp < qBest) {
+                        wBest = bs.w();
+                        maskBest = polished.mask();
+                        qBest = qp;
+                    }
+                }
+            }
+            bsSeconds += secs(tp);
+        }
         long[] per = perLayer(maskBest, layers);
         return new Result(wBest, maskBest, sum(per), flopsOf(per, layers), per, qStart, qBest, lip,
                 opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0]);
     }
 
     private record Dfo(float[] w, byte[] mask, int iterations, String stop) {}
+
+    /** Passes of the final {@link SwapPolish} (each one product X^T y and the gathered candidates). */
+    static final int POLISH_PASSES = 16;
 
     /** Largest n^2 |K| (multiply-adds of one candidate backsolve) for which the support searches always run. */
     static final double SEARCH_WORK_LIMIT = 4e8;
@@ -404,19 +428,6 @@ public final class FalconSolver {
         }
     }
 
-    /**
-     * Largest n^2 |K| for which the swap search still runs its batches (a handful of backsolves per round): when
-     * |K| >> n single moves change Q by parts in 10^9, but a batch of them by parts in 10^5.
-     */
-    static final double BATCH_SWAP_WORK_LIMIT = 4e9;
-
-    /**
-     * Batches run only while |K| <= this many times n: the swaps can only move the part of Q the backsolve cannot
-     * absorb, about n / |K| of it (resnet20, n = 32: |K| ~ 4000 n, gains of 1e-6 to 3e-5; resnet50, n = 8: |K| ~
-     * 1.2e6 n, 5e-9 for 7 s).
-     */
-    static final double BATCH_SWAP_SUPPORT_PER_ROW = 1e4;
-
     /** Cap on the coarse step exponent of the support exploration (steps up to 2^EXPLORE / Lip). */
     private static final int EXPLORE = 60;
 
@@ -431,13 +442,13 @@ public final class FalconSolver {
      * outside coordinates are paired with the cheapest kept ones whose removal keeps the budgets (or with
      * none when an addition fits). Each of the c best additions is backsolved alone and against each of the c
      * cheapest removals, then the c best pairs, and then batches of the best disjoint pairs with a positive
-     * estimate (all of them, then half, ...), because when |K| >> n every single move changes Q by a few parts
-     * in 10^9 and only many together show. Without {@code singles}
-     * (problems too large for the support searches) only the batches run. Returns the best backsolved candidate
-     * when it lowers Q, else null. c = {@code opt.swapCandidates()}.
+     * estimate (all of them, then half, ...), because single moves may change Q by less than two backsolves'
+     * rounding can tell apart. Returns the best backsolved candidate when it lowers Q, else null.
+     * c = {@code opt.swapCandidates()}. ({@link SwapPolish} scores the same moves in closed form, without backsolves,
+     * at the end of the solve.)
      */
     private Explored swapSearch(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
-                                float[] w, byte[] mask, double q, SolverOptions opt, long[] blocks, boolean singles) {
+                                float[] w, byte[] mask, double q, SolverOptions opt, long[] blocks) {
         int p = w.length;
         MoveEstimates moves = moveEstimates(x, wbar, g, lambda, w, mask, searchMode(opt) == Backsolve.Mode.EXACT);
         double[] gain = moves.gain(), loss = moves.loss();
@@ -489,14 +500,14 @@ public final class FalconSolver {
         // singles: each of the c best additions with no removal and against each of the c cheapest removals (c (c + 1)
         // backsolves, those that break a budget skipped), then the c best pairs that keep the budgets
         int[] out = topIndices(p, c, j -> mask[j] != 0 ? -loss[j] : Double.NEGATIVE_INFINITY);
-        for (int t = 0; singles && t < Math.min(c, in.length) && in[t] >= 0; t++) {
+        for (int t = 0; t < Math.min(c, in.length) && in[t] >= 0; t++) {
             for (int k = -1; k < out.length; k++) {
                 if (k >= 0 && out[k] < 0) continue;
                 List<int[]> single = List.of(new int[] {in[t], k < 0 ? -1 : out[k]});
                 best = better(best, tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, single, new Integer[] {0}, 0, 1, opt, blocks), q);
             }
         }
-        for (int t = 0; singles && t < Math.min(c, order.length); t++) {
+        for (int t = 0; t < Math.min(c, order.length); t++) {
             best = better(best, tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, pairs, order, t, t + 1, opt, blocks), q);
         }
         // batches of the pairs with a positive estimate that fit the budgets together, largest first; stop at the
@@ -1103,8 +1114,16 @@ public final class FalconSolver {
     }
 
     static long count(byte[] mask) {
+        return count(mask, 0, mask.length);
+    }
+
+    /**
+     * Nonzeros of mask[from, to). Branch-free: a support is a near-random half of p, and a branch per byte mispredicts
+     * about every other one (resnet50, 25.5M bytes: 75 ms a scan with the branch).
+     */
+    static long count(byte[] mask, int from, int to) {
         long c = 0;
-        for (byte b : mask) if (b != 0) c++;
+        for (int i = from; i < to; i++) c += (mask[i] | -mask[i]) >>> 31;
         return c;
     }
 
@@ -1128,9 +1147,7 @@ public final class FalconSolver {
         long[] per = new long[layers.size()];
         for (int l = 0; l < layers.size(); l++) {
             Layer layer = layers.get(l);
-            long c = 0;
-            for (long i = layer.offset(); i < layer.end(); i++) if (mask[(int) i] != 0) c++;
-            per[l] = c;
+            per[l] = count(mask, (int) layer.offset(), (int) layer.end());
         }
         return per;
     }

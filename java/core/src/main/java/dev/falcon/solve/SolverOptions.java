@@ -12,7 +12,8 @@ package dev.falcon.solve;
  * @param maxRounds       DFO + backsolve rounds (a round restarts DFO from the backsolved weights while the support changes)
  * @param activeSet       run DFO on an active set of about 2S coordinates, grown when outside coordinates want in
  * @param stableIterations a DFO round ends (and its support is backsolved) once the support has not changed for this many iterations (0 = off)
- * @param swapCandidates  after each round's backsolve, try swapping the best c outside against the worst c kept coordinates (c^2 backsolves; 0 = off)
+ * @param swapCandidates  after each round's backsolve, try swapping the best c outside against the worst c kept coordinates (c^2 backsolves), and
+ *                        with the exact backsolve end with the swap polish (SwapPolish); 0 = both off
  */
 public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode backsolve, int blockSize,
                             HessianModel hessian, int maxStepDoublings, int maxRounds, boolean activeSet,
