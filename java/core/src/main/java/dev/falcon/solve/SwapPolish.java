@@ -63,7 +63,7 @@ final class SwapPolish {
      */
     static Outcome run(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers,
                        long nnz, double flops, byte[] mask, Backsolve.SupportGram near, int maxPasses) {
-        int n = Math.toIntExact(x.rows()), p = Math.toIntExact(x.cols());
+        int n = Math.toIntExact(x.rows());
         Coefficients t = new Coefficients(wbar, g, lambda);
         byte[] current = mask.clone();
         Backsolve.SupportGram gram = near != null && near.isOf(current) ? null : Backsolve.SupportGram.of(backend, x, current, null);
@@ -130,7 +130,10 @@ final class SwapPolish {
         }
     }
 
-    /** The first {@code moves} moves of a pass applied together: the support, its Gram (owned) and the exact change of Q. */
+    /**
+     * The first {@code moves} moves of a pass applied together: the Gram of the resulting support (owned), v, the Cholesky
+     * factor of M and M^{-1} v, and the exact change of Q.
+     */
     private record Trial(int moves, Backsolve.SupportGram gram, double[] v, double[] factor, double[] y, double fit,
                          double change) {
         static Trial of(ComputeBackend backend, HostMatrix x, Pass pass, int moves, Backsolve.SupportGram gram,
@@ -197,7 +200,7 @@ final class SwapPolish {
      */
     private static Pass propose(ComputeBackend backend, HostMatrix x, LayerTable layers, long nnz, double flops, byte[] mask,
                                 Coefficients t, double lambda, double[] factor, double[] v, double[] y, int n) {
-        int p = mask.length, layerCount = layers.size();
+        int layerCount = layers.size();
         float[] xty = Backsolve.transposedProduct(backend, x, y);
         int budget = (int) Math.min(MAX_CANDIDATE_COLUMNS, Math.max(2, MAX_CANDIDATE_DOUBLES / (2L * n)));
         int perSide = Math.max(1, budget / (2 * layerCount));
@@ -331,7 +334,7 @@ final class SwapPolish {
         return m == 0 ? null : new Pass(add, remove, cols, addAt, removeAt, n);
     }
 
-    /** t_j = g_j - lambda wbar_j: the coefficient of x_j in v when j leaves K (minus it when it joins), without a p-array. */
+    /** t_j = g_j - lambda wbar_j: how much x_j's coefficient in v grows when j joins K (shrinks when it leaves), without a p-array. */
     private static final class Coefficients {
         private final float[] wbar, g;
         private final double lambda;
