@@ -11,13 +11,23 @@ import java.util.List;
  * copy), the length-p vectors and selection buffers off-heap, and the Java heap the reference kernels
  * use. Compared with the available memory ({@link SystemInfo#availableMemory()}).
  */
-record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend) {
+record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
+                  boolean solver) {
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
     static final long SLACK = 64L << 20;
 
     /** Java heap bytes per weight the solver (falcon, backsolve) keeps: weights, iterate, gradient, step, scores, masks. */
     static final long SOLVER_HEAP_PER_WEIGHT = 64;
+
+    /**
+     * Bytes per n^2 the solver's n x n systems hold at their peak (the swap polish at the end of a falcon solve): off-heap
+     * the support Grams of the best point, of the polish's best and current trial, a trial's update and two factor copies;
+     * on the heap two Cholesky factors and a third in flight, all double (one n x n array, the power iteration's, when n
+     * is above {@link dev.falcon.solve.FalconSolver#POLISH_MAX_ROWS} and the polish does not run). Negligible at n = 128
+     * (1.2 MB), 1.3 GB at 4096.
+     */
+    static final long SOLVER_OFF_HEAP_PER_ROW_SQUARED = 6 * 8, SOLVER_HEAP_PER_ROW_SQUARED = 3 * 8, HEAP_PER_ROW_SQUARED_WITHOUT_POLISH = 8;
 
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops) {
         return of(p, rows, x, example, backend, linearTerm, perWeightFlops, false);
@@ -29,17 +39,49 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 4 : 0);
         boolean java = backend.equals("java");
-        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0);
-        return new MemoryPlan(p, rows, xBytes, mapped, perWeight * p, heap, SystemInfo.availableMemory(), java);
+        long rowsSquared = solver ? Math.multiplyExact(rows, rows) : 0;
+        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0)
+                + heapPerRowSquared(rows) * rowsSquared;
+        long vectors = perWeight * p + SOLVER_OFF_HEAP_PER_ROW_SQUARED * rowsSquared;
+        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, SystemInfo.availableMemory(), java, solver);
     }
 
     long required() {
         return (xMapped ? 0 : xBytes) + vectorBytes + heapBytes + SLACK;
     }
 
+    private static long heapPerRowSquared(long rows) {
+        return rows <= dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS ? SOLVER_HEAP_PER_ROW_SQUARED : HEAP_PER_ROW_SQUARED_WITHOUT_POLISH;
+    }
+
+    /** Bytes per n^2 of the solver's n x n systems at this many rows (0 without the solver). */
+    private double perRowSquared() {
+        return solver ? SOLVER_OFF_HEAP_PER_ROW_SQUARED + heapPerRowSquared(rows) : 0;
+    }
+
+    /**
+     * The most rows that fit the available memory: the largest n with b n + c n^2 within what the rest leaves (b = 4 p
+     * for X unless it is mapped, c for the solver's n x n systems).
+     */
+    long maxRows() {
+        double b = xMapped ? 0 : 4.0 * p;
+        double room = available - SLACK - (vectorBytes + heapBytes - perRowSquared() * rows * rows);
+        if (room <= 0) return 0;
+        if (!solver) return b == 0 ? Long.MAX_VALUE : (long) Math.floor(room / b);
+        long n = largestRoot(b, SOLVER_OFF_HEAP_PER_ROW_SQUARED + SOLVER_HEAP_PER_ROW_SQUARED, room);
+        // above the polish's limit its heap arrays are not needed
+        return n <= dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS ? n
+                : largestRoot(b, SOLVER_OFF_HEAP_PER_ROW_SQUARED + HEAP_PER_ROW_SQUARED_WITHOUT_POLISH, room);
+    }
+
+    /** The largest integer n with b n + c n^2 <= room (c > 0). */
+    private static long largestRoot(double b, double c, double room) {
+        return (long) Math.floor((-b + Math.sqrt(b * b + 4 * c * room)) / (2 * c));
+    }
+
     String describe() {
         return "X " + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
-                + " + vectors and selection buffers " + SystemInfo.bytes(vectorBytes)
+                + " + vectors, selection buffers" + (solver ? " and n x n systems " : " ") + SystemInfo.bytes(vectorBytes)
                 + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
                 + " = about " + SystemInfo.bytes(required());
     }
@@ -48,14 +90,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     void check(ExampleModel model, RawMatrixSource x) {
         long maxHeap = Runtime.getRuntime().maxMemory();
         if (heapBytes > 0.8 * maxHeap) {
+            boolean systems = heapPerRowSquared(rows) * (solver ? rows * rows : 0) > heapBytes / 2;
             throw InputException.of("memory", "Java heap", "the run needs about " + SystemInfo.bytes(heapBytes) + " of Java heap for p = " + p
-                    + " but the heap is limited to " + SystemInfo.bytes(maxHeap),
-                    "raise it (FALCON_HEAP=" + Math.max(2, (long) Math.ceil(heapBytes / 0.7 / (1L << 30))) + "g ./falcon ...), or use the cpu backend (--device cpu)");
+                    + (systems ? " and n = " + rows + " (the solver's n x n systems)" : "") + " but the heap is limited to " + SystemInfo.bytes(maxHeap),
+                    "raise it (FALCON_HEAP=" + Math.max(2, (long) Math.ceil(heapBytes / 0.7 / (1L << 30))) + "g ./falcon ...)"
+                            + (javaBackend ? ", or use the cpu backend (--device cpu)" : "") + (systems ? ", or use fewer rows (samples) in X" : ""));
         }
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
-        long room = available - vectorBytes - heapBytes - SLACK;
-        long maxRows = room > 0 ? room / (4 * p) : 0;
+        long maxRows = maxRows();
         if (model != null) {
             if (maxRows >= 1) {
                 options.add("--n " + maxRows + " (the most rows of synthetic X that fit)");

@@ -327,7 +327,10 @@ public final class FalconSolver {
             if (!worthAnotherRound && round > 1) { stop = dfo.stop + "; round lowered Q by less than the tolerance"; break; }
             if (sameSupport && round > 1) { stop = dfo.stop + "; support stable"; break; }
         }
-        if (opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0) {
+        if (opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 && x.rows() > POLISH_MAX_ROWS) {
+            log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), String.format(java.util.Locale.ROOT,
+                    "swap polish skipped: n = %d rows, above %d (each of its trials factors an n x n system)", x.rows(), POLISH_MAX_ROWS)));
+        } else if (opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0) {
             // The searches above backsolve every candidate support; the polish evaluates swaps in closed form on the n x n
             // system, so it also runs where they are gated off (|K| >> n), and finds the moves worth parts in 1e6 there.
             long tp = System.nanoTime();
@@ -360,6 +363,12 @@ public final class FalconSolver {
 
     /** Passes of the final {@link SwapPolish} (each one product X^T y and the gathered candidates). */
     static final int POLISH_PASSES = 16;
+
+    /**
+     * Most rows for which the final swap polish runs: each of its trials factors an n x n system (n^3 / 3, about 1 s at
+     * n = 4096 on 2 cores, several per pass) and it holds a few n x n doubles at once (134 MB each at 4096).
+     */
+    public static final int POLISH_MAX_ROWS = 4096;
 
     /** Largest n^2 |K| (multiply-adds of one candidate backsolve) for which the support searches always run. */
     static final double SEARCH_WORK_LIMIT = 4e8;

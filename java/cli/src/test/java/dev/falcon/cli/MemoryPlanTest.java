@@ -1,0 +1,57 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.examples.ExampleModels;
+import dev.falcon.io.InputException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+class MemoryPlanTest {
+    @AfterEach
+    void clearOverride() {
+        System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+    }
+
+    private static final long GIB = 1L << 30;
+
+    @Test
+    void solverPlansCountTheRowsSquaredSystems() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "8g");
+        // p = 1000, n = 20,000: X is 80 MB, the solver's n x n systems 21 GiB (above 4096 rows without the polish's)
+        MemoryPlan select = MemoryPlan.of(1000, 20000, null, false, "cpu", false, false, false);
+        MemoryPlan solve = MemoryPlan.of(1000, 20000, null, false, "cpu", false, false, true);
+        assertTrue(select.required() < GIB, select.describe());
+        assertTrue(solve.required() > 20 * GIB, solve.describe());
+        assertTrue(solve.describe().contains("n x n systems"), solve.describe());
+        long fit = solve.maxRows();
+        assertTrue(fit > 1000 && fit < 20000, "fit " + fit);
+        // with the polish (n <= 4096) every n^2 costs more: 1 GiB fits only below the limit
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
+        long fitWithPolish = MemoryPlan.of(1000, 20000, null, false, "cpu", false, false, true).maxRows();
+        assertTrue(fitWithPolish < dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS, "fit " + fitWithPolish);
+        assertTrue(MemoryPlan.of(1000, fitWithPolish, null, false, "cpu", false, false, true).required() <= GIB);
+        assertTrue(MemoryPlan.of(1000, fitWithPolish + 1, null, false, "cpu", false, false, true).required() > GIB);
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "8g");
+        assertTrue(MemoryPlan.of(1000, fit, null, false, "cpu", false, false, true).required() <= 8 * GIB);
+        assertTrue(MemoryPlan.of(1000, fit + 1, null, false, "cpu", false, false, true).required() > 8 * GIB);
+        // at n = 128 the n x n part is noise next to p-sized buffers
+        long p = ExampleModels.get("mobilenetv1").layers().parameters();
+        MemoryPlan small = MemoryPlan.of(p, 128, null, true, "cpu", false, false, true);
+        MemoryPlan noSolver = MemoryPlan.of(p, 128, null, true, "cpu", false, false, false);
+        assertTrue(small.required() - noSolver.required() - MemoryPlan.SOLVER_HEAP_PER_WEIGHT * p < 2L << 20);
+    }
+
+    @Test
+    void refusalProposesTheRowsThatFit() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "4g");
+        // resnet20 at n = 7000: X 7.5 GB and n x n systems 3.5 GB, within the tests' 2 GB heap but not in 4 GB
+        MemoryPlan solve = MemoryPlan.of(268336, 7000, null, true, "cpu", false, false, true);
+        long fit = solve.maxRows();
+        InputException e = assertThrows(InputException.class, () -> solve.check(ExampleModels.get("resnet20"), null));
+        assertTrue(e.getMessage().contains("--n " + fit + " "), e.getMessage());
+        assertEquals(fit, MemoryPlan.of(268336, fit, null, true, "cpu", false, false, true).maxRows());
+    }
+}
