@@ -108,9 +108,9 @@ final class SwapPolish {
                 fit = best.fit;
                 decrease -= best.change;
                 for (int k = 0; k < best.moves; k++) {
-                    current[moves.add[k]] = 1;
-                    if (moves.remove[k] >= 0) {
-                        current[moves.remove[k]] = 0;
+                    current[moves.add()[k]] = 1;
+                    if (moves.remove()[k] >= 0) {
+                        current[moves.remove()[k]] = 0;
                         swaps++;
                     } else {
                         additions++;
@@ -141,10 +141,10 @@ final class SwapPolish {
             double scalar = 0;
             double[] vt = v.clone();
             int removals = 0;
-            for (int k = 0; k < moves; k++) if (pass.remove[k] >= 0) removals++;
+            for (int k = 0; k < moves; k++) if (pass.remove()[k] >= 0) removals++;
             int[] joined = new int[moves], left = new int[removals];
             for (int k = 0, r = 0; k < moves; k++) {
-                int add = pass.add[k], rem = pass.remove[k];
+                int add = pass.add()[k], rem = pass.remove()[k];
                 joined[k] = add;
                 scalar -= t.squared(add);
                 pass.axpy(k, true, t.of(add), vt);
@@ -167,23 +167,11 @@ final class SwapPolish {
         }
     }
 
-    /** The moves of one pass in the order they were chosen (each feasible after the ones before it) and their columns. */
-    private static final class Pass {
-        final int[] add, remove;
-        /** Gathered columns (double, column-major n x m) and where move k's columns sit in them. */
-        final double[] columns;
-        final int[] addAt, removeAt;
-        final int n;
-
-        Pass(int[] add, int[] remove, double[] columns, int[] addAt, int[] removeAt, int n) {
-            this.add = add;
-            this.remove = remove;
-            this.columns = columns;
-            this.addAt = addAt;
-            this.removeAt = removeAt;
-            this.n = n;
-        }
-
+    /**
+     * The moves of one pass in the order they were chosen (each feasible after the ones before it), the gathered columns
+     * (double, column-major n x m) and where move k's added and removed columns sit in them.
+     */
+    private record Pass(int[] add, int[] remove, double[] columns, int[] addAt, int[] removeAt, int n) {
         int size() { return add.length; }
 
         /** target += scale x_j for the added (or removed) column of move k. */
