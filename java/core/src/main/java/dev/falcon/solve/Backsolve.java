@@ -268,9 +268,6 @@ public final class Backsolve {
             }
         }
 
-        /** The support this is the Gram of (a copy). */
-        byte[] support() { return mask.clone(); }
-
         /** gram += sum_t sign_t x_{idx_t} x_{idx_t}^T, on the gathered columns only. */
         private static void addOuterProducts(ComputeBackend backend, HostMatrix x, DoublePointer gram, int[] idx, float[] sign, int n) {
             int changed = idx.length;

@@ -197,7 +197,6 @@ final class SwapPolish {
         for (int l = 0; l < layerCount; l++) {
             Layer layer = layers.get(l);
             int lo = (int) layer.offset(), count = (int) layer.count();
-            // ranked by the gradient alone (the leverage, near 0 when |K| >> n, is known only once gathered)
             // one scan ranks both sides by the gradient alone (the leverage, near 0 when |K| >> n, is known only once
             // gathered): the largest e_j^2 outside K, the smallest inside
             Best adds = new Best(perSide), removals = new Best(perSide);
@@ -287,8 +286,8 @@ final class SwapPolish {
             changes.add(best);
         }
         if (chosen.isEmpty()) return null;
-        // most negative first, so that the halvings of a rejected batch keep the best moves; every prefix of this order
-        // need not be feasible, so the order is re-checked against the budgets
+        // most negative first, so that the shorter prefixes the caller tries keep the best moves; the budgets are checked
+        // again in this order, and a move that breaks them dropped, so that every prefix is feasible
         Integer[] order = new Integer[chosen.size()];
         for (int k = 0; k < order.length; k++) order[k] = k;
         Arrays.sort(order, (u, w) -> Double.compare(changes.get(u), changes.get(w)));
