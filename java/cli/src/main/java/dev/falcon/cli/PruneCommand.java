@@ -507,6 +507,23 @@ final class PruneCommand implements Callable<Integer> {
             o.put("last_projection_relative_gap", Double.isNaN(f.lastGap()) ? null : f.lastGap());
             o.put("dfo_seconds", f.dfoSeconds());
             o.put("backsolve_and_search_seconds", f.backsolveSeconds());
+            FalconSolver.Polish fp = f.polish();
+            Map<String, Object> polish = new LinkedHashMap<>();
+            polish.put("what", "swaps and additions scored in closed form on the n x n system after the rounds (exact backsolve only)");
+            polish.put("ran", fp.skipped() == null);
+            if (fp.skipped() != null) {
+                polish.put("skipped_because", fp.skipped());
+            } else {
+                polish.put("swaps", fp.swaps());
+                polish.put("additions", fp.additions());
+                polish.put("passes", fp.passes());
+                polish.put("model_decrease", fp.modelDecrease());
+                polish.put("q_before", fp.qBefore());
+                polish.put("q_after", fp.qAfter());
+                polish.put("kept", fp.kept());
+                polish.put("seconds", fp.seconds());
+            }
+            o.put("swap_polish", polish);
             List<Map<String, Object>> log = new ArrayList<>();
             for (FalconSolver.IterationLog e : f.log()) {
                 Map<String, Object> row = new LinkedHashMap<>();

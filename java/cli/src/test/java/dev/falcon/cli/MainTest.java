@@ -341,6 +341,12 @@ class MainTest {
                 var log = report.at("/objective/solver/iteration_log");
                 assertTrue(log.isArray() && log.size() >= 2, log.toString());
                 assertTrue(report.at("/budgets/achieved/flops").asDouble() <= report.at("/budgets/asked/flops").asDouble() * (1 + 1e-12));
+                var polish = report.at("/objective/solver/swap_polish");
+                assertTrue(polish.at("/ran").asBoolean(), polish.toString());
+                assertTrue(polish.at("/passes").asInt() >= 1, polish.toString());
+                // the polish starts from the rounds' best point and keeps its result only when it lowers Q
+                double after = polish.at("/q_after").asDouble(), before = polish.at("/q_before").asDouble();
+                assertEquals(polish.at("/kept").asBoolean() ? after : before, q[v], 1e-9 * q[v], polish.toString());
             }
         }
         assertTrue(q[1] < q[0], "mp + BS " + q[1] + " vs mp " + q[0]);
@@ -368,6 +374,8 @@ class MainTest {
                 "--out", outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString());
         assertEquals(0, ex.code(), ex.err());
         assertTrue(ex.out().contains("solver"), ex.out());
+        var skipped = mapper.readTree(outDir.resolve("e.json").toFile()).at("/objective/solver/swap_polish");
+        assertEquals("it needs the exact backsolve", skipped.at("/skipped_because").asText(), skipped.toString());
     }
 
     @Test

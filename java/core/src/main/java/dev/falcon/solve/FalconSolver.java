@@ -47,7 +47,18 @@ public final class FalconSolver {
     public record Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
                          double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
                          List<IterationLog> log, double dfoSeconds, double backsolveSeconds,
-                         double lastGap) {}
+                         double lastGap, Polish polish) {}
+
+    /**
+     * What the final swap polish did: {@code skipped} says why it did not run (null when it ran); the moves it accepted,
+     * the decrease of Q its model predicted, Q before and after its final backsolve, and whether that point was kept.
+     */
+    public record Polish(String skipped, int swaps, int additions, int passes, double modelDecrease, double qBefore, double qAfter,
+                         boolean kept, double seconds) {
+        static Polish skipped(String why, double q) {
+            return new Polish(why, 0, 0, 0, 0, q, q, false, 0);
+        }
+    }
 
     /** The mp mask: FLOP-aware selection on wbar^2. */
     public byte[] mpMask(float[] wbar, LayerTable layers, long nnz, double flops) {
@@ -327,36 +338,45 @@ public final class FalconSolver {
             if (!worthAnotherRound && round > 1) { stop = dfo.stop + "; round lowered Q by less than the tolerance"; break; }
             if (sameSupport && round > 1) { stop = dfo.stop + "; support stable"; break; }
         }
-        if (opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 && x.rows() > POLISH_MAX_ROWS) {
-            log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), String.format(java.util.Locale.ROOT,
-                    "swap polish skipped: n = %d rows, above %d (each of its trials factors an n x n system)", x.rows(), POLISH_MAX_ROWS)));
-        } else if (opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0) {
+        Polish polish;
+        if (opt.backsolve() != Backsolve.Mode.EXACT || opt.swapCandidates() == 0) {
+            polish = Polish.skipped(opt.backsolve() != Backsolve.Mode.EXACT ? "it needs the exact backsolve" : "swap candidates 0", qBest);
+        } else if (x.rows() > POLISH_MAX_ROWS) {
+            polish = Polish.skipped(String.format(java.util.Locale.ROOT, "n = %d rows, above %d (each of its trials factors an n x n system)",
+                    x.rows(), POLISH_MAX_ROWS), qBest);
+            log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), "swap polish skipped: " + polish.skipped()));
+        } else {
             // The searches above backsolve every candidate support; the polish evaluates swaps in closed form on the n x n
             // system, so it also runs where they are gated off (|K| >> n), and finds the moves worth parts in 1e6 there.
             long tp = System.nanoTime();
+            double qBefore = qBest;
             SwapPolish.Outcome polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest,
                     gramBase != null && gramBase.isOf(maskBest) ? gramBase : null, POLISH_PASSES);
-            if (polished != null) {
+            double qAfter = qBefore;
+            if (polished.mask() != null) {
                 try (Backsolve.SupportGram pg = polished.gram()) {
                     Backsolve.Exact bs = Backsolve.exact(backend, x, wbar, g, lambda, polished.mask(), pg);
                     bs.gram().close();
-                    double qp = exactQ(backend, x, bs.w(), wbar, g, lambda);
-                    log.add(logEntry(rounds, -1, qp, polished.mask(), layers, 0, secs(t0), String.format(java.util.Locale.ROOT,
+                    qAfter = exactQ(backend, x, bs.w(), wbar, g, lambda);
+                    log.add(logEntry(rounds, -1, qAfter, polished.mask(), layers, 0, secs(t0), String.format(java.util.Locale.ROOT,
                             "swap polish: %d swaps and %d additions in %d passes, exact n x n updates (model decrease %.3g)%s",
                             polished.swaps(), polished.additions(), polished.passes(), polished.decrease(),
-                            qp < qBest ? "" : "; not kept, the backsolve's rounding ate it")));
-                    if (qp < qBest) {
+                            qAfter < qBest ? "" : "; not kept, the backsolve's rounding ate it")));
+                    if (qAfter < qBest) {
                         wBest = bs.w();
                         maskBest = polished.mask();
-                        qBest = qp;
+                        qBest = qAfter;
                     }
                 }
             }
-            bsSeconds += secs(tp);
+            double took = secs(tp);
+            polish = new Polish(null, polished.swaps(), polished.additions(), polished.passes(), polished.decrease(), qBefore, qAfter,
+                    qAfter < qBefore, took);
+            bsSeconds += took;
         }
         long[] per = perLayer(maskBest, layers);
         return new Result(wBest, maskBest, sum(per), flopsOf(per, layers), per, qStart, qBest, lip,
-                opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0]);
+                opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0], polish);
     }
 
     private record Dfo(float[] w, byte[] mask, int iterations, String stop) {}

@@ -51,14 +51,15 @@ final class SwapPolish {
     static final int PARTNERS_PER_LAYER = 4;
 
     /**
-     * The search's result: the final support with its Gram (owned by the caller), how many moves were accepted, and
-     * the exact decrease of Q they add up to on the model (before the final backsolve's rounding).
+     * The search's result: the final support with its Gram (owned by the caller; both null when no move lowered Q), how
+     * many moves were accepted, and the exact decrease of Q they add up to on the model (before the final backsolve's
+     * rounding).
      */
     record Outcome(byte[] mask, Backsolve.SupportGram gram, int swaps, int additions, double decrease, int passes) {}
 
     /**
      * Runs up to {@code maxPasses} passes from the exact backsolve of {@code mask}, whose Gram {@code near} may be
-     * (null: formed). Returns null when no move lowers Q. Budgets: at most {@code nnz} weights and {@code flops}
+     * (null: formed). Budgets: at most {@code nnz} weights and {@code flops}
      * FLOPs, counted per layer as the selection counts them.
      */
     static Outcome run(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers,
@@ -121,7 +122,7 @@ final class SwapPolish {
             }
             if (swaps + additions == 0) {
                 if (owned != null) owned.close();
-                return null;
+                return new Outcome(null, null, 0, 0, 0, passes);
             }
             return new Outcome(current, owned, swaps, additions, decrease, passes);
         } catch (RuntimeException | Error e) {
