@@ -255,6 +255,10 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // same harness, 2 threads, n = 512: 84-86% vs 90% in a round where the read gave 35 GB/s, 52-66% vs 66% in one at 67).
 // Single-threaded the pipelined pair reaches ~29 GB/s against ~36-38 for the read and ~35 for the dot half alone: when
 // the VM gives ~40 GB/s it runs at 89-100% of the read, at ~77 GB/s it is bound by the core, not by memory.
+// Also rejected (2026-12-03, same harness, 2 threads, n = 512, the VM reading 78-88 GB/s): the axpy half summing its
+// four rows as a tree, (r0 u0 + r1 u1) + (r2 u2 + r3 u3), instead of a chain on o (59-66 GB/s against 63-66), and
+// blocks of 4000 or 8000 columns (0.66-0.74 of the read against 0.73-0.75 at 2000; 500-1000: 0.54-0.62, where even
+// the dot half alone falls from 77-81 to 55-65 GB/s).
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
