@@ -25,7 +25,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * the support Grams of the best point, of the polish's best and current trial, a trial's update and two factor copies;
      * on the heap two Cholesky factors and a third in flight, all double (one n x n array, the power iteration's, when n
      * is above {@link dev.falcon.solve.FalconSolver#POLISH_MAX_ROWS} and the polish does not run). Negligible at n = 128
-     * (1.2 MB), 1.3 GB at 4096.
+     * (1.2 MB), 1.2 GB at 4096.
      */
     static final long SOLVER_OFF_HEAP_PER_ROW_SQUARED = 6 * 8, SOLVER_HEAP_PER_ROW_SQUARED = 3 * 8, HEAP_PER_ROW_SQUARED_WITHOUT_POLISH = 8;
 

@@ -51,13 +51,16 @@ public final class FalconSolver {
 
     /**
      * What the final swap polish did: {@code skipped} says why it did not run (null when it ran); the moves it accepted,
-     * the decrease of Q its model predicted, Q before and after its final backsolve, and whether that point was kept.
+     * the decrease of Q its model predicted, and Q before and after its final backsolve.
      */
     public record Polish(String skipped, int swaps, int additions, int passes, double modelDecrease, double qBefore, double qAfter,
-                         boolean kept, double seconds) {
+                         double seconds) {
         static Polish skipped(String why, double q) {
-            return new Polish(why, 0, 0, 0, 0, q, q, false, 0);
+            return new Polish(why, 0, 0, 0, 0, q, q, 0);
         }
+
+        /** Whether the solve ended on the polished point (it is kept only when it lowers Q). */
+        public boolean kept() { return qAfter < qBefore; }
     }
 
     /** The mp mask: FLOP-aware selection on wbar^2. */
@@ -350,8 +353,7 @@ public final class FalconSolver {
             // system, so it also runs where they are gated off (|K| >> n), and finds the moves worth parts in 1e6 there.
             long tp = System.nanoTime();
             double qBefore = qBest;
-            SwapPolish.Outcome polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest,
-                    gramBase != null && gramBase.isOf(maskBest) ? gramBase : null, POLISH_PASSES);
+            SwapPolish.Outcome polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest, gramBase, POLISH_PASSES);
             double qAfter = qBefore;
             if (polished.mask() != null) {
                 try (Backsolve.SupportGram pg = polished.gram()) {
@@ -370,8 +372,7 @@ public final class FalconSolver {
                 }
             }
             double took = secs(tp);
-            polish = new Polish(null, polished.swaps(), polished.additions(), polished.passes(), polished.decrease(), qBefore, qAfter,
-                    qAfter < qBefore, took);
+            polish = new Polish(null, polished.swaps(), polished.additions(), polished.passes(), polished.decrease(), qBefore, qAfter, took);
             bsSeconds += took;
         }
         long[] per = perLayer(maskBest, layers);

@@ -58,8 +58,8 @@ final class SwapPolish {
     record Outcome(byte[] mask, Backsolve.SupportGram gram, int swaps, int additions, double decrease, int passes) {}
 
     /**
-     * Runs up to {@code maxPasses} passes from the exact backsolve of {@code mask}, whose Gram {@code near} may be
-     * (null: formed). Budgets: at most {@code nnz} weights and {@code flops}
+     * Runs up to {@code maxPasses} passes from the exact backsolve of {@code mask}. {@code near} is used when it is the
+     * Gram of {@code mask} (else, or when null, that Gram is formed); the caller keeps owning it. Budgets: at most {@code nnz} weights and {@code flops}
      * FLOPs, counted per layer as the selection counts them.
      */
     static Outcome run(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers,
