@@ -65,6 +65,10 @@ def to_ms(score, unit):
     return score * {"ms/op": 1.0, "s/op": 1e3, "us/op": 1e-3, "ns/op": 1e-6}[unit]
 
 
+# floors measured on the fused kernel's own buffer: a streaming read (two kinds) and a read of every block twice
+READS = ("streamingRead", "nativeStreamingRead", "nativeTwoTouchRead")
+
+
 def summary(path):
     result = load(path)
     print("machine:", json.dumps(result.get("machine", {})))
@@ -101,10 +105,23 @@ def summary(path):
                 if n2 == name and q.get("weights") == "ones" and all(q.get(k) == base.get(k) for k in ("n", "k", "threads", "backendName")):
                     print(f"{'Gram update (signed) vs formed (ones)':60s} {to_ms(score, unit) / to_ms(s2, u2):6.2f}x the time "
                           f"(n {base['n']}, {base['k']} columns)")
+    rounds = {}
+    for e in result["runs"]:
+        k = key(e)
+        rounds.setdefault(k, []).append(to_ms(e["primaryMetric"]["score"], e["primaryMetric"]["scoreUnit"]))
+    for (name, params), (score, _, unit) in sorted(med.items()):
+        # what the second read alone costs: the two-touch floor against the streaming read of the same buffer
+        if name == "ProductBenchmark.nativeTwoTouchRead":
+            read = ("ProductBenchmark.nativeStreamingRead", params)
+            if read in med:
+                s2, _, u2 = med[read]
+                per_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in zip(rounds[(name, params)], rounds[read]))
+                print(f"{'two-touch floor (' + dict(params).get('layout', '') + ') vs nativeStreamingRead':60s} "
+                      f"{to_ms(s2, u2) / to_ms(score, unit) * 100:6.1f}% of its bandwidth; round by round {per_round}")
     for (name, params), (score, _, unit) in sorted(med.items()):
         if name == "ProductBenchmark.fusedBlockProduct":
             base = dict(params)
-            for other in ("streamingRead", "nativeStreamingRead", "twoSgemv", "twoBlasSgemv", "oneSgemv"):
+            for other in ("streamingRead", "nativeStreamingRead", "nativeTwoTouchRead", "twoSgemv", "twoBlasSgemv", "oneSgemv"):
                 # the read baselines do not depend on the fused kernel's block size
                 for (n2, p2), (s2, _, u2) in med.items():
                     q = dict(p2)
@@ -113,12 +130,18 @@ def summary(path):
                     same_layout = q.get("layout") == base.get("layout")
                     # a fused kernel on panels is also compared with two sgemv on column-major X (the layout a
                     # Fortran-order file maps without a copy); reads are compared on the same buffer only
-                    if not same_layout and (other.endswith("treamingRead") or base.get("layout") != "panels"):
+                    is_read = other in READS
+                    if not same_layout and (is_read or base.get("layout") != "panels"):
                         continue
                     ratio = to_ms(s2, u2) / to_ms(score, unit)
                     label = f"fused ({base.get('layout', 'column-major')}) vs {other}" + ("" if same_layout else f" ({q.get('layout')})")
-                    if other.endswith("treamingRead"):
-                        print(f"{label:60s} {ratio * 100:6.1f}% of the {other} bandwidth (block {base['blockSize']})")
+                    if is_read:
+                        # the k-th entry of each benchmark comes from round k: a ratio within one round is measured
+                        # minutes apart, a ratio of medians may pair a quiet round with a disturbed one
+                        mine, theirs = rounds.get((name, params), []), rounds.get((n2, p2), [])
+                        per_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in zip(mine, theirs)) if len(mine) == len(theirs) > 1 else ""
+                        print(f"{label:60s} {ratio * 100:6.1f}% of the {other} bandwidth (block {base['blockSize']})"
+                              + (f"; round by round {per_round}" if per_round else ""))
                     else:
                         print(f"{label:60s} {ratio:6.2f}x faster (block {base['blockSize']})")
 

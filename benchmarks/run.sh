@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 rounds=${1:-3}; shift || true
 patterns=("$@")
 if [ ${#patterns[@]} -eq 0 ]; then
-  patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.fusedBlockProduct$'
+  patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'
             'ProductBenchmark.twoSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
 fi
 jar=benchmarks/target/benchmarks.jar

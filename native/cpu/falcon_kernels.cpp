@@ -32,6 +32,7 @@ namespace falcon {
     void panel_block_gram(const PanelPiece*, int64_t, int64_t, const float*, float*);                       \
     void panel_dot_rows(const PanelPiece&, int64_t, const float*, double*);                                 \
     void panel_axpy_rows(const PanelPiece&, int64_t, const float*, float*);                                 \
+    double panel_touch_twice(const PanelPiece&, int64_t);                                                   \
     }
 FALCON_DECLARE(avx512)
 FALCON_DECLARE(avx2)
@@ -49,6 +50,7 @@ struct Kernels {
     decltype(&generic::panel_block_gram) panel_block_gram;
     decltype(&generic::panel_dot_rows) panel_dot_rows;
     decltype(&generic::panel_axpy_rows) panel_axpy_rows;
+    decltype(&generic::panel_touch_twice) panel_touch_twice;
 };
 
 Kernels pick() {
@@ -59,12 +61,12 @@ Kernels pick() {
     if (want512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
         return {"avx512", avx512::block_gram, avx512::gemv_n_range, avx512::gemv_t_range, avx512::read_sum,
-                avx512::panel_block_gram, avx512::panel_dot_rows, avx512::panel_axpy_rows};
+                avx512::panel_block_gram, avx512::panel_dot_rows, avx512::panel_axpy_rows, avx512::panel_touch_twice};
     if (want2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return {"avx2", avx2::block_gram, avx2::gemv_n_range, avx2::gemv_t_range, avx2::read_sum,
-                avx2::panel_block_gram, avx2::panel_dot_rows, avx2::panel_axpy_rows};
+                avx2::panel_block_gram, avx2::panel_dot_rows, avx2::panel_axpy_rows, avx2::panel_touch_twice};
     return {"generic", generic::block_gram, generic::gemv_n_range, generic::gemv_t_range, generic::read_sum,
-                generic::panel_block_gram, generic::panel_dot_rows, generic::panel_axpy_rows};
+                generic::panel_block_gram, generic::panel_dot_rows, generic::panel_axpy_rows, generic::panel_touch_twice};
 }
 
 const Kernels& kernels() {
@@ -347,6 +349,22 @@ int64_t falcon_gram_scaled_columns(const float* x, int64_t n, int64_t j0, int64_
     return k;
 }
 
+double falcon_block_touch_twice(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks, int threads) {
+    // each block is read whole and then again, as block_gram's second pass must wait for the first's whole sum
+    threads = clamp_threads(threads, blocks);
+    const std::vector<int64_t> first = split_units(starts, blocks, p, threads);
+    std::vector<double> part(threads, 0.0);
+    parallel(threads, [&](int t) {
+        for (int64_t b = first[t]; b < first[t + 1]; b++) {
+            part[t] += kernels().read_sum(x, starts[b] * n, starts[b + 1] * n);
+            part[t] += kernels().read_sum(x, starts[b] * n, starts[b + 1] * n);
+        }
+    });
+    double s = 0;
+    for (double v : part) s += v;
+    return s;
+}
+
 // ------------------------------------------------------------------ panel layout
 // X as consecutive column panels [panels[k], panels[k+1]), each stored row-major (n rows of its width) at
 // x + panels[k] * n. Chosen to coincide with the solver's blocks, so each block is one sequential stream.
@@ -405,6 +423,21 @@ void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const int64_t* pa
         for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
         out[i] = (float)s;
     }
+}
+
+double falcon_panel_touch_twice(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                int threads) {
+    const PanelLayout layout{x, n, panels, panelCount};
+    threads = clamp_threads(threads, panelCount);
+    const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);
+    std::vector<double> part(threads, 0.0);
+    parallel(threads, [&](int t) {
+        for (int64_t k = first[t]; k < first[t + 1]; k++)
+            part[t] += kernels().panel_touch_twice(layout.piece(k, panels[k], panels[k + 1]), n);
+    });
+    double s = 0;
+    for (double v : part) s += v;
+    return s;
 }
 
 void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,

@@ -78,6 +78,9 @@ FALCON_API int falcon_unmap(void* base, int64_t mapped);
 /** Converts a stored matrix (type 0=f32,1=f64,2=f16,3=bf16; bigEndian; rowMajor = C order) into column-major f32. */
 FALCON_API int falcon_load_convert(const char* path, int64_t offset, int type, int bigEndian, int rowMajor,
                                    int64_t rows, int64_t cols, float* dst, int threads);
+/** The benchmarks' floor for falcon_block_gram: each block of columns [starts[b], starts[b+1]) read twice in a row. */
+FALCON_API double falcon_block_touch_twice(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
+                                           int threads);
 // Panel layout: X as consecutive column panels [panels[k], panels[k+1]) (panelCount + 1 entries from 0 to p), each
 // stored row-major (n rows of its width) at x + panels[k] * n. The same functions as above on that layout.
 FALCON_API void falcon_panel_fill_synthetic(float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
@@ -86,6 +89,13 @@ FALCON_API void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const 
                                     const float* v, float* out, int threads);
 FALCON_API void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
                                     const float* u, float* out, int threads);
+/**
+ * The benchmarks' floor for a product whose second use of a row waits for the whole row: every element read twice,
+ * once as a group of four rows is first read and once more, from cache, while the next group is read. Returns twice
+ * the sum of X.
+ */
+FALCON_API double falcon_panel_touch_twice(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                           int threads);
 /** Blocks need not coincide with panels; when they do, every block is read as one sequential stream. */
 FALCON_API void falcon_panel_block_gram(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
                                         const int64_t* starts, int64_t blocks, const float* d, float* out, int threads);

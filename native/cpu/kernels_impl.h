@@ -19,14 +19,29 @@ typedef float vfu __attribute__((vector_size(FALCON_VBYTES), aligned(4)));
 static inline vf load(const float* p) { return *(const vfu*)p; }
 static inline void store(float* p, vf v) { *(vfu*)p = v; }
 static inline vf splat(float s) { return vf{} + s; }
-static inline float hsum(vf v) {
-    // fixed pairwise order
-    float a[W];
-    memcpy(a, &v, sizeof a);
-    for (int w = W / 2; w >= 1; w /= 2)
-        for (int k = 0; k < w; k++) a[k] += a[k + w];
-    return a[0];
-}
+/**
+ * Sum of a vector's lanes in a fixed pairwise order: lane k + half added to lane k, then the same on the low half.
+ * Written as halves of halves so that it stays in registers: the loop over a spilled array it replaces went through
+ * the stack with store-forwarding stalls, once per row group (C++ harness, n = 512, block 2000: the panel kernel
+ * 1.03-1.11x on one thread, 1.04-1.05x on two; the same bits).
+ */
+template <int BYTES>
+struct LaneSum {
+    typedef float whole __attribute__((vector_size(BYTES)));
+    typedef float half __attribute__((vector_size(BYTES / 2)));
+    static inline float of(whole v) {
+        half lo, hi;
+        memcpy(&lo, &v, sizeof lo);
+        memcpy(&hi, (const char*)&v + sizeof lo, sizeof hi);
+        return LaneSum<BYTES / 2>::of(lo + hi);
+    }
+};
+template <>
+struct LaneSum<4> {
+    typedef float whole __attribute__((vector_size(4)));
+    static inline float of(whole v) { return v[0]; }
+};
+static inline float hsum(vf v) { return LaneSum<FALCON_VBYTES>::of(v); }
 
 /**
  * One pass over columns [0, len) of two groups of four vectors (panel rows, or columns of column-major X), the
@@ -259,6 +274,14 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // four rows as a tree, (r0 u0 + r1 u1) + (r2 u2 + r3 u3), instead of a chain on o (59-66 GB/s against 63-66), and
 // blocks of 4000 or 8000 columns (0.66-0.74 of the read against 0.73-0.75 at 2000; 500-1000: 0.54-0.62, where even
 // the dot half alone falls from 77-81 to 55-65 GB/s).
+// The floor of this access pattern, panel_touch_twice below (the same reads, no arithmetic; JMH nativeTwoTouchRead):
+// in the C++ harness (2 threads, n = 512, block 2000, the VM reading 73-87 GB/s) it ran at 0.58-0.92 of read_sum for
+// groups of 1, 2, 4 or 8 rows (0.75-0.86, 0.58-0.79, 0.76-0.88, 0.80-0.92), and this kernel at 0.94-0.97 of it in
+// the same JMH rounds: at full bandwidth the second read of every row, not the arithmetic, keeps it under the read.
+// Its own ceiling, on an X of 32 MB that the L3 cache serves at 160-180 GB/s (n = 512): 77-79 GB/s on two threads,
+// 33-34 on one, the same as from DRAM on one thread: the cores, not the memory, bound it near this VM's read.
+// Measured and rejected with the register lane sum (2026-12-03, same harness): groups of eight rows with sixteen
+// accumulators (0.93x the four-row kernel, one and two threads), and the AVX2 build on this AVX-512 CPU (0.80x).
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
@@ -295,6 +318,44 @@ void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const 
         for (int64_t q = 0; q < count; q++) s += dot_row(pieces[q].base + i * pieces[q].stride, pieces[q].len, d + pieces[q].col);
         for (int64_t q = 0; q < count; q++) axpy_row(pieces[q].base + i * pieces[q].stride, pieces[q].len, s, out + pieces[q].col);
     }
+}
+
+/**
+ * panel_block_gram's traffic without its arithmetic: every group of four rows read (from DRAM) while the group before
+ * it is read again (from cache), as the product must, since a row's second use waits for the whole row's dot. The
+ * floor of any kernel with that dependency, for the benchmarks. Returns the piece's sum of elements, twice.
+ */
+double panel_touch_twice(const PanelPiece& pc, int64_t n) {
+    const int64_t len = pc.len, stride = pc.stride;
+    vf a0 = splat(0), a1 = splat(0), a2 = splat(0), a3 = splat(0);
+    vf c0 = splat(0), c1 = splat(0), c2 = splat(0), c3 = splat(0);
+    double tail = 0;
+    const int64_t groups = n / 4, vlen = len / W * W;
+    for (int64_t g = 0; g <= groups; g++) {
+        const float* first = pc.base + 4 * g * stride;      // read for the first time (absent past the last group)
+        const float* again = first - 4 * stride;            // read again (absent before the first group)
+        const bool haveFirst = g < groups, haveAgain = g > 0;
+        if (!haveFirst && !haveAgain) continue;
+        if (haveFirst && haveAgain) {
+            for (int64_t j = 0; j < vlen; j += W) {
+                a0 += load(first + j); a1 += load(first + stride + j);
+                a2 += load(first + 2 * stride + j); a3 += load(first + 3 * stride + j);
+                c0 += load(again + j); c1 += load(again + stride + j);
+                c2 += load(again + 2 * stride + j); c3 += load(again + 3 * stride + j);
+            }
+        } else {
+            const float* r = haveFirst ? first : again;
+            for (int64_t j = 0; j < vlen; j += W) {
+                a0 += load(r + j); a1 += load(r + stride + j);
+                a2 += load(r + 2 * stride + j); a3 += load(r + 3 * stride + j);
+            }
+        }
+        for (int k = 0; k < 4; k++)
+            for (int64_t j = vlen; j < len; j++) tail += (haveFirst ? first[k * stride + j] : 0.0) + (haveAgain ? again[k * stride + j] : 0.0);
+    }
+    for (int64_t i = 4 * groups; i < n; i++)
+        for (int64_t j = 0; j < len; j++) tail += 2.0 * pc.base[i * stride + j];
+    return (double)hsum((a0 + a1) + (a2 + a3)) + (double)hsum((c0 + c1) + (c2 + c3)) + tail;
 }
 
 /** acc[i] += (row i of the piece) . v[col..col+len) for every row i < n (float dot, added in double). */

@@ -113,6 +113,21 @@ public class ProductBenchmark {
         return FalconKernels.falcon_read_sum(x.data(), x.elements(), threads);
     }
 
+    /**
+     * The floor of the fused kernel's access pattern, without its arithmetic: on panels, each group of four rows read
+     * from memory, then again from cache while the next group is read; on column-major X, each block read twice in a
+     * row. The fused product cannot avoid the second read (a row's or column's second use needs the whole block's
+     * first), so its ratio to this floor is what its arithmetic costs, and this floor's ratio to the streaming read
+     * what the second read costs.
+     */
+    @Benchmark
+    public double nativeTwoTouchRead() {
+        long[] panels = x.panelStarts();
+        return panels != null
+                ? FalconKernels.falcon_panel_touch_twice(x.data(), x.rows(), x.cols(), panels, panels.length - 1, threads)
+                : FalconKernels.falcon_block_touch_twice(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, threads);
+    }
+
     /** X^T (X d) as two BLAS sgemv calls: two passes over X. */
     @Benchmark
     public FloatPointer twoSgemv() {

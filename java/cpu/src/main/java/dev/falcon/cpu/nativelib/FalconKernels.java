@@ -77,6 +77,10 @@ public final class FalconKernels {
     public static native void falcon_panel_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
                                                   @Cast("const int64_t*") long[] panels, long panelCount,
                                                   @Cast("const float*") FloatPointer u, FloatPointer out, int threads);
+    public static native double falcon_block_touch_twice(@Cast("const float*") FloatPointer x, long n, long p,
+                                                         @Cast("const int64_t*") long[] starts, long blocks, int threads);
+    public static native double falcon_panel_touch_twice(@Cast("const float*") FloatPointer x, long n, long p,
+                                                         @Cast("const int64_t*") long[] panels, long panelCount, int threads);
     public static native void falcon_panel_block_gram(@Cast("const float*") FloatPointer x, long n, long p,
                                                       @Cast("const int64_t*") long[] panels, long panelCount,
                                                       @Cast("const int64_t*") long[] starts, long blocks,
