@@ -88,6 +88,16 @@ void parallel(int threads, F&& f) {
     for (auto& th : pool) th.join();
 }
 
+/** The sum of partial(t) over threads t, each run on its own thread, added in thread order (deterministic). */
+template <class F>
+double summed_parallel(int threads, F&& partial) {
+    std::vector<double> part(threads, 0.0);
+    parallel(threads, [&](int t) { part[t] = partial(t); });
+    double s = 0;
+    for (double v : part) s += v;
+    return s;
+}
+
 inline int64_t split(int64_t total, int parts, int k) { return (int64_t)((__int128)total * k / parts); }
 
 /** first[t] = the first of units[0..count) that thread t owns: those whose first column lies in its share of p. */
@@ -293,11 +303,7 @@ int falcon_advise_huge_pages(void* p, int64_t bytes) {
 
 double falcon_read_sum(const float* x, int64_t count, int threads) {
     if (threads < 1) threads = 1;
-    std::vector<double> part(threads, 0.0);
-    parallel(threads, [&](int t) { part[t] = kernels().read_sum(x, split(count, threads, t), split(count, threads, t + 1)); });
-    double s = 0;
-    for (double v : part) s += v;
-    return s;
+    return summed_parallel(threads, [&](int t) { return kernels().read_sum(x, split(count, threads, t), split(count, threads, t + 1)); });
 }
 
 void falcon_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks, const float* d,
@@ -353,16 +359,14 @@ double falcon_block_touch_twice(const float* x, int64_t n, int64_t p, const int6
     // each block is read whole and then again, as block_gram's second pass must wait for the first's whole sum
     threads = clamp_threads(threads, blocks);
     const std::vector<int64_t> first = split_units(starts, blocks, p, threads);
-    std::vector<double> part(threads, 0.0);
-    parallel(threads, [&](int t) {
+    return summed_parallel(threads, [&](int t) {
+        double s = 0;
         for (int64_t b = first[t]; b < first[t + 1]; b++) {
-            part[t] += kernels().read_sum(x, starts[b] * n, starts[b + 1] * n);
-            part[t] += kernels().read_sum(x, starts[b] * n, starts[b + 1] * n);
+            s += kernels().read_sum(x, starts[b] * n, starts[b + 1] * n);
+            s += kernels().read_sum(x, starts[b] * n, starts[b + 1] * n);
         }
+        return s;
     });
-    double s = 0;
-    for (double v : part) s += v;
-    return s;
 }
 
 // ------------------------------------------------------------------ panel layout
@@ -430,14 +434,11 @@ double falcon_panel_touch_twice(const float* x, int64_t n, int64_t p, const int6
     const PanelLayout layout{x, n, panels, panelCount};
     threads = clamp_threads(threads, panelCount);
     const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);
-    std::vector<double> part(threads, 0.0);
-    parallel(threads, [&](int t) {
-        for (int64_t k = first[t]; k < first[t + 1]; k++)
-            part[t] += kernels().panel_touch_twice(layout.piece(k, panels[k], panels[k + 1]), n);
+    return summed_parallel(threads, [&](int t) {
+        double s = 0;
+        for (int64_t k = first[t]; k < first[t + 1]; k++) s += kernels().panel_touch_twice(layout.piece(k, panels[k], panels[k + 1]), n);
+        return s;
     });
-    double s = 0;
-    for (double v : part) s += v;
-    return s;
 }
 
 void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
