@@ -2,6 +2,7 @@ package dev.falcon.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.backend.JavaBackend;
@@ -13,44 +14,57 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.FloatPointer;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The kernels are compiled once per instruction set and dispatched at run time; this machine only
- * exercises the widest one it has. Here a child JVM forces the portable SSE2 build
- * ({@code FALCON_CPU_ISA=generic}) and checks its products against the reference.
+ * exercises the widest one it has. Here child JVMs force the narrower builds ({@code FALCON_CPU_ISA=generic}, the
+ * portable SSE2 one, and {@code avx2} where the CPU has it) and check their products against the reference, on
+ * column-major X and on the panels the backend stores X in.
  */
 class IsaFallbackTest {
-    /** Child entry point: prints the ISA in use and the worst relative error of the products. */
+    /** Child entry point: prints the ISA in use and the worst relative error of the products on both layouts. */
     public static void main(String[] args) {
         try (ComputeBackend cpu = new CpuBackendProvider().create(2); JavaBackend ref = new JavaBackend()) {
             int n = 37, p = 1003;
+            long[] starts = {0, 1, 8, 100, 600, 1003};
             HostMatrix x = HostMatrix.allocate(n, p);
             ref.fillUniform(x.data(), x.elements(), 5, 1f);
+            HostMatrix panels = cpu.allocate(n, p, starts);
+            for (long j = 0; j < p; j++) {
+                for (long i = 0; i < n; i++) panels.data().put(panels.storageIndex(i, j), x.data().get(j * n + i));
+            }
             FloatPointer d = new FloatPointer(p), a = new FloatPointer(p), b = new FloatPointer(p);
             ref.fillUniform(d, p, 6, 1f);
-            long[] starts = {0, 1, 8, 100, 600, 1003};
             double worst = 0;
-            cpu.blockGramProduct(x, starts, d, a);
-            ref.blockGramProduct(x, starts, d, b);
-            for (int j = 0; j < p; j++) worst = Math.max(worst, Math.abs(a.get(j) - b.get(j)) / (1 + Math.abs(b.get(j))));
-            cpu.multiply(x, d, a);
-            ref.multiply(x, d, b);
-            for (int i = 0; i < n; i++) worst = Math.max(worst, Math.abs(a.get(i) - b.get(i)) / (1 + Math.abs(b.get(i))));
-            cpu.multiplyTransposed(x, d, a);
-            ref.multiplyTransposed(x, d, b);
-            for (int j = 0; j < p; j++) worst = Math.max(worst, Math.abs(a.get(j) - b.get(j)) / (1 + Math.abs(b.get(j))));
+            for (HostMatrix own : new HostMatrix[] {x, panels}) {
+                cpu.blockGramProduct(own, starts, d, a);
+                ref.blockGramProduct(x, starts, d, b);
+                for (int j = 0; j < p; j++) worst = Math.max(worst, Math.abs(a.get(j) - b.get(j)) / (1 + Math.abs(b.get(j))));
+                cpu.multiply(own, d, a);
+                ref.multiply(x, d, b);
+                for (int i = 0; i < n; i++) worst = Math.max(worst, Math.abs(a.get(i) - b.get(i)) / (1 + Math.abs(b.get(i))));
+                cpu.multiplyTransposed(own, d, a);
+                ref.multiplyTransposed(x, d, b);
+                for (int j = 0; j < p; j++) worst = Math.max(worst, Math.abs(a.get(j) - b.get(j)) / (1 + Math.abs(b.get(j))));
+            }
             System.out.println("isa = " + ((CpuBackend) cpu).facts().get("kernels.isa"));
             System.out.println("worst = " + worst);
             x.close();
+            panels.close();
             d.close();
             a.close();
             b.close();
         }
     }
 
-    @Test
-    void genericKernelsMatchReference() throws Exception {
+    @ParameterizedTest(name = "FALCON_CPU_ISA={0}")
+    @ValueSource(strings = {"generic", "avx2"})
+    void narrowerKernelsMatchReference(String isaWanted) throws Exception {
+        String flags = CpuNative.cpuFlags();
+        assumeTrue(isaWanted.equals("generic") || (flags.contains(" avx2 ") && flags.contains(" fma ")),
+                "this CPU has no " + isaWanted + ": its build cannot run here");
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-cp");
@@ -59,7 +73,7 @@ class IsaFallbackTest {
         if (cache != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
         cmd.add(IsaFallbackTest.class.getName());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        pb.environment().put("FALCON_CPU_ISA", "generic");
+        pb.environment().put("FALCON_CPU_ISA", isaWanted);
         Process process = pb.start();
         String isa = null;
         double worst = Double.NaN;
@@ -72,7 +86,7 @@ class IsaFallbackTest {
             }
         }
         assertEquals(0, process.waitFor(), all.toString());
-        assertEquals("generic", isa, all.toString());
-        assertTrue(worst < 1e-4, "generic kernels differ from the reference by " + worst);
+        assertEquals(isaWanted, isa, all.toString());
+        assertTrue(worst < 1e-4, isaWanted + " kernels differ from the reference by " + worst);
     }
 }
