@@ -18,11 +18,7 @@ class StreamingReadTest {
     void sumsEveryElementOnceForAnyLengthAndThreadCount() {
         for (int count : new int[] {1, 7, 31, 32, 33, 1000, 4099}) {
             try (FloatPointer x = new FloatPointer(count)) {
-                double expected = 0;
-                for (int i = 0; i < count; i++) {
-                    x.put(i, i % 17);
-                    expected += i % 17;
-                }
+                double expected = fillCounting(x, count, 17);
                 for (int threads = 1; threads <= 3; threads++) {
                     assertEquals(expected, FalconKernels.falcon_read_sum(x, count, threads), 0.0, count + " elements, " + threads + " threads");
                 }
@@ -37,11 +33,7 @@ class StreamingReadTest {
             for (long[] panels : new long[][] {{0, 1}, {0, 7}, {0, 33}, {0, 16, 50, 51, 90}}) {
                 long p = panels[panels.length - 1];
                 try (FloatPointer x = new FloatPointer(n * p)) {
-                    double expected = 0;
-                    for (long i = 0; i < n * p; i++) {
-                        x.put(i, i % 13);
-                        expected += 2 * (i % 13);
-                    }
+                    double expected = 2 * fillCounting(x, n * p, 13);
                     for (int threads = 1; threads <= 3; threads++) {
                         assertEquals(expected, FalconKernels.falcon_panel_touch_twice(x, n, p, panels, panels.length - 1, threads), 0.0,
                                 "n = " + n + ", p = " + p + ", " + (panels.length - 1) + " panels, " + threads + " threads");
@@ -57,14 +49,20 @@ class StreamingReadTest {
         long[] starts = {0, 3, 4, 40, 41};
         long p = starts[starts.length - 1];
         try (FloatPointer x = new FloatPointer(n * p)) {
-            double expected = 0;
-            for (long i = 0; i < n * p; i++) {
-                x.put(i, i % 11);
-                expected += 2 * (i % 11);
-            }
+            double expected = 2 * fillCounting(x, n * p, 11);
             for (int threads = 1; threads <= 3; threads++) {
                 assertEquals(expected, FalconKernels.falcon_block_touch_twice(x, n, p, starts, starts.length - 1, threads), 0.0, threads + " threads");
             }
         }
+    }
+
+    /** x[i] = i % modulus for i < count (small integers: every sum is exact); returns their sum. */
+    private static double fillCounting(FloatPointer x, long count, int modulus) {
+        double sum = 0;
+        for (long i = 0; i < count; i++) {
+            x.put(i, i % modulus);
+            sum += i % modulus;
+        }
+        return sum;
     }
 }
