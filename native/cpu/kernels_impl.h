@@ -23,7 +23,7 @@ static inline vf splat(float s) { return vf{} + s; }
  * Sum of a vector's lanes in a fixed pairwise order: lane k + half added to lane k, then the same on the low half.
  * Written as halves of halves so that it stays in registers: the loop over a spilled array it replaces went through
  * the stack with store-forwarding stalls, once per row group (C++ harness, n = 512, block 2000: the panel kernel
- * 1.03-1.11x on one thread, 1.04-1.05x on two; the same bits).
+ * 1.03-1.11x on one thread, 0.99-1.05x on two; the same bits).
  */
 template <int BYTES>
 struct LaneSum {
@@ -276,8 +276,9 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // the dot half alone falls from 77-81 to 55-65 GB/s).
 // The floor of this access pattern, panel_touch_twice below (the same reads, no arithmetic; JMH nativeTwoTouchRead):
 // in the C++ harness (2 threads, n = 512, block 2000, the VM reading 73-87 GB/s) it ran at 0.58-0.92 of read_sum for
-// groups of 1, 2, 4 or 8 rows (0.75-0.86, 0.58-0.79, 0.76-0.88, 0.80-0.92), and this kernel at 0.94-0.97 of it in
-// the same JMH rounds: at full bandwidth the second read of every row, not the arithmetic, keeps it under the read.
+// groups of 1, 2, 4 or 8 rows (0.75-0.86, 0.58-0.79, 0.76-0.88, 0.80-0.92), and this kernel ran at 0.88-1.08 of it
+// in every undisturbed JMH round (0.96-1.08 in six rounds at 61-74 GB/s, the floor at 0.73-0.79 of the read): at
+// full bandwidth the second read of every row, not the arithmetic, keeps it under the read.
 // Its own ceiling, on an X of 32 MB that the L3 cache serves at 160-180 GB/s (n = 512): 77-79 GB/s on two threads,
 // 33-34 on one, the same as from DRAM on one thread: the cores, not the memory, bound it near this VM's read.
 // Measured and rejected with the register lane sum (2026-12-03, same harness): groups of eight rows with sixteen
@@ -332,10 +333,10 @@ double panel_touch_twice(const PanelPiece& pc, int64_t n) {
     double tail = 0;
     const int64_t groups = n / 4, vlen = len / W * W;
     for (int64_t g = 0; g <= groups; g++) {
-        const float* first = pc.base + 4 * g * stride;      // read for the first time (absent past the last group)
-        const float* again = first - 4 * stride;            // read again (absent before the first group)
         const bool haveFirst = g < groups, haveAgain = g > 0;
         if (!haveFirst && !haveAgain) continue;
+        const float* first = pc.base + 4 * g * stride;                  // read for the first time (if haveFirst)
+        const float* again = haveAgain ? first - 4 * stride : nullptr;  // read again
         if (haveFirst && haveAgain) {
             for (int64_t j = 0; j < vlen; j += W) {
                 a0 += load(first + j); a1 += load(first + stride + j);
