@@ -21,6 +21,10 @@ import picocli.CommandLine.Spec;
 public final class Main implements Runnable {
     public static final int OK = 0, INTERNAL = 1, USAGE = 2, INFEASIBLE = 3;
 
+    // JUL keeps loggers only weakly: a level set on a logger nobody holds is lost at the next GC, and the INFO
+    // lines came back (the backend choice printed even under --quiet).
+    private static final java.util.logging.Logger FALCON_LOG = java.util.logging.Logger.getLogger("dev.falcon");
+
     @Spec CommandSpec spec;
 
     @Override
@@ -30,7 +34,7 @@ public final class Main implements Runnable {
 
     public static void main(String[] args) {
         // The backend choice goes into the report and the summary; keep the console to errors and progress.
-        java.util.logging.Logger.getLogger("dev.falcon").setLevel(java.util.logging.Level.WARNING);
+        FALCON_LOG.setLevel(java.util.logging.Level.WARNING);
         System.exit(execute(args, System.out, System.err));
     }
 

@@ -12,7 +12,9 @@ import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.AtomicFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.LayersJson;
+import dev.falcon.io.NamedArray;
 import dev.falcon.io.Npy;
+import dev.falcon.io.Safetensors;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import dev.falcon.prune.Budgets;
@@ -307,6 +309,18 @@ final class PruneCommand implements Callable<Integer> {
                 timings.put("load", timings.get("load") + secs(t));
             }
             if (res.x != null) inputs.put("x_storage", "float32 " + res.x.layout() + ", " + res.x.origin());
+            if (xSource != null) {
+                String fileType = xSource.type().name().toLowerCase(Locale.ROOT) + (xSource.byteOrder() == java.nio.ByteOrder.BIG_ENDIAN ? " big-endian" : "")
+                        + (xSource.rowMajor() ? " C order" : " Fortran order");
+                inputs.put("x_file_dtype", fileType);
+                inputs.put("x_conversion", xSource.type() != dev.falcon.data.ElementType.FLOAT32
+                        ? "converted once from " + xSource.type().name().toLowerCase(Locale.ROOT) + " to float32 while loading"
+                                + (xSource.type() == dev.falcon.data.ElementType.FLOAT64 ? " (rounded to float32 precision)" : " (exact)")
+                        : res.x.origin().startsWith("mapped") ? "none: the file is used in place (memory-mapped)" : "none: float32 copied into " + res.x.layout());
+                if (!quiet && xSource.type() != dev.falcon.data.ElementType.FLOAT32) {
+                    errW.println("falcon: X (" + gradsFile() + ") is " + xSource.type().name().toLowerCase(Locale.ROOT) + "; converted once to float32");
+                }
+            }
 
             // ------------------------------------------------------------ prune
             progress.begin("pruning (" + m.cliName() + ")");
@@ -365,15 +379,13 @@ final class PruneCommand implements Callable<Integer> {
             // ------------------------------------------------------------ write (all or nothing)
             progress.begin("writing outputs");
             t = System.nanoTime();
-            List<Path> written = new ArrayList<>();
-            try {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
                 createParent(outPath);
-                Npy.writeFloat32(outPath, r.prunedWeights(), weightsShape != null ? weightsShape : new long[] {p});
-                written.add(outPath);
+                long[] shape = weightsShape != null ? weightsShape : new long[] {p};
+                batch.add(outPath, weightsContent(outPath, r.prunedWeights(), shape, m));
                 if (mask != null) {
                     createParent(mask);
-                    Npy.writeBool(mask, r.mask(), p);
-                    written.add(mask);
+                    batch.add(mask, Npy.boolContent(mask, r.mask(), p));
                 }
                 timings.put("write", secs(t));
                 progress.end();
@@ -382,13 +394,8 @@ final class PruneCommand implements Callable<Integer> {
                         plan, outPath, reportPath);
                 createParent(reportPath);
                 ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-                AtomicFiles.write(reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
-                written.add(reportPath);
-            } catch (RuntimeException | Error e) {
-                for (Path w : written) {
-                    try { Files.deleteIfExists(w); } catch (IOException ignored) { }
-                }
-                throw e;
+                batch.add(reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
+                batch.commit();
             }
             if (!quiet) printSummary(outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
             MultiStage.Result ms = r.solve() != null ? r.solve().multiStage() : null;
@@ -589,6 +596,70 @@ final class PruneCommand implements Callable<Integer> {
             }
             if (Files.isDirectory(outputs.get(i))) throw InputException.of(outputs.get(i), "output", "is a directory", "give a file name");
         }
+        if (isFileTarget(outPath) && !isSafetensors(outPath) && !outPath.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy")) {
+            throw InputException.of(outPath, "--out", "names no format falcon writes", "end it in .npy (float32) or .safetensors (F32)");
+        }
+        if (mask != null && isFileTarget(mask) && !mask.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy")) {
+            throw InputException.of(mask, "--mask", "the mask is written as a bool .npy", "end it in .npy");
+        }
+        // an output over an input would destroy the input (the rename replaces it even through a symbolic link)
+        Map<Path, String> inputFiles = new LinkedHashMap<>();
+        if (weights != null) inputFiles.put(ArrayFiles.fileOf(weights), "--weights");
+        if (layersFile != null) inputFiles.put(layersFile, "--layers");
+        if (flopsPerWeight != null) inputFiles.put(ArrayFiles.fileOf(flopsPerWeight), "--flops-per-weight");
+        if (linearTerm != null) inputFiles.put(ArrayFiles.fileOf(linearTerm), "--linear-term");
+        if (grads != null) {
+            if (gradsPattern()) {
+                for (int st = 0; st < stages; st++) inputFiles.put(ArrayFiles.fileOf(FilePatternGradients.fileOf(grads, st)), "--grads");
+            } else {
+                inputFiles.put(ArrayFiles.fileOf(grads), "--grads");
+            }
+        }
+        for (Path output : outputs) {
+            if (!Files.exists(output)) continue;
+            for (Map.Entry<Path, String> in : inputFiles.entrySet()) {
+                try {
+                    if (Files.exists(in.getKey()) && Files.isSameFile(output, in.getKey())) {
+                        throw InputException.of(output, "output", "is the input " + in.getKey() + " (" + in.getValue()
+                                + "); writing it would destroy the input", "give the output another path");
+                    }
+                } catch (IOException e) {
+                    throw InputException.of(output, "output", "cannot be compared with the input " + in.getKey() + " (" + e.getMessage() + ")",
+                            "give the output another path");
+                }
+            }
+        }
+        // fail now, not after the solve, when an output cannot be created
+        for (Path output : outputs) {
+            Path existing = output.toAbsolutePath().getParent();
+            while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+            if (existing != null && (!Files.isDirectory(existing) || !Files.isWritable(existing))) {
+                throw InputException.of(output, "output", existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
+                        "choose a writable location");
+            }
+        }
+    }
+
+    /** Whether the path is, or will be, a regular file (not a device such as /dev/null, which is written in place). */
+    private static boolean isFileTarget(Path path) {
+        return !Files.exists(path) || Files.isRegularFile(path);
+    }
+
+    private static boolean isSafetensors(Path path) {
+        return path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors");
+    }
+
+    /**
+     * The pruned weights in the format the output's name gives: .safetensors (one F32 tensor, named as the input
+     * tensor when the weights came from a .safetensors file, else "weights"), otherwise .npy.
+     */
+    private AtomicFiles.TempWriter weightsContent(Path outPath, FloatPointer pruned, long[] shape, Method m) {
+        if (!isSafetensors(outPath)) return Npy.float32Content(outPath, pruned, shape);
+        String name = weights != null && ArrayFiles.fileOf(weights).getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")
+                ? ArrayFiles.tensorName(weights, "--weights") : "weights";
+        LinkedHashMap<String, NamedArray> tensors = new LinkedHashMap<>();
+        tensors.put(name, new NamedArray(pruned, shape));
+        return Safetensors.content(outPath, tensors, Map.of("producer", "falcon prune", "method", m.cliName()));
     }
 
     private static void createParent(Path file) {
@@ -631,8 +702,7 @@ final class PruneCommand implements Callable<Integer> {
 
     /** Shape of the weights array (to write the pruned weights in the same shape). */
     private static long[] weightsShape(String spec) {
-        if (spec.endsWith(".npy")) return Npy.readHeader(Path.of(spec)).shape();
-        return null;
+        return ArrayFiles.shape(spec, "--weights");
     }
 
 

@@ -6,7 +6,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.LayersJson;
+import dev.falcon.io.NamedArray;
 import dev.falcon.io.Npy;
+import dev.falcon.io.Safetensors;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import java.io.ByteArrayOutputStream;
@@ -18,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.stream.Stream;
 import org.bytedeco.javacpp.FloatPointer;
@@ -325,6 +328,15 @@ class MainTest {
             assertEquals(0, r.code(), r.err());
             var report = mapper.readTree(outDir.resolve("r.json").toFile());
             q[v] = report.at("/objective/ours/after").asDouble();
+            // phases do not nest: the solver's time is "solve" only, not also inside "selection"
+            double phases = 0;
+            for (var it = report.get("timings_seconds").fields(); it.hasNext(); ) {
+                var phase = it.next();
+                if (!phase.getKey().equals("total")) phases += phase.getValue().asDouble();
+            }
+            assertTrue(phases <= report.at("/timings_seconds/total").asDouble(), report.get("timings_seconds").toString());
+            if (v > 0) assertTrue(report.at("/timings_seconds/selection").asDouble() < report.at("/timings_seconds/solve").asDouble(),
+                    report.get("timings_seconds").toString());
             // the certified bound depends on the budgets only: the same for every method, and below each one's Q
             double bound = report.at("/objective/lower_bound/ours").asDouble();
             if (v == 0) lowerBound = bound;
@@ -376,6 +388,65 @@ class MainTest {
         assertTrue(ex.out().contains("solver"), ex.out());
         var skipped = mapper.readTree(outDir.resolve("e.json").toFile()).at("/objective/solver/swap_polish");
         assertEquals("it needs the exact backsolve", skipped.at("/skipped_because").asText(), skipped.toString());
+    }
+
+    @Test
+    void outputsNeverReplaceInputs() throws IOException {
+        byte[] weightsBefore = Files.readAllBytes(wFile), xBefore = Files.readAllBytes(xFile), layersBefore = Files.readAllBytes(layersFile);
+        assertFails(run(with(fileArgs(), "--out", wFile.toString())), 2, "--weights", "another path");
+        assertFails(run(with(fileArgs(), "--out", xFile.toString())), 2, "--grads", "another path");
+        assertFails(run(with(fileArgs(), "--report", layersFile.toString())), 2, "--layers", "another path");
+        Path link = dir.resolve("link.npy");
+        Files.createSymbolicLink(link, wFile);
+        assertFails(run(with(fileArgs(), "--out", link.toString())), 2, "--weights");
+        assertTrue(java.util.Arrays.equals(weightsBefore, Files.readAllBytes(wFile)));
+        assertTrue(java.util.Arrays.equals(xBefore, Files.readAllBytes(xFile)));
+        assertTrue(java.util.Arrays.equals(layersBefore, Files.readAllBytes(layersFile)));
+        // a report that cannot be written is found before any work, and an existing result is kept
+        Path blocker = dir.resolve("not-a-dir");
+        Files.writeString(blocker, "x");
+        assertFails(run(with(fileArgs(), "--report", blocker.resolve("r.json").toString())), 2, "not a directory");
+        assertFails(run(with(fileArgs(), "--out", dir.resolve("p.npz").toString())), 2, ".npy", ".safetensors");
+        assertFails(run(with(fileArgs(), "--mask", dir.resolve("m.safetensors").toString())), 2, "--mask", ".npy");
+    }
+
+    @Test
+    void aConvertedXIsReported() throws IOException {
+        String dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }";
+        byte[] bytes = npy(dict, N * P * 8);
+        ByteBuffer data = ByteBuffer.wrap(bytes, bytes.length - N * P * 8, N * P * 8).slice().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < N * P; i++) data.putDouble(Math.sin(i + 1.0));
+        Path x64 = hostile("X64.npy", bytes);
+        Run r = run(with(fileArgs(), "--grads", x64.toString()));
+        assertEquals(0, r.code(), r.err());
+        JsonNode inputs = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).get("inputs");
+        assertEquals("float64 C order", inputs.get("x_file_dtype").asText());
+        assertTrue(inputs.get("x_conversion").asText().startsWith("converted once from float64"), inputs.toString());
+        Run plain = run(fileArgs());
+        assertEquals(0, plain.code(), plain.err());
+        inputs = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).get("inputs");
+        assertTrue(inputs.get("x_conversion").asText().startsWith("none"), inputs.toString());
+    }
+
+    @Test
+    void safetensorsOutputKeepsTheTensorNameAndShape() throws IOException {
+        Path sIn = dir.resolve("model.safetensors");
+        try (FloatPointer w = values(P, 2)) {
+            LinkedHashMap<String, NamedArray> t = new LinkedHashMap<>();
+            t.put("layer.weight", new NamedArray(w, new long[] {1, P}));
+            Safetensors.write(sIn, t, null);
+        }
+        Path sOut = outDir.resolve("p.safetensors");
+        Run r = run(with(with(fileArgs("--keep-nnz", "0.5"), "--weights", sIn.toString()), "--out", sOut.toString()));
+        assertEquals(0, r.code(), r.err());
+        Safetensors.Header h = Safetensors.readHeader(sOut);
+        assertEquals(List.of("layer.weight"), List.copyOf(h.tensors().keySet()));
+        assertTrue(java.util.Arrays.equals(new long[] {1, P}, h.tensors().get("layer.weight").shape()));
+        Run npy = run(with(fileArgs("--keep-nnz", "0.5"), "--out", outDir.resolve("p.npy").toString()));
+        assertEquals(0, npy.code(), npy.err());
+        try (FloatPointer a = ArrayFiles.readVector(sOut.toString(), "s", P); FloatPointer b = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "n", P)) {
+            for (int i = 0; i < P; i++) assertEquals(b.get(i), a.get(i), "weight " + i);
+        }
     }
 
     @Test

@@ -2,6 +2,7 @@ package dev.falcon.data;
 
 import java.nio.FloatBuffer;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
 
@@ -36,6 +37,11 @@ public final class HostMatrix implements AutoCloseable {
     /** Alignment of the matrices {@link #allocate} makes: one cache line. */
     public static final int CACHE_LINE = 64;
 
+    // Matrices that own their memory and are not yet closed: X is allocated with malloc or mapped, outside JavaCPP's
+    // accounting, so a forgotten close() would grow a long run by a whole X each time without any counter showing it.
+    private static final AtomicLong OWNED_OPEN = new AtomicLong();
+    private static final AtomicLong OWNED_OPEN_BYTES = new AtomicLong();
+
     private HostMatrix(FloatPointer data, long rows, long cols, AutoCloseable release, String origin, long[] panelStarts) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
@@ -47,7 +53,17 @@ public final class HostMatrix implements AutoCloseable {
         this.cols = cols;
         this.release = release;
         this.origin = origin;
+        if (release != null) {
+            OWNED_OPEN.incrementAndGet();
+            OWNED_OPEN_BYTES.addAndGet(bytes());
+        }
     }
+
+    /** Matrices created with memory to release (allocated, or wrapped with a release) and not yet closed. */
+    public static long openOwnedCount() { return OWNED_OPEN.get(); }
+
+    /** Bytes of X held by the matrices {@link #openOwnedCount()} counts: what leaked if a finished run left any open. */
+    public static long openOwnedBytes() { return OWNED_OPEN_BYTES.get(); }
 
     /** Allocates an uninitialised rows x cols matrix with malloc (outside JavaCPP's byte accounting). */
     public static HostMatrix allocate(long rows, long cols) {
@@ -199,6 +215,8 @@ public final class HostMatrix implements AutoCloseable {
         if (closed) return;
         closed = true;
         if (release != null) {
+            OWNED_OPEN.decrementAndGet();
+            OWNED_OPEN_BYTES.addAndGet(-bytes());
             try {
                 release.close();
             } catch (Exception e) {

@@ -65,6 +65,22 @@ public final class ArrayFiles {
         return new RawMatrixSource(a.file(), a.offset(), type, a.order(), !a.fortranOrder(), a.shape()[0], a.shape()[1]);
     }
 
+    /** Shape of the array, from its header only. */
+    public static long[] shape(String spec, String field) {
+        return locate(spec, field).shape().clone();
+    }
+
+    /** The tensor's name when the spec names a .safetensors file (also when it holds its only tensor), else null. */
+    public static String tensorName(String spec, String field) {
+        return locate(spec, field).name();
+    }
+
+    /** The file a spec names ("path.safetensors:tensor" names path.safetensors). */
+    public static Path fileOf(String spec) {
+        int colon = spec.indexOf(".safetensors:");
+        return colon >= 0 ? Path.of(spec.substring(0, colon + ".safetensors".length())) : Path.of(spec);
+    }
+
     /** Element count of the array, from its header only. */
     public static long length(String spec, String field) {
         return locate(spec, field).elements();

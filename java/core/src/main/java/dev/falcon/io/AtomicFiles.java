@@ -8,6 +8,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -32,11 +36,31 @@ public final class AtomicFiles {
      * from the writer are rethrown unchanged (after the temp file is removed).
      */
     public static void write(Path target, TempWriter writer) {
-        Path absolute = target.toAbsolutePath();
-        Path dir = absolute.getParent();
-        Path temp = null;
-        boolean done = false;
-        try {
+        try (Batch batch = new Batch()) {
+            batch.add(target, writer);
+            batch.commit();
+        }
+    }
+
+    /**
+     * Outputs that appear together or not at all (pruned weights, mask, report): each is written to its own temporary
+     * file first, and only when all are written are they renamed over their targets, so a failure in the last one
+     * leaves every earlier target as it was (an old result is neither replaced nor deleted). Closing without
+     * {@link #commit()} removes the temporary files. A target that exists and is neither a regular file nor a
+     * directory (a device such as /dev/null, a pipe) is written in place at commit: renaming over it would replace the
+     * device with a file.
+     */
+    public static final class Batch implements AutoCloseable {
+        private record Staged(Path target, Path temp, TempWriter direct) {}
+
+        private final List<Staged> staged = new ArrayList<>();
+        private boolean committed;
+
+        /** Writes {@code target}'s content to a temporary file next to it (or keeps the writer for a device target). */
+        public void add(Path target, TempWriter writer) {
+            if (committed) throw new IllegalStateException("batch already committed");
+            Path absolute = target.toAbsolutePath();
+            Path dir = absolute.getParent();
             if (dir != null && !Files.isDirectory(dir)) {
                 throw InputException.of(target, "output", "the directory " + dir + " does not exist",
                         "create it first or choose another output path");
@@ -44,30 +68,62 @@ public final class AtomicFiles {
             if (Files.isDirectory(absolute)) {
                 throw InputException.of(target, "output", "is a directory", "name a file, not a directory");
             }
-            temp = createTemp(dir, absolute.getFileName().toString());
-            writer.write(temp);
-            try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-                ch.force(true);
+            if (Files.exists(absolute) && !Files.isRegularFile(absolute)) {
+                staged.add(new Staged(absolute, null, writer));
+                return;
             }
             try {
-                Files.move(temp, absolute, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(temp, absolute, StandardCopyOption.REPLACE_EXISTING);
+                Path temp = createTemp(dir, absolute.getFileName().toString());
+                staged.add(new Staged(absolute, temp, null));
+                writer.write(temp);
+                try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+                    ch.force(true);
+                }
+            } catch (IOException e) {
+                throw cannotWrite(target, e);
             }
-            done = true;
-            syncDirectory(dir);
-        } catch (IOException e) {
-            throw new InputException(target + ": output: cannot write (" + e + "); check that the directory exists,"
-                    + " is writable and has free space", e);
-        } finally {
-            if (!done && temp != null) {
+        }
+
+        /** Renames every temporary file over its target (devices are written now). */
+        public void commit() {
+            if (committed) throw new IllegalStateException("batch already committed");
+            Set<Path> dirs = new LinkedHashSet<>();
+            for (Staged s : staged) {
                 try {
-                    Files.deleteIfExists(temp);
+                    if (s.temp() == null) {
+                        s.direct().write(s.target());
+                        continue;
+                    }
+                    try {
+                        Files.move(s.temp(), s.target(), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                    } catch (AtomicMoveNotSupportedException e) {
+                        Files.move(s.temp(), s.target(), StandardCopyOption.REPLACE_EXISTING);
+                    }
+                    dirs.add(s.target().getParent());
+                } catch (IOException e) {
+                    throw cannotWrite(s.target(), e);
+                }
+            }
+            committed = true;
+            for (Path dir : dirs) syncDirectory(dir);
+        }
+
+        @Override
+        public void close() {
+            for (Staged s : staged) {
+                if (s.temp() == null) continue;
+                try {
+                    Files.deleteIfExists(s.temp());
                 } catch (IOException ignored) {
                     // best effort: nothing more can be done
                 }
             }
         }
+    }
+
+    private static InputException cannotWrite(Path target, IOException e) {
+        return new InputException(target + ": output: cannot write (" + e + "); check that the directory exists,"
+                + " is writable and has free space", e);
     }
 
     /**

@@ -249,19 +249,29 @@ public final class Npy {
 
     /** Writes {@code data} (at least product(shape) floats from its position) as '<f4', C order, atomically. */
     public static void writeFloat32(Path file, FloatPointer data, long[] shape) {
+        AtomicFiles.write(file, float32Content(file, data, shape));
+    }
+
+    /** The content {@link #writeFloat32} writes, checked now, for {@link AtomicFiles.Batch}. */
+    public static AtomicFiles.TempWriter float32Content(Path file, FloatPointer data, long[] shape) {
         long n = elementsOf(file, shape);
         checkAvailable(file, data, n);
         byte[] header = header("<f4", false, shape);
-        AtomicFiles.write(file, temp -> {
+        return temp -> {
             try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                 writeAll(ch, ByteBuffer.wrap(header));
                 writeFloats(ch, data, n);
             }
-        });
+        };
     }
 
     /** Writes {@code length} bytes of {@code mask} (from its position) as '|b1', nonzero stored as 1, atomically. */
     public static void writeBool(Path file, BytePointer mask, long length) {
+        AtomicFiles.write(file, boolContent(file, mask, length));
+    }
+
+    /** The content {@link #writeBool} writes, checked now, for {@link AtomicFiles.Batch}. */
+    public static AtomicFiles.TempWriter boolContent(Path file, BytePointer mask, long length) {
         if (length < 0) throw new IllegalArgumentException("negative mask length " + length);
         if (mask == null || mask.isNull()) throw new IllegalArgumentException("null mask for " + file);
         long available = mask.limit() > 0 ? mask.limit() - mask.position() : mask.capacity() > 0 ? mask.capacity() - mask.position() : -1;
@@ -269,7 +279,7 @@ public final class Npy {
             throw new IllegalArgumentException("mask holds " + available + " bytes, fewer than the " + length + " to write to " + file);
         }
         byte[] header = header("|b1", false, new long[] {length});
-        AtomicFiles.write(file, temp -> {
+        return temp -> {
             try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                 writeAll(ch, ByteBuffer.wrap(header));
                 BytePointer view = new BytePointer(mask);
@@ -283,7 +293,7 @@ public final class Npy {
                     done += k;
                 }
             }
-        });
+        };
     }
 
     static long elementsOf(Path file, long[] shape) {

@@ -228,6 +228,11 @@ public final class Safetensors {
      * atomically. The header is padded with spaces so that the data area starts 8-byte aligned.
      */
     public static void write(Path file, LinkedHashMap<String, NamedArray> tensors, Map<String, String> metadata) {
+        AtomicFiles.write(file, content(file, tensors, metadata));
+    }
+
+    /** The content {@link #write} writes, checked now, for {@link AtomicFiles.Batch}. */
+    public static AtomicFiles.TempWriter content(Path file, LinkedHashMap<String, NamedArray> tensors, Map<String, String> metadata) {
         ObjectNode root = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = root.putObject("__metadata__");
@@ -263,12 +268,12 @@ public final class Safetensors {
         head.putLong(padded).put(json);
         while (head.hasRemaining()) head.put((byte) ' ');
         head.flip();
-        AtomicFiles.write(file, temp -> {
+        return temp -> {
             try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-                Npy.writeAll(ch, head);
+                Npy.writeAll(ch, head.duplicate());
                 int i = 0;
                 for (NamedArray a : tensors.values()) Npy.writeFloats(ch, a.data(), sizes.get(i++)[0]);
             }
-        });
+        };
     }
 }

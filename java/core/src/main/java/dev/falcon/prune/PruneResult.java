@@ -9,6 +9,8 @@ import org.bytedeco.javacpp.FloatPointer;
  *
  * @param keptScore     sum over kept weights of w^2 (the ILP objective of mp, comparable across methods)
  * @param certificate   selection gap/primal/dual/mu of the FLOP-aware ILP; null for magnitude (no dual)
+ * @param selectSeconds the FLOP-aware selection of mp or magnitude (for falcon and falcon++: of mp's warm start); the
+ *                      solver's own time, its projections included, is {@code solve.seconds}, so the phases add up
  * @param solve         backsolve / FALCON details; null when no solver ran
  */
 public record PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,

@@ -151,7 +151,7 @@ public final class Pruner implements AutoCloseable {
             for (int l = 0; l < per.length; l++) keptFlops += per[l] * layers.get(l).flopsPerWeight();
             PruneResult.Certificate cert = method == Method.MP ? base.certificate() : null;
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
-                    base.scoreSeconds(), base.selectSeconds() + (t1 - t0) / 1e9, base.applySeconds(),
+                    base.scoreSeconds(), base.selectSeconds(), base.applySeconds(),
                     new PruneResult.Solve(mode, falcon, qMp, linear(g, mpWeights, wbar), qFinal, linear(g, w, wbar), (t1 - t0) / 1e9, stages));
         } catch (RuntimeException | Error e) {
             maskP.close();

@@ -30,6 +30,8 @@ import org.bytedeco.javacpp.Pointer;
  * </ul>
  */
 public final class Backsolve {
+    private static final System.Logger LOG = System.getLogger(Backsolve.class.getName());
+
     private Backsolve() {}
 
     public enum Mode {
@@ -102,6 +104,14 @@ public final class Backsolve {
      * others, then the shared residual r = X (w - wbar) is updated. Starts from {@code start} (or wbar on K).
      * Stops after {@code sweeps} sweeps or when a sweep lowers Q by less than {@code tolerance} relative.
      * {@code qPerSweep}, when given, receives Q after every sweep.
+     *
+     * <p>Each sweep ends with an exact minimisation of Q over the plane of its own step and the previous sweep's
+     * (a conjugate-direction acceleration; the plain sweep is a point of that plane, so Q never falls less than
+     * with it). Plain sweeps crawl when lambda is small against X's spectrum and the support far wider than n: the
+     * first block absorbs the residual, and the ridge term then moves weight to the other blocks by a factor of
+     * about lambda / sigma^2 per sweep (resnet20 example, n = 128, lambda = 1e-3, mp's support at 30% of the FLOPs:
+     * still 50% above the exact Q after 100 sweeps). The products the plane needs come from the fresh residual every
+     * sweep computes anyway, so it costs no pass over X.
      */
     public static float[] sweep(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
                                 long[] blockStarts, float[] start, int sweeps, double tolerance, List<Double> qPerSweep) {
@@ -114,8 +124,13 @@ public final class Backsolve {
             d[i] = w[i] - wbar[i];
         }
         double[] r = product(backend, x, d);
-        double previous = Double.NaN;
+        double q = objective(r, d, g, lambda);
+        float[] sweepStart = new float[p];
+        float[] previousStep = null, step = new float[p];
+        double[] previousXStep = null;
         for (int sweep = 0; sweep < sweeps; sweep++) {
+            System.arraycopy(d, 0, sweepStart, 0, p);
+            double[] residualAtStart = r.clone();
             for (int b = 0; b + 1 < blockStarts.length; b++) {
                 int s = (int) blockStarts[b], e = (int) blockStarts[b + 1];
                 int mb = e - s;
@@ -134,8 +149,7 @@ public final class Backsolve {
                     float[] dn = new float[mb];
                     for (int i = 0; i < mb; i++) {
                         if (keep[i] != 0) {
-                            w[s + i] = (float) (wbar[s + i] + delta[i]);
-                            d[s + i] = w[s + i] - wbar[s + i];
+                            d[s + i] = (float) (wbar[s + i] + delta[i]) - wbar[s + i];
                             dn[i] = d[s + i];
                         }
                     }
@@ -143,20 +157,85 @@ public final class Backsolve {
                     for (int i = 0; i < n; i++) r[i] = c[i] + now[i];
                 }
             }
-            // Q from a fresh residual (no drift): one pass.
-            r = product(backend, x, d);
-            double q = 0, sq = 0, lin = 0;
-            for (double ri : r) q += ri * ri;
+            // The sweep's step and its image, from a fresh residual (no drift): one pass.
+            double[] xStep = product(backend, x, d);
+            for (int i = 0; i < n; i++) xStep[i] -= residualAtStart[i];
+            for (int i = 0; i < p; i++) step[i] = d[i] - sweepStart[i];
+            double[] ab = bestInPlane(residualAtStart, sweepStart, g, lambda, step, xStep, previousStep, previousXStep);
+            double a = ab[0], bb = ab[1];
+            float[] taken = previousStep == null ? new float[p] : previousStep;
+            double[] xTaken = new double[n];
             for (int i = 0; i < p; i++) {
-                sq += (double) d[i] * d[i];
-                if (g != null) lin += (double) g[i] * d[i];
+                double t = a * step[i] + (previousStep == null ? 0 : bb * previousStep[i]);
+                d[i] = mask[i] == 0 ? d[i] : (float) (sweepStart[i] + t);
+                taken[i] = d[i] - sweepStart[i];
             }
-            q = 0.5 * q + 0.5 * lambda * sq + lin;
+            for (int i = 0; i < n; i++) {
+                xTaken[i] = a * xStep[i] + (previousXStep == null ? 0 : bb * previousXStep[i]);
+                r[i] = residualAtStart[i] + xTaken[i];
+            }
+            previousStep = taken;
+            previousXStep = xTaken;
+            double previous = q;
+            q = objective(r, d, g, lambda);
             if (qPerSweep != null) qPerSweep.add(q);
-            if (!Double.isNaN(previous) && previous - q <= tolerance * Math.abs(previous)) break;
-            previous = q;
+            if (previous - q <= tolerance * Math.abs(previous)) break;
+            if (sweep == sweeps - 1 && qPerSweep == null) {
+                double falling = (previous - q) / Math.abs(previous);
+                LOG.log(System.Logger.Level.WARNING, () -> String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d sweeps"
+                        + " with Q still falling by %.2e per sweep (tolerance %.0e): the weights are not yet the exact model's;"
+                        + " --backsolve exact solves the same model directly", sweeps, falling, tolerance));
+            }
         }
+        for (int i = 0; i < p; i++) w[i] = mask[i] == 0 ? 0f : wbar[i] + d[i];
         return w;
+    }
+
+    /** Q = 1/2 ||r||^2 + lambda/2 ||d||^2 + g^T d for r = X d. */
+    private static double objective(double[] r, float[] d, float[] g, double lambda) {
+        double rr = 0, dd = 0, lin = 0;
+        for (double ri : r) rr += ri * ri;
+        for (int i = 0; i < d.length; i++) {
+            dd += (double) d[i] * d[i];
+            if (g != null) lin += (double) g[i] * d[i];
+        }
+        return 0.5 * rr + 0.5 * lambda * dd + lin;
+    }
+
+    /**
+     * (a, b) minimising Q(d + a s + b t) for the quadratic Q of {@link #objective}, given r = X d, X s and X t; t may be
+     * null (then b = 0). Falls back to the plain step (1, 0) when the plane's 2 x 2 system is too ill-conditioned to beat it.
+     */
+    private static double[] bestInPlane(double[] r, float[] d, float[] g, double lambda, float[] s, double[] xs, float[] t, double[] xt) {
+        double h11 = dot(xs, xs) + lambda * dot(s, s);
+        double c1 = dot(r, xs) + lambda * dot(d, s) + (g == null ? 0 : dot(g, s));
+        if (!(h11 > 0)) return new double[] {1, 0};
+        double plain = 0.5 * h11 + c1;
+        double a = -c1 / h11, b = 0, best = -0.5 * c1 * c1 / h11;
+        if (t != null) {
+            double h22 = dot(xt, xt) + lambda * dot(t, t);
+            double h12 = dot(xs, xt) + lambda * dot(s, t);
+            double c2 = dot(r, xt) + lambda * dot(d, t) + (g == null ? 0 : dot(g, t));
+            double det = h11 * h22 - h12 * h12;
+            if (h22 > 0 && det > 1e-12 * h11 * h22) {
+                double a2 = (-c1 * h22 + c2 * h12) / det, b2 = (-c2 * h11 + c1 * h12) / det;
+                double value = 0.5 * (a2 * a2 * h11 + 2 * a2 * b2 * h12 + b2 * b2 * h22) + a2 * c1 + b2 * c2;
+                if (value < best) { a = a2; b = b2; best = value; }
+            }
+        }
+        return best < plain ? new double[] {a, b} : new double[] {1, 0};
+    }
+
+    private static double dot(double[] u, double[] v) {
+        double s = 0;
+        for (int i = 0; i < u.length; i++) s += u[i] * v[i];
+        return s;
+    }
+
+    private static double dot(float[] u, float[] v) {
+        double s = 0;
+        for (int i = 0; i < u.length; i++) s += (double) u[i] * v[i];
+        return s;
     }
 
     /**

@@ -81,4 +81,51 @@ class AtomicFilesTest {
         }
         assertEquals(List.of("w.npy"), listing());
     }
+
+    @Test
+    void aBatchReplacesNothingUnlessEveryOutputWasWritten() throws IOException {
+        Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
+        Files.writeString(weights, "old weights");
+        Files.writeString(report, "old report");
+        assertThrows(InputException.class, () -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(weights, temp -> Files.writeString(temp, "new weights"));
+                batch.add(report, temp -> {
+                    throw new IOException("no space left on device");
+                });
+                batch.commit();
+            }
+        });
+        assertEquals("old weights", Files.readString(weights), "the first output must not be replaced when a later one fails");
+        assertEquals("old report", Files.readString(report));
+        assertEquals(List.of("r.json", "w.npy"), listing(), "no temporary file is left");
+        try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+            batch.add(weights, temp -> Files.writeString(temp, "new weights"));
+            batch.add(report, temp -> Files.writeString(temp, "new report"));
+            assertEquals("old weights", Files.readString(weights), "nothing is replaced before the commit");
+            batch.commit();
+        }
+        assertEquals("new weights", Files.readString(weights));
+        assertEquals("new report", Files.readString(report));
+        assertEquals(List.of("r.json", "w.npy"), listing());
+    }
+
+    @Test
+    void aTargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced() throws Exception {
+        // a named pipe stands for /dev/null or /dev/stdout: renaming over it would replace it with a regular file
+        Path fifo = dir.resolve("pipe");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo is not available here");
+        java.util.concurrent.CompletableFuture<String> read = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return Files.readString(fifo);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        AtomicFiles.write(fifo, temp -> Files.writeString(temp, "through the pipe"));
+        assertEquals("through the pipe", read.get(30, java.util.concurrent.TimeUnit.SECONDS));
+        assertFalse(Files.isRegularFile(fifo), "the pipe must still be a pipe");
+        assertEquals(List.of("pipe"), listing());
+    }
 }

@@ -10,12 +10,16 @@ import dev.falcon.examples.ExampleModel;
 import dev.falcon.examples.ExampleModels;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Budgets;
+import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
+import dev.falcon.prune.Pruner;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -734,6 +738,74 @@ public abstract class AbstractSolverTest {
             }
             System.out.printf(Locale.ROOT, "[%s] resnet20 (n = 32, lambda = %.0e, synthetic data):%n%s", backend.name(), lambda, table);
         }
+    }
+
+    /**
+     * A long run (an embedder pruning model after model, falcon++ with new gradients every stage) must not grow: every
+     * off-heap allocation a run makes is freed when the run's objects are closed, not whenever the garbage collector
+     * gets to it. Counted by JavaCPP for vectors and by HostMatrix for X (malloc'd or mapped, outside JavaCPP's
+     * accounting).
+     */
+    @Test
+    public void repeatedRunsFreeEveryOffHeapAllocation() throws InterruptedException {
+        ExampleModel model = ExampleModels.get("resnet20");
+        LayerTable layers = model.layers();
+        Budgets budgets = Budgets.resolve(layers, 0.3, null, 0.5, null, null);
+        SolverOptions quick = SolverOptions.defaults().withMaxIterations(1).withTolerance(1e-4).withMaxRounds(1).withSwapCandidates(1);
+        Runnable run = () -> {
+            try (FloatPointer w = model.syntheticWeights(0); HostMatrix x = model.syntheticGradients(backend, 8, 0);
+                 Pruner pruner = new Pruner(backend)) {
+                for (SolverOptions.HessianModel hessian : SolverOptions.HessianModel.values()) {
+                    long T0 = System.nanoTime();
+                    pruner.prune(Method.FALCON, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, quick.withHessian(hessian), null)).close();
+                    System.out.println("TIMING falcon " + hessian + " " + (System.nanoTime() - T0) / 1e9);
+                }
+                for (Backsolve.Mode mode : Backsolve.Mode.values()) {
+                    long T0 = System.nanoTime();
+                    pruner.prune(Method.MP, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, quick, mode)).close();
+                    System.out.println("TIMING mp " + mode + " " + (System.nanoTime() - T0) / 1e9);
+                }
+                // falcon++ with fresh gradients every stage, each X closed when the next one arrives
+                MultiStage.GradientSource perStage = new MultiStage.GradientSource() {
+                    private HostMatrix current;
+
+                    @Override
+                    public HostMatrix gradients(int stage, float[] weights) {
+                        close();
+                        current = model.syntheticGradients(backend, 8, 100 + stage);
+                        return current;
+                    }
+
+                    @Override
+                    public void close() {
+                        if (current != null) current.close();
+                        current = null;
+                    }
+                };
+                try (perStage) {
+                    Pruner.StagePlan plan = new Pruner.StagePlan(2, MultiStage.Schedule.POLY, 1.0, 1.0, perStage);
+                    long T0 = System.nanoTime();
+                    pruner.prune(Method.FALCON_PLUS_PLUS, w, layers, budgets, new Pruner.SolverInputs(null, null, 1e-3, quick, null, plan)).close();
+                    System.out.println("TIMING falcon++ " + (System.nanoTime() - T0) / 1e9);
+                }
+            }
+        };
+        run.run(); // first use may create lasting state (loaded libraries, cached tables)
+        // Pointers that earlier tests dropped without closing are freed by JavaCPP's collector thread whenever a GC
+        // runs; let that happen now, not while this run is counted.
+        long settled = -1;
+        for (int i = 0; i < 40 && Pointer.totalCount() != settled; i++) {
+            settled = Pointer.totalCount();
+            System.gc();
+            Thread.sleep(50);
+        }
+        long vectors = Pointer.totalCount(), vectorBytes = Pointer.totalBytes();
+        long matrices = HostMatrix.openOwnedCount(), matrixBytes = HostMatrix.openOwnedBytes();
+        run.run();
+        assertEquals(vectors, Pointer.totalCount(), "JavaCPP allocations left open (" + (Pointer.totalBytes() - vectorBytes) + " bytes)");
+        assertEquals(vectorBytes, Pointer.totalBytes(), "JavaCPP bytes left allocated");
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + (HostMatrix.openOwnedBytes() - matrixBytes) + " bytes)");
+        assertEquals(matrixBytes, HostMatrix.openOwnedBytes(), "matrix bytes left allocated");
     }
 
     protected static void assertClose(double[] expected, float[] actual, double rel, String label) {
