@@ -15,7 +15,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                   boolean solver) {
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
-    static final long SLACK = 64L << 20;
+    /**
+     * What the process needs before any data: the JVM, the native libraries and their buffers, the JIT, with some slack
+     * (peak RSS of `falcon prune --example resnet20 --n 1`, 10 MB of data: 128-146 MB on the 2-core VM, any backend).
+     */
+    static final long RUNTIME = 160L << 20;
 
     /** Java heap bytes per weight the solver (falcon, backsolve) keeps: weights, iterate, gradient, step, scores, masks. */
     static final long SOLVER_HEAP_PER_WEIGHT = 64;
@@ -47,7 +51,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     long required() {
-        return (xMapped ? 0 : xBytes) + vectorBytes + heapBytes + SLACK;
+        return (xMapped ? 0 : xBytes) + vectorBytes + heapBytes + RUNTIME;
     }
 
     private static long heapPerRowSquared(long rows) {
@@ -65,7 +69,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     long maxRows() {
         double b = xMapped ? 0 : 4.0 * p;
-        double room = available - SLACK - (vectorBytes + heapBytes - perRowSquared() * rows * rows);
+        double room = available - RUNTIME - (vectorBytes + heapBytes - perRowSquared() * rows * rows);
         if (room <= 0) return 0;
         if (!solver) return b == 0 ? Long.MAX_VALUE : (long) Math.floor(room / b);
         long n = largestRoot(b, SOLVER_OFF_HEAP_PER_ROW_SQUARED + SOLVER_HEAP_PER_ROW_SQUARED, room);
@@ -83,7 +87,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return "X " + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
                 + " + vectors, selection buffers" + (solver ? " and n x n systems " : " ") + SystemInfo.bytes(vectorBytes)
                 + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
-                + " = about " + SystemInfo.bytes(required());
+                + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + SystemInfo.bytes(required());
     }
 
     /** Refuses (InputException, exit 2) when the run cannot fit, saying what would. */
@@ -103,13 +107,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             if (maxRows >= 1) {
                 options.add("--n " + maxRows + " (the most rows of synthetic X that fit)");
             } else {
-                options.add(model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + SLACK));
+                options.add(model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + RUNTIME));
             }
             for (String other : dev.falcon.examples.ExampleModels.names()) {
                 if (other.equals(model.name())) continue;
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
                 long q = e.layers().parameters();
-                long fixed = BYTES_PER_WEIGHT * q + (javaBackend ? 8 * q : 0) + SLACK;
+                long fixed = BYTES_PER_WEIGHT * q + (javaBackend ? 8 * q : 0) + RUNTIME;
                 long fit = available > fixed ? (available - fixed) / (4 * q) : 0;
                 if (fit >= 1) options.add("--example " + other + " --n " + Math.min(fit, e.defaultRows()));
             }

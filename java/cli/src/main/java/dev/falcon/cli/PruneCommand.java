@@ -581,6 +581,10 @@ final class PruneCommand implements Callable<Integer> {
         return o;
     }
 
+    private static boolean withinBudgets(PruneResult r, Budgets b) {
+        return r.kept() <= b.nnz() && r.keptFlops() <= b.flops() * (1 + 1e-12);
+    }
+
     private Budgets resolveBudgets(LayerTable layers) {
         return Budgets.resolve(layers, keepFlops, flops, keepNnz, nnz, sparsity);
     }
@@ -806,6 +810,8 @@ final class PruneCommand implements Callable<Integer> {
         achieved.put("flops", r.keptFlops());
         achieved.put("flops_fraction", r.keptFlops() / b.denseFlops());
         budgets.put("achieved", achieved);
+        // false only when falcon++ stopped early and --out holds an earlier stage's weights
+        budgets.put("within_budgets", withinBudgets(r, b));
         rep.put("budgets", budgets);
         List<Map<String, Object>> table = new ArrayList<>();
         long[] kept = r.keptPerLayer();

@@ -145,6 +145,7 @@ class MainTest {
         assertEquals(26_833, b.get("asked").get("nnz").asLong());
         assertTrue(rep.get("objective").get("ours").get("after").asDouble() > 0);
         assertTrue(rep.get("timings_seconds").has("selection"));
+        assertTrue(rep.at("/budgets/within_budgets").asBoolean());
         assertTrue(rep.get("memory").get("peak_rss_bytes").asLong() > 0);
         assertEquals(268_336, ArrayFiles.length(outDir.resolve("p.npy").toString(), "test"));
         assertEquals(268_336, Npy.readHeader(outDir.resolve("m.npy")).elements());
@@ -484,7 +485,7 @@ class MainTest {
             assertFails(r, 2, "memory", "600.0 MiB", "--example resnet20 --n 128");
             System.setProperty(SystemInfo.MEMORY_PROPERTY, "2g");
             assertFails(run("prune", "--example", "resnet50", "--n", "200", "--device", "java", "--out", outDir.resolve("p.npy").toString()),
-                    2, "2.0 GiB", "--n 10 ");
+                    2, "2.0 GiB", "--n 9 ");
             Run files = run(fileArgs());
             assertEquals(0, files.code(), files.err()); // tiny inputs fit
         } finally {
@@ -532,6 +533,9 @@ class MainTest {
         assertEquals(1, solver.at("/completed_stages").asInt());
         assertTrue(solver.at("/stopped").asText().contains("stage 1"), solver.toString());
         assertEquals(solver.at("/stages/0/kept").asLong(), rep.at("/budgets/achieved/nnz").asLong());
+        assertEquals(rep.at("/budgets/achieved/nnz").asLong() <= rep.at("/budgets/asked/nnz").asLong()
+                && rep.at("/budgets/achieved/flops").asDouble() <= rep.at("/budgets/asked/flops").asDouble() * (1 + 1e-12),
+                rep.at("/budgets/within_budgets").asBoolean(), rep.get("budgets").toString());
         assertTrue(solver.at("/stages/0/iterations").asInt() > 0 || solver.at("/stages/0/kept").asLong() < P, solver.toString());
         try (var w = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "out", P)) {
             long nz = 0;

@@ -43,6 +43,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final long rows, cols;
     private final PrintWriter log;
     private final Path dir;
+    private final Thread onExit;
+    private volatile Process running;
     private HostMatrix current;
     private Path currentFile;
 
@@ -65,6 +67,20 @@ public final class CommandGradients implements MultiStage.GradientSource {
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create a temporary directory for --grads-command", e);
         }
+        // Ctrl-C or a kill ends the JVM without close(): stop the command (it would run on as an orphan) and remove
+        // the directory with the weights handed to it.
+        this.onExit = new Thread(() -> {
+            stopCommand();
+            deleteDirectory();
+        }, "falcon-grads-command-cleanup");
+        Runtime.getRuntime().addShutdownHook(onExit);
+    }
+
+    private void stopCommand() {
+        Process proc = running;
+        if (proc == null) return;
+        proc.descendants().forEach(ProcessHandle::destroy);
+        proc.destroy();
     }
 
     /** The temporary directory (removed by {@link #close()}). */
@@ -95,14 +111,17 @@ public final class CommandGradients implements MultiStage.GradientSource {
         int code;
         try {
             Process proc = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            running = proc;
             Thread out = pump(proc.getInputStream(), null, stage);
             Thread err = pump(proc.getErrorStream(), tail, stage);
             code = proc.waitFor();
+            running = null;
             out.join();
             err.join();
         } catch (IOException e) {
             throw new MultiStage.SourceFailure("--grads-command could not be started: " + e.getMessage(), e);
         } catch (InterruptedException e) {
+            stopCommand();
             Thread.currentThread().interrupt();
             throw new MultiStage.SourceFailure("interrupted while --grads-command ran", e);
         } finally {
@@ -179,6 +198,15 @@ public final class CommandGradients implements MultiStage.GradientSource {
     public void close() {
         if (current != null) current.close();
         current = null;
+        try {
+            Runtime.getRuntime().removeShutdownHook(onExit);
+        } catch (IllegalStateException shuttingDown) {
+            // the hook is running or about to: it cleans up as well
+        }
+        deleteDirectory();
+    }
+
+    private void deleteDirectory() {
         try (Stream<Path> s = Files.walk(dir)) {
             s.sorted(Comparator.reverseOrder()).forEach(CommandGradients::deleteQuietly);
         } catch (IOException ignored) {

@@ -181,4 +181,25 @@ class PrunerTest {
             assertEquals(2.0 * n, Objective.Convention.FALCON.toRidgeLambda(2.0, n));
         }
     }
+
+    @Test
+    void fractionsBecomeCountsWithoutLosingOneToRounding() {
+        // 0.29 * 1600 = 463.99999999999994 in binary floating point
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {1600}, 1, 0, 1600)), "test");
+        assertEquals(464, Budgets.resolve(t, null, null, 0.29, null, null).nnz());
+        assertEquals(464, Budgets.resolve(t, null, null, null, null, 0.71).nnz());
+        assertEquals(464.0, Budgets.resolve(t, 0.29, null, null, null, null).flops());
+        assertEquals(463, Budgets.resolve(t, null, null, 0.2899, null, null).nnz(), "real fractions still round down");
+    }
+
+    @Test
+    void theSuggestedFlopFractionIsFeasibleAsPrinted() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {100}, 3, 0, 100), new Layer("b", new long[] {589_684}, 1, 100, 589_684)), "test");
+        InputException e = assertThrows(InputException.class, () -> Budgets.resolve(t, 1e-9, null, null, null, null));
+        assertTrue(e.infeasible());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("at least [^(]*\\(--keep-flops ([0-9.eE+-]+)\\)").matcher(e.getMessage());
+        assertTrue(m.find(), e.getMessage());
+        Budgets b = Budgets.resolve(t, Double.parseDouble(m.group(1)), null, null, null, null);
+        assertTrue(b.flops() >= 1, "the suggestion " + m.group(1) + " gives a FLOP budget of " + b.flops());
+    }
 }
