@@ -47,6 +47,14 @@ public final class Main implements Runnable {
         cl.setErr(errWriter);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> handle(e, errWriter));
+        // one line and where to look, like every other input error, instead of the whole usage text
+        cl.setParameterExceptionHandler((e, arguments) -> {
+            String command = e.getCommandLine().getCommandSpec().qualifiedName();
+            errWriter.println("falcon: error: " + e.getMessage());
+            CommandLine.UnmatchedArgumentException.printSuggestions(e, errWriter);
+            errWriter.println("see `" + command + " --help`");
+            return USAGE;
+        });
         try {
             return cl.execute(args);
         } catch (Throwable t) { // errors (OutOfMemoryError, LinkageError) bypass picocli's exception handler

@@ -458,6 +458,10 @@ class MainTest {
 
     @Test
     void badUsage() throws IOException {
+        Run parse = run("prune", "--keep-flops", "abc");
+        assertFails(parse, 2, "falcon: error: ", "--keep-flops", "'abc'", "falcon prune --help");
+        assertFalse(parse.err().contains("Usage:"), "a parse error is one line, not the whole usage: " + parse.err());
+        assertFails(run("prune", "--kep-flops", "0.2"), 2, "--keep-flops");
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");
         assertFails(run(fileArgs("--method", "falcon++", "--schedule", "cosine")), 2, "--schedule", "poly");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon",

@@ -46,8 +46,12 @@ public final class LayersJson {
         } catch (NoSuchFileException e) {
             throw InputException.of(file, "file", "does not exist", "check the path");
         } catch (JsonProcessingException e) {
-            throw InputException.of(file, "json", "invalid JSON (" + e.getOriginalMessage() + " at line "
-                    + (e.getLocation() == null ? "?" : e.getLocation().getLineNr()) + ")", "fix the JSON syntax");
+            // Jackson describes nested locations with a placeholder for the source ("[Source: REDACTED ...; line: 1,
+            // column: 12]"): keep the line and column, drop the placeholder
+            String what = e.getOriginalMessage().replaceAll("\\[Source: [^;]*; ", "[");
+            throw InputException.of(file, "json", "invalid JSON (" + what + " at line "
+                    + (e.getLocation() == null ? "?" : e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr()) + ")",
+                    "fix the JSON syntax");
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }

@@ -2,6 +2,8 @@ package dev.falcon.io;
 
 import static dev.falcon.io.Fixtures.assertInput;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
@@ -78,6 +80,9 @@ class LayersJsonTest {
         assertInput(() -> LayersJson.read(total, 5), total, "layers", "4 weights", "5");
         Path syntax = json("syntax.json", "{\"layers\": [");
         assertInput(() -> LayersJson.read(syntax, -1), syntax, "json", "invalid JSON");
+        Path unbalanced = json("unbalanced.json", "{\"layers\": [}");
+        InputException e = assertThrows(InputException.class, () -> LayersJson.read(unbalanced, -1));
+        assertTrue(e.getMessage().contains("line: 1, column: 12") && !e.getMessage().contains("REDACTED"), e.getMessage());
         Path empty = json("empty.json", "{\"layers\": []}");
         assertInput(() -> LayersJson.read(empty, -1), empty, "layers", "empty");
         Path top = json("top.json", "[1, 2]");
