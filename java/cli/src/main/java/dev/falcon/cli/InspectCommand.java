@@ -36,8 +36,11 @@ final class InspectCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         int code = Main.OK;
-        for (Path file : files) {
+        for (Path spec : files) {
             try {
+                // FILE.safetensors:TENSOR, as the prune options take it, describes that tensor only
+                Path file = ArrayFiles.fileOf(spec.toString());
+                String tensor = file.toString().equals(spec.toString()) ? null : spec.toString().substring(file.toString().length() + 1);
                 if (!Files.isRegularFile(file)) throw InputException.of(file, "FILE", "not found or not a regular file", "check the path");
                 if (file.toString().endsWith(".json")) {
                     LayerTable t;
@@ -49,6 +52,14 @@ final class InspectCommand implements Callable<Integer> {
                     if (!quiet) printLayers(out, file, t);
                 } else {
                     List<ArrayFiles.Entry> entries = ArrayFiles.describe(file);
+                    if (tensor != null) {
+                        List<ArrayFiles.Entry> named = entries.stream().filter(e -> e.name().equals(tensor)).toList();
+                        if (named.isEmpty()) {
+                            throw InputException.of(file, "tensor '" + tensor + "'", "not in the file; it holds "
+                                    + entries.stream().map(ArrayFiles.Entry::name).toList(), "name one of the tensors after the colon");
+                        }
+                        entries = named;
+                    }
                     boolean bad = false;
                     if (!quiet) out.printf(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
                     for (ArrayFiles.Entry e : entries) {
@@ -57,7 +68,8 @@ final class InspectCommand implements Callable<Integer> {
                         if (!quiet || nonFinite) {
                             out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
-                                    nonFinite ? "   <- NaN/Inf: rejected as input" : "");
+                                    (e.fortranOrder() ? "   (Fortran order: X is mapped as is; weights and FLOPs must be C order)" : "")
+                                            + (nonFinite ? "   <- NaN/Inf: rejected as input" : ""));
                         }
                     }
                     if (bad) {

@@ -201,6 +201,19 @@ class MainTest {
         assertEquals(2, bad.code());
         assertTrue(bad.out().contains("NaN 1, Inf 1"), bad.out());
         assertTrue(bad.err().contains("bad.npy"));
+        Path two = dir.resolve("two.safetensors");
+        try (FloatPointer a = values(4, 1); FloatPointer b = values(3, 2)) {
+            LinkedHashMap<String, NamedArray> t = new LinkedHashMap<>();
+            t.put("first", new NamedArray(a, new long[] {2, 2}));
+            t.put("second", new NamedArray(b, new long[] {3}));
+            Safetensors.write(two, t, null);
+        }
+        Run one = run("inspect", two + ":second");
+        assertEquals(0, one.code(), one.err());
+        assertTrue(one.out().contains("second") && !one.out().contains("first"), one.out());
+        Run missing = run("inspect", two + ":third");
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains("third") && missing.err().contains("first"), missing.err());
         Run env = run("env");
         assertEquals(0, env.code(), env.err());
         assertTrue(env.out().contains("java") && env.out().contains("usable") && env.out().contains("javacpp"), env.out());

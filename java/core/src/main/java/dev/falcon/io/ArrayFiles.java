@@ -152,7 +152,7 @@ public final class ArrayFiles {
 
     /** One array of a file, for {@code falcon inspect}; counts are -1 and min/max NaN for types that cannot be converted. */
     public record Entry(String name, String dtype, long[] shape, long nanCount, long infCount, long finiteCount,
-                        double min, double max) {
+                        double min, double max, boolean fortranOrder) {
         public Entry {
             shape = shape.clone();
         }
@@ -164,7 +164,7 @@ public final class ArrayFiles {
         public boolean equals(Object o) {
             return o instanceof Entry e && name.equals(e.name) && dtype.equals(e.dtype) && Arrays.equals(shape, e.shape)
                     && nanCount == e.nanCount && infCount == e.infCount && finiteCount == e.finiteCount
-                    && Double.compare(min, e.min) == 0 && Double.compare(max, e.max) == 0;
+                    && Double.compare(min, e.min) == 0 && Double.compare(max, e.max) == 0 && fortranOrder == e.fortranOrder;
         }
 
         @Override
@@ -197,7 +197,7 @@ public final class ArrayFiles {
         for (Located a : arrays) {
             String name = a.name() == null ? String.valueOf(file.getFileName()) : a.name();
             if (!a.dtype().convertible()) {
-                entries.add(new Entry(name, a.dtypeName(), a.shape(), -1, -1, -1, Double.NaN, Double.NaN));
+                entries.add(new Entry(name, a.dtypeName(), a.shape(), -1, -1, -1, Double.NaN, Double.NaN, a.fortranOrder()));
                 continue;
             }
             long[] counts = new long[3];
@@ -218,7 +218,7 @@ public final class ArrayFiles {
             });
             boolean any = counts[2] > 0;
             entries.add(new Entry(name, a.dtypeName(), a.shape(), counts[0], counts[1], counts[2],
-                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN));
+                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN, a.fortranOrder()));
         }
         return entries;
     }
