@@ -908,8 +908,9 @@ final class PruneCommand implements Callable<Integer> {
         if (r.solve() != null) {
             PruneResult.Solve sv = r.solve();
             FalconSolver.Result f = sv.falcon();
-            o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (ratio %.4f), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
-                    sv.qMp() > 0 ? sv.qFinal() / sv.qMp() : Double.NaN, sv.backsolve().cliName(),
+            o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (%s), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
+                    sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4f", sv.qFinal() / sv.qMp()) : "no ratio: Q on mp's support is 0",
+                    sv.backsolve().cliName(),
                     f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {

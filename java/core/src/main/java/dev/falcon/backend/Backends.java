@@ -81,7 +81,7 @@ public final class Backends {
                             + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto"));
             if (!named.availability().usable()) {
                 throw new IllegalArgumentException("backend '" + name + "' cannot run here: "
-                        + named.availability().reason() + ". Use --device auto to fall back automatically.");
+                        + named.availability().reason() + " (--device auto falls back to the best usable backend)");
             }
             choice = new Choice(named.provider(), "backend " + name + " chosen as requested"
                     + suffix(skipped(all, named)));
