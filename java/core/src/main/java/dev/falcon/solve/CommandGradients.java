@@ -45,6 +45,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final Path dir;
     private final Thread onExit;
     private volatile Process running;
+    /** The weights the X last handed out was computed at, and that X (first or current). */
+    private float[] lastWeights;
+    private HostMatrix lastX;
+    private final java.util.Set<Integer> reused = new java.util.TreeSet<>();
     private HostMatrix current;
     private Path currentFile;
 
@@ -98,8 +102,18 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
-        if (stage == 0) return first;
+        if (stage == 0) {
+            lastWeights = weights.clone();
+            lastX = first;
+            return first;
+        }
         if (weights.length != cols) throw new IllegalArgumentException("weights have " + weights.length + " values, X has p = " + cols);
+        // A stage that pruned nothing (falcon++ starting at the dense level) hands on the weights it got: X at those
+        // weights is the X already held, and the command (often minutes on a GPU) would only compute it again.
+        if (lastX != null && java.util.Arrays.equals(weights, lastWeights)) {
+            reused.add(stage);
+            return lastX;
+        }
         Path w = dir.resolve("weights_stage" + stage + ".npy");
         Path x = dir.resolve("X_stage" + stage + ".npy");
         try (FloatPointer wp = new FloatPointer(weights.length)) {
@@ -160,6 +174,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
         if (currentFile != null) deleteQuietly(currentFile);
         current = next;
         currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
+        lastWeights = weights.clone();
+        lastX = current;
         return current;
     }
 
@@ -191,7 +207,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     @Override
     public String describe(int stage) {
-        return stage == 0 ? "the initial X (at the dense weights)" : "--grads-command at the weights of stage " + (stage - 1);
+        if (stage == 0) return "the initial X (at the dense weights)";
+        return reused.contains(stage) ? "the X already held (stage " + (stage - 1) + " left the weights unchanged; --grads-command not run)"
+                : "--grads-command at the weights of stage " + (stage - 1);
     }
 
     @Override

@@ -100,6 +100,24 @@ class GradientSourcesTest {
     }
 
     @Test
+    void aStageThatPrunedNothingDoesNotRunTheCommandAgain() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), runs = dir.resolve("runs.txt");
+        writeX(x2, 3);
+        Files.writeString(runs, "");
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "echo {weights} >> '" + runs + "' && cp '" + x2 + "' {grads}", null)) {
+            // starting at the dense level, stage 0 prunes nothing: stage 1's X is at the dense weights, which stage 0's X is
+            MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 1, 1,
+                    SolverOptions.defaults().withMaxIterations(5));
+            assertNull(r.stopped());
+            assertEquals(P, r.stages().get(0).kept(), "stage 0 is at the dense level");
+            assertEquals(1, Files.readAllLines(runs).size(), "the command runs for stage 2 only");
+            assertTrue(r.stages().get(1).gradients().contains("not run"), r.stages().get(1).gradients());
+            assertTrue(r.stages().get(2).gradients().contains("--grads-command at the weights of stage 1"), r.stages().get(2).gradients());
+        }
+    }
+
+    @Test
     void failingCommandStopsAfterTheLastCompletedStage() {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
              CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; echo 'no GPU here' >&2; exit 3", null)) {
