@@ -356,6 +356,10 @@ final class PruneCommand implements Callable<Integer> {
                 t = System.nanoTime();
                 Objective.Value after = Objective.evaluate(backend, res.x, r.prunedWeights(), res.weights, res.g, ridgeLambda);
                 objective = objectiveReport(after, n);
+                if (res.source != null) {
+                    // the stages saw other X; Q before and after is measured on the one at the dense weights
+                    objective.put("x", "stage 0's X (" + (model != null ? "the example's" : gradsFile()) + "), at the dense weights");
+                }
                 objective.put("lower_bound", lowerBoundReport(backend, res, layers, budgets, after));
                 if (r.solve() != null) {
                     objective.put("solver", solverReport(r));

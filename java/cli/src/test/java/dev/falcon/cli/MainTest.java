@@ -395,6 +395,7 @@ class MainTest {
         assertEquals(0.9, sched.at("/schedule/start_keep_nnz").asDouble());
         assertTrue(sched.at("/stages/2/gradients").asText().endsWith("X_s2.npy"), sched.toString());
         assertTrue(sched.at("/stopped").isNull());
+        assertTrue(mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/x").asText().contains("X_s0.npy"));
         Run ex = run("prune", "--example", "resnet20", "--n", "4", "--method", "falcon", "--hessian", "block", "--backsolve", "block",
                 "--max-iterations", "2", "--rounds", "1", "--swap-candidates", "0", "--device", "java",
                 "--out", outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString());
@@ -517,7 +518,9 @@ class MainTest {
             Npy.writeFloat32(x2, v, new long[] {N, P});
         }
         String cmd = "echo {weights} >> '" + log + "' && cp {weights} '" + seen + "' && cp '" + x2 + "' {grads} && echo exported >&2";
-        Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--max-iterations", "10", "--grads-command", cmd));
+        // from 80% (not the dense level) so that stage 0 prunes and every later stage needs a new X
+        Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--max-iterations", "10",
+                "--grads-command", cmd));
         assertEquals(0, r.code(), r.err());
         List<String> weightsFiles = Files.readAllLines(log);
         assertEquals(2, weightsFiles.size(), "the command runs for stages 1 and 2: " + weightsFiles);
