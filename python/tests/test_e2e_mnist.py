@@ -183,9 +183,14 @@ class MnistEndToEndTest(unittest.TestCase):
                        gradient_source="cli")
         solver = res.report["objective"]["solver"]
         self.assertEqual(solver["schedule"]["gradient_source"], "command")
-        self.assertEqual(solver["completed_stages"], 2)
+        # the CLI's stage 0 is at the dense level (nothing pruned, its X reused by stage 1), then the 2 pruning stages
+        self.assertEqual(solver["completed_stages"], 3)
         self.assertFalse(solver["stopped"])
-        self.assertIn("--grads-command", solver["stages"][1]["gradients"])
+        self.assertEqual(solver["stages"][0]["kept"], res.parameters)
+        self.assertIn("not run", solver["stages"][1]["gradients"])
+        self.assertIn("--grads-command at the weights of stage 1", solver["stages"][2]["gradients"])
+        for st, f in zip(solver["stages"][1:], res.keep_flops_schedule):
+            self.assertAlmostEqual(st["flops_budget"], f * res.dense_flops, delta=1e-6 * res.dense_flops)
         self.assertIn("falcon_torch.gradcmd", solver["schedule"]["gradients"])
         dense = res.dense_flops
         self.assertGreater(solver["stages"][0]["flops_budget"], 0.3 * dense)
