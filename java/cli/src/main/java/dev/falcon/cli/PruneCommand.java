@@ -482,6 +482,33 @@ final class PruneCommand implements Callable<Integer> {
         }
         String h = hessian.trim().toLowerCase(Locale.ROOT);
         if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
+        rejectOptionsThatDoNotApply(Method.parse(method));
+    }
+
+    /**
+     * An option the method never reads is refused, as --n and --grads-command are, rather than ignored: a run that
+     * silently drops --stages or --max-iterations answers a question the user did not ask.
+     */
+    private void rejectOptionsThatDoNotApply(Method m) {
+        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (given == null) return;
+        boolean plusPlus = m == Method.FALCON_PLUS_PLUS, falcon = m == Method.FALCON || plusPlus;
+        boolean backsolved = backsolve != null && !backsolve.trim().equalsIgnoreCase("none");
+        for (String o : List.of("--stages", "--schedule", "--start-keep", "--start-keep-flops", "--start-keep-nnz")) {
+            if (!plusPlus && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon++", "drop it, or use --method falcon++");
+        }
+        for (String o : List.of("--max-iterations", "--tolerance", "--hessian", "--rounds", "--swap-candidates", "--stable-iterations")) {
+            if (!falcon && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon and falcon++", "drop it, or use --method falcon");
+        }
+        if (!falcon && !backsolved && given.hasMatchedOption("--block-size")) {
+            throw InputException.of("--block-size", "option", "only applies to falcon, falcon++ and --backsolve block|sweep", "drop it");
+        }
+        if (example == null && given.hasMatchedOption("--seed")) {
+            throw InputException.of("--seed", "option", "only applies to --example (the seed of its synthetic data)", "drop it");
+        }
+        if (linearTerm != null && grads == null) {
+            throw InputException.of("--linear-term", "option", "needs --grads: the first-order term enters only the objective on X", "give --grads X.npy, or drop it");
+        }
     }
 
     /** Q before (mp's support, wbar kept) and after the solver in both conventions, options and the iteration log. */

@@ -476,6 +476,14 @@ class MainTest {
         assertFails(parse, 2, "falcon: error: ", "--keep-flops", "'abc'", "falcon prune --help");
         assertFalse(parse.err().contains("Usage:"), "a parse error is one line, not the whole usage: " + parse.err());
         assertFails(run("prune", "--kep-flops", "0.2"), 2, "--keep-flops");
+        // options the method never reads are refused, not ignored
+        assertFails(run(fileArgs("--method", "mp", "--stages", "3")), 2, "--stages", "falcon++");
+        assertFails(run(fileArgs("--method", "falcon", "--start-keep", "0.8")), 2, "--start-keep", "falcon++");
+        assertFails(run(fileArgs("--method", "mp", "--backsolve", "--max-iterations", "5")), 2, "--max-iterations", "falcon");
+        assertFails(run(fileArgs("--method", "magnitude", "--block-size", "100")), 2, "--block-size");
+        assertFails(run(fileArgs("--seed", "3")), 2, "--seed", "--example");
+        assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--linear-term", wFile.toString(),
+                "--out", outDir.resolve("p.npy").toString()), 2, "--linear-term", "--grads");
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");
         assertFails(run(fileArgs("--method", "falcon++", "--schedule", "cosine")), 2, "--schedule", "poly");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon",
