@@ -326,6 +326,10 @@ final class PruneCommand implements Callable<Integer> {
             progress.begin("pruning (" + m.cliName() + ")");
             t = System.nanoTime();
             double ridgeLambda = convention.toRidgeLambda(lambda, n);
+            if (ridgeLambda > Pruner.MAX_LAMBDA) {
+                throw InputException.of("--lambda", "value", lambda + " in the authors' convention is lambda = " + ridgeLambda + " with n = " + n
+                        + ", above " + Pruner.MAX_LAMBDA, "give a smaller --lambda");
+            }
             Pruner.SolverInputs solverInputs = null;
             if (solver) {
                 SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
@@ -339,6 +343,17 @@ final class PruneCommand implements Callable<Integer> {
                     source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW);
                 }
                 res.source = source;
+                if (m == Method.FALCON_PLUS_PLUS) {
+                    // (a target of 1 is no budget at all: then any start level only moves the other budget)
+                    if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {
+                        throw InputException.of("--start-keep-flops", "value", startFlopsLevel() + " is below the FLOP target " + budgets.flopsFraction()
+                                + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
+                    }
+                    if (budgets.nnzFraction() < 1 && startNnzLevel() < budgets.nnzFraction() * (1 - 1e-12)) {
+                        throw InputException.of("--start-keep-nnz", "value", startNnzLevel() + " is below the NNZ target " + budgets.nnzFraction()
+                                + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
+                    }
+                }
                 Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startNnzLevel(), startFlopsLevel(), source);
                 solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
@@ -431,7 +446,9 @@ final class PruneCommand implements Callable<Integer> {
             if (layersFile != null && flopsPerWeight != null) throw InputException.of("--layers/--flops-per-weight", "option", "both given", "give one of them");
             if (rows != null) throw InputException.of("--n", "option", "only applies to --example", "the rows of X come from --grads");
         }
-        if (!(lambda > 0) || Double.isInfinite(lambda)) throw InputException.of("--lambda", "value", "is " + lambda + ", it must be a positive finite number", "e.g. --lambda 1e-3");
+        if (!(lambda > 0) || lambda > Pruner.MAX_LAMBDA) {
+            throw InputException.of("--lambda", "value", "is " + lambda + ", it must be positive and at most " + Pruner.MAX_LAMBDA, "e.g. --lambda 1e-3");
+        }
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
     }
 
@@ -516,6 +533,7 @@ final class PruneCommand implements Callable<Integer> {
         Map<String, Object> o = new LinkedHashMap<>();
         PruneResult.Solve s = r.solve();
         o.put("backsolve", s.backsolve().cliName());
+        if (s.note() != null) o.put("backsolve_not_kept", s.note());
         Map<String, Object> before = new LinkedHashMap<>();
         before.put("what", "mp's support with the dense weights kept on it (the warm start)");
         before.put("ours", s.qMp());
@@ -943,6 +961,7 @@ final class PruneCommand implements Callable<Integer> {
                     sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4f", sv.qFinal() / sv.qMp()) : "no ratio: Q on mp's support is 0",
                     sv.backsolve().cliName(),
                     f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
+            if (sv.note() != null) o.println("  note: " + sv.note());
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {
                     o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %,.0f -> kept %,d, FLOPs %,.0f, %d iterations, %.2f s; X: %s%n", st.stage(),

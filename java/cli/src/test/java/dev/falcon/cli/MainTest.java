@@ -482,6 +482,7 @@ class MainTest {
         assertFails(run(fileArgs("--method", "mp", "--backsolve", "--max-iterations", "5")), 2, "--max-iterations", "falcon");
         assertFails(run(fileArgs("--method", "magnitude", "--block-size", "100")), 2, "--block-size");
         assertFails(run(fileArgs("--seed", "3")), 2, "--seed", "--example");
+        assertFails(run(fileArgs("--method", "falcon++", "--keep-flops", "0.5", "--start-keep-flops", "0.3")), 2, "--start-keep-flops", "below");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--linear-term", wFile.toString(),
                 "--out", outDir.resolve("p.npy").toString()), 2, "--linear-term", "--grads");
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");

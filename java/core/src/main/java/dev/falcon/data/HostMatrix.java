@@ -94,6 +94,7 @@ public final class HostMatrix implements AutoCloseable {
      * on {@link #close()}; pass {@code null} when the caller keeps ownership.
      */
     public static HostMatrix wrap(FloatPointer data, long rows, long cols, AutoCloseable release, String origin) {
+        PointerExtent.require(data, Math.multiplyExact(rows, cols), "the memory wrapped as a " + rows + " x " + cols + " matrix (" + origin + ")");
         return new HostMatrix(data, rows, cols, release, origin, null);
     }
 

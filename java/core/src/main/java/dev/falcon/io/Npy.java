@@ -274,7 +274,7 @@ public final class Npy {
     public static AtomicFiles.TempWriter boolContent(Path file, BytePointer mask, long length) {
         if (length < 0) throw new IllegalArgumentException("negative mask length " + length);
         if (mask == null || mask.isNull()) throw new IllegalArgumentException("null mask for " + file);
-        long available = mask.limit() > 0 ? mask.limit() - mask.position() : mask.capacity() > 0 ? mask.capacity() - mask.position() : -1;
+        long available = dev.falcon.data.PointerExtent.available(mask);
         if (available >= 0 && available < length) {
             throw new IllegalArgumentException("mask holds " + available + " bytes, fewer than the " + length + " to write to " + file);
         }
@@ -307,8 +307,7 @@ public final class Npy {
 
     static void checkAvailable(Path file, FloatPointer data, long n) {
         if (data == null || data.isNull()) throw new IllegalArgumentException("null data for " + file);
-        long available = data.limit() > 0 ? data.limit() - data.position()
-                : data.capacity() > 0 ? data.capacity() - data.position() : -1;
+        long available = dev.falcon.data.PointerExtent.available(data);
         if (available >= 0 && available < n) {
             throw new IllegalArgumentException("data holds " + available + " floats, fewer than the " + n + " to write to " + file);
         }

@@ -62,6 +62,7 @@ public final class Pruner implements AutoCloseable {
      * {@code mp} with a backsolve on its support (the authors' "MP + BS"). The caller closes the result.
      */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
+        checkInputs(method, weights, layers, budgets, inputs);
         boolean multi = method == Method.FALCON_PLUS_PLUS;
         if (multi && inputs != null && inputs.x() == null && inputs.stages() != null && inputs.stages().source() != null) {
             // gradients come from the source only
@@ -105,10 +106,10 @@ public final class Pruner implements AutoCloseable {
             StagePlan plan = in.stages() != null ? in.stages() : StagePlan.defaults();
             MultiStage.GradientSource source = plan.source() != null ? plan.source() : MultiStage.GradientSource.fixed(in.x());
             stages = MultiStage.run(backend, source, wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), plan.stages(),
-                    plan.schedule(), plan.startNnz(), plan.startFlops(), opt);
-            if (x == null) x = source.gradients(plan.stages() - 1, stages.weights());
+                    plan.schedule(), plan.startNnz(), plan.startFlops(), opt, x == null ? mpWeights : null);
         }
-        double qMp = FalconSolver.exactQ(backend, x, mpWeights, wbar, g, in.lambda());
+        // Without an X of its own, falcon++ measures mp's weights on its last stage's X, as it does its result.
+        double qMp = x != null ? FalconSolver.exactQ(backend, x, mpWeights, wbar, g, in.lambda()) : stages.qReference();
         if (stages != null) {
             falcon = stages.lastStage();
             w = stages.weights();
@@ -127,6 +128,15 @@ public final class Pruner implements AutoCloseable {
         // Q around the dense weights on the X of the inputs (for falcon++ with recomputed gradients: the first X).
         double qFinal = stages != null && in.x() == null ? stages.qFinal()
                 : falcon != null && stages == null ? falcon.qFinal() : FalconSolver.exactQ(backend, x, w, wbar, g, in.lambda());
+        String note = null;
+        if (stages == null && falcon == null && qFinal > qMp) {
+            // The block-diagonal model drops what the blocks share, and capped sweeps stop short, so either can end above
+            // mp itself; a backsolve that raises Q is not kept, as falcon keeps no step that raises it.
+            note = "the " + mode.cliName() + " backsolve raised Q from " + qMp + " to " + qFinal + " (its model drops what the blocks"
+                    + " share); mp's weights are kept";
+            w = mpWeights;
+            qFinal = qMp;
+        }
         long t1 = System.nanoTime();
         BytePointer maskP = new BytePointer(p);
         FloatPointer pruned = null;
@@ -152,11 +162,51 @@ public final class Pruner implements AutoCloseable {
             PruneResult.Certificate cert = method == Method.MP ? base.certificate() : null;
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
                     base.scoreSeconds(), base.selectSeconds(), base.applySeconds(),
-                    new PruneResult.Solve(mode, falcon, qMp, linear(g, mpWeights, wbar), qFinal, linear(g, w, wbar), (t1 - t0) / 1e9, stages));
+                    new PruneResult.Solve(mode, falcon, qMp, linear(g, mpWeights, wbar), qFinal, linear(g, w, wbar), (t1 - t0) / 1e9, stages,
+                            note));
         } catch (RuntimeException | Error e) {
             maskP.close();
             if (pruned != null) pruned.close();
             throw e;
+        }
+    }
+
+    /** Above this lambda * wbar overflows float in the solver's right-hand sides (LAPACK then rejects them as NaN). */
+    public static final double MAX_LAMBDA = 1e30;
+
+    /**
+     * Everything the methods would otherwise read past, or silently misread: a short weights vector or X with another p
+     * is a read past the end of native memory (a JVM crash), budgets resolved for another layer table answer a
+     * different question, and a lambda that is not positive makes Q meaningless.
+     */
+    private static void checkInputs(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
+        java.util.Objects.requireNonNull(method, "method");
+        java.util.Objects.requireNonNull(layers, "layers");
+        java.util.Objects.requireNonNull(budgets, "budgets");
+        long p = layers.parameters();
+        dev.falcon.data.PointerExtent.require(weights, p, "the weights (p = " + p + " for these layers)");
+        double dense = layers.denseFlops();
+        if (budgets.parameters() != p || Math.abs(budgets.denseFlops() - dense) > 1e-12 * Math.max(1, dense)) {
+            throw new IllegalArgumentException("the budgets were resolved for another layer table (p = " + budgets.parameters() + ", dense FLOPs "
+                    + budgets.denseFlops() + ") than these layers (p = " + p + ", dense FLOPs " + dense + "): resolve them with Budgets.resolve(layers, ...)");
+        }
+        if (inputs == null) return;
+        if (inputs.x() != null && inputs.x().cols() != p) {
+            throw new IllegalArgumentException("X has " + inputs.x().cols() + " columns but the layers have p = " + p + " weights: X must be n x p");
+        }
+        if (inputs.g() != null) dev.falcon.data.PointerExtent.require(inputs.g(), p, "the linear term g (p = " + p + ")");
+        boolean solves = method == Method.FALCON || method == Method.FALCON_PLUS_PLUS
+                || (method == Method.MP && inputs.mpBacksolve() != null && inputs.mpBacksolve() != Backsolve.Mode.NONE);
+        if (solves && !(inputs.lambda() > 0 && inputs.lambda() <= MAX_LAMBDA)) {
+            throw new IllegalArgumentException("lambda is " + inputs.lambda() + "; it must be positive and at most " + MAX_LAMBDA);
+        }
+        StagePlan plan = inputs.stages();
+        if (method == Method.FALCON_PLUS_PLUS && plan != null) {
+            java.util.Objects.requireNonNull(plan.schedule(), "the stage plan's schedule");
+            if (plan.stages() < 1) throw new IllegalArgumentException("stages must be >= 1, got " + plan.stages());
+            if (!(plan.startNnz() > 0 && plan.startNnz() <= 1) || !(plan.startFlops() > 0 && plan.startFlops() <= 1)) {
+                throw new IllegalArgumentException("start levels must be in (0, 1] (1 = dense), got NNZ " + plan.startNnz() + ", FLOPs " + plan.startFlops());
+            }
         }
     }
 
@@ -207,8 +257,10 @@ public final class Pruner implements AutoCloseable {
                 try (FloatPointer sorted = new FloatPointer(p); IntPointer index = new IntPointer(p); DoublePointer prefix = new DoublePointer(p)) {
                     backend.sortSegmentsDescending(scores, new long[] {0, p}, sorted, index, prefix);
                     IntBuffer order = index.position(0).limit(p).asBuffer();
+                    FloatBuffer ranked = sorted.position(0).limit(p).asBuffer();
                     ByteBuffer keep = mask.position(0).limit(p).asBuffer();
                     for (int r = 0; r < (int) p && k < budgets.nnz() && used + cheapest <= budgets.flops(); r++) {
+                        if (!(ranked.get(r) > 0)) break; // a zero weight kept would count as kept and cost FLOPs, as mp does not
                         int i = order.get(r);
                         int l = layerOf(starts, i);
                         if (used + f[l] > budgets.flops()) continue; // no longer fits: skip it, cheaper ones may

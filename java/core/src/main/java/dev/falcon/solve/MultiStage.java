@@ -55,12 +55,20 @@ public final class MultiStage {
         HostMatrix gradients(int stage, float[] weights);
 
         /** Where stage t's X comes from, for reports. */
-        default String describe(int stage) { return "the same X (continuation)"; }
+        default String describe(int stage) { return "the gradient source (" + getClass().getName() + ")"; }
 
         @Override default void close() {}
 
         /** The same X in every stage (the caller keeps ownership). */
-        static GradientSource fixed(HostMatrix x) { return (stage, weights) -> x; }
+        static GradientSource fixed(HostMatrix x) {
+            return new GradientSource() {
+                @Override
+                public HostMatrix gradients(int stage, float[] weights) { return x; }
+
+                @Override
+                public String describe(int stage) { return "the same X (continuation)"; }
+            };
+        }
     }
 
     /** A gradient source could not deliver a stage's X: the run stops after the last completed stage. */
@@ -76,9 +84,11 @@ public final class MultiStage {
     /**
      * Final weights and mask (heap, length p), the stages, and Q of the final weights around the dense ones on the last X.
      * {@code stopped} is null when every stage ran, else why the run stopped after {@code stages().size()} completed stages.
+     * {@code qReference}: Q of the reference weights given to {@link #run} on the same X (NaN when none were given), so
+     * that a caller without an X of its own compares like with like and does not ask the source for X again.
      */
     public record Result(float[] weights, byte[] mask, List<Stage> stages, double qFinal, FalconSolver.Result lastStage,
-                         String stopped) {
+                         String stopped, double qReference) {
         /** Number of the last completed stage (-1 if none). */
         public int lastCompletedStage() { return stages.size() - 1; }
     }
@@ -89,6 +99,13 @@ public final class MultiStage {
      */
     public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
                              long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt) {
+        return run(backend, source, wbar, g, lambda, layers, nnz, flops, stages, schedule, startNnz, startFlops, opt, null);
+    }
+
+    /** As above, with Q of {@code reference} (e.g. mp's weights) measured on the last X as well. */
+    public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
+                             long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt,
+                             float[] reference) {
         if (stages < 1) throw new IllegalArgumentException("stages must be >= 1");
         int p = wbar.length;
         double dense = layers.denseFlops();
@@ -123,6 +140,7 @@ public final class MultiStage {
             log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), last.qFinal(), last.iterations(), (System.nanoTime() - t0) / 1e9, from));
         }
         double qFinal = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
-        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped);
+        double qReference = reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
+        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference);
     }
 }

@@ -202,4 +202,98 @@ class PrunerTest {
         Budgets b = Budgets.resolve(t, Double.parseDouble(m.group(1)), null, null, null, null);
         assertTrue(b.flops() >= 1, "the suggestion " + m.group(1) + " gives a FLOP budget of " + b.flops());
     }
+
+    /** Inputs the methods would read past, or silently misread, are refused before any work. */
+    @Test
+    void inconsistentInputsAreRefusedNotReadPast() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
+        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             FloatPointer shortW = new FloatPointer(40); HostMatrix x = HostMatrix.allocate(4, 50); HostMatrix wide = HostMatrix.allocate(4, 55)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillUniform(shortW, 40, 3, 1f);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            backend.fillSyntheticGradients(wide, 2, 0.1f, 5);
+            var opt = dev.falcon.solve.SolverOptions.defaults();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(Method.MP, shortW, t, b));
+            assertTrue(e.getMessage().contains("weights") && e.getMessage().contains("40"), e.getMessage());
+            LayerTable costlier = new LayerTable(List.of(new Layer("a", new long[] {30}, 8, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
+            e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(Method.MP, w, t, Budgets.resolve(costlier, 0.3, null, null, null, null)));
+            assertTrue(e.getMessage().contains("another layer table"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(wide, null, 0.1, opt, dev.falcon.solve.Backsolve.Mode.EXACT)));
+            assertTrue(e.getMessage().contains("55 columns"), e.getMessage());
+            for (double lambda : new double[] {0, -1, Double.NaN, 1e39}) {
+                e = assertThrows(IllegalArgumentException.class,
+                        () -> pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, lambda, opt, dev.falcon.solve.Backsolve.Mode.EXACT)));
+                assertTrue(e.getMessage().contains("lambda"), e.getMessage());
+            }
+            try (FloatPointer memory = new FloatPointer(100)) {
+                e = assertThrows(IllegalArgumentException.class, () -> HostMatrix.wrap(memory, 4, 50, null, "test"));
+                assertTrue(e.getMessage().contains("100") && e.getMessage().contains("200"), e.getMessage());
+            }
+        }
+    }
+
+    /**
+     * The block-diagonal backsolve ignores what the blocks share: here each block cancels its own removed weight while
+     * the two removed weights already cancelled each other in X w, so the backsolve only adds ridge and raises Q. mp's
+     * weights are then kept, and the result says so.
+     */
+    @Test
+    void aBacksolveThatRaisesQIsNotKept() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {4}, 1, 0, 4)), "test");
+        Budgets b = Budgets.resolve(t, null, null, null, 2L, null);
+        float[] columns = {1, 0.5f, 1, 0.5f, -1, -0.5f, -1, -0.5f}; // x0 = x1 = v, x2 = x3 = -v
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1.1f, 1f, 1.1f, 1f);
+             HostMatrix x = HostMatrix.allocate(2, 4)) {
+            x.data().put(columns, 0, 8);
+            var opt = dev.falcon.solve.SolverOptions.defaults().withBlockSize(2);
+            try (PruneResult mp = pruner.prune(Method.MP, w, t, b);
+                 PruneResult block = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 0.1, opt, dev.falcon.solve.Backsolve.Mode.BLOCK))) {
+                assertNotNull(block.solve().note(), "the block backsolve raises Q here");
+                assertEquals(block.solve().qMp(), block.solve().qFinal());
+                for (int i = 0; i < 4; i++) assertEquals(mp.prunedWeights().get(i), block.prunedWeights().get(i), "weight " + i);
+            }
+        }
+    }
+
+    @Test
+    void magnitudeDoesNotKeepZeroWeights() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {6}, 1, 0, 6)), "test");
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(0f, 2f, 0f, -1f, 0f, 3f);
+             PruneResult r = pruner.prune(Method.MAGNITUDE, w, t, Budgets.resolve(t, 0.9, null, null, null, null))) {
+            assertEquals(3, r.kept());
+            assertEquals(3.0, r.keptFlops());
+            for (int i = 0; i < 6; i++) assertEquals(w.get(i) != 0 ? 1 : 0, r.mask().get(i), "mask " + i);
+        }
+    }
+
+    /** falcon++ from a gradient source alone: X is asked for once per stage, and a failing stage ends the run, not prune(). */
+    @Test
+    void falconPlusPlusAsksItsSourceOncePerStage() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
+        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(6, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 3, 0.1f, 5);
+            var opt = dev.falcon.solve.SolverOptions.defaults().withMaxIterations(5);
+            for (int failAt : new int[] {-1, 2}) {
+                List<Integer> asked = new java.util.ArrayList<>();
+                dev.falcon.solve.MultiStage.GradientSource source = (stage, weights) -> {
+                    asked.add(stage);
+                    if (stage == failAt) throw new dev.falcon.solve.MultiStage.SourceFailure("no gradients at stage " + stage);
+                    return x;
+                };
+                Pruner.StagePlan plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.8, 0.8, source);
+                try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b, new Pruner.SolverInputs(null, null, 0.1, opt, null, plan))) {
+                    assertEquals(List.of(0, 1, 2), asked, "stages asked for X");
+                    String stopped = r.solve().multiStage().stopped();
+                    assertEquals(failAt < 0, stopped == null, String.valueOf(stopped));
+                    assertTrue(Double.isFinite(r.solve().qMp()) && Double.isFinite(r.solve().qFinal()));
+                }
+            }
+        }
+    }
 }
