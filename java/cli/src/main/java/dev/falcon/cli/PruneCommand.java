@@ -274,6 +274,8 @@ final class PruneCommand implements Callable<Integer> {
         }
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver);
         plan.check(model, xSource);
+        // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here)
+        if (!quiet) errW.println("falcon: " + choice.explanation());
 
         // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.
         Budgets budgets = layers != null ? resolveBudgets(layers) : null;

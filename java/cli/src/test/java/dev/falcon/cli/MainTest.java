@@ -136,6 +136,7 @@ class MainTest {
                 "--out", outDir.resolve("p.npy").toString(), "--mask", outDir.resolve("m.npy").toString(), "--report", outDir.resolve("r.json").toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("achieved"), r.out());
+        assertTrue(r.err().contains("chosen automatically"), "one line names the backend and why: " + r.err());
         JsonNode rep = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
         assertEquals("magnitude", rep.get("method").asText());
         assertEquals(20, rep.get("layers").size());
