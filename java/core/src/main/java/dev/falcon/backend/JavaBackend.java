@@ -24,6 +24,8 @@ public final class JavaBackend implements ComputeBackend {
     /** Columns per Java view of X; keeps each view well below 2^31 floats. */
     private static final int VIEW_FLOATS = 1 << 26;
 
+    private volatile boolean closed;
+
     @Override public String name() { return "java"; }
 
     @Override public int threads() { return 1; }
@@ -34,6 +36,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public HostMatrix load(RawMatrixSource source) throws IOException {
+        checkOpen();
         HostMatrix x = HostMatrix.allocate(source.rows(), source.cols());
         try (FileChannel channel = FileChannel.open(source.file(), StandardOpenOption.READ)) {
             long rows = source.rows(), cols = source.cols();
@@ -79,6 +82,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public long firstNonFinite(HostMatrix x) {
+        checkOpen();
         // scanned in storage order, whatever the layout
         FloatPointer data = x.data();
         for (long s0 = 0; s0 < x.elements(); s0 += VIEW_FLOATS) {
@@ -93,11 +97,13 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
+        checkOpen();
         for (long i = 0; i < count; i++) dst.put(i, scale * CounterRandom.uniform(seed, i));
     }
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
+        checkOpen();
         int n = Math.toIntExact(x.rows());
         float[] a = new float[n * rank];
         for (int i = 0; i < a.length; i++) a[i] = CounterRandom.uniform(seed + 1, i);
@@ -122,6 +128,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
+        checkOpen();
         int n = Math.toIntExact(x.rows());
         double[] acc = new double[n];
         long step = columnsPerView(x);
@@ -140,6 +147,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
+        checkOpen();
         int n = Math.toIntExact(x.rows());
         float[] uu = new float[n];
         u.get(uu);
@@ -158,6 +166,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
+        checkOpen();
         checkBlocks(blockStarts, x.cols());
         int n = Math.toIntExact(x.rows());
         double[] u = new double[n];
@@ -190,6 +199,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        checkOpen();
         long n = x.rows();
         for (long c = 0; c < k; c++) {
             int j = columns.get(c);
@@ -203,6 +213,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        checkOpen();
         ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
         int n = Math.toIntExact(x.rows());
         double[] g = new double[n * n];
@@ -225,6 +236,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void choleskyFactor(DoublePointer a, int n) {
+        checkOpen();
         double[] m = new double[n * n];
         a.get(m);
         for (int j = 0; j < n; j++) {
@@ -246,6 +258,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
+        checkOpen();
         double[] l = new double[n * n];
         factor.get(l);
         double[] y = new double[n];
@@ -271,6 +284,7 @@ public final class JavaBackend implements ComputeBackend {
     @Override
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
+        checkOpen();
         checkBlocks(segmentStarts, segmentStarts[segmentStarts.length - 1]);
         for (int s = 0; s + 1 < segmentStarts.length; s++) {
             int start = Math.toIntExact(segmentStarts[s]);
@@ -301,6 +315,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        checkOpen();
         for (int s = 0; s + 1 < segmentStarts.length; s++) {
             long lo = segmentStarts[s], hi = segmentStarts[s + 1]; // answer in [lo, hi]
             double t = thresholds[s];
@@ -312,6 +327,16 @@ public final class JavaBackend implements ComputeBackend {
         }
     }
 
+    /**
+     * Nothing to release, but work after close() is refused as on every other backend: the reference must not accept a
+     * use-after-close that the native backends would reject.
+     */
     @Override
-    public void close() {}
+    public void close() {
+        closed = true;
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("java backend was closed");
+    }
 }

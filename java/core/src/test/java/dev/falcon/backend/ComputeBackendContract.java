@@ -234,6 +234,19 @@ public abstract class ComputeBackendContract {
         assertThrows(IllegalArgumentException.class, () -> backend.blockGramProduct(x, new long[] {1, 4}, d, out));
     }
 
+    /** Work after close() is refused with IllegalStateException on every backend, the reference included. */
+    @Test
+    void aClosedBackendRefusesWork() {
+        ComputeBackend closed = createBackend(1);
+        HostMatrix x = track(HostMatrix.allocate(3, 5));
+        FloatPointer v = track(new FloatPointer(5)), out = track(new FloatPointer(3));
+        closed.close();
+        assertThrows(IllegalStateException.class, () -> closed.multiply(x, v, out), closed.name());
+        assertThrows(IllegalStateException.class, () -> closed.sortSegmentsDescending(v, new long[] {0, 5}, track(new FloatPointer(5)),
+                track(new IntPointer(5L)), track(new DoublePointer(5))), closed.name());
+        closed.close(); // a second close is harmless
+    }
+
     @Test
     void resultsAreDeterministicAcrossCalls() {
         SplittableRandom random = new SplittableRandom(2);

@@ -52,7 +52,7 @@ public final class CudaBackend implements ComputeBackend {
     private HostMatrix residentOf;
     private DeviceBuffer residentX;
     private DeviceMemoryPlan plan;
-    private boolean closed;
+    private volatile boolean closed;
 
     CudaBackend(int threads) {
         this.threads = Math.max(1, threads);
@@ -97,6 +97,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
+        checkOpen();
         if (x == residentOf) releaseResident();
         host.fillSyntheticGradients(x, rank, noise, seed);
     }
@@ -105,6 +106,7 @@ public final class CudaBackend implements ComputeBackend {
 
     /** The plan for X, making X resident when it fits. Public for logs and tests on a GPU. */
     public DeviceMemoryPlan prepare(HostMatrix x) {
+        checkOpen();
         if (x == residentOf && plan != null) return plan;
         x.requireColumnMajor("the cuda backend");
         releaseResident();
@@ -261,6 +263,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
+        checkOpen();
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
         DeviceBuffer dV = upload("v", v, p * Float.BYTES);
@@ -290,6 +293,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
+        checkOpen();
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
         DeviceBuffer dU = upload("u", u, (long) n * Float.BYTES);
@@ -306,6 +310,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
+        checkOpen();
         CudaLogicOnCpu.checkStarts(blockStarts, x.cols());
         long n = x.rows(), p = x.cols();
         DeviceBuffer dD = upload("d", d, p * Float.BYTES);
@@ -332,6 +337,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        checkOpen();
         for (long c = 0; c < k; c++) {
             int j = columns.get(c);
             if (j < 0 || j >= x.cols()) throw new IndexOutOfBoundsException("column " + j + " of " + x.cols());
@@ -353,6 +359,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        checkOpen();
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
         // Weights >= 0 (always so for the solver's 0/1 supports): sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j],
@@ -402,6 +409,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void choleskyFactor(DoublePointer a, int n) {
+        checkOpen();
         long bytes = (long) n * n * Double.BYTES;
         DeviceBuffer dA = upload("chol", a, bytes);
         DeviceBuffer dInfo = buffer("info", Integer.BYTES);
@@ -429,6 +437,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
+        checkOpen();
         DeviceBuffer dL = upload("chol", factor, (long) n * n * Double.BYTES);
         DeviceBuffer dB = upload("rhs", b, (long) n * nrhs * Double.BYTES);
         DeviceBuffer dInfo = buffer("info", Integer.BYTES);
@@ -445,6 +454,7 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
+        checkOpen();
         long count = segmentStarts[segmentStarts.length - 1];
         CudaLogicOnCpu.checkStarts(segmentStarts, count);
         DeviceBuffer dScores = upload("scores", scores, count * Float.BYTES);
@@ -470,6 +480,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        checkOpen();
         int segments = segmentStarts.length - 1;
         long count = segmentStarts[segments];
         DeviceBuffer dSorted = upload("sorted", sorted, count * Float.BYTES);
@@ -489,6 +500,11 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     // ---------------------------------------------------------------- lifetime
+
+    /** Work after close() is refused: the cuBLAS/cuSOLVER handles and device buffers are gone. */
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("cuda backend was closed");
+    }
 
     @Override
     public synchronized void close() {

@@ -23,6 +23,7 @@ import org.bytedeco.javacpp.IntPointer;
  */
 public final class CudaLogicOnCpu implements ComputeBackend {
     private final JavaBackend host = new JavaBackend();
+    private volatile boolean closed;
 
     /** Whether the kernel logic library was built (the CUDA toolkit headers were present at build time) and loads. */
     public static String unavailableReason() {
@@ -63,6 +64,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
+        checkOpen();
         checkStarts(blockStarts, x.cols());
         x.requireColumnMajor(name());
         CudaLogic.fcl_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out);
@@ -70,6 +72,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        checkOpen();
         x.requireColumnMajor(name());
         long r = CudaLogic.fcl_gather(x.data(), x.rows(), x.cols(), columns, k, dst);
         if (r < 0) {
@@ -81,6 +84,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     /** The GPU path's widening kernel per chunk of {@link #GRAM_CHUNK} columns, then loops in cuBLAS dgemm's role. */
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        checkOpen();
         x.requireColumnMajor(name());
         ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
         CudaLogic.fcl_weighted_gram(x.data(), x.rows(), x.cols(), columnWeights, GRAM_CHUNK, gram);
@@ -96,6 +100,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     @Override
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
+        checkOpen();
         checkStarts(segmentStarts, segmentStarts[segmentStarts.length - 1]);
         long count = segmentStarts[segmentStarts.length - 1];
         long bad;
@@ -111,10 +116,20 @@ public final class CudaLogicOnCpu implements ComputeBackend {
 
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        checkOpen();
         CudaLogic.fcl_count_above(sorted, segmentStarts, segmentStarts.length - 1, thresholds, counts);
     }
 
-    @Override public void close() {}
+    /** Work after close() is refused, as on every backend (the delegated operations through the closed host backend). */
+    @Override
+    public void close() {
+        closed = true;
+        host.close();
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("cuda-logic-cpu backend was closed");
+    }
 
     /** The checks of the reference: starts begin at 0, increase strictly and end at {@code end}. */
     static void checkStarts(long[] starts, long end) {
