@@ -651,10 +651,10 @@ final class PruneCommand implements Callable<Integer> {
             }
             if (Files.isDirectory(outputs.get(i))) throw InputException.of(outputs.get(i), "output", "is a directory", "give a file name");
         }
-        if (isFileTarget(outPath) && !isSafetensors(outPath) && !outPath.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy")) {
+        if (isFileTarget(outPath) && !isSafetensors(outPath) && !hasExtension(outPath, ".npy")) {
             throw InputException.of(outPath, "--out", "names no format falcon writes", "end it in .npy (float32) or .safetensors (F32)");
         }
-        if (mask != null && isFileTarget(mask) && !mask.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".npy")) {
+        if (mask != null && isFileTarget(mask) && !hasExtension(mask, ".npy")) {
             throw InputException.of(mask, "--mask", "the mask is written as a bool .npy", "end it in .npy");
         }
         // an output over an input would destroy the input (the rename replaces it even through a symbolic link)
@@ -701,7 +701,11 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private static boolean isSafetensors(Path path) {
-        return path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors");
+        return hasExtension(path, ".safetensors");
+    }
+
+    private static boolean hasExtension(Path path, String extension) {
+        return path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(extension);
     }
 
     /**
@@ -710,7 +714,7 @@ final class PruneCommand implements Callable<Integer> {
      */
     private AtomicFiles.TempWriter weightsContent(Path outPath, FloatPointer pruned, long[] shape, Method m) {
         if (!isSafetensors(outPath)) return Npy.float32Content(outPath, pruned, shape);
-        String name = weights != null && ArrayFiles.fileOf(weights).getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".safetensors")
+        String name = weights != null && isSafetensors(ArrayFiles.fileOf(weights))
                 ? ArrayFiles.tensorName(weights, "--weights") : "weights";
         LinkedHashMap<String, NamedArray> tensors = new LinkedHashMap<>();
         tensors.put(name, new NamedArray(pruned, shape));

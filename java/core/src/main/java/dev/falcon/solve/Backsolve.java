@@ -2,6 +2,7 @@ package dev.falcon.solve;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
+import dev.falcon.data.VectorLoops;
 import dev.falcon.model.LayerTable;
 import java.util.ArrayList;
 import java.util.List;
@@ -126,7 +127,7 @@ public final class Backsolve {
             d[i] = w[i] - wbar[i];
         }
         double[] r = product(backend, x, d);
-        double q = objective(r, d, g, lambda);
+        double q = objective(backend.threads(), r, d, g, lambda);
         float[] sweepStart = new float[p];
         float[] previousStep = null, step = new float[p];
         double[] previousXStep = null;
@@ -163,7 +164,7 @@ public final class Backsolve {
             double[] xStep = product(backend, x, d);
             for (int i = 0; i < n; i++) xStep[i] -= residualAtStart[i];
             for (int i = 0; i < p; i++) step[i] = d[i] - sweepStart[i];
-            double[] ab = bestInPlane(residualAtStart, sweepStart, g, lambda, step, xStep, previousStep, previousXStep);
+            double[] ab = bestInPlane(backend.threads(), residualAtStart, sweepStart, g, lambda, step, xStep, previousStep, previousXStep);
             double a = ab[0], bb = ab[1];
             float[] taken = previousStep == null ? new float[p] : previousStep;
             double[] xTaken = new double[n];
@@ -179,7 +180,7 @@ public final class Backsolve {
             previousStep = taken;
             previousXStep = xTaken;
             double previous = q;
-            q = objective(r, d, g, lambda);
+            q = objective(backend.threads(), r, d, g, lambda);
             if (qPerSweep != null) qPerSweep.add(q);
             if (previous - q <= tolerance * Math.abs(previous)) break;
             if (sweep == sweeps - 1 && qPerSweep == null) {
@@ -193,31 +194,45 @@ public final class Backsolve {
         return w;
     }
 
-    /** Q = 1/2 ||r||^2 + lambda/2 ||d||^2 + g^T d for r = X d. */
-    private static double objective(double[] r, float[] d, float[] g, double lambda) {
-        double rr = 0, dd = 0, lin = 0;
-        for (double ri : r) rr += ri * ri;
-        for (int i = 0; i < d.length; i++) {
-            dd += (double) d[i] * d[i];
-            if (g != null) lin += (double) g[i] * d[i];
-        }
-        return 0.5 * rr + 0.5 * lambda * dd + lin;
+    /** Q = 1/2 ||r||^2 + lambda/2 ||d||^2 + g^T d for r = X d (length-p sums in fixed chunks: the same for any thread count). */
+    private static double objective(int threads, double[] r, float[] d, float[] g, double lambda) {
+        double[] sums = VectorLoops.run(threads, d.length, 2, (from, to, out) -> {
+            for (int i = from; i < to; i++) {
+                out[0] += (double) d[i] * d[i];
+                if (g != null) out[1] += (double) g[i] * d[i];
+            }
+        });
+        return 0.5 * dot(r, r) + 0.5 * lambda * sums[0] + sums[1];
     }
 
     /**
      * (a, b) minimising Q(d + a s + b t) for the quadratic Q of {@link #objective}, given r = X d, X s and X t; t may be
      * null (then b = 0). Falls back to the plain step (1, 0) when the plane's 2 x 2 system is too ill-conditioned to beat it.
      */
-    private static double[] bestInPlane(double[] r, float[] d, float[] g, double lambda, float[] s, double[] xs, float[] t, double[] xt) {
-        double h11 = dot(xs, xs) + lambda * dot(s, s);
-        double c1 = dot(r, xs) + lambda * dot(d, s) + (g == null ? 0 : dot(g, s));
+    private static double[] bestInPlane(int threads, double[] r, float[] d, float[] g, double lambda, float[] s, double[] xs, float[] t,
+                                        double[] xt) {
+        // the length-p inner products in one pass: s.s, d.s, g.s, t.t, s.t, d.t, g.t
+        double[] p = VectorLoops.run(threads, s.length, 7, (from, to, out) -> {
+            for (int i = from; i < to; i++) {
+                double si = s[i], di = d[i], gi = g == null ? 0 : g[i], ti = t == null ? 0 : t[i];
+                out[0] += si * si;
+                out[1] += di * si;
+                out[2] += gi * si;
+                out[3] += ti * ti;
+                out[4] += si * ti;
+                out[5] += di * ti;
+                out[6] += gi * ti;
+            }
+        });
+        double h11 = dot(xs, xs) + lambda * p[0];
+        double c1 = dot(r, xs) + lambda * p[1] + p[2];
         if (!(h11 > 0)) return new double[] {1, 0};
         double plain = 0.5 * h11 + c1;
         double a = -c1 / h11, b = 0, best = -0.5 * c1 * c1 / h11;
         if (t != null) {
-            double h22 = dot(xt, xt) + lambda * dot(t, t);
-            double h12 = dot(xs, xt) + lambda * dot(s, t);
-            double c2 = dot(r, xt) + lambda * dot(d, t) + (g == null ? 0 : dot(g, t));
+            double h22 = dot(xt, xt) + lambda * p[3];
+            double h12 = dot(xs, xt) + lambda * p[4];
+            double c2 = dot(r, xt) + lambda * p[5] + p[6];
             double det = h11 * h22 - h12 * h12;
             if (h22 > 0 && det > 1e-12 * h11 * h22) {
                 double a2 = (-c1 * h22 + c2 * h12) / det, b2 = (-c2 * h11 + c1 * h12) / det;
@@ -228,17 +243,13 @@ public final class Backsolve {
         return best < plain ? new double[] {a, b} : new double[] {1, 0};
     }
 
+    /** n-length (residual-sized) inner product. */
     private static double dot(double[] u, double[] v) {
         double s = 0;
         for (int i = 0; i < u.length; i++) s += u[i] * v[i];
         return s;
     }
 
-    private static double dot(float[] u, float[] v) {
-        double s = 0;
-        for (int i = 0; i < u.length; i++) s += (double) u[i] * v[i];
-        return s;
-    }
 
     /**
      * {@code X_K X_K^T} (n x n, double, without lambda) of one support K, kept so that the exact backsolve of a nearby
