@@ -14,7 +14,7 @@ import json
 import math
 import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 import torch
@@ -82,12 +82,24 @@ def _vmap_grad_fn(model, layers, loss_fn):
         return None
     names = [l.name for l in layers]
     named = dict(model.named_parameters())
-    state = {k: v.detach() for k, v in named.items()}
+    # every name a parameter goes by: a tied weight (one Parameter held by several modules) is listed once by
+    # named_parameters(), and functional_call (torch 1.13) replaces it only under the names it is given
+    aliases: Dict[int, List[str]] = {}
+    for mname, m in model.named_modules(remove_duplicate=False):
+        for pname, prm in m._parameters.items():
+            if prm is not None:
+                aliases.setdefault(id(prm), []).append(f"{mname}.{pname}" if mname else pname)
+    state = {}
+    for v in named.values():
+        d = v.detach()
+        state.update((a, d) for a in aliases[id(v)])
     state.update({k: v for k, v in model.named_buffers()})
+    name_aliases = [aliases[id(named[n])] for n in names]
 
     def loss_one(pvals, x, y):
         st = dict(state)
-        st.update(zip(names, pvals))
+        for al, v in zip(name_aliases, pvals):
+            st.update((a, v) for a in al)
         return loss_fn(functional_call(model, st, (x.unsqueeze(0),)), y.unsqueeze(0))
 
     g = vmap(grad(loss_one), in_dims=(None, 0, 0))

@@ -73,6 +73,27 @@ class ExportApplyTest(unittest.TestCase):
         b = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "b"), engine="auto")
         np.testing.assert_allclose(np.load(a.grads_path), np.load(b.grads_path), rtol=1e-4, atol=1e-6)
 
+    def test_tied_weights_get_the_gradient_of_every_use(self):
+        # one Parameter held by two Linear modules: X must hold the gradient through both uses, with either engine
+        class Tied(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b, self.c = nn.Linear(4, 4, bias=False), nn.Linear(4, 4, bias=False), nn.Linear(4, 3)
+                self.b.weight = self.a.weight
+
+            def forward(self, x):
+                return self.c(torch.relu(self.b(torch.relu(self.a(x)))))
+        torch.manual_seed(0)
+        m = Tied()
+        x, y = torch.randn(6, 4), torch.randint(0, 3, (6,))
+        m.zero_grad()
+        nn.functional.cross_entropy(m(x[:1]), y[:1], reduction="sum").backward()
+        ref = torch.cat([m.a.weight.grad.reshape(-1), m.c.weight.grad.reshape(-1)]).numpy() / math.sqrt(6)
+        for engine in ("loop", "vmap"):
+            ex = ft.export(m, (x, y), n_samples=6, out_dir=os.path.join(self.d, engine), engine=engine)
+            self.assertEqual([l.name for l in ex.layers], ["a.weight", "c.weight"])
+            np.testing.assert_allclose(np.load(ex.grads_path)[0], ref, rtol=1e-5, atol=1e-7, err_msg=engine)
+
     def test_export_from_a_generator(self):
         m = small_model()
         batches, _, _ = data()
