@@ -10,7 +10,8 @@ and a weight's cost is how many times it is multiplied in one sample's forward p
 * Linear: the number of positions it is applied to, input.numel() / (in_features * batch): 1 for a
   plain classifier on (N, D), T for a token-wise linear on (N, T, D).
 
-A module called several times in one forward pass (weight sharing) costs the sum over its calls.
+A module called several times in one forward pass (weight sharing) costs the sum over its calls, and a
+weight tied between modules the sum over the calls of all of them.
 """
 from __future__ import annotations
 
@@ -129,11 +130,18 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         if t is None or t.dim() == 0:
             raise ValueError("cannot infer the batch size from the example input; pass batch_size=")
         batch_size = t.shape[0]
-    totals = {l.module_name: 0.0 for l in layers}
-    calls = {l.module_name: 0 for l in layers}
+    # a tied weight (one Parameter held by several modules) costs the calls of every module that holds it
+    named = dict(model.named_parameters())
+    users = {}
+    for l in layers:
+        prm = named.get(l.name)
+        users[l.name] = [n for n, m in modules.items() if prm is not None and isinstance(m, PRUNABLE_TYPES)
+                         and getattr(m, "weight", None) is prm] or [l.module_name]
+    totals = {l.name: 0.0 for l in layers}
+    calls = {l.name: 0 for l in layers}
     handles = []
 
-    def make_hook(mname):
+    def make_hook(lname):
         def hook(module, inputs, output):
             if isinstance(module, _CONV):
                 sp = output.shape[2:] if output.dim() == module.weight.dim() else output.shape[1:]
@@ -149,12 +157,13 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
             else:
                 x = inputs[0]
                 per_sample = x.numel() / (module.in_features * batch_size)
-            totals[mname] += float(per_sample)
-            calls[mname] += 1
+            totals[lname] += float(per_sample)
+            calls[lname] += 1
         return hook
 
     for l in layers:
-        handles.append(modules[l.module_name].register_forward_hook(make_hook(l.module_name)))
+        for mname in users[l.name]:
+            handles.append(modules[mname].register_forward_hook(make_hook(l.name)))
     try:
         with torch.no_grad():
             model(*args)
@@ -162,10 +171,10 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         for h in handles:
             h.remove()
     for l in layers:
-        if calls[l.module_name] == 0:
+        if calls[l.name] == 0:
             raise ValueError(f"layer {l.name} was not used in the forward pass; leave it out of `prunable`")
-        l.flops_per_weight = totals[l.module_name]
-        l.calls = calls[l.module_name]
+        l.flops_per_weight = totals[l.name]
+        l.calls = calls[l.name]
     return list(layers)
 
 

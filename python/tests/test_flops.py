@@ -51,6 +51,19 @@ class FlopHookTest(unittest.TestCase):
         layers = measure_flops(Twice(), torch.zeros(3, 4))
         self.assertEqual((layers[0].flops_per_weight, layers[0].calls), (2, 2))
 
+    def test_tied_weight_sums_the_calls_of_every_module(self):
+        class Tied(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 4)
+                self.b.weight = self.a.weight          # one weight, two modules: multiplied twice per sample
+
+            def forward(self, x):
+                return self.b(self.a(x))
+        layers = measure_flops(Tied(), torch.zeros(3, 4))
+        self.assertEqual([l.name for l in layers], ["a.weight"])
+        self.assertEqual((layers[0].flops_per_weight, layers[0].calls), (2, 2))
+
     def test_default_excludes_biases_and_norms(self):
         m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 4 * 4, 3), nn.LayerNorm(3))
         names = [l.name for l in prunable_parameters(m)]
