@@ -139,15 +139,15 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
         raise ValueError(f"engine must be auto, vmap or loop, not {engine!r}")
     p = sum(l.count for l in layers)
     device = next(model.parameters()).device
-    tmp = out_path + ".part.npy"
-    X = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_samples, p), fortran_order=False)
-    was_training = model.training
-    model.eval()
     fn = None if engine == "loop" else _vmap_grad_fn(model, layers, loss_fn)
     if fn is None:
         if engine == "vmap":
             raise RuntimeError("functorch is not available for engine='vmap'")
         fn = _loop_grad_fn(model, layers, loss_fn)
+    tmp = out_path + ".part.npy"
+    X = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_samples, p), fortran_order=False)
+    was_training = model.training
+    model.eval()
     n = 0
     try:
         for x, y in _iter_chunks(batches, n_samples, chunk):
@@ -162,6 +162,10 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                 rows = fn(x, y)
             X[n:n + rows.shape[0]] = rows.detach().float().cpu().numpy()
             n += rows.shape[0]
+    except BaseException:              # a failing model or loss_fn, or an interrupt: no partial X is left behind
+        del X
+        os.remove(tmp)
+        raise
     finally:
         model.train(was_training)
     if n == 0:

@@ -110,6 +110,16 @@ class ExportApplyTest(unittest.TestCase):
         self.assertEqual(np.load(ex.grads_path).shape, (4, ex.p))
         self.assertEqual(sorted(os.listdir(self.d)), ["X.npy", "layers.json", "w.npy"])
 
+    def test_failed_export_leaves_no_partial_x(self):
+        def failing_loss(out, y):
+            raise RuntimeError("loss failed")
+        m = small_model()
+        batches, _, _ = data()
+        with self.assertRaisesRegex(RuntimeError, "loss failed"):
+            ft.export(m, batches, n_samples=8, out_dir=self.d, loss_fn=failing_loss)
+        self.assertEqual(sorted(os.listdir(self.d)), ["w.npy"])
+        self.assertTrue(m.training)
+
     def test_apply_round_trip(self):
         m = small_model()
         batches, x, _ = data()
