@@ -89,7 +89,9 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     ok, why = cli.supports(stage_method)
     if not ok:
         raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}: {why}", cli.command)
-    if stages > 1 and iter(batches) is batches:    # a one-shot iterator: every stage needs the samples again
+    if (stages > 1 or name == "falcon++") and iter(batches) is batches:
+        # a one-shot iterator: every stage needs the samples again (falcon++ through the CLI reads them twice,
+        # for stage 0's X and for the gradient command's session, even in one stage)
         batches = list(itertools.islice(batches, n_samples))
     if name == "falcon++":
         if gradient_source not in ("auto", "cli", "python"):

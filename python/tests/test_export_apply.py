@@ -245,6 +245,17 @@ class CliTest(unittest.TestCase):
         p1 = np.load(os.path.join(self.d, "w", "stage1", "pruned.npy"))
         np.testing.assert_array_equal(w2, p1)
 
+    def test_falcon_plus_plus_one_stage_from_a_generator(self):
+        # the CLI route reads the samples twice (stage 0's X, the gradient command's session), whatever the stages
+        if not self.cli.has_option("--grads-command") or not self.cli.supports("falcon")[0]:
+            self.skipTest("this CLI has no --grads-command or no falcon")
+        m = small_model()
+        batches, _, _ = data()
+        res = ft.prune(m, (b for b in batches), keep_flops=0.5, method="falcon++", stages=1, n_samples=8,
+                       cli=self.cli, work_dir=self.d, gradient_source="cli")
+        self.assertEqual(res.report["method"], "falcon++")
+        self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
+
     def test_bad_input_raises_with_cli_message(self):
         np.save(os.path.join(self.d, "w.npy"), np.ones(3, np.float32))
         with open(os.path.join(self.d, "layers.json"), "w") as f:
