@@ -137,6 +137,17 @@ def _importable(model: nn.Module) -> bool:
     return type(model).__module__ != "__main__" and getattr(module, "__file__", None) is not None
 
 
+def _import_root(model: nn.Module) -> str:
+    """The folder the model's class imports from under its module's name: the module file's folder, or for a
+    module in a package (pkg.sub.net) the folder holding the top-level package."""
+    name = type(model).__module__
+    path = os.path.abspath(sys.modules[name].__file__)
+    root = os.path.dirname(path)
+    for _ in range(name.count(".") + (os.path.basename(path) == "__init__.py")):
+        root = os.path.dirname(root)
+    return root
+
+
 def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable, lam,
                            schedule, work_dir, cli, extra_args) -> PruneResult:
     """falcon++ in one CLI run: stage 0's X exported here, later stages' X from the gradient command."""
@@ -149,9 +160,8 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=d)
         session = gradcmd.prepare(model, batches, os.path.join(work_dir, "session"), n_samples=n_samples,
                                   prunable=prunable)
-        # The command unpickles the model: its class's folder and falcon_torch must be importable there.
-        paths = [os.path.dirname(os.path.abspath(sys.modules[type(model).__module__].__file__)),
-                 str(Path(__file__).resolve().parents[1])]
+        # The command unpickles the model: its class's module and falcon_torch must be importable there.
+        paths = [_import_root(model), str(Path(__file__).resolve().parents[1])]
         if os.environ.get("PYTHONPATH"):
             paths.append(os.environ["PYTHONPATH"])
         command = ("env PYTHONPATH=" + shlex.quote(os.pathsep.join(paths)) + " " + shlex.join(gradcmd.command(session))

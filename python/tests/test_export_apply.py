@@ -256,6 +256,30 @@ class CliTest(unittest.TestCase):
         self.assertEqual(res.report["method"], "falcon++")
         self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
 
+    def test_falcon_plus_plus_cli_route_with_a_model_class_in_a_package(self):
+        # the gradient command must import pkg.net.Net from anywhere: the package's root goes on its PYTHONPATH
+        if not self.cli.has_option("--grads-command") or not self.cli.supports("falcon")[0]:
+            self.skipTest("this CLI has no --grads-command or no falcon")
+        import importlib, sys
+        root = os.path.join(self.d, "src")
+        os.makedirs(os.path.join(root, "falcon_test_pkg"))
+        open(os.path.join(root, "falcon_test_pkg", "__init__.py"), "w").close()
+        with open(os.path.join(root, "falcon_test_pkg", "net.py"), "w") as f:
+            f.write("from torch import nn\n\nclass Net(nn.Sequential):\n    pass\n")
+        sys.path.insert(0, root)
+        try:
+            net = importlib.import_module("falcon_test_pkg.net")
+            m = net.Net(*small_model())
+            batches, _, _ = data()
+            res = ft.prune(m, batches, keep_flops=0.3, method="falcon++", stages=2, n_samples=8, cli=self.cli,
+                           work_dir=os.path.join(self.d, "w"), gradient_source="cli")
+        finally:
+            sys.path.remove(root)
+            for k in ("falcon_test_pkg.net", "falcon_test_pkg"):
+                sys.modules.pop(k, None)
+        self.assertEqual(len(res.report["objective"]["solver"]["stages"]), 3)
+        self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
+
     def test_bad_input_raises_with_cli_message(self):
         np.save(os.path.join(self.d, "w.npy"), np.ones(3, np.float32))
         with open(os.path.join(self.d, "layers.json"), "w") as f:
