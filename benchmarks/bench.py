@@ -62,7 +62,11 @@ def medians(result):
 
 
 def to_ms(score, unit):
-    return score * {"ms/op": 1.0, "s/op": 1e3, "us/op": 1e-3, "ns/op": 1e-6}[unit]
+    """Milliseconds per operation, from an average time (ms/op, ...) or a throughput (ops/ms, ... with -bm thrpt)."""
+    ms = {"ms": 1.0, "s": 1e3, "us": 1e-3, "ns": 1e-6, "min": 6e4}
+    if unit.startswith("ops/"):
+        return ms[unit[4:]] / score
+    return score * ms[unit[:-3]]
 
 
 # floors measured on the fused kernel's own buffer: a streaming read (two kinds) and a read of every block twice

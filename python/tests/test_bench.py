@@ -1,0 +1,68 @@
+"""benchmarks/bench.py (no torch needed; run here because run_tests.sh is the repository's Python runner):
+units, throughput results and compare's flags on small synthetic JMH files."""
+import contextlib
+import io
+import json
+import os
+import sys
+import tempfile
+import unittest
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+if str(BENCH_DIR) not in sys.path:
+    sys.path.insert(0, str(BENCH_DIR))
+import bench  # noqa: E402
+
+
+def entry(name, score, unit="ms/op", mode="avgt", **params):
+    p = {"backendName": "cpu", "layout": "panels", "n": "512", "p": "2000000", "threads": "2"}
+    p.update({k: str(v) for k, v in params.items()})
+    return {"benchmark": "dev.falcon.bench." + name, "mode": mode, "params": p,
+            "primaryMetric": {"score": score, "scoreUnit": unit}}
+
+
+class BenchTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def save(self, name, runs):
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "w") as f:
+            json.dump({"machine": {}, "runs": runs}, f)
+        return path
+
+    def run_bench(self, fn, *args):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            rc = fn(*args)
+        return rc, out.getvalue()
+
+    def test_time_units(self):
+        self.assertAlmostEqual(bench.to_ms(0.105, "s/op"), 105.0)
+        self.assertAlmostEqual(bench.to_ms(11500.0, "us/op"), 11.5)
+        base = self.save("base.json", [entry("SortBenchmark.sort", 10.0), entry("GramBenchmark.weightedGram", 5.0)])
+        new = self.save("new.json", [entry("SortBenchmark.sort", 11500.0, "us/op"), entry("GramBenchmark.weightedGram", 0.0052, "s/op")])
+        rc, out = self.run_bench(bench.compare, base, new)
+        self.assertEqual(rc, 1)
+        self.assertRegex(out, r"SLOWER +SortBenchmark.sort +10.000 -> +11.500 ms \(\+15.0%\)")
+        self.assertRegex(out, r"ok +GramBenchmark.weightedGram +5.000 -> +5.200 ms \(\+4.0%\)")
+
+    def test_throughput_results(self):
+        # JMH_ARGS="-bm thrpt": a score in ops per time unit; slower is a LOWER score. 10 ops/s = 100 ms/op.
+        self.assertAlmostEqual(bench.to_ms(10.0, "ops/s"), 100.0)
+        self.assertAlmostEqual(bench.to_ms(0.01, "ops/ms"), 100.0)
+        base = self.save("base.json", [entry("ProductBenchmark.streamingRead", 10.0, "ops/s", "thrpt"),
+                                       entry("SortBenchmark.sort", 10.0, "ops/s", "thrpt")])
+        new = self.save("new.json", [entry("ProductBenchmark.streamingRead", 8.0, "ops/s", "thrpt"),
+                                     entry("SortBenchmark.sort", 12.5, "ops/s", "thrpt")])
+        rc, out = self.run_bench(bench.compare, base, new)
+        self.assertEqual(rc, 1)
+        self.assertRegex(out, r"SLOWER +ProductBenchmark.streamingRead +100.000 -> +125.000 ms \(\+25.0%\)")
+        self.assertRegex(out, r"ok +SortBenchmark.sort +100.000 -> +80.000 ms \(-20.0%\)")
+        # GB/s of X: 512 x 2,000,000 x 4 bytes = 4.096 GB in 0.1 s
+        rc, out = self.run_bench(bench.summary, base)
+        self.assertIn("40.96 GB/s of X per call", out)
