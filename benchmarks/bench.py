@@ -2,7 +2,8 @@
 """Summarise and compare falcon JMH results.
 
   bench.py summary RESULT.json            GB/s and side-by-side ratios of one saved run
-  bench.py compare BASELINE.json NEW.json flags every benchmark more than 10% slower (exit 1)
+  bench.py compare BASELINE.json NEW.json flags every benchmark more than 10% slower (exit 1), lists
+                                          those in only one of them (NEW, MISSING)
   bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description
 
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
@@ -163,6 +164,9 @@ def compare(baseline_path, new_path):
         flag = "SLOWER" if change > THRESHOLD else "ok"
         slower += flag == "SLOWER"
         print(f"{flag:8s} {k[0]:40s} {b:10.3f} -> {s:10.3f} ms ({change * 100:+.1f}%) {dict(k[1])}")
+    for k in sorted(base.keys() - new.keys()):
+        # in the baseline only: not run, failed, or run with other parameters in NEW
+        print(f"MISSING  {k[0]} {dict(k[1])}")
     print(f"{slower} benchmark(s) more than {THRESHOLD * 100:.0f}% slower than the baseline")
     return 1 if slower else 0
 

@@ -66,3 +66,15 @@ class BenchTest(unittest.TestCase):
         # GB/s of X: 512 x 2,000,000 x 4 bytes = 4.096 GB in 0.1 s
         rc, out = self.run_bench(bench.summary, base)
         self.assertIn("40.96 GB/s of X per call", out)
+
+    def test_compare_lists_benchmarks_missing_on_either_side(self):
+        base = self.save("base.json", [entry("ProductBenchmark.streamingRead", 100.0), entry("SortBenchmark.sort", 10.0),
+                                       entry("GramBenchmark.weightedGram", 5.0)])
+        # GramBenchmark did not run (or failed) in the new run; streamingRead ran with another n
+        new = self.save("new.json", [entry("ProductBenchmark.streamingRead", 100.0, n=1024), entry("SortBenchmark.sort", 10.0)])
+        rc, out = self.run_bench(bench.compare, base, new)
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"NEW +ProductBenchmark.streamingRead .*'n': '1024'")
+        self.assertRegex(out, r"MISSING +ProductBenchmark.streamingRead .*'n': '512'")
+        self.assertRegex(out, r"MISSING +GramBenchmark.weightedGram")
+        self.assertRegex(out, r"ok +SortBenchmark.sort")
