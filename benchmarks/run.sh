@@ -5,7 +5,9 @@
 #   benchmarks/run.sh [ROUNDS] [JMH include regex...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds=${1:-3}; shift || true
+rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
+if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
 patterns=("$@")
 if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'
