@@ -120,9 +120,12 @@ def summary(path):
             read = ("ProductBenchmark.nativeStreamingRead", params)
             if read in med:
                 s2, _, u2 = med[read]
-                per_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in zip(rounds[(name, params)], rounds[read]))
+                # pairs by position: only when both ran in every round (a failed round would shift the pairs)
+                mine, theirs = rounds[(name, params)], rounds[read]
+                per_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in zip(mine, theirs)) if len(mine) == len(theirs) else ""
                 print(f"{'two-touch floor (' + dict(params).get('layout', '') + ') vs nativeStreamingRead':60s} "
-                      f"{to_ms(s2, u2) / to_ms(score, unit) * 100:6.1f}% of its bandwidth; round by round {per_round}")
+                      f"{to_ms(s2, u2) / to_ms(score, unit) * 100:6.1f}% of its bandwidth"
+                      + (f"; round by round {per_round}" if per_round else ""))
     for (name, params), (score, _, unit) in sorted(med.items()):
         if name == "ProductBenchmark.fusedBlockProduct":
             base = dict(params)

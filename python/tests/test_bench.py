@@ -78,3 +78,16 @@ class BenchTest(unittest.TestCase):
         self.assertRegex(out, r"MISSING +ProductBenchmark.streamingRead .*'n': '512'")
         self.assertRegex(out, r"MISSING +GramBenchmark.weightedGram")
         self.assertRegex(out, r"ok +SortBenchmark.sort")
+
+    def test_round_by_round_only_when_every_round_has_both(self):
+        read, touch = "ProductBenchmark.nativeStreamingRead", "ProductBenchmark.nativeTwoTouchRead"
+        three = self.save("three.json", [entry(read, 50.0), entry(touch, 100.0), entry(read, 80.0), entry(touch, 100.0),
+                                         entry(read, 90.0), entry(touch, 100.0)])
+        _, out = self.run_bench(bench.summary, three)
+        self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +80.0% of its bandwidth; "
+                              r"round by round 50.0%, 80.0%, 90.0%")
+        # the read failed in round 2: pairing by position would report round 3's read against round 2's two-touch
+        gap = self.save("gap.json", [entry(read, 50.0), entry(touch, 100.0), entry(touch, 200.0),
+                                     entry(read, 90.0), entry(touch, 100.0)])
+        _, out = self.run_bench(bench.summary, gap)
+        self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +70.0% of its bandwidth\n")
