@@ -165,7 +165,9 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         for mname in users[l.name]:
             handles.append(modules[mname].register_forward_hook(make_hook(l.name)))
     try:
-        with torch.no_grad():
+        # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
+        # that skips their submodules' forward (nn.TransformerEncoderLayer's fast path), so no hook would fire
+        with torch.enable_grad():
             model(*args)
     finally:
         for h in handles:

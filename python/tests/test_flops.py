@@ -64,6 +64,13 @@ class FlopHookTest(unittest.TestCase):
         self.assertEqual([l.name for l in layers], ["a.weight"])
         self.assertEqual((layers[0].flops_per_weight, layers[0].calls), (2, 2))
 
+    def test_transformer_layer_in_eval_mode(self):
+        # export measures in eval mode; without grad, TransformerEncoderLayer's fast path skips linear1/linear2
+        torch.manual_seed(0)
+        m = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).eval()
+        layers = measure_flops(m, torch.zeros(1, 5, 8), prunable_parameters(m, ["linear1", "linear2"]))
+        self.assertEqual([(l.name, l.flops_per_weight) for l in layers], [("linear1.weight", 5), ("linear2.weight", 5)])
+
     def test_default_excludes_biases_and_norms(self):
         m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 4 * 4, 3), nn.LayerNorm(3))
         names = [l.name for l in prunable_parameters(m)]
