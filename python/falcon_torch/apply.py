@@ -55,7 +55,7 @@ def apply_masks(model: nn.Module, masks: Dict[str, torch.Tensor]) -> None:
     named = dict(model.named_parameters())
     with torch.no_grad():
         for name, m in masks.items():
-            named[name].mul_(m.to(dtype=named[name].dtype))
+            named[name].mul_(m.to(dtype=named[name].dtype, device=named[name].device))
 
 
 def masks_from_model(model: nn.Module, layers_path: str) -> Dict[str, torch.Tensor]:
