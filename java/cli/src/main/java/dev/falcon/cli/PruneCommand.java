@@ -766,8 +766,7 @@ final class PruneCommand implements Callable<Integer> {
 
 
     private static void checksum(Map<String, Object> checksums, String option, String spec) {
-        String pathPart = spec.contains(".safetensors:") ? spec.substring(0, spec.lastIndexOf(':')) : spec;
-        Path file = Path.of(pathPart);
+        Path file = ArrayFiles.fileOf(spec); // a tensor name may hold colons too ("dense/kernel:0")
         Map<String, Object> e = new LinkedHashMap<>();
         e.put("file", file.toString());
         try {
@@ -983,7 +982,7 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private static String stem(String spec) {
-        String name = Path.of(spec.contains(".safetensors:") ? spec.substring(0, spec.lastIndexOf(':')) : spec).getFileName().toString();
+        String name = ArrayFiles.fileOf(spec).getFileName().toString();
         int dot = name.lastIndexOf('.');
         return dot > 0 ? name.substring(0, dot) : name;
     }

@@ -466,6 +466,25 @@ class MainTest {
     }
 
     @Test
+    void aTensorNameWithColonsStillNamesItsFile() throws IOException {
+        // TensorFlow-style names ("dense/kernel:0"): the file ends at ".safetensors:", not at the last colon
+        Path sIn = dir.resolve("model.safetensors");
+        try (FloatPointer w = values(P, 2)) {
+            LinkedHashMap<String, NamedArray> t = new LinkedHashMap<>();
+            t.put("dense/kernel:0", new NamedArray(w, new long[] {P}));
+            Safetensors.write(sIn, t, null);
+        }
+        List<String> args = new ArrayList<>(List.of(with(fileArgs(), "--weights", sIn + ":dense/kernel:0")));
+        args.remove("--quiet");
+        Run r = run(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().startsWith("falcon prune model, method"), "the run is named after the file: " + r.out());
+        JsonNode weights = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/inputs/sha256/--weights");
+        assertEquals(sIn.toString(), weights.get("file").asText(), weights.toString());
+        assertEquals(ArrayFiles.sha256(sIn), weights.get("sha256").asText(), weights.toString());
+    }
+
+    @Test
     void infeasibleBudgets() throws IOException {
         assertFails(run(fileArgs("--flops", "0.5")), 3, "cheapest", "fc");
         assertFails(run(fileArgs("--keep-nnz", "0.01")), 3, "--keep-nnz");
