@@ -118,7 +118,12 @@ public final class LayersJson {
                         "list layers in flatten order covering the weights without gaps or overlaps, or omit offset");
             }
             layers.add(new Layer(name, shape, flops, offset, count));
-            next = Math.addExact(offset, count);
+            try {
+                next = Math.addExact(offset, count);
+            } catch (ArithmeticException e) {
+                throw InputException.of(file, where + ".shape", "brings the layers to more than " + Long.MAX_VALUE + " weights in all",
+                        "check the shapes");
+            }
         }
         LayerTable table;
         try {

@@ -91,4 +91,12 @@ class LayersJsonTest {
         assertInput(() -> LayersJson.read(dupKey, -1), dupKey, "json", "Duplicate");
         assertInput(() -> LayersJson.read(dir.resolve("none.json"), -1), dir.resolve("none.json"), "does not exist");
     }
+
+    @Test
+    void rejectsLayersWhoseWeightsOverflowALong() throws IOException {
+        // each layer of 2^62 weights is valid alone; the second brings the running offset past Long.MAX_VALUE
+        String quarter = "{\"name\": \"q%d\", \"shape\": [4611686018427387904], \"flops_per_weight\": 1}";
+        Path overflow = json("overflow.json", layers(quarter.formatted(0), quarter.formatted(1), quarter.formatted(2)));
+        assertInput(() -> LayersJson.read(overflow, -1), overflow, "layers[1] (\"q1\").shape", "weights in all");
+    }
 }
