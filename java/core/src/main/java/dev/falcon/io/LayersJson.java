@@ -63,6 +63,7 @@ public final class LayersJson {
         List<Layer> layers = new ArrayList<>();
         Map<String, Integer> seen = new HashMap<>();
         long next = 0;
+        double denseFlops = 0;
         for (int i = 0; i < list.size(); i++) {
             JsonNode node = list.get(i);
             String at = "layers[" + i + "]";
@@ -123,6 +124,13 @@ public final class LayersJson {
             } catch (ArithmeticException e) {
                 throw InputException.of(file, where + ".shape", "brings the layers to more than " + Long.MAX_VALUE + " weights in all",
                         "check the shapes");
+            }
+            // an infinite total would make every FLOP budget infinite: nothing would be pruned, silently
+            denseFlops += count * flops;
+            if (Double.isInfinite(denseFlops)) {
+                throw InputException.of(file, where + ".flops_per_weight", "is " + flops + ": the dense FLOPs (count x flops_per_weight"
+                        + " summed over the layers so far) exceed the largest double", "give the FLOPs one nonzero weight costs"
+                        + " (H_out*W_out for a conv, 1 for a linear layer)");
             }
         }
         LayerTable table;

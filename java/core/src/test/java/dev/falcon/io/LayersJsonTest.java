@@ -99,4 +99,16 @@ class LayersJsonTest {
         Path overflow = json("overflow.json", layers(quarter.formatted(0), quarter.formatted(1), quarter.formatted(2)));
         assertInput(() -> LayersJson.read(overflow, -1), overflow, "layers[1] (\"q1\").shape", "weights in all");
     }
+
+    @Test
+    void rejectsFlopsWhoseDenseTotalOverflows() throws IOException {
+        // 1e308 is a finite double, but 4 weights of it (and 1e308 + 1e308 over two layers) are not
+        Path layer = json("layer.json", layers("{\"name\": \"a\", \"shape\": [4], \"flops_per_weight\": 1e308}"));
+        assertInput(() -> LayersJson.read(layer, -1), layer, "layers[0] (\"a\").flops_per_weight", "1.0E308", "dense FLOPs");
+        String one = "{\"name\": \"%s\", \"shape\": [1], \"flops_per_weight\": 1e308}";
+        Path sum = json("sum.json", layers(one.formatted("a"), one.formatted("b")));
+        assertInput(() -> LayersJson.read(sum, -1), sum, "layers[1] (\"b\").flops_per_weight", "dense FLOPs");
+        Path large = json("large.json", layers("{\"name\": \"a\", \"shape\": [4], \"flops_per_weight\": 1e300}"));
+        assertEquals(4e300, LayersJson.read(large, -1).denseFlops(), 1e285);
+    }
 }
