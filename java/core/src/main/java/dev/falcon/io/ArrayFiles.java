@@ -77,8 +77,20 @@ public final class ArrayFiles {
 
     /** The file a spec names ("path.safetensors:tensor" names path.safetensors). */
     public static Path fileOf(String spec) {
-        int colon = spec.indexOf(".safetensors:");
+        int colon = tensorSeparator(spec);
         return colon >= 0 ? Path.of(spec.substring(0, colon + ".safetensors".length())) : Path.of(spec);
+    }
+
+    /**
+     * Where ".safetensors:" starts in a spec, or -1. Case-insensitive, as the extension of a bare path is: the message
+     * for a file of several tensors suggests "W.SAFETENSORS:TENSOR", which must then be understood.
+     */
+    private static int tensorSeparator(String spec) {
+        String separator = ".safetensors:";
+        for (int i = 0; i + separator.length() <= spec.length(); i++) {
+            if (spec.regionMatches(true, i, separator, 0, separator.length())) return i;
+        }
+        return -1;
     }
 
     /** Element count of the array, from its header only. */
@@ -253,7 +265,7 @@ public final class ArrayFiles {
             throw InputException.of("(no file)", field, "no array file given", "pass path.npy, path.safetensors or path.safetensors:tensor");
         }
         try {
-            int colon = spec.indexOf(".safetensors:");
+            int colon = tensorSeparator(spec);
             if (colon >= 0) {
                 Path file = Path.of(spec.substring(0, colon + ".safetensors".length()));
                 String name = spec.substring(colon + ".safetensors:".length());

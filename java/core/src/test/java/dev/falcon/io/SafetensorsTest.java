@@ -70,6 +70,22 @@ class SafetensorsTest {
     }
 
     @Test
+    void anUpperCaseExtensionTakesATensorName() {
+        // "MODEL.SAFETENSORS" alone is read, and with two tensors the message says to write "MODEL.SAFETENSORS:TENSOR"
+        Path f = dir.resolve("MODEL.SAFETENSORS");
+        try (FloatPointer a = new FloatPointer(3f, 4f); FloatPointer b = new FloatPointer(5f)) {
+            LinkedHashMap<String, NamedArray> tensors = new LinkedHashMap<>();
+            tensors.put("w", new NamedArray(a, new long[] {2}));
+            tensors.put("b", new NamedArray(b, new long[] {1}));
+            Safetensors.write(f, tensors, null);
+        }
+        assertInput(() -> ArrayFiles.length(f.toString(), "--w"), f, "ambiguous", "MODEL.SAFETENSORS:TENSOR");
+        assertArrayEquals(new float[] {3, 4}, NpyTest.read(f + ":w", 2));
+        assertEquals("w", ArrayFiles.tensorName(f + ":w", "--w"));
+        assertEquals(f, ArrayFiles.fileOf(f + ":w"));
+    }
+
+    @Test
     void convertsF64F16Bf16AndReportsDtypes() throws IOException {
         byte[] data = Fixtures.concat(Fixtures.doubles(2.5, -1), Fixtures.shorts(0x3c00, 0xbc00), Fixtures.shorts(0x4000, 0x3f80));
         String json = "{\"d\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]},"
