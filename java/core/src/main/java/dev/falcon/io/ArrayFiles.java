@@ -282,6 +282,10 @@ public final class ArrayFiles {
             if (lower.endsWith(".npy")) return fromNpy(Npy.readHeader(file));
             if (lower.endsWith(".safetensors")) {
                 Safetensors.Header h = Safetensors.readHeader(file);
+                if (h.tensors().isEmpty()) {
+                    throw InputException.of(file, "tensors", "holds no tensors" + (h.metadata().isEmpty() ? "" : " (only __metadata__)"),
+                            "pass the file that holds the array");
+                }
                 if (h.tensors().size() != 1) {
                     throw InputException.of(file, "tensors", "holds " + h.tensors().size() + " tensors (" + names(h)
                             + "), so the one meant is ambiguous", "name it: " + spec + ":TENSOR");

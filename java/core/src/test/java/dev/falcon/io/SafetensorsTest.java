@@ -5,6 +5,7 @@ import static dev.falcon.io.Fixtures.safetensors;
 import static dev.falcon.io.Fixtures.write;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.data.ElementType;
@@ -83,6 +84,13 @@ class SafetensorsTest {
         assertArrayEquals(new float[] {3, 4}, NpyTest.read(f + ":w", 2));
         assertEquals("w", ArrayFiles.tensorName(f + ":w", "--w"));
         assertEquals(f, ArrayFiles.fileOf(f + ":w"));
+    }
+
+    @Test
+    void aFileWithoutTensorsIsNotCalledAmbiguous() throws IOException {
+        Path f = write(dir, "empty.safetensors", safetensors("{\"__metadata__\":{\"format\":\"pt\"}}", new byte[0]));
+        InputException e = assertInput(() -> ArrayFiles.readVector(f.toString(), "--weights", -1), f, "--weights", "tensors", "no tensors");
+        assertFalse(e.getMessage().contains("ambiguous"), e.getMessage());
     }
 
     @Test
