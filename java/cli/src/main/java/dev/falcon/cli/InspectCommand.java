@@ -68,7 +68,7 @@ final class InspectCommand implements Callable<Integer> {
                         if (!quiet || nonFinite) {
                             out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
-                                    (e.fortranOrder() ? "   (Fortran order: X is mapped as is; weights and FLOPs must be C order)" : "")
+                                    (e.fortranOrder() ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
                                             + (nonFinite ? "   <- NaN/Inf: rejected as input" : ""));
                         }
                     }

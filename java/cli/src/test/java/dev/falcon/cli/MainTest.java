@@ -257,6 +257,15 @@ class MainTest {
             Npy.writeFloat32(dir.resolve("Xinf.npy"), x, new long[] {N, P});
         }
         assertFails(run(with(fileArgs(), "--grads", dir.resolve("Xinf.npy").toString())), 2, "Xinf.npy", "--grads", "Infinity");
+        // finite in the file, infinite once converted to float32: the message must not say the file holds an Inf
+        String header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }";
+        header += " ".repeat(63 - (10 + header.length()) % 64) + "\n";
+        ByteBuffer npy = ByteBuffer.allocate(10 + header.length() + 8 * N * P).order(ByteOrder.LITTLE_ENDIAN);
+        npy.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length());
+        npy.put(header.getBytes(StandardCharsets.US_ASCII));
+        for (int i = 0; i < N * P; i++) npy.putDouble(i == 20 ? 1e39 : 0.01 * (i % 7));
+        Files.write(dir.resolve("X64big.npy"), npy.array());
+        assertFails(run(with(fileArgs(), "--grads", dir.resolve("X64big.npy").toString())), 2, "X64big.npy", "beyond float32");
     }
 
     @Test
@@ -343,15 +352,14 @@ class MainTest {
             assertEquals(0, r.code(), r.err());
             var report = mapper.readTree(outDir.resolve("r.json").toFile());
             q[v] = report.at("/objective/ours/after").asDouble();
-            // phases do not nest: the solver's time is "solve" only, not also inside "selection"
+            // phases do not nest: the solver's time is "solve" only, not also inside "selection" (disjoint phases of one run
+            // always sum to at most its total; comparing two phases' lengths would depend on the machine's speed)
             double phases = 0;
             for (var it = report.get("timings_seconds").fields(); it.hasNext(); ) {
                 var phase = it.next();
                 if (!phase.getKey().equals("total")) phases += phase.getValue().asDouble();
             }
             assertTrue(phases <= report.at("/timings_seconds/total").asDouble(), report.get("timings_seconds").toString());
-            if (v > 0) assertTrue(report.at("/timings_seconds/selection").asDouble() < report.at("/timings_seconds/solve").asDouble(),
-                    report.get("timings_seconds").toString());
             // the certified bound depends on the budgets only: the same for every method, and below each one's Q
             double bound = report.at("/objective/lower_bound/ours").asDouble();
             if (v == 0) lowerBound = bound;

@@ -105,7 +105,10 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         long[] at = x.elementAt(bad);
         long row = at[0], col = at[1];
         float v = x.data().get(bad);
-        throw InputException.of(spec, field, "X[" + row + ", " + col + "] is " + v + " (NaN/Inf in the gradients)",
-                "recompute the gradients or drop the bad samples; `falcon inspect` counts them");
+        // X is checked after its conversion to float32, where a float64 file's finite values past the float32 range are
+        // infinite: inspect (which reads the file's own values) would show them only as its min or max
+        String why = Float.isInfinite(v) ? " (Inf in the gradients, or a float64 value beyond float32's +-3.4e38)" : " (NaN in the gradients)";
+        throw InputException.of(spec, field, "X[" + row + ", " + col + "] is " + v + why,
+                "recompute the gradients or drop the bad samples; `falcon inspect` counts NaN/Inf and shows each array's min and max");
     }
 }
