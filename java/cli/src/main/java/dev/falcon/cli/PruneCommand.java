@@ -393,6 +393,12 @@ final class PruneCommand implements Callable<Integer> {
                 if (layersFile != null) checksum(checksums, "--layers", layersFile.toString());
                 if (flopsPerWeight != null) checksum(checksums, "--flops-per-weight", flopsPerWeight);
                 if (grads != null) checksum(checksums, "--grads", gradsFile());
+                if (gradsPattern() && r.solve() != null && r.solve().multiStage() != null) {
+                    // every stage of a pattern read its own X: each file is an input of the result
+                    for (MultiStage.Stage st : r.solve().multiStage().stages()) {
+                        if (st.stage() > 0) checksum(checksums, "--grads stage " + st.stage(), dev.falcon.solve.FilePatternGradients.fileOf(grads, st.stage()));
+                    }
+                }
                 if (linearTerm != null) checksum(checksums, "--linear-term", linearTerm);
                 timings.put("checksum", secs(t));
             }

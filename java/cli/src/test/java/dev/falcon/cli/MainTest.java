@@ -405,6 +405,11 @@ class MainTest {
         assertTrue(sched.at("/stages/2/gradients").asText().endsWith("X_s2.npy"), sched.toString());
         assertTrue(sched.at("/stopped").isNull());
         assertTrue(mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/x").asText().contains("X_s0.npy"));
+        var sums = mapper.readTree(outDir.resolve("r.json").toFile()).at("/inputs/sha256");
+        for (int t = 0; t < 3; t++) {  // every stage's file is an input of the result
+            var e = sums.get(t == 0 ? "--grads" : "--grads stage " + t);
+            assertEquals(ArrayFiles.sha256(dir.resolve("X_s" + t + ".npy")), e.get("sha256").asText(), sums.toString());
+        }
         Run ex = run("prune", "--example", "resnet20", "--n", "4", "--method", "falcon", "--hessian", "block", "--backsolve", "block",
                 "--max-iterations", "2", "--rounds", "1", "--swap-candidates", "0", "--device", "java",
                 "--out", outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString());
