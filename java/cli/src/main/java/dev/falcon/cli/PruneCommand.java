@@ -159,7 +159,7 @@ final class PruneCommand implements Callable<Integer> {
     // ---- outputs
     @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
     Path out;
-    @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, p values).")
+    @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, in the weights' shape).")
     Path mask;
     @Option(names = "--report", paramLabel = "report.json", description = "Run report (JSON).")
     Path report;
@@ -412,7 +412,7 @@ final class PruneCommand implements Callable<Integer> {
                 batch.add(outPath, weightsContent(outPath, r.prunedWeights(), shape, m));
                 if (mask != null) {
                     createParent(mask);
-                    batch.add(mask, Npy.boolContent(mask, r.mask(), p));
+                    batch.add(mask, Npy.boolContent(mask, r.mask(), shape)); // lines up with --out
                 }
                 timings.put("write", secs(t));
                 progress.end();

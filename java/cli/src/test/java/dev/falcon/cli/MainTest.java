@@ -471,8 +471,13 @@ class MainTest {
         Safetensors.Header h = Safetensors.readHeader(sOut);
         assertEquals(List.of("layer.weight"), List.copyOf(h.tensors().keySet()));
         assertTrue(java.util.Arrays.equals(new long[] {1, P}, h.tensors().get("layer.weight").shape()));
-        Run npy = run(with(fileArgs("--keep-nnz", "0.5"), "--out", outDir.resolve("p.npy").toString()));
+        Run npy = run(with(with(fileArgs("--keep-nnz", "0.5"), "--out", outDir.resolve("p.npy").toString()), "--mask", outDir.resolve("m.npy").toString()));
         assertEquals(0, npy.code(), npy.err());
+        // the mask lines up with the pruned weights: the same shape
+        assertArrayEquals(Npy.readHeader(outDir.resolve("p.npy")).shape(), Npy.readHeader(outDir.resolve("m.npy")).shape());
+        Run shaped = run(with(with(with(fileArgs("--keep-nnz", "0.5"), "--weights", sIn.toString()), "--out", sOut.toString()), "--mask", outDir.resolve("m2.npy").toString()));
+        assertEquals(0, shaped.code(), shaped.err());
+        assertArrayEquals(new long[] {1, P}, Npy.readHeader(outDir.resolve("m2.npy")).shape());
         try (FloatPointer a = ArrayFiles.readVector(sOut.toString(), "s", P); FloatPointer b = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "n", P)) {
             for (int i = 0; i < P; i++) assertEquals(b.get(i), a.get(i), "weight " + i);
         }

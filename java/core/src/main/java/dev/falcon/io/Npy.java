@@ -273,20 +273,31 @@ public final class Npy {
     /** The content {@link #writeBool} writes, checked now, for {@link AtomicFiles.Batch}. */
     public static AtomicFiles.TempWriter boolContent(Path file, BytePointer mask, long length) {
         if (length < 0) throw new IllegalArgumentException("negative mask length " + length);
+        return boolContent(file, mask, new long[] {length});
+    }
+
+    /** A bool array of the given C-order shape (e.g. the weights' own, so that the mask lines up with them). */
+    public static AtomicFiles.TempWriter boolContent(Path file, BytePointer mask, long[] shape) {
+        long length = 1;
+        for (long d : shape) {
+            if (d < 0) throw new IllegalArgumentException("negative mask dimension in " + shapeString(shape));
+            length = Math.multiplyExact(length, d);
+        }
         if (mask == null || mask.isNull()) throw new IllegalArgumentException("null mask for " + file);
         long available = dev.falcon.data.PointerExtent.available(mask);
         if (available >= 0 && available < length) {
             throw new IllegalArgumentException("mask holds " + available + " bytes, fewer than the " + length + " to write to " + file);
         }
-        byte[] header = header("|b1", false, new long[] {length});
+        byte[] header = header("|b1", false, shape.clone());
+        final long total = length;
         return temp -> {
             try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                 writeAll(ch, ByteBuffer.wrap(header));
                 BytePointer view = new BytePointer(mask);
                 long base = mask.position();
-                byte[] chunk = new byte[(int) Math.min(CHUNK * 4L, Math.max(1, length))];
-                for (long done = 0; done < length; ) {
-                    int k = (int) Math.min(chunk.length, length - done);
+                byte[] chunk = new byte[(int) Math.min(CHUNK * 4L, Math.max(1, total))];
+                for (long done = 0; done < total; ) {
+                    int k = (int) Math.min(chunk.length, total - done);
                     view.position(base + done).get(chunk, 0, k);
                     for (int i = 0; i < k; i++) chunk[i] = chunk[i] != 0 ? (byte) 1 : (byte) 0;
                     writeAll(ch, ByteBuffer.wrap(chunk, 0, k));
