@@ -65,7 +65,10 @@ final class InspectCommand implements Callable<Integer> {
                     for (ArrayFiles.Entry e : entries) {
                         boolean nonFinite = e.nanCount() > 0 || e.infCount() > 0;
                         bad |= nonFinite;
-                        if (!quiet || nonFinite) {
+                        if (e.nanCount() < 0) {  // a dtype the readers cannot convert: its values were not read
+                            if (!quiet) out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s values not read: %s cannot be converted here%n",
+                                    e.name(), e.dtype(), Arrays.toString(e.shape()), e.dtype());
+                        } else if (!quiet || nonFinite) {
                             out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
                                     (e.fortranOrder() ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")

@@ -106,8 +106,8 @@ public final class ArrayFiles {
     public static FloatPointer readVector(String spec, String field, long expectedLength) {
         Located a = locate(spec, field);
         if (!a.dtype().convertible()) {
-            throw fail(field, InputException.of(a.label(), "dtype", a.dtypeName() + " cannot be converted",
-                    "save the array as float32"));
+            throw fail(field, InputException.of(a.label(), "dtype", a.dtypeName() + " cannot be converted (readable: float32, float64, "
+                    + "float16, bfloat16, bool and integer types)", "save the array as float32"));
         }
         long n = a.elements();
         if (n == 0) {

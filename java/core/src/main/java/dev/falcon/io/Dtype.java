@@ -10,7 +10,13 @@ enum Dtype {
     BOOL(1, "bool"), U8(1, "uint8"), I8(1, "int8"), I16(2, "int16"), U16(2, "uint16"),
     I32(4, "int32"), U32(4, "uint32"), I64(8, "int64"), U64(8, "uint64"),
     /** Known to safetensors but not convertible here. */
-    F8_E4M3(1, "float8_e4m3"), F8_E5M2(1, "float8_e5m2");
+    F8_E4M3(1, "float8_e4m3"), F8_E5M2(1, "float8_e5m2"),
+    /**
+     * A safetensors dtype not listed here (the format keeps adding them: F8_E8M0, F4, F6_E2M3, ...): its tensor is
+     * listed and its extent checked, so the other tensors of the file stay readable, but it is never converted. Its
+     * size is unknown (0), since some of these types take less than a byte per element.
+     */
+    UNLISTED(0, "a dtype not known here");
 
     final int size;
     final String label;
@@ -24,9 +30,9 @@ enum Dtype {
         return this == F32 || this == F64 || this == F16 || this == BF16;
     }
 
-    /** True when {@link #value} can convert it (every type but the float8 variants). */
+    /** True when {@link #value} can convert it (every type but the float8 variants and unlisted ones). */
     boolean convertible() {
-        return this != F8_E4M3 && this != F8_E5M2;
+        return this != F8_E4M3 && this != F8_E5M2 && this != UNLISTED;
     }
 
     /** The matrix element type for X, or null when X cannot be stored in this type. */
@@ -80,7 +86,7 @@ enum Dtype {
             case "U64" -> U64;
             case "F8_E4M3" -> F8_E4M3;
             case "F8_E5M2" -> F8_E5M2;
-            default -> null;
+            default -> UNLISTED;
         };
     }
 }

@@ -28,10 +28,12 @@ import java.util.Map;
 /**
  * Hugging Face {@code .safetensors} files: an 8-byte little-endian header length, a JSON header and
  * the data area. The reader validates the header length (inside the file, at most
- * {@link #MAX_HEADER_BYTES}), every tensor's dtype (any safetensors dtype is listed; only F32, F64,
- * F16, BF16 (and BOOL/U8/integers for vectors) can be <i>read</i> by {@link ArrayFiles}), shape,
- * {@code data_offsets} inside the data area and equal to shape x dtype size, and that no two tensors
- * overlap. {@code __metadata__} must map strings to strings. Data is always C order, little-endian.
+ * {@link #MAX_HEADER_BYTES}), every tensor's shape, {@code data_offsets} inside the data area and equal to
+ * shape x dtype size (where the dtype is known here), and that no two tensors
+ * overlap. {@code __metadata__} must map strings to strings. Data is always C order, little-endian. Every dtype
+ * string is accepted in the header, so that a file holding types newer than this reader still serves its other
+ * tensors; only F32, F64, F16, BF16 (and BOOL/U8/integers for vectors) can be <i>read</i> by {@link ArrayFiles},
+ * which refuses any other tensor by its dtype when it is the one asked for.
  */
 public final class Safetensors {
     private Safetensors() {}
@@ -178,10 +180,6 @@ public final class Safetensors {
         }
         String dtype = dtypeNode.textValue();
         Dtype type = Dtype.fromSafetensors(dtype);
-        if (type == null) {
-            throw InputException.of(file, where + ".dtype", "unknown dtype '" + dtype + "' (supported for reading: F32, F64, F16, BF16)",
-                    "save the tensor as float32: tensor.float()");
-        }
         long[] shape = longs(file, where + ".shape", node.get("shape"), -1, fix);
         long[] offsets = longs(file, where + ".data_offsets", node.get("data_offsets"), 2, fix);
         long bytes;
@@ -201,7 +199,7 @@ public final class Safetensors {
             throw InputException.of(file, where + ".data_offsets", "[" + begin + ", " + end + ") runs past the end of the data area ("
                     + dataSize + " bytes)", "the file is truncated; re-copy or re-save it");
         }
-        if (end - begin != bytes) {
+        if (type != Dtype.UNLISTED && end - begin != bytes) {
             throw InputException.of(file, where + ".data_offsets", "[" + begin + ", " + end + ") holds " + (end - begin)
                     + " bytes but shape " + Arrays.toString(shape) + " of " + dtype + " needs " + bytes, fix);
         }
