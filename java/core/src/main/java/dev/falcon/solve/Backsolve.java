@@ -22,7 +22,8 @@ import org.bytedeco.javacpp.Pointer;
  * which has no cancellation when g = 0. M comes from {@code weightedGram} with 0/1 column weights, so
  * the support is selected without gathering. Modes:
  * <ul>
- * <li>{@link Mode#EXACT}: the whole network at once (one weightedGram pass, one n x n factorisation);</li>
+ * <li>{@link Mode#EXACT}: the whole network at once (one weightedGram pass, one n x n factorisation; |K| <= n: the
+ *     |K| x |K| normal equations);</li>
  * <li>{@link Mode#BLOCK}: the block-diagonal model: every block (layers cut into chunks of blockSize)
  *     solves its own system on its gathered columns (|K_B| <= n: direct |K_B| x |K_B| normal
  *     equations; else Woodbury n x n);</li>
@@ -397,9 +398,17 @@ public final class Backsolve {
             if (gram.kept > 0) {
                 double[] c = removedResidual(backend, x, wbar, mask);
                 double[] delta;
-                try (DoublePointer factor = new DoublePointer((long) n * n)) {
-                    Pointer.memcpy(factor, gram.gram, (long) n * n * Double.BYTES);
-                    delta = woodbury(backend, x, keep, c, g, lambda, factor);
+                if (gram.kept <= n) {
+                    // |K| <= n: X_K X_K^T + lambda I is singular but for lambda, so Woodbury brings the residual outside the
+                    // range of X_K back multiplied by 1/lambda, for X_K^T to cancel in float (Q 2% above the minimum at
+                    // lambda = 1e-5); the |K| x |K| normal equations have no such cancellation. (The Gram is still formed:
+                    // nearby supports update it.)
+                    delta = solveDirect(backend, x, keep, (int) gram.kept, c, g, lambda);
+                } else {
+                    try (DoublePointer factor = new DoublePointer((long) n * n)) {
+                        Pointer.memcpy(factor, gram.gram, (long) n * n * Double.BYTES);
+                        delta = woodbury(backend, x, keep, c, g, lambda, factor);
+                    }
                 }
                 for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? (float) (wbar[i] + delta[i]) : 0f;
             }
@@ -509,39 +518,35 @@ public final class Backsolve {
         return delta;
     }
 
-    /** |K| <= n: gather K, form A_K^T A_K column by column with products, solve the k x k system. */
+    /**
+     * |K| <= n: gather K and solve the k x k normal equations, formed in double: A_K^T A_K is the backend's Gram of A_K^T
+     * (k rows, one column per sample) and A_K^T c is summed in double. Products with A in float would put an error of
+     * cond(A_K^T A_K + lambda I) times 6e-8 on the solution (6e-3 of it at cond 1.2e6, a low-rank X with little noise).
+     */
     private static double[] solveDirect(ComputeBackend backend, HostMatrix a, float[] keep, int k, double[] c, float[] g, double lambda) {
         int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
         int[] idx = new int[k];
         for (int j = 0, t = 0; j < m; j++) if (keep[j] != 0) idx[t++] = j;
         double[] delta = new double[m];
-        HostMatrix ak = HostMatrix.allocate(n, k);
-        try (ak; IntPointer cols = new IntPointer(idx); FloatPointer unit = new FloatPointer(k); FloatPointer col = new FloatPointer(n);
-             FloatPointer hcol = new FloatPointer(k); DoublePointer h = new DoublePointer((long) k * k); DoublePointer b = new DoublePointer(k)) {
+        try (HostMatrix ak = HostMatrix.allocate(n, k); HostMatrix akT = HostMatrix.allocate(k, n); IntPointer cols = new IntPointer(idx);
+             DoublePointer h = new DoublePointer((long) k * k); DoublePointer b = new DoublePointer(k)) {
             backend.gatherColumns(a, cols, k, ak.data());
-            float[] zeros = new float[k];
-            float[] hc = new float[k];
+            java.nio.FloatBuffer columns = ak.data().position(0).limit((long) n * k).asBuffer();
+            java.nio.FloatBuffer rows = akT.data().position(0).limit((long) n * k).asBuffer();
             for (int j = 0; j < k; j++) {
-                unit.put(zeros, 0, k);
-                unit.put(j, 1f);
-                backend.multiply(ak, unit, col);
-                backend.multiplyTransposed(ak, col, hcol);
-                hcol.get(hc, 0, k);
-                for (int i = 0; i < k; i++) h.put((long) j * k + i, hc[i] + (i == j ? lambda : 0));
-            }
-            // symmetrise (float rounding of the two triangles may differ)
-            for (int j = 0; j < k; j++) {
-                for (int i = j + 1; i < k; i++) {
-                    double v = 0.5 * (h.get((long) j * k + i) + h.get((long) i * k + j));
-                    h.put((long) j * k + i, v);
-                    h.put((long) i * k + j, v);
+                double s = 0;
+                for (int i = 0; i < n; i++) {
+                    float v = columns.get(j * n + i);
+                    rows.put(i * k + j, v);
+                    s += (double) v * c[i];
                 }
+                b.put(j, -s - (g == null ? 0 : g[idx[j]]));
             }
+            backend.weightedGram(akT, null, h);
+            for (int j = 0; j < k; j++) h.put((long) j * k + j, h.get((long) j * k + j) + lambda);
             backend.choleskyFactor(h, k);
-            float[] atc = transposedProduct(backend, ak, c);
-            for (int i = 0; i < k; i++) b.put(i, -atc[i] - (g == null ? 0 : g[idx[i]]));
             backend.choleskySolve(h, k, b, 1);
-            for (int i = 0; i < k; i++) delta[idx[i]] = b.get(i);
+            for (int j = 0; j < k; j++) delta[idx[j]] = b.get(j);
         }
         return delta;
     }

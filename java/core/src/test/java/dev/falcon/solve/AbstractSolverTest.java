@@ -390,6 +390,55 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * A support of fewer than n weights with a small ridge (the CLI's default lambda is 1e-3): X_K X_K^T + lambda I is
+     * then singular but for lambda, and the removed weights' residual outside the range of X_K comes back from its
+     * inverse multiplied by 1/lambda, to be cancelled by X_K^T in float. The backsolve must still be the minimiser of Q
+     * on K: with X_K^T X_K + lambda I well conditioned (X uniform), and ill conditioned (X of rank 5 plus noise 0.01,
+     * condition about 1e6 at lambda 1e-3), where normal equations formed with float products would lose it.
+     */
+    @Test
+    public void exactBacksolveOnASupportSmallerThanNIsTheMinimiserWithASmallRidge() {
+        for (boolean lowRank : new boolean[] {false, true}) exactBacksolveOnASupportSmallerThanN(lowRank);
+    }
+
+    private void exactBacksolveOnASupportSmallerThanN(boolean lowRank) {
+        SplittableRandom rnd = new SplittableRandom(41);
+        int n = 40, p = 200, rank = 5;
+        float[] x = new float[n * p];
+        double[][] a = new double[n][rank], b = new double[rank][p];
+        for (double[] row : a) for (int r = 0; r < rank; r++) row[r] = rnd.nextDouble(-1, 1);
+        for (double[] row : b) for (int j = 0; j < p; j++) row[j] = rnd.nextDouble(-1, 1);
+        for (int j = 0; j < p; j++) {
+            for (int i = 0; i < n; i++) {
+                double s = 0;
+                for (int r = 0; r < rank; r++) s += a[i][r] * b[r][j];
+                x[j * n + i] = (float) (lowRank ? s + 0.01 * rnd.nextDouble(-1, 1) : rnd.nextDouble(-1, 1));
+            }
+        }
+        float[] wbar = new float[p], g = new float[p];
+        for (int j = 0; j < p; j++) {
+            wbar[j] = (float) rnd.nextDouble(-1, 1);
+            g[j] = (float) (0.1 * rnd.nextDouble(-1, 1));
+        }
+        byte[] mask = new byte[p];
+        for (int j = 0; j < p; j += 10) mask[j] = 1; // |K| = 20 < n
+        for (double lambda : new double[] {1e-3, 1e-5}) {
+            for (float[] linear : new float[][] {null, g}) {
+                Instance in = new Instance(n, p, x, wbar, linear, lambda, table(new int[] {p}, new double[] {1}), 0, 0);
+                try (HostMatrix m = in.matrix()) {
+                    float[] w = Backsolve.solve(backend, m, wbar, linear, lambda, mask, Backsolve.Mode.EXACT, null, 0, 0);
+                    double[] ref = referenceSolve(in, toBool(mask));
+                    // ill conditioned, the removed weights' residual X_{not K} wbar_{not K} (a float product) bounds the accuracy at about 1e-5
+                    assertClose(ref, w, lowRank ? 1e-4 : 1e-5, "exact backsolve, |K| = 20 < n = 40, lambda = " + lambda + (linear == null ? "" : ", with g")
+                            + (lowRank ? ", X of rank 5 plus noise" : ""));
+                    double q = referenceQ(in, toDouble(w)), qRef = referenceQ(in, ref);
+                    assertEquals(qRef, q, 1e-6 * Math.abs(qRef), "Q of the backsolve against the minimum on K, lambda = " + lambda);
+                }
+            }
+        }
+    }
+
     @Test
     public void exactBacksolveFromANearbySupportsGramEqualsTheDenseSolve() {
         SplittableRandom rnd = new SplittableRandom(31);
