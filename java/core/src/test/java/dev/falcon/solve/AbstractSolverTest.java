@@ -698,6 +698,27 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * A stage at an exact level keeps exactly that share: at t = 0 the poly schedule is s_T + (s_0 - s_T), which in binary
+     * floating point is 0.8999999999999999 for s_0 = 0.9 and s_T = 0.2 (or 10 / 50), and 0.9 of 30 weights is 27, not 26,
+     * as --keep-nnz 0.9 is (Budgets); likewise 0.9 of 50 FLOPs is 45, not 44.99999999999999.
+     */
+    @Test
+    public void stageBudgetsAtExactLevelsAreNotRoundedDown() {
+        Instance in0 = randomInstance(new SplittableRandom(43), 6, 30, 2, false);
+        LayerTable layers = table(new int[] {10, 20}, new double[] {1, 2});
+        assertEquals(50.0, layers.denseFlops());
+        try (HostMatrix x = in0.matrix()) {
+            MultiStage.Result r = MultiStage.run(backend, MultiStage.GradientSource.fixed(x), in0.wbar, null, in0.lambda, layers, 6, 10,
+                    3, MultiStage.Schedule.POLY, 0.9, 0.9, SolverOptions.defaults().withMaxIterations(2).withSwapCandidates(0));
+            MultiStage.Stage first = r.stages().get(0);
+            assertEquals(27, first.nnzBudget(), "0.9 of p = 30 weights");
+            assertEquals(45.0, first.flopsBudget(), "0.9 of 50 dense FLOPs");
+            assertEquals(6, r.stages().get(2).nnzBudget());
+            assertEquals(10.0, r.stages().get(2).flopsBudget());
+        }
+    }
+
     @Test
     public void swapPolishMoveFormulasMatchBacksolves() {
         SplittableRandom rnd = new SplittableRandom(20261203);
