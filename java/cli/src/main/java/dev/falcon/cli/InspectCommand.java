@@ -90,12 +90,22 @@ final class InspectCommand implements Callable<Integer> {
 
     private static void printLayers(PrintWriter out, Path file, LayerTable t) {
         double dense = t.denseFlops();
-        out.printf(Locale.ROOT, "%s: %d layers, p = %,d weights, dense FLOPs %,.0f%n", file, t.size(), t.parameters(), dense);
+        out.printf(Locale.ROOT, "%s: %d layers, p = %,d weights, dense FLOPs %s%n", file, t.size(), t.parameters(), flops(dense));
         out.printf(Locale.ROOT, "  %-32s %-20s %12s %14s %16s %8s %8s%n", "name", "shape", "count", "flops/weight", "flops", "%flops", "%params");
         for (Layer l : t.layers()) {
             double f = l.count() * l.flopsPerWeight();
-            out.printf(Locale.ROOT, "  %-32s %-20s %,12d %,14.0f %,16.0f %7.2f%% %7.2f%%%n", l.name(), Arrays.toString(l.shape()), l.count(),
-                    l.flopsPerWeight(), f, 100 * f / dense, 100.0 * l.count() / t.parameters());
+            out.printf(Locale.ROOT, "  %-32s %-20s %,12d %14s %16s %7.2f%% %7.2f%%%n", l.name(), Arrays.toString(l.shape()), l.count(),
+                    flops(l.flopsPerWeight()), flops(f), 100 * f / dense, 100.0 * l.count() / t.parameters());
         }
+    }
+
+    /**
+     * FLOPs as they are, grouped: whole ones exactly (2,250), others to six significant digits (7.5, 0.25, 2,251.2), which
+     * a rounding to whole FLOPs showed as 8 and 0 next to the layer's exact total.
+     */
+    static String flops(double v) {
+        if (v == Math.rint(v) && Math.abs(v) < 1e15) return String.format(Locale.ROOT, "%,d", (long) v);
+        java.math.BigDecimal shown = new java.math.BigDecimal(v).round(new java.math.MathContext(6)).stripTrailingZeros();
+        return String.format(Locale.ROOT, "%,." + Math.max(0, shown.scale()) + "f", shown);
     }
 }

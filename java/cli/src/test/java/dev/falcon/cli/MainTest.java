@@ -220,6 +220,22 @@ class MainTest {
         assertTrue(env.out().contains("java") && env.out().contains("usable") && env.out().contains("javacpp"), env.out());
     }
 
+    /** FLOPs per weight need not be whole (a mean over tokens, a --flops-per-weight file): inspect shows them as they are. */
+    @Test
+    void inspectShowsFractionalFlopsPerWeight() {
+        Path fractional = dir.resolve("fractional.json");
+        LayersJson.write(fractional, new LayerTable(List.of(new Layer("attn", new long[] {300}, 7.5, 0, 300),
+                new Layer("head", new long[] {4}, 0.3, 300, 4)), "test"));
+        Run r = run("inspect", fractional.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("dense FLOPs 2,251.2\n"), r.out());
+        String attn = r.out().lines().filter(l -> l.contains("attn")).findFirst().orElseThrow();
+        String head = r.out().lines().filter(l -> l.contains("head")).findFirst().orElseThrow();
+        // 300 weights at 7.5 FLOPs are 2,250 FLOPs, not 300 at "8"; 4 at 0.3 are 1.2 FLOPs, not 4 at "0"
+        assertTrue(attn.contains(" 7.5 ") && attn.contains(" 2,250 "), attn);
+        assertTrue(head.contains(" 0.3 ") && head.contains(" 1.2 "), head);
+    }
+
     // ------------------------------------------------------------------ section 7: bad input
 
     @Test
