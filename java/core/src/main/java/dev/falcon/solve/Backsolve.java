@@ -519,31 +519,43 @@ public final class Backsolve {
     }
 
     /**
-     * |K| <= n: gather K and solve the k x k normal equations, formed in double: A_K^T A_K is the backend's Gram of A_K^T
-     * (k rows, one column per sample) and A_K^T c is summed in double. Products with A in float would put an error of
-     * cond(A_K^T A_K + lambda I) times 6e-8 on the solution (6e-3 of it at cond 1.2e6, a low-rank X with little noise).
+     * |K| <= n: gather K and solve the k x k normal equations, formed in double. Products with A in float would put an
+     * error of cond(A_K^T A_K + lambda I) times 6e-8 on the solution (6e-3 of it at cond 1.2e6, a low-rank X with little
+     * noise), so both sides come from one double Gram, of the (k + 2) x n matrix [A_K, c_head, c_tail]^T: its k x k
+     * corner is A_K^T A_K and its last two rows sum to A_K^T c (c split into a float head and tail, c = head + tail to
+     * about 1e-14). Every backend takes a column-major matrix, so the transpose is a second gather, of single elements
+     * (a 1 x n(k + 2) view of the gathered columns): no Java loop reads X.
      */
     private static double[] solveDirect(ComputeBackend backend, HostMatrix a, float[] keep, int k, double[] c, float[] g, double lambda) {
         int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
         int[] idx = new int[k];
         for (int j = 0, t = 0; j < m; j++) if (keep[j] != 0) idx[t++] = j;
         double[] delta = new double[m];
-        try (HostMatrix ak = HostMatrix.allocate(n, k); HostMatrix akT = HostMatrix.allocate(k, n); IntPointer cols = new IntPointer(idx);
+        int s = k + 2;
+        long elements = (long) s * n;
+        int[] transpose = new int[Math.toIntExact(elements)];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < s; j++) transpose[i * s + j] = j * n + i; // element (j, i) of the s x n result
+        }
+        try (HostMatrix columns = HostMatrix.allocate(n, s); HostMatrix rows = HostMatrix.allocate(s, n); IntPointer cols = new IntPointer(idx);
+             IntPointer order = new IntPointer(transpose); DoublePointer gram = new DoublePointer((long) s * s);
              DoublePointer h = new DoublePointer((long) k * k); DoublePointer b = new DoublePointer(k)) {
-            backend.gatherColumns(a, cols, k, ak.data());
-            java.nio.FloatBuffer columns = ak.data().position(0).limit((long) n * k).asBuffer();
-            java.nio.FloatBuffer rows = akT.data().position(0).limit((long) n * k).asBuffer();
-            for (int j = 0; j < k; j++) {
-                double s = 0;
-                for (int i = 0; i < n; i++) {
-                    float v = columns.get(j * n + i);
-                    rows.put(i * k + j, v);
-                    s += (double) v * c[i];
-                }
-                b.put(j, -s - (g == null ? 0 : g[idx[j]]));
+            backend.gatherColumns(a, cols, k, columns.data());
+            FloatPointer data = columns.data();
+            for (int i = 0; i < n; i++) {
+                float head = (float) c[i];
+                data.put((long) k * n + i, head);
+                data.put((long) (k + 1) * n + i, (float) (c[i] - head));
             }
-            backend.weightedGram(akT, null, h);
-            for (int j = 0; j < k; j++) h.put((long) j * k + j, h.get((long) j * k + j) + lambda);
+            try (HostMatrix elementsOf = HostMatrix.wrap(data, 1, elements, null, "gathered columns as one row")) {
+                backend.gatherColumns(elementsOf, order, elements, rows.data());
+            }
+            backend.weightedGram(rows, null, gram);
+            for (int j = 0; j < k; j++) {
+                for (int i = 0; i < k; i++) h.put((long) j * k + i, gram.get((long) j * s + i) + (i == j ? lambda : 0));
+                double atc = gram.get((long) k * s + j) + gram.get((long) (k + 1) * s + j);
+                b.put(j, -atc - (g == null ? 0 : g[idx[j]]));
+            }
             backend.choleskyFactor(h, k);
             backend.choleskySolve(h, k, b, 1);
             for (int j = 0; j < k; j++) delta[idx[j]] = b.get(j);
