@@ -34,7 +34,8 @@ import org.bytedeco.javacpp.PointerPointer;
  *
  * <p>X is planned per matrix ({@link DeviceMemoryPlan}): resident on the device when it fits, else streamed in
  * column chunks through two pinned buffers on two streams. A resident copy is made on first use of a
- * {@link HostMatrix} and kept until another matrix is used or {@link #close()}; a matrix must not be changed
+ * {@link HostMatrix} and kept until a matrix at least as large is used or {@link #close()} (work on a smaller one,
+ * such as the solver's gathered columns, runs on the host backend rather than evict X); a matrix must not be changed
  * behind the backend's back while in use ({@link #fillSyntheticGradients} through this backend is fine).
  * Every device buffer, stream and handle is freed by {@link #close()}.
  */
@@ -130,6 +131,16 @@ public final class CudaBackend implements ComputeBackend {
         residentOf = x;
         plan = p;
         return p;
+    }
+
+    /**
+     * Whether work on x goes to the host backend: x is smaller than the matrix resident on the device (or streamed
+     * through it). The solver keeps making small matrices out of X (gathered columns, a block, a support's rows); making
+     * one of them resident would evict X, and the next product with X would copy all of it to the device again (about
+     * 80 ms per 2 GB over PCIe, per block of a block backsolve). On the host these small matrices cost far less.
+     */
+    private boolean runsOnHost(HostMatrix x) {
+        return residentOf != null && x != residentOf && !residentOf.isClosed() && x.bytes() < residentOf.bytes();
     }
 
     private void releaseResident() {
@@ -264,6 +275,10 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
         checkOpen();
+        if (runsOnHost(x)) {
+            host.multiply(x, v, out);
+            return;
+        }
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
         DeviceBuffer dV = upload("v", v, p * Float.BYTES);
@@ -294,6 +309,10 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
         checkOpen();
+        if (runsOnHost(x)) {
+            host.multiplyTransposed(x, u, out);
+            return;
+        }
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
         DeviceBuffer dU = upload("u", u, (long) n * Float.BYTES);
@@ -311,6 +330,10 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         checkOpen();
+        if (runsOnHost(x)) {
+            host.blockGramProduct(x, blockStarts, d, out);
+            return;
+        }
         CudaLogicOnCpu.checkStarts(blockStarts, x.cols());
         long n = x.rows(), p = x.cols();
         DeviceBuffer dD = upload("d", d, p * Float.BYTES);
@@ -338,6 +361,10 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         checkOpen();
+        if (runsOnHost(x)) {
+            host.gatherColumns(x, columns, k, dst);
+            return;
+        }
         for (long c = 0; c < k; c++) {
             int j = columns.get(c);
             if (j < 0 || j >= x.cols()) throw new IndexOutOfBoundsException("column " + j + " of " + x.cols());
@@ -360,6 +387,10 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
         checkOpen();
+        if (runsOnHost(x)) {
+            host.weightedGram(x, columnWeights, gram);
+            return;
+        }
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
         // Weights >= 0 (always so for the solver's 0/1 supports): sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j],
