@@ -584,6 +584,7 @@ final class PruneCommand implements Callable<Integer> {
                 polish.put("model_decrease", fp.modelDecrease());
                 polish.put("q_before", fp.qBefore());
                 polish.put("q_after", fp.qAfter());
+                if (s.multiStage() != null) polish.put("q_note", "q_before and q_after are Q of the last stage's own problem (around the previous stage's weights), as its q_stage");
                 polish.put("kept", fp.kept());
                 polish.put("seconds", fp.seconds());
             }
@@ -941,11 +942,11 @@ final class PruneCommand implements Callable<Integer> {
     private void printSummary(PrintWriter o, Method m, String runName, LayerTable layers, Budgets b, PruneResult r,
                               Map<String, Object> objective, ComputeBackend backend, Path outPath, Path reportPath) {
         o.printf(Locale.ROOT, "falcon prune %s, method %s, backend %s%n", runName, m.cliName(), backend.description());
-        o.printf(Locale.ROOT, "  p = %,d weights in %d layers, dense FLOPs %,.0f%n", b.parameters(), layers.size(), b.denseFlops());
-        o.printf(Locale.ROOT, "  budgets:  NNZ <= %,d (%.2f%%, %s), FLOPs <= %,.0f (%.2f%%, %s)%n", b.nnz(), 100 * b.nnzFraction(), b.nnzRequest(),
-                b.flops(), 100 * b.flopsFraction(), b.flopsRequest());
-        o.printf(Locale.ROOT, "  achieved: NNZ %,d (%.2f%%), FLOPs %,.0f (%.2f%%)%n", r.kept(), 100.0 * r.kept() / b.parameters(),
-                r.keptFlops(), 100 * r.keptFlops() / b.denseFlops());
+        o.printf(Locale.ROOT, "  p = %,d weights in %d layers, dense FLOPs %s%n", b.parameters(), layers.size(), InspectCommand.flops(b.denseFlops()));
+        o.printf(Locale.ROOT, "  budgets:  NNZ <= %,d (%.2f%%, %s), FLOPs <= %s (%.2f%%, %s)%n", b.nnz(), 100 * b.nnzFraction(), b.nnzRequest(),
+                InspectCommand.flops(b.flops()), 100 * b.flopsFraction(), b.flopsRequest());
+        o.printf(Locale.ROOT, "  achieved: NNZ %,d (%.2f%%), FLOPs %s (%.2f%%)%n", r.kept(), 100.0 * r.kept() / b.parameters(),
+                InspectCommand.flops(r.keptFlops()), 100 * r.keptFlops() / b.denseFlops());
         if (r.certificate() != null) {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g, dual bound %.6g, relative gap %.3g%n", r.certificate().primalValue(),
                     r.certificate().dualBound(), r.certificate().relativeGap());

@@ -234,6 +234,10 @@ class MainTest {
         // 300 weights at 7.5 FLOPs are 2,250 FLOPs, not 300 at "8"; 4 at 0.3 are 1.2 FLOPs, not 4 at "0"
         assertTrue(attn.contains(" 7.5 ") && attn.contains(" 2,250 "), attn);
         assertTrue(head.contains(" 0.3 ") && head.contains(" 1.2 "), head);
+        // a budget that is not whole keeps its whole digits (not "1,228,800,000", nor "1,788" for 1,787.5)
+        assertEquals("1,228,800,000.3", InspectCommand.flops(1_228_800_000.3));
+        assertEquals("1,787.5", InspectCommand.flops(1787.5));
+        assertEquals("0.333333", InspectCommand.flops(1.0 / 3));
     }
 
     // ------------------------------------------------------------------ section 7: bad input
