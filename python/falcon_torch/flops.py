@@ -8,7 +8,10 @@ and a weight's cost is how many times it is multiplied in one sample's forward p
   still applied once at every output position.
 * ConvTransposeNd: the number of input positions, prod(input.shape[2:]).
 * Linear: the number of positions it is applied to, input.numel() / (in_features * batch): 1 for a
-  plain classifier on (N, D), T for a token-wise linear on (N, T, D).
+  plain classifier on (N, D), T for a token-wise linear on (N, T, D). The out_proj of an
+  nn.MultiheadAttention likewise costs its number of query positions, measured on the attention's
+  output since attention applies that weight without calling out_proj. (Its in_proj_weight is a bare
+  parameter of the attention, not a Linear: not prunable here.)
 
 A module called several times in one forward pass (weight sharing) costs the sum over its calls, and a
 weight tied between modules the sum over the calls of all of them.
@@ -114,6 +117,14 @@ def _first_tensor(x):
     return None
 
 
+def _attention_owner(modules: Dict[str, nn.Module], mname: str) -> Optional[str]:
+    """The nn.MultiheadAttention whose out_proj is module `mname`, or None. Attention applies out_proj's weight itself
+    (F.multi_head_attention_forward), so out_proj's own forward, and a hook on it, never runs: its FLOPs are measured
+    on the attention module's output instead."""
+    parent, _, leaf = mname.rpartition(".")
+    return parent if leaf == "out_proj" and isinstance(modules.get(parent), nn.MultiheadAttention) else None
+
+
 def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[LayerInfo]] = None,
                   batch_size: Optional[int] = None) -> List[LayerInfo]:
     """Runs one forward pass of `example_input` (a tensor, or a tuple passed as *args) under hooks and
@@ -135,8 +146,9 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     users = {}
     for l in layers:
         prm = named.get(l.name)
-        users[l.name] = [n for n, m in modules.items() if prm is not None and isinstance(m, PRUNABLE_TYPES)
-                         and getattr(m, "weight", None) is prm] or [l.module_name]
+        holders = [n for n, m in modules.items() if prm is not None and isinstance(m, PRUNABLE_TYPES)
+                   and getattr(m, "weight", None) is prm] or [l.module_name]
+        users[l.name] = [n if _attention_owner(modules, n) is None else _attention_owner(modules, n) for n in holders]
     totals = {l.name: 0.0 for l in layers}
     calls = {l.name: 0 for l in layers}
     handles = []
@@ -154,6 +166,10 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
                 per_sample = 1
                 for d in sp:
                     per_sample *= int(d)
+            elif isinstance(module, nn.MultiheadAttention):
+                # out_proj maps every attended position (batch_first (N, L, E), else (L, N, E), or unbatched (L, E))
+                out = output[0] if isinstance(output, tuple) else output
+                per_sample = out.numel() / (module.out_proj.out_features * batch_size)
             else:
                 x = inputs[0]
                 per_sample = x.numel() / (module.in_features * batch_size)

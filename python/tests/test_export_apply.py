@@ -94,6 +94,26 @@ class ExportApplyTest(unittest.TestCase):
             self.assertEqual([l.name for l in ex.layers], ["a.weight", "c.weight"])
             np.testing.assert_allclose(np.load(ex.grads_path)[0], ref, rtol=1e-5, atol=1e-7, err_msg=engine)
 
+    def test_attention_out_proj_gradients_with_either_engine(self):
+        # attention reads out_proj.weight directly: functional_call must still swap it in, as the loop engine does
+        class Attend(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.attn, self.head = nn.MultiheadAttention(4, 2, batch_first=True), nn.Linear(4, 3)
+
+            def forward(self, x):
+                return self.head(self.attn(x, x, x, need_weights=False)[0].mean(1))
+        torch.manual_seed(0)
+        m = Attend()
+        x, y = torch.randn(5, 3, 4), torch.randint(0, 3, (5,))
+        m.zero_grad()
+        nn.functional.cross_entropy(m(x[:1]), y[:1], reduction="sum").backward()
+        ref = torch.cat([m.attn.out_proj.weight.grad.reshape(-1), m.head.weight.grad.reshape(-1)]).numpy() / math.sqrt(5)
+        for engine in ("loop", "vmap"):
+            ex = ft.export(m, (x, y), n_samples=5, out_dir=os.path.join(self.d, engine), engine=engine)
+            self.assertEqual([(l.name, l.flops_per_weight) for l in ex.layers], [("attn.out_proj.weight", 3), ("head.weight", 1)])
+            np.testing.assert_allclose(np.load(ex.grads_path)[0], ref, rtol=1e-5, atol=1e-7, err_msg=engine)
+
     def test_export_from_a_generator(self):
         m = small_model()
         batches, _, _ = data()

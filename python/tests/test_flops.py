@@ -71,6 +71,18 @@ class FlopHookTest(unittest.TestCase):
         layers = measure_flops(m, torch.zeros(1, 5, 8), prunable_parameters(m, ["linear1", "linear2"]))
         self.assertEqual([(l.name, l.flops_per_weight) for l in layers], [("linear1.weight", 5), ("linear2.weight", 5)])
 
+    def test_attention_out_proj_is_measured_on_the_attention(self):
+        # attention applies out_proj's weight without calling out_proj, so no hook on it would ever fire
+        torch.manual_seed(0)
+        m = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).eval()
+        layers = measure_flops(m, torch.zeros(1, 5, 8))
+        self.assertEqual([(l.name, l.flops_per_weight) for l in layers],
+                         [("self_attn.out_proj.weight", 5), ("linear1.weight", 5), ("linear2.weight", 5)])
+        seq_first = nn.MultiheadAttention(8, 2)          # (L, N, E): the batch is the second dimension
+        x = torch.zeros(7, 3, 8)
+        layers = measure_flops(seq_first, (x, x, x), batch_size=3)
+        self.assertEqual([(l.name, l.flops_per_weight) for l in layers], [("out_proj.weight", 7)])
+
     def test_default_excludes_biases_and_norms(self):
         m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(2 * 4 * 4, 3), nn.LayerNorm(3))
         names = [l.name for l in prunable_parameters(m)]
