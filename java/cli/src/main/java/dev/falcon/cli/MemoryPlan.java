@@ -124,7 +124,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             } else if (javaBackend) {
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
-            options.add("drop --grads (the selection itself does not need X; only the objective does)");
+            options.add(solver ? "--method mp without --backsolve and without --grads (its selection needs no X; falcon and the backsolve do)"
+                    : "drop --grads (the selection itself does not need X; only the objective does)");
         }
         options.add("a machine with more memory");
         throw InputException.of("memory", "estimate", "the run needs " + describe() + " but only " + SystemInfo.bytes(available)

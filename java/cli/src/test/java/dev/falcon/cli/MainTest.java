@@ -573,6 +573,13 @@ class MainTest {
                     2, "2.0 GiB", "--n 9 ");
             Run files = run(fileArgs());
             assertEquals(0, files.code(), files.err()); // tiny inputs fit
+            // the way out offered must work for the method asked: falcon cannot drop X, mp can
+            try (Stream<Path> written = Files.walk(outDir)) {
+                for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
+            }
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, "1m");
+            assertFails(run(fileArgs("--method", "falcon")), 2, "memory", "--method mp without --backsolve and without --grads");
+            assertFails(run(fileArgs("--method", "mp")), 2, "memory", "drop --grads");
         } finally {
             System.clearProperty(SystemInfo.MEMORY_PROPERTY);
         }
