@@ -283,6 +283,9 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // 33-34 on one, the same as from DRAM on one thread: the cores, not the memory, bound it near this VM's read.
 // Measured and rejected with the register lane sum (2026-12-03, same harness): groups of eight rows with sixteen
 // accumulators (0.93x the four-row kernel, one and two threads), and the AVX2 build on this AVX-512 CPU (0.80x).
+// Rejected too (2026-12-03 evening, same harness, n = 512, 2 threads, three rounds each): the next group's dot and this
+// group's axpy alternating over chunks of 256 or 512 columns instead of within one loop (0.73-0.85x this kernel, which
+// ran at 0.81-0.90 of read_sum in those rounds).
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
