@@ -105,6 +105,7 @@ final class InspectCommand implements Callable<Integer> {
      * total, and six digits alone as 1,228,800,000 for a budget that is not whole. Shared by inspect and prune's summary.
      */
     static String flops(double v) {
+        if (!Double.isFinite(v)) return String.valueOf(v);
         if (v == Math.rint(v) && Math.abs(v) < 1e15) return String.format(Locale.ROOT, "%,d", (long) v);
         int wholeDigits = Math.abs(v) >= 1 ? (int) Math.floor(Math.log10(Math.abs(v))) + 1 : 0;
         java.math.BigDecimal shown = new java.math.BigDecimal(v).round(new java.math.MathContext(Math.max(6, wholeDigits + 1))).stripTrailingZeros();
