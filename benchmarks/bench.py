@@ -135,10 +135,10 @@ def summary(path):
         if name == "ProductBenchmark.fusedBlockProduct":
             base = dict(params)
             for other in ("streamingRead", "nativeStreamingRead", "nativeTwoTouchRead", "twoSgemv", "twoBlasSgemv", "oneSgemv"):
-                # the read baselines do not depend on the fused kernel's block size
+                # the same block size: on panels it is X's layout, and the two-touch floor reads block by block
                 for (n2, p2), (s2, _, u2) in med.items():
                     q = dict(p2)
-                    if n2 != "ProductBenchmark." + other or not all(q.get(k) == base.get(k) for k in ("n", "p", "threads", "backendName")):
+                    if n2 != "ProductBenchmark." + other or not all(q.get(k) == base.get(k) for k in ("n", "p", "blockSize", "threads", "backendName")):
                         continue
                     same_layout = q.get("layout") == base.get("layout")
                     # a fused kernel on panels is also compared with two sgemv on column-major X (the layout a
