@@ -23,8 +23,8 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Products with X against the physical floor: a pure streaming read of the same buffer (sasum).
- * Every method reads X exactly once per call except {@link #twoSgemv}, which reads it twice; GB/s
- * is always "bytes of X per call / time" so the ratios compare like with like.
+ * Every method reads X exactly once per call except {@link #twoSgemv} and {@link #twoBlasSgemv}, which read it
+ * twice; GB/s is always "bytes of X per call / time" (effective for those two) so the ratios compare like with like.
  *
  * <p>X is fully random (counter-based, never repeated): these machines merge identical memory
  * pages, and repeated data is served from cache, inflating bandwidth two-fold or more.
@@ -128,7 +128,7 @@ public class ProductBenchmark {
                 : FalconKernels.falcon_block_touch_twice(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, threads);
     }
 
-    /** X^T (X d) as two BLAS sgemv calls: two passes over X. */
+    /** X^T (X d) as two passes of the backend's own gemv kernels (not OpenBLAS: that is {@link #twoBlasSgemv}). */
     @Benchmark
     public FloatPointer twoSgemv() {
         backend.multiply(x, d, u);
