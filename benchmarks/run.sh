@@ -11,7 +11,7 @@ if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1"
 patterns=("$@")
 if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'
-            'ProductBenchmark.twoSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
+            'ProductBenchmark.twoSgemv$' 'ProductBenchmark.twoBlasSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
 fi
 jar=benchmarks/target/benchmarks.jar
 if [ ! -f "$jar" ] || [ -n "$(find java native benchmarks/src -newer "$jar" -type f -print -quit)" ]; then
