@@ -63,18 +63,28 @@ public final class VectorLoops {
                 failure = e;
                 next.set(chunks); // the helpers stop after their current chunk
             }
+            // Every helper is waited for, even when this thread is interrupted: the bodies use the caller's buffers
+            // (off-heap vectors among them), which the caller frees once this returns, so a helper still running then
+            // would touch freed memory and crash the JVM. The interrupt only stops the chunks not yet started.
+            boolean interrupted = false;
             for (Future<?> f : helpers) {
-                try {
-                    f.get();
-                } catch (ExecutionException e) {
-                    if (failure == null) {
-                        failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+                while (true) {
+                    try {
+                        f.get();
+                        break;
+                    } catch (ExecutionException e) {
+                        if (failure == null) {
+                            failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+                        }
+                        break;
+                    } catch (InterruptedException e) {
+                        interrupted = true;
+                        next.set(chunks);
+                        if (failure == null) failure = new IllegalStateException("interrupted in a vector loop", e);
                     }
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    if (failure == null) failure = new IllegalStateException("interrupted in a vector loop", e);
                 }
             }
+            if (interrupted) Thread.currentThread().interrupt();
             if (failure != null) throw failure;
         }
         double[] totals = new double[sumCount];

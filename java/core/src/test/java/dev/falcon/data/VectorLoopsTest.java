@@ -4,8 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
 
@@ -58,6 +61,35 @@ class VectorLoopsTest {
                 if (from == 2 * VectorLoops.CHUNK) throw boom;
             }));
             assertSame(boom, thrown, threads + " threads");
+        }
+    }
+
+    /**
+     * A caller interrupted (a cancelled task) must not get control back while a helper still runs the body: the
+     * caller then frees the buffers the body reads (Pruner's off-heap scores), and the helper crashed the JVM.
+     */
+    @Test
+    void anInterruptedLoopEndsOnlyAfterEveryHelperHasFinished() {
+        Thread caller = Thread.currentThread();
+        AtomicBoolean helperStarted = new AtomicBoolean();
+        AtomicInteger running = new AtomicInteger();
+        caller.interrupt();
+        try {
+            assertThrows(IllegalStateException.class, () -> VectorLoops.run(2, 2 * VectorLoops.CHUNK, 0, (from, to, acc) -> {
+                running.incrementAndGet();
+                if (Thread.currentThread() == caller) {
+                    while (!helperStarted.get()) Thread.onSpinWait(); // so that the helper takes the other chunk
+                } else {
+                    helperStarted.set(true);
+                    long end = System.nanoTime() + 200_000_000L;
+                    while (System.nanoTime() < end) Thread.onSpinWait();
+                }
+                running.decrementAndGet();
+            }));
+            assertEquals(0, running.get(), "a helper still runs the body after the loop ended");
+            assertTrue(caller.isInterrupted(), "the interrupt is kept for the caller");
+        } finally {
+            Thread.interrupted();
         }
     }
 }
