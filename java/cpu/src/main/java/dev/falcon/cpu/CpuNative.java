@@ -58,7 +58,9 @@ final class CpuNative {
         String why;
         if (setting.equalsIgnoreCase("keep")) {
             requested = inherited.isEmpty() ? null : inherited;
-            why = "-D" + CORETYPE_PROPERTY + "=keep: OpenBLAS detects the core itself";
+            // keep leaves OpenBLAS alone, and OpenBLAS itself follows a user's OPENBLAS_CORETYPE
+            why = "-D" + CORETYPE_PROPERTY + "=keep: " + (inherited.isEmpty() ? "OpenBLAS detects the core itself"
+                    : "OPENBLAS_CORETYPE set in the environment");
         } else if (!setting.isEmpty() && !setting.equalsIgnoreCase("auto")) {
             requested = setting;
             why = "-D" + CORETYPE_PROPERTY + "=" + setting;

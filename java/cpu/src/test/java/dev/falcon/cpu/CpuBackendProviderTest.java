@@ -63,7 +63,22 @@ class CpuBackendProviderTest {
                 + new CpuBackendProvider().probe().facts().get("openblas.core"));
     }
 
+    /** keep with the user's own OPENBLAS_CORETYPE: OpenBLAS runs that core, and the reason says so. */
+    @Test
+    void keepWithAUserCoretypeNamesTheEnvironmentAsTheReason() throws Exception {
+        if (!CpuNative.cpuFlags().contains(" avx2 ")) return;
+        Map<String, String> child = childFacts("keep", "Haswell");
+        assertEquals("Haswell", child.get("openblas.core"), child.toString());
+        assertEquals("-D" + CpuNative.CORETYPE_PROPERTY + "=keep: OPENBLAS_CORETYPE set in the environment",
+                child.get("openblas.coretype.reason"), child.toString());
+    }
+
     private static String childCore(String setting) throws Exception {
+        return childFacts(setting, null).get("openblas.core");
+    }
+
+    /** The probe's facts in a child JVM with the core setting and OPENBLAS_CORETYPE (null: unset). */
+    private static Map<String, String> childFacts(String setting, String environmentCore) throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-cp");
@@ -73,19 +88,24 @@ class CpuBackendProviderTest {
         cmd.add("-D" + CpuNative.CORETYPE_PROPERTY + "=" + setting);
         cmd.add(CpuBackendProvider.class.getName());
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
-        pb.environment().remove("OPENBLAS_CORETYPE");
+        if (environmentCore == null) {
+            pb.environment().remove("OPENBLAS_CORETYPE");
+        } else {
+            pb.environment().put("OPENBLAS_CORETYPE", environmentCore);
+        }
         Process process = pb.start();
-        String core = null;
+        Map<String, String> facts = new java.util.HashMap<>();
         StringBuilder all = new StringBuilder();
         try (BufferedReader r = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
             for (String line; (line = r.readLine()) != null; ) {
                 all.append(line).append('\n');
-                if (line.startsWith("openblas.core = ")) core = line.substring("openblas.core = ".length());
+                int eq = line.indexOf(" = ");
+                if (eq > 0) facts.put(line.substring(0, eq), line.substring(eq + 3));
             }
         }
         assertEquals(0, process.waitFor(), all.toString());
-        assertTrue(core != null, all.toString());
-        return core;
+        assertTrue(facts.containsKey("openblas.core"), all.toString());
+        return facts;
     }
 
     @Test
