@@ -18,6 +18,10 @@ import org.bytedeco.javacpp.IntPointer;
  * off-heap JavaCPP pointers owned by the caller; lengths are given by the matrix or explicitly, never
  * by {@code Pointer.limit()}. Reductions that decide anything accumulate in double. Results are
  * deterministic for a given input and thread count.
+ *
+ * <p>Threads: the {@code cpu} and {@code java} instances keep no state between calls, so several threads may share
+ * one (two {@code Pruner.prune} calls at once give the results each gives alone). A {@code cuda} instance keeps X
+ * resident and its scratch buffers between calls and must be used by one thread at a time: give each thread its own.
  */
 public interface ComputeBackend extends AutoCloseable {
 

@@ -37,7 +37,8 @@ import org.bytedeco.javacpp.PointerPointer;
  * {@link HostMatrix} and kept until a matrix at least as large is used or {@link #close()} (work on a smaller one,
  * such as the solver's gathered columns, runs on the host backend rather than evict X); a matrix must not be changed
  * behind the backend's back while in use ({@link #fillSyntheticGradients} through this backend is fine).
- * Every device buffer, stream and handle is freed by {@link #close()}.
+ * Every device buffer, stream and handle is freed by {@link #close()}. Not thread-safe (the resident X and the
+ * scratch buffers are shared by every call): use an instance from one thread at a time.
  */
 public final class CudaBackend implements ComputeBackend {
     private static final System.Logger LOG = System.getLogger(CudaBackend.class.getName());
