@@ -56,10 +56,10 @@ public final class VectorLoops {
         } else {
             List<Future<?>> helpers = new ArrayList<>(workers - 1);
             for (int t = 1; t < workers; t++) helpers.add(WORKERS.submit(share));
-            RuntimeException failure = null;
+            Throwable failure = null;
             try {
                 share.run();
-            } catch (RuntimeException e) {
+            } catch (RuntimeException | Error e) { // an Error (OutOfMemoryError) too: the helpers must end before it leaves
                 failure = e;
                 next.set(chunks); // the helpers stop after their current chunk
             }
@@ -74,7 +74,8 @@ public final class VectorLoops {
                         break;
                     } catch (ExecutionException e) {
                         if (failure == null) {
-                            failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+                            failure = e.getCause() instanceof RuntimeException || e.getCause() instanceof Error ? e.getCause()
+                                    : new IllegalStateException(e.getCause());
                         }
                         break;
                     } catch (InterruptedException e) {
@@ -85,7 +86,8 @@ public final class VectorLoops {
                 }
             }
             if (interrupted) Thread.currentThread().interrupt();
-            if (failure != null) throw failure;
+            if (failure instanceof Error e) throw e;
+            if (failure != null) throw (RuntimeException) failure;
         }
         double[] totals = new double[sumCount];
         for (int c = 0; c < chunks; c++) {

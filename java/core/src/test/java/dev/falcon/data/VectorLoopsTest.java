@@ -92,4 +92,24 @@ class VectorLoopsTest {
             Thread.interrupted();
         }
     }
+
+    @Test
+    void anErrorInTheCallersChunkEndsTheLoopOnlyAfterEveryHelperHasFinished() {
+        Thread caller = Thread.currentThread();
+        AtomicBoolean helperStarted = new AtomicBoolean();
+        AtomicInteger running = new AtomicInteger();
+        OutOfMemoryError thrown = assertThrows(OutOfMemoryError.class, () -> VectorLoops.run(2, 2 * VectorLoops.CHUNK, 0, (from, to, acc) -> {
+            if (Thread.currentThread() == caller) {
+                while (!helperStarted.get()) Thread.onSpinWait();
+                throw new OutOfMemoryError("in the caller's chunk");
+            }
+            running.incrementAndGet();
+            helperStarted.set(true);
+            long end = System.nanoTime() + 200_000_000L;
+            while (System.nanoTime() < end) Thread.onSpinWait();
+            running.decrementAndGet();
+        }));
+        assertEquals("in the caller's chunk", thrown.getMessage());
+        assertEquals(0, running.get(), "a helper still runs the body after the loop ended");
+    }
 }
