@@ -32,6 +32,7 @@ final class EnvCommand implements Callable<Integer> {
                     c.availability().usable() ? "usable" : "unusable: " + c.availability().reason());
             new TreeMap<>(c.availability().facts()).forEach((k, v) -> out.printf("           %s: %s%n", k, v));
         }
+        for (String failure : Backends.loadFailures()) out.println("  (a provider failed to load: " + failure + ")");
         try {
             out.println("--device auto: " + Backends.choose("auto").explanation());
         } catch (RuntimeException e) {

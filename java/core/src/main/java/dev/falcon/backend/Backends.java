@@ -2,8 +2,10 @@ package dev.falcon.backend;
 
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
+import java.util.ServiceConfigurationError;
 import java.util.ServiceLoader;
 
 /**
@@ -18,6 +20,7 @@ public final class Backends {
 
     private static final System.Logger LOG = System.getLogger(Backends.class.getName());
     private static volatile List<Candidate> discovered;
+    private static volatile List<String> loadFailures = List.of();
 
     /** A provider together with its (cached) probe result. */
     public record Candidate(BackendProvider provider, BackendAvailability availability) {
@@ -40,18 +43,50 @@ public final class Backends {
             synchronized (Backends.class) {
                 result = discovered;
                 if (result == null) {
-                    List<Candidate> found = new ArrayList<>();
-                    for (BackendProvider provider : ServiceLoader.load(BackendProvider.class, Backends.class.getClassLoader())) {
-                        found.add(new Candidate(provider, safeProbe(provider)));
-                    }
-                    found.sort(Comparator.comparingInt((Candidate c) -> c.provider().priority()).reversed()
-                            .thenComparing(Candidate::name));
-                    discovered = result = List.copyOf(found);
+                    Discovery d = discover(Backends.class.getClassLoader());
+                    loadFailures = d.failures();
+                    discovered = result = d.candidates();
                 }
             }
         }
         return result;
     }
+
+    /** Providers listed on the class path whose class could not be loaded, with why (empty when all loaded). */
+    public static List<String> loadFailures() {
+        candidates();
+        return loadFailures;
+    }
+
+    /** The providers a class loader lists, probed and sorted, and those that failed to load. */
+    record Discovery(List<Candidate> candidates, List<String> failures) {}
+
+    /**
+     * A provider whose class cannot load (a backend module on the class path without its native presets, say) is
+     * recorded and skipped: ServiceLoader would otherwise throw out of the loop, and no backend at all would be found.
+     */
+    static Discovery discover(ClassLoader loader) {
+        List<Candidate> found = new ArrayList<>();
+        List<String> failures = new ArrayList<>();
+        Iterator<BackendProvider> providers = ServiceLoader.load(BackendProvider.class, loader).iterator();
+        while (failures.size() < MAX_LOAD_FAILURES) { // ServiceLoader only tries its best to go on after an error
+            BackendProvider provider;
+            try {
+                if (!providers.hasNext()) break;
+                provider = providers.next();
+            } catch (ServiceConfigurationError | LinkageError e) {
+                String why = e.getMessage() + (e.getCause() != null ? " (" + e.getCause() + ")" : "");
+                failures.add(why);
+                LOG.log(System.Logger.Level.WARNING, "a compute backend provider could not be loaded and is skipped: " + why);
+                continue;
+            }
+            found.add(new Candidate(provider, safeProbe(provider)));
+        }
+        found.sort(Comparator.comparingInt((Candidate c) -> c.provider().priority()).reversed().thenComparing(Candidate::name));
+        return new Discovery(List.copyOf(found), List.copyOf(failures));
+    }
+
+    private static final int MAX_LOAD_FAILURES = 16;
 
     /** Usable backends, highest priority first (for suites that run over every backend). */
     public static List<Candidate> usable() {
@@ -78,7 +113,8 @@ public final class Backends {
             final String name = wanted;
             Candidate named = all.stream().filter(c -> c.name().equals(name)).findFirst()
                     .orElseThrow(() -> new IllegalArgumentException("unknown backend '" + name + "'; available: "
-                            + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto"));
+                            + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto"
+                            + (loadFailures.isEmpty() ? "" : "; providers that failed to load: " + String.join("; ", loadFailures))));
             if (!named.availability().usable()) {
                 throw new IllegalArgumentException("backend '" + name + "' cannot run here: "
                         + named.availability().reason() + " (--device auto falls back to the best usable backend)");
