@@ -80,18 +80,8 @@ public abstract class AbstractSolverTest {
         double[] f = new double[layerCount];
         for (int l = 0; l < layerCount; l++) f[l] = choices[rnd.nextInt(choices.length)];
         LayerTable t = table(sizes, f);
-        float[] x = new float[n * p];
         int rank = 1 + rnd.nextInt(n);
-        double[][] a = new double[n][rank], b = new double[rank][p];
-        for (double[] row : a) for (int r = 0; r < rank; r++) row[r] = rnd.nextDouble(-1, 1);
-        for (double[] row : b) for (int j = 0; j < p; j++) row[j] = rnd.nextDouble(-1, 1);
-        for (int j = 0; j < p; j++) {
-            for (int i = 0; i < n; i++) {
-                double s = 0;
-                for (int r = 0; r < rank; r++) s += a[i][r] * b[r][j];
-                x[j * n + i] = (float) (s + 0.1 * rnd.nextDouble(-1, 1));
-            }
-        }
+        float[] x = lowRankPlusNoise(rnd, n, p, rank, 0.1);
         float[] wbar = new float[p];
         for (int j = 0; j < p; j++) wbar[j] = (float) rnd.nextDouble(-1, 1);
         float[] g = null;
@@ -397,14 +387,8 @@ public abstract class AbstractSolverTest {
      * on K: with X_K^T X_K + lambda I well conditioned (X uniform), and ill conditioned (X of rank 5 plus noise 0.01,
      * condition about 1e6 at lambda 1e-3), where normal equations formed with float products would lose it.
      */
-    @Test
-    public void exactBacksolveOnASupportSmallerThanNIsTheMinimiserWithASmallRidge() {
-        for (boolean lowRank : new boolean[] {false, true}) exactBacksolveOnASupportSmallerThanN(lowRank);
-    }
-
-    private void exactBacksolveOnASupportSmallerThanN(boolean lowRank) {
-        SplittableRandom rnd = new SplittableRandom(41);
-        int n = 40, p = 200, rank = 5;
+    /** n x p column-major X = A B (A n x rank, B rank x p, uniform in [-1, 1)) plus uniform noise of that size. */
+    static float[] lowRankPlusNoise(SplittableRandom rnd, int n, int p, int rank, double noise) {
         float[] x = new float[n * p];
         double[][] a = new double[n][rank], b = new double[rank][p];
         for (double[] row : a) for (int r = 0; r < rank; r++) row[r] = rnd.nextDouble(-1, 1);
@@ -413,8 +397,26 @@ public abstract class AbstractSolverTest {
             for (int i = 0; i < n; i++) {
                 double s = 0;
                 for (int r = 0; r < rank; r++) s += a[i][r] * b[r][j];
-                x[j * n + i] = (float) (lowRank ? s + 0.01 * rnd.nextDouble(-1, 1) : rnd.nextDouble(-1, 1));
+                x[j * n + i] = (float) (s + noise * rnd.nextDouble(-1, 1));
             }
+        }
+        return x;
+    }
+
+    @Test
+    public void exactBacksolveOnASupportSmallerThanNIsTheMinimiserWithASmallRidge() {
+        for (boolean lowRank : new boolean[] {false, true}) exactBacksolveOnASupportSmallerThanN(lowRank);
+    }
+
+    private void exactBacksolveOnASupportSmallerThanN(boolean lowRank) {
+        SplittableRandom rnd = new SplittableRandom(41);
+        int n = 40, p = 200;
+        float[] x;
+        if (lowRank) {
+            x = lowRankPlusNoise(rnd, n, p, 5, 0.01);
+        } else {
+            x = new float[n * p];
+            for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextDouble(-1, 1);
         }
         float[] wbar = new float[p], g = new float[p];
         for (int j = 0; j < p; j++) {
