@@ -1,0 +1,64 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.backend.Backends;
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.LayersJson;
+import dev.falcon.io.Npy;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Budgets;
+import dev.falcon.prune.Method;
+import dev.falcon.prune.PruneResult;
+import dev.falcon.prune.Pruner;
+import dev.falcon.solve.Backsolve;
+import dev.falcon.solve.SolverOptions;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The README's "Java API" example, run as written on small files: if the API changes, this stops compiling. */
+class EmbeddingExampleTest {
+    @Test
+    void theReadmeExampleRuns(@TempDir Path dir) throws IOException {
+        int n = 32, p = 3000;
+        SplittableRandom rnd = new SplittableRandom(5);
+        try (FloatPointer x = new FloatPointer((long) n * p); FloatPointer w0 = new FloatPointer(p)) {
+            for (long i = 0; i < (long) n * p; i++) x.put(i, (float) rnd.nextDouble(-1, 1));
+            for (int j = 0; j < p; j++) w0.put(j, (float) rnd.nextDouble(-1, 1));
+            Npy.writeFloat32(dir.resolve("X.npy"), x, new long[] {n, p});
+            Npy.writeFloat32(dir.resolve("w.npy"), w0, new long[] {p});
+        }
+        LayersJson.write(dir.resolve("layers.json"), new LayerTable(List.of(new Layer("conv", new long[] {2000}, 9, 0, 2000),
+                new Layer("fc", new long[] {1000}, 1, 2000, 1000)), "test"));
+
+        // ---- the README's example, with the files in dir
+        try (ComputeBackend backend = Backends.choose("auto").create(2);   // cuda > cpu > java, or -Dfalcon.backend=NAME
+             HostMatrix x = backend.load(ArrayFiles.matrixSource(dir.resolve("X.npy").toString(), "X"))) {
+            long pWeights = x.cols();
+            LayerTable layers = LayersJson.read(dir.resolve("layers.json"), pWeights);
+            Budgets budgets = Budgets.resolve(layers, 0.3, null, 0.5, null, null);  // 30% of the FLOPs, 50% of the weights
+            try (FloatPointer w = ArrayFiles.readVector(dir.resolve("w.npy").toString(), "w", pWeights);
+                 Pruner pruner = new Pruner(backend);
+                 PruneResult r = pruner.prune(Method.FALCON, w, layers, budgets,
+                         new Pruner.SolverInputs(x, null, 1e-3, SolverOptions.defaults(), Backsolve.Mode.NONE))) {
+                float[] pruned = new float[(int) pWeights];
+                r.prunedWeights().get(pruned);                      // zeros where the mask r.mask() is 0
+                System.out.printf("kept %d of %d weights, %.0f FLOPs; Q = %.6g%n", r.kept(), pWeights, r.keptFlops(), r.solve().qFinal());
+                // ---- end of the example
+                assertTrue(r.kept() <= budgets.nnz() && r.keptFlops() <= budgets.flops());
+                long nonzero = 0;
+                for (float v : pruned) if (v != 0) nonzero++;
+                assertEquals(r.kept(), nonzero);
+            }
+        }
+    }
+}
