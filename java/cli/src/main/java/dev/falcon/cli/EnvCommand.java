@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
-@Command(name = "env", mixinStandardHelpOptions = true,
+@Command(name = "env", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Shows the compute backends found (usable or why not, with their facts), threads, memory and versions.")
 final class EnvCommand implements Callable<Integer> {
     @Spec CommandSpec spec;

@@ -45,7 +45,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-@Command(name = "prune", mixinStandardHelpOptions = true, sortOptions = false,
+@Command(name = "prune", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         description = {"Prunes weights under an NNZ budget and a FLOP budget.",
                 "Either --example NAME (built-in model, synthetic data, no files needed) or --weights with --layers "
                         + "or --flops-per-weight (and optionally --grads to evaluate the objective)."},

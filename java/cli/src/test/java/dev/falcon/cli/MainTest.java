@@ -128,6 +128,12 @@ class MainTest {
             assertTrue(r.out().contains("Usage: falcon"), r.out());
         }
         assertTrue(run("prune", "--help").out().contains("--flops-per-weight"));
+        // --version, listed by every command's --help, prints the version from every command
+        for (String[] a : new String[][] {{"--version"}, {"prune", "-V"}, {"inspect", "--version"}, {"env", "-V"}}) {
+            Run r = run(a);
+            assertEquals(0, r.code(), String.join(" ", a));
+            assertTrue(r.out().startsWith("falcon "), String.join(" ", a) + ": " + r.out());
+        }
     }
 
     @Test
