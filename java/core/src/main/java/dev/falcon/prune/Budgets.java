@@ -1,6 +1,7 @@
 package dev.falcon.prune;
 
 import dev.falcon.io.InputException;
+import dev.falcon.model.Fractions;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 
@@ -55,7 +56,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         String fRequest;
         if (keepFlops != null) {
             checkFraction("--keep-flops", keepFlops);
-            f = nearInteger(keepFlops * dense);
+            f = Fractions.nearInteger(keepFlops * dense);
             fRequest = "--keep-flops " + keepFlops;
         } else if (flops != null) {
             if (!Double.isFinite(flops) || flops < 0 || flops > dense * (1 + 1e-12)) {
@@ -73,14 +74,14 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         String sRequest;
         if (keepNnz != null) {
             checkFraction("--keep-nnz", keepNnz);
-            s = count(keepNnz * p);
+            s = Fractions.count(keepNnz * p);
             sRequest = "--keep-nnz " + keepNnz;
             if (s == 0) throw InputException.infeasible("--keep-nnz " + keepNnz + " keeps 0 of " + p + " weights; give at least " + fmt(1.0 / p));
         } else if (sparsity != null) {
             if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
                 throw InputException.of("--sparsity", "value", "is " + sparsity + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
             }
-            s = count((1 - sparsity) * p);
+            s = Fractions.count((1 - sparsity) * p);
             sRequest = "--sparsity " + sparsity;
             if (s == 0) throw InputException.infeasible("--sparsity " + sparsity + " keeps 0 of " + p + " weights; give at most " + fmt(1 - 1.0 / p));
         } else if (nnz != null) {
@@ -110,20 +111,6 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         if (!Double.isFinite(v) || v <= 0 || v > 1) {
             throw InputException.of(option, "value", "is " + v + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
         }
-    }
-
-    /**
-     * A fraction times a count, as a count: 0.29 * 1600 is 463.99999999999994 in binary floating point and must give
-     * 464, not 463, so values within rounding error of an integer are that integer; otherwise rounded down.
-     */
-    static long count(double v) {
-        return (long) Math.floor(nearInteger(v));
-    }
-
-    /** v, or the integer it differs from by rounding error only (a relative 1e-9). */
-    static double nearInteger(double v) {
-        double r = Math.rint(v);
-        return Math.abs(v - r) <= 1e-9 * Math.max(1, Math.abs(v)) ? r : v;
     }
 
     /** v to six significant digits, rounded up (a suggested lower bound that must hold as printed). */

@@ -2,6 +2,7 @@ package dev.falcon.solve;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
+import dev.falcon.model.Fractions;
 import dev.falcon.model.LayerTable;
 import java.util.ArrayList;
 import java.util.List;
@@ -121,9 +122,9 @@ public final class MultiStage {
         for (int t = 0; t < stages; t++) {
             long t0 = System.nanoTime();
             long sT = t == stages - 1 ? nnz
-                    : Math.max(nnz, Math.min(p, (long) Math.floor(nearInteger(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p))));
+                    : Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p)));
             double fT = t == stages - 1 ? flops
-                    : Math.max(flops, Math.min(dense, nearInteger(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense)));
+                    : Math.max(flops, Math.min(dense, Fractions.nearInteger(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense)));
             try {
                 x = source.gradients(t, w);
             } catch (SourceFailure f) {
@@ -144,15 +145,5 @@ public final class MultiStage {
         double qFinal = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
         double qReference = reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
         return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference);
-    }
-
-    /**
-     * v, or the integer it differs from by rounding error only (a relative 1e-9), as the CLI's budgets read fractions: a
-     * level is a sum of fractions (poly at t = 0 is s_T + (s_0 - s_T), 0.8999999999999999 for 0.9 and 0.2), and 0.9 of 30
-     * weights must be 27, not 26.
-     */
-    private static double nearInteger(double v) {
-        double r = Math.rint(v);
-        return Math.abs(v - r) <= 1e-9 * Math.max(1, Math.abs(v)) ? r : v;
     }
 }

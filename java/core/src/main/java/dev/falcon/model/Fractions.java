@@ -1,0 +1,20 @@
+package dev.falcon.model;
+
+/**
+ * Fractions of p or of the dense FLOPs turned into budgets, the same way for the CLI's options and for falcon++'s
+ * stage levels: 0.29 * 1600 is 463.99999999999994 in binary floating point and must give 464, not 463.
+ */
+public final class Fractions {
+    private Fractions() {}
+
+    /** v, or the integer it differs from by rounding error only (a relative 1e-9). */
+    public static double nearInteger(double v) {
+        double r = Math.rint(v);
+        return Math.abs(v - r) <= 1e-9 * Math.max(1, Math.abs(v)) ? r : v;
+    }
+
+    /** A fraction times a count, as a count: within rounding error of an integer that integer, otherwise rounded down. */
+    public static long count(double v) {
+        return (long) Math.floor(nearInteger(v));
+    }
+}
