@@ -117,12 +117,13 @@ def _first_tensor(x):
     return None
 
 
-def _attention_owner(modules: Dict[str, nn.Module], mname: str) -> Optional[str]:
-    """The nn.MultiheadAttention whose out_proj is module `mname`, or None. Attention applies out_proj's weight itself
+def _hooked_module(modules: Dict[str, nn.Module], mname: str) -> str:
+    """The module whose forward hook measures the FLOPs of module `mname`'s weight: itself, or the
+    nn.MultiheadAttention whose out_proj it is. Attention applies out_proj's weight itself
     (F.multi_head_attention_forward), so out_proj's own forward, and a hook on it, never runs: its FLOPs are measured
-    on the attention module's output instead."""
+    on the attention module's output instead. (The parent of a top-level module is the model, named "".)"""
     parent, _, leaf = mname.rpartition(".")
-    return parent if leaf == "out_proj" and isinstance(modules.get(parent), nn.MultiheadAttention) else None
+    return parent if leaf == "out_proj" and isinstance(modules.get(parent), nn.MultiheadAttention) else mname
 
 
 def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[LayerInfo]] = None,
@@ -148,7 +149,7 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         prm = named.get(l.name)
         holders = [n for n, m in modules.items() if prm is not None and isinstance(m, PRUNABLE_TYPES)
                    and getattr(m, "weight", None) is prm] or [l.module_name]
-        users[l.name] = [n if _attention_owner(modules, n) is None else _attention_owner(modules, n) for n in holders]
+        users[l.name] = [_hooked_module(modules, n) for n in holders]
     totals = {l.name: 0.0 for l in layers}
     calls = {l.name: 0 for l in layers}
     handles = []
