@@ -166,6 +166,9 @@ public final class CudaBackend implements ComputeBackend {
         while (pinned.size() < 2) pinned.add(null);
         DeviceBuffer b = pinned.get(s);
         if (b != null && b.bytes() >= bytes) return b;
+        // Emptied before the new allocation: if that fails, the slot must not keep the freed buffer, which a later,
+        // smaller request would otherwise take and write into.
+        pinned.set(s, null);
         if (b != null) b.close();
         b = DeviceBuffer.pinnedHost(bytes);
         pinned.set(s, b);
