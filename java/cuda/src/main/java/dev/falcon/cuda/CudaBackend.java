@@ -346,8 +346,8 @@ public final class CudaBackend implements ComputeBackend {
         try (LongPointer starts = new LongPointer(blockStarts)) {
             dStarts = upload("starts", starts, (long) blockStarts.length * Long.BYTES);
         }
-        long grid = Math.min(DeviceMemoryPlan.BLOCK_GRAM_GRID, blockStarts.length - 1);
-        DeviceBuffer dScratch = buffer("blockScratch", 2 * grid * n * Double.BYTES);
+        long grid = DeviceMemoryPlan.blockGramGrid(blockStarts.length - 1);
+        DeviceBuffer dScratch = buffer("blockScratch", DeviceMemoryPlan.blockGramScratchBytes(n, blockStarts.length - 1));
         int[] b0 = {0};
         forEachChunk(x, blockStarts, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
             while (blockStarts[b0[0]] < c0) b0[0]++;
@@ -402,10 +402,10 @@ public final class CudaBackend implements ComputeBackend {
         // Checked before anything reaches the device.
         boolean symmetricRankK = ComputeBackend.requireFiniteWeights(columnWeights, p);
         long nn = (long) n * n;
-        long chunk = Math.max(1, Math.min(p, (64L << 20) / (16L * Math.max(1, n))));
+        long chunk = DeviceMemoryPlan.gramChunkColumns(n, p);
         DeviceBuffer dW = columnWeights == null ? null : upload("w", columnWeights, p * Float.BYTES);
         DeviceBuffer dG = buffer("gram", 2 * nn * Double.BYTES);
-        DeviceBuffer wide = buffer("wide", 2 * 2 * chunk * n * Double.BYTES);
+        DeviceBuffer wide = buffer("wide", DeviceMemoryPlan.gramWideBytes(n, p));
         boolean[] started = new boolean[2];
         try (DoublePointer one = new DoublePointer(1.0); DoublePointer zero = new DoublePointer(0.0)) {
             forEachChunk(x, null, chunk, (s, dChunk, c0, c1) -> {

@@ -26,12 +26,39 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
     /** Grid of the block-fused product kernel (each grid block holds n doubles of scratch). */
     public static final long BLOCK_GRAM_GRID = 4096;
 
-    /** Device bytes every solve needs besides X. */
+    /** Bytes of the two widened double copies of a Gram chunk, per stream, that feed cublasDsyrk/Dgemm. */
+    static final long GRAM_WIDE_BYTES_PER_STREAM = 64L << 20;
+
+    /** Columns per chunk of {@code weightedGram}: two widened n x chunk double arrays fit in {@link #GRAM_WIDE_BYTES_PER_STREAM}. */
+    static long gramChunkColumns(long n, long p) {
+        return Math.max(1, Math.min(p, GRAM_WIDE_BYTES_PER_STREAM / (2L * Double.BYTES * Math.max(1, n))));
+    }
+
+    /** The widened chunks of {@code weightedGram}: two double arrays of n x chunk per stream, two streams. */
+    static long gramWideBytes(long n, long p) {
+        return 2L * 2 * gramChunkColumns(n, p) * Math.max(1, n) * Double.BYTES;
+    }
+
+    /** Grid blocks of the block-fused product for this many blocks (each holds n doubles of scratch per stream). */
+    static long blockGramGrid(long blocks) {
+        return Math.max(1, Math.min(BLOCK_GRAM_GRID, blocks));
+    }
+
+    /** Scratch of the block-fused product: one grid's n doubles per grid block, for each of the two streams. */
+    static long blockGramScratchBytes(long n, long blocks) {
+        return 2 * blockGramGrid(blocks) * n * Double.BYTES;
+    }
+
+    /**
+     * Device bytes every solve needs besides X: each buffer the backend allocates, at its largest (blocks, segments and
+     * gathered columns are at most p).
+     */
     public static long workBytes(long n, long p) {
-        long vectors = 4L * p * Float.BYTES;                          // d, out, v/u, weights
-        long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES); // scores, sorted, index, prefix, keys
-        long dense = 3L * n * n * Double.BYTES;                       // Gram, factor, right-hand sides
-        long scratch = Math.min(BLOCK_GRAM_GRID, Math.max(1, p)) * n * Double.BYTES;
+        long vectors = 4L * p * Float.BYTES + 3L * n * Float.BYTES;  // d, out, v, weights; u and the two accumulators
+        // scores, sorted, index, prefix, keys; and the alternate keys and indices the radix sort allocates
+        long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES) + p * (Long.BYTES + Integer.BYTES);
+        long dense = 4L * n * n * Double.BYTES;                       // Gram per stream (2), factor, right-hand sides
+        long scratch = blockGramScratchBytes(n, Math.max(1, p)) + gramWideBytes(n, p);
         return vectors + sort + dense + scratch;
     }
 

@@ -22,8 +22,41 @@ class DeviceMemoryPlanTest {
     @Test
     void workingSetCountsVectorsSortFactorAndScratch() {
         long n = 100, p = 10_000;
-        long expected = 4 * p * 4 + p * (4 + 4 + 4 + 8 + 8) + 3 * n * n * 8 + Math.min(4096, p) * n * 8;
+        long expected = 4 * p * 4 + 3 * n * 4 + p * (4 + 4 + 4 + 8 + 8) + p * (8 + 4) + 4 * n * n * 8
+                + 2 * Math.min(4096, p) * n * 8 + DeviceMemoryPlan.gramWideBytes(n, p);
         assertEquals(expected, DeviceMemoryPlan.workBytes(n, p));
+    }
+
+    /** The plan's working set holds every buffer the backend allocates next to resident X, sized as the backend sizes it. */
+    @Test
+    void workingSetCoversTheBackendsBuffers() {
+        for (long[] shape : new long[][] {{500, 25_502_912}, {1000, 268_336}, {64, 1000}, {1024, 50}}) {
+            long n = shape[0], p = shape[1];
+            long vectors = 4 * p * Float.BYTES + 3 * n * Float.BYTES;          // d, out, v, w; u, acc (2 streams)
+            long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES);
+            long gramPerStream = 2 * n * n * Double.BYTES;
+            long factorAndSolve = 2 * n * n * Double.BYTES;                     // potrf's matrix, potrs with n right-hand sides
+            long blockScratch = DeviceMemoryPlan.blockGramScratchBytes(n, p);  // at most p blocks
+            long wide = DeviceMemoryPlan.gramWideBytes(n, p);
+            long buffers = vectors + sort + gramPerStream + factorAndSolve + blockScratch + wide;
+            assertTrue(DeviceMemoryPlan.workBytes(n, p) >= buffers,
+                    "n " + n + ", p " + p + ": working set " + DeviceMemoryPlan.workBytes(n, p) + " < buffers " + buffers);
+        }
+    }
+
+    @Test
+    void blockScratchHasOneSlicePerGridBlockAndStream() {
+        assertEquals(2 * 3 * 100 * 8, DeviceMemoryPlan.blockGramScratchBytes(100, 3));
+        assertEquals(2 * 4096 * 100 * 8, DeviceMemoryPlan.blockGramScratchBytes(100, 1_000_000));
+        assertEquals(4096, DeviceMemoryPlan.blockGramGrid(1_000_000));
+    }
+
+    /** FALCON.md's scale: ResNet50 at n = 500 (51 GB of X) must stay resident on one 80 GB GPU with the full working set. */
+    @Test
+    void resnet50AtN500StaysResidentOnAn80GBDevice() {
+        long free = 79L * GIB; // an 80 GB device after its CUDA context
+        DeviceMemoryPlan plan = DeviceMemoryPlan.plan(500, 25_502_912, free);
+        assertEquals(Mode.RESIDENT, plan.mode(), plan.describe());
     }
 
     @Test
