@@ -379,11 +379,19 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         long n = x.rows();
-        DeviceBuffer dCols = upload("columns", columns, k * Integer.BYTES);
-        DeviceBuffer dDst = buffer("gather", k * n * Float.BYTES);
-        check(FalconCuda.fcu_gather(residentX.floats(0), n, dCols.ints(0), k, dDst.floats(0), streams[0]), "gather kernel");
-        check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
-        download(dst, dDst, k * n * Float.BYTES);
+        // In passes of bounded size: the solver gathers whole active sets, whose columns can be a large fraction of X and
+        // would not fit next to it in one device buffer.
+        long perPass = DeviceMemoryPlan.gatherChunkColumns(n, k);
+        DeviceBuffer dCols = buffer("columns", perPass * Integer.BYTES);
+        DeviceBuffer dDst = buffer("gather", perPass * n * Float.BYTES);
+        Pointer allColumns = absolute(columns), allDst = absolute(dst);
+        for (long[] pass : chunks(k, perPass, null, false)) {
+            long m = pass[1] - pass[0];
+            check(FalconCuda.fcu_copy(dCols.pointer(), allColumns.getPointer(pass[0]), m * Integer.BYTES), "copy to device");
+            check(FalconCuda.fcu_gather(residentX.floats(0), n, dCols.ints(0), m, dDst.floats(0), streams[0]), "gather kernel");
+            check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
+            download(allDst.getPointer(pass[0] * n), dDst, m * n * Float.BYTES);
+        }
     }
 
     // ---------------------------------------------------------------- small dense algebra

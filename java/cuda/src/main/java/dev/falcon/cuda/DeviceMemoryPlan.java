@@ -50,6 +50,14 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
     }
 
     /**
+     * Columns gathered per device pass of {@code gatherColumns}: at most {@link #MAX_CHUNK_BYTES} of X at a time, so a
+     * gather of a large active set needs no device buffer as large as the columns it copies out.
+     */
+    static long gatherChunkColumns(long n, long k) {
+        return Math.max(1, Math.min(k, MAX_CHUNK_BYTES / (Math.max(1, n) * Float.BYTES)));
+    }
+
+    /**
      * Device bytes every solve needs besides X: each buffer the backend allocates, at its largest (blocks, segments and
      * gathered columns are at most p).
      */
@@ -58,7 +66,8 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
         // scores, sorted, index, prefix, keys; and the alternate keys and indices the radix sort allocates
         long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES) + p * (Long.BYTES + Integer.BYTES);
         long dense = 4L * n * n * Double.BYTES;                       // Gram per stream (2), factor, right-hand sides
-        long scratch = blockGramScratchBytes(n, Math.max(1, p)) + gramWideBytes(n, p);
+        long gather = gatherChunkColumns(n, p) * (Math.max(1, n) * Float.BYTES + Integer.BYTES);
+        long scratch = blockGramScratchBytes(n, Math.max(1, p)) + gramWideBytes(n, p) + gather;
         return vectors + sort + dense + scratch;
     }
 

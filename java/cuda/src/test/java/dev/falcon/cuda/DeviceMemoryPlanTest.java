@@ -23,7 +23,7 @@ class DeviceMemoryPlanTest {
     void workingSetCountsVectorsSortFactorAndScratch() {
         long n = 100, p = 10_000;
         long expected = 4 * p * 4 + 3 * n * 4 + p * (4 + 4 + 4 + 8 + 8) + p * (8 + 4) + 4 * n * n * 8
-                + 2 * Math.min(4096, p) * n * 8 + DeviceMemoryPlan.gramWideBytes(n, p);
+                + 2 * Math.min(4096, p) * n * 8 + DeviceMemoryPlan.gramWideBytes(n, p) + p * (n * 4 + 4);
         assertEquals(expected, DeviceMemoryPlan.workBytes(n, p));
     }
 
@@ -38,10 +38,21 @@ class DeviceMemoryPlanTest {
             long factorAndSolve = 2 * n * n * Double.BYTES;                     // potrf's matrix, potrs with n right-hand sides
             long blockScratch = DeviceMemoryPlan.blockGramScratchBytes(n, p);  // at most p blocks
             long wide = DeviceMemoryPlan.gramWideBytes(n, p);
-            long buffers = vectors + sort + gramPerStream + factorAndSolve + blockScratch + wide;
+            long gather = DeviceMemoryPlan.gatherChunkColumns(n, p) * (n * Float.BYTES + Integer.BYTES); // any k <= p
+            long buffers = vectors + sort + gramPerStream + factorAndSolve + blockScratch + wide + gather;
             assertTrue(DeviceMemoryPlan.workBytes(n, p) >= buffers,
                     "n " + n + ", p " + p + ": working set " + DeviceMemoryPlan.workBytes(n, p) + " < buffers " + buffers);
         }
+    }
+
+    @Test
+    void gatherPassesAreBoundedWhateverTheActiveSet() {
+        long n = 500, k = 5_000_000; // 20% of ResNet50's columns: 10 GB if gathered in one device buffer
+        long perPass = DeviceMemoryPlan.gatherChunkColumns(n, k);
+        assertTrue(perPass * n * Float.BYTES <= DeviceMemoryPlan.MAX_CHUNK_BYTES, "columns per pass " + perPass);
+        assertEquals(k, CudaBackend.chunks(k, perPass, null, false).stream().mapToLong(c -> c[1] - c[0]).sum());
+        assertEquals(7, DeviceMemoryPlan.gatherChunkColumns(n, 7));
+        assertEquals(1, DeviceMemoryPlan.gatherChunkColumns(100_000_000, 7)); // a column wider than a pass still goes alone
     }
 
     @Test
