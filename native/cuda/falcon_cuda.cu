@@ -38,6 +38,17 @@ __global__ void block_gram_kernel(const float* x, int64_t n, const int64_t* star
     }
 }
 
+/** Grid (row tiles of kThreads, slices): thread (i, t) sums slice firstSlice + t of the chunk for row i. */
+__global__ void gemv_n_partial_kernel(const float* x, int64_t n, int64_t k, const float* v, int64_t firstSlice,
+                                      double* partial) {
+    const int64_t i = (int64_t) blockIdx.x * kThreads + threadIdx.x;
+    const int64_t t = blockIdx.y;
+    if (i >= n) return;
+    const int64_t j0 = (firstSlice + t) * kGemvSliceColumns;
+    const int64_t j1 = j0 + kGemvSliceColumns < k ? j0 + kGemvSliceColumns : k;
+    partial[t * n + i] = gemv_n_slice_row(x, n, j0, j1, v, i);
+}
+
 inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
 } // namespace
@@ -111,6 +122,32 @@ int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t b
     int64_t g = grid > 0 ? grid : 4096;
     if (g > blocks) g = blocks;
     block_gram_kernel<<<(unsigned) g, kThreads, 0, as_stream(stream)>>>(dX, n, dStarts, blocks, dD, dOut, dScratch);
+    return (int) cudaGetLastError();
+}
+
+int fcu_gemv_n_accumulate(const float* dX, int64_t n, int64_t k, const float* dV, double* dPartial, double* dAcc,
+                          int overwrite, void* stream) {
+    if (n <= 0) return 0;
+    const int64_t slices = (k + kGemvSliceColumns - 1) / kGemvSliceColumns;
+    const unsigned rowTiles = (unsigned) ((n + kThreads - 1) / kThreads);
+    bool startsAcc = overwrite != 0;
+    for (int64_t s0 = 0; s0 < slices; s0 += kGemvMaxSlices) {
+        const int64_t m = slices - s0 < kGemvMaxSlices ? slices - s0 : kGemvMaxSlices;
+        gemv_n_partial_kernel<<<dim3(rowTiles, (unsigned) m), kThreads, 0, as_stream(stream)>>>(dX, n, k, dV, s0, dPartial);
+        FCU_CHECK(cudaGetLastError());
+        add_partials(thrust::cuda::par_nosync.on(as_stream(stream)), dPartial, n, m, dAcc, startsAcc);
+        FCU_CHECK(cudaGetLastError());
+        startsAcc = false;
+    }
+    if (startsAcc) { // no columns: the accumulator still has to start at 0
+        add_partials(thrust::cuda::par_nosync.on(as_stream(stream)), dPartial, n, 0, dAcc, true);
+        FCU_CHECK(cudaGetLastError());
+    }
+    return 0;
+}
+
+int fcu_sum_to_float(const double* dA, const double* dB, int64_t n, float* dOut, void* stream) {
+    sum_to_float(thrust::cuda::par_nosync.on(as_stream(stream)), dA, dB, n, dOut);
     return (int) cudaGetLastError();
 }
 

@@ -38,6 +38,15 @@ FCU_API int fcu_stream_wait_event(void* stream, void* event);
 /** Block-fused product; dScratch holds min(blocks, grid) * n doubles; grid <= 0 picks min(blocks, 4096). */
 FCU_API int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks,
                            const float* dD, float* dOut, double* dScratch, int grid, void* stream);
+/**
+ * dAcc[0..n) (double) = (overwrite ? 0 : dAcc) + X_chunk v_chunk for the k columns of a chunk (dV: the chunk's part of
+ * v), each product summed in double: slices of kGemvSliceColumns columns into dPartial (kGemvMaxSlices x n doubles),
+ * then added in slice order.
+ */
+FCU_API int fcu_gemv_n_accumulate(const float* dX, int64_t n, int64_t k, const float* dV, double* dPartial, double* dAcc,
+                                  int overwrite, void* stream);
+/** dOut[i] = (float) (dA[i] + dB[i]) for i < n; dB null: 0. */
+FCU_API int fcu_sum_to_float(const double* dA, const double* dB, int64_t n, float* dOut, void* stream);
 /** dA = X_chunk diag(w) and dB = X_chunk in double (n x k); dW null: weights 1. */
 /** dA = sqrt(w_c) X[:, c] in double for the k columns of a chunk (weights >= 0; dW null: 1): the input of cublasDsyrk. */
 FCU_API int fcu_widen_sqrt_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, void* stream);

@@ -38,6 +38,28 @@ struct Gather {
     FCL_HD void operator()(int64_t e) const { gather_element(x, n, columns, dst, e); }
 };
 
+struct AddPartials {
+    const double* partial; int64_t n; int64_t slices; double* acc; bool overwrite;
+    FCL_HD void operator()(int64_t i) const { add_partials_row(partial, n, slices, acc, overwrite, i); }
+};
+
+template <class Policy>
+void add_partials(Policy&& policy, const double* partial, int64_t n, int64_t slices, double* acc, bool overwrite) {
+    thrust::for_each(policy, thrust::counting_iterator<int64_t>(0), thrust::counting_iterator<int64_t>(n),
+                     AddPartials{partial, n, slices, acc, overwrite});
+}
+
+struct SumToFloat {
+    const double* a; const double* b; float* out;
+    FCL_HD void operator()(int64_t i) const { sum_to_float_element(a, b, out, i); }
+};
+
+template <class Policy>
+void sum_to_float(Policy&& policy, const double* a, const double* b, int64_t n, float* out) {
+    thrust::for_each(policy, thrust::counting_iterator<int64_t>(0), thrust::counting_iterator<int64_t>(n),
+                     SumToFloat{a, b, out});
+}
+
 struct WidenWeighted {
     const float* x; int64_t n; const float* w; double* a; double* b;
     FCL_HD void operator()(int64_t e) const { widen_weighted_element(x, n, w, a, b, e); }

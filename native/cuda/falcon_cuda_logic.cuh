@@ -55,6 +55,39 @@ FCL_HD void tree_reduce_step(double* partial, int tid, int half) {
     if (tid < half) partial[tid] += partial[tid + half];
 }
 
+// ------------------------------------------------------------------ product X v, accumulated in double
+// cuBLAS sgemv would sum all p products of a row in float. Instead, one thread per (row i, slice t) of
+// kGemvSliceColumns columns sums its slice in double into partial[t*n + i]; launches cover at most
+// kGemvMaxSlices slices (the partial buffer's size), and after each one, one thread per row adds the partials
+// to acc[i] in slice order, in double.
+
+/** Columns per slice of the product X v. */
+constexpr int64_t kGemvSliceColumns = 512;
+/** Slices per launch: the partial buffer holds kGemvMaxSlices x n doubles (also the grid's y extent, < 65536). */
+constexpr int64_t kGemvMaxSlices = 4096;
+
+/** sum_{j in [j0, j1)} x[i,j] v[j] in double (columns whose v is 0 are skipped, as the reference does). */
+FCL_HD double gemv_n_slice_row(const float* x, int64_t n, int64_t j0, int64_t j1, const float* v, int64_t i) {
+    double s = 0;
+    for (int64_t j = j0; j < j1; j++) {
+        double vj = v[j];
+        if (vj != 0) s += (double) x[j * n + i] * vj;
+    }
+    return s;
+}
+
+/** acc[i] = (overwrite ? 0 : acc[i]) + sum_{t < slices} partial[t*n + i], in slice order, in double. */
+FCL_HD void add_partials_row(const double* partial, int64_t n, int64_t slices, double* acc, bool overwrite, int64_t i) {
+    double s = overwrite ? 0.0 : acc[i];
+    for (int64_t t = 0; t < slices; t++) s += partial[t * n + i];
+    acc[i] = s;
+}
+
+/** out[i] = (float) (a[i] + b[i]) (b == nullptr: 0): the two streams' accumulators, rounded once. */
+FCL_HD void sum_to_float_element(const double* a, const double* b, float* out, int64_t i) {
+    out[i] = (float) (b == nullptr ? a[i] : a[i] + b[i]);
+}
+
 // ------------------------------------------------------------------ column gather
 /** dst[c*n + i] = x[columns[c]*n + i] for linear element e = c*n + i (columns validated beforehand). */
 FCL_HD void gather_element(const float* x, int64_t n, const int32_t* columns, float* dst, int64_t e) {

@@ -12,9 +12,15 @@ extern "C" {
 FCL_API int fcl_available(void);
 /** Threads per block of the GPU kernels (and of this emulation). */
 FCL_API int fcl_threads_per_block(void);
+/** Column slices per launch of the product X v (kGemvMaxSlices): the partial buffer's size in units of n doubles. */
+FCL_API int64_t fcl_product_max_slices(void);
 /** Block-fused product out_B = X_B^T (X_B d_B), one emulated CUDA block per column block. */
 FCL_API void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                             const float* d, float* out);
+/** out (n) = X v as the GPU path computes it: column chunks of `chunk` alternating between two double accumulators
+ *  (the two streams), each chunk in launches of slices summed in double (the bodies of the GPU kernels), then the
+ *  accumulators added and rounded to float once. */
+FCL_API void fcl_multiply(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, float* out);
 /** dst (n x k) = columns of X; returns 0 or the (1-based) position of the first invalid column, negated. */
 FCL_API int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst);
 /** gram (n x n, both triangles) = X diag(w) X^T as the GPU path computes it: with weights >= 0 (or w null) the

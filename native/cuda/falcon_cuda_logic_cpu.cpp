@@ -13,6 +13,7 @@ extern "C" {
 
 int fcl_available(void) { return 1; }
 int fcl_threads_per_block(void) { return kThreads; }
+int64_t fcl_product_max_slices(void) { return kGemvMaxSlices; }
 
 void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                     const float* d, float* out) {
@@ -30,6 +31,38 @@ void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts,
             out[j] = (float) partial[0];
         }
     }
+}
+
+void fcl_multiply(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, float* out) {
+    if (chunk < 1) chunk = 1;
+    std::vector<double> acc((size_t) (2 * n), 0.0);              // one accumulator per stream
+    std::vector<double> partial((size_t) (kGemvMaxSlices * n));  // the per-stream partial buffer
+    bool started[2] = {false, false};
+    for (int64_t c0 = 0, index = 0; c0 < p; c0 += chunk, index++) {
+        const int s = (int) (index & 1);
+        const int64_t k = p - c0 < chunk ? p - c0 : chunk;
+        const float* xc = x + c0 * n;
+        const float* vc = v + c0;
+        double* a = acc.data() + s * n;
+        const int64_t slices = (k + kGemvSliceColumns - 1) / kGemvSliceColumns;
+        bool startsAcc = !started[s];
+        for (int64_t s0 = 0; s0 < slices; s0 += kGemvMaxSlices) {  // one launch
+            const int64_t m = slices - s0 < kGemvMaxSlices ? slices - s0 : kGemvMaxSlices;
+            for (int64_t t = 0; t < m; t++) {                         // blockIdx.y
+                const int64_t j0 = (s0 + t) * kGemvSliceColumns;
+                const int64_t j1 = j0 + kGemvSliceColumns < k ? j0 + kGemvSliceColumns : k;
+                for (int64_t i = 0; i < n; i++) partial[(size_t) (t * n + i)] = gemv_n_slice_row(xc, n, j0, j1, vc, i);
+            }
+            add_partials(thrust::cpp::par, partial.data(), n, m, a, startsAcc);
+            startsAcc = false;
+        }
+        started[s] = true;
+    }
+    if (!started[0]) {
+        for (int64_t i = 0; i < n; i++) out[i] = 0.0f;
+        return;
+    }
+    sum_to_float(thrust::cpp::par, acc.data(), started[1] ? acc.data() + n : nullptr, n, out);
 }
 
 int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst) {

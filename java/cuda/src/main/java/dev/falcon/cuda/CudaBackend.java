@@ -26,10 +26,10 @@ import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerPointer;
 
 /**
- * The CUDA backend. cuBLAS does the products with X (gemv) and the Gram (dsyrk on widened chunks; dgemm when a
+ * The CUDA backend. cuBLAS does the product X^T u (gemv) and the Gram (dsyrk on widened chunks; dgemm when a
  * weight is negative), cuSOLVER
- * the Cholesky factor and solves (potrf/potrs), falcon's kernels the block-fused product, gathers and the
- * segmented sort, prefix sums and threshold counts. Host-side work (loading, fills) runs on the native CPU
+ * the Cholesky factor and solves (potrf/potrs), falcon's kernels the product X v (summed in double), the block-fused
+ * product, gathers and the segmented sort, prefix sums and threshold counts. Host-side work (loading, fills) runs on the native CPU
  * backend (or the java reference when that cannot load).
  *
  * <p>X is planned per matrix ({@link DeviceMemoryPlan}): resident on the device when it fits, else streamed in
@@ -285,22 +285,27 @@ public final class CudaBackend implements ComputeBackend {
         }
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
+        // Not cublasSgemv: it would sum all p products of a row in float. falcon's kernel sums slices of columns in
+        // double and adds them in double, one accumulator per stream, rounded to float once at the end.
         DeviceBuffer dV = upload("v", v, p * Float.BYTES);
-        DeviceBuffer acc = buffer("acc", 2L * n * Float.BYTES);
+        DeviceBuffer acc = buffer("productAcc", 2L * n * Double.BYTES);
+        DeviceBuffer partial = buffer("productPartial", DeviceMemoryPlan.productPartialBytes(n));
+        DeviceBuffer dOut = buffer("product", (long) n * Float.BYTES);
+        long partialPerStream = DeviceMemoryPlan.GEMV_MAX_SLICES * n;
         boolean[] started = new boolean[2];
-        try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
-            forEachChunk(x, null, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
-                useStream(s);
-                blasCheck(cublas.cublasSgemv_v2(blas, cublas.CUBLAS_OP_N, n, Math.toIntExact(c1 - c0), one, dChunk, n,
-                        dV.floats(c0), 1, started[s] ? one : zero, acc.floats((long) s * n), 1), "cublasSgemv");
-                started[s] = true;
-            });
-            useStream(0);
-            if (!started[0]) check(zeroFill(acc, n), "zeroing");
-            if (started[1]) blasCheck(cublas.cublasSaxpy_v2(blas, n, one, acc.floats(n), 1, acc.floats(0), 1), "cublasSaxpy");
-            syncAll();
+        forEachChunk(x, null, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
+            check(FalconCuda.fcu_gemv_n_accumulate(dChunk, n, c1 - c0, dV.floats(c0), partial.doubles(s * partialPerStream),
+                    acc.doubles((long) s * n), started[s] ? 0 : 1, streams[s]), "product kernel");
+            started[s] = true;
+        });
+        if (started[0]) {
+            check(FalconCuda.fcu_sum_to_float(acc.doubles(0), started[1] ? acc.doubles(n) : null, n, dOut.floats(0), streams[0]),
+                    "product kernel");
+            check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
+        } else {
+            check(zeroFill(dOut, n), "zeroing");
         }
-        download(out, acc, (long) n * Float.BYTES);
+        download(out, dOut, (long) n * Float.BYTES);
     }
 
     private int zeroFill(DeviceBuffer b, long floats) {

@@ -13,10 +13,10 @@ import org.bytedeco.javacpp.IntPointer;
 
 /**
  * The CUDA backend's own kernels run on the CPU: the block-fused product, the column gather, the segmented
- * sort with its prefix sums and the threshold counts execute the very bodies nvcc compiles into the GPU
- * kernels ({@code native/cuda/falcon_cuda_logic.cuh}, {@code falcon_cuda_algorithms.inl}), with the launch
+ * sort with its prefix sums, the threshold counts and the product X v execute the very bodies nvcc compiles into the
+ * GPU kernels ({@code native/cuda/falcon_cuda_logic.cuh}, {@code falcon_cuda_algorithms.inl}), with the launch
  * geometry emulated and Thrust on its CPP backend; so does the widening kernel that feeds the Gram's dgemm
- * (the dgemm itself is plain loops here). What cuBLAS/cuSOLVER do on the GPU (gemv, Cholesky) and host-side
+ * (the dgemm itself is plain loops here). What cuBLAS/cuSOLVER do on the GPU (X^T u, Cholesky) and host-side
  * work (loading, fills) is delegated to the java reference here.
  *
  * <p>For tests (the shared contract suites run on it in CI, where there is no GPU) and for debugging.
@@ -58,7 +58,16 @@ public final class CudaLogicOnCpu implements ComputeBackend {
 
     @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { host.fillSyntheticGradients(x, rank, noise, seed); }
 
-    @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { host.multiply(x, v, out); }
+    /** The GPU path's product kernel: chunks of {@link #PRODUCT_CHUNK} columns on two emulated streams, slices in double. */
+    @Override
+    public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
+        checkOpen();
+        x.requireColumnMajor(name());
+        CudaLogic.fcl_multiply(x.data(), x.rows(), x.cols(), v, PRODUCT_CHUNK, out);
+    }
+
+    /** Not a multiple of the kernel's slice width, so the contract's shapes cross chunks and partial slices. */
+    static final long PRODUCT_CHUNK = 700;
 
     @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { host.multiplyTransposed(x, u, out); }
 

@@ -49,6 +49,14 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
         return 2 * blockGramGrid(blocks) * n * Double.BYTES;
     }
 
+    /** Column slices per launch of the product X v ({@code kGemvMaxSlices} of falcon_cuda_logic.cuh). */
+    static final long GEMV_MAX_SLICES = 4096;
+
+    /** The product X v's partial sums: {@link #GEMV_MAX_SLICES} x n doubles for each of the two streams. */
+    static long productPartialBytes(long n) {
+        return 2 * GEMV_MAX_SLICES * Math.max(1, n) * Double.BYTES;
+    }
+
     /**
      * Columns gathered per device pass of {@code gatherColumns}: at most {@link #MAX_CHUNK_BYTES} of X at a time, so a
      * gather of a large active set needs no device buffer as large as the columns it copies out.
@@ -62,12 +70,13 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
      * gathered columns are at most p).
      */
     public static long workBytes(long n, long p) {
-        long vectors = 4L * p * Float.BYTES + 3L * n * Float.BYTES;  // d, out, v, weights; u and the two accumulators
+        // d, out, v, weights; u, X v and its two double accumulators
+        long vectors = 4L * p * Float.BYTES + 2L * n * Float.BYTES + 2L * n * Double.BYTES;
         // scores, sorted, index, prefix, keys; and the alternate keys and indices the radix sort allocates
         long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES) + p * (Long.BYTES + Integer.BYTES);
         long dense = 4L * n * n * Double.BYTES;                       // Gram per stream (2), factor, right-hand sides
         long gather = gatherChunkColumns(n, p) * (Math.max(1, n) * Float.BYTES + Integer.BYTES);
-        long scratch = blockGramScratchBytes(n, Math.max(1, p)) + gramWideBytes(n, p) + gather;
+        long scratch = blockGramScratchBytes(n, Math.max(1, p)) + gramWideBytes(n, p) + gather + productPartialBytes(n);
         return vectors + sort + dense + scratch;
     }
 

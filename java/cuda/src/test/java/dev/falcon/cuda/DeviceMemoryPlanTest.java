@@ -22,8 +22,8 @@ class DeviceMemoryPlanTest {
     @Test
     void workingSetCountsVectorsSortFactorAndScratch() {
         long n = 100, p = 10_000;
-        long expected = 4 * p * 4 + 3 * n * 4 + p * (4 + 4 + 4 + 8 + 8) + p * (8 + 4) + 4 * n * n * 8
-                + 2 * Math.min(4096, p) * n * 8 + DeviceMemoryPlan.gramWideBytes(n, p) + p * (n * 4 + 4);
+        long expected = 4 * p * 4 + 2 * n * 4 + 2 * n * 8 + p * (4 + 4 + 4 + 8 + 8) + p * (8 + 4) + 4 * n * n * 8
+                + 2 * Math.min(4096, p) * n * 8 + DeviceMemoryPlan.gramWideBytes(n, p) + p * (n * 4 + 4) + 2 * 4096 * n * 8;
         assertEquals(expected, DeviceMemoryPlan.workBytes(n, p));
     }
 
@@ -32,14 +32,15 @@ class DeviceMemoryPlanTest {
     void workingSetCoversTheBackendsBuffers() {
         for (long[] shape : new long[][] {{500, 25_502_912}, {1000, 268_336}, {64, 1000}, {1024, 50}}) {
             long n = shape[0], p = shape[1];
-            long vectors = 4 * p * Float.BYTES + 3 * n * Float.BYTES;          // d, out, v, w; u, acc (2 streams)
+            long vectors = 4 * p * Float.BYTES + 2 * n * Float.BYTES;          // d, out, v, w; u, X v
+            long product = 2 * n * Double.BYTES + DeviceMemoryPlan.productPartialBytes(n); // accumulators, partial sums
             long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES);
             long gramPerStream = 2 * n * n * Double.BYTES;
             long factorAndSolve = 2 * n * n * Double.BYTES;                     // potrf's matrix, potrs with n right-hand sides
             long blockScratch = DeviceMemoryPlan.blockGramScratchBytes(n, p);  // at most p blocks
             long wide = DeviceMemoryPlan.gramWideBytes(n, p);
             long gather = DeviceMemoryPlan.gatherChunkColumns(n, p) * (n * Float.BYTES + Integer.BYTES); // any k <= p
-            long buffers = vectors + sort + gramPerStream + factorAndSolve + blockScratch + wide + gather;
+            long buffers = vectors + product + sort + gramPerStream + factorAndSolve + blockScratch + wide + gather;
             assertTrue(DeviceMemoryPlan.workBytes(n, p) >= buffers,
                     "n " + n + ", p " + p + ": working set " + DeviceMemoryPlan.workBytes(n, p) + " < buffers " + buffers);
         }

@@ -25,9 +25,12 @@ public final class CudaLogic {
 
     public static native int fcl_available();
     public static native int fcl_threads_per_block();
+    public static native long fcl_product_max_slices();
     public static native void fcl_block_gram(@Cast("const float*") FloatPointer x, long n, long p,
                                              @Cast("const int64_t*") long[] starts, long blocks,
                                              @Cast("const float*") FloatPointer d, FloatPointer out);
+    public static native void fcl_multiply(@Cast("const float*") FloatPointer x, long n, long p,
+                                           @Cast("const float*") FloatPointer v, long chunk, FloatPointer out);
     public static native long fcl_gather(@Cast("const float*") FloatPointer x, long n, long p,
                                          @Cast("const int32_t*") IntPointer columns, long k, FloatPointer dst);
     public static native void fcl_weighted_gram(@Cast("const float*") FloatPointer x, long n, long p,

@@ -51,6 +51,11 @@ public final class FalconCuda {
     public static native int fcu_block_gram(@Cast("const float*") FloatPointer dX, long n, @Cast("const int64_t*") Pointer dStarts,
                                             long blocks, @Cast("const float*") FloatPointer dD, FloatPointer dOut,
                                             DoublePointer dScratch, int grid, Pointer stream);
+    public static native int fcu_gemv_n_accumulate(@Cast("const float*") FloatPointer dX, long n, long k,
+                                                   @Cast("const float*") FloatPointer dV, DoublePointer dPartial,
+                                                   DoublePointer dAcc, int overwrite, Pointer stream);
+    public static native int fcu_sum_to_float(@Cast("const double*") DoublePointer dA, @Cast("const double*") DoublePointer dB,
+                                              long n, FloatPointer dOut, Pointer stream);
     public static native int fcu_widen_sqrt_weighted(@Cast("const float*") FloatPointer dX, long n, long k,
                                                      @Cast("const float*") FloatPointer dW, DoublePointer dA, Pointer stream);
     public static native int fcu_widen_weighted(@Cast("const float*") FloatPointer dX, long n, long k,
