@@ -55,6 +55,7 @@ public final class CudaBackend implements ComputeBackend {
     private DeviceBuffer residentX;
     private DeviceMemoryPlan plan;
     private volatile boolean closed;
+    private boolean loggedWideBlocks;
 
     CudaBackend(int threads) {
         this.threads = Math.max(1, threads);
@@ -270,6 +271,13 @@ public final class CudaBackend implements ComputeBackend {
         return result;
     }
 
+    /** Columns of the widest block [starts[b], starts[b+1]). */
+    static long widestBlock(long[] starts) {
+        long widest = 0;
+        for (int b = 0; b + 1 < starts.length; b++) widest = Math.max(widest, starts[b + 1] - starts[b]);
+        return widest;
+    }
+
     private void useStream(int s) {
         blasCheck(cublas.cublasSetStream_v2(blas, cuStreams[s]), "cublasSetStream");
     }
@@ -344,6 +352,18 @@ public final class CudaBackend implements ComputeBackend {
             return;
         }
         CudaLogicOnCpu.checkStarts(blockStarts, x.cols());
+        DeviceMemoryPlan plan = prepare(x);
+        if (plan.mode() == DeviceMemoryPlan.Mode.STREAMED && widestBlock(blockStarts) > plan.chunkColumns()) {
+            // A streamed chunk must hold whole blocks for the fused kernel; the host backend streams X from host memory
+            // once instead of failing on a --block-size that every other backend accepts.
+            if (!loggedWideBlocks) {
+                loggedWideBlocks = true;
+                LOG.log(System.Logger.Level.INFO, "block product on the host (" + host.name() + "): a block of "
+                        + widestBlock(blockStarts) + " columns is wider than a streamed chunk; " + plan.describe());
+            }
+            host.blockGramProduct(x, blockStarts, d, out);
+            return;
+        }
         long n = x.rows(), p = x.cols();
         DeviceBuffer dD = upload("d", d, p * Float.BYTES);
         DeviceBuffer dOut = buffer("out", p * Float.BYTES);

@@ -37,4 +37,16 @@ class ChunksTest {
         assertTrue(e.getMessage().contains("block of 10 columns"), e.getMessage());
         assertEquals("0-2 2-12", show(CudaBackend.chunks(12, 4, starts, true)));
     }
+
+    /** What decides that a streamed block product goes to the host backend rather than fail in chunks(). */
+    @Test
+    void widestBlockIsTheLargestGapBetweenStarts() {
+        assertEquals(10, CudaBackend.widestBlock(new long[] {0, 2, 12}));
+        assertEquals(6, CudaBackend.widestBlock(new long[] {0, 3, 5, 9, 10, 16}));
+        assertEquals(1, CudaBackend.widestBlock(new long[] {0, 1}));
+        long[] starts = {0, 2, 12};
+        long chunkColumns = 4;
+        assertTrue(CudaBackend.widestBlock(starts) > chunkColumns);
+        assertThrows(IllegalStateException.class, () -> CudaBackend.chunks(12, chunkColumns, starts, false));
+    }
 }
