@@ -83,9 +83,24 @@ final class CudaNative {
         return (v / 1000) + "." + (v % 1000) / 10;
     }
 
+    /** cudaErrorMemoryAllocation. */
+    static final int MEMORY_ALLOCATION = 2;
+
+    /**
+     * As {@link #check} for cudaMallocHost, whose cudaErrorMemoryAllocation means the host could not page-lock the
+     * memory: the device's memory is not the problem, and saying so would send the user to the wrong fix.
+     */
+    static void checkPinnedAllocation(int err, long bytes) {
+        if (err == MEMORY_ALLOCATION) {
+            throw new DeviceMemoryException("cudaMallocHost of " + bytes + " bytes: out of page-locked host memory "
+                    + "(cudaErrorMemoryAllocation) for the two buffers streamed X is copied through: free host memory");
+        }
+        check(err, "cudaMallocHost of " + bytes + " bytes");
+    }
+
     static void check(int err, String what) {
         if (err != 0) {
-            if (err == 2) throw new DeviceMemoryException(what + ": out of device memory (cudaErrorMemoryAllocation)");
+            if (err == MEMORY_ALLOCATION) throw new DeviceMemoryException(what + ": out of device memory (cudaErrorMemoryAllocation)");
             throw new IllegalStateException(what + " failed: CUDA error " + err + " (" + FalconCuda.fcu_error_string(err) + ")");
         }
     }

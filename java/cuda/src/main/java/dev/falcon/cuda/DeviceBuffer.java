@@ -32,7 +32,7 @@ final class DeviceBuffer implements AutoCloseable {
     /** Page-locked host memory, for copies that overlap compute. */
     static DeviceBuffer pinnedHost(long bytes) {
         try (PointerPointer<?> out = new PointerPointer<>(1)) {
-            CudaNative.check(FalconCuda.fcu_malloc_host(out, bytes), "cudaMallocHost of " + bytes + " bytes");
+            CudaNative.checkPinnedAllocation(FalconCuda.fcu_malloc_host(out, bytes), bytes);
             return new DeviceBuffer(out.get(0), bytes, true);
         }
     }
