@@ -11,6 +11,8 @@
 using namespace fcl;
 #define FCU_STR2(x) #x
 #define FCU_STR(x) FCU_STR2(x)
+#define FCU_STR_LIST2(...) #__VA_ARGS__
+#define FCU_STR_LIST(...) FCU_STR_LIST2(__VA_ARGS__) // __CUDA_ARCH_LIST__ is comma-separated
 
 #define FCU_CHECK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) return (int) e_; } while (0)
 
@@ -56,7 +58,10 @@ inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 extern "C" {
 
 int fcu_built(void) { return 1; }
-const char* fcu_build_info(void) { return "nvcc " FCU_STR(__CUDACC_VER_MAJOR__) "." FCU_STR(__CUDACC_VER_MINOR__) ", static CUDA runtime"; }
+const char* fcu_build_info(void) {
+    return "nvcc " FCU_STR(__CUDACC_VER_MAJOR__) "." FCU_STR(__CUDACC_VER_MINOR__) ", static CUDA runtime, compute "
+           FCU_STR_LIST(__CUDA_ARCH_LIST__);
+}
 const char* fcu_error_string(int code) { return cudaGetErrorString((cudaError_t) code); }
 
 int fcu_device_count(int* count) {
@@ -78,6 +83,11 @@ int fcu_device_info(int device, char* name, int64_t* total_bytes, int* cc_major,
 }
 
 int fcu_set_device(int device) { return (int) cudaSetDevice(device); }
+
+int fcu_check_kernel_image(void) {
+    cudaFuncAttributes attributes;
+    return (int) cudaFuncGetAttributes(&attributes, block_gram_kernel);
+}
 
 int fcu_mem_info(int64_t* free_bytes, int64_t* total_bytes) {
     size_t f = 0, t = 0;

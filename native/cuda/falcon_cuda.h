@@ -19,6 +19,9 @@ FCU_API int fcu_device_count(int* count);
 FCU_API int fcu_device_info(int device, char* name, int64_t* total_bytes, int* cc_major, int* cc_minor,
                             int* driver_version, int* runtime_version);
 FCU_API int fcu_set_device(int device);
+/** 0 when the kernels of this library have an image the current device can run (cudaFuncGetAttributes), else the
+ *  cudaError_t (cudaErrorNoKernelImageForDevice or cudaErrorInvalidDeviceFunction: built for other architectures). */
+FCU_API int fcu_check_kernel_image(void);
 FCU_API int fcu_mem_info(int64_t* free_bytes, int64_t* total_bytes);
 FCU_API int fcu_malloc(void** p, int64_t bytes);
 FCU_API int fcu_free(void* p);

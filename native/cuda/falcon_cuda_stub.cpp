@@ -9,6 +9,7 @@ const char* fcu_error_string(int) { return "falcon CUDA kernels were not built (
 int fcu_device_count(int* count) { *count = 0; return FCU_NOT_BUILT; }
 int fcu_device_info(int, char* name, int64_t*, int*, int*, int*, int*) { name[0] = 0; return FCU_NOT_BUILT; }
 int fcu_set_device(int) { return FCU_NOT_BUILT; }
+int fcu_check_kernel_image(void) { return FCU_NOT_BUILT; }
 int fcu_mem_info(int64_t*, int64_t*) { return FCU_NOT_BUILT; }
 int fcu_malloc(void** p, int64_t) { *p = nullptr; return FCU_NOT_BUILT; }
 int fcu_free(void*) { return FCU_NOT_BUILT; }

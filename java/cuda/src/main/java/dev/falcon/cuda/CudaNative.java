@@ -54,18 +54,24 @@ final class CudaNative {
         if (err == NO_DEVICE || (err == 0 && count[0] == 0)) return fail("no CUDA device is present (cudaGetDeviceCount error " + err + ")");
         if (err != 0) return fail("cudaGetDeviceCount error " + err + " (" + FalconCuda.fcu_error_string(err) + ")");
         Map<String, String> facts = new LinkedHashMap<>();
-        BytePointer name = new BytePointer(256);
+        String deviceName;
         long[] total = {0};
         int[] major = {0}, minor = {0}, driver = {0}, runtime = {0};
-        err = FalconCuda.fcu_device_info(0, name, total, major, minor, driver, runtime);
+        try (BytePointer name = new BytePointer(256)) {
+            err = FalconCuda.fcu_device_info(0, name, total, major, minor, driver, runtime);
+            deviceName = name.getString();
+        }
         if (err != 0) return fail("cudaGetDeviceProperties error " + err + " (" + FalconCuda.fcu_error_string(err) + ")");
+        err = FalconCuda.fcu_check_kernel_image();
+        if (err != 0) {
+            return fail(noKernelImage(deviceName, major[0], minor[0], FalconCuda.fcu_build_info(), err, FalconCuda.fcu_error_string(err)));
+        }
         facts.put("devices", Integer.toString(count[0]));
-        facts.put("device", name.getString() + " (sm_" + major[0] + minor[0] + ")");
+        facts.put("device", deviceName + " (sm_" + major[0] + minor[0] + ")");
         facts.put("device.memory", String.format("%.1f GiB", total[0] / (double) (1L << 30)));
         facts.put("cuda.driver", version(driver[0]));
         facts.put("cuda.runtime", version(runtime[0]) + " (static, in libfalcon_cuda)");
         facts.put("kernels", FalconCuda.fcu_build_info());
-        name.close();
         try {
             Loader.load(cublas.class);
             Loader.load(cusolver.class);
@@ -77,6 +83,16 @@ final class CudaNative {
                     + "libcublasLt.so.13, libcusolver.so.12, libcusolverMg.so.12, libcusparse.so.12 and libnvJitLink.so.13 on the library path (" + t + ")");
         }
         return new Result(facts, "");
+    }
+
+    /**
+     * Why a present device cannot run falcon's kernels: they were compiled for other architectures (e.g. sm_80 and sm_90
+     * cubins with compute_90 PTX do not run on an sm_75 T4), and the fix.
+     */
+    static String noKernelImage(String device, int major, int minor, String buildInfo, int err, String errName) {
+        return "falcon's CUDA kernels have no image for " + device + " (sm_" + major + minor + "): built by " + buildInfo
+                + " (cudaFuncGetAttributes error " + err + ": " + errName + "); rebuild with -Dfalcon.cuda.archs="
+                + major + minor;
     }
 
     static String version(int v) {

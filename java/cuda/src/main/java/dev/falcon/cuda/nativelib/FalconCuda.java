@@ -33,6 +33,7 @@ public final class FalconCuda {
     public static native int fcu_device_info(int device, @Cast("char*") BytePointer name, @Cast("int64_t*") long[] totalBytes,
                                              int[] ccMajor, int[] ccMinor, int[] driverVersion, int[] runtimeVersion);
     public static native int fcu_set_device(int device);
+    public static native int fcu_check_kernel_image();
     public static native int fcu_mem_info(@Cast("int64_t*") long[] freeBytes, @Cast("int64_t*") long[] totalBytes);
     public static native int fcu_malloc(@Cast("void**") PointerPointer<?> p, long bytes);
     public static native int fcu_free(Pointer p);
