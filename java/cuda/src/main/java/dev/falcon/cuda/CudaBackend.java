@@ -47,7 +47,12 @@ public final class CudaBackend implements ComputeBackend {
     private final ComputeBackend host;
     private final Pointer[] streams = new Pointer[2];
     private final CUstream_st[] cuStreams = new CUstream_st[2];
-    private final cublasContext blas = new cublasContext();
+    /**
+     * One cuBLAS handle per stream, bound once: cuBLAS promises bit-wise reproducible results only with one stream active
+     * per handle (with several concurrent streams on one handle it may pick different internal workspaces), and the
+     * products and Grams run on both streams at once.
+     */
+    private final cublasContext[] blas = {new cublasContext(), new cublasContext()};
     private final cusolverDnContext solver = new cusolverDnContext();
     private final Map<String, DeviceBuffer> scratch = new HashMap<>();
     private final List<DeviceBuffer> pinned = new ArrayList<>();
@@ -72,7 +77,10 @@ public final class CudaBackend implements ComputeBackend {
                     cuStreams[s] = new CUstream_st(streams[s]);
                 }
             }
-            blasCheck(cublas.cublasCreate_v2(blas), "cublasCreate");
+            for (int s = 0; s < 2; s++) {
+                blasCheck(cublas.cublasCreate_v2(blas[s]), "cublasCreate");
+                blasCheck(cublas.cublasSetStream_v2(blas[s], cuStreams[s]), "cublasSetStream");
+            }
             solverCheck(cusolver.cusolverDnCreate(solver), "cusolverDnCreate");
             solverCheck(cusolver.cusolverDnSetStream(solver, cuStreams[0]), "cusolverDnSetStream");
         } catch (RuntimeException e) {
@@ -278,10 +286,6 @@ public final class CudaBackend implements ComputeBackend {
         return widest;
     }
 
-    private void useStream(int s) {
-        blasCheck(cublas.cublasSetStream_v2(blas, cuStreams[s]), "cublasSetStream");
-    }
-
     // ---------------------------------------------------------------- products with X
 
     @Override
@@ -336,8 +340,7 @@ public final class CudaBackend implements ComputeBackend {
         DeviceBuffer dOut = buffer("out", p * Float.BYTES);
         try (FloatPointer one = new FloatPointer(1f); FloatPointer zero = new FloatPointer(0f)) {
             forEachChunk(x, null, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
-                useStream(s);
-                blasCheck(cublas.cublasSgemv_v2(blas, cublas.CUBLAS_OP_T, n, Math.toIntExact(c1 - c0), one, dChunk, n,
+                blasCheck(cublas.cublasSgemv_v2(blas[s], cublas.CUBLAS_OP_T, n, Math.toIntExact(c1 - c0), one, dChunk, n,
                         dU.floats(0), 1, zero, dOut.floats(c0), 1), "cublasSgemv");
             });
         }
@@ -450,18 +453,16 @@ public final class CudaBackend implements ComputeBackend {
                 } else {
                     check(FalconCuda.fcu_widen_weighted(dChunk, n, k, w, a, b, streams[s]), "widen kernel");
                 }
-                useStream(s);
                 if (symmetricRankK) {
-                    blasCheck(cublas.cublasDsyrk_v2(blas, cublas.CUBLAS_FILL_MODE_LOWER, cublas.CUBLAS_OP_N, n, Math.toIntExact(k), one,
+                    blasCheck(cublas.cublasDsyrk_v2(blas[s], cublas.CUBLAS_FILL_MODE_LOWER, cublas.CUBLAS_OP_N, n, Math.toIntExact(k), one,
                             a, n, started[s] ? one : zero, dG.doubles(s * nn), n), "cublasDsyrk");
                 } else {
-                    blasCheck(cublas.cublasDgemm_v2(blas, cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, n, n, Math.toIntExact(k), one,
+                    blasCheck(cublas.cublasDgemm_v2(blas[s], cublas.CUBLAS_OP_N, cublas.CUBLAS_OP_T, n, n, Math.toIntExact(k), one,
                             a, n, b, n, started[s] ? one : zero, dG.doubles(s * nn), n), "cublasDgemm");
                 }
                 started[s] = true;
             });
-            useStream(0);
-            if (started[1]) blasCheck(cublas.cublasDaxpy_v2(blas, Math.toIntExact(nn), one, dG.doubles(nn), 1, dG.doubles(0), 1), "cublasDaxpy");
+            if (started[1]) blasCheck(cublas.cublasDaxpy_v2(blas[0], Math.toIntExact(nn), one, dG.doubles(nn), 1, dG.doubles(0), 1), "cublasDaxpy");
             syncAll();
         }
         if (!started[0]) {
@@ -583,7 +584,7 @@ public final class CudaBackend implements ComputeBackend {
         scratch.clear();
         for (DeviceBuffer b : pinned) if (b != null) b.close();
         pinned.clear();
-        if (!blas.isNull()) cublas.cublasDestroy_v2(blas);
+        for (cublasContext handle : blas) if (!handle.isNull()) cublas.cublasDestroy_v2(handle);
         if (!solver.isNull()) cusolver.cusolverDnDestroy(solver);
         for (Pointer s : streams) if (s != null && !s.isNull()) FalconCuda.fcu_stream_destroy(s);
         host.close();
