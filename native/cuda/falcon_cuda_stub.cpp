@@ -4,8 +4,11 @@
 #define FCU_NOT_BUILT (-1)
 extern "C" {
 int fcu_built(void) { return 0; }
-const char* fcu_build_info(void) { return "falcon CUDA kernels were not built (nvcc absent at build time)"; }
-const char* fcu_error_string(int) { return "falcon CUDA kernels were not built (nvcc absent at build time)"; }
+#ifndef FCU_STUB_REASON
+#define FCU_STUB_REASON "falcon CUDA kernels were not built (nvcc absent at build time)"
+#endif
+const char* fcu_build_info(void) { return FCU_STUB_REASON; }
+const char* fcu_error_string(int) { return FCU_STUB_REASON; }
 int fcu_device_count(int* count) { *count = 0; return FCU_NOT_BUILT; }
 int fcu_device_info(int, char* name, int64_t*, int*, int*, int*, int*) { name[0] = 0; return FCU_NOT_BUILT; }
 int fcu_set_device(int) { return FCU_NOT_BUILT; }
