@@ -112,8 +112,9 @@ public final class MultiStage {
         double dense = layers.denseFlops();
         double nnzT = (double) nnz / p, flopsT = dense > 0 ? flops / dense : 0;
         float[] w = wbar.clone();
+        // the support of the weights as given: already partly pruned weights keep their zeros out of it, as mp's and falcon's masks do
         byte[] mask = new byte[p];
-        java.util.Arrays.fill(mask, (byte) 1);
+        for (int i = 0; i < p; i++) mask[i] = (byte) (wbar[i] != 0 ? 1 : 0);
         List<Stage> log = new ArrayList<>();
         FalconSolver.Result last = null;
         FalconSolver solver = new FalconSolver(backend);

@@ -140,4 +140,24 @@ class GradientSourcesTest {
             assertTrue(f.getMessage().contains("not written"), f.getMessage());
         }
     }
+    @Test
+    void stagesThatPruneNothingReportTheSupportOfPartlyPrunedWeights() {
+        float[] w = wbar();
+        for (int i = 0; i < P; i += 3) w[i] = 0; // already pruned
+        long nonzero = 0;
+        for (float v : w) nonzero += v != 0 ? 1 : 0;
+        LayerTable layers = layers();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix x = matrix(1)) {
+            // dense budgets: no stage prunes, so the result is the support the weights came with
+            MultiStage.Result none = MultiStage.run(b, MultiStage.GradientSource.fixed(x), w, null, 0.1, layers, P, layers.denseFlops(), 3,
+                    MultiStage.Schedule.POLY, 1, 1, SolverOptions.defaults().withMaxIterations(5));
+            for (int i = 0; i < P; i++) assertEquals(w[i] != 0 ? 1 : 0, none.mask()[i], "mask at " + i);
+            for (MultiStage.Stage st : none.stages()) assertEquals(nonzero, st.kept(), "stage " + st.stage());
+            // the default dense start: stage 0 prunes nothing and reports the weights' own support
+            MultiStage.Result some = MultiStage.run(b, MultiStage.GradientSource.fixed(x), w, null, 0.1, layers, 10, 30, 3,
+                    MultiStage.Schedule.POLY, 1, 1, SolverOptions.defaults().withMaxIterations(5));
+            assertEquals(nonzero, some.stages().get(0).kept());
+            assertEquals(FalconSolver.flopsOf(none.mask(), layers), some.stages().get(0).keptFlops());
+        }
+    }
 }
