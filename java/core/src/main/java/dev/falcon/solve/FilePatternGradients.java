@@ -72,7 +72,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         String spec = fileOf(pattern, stage);
         HostMatrix next;
         try {
-            next = backend.load(sources[stage], first.panelStarts()); // the layout of stage 0's X
+            next = backend.load(sources[stage], first != null ? first.panelStarts() : null); // the layout of stage 0's X, when given
         } catch (IOException e) {
             throw InputException.of(spec, field, "cannot be read (" + e.getMessage() + ")", "check the file");
         }

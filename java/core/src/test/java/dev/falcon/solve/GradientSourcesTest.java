@@ -160,4 +160,23 @@ class GradientSourcesTest {
             assertEquals(FalconSolver.flopsOf(none.mask(), layers), some.stages().get(0).keptFlops());
         }
     }
+    @Test
+    void patternWithoutAGivenFirstMatrixLoadsStageZeroItself() {
+        writeX(dir.resolve("X_0.npy"), 1);
+        writeX(dir.resolve("X_1.npy"), 2);
+        try (ComputeBackend b = new JavaBackend();
+             FilePatternGradients src = new FilePatternGradients(b, null, dir.resolve("X_{t}.npy").toString(), 2, "--grads")) {
+            HostMatrix x0 = src.gradients(0, wbar());
+            assertEquals(N, x0.rows());
+            assertEquals(P, x0.cols());
+            SplittableRandom written = new SplittableRandom(1); // X_0.npy, in C order
+            for (int i = 0; i < N; i++) {
+                for (int j = 0; j < P; j++) assertEquals((float) written.nextDouble(-1, 1), x0.data().get(x0.storageIndex(i, j)));
+            }
+            MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 2, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                    SolverOptions.defaults().withMaxIterations(5));
+            assertNull(r.stopped());
+            assertEquals(2, r.stages().size());
+        }
+    }
 }
