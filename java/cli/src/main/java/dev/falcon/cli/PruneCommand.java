@@ -238,7 +238,7 @@ final class PruneCommand implements Callable<Integer> {
             if (grads != null) {
                 if (gradsPattern()) {
                     // headers of every stage file, before any work: missing or mismatched files fail here
-                    for (int st = 0; st < stages; st++) ArrayFiles.matrixSource(dev.falcon.solve.FilePatternGradients.fileOf(grads, st), "--grads");
+                    FilePatternGradients.stageSources(grads, stages, "--grads");
                 }
                 xSource = ArrayFiles.matrixSource(gradsFile(), "--grads");
                 if (xSource.cols() != pw) {

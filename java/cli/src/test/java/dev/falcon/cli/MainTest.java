@@ -368,6 +368,14 @@ class MainTest {
         }
         assertFails(run(with(fileArgs("--method", "falcon++", "--stages", "3"), "--grads", dir.resolve("Xm_{t}.npy").toString())), 2, "Xm_1.npy");
         assertFails(run(with(fileArgs("--method", "falcon"), "--grads", dir.resolve("Xm_{t}.npy").toString())), 2, "{t}", "falcon++");
+        // a stage file of another n fails on its header, before stage 0's X is read (here: its NaN would be found first)
+        try (FloatPointer x0 = values(N * P, 1); FloatPointer x1 = values((N + 1) * P, 2)) {
+            x0.put(3, Float.NaN);
+            Npy.writeFloat32(dir.resolve("Xn_0.npy"), x0, new long[] {N, P});
+            Npy.writeFloat32(dir.resolve("Xn_1.npy"), x1, new long[] {N + 1, P});
+        }
+        assertFails(run(with(fileArgs("--method", "falcon++", "--stages", "2"), "--grads", dir.resolve("Xn_{t}.npy").toString())), 2,
+                "Xn_1.npy", "stage 1 has shape " + (N + 1) + " x " + P);
         com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         double[] q = new double[4];
         double lowerBound = Double.NaN;

@@ -46,7 +46,18 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         this.first = first;
         this.pattern = pattern;
         this.field = field;
-        this.sources = new RawMatrixSource[stages];
+        this.sources = stageSources(pattern, stages, field);
+        if (first != null && (first.rows() != sources[0].rows() || first.cols() != sources[0].cols())) {
+            throw new IllegalArgumentException("stage 0's matrix does not match " + fileOf(pattern, 0));
+        }
+    }
+
+    /**
+     * The headers of stages 0 .. stages-1 (existence, 2-D, dtype, the same n x p as stage 0), read without any data: a
+     * caller checks them before it loads anything.
+     */
+    public static RawMatrixSource[] stageSources(String pattern, int stages, String field) {
+        RawMatrixSource[] sources = new RawMatrixSource[stages];
         for (int t = 0; t < stages; t++) {
             String spec = fileOf(pattern, t);
             sources[t] = ArrayFiles.matrixSource(spec, field);
@@ -56,9 +67,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
                         "every stage's X must have the same samples (n) and weights (p)");
             }
         }
-        if (first != null && (first.rows() != sources[0].rows() || first.cols() != sources[0].cols())) {
-            throw new IllegalArgumentException("stage 0's matrix does not match " + fileOf(pattern, 0));
-        }
+        return sources;
     }
 
     public long rows() { return sources[0].rows(); }
