@@ -134,6 +134,11 @@ public final class MultiStage {
                 break;
             }
             String from = source.describe(t);
+            // a stage that prunes nothing never reaches the solver's own check, and Q on an X of another p is a misread
+            if (x == null || x.cols() != p) {
+                throw new IllegalArgumentException("the gradient source gave stage " + t + " (" + from + ") "
+                        + (x == null ? "no X" : "an X of " + x.rows() + " x " + x.cols()) + ": X must have one column per weight, p = " + p);
+            }
             if (sT >= p && fT >= dense) { // nothing to prune at this level
                 log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9, from));
                 continue;

@@ -179,4 +179,17 @@ class GradientSourcesTest {
             assertEquals(2, r.stages().size());
         }
     }
+    @Test
+    void aSourceGivingAnotherPIsRefusedAtItsStage() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix x = matrix(1); HostMatrix narrow = HostMatrix.allocate(N, P - 1)) {
+            MultiStage.GradientSource source = new MultiStage.GradientSource() {
+                @Override
+                public HostMatrix gradients(int stage, float[] weights) { return stage == 0 ? x : narrow; }
+            };
+            // dense budgets: no stage solves, so only the run itself can notice
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MultiStage.run(b, source, wbar(), null, 0.1, layers(),
+                    P, layers().denseFlops(), 2, MultiStage.Schedule.POLY, 1, 1, SolverOptions.defaults()));
+            assertTrue(e.getMessage().contains("stage 1") && e.getMessage().contains((P - 1) + "") && e.getMessage().contains("p = " + P), e.getMessage());
+        }
+    }
 }
