@@ -79,6 +79,10 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         if (stage < 0 || stage >= sources.length) throw new IllegalArgumentException("stage " + stage + " outside 0.." + (sources.length - 1));
         if (stage == 0 && first != null) return first;
         String spec = fileOf(pattern, stage);
+        // the previous stage's X goes before the next one is read, so that no more than two X (stage 0's and this one) are
+        // held at once; it is not used again: a file that fails to load ends the run
+        if (current != null) current.close();
+        current = null;
         HostMatrix next;
         try {
             next = backend.load(sources[stage], first != null ? first.panelStarts() : null); // the layout of stage 0's X, when given
@@ -91,7 +95,6 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
             next.close();
             throw e;
         }
-        if (current != null) current.close();
         current = next;
         return current;
     }

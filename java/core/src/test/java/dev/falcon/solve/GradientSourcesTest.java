@@ -192,4 +192,26 @@ class GradientSourcesTest {
             assertTrue(e.getMessage().contains("stage 1") && e.getMessage().contains((P - 1) + "") && e.getMessage().contains("p = " + P), e.getMessage());
         }
     }
+    @Test
+    void patternHoldsAtMostTwoMatricesWhileLoadingAStage() {
+        for (int t = 0; t < 4; t++) writeX(dir.resolve("X_" + t + ".npy"), t + 1);
+        try (JavaBackend real = new JavaBackend(); HostMatrix first = matrix(1)) {
+            long heldBeforeAnyStage = HostMatrix.openOwnedBytes();
+            java.util.List<Long> heldAtLoad = new java.util.ArrayList<>();
+            ComputeBackend recording = (ComputeBackend) java.lang.reflect.Proxy.newProxyInstance(ComputeBackend.class.getClassLoader(),
+                    new Class<?>[] {ComputeBackend.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("load")) heldAtLoad.add(HostMatrix.openOwnedBytes() - heldBeforeAnyStage);
+                        try {
+                            return method.invoke(real, args);
+                        } catch (java.lang.reflect.InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            try (FilePatternGradients src = new FilePatternGradients(recording, first, dir.resolve("X_{t}.npy").toString(), 4, "--grads")) {
+                for (int t = 1; t < 4; t++) assertEquals(P, src.gradients(t, wbar()).cols());
+            }
+            // stage 0's X is held by the caller throughout; the previous stage's X is gone before the next is read
+            assertEquals(java.util.List.of(0L, 0L, 0L), heldAtLoad);
+        }
+    }
 }
