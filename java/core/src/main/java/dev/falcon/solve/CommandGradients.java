@@ -36,6 +36,12 @@ import org.bytedeco.javacpp.FloatPointer;
 public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
     static final int TAIL_LINES = 20;
+    /**
+     * How long the output of a command that has exited is still read before X is: what it wrote is at most a pipe's
+     * buffer and takes microseconds, but a child it left running in the background (`server &`) holds the pipes open
+     * until that child ends, and waiting for the end of its output would wait for the child.
+     */
+    static final long DRAIN_MILLIS = 2000;
 
     private final ComputeBackend backend;
     private final HostMatrix first;
@@ -130,8 +136,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
             Thread err = pump(proc.getErrorStream(), tail, stage);
             code = proc.waitFor();
             running = null;
-            out.join();
-            err.join();
+            out.join(DRAIN_MILLIS);
+            err.join(DRAIN_MILLIS);
         } catch (IOException e) {
             throw new MultiStage.SourceFailure("--grads-command could not be started: " + e.getMessage(), e);
         } catch (InterruptedException e) {

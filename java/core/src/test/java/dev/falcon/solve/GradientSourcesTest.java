@@ -214,4 +214,17 @@ class GradientSourcesTest {
             assertEquals(java.util.List.of(0L, 0L, 0L), heldAtLoad);
         }
     }
+    @Test
+    void aChildLeftRunningByTheCommandDoesNotHoldUpTheStage() {
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "sleep 20 & cp '" + x2 + "' {grads} && : {weights}", null)) {
+            long t0 = System.nanoTime();
+            assertEquals(P, src.gradients(1, wbar()).cols());
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            // the background sleep keeps the command's stdout and stderr open for 20 s
+            assertTrue(seconds < 15, "the stage waited " + seconds + " s for the command's background child");
+        }
+    }
 }
