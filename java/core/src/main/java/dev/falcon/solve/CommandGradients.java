@@ -96,8 +96,15 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** The temporary directory (removed by {@link #close()}). */
     public Path directory() { return dir; }
 
-    /** POSIX shell single-quoting. */
+    /** Characters a POSIX shell never treats specially in a word (Python's shlex.quote leaves such words as they are). */
+    private static final java.util.regex.Pattern SHELL_SAFE = java.util.regex.Pattern.compile("[A-Za-z0-9@%+=:,./_-]+");
+
+    /**
+     * POSIX shell quoting: a path of safe characters (the usual temporary directory) as it is, so that a command that
+     * quotes the placeholder itself ("{weights}", as many would write it) still gets the path; any other single-quoted.
+     */
     static String quote(String s) {
+        if (SHELL_SAFE.matcher(s).matches()) return s;
         return "'" + s.replace("'", "'\\''") + "'";
     }
 

@@ -227,4 +227,16 @@ class GradientSourcesTest {
             assertTrue(seconds < 15, "the stage waited " + seconds + " s for the command's background child");
         }
     }
+    @Test
+    void placeholdersTheCommandQuotesItselfStillGiveThePaths() {
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "test -f \"{weights}\" && cp '" + x2 + "' \"{grads}\"", null)) {
+            assertEquals(P, src.gradients(1, wbar()).cols());
+        }
+        assertEquals("/tmp/falcon-grads-1/X_stage1.npy", CommandGradients.quote("/tmp/falcon-grads-1/X_stage1.npy"));
+        assertEquals("'/tmp/a b/X.npy'", CommandGradients.quote("/tmp/a b/X.npy"));
+        assertEquals("'$HOME'", CommandGradients.quote("$HOME"));
+    }
 }
