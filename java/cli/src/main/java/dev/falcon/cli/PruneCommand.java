@@ -279,6 +279,7 @@ final class PruneCommand implements Callable<Integer> {
 
         // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.
         Budgets budgets = layers != null ? resolveBudgets(layers) : null;
+        if (budgets != null) checkStartLevels(m, budgets);
 
         try (Progress progress = new Progress(errW, quiet);
              ComputeBackend backend = choice.create(threadCount);
@@ -293,6 +294,7 @@ final class PruneCommand implements Callable<Integer> {
                 if (layers == null) {
                     layers = layersFromFlops(flopsPerWeight, p);
                     budgets = resolveBudgets(layers);
+                    checkStartLevels(m, budgets);
                 }
                 res.weights = ArrayFiles.readVector(weights, "--weights", p);
                 if (linearTerm != null) res.g = ArrayFiles.readVector(linearTerm, "--linear-term", p);
@@ -345,17 +347,6 @@ final class PruneCommand implements Callable<Integer> {
                     source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW);
                 }
                 res.source = source;
-                if (m == Method.FALCON_PLUS_PLUS) {
-                    // (a target of 1 is no budget at all: then any start level only moves the other budget)
-                    if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {
-                        throw InputException.of("--start-keep-flops", "value", startFlopsLevel() + " is below the FLOP target " + budgets.flopsFraction()
-                                + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
-                    }
-                    if (budgets.nnzFraction() < 1 && startNnzLevel() < budgets.nnzFraction() * (1 - 1e-12)) {
-                        throw InputException.of("--start-keep-nnz", "value", startNnzLevel() + " is below the NNZ target " + budgets.nnzFraction()
-                                + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
-                    }
-                }
                 Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startNnzLevel(), startFlopsLevel(), source);
                 solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
@@ -438,6 +429,20 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     // ---------------------------------------------------------------- validation
+
+    /** falcon++'s start levels against the budgets, as soon as these are known: before X is read. */
+    private void checkStartLevels(Method m, Budgets budgets) {
+        if (m != Method.FALCON_PLUS_PLUS) return;
+        // (a target of 1 is no budget at all: then any start level only moves the other budget)
+        if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {
+            throw InputException.of("--start-keep-flops", "value", startFlopsLevel() + " is below the FLOP target " + budgets.flopsFraction()
+                    + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
+        }
+        if (budgets.nnzFraction() < 1 && startNnzLevel() < budgets.nnzFraction() * (1 - 1e-12)) {
+            throw InputException.of("--start-keep-nnz", "value", startNnzLevel() + " is below the NNZ target " + budgets.nnzFraction()
+                    + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
+        }
+    }
 
     private void validateOptions() {
         if (example != null) {

@@ -368,6 +368,13 @@ class MainTest {
         }
         assertFails(run(with(fileArgs("--method", "falcon++", "--stages", "3"), "--grads", dir.resolve("Xm_{t}.npy").toString())), 2, "Xm_1.npy");
         assertFails(run(with(fileArgs("--method", "falcon"), "--grads", dir.resolve("Xm_{t}.npy").toString())), 2, "{t}", "falcon++");
+        // a start level below the target is refused before X is read (X_bad's NaN would be found first)
+        try (FloatPointer bad = values(N * P, 1)) {
+            bad.put(5, Float.NaN);
+            Npy.writeFloat32(dir.resolve("X_bad.npy"), bad, new long[] {N, P});
+        }
+        assertFails(run(with(fileArgs("--method", "falcon++", "--keep-flops", "0.5", "--start-keep-flops", "0.3"), "--grads",
+                dir.resolve("X_bad.npy").toString())), 2, "--start-keep-flops", "below the FLOP target");
         // a stage file of another n fails on its header, before stage 0's X is read (here: its NaN would be found first)
         try (FloatPointer x0 = values(N * P, 1); FloatPointer x1 = values((N + 1) * P, 2)) {
             x0.put(3, Float.NaN);
