@@ -370,7 +370,7 @@ final class PruneCommand implements Callable<Integer> {
                 }
                 objective.put("lower_bound", lowerBoundReport(backend, res, layers, budgets, after));
                 if (r.solve() != null) {
-                    objective.put("solver", solverReport(r));
+                    objective.put("solver", solverReport(r, budgets));
                 }
                 timings.put("objective", secs(t));
             }
@@ -433,6 +433,15 @@ final class PruneCommand implements Callable<Integer> {
     /** falcon++'s start levels against the budgets, as soon as these are known: before X is read. */
     private void checkStartLevels(Method m, Budgets budgets) {
         if (m != Method.FALCON_PLUS_PLUS) return;
+        // A start level for a budget that stays dense would be dropped by the schedule without a word
+        if (startKeepFlops != null && budgets.flopsFraction() >= 1) {
+            throw InputException.of("--start-keep-flops", "option", "there is no FLOP budget to schedule (the FLOP budget is the dense FLOPs)",
+                    "give --keep-flops or --flops, or drop --start-keep-flops");
+        }
+        if (startKeepNnz != null && budgets.nnzFraction() >= 1) {
+            throw InputException.of("--start-keep-nnz", "option", "there is no NNZ budget to schedule (the NNZ budget is every weight)",
+                    "give --keep-nnz, --nnz or --sparsity, or drop --start-keep-nnz");
+        }
         // (a target of 1 is no budget at all: then any start level only moves the other budget)
         if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {
             throw InputException.of("--start-keep-flops", "value", startFlopsLevel() + " is below the FLOP target " + budgets.flopsFraction()
@@ -542,7 +551,7 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     /** Q before (mp's support, wbar kept) and after the solver in both conventions, options and the iteration log. */
-    private Map<String, Object> solverReport(PruneResult r) {
+    private Map<String, Object> solverReport(PruneResult r, Budgets budgets) {
         Map<String, Object> o = new LinkedHashMap<>();
         PruneResult.Solve s = r.solve();
         o.put("backsolve", s.backsolve().cliName());
@@ -629,8 +638,9 @@ final class PruneCommand implements Callable<Integer> {
             Map<String, Object> sched = new LinkedHashMap<>();
             sched.put("stages", stages);
             sched.put("schedule", schedule.trim().toLowerCase(Locale.ROOT));
-            sched.put("start_keep_flops", startFlopsLevel());
-            sched.put("start_keep_nnz", startNnzLevel());
+            // the levels the schedule ran from: a budget left at dense (only reachable through --start-keep) starts at 1
+            sched.put("start_keep_flops", Math.max(startFlopsLevel(), Math.min(1.0, budgets.flopsFraction())));
+            sched.put("start_keep_nnz", Math.max(startNnzLevel(), Math.min(1.0, budgets.nnzFraction())));
             sched.put("gradient_source", gradsPattern() ? "pattern" : gradsCommand != null ? "command" : "continuation");
             sched.put("gradients", gradsPattern() ? "per-stage files " + grads + " ({t} = stage; stage 0 at the dense weights)"
                     : gradsCommand != null ? "stage 0: the initial X; stage t >= 1: --grads-command " + gradsCommand + " at the weights of stage t-1"

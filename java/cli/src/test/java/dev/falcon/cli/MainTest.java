@@ -435,7 +435,7 @@ class MainTest {
             Npy.writeFloat32(dir.resolve("X_s1.npy"), x2, new long[] {N, P});
             Npy.writeFloat32(dir.resolve("X_s2.npy"), x2, new long[] {N, P});
         }
-        Run staged = run(with(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.8", "--start-keep-nnz", "0.9"),
+        Run staged = run(with(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.8", "--start-keep-nnz", "0.9"),
                 "--grads", dir.resolve("X_s{t}.npy").toString()));
         assertEquals(0, staged.code(), staged.err());
         var sched = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
@@ -562,6 +562,8 @@ class MainTest {
         assertFails(run(fileArgs("--method", "magnitude", "--block-size", "100")), 2, "--block-size");
         assertFails(run(fileArgs("--seed", "3")), 2, "--seed", "--example");
         assertFails(run(fileArgs("--method", "falcon++", "--keep-flops", "0.5", "--start-keep-flops", "0.3")), 2, "--start-keep-flops", "below");
+        assertFails(run(fileArgs("--method", "falcon++", "--keep-flops", "0.5", "--start-keep-nnz", "0.9")), 2, "--start-keep-nnz", "no NNZ budget");
+        assertFails(run(fileArgs("--method", "falcon++", "--keep-nnz", "0.5", "--start-keep-flops", "0.9")), 2, "--start-keep-flops", "no FLOP budget");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--linear-term", wFile.toString(),
                 "--out", outDir.resolve("p.npy").toString()), 2, "--linear-term", "--grads");
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");
