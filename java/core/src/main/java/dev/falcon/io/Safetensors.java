@@ -24,6 +24,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Hugging Face {@code .safetensors} files: an 8-byte little-endian header length, a JSON header and
@@ -222,8 +223,8 @@ public final class Safetensors {
     }
 
     /**
-     * Writes the tensors as F32 (C order, little-endian) with {@code metadata} (may be null or empty),
-     * atomically. The header is padded with spaces so that the data area starts 8-byte aligned.
+     * Writes the tensors as F32 (C order, little-endian) with {@code metadata} (may be null or empty, written in
+     * key order), atomically. The header is padded with spaces so that the data area starts 8-byte aligned.
      */
     public static void write(Path file, LinkedHashMap<String, NamedArray> tensors, Map<String, String> metadata) {
         AtomicFiles.write(file, content(file, tensors, metadata));
@@ -234,7 +235,8 @@ public final class Safetensors {
         ObjectNode root = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = root.putObject("__metadata__");
-            metadata.forEach((k, v) -> meta.put(k, v));
+            // in key order, not the map's: Map.of iterates differently in every JVM, and the same run must give the same file
+            new TreeMap<>(metadata).forEach(meta::put);
         }
         long offset = 0;
         List<long[]> sizes = new ArrayList<>();

@@ -58,6 +58,25 @@ class SafetensorsTest {
     }
 
     @Test
+    void theSameTensorsAndMetadataGiveTheSameBytesWhateverTheMapsOrder() throws IOException {
+        // callers pass Map.of, whose iteration order changes from one JVM to the next: the file must not
+        Path first = dir.resolve("first.safetensors"), second = dir.resolve("second.safetensors");
+        try (FloatPointer a = new FloatPointer(1f, 2f)) {
+            LinkedHashMap<String, NamedArray> tensors = new LinkedHashMap<>();
+            tensors.put("w", new NamedArray(a, new long[] {2}));
+            LinkedHashMap<String, String> producerFirst = new LinkedHashMap<>();
+            producerFirst.put("producer", "falcon prune");
+            producerFirst.put("method", "mp");
+            LinkedHashMap<String, String> methodFirst = new LinkedHashMap<>();
+            methodFirst.put("method", "mp");
+            methodFirst.put("producer", "falcon prune");
+            Safetensors.write(first, tensors, producerFirst);
+            Safetensors.write(second, tensors, methodFirst);
+        }
+        assertArrayEquals(Files.readAllBytes(first), Files.readAllBytes(second));
+    }
+
+    @Test
     void writesWithoutMetadataAndSingleTensorSpec() {
         Path f = dir.resolve("w.safetensors");
         try (FloatPointer a = new FloatPointer(3f, 4f)) {
