@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -19,10 +20,26 @@ import java.util.concurrent.ThreadLocalRandom;
  * forced to disk, then renamed over the target ({@code ATOMIC_MOVE}, falling back to
  * {@code REPLACE_EXISTING} on file systems that cannot rename atomically). On any failure the
  * temporary file is removed and the target is left as it was, so an interrupted run never leaves a
- * half-written result.
+ * half-written result. A JVM that shuts down while outputs are being written (SIGTERM, Ctrl-C) removes the
+ * temporary files too: only SIGKILL can leave one behind.
  */
 public final class AtomicFiles {
     private AtomicFiles() {}
+
+    /**
+     * Temporary files created and not yet renamed or removed. The try-with-resources that removes them on a failure
+     * never runs when the JVM is told to stop, so a shutdown hook does.
+     */
+    private static final Set<Path> PENDING_TEMPS = ConcurrentHashMap.newKeySet();
+
+    static {
+        try {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> PENDING_TEMPS.forEach(AtomicFiles::deleteQuietly),
+                    "falcon-remove-temporary-outputs"));
+        } catch (IllegalStateException shuttingDown) {
+            // first used while the JVM is already stopping: the failure paths still remove what they create
+        }
+    }
 
     /** Writes the complete content of the file at {@code temp}. */
     @FunctionalInterface
@@ -99,6 +116,7 @@ public final class AtomicFiles {
                     } catch (AtomicMoveNotSupportedException e) {
                         Files.move(s.temp(), s.target(), StandardCopyOption.REPLACE_EXISTING);
                     }
+                    PENDING_TEMPS.remove(s.temp());
                     dirs.add(s.target().getParent());
                 } catch (IOException e) {
                     throw cannotWrite(s.target(), e);
@@ -112,11 +130,8 @@ public final class AtomicFiles {
         public void close() {
             for (Staged s : staged) {
                 if (s.temp() == null) continue;
-                try {
-                    Files.deleteIfExists(s.temp());
-                } catch (IOException ignored) {
-                    // best effort: nothing more can be done
-                }
+                deleteQuietly(s.temp());
+                PENDING_TEMPS.remove(s.temp());
             }
         }
     }
@@ -134,10 +149,20 @@ public final class AtomicFiles {
         for (int attempt = 0; ; attempt++) {
             Path temp = dir.resolve("." + name + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".tmp");
             try {
-                return Files.createFile(temp);
+                Path created = Files.createFile(temp);
+                PENDING_TEMPS.add(created);
+                return created;
             } catch (FileAlreadyExistsException e) {
                 if (attempt > 100) throw e;
             }
+        }
+    }
+
+    private static void deleteQuietly(Path temp) {
+        try {
+            Files.deleteIfExists(temp);
+        } catch (IOException ignored) {
+            // best effort: nothing more can be done
         }
     }
 

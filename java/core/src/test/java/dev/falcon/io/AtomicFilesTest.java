@@ -128,4 +128,47 @@ class AtomicFilesTest {
         assertFalse(Files.isRegularFile(fifo), "the pipe must still be a pipe");
         assertEquals(List.of("pipe"), listing());
     }
+
+    @Test
+    void aJvmStoppedWhileWritingLeavesNoTemporaryFile() throws Exception {
+        // SIGTERM or Ctrl-C during the write: the batch's close never runs, the old result stays, and nothing hidden
+        // may be left next to it
+        Path target = dir.resolve("pruned.npy");
+        Files.writeString(target, "old result");
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), StoppedWhileWriting.class.getName(), target.toString());
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try (java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(child.getInputStream(),
+                java.nio.charset.StandardCharsets.UTF_8))) {
+            assertEquals(StoppedWhileWriting.WRITING, out.readLine(), "the child never reached the write");
+            assertEquals(2, listing().size(), "the temporary file exists while the child writes: " + listing());
+            child.destroy(); // SIGTERM
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not stop");
+        } finally {
+            child.destroyForcibly();
+        }
+        assertEquals("old result", Files.readString(target));
+        assertEquals(List.of("pruned.npy"), listing(), "a temporary file was left behind");
+    }
+
+    /** A child JVM that writes an output and is stopped in the middle of it. */
+    static final class StoppedWhileWriting {
+        static final String WRITING = "writing";
+
+        public static void main(String[] args) {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(Path.of(args[0]), temp -> {
+                    Files.writeString(temp, "half a result");
+                    System.out.println(WRITING);
+                    System.out.flush();
+                    try {
+                        Thread.sleep(600_000);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                });
+                batch.commit();
+            }
+        }
+    }
 }
