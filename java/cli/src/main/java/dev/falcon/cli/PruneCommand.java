@@ -1,7 +1,11 @@
 package dev.falcon.cli;
 
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonSerializer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.SerializerProvider;
+import com.fasterxml.jackson.databind.module.SimpleModule;
 import dev.falcon.backend.Backends;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
@@ -411,7 +415,7 @@ final class PruneCommand implements Callable<Integer> {
                 Map<String, Object> reportMap = buildReport(m, model, inputs, checksums, layers, budgets, r, objective, backend, choice,
                         plan, outPath, reportPath);
                 createParent(reportPath);
-                ObjectMapper mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+                ObjectMapper mapper = reportMapper();
                 batch.add(reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
                 batch.commit();
             }
@@ -652,6 +656,37 @@ final class PruneCommand implements Callable<Integer> {
             o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights); the iteration log is the last stage's");
         }
         return o;
+    }
+
+    /**
+     * The report's writer. A value that is NaN or infinite (an objective whose float products overflowed) is written
+     * as null: Jackson would write the string "NaN" where readers expect a number, and JSON has no number for it.
+     */
+    static ObjectMapper reportMapper() {
+        JsonSerializer<Double> finiteOrNull = new JsonSerializer<>() {
+            @Override
+            public void serialize(Double value, JsonGenerator gen, SerializerProvider serializers) throws IOException {
+                if (Double.isFinite(value)) {
+                    gen.writeNumber(value);
+                } else {
+                    gen.writeNull();
+                }
+            }
+        };
+        SimpleModule module = new SimpleModule("finite-numbers-or-null");
+        module.addSerializer(Double.class, finiteOrNull);
+        module.addSerializer(Double.TYPE, finiteOrNull);
+        module.addSerializer(Float.class, new JsonSerializer<>() {
+            @Override
+            public void serialize(Float value, JsonGenerator gen, SerializerProvider serializers) throws IOException {
+                if (Float.isFinite(value)) {
+                    gen.writeNumber(value);
+                } else {
+                    gen.writeNull();
+                }
+            }
+        });
+        return new ObjectMapper().registerModule(module).enable(SerializationFeature.INDENT_OUTPUT);
     }
 
     private static boolean withinBudgets(PruneResult r, Budgets b) {

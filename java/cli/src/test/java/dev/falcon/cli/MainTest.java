@@ -481,6 +481,35 @@ class MainTest {
     }
 
     @Test
+    void aNonFiniteObjectiveIsWrittenAsNullNotAsText() throws IOException {
+        // products of X this large with weights this large overflow float: the objective comes out NaN
+        try (FloatPointer x = values(N * P, 1); FloatPointer w = values(P, 2)) {
+            for (int i = 0; i < N * P; i++) x.put(i, x.get(i) * 1e30f);
+            for (int i = 0; i < P; i++) w.put(i, w.get(i) * 1e10f);
+            Npy.writeFloat32(xFile, x, new long[] {N, P});
+            Npy.writeFloat32(wFile, w, new long[] {P});
+        }
+        Run r = run(fileArgs());
+        assertEquals(0, r.code(), r.err());
+        JsonNode report = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        List<String> numbersWrittenAsText = new ArrayList<>();
+        collectNonFiniteText(report, "", numbersWrittenAsText);
+        assertEquals(List.of(), numbersWrittenAsText, "numbers must be JSON numbers or null");
+        JsonNode q = report.at("/objective/ours/after");
+        assertTrue(q.isNumber() || q.isNull(), q.toString());
+        JsonNode mapped = new ObjectMapper().readTree(PruneCommand.reportMapper().writeValueAsString(
+                java.util.Map.of("nan", Double.NaN, "inf", Double.NEGATIVE_INFINITY, "float", Float.NaN, "one", 1.5)));
+        assertTrue(mapped.get("nan").isNull() && mapped.get("inf").isNull() && mapped.get("float").isNull(), mapped.toString());
+        assertEquals(1.5, mapped.get("one").doubleValue());
+    }
+
+    private static void collectNonFiniteText(JsonNode node, String path, List<String> found) {
+        if (node.isTextual() && List.of("NaN", "Infinity", "-Infinity").contains(node.asText())) found.add(path);
+        node.fields().forEachRemaining(e -> collectNonFiniteText(e.getValue(), path + "/" + e.getKey(), found));
+        for (int i = 0; node.isArray() && i < node.size(); i++) collectNonFiniteText(node.get(i), path + "/" + i, found);
+    }
+
+    @Test
     void aConvertedXIsReported() throws IOException {
         String dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }";
         byte[] bytes = npy(dict, N * P * 8);
