@@ -42,7 +42,7 @@ final class InspectCommand implements Callable<Integer> {
                 Path file = ArrayFiles.fileOf(spec.toString());
                 String tensor = file.toString().equals(spec.toString()) ? null : spec.toString().substring(file.toString().length() + 1);
                 if (!Files.isRegularFile(file)) throw InputException.of(file, "FILE", "not found or not a regular file", "check the path");
-                if (file.toString().endsWith(".json")) {
+                if (file.toString().toLowerCase(Locale.ROOT).endsWith(".json")) {
                     LayerTable t;
                     try {
                         t = LayersJson.read(file, -1);

@@ -226,6 +226,16 @@ class MainTest {
         assertTrue(env.out().contains("java") && env.out().contains("usable") && env.out().contains("javacpp"), env.out());
     }
 
+    /** The extension decides the format whatever its case, as it does for .npy and .safetensors (prune --layers takes any name). */
+    @Test
+    void inspectReadsALayerTableWithAnUpperCaseExtension() throws IOException {
+        Path upper = dir.resolve("LAYERS.JSON");
+        Files.copy(layersFile, upper);
+        Run r = run("inspect", upper.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("%flops") && r.out().contains("conv"), r.out());
+    }
+
     /** FLOPs per weight need not be whole (a mean over tokens, a --flops-per-weight file): inspect shows them as they are. */
     @Test
     void inspectShowsFractionalFlopsPerWeight() {
