@@ -402,11 +402,11 @@ final class PruneCommand implements Callable<Integer> {
             progress.begin("writing outputs");
             t = System.nanoTime();
             try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
-                createParent(outPath);
+                batch.createParentDirectories(outPath);
                 long[] shape = weightsShape != null ? weightsShape : new long[] {p};
                 batch.add(outPath, weightsContent(outPath, r.prunedWeights(), shape, m));
                 if (mask != null) {
-                    createParent(mask);
+                    batch.createParentDirectories(mask);
                     batch.add(mask, Npy.boolContent(mask, r.mask(), shape)); // lines up with --out
                 }
                 timings.put("write", secs(t));
@@ -414,7 +414,7 @@ final class PruneCommand implements Callable<Integer> {
                 timings.put("total", secs(start));
                 Map<String, Object> reportMap = buildReport(m, model, inputs, checksums, layers, budgets, r, objective, backend, choice,
                         plan, outPath, reportPath);
-                createParent(reportPath);
+                batch.createParentDirectories(reportPath);
                 ObjectMapper mapper = reportMapper();
                 batch.add(reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
                 batch.commit();
@@ -776,15 +776,6 @@ final class PruneCommand implements Callable<Integer> {
         LinkedHashMap<String, NamedArray> tensors = new LinkedHashMap<>();
         tensors.put(name, new NamedArray(pruned, shape));
         return Safetensors.content(outPath, tensors, Map.of("producer", "falcon prune", "method", m.cliName()));
-    }
-
-    private static void createParent(Path file) {
-        Path parent = file.toAbsolutePath().getParent();
-        try {
-            if (parent != null) Files.createDirectories(parent);
-        } catch (IOException e) {
-            throw InputException.of(file, "output", "cannot create directory " + parent + " (" + e.getMessage() + ")", "choose a writable location");
-        }
     }
 
     private static LayerTable readLayers(Path file) {

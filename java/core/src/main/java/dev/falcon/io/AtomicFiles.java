@@ -71,7 +71,30 @@ public final class AtomicFiles {
         private record Staged(Path target, Path temp, TempWriter direct) {}
 
         private final List<Staged> staged = new ArrayList<>();
+        private final List<Path> createdDirectories = new ArrayList<>();
         private boolean committed;
+
+        /**
+         * Creates the directories missing above {@code target}. They are the batch's outputs too: closing without
+         * {@link #commit()} removes those still empty, so a run that fails leaves no new directory behind either.
+         */
+        public void createParentDirectories(Path target) {
+            Path parent = target.toAbsolutePath().getParent();
+            List<Path> missing = new ArrayList<>();
+            for (Path d = parent; d != null && !Files.exists(d); d = d.getParent()) missing.add(d);
+            for (int i = missing.size() - 1; i >= 0; i--) {
+                Path d = missing.get(i);
+                try {
+                    Files.createDirectory(d);
+                    createdDirectories.add(d);
+                } catch (FileAlreadyExistsException e) {
+                    if (!Files.isDirectory(d)) throw InputException.of(target, "output", d + " is not a directory", "choose another output path");
+                } catch (IOException e) {
+                    throw InputException.of(target, "output", "cannot create directory " + d + " (" + e.getMessage() + ")",
+                            "choose a writable location");
+                }
+            }
+        }
 
         /** Writes {@code target}'s content to a temporary file next to it (or keeps the writer for a device target). */
         public void add(Path target, TempWriter writer) {
@@ -133,6 +156,10 @@ public final class AtomicFiles {
                 deleteQuietly(s.temp());
                 PENDING_TEMPS.remove(s.temp());
             }
+            if (committed) return;
+            for (int i = createdDirectories.size() - 1; i >= 0; i--) {
+                deleteQuietly(createdDirectories.get(i)); // a directory someone else filled meanwhile stays
+            }
         }
     }
 
@@ -158,9 +185,9 @@ public final class AtomicFiles {
         }
     }
 
-    private static void deleteQuietly(Path temp) {
+    private static void deleteQuietly(Path path) {
         try {
-            Files.deleteIfExists(temp);
+            Files.deleteIfExists(path);
         } catch (IOException ignored) {
             // best effort: nothing more can be done
         }

@@ -111,6 +111,29 @@ class AtomicFilesTest {
     }
 
     @Test
+    void aFailedBatchRemovesTheDirectoriesItCreated() throws IOException {
+        Path weights = dir.resolve("new/deeper/w.npy"), report = dir.resolve("reports/r.json");
+        assertThrows(InputException.class, () -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.createParentDirectories(weights);
+                batch.add(weights, temp -> Files.writeString(temp, "new weights"));
+                batch.createParentDirectories(report);
+                batch.add(report, temp -> {
+                    throw new IOException("no space left on device");
+                });
+                batch.commit();
+            }
+        });
+        assertEquals(List.of(), listing(), "a failed run leaves no new directory behind");
+        try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+            batch.createParentDirectories(weights);
+            batch.add(weights, temp -> Files.writeString(temp, "new weights"));
+            batch.commit();
+        }
+        assertEquals("new weights", Files.readString(weights));
+    }
+
+    @Test
     void aTargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced() throws Exception {
         // a named pipe stands for /dev/null or /dev/stdout: renaming over it would replace it with a regular file
         Path fifo = dir.resolve("pipe");
