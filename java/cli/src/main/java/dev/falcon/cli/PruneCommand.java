@@ -702,7 +702,7 @@ final class PruneCommand implements Callable<Integer> {
         if (mask != null) outputs.add(mask);
         for (int i = 0; i < outputs.size(); i++) {
             for (int j = i + 1; j < outputs.size(); j++) {
-                if (outputs.get(i).toAbsolutePath().normalize().equals(outputs.get(j).toAbsolutePath().normalize())) {
+                if (directoryEntry(outputs.get(i)).equals(directoryEntry(outputs.get(j)))) {
                     throw InputException.of(outputs.get(i), "outputs", "--out, --mask and --report name the same file", "give each output its own path");
                 }
             }
@@ -749,6 +749,25 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(output, "output", existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
                         "choose a writable location");
             }
+        }
+    }
+
+    /**
+     * The directory entry a path names, with the symbolic links of its directories resolved: {@code d1/a.npy} and
+     * {@code d2/a.npy} with d2 a link to d1 are one file, and the rename of the second would replace the first. The
+     * file name itself is not resolved: a rename replaces a link, not what it points to.
+     */
+    private static Path directoryEntry(Path path) {
+        Path absolute = path.toAbsolutePath().normalize();
+        Path dir = absolute.getParent();
+        if (dir == null) return absolute;
+        Path existing = dir;
+        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+        if (existing == null) return absolute;
+        try {
+            return existing.toRealPath().resolve(existing.relativize(dir)).resolve(absolute.getFileName());
+        } catch (IOException e) {
+            return absolute;
         }
     }
 

@@ -520,6 +520,16 @@ class MainTest {
     }
 
     @Test
+    void outputsThatAreOneFileThroughALinkedDirectoryAreRefused() throws IOException {
+        // the mask's rename would replace the pruned weights: exit 0 with the weights gone
+        Files.createDirectories(dir.resolve("real"));
+        Files.createSymbolicLink(dir.resolve("linked"), dir.resolve("real"));
+        Run r = run(with(with(fileArgs(), "--out", dir.resolve("real/p.npy").toString()), "--mask", dir.resolve("linked/p.npy").toString()));
+        assertFails(r, 2, "p.npy", "name the same file");
+        assertFalse(Files.exists(dir.resolve("real/p.npy")));
+    }
+
+    @Test
     void aConvertedXIsReported() throws IOException {
         String dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }";
         byte[] bytes = npy(dict, N * P * 8);
