@@ -698,15 +698,21 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private void checkOutputs(Path outPath, Path reportPath) {
+        // each output with its option, which the messages name: an empty --out= has no file name to show
         List<Path> outputs = new ArrayList<>(List.of(outPath, reportPath));
-        if (mask != null) outputs.add(mask);
+        List<String> options = new ArrayList<>(List.of("--out", "--report"));
+        if (mask != null) {
+            outputs.add(mask);
+            options.add("--mask");
+        }
         for (int i = 0; i < outputs.size(); i++) {
             for (int j = i + 1; j < outputs.size(); j++) {
                 if (directoryEntry(outputs.get(i)).equals(directoryEntry(outputs.get(j)))) {
-                    throw InputException.of(outputs.get(i), "outputs", "--out, --mask and --report name the same file", "give each output its own path");
+                    throw InputException.of(outputs.get(i), options.get(i) + "/" + options.get(j), "name the same file", "give each output its own path");
                 }
             }
-            if (Files.isDirectory(outputs.get(i))) throw InputException.of(outputs.get(i), "output", "is a directory", "give a file name");
+            if (outputs.get(i).toString().isEmpty()) throw InputException.of("''", options.get(i), "is an empty path", "give a file name");
+            if (Files.isDirectory(outputs.get(i))) throw InputException.of(outputs.get(i), options.get(i), "is a directory", "give a file name");
         }
         if (isFileTarget(outPath) && !isSafetensors(outPath) && !hasExtension(outPath, ".npy")) {
             throw InputException.of(outPath, "--out", "names no format falcon writes", "end it in .npy (float32) or .safetensors (F32)");
@@ -727,26 +733,28 @@ final class PruneCommand implements Callable<Integer> {
                 inputFiles.put(ArrayFiles.fileOf(grads), "--grads");
             }
         }
-        for (Path output : outputs) {
+        for (int o = 0; o < outputs.size(); o++) {
+            Path output = outputs.get(o);
             if (!Files.exists(output)) continue;
             for (Map.Entry<Path, String> in : inputFiles.entrySet()) {
                 try {
                     if (Files.exists(in.getKey()) && Files.isSameFile(output, in.getKey())) {
-                        throw InputException.of(output, "output", "is the input " + in.getKey() + " (" + in.getValue()
+                        throw InputException.of(output, options.get(o), "is the input " + in.getKey() + " (" + in.getValue()
                                 + "); writing it would destroy the input", "give the output another path");
                     }
                 } catch (IOException e) {
-                    throw InputException.of(output, "output", "cannot be compared with the input " + in.getKey() + " (" + e.getMessage() + ")",
+                    throw InputException.of(output, options.get(o), "cannot be compared with the input " + in.getKey() + " (" + e.getMessage() + ")",
                             "give the output another path");
                 }
             }
         }
         // fail now, not after the solve, when an output cannot be created
-        for (Path output : outputs) {
+        for (int o = 0; o < outputs.size(); o++) {
+            Path output = outputs.get(o);
             Path existing = output.toAbsolutePath().getParent();
             while (existing != null && !Files.exists(existing)) existing = existing.getParent();
             if (existing != null && (!Files.isDirectory(existing) || !Files.isWritable(existing))) {
-                throw InputException.of(output, "output", existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
+                throw InputException.of(output, options.get(o), existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
                         "choose a writable location");
             }
         }

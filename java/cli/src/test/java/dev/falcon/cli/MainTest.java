@@ -530,6 +530,14 @@ class MainTest {
     }
 
     @Test
+    void aBadOutputPathIsNamedByItsOption() throws IOException {
+        // --out= gave "falcon: error: : output: is a directory": neither a file nor an option to fix
+        assertFails(run(with(fileArgs(), "--out", "")), 2, "--out", "empty path");
+        assertFails(run(with(fileArgs(), "--report", dir.toString())), 2, "--report", "is a directory");
+        assertFails(run(with(fileArgs(), "--mask", outDir.resolve("p.npy").toString())), 2, "--out/--mask", "name the same file");
+    }
+
+    @Test
     void aConvertedXIsReported() throws IOException {
         String dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }";
         byte[] bytes = npy(dict, N * P * 8);
