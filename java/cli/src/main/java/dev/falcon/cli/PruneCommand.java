@@ -707,7 +707,8 @@ final class PruneCommand implements Callable<Integer> {
         }
         for (int i = 0; i < outputs.size(); i++) {
             for (int j = i + 1; j < outputs.size(); j++) {
-                if (directoryEntry(outputs.get(i)).equals(directoryEntry(outputs.get(j)))) {
+                // a device (/dev/null) is written in place, so two outputs may share it; two files would replace each other
+                if (isFileTarget(outputs.get(i)) && directoryEntry(outputs.get(i)).equals(directoryEntry(outputs.get(j)))) {
                     throw InputException.of(outputs.get(i), options.get(i) + "/" + options.get(j), "name the same file", "give each output its own path");
                 }
             }

@@ -538,6 +538,16 @@ class MainTest {
     }
 
     @Test
+    void outputsMayAllBeDiscardedIntoDevNull() throws IOException {
+        // the README: a device such as /dev/null is written in place, so only the report is kept here
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/dev/null")) && !Files.isRegularFile(Path.of("/dev/null")));
+        Run r = run(with(with(fileArgs(), "--out", "/dev/null"), "--mask", "/dev/null"));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.isRegularFile(outDir.resolve("r.json")));
+        assertFalse(Files.isRegularFile(Path.of("/dev/null")));
+    }
+
+    @Test
     void aConvertedXIsReported() throws IOException {
         String dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }";
         byte[] bytes = npy(dict, N * P * 8);
