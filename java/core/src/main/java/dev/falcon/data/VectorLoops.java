@@ -89,6 +89,9 @@ public final class VectorLoops {
             if (failure instanceof Error e) throw e;
             if (failure != null) throw (RuntimeException) failure;
         }
+        // One thread never waits on a helper, and helpers that finished before the caller looked never report the
+        // interrupt: without this a one-thread backend (or a vector of one chunk) ran an interrupted solve to its end.
+        if (Thread.currentThread().isInterrupted()) throw new IllegalStateException("interrupted in a vector loop");
         double[] totals = new double[sumCount];
         for (int c = 0; c < chunks; c++) {
             for (int k = 0; k < sumCount; k++) totals[k] += partial[c * sumCount + k];

@@ -93,6 +93,33 @@ class VectorLoopsTest {
         }
     }
 
+    /** The README: interrupting a thread stops its prune at the next loop over the weights, on any thread count. */
+    @Test
+    void anInterruptedLoopThrowsOnOneThreadAndWhenNoHelperIsStillRunning() {
+        int m = 3 * VectorLoops.CHUNK;
+        for (int threads : new int[] {1, 2}) {
+            Thread.currentThread().interrupt();
+            try {
+                IllegalStateException thrown = assertThrows(IllegalStateException.class,
+                        () -> VectorLoops.run(threads, m, 1, (from, to, acc) -> acc[0] += to - from), threads + " threads");
+                assertTrue(thrown.getMessage().contains("interrupted"), thrown.getMessage());
+                assertTrue(Thread.currentThread().isInterrupted(), "the interrupt is kept for the caller, " + threads + " threads");
+            } finally {
+                Thread.interrupted();
+            }
+        }
+        // a vector of one chunk runs on the caller alone whatever the thread count
+        Thread.currentThread().interrupt();
+        try {
+            assertThrows(IllegalStateException.class, () -> VectorLoops.run(4, 10, 1, (from, to, acc) -> acc[0] += to - from));
+            assertTrue(Thread.currentThread().isInterrupted());
+        } finally {
+            Thread.interrupted();
+        }
+        assertArrayEquals(new double[] {m}, VectorLoops.run(1, m, 1, (from, to, acc) -> acc[0] += to - from), 0.0,
+                "a thread that is not interrupted runs the loop as before");
+    }
+
     @Test
     void anErrorInTheCallersChunkEndsTheLoopOnlyAfterEveryHelperHasFinished() {
         Thread caller = Thread.currentThread();

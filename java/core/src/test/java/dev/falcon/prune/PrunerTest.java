@@ -203,6 +203,34 @@ class PrunerTest {
         assertTrue(b.flops() >= 1, "the suggestion " + m.group(1) + " gives a FLOP budget of " + b.flops());
     }
 
+    /**
+     * The README: interrupting a thread stops its prune with an IllegalStateException and the interrupt flag kept. The
+     * java backend runs on one thread, where the vector loops never waited on a helper and so never saw the interrupt:
+     * the solve ran to its end.
+     */
+    @Test
+    void anInterruptedFalconPruneStopsOnAOneThreadBackendAndTheBackendStaysUsable() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {300}, 9, 0, 300), new Layer("b", new long[] {200}, 1, 300, 200)), "test");
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend);
+             FloatPointer w = new FloatPointer(500); HostMatrix x = HostMatrix.allocate(12, 500)) {
+            backend.fillUniform(w, 500, 3, 1f);
+            backend.fillSyntheticGradients(x, 4, 0.1f, 5);
+            Budgets b = Budgets.resolve(t, 0.3, null, 0.4, null, null);
+            var inputs = new Pruner.SolverInputs(x, null, 0.05, dev.falcon.solve.SolverOptions.defaults(), null);
+            Thread.currentThread().interrupt();
+            try {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> pruner.prune(Method.FALCON, w, t, b, inputs).close());
+                assertTrue(e.getMessage().contains("interrupted"), e.getMessage());
+                assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag is kept");
+            } finally {
+                Thread.interrupted();
+            }
+            try (PruneResult r = pruner.prune(Method.FALCON, w, t, b, inputs)) {
+                assertTrue(r.kept() > 0 && r.kept() <= b.nnz());
+            }
+        }
+    }
+
     /** Inputs the methods would read past, or silently misread, are refused before any work. */
     @Test
     void inconsistentInputsAreRefusedNotReadPast() {
