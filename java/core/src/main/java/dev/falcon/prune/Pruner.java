@@ -190,11 +190,21 @@ public final class Pruner implements AutoCloseable {
             throw new IllegalArgumentException("the budgets were resolved for another layer table (p = " + budgets.parameters() + ", dense FLOPs "
                     + budgets.denseFlops() + ") than these layers (p = " + p + ", dense FLOPs " + dense + "): resolve them with Budgets.resolve(layers, ...)");
         }
+        // Budgets is a public record, so its values may not have come through Budgets.resolve: magnitude's scan would
+        // otherwise keep nothing, without a word, under a negative NNZ budget or a NaN FLOP budget.
+        if (budgets.nnz() < 0 || !(budgets.flops() >= 0)) {
+            throw new IllegalArgumentException("the budgets are NNZ " + budgets.nnz() + " and FLOPs " + budgets.flops()
+                    + "; both must be >= 0: resolve them with Budgets.resolve(layers, ...)");
+        }
+        requireFinite(weights, p, "the weights vector");
         if (inputs == null) return;
         if (inputs.x() != null && inputs.x().cols() != p) {
             throw new IllegalArgumentException("X has " + inputs.x().cols() + " columns but the layers have p = " + p + " weights: X must be n x p");
         }
-        if (inputs.g() != null) dev.falcon.data.PointerExtent.require(inputs.g(), p, "the linear term g (p = " + p + ")");
+        if (inputs.g() != null) {
+            dev.falcon.data.PointerExtent.require(inputs.g(), p, "the linear term g (p = " + p + ")");
+            requireFinite(inputs.g(), p, "the linear term g");
+        }
         boolean solves = method == Method.FALCON || method == Method.FALCON_PLUS_PLUS
                 || (method == Method.MP && inputs.mpBacksolve() != null && inputs.mpBacksolve() != Backsolve.Mode.NONE);
         if (solves && !(inputs.lambda() > 0 && inputs.lambda() <= MAX_LAMBDA)) {
@@ -206,6 +216,20 @@ public final class Pruner implements AutoCloseable {
             if (plan.stages() < 1) throw new IllegalArgumentException("stages must be >= 1, got " + plan.stages());
             if (!(plan.startNnz() > 0 && plan.startNnz() <= 1) || !(plan.startFlops() > 0 && plan.startFlops() <= 1)) {
                 throw new IllegalArgumentException("start levels must be in (0, 1] (1 = dense), got NNZ " + plan.startNnz() + ", FLOPs " + plan.startFlops());
+            }
+        }
+    }
+
+    /**
+     * A NaN or infinite weight or linear term otherwise surfaced as "score 7 is NaN" from the selection, or as a LAPACK
+     * argument error from a backsolve, naming neither the vector nor the fix.
+     */
+    private static void requireFinite(FloatPointer vector, long p, String what) {
+        FloatBuffer values = floats(vector, p);
+        for (int i = 0; i < (int) p; i++) {
+            float v = values.get(i);
+            if (!Float.isFinite(v)) {
+                throw new IllegalArgumentException(what + " holds " + v + " at index " + i + "; every value must be finite: fix or drop the non-finite values");
             }
         }
     }

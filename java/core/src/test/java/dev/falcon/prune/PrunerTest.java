@@ -231,6 +231,49 @@ class PrunerTest {
         }
     }
 
+    /**
+     * Through the Java API nothing has validated the inputs as the CLI does: a NaN weight or linear term surfaced as
+     * "score 7 is NaN" or as a LAPACK argument error, and a Budgets made without Budgets.resolve (a public record) with a
+     * negative NNZ or a NaN FLOP budget made magnitude keep nothing without a word.
+     */
+    @Test
+    void nonFiniteVectorsAndInvalidBudgetsAreRefusedNamingWhatIsWrong() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
+        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             FloatPointer bad = new FloatPointer(50); FloatPointer g = new FloatPointer(50); HostMatrix x = HostMatrix.allocate(4, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            var opt = dev.falcon.solve.SolverOptions.defaults();
+            for (float v : new float[] {Float.NaN, Float.POSITIVE_INFINITY}) {
+                backend.fillUniform(bad, 50, 3, 1f);
+                bad.put(7, v);
+                for (Method m : new Method[] {Method.MAGNITUDE, Method.MP}) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(m, bad, t, b));
+                    assertTrue(e.getMessage().contains("weights") && e.getMessage().contains("index 7"), e.getMessage());
+                }
+                for (var mode : new dev.falcon.solve.Backsolve.Mode[] {dev.falcon.solve.Backsolve.Mode.EXACT, null}) {
+                    Method m = mode == null ? Method.FALCON : Method.MP;
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> pruner.prune(m, w, t, b, new Pruner.SolverInputs(x, bad, 0.1, opt, mode)));
+                    assertTrue(e.getMessage().contains("linear term g") && e.getMessage().contains("index 7"), e.getMessage());
+                }
+            }
+            g.fill(0);
+            for (Budgets invalid : new Budgets[] {new Budgets(-5, b.flops(), 50, t.denseFlops(), "", ""),
+                    new Budgets(10, Double.NaN, 50, t.denseFlops(), "", ""), new Budgets(10, -1, 50, t.denseFlops(), "", "")}) {
+                for (Method m : new Method[] {Method.MAGNITUDE, Method.MP}) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(m, w, t, invalid).close(),
+                            m + " " + invalid);
+                    assertTrue(e.getMessage().contains("budgets"), e.getMessage());
+                }
+            }
+            try (PruneResult r = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, g, 0.1, opt, dev.falcon.solve.Backsolve.Mode.EXACT))) {
+                assertTrue(r.kept() > 0, "a finite zero linear term is accepted");
+            }
+        }
+    }
+
     /** Inputs the methods would read past, or silently misread, are refused before any work. */
     @Test
     void inconsistentInputsAreRefusedNotReadPast() {
