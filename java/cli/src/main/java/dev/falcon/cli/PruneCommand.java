@@ -268,7 +268,12 @@ final class PruneCommand implements Callable<Integer> {
         try {
             choice = Backends.choose(device);
         } catch (IllegalArgumentException | IllegalStateException e) {
-            throw InputException.of("--device", "value", e.getMessage(), "run `falcon env` to see which backends are usable");
+            // without --device the name came from the system property: naming --device would send the user to an
+            // option they never gave
+            boolean fromProperty = device == null && System.getProperty(Backends.PROPERTY) != null;
+            throw InputException.of(fromProperty ? "-D" + Backends.PROPERTY : "--device", "value", e.getMessage(),
+                    fromProperty ? "fix or remove -D" + Backends.PROPERTY + " (e.g. in FALCON_JAVA_OPTS), or give --device; run `falcon env` to see which backends are usable"
+                            : "run `falcon env` to see which backends are usable");
         }
         Backsolve.Mode backsolveMode = backsolveMode(m);
         boolean solver = m == Method.FALCON || m == Method.FALCON_PLUS_PLUS || backsolveMode != Backsolve.Mode.NONE;

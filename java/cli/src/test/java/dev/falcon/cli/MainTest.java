@@ -651,6 +651,25 @@ class MainTest {
         assertEquals(2, run("frobnicate").code());
     }
 
+    /** A backend named by -Dfalcon.backend (FALCON_JAVA_OPTS) is reported as that property, not as --device. */
+    @Test
+    void aBadBackendPropertyIsNamedAsThePropertyNotAsDevice() throws IOException {
+        String[] withoutDevice = java.util.Arrays.stream(fileArgs()).filter(a -> !a.equals("--device") && !a.equals("java")).toArray(String[]::new);
+        System.setProperty(dev.falcon.backend.Backends.PROPERTY, "tpu");
+        try {
+            Run r = run(withoutDevice);
+            assertFails(r, 2, "-Dfalcon.backend", "unknown backend 'tpu'");
+            assertFalse(r.err().contains("--device: "), r.err());
+            List<String> explicitDevice = new ArrayList<>(List.of(withoutDevice));
+            explicitDevice.addAll(List.of("--device", "tpu2"));
+            Run explicit = run(explicitDevice.toArray(String[]::new));
+            assertFails(explicit, 2, "--device: ", "unknown backend 'tpu2'");
+            assertFalse(explicit.err().contains("-Dfalcon.backend"), "--device given: the option is named, " + explicit.err());
+        } finally {
+            System.clearProperty(dev.falcon.backend.Backends.PROPERTY);
+        }
+    }
+
     @Test
     void refusesRunsThatDoNotFitInMemory() throws IOException {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "600m");
