@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -74,7 +75,11 @@ const Kernels& kernels() {
     return k;
 }
 
-/** Runs f(tid) for tid in [0, threads): tid 0 on the calling thread. */
+/**
+ * Runs f(tid) for tid in [0, threads): tid 0 on the calling thread, and so every tid whose thread the system refuses
+ * (thread or memory limit). The shares are fixed by tid, so the result is the same; letting the refusal escape would
+ * unwind past the joinable threads already started, and std::terminate would abort the JVM.
+ */
 template <class F>
 void parallel(int threads, F&& f) {
     if (threads <= 1) {
@@ -83,8 +88,16 @@ void parallel(int threads, F&& f) {
     }
     std::vector<std::thread> pool;
     pool.reserve(threads - 1);
-    for (int t = 1; t < threads; t++) pool.emplace_back([&f, t] { f(t); });
+    int started = 1;
+    for (; started < threads; started++) {
+        try {
+            pool.emplace_back([&f, started] { f(started); });
+        } catch (const std::system_error&) {
+            break;
+        }
+    }
     f(0);
+    for (int t = started; t < threads; t++) f(t);
     for (auto& th : pool) th.join();
 }
 
