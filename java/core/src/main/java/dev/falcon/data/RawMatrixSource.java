@@ -19,8 +19,14 @@ public record RawMatrixSource(Path file, long dataOffset, ElementType type, Byte
         return Math.multiplyExact(Math.multiplyExact(rows, cols), (long) type.bytes());
     }
 
-    /** True when the file already holds X in the internal layout (column-major little-endian float32). */
+    /**
+     * True when the file already holds X in the internal layout (column-major little-endian float32, starting on a
+     * float boundary), so that a backend may map it instead of copying. A data offset that is not a multiple of 4 (an
+     * npy header not padded as the format asks) would make every float of the mapping misaligned, which the native
+     * kernels may not read through a float pointer: such a file is converted like any other.
+     */
     public boolean isInternalLayout() {
-        return type == ElementType.FLOAT32 && !rowMajor && byteOrder == ByteOrder.LITTLE_ENDIAN;
+        return type == ElementType.FLOAT32 && !rowMajor && byteOrder == ByteOrder.LITTLE_ENDIAN
+                && dataOffset % Float.BYTES == 0;
     }
 }
