@@ -39,6 +39,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
                          boolean solver) {
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, solver, SystemInfo.availableMemory());
+    }
+
+    private static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
+                                 boolean solver, long available) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 4 : 0);
@@ -47,7 +52,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0)
                 + heapPerRowSquared(rows) * rowsSquared;
         long vectors = perWeight * p + SOLVER_OFF_HEAP_PER_ROW_SQUARED * rowsSquared;
-        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, SystemInfo.availableMemory(), java, solver);
+        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, solver);
     }
 
     long required() {
@@ -112,10 +117,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             for (String other : dev.falcon.examples.ExampleModels.names()) {
                 if (other.equals(model.name())) continue;
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
-                long q = e.layers().parameters();
-                long fixed = BYTES_PER_WEIGHT * q + (javaBackend ? 8 * q : 0) + RUNTIME;
-                long fit = available > fixed ? (available - fixed) / (4 * q) : 0;
-                if (fit >= 1) options.add("--example " + other + " --n " + Math.min(fit, e.defaultRows()));
+                // the same method on the other example: its solver's heap and n x n systems count as they do here
+                MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
+                        solver, available);
+                long fit = Math.min(alternative.maxRows(), e.defaultRows());
+                if (fit >= 1) options.add("--example " + other + " --n " + fit);
             }
         } else if (x != null) {
             if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X");

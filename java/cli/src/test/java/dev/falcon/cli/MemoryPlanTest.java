@@ -54,4 +54,21 @@ class MemoryPlanTest {
         assertTrue(e.getMessage().contains("--n " + fit + " "), e.getMessage());
         assertEquals(fit, MemoryPlan.of(268336, fit, null, true, "cpu", false, false, true).maxRows());
     }
+
+    @Test
+    void otherExamplesProposedOnRefusalFitWithTheSameMethod() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1000m");
+        // falcon on resnet20 at n = 1000 needs about 1.2 GiB; mobilenetv1's solver alone keeps 64 bytes of heap per weight
+        MemoryPlan solve = MemoryPlan.of(ExampleModels.get("resnet20").layers().parameters(), 1000, null, true, "cpu", false, false, true);
+        InputException e = assertThrows(InputException.class, () -> solve.check(ExampleModels.get("resnet20"), null));
+        java.util.regex.Matcher proposal = java.util.regex.Pattern.compile("--example (\\w+) --n (\\d+)").matcher(e.getMessage());
+        int proposals = 0;
+        while (proposal.find()) {
+            proposals++;
+            long p = ExampleModels.get(proposal.group(1)).layers().parameters();
+            MemoryPlan proposed = MemoryPlan.of(p, Long.parseLong(proposal.group(2)), null, true, "cpu", false, false, true);
+            assertTrue(proposed.required() <= 1000L << 20, proposal.group() + " was proposed but needs " + proposed.describe());
+        }
+        assertTrue(proposals > 0, e.getMessage());
+    }
 }
