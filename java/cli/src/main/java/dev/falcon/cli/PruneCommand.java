@@ -306,6 +306,11 @@ final class PruneCommand implements Callable<Integer> {
                     checkStartLevels(m, budgets);
                 }
                 res.weights = ArrayFiles.readVector(weights, "--weights", p);
+                long overflow = Pruner.firstWeightWhoseSquareOverflows(res.weights, p);
+                if (overflow >= 0) {
+                    throw InputException.of(weights, "values", "the weight at index " + overflow + " is " + res.weights.get(overflow)
+                            + ": its square, the weight's score, overflows float32", "weights must stay within +-1.8e19: rescale the model");
+                }
                 if (linearTerm != null) res.g = ArrayFiles.readVector(linearTerm, "--linear-term", p);
             }
             timings.put("load", secs(t));
@@ -870,7 +875,7 @@ final class PruneCommand implements Callable<Integer> {
     private Map<String, Object> objectiveReport(Objective.Value v, long n) {
         Map<String, Object> o = new LinkedHashMap<>();
         o.put("rows", n);
-        o.put("lambda_option", Map.of("value", lambda, "convention", convention.name().toLowerCase(Locale.ROOT)));
+        o.put("lambda_option", inOrder("value", lambda, "convention", convention.name().toLowerCase(Locale.ROOT)));
         o.put("note", "Q(wbar) = 0 in both conventions (before pruning); values below are after pruning. "
                 + "The conventions agree when lambda = l2 * n and there is no linear term.");
         Map<String, Object> ridge = new LinkedHashMap<>();
@@ -911,6 +916,14 @@ final class PruneCommand implements Callable<Integer> {
         return o;
     }
 
+    /** A two-entry map that keeps its order: Map.of iterates in a per-JVM order, and the report must not change between runs. */
+    private static Map<String, Object> inOrder(String k1, Object v1, String k2, Object v2) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put(k1, v1);
+        m.put(k2, v2);
+        return m;
+    }
+
     private Map<String, Object> buildReport(Method m, ExampleModel model, Map<String, Object> inputs, Map<String, Object> checksums,
                                             LayerTable layers, Budgets b, PruneResult r, Map<String, Object> objective,
                                             ComputeBackend backend, Backends.Choice choice, MemoryPlan plan, Path outPath, Path reportPath) {
@@ -929,7 +942,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         rep.put("inputs", inputs);
         Map<String, Object> budgets = new LinkedHashMap<>();
-        budgets.put("dense", Map.of("nnz", b.parameters(), "flops", b.denseFlops()));
+        budgets.put("dense", inOrder("nnz", b.parameters(), "flops", b.denseFlops()));
         Map<String, Object> asked = new LinkedHashMap<>();
         asked.put("nnz", b.nnz());
         asked.put("nnz_fraction", b.nnzFraction());

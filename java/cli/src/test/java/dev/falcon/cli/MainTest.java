@@ -288,6 +288,11 @@ class MainTest {
             Npy.writeFloat32(dir.resolve("wnan.npy"), w, new long[] {P});
         }
         assertFails(run(with(fileArgs(), "--weights", dir.resolve("wnan.npy").toString())), 2, "wnan.npy");
+        try (FloatPointer w = values(P, 2)) {
+            w.put(5, 3e19f);  // finite, but its score w^2 overflows float32: was an internal error with a stack trace
+            Npy.writeFloat32(dir.resolve("whuge.npy"), w, new long[] {P});
+        }
+        assertFails(run(with(fileArgs(), "--weights", dir.resolve("whuge.npy").toString())), 2, "whuge.npy", "index 5", "rescale");
         try (FloatPointer x = values(N * P, 1)) {
             x.put(20, Float.POSITIVE_INFINITY);
             Npy.writeFloat32(dir.resolve("Xinf.npy"), x, new long[] {N, P});
@@ -511,6 +516,25 @@ class MainTest {
                 java.util.Map.of("nan", Double.NaN, "inf", Double.NEGATIVE_INFINITY, "float", Float.NaN, "one", 1.5)));
         assertTrue(mapped.get("nan").isNull() && mapped.get("inf").isNull() && mapped.get("float").isNull(), mapped.toString());
         assertEquals(1.5, mapped.get("one").doubleValue());
+    }
+
+    @Test
+    void reportKeysComeInTheSameOrderInEveryJvm() throws IOException {
+        // Map.of iterates in an order salted per JVM: before the fix these pairs swapped in about half the runs
+        Run r = run(fileArgs());
+        assertEquals(0, r.code(), r.err());
+        JsonNode report = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        List<String> dense = new ArrayList<>(), lambdaOption = new ArrayList<>();
+        report.at("/budgets/dense").fieldNames().forEachRemaining(dense::add);
+        findField(report, "lambda_option").fieldNames().forEachRemaining(lambdaOption::add);
+        assertEquals(List.of("nnz", "flops"), dense);
+        assertEquals(List.of("value", "convention"), lambdaOption);
+    }
+
+    private static JsonNode findField(JsonNode node, String name) {
+        JsonNode found = node.findValue(name);
+        assertNotNull(found, name + " not in the report");
+        return found;
     }
 
     private static void collectNonFiniteText(JsonNode node, String path, List<String> found) {

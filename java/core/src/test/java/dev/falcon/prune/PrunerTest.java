@@ -259,6 +259,12 @@ class PrunerTest {
                     assertTrue(e.getMessage().contains("linear term g") && e.getMessage().contains("index 7"), e.getMessage());
                 }
             }
+            backend.fillUniform(bad, 50, 3, 1f);
+            bad.put(9, -2e19f);  // finite, but its score w^2 is not
+            for (Method m : new Method[] {Method.MAGNITUDE, Method.MP}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(m, bad, t, b));
+                assertTrue(e.getMessage().contains("weights") && e.getMessage().contains("index 9") && e.getMessage().contains("overflows"), e.getMessage());
+            }
             g.fill(0);
             for (Budgets invalid : new Budgets[] {new Budgets(-5, b.flops(), 50, t.denseFlops(), "", ""),
                     new Budgets(10, Double.NaN, 50, t.denseFlops(), "", ""), new Budgets(10, -1, 50, t.denseFlops(), "", "")}) {
