@@ -841,52 +841,12 @@ public abstract class AbstractSolverTest {
      * A long run (an embedder pruning model after model, falcon++ with new gradients every stage) must not grow: every
      * off-heap allocation a run makes is freed when the run's objects are closed, not whenever the garbage collector
      * gets to it. Counted by JavaCPP for vectors and by HostMatrix for X (malloc'd or mapped, outside JavaCPP's
-     * accounting).
+     * accounting). A vector dropped unclosed is freed by JavaCPP's collector as soon as a GC runs during the run, and
+     * is then not counted here: the cpu module's PointerOwnershipTest watches the collector itself.
      */
     @Test
     public void repeatedRunsFreeEveryOffHeapAllocation() throws InterruptedException {
-        ExampleModel model = ExampleModels.get("resnet20");
-        LayerTable layers = model.layers();
-        Budgets budgets = Budgets.resolve(layers, 0.3, null, 0.5, null, null);
-        SolverOptions quick = SolverOptions.defaults().withMaxIterations(1).withTolerance(1e-4).withMaxRounds(1).withSwapCandidates(1);
-        Runnable run = () -> {
-            try (FloatPointer w = model.syntheticWeights(0); HostMatrix x = model.syntheticGradients(backend, 8, 0);
-                 Pruner pruner = new Pruner(backend)) {
-                for (SolverOptions.HessianModel hessian : SolverOptions.HessianModel.values()) {
-                    pruner.prune(Method.FALCON, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, quick.withHessian(hessian), null)).close();
-                }
-                for (Backsolve.Mode mode : List.of(Backsolve.Mode.NONE, Backsolve.Mode.EXACT, Backsolve.Mode.BLOCK)) {
-                    pruner.prune(Method.MP, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, quick, mode)).close();
-                }
-                // sweeps directly, two of them: the CLI's 100 would only repeat the same allocations
-                float[] wbar = new float[(int) layers.parameters()];
-                w.get(wbar);
-                byte[] support = new FalconSolver(backend).mpMask(wbar, layers, budgets.nnz(), budgets.flops());
-                Backsolve.sweep(backend, x, wbar, null, 1e-3, support, Backsolve.blockStarts(layers, SolverOptions.DEFAULT_BLOCK_SIZE), null, 2, 0,
-                        new ArrayList<>());
-                // falcon++ with fresh gradients every stage, each X closed when the next one arrives
-                MultiStage.GradientSource perStage = new MultiStage.GradientSource() {
-                    private HostMatrix current;
-
-                    @Override
-                    public HostMatrix gradients(int stage, float[] weights) {
-                        close();
-                        current = model.syntheticGradients(backend, 8, 100 + stage);
-                        return current;
-                    }
-
-                    @Override
-                    public void close() {
-                        if (current != null) current.close();
-                        current = null;
-                    }
-                };
-                try (perStage) {
-                    Pruner.StagePlan plan = new Pruner.StagePlan(2, MultiStage.Schedule.POLY, 1.0, 1.0, perStage);
-                    pruner.prune(Method.FALCON_PLUS_PLUS, w, layers, budgets, new Pruner.SolverInputs(null, null, 1e-3, quick, null, plan)).close();
-                }
-            }
-        };
+        Runnable run = () -> runEveryPath(backend);
         run.run(); // first use may create lasting state (loaded libraries, cached tables)
         // Pointers that earlier tests dropped without closing are freed by JavaCPP's collector thread whenever a GC
         // runs; let that happen now, not while this run is counted.
@@ -903,6 +863,53 @@ public abstract class AbstractSolverTest {
         assertEquals(vectorBytes, Pointer.totalBytes(), "JavaCPP bytes left allocated");
         assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + (HostMatrix.openOwnedBytes() - matrixBytes) + " bytes)");
         assertEquals(matrixBytes, HostMatrix.openOwnedBytes(), "matrix bytes left allocated");
+    }
+
+    /**
+     * Every path a run can take (falcon with each Hessian model, mp with each backsolve, sweeps, falcon++ with fresh
+     * gradients per stage) on resnet20 at n = 8, every object closed: what the ownership tests count.
+     */
+    public static void runEveryPath(ComputeBackend backend) {
+        ExampleModel model = ExampleModels.get("resnet20");
+        LayerTable layers = model.layers();
+        Budgets budgets = Budgets.resolve(layers, 0.3, null, 0.5, null, null);
+        SolverOptions quick = SolverOptions.defaults().withMaxIterations(1).withTolerance(1e-4).withMaxRounds(1).withSwapCandidates(1);
+        try (FloatPointer w = model.syntheticWeights(0); HostMatrix x = model.syntheticGradients(backend, 8, 0);
+             Pruner pruner = new Pruner(backend)) {
+            for (SolverOptions.HessianModel hessian : SolverOptions.HessianModel.values()) {
+                pruner.prune(Method.FALCON, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, quick.withHessian(hessian), null)).close();
+            }
+            for (Backsolve.Mode mode : List.of(Backsolve.Mode.NONE, Backsolve.Mode.EXACT, Backsolve.Mode.BLOCK)) {
+                pruner.prune(Method.MP, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, quick, mode)).close();
+            }
+            // sweeps directly, two of them: the CLI's 100 would only repeat the same allocations
+            float[] wbar = new float[(int) layers.parameters()];
+            w.get(wbar);
+            byte[] support = new FalconSolver(backend).mpMask(wbar, layers, budgets.nnz(), budgets.flops());
+            Backsolve.sweep(backend, x, wbar, null, 1e-3, support, Backsolve.blockStarts(layers, SolverOptions.DEFAULT_BLOCK_SIZE), null, 2, 0,
+                    new ArrayList<>());
+            // falcon++ with fresh gradients every stage, each X closed when the next one arrives
+            MultiStage.GradientSource perStage = new MultiStage.GradientSource() {
+                private HostMatrix current;
+
+                @Override
+                public HostMatrix gradients(int stage, float[] weights) {
+                    close();
+                    current = model.syntheticGradients(backend, 8, 100 + stage);
+                    return current;
+                }
+
+                @Override
+                public void close() {
+                    if (current != null) current.close();
+                    current = null;
+                }
+            };
+            try (perStage) {
+                Pruner.StagePlan plan = new Pruner.StagePlan(2, MultiStage.Schedule.POLY, 1.0, 1.0, perStage);
+                pruner.prune(Method.FALCON_PLUS_PLUS, w, layers, budgets, new Pruner.SolverInputs(null, null, 1e-3, quick, null, plan)).close();
+            }
+        }
     }
 
     protected static void assertClose(double[] expected, float[] actual, double rel, String label) {
