@@ -10,8 +10,6 @@ import dev.falcon.backend.ComputeBackend;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -79,14 +77,7 @@ class CpuBackendProviderTest {
 
     /** The probe's facts in a child JVM with the core setting and OPENBLAS_CORETYPE (null: unset). */
     private static Map<String, String> childFacts(String setting, String environmentCore) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
-        if (cache != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
-        cmd.add("-D" + CpuNative.CORETYPE_PROPERTY + "=" + setting);
-        cmd.add(CpuBackendProvider.class.getName());
+        List<String> cmd = ChildJvm.command(CpuBackendProvider.class, "-D" + CpuNative.CORETYPE_PROPERTY + "=" + setting);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         if (environmentCore == null) {
             pb.environment().remove("OPENBLAS_CORETYPE");

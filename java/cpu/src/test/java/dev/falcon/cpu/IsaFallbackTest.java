@@ -10,8 +10,6 @@ import dev.falcon.data.HostMatrix;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -65,13 +63,7 @@ class IsaFallbackTest {
         String flags = CpuNative.cpuFlags();
         assumeTrue(isaWanted.equals("generic") || (flags.contains(" avx2 ") && flags.contains(" fma ")),
                 "this CPU has no " + isaWanted + ": its build cannot run here");
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
-        if (cache != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
-        cmd.add(IsaFallbackTest.class.getName());
+        List<String> cmd = ChildJvm.command(IsaFallbackTest.class);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().put("FALCON_CPU_ISA", isaWanted);
         Process process = pb.start();

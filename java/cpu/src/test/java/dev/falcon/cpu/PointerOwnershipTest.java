@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.solve.AbstractSolverTest;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -44,15 +43,7 @@ class PointerOwnershipTest {
 
     @Test
     void noRunLeavesAnAllocationToTheGarbageCollector() throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("-Xmx512m");
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
-        if (cache != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
-        cmd.add("-Dorg.bytedeco.javacpp.logger.debug=true");
-        cmd.add(PointerOwnershipTest.class.getName());
+        List<String> cmd = ChildJvm.command(PointerOwnershipTest.class, "-Xmx512m", "-Dorg.bytedeco.javacpp.logger.debug=true");
         Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String output = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertEquals(0, child.waitFor(), tail(output));

@@ -10,7 +10,6 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.Test;
@@ -64,13 +63,7 @@ class ThreadLimitTest {
         String ccOutput = new String(cc.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assumeTrue(cc.waitFor() == 0, "cc could not build the pthread_create shim: " + ccOutput);
 
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
-        if (cache != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
-        cmd.add(ThreadLimitTest.class.getName());
+        List<String> cmd = ChildJvm.command(ThreadLimitTest.class);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
         pb.environment().put("LD_PRELOAD", shim.toString());
         // OpenBLAS starts its workers with default attributes too: the first three threads are left to it (2 when the 3-thread
