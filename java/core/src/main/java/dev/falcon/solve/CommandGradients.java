@@ -171,6 +171,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 throw InputException.of(x, "--grads-command", "X has shape " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
                         "write X for the same samples (n) and weights (p)");
             }
+            // the previous stage's X goes before the next is read, so that two X (stage 0's and this one) are held, not
+            // three; MultiStage measured Q on it before this call, and a failure from here on ends the run
+            releaseCurrent();
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
             try {
                 FilePatternGradients.checkFinite(backend, next, x.toString(), "--grads-command");
@@ -183,13 +186,20 @@ public final class CommandGradients implements MultiStage.GradientSource {
             throw new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + e.getMessage()
                     + (stderr.isEmpty() ? "" : "; its stderr ends with:\n" + stderr), e);
         }
-        if (current != null) current.close();
-        if (currentFile != null) deleteQuietly(currentFile);
+        releaseCurrent();
         current = next;
         currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
         lastWeights = weights.clone();
         lastX = current;
         return current;
+    }
+
+    private void releaseCurrent() {
+        if (current != null) current.close();
+        if (currentFile != null) deleteQuietly(currentFile);
+        if (lastX == current) lastX = null;
+        current = null;
+        currentFile = null;
     }
 
     private Thread pump(InputStream in, Deque<String> tail, int stage) {

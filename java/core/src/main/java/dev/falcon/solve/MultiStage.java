@@ -120,12 +120,19 @@ public final class MultiStage {
         FalconSolver solver = new FalconSolver(backend);
         HostMatrix x = null;
         String stopped = null;
+        double qHeld = Double.NaN, qReferenceHeld = Double.NaN;
         for (int t = 0; t < stages; t++) {
             long t0 = System.nanoTime();
             long sT = t == stages - 1 ? nnz
                     : Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p)));
             double fT = t == stages - 1 ? flops
                     : Math.max(flops, Math.min(dense, Fractions.nearInteger(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense)));
+            if (x != null) {
+                // Q on the X in hand, before asking for the next: a source may free it to make room for the next one
+                // (the contract: valid until the next call), and if that call fails these are the run's final values
+                qHeld = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
+                qReferenceHeld = reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
+            }
             try {
                 x = source.gradients(t, w);
             } catch (SourceFailure f) {
@@ -148,8 +155,9 @@ public final class MultiStage {
             mask = last.mask();
             log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), last.qFinal(), last.iterations(), (System.nanoTime() - t0) / 1e9, from));
         }
-        double qFinal = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
-        double qReference = reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
+        double qFinal = stopped != null ? qHeld : FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
+        double qReference = stopped != null ? qReferenceHeld
+                : reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
         return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference);
     }
 }

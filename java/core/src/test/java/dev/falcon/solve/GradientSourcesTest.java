@@ -215,6 +215,37 @@ class GradientSourcesTest {
         }
     }
     @Test
+    void commandHoldsAtMostTwoMatricesWhileLoadingAStageAndAFailureStillGivesQ() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), runs = dir.resolve("runs.txt");
+        writeX(x2, 3);
+        Files.writeString(runs, "");
+        try (JavaBackend real = new JavaBackend(); HostMatrix first = matrix(1)) {
+            long heldBeforeAnyStage = HostMatrix.openOwnedBytes();
+            java.util.List<Long> heldAtLoad = new java.util.ArrayList<>();
+            ComputeBackend recording = (ComputeBackend) java.lang.reflect.Proxy.newProxyInstance(ComputeBackend.class.getClassLoader(),
+                    new Class<?>[] {ComputeBackend.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("load")) heldAtLoad.add(HostMatrix.openOwnedBytes() - heldBeforeAnyStage);
+                        try {
+                            return method.invoke(real, args);
+                        } catch (java.lang.reflect.InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            // X for stages 1 and 2; at stage 3 the command writes nothing, which ends the run after stage 2
+            String command = "echo {weights} >> '" + runs + "'; [ $(wc -l < '" + runs + "') -le 2 ] && cp '" + x2 + "' {grads}; true";
+            try (CommandGradients src = new CommandGradients(recording, first, command, null)) {
+                MultiStage.Result r = MultiStage.run(recording, src, wbar(), null, 0.1, layers(), 12, 30, 4, MultiStage.Schedule.LINEAR, 0.9, 0.9,
+                        SolverOptions.defaults().withMaxIterations(5));
+                assertNotNull(r.stopped());
+                assertEquals(2, r.lastCompletedStage(), r.stopped());
+                assertTrue(Double.isFinite(r.qFinal()) && r.qFinal() > 0, "Q at the last completed stage: " + r.qFinal());
+            }
+            // stage 0's X is held by the caller throughout; stage 1's X is gone before stage 2's is read
+            assertEquals(java.util.List.of(0L, 0L), heldAtLoad);
+        }
+    }
+
+    @Test
     void aChildLeftRunningByTheCommandDoesNotHoldUpTheStage() {
         Path x2 = dir.resolve("X2.npy");
         writeX(x2, 3);
