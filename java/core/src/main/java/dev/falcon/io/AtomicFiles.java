@@ -124,29 +124,91 @@ public final class AtomicFiles {
             }
         }
 
-        /** Renames every temporary file over its target (devices are written now). */
+        /**
+         * Renames every temporary file over its target, then writes the devices. A rename that fails puts back the
+         * targets already replaced (from hard links to them taken just before) and removes the ones that were new, so
+         * the outputs are all new or all as they were.
+         */
         public void commit() {
             if (committed) throw new IllegalStateException("batch already committed");
             Set<Path> dirs = new LinkedHashSet<>();
-            for (Staged s : staged) {
-                try {
-                    if (s.temp() == null) {
-                        s.direct().write(s.target());
-                        continue;
-                    }
+            List<Path[]> replaced = new ArrayList<>(); // {target, hard link to its previous content, or null if it was new}
+            try {
+                for (Staged s : staged) {
+                    if (s.temp() == null) continue;
+                    Path previous = linkToPrevious(s.target());
                     try {
-                        Files.move(s.temp(), s.target(), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                    } catch (AtomicMoveNotSupportedException e) {
-                        Files.move(s.temp(), s.target(), StandardCopyOption.REPLACE_EXISTING);
+                        move(s.temp(), s.target());
+                    } catch (IOException e) {
+                        if (previous != null) {
+                            deleteQuietly(previous);
+                            PENDING_TEMPS.remove(previous);
+                        }
+                        throw cannotWrite(s.target(), e);
                     }
                     PENDING_TEMPS.remove(s.temp());
+                    replaced.add(new Path[] {s.target(), previous});
                     dirs.add(s.target().getParent());
-                } catch (IOException e) {
-                    throw cannotWrite(s.target(), e);
+                }
+            } catch (RuntimeException e) {
+                for (int i = replaced.size() - 1; i >= 0; i--) putBack(replaced.get(i)[0], replaced.get(i)[1]);
+                throw e;
+            }
+            for (Path[] r : replaced) {
+                if (r[1] != null) {
+                    deleteQuietly(r[1]);
+                    PENDING_TEMPS.remove(r[1]);
                 }
             }
             committed = true;
             for (Path dir : dirs) syncDirectory(dir);
+            for (Staged s : staged) {
+                if (s.temp() != null) continue;
+                try {
+                    s.direct().write(s.target());
+                } catch (IOException e) {
+                    throw cannotWrite(s.target(), e);
+                }
+            }
+        }
+
+        /** A hard link to the target's current content, or null when it has none or links are not possible here. */
+        private static Path linkToPrevious(Path target) {
+            if (!Files.isRegularFile(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return null;
+            for (int attempt = 0; attempt < 100; attempt++) {
+                Path link = target.resolveSibling("." + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".previous");
+                try {
+                    Files.createLink(link, target);
+                    PENDING_TEMPS.add(link);
+                    return link;
+                } catch (FileAlreadyExistsException e) {
+                    // another name
+                } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                    return null; // no rollback for this target, as before links were taken
+                }
+            }
+            return null;
+        }
+
+        private static void putBack(Path target, Path previous) {
+            try {
+                if (previous != null) {
+                    move(previous, target);
+                    PENDING_TEMPS.remove(previous);
+                } else {
+                    Files.deleteIfExists(target);
+                }
+            } catch (IOException e) {
+                // best effort: the error that stopped the commit is the one reported
+            }
+        }
+
+        private static void move(Path from, Path to) throws IOException {
+            try {
+                Files.move(from, to, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(from, to, StandardCopyOption.REPLACE_EXISTING);
+            }
         }
 
         @Override

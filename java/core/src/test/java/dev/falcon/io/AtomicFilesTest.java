@@ -134,6 +134,27 @@ class AtomicFilesTest {
     }
 
     @Test
+    void aRenameThatFailsPutsBackTheTargetsAlreadyReplaced() throws IOException {
+        Path weights = dir.resolve("w.npy"), mask = dir.resolve("m.npy"), report = dir.resolve("r.json");
+        Files.writeString(weights, "old weights");
+        Files.writeString(report, "old report");
+        assertThrows(InputException.class, () -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(weights, temp -> Files.writeString(temp, "new weights"));
+                batch.add(mask, temp -> Files.writeString(temp, "new mask"));
+                batch.add(report, temp -> Files.writeString(temp, "new report"));
+                // the report's target turns into a non-empty directory between the writes and the renames
+                Files.delete(report);
+                Files.createDirectories(report.resolve("inside"));
+                batch.commit();
+            }
+        });
+        assertEquals("old weights", Files.readString(weights), "a replaced target is put back");
+        assertFalse(Files.exists(mask), "a target that was new is removed");
+        assertEquals(List.of("r.json", "w.npy"), listing(), "no temporary file or link is left");
+    }
+
+    @Test
     void aTargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced() throws Exception {
         // a named pipe stands for /dev/null or /dev/stdout: renaming over it would replace it with a regular file
         Path fifo = dir.resolve("pipe");
