@@ -192,21 +192,26 @@ class GradientSourcesTest {
             assertTrue(e.getMessage().contains("stage 1") && e.getMessage().contains((P - 1) + "") && e.getMessage().contains("p = " + P), e.getMessage());
         }
     }
+    /** {@code real}, noting at every load the matrix bytes held beyond {@code baseline}. */
+    private static ComputeBackend recordingLoads(ComputeBackend real, long baseline, java.util.List<Long> heldAtLoad) {
+        return (ComputeBackend) java.lang.reflect.Proxy.newProxyInstance(ComputeBackend.class.getClassLoader(),
+                new Class<?>[] {ComputeBackend.class}, (proxy, method, args) -> {
+                    if (method.getName().equals("load")) heldAtLoad.add(HostMatrix.openOwnedBytes() - baseline);
+                    try {
+                        return method.invoke(real, args);
+                    } catch (java.lang.reflect.InvocationTargetException e) {
+                        throw e.getCause();
+                    }
+                });
+    }
+
     @Test
     void patternHoldsAtMostTwoMatricesWhileLoadingAStage() {
         for (int t = 0; t < 4; t++) writeX(dir.resolve("X_" + t + ".npy"), t + 1);
         try (JavaBackend real = new JavaBackend(); HostMatrix first = matrix(1)) {
             long heldBeforeAnyStage = HostMatrix.openOwnedBytes();
             java.util.List<Long> heldAtLoad = new java.util.ArrayList<>();
-            ComputeBackend recording = (ComputeBackend) java.lang.reflect.Proxy.newProxyInstance(ComputeBackend.class.getClassLoader(),
-                    new Class<?>[] {ComputeBackend.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("load")) heldAtLoad.add(HostMatrix.openOwnedBytes() - heldBeforeAnyStage);
-                        try {
-                            return method.invoke(real, args);
-                        } catch (java.lang.reflect.InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
+            ComputeBackend recording = recordingLoads(real, heldBeforeAnyStage, heldAtLoad);
             try (FilePatternGradients src = new FilePatternGradients(recording, first, dir.resolve("X_{t}.npy").toString(), 4, "--grads")) {
                 for (int t = 1; t < 4; t++) assertEquals(P, src.gradients(t, wbar()).cols());
             }
@@ -222,15 +227,7 @@ class GradientSourcesTest {
         try (JavaBackend real = new JavaBackend(); HostMatrix first = matrix(1)) {
             long heldBeforeAnyStage = HostMatrix.openOwnedBytes();
             java.util.List<Long> heldAtLoad = new java.util.ArrayList<>();
-            ComputeBackend recording = (ComputeBackend) java.lang.reflect.Proxy.newProxyInstance(ComputeBackend.class.getClassLoader(),
-                    new Class<?>[] {ComputeBackend.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("load")) heldAtLoad.add(HostMatrix.openOwnedBytes() - heldBeforeAnyStage);
-                        try {
-                            return method.invoke(real, args);
-                        } catch (java.lang.reflect.InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
+            ComputeBackend recording = recordingLoads(real, heldBeforeAnyStage, heldAtLoad);
             // X for stages 1 and 2; at stage 3 the command writes nothing, which ends the run after stage 2
             String command = "echo {weights} >> '" + runs + "'; [ $(wc -l < '" + runs + "') -le 2 ] && cp '" + x2 + "' {grads}; true";
             try (CommandGradients src = new CommandGradients(recording, first, command, null)) {
