@@ -38,6 +38,16 @@ final class EnvCommand implements Callable<Integer> {
         } catch (RuntimeException e) {
             out.println("--device auto: " + e.getMessage());
         }
+        String preset = System.getProperty(Backends.PROPERTY);
+        if (preset != null) {
+            // prune without --device takes the property, not auto: say what it will get
+            String label = "-D" + Backends.PROPERTY + "=" + preset + " (prune's default while it is set): ";
+            try {
+                out.println(label + Backends.choose(null).explanation());
+            } catch (RuntimeException e) {
+                out.println(label + e.getMessage());
+            }
+        }
         return Main.OK;
     }
 }

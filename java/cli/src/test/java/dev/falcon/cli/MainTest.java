@@ -689,6 +689,11 @@ class MainTest {
             Run explicit = run(explicitDevice.toArray(String[]::new));
             assertFails(explicit, 2, "--device: ", "unknown backend 'tpu2'");
             assertFalse(explicit.err().contains("-Dfalcon.backend"), "--device given: the option is named, " + explicit.err());
+            Run env = run("env");
+            assertTrue(env.out().contains("-Dfalcon.backend=tpu (prune's default while it is set): ") && env.out().contains("unknown backend 'tpu'"), env.out());
+            System.setProperty(dev.falcon.backend.Backends.PROPERTY, "java");
+            Run envJava = run("env");
+            assertTrue(envJava.out().contains("-Dfalcon.backend=java (prune's default while it is set): backend java"), envJava.out());
         } finally {
             System.clearProperty(dev.falcon.backend.Backends.PROPERTY);
         }
