@@ -673,30 +673,28 @@ final class PruneCommand implements Callable<Integer> {
      * as null: Jackson would write the string "NaN" where readers expect a number, and JSON has no number for it.
      */
     static ObjectMapper reportMapper() {
-        JsonSerializer<Double> finiteOrNull = new JsonSerializer<>() {
+        JsonSerializer<Number> finiteOrNull = new JsonSerializer<>() {
             @Override
-            public void serialize(Double value, JsonGenerator gen, SerializerProvider serializers) throws IOException {
-                if (Double.isFinite(value)) {
-                    gen.writeNumber(value);
-                } else {
+            public void serialize(Number value, JsonGenerator gen, SerializerProvider serializers) throws IOException {
+                if (!Double.isFinite(value.doubleValue())) {
                     gen.writeNull();
+                } else if (value instanceof Float f) {
+                    gen.writeNumber(f); // as a float: 0.1f stays 0.1, not 0.10000000149011612
+                } else {
+                    gen.writeNumber(value.doubleValue());
                 }
             }
         };
         SimpleModule module = new SimpleModule("finite-numbers-or-null");
-        module.addSerializer(Double.class, finiteOrNull);
-        module.addSerializer(Double.TYPE, finiteOrNull);
-        module.addSerializer(Float.class, new JsonSerializer<>() {
-            @Override
-            public void serialize(Float value, JsonGenerator gen, SerializerProvider serializers) throws IOException {
-                if (Float.isFinite(value)) {
-                    gen.writeNumber(value);
-                } else {
-                    gen.writeNull();
-                }
-            }
-        });
+        for (Class<? extends Number> type : List.of(Double.class, Double.TYPE, Float.class, Float.TYPE)) {
+            addSerializer(module, type, finiteOrNull);
+        }
         return new ObjectMapper().registerModule(module).enable(SerializationFeature.INDENT_OUTPUT);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static <T extends Number> void addSerializer(SimpleModule module, Class<T> type, JsonSerializer<Number> serializer) {
+        module.addSerializer(type, (JsonSerializer<T>) (JsonSerializer<?>) serializer);
     }
 
     private static boolean withinBudgets(PruneResult r, Budgets b) {

@@ -140,6 +140,7 @@ class GradientSourcesTest {
             assertTrue(f.getMessage().contains("not written"), f.getMessage());
         }
     }
+
     @Test
     void stagesThatPruneNothingReportTheSupportOfPartlyPrunedWeights() {
         float[] w = wbar();
@@ -160,6 +161,7 @@ class GradientSourcesTest {
             assertEquals(FalconSolver.flopsOf(none.mask(), layers), some.stages().get(0).keptFlops());
         }
     }
+
     @Test
     void patternWithoutAGivenFirstMatrixLoadsStageZeroItself() {
         writeX(dir.resolve("X_0.npy"), 1);
@@ -179,6 +181,7 @@ class GradientSourcesTest {
             assertEquals(2, r.stages().size());
         }
     }
+
     @Test
     void aSourceGivingAnotherPIsRefusedAtItsStage() {
         try (ComputeBackend b = new JavaBackend(); HostMatrix x = matrix(1); HostMatrix narrow = HostMatrix.allocate(N, P - 1)) {
@@ -219,6 +222,7 @@ class GradientSourcesTest {
             assertEquals(java.util.List.of(0L, 0L, 0L), heldAtLoad);
         }
     }
+
     @Test
     void commandHoldsAtMostTwoMatricesWhileLoadingAStageAndAFailureStillGivesQ() throws IOException {
         Path x2 = dir.resolve("X2.npy"), runs = dir.resolve("runs.txt");
@@ -255,6 +259,7 @@ class GradientSourcesTest {
             assertTrue(seconds < 15, "the stage waited " + seconds + " s for the command's background child");
         }
     }
+
     @Test
     void placeholdersTheCommandQuotesItselfStillGiveThePaths() {
         Path x2 = dir.resolve("X2.npy");
