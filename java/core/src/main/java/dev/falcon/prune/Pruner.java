@@ -4,6 +4,7 @@ import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.solve.Backsolve;
 import dev.falcon.solve.FalconSolver;
+import dev.falcon.solve.FilePatternGradients;
 import dev.falcon.solve.MultiStage;
 import dev.falcon.solve.SolverOptions;
 import dev.falcon.io.InputException;
@@ -179,7 +180,7 @@ public final class Pruner implements AutoCloseable {
      * is a read past the end of native memory (a JVM crash), budgets resolved for another layer table answer a
      * different question, and a lambda that is not positive makes Q meaningless.
      */
-    private static void checkInputs(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
+    private void checkInputs(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
         java.util.Objects.requireNonNull(method, "method");
         java.util.Objects.requireNonNull(layers, "layers");
         java.util.Objects.requireNonNull(budgets, "budgets");
@@ -216,6 +217,12 @@ public final class Pruner implements AutoCloseable {
             throw new IllegalArgumentException("lambda is " + inputs.lambda() + "; it must be positive and at most " + MAX_LAMBDA);
         }
         StagePlan plan = inputs.stages();
+        // NaN or Inf in X makes every Q NaN: falcon would accept no step and answer with mp's weights, a backsolve would
+        // fail in LAPACK. falcon++ scans the X of each stage itself, this one included when the stages reuse it.
+        boolean stagesScanX = method == Method.FALCON_PLUS_PLUS && (plan == null || plan.source() == null);
+        if (solves && inputs.x() != null && !stagesScanX) {
+            FilePatternGradients.checkFinite(backend, inputs.x(), "X (" + inputs.x().origin() + ")", "values");
+        }
         if (method == Method.FALCON_PLUS_PLUS && plan != null) {
             java.util.Objects.requireNonNull(plan.schedule(), "the stage plan's schedule");
             if (plan.stages() < 1) throw new IllegalArgumentException("stages must be >= 1, got " + plan.stages());

@@ -228,6 +228,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
         return t;
     }
 
+    /** Each X is scanned as it is loaded, naming its file. */
+    @Override
+    public boolean verifiesFinite() { return true; }
+
     @Override
     public String describe(int stage) {
         if (stage == 0) return "the initial X (at the dense weights)";

@@ -99,6 +99,10 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         return current;
     }
 
+    /** Each X is scanned as it is loaded, naming its file. */
+    @Override
+    public boolean verifiesFinite() { return true; }
+
     @Override
     public String describe(int stage) {
         return "file " + fileOf(pattern, stage);

@@ -60,16 +60,23 @@ public final class MultiStage {
 
         @Override default void close() {}
 
-        /** The same X in every stage (the caller keeps ownership). */
-        static GradientSource fixed(HostMatrix x) {
-            return new GradientSource() {
-                @Override
-                public HostMatrix gradients(int stage, float[] weights) { return x; }
+        /**
+         * Whether every X this source gives has already been scanned for NaN/Inf (naming its file). Otherwise the run
+         * scans each new X itself, one pass over it, and stops with an error naming the stage.
+         */
+        default boolean verifiesFinite() { return false; }
 
-                @Override
-                public String describe(int stage) { return "the same X (continuation)"; }
-            };
-        }
+        /** The same X in every stage (the caller keeps ownership). */
+        static GradientSource fixed(HostMatrix x) { return new FixedSource(x); }
+    }
+
+    /** The one source whose X cannot change between stages, so that it is scanned for NaN/Inf once. */
+    private record FixedSource(HostMatrix x) implements GradientSource {
+        @Override
+        public HostMatrix gradients(int stage, float[] weights) { return x; }
+
+        @Override
+        public String describe(int stage) { return "the same X (continuation)"; }
     }
 
     /** A gradient source could not deliver a stage's X: the run stops after the last completed stage. */
@@ -119,6 +126,7 @@ public final class MultiStage {
         FalconSolver.Result last = null;
         FalconSolver solver = new FalconSolver(backend);
         HostMatrix x = null;
+        HostMatrix scanned = null; // the last X scanned for NaN/Inf
         String stopped = null;
         double qHeld = Double.NaN, qReferenceHeld = Double.NaN;
         for (int t = 0; t < stages; t++) {
@@ -145,6 +153,11 @@ public final class MultiStage {
             if (x == null || x.cols() != p) {
                 throw new IllegalArgumentException("the gradient source gave stage " + t + " (" + from + ") "
                         + (x == null ? "no X" : "an X of " + x.rows() + " x " + x.cols()) + ": X must have one column per weight, p = " + p);
+            }
+            if (!source.verifiesFinite() && !(source instanceof FixedSource && x == scanned)) {
+                // a NaN in X makes every Q NaN: no step is ever accepted and the stage would end on its start weights
+                FilePatternGradients.checkFinite(backend, x, "the X of stage " + t + " (" + from + ")", "values");
+                scanned = x;
             }
             if (sT >= p && fT >= dense) { // nothing to prune at this level
                 log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9, from));

@@ -280,6 +280,48 @@ class PrunerTest {
         }
     }
 
+    /**
+     * NaN or Inf in X, given through the API (the CLI checks its files itself), made every Q NaN: falcon accepted no step
+     * and returned mp's weights as its answer, and a backsolve's LAPACK call failed naming neither X nor the sample.
+     * Every X a method reads is scanned by the backend first, X given in the inputs and X from a gradient source alike.
+     */
+    @Test
+    void nonFiniteGradientsAreRefusedNamingTheSampleAndTheWeight() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
+        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(4, 50); HostMatrix good = HostMatrix.allocate(4, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(good, 2, 0.1f, 5);
+            var opt = dev.falcon.solve.SolverOptions.defaults().withMaxIterations(5);
+            for (float v : new float[] {Float.NaN, Float.NEGATIVE_INFINITY}) {
+                backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+                x.data().put(x.storageIndex(2, 41), v);
+                Pruner.SolverInputs[] inputs = {
+                        new Pruner.SolverInputs(x, null, 0.1, opt, null),
+                        new Pruner.SolverInputs(x, null, 0.1, opt, dev.falcon.solve.Backsolve.Mode.EXACT),
+                        new Pruner.SolverInputs(x, null, 0.1, opt, dev.falcon.solve.Backsolve.Mode.BLOCK),
+                        new Pruner.SolverInputs(x, null, 0.1, opt, null, new Pruner.StagePlan(2, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.8, 0.8, null))};
+                Method[] methods = {Method.FALCON, Method.MP, Method.MP, Method.FALCON_PLUS_PLUS};
+                for (int k = 0; k < inputs.length; k++) {
+                    Pruner.SolverInputs in = inputs[k];
+                    Method m = methods[k];
+                    RuntimeException e = assertThrows(RuntimeException.class, () -> pruner.prune(m, w, t, b, in).close(), m + " " + k);
+                    assertTrue(e.getMessage().contains("X[2, 41]") && e.getMessage().contains(String.valueOf(v)), e.getMessage());
+                }
+                // a source's X of a later stage: an error, as for a pattern's file (a source that wants the run kept throws SourceFailure)
+                dev.falcon.solve.MultiStage.GradientSource source = (stage, weights) -> stage == 0 ? good : x;
+                Pruner.StagePlan plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.8, 0.8, source);
+                RuntimeException e = assertThrows(RuntimeException.class,
+                        () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b, new Pruner.SolverInputs(null, null, 0.1, opt, null, plan)).close());
+                assertTrue(e.getMessage().contains("stage 1") && e.getMessage().contains("X[2, 41]"), e.getMessage());
+            }
+            try (PruneResult r = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 0.1, opt, null))) {
+                assertTrue(r.kept() > 0, "plain mp does not read X");
+            }
+        }
+    }
+
     /** Inputs the methods would read past, or silently misread, are refused before any work. */
     @Test
     void inconsistentInputsAreRefusedNotReadPast() {
