@@ -6,6 +6,9 @@
 #include <cuda_runtime.h>
 #include <thrust/execution_policy.h>
 #include <thrust/system/cuda/execution_policy.h>
+#include <thrust/system/cuda/error.h>
+#include <thrust/system_error.h>
+#include <new>
 #include <stdio.h>
 
 using namespace fcl;
@@ -17,6 +20,26 @@ using namespace fcl;
 #define FCU_CHECK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) return (int) e_; } while (0)
 
 namespace {
+
+/**
+ * Runs Thrust work and returns a CUDA error code like every other entry point. Thrust reports failures by throwing
+ * (thrust::system_error, or a std::bad_alloc when its temporary storage cannot be allocated); thrown through this C
+ * interface they reached Java as a bare RuntimeException, so an exhausted device looked like an internal error
+ * instead of the DeviceMemoryException the callers fall back on.
+ */
+template <typename Work>
+int thrust_call(Work&& work) {
+    try {
+        work();
+        return (int) cudaGetLastError();
+    } catch (const thrust::system_error& e) {
+        return e.code().category() == thrust::cuda_category() ? e.code().value() : (int) cudaErrorUnknown;
+    } catch (const std::bad_alloc&) {
+        return (int) cudaErrorMemoryAllocation;
+    } catch (...) {
+        return (int) cudaErrorUnknown;
+    }
+}
 
 __global__ void block_gram_kernel(const float* x, int64_t n, const int64_t* starts, int64_t blocks,
                                   const float* d, float* out, double* scratch) {
@@ -145,49 +168,43 @@ int fcu_gemv_n_accumulate(const float* dX, int64_t n, int64_t k, const float* dV
         const int64_t m = slices - s0 < kGemvMaxSlices ? slices - s0 : kGemvMaxSlices;
         gemv_n_partial_kernel<<<dim3(rowTiles, (unsigned) m), kThreads, 0, as_stream(stream)>>>(dX, n, k, dV, s0, dPartial);
         FCU_CHECK(cudaGetLastError());
-        add_partials(thrust::cuda::par_nosync.on(as_stream(stream)), dPartial, n, m, dAcc, startsAcc);
-        FCU_CHECK(cudaGetLastError());
+        FCU_CHECK((cudaError_t) thrust_call([&] { add_partials(thrust::cuda::par_nosync.on(as_stream(stream)), dPartial, n, m, dAcc, startsAcc); }));
         startsAcc = false;
     }
     if (startsAcc) { // no columns: the accumulator still has to start at 0
-        add_partials(thrust::cuda::par_nosync.on(as_stream(stream)), dPartial, n, 0, dAcc, true);
-        FCU_CHECK(cudaGetLastError());
+        FCU_CHECK((cudaError_t) thrust_call([&] { add_partials(thrust::cuda::par_nosync.on(as_stream(stream)), dPartial, n, 0, dAcc, true); }));
     }
     return 0;
 }
 
 int fcu_sum_to_float(const double* dA, const double* dB, int64_t n, float* dOut, void* stream) {
-    sum_to_float(thrust::cuda::par_nosync.on(as_stream(stream)), dA, dB, n, dOut);
-    return (int) cudaGetLastError();
+    return thrust_call([&] { sum_to_float(thrust::cuda::par_nosync.on(as_stream(stream)), dA, dB, n, dOut); });
 }
 
 int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, double* dB, void* stream) {
-    widen_weighted(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, k, dW, dA, dB);
-    return (int) cudaGetLastError();
+    return thrust_call([&] { widen_weighted(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, k, dW, dA, dB); });
 }
 
 int fcu_widen_sqrt_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, void* stream) {
-    widen_sqrt_weighted(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, k, dW, dA);
-    return (int) cudaGetLastError();
+    return thrust_call([&] { widen_sqrt_weighted(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, k, dW, dA); });
 }
 
 int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream) {
-    gather(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, dColumns, k, dDst);
-    return (int) cudaGetLastError();
+    return thrust_call([&] { gather(thrust::cuda::par_nosync.on(as_stream(stream)), dX, n, dColumns, k, dDst); });
 }
 
 int fcu_sort_segments(const float* dScores, const int64_t* dStarts, int64_t segments, int64_t count,
                       float* dSorted, int32_t* dIndex, double* dPrefix, uint64_t* dKeys,
                       int64_t* badIndex, void* stream) {
-    *badIndex = sort_segments(thrust::cuda::par.on(as_stream(stream)), dScores, dStarts, segments, count,
-                              dSorted, dIndex, dPrefix, dKeys);
-    return (int) cudaGetLastError();
+    return thrust_call([&] {
+        *badIndex = sort_segments(thrust::cuda::par.on(as_stream(stream)), dScores, dStarts, segments, count,
+                                  dSorted, dIndex, dPrefix, dKeys);
+    });
 }
 
 int fcu_count_above(const float* dSorted, const int64_t* dStarts, int64_t segments,
                     const double* dThresholds, int64_t* dCounts, void* stream) {
-    count_above(thrust::cuda::par_nosync.on(as_stream(stream)), dSorted, dStarts, segments, dThresholds, dCounts);
-    return (int) cudaGetLastError();
+    return thrust_call([&] { count_above(thrust::cuda::par_nosync.on(as_stream(stream)), dSorted, dStarts, segments, dThresholds, dCounts); });
 }
 
 } // extern "C"

@@ -21,7 +21,8 @@ import org.bytedeco.javacpp.IntPointer;
  *
  * <p>Threads: the {@code cpu} and {@code java} instances keep no state between calls, so several threads may share
  * one (two {@code Pruner.prune} calls at once give the results each gives alone). A {@code cuda} instance keeps X
- * resident and its scratch buffers between calls and must be used by one thread at a time: give each thread its own.
+ * resident and its scratch buffers between calls and must be used by one thread at a time: give each thread its own
+ * (overlapping calls from two threads are refused with an IllegalStateException, see {@link ExclusiveUse}).
  */
 public interface ComputeBackend extends AutoCloseable {
 

@@ -3,6 +3,7 @@ package dev.falcon.cuda;
 import static dev.falcon.cuda.CudaNative.check;
 
 import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.ExclusiveUse;
 import dev.falcon.backend.JavaBackend;
 import dev.falcon.cpu.CpuBackendProvider;
 import dev.falcon.cuda.nativelib.FalconCuda;
@@ -38,7 +39,8 @@ import org.bytedeco.javacpp.PointerPointer;
  * such as the solver's gathered columns, runs on the host backend rather than evict X); a matrix must not be changed
  * behind the backend's back while in use ({@link #fillSyntheticGradients} through this backend is fine).
  * Every device buffer, stream and handle is freed by {@link #close()}. Not thread-safe (the resident X and the
- * scratch buffers are shared by every call): use an instance from one thread at a time.
+ * scratch buffers are shared by every call): use an instance from one thread at a time; overlapping calls from two
+ * threads are refused, not run.
  */
 public final class CudaBackend implements ComputeBackend {
     private static final System.Logger LOG = System.getLogger(CudaBackend.class.getName());
@@ -60,6 +62,8 @@ public final class CudaBackend implements ComputeBackend {
     private DeviceBuffer residentX;
     private DeviceMemoryPlan plan;
     private volatile boolean closed;
+    // the resident X, the scratch and pinned buffers and the two streams are shared by every call
+    private final ExclusiveUse exclusive = new ExclusiveUse("the cuda backend");
     private boolean loggedWideBlocks;
 
     CudaBackend(int threads) {
@@ -83,7 +87,7 @@ public final class CudaBackend implements ComputeBackend {
             }
             solverCheck(cusolver.cusolverDnCreate(solver), "cusolverDnCreate");
             solverCheck(cusolver.cusolverDnSetStream(solver, cuStreams[0]), "cusolverDnSetStream");
-        } catch (RuntimeException e) {
+        } catch (RuntimeException | Error e) { // a LinkageError from a preset or an OutOfMemoryError leaks the handles too
             close();
             throw e;
         }
@@ -117,6 +121,12 @@ public final class CudaBackend implements ComputeBackend {
 
     /** The plan for X, making X resident when it fits. Public for logs and tests on a GPU. */
     public DeviceMemoryPlan prepare(HostMatrix x) {
+        try (ExclusiveUse.Scope call = exclusive.enter("prepare")) {
+            return prepareOnDevice(x);
+        }
+    }
+
+    private DeviceMemoryPlan prepareOnDevice(HostMatrix x) {
         checkOpen();
         if (x == residentOf && plan != null) return plan;
         x.requireColumnMajor("the cuda backend");
@@ -290,6 +300,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
+        try (ExclusiveUse.Scope call = exclusive.enter("multiply")) {
+            multiplyOnDevice(x, v, out);
+        }
+    }
+
+    private void multiplyOnDevice(HostMatrix x, FloatPointer v, FloatPointer out) {
         checkOpen();
         if (runsOnHost(x)) {
             host.multiply(x, v, out);
@@ -329,6 +345,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
+        try (ExclusiveUse.Scope call = exclusive.enter("multiplyTransposed")) {
+            multiplyTransposedOnDevice(x, u, out);
+        }
+    }
+
+    private void multiplyTransposedOnDevice(HostMatrix x, FloatPointer u, FloatPointer out) {
         checkOpen();
         if (runsOnHost(x)) {
             host.multiplyTransposed(x, u, out);
@@ -351,6 +373,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
+        try (ExclusiveUse.Scope call = exclusive.enter("blockGramProduct")) {
+            blockGramProductOnDevice(x, blockStarts, d, out);
+        }
+    }
+
+    private void blockGramProductOnDevice(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         checkOpen();
         if (runsOnHost(x)) {
             host.blockGramProduct(x, blockStarts, d, out);
@@ -394,6 +422,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        try (ExclusiveUse.Scope call = exclusive.enter("gatherColumns")) {
+            gatherColumnsOnDevice(x, columns, k, dst);
+        }
+    }
+
+    private void gatherColumnsOnDevice(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         checkOpen();
         if (runsOnHost(x)) {
             host.gatherColumns(x, columns, k, dst);
@@ -428,6 +462,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        try (ExclusiveUse.Scope call = exclusive.enter("weightedGram")) {
+            weightedGramOnDevice(x, columnWeights, gram);
+        }
+    }
+
+    private void weightedGramOnDevice(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
         checkOpen();
         if (runsOnHost(x)) {
             host.weightedGram(x, columnWeights, gram);
@@ -480,6 +520,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void choleskyFactor(DoublePointer a, int n) {
+        try (ExclusiveUse.Scope call = exclusive.enter("choleskyFactor")) {
+            choleskyFactorOnDevice(a, n);
+        }
+    }
+
+    private void choleskyFactorOnDevice(DoublePointer a, int n) {
         checkOpen();
         long bytes = (long) n * n * Double.BYTES;
         DeviceBuffer dA = upload("chol", a, bytes);
@@ -508,6 +554,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
+        try (ExclusiveUse.Scope call = exclusive.enter("choleskySolve")) {
+            choleskySolveOnDevice(factor, n, b, nrhs);
+        }
+    }
+
+    private void choleskySolveOnDevice(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
         DeviceBuffer dL = upload("chol", factor, (long) n * n * Double.BYTES);
         DeviceBuffer dB = upload("rhs", b, (long) n * nrhs * Double.BYTES);
@@ -525,6 +577,13 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
+        try (ExclusiveUse.Scope call = exclusive.enter("sortSegmentsDescending")) {
+            sortSegmentsOnDevice(scores, segmentStarts, sortedOut, indexOut, prefixOut);
+        }
+    }
+
+    private void sortSegmentsOnDevice(FloatPointer scores, long[] segmentStarts,
+                                      FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
         long count = segmentStarts[segmentStarts.length - 1];
         CudaLogicOnCpu.checkStarts(segmentStarts, count);
@@ -551,6 +610,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        try (ExclusiveUse.Scope call = exclusive.enter("countAbove")) {
+            countAboveOnDevice(sorted, segmentStarts, thresholds, counts);
+        }
+    }
+
+    private void countAboveOnDevice(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
         int segments = segmentStarts.length - 1;
         long count = segmentStarts[segments];
