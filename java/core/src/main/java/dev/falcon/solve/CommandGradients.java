@@ -160,7 +160,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         }
         if (code != 0) {
             deleteQuietly(x);
-            throw new MultiStage.SourceFailure("--grads-command exited with status " + code + " at stage " + stage
+            throw new MultiStage.SourceFailure("--grads-command " + describeExit(code) + " at stage " + stage
                     + (stderr.isEmpty() ? " (no stderr)" : "; its stderr ends with:\n" + stderr));
         }
         HostMatrix next;
@@ -192,6 +192,23 @@ public final class CommandGradients implements MultiStage.GradientSource {
         lastWeights = weights.clone();
         lastX = current;
         return current;
+    }
+
+    /**
+     * "exited with status N", naming the signal where N is how a shell and the JDK report a death by one (128 + the
+     * signal's number): a bare 137 sends users looking for an exit(137) in their script, not at the out-of-memory killer.
+     */
+    static String describeExit(int code) {
+        String signal = switch (code - 128) {
+            case 1 -> "SIGHUP";
+            case 2 -> "SIGINT (interrupted)";
+            case 6 -> "SIGABRT (the process aborted itself)";
+            case 9 -> "SIGKILL (often the kernel's out-of-memory killer: see `dmesg`)";
+            case 11 -> "SIGSEGV (a crash)";
+            case 15 -> "SIGTERM (stopped from outside)";
+            default -> null;
+        };
+        return "exited with status " + code + (signal == null ? "" : ", that is killed by " + signal);
     }
 
     private void releaseCurrent() {

@@ -117,6 +117,22 @@ class GradientSourcesTest {
         }
     }
 
+    /** A command killed by a signal (the out-of-memory killer's SIGKILL) was reported as a bare "status 137". */
+    @Test
+    void aCommandKilledByASignalIsReportedAsSuch() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; kill -KILL $$", null)) {
+            MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                    SolverOptions.defaults().withMaxIterations(5));
+            assertNotNull(r.stopped());
+            assertTrue(r.stopped().contains("status 137") && r.stopped().contains("SIGKILL") && r.stopped().contains("out-of-memory"), r.stopped());
+        }
+        assertEquals("exited with status 3", CommandGradients.describeExit(3));
+        assertTrue(CommandGradients.describeExit(139).contains("SIGSEGV"), CommandGradients.describeExit(139));
+        assertTrue(CommandGradients.describeExit(143).contains("SIGTERM"), CommandGradients.describeExit(143));
+        assertEquals("exited with status 255", CommandGradients.describeExit(255));
+    }
+
     @Test
     void failingCommandStopsAfterTheLastCompletedStage() {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
