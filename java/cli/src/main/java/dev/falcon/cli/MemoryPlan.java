@@ -12,7 +12,7 @@ import java.util.List;
  * use. Compared with the available memory ({@link SystemInfo#availableMemory()}).
  */
 record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
-                  boolean solver) {
+                  boolean solver, int xHeld) {
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
     /**
@@ -52,11 +52,19 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0)
                 + heapPerRowSquared(rows) * rowsSquared;
         long vectors = perWeight * p + SOLVER_OFF_HEAP_PER_ROW_SQUARED * rowsSquared;
-        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, solver);
+        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, solver, 1);
+    }
+
+    /**
+     * The plan of a run that holds {@code count} X at once: falcon++ with a --grads pattern or --grads-command keeps
+     * stage 0's X and the current stage's. Later stages' X are taken to be stored like stage 0's (mapped or not).
+     */
+    MemoryPlan holdingX(int count) {
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, solver, count);
     }
 
     long required() {
-        return (xMapped ? 0 : xBytes) + vectorBytes + heapBytes + RUNTIME;
+        return (xMapped ? 0 : xHeld * xBytes) + vectorBytes + heapBytes + RUNTIME;
     }
 
     private static long heapPerRowSquared(long rows) {
@@ -70,10 +78,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /**
      * The most rows that fit the available memory: the largest n with b n + c n^2 within what the rest leaves (b = 4 p
-     * for X unless it is mapped, c for the solver's n x n systems).
+     * for each X held unless it is mapped, c for the solver's n x n systems).
      */
     long maxRows() {
-        double b = xMapped ? 0 : 4.0 * p;
+        double b = xMapped ? 0 : 4.0 * p * xHeld;
         double room = available - RUNTIME - (vectorBytes + heapBytes - perRowSquared() * rows * rows);
         if (room <= 0) return 0;
         if (!solver) return b == 0 ? Long.MAX_VALUE : (long) Math.floor(room / b);
@@ -89,7 +97,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     String describe() {
-        return "X " + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
+        return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
+                + (xHeld > 1 ? " (stage 0's and the current stage's)" : "")
                 + " + vectors, selection buffers" + (solver ? " and n x n systems " : " ") + SystemInfo.bytes(vectorBytes)
                 + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
                 + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + SystemInfo.bytes(required());
@@ -119,7 +128,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
-                        solver, available);
+                        solver, available).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
                 if (fit >= 1) options.add("--example " + other + " --n " + fit);
             }

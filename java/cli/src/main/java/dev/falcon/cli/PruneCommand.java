@@ -281,7 +281,9 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--grads", "option", "missing: " + (m == Method.MP ? "--backsolve" : "--method " + m.cliName()) + " needs the gradients X",
                     "give --grads X.npy (n x p per-sample gradients), or use --example");
         }
-        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver);
+        boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
+        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver)
+                .holdingX(stagesLoadX ? 2 : 1);
         plan.check(model, xSource);
         // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here)
         if (!quiet) errW.println("falcon: " + choice.explanation());

@@ -44,6 +44,24 @@ class MemoryPlanTest {
         assertTrue(small.required() - noSolver.required() - MemoryPlan.SOLVER_HEAP_PER_WEIGHT * p < 2L << 20);
     }
 
+    /** falcon++ with a pattern or a command holds stage 0's X and the current stage's: the estimate counted one. */
+    @Test
+    void stagesThatLoadTheirOwnXCountTwo() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1500m");
+        long p = 1_000_000, limit = 1500L << 20;
+        MemoryPlan one = MemoryPlan.of(p, 200, null, false, "cpu", false, false, true);
+        MemoryPlan two = one.holdingX(2);
+        assertEquals(one.xBytes(), two.required() - one.required(), "the second X");
+        assertTrue(two.describe().contains("2 X of") && two.describe().contains("stage 0's and the current stage's"), two.describe());
+        assertTrue(one.required() <= limit && two.required() > limit, one.describe() + " / " + two.describe());
+        long fit = two.maxRows();
+        assertTrue(fit < 200 && fit > 100, "fit " + fit);
+        assertTrue(MemoryPlan.of(p, fit, null, false, "cpu", false, false, true).holdingX(2).required() <= limit);
+        assertTrue(MemoryPlan.of(p, fit + 1, null, false, "cpu", false, false, true).holdingX(2).required() > limit);
+        InputException e = assertThrows(InputException.class, () -> two.check(null, null));
+        assertTrue(e.getMessage().contains("2 X of"), e.getMessage());
+    }
+
     @Test
     void refusalProposesTheRowsThatFit() {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "4g");
