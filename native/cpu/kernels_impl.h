@@ -286,6 +286,14 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 // Rejected too (2026-12-03 evening, same harness, n = 512, 2 threads, three rounds each): the next group's dot and this
 // group's axpy alternating over chunks of 256 or 512 columns instead of within one loop (0.73-0.85x this kernel, which
 // ran at 0.81-0.90 of read_sum in those rounds).
+// Also measured and rejected (2026-12-03 night; the VM's CPU is family 26, Zen 5: 48 KB L1D, 1 MB L2; C++ harness, n = 512,
+// block 2000, X 400 MB from DRAM, one thread, best of 5; this kernel 36 GB/s against 45 for read_sum, 37 for the two-touch
+// floor): pipelines of one row, so that the second touch comes from L1 instead of L2 (their working set, 4 x 8 KB, fits
+// L1), ran at 19 GB/s; with software prefetch 256 B to 8 KB ahead 19-22, dotting row i + 2 or i + 3 instead of i + 1 18-19,
+// the block stored as 4 or 8 column sub-panels so that a row is read as four or eight sequential streams 15-17, and two-
+// row groups 18 (2 threads: one-row 29, two-row 34, against 45-53 for this kernel and 64-72 for the read). The cause is
+// the axpy's store stream next to DRAM loads: the axpy of one row per step alone, rows from DRAM into an accumulator in
+// L1, reaches 28 GB/s where the dot alone reaches 41; in L2 the one-row pipeline runs at 80 GB/s, this kernel at 50.
 
 /** out over the block made of pieces[0..count) = X_B^T (X_B d_B), in one pass over its rows. */
 void panel_block_gram(const PanelPiece* pieces, int64_t count, int64_t n, const float* d, float* out) {
