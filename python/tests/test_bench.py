@@ -67,6 +67,19 @@ class BenchTest(unittest.TestCase):
         rc, out = self.run_bench(bench.summary, base)
         self.assertIn("40.96 GB/s of X per call", out)
 
+    def test_exactly_ten_percent_slower_is_not_flagged(self):
+        # "more than 10% slower": 10 -> 11 ms is exactly 10% (11 / 10 - 1 is 0.10000000000000009 in floating point)
+        base = self.save("base.json", [entry("SortBenchmark.sort", 10.0), entry("GramBenchmark.weightedGram", 10.0),
+                                       entry("ProductBenchmark.streamingRead", 10.0, "ops/s", "thrpt")])
+        new = self.save("new.json", [entry("SortBenchmark.sort", 11.0), entry("GramBenchmark.weightedGram", 11.001),
+                                     entry("ProductBenchmark.streamingRead", 10.0 / 1.1, "ops/s", "thrpt")])
+        rc, out = self.run_bench(bench.compare, base, new)
+        self.assertRegex(out, r"ok +SortBenchmark.sort +10.000 -> +11.000 ms \(\+10.0%\)")
+        self.assertRegex(out, r"ok +ProductBenchmark.streamingRead +100.000 -> +110.000 ms \(\+10.0%\)")
+        self.assertRegex(out, r"SLOWER +GramBenchmark.weightedGram")
+        self.assertIn("1 benchmark(s) more than 10% slower", out)
+        self.assertEqual(rc, 1)
+
     def test_compare_lists_benchmarks_missing_on_either_side(self):
         base = self.save("base.json", [entry("ProductBenchmark.streamingRead", 100.0), entry("SortBenchmark.sort", 10.0),
                                        entry("GramBenchmark.weightedGram", 5.0)])
