@@ -9,6 +9,9 @@
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
 benchmark and parameters (interleaved rounds, A B A B) are reduced to their median, so a noisy
 neighbour in one round does not decide a ratio.
+
+Exit codes: 0 done (compare: none more than 10% slower), 1 compare found a benchmark more than 10% slower,
+2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results).
 """
 import json, os, platform, statistics, subprocess, sys, time
 
@@ -44,9 +47,27 @@ EXAMPLE_P = {"resnet20": 268336, "mobilenetv1": 4209088, "resnet50": 25502912}
 DFO_PASSES = {"dfoIterationBlock": 1, "dfoIterationExact": 2, "nativeStreamingRead": 1}
 
 
+class ResultError(Exception):
+    """A result file that cannot be used: one line naming the file, exit 2 (exit 1 means a slower benchmark)."""
+
+
 def load(path):
-    with open(path) as f:
-        data = json.load(f)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise ResultError(f"{path}: cannot read it ({e.strerror})") from None
+    except ValueError as e:  # not JSON, or not text
+        raise ResultError(f"{path}: not JSON ({e}); give a file saved by benchmarks/run.sh or JMH's -rf json") from None
+    runs = data.get("runs") if isinstance(data, dict) else data
+    if not isinstance(runs, list):
+        raise ResultError(f'{path}: neither a JMH result list nor {{"machine": ..., "runs": [...]}}')
+    for i, e in enumerate(runs):
+        metric = e.get("primaryMetric") if isinstance(e, dict) else None
+        if not (isinstance(e, dict) and isinstance(e.get("benchmark"), str) and isinstance(metric, dict)
+                and isinstance(metric.get("score"), (int, float)) and known_unit(metric.get("scoreUnit"))):
+            raise ResultError(f"{path}: runs[{i}] is not a JMH result entry (it needs benchmark, primaryMetric.score and "
+                              f"a time unit in primaryMetric.scoreUnit such as ms/op or ops/s)")
     return data if isinstance(data, dict) else {"machine": {}, "runs": data}
 
 
@@ -64,12 +85,19 @@ def medians(result):
     return {k: (statistics.median(v), len(v), unit[k]) for k, v in groups.items()}
 
 
+UNIT_MS = {"ms": 1.0, "s": 1e3, "us": 1e-3, "ns": 1e-6, "min": 6e4}
+
+
+def known_unit(unit):
+    return isinstance(unit, str) and (unit.startswith("ops/") and unit[4:] in UNIT_MS
+                                      or unit.endswith("/op") and unit[:-3] in UNIT_MS)
+
+
 def to_ms(score, unit):
     """Milliseconds per operation, from an average time (ms/op, ...) or a throughput (ops/ms, ... with -bm thrpt)."""
-    ms = {"ms": 1.0, "s": 1e3, "us": 1e-3, "ns": 1e-6, "min": 6e4}
     if unit.startswith("ops/"):
-        return ms[unit[4:]] / score
-    return score * ms[unit[:-3]]
+        return UNIT_MS[unit[4:]] / score
+    return score * UNIT_MS[unit[:-3]]
 
 
 # floors measured on the fused kernel's own buffer: a streaming read (two kinds) and a read of every block twice
@@ -184,21 +212,29 @@ def compare(baseline_path, new_path):
 def merge(out, rounds):
     runs = []
     for r in rounds:
-        with open(r) as f:
-            runs.extend(json.load(f))
+        runs.extend(load(r)["runs"])
     with open(out + ".tmp", "w") as f:
         json.dump({"machine": machine(), "runs": runs}, f, indent=1)
     os.replace(out + ".tmp", out)
     print("saved", out)
 
 
+def main(argv):
+    try:
+        if len(argv) >= 3 and argv[1] == "summary":
+            summary(argv[2])
+        elif len(argv) == 4 and argv[1] == "compare":
+            return compare(argv[2], argv[3])
+        elif len(argv) >= 4 and argv[1] == "merge":
+            merge(argv[2], argv[3:])
+        else:
+            print(__doc__)
+            return 2
+    except ResultError as e:
+        print(f"bench.py: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "summary":
-        summary(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "compare":
-        sys.exit(compare(sys.argv[2], sys.argv[3]))
-    elif len(sys.argv) >= 4 and sys.argv[1] == "merge":
-        merge(sys.argv[2], sys.argv[3:])
-    else:
-        print(__doc__)
-        sys.exit(2)
+    sys.exit(main(sys.argv))

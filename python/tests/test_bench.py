@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import unittest
@@ -79,6 +80,32 @@ class BenchTest(unittest.TestCase):
         self.assertRegex(out, r"SLOWER +GramBenchmark.weightedGram")
         self.assertIn("1 benchmark(s) more than 10% slower", out)
         self.assertEqual(rc, 1)
+
+    def bench_command(self, *args):
+        return subprocess.run([sys.executable, str(BENCH_DIR / "bench.py"), *args], capture_output=True, text=True, timeout=60)
+
+    def test_unusable_result_files_exit_2_with_one_line_naming_the_file(self):
+        # exit 1 is compare's "slower than the baseline": a CI job must be able to tell a broken input from a regression
+        good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
+        truncated = os.path.join(self.tmp.name, "truncated.json")
+        with open(truncated, "w") as f:
+            f.write('{"machine": {}, "runs": [')
+        not_jmh = self.save("not-jmh.json", [{"benchmark": "dev.falcon.bench.SortBenchmark.sort", "score": 10.0}])
+        missing = os.path.join(self.tmp.name, "missing.json")
+        for bad in (truncated, not_jmh, missing):
+            for args in (("compare", good, bad), ("compare", bad, good), ("summary", bad)):
+                with self.subTest(file=os.path.basename(bad), command=args[0]):
+                    r = self.bench_command(*args)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    self.assertNotIn("Traceback", r.stderr)
+                    self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                    self.assertIn(bad, r.stderr)
+        merged = os.path.join(self.tmp.name, "merged.json")
+        r = self.bench_command("merge", merged, good, truncated)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(truncated, r.stderr)
+        self.assertFalse(os.path.exists(merged))
+        self.assertEqual(self.bench_command("compare", good, good).returncode, 0)
 
     def test_compare_lists_benchmarks_missing_on_either_side(self):
         base = self.save("base.json", [entry("ProductBenchmark.streamingRead", 100.0), entry("SortBenchmark.sort", 10.0),
