@@ -13,7 +13,7 @@ neighbour in one round does not decide a ratio.
 Exit codes: 0 done (compare: none more than 10% slower), 1 compare found a benchmark more than 10% slower,
 2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results).
 """
-import json, os, platform, statistics, subprocess, sys, time
+import json, math, os, platform, statistics, subprocess, sys, time
 
 THRESHOLD = 0.10
 # Relative slack on the threshold: 11 ms against 10 is exactly 10% slower, but 11 / 10 - 1 rounds to 0.10000000000000009
@@ -47,6 +47,10 @@ EXAMPLE_P = {"resnet20": 268336, "mobilenetv1": 4209088, "resnet50": 25502912}
 DFO_PASSES = {"dfoIterationBlock": 1, "dfoIterationExact": 2, "nativeStreamingRead": 1}
 
 
+# how JMH's JSON writes a score that is not a finite number
+JMH_NON_FINITE = ("NaN", "Infinity", "-Infinity")
+
+
 class ResultError(Exception):
     """A result file that cannot be used: one line naming the file, exit 2 (exit 1 means a slower benchmark)."""
 
@@ -65,9 +69,15 @@ def load(path):
     for i, e in enumerate(runs):
         metric = e.get("primaryMetric") if isinstance(e, dict) else None
         if not (isinstance(e, dict) and isinstance(e.get("benchmark"), str) and isinstance(metric, dict)
-                and isinstance(metric.get("score"), (int, float)) and known_unit(metric.get("scoreUnit"))):
+                and (isinstance(metric.get("score"), (int, float)) or metric.get("score") in JMH_NON_FINITE)
+                and known_unit(metric.get("scoreUnit"))):
             raise ResultError(f"{path}: runs[{i}] is not a JMH result entry (it needs benchmark, primaryMetric.score and "
                               f"a time unit in primaryMetric.scoreUnit such as ms/op or ops/s)")
+        score = float(metric["score"])
+        if not math.isfinite(score) or score <= 0:
+            # NaN compared "ok" against any baseline, and a zero throughput divided by zero
+            raise ResultError(f"{path}: runs[{i}] ({e['benchmark']} {e.get('params', {})}): score {score} {metric['scoreUnit']} "
+                              f"is not a positive finite measurement; rerun that benchmark or remove the entry")
     return data if isinstance(data, dict) else {"machine": {}, "runs": data}
 
 

@@ -107,6 +107,21 @@ class BenchTest(unittest.TestCase):
         self.assertFalse(os.path.exists(merged))
         self.assertEqual(self.bench_command("compare", good, good).returncode, 0)
 
+    def test_scores_that_are_no_measurement_are_refused(self):
+        # a NaN score printed "ok ... nan ms" and passed compare; a zero throughput ended in ZeroDivisionError
+        good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
+        # JMH itself writes NaN as the string "NaN"
+        for score, unit in ((float("nan"), "ms/op"), ("NaN", "ms/op"), (float("inf"), "ms/op"), ("Infinity", "ops/s"),
+                            (0.0, "ops/s"), (0.0, "ms/op"), (-1.0, "ms/op")):
+            bad = self.save("bad.json", [entry("SortBenchmark.sort", score, unit)])
+            for args in (("compare", good, bad), ("compare", bad, good), ("summary", bad)):
+                with self.subTest(score=score, unit=unit, command=args[0]):
+                    r = self.bench_command(*args)
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                    self.assertIn(bad, r.stderr)
+                    self.assertIn("SortBenchmark.sort", r.stderr)
+
     def test_compare_lists_benchmarks_missing_on_either_side(self):
         base = self.save("base.json", [entry("ProductBenchmark.streamingRead", 100.0), entry("SortBenchmark.sort", 10.0),
                                        entry("GramBenchmark.weightedGram", 5.0)])
