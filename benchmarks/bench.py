@@ -83,16 +83,20 @@ def load(path):
 
 def key(entry):
     params = entry.get("params", {})
-    return entry["benchmark"].rsplit(".", 2)[-2] + "." + entry["benchmark"].rsplit(".", 1)[-1], \
-        tuple(sorted(params.items()))
+    name = entry["benchmark"].rsplit(".", 2)[-2] + "." + entry["benchmark"].rsplit(".", 1)[-1]
+    if entry.get("mode") == "ss":
+        # single shot times one cold call: not comparable with the steady-state modes (thrpt, avgt, sample)
+        name += " (ss)"
+    return name, tuple(sorted(params.items()))
 
 
 def medians(result):
+    """(median ms per call, entries, "ms/op") per benchmark and parameters: scores are converted before the median,
+    since one run may hold several modes (-bm thrpt,avgt: ops/ms next to ms/op)."""
     groups = {}
     for e in result["runs"]:
-        groups.setdefault(key(e), []).append(e["primaryMetric"]["score"])
-    unit = {key(e): e["primaryMetric"]["scoreUnit"] for e in result["runs"]}
-    return {k: (statistics.median(v), len(v), unit[k]) for k, v in groups.items()}
+        groups.setdefault(key(e), []).append(to_ms(e["primaryMetric"]["score"], e["primaryMetric"]["scoreUnit"]))
+    return {k: (statistics.median(v), len(v), "ms/op") for k, v in groups.items()}
 
 
 UNIT_MS = {"ms": 1.0, "s": 1e3, "us": 1e-3, "ns": 1e-6, "min": 6e4}
@@ -125,7 +129,7 @@ def summary(path):
             gb = int(p["n"]) * int(p["p"]) * 4 / 1e9
             line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s of X per call"
         if name.startswith("DfoIterationBenchmark") and p.get("example") in EXAMPLE_P:
-            passes = DFO_PASSES.get(name.rsplit(".", 1)[-1], 1)
+            passes = DFO_PASSES.get(name.rsplit(".", 1)[-1].removesuffix(" (ss)"), 1)
             gb = passes * int(p["n"]) * EXAMPLE_P[p["example"]] * 4 / 1e9
             if name.endswith(".nativeStreamingRead") or p.get("stepDoublings", "0") == "0":
                 line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s ({passes} pass{'es' if passes > 1 else ''} of X, {gb:.3f} GB)"

@@ -122,6 +122,24 @@ class BenchTest(unittest.TestCase):
                     self.assertIn(bad, r.stderr)
                     self.assertIn("SortBenchmark.sort", r.stderr)
 
+    def test_modes_of_one_run_are_not_mixed_in_a_median(self):
+        # JMH_ARGS="-bm all": every benchmark once per mode; 100 ms per call is 0.01 ops/ms in thrpt. Single shot (ss)
+        # times one cold call: a measurement of its own, not a fourth sample of the steady state.
+        runs = [entry("SortBenchmark.sort", 0.01, "ops/ms", "thrpt"), entry("SortBenchmark.sort", 100.0, "ms/op", "avgt"),
+                entry("SortBenchmark.sort", 110.0, "ms/op", "sample"), entry("SortBenchmark.sort", 900.0, "ms/op", "ss")]
+        base = self.save("base.json", [entry("SortBenchmark.sort", 100.0)])
+        new = self.save("new.json", runs)
+        rc, out = self.run_bench(bench.compare, base, new)
+        self.assertRegex(out, r"ok +SortBenchmark.sort +100.000 -> +100.000 ms \(\+0.0%\)")
+        self.assertRegex(out, r"NEW +SortBenchmark.sort \(ss\)")
+        self.assertEqual(rc, 0)
+        _, out = self.run_bench(bench.summary, new)
+        self.assertRegex(out, r"SortBenchmark.sort +100.000 ms/op +\(median of 3\)")
+        exact = self.save("exact.json", [entry("DfoIterationBenchmark.dfoIterationExact", 200.0, "ms/op", "ss",
+                                               example="mobilenetv1", n=128, stepDoublings=0)])
+        _, out = self.run_bench(bench.summary, exact)
+        self.assertRegex(out, r"DfoIterationBenchmark.dfoIterationExact \(ss\) .*\(2 passes of X")
+
     def test_compare_lists_benchmarks_missing_on_either_side(self):
         base = self.save("base.json", [entry("ProductBenchmark.streamingRead", 100.0), entry("SortBenchmark.sort", 10.0),
                                        entry("GramBenchmark.weightedGram", 5.0)])
