@@ -82,7 +82,7 @@ exec "$java" "${opts[@]}" -jar "$here/lib/junit-console.jar" execute --class-pat
 SH
 cat > "$dir/bin/benchmarks" <<'SH'
 #!/usr/bin/env bash
-# JMH benchmarks: bin/benchmarks ProductBenchmark -p backend=cuda,cpu   (any JMH options)
+# JMH benchmarks: bin/benchmarks ProductBenchmark -p backendName=cuda,cpu   (any JMH options)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cp="$here/lib/falcon-benchmarks.jar:$here/lib/falcon.jar:$here/lib/jmh-core-1.37.jar:$here/lib/jopt-simple-5.0.4.jar:$here/lib/commons-math3-3.6.1.jar"
@@ -96,7 +96,7 @@ libnvJitLink.so.13 on the library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib
   bin/falcon env                      backends found; cuda says why when it cannot run
   bin/falcon prune --device cuda --example resnet20
   bin/gpu-tests                       GPU test suite (skips visibly, with the reason, without a GPU)
-  bin/benchmarks -p backend=cuda,cpu  JMH benchmarks
+  bin/benchmarks -p backendName=cuda,cpu  JMH benchmarks
 TXT
 
 mkdir -p "$out"

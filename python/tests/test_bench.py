@@ -4,13 +4,15 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 import unittest
 from pathlib import Path
 
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+REPO = Path(__file__).resolve().parents[2]
+BENCH_DIR = REPO / "benchmarks"
 if str(BENCH_DIR) not in sys.path:
     sys.path.insert(0, str(BENCH_DIR))
 import bench  # noqa: E402
@@ -164,3 +166,17 @@ class BenchTest(unittest.TestCase):
                                      entry(read, 90.0), entry(touch, 100.0)])
         _, out = self.run_bench(bench.summary, gap)
         self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +70.0% of its bandwidth\n")
+
+
+class DocumentedBenchmarkOptionsTest(unittest.TestCase):
+    def test_every_documented_jmh_param_exists(self):
+        # JMH silently ignores "-p NAME=..." when no benchmark has NAME: "-p backend=cuda" ran the cpu default on a GPU
+        sources = (BENCH_DIR / "src").rglob("*.java")
+        params = {m.group(1) for f in sources for m in re.finditer(r"@Param\([^)]*\)\s*public\s+\w+\s+(\w+);", f.read_text())}
+        self.assertIn("backendName", params)
+        docs = [REPO / "README.md", REPO / "native" / "README.md", REPO / "python" / "README.md", BENCH_DIR / "pom.xml",
+                *BENCH_DIR.glob("*.sh"), *BENCH_DIR.glob("*.py"), *(REPO / "scripts").glob("*.sh")]
+        unknown = [f"{doc.relative_to(REPO)}: -p {m.group(1)}=" for doc in docs if doc.exists()
+                   for m in re.finditer(r"(?<![\w-])-p (\w+)=", doc.read_text())
+                   if m.group(1) not in params]
+        self.assertEqual(unknown, [], f"JMH parameters: {sorted(params)}")
