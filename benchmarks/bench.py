@@ -4,7 +4,8 @@
   bench.py summary RESULT.json            GB/s and side-by-side ratios of one saved run
   bench.py compare BASELINE.json NEW.json flags every benchmark more than 10% slower (exit 1), lists
                                           those in only one of them (NEW, MISSING)
-  bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description
+  bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description (and each entry's
+                                          round, from run.sh's file names roundR-I.json)
 
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
 benchmark and parameters (interleaved rounds, A B A B) are reduced to their median, so a noisy
@@ -13,7 +14,7 @@ neighbour in one round does not decide a ratio.
 Exit codes: 0 done (compare: none more than 10% slower), 1 compare found a benchmark more than 10% slower,
 2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results).
 """
-import json, math, os, platform, statistics, subprocess, sys, time
+import json, math, os, platform, re, statistics, subprocess, sys, time
 
 THRESHOLD = 0.10
 # Relative slack on the threshold: 11 ms against 10 is exactly 10% slower, but 11 / 10 - 1 rounds to 0.10000000000000009
@@ -118,6 +119,26 @@ def to_ms(score, unit):
 READS = ("streamingRead", "nativeStreamingRead", "nativeTwoTouchRead")
 
 
+def per_round(result):
+    """{benchmark key: {round: ms per call}}. Files saved by run.sh tag every entry with its round (see merge); in an
+    untagged file the k-th entry of a benchmark stands for round k, as ("entry", k)."""
+    rounds = {}
+    for e in result["runs"]:
+        mine = rounds.setdefault(key(e), {})
+        r = e["round"] if "round" in e else ("entry", len(mine) + 1)
+        mine.setdefault(r, to_ms(e["primaryMetric"]["score"], e["primaryMetric"]["scoreUnit"]))
+    return rounds
+
+
+def same_rounds(rounds, a, b):
+    """(a's ms, b's ms) for every round in which both ran, in round order. Untagged entries pair by position, so
+    only when both have as many (one failed round would shift every later pair)."""
+    mine, theirs = rounds.get(a, {}), rounds.get(b, {})
+    if any(isinstance(r, tuple) for r in (*mine, *theirs)) and len(mine) != len(theirs):
+        return []
+    return [(mine[r], theirs[r]) for r in sorted(mine.keys() & theirs.keys(), key=lambda r: r[1] if isinstance(r, tuple) else r)]
+
+
 def summary(path):
     result = load(path)
     print("machine:", json.dumps(result.get("machine", {})))
@@ -159,22 +180,17 @@ def summary(path):
                 if n2 == name and q.get("weights") == "ones" and all(q.get(k) == base.get(k) for k in ("n", "k", "threads", "backendName")):
                     print(f"{'Gram update (signed) vs formed (ones)':60s} {to_ms(score, unit) / to_ms(s2, u2):6.2f}x the time "
                           f"(n {base['n']}, {base['k']} columns)")
-    rounds = {}
-    for e in result["runs"]:
-        k = key(e)
-        rounds.setdefault(k, []).append(to_ms(e["primaryMetric"]["score"], e["primaryMetric"]["scoreUnit"]))
+    rounds = per_round(result)
     for (name, params), (score, _, unit) in sorted(med.items()):
         # what the second read alone costs: the two-touch floor against the streaming read of the same buffer
         if name == "ProductBenchmark.nativeTwoTouchRead":
             read = ("ProductBenchmark.nativeStreamingRead", params)
             if read in med:
                 s2, _, u2 = med[read]
-                # pairs by position: only when both ran in every round (a failed round would shift the pairs)
-                mine, theirs = rounds[(name, params)], rounds[read]
-                per_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in zip(mine, theirs)) if len(mine) == len(theirs) else ""
+                by_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in same_rounds(rounds, (name, params), read))
                 print(f"{'two-touch floor (' + dict(params).get('layout', '') + ') vs nativeStreamingRead':60s} "
                       f"{to_ms(s2, u2) / to_ms(score, unit) * 100:6.1f}% of its bandwidth"
-                      + (f"; round by round {per_round}" if per_round else ""))
+                      + (f"; round by round {by_round}" if by_round else ""))
     for (name, params), (score, _, unit) in sorted(med.items()):
         if name == "ProductBenchmark.fusedBlockProduct":
             base = dict(params)
@@ -193,12 +209,12 @@ def summary(path):
                     ratio = to_ms(s2, u2) / to_ms(score, unit)
                     label = f"fused ({base.get('layout', 'column-major')}) vs {other}" + ("" if same_layout else f" ({q.get('layout')})")
                     if is_read:
-                        # the k-th entry of each benchmark comes from round k: a ratio within one round is measured
-                        # minutes apart, a ratio of medians may pair a quiet round with a disturbed one
-                        mine, theirs = rounds.get((name, params), []), rounds.get((n2, p2), [])
-                        per_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in zip(mine, theirs)) if len(mine) == len(theirs) > 1 else ""
+                        # a ratio within one round is measured minutes apart, a ratio of medians may pair a quiet
+                        # round with a disturbed one
+                        pairs = same_rounds(rounds, (name, params), (n2, p2))
+                        by_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in pairs) if len(pairs) > 1 else ""
                         print(f"{label:60s} {ratio * 100:6.1f}% of the {other} bandwidth (block {base['blockSize']})"
-                              + (f"; round by round {per_round}" if per_round else ""))
+                              + (f"; round by round {by_round}" if by_round else ""))
                     else:
                         print(f"{label:60s} {ratio:6.2f}x faster (block {base['blockSize']})")
 
@@ -226,7 +242,13 @@ def compare(baseline_path, new_path):
 def merge(out, rounds):
     runs = []
     for r in rounds:
-        runs.extend(load(r)["runs"])
+        # run.sh names the files round<R>-<I>.json; the shell lists round10-1 before round2-1, so the round is
+        # recorded in each entry and the summary pairs rounds by it, not by position
+        tag = re.search(r"round(\d+)-\d+\.json$", os.path.basename(r))
+        for e in load(r)["runs"]:
+            if tag:
+                e["round"] = int(tag.group(1))
+            runs.append(e)
     with open(out + ".tmp", "w") as f:
         json.dump({"machine": machine(), "runs": runs}, f, indent=1)
     os.replace(out + ".tmp", out)

@@ -167,6 +167,36 @@ class BenchTest(unittest.TestCase):
         _, out = self.run_bench(bench.summary, gap)
         self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +70.0% of its bandwidth\n")
 
+    def merged(self, rounds):
+        """A file as run.sh saves it: JMH's round files round<R>-<I>.json, merged in the shell's (lexical) order."""
+        files = []
+        for r, runs in rounds.items():
+            path = os.path.join(self.tmp.name, f"round{r}-1.json")
+            with open(path, "w") as f:
+                json.dump(runs, f)
+            files.append(path)
+        out = os.path.join(self.tmp.name, "merged.json")
+        with contextlib.redirect_stdout(io.StringIO()):
+            bench.merge(out, sorted(files))
+        return out
+
+    def test_round_by_round_pairs_the_same_round(self):
+        read, touch, fused = "ProductBenchmark.nativeStreamingRead", "ProductBenchmark.nativeTwoTouchRead", "ProductBenchmark.fusedBlockProduct"
+
+        def entry(name, score):
+            return globals()["entry"](name, score, blockSize=2000)
+        # the read failed in round 2 and the two-touch floor in round 3: both have two entries, but only round 1 pairs
+        gaps = self.merged({1: [entry(read, 50.0), entry(touch, 100.0), entry(fused, 100.0)],
+                            2: [entry(touch, 200.0), entry(fused, 100.0)],
+                            3: [entry(read, 90.0), entry(fused, 100.0)]})
+        _, out = self.run_bench(bench.summary, gaps)
+        self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +46.7% of its bandwidth; round by round 50.0%\n")
+        self.assertRegex(out, r"fused \(panels\) vs nativeStreamingRead .*; round by round 50.0%, 90.0%\n")
+        # eleven rounds: the shell lists round10-1.json and round11-1.json before round2-1.json
+        eleven = self.merged({r: [entry(read, float(r)), entry(fused, 100.0)] for r in range(1, 12)})
+        _, out = self.run_bench(bench.summary, eleven)
+        self.assertIn("round by round " + ", ".join(f"{r}.0%" for r in range(1, 12)) + "\n", out)
+
 
 class DocumentedBenchmarkOptionsTest(unittest.TestCase):
     def test_every_documented_jmh_param_exists(self):
