@@ -3,12 +3,22 @@
 # variants compared by a ratio are measured close together) and saves one result file with the
 # machine description under benchmarks/results/.
 #   benchmarks/run.sh [ROUNDS] [JMH include regex...]
+#   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
+#             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
 if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
 patterns=("$@")
+jmh_args=()
+if [[ -n "${JMH_ARGS:-}" ]]; then
+  if ! printf '%s' "$JMH_ARGS" | xargs -r printf '' 2>/dev/null; then
+    echo "benchmarks/run.sh: JMH_ARGS has an unbalanced quote: $JMH_ARGS" >&2
+    exit 2
+  fi
+  mapfile -d '' -t jmh_args < <(printf '%s' "$JMH_ARGS" | xargs -r printf '%s\0')
+fi
 if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'
             'ProductBenchmark.twoSgemv$' 'ProductBenchmark.twoBlasSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
@@ -24,7 +34,7 @@ for r in $(seq 1 "$rounds"); do
   i=0
   for pattern in "${patterns[@]}"; do
     i=$((i + 1))
-    java -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" ${JMH_ARGS:-}
+    java -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" "${jmh_args[@]}"
   done
 done
 mkdir -p benchmarks/results
