@@ -5,6 +5,7 @@
 #   benchmarks/run.sh [ROUNDS] [JMH include regex...]
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
+#   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
@@ -24,9 +25,12 @@ if [ ${#patterns[@]} -eq 0 ]; then
             'ProductBenchmark.twoSgemv$' 'ProductBenchmark.twoBlasSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
 fi
 jar=benchmarks/target/benchmarks.jar
-if [ ! -f "$jar" ] || [ -n "$(find java native benchmarks/src -newer "$jar" -type f -print -quit)" ]; then
+# Rebuilt when any input of the build is newer: sources, POMs and the native compiler flags (cmake/), not the
+# build outputs of other modules (target/).
+if [ ! -f "$jar" ] || [ -n "$(find pom.xml java native cmake benchmarks/pom.xml benchmarks/src -name target -prune -o \
+                                 -type f -newer "$jar" -print -quit)" ]; then
   echo "building $jar ..." >&2
-  mvn -B -q -DskipTests package -pl benchmarks -am >&2
+  mvn -B -q ${FALCON_OFFLINE:+-o} -DskipTests package -pl benchmarks -am >&2
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -19,27 +19,41 @@ echo '[{"benchmark": "dev.falcon.bench.GramBenchmark.weightedGram", "mode": "avg
   "primaryMetric": {"score": 15.0, "scoreUnit": "ms/op"}}]' > "$out"
 """
 
+# Records its arguments and "builds" the jar (run.sh's rebuild step).
+FAKE_MVN = """#!/usr/bin/env bash
+echo "$@" >> "$MVN_ARGS_LOG"
+touch benchmarks/target/benchmarks.jar
+"""
+
 
 class RunShTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.root = Path(self.tmp.name)
         bench = self.root / "benchmarks"
-        for d in ("java", "native", "benchmarks/src", "benchmarks/target", "bin"):
+        for d in ("java/cpu/target", "native", "cmake", "benchmarks/src", "benchmarks/target", "bin"):
             (self.root / d).mkdir(parents=True)
+        for source in ("pom.xml", "benchmarks/pom.xml", "cmake/FalconCompilerFlags.cmake", "native/kernels.h"):
+            (self.root / source).touch()
         shutil.copy(ROOT / "benchmarks" / "run.sh", bench / "run.sh")
         shutil.copy(ROOT / "benchmarks" / "bench.py", bench / "bench.py")
-        (bench / "target" / "benchmarks.jar").touch()  # newer than every source: no build
-        java = self.root / "bin" / "java"
-        java.write_text(FAKE_JAVA)
-        java.chmod(java.stat().st_mode | stat.S_IXUSR)
+        self.jar = bench / "target" / "benchmarks.jar"
+        self.jar.touch()
+        os.utime(self.jar, (1e9 + 100, 1e9 + 100))  # newer than every source: no build
+        for source in ("pom.xml", "benchmarks/pom.xml", "cmake/FalconCompilerFlags.cmake", "native/kernels.h"):
+            os.utime(self.root / source, (1e9, 1e9))
+        for tool, script in (("java", FAKE_JAVA), ("mvn", FAKE_MVN)):
+            path = self.root / "bin" / tool
+            path.write_text(script)
+            path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        self.mvn_log = self.root / "mvn-args.txt"
         self.log = self.root / "java-args.txt"
 
     def tearDown(self):
         self.tmp.cleanup()
 
-    def run_sh(self, jmh_args):
-        env = dict(os.environ, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log),
+    def run_sh(self, jmh_args=""):
+        env = dict(os.environ, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log), MVN_ARGS_LOG=str(self.mvn_log),
                    PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}")
         return subprocess.run([str(self.root / "benchmarks" / "run.sh"), "1", "GramBenchmark"], cwd=self.root, env=env,
                               capture_output=True, text=True, timeout=120)
@@ -73,6 +87,22 @@ class RunShTest(unittest.TestCase):
         self.assertIn("JMH_ARGS has an unbalanced quote", r.stderr)
         self.assertFalse(self.log.exists())
         self.assertFalse((self.root / "benchmarks" / "results").exists())
+
+    def test_the_jar_is_rebuilt_after_a_change_to_any_build_input_and_only_then(self):
+        # a build output of another module (the CLI's jar, built after the benchmarks) is no reason to rebuild
+        (self.root / "java" / "cpu" / "target" / "falcon-cpu.jar").touch()
+        self.assertEqual(self.run_sh().returncode, 0)
+        self.assertFalse(self.mvn_log.exists(), self.mvn_log.read_text() if self.mvn_log.exists() else "")
+        # the compiler flags of the native kernels, and the POMs, change what the benchmarks measure
+        for source in ("cmake/FalconCompilerFlags.cmake", "pom.xml", "benchmarks/pom.xml", "native/kernels.h"):
+            with self.subTest(changed=source):
+                os.utime(self.jar, (1e9 + 100, 1e9 + 100))
+                os.utime(self.root / source, (1e9 + 200, 1e9 + 200))
+                self.mvn_log.unlink(missing_ok=True)
+                r = self.run_sh()
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("package -pl benchmarks -am", self.mvn_log.read_text())
+                os.utime(self.root / source, (1e9, 1e9))
 
 
 if __name__ == "__main__":
