@@ -64,6 +64,10 @@ public class ProductBenchmark {
     private ComputeBackend backend;
     private HostMatrix x;
     private FloatPointer d;
+    private FloatPointer[] sasumChunks;
+    private int[] sasumCounts;
+    /** The most elements one sasum call reads: a multiple of 64 (one AVX-512 cache line of floats) below 2^31. */
+    private static final long SASUM_CHUNK = 1L << 30;
     private FloatPointer u;
     private FloatPointer out;
     private long[] blockStarts;
@@ -80,6 +84,16 @@ public class ProductBenchmark {
             default -> throw new IllegalArgumentException("layout must be panels or column-major, got " + layout);
         };
         backend.fillUniform(x.data(), x.elements(), 20261125L, 1f);
+        // sasum counts in 32 bits: cast whole, an X of 2^31 elements or more (n = 2048 at p = 2M) read a wrapped count
+        // and reported a far too fast read; such an X is read in consecutive chunks, one pass as before
+        int chunks = (int) ((x.elements() + SASUM_CHUNK - 1) / SASUM_CHUNK);
+        sasumChunks = new FloatPointer[chunks];
+        sasumCounts = new int[chunks];
+        for (int c = 0; c < chunks; c++) {
+            long start = c * SASUM_CHUNK;
+            sasumChunks[c] = c == 0 ? x.data() : new FloatPointer(x.data()).position(start);
+            sasumCounts[c] = (int) Math.min(SASUM_CHUNK, x.elements() - start);
+        }
         d = new FloatPointer(p);
         backend.fillUniform(d, p, 7L, 1f);
         u = new FloatPointer(n);
@@ -99,8 +113,10 @@ public class ProductBenchmark {
 
     /** The floor: one streaming read of X through OpenBLAS sasum (multithreaded like the kernels). */
     @Benchmark
-    public float streamingRead() {
-        return openblas.cblas_sasum((int) x.elements(), x.data(), 1);
+    public double streamingRead() {
+        double sum = 0;
+        for (int c = 0; c < sasumChunks.length; c++) sum += openblas.cblas_sasum(sasumCounts[c], sasumChunks[c], 1);
+        return sum;
     }
 
     /**

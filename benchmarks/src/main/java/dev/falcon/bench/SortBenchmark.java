@@ -23,7 +23,7 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The segmented descending sort of the selection step at ResNet50 scale: p = 25.5M scores in 54
- * segments (layer sizes from 1 to ~2.4M), fully random non-negative scores (counter-based fill). With
+ * segments (sizes from 16 to ~1.34M, five of them under 20), fully random non-negative scores (counter-based fill). With
  * {@code indices = false} the sort orders the values alone, as the FLOP-aware selection asks for it; with
  * {@code true} it also returns every value's original index (magnitude pruning's case).
  */
