@@ -30,15 +30,19 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
         if mask_flat.size != p:
             raise ValueError(f"{mask_path} has {mask_flat.size} values but {layers_path} describes {p} weights")
     named = dict(model.named_parameters())
+    # every layer is checked before the first weight is written: a failed apply leaves the model as it was
+    for l in layers:
+        if l.name not in named:
+            raise ValueError(f"{layers_path}: layer {l.name!r} is not a parameter of the model; "
+                             "give the layers.json exported from this model")
+        param = named[l.name]
+        if tuple(param.shape) != tuple(l.shape):
+            raise ValueError(f"{layers_path}: layer {l.name!r} has shape {list(l.shape)} but the model's "
+                             f"parameter has {list(param.shape)}; give the layers.json exported from this model")
     masks = {}
     with torch.no_grad():
         for l in layers:
-            if l.name not in named:
-                raise ValueError(f"{layers_path}: layer {l.name!r} is not a parameter of the model")
             param = named[l.name]
-            if tuple(param.shape) != tuple(l.shape):
-                raise ValueError(f"{layers_path}: layer {l.name!r} has shape {list(l.shape)} but the model's "
-                                 f"parameter has {list(param.shape)}")
             vals = np.array(pruned[l.offset:l.offset + l.count], dtype=np.float32).reshape(l.shape)
             t = torch.from_numpy(vals)
             param.copy_(t.to(dtype=param.dtype, device=param.device))

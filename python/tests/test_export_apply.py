@@ -179,6 +179,19 @@ class ExportApplyTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             ft.apply(other, os.path.join(self.d, "p.npy"), ex.layers_path)
 
+    def test_failed_apply_leaves_the_model_as_it_was(self):
+        # the first layer matches, the last one does not: nothing may be written before the mismatch is found
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, out_dir=self.d, grads=False)
+        np.save(os.path.join(self.d, "p.npy"), np.zeros(ex.p, np.float32))
+        other = nn.Sequential(*small_model()[:6], nn.Linear(4 * 4 * 4, 6))
+        before = {k: v.clone() for k, v in other.state_dict().items()}
+        with self.assertRaisesRegex(ValueError, r"6\.weight.*shape \[5, 64\].*\[6, 64\]"):
+            ft.apply(other, os.path.join(self.d, "p.npy"), ex.layers_path)
+        changed = [k for k, v in other.state_dict().items() if not torch.equal(v, before[k])]
+        self.assertEqual(changed, [])
+
     def test_gradient_command_matches_export(self):
         import subprocess, sys
         from _util import PYTHON_DIR
