@@ -1,6 +1,9 @@
 """Write pruned weights back into a torch model and return the masks."""
 from __future__ import annotations
 
+import json
+import os
+import struct
 from typing import Dict, Optional
 
 import numpy as np
@@ -10,9 +13,61 @@ from torch import nn
 from .export import read_layers_json
 
 
+# safetensors dtypes numpy reads as they are; BF16 is widened to float32 (numpy has no bfloat16)
+_SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BOOL": "|b1", "U8": "|u1", "I8": "|i1"}
+
+
+def _read_safetensors(spec: str) -> np.ndarray:
+    """One tensor of a .safetensors file, flattened: "FILE.safetensors" (which must hold exactly one tensor) or
+    "FILE.safetensors:NAME", as the CLI names them. Header: 8-byte little-endian length, JSON, then the data."""
+    path, name = spec, None
+    head, sep, tail = spec.rpartition(":")
+    if sep and head.endswith(".safetensors"):
+        path, name = head, tail
+    header = None
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
+        if 0 < size <= os.fstat(f.fileno()).st_size - 8:   # another format's first bytes read as a length
+            try:
+                header = json.loads(f.read(size))
+            except ValueError:
+                pass
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: not a safetensors file (its header is not JSON); give the file `falcon prune --out` wrote")
+    tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    if name is None:
+        if len(tensors) != 1:
+            raise ValueError(f"{path} holds {len(tensors)} tensors ({', '.join(sorted(tensors))}); "
+                             f"name the one to read: {path}:NAME")
+        name = next(iter(tensors))
+    if name not in tensors:
+        raise ValueError(f"{path} has no tensor {name!r} (it holds {', '.join(sorted(tensors))})")
+    entry = tensors[name]
+    begin, end = entry["data_offsets"]
+    offset = 8 + size + begin
+    if entry["dtype"] == "BF16":
+        raw = np.fromfile(path, dtype="<u2", count=(end - begin) // 2, offset=offset)
+        return (raw.astype(np.uint32) << 16).view(np.float32)
+    if entry["dtype"] not in _SAFETENSORS_DTYPES:
+        raise ValueError(f"{path}: tensor {name!r} has dtype {entry['dtype']}, which falcon_torch does not read; "
+                         f"store it as F32")
+    dtype = np.dtype(_SAFETENSORS_DTYPES[entry["dtype"]])
+    return np.fromfile(path, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=offset)
+
+
+def _read_flat(spec: str) -> np.ndarray:
+    """The values of an .npy or .safetensors file (see _read_safetensors), flattened in C order."""
+    if spec.endswith(".safetensors") or ".safetensors:" in spec:
+        return _read_safetensors(spec)
+    return np.load(spec, mmap_mode="r").reshape(-1)
+
+
 def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optional[str] = None
           ) -> Dict[str, torch.Tensor]:
     """Copies the pruned weights (`falcon prune --out`, p values in layers.json order) into `model`.
+
+    `pruned_path` is the CLI's output as it wrote it: an .npy, or a .safetensors file (one tensor, or
+    "FILE.safetensors:NAME"); so may `mask_path` be.
 
     Returns {parameter name: bool mask tensor of the parameter's shape}. The mask is the CLI's
     `--mask` file when `mask_path` is given (a kept weight may be exactly zero), else pruned != 0.
@@ -20,13 +75,13 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     fine-tuning.
     """
     layers = read_layers_json(layers_path)
-    pruned = np.load(pruned_path, mmap_mode="r").reshape(-1)
+    pruned = _read_flat(pruned_path)
     p = sum(l.count for l in layers)
     if pruned.size != p:
         raise ValueError(f"{pruned_path} has {pruned.size} values but {layers_path} describes {p} weights")
     mask_flat = None
     if mask_path is not None:
-        mask_flat = np.load(mask_path, mmap_mode="r").reshape(-1)
+        mask_flat = _read_flat(mask_path)
         if mask_flat.size != p:
             raise ValueError(f"{mask_path} has {mask_flat.size} values but {layers_path} describes {p} weights")
     named = dict(model.named_parameters())

@@ -313,6 +313,26 @@ class CliTest(unittest.TestCase):
         self.assertEqual(len(res.report["objective"]["solver"]["stages"]), 3)
         self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
 
+    def test_apply_reads_the_safetensors_the_cli_writes(self):
+        # --out pruned.safetensors is a format the CLI writes: apply must read it as it reads the .npy
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, n_samples=8, out_dir=self.d)
+        results = {}
+        for ext in ("npy", "safetensors"):
+            out = os.path.join(self.d, "pruned." + ext)
+            self.cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, os.path.join(self.d, ext + ".json"),
+                           mask=os.path.join(self.d, ext + "-mask.npy"), keep_flops=0.4, method="mp")
+            model = small_model()
+            masks = ft.apply(model, out, ex.layers_path, mask_path=os.path.join(self.d, ext + "-mask.npy"))
+            results[ext] = (ft.export(model, batches, out_dir=os.path.join(self.d, ext), grads=False).weights_path, masks)
+        np.testing.assert_array_equal(np.load(results["safetensors"][0]), np.load(results["npy"][0]))
+        self.assertTrue(np.any(np.load(results["npy"][0]) == 0))
+        for name, mask in results["npy"][1].items():
+            self.assertTrue(torch.equal(results["safetensors"][1][name], mask), name)
+        masks = ft.apply(small_model(), os.path.join(self.d, "pruned.safetensors:weights"), ex.layers_path)
+        self.assertEqual(sorted(masks), ["0.weight", "3.weight", "6.weight"])
+
     def test_bad_input_raises_with_cli_message(self):
         np.save(os.path.join(self.d, "w.npy"), np.ones(3, np.float32))
         with open(os.path.join(self.d, "layers.json"), "w") as f:
