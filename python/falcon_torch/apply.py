@@ -84,6 +84,13 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
         mask_flat = _read_flat(mask_path)
         if mask_flat.size != p:
             raise ValueError(f"{mask_path} has {mask_flat.size} values but {layers_path} describes {p} weights")
+        # the CLI zeroes every weight its mask prunes: a nonzero there means the mask came from another run or model
+        stray = np.flatnonzero((np.asarray(pruned) != 0) & ~np.asarray(mask_flat, dtype=bool))
+        if stray.size:
+            i = int(stray[0])
+            raise ValueError(f"{mask_path} does not belong to {pruned_path}: it prunes {stray.size} weights that are "
+                             f"nonzero there (the first: value {i} = {float(pruned[i])!r}); give the --mask and --out "
+                             "of the same `falcon prune` run")
     named = dict(model.named_parameters())
     # every layer is checked before the first weight is written: a failed apply leaves the model as it was
     for l in layers:

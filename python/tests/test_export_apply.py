@@ -179,6 +179,27 @@ class ExportApplyTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             ft.apply(other, os.path.join(self.d, "p.npy"), ex.layers_path)
 
+    def test_apply_rejects_a_mask_of_another_run(self):
+        # same number of weights, but the mask prunes weights the pruned file kept: the model would be a mix of both
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, out_dir=self.d, grads=False)
+        pruned = np.load(ex.weights_path)
+        pruned[::2] = 0
+        np.save(os.path.join(self.d, "pruned.npy"), pruned)
+        np.save(os.path.join(self.d, "mask.npy"), pruned != 0)
+        np.save(os.path.join(self.d, "other-mask.npy"), np.arange(ex.p) % 3 != 0)
+        before = {k: v.clone() for k, v in m.state_dict().items()}
+        with self.assertRaisesRegex(ValueError, r"other-mask\.npy does not belong to .*pruned\.npy"):
+            ft.apply(m, os.path.join(self.d, "pruned.npy"), ex.layers_path, mask_path=os.path.join(self.d, "other-mask.npy"))
+        self.assertTrue(all(torch.equal(v, before[k]) for k, v in m.state_dict().items()))
+        # a kept weight may be exactly zero: the mask of the same run is accepted whatever the values
+        mask = pruned != 0
+        mask[0] = True
+        np.save(os.path.join(self.d, "mask.npy"), mask)
+        masks = ft.apply(m, os.path.join(self.d, "pruned.npy"), ex.layers_path, mask_path=os.path.join(self.d, "mask.npy"))
+        self.assertTrue(bool(masks["0.weight"].reshape(-1)[0]))
+
     def test_failed_apply_leaves_the_model_as_it_was(self):
         # the first layer matches, the last one does not: nothing may be written before the mismatch is found
         m = small_model()
