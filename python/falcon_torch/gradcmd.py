@@ -26,7 +26,7 @@ from .export import export, per_sample_gradients, read_layers_json
 def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
     """Writes model.pt, calib.pt (the first n_samples samples), layers.json, w.npy into session_dir."""
     os.makedirs(session_dir, exist_ok=True)
-    ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=session_dir, grads=False)
+    # the samples are gathered first and export reads them from here: a one-shot iterator yields them only once
     xs, ys, seen = [], [], 0
     if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
         batches = [batches]
@@ -36,7 +36,11 @@ def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 
         seen += take
         if seen >= n_samples:
             break
-    torch.save({"x": torch.cat(xs), "y": torch.cat(ys)}, os.path.join(session_dir, "calib.pt"))
+    if not xs:
+        raise ValueError("batches yielded no samples")
+    calib = {"x": torch.cat(xs), "y": torch.cat(ys)}
+    export(model, (calib["x"], calib["y"]), prunable=prunable, n_samples=n_samples, out_dir=session_dir, grads=False)
+    torch.save(calib, os.path.join(session_dir, "calib.pt"))
     torch.save(model, os.path.join(session_dir, "model.pt"))
     return session_dir
 

@@ -236,6 +236,17 @@ class ExportApplyTest(unittest.TestCase):
                              env=env, capture_output=True, text=True)
         self.assertEqual(bad.returncode, 2, bad.stderr)
 
+    def test_gradient_command_session_from_a_generator(self):
+        # prepare peeked the generator's first batch for the FLOPs, then saved only the batches after it
+        m = small_model()
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(m, (b for b in batches), os.path.join(self.d, "session"), n_samples=10)
+        out = os.path.join(self.d, "X_gen.npy")
+        n = ft.gradcmd.gradients_at(session, os.path.join(session, "w.npy"), out)
+        ex = ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "ref"))
+        self.assertEqual(n, 10)
+        np.testing.assert_allclose(np.load(out), np.load(ex.grads_path), rtol=1e-4, atol=1e-6)
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
