@@ -116,11 +116,21 @@ def _loop_grad_fn(model, layers, loss_fn):
     params = [named[l.name] for l in layers]
 
     def run(x, y):
+        # autograd differentiates only tensors that require grad, under grad mode: a frozen weight
+        # (requires_grad=False) or a caller's torch.no_grad() would fail here, as they do not with vmap's grad
+        frozen = [prm for prm in params if not prm.requires_grad]
         rows = []
-        for i in range(x.shape[0]):
-            loss = loss_fn(model(x[i:i + 1]), y[i:i + 1])
-            grads = torch.autograd.grad(loss, params)
-            rows.append(torch.cat([t.reshape(-1) for t in grads]))
+        try:
+            for prm in frozen:
+                prm.requires_grad_(True)
+            with torch.enable_grad():
+                for i in range(x.shape[0]):
+                    loss = loss_fn(model(x[i:i + 1]), y[i:i + 1])
+                    grads = torch.autograd.grad(loss, params)
+                    rows.append(torch.cat([t.reshape(-1) for t in grads]))
+        finally:
+            for prm in frozen:
+                prm.requires_grad_(False)
         return torch.stack(rows)
     return run
 

@@ -73,6 +73,20 @@ class ExportApplyTest(unittest.TestCase):
         b = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "b"), engine="auto")
         np.testing.assert_allclose(np.load(a.grads_path), np.load(b.grads_path), rtol=1e-4, atol=1e-6)
 
+    def test_loop_engine_with_frozen_weights_and_no_grad(self):
+        # the loop engine (also auto's fallback) must give vmap's X for a frozen weight and under torch.no_grad()
+        m = small_model()
+        batches, _, _ = data()
+        m[0].weight.requires_grad_(False)
+        ref = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "vmap"), engine="vmap")
+        loop = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "loop"), engine="loop")
+        np.testing.assert_allclose(np.load(loop.grads_path), np.load(ref.grads_path), rtol=1e-4, atol=1e-6)
+        self.assertFalse(m[0].weight.requires_grad)
+        self.assertTrue(m[3].weight.requires_grad)
+        with torch.no_grad():
+            loop = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "no_grad"), engine="loop")
+        np.testing.assert_allclose(np.load(loop.grads_path), np.load(ref.grads_path), rtol=1e-4, atol=1e-6)
+
     def test_tied_weights_get_the_gradient_of_every_use(self):
         # one Parameter held by two Linear modules: X must hold the gradient through both uses, with either engine
         class Tied(nn.Module):
