@@ -387,8 +387,24 @@ class CliTest(unittest.TestCase):
             self.cli.prune(None, os.path.join(self.d, "w.npy"), os.path.join(self.d, "layers.json"),
                            os.path.join(self.d, "o.npy"), os.path.join(self.d, "r.json"), keep_flops=0.5)
         self.assertEqual(cm.exception.returncode, 2)
-        self.assertIn("layers", str(cm.exception))
+        # the CLI's message, not the echoed command line (which names --layers whatever the CLI said)
+        message = str(cm.exception).split("\n  command: ")[0]
+        self.assertRegex(message, r"falcon exited with 2 \(bad usage or input\): .*layers\.json.*p = 4.*w\.npy.*p = 3")
+        self.assertIn("p = 4", cm.exception.stderr)
         self.assertFalse(os.path.exists(os.path.join(self.d, "o.npy")))
+        self.assertFalse(os.path.exists(os.path.join(self.d, "r.json")))
+
+    def test_infeasible_budget_raises_with_exit_code_3(self):
+        np.save(os.path.join(self.d, "w.npy"), np.ones(4, np.float32))
+        with open(os.path.join(self.d, "layers.json"), "w") as f:
+            json.dump({"layers": [{"name": "a", "shape": [4], "flops_per_weight": 2}]}, f)
+        with self.assertRaises(ft.FalconError) as cm:
+            self.cli.prune(None, os.path.join(self.d, "w.npy"), os.path.join(self.d, "layers.json"),
+                           os.path.join(self.d, "o.npy"), os.path.join(self.d, "r.json"), flops=1.0, method="magnitude")
+        self.assertEqual(cm.exception.returncode, 3)
+        message = str(cm.exception).split("\n  command: ")[0]
+        self.assertRegex(message, r"falcon exited with 3 \(infeasible budgets\): .*FLOP budget")
+        self.assertEqual(sorted(os.listdir(self.d)), ["layers.json", "w.npy"])
 
     def test_unsupported_method_is_reported(self):
         ok, why = self.cli.supports("no-such-method")
