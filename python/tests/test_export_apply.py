@@ -41,6 +41,7 @@ class ExportApplyTest(unittest.TestCase):
         m = small_model()
         batches, x, y = data()
         ex = ft.export(m, batches, n_samples=7, out_dir=self.d)
+        self.assertTrue(m.training)            # gradients were taken in eval mode, the caller's train mode is back
         X = np.load(ex.grads_path)
         w = np.load(ex.weights_path)
         p = 3 * 9 + 4 * 3 * 9 + 5 * 64
@@ -64,7 +65,8 @@ class ExportApplyTest(unittest.TestCase):
             nn.functional.cross_entropy(m(x[i:i + 1]), y[i:i + 1], reduction="sum").backward()
             g = torch.cat([m[0].weight.grad.reshape(-1), m[3].weight.grad.reshape(-1), m[6].weight.grad.reshape(-1)])
             np.testing.assert_allclose(X[i], g.numpy() / math.sqrt(7), rtol=1e-5, atol=1e-7)
-        self.assertTrue(m.training is False)   # restored to the mode it had (eval here)
+        ft.export(m, batches, n_samples=2, out_dir=os.path.join(self.d, "eval"))
+        self.assertFalse(m.training)           # and an eval-mode model stays in eval mode
 
     def test_vmap_and_loop_engines_agree(self):
         m = small_model()
