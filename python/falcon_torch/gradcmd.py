@@ -8,7 +8,7 @@
 command: put its module on PYTHONPATH), the calibration samples and layers.json. The command loads
 them, writes W into the prunable weights and writes X (n x p float32, C order, rows scaled by
 1/sqrt(n), exactly as `export`) atomically. `command(session)` returns the argv to hand to the CLI.
-Exit codes: 0 ok, 2 bad input (missing session, wrong number of weights).
+Exit codes: 0 ok, 2 bad input (missing session, wrong number of weights, a model class it cannot import).
 """
 from __future__ import annotations
 
@@ -56,7 +56,15 @@ def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str
     p = sum(l.count for l in layers)
     if w.size != p:
         raise ValueError(f"{weights_path} has {w.size} values but the session's layers.json describes {p} weights")
-    model = torch.load(os.path.join(session_dir, "model.pt"))
+    model_path = os.path.join(session_dir, "model.pt")
+    try:
+        model = torch.load(model_path)
+    except (AttributeError, ImportError) as e:
+        # pickle's own words name the wrong module for a class defined in a script: "Can't get attribute 'Net' on
+        # <module 'falcon_torch.gradcmd'>", since here __main__ is this command
+        raise ValueError(f"{model_path}: the model's class cannot be imported by the gradient command ({e}); define "
+                         "it in a module, not in the script run as __main__, and put that module's folder on "
+                         "PYTHONPATH") from e
     calib = torch.load(os.path.join(session_dir, "calib.pt"))
     named = dict(model.named_parameters())
     with torch.no_grad():

@@ -263,6 +263,30 @@ class ExportApplyTest(unittest.TestCase):
         self.assertEqual(n, 10)
         np.testing.assert_allclose(np.load(out), np.load(ex.grads_path), rtol=1e-4, atol=1e-6)
 
+    def test_gradient_command_names_a_model_class_it_cannot_import(self):
+        # a class the command cannot import ended in a traceback, exit 1, that named falcon_torch.gradcmd as its module
+        import importlib, subprocess, sys
+        from _util import PYTHON_DIR
+        src = os.path.join(self.d, "src")
+        os.makedirs(src)
+        with open(os.path.join(src, "falcon_test_unreachable_net.py"), "w") as f:
+            f.write("from torch import nn\n\nclass Net(nn.Sequential):\n    pass\n")
+        sys.path.insert(0, src)
+        try:
+            m = importlib.import_module("falcon_test_unreachable_net").Net(*small_model())
+            batches, _, _ = data()
+            session = ft.gradcmd.prepare(m, batches, os.path.join(self.d, "session"), n_samples=4)
+        finally:
+            sys.path.remove(src)
+            sys.modules.pop("falcon_test_unreachable_net", None)
+        out = os.path.join(self.d, "X.npy")
+        r = subprocess.run(ft.gradcmd.command(session) + ["--weights", os.path.join(session, "w.npy"), "--out", out],
+                           env=dict(os.environ, PYTHONPATH=str(PYTHON_DIR)), capture_output=True, text=True)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertNotIn("Traceback", r.stderr)
+        self.assertRegex(r.stderr, r"model\.pt: the model's class cannot be imported .*falcon_test_unreachable_net.*PYTHONPATH")
+        self.assertFalse(os.path.exists(out))
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
