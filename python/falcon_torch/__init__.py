@@ -11,7 +11,15 @@ from .export import Export, export, per_sample_gradients
 from .apply import apply, apply_masks, masks_from_model
 from .cli import FalconError, FalconCLI, find_cli
 from .drive import PruneResult, prune, stage_schedule
-from . import gradcmd
+
+
+def __getattr__(name):
+    # gradcmd is imported on first use, not here: `python -m falcon_torch.gradcmd` imports this package first, and a
+    # gradcmd already imported by it made runpy warn on every run ("found in sys.modules ... unpredictable behaviour")
+    if name == "gradcmd":
+        import importlib
+        return importlib.import_module(".gradcmd", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "LayerInfo", "measure_flops", "prunable_parameters",

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import gradcmd
 from .apply import apply
 from .cli import FalconCLI, FalconError, split_method
 from .export import export
@@ -151,6 +150,7 @@ def _import_root(model: nn.Module) -> str:
 def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable, lam,
                            schedule, work_dir, cli, extra_args) -> PruneResult:
     """falcon++ in one CLI run: stage 0's X exported here, later stages' X from the gradient command."""
+    from . import gradcmd
     own_tmp = None
     if work_dir is None:
         own_tmp = tempfile.TemporaryDirectory(prefix="falcon-torch-")
