@@ -24,6 +24,10 @@ from .flops import LayerInfo, dense_flops, measure_flops, prunable_parameters
 
 FORMAT_VERSION = 1
 
+# Bytes of gradient rows held at once: a chunk of 128 rows of a 25M-weight model is 12.8 GB, twice over while the
+# rows are gathered, so the rows per chunk shrink with p (the MNIST CNN's 20k weights still take 128 at a time).
+CHUNK_BYTES = 256 << 20
+
 
 @dataclass
 class Export:
@@ -138,7 +142,8 @@ def _loop_grad_fn(model, layers, loss_fn):
 def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_samples: int, out_path: str,
                          loss_fn: Optional[Callable] = None, engine: str = "auto", chunk: int = 128) -> int:
     """Writes the scaled per-sample gradient matrix (n x p, float32, C order) to `out_path` chunk by
-    chunk through a memory map (memory stays at one chunk of rows). Returns n (<= n_samples, fewer if
+    chunk through a memory map (memory stays at one chunk of rows: `chunk` samples, fewer when their rows would
+    exceed CHUNK_BYTES). Returns n (<= n_samples, fewer if
     batches run out). The model is evaluated in eval mode (norm layers use their running statistics).
 
     engine: "vmap" (functorch.vmap over samples), "loop" (one backward per sample), or "auto" (vmap,
@@ -148,6 +153,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     if engine not in ("auto", "vmap", "loop"):
         raise ValueError(f"engine must be auto, vmap or loop, not {engine!r}")
     p = sum(l.count for l in layers)
+    chunk = max(1, min(chunk, CHUNK_BYTES // (4 * p)))
     device = next(model.parameters()).device
     fn = None if engine == "loop" else _vmap_grad_fn(model, layers, loss_fn)
     if fn is None:
@@ -185,16 +191,16 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     scale = np.float32(1.0 / math.sqrt(n))
     if n < n_samples:
         Y = np.lib.format.open_memmap(out_path + ".part2.npy", mode="w+", dtype=np.float32, shape=(n, p))
-        for s in range(0, n, 256):
-            e = min(s + 256, n)
+        for s in range(0, n, chunk):
+            e = min(s + chunk, n)
             Y[s:e] = X[s:e] * scale
         Y.flush()
         del X, Y
         os.remove(tmp)
         os.replace(out_path + ".part2.npy", out_path)
     else:
-        for s in range(0, n, 256):
-            X[s:s + 256] *= scale
+        for s in range(0, n, chunk):
+            X[s:s + chunk] *= scale
         X.flush()
         del X
         os.replace(tmp, out_path)

@@ -89,6 +89,28 @@ class ExportApplyTest(unittest.TestCase):
             loop = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "no_grad"), engine="loop")
         np.testing.assert_allclose(np.load(loop.grads_path), np.load(ref.grads_path), rtol=1e-4, atol=1e-6)
 
+    def test_gradient_rows_held_at_once_are_bounded_in_bytes(self):
+        # 128 rows per chunk whatever p: a 25M-weight model held 12.8 GB of rows (twice) at once
+        from unittest import mock
+        import sys
+        export_module = sys.modules["falcon_torch.export"]   # the package attribute `export` is the function
+        m = small_model()
+        batches, _, _ = data()
+        ref = ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "ref"))
+        seen = []
+        make = export_module._vmap_grad_fn
+
+        def recording(*args):
+            run = make(*args)
+            return lambda x, y: (seen.append(x.shape[0]), run(x, y))[1]
+        for n_samples in (10, 50):    # every sample, and fewer than asked (X is rescaled into a smaller file)
+            seen.clear()
+            with mock.patch.object(export_module, "CHUNK_BYTES", 3 * 4 * ref.p), \
+                    mock.patch.object(export_module, "_vmap_grad_fn", recording):
+                ex = ft.export(m, batches, n_samples=n_samples, out_dir=os.path.join(self.d, str(n_samples)))
+            self.assertEqual(seen, [3, 3, 3, 1])
+            np.testing.assert_allclose(np.load(ex.grads_path), np.load(ref.grads_path), rtol=1e-5, atol=1e-7)
+
     def test_tied_weights_get_the_gradient_of_every_use(self):
         # one Parameter held by two Linear modules: X must hold the gradient through both uses, with either engine
         class Tied(nn.Module):
