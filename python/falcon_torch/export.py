@@ -259,17 +259,30 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     w = flat_weights(model, layers)
     p = w.size
     wpath = os.path.join(out_dir, prefix + "w.npy")
-    np.save(wpath + ".tmp.npy", w)
-    os.replace(wpath + ".tmp.npy", wpath)
-    xpath, n = None, 0
-    if grads:
-        xpath = os.path.join(out_dir, prefix + "X.npy")
-        n = per_sample_gradients(model, batches, layers, n_samples, xpath, loss_fn, engine=engine)
-    dflops = dense_flops(layers)
-    meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
-            "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",
-            "flops_unit": "multiply-adds per sample"}
+    xpath = os.path.join(out_dir, prefix + "X.npy") if grads else None
     lpath = os.path.join(out_dir, prefix + "layers.json")
-    write_layers_json(lpath, layers, **meta)
+    # all three files are written under temporary names and renamed together at the end: a failed export leaves
+    # an earlier export in out_dir as it was, not its X and layers.json with this model's weights
+    staged = []
+    try:
+        staged.append((wpath + ".tmp.npy", wpath))
+        np.save(wpath + ".tmp.npy", w)
+        n = 0
+        if grads:
+            n = per_sample_gradients(model, batches, layers, n_samples, xpath + ".tmp.npy", loss_fn, engine=engine)
+            staged.append((xpath + ".tmp.npy", xpath))
+        dflops = dense_flops(layers)
+        meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
+                "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",
+                "flops_unit": "multiply-adds per sample"}
+        staged.append((lpath + ".tmp", lpath))
+        write_layers_json(lpath + ".tmp", layers, **meta)
+    except BaseException:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
     return Export(out_dir=out_dir, grads_path=xpath, weights_path=wpath, layers_path=lpath, layers=layers,
                   n=n, p=p, dense_flops=dflops, meta=meta)

@@ -175,8 +175,22 @@ class ExportApplyTest(unittest.TestCase):
         batches, _, _ = data()
         with self.assertRaisesRegex(RuntimeError, "loss failed"):
             ft.export(m, batches, n_samples=8, out_dir=self.d, loss_fn=failing_loss)
-        self.assertEqual(sorted(os.listdir(self.d)), ["w.npy"])
+        self.assertEqual(sorted(os.listdir(self.d)), [])
         self.assertTrue(m.training)
+
+    def test_failed_export_leaves_an_earlier_export_as_it_was(self):
+        # w.npy was replaced before X failed: the folder held the new weights with the old X and layers.json
+        def failing_loss(out, y):
+            raise RuntimeError("loss failed")
+        batches, _, _ = data()
+        ft.export(small_model(), batches, n_samples=8, out_dir=self.d)
+        before = {f: open(os.path.join(self.d, f), "rb").read() for f in os.listdir(self.d)}
+        changed = small_model()
+        with torch.no_grad():
+            changed[0].weight.mul_(2)
+        with self.assertRaisesRegex(RuntimeError, "loss failed"):
+            ft.export(changed, batches, n_samples=8, out_dir=self.d, loss_fn=failing_loss)
+        self.assertEqual({f: open(os.path.join(self.d, f), "rb").read() for f in os.listdir(self.d)}, before)
 
     def test_apply_round_trip(self):
         m = small_model()
