@@ -31,18 +31,23 @@ class FalconError(RuntimeError):
 
 
 def find_cli() -> List[str]:
+    return _locate_cli()[0]
+
+
+def _locate_cli() -> Tuple[List[str], str]:
+    """The CLI's command and where it came from, for an error when it cannot be run."""
     env = os.environ.get("FALCON_CLI")
     if env:
-        return shlex.split(env)
+        return shlex.split(env), f"FALCON_CLI={env}"
     home = os.environ.get("FALCON_HOME")
     if home:
-        return [str(Path(home) / "falcon")]
+        return [str(Path(home) / "falcon")], f"FALCON_HOME={home}"
     repo = Path(__file__).resolve().parents[2] / "falcon"
     if repo.is_file():
-        return [str(repo)]
+        return [str(repo)], "this checkout"
     found = shutil.which("falcon")
     if found:
-        return [found]
+        return [found], "PATH"
     raise FileNotFoundError("falcon CLI not found: set FALCON_HOME to the falcon checkout or FALCON_CLI to the command")
 
 
@@ -56,7 +61,7 @@ def split_method(method: str) -> Tuple[str, List[str]]:
 
 class FalconCLI:
     def __init__(self, command: Optional[List[str]] = None, threads: Optional[int] = None, quiet: bool = True):
-        self.command = command or find_cli()
+        self.command, self._source = (command, "FalconCLI(command=...)") if command else _locate_cli()
         self.threads = threads
         self.quiet = quiet
         self._support: Dict[str, Tuple[bool, str]] = {}
@@ -64,7 +69,12 @@ class FalconCLI:
 
     def run(self, args: Sequence[str]) -> subprocess.CompletedProcess:
         cmd = list(self.command) + list(args)
-        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        except OSError as e:
+            # subprocess names only the program ("No such file or directory: '/opt/x/falcon'"), not the setting it came from
+            raise FileNotFoundError(f"cannot run the falcon CLI {cmd[0]} (from {self._source}): {e.strerror}; set "
+                                    "FALCON_HOME to the falcon checkout or FALCON_CLI to the command") from e
         if proc.returncode != 0:
             raise FalconError(proc.returncode, proc.stderr + proc.stdout, cmd)
         return proc

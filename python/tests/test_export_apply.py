@@ -1,6 +1,7 @@
 import json
 import math
 import os
+import re
 import tempfile
 import unittest
 
@@ -332,6 +333,20 @@ class ExportApplyTest(unittest.TestCase):
         self.assertAlmostEqual(s[-1], 0.2)
         self.assertTrue(s[0] > s[1] > s[2])
         self.assertEqual(ft.stage_schedule(0.3, 1), [0.3])
+
+
+@needs_torch
+class FindCliTest(unittest.TestCase):
+    def test_a_cli_that_cannot_run_names_the_setting_it_came_from(self):
+        from unittest import mock
+        with tempfile.TemporaryDirectory() as d:
+            with mock.patch.dict(os.environ, {"FALCON_HOME": d}):
+                os.environ.pop("FALCON_CLI", None)
+                cli = ft.FalconCLI()
+            with self.assertRaisesRegex(FileNotFoundError, re.escape(f"cannot run the falcon CLI {d}/falcon "
+                                                                     f"(from FALCON_HOME={d}): No such file or directory")):
+                cli.supports("mp")
+            self.assertEqual(os.listdir(d), [])
 
 
 @needs_torch
