@@ -216,10 +216,21 @@ def write_layers_json(path: str, layers: List[LayerInfo], **meta) -> None:
 
 
 def read_layers_json(path: str) -> List[LayerInfo]:
+    """The layer table of a layers.json. A file that is not one (a report, a truncated file) is a ValueError
+    naming the file and the field, not a bare KeyError or JSONDecodeError."""
+    fix = "give the layers.json written by falcon_torch.export"
     with open(path) as f:
-        doc = json.load(f)
+        try:
+            doc = json.load(f)
+        except ValueError as e:
+            raise ValueError(f"{path}: not JSON ({e}); {fix}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list):
+        raise ValueError(f"{path}: no 'layers' list, so not a layer table; {fix}")
     out, offset = [], 0
-    for e in doc["layers"]:
+    for i, e in enumerate(doc["layers"]):
+        missing = [k for k in ("name", "shape", "flops_per_weight") if not isinstance(e, dict) or k not in e]
+        if missing:
+            raise ValueError(f"{path}: layers[{i}] has no {', '.join(repr(k) for k in missing)}; {fix}")
         shape = tuple(int(d) for d in e["shape"])
         count = int(np.prod(shape)) if shape else 1
         off = int(e.get("offset", offset))

@@ -254,6 +254,22 @@ class ExportApplyTest(unittest.TestCase):
         masks = ft.apply(m, os.path.join(self.d, "pruned.npy"), ex.layers_path, mask_path=os.path.join(self.d, "mask.npy"))
         self.assertTrue(bool(masks["0.weight"].reshape(-1)[0]))
 
+    def test_apply_names_a_file_that_is_not_a_layer_table(self):
+        # a report given for the layers was a bare KeyError: 'layers'
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, out_dir=self.d, grads=False)
+        cases = {"report.json": '{"method": "mp"}', "cut.json": '{"layers": [{"na',
+                 "nofl.json": '{"layers": [{"name": "0.weight", "shape": [3, 1, 3, 3]}]}'}
+        expected = {"report.json": r"no 'layers' list", "cut.json": r"not JSON",
+                    "nofl.json": r"layers\[0\] has no 'flops_per_weight'"}
+        for name, text in cases.items():
+            path = os.path.join(self.d, name)
+            with open(path, "w") as f:
+                f.write(text)
+            with self.assertRaisesRegex(ValueError, re.escape(path) + ": " + expected[name] + ".*falcon_torch.export"):
+                ft.apply(m, ex.weights_path, path)
+
     def test_failed_apply_leaves_the_model_as_it_was(self):
         # the first layer matches, the last one does not: nothing may be written before the mismatch is found
         m = small_model()
