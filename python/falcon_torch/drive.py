@@ -70,6 +70,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     `finetune(model, masks)` (optional) is called between stages. Any other method with stages > 1 is
     staged the same way. Raises FalconError (with the CLI's message) when the CLI cannot run it.
 
+    extra_args: more words for every `falcon prune` call, as a list or tuple (e.g. ["--threads", "2"]).
+
     gradient_source (falcon++ only): "cli" runs all stages in ONE `falcon prune --method falcon++` call
     whose `--grads-command` is `python3 -m falcon_torch.gradcmd` (the CLI writes each stage's weights,
     the command recomputes X at them); "python" runs the stages from here, one `falcon` call each, with X
@@ -77,6 +79,11 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     `finetune` or `loss_fn` is given (both live in this process) and the model's class can be imported
     by the command (not defined in __main__); otherwise "python".
     """
+    if isinstance(extra_args, (str, bytes)) or not all(isinstance(a, str) for a in extra_args):
+        # a string would be passed on character by character
+        raise TypeError(f"extra_args must be a list or tuple of CLI words, e.g. ['--threads', '2'], not {extra_args!r}")
+    if gradient_source not in ("auto", "cli", "python"):
+        raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     cli = cli or FalconCLI()
     name, margs = split_method(method)
     if name == "falcon++":
@@ -93,8 +100,6 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         # for stage 0's X and for the gradient command's session, even in one stage)
         batches = list(itertools.islice(batches, n_samples))
     if name == "falcon++":
-        if gradient_source not in ("auto", "cli", "python"):
-            raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
         use_cli = gradient_source == "cli" or (
             gradient_source == "auto" and finetune is None and loss_fn is None and _importable(model)
             and cli.has_option("--grads-command"))

@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional
 
@@ -170,9 +171,14 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
             x, y = x.to(device), y.to(device)
             try:
                 rows = fn(x, y)
-            except Exception:
+            except Exception as e:
                 if engine != "auto":
                     raise
+                # said, not silent: the loop is several times slower, and an error of the model itself shows up here
+                # too (the loop then raises it again)
+                warnings.warn(f"per-sample gradients: vmap failed ({type(e).__name__}: {e}); falling back to one backward "
+                              "pass per sample (engine='loop', slower); pass engine='loop' to skip vmap",
+                              RuntimeWarning, stacklevel=2)
                 engine = "loop"
                 fn = _loop_grad_fn(model, layers, loss_fn)
                 rows = fn(x, y)
@@ -190,14 +196,21 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
         raise ValueError("batches yielded no samples")
     scale = np.float32(1.0 / math.sqrt(n))
     if n < n_samples:
-        Y = np.lib.format.open_memmap(out_path + ".part2.npy", mode="w+", dtype=np.float32, shape=(n, p))
-        for s in range(0, n, chunk):
-            e = min(s + chunk, n)
-            Y[s:e] = X[s:e] * scale
-        Y.flush()
-        del X, Y
-        os.remove(tmp)
-        os.replace(out_path + ".part2.npy", out_path)
+        shorter = out_path + ".part2.npy"
+        try:
+            Y = np.lib.format.open_memmap(shorter, mode="w+", dtype=np.float32, shape=(n, p))
+            for s in range(0, n, chunk):
+                e = min(s + chunk, n)
+                Y[s:e] = X[s:e] * scale
+            Y.flush()
+            del X, Y
+            os.remove(tmp)
+            os.replace(shorter, out_path)
+        except BaseException:          # an interrupt while rescaling: neither partial file is left behind
+            for leftover in (tmp, shorter):
+                if os.path.exists(leftover):
+                    os.remove(leftover)
+            raise
     else:
         for s in range(0, n, chunk):
             X[s:s + chunk] *= scale

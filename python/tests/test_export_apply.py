@@ -180,6 +180,44 @@ class ExportApplyTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(self.d)), [])
         self.assertTrue(m.training)
 
+    def test_auto_engine_says_when_it_falls_back_to_the_loop(self):
+        # engine="auto" switched to the several times slower loop on any vmap error without a word
+        class Branchy(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(64, 5)
+
+            def forward(self, x):
+                out = self.fc(x.flatten(1))
+                return out * 2 if out.sum() > 0 else out  # data-dependent control flow: vmap cannot run it
+        torch.manual_seed(0)
+        batches, _, _ = data()
+        loop_dir, auto_dir = os.path.join(self.d, "loop"), os.path.join(self.d, "auto")
+        m = Branchy()
+        ft.export(m, batches, n_samples=6, out_dir=loop_dir, engine="loop")
+        with self.assertWarnsRegex(RuntimeWarning, "vmap failed .*falling back to one backward pass per sample"):
+            ft.export(m, batches, n_samples=6, out_dir=auto_dir, engine="auto")
+        np.testing.assert_array_equal(np.load(os.path.join(auto_dir, "X.npy")), np.load(os.path.join(loop_dir, "X.npy")))
+
+    def test_an_interrupt_while_rescaling_leaves_no_partial_file(self):
+        # fewer samples than asked: X is rescaled into a second file, which an interrupt left behind
+        import importlib
+        export_module = importlib.import_module("falcon_torch.export")
+        real_replace = export_module.os.replace
+
+        def interrupted(src, dst):
+            if src.endswith(".part2.npy"):
+                raise KeyboardInterrupt
+            return real_replace(src, dst)
+        batches, _, _ = data(n=5)
+        export_module.os.replace = interrupted
+        try:
+            with self.assertRaises(KeyboardInterrupt):
+                ft.export(small_model(), batches, n_samples=8, out_dir=self.d)
+        finally:
+            export_module.os.replace = real_replace
+        self.assertEqual(sorted(os.listdir(self.d)), [])
+
     def test_failed_export_leaves_an_earlier_export_as_it_was(self):
         # w.npy was replaced before X failed: the folder held the new weights with the old X and layers.json
         def failing_loss(out, y):
@@ -501,6 +539,15 @@ class CliTest(unittest.TestCase):
         message = str(cm.exception).split("\n  command: ")[0]
         self.assertRegex(message, r"falcon exited with 3 \(infeasible budgets\): .*FLOP budget")
         self.assertEqual(sorted(os.listdir(self.d)), ["layers.json", "w.npy"])
+
+    def test_options_of_the_wrong_kind_are_refused_before_any_run(self):
+        # extra_args="--threads 2" was passed on character by character; gradient_source was checked for falcon++ only
+        m = small_model()
+        batches, _, _ = data()
+        with self.assertRaisesRegex(TypeError, "extra_args must be a list or tuple"):
+            ft.prune(m, batches, keep_flops=0.5, method="mp", extra_args="--threads 2", cli=self.cli)
+        with self.assertRaisesRegex(ValueError, "gradient_source must be auto, cli or python"):
+            ft.prune(m, batches, keep_flops=0.5, method="mp", gradient_source="gpu", cli=self.cli)
 
     def test_unsupported_method_is_reported(self):
         ok, why = self.cli.supports("no-such-method")
