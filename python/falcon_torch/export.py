@@ -262,7 +262,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     batches: an iterable of (inputs, targets) batches (e.g. a DataLoader), or one (inputs, targets) pair.
     prunable: None = every Conv/Linear weight (biases and norms never); or names/modules/parameters.
     loss_fn(output, target) -> summed loss of the batch (default: cross-entropy, reduction="sum").
-    grads=False skips X (w.npy and layers.json only).
+    grads=False skips X (w.npy and layers.json only; an X.npy already in out_dir is left as it is, with a warning).
     engine: per-sample gradient engine, "auto" (functorch.vmap, else a loop), "vmap" or "loop".
     """
     os.makedirs(out_dir, exist_ok=True)
@@ -308,5 +308,11 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
         raise
     for tmp, final in staged:
         os.replace(tmp, final)
+    stale = os.path.join(out_dir, prefix + "X.npy")
+    if not grads and os.path.exists(stale):
+        # kept (it may have cost hours), but it is an earlier export's and may not be the gradients of these weights
+        warnings.warn(f"{stale} was not rewritten (grads=False): it comes from an earlier export and matches w.npy and "
+                      "layers.json only if the weights have not changed since; export with grads=True to refresh it",
+                      RuntimeWarning, stacklevel=2)
     return Export(out_dir=out_dir, grads_path=xpath, weights_path=wpath, layers_path=lpath, layers=layers,
                   n=n, p=p, dense_flops=dflops, meta=meta)

@@ -232,6 +232,17 @@ class ExportApplyTest(unittest.TestCase):
             ft.export(changed, batches, n_samples=8, out_dir=self.d, loss_fn=failing_loss)
         self.assertEqual({f: open(os.path.join(self.d, f), "rb").read() for f in os.listdir(self.d)}, before)
 
+    def test_weights_only_export_warns_of_an_earlier_x_left_beside_it(self):
+        batches, _, _ = data()
+        ft.export(small_model(), batches, n_samples=4, out_dir=self.d)
+        with self.assertWarnsRegex(RuntimeWarning, "X.npy was not rewritten"):
+            ft.export(small_model(), batches, out_dir=self.d, grads=False)
+        other = os.path.join(self.d, "fresh")
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ft.export(small_model(), batches, out_dir=other, grads=False)
+
     def test_apply_round_trip(self):
         m = small_model()
         batches, x, _ = data()
