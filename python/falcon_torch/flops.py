@@ -70,7 +70,12 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     if prunable is None:
         chosen = {id(p) for _, p in params if id(p) in owner}
     else:
-        by_name = dict(params)
+        # every name a parameter has: named_parameters() gives a tied weight under its first name only, so
+        # "b.weight" tied to "a.weight" was refused as no parameter of the model
+        by_name = {}
+        for mname, m in model.named_modules():
+            for pname, p in m.named_parameters(recurse=False):
+                by_name.setdefault(f"{mname}.{pname}" if mname else pname, p)
         modules = dict(model.named_modules())
         chosen = set()
         for item in prunable:

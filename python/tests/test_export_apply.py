@@ -133,6 +133,10 @@ class ExportApplyTest(unittest.TestCase):
             ex = ft.export(m, (x, y), n_samples=6, out_dir=os.path.join(self.d, engine), engine=engine)
             self.assertEqual([l.name for l in ex.layers], ["a.weight", "c.weight"])
             np.testing.assert_allclose(np.load(ex.grads_path)[0], ref, rtol=1e-5, atol=1e-7, err_msg=engine)
+        # the tied weight named by its second name is the same weight, not "no parameter of the model"
+        for names in (["b.weight", "c.weight"], ["b", "c"]):
+            chosen = ft.prunable_parameters(m, names)
+            self.assertEqual([l.name for l in chosen], ["a.weight", "c.weight"], names)
 
     def test_attention_out_proj_gradients_with_either_engine(self):
         # attention reads out_proj.weight directly: functional_call must still swap it in, as the loop engine does
