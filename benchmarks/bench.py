@@ -37,8 +37,18 @@ def machine():
             mem = f.readline().split(":", 1)[1].strip()
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
+    family_model = " ".join(line.split(":", 1)[1].strip() for line in read(["lscpu"]).splitlines()
+                            if line.startswith(("CPU family:", "Model:")))
+    # the figures depend on the code measured and on the kernels OpenBLAS picks (OPENBLAS_CORETYPE overrides its
+    # detection), neither of which the rest says
+    here = os.path.dirname(os.path.abspath(__file__))
+    commit = read(["git", "-C", here, "rev-parse", "HEAD"])
+    if commit and not commit.startswith("unavailable") and read(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"]):
+        commit += " (with uncommitted changes)"
+    return {"cpu": cpu, "cpu_family_model": family_model, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
             "java": read(["java", "-version"]) or read(["bash", "-c", "java -version 2>&1"]),
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset (OpenBLAS detects the core, or falcon corrects it)"),
+            "git_commit": commit or "unknown (not a git checkout)",
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node()}
 
 

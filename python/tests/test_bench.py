@@ -198,6 +198,25 @@ class BenchTest(unittest.TestCase):
         self.assertIn("round by round " + ", ".join(f"{r}.0%" for r in range(1, 12)) + "\n", out)
 
 
+class MachineDescriptionTest(unittest.TestCase):
+    def test_the_saved_description_names_the_code_and_the_openblas_core_override(self):
+        # the figures depend on the commit measured and on OPENBLAS_CORETYPE; the saved files said neither
+        old = os.environ.get("OPENBLAS_CORETYPE")
+        os.environ["OPENBLAS_CORETYPE"] = "SkylakeX"
+        try:
+            m = bench.machine()
+        finally:
+            if old is None:
+                del os.environ["OPENBLAS_CORETYPE"]
+            else:
+                os.environ["OPENBLAS_CORETYPE"] = old
+        self.assertEqual(m["openblas_coretype"], "SkylakeX")
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        if head:
+            self.assertTrue(m["git_commit"].startswith(head), m["git_commit"])
+        self.assertIn("cpu_family_model", m)
+
+
 class DocumentedBenchmarkOptionsTest(unittest.TestCase):
     def test_every_documented_jmh_param_exists(self):
         # JMH silently ignores "-p NAME=..." when no benchmark has NAME: "-p backend=cuda" ran the cpu default on a GPU
