@@ -113,9 +113,11 @@ public final class Backsolve {
      * first block absorbs the residual, and the ridge term then moves weight to the other blocks by a factor of
      * about lambda / sigma^2 per sweep (resnet20 example, n = 128, lambda = 1e-3, mp's support at 30% of the FLOPs,
      * side by side: 100 plain sweeps end 49.6% above the exact Q in 27.2 s, 100 with the plane step 12.8% above in
-     * 24.7 s). The products the plane needs come from the fresh residual every sweep computes anyway, so it costs no
-     * pass over X. No block method converges fast here: the slow directions change no X_K d, only how the blocks
-     * share it, and the exact backsolve is the n x n correction that removes them.
+     * 24.7 s). The image of the sweep's step the plane needs is the sum of the blocks' products with their own moves,
+     * and the residual of the point kept is formed fresh once per sweep, so it costs no extra pass over X; a plane point
+     * that the fresh residual shows above the plain sweep (the step being float rounding once the sweeps have
+     * converged) is dropped for the plain one. No block method converges fast here: the slow directions change no
+     * X_K d, only how the blocks share it, and the exact backsolve is the n x n correction that removes them.
      */
     public static float[] sweep(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
                                 long[] blockStarts, float[] start, int sweeps, double tolerance, List<Double> qPerSweep) {
@@ -135,6 +137,11 @@ public final class Backsolve {
         for (int sweep = 0; sweep < sweeps; sweep++) {
             System.arraycopy(d, 0, sweepStart, 0, p);
             double[] residualAtStart = r.clone();
+            // X (step) as the sum of the blocks' products with their own moves, accurate relative to the step however small.
+            // The difference of two products (a fresh X d and the tracked residual, or a block's X_B d_B after and before)
+            // is rounding noise once the sweeps converge, and the plane step scaled that noise into r and d: Q was
+            // reported below the exact minimum and the next sweeps moved away from it.
+            double[] xStep = new double[n];
             for (int b = 0; b + 1 < blockStarts.length; b++) {
                 int s = (int) blockStarts[b], e = (int) blockStarts[b + 1];
                 int mb = e - s;
@@ -150,23 +157,26 @@ public final class Backsolve {
                     double[] c = new double[n];
                     for (int i = 0; i < n; i++) c[i] = r[i] - old[i];
                     double[] delta = solveLocal(backend, xb, keep, c, gb, lambda);
-                    float[] dn = new float[mb];
+                    float[] moved = new float[mb];
                     for (int i = 0; i < mb; i++) {
                         if (keep[i] != 0) {
                             d[s + i] = (float) (wbar[s + i] + delta[i]) - wbar[s + i];
-                            dn[i] = d[s + i];
+                            moved[i] = d[s + i] - dk[i];
                         }
                     }
-                    double[] now = product(backend, xb, dn);
-                    for (int i = 0; i < n; i++) r[i] = c[i] + now[i];
+                    double[] image = product(backend, xb, moved);
+                    for (int i = 0; i < n; i++) {
+                        r[i] += image[i];
+                        xStep[i] += image[i];
+                    }
                 }
             }
-            // The sweep's step and its image, from a fresh residual (no drift): one pass.
-            double[] xStep = product(backend, x, d);
-            for (int i = 0; i < n; i++) xStep[i] -= residualAtStart[i];
             for (int i = 0; i < p; i++) step[i] = d[i] - sweepStart[i];
+            double qPlain = objective(backend.threads(), r, d, g, lambda);
             double[] ab = bestInPlane(backend.threads(), residualAtStart, sweepStart, g, lambda, step, xStep, previousStep, previousXStep);
             double a = ab[0], bb = ab[1];
+            boolean plainStep = a == 1 && bb == 0;
+            float[] plain = plainStep ? null : d.clone();
             float[] taken = previousStep == null ? new float[p] : previousStep;
             double[] xTaken = new double[n];
             for (int i = 0; i < p; i++) {
@@ -174,14 +184,24 @@ public final class Backsolve {
                 d[i] = mask[i] == 0 ? d[i] : (float) (sweepStart[i] + t);
                 taken[i] = d[i] - sweepStart[i];
             }
-            for (int i = 0; i < n; i++) {
-                xTaken[i] = a * xStep[i] + (previousXStep == null ? 0 : bb * previousXStep[i]);
-                r[i] = residualAtStart[i] + xTaken[i];
+            for (int i = 0; i < n; i++) xTaken[i] = a * xStep[i] + (previousXStep == null ? 0 : bb * previousXStep[i]);
+            // The residual of the point taken, fresh (one pass): no drift, and Q exact. The plane's own image of it is off by
+            // the rounding of d to float, which is all of the step once the sweeps have converged (steps of a few ulps).
+            double[] fresh = product(backend, x, d);
+            double qTaken = objective(backend.threads(), fresh, d, g, lambda);
+            double previous = q;
+            if (plainStep || qTaken <= qPlain) {
+                r = fresh;
+                q = qTaken;
+                previousXStep = xTaken;
+            } else {
+                // the plane's model was misled by that rounding: keep the plain sweep
+                d = plain;
+                System.arraycopy(step, 0, taken, 0, p);
+                q = qPlain;
+                previousXStep = xStep;
             }
             previousStep = taken;
-            previousXStep = xTaken;
-            double previous = q;
-            q = objective(backend.threads(), r, d, g, lambda);
             if (qPerSweep != null) qPerSweep.add(q);
             if (previous - q <= tolerance * Math.abs(previous)) break;
             if (sweep == sweeps - 1 && qPerSweep == null) {
