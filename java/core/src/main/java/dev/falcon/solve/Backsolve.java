@@ -3,6 +3,7 @@ package dev.falcon.solve;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.VectorLoops;
+import dev.falcon.io.InputException;
 import dev.falcon.model.LayerTable;
 import java.util.ArrayList;
 import java.util.List;
@@ -522,7 +523,7 @@ public final class Backsolve {
             for (int j = 0; j < m; j++) gk[j] = keep[j] != 0 ? g[j] : 0f;
         }
         for (int i = 0; i < n; i++) gram.put((long) i * n + i, gram.get((long) i * n + i) + lambda);
-        backend.choleskyFactor(gram, n);
+        factorRidgeSystem(backend, gram, n, lambda);
         double[] rhs = new double[n];
         double[] agk = gk == null ? null : product(backend, a, gk);
         for (int i = 0; i < n; i++) rhs[i] = (agk == null ? 0 : agk[i] / lambda) - c[i];
@@ -537,6 +538,32 @@ public final class Backsolve {
         }
         return delta;
     }
+
+    /**
+     * The Cholesky factor, in place, of a backsolve's ridge system ({@code size} x {@code size}, lambda already on its
+     * diagonal). With a rank-deficient X (repeated samples, dependent gradients) the system is singular but for lambda,
+     * and a lambda below the rounding of its diagonal leaves it singular in double precision: that is the value the user
+     * chose, not an internal fault, so it is reported as bad input with a value that the system can be solved with.
+     */
+    static void factorRidgeSystem(ComputeBackend backend, DoublePointer system, int size, double lambda) {
+        double largestDiagonal = 0;
+        for (int i = 0; i < size; i++) largestDiagonal = Math.max(largestDiagonal, system.get((long) i * size + i));
+        try {
+            backend.choleskyFactor(system, size);
+        } catch (ArithmeticException notPositiveDefinite) {
+            double enough = Math.pow(10, Math.ceil(Math.log10(RIDGE_ROUNDING_MARGIN * largestDiagonal)));
+            throw InputException.of("--lambda", "value", String.format(Locale.ROOT, "lambda = %.3g leaves the backsolve's %d x %d ridge"
+                    + " system (largest diagonal %.3g) singular in double precision (%s): the gradients X are rank-deficient"
+                    + " there and lambda is below the rounding", lambda, size, size, largestDiagonal, notPositiveDefinite.getMessage()),
+                    String.format(Locale.ROOT, "give a larger --lambda, %.0e or more in the ridge convention", enough));
+        }
+    }
+
+    /**
+     * lambda relative to the largest diagonal of a ridge system that keeps its condition within about n 1e9: far from the
+     * 1e-16 of double precision, so that its Cholesky factor is well defined.
+     */
+    private static final double RIDGE_ROUNDING_MARGIN = 1e-9;
 
     /**
      * |K| <= n: gather K and solve the k x k normal equations, formed in double. Products with A in float would put an
@@ -576,7 +603,7 @@ public final class Backsolve {
                 double atc = gram.get((long) k * s + j) + gram.get((long) (k + 1) * s + j);
                 b.put(j, -atc - (g == null ? 0 : g[idx[j]]));
             }
-            backend.choleskyFactor(h, k);
+            factorRidgeSystem(backend, h, k, lambda);
             backend.choleskySolve(h, k, b, 1);
             for (int j = 0; j < k; j++) delta[idx[j]] = b.get(j);
         }

@@ -619,6 +619,41 @@ public abstract class AbstractSolverTest {
         assertEquals(24, checked);
     }
 
+    /**
+     * A lambda below the rounding of a rank-deficient X's ridge system (repeated samples) made its Cholesky factor fail,
+     * and the CLI answered "internal error: ArithmeticException: matrix is not positive definite" with a stack trace and
+     * exit code 1. It is the user's --lambda, so it is bad input naming the option and a value that works.
+     */
+    @Test
+    public void aLambdaBelowTheRoundingOfARankDeficientXIsRefusedNamingTheOption() {
+        SplittableRandom rnd = new SplittableRandom(31);
+        Instance in = randomInstance(rnd, 16, 400, 2, true);
+        float[] x = in.x.clone();
+        for (int j = 0; j < in.p; j++) System.arraycopy(x, j * in.n, x, j * in.n + 8, 8); // rows 8-15 repeat rows 0-7
+        byte[] wide = new byte[in.p];       // |K| > n: Woodbury's n x n system
+        byte[] narrow = new byte[in.p];     // |K| <= n: the normal equations, of two equal columns
+        for (int j = 0; j < in.p; j += 3) wide[j] = 1;
+        System.arraycopy(x, 0, x, in.n, in.n);
+        narrow[0] = 1;
+        narrow[1] = 1;
+        Instance repeated = new Instance(in.n, in.p, x, in.wbar, in.g, 1e-20, in.layers, 0, 0);
+        try (HostMatrix m = repeated.matrix()) {
+            for (byte[] mask : List.of(wide, narrow)) {
+                dev.falcon.io.InputException e = org.junit.jupiter.api.Assertions.assertThrows(dev.falcon.io.InputException.class,
+                        () -> Backsolve.solve(backend, m, repeated.wbar, repeated.g, 1e-20, mask, Backsolve.Mode.EXACT, null, 0, 0));
+                assertTrue(e.getMessage().startsWith("--lambda: value: lambda = 1.00e-20") && e.getMessage().contains("give a larger --lambda"),
+                        e.getMessage());
+                assertTrue(!e.getMessage().contains("\n") && !e.infeasible(), e.getMessage());
+            }
+            // the value it proposes can be solved with
+            String proposed = org.junit.jupiter.api.Assertions.assertThrows(dev.falcon.io.InputException.class,
+                    () -> Backsolve.solve(backend, m, repeated.wbar, repeated.g, 1e-20, wide, Backsolve.Mode.EXACT, null, 0, 0)).getMessage();
+            double enough = Double.parseDouble(proposed.replaceAll(".*give a larger --lambda, (\\S+) or more.*", "$1"));
+            float[] w = Backsolve.solve(backend, m, repeated.wbar, repeated.g, enough, wide, Backsolve.Mode.EXACT, null, 0, 0);
+            for (float v : w) assertTrue(Float.isFinite(v));
+        }
+    }
+
     /** Same support and Q within 1e-6 relative as the reference Java backend (trivial on the Java backend itself). */
     @Test
     public void sameResultAsTheJavaBackend() {
