@@ -353,9 +353,20 @@ public final class FalconSolver {
             // system, so it also runs where they are gated off (|K| >> n), and finds the moves worth parts in 1e6 there.
             long tp = System.nanoTime();
             double qBefore = qBest;
-            SwapPolish.Outcome polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest, gramBase, POLISH_PASSES);
+            SwapPolish.Outcome polished = null;
+            String singular = null;
+            try {
+                polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest, gramBase, POLISH_PASSES);
+            } catch (ArithmeticException notPositiveDefinite) {
+                // Its system is X_K X_K^T + lambda I even when |K| < n, where the backsolves solve the |K| x |K| normal
+                // equations instead: n - |K| of its eigenvalues are lambda, and a lambda far below the rest leaves it singular
+                // in double. The point of the rounds stands; only the polish cannot run.
+                singular = String.format(java.util.Locale.ROOT, "its n x n system X_K X_K^T + lambda I is singular in double precision"
+                        + " at lambda = %.3g (%s)", lambda, notPositiveDefinite.getMessage());
+                log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), "swap polish skipped: " + singular));
+            }
             double qAfter = qBefore;
-            if (polished.mask() != null) {
+            if (polished != null && polished.mask() != null) {
                 try (Backsolve.SupportGram pg = polished.gram()) {
                     Backsolve.Exact bs = Backsolve.exact(backend, x, wbar, g, lambda, polished.mask(), pg);
                     bs.gram().close();
@@ -372,7 +383,8 @@ public final class FalconSolver {
                 }
             }
             double took = secs(tp);
-            polish = new Polish(null, polished.swaps(), polished.additions(), polished.passes(), polished.decrease(), qBefore, qAfter, took);
+            polish = polished == null ? Polish.skipped(singular, qBest)
+                    : new Polish(null, polished.swaps(), polished.additions(), polished.passes(), polished.decrease(), qBefore, qAfter, took);
             bsSeconds += took;
         }
         long[] per = perLayer(maskBest, layers);

@@ -654,6 +654,31 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * The swap polish factors X_K X_K^T + lambda I even for a support smaller than n, where n - |K| of its eigenvalues are
+     * lambda: with a tiny lambda it is singular in double although every backsolve (the |K| x |K| normal equations)
+     * solves. The whole falcon run then failed with "internal error: ArithmeticException" (CLI: --nnz 8 with n = 16 and
+     * --lambda 1e-20); the polish is skipped instead, saying why, and the rounds' point is the result.
+     */
+    @Test
+    public void aSwapPolishWhoseSystemIsSingularIsSkippedNotFatal() {
+        SplittableRandom rnd = new SplittableRandom(37);
+        Instance in = randomInstance(rnd, 16, 400, 2, false);
+        float[] x = new float[in.x.length];
+        for (int i = 0; i < x.length; i++) x[i] = (float) rnd.nextGaussian();
+        double lambda = 1e-20;
+        in = new Instance(in.n, in.p, x, in.wbar, null, lambda, in.layers, 8, in.layers.denseFlops() / 2);
+        try (HostMatrix m = in.matrix()) {
+            FalconSolver.Result r = new FalconSolver(backend).solve(m, in.wbar, null, lambda, in.layers, in.nnz, in.flops, null,
+                    SolverOptions.defaults());
+            assertFeasible(in, r.mask());
+            assertTrue(r.qFinal() <= r.qStart(), "final " + r.qFinal() + " above the warm start " + r.qStart());
+            assertTrue(r.polish().skipped() != null && r.polish().skipped().contains("singular in double precision"),
+                    "polish: " + r.polish());
+            assertEquals(referenceQ(in, toDouble(r.weights())), r.qFinal(), 1e-4 * Math.abs(r.qFinal()));
+        }
+    }
+
     /** Same support and Q within 1e-6 relative as the reference Java backend (trivial on the Java backend itself). */
     @Test
     public void sameResultAsTheJavaBackend() {
