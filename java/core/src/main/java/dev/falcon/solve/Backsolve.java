@@ -552,10 +552,11 @@ public final class Backsolve {
             backend.choleskyFactor(system, size);
         } catch (ArithmeticException notPositiveDefinite) {
             double enough = Math.pow(10, Math.ceil(Math.log10(RIDGE_ROUNDING_MARGIN * largestDiagonal)));
-            throw InputException.of("--lambda", "value", String.format(Locale.ROOT, "lambda = %.3g leaves the backsolve's %d x %d ridge"
-                    + " system (largest diagonal %.3g) singular in double precision (%s): the gradients X are rank-deficient"
-                    + " there and lambda is below the rounding", lambda, size, size, largestDiagonal, notPositiveDefinite.getMessage()),
-                    String.format(Locale.ROOT, "give a larger --lambda, %.0e or more in the ridge convention", enough));
+            throw new SingularRidgeSystemException(InputException.of("--lambda", "value", String.format(Locale.ROOT, "lambda = %.3g leaves"
+                    + " the backsolve's %d x %d ridge system (largest diagonal %.3g) singular in double precision (%s): the gradients"
+                    + " X are rank-deficient there and lambda is below the rounding", lambda, size, size, largestDiagonal,
+                    notPositiveDefinite.getMessage()),
+                    String.format(Locale.ROOT, "give a larger --lambda, %.0e or more in the ridge convention", enough)).getMessage());
         }
     }
 

@@ -256,8 +256,16 @@ public final class FalconSolver {
                 candIsExact = true;
             } else {
                 qCand = exactQ(backend, x, cand, wbar, g, lambda);
+                Backsolve.Exact bs = null;
                 if (opt.backsolve() != Backsolve.Mode.NONE) {
-                    Backsolve.Exact bs = backsolve(x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks);
+                    try {
+                        bs = backsolve(x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks);
+                    } catch (SingularRidgeSystemException singular) {
+                        // the DFO point on that support stands; the searches below may still find a solvable one
+                        log.add(logEntry(round, -1, qCand, dfo.mask, layers, 0, secs(t0), "backsolve skipped: " + singular.getMessage()));
+                    }
+                }
+                if (bs != null) {
                     float[] wb = bs.w();
                     double qb = exactQ(backend, x, wb, wbar, g, lambda);
                     if (qb <= qCand) {
@@ -665,7 +673,12 @@ public final class FalconSolver {
             }
         }
         if (k2 > nnz || flopsOf(per2, layers) > flops) return null;
-        Backsolve.Exact bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
+        Backsolve.Exact bs;
+        try {
+            bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
+        } catch (SingularRidgeSystemException singular) {
+            return null; // a candidate whose system cannot be solved at this lambda is passed by, not the whole solve
+        }
         return new Explored(bs.w(), mk, exactQ(backend, x, bs.w(), wbar, g, lambda), 0, bs.gram());
     }
 
@@ -823,7 +836,12 @@ public final class FalconSolver {
             byte[] mk = project(w, grad, step, scores, layers, nnz, flops);
             if (Arrays.equals(mk, previous) || Arrays.equals(mk, mask)) continue;
             previous = mk;
-            Backsolve.Exact bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
+            Backsolve.Exact bs;
+            try {
+                bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
+            } catch (SingularRidgeSystemException singular) {
+                continue; // a candidate whose system cannot be solved at this lambda is passed by, not the whole solve
+            }
             double qb = exactQ(backend, x, bs.w(), wbar, g, lambda);
             best = better(best, new Explored(bs.w(), mk, qb, step, bs.gram()), q);
         }
