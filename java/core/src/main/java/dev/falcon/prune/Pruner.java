@@ -133,8 +133,13 @@ public final class Pruner implements AutoCloseable {
         if (stages == null && falcon == null && qFinal > qMp) {
             // The block-diagonal model drops what the blocks share, and capped sweeps stop short, so either can end above
             // mp itself; a backsolve that raises Q is not kept, as falcon keeps no step that raises it.
-            note = "the " + mode.cliName() + " backsolve raised Q from " + qMp + " to " + qFinal + " (its model drops what the blocks"
-                    + " share); mp's weights are kept";
+            String why = switch (mode) {
+                case BLOCK -> "its block-diagonal model drops what the blocks share";
+                case SWEEP -> "its sweeps stopped at their cap before converging";
+                // mp's weights are a point of the support the exact backsolve minimises over: only rounding is left
+                default -> "by float rounding: the two are equal to within it";
+            };
+            note = "the " + mode.cliName() + " backsolve raised Q from " + qMp + " to " + qFinal + " (" + why + "); mp's weights are kept";
             w = mpWeights;
             qFinal = qMp;
         }

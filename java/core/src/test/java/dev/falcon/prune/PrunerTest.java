@@ -371,6 +371,8 @@ class PrunerTest {
             try (PruneResult mp = pruner.prune(Method.MP, w, t, b);
                  PruneResult block = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 0.1, opt, dev.falcon.solve.Backsolve.Mode.BLOCK))) {
                 assertNotNull(block.solve().note(), "the block backsolve raises Q here");
+                // the note gives that mode's own reason (it used to blame the blocks whatever the mode)
+                assertTrue(block.solve().note().contains("(its block-diagonal model drops what the blocks share)"), block.solve().note());
                 assertEquals(block.solve().qMp(), block.solve().qFinal());
                 for (int i = 0; i < 4; i++) assertEquals(mp.prunedWeights().get(i), block.prunedWeights().get(i), "weight " + i);
             }
