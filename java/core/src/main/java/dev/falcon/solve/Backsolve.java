@@ -551,6 +551,18 @@ public final class Backsolve {
         for (int i = 0; i < size; i++) largestDiagonal = Math.max(largestDiagonal, system.get((long) i * size + i));
         try {
             backend.choleskyFactor(system, size);
+            // A factor whose smallest pivot is rounding residue also solves, into weights of 1e15 and more along the null
+            // directions (twin columns getting +d and -d), whose Q is still about the minimum: LAPACK and the reference
+            // Cholesky pass or refuse such a system by the luck of rounding. Both refuse it here.
+            double smallestPivotSquared = Double.POSITIVE_INFINITY;
+            for (int i = 0; i < size; i++) {
+                double pivot = system.get((long) i * size + i);
+                smallestPivotSquared = Math.min(smallestPivotSquared, pivot * pivot);
+            }
+            if (!(smallestPivotSquared > size * DOUBLE_EPSILON * largestDiagonal)) {
+                throw new ArithmeticException(String.format(Locale.ROOT, "smallest pivot squared %.3g is within the rounding of"
+                        + " the diagonal", smallestPivotSquared));
+            }
         } catch (ArithmeticException notPositiveDefinite) {
             double enough = Math.pow(10, Math.ceil(Math.log10(RIDGE_ROUNDING_MARGIN * largestDiagonal)));
             throw new SingularRidgeSystemException(InputException.of("--lambda", "value", String.format(Locale.ROOT, "lambda = %.3g leaves"
@@ -566,6 +578,8 @@ public final class Backsolve {
      * 1e-16 of double precision, so that its Cholesky factor is well defined.
      */
     private static final double RIDGE_ROUNDING_MARGIN = 1e-9;
+
+    private static final double DOUBLE_EPSILON = Math.ulp(1.0);
 
     /**
      * |K| <= n: gather K and solve the k x k normal equations, formed in double. Products with A in float would put an
