@@ -3,7 +3,9 @@
 
   bench.py summary RESULT.json            GB/s and side-by-side ratios of one saved run
   bench.py compare BASELINE.json NEW.json flags every benchmark more than 10% slower (exit 1), lists
-                                          those in only one of them (NEW, MISSING)
+            [--allow-missing]             those in only one of them (NEW, MISSING); a benchmark of the baseline
+                                          missing from NEW (not run, failed) also exits 1, unless
+                                          --allow-missing says NEW is a partial run on purpose
   bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description (and each entry's
                                           round, from run.sh's file names roundR-I.json)
 
@@ -11,7 +13,8 @@ A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several ent
 benchmark and parameters (interleaved rounds, A B A B) are reduced to their median, so a noisy
 neighbour in one round does not decide a ratio.
 
-Exit codes: 0 done (compare: none more than 10% slower), 1 compare found a benchmark more than 10% slower,
+Exit codes: 0 done (compare: none more than 10% slower, none missing), 1 compare found a benchmark more than 10%
+slower or (without --allow-missing) one of the baseline missing,
 2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results).
 """
 import json, math, os, platform, re, statistics, subprocess, sys, time
@@ -229,7 +232,7 @@ def summary(path):
                         print(f"{label:60s} {ratio:6.2f}x faster (block {base['blockSize']})")
 
 
-def compare(baseline_path, new_path):
+def compare(baseline_path, new_path, allow_missing=False):
     base, new = medians(load(baseline_path)), medians(load(new_path))
     slower = 0
     for k, (score, _, unit) in sorted(new.items()):
@@ -242,11 +245,16 @@ def compare(baseline_path, new_path):
         flag = "SLOWER" if s - b > THRESHOLD * b * (1 + THRESHOLD_ROUNDING) else "ok"
         slower += flag == "SLOWER"
         print(f"{flag:8s} {k[0]:40s} {b:10.3f} -> {s:10.3f} ms ({change * 100:+.1f}%) {dict(k[1])}")
-    for k in sorted(base.keys() - new.keys()):
+    missing = sorted(base.keys() - new.keys())
+    for k in missing:
         # in the baseline only: not run, failed, or run with other parameters in NEW
         print(f"MISSING  {k[0]} {dict(k[1])}")
     print(f"{slower} benchmark(s) more than {THRESHOLD * 100:.0f}% slower than the baseline")
-    return 1 if slower else 0
+    if missing:
+        # a guard that passes when a benchmark died (JMH goes on after a failed one) guards nothing
+        print(f"{len(missing)} benchmark(s) of the baseline missing from the new run"
+              + (" (allowed: --allow-missing)" if allow_missing else "; a partial run on purpose: --allow-missing"))
+    return 1 if slower or (missing and not allow_missing) else 0
 
 
 def merge(out, rounds):
@@ -269,8 +277,9 @@ def main(argv):
     try:
         if len(argv) >= 3 and argv[1] == "summary":
             summary(argv[2])
-        elif len(argv) == 4 and argv[1] == "compare":
-            return compare(argv[2], argv[3])
+        elif argv[1:2] == ["compare"] and len([a for a in argv[2:] if a != "--allow-missing"]) == 2:
+            files = [a for a in argv[2:] if a != "--allow-missing"]
+            return compare(files[0], files[1], "--allow-missing" in argv[2:])
         elif len(argv) >= 4 and argv[1] == "merge":
             merge(argv[2], argv[3:])
         else:

@@ -148,11 +148,21 @@ class BenchTest(unittest.TestCase):
         # GramBenchmark did not run (or failed) in the new run; streamingRead ran with another n
         new = self.save("new.json", [entry("ProductBenchmark.streamingRead", 100.0, n=1024), entry("SortBenchmark.sort", 10.0)])
         rc, out = self.run_bench(bench.compare, base, new)
-        self.assertEqual(rc, 0)
+        # a benchmark that died is no pass: exit 1, as for a slower one, unless the partial run is on purpose
+        self.assertEqual(rc, 1)
         self.assertRegex(out, r"NEW +ProductBenchmark.streamingRead .*'n': '1024'")
         self.assertRegex(out, r"MISSING +ProductBenchmark.streamingRead .*'n': '512'")
         self.assertRegex(out, r"MISSING +GramBenchmark.weightedGram")
         self.assertRegex(out, r"ok +SortBenchmark.sort")
+        self.assertIn("2 benchmark(s) of the baseline missing from the new run", out)
+        self.assertEqual(self.bench_command("compare", base, new).returncode, 1)
+        allowed = self.bench_command("compare", "--allow-missing", base, new)
+        self.assertEqual(allowed.returncode, 0, allowed.stdout + allowed.stderr)
+        self.assertIn("(allowed: --allow-missing)", allowed.stdout)
+        # only new benchmarks: nothing missing, exit 0
+        self.assertEqual(self.bench_command("compare", new, self.save("more.json", [entry("ProductBenchmark.streamingRead", 100.0, n=1024),
+                                                                                     entry("SortBenchmark.sort", 10.0),
+                                                                                     entry("GramBenchmark.weightedGram", 5.0)])).returncode, 0)
 
     def test_round_by_round_only_when_every_round_has_both(self):
         read, touch = "ProductBenchmark.nativeStreamingRead", "ProductBenchmark.nativeTwoTouchRead"
