@@ -82,7 +82,8 @@ exec "$java" "${opts[@]}" -jar "$here/lib/junit-console.jar" execute --class-pat
 SH
 cat > "$dir/bin/benchmarks" <<'SH'
 #!/usr/bin/env bash
-# JMH benchmarks: bin/benchmarks ProductBenchmark -p backendName=cuda,cpu   (any JMH options)
+# JMH benchmarks: bin/benchmarks ProductBenchmark -p backendName=cuda,cpu -p layout=column-major   (any JMH options;
+# ProductBenchmark refuses layout=panels for cuda, which keeps X column-major)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 cp="$here/lib/falcon-benchmarks.jar:$here/lib/falcon.jar:$here/lib/jmh-core-1.37.jar:$here/lib/jopt-simple-5.0.4.jar:$here/lib/commons-math3-3.6.1.jar"
@@ -96,7 +97,8 @@ libnvJitLink.so.13 on the library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib
   bin/falcon env                      backends found; cuda says why when it cannot run
   bin/falcon prune --device cuda --example resnet20
   bin/gpu-tests                       GPU test suite (skips visibly, with the reason, without a GPU)
-  bin/benchmarks -p backendName=cuda,cpu  JMH benchmarks
+  bin/benchmarks -p backendName=cuda,cpu -p layout=column-major
+                                      JMH benchmarks (layout=panels is the cpu backend's only)
 TXT
 
 mkdir -p "$out"

@@ -57,6 +57,7 @@ public class ProductBenchmark {
     /**
      * "panels": X as the backend stores it for the solver (cpu: row-major panels equal to the blocks, see HostMatrix);
      * "column-major": the layout every backend reads, and the one a Fortran-order float32 file maps without a copy.
+     * A backend with no panel layout (java, cuda) refuses "panels" rather than measure column-major X under its name.
      */
     @Param({"panels", "column-major"})
     public String layout;
@@ -83,6 +84,13 @@ public class ProductBenchmark {
             case "column-major" -> backend.allocate(n, p, null);
             default -> throw new IllegalArgumentException("layout must be panels or column-major, got " + layout);
         };
+        if (layout.equals("panels") && x.isColumnMajor()) {
+            // the java and cuda backends store X column-major whatever the blocks: results labelled panels would be of
+            // column-major X, and the summary would pair them with the cpu backend's panels
+            x.close();
+            throw new IllegalStateException("layout=panels: the " + backendName + " backend stores X column-major;"
+                    + " run it with -p layout=column-major");
+        }
         backend.fillUniform(x.data(), x.elements(), 20261125L, 1f);
         // sasum counts in 32 bits: cast whole, an X of 2^31 elements or more (n = 2048 at p = 2M) read a wrapped count
         // and reported a far too fast read; such an X is read in consecutive chunks, one pass as before
