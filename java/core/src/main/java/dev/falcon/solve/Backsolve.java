@@ -550,19 +550,7 @@ public final class Backsolve {
         double largestDiagonal = 0;
         for (int i = 0; i < size; i++) largestDiagonal = Math.max(largestDiagonal, system.get((long) i * size + i));
         try {
-            backend.choleskyFactor(system, size);
-            // A factor whose smallest pivot is rounding residue also solves, into weights of 1e15 and more along the null
-            // directions (twin columns getting +d and -d), whose Q is still about the minimum: LAPACK and the reference
-            // Cholesky pass or refuse such a system by the luck of rounding. Both refuse it here.
-            double smallestPivotSquared = Double.POSITIVE_INFINITY;
-            for (int i = 0; i < size; i++) {
-                double pivot = system.get((long) i * size + i);
-                smallestPivotSquared = Math.min(smallestPivotSquared, pivot * pivot);
-            }
-            if (!(smallestPivotSquared > size * DOUBLE_EPSILON * largestDiagonal)) {
-                throw new ArithmeticException(String.format(Locale.ROOT, "smallest pivot squared %.3g is within the rounding of"
-                        + " the diagonal", smallestPivotSquared));
-            }
+            choleskyAboveRounding(backend, system, size);
         } catch (ArithmeticException notPositiveDefinite) {
             double enough = Math.pow(10, Math.ceil(Math.log10(RIDGE_ROUNDING_MARGIN * largestDiagonal)));
             throw new SingularRidgeSystemException(InputException.of("--lambda", "value", String.format(Locale.ROOT, "lambda = %.3g leaves"
@@ -570,6 +558,27 @@ public final class Backsolve {
                     + " X are rank-deficient there and lambda is below the rounding", lambda, size, size, largestDiagonal,
                     notPositiveDefinite.getMessage()),
                     String.format(Locale.ROOT, "give a larger --lambda, %.0e or more in the ridge convention", enough)).getMessage());
+        }
+    }
+
+    /**
+     * {@link ComputeBackend#choleskyFactor}, also refusing (ArithmeticException) a factor whose smallest pivot is rounding
+     * residue: it solves too, into weights of 1e15 and more along the null directions (twin columns getting +d and -d)
+     * whose Q is still about the minimum, and LAPACK and the reference Cholesky pass or refuse such a system by the luck
+     * of rounding.
+     */
+    static void choleskyAboveRounding(ComputeBackend backend, DoublePointer system, int size) {
+        double largestDiagonal = 0;
+        for (int i = 0; i < size; i++) largestDiagonal = Math.max(largestDiagonal, system.get((long) i * size + i));
+        backend.choleskyFactor(system, size);
+        double smallestPivotSquared = Double.POSITIVE_INFINITY;
+        for (int i = 0; i < size; i++) {
+            double pivot = system.get((long) i * size + i);
+            smallestPivotSquared = Math.min(smallestPivotSquared, pivot * pivot);
+        }
+        if (!(smallestPivotSquared > size * DOUBLE_EPSILON * largestDiagonal)) {
+            throw new ArithmeticException(String.format(Locale.ROOT, "smallest pivot squared %.3g is within the rounding of the"
+                    + " largest diagonal %.3g", smallestPivotSquared, largestDiagonal));
         }
     }
 

@@ -703,7 +703,7 @@ public final class FalconSolver {
                 identity[i * n + i] = 1;
             }
             inverse.put(identity, 0, n * n);
-            backend.choleskyFactor(a, n);
+            Backsolve.choleskyAboveRounding(backend, a, n);
             if (residual != null) {
                 // r = X (w - wbar) at the exact backsolve of K, from the n x n system: r = M^{-1} (lambda c - X_K g_K)
                 // with c = -X_{not K} wbar_{not K}. Recomputing X (w - wbar) in float instead would lose the few

@@ -460,7 +460,7 @@ final class SwapPolish {
         try (DoublePointer a = new DoublePointer((long) n * n)) {
             Pointer.memcpy(a, gram.matrix(), (long) n * n * Double.BYTES);
             for (int i = 0; i < n; i++) a.put((long) i * n + i, a.get((long) i * n + i) + lambda);
-            backend.choleskyFactor(a, n);
+            Backsolve.choleskyAboveRounding(backend, a, n);
             double[] f = new double[n * n];
             a.get(f, 0, n * n);
             return f;
