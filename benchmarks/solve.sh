@@ -32,7 +32,7 @@ for c in "${cases[@]}"; do
   ex=${c%%:*}; n=${c##*:}
   args=(prune --example "$ex" --n "$n" --method falcon --keep-flops 0.3 --threads "$threads"
         --out "$tmp/w$i.npy" --report "$tmp/report$i.json" --quiet)
-  echo "== ./falcon ${args[*]:0:10} (FALCON_HEAP=$FALCON_HEAP)" >&2
+  echo "== ./falcon ${args[*]:0:11} (FALCON_HEAP=$FALCON_HEAP)" >&2   # up to the thread count, without the temporary paths
   start=$(date +%s.%N)
   if [ $have_time = 1 ]; then
     /usr/bin/time -v -o "$tmp/time$i.txt" ./falcon "${args[@]}"
