@@ -246,6 +246,8 @@ void gemv_t_range(const float* x, int64_t n, int64_t j0, int64_t j1, const float
 }
 
 // ------------------------------------------------------------------ panel layout
+// "C++ harness" below: benchmarks/native/kernel_harness.cpp (benchmarks/native/harness.sh builds and runs it); the
+// variants named before 2026-12-03 night were measured with earlier versions of it.
 // In a row-major panel every row segment is contiguous, so both products of a block are computed while its rows
 // are in L1: s_i = row_i . d, then out += s_i row_i. X is read exactly once, as one sequential stream. Four rows at
 // a time share the loads of d and of out (JMH, n = 512, block 2000, 2 threads: 0.86-0.96x of a streaming read of the
