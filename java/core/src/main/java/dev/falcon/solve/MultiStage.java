@@ -14,7 +14,8 @@ import java.util.Locale;
  * weights (stage 0 around the dense weights) with the gradients the {@link GradientSource} gives for
  * that stage: the same X every stage (continuation), one file per stage ({@link FilePatternGradients}), or X
  * recomputed by an external command at the new weights ({@link CommandGradients}). Stage 0's X is the one at
- * the dense weights; stage t's X is at the weights stage t-1 produced. When a source fails
+ * the dense weights; stage t's X is at the weights stage t-1 produced. The first-order term g (measured at the dense
+ * weights) enters the first stage that prunes, the one around the dense weights, only. When a source fails
  * ({@link SourceFailure}) the run stops and returns the last completed stage's weights.
  */
 public final class MultiStage {
@@ -163,7 +164,10 @@ public final class MultiStage {
                 log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9, from));
                 continue;
             }
-            last = solver.solve(x, w, g, lambda, layers, sT, fT, null, opt);
+            // g is the first-order term at the dense weights: a stage around the weights an earlier stage produced has
+            // none, as without g (that stage's backsolve left them stationary on their support). Passed again, each
+            // stage would take another step along -g, and T stages would move the weights T times as far as one.
+            last = solver.solve(x, w, last == null ? g : null, lambda, layers, sT, fT, null, opt);
             w = last.weights();
             mask = last.mask();
             log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), last.qFinal(), last.iterations(), (System.nanoTime() - t0) / 1e9, from));

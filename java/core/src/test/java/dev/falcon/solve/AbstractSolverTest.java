@@ -844,6 +844,26 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * The first-order term g is measured at the dense weights and enters falcon++ once. At the final budgets from the
+     * first stage on (const), later stages start from weights that already fit: with g passed to every stage, each one
+     * took another step along -g around its predecessor's weights, and four stages ended far from one stage's answer.
+     */
+    @Test
+    public void multiStageAppliesTheFirstOrderTermOnce() {
+        Instance in = randomInstance(new SplittableRandom(61), 12, 200, 3, true);
+        SolverOptions opt = SolverOptions.defaults().withMaxIterations(30).withSwapCandidates(2);
+        try (HostMatrix x = in.matrix()) {
+            MultiStage.Result one = MultiStage.run(backend, MultiStage.GradientSource.fixed(x), in.wbar, in.g, in.lambda, in.layers,
+                    in.nnz, in.flops, 1, MultiStage.Schedule.CONST, 1.0, 1.0, opt);
+            MultiStage.Result four = MultiStage.run(backend, MultiStage.GradientSource.fixed(x), in.wbar, in.g, in.lambda, in.layers,
+                    in.nnz, in.flops, 4, MultiStage.Schedule.CONST, 1.0, 1.0, opt);
+            double qOne = referenceQ(in, toDouble(one.weights())), qFour = referenceQ(in, toDouble(four.weights()));
+            assertEquals(qOne, qFour, 1e-4 * Math.abs(qOne), "Q of one stage " + qOne + ", of four const stages " + qFour);
+            for (int j = 0; j < in.p; j++) assertEquals(one.weights()[j], four.weights()[j], 1e-4, "weight " + j);
+        }
+    }
+
     @Test
     public void swapPolishMoveFormulasMatchBacksolves() {
         SplittableRandom rnd = new SplittableRandom(20261203);
