@@ -49,7 +49,7 @@ public final class MultiStage {
     }
 
     /**
-     * Gradients X for a stage, at the weights the previous stage produced (stage 0: the dense weights); the
+     * Gradients X for a stage (n x p, stage 0's n in every stage), at the weights the previous stage produced (stage 0: the dense weights); the
      * source owns what it returns (valid until the next call or close). A source that cannot deliver throws
      * {@link SourceFailure} to stop the run cleanly (other exceptions propagate).
      */
@@ -128,6 +128,8 @@ public final class MultiStage {
         FalconSolver solver = new FalconSolver(backend);
         HostMatrix x = null;
         HostMatrix scanned = null; // the last X scanned for NaN/Inf
+        long rows0 = -1; // n of stage 0's X
+        String from0 = null;
         String stopped = null;
         double qHeld = Double.NaN, qReferenceHeld = Double.NaN;
         for (int t = 0; t < stages; t++) {
@@ -154,6 +156,15 @@ public final class MultiStage {
             if (x == null || x.cols() != p) {
                 throw new IllegalArgumentException("the gradient source gave stage " + t + " (" + from + ") "
                         + (x == null ? "no X" : "an X of " + x.rows() + " x " + x.cols()) + ": X must have one column per weight, p = " + p);
+            }
+            // as the file and command sources require: the samples are the calibration set, and lambda in the authors'
+            // convention (l2 * n) and the report's Q were fixed with stage 0's n
+            if (rows0 < 0) {
+                rows0 = x.rows();
+                from0 = from;
+            } else if (x.rows() != rows0) {
+                throw new IllegalArgumentException("the gradient source gave stage " + t + " (" + from + ") an X of " + x.rows() + " x " + x.cols()
+                        + " but stage 0's X (" + from0 + ") is " + rows0 + " x " + p + ": every stage's X must have the same samples (n) and weights (p)");
             }
             if (!source.verifiesFinite() && !(source instanceof FixedSource && x == scanned)) {
                 // a NaN in X makes every Q NaN: no step is ever accepted and the stage would end on its start weights

@@ -52,6 +52,25 @@ class GradientSourcesTest {
         return w;
     }
 
+    /**
+     * The file and command sources refuse an X of another n; an embedder's own source was held only to p, and a stage on
+     * fewer samples ran on without a word, under a lambda (l2 * n in the authors' convention) and a Q fixed with stage 0's n.
+     */
+    @Test
+    void aSourceWhoseLaterXHasAnotherNIsRefusedNamingTheStage() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1); HostMatrix fewer = HostMatrix.allocate(N - 1, P)) {
+            for (int i = 0; i < (N - 1) * P; i++) fewer.data().put(i, 0.5f * first.data().get(i));
+            MultiStage.GradientSource source = new MultiStage.GradientSource() {
+                @Override public HostMatrix gradients(int stage, float[] weights) { return stage == 0 ? first : fewer; }
+                @Override public String describe(int stage) { return "my export of stage " + stage; }
+            };
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MultiStage.run(b, source, wbar(), null, 0.1,
+                    layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8, SolverOptions.defaults().withMaxIterations(3)));
+            assertTrue(e.getMessage().contains("stage 1 (my export of stage 1)") && e.getMessage().contains((N - 1) + " x " + P)
+                    && e.getMessage().contains("stage 0's X (my export of stage 0) is " + N + " x " + P), e.getMessage());
+        }
+    }
+
     @Test
     void patternChecksEveryStageFileUpFront() {
         writeX(dir.resolve("X_0.npy"), 1);
