@@ -57,17 +57,21 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
      * caller checks them before it loads anything.
      */
     public static RawMatrixSource[] stageSources(String pattern, int stages, String field) {
-        RawMatrixSource[] sources = new RawMatrixSource[stages];
+        // grown file by file: sized by --stages up front, a mistyped --stages 2000000000 ended in "out of memory" instead
+        // of naming the first missing file
+        java.util.List<RawMatrixSource> sources = new java.util.ArrayList<>();
         for (int t = 0; t < stages; t++) {
             String spec = fileOf(pattern, t);
-            sources[t] = ArrayFiles.matrixSource(spec, field);
-            if (sources[t].rows() != sources[0].rows() || sources[t].cols() != sources[0].cols()) {
-                throw InputException.of(spec, field, "X of stage " + t + " has shape " + sources[t].rows() + " x " + sources[t].cols()
-                        + " but stage 0 (" + fileOf(pattern, 0) + ") is " + sources[0].rows() + " x " + sources[0].cols(),
+            RawMatrixSource s = ArrayFiles.matrixSource(spec, field);
+            RawMatrixSource s0 = t == 0 ? s : sources.get(0);
+            if (s.rows() != s0.rows() || s.cols() != s0.cols()) {
+                throw InputException.of(spec, field, "X of stage " + t + " has shape " + s.rows() + " x " + s.cols()
+                        + " but stage 0 (" + fileOf(pattern, 0) + ") is " + s0.rows() + " x " + s0.cols(),
                         "every stage's X must have the same samples (n) and weights (p)");
             }
+            sources.add(s);
         }
-        return sources;
+        return sources.toArray(new RawMatrixSource[0]);
     }
 
     public long rows() { return sources[0].rows(); }

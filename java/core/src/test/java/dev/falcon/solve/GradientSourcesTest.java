@@ -71,6 +71,16 @@ class GradientSourcesTest {
         }
     }
 
+    /** A mistyped --stages is answered with the first missing file, not with "out of memory" for a table sized by it. */
+    @Test
+    void patternWithHugeStageCountNamesTheFirstMissingFile() {
+        writeX(dir.resolve("X_0.npy"), 1);
+        writeX(dir.resolve("X_1.npy"), 2);
+        String pattern = dir.resolve("X_{t}.npy").toString();
+        InputException e = assertThrows(InputException.class, () -> FilePatternGradients.stageSources(pattern, 1 << 30, "--grads"));
+        assertTrue(e.getMessage().contains("X_2.npy"), e.getMessage());
+    }
+
     @Test
     void patternChecksEveryStageFileUpFront() {
         writeX(dir.resolve("X_0.npy"), 1);
