@@ -384,7 +384,7 @@ final class PruneCommand implements Callable<Integer> {
                     // the stages saw other X; Q before and after is measured on the one at the dense weights
                     objective.put("x", "stage 0's X (" + (model != null ? "the example's" : gradsFile()) + "), at the dense weights");
                 }
-                objective.put("lower_bound", lowerBoundReport(backend, res, layers, budgets, after));
+                objective.put("lower_bound", lowerBoundReport(backend, res, layers, budgets, after, withinBudgets(r, budgets)));
                 if (r.solve() != null) {
                     objective.put("solver", solverReport(r, budgets));
                 }
@@ -900,7 +900,8 @@ final class PruneCommand implements Callable<Integer> {
         return o;
     }
 
-    private Map<String, Object> lowerBoundReport(ComputeBackend backend, Resources res, LayerTable layers, Budgets b, Objective.Value after) {
+    private Map<String, Object> lowerBoundReport(ComputeBackend backend, Resources res, LayerTable layers, Budgets b, Objective.Value after,
+                                                 boolean within) {
         LowerBound ours = Objective.lowerBound(backend, res.weights, res.g, after.lambda(), layers, b.nnz(), b.flops());
         // the authors' objective has no linear term: its bound is the same one without g
         LowerBound theirs = res.g == null ? ours : Objective.lowerBound(backend, res.weights, null, after.lambda(), layers, b.nnz(), b.flops());
@@ -910,8 +911,11 @@ final class PruneCommand implements Callable<Integer> {
                 + " could still go; with n much smaller than the support it is small.");
         o.put("ours", ours.value());
         o.put("falcon_authors", theirs.value());
-        o.put("relative_gap_of_after", ours.relativeRoom(after.q()));
-        o.put("relative_gap_of_after_falcon_authors", theirs.relativeRoom(after.falconValue()));
+        // weights outside the budgets (falcon++ stopped before its last stage) are no w the bound speaks of: their Q may
+        // lie below it, and a negative "gap" would read as a bound that does not hold
+        o.put("relative_gap_of_after", within ? ours.relativeRoom(after.q()) : null);
+        o.put("relative_gap_of_after_falcon_authors", within ? theirs.relativeRoom(after.falconValue()) : null);
+        if (!within) o.put("gap_note", "not compared: the weights are not within the budgets (falcon++ stopped before its last stage)");
         o.put("of_which_selection_lp", ours.selectionSlack());
         return o;
     }
@@ -1050,7 +1054,8 @@ final class PruneCommand implements Callable<Integer> {
             @SuppressWarnings("unchecked") Map<String, Object> bound = (Map<String, Object>) objective.get("lower_bound");
             double floor = (Double) bound.get("ours"), after = (Double) ours.get("after");
             o.printf(Locale.ROOT, "  lower bound: no w within the budgets has Q below %.6g; %s%n", floor,
-                    floor > 0 && after > 1.5 * floor ? String.format(Locale.ROOT, "Q after is %.3g times that", after / floor)
+                    bound.get("relative_gap_of_after") == null ? "Q after is not compared: the weights are not within the budgets"
+                    : floor > 0 && after > 1.5 * floor ? String.format(Locale.ROOT, "Q after is %.3g times that", after / floor)
                             : String.format(Locale.ROOT, "Q after is %.3g above it (relative to Q)", (Double) bound.get("relative_gap_of_after")));
         }
         if (r.solve() != null) {

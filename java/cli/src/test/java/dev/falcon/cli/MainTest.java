@@ -769,6 +769,12 @@ class MainTest {
                 && rep.at("/budgets/achieved/flops").asDouble() <= rep.at("/budgets/asked/flops").asDouble() * (1 + 1e-12),
                 rep.at("/budgets/within_budgets").asBoolean(), rep.get("budgets").toString());
         assertTrue(solver.at("/stages/0/iterations").asInt() > 0 || solver.at("/stages/0/kept").asLong() < P, solver.toString());
+        // stage 0's weights keep more than the budgets allow: the bound on w within them says nothing of their Q (which
+        // was below it, a negative "gap" in the report and "-1.22 above it" in the summary)
+        assertFalse(rep.at("/budgets/within_budgets").asBoolean(), rep.get("budgets").toString());
+        JsonNode bound = rep.at("/objective/lower_bound");
+        assertTrue(bound.get("relative_gap_of_after").isNull() && bound.get("relative_gap_of_after_falcon_authors").isNull(), bound.toString());
+        assertTrue(bound.at("/gap_note").asText().contains("not within the budgets"), bound.toString());
         try (var w = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "out", P)) {
             long nz = 0;
             for (int i = 0; i < P; i++) if (w.get(i) != 0) nz++;
