@@ -552,6 +552,16 @@ final class PruneCommand implements Callable<Integer> {
         for (String o : List.of("--stages", "--schedule", "--start-keep", "--start-keep-flops", "--start-keep-nnz")) {
             if (!plusPlus && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon++", "drop it, or use --method falcon++");
         }
+        // one stage runs at the final budgets, as every const stage does: no schedule or start level is read
+        boolean constant = schedule != null && schedule.trim().equalsIgnoreCase("const");
+        for (String o : List.of("--schedule", "--start-keep", "--start-keep-flops", "--start-keep-nnz")) {
+            if (plusPlus && stages == 1 && given.hasMatchedOption(o)) {
+                throw InputException.of(o, "option", "does not apply with --stages 1 (the one stage runs at the final budgets)", "drop it, or give --stages 2 or more");
+            }
+            if (plusPlus && constant && !o.equals("--schedule") && given.hasMatchedOption(o)) {
+                throw InputException.of(o, "option", "does not apply with --schedule const (every stage runs at the final budgets)", "drop it, or choose poly, linear or exp");
+            }
+        }
         for (String o : List.of("--max-iterations", "--tolerance", "--hessian", "--rounds", "--swap-candidates", "--stable-iterations")) {
             if (!falcon && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon and falcon++", "drop it, or use --method falcon");
         }

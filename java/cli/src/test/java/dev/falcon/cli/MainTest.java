@@ -658,6 +658,10 @@ class MainTest {
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--linear-term", wFile.toString(),
                 "--out", outDir.resolve("p.npy").toString()), 2, "--linear-term", "--grads");
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");
+        // one stage, or const stages, run at the final budgets: a start level or schedule given there was dropped unread
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--start-keep", "0.8")), 2, "--start-keep", "--stages 1");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--schedule", "exp")), 2, "--schedule", "--stages 1");
+        assertFails(run(fileArgs("--method", "falcon++", "--schedule", "const", "--start-keep-flops", "0.8")), 2, "--start-keep-flops", "const");
         assertFails(run(fileArgs("--method", "falcon++", "--schedule", "cosine")), 2, "--schedule", "poly");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon",
                 "--out", outDir.resolve("p.npy").toString()), 2, "--grads", "falcon");
