@@ -459,12 +459,13 @@ final class PruneCommand implements Callable<Integer> {
                     "give --keep-nnz, --nnz or --sparsity, or drop --start-keep-nnz");
         }
         // (a target of 1 is no budget at all: then any start level only moves the other budget)
+        // named after the option that gave the level: --start-keep alone must not send the user to one never given
         if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {
-            throw InputException.of("--start-keep-flops", "value", startFlopsLevel() + " is below the FLOP target " + budgets.flopsFraction()
+            throw InputException.of(startKeepFlops != null ? "--start-keep-flops" : "--start-keep", "value", startFlopsLevel() + " is below the FLOP target " + budgets.flopsFraction()
                     + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
         }
         if (budgets.nnzFraction() < 1 && startNnzLevel() < budgets.nnzFraction() * (1 - 1e-12)) {
-            throw InputException.of("--start-keep-nnz", "value", startNnzLevel() + " is below the NNZ target " + budgets.nnzFraction()
+            throw InputException.of(startKeepNnz != null ? "--start-keep-nnz" : "--start-keep", "value", startNnzLevel() + " is below the NNZ target " + budgets.nnzFraction()
                     + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
         }
     }

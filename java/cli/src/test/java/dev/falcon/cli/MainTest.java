@@ -653,6 +653,10 @@ class MainTest {
         assertFails(run(fileArgs("--method", "magnitude", "--block-size", "100")), 2, "--block-size");
         assertFails(run(fileArgs("--seed", "3")), 2, "--seed", "--example");
         assertFails(run(fileArgs("--method", "falcon++", "--keep-flops", "0.5", "--start-keep-flops", "0.3")), 2, "--start-keep-flops", "below");
+        // the shorthand below a target is named as given, not as the option it stands for
+        Run shorthand = run(fileArgs("--method", "falcon++", "--keep-flops", "0.3", "--keep-nnz", "0.9", "--start-keep", "0.5"));
+        assertFails(shorthand, 2, "--start-keep: value: 0.5 is below the NNZ target");
+        assertFalse(shorthand.err().contains("--start-keep-nnz"), shorthand.err());
         assertFails(run(fileArgs("--method", "falcon++", "--keep-flops", "0.5", "--start-keep-nnz", "0.9")), 2, "--start-keep-nnz", "no NNZ budget");
         assertFails(run(fileArgs("--method", "falcon++", "--keep-nnz", "0.5", "--start-keep-flops", "0.9")), 2, "--start-keep-flops", "no FLOP budget");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--linear-term", wFile.toString(),
