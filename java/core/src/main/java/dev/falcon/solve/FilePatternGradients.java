@@ -62,6 +62,13 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         java.util.List<RawMatrixSource> sources = new java.util.ArrayList<>();
         for (int t = 0; t < stages; t++) {
             String spec = fileOf(pattern, t);
+            if (!java.nio.file.Files.exists(ArrayFiles.fileOf(spec))) {
+                // a bare "does not exist" left open whether {t} counts from 0 or 1, or how many files --stages asks for
+                boolean fromOne = t == 0 && stages > 1 && java.nio.file.Files.exists(ArrayFiles.fileOf(fileOf(pattern, stages)));
+                throw InputException.of(spec, field, "does not exist: the X of stage " + t + " of 0.." + (stages - 1) + " ({t} counts the --stages "
+                        + stages + " stages from 0; stage 0's X is at the dense weights)" + (fromOne ? "; " + fileOf(pattern, stages) + " exists: are the files numbered from 1?" : ""),
+                        "write every stage's file before the run (nothing is waited for), or give fewer --stages");
+            }
             RawMatrixSource s = ArrayFiles.matrixSource(spec, field);
             RawMatrixSource s0 = t == 0 ? s : sources.get(0);
             if (s.rows() != s0.rows() || s.cols() != s0.cols()) {

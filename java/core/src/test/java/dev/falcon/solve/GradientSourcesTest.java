@@ -89,6 +89,15 @@ class GradientSourcesTest {
             String pattern = dir.resolve("X_{t}.npy").toString();
             InputException e = assertThrows(InputException.class, () -> new FilePatternGradients(b, first, pattern, 3, "--grads"));
             assertTrue(e.getMessage().contains("X_2.npy"), e.getMessage());
+            // the missing file is placed in the numbering: stage 2 of 0..2, {t} from 0
+            assertTrue(e.getMessage().contains("stage 2 of 0..2") && e.getMessage().contains("from 0"), e.getMessage());
+            // files numbered from 1 (X_1, X_2 for two stages): stage 0's is missing, and the message says why it was looked for
+            e = assertThrows(InputException.class, () -> FilePatternGradients.stageSources(dir.resolve("X_{t}.npy").toString().replace("X_", "Y_"), 2, "--grads"));
+            assertTrue(e.getMessage().contains("Y_0.npy") && e.getMessage().contains("stage 0 of 0..1"), e.getMessage());
+            writeX(dir.resolve("Z_1.npy"), 1);
+            writeX(dir.resolve("Z_2.npy"), 2);
+            e = assertThrows(InputException.class, () -> FilePatternGradients.stageSources(dir.resolve("Z_{t}.npy").toString(), 2, "--grads"));
+            assertTrue(e.getMessage().contains("Z_0.npy") && e.getMessage().contains("numbered from 1"), e.getMessage());
             try (FilePatternGradients src = new FilePatternGradients(b, first, pattern, 2, "--grads")) {
                 assertSame(first, src.gradients(0, wbar()));
                 HostMatrix x1 = src.gradients(1, wbar());
