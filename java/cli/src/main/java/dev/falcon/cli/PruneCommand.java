@@ -676,7 +676,19 @@ final class PruneCommand implements Callable<Integer> {
             o.put("stages", st);
             o.put("completed_stages", s.multiStage().stages().size());
             o.put("stopped", s.multiStage().stopped());
-            o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights); the iteration log is the last stage's");
+            String linear = "";
+            if (linearTerm != null) {
+                MultiStage.Stage first = null;
+                for (MultiStage.Stage e : s.multiStage().stages()) {
+                    if (e.nnzBudget() < budgets.parameters() || e.flopsBudget() < budgets.denseFlops()) {
+                        first = e;
+                        break;
+                    }
+                }
+                linear = first == null ? "; no stage pruned, so the linear term g entered none"
+                        : "; the linear term g (at the dense weights) enters stage " + first.stage() + ", the first that prunes, only";
+            }
+            o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights" + linear + "); the iteration log is the last stage's");
         }
         return o;
     }

@@ -789,4 +789,29 @@ class MainTest {
             assertEquals(solver.at("/stages/0/kept").asLong(), nz);
         }
     }
+    /**
+     * --linear-term with falcon++: const stages all run at the final budgets, so four of them must end where one does.
+     * With g passed to every stage, each later stage took another step along -g and Q after grew stage by stage.
+     */
+    @Test
+    void linearTermEntersFalconPlusPlusOnce() throws IOException {
+        Path g = dir.resolve("g.npy");
+        try (FloatPointer v = values(P, 5)) {
+            for (int i = 0; i < P; i++) v.put(i, 3 * v.get(i));
+            Npy.writeFloat32(g, v, new long[] {P});
+        }
+        ObjectMapper mapper = new ObjectMapper();
+        double[] q = new double[2];
+        String[][] stages = {{"--stages", "1"}, {"--stages", "4", "--schedule", "const"}};
+        for (int k = 0; k < 2; k++) {
+            List<String> a = new ArrayList<>(List.of(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--linear-term", g.toString(), "--lambda", "0.1")));
+            a.addAll(List.of(stages[k]));
+            Run r = run(a.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            JsonNode rep = mapper.readTree(outDir.resolve("r.json").toFile());
+            q[k] = rep.at("/objective/ours/after").asDouble();
+            assertTrue(rep.at("/objective/solver/stages_note").asText().contains("enters stage 0, the first that prunes, only"), rep.at("/objective/solver").toString());
+        }
+        assertEquals(q[0], q[1], 1e-6 * Math.abs(q[0]), "Q after one stage " + q[0] + ", after four const stages " + q[1]);
+    }
 }
