@@ -119,6 +119,16 @@ public final class MultiStage {
         int p = wbar.length;
         double dense = layers.denseFlops();
         double nnzT = (double) nnz / p, flopsT = dense > 0 ? flops / dense : 0;
+        // A start below its target was raised to the target without a word: every stage then ran at the final budget,
+        // a const schedule nobody asked for. (A target of 1 is no budget: any start level of it is moot, as --start-keep.)
+        if (nnzT < 1 && startNnz < nnzT * (1 - 1e-12)) {
+            throw new IllegalArgumentException("the NNZ start level " + startNnz + " is below the NNZ target " + nnzT
+                    + ": the schedule runs from the start level down to the target");
+        }
+        if (flopsT < 1 && startFlops < flopsT * (1 - 1e-12)) {
+            throw new IllegalArgumentException("the FLOP start level " + startFlops + " is below the FLOP target " + flopsT
+                    + ": the schedule runs from the start level down to the target");
+        }
         float[] w = wbar.clone();
         // the support of the weights as given: already partly pruned weights keep their zeros out of it, as mp's and falcon's masks do
         byte[] mask = new byte[p];

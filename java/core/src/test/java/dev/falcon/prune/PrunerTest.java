@@ -417,4 +417,29 @@ class PrunerTest {
             }
         }
     }
+    /** As on the CLI, a start level below its target is refused; it was raised to the target, turning the schedule const. */
+    @Test
+    void falconPlusPlusRefusesAStartLevelBelowItsTarget() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
+        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(6, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 3, 0.1f, 5);
+            var opt = dev.falcon.solve.SolverOptions.defaults().withMaxIterations(5);
+            double[][] starts = {{0.4, 1.0}, {1.0, 0.2}};
+            for (double[] s : starts) {
+                Pruner.StagePlan plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.LINEAR, s[0], s[1], null);
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b, new Pruner.SolverInputs(x, null, 0.1, opt, null, plan)).close());
+                assertTrue(e.getMessage().contains(s[0] < 1 ? "NNZ start level 0.4" : "FLOP start level 0.2"), e.getMessage());
+            }
+            // a start level for a budget that stays dense is moot (the --start-keep shorthand): no error
+            Budgets flopsOnly = Budgets.resolve(t, 0.3, null, null, null, null);
+            Pruner.StagePlan plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.5, 0.5, null);
+            try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, flopsOnly, new Pruner.SolverInputs(x, null, 0.1, opt, null, plan))) {
+                assertEquals(50, r.solve().multiStage().stages().get(0).nnzBudget());
+            }
+        }
+    }
 }
