@@ -503,8 +503,10 @@ public final class FalconSolver {
         int p = w.length;
         MoveEstimates moves = moveEstimates(x, wbar, g, lambda, w, mask, searchMode(opt) == Backsolve.Mode.EXACT);
         double[] gain = moves.gain(), loss = moves.loss();
-        int c = opt.swapCandidates();
-        int pool = PAIR_POOL * c;
+        // no more candidates than weights: a larger --swap-candidates sized arrays by it (out of memory) or overflowed the
+        // pool below into a negative array size
+        int c = Math.min(opt.swapCandidates(), p);
+        int pool = (int) Math.min((long) PAIR_POOL * c, p);
         int[] in = topIndices(p, pool, i -> mask[i] == 0 && gain[i] > 0 ? gain[i] : Double.NEGATIVE_INFINITY);
         // the cheapest removals of every layer: a swap's FLOP change depends only on the two layers
         int[][] cheapest = new int[layers.size()][];

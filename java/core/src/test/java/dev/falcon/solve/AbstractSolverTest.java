@@ -864,6 +864,23 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * A swap-candidate count beyond p asks for every weight: --swap-candidates 200000000 ended in a NegativeArraySizeException
+     * (16 c overflowed int), 2000000000 in "out of memory" (arrays sized by c).
+     */
+    @Test
+    public void swapCandidatesBeyondPAreEveryWeight() {
+        Instance in = randomInstance(new SplittableRandom(67), 6, 20, 2, false);
+        SolverOptions opt = SolverOptions.defaults().withMaxIterations(10);
+        try (HostMatrix x = in.matrix()) {
+            FalconSolver solver = new FalconSolver(backend);
+            FalconSolver.Result all = solver.solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, opt.withSwapCandidates(in.p));
+            FalconSolver.Result huge = solver.solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, opt.withSwapCandidates(200_000_000));
+            assertArrayEquals(all.weights(), huge.weights());
+            assertFeasible(in, huge.mask());
+        }
+    }
+
     @Test
     public void swapPolishMoveFormulasMatchBacksolves() {
         SplittableRandom rnd = new SplittableRandom(20261203);
