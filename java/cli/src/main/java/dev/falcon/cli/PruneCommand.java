@@ -525,6 +525,8 @@ final class PruneCommand implements Callable<Integer> {
             }
             if (gradsPattern()) throw InputException.of("--grads-command", "option", "cannot be combined with a per-stage --grads pattern", "give one gradient source");
             if (grads == null && example == null) throw InputException.of("--grads-command", "option", "needs --grads (X of stage 0, at the dense weights)", "give --grads X.npy");
+            // it runs before stages 1 .. T-1 only: with one stage it would be accepted and never run
+            if (stages == 1) throw InputException.of("--grads-command", "option", "does not apply with --stages 1 (it runs before each stage t >= 1)", "drop it, or give --stages 2 or more");
         }
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
         for (Object[] o : new Object[][] {{"--start-keep", startKeep}, {"--start-keep-flops", startKeepFlops}, {"--start-keep-nnz", startKeepNnz}}) {
