@@ -574,6 +574,13 @@ final class PruneCommand implements Callable<Integer> {
         if (example == null && given.hasMatchedOption("--seed")) {
             throw InputException.of("--seed", "option", "only applies to --example (the seed of its synthetic data)", "drop it");
         }
+        if (grads == null && example == null && gradsCommand == null) {
+            // no X: lambda enters no objective (mp and magnitude without X report none), so a given value would be dropped
+            for (String o : List.of("--lambda", "--lambda-convention")) {
+                if (given.hasMatchedOption(o)) throw InputException.of(o, "option", "needs gradients: lambda enters only the objective on X",
+                        "give --grads X.npy (then the report has Q in both conventions), or drop it");
+            }
+        }
         if (linearTerm != null && grads == null) {
             throw InputException.of("--linear-term", "option", "needs --grads: the first-order term enters only the objective on X", "give --grads X.npy, or drop it");
         }

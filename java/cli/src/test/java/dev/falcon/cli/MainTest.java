@@ -661,6 +661,11 @@ class MainTest {
         assertFails(run(fileArgs("--method", "falcon++", "--keep-nnz", "0.5", "--start-keep-flops", "0.9")), 2, "--start-keep-flops", "no FLOP budget");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--linear-term", wFile.toString(),
                 "--out", outDir.resolve("p.npy").toString()), 2, "--linear-term", "--grads");
+        // without X lambda enters no objective: a value given was dropped unread
+        for (String o : List.of("--lambda", "--lambda-convention")) {
+            assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "mp", o,
+                    o.equals("--lambda") ? "0.01" : "falcon", "--out", outDir.resolve("p.npy").toString()), 2, o, "needs gradients");
+        }
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");
         // one stage, or const stages, run at the final budgets: a start level or schedule given there was dropped unread
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--start-keep", "0.8")), 2, "--start-keep", "--stages 1");
