@@ -31,7 +31,7 @@ public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode 
 
     public SolverOptions {
         if (maxIterations < 0) throw new IllegalArgumentException("max iterations must be >= 0, got " + maxIterations);
-        if (!(tolerance >= 0)) throw new IllegalArgumentException("tolerance must be >= 0, got " + tolerance);
+        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw new IllegalArgumentException("tolerance must be finite and >= 0, got " + tolerance);
         if (blockSize < 1) throw new IllegalArgumentException("block size must be >= 1, got " + blockSize);
         if (maxStepDoublings < 0) throw new IllegalArgumentException("step doublings must be >= 0");
         if (swapCandidates < 0) throw new IllegalArgumentException("swap candidates must be >= 0");
