@@ -1113,7 +1113,9 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private static String stem(String spec) {
-        String name = ArrayFiles.fileOf(spec).getFileName().toString();
+        // "/" has no file name: the read that follows says what is wrong with it
+        Path file = ArrayFiles.fileOf(spec).getFileName();
+        String name = file == null ? "" : file.toString();
         int dot = name.lastIndexOf('.');
         return dot > 0 ? name.substring(0, dot) : name;
     }

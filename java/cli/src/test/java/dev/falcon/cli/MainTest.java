@@ -683,6 +683,8 @@ class MainTest {
         assertFails(run("prune", "--example", "vgg", "--out", outDir.resolve("p.npy").toString()), 2, "vgg", "resnet20");
         assertFails(run("prune", "--example", "resnet20", "--weights", wFile.toString()), 2, "--weights", "--example");
         assertFails(run("prune", "--weights", wFile.toString()), 2, "--layers");
+        // a path without a file name is an input error, not an internal one (the run's name comes from it)
+        assertFails(run("prune", "--weights", "/", "--layers", layersFile.toString()), 2, "--weights", "/: file:");
         assertFails(run("prune"), 2, "--example");
         assertFails(run("prune", "--bogus"), 2, "--bogus");
         assertFails(run(fileArgs("--device", "cuda")), 2, "cuda");
