@@ -7,10 +7,14 @@ package dev.falcon.model;
 public final class Fractions {
     private Fractions() {}
 
-    /** v, or the integer it differs from by rounding error only (a relative 1e-9). */
+    /**
+     * v, or the integer it differs from by rounding error only (a relative 1e-9). Never 0 for a nonzero v: a positive
+     * fraction of a positive total is not 0 by rounding, and a FLOP budget snapped to 0 pruned everything with exit 0
+     * (--keep-flops 1e-10 of 30 FLOPs) where a slightly larger one was refused as infeasible.
+     */
     public static double nearInteger(double v) {
         double r = Math.rint(v);
-        return Math.abs(v - r) <= 1e-9 * Math.max(1, Math.abs(v)) ? r : v;
+        return r != 0 && Math.abs(v - r) <= 1e-9 * Math.max(1, Math.abs(v)) ? r : v;
     }
 
     /** A fraction times a count, as a count: within rounding error of an integer that integer, otherwise rounded down. */

@@ -192,6 +192,19 @@ class PrunerTest {
         assertEquals(463, Budgets.resolve(t, null, null, 0.2899, null, null).nnz(), "real fractions still round down");
     }
 
+    /** A positive --keep-flops whose budget is below 1e-9 FLOPs is not 0 (--flops 0, which prunes everything) but infeasible. */
+    @Test
+    void aTinyKeepFlopsIsInfeasibleNotAZeroBudget() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {12}, 2.5, 0, 12)), "test");
+        InputException e = assertThrows(InputException.class, () -> Budgets.resolve(t, 1e-12, null, null, null, null));
+        assertTrue(e.infeasible(), e.getMessage());
+        assertTrue(e.getMessage().contains("cheapest"), e.getMessage());
+        // with FLOP costs this small the fraction is a budget the cheap weights fit in
+        LayerTable tiny = new LayerTable(List.of(new Layer("a", new long[] {12}, 1e-20, 0, 12)), "test");
+        Budgets b = Budgets.resolve(tiny, 0.5, null, null, null, null);
+        assertEquals(6e-20, b.flops(), 1e-30);
+    }
+
     @Test
     void theSuggestedFlopFractionIsFeasibleAsPrinted() {
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {100}, 3, 0, 100), new Layer("b", new long[] {589_684}, 1, 100, 589_684)), "test");
