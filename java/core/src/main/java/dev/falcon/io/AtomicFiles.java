@@ -125,9 +125,9 @@ public final class AtomicFiles {
         }
 
         /**
-         * Renames every temporary file over its target, then writes the devices. A rename that fails puts back the
-         * targets already replaced (from hard links to them taken just before) and removes the ones that were new, so
-         * the outputs are all new or all as they were.
+         * Renames every temporary file over its target, then writes the devices. A rename or a device write that fails
+         * puts back the targets already replaced (from hard links to them taken just before) and removes the ones that
+         * were new, so the files are all new or all as they were (what reached a device cannot be taken back).
          */
         public void commit() {
             if (committed) throw new IllegalStateException("batch already committed");
@@ -150,6 +150,16 @@ public final class AtomicFiles {
                     replaced.add(new Path[] {s.target(), previous});
                     dirs.add(s.target().getParent());
                 }
+                // a device that fails (/dev/full, a pipe whose reader is gone) fails the batch too: the renamed files
+                // were left behind next to the error (--report written, exit 2, when --out /dev/full could not be)
+                for (Staged s : staged) {
+                    if (s.temp() != null) continue;
+                    try {
+                        s.direct().write(s.target());
+                    } catch (IOException e) {
+                        throw cannotWrite(s.target(), e);
+                    }
+                }
             } catch (RuntimeException e) {
                 for (int i = replaced.size() - 1; i >= 0; i--) putBack(replaced.get(i)[0], replaced.get(i)[1]);
                 throw e;
@@ -162,14 +172,6 @@ public final class AtomicFiles {
             }
             committed = true;
             for (Path dir : dirs) syncDirectory(dir);
-            for (Staged s : staged) {
-                if (s.temp() != null) continue;
-                try {
-                    s.direct().write(s.target());
-                } catch (IOException e) {
-                    throw cannotWrite(s.target(), e);
-                }
-            }
         }
 
         /** A hard link to the target's current content, or null when it has none or links are not possible here. */

@@ -155,6 +155,27 @@ class AtomicFilesTest {
     }
 
     @Test
+    void aDeviceThatCannotBeWrittenPutsBackTheFilesAlreadyRenamed() throws IOException {
+        Path device = Path.of("/dev/null");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(device) && !Files.isRegularFile(device), "no /dev/null here");
+        Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
+        Files.writeString(weights, "old weights");
+        assertThrows(InputException.class, () -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(weights, temp -> Files.writeString(temp, "new weights"));
+                // --out /dev/full, or a pipe whose reader has gone
+                batch.add(device, target -> {
+                    throw new IOException("No space left on device");
+                });
+                batch.add(report, temp -> Files.writeString(temp, "new report"));
+                batch.commit();
+            }
+        });
+        assertEquals("old weights", Files.readString(weights), "a replaced target is put back");
+        assertEquals(List.of("w.npy"), listing(), "a new target is removed; no temporary file or link is left");
+    }
+
+    @Test
     void aTargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced() throws Exception {
         // a named pipe stands for /dev/null or /dev/stdout: renaming over it would replace it with a regular file
         Path fifo = dir.resolve("pipe");
