@@ -843,6 +843,8 @@ final class PruneCommand implements Callable<Integer> {
         if (!isSafetensors(outPath)) return Npy.float32Content(outPath, pruned, shape);
         String name = weights != null && isSafetensors(ArrayFiles.fileOf(weights))
                 ? ArrayFiles.tensorName(weights, "--weights") : "weights";
+        // JSON allows the key "", the writer does not: the run failed with an internal error after the whole prune
+        if (name.isEmpty()) name = "weights";
         LinkedHashMap<String, NamedArray> tensors = new LinkedHashMap<>();
         tensors.put(name, new NamedArray(pruned, shape));
         return Safetensors.content(outPath, tensors, Map.of("producer", "falcon prune", "method", m.cliName()));

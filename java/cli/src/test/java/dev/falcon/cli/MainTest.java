@@ -616,6 +616,20 @@ class MainTest {
     }
 
     @Test
+    void anInputTensorWithAnEmptyNameIsWrittenAsWeights() throws IOException {
+        Path sIn = dir.resolve("unnamed.safetensors");
+        byte[] json = ("{\"\":{\"dtype\":\"F32\",\"shape\":[" + P + "],\"data_offsets\":[0," + 4 * P + "]}}").getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + json.length + 4 * P).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(json.length).put(json);
+        for (int i = 0; i < P; i++) b.putFloat(i + 1f);
+        Files.write(sIn, b.array());
+        Path sOut = outDir.resolve("p.safetensors");
+        Run r = run(with(with(fileArgs("--keep-nnz", "0.5"), "--weights", sIn.toString()), "--out", sOut.toString()));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("weights"), List.copyOf(Safetensors.readHeader(sOut).tensors().keySet()));
+    }
+
+    @Test
     void aTensorNameWithColonsStillNamesItsFile() throws IOException {
         // TensorFlow-style names ("dense/kernel:0"): the file ends at ".safetensors:", not at the last colon
         Path sIn = dir.resolve("model.safetensors");
