@@ -616,6 +616,17 @@ class MainTest {
     }
 
     @Test
+    void gradientsWhoseGramOverflowsAreAnInputError() throws IOException {
+        Path big = dir.resolve("Xbig.npy");
+        try (FloatPointer x = new FloatPointer((long) N * P)) {
+            for (int i = 0; i < N * P; i++) x.put(i, 1e30f);
+            Npy.writeFloat32(big, x, new long[] {N, P});
+        }
+        assertFails(run(with(fileArgs("--method", "falcon"), "--grads", big.toString())), 2, "--grads", "too large for float32", "rescale");
+        assertFails(run(with(with(fileArgs("--method", "falcon"), "--grads", big.toString()), "--device", "cpu")), 2, "--grads", "too large");
+    }
+
+    @Test
     void anInputTensorWithAnEmptyNameIsWrittenAsWeights() throws IOException {
         Path sIn = dir.resolve("unnamed.safetensors");
         byte[] json = ("{\"\":{\"dtype\":\"F32\",\"shape\":[" + P + "],\"data_offsets\":[0," + 4 * P + "]}}").getBytes(StandardCharsets.UTF_8);

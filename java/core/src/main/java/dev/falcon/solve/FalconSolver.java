@@ -200,6 +200,7 @@ public final class FalconSolver {
         }
         if (!(lambda > 0)) throw new IllegalArgumentException("lambda must be > 0");
         double lip = FisherModel.largestEigenvalue(backend, x) + lambda;
+        if (!Double.isFinite(lip)) throw gradientsTooLarge();
         byte[] mask = startMask != null ? startMask.clone() : mpMask(wbar, layers, nnz, flops);
         float[] w = new float[p];
         for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
@@ -1004,6 +1005,15 @@ public final class FalconSolver {
         }
     }
 
+    /**
+     * Finite X whose products overflow float32 (values near 1e19, or 1e30 with the double Gram of the java backend):
+     * the DFO scores were NaN or Inf and the selection refused them as an internal error.
+     */
+    private static dev.falcon.io.InputException gradientsTooLarge() {
+        return dev.falcon.io.InputException.of("--grads", "values", "X is too large for float32: its products (X X^T, X^T X w) overflow",
+                "rescale the gradients X, e.g. divide them by their largest magnitude (`falcon inspect` shows it)");
+    }
+
     private Step lineSearch(FisherModel model, Projector projection, LayerTable layers, long nnz, double flops, float[] w, byte[] mask,
                             FisherModel.Eval cur, double lip, SolverOptions opt, float[] z, double[] sel, double[] lastGap,
                             java.nio.FloatBuffer scores, float[] product) {
@@ -1027,6 +1037,8 @@ public final class FalconSolver {
                 }
                 sums[0] = kept;
             })[0];
+            // current sums every score (0 x Inf is NaN too): one that is not finite would reach the selection
+            if (!Double.isFinite(current)) throw gradientsTooLarge();
             byte[] mk = projection.selectBuffered(m, layers, nnz, flops, sel);
             if (t == 0) {
                 if (current > sel[0]) mk = mask.clone();
