@@ -616,14 +616,22 @@ class MainTest {
     }
 
     @Test
-    void gradientsWhoseGramOverflowsAreAnInputError() throws IOException {
+    void valuesThatOverflowFloat32InTheSolverAreNotAnInternalError() throws IOException {
         Path big = dir.resolve("Xbig.npy");
         try (FloatPointer x = new FloatPointer((long) N * P)) {
             for (int i = 0; i < N * P; i++) x.put(i, 1e30f);
             Npy.writeFloat32(big, x, new long[] {N, P});
         }
-        assertFails(run(with(fileArgs("--method", "falcon"), "--grads", big.toString())), 2, "--grads", "too large for float32", "rescale");
+        assertFails(run(with(fileArgs("--method", "falcon"), "--grads", big.toString())), 2, "--grads", "overflow float32", "rescale");
         assertFails(run(with(with(fileArgs("--method", "falcon"), "--grads", big.toString()), "--device", "cpu")), 2, "--grads", "too large");
+        // weights near the largest the CLI accepts (1.8e19) square past float32 in the solver's long exploratory steps
+        Path large = dir.resolve("wlarge.npy");
+        try (FloatPointer w = new FloatPointer(P)) {
+            for (int i = 0; i < P; i++) w.put(i, 1e18f * (i + 1) / P);
+            Npy.writeFloat32(large, w, new long[] {P});
+        }
+        Run r = run(with(with(fileArgs("--method", "falcon"), "--weights", large.toString()), "--device", "cpu"));
+        assertEquals(0, r.code(), r.err());
     }
 
     @Test

@@ -200,7 +200,7 @@ public final class FalconSolver {
         }
         if (!(lambda > 0)) throw new IllegalArgumentException("lambda must be > 0");
         double lip = FisherModel.largestEigenvalue(backend, x) + lambda;
-        if (!Double.isFinite(lip)) throw gradientsTooLarge();
+        if (!Double.isFinite(lip)) throw valuesTooLarge();
         byte[] mask = startMask != null ? startMask.clone() : mpMask(wbar, layers, nnz, flops);
         float[] w = new float[p];
         for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
@@ -759,7 +759,11 @@ public final class FalconSolver {
     private byte[] project(float[] w, double[] grad, double step, float[] scores, LayerTable layers, long nnz, double flops) {
         for (int i = 0; i < w.length; i++) {
             float zi = (float) (w[i] - step * grad[i]);
-            scores[i] = zi * zi;
+            float si = zi * zi;
+            if (Float.isNaN(si)) throw valuesTooLarge();
+            // the long steps of the scan square past float32 with weights near 1e19 (which the CLI accepts), and the
+            // selection refuses Inf: the largest float still ranks such a weight first
+            scores[i] = si == Float.POSITIVE_INFINITY ? Float.MAX_VALUE : si;
         }
         return select(scores, layers, nnz, flops, null);
     }
@@ -1006,12 +1010,13 @@ public final class FalconSolver {
     }
 
     /**
-     * Finite X whose products overflow float32 (values near 1e19, or 1e30 with the double Gram of the java backend):
-     * the DFO scores were NaN or Inf and the selection refused them as an internal error.
+     * Finite inputs whose products overflow float32 (X near 1e19, or 1e30 with the double Gram of the java backend; a
+     * linear term near 3e38): the DFO scores were NaN or Inf and the selection refused them as an internal error.
      */
-    private static dev.falcon.io.InputException gradientsTooLarge() {
-        return dev.falcon.io.InputException.of("--grads", "values", "X is too large for float32: its products (X X^T, X^T X w) overflow",
-                "rescale the gradients X, e.g. divide them by their largest magnitude (`falcon inspect` shows it)");
+    private static dev.falcon.io.InputException valuesTooLarge() {
+        return dev.falcon.io.InputException.of("--grads", "values", "the objective's products (X X^T, X^T X (w - wbar), + g) overflow float32:"
+                + " X, the weights or the linear term hold values too large", "rescale them, e.g. divide X by its largest magnitude"
+                + " (`falcon inspect` shows each file's range)");
     }
 
     private Step lineSearch(FisherModel model, Projector projection, LayerTable layers, long nnz, double flops, float[] w, byte[] mask,
@@ -1038,7 +1043,7 @@ public final class FalconSolver {
                 sums[0] = kept;
             })[0];
             // current sums every score (0 x Inf is NaN too): one that is not finite would reach the selection
-            if (!Double.isFinite(current)) throw gradientsTooLarge();
+            if (!Double.isFinite(current)) throw valuesTooLarge();
             byte[] mk = projection.selectBuffered(m, layers, nnz, flops, sel);
             if (t == 0) {
                 if (current > sel[0]) mk = mask.clone();
