@@ -102,10 +102,13 @@ final class InspectCommand implements Callable<Integer> {
     /**
      * FLOPs as they are, grouped: whole ones exactly (2,250), others to six significant digits and at least one decimal
      * (7.5, 0.25, 2,251.2, 1,228,800,000.3), which a rounding to whole FLOPs showed as 8 and 0 next to the layer's exact
-     * total, and six digits alone as 1,228,800,000 for a budget that is not whole. Shared by inspect and prune's summary.
+     * total, and six digits alone as 1,228,800,000 for a budget that is not whole. From 1e18 up and below 1e-6 in
+     * scientific notation (1.00000e+300). Shared by inspect and prune's summary.
      */
     static String flops(double v) {
         if (!Double.isFinite(v)) return String.valueOf(v);
+        // flops_per_weight 1e300 printed 300 digits of binary noise and 5e-324 a line of 330 zeros, breaking the table
+        if (v != 0 && (Math.abs(v) >= 1e18 || Math.abs(v) < 1e-6)) return String.format(Locale.ROOT, "%.6g", v);
         if (v == Math.rint(v) && Math.abs(v) < 1e15) return String.format(Locale.ROOT, "%,d", (long) v);
         int wholeDigits = Math.abs(v) >= 1 ? (int) Math.floor(Math.log10(Math.abs(v))) + 1 : 0;
         java.math.BigDecimal shown = new java.math.BigDecimal(v).round(new java.math.MathContext(Math.max(6, wholeDigits + 1))).stripTrailingZeros();

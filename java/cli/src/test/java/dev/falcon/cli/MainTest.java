@@ -254,6 +254,12 @@ class MainTest {
         assertEquals("1,228,800,000.3", InspectCommand.flops(1_228_800_000.3));
         assertEquals("1,787.5", InspectCommand.flops(1787.5));
         assertEquals("0.333333", InspectCommand.flops(1.0 / 3));
+        // hostile tables: six significant digits, not hundreds of them
+        assertEquals("1.00000e+300", InspectCommand.flops(1e300));
+        assertEquals("1.50000e-07", InspectCommand.flops(1.5e-7));
+        assertTrue(InspectCommand.flops(Double.MIN_VALUE).length() < 15, InspectCommand.flops(Double.MIN_VALUE));
+        assertEquals("100,000,000,000,000,000", InspectCommand.flops(1e17));
+        assertEquals("0", InspectCommand.flops(0));
     }
 
     // ------------------------------------------------------------------ section 7: bad input
