@@ -430,6 +430,7 @@ class PrunerTest {
             }
         }
     }
+
     /** As on the CLI, a start level below its target is refused; it was raised to the target, turning the schedule const. */
     @Test
     void falconPlusPlusRefusesAStartLevelBelowItsTarget() {
