@@ -674,9 +674,13 @@ final class PruneCommand implements Callable<Integer> {
             Map<String, Object> sched = new LinkedHashMap<>();
             sched.put("stages", stages);
             sched.put("schedule", schedule.trim().toLowerCase(Locale.ROOT));
-            // the levels the schedule ran from: a budget left at dense (only reachable through --start-keep) starts at 1
-            sched.put("start_keep_flops", Math.max(startFlopsLevel(), Math.min(1.0, budgets.flopsFraction())));
-            sched.put("start_keep_nnz", Math.max(startNnzLevel(), Math.min(1.0, budgets.nnzFraction())));
+            // the levels the schedule ran from: a budget left at dense (only reachable through --start-keep) starts at 1;
+            // one stage, or const stages, run at the final budgets from the first (a default start of 1 was printed there)
+            boolean atFinalBudgets = stages == 1 || schedule.trim().equalsIgnoreCase("const");
+            sched.put("start_keep_flops", atFinalBudgets ? Math.min(1.0, budgets.flopsFraction())
+                    : Math.max(startFlopsLevel(), Math.min(1.0, budgets.flopsFraction())));
+            sched.put("start_keep_nnz", atFinalBudgets ? Math.min(1.0, budgets.nnzFraction())
+                    : Math.max(startNnzLevel(), Math.min(1.0, budgets.nnzFraction())));
             sched.put("gradient_source", gradsPattern() ? "pattern" : gradsCommand != null ? "command" : "continuation");
             sched.put("gradients", gradsPattern() ? "per-stage files " + grads + " ({t} = stage; stage 0 at the dense weights)"
                     : gradsCommand != null ? "stage 0: the initial X; stage t >= 1: --grads-command " + gradsCommand + " at the weights of stage t-1"

@@ -465,6 +465,18 @@ class MainTest {
         assertEquals(0.8, sched.at("/schedule/start_keep_flops").asDouble());
         assertEquals(0.9, sched.at("/schedule/start_keep_nnz").asDouble());
         assertTrue(sched.at("/stages/2/gradients").asText().endsWith("X_s2.npy"), sched.toString());
+        // const stages run at the final budgets from the first: the report gave the unused default start of 1
+        Run constant = run(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "2", "--schedule", "const"));
+        assertEquals(0, constant.code(), constant.err());
+        var constSched = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/schedule");
+        assertEquals(mapper.readTree(outDir.resolve("r.json").toFile()).at("/budgets/asked/flops_fraction").asDouble(),
+                constSched.at("/start_keep_flops").asDouble(), 1e-12, constSched.toString());
+        assertEquals(mapper.readTree(outDir.resolve("r.json").toFile()).at("/budgets/asked/nnz_fraction").asDouble(),
+                constSched.at("/start_keep_nnz").asDouble(), 1e-12, constSched.toString());
+        staged = run(with(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.8", "--start-keep-nnz", "0.9"),
+                "--grads", dir.resolve("X_s{t}.npy").toString()));
+        assertEquals(0, staged.code(), staged.err());
+        sched = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
         assertTrue(sched.at("/stopped").isNull());
         assertTrue(mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/x").asText().contains("X_s0.npy"));
         var sums = mapper.readTree(outDir.resolve("r.json").toFile()).at("/inputs/sha256");
