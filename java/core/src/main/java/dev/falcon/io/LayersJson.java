@@ -56,7 +56,8 @@ public final class LayersJson {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
         String shapeFix = "write {\"layers\": [{\"name\": ..., \"shape\": [...], \"flops_per_weight\": ...}, ...]}";
-        if (root == null || !root.isObject()) throw InputException.of(file, "json", "the top level is not an object", shapeFix);
+        if (root == null || root.isMissingNode()) throw InputException.of(file, "json", "the file is empty", shapeFix);
+        if (!root.isObject()) throw InputException.of(file, "json", "the top level is not an object", shapeFix);
         JsonNode list = root.get("layers");
         if (list == null || !list.isArray()) throw InputException.of(file, "layers", "missing or not an array", shapeFix);
         if (list.isEmpty()) throw InputException.of(file, "layers", "is empty", "list at least one prunable layer");

@@ -92,6 +92,17 @@ class LayersJsonTest {
         assertInput(() -> LayersJson.read(dir.resolve("none.json"), -1), dir.resolve("none.json"), "does not exist");
     }
 
+    /** An empty file (an exporter that died before writing) was "the top level is not an object". */
+    @Test
+    void anEmptyFileIsCalledEmpty() throws IOException {
+        for (String content : new String[] {"", "  \n"}) {
+            Path empty = json("empty.json", content);
+            assertInput(() -> LayersJson.read(empty, -1), empty, "json", "the file is empty");
+        }
+        Path array = json("array.json", "[]");
+        assertInput(() -> LayersJson.read(array, -1), array, "json", "the top level is not an object");
+    }
+
     @Test
     void rejectsLayersWhoseWeightsOverflowALong() throws IOException {
         // each layer of 2^62 weights is valid alone; the second brings the running offset past Long.MAX_VALUE
