@@ -379,6 +379,7 @@ class MainTest {
         assertFails(run(fileArgs("--keep-flops", "abc")), 2, "--keep-flops");
         assertFails(run(fileArgs("--lambda", "-1")), 2, "--lambda");
         assertFails(run(fileArgs("--threads", "0")), 2, "--threads");
+        assertFails(run(fileArgs("--threads", "100000")), 2, "--threads", "is 100000, more than", "per available processor");
     }
 
     @Test
