@@ -553,6 +553,10 @@ final class PruneCommand implements Callable<Integer> {
      * An option the method never reads is refused, as --n and --grads-command are, rather than ignored: a run that
      * silently drops --stages or --max-iterations answers a question the user did not ask.
      */
+    private boolean constantSchedule() {
+        return schedule != null && schedule.trim().equalsIgnoreCase("const");
+    }
+
     private void rejectOptionsThatDoNotApply(Method m) {
         picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
         if (given == null) return;
@@ -562,7 +566,7 @@ final class PruneCommand implements Callable<Integer> {
             if (!plusPlus && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon++", "drop it, or use --method falcon++");
         }
         // one stage runs at the final budgets, as every const stage does: no schedule or start level is read
-        boolean constant = schedule != null && schedule.trim().equalsIgnoreCase("const");
+        boolean constant = constantSchedule();
         for (String o : List.of("--schedule", "--start-keep", "--start-keep-flops", "--start-keep-nnz")) {
             if (plusPlus && stages == 1 && given.hasMatchedOption(o)) {
                 throw InputException.of(o, "option", "does not apply with --stages 1 (the one stage runs at the final budgets)", "drop it, or give --stages 2 or more");
@@ -682,7 +686,7 @@ final class PruneCommand implements Callable<Integer> {
             sched.put("schedule", schedule.trim().toLowerCase(Locale.ROOT));
             // the levels the schedule ran from: a budget left at dense (only reachable through --start-keep) starts at 1;
             // one stage, or const stages, run at the final budgets from the first (a default start of 1 was printed there)
-            boolean atFinalBudgets = stages == 1 || schedule.trim().equalsIgnoreCase("const");
+            boolean atFinalBudgets = stages == 1 || constantSchedule();
             sched.put("start_keep_flops", atFinalBudgets ? Math.min(1.0, budgets.flopsFraction())
                     : Math.max(startFlopsLevel(), Math.min(1.0, budgets.flopsFraction())));
             sched.put("start_keep_nnz", atFinalBudgets ? Math.min(1.0, budgets.nnzFraction())
@@ -697,15 +701,9 @@ final class PruneCommand implements Callable<Integer> {
             o.put("stopped", s.multiStage().stopped());
             String linear = "";
             if (linearTerm != null) {
-                MultiStage.Stage first = null;
-                for (MultiStage.Stage e : s.multiStage().stages()) {
-                    if (e.nnzBudget() < budgets.parameters() || e.flopsBudget() < budgets.denseFlops()) {
-                        first = e;
-                        break;
-                    }
-                }
-                linear = first == null ? "; no stage pruned, so the linear term g entered none"
-                        : "; the linear term g (at the dense weights) enters stage " + first.stage() + ", the first that prunes, only";
+                int first = s.multiStage().firstPruningStage();
+                linear = first < 0 ? "; no stage pruned, so the linear term g entered none"
+                        : "; the linear term g (at the dense weights) enters stage " + first + ", the first that prunes, only";
             }
             o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights" + linear + "); the iteration log is the last stage's");
         }

@@ -115,8 +115,9 @@ public final class Backsolve {
      * about lambda / sigma^2 per sweep (resnet20 example, n = 128, lambda = 1e-3, mp's support at 30% of the FLOPs,
      * side by side: 100 plain sweeps end 49.6% above the exact Q in 27.2 s, 100 with the plane step 12.8% above in
      * 24.7 s; with the plane's image taken from the blocks' own products, 8.4% above in 22.8 s: Q 0.191595 against
-     * 0.176810, {@code ./falcon prune --example resnet20 --keep-flops 0.3 --method mp --backsolve sweep|exact}). The image of the sweep's step the plane needs is the sum of the blocks' products with their own moves,
-     * and the residual of the point kept is formed fresh once per sweep, so it costs no extra pass over X; a plane point
+     * 0.176810, {@code ./falcon prune --example resnet20 --keep-flops 0.3 --method mp --backsolve sweep|exact}). The
+     * image of the sweep's step the plane needs is the sum of the blocks' products with their own moves, and the
+     * residual of the point kept is formed fresh once per sweep, so it costs no extra pass over X; a plane point
      * that the fresh residual shows above the plain sweep (the step being float rounding once the sweeps have
      * converged) is dropped for the plain one. No block method converges fast here: the slow directions change no
      * X_K d, only how the blocks share it, and the exact backsolve is the n x n correction that removes them.
@@ -550,7 +551,7 @@ public final class Backsolve {
         double largestDiagonal = 0;
         for (int i = 0; i < size; i++) largestDiagonal = Math.max(largestDiagonal, system.get((long) i * size + i));
         try {
-            choleskyAboveRounding(backend, system, size);
+            choleskyAboveRounding(backend, system, size, largestDiagonal);
         } catch (ArithmeticException notPositiveDefinite) {
             double enough = Math.pow(10, Math.ceil(Math.log10(RIDGE_ROUNDING_MARGIN * largestDiagonal)));
             throw new SingularRidgeSystemException(InputException.of("--lambda", "value", String.format(Locale.ROOT, "lambda = %.3g leaves"
@@ -570,6 +571,10 @@ public final class Backsolve {
     static void choleskyAboveRounding(ComputeBackend backend, DoublePointer system, int size) {
         double largestDiagonal = 0;
         for (int i = 0; i < size; i++) largestDiagonal = Math.max(largestDiagonal, system.get((long) i * size + i));
+        choleskyAboveRounding(backend, system, size, largestDiagonal);
+    }
+
+    private static void choleskyAboveRounding(ComputeBackend backend, DoublePointer system, int size, double largestDiagonal) {
         backend.choleskyFactor(system, size);
         double smallestPivotSquared = Double.POSITIVE_INFINITY;
         for (int i = 0; i < size; i++) {

@@ -95,9 +95,10 @@ public final class MultiStage {
      * {@code stopped} is null when every stage ran, else why the run stopped after {@code stages().size()} completed stages.
      * {@code qReference}: Q of the reference weights given to {@link #run} on the same X (NaN when none were given), so
      * that a caller without an X of its own compares like with like and does not ask the source for X again.
+     * {@code firstPruningStage}: the first stage that pruned, the only one the first-order term g entered (-1: none).
      */
     public record Result(float[] weights, byte[] mask, List<Stage> stages, double qFinal, FalconSolver.Result lastStage,
-                         String stopped, double qReference) {
+                         String stopped, double qReference, int firstPruningStage) {
         /** Number of the last completed stage (-1 if none). */
         public int lastCompletedStage() { return stages.size() - 1; }
     }
@@ -139,6 +140,7 @@ public final class MultiStage {
         HostMatrix x = null;
         HostMatrix scanned = null; // the last X scanned for NaN/Inf
         long rows0 = -1; // n of stage 0's X
+        int firstPruningStage = -1;
         String from0 = null;
         String stopped = null;
         double qHeld = Double.NaN, qReferenceHeld = Double.NaN;
@@ -188,6 +190,7 @@ public final class MultiStage {
             // g is the first-order term at the dense weights: a stage around the weights an earlier stage produced has
             // none, as without g (that stage's backsolve left them stationary on their support). Passed again, each
             // stage would take another step along -g, and T stages would move the weights T times as far as one.
+            if (last == null) firstPruningStage = t;
             last = solver.solve(x, w, last == null ? g : null, lambda, layers, sT, fT, null, opt);
             w = last.weights();
             mask = last.mask();
@@ -196,6 +199,6 @@ public final class MultiStage {
         double qFinal = stopped != null ? qHeld : FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
         double qReference = stopped != null ? qReferenceHeld
                 : reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
-        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference);
+        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference, firstPruningStage);
     }
 }

@@ -16,6 +16,10 @@ import org.junit.jupiter.api.Test;
 
 class PrunerTest {
     private static final ExampleModel RESNET20 = ExampleModels.get("resnet20");
+    /** 50 weights in two layers of unequal cost, with budgets that bind both: the solver tests' small problem. */
+    private static final LayerTable TWO_LAYERS = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30),
+            new Layer("b", new long[] {20}, 1, 30, 20)), "test");
+    private static final Budgets TWO_LAYER_BUDGETS = Budgets.resolve(TWO_LAYERS, 0.3, null, 0.5, null, null);
 
     private static void checkResult(PruneResult r, LayerTable t, FloatPointer w) {
         long kept = 0;
@@ -251,8 +255,8 @@ class PrunerTest {
      */
     @Test
     void nonFiniteVectorsAndInvalidBudgetsAreRefusedNamingWhatIsWrong() {
-        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
-        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        LayerTable t = TWO_LAYERS;
+        Budgets b = TWO_LAYER_BUDGETS;
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
              FloatPointer bad = new FloatPointer(50); FloatPointer g = new FloatPointer(50); HostMatrix x = HostMatrix.allocate(4, 50)) {
             backend.fillUniform(w, 50, 3, 1f);
@@ -300,8 +304,8 @@ class PrunerTest {
      */
     @Test
     void nonFiniteGradientsAreRefusedNamingTheSampleAndTheWeight() {
-        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
-        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        LayerTable t = TWO_LAYERS;
+        Budgets b = TWO_LAYER_BUDGETS;
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
              HostMatrix x = HostMatrix.allocate(4, 50); HostMatrix good = HostMatrix.allocate(4, 50)) {
             backend.fillUniform(w, 50, 3, 1f);
@@ -338,8 +342,8 @@ class PrunerTest {
     /** Inputs the methods would read past, or silently misread, are refused before any work. */
     @Test
     void inconsistentInputsAreRefusedNotReadPast() {
-        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
-        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        LayerTable t = TWO_LAYERS;
+        Budgets b = TWO_LAYER_BUDGETS;
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
              FloatPointer shortW = new FloatPointer(40); HostMatrix x = HostMatrix.allocate(4, 50); HostMatrix wide = HostMatrix.allocate(4, 55)) {
             backend.fillUniform(w, 50, 3, 1f);
@@ -406,8 +410,8 @@ class PrunerTest {
     /** falcon++ from a gradient source alone: X is asked for once per stage, and a failing stage ends the run, not prune(). */
     @Test
     void falconPlusPlusAsksItsSourceOncePerStage() {
-        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
-        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        LayerTable t = TWO_LAYERS;
+        Budgets b = TWO_LAYER_BUDGETS;
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
              HostMatrix x = HostMatrix.allocate(6, 50)) {
             backend.fillUniform(w, 50, 3, 1f);
@@ -434,8 +438,8 @@ class PrunerTest {
     /** As on the CLI, a start level below its target is refused; it was raised to the target, turning the schedule const. */
     @Test
     void falconPlusPlusRefusesAStartLevelBelowItsTarget() {
-        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30), new Layer("b", new long[] {20}, 1, 30, 20)), "test");
-        Budgets b = Budgets.resolve(t, 0.3, null, 0.5, null, null);
+        LayerTable t = TWO_LAYERS;
+        Budgets b = TWO_LAYER_BUDGETS;
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
              HostMatrix x = HostMatrix.allocate(6, 50)) {
             backend.fillUniform(w, 50, 3, 1f);

@@ -858,6 +858,8 @@ public abstract class AbstractSolverTest {
                     in.nnz, in.flops, 1, MultiStage.Schedule.CONST, 1.0, 1.0, opt);
             MultiStage.Result four = MultiStage.run(backend, MultiStage.GradientSource.fixed(x), in.wbar, in.g, in.lambda, in.layers,
                     in.nnz, in.flops, 4, MultiStage.Schedule.CONST, 1.0, 1.0, opt);
+            assertEquals(0, one.firstPruningStage());
+            assertEquals(0, four.firstPruningStage());
             double qOne = referenceQ(in, toDouble(one.weights())), qFour = referenceQ(in, toDouble(four.weights()));
             assertEquals(qOne, qFour, 1e-4 * Math.abs(qOne), "Q of one stage " + qOne + ", of four const stages " + qFour);
             for (int j = 0; j < in.p; j++) assertEquals(one.weights()[j], four.weights()[j], 1e-4, "weight " + j);
