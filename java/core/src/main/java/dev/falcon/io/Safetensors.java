@@ -10,7 +10,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.CharBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.CharsetDecoder;
+import java.nio.charset.CoderResult;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -76,6 +80,24 @@ public final class Safetensors {
         }
     }
 
+    /**
+     * The header as text. The format requires UTF-8; a lenient decode turned invalid bytes in a tensor name into U+FFFD,
+     * so the name no tensor of the file carries was then offered to --weights, and a file re-saved kept the mangled name.
+     */
+    private static String headerText(byte[] json, Path file) {
+        CharsetDecoder decoder = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        ByteBuffer in = ByteBuffer.wrap(json);
+        CharBuffer out = CharBuffer.allocate(json.length);
+        CoderResult result = decoder.decode(in, out, true);
+        if (!result.isError()) result = decoder.flush(out);
+        if (result.isError()) {
+            throw InputException.of(file, "header", "is not valid UTF-8 (byte " + (8 + in.position()) + " of the file starts an invalid sequence)",
+                    "the file is damaged or was written by a broken exporter; re-save it with safetensors.save_file");
+        }
+        return out.flip().toString();
+    }
+
     /** The validated header; tensors in file order of the JSON, {@code dataStart} = 8 + header length. */
     public record Header(Path file, LinkedHashMap<String, Tensor> tensors, Map<String, String> metadata, long dataStart) {}
 
@@ -123,7 +145,7 @@ public final class Safetensors {
         }
         JsonNode root;
         try {
-            root = JSON.readTree(new String(json, StandardCharsets.UTF_8));
+            root = JSON.readTree(headerText(json, file));
         } catch (JsonProcessingException e) {
             throw InputException.of(file, "header", "invalid JSON (" + e.getOriginalMessage() + ")",
                     "the file is damaged; re-save it with safetensors.save_file");

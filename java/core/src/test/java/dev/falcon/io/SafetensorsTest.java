@@ -13,6 +13,7 @@ import dev.falcon.data.RawMatrixSource;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -203,6 +204,14 @@ class SafetensorsTest {
         assertInput(() -> Safetensors.readHeader(meta), meta, "__metadata__.n", "string");
         Path missing = write(dir, "nooffsets.safetensors", safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", data));
         assertInput(() -> Safetensors.readHeader(missing), missing, "tensor 'a'.data_offsets", "missing");
+        // a name's bytes that are not UTF-8 are refused at their offset, not decoded to U+FFFD; real UTF-8 names still read
+        byte[] badName = safetensors(ok.replace("\"a\"", "\"aX\""), data);
+        int at = new String(badName, StandardCharsets.ISO_8859_1).indexOf("aX") + 1;
+        badName[at] = (byte) 0xFF;
+        Path latin = write(dir, "latin1.safetensors", badName);
+        assertInput(() -> Safetensors.readHeader(latin), latin, "header", "not valid UTF-8", "byte " + at);
+        Path accented = write(dir, "utf8.safetensors", safetensors(ok.replace("\"a\"", "\"poids.\u00e9t\u00e9\u2192\""), data));
+        assertTrue(Safetensors.readHeader(accented).tensors().containsKey("poids.\u00e9t\u00e9\u2192"));
         // padded header (allowed by the format) parses
         Path padded = write(dir, "padded.safetensors", safetensors(ok + "     ", data));
         assertEquals(1, Safetensors.readHeader(padded).tensors().size());
