@@ -405,6 +405,14 @@ class MainTest {
         }
         assertFails(run(with(fileArgs("--method", "falcon++", "--stages", "2"), "--grads", dir.resolve("Xn_{t}.npy").toString())), 2,
                 "Xn_1.npy", "stage 1 has shape " + (N + 1) + " x " + P);
+        // a NaN in a later stage's file is found when that stage loads it (as README says): exit 2, the element named, nothing written
+        try (FloatPointer x0 = values(N * P, 1); FloatPointer x1 = values(N * P, 2)) {
+            x1.put(P + 4, Float.NaN);
+            Npy.writeFloat32(dir.resolve("Xl_0.npy"), x0, new long[] {N, P});
+            Npy.writeFloat32(dir.resolve("Xl_1.npy"), x1, new long[] {N, P});
+        }
+        assertFails(run(with(fileArgs("--method", "falcon++", "--stages", "2", "--start-keep", "0.9", "--max-iterations", "5"), "--grads",
+                dir.resolve("Xl_{t}.npy").toString())), 2, "Xl_1.npy", "X[1, 4] is NaN");
         com.fasterxml.jackson.databind.ObjectMapper mapper = new com.fasterxml.jackson.databind.ObjectMapper();
         double[] q = new double[4];
         double lowerBound = Double.NaN;
