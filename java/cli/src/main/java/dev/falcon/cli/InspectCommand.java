@@ -19,8 +19,10 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 @Command(name = "inspect", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
-        description = {"Describes input files without loading them whole: for .npy and .safetensors every array's dtype, shape,",
-                "NaN/Inf counts and range; for a .json layer table every layer with its FLOPs and share of the dense FLOPs."},
+        // `falcon --help` lists each command with the first line alone: it must be a whole sentence
+        description = {"Describes input files without loading them whole.",
+                "For .npy and .safetensors every array's dtype, shape, NaN/Inf counts and range; for a .json layer table every "
+                        + "layer with its FLOPs and share of the dense FLOPs."},
         footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable or holds NaN/Inf values."})
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;

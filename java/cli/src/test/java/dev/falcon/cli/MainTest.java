@@ -128,6 +128,13 @@ class MainTest {
             assertTrue(r.out().contains("Usage: falcon"), r.out());
         }
         assertTrue(run("prune", "--help").out().contains("--flops-per-weight"));
+        // the command list shows each command's first description line: it read "... every array's dtype, shape,"
+        String commands = run("--help").out().split("Commands:")[1].split("\n\n")[0].replaceAll("\\s+", " ");
+        List<String> names = List.of("prune", "inspect", "env", "help");
+        for (int i = 0; i < names.size() - 1; i++) {
+            String described = commands.substring(commands.indexOf(" " + names.get(i) + " "), commands.indexOf(" " + names.get(i + 1) + " ")).trim();
+            assertTrue(described.endsWith("."), "falcon --help cuts the description of " + names.get(i) + ": " + described);
+        }
         // --version, listed by every command's --help, prints the version from every command
         for (String[] a : new String[][] {{"--version"}, {"prune", "-V"}, {"inspect", "--version"}, {"env", "-V"}}) {
             Run r = run(a);
