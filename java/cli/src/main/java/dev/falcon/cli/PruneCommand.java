@@ -174,7 +174,7 @@ final class PruneCommand implements Callable<Integer> {
     String device;
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: available processors).")
     Integer threads;
-    @Option(names = {"--quiet", "-q"}, description = "Print only errors.")
+    @Option(names = {"--quiet", "-q"}, description = "Print only warnings and errors.")
     boolean quiet;
 
     private final Map<String, Double> timings = new LinkedHashMap<>();
