@@ -23,7 +23,7 @@ import picocli.CommandLine.Spec;
         description = {"Describes input files without loading them whole.",
                 "For .npy and .safetensors every array's dtype, shape, NaN/Inf counts and range; for a .json layer table every "
                         + "layer with its FLOPs and share of the dense FLOPs."},
-        footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable or holds NaN/Inf values."})
+        footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable or holds NaN/Inf values or values beyond float32's range."})
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -62,23 +62,30 @@ final class InspectCommand implements Callable<Integer> {
                         }
                         entries = named;
                     }
-                    boolean bad = false;
+                    boolean bad = false, anyNonFinite = false, anyBeyondFloat32 = false;
                     if (!quiet) out.printf(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
                     for (ArrayFiles.Entry e : entries) {
                         boolean nonFinite = e.nanCount() > 0 || e.infCount() > 0;
-                        bad |= nonFinite;
+                        // a float64 value past float32's range is finite in the file but Inf once read, and prune rejects it
+                        boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
+                        anyNonFinite |= nonFinite;
+                        anyBeyondFloat32 |= beyondFloat32;
+                        bad |= nonFinite || beyondFloat32;
                         if (e.nanCount() < 0) {  // a dtype the readers cannot convert: its values were not read
                             if (!quiet) out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s values not read: %s cannot be converted here%n",
                                     e.name(), e.dtype(), Arrays.toString(e.shape()), e.dtype());
-                        } else if (!quiet || nonFinite) {
+                        } else if (!quiet || nonFinite || beyondFloat32) {
                             out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
                                     (e.fortranOrder() ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
-                                            + (nonFinite ? "   <- NaN/Inf: rejected as input" : ""));
+                                            + (nonFinite ? "   <- NaN/Inf: rejected as input" : "")
+                                            + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
                         }
                     }
                     if (bad) {
-                        err.println("falcon: error: " + file + ": data: holds NaN/Inf values; falcon rejects such inputs (recompute or clean them)");
+                        String what = anyNonFinite && anyBeyondFloat32 ? "NaN/Inf values and values beyond float32's range"
+                                : anyNonFinite ? "NaN/Inf values" : "values beyond float32's range (Inf once read as float32)";
+                        err.println("falcon: error: " + file + ": data: holds " + what + "; falcon rejects such inputs (recompute, clean or rescale them)");
                         code = Main.USAGE;
                     }
                 }

@@ -233,6 +233,23 @@ class MainTest {
         assertTrue(env.out().contains("java") && env.out().contains("usable") && env.out().contains("javacpp"), env.out());
     }
 
+    /** falcon reads every array as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune. */
+    @Test
+    void inspectFlagsFloat64ValuesBeyondTheFloat32Range() throws IOException {
+        byte[] bytes = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putDouble(bytes.length - 16, 1.5).putDouble(bytes.length - 8, 1e300);
+        Path big = hostile("big.npy", bytes);
+        Run r = run("inspect", big.toString());
+        assertEquals(2, r.code(), r.all());
+        assertTrue(r.out().contains("max 1.00000e+300") && r.out().contains("beyond float32"), r.out());
+        assertTrue(r.err().contains("big.npy") && r.err().contains("beyond float32's range"), r.err());
+        assertEquals(2, run("prune", "--weights", big.toString(), "--flops-per-weight", big.toString(), "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet").code(), "prune refuses what inspect flags");
+        Run quiet = run("inspect", "-q", big.toString());
+        assertEquals(2, quiet.code());
+        assertTrue(quiet.out().contains("beyond float32"), "-q still prints the problem: " + quiet.out());
+    }
+
     /** The extension decides the format whatever its case, as it does for .npy and .safetensors (prune --layers takes any name). */
     @Test
     void inspectReadsALayerTableWithAnUpperCaseExtension() throws IOException {
