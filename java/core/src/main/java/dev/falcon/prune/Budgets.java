@@ -76,14 +76,14 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             checkFraction("--keep-nnz", keepNnz);
             s = Fractions.count(keepNnz * p);
             sRequest = "--keep-nnz " + keepNnz;
-            if (s == 0) throw InputException.infeasible("--keep-nnz " + keepNnz + " keeps 0 of " + p + " weights; give at least " + fmt(1.0 / p));
+            if (s == 0) throw InputException.infeasible("--keep-nnz " + keepNnz + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p));
         } else if (sparsity != null) {
             if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
                 throw InputException.of("--sparsity", "value", "is " + sparsity + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
             }
             s = Fractions.count((1 - sparsity) * p);
             sRequest = "--sparsity " + sparsity;
-            if (s == 0) throw InputException.infeasible("--sparsity " + sparsity + " keeps 0 of " + p + " weights; give at most " + fmt(1 - 1.0 / p));
+            if (s == 0) throw InputException.infeasible("--sparsity " + sparsity + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p));
         } else if (nnz != null) {
             if (nnz < 0 || nnz > p) {
                 throw InputException.of("--nnz", "value", "is " + nnz + ", outside the valid range [0, " + p + "] (p)", "give the number of weights to keep");
@@ -116,6 +116,11 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     /** v to six significant digits, rounded up (a suggested lower bound that must hold as printed). */
     static String fmtUp(double v) {
         return new java.math.BigDecimal(v).round(new java.math.MathContext(6, java.math.RoundingMode.UP)).stripTrailingZeros().toString().replace("E", "e");
+    }
+
+    /** v to six significant digits, rounded down (a suggested upper bound that must hold as printed). */
+    static String fmtDown(double v) {
+        return new java.math.BigDecimal(v).round(new java.math.MathContext(6, java.math.RoundingMode.DOWN)).stripTrailingZeros().toString().replace("E", "e");
     }
 
     static String fmt(double v) {

@@ -220,6 +220,22 @@ class PrunerTest {
         assertTrue(b.flops() >= 1, "the suggestion " + m.group(1) + " gives a FLOP budget of " + b.flops());
     }
 
+    /** "--keep-nnz 1e-6 keeps 0 of 268336 weights; give at least 3.72667e-06" was refused again when given as printed. */
+    @Test
+    void theSuggestedNnzFractionAndSparsityAreFeasibleAsPrinted() {
+        LayerTable t = RESNET20.layers();
+        InputException keep = assertThrows(InputException.class, () -> Budgets.resolve(t, null, null, 1e-6, null, null));
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("give at least ([0-9.eE+-]+)").matcher(keep.getMessage());
+        assertTrue(keep.infeasible() && m.find(), keep.getMessage());
+        assertTrue(Budgets.resolve(t, null, null, Double.parseDouble(m.group(1)), null, null).nnz() >= 1, "the suggestion " + m.group(1));
+        // p = 400,001: 1 - 1/p = 0.99999750..., which rounds to nearest as 0.999998 and keeps no weight
+        LayerTable odd = new LayerTable(List.of(new Layer("a", new long[] {400_001}, 1, 0, 400_001)), "test");
+        InputException sparse = assertThrows(InputException.class, () -> Budgets.resolve(odd, null, null, null, null, 0.9999999));
+        m = java.util.regex.Pattern.compile("give at most ([0-9.eE+-]+)").matcher(sparse.getMessage());
+        assertTrue(sparse.infeasible() && m.find(), sparse.getMessage());
+        assertTrue(Budgets.resolve(odd, null, null, null, null, Double.parseDouble(m.group(1))).nnz() >= 1, "the suggestion " + m.group(1));
+    }
+
     /**
      * The README: interrupting a thread stops its prune with an IllegalStateException and the interrupt flag kept. The
      * java backend runs on one thread, where the vector loops never waited on a helper and so never saw the interrupt:
