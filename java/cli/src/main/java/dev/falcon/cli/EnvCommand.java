@@ -1,6 +1,7 @@
 package dev.falcon.cli;
 
 import dev.falcon.backend.Backends;
+import dev.falcon.io.InputException;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.TreeMap;
@@ -21,9 +22,20 @@ final class EnvCommand implements Callable<Integer> {
         out.println("java " + SystemInfo.javaVersion() + ", javacpp " + SystemInfo.javacppVersion());
         out.println("os " + System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         out.println("processors " + Runtime.getRuntime().availableProcessors() + " (default --threads)");
-        out.printf(Locale.ROOT, "memory: total %s, available %s%s, Java heap max %s, javacpp maxBytes %s%n",
-                SystemInfo.bytes(SystemInfo.totalMemory()), SystemInfo.bytes(SystemInfo.availableMemory()),
-                System.getProperty(SystemInfo.MEMORY_PROPERTY) != null ? " (from -D" + SystemInfo.MEMORY_PROPERTY + ")" : "",
+        // a bad -Dfalcon.memory.available ended env here, before the backends it is run to show; it is reported at the end
+        String available;
+        InputException badMemoryProperty = null;
+        try {
+            String override = System.getProperty(SystemInfo.MEMORY_PROPERTY);
+            // a blank value is ignored (MemAvailable is used), so it must not be named as the source
+            available = SystemInfo.bytes(SystemInfo.availableMemory())
+                    + (override != null && !override.isBlank() ? " (from -D" + SystemInfo.MEMORY_PROPERTY + ")" : "");
+        } catch (InputException e) {
+            badMemoryProperty = e;
+            available = "unknown (-D" + SystemInfo.MEMORY_PROPERTY + " is not a size)";
+        }
+        out.printf(Locale.ROOT, "memory: total %s, available %s, Java heap max %s, javacpp maxBytes %s%n",
+                SystemInfo.bytes(SystemInfo.totalMemory()), available,
                 SystemInfo.bytes(Runtime.getRuntime().maxMemory()),
                 System.getProperty("org.bytedeco.javacpp.maxBytes", "default (= heap size)"));
         out.println("backends (highest priority first):");
@@ -47,6 +59,11 @@ final class EnvCommand implements Callable<Integer> {
             } catch (RuntimeException e) {
                 out.println(label + e.getMessage());
             }
+        }
+        if (badMemoryProperty != null) {
+            out.flush();
+            spec.commandLine().getErr().println("falcon: error: " + badMemoryProperty.getMessage());
+            return Main.USAGE;
         }
         return Main.OK;
     }

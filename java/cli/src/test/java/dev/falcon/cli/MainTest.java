@@ -799,6 +799,27 @@ class MainTest {
         }
     }
 
+    /** env is what a user runs to see why prune fails: a bad memory property stopped it before the backends, a blank one was named as the source. */
+    @Test
+    void envListsEverythingWhateverTheMemoryPropertyHolds() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "abc");
+        try {
+            Run bad = run("env");
+            assertEquals(2, bad.code(), bad.all());
+            assertTrue(bad.out().contains("available unknown") && bad.out().contains("backends (highest priority first)")
+                    && bad.out().contains("--device auto: "), bad.out());
+            assertTrue(bad.err().contains("-Dfalcon.memory.available") && bad.err().contains("'abc' is not a size"), bad.err());
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, " ");
+            Run blank = run("env");
+            assertEquals(0, blank.code(), blank.all());
+            assertFalse(blank.out().contains("(from -D"), "a blank property is ignored, not the source: " + blank.out());
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, "3g");
+            assertTrue(run("env").out().contains("available 3.0 GiB (from -Dfalcon.memory.available)"));
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+
     @Test
     void refusesRunsThatDoNotFitInMemory() throws IOException {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "600m");
