@@ -1,4 +1,4 @@
-"""The ./falcon launcher's handling of FALCON_JAVA_OPTS (standard library only: runs without torch too)."""
+"""The ./falcon launcher's handling of FALCON_JAVA_OPTS and FALCON_HEAP (standard library only: runs without torch too)."""
 import os
 import subprocess
 import tempfile
@@ -38,6 +38,30 @@ class FalconJavaOptsTest(unittest.TestCase):
             r = self.env_with('-Dfalcon.backend="java', d)
             self.assertEqual(r.returncode, 2)
             self.assertIn("FALCON_JAVA_OPTS has an unbalanced quote", r.stderr)
+
+
+class FalconHeapTest(unittest.TestCase):
+    def setUp(self):
+        if not JAR.is_file():
+            self.skipTest(f"{JAR} is not built (mvn package builds it); the launcher would build it here")
+
+    def env_with_heap(self, heap):
+        env = dict(os.environ, FALCON_HEAP=heap, FALCON_OFFLINE="1")
+        env.pop("FALCON_JAVA_OPTS", None)
+        return subprocess.run([str(LAUNCHER), "env"], env=env, capture_output=True, text=True, timeout=300)
+
+    def test_a_value_that_is_not_a_size_is_refused_naming_the_variable(self):
+        # it reached the JVM as -Xmx1.5g: "Invalid maximum heap size", three lines, exit code 1
+        for heap in ("abc", "1.5g", "2 g", "-1g"):
+            r = self.env_with_heap(heap)
+            self.assertEqual(r.returncode, 2, heap + ": " + r.stderr)
+            self.assertIn("FALCON_HEAP", r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+
+    def test_sizes_set_the_heap_limit(self):
+        r = self.env_with_heap("48m")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("Java heap max 48.0 MiB", r.stdout)
 
 
 if __name__ == "__main__":
