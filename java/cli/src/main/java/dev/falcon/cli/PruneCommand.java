@@ -56,7 +56,7 @@ import picocli.CommandLine.Spec;
         footer = {"",
                 "Budgets are upper bounds. With no budget option the run keeps 30%% of the FLOPs (--keep-flops 0.3).",
                 "With only a FLOP budget the NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.",
-                "Outputs (written atomically, and only when the whole run succeeded):",
+                "Outputs (written atomically; a failed run writes none, except a failed --grads-command, see the exit codes):",
                 "  --out     default out/NAME-METHOD-pruned.npy   (NAME = example name or the weights file's stem)",
                 "  --report  default out/NAME-METHOD-report.json",
                 "  --mask    only when given",
@@ -65,7 +65,7 @@ import picocli.CommandLine.Spec;
                 "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
                 "  or --grads-command CMD (run before each stage t >= 1 on the current weights).",
                 "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error or a failed --grads-command",
-                "  (then --out and --report hold the last completed stage)."})
+                "  (then --out, --mask and --report hold the last completed stage)."})
 final class PruneCommand implements Callable<Integer> {
     /** Files larger than this are not checksummed (the report says so). */
     static final long CHECKSUM_LIMIT = 1L << 30;
@@ -156,8 +156,8 @@ final class PruneCommand implements Callable<Integer> {
             description = {"falcon++: recompute X between stages with CMD, run through /bin/sh -c with {weights} (the current weights, float32 [p] .npy, "
                     + "in a temporary directory) and {grads} (where CMD must write X, n x p) replaced by shell-quoted paths, "
                     + "e.g. 'python export.py --weights {weights} --out {grads}'. Stage 0 uses --grads (or the example's X).",
-                    "If CMD fails (non-zero exit, or no valid X) the run stops: its stderr is shown, --out and --report get the last "
-                            + "completed stage's weights, and the exit code is 1."})
+                    "If CMD fails (non-zero exit, or no valid X) the run stops: its stderr is shown, --out, --mask and --report get the "
+                            + "last completed stage's weights, and the exit code is 1."})
     String gradsCommand;
 
     // ---- outputs
