@@ -52,7 +52,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "prune", mixinStandardHelpOptions = true, versionProvider = Main.Version.class, sortOptions = false,
         description = {"Prunes weights under an NNZ budget and a FLOP budget.",
                 "Either --example NAME (built-in model, synthetic data, no files needed) or --weights with --layers "
-                        + "or --flops-per-weight (and optionally --grads to evaluate the objective)."},
+                        + "or --flops-per-weight, and --grads (X), which falcon, falcon++ and --backsolve need and magnitude and mp use for the objective."},
         footer = {"",
                 "Budgets are upper bounds. With no budget option the run keeps 30%% of the FLOPs (--keep-flops 0.3).",
                 "With only a FLOP budget the NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.",
@@ -79,7 +79,8 @@ final class PruneCommand implements Callable<Integer> {
     Integer rows;
     @Option(names = "--seed", paramLabel = "S", defaultValue = "0", description = "Seed of the synthetic weights and gradients (default: ${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = {"--grads", "-X"}, paramLabel = "X.npy", description = {"Per-sample gradients X (n x p): .npy, .safetensors or FILE.safetensors:TENSOR. Optional: used for the objective.",
+    @Option(names = {"--grads", "-X"}, paramLabel = "X.npy", description = {"Per-sample gradients X (n x p): .npy, .safetensors or FILE.safetensors:TENSOR. Needed by falcon, falcon++ and --backsolve; "
+            + "for magnitude and mp optional, for the objective in the report.",
             "falcon++: a value with {t} is a per-stage pattern (e.g. 'X_stage{t}.npy'): stage t's X, t = 0..T-1, stage 0 at the dense weights, "
                     + "stage t at the weights stage t-1 produced; every file must exist (nothing is waited for)."})
     String grads;
@@ -172,7 +173,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = {"--device", "--backend"}, paramLabel = "auto|cpu|java|cuda",
             description = "Compute backend (default: -Dfalcon.backend, else auto = the best usable one; `falcon env` lists them).")
     String device;
-    @Option(names = "--threads", paramLabel = "N", description = "Worker threads (default: available processors).")
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads, at most 4 per available processor or 16 (default: available processors).")
     Integer threads;
     @Option(names = {"--quiet", "-q"}, description = "Print only warnings and errors.")
     boolean quiet;
