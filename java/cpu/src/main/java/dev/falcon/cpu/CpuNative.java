@@ -85,6 +85,11 @@ final class CpuNative {
         f.put("openblas.coretype.requested", requested == null ? "(none)" : requested);
         f.put("openblas.coretype.reason", why);
         f.put("openblas.core.corrected", String.valueOf(requested != null && inherited.isEmpty()));
+        if (requested != null && !core.equalsIgnoreCase(requested)) {
+            // OpenBLAS drops a name it does not know (a typo in -Dfalcon.openblas.coretype) without a word and picks its own core
+            f.put("openblas.coretype.ignored", "OpenBLAS runs " + core + ", not the requested '" + requested + "': not a core name it knows"
+                    + " or one this CPU cannot run; names as in OPENBLAS_CORETYPE, e.g. Haswell, Zen, SkylakeX, Cooperlake");
+        }
         f.put("cpu.suggestedCore", detected == null ? "(none)" : detected);
         f.put("cpu.threads", String.valueOf(Runtime.getRuntime().availableProcessors()));
         return Map.copyOf(f);

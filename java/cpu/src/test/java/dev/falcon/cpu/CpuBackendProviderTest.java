@@ -71,6 +71,16 @@ class CpuBackendProviderTest {
                 child.get("openblas.coretype.reason"), child.toString());
     }
 
+    /** A misspelt core was dropped by OpenBLAS without a word; env and the report showed it as the requested core. */
+    @Test
+    void aCoreOpenblasDoesNotTakeIsReported() throws Exception {
+        if (!CpuNative.cpuFlags().contains(" avx2 ")) return;
+        Map<String, String> child = childFacts("Skylakex2", null);
+        String ignored = child.get("openblas.coretype.ignored");
+        assertTrue(ignored != null && ignored.contains("'Skylakex2'") && ignored.contains(child.get("openblas.core")), child.toString());
+        assertEquals(null, childFacts("haswell", null).get("openblas.coretype.ignored"), "a known core in any case is taken");
+    }
+
     private static String childCore(String setting) throws Exception {
         return childFacts(setting, null).get("openblas.core");
     }
