@@ -61,7 +61,7 @@ import picocli.CommandLine.Spec;
                 "  --report  default out/NAME-METHOD-report.json",
                 "  --mask    only when given",
                 "Memory: the run estimates what it needs before loading and refuses with options that fit;",
-                "  -Dfalcon.memory.available=SIZE (e.g. in JAVA_TOOL_OPTIONS) overrides /proc/meminfo MemAvailable.",
+                "  -Dfalcon.memory.available=SIZE (e.g. FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon ...) overrides /proc/meminfo MemAvailable.",
                 "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
                 "  or --grads-command CMD (run before each stage t >= 1 on the current weights).",
                 "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error or a failed --grads-command",
