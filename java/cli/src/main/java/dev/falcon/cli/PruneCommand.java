@@ -534,6 +534,12 @@ final class PruneCommand implements Callable<Integer> {
             if (grads == null && example == null) throw InputException.of("--grads-command", "option", "needs --grads (X of stage 0, at the dense weights)", "give --grads X.npy");
             // it runs before stages 1 .. T-1 only: with one stage it would be accepted and never run
             if (stages == 1) throw InputException.of("--grads-command", "option", "does not apply with --stages 1 (it runs before each stage t >= 1)", "drop it, or give --stages 2 or more");
+            // nor with two stages from the dense start: stage 0 prunes nothing, so stage 1 reuses stage 0's X and a broken
+            // command went unnoticed behind exit 0
+            if (stages == 2 && startNnzLevel() >= 1 && startFlopsLevel() >= 1) {
+                throw InputException.of("--grads-command", "option", "would never run with --stages 2 from the dense start (stage 0 prunes nothing, "
+                        + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
+            }
         }
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
         for (Object[] o : new Object[][] {{"--start-keep", startKeep}, {"--start-keep-flops", startKeepFlops}, {"--start-keep-nnz", startKeepNnz}}) {

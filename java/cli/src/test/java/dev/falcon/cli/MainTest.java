@@ -756,6 +756,8 @@ class MainTest {
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--schedule", "exp")), 2, "--schedule", "--stages 1");
         assertFails(run(fileArgs("--method", "falcon++", "--schedule", "const", "--start-keep-flops", "0.8")), 2, "--start-keep-flops", "const");
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--grads-command", "cp {weights} {grads}")), 2, "--grads-command", "--stages 1");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "2", "--grads-command", "cp {weights} {grads}")), 2, "--grads-command",
+                "never run", "--stages 3");
         assertFails(run(fileArgs("--method", "falcon++", "--schedule", "cosine")), 2, "--schedule", "poly");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon",
                 "--out", outDir.resolve("p.npy").toString()), 2, "--grads", "falcon");
