@@ -128,7 +128,7 @@ final class PruneCommand implements Callable<Integer> {
             description = "falcon: Hessian model of the DFO iterations: exact low-rank Fisher (X v and X^T u per iteration) or its block-diagonal part "
                     + "(one blockGramProduct pass per iteration) (default: ${DEFAULT-VALUE}).")
     String hessian;
-    @Option(names = "--block-size", paramLabel = "N", defaultValue = "2000", description = "Blocks of --hessian block and --backsolve block|sweep: layers cut into chunks of at most N weights (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--block-size", paramLabel = "N", defaultValue = "2000", description = "Blocks of --hessian block and --backsolve block|sweep: layers cut into chunks of at most N weights; on the cpu backend also the width of X's panels (default: ${DEFAULT-VALUE}).")
     int blockSize;
     @Option(names = "--rounds", paramLabel = "N", defaultValue = "25", description = "falcon: cap on DFO + backsolve rounds; rounds stop earlier once one lowers Q by less than the tolerance (default: ${DEFAULT-VALUE}).")
     int rounds;
@@ -586,7 +586,8 @@ final class PruneCommand implements Callable<Integer> {
             if (!falcon && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon and falcon++", "drop it, or use --method falcon");
         }
         if (!falcon && !backsolved && given.hasMatchedOption("--block-size")) {
-            throw InputException.of("--block-size", "option", "only applies to falcon, falcon++ and --backsolve block|sweep", "drop it");
+            throw InputException.of("--block-size", "option", "only applies to falcon, falcon++ and --backsolve (the blocks of --hessian block and "
+                    + "--backsolve block|sweep, which also set the cpu backend's panels of X)", "drop it");
         }
         if (example == null && given.hasMatchedOption("--seed")) {
             throw InputException.of("--seed", "option", "only applies to --example (the seed of its synthetic data)", "drop it");
