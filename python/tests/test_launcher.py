@@ -64,5 +64,47 @@ class FalconHeapTest(unittest.TestCase):
         self.assertIn("Java heap max 48.0 MiB", r.stdout)
 
 
+class ConcurrentFirstUseTest(unittest.TestCase):
+    """Launches started together on a fresh clone build the jar once, one at a time (fake mvn and java on PATH)."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+# records each build; a second build while one runs is an overlap
+echo start >> "$FAKE_LOG"
+if ! mkdir "$FAKE_LOG.running" 2>/dev/null; then echo overlap >> "$FAKE_LOG"; fi
+sleep 1
+mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+rmdir "$FAKE_LOG.running" 2>/dev/null || true
+"""
+    FAKE_JAVA = """#!/usr/bin/env bash
+# the jar must be whole when a run starts
+[[ "$(cat "${@: -2:1}")" == jar ]] || { echo "partial jar" >&2; exit 9; }
+echo ran
+"""
+
+    def test_simultaneous_launches_build_once_and_each_runs(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = Path(d, "clone"), Path(d, "bin")
+            (root / "java" / "cli").mkdir(parents=True)
+            bin_dir.mkdir()
+            (root / "pom.xml").write_text("<project/>")
+            (root / "falcon").write_text(LAUNCHER.read_text())
+            for name, text in (("falcon", None), ("mvn", self.FAKE_MVN), ("java", self.FAKE_JAVA)):
+                f = root / name if text is None else bin_dir / name
+                if text is not None:
+                    f.write_text(text)
+                f.chmod(0o755)
+            log = Path(d, "builds.log")
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log))
+            env.pop("FALCON_JAVA_OPTS", None)
+            env.pop("FALCON_HEAP", None)
+            runs = [subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True) for _ in range(3)]
+            results = [(r.wait(timeout=60), *r.communicate()) for r in runs]
+            for code, out, err in results:
+                self.assertEqual(code, 0, err)
+                self.assertEqual(out.strip(), "ran", err)
+            self.assertEqual(log.read_text().split(), ["start"], "one build, no overlap")
+
+
 if __name__ == "__main__":
     unittest.main()
