@@ -53,7 +53,10 @@ public final class Pruner implements AutoCloseable {
         public static StagePlan defaults() { return new StagePlan(5, MultiStage.Schedule.POLY, 1.0, 1.0, null); }
     }
 
-    /** Prunes {@code weights} (length p, not modified); the caller closes the result. */
+    /**
+     * Prunes {@code weights}: p floats from the pointer's position, neither they nor the pointer's position and limit
+     * modified. The caller closes the result.
+     */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets) {
         return prune(method, weights, layers, budgets, null);
     }
@@ -362,10 +365,16 @@ public final class Pruner implements AutoCloseable {
         }
     }
 
-    /** A direct-buffer view of the first {@code length} floats (lengths never come from {@code Pointer.limit()}). */
+    /**
+     * A direct-buffer view of {@code length} floats from the pointer's position (lengths never come from
+     * {@code Pointer.limit()}). The position is where the caller's vector starts, as {@code PointerExtent} and
+     * {@code FloatPointer.get(float[], int, int)} take it, and the caller's position and limit are left as they were:
+     * resetting them read a view into a larger buffer from its base, and a limit set for one call's p refused the next
+     * call's larger p as a short vector.
+     */
     static FloatBuffer floats(FloatPointer pointer, long length) {
         if (length > Integer.MAX_VALUE) throw new IllegalArgumentException("vectors over 2^31 - 1 elements are not supported: " + length);
-        return pointer.position(0).limit(length).asBuffer();
+        return new FloatPointer(pointer).limit(pointer.position() + length).asBuffer();
     }
 
     private static int layerOf(long[] starts, long i) {

@@ -388,6 +388,40 @@ class PrunerTest {
     }
 
     /**
+     * A library user's weights may be a view into a larger buffer (a JavaCPP pointer at a position): they are read from
+     * there, as the length check counts them, and the pointer is left as it was, so that the next call sees it whole.
+     */
+    @Test
+    void weightsAreReadFromThePointersPositionWhichIsLeftAsItWas() {
+        LayerTable t = TWO_LAYERS;
+        Budgets b = TWO_LAYER_BUDGETS;
+        LayerTable firstLayerOnly = new LayerTable(List.of(new Layer("a", new long[] {30}, 4, 0, 30)), "test");
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             FloatPointer padded = new FloatPointer(60); HostMatrix x = HostMatrix.allocate(4, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillUniform(padded, 10, 9, 100f); // large values before the weights, which mp would keep if it read them
+            for (int i = 0; i < 50; i++) padded.put(10 + i, w.get(i));
+            padded.position(10);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            var inputs = new Pruner.SolverInputs(x, null, 0.1, dev.falcon.solve.SolverOptions.defaults(), dev.falcon.solve.Backsolve.Mode.NONE);
+            for (Method method : new Method[] {Method.MAGNITUDE, Method.MP, Method.FALCON}) {
+                try (PruneResult plain = pruner.prune(method, w, t, b, inputs); PruneResult view = pruner.prune(method, padded, t, b, inputs)) {
+                    for (long i = 0; i < 50; i++) {
+                        assertEquals(plain.mask().get(i), view.mask().get(i), method + ": mask at " + i);
+                        assertEquals(plain.prunedWeights().get(i), view.prunedWeights().get(i), method + ": weight " + i);
+                    }
+                }
+                assertEquals(10, padded.position(), method + ": the caller's position");
+                assertEquals(60, padded.limit(), method + ": the caller's limit");
+            }
+            try (PruneResult part = pruner.prune(Method.MP, w, firstLayerOnly, Budgets.resolve(firstLayerOnly, 0.5, null, null, null, null));
+                 PruneResult whole = pruner.prune(Method.MP, w, t, b)) {
+                checkResult(whole, t, w);
+            }
+        }
+    }
+
+    /**
      * The block-diagonal backsolve ignores what the blocks share: here each block cancels its own removed weight while
      * the two removed weights already cancelled each other in X w, so the backsolve only adds ridge and raises Q. mp's
      * weights are then kept, and the result says so.
