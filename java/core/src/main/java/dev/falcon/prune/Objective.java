@@ -2,6 +2,7 @@ package dev.falcon.prune;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
+import dev.falcon.data.PointerExtent;
 import dev.falcon.model.LayerTable;
 import dev.falcon.solve.LowerBound;
 import java.nio.FloatBuffer;
@@ -51,10 +52,15 @@ public final class Objective {
 
     /**
      * Evaluates Q at {@code w} around {@code wbar} (both length p = X.cols()); {@code g} may be null.
+     *
+     * @throws IllegalArgumentException when a vector is null or holds fewer than p floats (it would be read past its end)
      */
     public static Value evaluate(ComputeBackend backend, HostMatrix x, FloatPointer w, FloatPointer wbar, FloatPointer g, double lambda) {
         long p = x.cols();
         long n = x.rows();
+        PointerExtent.require(w, p, "w (p = " + p + ", the columns of X)");
+        PointerExtent.require(wbar, p, "wbar (p = " + p + ", the columns of X)");
+        if (g != null) PointerExtent.require(g, p, "g (p = " + p + ", the columns of X)");
         double sqDist = 0, linear = 0;
         try (FloatPointer d = backend.floatVector(p); FloatPointer r = new FloatPointer(n)) {
             FloatBuffer wv = Pruner.floats(w, p), bv = Pruner.floats(wbar, p), dv = Pruner.floats(d, p);
@@ -79,10 +85,14 @@ public final class Objective {
     /**
      * A certified lower bound on Q over every w whose support fits the budgets (see {@link LowerBound#of}); the
      * vectors are length p = layers.parameters(), {@code g} may be null.
+     *
+     * @throws IllegalArgumentException when a vector is null or holds fewer than p floats (it would be read past its end)
      */
     public static LowerBound lowerBound(ComputeBackend backend, FloatPointer wbar, FloatPointer g, double lambda,
                                         LayerTable layers, long nnz, double flops) {
         long p = layers.parameters();
+        PointerExtent.require(wbar, p, "wbar (p = " + p + " for these layers)");
+        if (g != null) PointerExtent.require(g, p, "g (p = " + p + " for these layers)");
         return LowerBound.of(backend, Pruner.floats(wbar, p), g == null ? null : Pruner.floats(g, p), lambda, layers, nnz, flops);
     }
 }

@@ -387,6 +387,24 @@ class PrunerTest {
         }
     }
 
+    /** Objective's vectors come from the library user: a short one used to be read past its end, giving Q = 3e69. */
+    @Test
+    void theObjectiveRefusesVectorsShorterThanP() {
+        try (JavaBackend backend = new JavaBackend(); FloatPointer w = new FloatPointer(50); FloatPointer shortW = new FloatPointer(10);
+             HostMatrix x = HostMatrix.allocate(4, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            shortW.fill(0);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            for (Runnable call : List.<Runnable>of(() -> Objective.evaluate(backend, x, shortW, w, null, 0.1),
+                    () -> Objective.evaluate(backend, x, w, shortW, null, 0.1), () -> Objective.evaluate(backend, x, w, w, shortW, 0.1),
+                    () -> Objective.lowerBound(backend, shortW, null, 0.1, TWO_LAYERS, 10, 40),
+                    () -> Objective.lowerBound(backend, w, shortW, 0.1, TWO_LAYERS, 10, 40))) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, call::run);
+                assertTrue(e.getMessage().contains("holds 10 elements but 50 are needed"), e.getMessage());
+            }
+        }
+    }
+
     /**
      * A library user's weights may be a view into a larger buffer (a JavaCPP pointer at a position): they are read from
      * there, as the length check counts them, and the pointer is left as it was, so that the next call sees it whole.
