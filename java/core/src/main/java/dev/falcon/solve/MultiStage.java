@@ -159,6 +159,12 @@ public final class MultiStage {
             try {
                 x = source.gradients(t, w);
             } catch (SourceFailure f) {
+                // An interrupt is the caller cancelling the prune, not a source that cannot deliver: stopping "cleanly" here
+                // returned the last stage's weights, over the budgets, as a result, where an interrupt anywhere else in a
+                // prune is an IllegalStateException with the flag kept.
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new IllegalStateException("interrupted while the gradient source gave stage " + t + " (" + source.describe(t) + ")", f);
+                }
                 if (t == 0) throw f;
                 stopped = "gradients of stage " + t + " (" + source.describe(t) + ") failed: " + f.getMessage();
                 break;

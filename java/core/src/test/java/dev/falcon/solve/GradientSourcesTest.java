@@ -186,6 +186,38 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * Interrupting a prune stops it with an IllegalStateException and the flag kept (README, "Threads"), also while the
+     * command runs: it used to end as a source failure, and the run returned stage 0's weights, over the budgets, as its
+     * result.
+     */
+    @Test
+    void anInterruptWhileTheCommandRunsStopsTheCommandAndThePrune() throws InterruptedException {
+        Thread caller = Thread.currentThread();
+        Thread interrupter = new Thread(() -> {
+            try {
+                Thread.sleep(1000);
+            } catch (InterruptedException ignored) {
+                return;
+            }
+            caller.interrupt();
+        });
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; sleep 30", null)) {
+            long t0 = System.nanoTime();
+            interrupter.start();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30,
+                    3, MultiStage.Schedule.LINEAR, 0.8, 0.8, SolverOptions.defaults().withMaxIterations(5)));
+            assertTrue(e.getMessage().contains("interrupted") && e.getMessage().contains("stage 1"), e.getMessage());
+            assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag is kept");
+            assertTrue((System.nanoTime() - t0) / 1e9 < 20, "the command was stopped");
+        } finally {
+            interrupter.interrupt();
+            interrupter.join();
+            Thread.interrupted();
+        }
+    }
+
     @Test
     void commandWithoutOutputIsAFailure() {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
