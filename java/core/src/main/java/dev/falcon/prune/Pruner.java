@@ -296,6 +296,8 @@ public final class Pruner implements AutoCloseable {
                 float w = wv.get(i);
                 sv.put(i, squared ? w * w : Math.abs(w));
             }
+            // magnitude's loops over the weights run in this thread, not in VectorLoops, which stop an interrupted prune
+            if (Thread.currentThread().isInterrupted()) throw new IllegalStateException("interrupted while scoring the weights");
             long t1 = System.nanoTime();
             long[] perLayer;
             long kept;

@@ -242,7 +242,7 @@ class PrunerTest {
      * the solve ran to its end.
      */
     @Test
-    void anInterruptedFalconPruneStopsOnAOneThreadBackendAndTheBackendStaysUsable() {
+    void anInterruptedPruneStopsOnAOneThreadBackendAndTheBackendStaysUsable() {
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {300}, 9, 0, 300), new Layer("b", new long[] {200}, 1, 300, 200)), "test");
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend);
              FloatPointer w = new FloatPointer(500); HostMatrix x = HostMatrix.allocate(12, 500)) {
@@ -260,6 +260,17 @@ class PrunerTest {
             }
             try (PruneResult r = pruner.prune(Method.FALCON, w, t, b, inputs)) {
                 assertTrue(r.kept() > 0 && r.kept() <= b.nnz());
+            }
+            // magnitude runs no VectorLoops: an interrupted magnitude prune used to run to its end
+            for (Method method : new Method[] {Method.MAGNITUDE, Method.MP}) {
+                Thread.currentThread().interrupt();
+                try {
+                    IllegalStateException e = assertThrows(IllegalStateException.class, () -> pruner.prune(method, w, t, b).close(), method.cliName());
+                    assertTrue(e.getMessage().contains("interrupted"), e.getMessage());
+                    assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag is kept");
+                } finally {
+                    Thread.interrupted();
+                }
             }
         }
     }
