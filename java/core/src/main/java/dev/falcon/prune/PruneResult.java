@@ -8,7 +8,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * what was kept, the selection's optimality certificate when the method has one, and timings.
  *
  * @param keptScore     sum over kept weights of w^2 (the ILP objective of mp, comparable across methods)
- * @param certificate   selection gap/primal/dual/mu of the FLOP-aware ILP; null for magnitude (no dual)
+ * @param certificate   selection gap/primal/dual/mu of the FLOP-aware ILP, for mp (with or without a backsolve); null for
+ *                      magnitude (no dual) and for falcon and falcon++, whose support is not the ILP's
  * @param selectSeconds the FLOP-aware selection of mp or magnitude (for falcon and falcon++: of mp's warm start); the
  *                      solver's own time, its projections included, is {@code solve.seconds}, so the phases add up
  * @param solve         backsolve / FALCON details; null when no solver ran

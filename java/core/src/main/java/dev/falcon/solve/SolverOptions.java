@@ -10,10 +10,12 @@ package dev.falcon.solve;
  * @param hessian         Hessian model of the DFO iterations: the exact low-rank Fisher or its block-diagonal part
  * @param maxStepDoublings line search: at most this many doublings of the step 1/Lip per iteration
  * @param maxRounds       DFO + backsolve rounds (a round restarts DFO from the backsolved weights while the support changes)
- * @param activeSet       run DFO on an active set of about 2S coordinates, grown when outside coordinates want in
+ * @param activeSet       run DFO on an active set of 3S coordinates (the support and twice as many of the best outside), grown
+ *                        when outside coordinates want in; only with the exact Hessian and a support S below p/4
  * @param stableIterations a DFO round ends (and its support is backsolved) once the support has not changed for this many iterations (0 = off)
- * @param swapCandidates  after each round's backsolve, try swapping the best c outside against the worst c kept coordinates (c^2 backsolves), and
- *                        with the exact backsolve end with the swap polish (SwapPolish); 0 = both off
+ * @param swapCandidates  after each round's backsolve, where the searches' cost allows it (see FalconSolver), backsolve each of the c best
+ *                        additions alone and against each of the c cheapest removals (c (c + 1) backsolves), then the c best pairs and
+ *                        batches of pairs; with the exact backsolve end with the swap polish (SwapPolish); 0 = both off
  */
 public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode backsolve, int blockSize,
                             HessianModel hessian, int maxStepDoublings, int maxRounds, boolean activeSet,
