@@ -2,6 +2,7 @@ package dev.falcon.prune;
 
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * The outcome of {@link Pruner#prune}: pruned weights and mask (both length p, owned by this result),
@@ -46,6 +47,23 @@ public record PruneResult(FloatPointer prunedWeights, BytePointer mask, Method m
     /** Selection statistics of the ILP (see {@code dev.falcon.select.Selection}). */
     public record Certificate(double primalValue, double dualBound, double relativeGap, double mu, double omega, int dualEvaluations) {}
 
+    /** The pruned weights, length p, zeros where the mask is 0; freed by {@link #close()}. */
+    @Override
+    public FloatPointer prunedWeights() { return open(prunedWeights, "pruned weights"); }
+
+    /** The mask, length p, 1 for a kept weight; freed by {@link #close()}. */
+    @Override
+    public BytePointer mask() { return open(mask, "mask"); }
+
+    /** After close() JavaCPP's own error, "This pointer address is NULL.", named neither the result nor the cause. */
+    private static <P extends Pointer> P open(P pointer, String what) {
+        if (pointer.isNull()) {
+            throw new IllegalStateException("this PruneResult's close() freed its " + what + ": copy out what you keep before closing it");
+        }
+        return pointer;
+    }
+
+    /** Frees the pruned weights and the mask; a second call does nothing. */
     @Override
     public void close() {
         prunedWeights.close();

@@ -398,6 +398,20 @@ class PrunerTest {
         }
     }
 
+    @Test
+    void aClosedResultSaysSoAndClosesTwiceWithoutHarm() {
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            PruneResult r = pruner.prune(Method.MP, w, TWO_LAYERS, TWO_LAYER_BUDGETS);
+            r.close();
+            r.close();
+            for (Runnable use : List.<Runnable>of(() -> r.prunedWeights().get(0), () -> r.mask().get(0))) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, use::run);
+                assertTrue(e.getMessage().contains("PruneResult") && e.getMessage().contains("close()"), e.getMessage());
+            }
+        }
+    }
+
     /** Objective's vectors come from the library user: a short one used to be read past its end, giving Q = 3e69. */
     @Test
     void theObjectiveRefusesVectorsShorterThanP() {
