@@ -119,7 +119,9 @@ public final class MultiStage {
         if (stages < 1) throw new IllegalArgumentException("stages must be >= 1");
         int p = wbar.length;
         double dense = layers.denseFlops();
-        double nnzT = (double) nnz / p, flopsT = dense > 0 ? flops / dense : 0;
+        // A budget above the dense model (an infinite FLOP budget for "none", as a Budgets record may hold) is the dense
+        // level: as a fraction above 1 it made the schedule's levels Infinity - Infinity = NaN, refused as "FLOP budget NaN".
+        double nnzT = Math.min(1, (double) nnz / p), flopsT = dense > 0 ? Math.min(1, flops / dense) : 0;
         // A start below its target was raised to the target without a word: every stage then ran at the final budget,
         // a const schedule nobody asked for. (A target of 1 is no budget: any start level of it is moot, as --start-keep.)
         if (nnzT < 1 && startNnz < nnzT * (1 - 1e-12)) {

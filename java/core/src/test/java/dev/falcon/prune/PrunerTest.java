@@ -398,6 +398,28 @@ class PrunerTest {
         }
     }
 
+    /** Budgets is a public record: an infinite FLOP budget (none) or an NNZ budget above p prunes as the dense level would. */
+    @Test
+    void budgetsAboveTheDenseModelPruneAsTheDenseLevelInEveryMethod() {
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(4, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            double dense = TWO_LAYERS.denseFlops();
+            var inputs = new Pruner.SolverInputs(x, null, 0.1, dev.falcon.solve.SolverOptions.defaults(), null,
+                    new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.POLY, 1, 1, null));
+            for (Budgets unbounded : new Budgets[] {new Budgets(20, Double.POSITIVE_INFINITY, 50, dense, "20", "none"),
+                    new Budgets(500, dense * 0.3, 50, dense, "500", "0.3")}) {
+                for (Method method : Method.values()) {
+                    try (PruneResult r = pruner.prune(method, w, TWO_LAYERS, unbounded, inputs)) {
+                        assertTrue(r.kept() > 0 && r.kept() <= Math.min(50, unbounded.nnz()) && r.keptFlops() <= unbounded.flops(),
+                                method + " under " + unbounded + ": kept " + r.kept() + ", " + r.keptFlops() + " FLOPs");
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void aClosedResultSaysSoAndClosesTwiceWithoutHarm() {
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50)) {
