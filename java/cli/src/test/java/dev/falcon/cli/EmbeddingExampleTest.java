@@ -41,7 +41,7 @@ class EmbeddingExampleTest {
                 new Layer("fc", new long[] {1000}, 1, 2000, 1000)), "test"));
 
         // ---- the README's example, with the files in dir
-        try (ComputeBackend backend = Backends.choose("auto").create(2);   // cuda > cpu > java, or -Dfalcon.backend=NAME
+        try (ComputeBackend backend = Backends.choose(null).create(2);   // -Dfalcon.backend=NAME, else auto: cuda > cpu > java
              HostMatrix x = backend.load(ArrayFiles.matrixSource(dir.resolve("X.npy").toString(), "X"))) {
             long pWeights = x.cols();
             LayerTable layers = LayersJson.read(dir.resolve("layers.json"), pWeights);
@@ -59,6 +59,21 @@ class EmbeddingExampleTest {
                 for (float v : pruned) if (v != 0) nonzero++;
                 assertEquals(r.kept(), nonzero);
             }
+        }
+    }
+
+    /**
+     * The example's first line, as written, takes the backend -Dfalcon.backend names: it used to read choose("auto"),
+     * which ignores the property, while its comment said the property chose.
+     */
+    @Test
+    void theExamplesBackendLineHonoursTheSystemProperty() {
+        String before = System.getProperty(Backends.PROPERTY);
+        System.setProperty(Backends.PROPERTY, "java");
+        try (ComputeBackend backend = Backends.choose(null).create(2)) {   // -Dfalcon.backend=NAME, else auto: cuda > cpu > java
+            assertEquals("java", backend.name());
+        } finally {
+            if (before == null) System.clearProperty(Backends.PROPERTY); else System.setProperty(Backends.PROPERTY, before);
         }
     }
 }
