@@ -30,14 +30,17 @@ import org.bytedeco.javacpp.Pointer;
 public final class Pruner implements AutoCloseable {
     private final ComputeBackend backend;
 
+    /** A pruner on {@code backend}, which the caller keeps owning and closes. */
     public Pruner(ComputeBackend backend) {
-        this.backend = backend;
+        this.backend = java.util.Objects.requireNonNull(backend, "backend");
     }
 
     /**
-     * What the solver needs: the gradients X (n x p), the optional first-order term g (length p or null),
-     * lambda of our convention, the solver options and, for mp, the backsolve applied to its support
-     * ({@link Backsolve.Mode#NONE} = plain mp).
+     * What the solver needs: the gradients X (n x p; null only for magnitude, plain mp, or falcon++ whose stage plan has
+     * a source), the optional first-order term g (p floats from its position, or null), lambda of our convention
+     * (positive, at most {@link #MAX_LAMBDA}), the solver options (null: {@link SolverOptions#defaults()}) and, for mp,
+     * the backsolve applied to its support ({@link Backsolve.Mode#NONE} or null = plain mp), and for falcon++ the stage
+     * plan (null: {@link StagePlan#defaults()}). The caller keeps owning X, g and the plan's source, and closes them.
      */
     public record SolverInputs(HostMatrix x, FloatPointer g, double lambda, SolverOptions options, Backsolve.Mode mpBacksolve, StagePlan stages) {
         public SolverInputs(HostMatrix x, FloatPointer g, double lambda, SolverOptions options, Backsolve.Mode mpBacksolve) {
@@ -54,16 +57,26 @@ public final class Pruner implements AutoCloseable {
     }
 
     /**
-     * Prunes {@code weights}: p floats from the pointer's position, neither they nor the pointer's position and limit
-     * modified. The caller closes the result.
+     * Prunes {@code weights} with magnitude or mp, without a solver: as {@link #prune(Method, FloatPointer, LayerTable,
+     * Budgets, SolverInputs)} with no inputs.
      */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets) {
         return prune(method, weights, layers, budgets, null);
     }
 
     /**
-     * Prunes with the solver when {@code inputs} is given: {@code falcon} (DFO + backsolve, needs X) and
-     * {@code mp} with a backsolve on its support (the authors' "MP + BS"). The caller closes the result.
+     * Prunes {@code weights} (p = {@code layers.parameters()} floats from the pointer's position; neither they nor the
+     * pointer's position and limit are modified) under {@code budgets}, resolved with {@link Budgets#resolve} for these
+     * layers. With {@code inputs} the solver runs: {@code falcon} (DFO + backsolve,
+     * needs X), {@code falcon++} and {@code mp} with a backsolve on its support (the authors' "MP + BS"). The caller
+     * closes the result.
+     *
+     * @throws InputException           when falcon or falcon++ has no X, or mp's backsolve has none, or X holds NaN or Inf
+     *                                  (naming the sample and the weight)
+     * @throws IllegalArgumentException when an input is inconsistent or not finite: a short vector, X of another p, budgets
+     *                                  of another layer table, lambda out of range, NaN or Inf in the weights or g
+     * @throws NullPointerException     when the method, the layers or the budgets are null
+     * @throws IllegalStateException    when the thread is interrupted (the flag kept), or X or the backend was closed
      */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
         checkInputs(method, weights, layers, budgets, inputs);

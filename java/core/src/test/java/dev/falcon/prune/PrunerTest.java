@@ -421,6 +421,12 @@ class PrunerTest {
     }
 
     @Test
+    void aPrunerWithoutABackendIsRefusedWhenMade() {
+        NullPointerException e = assertThrows(NullPointerException.class, () -> new Pruner(null));
+        assertEquals("backend", e.getMessage());
+    }
+
+    @Test
     void aClosedResultSaysSoAndClosesTwiceWithoutHarm() {
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50)) {
             backend.fillUniform(w, 50, 3, 1f);
