@@ -490,7 +490,7 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--lambda", "value", "is " + lambda + ", it must be positive and at most " + Pruner.MAX_LAMBDA, "e.g. --lambda 1e-3");
         }
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
-        int processors = Runtime.getRuntime().availableProcessors(), mostThreads = Math.max(16, 4 * processors);
+        int processors = Runtime.getRuntime().availableProcessors(), mostThreads = Backends.mostThreads();
         if (threads != null && threads > mostThreads) {
             // every kernel call starts its threads: a mistyped --threads 100000 spent seconds creating them on a tiny run
             throw InputException.of("--threads", "value", "is " + threads + ", more than " + mostThreads + " (4 per available processor, "

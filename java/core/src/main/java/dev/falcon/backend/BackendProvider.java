@@ -16,6 +16,9 @@ public interface BackendProvider {
     /** Whether this backend can run here, and if not, why. Never throws; the result is cached. */
     BackendAvailability probe();
 
-    /** Creates an instance using {@code threads} worker threads (at least 1). Only valid when usable. */
+    /**
+     * Creates an instance using {@code threads} worker threads (at least 1; the cpu backend refuses more than
+     * {@link Backends#mostThreads()} with an IllegalArgumentException). Only valid when usable.
+     */
     ComputeBackend create(int threads);
 }

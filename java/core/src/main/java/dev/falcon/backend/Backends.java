@@ -36,6 +36,15 @@ public final class Backends {
 
     private Backends() {}
 
+    /**
+     * The most threads a backend is created with: 4 per available processor, or 16. The cpu kernels start their threads on
+     * every call, so a mistyped 100000 spent seconds creating them in each call of a tiny run; beyond the cores they only
+     * add switching.
+     */
+    public static int mostThreads() {
+        return Math.max(16, 4 * Runtime.getRuntime().availableProcessors());
+    }
+
     /** Every provider found, highest priority first, each probed once per JVM. */
     public static List<Candidate> candidates() {
         List<Candidate> result = discovered;

@@ -16,6 +16,18 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class CpuBackendProviderTest {
+    /** The CLI refused --threads 100000, the Java API took it, and every kernel call then started that many threads. */
+    @Test
+    void moreThreadsThanTheLimitAreRefusedThroughTheApiAsOnTheCommandLine() {
+        int most = Math.max(16, 4 * Runtime.getRuntime().availableProcessors()); // the CLI's --threads limit
+        try (ComputeBackend atTheLimit = new CpuBackendProvider().create(most)) {
+            assertEquals(most, atTheLimit.threads());
+        }
+        IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                () -> new CpuBackendProvider().create(most + 1).close());
+        assertTrue(e.getMessage().contains((most + 1) + " threads") && e.getMessage().contains("at most"), e.getMessage());
+    }
+
     @Test
     void probeIsUsableAndReportsFacts() {
         BackendAvailability a = new CpuBackendProvider().probe();
