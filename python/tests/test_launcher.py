@@ -106,5 +106,23 @@ echo ran
             self.assertEqual(log.read_text().split(), ["start"], "one build, no overlap")
 
 
+class EmbeddedJarTest(unittest.TestCase):
+    """falcon.jar on a pipeline's class path brings no classes under the names of the libraries it bundles."""
+
+    def test_jackson_and_picocli_are_relocated_under_dev_falcon(self):
+        if not JAR.is_file():
+            self.skipTest(f"{JAR} is not built (mvn package builds it)")
+        import zipfile
+        with zipfile.ZipFile(JAR) as jar:
+            names = jar.namelist()
+        # at their own names the class path's first copy of Jackson won, the pipeline's or falcon's
+        clashing = [n for n in names if n.endswith(".class") and (n.startswith(("com/fasterxml/", "picocli/", "META-INF/versions/")))]
+        self.assertEqual(clashing[:5], [], f"{len(clashing)} classes at a bundled library's own name")
+        self.assertTrue(any(n.startswith("dev/falcon/shaded/jackson/databind/") for n in names))
+        self.assertTrue(any(n.startswith("dev/falcon/shaded/picocli/") for n in names))
+        with zipfile.ZipFile(JAR) as jar:
+            self.assertIn("dev.falcon.shaded.jackson.core.JsonFactory", jar.read("META-INF/services/dev.falcon.shaded.jackson.core.JsonFactory").decode())
+
+
 if __name__ == "__main__":
     unittest.main()
