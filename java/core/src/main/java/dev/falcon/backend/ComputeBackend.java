@@ -131,7 +131,7 @@ public interface ComputeBackend extends AutoCloseable {
      */
     static boolean requireFiniteWeights(FloatPointer weights, long p) {
         if (weights == null) return true;
-        java.nio.FloatBuffer w = weights.position(0).limit(p).asBuffer();
+        java.nio.FloatBuffer w = new FloatPointer(weights).position(0).limit(p).asBuffer();
         boolean nonNegative = true;
         for (int j = 0; j < (int) p; j++) {
             float v = w.get(j);

@@ -271,6 +271,24 @@ public abstract class ComputeBackendContract {
     }
 
     @Test
+    void weightedGramLeavesTheCallersPointersAsTheyWere() {
+        int n = 3, p = 40;
+        SplittableRandom random = new SplittableRandom(5);
+        HostMatrix x = matrix(randomFloats(random, n * p), n, p);
+        float[] ws = randomFloats(random, p + 8); // a caller's buffer longer than p: its limit is the caller's business
+        for (int j = 0; j < p; j += 3) ws[j] = -ws[j];
+        for (float[] weights : new float[][] {ws, new float[p + 8]}) {
+            FloatPointer w = floats(weights);
+            DoublePointer g = track(new DoublePointer((long) n * n + 5));
+            backend.weightedGram(x, w, g);
+            assertEquals(0, w.position(), "weights position");
+            assertEquals(p + 8, w.limit(), "weights limit");
+            assertEquals(0, g.position(), "gram position");
+            assertEquals((long) n * n + 5, g.limit(), "gram limit");
+        }
+    }
+
+    @Test
     void gatherColumnsIsExact() {
         SplittableRandom random = new SplittableRandom(3);
         for (int[] shape : SHAPES) {

@@ -266,7 +266,7 @@ public final class CpuBackend implements ComputeBackend {
         } else {
             // Panels with signed weights (not a solver case): columns of non-zero weight gathered column-major.
             int chunk = (int) Math.max(16, Math.min(p, (1L << 22) / n));
-            java.nio.FloatBuffer all = columnWeights.position(0).limit(p).asBuffer();
+            java.nio.FloatBuffer all = new FloatPointer(columnWeights).position(0).limit(p).asBuffer();
             try (FloatPointer columns = new FloatPointer((long) chunk * n); IntPointer indices = new IntPointer(chunk);
                  FloatPointer weights = new FloatPointer(chunk)) {
                 long j = 0;

@@ -508,8 +508,7 @@ public final class CudaBackend implements ComputeBackend {
             syncAll();
         }
         if (!started[0]) {
-            gram.position(0);
-            for (long i = 0; i < nn; i++) gram.put(i, 0.0);
+            new DoublePointer(gram).position(0).limit(nn).fill(0);
             return;
         }
         download(gram, dG, nn * Double.BYTES);
