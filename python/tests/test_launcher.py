@@ -106,6 +106,58 @@ echo ran
             self.assertEqual(log.read_text().split(), ["start"], "one build, no overlap")
 
 
+class FakeCloneLauncherTest(unittest.TestCase):
+    """The launcher in a clone whose jar is built, with a fake java first on PATH that prints its arguments and the
+    environment it was given: what the launcher hands the JVM, checked without starting one."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+for a in "$@"; do echo "arg $a"; done
+echo "env LC_ALL=${LC_ALL-<unset>}"
+"""
+    FAKE_MVN = """#!/usr/bin/env bash
+echo "mvn ran in $PWD" >&2
+exit 7
+"""
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tmp = Path(tmp.name)
+        self.root, self.bin = self.tmp / "clone", self.tmp / "bin"
+        (self.root / "java" / "cli" / "target").mkdir(parents=True)
+        self.bin.mkdir()
+        (self.root / "pom.xml").write_text("<project/>")
+        self.jar = self.root / "java" / "cli" / "target" / "falcon.jar"
+        self.jar.write_text("jar")  # written after every source: the launcher sees nothing to build
+        (self.root / "falcon").write_text(LAUNCHER.read_text())
+        (self.root / "falcon").chmod(0o755)
+        for name, text in (("java", self.FAKE_JAVA), ("mvn", self.FAKE_MVN)):
+            (self.bin / name).write_text(text)
+            (self.bin / name).chmod(0o755)
+
+    def launch(self, launcher=None, cwd=None, **env_vars):
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP")}
+        env["PATH"] = f"{self.bin}:{os.environ['PATH']}"
+        env.update(env_vars)
+        env = {k: v for k, v in env.items() if v is not None}
+        r = subprocess.run([str(launcher or self.root / "falcon"), "env"], cwd=cwd or self.tmp, env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        args = [line[4:] for line in r.stdout.splitlines() if line.startswith("arg ")]
+        return args, r
+
+    def test_a_symlink_to_the_launcher_runs_the_clones_jar(self):
+        # through ~/bin/falcon -> clone/falcon the link's folder was taken for the clone: Maven was run there
+        links = self.tmp / "home" / "bin"
+        links.mkdir(parents=True)
+        (links / "falcon").symlink_to(self.root / "falcon")
+        (links / "f").symlink_to("falcon")  # a relative link to the link
+        for link in (links / "falcon", links / "f"):
+            args, r = self.launch(link, cwd=links)
+            self.assertNotIn("mvn ran", r.stderr)
+            self.assertEqual(args[-3:], ["-jar", str(self.jar.resolve()), "env"])
+
+
 class EmbeddedJarTest(unittest.TestCase):
     """falcon.jar on a pipeline's class path brings no classes under the names of the libraries it bundles."""
 
