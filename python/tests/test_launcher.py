@@ -1,5 +1,6 @@
 """The ./falcon launcher's handling of FALCON_JAVA_OPTS and FALCON_HEAP (standard library only: runs without torch too)."""
 import os
+import shutil
 import subprocess
 import tempfile
 import unittest
@@ -32,6 +33,16 @@ class FalconJavaOptsTest(unittest.TestCase):
             self.assertIn("unknown backend 'ja va'", r.stdout)
             r = self.env_with("-Dfalcon.backend='java'", d)
             self.assertIn("-Dfalcon.backend=java (prune's default while it is set): backend java", r.stdout)
+
+    def test_the_native_libraries_are_extracted_into_the_clone(self):
+        cache = ROOT / "java" / "cli" / "target" / "javacpp-cache"
+        shutil.rmtree(cache, ignore_errors=True)
+        with tempfile.TemporaryDirectory() as d:
+            r = self.env_with("", d)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"\n  cpu +priority \d+ +usable\n", "cpu backend usable")
+        libs = sorted(p.name for p in (cache / "falcon.jar" / "dev" / "falcon" / "cpu" / "nativelib").glob("*/*.so"))
+        self.assertIn("libjniFalconKernels.so", libs)
 
     def test_an_unbalanced_quote_stops_the_launch_naming_the_variable(self):
         with tempfile.TemporaryDirectory() as d:
@@ -156,6 +167,16 @@ exit 7
             args, r = self.launch(link, cwd=links)
             self.assertNotIn("mvn ran", r.stderr)
             self.assertEqual(args[-3:], ["-jar", str(self.jar.resolve()), "env"])
+
+    def test_javacpp_extracts_to_a_cache_in_the_clone_which_falcon_java_opts_can_move(self):
+        # ~/.javacpp/cache/falcon.jar/ was shared by every clone's falcon.jar: one clone's run re-extracted the
+        # native libraries another clone's run was loading
+        args, _ = self.launch()
+        option = f"-Dorg.bytedeco.javacpp.cachedir={self.root.resolve()}/java/cli/target/javacpp-cache"
+        self.assertIn(option, args)
+        args, _ = self.launch(FALCON_JAVA_OPTS="-Dorg.bytedeco.javacpp.cachedir=/elsewhere")
+        # the JVM takes the last of two -D for one property: the user's
+        self.assertLess(args.index(option), args.index("-Dorg.bytedeco.javacpp.cachedir=/elsewhere"))
 
 
 class EmbeddedJarTest(unittest.TestCase):
