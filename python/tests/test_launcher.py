@@ -1,4 +1,5 @@
 """The ./falcon launcher's handling of FALCON_JAVA_OPTS and FALCON_HEAP (standard library only: runs without torch too)."""
+import json
 import os
 import shutil
 import subprocess
@@ -9,6 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "falcon"
 JAR = ROOT / "java" / "cli" / "target" / "falcon.jar"
+
+
+def has_c_utf8():
+    r = subprocess.run(["locale", "-a"], capture_output=True, text=True)
+    return any(name.lower() in ("c.utf8", "c.utf-8") for name in r.stdout.split())
 
 
 class FalconJavaOptsTest(unittest.TestCase):
@@ -49,6 +55,24 @@ class FalconJavaOptsTest(unittest.TestCase):
             r = self.env_with('-Dfalcon.backend="java', d)
             self.assertEqual(r.returncode, 2)
             self.assertIn("FALCON_JAVA_OPTS has an unbalanced quote", r.stderr)
+
+    def test_non_ascii_file_names_work_under_the_c_locale(self):
+        # Java took the C locale's ASCII for file names: '--out': cannot convert '/tmp/.../hl-??t??/w.npy' to Path
+        if not has_c_utf8():
+            self.skipTest("no C.UTF-8 locale here")
+        with tempfile.TemporaryDirectory() as d:
+            folder = Path(d, "été")
+            folder.mkdir()
+            for env in (dict(LANG="C"), dict()):
+                env.update(PATH=os.environ["PATH"], FALCON_OFFLINE="1")
+                r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "mp", "--keep-flops", "0.3",
+                                    "--out", str(folder / "w.npy"), "--report", str(folder / "r.json"), "-q"],
+                                   env=env, capture_output=True, text=True, timeout=300)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(sorted(os.listdir(folder)), ["r.json", "w.npy"])
+                self.assertEqual(json.loads((folder / "r.json").read_text())["outputs"]["pruned_weights"], str(folder / "w.npy"))
+                for f in folder.iterdir():
+                    f.unlink()
 
 
 class FalconHeapTest(unittest.TestCase):
@@ -124,6 +148,7 @@ class FakeCloneLauncherTest(unittest.TestCase):
     FAKE_JAVA = """#!/usr/bin/env bash
 for a in "$@"; do echo "arg $a"; done
 echo "env LC_ALL=${LC_ALL-<unset>}"
+echo "env LC_CTYPE=${LC_CTYPE-<unset>}"
 """
     FAKE_MVN = """#!/usr/bin/env bash
 echo "mvn ran in $PWD" >&2
@@ -157,6 +182,10 @@ exit 7
         args = [line[4:] for line in r.stdout.splitlines() if line.startswith("arg ")]
         return args, r
 
+    @staticmethod
+    def java_env(r):
+        return dict(line[4:].split("=", 1) for line in r.stdout.splitlines() if line.startswith("env "))
+
     def test_a_symlink_to_the_launcher_runs_the_clones_jar(self):
         # through ~/bin/falcon -> clone/falcon the link's folder was taken for the clone: Maven was run there
         links = self.tmp / "home" / "bin"
@@ -177,6 +206,26 @@ exit 7
         args, _ = self.launch(FALCON_JAVA_OPTS="-Dorg.bytedeco.javacpp.cachedir=/elsewhere")
         # the JVM takes the last of two -D for one property: the user's
         self.assertLess(args.index(option), args.index("-Dorg.bytedeco.javacpp.cachedir=/elsewhere"))
+
+    def test_under_the_c_locale_the_jvm_gets_the_c_utf8_character_set(self):
+        if not has_c_utf8():
+            self.skipTest("no C.UTF-8 locale here")
+        unset = "<unset>"
+        cases = [  # the locale variables given -> LC_ALL, LC_CTYPE the JVM gets
+            (dict(LANG="C"), (unset, "C.UTF-8")),
+            (dict(), (unset, "C.UTF-8")),
+            (dict(LANG="POSIX", LC_CTYPE="C"), (unset, "C.UTF-8")),
+            (dict(LANG="en_US.UTF-8", LC_ALL="C"), ("C.UTF-8", unset)),
+            # a locale with its own character set is left as it is
+            (dict(LANG="en_US.UTF-8"), (unset, unset)),
+            (dict(LANG="C", LC_CTYPE="de_DE.UTF-8"), (unset, "de_DE.UTF-8")),
+            (dict(LC_ALL="fr_FR.UTF-8", LC_CTYPE="C"), ("fr_FR.UTF-8", "C")),
+        ]
+        for given, (lc_all, lc_ctype) in cases:
+            variables = {**dict(LANG=None, LC_ALL=None, LC_CTYPE=None), **given}
+            _, r = self.launch(**variables)
+            got = self.java_env(r)
+            self.assertEqual((got["LC_ALL"], got["LC_CTYPE"]), (lc_all, lc_ctype), given)
 
 
 class EmbeddedJarTest(unittest.TestCase):
