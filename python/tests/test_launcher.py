@@ -74,6 +74,25 @@ class FalconJavaOptsTest(unittest.TestCase):
                 for f in folder.iterdir():
                     f.unlink()
 
+    def test_grads_command_files_go_to_tmpdir(self):
+        # Java ignored TMPDIR: the weights for the command and the X it writes went to /tmp
+        with tempfile.TemporaryDirectory() as d:
+            tmp, log = Path(d, "scratch"), Path(d, "paths.txt")
+            tmp.mkdir()
+            env = dict(os.environ, TMPDIR=str(tmp), FALCON_OFFLINE="1")
+            env.pop("FALCON_JAVA_OPTS", None)
+            # the command fails after noting its paths: stage 0's weights are written and the run exits 1
+            r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "falcon++", "--stages", "2",
+                                "--start-keep", "0.8", "--keep-flops", "0.4", "--n", "32", "--max-iterations", "5",
+                                "--grads-command", f"echo {{weights}} {{grads}} > '{log}'; exit 1",
+                                "--out", str(Path(d, "w.npy")), "--report", str(Path(d, "r.json")), "-q"],
+                               env=env, capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            paths = log.read_text().split()
+            self.assertEqual(len(paths), 2, paths)
+            for path in paths:
+                self.assertEqual(Path(path).parent.parent, tmp, paths)
+
 
 class FalconHeapTest(unittest.TestCase):
     def setUp(self):
@@ -226,6 +245,17 @@ exit 7
             _, r = self.launch(**variables)
             got = self.java_env(r)
             self.assertEqual((got["LC_ALL"], got["LC_CTYPE"]), (lc_all, lc_ctype), given)
+
+    def test_tmpdir_naming_a_folder_sets_the_jvms_temporary_folder_unless_falcon_java_opts_does(self):
+        tmp = self.tmp / "scratch"
+        tmp.mkdir()
+        args, _ = self.launch(TMPDIR=str(tmp))
+        self.assertIn(f"-Djava.io.tmpdir={tmp}", args)
+        args, _ = self.launch(TMPDIR=str(tmp), FALCON_JAVA_OPTS="-Djava.io.tmpdir=/mine")
+        self.assertLess(args.index(f"-Djava.io.tmpdir={tmp}"), args.index("-Djava.io.tmpdir=/mine"))
+        for value in (None, "", str(self.tmp / "missing")):
+            args, _ = self.launch(TMPDIR=value)
+            self.assertEqual([a for a in args if a.startswith("-Djava.io.tmpdir")], [], value)
 
 
 class EmbeddedJarTest(unittest.TestCase):
