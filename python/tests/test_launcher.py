@@ -93,6 +93,31 @@ class FalconJavaOptsTest(unittest.TestCase):
             for path in paths:
                 self.assertEqual(Path(path).parent.parent, tmp, paths)
 
+    def test_no_folder_for_javacpps_libraries_is_one_line_naming_the_folders_and_the_option(self):
+        # JavaCPP's own library could not be extracted: env listed java as usable and prune died at its first vector
+        # with 'No native JavaCPP library in memory. (Has Loader.load() been called?)' and a stack trace, exit 1
+        with tempfile.TemporaryDirectory() as d:
+            blocker = Path(d, "a-file")
+            blocker.write_text("")  # no folder can be created under a file, not even by root
+            opts = f"-Dorg.bytedeco.javacpp.cachedir={blocker}/cache -Duser.home={blocker} -Djava.io.tmpdir={blocker}"
+            r = self.env_with(opts, d)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            javacpp = [line for line in r.stdout.splitlines() if line.startswith("javacpp cache folder")]
+            self.assertEqual(len(javacpp), 1, r.stdout)
+            for named in (f"{blocker}/cache (-Dorg.bytedeco.javacpp.cachedir)", f"{blocker}/.javacpp/cache (in user.home)",
+                          "FALCON_JAVA_OPTS='-Dorg.bytedeco.javacpp.cachedir=DIR'"):
+                self.assertIn(named, javacpp[0])
+            for backend in ("cpu", "java"):
+                self.assertRegex(r.stdout, rf"\n  {backend} +priority +\d+ +unusable: JavaCPP's native library did not load")
+            for device in ([], ["--device", "java"]):
+                env = dict(os.environ, FALCON_JAVA_OPTS=opts, FALCON_OFFLINE="1")
+                r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "mp", "--keep-flops", "0.3",
+                                    "--out", str(Path(d, "w.npy")), "-q", *device], cwd=d, env=env, capture_output=True, text=True, timeout=300)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+                self.assertTrue(r.stderr.startswith("falcon: error: JavaCPP cannot load its native library"), r.stderr)
+                self.assertIn(f"{blocker}/cache (-Dorg.bytedeco.javacpp.cachedir)", r.stderr)
+
 
 class FalconHeapTest(unittest.TestCase):
     def setUp(self):

@@ -1,6 +1,7 @@
 package dev.falcon.cli;
 
 import dev.falcon.backend.Backends;
+import dev.falcon.backend.JavaCppRuntime;
 import dev.falcon.io.InputException;
 import java.io.PrintWriter;
 import java.util.Locale;
@@ -38,17 +39,24 @@ final class EnvCommand implements Callable<Integer> {
                 SystemInfo.bytes(SystemInfo.totalMemory()), available,
                 SystemInfo.bytes(Runtime.getRuntime().maxMemory()),
                 System.getProperty("org.bytedeco.javacpp.maxBytes", "default (= heap size)"));
+        // the folder is per clone through the launcher, and one that cannot be used makes every backend unusable:
+        // said once here, not in full for each backend and again in the choice
+        String runtime = JavaCppRuntime.problem();
+        java.io.File cache = JavaCppRuntime.cacheDir();
+        out.println("javacpp cache folder " + (cache != null ? cache : "none") + (runtime != null ? ": " + runtime : ""));
+        String runtimeShort = "JavaCPP's native library did not load (see the javacpp line above)";
         out.println("backends (highest priority first):");
         for (Backends.Candidate c : Backends.candidates()) {
+            String reason = runtime != null && runtime.equals(c.availability().reason()) ? runtimeShort : c.availability().reason();
             out.printf(Locale.ROOT, "  %-6s priority %3d  %s%n", c.name(), c.provider().priority(),
-                    c.availability().usable() ? "usable" : "unusable: " + c.availability().reason());
+                    c.availability().usable() ? "usable" : "unusable: " + reason);
             new TreeMap<>(c.availability().facts()).forEach((k, v) -> out.printf("           %s: %s%n", k, v));
         }
         for (String failure : Backends.loadFailures()) out.println("  (a provider failed to load: " + failure + ")");
         try {
             out.println("--device auto: " + Backends.choose("auto").explanation());
         } catch (RuntimeException e) {
-            out.println("--device auto: " + e.getMessage());
+            out.println("--device auto: " + (runtime != null ? "no usable compute backend: " + runtimeShort : e.getMessage()));
         }
         String preset = System.getProperty(Backends.PROPERTY);
         if (preset != null) {

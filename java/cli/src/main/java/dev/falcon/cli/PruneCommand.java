@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.module.SimpleModule;
 import dev.falcon.backend.Backends;
+import dev.falcon.backend.JavaCppRuntime;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
@@ -200,6 +201,9 @@ final class PruneCommand implements Callable<Integer> {
         }
         validateOptions();
         validateSolverOptions();
+        // every backend's vectors need JavaCPP's own library: one line naming its folder, not a stack trace at the first vector
+        String runtime = JavaCppRuntime.problem();
+        if (runtime != null) throw new InputException(runtime);
         int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
 
         // ---------------------------------------------------------------- describe inputs (no data read)

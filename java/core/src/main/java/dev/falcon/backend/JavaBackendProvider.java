@@ -2,7 +2,7 @@ package dev.falcon.backend;
 
 import java.util.Map;
 
-/** Provider of the always-usable reference backend. */
+/** Provider of the reference backend, usable wherever JavaCPP's own native library loads. */
 public final class JavaBackendProvider implements BackendProvider {
     @Override public String name() { return "java"; }
 
@@ -10,6 +10,9 @@ public final class JavaBackendProvider implements BackendProvider {
 
     @Override
     public BackendAvailability probe() {
+        // its vectors are JavaCPP pointers too: listed as usable, it failed at its first vector
+        String runtime = JavaCppRuntime.problem();
+        if (runtime != null) return BackendAvailability.unusable(runtime);
         return BackendAvailability.usable(Map.of("implementation", "plain Java reference, single-threaded"));
     }
 

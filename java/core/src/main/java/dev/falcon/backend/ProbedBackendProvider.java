@@ -26,7 +26,9 @@ public abstract class ProbedBackendProvider implements BackendProvider {
         synchronized (this) {
             if (cached != null) return cached;
             try {
-                a = probeOnce();
+                // without JavaCPP's own library every native load fails with JavaCPP's words, which name no folder
+                String runtime = JavaCppRuntime.problem();
+                a = runtime != null ? BackendAvailability.unusable(runtime) : probeOnce();
                 if (a == null) a = BackendAvailability.unusable("probe returned nothing");
             } catch (Throwable t) {
                 a = BackendAvailability.unusable(failureReason(), t);
