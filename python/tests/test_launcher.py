@@ -118,6 +118,22 @@ class FalconJavaOptsTest(unittest.TestCase):
                 self.assertTrue(r.stderr.startswith("falcon: error: JavaCPP cannot load its native library"), r.stderr)
                 self.assertIn(f"{blocker}/cache (-Dorg.bytedeco.javacpp.cachedir)", r.stderr)
 
+    def test_grads_command_without_a_temporary_folder_is_refused_before_the_run(self):
+        # the folder was made after stage 0's solve, and failed there with a stack trace and exit 1
+        with tempfile.TemporaryDirectory() as d:
+            blocker = Path(d, "a-file")
+            blocker.write_text("")
+            env = dict(os.environ, FALCON_JAVA_OPTS=f"-Djava.io.tmpdir={blocker}", FALCON_OFFLINE="1")
+            r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "falcon++", "--stages", "2",
+                                "--start-keep", "0.8", "--keep-flops", "0.4", "--n", "32", "--max-iterations", "5",
+                                "--grads-command", "cp {weights} {grads}", "--out", str(Path(d, "w.npy")), "-q"],
+                               cwd=d, env=env, capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: error: {blocker}: -Djava.io.tmpdir: is not a folder"), r.stderr)
+            self.assertIn("TMPDIR", r.stderr)
+            self.assertFalse(Path(d, "w.npy").exists())
+
 
 class FalconHeapTest(unittest.TestCase):
     def setUp(self):

@@ -75,7 +75,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
         try {
             this.dir = Files.createTempDirectory("falcon-grads-");
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot create a temporary directory for --grads-command", e);
+            throw new UncheckedIOException("cannot create a temporary directory for --grads-command in "
+                    + System.getProperty("java.io.tmpdir") + " (java.io.tmpdir): " + e, e);
         }
         // Ctrl-C or a kill ends the JVM without close(): stop the command (it would run on as an orphan) and remove
         // the directory with the weights handed to it.
