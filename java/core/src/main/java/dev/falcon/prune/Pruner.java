@@ -305,9 +305,15 @@ public final class Pruner implements AutoCloseable {
             // Direct-buffer views: Pointer.get/put(i) is a JNI call per element, 20x slower at p = 25.5M.
             FloatBuffer wv = floats(weights, p);
             FloatBuffer sv = floats(scores, p);
+            int shift = squared ? squaringShift(wv, p) : 0;
             for (int i = 0; i < (int) p; i++) {
                 float w = wv.get(i);
-                sv.put(i, squared ? w * w : Math.abs(w));
+                if (squared) {
+                    float v = Math.scalb(w, shift);
+                    sv.put(i, v * v);
+                } else {
+                    sv.put(i, Math.abs(w));
+                }
             }
             // magnitude's loops over the weights run in this thread, not in VectorLoops, which stop an interrupted prune
             if (Thread.currentThread().isInterrupted()) throw new IllegalStateException("interrupted while scoring the weights");
@@ -351,7 +357,11 @@ public final class Pruner implements AutoCloseable {
                     kept = s.kept();
                     keptFlops = s.keptFlops();
                     perLayer = s.keptPerLayer();
-                    certificate = new PruneResult.Certificate(s.primalValue(), s.dualBound(), s.relativeGap(), s.mu(), s.omega(), s.dualEvaluations());
+                    // the selection saw the squares of the shifted weights: back to the caller's units (mu and omega too,
+                    // both in score units); the relative gap is scale-free
+                    double units = Math.scalb(1.0, -2 * shift);
+                    certificate = new PruneResult.Certificate(s.primalValue() * units, s.dualBound() * units, s.relativeGap(),
+                            s.mu() * units, s.omega() * units, s.dualEvaluations());
                 }
             }
             long t2 = System.nanoTime();
@@ -378,6 +388,19 @@ public final class Pruner implements AutoCloseable {
         } finally {
             scores.close();
         }
+    }
+
+    /**
+     * The power of two mp multiplies the weights by before squaring them into float scores, so that the largest |w|
+     * lands in [2^60, 2^61) and its square near 2^121. Unscaled, weights below about 1e-19 squared into subnormals and
+     * below 2.6e-23 into 0, and the selection kept arbitrary ones among the ties instead of the largest; weights above
+     * 1.8e19 squared to Infinity. A power of two is exact and keeps the order; only weights 2^-135 times the largest or
+     * smaller still square to 0, and those are not the ones a budget keeps.
+     */
+    static int squaringShift(FloatBuffer w, long p) {
+        float largest = 0;
+        for (int i = 0; i < (int) p; i++) largest = Math.max(largest, Math.abs(w.get(i)));
+        return largest > 0 ? 60 - Math.getExponent((double) largest) : 0;
     }
 
     /**

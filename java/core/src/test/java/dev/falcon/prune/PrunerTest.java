@@ -528,6 +528,39 @@ class PrunerTest {
         }
     }
 
+    /**
+     * mp's scores are w^2 in float: weights around 1e-22 square into a handful of subnormal values (and below 2.6e-23
+     * to 0), so the selection saw ties and kept weights by index instead of by magnitude. The same problem scaled by
+     * 2^70 (exact) squares without loss and must give the same mask, and the certificate in the caller's units.
+     */
+    @Test
+    void mpKeepsTheLargestOfTinyWeightsAsItDoesTheSameWeightsScaledUp() {
+        float[] tiny = tinyWeights(50);
+        float[] scaled = new float[tiny.length];
+        for (int i = 0; i < tiny.length; i++) scaled[i] = Math.scalb(tiny[i], 70);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend);
+             FloatPointer wTiny = new FloatPointer(tiny); FloatPointer wScaled = new FloatPointer(scaled);
+             PruneResult a = pruner.prune(Method.MP, wTiny, TWO_LAYERS, TWO_LAYER_BUDGETS);
+             PruneResult b = pruner.prune(Method.MP, wScaled, TWO_LAYERS, TWO_LAYER_BUDGETS)) {
+            assertEquals(b.kept(), a.kept());
+            for (int i = 0; i < tiny.length; i++) assertEquals(b.mask().get(i), a.mask().get(i), "weight " + i + " (" + tiny[i] + ")");
+            double units = 0x1p-140;
+            assertEquals(b.certificate().primalValue() * units, a.certificate().primalValue(), 1e-12 * b.certificate().primalValue() * units);
+            assertEquals(b.certificate().dualBound() * units, a.certificate().dualBound(), 1e-12 * b.certificate().dualBound() * units);
+            assertEquals(b.keptScore() * units, a.keptScore(), 1e-12 * b.keptScore() * units);
+        }
+    }
+
+    /** Distinct magnitudes between 1e-22 and 2e-22 in a scrambled order, alternating signs, below 1e-23 for a few. */
+    static float[] tinyWeights(int p) {
+        float[] w = new float[p];
+        for (int i = 0; i < p; i++) {
+            int rank = (i * 17 + 5) % p;
+            w[i] = (i % 2 == 0 ? 1 : -1) * (rank < 5 ? 1e-24f * (rank + 1) : 1e-22f * (1 + rank / (float) p));
+        }
+        return w;
+    }
+
     /** falcon++ from a gradient source alone: X is asked for once per stage, and a failing stage ends the run, not prune(). */
     @Test
     void falconPlusPlusAsksItsSourceOncePerStage() {

@@ -54,4 +54,34 @@ class CrossBackendPruneTest {
             assertEquals(qJava, qCpu, 1e-6 * qJava, "objective on the two backends");
         }
     }
+
+    /**
+     * mp squares the weights into float scores: ResNet20's weights scaled by 2^-70 (about 1e-22) squared into a few
+     * subnormal values and zeros, and the cpu selection then kept arbitrary weights among the ties. The scaled weights
+     * must keep exactly what the weights themselves keep, with the certificate scaled by 2^-140.
+     */
+    @ParameterizedTest(name = "keep-flops {0} keep-nnz {1}")
+    @CsvSource({"0.2, 1.0", "0.5, 0.05"})
+    void mpOfTinyWeightsKeepsWhatTheSameWeightsScaledUpKeep(double keepFlops, double keepNnz) {
+        Budgets budgets = Budgets.resolve(RESNET20.layers(), keepFlops, null, keepNnz, null, null);
+        long p = RESNET20.layers().parameters();
+        try (ComputeBackend cpu = new CpuBackendProvider().create(2);
+             Pruner pruner = new Pruner(cpu);
+             FloatPointer w = RESNET20.syntheticWeights(7);
+             FloatPointer tiny = new FloatPointer(p)) {
+            for (long i = 0; i < p; i++) tiny.put(i, Math.scalb(w.get(i), -70));
+            try (PruneResult a = pruner.prune(Method.MP, tiny, RESNET20.layers(), budgets);
+                 PruneResult b = pruner.prune(Method.MP, w, RESNET20.layers(), budgets)) {
+                assertEquals(b.kept(), a.kept());
+                long differences = 0;
+                for (long i = 0; i < p; i++) {
+                    if (a.mask().get(i) != b.mask().get(i)) differences++;
+                }
+                assertEquals(0, differences, "weights kept at 2^-70 scale and not at 1, or the reverse");
+                double units = 0x1p-140;
+                assertEquals(b.certificate().primalValue() * units, a.certificate().primalValue(), 1e-9 * b.certificate().primalValue() * units);
+                assertEquals(b.certificate().dualBound() * units, a.certificate().dualBound(), 1e-9 * b.certificate().dualBound() * units);
+            }
+        }
+    }
 }
