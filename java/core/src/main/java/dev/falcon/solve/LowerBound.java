@@ -48,8 +48,10 @@ public record LowerBound(double value, double selectionSlack) {
         int p = Math.toIntExact(layers.parameters());
         double largest = 0;
         for (int i = 0; i < p; i++) largest = Math.max(largest, Math.abs(shifted(wbar, g, i, lambda)));
-        // a power of two keeps the largest squared score within float range; it scales the dual bound exactly
-        int exponent = largest > 0 ? Math.max(0, Math.getExponent(largest) - 60) : 0;
+        // A power of two puts the largest squared score near 2^121, within float range, and scales the dual bound
+        // exactly. Up as well as down: scores below 1e-38 reached the selector as subnormals rounded up, so its dual
+        // exceeded the pruned sum and the bound dropped towards 0 for weights around 1e-22.
+        int exponent = largest > 0 ? Math.getExponent(largest) - 60 : 0;
         double scale = Math.scalb(1.0, -2 * exponent);
         double total = 0, linearFloor = 0;
         {

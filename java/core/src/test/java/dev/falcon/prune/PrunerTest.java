@@ -551,6 +551,33 @@ class PrunerTest {
         }
     }
 
+    /**
+     * The lower bound hands the selection its scores (wbar - g / lambda)^2 rounded up to float: around 1e-22 they
+     * rounded up to a few subnormals, the dual bound exceeded the pruned sum and the bound came out 0. Q scales with
+     * the square of the weights, so the bound of the same problem scaled by 2^70 must be 2^140 times it.
+     */
+    @Test
+    void theLowerBoundOfTinyWeightsIsTheScaledBoundOfTheSameWeightsScaledUp() {
+        float[] tiny = tinyWeights(50);
+        float[] scaled = new float[tiny.length], gTiny = new float[tiny.length], gScaled = new float[tiny.length];
+        for (int i = 0; i < tiny.length; i++) {
+            scaled[i] = Math.scalb(tiny[i], 70);
+            gTiny[i] = 0.25f * tiny[(i + 7) % tiny.length];
+            gScaled[i] = Math.scalb(gTiny[i], 70);
+        }
+        try (JavaBackend backend = new JavaBackend(); FloatPointer a = new FloatPointer(tiny); FloatPointer b = new FloatPointer(scaled);
+             FloatPointer ga = new FloatPointer(gTiny); FloatPointer gb = new FloatPointer(gScaled)) {
+            for (boolean withG : new boolean[] {false, true}) {
+                var big = Objective.lowerBound(backend, b, withG ? gb : null, 2.0, TWO_LAYERS, TWO_LAYER_BUDGETS.nnz(), TWO_LAYER_BUDGETS.flops());
+                var small = Objective.lowerBound(backend, a, withG ? ga : null, 2.0, TWO_LAYERS, TWO_LAYER_BUDGETS.nnz(), TWO_LAYER_BUDGETS.flops());
+                assertTrue(big.value() != 0, "the scaled problem's bound is not trivial: " + big);
+                double units = 0x1p-140;
+                assertEquals(big.value() * units, small.value(), 1e-6 * Math.abs(big.value()) * units, "with g: " + withG);
+                assertEquals(big.selectionSlack() * units, small.selectionSlack(), 1e-6 * Math.abs(big.value()) * units, "with g: " + withG);
+            }
+        }
+    }
+
     /** Distinct magnitudes between 1e-22 and 2e-22 in a scrambled order, alternating signs, below 1e-23 for a few. */
     static float[] tinyWeights(int p) {
         float[] w = new float[p];
