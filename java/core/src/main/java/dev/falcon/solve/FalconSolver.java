@@ -36,9 +36,33 @@ import org.bytedeco.javacpp.IntPointer;
  */
 public final class FalconSolver {
     private final ComputeBackend backend;
+    /**
+     * The projections square z into float scores as (z 2^k)^2 with this k, set per solve by {@link #scaleOfScores}:
+     * the problem's own scale maps to 1, so that weights around 1e-22 (whose squares are subnormal or 0) and around
+     * 1e19 (whose squares overflow) are projected as the same problem at unit scale is. A power of two changes no order.
+     */
+    private double scoreScale = 1;
 
     public FalconSolver(ComputeBackend backend) {
         this.backend = backend;
+    }
+
+    /**
+     * 2^k with max(|wbar|, |g| / Lip) 2^k in [1, 2): the size of z = w - s grad Q at the first step. Unit-scale
+     * problems (k near 0) keep the headroom they always had, 2^64 above before a square overflows (the long steps of the
+     * search reach it) and 2^-63 below before squares turn subnormal; every other scale now gets the same.
+     */
+    static double scaleOfScores(float[] wbar, float[] g, double lip) {
+        double size = 0;
+        for (float v : wbar) size = Math.max(size, Math.abs(v));
+        if (g != null) for (float v : g) size = Math.max(size, Math.abs(v) / lip);
+        return size > 0 && Double.isFinite(size) ? Math.scalb(1.0, -Math.getExponent(size)) : 1;
+    }
+
+    /** z^2 as a float score at the solve's scale (exact in double, then rounded once, as a float product is). */
+    private float score(float z) {
+        double v = z * scoreScale;
+        return (float) (v * v);
     }
 
     /** One DFO iteration (or a round's backsolve, iteration = -1). Q of the model the iteration runs on. */
@@ -66,8 +90,15 @@ public final class FalconSolver {
 
     /** The mp mask: FLOP-aware selection on wbar^2. */
     public byte[] mpMask(float[] wbar, LayerTable layers, long nnz, double flops) {
+        // as Pruner's mp: the largest |wbar| scaled near 2^60, so tiny weights do not square to ties of 0
+        float largest = 0;
+        for (float v : wbar) largest = Math.max(largest, Math.abs(v));
+        double scale = largest > 0 ? Math.scalb(1.0, 60 - Math.getExponent((double) largest)) : 1;
         float[] s = new float[wbar.length];
-        for (int i = 0; i < s.length; i++) s[i] = wbar[i] * wbar[i];
+        for (int i = 0; i < s.length; i++) {
+            double v = wbar[i] * scale;
+            s[i] = (float) (v * v);
+        }
         return select(s, layers, nnz, flops, null);
     }
 
@@ -201,6 +232,7 @@ public final class FalconSolver {
         if (!(lambda > 0)) throw new IllegalArgumentException("lambda must be > 0");
         double lip = FisherModel.largestEigenvalue(backend, x) + lambda;
         if (!Double.isFinite(lip)) throw valuesTooLarge();
+        scoreScale = scaleOfScores(wbar, g, lip);
         byte[] mask = startMask != null ? startMask.clone() : mpMask(wbar, layers, nnz, flops);
         float[] w = new float[p];
         for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
@@ -759,10 +791,10 @@ public final class FalconSolver {
     private byte[] project(float[] w, double[] grad, double step, float[] scores, LayerTable layers, long nnz, double flops) {
         for (int i = 0; i < w.length; i++) {
             float zi = (float) (w[i] - step * grad[i]);
-            float si = zi * zi;
+            float si = score(zi);
             if (Float.isNaN(si)) throw valuesTooLarge();
-            // the long steps of the scan square past float32 with weights near 1e19 (which the CLI accepts), and the
-            // selection refuses Inf: the largest float still ranks such a weight first
+            // the scan's longest steps (up to about 1/lambda) can still square past float32 at the solve's scale, and
+            // the selection refuses Inf: the largest float still ranks such a weight first
             scores[i] = si == Float.POSITIVE_INFINITY ? Float.MAX_VALUE : si;
         }
         return select(scores, layers, nnz, flops, null);
@@ -882,7 +914,7 @@ public final class FalconSolver {
         float[] z2 = new float[p];
         for (int i = 0; i < p; i++) {
             float zi = (float) (w[i] - grad[i] / lip);
-            z2[i] = zi * zi;
+            z2[i] = score(zi);
             if (mask[i] != 0) inSet[i] = true;
         }
         addTop(inSet, z2, (int) Math.min(p, 2 * support));
@@ -902,7 +934,7 @@ public final class FalconSolver {
             }
             for (int i = 0; i < p; i++) {
                 float zi = (float) (w[i] - grad[i] / lip);
-                z2[i] = zi * zi;
+                z2[i] = score(zi);
             }
             byte[] want = select(z2, layers, nnz, flops, null);
             int outside = 0;
@@ -1035,7 +1067,7 @@ public final class FalconSolver {
                 double kept = 0;
                 for (int i = from; i < to; i++) {
                     float zi = (float) (w[i] - step * model.gradientAt(i, product, w));
-                    float si = zi * zi;
+                    float si = score(zi);
                     z[i] = zi;
                     scores.put(i, si);
                     kept += mask[i] * (double) si; // 0/1 mask: no branch to mispredict on a random support
@@ -1095,6 +1127,7 @@ public final class FalconSolver {
             this.flops = flops;
             this.opt = opt;
             this.lip = FisherModel.largestEigenvalue(backend, x) + lambda;
+            scoreScale = scaleOfScores(wbar, g, lip);
             this.mask = mpMask(wbar, layers, nnz, flops);
             this.w = new float[p];
             for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;

@@ -1000,6 +1000,44 @@ public abstract class AbstractSolverTest {
     }
 
     /**
+     * The solver's scores are z^2 in float, z = w - s grad Q(w), and its warm start's are wbar^2: for weights and g
+     * around 1e-26 they square into zeros and a few subnormals, and falcon ended up to 50% higher on supports up to 60
+     * weights away. Every other step of a solve is scale-equivariant (X and lambda unchanged, grad, the backsolves and
+     * Q scale exactly with the weights), so the same problem scaled by 2^85 must end on the same support with Q 2^170
+     * times as large: from mp's support of the scaled problem (the projections alone), and from the solver's own warm
+     * start (falcon++'s stages start there).
+     */
+    @Test
+    public void falconOnTinyWeightsEndsWhereTheSameProblemScaledUpEnds() {
+        SplittableRandom rnd = new SplittableRandom(20260101);
+        List<String> differing = new ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+            Instance in = randomInstance(rnd, 12, 400, 4, t % 2 == 1);
+            long nnz = t < 4 ? in.p / 10 : in.p / 2; // an active set below p/4, all coordinates above
+            float[] tinyW = new float[in.p], tinyG = in.g == null ? null : new float[in.p];
+            for (int j = 0; j < in.p; j++) {
+                tinyW[j] = Math.scalb(in.wbar[j], -85);
+                if (tinyG != null) tinyG[j] = Math.scalb(in.g[j], -85);
+            }
+            byte[] mp = new FalconSolver(backend).mpMask(in.wbar, in.layers, nnz, in.flops);
+            for (byte[] start : new byte[][] {mp, null}) {
+                try (HostMatrix x = in.matrix()) {
+                    FalconSolver.Result big = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, nnz, in.flops, start, SolverOptions.defaults());
+                    FalconSolver.Result small = new FalconSolver(backend).solve(x, tinyW, tinyG, in.lambda, in.layers, nnz, in.flops, start, SolverOptions.defaults());
+                    double qSmall = Math.scalb(small.qFinal(), 170);
+                    int apart = 0;
+                    for (int j = 0; j < in.p; j++) if (big.mask()[j] != small.mask()[j]) apart++;
+                    if (apart > 0 || Math.abs(qSmall - big.qFinal()) > 1e-6 * Math.abs(big.qFinal())) {
+                        differing.add(String.format(Locale.ROOT, "instance %d from %s: %d weights apart, Q %.9g scaled vs %.9g", t,
+                                start == null ? "its own warm start" : "mp's support", apart, qSmall, big.qFinal()));
+                    }
+                }
+            }
+        }
+        assertEquals(List.of(), differing);
+    }
+
+    /**
      * A long run (an embedder pruning model after model, falcon++ with new gradients every stage) must not grow: every
      * off-heap allocation a run makes is freed when the run's objects are closed, not whenever the garbage collector
      * gets to it. Counted by JavaCPP for vectors and by HostMatrix for X (malloc'd or mapped, outside JavaCPP's
