@@ -313,11 +313,6 @@ final class PruneCommand implements Callable<Integer> {
                     checkStartLevels(m, budgets);
                 }
                 res.weights = ArrayFiles.readVector(weights, "--weights", p);
-                long overflow = Pruner.firstWeightWhoseSquareOverflows(res.weights, p);
-                if (overflow >= 0) {
-                    throw InputException.of(weights, "values", "the weight at index " + overflow + " is " + res.weights.get(overflow)
-                            + ": its square, the weight's score, overflows float32", "weights must stay within +-1.8e19: rescale the model");
-                }
                 if (linearTerm != null) res.g = ArrayFiles.readVector(linearTerm, "--linear-term", p);
             }
             timings.put("load", secs(t));

@@ -318,11 +318,6 @@ class MainTest {
             Npy.writeFloat32(dir.resolve("wnan.npy"), w, new long[] {P});
         }
         assertFails(run(with(fileArgs(), "--weights", dir.resolve("wnan.npy").toString())), 2, "wnan.npy");
-        try (FloatPointer w = values(P, 2)) {
-            w.put(5, 3e19f);  // finite, but its score w^2 overflows float32: was an internal error with a stack trace
-            Npy.writeFloat32(dir.resolve("whuge.npy"), w, new long[] {P});
-        }
-        assertFails(run(with(fileArgs(), "--weights", dir.resolve("whuge.npy").toString())), 2, "whuge.npy", "index 5", "rescale");
         try (FloatPointer x = values(N * P, 1)) {
             x.put(20, Float.POSITIVE_INFINITY);
             Npy.writeFloat32(dir.resolve("Xinf.npy"), x, new long[] {N, P});
@@ -337,6 +332,38 @@ class MainTest {
         for (int i = 0; i < N * P; i++) npy.putDouble(i == 20 ? 1e39 : 0.01 * (i % 7));
         Files.write(dir.resolve("X64big.npy"), npy.array());
         assertFails(run(with(fileArgs(), "--grads", dir.resolve("X64big.npy").toString())), 2, "X64big.npy", "beyond float32");
+    }
+
+    @Test
+    void weightsNearTheLargestFloatArePrunedByMagnitudeAndMpAndRefusedByTheSolverForItsProducts() throws IOException {
+        // falcon's gradient X^T X (w - wbar) overflows when every weight is this large: a bad input naming the weights
+        // among its causes and how to rescale them, not their squares
+        Path all = dir.resolve("wall.npy");
+        try (FloatPointer w = values(P, 2)) {
+            for (int i = 0; i < P; i++) w.put(i, Math.copySign(3e38f, w.get(i)));
+            Npy.writeFloat32(all, w, new long[] {P});
+        }
+        Run r = run(with(fileArgs("--method", "falcon"), "--weights", all.toString()));
+        assertFails(r, 2, "--weights", "overflow float32", "the weights", "divide", "the weights and the linear term");
+        assertFalse(r.err().contains("square"), r.err());
+        // magnitude and mp were refused too, "because the weight's square, its score, overflows float32": magnitude
+        // ranks |w|, and mp squares weights scaled by a power of two
+        Path huge = dir.resolve("whuge.npy");
+        try (FloatPointer w = values(P, 2)) {
+            for (int i = 0; i < P; i++) w.put(i, w.get(i) * 1e37f);
+            w.put(5, 3e38f);
+            Npy.writeFloat32(huge, w, new long[] {P});
+        }
+        for (String method : new String[] {"magnitude", "mp"}) {
+            List<String> args = new ArrayList<>(List.of(with(fileArgs("--method", method), "--weights", huge.toString())));
+            int g = args.indexOf("--grads");
+            args.subList(g, g + 2).clear();
+            Run ok = run(args.toArray(String[]::new));
+            assertEquals(0, ok.code(), method + ": " + ok.err());
+            try (FloatPointer out = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "out", P)) {
+                assertEquals(3e38f, out.get(5), method + " keeps the largest weight");
+            }
+        }
     }
 
     @Test
@@ -675,7 +702,7 @@ class MainTest {
         }
         assertFails(run(with(fileArgs("--method", "falcon"), "--grads", big.toString())), 2, "--grads", "overflow float32", "rescale");
         assertFails(run(with(with(fileArgs("--method", "falcon"), "--grads", big.toString()), "--device", "cpu")), 2, "--grads", "too large");
-        // weights near the largest the CLI accepts (1.8e19) square past float32 in the solver's long exploratory steps
+        // weights near 1e18 squared past float32 in the solver's long exploratory steps
         Path large = dir.resolve("wlarge.npy");
         try (FloatPointer w = new FloatPointer(P)) {
             for (int i = 0; i < P; i++) w.put(i, 1e18f * (i + 1) / P);

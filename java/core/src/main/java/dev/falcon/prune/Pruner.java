@@ -218,12 +218,9 @@ public final class Pruner implements AutoCloseable {
             throw new IllegalArgumentException("the budgets are NNZ " + budgets.nnz() + " and FLOPs " + budgets.flops()
                     + "; both must be >= 0: resolve them with Budgets.resolve(layers, ...)");
         }
+        // Any finite weight is taken: magnitude ranks |w| and mp squares weights scaled by a power of two, so neither
+        // overflows; the solver reports the products of its objective that overflow (X (w - wbar), lambda wbar, g).
         requireFinite(weights, p, "the weights vector");
-        long overflow = firstWeightWhoseSquareOverflows(weights, p);
-        if (overflow >= 0) {
-            throw new IllegalArgumentException("the weights vector holds " + floats(weights, p).get((int) overflow) + " at index " + overflow
-                    + ", whose square (its score) overflows float32: weights must stay within +-1.8e19; rescale the model");
-        }
         if (inputs == null) return;
         if (inputs.x() != null && inputs.x().cols() != p) {
             throw new IllegalArgumentException("X has " + inputs.x().cols() + " columns but the layers have p = " + p + " weights: X must be n x p");
@@ -257,19 +254,6 @@ public final class Pruner implements AutoCloseable {
      * A NaN or infinite weight or linear term otherwise surfaced as "score 7 is NaN" from the selection, or as a LAPACK
      * argument error from a backsolve, naming neither the vector nor the fix.
      */
-    /**
-     * The index of the first weight whose float square is infinite, or -1. The selection scores are w^2 in float, so
-     * such a weight used to end in "score 0 is Infinity" from the sort, naming neither the weights nor the fix.
-     */
-    public static long firstWeightWhoseSquareOverflows(FloatPointer weights, long p) {
-        FloatBuffer values = floats(weights, p);
-        for (int i = 0; i < (int) p; i++) {
-            float v = values.get(i);
-            if (Float.isInfinite(v * v)) return i;
-        }
-        return -1;
-    }
-
     private static void requireFinite(FloatPointer vector, long p, String what) {
         FloatBuffer values = floats(vector, p);
         for (int i = 0; i < (int) p; i++) {

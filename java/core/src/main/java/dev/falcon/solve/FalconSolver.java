@@ -231,7 +231,7 @@ public final class FalconSolver {
         }
         if (!(lambda > 0)) throw new IllegalArgumentException("lambda must be > 0");
         double lip = FisherModel.largestEigenvalue(backend, x) + lambda;
-        if (!Double.isFinite(lip)) throw valuesTooLarge();
+        if (!Double.isFinite(lip)) throw valuesTooLarge(true);
         scoreScale = scaleOfScores(wbar, g, lip);
         byte[] mask = startMask != null ? startMask.clone() : mpMask(wbar, layers, nnz, flops);
         float[] w = new float[p];
@@ -792,7 +792,7 @@ public final class FalconSolver {
         for (int i = 0; i < w.length; i++) {
             float zi = (float) (w[i] - step * grad[i]);
             float si = score(zi);
-            if (Float.isNaN(si)) throw valuesTooLarge();
+            if (Float.isNaN(si)) throw valuesTooLarge(false);
             // the scan's longest steps (up to about 1/lambda) can still square past float32 at the solve's scale, and
             // the selection refuses Inf: the largest float still ranks such a weight first
             scores[i] = si == Float.POSITIVE_INFINITY ? Float.MAX_VALUE : si;
@@ -1043,12 +1043,19 @@ public final class FalconSolver {
 
     /**
      * Finite inputs whose products overflow float32 (X near 1e19, or 1e30 with the double Gram of the java backend; a
-     * linear term near 3e38): the DFO scores were NaN or Inf and the selection refused them as an internal error.
+     * linear term near 3e38; weights near 3e38, whose X (w - wbar) overflows): the DFO scores were NaN or Inf and the
+     * selection refused them as an internal error. Only X enters X X^T; the gradient holds all three, so the message
+     * names all three and how to rescale each, not X alone.
      */
-    private static dev.falcon.io.InputException valuesTooLarge() {
-        return dev.falcon.io.InputException.of("--grads", "values", "the objective's products (X X^T, X^T X (w - wbar), + g) overflow float32:"
-                + " X, the weights or the linear term hold values too large", "rescale them, e.g. divide X by its largest magnitude"
-                + " (`falcon inspect` shows each file's range)");
+    private static dev.falcon.io.InputException valuesTooLarge(boolean xAlone) {
+        if (xAlone) {
+            return dev.falcon.io.InputException.of("--grads", "values", "X X^T overflows float32 (its largest eigenvalue is not finite):"
+                    + " X holds values too large", "rescale X, e.g. divide it by its largest magnitude (`falcon inspect` shows each file's range)");
+        }
+        return dev.falcon.io.InputException.of("--grads, --weights or --linear-term", "values", "the gradient's products (X^T X (w - wbar),"
+                + " lambda (w - wbar), + g) overflow float32: X, the weights or the linear term hold values too large",
+                "rescale the largest of them, e.g. divide X by its largest magnitude, or the weights and the linear term by"
+                + " theirs (`falcon inspect` shows each file's range)");
     }
 
     private Step lineSearch(FisherModel model, Projector projection, LayerTable layers, long nnz, double flops, float[] w, byte[] mask,
@@ -1075,7 +1082,7 @@ public final class FalconSolver {
                 sums[0] = kept;
             })[0];
             // current sums every score (0 x Inf is NaN too): one that is not finite would reach the selection
-            if (!Double.isFinite(current)) throw valuesTooLarge();
+            if (!Double.isFinite(current)) throw valuesTooLarge(false);
             byte[] mk = projection.selectBuffered(m, layers, nnz, flops, sel);
             if (t == 0) {
                 if (current > sel[0]) mk = mask.clone();

@@ -303,12 +303,6 @@ class PrunerTest {
                     assertTrue(e.getMessage().contains("linear term g") && e.getMessage().contains("index 7"), e.getMessage());
                 }
             }
-            backend.fillUniform(bad, 50, 3, 1f);
-            bad.put(9, -2e19f);  // finite, but its score w^2 is not
-            for (Method m : new Method[] {Method.MAGNITUDE, Method.MP}) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(m, bad, t, b));
-                assertTrue(e.getMessage().contains("weights") && e.getMessage().contains("index 9") && e.getMessage().contains("overflows"), e.getMessage());
-            }
             g.fill(0);
             for (Budgets invalid : new Budgets[] {new Budgets(-5, b.flops(), 50, t.denseFlops(), "", ""),
                     new Budgets(10, Double.NaN, 50, t.denseFlops(), "", ""), new Budgets(10, -1, 50, t.denseFlops(), "", "")}) {
@@ -574,6 +568,30 @@ class PrunerTest {
                 double units = 0x1p-140;
                 assertEquals(big.value() * units, small.value(), 1e-6 * Math.abs(big.value()) * units, "with g: " + withG);
                 assertEquals(big.selectionSlack() * units, small.selectionSlack(), 1e-6 * Math.abs(big.value()) * units, "with g: " + withG);
+            }
+        }
+    }
+
+    /**
+     * Weights beyond 1.8e19 were refused for every method because "their square (the score) overflows float32", though
+     * magnitude ranks |w| and mp now squares the weights scaled by a power of two: both keep of weights near 3e38
+     * exactly what they keep of the same weights scaled by 2^-100.
+     */
+    @Test
+    void magnitudeAndMpPruneWeightsNearTheLargestFloatAsTheSameWeightsScaledDown() {
+        float[] huge = tinyWeights(50), unit = new float[50];
+        for (int i = 0; i < 50; i++) {
+            huge[i] = Math.scalb(huge[i], 199);     // 1e-22 * 2^199: about 8e37 to 1.6e38, and 1e-24 * 2^199 for a few
+            unit[i] = Math.scalb(huge[i], -100);
+        }
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend);
+             FloatPointer wHuge = new FloatPointer(huge); FloatPointer wUnit = new FloatPointer(unit)) {
+            for (Method m : new Method[] {Method.MAGNITUDE, Method.MP}) {
+                try (PruneResult a = pruner.prune(m, wHuge, TWO_LAYERS, TWO_LAYER_BUDGETS); PruneResult b = pruner.prune(m, wUnit, TWO_LAYERS, TWO_LAYER_BUDGETS)) {
+                    checkResult(a, TWO_LAYERS, wHuge);
+                    for (int i = 0; i < 50; i++) assertEquals(b.mask().get(i), a.mask().get(i), m + ": weight " + i);
+                    assertEquals(b.keptScore() * 0x1p200, a.keptScore(), 1e-12 * a.keptScore(), m.cliName());
+                }
             }
         }
     }
