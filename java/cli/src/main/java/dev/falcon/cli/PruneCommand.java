@@ -113,7 +113,9 @@ final class PruneCommand implements Callable<Integer> {
     double lambda;
     @Option(names = "--lambda-convention", paramLabel = "ridge|falcon", defaultValue = "ridge",
             description = "How --lambda is read: ridge = lambda of Q; falcon = the authors' l2, lambda = l2 * n (default: ${DEFAULT-VALUE}).")
-    Objective.Convention convention;
+    String lambdaConvention;
+    /** Parsed from --lambda-convention by validateOptions, as --method is: a picocli enum listed the constants, not the spellings. */
+    private Objective.Convention convention;
 
     // ---- solver (falcon, and mp --backsolve)
     @Option(names = "--backsolve", paramLabel = "exact|block|sweep|none", arity = "0..1", fallbackValue = "exact",
@@ -476,6 +478,7 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private void validateOptions() {
+        convention = Objective.Convention.parse(lambdaConvention);
         if (example != null) {
             for (Object[] o : new Object[][] {{"--grads", grads}, {"--weights", weights}, {"--layers", layersFile},
                     {"--flops-per-weight", flopsPerWeight}, {"--linear-term", linearTerm}}) {
@@ -936,7 +939,7 @@ final class PruneCommand implements Callable<Integer> {
     private Map<String, Object> objectiveReport(Objective.Value v, long n) {
         Map<String, Object> o = new LinkedHashMap<>();
         o.put("rows", n);
-        o.put("lambda_option", inOrder("value", lambda, "convention", convention.name().toLowerCase(Locale.ROOT)));
+        o.put("lambda_option", inOrder("value", lambda, "convention", convention.cliName()));
         o.put("note", "Q(wbar) = 0 in both conventions (before pruning); values below are after pruning. "
                 + "The conventions agree when lambda = l2 * n and there is no linear term.");
         Map<String, Object> ridge = new LinkedHashMap<>();

@@ -366,6 +366,42 @@ class MainTest {
         }
     }
 
+    /**
+     * --lambda-convention bogus answered "expected one of [RIDGE, FALCON]", the enum's constants, which are not what the
+     * user types. Every option whose values are a fixed list (its label "a|b|c") must refuse a bad value as bad usage
+     * listing the accepted spellings as typed.
+     */
+    @Test
+    void aBadValueOfAnyOptionWithFixedChoicesListsTheSpellingsToType() throws IOException {
+        List<picocli.CommandLine.Model.OptionSpec> listed = new ArrayList<>();
+        for (var o : new picocli.CommandLine(new PruneCommand()).getCommandSpec().options()) {
+            if (o.paramLabel().contains("|")) listed.add(o);
+        }
+        assertTrue(listed.size() >= 5, "options with fixed choices: " + listed);
+        for (var o : listed) {
+            String name = o.names()[0];
+            String[] context = switch (name) {
+                case "--hessian" -> new String[] {"--method", "falcon"};
+                case "--schedule" -> new String[] {"--method", "falcon++"};
+                default -> new String[0];
+            };
+            List<String> args = new ArrayList<>(List.of(fileArgs(context)));
+            for (String alias : o.names()) {
+                int at = args.indexOf(alias); // fileArgs gives --device java
+                if (at >= 0) args.subList(at, at + 2).clear();
+            }
+            args.addAll(List.of(name, "bogus"));
+            Run r = run(args.toArray(String[]::new));
+            List<String> choices = List.of(o.paramLabel().split("\\|"));
+            String[] mentions = new String[choices.size() + 2];
+            mentions[0] = name;
+            mentions[1] = "'bogus'";
+            for (int i = 0; i < choices.size(); i++) mentions[i + 2] = choices.get(i);
+            assertFails(r, 2, mentions);
+            for (String c : choices) assertFalse(r.err().contains(c.toUpperCase(java.util.Locale.ROOT)), name + ": " + r.err());
+        }
+    }
+
     @Test
     void zeroOrNegativeFlops() throws IOException {
         try (FloatPointer f = new FloatPointer(P)) {

@@ -27,6 +27,20 @@ public final class Objective {
         FALCON;
 
         public double toRidgeLambda(double value, long rows) { return this == RIDGE ? value : value * rows; }
+
+        /** The spelling {@code --lambda-convention} takes: ridge or falcon. */
+        public String cliName() { return name().toLowerCase(java.util.Locale.ROOT); }
+
+        /**
+         * Parses a CLI name (case-insensitive); InputException listing the spellings otherwise (picocli's own message
+         * listed the constants, [RIDGE, FALCON], which are not what the user types).
+         */
+        public static Convention parse(String text) {
+            String key = text == null ? "" : text.trim().toLowerCase(java.util.Locale.ROOT);
+            for (Convention c : values()) if (c.cliName().equals(key)) return c;
+            throw dev.falcon.io.InputException.of("--lambda-convention", "value", "unknown convention '" + text + "'",
+                    "choose ridge (lambda of Q) or falcon (the authors' l2, lambda = l2 * n)");
+        }
     }
 
     /**
