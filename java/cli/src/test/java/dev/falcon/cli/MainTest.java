@@ -840,6 +840,29 @@ class MainTest {
         assertEquals(2, run("frobnicate").code());
     }
 
+    /**
+     * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
+     * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
+     */
+    @Test
+    void anEmptyBackendNameIsRefusedNamingTheAcceptedValues() throws IOException {
+        for (String[] option : new String[][] {{"--device", ""}, {"--backend", " "}}) {
+            List<String> args = new ArrayList<>(List.of(fileArgs()));
+            args.subList(args.indexOf("--device"), args.indexOf("--device") + 2).clear();
+            args.addAll(List.of(option));
+            assertFails(run(args.toArray(String[]::new)), 2, "--device: ", "empty", "cuda, cpu, java, auto");
+        }
+        String[] withoutDevice = java.util.Arrays.stream(fileArgs()).filter(a -> !a.equals("--device") && !a.equals("java")).toArray(String[]::new);
+        System.setProperty(dev.falcon.backend.Backends.PROPERTY, "");
+        try {
+            Run r = run(withoutDevice);
+            assertFails(r, 2, "-Dfalcon.backend", "empty", "cuda, cpu, java, auto");
+            assertFalse(r.err().contains("--device: "), r.err());
+        } finally {
+            System.clearProperty(dev.falcon.backend.Backends.PROPERTY);
+        }
+    }
+
     /** A backend named by -Dfalcon.backend (FALCON_JAVA_OPTS) is reported as that property, not as --device. */
     @Test
     void aBadBackendPropertyIsNamedAsThePropertyNotAsDevice() throws IOException {

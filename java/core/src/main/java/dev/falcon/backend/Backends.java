@@ -106,14 +106,19 @@ public final class Backends {
      * Chooses a backend. {@code requested} is "auto", a backend name, or null (then the system
      * property decides, defaulting to auto).
      *
-     * @throws IllegalArgumentException when a named backend is unknown or not usable here
+     * @throws IllegalArgumentException when a named backend is unknown or not usable here, or the name is empty
      */
     public static Choice choose(String requested) {
         String wanted = requested != null ? requested : System.getProperty(PROPERTY, "auto");
         wanted = wanted.trim().toLowerCase(Locale.ROOT);
         List<Candidate> all = candidates();
         Choice choice;
-        if (wanted.isEmpty() || wanted.equals("auto")) {
+        if (wanted.isEmpty()) {
+            // an unset variable (--device "$DEV", -Dfalcon.backend=$B) is a mistake to report, not a request for auto
+            throw new IllegalArgumentException("the backend name is empty; give one of "
+                    + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto");
+        }
+        if (wanted.equals("auto")) {
             Candidate winner = all.stream().filter(c -> c.availability().usable()).findFirst()
                     .orElseThrow(() -> new IllegalStateException("no usable compute backend: " + skipped(all, null)));
             choice = new Choice(winner.provider(), "backend " + winner.name() + " chosen automatically"
