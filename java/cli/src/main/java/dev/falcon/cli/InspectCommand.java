@@ -23,7 +23,8 @@ import picocli.CommandLine.Spec;
         description = {"Describes input files without loading them whole.",
                 "For .npy and .safetensors every array's dtype, shape, NaN/Inf counts and range; for a .json layer table every "
                         + "layer with its FLOPs and share of the dense FLOPs."},
-        footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable or holds NaN/Inf values or values beyond float32's range."})
+        footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable, holds an array of a dtype falcon cannot convert, or holds"
+                + " NaN/Inf values or values beyond float32's range (what prune would refuse)."})
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -62,19 +63,24 @@ final class InspectCommand implements Callable<Integer> {
                         }
                         entries = named;
                     }
-                    boolean bad = false, anyNonFinite = false, anyBeyondFloat32 = false;
+                    boolean anyNonFinite = false, anyBeyondFloat32 = false;
+                    List<String> unconvertible = new java.util.ArrayList<>();
                     if (!quiet) out.printf(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
                     for (ArrayFiles.Entry e : entries) {
+                        if (e.nanCount() < 0) {
+                            // a dtype the readers cannot convert: its values were not read, and prune refuses it as it
+                            // refuses a .npy of such a dtype, whose header inspect already rejects with exit 2
+                            unconvertible.add("'" + e.name() + "' (" + e.dtype() + ")");
+                            out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s values not read: falcon cannot convert %s   <- rejected as input%n",
+                                    e.name(), e.dtype(), Arrays.toString(e.shape()), e.dtype());
+                            continue;
+                        }
                         boolean nonFinite = e.nanCount() > 0 || e.infCount() > 0;
                         // a float64 value past float32's range is finite in the file but Inf once read, and prune rejects it
                         boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
                         anyNonFinite |= nonFinite;
                         anyBeyondFloat32 |= beyondFloat32;
-                        bad |= nonFinite || beyondFloat32;
-                        if (e.nanCount() < 0) {  // a dtype the readers cannot convert: its values were not read
-                            if (!quiet) out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s values not read: %s cannot be converted here%n",
-                                    e.name(), e.dtype(), Arrays.toString(e.shape()), e.dtype());
-                        } else if (!quiet || nonFinite || beyondFloat32) {
+                        if (!quiet || nonFinite || beyondFloat32) {
                             out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
                                     (e.fortranOrder() ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
@@ -82,10 +88,18 @@ final class InspectCommand implements Callable<Integer> {
                                             + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
                         }
                     }
-                    if (bad) {
+                    if (anyNonFinite || anyBeyondFloat32) {
                         String what = anyNonFinite && anyBeyondFloat32 ? "NaN/Inf values and values beyond float32's range"
                                 : anyNonFinite ? "NaN/Inf values" : "values beyond float32's range (Inf once read as float32)";
                         err.println("falcon: error: " + file + ": data: holds " + what + "; falcon rejects such inputs (recompute, clean or rescale them)");
+                        code = Main.USAGE;
+                    }
+                    if (!unconvertible.isEmpty()) {
+                        err.println("falcon: error: " + file + ": dtype: " + String.join(", ", unconvertible)
+                                + (unconvertible.size() > 1 ? " are of dtypes" : " is of a dtype") + " falcon cannot convert"
+                                + " (readable: float32, float64, float16, bfloat16, bool and integer types); save "
+                                + (unconvertible.size() > 1 ? "them" : "it") + " as float32"
+                                + (entries.size() > unconvertible.size() ? ", or name a readable tensor as FILE.safetensors:TENSOR" : ""));
                         code = Main.USAGE;
                     }
                 }

@@ -250,6 +250,38 @@ class MainTest {
         assertTrue(quiet.out().contains("beyond float32"), "-q still prints the problem: " + quiet.out());
     }
 
+    /**
+     * An array of a dtype falcon cannot convert made inspect exit 2 for .npy ('<c8', '<U4': the header is refused) and
+     * 0 for .safetensors (F8_E4M3, C64: listed as "values not read"), though prune refuses both. Inspect's exit code says
+     * whether falcon takes the files: both formats exit 2 and say why, and a convertible tensor named alone exits 0.
+     */
+    @Test
+    void inspectFlagsADtypeFalconCannotConvertInEitherFormat() throws IOException {
+        for (String descr : new String[] {"<c8", "<U4"}) {
+            Path f = hostile("odd" + descr.substring(1) + ".npy", npy("{'descr': '" + descr + "', 'fortran_order': False, 'shape': (2,), }", 16));
+            Run r = run("inspect", f.toString());
+            assertFails(r, 2, f.toString(), descr, "not supported", "float32");
+        }
+        for (String dtype : new String[] {"F8_E4M3", "C64"}) {
+            int bytes = dtype.equals("C64") ? 16 : 2;
+            byte[] json = ("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                    + "\"q\":{\"dtype\":\"" + dtype + "\",\"shape\":[2],\"data_offsets\":[8," + (8 + bytes) + "]}}").getBytes(StandardCharsets.UTF_8);
+            ByteBuffer b = ByteBuffer.allocate(8 + json.length + 8 + bytes).order(ByteOrder.LITTLE_ENDIAN);
+            b.putLong(json.length).put(json).putFloat(1f).putFloat(2f);
+            Path f = hostile("odd-" + dtype + ".safetensors", b.array());
+            Run r = run("inspect", f.toString());
+            assertFails(r, 2, f.toString(), "'q'", dtype, "cannot convert", "float32");
+            assertTrue(r.out().contains("shape [2]") && r.out().contains(dtype), "the tensor is still described: " + r.out());
+            Run quiet = run("inspect", "-q", f.toString());
+            assertEquals(2, quiet.code(), quiet.all());
+            assertTrue(quiet.out().contains(dtype) && !quiet.out().contains("F32"), "-q prints the problem alone: " + quiet.out());
+            Run w = run("inspect", f + ":w");
+            assertEquals(0, w.code(), w.all());
+            assertEquals(2, run("prune", "--weights", f + ":q", "--flops-per-weight", f + ":w", "--keep-nnz", "0.5", "--out", outDir.resolve("p.npy").toString(),
+                    "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet").code(), "prune refuses what inspect flags");
+        }
+    }
+
     /** The extension decides the format whatever its case, as it does for .npy and .safetensors (prune --layers takes any name). */
     @Test
     void inspectReadsALayerTableWithAnUpperCaseExtension() throws IOException {
