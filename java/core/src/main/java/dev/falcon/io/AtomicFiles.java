@@ -1,7 +1,10 @@
 package dev.falcon.io;
 
 import java.io.IOException;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileLockInterruptionException;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
@@ -12,8 +15,12 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Atomic file output: the content is written to a hidden temporary file in the target's directory,
@@ -22,6 +29,11 @@ import java.util.concurrent.ThreadLocalRandom;
  * temporary file is removed and the target is left as it was, so an interrupted run never leaves a
  * half-written result. A JVM that shuts down while outputs are being written (SIGTERM, Ctrl-C) removes the
  * temporary files too: only SIGKILL can leave one behind.
+ * <p>
+ * The renames of a {@link Batch} of two or more outputs are serialized, within the JVM and between processes, per
+ * output directory: two runs committing the same outputs at once end with one run's set, never the weights of one with
+ * the report of the other. Between processes the lock is a POSIX lock on {@value #LOCK_FILE} in each directory renamed
+ * into (an empty file, left there).
  */
 public final class AtomicFiles {
     private AtomicFiles() {}
@@ -32,12 +44,55 @@ public final class AtomicFiles {
      */
     private static final Set<Path> PENDING_TEMPS = ConcurrentHashMap.newKeySet();
 
+    /**
+     * The lock file in each directory a batch of two or more outputs renames into. It lives next to the outputs, not in
+     * java.io.tmpdir: every process that can replace these outputs sees it, whatever its java.io.tmpdir
+     * (FALCON_JAVA_OPTS, a scheduler's TMPDIR, a container's private /tmp) and on whichever host shares the directory;
+     * runs writing elsewhere never wait for each other; and no other user's lock file in a shared /tmp stands in the way.
+     * It is never removed: a process that deletes it while another waits on it lets a third lock a new file, and two
+     * commits run at once again.
+     */
+    static final String LOCK_FILE = ".falcon-outputs.lock";
+
+    /**
+     * How long a shutdown hook waits for a commit in progress: the renames take milliseconds, and the hook that removes
+     * temporary files must not pull them from under a commit halfway through its set. A device write stuck on a pipe
+     * whose reader has stopped must not keep the JVM from ending, though.
+     */
+    static final long SHUTDOWN_WAIT_MILLIS = 5000;
+
+    /** Within this JVM: a second FileChannel lock on the same file throws instead of waiting, so this goes first. */
+    private static final ConcurrentHashMap<Path, ReentrantLock> DIRECTORY_LOCKS = new ConcurrentHashMap<>();
+    /** Commits hold it shared while they rename; the shutdown hook takes it exclusively before removing temporaries. */
+    private static final ReentrantReadWriteLock COMMITTING = new ReentrantReadWriteLock();
+    private static volatile boolean stopping;
+
     static {
         try {
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> PENDING_TEMPS.forEach(AtomicFiles::deleteQuietly),
-                    "falcon-remove-temporary-outputs"));
+            Runtime.getRuntime().addShutdownHook(new Thread(AtomicFiles::removePendingAtShutdown, "falcon-remove-temporary-outputs"));
         } catch (IllegalStateException shuttingDown) {
             // first used while the JVM is already stopping: the failure paths still remove what they create
+        }
+    }
+
+    private static void removePendingAtShutdown() {
+        stopping = true; // a commit that has not begun its renames does not begin them
+        boolean interrupted = false;
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(SHUTDOWN_WAIT_MILLIS);
+        boolean locked = false;
+        while (!locked) {
+            try {
+                locked = COMMITTING.writeLock().tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+                if (!locked) break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        try {
+            PENDING_TEMPS.forEach(AtomicFiles::deleteQuietly);
+        } finally {
+            if (locked) COMMITTING.writeLock().unlock();
+            if (interrupted) Thread.currentThread().interrupt();
         }
     }
 
@@ -127,10 +182,30 @@ public final class AtomicFiles {
         /**
          * Renames every temporary file over its target, then writes the devices. A rename or a device write that fails
          * puts back the targets already replaced (from hard links to them taken just before) and removes the ones that
-         * were new, so the files are all new or all as they were (what reached a device cannot be taken back).
+         * were new, so the files are all new or all as they were (what reached a device cannot be taken back). With
+         * two or more outputs, this is done holding the lock of each directory renamed into (see {@link AtomicFiles}).
          */
         public void commit() {
             if (committed) throw new IllegalStateException("batch already committed");
+            List<AutoCloseable> locks = lockDirectories();
+            Set<Path> dirs;
+            try {
+                COMMITTING.readLock().lock();
+                try {
+                    // the shutdown hook removes the temporary files: renaming some of them first would leave a mixed set
+                    if (stopping) throw new IllegalStateException("the JVM is shutting down: the outputs were not written");
+                    dirs = renameAndWriteDevices();
+                } finally {
+                    COMMITTING.readLock().unlock();
+                }
+            } finally {
+                release(locks);
+            }
+            committed = true;
+            for (Path dir : dirs) syncDirectory(dir);
+        }
+
+        private Set<Path> renameAndWriteDevices() {
             Set<Path> dirs = new LinkedHashSet<>();
             List<Path[]> replaced = new ArrayList<>(); // {target, hard link to its previous content, or null if it was new}
             try {
@@ -170,8 +245,70 @@ public final class AtomicFiles {
                     PENDING_TEMPS.remove(r[1]);
                 }
             }
-            committed = true;
-            for (Path dir : dirs) syncDirectory(dir);
+            return dirs;
+        }
+
+        /**
+         * Locks every directory the batch renames into, in the order of their real paths (the same in every process, so
+         * two runs with outputs in two directories cannot each hold one and wait for the other). One output needs no
+         * lock: its rename is atomic, and there is no set to mix.
+         */
+        private List<AutoCloseable> lockDirectories() {
+            List<AutoCloseable> held = new ArrayList<>();
+            if (staged.size() < 2) return held;
+            TreeMap<String, Path> dirs = new TreeMap<>();
+            for (Staged s : staged) {
+                if (s.temp() == null) continue;
+                Path dir = s.temp().getParent();
+                try {
+                    dir = dir.toRealPath();
+                } catch (IOException e) {
+                    // the rename that follows says what is wrong with the directory
+                }
+                dirs.put(dir.toString(), dir);
+            }
+            boolean locked = false;
+            try {
+                for (Path dir : dirs.values()) {
+                    ReentrantLock inJvm = DIRECTORY_LOCKS.computeIfAbsent(dir, d -> new ReentrantLock());
+                    try {
+                        inJvm.lockInterruptibly();
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IllegalStateException("interrupted while waiting for another commit of outputs in " + dir, e);
+                    }
+                    held.add(inJvm::unlock);
+                    FileChannel channel;
+                    try {
+                        channel = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                    } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                        continue; // best effort: the renames are still serialized within this JVM
+                    }
+                    held.add(channel); // closing it releases the lock
+                    try {
+                        channel.lock();
+                    } catch (FileLockInterruptionException | ClosedByInterruptException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IllegalStateException("interrupted while waiting for another process's commit of outputs in " + dir, e);
+                    } catch (IOException | OverlappingFileLockException e) {
+                        // a file system without locks ("No locks available"): as above, within this JVM only
+                    }
+                }
+                locked = true;
+                return held;
+            } finally {
+                if (!locked) release(held);
+            }
+        }
+
+        private static void release(List<AutoCloseable> held) {
+            for (int i = held.size() - 1; i >= 0; i--) {
+                try {
+                    held.get(i).close();
+                } catch (Exception ignored) {
+                    // closing a lock file's channel: nothing to recover
+                }
+            }
         }
 
         /** A hard link to the target's current content, or null when it has none or links are not possible here. */
@@ -222,8 +359,22 @@ public final class AtomicFiles {
             }
             if (committed) return;
             for (int i = createdDirectories.size() - 1; i >= 0; i--) {
+                removeIfOnlyTheLockFile(createdDirectories.get(i));
                 deleteQuietly(createdDirectories.get(i)); // a directory someone else filled meanwhile stays
             }
+        }
+    }
+
+    /**
+     * A commit that failed in a directory the batch created may have left the lock file there, and with it the directory.
+     * Where anything else is in it another run is using it, and the lock file stays (see {@link #LOCK_FILE}).
+     */
+    private static void removeIfOnlyTheLockFile(Path dir) {
+        try (java.util.stream.Stream<Path> entries = Files.list(dir)) {
+            List<Path> all = entries.limit(2).toList();
+            if (all.size() == 1 && all.get(0).getFileName().toString().equals(LOCK_FILE)) deleteQuietly(all.get(0));
+        } catch (IOException | RuntimeException e) {
+            // best effort
         }
     }
 

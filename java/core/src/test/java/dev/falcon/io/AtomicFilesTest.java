@@ -17,9 +17,10 @@ import org.junit.jupiter.api.io.TempDir;
 class AtomicFilesTest {
     @TempDir Path dir;
 
+    /** The files in the directory, but the lock file a batch of two or more outputs leaves there on purpose. */
     private List<String> listing() throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
-            return s.map(p -> p.getFileName().toString()).sorted().toList();
+            return s.map(p -> p.getFileName().toString()).filter(name -> !name.equals(AtomicFiles.LOCK_FILE)).sorted().toList();
         }
     }
 
@@ -125,6 +126,19 @@ class AtomicFilesTest {
             }
         });
         assertEquals(List.of(), listing(), "a failed run leaves no new directory behind");
+        // a commit that fails after taking the lock of the new directory: neither the lock file nor the directory stays
+        assertThrows(InputException.class, () -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.createParentDirectories(weights);
+                batch.add(weights, temp -> Files.writeString(temp, "new weights"));
+                batch.add(weights.resolveSibling("r.json"), temp -> Files.writeString(temp, "new report"));
+                batch.add(Path.of("/dev/null"), target -> {
+                    throw new IOException("No space left on device");
+                });
+                batch.commit();
+            }
+        });
+        assertEquals(List.of(), listing(), "a failed commit leaves no new directory behind");
         try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
             batch.createParentDirectories(weights);
             batch.add(weights, temp -> Files.writeString(temp, "new weights"));
@@ -232,6 +246,130 @@ class AtomicFilesTest {
                         Thread.currentThread().interrupt();
                     }
                 });
+                batch.commit();
+            }
+        }
+    }
+    /**
+     * Two runs in one JVM committing the same outputs at once: each rename was atomic, but the set was not, and one
+     * run's weights could end next to the other run's report.
+     */
+    @Test
+    void concurrentCommitsOfTheSameOutputsEndWithOneRunsSet() throws Exception {
+        int files = 8;
+        List<Path> targets = java.util.stream.IntStream.range(0, files).mapToObj(i -> dir.resolve("out" + i + ".npy")).toList();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            for (int round = 0; round < 40; round++) {
+                java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(2);
+                List<java.util.concurrent.Future<?>> runs = new java.util.ArrayList<>();
+                for (String run : List.of("A", "B")) {
+                    String content = run + round;
+                    runs.add(pool.submit(() -> {
+                        try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                            for (Path t : targets) batch.add(t, temp -> Files.writeString(temp, content));
+                            start.await(30, java.util.concurrent.TimeUnit.SECONDS);
+                            batch.commit();
+                        }
+                        return null;
+                    }));
+                }
+                for (java.util.concurrent.Future<?> f : runs) f.get(60, java.util.concurrent.TimeUnit.SECONDS);
+                List<String> contents = new java.util.ArrayList<>();
+                for (Path t : targets) contents.add(Files.readString(t));
+                assertEquals(1, contents.stream().distinct().count(), "round " + round + ": a mixed set " + contents);
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * Another process committing the same outputs holds them until its set is complete: here it is stopped halfway
+     * (its files renamed, its last output a pipe nobody reads yet), and this process's commit must wait for it.
+     */
+    @Test
+    void aCommitWaitsForAnotherProcessCommittingTheSameOutputs() throws Exception {
+        Path fifo = dir.resolve("pipe");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo is not available here");
+        Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), CommitsThroughAPipe.class.getName(), weights.toString(), report.toString(), fifo.toString());
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!(Files.exists(report) && Files.readString(report).equals("child")) && System.nanoTime() < deadline) Thread.sleep(20);
+            assertEquals("child", Files.readString(report), "the child never renamed its outputs");
+            java.util.concurrent.Future<?> mine = pool.submit(() -> {
+                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                    batch.add(weights, temp -> Files.writeString(temp, "parent"));
+                    batch.add(report, temp -> Files.writeString(temp, "parent"));
+                    batch.commit();
+                }
+                return null;
+            });
+            Thread.sleep(1500);
+            assertFalse(mine.isDone(), "the commit did not wait for the other process's set to be complete");
+            assertEquals("child", Files.readString(weights));
+            assertEquals("child", Files.readString(fifo)); // lets the child finish
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not finish");
+            assertEquals(0, child.exitValue());
+            mine.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals("parent", Files.readString(weights));
+            assertEquals("parent", Files.readString(report));
+        } finally {
+            pool.shutdownNow();
+            child.destroyForcibly();
+        }
+    }
+
+    /**
+     * SIGTERM or Ctrl-C while a commit is under way: the shutdown hook that removes the temporary files waits for the
+     * commit to complete its set (it used to remove them at once, and a commit between two renames lost the rest), but
+     * a bounded time: here the commit's last output is a pipe nobody reads.
+     */
+    @Test
+    void aJvmStoppedWhileCommittingCompletesTheSetButWaitsABoundedTime() throws Exception {
+        Path fifo = dir.resolve("pipe");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo is not available here");
+        Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
+        for (String token : List.of("first", "second")) {
+            List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                    CommitsThroughAPipe.class.getName(), weights.toString(), report.toString(), fifo.toString(), token);
+            Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            try {
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (!(Files.exists(report) && Files.readString(report).equals(token)) && System.nanoTime() < deadline) Thread.sleep(20);
+                assertEquals(token, Files.readString(report), "the child never renamed its outputs");
+                child.destroy(); // SIGTERM, while the commit writes the pipe
+                long t0 = System.nanoTime();
+                if (token.equals("first")) {
+                    Thread.sleep(1000);
+                    assertTrue(child.isAlive(), "the shutdown hook did not wait for the commit under way");
+                    assertEquals(token, Files.readString(fifo));
+                }
+                assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not stop");
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                assertTrue(seconds < 4 * AtomicFiles.SHUTDOWN_WAIT_MILLIS / 1000.0, "the child took " + seconds + " s to stop");
+            } finally {
+                child.destroyForcibly();
+            }
+            assertEquals(token, Files.readString(weights));
+            assertEquals(List.of("pipe", "r.json", "w.npy"), listing(), "no temporary file or link is left");
+        }
+    }
+
+    /** A child JVM that commits two files and then a pipe (written in place, after the renames). */
+    static final class CommitsThroughAPipe {
+        public static void main(String[] args) {
+            String token = args.length > 3 ? args[3] : "child";
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(Path.of(args[0]), temp -> Files.writeString(temp, token));
+                batch.add(Path.of(args[1]), temp -> Files.writeString(temp, token));
+                batch.add(Path.of(args[2]), target -> Files.writeString(target, token));
                 batch.commit();
             }
         }
