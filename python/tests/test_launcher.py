@@ -130,7 +130,7 @@ class FalconJavaOptsTest(unittest.TestCase):
                                cwd=d, env=env, capture_output=True, text=True, timeout=300)
             self.assertEqual(r.returncode, 2, r.stderr)
             self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
-            self.assertTrue(r.stderr.startswith(f"falcon: error: {blocker}: -Djava.io.tmpdir: is not a folder"), r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: error: {blocker}: java.io.tmpdir: cannot create the temporary directory"), r.stderr)
             self.assertIn("TMPDIR", r.stderr)
             self.assertFalse(Path(d, "w.npy").exists())
 

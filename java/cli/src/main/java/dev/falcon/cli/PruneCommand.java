@@ -268,6 +268,7 @@ final class PruneCommand implements Callable<Integer> {
         Path outPath = out != null ? out : Path.of("out", runName + "-" + m.cliName() + "-pruned.npy");
         Path reportPath = report != null ? report : Path.of("out", runName + "-" + m.cliName() + "-report.json");
         checkOutputs(outPath, reportPath);
+        if (gradsCommand != null) dev.falcon.solve.CommandGradients.checkTemporaryDirectory();
 
         // ---------------------------------------------------------------- memory plan, before loading
         ComputeBackend backendProbe = null;
@@ -362,12 +363,7 @@ final class PruneCommand implements Callable<Integer> {
                 if (m == Method.FALCON_PLUS_PLUS && gradsPattern()) {
                     source = new dev.falcon.solve.FilePatternGradients(backend, res.x, grads, stages, "--grads");
                 } else if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) {
-                    try {
-                        source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW);
-                    } catch (java.io.UncheckedIOException e) {  // checked above, but the disk may be full
-                        throw InputException.of("--grads-command", "temporary folder", e.getMessage(),
-                                "set TMPDIR to a writable folder with room for X (the launcher passes it on) or -Djava.io.tmpdir=DIR in FALCON_JAVA_OPTS");
-                    }
+                    source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW);
                 }
                 res.source = source;
                 Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startNnzLevel(), startFlopsLevel(), source);
@@ -546,13 +542,6 @@ final class PruneCommand implements Callable<Integer> {
             if (stages == 2 && startNnzLevel() >= 1 && startFlopsLevel() >= 1) {
                 throw InputException.of("--grads-command", "option", "would never run with --stages 2 from the dense start (stage 0 prunes nothing, "
                         + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
-            }
-            // its folder is made after stage 0's solve: an unusable java.io.tmpdir failed there, with a stack trace
-            Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
-            if (!Files.isDirectory(tmp) || !Files.isWritable(tmp)) {
-                throw InputException.of(tmp, "-Djava.io.tmpdir", (Files.isDirectory(tmp) ? "is not writable" : "is not a folder")
-                        + ": --grads-command writes the weights for its command and has it write X in a new folder there",
-                        "set TMPDIR to a writable folder (the launcher passes it on) or -Djava.io.tmpdir=DIR in FALCON_JAVA_OPTS");
             }
         }
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");

@@ -1023,6 +1023,34 @@ class MainTest {
         }
     }
     /**
+     * --grads-command writes the weights for the command under java.io.tmpdir: one that is missing or not a directory
+     * (FALCON_JAVA_OPTS=-Djava.io.tmpdir=...) ended in an internal error with a stack trace; it is bad input, named with
+     * the way to change it, before any work.
+     */
+    @Test
+    void gradsCommandWithAnUnusableTemporaryDirectoryIsRefused() throws Exception {
+        Path file = Files.writeString(dir.resolve("not-a-directory"), "x");
+        for (Path tmp : List.of(dir.resolve("missing"), file)) {
+            Process child = childFalcon(List.of("-Djava.io.tmpdir=" + tmp),
+                    fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--grads-command", "cp {weights} {grads}"));
+            String err = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS));
+            assertFails(new Run(child.exitValue(), "", err), 2, "java.io.tmpdir", tmp.toString(), "FALCON_JAVA_OPTS=-Djava.io.tmpdir=");
+            assertFalse(err.contains("internal error") || err.contains("\tat "), err);
+        }
+        assertFalse(Files.exists(dir.resolve("missing")));
+    }
+
+    /** falcon's CLI in a JVM of its own (options such as java.io.tmpdir are read once per JVM; signals end it), stdout and stderr merged. */
+    static Process childFalcon(List<String> jvmOptions, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path")));
+        cmd.addAll(jvmOptions);
+        cmd.add(Main.class.getName());
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    }
+
+    /**
      * --linear-term with falcon++: const stages all run at the final budgets, so four of them must end where one does.
      * With g passed to every stage, each later stage took another step along -g and Q after grew stage by stage.
      */

@@ -11,7 +11,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -72,12 +71,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.rows = first.rows();
         this.cols = first.cols();
         this.log = log;
-        try {
-            this.dir = Files.createTempDirectory("falcon-grads-");
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot create a temporary directory for --grads-command in "
-                    + System.getProperty("java.io.tmpdir") + " (java.io.tmpdir): " + e, e);
-        }
+        this.dir = createDirectory();
         // Ctrl-C or a kill ends the JVM without close(): stop the command (it would run on as an orphan) and remove
         // the directory with the weights handed to it.
         this.onExit = new Thread(() -> {
@@ -85,6 +79,26 @@ public final class CommandGradients implements MultiStage.GradientSource {
             deleteDirectory();
         }, "falcon-grads-command-cleanup");
         Runtime.getRuntime().addShutdownHook(onExit);
+    }
+
+    /**
+     * A new private directory in java.io.tmpdir. The property is read here, each time: Files.createTempDirectory(prefix)
+     * reads it once per JVM. One that cannot be used is the user's to fix (exit 2), not an internal error with a trace.
+     */
+    static Path createDirectory() {
+        String tmp = System.getProperty("java.io.tmpdir");
+        try {
+            return Files.createTempDirectory(Path.of(tmp), "falcon-grads-");
+        } catch (IOException | RuntimeException e) {
+            throw InputException.of(tmp, "java.io.tmpdir", "cannot create the temporary directory where --grads-command gets the weights"
+                    + " and writes X (" + e + ")", "make it a writable directory, set TMPDIR to one (the launcher passes it on), or give another with FALCON_JAVA_OPTS=-Djava.io.tmpdir=DIR");
+        }
+    }
+
+    /** Fails as the constructor would, before any work: a run that has loaded X and pruned stage 0 has spent its time. */
+    public static void checkTemporaryDirectory() {
+        Path probe = createDirectory();
+        deleteQuietly(probe);
     }
 
     private void stopCommand() {
