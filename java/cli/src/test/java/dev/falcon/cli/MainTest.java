@@ -1023,6 +1023,35 @@ class MainTest {
         }
     }
     /**
+     * The weights of a stage that cannot be written for the command (a full disk, a directory gone or unwritable; here
+     * the command of stage 1 leaves a directory where stage 2's weights go) fail the gradient source as a failing command
+     * does: exit 1 with the last completed stage's weights in the outputs. They used to end the run with exit 2 naming
+     * the temporary file as an "output", and no output at all.
+     */
+    @Test
+    void stageWeightsThatCannotBeWrittenForTheCommandKeepTheLastCompletedStage() throws IOException {
+        Path x2 = dir.resolve("X2.npy");
+        try (FloatPointer v = values(N * P, 9)) {
+            Npy.writeFloat32(x2, v, new long[] {N, P});
+        }
+        String cmd = "cp '" + x2 + "' {grads} && mkdir \"$(dirname {weights})/weights_stage2.npy\"";
+        Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--max-iterations", "10",
+                "--grads-command", cmd));
+        assertEquals(1, r.code(), r.err());
+        assertTrue(r.err().contains("stopped after stage 1") && r.err().contains("weights_stage2.npy"), r.err());
+        assertFalse(r.err().contains("internal error"), r.err());
+        JsonNode rep = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        JsonNode solver = rep.at("/objective/solver");
+        assertEquals(2, solver.at("/completed_stages").asInt(), solver.toString());
+        assertTrue(solver.at("/stopped").asText().contains("stage 2"), solver.toString());
+        try (var w = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "out", P)) {
+            long nz = 0;
+            for (int i = 0; i < P; i++) if (w.get(i) != 0) nz++;
+            assertEquals(solver.at("/stages/1/kept").asLong(), nz, "--out holds stage 1's weights");
+        }
+    }
+
+    /**
      * --grads-command writes the weights for the command under java.io.tmpdir: one that is missing or not a directory
      * (FALCON_JAVA_OPTS=-Djava.io.tmpdir=...) ended in an internal error with a stack trace; it is bad input, named with
      * the way to change it, before any work.

@@ -28,8 +28,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>.npy} (which it must write: n x p, any dtype and layout --grads accepts), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
- * a non-zero exit, a missing or invalid output, or NaN/Inf in it throws {@link MultiStage.SourceFailure} with the
- * last lines of its stderr, which stops the run after the last completed stage. {@link #close()} closes the loaded
+ * weights that cannot be written for it, a non-zero exit, a missing or invalid output, or NaN/Inf in it throws
+ * {@link MultiStage.SourceFailure} (with the last lines of its stderr), which stops the run after the last completed stage. {@link #close()} closes the loaded
  * matrices and removes the temporary directory.
  */
 public final class CommandGradients implements MultiStage.GradientSource {
@@ -147,6 +147,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
         try (FloatPointer wp = new FloatPointer(weights.length)) {
             wp.put(weights, 0, weights.length);
             Npy.writeFloat32(w, wp, new long[] {weights.length});
+        } catch (InputException e) {
+            // a full disk or a directory a cleaner of /tmp removed: the source cannot deliver, as when the command fails,
+            // and the stages completed so far are the run's result
+            throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for --grads-command: " + e.getMessage(), e);
         }
         String line = commandLine(w, x);
         Deque<String> tail = new ArrayDeque<>();

@@ -218,6 +218,39 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * The temporary directory gone between stages (a cleaner of /tmp), as a full disk would: stage 2's weights cannot be
+     * written for the command. That is the source failing, and the run stops after stage 1; the write's InputException
+     * went through MultiStage and the run lost every stage.
+     */
+    @Test
+    void weightsThatCannotBeWrittenForTheCommandStopTheRunAfterTheLastCompletedStage() throws IOException {
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients command = new CommandGradients(b, first, "cp '" + x2 + "' {grads} && : {weights}", null)) {
+            MultiStage.GradientSource source = new MultiStage.GradientSource() {
+                @Override
+                public HostMatrix gradients(int stage, float[] weights) {
+                    if (stage == 2) {
+                        try (java.util.stream.Stream<Path> s = Files.walk(command.directory())) {
+                            s.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                        } catch (IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    }
+                    return command.gradients(stage, weights);
+                }
+
+                @Override public String describe(int stage) { return command.describe(stage); }
+            };
+            MultiStage.Result r = MultiStage.run(b, source, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.9, 0.9,
+                    SolverOptions.defaults().withMaxIterations(5));
+            assertEquals(1, r.lastCompletedStage());
+            assertTrue(r.stopped() != null && r.stopped().contains("weights_stage2.npy"), r.stopped());
+        }
+    }
+
     @Test
     void commandWithoutOutputIsAFailure() {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
