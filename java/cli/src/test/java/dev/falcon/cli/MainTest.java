@@ -1070,6 +1070,49 @@ class MainTest {
         assertFalse(Files.exists(dir.resolve("missing")));
     }
 
+    /**
+     * SIGTERM to falcon while --grads-command runs: the shutdown hook sent SIGTERM on to the command and the JVM ended,
+     * but a command that ignores SIGTERM ran on, with its children, as an orphan. They get SIGKILL after a grace
+     * period, and the temporary directory goes once they have ended.
+     */
+    @Test
+    void aStoppedRunEndsACommandThatIgnoresSigterm() throws Exception {
+        Path tmp = Files.createDirectories(dir.resolve("tmp")), pids = dir.resolve("pids");
+        String cmd = ": {weights} {grads}; bash -c 'trap \"\" TERM; sleep 1000 & echo $$ $! > " + pids + ".tmp && mv " + pids + ".tmp " + pids + "; wait'";
+        Process child = childFalcon(List.of("-Djava.io.tmpdir=" + tmp),
+                fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--grads-command", cmd));
+        child.getOutputStream().close();
+        java.util.concurrent.CompletableFuture<String> output = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return e.toString();
+            }
+        });
+        List<Long> started = new ArrayList<>();
+        try {
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            while (!Files.exists(pids) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(Files.exists(pids), "the command never ran");
+            for (String pid : Files.readString(pids).trim().split("\\s+")) started.add(Long.parseLong(pid));
+            long t0 = System.nanoTime();
+            child.destroy(); // SIGTERM
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            assertEquals(143, child.exitValue(), output.get(10, java.util.concurrent.TimeUnit.SECONDS));
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertTrue(seconds < 20, "falcon took " + seconds + " s to end");
+            for (long pid : started) {
+                assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "process " + pid + " of the command still runs");
+            }
+            try (Stream<Path> left = Files.list(tmp)) {
+                assertEquals(List.of(), left.toList(), "the temporary directory of the command is left");
+            }
+        } finally {
+            child.destroyForcibly();
+            started.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+        }
+    }
+
     /** falcon's CLI in a JVM of its own (options such as java.io.tmpdir are read once per JVM; signals end it), stdout and stderr merged. */
     static Process childFalcon(List<String> jvmOptions, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path")));

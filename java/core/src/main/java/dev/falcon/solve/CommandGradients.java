@@ -17,7 +17,10 @@ import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.Comparator;
 import java.util.Deque;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Objects;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.bytedeco.javacpp.FloatPointer;
 
@@ -41,6 +44,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * until that child ends, and waiting for the end of its output would wait for the child.
      */
     static final long DRAIN_MILLIS = 2000;
+    /** How long a command has to end after SIGTERM before it and the processes under it get SIGKILL. */
+    static final long STOP_GRACE_MILLIS = 5000;
 
     private final ComputeBackend backend;
     private final HostMatrix first;
@@ -73,7 +78,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.log = log;
         this.dir = createDirectory();
         // Ctrl-C or a kill ends the JVM without close(): stop the command (it would run on as an orphan) and remove
-        // the directory with the weights handed to it.
+        // the directory with the weights handed to it, once the command has ended (one still writing X would leave it).
         this.onExit = new Thread(() -> {
             stopCommand();
             deleteDirectory();
@@ -104,8 +109,44 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private void stopCommand() {
         Process proc = running;
         if (proc == null) return;
-        proc.descendants().forEach(ProcessHandle::destroy);
-        proc.destroy();
+        stopTree(proc.toHandle());
+    }
+
+    /**
+     * SIGTERM to a process and every process under it, then SIGKILL to those still alive after {@link #STOP_GRACE_MILLIS}:
+     * a command that ignores SIGTERM, or whose children do, ran on after falcon had stopped it (holding a GPU, and free
+     * to write into the temporary directory after it was removed). Returns when they have ended, or after one more
+     * grace period if even SIGKILL has not ended one (a process in uninterruptible sleep). Keeps an interrupt.
+     */
+    static void stopTree(ProcessHandle root) {
+        // taken before any signal: a child whose parent has died is no longer among its descendants
+        Set<ProcessHandle> tree = new LinkedHashSet<>();
+        tree.add(root);
+        root.descendants().forEach(tree::add);
+        tree.forEach(ProcessHandle::destroy);
+        boolean interrupted = awaitEnd(tree, STOP_GRACE_MILLIS);
+        if (tree.stream().anyMatch(ProcessHandle::isAlive)) {
+            for (ProcessHandle h : List.copyOf(tree)) {
+                if (h.isAlive()) h.descendants().forEach(tree::add); // started meanwhile
+            }
+            tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+            interrupted |= awaitEnd(tree, STOP_GRACE_MILLIS);
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /** Waits (bounded) until none is alive; whether an interrupt came meanwhile (the wait goes on: it is bounded). */
+    private static boolean awaitEnd(Set<ProcessHandle> tree, long millis) {
+        long deadline = System.nanoTime() + millis * 1_000_000;
+        boolean interrupted = false;
+        while (tree.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        return interrupted;
     }
 
     /** The temporary directory (removed by {@link #close()}). */
@@ -171,6 +212,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             Thread.currentThread().interrupt();
             throw new MultiStage.SourceFailure("interrupted while --grads-command ran", e);
         } finally {
+            Process proc = running;
+            if (proc != null && proc.isAlive()) stopCommand(); // anything else thrown while it ran: it must not run on
+            running = null;
             deleteQuietly(w);
         }
         String stderr;
@@ -277,6 +321,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     @Override
     public void close() {
+        stopCommand(); // closed from another thread while the command runs: it must not outlive the directory
         if (current != null) current.close();
         current = null;
         try {

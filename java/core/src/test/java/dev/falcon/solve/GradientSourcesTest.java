@@ -251,6 +251,75 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * A command that ignores SIGTERM, and its children, ran on after an interrupt had stopped the prune (only SIGTERM was
+     * sent). They get SIGKILL after the grace period, all of them, before the prune ends.
+     */
+    @Test
+    void anInterruptedCommandThatIgnoresSigtermIsKilledWithItsChildren() throws Exception {
+        Path pids = dir.resolve("pids");
+        String command = ": {weights} {grads}; bash -c 'trap \"\" TERM; sleep 1000 & echo $$ $! > " + pids + ".tmp && mv " + pids + ".tmp "
+                + pids + "; wait'";
+        List<Long> started = interruptWhileTheCommandRuns(command, pids);
+        try {
+            for (long pid : started) {
+                assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "process " + pid + " of the command still runs");
+            }
+        } finally {
+            started.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+        }
+    }
+
+    /**
+     * A command that takes a moment to end on SIGTERM, writing X as it goes (creating its directory, as Python's
+     * os.makedirs(..., exist_ok=True) would): the temporary directory was removed at once, and the command put it back
+     * with its X, left in /tmp. It is removed once the command has ended.
+     */
+    @Test
+    void aCommandStillWritingWhenStoppedLeavesNoTemporaryDirectory() throws Exception {
+        Path pids = dir.resolve("pids");
+        String command = ": {weights}; trap 'sleep 1; mkdir -p \"$(dirname {grads})\"; echo partial > {grads}; exit 1' TERM; sleep 1000 & echo $$ $! > " + pids
+                + ".tmp && mv " + pids + ".tmp " + pids + "; wait";
+        Path[] directory = new Path[1];
+        interruptWhileTheCommandRuns(command, pids, directory);
+        Thread.sleep(2000); // the command's trap, had it outlived the prune
+        assertFalse(Files.exists(directory[0]), "the temporary directory was left behind: " + directory[0]);
+    }
+
+    private List<Long> interruptWhileTheCommandRuns(String command, Path pids) throws Exception {
+        return interruptWhileTheCommandRuns(command, pids, new Path[1]);
+    }
+
+    /** Runs falcon++ with the command, interrupts it once the command has written its pids, and checks the prune ends in bounded time. */
+    private List<Long> interruptWhileTheCommandRuns(String command, Path pids, Path[] directory) throws Exception {
+        Thread caller = Thread.currentThread();
+        Thread interrupter = new Thread(() -> {
+            try {
+                while (!Files.exists(pids)) Thread.sleep(20);
+            } catch (InterruptedException ignored) {
+                return;
+            }
+            caller.interrupt();
+        });
+        long t0 = System.nanoTime();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, command, null)) {
+            directory[0] = src.directory();
+            interrupter.start();
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30,
+                    3, MultiStage.Schedule.LINEAR, 0.8, 0.8, SolverOptions.defaults().withMaxIterations(5)));
+            assertTrue(e.getMessage().contains("interrupted"), e.getMessage());
+            assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag is kept");
+        } finally {
+            interrupter.interrupt();
+            interrupter.join();
+            Thread.interrupted();
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        assertTrue(seconds < 3 * CommandGradients.STOP_GRACE_MILLIS / 1000.0, "the prune took " + seconds + " s to stop");
+        return java.util.Arrays.stream(Files.readString(pids).trim().split("\\s+")).map(Long::parseLong).toList();
+    }
+
     @Test
     void commandWithoutOutputIsAFailure() {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
