@@ -28,7 +28,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
  * {@code REPLACE_EXISTING} on file systems that cannot rename atomically). On any failure the
  * temporary file is removed and the target is left as it was, so an interrupted run never leaves a
  * half-written result. A JVM that shuts down while outputs are being written (SIGTERM, Ctrl-C) removes the
- * temporary files too: only SIGKILL can leave one behind.
+ * temporary files too, and the directories created for the outputs: only SIGKILL can leave one behind.
  * <p>
  * The renames of a {@link Batch} of two or more outputs are serialized, within the JVM and between processes, per
  * output directory: two runs committing the same outputs at once end with one run's set, never the weights of one with
@@ -43,6 +43,8 @@ public final class AtomicFiles {
      * never runs when the JVM is told to stop, so a shutdown hook does.
      */
     private static final Set<Path> PENDING_TEMPS = ConcurrentHashMap.newKeySet();
+    /** Directories a batch created for its outputs and has neither committed into nor removed: the hook removes them too. */
+    private static final Set<Path> PENDING_DIRECTORIES = ConcurrentHashMap.newKeySet();
 
     /**
      * The lock file in each directory a batch of two or more outputs renames into. It lives next to the outputs, not in
@@ -90,6 +92,10 @@ public final class AtomicFiles {
         }
         try {
             PENDING_TEMPS.forEach(AtomicFiles::deleteQuietly);
+            PENDING_DIRECTORIES.stream().sorted(java.util.Comparator.comparingInt(Path::getNameCount).reversed()).forEach(d -> {
+                removeIfOnlyTheLockFile(d);
+                deleteQuietly(d); // only an empty one goes: a directory someone else filled meanwhile stays
+            });
         } finally {
             if (locked) COMMITTING.writeLock().unlock();
             if (interrupted) Thread.currentThread().interrupt();
@@ -142,6 +148,7 @@ public final class AtomicFiles {
                 try {
                     Files.createDirectory(d);
                     createdDirectories.add(d);
+                    PENDING_DIRECTORIES.add(d);
                 } catch (FileAlreadyExistsException e) {
                     if (!Files.isDirectory(d)) throw InputException.of(target, "output", d + " is not a directory", "choose another output path");
                 } catch (IOException e) {
@@ -245,6 +252,7 @@ public final class AtomicFiles {
                     PENDING_TEMPS.remove(r[1]);
                 }
             }
+            PENDING_DIRECTORIES.removeAll(createdDirectories); // they hold outputs now
             return dirs;
         }
 
@@ -361,6 +369,7 @@ public final class AtomicFiles {
             for (int i = createdDirectories.size() - 1; i >= 0; i--) {
                 removeIfOnlyTheLockFile(createdDirectories.get(i));
                 deleteQuietly(createdDirectories.get(i)); // a directory someone else filled meanwhile stays
+                PENDING_DIRECTORIES.remove(createdDirectories.get(i));
             }
         }
     }

@@ -214,20 +214,22 @@ class AtomicFilesTest {
         // may be left next to it
         Path target = dir.resolve("pruned.npy");
         Files.writeString(target, "old result");
+        // the report goes to a directory the run creates: it was left behind, empty
+        Path report = dir.resolve("reports/new/r.json");
         List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), StoppedWhileWriting.class.getName(), target.toString());
+                "-cp", System.getProperty("java.class.path"), StoppedWhileWriting.class.getName(), target.toString(), report.toString());
         Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         try (java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(child.getInputStream(),
                 java.nio.charset.StandardCharsets.UTF_8))) {
             assertEquals(StoppedWhileWriting.WRITING, out.readLine(), "the child never reached the write");
-            assertEquals(2, listing().size(), "the temporary file exists while the child writes: " + listing());
+            assertEquals(3, listing().size(), "the temporary file and the new directory exist while the child writes: " + listing());
             child.destroy(); // SIGTERM
             assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not stop");
         } finally {
             child.destroyForcibly();
         }
         assertEquals("old result", Files.readString(target));
-        assertEquals(List.of("pruned.npy"), listing(), "a temporary file was left behind");
+        assertEquals(List.of("pruned.npy"), listing(), "a temporary file or a new directory was left behind");
     }
 
     /** A child JVM that writes an output and is stopped in the middle of it. */
@@ -236,6 +238,10 @@ class AtomicFilesTest {
 
         public static void main(String[] args) {
             try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                if (args.length > 1) {
+                    batch.createParentDirectories(Path.of(args[1]));
+                    batch.add(Path.of(args[1]), temp -> Files.writeString(temp, "a report"));
+                }
                 batch.add(Path.of(args[0]), temp -> {
                     Files.writeString(temp, "half a result");
                     System.out.println(WRITING);
