@@ -65,7 +65,10 @@ public final class AtomicFiles {
 
     /** Within this JVM: a second FileChannel lock on the same file throws instead of waiting, so this goes first. */
     private static final ConcurrentHashMap<Path, ReentrantLock> DIRECTORY_LOCKS = new ConcurrentHashMap<>();
-    /** Commits hold it shared while they rename; the shutdown hook takes it exclusively before removing temporaries. */
+    /**
+     * Held shared while a commit renames and while a temporary file or directory is created and registered; the shutdown
+     * hook takes it exclusively before removing the temporaries.
+     */
     private static final ReentrantReadWriteLock COMMITTING = new ReentrantReadWriteLock();
     private static volatile boolean stopping;
 
@@ -146,9 +149,12 @@ public final class AtomicFiles {
             for (int i = missing.size() - 1; i >= 0; i--) {
                 Path d = missing.get(i);
                 try {
-                    Files.createDirectory(d);
+                    whileNotStopping(() -> {
+                        Files.createDirectory(d);
+                        PENDING_DIRECTORIES.add(d);
+                        return d;
+                    });
                     createdDirectories.add(d);
-                    PENDING_DIRECTORIES.add(d);
                 } catch (FileAlreadyExistsException e) {
                     if (!Files.isDirectory(d)) throw InputException.of(target, "output", d + " is not a directory", "choose another output path");
                 } catch (IOException e) {
@@ -400,12 +406,33 @@ public final class AtomicFiles {
         for (int attempt = 0; ; attempt++) {
             Path temp = dir.resolve("." + name + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".tmp");
             try {
-                Path created = Files.createFile(temp);
-                PENDING_TEMPS.add(created);
-                return created;
+                return whileNotStopping(() -> {
+                    Path created = Files.createFile(temp);
+                    PENDING_TEMPS.add(created);
+                    return created;
+                });
             } catch (FileAlreadyExistsException e) {
                 if (attempt > 100) throw e;
             }
+        }
+    }
+
+    private interface Creation<T> {
+        T create() throws IOException;
+    }
+
+    /**
+     * Creates a temporary file or directory and registers it for the shutdown hook, or refuses once the hook has begun:
+     * one created after the hook's pass (a run that goes on writing its outputs while the JVM stops, e.g. after
+     * --grads-command was killed) stayed behind when the JVM halted before the run's own cleanup.
+     */
+    private static <T> T whileNotStopping(Creation<T> creation) throws IOException {
+        COMMITTING.readLock().lock();
+        try {
+            if (stopping) throw new IllegalStateException("the JVM is shutting down: the outputs were not written");
+            return creation.create();
+        } finally {
+            COMMITTING.readLock().unlock();
         }
     }
 

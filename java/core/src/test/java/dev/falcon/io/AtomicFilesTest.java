@@ -232,6 +232,65 @@ class AtomicFilesTest {
         assertEquals(List.of("pruned.npy"), listing(), "a temporary file or a new directory was left behind");
     }
 
+    /**
+     * A run that goes on writing its outputs while the JVM stops (falcon after its shutdown hook killed --grads-command,
+     * another hook still running): temporary files created after this class's hook had removed the pending ones stayed
+     * behind when the JVM halted. Once the hook has begun, no temporary file is created.
+     */
+    @Test
+    void outputsWrittenWhileTheJvmStopsLeaveNoTemporaryFile() throws Exception {
+        Path target = dir.resolve("pruned.npy"), report = dir.resolve("r.json");
+        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), WritesWhileTheJvmStops.class.getName(), target.toString(), report.toString());
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        try (java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(child.getInputStream(),
+                java.nio.charset.StandardCharsets.UTF_8))) {
+            assertEquals(StoppedWhileWriting.WRITING, out.readLine(), "the child never reached the write");
+            Thread.sleep(300);
+            child.destroy(); // SIGTERM
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not stop");
+        } finally {
+            child.destroyForcibly();
+        }
+        assertEquals(List.of("pruned.npy", "r.json"), listing(), "a temporary file was left behind");
+    }
+
+    /** A child JVM that writes its outputs again and again, with a shutdown hook of its own that takes a while. */
+    static final class WritesWhileTheJvmStops {
+        public static void main(String[] args) throws Exception {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                try {
+                    Thread.sleep(2000);
+                } catch (InterruptedException ignored) {
+                    // the JVM ends anyway
+                }
+            }));
+            Path weights = Path.of(args[0]), report = Path.of(args[1]);
+            boolean first = true;
+            while (true) {
+                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                    batch.add(weights, temp -> Files.writeString(temp, "weights"));
+                    batch.add(report, temp -> {
+                        Files.writeString(temp, "report");
+                        try {
+                            Thread.sleep(100);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                    });
+                    batch.commit();
+                } catch (RuntimeException stopping) { // refused, or a temporary file removed by the hook under the writer
+                    Thread.sleep(10);
+                }
+                if (first) {
+                    System.out.println(StoppedWhileWriting.WRITING);
+                    System.out.flush();
+                    first = false;
+                }
+            }
+        }
+    }
+
     /** A child JVM that writes an output and is stopped in the middle of it. */
     static final class StoppedWhileWriting {
         static final String WRITING = "writing";
