@@ -38,7 +38,7 @@ for r in $(seq 1 "$rounds"); do
   i=0
   for pattern in "${patterns[@]}"; do
     i=$((i + 1))
-    java -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" "${jmh_args[@]}"
+    java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" "${jmh_args[@]}"
   done
 done
 mkdir -p benchmarks/results

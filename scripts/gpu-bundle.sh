@@ -58,7 +58,8 @@ cp "$m2/org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar" "$dir/li
 
 # 3. Launchers.
 cat > "$dir/bin/common.sh" <<'SH'
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Sourced by the bin/ scripts by their real path (a symlink ~/bin/falcon -> bin/falcon would otherwise name ~ as here).
+here="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 java="$here/runtime/bin/java"
 opts=(-Xms64m -Xmx"${FALCON_HEAP:-4g}" -Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0
       -Dorg.bytedeco.javacpp.cachedir="${FALCON_CACHE:-$here/cache}")
@@ -67,15 +68,24 @@ cat > "$dir/bin/falcon" <<'SH'
 #!/usr/bin/env bash
 # falcon from the bundle: bin/falcon env | bin/falcon prune --device cuda --example resnet20 ...
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-exec "$java" "${opts[@]}" ${FALCON_JAVA_OPTS:-} -jar "$here/lib/falcon.jar" "$@"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
+# Split as a shell would, honouring quotes and expanding nothing (unquoted, -Dx=* named the files here).
+java_opts=()
+if [[ -n "${FALCON_JAVA_OPTS:-}" ]]; then
+  if ! printf '%s' "$FALCON_JAVA_OPTS" | xargs -r printf '' 2>/dev/null; then
+    echo "falcon: FALCON_JAVA_OPTS has an unbalanced quote: $FALCON_JAVA_OPTS" >&2
+    exit 2
+  fi
+  mapfile -d '' -t java_opts < <(printf '%s' "$FALCON_JAVA_OPTS" | xargs -r printf '%s\0')
+fi
+exec "$java" "${opts[@]}" "${java_opts[@]}" -jar "$here/lib/falcon.jar" "$@"
 SH
 cat > "$dir/bin/gpu-tests" <<'SH'
 #!/usr/bin/env bash
 # The GPU test suite (JUnit tag "gpu": contract, selection, solver, cross-backend) plus the CPU-run kernel logic
 # tests and the probe/plan tests; XML reports in ./gpu-test-reports. Extra arguments go to the console launcher.
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 cp="$here/lib/falcon-cuda-tests.jar:$here/lib/falcon-core-tests.jar:$here/lib/falcon.jar"
 exec "$java" "${opts[@]}" -jar "$here/lib/junit-console.jar" execute --class-path "$cp" \
   --select-package dev.falcon.cuda --details=tree --reports-dir "${REPORTS:-gpu-test-reports}" "$@"
@@ -85,7 +95,7 @@ cat > "$dir/bin/benchmarks" <<'SH'
 # JMH benchmarks: bin/benchmarks ProductBenchmark -p backendName=cuda,cpu -p layout=column-major   (any JMH options;
 # ProductBenchmark refuses layout=panels for cuda, which keeps X column-major)
 set -euo pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 cp="$here/lib/falcon-benchmarks.jar:$here/lib/falcon.jar:$here/lib/jmh-core-1.37.jar:$here/lib/jopt-simple-5.0.4.jar:$here/lib/commons-math3-3.6.1.jar"
 exec "$java" "${opts[@]}" -cp "$cp" org.openjdk.jmh.Main -jvm "$java" -jvmArgsPrepend "${opts[*]}" "$@"
 SH
