@@ -293,6 +293,8 @@ final class PruneCommand implements Callable<Integer> {
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver)
                 .holdingX(stagesLoadX ? 2 : 1);
         plan.check(model, xSource);
+        String heapWarning = plan.heapLimitWarning(Runtime.getRuntime().maxMemory());
+        if (heapWarning != null) errW.println("falcon: warning: " + heapWarning);
         // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here)
         if (!quiet) errW.println("falcon: " + choice.explanation());
 

@@ -89,4 +89,25 @@ class MemoryPlanTest {
         }
         assertTrue(proposals > 0, e.getMessage());
     }
+
+    @Test
+    void aHeapLimitTheMachineCannotBackIsWarnedOfWithALimitThatHoldsTheLiveHeap() {
+        // mobilenetv1 at n = 3 with falcon: about 600 MiB planned, 257 MiB of it live heap
+        long p = ExampleModels.get("mobilenetv1").layers().parameters();
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
+        MemoryPlan plan = MemoryPlan.of(p, 3, null, true, "cpu", false, false, true);
+        assertTrue(plan.required() <= GIB, "the plan itself fits: " + plan.describe());
+        String warning = plan.heapLimitWarning(2 * GIB);
+        assertTrue(warning != null && warning.contains("FALCON_HEAP=512m") && warning.contains("2.0 GiB") && warning.contains("1.0 GiB available"),
+                String.valueOf(warning));
+        long suggested = 512L << 20;
+        assertTrue(plan.heapBytes() <= 0.8 * suggested, "the suggested limit passes check()'s own test");
+        assertEquals(null, plan.heapLimitWarning(suggested), "a limit that fits beside the rest is not warned of");
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "8g");
+        assertEquals(null, MemoryPlan.of(p, 3, null, true, "cpu", false, false, true).heapLimitWarning(2 * GIB));
+        // when not even the live heap fits beside the rest, no FALCON_HEAP is offered
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "700m");
+        String tight = MemoryPlan.of(p, 3, null, true, "cpu", false, false, true).heapLimitWarning(2 * GIB);
+        assertTrue(tight != null && !tight.contains("FALCON_HEAP=") && tight.contains("more"), String.valueOf(tight));
+    }
 }
