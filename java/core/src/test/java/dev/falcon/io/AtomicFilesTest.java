@@ -192,9 +192,7 @@ class AtomicFilesTest {
     @Test
     void aTargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced() throws Exception {
         // a named pipe stands for /dev/null or /dev/stdout: renaming over it would replace it with a regular file
-        Path fifo = dir.resolve("pipe");
-        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
-        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo is not available here");
+        Path fifo = namedPipe();
         java.util.concurrent.CompletableFuture<String> read = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
             try {
                 return Files.readString(fifo);
@@ -216,8 +214,7 @@ class AtomicFilesTest {
         Files.writeString(target, "old result");
         // the report goes to a directory the run creates: it was left behind, empty
         Path report = dir.resolve("reports/new/r.json");
-        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), StoppedWhileWriting.class.getName(), target.toString(), report.toString());
+        List<String> cmd = javaCommand(StoppedWhileWriting.class, target.toString(), report.toString());
         Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         try (java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(child.getInputStream(),
                 java.nio.charset.StandardCharsets.UTF_8))) {
@@ -240,8 +237,7 @@ class AtomicFilesTest {
     @Test
     void outputsWrittenWhileTheJvmStopsLeaveNoTemporaryFile() throws Exception {
         Path target = dir.resolve("pruned.npy"), report = dir.resolve("r.json");
-        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), WritesWhileTheJvmStops.class.getName(), target.toString(), report.toString());
+        List<String> cmd = javaCommand(WritesWhileTheJvmStops.class, target.toString(), report.toString());
         Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         try (java.io.BufferedReader out = new java.io.BufferedReader(new java.io.InputStreamReader(child.getInputStream(),
                 java.nio.charset.StandardCharsets.UTF_8))) {
@@ -355,12 +351,9 @@ class AtomicFilesTest {
      */
     @Test
     void aCommitWaitsForAnotherProcessCommittingTheSameOutputs() throws Exception {
-        Path fifo = dir.resolve("pipe");
-        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
-        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo is not available here");
+        Path fifo = namedPipe();
         Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
-        List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), CommitsThroughAPipe.class.getName(), weights.toString(), report.toString(), fifo.toString());
+        List<String> cmd = javaCommand(CommitsThroughAPipe.class, weights.toString(), report.toString(), fifo.toString());
         Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {
@@ -397,13 +390,10 @@ class AtomicFilesTest {
      */
     @Test
     void aJvmStoppedWhileCommittingCompletesTheSetButWaitsABoundedTime() throws Exception {
-        Path fifo = dir.resolve("pipe");
-        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
-        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo is not available here");
+        Path fifo = namedPipe();
         Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
         for (String token : List.of("first", "second")) {
-            List<String> cmd = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
-                    CommitsThroughAPipe.class.getName(), weights.toString(), report.toString(), fifo.toString(), token);
+            List<String> cmd = javaCommand(CommitsThroughAPipe.class, weights.toString(), report.toString(), fifo.toString(), token);
             Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
             try {
                 long deadline = System.nanoTime() + 60_000_000_000L;
@@ -438,5 +428,21 @@ class AtomicFilesTest {
                 batch.commit();
             }
         }
+    }
+
+    /** A named pipe in the test directory: a write to it blocks until someone reads, which holds a commit halfway. */
+    private Path namedPipe() throws IOException, InterruptedException {
+        Path fifo = dir.resolve("pipe");
+        Process mk = new ProcessBuilder("mkfifo", fifo.toString()).start();
+        org.junit.jupiter.api.Assumptions.assumeTrue(mk.waitFor() == 0, "mkfifo is not available here");
+        return fifo;
+    }
+
+    /** The command that runs {@code main} in a JVM of its own with this test's class path. */
+    private static List<String> javaCommand(Class<?> main, String... args) {
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), main.getName()));
+        cmd.addAll(List.of(args));
+        return cmd;
     }
 }
