@@ -82,17 +82,19 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public long firstNonFinite(HostMatrix x) {
-        checkOpen();
-        // scanned in storage order, whatever the layout
-        FloatPointer data = x.data();
-        for (long s0 = 0; s0 < x.elements(); s0 += VIEW_FLOATS) {
-            long count = Math.min(VIEW_FLOATS, x.elements() - s0);
-            FloatBuffer b = new FloatPointer(data).position(data.position() + s0).limit(data.position() + s0 + count).asBuffer();
-            for (int k = 0; k < count; k++) {
-                if (!Float.isFinite(b.get(k))) return s0 + k;
+        try (HostMatrix.Use use = x.use("the java backend's firstNonFinite")) {
+            checkOpen();
+            // scanned in storage order, whatever the layout
+            FloatPointer data = x.data();
+            for (long s0 = 0; s0 < x.elements(); s0 += VIEW_FLOATS) {
+                long count = Math.min(VIEW_FLOATS, x.elements() - s0);
+                FloatBuffer b = new FloatPointer(data).position(data.position() + s0).limit(data.position() + s0 + count).asBuffer();
+                for (int k = 0; k < count; k++) {
+                    if (!Float.isFinite(b.get(k))) return s0 + k;
+                }
             }
+            return -1;
         }
-        return -1;
     }
 
     @Override
@@ -103,19 +105,21 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
-        checkOpen();
-        int n = Math.toIntExact(x.rows());
-        float[] a = new float[n * rank];
-        for (int i = 0; i < a.length; i++) a[i] = CounterRandom.uniform(seed + 1, i);
-        float[] b = new float[rank];
-        float invSqrtRank = (float) (1.0 / Math.sqrt(rank));
-        for (long j = 0; j < x.cols(); j++) {
-            for (int r = 0; r < rank; r++) b[r] = CounterRandom.uniform(seed + 2, j * rank + r);
-            FloatPointer data = x.data();
-            for (int i = 0; i < n; i++) {
-                float s = 0f;
-                for (int r = 0; r < rank; r++) s += a[i * rank + r] * b[r];
-                data.put(x.storageIndex(i, j), s * invSqrtRank + noise * CounterRandom.uniform(seed + 3, j * n + i));
+        try (HostMatrix.Use use = x.use("the java backend's fillSyntheticGradients")) {
+            checkOpen();
+            int n = Math.toIntExact(x.rows());
+            float[] a = new float[n * rank];
+            for (int i = 0; i < a.length; i++) a[i] = CounterRandom.uniform(seed + 1, i);
+            float[] b = new float[rank];
+            float invSqrtRank = (float) (1.0 / Math.sqrt(rank));
+            for (long j = 0; j < x.cols(); j++) {
+                for (int r = 0; r < rank; r++) b[r] = CounterRandom.uniform(seed + 2, j * rank + r);
+                FloatPointer data = x.data();
+                for (int i = 0; i < n; i++) {
+                    float s = 0f;
+                    for (int r = 0; r < rank; r++) s += a[i * rank + r] * b[r];
+                    data.put(x.storageIndex(i, j), s * invSqrtRank + noise * CounterRandom.uniform(seed + 3, j * n + i));
+                }
             }
         }
     }
@@ -128,62 +132,68 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
-        checkOpen();
-        int n = Math.toIntExact(x.rows());
-        double[] acc = new double[n];
-        long step = columnsPerView(x);
-        for (long j0 = 0; j0 < x.cols(); j0 += step) {
-            long count = Math.min(step, x.cols() - j0);
-            FloatBuffer block = x.columns(j0, count);
-            for (int c = 0; c < count; c++) {
-                double vj = v.get(j0 + c);
-                if (vj == 0) continue;
-                int base = c * n;
-                for (int i = 0; i < n; i++) acc[i] += block.get(base + i) * vj;
+        try (HostMatrix.Use use = x.use("the java backend's multiply")) {
+            checkOpen();
+            int n = Math.toIntExact(x.rows());
+            double[] acc = new double[n];
+            long step = columnsPerView(x);
+            for (long j0 = 0; j0 < x.cols(); j0 += step) {
+                long count = Math.min(step, x.cols() - j0);
+                FloatBuffer block = x.columns(j0, count);
+                for (int c = 0; c < count; c++) {
+                    double vj = v.get(j0 + c);
+                    if (vj == 0) continue;
+                    int base = c * n;
+                    for (int i = 0; i < n; i++) acc[i] += block.get(base + i) * vj;
+                }
             }
+            for (int i = 0; i < n; i++) out.put(i, (float) acc[i]);
         }
-        for (int i = 0; i < n; i++) out.put(i, (float) acc[i]);
     }
 
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
-        checkOpen();
-        int n = Math.toIntExact(x.rows());
-        float[] uu = new float[n];
-        u.get(uu);
-        long step = columnsPerView(x);
-        for (long j0 = 0; j0 < x.cols(); j0 += step) {
-            long count = Math.min(step, x.cols() - j0);
-            FloatBuffer block = x.columns(j0, count);
-            for (int c = 0; c < count; c++) {
-                double s = 0;
-                int base = c * n;
-                for (int i = 0; i < n; i++) s += block.get(base + i) * (double) uu[i];
-                out.put(j0 + c, (float) s);
+        try (HostMatrix.Use use = x.use("the java backend's multiplyTransposed")) {
+            checkOpen();
+            int n = Math.toIntExact(x.rows());
+            float[] uu = new float[n];
+            u.get(uu);
+            long step = columnsPerView(x);
+            for (long j0 = 0; j0 < x.cols(); j0 += step) {
+                long count = Math.min(step, x.cols() - j0);
+                FloatBuffer block = x.columns(j0, count);
+                for (int c = 0; c < count; c++) {
+                    double s = 0;
+                    int base = c * n;
+                    for (int i = 0; i < n; i++) s += block.get(base + i) * (double) uu[i];
+                    out.put(j0 + c, (float) s);
+                }
             }
         }
     }
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
-        checkOpen();
-        checkBlocks(blockStarts, x.cols());
-        int n = Math.toIntExact(x.rows());
-        double[] u = new double[n];
-        for (int b = 0; b + 1 < blockStarts.length; b++) {
-            long start = blockStarts[b], end = blockStarts[b + 1];
-            Arrays.fill(u, 0);
-            for (long j = start; j < end; j++) {
-                double dj = d.get(j);
-                if (dj == 0) continue;
-                FloatBuffer col = x.columns(j, 1);
-                for (int i = 0; i < n; i++) u[i] += col.get(i) * dj;
-            }
-            for (long j = start; j < end; j++) {
-                FloatBuffer col = x.columns(j, 1);
-                double s = 0;
-                for (int i = 0; i < n; i++) s += col.get(i) * u[i];
-                out.put(j, (float) s);
+        try (HostMatrix.Use use = x.use("the java backend's blockGramProduct")) {
+            checkOpen();
+            checkBlocks(blockStarts, x.cols());
+            int n = Math.toIntExact(x.rows());
+            double[] u = new double[n];
+            for (int b = 0; b + 1 < blockStarts.length; b++) {
+                long start = blockStarts[b], end = blockStarts[b + 1];
+                Arrays.fill(u, 0);
+                for (long j = start; j < end; j++) {
+                    double dj = d.get(j);
+                    if (dj == 0) continue;
+                    FloatBuffer col = x.columns(j, 1);
+                    for (int i = 0; i < n; i++) u[i] += col.get(i) * dj;
+                }
+                for (long j = start; j < end; j++) {
+                    FloatBuffer col = x.columns(j, 1);
+                    double s = 0;
+                    for (int i = 0; i < n; i++) s += col.get(i) * u[i];
+                    out.put(j, (float) s);
+                }
             }
         }
     }
@@ -199,13 +209,15 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
-        checkOpen();
-        long n = x.rows();
-        for (long c = 0; c < k; c++) {
-            int j = columns.get(c);
-            if (j < 0 || j >= x.cols()) throw new IndexOutOfBoundsException("column " + j + " of " + x.cols());
-            FloatBuffer col = x.columns(j, 1);
-            for (int i = 0; i < n; i++) dst.put(c * n + i, col.get(i));
+        try (HostMatrix.Use use = x.use("the java backend's gatherColumns")) {
+            checkOpen();
+            long n = x.rows();
+            for (long c = 0; c < k; c++) {
+                int j = columns.get(c);
+                if (j < 0 || j >= x.cols()) throw new IndexOutOfBoundsException("column " + j + " of " + x.cols());
+                FloatBuffer col = x.columns(j, 1);
+                for (int i = 0; i < n; i++) dst.put(c * n + i, col.get(i));
+            }
         }
     }
 
@@ -213,25 +225,27 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
-        checkOpen();
-        ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
-        int n = Math.toIntExact(x.rows());
-        double[] g = new double[n * n];
-        float[] col = new float[n];
-        for (long j = 0; j < x.cols(); j++) {
-            double w = columnWeights == null ? 1.0 : columnWeights.get(j);
-            if (w == 0) continue;
-            x.columns(j, 1).get(col);
-            for (int b = 0; b < n; b++) {
-                double cb = col[b] * w;
-                if (cb == 0) continue;
-                for (int a = b; a < n; a++) g[b * n + a] += col[a] * cb;
+        try (HostMatrix.Use use = x.use("the java backend's weightedGram")) {
+            checkOpen();
+            ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
+            int n = Math.toIntExact(x.rows());
+            double[] g = new double[n * n];
+            float[] col = new float[n];
+            for (long j = 0; j < x.cols(); j++) {
+                double w = columnWeights == null ? 1.0 : columnWeights.get(j);
+                if (w == 0) continue;
+                x.columns(j, 1).get(col);
+                for (int b = 0; b < n; b++) {
+                    double cb = col[b] * w;
+                    if (cb == 0) continue;
+                    for (int a = b; a < n; a++) g[b * n + a] += col[a] * cb;
+                }
             }
+            for (int b = 0; b < n; b++) {
+                for (int a = 0; a < b; a++) g[b * n + a] = g[a * n + b];
+            }
+            gram.put(g, 0, g.length);
         }
-        for (int b = 0; b < n; b++) {
-            for (int a = 0; a < b; a++) g[b * n + a] = g[a * n + b];
-        }
-        gram.put(g, 0, g.length);
     }
 
     @Override

@@ -131,7 +131,10 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         if (bad < 0) return;
         long[] at = x.elementAt(bad);
         long row = at[0], col = at[1];
-        float v = x.data().get(bad);
+        float v;
+        try (HostMatrix.Use use = x.use("the report of a non-finite value")) {
+            v = x.data().get(bad);
+        }
         // X is checked after its conversion to float32, where a float64 file's finite values past the float32 range are
         // infinite: inspect (which reads the file's own values) would show them only as its min or max
         String why = Float.isInfinite(v) ? " (Inf in the gradients, or a float64 value beyond float32's +-3.4e38)" : " (NaN in the gradients)";

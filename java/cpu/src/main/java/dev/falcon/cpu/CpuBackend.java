@@ -154,8 +154,10 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public long firstNonFinite(HostMatrix x) {
-        checkOpen();
-        return falcon_first_nonfinite(x.data(), x.elements(), threads);
+        try (HostMatrix.Use use = x.use("the cpu backend's firstNonFinite")) {
+            checkOpen();
+            return falcon_first_nonfinite(x.data(), x.elements(), threads);
+        }
     }
 
     @Override
@@ -166,13 +168,15 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
-        checkOpen();
-        if (rank < 1) throw new IllegalArgumentException("rank must be >= 1, got " + rank);
-        long[] panels = x.panelStarts();
-        if (panels == null) {
-            falcon_fill_synthetic(x.data(), x.rows(), x.cols(), rank, noise, seed, threads);
-        } else {
-            falcon_panel_fill_synthetic(x.data(), x.rows(), x.cols(), panels, panels.length - 1, rank, noise, seed, threads);
+        try (HostMatrix.Use use = x.use("the cpu backend's fillSyntheticGradients")) {
+            checkOpen();
+            if (rank < 1) throw new IllegalArgumentException("rank must be >= 1, got " + rank);
+            long[] panels = x.panelStarts();
+            if (panels == null) {
+                falcon_fill_synthetic(x.data(), x.rows(), x.cols(), rank, noise, seed, threads);
+            } else {
+                falcon_panel_fill_synthetic(x.data(), x.rows(), x.cols(), panels, panels.length - 1, rank, noise, seed, threads);
+            }
         }
     }
 
@@ -180,36 +184,42 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
-        checkOpen();
-        long[] panels = x.panelStarts();
-        if (panels == null) {
-            falcon_gemv_n(x.data(), x.rows(), x.cols(), v, out, threads);
-        } else {
-            falcon_panel_gemv_n(x.data(), x.rows(), x.cols(), panels, panels.length - 1, v, out, threads);
+        try (HostMatrix.Use use = x.use("the cpu backend's multiply")) {
+            checkOpen();
+            long[] panels = x.panelStarts();
+            if (panels == null) {
+                falcon_gemv_n(x.data(), x.rows(), x.cols(), v, out, threads);
+            } else {
+                falcon_panel_gemv_n(x.data(), x.rows(), x.cols(), panels, panels.length - 1, v, out, threads);
+            }
         }
     }
 
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
-        checkOpen();
-        long[] panels = x.panelStarts();
-        if (panels == null) {
-            falcon_gemv_t(x.data(), x.rows(), x.cols(), u, out, threads);
-        } else {
-            falcon_panel_gemv_t(x.data(), x.rows(), x.cols(), panels, panels.length - 1, u, out, threads);
+        try (HostMatrix.Use use = x.use("the cpu backend's multiplyTransposed")) {
+            checkOpen();
+            long[] panels = x.panelStarts();
+            if (panels == null) {
+                falcon_gemv_t(x.data(), x.rows(), x.cols(), u, out, threads);
+            } else {
+                falcon_panel_gemv_t(x.data(), x.rows(), x.cols(), panels, panels.length - 1, u, out, threads);
+            }
         }
     }
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
-        checkOpen();
-        checkStarts("block", blockStarts, x.cols());
-        long[] panels = x.panelStarts();
-        if (panels == null) {
-            falcon_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out, threads);
-        } else {
-            falcon_panel_block_gram(x.data(), x.rows(), x.cols(), panels, panels.length - 1, blockStarts,
-                    blockStarts.length - 1, d, out, threads);
+        try (HostMatrix.Use use = x.use("the cpu backend's blockGramProduct")) {
+            checkOpen();
+            checkStarts("block", blockStarts, x.cols());
+            long[] panels = x.panelStarts();
+            if (panels == null) {
+                falcon_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out, threads);
+            } else {
+                falcon_panel_block_gram(x.data(), x.rows(), x.cols(), panels, panels.length - 1, blockStarts,
+                        blockStarts.length - 1, d, out, threads);
+            }
         }
     }
 
@@ -228,13 +238,15 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
-        checkOpen();
-        if (k == 0) return;
-        long[] panels = x.panelStarts();
-        int rc = panels == null ? falcon_gather(x.data(), x.rows(), x.cols(), columns, k, dst, threads)
-                : falcon_panel_gather(x.data(), x.rows(), x.cols(), panels, panels.length - 1, columns, k, dst, threads);
-        if (rc != 0) {
-            throw new IndexOutOfBoundsException(falcon_last_error());
+        try (HostMatrix.Use use = x.use("the cpu backend's gatherColumns")) {
+            checkOpen();
+            if (k == 0) return;
+            long[] panels = x.panelStarts();
+            int rc = panels == null ? falcon_gather(x.data(), x.rows(), x.cols(), columns, k, dst, threads)
+                    : falcon_panel_gather(x.data(), x.rows(), x.cols(), panels, panels.length - 1, columns, k, dst, threads);
+            if (rc != 0) {
+                throw new IndexOutOfBoundsException(falcon_last_error());
+            }
         }
     }
 
@@ -242,50 +254,52 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
-        checkOpen();
-        int n = Math.toIntExact(x.rows());
-        long p = x.cols();
-        falcon_openblas_set_threads(threads);
-        boolean nonNegative = ComputeBackend.requireFiniteWeights(columnWeights, p);
-        new DoublePointer(gram).limit((long) n * n).fill(0);
-        if (x.isColumnMajor()) {
-            addColumnMajorGram(x.data(), n, p, columnWeights, nonNegative, gram);
-        } else if (nonNegative) {
-            // Panels: A = [sqrt(w_j) x_j] is widened row-major, straight from the panels' rows (sequential on both
-            // sides), and A^T A is one transposed syrk per chunk.
-            long[] panels = x.panelStarts();
-            long chunk = Math.max(16, Math.min(p, (1L << 22) / n));
-            try (DoublePointer a = new DoublePointer(chunk * n)) {
-                long[] next = {0};
-                while (next[0] < p) {
-                    long k = falcon_panel_gram_scaled_rows(x.data(), n, p, panels, panels.length - 1, next[0], columnWeights,
-                            a, chunk, next, threads);
-                    if (k > 0) openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n);
-                }
-            }
-        } else {
-            // Panels with signed weights (not a solver case): columns of non-zero weight gathered column-major.
-            int chunk = (int) Math.max(16, Math.min(p, (1L << 22) / n));
-            java.nio.FloatBuffer all = new FloatPointer(columnWeights).position(0).limit(p).asBuffer();
-            try (FloatPointer columns = new FloatPointer((long) chunk * n); IntPointer indices = new IntPointer(chunk);
-                 FloatPointer weights = new FloatPointer(chunk)) {
-                long j = 0;
-                while (j < p) {
-                    int m = 0;
-                    for (; j < p && m < chunk; j++) {
-                        float wj = all.get((int) j);
-                        if (wj == 0) continue;
-                        indices.put(m, (int) j);
-                        weights.put(m, wj);
-                        m++;
+        try (HostMatrix.Use use = x.use("the cpu backend's weightedGram")) {
+            checkOpen();
+            int n = Math.toIntExact(x.rows());
+            long p = x.cols();
+            falcon_openblas_set_threads(threads);
+            boolean nonNegative = ComputeBackend.requireFiniteWeights(columnWeights, p);
+            new DoublePointer(gram).limit((long) n * n).fill(0);
+            if (x.isColumnMajor()) {
+                addColumnMajorGram(x.data(), n, p, columnWeights, nonNegative, gram);
+            } else if (nonNegative) {
+                // Panels: A = [sqrt(w_j) x_j] is widened row-major, straight from the panels' rows (sequential on both
+                // sides), and A^T A is one transposed syrk per chunk.
+                long[] panels = x.panelStarts();
+                long chunk = Math.max(16, Math.min(p, (1L << 22) / n));
+                try (DoublePointer a = new DoublePointer(chunk * n)) {
+                    long[] next = {0};
+                    while (next[0] < p) {
+                        long k = falcon_panel_gram_scaled_rows(x.data(), n, p, panels, panels.length - 1, next[0], columnWeights,
+                                a, chunk, next, threads);
+                        if (k > 0) openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n);
                     }
-                    if (m == 0) break;
-                    gatherColumns(x, indices, m, columns);
-                    addColumnMajorGram(columns, n, m, weights, false, gram);
+                }
+            } else {
+                // Panels with signed weights (not a solver case): columns of non-zero weight gathered column-major.
+                int chunk = (int) Math.max(16, Math.min(p, (1L << 22) / n));
+                java.nio.FloatBuffer all = new FloatPointer(columnWeights).position(0).limit(p).asBuffer();
+                try (FloatPointer columns = new FloatPointer((long) chunk * n); IntPointer indices = new IntPointer(chunk);
+                     FloatPointer weights = new FloatPointer(chunk)) {
+                    long j = 0;
+                    while (j < p) {
+                        int m = 0;
+                        for (; j < p && m < chunk; j++) {
+                            float wj = all.get((int) j);
+                            if (wj == 0) continue;
+                            indices.put(m, (int) j);
+                            weights.put(m, wj);
+                            m++;
+                        }
+                        if (m == 0) break;
+                        gatherColumns(x, indices, m, columns);
+                        addColumnMajorGram(columns, n, m, weights, false, gram);
+                    }
                 }
             }
+            falcon_symmetrize_lower(gram, n);
         }
-        falcon_symmetrize_lower(gram, n);
     }
 
     /** Lower triangle of gram += sum_j w_j x_j x_j^T over the p columns of a column-major x. */
@@ -314,41 +328,43 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void singlePrecisionGram(HostMatrix x, DoublePointer gram) {
-        checkOpen();
-        int n = Math.toIntExact(x.rows());
-        long p = x.cols();
-        long nn = (long) n * n;
-        falcon_openblas_set_threads(threads);
-        new DoublePointer(gram).limit(nn).fill(0);
-        try (FloatPointer part = new FloatPointer(nn)) {
-            java.nio.FloatBuffer pb = part.position(0).limit(nn).asBuffer();
-            java.nio.DoubleBuffer gb = new DoublePointer(gram).position(0).limit(nn).asBuffer();
-            long[] panels = x.panelStarts();
-            long[] chunkStarts = panels != null ? panels : uniformStarts(p, SINGLE_PRECISION_GRAM_CHUNK);
-            int first = 0;
-            while (first + 1 < chunkStarts.length) {
-                // panels are summed in float up to about one chunk's worth of columns, as column-major chunks are
-                int last = first + 1;
-                while (last + 1 < chunkStarts.length && chunkStarts[last + 1] - chunkStarts[first] <= SINGLE_PRECISION_GRAM_CHUNK) last++;
-                for (int k = first; k < last; k++) {
-                    long j0 = chunkStarts[k];
-                    int width = (int) (chunkStarts[k + 1] - j0);
-                    FloatPointer columns = new FloatPointer(x.data()).position(x.data().position() + j0 * n);
-                    float beta = k == first ? 0f : 1f;
-                    if (panels == null) {
-                        openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n);
-                    } else {
-                        // a row-major n x width panel is a column-major width x n matrix A, and X_P X_P^T = A^T A
-                        openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n);
+        try (HostMatrix.Use use = x.use("the cpu backend's singlePrecisionGram")) {
+            checkOpen();
+            int n = Math.toIntExact(x.rows());
+            long p = x.cols();
+            long nn = (long) n * n;
+            falcon_openblas_set_threads(threads);
+            new DoublePointer(gram).limit(nn).fill(0);
+            try (FloatPointer part = new FloatPointer(nn)) {
+                java.nio.FloatBuffer pb = part.position(0).limit(nn).asBuffer();
+                java.nio.DoubleBuffer gb = new DoublePointer(gram).position(0).limit(nn).asBuffer();
+                long[] panels = x.panelStarts();
+                long[] chunkStarts = panels != null ? panels : uniformStarts(p, SINGLE_PRECISION_GRAM_CHUNK);
+                int first = 0;
+                while (first + 1 < chunkStarts.length) {
+                    // panels are summed in float up to about one chunk's worth of columns, as column-major chunks are
+                    int last = first + 1;
+                    while (last + 1 < chunkStarts.length && chunkStarts[last + 1] - chunkStarts[first] <= SINGLE_PRECISION_GRAM_CHUNK) last++;
+                    for (int k = first; k < last; k++) {
+                        long j0 = chunkStarts[k];
+                        int width = (int) (chunkStarts[k + 1] - j0);
+                        FloatPointer columns = new FloatPointer(x.data()).position(x.data().position() + j0 * n);
+                        float beta = k == first ? 0f : 1f;
+                        if (panels == null) {
+                            openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n);
+                        } else {
+                            // a row-major n x width panel is a column-major width x n matrix A, and X_P X_P^T = A^T A
+                            openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n);
+                        }
                     }
+                    for (int c = 0; c < n; c++) {
+                        for (int r = c; r < n; r++) gb.put(c * n + r, gb.get(c * n + r) + pb.get(c * n + r));
+                    }
+                    first = last;
                 }
-                for (int c = 0; c < n; c++) {
-                    for (int r = c; r < n; r++) gb.put(c * n + r, gb.get(c * n + r) + pb.get(c * n + r));
-                }
-                first = last;
             }
+            falcon_symmetrize_lower(gram, n);
         }
-        falcon_symmetrize_lower(gram, n);
     }
 
     private static long[] uniformStarts(long p, long width) {

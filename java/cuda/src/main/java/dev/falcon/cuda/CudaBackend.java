@@ -121,7 +121,7 @@ public final class CudaBackend implements ComputeBackend {
 
     /** The plan for X, making X resident when it fits. Public for logs and tests on a GPU. */
     public DeviceMemoryPlan prepare(HostMatrix x) {
-        try (ExclusiveUse.Scope call = exclusive.enter("prepare")) {
+        try (ExclusiveUse.Scope call = exclusive.enter("prepare"); HostMatrix.Use use = x.use("the cuda backend's prepare")) {
             return prepareOnDevice(x);
         }
     }
@@ -300,7 +300,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
-        try (ExclusiveUse.Scope call = exclusive.enter("multiply")) {
+        try (ExclusiveUse.Scope call = exclusive.enter("multiply"); HostMatrix.Use use = x.use("the cuda backend's multiply")) {
             multiplyOnDevice(x, v, out);
         }
     }
@@ -345,7 +345,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
-        try (ExclusiveUse.Scope call = exclusive.enter("multiplyTransposed")) {
+        try (ExclusiveUse.Scope call = exclusive.enter("multiplyTransposed"); HostMatrix.Use use = x.use("the cuda backend's multiplyTransposed")) {
             multiplyTransposedOnDevice(x, u, out);
         }
     }
@@ -373,7 +373,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
-        try (ExclusiveUse.Scope call = exclusive.enter("blockGramProduct")) {
+        try (ExclusiveUse.Scope call = exclusive.enter("blockGramProduct"); HostMatrix.Use use = x.use("the cuda backend's blockGramProduct")) {
             blockGramProductOnDevice(x, blockStarts, d, out);
         }
     }
@@ -422,7 +422,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
-        try (ExclusiveUse.Scope call = exclusive.enter("gatherColumns")) {
+        try (ExclusiveUse.Scope call = exclusive.enter("gatherColumns"); HostMatrix.Use use = x.use("the cuda backend's gatherColumns")) {
             gatherColumnsOnDevice(x, columns, k, dst);
         }
     }
@@ -462,7 +462,7 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
-        try (ExclusiveUse.Scope call = exclusive.enter("weightedGram")) {
+        try (ExclusiveUse.Scope call = exclusive.enter("weightedGram"); HostMatrix.Use use = x.use("the cuda backend's weightedGram")) {
             weightedGramOnDevice(x, columnWeights, gram);
         }
     }

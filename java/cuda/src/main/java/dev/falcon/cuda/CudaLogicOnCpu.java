@@ -63,7 +63,9 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
         checkOpen();
         x.requireColumnMajor(name());
-        CudaLogic.fcl_multiply(x.data(), x.rows(), x.cols(), v, PRODUCT_CHUNK, out);
+        try (HostMatrix.Use use = x.use("multiply")) {
+            CudaLogic.fcl_multiply(x.data(), x.rows(), x.cols(), v, PRODUCT_CHUNK, out);
+        }
     }
 
     /** Not a multiple of the kernel's slice width, so the contract's shapes cross chunks and partial slices. */
@@ -76,14 +78,19 @@ public final class CudaLogicOnCpu implements ComputeBackend {
         checkOpen();
         checkStarts(blockStarts, x.cols());
         x.requireColumnMajor(name());
-        CudaLogic.fcl_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out);
+        try (HostMatrix.Use use = x.use("blockGramProduct")) {
+            CudaLogic.fcl_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out);
+        }
     }
 
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         checkOpen();
         x.requireColumnMajor(name());
-        long r = CudaLogic.fcl_gather(x.data(), x.rows(), x.cols(), columns, k, dst);
+        long r;
+        try (HostMatrix.Use use = x.use("gatherColumns")) {
+            r = CudaLogic.fcl_gather(x.data(), x.rows(), x.cols(), columns, k, dst);
+        }
         if (r < 0) {
             long c = -r - 1;
             throw new IndexOutOfBoundsException("column " + columns.get(c) + " of " + x.cols());
@@ -96,7 +103,9 @@ public final class CudaLogicOnCpu implements ComputeBackend {
         checkOpen();
         x.requireColumnMajor(name());
         ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
-        CudaLogic.fcl_weighted_gram(x.data(), x.rows(), x.cols(), columnWeights, GRAM_CHUNK, gram);
+        try (HostMatrix.Use use = x.use("weightedGram")) {
+            CudaLogic.fcl_weighted_gram(x.data(), x.rows(), x.cols(), columnWeights, GRAM_CHUNK, gram);
+        }
     }
 
     /** Small, so the contract's shapes cross several chunks. */
