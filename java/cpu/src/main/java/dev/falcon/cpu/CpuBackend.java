@@ -38,7 +38,25 @@ public final class CpuBackend implements ComputeBackend {
         }
         this.facts = CpuNative.ensureLoaded();
         this.threads = Math.max(1, threads);
-        falcon_openblas_set_threads(this.threads);
+    }
+
+    /**
+     * OpenBLAS's thread count is one setting for the whole process: with two backends of different counts used from two
+     * threads, one's dpotrf ran with the other's count between its own setting and its call, and its factor rounded
+     * differently from the one it gives alone (OpenBlasThreadCountTest). Each OpenBLAS call sets its count and runs
+     * under this lock; the passes over X, in falcon's own kernels, take their thread count as an argument and do not.
+     */
+    private static final Object OPENBLAS = new Object();
+
+    private interface BlasCall {
+        int run();
+    }
+
+    private int openblasCall(BlasCall call) {
+        synchronized (OPENBLAS) {
+            falcon_openblas_set_threads(threads);
+            return call.run();
+        }
     }
 
     @Override public String name() { return "cpu"; }
@@ -258,7 +276,6 @@ public final class CpuBackend implements ComputeBackend {
             checkOpen();
             int n = Math.toIntExact(x.rows());
             long p = x.cols();
-            falcon_openblas_set_threads(threads);
             boolean nonNegative = ComputeBackend.requireFiniteWeights(columnWeights, p);
             new DoublePointer(gram).limit((long) n * n).fill(0);
             if (x.isColumnMajor()) {
@@ -273,7 +290,7 @@ public final class CpuBackend implements ComputeBackend {
                     while (next[0] < p) {
                         long k = falcon_panel_gram_scaled_rows(x.data(), n, p, panels, panels.length - 1, next[0], columnWeights,
                                 a, chunk, next, threads);
-                        if (k > 0) openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n);
+                        if (k > 0) openblasCall(() -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n); return 0; });
                     }
                 }
             } else {
@@ -316,8 +333,8 @@ public final class CpuBackend implements ComputeBackend {
                 long[] next = {0};
                 while (next[0] < p) {
                     long k = falcon_gram_scaled_columns(x, n, next[0], p, columnWeights, negative, a, chunk, next, threads);
-                    if (k > 0) openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, negative == 0 ? 1.0 : -1.0,
-                            a, n, 1.0, gram, n);
+                    double alpha = negative == 0 ? 1.0 : -1.0;
+                    if (k > 0) openblasCall(() -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, alpha, a, n, 1.0, gram, n); return 0; });
                 }
             }
         }
@@ -333,7 +350,6 @@ public final class CpuBackend implements ComputeBackend {
             int n = Math.toIntExact(x.rows());
             long p = x.cols();
             long nn = (long) n * n;
-            falcon_openblas_set_threads(threads);
             new DoublePointer(gram).limit(nn).fill(0);
             try (FloatPointer part = new FloatPointer(nn)) {
                 java.nio.FloatBuffer pb = part.position(0).limit(nn).asBuffer();
@@ -351,10 +367,10 @@ public final class CpuBackend implements ComputeBackend {
                         FloatPointer columns = new FloatPointer(x.data()).position(x.data().position() + j0 * n);
                         float beta = k == first ? 0f : 1f;
                         if (panels == null) {
-                            openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n);
+                            openblasCall(() -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n); return 0; });
                         } else {
                             // a row-major n x width panel is a column-major width x n matrix A, and X_P X_P^T = A^T A
-                            openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n);
+                            openblasCall(() -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n); return 0; });
                         }
                     }
                     for (int c = 0; c < n; c++) {
@@ -376,8 +392,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void choleskyFactor(DoublePointer a, int n) {
         checkOpen();
-        falcon_openblas_set_threads(threads);
-        int info = openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n);
+        int info = openblasCall(() -> openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n));
         if (info > 0) {
             throw new ArithmeticException("matrix is not positive definite (leading minor " + info + " of " + n + ")");
         }
@@ -387,8 +402,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
-        falcon_openblas_set_threads(threads);
-        int info = openblas.LAPACKE_dpotrs(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n);
+        int info = openblasCall(() -> openblas.LAPACKE_dpotrs(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));
         if (info != 0) throw new IllegalArgumentException("dpotrs failed: info " + info);
     }
 

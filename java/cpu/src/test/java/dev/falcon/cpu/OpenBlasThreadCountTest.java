@@ -1,0 +1,84 @@
+package dev.falcon.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import org.bytedeco.javacpp.DoublePointer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * OpenBLAS's thread count is one setting for the whole process (openblas_set_num_threads), and its Cholesky factor
+ * rounds differently with 1 and 2 threads. Two cpu backends with different thread counts, used from two threads at
+ * once, must each still give the factor it gives alone: the other backend's setting must not leak into its calls.
+ */
+class OpenBlasThreadCountTest {
+    private static final int N = 384;
+
+    /** A fixed symmetric positive definite matrix: A A^T / N + I, A with entries in [-1, 1). */
+    private static double[] spd(CpuBackend backend) {
+        double[] a = new double[N * N];
+        java.util.SplittableRandom random = new java.util.SplittableRandom(42);
+        for (int i = 0; i < a.length; i++) a[i] = random.nextDouble(-1, 1);
+        double[] m = new double[N * N];
+        for (int i = 0; i < N; i++) {
+            for (int j = 0; j <= i; j++) {
+                double s = 0;
+                for (int k = 0; k < N; k++) s += a[i * N + k] * a[j * N + k];
+                m[i * N + j] = m[j * N + i] = s / N + (i == j ? 1 : 0);
+            }
+        }
+        return m;
+    }
+
+    private static double[] factor(CpuBackend backend, double[] m, DoublePointer work) {
+        work.put(m);
+        backend.choleskyFactor(work, N);
+        double[] f = new double[N * N];
+        work.get(f);
+        return f;
+    }
+
+    @Test
+    void twoBackendsWithDifferentThreadCountsFactorAsEachDoesAlone() throws Exception {
+        CpuBackend one = new CpuBackend(1), two = new CpuBackend(2);
+        double[] m = spd(one);
+        double[] alone1, alone2;
+        try (DoublePointer w = new DoublePointer((long) N * N)) {
+            alone1 = factor(one, m, w);
+            alone2 = factor(two, m, w);
+        }
+        // what makes a leaked thread count visible; were they equal, this test could not fail
+        assertFalse(Arrays.equals(alone1, alone2), "OpenBLAS's factor no longer depends on its thread count");
+        AtomicBoolean stop = new AtomicBoolean();
+        List<String> wrong = java.util.Collections.synchronizedList(new ArrayList<>());
+        AtomicReference<Throwable> failed = new AtomicReference<>();
+        Thread other = new Thread(() -> {
+            try (DoublePointer w = new DoublePointer((long) N * N); DoublePointer small = new DoublePointer(1.0, 0.0, 0.0, 1.0);
+                 DoublePointer b = new DoublePointer(1.0, 1.0)) {
+                for (int r = 0; !stop.get(); r++) {
+                    if (!Arrays.equals(factor(two, m, w), alone2)) wrong.add("the 2-thread backend's factor " + r);
+                    // tiny calls, each setting OpenBLAS's count to 2 while the other backend factors
+                    for (int k = 0; k < 200 && !stop.get(); k++) two.choleskySolve(small, 2, b, 1);
+                }
+            } catch (Throwable t) {
+                failed.set(t);
+            }
+        }, "two-thread backend");
+        other.start();
+        try (DoublePointer w = new DoublePointer((long) N * N)) {
+            for (int r = 0; r < 200; r++) {
+                if (!Arrays.equals(factor(one, m, w), alone1)) wrong.add("the 1-thread backend's factor " + r);
+            }
+        } finally {
+            stop.set(true);
+            other.join();
+        }
+        assertEquals(null, failed.get());
+        assertEquals(List.of(), wrong, "factors that differ from the backend's own, alone");
+    }
+}
