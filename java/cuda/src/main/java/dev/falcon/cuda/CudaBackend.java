@@ -112,9 +112,12 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
-        checkOpen();
-        if (x == residentOf) releaseResident();
-        host.fillSyntheticGradients(x, rank, noise, seed);
+        // it may release the resident copy of X, which another thread's call could be reading
+        try (ExclusiveUse.Scope call = exclusive.enter("fillSyntheticGradients")) {
+            checkOpen();
+            if (x == residentOf) releaseResident();
+            host.fillSyntheticGradients(x, rank, noise, seed);
+        }
     }
 
     // ---------------------------------------------------------------- memory
@@ -643,17 +646,21 @@ public final class CudaBackend implements ComputeBackend {
 
     @Override
     public synchronized void close() {
-        if (closed) return;
-        closed = true;
-        releaseResident();
-        for (DeviceBuffer b : scratch.values()) b.close();
-        scratch.clear();
-        for (DeviceBuffer b : pinned) if (b != null) b.close();
-        pinned.clear();
-        for (cublasContext handle : blas) if (!handle.isNull()) cublas.cublasDestroy_v2(handle);
-        if (!solver.isNull()) cusolver.cusolverDnDestroy(solver);
-        for (Pointer s : streams) if (s != null && !s.isNull()) FalconCuda.fcu_stream_destroy(s);
-        host.close();
+        // Freeing the device buffers, handles and streams under another thread's running call would crash it (or the
+        // JVM): a close from another thread during a call is refused like any overlapping call.
+        try (ExclusiveUse.Scope call = exclusive.enter("close")) {
+            if (closed) return;
+            closed = true;
+            releaseResident();
+            for (DeviceBuffer b : scratch.values()) b.close();
+            scratch.clear();
+            for (DeviceBuffer b : pinned) if (b != null) b.close();
+            pinned.clear();
+            for (cublasContext handle : blas) if (!handle.isNull()) cublas.cublasDestroy_v2(handle);
+            if (!solver.isNull()) cusolver.cusolverDnDestroy(solver);
+            for (Pointer s : streams) if (s != null && !s.isNull()) FalconCuda.fcu_stream_destroy(s);
+            host.close();
+        }
     }
 
     private static void blasCheck(int status, String what) {
