@@ -66,12 +66,21 @@ final class InspectCommand implements Callable<Integer> {
                     boolean anyNonFinite = false, anyBeyondFloat32 = false;
                     List<String> unconvertible = new java.util.ArrayList<>();
                     if (!quiet) out.printf(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
+                    // columns as wide as their longest entry: a fixed width let a long name, dtype (F8_E4M3) or shape
+                    // push the rest of its row out of line with the others
+                    int nameWidth = 1, dtypeWidth = 1, shapeWidth = 1;
+                    for (ArrayFiles.Entry e : entries) {
+                        nameWidth = Math.max(nameWidth, e.name().length());
+                        dtypeWidth = Math.max(dtypeWidth, e.dtype().length());
+                        shapeWidth = Math.max(shapeWidth, Arrays.toString(e.shape()).length());
+                    }
+                    String columns = "  %-" + nameWidth + "s %-" + dtypeWidth + "s shape %-" + shapeWidth + "s ";
                     for (ArrayFiles.Entry e : entries) {
                         if (e.nanCount() < 0) {
                             // a dtype the readers cannot convert: its values were not read, and prune refuses it as it
                             // refuses a .npy of such a dtype, whose header inspect already rejects with exit 2
                             unconvertible.add("'" + e.name() + "' (" + e.dtype() + ")");
-                            out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s values not read: falcon cannot convert %s   <- rejected as input%n",
+                            out.printf(Locale.ROOT, columns + "values not read: falcon cannot convert %s   <- rejected as input%n",
                                     e.name(), e.dtype(), Arrays.toString(e.shape()), e.dtype());
                             continue;
                         }
@@ -81,7 +90,7 @@ final class InspectCommand implements Callable<Integer> {
                         anyNonFinite |= nonFinite;
                         anyBeyondFloat32 |= beyondFloat32;
                         if (!quiet || nonFinite || beyondFloat32) {
-                            out.printf(Locale.ROOT, "  %-24s %-5s shape %-18s NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
+                            out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
                                     (e.fortranOrder() ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
                                             + (nonFinite ? "   <- NaN/Inf: rejected as input" : "")

@@ -282,6 +282,31 @@ class MainTest {
         }
     }
 
+    /**
+     * inspect's columns were 24, 5 and 18 characters wide: a longer name, dtype (F8_E4M3) or shape pushed the rest of its
+     * row to the right of the others. Every row's "shape" and the values after it start in the same column.
+     */
+    @Test
+    void inspectKeepsItsColumnsInLineForLongDtypesNamesAndShapes() throws IOException {
+        String longName = "model.layers.17.self_attn.q_proj.weight";
+        byte[] json = ("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                + "\"q\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[8,10]},"
+                + "\"" + longName + "\":{\"dtype\":\"BF16\",\"shape\":[1,1,1,1,1,1,2],\"data_offsets\":[10,14]}}").getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + json.length + 14).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(json.length).put(json).putFloat(1f).putFloat(2f);
+        Path f = hostile("wide.safetensors", b.array());
+        Run r = run("inspect", f.toString());
+        assertEquals(2, r.code(), r.all()); // F8_E4M3 cannot be converted
+        List<String> rows = r.out().lines().filter(l -> l.startsWith("  ")).toList();
+        assertEquals(3, rows.size(), r.out());
+        for (String row : rows) {
+            assertEquals(rows.get(0).indexOf(" shape "), row.indexOf(" shape "), "shape column:\n" + r.out());
+            int values = row.contains("NaN ") ? row.indexOf("NaN ") : row.indexOf("values not read");
+            int first = rows.get(0).contains("NaN ") ? rows.get(0).indexOf("NaN ") : rows.get(0).indexOf("values not read");
+            assertEquals(first, values, "values column:\n" + r.out());
+        }
+    }
+
     /** The extension decides the format whatever its case, as it does for .npy and .safetensors (prune --layers takes any name). */
     @Test
     void inspectReadsALayerTableWithAnUpperCaseExtension() throws IOException {
