@@ -279,7 +279,7 @@ final class PruneCommand implements Callable<Integer> {
             // without --device the name came from the system property: naming --device would send the user to an
             // option they never gave
             boolean fromProperty = device == null && System.getProperty(Backends.PROPERTY) != null;
-            throw InputException.of(fromProperty ? "-D" + Backends.PROPERTY : "--device", "value", e.getMessage(),
+            throw InputException.of(fromProperty ? "-D" + Backends.PROPERTY : typedName("--device", "--backend"), "value", e.getMessage(),
                     fromProperty ? "fix or remove -D" + Backends.PROPERTY + " (e.g. in FALCON_JAVA_OPTS), or give --device; run `falcon env` to see which backends are usable"
                             : "run `falcon env` to see which backends are usable");
         }
@@ -1165,5 +1165,18 @@ final class PruneCommand implements Callable<Integer> {
             if (g != null) g.close();
             if (weights != null) weights.close();
         }
+    }
+
+    /**
+     * Which of an option's names the user typed (picocli reports the first): a message about --backend bogus that names
+     * --device sends the user looking for an option they never gave. The first name where the arguments do not say.
+     */
+    String typedName(String... names) {
+        String typed = names[0];
+        for (String a : spec.commandLine().getParseResult().originalArgs()) {
+            if (a.equals("--")) break;
+            for (String n : names) if (a.equals(n) || a.startsWith(n + "=")) typed = n;
+        }
+        return typed;
     }
 }

@@ -907,7 +907,17 @@ class MainTest {
             List<String> args = new ArrayList<>(List.of(fileArgs()));
             args.subList(args.indexOf("--device"), args.indexOf("--device") + 2).clear();
             args.addAll(List.of(option));
-            assertFails(run(args.toArray(String[]::new)), 2, "--device: ", "empty", "cuda, cpu, java, auto");
+            assertFails(run(args.toArray(String[]::new)), 2, option[0] + ": ", "empty", "cuda, cpu, java, auto");
+        }
+        // the name the user typed, not picocli's first name of the option
+        for (String option : List.of("--backend", "--device")) {
+            List<String> args = new ArrayList<>(List.of(fileArgs()));
+            args.subList(args.indexOf("--device"), args.indexOf("--device") + 2).clear();
+            args.add(option + "=bogus");
+            Run r = run(args.toArray(String[]::new));
+            assertFails(r, 2, option + ": ", "bogus");
+            String other = option.equals("--device") ? "--backend" : "--device";
+            assertFalse(r.err().contains(other + ": "), r.err());
         }
         String[] withoutDevice = java.util.Arrays.stream(fileArgs()).filter(a -> !a.equals("--device") && !a.equals("java")).toArray(String[]::new);
         System.setProperty(dev.falcon.backend.Backends.PROPERTY, "");
