@@ -142,6 +142,8 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--stable-iterations", paramLabel = "K", defaultValue = "3",
             description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE}).")
     int stableIterations;
+    /** The most --stages taken (see where it is checked). */
+    static final int MAX_STAGES = 10_000;
     @Option(names = "--stages", paramLabel = "T", defaultValue = "5", description = "falcon++: number of stages (default: ${DEFAULT-VALUE}).")
     int stages;
     @Option(names = "--schedule", paramLabel = "poly|linear|exp|const", defaultValue = "poly",
@@ -547,6 +549,14 @@ final class PruneCommand implements Callable<Integer> {
             }
         }
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
+        // --stages 1000000000 (or 100000) ran on with no end in sight, showing only the elapsed time: each stage is a full
+        // solve (about a second on resnet20, minutes on a large model; with --grads-command also a run of the command) and
+        // a line of the summary and the report. 10,000 stages already take hours on resnet20, and levels that close move
+        // the budgets by under 0.01% of p per stage, so that most stages prune little or nothing beyond their predecessor.
+        if (stages > MAX_STAGES) {
+            throw InputException.of("--stages", "value", String.format(Locale.ROOT, "is %,d, more than the %,d falcon++ takes: each stage is a full solve "
+                    + "(about a second on resnet20, minutes on a large model) and a line of the report", stages, MAX_STAGES), "e.g. --stages 5; a few to a few tens are usual");
+        }
         for (Object[] o : new Object[][] {{"--start-keep", startKeep}, {"--start-keep-flops", startKeepFlops}, {"--start-keep-nnz", startKeepNnz}}) {
             Double v = (Double) o[1];
             if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + v + ", outside (0, 1]", "1 starts from the dense model");

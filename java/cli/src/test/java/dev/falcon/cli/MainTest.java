@@ -871,6 +871,10 @@ class MainTest {
                     o.equals("--lambda") ? "0.01" : "falcon", "--out", outDir.resolve("p.npy").toString()), 2, o, "needs gradients");
         }
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "0")), 2, "--stages");
+        // more stages than falcon++ takes ran on for days (one solve each), printing only the elapsed time
+        for (String t : List.of("1000000000", "100000", String.valueOf(PruneCommand.MAX_STAGES + 1))) {
+            assertFails(run(fileArgs("--method", "falcon++", "--stages", t)), 2, "--stages", "more than the 10,000");
+        }
         // one stage, or const stages, run at the final budgets: a start level or schedule given there was dropped unread
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--start-keep", "0.8")), 2, "--start-keep", "--stages 1");
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--schedule", "exp")), 2, "--schedule", "--stages 1");
