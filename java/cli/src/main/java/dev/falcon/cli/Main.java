@@ -1,6 +1,7 @@
 package dev.falcon.cli;
 
 import dev.falcon.io.InputException;
+import dev.falcon.io.StoppedException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -20,6 +21,11 @@ import picocli.CommandLine.Spec;
                 "Try: falcon prune --example resnet20"})
 public final class Main implements Runnable {
     public static final int OK = 0, INTERNAL = 1, USAGE = 2, INFEASIBLE = 3;
+    /**
+     * A run stopped by a signal (SIGTERM's status): the JVM exits with its own status after its hooks (130 for SIGINT,
+     * 143 for SIGTERM), so this is what callers of {@link #execute} in-process see.
+     */
+    public static final int STOPPED = 128 + 15;
 
     // JUL keeps loggers only weakly: a level set on a logger nobody holds is lost at the next GC, and the INFO
     // lines came back (the backend choice printed even under --quiet).
@@ -35,7 +41,30 @@ public final class Main implements Runnable {
     public static void main(String[] args) {
         // The backend choice goes into the report and the summary; keep the console to errors and progress.
         FALCON_LOG.setLevel(java.util.logging.Level.WARNING);
+        recordStoppingSignals();
         System.exit(execute(args, System.out, System.err));
+    }
+
+    /**
+     * Puts a handler before the JVM's own for SIGINT, SIGTERM and SIGHUP that notes which one came, so that a stopped run
+     * can name it ("stopped by SIGINT"), then hands the signal on: the JVM still runs its hooks and exits with 128 + the
+     * signal's number. A signal the JVM does not handle (ignored, as in a background job, or -Xrs) is left alone.
+     */
+    @SuppressWarnings("sunapi")
+    private static void recordStoppingSignals() {
+        for (String name : new String[] {"INT", "TERM", "HUP"}) {
+            try {
+                sun.misc.Signal sig = new sun.misc.Signal(name);
+                sun.misc.SignalHandler[] jvm = new sun.misc.SignalHandler[1];
+                jvm[0] = sun.misc.Signal.handle(sig, s -> {
+                    StoppedException.signalled("SIG" + name);
+                    jvm[0].handle(s);
+                });
+                if (jvm[0] == sun.misc.SignalHandler.SIG_IGN || jvm[0] == sun.misc.SignalHandler.SIG_DFL) sun.misc.Signal.handle(sig, jvm[0]);
+            } catch (IllegalArgumentException | LinkageError e) {
+                // not on this platform or JVM: the message says "a signal"
+            }
+        }
     }
 
     /** Runs the CLI in-process (tests use this) and returns the exit code. */
@@ -69,6 +98,15 @@ public final class Main implements Runnable {
         if (e instanceof InputException ie) {
             err.println("falcon: error: " + ie.getMessage());
             return ie.infeasible() ? INFEASIBLE : USAGE;
+        }
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof StoppedException stop) {
+                // the user's Ctrl-C or a kill: one line, not an internal error with a trace
+                err.println("falcon: stopped by " + StoppedException.signalName() + " " + stop.getMessage() + "; no output written");
+                err.flush();
+                StoppedException.reported();
+                return STOPPED;
+            }
         }
         if (e instanceof OutOfMemoryError) {
             err.println("falcon: out of memory: " + e.getMessage()

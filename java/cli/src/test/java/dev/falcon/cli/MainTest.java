@@ -1118,16 +1118,12 @@ class MainTest {
     void aStoppedRunEndsACommandThatIgnoresSigterm() throws Exception {
         Path tmp = Files.createDirectories(dir.resolve("tmp")), pids = dir.resolve("pids");
         String cmd = ": {weights} {grads}; bash -c 'trap \"\" TERM; sleep 1000 & echo $$ $! > " + pids + ".tmp && mv " + pids + ".tmp " + pids + "; wait'";
-        Process child = childFalcon(List.of("-Djava.io.tmpdir=" + tmp),
-                fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--grads-command", cmd));
-        child.getOutputStream().close();
-        java.util.concurrent.CompletableFuture<String> output = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-            try {
-                return new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                return e.toString();
-            }
-        });
+        // a file, not a pipe: the pipe's stream, read as the child exits, may throw "Stream closed" and lose what it said
+        Path log = dir.resolve("falcon.log");
+        List<String> falcon = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                "-Djava.io.tmpdir=" + tmp, Main.class.getName()));
+        falcon.addAll(List.of(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--grads-command", cmd)));
+        Process child = new ProcessBuilder(falcon).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         List<Long> started = new ArrayList<>();
         try {
             long deadline = System.nanoTime() + 120_000_000_000L;
@@ -1137,7 +1133,9 @@ class MainTest {
             long t0 = System.nanoTime();
             child.destroy(); // SIGTERM
             assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
-            assertEquals(143, child.exitValue(), output.get(10, java.util.concurrent.TimeUnit.SECONDS));
+            String said = Files.readString(log);
+            assertEquals(143, child.exitValue(), said);
+            assertStoppedInOneLine(said, "SIGTERM", 1);
             double seconds = (System.nanoTime() - t0) / 1e9;
             assertTrue(seconds < 20, "falcon took " + seconds + " s to end");
             for (long pid : started) {
@@ -1146,7 +1144,8 @@ class MainTest {
             try (Stream<Path> left = Files.list(tmp)) {
                 assertEquals(List.of(), left.toList(), "the temporary directory of the command is left");
             }
-            // the run goes on to write stage 0's weights once the command is killed, while the JVM stops
+            // the run stops where it was: no output, and no temporary file of one
+            assertFalse(Files.exists(outDir.resolve("p.npy")), said);
             if (Files.exists(outDir)) {
                 try (Stream<Path> files = Files.list(outDir)) {
                     List<String> names = files.map(f -> f.getFileName().toString()).toList();
@@ -1157,6 +1156,44 @@ class MainTest {
             child.destroyForcibly();
             started.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
         }
+    }
+
+    /**
+     * Ctrl-C (SIGINT) while --grads-command runs: the command died (of the SIGINT or of the hook), the run took that for a failed command,
+     * went on to write stage 0's outputs, was refused as the JVM stopped, and printed an "internal error" with a stack
+     * trace. One line says where it stopped, and the exit status is SIGINT's.
+     */
+    @Test
+    void aRunStoppedByCtrlCWhileTheCommandRunsSaysSoInOneLine() throws Exception {
+        Path started = dir.resolve("started");
+        // a JVM that starts with SIGINT ignored (a background job of a non-interactive shell, as a build may be) keeps
+        // ignoring it: env gives the child SIGINT's default action, as in a terminal; setsid makes falcon (setsid and env
+        // exec it) lead a process group, so that the SIGINT reaches it and the command together, as Ctrl-C does
+        List<String> cmd = new ArrayList<>(List.of("setsid", "env", "--default-signal=INT", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(List.of(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8",
+                "--grads-command", ": {weights} {grads}; touch " + started + "; exec sleep 1000")));
+        Path log = dir.resolve("falcon.log");
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        try {
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            while (!Files.exists(started) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(Files.exists(started), "the command never ran: " + Files.readString(log));
+            assertEquals(0, new ProcessBuilder("kill", "-INT", "--", "-" + child.pid()).start().waitFor());
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(130, child.exitValue(), said);
+            assertStoppedInOneLine(said, "SIGINT", 1);
+            assertFalse(Files.exists(outDir.resolve("p.npy")), "outputs written: " + said);
+        } finally {
+            child.destroyForcibly();
+        }
+    }
+
+    static void assertStoppedInOneLine(String said, String signal, int stage) {
+        assertTrue(said.contains("falcon: stopped by " + signal + " during stage " + stage + "'s --grads-command; no output written"), said);
+        assertFalse(said.contains("internal error") || said.contains("\tat ") || said.contains("Exception"), said);
+        assertEquals(1, said.lines().filter(l -> l.startsWith("falcon:")).count(), said);
     }
 
     /** falcon's CLI in a JVM of its own (options such as java.io.tmpdir are read once per JVM; signals end it), stdout and stderr merged. */

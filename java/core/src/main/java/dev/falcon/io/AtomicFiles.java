@@ -206,7 +206,7 @@ public final class AtomicFiles {
                 COMMITTING.readLock().lock();
                 try {
                     // the shutdown hook removes the temporary files: renaming some of them first would leave a mixed set
-                    if (stopping) throw new IllegalStateException("the JVM is shutting down: the outputs were not written");
+                    if (stopping) throw new StoppedException("before the outputs were written");
                     dirs = renameAndWriteDevices();
                 } finally {
                     COMMITTING.readLock().unlock();
@@ -429,7 +429,7 @@ public final class AtomicFiles {
     private static <T> T whileNotStopping(Creation<T> creation) throws IOException {
         COMMITTING.readLock().lock();
         try {
-            if (stopping) throw new IllegalStateException("the JVM is shutting down: the outputs were not written");
+            if (stopping) throw new StoppedException("before the outputs were written");
             return creation.create();
         } finally {
             COMMITTING.readLock().unlock();

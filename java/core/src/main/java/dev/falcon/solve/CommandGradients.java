@@ -6,6 +6,7 @@ import dev.falcon.data.RawMatrixSource;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.Npy;
+import dev.falcon.io.StoppedException;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStream;
@@ -55,6 +56,17 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final Path dir;
     private final Thread onExit;
     private volatile Process running;
+    /**
+     * True from the start of the command until the run has checked {@link #stoppedByHook} after it: a command that Ctrl-C
+     * ended on its own has cleared {@link #running} before the hook looks, but the run is about to report the stop.
+     */
+    private volatile boolean commandStage;
+    /** Set when the shutdown hook has begun: the command ended because the JVM is stopping, not by itself. */
+    private volatile boolean stoppedByHook;
+    /** How long the hook lets the run's thread report the stop (it has only to print a line). */
+    static final long REPORT_WAIT_MILLIS = 2000;
+    /** How long a command killed by SIGINT/SIGTERM/SIGHUP waits for the JVM's own hook (Ctrl-C reaches both at once). */
+    static final long SIGNAL_WAIT_MILLIS = 1000;
     /** The weights the X last handed out was computed at, and that X (first or current). */
     private float[] lastWeights;
     private HostMatrix lastX;
@@ -80,8 +92,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
         // Ctrl-C or a kill ends the JVM without close(): stop the command (it would run on as an orphan) and remove
         // the directory with the weights handed to it, once the command has ended (one still writing X would leave it).
         this.onExit = new Thread(() -> {
+            boolean awaited = commandStage; // read before stoppedByHook is set: a run that sees that flag finds this true
+            stoppedByHook = true;
             stopCommand();
             deleteDirectory();
+            // the run's thread, waiting for the command, now says where it stopped: the JVM halts once the hooks end
+            if (awaited) StoppedException.awaitReport(REPORT_WAIT_MILLIS);
         }, "falcon-grads-command-cleanup");
         Runtime.getRuntime().addShutdownHook(onExit);
     }
@@ -196,6 +212,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         String line = commandLine(w, x);
         Deque<String> tail = new ArrayDeque<>();
         int code;
+        commandStage = true;
         try {
             Process proc = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
             running = proc;
@@ -205,6 +222,13 @@ public final class CommandGradients implements MultiStage.GradientSource {
             running = null;
             out.join(DRAIN_MILLIS);
             err.join(DRAIN_MILLIS);
+            // Ctrl-C reaches the command and falcon together: a command that died of it first must not read as one that
+            // failed, after which the run went on to write the last stage's outputs, refused as the JVM stops
+            if (code == 128 + 1 || code == 128 + 2 || code == 128 + 15) {
+                long deadline = System.nanoTime() + SIGNAL_WAIT_MILLIS * 1_000_000;
+                while (!stoppedByHook && System.nanoTime() < deadline) Thread.sleep(10);
+            }
+            if (stoppedByHook) throw new StoppedException("during stage " + stage + "'s --grads-command");
         } catch (IOException e) {
             throw new MultiStage.SourceFailure("--grads-command could not be started: " + e.getMessage(), e);
         } catch (InterruptedException e) {
@@ -215,6 +239,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             Process proc = running;
             if (proc != null && proc.isAlive()) stopCommand(); // anything else thrown while it ran: it must not run on
             running = null;
+            commandStage = false;
             deleteQuietly(w);
         }
         String stderr;
