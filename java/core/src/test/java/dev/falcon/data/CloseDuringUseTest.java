@@ -91,16 +91,9 @@ public class CloseDuringUseTest {
 
     /** Runs {@code main} in a child JVM on this class path and JavaCPP cache; returns its exit code and output. */
     public static String[] runChild(Class<?> main, String... args) throws Exception {
-        List<String> cmd = new ArrayList<>();
-        cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        cmd.add("-cp");
-        cmd.add(System.getProperty("java.class.path"));
-        String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
-        if (cache != null) cmd.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
-        cmd.add("-Xmx512m");
         // a crash (what this test guards against) would otherwise leave its hs_err file in the module's folder
-        cmd.add("-XX:ErrorFile=" + Path.of(System.getProperty("java.io.tmpdir"), "falcon-close-during-use-hs_err_%p.log"));
-        cmd.add(main.getName());
+        List<String> cmd = new ArrayList<>(dev.falcon.testing.ChildJvm.command(main, "-Xmx512m",
+                "-XX:ErrorFile=" + Path.of(System.getProperty("java.io.tmpdir"), "falcon-close-during-use-hs_err_%p.log")));
         cmd.addAll(List.of(args));
         Process child = new ProcessBuilder(cmd).redirectErrorStream(true).start();
         String output = new String(child.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

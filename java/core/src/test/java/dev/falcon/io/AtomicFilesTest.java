@@ -440,8 +440,7 @@ class AtomicFilesTest {
 
     /** The command that runs {@code main} in a JVM of its own with this test's class path. */
     private static List<String> javaCommand(Class<?> main, String... args) {
-        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), main.getName()));
+        List<String> cmd = new java.util.ArrayList<>(dev.falcon.testing.ChildJvm.command(main));
         cmd.addAll(List.of(args));
         return cmd;
     }

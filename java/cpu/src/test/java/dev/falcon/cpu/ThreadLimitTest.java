@@ -1,5 +1,6 @@
 package dev.falcon.cpu;
 
+import dev.falcon.testing.ChildJvm;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;

@@ -1,15 +1,18 @@
-package dev.falcon.cpu;
+package dev.falcon.testing;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Tests that need a fresh JVM (environment set before the libraries load, a crash that must not take the suite down). */
-final class ChildJvm {
+/**
+ * Tests that need a fresh JVM (environment set before the libraries load, a crash or a signal that must not take the
+ * suite down), in every module.
+ */
+public final class ChildJvm {
     private ChildJvm() {}
 
     /** The command that runs {@code main} in a child JVM on this test's class path and JavaCPP cache, with {@code options}. */
-    static List<String> command(Class<?> main, String... options) {
+    public static List<String> command(Class<?> main, String... options) {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         cmd.add("-cp");
