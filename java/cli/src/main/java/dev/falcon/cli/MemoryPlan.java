@@ -107,7 +107,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /**
      * The warning for a heap limit the machine cannot back, or null. The plan counts the heap the run keeps live, but G1
      * commits more when it cannot place a length-p array (a humongous object) in the regions it has: mobilenetv1 at
-     * n = 3 (plan 597 MiB, 257 MiB of it heap) peaked at 0.73-2.2 GB RSS in 15 runs on the 2-core VM (FALCON_HEAP=2g), the
+     * n = 3 (plan 597 MiB, 257 MiB of it heap) peaked at 0.69-2.12 GiB RSS in 15 runs on the 2-core VM (FALCON_HEAP=2g), the
      * difference being heap. Only the limit bounds that, so a limit above what is left after everything else is a risk
      * the user should hear of, with a limit that holds the live heap (and passes the 80% check below).
      */
