@@ -202,6 +202,56 @@ echo ran
             self.assertEqual(log.read_text().split(), ["start"], "one build, no overlap")
 
 
+class FirstUseBuildOutputTest(unittest.TestCase):
+    """What a user sees of the build on first use. The fake mvn writes what Debian's Maven 3.8.7 writes with -B -q:
+    colour resets (ESC[0m) on both streams, even into a file, and on failure its [ERROR] lines, coloured."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+printf '\\033[0m\\033[0m'; printf '\\033[0m\\033[0m' >&2
+if [[ -n "${FAKE_FAIL:-}" ]]; then
+  printf '\\033[1;31m[ERROR]\\033[m Failed to execute goal: cmake not found\\n'
+  exit 1
+fi
+mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+"""
+    FAKE_JAVA = """#!/usr/bin/env bash
+echo ran
+"""
+
+    def build(self, **env_vars):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = Path(d, "clone"), Path(d, "bin")
+            (root / "java" / "cli").mkdir(parents=True)
+            bin_dir.mkdir()
+            (root / "pom.xml").write_text("<project/>")
+            (root / "falcon").write_text(LAUNCHER.read_text())
+            (root / "falcon").chmod(0o755)
+            for name, text in (("mvn", self.FAKE_MVN), ("java", self.FAKE_JAVA)):
+                (bin_dir / name).write_text(text)
+                (bin_dir / name).chmod(0o755)
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", **env_vars)
+            env.pop("FALCON_JAVA_OPTS", None)
+            env.pop("FALCON_HEAP", None)
+            return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
+                                  timeout=60)
+
+    def test_a_successful_build_shows_one_line_and_no_escape_codes(self):
+        r = self.build()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "ran\n")
+        self.assertNotIn("\033", r.stderr + r.stdout)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertIn("falcon: building", r.stderr)
+
+    def test_a_failed_build_shows_mavens_errors_without_escape_codes(self):
+        r = self.build(FAKE_FAIL="1")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertNotIn("\033", r.stderr)
+        self.assertIn("[ERROR] Failed to execute goal: cmake not found", r.stderr)
+        self.assertIn("falcon: build failed", r.stderr)
+        self.assertNotIn("ran", r.stdout)
+
+
 class FakeCloneLauncherTest(unittest.TestCase):
     """The launcher in a clone whose jar is built, with a fake java first on PATH that prints its arguments and the
     environment it was given: what the launcher hands the JVM, checked without starting one."""
