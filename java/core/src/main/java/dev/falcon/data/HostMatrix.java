@@ -1,6 +1,7 @@
 package dev.falcon.data;
 
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 import org.bytedeco.javacpp.FloatPointer;
@@ -41,6 +42,12 @@ public final class HostMatrix implements AutoCloseable {
     private final AtomicLong state = new AtomicLong();
     private static final long CLOSING = 1L << 62;
     private final Use releaseUse = this::endUse;
+    /**
+     * The matrices each thread is inside a {@link #use} of, with the reader, innermost last: a close() on a thread that
+     * holds a use of the same matrix waits for its own call to return, which never happens (an embedder closing X from
+     * code a backend call runs, or from its own use()). It is refused instead, naming the call.
+     */
+    private static final ThreadLocal<ArrayList<Object[]>> HELD_HERE = ThreadLocal.withInitial(ArrayList::new);
 
     /** Alignment of the matrices {@link #allocate} makes: one cache line. */
     public static final int CACHE_LINE = 64;
@@ -229,21 +236,42 @@ public final class HostMatrix implements AutoCloseable {
      * Marks a call that reads or writes the memory (through {@link #data()} or {@link #columns}) until the returned
      * scope closes: {@link #close()} waits for it instead of freeing the memory under it. Every backend call that takes
      * a matrix holds one; {@code data()} alone does not keep the memory alive.
+     * <p>The scope is closed on the thread that opened it (try-with-resources does).
      *
      * @throws IllegalStateException when the matrix is closed or closing, naming {@code reader}
      */
     public Use use(String reader) {
         long before = state.getAndIncrement();
         if ((before & CLOSING) != 0) {
-            endUse();
+            notifyIfLast(state.decrementAndGet());
             throw new IllegalStateException("matrix (" + origin + ", " + rows + " x " + cols + ") was closed, by this thread or another, before "
                     + reader + " could read it: close X only after every call that uses it has returned");
         }
+        HELD_HERE.get().add(new Object[] {this, reader});
         return releaseUse;
     }
 
     private void endUse() {
-        if (state.decrementAndGet() == CLOSING) {
+        ArrayList<Object[]> held = HELD_HERE.get();
+        for (int i = held.size() - 1; i >= 0; i--) {
+            if (held.get(i)[0] == this) {
+                held.remove(i);
+                break;
+            }
+        }
+        notifyIfLast(state.decrementAndGet());
+    }
+
+    /** The use this thread is inside for this matrix (its reader), or null. */
+    private String heldByThisThread() {
+        for (Object[] h : HELD_HERE.get()) {
+            if (h[0] == this) return (String) h[1];
+        }
+        return null;
+    }
+
+    private void notifyIfLast(long after) {
+        if (after == CLOSING) {
             synchronized (state) {
                 state.notifyAll();
             }
@@ -253,11 +281,25 @@ public final class HostMatrix implements AutoCloseable {
     /**
      * Frees the memory once no call is using it: a close() while another thread's product reads X waits for that product
      * (its result is correct), and that thread's next call fails with an {@code IllegalStateException}. Closing twice,
-     * or from two threads, frees once. Not to be called from inside a {@link #use} on the same thread (it would wait
-     * for itself); the backends never do.
+     * or from two threads, frees once.
+     *
+     * @throws IllegalStateException when this thread is itself inside a {@link #use} of the matrix (a backend call that
+     *         runs code of the caller's, or the caller's own use): waiting would be for itself, forever, and freeing
+     *         would pull the memory from under that call; the matrix stays open
      */
     @Override
-    public synchronized void close() {
+    public void close() {
+        // before taking the monitor: another thread's close() holds it while it waits for this thread's use
+        String reader = heldByThisThread();
+        if (reader != null) {
+            throw new IllegalStateException("matrix (" + origin + ", " + rows + " x " + cols + ") cannot be closed by thread \""
+                    + Thread.currentThread().getName() + "\" while that thread is inside " + reader + ", which uses it: close X after that call has returned"
+                    + " (not from code it runs, such as a gradient source or a callback)");
+        }
+        closeOnceUnused();
+    }
+
+    private synchronized void closeOnceUnused() {
         if (closed) return;
         state.getAndAdd(CLOSING);
         boolean interrupted = false;
