@@ -50,8 +50,7 @@ class EmbeddingExampleTest {
                  Pruner pruner = new Pruner(backend);
                  PruneResult r = pruner.prune(Method.FALCON, w, layers, budgets,
                          new Pruner.SolverInputs(x, null, 1e-3, SolverOptions.defaults(), Backsolve.Mode.NONE))) {
-                float[] pruned = new float[(int) pWeights];
-                r.prunedWeights().get(pruned);                      // zeros where the mask r.mask() is 0
+                float[] pruned = r.copyPrunedWeights();             // zeros where the mask r.copyMask() is 0
                 System.out.printf("kept %d of %d weights, %.0f FLOPs; Q = %.6g%n", r.kept(), pWeights, r.keptFlops(), r.solve().qFinal());
                 // ---- end of the example
                 assertTrue(r.kept() <= budgets.nnz() && r.keptFlops() <= budgets.flops());

@@ -1,5 +1,7 @@
 package dev.falcon.prune;
 
+import java.util.ArrayList;
+import java.util.List;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -8,18 +10,58 @@ import org.bytedeco.javacpp.Pointer;
  * The outcome of {@link Pruner#prune}: pruned weights and mask (both length p, owned by this result),
  * what was kept, the selection's optimality certificate when the method has one, and timings.
  *
- * @param keptScore     sum over kept weights of w^2 (the ILP objective of mp, comparable across methods)
- * @param certificate   selection gap/primal/dual/mu of the FLOP-aware ILP, for mp (with or without a backsolve); null for
- *                      magnitude (no dual) and for falcon and falcon++, whose support is not the ILP's
- * @param selectSeconds the FLOP-aware selection of mp or magnitude (for falcon and falcon++: of mp's warm start); the
- *                      solver's own time, its projections included, is {@code solve.seconds}, so the phases add up
- * @param solve         backsolve / FALCON details; null when no solver ran
+ * <p>{@link #close()} frees the weights and the mask once no thread reads them: {@link #copyPrunedWeights()} and
+ * {@link #copyMask()} hold the result while they copy, as does code of the caller's inside {@link #use}, and a close()
+ * from another thread meanwhile waits for them (what they copied is exact); after it, they throw an
+ * {@code IllegalStateException}. The raw pointers of {@link #prunedWeights()} and {@link #mask()} are held by nothing
+ * else: a thread that reads them while another may close the result does so inside {@link #use}.
+ * (A record before: its close() freed the memory under a reader on another thread, a SIGSEGV of the JVM for a
+ * result of more than a few ten thousand weights.)
+ *
+ * <p>The accessors are those of the record it was: {@code keptScore} is the sum over kept weights of w^2 (the ILP
+ * objective of mp, comparable across methods); {@code certificate} the selection gap/primal/dual/mu of the FLOP-aware
+ * ILP, for mp (with or without a backsolve), null for magnitude (no dual) and for falcon and falcon++, whose support is
+ * not the ILP's; {@code selectSeconds} the FLOP-aware selection of mp or magnitude (for falcon and falcon++: of mp's
+ * warm start), the solver's own time, its projections included, being {@code solve.seconds}, so the phases add up;
+ * {@code solve} the backsolve / FALCON details, null when no solver ran.
  */
-public record PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,
-                          long kept, double keptFlops, long[] keptPerLayer, double keptScore,
-                          Certificate certificate,
-                          double scoreSeconds, double selectSeconds, double applySeconds,
-                          Solve solve) implements AutoCloseable {
+public final class PruneResult implements AutoCloseable {
+    private final FloatPointer prunedWeights;
+    private final BytePointer mask;
+    private final Method method;
+    private final Budgets budgets;
+    private final long kept;
+    private final double keptFlops;
+    private final long[] keptPerLayer;
+    private final double keptScore;
+    private final Certificate certificate;
+    private final double scoreSeconds, selectSeconds, applySeconds;
+    private final Solve solve;
+
+    /** Guards the readers and close(): the threads inside a {@link #use} (a thread may appear more than once). */
+    private final List<Thread> readers = new ArrayList<>();
+    private boolean closing;
+    private boolean closed;
+
+    public PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,
+                       long kept, double keptFlops, long[] keptPerLayer, double keptScore,
+                       Certificate certificate,
+                       double scoreSeconds, double selectSeconds, double applySeconds,
+                       Solve solve) {
+        this.prunedWeights = prunedWeights;
+        this.mask = mask;
+        this.method = method;
+        this.budgets = budgets;
+        this.kept = kept;
+        this.keptFlops = keptFlops;
+        this.keptPerLayer = keptPerLayer;
+        this.keptScore = keptScore;
+        this.certificate = certificate;
+        this.scoreSeconds = scoreSeconds;
+        this.selectSeconds = selectSeconds;
+        this.applySeconds = applySeconds;
+        this.solve = solve;
+    }
 
     /** The result without solver details (magnitude, mp). */
     public PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,
@@ -28,6 +70,18 @@ public record PruneResult(FloatPointer prunedWeights, BytePointer mask, Method m
         this(prunedWeights, mask, method, budgets, kept, keptFlops, keptPerLayer, keptScore, certificate,
                 scoreSeconds, selectSeconds, applySeconds, null);
     }
+
+    public Method method() { return method; }
+    public Budgets budgets() { return budgets; }
+    public long kept() { return kept; }
+    public double keptFlops() { return keptFlops; }
+    public long[] keptPerLayer() { return keptPerLayer; }
+    public double keptScore() { return keptScore; }
+    public Certificate certificate() { return certificate; }
+    public double scoreSeconds() { return scoreSeconds; }
+    public double selectSeconds() { return selectSeconds; }
+    public double applySeconds() { return applySeconds; }
+    public Solve solve() { return solve; }
 
     /**
      * What the solver did, when one ran: the backsolve mode applied to the final support (NONE for plain mp),
@@ -47,26 +101,114 @@ public record PruneResult(FloatPointer prunedWeights, BytePointer mask, Method m
     /** Selection statistics of the ILP (see {@code dev.falcon.select.Selection}). */
     public record Certificate(double primalValue, double dualBound, double relativeGap, double mu, double omega, int dualEvaluations) {}
 
-    /** The pruned weights, length p, zeros where the mask is 0; freed by {@link #close()}. */
-    @Override
+    /** The pruned weights, length p, zeros where the mask is 0; freed by {@link #close()} (see {@link #use}). */
     public FloatPointer prunedWeights() { return open(prunedWeights, "pruned weights"); }
 
-    /** The mask, length p, 1 for a kept weight; freed by {@link #close()}. */
-    @Override
+    /** The mask, length p, 1 for a kept weight; freed by {@link #close()} (see {@link #use}). */
     public BytePointer mask() { return open(mask, "mask"); }
 
+    /** A copy of the pruned weights on the heap (p below 2^31), safe against a close() from another thread. */
+    public float[] copyPrunedWeights() {
+        try (Use use = use("copyPrunedWeights")) {
+            FloatPointer w = new FloatPointer(prunedWeights()).position(0); // wherever a caller moved the result's own
+            float[] out = new float[heapLength(length(w), "pruned weights")];
+            w.get(out);
+            return out;
+        }
+    }
+
+    /** A copy of the mask on the heap (p below 2^31), safe against a close() from another thread. */
+    public byte[] copyMask() {
+        try (Use use = use("copyMask")) {
+            BytePointer m = new BytePointer(mask()).position(0);
+            byte[] out = new byte[heapLength(length(m), "mask")];
+            m.get(out);
+            return out;
+        }
+    }
+
+    private static long length(Pointer p) {
+        return p.capacity();
+    }
+
+    private static int heapLength(long length, String what) {
+        if (length > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("the " + what + " (" + length + " entries) do not fit a Java array: read them through "
+                    + "prunedWeights()/mask() inside use()");
+        }
+        return (int) length;
+    }
+
+    /** The end of a {@link #use}, for try-with-resources. */
+    public interface Use extends AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /**
+     * Holds the weights and the mask for code that reads {@link #prunedWeights()} or {@link #mask()} until the returned
+     * scope closes (on this thread): a {@link #close()} from another thread waits for it instead of freeing them under it.
+     *
+     * @throws IllegalStateException when the result is closed or closing, naming {@code reader}
+     */
+    public Use use(String reader) {
+        Thread me = Thread.currentThread();
+        synchronized (readers) {
+            if (closing) {
+                throw new IllegalStateException("this PruneResult was closed, by this thread or another, before " + reader
+                        + " could read it: copy out what you keep before closing it");
+            }
+            readers.add(me);
+        }
+        return () -> {
+            synchronized (readers) {
+                readers.remove(me);
+                readers.notifyAll();
+            }
+        };
+    }
+
     /** After close() JavaCPP's own error, "This pointer address is NULL.", named neither the result nor the cause. */
-    private static <P extends Pointer> P open(P pointer, String what) {
+    private <P extends Pointer> P open(P pointer, String what) {
         if (pointer.isNull()) {
             throw new IllegalStateException("this PruneResult's close() freed its " + what + ": copy out what you keep before closing it");
         }
         return pointer;
     }
 
-    /** Frees the pruned weights and the mask; a second call does nothing. */
+    /**
+     * Frees the pruned weights and the mask once no thread is inside a {@link #use} (or a copy); a second call, or one
+     * from another thread, frees nothing again.
+     *
+     * @throws IllegalStateException when this thread is itself inside a use of the result (it would wait for itself)
+     */
     @Override
     public void close() {
+        synchronized (readers) {
+            if (readers.contains(Thread.currentThread())) {
+                throw new IllegalStateException("this PruneResult cannot be closed by thread \"" + Thread.currentThread().getName()
+                        + "\" while that thread reads it (inside use()): close it after the read");
+            }
+            closing = true;
+            boolean interrupted = false;
+            while (!readers.isEmpty()) {
+                try {
+                    readers.wait();
+                } catch (InterruptedException e) {
+                    // the memory cannot be freed while another thread reads it: keep waiting, and keep the flag
+                    interrupted = true;
+                }
+            }
+            if (interrupted) Thread.currentThread().interrupt();
+            if (closed) return;
+            closed = true;
+        }
         prunedWeights.close();
         mask.close();
+    }
+
+    @Override
+    public String toString() {
+        return "PruneResult[method=" + method + ", kept=" + kept + ", keptFlops=" + keptFlops + ", budgets=" + budgets + "]";
     }
 }
