@@ -105,7 +105,7 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
-        try (HostMatrix.Use use = x.use("the java backend's fillSyntheticGradients")) {
+        try (HostMatrix.Use use = x.write("the java backend's fillSyntheticGradients")) {
             checkOpen();
             int n = Math.toIntExact(x.rows());
             float[] a = new float[n * rank];

@@ -49,6 +49,13 @@ public final class HostMatrix implements AutoCloseable {
      */
     private static final ThreadLocal<ArrayList<Object[]>> HELD_HERE = ThreadLocal.withInitial(ArrayList::new);
 
+    /**
+     * Changed at the start and at the end of every {@link #write}: a backend that keeps a copy of X (the cuda backend's
+     * resident X) compares it with the version it copied, and copies X again when it differs. It kept the first copy
+     * for as long as the matrix lived, and went on solving with the old X after the embedder had changed it.
+     */
+    private final AtomicLong version = new AtomicLong();
+
     /** Alignment of the matrices {@link #allocate} makes: one cache line. */
     public static final int CACHE_LINE = 64;
 
@@ -179,6 +186,10 @@ public final class HostMatrix implements AutoCloseable {
         return panelStarts == null ? "column-major" : "row-major panels (" + panelCount() + ")";
     }
 
+    /**
+     * X's memory. Reads of it by code of the caller's are made inside {@link #use}, writes inside {@link #write}: a
+     * backend that keeps a copy of X sees only the changes a write() marks.
+     */
     public FloatPointer data() {
         checkOpen();
         return data;
@@ -277,6 +288,27 @@ public final class HostMatrix implements AutoCloseable {
             }
         }
     }
+
+    /**
+     * Marks a change of X's contents (through {@link #data()} or {@link #columns}) until the returned scope closes: as
+     * {@link #use}, and a copy of X a backend keeps (the cuda backend's resident X) is taken again by its next call.
+     * Writes outside a write() are not seen by such a copy: the cuda backend would go on with the old X while cpu and
+     * java read the new one. Backends' own writes ({@code fillSyntheticGradients}) hold one.
+     *
+     * @throws IllegalStateException when the matrix is closed or closing, naming {@code writer}
+     */
+    public Use write(String writer) {
+        Use use = use(writer);
+        version.incrementAndGet();
+        return () -> {
+            // again at the end: a copy taken by another thread during the write holds part of the old contents
+            version.incrementAndGet();
+            use.close();
+        };
+    }
+
+    /** The version of X's contents: changes with every {@link #write} (see there); equal versions, the same contents. */
+    public long version() { return version.get(); }
 
     /**
      * Frees the memory once no call is using it: a close() while another thread's product reads X waits for that product

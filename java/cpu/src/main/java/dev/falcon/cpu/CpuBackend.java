@@ -186,7 +186,7 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
-        try (HostMatrix.Use use = x.use("the cpu backend's fillSyntheticGradients")) {
+        try (HostMatrix.Use use = x.write("the cpu backend's fillSyntheticGradients")) {
             checkOpen();
             if (rank < 1) throw new IllegalArgumentException("rank must be >= 1, got " + rank);
             long[] panels = x.panelStarts();

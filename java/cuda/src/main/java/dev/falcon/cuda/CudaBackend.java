@@ -36,8 +36,9 @@ import org.bytedeco.javacpp.PointerPointer;
  * <p>X is planned per matrix ({@link DeviceMemoryPlan}): resident on the device when it fits, else streamed in
  * column chunks through two pinned buffers on two streams. A resident copy is made on first use of a
  * {@link HostMatrix} and kept until a matrix at least as large is used or {@link #close()} (work on a smaller one,
- * such as the solver's gathered columns, runs on the host backend rather than evict X); a matrix must not be changed
- * behind the backend's back while in use ({@link #fillSyntheticGradients} through this backend is fine).
+ * such as the solver's gathered columns, runs on the host backend rather than evict X). A change of X's contents made
+ * inside {@link HostMatrix#write} (as every backend's {@code fillSyntheticGradients} is) changes its version, and the
+ * next call copies X again ({@link ResidentCopy}); one made through {@code data()} outside a write() is not seen.
  * Every device buffer, stream and handle is freed by {@link #close()}. Not thread-safe (the resident X and the
  * scratch buffers are shared by every call): use an instance from one thread at a time; overlapping calls from two
  * threads are refused, not run.
@@ -59,6 +60,8 @@ public final class CudaBackend implements ComputeBackend {
     private final Map<String, DeviceBuffer> scratch = new HashMap<>();
     private final List<DeviceBuffer> pinned = new ArrayList<>();
     private HostMatrix residentOf;
+    /** The X and the version of its contents that the resident copy (or the streamed plan) was made from. */
+    private ResidentCopy copied;
     private DeviceBuffer residentX;
     private DeviceMemoryPlan plan;
     private volatile boolean closed;
@@ -131,9 +134,11 @@ public final class CudaBackend implements ComputeBackend {
 
     private DeviceMemoryPlan prepareOnDevice(HostMatrix x) {
         checkOpen();
-        if (x == residentOf && plan != null) return plan;
+        if (plan != null && copied != null && copied.isCurrentFor(x)) return plan;
         x.requireColumnMajor("the cuda backend");
         releaseResident();
+        // before the copy: a write that ends during it leaves the copy older than X, and the next call copies again
+        ResidentCopy taking = ResidentCopy.of(x);
         long[] free = {0}, total = {0};
         check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
         DeviceMemoryPlan p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0]);
@@ -152,6 +157,7 @@ public final class CudaBackend implements ComputeBackend {
         if (p.mode() == DeviceMemoryPlan.Mode.TOO_LARGE) throw new CudaNative.DeviceMemoryException(p.describe());
         LOG.log(System.Logger.Level.DEBUG, p.describe());
         residentOf = x;
+        copied = taking;
         plan = p;
         return p;
     }
@@ -170,6 +176,7 @@ public final class CudaBackend implements ComputeBackend {
         if (residentX != null) residentX.close();
         residentX = null;
         residentOf = null;
+        copied = null;
         plan = null;
     }
 
