@@ -188,11 +188,14 @@ public final class HostMatrix implements AutoCloseable {
 
     /**
      * X's memory. Reads of it by code of the caller's are made inside {@link #use}, writes inside {@link #write}: a
-     * backend that keeps a copy of X sees only the changes a write() marks.
+     * backend that keeps a copy of X sees only the changes a write() marks. Each call gives a pointer of its own at
+     * element 0: moving its position or limit (to read a column) leaves X as every other caller sees it.
      */
     public FloatPointer data() {
         checkOpen();
-        return data;
+        // the kernels read from address + position: handing out the matrix's own pointer let a caller's position(col * n)
+        // shift every later product past the end of X (garbage, no error)
+        return new FloatPointer(data);
     }
 
     public long rows() { return rows; }
