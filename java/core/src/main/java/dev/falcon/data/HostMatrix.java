@@ -3,6 +3,7 @@ package dev.falcon.data;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.Objects;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -41,7 +42,6 @@ public final class HostMatrix implements AutoCloseable {
      */
     private final AtomicLong state = new AtomicLong();
     private static final long CLOSING = 1L << 62;
-    private final Use releaseUse = this::endUse;
     /**
      * The matrices each thread is inside a {@link #use} of, with the reader, innermost last: a close() on a thread that
      * holds a use of the same matrix waits for its own call to return, which never happens (an embedder closing X from
@@ -262,7 +262,12 @@ public final class HostMatrix implements AutoCloseable {
                     + reader + " could read it: close X only after every call that uses it has returned");
         }
         HELD_HERE.get().add(new Object[] {this, reader});
-        return releaseUse;
+        // one per call, ending once: a shared scope closed twice (try-with-resources around an explicit close()) took the
+        // count below zero, and every later call on the open X was refused as if X were closed
+        AtomicBoolean ended = new AtomicBoolean();
+        return () -> {
+            if (ended.compareAndSet(false, true)) endUse();
+        };
     }
 
     private void endUse() {
@@ -303,7 +308,9 @@ public final class HostMatrix implements AutoCloseable {
     public Use write(String writer) {
         Use use = use(writer);
         version.incrementAndGet();
+        AtomicBoolean ended = new AtomicBoolean();
         return () -> {
+            if (!ended.compareAndSet(false, true)) return;
             // again at the end: a copy taken by another thread during the write holds part of the old contents
             version.incrementAndGet();
             use.close();

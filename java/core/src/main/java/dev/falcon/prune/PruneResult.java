@@ -160,8 +160,11 @@ public final class PruneResult implements AutoCloseable {
             }
             readers.add(me);
         }
+        boolean[] ended = {false};
         return () -> {
             synchronized (readers) {
+                if (ended[0]) return; // closed twice: another use of this thread stays counted
+                ended[0] = true;
                 readers.remove(me);
                 readers.notifyAll();
             }

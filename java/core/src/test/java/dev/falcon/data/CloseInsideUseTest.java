@@ -77,6 +77,42 @@ class CloseInsideUseTest {
         assertTrue(x.isClosed());
     }
 
+    /**
+     * A use closed twice (try-with-resources around an explicit close()) counted as two ended calls: close() then waited
+     * forever for a count that could not come back, or, with another thread's call in flight, freed X under that call.
+     */
+    @Test
+    void aUseOrAWriteClosedTwiceEndsOnce() throws Exception {
+        HostMatrix x = HostMatrix.allocate(4, 8);
+        HostMatrix.Use twice = x.use("a use closed twice");
+        twice.close();
+        twice.close();
+        HostMatrix.Use write = x.write("a write closed twice");
+        write.close();
+        long version = x.version();
+        write.close();
+        assertEquals(version, x.version(), "a write closed twice changed the version twice");
+        CountDownLatch inUse = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        Thread reader = daemon("reader", () -> {
+            try (HostMatrix.Use use = x.use("the reader's product")) {
+                inUse.countDown();
+                release.await(TIMEOUT_MS, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        assertTrue(inUse.await(TIMEOUT_MS, TimeUnit.MILLISECONDS));
+        Thread closer = daemon("closer", x::close);
+        closer.join(300);
+        assertTrue(closer.isAlive() && !x.isClosed(), "close() freed X while the reader's call was still in it");
+        release.countDown();
+        closer.join(TIMEOUT_MS);
+        assertFalse(closer.isAlive(), "close() never returned once every use had ended");
+        assertTrue(x.isClosed());
+        reader.join(TIMEOUT_MS);
+    }
+
     @Test
     void aUseOnAnotherMatrixOrAnEndedUseDoesNotStopAClose() throws Exception {
         HostMatrix x = HostMatrix.allocate(4, 8);

@@ -124,6 +124,38 @@ public class PruneResultCloseWhileReadTest {
     }
 
     @Test
+    void aUseClosedTwiceDoesNotEndAnotherUseOfTheSameThread() throws Exception {
+        PruneResult r = result(1);
+        java.util.concurrent.CountDownLatch reading = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch done = new java.util.concurrent.CountDownLatch(1);
+        Thread reader = new Thread(() -> {
+            try (PruneResult.Use outer = r.use("the outer read")) {
+                PruneResult.Use inner = r.use("the inner read");
+                inner.close();
+                inner.close();
+                reading.countDown();
+                done.await(10, java.util.concurrent.TimeUnit.SECONDS);
+                r.prunedWeights().get(0);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "reader");
+        reader.setDaemon(true);
+        reader.start();
+        assertTrue(reading.await(10, java.util.concurrent.TimeUnit.SECONDS));
+        Thread closer = new Thread(r::close, "closer");
+        closer.setDaemon(true);
+        closer.start();
+        closer.join(300);
+        assertTrue(closer.isAlive(), "close() freed the result while the outer read was still in it");
+        done.countDown();
+        closer.join(10_000);
+        reader.join(10_000);
+        assertFalse(closer.isAlive());
+        assertThrows(IllegalStateException.class, r::prunedWeights);
+    }
+
+    @Test
     void copiesAreTheResult() {
         try (PruneResult r = result(2)) {
             float[] w = r.copyPrunedWeights();
