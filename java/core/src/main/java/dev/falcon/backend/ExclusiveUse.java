@@ -11,7 +11,6 @@ import java.util.concurrent.atomic.AtomicReference;
 public final class ExclusiveUse {
     private final String owner;
     private final AtomicReference<Thread> inside = new AtomicReference<>();
-    private final Scope release = () -> inside.set(null);
     private static final Scope NESTED = () -> { };
 
     /** {@code owner} names the object in the error, e.g. "the cuda backend". */
@@ -35,6 +34,13 @@ public final class ExclusiveUse {
                     + " called " + operation + " while " + (other != null ? other.getName() : "another thread")
                     + " was inside a call; give each thread its own instance (or serialize the calls)");
         }
-        return release;
+        // one per call, ending only its own call: a shared scope closed a second time, after another thread had entered,
+        // ended that thread's call and let a third in beside it
+        boolean[] ended = {false};
+        return () -> {
+            if (ended[0]) return;
+            ended[0] = true;
+            inside.compareAndSet(me, null);
+        };
     }
 }

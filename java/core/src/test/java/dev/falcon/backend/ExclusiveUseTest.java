@@ -36,6 +36,37 @@ class ExclusiveUseTest {
         }
     }
 
+    /**
+     * A scope closed a second time, after another thread had entered, ended that thread's call: a third thread then got
+     * in beside it and both used the shared device buffers.
+     */
+    @Test
+    void aScopeClosedTwiceDoesNotEndAnotherThreadsCall() throws Exception {
+        ExclusiveUse use = new ExclusiveUse("the test backend");
+        ExclusiveUse.Scope first = use.enter("multiply");
+        first.close();
+        CountDownLatch entered = new CountDownLatch(1), leave = new CountDownLatch(1);
+        Thread holder = new Thread(() -> {
+            try (ExclusiveUse.Scope call = use.enter("weightedGram")) {
+                entered.countDown();
+                leave.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "holder-thread");
+        holder.setDaemon(true);
+        holder.start();
+        try {
+            assertTrue(entered.await(30, TimeUnit.SECONDS));
+            first.close();
+            assertThrows(IllegalStateException.class, () -> use.enter("blockGramProduct"),
+                    "the holder's call was ended by another thread's scope closed twice");
+        } finally {
+            leave.countDown();
+            holder.join(30_000);
+        }
+    }
+
     /** A call made from inside another on the same thread passes, and closing it does not end the outer call. */
     @Test
     void nestedCallsOnOneThreadKeepTheOuterCallHeld() throws Exception {
