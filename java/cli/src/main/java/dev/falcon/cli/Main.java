@@ -1,6 +1,7 @@
 package dev.falcon.cli;
 
 import dev.falcon.io.InputException;
+import dev.falcon.io.RunPhase;
 import dev.falcon.io.StoppedException;
 import java.io.PrintStream;
 import java.io.PrintWriter;
@@ -42,8 +43,48 @@ public final class Main implements Runnable {
         // The backend choice goes into the report and the summary; keep the console to errors and progress.
         FALCON_LOG.setLevel(java.util.logging.Level.WARNING);
         recordStoppingSignals();
-        System.exit(execute(args, System.out, System.err));
+        reportStopAtShutdown();
+        int code = execute(args, System.out, System.err);
+        finished = true;
+        System.exit(code);
     }
+
+    /** Set when the run has returned: the JVM's shutdown after that is the normal exit, with nothing to report. */
+    private static volatile boolean finished;
+    /** How long the report waits for a commit of outputs under way: a little longer than AtomicFiles' hook (5 s) lets it run. */
+    private static final long COMMIT_WAIT_MILLIS = 6000;
+
+    /**
+     * A signal starts the JVM's shutdown hooks while the run's thread goes on solving (or loading, or writing): it is
+     * never told, and the JVM halts when the hooks end. So the line that says where the run stopped and what it wrote
+     * comes from a hook, the only code sure to run; the run's thread, should it fail on the way, says nothing more.
+     */
+    private static void reportStopAtShutdown() {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (finished) return;
+            String line = "falcon: " + RunPhase.stopReport(StoppedException.signalName(), COMMIT_WAIT_MILLIS);
+            System.out.flush();
+            System.err.println(line);
+            System.err.flush();
+            StoppedException.reported();
+        }, "falcon-report-stop"));
+        reportingHook = true;
+    }
+
+    /** Whether the JVM's shutdown has begun (the hooks may not have got as far as {@link RunPhase#stopping()}). */
+    private static boolean shuttingDown() {
+        Thread probe = new Thread(() -> {});
+        try {
+            Runtime.getRuntime().addShutdownHook(probe);
+            Runtime.getRuntime().removeShutdownHook(probe);
+            return false;
+        } catch (IllegalStateException e) {
+            return true;
+        }
+    }
+
+    /** True in a JVM started by {@link #main}: a stop is reported by the hook, not by {@link #handle}. */
+    private static volatile boolean reportingHook;
 
     /**
      * Puts a handler before the JVM's own for SIGINT, SIGTERM and SIGHUP that notes which one came, so that a stopped run
@@ -95,6 +136,9 @@ public final class Main implements Runnable {
     }
 
     static int handle(Throwable e, PrintWriter err) {
+        // the run failed because the JVM is stopping (a commit refused, a temporary file removed under it): the hook's line
+        // says why it ended, and a second one would contradict it
+        if (reportingHook && (RunPhase.stopping() || shuttingDown())) return STOPPED;
         if (e instanceof InputException ie) {
             err.println("falcon: error: " + ie.getMessage());
             return ie.infeasible() ? INFEASIBLE : USAGE;

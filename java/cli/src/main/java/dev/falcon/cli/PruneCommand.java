@@ -15,6 +15,7 @@ import dev.falcon.examples.ExampleModel;
 import dev.falcon.examples.ExampleModels;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.AtomicFiles;
+import dev.falcon.io.RunPhase;
 import dev.falcon.io.InputException;
 import dev.falcon.io.LayersJson;
 import dev.falcon.io.NamedArray;
@@ -197,6 +198,7 @@ final class PruneCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         long start = System.nanoTime();
+        RunPhase.set("while checking the inputs");
         PrintWriter outW = spec.commandLine().getOut();
         PrintWriter errW = spec.commandLine().getErr();
         Method m = Method.parse(method);
@@ -310,6 +312,7 @@ final class PruneCommand implements Callable<Integer> {
              Resources res = new Resources()) {
             // ------------------------------------------------------------ load
             progress.begin("loading inputs");
+            RunPhase.set("while loading the inputs");
             long t = System.nanoTime();
             if (model != null) {
                 res.weights = model.syntheticWeights(seed);
@@ -325,11 +328,13 @@ final class PruneCommand implements Callable<Integer> {
             timings.put("load", secs(t));
             if (model != null && n > 0) {
                 progress.begin("generating synthetic gradients (" + n + " x " + p + ")");
+                RunPhase.set("while generating the example's gradients");
                 t = System.nanoTime();
                 res.x = model.syntheticGradients(backend, Math.toIntExact(n), seed, Backsolve.blockStarts(layers, blockSize));
                 timings.put("synthesize_gradients", secs(t));
             } else if (xSource != null) {
                 progress.begin("loading X (" + xSource.rows() + " x " + xSource.cols() + ")");
+                RunPhase.set("while loading X (" + gradsFile() + ")");
                 t = System.nanoTime();
                 res.x = backend.load(xSource, Backsolve.blockStarts(layers, blockSize));
                 FilePatternGradients.checkFinite(backend, res.x, gradsFile(), "--grads");
@@ -351,6 +356,7 @@ final class PruneCommand implements Callable<Integer> {
 
             // ------------------------------------------------------------ prune
             progress.begin("pruning (" + m.cliName() + ")");
+            RunPhase.set("while pruning (" + m.cliName() + ")"); // falcon++ names the stage and its step
             t = System.nanoTime();
             double ridgeLambda = convention.toRidgeLambda(lambda, n);
             if (ridgeLambda > Pruner.MAX_LAMBDA) {
@@ -384,6 +390,7 @@ final class PruneCommand implements Callable<Integer> {
             Map<String, Object> objective = null;
             if (res.x != null) {
                 progress.begin("objective");
+                RunPhase.set("while computing the objective");
                 t = System.nanoTime();
                 Objective.Value after = Objective.evaluate(backend, res.x, r.prunedWeights(), res.weights, res.g, ridgeLambda);
                 objective = objectiveReport(after, n);
@@ -402,6 +409,7 @@ final class PruneCommand implements Callable<Integer> {
             Map<String, Object> checksums = new LinkedHashMap<>();
             if (model == null) {
                 progress.begin("checksums");
+                RunPhase.set("while computing the input checksums");
                 t = System.nanoTime();
                 checksum(checksums, "--weights", weights);
                 if (layersFile != null) checksum(checksums, "--layers", layersFile.toString());
@@ -419,8 +427,13 @@ final class PruneCommand implements Callable<Integer> {
 
             // ------------------------------------------------------------ write (all or nothing)
             progress.begin("writing outputs");
+            RunPhase.set("while writing the outputs");
             t = System.nanoTime();
             try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                List<Path> written = new ArrayList<>(List.of(outPath));
+                if (mask != null) written.add(mask);
+                written.add(reportPath);
+                RunPhase.outputs(batch, written);
                 batch.createParentDirectories(outPath);
                 long[] shape = weightsShape != null ? weightsShape : new long[] {p};
                 batch.add(outPath, weightsContent(outPath, r.prunedWeights(), shape, m));
@@ -438,6 +451,7 @@ final class PruneCommand implements Callable<Integer> {
                 batch.add(reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
                 batch.commit();
             }
+            RunPhase.set("after writing the outputs");
             if (!quiet) printSummary(outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
             MultiStage.Result ms = r.solve() != null ? r.solve().multiStage() : null;
             if (ms != null && ms.stopped() != null) {

@@ -1190,6 +1190,108 @@ class MainTest {
         }
     }
 
+    /**
+     * SIGTERM (or Ctrl-C) while falcon solves: the JVM ran its hooks and ended with 143 while the solve went on, and
+     * printed nothing, so the user could not tell whether anything was written. One line says where the run was and
+     * that nothing was written, and no progress line follows it.
+     */
+    @Test
+    void aSolveStoppedBySigtermSaysWhereAndThatNothingWasWritten() throws Exception {
+        Path log = dir.resolve("falcon.log");
+        Process child = falconLoggingTo(log, "prune", "--method", "falcon", "--example", "mobilenetv1", "--device", "cpu",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString());
+        try {
+            long deadline = System.nanoTime() + 180_000_000_000L;
+            while (!Files.readString(log).contains("falcon: pruning (falcon) ...") && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(50);
+            assertTrue(Files.readString(log).contains("falcon: pruning (falcon) ..."), "no progress line of the solve: " + Files.readString(log));
+            child.destroy(); // SIGTERM
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(143, child.exitValue(), said);
+            assertLastLineIsTheStop(said, "falcon: stopped by SIGTERM while pruning (falcon); no output written");
+            assertFalse(Files.exists(outDir.resolve("p.npy")) || Files.exists(outDir.resolve("r.json")), "outputs written: " + said);
+        } finally {
+            child.destroyForcibly();
+        }
+    }
+
+    /**
+     * SIGTERM while the outputs are committed: AtomicFiles' hook lets the commit under way complete the set, but the run
+     * said nothing, so a user could not tell a complete set from none. Here --out is a pipe, so that the commit (report
+     * and mask renamed, then the weights written to the pipe) waits for the test to read it: the line says the outputs
+     * are complete and names them.
+     */
+    @Test
+    void aStopWhileTheOutputsAreCommittedSaysTheyAreComplete() throws Exception {
+        Files.createDirectories(outDir);
+        Path fifo = outDir.resolve("p.fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        Path log = dir.resolve("falcon.log");
+        Process child = falconLoggingTo(log, with(fileArgs("--keep-flops", "0.4", "--method", "falcon"), "--out", fifo.toString()));
+        try {
+            Path report = outDir.resolve("r.json");
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            while (!Files.exists(report) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(Files.exists(report), "the commit never began: " + Files.readString(log));
+            child.destroy(); // SIGTERM, while the commit waits for a reader of --out
+            Thread.sleep(300);
+            byte[] weights = Files.readAllBytes(fifo);
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(143, child.exitValue(), said);
+            assertLastLineIsTheStop(said, "falcon: stopped by SIGTERM while writing the outputs; the outputs are complete: "
+                    + fifo + ", " + outDir.resolve("m.npy") + ", " + report);
+            assertEquals((byte) 0x93, weights[0], "--out got no .npy");
+            assertTrue(weights.length > 4 * P, "--out got " + weights.length + " bytes");
+            assertTrue(Files.exists(report) && Files.exists(outDir.resolve("m.npy")), said);
+        } finally {
+            child.destroyForcibly();
+        }
+    }
+
+    /** Ctrl-C during a falcon++ stage's solve: the line names the stage, as it does for a stage's --grads-command. */
+    @Test
+    void falconPlusPlusStoppedByCtrlCInAStageSaysWhichStage() throws Exception {
+        Path log = dir.resolve("falcon.log");
+        // a JVM that starts with SIGINT ignored (a background job, as a build may be) keeps ignoring it: env gives the
+        // child SIGINT's default action, as in a terminal
+        List<String> cmd = new ArrayList<>(List.of("env", "--default-signal=INT", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "prune", "--method", "falcon++", "--stages", "3",
+                "--example", "mobilenetv1", "--device", "cpu", "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString()));
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        try {
+            long deadline = System.nanoTime() + 180_000_000_000L;
+            while (!Files.readString(log).contains("falcon: pruning (falcon++) ...") && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(50);
+            assertTrue(Files.readString(log).contains("falcon: pruning (falcon++) ..."), "no progress line of the solve: " + Files.readString(log));
+            assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(child.pid())).start().waitFor());
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(130, child.exitValue(), said);
+            // stage 0 runs at the dense start level and prunes nothing: stage 1 is the first to solve
+            assertLastLineIsTheStop(said, "falcon: stopped by SIGINT during stage 1's solve (falcon++); no output written");
+            assertFalse(Files.exists(outDir.resolve("p.npy")), "outputs written: " + said);
+        } finally {
+            child.destroyForcibly();
+        }
+    }
+
+    /** falcon's CLI in a JVM of its own, stdout and stderr into a file (a pipe, read as the child ends, may lose the last lines). */
+    private static Process falconLoggingTo(Path log, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                Main.class.getName()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+    }
+
+    /** {@code line} is said once, as the last line, with no trace or internal error. */
+    static void assertLastLineIsTheStop(String said, String line) {
+        List<String> lines = said.lines().toList();
+        assertFalse(lines.isEmpty(), "nothing said");
+        assertEquals(line, lines.get(lines.size() - 1), said);
+        assertEquals(1, lines.stream().filter(l -> l.contains("stopped")).count(), said);
+        assertFalse(said.contains("internal error") || said.contains("\tat ") || said.contains("Exception"), said);
+    }
+
     static void assertStoppedInOneLine(String said, String signal, int stage) {
         assertTrue(said.contains("falcon: stopped by " + signal + " during stage " + stage + "'s --grads-command; no output written"), said);
         assertFalse(said.contains("internal error") || said.contains("\tat ") || said.contains("Exception"), said);

@@ -105,6 +105,22 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * Refuses every commit that has not begun its renames from now on, and waits up to {@code millis} for one that has;
+     * false when it has not ended by then. A stopped run's report calls this to know whether its outputs were written.
+     */
+    public static boolean stopCommits(long millis) {
+        stopping = true;
+        try {
+            if (!COMMITTING.writeLock().tryLock(millis, TimeUnit.MILLISECONDS)) return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+        COMMITTING.writeLock().unlock();
+        return true;
+    }
+
     /** Writes the complete content of the file at {@code temp}. */
     @FunctionalInterface
     public interface TempWriter {
@@ -136,7 +152,8 @@ public final class AtomicFiles {
 
         private final List<Staged> staged = new ArrayList<>();
         private final List<Path> createdDirectories = new ArrayList<>();
-        private boolean committed;
+        /** Set under the commit lock, so that {@link #stopCommits} followed by {@link #committed()} tells a commit that ended from one refused. */
+        private volatile boolean committed;
 
         /**
          * Creates the directories missing above {@code target}. They are the batch's outputs too: closing without
@@ -208,14 +225,19 @@ public final class AtomicFiles {
                     // the shutdown hook removes the temporary files: renaming some of them first would leave a mixed set
                     if (stopping) throw new StoppedException("before the outputs were written");
                     dirs = renameAndWriteDevices();
+                    committed = true;
                 } finally {
                     COMMITTING.readLock().unlock();
                 }
             } finally {
                 release(locks);
             }
-            committed = true;
             for (Path dir : dirs) syncDirectory(dir);
+        }
+
+        /** Whether every output of the batch has been renamed into place (or written to its device). */
+        public boolean committed() {
+            return committed;
         }
 
         private Set<Path> renameAndWriteDevices() {

@@ -6,6 +6,7 @@ import dev.falcon.data.RawMatrixSource;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.Npy;
+import dev.falcon.io.RunPhase;
 import dev.falcon.io.StoppedException;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -96,7 +97,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
             stoppedByHook = true;
             stopCommand();
             deleteDirectory();
-            // the run's thread, waiting for the command, now says where it stopped: the JVM halts once the hooks end
+            // the stop is about to be reported (by the CLI's own hook, or by the run's thread, which the command's end
+            // wakes, where no hook does): the JVM halts once the hooks end
             if (awaited) StoppedException.awaitReport(REPORT_WAIT_MILLIS);
         }, "falcon-grads-command-cleanup");
         Runtime.getRuntime().addShutdownHook(onExit);
@@ -213,6 +215,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         Deque<String> tail = new ArrayDeque<>();
         int code;
         commandStage = true;
+        RunPhase.set("during stage " + stage + "'s --grads-command");
         try {
             Process proc = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
             running = proc;
@@ -229,6 +232,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 while (!stoppedByHook && System.nanoTime() < deadline) Thread.sleep(10);
             }
             if (stoppedByHook) throw new StoppedException("during stage " + stage + "'s --grads-command");
+            RunPhase.set("while reading the X stage " + stage + "'s --grads-command wrote");
         } catch (IOException e) {
             throw new MultiStage.SourceFailure("--grads-command could not be started: " + e.getMessage(), e);
         } catch (InterruptedException e) {

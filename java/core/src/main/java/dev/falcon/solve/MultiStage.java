@@ -158,6 +158,7 @@ public final class MultiStage {
                 qHeld = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
                 qReferenceHeld = reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
             }
+            dev.falcon.io.RunPhase.set("while getting stage " + t + "'s X (falcon++)");
             try {
                 x = source.gradients(t, w);
             } catch (SourceFailure f) {
@@ -199,6 +200,7 @@ public final class MultiStage {
             // none, as without g (that stage's backsolve left them stationary on their support). Passed again, each
             // stage would take another step along -g, and T stages would move the weights T times as far as one.
             if (last == null) firstPruningStage = t;
+            dev.falcon.io.RunPhase.set("during stage " + t + "'s solve (falcon++)");
             last = solver.solve(x, w, last == null ? g : null, lambda, layers, sT, fT, null, opt);
             w = last.weights();
             mask = last.mask();

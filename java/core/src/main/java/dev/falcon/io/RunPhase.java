@@ -1,0 +1,71 @@
+package dev.falcon.io;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Collectors;
+
+/**
+ * Where a run is (loading X, a stage's solve, writing its outputs) and which batch holds its outputs, for the one line a
+ * run stopped by a signal ends with. The JVM runs its shutdown hooks while the run's thread goes on wherever it was, so
+ * the run's thread cannot be relied on to say anything: a hook reads this and says it.
+ */
+public final class RunPhase {
+    private RunPhase() {}
+
+    private static volatile String where;
+    private static volatile AtomicFiles.Batch outputs;
+    private static volatile List<Path> outputPaths = List.of();
+    private static volatile boolean stopping;
+
+    /** "while loading X", "during stage 2's solve": read as "stopped by SIGINT {where}"; null: nothing to say. */
+    public static void set(String where) {
+        RunPhase.where = where;
+    }
+
+    public static String where() {
+        return where;
+    }
+
+    /** The batch that commits the run's outputs, with the paths it writes (the report names them when they were written). */
+    public static void outputs(AtomicFiles.Batch batch, List<Path> paths) {
+        outputs = batch;
+        outputPaths = List.copyOf(paths);
+    }
+
+    /** The JVM is stopping and the stop is being reported: progress lines after that line would read as the run going on. */
+    public static boolean stopping() {
+        return stopping;
+    }
+
+    /**
+     * Prints a progress line unless the stop is being reported; false if it was not printed. Checked and printed under the
+     * lock the report takes to begin, so that no progress line follows the report's.
+     */
+    public static synchronized boolean printUnlessStopping(Runnable print) {
+        if (stopping) return false;
+        print.run();
+        return true;
+    }
+
+    private static synchronized void beginStop() {
+        stopping = true;
+    }
+
+    /**
+     * The line for a run stopped by {@code signal} ("SIGINT"), without the "falcon: " prefix. Stops any commit of outputs
+     * that has not begun its renames and waits up to {@code millis} for one that has (AtomicFiles' own hook completes
+     * it): only then is it known whether the outputs were written.
+     */
+    public static String stopReport(String signal, long millis) {
+        beginStop();
+        String at = where; // where the signal found the run, before it moves on
+        boolean settled = AtomicFiles.stopCommits(millis);
+        AtomicFiles.Batch batch = outputs;
+        String paths = outputPaths.stream().map(Path::toString).collect(Collectors.joining(", "));
+        String what;
+        if (batch != null && batch.committed()) what = "the outputs are complete: " + paths;
+        else if (batch != null && !settled) what = "the outputs were still being written and may be incomplete: " + paths;
+        else what = "no output written";
+        return "stopped by " + signal + (at != null ? " " + at : "") + "; " + what;
+    }
+}
