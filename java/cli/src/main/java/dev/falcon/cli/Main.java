@@ -13,12 +13,13 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code falcon}: FLOP-aware pruning from the command line. Exit codes: 0 ok, 2 bad usage or input
- * (including a run that would not fit in memory), 3 infeasible budgets, 1 internal error.
+ * (including a run that would not fit in memory), 3 infeasible budgets, 1 internal error, 130 or 143 stopped by SIGINT or SIGTERM.
  */
 @Command(name = "falcon", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "FLOP-aware neural-network pruning (FALCON).",
         subcommands = {PruneCommand.class, InspectCommand.class, EnvCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error.",
+        footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error,",
+                "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written).",
                 "Try: falcon prune --example resnet20"})
 public final class Main implements Runnable {
     public static final int OK = 0, INTERNAL = 1, USAGE = 2, INFEASIBLE = 3;

@@ -143,6 +143,16 @@ class MainTest {
         }
     }
 
+    /** The exit codes in --help stopped at 0-3: a script that saw 130 or 143 (a stopped run) found them nowhere. */
+    @Test
+    void helpListsTheExitCodesOfAStoppedRun() {
+        for (String[] a : new String[][] {{"--help"}, {"prune", "--help"}, {"inspect", "--help"}}) {
+            String help = run(a).out().replaceAll("\\s+", " ");
+            String codes = help.substring(help.indexOf("Exit codes:"));
+            assertTrue(codes.contains("130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM"), String.join(" ", a) + ": " + codes);
+        }
+    }
+
     @Test
     void exampleRunWritesEverything() throws IOException {
         Run r = run("prune", "--example", "resnet20", "--n", "8", "--method", "magnitude", "--keep-flops", "0.2", "--sparsity", "0.9",
