@@ -123,12 +123,22 @@ final class InspectCommand implements Callable<Integer> {
     private static void printLayers(PrintWriter out, Path file, LayerTable t) {
         double dense = t.denseFlops();
         out.printf(Locale.ROOT, "%s: %d layers, p = %,d weights, dense FLOPs %s%n", file, t.size(), t.parameters(), flops(dense));
-        out.printf(Locale.ROOT, "  %-32s %-20s %12s %14s %16s %8s %8s%n", "name", "shape", "count", "flops/weight", "flops", "%flops", "%params");
+        List<String[]> rows = new java.util.ArrayList<>();
+        rows.add(new String[] {"name", "shape", "count", "flops/weight", "flops", "%flops", "%params"});
         for (Layer l : t.layers()) {
             double f = l.count() * l.flopsPerWeight();
-            out.printf(Locale.ROOT, "  %-32s %-20s %,12d %14s %16s %7.2f%% %7.2f%%%n", l.name(), Arrays.toString(l.shape()), l.count(),
-                    flops(l.flopsPerWeight()), flops(f), 100 * f / dense, 100.0 * l.count() / t.parameters());
+            rows.add(new String[] {l.name(), Arrays.toString(l.shape()), String.format(Locale.ROOT, "%,d", l.count()), flops(l.flopsPerWeight()), flops(f),
+                    String.format(Locale.ROOT, "%.2f%%", 100 * f / dense), String.format(Locale.ROOT, "%.2f%%", 100.0 * l.count() / t.parameters())});
         }
+        // columns as wide as their longest entry, as the array table's: fixed widths (32 for the name, 12 for the count)
+        // let a long layer name (module.features.denseblock4.denselayer16.conv2.weight) or a large count push the rest
+        // of its row out of line
+        int[] width = new int[rows.get(0).length];
+        for (String[] row : rows) for (int c = 0; c < row.length; c++) width[c] = Math.max(width[c], row[c].length());
+        StringBuilder format = new StringBuilder(" ");
+        for (int c = 0; c < width.length; c++) format.append(" %").append(c < 2 ? "-" : "").append(width[c]).append('s'); // text left, numbers right
+        format.append("%n");
+        for (String[] row : rows) out.printf(Locale.ROOT, format.toString(), (Object[]) row);
     }
 
     /**

@@ -317,6 +317,34 @@ class MainTest {
         }
     }
 
+    /**
+     * The layer table's columns were 32, 20, 12, 14 and 16 characters wide whatever they held: a longer layer name
+     * (DenseNet's module.features.denseblock4.denselayer16.conv2.weight) or a count past 12 characters pushed the rest of
+     * its row out of line with the header and the other rows.
+     */
+    @Test
+    void inspectKeepsTheLayerTableInLineForLongNamesAndLargeCounts() {
+        Path wide = dir.resolve("wide.json");
+        LayersJson.write(wide, new LayerTable(List.of(new Layer("conv1", new long[] {64, 3, 3, 3}, 50176, 0, 1728),
+                new Layer("module.features.denseblock4.denselayer16.conv2.weight", new long[] {32, 128, 3, 3}, 49, 1728, 36864),
+                new Layer("embed", new long[] {3_000_000, 1_000_000}, 2, 1728 + 36864, 3_000_000_000_000L)), "test"));
+        Run r = run("inspect", wide.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> rows = r.out().lines().filter(l -> l.startsWith("  ")).toList();
+        assertEquals(4, rows.size(), r.out());
+        String header = rows.get(0);
+        for (String row : rows) {
+            // text columns start where their header does, numbers end where theirs does
+            assertEquals(header.indexOf("shape"), row.indexOf(row.equals(header) ? "shape" : "["), "shape column:\n" + r.out());
+            assertEquals(header.length(), row.length(), "the last column ends in another place:\n" + r.out());
+            for (String column : List.of("count", "flops/weight", "%flops")) {
+                int end = header.indexOf(column) + column.length();
+                assertTrue(end == row.length() || row.charAt(end) == ' ', column + " column runs past its header:\n" + r.out());
+                assertNotEquals(' ', row.charAt(end - 1), column + " column ends before its header:\n" + r.out());
+            }
+        }
+    }
+
     /** The extension decides the format whatever its case, as it does for .npy and .safetensors (prune --layers takes any name). */
     @Test
     void inspectReadsALayerTableWithAnUpperCaseExtension() throws IOException {
