@@ -697,11 +697,13 @@ final class PruneCommand implements Callable<Integer> {
                 row.put("flops", e.flops());
                 row.put("step", e.step());
                 row.put("seconds", e.seconds());
+                row.put("model", e.model());
                 if (e.note() != null) row.put("note", e.note());
                 log.add(row);
             }
-            o.put("iteration_log_note", "q is the objective of the model the step ran on (ours convention; the block model with --hessian block); "
-                    + "iteration -1 = a backsolve or support search");
+            o.put("iteration_log_note", "q is Q (ours convention) of the model named in the row's model: block for the DFO steps "
+                    + "of --hessian block, exact for the warm start (iteration 0), backsolves and support searches (iteration -1); "
+                    + "block and exact Q of one point differ, so the log falls only within a round's block rows");
             o.put("iteration_log", log);
         }
         if (s.multiStage() != null) {

@@ -628,6 +628,7 @@ class MainTest {
             if (v == 2) {
                 var log = report.at("/objective/solver/iteration_log");
                 assertTrue(log.isArray() && log.size() >= 2, log.toString());
+                for (var row : log) assertEquals("exact", row.path("model").asText(), "whose Q each row holds: " + row);
                 assertTrue(report.at("/budgets/achieved/flops").asDouble() <= report.at("/budgets/asked/flops").asDouble() * (1 + 1e-12));
                 var polish = report.at("/objective/solver/swap_polish");
                 assertTrue(polish.at("/ran").asBoolean(), polish.toString());

@@ -66,7 +66,14 @@ public final class FalconSolver {
     }
 
     /** One DFO iteration (or a round's backsolve, iteration = -1). Q of the model the iteration runs on. */
-    public record IterationLog(int round, int iteration, double q, long nnz, double flops, double step, double seconds, String note) {}
+    /**
+     * One row of the iteration log. {@code model} says whose Q {@code q} is: "block" for the DFO steps of the block
+     * model (--hessian block), whose Q differs from the exact one at the same point, "exact" for everything else (the
+     * warm start, backsolves, support searches and the polish), so under the block model the log falls only within
+     * the DFO rows of a round.
+     */
+    public record IterationLog(int round, int iteration, double q, long nnz, double flops, double step, double seconds, String note,
+                               String model) {}
 
     /** What a solve produced; weights and mask are heap arrays of length p. */
     public record Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
@@ -1011,7 +1018,7 @@ public final class FalconSolver {
             mask = bestMask;
             model.release(cur);
             cur = best;
-            log.add(logEntry(round, it, cur.q, mask, layers, bestStep, secs(t0), null));
+            log.add(logEntry(round, it, cur.q, mask, layers, bestStep, secs(t0), null, model.blockStarts != null ? "block" : "exact"));
             if (decrease < opt.tolerance()) { stop = "relative decrease below tolerance"; break; }
             if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + stableFor + " iterations"; break; }
         }
@@ -1255,8 +1262,13 @@ public final class FalconSolver {
      */
     static IterationLog logEntry(int round, int iteration, double q, byte[] mask, LayerTable layers, double step, double seconds,
                                  String note) {
+        return logEntry(round, iteration, q, mask, layers, step, seconds, note, "exact");
+    }
+
+    static IterationLog logEntry(int round, int iteration, double q, byte[] mask, LayerTable layers, double step, double seconds,
+                                 String note, String model) {
         long[] per = perLayer(mask, layers);
-        return new IterationLog(round, iteration, q, sum(per), flopsOf(per, layers), step, seconds, note);
+        return new IterationLog(round, iteration, q, sum(per), flopsOf(per, layers), step, seconds, note, model);
     }
 
     static long sum(long[] counts) {

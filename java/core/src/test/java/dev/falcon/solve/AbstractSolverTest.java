@@ -316,6 +316,31 @@ public abstract class AbstractSolverTest {
     }
 
     @Test
+    public void theIterationLogNamesTheModelEachQIsOf() {
+        // under --hessian block the warm start's row held the exact Q and the DFO rows the block model's, unlabelled:
+        // a log that rose from row 0 to row 1 read as a solver that raised Q
+        SplittableRandom rnd = new SplittableRandom(19);
+        Instance in = randomInstance(rnd, 16, 300, 4, true);
+        in = new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, in.p / 8, in.flops);
+        try (HostMatrix x = in.matrix()) {
+            for (SolverOptions.HessianModel h : SolverOptions.HessianModel.values()) {
+                SolverOptions o = SolverOptions.defaults().withHessian(h).withBlockSize(64);
+                FalconSolver.Result r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, o);
+                FalconSolver.IterationLog first = r.log().get(0);
+                assertEquals("exact", first.model(), h + ": " + first);
+                assertEquals(r.qStart(), first.q(), 1e-12 * Math.abs(r.qStart()), h + ": the warm start's row holds the exact Q");
+                int dfoRows = 0;
+                for (FalconSolver.IterationLog e : r.log()) {
+                    String expected = e.iteration() > 0 && h == SolverOptions.HessianModel.BLOCK ? "block" : "exact";
+                    assertEquals(expected, e.model(), h + ": " + e);
+                    if (e.iteration() > 0) dfoRows++;
+                }
+                assertTrue(dfoRows > 0, h + ": no DFO row in " + r.log());
+            }
+        }
+    }
+
+    @Test
     public void backsolveBeatsMpOnTheSameSupport() {
         SplittableRandom rnd = new SplittableRandom(11);
         for (int t = 0; t < 10; t++) {
