@@ -719,6 +719,7 @@ final class PruneCommand implements Callable<Integer> {
                 row.put("iterations", e.iterations());
                 row.put("seconds", e.seconds());
                 row.put("gradients", e.gradients());
+                if (e.note() != null) row.put("note", e.note());
                 st.add(row);
             }
             Map<String, Object> sched = new LinkedHashMap<>();
@@ -745,7 +746,8 @@ final class PruneCommand implements Callable<Integer> {
                 linear = first < 0 ? "; no stage pruned, so the linear term g entered none"
                         : "; the linear term g (at the dense weights) enters stage " + first + ", the first that prunes, only";
             }
-            o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights" + linear + "); the iteration log is the last stage's");
+            o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights" + linear + "); the iteration log is the last solved stage's"
+                    + "; a stage with a note was not solved (continuation: the previous stage's weights already fit its budgets)");
         }
         return o;
     }
@@ -1151,7 +1153,8 @@ final class PruneCommand implements Callable<Integer> {
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {
                     o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %,.0f -> kept %,d, FLOPs %,.0f, %d iterations, %.2f s; X: %s%n", st.stage(),
-                            st.nnzBudget(), st.flopsBudget(), st.kept(), st.keptFlops(), st.iterations(), st.seconds(), st.gradients());
+                            st.nnzBudget(), st.flopsBudget(), st.kept(), st.keptFlops(), st.iterations(), st.seconds(),
+                            st.gradients() + (st.note() == null ? "" : "; " + st.note()));
                 }
                 if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), sv.multiStage().stopped());
             }

@@ -665,6 +665,15 @@ class MainTest {
                 constSched.at("/start_keep_flops").asDouble(), 1e-12, constSched.toString());
         assertEquals(mapper.readTree(outDir.resolve("r.json").toFile()).at("/budgets/asked/nnz_fraction").asDouble(),
                 constSched.at("/start_keep_nnz").asDouble(), 1e-12, constSched.toString());
+        // stage 1 on the same X at the same budgets has stage 0's weights as its optimum: it is not solved again, and says so
+        var constRows = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/stages");
+        assertTrue(constRows.at("/0/note").isMissingNode(), constRows.toString());
+        assertTrue(constRows.at("/1/note").asText().contains("not solved"), constRows.toString());
+        assertEquals(0, constRows.at("/1/iterations").asInt(), constRows.toString());
+        Run constantText = run(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "2",
+                "--schedule", "const")).filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(0, constantText.code(), constantText.err());
+        assertTrue(constantText.out().lines().anyMatch(l -> l.contains("stage 1:") && l.contains("not solved")), constantText.out());
         staged = run(with(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.8", "--start-keep-nnz", "0.9"),
                 "--grads", dir.resolve("X_s{t}.npy").toString()));
         assertEquals(0, staged.code(), staged.err());

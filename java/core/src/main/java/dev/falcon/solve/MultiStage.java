@@ -86,9 +86,17 @@ public final class MultiStage {
         public SourceFailure(String message, Throwable cause) { super(message, cause); }
     }
 
-    /** One stage: its budgets, what it kept, Q of its own problem (around the previous weights), and where its X came from. */
+    /**
+     * One stage: its budgets, what it kept, Q of its own problem (around the previous weights), and where its X came from.
+     * {@code note}: null for a stage that was solved (or had nothing to prune), else why it was not solved.
+     */
     public record Stage(int stage, long nnzBudget, double flopsBudget, long kept, double keptFlops, double qStage,
-                        int iterations, double seconds, String gradients) {}
+                        int iterations, double seconds, String gradients, String note) {
+        public Stage(int stage, long nnzBudget, double flopsBudget, long kept, double keptFlops, double qStage,
+                     int iterations, double seconds, String gradients) {
+            this(stage, nnzBudget, flopsBudget, kept, keptFlops, qStage, iterations, seconds, gradients, null);
+        }
+    }
 
     /**
      * Final weights and mask (heap, length p), the stages, and Q of the final weights around the dense ones on the last X.
@@ -194,6 +202,14 @@ public final class MultiStage {
             }
             if (sT >= p && fT >= dense) { // nothing to prune at this level
                 log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9, from));
+                continue;
+            }
+            if (last != null && source instanceof FixedSource && last.kept() <= sT && last.keptFlops() <= fT) {
+                // Same X, no g, and the previous weights fit these budgets: Q around them is >= 0 and they reach 0, so they
+                // are this stage's optimum. A solve (an n x n Gram, warm start, DFO rounds) only found them again, at the
+                // cost of a full stage, for every const stage and every pair of equal rounded budgets.
+                log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), 0, 0, (System.nanoTime() - t0) / 1e9, from,
+                        "not solved: the same X as stage " + (t - 1) + " and its weights fit these budgets, so they are this stage's optimum (Q 0)"));
                 continue;
             }
             // g is the first-order term at the dense weights: a stage around the weights an earlier stage produced has

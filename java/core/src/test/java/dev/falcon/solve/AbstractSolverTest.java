@@ -3,6 +3,8 @@ package dev.falcon.solve;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
@@ -888,6 +890,45 @@ public abstract class AbstractSolverTest {
             double qOne = referenceQ(in, toDouble(one.weights())), qFour = referenceQ(in, toDouble(four.weights()));
             assertEquals(qOne, qFour, 1e-4 * Math.abs(qOne), "Q of one stage " + qOne + ", of four const stages " + qFour);
             for (int j = 0; j < in.p; j++) assertEquals(one.weights()[j], four.weights()[j], 1e-4, "weight " + j);
+        }
+    }
+
+    /**
+     * A stage whose budgets the previous stage's weights already meet, on the same X and without g (const stages, or two
+     * equal rounded budgets in a row), has those weights as its optimum (Q 0 around them): each such stage ran a full solve
+     * (a Gram of X, a warm start, DFO rounds) only to return them. It is skipped and its row says so; a source that gives a
+     * new X per stage (pattern, command) still solves every stage, as that X can move the optimum.
+     */
+    @Test
+    public void constStagesOnTheSameXAreNotSolvedAgain() {
+        Instance in = randomInstance(new SplittableRandom(71), 8, 120, 3, true);
+        SolverOptions opt = SolverOptions.defaults().withMaxIterations(30).withSwapCandidates(2);
+        try (HostMatrix x = in.matrix()) {
+            CountingBackend oneCount = new CountingBackend(backend), threeCount = new CountingBackend(backend), perStageCount = new CountingBackend(backend);
+            MultiStage.Result one = MultiStage.run(oneCount, MultiStage.GradientSource.fixed(x), in.wbar, in.g, in.lambda, in.layers,
+                    in.nnz, in.flops, 1, MultiStage.Schedule.CONST, 1.0, 1.0, opt);
+            MultiStage.Result three = MultiStage.run(threeCount, MultiStage.GradientSource.fixed(x), in.wbar, in.g, in.lambda, in.layers,
+                    in.nnz, in.flops, 3, MultiStage.Schedule.CONST, 1.0, 1.0, opt);
+            assertEquals(oneCount.get("singlePrecisionGram"), threeCount.get("singlePrecisionGram"), "one solve's Gram, not three");
+            assertEquals(oneCount.get("sortSegmentsDescending"), threeCount.get("sortSegmentsDescending"), "one solve's sorts, not three");
+            assertArrayEquals(one.weights(), three.weights());
+            assertEquals(one.qFinal(), three.qFinal(), 1e-12 * Math.abs(one.qFinal()));
+            assertEquals(3, three.stages().size());
+            assertNull(three.stages().get(0).note());
+            for (int t = 1; t < 3; t++) {
+                MultiStage.Stage st = three.stages().get(t);
+                assertNotNull(st.note(), "stage " + t + " was not solved and says so");
+                assertTrue(st.note().contains("not solved"), st.note());
+                assertEquals(0, st.iterations());
+                assertEquals(0.0, st.qStage());
+                assertEquals(one.stages().get(0).kept(), st.kept());
+            }
+            // the same matrix, but from a source that may give another X each stage: every stage is solved
+            MultiStage.GradientSource perStage = (stage, weights) -> x;
+            MultiStage.Result solved = MultiStage.run(perStageCount, perStage, in.wbar, in.g, in.lambda, in.layers,
+                    in.nnz, in.flops, 3, MultiStage.Schedule.CONST, 1.0, 1.0, opt);
+            assertEquals(3 * oneCount.get("singlePrecisionGram"), perStageCount.get("singlePrecisionGram"));
+            for (MultiStage.Stage st : solved.stages()) assertNull(st.note(), "stage " + st.stage());
         }
     }
 
