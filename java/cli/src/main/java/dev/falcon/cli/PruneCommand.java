@@ -995,6 +995,9 @@ final class PruneCommand implements Callable<Integer> {
                 + " could still go; with n much smaller than the support it is small.");
         o.put("ours", ours.value());
         o.put("falcon_authors", theirs.value());
+        // a bound beyond double's range is written as null, and why, not as an Infinity nobody can read as a bound
+        if (ours.unavailable() != null) o.put("ours_note", "no bound: " + ours.unavailable());
+        if (theirs.unavailable() != null) o.put("falcon_authors_note", "no bound: " + theirs.unavailable());
         // weights outside the budgets (falcon++ stopped before its last stage) are no w the bound speaks of: their Q may
         // lie below it, and a negative "gap" would read as a bound that does not hold
         o.put("relative_gap_of_after", within ? ours.relativeRoom(after.q()) : null);
@@ -1137,7 +1140,9 @@ final class PruneCommand implements Callable<Integer> {
                     (Double) ours.get("after"), (Double) ours.get("lambda"), (Double) theirs.get("after"), (Double) theirs.get("l2"));
             @SuppressWarnings("unchecked") Map<String, Object> bound = (Map<String, Object>) objective.get("lower_bound");
             double floor = (Double) bound.get("ours"), after = (Double) ours.get("after");
-            o.printf(Locale.ROOT, "  lower bound: no w within the budgets has Q below %.6g; %s%n", floor,
+            if (bound.get("ours_note") != null) {
+                o.printf(Locale.ROOT, "  lower bound: none, %s%n", bound.get("ours_note").toString().substring("no bound: ".length()));
+            } else o.printf(Locale.ROOT, "  lower bound: no w within the budgets has Q below %.6g; %s%n", floor,
                     bound.get("relative_gap_of_after") == null ? "Q after is not compared: the weights are not within the budgets"
                     : floor > 0 && after > 1.5 * floor ? String.format(Locale.ROOT, "Q after is %.3g times that", after / floor)
                             : String.format(Locale.ROOT, "Q after is %.3g above it (relative to Q)", (Double) bound.get("relative_gap_of_after")));

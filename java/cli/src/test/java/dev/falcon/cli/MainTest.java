@@ -1356,6 +1356,26 @@ class MainTest {
     }
 
     /**
+     * A bound below -1.8e308 (g of 1e10 over lambda 1e-300: g/lambda overflows double) is no number: the selection got
+     * NaN scores and the run failed; the report writes null and says why, and the summary says there is none.
+     */
+    @Test
+    void aLowerBoundBeyondDoubleIsWrittenAsNoneWithTheReason() throws IOException {
+        Path g = dir.resolve("g_huge.npy");
+        try (FloatPointer v = values(P, 5)) {
+            for (int i = 0; i < P; i++) v.put(i, 1e10f);
+            Npy.writeFloat32(g, v, new long[] {P});
+        }
+        Run r = run(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "mp", "--linear-term", g.toString(), "--lambda", "1e-300"))
+                .filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        JsonNode bound = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/lower_bound");
+        assertTrue(bound.get("ours").isNull(), bound.toString());
+        assertTrue(bound.get("ours_note").asText().contains("below -1.8e308"), bound.toString());
+        assertTrue(r.out().lines().anyMatch(l -> l.startsWith("  lower bound: none, ")), r.out());
+    }
+
+    /**
      * --linear-term with falcon++: const stages all run at the final budgets, so four of them must end where one does.
      * With g passed to every stage, each later stage took another step along -g and Q after grew stage by stage.
      */
