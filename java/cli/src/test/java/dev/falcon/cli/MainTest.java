@@ -146,11 +146,14 @@ class MainTest {
     /** The exit codes in --help stopped at 0-3: a script that saw 130 or 143 (a stopped run) found them nowhere. */
     @Test
     void helpListsTheExitCodesOfAStoppedRun() {
-        for (String[] a : new String[][] {{"--help"}, {"prune", "--help"}, {"inspect", "--help"}}) {
+        for (String[] a : new String[][] {{"--help"}, {"prune", "--help"}, {"inspect", "--help"}, {"env", "--help"}}) {
             String help = run(a).out().replaceAll("\\s+", " ");
             String codes = help.substring(help.indexOf("Exit codes:"));
             assertTrue(codes.contains("130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM"), String.join(" ", a) + ": " + codes);
         }
+        // env's own codes: a bad memory override is a 2 that the footer names, with every other line still shown
+        String env = run("env", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(env.contains("0 shown") && env.contains("2 bad usage or a -Dfalcon.memory.available that is not a size"), env);
     }
 
     @Test
