@@ -45,9 +45,23 @@ public final class Main implements Runnable {
         FALCON_LOG.setLevel(java.util.logging.Level.WARNING);
         recordStoppingSignals();
         reportStopAtShutdown();
-        int code = execute(args, System.out, System.err);
+        int code = execute(args, untilStopped(System.out), untilStopped(System.err));
         finished = true;
         System.exit(code);
+    }
+
+    /**
+     * The run's stdout or stderr, silent from the moment the stop hook begins its line. The run's thread is not told of a
+     * signal and goes on: a commit finished by AtomicFiles' hook let it print the summary (or an error) after "the
+     * outputs are complete", as if the run went on. Each write is checked and made under the lock the hook takes first.
+     */
+    private static PrintStream untilStopped(PrintStream raw) {
+        java.io.OutputStream gate = new java.io.OutputStream() {
+            @Override public void write(int b) { RunPhase.printUnlessStopping(() -> raw.write(b)); }
+            @Override public void write(byte[] b, int off, int len) { RunPhase.printUnlessStopping(() -> raw.write(b, off, len)); }
+            @Override public void flush() { raw.flush(); }
+        };
+        return new PrintStream(gate, true, java.nio.charset.Charset.defaultCharset());
     }
 
     /** Set when the run has returned: the JVM's shutdown after that is the normal exit, with nothing to report. */

@@ -1274,11 +1274,25 @@ class MainTest {
      */
     @Test
     void aStopWhileTheOutputsAreCommittedSaysTheyAreComplete() throws Exception {
+        stopWhileTheOutputsAreCommitted(true);
+    }
+
+    /**
+     * Without --quiet the run's thread, its commit finished by AtomicFiles' hook, went on to print the summary on stdout
+     * while the stop hook said its line: the summary could follow "the outputs are complete", as if the run went on.
+     */
+    @Test
+    void aStopWhileTheOutputsAreCommittedPrintsNothingAfterItsLine() throws Exception {
+        stopWhileTheOutputsAreCommitted(false);
+    }
+
+    private void stopWhileTheOutputsAreCommitted(boolean quiet) throws Exception {
         Files.createDirectories(outDir);
         Path fifo = outDir.resolve("p.fifo");
         assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
         Path log = dir.resolve("falcon.log");
-        Process child = falconLoggingTo(log, with(fileArgs("--keep-flops", "0.4", "--method", "falcon"), "--out", fifo.toString()));
+        Process child = falconLoggingTo(log, java.util.Arrays.stream(with(fileArgs("--keep-flops", "0.4", "--method", "falcon"), "--out", fifo.toString()))
+                .filter(a -> quiet || !a.equals("--quiet")).toArray(String[]::new));
         try {
             Path report = outDir.resolve("r.json");
             long deadline = System.nanoTime() + 120_000_000_000L;

@@ -37,18 +37,34 @@ public final class RunPhase {
         return stopping;
     }
 
+    /** Held while the run prints; the report takes it to begin, so that nothing the run prints follows the report's line. */
+    private static final java.util.concurrent.locks.ReentrantLock PRINTING = new java.util.concurrent.locks.ReentrantLock();
+
     /**
-     * Prints a progress line unless the stop is being reported; false if it was not printed. Checked and printed under the
-     * lock the report takes to begin, so that no progress line follows the report's.
+     * Prints (a progress line, or any write of the CLI's stdout and stderr) unless the stop is being reported; false if it
+     * was not printed. Checked and printed under the lock the report takes to begin, so that nothing printed follows the
+     * report's line.
      */
-    public static synchronized boolean printUnlessStopping(Runnable print) {
-        if (stopping) return false;
-        print.run();
-        return true;
+    public static boolean printUnlessStopping(Runnable print) {
+        PRINTING.lock();
+        try {
+            if (stopping) return false;
+            print.run();
+            return true;
+        } finally {
+            PRINTING.unlock();
+        }
     }
 
-    private static synchronized void beginStop() {
-        stopping = true;
+    private static void beginStop() {
+        stopping = true; // no print begins after this
+        // One under way ends before the report's line. A print blocked for good (a full pipe nobody reads) held the report,
+        // and with it the JVM's exit, as long: after a while the line goes out without waiting for it.
+        try {
+            if (PRINTING.tryLock(2, java.util.concurrent.TimeUnit.SECONDS)) PRINTING.unlock();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /**
