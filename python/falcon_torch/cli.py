@@ -13,9 +13,19 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+
+
+class Support(NamedTuple):
+    """What FalconCLI.supports answers: unpacks as (ok, reason) and is true only when ok."""
+    ok: bool
+    reason: str
+
+    # a plain (False, reason) tuple is non-empty, so `if cli.supports("falcon"):` took every method as supported
+    def __bool__(self) -> bool:
+        return bool(self.ok)
 
 
 class FalconError(RuntimeError):
@@ -120,9 +130,9 @@ class FalconCLI:
             self._options[key] = option in text
         return self._options[key]
 
-    def supports(self, method: str) -> Tuple[bool, str]:
+    def supports(self, method: str) -> Support:
         """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), by a tiny probe run.
-        Returns (True, "") or (False, the CLI's reason)."""
+        Returns Support(True, "") or Support(False, the CLI's reason), true only in the first case."""
         if method in self._support:
             return self._support[method]
         with tempfile.TemporaryDirectory(prefix="falcon-probe-") as d:
@@ -135,11 +145,11 @@ class FalconCLI:
             try:
                 self.prune(f"{d}/X.npy", f"{d}/w.npy", f"{d}/layers.json", f"{d}/o.npy", f"{d}/r.json",
                            keep_flops=0.5, method=method)
-                result = (True, "")
+                result = Support(True, "")
             except FalconError as e:
                 if e.returncode != 2:
                     raise
                 lines = [l for l in e.stderr.strip().splitlines() if l.strip()]
-                result = (False, lines[0] if lines else f"exit code {e.returncode}")
+                result = Support(False, lines[0] if lines else f"exit code {e.returncode}")
         self._support[method] = result
         return result

@@ -569,6 +569,14 @@ class CliTest(unittest.TestCase):
         self.assertFalse(ok)
         self.assertTrue(why)
 
+    def test_supports_is_false_in_an_if_for_a_method_the_cli_does_not_run(self):
+        # README: "supports asks without raising"; a caller writes `if cli.supports(m):`
+        if self.cli.supports("no-such-method"):
+            self.fail("supports('no-such-method') was true in an if")
+        self.assertTrue(self.cli.supports("mp"))
+        self.assertEqual(self.cli.supports("mp"), (True, ""))
+        self.assertEqual(self.cli.supports("no-such-method").ok, False)
+
 
 if __name__ == "__main__":
     unittest.main()
