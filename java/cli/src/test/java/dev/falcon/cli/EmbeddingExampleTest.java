@@ -18,6 +18,7 @@ import dev.falcon.prune.Pruner;
 import dev.falcon.solve.Backsolve;
 import dev.falcon.solve.SolverOptions;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -29,13 +30,13 @@ import org.junit.jupiter.api.io.TempDir;
 class EmbeddingExampleTest {
     @Test
     void theReadmeExampleRuns(@TempDir Path dir) throws IOException {
-        int n = 32, p = 3000;
+        int rows = 32, cols = 3000;
         SplittableRandom rnd = new SplittableRandom(5);
-        try (FloatPointer x = new FloatPointer((long) n * p); FloatPointer w0 = new FloatPointer(p)) {
-            for (long i = 0; i < (long) n * p; i++) x.put(i, (float) rnd.nextDouble(-1, 1));
-            for (int j = 0; j < p; j++) w0.put(j, (float) rnd.nextDouble(-1, 1));
-            Npy.writeFloat32(dir.resolve("X.npy"), x, new long[] {n, p});
-            Npy.writeFloat32(dir.resolve("w.npy"), w0, new long[] {p});
+        try (FloatPointer xs = new FloatPointer((long) rows * cols); FloatPointer w0 = new FloatPointer(cols)) {
+            for (long i = 0; i < (long) rows * cols; i++) xs.put(i, (float) rnd.nextDouble(-1, 1));
+            for (int j = 0; j < cols; j++) w0.put(j, (float) rnd.nextDouble(-1, 1));
+            Npy.writeFloat32(dir.resolve("X.npy"), xs, new long[] {rows, cols});
+            Npy.writeFloat32(dir.resolve("w.npy"), w0, new long[] {cols});
         }
         LayersJson.write(dir.resolve("layers.json"), new LayerTable(List.of(new Layer("conv", new long[] {2000}, 9, 0, 2000),
                 new Layer("fc", new long[] {1000}, 1, 2000, 1000)), "test"));
@@ -43,22 +44,48 @@ class EmbeddingExampleTest {
         // ---- the README's example, with the files in dir
         try (ComputeBackend backend = Backends.choose(null).create(2);   // -Dfalcon.backend=NAME, else auto: cuda > cpu > java
              HostMatrix x = backend.load(ArrayFiles.matrixSource(dir.resolve("X.npy").toString(), "X"))) {
-            long pWeights = x.cols();
-            LayerTable layers = LayersJson.read(dir.resolve("layers.json"), pWeights);
+            long p = x.cols();
+            LayerTable layers = LayersJson.read(dir.resolve("layers.json"), p);
             Budgets budgets = Budgets.resolve(layers, 0.3, null, 0.5, null, null);  // 30% of the FLOPs, 50% of the weights
-            try (FloatPointer w = ArrayFiles.readVector(dir.resolve("w.npy").toString(), "w", pWeights);
+            try (FloatPointer w = ArrayFiles.readVector(dir.resolve("w.npy").toString(), "w", p);
                  Pruner pruner = new Pruner(backend);
                  PruneResult r = pruner.prune(Method.FALCON, w, layers, budgets,
                          new Pruner.SolverInputs(x, null, 1e-3, SolverOptions.defaults(), Backsolve.Mode.NONE))) {
                 float[] pruned = r.copyPrunedWeights();             // zeros where the mask r.copyMask() is 0
-                System.out.printf("kept %d of %d weights, %.0f FLOPs; Q = %.6g%n", r.kept(), pWeights, r.keptFlops(), r.solve().qFinal());
-                // ---- end of the example
-                assertTrue(r.kept() <= budgets.nnz() && r.keptFlops() <= budgets.flops());
-                long nonzero = 0;
-                for (float v : pruned) if (v != 0) nonzero++;
-                assertEquals(r.kept(), nonzero);
+                System.out.printf("kept %d of %d weights, %.0f FLOPs; Q = %.6g%n", r.kept(), p, r.keptFlops(), r.solve().qFinal()); // test only
+                assertTrue(r.kept() <= budgets.nnz() && r.keptFlops() <= budgets.flops()); // test only
+                long nonzero = 0; // test only
+                for (float v : pruned) if (v != 0) nonzero++; // test only
+                assertEquals(r.kept(), nonzero); // test only
             }
         }
+        // ---- end of the example
+    }
+
+    /**
+     * The README says its example "is run as written" here: its lines, with the file names put in dir, are the lines of
+     * the example above in order, which may add only lines marked "// test only". The example above once renamed the
+     * README's p (pWeights), so the README's text was not what ran.
+     */
+    @Test
+    void theReadmesExampleIsTheCodeThisTestRuns() throws IOException {
+        String readme = Files.readString(Path.of("../../README.md"));
+        int open = readme.indexOf("```java\n");
+        assertTrue(open >= 0, "README.md has no ```java block");
+        int close = readme.indexOf("```", open + 8);
+        List<String> readmeLines = readme.substring(open + 8, close).lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
+
+        String source = Files.readString(Path.of("src/test/java/dev/falcon/cli/EmbeddingExampleTest.java"));
+        int from = source.indexOf('\n', source.indexOf("// ---- the README's example")) + 1;
+        int to = source.indexOf("// ---- end of the example");
+        List<String> testLines = source.substring(from, to).lines().map(String::strip).filter(l -> !l.isEmpty())
+                .filter(l -> !l.endsWith("// test only"))
+                .map(l -> l.replace("dir.resolve(\"X.npy\").toString()", "\"X.npy\"")
+                        .replace("dir.resolve(\"w.npy\").toString()", "\"w.npy\"")
+                        .replace("dir.resolve(\"layers.json\")", "Path.of(\"layers.json\")"))
+                .toList();
+        assertEquals(String.join("\n", readmeLines), String.join("\n", testLines),
+                "README.md's Java example and the one EmbeddingExampleTest runs differ");
     }
 
     /**
