@@ -529,7 +529,7 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--backsolve", "value", "unknown mode '" + backsolve + "'", "choose one of exact, block, sweep, none");
         }
         if (m == Method.MAGNITUDE && mode != Backsolve.Mode.NONE) {
-            throw InputException.of("--backsolve", "option", "only applies to --method mp and falcon", "use --method mp --backsolve for the authors' MP + BS");
+            throw InputException.of("--backsolve", "option", "only applies to --method mp, falcon and falcon++", "use --method mp --backsolve for the authors' MP + BS");
         }
         return mode;
     }

@@ -936,7 +936,7 @@ class MainTest {
         assertFails(run(fileArgs("--method", "falcon++", "--schedule", "cosine")), 2, "--schedule", "poly");
         assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon",
                 "--out", outDir.resolve("p.npy").toString()), 2, "--grads", "falcon");
-        assertFails(run(fileArgs("--method", "magnitude", "--backsolve")), 2, "--backsolve");
+        assertFails(run(fileArgs("--method", "magnitude", "--backsolve")), 2, "--backsolve", "mp, falcon and falcon++");
         assertFails(run(fileArgs("--method", "falcon", "--backsolve", "fast")), 2, "--backsolve", "exact, block");
         assertFails(run(fileArgs("--method", "falcon", "--hessian", "full")), 2, "--hessian");
         assertFails(run(fileArgs("--method", "falcon", "--block-size", "0")), 2, "--block-size");
