@@ -93,6 +93,10 @@ final class InspectCommand implements Callable<Integer> {
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
                                     (e.fortranOrder() ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
+                                            // exit 0 is right for weights of this type, but prune --grads refuses it: say so
+                                            // before the user takes inspect's silence as a clean bill for X
+                                            + (e.readableAsX() ? "" : "   (" + e.dtype() + ": accepted for weights and FLOPs, not for X, "
+                                                    + "which must be float32, float64, float16 or bfloat16)")
                                             + (nonFinite ? "   <- NaN/Inf: rejected as input" : "")
                                             + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
                         }

@@ -264,6 +264,25 @@ class MainTest {
     }
 
     /**
+     * inspect passed an int32 n x p array with exit 0 and no remark, which README's "exit 2 for what prune would refuse"
+     * let a user take for a usable X, while prune --grads refuses every integer X. Integers stay fine (weights and
+     * FLOPs read them), so inspect exits 0 and says on the array's line that X cannot be of that type.
+     */
+    @Test
+    void inspectSaysAnIntegerArrayIsNoX() throws IOException {
+        byte[] bytes = npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", 16);
+        Path ints = hostile("ints.npy", bytes);
+        Run r = run("inspect", ints.toString());
+        assertEquals(0, r.code(), r.all());
+        assertTrue(r.out().contains("<i4: accepted for weights and FLOPs, not for X"), r.out());
+        assertFails(run("prune", "--grads", ints.toString(), "--weights", wFile.toString(), "--layers", layersFile.toString(),
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"),
+                2, "ints.npy", "<i4", "float32");
+        Run x = run("inspect", xFile.toString());
+        assertFalse(x.out().contains("not for X"), "a float32 X gets no remark: " + x.out());
+    }
+
+    /**
      * An array of a dtype falcon cannot convert made inspect exit 2 for .npy ('<c8', '<U4': the header is refused) and
      * 0 for .safetensors (F8_E4M3, C64: listed as "values not read"), though prune refuses both. Inspect's exit code says
      * whether falcon takes the files: both formats exit 2 and say why, and a convertible tensor named alone exits 0.

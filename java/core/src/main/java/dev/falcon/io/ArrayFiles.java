@@ -162,9 +162,13 @@ public final class ArrayFiles {
         return out;
     }
 
-    /** One array of a file, for {@code falcon inspect}; counts are -1 and min/max NaN for types that cannot be converted. */
+    /**
+     * One array of a file, for {@code falcon inspect}; counts are -1 and min/max NaN for types that cannot be converted.
+     * {@code readableAsX}: of a type X may have (float32, float64, float16, bfloat16); integers and bool are read only
+     * as weights and FLOPs.
+     */
     public record Entry(String name, String dtype, long[] shape, long nanCount, long infCount, long finiteCount,
-                        double min, double max, boolean fortranOrder) {
+                        double min, double max, boolean fortranOrder, boolean readableAsX) {
         public Entry {
             shape = shape.clone();
         }
@@ -176,7 +180,8 @@ public final class ArrayFiles {
         public boolean equals(Object o) {
             return o instanceof Entry e && name.equals(e.name) && dtype.equals(e.dtype) && Arrays.equals(shape, e.shape)
                     && nanCount == e.nanCount && infCount == e.infCount && finiteCount == e.finiteCount
-                    && Double.compare(min, e.min) == 0 && Double.compare(max, e.max) == 0 && fortranOrder == e.fortranOrder;
+                    && Double.compare(min, e.min) == 0 && Double.compare(max, e.max) == 0 && fortranOrder == e.fortranOrder
+                    && readableAsX == e.readableAsX;
         }
 
         @Override
@@ -209,7 +214,7 @@ public final class ArrayFiles {
         for (Located a : arrays) {
             String name = a.name() == null ? String.valueOf(file.getFileName()) : a.name();
             if (!a.dtype().convertible()) {
-                entries.add(new Entry(name, a.dtypeName(), a.shape(), -1, -1, -1, Double.NaN, Double.NaN, a.fortranOrder()));
+                entries.add(new Entry(name, a.dtypeName(), a.shape(), -1, -1, -1, Double.NaN, Double.NaN, a.fortranOrder(), false));
                 continue;
             }
             long[] counts = new long[3];
@@ -230,7 +235,7 @@ public final class ArrayFiles {
             });
             boolean any = counts[2] > 0;
             entries.add(new Entry(name, a.dtypeName(), a.shape(), counts[0], counts[1], counts[2],
-                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN, a.fortranOrder()));
+                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN, a.fortranOrder(), a.dtype().elementType() != null));
         }
         return entries;
     }
