@@ -12,6 +12,21 @@ LAUNCHER = ROOT / "falcon"
 JAR = ROOT / "java" / "cli" / "target" / "falcon.jar"
 
 
+def unbuilt_clone(folder, fake_mvn, fake_java):
+    """A clone with the launcher but no jar, and a bin folder with a fake mvn and java to put first on PATH:
+    (clone, bin folder)."""
+    root, bin_dir = Path(folder, "clone"), Path(folder, "bin")
+    (root / "java" / "cli").mkdir(parents=True)
+    bin_dir.mkdir()
+    (root / "pom.xml").write_text("<project/>")
+    (root / "falcon").write_text(LAUNCHER.read_text())
+    (root / "falcon").chmod(0o755)
+    for name, text in (("mvn", fake_mvn), ("java", fake_java)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    return root, bin_dir
+
+
 def has_c_utf8():
     r = subprocess.run(["locale", "-a"], capture_output=True, text=True)
     return any(name.lower() in ("c.utf8", "c.utf-8") for name in r.stdout.split())
@@ -179,16 +194,7 @@ echo ran
 
     def test_simultaneous_launches_build_once_and_each_runs(self):
         with tempfile.TemporaryDirectory() as d:
-            root, bin_dir = Path(d, "clone"), Path(d, "bin")
-            (root / "java" / "cli").mkdir(parents=True)
-            bin_dir.mkdir()
-            (root / "pom.xml").write_text("<project/>")
-            (root / "falcon").write_text(LAUNCHER.read_text())
-            for name, text in (("falcon", None), ("mvn", self.FAKE_MVN), ("java", self.FAKE_JAVA)):
-                f = root / name if text is None else bin_dir / name
-                if text is not None:
-                    f.write_text(text)
-                f.chmod(0o755)
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
             log = Path(d, "builds.log")
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log))
             env.pop("FALCON_JAVA_OPTS", None)
@@ -220,15 +226,7 @@ echo ran
 
     def build(self, **env_vars):
         with tempfile.TemporaryDirectory() as d:
-            root, bin_dir = Path(d, "clone"), Path(d, "bin")
-            (root / "java" / "cli").mkdir(parents=True)
-            bin_dir.mkdir()
-            (root / "pom.xml").write_text("<project/>")
-            (root / "falcon").write_text(LAUNCHER.read_text())
-            (root / "falcon").chmod(0o755)
-            for name, text in (("mvn", self.FAKE_MVN), ("java", self.FAKE_JAVA)):
-                (bin_dir / name).write_text(text)
-                (bin_dir / name).chmod(0o755)
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", **env_vars)
             env.pop("FALCON_JAVA_OPTS", None)
             env.pop("FALCON_HEAP", None)
