@@ -1,7 +1,6 @@
 package dev.falcon.data;
 
 import java.nio.FloatBuffer;
-import java.util.ArrayList;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -35,19 +34,8 @@ public final class HostMatrix implements AutoCloseable {
     /** Null: column-major. */
     private final long[] panelStarts;
     private volatile boolean closed;
-    /**
-     * Calls reading the memory now ({@link #use}), plus {@link #CLOSING} once close() began: a close() from one thread
-     * while another thread's product reads X freed the memory under it (munmap: a SIGSEGV of the whole JVM; free of a
-     * small X: wrong numbers from reused memory). One atomic add per backend call, against products of 10-100 ms.
-     */
-    private final AtomicLong state = new AtomicLong();
-    private static final long CLOSING = 1L << 62;
-    /**
-     * The matrices each thread is inside a {@link #use} of, with the reader, innermost last: a close() on a thread that
-     * holds a use of the same matrix waits for its own call to return, which never happens (an embedder closing X from
-     * code a backend call runs, or from its own use()). It is refused instead, naming the call.
-     */
-    private static final ThreadLocal<ArrayList<Object[]>> HELD_HERE = ThreadLocal.withInitial(ArrayList::new);
+    /** The backend calls reading the memory now ({@link #use}): close() waits for them. */
+    private final UseGuard guard = new UseGuard();
 
     /**
      * Changed at the start and at the end of every {@link #write}: a backend that keeps a copy of X (the cuda backend's
@@ -255,46 +243,8 @@ public final class HostMatrix implements AutoCloseable {
      * @throws IllegalStateException when the matrix is closed or closing, naming {@code reader}
      */
     public Use use(String reader) {
-        long before = state.getAndIncrement();
-        if ((before & CLOSING) != 0) {
-            notifyIfLast(state.decrementAndGet());
-            throw new IllegalStateException("matrix (" + origin + ", " + rows + " x " + cols + ") was closed, by this thread or another, before "
-                    + reader + " could read it: close X only after every call that uses it has returned");
-        }
-        HELD_HERE.get().add(new Object[] {this, reader});
-        // one per call, ending once: a shared scope closed twice (try-with-resources around an explicit close()) took the
-        // count below zero, and every later call on the open X was refused as if X were closed
-        AtomicBoolean ended = new AtomicBoolean();
-        return () -> {
-            if (ended.compareAndSet(false, true)) endUse();
-        };
-    }
-
-    private void endUse() {
-        ArrayList<Object[]> held = HELD_HERE.get();
-        for (int i = held.size() - 1; i >= 0; i--) {
-            if (held.get(i)[0] == this) {
-                held.remove(i);
-                break;
-            }
-        }
-        notifyIfLast(state.decrementAndGet());
-    }
-
-    /** The use this thread is inside for this matrix (its reader), or null. */
-    private String heldByThisThread() {
-        for (Object[] h : HELD_HERE.get()) {
-            if (h[0] == this) return (String) h[1];
-        }
-        return null;
-    }
-
-    private void notifyIfLast(long after) {
-        if (after == CLOSING) {
-            synchronized (state) {
-                state.notifyAll();
-            }
-        }
+        return guard.enter(reader, r -> new IllegalStateException("matrix (" + origin + ", " + rows + " x " + cols
+                + ") was closed, by this thread or another, before " + r + " could read it: close X only after every call that uses it has returned"))::close;
     }
 
     /**
@@ -331,31 +281,13 @@ public final class HostMatrix implements AutoCloseable {
      */
     @Override
     public void close() {
-        // before taking the monitor: another thread's close() holds it while it waits for this thread's use
-        String reader = heldByThisThread();
-        if (reader != null) {
-            throw new IllegalStateException("matrix (" + origin + ", " + rows + " x " + cols + ") cannot be closed by thread \""
-                    + Thread.currentThread().getName() + "\" while that thread is inside " + reader + ", which uses it: close X after that call has returned"
-                    + " (not from code it runs, such as a gradient source or a callback)");
-        }
-        closeOnceUnused();
+        guard.closeWhenUnused(reader -> new IllegalStateException("matrix (" + origin + ", " + rows + " x " + cols
+                + ") cannot be closed by thread \"" + Thread.currentThread().getName() + "\" while that thread is inside " + reader
+                + ", which uses it: close X after that call has returned (not from code it runs, such as a gradient source or a callback)"),
+                this::free);
     }
 
-    private synchronized void closeOnceUnused() {
-        if (closed) return;
-        state.getAndAdd(CLOSING);
-        boolean interrupted = false;
-        synchronized (state) {
-            while (state.get() != CLOSING) {
-                try {
-                    state.wait();
-                } catch (InterruptedException e) {
-                    // the memory cannot be freed while a call reads it: keep waiting, and keep the flag for the caller
-                    interrupted = true;
-                }
-            }
-        }
-        if (interrupted) Thread.currentThread().interrupt();
+    private void free() {
         // only now: a call already inside its use goes on reading through data() and columns() until it returns
         closed = true;
         if (release != null) {

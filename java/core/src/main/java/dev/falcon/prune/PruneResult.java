@@ -1,7 +1,6 @@
 package dev.falcon.prune;
 
-import java.util.ArrayList;
-import java.util.List;
+import dev.falcon.data.UseGuard;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -38,10 +37,8 @@ public final class PruneResult implements AutoCloseable {
     private final double scoreSeconds, selectSeconds, applySeconds;
     private final Solve solve;
 
-    /** Guards the readers and close(): the threads inside a {@link #use} (a thread may appear more than once). */
-    private final List<Thread> readers = new ArrayList<>();
-    private boolean closing;
-    private boolean closed;
+    /** The readers inside a {@link #use} (or a copy): close() waits for them. */
+    private final UseGuard guard = new UseGuard();
 
     public PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,
                        long kept, double keptFlops, long[] keptPerLayer, double keptScore,
@@ -152,23 +149,8 @@ public final class PruneResult implements AutoCloseable {
      * @throws IllegalStateException when the result is closed or closing, naming {@code reader}
      */
     public Use use(String reader) {
-        Thread me = Thread.currentThread();
-        synchronized (readers) {
-            if (closing) {
-                throw new IllegalStateException("this PruneResult was closed, by this thread or another, before " + reader
-                        + " could read it: copy out what you keep before closing it");
-            }
-            readers.add(me);
-        }
-        boolean[] ended = {false};
-        return () -> {
-            synchronized (readers) {
-                if (ended[0]) return; // closed twice: another use of this thread stays counted
-                ended[0] = true;
-                readers.remove(me);
-                readers.notifyAll();
-            }
-        };
+        return guard.enter(reader, r -> new IllegalStateException("this PruneResult was closed, by this thread or another, before " + r
+                + " could read it: copy out what you keep before closing it"))::close;
     }
 
     /** After close() JavaCPP's own error, "This pointer address is NULL.", named neither the result nor the cause. */
@@ -187,27 +169,11 @@ public final class PruneResult implements AutoCloseable {
      */
     @Override
     public void close() {
-        synchronized (readers) {
-            if (readers.contains(Thread.currentThread())) {
-                throw new IllegalStateException("this PruneResult cannot be closed by thread \"" + Thread.currentThread().getName()
-                        + "\" while that thread reads it (inside use()): close it after the read");
-            }
-            closing = true;
-            boolean interrupted = false;
-            while (!readers.isEmpty()) {
-                try {
-                    readers.wait();
-                } catch (InterruptedException e) {
-                    // the memory cannot be freed while another thread reads it: keep waiting, and keep the flag
-                    interrupted = true;
-                }
-            }
-            if (interrupted) Thread.currentThread().interrupt();
-            if (closed) return;
-            closed = true;
-        }
-        prunedWeights.close();
-        mask.close();
+        guard.closeWhenUnused(reader -> new IllegalStateException("this PruneResult cannot be closed by thread \""
+                + Thread.currentThread().getName() + "\" while that thread reads it (inside " + reader + "): close it after the read"), () -> {
+            prunedWeights.close();
+            mask.close();
+        });
     }
 
     @Override
