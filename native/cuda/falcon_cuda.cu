@@ -4,6 +4,7 @@
 #include "falcon_cuda.h"
 #include "falcon_cuda_algorithms.inl"
 #include <cuda_runtime.h>
+#include <cooperative_groups.h>
 #include <thrust/execution_policy.h>
 #include <thrust/system/cuda/execution_policy.h>
 #include <thrust/system/cuda/error.h>
@@ -60,6 +61,108 @@ __global__ void block_gram_kernel(const float* x, int64_t n, const int64_t* star
             if (tid == 0) out[j] = (float) partial[0];
             __syncthreads();
         }
+    }
+}
+
+__device__ __forceinline__ double warp_sum_to_lane0(double s) {
+    for (int offset = 16; offset > 0; offset >>= 1) s += __shfl_down_sync(0xffffffffu, s, offset);
+    return s;
+}
+
+/**
+ * The sliced block-fused product (falcon_cuda_logic.cuh): one column block per cluster of `slices` CUDA blocks
+ * (Clustered), or per CUDA block (slices = 1). Dynamic shared memory: partial (n doubles, read by the other CUDA
+ * blocks of the cluster), t (n), groups (G x n), then the cached columns (cached x n floats).
+ */
+template <bool Clustered>
+__global__ void __launch_bounds__(kSliceThreads) block_gram_sliced_kernel(const float* x, int64_t n, const int64_t* starts,
+                                                                          int64_t blocks, const float* d, float* out,
+                                                                          int64_t cached) {
+    extern __shared__ __align__(16) unsigned char smem[];
+    const int lanes = slice_row_lanes(n, kSliceThreads), groupCount = kSliceThreads / lanes;
+    double* partial = reinterpret_cast<double*>(smem);
+    double* t = partial + n;
+    double* groups = t + n;
+    float* cache = reinterpret_cast<float*>(groups + (int64_t) groupCount * n);
+    const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, warps = kSliceThreads >> 5;
+    const int r = tid % lanes, g = tid / lanes;
+    int64_t rank = 0, slices = 1, first = blockIdx.x, stride = gridDim.x;
+    if constexpr (Clustered) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+        namespace cg = cooperative_groups;
+        cg::cluster_group cluster = cg::this_cluster();
+        rank = cluster.block_rank();
+        slices = cluster.num_blocks();
+        first = blockIdx.x / slices;
+        stride = gridDim.x / slices;
+#endif
+    }
+    for (int64_t b = first; b < blocks; b += stride) {
+        int64_t c0, c1;
+        block_slice(starts[b], starts[b + 1], rank, slices, &c0, &c1);
+        const int64_t cacheEnd = c0 + (cached < c1 - c0 ? cached : c1 - c0);
+        if (g < groupCount) block_gram_phase1_group(x, n, c0, c1, d, groups, r, lanes, g, groupCount, cache, cacheEnd);
+        __syncthreads();
+        for (int64_t i = tid; i < n; i += kSliceThreads) partial[i] = sum_strided(groups, groupCount, n, i);
+        if constexpr (Clustered) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+            namespace cg = cooperative_groups;
+            cg::cluster_group cluster = cg::this_cluster();
+            cluster.sync();
+            for (int64_t i = tid; i < n; i += kSliceThreads) {
+                double s = 0;
+                for (int64_t q = 0; q < slices; q++) s += cluster.map_shared_rank(partial, (unsigned) q)[i];
+                t[i] = s;
+            }
+#endif
+        } else {
+            __syncthreads();
+            for (int64_t i = tid; i < n; i += kSliceThreads) t[i] = 0.0 + partial[i];
+        }
+        __syncthreads();
+        for (int64_t j = c0 + warp; j < c1; j += warps) {
+            const float* col = j < cacheEnd ? cache + (j - c0) * n : x + j * n;
+            const double s = warp_sum_to_lane0(column_dot_partial(col, n, 0, t, lane, 32));
+            if (lane == 0) out[j] = (float) s;
+        }
+        if constexpr (Clustered) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+            // The other CUDA blocks of the cluster may still be reading this one's partial.
+            cooperative_groups::this_cluster().sync();
+#endif
+        } else {
+            __syncthreads();
+        }
+    }
+}
+
+/** A streaming read of count floats (the floor the products are measured against): sum into *dSum (double). */
+__global__ void read_sum_kernel(const float* x, int64_t count, double* dSum) {
+    __shared__ double warpSums[32];
+    const int64_t vectors = count / 4;
+    const float4* x4 = reinterpret_cast<const float4*>(x);
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    const int64_t step = (int64_t) gridDim.x * blockDim.x;
+    int64_t v = (int64_t) blockIdx.x * blockDim.x + threadIdx.x;
+    for (; v + 3 * step < vectors; v += 4 * step) {
+        const float4 a = x4[v], b = x4[v + step], c = x4[v + 2 * step], e = x4[v + 3 * step];
+        s0 += a.x + a.y + a.z + a.w;
+        s1 += b.x + b.y + b.z + b.w;
+        s2 += c.x + c.y + c.z + c.w;
+        s3 += e.x + e.y + e.z + e.w;
+    }
+    for (; v < vectors; v += step) {
+        const float4 a = x4[v];
+        s0 += a.x + a.y + a.z + a.w;
+    }
+    for (int64_t e = vectors * 4 + (int64_t) blockIdx.x * blockDim.x + threadIdx.x; e < count; e += step) s0 += x[e];
+    double s = warp_sum_to_lane0((double) s0 + s1 + s2 + s3);
+    if ((threadIdx.x & 31) == 0) warpSums[threadIdx.x >> 5] = s;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+        s = threadIdx.x < (blockDim.x >> 5) ? warpSums[threadIdx.x] : 0.0;
+        s = warp_sum_to_lane0(s);
+        if (threadIdx.x == 0) atomicAdd(dSum, s);
     }
 }
 
@@ -155,6 +258,64 @@ int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t b
     int64_t g = grid > 0 ? grid : 4096;
     if (g > blocks) g = blocks;
     block_gram_kernel<<<(unsigned) g, kThreads, 0, as_stream(stream)>>>(dX, n, dStarts, blocks, dD, dOut, dScratch);
+    return (int) cudaGetLastError();
+}
+
+int fcu_block_gram_sliced(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks, const float* dD,
+                          float* dOut, int slices, int64_t shared_bytes, void* stream) {
+    if (blocks <= 0 || n <= 0) return 0;
+    if (slices < 1 || slices > 16) return (int) cudaErrorInvalidValue;
+    const int64_t fixed = slice_sums_shared_bytes(n, kSliceThreads);
+    if (shared_bytes < fixed) shared_bytes = fixed;
+    const int64_t cached = (shared_bytes - fixed) / (n * (int64_t) sizeof(float));
+    const size_t smem = (size_t) (fixed + cached * n * (int64_t) sizeof(float));
+    // a grid-stride loop takes the blocks beyond the launch's (the grid's x extent is below 2^31)
+    const int64_t launched = blocks < 65535 ? blocks : 65535;
+    if (slices == 1) {
+        FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
+        block_gram_sliced_kernel<false><<<(unsigned) launched, kSliceThreads, smem, as_stream(stream)>>>(
+            dX, n, dStarts, blocks, dD, dOut, cached);
+        return (int) cudaGetLastError();
+    }
+    int device = 0, clusters = 0;
+    FCU_CHECK(cudaGetDevice(&device));
+    FCU_CHECK(cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device));
+    if (!clusters) return (int) cudaErrorNotSupported;
+    FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
+    if (slices > 8) FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3((unsigned) (launched * slices));
+    config.blockDim = dim3(kSliceThreads);
+    config.dynamicSmemBytes = smem;
+    config.stream = as_stream(stream);
+    cudaLaunchAttribute attribute[1];
+    attribute[0].id = cudaLaunchAttributeClusterDimension;
+    attribute[0].val.clusterDim.x = (unsigned) slices;
+    attribute[0].val.clusterDim.y = 1;
+    attribute[0].val.clusterDim.z = 1;
+    config.attrs = attribute;
+    config.numAttrs = 1;
+    const cudaError_t launched_ = cudaLaunchKernelEx(&config, block_gram_sliced_kernel<true>, dX, n, dStarts, blocks, dD, dOut, cached);
+    // a refused configuration (cluster size, resources) must not linger as the last error of the next launch
+    const cudaError_t last = cudaGetLastError();
+    return (int) (launched_ != cudaSuccess ? launched_ : last);
+}
+
+int fcu_max_shared_bytes(int64_t* bytes) {
+    int device = 0, optin = 0;
+    FCU_CHECK(cudaGetDevice(&device));
+    FCU_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+    *bytes = optin;
+    return 0;
+}
+
+int fcu_read_sum(const float* dX, int64_t count, double* dSum, void* stream) {
+    if ((reinterpret_cast<uintptr_t>(dX) & 15) != 0) return (int) cudaErrorInvalidValue;
+    int device = 0, sms = 0;
+    FCU_CHECK(cudaGetDevice(&device));
+    FCU_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    FCU_CHECK(cudaMemsetAsync(dSum, 0, sizeof(double), as_stream(stream)));
+    read_sum_kernel<<<(unsigned) (sms * 4), 512, 0, as_stream(stream)>>>(dX, count, dSum);
     return (int) cudaGetLastError();
 }
 

@@ -42,6 +42,18 @@ FCU_API int fcu_stream_wait_event(void* stream, void* event);
 FCU_API int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks,
                            const float* dD, float* dOut, double* dScratch, int grid, void* stream);
 /**
+ * Sliced block-fused product (same result contract as fcu_block_gram; sums in the order falcon_cuda_logic.cuh
+ * describes): slices = 1, one CUDA block per column block; 2..16, a cluster of that many per column block (compute
+ * capability 9.0 and up, else cudaErrorNotSupported). shared_bytes: the dynamic shared memory per CUDA block
+ * (at most fcu_max_shared_bytes), whatever is left after the sums' 8 (2 + G) n bytes caching columns of the slice.
+ */
+FCU_API int fcu_block_gram_sliced(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks, const float* dD,
+                                  float* dOut, int slices, int64_t shared_bytes, void* stream);
+/** The most dynamic shared memory one CUDA block of the current device may ask for. */
+FCU_API int fcu_max_shared_bytes(int64_t* bytes);
+/** *dSum = the sum of count floats at dX (16-byte aligned): one streaming read, the floor of the products. */
+FCU_API int fcu_read_sum(const float* dX, int64_t count, double* dSum, void* stream);
+/**
  * dAcc[0..n) (double) = (overwrite ? 0 : dAcc) + X_chunk v_chunk for the k columns of a chunk (dV: the chunk's part of
  * v), each product summed in double: slices of kGemvSliceColumns columns into dPartial (kGemvMaxSlices x n doubles),
  * then added in slice order.

@@ -14,8 +14,10 @@
 
 #if defined(__CUDACC__)
 #  define FCL_HD __host__ __device__ __forceinline__
+#  define FCL_UNROLL _Pragma("unroll 16")
 #else
 #  define FCL_HD inline
+#  define FCL_UNROLL
 #endif
 
 namespace fcl {
@@ -53,6 +55,69 @@ FCL_HD double column_dot_partial(const float* x, int64_t n, int64_t j, const dou
 /** One step of the shared-memory tree reduction: partial[tid] += partial[tid + half] for tid < half. */
 FCL_HD void tree_reduce_step(double* partial, int tid, int half) {
     if (tid < half) partial[tid] += partial[tid + half];
+}
+
+// ------------------------------------------------------------------ block-fused product, sliced variants
+// The tree kernel above gives each column block to one CUDA block and reads every column twice from memory: the
+// second read, which needs the whole block's t first, comes long after the first, when hundreds of other blocks
+// have gone through the L2 cache. The sliced kernels cut a column block into `slices` consecutive column slices,
+// one per CUDA block of a cluster (one slice, a single CUDA block, without clusters):
+//   phase 1: thread (r, g) of R row lanes x G column groups sums columns c0+g, c0+g+G, ... of its slice for rows
+//            r, r+R, ... into groups[g*n + i]; barrier; partial[i] = sum_g groups[g*n + i] in g order
+//   cluster barrier; t[i] = sum over the cluster's slices s (in rank order) of partial_s[i]
+//   phase 2: one warp per column j of the slice: lane l sums rows l, l+32, ...; the 32 lane sums reduced as the
+//            tree of tree_reduce_step (which __shfl_down_sync reproduces on lane 0); out[j] = (float) sum
+// A slice is small enough that its second read comes from the CUDA block's shared memory (the first `cached`
+// columns, copied there during phase 1) or from L2. Every sum is in double and its order fixed by (slices, R, G):
+// results do not depend on the device or on scheduling.
+
+/** Threads per CUDA block of the sliced kernels. */
+constexpr int kSliceThreads = 512;
+
+/** Row lanes R of phase 1: n rounded up to a warp, at most `threads` (then each lane takes rows r, r+R, ...). */
+FCL_HD int slice_row_lanes(int64_t n, int threads) {
+    int64_t r = (n + 31) / 32 * 32;
+    return (int) (r < threads ? r : threads);
+}
+
+/** Shared memory of the sliced kernels' sums: partial and t (n doubles each) and the G column groups' (G x n). */
+FCL_HD int64_t slice_sums_shared_bytes(int64_t n, int threads) {
+    return (2 + threads / slice_row_lanes(n, threads)) * n * (int64_t) sizeof(double);
+}
+
+/** Slice `rank` of `slices` of the column block [start, end): [c0, c1), as even as integer division allows. */
+FCL_HD void block_slice(int64_t start, int64_t end, int64_t rank, int64_t slices, int64_t* c0, int64_t* c1) {
+    const int64_t width = end - start;
+    *c0 = start + width * rank / slices;
+    *c1 = start + width * (rank + 1) / slices;
+}
+
+/**
+ * Phase 1 of thread (r, g): groups[g*n + i] = sum_{j = c0+g, c0+g+G, ... < c1} x[i,j] d[j] for i = r, r+R, ...
+ * Columns before cacheEnd are also copied to cache[(j - c0)*n + i] (nullptr: none) for phase 2.
+ */
+FCL_HD void block_gram_phase1_group(const float* x, int64_t n, int64_t c0, int64_t c1, const float* d, double* groups,
+                                    int r, int lanes, int g, int groupCount, float* cache, int64_t cacheEnd) {
+    for (int64_t i = r; i < n; i += lanes) {
+        double s = 0;
+        FCL_UNROLL
+        for (int64_t j = c0 + g; j < c1; j += groupCount) {
+            const double dj = d[j];
+            const bool cached = j < cacheEnd;
+            if (dj == 0 && !cached) continue;
+            const float xv = x[j * n + i];
+            if (cached) cache[(j - c0) * n + i] = xv;
+            if (dj != 0) s += (double) xv * dj;
+        }
+        groups[(int64_t) g * n + i] = s;
+    }
+}
+
+/** sum_{k < count} parts[k*stride + i] in k order, in double. */
+FCL_HD double sum_strided(const double* parts, int64_t count, int64_t stride, int64_t i) {
+    double s = 0;
+    for (int64_t k = 0; k < count; k++) s += parts[k * stride + i];
+    return s;
 }
 
 // ------------------------------------------------------------------ product X v, accumulated in double

@@ -14,9 +14,15 @@ FCL_API int fcl_available(void);
 FCL_API int fcl_threads_per_block(void);
 /** Column slices per launch of the product X v (kGemvMaxSlices): the partial buffer's size in units of n doubles. */
 FCL_API int64_t fcl_product_max_slices(void);
+/** Shared memory the sliced block product kernels need for their sums at n rows (before caching columns). */
+FCL_API int64_t fcl_slice_sums_shared_bytes(int64_t n);
 /** Block-fused product out_B = X_B^T (X_B d_B), one emulated CUDA block per column block. */
 FCL_API void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                             const float* d, float* out);
+/** The sliced block-fused product as fcu_block_gram_sliced computes it: `slices` CUDA blocks (a cluster) per column
+ *  block, each summing its column slice, the cluster's partials added in rank order, one warp per column. */
+FCL_API void fcl_block_gram_sliced(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
+                                   const float* d, int slices, float* out);
 /** out (n) = X v as the GPU path computes it: column chunks of `chunk` alternating between two double accumulators
  *  (the two streams), each chunk in launches of slices summed in double (the bodies of the GPU kernels), then the
  *  accumulators added and rounded to float once. */

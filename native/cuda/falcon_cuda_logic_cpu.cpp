@@ -14,6 +14,7 @@ extern "C" {
 int fcl_available(void) { return 1; }
 int fcl_threads_per_block(void) { return kThreads; }
 int64_t fcl_product_max_slices(void) { return kGemvMaxSlices; }
+int64_t fcl_slice_sums_shared_bytes(int64_t n) { return slice_sums_shared_bytes(n, kSliceThreads); }
 
 void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                     const float* d, float* out) {
@@ -29,6 +30,33 @@ void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts,
                 for (int tid = 0; tid < kThreads; tid++) tree_reduce_step(partial.data(), tid, half);
             }
             out[j] = (float) partial[0];
+        }
+    }
+}
+
+void fcl_block_gram_sliced(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
+                           const float* d, int slices, float* out) {
+    const int lanes = slice_row_lanes(n, kSliceThreads), groupCount = kSliceThreads / lanes;
+    std::vector<double> groups((size_t) (groupCount * n));          // one CUDA block's shared memory ...
+    std::vector<double> partials((size_t) (slices * n));            // ... and the partial of each block in the cluster
+    std::vector<double> t((size_t) n), lane(32);
+    for (int64_t b = 0; b < blocks; b++) {                          // one cluster per column block
+        for (int rank = 0; rank < slices; rank++) {                 // its CUDA blocks, up to the cluster barrier
+            int64_t c0, c1;
+            block_slice(starts[b], starts[b + 1], rank, slices, &c0, &c1);
+            for (int tid = 0; tid < kSliceThreads; tid++) {
+                const int r = tid % lanes, g = tid / lanes;
+                if (g < groupCount) block_gram_phase1_group(x, n, c0, c1, d, groups.data(), r, lanes, g, groupCount, nullptr, 0);
+            }
+            for (int64_t i = 0; i < n; i++) partials[(size_t) (rank * n + i)] = sum_strided(groups.data(), groupCount, n, i);
+        }
+        for (int64_t i = 0; i < n; i++) t[(size_t) i] = sum_strided(partials.data(), slices, n, i);
+        for (int64_t j = starts[b]; j < starts[b + 1]; j++) {       // one warp per column
+            for (int l = 0; l < 32; l++) lane[(size_t) l] = column_dot_partial(x + j * n, n, 0, t.data(), l, 32);
+            for (int half = 16; half > 0; half >>= 1) {
+                for (int l = 0; l < 32; l++) tree_reduce_step(lane.data(), l, half);
+            }
+            out[j] = (float) lane[0];
         }
     }
 }

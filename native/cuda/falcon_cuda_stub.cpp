@@ -28,6 +28,9 @@ int fcu_event_destroy(void*) { return FCU_NOT_BUILT; }
 int fcu_event_record(void*, void*) { return FCU_NOT_BUILT; }
 int fcu_stream_wait_event(void*, void*) { return FCU_NOT_BUILT; }
 int fcu_block_gram(const float*, int64_t, const int64_t*, int64_t, const float*, float*, double*, int, void*) { return FCU_NOT_BUILT; }
+int fcu_block_gram_sliced(const float*, int64_t, const int64_t*, int64_t, const float*, float*, int, int64_t, void*) { return FCU_NOT_BUILT; }
+int fcu_max_shared_bytes(int64_t* bytes) { *bytes = 0; return FCU_NOT_BUILT; }
+int fcu_read_sum(const float*, int64_t, double*, void*) { return FCU_NOT_BUILT; }
 int fcu_gemv_n_accumulate(const float*, int64_t, int64_t, const float*, double*, double*, int, void*) { return FCU_NOT_BUILT; }
 int fcu_sum_to_float(const double*, const double*, int64_t, float*, void*) { return FCU_NOT_BUILT; }
 int fcu_widen_weighted(const float*, int64_t, int64_t, const float*, double*, double*, void*) { return FCU_NOT_BUILT; }

@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.bytedeco.cuda.cublas.cublasContext;
 import org.bytedeco.cuda.cudart.CUstream_st;
 import org.bytedeco.cuda.cusolver.cusolverDnContext;
@@ -45,6 +46,11 @@ import org.bytedeco.javacpp.PointerPointer;
  */
 public final class CudaBackend implements ComputeBackend {
     private static final System.Logger LOG = System.getLogger(CudaBackend.class.getName());
+    /**
+     * How a device refuses a cluster launch: cudaErrorNotSupported (no clusters: compute capability below 9.0),
+     * cudaErrorInvalidClusterSize (16 where only 8 is portable), cudaErrorLaunchOutOfResources.
+     */
+    static final Set<Integer> CLUSTER_LAUNCH_REFUSED = Set.of(801, 912, 701);
 
     private final int threads;
     private final ComputeBackend host;
@@ -68,8 +74,18 @@ public final class CudaBackend implements ComputeBackend {
     // the resident X, the scratch and pinned buffers and the two streams are shared by every call
     private final ExclusiveUse exclusive = new ExclusiveUse("the cuda backend");
     private boolean loggedWideBlocks;
+    /** The block product's kernel: the configured one, or {@link BlockGramKernel#WARP} where clusters cannot launch. */
+    private BlockGramKernel blockKernel;
+    /** Dynamic shared memory per CUDA block of the sliced kernels: the device's opt-in maximum. */
+    private long sliceSharedBytes = -1;
+    private long loggedLargeN = -1;
 
     CudaBackend(int threads) {
+        this(threads, BlockGramKernel.configured());
+    }
+
+    CudaBackend(int threads, BlockGramKernel blockKernel) {
+        this.blockKernel = blockKernel;
         this.threads = Math.max(1, threads);
         ComputeBackend h;
         CpuBackendProvider cpu = new CpuBackendProvider();
@@ -103,7 +119,7 @@ public final class CudaBackend implements ComputeBackend {
     @Override
     public String description() {
         return "cuda: " + new CudaBackendProvider().probe().facts().getOrDefault("device", "?")
-                + ", cuBLAS/cuSOLVER + falcon kernels; host side " + host.name();
+                + ", cuBLAS/cuSOLVER + falcon kernels (block product: " + blockKernel.id() + "); host side " + host.name();
     }
 
     // ---------------------------------------------------------------- host-side work
@@ -415,7 +431,21 @@ public final class CudaBackend implements ComputeBackend {
             dStarts = upload("starts", starts, (long) blockStarts.length * Long.BYTES);
         }
         long grid = DeviceMemoryPlan.blockGramGrid(blockStarts.length - 1);
-        DeviceBuffer dScratch = buffer("blockScratch", DeviceMemoryPlan.blockGramScratchBytes(n, blockStarts.length - 1));
+        if (sliceSharedBytes < 0) {
+            long[] bytes = {0};
+            check(FalconCuda.fcu_max_shared_bytes(bytes), "cudaDeviceGetAttribute(MaxSharedMemoryPerBlockOptin)");
+            sliceSharedBytes = bytes[0];
+        }
+        // X of very many rows: the sliced kernels' sums no longer fit in shared memory, the tree kernel's live in device memory
+        BlockGramKernel[] kernel = {blockKernel.sumsSharedBytes(n) > sliceSharedBytes ? BlockGramKernel.TREE : blockKernel};
+        if (kernel[0] != blockKernel && loggedLargeN != n) {
+            loggedLargeN = n;
+            LOG.log(System.Logger.Level.INFO, "block product kernel " + blockKernel.id() + " would keep 8 (2 + G) n bytes of"
+                    + " sums in shared memory, more than the device's " + sliceSharedBytes + " bytes at n = " + n + ": using "
+                    + BlockGramKernel.TREE.id() + " for this X");
+        }
+        DeviceBuffer dScratch = kernel[0] == BlockGramKernel.TREE
+                ? buffer("blockScratch", DeviceMemoryPlan.blockGramScratchBytes(n, blockStarts.length - 1)) : null;
         int[] b0 = {0};
         forEachChunk(x, blockStarts, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
             while (blockStarts[b0[0]] < c0) b0[0]++;
@@ -423,8 +453,19 @@ public final class CudaBackend implements ComputeBackend {
             while (blockStarts[b1] < c1) b1++;
             // The kernel indexes X by absolute column: hand it the chunk's base shifted back by c0 columns.
             FloatPointer xBase = new FloatPointer(dChunk).position(dChunk.position() - c0 * n);
-            check(FalconCuda.fcu_block_gram(xBase, n, absolute(dStarts.longs(b0[0])), b1 - b0[0], dD.floats(0), dOut.floats(0),
-                    dScratch.doubles(s * grid * n), (int) grid, streams[s]), "block product kernel");
+            Pointer starts = absolute(dStarts.longs(b0[0]));
+            DoublePointer treeScratch = dScratch == null ? null : dScratch.doubles(s * grid * n);
+            int err = kernel[0].launch(xBase, n, starts, b1 - b0[0], dD.floats(0), dOut.floats(0), treeScratch, (int) grid,
+                    sliceSharedBytes, streams[s]);
+            if (kernel[0].needsClusters() && CLUSTER_LAUNCH_REFUSED.contains(err)) {
+                LOG.log(System.Logger.Level.INFO, "block product kernel " + kernel[0].id() + " needs thread block clusters of "
+                        + kernel[0].slices() + " (compute capability 9.0 and up), which this device refused ("
+                        + FalconCuda.fcu_error_string(err) + "): using " + BlockGramKernel.WARP.id());
+                blockKernel = kernel[0] = BlockGramKernel.WARP;
+                err = kernel[0].launch(xBase, n, starts, b1 - b0[0], dD.floats(0), dOut.floats(0), null, 0,
+                        sliceSharedBytes, streams[s]);
+            }
+            check(err, "block product kernel (" + kernel[0].id() + ")");
             b0[0] = b1;
         });
         download(out, dOut, p * Float.BYTES);

@@ -23,6 +23,7 @@ import org.bytedeco.javacpp.IntPointer;
  */
 public final class CudaLogicOnCpu implements ComputeBackend {
     private final JavaBackend host = new JavaBackend();
+    private final BlockGramKernel blockKernel;
     private volatile boolean closed;
 
     /** Whether the kernel logic library was built (the CUDA toolkit headers were present at build time) and loads. */
@@ -36,9 +37,15 @@ public final class CudaLogicOnCpu implements ComputeBackend {
         }
     }
 
+    /** With the block product kernel the cuda backend would use ({@code -Dfalcon.cuda.blockKernel}, else the default). */
     public CudaLogicOnCpu() {
+        this(BlockGramKernel.configured());
+    }
+
+    public CudaLogicOnCpu(BlockGramKernel blockKernel) {
         String why = unavailableReason();
         if (why != null) throw new IllegalStateException(why);
+        this.blockKernel = blockKernel;
     }
 
     @Override public String name() { return "cuda-logic-cpu"; }
@@ -48,7 +55,8 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     @Override
     public String description() {
         return "cuda-logic-cpu: falcon CUDA kernel bodies on the CPU (" + CudaLogic.fcl_threads_per_block()
-                + " emulated threads per block, Thrust CPP backend), cuBLAS roles by the java reference";
+                + " emulated threads per block, block product kernel " + blockKernel.id()
+                + ", Thrust CPP backend), cuBLAS roles by the java reference";
     }
 
     @Override public HostMatrix load(RawMatrixSource source) throws IOException { return host.load(source); }
@@ -79,7 +87,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
         checkStarts(blockStarts, x.cols());
         x.requireColumnMajor(name());
         try (HostMatrix.Use use = x.use("blockGramProduct")) {
-            CudaLogic.fcl_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out);
+            blockKernel.emulate(x.data(), x.rows(), x.cols(), blockStarts, d, out);
         }
     }
 

@@ -26,9 +26,13 @@ public final class CudaLogic {
     public static native int fcl_available();
     public static native int fcl_threads_per_block();
     public static native long fcl_product_max_slices();
+    public static native long fcl_slice_sums_shared_bytes(long n);
     public static native void fcl_block_gram(@Cast("const float*") FloatPointer x, long n, long p,
                                              @Cast("const int64_t*") long[] starts, long blocks,
                                              @Cast("const float*") FloatPointer d, FloatPointer out);
+    public static native void fcl_block_gram_sliced(@Cast("const float*") FloatPointer x, long n, long p,
+                                                    @Cast("const int64_t*") long[] starts, long blocks,
+                                                    @Cast("const float*") FloatPointer d, int slices, FloatPointer out);
     public static native void fcl_multiply(@Cast("const float*") FloatPointer x, long n, long p,
                                            @Cast("const float*") FloatPointer v, long chunk, FloatPointer out);
     public static native long fcl_gather(@Cast("const float*") FloatPointer x, long n, long p,

@@ -52,6 +52,11 @@ public final class FalconCuda {
     public static native int fcu_block_gram(@Cast("const float*") FloatPointer dX, long n, @Cast("const int64_t*") Pointer dStarts,
                                             long blocks, @Cast("const float*") FloatPointer dD, FloatPointer dOut,
                                             DoublePointer dScratch, int grid, Pointer stream);
+    public static native int fcu_block_gram_sliced(@Cast("const float*") FloatPointer dX, long n, @Cast("const int64_t*") Pointer dStarts,
+                                                   long blocks, @Cast("const float*") FloatPointer dD, FloatPointer dOut,
+                                                   int slices, long sharedBytes, Pointer stream);
+    public static native int fcu_max_shared_bytes(@Cast("int64_t*") long[] bytes);
+    public static native int fcu_read_sum(@Cast("const float*") FloatPointer dX, long count, DoublePointer dSum, Pointer stream);
     public static native int fcu_gemv_n_accumulate(@Cast("const float*") FloatPointer dX, long n, long k,
                                                    @Cast("const float*") FloatPointer dV, DoublePointer dPartial,
                                                    DoublePointer dAcc, int overwrite, Pointer stream);

@@ -1,0 +1,91 @@
+package dev.falcon.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Every block product kernel on the GPU against the same kernel's bodies run on the CPU (CudaLogicOnCpu), and the
+ * device-resident read and two-pass product the benchmarks time against the java reference. Skipped, with the
+ * probe's reason, where no GPU is usable.
+ */
+@Tag("gpu")
+@ExtendWith(RequiresCudaDevice.class)
+class CudaBlockKernelTest {
+
+    private static void randomProblem(HostMatrix x, FloatPointer d, long seed) {
+        try (JavaBackend reference = new JavaBackend()) {
+            reference.fillUniform(x.data(), x.rows() * x.cols(), seed, 1f);
+            reference.fillUniform(d, x.cols(), seed + 1, 1f);
+        }
+        for (long j = 0; j < x.cols(); j += 7) d.put(j, 0f);
+    }
+
+    private static void assertClose(FloatPointer want, FloatPointer got, long p, float tolerance, String what) {
+        for (long j = 0; j < p; j++) {
+            float w = want.get(j);
+            assertEquals(w, got.get(j), tolerance * Math.max(1f, Math.abs(w)), what + ", column " + j);
+        }
+    }
+
+    /** Blocks narrower than a cluster, uneven slices, and (n = 700) more rows than the sliced kernels' row lanes. */
+    @ParameterizedTest
+    @EnumSource(BlockGramKernel.class)
+    void eachKernelMatchesItsBodiesOnTheCpu(BlockGramKernel kernel) {
+        long[] starts = {0, 1, 4, 11, 51, 180, 2180, 2500};
+        int p = (int) starts[starts.length - 1];
+        for (int n : new int[] {1, 100, 512, 700}) {
+            try (HostMatrix x = HostMatrix.allocate(n, p); FloatPointer d = new FloatPointer(p); FloatPointer got = new FloatPointer(p);
+                 FloatPointer want = new FloatPointer(p); CudaLogicOnCpu cpu = new CudaLogicOnCpu(kernel)) {
+                randomProblem(x, d, 100 + n);
+                cpu.blockGramProduct(x, starts, d, want);
+                try (ResidentProducts device = new ResidentProducts(x, starts, d)) {
+                    device.blockProduct(kernel);
+                    device.copyOut(got);
+                }
+                assertClose(want, got, p, 1e-6f, kernel.id() + ", n = " + n);
+                try (CudaBackend backend = new CudaBackend(2, kernel)) {
+                    got.zero();
+                    backend.blockGramProduct(x, starts, d, got);
+                }
+                assertClose(want, got, p, 1e-6f, kernel.id() + " through the backend, n = " + n);
+            }
+        }
+    }
+
+    @Test
+    void theDeviceReadSumsEveryElement() {
+        int n = 37, p = 1001; // 37037 elements: not a multiple of four, so the kernel's scalar tail runs
+        try (HostMatrix x = HostMatrix.allocate(n, p); FloatPointer d = new FloatPointer(p)) {
+            randomProblem(x, d, 3);
+            double want = 0;
+            for (long e = 0; e < (long) n * p; e++) want += x.data().get(e);
+            try (ResidentProducts device = new ResidentProducts(x, new long[] {0, p}, d)) {
+                assertEquals(want, device.readSum(), 1e-5 * Math.max(1, Math.abs(want)) + 1e-3);
+            }
+        }
+    }
+
+    @Test
+    void theTwoPassProductMatchesTheReference() {
+        int n = 300, p = 5000;
+        try (HostMatrix x = HostMatrix.allocate(n, p); FloatPointer d = new FloatPointer(p); FloatPointer u = new FloatPointer(n);
+             FloatPointer want = new FloatPointer(p); FloatPointer got = new FloatPointer(p); JavaBackend reference = new JavaBackend()) {
+            randomProblem(x, d, 9);
+            reference.multiply(x, d, u);
+            reference.multiplyTransposed(x, u, want);
+            try (ResidentProducts device = new ResidentProducts(x, new long[] {0, p}, d)) {
+                device.twoProducts();
+                device.copyOut(got);
+            }
+            assertClose(want, got, p, 1e-4f, "X^T (X d)");
+        }
+    }
+}
