@@ -107,8 +107,11 @@ libnvJitLink.so.13 on the library path (e.g. LD_LIBRARY_PATH=/usr/local/cuda/lib
   bin/falcon env                      backends found; cuda says why when it cannot run
   bin/falcon prune --device cuda --example resnet20
   bin/gpu-tests                       GPU test suite (skips visibly, with the reason, without a GPU)
-  bin/benchmarks -p backendName=cuda,cpu -p layout=column-major
-                                      JMH benchmarks (layout=panels is the cpu backend's only)
+  bin/benchmarks DeviceProductBenchmark
+                                      the GPU kernels with X resident on the device, against a read of X
+  bin/benchmarks ProductBenchmark -p backendName=cuda,cpu -p layout=column-major
+                                      the backends' products (layout=panels is the cpu backend's only)
+scripts/device-figures.sh in falcon's repository runs all of these and the example solves from this archive.
 TXT
 
 mkdir -p "$out"

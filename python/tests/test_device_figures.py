@@ -1,0 +1,99 @@
+"""scripts/device-figures.sh on a stand-in GPU bundle (standard library only): every step is run and logged with its
+status, a failing step does not stop the next, the deadline skips what cannot finish, and the logs reach COPY_TO."""
+import os
+import stat
+import subprocess
+import tarfile
+import tempfile
+import unittest
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "device-figures.sh"
+
+# Each stand-in records its arguments; `falcon prune` writes the report it is asked for; STAND_IN_FAIL names a
+# launcher that fails, STAND_IN_SLEEP one that sleeps.
+STAND_IN = """#!/usr/bin/env bash
+me=$(basename "$0")
+echo "$me $*" >> "$STAND_IN_LOG"
+[ "${STAND_IN_SLEEP:-}" = "$me" ] && sleep 30
+[ "${STAND_IN_FAIL:-}" = "$me" ] && { echo "$me failed" >&2; exit 3; }
+while [ $# -gt 0 ]; do [ "$1" = --report ] && echo '{}' > "$2"; shift; done
+echo "$me done"
+"""
+
+
+class DeviceFiguresTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self.tmp.name)
+        bundle_dir = self.root / "src" / "falcon-gpu" / "bin"
+        bundle_dir.mkdir(parents=True)
+        for name in ("falcon", "gpu-tests", "benchmarks"):
+            path = bundle_dir / name
+            path.write_text(STAND_IN)
+            path.chmod(path.stat().st_mode | stat.S_IXUSR)
+        self.bundle = self.root / "falcon-gpu.tar.gz"
+        with tarfile.open(self.bundle, "w:gz") as tar:
+            tar.add(self.root / "src" / "falcon-gpu", arcname="falcon-gpu")
+        self.out = self.root / "out"
+        self.copy_to = self.root / "copy"
+        self.copy_to.mkdir()
+        self.log = self.root / "calls.txt"
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def run_script(self, deadline="600", **env):
+        environment = dict(os.environ, STAND_IN_LOG=str(self.log), FIGURES_DEADLINE_S=deadline, **env)
+        return subprocess.run(["bash", str(SCRIPT), str(self.bundle), str(self.out), str(self.copy_to)],
+                              env=environment, capture_output=True, text=True, timeout=120)
+
+    def summary(self):
+        return (self.out / "summary.txt").read_text()
+
+    def test_every_step_runs_and_the_run_succeeds_when_each_does(self):
+        r = self.run_script()
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertEqual(9, self.summary().count("rc=0 "))
+        self.assertIn("== 0 of 9 steps failed or were skipped", r.stdout)
+
+    def test_a_failed_step_is_logged_with_its_status_and_the_next_still_runs(self):
+        r = self.run_script(STAND_IN_FAIL="gpu-tests")
+        self.assertEqual(1, r.returncode, r.stderr)
+        lines = self.summary().splitlines()
+        steps = [line.split()[0] for line in lines]
+        self.assertEqual(["machine", "env", "gpu-tests", "jmh-device", "resnet20-cuda", "resnet50-n500-cuda",
+                          "mobilenetv1-cuda", "mobilenetv1-cpu", "jmh-cpu"], steps)
+        self.assertIn("rc=3", lines[2], "the failing step's status")
+        self.assertIn("rc=0", lines[3], "the step after a failure still runs")
+        calls = self.log.read_text()
+        self.assertIn("falcon prune --device cuda --example resnet50 --n 500", calls)
+        self.assertIn("falcon prune --device cpu --example mobilenetv1 --n 128", calls)
+        self.assertIn("benchmarks DeviceProductBenchmark", calls)
+        self.assertIn("gpu-tests --include-tag gpu", calls)
+        self.assertTrue((self.out / "logs" / "report-resnet50-500-cuda.json").exists())
+        self.assertIn("gpu-tests failed", (self.out / "logs" / "03-gpu-tests.log").read_text())
+        self.assertEqual(self.summary(), (self.copy_to / "summary.txt").read_text())
+        with tarfile.open(self.copy_to / "logs.tar.gz") as tar:
+            self.assertIn("logs/09-jmh-cpu.log", tar.getnames())
+
+    def test_a_step_is_cut_at_the_deadline_and_the_rest_skipped(self):
+        r = self.run_script(deadline="30", STAND_IN_SLEEP="gpu-tests")
+        self.assertEqual(1, r.returncode, r.stderr)
+        self.assertEqual("", r.stderr)
+        lines = self.summary().splitlines()
+        self.assertRegex(lines[2], r"^gpu-tests\s+rc=124 ", "cut by its time limit")
+        for line in lines[3:]:
+            self.assertIn("skipped: the deadline is near", line)
+        self.assertEqual(9, len(lines))
+
+    def test_an_unreadable_bundle_says_so(self):
+        self.bundle.write_bytes(b"not a tar archive")
+        r = self.run_script()
+        self.assertNotEqual(0, r.returncode)
+        self.assertIn("cannot unpack", self.summary())
+
+
+if __name__ == "__main__":
+    unittest.main()

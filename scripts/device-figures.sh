@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The GPU figures of the CUDA issue in one run, from the GPU bundle (scripts/gpu-bundle.sh), on a GPU server:
+#   scripts/device-figures.sh [BUNDLE.tar.gz] [OUTDIR] [COPY_TO]   defaults: target/falcon-gpu.tar.gz, ./device-figures
+# FIGURES_DEADLINE_S (default 900): no step starts, and none runs on, past this many seconds from the start.
+# COPY_TO (optional): a folder that receives summary.txt and logs.tar.gz again after every step.
+# Steps, each under its own time limit, each logged to OUTDIR/NN-step.log; a failed step does not stop the next:
+#   the machine (nvidia-smi, CPUs, memory), `falcon env`, the GPU test suite (JUnit tag gpu), JMH of the
+#   device-resident products (every block product kernel against a read of the same device buffer), the resnet20
+#   example on cuda, the resnet50 example at n = 500 on cuda (target < 60 s), mobilenetv1 at n = 128 on cuda and on
+#   the cpu backend of the same machine, and JMH of the cpu backend's products there.
+# The CUDA 13 libraries are taken from the library path, else looked for in the usual places (a toolkit under
+# /usr/local, or the nvidia-* Python wheels). OUTDIR/summary.txt lists each step's status and time;
+# OUTDIR/logs.tar.gz holds every log, report and JMH result. Exit status 0 when every step ran and succeeded, else 1.
+set -uo pipefail
+bundle=$(readlink -f "${1:-target/falcon-gpu.tar.gz}")
+out=$(mkdir -p "${2:-device-figures}" && readlink -f "${2:-device-figures}")
+work=$(mktemp -d)
+mkdir -p "$out/logs"
+summary="$out/summary.txt"
+copy_to="${3:-}"
+deadline=$(( $(date +%s) + ${FIGURES_DEADLINE_S:-900} ))
+: > "$summary"
+tar -C "$work" -xzf "$bundle" || { echo "cannot unpack $bundle" | tee -a "$summary"; exit 1; }
+b="$work/falcon-gpu"
+export FALCON_CACHE="$work/cache"
+
+dirs=()
+for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusparse.so.12 libnvJitLink.so.13; do
+  if ! ldconfig -p 2>/dev/null | grep -q "$lib"; then
+    f=$(find /usr/local /opt /usr/lib -name "$lib" 2>/dev/null | head -1)
+    [ -n "$f" ] && dirs+=("$(dirname "$f")")
+  fi
+done
+if [ ${#dirs[@]} -gt 0 ]; then
+  extra=$(printf '%s\n' "${dirs[@]}" | awk '!seen[$0]++' | paste -sd:)
+  export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+export b work out
+machine() {
+  nvidia-smi || true
+  nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv || true
+  echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusparse.so.12 libnvJitLink.so.13; do
+    echo "$lib: $(ldconfig -p | grep -m1 "$lib" || find ${LD_LIBRARY_PATH//:/ } -maxdepth 1 -name "$lib" 2>/dev/null | head -1)"
+  done
+  nproc; free -g; uname -a; df -h /tmp | tail -1
+}
+prune() { # DEVICE EXAMPLE N THREADS
+  "$b/bin/falcon" prune --device "$1" --example "$2" --n "$3" --method falcon --keep-flops 0.3 --threads "$4" \
+    --out "$work/$2-$1.npy" --report "$out/logs/report-$2-$3-$1.json"
+}
+export -f machine prune
+step=0
+failed=0
+run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
+  local name=$1 limit=$2; shift 2
+  step=$((step + 1))
+  local log start end rc left
+  log="$out/logs/$(printf '%02d' $step)-$name.log"
+  left=$(( deadline - $(date +%s) - 5 ))
+  if (( left < 20 )); then
+    printf '%-22s skipped: the deadline is near\n' "$name" | tee -a "$summary"
+    failed=$((failed + 1))
+    return
+  fi
+  (( limit > left )) && limit=$left
+  start=$(date +%s.%N)
+  timeout --kill-after=5 "$limit" "$@" > "$log" 2>&1
+  rc=$?
+  end=$(date +%s.%N)
+  [ $rc -ne 0 ] && failed=$((failed + 1))
+  printf '%-22s rc=%-3s %7s s  (limit %s s)\n' "$name" "$rc" "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f", e - s}')" "$limit" \
+    | tee -a "$summary"
+  tar -C "$out" -czf "$out/logs.tar.gz" logs
+  if [ -n "$copy_to" ]; then cp "$summary" "$out/logs.tar.gz" "$copy_to/"; fi
+}
+threads=$(nproc)
+run machine 60 bash -c machine
+run env 120 "$b/bin/falcon" env
+run gpu-tests 200 env REPORTS="$out/logs/gpu-test-reports" "$b/bin/gpu-tests" --include-tag gpu
+run jmh-device 200 "$b/bin/benchmarks" DeviceProductBenchmark -f 1 -wi 2 -i 3 -w 500ms -r 500ms -rf json -rff "$out/logs/jmh-device.json"
+run resnet20-cuda 60 bash -c "prune cuda resnet20 1000 $threads"
+run resnet50-n500-cuda 240 env FALCON_HEAP=8g bash -c "prune cuda resnet50 500 $threads"
+run mobilenetv1-cuda 90 bash -c "prune cuda mobilenetv1 128 $threads"
+run mobilenetv1-cpu 90 bash -c "prune cpu mobilenetv1 128 $threads"
+run jmh-cpu 150 "$b/bin/benchmarks" 'ProductBenchmark.(nativeStreamingRead|fusedBlockProduct)$' -p threads="$threads" \
+  -f 1 -wi 1 -i 3 -w 1s -r 1s -rf json -rff "$out/logs/jmh-cpu.json"
+echo "logs: $out/logs.tar.gz"
+shopt -s nullglob
+echo "== summary"; cat "$summary"
+echo "== gpu tests"; grep -aE "tests (successful|failed|aborted|skipped)|MethodSource|✘" "$out"/logs/*gpu-tests.log | head -40
+echo "== JMH"; grep -ahE "^(Device)?ProductBenchmark\.|^Benchmark " "$out"/logs/*jmh-*.log
+echo "== solves"; for f in "$out"/logs/*-cuda.log "$out"/logs/*-cpu.log; do echo "-- $(basename "$f")"; tail -n 6 "$f"; done
+echo "== $failed of $step steps failed or were skipped"
+[ $failed -eq 0 ]
