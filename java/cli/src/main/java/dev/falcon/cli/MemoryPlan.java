@@ -118,7 +118,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long mib = 1L << 20, step = 256 * mib;
         long suggested = Math.max(step, (long) Math.ceil(heapBytes / 0.7 / step) * step);
         String fix = suggested + rest <= available
-                ? "set FALCON_HEAP=" + suggested / mib + "m (the run keeps about " + SystemInfo.bytes(heapBytes) + " live on the heap)"
+                ? "set FALCON_HEAP=" + suggested / mib + "m (the run keeps "
+                        + (heapBytes < mib ? "next to nothing" : "about " + SystemInfo.bytes(heapBytes)) + " live on the heap)"
                 : "free memory or use a machine with more; the run itself needs " + SystemInfo.bytes(required());
         return "the Java heap may grow to its limit of " + SystemInfo.bytes(maxHeap) + " (FALCON_HEAP), and with the rest of the run ("
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;

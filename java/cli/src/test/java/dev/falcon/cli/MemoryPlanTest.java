@@ -110,4 +110,16 @@ class MemoryPlanTest {
         String tight = MemoryPlan.of(p, 3, null, true, "cpu", false, false, true).heapLimitWarning(2 * GIB);
         assertTrue(tight != null && !tight.contains("FALCON_HEAP=") && tight.contains("more"), String.valueOf(tight));
     }
+
+    /** mp keeps its vectors off the heap: the warning must not say the run keeps "about 0 B" there. */
+    @Test
+    void aHeapWarningForARunWithNoLiveHeapSaysSoInWords() {
+        long p = ExampleModels.get("mobilenetv1").layers().parameters();
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
+        MemoryPlan plan = MemoryPlan.of(p, 3, null, true, "cpu", false, false, false);
+        assertEquals(0, plan.heapBytes(), plan.describe());
+        String warning = plan.heapLimitWarning(2 * GIB);
+        assertTrue(warning != null && warning.contains("FALCON_HEAP=256m") && warning.contains("keeps next to nothing live on the heap")
+                && !warning.contains("0 B"), String.valueOf(warning));
+    }
 }
