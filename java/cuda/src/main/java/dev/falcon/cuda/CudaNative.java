@@ -72,6 +72,12 @@ final class CudaNative {
         facts.put("cuda.driver", version(driver[0]));
         facts.put("cuda.runtime", version(runtime[0]) + " (static, in libfalcon_cuda)");
         facts.put("kernels", FalconCuda.fcu_build_info());
+        try { // a mistyped kernel name is refused here, where --device cuda and falcon env report it, not mid-solve
+            facts.put("block.kernel", BlockGramKernel.configured().id() + " (-D" + BlockGramKernel.PROPERTY + "="
+                    + String.join("|", java.util.Arrays.stream(BlockGramKernel.values()).map(BlockGramKernel::id).toList()) + ")");
+        } catch (IllegalArgumentException e) {
+            return new Result(null, e.getMessage());
+        }
         try {
             Loader.load(cublas.class);
             Loader.load(cusolver.class);
