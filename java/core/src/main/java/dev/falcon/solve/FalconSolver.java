@@ -503,10 +503,14 @@ public final class FalconSolver {
             return bound;
         }
 
-        /** q = +infinity: before any backsolve, when only the work can say no. */
+        /**
+         * q = +infinity: before any backsolve, when only the work can say no. Without a bound the room is unknown, not
+         * closed: its NaN room failed the comparison, and the searches were skipped as if Q sat within 1% of a bound.
+         */
         boolean allows(double searchWork, double q) {
             if (searchWork <= SEARCH_WORK_LIMIT) return true;
-            return searchWork <= ROOMY_SEARCH_WORK_LIMIT && (q == Double.POSITIVE_INFINITY || bound().relativeRoom(q) >= ROOM_WORTH_SEARCHING);
+            return searchWork <= ROOMY_SEARCH_WORK_LIMIT && (q == Double.POSITIVE_INFINITY || bound().unavailable() != null
+                    || bound().relativeRoom(q) >= ROOM_WORTH_SEARCHING);
         }
 
         /** Why the searches were skipped beyond the work limit, for the log. */

@@ -524,6 +524,22 @@ public abstract class AbstractSolverTest {
         assertTrue(room.why(costly, tight).contains("certified lower bound"), room.why(costly, tight));
     }
 
+    /**
+     * g/lambda = 1e310: the bound lies below the smallest double and is unavailable. An unknown room is no closed gap:
+     * the costly searches were skipped as if Q sat within 1% of a bound, because its NaN room failed the comparison.
+     */
+    @Test
+    public void costlySearchesRunWhenTheBoundIsUnavailable() {
+        LayerTable one = table(new int[] {2}, new double[] {1});
+        FalconSolver.RoomForSearch room = new FalconSolver.RoomForSearch(backend, null, new float[] {1, 2}, new float[] {1e10f, 0}, 1e-300, one, 1, 2);
+        assertNotNull(room.bound().unavailable(), room.bound().toString());
+        double costly = 10 * FalconSolver.SEARCH_WORK_LIMIT;
+        for (double q : new double[] {-1e300, -1, 0, 1, Double.MAX_VALUE}) {
+            assertTrue(room.allows(costly, q), "costly searches run without a bound, Q = " + q);
+            assertTrue(!room.allows(2 * FalconSolver.ROOMY_SEARCH_WORK_LIMIT, q), "beyond the costly limit: skipped without a bound too, Q = " + q);
+        }
+    }
+
     @Test
     public void blockBacksolveEqualsExactWithOneBlock() {
         SplittableRandom rnd = new SplittableRandom(17);
