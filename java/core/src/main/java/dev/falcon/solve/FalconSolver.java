@@ -330,6 +330,12 @@ public final class FalconSolver {
                                 + " exceeds %.3g%s%s", searchWork, SEARCH_WORK_LIMIT, room.why(searchWork, qCand),
                                 opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 ? "; the final swap polish evaluates its moves without backsolves" : "")));
             }
+            if (search && round == 1 && searchWork > SEARCH_WORK_LIMIT) {
+                // the report's log says why the costly searches ran, as it says why they were skipped
+                log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
+                        String.format(java.util.Locale.ROOT, "support exploration and backsolved swaps run: n^2 |K| = %.3g per candidate backsolve"
+                                + " exceeds %.3g, but not %.3g, and %s", searchWork, SEARCH_WORK_LIMIT, ROOMY_SEARCH_WORK_LIMIT, room.whyRun(qCand))));
+            }
             if (search && EXPLORE > 0) {
                 long te = System.nanoTime();
                 Explored ex = explore(x, wbar, g, lambda, layers, nnz, flops, cand, candMask, qCand, lip, opt, blocks);
@@ -511,6 +517,17 @@ public final class FalconSolver {
             if (searchWork <= SEARCH_WORK_LIMIT) return true;
             return searchWork <= ROOMY_SEARCH_WORK_LIMIT && (q == Double.POSITIVE_INFINITY || bound().unavailable() != null
                     || bound().relativeRoom(q) >= ROOM_WORTH_SEARCHING);
+        }
+
+        /** Why the searches run beyond {@link #SEARCH_WORK_LIMIT}, for the log (only when {@link #allows} said yes). */
+        String whyRun(double q) {
+            if (bound().unavailable() != null) {
+                return "Q has no certified lower bound (" + bound().unavailable() + "), so its room above one is unknown";
+            }
+            // allows() lets a Q of +Infinity through; its room is NaN, and "NaN above" would read as a measured room
+            if (!Double.isFinite(q)) return "Q is " + q + ", so its room above the certified lower bound is unknown";
+            return String.format(java.util.Locale.ROOT, "Q is %.3g above its certified lower bound %.6g (searches need %.3g)",
+                    bound().relativeRoom(q), bound().value(), ROOM_WORTH_SEARCHING);
         }
 
         /** Why the searches were skipped beyond the work limit, for the log. */

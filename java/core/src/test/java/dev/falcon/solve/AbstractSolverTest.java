@@ -522,6 +522,8 @@ public abstract class AbstractSolverTest {
         assertTrue(room.allows(costly, Double.POSITIVE_INFINITY), "before any backsolve only the work decides");
         assertTrue(!room.allows(2 * FalconSolver.ROOMY_SEARCH_WORK_LIMIT, roomy), "beyond the costly limit: skipped");
         assertTrue(room.why(costly, tight).contains("certified lower bound"), room.why(costly, tight));
+        assertTrue(room.whyRun(roomy).contains("above its certified lower bound"), room.whyRun(roomy));
+        assertTrue(!room.whyRun(Double.POSITIVE_INFINITY).contains("NaN"), room.whyRun(Double.POSITIVE_INFINITY));
     }
 
     /**
@@ -538,6 +540,8 @@ public abstract class AbstractSolverTest {
             assertTrue(room.allows(costly, q), "costly searches run without a bound, Q = " + q);
             assertTrue(!room.allows(2 * FalconSolver.ROOMY_SEARCH_WORK_LIMIT, q), "beyond the costly limit: skipped without a bound too, Q = " + q);
         }
+        String why = room.whyRun(1);
+        assertTrue(why.contains("no certified lower bound") && why.contains(room.bound().unavailable()), why);
     }
 
     @Test
