@@ -281,6 +281,11 @@ int fcu_block_gram_sliced(const float* dX, int64_t n, const int64_t* dStarts, in
     FCU_CHECK(cudaGetDevice(&device));
     FCU_CHECK(cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device));
     if (!clusters) return (int) cudaErrorNotSupported;
+    // A build without an sm_90 (or later) target runs here from older PTX, compiled with __CUDA_ARCH__ < 900: the
+    // cluster sum of t is compiled out of that image, and it would read t unwritten.
+    cudaFuncAttributes image;
+    FCU_CHECK(cudaFuncGetAttributes(&image, block_gram_sliced_kernel<true>));
+    if (image.ptxVersion < 90) return (int) cudaErrorNotSupported;
     FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
     if (slices > 8) FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
     cudaLaunchConfig_t config = {};
