@@ -18,7 +18,17 @@ using namespace fcl;
 #define FCU_STR_LIST2(...) #__VA_ARGS__
 #define FCU_STR_LIST(...) FCU_STR_LIST2(__VA_ARGS__) // __CUDA_ARCH_LIST__ is comma-separated
 
-#define FCU_CHECK(call) do { cudaError_t e_ = (call); if (e_ != cudaSuccess) return (int) e_; } while (0)
+/**
+ * A runtime call's error as the entry points return it. A failed call also stays the thread's last error until
+ * cudaGetLastError() reads it, and every launch here ends with that call: left there, a refused cluster attribute
+ * would fail the warp kernel launched in its place, a failed cudaMalloc the streamed plan that replaces the resident
+ * X. A sticky error (a kernel fault) is not cleared by this and still fails every later call.
+ */
+static inline int fcu_status(cudaError_t e) {
+    if (e != cudaSuccess) (void) cudaGetLastError();
+    return (int) e;
+}
+#define FCU_CHECK(call) do { const int e_ = fcu_status(call); if (e_ != 0) return e_; } while (0)
 
 namespace {
 
@@ -34,10 +44,13 @@ int thrust_call(Work&& work) {
         work();
         return (int) cudaGetLastError();
     } catch (const thrust::system_error& e) {
+        (void) cudaGetLastError(); // as fcu_status: the failed call Thrust threw for may still be the last error
         return e.code().category() == thrust::cuda_category() ? e.code().value() : (int) cudaErrorUnknown;
     } catch (const std::bad_alloc&) {
+        (void) cudaGetLastError();
         return (int) cudaErrorMemoryAllocation;
     } catch (...) {
+        (void) cudaGetLastError();
         return (int) cudaErrorUnknown;
     }
 }
@@ -192,7 +205,7 @@ const char* fcu_error_string(int code) { return cudaGetErrorString((cudaError_t)
 
 int fcu_device_count(int* count) {
     *count = 0;
-    return (int) cudaGetDeviceCount(count);
+    return fcu_status(cudaGetDeviceCount(count));
 }
 
 int fcu_device_info(int device, char* name, int64_t* total_bytes, int* cc_major, int* cc_minor,
@@ -208,11 +221,11 @@ int fcu_device_info(int device, char* name, int64_t* total_bytes, int* cc_major,
     return 0;
 }
 
-int fcu_set_device(int device) { return (int) cudaSetDevice(device); }
+int fcu_set_device(int device) { return fcu_status(cudaSetDevice(device)); }
 
 int fcu_check_kernel_image(void) {
     cudaFuncAttributes attributes;
-    return (int) cudaFuncGetAttributes(&attributes, block_gram_kernel);
+    return fcu_status(cudaFuncGetAttributes(&attributes, block_gram_kernel));
 }
 
 int fcu_mem_info(int64_t* free_bytes, int64_t* total_bytes) {
@@ -223,13 +236,13 @@ int fcu_mem_info(int64_t* free_bytes, int64_t* total_bytes) {
     return 0;
 }
 
-int fcu_malloc(void** p, int64_t bytes) { *p = nullptr; return (int) cudaMalloc(p, (size_t) (bytes > 0 ? bytes : 1)); }
-int fcu_free(void* p) { return (int) cudaFree(p); }
-int fcu_malloc_host(void** p, int64_t bytes) { *p = nullptr; return (int) cudaMallocHost(p, (size_t) (bytes > 0 ? bytes : 1)); }
-int fcu_free_host(void* p) { return (int) cudaFreeHost(p); }
-int fcu_copy(void* dst, const void* src, int64_t bytes) { return (int) cudaMemcpy(dst, src, (size_t) bytes, cudaMemcpyDefault); }
+int fcu_malloc(void** p, int64_t bytes) { *p = nullptr; return fcu_status(cudaMalloc(p, (size_t) (bytes > 0 ? bytes : 1))); }
+int fcu_free(void* p) { return fcu_status(cudaFree(p)); }
+int fcu_malloc_host(void** p, int64_t bytes) { *p = nullptr; return fcu_status(cudaMallocHost(p, (size_t) (bytes > 0 ? bytes : 1))); }
+int fcu_free_host(void* p) { return fcu_status(cudaFreeHost(p)); }
+int fcu_copy(void* dst, const void* src, int64_t bytes) { return fcu_status(cudaMemcpy(dst, src, (size_t) bytes, cudaMemcpyDefault)); }
 int fcu_copy_async(void* dst, const void* src, int64_t bytes, void* stream) {
-    return (int) cudaMemcpyAsync(dst, src, (size_t) bytes, cudaMemcpyDefault, as_stream(stream));
+    return fcu_status(cudaMemcpyAsync(dst, src, (size_t) bytes, cudaMemcpyDefault, as_stream(stream)));
 }
 int fcu_stream_create(void** stream) {
     cudaStream_t s = nullptr;
@@ -238,18 +251,18 @@ int fcu_stream_create(void** stream) {
     *stream = s;
     return 0;
 }
-int fcu_stream_destroy(void* stream) { return (int) cudaStreamDestroy(as_stream(stream)); }
-int fcu_stream_sync(void* stream) { return (int) cudaStreamSynchronize(as_stream(stream)); }
+int fcu_stream_destroy(void* stream) { return fcu_status(cudaStreamDestroy(as_stream(stream))); }
+int fcu_stream_sync(void* stream) { return fcu_status(cudaStreamSynchronize(as_stream(stream))); }
 int fcu_event_create(void** event) {
     cudaEvent_t e = nullptr;
     FCU_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
     *event = e;
     return 0;
 }
-int fcu_event_destroy(void* event) { return (int) cudaEventDestroy(static_cast<cudaEvent_t>(event)); }
-int fcu_event_record(void* event, void* stream) { return (int) cudaEventRecord(static_cast<cudaEvent_t>(event), as_stream(stream)); }
+int fcu_event_destroy(void* event) { return fcu_status(cudaEventDestroy(static_cast<cudaEvent_t>(event))); }
+int fcu_event_record(void* event, void* stream) { return fcu_status(cudaEventRecord(static_cast<cudaEvent_t>(event), as_stream(stream))); }
 int fcu_stream_wait_event(void* stream, void* event) {
-    return (int) cudaStreamWaitEvent(as_stream(stream), static_cast<cudaEvent_t>(event), 0);
+    return fcu_status(cudaStreamWaitEvent(as_stream(stream), static_cast<cudaEvent_t>(event), 0));
 }
 
 int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks,
