@@ -278,20 +278,26 @@ int fcu_block_gram_sliced(const float* dX, int64_t n, const int64_t* dStarts, in
                           float* dOut, int slices, int64_t shared_bytes, void* stream) {
     if (blocks <= 0 || n <= 0) return 0;
     if (slices < 1 || slices > 16) return (int) cudaErrorInvalidValue;
+    int device = 0, optin = 0;
+    FCU_CHECK(cudaGetDevice(&device));
+    FCU_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
     const int64_t fixed = slice_sums_shared_bytes(n, kSliceThreads);
+    if (shared_bytes > optin) shared_bytes = optin;
     if (shared_bytes < fixed) shared_bytes = fixed;
+    if (fixed > optin) return (int) cudaErrorInvalidValue; // the sums alone outgrow shared memory: the tree kernel's n
     const int64_t cached = (shared_bytes - fixed) / (n * (int64_t) sizeof(float));
     const size_t smem = (size_t) (fixed + cached * n * (int64_t) sizeof(float));
     // a grid-stride loop takes the blocks beyond the launch's (the grid's x extent is below 2^31)
     const int64_t launched = blocks < 65535 ? blocks : 65535;
+    // The attribute is the function's, shared by every host thread: set to this launch's smem, it could drop below that
+    // of another thread's launch for a larger n between that thread's setting it and launching, which then fails.
     if (slices == 1) {
-        FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
+        FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<false>, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
         block_gram_sliced_kernel<false><<<(unsigned) launched, kSliceThreads, smem, as_stream(stream)>>>(
             dX, n, dStarts, blocks, dD, dOut, cached);
         return (int) cudaGetLastError();
     }
-    int device = 0, clusters = 0;
-    FCU_CHECK(cudaGetDevice(&device));
+    int clusters = 0;
     FCU_CHECK(cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, device));
     if (!clusters) return (int) cudaErrorNotSupported;
     // A build without an sm_90 (or later) target runs here from older PTX, compiled with __CUDA_ARCH__ < 900: the
@@ -299,7 +305,7 @@ int fcu_block_gram_sliced(const float* dX, int64_t n, const int64_t* dStarts, in
     cudaFuncAttributes image;
     FCU_CHECK(cudaFuncGetAttributes(&image, block_gram_sliced_kernel<true>));
     if (image.ptxVersion < 90) return (int) cudaErrorNotSupported;
-    FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int) smem));
+    FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<true>, cudaFuncAttributeMaxDynamicSharedMemorySize, optin));
     if (slices > 8) FCU_CHECK(cudaFuncSetAttribute(block_gram_sliced_kernel<true>, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
     cudaLaunchConfig_t config = {};
     config.gridDim = dim3((unsigned) (launched * slices));

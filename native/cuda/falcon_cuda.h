@@ -45,8 +45,8 @@ FCU_API int fcu_block_gram(const float* dX, int64_t n, const int64_t* dStarts, i
  * Sliced block-fused product (same result contract as fcu_block_gram; sums in the order falcon_cuda_logic.cuh
  * describes): slices = 1, one CUDA block per column block; 2..16, a cluster of that many per column block (compute
  * capability 9.0 and up, and a build whose falcon.cuda.archs include 90 or later; else cudaErrorNotSupported).
- * shared_bytes: the dynamic shared memory per CUDA block (at most fcu_max_shared_bytes), whatever is left after the
- * sums' 8 (2 + G) n bytes caching columns of the slice.
+ * shared_bytes: the dynamic shared memory per CUDA block (capped at fcu_max_shared_bytes), whatever is left after the
+ * sums' 8 (2 + G) n bytes caching columns of the slice; cudaErrorInvalidValue when the sums alone exceed that cap.
  */
 FCU_API int fcu_block_gram_sliced(const float* dX, int64_t n, const int64_t* dStarts, int64_t blocks, const float* dD,
                                   float* dOut, int slices, int64_t shared_bytes, void* stream);
