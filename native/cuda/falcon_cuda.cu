@@ -113,7 +113,7 @@ __global__ void __launch_bounds__(kSliceThreads) block_gram_sliced_kernel(const 
     for (int64_t b = first; b < blocks; b += stride) {
         int64_t c0, c1;
         block_slice(starts[b], starts[b + 1], rank, slices, &c0, &c1);
-        const int64_t cacheEnd = c0 + (cached < c1 - c0 ? cached : c1 - c0);
+        const int64_t cacheEnd = slice_cache_end(c0, c1, cached);
         if (g < groupCount) block_gram_phase1_group(x, n, c0, c1, d, groups, r, lanes, g, groupCount, cache, cacheEnd);
         __syncthreads();
         for (int64_t i = tid; i < n; i += kSliceThreads) partial[i] = sum_strided(groups, groupCount, n, i);
@@ -134,7 +134,7 @@ __global__ void __launch_bounds__(kSliceThreads) block_gram_sliced_kernel(const 
         }
         __syncthreads();
         for (int64_t j = c0 + warp; j < c1; j += warps) {
-            const float* col = j < cacheEnd ? cache + (j - c0) * n : x + j * n;
+            const float* col = slice_column(x, n, j, c0, cache, cacheEnd);
             const double s = warp_sum_to_lane0(column_dot_partial(col, n, 0, t, lane, 32));
             if (lane == 0) out[j] = (float) s;
         }
@@ -285,7 +285,7 @@ int fcu_block_gram_sliced(const float* dX, int64_t n, const int64_t* dStarts, in
     if (shared_bytes > optin) shared_bytes = optin;
     if (shared_bytes < fixed) shared_bytes = fixed;
     if (fixed > optin) return (int) cudaErrorInvalidValue; // the sums alone outgrow shared memory: the tree kernel's n
-    const int64_t cached = (shared_bytes - fixed) / (n * (int64_t) sizeof(float));
+    const int64_t cached = slice_cached_columns(n, kSliceThreads, shared_bytes);
     const size_t smem = (size_t) (fixed + cached * n * (int64_t) sizeof(float));
     // a grid-stride loop takes the blocks beyond the launch's (the grid's x extent is below 2^31)
     const int64_t launched = blocks < 65535 ? blocks : 65535;

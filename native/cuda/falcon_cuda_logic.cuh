@@ -85,6 +85,22 @@ FCL_HD int64_t slice_sums_shared_bytes(int64_t n, int threads) {
     return (2 + threads / slice_row_lanes(n, threads)) * n * (int64_t) sizeof(double);
 }
 
+/** Columns of its slice a CUDA block keeps in shared memory: what shared_bytes holds beyond the sums, as floats. */
+FCL_HD int64_t slice_cached_columns(int64_t n, int threads, int64_t shared_bytes) {
+    const int64_t left = shared_bytes - slice_sums_shared_bytes(n, threads);
+    return left > 0 ? left / (n * (int64_t) sizeof(float)) : 0;
+}
+
+/** End of the cached columns of the slice [c0, c1): its first `cached` columns, or all of it. */
+FCL_HD int64_t slice_cache_end(int64_t c0, int64_t c1, int64_t cached) {
+    return c0 + (cached < c1 - c0 ? cached : c1 - c0);
+}
+
+/** Column j of the slice starting at c0 as phase 2 reads it: the copy phase 1 left in the cache, else X's. */
+FCL_HD const float* slice_column(const float* x, int64_t n, int64_t j, int64_t c0, const float* cache, int64_t cacheEnd) {
+    return j < cacheEnd ? cache + (j - c0) * n : x + j * n;
+}
+
 /** Slice `rank` of `slices` of the column block [start, end): [c0, c1), as even as integer division allows. */
 FCL_HD void block_slice(int64_t start, int64_t end, int64_t rank, int64_t slices, int64_t* c0, int64_t* c1) {
     const int64_t width = end - start;

@@ -20,9 +20,10 @@ FCL_API int64_t fcl_slice_sums_shared_bytes(int64_t n);
 FCL_API void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                             const float* d, float* out);
 /** The sliced block-fused product as fcu_block_gram_sliced computes it: `slices` CUDA blocks (a cluster) per column
- *  block, each summing its column slice, the cluster's partials added in rank order, one warp per column. */
+ *  block, each summing its column slice, the cluster's partials added in rank order, one warp per column; each
+ *  block's second pass reads the columns it cached in shared_bytes of shared memory from that copy. */
 FCL_API void fcl_block_gram_sliced(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
-                                   const float* d, int slices, float* out);
+                                   const float* d, int slices, int64_t shared_bytes, float* out);
 /** out (n) = X v as the GPU path computes it: column chunks of `chunk` alternating between two double accumulators
  *  (the two streams), each chunk in launches of slices summed in double (the bodies of the GPU kernels), then the
  *  accumulators added and rounded to float once. */

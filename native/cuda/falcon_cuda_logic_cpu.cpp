@@ -35,28 +35,42 @@ void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts,
 }
 
 void fcl_block_gram_sliced(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
-                           const float* d, int slices, float* out) {
+                           const float* d, int slices, int64_t shared_bytes, float* out) {
     const int lanes = slice_row_lanes(n, kSliceThreads), groupCount = kSliceThreads / lanes;
+    const int64_t cached = slice_cached_columns(n, kSliceThreads, shared_bytes);
     std::vector<double> groups((size_t) (groupCount * n));          // one CUDA block's shared memory ...
     std::vector<double> partials((size_t) (slices * n));            // ... and the partial of each block in the cluster
+    std::vector<std::vector<float>> caches((size_t) slices);        // ... and its cached columns, kept to phase 2
+    std::vector<int64_t> c0s((size_t) slices), c1s((size_t) slices), cacheEnds((size_t) slices);
     std::vector<double> t((size_t) n), lane(32);
     for (int64_t b = 0; b < blocks; b++) {                          // one cluster per column block
         for (int rank = 0; rank < slices; rank++) {                 // its CUDA blocks, up to the cluster barrier
             int64_t c0, c1;
             block_slice(starts[b], starts[b + 1], rank, slices, &c0, &c1);
+            const int64_t cacheEnd = slice_cache_end(c0, c1, cached);
+            c0s[(size_t) rank] = c0, c1s[(size_t) rank] = c1, cacheEnds[(size_t) rank] = cacheEnd;
+            // NaN where phase 1 leaves a cached element unwritten, so that phase 2 cannot read it unnoticed
+            caches[(size_t) rank].assign((size_t) ((cacheEnd - c0) * n), NAN);
             for (int tid = 0; tid < kSliceThreads; tid++) {
                 const int r = tid % lanes, g = tid / lanes;
-                if (g < groupCount) block_gram_phase1_group(x, n, c0, c1, d, groups.data(), r, lanes, g, groupCount, nullptr, 0);
+                if (g < groupCount) {
+                    block_gram_phase1_group(x, n, c0, c1, d, groups.data(), r, lanes, g, groupCount,
+                                            caches[(size_t) rank].data(), cacheEnd);
+                }
             }
             for (int64_t i = 0; i < n; i++) partials[(size_t) (rank * n + i)] = sum_strided(groups.data(), groupCount, n, i);
         }
         for (int64_t i = 0; i < n; i++) t[(size_t) i] = sum_strided(partials.data(), slices, n, i);
-        for (int64_t j = starts[b]; j < starts[b + 1]; j++) {       // one warp per column
-            for (int l = 0; l < 32; l++) lane[(size_t) l] = column_dot_partial(x + j * n, n, 0, t.data(), l, 32);
-            for (int half = 16; half > 0; half >>= 1) {
-                for (int l = 0; l < 32; l++) tree_reduce_step(lane.data(), l, half);
+        for (int rank = 0; rank < slices; rank++) {
+            const int64_t c0 = c0s[(size_t) rank];
+            for (int64_t j = c0; j < c1s[(size_t) rank]; j++) {     // one warp per column
+                const float* col = slice_column(x, n, j, c0, caches[(size_t) rank].data(), cacheEnds[(size_t) rank]);
+                for (int l = 0; l < 32; l++) lane[(size_t) l] = column_dot_partial(col, n, 0, t.data(), l, 32);
+                for (int half = 16; half > 0; half >>= 1) {
+                    for (int l = 0; l < 32; l++) tree_reduce_step(lane.data(), l, half);
+                }
+                out[j] = (float) lane[0];
             }
-            out[j] = (float) lane[0];
         }
     }
 }

@@ -87,12 +87,18 @@ public enum BlockGramKernel {
         return FalconCuda.fcu_block_gram_sliced(dX, n, dStarts, blocks, dD, dOut, slices, sharedBytes, stream);
     }
 
+    /**
+     * Shared memory per CUDA block the emulation gives the sliced kernels: the opt-in maximum of an H100/H200 (227 KiB),
+     * which the backend asks for there; it decides which columns the second pass reads from the cached copy.
+     */
+    static final long EMULATED_SHARED_BYTES = 232_448;
+
     /** The same kernel bodies on the CPU (libfalcon_cuda_logic). */
     void emulate(FloatPointer x, long n, long p, long[] starts, FloatPointer d, FloatPointer out) {
         if (this == TREE) {
             CudaLogic.fcl_block_gram(x, n, p, starts, starts.length - 1, d, out);
         } else {
-            CudaLogic.fcl_block_gram_sliced(x, n, p, starts, starts.length - 1, d, slices, out);
+            CudaLogic.fcl_block_gram_sliced(x, n, p, starts, starts.length - 1, d, slices, EMULATED_SHARED_BYTES, out);
         }
     }
 }

@@ -45,6 +45,33 @@ class CudaLogicBlockKernelTest {
         }
     }
 
+    /**
+     * The sliced kernels' second pass reads a slice's first columns from the copy phase 1 left in shared memory and
+     * the rest from X: at n = 2000 the emulated 227 KiB hold 23 columns, so the blocks here are cached exactly, partly
+     * (76 columns for warp) and, for the clusters, split into slices that are cached partly too (300 columns).
+     */
+    @ParameterizedTest
+    @EnumSource(value = BlockGramKernel.class, names = {"WARP", "CLUSTER8", "CLUSTER16"})
+    void theSecondPassReadsTheCachedAndTheUncachedColumns(BlockGramKernel kernel) {
+        int n = 2000;
+        long[] starts = {0, 23, 24, 100, 400};
+        int p = (int) starts[starts.length - 1];
+        assertEquals(23, (BlockGramKernel.EMULATED_SHARED_BYTES - kernel.sumsSharedBytes(n)) / (n * Float.BYTES));
+        try (HostMatrix x = HostMatrix.allocate(n, p); FloatPointer d = new FloatPointer(p); FloatPointer got = new FloatPointer(p);
+             FloatPointer want = new FloatPointer(p); JavaBackend reference = new JavaBackend();
+             CudaLogicOnCpu backend = new CudaLogicOnCpu(kernel)) {
+            reference.fillUniform(x.data(), (long) n * p, 21, 1f);
+            reference.fillUniform(d, p, 22, 1f);
+            for (int j = 0; j < p; j += 3) d.put(j, 0f); // cached columns are copied whatever their d
+            backend.blockGramProduct(x, starts, d, got);
+            reference.blockGramProduct(x, starts, d, want);
+            for (int j = 0; j < p; j++) {
+                float w = want.get(j);
+                assertEquals(w, got.get(j), 2e-6f * Math.max(1f, Math.abs(w)), kernel.id() + ", column " + j);
+            }
+        }
+    }
+
     /** Each kernel's order of summation is fixed: the same call twice gives the same bits. */
     @ParameterizedTest
     @EnumSource(BlockGramKernel.class)

@@ -32,7 +32,8 @@ public final class CudaLogic {
                                              @Cast("const float*") FloatPointer d, FloatPointer out);
     public static native void fcl_block_gram_sliced(@Cast("const float*") FloatPointer x, long n, long p,
                                                     @Cast("const int64_t*") long[] starts, long blocks,
-                                                    @Cast("const float*") FloatPointer d, int slices, FloatPointer out);
+                                                    @Cast("const float*") FloatPointer d, int slices, long sharedBytes,
+                                                    FloatPointer out);
     public static native void fcl_multiply(@Cast("const float*") FloatPointer x, long n, long p,
                                            @Cast("const float*") FloatPointer v, long chunk, FloatPointer out);
     public static native long fcl_gather(@Cast("const float*") FloatPointer x, long n, long p,
