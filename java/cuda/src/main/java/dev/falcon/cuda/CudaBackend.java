@@ -459,7 +459,8 @@ public final class CudaBackend implements ComputeBackend {
                     sliceSharedBytes, streams[s]);
             if (kernel[0].needsClusters() && CLUSTER_LAUNCH_REFUSED.contains(err)) {
                 LOG.log(System.Logger.Level.INFO, "block product kernel " + kernel[0].id() + " needs thread block clusters of "
-                        + kernel[0].slices() + " (compute capability 9.0 and up), which this device refused ("
+                        + kernel[0].slices() + " (compute capability 9.0 and up, and falcon's kernels built for sm_90 or"
+                        + " later: -Dfalcon.cuda.archs), which were refused here ("
                         + FalconCuda.fcu_error_string(err) + "): using " + BlockGramKernel.WARP.id());
                 blockKernel = kernel[0] = BlockGramKernel.WARP;
                 err = kernel[0].launch(xBase, n, starts, b1 - b0[0], dD.floats(0), dOut.floats(0), null, 0,
