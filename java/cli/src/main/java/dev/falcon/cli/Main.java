@@ -43,9 +43,16 @@ public final class Main implements Runnable {
     public static void main(String[] args) {
         // The backend choice goes into the report and the summary; keep the console to errors and progress.
         FALCON_LOG.setLevel(java.util.logging.Level.WARNING);
+        // The JVM's own streams are gated too, before JUL's console handler takes System.err (at the first record):
+        // a record under way when the stop came was written after the stop line, since LogManager's hook, which removes
+        // that handler, waits for it. Libraries' warnings and uncaught exceptions' traces go there as well.
+        PrintStream rawOut = System.out, rawErr = System.err;
+        PrintStream out = untilStopped(rawOut), err = untilStopped(rawErr);
+        System.setOut(out);
+        System.setErr(err);
         recordStoppingSignals();
-        reportStopAtShutdown();
-        int code = execute(args, untilStopped(System.out), untilStopped(System.err));
+        reportStopAtShutdown(rawOut, rawErr);
+        int code = execute(args, out, err);
         finished = true;
         System.exit(code);
     }
@@ -74,13 +81,13 @@ public final class Main implements Runnable {
      * never told, and the JVM halts when the hooks end. So the line that says where the run stopped and what it wrote
      * comes from a hook, the only code sure to run; the run's thread, should it fail on the way, says nothing more.
      */
-    private static void reportStopAtShutdown() {
+    private static void reportStopAtShutdown(PrintStream out, PrintStream err) {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             if (finished) return;
             String line = "falcon: " + RunPhase.stopReport(StoppedException.signalName(), COMMIT_WAIT_MILLIS);
-            System.out.flush();
-            System.err.println(line);
-            System.err.flush();
+            out.flush();
+            err.println(line);
+            err.flush();
             StoppedException.reported();
         }, "falcon-report-stop"));
         reportingHook = true;

@@ -1333,6 +1333,40 @@ class MainTest {
         }
     }
 
+    /**
+     * A JUL record being written when SIGTERM came (a library's WARNING, or the backend's INFO lines once LogManager's
+     * own hook has reset the levels) followed the stop line: JUL's console handler wrote to the JVM's stderr, past the
+     * gate of the run's own output, and LogManager's hook, which removes that handler, waits for a record in progress.
+     */
+    @Test
+    void aLogRecordUnderWayWhenTheRunStopsDoesNotFollowTheStopLine() throws Exception {
+        String said = stopWhilePrinting("log");
+        assertLastLineIsTheStop(said, "falcon: stopped by SIGTERM while pruning (falcon); no output written");
+        assertFalse(said.contains(PrintsWhenStopped.LOG_TEXT), said);
+    }
+
+    /** The report of a run stopped by SIGTERM while another thread of the run's JVM has output under way. */
+    private String stopWhilePrinting(String output) throws Exception {
+        Path log = dir.resolve("falcon.log"), marker = dir.resolve("printing");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                "-Dfalcon.test.marker=" + marker, "-Dfalcon.test.output=" + output, PrintsWhenStopped.class.getName(),
+                "prune", "--method", "falcon", "--example", "mobilenetv1", "--device", "cpu",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString()));
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        try {
+            long deadline = System.nanoTime() + 180_000_000_000L;
+            while (!Files.exists(marker) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(Files.exists(marker), "the output never began: " + Files.readString(log));
+            child.destroy(); // SIGTERM
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(143, child.exitValue(), said);
+            return said;
+        } finally {
+            child.destroyForcibly();
+        }
+    }
+
     /** Ctrl-C during a falcon++ stage's solve: the line names the stage, as it does for a stage's --grads-command. */
     @Test
     void falconPlusPlusStoppedByCtrlCInAStageSaysWhichStage() throws Exception {

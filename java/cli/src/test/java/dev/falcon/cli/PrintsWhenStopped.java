@@ -1,0 +1,56 @@
+package dev.falcon.cli;
+
+import dev.falcon.io.RunPhase;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * falcon's {@link Main} in a child JVM, with another thread that has output under way when the run is stopped, as a
+ * library may: once the run is pruning it begins its output, creates the file named by
+ * {@code -Dfalcon.test.marker} (the test then sends the signal) and finishes that output only once the stop is being
+ * reported. {@code -Dfalcon.test.output=log}: a JUL WARNING whose message is still being formatted (JUL holds its console
+ * handler meanwhile).
+ */
+final class PrintsWhenStopped {
+    static final String LOG_TEXT = "a warning from a library";
+
+    public static void main(String[] args) {
+        Path marker = Path.of(System.getProperty("falcon.test.marker"));
+        String output = System.getProperty("falcon.test.output");
+        Thread t = new Thread(() -> {
+            while (RunPhase.where() == null || !RunPhase.where().startsWith("while pruning")) pause(10);
+            if (output.equals("log")) {
+                Object slow = new Object() {
+                    @Override public String toString() {
+                        reachedAndAwaitStop(marker);
+                        return "formatted";
+                    }
+                };
+                java.util.logging.Logger.getLogger("org.example.library").log(java.util.logging.Level.WARNING, LOG_TEXT + " {0}", slow);
+            }
+        }, "prints-when-stopped");
+        t.setDaemon(true);
+        t.start();
+        Main.main(args);
+    }
+
+    /** Tells the test to signal, and returns a while after the stop report has begun (its line takes milliseconds). */
+    private static void reachedAndAwaitStop(Path marker) {
+        try {
+            Files.createFile(marker);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (!RunPhase.stopping() && System.nanoTime() < deadline) pause(5);
+        pause(500);
+    }
+
+    private static void pause(long millis) {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
