@@ -47,12 +47,15 @@ public final class Main implements Runnable {
         // a record under way when the stop came was written after the stop line, since LogManager's hook, which removes
         // that handler, waits for it. Libraries' warnings and uncaught exceptions' traces go there as well.
         PrintStream rawOut = System.out, rawErr = System.err;
-        PrintStream out = untilStopped(rawOut), err = untilStopped(rawErr);
+        UntilStopped outGate = new UntilStopped(rawOut), errGate = new UntilStopped(rawErr);
+        PrintStream out = outGate.stream(), err = errGate.stream();
         System.setOut(out);
         System.setErr(err);
         recordStoppingSignals();
         reportStopAtShutdown(rawOut, rawErr);
         int code = execute(args, out, err);
+        outGate.drain();
+        errGate.drain();
         finished = true;
         System.exit(code);
     }
@@ -61,14 +64,57 @@ public final class Main implements Runnable {
      * The run's stdout or stderr, silent from the moment the stop hook begins its line. The run's thread is not told of a
      * signal and goes on: a commit finished by AtomicFiles' hook let it print the summary (or an error) after "the
      * outputs are complete", as if the run went on. Each write is checked and made under the lock the hook takes first.
+     * <p>
+     * Only whole lines are passed on: picocli's writer and JUL's handler hand over 8192 characters at a time, and a stop
+     * between two parts of a long line (a summary naming long paths, a warning with a long trace) left it cut, with the
+     * stop line going on from there. What follows the last newline waits for its own, or for {@link #drain}.
      */
-    private static PrintStream untilStopped(PrintStream raw) {
-        java.io.OutputStream gate = new java.io.OutputStream() {
-            @Override public void write(int b) { RunPhase.printUnlessStopping(() -> raw.write(b)); }
-            @Override public void write(byte[] b, int off, int len) { RunPhase.printUnlessStopping(() -> raw.write(b, off, len)); }
-            @Override public void flush() { raw.flush(); }
-        };
-        return new PrintStream(gate, true, java.nio.charset.Charset.defaultCharset());
+    private static final class UntilStopped extends java.io.OutputStream {
+        private final PrintStream raw;
+        /** The unfinished line; only touched under RunPhase's print lock. */
+        private final java.io.ByteArrayOutputStream partial = new java.io.ByteArrayOutputStream();
+
+        UntilStopped(PrintStream raw) {
+            this.raw = raw;
+        }
+
+        PrintStream stream() {
+            return new PrintStream(this, true, java.nio.charset.Charset.defaultCharset());
+        }
+
+        @Override public void write(int b) {
+            write(new byte[] {(byte) b}, 0, 1);
+        }
+
+        @Override public void write(byte[] b, int off, int len) {
+            RunPhase.printUnlessStopping(() -> {
+                int end = off + len;
+                while (end > off && b[end - 1] != '\n') end--;
+                if (end == off) {
+                    partial.write(b, off, len);
+                    return;
+                }
+                partial.write(b, off, end - off);
+                byte[] lines = partial.toByteArray();
+                partial.reset();
+                partial.write(b, end, off + len - end);
+                raw.write(lines, 0, lines.length);
+            });
+        }
+
+        @Override public void flush() {
+            raw.flush();
+        }
+
+        /** The run has ended: a last line without a newline is printed as it is. */
+        void drain() {
+            RunPhase.printUnlessStopping(() -> {
+                byte[] rest = partial.toByteArray();
+                partial.reset();
+                raw.write(rest, 0, rest.length);
+                raw.flush();
+            });
+        }
     }
 
     /** Set when the run has returned: the JVM's shutdown after that is the normal exit, with nothing to report. */

@@ -1345,6 +1345,18 @@ class MainTest {
         assertFalse(said.contains(PrintsWhenStopped.LOG_TEXT), said);
     }
 
+    /**
+     * A line that reaches the console in more than one write (picocli's writer and JUL's handler pass on 8192 characters
+     * at a time: a summary line naming long paths, a warning with a long trace) was cut where the stop found it, and the
+     * stop line went on from there, on the same line. A line is printed whole or not at all.
+     */
+    @Test
+    void aLineCutByTheStopIsDroppedAndTheStopLineStartsALineOfItsOwn() throws Exception {
+        String said = stopWhilePrinting("partial");
+        assertLastLineIsTheStop(said, "falcon: stopped by SIGTERM while pruning (falcon); no output written");
+        assertFalse(said.contains(PrintsWhenStopped.PARTIAL_TEXT.substring(0, 10)), said);
+    }
+
     /** The report of a run stopped by SIGTERM while another thread of the run's JVM has output under way. */
     private String stopWhilePrinting(String output) throws Exception {
         Path log = dir.resolve("falcon.log"), marker = dir.resolve("printing");

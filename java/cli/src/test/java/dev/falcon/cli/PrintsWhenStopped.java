@@ -6,13 +6,13 @@ import java.nio.file.Path;
 
 /**
  * falcon's {@link Main} in a child JVM, with another thread that has output under way when the run is stopped, as a
- * library may: once the run is pruning it begins its output, creates the file named by
+ * library or a long line may: once the run is pruning it begins its output, creates the file named by
  * {@code -Dfalcon.test.marker} (the test then sends the signal) and finishes that output only once the stop is being
  * reported. {@code -Dfalcon.test.output=log}: a JUL WARNING whose message is still being formatted (JUL holds its console
- * handler meanwhile).
+ * handler meanwhile); {@code partial}: the first part of a line on stdout, flushed, and the rest after.
  */
 final class PrintsWhenStopped {
-    static final String LOG_TEXT = "a warning from a library";
+    static final String LOG_TEXT = "a warning from a library", PARTIAL_TEXT = "  wrote a line in two writes";
 
     public static void main(String[] args) {
         Path marker = Path.of(System.getProperty("falcon.test.marker"));
@@ -27,6 +27,11 @@ final class PrintsWhenStopped {
                     }
                 };
                 java.util.logging.Logger.getLogger("org.example.library").log(java.util.logging.Level.WARNING, LOG_TEXT + " {0}", slow);
+            } else {
+                System.out.print(PARTIAL_TEXT.substring(0, 10));
+                System.out.flush();
+                reachedAndAwaitStop(marker);
+                System.out.println(PARTIAL_TEXT.substring(10));
             }
         }, "prints-when-stopped");
         t.setDaemon(true);
