@@ -1,6 +1,5 @@
 package dev.falcon.cli;
 
-import dev.falcon.io.RunPhase;
 import java.io.PrintWriter;
 import java.util.Locale;
 import java.util.concurrent.Executors;
@@ -49,12 +48,10 @@ final class Progress implements AutoCloseable {
         long now = System.nanoTime();
         double seconds = (now - phaseStart) / 1e9;
         if (!quiet && now - phaseStart > THRESHOLD_NANOS) {
-            String done = String.format(Locale.ROOT, "falcon: %s done in %.1f s", phase, seconds);
-            // after a stop's one line, a phase that "ended" would read as the run going on
-            RunPhase.printUnlessStopping(() -> {
-                err.println(done);
-                err.flush();
-            });
+            // Not wrapped in RunPhase.printUnlessStopping: main's stderr is gated itself, and holding the gate's lock
+            // while taking the stream's deadlocked with any thread writing to the stream (JUL, a command's relayed lines).
+            err.println(String.format(Locale.ROOT, "falcon: %s done in %.1f s", phase, seconds));
+            err.flush();
         }
         phase = null;
         return seconds;
@@ -65,11 +62,8 @@ final class Progress implements AutoCloseable {
         if (p == null) return;
         long now = System.nanoTime();
         if (now - phaseStart > THRESHOLD_NANOS && now - lastPrint > (lastPrint == phaseStart ? THRESHOLD_NANOS : 5 * THRESHOLD_NANOS / 2)) {
-            String line = String.format(Locale.ROOT, "falcon: %s ... %.0f s", p, (now - phaseStart) / 1e9);
-            RunPhase.printUnlessStopping(() -> {
-                err.println(line);
-                err.flush();
-            });
+            err.println(String.format(Locale.ROOT, "falcon: %s ... %.0f s", p, (now - phaseStart) / 1e9));
+            err.flush();
             lastPrint = now;
         }
     }

@@ -1357,6 +1357,31 @@ class MainTest {
         assertFalse(said.contains(PrintsWhenStopped.PARTIAL_TEXT.substring(0, 10)), said);
     }
 
+    /**
+     * A progress line was printed holding RunPhase's print lock and then took the stream's lock, while any other write
+     * to the same stderr (a JUL record, a --grads-command's relayed line, the run's own messages) holds the stream's
+     * lock and then takes the print lock in the stop gate: each waited for the other and the JVM hung for good, even
+     * when signalled (seen: a run with a thread logging WARNINGs printed its stop line and never ended).
+     */
+    @Test
+    void aProgressLineDueWhileAnotherThreadHoldsStderrDoesNotHangTheRun() throws Exception {
+        Path log = dir.resolve("falcon.log"), marker = dir.resolve("printing");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                "-Dfalcon.test.marker=" + marker, "-Dfalcon.test.output=hold", PrintsWhenStopped.class.getName(),
+                "prune", "--method", "falcon", "--example", "mobilenetv1", "--device", "cpu",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString()));
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        try {
+            assertTrue(child.waitFor(150, java.util.concurrent.TimeUnit.SECONDS), "falcon hung: " + Files.readString(log));
+            String said = Files.readString(log);
+            assertEquals(0, child.exitValue(), said);
+            assertTrue(Files.exists(marker), said);
+            assertTrue(said.contains(PrintsWhenStopped.HELD_TEXT) && said.contains("falcon: pruning (falcon) ... 2 s"), said);
+        } finally {
+            child.destroyForcibly();
+        }
+    }
+
     /** The report of a run stopped by SIGTERM while another thread of the run's JVM has output under way. */
     private String stopWhilePrinting(String output) throws Exception {
         Path log = dir.resolve("falcon.log"), marker = dir.resolve("printing");

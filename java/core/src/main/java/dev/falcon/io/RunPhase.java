@@ -43,7 +43,8 @@ public final class RunPhase {
     /**
      * Prints (a progress line, or any write of the CLI's stdout and stderr) unless the stop is being reported; false if it
      * was not printed. Checked and printed under the lock the report takes to begin, so that nothing printed follows the
-     * report's line.
+     * report's line. The lock is the innermost but for the stream {@code print} writes to: called with a lock held that
+     * a writer takes before calling this (a PrintStream's, a PrintWriter's), the two threads wait for each other for good.
      */
     public static boolean printUnlessStopping(Runnable print) {
         PRINTING.lock();
