@@ -712,7 +712,7 @@ public final class CudaBackend implements ComputeBackend {
         }
     }
 
-    private static void blasCheck(int status, String what) {
+    static void blasCheck(int status, String what) {
         if (status != 0) {
             if (status == 3) throw new CudaNative.DeviceMemoryException(what + ": CUBLAS_STATUS_ALLOC_FAILED (out of device memory)");
             throw new IllegalStateException(what + " failed: cuBLAS status " + status);

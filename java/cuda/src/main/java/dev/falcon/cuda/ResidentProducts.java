@@ -1,5 +1,6 @@
 package dev.falcon.cuda;
 
+import static dev.falcon.cuda.CudaBackend.blasCheck;
 import static dev.falcon.cuda.CudaNative.check;
 
 import dev.falcon.cuda.nativelib.FalconCuda;
@@ -140,10 +141,6 @@ public final class ResidentProducts implements AutoCloseable {
 
     private void checkOpen() {
         if (closed) throw new IllegalStateException("ResidentProducts is closed");
-    }
-
-    private static void blasCheck(int status, String what) {
-        if (status != 0) throw new IllegalStateException(what + " failed: cuBLAS status " + status);
     }
 
     @Override
