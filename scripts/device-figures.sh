@@ -68,6 +68,8 @@ run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   start=$(date +%s.%N)
   timeout --kill-after=5 "$limit" "$@" > "$log" 2>&1
   rc=$?
+  # JMH exits 0 when a trial fails (a kernel refused, say) so that the other trials still run: its <failure> counts
+  [ $rc -eq 0 ] && grep -q 'Iteration .*: <failure>' "$log" && rc=1
   end=$(date +%s.%N)
   [ $rc -ne 0 ] && failed=$((failed + 1))
   printf '%-22s rc=%-3s %7s s  (limit %s s)\n' "$name" "$rc" "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f", e - s}')" "$limit" \

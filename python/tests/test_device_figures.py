@@ -18,6 +18,7 @@ me=$(basename "$0")
 echo "$me $*" >> "$STAND_IN_LOG"
 [ "${STAND_IN_SLEEP:-}" = "$me" ] && sleep 30
 [ "${STAND_IN_FAIL:-}" = "$me" ] && { echo "$me failed" >&2; exit 3; }
+[ "${STAND_IN_JMH_FAILURE:-}" = "$me" ] && echo "# Warmup Iteration   1: <failure>"
 while [ $# -gt 0 ]; do [ "$1" = --report ] && echo '{}' > "$2"; shift; done
 echo "$me done"
 """
@@ -77,6 +78,13 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertEqual(self.summary(), (self.copy_to / "summary.txt").read_text())
         with tarfile.open(self.copy_to / "logs.tar.gz") as tar:
             self.assertIn("logs/09-jmh-cpu.log", tar.getnames())
+
+    def test_a_failed_jmh_trial_counts_though_jmh_exits_0(self):
+        r = self.run_script(STAND_IN_JMH_FAILURE="benchmarks")
+        self.assertEqual(1, r.returncode, r.stderr)
+        lines = self.summary().splitlines()
+        self.assertRegex(lines[3], r"^jmh-device\s+rc=1 ")
+        self.assertRegex(lines[4], r"^resnet20-cuda\s+rc=0 ")
 
     def test_a_step_is_cut_at_the_deadline_and_the_rest_skipped(self):
         r = self.run_script(deadline="30", STAND_IN_SLEEP="gpu-tests")
