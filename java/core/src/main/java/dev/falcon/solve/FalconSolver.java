@@ -324,13 +324,14 @@ public final class FalconSolver {
             bsSeconds += secs(tb);
             byte[] candMask = dfo.mask;
             search = opt.backsolve() != Backsolve.Mode.NONE && room.allows(searchWork, qCand);
-            if (opt.backsolve() != Backsolve.Mode.NONE && !search && round == 1) {
+            boolean noteDue = opt.backsolve() != Backsolve.Mode.NONE && room.noteDue(search, searchWork);
+            if (noteDue && !search) {
                 log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
                         String.format(java.util.Locale.ROOT, "support exploration and backsolved swaps skipped: n^2 |K| = %.3g per candidate backsolve"
                                 + " exceeds %.3g%s%s", searchWork, SEARCH_WORK_LIMIT, room.why(searchWork, qCand),
                                 opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 ? "; the final swap polish evaluates its moves without backsolves" : "")));
             }
-            if (search && round == 1 && searchWork > SEARCH_WORK_LIMIT) {
+            if (noteDue && search) {
                 // the report's log says why the costly searches ran, as it says why they were skipped
                 log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
                         String.format(java.util.Locale.ROOT, "support exploration and backsolved swaps run: n^2 |K| = %.3g per candidate backsolve"
@@ -517,6 +518,20 @@ public final class FalconSolver {
             if (searchWork <= SEARCH_WORK_LIMIT) return true;
             return searchWork <= ROOMY_SEARCH_WORK_LIMIT && (q == Double.POSITIVE_INFINITY || bound().unavailable() != null
                     || bound().relativeRoom(q) >= ROOM_WORTH_SEARCHING);
+        }
+
+        /** The decision last written to the log for the costly range (null: none yet). */
+        private Boolean noted;
+
+        /**
+         * Whether the log needs a note on this round's decision: in the costly range (beyond {@link #SEARCH_WORK_LIMIT}),
+         * the first decision and every change of it. Only round 1's was written, so a later round whose searches
+         * stopped (Q within 1% of its bound) or started (|K| down past a limit) said nothing of it.
+         */
+        boolean noteDue(boolean search, double searchWork) {
+            if (searchWork <= SEARCH_WORK_LIMIT || Boolean.valueOf(search).equals(noted)) return false;
+            noted = search;
+            return true;
         }
 
         /** Why the searches run beyond {@link #SEARCH_WORK_LIMIT}, for the log (only when {@link #allows} said yes). */

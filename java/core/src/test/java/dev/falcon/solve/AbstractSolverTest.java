@@ -544,6 +544,20 @@ public abstract class AbstractSolverTest {
         assertTrue(why.contains("no certified lower bound") && why.contains(room.bound().unavailable()), why);
     }
 
+    /** The log notes the costly searches' decision when it is first made and whenever it changes, in any round. */
+    @Test
+    public void theSearchDecisionIsNotedWhenItChanges() {
+        LayerTable one = table(new int[] {2}, new double[] {1});
+        FalconSolver.RoomForSearch room = new FalconSolver.RoomForSearch(backend, null, new float[] {1, 2}, null, 1, one, 1, 2);
+        double costly = 10 * FalconSolver.SEARCH_WORK_LIMIT, cheap = FalconSolver.SEARCH_WORK_LIMIT / 2;
+        assertTrue(!room.noteDue(true, cheap), "below the limit the searches always run: nothing to note");
+        assertTrue(room.noteDue(true, costly), "round 1: run");
+        assertTrue(!room.noteDue(true, costly), "round 2: still run, already noted");
+        assertTrue(room.noteDue(false, costly), "round 3: now skipped");
+        assertTrue(!room.noteDue(false, costly), "round 4: still skipped");
+        assertTrue(room.noteDue(true, costly), "round 5: run again");
+    }
+
     @Test
     public void blockBacksolveEqualsExactWithOneBlock() {
         SplittableRandom rnd = new SplittableRandom(17);
