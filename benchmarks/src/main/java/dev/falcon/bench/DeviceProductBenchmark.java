@@ -60,9 +60,7 @@ public class DeviceProductBenchmark {
         blockKernel = BlockGramKernel.parse(kernel, "-p kernel");
         BackendAvailability cuda = new CudaBackendProvider().probe();
         if (!cuda.usable()) throw new IllegalStateException("DeviceProductBenchmark needs a GPU: cuda " + cuda.reason());
-        int blocks = (p + blockSize - 1) / blockSize;
-        long[] blockStarts = new long[blocks + 1];
-        for (int b = 0; b <= blocks; b++) blockStarts[b] = Math.min((long) b * blockSize, p);
+        long[] blockStarts = ProductBenchmark.evenBlockStarts(p, blockSize);
         // X is made on the host by the fastest host backend, then copied; the host copy is freed before timing
         try (ComputeBackend host = Backends.choose("cpu").create(Runtime.getRuntime().availableProcessors());
              HostMatrix x = host.allocate(n, p, null); FloatPointer d = new FloatPointer(p)) {

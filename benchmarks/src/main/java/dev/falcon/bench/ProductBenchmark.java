@@ -76,9 +76,7 @@ public class ProductBenchmark {
     @Setup(Level.Trial)
     public void setUp() {
         backend = Backends.choose(backendName).create(threads);
-        int blocks = (p + blockSize - 1) / blockSize;
-        blockStarts = new long[blocks + 1];
-        for (int b = 0; b <= blocks; b++) blockStarts[b] = Math.min((long) b * blockSize, p);
+        blockStarts = evenBlockStarts(p, blockSize);
         x = switch (layout) {
             case "panels" -> backend.allocate(n, p, blockStarts);
             case "column-major" -> backend.allocate(n, p, null);
@@ -108,6 +106,14 @@ public class ProductBenchmark {
         out = new FloatPointer(p);
         System.out.println("# " + backend.description() + "; X = " + n + " x " + p + " float32 " + x.layout() + ", "
                 + x.bytes() / 1e9 + " GB");
+    }
+
+    /** Starts of blocks of {@code blockSize} columns covering [0, p), the last one shorter where p is not a multiple. */
+    static long[] evenBlockStarts(int p, int blockSize) {
+        int blocks = (p + blockSize - 1) / blockSize;
+        long[] starts = new long[blocks + 1];
+        for (int b = 0; b <= blocks; b++) starts[b] = Math.min((long) b * blockSize, p);
+        return starts;
     }
 
     @TearDown(Level.Trial)
