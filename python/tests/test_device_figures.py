@@ -19,6 +19,7 @@ echo "$me $*" >> "$STAND_IN_LOG"
 [ "${STAND_IN_SLEEP:-}" = "$me" ] && sleep 30
 [ "${STAND_IN_FAIL:-}" = "$me" ] && { echo "$me failed" >&2; exit 3; }
 [ "${STAND_IN_JMH_FAILURE:-}" = "$me" ] && echo "# Warmup Iteration   1: <failure>"
+[ "${STAND_IN_ALL_SKIPPED:-}" = "$me" ] && printf '[        64 tests skipped         ]\n[         0 tests successful      ]\n'
 while [ $# -gt 0 ]; do [ "$1" = --report ] && echo '{}' > "$2"; shift; done
 echo "$me done"
 """
@@ -85,6 +86,14 @@ class DeviceFiguresTest(unittest.TestCase):
         lines = self.summary().splitlines()
         self.assertRegex(lines[3], r"^jmh-device\s+rc=1 ")
         self.assertRegex(lines[4], r"^resnet20-cuda\s+rc=0 ")
+
+    def test_a_test_suite_that_skipped_every_test_counts_though_it_exits_0(self):
+        # the GPU tests skip, and the launcher exits 0, where the cuda backend is unusable (a library not found, say)
+        r = self.run_script(STAND_IN_ALL_SKIPPED="gpu-tests")
+        self.assertEqual(1, r.returncode, r.stderr)
+        lines = self.summary().splitlines()
+        self.assertRegex(lines[2], r"^gpu-tests\s+rc=1 ")
+        self.assertRegex(lines[3], r"^jmh-device\s+rc=0 ")
 
     def test_a_step_is_cut_at_the_deadline_and_the_rest_skipped(self):
         r = self.run_script(deadline="30", STAND_IN_SLEEP="gpu-tests")
