@@ -5,7 +5,7 @@
 # COPY_TO (optional): a folder that receives summary.txt and logs.tar.gz again after every step.
 # Steps, each under its own time limit, each logged to OUTDIR/NN-step.log; a failed step does not stop the next:
 #   the machine (nvidia-smi, CPUs, memory), `falcon env`, the GPU test suite (JUnit tag gpu), JMH of the
-#   device-resident products (every block product kernel against a read of the same device buffer), the resnet20
+#   device-resident products (every block product kernel, against a read of an X of the same size), the resnet20
 #   example on cuda, the resnet50 example at n = 500 on cuda (target < 60 s), mobilenetv1 at n = 128 on cuda and on
 #   the cpu backend of the same machine, and JMH of the cpu backend's products there.
 # The CUDA 13 libraries are taken from the library path, else looked for in the usual places (a toolkit under

@@ -25,8 +25,9 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * The GPU's products with X and its vectors resident in device memory ({@link ResidentProducts}), against a streaming
- * read of the same device buffer measured in the same trial: the block-fused product by each kernel
- * ({@link BlockGramKernel}), and X^T (X d) as the cuda backend's two passes (falcon's X v kernel, then cuBLAS sgemv).
+ * read of an X made and copied the same way: the block-fused product by each kernel ({@link BlockGramKernel}), and
+ * X^T (X d) as the cuda backend's two passes (falcon's X v kernel, then cuBLAS sgemv). Each benchmark is its own JMH
+ * trial; the kernel parameter is the block product's alone, so the read and the two passes run once, not per kernel.
  * GB/s is bytes of X per call / time, as in {@link ProductBenchmark}. Needs a usable cuda backend (the trial fails
  * with the probe's reason otherwise). X is fully random, generated on the host and copied once per trial.
  *
@@ -49,15 +50,25 @@ public class DeviceProductBenchmark {
     @Param({"2000"})
     public int blockSize;
 
-    @Param({"tree", "warp", "cluster8", "cluster16"})
-    public String kernel;
+    /** The block product's kernel: a state of its own, so that JMH multiplies only that benchmark's trials by it. */
+    @State(Scope.Benchmark)
+    public static class Kernel {
+        @Param({"tree", "warp", "cluster8", "cluster16"})
+        public String kernel;
 
-    private BlockGramKernel blockKernel;
+        private BlockGramKernel blockKernel;
+
+        @Setup(Level.Trial)
+        public void setUp() {
+            blockKernel = BlockGramKernel.parse(kernel, "-p kernel");
+            System.out.println("# block product kernel " + blockKernel.id());
+        }
+    }
+
     private ResidentProducts device;
 
     @Setup(Level.Trial)
     public void setUp() {
-        blockKernel = BlockGramKernel.parse(kernel, "-p kernel");
         BackendAvailability cuda = new CudaBackendProvider().probe();
         if (!cuda.usable()) throw new IllegalStateException("DeviceProductBenchmark needs a GPU: cuda " + cuda.reason());
         long[] blockStarts = ProductBenchmark.evenBlockStarts(p, blockSize);
@@ -68,8 +79,7 @@ public class DeviceProductBenchmark {
             host.fillUniform(d, p, 7L, 1f);
             device = new ResidentProducts(x, blockStarts, d);
         }
-        System.out.println("# device-resident X = " + n + " x " + p + " float32, " + device.bytesOfX() / 1e9 + " GB; kernel "
-                + blockKernel.id());
+        System.out.println("# device-resident X = " + n + " x " + p + " float32, " + device.bytesOfX() / 1e9 + " GB");
     }
 
     @TearDown(Level.Trial)
@@ -85,8 +95,8 @@ public class DeviceProductBenchmark {
 
     /** Block-diagonal X_B^T (X_B d_B) for every block, by the kernel named by the parameter. */
     @Benchmark
-    public void deviceBlockProduct() {
-        device.blockProduct(blockKernel);
+    public void deviceBlockProduct(Kernel kernel) {
+        device.blockProduct(kernel.blockKernel);
     }
 
     /** X^T (X d) in two passes over X (independent of the kernel parameter). */
