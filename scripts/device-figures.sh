@@ -25,8 +25,11 @@ b="$work/falcon-gpu"
 export FALCON_CACHE="$work/cache"
 
 dirs=()
+# read whole: `ldconfig -p | grep -q` ends ldconfig by SIGPIPE once its list outgrows a pipe, and pipefail then calls a
+# listed library missing, putting whatever copy find meets first ahead of the system's
+listed=$(ldconfig -p 2>/dev/null)
 for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusparse.so.12 libnvJitLink.so.13; do
-  if ! ldconfig -p 2>/dev/null | grep -q "$lib"; then
+  if ! grep -qF "$lib" <<< "$listed"; then
     f=$(find /usr/local /opt /usr/lib -name "$lib" 2>/dev/null | head -1)
     [ -n "$f" ] && dirs+=("$(dirname "$f")")
   fi
