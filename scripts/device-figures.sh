@@ -8,8 +8,8 @@
 #   device-resident products (every block product kernel, against a read of an X of the same size), the resnet20
 #   example on cuda, the resnet50 example at n = 500 on cuda (target < 60 s), mobilenetv1 at n = 128 on cuda and on
 #   the cpu backend of the same machine, and JMH of the cpu backend's products there.
-# The CUDA 13 libraries are taken from the library path, else looked for in the usual places (a toolkit under
-# /usr/local, or the nvidia-* Python wheels). OUTDIR/summary.txt lists each step's status and time;
+# The CUDA 13 libraries are taken from ldconfig's cache or LD_LIBRARY_PATH, else looked for in the usual places (a
+# toolkit under /usr/local, or the nvidia-* Python wheels). OUTDIR/summary.txt lists each step's status and time;
 # OUTDIR/logs.tar.gz holds every log, report and JMH result. Exit status 0 when every step ran and succeeded, else 1.
 set -uo pipefail
 bundle=$(readlink -f "${1:-target/falcon-gpu.tar.gz}")
@@ -24,12 +24,19 @@ tar -C "$work" -xzf "$bundle" || { echo "cannot unpack $bundle" | tee -a "$summa
 b="$work/falcon-gpu"
 export FALCON_CACHE="$work/cache"
 
+# A copy the caller put on LD_LIBRARY_PATH stays first: the one find meets first might be another version.
+on_library_path() {
+  local d entries
+  IFS=: read -ra entries <<< "${LD_LIBRARY_PATH:-}"
+  for d in "${entries[@]}"; do [ -n "$d" ] && [ -e "$d/$1" ] && return 0; done
+  return 1
+}
 dirs=()
 # read whole: `ldconfig -p | grep -q` ends ldconfig by SIGPIPE once its list outgrows a pipe, and pipefail then calls a
 # listed library missing, putting whatever copy find meets first ahead of the system's
 listed=$(ldconfig -p 2>/dev/null)
 for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusparse.so.12 libnvJitLink.so.13; do
-  if ! grep -qF "$lib" <<< "$listed"; then
+  if ! grep -qF "$lib" <<< "$listed" && ! on_library_path "$lib"; then
     f=$(find /usr/local /opt /usr/lib -name "$lib" 2>/dev/null | head -1)
     [ -n "$f" ] && dirs+=("$(dirname "$f")")
   fi

@@ -95,24 +95,39 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertRegex(lines[2], r"^gpu-tests\s+rc=1 ")
         self.assertRegex(lines[3], r"^jmh-device\s+rc=0 ")
 
-    def test_libraries_ldconfig_lists_are_not_looked_for_again(self):
-        # ldconfig -p lists hundreds of libraries on a machine with the CUDA toolkit: past a pipe's 64 KiB, grep -q's
-        # early exit kills it with SIGPIPE, and under pipefail a library it listed read as missing
-        libs = ["libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcusolver.so.12", "libcusparse.so.12",
-                "libnvJitLink.so.13"]
+    CUDA_LIBS = ["libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcusolver.so.12", "libcusparse.so.12",
+                 "libnvJitLink.so.13"]
+
+    def with_library_tools(self, listing):
+        """PATH with a stand-in ldconfig that lists `listing`, and a find that meets a copy of each library elsewhere,
+        which the script must not put ahead of the copies the system or the caller chose."""
         tools = self.root / "tools"
         tools.mkdir()
-        listing = "".join(f"\t{lib} (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/{lib}\n" for lib in libs)
-        listing += "".join(f"\tlibother{i}.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libother{i}.so.1\n" for i in range(4000))
         (self.root / "ldconfig-p.txt").write_text(listing)
         (tools / "ldconfig").write_text(f"#!/usr/bin/env bash\ncat {self.root / 'ldconfig-p.txt'}\n")
-        # a copy elsewhere on the disk, which the script must not put ahead of the system's
         (tools / "find").write_text('#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -name ] && echo "/elsewhere/lib/$2"; shift; done\n')
         for tool in tools.iterdir():
             tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-        r = self.run_script(PATH=f"{tools}:{os.environ['PATH']}", LD_LIBRARY_PATH="/from/the/caller")
+        return f"{tools}:{os.environ['PATH']}"
+
+    def test_libraries_ldconfig_lists_are_not_looked_for_again(self):
+        # ldconfig -p lists hundreds of libraries on a machine with the CUDA toolkit: past a pipe's 64 KiB, grep -q's
+        # early exit kills it with SIGPIPE, and under pipefail a library it listed read as missing
+        listing = "".join(f"\t{lib} (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/{lib}\n" for lib in self.CUDA_LIBS)
+        listing += "".join(f"\tlibother{i}.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libother{i}.so.1\n" for i in range(4000))
+        r = self.run_script(PATH=self.with_library_tools(listing), LD_LIBRARY_PATH="/from/the/caller")
         self.assertEqual(0, r.returncode, r.stdout + r.stderr)
         self.assertIn("LD_LIBRARY_PATH=/from/the/caller\n", (self.out / "logs" / "01-machine.log").read_text())
+
+    def test_libraries_on_the_callers_library_path_are_not_looked_for(self):
+        chosen = self.root / "cuda-13.1" / "lib64"
+        chosen.mkdir(parents=True)
+        for lib in self.CUDA_LIBS:
+            (chosen / lib).write_text("")
+        r = self.run_script(PATH=self.with_library_tools("\tlibc.so.6 (libc6,x86-64) => /lib/libc.so.6\n"),
+                            LD_LIBRARY_PATH=f"/nothing/here:{chosen}")
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertIn(f"LD_LIBRARY_PATH=/nothing/here:{chosen}\n", (self.out / "logs" / "01-machine.log").read_text())
 
     def test_a_step_is_cut_at_the_deadline_and_the_rest_skipped(self):
         r = self.run_script(deadline="30", STAND_IN_SLEEP="gpu-tests")
