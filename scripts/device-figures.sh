@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU figures of the CUDA issue in one run, from the GPU bundle (scripts/gpu-bundle.sh), on a GPU server:
 #   scripts/device-figures.sh [BUNDLE.tar.gz] [OUTDIR] [COPY_TO]   defaults: target/falcon-gpu.tar.gz, ./device-figures
-# FIGURES_DEADLINE_S (default 900): no step starts, and none runs on, past this many seconds from the start.
+# FIGURES_DEADLINE_S (default 540): no step starts, and none runs on, past this many seconds from the start (the device
+#   tool kills a command at 600 s, losing the step under way and the digest: keep the deadline under its limit).
 # COPY_TO (optional): a folder that receives summary.txt and logs.tar.gz again after every step.
 # Steps, each under its own time limit, each logged to OUTDIR/NN-step.log; a failed step does not stop the next:
 #   the machine (nvidia-smi, CPUs, memory), `falcon env`, the GPU test suite (JUnit tag gpu), JMH of the
@@ -18,7 +19,7 @@ work=$(mktemp -d)
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 copy_to="${3:-}"
-deadline=$(( $(date +%s) + ${FIGURES_DEADLINE_S:-900} ))
+deadline=$(( $(date +%s) + ${FIGURES_DEADLINE_S:-540} ))
 : > "$summary"
 tar -C "$work" -xzf "$bundle" || { echo "cannot unpack $bundle" | tee -a "$summary"; exit 1; }
 b="$work/falcon-gpu"
@@ -31,27 +32,39 @@ on_library_path() {
   for d in "${entries[@]}"; do [ -n "$d" ] && [ -e "$d/$1" ] && return 0; done
   return 1
 }
-dirs=()
+# libcusolverMg comes with libcusolver: the JavaCPP cusolver preset links both
+cuda_libs=(libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusolverMg.so.12 libcusparse.so.12
+           libnvJitLink.so.13)
 # read whole: `ldconfig -p | grep -q` ends ldconfig by SIGPIPE once its list outgrows a pipe, and pipefail then calls a
 # listed library missing, putting whatever copy find meets first ahead of the system's
 listed=$(ldconfig -p 2>/dev/null)
-for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusparse.so.12 libnvJitLink.so.13; do
-  if ! grep -qF "$lib" <<< "$listed" && ! on_library_path "$lib"; then
-    f=$(find /usr/local /opt /usr/lib -name "$lib" 2>/dev/null | head -1)
-    [ -n "$f" ] && dirs+=("$(dirname "$f")")
-  fi
+missing=()
+for lib in "${cuda_libs[@]}"; do
+  grep -qF "$lib" <<< "$listed" || on_library_path "$lib" || missing+=("$lib")
 done
+dirs=()
+if [ ${#missing[@]} -gt 0 ]; then
+  # one walk of the file system for all of them: it counts against the deadline, and /opt can hold large Python trees
+  names=()
+  for lib in "${missing[@]}"; do names+=(${names[0]+-o} -name "$lib"); done
+  found=$(find /usr/local /opt /usr/lib \( "${names[@]}" \) 2>/dev/null)
+  for lib in "${missing[@]}"; do
+    f=$(grep -m1 -E "/${lib//./\\.}\$" <<< "$found")
+    [ -n "$f" ] && dirs+=("$(dirname "$f")")
+  done
+fi
 if [ ${#dirs[@]} -gt 0 ]; then
   extra=$(printf '%s\n' "${dirs[@]}" | awk '!seen[$0]++' | paste -sd:)
   export LD_LIBRARY_PATH="$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
 export b work out
+export cuda_libs_listed="${cuda_libs[*]}"
 machine() {
   nvidia-smi || true
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv || true
   echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
-  for lib in libcudart.so.13 libcublas.so.13 libcublasLt.so.13 libcusolver.so.12 libcusparse.so.12 libnvJitLink.so.13; do
+  for lib in $cuda_libs_listed; do
     echo "$lib: $(ldconfig -p | grep -m1 "$lib" || find ${LD_LIBRARY_PATH//:/ } -maxdepth 1 -name "$lib" 2>/dev/null | head -1)"
   done
   nproc; free -g; uname -a; df -h /tmp | tail -1
@@ -87,7 +100,13 @@ run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   printf '%-22s rc=%-3s %7s s  (limit %s s)\n' "$name" "$rc" "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f", e - s}')" "$limit" \
     | tee -a "$summary"
   tar -C "$out" -czf "$out/logs.tar.gz" logs
-  if [ -n "$copy_to" ]; then cp "$summary" "$out/logs.tar.gz" "$copy_to/"; fi
+  # copied under another name, then renamed: a kill during the copy leaves the last complete pair, never a cut archive
+  if [ -n "$copy_to" ]; then
+    local f
+    for f in "$summary" "$out/logs.tar.gz"; do
+      cp "$f" "$copy_to/.$(basename "$f").part" && mv -f "$copy_to/.$(basename "$f").part" "$copy_to/$(basename "$f")"
+    done
+  fi
 }
 threads=$(nproc)
 run machine 60 bash -c machine

@@ -95,8 +95,8 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertRegex(lines[2], r"^gpu-tests\s+rc=1 ")
         self.assertRegex(lines[3], r"^jmh-device\s+rc=0 ")
 
-    CUDA_LIBS = ["libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcusolver.so.12", "libcusparse.so.12",
-                 "libnvJitLink.so.13"]
+    CUDA_LIBS = ["libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcusolver.so.12", "libcusolverMg.so.12",
+                 "libcusparse.so.12", "libnvJitLink.so.13"]
 
     def with_library_tools(self, listing):
         """PATH with a stand-in ldconfig that lists `listing`, and a find that meets a copy of each library elsewhere,
@@ -105,7 +105,8 @@ class DeviceFiguresTest(unittest.TestCase):
         tools.mkdir()
         (self.root / "ldconfig-p.txt").write_text(listing)
         (tools / "ldconfig").write_text(f"#!/usr/bin/env bash\ncat {self.root / 'ldconfig-p.txt'}\n")
-        (tools / "find").write_text('#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -name ] && echo "/elsewhere/lib/$2"; shift; done\n')
+        (tools / "find").write_text(f'#!/usr/bin/env bash\necho "$*" >> {self.root / "find-calls.txt"}\n'
+                                    'while [ $# -gt 0 ]; do [ "$1" = -name ] && echo "/elsewhere/lib/$2"; shift; done\n')
         for tool in tools.iterdir():
             tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
         return f"{tools}:{os.environ['PATH']}"
@@ -128,6 +129,18 @@ class DeviceFiguresTest(unittest.TestCase):
                             LD_LIBRARY_PATH=f"/nothing/here:{chosen}")
         self.assertEqual(0, r.returncode, r.stdout + r.stderr)
         self.assertIn(f"LD_LIBRARY_PATH=/nothing/here:{chosen}\n", (self.out / "logs" / "01-machine.log").read_text())
+
+    def test_missing_libraries_are_looked_for_in_one_walk_and_put_on_the_library_path(self):
+        # each walk of /usr/local, /opt and /usr/lib runs before the first step, untimed, against the deadline
+        r = self.run_script(PATH=self.with_library_tools("\tlibc.so.6 (libc6,x86-64) => /lib/libc.so.6\n"),
+                            LD_LIBRARY_PATH="/from/the/caller")
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        calls = (self.root / "find-calls.txt").read_text().splitlines()
+        walks = [c for c in calls if "/usr/local" in c]
+        self.assertEqual(1, len(walks), calls)
+        for lib in self.CUDA_LIBS:
+            self.assertIn(f"-name {lib}", walks[0])
+        self.assertIn("LD_LIBRARY_PATH=/elsewhere/lib:/from/the/caller\n", (self.out / "logs" / "01-machine.log").read_text())
 
     def test_a_step_is_cut_at_the_deadline_and_the_rest_skipped(self):
         r = self.run_script(deadline="30", STAND_IN_SLEEP="gpu-tests")
