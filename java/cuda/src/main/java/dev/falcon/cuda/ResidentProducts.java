@@ -109,6 +109,12 @@ public final class ResidentProducts implements AutoCloseable {
     /** out = X_B^T (X_B d_B) for every block, by {@code kernel}. */
     public void blockProduct(BlockGramKernel kernel) {
         checkOpen();
+        // the backend falls back to tree here; a benchmark or test that named its kernel must not time another one
+        if (kernel.sumsSharedBytes(n) > sharedBytes) {
+            throw new IllegalArgumentException("block product kernel " + kernel.id() + " keeps " + kernel.sumsSharedBytes(n)
+                    + " bytes of sums in shared memory at n = " + n + ", more than the device's " + sharedBytes
+                    + " bytes: use " + BlockGramKernel.TREE.id() + " for this X");
+        }
         long grid = DeviceMemoryPlan.blockGramGrid(blocks);
         check(kernel.launch(x.floats(0), n, starts.pointer(), blocks, d.floats(0), out.floats(0), treeScratch.doubles(0),
                 (int) grid, sharedBytes, stream), "block product kernel (" + kernel.id() + ")");

@@ -81,6 +81,20 @@ class CudaBlockKernelTest {
         return major[0];
     }
 
+    /** Above n = 9,685 the sliced kernels' sums outgrow shared memory: the backend uses tree, a named kernel is refused. */
+    @Test
+    void aSlicedKernelNamedForAnXOfTooManyRowsIsRefusedNamingTree() {
+        int n = 12_000, p = 3;
+        try (HostMatrix x = HostMatrix.allocate(n, p); FloatPointer d = new FloatPointer(p)) {
+            randomProblem(x, d, 5);
+            try (ResidentProducts device = new ResidentProducts(x, new long[] {0, p}, d)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> device.blockProduct(BlockGramKernel.WARP));
+                assertTrue(e.getMessage().contains("n = 12000") && e.getMessage().contains("use tree"), e.getMessage());
+                device.blockProduct(BlockGramKernel.TREE);
+            }
+        }
+    }
+
     @Test
     void theDeviceReadSumsEveryElement() {
         int n = 37, p = 1001; // 37037 elements: not a multiple of four, so the kernel's scalar tail runs
