@@ -131,8 +131,11 @@ def _loop_grad_fn(model, layers, loss_fn):
             with torch.enable_grad():
                 for i in range(x.shape[0]):
                     loss = loss_fn(model(x[i:i + 1]), y[i:i + 1])
-                    grads = torch.autograd.grad(loss, params)
-                    rows.append(torch.cat([t.reshape(-1) for t in grads]))
+                    # a weight the loss does not depend on (an auxiliary head the loss leaves out, a detached
+                    # branch) has gradient zero, as vmap's grad gives it, not "not used in the graph"
+                    grads = torch.autograd.grad(loss, params, allow_unused=True)
+                    rows.append(torch.cat([(t if t is not None else torch.zeros_like(prm)).reshape(-1)
+                                           for t, prm in zip(grads, params)]))
         finally:
             for prm in frozen:
                 prm.requires_grad_(False)

@@ -138,6 +138,35 @@ class ExportApplyTest(unittest.TestCase):
             chosen = ft.prunable_parameters(m, names)
             self.assertEqual([l.name for l in chosen], ["a.weight", "c.weight"], names)
 
+    def test_a_weight_the_loss_does_not_use_gets_zero_gradients_with_either_engine(self):
+        # an auxiliary head that runs in the forward pass (so it has FLOPs) but that the loss leaves out: vmap gives
+        # its columns zero, and the loop engine (also auto's fallback) must too
+        class AuxHead(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.body, self.head, self.aux = nn.Linear(5, 6), nn.Linear(6, 3), nn.Linear(6, 3)
+
+            def forward(self, x):
+                h = torch.relu(self.body(x))
+                return self.head(h), self.aux(h)
+        torch.manual_seed(0)
+        m = AuxHead()
+        x, y = torch.randn(6, 5), torch.randint(0, 3, (6,))
+
+        def main_loss(out, target):
+            return nn.functional.cross_entropy(out[0], target, reduction="sum")
+        m.zero_grad()
+        main_loss(m(x[:1]), y[:1]).backward()
+        ref = torch.cat([m.body.weight.grad.reshape(-1), m.head.weight.grad.reshape(-1),
+                         torch.zeros(18)]).numpy() / math.sqrt(6)
+        for engine in ("vmap", "loop"):
+            ex = ft.export(m, (x, y), n_samples=6, out_dir=os.path.join(self.d, engine), loss_fn=main_loss,
+                           engine=engine)
+            self.assertEqual([l.name for l in ex.layers], ["body.weight", "head.weight", "aux.weight"])
+            X = np.load(ex.grads_path)
+            np.testing.assert_allclose(X[0], ref, rtol=1e-5, atol=1e-7, err_msg=engine)
+            np.testing.assert_array_equal(X[:, -18:], 0, err_msg=engine)
+
     def test_attention_out_proj_gradients_with_either_engine(self):
         # attention reads out_proj.weight directly: functional_call must still swap it in, as the loop engine does
         class Attend(nn.Module):
