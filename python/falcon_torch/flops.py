@@ -59,9 +59,13 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     """The prunable weights of `model`, in model.named_parameters() order.
 
     Default: the `.weight` of every Conv*/ConvTranspose*/Linear module; biases and norm layers never.
-    `prunable` may list parameter names ("conv1.weight"), module names ("conv1"), modules or parameters;
-    each must resolve to the weight of a Conv/Linear module (FLOPs are only defined for those).
+    `prunable` may list parameter names ("conv1.weight"), module names ("conv1"), modules or parameters, or be
+    one of them; each must resolve to the weight of a Conv/Linear module (FLOPs are only defined for those).
     """
+    if isinstance(prunable, (str, torch.Tensor)) or (isinstance(prunable, nn.Module) and not hasattr(prunable, "__iter__")):
+        # one entry, not a list of them: iterating a name went through its characters, so "11" chose layer "1" and
+        # "features" failed on "f"
+        prunable = [prunable]
     owner: Dict[int, tuple] = {}
     for mname, m in model.named_modules():
         if isinstance(m, PRUNABLE_TYPES) and getattr(m, "weight", None) is not None:

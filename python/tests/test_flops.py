@@ -93,6 +93,16 @@ class FlopHookTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             prunable_parameters(m, ["0.bias"])
 
+    def test_a_single_name_module_or_parameter_is_one_entry(self):
+        # a name was iterated character by character: "11" chose layer 1, "features" failed on "f"
+        m = nn.Sequential(*[nn.Linear(4, 4) for _ in range(12)])
+        self.assertEqual([l.name for l in prunable_parameters(m, "11")], ["11.weight"])
+        self.assertEqual([l.name for l in prunable_parameters(m, "10.weight")], ["10.weight"])
+        self.assertEqual([l.name for l in prunable_parameters(m, m[3])], ["3.weight"])
+        self.assertEqual([l.name for l in prunable_parameters(m, m[5].weight)], ["5.weight"])
+        with self.assertRaisesRegex(ValueError, "'features' is not a parameter or module name"):
+            prunable_parameters(m, "features")
+
     def test_unused_layer_is_reported(self):
         class Unused(nn.Module):
             def __init__(self):
