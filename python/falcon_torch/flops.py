@@ -54,6 +54,17 @@ def _kind(module: nn.Module) -> str:
     return "linear"
 
 
+def prunable_entries(prunable) -> Optional[list]:
+    """`prunable` as a list of entries (None stays None), read once: a generator is spent after one pass."""
+    if prunable is None:
+        return None
+    if isinstance(prunable, (str, torch.Tensor)) or (isinstance(prunable, nn.Module) and not hasattr(prunable, "__iter__")):
+        # one entry, not a list of them: iterating a name went through its characters, so "11" chose layer "1" and
+        # "features" failed on "f"
+        return [prunable]
+    return list(prunable)
+
+
 def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str, nn.Module, nn.Parameter]]] = None
                         ) -> List[LayerInfo]:
     """The prunable weights of `model`, in model.named_parameters() order.
@@ -62,10 +73,7 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     `prunable` may list parameter names ("conv1.weight"), module names ("conv1"), modules or parameters, or be
     one of them; each must resolve to the weight of a Conv/Linear module (FLOPs are only defined for those).
     """
-    if isinstance(prunable, (str, torch.Tensor)) or (isinstance(prunable, nn.Module) and not hasattr(prunable, "__iter__")):
-        # one entry, not a list of them: iterating a name went through its characters, so "11" chose layer "1" and
-        # "features" failed on "f"
-        prunable = [prunable]
+    prunable = prunable_entries(prunable)
     owner: Dict[int, tuple] = {}
     for mname, m in model.named_modules():
         if isinstance(m, PRUNABLE_TYPES) and getattr(m, "weight", None) is not None:

@@ -479,6 +479,17 @@ class CliTest(unittest.TestCase):
         self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
         self.assertLessEqual(res.kept_nnz, 0.5 * res.parameters + 1)
 
+    def test_staged_prune_with_prunable_from_a_generator(self):
+        # every stage resolves prunable again: a generator was spent by stage 1, and stage 2 found no prunable weight
+        m = small_model()
+        batches, _, _ = data()
+        convs = (mod for mod in m.modules() if isinstance(mod, nn.Conv2d))
+        res = ft.prune(m, batches, keep_flops=0.5, method="magnitude", stages=2, n_samples=4, cli=self.cli,
+                       work_dir=self.d, prunable=convs)
+        self.assertEqual(len(res.reports), 2)
+        self.assertEqual(sorted(res.masks), ["0.weight", "3.weight"])
+        self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
+
     def test_falcon_plus_plus_plumbing_with_a_stand_in_cli(self):
         # Until the CLI runs `falcon`, a wrapper maps it to `mp`: checks the staged driver end to end.
         wrapper = os.path.join(self.d, "fake-falcon")
