@@ -16,7 +16,7 @@ from torch import nn
 
 from .apply import apply
 from .cli import FalconCLI, FalconError, split_method
-from .export import export
+from .export import check_n_samples, export
 from .flops import kept_flops, prunable_entries
 
 
@@ -84,6 +84,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         raise TypeError(f"extra_args must be a list or tuple of CLI words, e.g. ['--threads', '2'], not {extra_args!r}")
     if gradient_source not in ("auto", "cli", "python"):
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
+    check_n_samples(n_samples)
     # every stage reads it again (and the CLI route twice, for stage 0's X and the gradient command's session): a
     # generator of modules was spent by stage 1, and stage 2 found 'no prunable Conv/Linear weights'
     prunable = prunable_entries(prunable)

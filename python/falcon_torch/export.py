@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -75,6 +76,12 @@ def _iter_chunks(batches, limit, chunk):
                 return
             yield xb[s:s + take], yb[s:s + take]
             seen += take
+
+
+def check_n_samples(n_samples) -> None:
+    # 0 was reported as "batches yielded no samples" and -1 as numpy's "negative dimensions are not allowed"
+    if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+        raise ValueError(f"n_samples must be a whole number of samples, at least 1, not {n_samples!r}")
 
 
 def _vmap_grad_fn(model, layers, loss_fn):
@@ -156,6 +163,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
         loss_fn = lambda out, y: nn.functional.cross_entropy(out, y, reduction="sum")
     if engine not in ("auto", "vmap", "loop"):
         raise ValueError(f"engine must be auto, vmap or loop, not {engine!r}")
+    check_n_samples(n_samples)
     p = sum(l.count for l in layers)
     chunk = max(1, min(chunk, CHUNK_BYTES // (4 * p)))
     device = next(model.parameters()).device

@@ -20,11 +20,12 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
-from .export import export, per_sample_gradients, read_layers_json
+from .export import check_n_samples, export, per_sample_gradients, read_layers_json
 
 
 def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
     """Writes model.pt, calib.pt (the first n_samples samples), layers.json, w.npy into session_dir."""
+    check_n_samples(n_samples)
     os.makedirs(session_dir, exist_ok=True)
     # the samples are gathered first and export reads them from here: a one-shot iterator yields them only once
     xs, ys, seen = [], [], 0

@@ -203,6 +203,20 @@ class ExportApplyTest(unittest.TestCase):
         self.assertEqual(np.load(ex.grads_path).shape, (4, ex.p))
         self.assertEqual(sorted(os.listdir(self.d)), ["X.npy", "layers.json", "w.npy"])
 
+    def test_a_number_of_samples_below_one_is_named_as_such(self):
+        # 0 was reported as "batches yielded no samples" (they had ten) and -1 as numpy's "negative dimensions"
+        m = small_model()
+        batches, _, _ = data()
+        for n in (0, -1, 2.5):
+            with self.assertRaisesRegex(ValueError, "n_samples must be a whole number of samples, at least 1, not "
+                                        + re.escape(repr(n))):
+                ft.export(m, batches, n_samples=n, out_dir=self.d)
+            with self.assertRaisesRegex(ValueError, "n_samples must be"):
+                ft.gradcmd.prepare(m, batches, os.path.join(self.d, "session"), n_samples=n)
+            with self.assertRaisesRegex(ValueError, "n_samples must be"):   # before the CLI is run
+                ft.prune(m, iter(batches), method="falcon++", n_samples=n, cli=ft.FalconCLI(command=["false"]))
+        self.assertEqual(os.listdir(self.d), [])
+
     def test_failed_export_leaves_no_partial_x(self):
         def failing_loss(out, y):
             raise RuntimeError("loss failed")
