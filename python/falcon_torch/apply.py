@@ -69,6 +69,9 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     `pruned_path` is the CLI's output as it wrote it: an .npy, or a .safetensors file (one tensor, or
     "FILE.safetensors:NAME"); so may `mask_path` be.
 
+    A weight whose pruned value is the float32 value the model holds keeps the model's own value (a float64
+    model's kept weights stay as they were); every other weight takes the pruned value.
+
     Returns {parameter name: bool mask tensor of the parameter's shape}. The mask is the CLI's
     `--mask` file when `mask_path` is given (a kept weight may be exactly zero), else pruned != 0.
     Use `apply_masks(model, masks)` after each optimiser step to keep pruned weights at zero while
@@ -107,7 +110,12 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
             param = named[l.name]
             vals = np.array(pruned[l.offset:l.offset + l.count], dtype=np.float32).reshape(l.shape)
             t = torch.from_numpy(vals)
-            param.copy_(t.to(dtype=param.dtype, device=param.device))
+            new = t.to(dtype=param.dtype, device=param.device)
+            # The CLI works in float32: a weight it returned as it was given (every kept weight of magnitude or mp)
+            # keeps the model's own value, which a float64 model would otherwise lose to float32 rounding. Zeros are
+            # written as zeros: a pruned weight tiny enough to round to 0 in float32 must not survive.
+            unchanged = (param.detach().to(torch.float32) == t.to(param.device)) & (new != 0)
+            param.copy_(torch.where(unchanged, param.detach(), new))
             if mask_flat is not None:
                 m = torch.from_numpy(np.array(mask_flat[l.offset:l.offset + l.count], dtype=bool).reshape(l.shape))
             else:

@@ -317,6 +317,33 @@ class ExportApplyTest(unittest.TestCase):
         ft.apply_masks(m2, masks)
         self.assertTrue(torch.all(m2[6].weight[~masks["6.weight"]] == 0))
 
+    def test_apply_keeps_the_float64_value_of_a_weight_the_cli_left_as_it_was(self):
+        # the CLI sees and writes float32: magnitude's kept weights came back rounded to float32 in a float64 model
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(5, 6), nn.ReLU(), nn.Linear(6, 3)).double()
+        with torch.no_grad():
+            for prm in m.parameters():
+                prm.add_(torch.randn_like(prm) * 1e-9)        # values float32 cannot hold
+            m[0].weight[0, 0] = 1e-60                         # rounds to 0 in float32: pruned, it must become 0
+        before = {k: v.clone() for k, v in m.state_dict().items()}
+        ex = ft.export(m, (torch.randn(4, 5, dtype=torch.float64), torch.zeros(4, dtype=torch.long)), out_dir=self.d,
+                       grads=False)
+        w = np.load(ex.weights_path)
+        pruned = w.copy()
+        pruned[1::3] = 0                                      # pruned
+        pruned[2::3] += 0.5                                   # changed by the solver
+        np.save(os.path.join(self.d, "pruned.npy"), pruned)
+        ft.apply(m, os.path.join(self.d, "pruned.npy"), ex.layers_path)
+        after = torch.cat([m[0].weight.detach().reshape(-1), m[2].weight.detach().reshape(-1)])
+        old = torch.cat([before["0.weight"].reshape(-1), before["2.weight"].reshape(-1)])
+        kept = torch.from_numpy((np.arange(w.size) % 3 == 0) & (w != 0))
+        self.assertTrue(torch.equal(after[kept], old[kept]))  # bit for bit, not float32's rounding of them
+        self.assertTrue(torch.all(after[1::3] == 0))
+        self.assertEqual(float(after[0]), 0.0)                # the 1e-60 weight is 0 in float32 (its pruned value)
+        np.testing.assert_array_equal(after[2::3].numpy(), pruned[2::3].astype(np.float64))
+        for k in ("0.bias", "2.bias"):
+            self.assertTrue(torch.equal(m.state_dict()[k], before[k]))
+
     def test_apply_rejects_mismatch(self):
         m = small_model()
         batches, _, _ = data()
