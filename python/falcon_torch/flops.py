@@ -23,6 +23,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONVT = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -54,6 +55,19 @@ def _kind(module: nn.Module) -> str:
     return "linear"
 
 
+def _own_weight(module: nn.Module) -> Optional[torch.Tensor]:
+    """The module's weight Parameter, read without running anything: `module.weight` of a module under
+    torch.nn.utils.parametrize is computed on each read, and spectral_norm's computation in training mode advances its
+    power iteration, changing the model's buffers. None when the weight is not a Parameter (parametrize, weight_norm and
+    torch.nn.utils.prune make it a computed tensor)."""
+    weight = module._parameters.get("weight")
+    if weight is not None or parametrize.is_parametrized(module, "weight"):
+        return weight
+    # a plain attribute (weight_norm, torch.nn.utils.prune), or a subclass's property over a Parameter of another name
+    weight = getattr(module, "weight", None)
+    return weight if isinstance(weight, nn.Parameter) else None
+
+
 def prunable_entries(prunable) -> Optional[list]:
     """`prunable` as a list of entries (None stays None), read once: a generator is spent after one pass."""
     if prunable is None:
@@ -76,8 +90,8 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     prunable = prunable_entries(prunable)
     owner: Dict[int, tuple] = {}
     for mname, m in model.named_modules():
-        if isinstance(m, PRUNABLE_TYPES) and getattr(m, "weight", None) is not None:
-            owner.setdefault(id(m.weight), (mname, m))
+        if isinstance(m, PRUNABLE_TYPES) and _own_weight(m) is not None:
+            owner.setdefault(id(_own_weight(m)), (mname, m))
     params = list(model.named_parameters())
     if prunable is None:
         chosen = {id(p) for _, p in params if id(p) in owner}
@@ -94,11 +108,11 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             if isinstance(item, nn.Parameter):
                 p = item
             elif isinstance(item, nn.Module):
-                p = getattr(item, "weight", None)
+                p = _own_weight(item)
             elif isinstance(item, str) and item in by_name:
                 p = by_name[item]
             elif isinstance(item, str) and item in modules:
-                p = getattr(modules[item], "weight", None)
+                p = _own_weight(modules[item])
             else:
                 raise ValueError(f"prunable entry {item!r} is not a parameter or module name of the model")
             if p is None or id(p) not in owner:
@@ -165,7 +179,7 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     for l in layers:
         prm = named.get(l.name)
         holders = [n for n, m in modules.items() if prm is not None and isinstance(m, PRUNABLE_TYPES)
-                   and getattr(m, "weight", None) is prm] or [l.module_name]
+                   and _own_weight(m) is prm] or [l.module_name]
         users[l.name] = [_hooked_module(modules, n) for n in holders]
     totals = {l.name: 0.0 for l in layers}
     calls = {l.name: 0 for l in layers}

@@ -103,6 +103,37 @@ class FlopHookTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "'features' is not a parameter or module name"):
             prunable_parameters(m, "features")
 
+    def test_reading_the_prunable_weights_leaves_a_spectral_norm_as_it_was(self):
+        # module.weight of a spectral-normed layer runs a power iteration step in training mode, which changed its
+        # buffers on every prunable_parameters/measure_flops call, though the layer is not even prunable
+        import copy
+        from torch.nn.utils.parametrizations import spectral_norm
+        torch.manual_seed(0)
+        m = nn.Sequential(spectral_norm(nn.Linear(4, 5)), nn.ReLU(), nn.Linear(5, 3))
+        before = copy.deepcopy(m.state_dict())
+        self.assertEqual([l.name for l in prunable_parameters(m)], ["2.weight"])
+        self.assertEqual([l.name for l in prunable_parameters(m, ["2"])], ["2.weight"])
+        import tempfile
+        from falcon_torch import export
+        with tempfile.TemporaryDirectory() as d:     # export's FLOP pass and gradients run in eval mode
+            export(m, (torch.randn(3, 4), torch.tensor([0, 1, 2])), out_dir=d)
+        self.assertTrue(m.training)
+        for k, v in m.state_dict().items():
+            self.assertTrue(torch.equal(v, before[k]), k)
+        # a weight that is a Parameter under another name, behind a property, is still found
+
+        class Aliased(nn.Linear):
+            def __init__(self):
+                super().__init__(4, 5)
+                self.w = self._parameters.pop("weight")
+
+            @property
+            def weight(self):
+                return self.w
+        aliased = nn.Sequential(Aliased(), nn.ReLU(), nn.Linear(5, 3))
+        self.assertEqual([l.name for l in prunable_parameters(aliased)], ["0.w", "2.weight"])
+        self.assertEqual([l.flops_per_weight for l in measure_flops(aliased, torch.zeros(1, 4))], [1, 1])
+
     def test_unused_layer_is_reported(self):
         class Unused(nn.Module):
             def __init__(self):
