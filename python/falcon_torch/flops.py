@@ -18,6 +18,7 @@ weight tied between modules the sum over the calls of all of them.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Union
 
@@ -89,12 +90,23 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     """
     prunable = prunable_entries(prunable)
     owner: Dict[int, tuple] = {}
+    computed: Dict[int, str] = {}    # Conv/Linear modules whose weight is no Parameter: id(module) -> name
     for mname, m in model.named_modules():
         if isinstance(m, PRUNABLE_TYPES) and _own_weight(m) is not None:
             owner.setdefault(id(_own_weight(m)), (mname, m))
+        elif isinstance(m, PRUNABLE_TYPES):
+            computed[id(m)] = mname
+    why_computed = ("weight is computed from other parameters (torch.nn.utils.parametrize, weight_norm or "
+                    "torch.nn.utils.prune), not a parameter of its own, so falcon cannot prune it; remove the "
+                    "reparametrization first (parametrize.remove_parametrizations, remove_weight_norm, prune.remove)")
     params = list(model.named_parameters())
     if prunable is None:
         chosen = {id(p) for _, p in params if id(p) in owner}
+        if computed and chosen:
+            # said, not silent: the default is every Conv/Linear weight, and the FLOP budget is a fraction of those
+            names = ", ".join(map(repr, computed.values()))
+            warnings.warn(f"left out of the prunable weights: {names}, whose {why_computed}", RuntimeWarning,
+                          stacklevel=2)
     else:
         # every name a parameter has: named_parameters() gives a tied weight under its first name only, so
         # "b.weight" tied to "a.weight" was refused as no parameter of the model
@@ -103,6 +115,17 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             for pname, p in m.named_parameters(recurse=False):
                 by_name.setdefault(f"{mname}.{pname}" if mname else pname, p)
         modules = dict(model.named_modules())
+
+        def holder(item):
+            # the module an entry names: itself, a module name, or "NAME.weight", which for a reparametrized module is
+            # no parameter name
+            if isinstance(item, nn.Module):
+                return item
+            if isinstance(item, str) and item in modules:
+                return modules[item]
+            if isinstance(item, str) and (item == "weight" or item.endswith(".weight")):
+                return modules.get(item[:-len("weight")].rstrip("."))
+            return None
         chosen = set()
         for item in prunable:
             if isinstance(item, nn.Parameter):
@@ -113,8 +136,12 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
                 p = by_name[item]
             elif isinstance(item, str) and item in modules:
                 p = _own_weight(modules[item])
+            elif isinstance(item, str) and id(holder(item)) in computed:
+                p = None
             else:
                 raise ValueError(f"prunable entry {item!r} is not a parameter or module name of the model")
+            if p is None and id(holder(item)) in computed:
+                raise ValueError(f"prunable entry {item!r}: that {type(holder(item)).__name__}'s {why_computed}")
             if p is None or id(p) not in owner:
                 raise ValueError(f"prunable entry {item!r} is not the weight of a Conv/ConvTranspose/Linear module; "
                                  "FLOPs per weight are only measured for those")
@@ -128,6 +155,10 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
                                 count=p.numel(), offset=offset))
         offset += p.numel()
     if not layers:
+        if computed:
+            names = ", ".join(map(repr, computed.values()))
+            raise ValueError(f"the model has no prunable Conv/Linear weights: {names} are Conv/Linear modules, but each "
+                             f"one's {why_computed}")
         raise ValueError("the model has no prunable Conv/Linear weights")
     return layers
 

@@ -134,6 +134,28 @@ class FlopHookTest(unittest.TestCase):
         self.assertEqual([l.name for l in prunable_parameters(aliased)], ["0.w", "2.weight"])
         self.assertEqual([l.flops_per_weight for l in measure_flops(aliased, torch.zeros(1, 4))], [1, 1])
 
+    def test_a_reparametrized_weight_is_named_when_left_out(self):
+        # weight_norm, parametrize and torch.nn.utils.prune make a Linear's weight a computed tensor: the default left
+        # such a layer out without a word, and naming it said "the model has no prunable Conv/Linear weights"
+        import warnings
+        import torch.nn.utils.prune as torch_prune
+        m = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+        torch_prune.l1_unstructured(m[0], "weight", 0.5)
+        with self.assertWarnsRegex(RuntimeWarning, "left out of the prunable weights: '0', whose weight is computed"):
+            self.assertEqual([l.name for l in prunable_parameters(m)], ["2.weight"])
+        for entry in ("0", "0.weight", m[0]):
+            with self.assertRaisesRegex(ValueError, "prunable entry .*Linear's weight is computed from other parameters"
+                                                    ".*remove the reparametrization"):
+                prunable_parameters(m, [entry, "2"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")            # a plain model, or only the plain layer named: no warning
+            prunable_parameters(nn.Sequential(nn.Linear(4, 3)))
+            prunable_parameters(m, ["2"])
+        nn.utils.weight_norm(m[2])
+        with self.assertRaisesRegex(ValueError, "no prunable Conv/Linear weights: '0', '2' are Conv/Linear modules, "
+                                                "but each one's weight is computed"):
+            prunable_parameters(m)
+
     def test_unused_layer_is_reported(self):
         class Unused(nn.Module):
             def __init__(self):
