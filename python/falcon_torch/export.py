@@ -78,6 +78,11 @@ def _iter_chunks(batches, limit, chunk):
             seen += take
 
 
+def _autograd_tensor(t):
+    """`t`, or a copy of it that autograd accepts when `t` was made under torch.inference_mode (call outside it)."""
+    return t.clone() if isinstance(t, torch.Tensor) and t.is_inference() else t
+
+
 def check_n_samples(n_samples) -> None:
     # 0 was reported as "batches yielded no samples" and -1 as numpy's "negative dimensions are not allowed"
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
@@ -178,23 +183,26 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     model.eval()
     n = 0
     try:
-        for x, y in _iter_chunks(batches, n_samples, chunk):
-            x, y = x.to(device), y.to(device)
-            try:
-                rows = fn(x, y)
-            except Exception as e:
-                if engine != "auto":
-                    raise
-                # said, not silent: the loop is several times slower, and an error of the model itself shows up here
-                # too (the loop then raises it again)
-                warnings.warn(f"per-sample gradients: vmap failed ({type(e).__name__}: {e}); falling back to one backward "
-                              "pass per sample (engine='loop', slower); pass engine='loop' to skip vmap",
-                              RuntimeWarning, stacklevel=2)
-                engine = "loop"
-                fn = _loop_grad_fn(model, layers, loss_fn)
-                rows = fn(x, y)
-            X[n:n + rows.shape[0]] = rows.detach().float().cpu().numpy()
-            n += rows.shape[0]
+        # not under a caller's torch.inference_mode(): functorch's grad answers zeros there without a word (and the
+        # loop engine fails), so X was all zeros; inputs made in inference mode are copied, autograd refuses them
+        with torch.inference_mode(False):
+            for x, y in _iter_chunks(batches, n_samples, chunk):
+                x, y = _autograd_tensor(x.to(device)), _autograd_tensor(y.to(device))
+                try:
+                    rows = fn(x, y)
+                except Exception as e:
+                    if engine != "auto":
+                        raise
+                    # said, not silent: the loop is several times slower, and an error of the model itself shows up
+                    # here too (the loop then raises it again)
+                    warnings.warn(f"per-sample gradients: vmap failed ({type(e).__name__}: {e}); falling back to one "
+                                  "backward pass per sample (engine='loop', slower); pass engine='loop' to skip vmap",
+                                  RuntimeWarning, stacklevel=2)
+                    engine = "loop"
+                    fn = _loop_grad_fn(model, layers, loss_fn)
+                    rows = fn(x, y)
+                X[n:n + rows.shape[0]] = rows.detach().float().cpu().numpy()
+                n += rows.shape[0]
     except BaseException:              # a failing model or loss_fn, or an interrupt: no partial X is left behind
         del X
         os.remove(tmp)

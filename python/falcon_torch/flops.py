@@ -246,8 +246,9 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     try:
         # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
         # that skips their submodules' forward (nn.TransformerEncoderLayer's fast path), so no hook would fire
-        with torch.enable_grad():
-            model(*args)
+        # and not under a caller's torch.inference_mode(), as the gradients are not either
+        with torch.inference_mode(False), torch.enable_grad():
+            model(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a for a in args))
     finally:
         for h in handles:
             h.remove()

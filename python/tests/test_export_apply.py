@@ -91,6 +91,24 @@ class ExportApplyTest(unittest.TestCase):
             loop = ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "no_grad"), engine="loop")
         np.testing.assert_allclose(np.load(loop.grads_path), np.load(ref.grads_path), rtol=1e-4, atol=1e-6)
 
+    def test_export_under_inference_mode_gives_the_same_x(self):
+        # under a caller's torch.inference_mode() functorch's grad answered zeros: X was all zeros, without a word
+        m = small_model()
+        batches, x, y = data()
+        ref = np.load(ft.export(m, batches, n_samples=9, out_dir=os.path.join(self.d, "ref")).grads_path)
+        self.assertTrue(np.any(ref != 0))
+        with torch.inference_mode():
+            made_here = (x.clone(), y.clone())           # inference tensors, which autograd refuses as they are
+        import contextlib
+        for engine in ("vmap", "loop"):
+            for label, given, mode in (("batches", batches, torch.inference_mode),
+                                       ("inference tensors", made_here, torch.inference_mode),
+                                       ("inference tensors outside it", made_here, contextlib.nullcontext)):
+                with mode():
+                    ex = ft.export(m, given, n_samples=9, out_dir=os.path.join(self.d, engine + label), engine=engine)
+                np.testing.assert_allclose(np.load(ex.grads_path), ref, rtol=1e-4, atol=1e-6,
+                                           err_msg=f"{engine}, {label}")
+
     def test_gradient_rows_held_at_once_are_bounded_in_bytes(self):
         # 128 rows per chunk whatever p: a 25M-weight model held 12.8 GB of rows (twice) at once
         from unittest import mock
