@@ -4,7 +4,9 @@ from __future__ import annotations
 import itertools
 import os
 import shlex
+import site
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 from dataclasses import dataclass, field
@@ -76,8 +78,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     whose `--grads-command` is `python3 -m falcon_torch.gradcmd` (the CLI writes each stage's weights,
     the command recomputes X at them); "python" runs the stages from here, one `falcon` call each, with X
     exported before every stage. "auto" (default) takes "cli" when the CLI has `--grads-command`, no
-    `finetune` or `loss_fn` is given (both live in this process) and the model's class can be imported
-    by the command (not defined in __main__); otherwise "python".
+    `finetune` or `loss_fn` is given (both live in this process) and the classes of the model and of its
+    submodules can be imported by the command (none defined in __main__); otherwise "python".
     """
     if isinstance(extra_args, (str, bytes)) or not all(isinstance(a, str) for a in extra_args):
         # a string would be passed on character by character
@@ -140,20 +142,44 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
             own_tmp.cleanup()
 
 
+def _class_modules(model: nn.Module) -> List[str]:
+    """The modules of the classes the gradient command unpickles: the model's first, then its submodules'."""
+    return list(dict.fromkeys(type(m).__module__ for m in model.modules()))
+
+
 def _importable(model: nn.Module) -> bool:
-    module = sys.modules.get(type(model).__module__)
-    return type(model).__module__ != "__main__" and getattr(module, "__file__", None) is not None
+    # every class in the pickle, not only the model's: a block defined in the script, or the script's model inside an
+    # nn.DataParallel, took the CLI route and failed there at stage 2
+    for name in _class_modules(model):
+        if name == "__main__" or getattr(sys.modules.get(name), "__file__", None) is None:
+            return False
+    return True
 
 
-def _import_root(model: nn.Module) -> str:
-    """The folder the model's class imports from under its module's name: the module file's folder, or for a
-    module in a package (pkg.sub.net) the folder holding the top-level package."""
-    name = type(model).__module__
+def _import_root(name: str) -> str:
+    """The folder module `name` imports from under its name: the module file's folder, or for a module in a package
+    (pkg.sub.net) the folder holding the top-level package."""
     path = os.path.abspath(sys.modules[name].__file__)
     root = os.path.dirname(path)
     for _ in range(name.count(".") + (os.path.basename(path) == "__init__.py")):
         root = os.path.dirname(root)
     return root
+
+
+def _import_roots(model: nn.Module) -> List[str]:
+    """The folders the model's classes import from: the model class's, then those of its submodules' classes, less the
+    interpreter's own library and site folders, which the command has already (put first, they would shadow the
+    caller's PYTHONPATH)."""
+    paths = sysconfig.get_paths()
+    own = {os.path.abspath(p) for p in [*site.getsitepackages(), site.getusersitepackages(), paths["stdlib"],
+                                        paths["platstdlib"]]}
+    names = _class_modules(model)
+    roots = [_import_root(names[0])]
+    for name in names[1:]:
+        root = _import_root(name)
+        if root not in own and root not in roots:
+            roots.append(root)
+    return roots
 
 
 def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable, lam,
@@ -169,8 +195,8 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=d)
         session = gradcmd.prepare(model, batches, os.path.join(work_dir, "session"), n_samples=n_samples,
                                   prunable=prunable)
-        # The command unpickles the model: its class's module and falcon_torch must be importable there.
-        paths = [_import_root(model), str(Path(__file__).resolve().parents[1])]
+        # The command unpickles the model: its classes' modules and falcon_torch must be importable there.
+        paths = [*_import_roots(model), str(Path(__file__).resolve().parents[1])]
         if os.environ.get("PYTHONPATH"):
             paths.append(os.environ["PYTHONPATH"])
         command = ("env PYTHONPATH=" + shlex.quote(os.pathsep.join(paths)) + " " + shlex.join(gradcmd.command(session))

@@ -607,6 +607,52 @@ class CliTest(unittest.TestCase):
         self.assertEqual(len(res.report["objective"]["solver"]["stages"]), 3)
         self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
 
+    def test_falcon_plus_plus_auto_route_with_classes_of_the_script_or_of_another_folder(self):
+        # auto took the CLI route when the model's own class was importable, though the gradient command also unpickles
+        # its submodules' classes: a block defined in the script, or a model wrapped in nn.DataParallel whose class
+        # lives in a folder the script put on sys.path, failed at stage 2 ("Can't get attribute", "No module named")
+        if not self.cli.has_option("--grads-command") or not self.cli.supports("falcon")[0]:
+            self.skipTest("this CLI has no --grads-command or no falcon")
+        import subprocess, sys
+        lib = os.path.join(self.d, "lib")
+        os.makedirs(lib)
+        with open(os.path.join(lib, "falcon_test_netlib.py"), "w") as f:
+            f.write("from torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, block):\n"
+                    "        super().__init__()\n        self.block, self.fc = block, nn.Linear(8, 3)\n\n"
+                    "    def forward(self, x):\n        return self.fc(self.block(x))\n")
+        script = os.path.join(self.d, "script.py")
+        with open(script, "w") as f:
+            f.write(f"""import sys, warnings, torch
+from torch import nn
+sys.path.insert(0, {lib!r})
+import falcon_torch as ft
+from falcon_test_netlib import Net
+warnings.simplefilter("ignore")
+
+class Block(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(6, 8)
+
+    def forward(self, x):
+        return torch.relu(self.lin(x))
+
+torch.manual_seed(0)
+x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+for label, m in (("script block", Net(Block())),
+                 ("wrapped", nn.DataParallel(Net(nn.Sequential(nn.Linear(6, 8), nn.ReLU()))))):
+    res = ft.prune(m, (x, y), keep_flops=0.4, method="falcon++", stages=2, n_samples=16,
+                   cli=ft.FalconCLI(command={list(self.cli.command)!r}))
+    print(label, len(res.reports), len(res.report["objective"]["solver"].get("stages", [])),
+          res.kept_flops <= 0.4 * res.dense_flops + 1e-6)
+""")
+        from _util import PYTHON_DIR
+        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=self.d,
+                              env=dict(os.environ, PYTHONPATH=str(PYTHON_DIR)))
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        # the script's block: the Python route (a falcon call per stage); the wrapped model: one CLI run of 3 stages
+        self.assertEqual(proc.stdout.splitlines(), ["script block 2 0 True", "wrapped 1 3 True"])
+
     def test_apply_reads_the_safetensors_the_cli_writes(self):
         # --out pruned.safetensors is a format the CLI writes: apply must read it as it reads the .npy
         m = small_model()
