@@ -1,8 +1,10 @@
 """export -> `falcon prune` -> apply, in one call, in one or several stages."""
 from __future__ import annotations
 
+import io
 import itertools
 import os
+import pickle
 import shlex
 import site
 import sys
@@ -78,8 +80,9 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     whose `--grads-command` is `python3 -m falcon_torch.gradcmd` (the CLI writes each stage's weights,
     the command recomputes X at them); "python" runs the stages from here, one `falcon` call each, with X
     exported before every stage. "auto" (default) takes "cli" when the CLI has `--grads-command`, no
-    `finetune` or `loss_fn` is given (both live in this process) and the classes of the model and of its
-    submodules can be imported by the command (none defined in __main__); otherwise "python".
+    `finetune` or `loss_fn` is given (both live in this process), the classes of the model and of its
+    submodules can be imported by the command (none defined in __main__) and torch.save can write the model;
+    otherwise "python".
     """
     if isinstance(extra_args, (str, bytes)) or not all(isinstance(a, str) for a in extra_args):
         # a string would be passed on character by character
@@ -108,6 +111,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     if name == "falcon++":
         use_cli = gradient_source == "cli" or (
             gradient_source == "auto" and finetune is None and loss_fn is None and _importable(model)
+            and _picklable(model)
             and cli.has_option("--grads-command"))
         if use_cli:
             if finetune is not None or loss_fn is not None:
@@ -153,6 +157,20 @@ def _importable(model: nn.Module) -> bool:
     for name in _class_modules(model):
         if name == "__main__" or getattr(sys.modules.get(name), "__file__", None) is None:
             return False
+    return True
+
+
+def _picklable(model: nn.Module) -> bool:
+    """Whether torch.save can write the model for the gradient command (a lambda or a local function held by a
+    module cannot be pickled: the CLI route failed in gradcmd.prepare, where the Python route runs). Tensors' data is
+    left out, as torch.save leaves it out of its pickle, so the check costs no copy of the weights."""
+    class _WithoutData(pickle.Pickler):
+        def persistent_id(self, obj):
+            return "storage" if torch.is_storage(obj) else None
+    try:
+        _WithoutData(io.BytesIO(), protocol=2).dump(model)
+    except Exception:                  # pickle raises PicklingError, AttributeError or TypeError, by the object
+        return False
     return True
 
 

@@ -653,6 +653,32 @@ for label, m in (("script block", Net(Block())),
         # the script's block: the Python route (a falcon call per stage); the wrapped model: one CLI run of 3 stages
         self.assertEqual(proc.stdout.splitlines(), ["script block 2 0 True", "wrapped 1 3 True"])
 
+    def test_falcon_plus_plus_auto_route_with_a_model_torch_save_cannot_write(self):
+        # a module holding a lambda cannot be pickled for the gradient command: auto took the CLI route anyway and
+        # failed in gradcmd.prepare ("Can't pickle local object"), where the Python route runs
+        if not self.cli.has_option("--grads-command") or not self.cli.supports("falcon")[0]:
+            self.skipTest("this CLI has no --grads-command or no falcon")
+        import importlib, sys
+        lib = os.path.join(self.d, "lib")
+        os.makedirs(lib)
+        with open(os.path.join(lib, "falcon_test_lambda_net.py"), "w") as f:
+            f.write("import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+                    "        super().__init__()\n        self.a, self.b = nn.Linear(6, 8), nn.Linear(8, 3)\n"
+                    "        self.act = lambda t: torch.relu(t)\n\n"
+                    "    def forward(self, x):\n        return self.b(self.act(self.a(x)))\n")
+        sys.path.insert(0, lib)
+        try:
+            torch.manual_seed(0)
+            m = importlib.import_module("falcon_test_lambda_net").Net()
+            x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+            res = ft.prune(m, (x, y), keep_flops=0.4, method="falcon++", stages=2, n_samples=16, cli=self.cli,
+                           work_dir=os.path.join(self.d, "w"))
+        finally:
+            sys.path.remove(lib)
+            sys.modules.pop("falcon_test_lambda_net", None)
+        self.assertEqual(len(res.reports), 2)                 # the Python route: one falcon call per stage
+        self.assertLessEqual(res.kept_flops, 0.4 * res.dense_flops + 1e-6)
+
     def test_apply_reads_the_safetensors_the_cli_writes(self):
         # --out pruned.safetensors is a format the CLI writes: apply must read it as it reads the .npy
         m = small_model()
