@@ -159,6 +159,11 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             names = ", ".join(map(repr, computed.values()))
             raise ValueError(f"the model has no prunable Conv/Linear weights: {names} are Conv/Linear modules, but each "
                              f"one's {why_computed}")
+        if isinstance(model, torch.jit.ScriptModule):
+            # its submodules are ScriptModules too, none an nn.Conv*/nn.Linear, however many it compiled from
+            raise ValueError("the model has no prunable Conv/Linear weights: it is a TorchScript module "
+                             "(torch.jit.script/trace), whose submodules are no nn.Conv*/nn.Linear; export the eager "
+                             "model it was made from")
         raise ValueError("the model has no prunable Conv/Linear weights")
     return layers
 

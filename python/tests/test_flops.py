@@ -156,6 +156,15 @@ class FlopHookTest(unittest.TestCase):
                                                 "but each one's weight is computed"):
             prunable_parameters(m)
 
+    def test_a_torchscript_model_is_named_as_such(self):
+        # its Linear layers are ScriptModules: "the model has no prunable Conv/Linear weights" left the reader puzzled
+        eager = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+        for compiled in (torch.jit.script(eager), torch.jit.trace(eager, torch.zeros(1, 4))):
+            with self.assertRaisesRegex(ValueError, "no prunable Conv/Linear weights: it is a TorchScript module .*"
+                                                    "export the eager model"):
+                prunable_parameters(compiled)
+        self.assertEqual([l.name for l in prunable_parameters(eager)], ["0.weight", "2.weight"])
+
     def test_unused_layer_is_reported(self):
         class Unused(nn.Module):
             def __init__(self):
