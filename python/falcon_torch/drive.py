@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import numbers
 import os
 import pickle
 import shlex
@@ -90,6 +91,10 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     if gradient_source not in ("auto", "cli", "python"):
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     check_n_samples(n_samples)
+    if stages is not None and (isinstance(stages, bool) or not isinstance(stages, numbers.Integral) or stages < 1):
+        # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
+        # --stages 1", after the export
+        raise ValueError(f"stages must be a whole number of stages, at least 1, not {stages!r}")
     # every stage reads it again (and the CLI route twice, for stage 0's X and the gradient command's session): a
     # generator of modules was spent by stage 1, and stage 2 found 'no prunable Conv/Linear weights'
     prunable = prunable_entries(prunable)

@@ -235,6 +235,18 @@ class ExportApplyTest(unittest.TestCase):
                 ft.prune(m, iter(batches), method="falcon++", n_samples=n, cli=ft.FalconCLI(command=["false"]))
         self.assertEqual(os.listdir(self.d), [])
 
+    def test_a_number_of_stages_below_one_is_named_as_such(self):
+        # stages=0 through the CLI route came back as the CLI's "--schedule ... does not apply with --stages 1"
+        m = small_model()
+        batches, _, _ = data()
+        for stages in (0, -1, 1.5):
+            for source in ("cli", "python"):
+                with self.assertRaisesRegex(ValueError, "stages must be a whole number of stages, at least 1, not "
+                                            + re.escape(repr(stages))):   # before the CLI is run
+                    ft.prune(m, batches, method="falcon++", stages=stages, gradient_source=source,
+                             cli=ft.FalconCLI(command=["false"]), work_dir=self.d)
+        self.assertEqual(os.listdir(self.d), [])
+
     def test_failed_export_leaves_no_partial_x(self):
         def failing_loss(out, y):
             raise RuntimeError("loss failed")
