@@ -6,12 +6,15 @@ The CLI is found, in order: $FALCON_CLI (a command, e.g. "/opt/falcon/falcon" or
 """
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import shlex
 import shutil
 import subprocess
+import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -77,10 +80,12 @@ class FalconCLI:
         self._support: Dict[str, Tuple[bool, str]] = {}
         self._options: Dict[str, bool] = {}
 
-    def run(self, args: Sequence[str]) -> subprocess.CompletedProcess:
+    def run(self, args: Sequence[str], echo: bool = False) -> subprocess.CompletedProcess:
+        """Runs the CLI with `args`, its output captured; with `echo`, also passed on to sys.stdout and sys.stderr as
+        it comes (progress, the summary, warnings)."""
         cmd = list(self.command) + list(args)
         try:
-            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = _run_echoing(cmd) if echo else subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         except OSError as e:
             # subprocess names only the program ("No such file or directory: '/opt/x/falcon'"), not the setting it came from
             raise FileNotFoundError(f"cannot run the falcon CLI {cmd[0]} (from {self._source}): {e.strerror}; set "
@@ -92,8 +97,10 @@ class FalconCLI:
     def prune(self, grads: Optional[str], weights: str, layers: str, out: str, report: str,
               mask: Optional[str] = None, keep_flops: Optional[float] = None, flops: Optional[float] = None,
               keep_nnz: Optional[float] = None, nnz: Optional[int] = None, method: str = "mp",
-              lam: Optional[float] = None, extra: Sequence[str] = ()) -> dict:
-        """Runs `falcon prune` and returns the report (dict). Raises FalconError on failure."""
+              lam: Optional[float] = None, extra: Sequence[str] = (), quiet: Optional[bool] = None) -> dict:
+        """Runs `falcon prune` and returns the report (dict). Raises FalconError on failure. Unless quiet (default: this
+        FalconCLI's), the CLI's progress, summary and warnings are shown as it runs."""
+        quiet = self.quiet if quiet is None else quiet
         name, margs = split_method(method)
         args = ["prune", "--weights", weights, "--layers", layers, "--method", name, "--out", out, "--report", report]
         if grads:
@@ -112,10 +119,10 @@ class FalconCLI:
             args += ["--lambda", repr(float(lam))]
         if self.threads:
             args += ["--threads", str(self.threads)]
-        if self.quiet:
+        if quiet:
             args += ["--quiet"]
         args += list(margs) + list(extra)
-        self.run(args)
+        self.run(args, echo=not quiet)
         with open(report) as f:
             return json.load(f)
 
@@ -144,7 +151,7 @@ class FalconCLI:
                                       {"name": "b", "shape": [8], "flops_per_weight": 1}]}, f)
             try:
                 self.prune(f"{d}/X.npy", f"{d}/w.npy", f"{d}/layers.json", f"{d}/o.npy", f"{d}/r.json",
-                           keep_flops=0.5, method=method)
+                           keep_flops=0.5, method=method, quiet=True)
                 result = Support(True, "")
             except FalconError as e:
                 if e.returncode != 2:
@@ -153,3 +160,32 @@ class FalconCLI:
                 result = Support(False, lines[0] if lines else f"exit code {e.returncode}")
         self._support[method] = result
         return result
+
+
+def _run_echoing(cmd: List[str]) -> subprocess.CompletedProcess:
+    """subprocess.run with both streams captured and copied to this process's as they come: FalconCLI(quiet=False)
+    showed nothing, since the captured output was thrown away unless the run failed."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    captured = {}
+
+    def pump(name, stream, target):
+        # raw chunks, not lines: a progress line ends in '\r' and would otherwise wait for the next '\n'
+        chunks = []
+        text = codecs.getincrementaldecoder("utf-8")("replace")  # a character may be cut between two chunks
+        for chunk in iter(lambda: os.read(stream.fileno(), 65536), b""):
+            chunks.append(chunk)
+            target.write(text.decode(chunk))
+            target.flush()
+        target.write(text.decode(b"", final=True))
+        captured[name] = b"".join(chunks).decode("utf-8", "replace")
+
+    pumps = [threading.Thread(target=pump, args=("stdout", proc.stdout, sys.stdout), daemon=True),
+             threading.Thread(target=pump, args=("stderr", proc.stderr, sys.stderr), daemon=True)]
+    for t in pumps:
+        t.start()
+    for t in pumps:
+        t.join()
+    returncode = proc.wait()
+    proc.stdout.close()
+    proc.stderr.close()
+    return subprocess.CompletedProcess(cmd, returncode, captured["stdout"], captured["stderr"])

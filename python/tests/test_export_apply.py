@@ -752,6 +752,22 @@ for label, m in (("script block", Net(Block())),
         self.assertFalse(ok)
         self.assertTrue(why)
 
+    def test_a_cli_that_is_not_quiet_shows_its_output_and_its_probe_stays_silent(self):
+        # FalconCLI(quiet=False) captured the CLI's output and threw it away unless the run failed
+        import contextlib
+        import io
+        loud = ft.FalconCLI(command=list(self.cli.command), quiet=False)
+        shown = io.StringIO()
+        with contextlib.redirect_stdout(shown), contextlib.redirect_stderr(shown):
+            loud.supports("mp --backsolve")
+        self.assertEqual("", shown.getvalue(), "the probe of a method is not the user's run")
+        m = small_model()
+        batches, _, _ = data()
+        with contextlib.redirect_stdout(shown), contextlib.redirect_stderr(shown):
+            ft.prune(m, batches, keep_flops=0.5, method="mp", n_samples=9, cli=loud, work_dir=self.d)
+        self.assertIn("falcon prune", shown.getvalue())
+        self.assertIn("achieved: NNZ", shown.getvalue())
+
     def test_supports_is_false_in_an_if_for_a_method_the_cli_does_not_run(self):
         # README: "supports asks without raising"; a caller writes `if cli.supports(m):`
         if self.cli.supports("no-such-method"):
