@@ -52,8 +52,23 @@ def command(session_dir: str, python: str = sys.executable) -> List[str]:
 
 
 def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str = "auto") -> int:
+    # a wrong folder was reported as its missing layers.json, as if that one file were the problem
+    missing = [f for f in ("layers.json", "model.pt", "calib.pt") if not os.path.isfile(os.path.join(session_dir, f))]
+    if missing:
+        raise FileNotFoundError(f"--session {session_dir}: not a gradient session (no {', '.join(missing)}): give the "
+                                "folder falcon_torch.gradcmd.prepare wrote")
     layers = read_layers_json(os.path.join(session_dir, "layers.json"))
-    w = np.load(weights_path).reshape(-1)
+    try:
+        w = np.load(weights_path, allow_pickle=False)
+    except (ValueError, OSError) as e:
+        # numpy's words ("Cannot load file containing pickled data when allow_pickle=False") name no file
+        raise ValueError(f"--weights {weights_path}: not a .npy array of weights ({e}); the CLI writes them as float32 "
+                         ".npy") from e
+    if not isinstance(w, np.ndarray):  # a zip file (.npz, or a torch.save file) loads as an archive
+        w.close()
+        raise ValueError(f"--weights {weights_path}: not a .npy array of weights (a zip archive); the CLI writes them "
+                         "as float32 .npy")
+    w = w.reshape(-1)
     p = sum(l.count for l in layers)
     if w.size != p:
         raise ValueError(f"{weights_path} has {w.size} values but the session's layers.json describes {p} weights")

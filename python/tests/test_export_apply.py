@@ -461,6 +461,26 @@ class ExportApplyTest(unittest.TestCase):
                              env=env, capture_output=True, text=True)
         self.assertEqual(bad.returncode, 2, bad.stderr)
 
+    def test_gradient_command_names_a_folder_that_is_no_session_and_weights_that_are_no_npy(self):
+        m = small_model()
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(m, batches, os.path.join(self.d, "session"), n_samples=8)
+        out = os.path.join(self.d, "X.npy")
+        with self.assertRaises(FileNotFoundError) as e:
+            ft.gradcmd.gradients_at(self.d, os.path.join(session, "w.npy"), out)
+        self.assertIn(f"--session {self.d}: not a gradient session (no layers.json, model.pt, calib.pt)", str(e.exception))
+        for name, content in (("w.txt", b"1 2 3\n"), ("w.pt", None)):
+            path = os.path.join(self.d, name)
+            if content is None:
+                torch.save(torch.zeros(3), path)
+            else:
+                with open(path, "wb") as f:
+                    f.write(content)
+            with self.assertRaises(ValueError) as e:
+                ft.gradcmd.gradients_at(session, path, out)
+            self.assertIn(f"--weights {path}: not a .npy array of weights", str(e.exception))
+        self.assertFalse(os.path.exists(out))
+
     def test_gradient_command_session_from_a_generator(self):
         # prepare peeked the generator's first batch for the FLOPs, then saved only the batches after it
         m = small_model()
