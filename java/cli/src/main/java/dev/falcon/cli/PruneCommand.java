@@ -1157,8 +1157,9 @@ final class PruneCommand implements Callable<Integer> {
             if (sv.note() != null) o.println("  note: " + sv.note());
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {
-                    o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %,.0f -> kept %,d, FLOPs %,.0f, %d iterations, %.2f s; X: %s%n", st.stage(),
-                            st.nnzBudget(), st.flopsBudget(), st.kept(), st.keptFlops(), st.iterations(), st.seconds(),
+                    // FLOPs as the budgets line shows them: rounded to whole ones, a stage of 100.5 FLOPs read "<= 101 -> FLOPs 101"
+                    o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %s -> kept %,d, FLOPs %s, %d iterations, %.2f s; X: %s%n", st.stage(),
+                            st.nnzBudget(), InspectCommand.flops(st.flopsBudget()), st.kept(), InspectCommand.flops(st.keptFlops()), st.iterations(), st.seconds(),
                             st.gradients() + (st.note() == null ? "" : "; " + st.note()));
                 }
                 if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), sv.multiStage().stopped());

@@ -403,6 +403,23 @@ class MainTest {
         assertEquals("0", InspectCommand.flops(0));
     }
 
+    /** falcon++'s stage lines show a budget and kept FLOPs that are not whole as the budgets line does, not rounded. */
+    @Test
+    void stageLinesShowFractionalFlops() throws IOException {
+        LayersJson.write(layersFile, new LayerTable(List.of(new Layer("conv", new long[] {4, 3}, 9.5, 0, 12), new Layer("fc", new long[] {5}, 0.5, 12, 5)), "test"));
+        Run r = run(java.util.Arrays.stream(fileArgs("--flops", "30.5", "--method", "falcon++", "--stages", "2"))
+                .filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        JsonNode stage = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/stages/1");
+        assertEquals(30.5, stage.get("flops_budget").asDouble(), stage.toString());
+        String line = r.out().lines().filter(l -> l.contains("stage 1:")).findFirst().orElseThrow();
+        // it read "FLOPs <= 31 -> kept ..., FLOPs 31" next to "FLOPs <= 30.5" in the budgets line
+        assertTrue(line.contains("FLOPs <= 30.5 -> kept " + stage.get("kept").asLong() + ", FLOPs "
+                + InspectCommand.flops(stage.get("kept_flops").asDouble()) + ","), line);
+        assertTrue(stage.get("kept_flops").asDouble() != Math.rint(stage.get("kept_flops").asDouble()), "kept FLOPs not whole: " + stage);
+        assertTrue(r.out().lines().anyMatch(l -> l.contains("stage 0: NNZ <= 17, FLOPs <= 116.5 -> kept 17, FLOPs 116.5,")), r.out());
+    }
+
     // ------------------------------------------------------------------ section 7: bad input
 
     @Test
