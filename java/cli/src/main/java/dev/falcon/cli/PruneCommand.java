@@ -649,6 +649,7 @@ final class PruneCommand implements Callable<Integer> {
         after.put("ours", s.qFinal());
         after.put("falcon_authors", s.qFinalAuthors());
         after.put("ratio_to_mp_support", s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
+        if (!(s.qMp() > 0)) after.put("ratio_note", noRatio(s.qMp()));
         o.put("q_final", after);
         o.put("seconds", s.seconds());
         FalconSolver.Result f = s.falcon();
@@ -750,6 +751,16 @@ final class PruneCommand implements Callable<Integer> {
                     + "; a stage with a note was not solved (continuation: the previous stage's weights already fit its budgets)");
         }
         return o;
+    }
+
+    /**
+     * Why Q after the solver is not given as a ratio to Q on mp's support. A linear term can make the latter negative,
+     * where a ratio reads backwards (a lower Q gives a larger one); the summary said "is 0" for it as well.
+     */
+    private static String noRatio(double qMp) {
+        return qMp == 0 ? "no ratio: Q on mp's support is 0"
+                : !Double.isFinite(qMp) ? "no ratio: Q on mp's support is not finite"
+                : String.format(Locale.ROOT, "no ratio: Q on mp's support is %.6g, not positive (the linear term)", qMp);
     }
 
     /**
@@ -1151,7 +1162,7 @@ final class PruneCommand implements Callable<Integer> {
             PruneResult.Solve sv = r.solve();
             FalconSolver.Result f = sv.falcon();
             o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (%s), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
-                    sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4f", sv.qFinal() / sv.qMp()) : "no ratio: Q on mp's support is 0",
+                    sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4f", sv.qFinal() / sv.qMp()) : noRatio(sv.qMp()),
                     sv.backsolve().cliName(),
                     f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
             if (sv.note() != null) o.println("  note: " + sv.note());

@@ -420,6 +420,27 @@ class MainTest {
         assertTrue(r.out().lines().anyMatch(l -> l.contains("stage 0: NNZ <= 17, FLOPs <= 116.5 -> kept 17, FLOPs 116.5,")), r.out());
     }
 
+    /** A linear term can make Q on mp's support negative: the summary said it was 0, and the report gave no reason. */
+    @Test
+    void negativeQOnMpSupportIsNamedAsSuch() throws IOException {
+        Path g = dir.resolve("g.npy");
+        try (FloatPointer w = values(P, 2); FloatPointer gv = new FloatPointer(P)) {
+            for (int i = 0; i < P; i++) gv.put(i, 50 * w.get(i)); // g along wbar: pruning wbar_j costs -50 wbar_j^2
+            Npy.writeFloat32(g, gv, new long[] {P});
+        }
+        Run r = run(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "mp", "--backsolve", "--linear-term", g.toString()))
+                .filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        JsonNode solver = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
+        double qMp = solver.at("/q_mp_support/ours").asDouble();
+        assertTrue(qMp < 0, solver.toString());
+        assertTrue(solver.at("/q_final/ratio_to_mp_support").isNull(), solver.toString());
+        assertTrue(solver.at("/q_final/ratio_note").asText().contains("not positive"), solver.toString());
+        String line = r.out().lines().filter(l -> l.contains("solver:")).findFirst().orElseThrow();
+        assertFalse(line.contains("is 0"), line);
+        assertTrue(line.contains(String.format(java.util.Locale.ROOT, "no ratio: Q on mp's support is %.6g, not positive", qMp)), line);
+    }
+
     // ------------------------------------------------------------------ section 7: bad input
 
     @Test
