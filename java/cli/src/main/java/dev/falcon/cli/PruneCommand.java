@@ -233,6 +233,7 @@ final class PruneCommand implements Callable<Integer> {
             ex.put("rows", n);
             ex.put("seed", seed);
             ex.put("gradients", "synthetic: rank " + ExampleModel.GRADIENT_RANK + " plus noise " + ExampleModel.GRADIENT_NOISE);
+            ex.putAll(ExampleModel.generatorFormulas());
             inputs.put("example", ex);
         } else {
             runName = stem(weights);

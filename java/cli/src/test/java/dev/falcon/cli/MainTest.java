@@ -441,6 +441,67 @@ class MainTest {
         assertTrue(line.contains(String.format(java.util.Locale.ROOT, "no ratio: Q on mp's support is %.6g, not positive", qMp)), line);
     }
 
+    /**
+     * The report of an example holds neither its weights nor X: its seed and rows alone let nobody recompute Q. It gives
+     * the generator's formulas, and these, evaluated here from their text's terms, give the report's Q.
+     */
+    @Test
+    void exampleReportSaysHowToRegenerateItsInputs() throws IOException {
+        int n = 3;
+        long seed = 5;
+        Run r = run("prune", "--example", "resnet20", "--n", String.valueOf(n), "--seed", String.valueOf(seed), "--method", "magnitude",
+                "--device", "java", "--quiet", "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString());
+        assertEquals(0, r.code(), r.err());
+        JsonNode report = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        JsonNode example = report.at("/inputs/example");
+        for (String key : List.of("weights_formula", "gradients_formula", "uniform_formula")) {
+            assertTrue(example.hasNonNull(key), "inputs.example." + key + " missing: " + example);
+        }
+        assertTrue(example.get("uniform_formula").asText().contains("0x9E3779B97F4A7C15") && example.get("uniform_formula").asText().contains(">>> 40")
+                && example.get("uniform_formula").asText().contains("0xBF58476D1CE4E5B9") && example.get("uniform_formula").asText().contains("0x94D049BB133111EB"), example.toString());
+        assertTrue(example.get("weights_formula").asText().contains("sqrt(6 / fan_in_l)") && example.get("weights_formula").asText().contains("l + 1"), example.toString());
+        assertTrue(example.get("gradients_formula").asText().contains("U(seed + 3, j * n + i)"), example.toString());
+
+        LayerTable layers = dev.falcon.examples.ExampleModels.get("resnet20").layers();
+        int p = (int) layers.parameters();
+        float[] wbar = new float[p];
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
+            float bound = (float) Math.sqrt(6.0 / Math.max(1, layer.count() / layer.shape()[0]));
+            long layerSeed = mix64(seed * 0x9E3779B97F4A7C15L + l + 1);
+            for (int i = 0; i < layer.count(); i++) wbar[(int) layer.offset() + i] = bound * uniform(layerSeed, i);
+        }
+        float inv = (float) (1 / Math.sqrt(8));
+        double[] residual = new double[n];
+        double squaredDistance = 0;
+        try (FloatPointer w = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "out", p)) {
+            for (int j = 0; j < p; j++) {
+                float d = w.get(j) - wbar[j];
+                squaredDistance += (double) d * d;
+                if (d == 0) continue;
+                for (int i = 0; i < n; i++) {
+                    float sum = 0;
+                    for (int k = 0; k < 8; k++) sum += uniform(seed + 1, 8L * i + k) * uniform(seed + 2, 8L * j + k);
+                    residual[i] += (double) (sum * inv + 0.1f * uniform(seed + 3, (long) j * n + i)) * d;
+                }
+            }
+        }
+        double fit = 0;
+        for (double v : residual) fit += v * v;
+        double q = 0.5 * fit + 0.5 * 1e-3 * squaredDistance;
+        assertEquals(q, report.at("/objective/ours/after").asDouble(), 1e-6 * q, report.at("/objective").toString());
+    }
+
+    private static long mix64(long z) {
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    private static float uniform(long s, long k) {
+        return (mix64(s ^ (k * 0x9E3779B97F4A7C15L)) >>> 40) * 0x1p-23f - 1f;
+    }
+
     // ------------------------------------------------------------------ section 7: bad input
 
     @Test

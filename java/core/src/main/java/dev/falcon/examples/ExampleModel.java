@@ -8,6 +8,8 @@ import dev.falcon.model.LayerTable;
 import dev.falcon.solve.Backsolve;
 import dev.falcon.solve.SolverOptions;
 import java.nio.FloatBuffer;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.bytedeco.javacpp.FloatPointer;
 
 /**
@@ -67,6 +69,24 @@ public record ExampleModel(String name, String description, LayerTable layers, i
             throw e;
         }
         return x;
+    }
+
+    /**
+     * How the synthetic weights and X are generated, as formulas a user can evaluate outside falcon (numpy, ...) to
+     * recompute a run's objective: the report carries them, since it holds neither the weights nor X, and its seed and
+     * rows alone regenerate nothing. Keep them in step with {@link #syntheticWeights}, the backends'
+     * {@code fillSyntheticGradients} and {@link CounterRandom}.
+     */
+    public static Map<String, String> generatorFormulas() {
+        Map<String, String> f = new LinkedHashMap<>();
+        f.put("weights_formula", "w[offset_l + i] = float(sqrt(6 / fan_in_l)) * U(mix64(seed * 0x9E3779B97F4A7C15 + l + 1), i) in float32, "
+                + "for layer l = 0, 1, ... of the layer table and i = 0 .. count_l - 1, fan_in_l = max(1, count_l / shape_l[0]) (integer division)");
+        f.put("gradients_formula", "X[i, j] = s_ij * float(1 / sqrt(" + GRADIENT_RANK + ")) + " + GRADIENT_NOISE + " * U(seed + 3, j * n + i) in float32, "
+                + "s_ij = the float32 sum over r = 0 .. " + (GRADIENT_RANK - 1) + ", in that order, of U(seed + 1, " + GRADIENT_RANK + " i + r) * U(seed + 2, "
+                + GRADIENT_RANK + " j + r), for i < n (rows) and j < p");
+        f.put("uniform_formula", "U(s, k) = (mix64(s XOR (k * 0x9E3779B97F4A7C15)) >>> 40) * 2^-23 - 1 (uniform on [-1, 1)), in 64-bit wrapping arithmetic, "
+                + "mix64(z) = SplitMix64's finaliser: z = (z XOR z >>> 30) * 0xBF58476D1CE4E5B9; z = (z XOR z >>> 27) * 0x94D049BB133111EB; z XOR z >>> 31");
+        return f;
     }
 
     /** Bytes of X for a given number of rows (float32). */
