@@ -1163,7 +1163,8 @@ final class PruneCommand implements Callable<Integer> {
             PruneResult.Solve sv = r.solve();
             FalconSolver.Result f = sv.falcon();
             o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (%s), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
-                    sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4f", sv.qFinal() / sv.qMp()) : noRatio(sv.qMp()),
+                    // significant digits: a backsolve's ratio of 4e-5 read "ratio 0.0000" to four decimals
+                    sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp()) : noRatio(sv.qMp()),
                     sv.backsolve().cliName(),
                     f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
             if (sv.note() != null) o.println("  note: " + sv.note());

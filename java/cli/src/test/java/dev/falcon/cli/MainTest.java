@@ -502,6 +502,18 @@ class MainTest {
         return (mix64(s ^ (k * 0x9E3779B97F4A7C15L)) >>> 40) * 0x1p-23f - 1f;
     }
 
+    /** A backsolve can lower Q by five orders of magnitude: the solver line's ratio showed it as 0.0000. */
+    @Test
+    void solverRatioKeepsItsDigits() throws IOException {
+        Run r = run("prune", "--example", "resnet20", "--n", "2", "--method", "mp", "--backsolve", "--lambda", "1e-6", "--device", "java",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString());
+        assertEquals(0, r.code(), r.err());
+        double ratio = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/q_final/ratio_to_mp_support").asDouble();
+        assertTrue(ratio > 0 && ratio < 5e-5, "a ratio that four decimals show as 0: " + ratio);
+        String line = r.out().lines().filter(l -> l.contains("solver:")).findFirst().orElseThrow();
+        assertTrue(line.contains(String.format(java.util.Locale.ROOT, "(ratio %.4g)", ratio)), line);
+    }
+
     // ------------------------------------------------------------------ section 7: bad input
 
     @Test
