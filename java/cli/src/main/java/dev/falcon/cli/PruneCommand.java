@@ -748,7 +748,10 @@ final class PruneCommand implements Callable<Integer> {
                 linear = first < 0 ? "; no stage pruned, so the linear term g entered none"
                         : "; the linear term g (at the dense weights) enters stage " + first + ", the first that prunes, only";
             }
-            o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights" + linear + "); the iteration log is the last solved stage's"
+            o.put("last_solved_stage", s.multiStage().lastSolvedStage());
+            o.put("stages_note", "q_stage is Q of the stage's own problem (around the previous stage's weights" + linear + "); lipschitz, iterations, rounds, "
+                    + "stop_reason, dfo_seconds, backsolve_and_search_seconds, swap_polish and the iteration log are the last solved stage's "
+                    + "(last_solved_stage), each stage's row has its own iterations"
                     + "; a stage with a note was not solved (continuation: the previous stage's weights already fit its budgets)");
         }
         return o;
@@ -1166,7 +1169,9 @@ final class PruneCommand implements Callable<Integer> {
                     // significant digits: a backsolve's ratio of 4e-5 read "ratio 0.0000" to four decimals
                     sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp()) : noRatio(sv.qMp()),
                     sv.backsolve().cliName(),
-                    f == null ? "" : String.format(Locale.ROOT, ", %d DFO iterations in %d rounds (%s)", f.iterations(), f.rounds(), f.stopReason()));
+                    // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
+                    f == null ? "" : String.format(Locale.ROOT, ", %s%d DFO iterations in %d rounds (%s)",
+                            sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ", f.iterations(), f.rounds(), f.stopReason()));
             if (sv.note() != null) o.println("  note: " + sv.note());
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {

@@ -412,7 +412,7 @@ class MainTest {
         assertEquals(0, r.code(), r.err());
         JsonNode stage = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/stages/1");
         assertEquals(30.5, stage.get("flops_budget").asDouble(), stage.toString());
-        String line = r.out().lines().filter(l -> l.contains("stage 1:")).findFirst().orElseThrow();
+        String line = r.out().lines().filter(l -> l.startsWith("  stage 1:")).findFirst().orElseThrow();
         // it read "FLOPs <= 31 -> kept ..., FLOPs 31" next to "FLOPs <= 30.5" in the budgets line
         assertTrue(line.contains("FLOPs <= 30.5 -> kept " + stage.get("kept").asLong() + ", FLOPs "
                 + InspectCommand.flops(stage.get("kept_flops").asDouble()) + ","), line);
@@ -512,6 +512,26 @@ class MainTest {
         assertTrue(ratio > 0 && ratio < 5e-5, "a ratio that four decimals show as 0: " + ratio);
         String line = r.out().lines().filter(l -> l.contains("solver:")).findFirst().orElseThrow();
         assertTrue(line.contains(String.format(java.util.Locale.ROOT, "(ratio %.4g)", ratio)), line);
+    }
+
+    /**
+     * falcon++'s solver line gave the DFO iterations and rounds of its last solved stage as if they were the run's; with
+     * const stages that is stage 0, the later ones not being solved. It names the stage, and the report says which.
+     */
+    @Test
+    void falconPlusPlusSolverFiguresNameTheirStage() throws IOException {
+        for (String schedule : List.of("poly", "const")) {
+            Run r = run(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--schedule", schedule))
+                    .filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            JsonNode solver = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
+            int solved = schedule.equals("poly") ? 2 : 0; // const: stages 1 and 2 keep stage 0's weights unsolved
+            assertEquals(solver.at("/stages/" + solved + "/iterations").asInt(), solver.get("iterations").asInt(), solver.toString());
+            String line = r.out().lines().filter(l -> l.contains("solver:")).findFirst().orElseThrow();
+            assertTrue(line.contains(", stage " + solved + ": " + solver.get("iterations").asInt() + " DFO iterations in " + solver.get("rounds").asInt()
+                    + " rounds"), line);
+            assertEquals(solved, solver.path("last_solved_stage").asInt(-1), solver.toString());
+        }
     }
 
     // ------------------------------------------------------------------ section 7: bad input

@@ -104,9 +104,10 @@ public final class MultiStage {
      * {@code qReference}: Q of the reference weights given to {@link #run} on the same X (NaN when none were given), so
      * that a caller without an X of its own compares like with like and does not ask the source for X again.
      * {@code firstPruningStage}: the first stage that pruned, the only one the first-order term g entered (-1: none).
+     * {@code lastSolvedStage}: the stage whose solve {@code lastStage} is (-1: none), which need not be the last stage.
      */
     public record Result(float[] weights, byte[] mask, List<Stage> stages, double qFinal, FalconSolver.Result lastStage,
-                         String stopped, double qReference, int firstPruningStage) {
+                         String stopped, double qReference, int firstPruningStage, int lastSolvedStage) {
         /** Number of the last completed stage (-1 if none). */
         public int lastCompletedStage() { return stages.size() - 1; }
     }
@@ -150,7 +151,7 @@ public final class MultiStage {
         HostMatrix x = null;
         HostMatrix scanned = null; // the last X scanned for NaN/Inf
         long rows0 = -1; // n of stage 0's X
-        int firstPruningStage = -1;
+        int firstPruningStage = -1, lastSolvedStage = -1;
         String from0 = null;
         String stopped = null;
         double qHeld = Double.NaN, qReferenceHeld = Double.NaN;
@@ -218,6 +219,7 @@ public final class MultiStage {
             if (last == null) firstPruningStage = t;
             dev.falcon.io.RunPhase.set("during stage " + t + "'s solve (falcon++)");
             last = solver.solve(x, w, last == null ? g : null, lambda, layers, sT, fT, null, opt);
+            lastSolvedStage = t;
             w = last.weights();
             mask = last.mask();
             log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), last.qFinal(), last.iterations(), (System.nanoTime() - t0) / 1e9, from));
@@ -225,6 +227,6 @@ public final class MultiStage {
         double qFinal = stopped != null ? qHeld : FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
         double qReference = stopped != null ? qReferenceHeld
                 : reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
-        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference, firstPruningStage);
+        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference, firstPruningStage, lastSolvedStage);
     }
 }
