@@ -92,7 +92,7 @@ final class InspectCommand implements Callable<Integer> {
                         if (!quiet || nonFinite || beyondFloat32) {
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
-                                    (e.fortranOrder() ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
+                                    (e.fortranOrder() && transposedByFortranOrder(e.shape()) ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
                                             // exit 0 is right for weights of this type, but prune --grads refuses it: say so
                                             // before the user takes inspect's silence as a clean bill for X
                                             + (e.readableAsX() ? "" : "   (" + e.dtype() + ": accepted for weights and FLOPs, not for X, "
@@ -122,6 +122,16 @@ final class InspectCommand implements Callable<Integer> {
             }
         }
         return code;
+    }
+
+    /**
+     * Whether Fortran order puts the values in another order than C order: with at most one dimension above 1 (a vector,
+     * [p, 1]) both orders are the same, and prune reads such weights and FLOPs; inspect said they "must be C order".
+     */
+    private static boolean transposedByFortranOrder(long[] shape) {
+        int dimensionsAboveOne = 0;
+        for (long d : shape) if (d > 1) dimensionsAboveOne++;
+        return dimensionsAboveOne > 1;
     }
 
     private static void printLayers(PrintWriter out, Path file, LayerTable t) {

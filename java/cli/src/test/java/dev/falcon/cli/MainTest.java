@@ -264,6 +264,25 @@ class MainTest {
     }
 
     /**
+     * A vector saved in Fortran order (Julia's NPZ writes every array so) flattens as in C order, and prune reads it as
+     * weights: inspect said "weights and FLOPs must be C order". A Fortran-order matrix keeps the remark.
+     */
+    @Test
+    void inspectRemarksFortranOrderOnlyWhereItTransposes() throws IOException {
+        byte[] vector = npy("{'descr': '<f4', 'fortran_order': True, 'shape': (" + P + ", 1), }", 4 * P);
+        ByteBuffer b = ByteBuffer.wrap(vector).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < P; i++) b.putFloat(vector.length - 4 * P + 4 * i, 0.5f + i);
+        Path w = hostile("wF.npy", vector);
+        Run r = run("inspect", w.toString());
+        assertEquals(0, r.code(), r.all());
+        assertFalse(r.out().contains("must be C order"), r.out());
+        assertEquals(0, run("prune", "--weights", w.toString(), "--layers", layersFile.toString(), "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet").code(), "prune reads it as weights");
+        Path matrix = hostile("xF.npy", npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24));
+        assertTrue(run("inspect", matrix.toString()).out().contains("weights and FLOPs must be C order"), "a Fortran-order matrix keeps the remark");
+    }
+
+    /**
      * inspect passed an int32 n x p array with exit 0 and no remark, which README's "exit 2 for what prune would refuse"
      * let a user take for a usable X, while prune --grads refuses every integer X. Integers stay fine (weights and
      * FLOPs read them), so inspect exits 0 and says on the array's line that X cannot be of that type.
