@@ -616,6 +616,11 @@ final class PruneCommand implements Callable<Integer> {
         for (String o : List.of("--max-iterations", "--tolerance", "--hessian", "--rounds", "--swap-candidates", "--stable-iterations")) {
             if (!falcon && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon and falcon++", "drop it, or use --method falcon");
         }
+        // the swap search and the swap polish start from backsolved points: without a backsolve neither runs
+        if (falcon && !backsolved && backsolve != null && given.hasMatchedOption("--swap-candidates")) {
+            throw InputException.of("--swap-candidates", "option", "does not apply with --backsolve none (the swap search and the swap polish "
+                    + "start from backsolved points)", "drop it, or give --backsolve exact, block or sweep");
+        }
         if (!falcon && !backsolved && given.hasMatchedOption("--block-size")) {
             throw InputException.of("--block-size", "option", "only applies to falcon, falcon++ and --backsolve (the blocks of --hessian block and "
                     + "--backsolve block|sweep, which also set the cpu backend's panels of X)", "drop it");

@@ -1122,6 +1122,21 @@ class MainTest {
     }
 
     /**
+     * The swap search and the swap polish start from backsolved points, so with --backsolve none neither runs: a
+     * --swap-candidates given there was dropped unread, with exit 0, where the README promises that an option the method
+     * never reads is refused.
+     */
+    @Test
+    void swapCandidatesWithoutABacksolveAreRefused() throws IOException {
+        for (String method : List.of("falcon", "falcon++")) {
+            assertFails(run(fileArgs("--method", method, "--backsolve", "none", "--swap-candidates", "8")), 2,
+                    "--swap-candidates", "--backsolve none");
+        }
+        Run swapsOff = run(fileArgs("--method", "falcon", "--backsolve", "none", "--max-iterations", "2"));
+        assertEquals(0, swapsOff.code(), swapsOff.err());
+    }
+
+    /**
      * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
      * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
      */
