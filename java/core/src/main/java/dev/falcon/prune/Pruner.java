@@ -146,16 +146,21 @@ public final class Pruner implements AutoCloseable {
         double qFinal = stages != null && in.x() == null ? stages.qFinal()
                 : falcon != null && stages == null ? falcon.qFinal() : FalconSolver.exactQ(backend, x, w, wbar, g, in.lambda());
         String note = null;
-        if (stages == null && falcon == null && qFinal > qMp) {
+        boolean finite = stages != null || falcon != null || allFinite(w);
+        if (stages == null && falcon == null && (qFinal > qMp || !finite)) {
             // The block-diagonal model drops what the blocks share, and capped sweeps stop short, so either can end above
-            // mp itself; a backsolve that raises Q is not kept, as falcon keeps no step that raises it.
+            // mp itself; a backsolve that raises Q is not kept, as falcon keeps no step that raises it. Weights beyond
+            // float32 (wbar - g / lambda at a tiny lambda, or products of X and huge weights that overflowed) have a Q that
+            // is NaN or infinite, which no comparison rejects: they were written out as the pruned weights.
             String why = switch (mode) {
                 case BLOCK -> "its block-diagonal model drops what the blocks share";
                 case SWEEP -> "its sweeps stopped at their cap before converging";
                 // mp's weights are a point of the support the exact backsolve minimises over: only rounding is left
                 default -> "by float rounding: the two are equal to within it";
             };
-            note = "the " + mode.cliName() + " backsolve raised Q from " + qMp + " to " + qFinal + " (" + why + "); mp's weights are kept";
+            note = finite ? "the " + mode.cliName() + " backsolve raised Q from " + qMp + " to " + qFinal + " (" + why + "); mp's weights are kept"
+                    : "the " + mode.cliName() + " backsolve's weights are not finite in float32 (X, the weights or the linear term too"
+                    + " large, or lambda too small for the linear term); mp's weights are kept";
             w = mpWeights;
             qFinal = qMp;
         }
@@ -262,6 +267,11 @@ public final class Pruner implements AutoCloseable {
                 throw new IllegalArgumentException(what + " holds " + v + " at index " + i + "; every value must be finite: fix or drop the non-finite values");
             }
         }
+    }
+
+    private static boolean allFinite(float[] v) {
+        for (float x : v) if (!Float.isFinite(x)) return false;
+        return true;
     }
 
     private static double linear(float[] g, float[] w, float[] wbar) {

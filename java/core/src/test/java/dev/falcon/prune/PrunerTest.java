@@ -511,6 +511,30 @@ class PrunerTest {
         }
     }
 
+    /**
+     * With X = 0, the exact backsolve of one weight is wbar - g / lambda: at lambda = 1e-300 that is -1e300, -Inf in float.
+     * Its Q is not finite, so "raised Q" never compared true and the run wrote -Inf as the pruned weight with exit code 0.
+     */
+    @Test
+    void aBacksolveWhoseWeightsOverflowFloatIsNotKept() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {1}, 1, 0, 1)), "test");
+        Budgets b = Budgets.resolve(t, null, null, null, 1L, null);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1f);
+             FloatPointer g = new FloatPointer(1f); HostMatrix x = HostMatrix.allocate(1, 1)) {
+            x.data().put(0, 0f);
+            for (var mode : new dev.falcon.solve.Backsolve.Mode[] {dev.falcon.solve.Backsolve.Mode.EXACT, dev.falcon.solve.Backsolve.Mode.BLOCK,
+                    dev.falcon.solve.Backsolve.Mode.SWEEP}) {
+                try (PruneResult r = pruner.prune(Method.MP, w, t, b,
+                        new Pruner.SolverInputs(x, g, 1e-300, dev.falcon.solve.SolverOptions.defaults(), mode))) {
+                    assertEquals(1f, r.prunedWeights().get(0), mode + ": mp's weight stays");
+                    assertNotNull(r.solve().note(), mode + ": the result says why the backsolve was not kept");
+                    assertTrue(r.solve().note().contains("not finite"), r.solve().note());
+                    assertEquals(r.solve().qMp(), r.solve().qFinal(), mode.name());
+                }
+            }
+        }
+    }
+
     @Test
     void magnitudeDoesNotKeepZeroWeights() {
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {6}, 1, 0, 6)), "test");
