@@ -402,7 +402,9 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
-        int info = openblasCall(() -> openblas.LAPACKE_dpotrs(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));
+        // The _work variant skips LAPACKE's NaN scan, which refused a right-hand side that overflowed (info -7, an internal
+        // error): like the reference backend, the solve passes non-finite values through, and its callers judge them.
+        int info = openblasCall(() -> openblas.LAPACKE_dpotrs_work(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));
         if (info != 0) throw new IllegalArgumentException("dpotrs failed: info " + info);
     }
 

@@ -1,6 +1,7 @@
 package dev.falcon.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.backend.JavaBackend;
@@ -12,7 +13,13 @@ import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
 import dev.falcon.prune.PruneResult;
 import dev.falcon.prune.Pruner;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import dev.falcon.solve.Backsolve;
+import dev.falcon.solve.SolverOptions;
+import java.util.List;
 import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -81,6 +88,29 @@ class CrossBackendPruneTest {
                 double units = 0x1p-140;
                 assertEquals(b.certificate().primalValue() * units, a.certificate().primalValue(), 1e-9 * b.certificate().primalValue() * units);
                 assertEquals(b.certificate().dualBound() * units, a.certificate().dualBound(), 1e-9 * b.certificate().dualBound() * units);
+            }
+        }
+    }
+
+    /**
+     * Keeping one of two weights of 3e38 leaves the residual X wbar = 6e38 of the other, Infinity in float. The java
+     * backend's Cholesky solve passes the non-finite right-hand side through and the backsolve is not kept; the cpu
+     * backend's LAPACKE_dpotrs refused it (info -7), and the run ended as an internal error with a Java trace (exit 1).
+     */
+    @Test
+    void aBacksolveWhoseRightHandSideOverflowsEndsAsOnTheReference() {
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {2}, 1, 0, 2)), "test");
+        Budgets budgets = Budgets.resolve(t, null, null, null, 1L, null);
+        for (ComputeBackend backend : new ComputeBackend[] {new CpuBackendProvider().create(2), new JavaBackend()}) {
+            try (backend; Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(3e38f, 3e38f);
+                 HostMatrix x = HostMatrix.allocate(1, 2)) {
+                x.data().put(new float[] {2f, 2f}, 0, 2);
+                try (PruneResult r = pruner.prune(Method.MP, w, t, budgets,
+                        new Pruner.SolverInputs(x, null, 1e-3, SolverOptions.defaults(), Backsolve.Mode.EXACT))) {
+                    assertEquals(3e38f, r.prunedWeights().get(0), backend.name() + ": mp's weight stays");
+                    assertEquals(0f, r.prunedWeights().get(1), backend.name());
+                    assertNotNull(r.solve().note(), backend.name() + ": the result says why the backsolve was not kept");
+                }
             }
         }
     }
