@@ -17,6 +17,18 @@ public final class Fractions {
         return r != 0 && Math.abs(v - r) <= 1e-9 * Math.max(1, Math.abs(v)) ? r : v;
     }
 
+    /**
+     * A FLOP budget v (a fraction times the dense FLOPs) snapped by {@link #nearInteger}, but never below v when a layer's
+     * cost is fractional: 2,000,000.001 dense FLOPs snapped to 2,000,000 left no room for the 0.001 weight at
+     * --keep-flops 1. With integer costs every support costs an integer, so snapping down loses none.
+     */
+    public static double flopBudget(double v, LayerTable layers) {
+        double r = nearInteger(v);
+        if (r >= v) return r;
+        for (Layer l : layers.layers()) if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return v;
+        return r;
+    }
+
     /** A fraction times a count, as a count: within rounding error of an integer that integer, otherwise rounded down. */
     public static long count(double v) {
         return (long) Math.floor(nearInteger(v));

@@ -56,7 +56,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         String fRequest;
         if (keepFlops != null) {
             checkFraction("--keep-flops", keepFlops);
-            f = Fractions.nearInteger(keepFlops * dense);
+            f = Fractions.flopBudget(keepFlops * dense, layers);
             fRequest = "--keep-flops " + keepFlops;
         } else if (flops != null) {
             if (!Double.isFinite(flops) || flops < 0 || flops > dense * (1 + 1e-12)) {

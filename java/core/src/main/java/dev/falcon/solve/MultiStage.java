@@ -160,7 +160,7 @@ public final class MultiStage {
             long sT = t == stages - 1 ? nnz
                     : Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p)));
             double fT = t == stages - 1 ? flops
-                    : Math.max(flops, Math.min(dense, Fractions.nearInteger(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense)));
+                    : Math.max(flops, Math.min(dense, Fractions.flopBudget(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense, layers)));
             if (x != null) {
                 // Q on the X in hand, before asking for the next: a source may free it to make room for the next one
                 // (the contract: valid until the next call), and if that call fails these are the run's final values

@@ -196,6 +196,31 @@ class PrunerTest {
         assertEquals(463, Budgets.resolve(t, null, null, 0.2899, null, null).nnz(), "real fractions still round down");
     }
 
+    /**
+     * The snap to a nearby integer, meant for 0.29 * 1600 = 463.99999999999994, also took 2,000,000.001 dense FLOPs (two
+     * weights of 1e6, one of 0.001) down to 2,000,000: --keep-flops 1 then kept 2 of 3 weights and 50% of the FLOPs.
+     * Where a layer's cost is fractional a budget is not snapped below its value; integer costs cannot tell the two apart.
+     */
+    @Test
+    void aFlopBudgetIsNotSnappedBelowWhatFractionalCostsAddUpTo() {
+        LayerTable t = new LayerTable(List.of(new Layer("conv", new long[] {2}, 1e6, 0, 2), new Layer("fc", new long[] {1}, 0.001, 2, 1)), "test");
+        Budgets dense = Budgets.resolve(t, 1.0, null, null, null, null);
+        assertEquals(t.denseFlops(), dense.flops(), "--keep-flops 1 is the dense FLOPs");
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1f, 2f, 3f);
+             PruneResult r = pruner.prune(Method.MP, w, t, dense)) {
+            assertEquals(3, r.kept(), "--keep-flops 1 keeps every weight");
+        }
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1f, 2f, 3f);
+             HostMatrix x = HostMatrix.allocate(1, 3)) {
+            x.data().put(new float[] {1f, 0.5f, 0.25f}, 0, 3);
+            var plan = new Pruner.StagePlan(2, dev.falcon.solve.MultiStage.Schedule.LINEAR, 1.0, 1.0, null);
+            var inputs = new Pruner.SolverInputs(x, null, 1e-3, dev.falcon.solve.SolverOptions.defaults(), dev.falcon.solve.Backsolve.Mode.NONE, plan);
+            try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, Budgets.resolve(t, 0.6, null, null, null, null), inputs)) {
+                assertEquals(3, r.solve().multiStage().stages().get(0).kept(), "falcon++'s stage 0 at the dense level keeps every weight");
+            }
+        }
+    }
+
     /** A positive --keep-flops whose budget is below 1e-9 FLOPs is not 0 (--flops 0, which prunes everything) but infeasible. */
     @Test
     void aTinyKeepFlopsIsInfeasibleNotAZeroBudget() {
