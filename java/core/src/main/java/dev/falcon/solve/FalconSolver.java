@@ -410,16 +410,19 @@ public final class FalconSolver {
             long tp = System.nanoTime();
             double qBefore = qBest;
             SwapPolish.Outcome polished = null;
-            String singular = null;
+            String whySkipped = null;
             try {
                 polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest, gramBase, POLISH_PASSES);
             } catch (ArithmeticException notPositiveDefinite) {
                 // Its system is X_K X_K^T + lambda I even when |K| < n, where the backsolves solve the |K| x |K| normal
                 // equations instead: n - |K| of its eigenvalues are lambda, and a lambda far below the rest leaves it singular
                 // in double. The point of the rounds stands; only the polish cannot run.
-                singular = String.format(java.util.Locale.ROOT, "its n x n system X_K X_K^T + lambda I is singular in double precision"
+                whySkipped = String.format(java.util.Locale.ROOT, "its n x n system X_K X_K^T + lambda I is singular in double precision"
                         + " at lambda = %.3g (%s)", lambda, notPositiveDefinite.getMessage());
-                log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), "swap polish skipped: " + singular));
+                log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), "swap polish skipped: " + whySkipped));
+            } catch (SwapPolish.NotFinite overflow) {
+                whySkipped = overflow.getMessage();
+                log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), "swap polish skipped: " + whySkipped));
             }
             double qAfter = qBefore;
             if (polished != null && polished.mask() != null) {
@@ -439,7 +442,7 @@ public final class FalconSolver {
                 }
             }
             double took = secs(tp);
-            polish = polished == null ? Polish.skipped(singular, qBest)
+            polish = polished == null ? Polish.skipped(whySkipped, qBest)
                     : new Polish(null, polished.swaps(), polished.additions(), polished.passes(), polished.decrease(), qBefore, qAfter, took);
             bsSeconds += took;
         }

@@ -75,6 +75,12 @@ final class SwapPolish {
         try {
             // afterwards kept up to date with the moved columns only
             double[] v = linearTerm(backend, x, wbar, g, lambda, current);
+            for (double vi : v) {
+                if (!Double.isFinite(vi)) {
+                    throw new NotFinite("its linear term X z (z = g on K, lambda wbar off K, in float32) is not finite: lambda wbar"
+                            + " or the product overflows float32");
+                }
+            }
             double[] factor = factor(backend, gram, lambda, n);
             double[] y = solve(backend, factor, n, v);
             double fit = dot(v, y);
@@ -129,6 +135,11 @@ final class SwapPolish {
             if (owned != null) owned.close();
             throw e;
         }
+    }
+
+    /** The polish cannot score its moves: a quantity it needs is not finite in the precision it is formed in. */
+    static final class NotFinite extends RuntimeException {
+        NotFinite(String message) { super(message); }
     }
 
     /**
@@ -203,6 +214,9 @@ final class SwapPolish {
             Best adds = new Best(perSide), removals = new Best(perSide);
             for (int j = lo; j < lo + count; j++) {
                 double e = xty[j] - t.of(j), e2 = e * e;
+                // a gradient that overflowed cannot be scored, and its NaN or infinite key would pass for a real one on
+                // the side j is not on (an addition of a kept column)
+                if (!Double.isFinite(e2)) continue;
                 // both sides offered, the one j is not on pushed below any real key by arithmetic: a branch on the
                 // (near-random) mask would mispredict every other weight, and offer's first test almost always rejects
                 int kept = (mask[j] | -mask[j]) >>> 31;

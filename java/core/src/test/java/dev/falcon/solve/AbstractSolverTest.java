@@ -285,6 +285,30 @@ public abstract class AbstractSolverTest {
                 + " with X: %.3g (relative)%n", backend.name(), exactWithoutCurvature, instances, closest);
     }
 
+    /**
+     * lambda wbar = 1e12 x 1.7e30 overflows float32 in the swap polish's v = X z (z = lambda wbar off K, a float vector):
+     * every gradient it ranked was NaN, and a NaN key was taken for a real one on both sides, so the polish proposed
+     * adding a column that was already kept and the solve ended in "column 2 is already in the support" (an internal
+     * error, exit 1, on every backend).
+     */
+    @Test
+    public void theSwapPolishSurvivesALambdaWbarBeyondFloat() {
+        float[] x = {-9.0994209e-31f, -2.5046834e-31f, 1.4913615e-30f};
+        float[] wbar = {4.5858886e+29f, -4.1542291e+29f, 1.7314137e+30f};
+        float[] g = {0.01472646f, 0.26005575f, 0.0283608f};
+        LayerTable layers = table(new int[] {2, 1}, new double[] {1e6, 1e-3});
+        Instance in = new Instance(1, 3, x, wbar, g, 1e12, layers, 3, 2e6);
+        try (HostMatrix m = in.matrix()) {
+            FalconSolver.Result r = new FalconSolver(backend).solve(m, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
+                    SolverOptions.defaults());
+            assertFeasible(in, r.mask());
+            for (float v : r.weights()) assertTrue(Float.isFinite(v), "weight " + v);
+            assertTrue(r.qFinal() <= r.qStart(), "final " + r.qFinal() + " above the warm start " + r.qStart());
+            assertNotNull(r.polish().skipped(), "the polish says why it did not run");
+            assertTrue(r.polish().skipped().contains("not finite"), r.polish().skipped());
+        }
+    }
+
     @Test
     public void qNeverIncreasesAcrossDfoIterations() {
         SplittableRandom rnd = new SplittableRandom(7);
