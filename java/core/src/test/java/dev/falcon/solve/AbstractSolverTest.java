@@ -286,6 +286,34 @@ public abstract class AbstractSolverTest {
     }
 
     /**
+     * Three of eight weights (n = 3, lambda = 1e-3, a linear term, column 7 = -column 4): mp's support backsolved is the
+     * exhaustive optimum (Q -197.6), but the first DFO steps left it for two weights of the costly layer before it was
+     * ever backsolved, and the rounds ended there at Q -35.7: falcon, warm-started from mp, ended far above mp + BS.
+     */
+    @Test
+    public void falconEndsNoHigherThanTheBacksolveOfItsWarmStart() {
+        float[] x = {-1.0810070037841797f, 0.5862967371940613f, 0.33673760294914246f, 0.6288561224937439f, -0.39710816740989685f,
+                0.8395259976387024f, 1.1581982374191284f, -0.11973457038402557f, 0.1414749026298523f, -1.7098560333251953f,
+                0.6031143069267273f, 0.26584097743034363f, -0.8777005672454834f, -0.36736106872558594f, 0.5738840103149414f,
+                -0.22377121448516846f, 1.4186053276062012f, -0.3024922311306f, -0.13637663424015045f, 0.14613071084022522f,
+                1.711719274520874f, 0.8777005672454834f, 0.36736106872558594f, -0.5738840103149414f};
+        float[] g = {1.742005467414856f, 0.5248479843139648f, -0.45334652066230774f, -1.1527260541915894f, 0.30033937096595764f,
+                0.49191993474960327f, 0.8160480856895447f, -0.034779299050569534f};
+        float[] wbar = {2, 2, 1, -1, -1, 2, -1, -2};
+        LayerTable layers = table(new int[] {4, 3, 1}, new double[] {18, 11, 10});
+        Instance in = new Instance(3, 8, x, wbar, g, 1e-3, layers, 3, 42.09);
+        try (HostMatrix m = in.matrix()) {
+            FalconSolver solver = new FalconSolver(backend);
+            byte[] mp = solver.mpMask(in.wbar, in.layers, in.nnz, in.flops);
+            double qMpBacksolved = referenceQ(in, referenceSolve(in, toBool(mp)));
+            FalconSolver.Result r = solver.solve(m, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, SolverOptions.defaults());
+            assertFeasible(in, r.mask());
+            double q = referenceQ(in, toDouble(r.weights()));
+            assertTrue(q <= qMpBacksolved + 1e-6 * Math.abs(qMpBacksolved), "falcon " + q + " above mp + BS " + qMpBacksolved);
+        }
+    }
+
+    /**
      * lambda wbar = 1e12 x 1.7e30 overflows float32 in the swap polish's v = X z (z = lambda wbar off K, a float vector):
      * every gradient it ranked was NaN, and a NaN key was taken for a real one on both sides, so the polish proposed
      * adding a column that was already kept and the solve ended in "column 2 is already in the support" (an internal
