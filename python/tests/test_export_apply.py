@@ -604,10 +604,21 @@ class CliTest(unittest.TestCase):
         p1 = np.load(os.path.join(self.d, "w", "stage1", "pruned.npy"))
         np.testing.assert_array_equal(w2, p1)
 
-    def test_falcon_plus_plus_one_stage_from_a_generator(self):
-        # the CLI route reads the samples twice (stage 0's X, the gradient command's session), whatever the stages
+    def skip_without_falcon_plus_plus_cli_route(self):
         if not self.cli.has_option("--grads-command") or not self.cli.supports("falcon")[0]:
             self.skipTest("this CLI has no --grads-command or no falcon")
+
+    def write_module(self, name, source):
+        """Writes module `name` into a folder of its own under the test's directory, and returns that folder."""
+        lib = os.path.join(self.d, "lib")
+        os.makedirs(lib, exist_ok=True)
+        with open(os.path.join(lib, name + ".py"), "w") as f:
+            f.write(source)
+        return lib
+
+    def test_falcon_plus_plus_one_stage_from_a_generator(self):
+        # the CLI route reads the samples twice (stage 0's X, the gradient command's session), whatever the stages
+        self.skip_without_falcon_plus_plus_cli_route()
         m = small_model()
         batches, _, _ = data()
         res = ft.prune(m, (b for b in batches), keep_flops=0.5, method="falcon++", stages=1, n_samples=8,
@@ -617,8 +628,7 @@ class CliTest(unittest.TestCase):
 
     def test_falcon_plus_plus_cli_route_with_a_model_class_in_a_package(self):
         # the gradient command must import pkg.net.Net from anywhere: the package's root goes on its PYTHONPATH
-        if not self.cli.has_option("--grads-command") or not self.cli.supports("falcon")[0]:
-            self.skipTest("this CLI has no --grads-command or no falcon")
+        self.skip_without_falcon_plus_plus_cli_route()
         import importlib, sys
         root = os.path.join(self.d, "src")
         os.makedirs(os.path.join(root, "falcon_test_pkg"))
@@ -643,15 +653,12 @@ class CliTest(unittest.TestCase):
         # auto took the CLI route when the model's own class was importable, though the gradient command also unpickles
         # its submodules' classes: a block defined in the script, or a model wrapped in nn.DataParallel whose class
         # lives in a folder the script put on sys.path, failed at stage 2 ("Can't get attribute", "No module named")
-        if not self.cli.has_option("--grads-command") or not self.cli.supports("falcon")[0]:
-            self.skipTest("this CLI has no --grads-command or no falcon")
+        self.skip_without_falcon_plus_plus_cli_route()
         import subprocess, sys
-        lib = os.path.join(self.d, "lib")
-        os.makedirs(lib)
-        with open(os.path.join(lib, "falcon_test_netlib.py"), "w") as f:
-            f.write("from torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, block):\n"
-                    "        super().__init__()\n        self.block, self.fc = block, nn.Linear(8, 3)\n\n"
-                    "    def forward(self, x):\n        return self.fc(self.block(x))\n")
+        lib = self.write_module("falcon_test_netlib",
+                                "from torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, block):\n"
+                                "        super().__init__()\n        self.block, self.fc = block, nn.Linear(8, 3)\n\n"
+                                "    def forward(self, x):\n        return self.fc(self.block(x))\n")
         script = os.path.join(self.d, "script.py")
         with open(script, "w") as f:
             f.write(f"""import sys, warnings, torch
@@ -688,16 +695,13 @@ for label, m in (("script block", Net(Block())),
     def test_falcon_plus_plus_auto_route_with_a_model_torch_save_cannot_write(self):
         # a module holding a lambda cannot be pickled for the gradient command: auto took the CLI route anyway and
         # failed in gradcmd.prepare ("Can't pickle local object"), where the Python route runs
-        if not self.cli.has_option("--grads-command") or not self.cli.supports("falcon")[0]:
-            self.skipTest("this CLI has no --grads-command or no falcon")
+        self.skip_without_falcon_plus_plus_cli_route()
         import importlib, sys
-        lib = os.path.join(self.d, "lib")
-        os.makedirs(lib)
-        with open(os.path.join(lib, "falcon_test_lambda_net.py"), "w") as f:
-            f.write("import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def __init__(self):\n"
-                    "        super().__init__()\n        self.a, self.b = nn.Linear(6, 8), nn.Linear(8, 3)\n"
-                    "        self.act = lambda t: torch.relu(t)\n\n"
-                    "    def forward(self, x):\n        return self.b(self.act(self.a(x)))\n")
+        lib = self.write_module("falcon_test_lambda_net",
+                                "import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n    def __init__(self):\n"
+                                "        super().__init__()\n        self.a, self.b = nn.Linear(6, 8), nn.Linear(8, 3)\n"
+                                "        self.act = lambda t: torch.relu(t)\n\n"
+                                "    def forward(self, x):\n        return self.b(self.act(self.a(x)))\n")
         sys.path.insert(0, lib)
         try:
             torch.manual_seed(0)
