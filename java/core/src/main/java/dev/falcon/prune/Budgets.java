@@ -57,14 +57,14 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         if (keepFlops != null) {
             checkFraction("--keep-flops", keepFlops);
             f = Fractions.flopBudget(keepFlops * dense, layers);
-            fRequest = "--keep-flops " + keepFlops;
+            fRequest = "--keep-flops " + asGiven(keepFlops);
         } else if (flops != null) {
             if (!Double.isFinite(flops) || flops < 0 || flops > dense * (1 + 1e-12)) {
-                throw InputException.of("--flops", "value", "is " + flops + ", outside the valid range [0, " + fmt(dense) + "] (dense FLOPs)",
+                throw InputException.of("--flops", "value", "is " + asGiven(flops) + ", outside the valid range [0, " + fmt(dense) + "] (dense FLOPs)",
                         "give an absolute FLOP budget in that range, or a fraction with --keep-flops");
             }
             f = flops;
-            fRequest = "--flops " + flops;
+            fRequest = "--flops " + asGiven(flops);
         } else {
             f = dense;
             fRequest = "default: dense FLOPs (only an NNZ budget given)";
@@ -75,15 +75,15 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         if (keepNnz != null) {
             checkFraction("--keep-nnz", keepNnz);
             s = Fractions.count(keepNnz * p);
-            sRequest = "--keep-nnz " + keepNnz;
-            if (s == 0) throw InputException.infeasible("--keep-nnz " + keepNnz + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p));
+            sRequest = "--keep-nnz " + asGiven(keepNnz);
+            if (s == 0) throw InputException.infeasible("--keep-nnz " + asGiven(keepNnz) + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p));
         } else if (sparsity != null) {
             if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
-                throw InputException.of("--sparsity", "value", "is " + sparsity + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
+                throw InputException.of("--sparsity", "value", "is " + asGiven(sparsity) + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
             }
             s = Fractions.count((1 - sparsity) * p);
-            sRequest = "--sparsity " + sparsity;
-            if (s == 0) throw InputException.infeasible("--sparsity " + sparsity + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p));
+            sRequest = "--sparsity " + asGiven(sparsity);
+            if (s == 0) throw InputException.infeasible("--sparsity " + asGiven(sparsity) + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p));
         } else if (nnz != null) {
             if (nnz < 0 || nnz > p) {
                 throw InputException.of("--nnz", "value", "is " + nnz + ", outside the valid range [0, " + p + "] (p)", "give the number of weights to keep");
@@ -121,6 +121,17 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     /** v to six significant digits, rounded down (a suggested upper bound that must hold as printed). */
     static String fmtDown(double v) {
         return new java.math.BigDecimal(v).round(new java.math.MathContext(6, java.math.RoundingMode.DOWN)).stripTrailingZeros().toString().replace("E", "e");
+    }
+
+    /**
+     * An option's value as a user writes it: Java's own form echoed --flops 12165312 as "1.2165312E7" and --keep-nnz 1
+     * as "1.0". The shortest digits that read back as v, plainly written unless that takes more than about 18 of them.
+     */
+    static String asGiven(double v) {
+        if (!Double.isFinite(v)) return String.valueOf(v);
+        java.math.BigDecimal b = java.math.BigDecimal.valueOf(v).stripTrailingZeros();
+        if (b.scale() > 18 || b.precision() - b.scale() > 18) return b.toString().replace("E+", "e").replace("E", "e");
+        return b.toPlainString();
     }
 
     static String fmt(double v) {

@@ -63,6 +63,23 @@ class PrunerTest {
     }
 
     @Test
+    void budgetsEchoTheirOptionsAsAUserWritesThem() {
+        // TWO_LAYERS: dense FLOPs 30 x 4 + 20 x 1 = 140, p = 50
+        Budgets b = Budgets.resolve(TWO_LAYERS, null, 120.0, 1.0, null, null);
+        assertEquals("--flops 120", b.flopsRequest());
+        assertEquals("--keep-nnz 1", b.nnzRequest());
+        assertEquals("--keep-flops 0.3", Budgets.resolve(TWO_LAYERS, 0.3, null, null, null, null).flopsRequest());
+        assertEquals("--sparsity 0.25", Budgets.resolve(TWO_LAYERS, 0.3, null, null, null, 0.25).nnzRequest());
+        assertEquals("--flops 1.5", Budgets.resolve(TWO_LAYERS, null, 1.5, null, null, null).flopsRequest());
+        assertEquals("0.000001", Budgets.asGiven(1e-6));
+        InputException tooMany = assertThrows(InputException.class, () -> Budgets.resolve(TWO_LAYERS, null, 12165312.0, null, null, null));
+        assertTrue(tooMany.getMessage().contains("is 12165312, outside"), tooMany.getMessage());
+        assertEquals("12165312", Budgets.asGiven(1.2165312e7));
+        assertEquals("1e30", Budgets.asGiven(1e30));
+        assertEquals("1.5e-25", Budgets.asGiven(1.5e-25));
+    }
+
+    @Test
     void magnitudeSkipsItemsThatNoLongerFitAndContinues() {
         // layer a: 2 weights costing 10 each; layer b: 2 weights costing 1 each.
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {2}, 10, 0, 2), new Layer("b", new long[] {2}, 1, 2, 2)), "test");
