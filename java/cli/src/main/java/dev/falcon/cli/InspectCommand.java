@@ -65,6 +65,7 @@ final class InspectCommand implements Callable<Integer> {
                     }
                     boolean anyNonFinite = false, anyBeyondFloat32 = false;
                     List<String> unconvertible = new java.util.ArrayList<>();
+                    List<String> empty = new java.util.ArrayList<>();
                     if (!quiet) out.printf(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
                     // columns as wide as their longest entry: a fixed width let a long name, dtype (F8_E4M3) or shape
                     // push the rest of its row out of line with the others
@@ -85,18 +86,24 @@ final class InspectCommand implements Callable<Integer> {
                             continue;
                         }
                         boolean nonFinite = e.nanCount() > 0 || e.infCount() > 0;
+                        // prune refuses an empty array ("the array is empty"); inspect printed "min NaN, max NaN" and exit 0
+                        boolean isEmpty = Arrays.stream(e.shape()).anyMatch(d -> d == 0);
+                        if (isEmpty) empty.add("'" + e.name() + "' " + Arrays.toString(e.shape()));
+                        String range = isEmpty ? "no values" : e.finiteCount() == 0 ? "no finite values"
+                                : String.format(Locale.ROOT, "min %.6g, max %.6g", e.min(), e.max());
                         // a float64 value past float32's range is finite in the file but Inf once read, and prune rejects it
                         boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
                         anyNonFinite |= nonFinite;
                         anyBeyondFloat32 |= beyondFloat32;
-                        if (!quiet || nonFinite || beyondFloat32) {
-                            out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, min %.6g, max %.6g%s%n", e.name(), e.dtype(),
-                                    Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), e.min(), e.max(),
+                        if (!quiet || nonFinite || beyondFloat32 || isEmpty) {
+                            out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", e.name(), e.dtype(),
+                                    Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), range,
                                     (e.fortranOrder() && transposedByFortranOrder(e.shape()) ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
                                             // exit 0 is right for weights of this type, but prune --grads refuses it: say so
                                             // before the user takes inspect's silence as a clean bill for X
                                             + (e.readableAsX() ? "" : "   (" + e.dtype() + ": accepted for weights and FLOPs, not for X, "
                                                     + "which must be float32, float64, float16 or bfloat16)")
+                                            + (isEmpty ? "   <- empty: rejected as input" : "")
                                             + (nonFinite ? "   <- NaN/Inf: rejected as input" : "")
                                             + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
                         }
@@ -105,6 +112,11 @@ final class InspectCommand implements Callable<Integer> {
                         String what = anyNonFinite && anyBeyondFloat32 ? "NaN/Inf values and values beyond float32's range"
                                 : anyNonFinite ? "NaN/Inf values" : "values beyond float32's range (Inf once read as float32)";
                         err.println("falcon: error: " + file + ": data: holds " + what + "; falcon rejects such inputs (recompute, clean or rescale them)");
+                        code = Main.USAGE;
+                    }
+                    if (!empty.isEmpty()) {
+                        err.println("falcon: error: " + file + ": shape: " + String.join(", ", empty)
+                                + (empty.size() > 1 ? " are empty" : " is empty") + "; falcon rejects empty arrays (pass one value per weight, or n x p gradients)");
                         code = Main.USAGE;
                     }
                     if (!unconvertible.isEmpty()) {

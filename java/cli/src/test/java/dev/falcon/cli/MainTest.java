@@ -282,6 +282,23 @@ class MainTest {
         assertTrue(run("inspect", matrix.toString()).out().contains("weights and FLOPs must be C order"), "a Fortran-order matrix keeps the remark");
     }
 
+    /** prune refuses an empty array; inspect showed "min NaN, max NaN" and exit 0, where README promises exit 2. */
+    @Test
+    void inspectRejectsAnEmptyArrayAsPruneDoes() throws IOException {
+        Path empty = hostile("empty.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }", 0));
+        Run r = run("inspect", empty.toString());
+        assertEquals(2, r.code(), r.all());
+        assertTrue(r.out().contains("no values   <- empty: rejected as input") && !r.out().contains("NaN,"), r.out());
+        assertTrue(r.err().contains("shape: 'empty.npy' [0] is empty"), r.err());
+        assertEquals(2, run("prune", "--weights", empty.toString(), "--flops-per-weight", empty.toString(), "--out",
+                outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString(), "--quiet").code());
+        Path nonFinite = hostile("nan.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 4));
+        byte[] bytes = Files.readAllBytes(nonFinite);
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putFloat(bytes.length - 4, Float.NaN);
+        Files.write(nonFinite, bytes);
+        assertTrue(run("inspect", nonFinite.toString()).out().contains("finite 0, no finite values"));
+    }
+
     /**
      * inspect passed an int32 n x p array with exit 0 and no remark, which README's "exit 2 for what prune would refuse"
      * let a user take for a usable X, while prune --grads refuses every integer X. Integers stay fine (weights and
