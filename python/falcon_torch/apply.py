@@ -98,7 +98,16 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     # every layer is checked before the first weight is written: a failed apply leaves the model as it was
     for l in layers:
         if l.name not in named:
-            raise ValueError(f"{layers_path}: layer {l.name!r} is not a parameter of the model; "
+            # nn.DataParallel and DistributedDataParallel prefix every name with "module.": an export of the wrapped
+            # model applied to the bare one (or the other way round) differs by that prefix alone
+            hint = ""
+            if l.name.startswith("module.") and l.name[len("module."):] in named:
+                hint = (" (it was exported from a DataParallel/DistributedDataParallel wrapper, whose names start with "
+                        "'module.': apply it to the wrapped model)")
+            elif "module." + l.name in named:
+                hint = (" (the model is a DataParallel/DistributedDataParallel wrapper, whose names start with 'module.': "
+                        "apply it to model.module)")
+            raise ValueError(f"{layers_path}: layer {l.name!r} is not a parameter of the model{hint}; "
                              "give the layers.json exported from this model")
         param = named[l.name]
         if tuple(param.shape) != tuple(l.shape):

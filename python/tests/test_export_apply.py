@@ -461,6 +461,19 @@ class ExportApplyTest(unittest.TestCase):
                              env=env, capture_output=True, text=True)
         self.assertEqual(bad.returncode, 2, bad.stderr)
 
+    def test_apply_across_a_data_parallel_wrapper_names_the_module_prefix(self):
+        # an export of nn.DataParallel(m) names its layers 'module.0.weight': applied to m it was refused as "not a
+        # parameter" without a word of the prefix, and the other way round too
+        m = small_model()
+        batches, _, _ = data()
+        wrapped = torch.nn.DataParallel(m)
+        for i, (exported_from, applied_to, fix) in enumerate(((wrapped, m, "apply it to the wrapped model"),
+                                                              (m, wrapped, "apply it to model.module"))):
+            ex = ft.export(exported_from, batches, n_samples=4, out_dir=os.path.join(self.d, f"export{i}"), grads=False)
+            with self.assertRaises(ValueError) as e:
+                ft.apply(applied_to, ex.weights_path, ex.layers_path)
+            self.assertIn("whose names start with 'module.': " + fix, str(e.exception))
+
     def test_gradient_command_names_a_folder_that_is_no_session_and_weights_that_are_no_npy(self):
         m = small_model()
         batches, _, _ = data()
