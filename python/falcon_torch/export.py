@@ -97,30 +97,35 @@ def _vmap_grad_fn(model, layers, loss_fn):
         from torch.nn.utils.stateless import functional_call
     except ImportError:
         return None
-    names = [l.name for l in layers]
     named = dict(model.named_parameters())
+    # the per-sample forward runs on the module a DataParallel/DistributedDataParallel wrapper holds: the wrapper's
+    # own forward fails under vmap, and one sample needs no parallelism. Its parameters are the wrapped module's, so
+    # the layers keep the wrapper's names ("module.0.weight"), as layers.json has them and apply expects them.
+    inner = model
+    while isinstance(inner, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        inner = inner.module
     # every name a parameter goes by: a tied weight (one Parameter held by several modules) is listed once by
     # named_parameters(), and functional_call (torch 1.13) replaces it only under the names it is given
     aliases: Dict[int, List[str]] = {}
-    for mname, m in model.named_modules(remove_duplicate=False):
+    for mname, m in inner.named_modules(remove_duplicate=False):
         for pname, prm in m._parameters.items():
             if prm is not None:
                 aliases.setdefault(id(prm), []).append(f"{mname}.{pname}" if mname else pname)
     state = {}
-    for v in named.values():
+    for v in inner.parameters():
         d = v.detach()
         state.update((a, d) for a in aliases[id(v)])
-    state.update({k: v for k, v in model.named_buffers()})
-    name_aliases = [aliases[id(named[n])] for n in names]
+    state.update({k: v for k, v in inner.named_buffers()})
+    name_aliases = [aliases[id(named[l.name])] for l in layers]
 
     def loss_one(pvals, x, y):
         st = dict(state)
         for al, v in zip(name_aliases, pvals):
             st.update((a, v) for a in al)
-        return loss_fn(functional_call(model, st, (x.unsqueeze(0),)), y.unsqueeze(0))
+        return loss_fn(functional_call(inner, st, (x.unsqueeze(0),)), y.unsqueeze(0))
 
     g = vmap(grad(loss_one), in_dims=(None, 0, 0))
-    pvals = tuple(named[n].detach() for n in names)
+    pvals = tuple(named[l.name].detach() for l in layers)
 
     def run(x, y):
         grads = g(pvals, x, y)

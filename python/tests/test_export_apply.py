@@ -205,6 +205,65 @@ class ExportApplyTest(unittest.TestCase):
             self.assertEqual([(l.name, l.flops_per_weight) for l in ex.layers], [("attn.out_proj.weight", 3), ("head.weight", 1)])
             np.testing.assert_allclose(np.load(ex.grads_path)[0], ref, rtol=1e-5, atol=1e-7, err_msg=engine)
 
+    def per_sample_reference(self, model, x, y, params, loss_fn):
+        """Rows of X by torch.autograd, one sample at a time, in eval mode: the reference both engines must give."""
+        was_training = model.training
+        model.eval()
+        device = params[0].device
+        rows = []
+        for i in range(x.shape[0]):
+            out = model(x[i:i + 1].to(device))
+            grads = torch.autograd.grad(loss_fn(out, y[i:i + 1].to(device)).sum(), params)
+            rows.append(torch.cat([g.reshape(-1) for g in grads]))
+        model.train(was_training)
+        return torch.stack(rows).cpu().numpy() / math.sqrt(x.shape[0])
+
+    def assert_engines_give(self, model, batches, n, ref, loss_fn=None, label=""):
+        """X of either engine is `ref`, and vmap needs no fallback to the loop."""
+        import warnings
+        for engine in ("vmap", "auto", "loop"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)   # auto falling back to the loop is a failure here
+                ex = ft.export(model, batches, n_samples=n, out_dir=os.path.join(self.d, label + engine), loss_fn=loss_fn,
+                               engine=engine)
+            np.testing.assert_allclose(np.load(ex.grads_path), ref, rtol=1e-5, atol=1e-7, err_msg=f"{label} {engine}")
+        return ex
+
+    def test_vmap_runs_a_model_wrapped_in_data_parallel(self):
+        # vmap failed inside DataParallel.forward ("Cannot access storage of TensorWrapper"): auto fell back to the
+        # several times slower loop with a warning, and engine="vmap" raised; DistributedDataParallel's the same
+        import torch.distributed as dist
+        batches, x, y = data()
+        loss = lambda out, t: nn.functional.cross_entropy(out, t, reduction="sum")
+
+        def model():
+            # no conv: where CUDA is, DataParallel moves the model there, and cuDNN's TF32 convs would be compared
+            # with autograd's at float32's precision
+            torch.manual_seed(0)
+            return nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 5))
+        m = model()
+        wrapped = nn.DataParallel(m)
+        ref = self.per_sample_reference(m, x, y, [m[1].weight, m[3].weight], loss)
+        ex = self.assert_engines_give(wrapped, batches, 10, ref, label="wrapped")
+        # the names are the wrapper's, as apply expects them for the model exported
+        with open(ex.layers_path) as f:
+            self.assertEqual([l["name"] for l in json.load(f)["layers"]], ["module.1.weight", "module.3.weight"])
+        ft.apply(wrapped, ex.weights_path, ex.layers_path)
+        self.assertTrue(m.training)
+        if not dist.is_available() or not dist.is_gloo_available():
+            self.skipTest("torch.distributed with gloo is not available for the DistributedDataParallel half")
+        # a process group of one, on the CPU
+        dist.init_process_group("gloo", init_method="file://" + os.path.join(self.d, "rendezvous"), rank=0,
+                                world_size=1)
+        try:
+            m = model()
+            distributed = nn.parallel.DistributedDataParallel(m)
+            ref = self.per_sample_reference(m, x, y, [m[1].weight, m[3].weight], loss)
+            ex = self.assert_engines_give(distributed, batches, 10, ref, label="distributed")
+            self.assertEqual([l.name for l in ex.layers], ["module.1.weight", "module.3.weight"])
+        finally:
+            dist.destroy_process_group()
+
     def test_export_from_a_generator(self):
         m = small_model()
         batches, _, _ = data()
