@@ -122,7 +122,10 @@ def _vmap_grad_fn(model, layers, loss_fn):
         st = dict(state)
         for al, v in zip(name_aliases, pvals):
             st.update((a, v) for a in al)
-        return loss_fn(functional_call(inner, st, (x.unsqueeze(0),)), y.unsqueeze(0))
+        loss = loss_fn(functional_call(inner, st, (x.unsqueeze(0),)), y.unsqueeze(0))
+        # functorch's grad takes a 0-dim loss only; a loss of shape (1,) (reduction="none" on the one sample), which
+        # autograd and the loop engine take as it is, is the same number
+        return loss.reshape(()) if isinstance(loss, torch.Tensor) and loss.dim() > 0 and loss.numel() == 1 else loss
 
     g = vmap(grad(loss_one), in_dims=(None, 0, 0))
     pvals = tuple(named[l.name].detach() for l in layers)

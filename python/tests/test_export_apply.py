@@ -264,6 +264,17 @@ class ExportApplyTest(unittest.TestCase):
         finally:
             dist.destroy_process_group()
 
+    def test_vmap_takes_a_loss_of_one_element_that_is_not_a_scalar(self):
+        # a loss_fn returning shape (1,) (a reduction="none" loss of the one sample, or a .reshape(1)) made
+        # functorch's grad refuse it ("Expected f(*args) to return a scalar Tensor"), where the loop took it
+        m = small_model()
+        batches, x, y = data()
+        params = [m[0].weight, m[3].weight, m[6].weight]
+        for label, loss in (("none", lambda out, t: nn.functional.cross_entropy(out, t, reduction="none")),
+                            ("1x1", lambda out, t: nn.functional.cross_entropy(out, t, reduction="sum").reshape(1, 1))):
+            ref = self.per_sample_reference(m, x, y, params, loss)
+            self.assert_engines_give(m, batches, 10, ref, loss_fn=loss, label=label)
+
     def test_export_from_a_generator(self):
         m = small_model()
         batches, _, _ = data()
