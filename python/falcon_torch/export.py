@@ -83,6 +83,18 @@ def _autograd_tensor(t):
     return t.clone() if isinstance(t, torch.Tensor) and t.is_inference() else t
 
 
+def _modes(model: nn.Module):
+    """Every submodule with its training flag, for _restore_modes."""
+    return [(m, m.training) for m in model.modules()]
+
+
+def _restore_modes(modes) -> None:
+    # each submodule's own flag, not model.train(was_training): that set a BatchNorm the caller froze in eval mode
+    # inside a training model back to training (fine-tuning then moved its running statistics)
+    for m, training in modes:
+        m.training = training
+
+
 def check_n_samples(n_samples) -> None:
     # 0 was reported as "batches yielded no samples" and -1 as numpy's "negative dimensions are not allowed"
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
@@ -187,7 +199,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
         fn = _loop_grad_fn(model, layers, loss_fn)
     tmp = out_path + ".part.npy"
     X = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(n_samples, p), fortran_order=False)
-    was_training = model.training
+    modes = _modes(model)
     model.eval()
     n = 0
     try:
@@ -216,7 +228,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
         os.remove(tmp)
         raise
     finally:
-        model.train(was_training)
+        _restore_modes(modes)
     if n == 0:
         del X
         os.remove(tmp)
@@ -299,14 +311,14 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
         first = next(batches)
         batches = itertools.chain([first], batches)
         x0 = first[0]
-    was_training = model.training
+    modes = _modes(model)
     model.eval()
     try:
         if x0 is None:
             x0 = _first_input(batches)
         measure_flops(model, x0[:1].to(next(model.parameters()).device), layers, batch_size=1)
     finally:
-        model.train(was_training)
+        _restore_modes(modes)
     w = flat_weights(model, layers)
     p = w.size
     wpath = os.path.join(out_dir, prefix + "w.npy")

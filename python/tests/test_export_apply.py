@@ -69,6 +69,45 @@ class ExportApplyTest(unittest.TestCase):
         ft.export(m, batches, n_samples=2, out_dir=os.path.join(self.d, "eval"))
         self.assertFalse(m.training)           # and an eval-mode model stays in eval mode
 
+    def test_export_gives_back_the_mode_of_every_submodule(self):
+        # export set the whole model to eval and back with model.train(was_training): a BatchNorm the caller had frozen
+        # in eval mode inside a training model came back in training mode (and fine-tuning then moved its running
+        # statistics), and a submodule left training inside an eval model came back in eval mode
+        for model_training in (True, False):
+            m = small_model()
+            batches, _, _ = data()
+            m.train(model_training)
+            m[1].train(not model_training)
+            modes = [sub.training for sub in m.modules()]
+            state = {k: v.clone() for k, v in m.state_dict().items()}
+            for engine in ("vmap", "loop"):
+                ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, f"{model_training}{engine}"),
+                          engine=engine)
+                self.assertEqual([sub.training for sub in m.modules()], modes, f"{engine}, model.training={model_training}")
+            ft.gradcmd.prepare(m, batches, os.path.join(self.d, f"session{model_training}"), n_samples=4)
+            self.assertEqual([sub.training for sub in m.modules()], modes, f"prepare, model.training={model_training}")
+            # and the running statistics are read, not updated
+            for k, v in m.state_dict().items():
+                self.assertTrue(torch.equal(v, state[k]), k)
+
+    def test_export_of_a_training_model_with_dropout_is_the_same_bytes_each_time(self):
+        # python/README.md: gradients are taken with dropout off, so X is the same for the same weights and samples
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.Dropout(0.5), nn.ReLU(), nn.Linear(16, 5))
+        batches, _, _ = data()
+
+        def x_bytes(label, engine):
+            with open(ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, label), engine=engine).grads_path,
+                      "rb") as f:
+                return f.read()
+        for engine in ("vmap", "loop"):
+            m.eval()
+            without_dropout = x_bytes(engine + "eval", engine)
+            m.train()
+            self.assertEqual(x_bytes(engine + "1", engine), without_dropout, engine)
+            self.assertEqual(x_bytes(engine + "2", engine), without_dropout, engine)
+            self.assertTrue(m[2].training)
+
     def test_vmap_and_loop_engines_agree(self):
         m = small_model()
         batches, _, _ = data()
