@@ -101,6 +101,20 @@ def check_n_samples(n_samples) -> None:
         raise ValueError(f"n_samples must be a whole number of samples, at least 1, not {n_samples!r}")
 
 
+class LossNotOneNumberError(ValueError):
+    """loss_fn gave something other than one sample's loss; the loop engine would fail on it as vmap did."""
+
+
+def _sample_loss(loss):
+    """loss_fn's value for one sample as the 0-dim tensor functorch's grad and autograd differentiate. A loss of shape
+    (1,) (reduction="none" on the one sample) is that number; functorch's grad refused it where autograd took it."""
+    if isinstance(loss, torch.Tensor) and loss.numel() == 1:
+        return loss.reshape(())
+    what = f"a tensor of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else f"a {type(loss).__name__}"
+    raise LossNotOneNumberError(f"loss_fn returned {what} for one sample: it must return that sample's loss as a tensor "
+                                "of one number (sum or average an unreduced loss; keep the tensor, not .item())")
+
+
 def _vmap_grad_fn(model, layers, loss_fn):
     """Per-sample gradients of a chunk with functorch.vmap(grad(.)) (torch 1.13), or None when
     functorch is unavailable."""
@@ -134,10 +148,7 @@ def _vmap_grad_fn(model, layers, loss_fn):
         st = dict(state)
         for al, v in zip(name_aliases, pvals):
             st.update((a, v) for a in al)
-        loss = loss_fn(functional_call(inner, st, (x.unsqueeze(0),)), y.unsqueeze(0))
-        # functorch's grad takes a 0-dim loss only; a loss of shape (1,) (reduction="none" on the one sample), which
-        # autograd and the loop engine take as it is, is the same number
-        return loss.reshape(()) if isinstance(loss, torch.Tensor) and loss.dim() > 0 and loss.numel() == 1 else loss
+        return _sample_loss(loss_fn(functional_call(inner, st, (x.unsqueeze(0),)), y.unsqueeze(0)))
 
     g = vmap(grad(loss_one), in_dims=(None, 0, 0))
     pvals = tuple(named[l.name].detach() for l in layers)
@@ -162,7 +173,7 @@ def _loop_grad_fn(model, layers, loss_fn):
                 prm.requires_grad_(True)
             with torch.enable_grad():
                 for i in range(x.shape[0]):
-                    loss = loss_fn(model(x[i:i + 1]), y[i:i + 1])
+                    loss = _sample_loss(loss_fn(model(x[i:i + 1]), y[i:i + 1]))
                     # a weight the loss does not depend on (an auxiliary head the loss leaves out, a detached
                     # branch) has gradient zero, as vmap's grad gives it, not "not used in the graph"
                     grads = torch.autograd.grad(loss, params, allow_unused=True)
@@ -211,7 +222,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                 try:
                     rows = fn(x, y)
                 except Exception as e:
-                    if engine != "auto":
+                    if engine != "auto" or isinstance(e, LossNotOneNumberError):
                         raise
                     # said, not silent: the loop is several times slower, and an error of the model itself shows up
                     # here too (the loop then raises it again)

@@ -314,6 +314,24 @@ class ExportApplyTest(unittest.TestCase):
             ref = self.per_sample_reference(m, x, y, params, loss)
             self.assert_engines_give(m, batches, 10, ref, loss_fn=loss, label=label)
 
+    def test_a_loss_that_is_not_one_number_is_named_as_such(self):
+        # a loss of several numbers (an unreduced loss) or a Python float (.item()) failed with functorch's "Expected
+        # f(*args) to return a scalar Tensor ... Maybe you wanted to use the vjp or jacrev APIs" or autograd's "grad
+        # can be implicitly created only for scalar outputs", and auto first warned that it fell back to the loop
+        import warnings
+        m = small_model()
+        batches, _, _ = data()
+        # (.item() under vmap fails in functorch, which says so, before the loss is returned)
+        for loss, said, engines in ((lambda out, t: out, r"a tensor of shape \(1, 5\)", ("vmap", "loop", "auto")),
+                                    (lambda out, t: nn.functional.cross_entropy(out, t).item(), "a float", ("loop",))):
+            for engine in engines:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)
+                    with self.assertRaisesRegex(ValueError, f"loss_fn returned {said} for one sample: it must return "
+                                                "that sample's loss as a tensor of one number"):
+                        ft.export(m, batches, n_samples=4, out_dir=self.d, loss_fn=loss, engine=engine)
+        self.assertEqual(os.listdir(self.d), [])
+
     def test_export_from_a_generator(self):
         m = small_model()
         batches, _, _ = data()
