@@ -115,6 +115,20 @@ def _sample_loss(loss):
                                 "of one number (sum or average an unreduced loss; keep the tensor, not .item())")
 
 
+class _ModelAndLoss(nn.Module):
+    """The model's forward and loss_fn as one module, so that functional_call's weights are in place for both: a loss_fn
+    with a penalty on a weight it reads from the model differentiated the model's own tensor there, and vmap's X missed
+    the penalty's gradient, which the loop engine has."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable):
+        super().__init__()
+        self.model = model
+        self.__dict__["loss_fn"] = loss_fn      # not a submodule: the state of a loss module is not the model's
+
+    def forward(self, x, y):
+        return _sample_loss(self.loss_fn(self.model(x), y))
+
+
 def _vmap_grad_fn(model, layers, loss_fn):
     """Per-sample gradients of a chunk with functorch.vmap(grad(.)) (torch 1.13), or None when
     functorch is unavailable."""
@@ -130,25 +144,26 @@ def _vmap_grad_fn(model, layers, loss_fn):
     inner = model
     while isinstance(inner, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
         inner = inner.module
+    whole = _ModelAndLoss(inner, loss_fn)
     # every name a parameter goes by: a tied weight (one Parameter held by several modules) is listed once by
     # named_parameters(), and functional_call (torch 1.13) replaces it only under the names it is given
     aliases: Dict[int, List[str]] = {}
-    for mname, m in inner.named_modules(remove_duplicate=False):
+    for mname, m in whole.named_modules(remove_duplicate=False):
         for pname, prm in m._parameters.items():
             if prm is not None:
                 aliases.setdefault(id(prm), []).append(f"{mname}.{pname}" if mname else pname)
     state = {}
-    for v in inner.parameters():
+    for v in whole.parameters():
         d = v.detach()
         state.update((a, d) for a in aliases[id(v)])
-    state.update({k: v for k, v in inner.named_buffers()})
+    state.update({k: v for k, v in whole.named_buffers()})
     name_aliases = [aliases[id(named[l.name])] for l in layers]
 
     def loss_one(pvals, x, y):
         st = dict(state)
         for al, v in zip(name_aliases, pvals):
             st.update((a, v) for a in al)
-        return _sample_loss(loss_fn(functional_call(inner, st, (x.unsqueeze(0),)), y.unsqueeze(0)))
+        return functional_call(whole, st, (x.unsqueeze(0), y.unsqueeze(0)))
 
     g = vmap(grad(loss_one), in_dims=(None, 0, 0))
     pvals = tuple(named[l.name].detach() for l in layers)

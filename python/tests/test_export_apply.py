@@ -314,6 +314,21 @@ class ExportApplyTest(unittest.TestCase):
             ref = self.per_sample_reference(m, x, y, params, loss)
             self.assert_engines_give(m, batches, 10, ref, loss_fn=loss, label=label)
 
+    def test_a_loss_that_reads_a_weight_of_the_model_gets_its_gradient_with_vmap(self):
+        # vmap swapped the weights in for the model's forward only: a loss_fn with a penalty on a weight (read from
+        # the model) saw the model's own tensor there, and vmap's X missed the penalty's gradient, which the loop has
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 5))   # no conv: see the DataParallel test
+        batches, x, y = data()
+        params = [m[1].weight, m[3].weight]
+
+        def penalized(out, t):
+            return nn.functional.cross_entropy(out, t, reduction="sum") + 0.5 * m[3].weight.pow(2).sum()
+        ref = self.per_sample_reference(m, x, y, params, penalized)
+        self.assert_engines_give(m, batches, 10, ref, loss_fn=penalized, label="penalized")
+        wrapped = nn.DataParallel(m)
+        self.assert_engines_give(wrapped, batches, 10, ref, loss_fn=penalized, label="wrapped")
+
     def test_a_loss_that_is_not_one_number_is_named_as_such(self):
         # a loss of several numbers (an unreduced loss) or a Python float (.item()) failed with functorch's "Expected
         # f(*args) to return a scalar Tensor ... Maybe you wanted to use the vjp or jacrev APIs" or autograd's "grad
