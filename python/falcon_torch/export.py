@@ -326,7 +326,8 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
 
     batches: an iterable of (inputs, targets) batches (e.g. a DataLoader), or one (inputs, targets) pair.
     prunable: None = every Conv/Linear weight (biases and norms never); or names/modules/parameters.
-    loss_fn(output, target) -> summed loss of the batch (default: cross-entropy, reduction="sum").
+    loss_fn(output, target) -> the loss of one sample, one number: it is called with a batch of one sample (default:
+    cross-entropy, reduction="sum"; "mean" is the same for a classifier, but a class-weighted mean cancels the weight).
     grads=False skips X (w.npy and layers.json only; an X.npy already in out_dir is left as it is, with a warning).
     engine: per-sample gradient engine, "auto" (functorch.vmap, else a loop), "vmap" or "loop".
     """

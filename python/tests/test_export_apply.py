@@ -329,6 +329,29 @@ class ExportApplyTest(unittest.TestCase):
         wrapped = nn.DataParallel(m)
         self.assert_engines_give(wrapped, batches, 10, ref, loss_fn=penalized, label="wrapped")
 
+    def test_the_scale_of_x_under_a_mean_loss_is_as_documented(self):
+        # python/README.md: loss_fn sees one sample at a time, so "mean" is "sum" for a classifier, a mean over
+        # tokens divides the row by their number, and a class-weighted mean cancels each sample's weight
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3))
+        x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+        weight = torch.tensor([1.0, 2.0, 4.0])
+
+        def x_of(loss, inputs=x, targets=y):
+            d = os.path.join(self.d, str(len(os.listdir(self.d))))
+            return np.load(ft.export(m, (inputs, targets), n_samples=6, out_dir=d, loss_fn=loss).grads_path)
+        ce = nn.functional.cross_entropy
+        summed = x_of(lambda out, t: ce(out, t, reduction="sum"))
+        np.testing.assert_allclose(x_of(lambda out, t: ce(out, t)), summed, rtol=1e-6)
+        weighted = x_of(lambda out, t: ce(out, t, weight=weight, reduction="sum"))
+        np.testing.assert_allclose(weighted, summed * weight[y].numpy()[:, None], rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(x_of(lambda out, t: ce(out, t, weight=weight)), summed, rtol=1e-5, atol=1e-8)
+        tokens = x.unsqueeze(1).expand(6, 5, 4)                       # five equal tokens a sample
+        token_mean = x_of(lambda out, t: ce(out.transpose(1, 2), t), tokens, y.unsqueeze(1).expand(6, 5))
+        np.testing.assert_allclose(token_mean, summed, rtol=1e-5, atol=1e-8)
+        token_sum = x_of(lambda out, t: ce(out.transpose(1, 2), t, reduction="sum"), tokens, y.unsqueeze(1).expand(6, 5))
+        np.testing.assert_allclose(token_sum, 5 * summed, rtol=1e-5, atol=1e-8)
+
     def test_a_loss_that_is_not_one_number_is_named_as_such(self):
         # a loss of several numbers (an unreduced loss) or a Python float (.item()) failed with functorch's "Expected
         # f(*args) to return a scalar Tensor ... Maybe you wanted to use the vjp or jacrev APIs" or autograd's "grad
