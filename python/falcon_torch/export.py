@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .flops import LayerInfo, dense_flops, measure_flops, prunable_parameters
+from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops, prunable_parameters
 
 FORMAT_VERSION = 1
 
@@ -81,18 +81,6 @@ def _iter_chunks(batches, limit, chunk):
 def _autograd_tensor(t):
     """`t`, or a copy of it that autograd accepts when `t` was made under torch.inference_mode (call outside it)."""
     return t.clone() if isinstance(t, torch.Tensor) and t.is_inference() else t
-
-
-def _modes(model: nn.Module):
-    """Every submodule with its training flag, for _restore_modes."""
-    return [(m, m.training) for m in model.modules()]
-
-
-def _restore_modes(modes) -> None:
-    # each submodule's own flag, not model.train(was_training): that set a BatchNorm the caller froze in eval mode
-    # inside a training model back to training (fine-tuning then moved its running statistics)
-    for m, training in modes:
-        m.training = training
 
 
 def check_n_samples(n_samples) -> None:
@@ -338,14 +326,9 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
         first = next(batches)
         batches = itertools.chain([first], batches)
         x0 = first[0]
-    modes = _modes(model)
-    model.eval()
-    try:
-        if x0 is None:
-            x0 = _first_input(batches)
-        measure_flops(model, x0[:1].to(next(model.parameters()).device), layers, batch_size=1)
-    finally:
-        _restore_modes(modes)
+    if x0 is None:
+        x0 = _first_input(batches)
+    measure_flops(model, x0[:1].to(next(model.parameters()).device), layers, batch_size=1)
     w = flat_weights(model, layers)
     p = w.size
     wpath = os.path.join(out_dir, prefix + "w.npy")

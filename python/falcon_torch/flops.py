@@ -168,6 +168,18 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     return layers
 
 
+def _modes(model: nn.Module):
+    """Every submodule with its training flag, for _restore_modes."""
+    return [(m, m.training) for m in model.modules()]
+
+
+def _restore_modes(modes) -> None:
+    # each submodule's own flag, not model.train(was_training): that set a BatchNorm the caller froze in eval mode
+    # inside a training model back to training (fine-tuning then moved its running statistics)
+    for m, training in modes:
+        m.training = training
+
+
 def _first_tensor(x):
     if isinstance(x, torch.Tensor):
         return x
@@ -198,6 +210,9 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     """Runs one forward pass of `example_input` (a tensor, or a tuple passed as *args) under hooks and
     fills in `flops_per_weight` of each layer (per sample). Returns the layers.
 
+    The pass runs in eval mode, as inference does: norm layers' running statistics are left as they were, and every
+    submodule gets its own mode back afterwards.
+
     `batch_size` defaults to the first dimension of the first input tensor.
     """
     if layers is None:
@@ -220,6 +235,7 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     totals = {l.name: 0.0 for l in layers}
     calls = {l.name: 0 for l in layers}
     handles = []
+    modes = _modes(model)
 
     def make_hook(lname):
         def hook(module, inputs, output):
@@ -252,9 +268,12 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
         # that skips their submodules' forward (nn.TransformerEncoderLayer's fast path), so no hook would fire
         # and not under a caller's torch.inference_mode(), as the gradients are not either
+        # in eval mode: a training model's BatchNorm took the example into its running statistics
+        model.eval()
         with torch.inference_mode(False), torch.enable_grad():
             model(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a for a in args))
     finally:
+        _restore_modes(modes)
         for h in handles:
             h.remove()
     for l in layers:

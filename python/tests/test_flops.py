@@ -71,6 +71,20 @@ class FlopHookTest(unittest.TestCase):
         layers = measure_flops(m, torch.zeros(1, 5, 8), prunable_parameters(m, ["linear1", "linear2"]))
         self.assertEqual([(l.name, l.flops_per_weight) for l in layers], [("linear1.weight", 5), ("linear2.weight", 5)])
 
+    def test_measuring_a_training_model_leaves_its_statistics_and_modes_as_they_were(self):
+        # measure_flops ran its forward in the caller's mode: a training model's BatchNorm took the example batch into
+        # its running statistics (and num_batches_tracked), though FLOPs are counted as inference runs
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Conv2d(1, 3, 3), nn.BatchNorm2d(3), nn.Dropout(), nn.Flatten(), nn.Linear(3 * 36, 4))
+        m[2].eval()
+        state = {k: v.clone() for k, v in m.state_dict().items()}
+        modes = [sub.training for sub in m.modules()]
+        layers = measure_flops(m, torch.randn(2, 1, 8, 8))
+        self.assertEqual([l.flops_per_weight for l in layers], [36, 1])
+        for k, v in m.state_dict().items():
+            self.assertTrue(torch.equal(v, state[k]), k)
+        self.assertEqual([sub.training for sub in m.modules()], modes)
+
     def test_attention_out_proj_is_measured_on_the_attention(self):
         # attention applies out_proj's weight without calling out_proj, so no hook on it would ever fire
         torch.manual_seed(0)
