@@ -236,6 +236,10 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     calls = {l.name: 0 for l in layers}
     handles = []
     modes = _modes(model)
+    # a frozen weight is made to require grad for the pass, as the gradients are taken: with no weight requiring grad,
+    # TransformerEncoderLayer's eval fast path skips the forward of self_attn, linear1 and linear2 even under
+    # enable_grad, so a frozen model's layers were "not used in the forward pass"
+    frozen = [named[l.name] for l in layers if l.name in named and not named[l.name].requires_grad]
 
     def make_hook(lname):
         def hook(module, inputs, output):
@@ -270,9 +274,13 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         # and not under a caller's torch.inference_mode(), as the gradients are not either
         # in eval mode: a training model's BatchNorm took the example into its running statistics
         model.eval()
+        for prm in frozen:
+            prm.requires_grad_(True)
         with torch.inference_mode(False), torch.enable_grad():
             model(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a for a in args))
     finally:
+        for prm in frozen:
+            prm.requires_grad_(False)
         _restore_modes(modes)
         for h in handles:
             h.remove()

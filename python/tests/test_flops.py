@@ -85,6 +85,17 @@ class FlopHookTest(unittest.TestCase):
             self.assertTrue(torch.equal(v, state[k]), k)
         self.assertEqual([sub.training for sub in m.modules()], modes)
 
+    def test_a_frozen_transformer_layer_is_measured(self):
+        # with no weight requiring grad, TransformerEncoderLayer's eval fast path skipped linear1/linear2 even under
+        # enable_grad: a frozen model (requires_grad_(False)) was refused with "layer linear1.weight was not used in the
+        # forward pass"
+        torch.manual_seed(0)
+        m = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True).eval().requires_grad_(False)
+        layers = measure_flops(m, torch.zeros(1, 5, 8), prunable_parameters(m, ["linear1", "linear2", "self_attn.out_proj"]))
+        self.assertEqual([(l.name, l.flops_per_weight) for l in layers],
+                         [("self_attn.out_proj.weight", 5), ("linear1.weight", 5), ("linear2.weight", 5)])
+        self.assertFalse(any(p.requires_grad for p in m.parameters()))
+
     def test_attention_out_proj_is_measured_on_the_attention(self):
         # attention applies out_proj's weight without calling out_proj, so no hook on it would ever fire
         torch.manual_seed(0)
