@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops, prunable_parameters
+from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops, prunable_parameters, unwrapped
 
 FORMAT_VERSION = 1
 
@@ -126,13 +126,7 @@ def _vmap_grad_fn(model, layers, loss_fn):
     except ImportError:
         return None
     named = dict(model.named_parameters())
-    # the per-sample forward runs on the module a DataParallel/DistributedDataParallel wrapper holds: the wrapper's
-    # own forward fails under vmap, and one sample needs no parallelism. Its parameters are the wrapped module's, so
-    # the layers keep the wrapper's names ("module.0.weight"), as layers.json has them and apply expects them.
-    inner = model
-    while isinstance(inner, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-        inner = inner.module
-    whole = _ModelAndLoss(inner, loss_fn)
+    whole = _ModelAndLoss(unwrapped(model), loss_fn)
     # every name a parameter goes by: a tied weight (one Parameter held by several modules) is listed once by
     # named_parameters(), and functional_call (torch 1.13) replaces it only under the names it is given
     aliases: Dict[int, List[str]] = {}
@@ -165,6 +159,7 @@ def _vmap_grad_fn(model, layers, loss_fn):
 def _loop_grad_fn(model, layers, loss_fn):
     named = dict(model.named_parameters())
     params = [named[l.name] for l in layers]
+    forward = unwrapped(model)
 
     def run(x, y):
         # autograd differentiates only tensors that require grad, under grad mode: a frozen weight
@@ -176,7 +171,7 @@ def _loop_grad_fn(model, layers, loss_fn):
                 prm.requires_grad_(True)
             with torch.enable_grad():
                 for i in range(x.shape[0]):
-                    loss = _sample_loss(loss_fn(model(x[i:i + 1]), y[i:i + 1]))
+                    loss = _sample_loss(loss_fn(forward(x[i:i + 1]), y[i:i + 1]))
                     # a weight the loss does not depend on (an auxiliary head the loss leaves out, a detached
                     # branch) has gradient zero, as vmap's grad gives it, not "not used in the graph"
                     grads = torch.autograd.grad(loss, params, allow_unused=True)

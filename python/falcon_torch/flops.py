@@ -168,6 +168,16 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     return layers
 
 
+def unwrapped(model: nn.Module) -> nn.Module:
+    """The module a DataParallel/DistributedDataParallel wrapper holds, or the model itself. Export runs it, not the
+    wrapper: the wrapper's forward fails under vmap, and DistributedDataParallel's broadcasts the buffers to the process
+    group, so one rank exporting alone waited for the others. Its parameters are the wrapper's, under the wrapper's
+    names ("module.0.weight"), as layers.json has them and apply expects them."""
+    while isinstance(model, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
+        model = model.module
+    return model
+
+
 def _modes(model: nn.Module):
     """Every submodule with its training flag, for _restore_modes."""
     return [(m, m.training) for m in model.modules()]
@@ -277,7 +287,7 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         for prm in frozen:
             prm.requires_grad_(True)
         with torch.inference_mode(False), torch.enable_grad():
-            model(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a for a in args))
+            unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a for a in args))
     finally:
         for prm in frozen:
             prm.requires_grad_(False)

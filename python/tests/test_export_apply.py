@@ -29,6 +29,23 @@ def data(n=10):
     return [(x[:6], y[:6]), (x[6:], y[6:])], x, y
 
 
+def export_on_rank_zero_of_two(rank, rendezvous, out_dir):
+    """A DistributedDataParallel process of a group of two: rank 0 exports, then both meet at a barrier."""
+    import datetime
+    import torch.distributed as dist
+    dist.init_process_group("gloo", init_method="file://" + rendezvous, rank=rank, world_size=2,
+                            timeout=datetime.timedelta(seconds=30))
+    try:
+        wrapped = nn.parallel.DistributedDataParallel(small_model())
+        if rank == 0:
+            batches, _, _ = data()
+            for engine in ("vmap", "loop"):
+                ft.export(wrapped, batches, n_samples=10, out_dir=os.path.join(out_dir, engine), engine=engine)
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+
+
 @needs_torch
 class ExportApplyTest(unittest.TestCase):
     def setUp(self):
@@ -302,6 +319,19 @@ class ExportApplyTest(unittest.TestCase):
             self.assertEqual([l.name for l in ex.layers], ["module.1.weight", "module.3.weight"])
         finally:
             dist.destroy_process_group()
+
+    def test_one_rank_of_a_distributed_group_exports_without_the_others(self):
+        # export ran DistributedDataParallel's forward (to measure FLOPs, and per sample in the loop engine), which
+        # broadcasts the buffers to the group: on rank 0 alone it waited for the other ranks until the group's timeout
+        import torch.distributed as dist
+        import torch.multiprocessing as mp
+        if not dist.is_available() or not dist.is_gloo_available():
+            self.skipTest("torch.distributed with gloo is not available")
+        mp.spawn(export_on_rank_zero_of_two, args=(os.path.join(self.d, "rendezvous"), self.d), nprocs=2)
+        bare = ft.export(small_model(), data()[0], n_samples=10, out_dir=os.path.join(self.d, "bare"))
+        for engine in ("vmap", "loop"):
+            np.testing.assert_allclose(np.load(os.path.join(self.d, engine, "X.npy")), np.load(bare.grads_path),
+                                       rtol=1e-5, atol=1e-7, err_msg=engine)
 
     def test_vmap_takes_a_loss_of_one_element_that_is_not_a_scalar(self):
         # a loss_fn returning shape (1,) (a reduction="none" loss of the one sample, or a .reshape(1)) made
