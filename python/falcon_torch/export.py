@@ -44,11 +44,39 @@ class Export:
     meta: dict = field(default_factory=dict)
 
 
+def is_one_pair(batches) -> bool:
+    """Whether `batches` is one (inputs, targets) pair, not an iterable of them (a pair of numpy arrays too, so that
+    batch_pair names it)."""
+    return isinstance(batches, (tuple, list)) and len(batches) == 2 and hasattr(batches[0], "shape")
+
+
+def batch_pair(batch, index: int):
+    """(inputs, targets) of batch `index`, each a tensor with the samples along the first dimension. Anything else is a
+    ValueError saying what the batch is: a loader of dicts failed with "KeyError: 0", and inputs of several tensors or
+    numpy arrays with "object has no attribute 'to'"."""
+    fix = "batches must yield (inputs, targets) pairs of tensors, samples along the first dimension"
+    if isinstance(batch, dict):
+        raise ValueError(f"batch {index} is a dict (keys {', '.join(map(repr, batch))}), not an (inputs, targets) pair: "
+                         f"{fix}, e.g. ((b[INPUTS], b[TARGETS]) for b in loader)")
+    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+        what = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else \
+            f"a {type(batch).__name__}"
+        raise ValueError(f"batch {index} is {what}, not an (inputs, targets) pair: {fix}")
+    for role, t in (("inputs", batch[0]), ("targets", batch[1])):
+        if not isinstance(t, torch.Tensor):
+            kind = type(t).__name__ if type(t).__module__ == "builtins" else f"{type(t).__module__}.{type(t).__name__}"
+            why = (" (convert them with torch.from_numpy)" if isinstance(t, np.ndarray)
+                   else " (export runs a model of one input tensor)" if role == "inputs" and isinstance(t, (tuple, list, dict))
+                   else "")
+            raise ValueError(f"batch {index}'s {role} are a {kind}, not a torch.Tensor{why}: {fix}")
+    return batch[0], batch[1]
+
+
 def _first_input(batches):
-    if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
-        return batches[0]
+    if is_one_pair(batches):
+        return batch_pair(batches, 0)[0]
     for batch in batches:
-        return batch[0]
+        return batch_pair(batch, 0)[0]
     raise ValueError("batches is empty")
 
 
@@ -65,11 +93,11 @@ def flat_weights(model: nn.Module, layers: List[LayerInfo]) -> np.ndarray:
 
 def _iter_chunks(batches, limit, chunk):
     """Yields (inputs, targets) chunks of at most `chunk` samples, `limit` samples in all."""
-    if isinstance(batches, (tuple, list)) and len(batches) == 2 and isinstance(batches[0], torch.Tensor):
+    if is_one_pair(batches):
         batches = [batches]
     seen = 0
-    for batch in batches:
-        xb, yb = batch[0], batch[1]
+    for index, batch in enumerate(batches):
+        xb, yb = batch_pair(batch, index)
         for s in range(0, xb.shape[0], chunk):
             take = min(chunk, xb.shape[0] - s, limit - seen)
             if take <= 0:
@@ -320,7 +348,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     if iter(batches) is batches:            # a one-shot iterator/generator: peek without losing the batch
         first = next(batches)
         batches = itertools.chain([first], batches)
-        x0 = first[0]
+        x0 = batch_pair(first, 0)[0]
     if x0 is None:
         x0 = _first_input(batches)
     measure_flops(model, x0[:1].to(next(model.parameters()).device), layers, batch_size=1)

@@ -430,6 +430,27 @@ class ExportApplyTest(unittest.TestCase):
                 ft.prune(m, iter(batches), method="falcon++", n_samples=n, cli=ft.FalconCLI(command=["false"]))
         self.assertEqual(os.listdir(self.d), [])
 
+    def test_batches_that_are_no_pairs_of_tensors_are_named_as_such(self):
+        # a loader of dicts failed with "KeyError: 0", inputs of several tensors with "'tuple' object has no attribute
+        # 'to'" and numpy arrays with "'numpy.ndarray' object has no attribute 'to'"
+        m = small_model()
+        _, x, y = data()
+        for given, said in (([{"image": x, "label": y}], r"batch 0 is a dict \(keys 'image', 'label'\), not an "
+                                                          r"\(inputs, targets\) pair"),
+                            ([(x[:6], y[:6]), [x]], r"batch 1 is a list of 1, not an \(inputs, targets\) pair"),
+                            ([((x, x), y)], r"batch 0's inputs are a tuple, not a torch.Tensor \(export runs a "
+                                            r"model of one input tensor\)"),
+                            ([(x.numpy(), y.numpy())], r"batch 0's inputs are a numpy.ndarray, not a torch.Tensor "
+                                                       r"\(convert them with torch.from_numpy\)"),
+                            ((x.numpy(), y.numpy()), r"batch 0's inputs are a numpy.ndarray"),
+                            ((x, y.tolist()), r"batch 0's targets are a list, not a torch.Tensor")):
+            for name, run in (("export", lambda: ft.export(m, given, n_samples=10, out_dir=os.path.join(self.d, "x"))),
+                              ("prepare", lambda: ft.gradcmd.prepare(m, given, os.path.join(self.d, "s"), n_samples=10))):
+                with self.assertRaisesRegex(ValueError, said + ".*batches must yield \\(inputs, targets\\) pairs of "
+                                            "tensors", msg=f"{name}, {said}"):
+                    run()
+        self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
+
     def test_a_number_of_stages_below_one_is_named_as_such(self):
         # stages=0 through the CLI route came back as the CLI's "--schedule ... does not apply with --stages 1"
         m = small_model()
