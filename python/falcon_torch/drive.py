@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import itertools
 import numbers
 import os
 import pickle
@@ -21,7 +20,7 @@ from torch import nn
 
 from .apply import apply
 from .cli import FalconCLI, FalconError, split_method
-from .export import check_n_samples, export
+from .export import batch_pair, check_n_samples, export
 from .flops import kept_flops, prunable_entries
 
 
@@ -112,7 +111,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     if (stages > 1 or name == "falcon++") and iter(batches) is batches:
         # a one-shot iterator: every stage needs the samples again (falcon++ through the CLI reads them twice,
         # for stage 0's X and for the gradient command's session, even in one stage)
-        batches = list(itertools.islice(batches, n_samples))
+        batches = _batches_of_first_samples(batches, n_samples)
     if name == "falcon++":
         use_cli = gradient_source == "cli" or (
             gradient_source == "auto" and finetune is None and loss_fn is None and _importable(model)
@@ -149,6 +148,18 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()
+
+
+def _batches_of_first_samples(batches, n_samples: int) -> list:
+    """The batches that hold the first n_samples samples, drawn from a one-shot iterator and kept. As many batches as
+    samples were drawn: n_samples=1000 of a loader of 128 drew and held 1000 batches where 8 hold the samples."""
+    kept, seen = [], 0
+    for index, batch in enumerate(batches):
+        kept.append(batch)
+        seen += batch_pair(batch, index)[0].shape[0]
+        if seen >= n_samples:
+            break
+    return kept
 
 
 def _class_modules(model: nn.Module) -> List[str]:

@@ -845,6 +845,21 @@ class CliTest(unittest.TestCase):
             f.write(source)
         return lib
 
+    def test_staged_prune_from_a_generator_draws_only_the_batches_of_its_samples(self):
+        # a one-shot iterator was kept as its first n_samples *batches* for the later stages: n_samples=1000 of a loader
+        # of 128 drew and held 1000 batches (128,000 samples) where 8 hold the samples used
+        m = small_model()
+        _, x, y = data()
+        drawn = []
+
+        def loader():
+            for i in range(50):
+                drawn.append(i)
+                yield x[i % 5 * 2:i % 5 * 2 + 2], y[i % 5 * 2:i % 5 * 2 + 2]
+        res = ft.prune(m, loader(), keep_flops=0.5, method="mp", stages=2, n_samples=5, cli=self.cli, work_dir=self.d)
+        self.assertEqual(drawn, [0, 1, 2])
+        self.assertEqual(len(res.reports), 2)
+
     def test_falcon_plus_plus_one_stage_from_a_generator(self):
         # the CLI route reads the samples twice (stage 0's X, the gradient command's session), whatever the stages
         self.skip_without_falcon_plus_plus_cli_route()
