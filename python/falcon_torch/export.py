@@ -100,10 +100,10 @@ def _iter_chunks(batches, limit, chunk):
         xb, yb = batch_pair(batch, index)
         for s in range(0, xb.shape[0], chunk):
             take = min(chunk, xb.shape[0] - s, limit - seen)
-            if take <= 0:
-                return
             yield xb[s:s + take], yb[s:s + take]
             seen += take
+            if seen >= limit:      # before the next batch is drawn: a loader would load it, a one-shot iterator lose it
+                return
 
 
 def _autograd_tensor(t):

@@ -408,6 +408,17 @@ class ExportApplyTest(unittest.TestCase):
         self.assertEqual(b.n, 10)
         np.testing.assert_array_equal(np.load(a.grads_path), np.load(b.grads_path))
 
+    def test_export_draws_no_batch_beyond_its_samples(self):
+        # after the last sample it needed, export drew one more batch: a loader loaded it for nothing, and a one-shot
+        # iterator the caller goes on reading lost it
+        m = small_model()
+        _, x, y = data()
+        batches = iter([(x[:2], y[:2]), (x[2:4], y[2:4]), (x[4:6], y[4:6])])
+        ex = ft.export(m, batches, n_samples=4, out_dir=self.d)
+        self.assertEqual(ex.n, 4)
+        rest = next(batches)
+        self.assertTrue(torch.equal(rest[0], x[4:6]))
+
     def test_export_fewer_samples_than_asked(self):
         m = small_model()
         batches, _, _ = data(4)
