@@ -99,8 +99,23 @@ final class PruneCommand implements Callable<Integer> {
     // ---- budgets
     @Option(names = "--keep-flops", paramLabel = "FRACTION", description = "FLOP budget as a fraction of the dense FLOPs, in (0, 1].")
     Double keepFlops;
-    @Option(names = "--flops", paramLabel = "F", description = "Absolute FLOP budget (multiply-adds), in [0, dense FLOPs].")
     Double flops;
+    /** A --flops that is not a number: the per-weight costs in the issue's `--flops f.npy` form, resolved in validateOptions. */
+    String flopsCostsFile;
+    /** The option the per-weight costs came from, so that every message about that file names what the user typed. */
+    String costsOption = "--flops-per-weight";
+
+    @Option(names = "--flops", paramLabel = "F", description = "Absolute FLOP budget (multiply-adds), in [0, dense FLOPs]; "
+            + "a value that is not a number names a file of per-weight FLOP costs instead, as --flops-per-weight does.")
+    void flops(String value) {
+        try {
+            flops = Double.valueOf(value);
+            flopsCostsFile = null;
+        } catch (NumberFormatException notANumber) {
+            flops = null;
+            flopsCostsFile = value;
+        }
+    }
     @Option(names = "--keep-nnz", paramLabel = "FRACTION", description = "NNZ budget as a fraction of p, in (0, 1].")
     Double keepNnz;
     @Option(names = "--nnz", paramLabel = "N", description = "Absolute NNZ budget, in [0, p].")
@@ -246,9 +261,9 @@ final class PruneCommand implements Callable<Integer> {
                             + weights + " (--weights) holds p = " + pw, "make the layer table and the weights describe the same model");
                 }
             } else {
-                long pf = ArrayFiles.length(flopsPerWeight, "--flops-per-weight");
+                long pf = ArrayFiles.length(flopsPerWeight, costsOption);
                 if (pf != pw) {
-                    throw InputException.of(flopsPerWeight, "--flops-per-weight", "holds p = " + pf + " values but " + weights
+                    throw InputException.of(flopsPerWeight, costsOption, "holds p = " + pf + " values but " + weights
                             + " (--weights) holds p = " + pw, "give one FLOP cost per weight");
                 }
             }
@@ -320,7 +335,7 @@ final class PruneCommand implements Callable<Integer> {
                 res.weights = model.syntheticWeights(seed);
             } else {
                 if (layers == null) {
-                    layers = layersFromFlops(flopsPerWeight, p);
+                    layers = layersFromFlops(flopsPerWeight, costsOption, p);
                     budgets = resolveBudgets(layers);
                     checkStartLevels(m, budgets);
                 }
@@ -415,7 +430,7 @@ final class PruneCommand implements Callable<Integer> {
                 t = System.nanoTime();
                 checksum(checksums, "--weights", weights);
                 if (layersFile != null) checksum(checksums, "--layers", layersFile.toString());
-                if (flopsPerWeight != null) checksum(checksums, "--flops-per-weight", flopsPerWeight);
+                if (flopsPerWeight != null) checksum(checksums, costsOption, flopsPerWeight);
                 if (grads != null) checksum(checksums, "--grads", gradsFile());
                 if (gradsPattern() && r.solve() != null && r.solve().multiStage() != null) {
                     // every stage of a pattern read its own X: each file is an input of the result
@@ -495,9 +510,20 @@ final class PruneCommand implements Callable<Integer> {
 
     private void validateOptions() {
         convention = Objective.Convention.parse(lambdaConvention);
+        if (flopsCostsFile != null) {
+            if (!Files.exists(ArrayFiles.fileOf(flopsCostsFile))) {
+                throw InputException.of("--flops", "value", "'" + flopsCostsFile + "' is neither a number (the FLOP budget) nor a file (per-weight FLOP costs)",
+                        "give the budget as a number, e.g. --flops 1.2e7 or --keep-flops 0.3, or the costs as an existing f.npy");
+            }
+            if (flopsPerWeight != null) {
+                throw InputException.of("--flops/--flops-per-weight", "option", "both name a file of per-weight FLOP costs", "give one of them");
+            }
+            flopsPerWeight = flopsCostsFile;
+            costsOption = "--flops";
+        }
         if (example != null) {
             for (Object[] o : new Object[][] {{"--grads", grads}, {"--weights", weights}, {"--layers", layersFile},
-                    {"--flops-per-weight", flopsPerWeight}, {"--linear-term", linearTerm}}) {
+                    {costsOption, flopsPerWeight}, {"--linear-term", linearTerm}}) {
                 if (o[1] != null) throw InputException.of(o[0], "option", "cannot be combined with --example (the example brings its own data)", "drop " + o[0] + " or --example");
             }
             if (rows != null && rows <= 0) throw InputException.of("--n", "value", "is " + rows + ", it must be at least 1", "give the number of synthetic gradient rows, e.g. --n 64");
@@ -506,7 +532,7 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of("prune", "inputs", "no model given", "use --example resnet20|mobilenetv1|resnet50, or --weights w.npy with --layers layers.json or --flops-per-weight f.npy");
             }
             if (layersFile == null && flopsPerWeight == null) throw InputException.of("--layers", "option", "missing: the FLOP cost of each weight is needed", "give --layers layers.json or --flops-per-weight f.npy");
-            if (layersFile != null && flopsPerWeight != null) throw InputException.of("--layers/--flops-per-weight", "option", "both given", "give one of them");
+            if (layersFile != null && flopsPerWeight != null) throw InputException.of("--layers/" + costsOption, "option", "both given", "give one of them");
             if (rows != null) throw InputException.of("--n", "option", "only applies to --example", "the rows of X come from --grads");
         }
         if (!(lambda > 0) || lambda > Pruner.MAX_LAMBDA) {
@@ -837,7 +863,7 @@ final class PruneCommand implements Callable<Integer> {
         Map<Path, String> inputFiles = new LinkedHashMap<>();
         if (weights != null) inputFiles.put(ArrayFiles.fileOf(weights), "--weights");
         if (layersFile != null) inputFiles.put(layersFile, "--layers");
-        if (flopsPerWeight != null) inputFiles.put(ArrayFiles.fileOf(flopsPerWeight), "--flops-per-weight");
+        if (flopsPerWeight != null) inputFiles.put(ArrayFiles.fileOf(flopsPerWeight), costsOption);
         if (linearTerm != null) inputFiles.put(ArrayFiles.fileOf(linearTerm), "--linear-term");
         if (grads != null) {
             if (gradsPattern()) {
@@ -930,22 +956,22 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
-    private static LayerTable layersFromFlops(String spec, long p) {
-        if (p > Integer.MAX_VALUE - 8) throw InputException.of(spec, "--flops-per-weight", "p = " + p + " is too large for a per-weight file", "give a --layers table instead");
+    private static LayerTable layersFromFlops(String spec, String option, long p) {
+        if (p > Integer.MAX_VALUE - 8) throw InputException.of(spec, option, "p = " + p + " is too large for a per-weight file", "give a --layers table instead");
         float[] f = new float[(int) p];
-        try (FloatPointer v = ArrayFiles.readVector(spec, "--flops-per-weight", p)) {
+        try (FloatPointer v = ArrayFiles.readVector(spec, option, p)) {
             v.get(f);
         }
         for (int i = 0; i < f.length; i++) {
             if (!(f[i] > 0)) {
-                throw InputException.of(spec, "--flops-per-weight", "element " + i + " is " + f[i] + "; FLOPs per weight must be positive",
+                throw InputException.of(spec, option, "element " + i + " is " + f[i] + "; FLOPs per weight must be positive",
                         "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
             }
         }
         try {
             return LayerTable.fromPerWeightFlops(f, spec);
         } catch (IllegalArgumentException e) {
-            throw InputException.of(spec, "--flops-per-weight", e.getMessage(), "fix the file");
+            throw InputException.of(spec, option, e.getMessage(), "fix the file");
         }
     }
 

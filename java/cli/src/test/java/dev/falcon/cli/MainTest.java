@@ -686,6 +686,44 @@ class MainTest {
         }
     }
 
+    /**
+     * The issue writes the per-weight costs as `--flops f.npy` where --flops is otherwise the absolute budget: a value
+     * that is not a number names that file (it was refused as "'f.npy' is not a double"), with the same result as
+     * --flops-per-weight, and every message about the file names --flops, the option the user typed.
+     */
+    @Test
+    void flopsNamingAFileTakesThePerWeightCosts() throws IOException {
+        String[] viaLayers = fileArgs("--keep-flops", "0.5", "--method", "mp");
+        int i = List.of(viaLayers).indexOf("--layers");
+        String[] viaCostsOption = viaLayers.clone();
+        viaCostsOption[i] = "--flops-per-weight";
+        viaCostsOption[i + 1] = flopsFile.toString();
+        Run r1 = run(viaCostsOption);
+        assertEquals(0, r1.code(), r1.err());
+        byte[] expected = Files.readAllBytes(outDir.resolve("p.npy"));
+        Files.walk(outDir).sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+
+        String[] viaFlops = viaCostsOption.clone();
+        viaFlops[i] = "--flops";
+        Run r2 = run(viaFlops);
+        assertEquals(0, r2.code(), r2.err());
+        assertArrayEquals(expected, Files.readAllBytes(outDir.resolve("p.npy")));
+        JsonNode rep = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        assertTrue(rep.get("inputs").get("sha256").has("--flops"), rep.get("inputs").toString());
+        assertEquals("--keep-flops 0.5", rep.get("budgets").get("asked").get("flops_request").asText(), rep.get("budgets").toString());
+        Files.walk(outDir).sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+
+        assertFails(run(with(viaFlops, "--flops", "1,000,000")), 2, "--flops", "'1,000,000' is neither a number");
+        assertFails(run(fileArgs("--flops", flopsFile.toString())), 2, "--layers/--flops", "both given");
+        assertFails(run(Stream.concat(Stream.of(viaFlops), Stream.of("--flops-per-weight", flopsFile.toString())).toArray(String[]::new)),
+                2, "--flops/--flops-per-weight");
+        try (FloatPointer f = new FloatPointer(P)) {
+            for (int k = 0; k < P; k++) f.put(k, k == 3 ? -1f : 1f);
+            Npy.writeFloat32(dir.resolve("fneg.npy"), f, new long[] {P});
+        }
+        assertFails(run(with(viaFlops, "--flops", dir.resolve("fneg.npy").toString())), 2, "fneg.npy", "--flops", "element 3");
+    }
+
     @Test
     void zeroOrNegativeFlops() throws IOException {
         try (FloatPointer f = new FloatPointer(P)) {
