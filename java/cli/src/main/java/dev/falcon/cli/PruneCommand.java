@@ -148,7 +148,8 @@ final class PruneCommand implements Callable<Integer> {
             description = "falcon: Hessian model of the DFO iterations: exact low-rank Fisher (X v and X^T u per iteration) or its block-diagonal part "
                     + "(one blockGramProduct pass per iteration) (default: ${DEFAULT-VALUE}).")
     String hessian;
-    @Option(names = "--block-size", paramLabel = "N", defaultValue = "2000", description = "Blocks of --hessian block and --backsolve block|sweep: layers cut into chunks of at most N weights; on the cpu backend also the width of X's panels (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--block-size", paramLabel = "N", defaultValue = "2000", description = "Blocks of --hessian block and --backsolve block|sweep: layers cut into chunks of at most N weights; on the cpu backend also the width of X's panels, "
+            + "all it sets without those models (refused there on the other backends, or for an X mapped in place) (default: ${DEFAULT-VALUE}).")
     int blockSize;
     @Option(names = "--rounds", paramLabel = "N", defaultValue = "25", description = "falcon: cap on DFO + backsolve rounds; rounds stop earlier once one lowers Q by less than the tolerance (default: ${DEFAULT-VALUE}).")
     int rounds;
@@ -201,6 +202,8 @@ final class PruneCommand implements Callable<Integer> {
     boolean quiet;
 
     private final Map<String, Double> timings = new LinkedHashMap<>();
+    /** Set where a given --block-size reaches no block model and only sets the cpu backend's panels of X. */
+    private String blockSizeNote;
 
     private double startFlopsLevel() { return startKeepFlops != null ? startKeepFlops : startKeep != null ? startKeep : 1.0; }
 
@@ -310,6 +313,7 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--grads", "option", "missing: " + (m == Method.MP ? "--backsolve" : "--method " + m.cliName()) + " needs the gradients X",
                     "give --grads X.npy (n x p per-sample gradients), or use --example");
         }
+        if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
         boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver)
                 .holdingX(stagesLoadX ? 2 : 1);
@@ -547,6 +551,33 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * --block-size is read by the block models only (--hessian block, --backsolve block|sweep). Without them it still cuts
+     * X into panels of that width on the cpu backend, which changes the speed and, through the order of the sums, the
+     * results by rounding; on the java and cuda backends, or for an X mapped in place, a given value was dropped unread.
+     *
+     * @return what the summary and the report say where it only sets the panels; null where a block model reads it
+     */
+    private String blockSizeOnlyForPanels(Method m, Backsolve.Mode backsolveMode, String backendName, ExampleModel model, RawMatrixSource xSource) {
+        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (given == null || !given.hasMatchedOption("--block-size")) return null;
+        boolean falcon = m == Method.FALCON || m == Method.FALCON_PLUS_PLUS;
+        if (falcon && hessian.trim().equalsIgnoreCase("block") || backsolveMode == Backsolve.Mode.BLOCK || backsolveMode == Backsolve.Mode.SWEEP) return null;
+        String exactModels = (falcon ? "--hessian exact and --backsolve " + backsolveMode.cliName() + " read" : "--backsolve " + backsolveMode.cliName() + " reads")
+                + " no blocks";
+        String fix = "drop it, or give " + (falcon ? "--hessian block or " : "") + "--backsolve block|sweep";
+        if (!backendName.equals("cpu")) {
+            throw InputException.of("--block-size", "option", "is not read here: " + exactModels + ", and the " + backendName
+                    + " backend keeps X column-major (only the cpu backend cuts X into panels of this width)", fix);
+        }
+        if (model == null && xSource != null && xSource.isInternalLayout()) {
+            throw InputException.of("--block-size", "option", "is not read here: " + exactModels + ", and X (" + gradsFile()
+                    + ") is float32 in Fortran order, which the cpu backend maps in place instead of cutting it into panels of this width", fix);
+        }
+        return "--block-size " + blockSize + " sets only the width of X's panels on the cpu backend (" + exactModels
+                + "): it changes the speed, and the results only by rounding (the order of the sums)";
+    }
+
     private Backsolve.Mode backsolveMode(Method m) {
         if (backsolve == null) return m == Method.FALCON || m == Method.FALCON_PLUS_PLUS ? Backsolve.Mode.EXACT : Backsolve.Mode.NONE;
         Backsolve.Mode mode;
@@ -684,6 +715,7 @@ final class PruneCommand implements Callable<Integer> {
         if (!(s.qMp() > 0)) after.put("ratio_note", noRatio(s.qMp()));
         o.put("q_final", after);
         o.put("seconds", s.seconds());
+        if (blockSizeNote != null) o.put("block_size_note", blockSizeNote);
         FalconSolver.Result f = s.falcon();
         if (f != null) {
             Map<String, Object> opt = new LinkedHashMap<>();
@@ -1204,6 +1236,7 @@ final class PruneCommand implements Callable<Integer> {
                     f == null ? "" : String.format(Locale.ROOT, ", %s%d DFO iterations in %d rounds (%s)",
                             sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ", f.iterations(), f.rounds(), f.stopReason()));
             if (sv.note() != null) o.println("  note: " + sv.note());
+            if (blockSizeNote != null) o.println("  note: " + blockSizeNote);
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {
                     // FLOPs as the budgets line shows them: rounded to whole ones, a stage of 100.5 FLOPs read "<= 101 -> FLOPs 101"

@@ -1192,6 +1192,56 @@ class MainTest {
     }
 
     /**
+     * With --hessian exact and --backsolve exact or none no block is read, and the java and cuda backends keep X
+     * column-major: --block-size 500 gave the weights and the report of --block-size 2000, with exit 0, where the README
+     * promises that an option the method never reads is refused. On cpu it still sets the width of X's panels, unless X
+     * is a float32 Fortran-order file, mapped in place: there it is refused too, and where it is taken the summary and
+     * the report say that it changed only the panels.
+     */
+    @Test
+    void blockSizeIsRefusedWhereNoBlockIsRead() throws IOException {
+        for (String[] exactModel : new String[][] {{"--method", "falcon"}, {"--method", "falcon", "--backsolve", "none"},
+                {"--method", "falcon++", "--stages", "3"}, {"--method", "mp", "--backsolve"}}) {
+            List<String> args = new ArrayList<>(List.of(exactModel));
+            args.addAll(List.of("--block-size", "5"));
+            assertFails(run(fileArgs(args.toArray(String[]::new))), 2, "--block-size: option: is not read here", "the java backend keeps X column-major",
+                    "--backsolve block|sweep");
+        }
+        for (String[] blockModel : new String[][] {{"--method", "falcon", "--hessian", "block"}, {"--method", "falcon", "--backsolve", "block"},
+                {"--method", "mp", "--backsolve", "sweep"}}) {
+            List<String> args = new ArrayList<>(List.of(blockModel));
+            args.addAll(List.of("--max-iterations", "2", "--block-size", "5"));
+            if (blockModel[1].equals("mp")) args.subList(args.size() - 4, args.size() - 2).clear();
+            Run r = run(fileArgs(args.toArray(String[]::new)));
+            assertEquals(0, r.code(), String.join(" ", blockModel) + ": " + r.err());
+        }
+
+        // cpu: a C-order X is cut into panels of --block-size, a float32 Fortran-order one is mapped as it is
+        List<String> cpu = new ArrayList<>(List.of(with(fileArgs("--method", "falcon", "--max-iterations", "2", "--block-size", "5"), "--device", "cpu")));
+        cpu.remove("--quiet");
+        Run panels = run(cpu.toArray(String[]::new));
+        assertEquals(0, panels.code(), panels.err());
+        assertTrue(panels.out().contains("--block-size 5 sets only the width of X's panels on the cpu backend"), panels.out());
+        String note = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/block_size_note").asText();
+        assertTrue(note.startsWith("--block-size 5 sets only the width of X's panels"), note);
+        try (Stream<Path> written = Files.walk(outDir)) {
+            for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
+        }
+
+        Path fortran = dir.resolve("XF.npy");
+        String header = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + N + ", " + P + "), }";
+        header = header + " ".repeat(63 - (10 + header.length()) % 64) + "\n"; // the data starts on a 64-byte boundary, as numpy pads it
+        ByteBuffer bytes = ByteBuffer.allocate(10 + header.length() + 4 * N * P).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) header.length())
+                .put(header.getBytes(StandardCharsets.ISO_8859_1));
+        java.util.Random random = new java.util.Random(3);
+        for (int i = 0; i < N * P; i++) bytes.putFloat((float) random.nextGaussian());
+        Files.write(fortran, bytes.array());
+        assertFails(run(with(cpu.toArray(String[]::new), "--grads", fortran.toString())), 2, "--block-size: option: is not read here",
+                fortran + ") is float32 in Fortran order, which the cpu backend maps in place");
+    }
+
+    /**
      * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
      * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
      */
