@@ -196,7 +196,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = {"--device", "--backend"}, paramLabel = "auto|cpu|java|cuda",
             description = "Compute backend (default: -Dfalcon.backend, else auto = the best usable one; `falcon env` lists them).")
     String device;
-    @Option(names = "--threads", paramLabel = "N", description = "Worker threads, at most 4 per available processor or 16 (default: available processors).")
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads, at most 4 per available processor or 16 (default: available processors); not taken by the single-threaded java backend.")
     Integer threads;
     @Option(names = {"--quiet", "-q"}, description = "Print only warnings and errors.")
     boolean quiet;
@@ -306,6 +306,10 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of(fromProperty ? "-D" + Backends.PROPERTY : typedName("--device", "--backend"), "value", e.getMessage(),
                     fromProperty ? "fix or remove -D" + Backends.PROPERTY + " (e.g. in FALCON_JAVA_OPTS), or give --device; run `falcon env` to see which backends are usable"
                             : "run `falcon env` to see which backends are usable");
+        }
+        if (threads != null && choice.provider().name().equals("java")) {
+            throw InputException.of("--threads", "option", "is not read by the java backend (the plain-Java reference runs on one thread)",
+                    "drop it, or use --device cpu (`falcon env` says whether it is usable here)");
         }
         Backsolve.Mode backsolveMode = backsolveMode(m);
         boolean solver = m == Method.FALCON || m == Method.FALCON_PLUS_PLUS || backsolveMode != Backsolve.Mode.NONE;

@@ -1242,6 +1242,17 @@ class MainTest {
     }
 
     /**
+     * The java backend is the single-threaded reference: --threads 2 there gave the weights and the report of --threads 1
+     * (both "1 thread"), with exit 0, where the README promises that an option that is not read is refused.
+     */
+    @Test
+    void threadsAreRefusedOnTheSingleThreadedJavaBackend() throws IOException {
+        assertFails(run(fileArgs("--threads", "2")), 2, "--threads: option: is not read by the java backend", "one thread", "--device cpu");
+        Run cpu = run(with(fileArgs("--threads", "2"), "--device", "cpu"));
+        assertEquals(0, cpu.code(), cpu.err());
+    }
+
+    /**
      * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
      * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
      */
