@@ -504,6 +504,12 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--start-keep-nnz", "option", "there is no NNZ budget to schedule (the NNZ budget is every weight)",
                     "give --keep-nnz, --nnz or --sparsity, or drop --start-keep-nnz");
         }
+        // --start-keep only fills the levels the specific options leave unset, and a level only matters for a budget below dense
+        if (startKeep != null && (startKeepFlops != null || budgets.flopsFraction() >= 1) && (startKeepNnz != null || budgets.nnzFraction() >= 1)) {
+            String flopsLevel = startKeepFlops != null ? "--start-keep-flops gives the FLOP level" : "there is no FLOP budget to schedule";
+            String nnzLevel = startKeepNnz != null ? "--start-keep-nnz gives the NNZ level" : "there is no NNZ budget to schedule";
+            throw InputException.of("--start-keep", "option", "is not read: " + flopsLevel + " and " + nnzLevel, "drop it");
+        }
         // (a target of 1 is no budget at all: then any start level only moves the other budget)
         // named after the option that gave the level: --start-keep alone must not send the user to one never given
         if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {

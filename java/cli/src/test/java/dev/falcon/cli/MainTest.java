@@ -1253,6 +1253,23 @@ class MainTest {
     }
 
     /**
+     * --start-keep sets the levels the specific options leave unset, of budgets that are scheduled: with both specific
+     * options, or the specific one of the only budget below dense, --start-keep 0.7 and 0.95 gave the same weights and
+     * report, with exit 0, where the README promises that an option that is not read is refused.
+     */
+    @Test
+    void startKeepIsRefusedWhereTheSpecificLevelsLeaveItNothing() throws IOException {
+        assertFails(run(fileArgs("--method", "falcon++", "--keep-flops", "0.3", "--keep-nnz", "0.9", "--start-keep-flops", "0.8",
+                "--start-keep-nnz", "0.95", "--start-keep", "0.9")), 2, "--start-keep: option: is not read",
+                "--start-keep-flops gives the FLOP level and --start-keep-nnz gives the NNZ level", "drop it");
+        assertFails(run(fileArgs("--method", "falcon++", "--keep-flops", "0.3", "--start-keep-flops", "0.8", "--start-keep", "0.9")), 2,
+                "--start-keep: option: is not read", "--start-keep-flops gives the FLOP level and there is no NNZ budget to schedule");
+        Run read = run(fileArgs("--method", "falcon++", "--keep-flops", "0.3", "--keep-nnz", "0.9", "--start-keep-flops", "0.8",
+                "--start-keep", "0.95", "--max-iterations", "2"));
+        assertEquals(0, read.code(), "--start-keep gives the NNZ level here: " + read.err());
+    }
+
+    /**
      * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
      * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
      */
