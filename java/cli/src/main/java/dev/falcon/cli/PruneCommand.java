@@ -683,6 +683,20 @@ final class PruneCommand implements Callable<Integer> {
         for (String o : List.of("--max-iterations", "--tolerance", "--hessian", "--rounds", "--swap-candidates", "--stable-iterations")) {
             if (!falcon && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon and falcon++", "drop it, or use --method falcon");
         }
+        // without DFO iterations the rounds only backsolve and search: the steps' model and their stopping rules go unread,
+        // and the tolerance also ends the rounds after the first
+        if (falcon && maxIterations == 0) {
+            for (String o : List.of("--hessian", "--stable-iterations")) {
+                if (given.hasMatchedOption(o)) {
+                    throw InputException.of(o, "option", "does not apply with --max-iterations 0 (no DFO iteration runs: the rounds only backsolve and search)",
+                            "drop it, or give --max-iterations 1 or more");
+                }
+            }
+            if (rounds == 1 && given.hasMatchedOption("--tolerance")) {
+                throw InputException.of("--tolerance", "option", "does not apply with --max-iterations 0 and --rounds 1 (it ends DFO iterations and the "
+                        + "rounds after the first, and neither runs)", "drop it, or give --max-iterations 1 or more or --rounds 2 or more");
+            }
+        }
         // the swap search and the swap polish start from backsolved points: without a backsolve neither runs
         if (falcon && !backsolved && backsolve != null && given.hasMatchedOption("--swap-candidates")) {
             throw InputException.of("--swap-candidates", "option", "does not apply with --backsolve none (the swap search and the swap polish "

@@ -1270,6 +1270,26 @@ class MainTest {
     }
 
     /**
+     * With --max-iterations 0 no DFO iteration runs, and the rounds only backsolve and search: --hessian exact and block,
+     * or --stable-iterations 0 and 3, gave the same weights and report (and --tolerance too with --rounds 1, since it
+     * ends only iterations and rounds after the first), with exit 0, where the README promises that an option that is
+     * not read is refused.
+     */
+    @Test
+    void optionsOfTheDfoIterationsAreRefusedWithoutIterations() throws IOException {
+        for (String method : List.of("falcon", "falcon++")) {
+            assertFails(run(fileArgs("--method", method, "--max-iterations", "0", "--hessian", "block")), 2,
+                    "--hessian: option: does not apply with --max-iterations 0", "--max-iterations 1 or more");
+            assertFails(run(fileArgs("--method", method, "--max-iterations", "0", "--stable-iterations", "1")), 2,
+                    "--stable-iterations: option: does not apply with --max-iterations 0");
+            assertFails(run(fileArgs("--method", method, "--max-iterations", "0", "--rounds", "1", "--tolerance", "0.5")), 2,
+                    "--tolerance: option: does not apply with --max-iterations 0 and --rounds 1", "--rounds 2 or more");
+        }
+        Run roundsRead = run(fileArgs("--method", "falcon", "--max-iterations", "0", "--rounds", "2", "--tolerance", "0.5"));
+        assertEquals(0, roundsRead.code(), "--tolerance ends the rounds after the first: " + roundsRead.err());
+    }
+
+    /**
      * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
      * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
      */
