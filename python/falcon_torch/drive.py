@@ -239,8 +239,9 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         # The CLI's schedule runs from the start level (dense) at its stage 0, this module's from its first pruning
         # stage: one more CLI stage gives the same T pruning stages, and its dense stage 0 costs no gradient command
         # (the CLI reuses X for weights a stage left unchanged).
-        # with one pruning stage the command would never run, and the CLI refuses it there
-        extra = (["--stages", str(stages + 1), "--schedule", schedule] + (["--grads-command", command] if stages > 1 else [])
+        # with one pruning stage the command would never run, and the CLI refuses it there; nor does the CLI take a
+        # schedule for its two stages (the dense one and the budgets'), which no shape changes
+        extra = (["--stages", str(stages + 1)] + (["--schedule", schedule, "--grads-command", command] if stages > 1 else [])
                  + list(extra_args))
         report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask, keep_flops=keep_flops,
                            keep_nnz=keep_nnz, method=" ".join(["falcon++"] + list(margs)), lam=lam, extra=extra)

@@ -680,6 +680,12 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(o, "option", "does not apply with --schedule const (every stage runs at the final budgets)", "drop it, or choose poly, linear or exp");
             }
         }
+        // two stages run at the start levels and at the final budgets: every shape but const, which moves stage 0 to the final
+        // budgets, passes through the same two points
+        if (plusPlus && stages == 2 && !constant && given.hasMatchedOption("--schedule")) {
+            throw InputException.of("--schedule", "option", "does not apply with --stages 2 (stage 0 runs at the start levels and stage 1 at the final "
+                    + "budgets, whatever the schedule's shape)", "drop it, or give --stages 3 or more");
+        }
         for (String o : List.of("--max-iterations", "--tolerance", "--hessian", "--rounds", "--swap-candidates", "--stable-iterations")) {
             if (!falcon && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon and falcon++", "drop it, or use --method falcon");
         }

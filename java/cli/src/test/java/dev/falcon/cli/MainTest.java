@@ -1290,6 +1290,25 @@ class MainTest {
     }
 
     /**
+     * With two stages, stage 0 runs at the start levels and stage 1 at the final budgets whatever the shape of the
+     * schedule: --schedule poly, linear and exp gave the same weights and report, with exit 0, where the README promises
+     * that an option that is not read is refused. const is read there: it moves stage 0 to the final budgets.
+     */
+    @Test
+    void aScheduleShapeIsRefusedWithTwoStages() throws IOException {
+        for (String schedule : List.of("linear", "exp", "poly")) {
+            assertFails(run(fileArgs("--method", "falcon++", "--stages", "2", "--schedule", schedule)), 2,
+                    "--schedule: option: does not apply with --stages 2", "--stages 3 or more");
+            assertFails(run(fileArgs("--method", "falcon++", "--stages", "2", "--start-keep", "0.6", "--schedule", schedule)), 2,
+                    "--schedule: option: does not apply with --stages 2");
+        }
+        Run constant = run(fileArgs("--method", "falcon++", "--stages", "2", "--schedule", "const", "--max-iterations", "2"));
+        assertEquals(0, constant.code(), constant.err());
+        Run three = run(fileArgs("--method", "falcon++", "--stages", "3", "--schedule", "exp", "--max-iterations", "2"));
+        assertEquals(0, three.code(), three.err());
+    }
+
+    /**
      * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
      * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
      */
