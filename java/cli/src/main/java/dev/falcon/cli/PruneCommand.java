@@ -698,6 +698,15 @@ final class PruneCommand implements Callable<Integer> {
                             "drop it, or give --max-iterations 1 or more");
                 }
             }
+            // nor a backsolve: every round returns mp's weights untouched
+            if (!backsolved && backsolve != null) {
+                for (String o : List.of("--rounds", "--tolerance")) {
+                    if (given.hasMatchedOption(o)) {
+                        throw InputException.of(o, "option", "does not apply with --max-iterations 0 and --backsolve none (no round runs a DFO iteration "
+                                + "or a backsolve: the result is mp's)", "drop it, or give --max-iterations 1 or more or --backsolve exact, block or sweep");
+                    }
+                }
+            }
             if (rounds == 1 && given.hasMatchedOption("--tolerance")) {
                 throw InputException.of("--tolerance", "option", "does not apply with --max-iterations 0 and --rounds 1 (it ends DFO iterations and the "
                         + "rounds after the first, and neither runs)", "drop it, or give --max-iterations 1 or more or --rounds 2 or more");

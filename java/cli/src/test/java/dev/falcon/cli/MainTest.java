@@ -1309,6 +1309,23 @@ class MainTest {
     }
 
     /**
+     * With --max-iterations 0 and --backsolve none no round runs a DFO iteration or a backsolve (falcon gives mp's
+     * weights): --rounds 1 and 3, or --tolerance 1e-6 and 0.5, gave the same weights and report, with exit 0, where the
+     * README promises that an option that is not read is refused.
+     */
+    @Test
+    void optionsOfTheRoundsAreRefusedWhereNoRoundRunsAnything() throws IOException {
+        for (String method : List.of("falcon", "falcon++")) {
+            for (String[] option : new String[][] {{"--rounds", "3"}, {"--tolerance", "0.5"}}) {
+                assertFails(run(fileArgs("--method", method, "--max-iterations", "0", "--backsolve", "none", option[0], option[1])), 2,
+                        option[0] + ": option: does not apply with --max-iterations 0 and --backsolve none", "--max-iterations 1 or more");
+            }
+        }
+        Run nothingToRun = run(fileArgs("--method", "falcon", "--max-iterations", "0", "--backsolve", "none"));
+        assertEquals(0, nothingToRun.code(), nothingToRun.err());
+    }
+
+    /**
      * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
      * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
      */
