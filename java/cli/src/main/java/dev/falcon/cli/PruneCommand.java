@@ -308,8 +308,15 @@ final class PruneCommand implements Callable<Integer> {
                             : "run `falcon env` to see which backends are usable");
         }
         if (threads != null && choice.provider().name().equals("java")) {
-            throw InputException.of("--threads", "option", "is not read by the java backend (the plain-Java reference runs on one thread)",
-                    "drop it, or use --device cpu (`falcon env` says whether it is usable here)");
+            // Asked for java, --threads is a contradiction; reached by auto because cpu cannot load here, a script's
+            // --threads is right for the machines where it can, and refusing would stop the run for nothing.
+            String wanted = device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
+            if (wanted.equalsIgnoreCase("java")) {
+                throw InputException.of("--threads", "option", "is not read by the java backend (the plain-Java reference runs on one thread)",
+                        "drop it, or use --device cpu (`falcon env` says whether it is usable here)");
+            }
+            errW.println("falcon: warning: --threads " + threads + " is not read by the java backend, which runs on one thread ("
+                    + choice.explanation() + ")");
         }
         Backsolve.Mode backsolveMode = backsolveMode(m);
         boolean solver = m == Method.FALCON || m == Method.FALCON_PLUS_PLUS || backsolveMode != Backsolve.Mode.NONE;

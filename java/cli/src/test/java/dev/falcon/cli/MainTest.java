@@ -1253,6 +1253,29 @@ class MainTest {
     }
 
     /**
+     * Where auto falls back to java because cpu cannot load (here: a JVM whose class path lacks falcon-cpu), a script's
+     * --threads is right for the machines where cpu loads; the run goes on with a warning instead of the refusal.
+     */
+    @Test
+    void threadsReachingJavaThroughAutoAreAWarningNotARefusal() throws Exception {
+        String withoutCpu = java.util.Arrays.stream(System.getProperty("java.class.path").split(java.io.File.pathSeparator))
+                .filter(e -> !e.contains("falcon-cpu") && !e.contains("/java/cpu/")).collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator));
+        assertNotEquals(System.getProperty("java.class.path"), withoutCpu, "falcon-cpu is on the test class path");
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", withoutCpu, Main.class.getName()));
+        List<String> args = new ArrayList<>(List.of(fileArgs("--threads", "2")));
+        int at = args.indexOf("--device");
+        args.subList(at, at + 2).clear();
+        cmd.addAll(args);
+        Path log = dir.resolve("falcon.log");
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(0, child.exitValue(), said);
+        assertTrue(said.contains("warning: --threads 2 is not read by the java backend"), said);
+        assertTrue(Files.exists(outDir.resolve("p.npy")), said);
+    }
+
+    /**
      * --start-keep sets the levels the specific options leave unset, of budgets that are scheduled: with both specific
      * options, or the specific one of the only budget below dense, --start-keep 0.7 and 0.95 gave the same weights and
      * report, with exit 0, where the README promises that an option that is not read is refused.
