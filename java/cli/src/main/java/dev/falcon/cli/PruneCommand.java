@@ -572,8 +572,10 @@ final class PruneCommand implements Callable<Integer> {
      * --block-size is read by the block models only (--hessian block, --backsolve block|sweep). Without them it still cuts
      * X into panels of that width on the cpu backend, which changes the speed and, through the order of the sums, the
      * results by rounding; on the java and cuda backends, or for an X mapped in place, a given value was dropped unread.
+     * That is refused where the user asked for such a backend; where auto chose it, or the file's order decides, the same
+     * command line is right on other machines or for other files, so the run goes on and the note says it was not read.
      *
-     * @return what the summary and the report say where it only sets the panels; null where a block model reads it
+     * @return what the summary and the report say where it only sets the panels or is not read; null where a block model reads it
      */
     private String blockSizeOnlyForPanels(Method m, Backsolve.Mode backsolveMode, String backendName, ExampleModel model, RawMatrixSource xSource) {
         picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
@@ -584,12 +586,14 @@ final class PruneCommand implements Callable<Integer> {
                 + " no blocks";
         String fix = "drop it, or give " + (falcon ? "--hessian block or " : "") + "--backsolve block|sweep";
         if (!backendName.equals("cpu")) {
-            throw InputException.of("--block-size", "option", "is not read here: " + exactModels + ", and the " + backendName
-                    + " backend keeps X column-major (only the cpu backend cuts X into panels of this width)", fix);
+            String why = exactModels + ", and the " + backendName + " backend keeps X column-major (only the cpu backend cuts X into panels of this width)";
+            String wanted = device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
+            if (wanted.equalsIgnoreCase(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
+            return "--block-size " + blockSize + " is not read: " + why;
         }
         if (model == null && xSource != null && xSource.isInternalLayout()) {
-            throw InputException.of("--block-size", "option", "is not read here: " + exactModels + ", and X (" + gradsFile()
-                    + ") is float32 in Fortran order, which the cpu backend maps in place instead of cutting it into panels of this width", fix);
+            return "--block-size " + blockSize + " is not read: " + exactModels + ", and X (" + gradsFile()
+                    + ") is float32 in Fortran order, which the cpu backend maps in place instead of cutting it into panels of this width";
         }
         return "--block-size " + blockSize + " sets only the width of X's panels on the cpu backend (" + exactModels
                 + "): it changes the speed, and the results only by rounding (the order of the sums)";
