@@ -212,6 +212,20 @@ def _loop_grad_fn(model, layers, loss_fn):
     return run
 
 
+def _refuse_batch_statistics(model: nn.Module) -> None:
+    """A BatchNorm without running statistics normalizes every batch by its own mean and variance, in eval mode too, so
+    one sample's gradient depends on the samples beside it: the model as it runs in batches has no per-sample gradient.
+    Fed one sample at a time, BatchNorm1d fails in torch ("Expected more than 1 value per channel") and BatchNorm2d
+    quietly normalizes each sample by itself, a model that was never trained."""
+    for name, m in unwrapped(model).named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None:
+            raise ValueError(
+                f"per-sample gradients are not defined for {name!r} ({type(m).__name__} with track_running_stats=False): "
+                "it normalizes every batch by that batch's own statistics, so one sample's gradient depends on the "
+                "samples beside it; give it running statistics (track_running_stats=True, then a pass over training "
+                "data in train mode) or use a per-sample norm (LayerNorm, GroupNorm) before exporting")
+
+
 def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_samples: int, out_path: str,
                          loss_fn: Optional[Callable] = None, engine: str = "auto", chunk: int = 128) -> int:
     """Writes the scaled per-sample gradient matrix (n x p, float32, C order) to `out_path` chunk by
@@ -226,6 +240,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     if engine not in ("auto", "vmap", "loop"):
         raise ValueError(f"engine must be auto, vmap or loop, not {engine!r}")
     check_n_samples(n_samples)
+    _refuse_batch_statistics(model)
     p = sum(l.count for l in layers)
     chunk = max(1, min(chunk, CHUNK_BYTES // (4 * p)))
     device = next(model.parameters()).device
@@ -342,6 +357,8 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     grads=False skips X (w.npy and layers.json only; an X.npy already in out_dir is left as it is, with a warning).
     engine: per-sample gradient engine, "auto" (functorch.vmap, else a loop), "vmap" or "loop".
     """
+    if grads:
+        _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample pass fails on BatchNorm1d first
     os.makedirs(out_dir, exist_ok=True)
     layers = prunable_parameters(model, prunable)
     x0 = None

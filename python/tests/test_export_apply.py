@@ -285,6 +285,29 @@ class ExportApplyTest(unittest.TestCase):
             np.testing.assert_allclose(np.load(ex.grads_path), ref, rtol=1e-5, atol=1e-7, err_msg=f"{label} {engine}")
         return ex
 
+    def test_a_batch_norm_without_running_statistics_is_named_as_having_no_per_sample_gradient(self):
+        # BatchNorm1d failed in both engines with torch's "Expected more than 1 value per channel when training" (auto
+        # warning of a fallback first); BatchNorm2d was exported quietly, each sample normalized by itself, the
+        # gradients of a model that was never trained
+        batches, x, y = data()
+        for norm, index in ((nn.BatchNorm2d(3, track_running_stats=False), "1"),):
+            m = small_model()
+            m[1] = norm
+            for engine in ("auto", "vmap", "loop"):
+                with self.assertRaises(ValueError) as caught:
+                    ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, engine), engine=engine)
+                said = str(caught.exception)
+                self.assertIn(repr(index), said)
+                self.assertIn("BatchNorm2d with track_running_stats=False", said)
+                self.assertIn("LayerNorm, GroupNorm", said)
+                self.assertFalse(os.path.exists(os.path.join(self.d, engine, "X.npy")))
+        flat = nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.BatchNorm1d(6, track_running_stats=False), nn.Linear(6, 5))
+        with self.assertRaises(ValueError) as caught:
+            ft.export(flat, batches, n_samples=10, out_dir=os.path.join(self.d, "flat"))
+        self.assertIn("'2' (BatchNorm1d with track_running_stats=False)", str(caught.exception))
+        # the weights and the layer table alone need no per-sample gradient
+        ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "nograds"), grads=False)
+
     def test_vmap_runs_a_model_wrapped_in_data_parallel(self):
         # vmap failed inside DataParallel.forward ("Cannot access storage of TensorWrapper"): auto fell back to the
         # several times slower loop with a warning, and engine="vmap" raised; DistributedDataParallel's the same
