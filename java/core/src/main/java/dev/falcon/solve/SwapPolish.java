@@ -84,11 +84,19 @@ final class SwapPolish {
             double[] factor = factor(backend, gram, lambda, n);
             double[] y = solve(backend, factor, n, v);
             double fit = dot(v, y);
+            // Swaps of one weight for several cheaper ones are tried only once the additions and swaps find nothing:
+            // taken from the start, they removed weights that later swaps would have used better (resnet20, n = 32,
+            // 10% of the FLOPs: Q 0.9996298 of mp + BS instead of 0.9995685), and they cost cross terms on every pass.
+            boolean exchanges = false;
             for (int pass = 0; pass < maxPasses; pass++) {
                 passes++;
                 double before = decrease;
-                Pass moves = propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n);
-                if (moves == null) break;
+                Pass moves = propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges);
+                if (moves == null) {
+                    if (exchanges) break;
+                    exchanges = true;
+                    continue;
+                }
                 // The moves were scored one by one; together they interact (through M and v), the more so the smaller
                 // |K| / n. The first m of them (best first) are evaluated exactly for m = all, half, a quarter, ...,
                 // and the best prefix is taken: halving stops once a shorter one is worse than the best so far.
@@ -105,7 +113,11 @@ final class SwapPolish {
                         if (best != null) break;
                     }
                 }
-                if (best == null) break;
+                if (best == null) {
+                    if (exchanges) break;
+                    exchanges = true;
+                    continue;
+                }
                 if (owned != null) owned.close();
                 owned = best.gram;
                 gram = best.gram;
@@ -116,12 +128,9 @@ final class SwapPolish {
                 decrease -= best.change;
                 for (int k = 0; k < best.moves; k++) {
                     current[moves.add()[k]] = 1;
-                    if (moves.remove()[k] >= 0) {
-                        current[moves.remove()[k]] = 0;
-                        swaps++;
-                    } else {
-                        additions++;
-                    }
+                    for (int j : moves.remove()[k]) current[j] = 0;
+                    if (moves.remove()[k].length > 0) swaps++;
+                    else additions++;
                 }
                 // a batch cut down by its interactions says little about what the next, fresh proposal can gain
                 if (best.moves == moves.size() && decrease - before < DIMINISHING * decrease) break;
@@ -153,17 +162,18 @@ final class SwapPolish {
             double scalar = 0;
             double[] vt = v.clone();
             int removals = 0;
-            for (int k = 0; k < moves; k++) if (pass.remove()[k] >= 0) removals++;
+            for (int k = 0; k < moves; k++) removals += pass.remove()[k].length;
             int[] joined = new int[moves], left = new int[removals];
             for (int k = 0, r = 0; k < moves; k++) {
-                int add = pass.add()[k], rem = pass.remove()[k];
+                int add = pass.add()[k];
                 joined[k] = add;
                 scalar -= t.squared(add);
-                pass.axpy(k, true, t.of(add), vt);
-                if (rem >= 0) {
+                pass.axpy(pass.addAt()[k], t.of(add), vt);
+                for (int q = 0; q < pass.remove()[k].length; q++) {
+                    int rem = pass.remove()[k][q];
                     left[r++] = rem;
                     scalar += t.squared(rem);
-                    pass.axpy(k, false, -t.of(rem), vt);
+                    pass.axpy(pass.removeAt()[k][q], -t.of(rem), vt);
                 }
             }
             Backsolve.SupportGram trialGram = Backsolve.SupportGram.updated(backend, x, gram, joined, left);
@@ -181,25 +191,29 @@ final class SwapPolish {
 
     /**
      * The moves of one pass in the order they were chosen (each feasible after the ones before it), the gathered columns
-     * (double, column-major n x m) and where move k's added and removed columns sit in them.
+     * (double, column-major n x m) and where move k's added and removed columns sit in them. A move removes none (an
+     * addition), one (a swap) or several weights (a swap of one costly weight for cheaper ones, to keep the FLOPs).
      */
-    private record Pass(int[] add, int[] remove, double[] columns, int[] addAt, int[] removeAt, int n) {
+    private record Pass(int[] add, int[][] remove, double[] columns, int[] addAt, int[][] removeAt, int n) {
         int size() { return add.length; }
 
-        /** target += scale x_j for the added (or removed) column of move k. */
-        void axpy(int k, boolean added, double scale, double[] target) {
-            int at = (added ? addAt[k] : removeAt[k]) * n;
-            for (int i = 0; i < n; i++) target[i] += scale * columns[at + i];
+        /** target += scale x_j for the gathered column at {@code at}. */
+        void axpy(int at, double scale, double[] target) {
+            int from = at * n;
+            for (int i = 0; i < n; i++) target[i] += scale * columns[from + i];
         }
     }
 
     /**
      * One pass's batch: every coordinate's gradient from one product, the most promising additions and removals of
      * every layer gathered, and each addition paired greedily with the removal (or none, when the budgets allow an
-     * addition) whose exact change of Q, with the pair's cross term, is lowest and negative. Null when none is.
+     * addition) whose exact change of Q, with the pair's cross term, is lowest and negative; with {@code exchanges},
+     * also with the fewest cheapest partners of a layer whose single weight does not free the FLOPs it costs. Null when
+     * none is.
      */
     private static Pass propose(ComputeBackend backend, HostMatrix x, LayerTable layers, long nnz, double flops, byte[] mask,
-                                Coefficients t, double lambda, double[] factor, double[] v, double[] y, int n) {
+                                Coefficients t, double lambda, double[] factor, double[] v, double[] y, int n,
+                                boolean exchanges) {
         int layerCount = layers.size();
         float[] xty = Backsolve.transposedProduct(backend, x, y);
         int budget = (int) Math.min(MAX_CANDIDATE_COLUMNS, Math.max(2, MAX_CANDIDATE_DOUBLES / (2L * n)));
@@ -257,14 +271,17 @@ final class SwapPolish {
         long[] per = perStart.clone();
         long kept = FalconSolver.sum(per);
         boolean[] used = new boolean[total];
+        // each move: the addition's position, then its removals' (none for an addition alone)
         List<int[]> chosen = new ArrayList<>();
         List<Double> changes = new ArrayList<>();
+        int[] partners = new int[PARTNERS_PER_LAYER];
         for (int ai : addsAt) {
             int i = columnsIdx[ai];
             int li = layers.layerOf(i);
             double gain = additionGain(grad[ai], lev[ai], lambda);
             double best = 0;
-            int bestAt = -2;  // -2 none, -1 an addition alone
+            int bestAt = -2;  // -2 none, -1 an addition alone, -3 bestPartners
+            int[] bestPartners = null;
             per[li]++;
             if (kept + 1 <= nnz && FalconSolver.flopsOf(per, layers) <= flops && -gain < best) {
                 best = -gain;
@@ -274,7 +291,20 @@ final class SwapPolish {
                 per[l]--;
                 boolean fits = per[l] >= 0 && FalconSolver.flopsOf(per, layers) <= flops;
                 per[l]++;
-                if (!fits) continue;
+                if (!fits) {
+                    // One weight of a cheaper layer does not free the FLOPs the addition costs (when the FLOP budget
+                    // binds, every swap into a costlier layer): the fewest of its cheapest that do
+                    int k = exchanges ? exchangePartners(remAtOf[l], used, per, l, layers, flops, partners) : 0;
+                    if (k > 0) {
+                        double change = exchangeChange(ai, partners, k, grad, lev, cols, solved, n, lambda);
+                        if (change < best) {
+                            best = change;
+                            bestAt = -3;
+                            bestPartners = Arrays.copyOf(partners, k);
+                        }
+                    }
+                    continue;
+                }
                 int tried = 0;
                 for (int rj : remAtOf[l]) {
                     if (used[rj]) continue;
@@ -290,14 +320,22 @@ final class SwapPolish {
                 per[li]--;
                 continue;
             }
-            used[ai] = true;
-            if (bestAt >= 0) {
-                used[bestAt] = true;
-                per[layers.layerOf(columnsIdx[bestAt])]--;
+            int[] bestMove;
+            if (bestAt == -3) {
+                bestMove = new int[bestPartners.length + 1];
+                System.arraycopy(bestPartners, 0, bestMove, 1, bestPartners.length);
             } else {
-                kept++;
+                bestMove = new int[bestAt == -1 ? 1 : 2];
+                if (bestAt >= 0) bestMove[1] = bestAt;
             }
-            chosen.add(new int[] {ai, bestAt});
+            bestMove[0] = ai;
+            used[ai] = true;
+            for (int q = 1; q < bestMove.length; q++) {
+                used[bestMove[q]] = true;
+                per[layers.layerOf(columnsIdx[bestMove[q]])]--;
+            }
+            kept += 2 - bestMove.length;
+            chosen.add(bestMove);
             changes.add(best);
         }
         if (chosen.isEmpty()) return null;
@@ -311,27 +349,27 @@ final class SwapPolish {
         List<int[]> feasible = new ArrayList<>();
         for (int k : order) {
             int[] mv = chosen.get(k);
-            int la = layers.layerOf(columnsIdx[mv[0]]);
-            per0[la]++;
-            int lr = mv[1] >= 0 ? layers.layerOf(columnsIdx[mv[1]]) : -1;
-            if (lr >= 0) per0[lr]--;
-            long k2 = kept0 + (lr >= 0 ? 0 : 1);
+            per0[layers.layerOf(columnsIdx[mv[0]])]++;
+            for (int q = 1; q < mv.length; q++) per0[layers.layerOf(columnsIdx[mv[q]])]--;
+            long k2 = kept0 + 2 - mv.length;
             if (k2 <= nnz && FalconSolver.flopsOf(per0, layers) <= flops) {
                 kept0 = k2;
                 feasible.add(mv);
             } else {
-                per0[la]--;
-                if (lr >= 0) per0[lr]++;
+                per0[layers.layerOf(columnsIdx[mv[0]])]--;
+                for (int q = 1; q < mv.length; q++) per0[layers.layerOf(columnsIdx[mv[q]])]++;
             }
         }
         int m = feasible.size();
-        int[] add = new int[m], remove = new int[m], addAt = new int[m], removeAt = new int[m];
+        int[] add = new int[m], addAt = new int[m];
+        int[][] remove = new int[m][], removeAt = new int[m][];
         for (int k = 0; k < m; k++) {
             int[] mv = feasible.get(k);
             addAt[k] = mv[0];
             add[k] = columnsIdx[mv[0]];
-            removeAt[k] = mv[1];
-            remove[k] = mv[1] >= 0 ? columnsIdx[mv[1]] : -1;
+            removeAt[k] = Arrays.copyOfRange(mv, 1, mv.length);
+            remove[k] = new int[removeAt[k].length];
+            for (int q = 0; q < remove[k].length; q++) remove[k][q] = columnsIdx[removeAt[k][q]];
         }
         return m == 0 ? null : new Pass(add, remove, cols, addAt, removeAt, n);
     }
@@ -406,6 +444,27 @@ final class SwapPolish {
         return swapChange(0, 1, c.gradient, c.leverage, c.columns, c.solved, n, lambda);
     }
 
+    /**
+     * The closed-form change of Q when {@code add} (outside the mask) joins and the kept {@code remove} weights leave
+     * together, from the exact backsolve of {@code mask}: what the search predicts for a swap of one weight for several.
+     */
+    static double predictedExchange(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
+                                    int add, int[] remove) {
+        int n = Math.toIntExact(x.rows());
+        Coefficients t = new Coefficients(wbar, g, lambda);
+        double[] v = linearTerm(backend, x, wbar, g, lambda, mask);
+        double[] factor;
+        try (Backsolve.SupportGram gram = Backsolve.SupportGram.of(backend, x, mask, null)) {
+            factor = factor(backend, gram, lambda, n);
+        }
+        int[] idx = Arrays.copyOf(remove, remove.length + 1);
+        idx[remove.length] = add;
+        Gathered c = new Gathered(backend, x, idx, t, factor, v, n);
+        int[] at = new int[remove.length];
+        for (int k = 0; k < at.length; k++) at[k] = k;
+        return exchangeChange(remove.length, at, at.length, c.gradient, c.leverage, c.columns, c.solved, n, lambda);
+    }
+
     private static double additionGain(double e, double a, double lambda) {
         return e * e / (2 * lambda * (1 + a));
     }
@@ -427,6 +486,65 @@ final class SwapPolish {
         double ai2 = lev[ai] + cross * cross / (1 - aj);
         double ei = grad[ai] + cross * grad[rj] / (1 - aj);
         return removalCost(grad[rj], aj, lambda) - ei * ei / (2 * lambda * (1 + ai2));
+    }
+
+    /**
+     * The fewest unused cheapest removals of layer l (in {@code removalsAt}'s order, at most PARTNERS_PER_LAYER) that keep
+     * the FLOPs with the addition counted in {@code per}, written to {@code partners}; 0 when none do. On the tiny
+     * instances the exhaustive optimum was two or three removals from one layer for one addition away.
+     */
+    private static int exchangePartners(int[] removalsAt, boolean[] used, long[] per, int l, LayerTable layers, double flops,
+                                        int[] partners) {
+        int k = 0;
+        for (int rj : removalsAt) {
+            if (used[rj]) continue;
+            if (k == PARTNERS_PER_LAYER) break;
+            partners[k++] = rj;
+            per[l] -= k;
+            boolean fits = per[l] >= 0 && FalconSolver.flopsOf(per, layers) <= flops;
+            per[l] += k;
+            if (fits) return k;
+        }
+        return 0;
+    }
+
+    /**
+     * Exact change of Q when the kept columns at {@code rj[0..k)} leave and i (at {@code ai}) joins: the removals one after
+     * another, each against M less the ones before (leverages, gradients and cross terms by Sherman-Morrison), then the
+     * addition. With k = 1 it is {@link #swapChange}.
+     */
+    private static double exchangeChange(int ai, int[] rj, int k, double[] grad, double[] lev, double[] cols, double[] solved,
+                                         int n, double lambda) {
+        int m = k + 1;
+        int[] at = Arrays.copyOf(rj, m);
+        at[k] = ai;
+        // cross[u m + w] = x_u^T M^{-1} x_w among the k + 1 columns, the leverages on the diagonal
+        double[] cross = new double[m * m], e = new double[m];
+        for (int u = 0; u < m; u++) {
+            e[u] = grad[at[u]];
+            cross[u * m + u] = lev[at[u]];
+            for (int w = 0; w < u; w++) {
+                double d = 0;
+                for (int q = 0; q < n; q++) d += cols[at[u] * n + q] * solved[at[w] * n + q];
+                cross[u * m + w] = d;
+                cross[w * m + u] = d;
+            }
+        }
+        double change = 0;
+        for (int r = 0; r < k; r++) {
+            double a = cross[r * m + r];
+            if (!(a < 1)) return Double.POSITIVE_INFINITY;
+            change += e[r] * e[r] / (2 * lambda * (1 - a));
+            for (int u = r + 1; u < m; u++) {
+                double scale = cross[u * m + r] / (1 - a);
+                e[u] += scale * e[r];
+                for (int w = r + 1; w <= u; w++) {
+                    cross[u * m + w] += scale * cross[r * m + w];
+                    cross[w * m + u] = cross[u * m + w];
+                }
+            }
+        }
+        return change - e[k] * e[k] / (2 * lambda * (1 + cross[k * m + k]));
     }
 
     /** The c largest keys offered (ties: the first offered), in decreasing order; keys at or below -EXCLUDED / 2 are none. */

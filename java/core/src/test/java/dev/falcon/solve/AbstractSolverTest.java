@@ -1070,6 +1070,87 @@ public abstract class AbstractSolverTest {
     }
 
     @Test
+    public void swapPolishExchangeFormulaMatchesBacksolves() {
+        SplittableRandom rnd = new SplittableRandom(20261204);
+        double worst = 0;
+        int checked = 0;
+        for (int t = 0; t < 20; t++) {
+            int n = 2 + rnd.nextInt(7), p = 8 + rnd.nextInt(10);
+            Instance in = randomInstance(rnd, n, p, 2 + rnd.nextInt(2), t % 2 == 1);
+            byte[] mask = new FalconSolver(backend).mpMask(in.wbar, in.layers, in.nnz, in.flops);
+            boolean[] keep = toBool(mask);
+            double q = referenceQ(in, referenceSolve(in, keep));
+            int[] kept = new int[p];
+            int k = 0;
+            for (int j = 0; j < p; j++) if (keep[j]) kept[k++] = j;
+            try (HostMatrix x = in.matrix()) {
+                for (int add = 0; add < p; add++) {
+                    if (keep[add]) continue;
+                    // two and three removals, whatever their layers
+                    for (int a = 0; a < k; a++) {
+                        for (int b = a + 1; b < k; b++) {
+                            // c = k: no third
+                            for (int c = b + 1; c <= k; c++) {
+                                int[] remove = c == k ? new int[] {kept[a], kept[b]} : new int[] {kept[a], kept[b], kept[c]};
+                                boolean[] moved = keep.clone();
+                                moved[add] = true;
+                                for (int j : remove) moved[j] = false;
+                                double actual = referenceQ(in, referenceSolve(in, moved)) - q;
+                                double predicted = SwapPolish.predictedExchange(backend, x, in.wbar, in.g, in.lambda, mask, add, remove);
+                                // v = X z is a float product: a small change is off by parts in 1e7 of Q (2.7e-7 on cpu), more
+                                // than for one removal, as every removed column adds its rounding
+                                double allowed = 1e-3 * Math.abs(actual) + 1e-6 * Math.abs(q);
+                                worst = Math.max(worst, Math.abs(predicted - actual) / allowed);
+                                assertTrue(Math.abs(predicted - actual) <= allowed, "instance " + t + " add " + add + " remove "
+                                        + java.util.Arrays.toString(remove) + ": predicted " + predicted + ", backsolves " + actual + ", Q " + q);
+                                checked++;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(checked > 1000, "only " + checked + " exchanges checked");
+        System.out.printf(Locale.ROOT, "[%s] swap polish: %d swaps of one weight for two or three, closed form against backsolves,"
+                + " worst error %.2f of the tolerance (1e-3 of the change + 1e-6 of Q)%n", backend.name(), checked, worst);
+    }
+
+    /**
+     * Two of the tiny instances whose exhaustive optimum is one weight of a costly layer in, two (or three) of a cheap
+     * one out: with the FLOP budget binding, no single swap into the costly layer fits, and every addition, removal and
+     * one-for-one swap raises Q. The polish ended at 1.544 and 1.031 times the optimum.
+     */
+    @Test
+    public void theSwapPolishSwapsOneCostlyWeightForSeveralCheapOnes() {
+        Instance twoForOne = new Instance(6, 7, new float[] {-0.12176791f, -0.23868422f, -0.09871338f, -0.19513062f, 0.4551058f,
+                0.520877f, -0.16182488f, 0.52242094f, 0.6575381f, 0.48513278f, -0.6509666f, -0.15815839f, 0.4490631f, -0.29320955f,
+                -0.38246506f, -0.018788138f, -0.092810996f, -0.5991562f, -0.062770635f, 0.08283576f, 0.2424281f, 0.15051553f,
+                -0.036683433f, 0.031183893f, 0.33972746f, -0.50516385f, -0.6076892f, -0.31587592f, 0.1866356f, -0.35986176f,
+                0.825309f, -0.6638802f, -0.99364156f, -0.5141889f, 0.31258756f, -0.8176869f, 0.29858133f, -0.7444612f, -0.7580419f,
+                -0.5156653f, 0.9066412f, 0.20284404f},
+                new float[] {-0.7096908f, -0.2731107f, -0.15478592f, 0.81324124f, -0.3622933f, 0.22954518f, 0.9202269f}, null, 0.01,
+                table(new int[] {2, 1, 2, 2}, new double[] {9, 9, 4, 16}), 6, 26.25683305138236);
+        Instance threeForOne = new Instance(4, 10, new float[] {0.23289636f, -0.97620755f, -0.5130686f, -1.2458613f, 0.39842093f,
+                -0.85735655f, -0.6506091f, -0.55274117f, 0.20750771f, 0.10176688f, -0.2546294f, 0.1858711f, -0.23073222f, -0.1959899f,
+                0.45223013f, 0.34672633f, -0.36274204f, 0.24921112f, 0.6536286f, 0.91062975f, -0.37188312f, 0.6472945f, 0.544655f,
+                0.25023058f, -0.41452742f, -0.5411929f, 1.3476613f, 0.06358761f, 0.026672622f, 0.4774251f, -0.58473074f, 0.10618585f,
+                0.258893f, -0.46221694f, -0.25390124f, -0.112304464f, 0.25637692f, 0.8205837f, -1.2584072f, 0.48097673f},
+                new float[] {0.6505802f, 0.83298296f, -0.5905843f, -0.58874404f, 0.397311f, 0.24371684f, -0.13874066f, 0.2943277f,
+                        -0.5543347f, -0.1748615f}, null, 0.1, table(new int[] {6, 4}, new double[] {16, 3}), 9, 53.156119886175816);
+        for (Instance in : List.of(twoForOne, threeForOne)) {
+            double opt = exhaustiveOptimum(in);
+            FalconSolver.Result r;
+            try (HostMatrix x = in.matrix()) {
+                r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
+                        SolverOptions.defaults().withMaxIterations(300));
+            }
+            assertFeasible(in, r.mask());
+            double q = referenceQ(in, toDouble(r.weights()));
+            assertTrue(q <= opt * (1 + 1e-5), "p = " + in.p + ": Q " + q + " = " + q / opt + " x the optimum " + opt);
+        }
+    }
+
+    @Test
     public void swapPolishLowersQByWhatItPredictsWithinTheBudgets() {
         SplittableRandom rnd = new SplittableRandom(7);
         int improved = 0, swaps = 0, additions = 0, instances = 40;
