@@ -125,6 +125,23 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;
     }
 
+    private boolean fits() {
+        return required() <= available;
+    }
+
+    /** This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it). */
+    private MemoryPlan mappedOnCpu() {
+        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, solver, xHeld);
+    }
+
+    /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
+    private MemoryPlan selectionWithoutX() {
+        long rowsSquared = solver ? rows * rows : 0;
+        long vectors = vectorBytes - SOLVER_OFF_HEAP_PER_ROW_SQUARED * rowsSquared;
+        long heap = heapBytes - (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) - heapPerRowSquared(rows) * rowsSquared;
+        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, false, 1);
+    }
+
     /** Refuses (InputException, exit 2) when the run cannot fit, saying what would. */
     void check(ExampleModel model, RawMatrixSource x) {
         long maxHeap = Runtime.getRuntime().maxMemory();
@@ -155,13 +172,17 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             }
         } else if (x != null) {
             if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X");
-            if (!x.isInternalLayout()) {
+            // each alternative is offered only where it fits: a small X mapped in place, or an mp without X for a p whose
+            // vectors alone exceed the memory, was proposed and then refused again when followed
+            if (!x.isInternalLayout() && mappedOnCpu().fits()) {
                 options.add("store X as float32 in Fortran order (numpy: np.save(f, np.asfortranarray(X, dtype=np.float32))) so the cpu backend maps it without a copy");
-            } else if (javaBackend) {
+            } else if (x.isInternalLayout() && javaBackend && mappedOnCpu().fits()) {
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
-            options.add(solver ? "--method mp without --backsolve and without --grads (its selection needs no X; falcon and the backsolve do)"
-                    : "drop --grads (the selection itself does not need X; only the objective does)");
+            if (selectionWithoutX().fits()) {
+                options.add(solver ? "--method mp without --backsolve and without --grads (its selection needs no X; falcon and the backsolve do)"
+                        : "drop --grads (the selection itself does not need X; only the objective does)");
+            }
         }
         options.add("a machine with more memory");
         throw InputException.of("memory", "estimate", "the run needs " + describe() + " but only " + SystemInfo.bytes(available)

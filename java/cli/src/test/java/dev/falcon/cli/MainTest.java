@@ -1451,7 +1451,10 @@ class MainTest {
             try (Stream<Path> written = Files.walk(outDir)) {
                 for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
             }
-            System.setProperty(SystemInfo.MEMORY_PROPERTY, "1m");
+            // room for the selection without X (java keeps 8 more bytes per weight on the heap) and less than X
+            long selectionAlone = MemoryPlan.RUNTIME + (MemoryPlan.BYTES_PER_WEIGHT + 8) * P;
+            assertTrue(4L * N * P > 64, "X must not fit in the slack");
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, String.valueOf(selectionAlone + 64));
             assertFails(run(fileArgs("--method", "falcon")), 2, "memory", "--method mp without --backsolve and without --grads");
             assertFails(run(fileArgs("--method", "mp")), 2, "memory", "drop --grads");
         } finally {

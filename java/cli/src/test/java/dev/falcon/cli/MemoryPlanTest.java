@@ -5,9 +5,16 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.examples.ExampleModels;
+import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class MemoryPlanTest {
     @AfterEach
@@ -121,5 +128,52 @@ class MemoryPlanTest {
         String warning = plan.heapLimitWarning(2 * GIB);
         assertTrue(warning != null && warning.contains("FALCON_HEAP=256m") && warning.contains("keeps next to nothing live on the heap")
                 && !warning.contains("0 B"), String.valueOf(warning));
+    }
+
+    /** A float32 .npy header for n x p in C or Fortran order, followed by zeros (only the header is read here). */
+    private static Path npy(Path dir, String name, long n, long p, boolean fortran) throws IOException {
+        String dict = "{'descr': '<f4', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': (" + n + ", " + p + "), }";
+        int unpadded = 10 + dict.length() + 1;
+        String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
+        Path file = dir.resolve(name);
+        try (RandomAccessFile out = new RandomAccessFile(file.toFile(), "rw")) {
+            out.write(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (byte) header.length(), (byte) (header.length() >> 8)});
+            out.write(header.getBytes(StandardCharsets.US_ASCII));
+            out.setLength(out.length() + 4 * n * p);
+        }
+        return file;
+    }
+
+    /**
+     * falcon on p = 200, n = 3000: X is 2.3 MiB but the n x n systems 400 MiB; mapping X in place saves nothing that
+     * matters, yet "store X in Fortran order" was offered as an option that fits, and so was mp without X for a p whose
+     * vectors alone are beyond the memory.
+     */
+    @Test
+    void refusalOffersOnlyAlternativesThatFit(@TempDir Path dir) throws IOException {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "400m");
+        var cOrder = ArrayFiles.matrixSource(npy(dir, "X.npy", 3000, 200, false).toString(), "X");
+        MemoryPlan solve = MemoryPlan.of(200, 3000, cOrder, false, "cpu", false, false, true);
+        InputException e = assertThrows(InputException.class, () -> solve.check(null, cOrder));
+        assertTrue(!e.getMessage().contains("Fortran order"), e.getMessage());
+        assertTrue(e.getMessage().contains("--method mp without --backsolve"), "mp without X fits: " + e.getMessage());
+        var fortran = ArrayFiles.matrixSource(npy(dir, "XF.npy", 3000, 200, true).toString(), "X");
+        MemoryPlan onJava = MemoryPlan.of(200, 3000, fortran, false, "java", false, false, true);
+        InputException j = assertThrows(InputException.class, () -> onJava.check(null, fortran));
+        assertTrue(!j.getMessage().contains("--device cpu"), j.getMessage());
+
+        // X of 1.5 GiB in C order beside 40 MiB of vectors: mapping it fits in 1 GiB, and is still offered
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
+        var wide = ArrayFiles.matrixSource(npy(dir, "Xwide.npy", 400, 1_000_000, false).toString(), "X");
+        MemoryPlan mp = MemoryPlan.of(1_000_000, 400, wide, false, "cpu", false, false, false);
+        InputException w = assertThrows(InputException.class, () -> mp.check(null, wide));
+        assertTrue(w.getMessage().contains("Fortran order") && w.getMessage().contains("drop --grads"), w.getMessage());
+
+        // p = 40M: the selection's own vectors (1.2 GiB) exceed 1 GiB, with or without X
+        var huge = ArrayFiles.matrixSource(npy(dir, "Xhuge.npy", 2, 40_000_000, false).toString(), "X");
+        MemoryPlan big = MemoryPlan.of(40_000_000, 2, huge, false, "cpu", false, false, false);
+        InputException h = assertThrows(InputException.class, () -> big.check(null, huge));
+        assertTrue(!h.getMessage().contains("drop --grads") && !h.getMessage().contains("Fortran order"), h.getMessage());
+        Files.delete(dir.resolve("Xhuge.npy"));
     }
 }
