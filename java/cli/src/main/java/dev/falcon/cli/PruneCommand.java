@@ -324,6 +324,12 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--grads", "option", "missing: " + (m == Method.MP ? "--backsolve" : "--method " + m.cliName()) + " needs the gradients X",
                     "give --grads X.npy (n x p per-sample gradients), or use --example");
         }
+        if ((m == Method.FALCON || m == Method.FALCON_PLUS_PLUS) && n > dev.falcon.solve.FalconSolver.MAX_ROWS) {
+            throw InputException.of(model != null ? "--n" : gradsFile(), model != null ? "value" : "--grads",
+                    (model != null ? "is " + n : "X has n = " + n + " rows") + "; --method " + m.cliName() + " takes at most "
+                            + dev.falcon.solve.FalconSolver.MAX_ROWS + " rows (its n x n matrices are Java arrays)",
+                    "use at most " + dev.falcon.solve.FalconSolver.MAX_ROWS + " samples, or --method mp --backsolve");
+        }
         if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
         boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver)

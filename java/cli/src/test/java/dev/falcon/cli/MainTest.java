@@ -73,6 +73,16 @@ class MainTest {
         LayersJson.write(layersFile, table());
     }
 
+    /** Refused before X is synthesized or loaded, instead of an internal error in the solver's n x n arrays after it. */
+    @Test
+    void falconWithMoreRowsThanItsArraysHoldIsRefusedNamingTheLimit() throws IOException {
+        for (String method : List.of("falcon", "falcon++")) {
+            Run r = run("prune", "--example", "resnet20", "--n", "46341", "--method", method, "--out", outDir.resolve("p.npy").toString(),
+                    "--report", outDir.resolve("r.json").toString(), "--quiet");
+            assertFails(r, 2, "--n: value: is 46341; --method " + method + " takes at most 46340 rows", "use at most 46340 samples");
+        }
+    }
+
     String[] fileArgs(String... extra) {
         List<String> a = new ArrayList<>(List.of("prune", "--grads", xFile.toString(), "--weights", wFile.toString(), "--layers", layersFile.toString(),
                 "--out", outDir.resolve("p.npy").toString(), "--mask", outDir.resolve("m.npy").toString(), "--report", outDir.resolve("r.json").toString(),

@@ -490,6 +490,12 @@ public final class FalconSolver {
      */
     public static final int POLISH_MAX_ROWS = 4096;
 
+    /**
+     * The most rows of X the solver takes: its n x n matrices (the Lipschitz constant's Gram, the leverages' inverse) are
+     * Java arrays, whose n * n must stay within int (46,341 rows overflowed it into a NegativeArraySizeException).
+     */
+    public static final int MAX_ROWS = 46_340;
+
     /** Largest n^2 |K| (multiply-adds of one candidate backsolve) for which the support searches always run. */
     static final double SEARCH_WORK_LIMIT = 4e8;
 

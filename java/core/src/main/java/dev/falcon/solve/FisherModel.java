@@ -196,6 +196,10 @@ final class FisherModel implements AutoCloseable {
      * iteration in double). The block-diagonal model's largest eigenvalue is at most this.
      */
     static double largestEigenvalue(ComputeBackend backend, HostMatrix x) {
+        if (x.rows() > FalconSolver.MAX_ROWS) {
+            throw new IllegalArgumentException("X has n = " + x.rows() + " rows; the falcon solver holds n x n matrices in Java arrays, "
+                    + "so it takes at most " + FalconSolver.MAX_ROWS + " rows: use fewer samples");
+        }
         int n = Math.toIntExact(x.rows());
         double[] a = new double[n * n];
         try (DoublePointer gram = new DoublePointer((long) n * n)) {

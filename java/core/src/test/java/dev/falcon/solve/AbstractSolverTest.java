@@ -337,6 +337,24 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * Many samples of a small model: at 46,341 rows the Lipschitz constant's n x n Java array overflowed int and the
+     * solve died in a NegativeArraySizeException (the CLI's "internal error", exit 1) after X was loaded.
+     */
+    @Test
+    public void moreRowsThanTheSolversArraysHoldAreRefusedSayingHowMany() {
+        int n = FalconSolver.MAX_ROWS + 1, p = 2;
+        float[] x = new float[n * p];
+        for (int i = 0; i < x.length; i++) x[i] = (i % 7) - 3;
+        Instance in = new Instance(n, p, x, new float[] {1, -2}, null, 1e-3, table(new int[] {2}, new double[] {1}), 1, 2);
+        try (HostMatrix m = in.matrix()) {
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> new FalconSolver(backend).solve(m, in.wbar, null, in.lambda, in.layers, in.nnz, in.flops, null, SolverOptions.defaults()));
+            assertTrue(e.getMessage().contains("n = " + n + " rows") && e.getMessage().contains("at most " + FalconSolver.MAX_ROWS + " rows"),
+                    e.getMessage());
+        }
+    }
+
     @Test
     public void qNeverIncreasesAcrossDfoIterations() {
         SplittableRandom rnd = new SplittableRandom(7);
