@@ -51,6 +51,7 @@ public final class Main implements Runnable {
         PrintStream out = outGate.stream(), err = errGate.stream();
         System.setOut(out);
         System.setErr(err);
+        warnInTheCliForm(err);
         recordStoppingSignals();
         reportStopAtShutdown(rawOut, rawErr);
         int code = execute(args, out, err);
@@ -58,6 +59,29 @@ public final class Main implements Runnable {
         errGate.drain();
         finished = true;
         System.exit(code);
+    }
+
+    /**
+     * The library's warnings as the CLI says its own, one "falcon: warning: ..." line each: JUL's default console form
+     * put a line of date and class ("Dec 05, 2026 ... dev.falcon.solve.Backsolve sweep") before each, which tells a user
+     * nothing, among lines of another form.
+     */
+    private static void warnInTheCliForm(PrintStream err) {
+        FALCON_LOG.setUseParentHandlers(false);
+        FALCON_LOG.addHandler(new java.util.logging.Handler() {
+            @Override public void publish(java.util.logging.LogRecord r) {
+                if (!isLoggable(r)) return;
+                String kind = r.getLevel().intValue() >= java.util.logging.Level.SEVERE.intValue() ? "error" : "warning";
+                String message = new java.util.logging.SimpleFormatter().formatMessage(r);
+                err.println("falcon: " + kind + ": " + message + (r.getThrown() != null ? " (" + r.getThrown() + ")" : ""));
+            }
+
+            @Override public void flush() {
+                err.flush();
+            }
+
+            @Override public void close() {}
+        });
     }
 
     /**

@@ -1830,6 +1830,36 @@ class MainTest {
     }
 
     /** falcon's CLI in a JVM of its own, stdout and stderr into a file (a pipe, read as the child ends, may lose the last lines). */
+    /**
+     * The library's warnings (here the sweep backsolve stopping before it converged) came out in JUL's default form,
+     * a line with the date and "dev.falcon.solve.Backsolve sweep" and then "WARNING: ...", among the CLI's own
+     * "falcon: warning: ..." lines; they are one line of the same form.
+     */
+    @Test
+    void aLibraryWarningIsOneLineInTheCliForm() throws Exception {
+        java.util.Random random = new java.util.Random(5);
+        Path x = dir.resolve("Xsweep.npy"), w = dir.resolve("wsweep.npy"), layers = dir.resolve("sweep.json");
+        try (FloatPointer v = new FloatPointer(4 * 120)) {
+            for (int i = 0; i < 4 * 120; i++) v.put(i, (float) random.nextGaussian());
+            Npy.writeFloat32(x, v, new long[] {4, 120});
+        }
+        try (FloatPointer v = new FloatPointer(120)) {
+            for (int i = 0; i < 120; i++) v.put(i, (float) random.nextGaussian());
+            Npy.writeFloat32(w, v, new long[] {120});
+        }
+        Files.writeString(layers, "{\"layers\":[{\"name\":\"a\",\"shape\":[60],\"flops_per_weight\":2},{\"name\":\"b\",\"shape\":[60],\"flops_per_weight\":1}]}");
+        Path log = dir.resolve("falcon.log");
+        Process child = falconLoggingTo(log, "prune", "--grads", x.toString(), "--weights", w.toString(), "--layers", layers.toString(), "--method", "mp",
+                "--backsolve", "sweep", "--block-size", "5", "--lambda", "1e-4", "--keep-flops", "0.6", "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString(), "--quiet");
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(0, child.exitValue(), said);
+        assertEquals(List.of("falcon: warning: block-coordinate backsolve stopped after 100 sweeps"),
+                said.lines().map(l -> l.replaceAll(" with Q still falling.*", "")).toList(), said);
+        assertTrue(said.contains("--backsolve exact solves the same model directly"), said);
+    }
+
     private static Process falconLoggingTo(Path log, String... args) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
                 Main.class.getName()));
