@@ -12,8 +12,8 @@ import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * Local search over swaps, additions and their batches for the exact backsolve, evaluated in closed form on the
- * n x n system instead of by backsolving every candidate support.
+ * Local search over swaps, additions and their batches (and, where none of those lowers Q, pairs of swaps) for the
+ * exact backsolve, evaluated in closed form on the n x n system instead of by backsolving every candidate support.
  *
  * <p>With the exact backsolve on support K, Q depends on K alone:
  * <pre>  Q(K) = sum_{j not in K} t_j^2 / (2 lambda) - ||g||^2 / (2 lambda) + v^T M^{-1} v / (2 lambda)</pre>
@@ -46,6 +46,12 @@ final class SwapPolish {
      * sixth pass adds 1.1% and reaches 98% of what sixteen passes gain).
      */
     static final double DIMINISHING = 0.02;
+
+    /**
+     * Additions and removals, each, that the pairs of swaps are drawn from: C(24, 2)^2 = 76,176 pairs, each a 4 x 4
+     * elimination, a few ms.
+     */
+    static final int PAIR_CANDIDATES = 24;
 
     /** Removal partners tried per layer for each addition, cheapest first. */
     static final int PARTNERS_PER_LAYER = 4;
@@ -88,20 +94,28 @@ final class SwapPolish {
             // taken from the start, they removed weights that later swaps would have used better (resnet20, n = 32,
             // 10% of the FLOPs: Q 0.9996298 of mp + BS instead of 0.9995685), and they cost cross terms on every pass.
             boolean exchanges = false;
+            // Pairs of swaps come last of all, where no single move lowers Q (two of the tiny instances' optima were two
+            // swaps away, each alone raising Q), one pair at a time from a small pool: pairs of pairs grow with the fourth
+            // power of the candidates.
+            boolean pairs = false;
             for (int pass = 0; pass < maxPasses; pass++) {
                 passes++;
                 double before = decrease;
-                Pass moves = propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges);
+                Pass moves = pairs ? proposePair(backend, x, layers, flops, current, t, lambda, factor, v, y, n)
+                        : propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges);
                 if (moves == null) {
-                    if (exchanges) break;
+                    if (pairs) break;
+                    if (exchanges) pairs = true;
                     exchanges = true;
                     continue;
                 }
                 // The moves were scored one by one; together they interact (through M and v), the more so the smaller
                 // |K| / n. The first m of them (best first) are evaluated exactly for m = all, half, a quarter, ...,
-                // and the best prefix is taken: halving stops once a shorter one is worse than the best so far.
+                // and the best prefix is taken: halving stops once a shorter one is worse than the best so far. A pair
+                // of swaps is taken whole or not at all: either swap alone raises Q.
                 Trial best = null;
-                for (int m = moves.size(); m >= 1; m = m == 1 ? 0 : (m + 1) / 2) {
+                int fewest = pairs ? moves.size() : 1;
+                for (int m = moves.size(); m >= fewest; m = m == 1 ? 0 : (m + 1) / 2) {
                     Trial trial = Trial.of(backend, x, moves, m, gram, v, t, lambda, fit, n);
                     // strictly below, by more than the rounding of the fit term: a tie is no move
                     boolean lower = trial.change < 0 && trial.change < -1e-13 * Math.abs(fit / (2 * lambda));
@@ -114,7 +128,8 @@ final class SwapPolish {
                     }
                 }
                 if (best == null) {
-                    if (exchanges) break;
+                    if (pairs) break;
+                    if (exchanges) pairs = true;
                     exchanges = true;
                     continue;
                 }
@@ -131,6 +146,11 @@ final class SwapPolish {
                     for (int j : moves.remove()[k]) current[j] = 0;
                     if (moves.remove()[k].length > 0) swaps++;
                     else additions++;
+                }
+                // after a pair of swaps the single moves are tried again: it may have opened some
+                if (pairs) {
+                    pairs = false;
+                    continue;
                 }
                 // a batch cut down by its interactions says little about what the next, fresh proposal can gain
                 if (best.moves == moves.size() && decrease - before < DIMINISHING * decrease) break;
@@ -374,6 +394,104 @@ final class SwapPolish {
         return m == 0 ? null : new Pass(add, remove, cols, addAt, removeAt, n);
     }
 
+    /**
+     * The best pair of swaps (two weights in, two out, a move of two entries) among the most promising additions and
+     * removals, PAIR_CANDIDATES of each at most, scored in closed form against every other pair, within the budgets and
+     * lowering Q; null when none does. The number of kept weights does not change, so only the FLOPs are checked.
+     */
+    private static Pass proposePair(ComputeBackend backend, HostMatrix x, LayerTable layers, double flops, byte[] mask,
+                                    Coefficients t, double lambda, double[] factor, double[] v, double[] y, int n) {
+        int layerCount = layers.size();
+        float[] xty = Backsolve.transposedProduct(backend, x, y);
+        // a few of every layer, so that a layer whose gradients are small still offers the swaps that keep its FLOPs
+        int perLayer = Math.max(1, PAIR_CANDIDATES / layerCount);
+        Best adds = new Best(PAIR_CANDIDATES), removals = new Best(PAIR_CANDIDATES);
+        for (int l = 0; l < layerCount; l++) {
+            Layer layer = layers.get(l);
+            int lo = (int) layer.offset(), count = (int) layer.count();
+            Best layerAdds = new Best(perLayer), layerRemovals = new Best(perLayer);
+            for (int j = lo; j < lo + count; j++) {
+                double e = xty[j] - t.of(j), e2 = e * e;
+                if (!Double.isFinite(e2)) continue;
+                if (mask[j] != 0) layerRemovals.offer(j, -e2);
+                else layerAdds.offer(j, e2);
+            }
+            for (int j : layerAdds.indices()) adds.offer(j, squaredGradient(xty, t, j));
+            for (int j : layerRemovals.indices()) removals.offer(j, -squaredGradient(xty, t, j));
+        }
+        int[] addIdx = adds.indices(), removeIdx = removals.indices();
+        int na = addIdx.length, nr = removeIdx.length;
+        if (na < 2 || nr < 2) return null;
+        int[] columnsIdx = Arrays.copyOf(addIdx, na + nr);
+        System.arraycopy(removeIdx, 0, columnsIdx, na, nr);
+        Gathered gathered = new Gathered(backend, x, columnsIdx, t, factor, v, n);
+        int c = columnsIdx.length;
+        double[] crossAll = crossTerms(gathered, c, n);
+        long[] per = FalconSolver.perLayer(mask, layers);
+        int[] layerAt = new int[c];
+        for (int k = 0; k < c; k++) layerAt[k] = layers.layerOf(columnsIdx[k]);
+        double best = 0;
+        int[] bestAt = null;
+        // removals first, as sequentialChange takes them
+        int[] at = new int[4];
+        double[] cross = new double[16], e = new double[4];
+        for (int r1 = na; r1 < c; r1++) {
+            for (int r2 = r1 + 1; r2 < c; r2++) {
+                for (int a1 = 0; a1 < na; a1++) {
+                    for (int a2 = a1 + 1; a2 < na; a2++) {
+                        at[0] = r1;
+                        at[1] = r2;
+                        at[2] = a1;
+                        at[3] = a2;
+                        for (int u = 0; u < 4; u++) {
+                            e[u] = gathered.gradient[at[u]];
+                            for (int w = 0; w < 4; w++) cross[u * 4 + w] = crossAll[at[u] * c + at[w]];
+                        }
+                        double change = sequentialChange(cross, e, 4, 2, lambda);
+                        if (!(change < best)) continue;
+                        per[layerAt[a1]]++;
+                        per[layerAt[a2]]++;
+                        per[layerAt[r1]]--;
+                        per[layerAt[r2]]--;
+                        boolean fits = FalconSolver.flopsOf(per, layers) <= flops;
+                        per[layerAt[a1]]--;
+                        per[layerAt[a2]]--;
+                        per[layerAt[r1]]++;
+                        per[layerAt[r2]]++;
+                        if (fits) {
+                            best = change;
+                            bestAt = at.clone();
+                        }
+                    }
+                }
+            }
+        }
+        if (bestAt == null) return null;
+        return new Pass(new int[] {columnsIdx[bestAt[2]], columnsIdx[bestAt[3]]},
+                new int[][] {{columnsIdx[bestAt[0]]}, {columnsIdx[bestAt[1]]}}, gathered.columns,
+                new int[] {bestAt[2], bestAt[3]}, new int[][] {{bestAt[0]}, {bestAt[1]}}, n);
+    }
+
+    private static double squaredGradient(float[] xty, Coefficients t, int j) {
+        double e = xty[j] - t.of(j);
+        return e * e;
+    }
+
+    /** x_u^T M^{-1} x_w for every two gathered columns (c x c), the leverages on the diagonal. */
+    private static double[] crossTerms(Gathered gathered, int c, int n) {
+        double[] cross = new double[c * c];
+        for (int u = 0; u < c; u++) {
+            cross[u * c + u] = gathered.leverage[u];
+            for (int w = 0; w < u; w++) {
+                double d = 0;
+                for (int q = 0; q < n; q++) d += gathered.columns[u * n + q] * gathered.solved[w * n + q];
+                cross[u * c + w] = d;
+                cross[w * c + u] = d;
+            }
+        }
+        return cross;
+    }
+
     /** t_j = g_j - lambda wbar_j: how much x_j's coefficient in v grows when j joins K (shrinks when it leaves), without a p-array. */
     private static final class Coefficients {
         private final float[] wbar, g;
@@ -465,6 +583,26 @@ final class SwapPolish {
         return exchangeChange(remove.length, at, at.length, c.gradient, c.leverage, c.columns, c.solved, n, lambda);
     }
 
+    /**
+     * The closed-form change of Q when the {@code add} weights (outside the mask) join and the kept {@code remove} weights
+     * leave together, from the exact backsolve of {@code mask}: what the search predicts for a pair of swaps.
+     */
+    static double predictedMove(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
+                                int[] add, int[] remove) {
+        int n = Math.toIntExact(x.rows());
+        Coefficients t = new Coefficients(wbar, g, lambda);
+        double[] v = linearTerm(backend, x, wbar, g, lambda, mask);
+        double[] factor;
+        try (Backsolve.SupportGram gram = Backsolve.SupportGram.of(backend, x, mask, null)) {
+            factor = factor(backend, gram, lambda, n);
+        }
+        int m = remove.length + add.length;
+        int[] idx = Arrays.copyOf(remove, m);
+        System.arraycopy(add, 0, idx, remove.length, add.length);
+        Gathered c = new Gathered(backend, x, idx, t, factor, v, n);
+        return sequentialChange(crossTerms(c, m, n), c.gradient.clone(), m, remove.length, lambda);
+    }
+
     private static double additionGain(double e, double a, double lambda) {
         return e * e / (2 * lambda * (1 + a));
     }
@@ -530,13 +668,26 @@ final class SwapPolish {
                 cross[w * m + u] = d;
             }
         }
+        return sequentialChange(cross, e, m, k, lambda);
+    }
+
+    /**
+     * Exact change of Q when the first {@code removals} of m gathered columns (kept) leave and the rest (outside) join,
+     * one after another, each against M as the ones before left it: with Sherman-Morrison, the later columns' leverages,
+     * gradients and cross terms follow from each step's. {@code cross} (m x m, x_u^T M^{-1} x_w, the leverages on the
+     * diagonal) and {@code e} (their gradients) are overwritten.
+     */
+    private static double sequentialChange(double[] cross, double[] e, int m, int removals, double lambda) {
         double change = 0;
-        for (int r = 0; r < k; r++) {
+        for (int r = 0; r < m; r++) {
             double a = cross[r * m + r];
-            if (!(a < 1)) return Double.POSITIVE_INFINITY;
-            change += e[r] * e[r] / (2 * lambda * (1 - a));
+            boolean leaves = r < removals;
+            if (leaves && !(a < 1)) return Double.POSITIVE_INFINITY;
+            double pivot = leaves ? 1 - a : 1 + a;
+            double step = e[r] * e[r] / (2 * lambda * pivot);
+            change = leaves ? change + step : change - step;
             for (int u = r + 1; u < m; u++) {
-                double scale = cross[u * m + r] / (1 - a);
+                double scale = leaves ? cross[u * m + r] / pivot : -cross[u * m + r] / pivot;
                 e[u] += scale * e[r];
                 for (int w = r + 1; w <= u; w++) {
                     cross[u * m + w] += scale * cross[r * m + w];
@@ -544,7 +695,7 @@ final class SwapPolish {
                 }
             }
         }
-        return change - e[k] * e[k] / (2 * lambda * (1 + cross[k * m + k]));
+        return change;
     }
 
     /** The c largest keys offered (ties: the first offered), in decreasing order; keys at or below -EXCLUDED / 2 are none. */

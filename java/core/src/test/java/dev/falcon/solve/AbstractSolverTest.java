@@ -1168,6 +1168,88 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * Instances 57 and 102 of the tiny ones: the exhaustive optimum is two one-for-one swaps away from where the polish
+     * ended (in one layer with the NNZ budget binding; one in each layer with the FLOP budget binding), and each swap
+     * alone raises Q, as does every other single move. The polish ended at 1.213 and 1.048 times the optimum.
+     */
+    @Test
+    public void theSwapPolishTakesTwoSwapsThatEachAloneRaiseQ() {
+        Instance oneLayer = new Instance(4, 13, new float[] {-0.1459044f, 0.6460607f, 0.023224352f, -1.4965459f, 0.021302914f,
+                0.104201786f, -0.009721041f, -0.28586182f, -0.19401151f, 0.1250388f, -0.70057505f, -0.56787765f, 0.018015888f,
+                0.058219492f, 1.1792762f, -0.928205f, -0.18832344f, 0.59526f, 0.115465626f, -1.2951355f, -0.13620761f, 0.8138342f,
+                -1.4064401f, -0.5356415f, -0.2978526f, 0.46581754f, -1.5835186f, -0.07611663f, -0.3549741f, -0.5795552f,
+                -0.26326093f, 0.38352498f, 0.076952085f, 0.28851622f, 0.20778267f, -0.36777616f, -0.0055490346f, 0.2562067f,
+                -0.6161213f, -0.0747543f, -0.019419698f, 0.67133623f, -0.23279032f, -0.85019994f, -0.100778185f, -0.17896284f,
+                0.90095985f, -0.30524647f, -0.092073336f, -0.70477647f, 0.3563601f, 0.8518358f},
+                new float[] {-0.78249794f, 0.7217172f, 0.7564489f, 0.3297965f, -0.76227444f, 0.42990232f, 0.46863762f, -0.59746295f,
+                        -0.13386714f, -0.6398947f, 0.99628645f, 0.68521744f, 0.59139293f}, null, 0.01,
+                table(new int[] {7, 5, 1}, new double[] {16, 2, 4}), 3, 69.05864241604414);
+        Instance twoLayers = new Instance(3, 6, new float[] {-0.27452168f, -0.33225805f, 0.29671505f, -0.08897077f, -0.15829584f,
+                0.11891852f, 0.11423673f, 0.077131286f, 0.053440105f, 0.45321554f, 0.7482709f, -0.38503724f, -0.14761776f,
+                -0.15396538f, 0.09880668f, -0.14647716f, -0.21884194f, 0.029064577f},
+                new float[] {-0.6330588f, -0.30816367f, -0.72958463f, 0.28469422f, -0.47357637f, 0.22112106f}, null, 0.01,
+                table(new int[] {3, 3}, new double[] {16, 3}), 4, 24.079934817572617);
+        for (Instance in : List.of(oneLayer, twoLayers)) {
+            double opt = exhaustiveOptimum(in);
+            FalconSolver.Result r;
+            try (HostMatrix x = in.matrix()) {
+                r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
+                        SolverOptions.defaults().withMaxIterations(300));
+            }
+            assertFeasible(in, r.mask());
+            double q = referenceQ(in, toDouble(r.weights()));
+            assertTrue(q <= opt * (1 + 1e-5), "p = " + in.p + ": Q " + q + " = " + q / opt + " x the optimum " + opt);
+        }
+    }
+
+    @Test
+    public void swapPolishPairOfSwapsFormulaMatchesBacksolves() {
+        SplittableRandom rnd = new SplittableRandom(20261205);
+        double worst = 0;
+        int checked = 0;
+        for (int t = 0; t < 20; t++) {
+            int n = 2 + rnd.nextInt(7), p = 8 + rnd.nextInt(10);
+            Instance in = randomInstance(rnd, n, p, 2 + rnd.nextInt(2), t % 2 == 1);
+            byte[] mask = new FalconSolver(backend).mpMask(in.wbar, in.layers, in.nnz, in.flops);
+            boolean[] keep = toBool(mask);
+            double q = referenceQ(in, referenceSolve(in, keep));
+            int[] kept = new int[p], outside = new int[p];
+            int k = 0, o = 0;
+            for (int j = 0; j < p; j++) {
+                if (keep[j]) kept[k++] = j;
+                else outside[o++] = j;
+            }
+            try (HostMatrix x = in.matrix()) {
+                // every pair of additions with every pair of removals, whatever their layers and the budgets
+                for (int a1 = 0; a1 < o; a1++) {
+                    for (int a2 = a1 + 1; a2 < o; a2++) {
+                        for (int r1 = 0; r1 < k; r1++) {
+                            for (int r2 = r1 + 1; r2 < k; r2++) {
+                                int[] add = {outside[a1], outside[a2]}, remove = {kept[r1], kept[r2]};
+                                boolean[] moved = keep.clone();
+                                for (int j : add) moved[j] = true;
+                                for (int j : remove) moved[j] = false;
+                                double actual = referenceQ(in, referenceSolve(in, moved)) - q;
+                                double predicted = SwapPolish.predictedMove(backend, x, in.wbar, in.g, in.lambda, mask, add, remove);
+                                // as for the exchanges: every moved column adds the rounding of the float product v = X z
+                                double allowed = 1e-3 * Math.abs(actual) + 1e-6 * Math.abs(q);
+                                worst = Math.max(worst, Math.abs(predicted - actual) / allowed);
+                                assertTrue(Math.abs(predicted - actual) <= allowed, "instance " + t + " add "
+                                        + java.util.Arrays.toString(add) + " remove " + java.util.Arrays.toString(remove)
+                                        + ": predicted " + predicted + ", backsolves " + actual + ", Q " + q);
+                                checked++;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assertTrue(checked > 1000, "only " + checked + " pairs of swaps checked");
+        System.out.printf(Locale.ROOT, "[%s] swap polish: %d pairs of swaps, closed form against backsolves, worst error %.2f of the"
+                + " tolerance (1e-3 of the change + 1e-6 of Q)%n", backend.name(), checked, worst);
+    }
+
     @Test
     public void swapPolishLowersQByWhatItPredictsWithinTheBudgets() {
         SplittableRandom rnd = new SplittableRandom(7);
