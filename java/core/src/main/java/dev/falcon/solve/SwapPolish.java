@@ -547,16 +547,10 @@ final class SwapPolish {
      */
     static double predictedChange(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
                                   int add, int remove) {
-        int n = Math.toIntExact(x.rows());
-        Coefficients t = new Coefficients(wbar, g, lambda);
-        double[] v = linearTerm(backend, x, wbar, g, lambda, mask);
-        double[] factor;
-        try (Backsolve.SupportGram gram = Backsolve.SupportGram.of(backend, x, mask, null)) {
-            factor = factor(backend, gram, lambda, n);
-        }
         if (add < 0 && remove < 0) return 0;
         int[] idx = add >= 0 && remove >= 0 ? new int[] {add, remove} : new int[] {Math.max(add, remove)};
-        Gathered c = new Gathered(backend, x, idx, t, factor, v, n);
+        Gathered c = gatheredFromBacksolveOf(backend, x, wbar, g, lambda, mask, idx);
+        int n = Math.toIntExact(x.rows());
         if (remove < 0) return -additionGain(c.gradient[0], c.leverage[0], lambda);
         if (add < 0) return removalCost(c.gradient[0], c.leverage[0], lambda);
         return swapChange(0, 1, c.gradient, c.leverage, c.columns, c.solved, n, lambda);
@@ -568,16 +562,10 @@ final class SwapPolish {
      */
     static double predictedExchange(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
                                     int add, int[] remove) {
-        int n = Math.toIntExact(x.rows());
-        Coefficients t = new Coefficients(wbar, g, lambda);
-        double[] v = linearTerm(backend, x, wbar, g, lambda, mask);
-        double[] factor;
-        try (Backsolve.SupportGram gram = Backsolve.SupportGram.of(backend, x, mask, null)) {
-            factor = factor(backend, gram, lambda, n);
-        }
         int[] idx = Arrays.copyOf(remove, remove.length + 1);
         idx[remove.length] = add;
-        Gathered c = new Gathered(backend, x, idx, t, factor, v, n);
+        Gathered c = gatheredFromBacksolveOf(backend, x, wbar, g, lambda, mask, idx);
+        int n = Math.toIntExact(x.rows());
         int[] at = new int[remove.length];
         for (int k = 0; k < at.length; k++) at[k] = k;
         return exchangeChange(remove.length, at, at.length, c.gradient, c.leverage, c.columns, c.solved, n, lambda);
@@ -589,18 +577,24 @@ final class SwapPolish {
      */
     static double predictedMove(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
                                 int[] add, int[] remove) {
+        int m = remove.length + add.length;
+        int[] idx = Arrays.copyOf(remove, m);
+        System.arraycopy(add, 0, idx, remove.length, add.length);
+        Gathered c = gatheredFromBacksolveOf(backend, x, wbar, g, lambda, mask, idx);
         int n = Math.toIntExact(x.rows());
-        Coefficients t = new Coefficients(wbar, g, lambda);
+        return sequentialChange(crossTerms(c, m, n), c.gradient.clone(), m, remove.length, lambda);
+    }
+
+    /** The columns {@code idx} with their gradients and leverages at the exact backsolve of {@code mask}. */
+    private static Gathered gatheredFromBacksolveOf(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
+                                                    int[] idx) {
+        int n = Math.toIntExact(x.rows());
         double[] v = linearTerm(backend, x, wbar, g, lambda, mask);
         double[] factor;
         try (Backsolve.SupportGram gram = Backsolve.SupportGram.of(backend, x, mask, null)) {
             factor = factor(backend, gram, lambda, n);
         }
-        int m = remove.length + add.length;
-        int[] idx = Arrays.copyOf(remove, m);
-        System.arraycopy(add, 0, idx, remove.length, add.length);
-        Gathered c = new Gathered(backend, x, idx, t, factor, v, n);
-        return sequentialChange(crossTerms(c, m, n), c.gradient.clone(), m, remove.length, lambda);
+        return new Gathered(backend, x, idx, new Coefficients(wbar, g, lambda), factor, v, n);
     }
 
     private static double additionGain(double e, double a, double lambda) {
