@@ -12,7 +12,7 @@ import java.util.List;
  * use. Compared with the available memory ({@link SystemInfo#availableMemory()}).
  */
 record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
-                  boolean solver, int xHeld) {
+                  boolean solver, int xHeld, boolean blockBacksolve) {
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
     /**
@@ -33,26 +33,54 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static final long SOLVER_OFF_HEAP_PER_ROW_SQUARED = 6 * 8, SOLVER_HEAP_PER_ROW_SQUARED = 3 * 8, HEAP_PER_ROW_SQUARED_WITHOUT_POLISH = 8;
 
+    /**
+     * Bytes per n^2 with the block-diagonal backsolve (--backsolve block), which has no swap polish and keeps no Gram of
+     * the whole support: its largest n x n arrays are, off-heap, a block's |K_B| x |K_B| normal equations at |K_B| = n
+     * (the gathered columns and their transpose in float, their Gram and the system in double: 24), the Lipschitz
+     * constant's Gram (12 with its float part) or the leverages' system and inverse (16); on the heap the leverages' two
+     * copies (16), the Lipschitz Gram's copy (8) or a block's gather indices (4). Measured with the resnet20 example at
+     * n = 2000 and 3000: 26 bytes per n^2 of peak RSS beyond X, the weights' buffers and the runtime, against 80-134 with
+     * the exact backsolve.
+     */
+    static final long BLOCK_OFF_HEAP_PER_ROW_SQUARED = 3 * 8, BLOCK_HEAP_PER_ROW_SQUARED = 2 * 8;
+
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops) {
         return of(p, rows, x, example, backend, linearTerm, perWeightFlops, false);
     }
 
+    /** The plan of a run whose solver, if any, backsolves with the exact model (see {@link #withBlockBacksolve}). */
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
                          boolean solver) {
-        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, solver, SystemInfo.availableMemory());
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, solver, SystemInfo.availableMemory(), false);
     }
 
     private static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
-                                 boolean solver, long available) {
+                                 boolean solver, long available, boolean blockBacksolve) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 4 : 0);
         boolean java = backend.equals("java");
         long rowsSquared = solver ? Math.multiplyExact(rows, rows) : 0;
         long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0)
-                + heapPerRowSquared(rows) * rowsSquared;
-        long vectors = perWeight * p + SOLVER_OFF_HEAP_PER_ROW_SQUARED * rowsSquared;
-        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, solver, 1);
+                + heapPerRowSquared(rows, blockBacksolve) * rowsSquared;
+        long vectors = perWeight * p + offHeapPerRowSquared(blockBacksolve) * rowsSquared;
+        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, solver, 1, blockBacksolve);
+    }
+
+    /**
+     * This run with the block-diagonal backsolve instead of the exact one: the exact model's n x n systems (its swap
+     * polish's) need about three times the memory.
+     */
+    MemoryPlan withBlockBacksolve() {
+        if (!solver || blockBacksolve) return this;
+        long rowsSquared = Math.multiplyExact(rows, rows);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + (BLOCK_OFF_HEAP_PER_ROW_SQUARED - SOLVER_OFF_HEAP_PER_ROW_SQUARED) * rowsSquared,
+                heapBytes + (BLOCK_HEAP_PER_ROW_SQUARED - heapPerRowSquared(rows, false)) * rowsSquared, available, javaBackend, solver, xHeld, true);
+    }
+
+    /** Bytes of the solver's n x n systems in this plan (0 without the solver). */
+    long systemsBytes() {
+        return (long) (perRowSquared() * rows * rows);
     }
 
     /**
@@ -60,20 +88,25 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * stage 0's X and the current stage's. Later stages' X are taken to be stored like stage 0's (mapped or not).
      */
     MemoryPlan holdingX(int count) {
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, solver, count);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, solver, count, blockBacksolve);
     }
 
     long required() {
         return (xMapped ? 0 : xHeld * xBytes) + vectorBytes + heapBytes + RUNTIME;
     }
 
-    private static long heapPerRowSquared(long rows) {
+    private static long offHeapPerRowSquared(boolean blockBacksolve) {
+        return blockBacksolve ? BLOCK_OFF_HEAP_PER_ROW_SQUARED : SOLVER_OFF_HEAP_PER_ROW_SQUARED;
+    }
+
+    private static long heapPerRowSquared(long rows, boolean blockBacksolve) {
+        if (blockBacksolve) return BLOCK_HEAP_PER_ROW_SQUARED;
         return rows <= dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS ? SOLVER_HEAP_PER_ROW_SQUARED : HEAP_PER_ROW_SQUARED_WITHOUT_POLISH;
     }
 
     /** Bytes per n^2 of the solver's n x n systems at this many rows (0 without the solver). */
     private double perRowSquared() {
-        return solver ? SOLVER_OFF_HEAP_PER_ROW_SQUARED + heapPerRowSquared(rows) : 0;
+        return solver ? offHeapPerRowSquared(blockBacksolve) + heapPerRowSquared(rows, blockBacksolve) : 0;
     }
 
     /**
@@ -85,6 +118,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         double room = available - RUNTIME - (vectorBytes + heapBytes - perRowSquared() * rows * rows);
         if (room <= 0) return 0;
         if (!solver) return b == 0 ? Long.MAX_VALUE : (long) Math.floor(room / b);
+        if (blockBacksolve) return largestRoot(b, BLOCK_OFF_HEAP_PER_ROW_SQUARED + BLOCK_HEAP_PER_ROW_SQUARED, room);
         long n = largestRoot(b, SOLVER_OFF_HEAP_PER_ROW_SQUARED + SOLVER_HEAP_PER_ROW_SQUARED, room);
         // above the polish's limit its heap arrays are not needed
         return n <= dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS ? n
@@ -99,7 +133,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     String describe() {
         return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
                 + (xHeld > 1 ? " (stage 0's and the current stage's)" : "")
-                + " + vectors, selection buffers" + (solver ? " and n x n systems " : " ") + SystemInfo.bytes(vectorBytes)
+                + " + vectors, selection buffers" + (solver ? " and n x n systems" + (blockBacksolve ? " (block backsolve) " : " ") : " ")
+                + SystemInfo.bytes(vectorBytes)
                 + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
                 + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + SystemInfo.bytes(required());
     }
@@ -125,28 +160,37 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;
     }
 
-    private boolean fits() {
-        return required() <= available;
+    /** Whether the run fits the available memory (false where that is unknown). */
+    boolean fits() {
+        return available >= 0 && required() <= available;
     }
 
     /** This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it). */
     private MemoryPlan mappedOnCpu() {
-        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, solver, xHeld);
+        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, solver, xHeld, blockBacksolve);
     }
 
     /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
     private MemoryPlan selectionWithoutX() {
         long rowsSquared = solver ? rows * rows : 0;
-        long vectors = vectorBytes - SOLVER_OFF_HEAP_PER_ROW_SQUARED * rowsSquared;
-        long heap = heapBytes - (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) - heapPerRowSquared(rows) * rowsSquared;
-        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, false, 1);
+        long vectors = vectorBytes - offHeapPerRowSquared(blockBacksolve) * rowsSquared;
+        long heap = heapBytes - (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) - heapPerRowSquared(rows, blockBacksolve) * rowsSquared;
+        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, false, 1, false);
     }
 
     /** Refuses (InputException, exit 2) when the run cannot fit, saying what would. */
     void check(ExampleModel model, RawMatrixSource x) {
+        check(model, x, false);
+    }
+
+    /**
+     * {@link #check(ExampleModel, RawMatrixSource)}; {@code offerBlockBacksolve}: the run backsolves with the exact model,
+     * and the refusal offers the block-diagonal one where it fits or fits more rows.
+     */
+    void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve) {
         long maxHeap = Runtime.getRuntime().maxMemory();
         if (heapBytes > 0.8 * maxHeap) {
-            boolean systems = heapPerRowSquared(rows) * (solver ? rows * rows : 0) > heapBytes / 2;
+            boolean systems = heapPerRowSquared(rows, blockBacksolve) * (solver ? rows * rows : 0) > heapBytes / 2;
             throw InputException.of("memory", "Java heap", "the run needs about " + SystemInfo.bytes(heapBytes) + " of Java heap for p = " + p
                     + (systems ? " and n = " + rows + " (the solver's n x n systems)" : "") + " but the heap is limited to " + SystemInfo.bytes(maxHeap),
                     "raise it (FALCON_HEAP=" + Math.max(2, (long) Math.ceil(heapBytes / 0.7 / (1L << 30))) + "g ./falcon ...)"
@@ -155,9 +199,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
         long maxRows = maxRows();
+        MemoryPlan block = offerBlockBacksolve && solver && !blockBacksolve ? withBlockBacksolve() : null;
+        long blockRows = block == null || block.fits() ? 0 : block.maxRows();
+        if (block != null && block.fits()) {
+            options.add("--backsolve block (the block-diagonal model: its n x n systems need about " + SystemInfo.bytes(block.systemsBytes())
+                    + " instead of the exact model's " + SystemInfo.bytes(systemsBytes()) + ", and the run about " + SystemInfo.bytes(block.required()) + ")");
+        }
         if (model != null) {
             if (maxRows >= 1) {
                 options.add("--n " + maxRows + " (the most rows of synthetic X that fit)");
+                if (blockRows > maxRows) options.add("--backsolve block --n " + blockRows + " (the most that fit with the block-diagonal model)");
             } else {
                 options.add(model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + RUNTIME));
             }
@@ -166,12 +217,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
-                        solver, available).holdingX(xHeld);
+                        solver, available, blockBacksolve).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
                 if (fit >= 1) options.add("--example " + other + " --n " + fit);
             }
         } else if (x != null) {
             if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X");
+            if (blockRows > Math.max(maxRows, 0)) options.add("--backsolve block with at most " + blockRows + " rows in X");
             // each alternative is offered only where it fits: a small X mapped in place, or an mp without X for a p whose
             // vectors alone exceed the memory, was proposed and then refused again when followed
             if (!x.isInternalLayout() && mappedOnCpu().fits()) {

@@ -138,7 +138,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--backsolve", paramLabel = "exact|block|sweep|none", arity = "0..1", fallbackValue = "exact",
             description = {"Backsolve on the final support: exact (Woodbury, whole network), block (block-diagonal, --block-size), "
                     + "sweep (block-coordinate Gauss-Seidel on the exact model), none.",
-                    "falcon: default exact. mp: default none; `--method mp --backsolve` = the authors' MP + BS (exact)."})
+                    "falcon, falcon++: default exact, or block where only block's n x n systems fit the memory (the summary and the report say so). mp: default none; `--method mp --backsolve` = the authors' MP + BS (exact)."})
     String backsolve;
     @Option(names = "--max-iterations", paramLabel = "N", defaultValue = "100", description = "falcon: cap on DFO iterations (default: ${DEFAULT-VALUE}).")
     int maxIterations;
@@ -204,6 +204,8 @@ final class PruneCommand implements Callable<Integer> {
     private final Map<String, Double> timings = new LinkedHashMap<>();
     /** Set where a given --block-size reaches no block model and only sets the cpu backend's panels of X. */
     private String blockSizeNote;
+    /** Why the backsolve is not the default exact one (the exact model's n x n systems do not fit), or null. */
+    private String backsolveNote;
 
     private double startFlopsLevel() { return startKeepFlops != null ? startKeepFlops : startKeep != null ? startKeep : 1.0; }
 
@@ -330,11 +332,23 @@ final class PruneCommand implements Callable<Integer> {
                             + dev.falcon.solve.FalconSolver.MAX_ROWS + " rows (its n x n matrices are Java arrays)",
                     "use at most " + dev.falcon.solve.FalconSolver.MAX_ROWS + " samples, or --method mp --backsolve");
         }
-        if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
         boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver)
                 .holdingX(stagesLoadX ? 2 : 1);
-        plan.check(model, xSource);
+        if (backsolveMode == Backsolve.Mode.BLOCK) plan = plan.withBlockBacksolve();
+        // exact is the default where memory allows: its n x n systems (the swap polish's) need about three times the block model's
+        if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && !plan.fits() && plan.withBlockBacksolve().fits()) {
+            MemoryPlan block = plan.withBlockBacksolve();
+            backsolveNote = "backsolve block (block-diagonal, blocks of at most --block-size " + blockSize + " weights) instead of the default exact,"
+                    + " which does not fit: with exact the run needs about " + SystemInfo.bytes(plan.required()) + " (" + SystemInfo.bytes(plan.systemsBytes())
+                    + " of it n x n systems at n = " + n + "), more than the " + SystemInfo.bytes(plan.available()) + " available, with block about "
+                    + SystemInfo.bytes(block.required()) + " (" + SystemInfo.bytes(block.systemsBytes()) + "); Q can be far higher with block;"
+                    + " --backsolve exact insists on exact (refused with this memory)";
+            backsolveMode = Backsolve.Mode.BLOCK;
+            plan = block;
+        }
+        if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
+        plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT);
         String heapWarning = plan.heapLimitWarning(Runtime.getRuntime().maxMemory());
         if (heapWarning != null) errW.println("falcon: warning: " + heapWarning);
         // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here)
@@ -759,6 +773,7 @@ final class PruneCommand implements Callable<Integer> {
         PruneResult.Solve s = r.solve();
         o.put("backsolve", s.backsolve().cliName());
         if (s.note() != null) o.put("backsolve_not_kept", s.note());
+        if (backsolveNote != null) o.put("backsolve_note", backsolveNote);
         Map<String, Object> before = new LinkedHashMap<>();
         before.put("what", "mp's support with the dense weights kept on it (the warm start)");
         before.put("ours", s.qMp());
@@ -1292,6 +1307,7 @@ final class PruneCommand implements Callable<Integer> {
                     f == null ? "" : String.format(Locale.ROOT, ", %s%d DFO iterations in %d rounds (%s)",
                             sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ", f.iterations(), f.rounds(), f.stopReason()));
             if (sv.note() != null) o.println("  note: " + sv.note());
+            if (backsolveNote != null) o.println("  note: " + backsolveNote);
             if (blockSizeNote != null) o.println("  note: " + blockSizeNote);
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {

@@ -1472,6 +1472,48 @@ class MainTest {
         }
     }
 
+    /**
+     * Exact is the default backsolve where memory allows. Its n x n systems (the swap polish's, 72 bytes per n^2) were
+     * counted for every solver run: where they did not fit, falcon was refused even though the block-diagonal backsolve's
+     * (40 per n^2) fit. Now the run takes block and says so; an explicit --backsolve exact is refused, offering block.
+     */
+    @Test
+    void falconTakesTheBlockBacksolveWhereTheExactOneDoesNotFit() throws IOException {
+        int rows = 1000;
+        Path tall = dir.resolve("Xtall.npy");
+        try (FloatPointer v = values(rows * P, 5)) {
+            Npy.writeFloat32(tall, v, new long[] {rows, P});
+        }
+        List<String> args = new ArrayList<>(List.of(with(fileArgs("--method", "falcon", "--keep-flops", "0.5"), "--grads", tall.toString())));
+        args.remove("--quiet");
+        // beside the 160 MiB runtime: exact's n x n systems 69 MiB, block's 38 MiB
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "215m");
+        try {
+            Run r = run(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.err());
+            JsonNode solver = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
+            assertEquals("block", solver.at("/backsolve").asText(), solver.toString());
+            String note = solver.at("/backsolve_note").asText();
+            assertTrue(note.contains("instead of the default exact") && note.contains("215.0 MiB available") && note.contains("--backsolve exact"), note);
+            assertTrue(r.out().contains("  note: " + note), r.out());
+            try (Stream<Path> written = Files.walk(outDir)) {
+                for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
+            }
+            List<String> insisting = new ArrayList<>(args);
+            insisting.addAll(List.of("--backsolve", "exact"));
+            assertFails(run(insisting.toArray(String[]::new)), 2, "memory", "215.0 MiB", "--backsolve block (the block-diagonal model");
+            // where exact fits it stays the default, with no note
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, "8g");
+            Run roomy = run(args.toArray(String[]::new));
+            assertEquals(0, roomy.code(), roomy.err());
+            JsonNode exact = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
+            assertEquals("exact", exact.at("/backsolve").asText());
+            assertTrue(exact.at("/backsolve_note").isMissingNode(), exact.toString());
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+
     @Test
     void gradsCommandRecomputesXBetweenStages() throws IOException {
         Path x2 = dir.resolve("X2.npy"), seen = dir.resolve("seen.npy"), log = dir.resolve("log.txt");
