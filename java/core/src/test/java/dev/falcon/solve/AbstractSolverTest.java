@@ -1155,17 +1155,7 @@ public abstract class AbstractSolverTest {
                 0.258893f, -0.46221694f, -0.25390124f, -0.112304464f, 0.25637692f, 0.8205837f, -1.2584072f, 0.48097673f},
                 new float[] {0.6505802f, 0.83298296f, -0.5905843f, -0.58874404f, 0.397311f, 0.24371684f, -0.13874066f, 0.2943277f,
                         -0.5543347f, -0.1748615f}, null, 0.1, table(new int[] {6, 4}, new double[] {16, 3}), 9, 53.156119886175816);
-        for (Instance in : List.of(twoForOne, threeForOne)) {
-            double opt = exhaustiveOptimum(in);
-            FalconSolver.Result r;
-            try (HostMatrix x = in.matrix()) {
-                r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
-                        SolverOptions.defaults().withMaxIterations(300));
-            }
-            assertFeasible(in, r.mask());
-            double q = referenceQ(in, toDouble(r.weights()));
-            assertTrue(q <= opt * (1 + 1e-5), "p = " + in.p + ": Q " + q + " = " + q / opt + " x the optimum " + opt);
-        }
+        assertFalconReachesTheExhaustiveOptimum(twoForOne, threeForOne);
     }
 
     /**
@@ -1190,7 +1180,11 @@ public abstract class AbstractSolverTest {
                 -0.15396538f, 0.09880668f, -0.14647716f, -0.21884194f, 0.029064577f},
                 new float[] {-0.6330588f, -0.30816367f, -0.72958463f, 0.28469422f, -0.47357637f, 0.22112106f}, null, 0.01,
                 table(new int[] {3, 3}, new double[] {16, 3}), 4, 24.079934817572617);
-        for (Instance in : List.of(oneLayer, twoLayers)) {
+        assertFalconReachesTheExhaustiveOptimum(oneLayer, twoLayers);
+    }
+
+    private void assertFalconReachesTheExhaustiveOptimum(Instance... instances) {
+        for (Instance in : instances) {
             double opt = exhaustiveOptimum(in);
             FalconSolver.Result r;
             try (HostMatrix x = in.matrix()) {
