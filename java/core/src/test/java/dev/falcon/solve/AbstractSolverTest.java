@@ -1110,17 +1110,8 @@ public abstract class AbstractSolverTest {
                             // c = k: no third
                             for (int c = b + 1; c <= k; c++) {
                                 int[] remove = c == k ? new int[] {kept[a], kept[b]} : new int[] {kept[a], kept[b], kept[c]};
-                                boolean[] moved = keep.clone();
-                                moved[add] = true;
-                                for (int j : remove) moved[j] = false;
-                                double actual = referenceQ(in, referenceSolve(in, moved)) - q;
                                 double predicted = SwapPolish.predictedExchange(backend, x, in.wbar, in.g, in.lambda, mask, add, remove);
-                                // v = X z is a float product: a small change is off by parts in 1e7 of Q (2.7e-7 on cpu), more
-                                // than for one removal, as every removed column adds its rounding
-                                double allowed = 1e-3 * Math.abs(actual) + 1e-6 * Math.abs(q);
-                                worst = Math.max(worst, Math.abs(predicted - actual) / allowed);
-                                assertTrue(Math.abs(predicted - actual) <= allowed, "instance " + t + " add " + add + " remove "
-                                        + java.util.Arrays.toString(remove) + ": predicted " + predicted + ", backsolves " + actual + ", Q " + q);
+                                worst = Math.max(worst, moveError(in, keep, q, new int[] {add}, remove, predicted, t));
                                 checked++;
                             }
                         }
@@ -1131,6 +1122,22 @@ public abstract class AbstractSolverTest {
         assertTrue(checked > 1000, "only " + checked + " exchanges checked");
         System.out.printf(Locale.ROOT, "[%s] swap polish: %d swaps of one weight for two or three, closed form against backsolves,"
                 + " worst error %.2f of the tolerance (1e-3 of the change + 1e-6 of Q)%n", backend.name(), checked, worst);
+    }
+
+    /**
+     * The closed form's error for a move of several weights from {@code keep} (backsolved Q {@code q}), in units of its
+     * tolerance, 1e-3 of the change + 1e-6 of Q; fails beyond it. v = X z is a float product: a small change is off by
+     * parts in 1e7 of Q (2.7e-7 on cpu), more than for one weight, as every moved column adds its rounding.
+     */
+    private double moveError(Instance in, boolean[] keep, double q, int[] add, int[] remove, double predicted, int instance) {
+        boolean[] moved = keep.clone();
+        for (int j : add) moved[j] = true;
+        for (int j : remove) moved[j] = false;
+        double actual = referenceQ(in, referenceSolve(in, moved)) - q;
+        double allowed = 1e-3 * Math.abs(actual) + 1e-6 * Math.abs(q);
+        assertTrue(Math.abs(predicted - actual) <= allowed, "instance " + instance + " add " + java.util.Arrays.toString(add) + " remove "
+                + java.util.Arrays.toString(remove) + ": predicted " + predicted + ", backsolves " + actual + ", Q " + q);
+        return Math.abs(predicted - actual) / allowed;
     }
 
     /**
@@ -1221,17 +1228,8 @@ public abstract class AbstractSolverTest {
                         for (int r1 = 0; r1 < k; r1++) {
                             for (int r2 = r1 + 1; r2 < k; r2++) {
                                 int[] add = {outside[a1], outside[a2]}, remove = {kept[r1], kept[r2]};
-                                boolean[] moved = keep.clone();
-                                for (int j : add) moved[j] = true;
-                                for (int j : remove) moved[j] = false;
-                                double actual = referenceQ(in, referenceSolve(in, moved)) - q;
                                 double predicted = SwapPolish.predictedMove(backend, x, in.wbar, in.g, in.lambda, mask, add, remove);
-                                // as for the exchanges: every moved column adds the rounding of the float product v = X z
-                                double allowed = 1e-3 * Math.abs(actual) + 1e-6 * Math.abs(q);
-                                worst = Math.max(worst, Math.abs(predicted - actual) / allowed);
-                                assertTrue(Math.abs(predicted - actual) <= allowed, "instance " + t + " add "
-                                        + java.util.Arrays.toString(add) + " remove " + java.util.Arrays.toString(remove)
-                                        + ": predicted " + predicted + ", backsolves " + actual + ", Q " + q);
+                                worst = Math.max(worst, moveError(in, keep, q, add, remove, predicted, t));
                                 checked++;
                             }
                         }
