@@ -3,6 +3,7 @@ package dev.falcon.cuda;
 import dev.falcon.cuda.nativelib.FalconCuda;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Set;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.cuda.global.cublas;
@@ -64,7 +65,7 @@ final class CudaNative {
         if (err != 0) return fail("cudaGetDeviceProperties error " + err + " (" + FalconCuda.fcu_error_string(err) + ")");
         err = FalconCuda.fcu_check_kernel_image();
         if (err != 0) {
-            return fail(noKernelImage(deviceName, major[0], minor[0], FalconCuda.fcu_build_info(), err, FalconCuda.fcu_error_string(err)));
+            return fail(kernelCheckFailed(deviceName, major[0], minor[0], FalconCuda.fcu_build_info(), err, FalconCuda.fcu_error_string(err)));
         }
         facts.put("devices", Integer.toString(count[0]));
         facts.put("device", deviceName + " (sm_" + major[0] + minor[0] + ")");
@@ -99,6 +100,32 @@ final class CudaNative {
         return "falcon's CUDA kernels have no image for " + device + " (sm_" + major + minor + "): built by " + buildInfo
                 + " (cudaFuncGetAttributes error " + err + ": " + errName + "); rebuild with -Dfalcon.cuda.archs="
                 + major + minor;
+    }
+
+    /**
+     * cudaFuncGetAttributes errors of the kernel image itself or of JIT-compiling its PTX for the device
+     * (cudaErrorInvalidDeviceFunction, InvalidKernelImage, NoKernelImageForDevice, InvalidPtx, JitCompilerNotFound,
+     * UnsupportedPtxVersion, JitCompilationDisabled): a build with the device's own cubin fixes each.
+     */
+    static final Set<Integer> NO_IMAGE_ERRORS = Set.of(98, 200, 209, 218, 221, 222, 223);
+
+    /**
+     * Why the probe's cudaFuncGetAttributes failed. It is also the first call that creates the CUDA context, so it fails
+     * on devices the build covers too: sending those users to rebuild for the architecture they already have hides the
+     * actual cause.
+     */
+    static String kernelCheckFailed(String device, int major, int minor, String buildInfo, int err, String errName) {
+        if (NO_IMAGE_ERRORS.contains(err)) return noKernelImage(device, major, minor, buildInfo, err, errName);
+        String hint = switch (err) {
+            case MEMORY_ALLOCATION -> ": no device memory left for a CUDA context (is another process using it? see nvidia-smi)";
+            case 46 -> ": the device is busy or unavailable (exclusive-process compute mode held by another process?"
+                    + " see nvidia-smi)";
+            case 802 -> ": the system is not yet initialized (on NVSwitch systems such as an HGX, the NVIDIA fabric manager"
+                    + " must be running: systemctl status nvidia-fabricmanager)";
+            default -> "";
+        };
+        return "falcon's CUDA kernels could not start on " + device + " (sm_" + major + minor + "): cudaFuncGetAttributes error "
+                + err + ": " + errName + hint + "; the kernels were built by " + buildInfo;
     }
 
     static String version(int v) {
