@@ -714,15 +714,56 @@ public final class CudaBackend implements ComputeBackend {
 
     static void blasCheck(int status, String what) {
         if (status != 0) {
-            if (status == 3) throw new CudaNative.DeviceMemoryException(what + ": CUBLAS_STATUS_ALLOC_FAILED (out of device memory)");
-            throw new IllegalStateException(what + " failed: cuBLAS status " + status);
+            if (status == cublas.CUBLAS_STATUS_ALLOC_FAILED) {
+                throw new CudaNative.DeviceMemoryException(what + ": CUBLAS_STATUS_ALLOC_FAILED (out of device memory)");
+            }
+            throw new IllegalStateException(what + " failed: cuBLAS status " + status + " (" + blasStatusName(status) + ")");
         }
     }
 
-    private static void solverCheck(int status, String what) {
+    static void solverCheck(int status, String what) {
         if (status != 0) {
-            if (status == 2) throw new CudaNative.DeviceMemoryException(what + ": CUSOLVER_STATUS_ALLOC_FAILED (out of device memory)");
-            throw new IllegalStateException(what + " failed: cuSOLVER status " + status);
+            if (status == cusolver.CUSOLVER_STATUS_ALLOC_FAILED) {
+                throw new CudaNative.DeviceMemoryException(what + ": CUSOLVER_STATUS_ALLOC_FAILED (out of device memory)");
+            }
+            throw new IllegalStateException(what + " failed: cuSOLVER status " + status + " (" + solverStatusName(status) + ")");
         }
+    }
+
+    /**
+     * The status's name from cublas_api.h, written out here: cublasGetStatusName needs the cuBLAS library, which is what
+     * may have failed, and a bare number sends the user to the headers. (The constants are inlined by javac: naming them
+     * loads no native library.)
+     */
+    static String blasStatusName(int status) {
+        return switch (status) {
+            case cublas.CUBLAS_STATUS_NOT_INITIALIZED -> "CUBLAS_STATUS_NOT_INITIALIZED";
+            case cublas.CUBLAS_STATUS_INVALID_VALUE -> "CUBLAS_STATUS_INVALID_VALUE";
+            case cublas.CUBLAS_STATUS_ARCH_MISMATCH -> "CUBLAS_STATUS_ARCH_MISMATCH";
+            case cublas.CUBLAS_STATUS_MAPPING_ERROR -> "CUBLAS_STATUS_MAPPING_ERROR";
+            case cublas.CUBLAS_STATUS_EXECUTION_FAILED -> "CUBLAS_STATUS_EXECUTION_FAILED: a cuBLAS kernel failed to launch or run";
+            case cublas.CUBLAS_STATUS_INTERNAL_ERROR -> "CUBLAS_STATUS_INTERNAL_ERROR";
+            case cublas.CUBLAS_STATUS_NOT_SUPPORTED -> "CUBLAS_STATUS_NOT_SUPPORTED";
+            case cublas.CUBLAS_STATUS_LICENSE_ERROR -> "CUBLAS_STATUS_LICENSE_ERROR";
+            default -> "unknown cuBLAS status";
+        };
+    }
+
+    /** As {@link #blasStatusName} for cusolver_common.h. */
+    static String solverStatusName(int status) {
+        return switch (status) {
+            case cusolver.CUSOLVER_STATUS_NOT_INITIALIZED -> "CUSOLVER_STATUS_NOT_INITIALIZED";
+            case cusolver.CUSOLVER_STATUS_INVALID_VALUE -> "CUSOLVER_STATUS_INVALID_VALUE";
+            case cusolver.CUSOLVER_STATUS_ARCH_MISMATCH -> "CUSOLVER_STATUS_ARCH_MISMATCH";
+            case cusolver.CUSOLVER_STATUS_MAPPING_ERROR -> "CUSOLVER_STATUS_MAPPING_ERROR";
+            case cusolver.CUSOLVER_STATUS_EXECUTION_FAILED -> "CUSOLVER_STATUS_EXECUTION_FAILED: a cuSOLVER kernel failed to launch or run";
+            case cusolver.CUSOLVER_STATUS_INTERNAL_ERROR -> "CUSOLVER_STATUS_INTERNAL_ERROR";
+            case cusolver.CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED -> "CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED";
+            case cusolver.CUSOLVER_STATUS_NOT_SUPPORTED -> "CUSOLVER_STATUS_NOT_SUPPORTED";
+            case cusolver.CUSOLVER_STATUS_ZERO_PIVOT -> "CUSOLVER_STATUS_ZERO_PIVOT";
+            case cusolver.CUSOLVER_STATUS_INVALID_LICENSE -> "CUSOLVER_STATUS_INVALID_LICENSE";
+            case cusolver.CUSOLVER_STATUS_INVALID_WORKSPACE -> "CUSOLVER_STATUS_INVALID_WORKSPACE";
+            default -> "unknown cuSOLVER status";
+        };
     }
 }
