@@ -1,5 +1,6 @@
 package dev.falcon.cli;
 
+import dev.falcon.backend.BackendMemoryException;
 import dev.falcon.io.InputException;
 import dev.falcon.io.RunPhase;
 import dev.falcon.io.StoppedException;
@@ -242,6 +243,14 @@ public final class Main implements Runnable {
                 err.flush();
                 StoppedException.reported();
                 return STOPPED;
+            }
+        }
+        for (Throwable c = e; c != null; c = c.getCause()) {
+            if (c instanceof BackendMemoryException memory) {
+                // the GPU (or the page-locked memory X streams through) is too small for this run: a limit of the machine
+                // with a fix, like a run that does not fit in host memory, not a trace to report
+                err.println("falcon: error: " + memory.getMessage() + "; --device cpu runs on the host, or use fewer rows in X");
+                return USAGE;
             }
         }
         if (e instanceof OutOfMemoryError) {

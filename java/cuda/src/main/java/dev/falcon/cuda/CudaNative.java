@@ -1,5 +1,6 @@
 package dev.falcon.cuda;
 
+import dev.falcon.backend.BackendMemoryException;
 import dev.falcon.cuda.nativelib.FalconCuda;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -155,7 +156,7 @@ final class CudaNative {
     }
 
     /** A device allocation failed: the caller falls back (streaming) or reports it; never a crash. */
-    static final class DeviceMemoryException extends RuntimeException {
+    static final class DeviceMemoryException extends BackendMemoryException {
         DeviceMemoryException(String message) { super(message); }
     }
 }

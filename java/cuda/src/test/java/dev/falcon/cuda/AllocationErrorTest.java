@@ -1,8 +1,10 @@
 package dev.falcon.cuda;
 
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.falcon.backend.BackendMemoryException;
 import org.junit.jupiter.api.Test;
 
 /** What a failed allocation says, on the CPU (the failure paths call no CUDA function). */
@@ -21,6 +23,7 @@ class AllocationErrorTest {
         CudaNative.DeviceMemoryException e = assertThrows(CudaNative.DeviceMemoryException.class,
                 () -> CudaNative.check(CudaNative.MEMORY_ALLOCATION, "cudaMalloc of 1024 bytes"));
         assertTrue(e.getMessage().startsWith("cudaMalloc of 1024 bytes: out of device memory"), e.getMessage());
+        assertInstanceOf(BackendMemoryException.class, e, "what the CLI reports as a run that does not fit, not a bug");
     }
 
     @Test
