@@ -160,6 +160,8 @@ class MainTest {
             String help = run(a).out().replaceAll("\\s+", " ");
             String codes = help.substring(help.indexOf("Exit codes:"));
             assertTrue(codes.contains("130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM"), String.join(" ", a) + ": " + codes);
+            // Main turns any unexpected exception of any command into exit 1; inspect's list left it out
+            assertTrue(codes.contains("1 internal error"), String.join(" ", a) + ": " + codes);
         }
         // env's own codes: a bad memory override is a 2 that the footer names, with every other line still shown
         String env = run("env", "--help").out().replaceAll("\\s+", " ");
@@ -300,6 +302,9 @@ class MainTest {
         assertEquals(2, r.code(), r.all());
         assertTrue(r.out().contains("no values   <- empty: rejected as input") && !r.out().contains("NaN,"), r.out());
         assertTrue(r.err().contains("shape: 'empty.npy' [0] is empty"), r.err());
+        // inspect --help listed every other reason for its exit 2 but this one
+        String help = run("inspect", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(help.substring(help.indexOf("Exit codes:")).contains("an empty array"), help);
         assertEquals(2, run("prune", "--weights", empty.toString(), "--flops-per-weight", empty.toString(), "--out",
                 outDir.resolve("e.npy").toString(), "--report", outDir.resolve("e.json").toString(), "--quiet").code());
         Path nonFinite = hostile("nan.npy", npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 4));
