@@ -149,7 +149,8 @@ final class PruneCommand implements Callable<Integer> {
                     + "(one blockGramProduct pass per iteration) (default: ${DEFAULT-VALUE}).")
     String hessian;
     @Option(names = "--block-size", paramLabel = "N", defaultValue = "2000", description = "Blocks of --hessian block and --backsolve block|sweep: layers cut into chunks of at most N weights; on the cpu backend also the width of X's panels, "
-            + "all it sets without those models (refused there on the other backends, or for an X mapped in place) (default: ${DEFAULT-VALUE}).")
+            + "all it sets without those models (refused without them where --device java or cuda was asked for; not read, as the summary says, "
+            + "where auto chose such a backend or X is mapped in place) (default: ${DEFAULT-VALUE}).")
     int blockSize;
     @Option(names = "--rounds", paramLabel = "N", defaultValue = "25", description = "falcon: cap on DFO + backsolve rounds; rounds stop earlier once one lowers Q by less than the tolerance (default: ${DEFAULT-VALUE}).")
     int rounds;

@@ -1260,6 +1260,10 @@ class MainTest {
                 + ") is float32 in Fortran order, which the cpu backend maps in place"), mapped.out());
         assertTrue(new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/block_size_note").asText()
                 .startsWith("--block-size 5 is not read"));
+        // --help said the option was "refused ... for an X mapped in place", where the run above goes on
+        String help = run("prune", "--help").out().replaceAll("\\s+", " ");
+        String blockSize = help.substring(help.indexOf("--block-size=N "), help.indexOf("--rounds=N "));
+        assertTrue(blockSize.contains("mapped in place") && !blockSize.matches(".*refused[^;]*mapped in place.*"), blockSize);
     }
 
     /**
