@@ -156,12 +156,32 @@ public final class Main implements Runnable {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             if (finished) return;
             String line = "falcon: " + RunPhase.stopReport(StoppedException.signalName(), COMMIT_WAIT_MILLIS);
-            out.flush();
-            err.println(line);
-            err.flush();
+            // A write of the run's blocked on a pipe nobody reads holds that stream's lock for good, and a hook that
+            // waited for it kept the JVM from ending: stdout waited for only so long, then the line (stderr may be
+            // such a pipe as well)
+            whileAtMost(STREAM_WAIT_MILLIS, out::flush);
+            whileAtMost(STREAM_WAIT_MILLIS, () -> {
+                err.println(line);
+                err.flush();
+            });
             StoppedException.reported();
         }, "falcon-report-stop"));
         reportingHook = true;
+    }
+
+    /** How long the stop's report waits for a stream to take a write. */
+    private static final long STREAM_WAIT_MILLIS = 2000;
+
+    /** Runs {@code write} and waits at most {@code millis} for it; one still blocked then is left to the JVM's halt. */
+    private static void whileAtMost(long millis, Runnable write) {
+        Thread writer = new Thread(write, "falcon-report-stop-write");
+        writer.setDaemon(true);
+        writer.start();
+        try {
+            writer.join(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /** Whether the JVM's shutdown has begun (the hooks may not have got as far as {@link RunPhase#stopping()}). */

@@ -1784,6 +1784,44 @@ class MainTest {
     }
 
     /**
+     * SIGTERM while the summary waits on a stdout nobody reads (a pipe to a consumer that stopped reading): the stop
+     * hook flushed stdout before its line, waited for the run's blocked write to let go of the stream, and the JVM
+     * never ended. The line goes to stderr and the run ends with SIGTERM's status, its outputs complete.
+     */
+    @Test
+    void aStopWhileStdoutIsBlockedEndsTheRun() throws Exception {
+        Files.createDirectories(outDir);
+        Path fifo = dir.resolve("stdout.fifo"), log = dir.resolve("falcon.log");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        // open for reading and writing so that falcon's open does not wait for a reader; a pipe's 64 KiB filled, so
+        // that its first write of stdout blocks
+        try (java.io.RandomAccessFile neverRead = new java.io.RandomAccessFile(fifo.toFile(), "rw")) {
+            neverRead.write(new byte[1 << 16]);
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), Main.class.getName()));
+            cmd.addAll(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "mp")).filter(a -> !a.equals("--quiet")).toList());
+            Process child = new ProcessBuilder(cmd).redirectOutput(fifo.toFile()).redirectError(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            try {
+                Path report = outDir.resolve("r.json");
+                long deadline = System.nanoTime() + 120_000_000_000L;
+                while (!Files.exists(report) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+                assertTrue(Files.exists(report), "the outputs were never written: " + Files.readString(log));
+                Thread.sleep(500); // on to the summary, which stdout blocks
+                assertTrue(child.isAlive(), "falcon ended with its stdout full: " + Files.readString(log));
+                child.destroy(); // SIGTERM
+                assertTrue(child.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end: " + Files.readString(log));
+                String said = Files.readString(log);
+                assertEquals(143, child.exitValue(), said);
+                String last = said.lines().reduce((a, b) -> b).orElse("");
+                assertTrue(last.startsWith("falcon: stopped by SIGTERM") && last.contains("the outputs are complete"), said);
+            } finally {
+                child.destroyForcibly();
+            }
+        }
+    }
+
+    /**
      * A JUL record being written when SIGTERM came (a library's WARNING, or the backend's INFO lines once LogManager's
      * own hook has reset the levels) followed the stop line: JUL's console handler wrote to the JVM's stderr, past the
      * gate of the run's own output, and LogManager's hook, which removes that handler, waits for a record in progress.
