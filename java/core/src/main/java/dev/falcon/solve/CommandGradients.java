@@ -41,6 +41,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
     static final int TAIL_LINES = 20;
     /**
+     * The characters of a line of the command's output that are kept (shown, and in the stderr tail); the rest of it is
+     * counted. Output without line breaks (a progress bar drawn with backspaces, binary data) made one "line" of
+     * megabytes: a failure's message carried all of it, and hundreds of MB ran the JVM out of heap.
+     */
+    static final int LINE_CHARS = 4096;
+    /**
      * How long the output of a command that has exited is still read before X is: what it wrote is at most a pipe's
      * buffer and takes microseconds, but a child it left running in the background (`server &`) holds the pipes open
      * until that child ends, and waiting for the end of its output would wait for the child.
@@ -314,7 +320,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private Thread pump(InputStream in, Deque<String> tail, int stage) {
         Thread t = new Thread(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
-                for (String s; (s = r.readLine()) != null; ) {
+                BoundedLines lines = new BoundedLines(r, LINE_CHARS);
+                for (String s; (s = lines.next()) != null; ) {
                     if (log != null) {
                         synchronized (log) {
                             log.println("  [grads-command stage " + stage + "] " + s);
@@ -335,6 +342,43 @@ public final class CommandGradients implements MultiStage.GradientSource {
         t.setDaemon(true);
         t.start();
         return t;
+    }
+
+    /** Lines as {@link BufferedReader#readLine()} splits them (at LF, CR or CR LF), each cut to its first characters. */
+    static final class BoundedLines {
+        private final java.io.Reader in;
+        private final int max;
+        private boolean afterCarriageReturn;
+
+        BoundedLines(java.io.Reader in, int max) {
+            this.in = in;
+            this.max = max;
+        }
+
+        /** The next line, or null at the end. */
+        String next() throws IOException {
+            StringBuilder line = new StringBuilder();
+            long cut = 0;
+            boolean any = false;
+            for (int c; (c = in.read()) != -1; ) {
+                if (afterCarriageReturn) {
+                    afterCarriageReturn = false;
+                    if (c == '\n') continue;
+                }
+                if (c == '\n' || c == '\r') {
+                    afterCarriageReturn = c == '\r';
+                    return ended(line, cut);
+                }
+                any = true;
+                if (line.length() < max) line.append((char) c);
+                else cut++;
+            }
+            return any ? ended(line, cut) : null;
+        }
+
+        private static String ended(StringBuilder line, long cut) {
+            return cut == 0 ? line.toString() : line + "... (" + cut + " more characters)";
+        }
     }
 
     /** Each X is scanned as it is loaded, naming its file. */

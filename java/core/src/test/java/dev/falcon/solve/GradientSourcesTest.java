@@ -187,6 +187,25 @@ class GradientSourcesTest {
     }
 
     /**
+     * A command whose output has no line breaks (a progress bar drawn with backspaces, binary data sent to stderr) had
+     * each "line" read whole: the failure's message carried megabytes of it, and a few hundred MB ran the JVM out of
+     * heap in the reading thread, which then stopped reading. Each line is kept to its first characters.
+     */
+    @Test
+    void aCommandOutputWithoutLineBreaksIsCutToItsStart() {
+        StringWriter log = new StringWriter();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; head -c 3000000 /dev/zero | tr '\\0' e >&2; echo >&2; echo done >&2; exit 3",
+                     new PrintWriter(log, true))) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            assertTrue(f.getMessage().length() < 4 * CommandGradients.LINE_CHARS, "a message of " + f.getMessage().length() + " characters");
+            assertTrue(f.getMessage().contains("eeee... (" + (3_000_000 - CommandGradients.LINE_CHARS) + " more characters)")
+                    && f.getMessage().endsWith("\ndone"), f.getMessage().substring(Math.max(0, f.getMessage().length() - 300)));
+            assertTrue(log.toString().length() < 4 * CommandGradients.LINE_CHARS, "a log of " + log.toString().length() + " characters");
+        }
+    }
+
+    /**
      * Interrupting a prune stops it with an IllegalStateException and the flag kept (README, "Threads"), also while the
      * command runs: it used to end as a source failure, and the run returned stage 0's weights, over the budgets, as its
      * result.
