@@ -54,6 +54,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
     static final long DRAIN_MILLIS = 2000;
     /** How long a command has to end after SIGTERM before it and the processes under it get SIGKILL. */
     static final long STOP_GRACE_MILLIS = 5000;
+    /**
+     * Set in the command's environment, a value of its own for each stage's command: a process it started that has left
+     * its tree (a double fork, a daemon, or a background child whose parent has exited, which init then adopts) is no
+     * longer among its descendants, and is found by this variable, which it inherited, instead.
+     */
+    public static final String MARKER_VARIABLE = "FALCON_GRADS_COMMAND";
 
     private final ComputeBackend backend;
     private final HostMatrix first;
@@ -62,7 +68,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final PrintWriter log;
     private final Path dir;
     private final Thread onExit;
-    private volatile Process running;
+    /** The command under way, and the value of {@link #MARKER_VARIABLE} it was given. */
+    private record Running(Process process, String marker) {}
+    private volatile Running running;
     /**
      * True from the start of the command until the run has checked {@link #stoppedByHook} after it: a command that Ctrl-C
      * ended on its own has cleared {@link #running} before the hook looks, but the run is about to report the stop.
@@ -131,9 +139,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     private void stopCommand() {
-        Process proc = running;
-        if (proc == null) return;
-        stopTree(proc.toHandle());
+        Running command = running;
+        if (command == null) return;
+        stopTree(command.process().toHandle(), command.marker());
     }
 
     /**
@@ -141,22 +149,60 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * a command that ignores SIGTERM, or whose children do, ran on after falcon had stopped it (holding a GPU, and free
      * to write into the temporary directory after it was removed). Returns when they have ended, or after one more
      * grace period if even SIGKILL has not ended one (a process in uninterruptible sleep). Keeps an interrupt.
+     * Processes whose environment holds {@link #MARKER_VARIABLE}={@code marker} are among them wherever they are.
      */
-    static void stopTree(ProcessHandle root) {
+    static void stopTree(ProcessHandle root, String marker) {
         // taken before any signal: a child whose parent has died is no longer among its descendants
         Set<ProcessHandle> tree = new LinkedHashSet<>();
         tree.add(root);
         root.descendants().forEach(tree::add);
+        addMarked(tree, marker);
         tree.forEach(ProcessHandle::destroy);
         boolean interrupted = awaitEnd(tree, STOP_GRACE_MILLIS);
         if (tree.stream().anyMatch(ProcessHandle::isAlive)) {
             for (ProcessHandle h : List.copyOf(tree)) {
                 if (h.isAlive()) h.descendants().forEach(tree::add); // started meanwhile
             }
+            addMarked(tree, marker);
             tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
             interrupted |= awaitEnd(tree, STOP_GRACE_MILLIS);
         }
         if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /**
+     * Adds the live processes, with their descendants, whose environment holds the marker. Linux's /proc gives every
+     * process's environment as it started (a process that cleared it, as {@code env -i} does, is not found); elsewhere,
+     * and for processes of other users, there is nothing to read and nothing is added.
+     */
+    private static void addMarked(Set<ProcessHandle> tree, String marker) {
+        if (marker == null) return;
+        byte[] entry = (MARKER_VARIABLE + "=" + marker).getBytes(StandardCharsets.UTF_8);
+        long self = ProcessHandle.current().pid();
+        try (Stream<ProcessHandle> all = ProcessHandle.allProcesses()) {
+            all.filter(h -> h.pid() != self && !tree.contains(h) && environmentHolds(h.pid(), entry)).forEach(h -> {
+                tree.add(h);
+                h.descendants().forEach(tree::add);
+            });
+        } catch (RuntimeException e) {
+            // the processes could not be listed: those found among the descendants are all that is stopped
+        }
+    }
+
+    private static boolean environmentHolds(long pid, byte[] entry) {
+        byte[] env;
+        try {
+            env = Files.readAllBytes(Path.of("/proc", Long.toString(pid), "environ"));
+        } catch (IOException | RuntimeException e) {
+            return false; // ended meanwhile, another user's, or no /proc
+        }
+        for (int start = 0; start < env.length; ) {
+            int end = start;
+            while (end < env.length && env[end] != 0) end++;
+            if (java.util.Arrays.equals(env, start, end, entry, 0, entry.length)) return true;
+            start = end + 1;
+        }
+        return false;
     }
 
     /** Waits (bounded) until none is alive; whether an interrupt came meanwhile (the wait goes on: it is bounded). */
@@ -223,8 +269,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
         commandStage = true;
         RunPhase.set("during stage " + stage + "'s --grads-command");
         try {
-            Process proc = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-            running = proc;
+            ProcessBuilder builder = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            String marker = dir.getFileName() + "/stage" + stage;
+            builder.environment().put(MARKER_VARIABLE, marker);
+            Process proc = builder.start();
+            running = new Running(proc, marker);
             Thread out = pump(proc.getInputStream(), null, stage);
             Thread err = pump(proc.getErrorStream(), tail, stage);
             code = proc.waitFor();
@@ -246,8 +295,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
             Thread.currentThread().interrupt();
             throw new MultiStage.SourceFailure("interrupted while --grads-command ran", e);
         } finally {
-            Process proc = running;
-            if (proc != null && proc.isAlive()) stopCommand(); // anything else thrown while it ran: it must not run on
+            Running command = running;
+            if (command != null && command.process().isAlive()) stopCommand(); // anything else thrown while it ran: it must not run on
             running = null;
             commandStage = false;
             deleteQuietly(w);

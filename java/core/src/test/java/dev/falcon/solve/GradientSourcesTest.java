@@ -290,6 +290,24 @@ class GradientSourcesTest {
     }
 
     /**
+     * A process the command started and that left its tree (here a double fork: the subshell that started it has ended,
+     * and init adopted it; a daemon does the same) was not among the command's descendants when the prune stopped it,
+     * and ran on after falcon. It is found by the variable the command's environment carries.
+     */
+    @Test
+    void aStoppedCommandTakesTheProcessesItDetachedWithIt() throws Exception {
+        Path pids = dir.resolve("pids");
+        String command = ": {weights} {grads}; (sleep 1000 & echo $! > " + pids + ".tmp); mv " + pids + ".tmp " + pids + "; sleep 1000";
+        List<Long> started = interruptWhileTheCommandRuns(command, pids);
+        try {
+            ProcessHandle detached = ProcessHandle.of(started.get(0)).orElse(null);
+            assertTrue(detached == null || !detached.isAlive(), "the detached process " + started.get(0) + " still runs");
+        } finally {
+            started.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+        }
+    }
+
+    /**
      * A command that takes a moment to end on SIGTERM, writing X as it goes (creating its directory, as Python's
      * os.makedirs(..., exist_ok=True) would): the temporary directory was removed at once, and the command put it back
      * with its X, left in /tmp. It is removed once the command has ended.
