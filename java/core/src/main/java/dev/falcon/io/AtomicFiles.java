@@ -38,6 +38,8 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 public final class AtomicFiles {
     private AtomicFiles() {}
 
+    private static final System.Logger LOG = System.getLogger(AtomicFiles.class.getName());
+
     /**
      * Temporary files created and not yet renamed or removed. The try-with-resources that removes them on a failure
      * never runs when the JVM is told to stop, so a shutdown hook does.
@@ -318,23 +320,42 @@ public final class AtomicFiles {
                     try {
                         channel = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
                     } catch (IOException | UnsupportedOperationException | SecurityException e) {
-                        continue; // best effort: the renames are still serialized within this JVM
+                        warnUnlocked(dir, e); // the renames are still serialized within this JVM
+                        continue;
                     }
                     held.add(channel); // closing it releases the lock
-                    try {
-                        channel.lock();
-                    } catch (FileLockInterruptionException | ClosedByInterruptException e) {
-                        Thread.currentThread().interrupt();
-                        throw new IllegalStateException("interrupted while waiting for another process's commit of outputs in " + dir, e);
-                    } catch (IOException | OverlappingFileLockException e) {
-                        // a file system without locks ("No locks available"): as above, within this JVM only
-                    }
+                    lockBetweenProcesses(channel, dir);
                 }
                 locked = true;
                 return held;
             } finally {
                 if (!locked) release(held);
             }
+        }
+
+        /**
+         * Waits for the lock of the directory's lock file, or warns where it cannot be had: the renames are then
+         * serialized only within this JVM.
+         */
+        static void lockBetweenProcesses(FileChannel channel, Path dir) {
+            try {
+                channel.lock();
+            } catch (FileLockInterruptionException | ClosedByInterruptException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting for another process's commit of outputs in " + dir, e);
+            } catch (IOException | OverlappingFileLockException | UnsupportedOperationException e) {
+                warnUnlocked(dir, e); // a file system without locks ("No locks available")
+            }
+        }
+
+        /**
+         * A commit that cannot lock its directory went on without a word, and the README's promise that two runs writing
+         * the same outputs end with one run's set did not hold: the user is told, and what to do.
+         */
+        private static void warnUnlocked(Path dir, Exception e) {
+            LOG.log(System.Logger.Level.WARNING, () -> "cannot lock " + dir.resolve(LOCK_FILE) + " (" + e + "): another process"
+                    + " writing the same outputs at the same time could mix its files with this run's; make the lock file one this"
+                    + " user can write, on a file system with POSIX locks, or give runs that overlap their own output directories");
         }
 
         private static void release(List<AutoCloseable> held) {

@@ -111,6 +111,76 @@ class AtomicFilesTest {
         assertEquals(List.of("r.json", "w.npy"), listing());
     }
 
+    /**
+     * A batch that could not lock its directory (a lock file it may not write, another user's; a file system without
+     * POSIX locks) committed without a word, and two runs writing the same outputs could mix their sets: it still
+     * commits, and warns naming the lock file.
+     */
+    @Test
+    void aBatchThatCannotLockItsDirectoryWarnsNamingTheLockFile() throws IOException {
+        Path lockFile = Files.createDirectory(dir.resolve(AtomicFiles.LOCK_FILE)); // cannot be opened for writing
+        List<String> warnings = warningsWhile(() -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(dir.resolve("w.npy"), temp -> Files.writeString(temp, "weights"));
+                batch.add(dir.resolve("r.json"), temp -> Files.writeString(temp, "report"));
+                batch.commit();
+            }
+        });
+        assertEquals("weights", Files.readString(dir.resolve("w.npy")));
+        assertEquals(1, warnings.size(), warnings.toString());
+        assertTrue(warnings.get(0).contains("cannot lock " + lockFile.toRealPath()) && warnings.get(0).contains("could mix"), warnings.get(0));
+        // and where the file opens but the file system has no locks
+        try (java.nio.channels.FileChannel noLocks = new NoLocksChannel()) {
+            List<String> lockless = warningsWhile(() -> AtomicFiles.Batch.lockBetweenProcesses(noLocks, dir));
+            assertEquals(1, lockless.size(), lockless.toString());
+            assertTrue(lockless.get(0).contains("No locks available") && lockless.get(0).contains(AtomicFiles.LOCK_FILE), lockless.get(0));
+        }
+    }
+
+    private static List<String> warningsWhile(Runnable action) {
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(AtomicFiles.class.getName());
+        List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override public void publish(java.util.logging.LogRecord r) {
+                if (r.getLevel().intValue() >= java.util.logging.Level.WARNING.intValue()) warnings.add(r.getMessage());
+            }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        logger.addHandler(handler);
+        try {
+            action.run();
+        } finally {
+            logger.removeHandler(handler);
+        }
+        return warnings;
+    }
+
+    /** A channel on a file system without POSIX locks (an NFS mount without its lock daemon): locking fails. */
+    private static final class NoLocksChannel extends java.nio.channels.FileChannel {
+        @Override public java.nio.channels.FileLock lock(long position, long size, boolean shared) throws IOException {
+            throw new IOException("No locks available");
+        }
+        @Override public java.nio.channels.FileLock tryLock(long position, long size, boolean shared) throws IOException {
+            throw new IOException("No locks available");
+        }
+        @Override public int read(java.nio.ByteBuffer dst) { throw new UnsupportedOperationException(); }
+        @Override public long read(java.nio.ByteBuffer[] dsts, int offset, int length) { throw new UnsupportedOperationException(); }
+        @Override public int write(java.nio.ByteBuffer src) { throw new UnsupportedOperationException(); }
+        @Override public long write(java.nio.ByteBuffer[] srcs, int offset, int length) { throw new UnsupportedOperationException(); }
+        @Override public long position() { return 0; }
+        @Override public java.nio.channels.FileChannel position(long newPosition) { return this; }
+        @Override public long size() { return 0; }
+        @Override public java.nio.channels.FileChannel truncate(long size) { return this; }
+        @Override public void force(boolean metaData) {}
+        @Override public long transferTo(long position, long count, java.nio.channels.WritableByteChannel target) { return 0; }
+        @Override public long transferFrom(java.nio.channels.ReadableByteChannel src, long position, long count) { return 0; }
+        @Override public int read(java.nio.ByteBuffer dst, long position) { throw new UnsupportedOperationException(); }
+        @Override public int write(java.nio.ByteBuffer src, long position) { throw new UnsupportedOperationException(); }
+        @Override public java.nio.MappedByteBuffer map(MapMode mode, long position, long size) { throw new UnsupportedOperationException(); }
+        @Override protected void implCloseChannel() {}
+    }
+
     @Test
     void aFailedBatchRemovesTheDirectoriesItCreated() throws IOException {
         Path weights = dir.resolve("new/deeper/w.npy"), report = dir.resolve("reports/r.json");
