@@ -14,12 +14,13 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code falcon}: FLOP-aware pruning from the command line. Exit codes: 0 ok, 2 bad usage or input
- * (including a run that would not fit in memory), 3 infeasible budgets, 1 internal error, 130 or 143 stopped by SIGINT or SIGTERM.
+ * (including a run that would not fit in memory), 3 infeasible budgets, 1 internal error or stdout not writable, 130 or 143
+ * stopped by SIGINT or SIGTERM.
  */
 @Command(name = "falcon", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "FLOP-aware neural-network pruning (FALCON).",
         subcommands = {PruneCommand.class, InspectCommand.class, EnvCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error,",
+        footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error or stdout not writable,",
                 "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written).",
                 "Try: falcon prune --example resnet20"})
 public final class Main implements Runnable {
@@ -57,6 +58,13 @@ public final class Main implements Runnable {
         reportStopAtShutdown(rawOut, rawErr);
         int code = execute(args, out, err);
         outGate.drain();
+        // A PrintStream keeps its write errors to itself: `inspect > /dev/full`, or a summary into a pipe whose reader
+        // had gone, exited 0 with what stdout should hold lost, and a script took it for read.
+        if (code == OK && rawOut.checkError()) {
+            err.println("falcon: error: stdout could not be written (a full disk, a pipe whose reader has gone, or stdout closed),"
+                    + " so what falcon printed there is incomplete; files the command wrote are not affected");
+            code = INTERNAL;
+        }
         errGate.drain();
         finished = true;
         System.exit(code);

@@ -66,8 +66,9 @@ import picocli.CommandLine.Spec;
                 "  -Dfalcon.memory.available=SIZE (e.g. FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon ...) overrides /proc/meminfo MemAvailable.",
                 "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
                 "  or --grads-command CMD (run before each stage t >= 1 on the current weights).",
-                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error or a failed --grads-command",
-                "  (then --out, --mask and --report hold the last completed stage),",
+                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error, stdout not writable (the",
+                "  summary; the outputs are complete) or a failed --grads-command (then --out, --mask and --report hold",
+                "  the last completed stage),",
                 "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written)."})
 final class PruneCommand implements Callable<Integer> {
     /** Files larger than this are not checksummed (the report says so). */

@@ -1822,6 +1822,29 @@ class MainTest {
     }
 
     /**
+     * stdout that refuses writes (a full disk here, as /dev/full; a pipe whose reader has gone; stdout closed): the
+     * PrintStream kept the error to itself and `falcon inspect`, whose description is all it gives, exited 0 with
+     * nothing written. The run says so on stderr and exits 1; prune's outputs, written before its summary, stay complete.
+     */
+    @Test
+    void stdoutThatCannotBeWrittenIsAnErrorNotASuccess() throws Exception {
+        for (String[] args : new String[][] {{"inspect", wFile.toString()},
+                java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "mp")).filter(a -> !a.equals("--quiet")).toArray(String[]::new)}) {
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), Main.class.getName()));
+            cmd.addAll(List.of(args));
+            Path log = dir.resolve("falcon.log");
+            Process child = new ProcessBuilder(cmd).redirectOutput(new java.io.File("/dev/full")).redirectError(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(1, child.exitValue(), args[0] + ": " + said);
+            assertTrue(said.contains("falcon: error: stdout could not be written"), said);
+        }
+        assertTrue(Files.size(outDir.resolve("p.npy")) > 4 * P && Files.exists(outDir.resolve("r.json")), "prune's outputs are complete");
+    }
+
+    /**
      * A JUL record being written when SIGTERM came (a library's WARNING, or the backend's INFO lines once LogManager's
      * own hook has reset the levels) followed the stop line: JUL's console handler wrote to the JVM's stderr, past the
      * gate of the run's own output, and LogManager's hook, which removes that handler, waits for a record in progress.
