@@ -1711,6 +1711,42 @@ class MainTest {
     }
 
     /**
+     * Ctrl-C while the command runs, the command having detached a process (which a shell starts with SIGINT ignored):
+     * where the command died of the SIGINT before falcon's hook looked for it, the hook found no command to stop, and
+     * the detached process ran on after falcon had ended. The two SIGINTs of a Ctrl-C are sent here one after the
+     * other, the command's first, for that order.
+     */
+    @Test
+    void ctrlCWhileTheCommandRunsEndsTheProcessesItDetached() throws Exception {
+        Path pids = dir.resolve("pids");
+        List<String> cmd = new ArrayList<>(List.of("env", "--default-signal=INT", Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(List.of(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--grads-command",
+                ": {weights} {grads}; (sleep 1000 & echo $! > " + pids + ".tmp); echo $$ >> " + pids + ".tmp; mv " + pids + ".tmp " + pids + "; exec sleep 1000")));
+        Path log = dir.resolve("falcon.log");
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        long detached = -1;
+        try {
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            while (!Files.exists(pids) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+            assertTrue(Files.exists(pids), "the command never ran: " + Files.readString(log));
+            String[] started = Files.readString(pids).trim().split("\\s+");
+            detached = Long.parseLong(started[0]);
+            assertEquals(0, new ProcessBuilder("kill", "-INT", started[1]).start().waitFor());
+            Thread.sleep(300); // within the second the run waits, after a command killed by SIGINT, for the JVM's hook
+            assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(child.pid())).start().waitFor());
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(130, child.exitValue(), said);
+            assertStoppedInOneLine(said, "SIGINT", 1);
+            assertFalse(ProcessHandle.of(detached).map(ProcessHandle::isAlive).orElse(false), "the detached process " + detached + " still runs");
+        } finally {
+            child.destroyForcibly();
+            if (detached > 0) ProcessHandle.of(detached).ifPresent(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    /**
      * SIGTERM (or Ctrl-C) while falcon solves: the JVM ran its hooks and ended with 143 while the solve went on, and
      * printed nothing, so the user could not tell whether anything was written. One line says where the run was and
      * that nothing was written, and no progress line follows it.

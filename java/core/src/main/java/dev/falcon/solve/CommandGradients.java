@@ -72,6 +72,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private record Running(Process process, String marker) {}
     private volatile Running running;
     /**
+     * The marker of the stage whose command runs, kept until the run has looked at how it ended: Ctrl-C reaches the
+     * command with falcon, and one that died of it first has cleared {@link #running} before the hook looks, while the
+     * processes it detached, which a shell starts with SIGINT ignored, run on.
+     */
+    private volatile String commandMarker;
+    /**
      * True from the start of the command until the run has checked {@link #stoppedByHook} after it: a command that Ctrl-C
      * ended on its own has cleared {@link #running} before the hook looks, but the run is about to report the stop.
      */
@@ -108,8 +114,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
         // the directory with the weights handed to it, once the command has ended (one still writing X would leave it).
         this.onExit = new Thread(() -> {
             boolean awaited = commandStage; // read before stoppedByHook is set: a run that sees that flag finds this true
+            String marker = commandMarker; // likewise: the run clears it once it has seen the flag
+            Running underWay = running;
             stoppedByHook = true;
-            stopCommand();
+            stopCommand(underWay, marker);
             deleteDirectory();
             // the stop is about to be reported (by the CLI's own hook, or by the run's thread, which the command's end
             // wakes, where no hook does): the JVM halts once the hooks end
@@ -139,9 +147,13 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     private void stopCommand() {
-        Running command = running;
-        if (command == null) return;
-        stopTree(command.process().toHandle(), command.marker());
+        String marker = commandMarker;
+        stopCommand(running, marker);
+    }
+
+    private static void stopCommand(Running command, String marker) {
+        if (command == null && marker == null) return;
+        stopTree(command != null ? command.process().toHandle() : null, command != null ? command.marker() : marker);
     }
 
     /**
@@ -154,8 +166,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
     static void stopTree(ProcessHandle root, String marker) {
         // taken before any signal: a child whose parent has died is no longer among its descendants
         Set<ProcessHandle> tree = new LinkedHashSet<>();
-        tree.add(root);
-        root.descendants().forEach(tree::add);
+        if (root != null) {
+            tree.add(root);
+            root.descendants().forEach(tree::add);
+        }
         addMarked(tree, marker);
         tree.forEach(ProcessHandle::destroy);
         boolean interrupted = awaitEnd(tree, STOP_GRACE_MILLIS);
@@ -272,6 +286,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             ProcessBuilder builder = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             String marker = dir.getFileName() + "/stage" + stage;
             builder.environment().put(MARKER_VARIABLE, marker);
+            commandMarker = marker;
             Process proc = builder.start();
             running = new Running(proc, marker);
             Thread out = pump(proc.getInputStream(), null, stage);
@@ -299,6 +314,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             if (command != null && command.process().isAlive()) stopCommand(); // anything else thrown while it ran: it must not run on
             running = null;
             commandStage = false;
+            commandMarker = null;
             deleteQuietly(w);
         }
         String stderr;
