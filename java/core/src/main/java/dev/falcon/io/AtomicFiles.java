@@ -65,6 +65,9 @@ public final class AtomicFiles {
      */
     static final long SHUTDOWN_WAIT_MILLIS = 5000;
 
+    /** How long a commit waits for another process's in its directory before it says so. */
+    static final long QUIET_LOCK_WAIT_MILLIS = 2000;
+
     /** Within this JVM: a second FileChannel lock on the same file throws instead of waiting, so this goes first. */
     private static final ConcurrentHashMap<Path, ReentrantLock> DIRECTORY_LOCKS = new ConcurrentHashMap<>();
     /**
@@ -339,8 +342,19 @@ public final class AtomicFiles {
          */
         static void lockBetweenProcesses(FileChannel channel, Path dir) {
             try {
+                // a run waiting on another's commit said nothing, however long the other took (its --out a pipe nobody
+                // reads, a hung network file system): one line says what it waits for, once the wait is longer than
+                // the renames of runs of a sweep that write into one directory take
+                long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(QUIET_LOCK_WAIT_MILLIS);
+                while (true) {
+                    if (channel.tryLock() != null) return;
+                    if (System.nanoTime() > deadline) break;
+                    Thread.sleep(20);
+                }
+                LOG.log(System.Logger.Level.WARNING, () -> "waiting for another process writing outputs in " + dir + " (it holds the lock on "
+                        + dir.resolve(LOCK_FILE) + ") to finish its set");
                 channel.lock();
-            } catch (FileLockInterruptionException | ClosedByInterruptException e) {
+            } catch (FileLockInterruptionException | ClosedByInterruptException | InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while waiting for another process's commit of outputs in " + dir, e);
             } catch (IOException | OverlappingFileLockException | UnsupportedOperationException e) {

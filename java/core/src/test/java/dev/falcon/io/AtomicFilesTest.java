@@ -419,6 +419,46 @@ class AtomicFilesTest {
      * Another process committing the same outputs holds them until its set is complete: here it is stopped halfway
      * (its files renamed, its last output a pipe nobody reads yet), and this process's commit must wait for it.
      */
+    /** A commit waiting for another process's commit in its directory waited without a word, for as long as that took. */
+    @Test
+    void aCommitWaitingForAnotherProcessSaysSo() throws Exception {
+        Path fifo = namedPipe();
+        Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
+        Process child = new ProcessBuilder(javaCommand(CommitsThroughAPipe.class, weights.toString(), report.toString(), fifo.toString()))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!(Files.exists(report) && Files.readString(report).equals("child")) && System.nanoTime() < deadline) Thread.sleep(20);
+            assertEquals("child", Files.readString(report), "the child never renamed its outputs");
+            List<String> warnings = warningsWhile(() -> {
+                java.util.concurrent.Future<?> mine = pool.submit(() -> {
+                    try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                        batch.add(weights, temp -> Files.writeString(temp, "parent"));
+                        batch.add(report, temp -> Files.writeString(temp, "parent"));
+                        batch.commit();
+                    }
+                    return null;
+                });
+                try {
+                    Thread.sleep(AtomicFiles.QUIET_LOCK_WAIT_MILLIS + 1500);
+                    assertFalse(mine.isDone(), "the commit did not wait");
+                    assertEquals("child", Files.readString(fifo)); // lets the child finish
+                    mine.get(60, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).contains("waiting for another process writing outputs in " + dir.toRealPath())
+                    && warnings.get(0).contains(AtomicFiles.LOCK_FILE), warnings.get(0));
+            assertEquals("parent", Files.readString(weights));
+        } finally {
+            pool.shutdownNow();
+            child.destroyForcibly();
+        }
+    }
+
     @Test
     void aCommitWaitsForAnotherProcessCommittingTheSameOutputs() throws Exception {
         Path fifo = namedPipe();
