@@ -506,7 +506,7 @@ final class PruneCommand implements Callable<Integer> {
                 batch.commit();
             }
             RunPhase.set("after writing the outputs");
-            if (!quiet) printSummary(outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
+            if (!quiet) printSummary(writesToStdout(outPath, mask, reportPath) ? errW : outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
             MultiStage.Result ms = r.solve() != null ? r.solve().multiStage() : null;
             if (ms != null && ms.stopped() != null) {
                 errW.println("falcon: error: falcon++ stopped after stage " + ms.lastCompletedStage() + " of 0.." + (stages - 1) + ": " + ms.stopped());
@@ -1266,6 +1266,27 @@ final class PruneCommand implements Callable<Integer> {
         outs.put("report", reportPath.toString());
         rep.put("outputs", outs);
         return rep;
+    }
+
+    /**
+     * Whether an output is this process's stdout (--out /dev/stdout piped to the next step): the summary went to stdout
+     * after it, and the consumer got text after the array. Not where both are /dev/null, which discards either way.
+     */
+    static boolean writesToStdout(Path... outputs) {
+        Path stdout = Path.of("/proc/self/fd/1");
+        try {
+            if (!Files.exists(stdout) || Files.isSameFile(stdout, Path.of("/dev/null"))) return false;
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+        for (Path p : outputs) {
+            try {
+                if (p != null && Files.exists(p) && Files.isSameFile(p, stdout)) return true;
+            } catch (IOException | RuntimeException e) {
+                // not a file this process can look at: not its stdout
+            }
+        }
+        return false;
     }
 
     private void printSummary(PrintWriter o, Method m, String runName, LayerTable layers, Budgets b, PruneResult r,

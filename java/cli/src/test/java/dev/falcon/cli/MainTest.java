@@ -1881,6 +1881,30 @@ class MainTest {
     }
 
     /**
+     * --out /dev/stdout piped to the next step of a pipeline: the summary followed the array on stdout, and the consumer
+     * read text after the .npy. The summary goes to stderr when an output is stdout.
+     */
+    @Test
+    void weightsWrittenToStdoutAreNotFollowedByTheSummary() throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(java.util.Arrays.stream(with(fileArgs("--keep-flops", "0.4", "--method", "mp"), "--out", "/dev/stdout"))
+                .filter(a -> !a.equals("--quiet")).toList());
+        Path log = dir.resolve("falcon.log");
+        Process child = new ProcessBuilder(cmd).redirectError(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        byte[] stdout = child.getInputStream().readAllBytes();
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(0, child.exitValue(), said);
+        Path copy = Files.write(dir.resolve("from-stdout.npy"), stdout);
+        long header = stdout.length - 4L * P;
+        assertTrue(header > 0 && header % 64 == 0, stdout.length + " bytes on stdout, ending with: "
+                + new String(stdout, Math.max(0, stdout.length - 200), Math.min(200, stdout.length), StandardCharsets.ISO_8859_1));
+        assertEquals(P, ArrayFiles.length(copy.toString(), "stdout"));
+        assertTrue(said.contains("falcon prune ") && said.contains("achieved"), "the summary is on stderr: " + said);
+    }
+
+    /**
      * A JUL record being written when SIGTERM came (a library's WARNING, or the backend's INFO lines once LogManager's
      * own hook has reset the levels) followed the stop line: JUL's console handler wrote to the JVM's stderr, past the
      * gate of the run's own output, and LogManager's hook, which removes that handler, waits for a record in progress.
