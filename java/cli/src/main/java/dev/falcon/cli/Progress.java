@@ -62,10 +62,20 @@ final class Progress implements AutoCloseable {
         if (p == null) return;
         long now = System.nanoTime();
         if (now - phaseStart > THRESHOLD_NANOS && now - lastPrint > (lastPrint == phaseStart ? THRESHOLD_NANOS : 5 * THRESHOLD_NANOS / 2)) {
-            err.println(String.format(Locale.ROOT, "falcon: %s ... %.0f s", p, (now - phaseStart) / 1e9));
+            err.println(String.format(Locale.ROOT, "falcon: %s ... %.0f s%s", p, (now - phaseStart) / 1e9, stageOf(p)));
             err.flush();
             lastPrint = now;
         }
+    }
+
+    /**
+     * " (stage 2's solve)" while falcon++ is inside a stage: its pruning phase spans every stage, and a user watching a
+     * run of many minutes (or a script that stops it) could not tell which stage it had reached.
+     */
+    private static String stageOf(String phase) {
+        String where = dev.falcon.io.RunPhase.where();
+        if (!phase.startsWith("pruning") || where == null || !where.startsWith("during stage ")) return "";
+        return " (" + where.substring("during ".length()).replace(" (falcon++)", "") + ")";
     }
 
     @Override
