@@ -161,7 +161,7 @@ public final class CudaBackend implements ComputeBackend {
         if (p.mode() == DeviceMemoryPlan.Mode.RESIDENT) {
             try {
                 residentX = DeviceBuffer.device(x.bytes());
-                check(FalconCuda.fcu_copy(residentX.pointer(), absolute(x.data()), x.bytes()), "copying X to the device");
+                residentX.copyFromHost(x.data(), x.bytes(), "copying X to the device");
             } catch (CudaNative.DeviceMemoryException e) { // the planned fallback
                 if (residentX != null) residentX.close();
                 residentX = null;
@@ -222,12 +222,12 @@ public final class CudaBackend implements ComputeBackend {
 
     private DeviceBuffer upload(String key, Pointer src, long bytes) {
         DeviceBuffer b = buffer(key, bytes);
-        if (bytes > 0) check(FalconCuda.fcu_copy(b.pointer(), absolute(src), bytes), "copy to device");
+        b.copyFromHost(src, bytes, "copy to device");
         return b;
     }
 
     private static void download(Pointer dst, DeviceBuffer src, long bytes) {
-        if (bytes > 0) check(FalconCuda.fcu_copy(absolute(dst), src.pointer(), bytes), "copy to host");
+        src.copyToHost(dst, bytes, "copy to host");
     }
 
     /**

@@ -49,6 +49,20 @@ final class DeviceBuffer implements AutoCloseable {
 
     LongPointer longs(long offset) { return new LongPointer(address).position(offset); }
 
+    /**
+     * Copies {@code bytes} from host memory at {@code host} (from its position, as its typed element) to the start of this
+     * buffer. Every host-to-device copy goes through here: fcu_copy takes void*, for which JavaCPP would offset a
+     * positioned typed pointer by its position in bytes, not elements.
+     */
+    void copyFromHost(Pointer host, long bytes, String what) {
+        if (bytes > 0) CudaNative.check(FalconCuda.fcu_copy(address, CudaBackend.absolute(host), bytes), what);
+    }
+
+    /** As {@link #copyFromHost}, the other way: {@code bytes} from the start of this buffer to {@code host}. */
+    void copyToHost(Pointer host, long bytes, String what) {
+        if (bytes > 0) CudaNative.check(FalconCuda.fcu_copy(CudaBackend.absolute(host), address, bytes), what);
+    }
+
     @Override
     public synchronized void close() {
         if (closed) return;

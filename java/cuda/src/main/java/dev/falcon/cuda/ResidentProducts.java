@@ -39,7 +39,10 @@ public final class ResidentProducts implements AutoCloseable {
     private final long sharedBytes;
     private boolean closed;
 
-    /** Copies column-major {@code hostX}, {@code blockStarts} (0 = s_0 < ... < s_B = p) and d (p floats) to the device. */
+    /**
+     * Copies column-major {@code hostX}, {@code blockStarts} (0 = s_0 < ... < s_B = p) and d (p floats from its position)
+     * to the device.
+     */
     public ResidentProducts(HostMatrix hostX, long[] blockStarts, FloatPointer hostD) {
         hostX.requireColumnMajor("ResidentProducts");
         CudaLogicOnCpu.checkStarts(blockStarts, hostX.cols());
@@ -51,14 +54,14 @@ public final class ResidentProducts implements AutoCloseable {
         Pointer s = null;
         try {
             all[0] = DeviceBuffer.device(hostX.bytes());
-            check(FalconCuda.fcu_copy(all[0].pointer(), hostX.data(), hostX.bytes()), "copying X to the device");
+            all[0].copyFromHost(hostX.data(), hostX.bytes(), "copying X to the device");
             all[1] = DeviceBuffer.device(p * Float.BYTES);
-            check(FalconCuda.fcu_copy(all[1].pointer(), hostD, p * Float.BYTES), "copying d to the device");
+            all[1].copyFromHost(hostD, p * Float.BYTES, "copying d to the device");
             all[2] = DeviceBuffer.device(p * Float.BYTES);
             all[3] = DeviceBuffer.device(n * Float.BYTES);
             all[4] = DeviceBuffer.device((long) blockStarts.length * Long.BYTES);
             try (LongPointer hostStarts = new LongPointer(blockStarts)) {
-                check(FalconCuda.fcu_copy(all[4].pointer(), hostStarts, (long) blockStarts.length * Long.BYTES), "copying the block starts");
+                all[4].copyFromHost(hostStarts, (long) blockStarts.length * Long.BYTES, "copying the block starts");
             }
             all[5] = DeviceBuffer.device(Double.BYTES);
             all[6] = DeviceBuffer.device(n * Double.BYTES);
@@ -101,7 +104,7 @@ public final class ResidentProducts implements AutoCloseable {
         check(FalconCuda.fcu_read_sum(x.floats(0), n * p, sum.doubles(0), stream), "read kernel");
         check(FalconCuda.fcu_stream_sync(stream), "cudaStreamSynchronize");
         try (DoublePointer host = new DoublePointer(1)) {
-            check(FalconCuda.fcu_copy(host, sum.pointer(), Double.BYTES), "copy to host");
+            sum.copyToHost(host, Double.BYTES, "copy to host");
             return host.get(0);
         }
     }
@@ -139,10 +142,10 @@ public final class ResidentProducts implements AutoCloseable {
         check(FalconCuda.fcu_stream_sync(stream), "cudaStreamSynchronize");
     }
 
-    /** The last product's result (p floats) into {@code hostOut}. */
+    /** The last product's result (p floats) into {@code hostOut}, from its position. */
     public void copyOut(FloatPointer hostOut) {
         checkOpen();
-        check(FalconCuda.fcu_copy(hostOut, out.pointer(), p * Float.BYTES), "copy to host");
+        out.copyToHost(hostOut, p * Float.BYTES, "copy to host");
     }
 
     private void checkOpen() {

@@ -4,7 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.falcon.backend.ComputeBackend;
 import dev.falcon.backend.JavaBackend;
+import dev.falcon.cpu.CpuBackendProvider;
 import dev.falcon.cuda.nativelib.FalconCuda;
 import dev.falcon.data.HostMatrix;
 import org.bytedeco.javacpp.BytePointer;
@@ -121,6 +123,32 @@ class CudaBlockKernelTest {
                 device.copyOut(got);
             }
             assertClose(want, got, p, 1e-4f, "X^T (X d)");
+        }
+    }
+
+    /**
+     * d and the result at positions other than 0, as a benchmark's slices of larger buffers are: the copies take void*,
+     * which JavaCPP offsets by a typed pointer's position in bytes, so d would be read from 3 bytes in and the result
+     * written 5 bytes in, not 3 and 5 floats.
+     */
+    @Test
+    void positionedVectorsAreCopiedFromAndToTheirPositions() {
+        int n = 40, p = 700, dAt = 3, outAt = 5;
+        try (HostMatrix x = HostMatrix.allocate(n, p); FloatPointer d = new FloatPointer(p); FloatPointer dLonger = new FloatPointer(dAt + p);
+             FloatPointer outLonger = new FloatPointer(outAt + p); FloatPointer u = new FloatPointer(n); FloatPointer want = new FloatPointer(p);
+             ComputeBackend cpu = new CpuBackendProvider().create(2)) {
+            randomProblem(x, d, 11);
+            for (int j = 0; j < dAt; j++) dLonger.put(j, 1e6f); // would dominate X d if read
+            for (int j = 0; j < p; j++) dLonger.put(dAt + j, d.get(j));
+            cpu.multiply(x, d, u);
+            cpu.multiplyTransposed(x, u, want);
+            try (ResidentProducts device = new ResidentProducts(x, new long[] {0, p}, new FloatPointer(dLonger).position(dAt))) {
+                device.twoProducts();
+                for (int j = 0; j < outAt + p; j++) outLonger.put(j, -7f);
+                device.copyOut(new FloatPointer(outLonger).position(outAt));
+            }
+            for (int j = 0; j < outAt; j++) assertEquals(-7f, outLonger.get(j), "left alone before the position, " + j);
+            assertClose(want, new FloatPointer(outLonger).position(outAt), p, 1e-4f, "X^T (X d) from and to positioned pointers");
         }
     }
 }
