@@ -94,8 +94,9 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
         if (allowResident && xBytes + work <= usable) {
             return new DeviceMemoryPlan(Mode.RESIDENT, n, p, freeBytes, xBytes + work, work, p, xBytes);
         }
-        // Streamed: two device chunk buffers (float) plus, for the Gram, two chunk-sized double pairs.
-        long perColumn = 2 * columnBytes + 2 * (2L * Math.max(1, n) * Double.BYTES);
+        // Streamed: the two device chunk buffers. The Gram's widened copies are cut to gramChunkColumns, not to the
+        // streamed chunk, and are in the working set already.
+        long perColumn = 2 * columnBytes;
         long left = usable - work;
         long columns = left <= 0 ? 0 : Math.min(left / perColumn, Math.max(1, MAX_CHUNK_BYTES / columnBytes));
         columns = Math.min(columns, p);
