@@ -112,8 +112,8 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
                 n, p, n * p * 4.0 / (1 << 20), workBytes / (double) (1 << 20), freeBytes / (double) (1 << 20));
         return switch (mode) {
             case RESIDENT -> "X resident on the device: " + sizes;
-            case STREAMED -> "X streamed in chunks of " + chunkColumns + " columns (" + (chunkBytes >> 20)
-                    + " MiB, 2 pinned buffers, 2 streams): " + sizes;
+            case STREAMED -> String.format("X streamed in chunks of %d columns (%.1f MiB, 2 pinned buffers, 2 streams): ",
+                    chunkColumns, chunkBytes / (double) (1 << 20)) + sizes;
             case TOO_LARGE -> "out of device memory: not even the working set fits (" + sizes + ")";
         };
     }

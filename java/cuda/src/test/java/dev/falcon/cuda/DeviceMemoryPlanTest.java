@@ -114,6 +114,17 @@ class DeviceMemoryPlanTest {
         assertTrue(work + 2 * (plan.chunkBytes() + n * Float.BYTES) > usable, "one more column would fit: " + plan.describe());
     }
 
+    /** A chunk of 256 MiB less a few bytes (columns of 12 bytes do not divide it) is 256.0 MiB, not "255 MiB". */
+    @Test
+    void aFullChunkIsDescribedAs256MiB() {
+        long n = 3, p = 400_000_000;
+        long free = (long) ((DeviceMemoryPlan.workBytes(n, p) + DeviceMemoryPlan.RESERVE_BYTES + 3 * GIB) / 0.9);
+        DeviceMemoryPlan plan = DeviceMemoryPlan.plan(n, p, free);
+        assertEquals(Mode.STREAMED, plan.mode(), plan.describe());
+        assertEquals(DeviceMemoryPlan.MAX_CHUNK_BYTES / 12 * 12, plan.chunkBytes());
+        assertTrue(plan.describe().contains("columns (256.0 MiB,"), plan.describe());
+    }
+
     @Test
     void noRoomIsAClearErrorNotACrash() {
         DeviceMemoryPlan plan = DeviceMemoryPlan.plan(4096, 100_000_000, 1 * GIB);
