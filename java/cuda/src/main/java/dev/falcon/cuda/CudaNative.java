@@ -74,12 +74,8 @@ final class CudaNative {
         facts.put("cuda.driver", version(driver[0]));
         facts.put("cuda.runtime", version(runtime[0]) + " (static, in libfalcon_cuda)");
         facts.put("kernels", FalconCuda.fcu_build_info());
-        try { // a mistyped kernel name is refused here, where --device cuda and falcon env report it, not mid-solve
-            facts.put("block.kernel", BlockGramKernel.configured().id() + " (-D" + BlockGramKernel.PROPERTY + "="
-                    + String.join("|", java.util.Arrays.stream(BlockGramKernel.values()).map(BlockGramKernel::id).toList()) + ")");
-        } catch (IllegalArgumentException e) {
-            return new Result(null, e.getMessage());
-        }
+        Result mistyped = putBlockKernel(facts);
+        if (mistyped != null) return mistyped;
         try {
             Loader.load(cublas.class);
             Loader.load(cusolver.class);
@@ -91,6 +87,20 @@ final class CudaNative {
                     + "libcublasLt.so.13, libcusolver.so.12, libcusolverMg.so.12, libcusparse.so.12 and libnvJitLink.so.13 on the library path (" + t + ")");
         }
         return new Result(facts, "");
+    }
+
+    /**
+     * Adds the configured block product kernel to {@code facts}; a mistyped kernel name is refused here, where --device
+     * cuda and falcon env report it, not mid-solve, as the reason (null when the name is valid).
+     */
+    static Result putBlockKernel(Map<String, String> facts) {
+        try {
+            facts.put("block.kernel", BlockGramKernel.configured().id() + " (-D" + BlockGramKernel.PROPERTY + "="
+                    + String.join("|", java.util.Arrays.stream(BlockGramKernel.values()).map(BlockGramKernel::id).toList()) + ")");
+            return null;
+        } catch (IllegalArgumentException e) {
+            return fail(e.getMessage());
+        }
     }
 
     /**
