@@ -79,13 +79,27 @@ public final class CudaBackend implements ComputeBackend {
     /** Dynamic shared memory per CUDA block of the sliced kernels: the device's opt-in maximum. */
     private long sliceSharedBytes = -1;
     private long loggedLargeN = -1;
+    /** Whether a matrix smaller than the resident X runs on the host backend ({@link #runsOnHost}); off only in tests. */
+    private final boolean routeSmallerMatricesToHost;
+    /** Products, gathers and Grams of X that ran on the host backend instead of the device, for tests. */
+    private long hostRuns;
 
     CudaBackend(int threads) {
         this(threads, BlockGramKernel.configured());
     }
 
     CudaBackend(int threads, BlockGramKernel blockKernel) {
+        this(threads, blockKernel, true);
+    }
+
+    /**
+     * {@code routeSmallerMatricesToHost = false}: every matrix is made resident in turn, each evicting the last, so that
+     * a test of the device's answers runs them all on the device (the contract suite keeps its earlier, larger matrices
+     * open, and the routing would send the later, smaller ones to the host backend).
+     */
+    CudaBackend(int threads, BlockGramKernel blockKernel, boolean routeSmallerMatricesToHost) {
         this.blockKernel = blockKernel;
+        this.routeSmallerMatricesToHost = routeSmallerMatricesToHost;
         this.threads = Math.max(1, threads);
         ComputeBackend h;
         CpuBackendProvider cpu = new CpuBackendProvider();
@@ -185,8 +199,17 @@ public final class CudaBackend implements ComputeBackend {
      * 80 ms per 2 GB over PCIe, per block of a block backsolve). On the host these small matrices cost far less.
      */
     private boolean runsOnHost(HostMatrix x) {
-        return residentOf != null && x != residentOf && !residentOf.isClosed() && x.bytes() < residentOf.bytes();
+        boolean onHost = runsOnHost(x, residentOf, routeSmallerMatricesToHost);
+        if (onHost) hostRuns++;
+        return onHost;
     }
+
+    static boolean runsOnHost(HostMatrix x, HostMatrix resident, boolean routeSmallerMatricesToHost) {
+        return routeSmallerMatricesToHost && resident != null && x != resident && !resident.isClosed() && x.bytes() < resident.bytes();
+    }
+
+    /** How many products, gathers and Grams of a matrix ran on the host backend rather than the device so far. */
+    long hostRuns() { return hostRuns; }
 
     private void releaseResident() {
         if (residentX != null) residentX.close();
@@ -420,6 +443,7 @@ public final class CudaBackend implements ComputeBackend {
                 LOG.log(System.Logger.Level.INFO, "block product on the host (" + host.name() + "): a block of "
                         + widestBlock(blockStarts) + " columns is wider than a streamed chunk; " + plan.describe());
             }
+            hostRuns++;
             host.blockGramProduct(x, blockStarts, d, out);
             return;
         }
@@ -491,6 +515,7 @@ public final class CudaBackend implements ComputeBackend {
         }
         if (k == 0) return;
         if (prepare(x).mode() != DeviceMemoryPlan.Mode.RESIDENT) { // streamed X: the gather is a host copy
+            hostRuns++;
             host.gatherColumns(x, columns, k, dst);
             return;
         }
