@@ -155,9 +155,34 @@ public interface ComputeBackend extends AutoCloseable {
 
     /**
      * Cholesky factor in place (lower triangle, column-major, n x n); throws
-     * {@link ArithmeticException} when the matrix is not positive definite.
+     * {@link ArithmeticException} when the matrix is not positive definite, {@link NonFiniteMatrixException} (one)
+     * when its lower triangle holds NaN or an infinity.
      */
     void choleskyFactor(DoublePointer a, int n);
+
+    /**
+     * Checks the lower triangle of the n x n column-major {@code a}, all that {@link #choleskyFactor} reads: every backend
+     * calls it first, so that a NaN or an infinity is the same error everywhere. Otherwise LAPACKE refuses a NaN as
+     * "dpotrf: argument 4 is invalid", an infinite pivot passes the test for a positive one (its factor is infinite, or NaN),
+     * and cuSOLVER may return a NaN factor with info 0.
+     *
+     * @throws NonFiniteMatrixException naming the first such entry
+     */
+    static void requireFiniteLowerTriangle(DoublePointer a, int n) {
+        double[] column = new double[n];
+        DoublePointer at = new DoublePointer(a); // one bulk read per column, not n^2 native calls
+        for (int j = 0; j < n; j++) {
+            at.position(a.position() + (long) j * n + j).get(column, j, n - j);
+            for (int i = j; i < n; i++) {
+                double v = column[i];
+                if (!Double.isFinite(v)) {
+                    throw new NonFiniteMatrixException("the " + n + " x " + n + " matrix to factor is not finite: entry (" + i + ", "
+                            + j + ") is " + v + ", so it has no Cholesky factor and no ridge lambda gives it one; the values it was"
+                            + " formed from (X, the weights, lambda) hold NaN or Inf, or are large enough to overflow");
+                }
+            }
+        }
+    }
 
     /** Solves {@code L L^T Y = B} in place for B (n x nrhs, column-major) given the factor L. */
     void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs);

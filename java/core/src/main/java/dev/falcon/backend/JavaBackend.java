@@ -251,6 +251,7 @@ public final class JavaBackend implements ComputeBackend {
     @Override
     public void choleskyFactor(DoublePointer a, int n) {
         checkOpen();
+        ComputeBackend.requireFiniteLowerTriangle(a, n);
         double[] m = new double[n * n];
         a.get(m);
         for (int j = 0; j < n; j++) {

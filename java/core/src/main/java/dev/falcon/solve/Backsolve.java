@@ -552,6 +552,8 @@ public final class Backsolve {
         for (int i = 0; i < size; i++) largestDiagonal = Math.max(largestDiagonal, system.get((long) i * size + i));
         try {
             choleskyAboveRounding(backend, system, size, largestDiagonal);
+        } catch (dev.falcon.backend.NonFiniteMatrixException notFinite) {
+            throw notFinite; // no lambda makes it finite: "give a larger --lambda, NaN or more" would send the user nowhere
         } catch (ArithmeticException notPositiveDefinite) {
             double enough = Math.pow(10, Math.ceil(Math.log10(RIDGE_ROUNDING_MARGIN * largestDiagonal)));
             throw new SingularRidgeSystemException(InputException.of("--lambda", "value", String.format(Locale.ROOT, "lambda = %.3g leaves"

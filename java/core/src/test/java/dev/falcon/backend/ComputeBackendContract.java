@@ -564,6 +564,37 @@ public abstract class ComputeBackendContract {
         assertThrows(ArithmeticException.class, () -> backend.choleskyFactor(c, 3));
     }
 
+    /**
+     * NaN or an infinity in the lower triangle (all a factor reads) is the same clear refusal on every backend: LAPACKE
+     * refused a NaN as "dpotrf: argument 4 is invalid", and an infinite pivot passed as positive into an infinite factor.
+     */
+    @Test
+    void choleskyRejectsANonFiniteMatrixSayingSo() {
+        int n = 3;
+        double[] spd = {4, 1, 0, 1, 3, 1, 0, 1, 2};
+        int[][] entries = {{1, 0}, {2, 2}, {0, 0}, {2, 1}};
+        double[] values = {Double.NaN, Double.POSITIVE_INFINITY, Double.NaN, Double.NEGATIVE_INFINITY};
+        for (int e = 0; e < entries.length; e++) {
+            int i = entries[e][0], j = entries[e][1];
+            double[] m = spd.clone();
+            m[j * n + i] = values[e];
+            DoublePointer a = track(new DoublePointer(m));
+            ArithmeticException thrown = assertThrows(NonFiniteMatrixException.class, () -> backend.choleskyFactor(a, n),
+                    values[e] + " at (" + i + ", " + j + ")");
+            assertTrue(thrown.getMessage().startsWith("the 3 x 3 matrix to factor is not finite: entry (" + i + ", " + j + ") is "
+                    + values[e]), thrown.getMessage());
+        }
+        // the upper triangle is not read: NaN there changes nothing
+        double[] m = spd.clone();
+        m[2 * n] = Double.NaN;
+        DoublePointer a = track(new DoublePointer(m)), b = track(new DoublePointer(spd));
+        backend.choleskyFactor(a, n);
+        reference.choleskyFactor(b, n);
+        for (int j = 0; j < n; j++) {
+            for (int i = j; i < n; i++) assertEquals(b.get(j * n + i), a.get(j * n + i), 1e-14, "L[" + i + ", " + j + "]");
+        }
+    }
+
     // ---------------------------------------------------------------- selection kernels
 
     private void checkSort(float[] scores, long[] starts, String what) {

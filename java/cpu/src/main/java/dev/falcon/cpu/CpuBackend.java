@@ -392,6 +392,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void choleskyFactor(DoublePointer a, int n) {
         checkOpen();
+        ComputeBackend.requireFiniteLowerTriangle(a, n);
         int info = openblasCall(() -> openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n));
         if (info > 0) {
             throw new ArithmeticException("matrix is not positive definite (leading minor " + info + " of " + n + ")");

@@ -603,6 +603,7 @@ public final class CudaBackend implements ComputeBackend {
 
     private void choleskyFactorOnDevice(DoublePointer a, int n) {
         checkOpen();
+        ComputeBackend.requireFiniteLowerTriangle(a, n);
         long bytes = (long) n * n * Double.BYTES;
         DeviceBuffer dA = upload("chol", a, bytes);
         DeviceBuffer dInfo = buffer("info", Integer.BYTES);
@@ -619,6 +620,21 @@ public final class CudaBackend implements ComputeBackend {
         if (info > 0) throw new ArithmeticException("matrix is not positive definite (leading minor " + info + ")");
         if (info < 0) throw new IllegalStateException("cusolverDnDpotrf: parameter " + (-info) + " is invalid");
         download(a, dA, bytes);
+        requirePositivePivots(a, n);
+    }
+
+    /**
+     * cuSOLVER documents info > 0 for a pivot that is not positive, not for one that is NaN: a factor whose pivots are
+     * not all finite and positive is refused as the other backends refuse it, never returned (n values: cheap).
+     */
+    static void requirePositivePivots(DoublePointer factor, int n) {
+        for (int j = 0; j < n; j++) {
+            double pivot = factor.get((long) j * n + j);
+            if (!(pivot > 0 && pivot < Double.POSITIVE_INFINITY)) {
+                throw new ArithmeticException("matrix is not positive definite (cusolverDnDpotrf returned pivot " + j + " = " + pivot
+                        + " with info 0)");
+            }
+        }
     }
 
     private static int readInfo(DeviceBuffer dInfo) {
