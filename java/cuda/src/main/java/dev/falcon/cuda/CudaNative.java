@@ -70,7 +70,7 @@ final class CudaNative {
         }
         facts.put("devices", Integer.toString(count[0]));
         facts.put("device", deviceName + " (sm_" + major[0] + minor[0] + ")");
-        facts.put("device.memory", String.format("%.1f GiB", total[0] / (double) (1L << 30)));
+        facts.put("device.memory", String.format(java.util.Locale.ROOT, "%.1f GiB", total[0] / (double) (1L << 30)));
         facts.put("cuda.driver", version(driver[0]));
         facts.put("cuda.runtime", version(runtime[0]) + " (static, in libfalcon_cuda)");
         facts.put("kernels", FalconCuda.fcu_build_info());

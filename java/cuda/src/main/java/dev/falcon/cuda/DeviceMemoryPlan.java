@@ -108,11 +108,11 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
 
     /** One line for logs and errors. */
     public String describe() {
-        String sizes = String.format("X %d x %d (%.1f MiB) + working set %.1f MiB, device free %.1f MiB",
+        String sizes = String.format(java.util.Locale.ROOT, "X %d x %d (%.1f MiB) + working set %.1f MiB, device free %.1f MiB",
                 n, p, n * p * 4.0 / (1 << 20), workBytes / (double) (1 << 20), freeBytes / (double) (1 << 20));
         return switch (mode) {
             case RESIDENT -> "X resident on the device: " + sizes;
-            case STREAMED -> String.format("X streamed in chunks of %d columns (%.1f MiB, 2 pinned buffers, 2 streams): ",
+            case STREAMED -> String.format(java.util.Locale.ROOT, "X streamed in chunks of %d columns (%.1f MiB, 2 pinned buffers, 2 streams): ",
                     chunkColumns, chunkBytes / (double) (1 << 20)) + sizes;
             case TOO_LARGE -> "out of device memory: not even the working set fits (" + sizes + ")";
         };

@@ -125,6 +125,21 @@ class DeviceMemoryPlanTest {
         assertTrue(plan.describe().contains("columns (256.0 MiB,"), plan.describe());
     }
 
+    /** The plan's line goes into logs and error messages, read by scripts: a German locale printed "256,0 MiB". */
+    @Test
+    void sizesAreWrittenTheSameInEveryLocale() {
+        java.util.Locale before = java.util.Locale.getDefault();
+        try {
+            java.util.Locale.setDefault(java.util.Locale.GERMANY);
+            long n = 3, p = 400_000_000;
+            long free = (long) ((DeviceMemoryPlan.workBytes(n, p) + DeviceMemoryPlan.RESERVE_BYTES + 3 * GIB) / 0.9);
+            String said = DeviceMemoryPlan.plan(n, p, free).describe();
+            assertTrue(said.contains("columns (256.0 MiB,") && !said.matches(".*\\d,\\d.*"), said);
+        } finally {
+            java.util.Locale.setDefault(before);
+        }
+    }
+
     @Test
     void noRoomIsAClearErrorNotACrash() {
         DeviceMemoryPlan plan = DeviceMemoryPlan.plan(4096, 100_000_000, 1 * GIB);
