@@ -276,6 +276,26 @@ void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* 
     }
 }
 
+void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads) {
+    if (threads > p) threads = (int)p;
+    if (threads < 1) threads = 1;
+    std::vector<double> acc((size_t)n * threads, 0.0);
+    parallel(threads, [&](int t) {
+        double* a = acc.data() + (size_t)t * n;
+        for (int64_t j = split(p, threads, t); j < split(p, threads, t + 1); j++) {
+            const double vj = v[j];
+            if (vj == 0) continue;
+            const float* column = x + j * n;
+            for (int64_t i = 0; i < n; i++) a[i] += (double)column[i] * vj;
+        }
+    });
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
+        out[i] = (float)s;
+    }
+}
+
 void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads) {
     if (threads > p) threads = (int)p;
     if (threads < 1) threads = 1;
@@ -434,6 +454,40 @@ void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const int64_t* pa
     parallel(threads, [&](int t) {
         for (int64_t k = first[t]; k < first[t + 1]; k++)
             kernels().panel_dot_rows(layout.piece(k, panels[k], panels[k + 1]), n, v, acc.data() + (size_t)t * n);
+    });
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
+        out[i] = (float)s;
+    }
+}
+
+void falcon_panel_gemv_n_double(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                const float* v, float* out, int threads) {
+    const PanelLayout layout{x, n, panels, panelCount};
+    threads = clamp_threads(threads, panelCount);
+    const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);
+    std::vector<double> acc((size_t)n * threads, 0.0);
+    parallel(threads, [&](int t) {
+        double* a = acc.data() + (size_t)t * n;
+        for (int64_t k = first[t]; k < first[t + 1]; k++) {
+            const PanelPiece pc = layout.piece(k, panels[k], panels[k + 1]);
+            const float* vk = v + pc.col;
+            for (int64_t i = 0; i < n; i++) {
+                const float* row = pc.base + i * pc.stride;
+                // four chains, so that the sum is not one long dependency on the add's latency
+                double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                int64_t c = 0;
+                for (; c + 4 <= pc.len; c += 4) {
+                    s0 += (double)row[c] * vk[c];
+                    s1 += (double)row[c + 1] * vk[c + 1];
+                    s2 += (double)row[c + 2] * vk[c + 2];
+                    s3 += (double)row[c + 3] * vk[c + 3];
+                }
+                for (; c < pc.len; c++) s0 += (double)row[c] * vk[c];
+                a[i] += (s0 + s1) + (s2 + s3);
+            }
+        }
     });
     for (int64_t i = 0; i < n; i++) {
         double s = 0;

@@ -34,6 +34,11 @@ FALCON_API void falcon_fill_synthetic(float* x, int64_t n, int64_t p, int rank, 
 
 /** out[0..n) = X v */
 FALCON_API void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads);
+/**
+ * out[0..n) = X v with every product and sum in double (out rounded once): for a residual X d that is tiny against its
+ * products, where falcon_gemv_n's float partial sums keep only their rounding. Scalar, for one-off evaluations.
+ */
+FALCON_API void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads);
 /** out[0..p) = X^T u */
 FALCON_API void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads);
 /** Index of the first NaN or infinity in x[0..count), or -1 (input validation of X, multithreaded). */
@@ -87,6 +92,8 @@ FALCON_API void falcon_panel_fill_synthetic(float* x, int64_t n, int64_t p, cons
                                             int rank, float noise, int64_t seed, int threads);
 FALCON_API void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
                                     const float* v, float* out, int threads);
+FALCON_API void falcon_panel_gemv_n_double(const float* x, int64_t n, int64_t p, const int64_t* panels,
+                                           int64_t panelCount, const float* v, float* out, int threads);
 FALCON_API void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
                                     const float* u, float* out, int threads);
 /**

@@ -98,6 +98,15 @@ public interface ComputeBackend extends AutoCloseable {
     /** {@code out[0..n) = X v}, v of length p. */
     void multiply(HostMatrix x, FloatPointer v, FloatPointer out);
 
+    /**
+     * {@link #multiply} with every row's products summed in double, for values reported on their own: the residual X d
+     * after a backsolve is tiny against its products, and float partial sums leave mostly their own rounding in it.
+     * The default is {@link #multiply}, for backends whose product already sums in double ({@code java}, {@code cuda}).
+     */
+    default void multiplySummedInDouble(HostMatrix x, FloatPointer v, FloatPointer out) {
+        multiply(x, v, out);
+    }
+
     /** {@code out[0..p) = X^T u}, u of length n. */
     void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out);
 

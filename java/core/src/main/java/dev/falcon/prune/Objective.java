@@ -85,7 +85,8 @@ public final class Objective {
                 sqDist += (double) di * di;
                 if (gv != null) linear += (double) gv.get(i) * di;
             }
-            backend.multiply(x, d, r);
+            // after a backsolve X d is the small difference of large products: float partial sums would report their rounding
+            backend.multiplySummedInDouble(x, d, r);
             double fit = 0;
             FloatBuffer rv = Pruner.floats(r, n);
             for (int i = 0; i < (int) n; i++) {

@@ -225,6 +225,34 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * Pairs of equal columns with opposite v cancel, leaving the last column's small product: what a backsolve's
+     * residual X d looks like to the objective. Float partial sums (the cpu backend's multiply) keep their rounding.
+     */
+    @Test
+    void multiplySummedInDoubleKeepsASmallResidualOfLargeProducts() {
+        SplittableRandom random = new SplittableRandom(9);
+        for (int[] shape : new int[][] {{5, 2001}, {16, 4001}, {33, 257}}) {
+            int n = shape[0], p = shape[1];
+            float[] xs = randomFloats(random, n * p), vs = randomFloats(random, p);
+            for (int j = 0; j + 1 < p - 1; j += 2) {
+                System.arraycopy(xs, j * n, xs, (j + 1) * n, n);
+                vs[j + 1] = -vs[j];
+            }
+            vs[p - 1] = 1e-4f;
+            float[] want = new float[n];
+            for (int i = 0; i < n; i++) want[i] = (float) ((double) xs[(p - 1) * n + i] * vs[p - 1]);
+            FloatPointer v = floats(vs), got = track(new FloatPointer(n));
+            List<HostMatrix> layouts = new ArrayList<>(List.of(matrix(xs, n, p)));
+            for (long[] blocks : layoutBlocks(p)) layouts.add(ownLayout(xs, n, p, blocks));
+            for (HostMatrix x : layouts) {
+                backend.multiplySummedInDouble(x, v, got);
+                assertClose("X v summed in double, " + n + "x" + p + (x.isColumnMajor() ? "" : " in panels"), want, get(got, n),
+                        abs(want), 1e-6);
+            }
+        }
+    }
+
     @Test
     void blockStartsAreValidated() {
         HostMatrix x = matrix(new float[12], 3, 4);

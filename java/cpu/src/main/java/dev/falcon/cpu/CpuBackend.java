@@ -214,6 +214,19 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public void multiplySummedInDouble(HostMatrix x, FloatPointer v, FloatPointer out) {
+        try (HostMatrix.Use use = x.use("the cpu backend's multiplySummedInDouble")) {
+            checkOpen();
+            long[] panels = x.panelStarts();
+            if (panels == null) {
+                falcon_gemv_n_double(x.data(), x.rows(), x.cols(), v, out, threads);
+            } else {
+                falcon_panel_gemv_n_double(x.data(), x.rows(), x.cols(), panels, panels.length - 1, v, out, threads);
+            }
+        }
+    }
+
+    @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the cpu backend's multiplyTransposed")) {
             checkOpen();

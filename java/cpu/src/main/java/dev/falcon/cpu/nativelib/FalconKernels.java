@@ -43,6 +43,8 @@ public final class FalconKernels {
     public static native int falcon_advise_huge_pages(Pointer p, long bytes);
     public static native void falcon_gemv_n(@Cast("const float*") FloatPointer x, long n, long p,
                                             @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
+    public static native void falcon_gemv_n_double(@Cast("const float*") FloatPointer x, long n, long p,
+                                                   @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
     public static native void falcon_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
                                             @Cast("const float*") FloatPointer u, FloatPointer out, int threads);
     public static native void falcon_block_gram(@Cast("const float*") FloatPointer x, long n, long p,
@@ -74,6 +76,9 @@ public final class FalconKernels {
     public static native void falcon_panel_gemv_n(@Cast("const float*") FloatPointer x, long n, long p,
                                                   @Cast("const int64_t*") long[] panels, long panelCount,
                                                   @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
+    public static native void falcon_panel_gemv_n_double(@Cast("const float*") FloatPointer x, long n, long p,
+                                                         @Cast("const int64_t*") long[] panels, long panelCount,
+                                                         @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
     public static native void falcon_panel_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
                                                   @Cast("const int64_t*") long[] panels, long panelCount,
                                                   @Cast("const float*") FloatPointer u, FloatPointer out, int threads);
