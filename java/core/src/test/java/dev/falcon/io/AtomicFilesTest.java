@@ -41,6 +41,25 @@ class AtomicFilesTest {
         assertEquals(List.of("out.txt"), listing());
     }
 
+    /**
+     * A batch's commit takes a lock for each directory it writes into; the JVM kept one for every directory ever written
+     * (about 300 bytes each), so an embedder writing each run's outputs into a directory of its own grew without end.
+     */
+    @Test
+    void batchesInManyDirectoriesKeepNoLockOnceCommitted() throws IOException {
+        int before = AtomicFiles.directoryLocksInUse();
+        for (int k = 0; k < 50; k++) {
+            Path run = Files.createDirectory(dir.resolve("run-" + k));
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(run.resolve("a.txt"), temp -> Files.writeString(temp, "a"));
+                batch.add(run.resolve("b.txt"), temp -> Files.writeString(temp, "b"));
+                batch.commit();
+            }
+            assertEquals("b", Files.readString(run.resolve("b.txt")));
+        }
+        assertEquals(before, AtomicFiles.directoryLocksInUse(), "directory locks kept after their commits");
+    }
+
     @Test
     void ioFailureLeavesNoTempAndNoTarget() throws IOException {
         Path target = dir.resolve("out.npy");
