@@ -114,6 +114,15 @@ double summed_parallel(int threads, F&& partial) {
 inline int64_t split(int64_t total, int parts, int k) { return (int64_t)((__int128)total * k / parts); }
 
 /** first[t] = the first of units[0..count) that thread t owns: those whose first column lies in its share of p. */
+// Each thread's n partial sums, added in thread order: the same order for a given thread count, so the result is too.
+void sum_thread_partials(const std::vector<double>& acc, int64_t n, int threads, float* out) {
+    for (int64_t i = 0; i < n; i++) {
+        double s = 0;
+        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
+        out[i] = (float)s;
+    }
+}
+
 std::vector<int64_t> split_units(const int64_t* units, int64_t count, int64_t p, int threads) {
     std::vector<int64_t> first(threads + 1);
     for (int t = 0; t < threads; t++) first[t] = std::lower_bound(units, units + count, split(p, threads, t)) - units;
@@ -269,11 +278,7 @@ void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* 
         kernels().gemv_n_range(x, n, split(p, threads, t), split(p, threads, t + 1), v, acc.data() + (size_t)t * n,
                                tmp.data());
     });
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
-        out[i] = (float)s;
-    }
+    sum_thread_partials(acc, n, threads, out);
 }
 
 void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads) {
@@ -289,11 +294,7 @@ void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, 
             for (int64_t i = 0; i < n; i++) a[i] += (double)column[i] * vj;
         }
     });
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
-        out[i] = (float)s;
-    }
+    sum_thread_partials(acc, n, threads, out);
 }
 
 void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads) {
@@ -455,11 +456,7 @@ void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const int64_t* pa
         for (int64_t k = first[t]; k < first[t + 1]; k++)
             kernels().panel_dot_rows(layout.piece(k, panels[k], panels[k + 1]), n, v, acc.data() + (size_t)t * n);
     });
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
-        out[i] = (float)s;
-    }
+    sum_thread_partials(acc, n, threads, out);
 }
 
 void falcon_panel_gemv_n_double(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
@@ -489,11 +486,7 @@ void falcon_panel_gemv_n_double(const float* x, int64_t n, int64_t p, const int6
             }
         }
     });
-    for (int64_t i = 0; i < n; i++) {
-        double s = 0;
-        for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
-        out[i] = (float)s;
-    }
+    sum_thread_partials(acc, n, threads, out);
 }
 
 double falcon_panel_touch_twice(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
