@@ -287,13 +287,21 @@ public final class Backsolve {
         private final int n;
         /** Whether this Gram was formed from all of K rather than updated from another support's. */
         private final boolean formed;
+        /** Where the matrix goes back on close (null: it is freed). */
+        private final SquareBuffers home;
+        private boolean closed;
 
         private SupportGram(byte[] mask, long kept, DoublePointer gram, int n, boolean formed) {
+            this(mask, kept, gram, n, formed, null);
+        }
+
+        private SupportGram(byte[] mask, long kept, DoublePointer gram, int n, boolean formed, SquareBuffers home) {
             this.mask = mask;
             this.kept = kept;
             this.gram = gram;
             this.n = n;
             this.formed = formed;
+            this.home = home;
         }
 
         /** Whether it was formed from every column of its support, not updated from another support's Gram. */
@@ -356,8 +364,9 @@ public final class Backsolve {
          * The Gram of {@code near}'s support with the columns {@code joined} added and {@code left} removed (the caller
          * knows them: no scan of p), updated whatever their number.
          */
-        static SupportGram updated(ComputeBackend backend, HostMatrix x, SupportGram near, int[] joined, int[] left) {
+        static SupportGram updated(ComputeBackend backend, HostMatrix x, SupportGram near, int[] joined, int[] left, SquareBuffers buffers) {
             int n = near.n, changed = joined.length + left.length;
+            if (buffers.size() != (long) n * n) throw new IllegalArgumentException("buffers of " + buffers.size() + " doubles for an n = " + n + " Gram");
             byte[] mask = near.mask.clone();
             int[] idx = new int[changed];
             float[] sign = new float[changed];
@@ -373,22 +382,37 @@ public final class Backsolve {
                 idx[joined.length + t] = left[t];
                 sign[joined.length + t] = -1f;
             }
-            DoublePointer gram = new DoublePointer((long) n * n);
+            DoublePointer gram = buffers.take();
             try {
                 Pointer.memcpy(gram, near.gram, (long) n * n * Double.BYTES);
-                if (changed > 0) addOuterProducts(backend, x, gram, idx, sign, n);
-                return new SupportGram(mask, near.kept + joined.length - left.length, gram, n, false);
+                if (changed > 0) {
+                    DoublePointer update = buffers.take();
+                    try {
+                        addOuterProducts(backend, x, gram, idx, sign, n, update);
+                    } finally {
+                        buffers.give(update);
+                    }
+                }
+                return new SupportGram(mask, near.kept + joined.length - left.length, gram, n, false, buffers);
             } catch (RuntimeException | Error e) {
-                gram.close();
+                buffers.give(gram);
                 throw e;
             }
         }
 
         /** gram += sum_t sign_t x_{idx_t} x_{idx_t}^T, on the gathered columns only. */
         private static void addOuterProducts(ComputeBackend backend, HostMatrix x, DoublePointer gram, int[] idx, float[] sign, int n) {
+            try (DoublePointer update = new DoublePointer((long) n * n)) {
+                addOuterProducts(backend, x, gram, idx, sign, n, update);
+            }
+        }
+
+        /** {@link #addOuterProducts(ComputeBackend, HostMatrix, DoublePointer, int[], float[], int)} with an n x n scratch for the update. */
+        private static void addOuterProducts(ComputeBackend backend, HostMatrix x, DoublePointer gram, int[] idx, float[] sign, int n,
+                                             DoublePointer update) {
             int changed = idx.length;
             try (HostMatrix columns = HostMatrix.allocate(n, changed); IntPointer cols = new IntPointer(idx);
-                 FloatPointer weights = new FloatPointer(sign); DoublePointer update = new DoublePointer((long) n * n)) {
+                 FloatPointer weights = new FloatPointer(sign)) {
                 backend.gatherColumns(x, cols, changed, columns.data());
                 backend.weightedGram(columns, weights, update);
                 // added in place, off-heap: no n^2 heap copies per candidate
@@ -400,7 +424,47 @@ public final class Backsolve {
 
         @Override
         public void close() {
-            gram.close();
+            // a second close would hand a pooled matrix out twice
+            if (closed) return;
+            closed = true;
+            if (home != null) home.give(gram);
+            else gram.close();
+        }
+    }
+
+    /**
+     * Off-heap n x n double matrices handed out and taken back, so that a search over many nearby supports (the swap
+     * polish's trials: each a Gram, its update and a Cholesky factor) reuses a few instead of allocating and freeing
+     * three per trial. Closing frees those taken back; one still handed out is freed when its holder gives it back.
+     */
+    static final class SquareBuffers implements AutoCloseable {
+        private final long size;
+        private final java.util.ArrayDeque<DoublePointer> free = new java.util.ArrayDeque<>();
+        private boolean closed;
+
+        SquareBuffers(int n) {
+            size = (long) n * n;
+        }
+
+        /** Doubles in each matrix. */
+        long size() { return size; }
+
+        /** A matrix of {@link #size()} doubles, contents undefined: give it back when done. */
+        DoublePointer take() {
+            DoublePointer b = free.poll();
+            return b != null ? b.position(0).limit(size) : new DoublePointer(size);
+        }
+
+        void give(DoublePointer b) {
+            if (closed) b.close();
+            else free.push(b);
+        }
+
+        @Override
+        public void close() {
+            closed = true;
+            for (DoublePointer b : free) b.close();
+            free.clear();
         }
     }
 
@@ -612,13 +676,18 @@ public final class Backsolve {
         double[] delta = new double[m];
         int s = k + 2;
         long elements = (long) s * n;
-        int[] transpose = new int[Math.toIntExact(elements)];
-        for (int i = 0; i < n; i++) {
-            for (int j = 0; j < s; j++) transpose[i * s + j] = j * n + i; // element (j, i) of the s x n result
-        }
+        Math.toIntExact(elements); // the gather's element indices are ints
         try (HostMatrix columns = HostMatrix.allocate(n, s); HostMatrix rows = HostMatrix.allocate(s, n); IntPointer cols = new IntPointer(idx);
-             IntPointer order = new IntPointer(transpose); DoublePointer gram = new DoublePointer((long) s * s);
+             IntPointer order = new IntPointer(elements); DoublePointer gram = new DoublePointer((long) s * s);
              DoublePointer h = new DoublePointer((long) k * k); DoublePointer b = new DoublePointer(k)) {
+            // written off-heap a row at a time: a heap array of all (k + 2) n indices was garbage of up to 4 n^2 bytes
+            // per call (per block with --backsolve block), and the Java heap grew with it
+            int[] row = new int[s];
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < s; j++) row[j] = j * n + i; // element (j, i) of the s x n result
+                order.position((long) i * s).put(row, 0, s);
+            }
+            order.position(0);
             backend.gatherColumns(a, cols, k, columns.data());
             FloatPointer data = columns.data();
             for (int i = 0; i < n; i++) {

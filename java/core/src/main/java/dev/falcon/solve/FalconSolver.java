@@ -13,6 +13,7 @@ import java.util.List;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * FALCON's discrete first-order method (FALCON.md, building block 2) followed by a backsolve
@@ -440,7 +441,11 @@ public final class FalconSolver {
             SwapPolish.Outcome polished = null;
             String whySkipped = null;
             try {
-                polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest, gramBase, POLISH_PASSES);
+                // the polish takes the best support's Gram over and closes it once it moves on: no n x n system of the
+                // rounds is held while it runs
+                Backsolve.SupportGram near = gramBase;
+                gramBase = null;
+                polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest, near, POLISH_PASSES);
             } catch (ArithmeticException notPositiveDefinite) {
                 // Its system is X_K X_K^T + lambda I even when |K| < n, where the backsolves solve the |K| x |K| normal
                 // equations instead: n - |K| of its eigenvalues are lambda, and a lambda far below the rest leaves it singular
@@ -812,12 +817,13 @@ public final class FalconSolver {
              FloatPointer out = backend.floatVector(p)) {
             weights.put(keep, 0, p);
             backend.weightedGram(x, weights, a);
-            double[] identity = new double[n * n];
+            // the identity, the inverse and its factor are all formed in place, off-heap: heap copies were two n x n
+            // arrays of garbage per call, and the Java heap grew with them
+            Pointer.memset(inverse, 0, (long) n * n * Double.BYTES);
             for (int i = 0; i < n; i++) {
                 a.put((long) i * n + i, a.get((long) i * n + i) + lambda);
-                identity[i * n + i] = 1;
+                inverse.put((long) i * n + i, 1);
             }
-            inverse.put(identity, 0, n * n);
             Backsolve.choleskyAboveRounding(backend, a, n);
             if (residual != null) {
                 // r = X (w - wbar) at the exact backsolve of K, from the n x n system: r = M^{-1} (lambda c - X_K g_K)
@@ -837,23 +843,20 @@ public final class FalconSolver {
                 }
             }
             backend.choleskySolve(a, n, inverse, n);
-            double[] m = new double[n * n];
-            inverse.get(m, 0, n * n);
+            java.nio.DoubleBuffer m = inverse.position(0).limit((long) n * n).asBuffer();
             for (int i = 0; i < n; i++) {
                 for (int r = i + 1; r < n; r++) {  // symmetric up to rounding: average, so the factorisation sees one matrix
-                    double v = 0.5 * (m[i * n + r] + m[r * n + i]);
-                    m[i * n + r] = v;
-                    m[r * n + i] = v;
+                    double v = 0.5 * (m.get(i * n + r) + m.get(r * n + i));
+                    m.put(i * n + r, v);
+                    m.put(r * n + i, v);
                 }
             }
-            inverse.put(m, 0, n * n);
             backend.choleskyFactor(inverse, n);
-            inverse.get(m, 0, n * n);
             double[] q = new double[p];
             float[] column = new float[n];
             float[] o = new float[p];
             for (int i = 0; i < n; i++) {
-                for (int r = 0; r < n; r++) column[r] = r >= i ? (float) m[i * n + r] : 0f;
+                for (int r = 0; r < n; r++) column[r] = r >= i ? (float) m.get(i * n + r) : 0f;
                 u.put(column, 0, n);
                 backend.multiplyTransposed(x, u, out);
                 out.get(o, 0, p);

@@ -65,20 +65,25 @@ final class SwapPolish {
 
     /**
      * Runs up to {@code maxPasses} passes from the exact backsolve of {@code mask}. {@code near} is used when it is the
-     * Gram of {@code mask} (else, or when null, that Gram is formed); the caller keeps owning it. Budgets: at most {@code nnz} weights and {@code flops}
-     * FLOPs, counted per layer as the selection counts them.
+     * Gram of {@code mask} (else, or when null, that Gram is formed); the run takes it over and closes it, also when it
+     * fails. Budgets: at most {@code nnz} weights and {@code flops} FLOPs, counted per layer as the selection counts them.
      */
     static Outcome run(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers,
                        long nnz, double flops, byte[] mask, Backsolve.SupportGram near, int maxPasses) {
         int n = Math.toIntExact(x.rows());
         Coefficients t = new Coefficients(wbar, g, lambda);
         byte[] current = mask.clone();
-        Backsolve.SupportGram gram = near != null && near.isOf(current) ? null : Backsolve.SupportGram.of(backend, x, current, null);
-        Backsolve.SupportGram owned = gram;
-        if (gram == null) gram = near;
+        Backsolve.SupportGram gram = near;
+        DoublePointer factor = null;
         int swaps = 0, additions = 0, passes = 0;
         double decrease = 0;
-        try {
+        // room for the most columns a pass gathers: every pass reuses it
+        try (Workspace work = new Workspace(n, Math.max(Math.min(candidateColumns(n), wbar.length), 2 * PAIR_CANDIDATES))) {
+            if (gram == null || !gram.isOf(current)) {
+                if (gram != null) gram.close();
+                gram = null;
+                gram = Backsolve.SupportGram.of(backend, x, current, null);
+            }
             // afterwards kept up to date with the moved columns only
             double[] v = linearTerm(backend, x, wbar, g, lambda, current);
             for (double vi : v) {
@@ -87,7 +92,8 @@ final class SwapPolish {
                             + " or the product overflows float32");
                 }
             }
-            double[] factor = factor(backend, gram, lambda, n);
+            factor = work.squares.take();
+            factor(backend, gram, lambda, n, factor);
             double[] y = solve(backend, factor, n, v);
             double fit = dot(v, y);
             // Swaps of one weight for several cheaper ones are tried only once the additions and swaps find nothing:
@@ -101,8 +107,8 @@ final class SwapPolish {
             for (int pass = 0; pass < maxPasses; pass++) {
                 passes++;
                 double before = decrease;
-                Pass moves = pairs ? proposePair(backend, x, layers, flops, current, t, lambda, factor, v, y, n)
-                        : propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges);
+                Pass moves = pairs ? proposePair(backend, x, layers, flops, current, t, lambda, factor, v, y, n, work)
+                        : propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges, work);
                 if (moves == null) {
                     if (pairs) break;
                     if (exchanges) pairs = true;
@@ -114,18 +120,23 @@ final class SwapPolish {
                 // and the best prefix is taken: halving stops once a shorter one is worse than the best so far. A pair
                 // of swaps is taken whole or not at all: either swap alone raises Q.
                 Trial best = null;
-                int fewest = pairs ? moves.size() : 1;
-                for (int m = moves.size(); m >= fewest; m = m == 1 ? 0 : (m + 1) / 2) {
-                    Trial trial = Trial.of(backend, x, moves, m, gram, v, t, lambda, fit, n);
-                    // strictly below, by more than the rounding of the fit term: a tie is no move
-                    boolean lower = trial.change < 0 && trial.change < -1e-13 * Math.abs(fit / (2 * lambda));
-                    if (lower && (best == null || trial.change < best.change)) {
-                        if (best != null) best.gram.close();
-                        best = trial;
-                    } else {
-                        trial.gram.close();
-                        if (best != null) break;
+                try {
+                    int fewest = pairs ? moves.size() : 1;
+                    for (int m = moves.size(); m >= fewest; m = m == 1 ? 0 : (m + 1) / 2) {
+                        Trial trial = Trial.of(backend, x, moves, m, gram, v, t, lambda, fit, n, work);
+                        // strictly below, by more than the rounding of the fit term: a tie is no move
+                        boolean lower = trial.change < 0 && trial.change < -1e-13 * Math.abs(fit / (2 * lambda));
+                        if (lower && (best == null || trial.change < best.change)) {
+                            if (best != null) best.release(work);
+                            best = trial;
+                        } else {
+                            trial.release(work);
+                            if (best != null) break;
+                        }
                     }
+                } catch (RuntimeException | Error e) {
+                    if (best != null) best.release(work);
+                    throw e;
                 }
                 if (best == null) {
                     if (pairs) break;
@@ -133,11 +144,11 @@ final class SwapPolish {
                     exchanges = true;
                     continue;
                 }
-                if (owned != null) owned.close();
-                owned = best.gram;
+                gram.close();
                 gram = best.gram;
-                v = best.v;
+                work.squares.give(factor);
                 factor = best.factor;
+                v = best.v;
                 y = best.y;
                 fit = best.fit;
                 decrease -= best.change;
@@ -155,14 +166,64 @@ final class SwapPolish {
                 // a batch cut down by its interactions says little about what the next, fresh proposal can gain
                 if (best.moves == moves.size() && decrease - before < DIMINISHING * decrease) break;
             }
+            work.squares.give(factor);
+            factor = null;
             if (swaps + additions == 0) {
-                if (owned != null) owned.close();
+                gram.close();
                 return new Outcome(null, null, 0, 0, 0, passes);
             }
-            return new Outcome(current, owned, swaps, additions, decrease, passes);
+            // a Gram from the workspace outlives it: closing it then frees its matrix
+            return new Outcome(current, gram, swaps, additions, decrease, passes);
         } catch (RuntimeException | Error e) {
-            if (owned != null) owned.close();
+            if (factor != null) factor.close();
+            if (gram != null) gram.close();
             throw e;
+        }
+    }
+
+    /**
+     * What every pass and trial of one run reuses: the n x n matrices (the trials' Grams and their updates, the Cholesky
+     * factors) and the gathered candidate columns with their solves. Allocated per trial and pass, they were garbage of
+     * several n x n doubles per trial, and the Java heap grew with it past what the run holds live (resnet20 at n = 3000:
+     * peak RSS 4407 MiB, 533 MiB above the memory plan).
+     */
+    private static final class Workspace implements AutoCloseable {
+        final Backsolve.SquareBuffers squares;
+        private double[] columns, solved;
+        private DoublePointer rhs;
+
+        Workspace(int n, int columnCapacity) {
+            squares = new Backsolve.SquareBuffers(n);
+            columns = new double[columnCapacity * n];
+            solved = new double[columnCapacity * n];
+        }
+
+        /** An array of at least {@code length} doubles for the gathered columns, overwritten by the next pass. */
+        double[] columns(int length) {
+            if (columns.length < length) columns = new double[length];
+            return columns;
+        }
+
+        /** An array of at least {@code length} doubles for the gathered columns' solves, overwritten by the next pass. */
+        double[] solved(int length) {
+            if (solved.length < length) solved = new double[length];
+            return solved;
+        }
+
+        /** Off-heap room for at least {@code length} right-hand sides' doubles. */
+        DoublePointer rhs(long length) {
+            if (rhs == null || rhs.capacity() < length) {
+                if (rhs != null) rhs.close();
+                rhs = null;
+                rhs = new DoublePointer(length);
+            }
+            return rhs.position(0);
+        }
+
+        @Override
+        public void close() {
+            squares.close();
+            if (rhs != null) rhs.close();
         }
     }
 
@@ -172,13 +233,13 @@ final class SwapPolish {
     }
 
     /**
-     * The first {@code moves} moves of a pass applied together: the Gram of the resulting support (owned), v, the Cholesky
-     * factor of M and M^{-1} v, and the exact change of Q.
+     * The first {@code moves} moves of a pass applied together: the Gram of the resulting support and the Cholesky factor
+     * of M (both from the workspace: {@link #release} them unless taken), v, M^{-1} v, and the exact change of Q.
      */
-    private record Trial(int moves, Backsolve.SupportGram gram, double[] v, double[] factor, double[] y, double fit,
+    private record Trial(int moves, Backsolve.SupportGram gram, double[] v, DoublePointer factor, double[] y, double fit,
                          double change) {
         static Trial of(ComputeBackend backend, HostMatrix x, Pass pass, int moves, Backsolve.SupportGram gram,
-                        double[] v, Coefficients t, double lambda, double fit, int n) {
+                        double[] v, Coefficients t, double lambda, double fit, int n, Workspace work) {
             double scalar = 0;
             double[] vt = v.clone();
             int removals = 0;
@@ -196,16 +257,25 @@ final class SwapPolish {
                     pass.axpy(pass.removeAt()[k][q], -t.of(rem), vt);
                 }
             }
-            Backsolve.SupportGram trialGram = Backsolve.SupportGram.updated(backend, x, gram, joined, left);
+            Backsolve.SupportGram trialGram = Backsolve.SupportGram.updated(backend, x, gram, joined, left, work.squares);
+            DoublePointer factor = null;
             try {
-                double[] factor = SwapPolish.factor(backend, trialGram, lambda, n);
+                factor = work.squares.take();
+                SwapPolish.factor(backend, trialGram, lambda, n, factor);
                 double[] y = SwapPolish.solve(backend, factor, n, vt);
                 double trialFit = dot(vt, y);
                 return new Trial(moves, trialGram, vt, factor, y, trialFit, (scalar + trialFit - fit) / (2 * lambda));
             } catch (RuntimeException | Error e) {
+                if (factor != null) work.squares.give(factor);
                 trialGram.close();
                 throw e;
             }
+        }
+
+        /** Gives the Gram and the factor back to the workspace. */
+        void release(Workspace work) {
+            gram.close();
+            work.squares.give(factor);
         }
     }
 
@@ -224,6 +294,11 @@ final class SwapPolish {
         }
     }
 
+    /** Most candidate columns one pass gathers at n rows. */
+    private static int candidateColumns(int n) {
+        return (int) Math.min(MAX_CANDIDATE_COLUMNS, Math.max(2, MAX_CANDIDATE_DOUBLES / (2L * n)));
+    }
+
     /**
      * One pass's batch: every coordinate's gradient from one product, the most promising additions and removals of
      * every layer gathered, and each addition paired greedily with the removal (or none, when the budgets allow an
@@ -232,11 +307,11 @@ final class SwapPolish {
      * none is.
      */
     private static Pass propose(ComputeBackend backend, HostMatrix x, LayerTable layers, long nnz, double flops, byte[] mask,
-                                Coefficients t, double lambda, double[] factor, double[] v, double[] y, int n,
-                                boolean exchanges) {
+                                Coefficients t, double lambda, DoublePointer factor, double[] v, double[] y, int n,
+                                boolean exchanges, Workspace work) {
         int layerCount = layers.size();
         float[] xty = Backsolve.transposedProduct(backend, x, y);
-        int budget = (int) Math.min(MAX_CANDIDATE_COLUMNS, Math.max(2, MAX_CANDIDATE_DOUBLES / (2L * n)));
+        int budget = candidateColumns(n);
         int perSide = Math.max(1, budget / (2 * layerCount));
         int[][] addsOf = new int[layerCount][], removalsOf = new int[layerCount][];
         int total = 0;
@@ -268,7 +343,7 @@ final class SwapPolish {
             for (int j : addsOf[l]) columnsIdx[c++] = j;
             for (int j : removalsOf[l]) columnsIdx[c++] = j;
         }
-        Gathered gathered = new Gathered(backend, x, columnsIdx, t, factor, v, n);
+        Gathered gathered = new Gathered(backend, x, columnsIdx, t, factor, v, n, work);
         double[] cols = gathered.columns, solved = gathered.solved, lev = gathered.leverage, grad = gathered.gradient;
         // position in the gathered arrays of every candidate, by layer
         int[][] addAtOf = new int[layerCount][], remAtOf = new int[layerCount][];
@@ -400,7 +475,7 @@ final class SwapPolish {
      * lowering Q; null when none does. The number of kept weights does not change, so only the FLOPs are checked.
      */
     private static Pass proposePair(ComputeBackend backend, HostMatrix x, LayerTable layers, double flops, byte[] mask,
-                                    Coefficients t, double lambda, double[] factor, double[] v, double[] y, int n) {
+                                    Coefficients t, double lambda, DoublePointer factor, double[] v, double[] y, int n, Workspace work) {
         int layerCount = layers.size();
         float[] xty = Backsolve.transposedProduct(backend, x, y);
         // a few of every layer, so that a layer whose gradients are small still offers the swaps that keep its FLOPs
@@ -424,7 +499,7 @@ final class SwapPolish {
         if (na < 2 || nr < 2) return null;
         int[] columnsIdx = Arrays.copyOf(addIdx, na + nr);
         System.arraycopy(removeIdx, 0, columnsIdx, na, nr);
-        Gathered gathered = new Gathered(backend, x, columnsIdx, t, factor, v, n);
+        Gathered gathered = new Gathered(backend, x, columnsIdx, t, factor, v, n, work);
         int c = columnsIdx.length;
         double[] crossAll = crossTerms(gathered, c, n);
         long[] per = FalconSolver.perLayer(mask, layers);
@@ -513,20 +588,25 @@ final class SwapPolish {
 
     /**
      * Columns gathered from X (double, column-major n x m), M^{-1} times them, their leverages a_j = x_j^T M^{-1} x_j
-     * and their gradients e_j = x_j^T M^{-1} v - t_j, all from n-vectors in double.
+     * and their gradients e_j = x_j^T M^{-1} v - t_j, all from n-vectors in double. The columns and their solves are the
+     * workspace's arrays (their first n m doubles), valid until the next gather.
      */
     private static final class Gathered {
         final double[] columns, solved, leverage, gradient;
 
-        Gathered(ComputeBackend backend, HostMatrix x, int[] indices, Coefficients t, double[] factor, double[] v, int n) {
+        Gathered(ComputeBackend backend, HostMatrix x, int[] indices, Coefficients t, DoublePointer factor, double[] v, int n, Workspace work) {
             int m = indices.length;
-            columns = new double[m * n];
+            columns = work.columns(m * n);
             try (HostMatrix gathered = HostMatrix.allocate(n, m); IntPointer idx = new IntPointer(indices)) {
                 backend.gatherColumns(x, idx, m, gathered.data());
                 java.nio.FloatBuffer fb = gathered.data().position(0).limit((long) n * m).asBuffer();
                 for (int i = 0; i < m * n; i++) columns[i] = fb.get(i);
             }
-            solved = solve(backend, factor, n, columns, m);
+            solved = work.solved(m * n);
+            DoublePointer rhs = work.rhs((long) m * n);
+            rhs.put(columns, 0, m * n);
+            backend.choleskySolve(factor, n, rhs, m);
+            rhs.get(solved, 0, m * n);
             leverage = new double[m];
             gradient = new double[m];
             for (int k = 0; k < m; k++) {
@@ -590,11 +670,11 @@ final class SwapPolish {
                                                     int[] idx) {
         int n = Math.toIntExact(x.rows());
         double[] v = linearTerm(backend, x, wbar, g, lambda, mask);
-        double[] factor;
-        try (Backsolve.SupportGram gram = Backsolve.SupportGram.of(backend, x, mask, null)) {
-            factor = factor(backend, gram, lambda, n);
+        try (Workspace work = new Workspace(n, idx.length); Backsolve.SupportGram gram = Backsolve.SupportGram.of(backend, x, mask, null);
+             DoublePointer factor = new DoublePointer((long) n * n)) {
+            factor(backend, gram, lambda, n, factor);
+            return new Gathered(backend, x, idx, new Coefficients(wbar, g, lambda), factor, v, n, work);
         }
-        return new Gathered(backend, x, idx, new Coefficients(wbar, g, lambda), factor, v, n);
     }
 
     private static double additionGain(double e, double a, double lambda) {
@@ -732,26 +812,18 @@ final class SwapPolish {
         return Backsolve.product(backend, x, z);
     }
 
-    /** The Cholesky factor of gram + lambda I (a heap copy; the Gram is left as it is). */
-    private static double[] factor(ComputeBackend backend, Backsolve.SupportGram gram, double lambda, int n) {
-        try (DoublePointer a = new DoublePointer((long) n * n)) {
-            Pointer.memcpy(a, gram.matrix(), (long) n * n * Double.BYTES);
-            for (int i = 0; i < n; i++) a.put((long) i * n + i, a.get((long) i * n + i) + lambda);
-            Backsolve.choleskyAboveRounding(backend, a, n);
-            double[] f = new double[n * n];
-            a.get(f, 0, n * n);
-            return f;
-        }
+    /** The Cholesky factor of gram + lambda I, written to (and returned as) {@code into}, n x n; the Gram is left as it is. */
+    private static DoublePointer factor(ComputeBackend backend, Backsolve.SupportGram gram, double lambda, int n, DoublePointer into) {
+        Pointer.memcpy(into, gram.matrix(), (long) n * n * Double.BYTES);
+        for (int i = 0; i < n; i++) into.put((long) i * n + i, into.get((long) i * n + i) + lambda);
+        Backsolve.choleskyAboveRounding(backend, into, n);
+        return into;
     }
 
-    private static double[] solve(ComputeBackend backend, double[] factor, int n, double[] b) {
-        return solve(backend, factor, n, b, 1);
-    }
-
-    /** (L L^T)^{-1} B for {@code nrhs} columns of length n (column-major). */
-    private static double[] solve(ComputeBackend backend, double[] factor, int n, double[] b, int nrhs) {
-        try (DoublePointer f = new DoublePointer(factor); DoublePointer rhs = new DoublePointer(b)) {
-            backend.choleskySolve(f, n, rhs, nrhs);
+    /** (L L^T)^{-1} b for one right-hand side of length n. */
+    private static double[] solve(ComputeBackend backend, DoublePointer factor, int n, double[] b) {
+        try (DoublePointer rhs = new DoublePointer(b)) {
+            backend.choleskySolve(factor, n, rhs, 1);
             double[] out = new double[b.length];
             rhs.get(out, 0, b.length);
             return out;

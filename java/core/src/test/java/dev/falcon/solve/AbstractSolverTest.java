@@ -1280,6 +1280,64 @@ public abstract class AbstractSolverTest {
         assertTrue(swaps > 0 && additions > 0, "swaps " + swaps + ", additions " + additions);
     }
 
+    /**
+     * The polish's Grams, their updates and Cholesky factors are n x n doubles, and it tries several supports per pass:
+     * each trial allocated a fresh factor on the heap (and each pass its gathered candidates), and the Java heap, and so
+     * the RSS, grew with the trials past what the run holds live (resnet20 at n = 3000: 4.4 GB against a plan of 3.9). Its
+     * heap allocation is bounded by a few arrays whatever the number of trials: here the gathered candidates and their
+     * solves (at most every column, n doubles each) once, plus per pass the candidates' bookkeeping and length-p and
+     * length-n vectors (about 110 bytes per weight here).
+     */
+    @Test
+    public void swapPolishAllocatesItsMatricesOnceNotPerTrial() {
+        int n = 192, p = 3000;
+        java.util.function.LongSupplier allocated = () -> ((com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory
+                .getThreadMXBean()).getThreadAllocatedBytes(Thread.currentThread().getId());
+        long square = 8L * n * n;
+        try (org.bytedeco.javacpp.DoublePointer a = new org.bytedeco.javacpp.DoublePointer((long) n * n);
+             org.bytedeco.javacpp.DoublePointer b = new org.bytedeco.javacpp.DoublePointer(n)) {
+            Pointer.memset(a, 0, square);
+            Pointer.memset(b, 0, 8L * n);
+            long kernels = 0;
+            // the second time: the first loads and links classes
+            for (int time = 0; time < 2; time++) {
+                for (int i = 0; i < n; i++) a.put((long) i * n + i, 2.0);
+                long before = allocated.getAsLong();
+                backend.choleskyFactor(a, n);
+                backend.choleskySolve(a, n, b, 1);
+                kernels = allocated.getAsLong() - before;
+            }
+            org.junit.jupiter.api.Assumptions.assumeTrue(kernels < square / 4, "[" + backend.name() + "] its Cholesky kernels"
+                    + " allocate " + kernels + " bytes of Java heap per call: the polish's own allocation cannot be told apart");
+        }
+        SplittableRandom rnd = new SplittableRandom(5);
+        int[] sizes = {700, 900, 600, 800};
+        LayerTable layers = table(sizes, new double[] {1, 4, 9, 2});
+        float[] x = lowRankPlusNoise(rnd, n, p, 40, 0.1);
+        float[] wbar = new float[p];
+        for (int j = 0; j < p; j++) wbar[j] = (float) rnd.nextDouble(-1, 1);
+        double lambda = 1e-2, flops = 0.3 * layers.denseFlops();
+        Instance in = new Instance(n, p, x, wbar, null, lambda, layers, p, flops);
+        byte[] start = new FalconSolver(backend).mpMask(wbar, layers, p, flops);
+        try (HostMatrix xm = in.matrix()) {
+            // once before, so that what loading and linking the classes allocate is not counted
+            try (Backsolve.SupportGram warm = SwapPolish.run(backend, xm, wbar, null, lambda, layers, p, flops, start, null, 1).gram()) {
+                assertNotNull(warm, "the first pass found no move");
+            }
+            long before = allocated.getAsLong();
+            SwapPolish.Outcome o = SwapPolish.run(backend, xm, wbar, null, lambda, layers, p, flops, start, null, 16);
+            long bytes = allocated.getAsLong() - before;
+            if (o.gram() != null) o.gram().close();
+            long bound = 2 * 8L * n * p + o.passes() * 200L * p + 4 * square;
+            System.out.printf(Locale.ROOT, "[%s] swap polish, n = %d, p = %d: %d passes, %d swaps, %d additions, %.1f MB of heap allocated"
+                    + " (%.1f n x n doubles; bound %.1f MB)%n", backend.name(), n, p, o.passes(), o.swaps(), o.additions(), bytes / 1e6,
+                    (double) bytes / square, bound / 1e6);
+            assertTrue(o.passes() >= 4 && o.swaps() >= 40, "too little search to tell: " + o.passes() + " passes, " + o.swaps() + " swaps");
+            assertTrue(bytes < bound, "the polish allocated " + bytes + " bytes of heap (" + (double) bytes / square
+                    + " n x n doubles) in " + o.passes() + " passes, above " + bound);
+        }
+    }
+
     @Test
     public void lipschitzIsTheLargestEigenvalue() {
         // diagonal X X^T: eigenvalues are the squared column norms of an orthogonal design
