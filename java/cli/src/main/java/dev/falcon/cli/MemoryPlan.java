@@ -12,7 +12,7 @@ import java.util.List;
  * use. Compared with the available memory ({@link SystemInfo#availableMemory()}).
  */
 record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
-                  boolean solver, int xHeld, boolean blockBacksolve) {
+                  Systems systems, int xHeld) {
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
     /**
@@ -25,62 +25,122 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     static final long SOLVER_HEAP_PER_WEIGHT = 64;
 
     /**
-     * Bytes per n^2 the solver's n x n systems hold at their peak (the swap polish at the end of a falcon solve): off-heap
-     * the support Grams of the best point, of the polish's best and current trial, a trial's update and two factor copies;
-     * on the heap two Cholesky factors and a third in flight, all double (one n x n array, the power iteration's, when n
-     * is above {@link dev.falcon.solve.FalconSolver#POLISH_MAX_ROWS} and the polish does not run). Negligible at n = 128
-     * (1.2 MB), 1.2 GB at 4096.
+     * The n x n systems a run holds at its peak, in bytes per n^2 off-heap and on the Java heap, by what it solves, plus
+     * what the swap polish holds whatever n. Measured as peak RSS beyond X, the vectors, the solver's heap per weight and
+     * the runtime (2-core VM, cpu backend, FALCON_HEAP=2g): a synthetic X of 3000 x 20,000 with --flops-per-weight, and
+     * the resnet20 example at n = 1000 and 3000 (falcon, 30% of the FLOPs; see README, "Memory").
      */
-    static final long SOLVER_OFF_HEAP_PER_ROW_SQUARED = 6 * 8, SOLVER_HEAP_PER_ROW_SQUARED = 3 * 8, HEAP_PER_ROW_SQUARED_WITHOUT_POLISH = 8;
+    enum Systems {
+        /** No solver: magnitude, mp without --backsolve. */
+        NONE(0, 0, 0, 0),
+        /**
+         * falcon or falcon++ with --backsolve none: only the Lipschitz constant's Gram, once at the start (its float part
+         * and the double result off-heap, a double copy for the power iteration on the heap); measured 17 per n^2.
+         */
+        LIPSCHITZ(12, 8, 0, 0),
+        /** mp with --backsolve exact: the support's Gram and its Cholesky factor, once; measured 14 per n^2. */
+        BACKSOLVE(16, 0, 0, 0),
+        /**
+         * falcon or falcon++ with the exact backsolve and no swap polish (--swap-candidates 0, or n above
+         * {@link dev.falcon.solve.FalconSolver#POLISH_MAX_ROWS}): where the support searches run, a round holds the best
+         * support's Gram, the candidate's, the best searched one's, and a backsolve's Gram and factor; the Lipschitz
+         * constant's double copy on the heap, and what the collector keeps committed of it over the rounds. Measured on the
+         * synthetic X (--swap-candidates 0, searches running): 47 per n^2, reached slowly over 1060 s of rounds.
+         */
+        EXACT_ROUNDS(40, 16, 0, 0),
+        /**
+         * falcon or falcon++ with the exact backsolve and the swap polish at the end: the polish holds the current support's
+         * Gram, its best and current trial's, and the factors of the current support, the best trial and the trial (which
+         * takes the place of the trial's update); on the heap the Lipschitz constant's double copy and what the collector
+         * keeps committed of it. Whatever n, the polish's gathered candidates and their solves (two heap arrays of at most
+         * 2^21 doubles, and their right-hand sides off-heap) and the collector's slack beyond them. Measured (resnet20):
+         * 122 MiB beyond the rest at n = 1000, 549 MiB at n = 3000; the plan says 133 and 621.
+         */
+        EXACT(48, 16, 16L << 20, 56L << 20),
+        /**
+         * --backsolve block, which has no swap polish and keeps no Gram of the whole support: its largest n x n arrays
+         * are, off-heap, a block's |K_B| x |K_B| normal equations at |K_B| = n (the gathered columns and their transpose in
+         * float, their Gram and the system in double: 24), the Lipschitz constant's Gram (12 with its float part) or the
+         * leverages' system and inverse (16); on the heap the Lipschitz Gram's copy (8) and what the collector keeps of it.
+         * Measured with the resnet20 example at n = 2000 and 3000: 26 bytes per n^2 of peak RSS beyond X, the weights'
+         * buffers and the runtime.
+         */
+        BLOCK(24, 16, 0, 0);
 
-    /**
-     * Bytes per n^2 with the block-diagonal backsolve (--backsolve block), which has no swap polish and keeps no Gram of
-     * the whole support: its largest n x n arrays are, off-heap, a block's |K_B| x |K_B| normal equations at |K_B| = n
-     * (the gathered columns and their transpose in float, their Gram and the system in double: 24), the Lipschitz
-     * constant's Gram (12 with its float part) or the leverages' system and inverse (16); on the heap the leverages' two
-     * copies (16), the Lipschitz Gram's copy (8) or a block's gather indices (4). Measured with the resnet20 example at
-     * n = 2000 and 3000: 26 bytes per n^2 of peak RSS beyond X, the weights' buffers and the runtime, against 80-134 with
-     * the exact backsolve.
-     */
-    static final long BLOCK_OFF_HEAP_PER_ROW_SQUARED = 3 * 8, BLOCK_HEAP_PER_ROW_SQUARED = 2 * 8;
+        final long offHeapPerRowSquared, heapPerRowSquared, offHeapFixed, heapFixed;
+
+        Systems(long offHeapPerRowSquared, long heapPerRowSquared, long offHeapFixed, long heapFixed) {
+            this.offHeapPerRowSquared = offHeapPerRowSquared;
+            this.heapPerRowSquared = heapPerRowSquared;
+            this.offHeapFixed = offHeapFixed;
+            this.heapFixed = heapFixed;
+        }
+
+        /** What a run of this kind holds at {@code rows} rows: above the polish's limit the polish does not run. */
+        Systems at(long rows) {
+            return this == EXACT && rows > dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS ? EXACT_ROUNDS : this;
+        }
+
+        long perRowSquared() { return offHeapPerRowSquared + heapPerRowSquared; }
+
+        long fixedBytes() { return offHeapFixed + heapFixed; }
+
+        long offHeapBytes(long rows) { return offHeapPerRowSquared * rows * rows + offHeapFixed; }
+
+        long heapBytes(long rows) { return heapPerRowSquared * rows * rows + heapFixed; }
+    }
 
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops) {
         return of(p, rows, x, example, backend, linearTerm, perWeightFlops, false);
     }
 
-    /** The plan of a run whose solver, if any, backsolves with the exact model (see {@link #withBlockBacksolve}). */
+    /** The plan of a run whose solver, if any, is falcon's with the exact backsolve and the swap polish. */
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
                          boolean solver) {
-        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, solver, SystemInfo.availableMemory(), false);
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, solver ? Systems.EXACT : Systems.NONE);
+    }
+
+    static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
+                         Systems systems) {
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, SystemInfo.availableMemory());
     }
 
     private static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
-                                 boolean solver, long available, boolean blockBacksolve) {
+                                 Systems systems, long available) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 4 : 0);
         boolean java = backend.equals("java");
-        long rowsSquared = solver ? Math.multiplyExact(rows, rows) : 0;
-        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0)
-                + heapPerRowSquared(rows, blockBacksolve) * rowsSquared;
-        long vectors = perWeight * p + offHeapPerRowSquared(blockBacksolve) * rowsSquared;
-        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, solver, 1, blockBacksolve);
+        boolean solver = systems != Systems.NONE;
+        Systems held = systems.at(rows);
+        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) + held.heapBytes(rows);
+        long vectors = perWeight * p + held.offHeapBytes(rows);
+        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1);
     }
+
+    boolean solver() { return systems != Systems.NONE; }
+
+    boolean blockBacksolve() { return systems == Systems.BLOCK; }
 
     /**
      * This run with the block-diagonal backsolve instead of the exact one: the exact model's n x n systems (its swap
-     * polish's) need about three times the memory.
+     * polish's) need about twice the memory.
      */
     MemoryPlan withBlockBacksolve() {
-        if (!solver || blockBacksolve) return this;
-        long rowsSquared = Math.multiplyExact(rows, rows);
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + (BLOCK_OFF_HEAP_PER_ROW_SQUARED - SOLVER_OFF_HEAP_PER_ROW_SQUARED) * rowsSquared,
-                heapBytes + (BLOCK_HEAP_PER_ROW_SQUARED - heapPerRowSquared(rows, false)) * rowsSquared, available, javaBackend, solver, xHeld, true);
+        if (!solver() || blockBacksolve()) return this;
+        return withSystems(Systems.BLOCK);
+    }
+
+    /** This run with the solver's n x n systems of {@code other} (both with a solver). */
+    private MemoryPlan withSystems(Systems other) {
+        Systems from = systems.at(rows), to = other.at(rows);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows) - from.offHeapBytes(rows),
+                heapBytes + to.heapBytes(rows) - from.heapBytes(rows), available, javaBackend, other, xHeld);
     }
 
     /** Bytes of the solver's n x n systems in this plan (0 without the solver). */
     long systemsBytes() {
-        return (long) (perRowSquared() * rows * rows);
+        return solver() ? systems.at(rows).offHeapBytes(rows) + systems.at(rows).heapBytes(rows) : 0;
     }
 
     /**
@@ -88,25 +148,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * stage 0's X and the current stage's. Later stages' X are taken to be stored like stage 0's (mapped or not).
      */
     MemoryPlan holdingX(int count) {
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, solver, count, blockBacksolve);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count);
     }
 
     long required() {
         return (xMapped ? 0 : xHeld * xBytes) + vectorBytes + heapBytes + RUNTIME;
-    }
-
-    private static long offHeapPerRowSquared(boolean blockBacksolve) {
-        return blockBacksolve ? BLOCK_OFF_HEAP_PER_ROW_SQUARED : SOLVER_OFF_HEAP_PER_ROW_SQUARED;
-    }
-
-    private static long heapPerRowSquared(long rows, boolean blockBacksolve) {
-        if (blockBacksolve) return BLOCK_HEAP_PER_ROW_SQUARED;
-        return rows <= dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS ? SOLVER_HEAP_PER_ROW_SQUARED : HEAP_PER_ROW_SQUARED_WITHOUT_POLISH;
-    }
-
-    /** Bytes per n^2 of the solver's n x n systems at this many rows (0 without the solver). */
-    private double perRowSquared() {
-        return solver ? offHeapPerRowSquared(blockBacksolve) + heapPerRowSquared(rows, blockBacksolve) : 0;
     }
 
     /**
@@ -115,14 +161,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     long maxRows() {
         double b = xMapped ? 0 : 4.0 * p * xHeld;
-        double room = available - RUNTIME - (vectorBytes + heapBytes - perRowSquared() * rows * rows);
-        if (room <= 0) return 0;
-        if (!solver) return b == 0 ? Long.MAX_VALUE : (long) Math.floor(room / b);
-        if (blockBacksolve) return largestRoot(b, BLOCK_OFF_HEAP_PER_ROW_SQUARED + BLOCK_HEAP_PER_ROW_SQUARED, room);
-        long n = largestRoot(b, SOLVER_OFF_HEAP_PER_ROW_SQUARED + SOLVER_HEAP_PER_ROW_SQUARED, room);
-        // above the polish's limit its heap arrays are not needed
-        return n <= dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS ? n
-                : largestRoot(b, SOLVER_OFF_HEAP_PER_ROW_SQUARED + HEAP_PER_ROW_SQUARED_WITHOUT_POLISH, room);
+        double room = available - RUNTIME - (vectorBytes + heapBytes - (double) systemsBytes());
+        if (!solver()) return room <= 0 ? 0 : b == 0 ? Long.MAX_VALUE : (long) Math.floor(room / b);
+        if (room - systems.fixedBytes() <= 0) return 0;
+        long n = largestRoot(b, systems.perRowSquared(), room - systems.fixedBytes());
+        // above the polish's limit its systems are not needed
+        Systems at = systems.at(n);
+        return at == systems ? n : largestRoot(b, at.perRowSquared(), room - at.fixedBytes());
     }
 
     /** The largest integer n with b n + c n^2 <= room (c > 0). */
@@ -133,7 +178,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     String describe() {
         return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
                 + (xHeld > 1 ? " (stage 0's and the current stage's)" : "")
-                + " + vectors, selection buffers" + (solver ? " and n x n systems" + (blockBacksolve ? " (block backsolve) " : " ") : " ")
+                + " + vectors, selection buffers" + (solver() ? " and n x n systems" + (blockBacksolve() ? " (block backsolve) " : " ") : " ")
                 + SystemInfo.bytes(vectorBytes)
                 + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
                 + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + SystemInfo.bytes(required());
@@ -167,15 +212,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /** This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it). */
     private MemoryPlan mappedOnCpu() {
-        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, solver, xHeld, blockBacksolve);
+        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld);
     }
 
     /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
     private MemoryPlan selectionWithoutX() {
-        long rowsSquared = solver ? rows * rows : 0;
-        long vectors = vectorBytes - offHeapPerRowSquared(blockBacksolve) * rowsSquared;
-        long heap = heapBytes - (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) - heapPerRowSquared(rows, blockBacksolve) * rowsSquared;
-        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, false, 1, false);
+        Systems held = systems.at(rows);
+        long vectors = vectorBytes - held.offHeapBytes(rows);
+        long heap = heapBytes - (solver() ? SOLVER_HEAP_PER_WEIGHT * p : 0) - held.heapBytes(rows);
+        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1);
     }
 
     /** Refuses (InputException, exit 2) when the run cannot fit, saying what would. */
@@ -190,7 +235,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve) {
         long maxHeap = Runtime.getRuntime().maxMemory();
         if (heapBytes > 0.8 * maxHeap) {
-            boolean systems = heapPerRowSquared(rows, blockBacksolve) * (solver ? rows * rows : 0) > heapBytes / 2;
+            boolean systems = this.systems.at(rows).heapBytes(rows) > heapBytes / 2;
             throw InputException.of("memory", "Java heap", "the run needs about " + SystemInfo.bytes(heapBytes) + " of Java heap for p = " + p
                     + (systems ? " and n = " + rows + " (the solver's n x n systems)" : "") + " but the heap is limited to " + SystemInfo.bytes(maxHeap),
                     "raise it (FALCON_HEAP=" + Math.max(2, (long) Math.ceil(heapBytes / 0.7 / (1L << 30))) + "g ./falcon ...)"
@@ -199,7 +244,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
         long maxRows = maxRows();
-        MemoryPlan block = offerBlockBacksolve && solver && !blockBacksolve ? withBlockBacksolve() : null;
+        MemoryPlan block = offerBlockBacksolve && solver() && !blockBacksolve() ? withBlockBacksolve() : null;
         long blockRows = block == null || block.fits() ? 0 : block.maxRows();
         if (block != null && block.fits()) {
             options.add("--backsolve block (the block-diagonal model: its n x n systems need about " + SystemInfo.bytes(block.systemsBytes())
@@ -217,7 +262,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
-                        solver, available, blockBacksolve).holdingX(xHeld);
+                        systems, available).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
                 if (fit >= 1) options.add("--example " + other + " --n " + fit);
             }
@@ -232,7 +277,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
             if (selectionWithoutX().fits()) {
-                options.add(solver ? "--method mp without --backsolve and without --grads (its selection needs no X; falcon and the backsolve do)"
+                options.add(solver() ? "--method mp without --backsolve and without --grads (its selection needs no X; falcon and the backsolve do)"
                         : "drop --grads (the selection itself does not need X; only the objective does)");
             }
         }

@@ -335,10 +335,9 @@ final class PruneCommand implements Callable<Integer> {
                     "use at most " + dev.falcon.solve.FalconSolver.MAX_ROWS + " samples, or --method mp --backsolve");
         }
         boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
-        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null, solver)
-                .holdingX(stagesLoadX ? 2 : 1);
-        if (backsolveMode == Backsolve.Mode.BLOCK) plan = plan.withBlockBacksolve();
-        // exact is the default where memory allows: its n x n systems (the swap polish's) need about three times the block model's
+        MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null,
+                systems(m, solver, backsolveMode)).holdingX(stagesLoadX ? 2 : 1);
+        // exact is the default where memory allows: its n x n systems (the swap polish's) need more than one and a half times the block model's
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && !plan.fits() && plan.withBlockBacksolve().fits()) {
             MemoryPlan block = plan.withBlockBacksolve();
             backsolveNote = "backsolve block (block-diagonal, blocks of at most --block-size " + blockSize + " weights) instead of the default exact,"
@@ -619,6 +618,16 @@ final class PruneCommand implements Callable<Integer> {
         }
         return "--block-size " + blockSize + " sets only the width of X's panels on the cpu backend (" + exactModels
                 + "): it changes the speed, and the results only by rounding (the order of the sums)";
+    }
+
+    /** The n x n systems the run holds at its peak, for the memory plan. */
+    private MemoryPlan.Systems systems(Method m, boolean solver, Backsolve.Mode backsolveMode) {
+        if (!solver) return MemoryPlan.Systems.NONE;
+        if (backsolveMode == Backsolve.Mode.BLOCK) return MemoryPlan.Systems.BLOCK;
+        if (m == Method.MP) return backsolveMode == Backsolve.Mode.EXACT ? MemoryPlan.Systems.BACKSOLVE : MemoryPlan.Systems.EXACT;
+        if (backsolveMode == Backsolve.Mode.NONE) return MemoryPlan.Systems.LIPSCHITZ;
+        // without swap candidates neither the swap search nor the swap polish runs
+        return backsolveMode == Backsolve.Mode.EXACT && swapCandidates == 0 ? MemoryPlan.Systems.EXACT_ROUNDS : MemoryPlan.Systems.EXACT;
     }
 
     private Backsolve.Mode backsolveMode(Method m) {

@@ -1482,7 +1482,7 @@ class MainTest {
     }
 
     /**
-     * Exact is the default backsolve where memory allows. Its n x n systems (the swap polish's, 72 bytes per n^2) were
+     * Exact is the default backsolve where memory allows. Its n x n systems (the swap polish's, then 72 bytes per n^2) were
      * counted for every solver run: where they did not fit, falcon was refused even though the block-diagonal backsolve's
      * (40 per n^2) fit. Now the run takes block and says so; an explicit --backsolve exact is refused, offering block.
      */
@@ -1495,7 +1495,7 @@ class MainTest {
         }
         List<String> args = new ArrayList<>(List.of(with(fileArgs("--method", "falcon", "--keep-flops", "0.5"), "--grads", tall.toString())));
         args.remove("--quiet");
-        // beside the 160 MiB runtime: exact's n x n systems 69 MiB, block's 38 MiB
+        // beside the 160 MiB runtime: exact's n x n systems and polish workspace 133 MiB, block's 38 MiB
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "215m");
         try {
             Run r = run(args.toArray(String[]::new));
@@ -1518,6 +1518,40 @@ class MainTest {
             JsonNode exact = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
             assertEquals("exact", exact.at("/backsolve").asText());
             assertTrue(exact.at("/backsolve_note").isMissingNode(), exact.toString());
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+
+    /**
+     * mp's exact backsolve holds one Gram and its factor, falcon with --backsolve none only the Lipschitz constant's Gram,
+     * and falcon with --swap-candidates 0 no swap polish: the plan charged each the polish's n x n systems and refused
+     * them where they fit (here 215 MiB: 175-214 MiB with their own systems, 229 MiB as charged, 293 MiB with the polish's
+     * at n = 1000).
+     */
+    @Test
+    void runsWithoutTheSwapPolishArePlannedWithTheSystemsTheyHold() throws IOException {
+        int rows = 1000;
+        Path tall = dir.resolve("Xtall.npy");
+        try (FloatPointer v = values(rows * P, 5)) {
+            Npy.writeFloat32(tall, v, new long[] {rows, P});
+        }
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "215m");
+        try {
+            for (List<String> options : List.of(List.of("--method", "mp", "--backsolve", "exact"), List.of("--method", "falcon", "--backsolve", "none"),
+                    List.of("--method", "falcon", "--swap-candidates", "0"))) {
+                List<String> args = new ArrayList<>(List.of(with(fileArgs("--keep-flops", "0.5"), "--grads", tall.toString())));
+                args.addAll(options);
+                Run r = run(args.toArray(String[]::new));
+                assertEquals(0, r.code(), options + ": " + r.err());
+                try (Stream<Path> written = Files.walk(outDir)) {
+                    for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
+                }
+            }
+            // with the swap polish (an explicit exact backsolve) the run still does not fit
+            List<String> polish = new ArrayList<>(List.of(with(fileArgs("--keep-flops", "0.5", "--method", "falcon", "--backsolve", "exact"),
+                    "--grads", tall.toString())));
+            assertFails(run(polish.toArray(String[]::new)), 2, "memory", "215.0 MiB");
         } finally {
             System.clearProperty(SystemInfo.MEMORY_PROPERTY);
         }
