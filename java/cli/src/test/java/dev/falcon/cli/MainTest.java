@@ -1693,7 +1693,7 @@ class MainTest {
             double seconds = (System.nanoTime() - t0) / 1e9;
             assertTrue(seconds < 20, "falcon took " + seconds + " s to end");
             for (long pid : started) {
-                assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "process " + pid + " of the command still runs");
+                assertFalse(ProcessHandle.of(pid).map(h -> !dev.falcon.solve.CommandGradients.hasEnded(h)).orElse(false), "process " + pid + " of the command still runs");
             }
             try (Stream<Path> left = Files.list(tmp)) {
                 assertEquals(List.of(), left.toList(), "the temporary directory of the command is left");
@@ -1773,7 +1773,7 @@ class MainTest {
             String said = Files.readString(log);
             assertEquals(130, child.exitValue(), said);
             assertStoppedInOneLine(said, "SIGINT", 1);
-            assertFalse(ProcessHandle.of(detached).map(ProcessHandle::isAlive).orElse(false), "the detached process " + detached + " still runs");
+            assertFalse(ProcessHandle.of(detached).map(h -> !dev.falcon.solve.CommandGradients.hasEnded(h)).orElse(false), "the detached process " + detached + " still runs");
         } finally {
             child.destroyForcibly();
             if (detached > 0) ProcessHandle.of(detached).ifPresent(ProcessHandle::destroyForcibly);

@@ -173,12 +173,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
         addMarked(tree, marker);
         tree.forEach(ProcessHandle::destroy);
         boolean interrupted = awaitEnd(tree, STOP_GRACE_MILLIS);
-        if (tree.stream().anyMatch(ProcessHandle::isAlive)) {
+        if (tree.stream().anyMatch(h -> !hasEnded(h))) {
             for (ProcessHandle h : List.copyOf(tree)) {
                 if (h.isAlive()) h.descendants().forEach(tree::add); // started meanwhile
             }
             addMarked(tree, marker);
-            tree.stream().filter(ProcessHandle::isAlive).forEach(ProcessHandle::destroyForcibly);
+            tree.stream().filter(h -> !hasEnded(h)).forEach(ProcessHandle::destroyForcibly);
             interrupted |= awaitEnd(tree, STOP_GRACE_MILLIS);
         }
         if (interrupted) Thread.currentThread().interrupt();
@@ -220,10 +220,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     /** Waits (bounded) until none is alive; whether an interrupt came meanwhile (the wait goes on: it is bounded). */
-    private static boolean awaitEnd(Set<ProcessHandle> tree, long millis) {
+    static boolean awaitEnd(Set<ProcessHandle> tree, long millis) {
         long deadline = System.nanoTime() + millis * 1_000_000;
         boolean interrupted = false;
-        while (tree.stream().anyMatch(ProcessHandle::isAlive) && System.nanoTime() < deadline) {
+        while (tree.stream().anyMatch(h -> !hasEnded(h)) && System.nanoTime() < deadline) {
             try {
                 Thread.sleep(20);
             } catch (InterruptedException e) {
@@ -231,6 +231,22 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
         }
         return interrupted;
+    }
+
+    /**
+     * Whether the process has ended, a zombie included: ProcessHandle.isAlive() holds one alive until its parent reaps it,
+     * which for a process the command left behind is init, whenever init gets to it. A zombie runs nothing and holds no
+     * file or device; only its entry in the process table waits.
+     */
+    public static boolean hasEnded(ProcessHandle h) {
+        if (!h.isAlive()) return true;
+        try {
+            String stat = Files.readString(Path.of("/proc", Long.toString(h.pid()), "stat"));
+            int afterName = stat.lastIndexOf(')'); // the name in parentheses may hold spaces and parentheses itself
+            return afterName >= 0 && afterName + 2 < stat.length() && stat.charAt(afterName + 2) == 'Z';
+        } catch (IOException | RuntimeException e) {
+            return !h.isAlive(); // ended meanwhile, or no /proc: isAlive is all there is
+        }
     }
 
     /** The temporary directory (removed by {@link #close()}). */

@@ -282,10 +282,36 @@ class GradientSourcesTest {
         List<Long> started = interruptWhileTheCommandRuns(command, pids);
         try {
             for (long pid : started) {
-                assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false), "process " + pid + " of the command still runs");
+                assertFalse(ProcessHandle.of(pid).map(h -> !dev.falcon.solve.CommandGradients.hasEnded(h)).orElse(false), "process " + pid + " of the command still runs");
             }
         } finally {
             started.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+        }
+    }
+
+    /**
+     * A killed process stays a zombie until its parent (init, for one the command left behind) reaps it, and
+     * ProcessHandle.isAlive() holds a zombie alive: the stop waited out its whole grace period for processes that had
+     * ended, and under load ended the run before init reaped them, with them still counted as running. Here the
+     * zombie's parent never reaps it (it has exec'd into a sleep).
+     */
+    @Test
+    void aStopDoesNotWaitForProcessesThatHaveEndedButAreNotReaped() throws Exception {
+        Process parent = new ProcessBuilder("sh", "-c", "sleep 0 & exec sleep 60").start();
+        try {
+            ProcessHandle zombie = null;
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (zombie == null && System.nanoTime() < deadline) {
+                zombie = parent.toHandle().children().filter(h -> CommandGradients.hasEnded(h) && h.isAlive()).findFirst().orElse(null);
+                if (zombie == null) Thread.sleep(20);
+            }
+            assertNotNull(zombie, "no unreaped child appeared");
+            long t0 = System.nanoTime();
+            CommandGradients.awaitEnd(new java.util.LinkedHashSet<>(List.of(zombie)), CommandGradients.STOP_GRACE_MILLIS);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            assertTrue(seconds < 1, "waited " + seconds + " s for a process that had ended");
+        } finally {
+            parent.destroyForcibly();
         }
     }
 
@@ -301,7 +327,7 @@ class GradientSourcesTest {
         List<Long> started = interruptWhileTheCommandRuns(command, pids);
         try {
             ProcessHandle detached = ProcessHandle.of(started.get(0)).orElse(null);
-            assertTrue(detached == null || !detached.isAlive(), "the detached process " + started.get(0) + " still runs");
+            assertTrue(detached == null || CommandGradients.hasEnded(detached), "the detached process " + started.get(0) + " still runs");
         } finally {
             started.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
         }
