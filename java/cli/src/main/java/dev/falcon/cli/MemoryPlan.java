@@ -65,7 +65,28 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
          * Measured with the resnet20 example at n = 2000 and 3000: 26 bytes per n^2 of peak RSS beyond X, the weights'
          * buffers and the runtime.
          */
-        BLOCK(24, 16, 0, 0);
+        BLOCK(24, 16, 0, 0),
+        /**
+         * mp with --backsolve block: the blocks' systems alone, one block at a time (mp computes no Lipschitz constant):
+         * at |K_B| = n, off-heap, the gathered kept columns, their transpose and the gather's element indices (4 bytes
+         * each: 12), their Gram and the system in double (16), and the block's columns gathered from X (4 n per column: 8
+         * at blocks of 2n columns, as the default --block-size 2000 at n = 1000). Measured on the synthetic X: 240 MiB at
+         * n = 1000, 443 MiB at n = 2000 and 640 MiB at n = 3000 (--block-size 4000, |K_B| about n).
+         */
+        BLOCK_SYSTEMS(36, 0, 0, 0),
+        /**
+         * mp with --backsolve sweep: the same blocks' systems, formed and freed block after block for up to 100 sweeps,
+         * and what the C allocator keeps of the freed ones (those below its mmap threshold, 32 MiB, stay in its arenas):
+         * measured on the synthetic X 276 MiB at n = 1000, 544 MiB at n = 2000 and 729 MiB at n = 3000, 36-101 MiB above
+         * --backsolve block's peaks.
+         */
+        SWEEPS(40, 0, 80L << 20, 0),
+        /**
+         * falcon or falcon++ with --backsolve sweep: no swap polish, but the support searches score their candidates with
+         * the exact backsolve, so a round holds what {@link #EXACT_ROUNDS} holds (40 off-heap), and the sweeps run beside
+         * the best support's Gram ({@link #SWEEPS} and 8), with the Lipschitz constant's double copy on the heap.
+         */
+        SWEEP_ROUNDS(48, 16, 80L << 20, 0);
 
         final long offHeapPerRowSquared, heapPerRowSquared, offHeapFixed, heapFixed;
 
@@ -120,7 +141,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     boolean solver() { return systems != Systems.NONE; }
 
-    boolean blockBacksolve() { return systems == Systems.BLOCK; }
+    boolean blockBacksolve() { return systems == Systems.BLOCK || systems == Systems.BLOCK_SYSTEMS; }
 
     /**
      * This run with the block-diagonal backsolve instead of the exact one: the exact model's n x n systems (its swap
@@ -128,7 +149,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     MemoryPlan withBlockBacksolve() {
         if (!solver() || blockBacksolve()) return this;
-        return withSystems(Systems.BLOCK);
+        // mp's block backsolve computes no Lipschitz constant
+        return withSystems(systems == Systems.BACKSOLVE || systems == Systems.SWEEPS ? Systems.BLOCK_SYSTEMS : Systems.BLOCK);
     }
 
     /** This run with the solver's n x n systems of {@code other} (both with a solver). */

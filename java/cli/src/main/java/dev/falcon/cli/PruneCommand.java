@@ -623,8 +623,10 @@ final class PruneCommand implements Callable<Integer> {
     /** The n x n systems the run holds at its peak, for the memory plan. */
     private MemoryPlan.Systems systems(Method m, boolean solver, Backsolve.Mode backsolveMode) {
         if (!solver) return MemoryPlan.Systems.NONE;
-        if (backsolveMode == Backsolve.Mode.BLOCK) return MemoryPlan.Systems.BLOCK;
-        if (m == Method.MP) return backsolveMode == Backsolve.Mode.EXACT ? MemoryPlan.Systems.BACKSOLVE : MemoryPlan.Systems.EXACT;
+        boolean falcon = m == Method.FALCON || m == Method.FALCON_PLUS_PLUS;
+        if (backsolveMode == Backsolve.Mode.BLOCK) return falcon ? MemoryPlan.Systems.BLOCK : MemoryPlan.Systems.BLOCK_SYSTEMS;
+        if (backsolveMode == Backsolve.Mode.SWEEP) return falcon ? MemoryPlan.Systems.SWEEP_ROUNDS : MemoryPlan.Systems.SWEEPS;
+        if (!falcon) return backsolveMode == Backsolve.Mode.EXACT ? MemoryPlan.Systems.BACKSOLVE : MemoryPlan.Systems.EXACT;
         if (backsolveMode == Backsolve.Mode.NONE) return MemoryPlan.Systems.LIPSCHITZ;
         // without swap candidates neither the swap search nor the swap polish runs
         return backsolveMode == Backsolve.Mode.EXACT && swapCandidates == 0 ? MemoryPlan.Systems.EXACT_ROUNDS : MemoryPlan.Systems.EXACT;

@@ -1557,6 +1557,30 @@ class MainTest {
         }
     }
 
+    /**
+     * At n = 1000 (p = 17: X is a few KiB) mp --backsolve block needs 160 MiB of runtime and 34.3 MiB of the blocks'
+     * systems, sweep 38.1 MiB and 80 MiB the allocator keeps of the freed ones; they were charged falcon's block
+     * backsolve (38.1 MiB) and the exact backsolve's swap polish (61 MiB and 72 MiB), and refused where they fit.
+     */
+    @Test
+    void mpBlockAndSweepBacksolvesArePlannedWithTheSystemsTheyHold() throws IOException {
+        int rows = 1000;
+        Path tall = dir.resolve("Xtall.npy");
+        try (FloatPointer v = values(rows * P, 5)) {
+            Npy.writeFloat32(tall, v, new long[] {rows, P});
+        }
+        for (String[] memoryAndMode : new String[][] {{"196m", "block"}, {"285m", "sweep"}}) {
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, memoryAndMode[0]);
+            try {
+                Run r = run(with(fileArgs("--keep-flops", "0.5", "--method", "mp", "--backsolve", memoryAndMode[1]),
+                        "--grads", tall.toString()));
+                assertEquals(0, r.code(), memoryAndMode[1] + ": " + r.err());
+            } finally {
+                System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+            }
+        }
+    }
+
     @Test
     void gradsCommandRecomputesXBetweenStages() throws IOException {
         Path x2 = dir.resolve("X2.npy"), seen = dir.resolve("seen.npy"), log = dir.resolve("log.txt");
