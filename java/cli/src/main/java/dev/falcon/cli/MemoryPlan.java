@@ -21,8 +21,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static final long RUNTIME = 160L << 20;
 
-    /** Java heap bytes per weight the solver (falcon, backsolve) keeps: weights, iterate, gradient, step, scores, masks. */
-    static final long SOLVER_HEAP_PER_WEIGHT = 64;
+    /**
+     * Java heap bytes per weight the solver (falcon, backsolve) keeps: weights, iterate, gradient, step, scores, masks. At 64
+     * the plan of mobilenetv1 at n = 128 (p = 4.2 million, where this term is 257 MiB of it) was 2678 MiB and one of its
+     * runs peaked at 2682 MiB (others 2563-2589; falcon, 30% of the FLOPs, FALCON_HEAP=2g).
+     */
+    static final long SOLVER_HEAP_PER_WEIGHT = 72;
 
     /**
      * The n x n systems a run holds at its peak, in bytes per n^2 off-heap and on the Java heap, by what it solves, plus

@@ -54,7 +54,8 @@ class MemoryPlanTest {
     /**
      * Peak RSS of falcon at 30% of the FLOPs (cpu backend, FALCON_HEAP=2g; README, "Memory"): on the resnet20 example 1330
      * MiB at n = 1000, 2502 MiB at n = 2000 and 3805 MiB at n = 3000; on a synthetic X of p = 20,000 (C order, copied) with --flops-per-weight,
-     * where the n x n systems dominate, 603 MiB at n = 2000 and 962 MiB at n = 3000. The plan was below two of them
+     * where the n x n systems dominate, 603 MiB at n = 2000 and 962 MiB at n = 3000; on mobilenetv1 at n = 128 (p = 4.2 million,
+     * where the solver's heap per weight weighs most) up to 2682 MiB, 4 MiB above its plan of 2678. The plan was below two of them
      * (1277 and 589 MiB: it had no room for the swap polish's workspace and the collector's slack beyond it), so the block
      * fallback came too late; it must be at or a little above.
      */
@@ -63,8 +64,9 @@ class MemoryPlanTest {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
         long resnet20 = ExampleModels.get("resnet20").layers().parameters();
         // p, n, per-weight FLOPs file (1) or a layer table (0), peak MiB
+        long mobilenetv1 = ExampleModels.get("mobilenetv1").layers().parameters();
         long[][] measuredRuns = {{resnet20, 1000, 0, 1330}, {resnet20, 2000, 0, 2502}, {resnet20, 3000, 0, 3805}, {20000, 2000, 1, 603},
-                {20000, 3000, 1, 962}};
+                {20000, 3000, 1, 962}, {mobilenetv1, 128, 0, 2682}};
         for (long[] measured : measuredRuns) {
             MemoryPlan plan = MemoryPlan.of(measured[0], measured[1], null, false, "cpu", false, measured[2] == 1, true);
             double ratio = plan.required() / (double) (measured[3] << 20);
