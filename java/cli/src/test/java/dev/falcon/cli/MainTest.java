@@ -1239,9 +1239,7 @@ class MainTest {
         assertTrue(panels.out().contains("--block-size 5 sets only the width of X's panels on the cpu backend"), panels.out());
         String note = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/block_size_note").asText();
         assertTrue(note.startsWith("--block-size 5 sets only the width of X's panels"), note);
-        try (Stream<Path> written = Files.walk(outDir)) {
-            for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
-        }
+        deleteOutputs();
 
         Path fortran = dir.resolve("XF.npy");
         String header = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + N + ", " + P + "), }";
@@ -1467,9 +1465,7 @@ class MainTest {
             Run files = run(fileArgs());
             assertEquals(0, files.code(), files.err()); // tiny inputs fit
             // the way out offered must work for the method asked: falcon cannot drop X, mp can
-            try (Stream<Path> written = Files.walk(outDir)) {
-                for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
-            }
+            deleteOutputs();
             // room for the selection without X (java keeps 8 more bytes per weight on the heap) and less than X
             long selectionAlone = MemoryPlan.RUNTIME + (MemoryPlan.BYTES_PER_WEIGHT + 8) * P;
             assertTrue(4L * N * P > 64, "X must not fit in the slack");
@@ -1481,6 +1477,22 @@ class MainTest {
         }
     }
 
+    /** An X of {@code rows} samples over the test's P weights: its n x n systems, not its size, decide the memory plan. */
+    private Path tallX(int rows) throws IOException {
+        Path tall = dir.resolve("Xtall.npy");
+        try (FloatPointer v = values(rows * P, 5)) {
+            Npy.writeFloat32(tall, v, new long[] {rows, P});
+        }
+        return tall;
+    }
+
+    /** Empties the output directory, so that the next run's outputs are its own. */
+    private void deleteOutputs() throws IOException {
+        try (Stream<Path> written = Files.walk(outDir)) {
+            for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
+        }
+    }
+
     /**
      * Exact is the default backsolve where memory allows. Its n x n systems (the swap polish's, then 72 bytes per n^2) were
      * counted for every solver run: where they did not fit, falcon was refused even though the block-diagonal backsolve's
@@ -1488,11 +1500,7 @@ class MainTest {
      */
     @Test
     void falconTakesTheBlockBacksolveWhereTheExactOneDoesNotFit() throws IOException {
-        int rows = 1000;
-        Path tall = dir.resolve("Xtall.npy");
-        try (FloatPointer v = values(rows * P, 5)) {
-            Npy.writeFloat32(tall, v, new long[] {rows, P});
-        }
+        Path tall = tallX(1000);
         List<String> args = new ArrayList<>(List.of(with(fileArgs("--method", "falcon", "--keep-flops", "0.5"), "--grads", tall.toString())));
         args.remove("--quiet");
         // beside the 160 MiB runtime: exact's n x n systems and polish workspace 133 MiB, block's 38 MiB
@@ -1505,9 +1513,7 @@ class MainTest {
             String note = solver.at("/backsolve_note").asText();
             assertTrue(note.contains("instead of the default exact") && note.contains("215.0 MiB available") && note.contains("--backsolve exact"), note);
             assertTrue(r.out().contains("  note: " + note), r.out());
-            try (Stream<Path> written = Files.walk(outDir)) {
-                for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
-            }
+            deleteOutputs();
             List<String> insisting = new ArrayList<>(args);
             insisting.addAll(List.of("--backsolve", "exact"));
             assertFails(run(insisting.toArray(String[]::new)), 2, "memory", "215.0 MiB", "--backsolve block (the block-diagonal model");
@@ -1531,11 +1537,7 @@ class MainTest {
      */
     @Test
     void runsWithoutTheSwapPolishArePlannedWithTheSystemsTheyHold() throws IOException {
-        int rows = 1000;
-        Path tall = dir.resolve("Xtall.npy");
-        try (FloatPointer v = values(rows * P, 5)) {
-            Npy.writeFloat32(tall, v, new long[] {rows, P});
-        }
+        Path tall = tallX(1000);
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "215m");
         try {
             for (List<String> options : List.of(List.of("--method", "mp", "--backsolve", "exact"), List.of("--method", "falcon", "--backsolve", "none"),
@@ -1544,9 +1546,7 @@ class MainTest {
                 args.addAll(options);
                 Run r = run(args.toArray(String[]::new));
                 assertEquals(0, r.code(), options + ": " + r.err());
-                try (Stream<Path> written = Files.walk(outDir)) {
-                    for (Path f : written.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(f);
-                }
+                deleteOutputs();
             }
             // with the swap polish (an explicit exact backsolve) the run still does not fit
             List<String> polish = new ArrayList<>(List.of(with(fileArgs("--keep-flops", "0.5", "--method", "falcon", "--backsolve", "exact"),
@@ -1564,11 +1564,7 @@ class MainTest {
      */
     @Test
     void mpBlockAndSweepBacksolvesArePlannedWithTheSystemsTheyHold() throws IOException {
-        int rows = 1000;
-        Path tall = dir.resolve("Xtall.npy");
-        try (FloatPointer v = values(rows * P, 5)) {
-            Npy.writeFloat32(tall, v, new long[] {rows, P});
-        }
+        Path tall = tallX(1000);
         for (String[] memoryAndMode : new String[][] {{"196m", "block"}, {"285m", "sweep"}}) {
             System.setProperty(SystemInfo.MEMORY_PROPERTY, memoryAndMode[0]);
             try {
