@@ -435,30 +435,38 @@ class AtomicFilesTest {
     }
 
     /**
-     * Another process committing the same outputs holds them until its set is complete: here it is stopped halfway
-     * (its files renamed, its last output a pipe nobody reads yet), and this process's commit must wait for it.
+     * Another process committing the same outputs, stopped halfway: its files renamed, its last output a pipe nobody
+     * reads yet (reading {@code fifo} lets it finish). Returns once it has renamed them.
      */
+    private Process childCommittingHalfway(Path weights, Path report, Path fifo) throws Exception {
+        Process child = new ProcessBuilder(javaCommand(CommitsThroughAPipe.class, weights.toString(), report.toString(), fifo.toString()))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (!(Files.exists(report) && Files.readString(report).equals("child")) && System.nanoTime() < deadline) Thread.sleep(20);
+        assertEquals("child", Files.readString(report), "the child never renamed its outputs");
+        return child;
+    }
+
+    /** This process's commit of the same two outputs. */
+    private static Void commitAsParent(Path weights, Path report) throws IOException {
+        try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+            batch.add(weights, temp -> Files.writeString(temp, "parent"));
+            batch.add(report, temp -> Files.writeString(temp, "parent"));
+            batch.commit();
+        }
+        return null;
+    }
+
     /** A commit waiting for another process's commit in its directory waited without a word, for as long as that took. */
     @Test
     void aCommitWaitingForAnotherProcessSaysSo() throws Exception {
         Path fifo = namedPipe();
         Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
-        Process child = new ProcessBuilder(javaCommand(CommitsThroughAPipe.class, weights.toString(), report.toString(), fifo.toString()))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        Process child = childCommittingHalfway(weights, report, fifo);
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (!(Files.exists(report) && Files.readString(report).equals("child")) && System.nanoTime() < deadline) Thread.sleep(20);
-            assertEquals("child", Files.readString(report), "the child never renamed its outputs");
             List<String> warnings = warningsWhile(() -> {
-                java.util.concurrent.Future<?> mine = pool.submit(() -> {
-                    try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
-                        batch.add(weights, temp -> Files.writeString(temp, "parent"));
-                        batch.add(report, temp -> Files.writeString(temp, "parent"));
-                        batch.commit();
-                    }
-                    return null;
-                });
+                java.util.concurrent.Future<?> mine = pool.submit(() -> commitAsParent(weights, report));
                 try {
                     Thread.sleep(AtomicFiles.QUIET_LOCK_WAIT_MILLIS + 1500);
                     assertFalse(mine.isDone(), "the commit did not wait");
@@ -478,25 +486,15 @@ class AtomicFilesTest {
         }
     }
 
+    /** Another process committing the same outputs holds them until its set is complete: this process's commit waits. */
     @Test
     void aCommitWaitsForAnotherProcessCommittingTheSameOutputs() throws Exception {
         Path fifo = namedPipe();
         Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
-        List<String> cmd = javaCommand(CommitsThroughAPipe.class, weights.toString(), report.toString(), fifo.toString());
-        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        Process child = childCommittingHalfway(weights, report, fifo);
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {
-            long deadline = System.nanoTime() + 60_000_000_000L;
-            while (!(Files.exists(report) && Files.readString(report).equals("child")) && System.nanoTime() < deadline) Thread.sleep(20);
-            assertEquals("child", Files.readString(report), "the child never renamed its outputs");
-            java.util.concurrent.Future<?> mine = pool.submit(() -> {
-                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
-                    batch.add(weights, temp -> Files.writeString(temp, "parent"));
-                    batch.add(report, temp -> Files.writeString(temp, "parent"));
-                    batch.commit();
-                }
-                return null;
-            });
+            java.util.concurrent.Future<?> mine = pool.submit(() -> commitAsParent(weights, report));
             Thread.sleep(1500);
             assertFalse(mine.isDone(), "the commit did not wait for the other process's set to be complete");
             assertEquals("child", Files.readString(weights));
