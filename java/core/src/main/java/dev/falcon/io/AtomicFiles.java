@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -346,15 +347,10 @@ public final class AtomicFiles {
                         throw new IllegalStateException("interrupted while waiting for another commit of outputs in " + dir, e);
                     }
                     held.add(inJvm::unlock);
-                    FileChannel channel;
-                    try {
-                        channel = FileChannel.open(dir.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                    } catch (IOException | UnsupportedOperationException | SecurityException e) {
-                        warnUnlocked(dir, e); // the renames are still serialized within this JVM
-                        continue;
-                    }
-                    held.add(channel); // closing it releases the lock
-                    lockBetweenProcesses(channel, dir);
+                    LockFile lockFile = openLockFile(dir);
+                    if (lockFile == null) continue; // warned; the renames are still serialized within this JVM
+                    held.add(lockFile.channel()); // closing it releases the lock
+                    lockBetweenProcesses(lockFile.channel(), dir, lockFile.shared());
                 }
                 locked = true;
                 return held;
@@ -363,24 +359,135 @@ public final class AtomicFiles {
             }
         }
 
+        /** A lock file's channel, and whether it is open only for reading (a shared lock is all it can take). */
+        private record LockFile(FileChannel channel, boolean shared) {}
+
+        /**
+         * The directory's lock file, open for writing; open only for reading where this user may not write it (after a
+         * warning); null where it cannot be opened at all (after a warning).
+         */
+        private static LockFile openLockFile(Path dir) {
+            Path file = dir.resolve(LOCK_FILE);
+            for (int attempt = 0; ; attempt++) {
+                try {
+                    FileChannel created = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                    grantWhatTheDirectoryGrants(file, dir);
+                    return new LockFile(created, false);
+                } catch (FileAlreadyExistsException exists) {
+                    // the usual case: opened below
+                } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                    warnUnlocked(dir, e);
+                    return null;
+                }
+                try {
+                    // without CREATE: Linux's fs.protected_regular (1 on most systemd distributions) refuses an O_CREAT
+                    // open of a file that neither this user nor the directory's owner owns in a sticky world-writable
+                    // directory (/tmp), however writable the file is
+                    return new LockFile(FileChannel.open(file, StandardOpenOption.WRITE), false);
+                } catch (java.nio.file.NoSuchFileException removed) {
+                    if (attempt < 3) continue; // removed by hand between the two opens: create it again
+                    warnUnlocked(dir, removed);
+                    return null;
+                } catch (java.nio.file.AccessDeniedException denied) {
+                    return openForASharedLock(file, dir, denied);
+                } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                    warnUnlocked(dir, e);
+                    return null;
+                }
+            }
+        }
+
+        /**
+         * A lock file this user may read but not write (one an earlier falcon made with the umask's mode, or one its
+         * owner narrowed): POSIX grants an exclusive lock only on a file open for writing, but a shared
+         * lock on one open for reading still keeps this commit apart from those of every user who can write the file
+         * (they wait for it, and it waits for them). Two users who can only read it are not kept apart: the warning
+         * says so, and names the chmod its owner can make.
+         */
+        private static LockFile openForASharedLock(Path file, Path dir, java.nio.file.AccessDeniedException denied) {
+            FileChannel readOnly;
+            try {
+                readOnly = FileChannel.open(file, StandardOpenOption.READ);
+            } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                warnUnlocked(dir, denied);
+                return null;
+            }
+            String owner, chmod;
+            try {
+                owner = Files.getOwner(file).getName();
+                chmod = Files.getPosixFilePermissions(dir).contains(PosixFilePermission.OTHERS_WRITE) ? "a+w" : "g+w";
+            } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                owner = "its owner";
+                chmod = "g+w";
+            }
+            String who = owner, mode = chmod;
+            LOG.log(System.Logger.Level.WARNING, () -> "cannot lock " + file + " for writing (" + denied + "): this commit waits for runs of users who can write it"
+                    + " (a shared lock), but another process of a user who cannot could mix its files with this run's; " + who
+                    + " can make it writable for everyone who writes outputs there: chmod " + mode + " " + file);
+            return new LockFile(readOnly, true);
+        }
+
+        /**
+         * Gives a lock file this process has just created the write access its directory grants, which the umask
+         * (0022 as a rule) took away: in a directory a group or everyone writes outputs into (a team folder, /tmp),
+         * another user could not open it for writing, and committed without the lock. The file is empty and never
+         * read, so writing it gains nothing beyond the lock; in a sticky directory (/tmp) only this user can remove or
+         * replace it. The lock file of a directory only this user writes keeps the umask's mode. The change is made
+         * without following links, and only to the regular file with one link this process created: in a directory
+         * others write without the sticky bit, one of them could have put another file in its place meanwhile.
+         */
+        private static void grantWhatTheDirectoryGrants(Path file, Path dir) {
+            try {
+                Set<PosixFilePermission> granted = Files.getPosixFilePermissions(dir);
+                var view = Files.getFileAttributeView(file, java.nio.file.attribute.PosixFileAttributeView.class, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+                if (view == null) return;
+                var attributes = view.readAttributes();
+                if (!attributes.isRegularFile() || ((Number) Files.getAttribute(file, "unix:nlink", java.nio.file.LinkOption.NOFOLLOW_LINKS)).intValue() != 1) return;
+                Set<PosixFilePermission> mode = java.util.EnumSet.noneOf(PosixFilePermission.class);
+                mode.addAll(attributes.permissions());
+                if (granted.contains(PosixFilePermission.GROUP_WRITE)) {
+                    mode.addAll(List.of(PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_WRITE));
+                    // in a group's folder without the setgid bit the file gets this user's primary group, not the
+                    // folder's; this user can give it the folder's only where it is a member of it
+                    try {
+                        var folderGroup = Files.readAttributes(dir, java.nio.file.attribute.PosixFileAttributes.class).group();
+                        if (!folderGroup.equals(attributes.group())) view.setGroup(folderGroup);
+                    } catch (IOException notAMember) {
+                        // group-writable for this user's group then, which is all this user can give
+                    }
+                }
+                if (granted.contains(PosixFilePermission.OTHERS_WRITE)) {
+                    mode.addAll(List.of(PosixFilePermission.OTHERS_READ, PosixFilePermission.OTHERS_WRITE));
+                }
+                if (!mode.equals(attributes.permissions())) view.setPermissions(mode);
+            } catch (IOException | UnsupportedOperationException | IllegalArgumentException | SecurityException e) {
+                // not a POSIX file system (its own rules, or ACLs, decide who may write it): left as it was made
+            }
+        }
+
         /**
          * Waits for the lock of the directory's lock file, or warns where it cannot be had: the renames are then
          * serialized only within this JVM.
          */
         static void lockBetweenProcesses(FileChannel channel, Path dir) {
+            lockBetweenProcesses(channel, dir, false);
+        }
+
+        /** As above; {@code shared} for a channel open only for reading. */
+        private static void lockBetweenProcesses(FileChannel channel, Path dir, boolean shared) {
             try {
                 // a run waiting on another's commit said nothing, however long the other took (its --out a pipe nobody
                 // reads, a hung network file system): one line says what it waits for, once the wait is longer than
                 // the renames of runs of a sweep that write into one directory take
                 long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(QUIET_LOCK_WAIT_MILLIS);
                 while (true) {
-                    if (channel.tryLock() != null) return;
+                    if (channel.tryLock(0, Long.MAX_VALUE, shared) != null) return;
                     if (System.nanoTime() > deadline) break;
                     Thread.sleep(20);
                 }
                 LOG.log(System.Logger.Level.WARNING, () -> "waiting for another process writing outputs in " + dir + " (it holds the lock on "
                         + dir.resolve(LOCK_FILE) + ") to finish its set");
-                channel.lock();
+                channel.lock(0, Long.MAX_VALUE, shared);
             } catch (FileLockInterruptionException | ClosedByInterruptException | InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new IllegalStateException("interrupted while waiting for another process's commit of outputs in " + dir, e);

@@ -8,7 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Set;
 import java.util.stream.Stream;
 import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.Test;
@@ -153,6 +156,117 @@ class AtomicFilesTest {
             List<String> lockless = warningsWhile(() -> AtomicFiles.Batch.lockBetweenProcesses(noLocks, dir));
             assertEquals(1, lockless.size(), lockless.toString());
             assertTrue(lockless.get(0).contains("No locks available") && lockless.get(0).contains(AtomicFiles.LOCK_FILE), lockless.get(0));
+        }
+    }
+
+    /**
+     * The lock file was created with the process's umask (0644 as a rule): in an output directory shared by a group or
+     * by everyone (a team folder, /tmp) another user could not open it for writing, and committed without the lock.
+     * It gets the write access its directory grants, and no more where the directory is this user's alone.
+     */
+    @Test
+    void aNewLockFileGetsTheWriteAccessItsDirectoryGrants() throws Exception {
+        Path team = Files.createDirectory(dir.resolve("team")), everyone = Files.createDirectory(dir.resolve("everyone")),
+                own = Files.createDirectory(dir.resolve("own"));
+        Files.setPosixFilePermissions(team, PosixFilePermissions.fromString("rwxrwx---"));
+        Files.setPosixFilePermissions(own, PosixFilePermissions.fromString("rwx------"));
+        chmod("1777", everyone);
+        for (Path d : List.of(team, everyone, own)) commitAsParent(d.resolve("w.npy"), d.resolve("r.json"));
+        Set<PosixFilePermission> teamLock = Files.getPosixFilePermissions(team.resolve(AtomicFiles.LOCK_FILE));
+        assertTrue(teamLock.containsAll(Set.of(PosixFilePermission.GROUP_READ, PosixFilePermission.GROUP_WRITE)), teamLock.toString());
+        Set<PosixFilePermission> everyonesLock = Files.getPosixFilePermissions(everyone.resolve(AtomicFiles.LOCK_FILE));
+        assertTrue(everyonesLock.containsAll(Set.of(PosixFilePermission.GROUP_WRITE, PosixFilePermission.OTHERS_READ, PosixFilePermission.OTHERS_WRITE)),
+                everyonesLock.toString());
+        Path umaskOnly = Files.createFile(own.resolve("as-the-umask-makes-it"));
+        assertEquals(Files.getPosixFilePermissions(umaskOnly), Files.getPosixFilePermissions(own.resolve(AtomicFiles.LOCK_FILE)));
+    }
+
+    /**
+     * Another user committing into a directory shared with this one (here a sticky, world-writable one, as /tmp) while
+     * this process holds the lock: it could not open this user's lock file for writing, warned and committed at once.
+     * It waits for the lock; and with a lock file made by an earlier falcon (0644) it waits too, on a shared lock, and
+     * its warning says how the owner makes the file writable. Needs root, to run the other user's JVM.
+     */
+    @Test
+    void anotherUserInASharedDirectoryWaitsForThisUsersLock() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "skipped: only root can run a JVM as another user (nobody) to commit into the same directory");
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("setpriv", "--version").start().waitFor() == 0, "skipped: setpriv is not available");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path shared = Files.createDirectory(dir.resolve("shared"));
+        chmod("1777", shared);
+        Path classes = readableClassPath();
+        commitAsParent(shared.resolve("w.npy"), shared.resolve("r.json"));
+        // outputs of their own: in a sticky directory no user may replace another's files
+        Path weights = shared.resolve("their-w.npy"), report = shared.resolve("their-r.json");
+        for (String lockMode : List.of("as created", "rw-r--r--")) {
+            Path lockFile = shared.resolve(AtomicFiles.LOCK_FILE);
+            if (!lockMode.equals("as created")) Files.setPosixFilePermissions(lockFile, PosixFilePermissions.fromString(lockMode));
+            Path said = dir.resolve("nobody.log");
+            Process child;
+            try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(lockFile, java.nio.file.StandardOpenOption.WRITE);
+                 java.nio.channels.FileLock held = channel.lock()) {
+                List<String> cmd = new java.util.ArrayList<>(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", classes.toString(), CommitsTwoFiles.class.getName(),
+                        weights.toString(), report.toString(), lockMode));
+                child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(said.toFile()).start();
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (!Files.readString(said).contains("committing") && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+                Thread.sleep(1500);
+                assertTrue(child.isAlive(), lockMode + ": the other user's commit did not wait for this user's lock: " + Files.readString(said));
+                assertFalse(Files.exists(report) && Files.readString(report).endsWith(lockMode), "committed while this user held the lock");
+            }
+            try {
+                assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the other user's commit did not end");
+                String log = Files.readString(said);
+                assertEquals(0, child.exitValue(), log);
+                assertEquals("nobody " + lockMode, Files.readString(report));
+                if (lockMode.equals("as created")) {
+                    assertFalse(log.contains("cannot lock"), log);
+                } else {
+                    assertTrue(log.contains("cannot lock " + lockFile.toRealPath()) && log.contains("chmod a+w " + lockFile.toRealPath()), log);
+                }
+            } finally {
+                child.destroyForcibly();
+            }
+        }
+    }
+
+    private static void chmod(String mode, Path path) throws IOException, InterruptedException {
+        assertEquals(0, new ProcessBuilder("chmod", mode, path.toString()).inheritIO().start().waitFor());
+    }
+
+    /** This test's class directories copied where another user can read them (~/.m2 and the clone may be private). */
+    private Path readableClassPath() throws IOException {
+        Path copy = Files.createDirectory(dir.resolve("classes"));
+        for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+            Path from = Path.of(entry);
+            if (!Files.isDirectory(from)) continue; // the module's own classes are all the child needs
+            try (Stream<Path> files = Files.walk(from)) {
+                for (Path f : files.toList()) {
+                    Path to = copy.resolve(from.relativize(f).toString());
+                    if (Files.isDirectory(f)) Files.createDirectories(to);
+                    else Files.copy(f, to, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+        }
+        try (Stream<Path> files = Files.walk(copy)) {
+            for (Path f : files.toList()) Files.setPosixFilePermissions(f, PosixFilePermissions.fromString(Files.isDirectory(f) ? "rwxr-xr-x" : "rw-r--r--"));
+        }
+        return copy;
+    }
+
+    /** A child JVM that says when it begins to commit two files, each holding the user's name and a token. */
+    static final class CommitsTwoFiles {
+        public static void main(String[] args) throws IOException {
+            String content = System.getProperty("user.name") + " " + args[2];
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(Path.of(args[0]), temp -> Files.writeString(temp, content));
+                batch.add(Path.of(args[1]), temp -> Files.writeString(temp, content));
+                System.out.println("committing");
+                System.out.flush();
+                batch.commit();
+            }
         }
     }
 
