@@ -67,7 +67,8 @@ import picocli.CommandLine.Spec;
                 "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
                 "  or --grads-command CMD (run before each stage t >= 1 on the current weights).",
                 "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error, stdout not writable (the",
-                "  summary; the outputs are complete) or a failed --grads-command (then --out, --mask and --report hold",
+                "  summary; the outputs are complete) or a failed --grads-command (or one",
+                "  stopped by --grads-command-timeout; then --out, --mask and --report hold",
                 "  the last completed stage),",
                 "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written)."})
 final class PruneCommand implements Callable<Integer> {
@@ -185,6 +186,10 @@ final class PruneCommand implements Callable<Integer> {
                     "If CMD fails (non-zero exit, or no valid X), or the weights cannot be written for it, the run stops: its stderr is shown, --out, --mask and --report get the "
                             + "last completed stage's weights, and the exit code is 1."})
     String gradsCommand;
+    @Option(names = "--grads-command-timeout", paramLabel = "DURATION",
+            description = "falcon++: the longest each stage's --grads-command may run, in seconds (90) or with a unit: 90s, 15m, 2h "
+                    + "(default: no limit). A command still running then is stopped with the processes it started and fails as above (exit 1).")
+    String gradsCommandTimeout;
 
     // ---- outputs
     @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
@@ -426,7 +431,7 @@ final class PruneCommand implements Callable<Integer> {
                 if (m == Method.FALCON_PLUS_PLUS && gradsPattern()) {
                     source = new dev.falcon.solve.FilePatternGradients(backend, res.x, grads, stages, "--grads");
                 } else if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) {
-                    source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW);
+                    source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW, commandTimeout);
                 }
                 res.source = source;
                 Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startNnzLevel(), startFlopsLevel(), source);
@@ -646,6 +651,36 @@ final class PruneCommand implements Callable<Integer> {
         return mode;
     }
 
+    /** --grads-command-timeout as a Duration; null: no limit. */
+    private java.time.Duration commandTimeout;
+
+    private static final java.util.regex.Pattern TIMEOUT = java.util.regex.Pattern.compile("([+-]?(?:\\d+(?:\\.\\d*)?|\\.\\d+))\\s*([smh]?)");
+
+    /**
+     * Seconds, or a number with s, m (minutes) or h: a plain number is seconds, as in timeout(1) and most schedulers;
+     * m is never months here, and days are hours enough (48h).
+     */
+    static java.time.Duration parseTimeout(String value) {
+        java.util.regex.Matcher m = TIMEOUT.matcher(value.trim().toLowerCase(Locale.ROOT));
+        if (!m.matches()) {
+            throw InputException.of("--grads-command-timeout", "value", "'" + value + "' is not a duration", "give seconds (90) or a number with s, m or h: 90s, 15m, 2h");
+        }
+        java.math.BigDecimal seconds = new java.math.BigDecimal(m.group(1)).multiply(java.math.BigDecimal.valueOf(switch (m.group(2)) {
+            case "m" -> 60;
+            case "h" -> 3600;
+            default -> 1;
+        }));
+        if (seconds.signum() <= 0) {
+            throw InputException.of("--grads-command-timeout", "value", "is " + value + ", it must be more than 0", "leave it out for no limit, or give e.g. 15m");
+        }
+        // 100 years, beyond any run, and within what a long holds in nanoseconds (about 292 years)
+        if (seconds.compareTo(java.math.BigDecimal.valueOf(100L * 365 * 86400)) > 0) {
+            throw InputException.of("--grads-command-timeout", "value", "is " + value + ", beyond any run", "leave it out for no limit");
+        }
+        java.math.BigDecimal nanos = seconds.movePointRight(9).setScale(0, java.math.RoundingMode.CEILING);
+        return java.time.Duration.ofNanos(nanos.longValueExact());
+    }
+
     private void validateSolverOptions() {
         if (maxIterations < 0) throw InputException.of("--max-iterations", "value", "is " + maxIterations + ", it must be >= 0", "e.g. --max-iterations 100");
         if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw InputException.of("--tolerance", "value", "is " + tolerance + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
@@ -658,6 +693,10 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--grads", "value", "'" + grads + "' is a per-stage pattern ({t}), which only applies to --method falcon++",
                     "give one X file, or use --method falcon++");
         }
+        if (gradsCommandTimeout != null && gradsCommand == null) {
+            throw InputException.of("--grads-command-timeout", "option", "only applies with --grads-command (it limits how long that command runs)", "drop it, or give --grads-command");
+        }
+        if (gradsCommandTimeout != null) commandTimeout = parseTimeout(gradsCommandTimeout);
         if (gradsCommand != null) {
             if (!plusPlus) throw InputException.of("--grads-command", "option", "only applies to --method falcon++", "drop it");
             if (!gradsCommand.contains("{weights}") || !gradsCommand.contains("{grads}")) {
@@ -884,6 +923,8 @@ final class PruneCommand implements Callable<Integer> {
             sched.put("gradient_source", gradsPattern() ? "pattern" : gradsCommand != null ? "command" : "continuation");
             sched.put("gradients", gradsPattern() ? "per-stage files " + grads + " ({t} = stage; stage 0 at the dense weights)"
                     : gradsCommand != null ? "stage 0: the initial X; stage t >= 1: --grads-command " + gradsCommand + " at the weights of stage t-1"
+                            + (commandTimeout != null ? " (each run limited to " + gradsCommandTimeout.trim()
+                            + (gradsCommandTimeout.trim().matches(".*\\d") ? " s" : "") + " by --grads-command-timeout)" : "")
                     : "the same X in every stage (continuation)");
             o.put("schedule", sched);
             o.put("stages", st);

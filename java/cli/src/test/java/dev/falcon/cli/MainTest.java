@@ -1636,6 +1636,59 @@ class MainTest {
         }
     }
     /**
+     * A --grads-command that hangs made falcon wait without end. With --grads-command-timeout it is stopped after the
+     * limit with what it started, and the run ends as after a failed command: exit 1, the outputs with the last
+     * completed stage, and a message naming the stage, the command, the limit, the fix and the end of its stderr.
+     */
+    @Test
+    void aGradsCommandThatOverrunsItsTimeoutIsStoppedAndKeepsTheLastCompletedStage() throws Exception {
+        Path pids = dir.resolve("pids");
+        String cmd = ": {weights} {grads}; echo loading the model >&2; sleep 30 & echo $! > " + pids + "; wait";
+        Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.7", "--max-iterations", "10",
+                "--grads-command", cmd, "--grads-command-timeout", "1.5"));
+        long sleeper = Long.parseLong(Files.readString(pids).trim());
+        try {
+            assertEquals(1, r.code(), r.err());
+            for (String said : List.of("stopped after stage 0", "--grads-command '" + cmd + "' did not exit within 1.5 s at stage 1",
+                    "raise --grads-command-timeout", "fix the command", "its stderr ends with:\nloading the model")) {
+                assertTrue(r.err().contains(said), "'" + said + "' in: " + r.err());
+            }
+            assertFalse(ProcessHandle.of(sleeper).map(h -> !dev.falcon.solve.CommandGradients.hasEnded(h)).orElse(false), "the command's sleep still runs");
+            JsonNode solver = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
+            assertEquals(1, solver.at("/completed_stages").asInt(), solver.toString());
+            assertTrue(solver.at("/stopped").asText().contains("did not exit within 1.5 s"), solver.toString());
+            assertTrue(solver.at("/schedule/gradients").asText().contains("limited to 1.5 s by --grads-command-timeout"), solver.toString());
+            assertTrue(Files.exists(outDir.resolve("p.npy")) && Files.exists(outDir.resolve("m.npy")));
+        } finally {
+            ProcessHandle.of(sleeper).ifPresent(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    /** --grads-command-timeout: seconds or a number with s, m or h, above 0, and only with --grads-command. */
+    @Test
+    void gradsCommandTimeoutIsValidated() throws IOException {
+        String[] plusPlus = fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--grads-command", "cp {weights} {grads}",
+                "--grads-command-timeout", "90");
+        for (String zero : List.of("0", "0s", "0.0m", "-5", "-1m")) {
+            assertFails(run(with(plusPlus, "--grads-command-timeout", zero)), 2, "--grads-command-timeout: value: is " + zero + ", it must be more than 0");
+        }
+        for (String notADuration : List.of("abc", "5x", "15 minutes", "2d", "1e3", "", "PT15M")) {
+            assertFails(run(with(plusPlus, "--grads-command-timeout", notADuration)), 2, "--grads-command-timeout: value: '" + notADuration + "' is not a duration",
+                    "90s, 15m, 2h");
+        }
+        assertFails(run(with(plusPlus, "--grads-command-timeout", "1000000h")), 2, "--grads-command-timeout", "beyond any run");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "3", "--grads-command-timeout", "90s")), 2, "--grads-command-timeout",
+                "only applies with --grads-command");
+        assertFails(run(fileArgs("--method", "falcon", "--grads-command-timeout", "15m")), 2, "--grads-command-timeout", "only applies with --grads-command");
+        assertEquals(java.time.Duration.ofSeconds(90), PruneCommand.parseTimeout("90"));
+        assertEquals(java.time.Duration.ofSeconds(90), PruneCommand.parseTimeout("90s"));
+        assertEquals(java.time.Duration.ofMinutes(15), PruneCommand.parseTimeout("15m"));
+        assertEquals(java.time.Duration.ofHours(2), PruneCommand.parseTimeout(" 2H "));
+        assertEquals(java.time.Duration.ofMillis(1500), PruneCommand.parseTimeout("1.5s"));
+        assertEquals(java.time.Duration.ofMinutes(30), PruneCommand.parseTimeout(".5h"));
+    }
+
+    /**
      * The weights of a stage that cannot be written for the command (a full disk, a directory gone or unwritable; here
      * the command of stage 1 leaves a directory where stage 2's weights go) fail the gradient source as a failing command
      * does: exit 1 with the last completed stage's weights in the outputs. They used to end the run with exit 2 naming

@@ -33,7 +33,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>.npy} (which it must write: n x p, any dtype and layout --grads accepts), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
- * weights that cannot be written for it, a non-zero exit, a missing or invalid output, or NaN/Inf in it throws
+ * weights that cannot be written for it, a non-zero exit, a command still running after the timeout (if one is given:
+ * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
  * {@link MultiStage.SourceFailure} (with the last lines of its stderr), which stops the run after the last completed stage. {@link #close()} closes the loaded
  * matrices and removes the temporary directory.
  */
@@ -64,6 +65,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final ComputeBackend backend;
     private final HostMatrix first;
     private final String command;
+    /** The longest a stage's command may run before it is stopped and the source fails; null: no limit. */
+    private final java.time.Duration timeout;
     private final long rows, cols;
     private final PrintWriter log;
     private final Path dir;
@@ -100,12 +103,27 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * @param log   where the command's output lines go (null: dropped, the stderr tail is still kept)
      */
     public CommandGradients(ComputeBackend backend, HostMatrix first, String command, PrintWriter log) {
+        this(backend, first, command, log, null);
+    }
+
+    /**
+     * @param first   stage 0's X (the caller keeps owning it); its shape is required of every output
+     * @param log     where the command's output lines go (null: dropped, the stderr tail is still kept)
+     * @param timeout the longest a stage's command may run (null: no limit): one still running then is stopped with
+     *                the processes it started, as on SIGTERM, and {@link #gradients} throws {@link MultiStage.SourceFailure},
+     *                which stops the run after the last completed stage
+     */
+    public CommandGradients(ComputeBackend backend, HostMatrix first, String command, PrintWriter log, java.time.Duration timeout) {
         this.backend = Objects.requireNonNull(backend);
         this.first = Objects.requireNonNull(first);
         this.command = Objects.requireNonNull(command);
         if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
             throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + ": " + command);
         }
+        if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
+            throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
+        }
+        this.timeout = timeout;
         this.rows = first.rows();
         this.cols = first.cols();
         this.log = log;
@@ -296,6 +314,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         String line = commandLine(w, x);
         Deque<String> tail = new ArrayDeque<>();
         int code;
+        boolean timedOut = false;
         commandStage = true;
         RunPhase.set("during stage " + stage + "'s --grads-command");
         try {
@@ -307,13 +326,21 @@ public final class CommandGradients implements MultiStage.GradientSource {
             running = new Running(proc, marker);
             Thread out = pump(proc.getInputStream(), null, stage);
             Thread err = pump(proc.getErrorStream(), tail, stage);
-            code = proc.waitFor();
+            if (timeout == null || proc.waitFor(saturatedNanos(timeout), java.util.concurrent.TimeUnit.NANOSECONDS)) {
+                code = proc.waitFor();
+            } else {
+                // what a stop does, so that nothing of a hung command (a GPU job, a child waiting on a lock) runs on
+                timedOut = true;
+                stopCommand(running, marker);
+                proc.waitFor(STOP_GRACE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS); // ended, or beyond even SIGKILL
+                code = -1;
+            }
             running = null;
             out.join(DRAIN_MILLIS);
             err.join(DRAIN_MILLIS);
             // Ctrl-C reaches the command and falcon together: a command that died of it first must not read as one that
             // failed, after which the run went on to write the last stage's outputs, refused as the JVM stops
-            if (code == 128 + 1 || code == 128 + 2 || code == 128 + 15) {
+            if (!timedOut && (code == 128 + 1 || code == 128 + 2 || code == 128 + 15)) {
                 long deadline = System.nanoTime() + SIGNAL_WAIT_MILLIS * 1_000_000;
                 while (!stoppedByHook && System.nanoTime() < deadline) Thread.sleep(10);
             }
@@ -336,6 +363,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
         String stderr;
         synchronized (tail) {
             stderr = String.join("\n", tail);
+        }
+        if (timedOut) {
+            deleteQuietly(x); // whatever part of X it had written
+            throw new MultiStage.SourceFailure("--grads-command " + quote(command) + " did not exit within " + describeTimeout(timeout) + " at stage " + stage
+                    + " and was stopped with the processes it started; raise --grads-command-timeout if it needs longer, or fix the command if it hangs"
+                    + (stderr.isEmpty() ? " (no stderr)" : "; its stderr ends with:\n" + stderr));
         }
         if (code != 0) {
             deleteQuietly(x);
@@ -371,6 +404,22 @@ public final class CommandGradients implements MultiStage.GradientSource {
         lastWeights = weights.clone();
         lastX = current;
         return current;
+    }
+
+    /** A limit beyond what a long holds in nanoseconds (about 292 years) is no limit in practice. */
+    private static long saturatedNanos(java.time.Duration d) {
+        try {
+            return d.toNanos();
+        } catch (ArithmeticException beyondALong) {
+            return Long.MAX_VALUE;
+        }
+    }
+
+    /** "90 s", "15 min", "2 h" or "1.5 s". */
+    static String describeTimeout(java.time.Duration d) {
+        if (d.getNano() == 0 && d.getSeconds() % 3600 == 0) return d.getSeconds() / 3600 + " h";
+        if (d.getNano() == 0 && d.getSeconds() % 60 == 0) return d.getSeconds() / 60 + " min";
+        return java.math.BigDecimal.valueOf(d.getSeconds()).add(java.math.BigDecimal.valueOf(d.getNano(), 9)).stripTrailingZeros().toPlainString() + " s";
     }
 
     /**

@@ -206,6 +206,69 @@ class GradientSourcesTest {
     }
 
     /**
+     * A command that hangs (a GPU job waiting on a device another job holds, an export stuck on a lock) made the run
+     * wait without end. With a timeout it is stopped after it, with the processes it started (its child and one it
+     * detached), its files go, and the run ends after the last completed stage with a message that names the stage,
+     * the command, the limit and what to do, and the end of its stderr.
+     */
+    @Test
+    void aCommandThatOverrunsItsTimeoutIsStoppedWithItsProcesses() throws Exception {
+        Path pids = dir.resolve("pids");
+        String command = ": {weights} {grads}; echo 'waiting for the GPU' >&2; echo partial > {grads}; (sleep 30 & echo $! >> " + pids + "); "
+                + "sleep 30 & echo $! >> " + pids + "; echo $$ >> " + pids + "; wait";
+        List<Long> started = new java.util.ArrayList<>();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, command, null, java.time.Duration.ofSeconds(2))) {
+            long t0 = System.nanoTime();
+            MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                    SolverOptions.defaults().withMaxIterations(5));
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            for (String pid : Files.readAllLines(pids)) started.add(Long.parseLong(pid.trim()));
+            assertEquals(3, started.size(), started.toString());
+            for (long pid : started) {
+                assertFalse(ProcessHandle.of(pid).map(h -> !CommandGradients.hasEnded(h)).orElse(false), "process " + pid + " of the command still runs");
+            }
+            assertTrue(seconds >= 2 && seconds < 2 + 3 * CommandGradients.STOP_GRACE_MILLIS / 1000.0, "the run took " + seconds + " s");
+            assertEquals(0, r.lastCompletedStage());
+            String said = r.stopped();
+            assertTrue(said != null && said.contains("did not exit within 2 s") && said.contains("at stage 1") && said.contains("--grads-command " + CommandGradients.quote(command))
+                    && said.contains("--grads-command-timeout") && said.endsWith("its stderr ends with:\nwaiting for the GPU"), said);
+            try (java.util.stream.Stream<Path> left = Files.list(src.directory())) {
+                assertEquals(List.of(), left.toList(), "the weights and the partial X are removed");
+            }
+            long kept = 0;
+            for (byte m : r.mask()) kept += m;
+            assertEquals(r.stages().get(0).kept(), kept, "the last completed stage's weights");
+        } finally {
+            started.forEach(pid -> ProcessHandle.of(pid).ifPresent(ProcessHandle::destroyForcibly));
+        }
+    }
+
+    /** A command that ends within its timeout runs as without one; the limit must be positive. */
+    @Test
+    void aCommandWithinItsTimeoutIsUnaffected() throws IOException {
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "sleep 0.2; cp '" + x2 + "' {grads} && : {weights}", null, java.time.Duration.ofSeconds(30))) {
+            MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                    SolverOptions.defaults().withMaxIterations(5));
+            assertNull(r.stopped(), r.stopped());
+            assertEquals(2, r.lastCompletedStage());
+        }
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            for (java.time.Duration bad : List.of(java.time.Duration.ZERO, java.time.Duration.ofSeconds(-1))) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CommandGradients(b, first, ": {weights} {grads}", null, bad).close());
+                assertTrue(e.getMessage().contains("positive"), e.getMessage());
+            }
+        }
+        assertEquals("90 s", CommandGradients.describeTimeout(java.time.Duration.ofSeconds(90)));
+        assertEquals("15 min", CommandGradients.describeTimeout(java.time.Duration.ofMinutes(15)));
+        assertEquals("2 h", CommandGradients.describeTimeout(java.time.Duration.ofHours(2)));
+        assertEquals("1.5 s", CommandGradients.describeTimeout(java.time.Duration.ofMillis(1500)));
+    }
+
+    /**
      * Interrupting a prune stops it with an IllegalStateException and the flag kept (README, "Threads"), also while the
      * command runs: it used to end as a source failure, and the run returned stage 0's weights, over the budgets, as its
      * result.
