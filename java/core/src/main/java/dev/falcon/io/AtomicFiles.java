@@ -383,7 +383,11 @@ public final class AtomicFiles {
                     // without CREATE: Linux's fs.protected_regular (1 on most systemd distributions) refuses an O_CREAT
                     // open of a file that neither this user nor the directory's owner owns in a sticky world-writable
                     // directory (/tmp), however writable the file is
-                    return new LockFile(FileChannel.open(file, StandardOpenOption.WRITE), false);
+                    FileChannel existing = FileChannel.open(file, StandardOpenOption.WRITE);
+                    // one an earlier falcon made with the umask's mode: every other user sharing the folder went on
+                    // without the lock until its owner changed it by hand
+                    if (ownedByThisUser(file)) grantWhatTheDirectoryGrants(file, dir);
+                    return new LockFile(existing, false);
                 } catch (java.nio.file.NoSuchFileException removed) {
                     if (attempt < 3) continue; // removed by hand between the two opens: create it again
                     warnUnlocked(dir, removed);
@@ -427,14 +431,24 @@ public final class AtomicFiles {
             return new LockFile(readOnly, true);
         }
 
+        /** Whether the file (not a link to it) belongs to the user this process runs as; false where that cannot be told. */
+        private static boolean ownedByThisUser(Path file) {
+            try {
+                var me = file.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName(System.getProperty("user.name"));
+                return me.equals(Files.getOwner(file, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+            } catch (IOException | UnsupportedOperationException | SecurityException e) {
+                return false; // a user without a name (a container's uid with no passwd entry): left as it is
+            }
+        }
+
         /**
-         * Gives a lock file this process has just created the write access its directory grants, which the umask
-         * (0022 as a rule) took away: in a directory a group or everyone writes outputs into (a team folder, /tmp),
-         * another user could not open it for writing, and committed without the lock. The file is empty and never
+         * Gives a lock file of this user's (just created, or made by an earlier falcon) the write access its directory
+         * grants, which the umask (0022 as a rule) took away: in a directory a group or everyone writes outputs into (a
+         * team folder, /tmp), another user could not open it for writing, and committed without the lock. The file is empty and never
          * read, so writing it gains nothing beyond the lock; in a sticky directory (/tmp) only this user can remove or
          * replace it. The lock file of a directory only this user writes keeps the umask's mode. The change is made
-         * without following links, and only to the regular file with one link this process created: in a directory
-         * others write without the sticky bit, one of them could have put another file in its place meanwhile.
+         * without following links, and only to a regular file with one link: in a directory others write without the
+         * sticky bit, one of them could have put another file in its place meanwhile.
          */
         private static void grantWhatTheDirectoryGrants(Path file, Path dir) {
             try {

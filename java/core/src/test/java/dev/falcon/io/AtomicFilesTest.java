@@ -182,6 +182,21 @@ class AtomicFilesTest {
     }
 
     /**
+     * A lock file an earlier falcon made with the umask's mode stayed so: every other user sharing the folder went on
+     * committing without the lock (or, now, with a shared one and a warning). Its owner's next commit gives it the
+     * write access the folder grants.
+     */
+    @Test
+    void aLockFileMadeWithTheUmasksModeIsWidenedByItsOwner() throws Exception {
+        Path team = Files.createDirectory(dir.resolve("team"));
+        Files.setPosixFilePermissions(team, PosixFilePermissions.fromString("rwxrwx---"));
+        Path lockFile = Files.createFile(team.resolve(AtomicFiles.LOCK_FILE));
+        Files.setPosixFilePermissions(lockFile, PosixFilePermissions.fromString("rw-r--r--"));
+        commitAsParent(team.resolve("w.npy"), team.resolve("r.json"));
+        assertEquals("rw-rw-r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(lockFile)));
+    }
+
+    /**
      * Another user committing into a directory shared with this one (here a sticky, world-writable one, as /tmp) while
      * this process holds the lock: it could not open this user's lock file for writing, warned and committed at once.
      * It waits for the lock; and with a lock file made by an earlier falcon (0644) it waits too, on a shared lock, and
