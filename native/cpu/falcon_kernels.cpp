@@ -807,7 +807,7 @@ bool bucket_sort_segment(const float* scores, int64_t start, int64_t len, Item* 
     return true;
 }
 
-/** Inclusive prefix sums of sorted[0..len) in double, sequential: the same rounding as every other backend. */
+/** Inclusive prefix sums of sorted[0..len) in double, sequential: the java reference's rounding (cuda adds in tiles). */
 void prefix_sums(const float* sorted, int64_t len, double* prefix) {
     double running = 0;
     for (int64_t i = 0; i < len; i++) prefix[i] = running += sorted[i];

@@ -379,11 +379,18 @@ int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, f
 }
 
 int fcu_sort_segments(const float* dScores, const int64_t* dStarts, int64_t segments, int64_t count,
-                      float* dSorted, int32_t* dIndex, double* dPrefix, uint64_t* dKeys,
+                      float* dSorted, int32_t* dIndex, double* dPrefix, uint64_t* dKeys, double* dScanScratch,
                       int64_t* badIndex, void* stream) {
     return thrust_call([&] {
         *badIndex = sort_segments(thrust::cuda::par.on(as_stream(stream)), dScores, dStarts, segments, count,
-                                  dSorted, dIndex, dPrefix, dKeys);
+                                  dSorted, dIndex, dPrefix, dKeys, dScanScratch);
+    });
+}
+
+int fcu_segmented_prefix_sums(const float* dSorted, const int64_t* dStarts, int64_t segments, int64_t count,
+                              double* dPrefix, double* dScanScratch, void* stream) {
+    return thrust_call([&] {
+        segmented_prefix_sums(thrust::cuda::par.on(as_stream(stream)), dSorted, dStarts, segments, count, dPrefix, dScanScratch);
     });
 }
 

@@ -68,10 +68,14 @@ FCU_API int fcu_sum_to_float(const double* dA, const double* dB, int64_t n, floa
 FCU_API int fcu_widen_sqrt_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, void* stream);
 FCU_API int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, double* dB, void* stream);
 FCU_API int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream);
-/** *badIndex = -1 on success, else the first invalid score's index; dKeys: count uint64 scratch. */
+/** *badIndex = -1 on success, else the first invalid score's index; dKeys: count uint64 scratch; dScanScratch: the
+ *  prefix sums' 2 ceil(count / fcl_scan_tile()) doubles. */
 FCU_API int fcu_sort_segments(const float* dScores, const int64_t* dStarts, int64_t segments, int64_t count,
-                              float* dSorted, int32_t* dIndex, double* dPrefix, uint64_t* dKeys,
+                              float* dSorted, int32_t* dIndex, double* dPrefix, uint64_t* dKeys, double* dScanScratch,
                               int64_t* badIndex, void* stream);
+/** The prefix sums of fcu_sort_segments alone (for tests and timings): values in any order, segments may be empty. */
+FCU_API int fcu_segmented_prefix_sums(const float* dSorted, const int64_t* dStarts, int64_t segments, int64_t count,
+                                      double* dPrefix, double* dScanScratch, void* stream);
 FCU_API int fcu_count_above(const float* dSorted, const int64_t* dStarts, int64_t segments,
                             const double* dThresholds, int64_t* dCounts, void* stream);
 #ifdef __cplusplus

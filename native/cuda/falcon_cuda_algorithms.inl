@@ -25,9 +25,17 @@ struct SortKey {
 struct KeyScore {
     FCL_HD float operator()(uint64_t key) const { return key_score(key); }
 };
-struct PrefixSegment {
-    const float* sorted; const int64_t* starts; double* prefix;
-    FCL_HD void operator()(int64_t s) const { prefix_segment(sorted, starts, s, prefix); }
+struct ScanTile {
+    const float* sorted; const int64_t* starts; int64_t segments; int64_t count; double* prefix; double* tails;
+    FCL_HD void operator()(int64_t t) const { scan_tile(sorted, starts, segments, count, t, prefix, tails); }
+};
+struct ScanCarry {
+    const int64_t* starts; const double* tails; double* carries;
+    FCL_HD void operator()(int64_t s) const { scan_carry_segment(starts, s, tails, carries); }
+};
+struct ScanAddCarry {
+    const int64_t* starts; int64_t segments; const double* carries; double* prefix;
+    FCL_HD void operator()(int64_t e) const { scan_add_carry(starts, segments, carries, prefix, e); }
 };
 struct CountAbove {
     const float* sorted; const int64_t* starts; const double* thresholds; int64_t* counts;
@@ -82,14 +90,27 @@ void widen_sqrt_weighted(Policy&& policy, const float* x, int64_t n, int64_t k, 
                      WidenSqrtWeighted{x, n, w, a});
 }
 
+/** Inclusive prefix sums in double of every segment of `sorted` (count entries); `scratch`: scan_scratch_doubles(count). */
+template <class Policy>
+void segmented_prefix_sums(Policy&& policy, const float* sorted, const int64_t* starts, int64_t segments, int64_t count,
+                           double* prefix, double* scratch) {
+    const int64_t tiles = scan_tiles(count);
+    double* tails = scratch;
+    double* carries = scratch + tiles;
+    thrust::counting_iterator<int64_t> first(0);
+    thrust::for_each(policy, first, first + tiles, ScanTile{sorted, starts, segments, count, prefix, tails});
+    thrust::for_each(policy, first, first + segments, ScanCarry{starts, tails, carries});
+    thrust::for_each(policy, first, first + count, ScanAddCarry{starts, segments, carries, prefix});
+}
+
 /**
  * Segmented descending stable sort with prefix sums. All pointers live in the policy's memory space;
- * `keys` is scratch of `count` entries. Returns -1 on success, else the index of the first invalid score
- * (nothing else written then).
+ * `keys` is scratch of `count` entries, `scanScratch` of scan_scratch_doubles(count). Returns -1 on success, else the
+ * index of the first invalid score (nothing else written then).
  */
 template <class Policy>
 int64_t sort_segments(Policy&& policy, const float* scores, const int64_t* starts, int64_t segments, int64_t count,
-                      float* sorted, int32_t* index, double* prefix, uint64_t* keys) {
+                      float* sorted, int32_t* index, double* prefix, uint64_t* keys, double* scanScratch) {
     thrust::counting_iterator<int64_t> first(0), last(count);
     auto bad = thrust::find_if(policy, first, last, InvalidScore{scores});
     if (bad != last) return *bad;
@@ -97,8 +118,7 @@ int64_t sort_segments(Policy&& policy, const float* scores, const int64_t* start
     thrust::sequence(policy, index, index + count);
     thrust::stable_sort_by_key(policy, keys, keys + count, index);
     thrust::transform(policy, keys, keys + count, sorted, KeyScore{});
-    thrust::for_each(policy, thrust::counting_iterator<int64_t>(0), thrust::counting_iterator<int64_t>(segments),
-                     PrefixSegment{sorted, starts, prefix});
+    segmented_prefix_sums(policy, sorted, starts, segments, count, prefix, scanScratch);
     return -1;
 }
 

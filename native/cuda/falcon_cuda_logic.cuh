@@ -238,13 +238,84 @@ FCL_HD float key_score(uint64_t key) {
     return bits_float(0xffffffffu - (uint32_t) (key & 0xffffffffu));
 }
 
-/** Inclusive prefix sums in double of one segment of the sorted scores (one thread per segment). */
-FCL_HD void prefix_segment(const float* sorted, const int64_t* starts, int64_t s, double* prefix) {
+// ------------------------------------------------------------------ segmented prefix sums
+// Inclusive prefix sums in double of every segment of the sorted scores. One thread walking a whole segment made a
+// chain of p dependent additions on a single GPU thread for magnitude's one segment of all weights (and of millions
+// for a large layer in the projection's per-layer sort), so the scan runs as three data-parallel passes over tiles of kScanTile consecutive positions of the
+// whole array (a tile may hold the end of one segment and the start of the next; the sums restart there):
+//   1. one thread per tile t: inclusive sums from the tile's start or from each segment start inside it into prefix,
+//      and the tile's last running sum into tails[t]
+//   2. one thread per segment: for each tile t that starts strictly inside it, in tile order,
+//      carries[t] = carries[t-1] + tails[t-1] (the first such tile's carry is the tail of the tile the segment starts in)
+//   3. one thread per element e of tile t whose segment started before the tile: prefix[e] += carries[t]
+// The order of every addition depends only on kScanTile and the segment starts, never on the device or the launch,
+// so the GPU and the CPU driver give the same bits. It is not a serial sum's order: the results agree with one to
+// rounding (the cpu and java backends sum serially).
+
+/** Positions per tile of the segmented scan (a compile-time constant: the sums' order must not depend on the GPU). */
+constexpr int64_t kScanTile = 2048;
+
+/** Values passes 1 and 2 load before adding them (the additions keep their order). */
+constexpr int kScanBatch = 16;
+
+FCL_HD int64_t scan_tiles(int64_t count) { return (count + kScanTile - 1) / kScanTile; }
+
+/** Scratch of the scan, in doubles: the tails, then the carries (one of each per tile). */
+FCL_HD int64_t scan_scratch_doubles(int64_t count) { return 2 * scan_tiles(count); }
+
+/** Pass 1 for tile t (segments may be empty: their starts are skipped). */
+FCL_HD void scan_tile(const float* sorted, const int64_t* starts, int64_t segments, int64_t count, int64_t t,
+                      double* prefix, double* tails) {
+    const int64_t first = t * kScanTile, end = first + kScanTile < count ? first + kScanTile : count;
+    int64_t s = segment_of(starts, segments, first), next = starts[s + 1];
     double running = 0;
-    for (int64_t e = starts[s]; e < starts[s + 1]; e++) {
-        running += sorted[e];
-        prefix[e] = running;
+    for (int64_t e = first;;) {
+        const int64_t runEnd = next < end ? next : end; // no segment starts inside [e, runEnd)
+        // Loaded kScanBatch at a time: stores to prefix, which the compiler cannot prove apart from sorted, would
+        // otherwise hold every load back until the previous store, one memory latency per element on the GPU.
+        for (; e + kScanBatch <= runEnd; e += kScanBatch) {
+            float batch[kScanBatch];
+            for (int k = 0; k < kScanBatch; k++) batch[k] = sorted[e + k];
+            for (int k = 0; k < kScanBatch; k++) {
+                running += batch[k];
+                prefix[e + k] = running;
+            }
+        }
+        for (; e < runEnd; e++) {
+            running += sorted[e];
+            prefix[e] = running;
+        }
+        if (e == end) break;
+        running = 0;
+        do next = starts[++s + 1]; while (next == e);
     }
+    tails[t] = running;
+}
+
+/** Pass 2 for segment s: the carries of the tiles starting strictly inside it, the only carries pass 3 reads. */
+FCL_HD void scan_carry_segment(const int64_t* starts, int64_t s, const double* tails, double* carries) {
+    const int64_t end = starts[s + 1];
+    int64_t t = starts[s] / kScanTile + 1;
+    double carry = 0;
+    // batched for the reason given in scan_tile: one thread walks all p / kScanTile tiles of a single segment
+    for (; (t + kScanBatch - 1) * kScanTile < end; t += kScanBatch) {
+        double batch[kScanBatch];
+        for (int k = 0; k < kScanBatch; k++) batch[k] = tails[t - 1 + k];
+        for (int k = 0; k < kScanBatch; k++) {
+            carry += batch[k];
+            carries[t + k] = carry;
+        }
+    }
+    for (; t * kScanTile < end; t++) {
+        carry += tails[t - 1];
+        carries[t] = carry;
+    }
+}
+
+/** Pass 3 for element e. */
+FCL_HD void scan_add_carry(const int64_t* starts, int64_t segments, const double* carries, double* prefix, int64_t e) {
+    const int64_t t = e / kScanTile;
+    if (t > 0 && starts[segment_of(starts, segments, e)] < t * kScanTile) prefix[e] += carries[t];
 }
 
 /** counts[s] = #{v in segment s of descending `sorted` : (double) v > thresholds[s]} (binary search). */

@@ -16,6 +16,8 @@ FCL_API int fcl_threads_per_block(void);
 FCL_API int64_t fcl_product_max_slices(void);
 /** Shared memory the sliced block product kernels need for their sums at n rows (before caching columns). */
 FCL_API int64_t fcl_slice_sums_shared_bytes(int64_t n);
+/** Positions per tile of the segmented prefix sums (kScanTile): the scan scratch is 2 doubles per tile. */
+FCL_API int64_t fcl_scan_tile(void);
 /** Block-fused product out_B = X_B^T (X_B d_B), one emulated CUDA block per column block. */
 FCL_API void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                             const float* d, float* out);
@@ -35,9 +37,12 @@ FCL_API int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* 
  *  triangle); with a negative weight the two-operand widening kernel and loops in dgemm's role (A B^T). The lower
  *  triangle is mirrored. */
 FCL_API void fcl_weighted_gram(const float* x, int64_t n, int64_t p, const float* w, int64_t chunk, double* gram);
-/** Returns -1 on success, else the index of the first invalid score. */
+/** The segmented sort with its tiled prefix sums, as fcu_sort_segments runs them; segments may be empty.
+ *  Returns -1 on success, else the index of the first invalid score. */
 FCL_API int64_t fcl_sort_segments(const float* scores, const int64_t* starts, int64_t segments,
                                   float* sorted, int32_t* index, double* prefix);
+/** The sort's prefix sums alone, as fcu_segmented_prefix_sums runs them (values in any order; segments may be empty). */
+FCL_API void fcl_segmented_prefix_sums(const float* sorted, const int64_t* starts, int64_t segments, double* prefix);
 FCL_API void fcl_count_above(const float* sorted, const int64_t* starts, int64_t segments,
                              const double* thresholds, int64_t* counts);
 #ifdef __cplusplus

@@ -15,6 +15,7 @@ int fcl_available(void) { return 1; }
 int fcl_threads_per_block(void) { return kThreads; }
 int64_t fcl_product_max_slices(void) { return kGemvMaxSlices; }
 int64_t fcl_slice_sums_shared_bytes(int64_t n) { return slice_sums_shared_bytes(n, kSliceThreads); }
+int64_t fcl_scan_tile(void) { return kScanTile; }
 
 void fcl_block_gram(const float* x, int64_t n, int64_t p, const int64_t* starts, int64_t blocks,
                     const float* d, float* out) {
@@ -152,7 +153,15 @@ int64_t fcl_sort_segments(const float* scores, const int64_t* starts, int64_t se
                           float* sorted, int32_t* index, double* prefix) {
     int64_t count = starts[segments];
     std::vector<uint64_t> keys((size_t) count);
-    return sort_segments(thrust::cpp::par, scores, starts, segments, count, sorted, index, prefix, keys.data());
+    std::vector<double> scanScratch((size_t) scan_scratch_doubles(count));
+    return sort_segments(thrust::cpp::par, scores, starts, segments, count, sorted, index, prefix, keys.data(),
+                         scanScratch.data());
+}
+
+void fcl_segmented_prefix_sums(const float* sorted, const int64_t* starts, int64_t segments, double* prefix) {
+    int64_t count = starts[segments];
+    std::vector<double> scratch((size_t) scan_scratch_doubles(count));
+    segmented_prefix_sums(thrust::cpp::par, sorted, starts, segments, count, prefix, scratch.data());
 }
 
 void fcl_count_above(const float* sorted, const int64_t* starts, int64_t segments,

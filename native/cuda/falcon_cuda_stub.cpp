@@ -36,6 +36,7 @@ int fcu_sum_to_float(const double*, const double*, int64_t, float*, void*) { ret
 int fcu_widen_weighted(const float*, int64_t, int64_t, const float*, double*, double*, void*) { return FCU_NOT_BUILT; }
 int fcu_widen_sqrt_weighted(const float*, int64_t, int64_t, const float*, double*, void*) { return FCU_NOT_BUILT; }
 int fcu_gather(const float*, int64_t, const int32_t*, int64_t, float*, void*) { return FCU_NOT_BUILT; }
-int fcu_sort_segments(const float*, const int64_t*, int64_t, int64_t, float*, int32_t*, double*, uint64_t*, int64_t* bad, void*) { *bad = -1; return FCU_NOT_BUILT; }
+int fcu_sort_segments(const float*, const int64_t*, int64_t, int64_t, float*, int32_t*, double*, uint64_t*, double*, int64_t* bad, void*) { *bad = -1; return FCU_NOT_BUILT; }
+int fcu_segmented_prefix_sums(const float*, const int64_t*, int64_t, int64_t, double*, double*, void*) { return FCU_NOT_BUILT; }
 int fcu_count_above(const float*, const int64_t*, int64_t, const double*, int64_t*, void*) { return FCU_NOT_BUILT; }
 }

@@ -202,7 +202,8 @@ public interface ComputeBackend extends AutoCloseable {
      * Segmented sort, descending and stable (ties keep increasing original index): for every segment
      * {@code [segmentStarts[s], segmentStarts[s+1])} of {@code scores}, writes the sorted values to
      * {@code sortedOut}, their original (global) indices to {@code indexOut}, and the inclusive prefix
-     * sums in double, restarting at each segment, to {@code prefixOut}. Scores must be finite and
+     * sums in double, restarting at each segment, to {@code prefixOut}: added in an order fixed by each backend (java
+     * and cpu serially, cuda in tiles), so backends agree on them to rounding. Scores must be finite and
      * non-negative. {@code indexOut} may be null when the caller needs no indices (the selection does not): a backend
      * may then sort the values alone, which moves half the bytes.
      */

@@ -688,9 +688,11 @@ public final class CudaBackend implements ComputeBackend {
         DeviceBuffer dIndex = buffer("index", count * Integer.BYTES);
         DeviceBuffer dPrefix = buffer("prefix", count * Double.BYTES);
         DeviceBuffer dKeys = buffer("keys", count * Long.BYTES);
+        DeviceBuffer dScan = buffer("scanTiles", DeviceMemoryPlan.scanScratchBytes(count));
         long[] bad = {-1};
         check(FalconCuda.fcu_sort_segments(dScores.floats(0), dStarts.pointer(), segmentStarts.length - 1, count,
-                dSorted.floats(0), dIndex.ints(0), dPrefix.doubles(0), dKeys.pointer(), bad, streams[0]), "segmented sort");
+                dSorted.floats(0), dIndex.ints(0), dPrefix.doubles(0), dKeys.pointer(), dScan.doubles(0), bad, streams[0]),
+                "segmented sort");
         check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
         if (bad[0] >= 0) {
             throw new IllegalArgumentException("score " + bad[0] + " is " + scores.get(bad[0]) + "; scores must be finite and >= 0");

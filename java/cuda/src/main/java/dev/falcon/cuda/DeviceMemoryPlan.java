@@ -57,6 +57,14 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
         return 2 * GEMV_MAX_SLICES * Math.max(1, n) * Double.BYTES;
     }
 
+    /** Positions per tile of the segmented prefix sums ({@code kScanTile} of falcon_cuda_logic.cuh). */
+    static final long SCAN_TILE = 2048;
+
+    /** The prefix sums' scratch for {@code count} sorted scores: a tail and a carry (doubles) per tile. */
+    static long scanScratchBytes(long count) {
+        return 2 * ((count + SCAN_TILE - 1) / SCAN_TILE) * Double.BYTES;
+    }
+
     /**
      * Columns gathered per device pass of {@code gatherColumns}: at most {@link #MAX_CHUNK_BYTES} of X at a time, so a
      * gather of a large active set needs no device buffer as large as the columns it copies out.
@@ -72,8 +80,9 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
     public static long workBytes(long n, long p) {
         // d, out, v, weights; u, X v and its two double accumulators
         long vectors = 4L * p * Float.BYTES + 2L * n * Float.BYTES + 2L * n * Double.BYTES;
-        // scores, sorted, index, prefix, keys; and the alternate keys and indices the radix sort allocates
-        long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES) + p * (Long.BYTES + Integer.BYTES);
+        // scores, sorted, index, prefix, keys; the alternate keys and indices the radix sort allocates; the scan's tiles
+        long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES) + p * (Long.BYTES + Integer.BYTES)
+                + scanScratchBytes(p);
         long dense = 4L * n * n * Double.BYTES;                       // Gram per stream (2), factor, right-hand sides
         long gather = gatherChunkColumns(n, p) * (Math.max(1, n) * Float.BYTES + Integer.BYTES);
         long scratch = blockGramScratchBytes(n, Math.max(1, p)) + gramWideBytes(n, p) + gather + productPartialBytes(n);

@@ -22,7 +22,7 @@ class DeviceMemoryPlanTest {
     @Test
     void workingSetCountsVectorsSortFactorAndScratch() {
         long n = 100, p = 10_000;
-        long expected = 4 * p * 4 + 2 * n * 4 + 2 * n * 8 + p * (4 + 4 + 4 + 8 + 8) + p * (8 + 4) + 4 * n * n * 8
+        long expected = 4 * p * 4 + 2 * n * 4 + 2 * n * 8 + p * (4 + 4 + 4 + 8 + 8) + p * (8 + 4) + 2 * 5 * 8 + 4 * n * n * 8
                 + 2 * Math.min(4096, p) * n * 8 + DeviceMemoryPlan.gramWideBytes(n, p) + p * (n * 4 + 4) + 2 * 4096 * n * 8;
         assertEquals(expected, DeviceMemoryPlan.workBytes(n, p));
     }
@@ -34,7 +34,8 @@ class DeviceMemoryPlanTest {
             long n = shape[0], p = shape[1];
             long vectors = 4 * p * Float.BYTES + 2 * n * Float.BYTES;          // d, out, v, w; u, X v
             long product = 2 * n * Double.BYTES + DeviceMemoryPlan.productPartialBytes(n); // accumulators, partial sums
-            long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES);
+            long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES)
+                    + 2 * ((p + DeviceMemoryPlan.SCAN_TILE - 1) / DeviceMemoryPlan.SCAN_TILE) * Double.BYTES; // the scan: a tail and a carry per tile
             long gramPerStream = 2 * n * n * Double.BYTES;
             long factorAndSolve = 2 * n * n * Double.BYTES;                     // potrf's matrix, potrs with n right-hand sides
             long blockScratch = DeviceMemoryPlan.blockGramScratchBytes(n, p);  // at most p blocks

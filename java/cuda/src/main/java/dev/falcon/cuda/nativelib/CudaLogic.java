@@ -27,6 +27,7 @@ public final class CudaLogic {
     public static native int fcl_threads_per_block();
     public static native long fcl_product_max_slices();
     public static native long fcl_slice_sums_shared_bytes(long n);
+    public static native long fcl_scan_tile();
     public static native void fcl_block_gram(@Cast("const float*") FloatPointer x, long n, long p,
                                              @Cast("const int64_t*") long[] starts, long blocks,
                                              @Cast("const float*") FloatPointer d, FloatPointer out);
@@ -43,6 +44,8 @@ public final class CudaLogic {
     public static native long fcl_sort_segments(@Cast("const float*") FloatPointer scores,
                                                 @Cast("const int64_t*") long[] starts, long segments,
                                                 FloatPointer sorted, @Cast("int32_t*") IntPointer index, DoublePointer prefix);
+    public static native void fcl_segmented_prefix_sums(@Cast("const float*") FloatPointer sorted,
+                                                        @Cast("const int64_t*") long[] starts, long segments, DoublePointer prefix);
     public static native void fcl_count_above(@Cast("const float*") FloatPointer sorted,
                                               @Cast("const int64_t*") long[] starts, long segments,
                                               @Cast("const double*") double[] thresholds, @Cast("int64_t*") long[] counts);

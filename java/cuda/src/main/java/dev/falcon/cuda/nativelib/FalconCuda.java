@@ -70,8 +70,11 @@ public final class FalconCuda {
                                         long k, FloatPointer dDst, Pointer stream);
     public static native int fcu_sort_segments(@Cast("const float*") FloatPointer dScores, @Cast("const int64_t*") Pointer dStarts,
                                                long segments, long count, FloatPointer dSorted, @Cast("int32_t*") IntPointer dIndex,
-                                               DoublePointer dPrefix, @Cast("uint64_t*") Pointer dKeys,
+                                               DoublePointer dPrefix, @Cast("uint64_t*") Pointer dKeys, DoublePointer dScanScratch,
                                                @Cast("int64_t*") long[] badIndex, Pointer stream);
+    public static native int fcu_segmented_prefix_sums(@Cast("const float*") FloatPointer dSorted, @Cast("const int64_t*") Pointer dStarts,
+                                                       long segments, long count, DoublePointer dPrefix, DoublePointer dScanScratch,
+                                                       Pointer stream);
     public static native int fcu_count_above(@Cast("const float*") FloatPointer dSorted, @Cast("const int64_t*") Pointer dStarts,
                                              long segments, @Cast("const double*") DoublePointer dThresholds,
                                              @Cast("int64_t*") Pointer dCounts, Pointer stream);
