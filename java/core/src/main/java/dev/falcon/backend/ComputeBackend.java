@@ -211,6 +211,18 @@ public interface ComputeBackend extends AutoCloseable {
                                 FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut);
 
     /**
+     * The last of the segment starts (the number of scores), for backends to check the starts against: an array without
+     * its two ends (0 and the count) is refused here, before a backend reads its last entry.
+     */
+    static long endOfSegments(long[] segmentStarts) {
+        if (segmentStarts == null || segmentStarts.length < 2) {
+            throw new IllegalArgumentException("segment starts must hold at least two entries, 0 and the number of scores: got "
+                    + (segmentStarts == null ? "null" : java.util.Arrays.toString(segmentStarts)));
+        }
+        return segmentStarts[segmentStarts.length - 1];
+    }
+
+    /**
      * Threshold counts: for every segment s of a descending {@code sorted} array, {@code counts[s]} =
      * the number of entries v with {@code (double) v > thresholds[s]} (a binary search per segment).
      */

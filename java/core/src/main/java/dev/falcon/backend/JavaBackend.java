@@ -300,7 +300,7 @@ public final class JavaBackend implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        checkBlocks(segmentStarts, segmentStarts[segmentStarts.length - 1]);
+        checkBlocks(segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
         for (int s = 0; s + 1 < segmentStarts.length; s++) {
             int start = Math.toIntExact(segmentStarts[s]);
             int length = Math.toIntExact(segmentStarts[s + 1] - start);

@@ -15,6 +15,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import org.bytedeco.javacpp.DoublePointer;
@@ -753,6 +754,19 @@ public abstract class ComputeBackendContract {
             DoublePointer prefix = track(new DoublePointer(3));
             assertThrows(IllegalArgumentException.class,
                     () -> backend.sortSegmentsDescending(s, new long[] {0, 3}, sorted, index, prefix), "score " + bad);
+        }
+    }
+
+    @Test
+    void sortRejectsSegmentStartsWithoutAnEnd() {
+        FloatPointer s = floats(new float[] {1f, 2f});
+        FloatPointer sorted = track(new FloatPointer(2));
+        DoublePointer prefix = track(new DoublePointer(2));
+        for (long[] starts : new long[][] {{}, {0}}) {
+            // an embedder's empty array read its last entry first: ArrayIndexOutOfBoundsException: Index -1
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> backend.sortSegmentsDescending(s, starts, sorted, null, prefix), Arrays.toString(starts));
+            assertTrue(e.getMessage().contains("segment starts"), e.getMessage());
         }
     }
 

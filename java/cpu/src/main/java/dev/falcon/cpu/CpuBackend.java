@@ -428,7 +428,7 @@ public final class CpuBackend implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        checkStarts("segment", segmentStarts, segmentStarts[segmentStarts.length - 1]);
+        checkStarts("segment", segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
         if (segmentStarts[segmentStarts.length - 1] > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("at most 2^31 - 1 scores (int indices)");
         }

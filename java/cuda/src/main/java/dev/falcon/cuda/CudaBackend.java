@@ -677,7 +677,7 @@ public final class CudaBackend implements ComputeBackend {
     private void sortSegmentsOnDevice(FloatPointer scores, long[] segmentStarts,
                                       FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        long count = segmentStarts[segmentStarts.length - 1];
+        long count = ComputeBackend.endOfSegments(segmentStarts);
         CudaLogicOnCpu.checkStarts(segmentStarts, count);
         DeviceBuffer dScores = upload("scores", scores, count * Float.BYTES);
         DeviceBuffer dStarts;

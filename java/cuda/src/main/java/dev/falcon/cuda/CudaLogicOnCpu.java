@@ -127,7 +127,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        checkStarts(segmentStarts, segmentStarts[segmentStarts.length - 1]);
+        checkStarts(segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
         long count = segmentStarts[segmentStarts.length - 1];
         long bad;
         // the device kernels always produce indices: emulate them into a scratch buffer when none is asked for
