@@ -12,8 +12,9 @@ import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
 
 /**
- * Local search over swaps, additions and their batches (and, where none of those lowers Q, pairs of swaps) for the
- * exact backsolve, evaluated in closed form on the n x n system instead of by backsolving every candidate support.
+ * Local search over swaps, additions and their batches (and, where none of those lowers Q, pairs of swaps, then moves of
+ * up to three weights in and three out) for the exact backsolve, evaluated in closed form on the n x n system instead of
+ * by backsolving every candidate support.
  *
  * <p>With the exact backsolve on support K, Q depends on K alone:
  * <pre>  Q(K) = sum_{j not in K} t_j^2 / (2 lambda) - ||g||^2 / (2 lambda) + v^T M^{-1} v / (2 lambda)</pre>
@@ -104,13 +105,19 @@ final class SwapPolish {
             // swaps away, each alone raising Q), one pair at a time from a small pool: pairs of pairs grow with the fourth
             // power of the candidates.
             boolean pairs = false;
+            // Last of all, where no pair lowers Q either, moves of up to three weights in and three out, taken whole: on
+            // instances of p = 16..24 the optimum was most often such a move away (three one-for-one swaps, or one costly
+            // weight out for two cheaper ones in, each part alone raising Q).
+            boolean coordinated = false;
             for (int pass = 0; pass < maxPasses; pass++) {
                 passes++;
                 double before = decrease;
-                Pass moves = pairs ? proposePair(backend, x, layers, flops, current, t, lambda, factor, v, y, n, work)
+                Pass moves = coordinated ? proposeCoordinated(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, work)
+                        : pairs ? proposePair(backend, x, layers, flops, current, t, lambda, factor, v, y, n, work)
                         : propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges, work);
                 if (moves == null) {
-                    if (pairs) break;
+                    if (coordinated) break;
+                    if (pairs) coordinated = true;
                     if (exchanges) pairs = true;
                     exchanges = true;
                     continue;
@@ -118,7 +125,7 @@ final class SwapPolish {
                 // The moves were scored one by one; together they interact (through M and v), the more so the smaller
                 // |K| / n. The first m of them (best first) are evaluated exactly for m = all, half, a quarter, ...,
                 // and the best prefix is taken: halving stops once a shorter one is worse than the best so far. A pair
-                // of swaps is taken whole or not at all: either swap alone raises Q.
+                // of swaps (or a coordinated move) is taken whole or not at all: its parts alone raise Q.
                 Trial best = null;
                 try {
                     int fewest = pairs ? moves.size() : 1;
@@ -139,7 +146,8 @@ final class SwapPolish {
                     throw e;
                 }
                 if (best == null) {
-                    if (pairs) break;
+                    if (coordinated) break;
+                    if (pairs) coordinated = true;
                     if (exchanges) pairs = true;
                     exchanges = true;
                     continue;
@@ -158,9 +166,10 @@ final class SwapPolish {
                     if (moves.remove()[k].length > 0) swaps++;
                     else additions++;
                 }
-                // after a pair of swaps the single moves are tried again: it may have opened some
+                // after a pair of swaps (or a coordinated move) the single moves are tried again: it may have opened some
                 if (pairs) {
                     pairs = false;
+                    coordinated = false;
                     continue;
                 }
                 // a batch cut down by its interactions says little about what the next, fresh proposal can gain
@@ -547,6 +556,214 @@ final class SwapPolish {
                 new int[] {bestAt[2], bestAt[3]}, new int[][] {{bestAt[0]}, {bestAt[1]}}, n);
     }
 
+    /**
+     * The best move of one to three additions and one to three removals together, scored in closed form (the removals in
+     * sequence, then the additions), within the budgets and lowering Q; null when none does. Its pools: up to
+     * COORDINATED_GATHERED of each side gathered by e_j^2, then as many of them as COORDINATED_MOVES allows by their exact
+     * single-move value (where |K| is not much above n, the leverage ranks them differently from the gradient), a share
+     * from every layer. The move is written as one swap per addition and removal paired in order, the surplus removals
+     * with the last addition, and is taken whole.
+     */
+    private static Pass proposeCoordinated(ComputeBackend backend, HostMatrix x, LayerTable layers, long nnz, double flops, byte[] mask,
+                                           Coefficients t, double lambda, DoublePointer factor, double[] v, double[] y, int n,
+                                           Workspace work) {
+        float[] xty = Backsolve.transposedProduct(backend, x, y);
+        int[] addIdx = poolByGradient(layers, mask, xty, t, false), removeIdx = poolByGradient(layers, mask, xty, t, true);
+        if (addIdx.length == 0 || removeIdx.length == 0) return null;
+        int[] columnsIdx = Arrays.copyOf(addIdx, addIdx.length + removeIdx.length);
+        System.arraycopy(removeIdx, 0, columnsIdx, addIdx.length, removeIdx.length);
+        Gathered gathered = new Gathered(backend, x, columnsIdx, t, factor, v, n, work);
+        int na = addIdx.length, nr = removeIdx.length;
+        while (movesOf(na) * movesOf(nr) > COORDINATED_MOVES) {
+            if (movesOf(na) >= movesOf(nr)) na--;
+            else nr--;
+        }
+        double[] value = new double[columnsIdx.length];
+        int[] layerOf = new int[columnsIdx.length];
+        for (int k = 0; k < columnsIdx.length; k++) {
+            layerOf[k] = layers.layerOf(columnsIdx[k]);
+            value[k] = k < addIdx.length ? additionGain(gathered.gradient[k], gathered.leverage[k], lambda)
+                    : -removalCost(gathered.gradient[k], gathered.leverage[k], lambda);
+        }
+        int[] addAt = shares(0, addIdx.length, na, value, layerOf, layers.size());
+        int[] removeAt = shares(addIdx.length, columnsIdx.length, nr, value, layerOf, layers.size());
+        na = addAt.length;
+        nr = removeAt.length;
+        // x_u^T M^{-1} x_w among the chosen, additions first
+        int c = na + nr;
+        int[] at = Arrays.copyOf(addAt, c);
+        System.arraycopy(removeAt, 0, at, na, nr);
+        double[] crossAll = new double[c * c];
+        for (int u = 0; u < c; u++) {
+            crossAll[u * c + u] = gathered.leverage[at[u]];
+            for (int w = 0; w < u; w++) {
+                double d = 0;
+                for (int q = 0; q < n; q++) d += gathered.columns[at[u] * n + q] * gathered.solved[at[w] * n + q];
+                crossAll[u * c + w] = d;
+                crossAll[w * c + u] = d;
+            }
+        }
+        long[] per = FalconSolver.perLayer(mask, layers);
+        long kept = FalconSolver.sum(per);
+        List<int[]> removalSets = subsetsOf(na, c, COORDINATED_MOST), additionSets = subsetsOf(0, na, COORDINATED_MOST);
+        double best = 0;
+        int[] bestRemovals = null, bestAdditions = null;
+        double[] cross = new double[na * na], e = new double[na];
+        double[] sub = new double[COORDINATED_MOST * COORDINATED_MOST], subE = new double[COORDINATED_MOST];
+        for (int[] rs : removalSets) {
+            int r = rs.length;
+            // the removals in sequence against M (Sherman-Morrison), carrying every addition's gradient and cross terms
+            int m = r + na;
+            double[] sys = new double[m * m], es = new double[m];
+            int[] order = new int[m];
+            System.arraycopy(rs, 0, order, 0, r);
+            for (int k = 0; k < na; k++) order[r + k] = k;
+            for (int u = 0; u < m; u++) {
+                es[u] = gathered.gradient[at[order[u]]];
+                for (int w = 0; w < m; w++) sys[u * m + w] = crossAll[order[u] * c + order[w]];
+            }
+            double removalChange = eliminate(sys, es, m, r, r, lambda);
+            if (removalChange == Double.POSITIVE_INFINITY) continue;
+            for (int u = 0; u < na; u++) {
+                e[u] = es[r + u];
+                for (int w = 0; w < na; w++) cross[u * na + w] = sys[(r + u) * m + r + w];
+            }
+            for (int q : rs) per[layerOf[at[q]]]--;
+            for (int[] as : additionSets) {
+                int a = as.length;
+                if (kept + a - r > nnz) continue;
+                for (int u = 0; u < a; u++) {
+                    subE[u] = e[as[u]];
+                    for (int w = 0; w < a; w++) sub[u * a + w] = cross[as[u] * na + as[w]];
+                }
+                double change = removalChange + eliminate(sub, subE, a, a, 0, lambda);
+                if (!(change < best)) continue;
+                for (int q : as) per[layerOf[at[q]]]++;
+                boolean fits = FalconSolver.flopsOf(per, layers) <= flops;
+                for (int q : as) per[layerOf[at[q]]]--;
+                if (fits) {
+                    best = change;
+                    bestRemovals = rs;
+                    bestAdditions = as;
+                }
+            }
+            for (int q : rs) per[layerOf[at[q]]]++;
+        }
+        if (bestRemovals == null) return null;
+        int moves = bestAdditions.length, r = bestRemovals.length;
+        int[] add = new int[moves], addPos = new int[moves];
+        int[][] remove = new int[moves][], removePos = new int[moves][];
+        for (int k = 0; k < moves; k++) {
+            addPos[k] = at[bestAdditions[k]];
+            add[k] = columnsIdx[addPos[k]];
+            // removal k goes with addition k; the surplus removals with the last addition
+            int from = Math.min(k, r), to = k == moves - 1 ? r : Math.min(k + 1, r);
+            removePos[k] = new int[to - from];
+            remove[k] = new int[to - from];
+            for (int q = 0; q < to - from; q++) {
+                removePos[k][q] = at[bestRemovals[from + q]];
+                remove[k][q] = columnsIdx[removePos[k][q]];
+            }
+        }
+        return new Pass(add, remove, gathered.columns, addPos, removePos, n);
+    }
+
+    /** Most additions, and most removals, of one coordinated move. */
+    static final int COORDINATED_MOST = 3;
+
+    /** Most columns of each side that a coordinated pass gathers (by e_j^2) before its pools are chosen among them. */
+    static final int COORDINATED_GATHERED = 64;
+
+    /**
+     * Most coordinated moves scored per pass (the product of the two sides' subsets of one to three): 298^2 = 88,804 with
+     * 12 of each, or 2 removals against 69 additions (where NNZ allows only a few weights), each at most a 3 x 3
+     * elimination after its removals' (shared); about 10 ms.
+     */
+    static final long COORDINATED_MOVES = 100_000;
+
+    /** Subsets of one to COORDINATED_MOST of k. */
+    private static long movesOf(long k) {
+        return k + k * (k - 1) / 2 + k * (k - 1) * (k - 2) / 6;
+    }
+
+    /**
+     * Up to COORDINATED_GATHERED of the most promising additions (by e_j^2, outside K) or cheapest removals (kept): a share
+     * from every layer, so that a layer whose gradients are small still offers moves that keep its FLOPs, and the places
+     * a layer leaves empty filled with the best of the rest.
+     */
+    private static int[] poolByGradient(LayerTable layers, byte[] mask, float[] xty, Coefficients t, boolean removals) {
+        int layerCount = layers.size();
+        int share = Math.max(1, COORDINATED_GATHERED / layerCount);
+        Best pool = new Best(COORDINATED_GATHERED), rest = new Best(COORDINATED_GATHERED);
+        for (int l = 0; l < layerCount; l++) {
+            Layer layer = layers.get(l);
+            int lo = (int) layer.offset(), count = (int) layer.count();
+            Best ofLayer = new Best(COORDINATED_GATHERED);
+            for (int j = lo; j < lo + count; j++) {
+                if ((mask[j] != 0) != removals) continue;
+                double e2 = squaredGradient(xty, t, j);
+                if (!Double.isFinite(e2)) continue;
+                ofLayer.offer(j, removals ? -e2 : e2);
+            }
+            int[] ranked = ofLayer.indices();
+            for (int k = 0; k < ranked.length; k++) {
+                double e2 = squaredGradient(xty, t, ranked[k]);
+                (k < share ? pool : rest).offer(ranked[k], removals ? -e2 : e2);
+            }
+        }
+        int[] chosen = pool.indices(), more = rest.indices();
+        int[] all = Arrays.copyOf(chosen, Math.min(COORDINATED_GATHERED, chosen.length + more.length));
+        System.arraycopy(more, 0, all, chosen.length, all.length - chosen.length);
+        return all;
+    }
+
+    /**
+     * The {@code size} best of the positions from..to by {@code value}, a share from every layer and the rest filled with
+     * the best of the others; in increasing position order.
+     */
+    private static int[] shares(int from, int to, int size, double[] value, int[] layerOf, int layerCount) {
+        Integer[] order = new Integer[to - from];
+        for (int k = 0; k < order.length; k++) order[k] = from + k;
+        Arrays.sort(order, (u, w) -> Double.compare(value[w], value[u]));
+        int share = Math.max(1, size / layerCount);
+        int[] taken = new int[layerCount];
+        boolean[] chosen = new boolean[value.length];
+        int count = 0;
+        for (int k : order) {
+            if (count == size) break;
+            if (taken[layerOf[k]] < share) {
+                taken[layerOf[k]]++;
+                chosen[k] = true;
+                count++;
+            }
+        }
+        for (int k : order) {
+            if (count == size) break;
+            if (!chosen[k]) {
+                chosen[k] = true;
+                count++;
+            }
+        }
+        int[] out = new int[count];
+        for (int k = from, q = 0; k < to; k++) if (chosen[k]) out[q++] = k;
+        return out;
+    }
+
+    /** Every subset of 1 to {@code most} of the positions from..to (exclusive), in increasing order within each. */
+    private static List<int[]> subsetsOf(int from, int to, int most) {
+        List<int[]> out = new ArrayList<>();
+        for (int i = from; i < to; i++) {
+            out.add(new int[] {i});
+            if (most < 2) continue;
+            for (int j = i + 1; j < to; j++) {
+                out.add(new int[] {i, j});
+                if (most < 3) continue;
+                for (int k = j + 1; k < to; k++) out.add(new int[] {i, j, k});
+            }
+        }
+        return out;
+    }
+
     private static double squaredGradient(float[] xty, Coefficients t, int j) {
         double e = xty[j] - t.of(j);
         return e * e;
@@ -752,8 +969,16 @@ final class SwapPolish {
      * diagonal) and {@code e} (their gradients) are overwritten.
      */
     private static double sequentialChange(double[] cross, double[] e, int m, int removals, double lambda) {
+        return eliminate(cross, e, m, m, removals, lambda);
+    }
+
+    /**
+     * The first {@code steps} columns of {@link #sequentialChange} moved (the first {@code removals} of them leaving): their
+     * change of Q, with the later columns' gradients and cross terms in {@code e} and {@code cross} as those moves left them.
+     */
+    private static double eliminate(double[] cross, double[] e, int m, int steps, int removals, double lambda) {
         double change = 0;
-        for (int r = 0; r < m; r++) {
+        for (int r = 0; r < steps; r++) {
             double a = cross[r * m + r];
             boolean leaves = r < removals;
             if (leaves && !(a < 1)) return Double.POSITIVE_INFINITY;
