@@ -3,16 +3,20 @@ package dev.falcon.cli;
 import dev.falcon.data.RawMatrixSource;
 import dev.falcon.examples.ExampleModel;
 import dev.falcon.io.InputException;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import dev.falcon.solve.SolverOptions;
 import java.util.ArrayList;
 import java.util.List;
 
 /**
  * What a prune run will need, estimated before anything is loaded: X (unless it is mapped without a
  * copy), the length-p vectors and selection buffers off-heap, and the Java heap the reference kernels
- * use. Compared with the available memory ({@link SystemInfo#availableMemory()}).
+ * use. Compared with the available memory ({@link SystemInfo#availableMemory()}). {@code blockSize} is --block-size and
+ * {@code blockWidth} the widest block it forms (capped by the largest layer), which the block backsolves' systems grow with.
  */
 record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
-                  Systems systems, int xHeld) {
+                  Systems systems, int xHeld, long blockSize, long blockWidth) {
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
     /**
@@ -62,40 +66,57 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
          */
         EXACT(48, 16, 16L << 20, 56L << 20),
         /**
-         * --backsolve block, which has no swap polish and keeps no Gram of the whole support: its largest n x n arrays
-         * are, off-heap, a block's |K_B| x |K_B| normal equations at |K_B| = n (the gathered columns and their transpose in
-         * float, their Gram and the system in double: 24), the Lipschitz constant's Gram (12 with its float part) or the
-         * leverages' system and inverse (16); on the heap the Lipschitz Gram's copy (8) and what the collector keeps of it.
-         * Measured with the resnet20 example at n = 2000 and 3000: 26 bytes per n^2 of peak RSS beyond X, the weights'
-         * buffers and the runtime.
+         * falcon or falcon++ with --backsolve block, which has no swap polish and keeps no Gram of the whole support: the
+         * blocks' systems ({@link #blockBytes}), one block at a time; apart from them, off-heap, the Lipschitz constant's
+         * Gram (12 with its float part) or the swap search's leverages (the system and its inverse: 16); on the heap the
+         * Lipschitz Gram's copy (8) and what the collector keeps of it; and what the allocator keeps of the freed blocks'
+         * systems ({@link #FREED_BLOCKS_KEPT}). Measured with the resnet20 example at n = 2000 and 3000: 26 bytes per n^2
+         * of peak RSS beyond X, the weights' buffers and the runtime; on a synthetic X of p = 20,000 in one layer, 373 MiB
+         * at n = 1000 with --block-size 8000, 551 MiB at n = 2000 with 2000 (kept 99.9%, in the first 300 s) and 609 MiB
+         * at n = 2000 with 20,000 (--rounds 2 --max-iterations 30, to finish in minutes), 408 MiB at n = 1000 with 20,000
+         * in the first 420 s of a run without those limits (plans 394, 610, 748 and 450 MiB; the n^2 figures alone gave
+         * 276 to 469).
          */
-        BLOCK(24, 16, 0, 0),
+        BLOCK(16, 0, 16, 0, 0),
         /**
-         * mp with --backsolve block: the blocks' systems alone, one block at a time (mp computes no Lipschitz constant):
-         * at |K_B| = n, off-heap, the gathered kept columns, their transpose and the gather's element indices (4 bytes
-         * each: 12), their Gram and the system in double (16), and the block's columns gathered from X (4 n per column: 8
-         * at blocks of 2n columns, as the default --block-size 2000 at n = 1000). Measured on the synthetic X: 240 MiB at
-         * n = 1000, 443 MiB at n = 2000 and 640 MiB at n = 3000 (--block-size 4000, |K_B| about n).
+         * mp with --backsolve block: the blocks' systems alone, one block at a time (mp computes no Lipschitz constant).
+         * Measured on a synthetic X of p = 20,000 in one layer, kept |K_B| about min(n, width): 255-262 MiB at n = 1000 and
+         * 445 MiB at n = 2000 with --block-size 2000, 269-275 and 453 MiB with 8000, 302-325 and 551 MiB with 20,000 (plans
+         * 280 and 467, 308 and 513, 354 and 605 MiB).
          */
-        BLOCK_SYSTEMS(36, 0, 0, 0),
+        BLOCK_SYSTEMS(0, 0, 0, 0, 0),
         /**
          * mp with --backsolve sweep: the same blocks' systems, formed and freed block after block for up to 100 sweeps,
-         * and what the C allocator keeps of the freed ones (those below its mmap threshold, 32 MiB, stay in its arenas):
-         * measured on the synthetic X 276 MiB at n = 1000, 544 MiB at n = 2000 and 729 MiB at n = 3000, 36-101 MiB above
-         * --backsolve block's peaks.
+         * and what the C allocator keeps of the freed ones ({@link #FREED_BLOCKS_KEPT}).
          */
-        SWEEPS(40, 0, 80L << 20, 0),
+        SWEEPS(0, 0, 0, 0, 0),
         /**
          * falcon or falcon++ with --backsolve sweep: no swap polish, but the support searches score their candidates with
          * the exact backsolve, so a round holds what {@link #EXACT_ROUNDS} holds (40 off-heap), and the sweeps run beside
-         * the best support's Gram ({@link #SWEEPS} and 8), with the Lipschitz constant's double copy on the heap.
+         * the best support's Gram (8), with the Lipschitz constant's double copy on the heap; and 80 MiB whatever the blocks
+         * of what the allocator keeps of the freed blocks' systems and the searches' n x n ones. Measured on the synthetic X
+         * (--rounds 2 --max-iterations 30, to finish in minutes): 339 MiB at n = 1000 with --block-size 2000 (and 347 MiB
+         * in the first 300 s of a run without those limits), 410 and 771 MiB at n = 1000 and 2000 with 20,000, and in the
+         * first 300 s 350 and 591 MiB with 8000; plans 383, 457, 778, 411 and 687 MiB.
          */
-        SWEEP_ROUNDS(48, 16, 80L << 20, 0);
+        SWEEP_ROUNDS(40, 8, 16, 80L << 20, 0);
 
-        final long offHeapPerRowSquared, heapPerRowSquared, offHeapFixed, heapFixed;
+        /** {@link #besideBlocksPerRowSquared} of a run that solves no blocks. */
+        private static final long NO_BLOCKS = -1;
+
+        /**
+         * Off-heap bytes per n^2 held while no block is solved, per n^2 held beside a block's systems (or
+         * {@link #NO_BLOCKS}), heap bytes per n^2, and the fixed bytes off-heap and on the heap.
+         */
+        final long offHeapPerRowSquared, besideBlocksPerRowSquared, heapPerRowSquared, offHeapFixed, heapFixed;
 
         Systems(long offHeapPerRowSquared, long heapPerRowSquared, long offHeapFixed, long heapFixed) {
+            this(offHeapPerRowSquared, NO_BLOCKS, heapPerRowSquared, offHeapFixed, heapFixed);
+        }
+
+        Systems(long offHeapPerRowSquared, long besideBlocksPerRowSquared, long heapPerRowSquared, long offHeapFixed, long heapFixed) {
             this.offHeapPerRowSquared = offHeapPerRowSquared;
+            this.besideBlocksPerRowSquared = besideBlocksPerRowSquared;
             this.heapPerRowSquared = heapPerRowSquared;
             this.offHeapFixed = offHeapFixed;
             this.heapFixed = heapFixed;
@@ -106,13 +127,52 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             return this == EXACT && rows > dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS ? EXACT_ROUNDS : this;
         }
 
-        long perRowSquared() { return offHeapPerRowSquared + heapPerRowSquared; }
+        /** Whether the run solves the block models' systems (--backsolve block or sweep). */
+        boolean solvesBlocks() { return besideBlocksPerRowSquared != NO_BLOCKS; }
 
         long fixedBytes() { return offHeapFixed + heapFixed; }
 
-        long offHeapBytes(long rows) { return offHeapPerRowSquared * rows * rows + offHeapFixed; }
+        /** Off-heap bytes at {@code rows} rows with blocks of {@code blockWidth} columns (the widest block formed). */
+        long offHeapBytes(long rows, long blockWidth) {
+            long apart = offHeapPerRowSquared * rows * rows;
+            long block = solvesBlocks() ? blockBytes(rows, blockWidth) : 0;
+            long withBlock = solvesBlocks() ? besideBlocksPerRowSquared * rows * rows + block : 0;
+            long keptOfFreedBlocks = this == BLOCK || this == SWEEPS ? Math.min(block, FREED_BLOCKS_KEPT) : 0;
+            return Math.max(apart, withBlock) + keptOfFreedBlocks + offHeapFixed;
+        }
+
+        /**
+         * Runs that form and free the blocks' systems over and over (sweeps, and falcon's rounds and support searches,
+         * which backsolve candidate after candidate), at sizes that change with the blocks' kept weights, find more of
+         * their memory kept by the C allocator (freed arrays below its mmap threshold, up to 32 MiB, stay in its arenas)
+         * than mp's single pass: up to another block's systems, and at most this. mp --backsolve sweep on a synthetic X of
+         * p = 20,000 peaked 0-62 MiB above --backsolve block's plan with blocks of 2000-8000 weights, falcon --backsolve
+         * block 39-50 MiB above its plan without them with blocks of 8000 and 20,000 at n = 1000. (falcon --backsolve
+         * sweep, whose searches free n x n systems too, is charged 80 MiB whatever the blocks.)
+         */
+        static final long FREED_BLOCKS_KEPT = 80L << 20;
 
         long heapBytes(long rows) { return heapPerRowSquared * rows * rows + heapFixed; }
+
+        /**
+         * What the block backsolve holds off-heap for its widest block, of {@code width} columns at {@code rows} = n rows
+         * (Backsolve.solveLocal): the block's columns gathered from X (4 n width), and either the normal equations of
+         * its k = |K_B| <= n kept columns (gathered again, their transpose and the transpose's element indices, 12 n k;
+         * their Gram and the system in double, 16 k^2; the Gram's widened operand, 8 n k up to 32 MiB) or, where k > n,
+         * the n x n Woodbury system (8 n^2) and the widened operand of its Gram (8 n width up to 32 MiB). k is taken at
+         * its largest, min(n, width), and all the normal equations' arrays as resident together: a freed block's memory
+         * is handed to the next block's arrays already touched. The n x n figures alone were right for a width of about
+         * 2n; at width 20,000 and n = 1000 mp --backsolve block peaked at 325 MiB against the 272 they gave.
+         */
+        static long blockBytes(long rows, long width) {
+            long n = rows, k = Math.min(rows, width);
+            long normalEquations = 12 * n * k + 16 * k * k + Math.min(8 * n * k, WIDENED_OPERAND_BYTES);
+            long woodbury = width > n ? 8 * n * n + Math.min(8 * n * width, WIDENED_OPERAND_BYTES) : 0;
+            return 4 * n * width + Math.max(normalEquations, woodbury);
+        }
+
+        /** The cpu backend's weightedGram widens its operand to double in chunks of about this many bytes. */
+        private static final long WIDENED_OPERAND_BYTES = 32L << 20;
     }
 
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops) {
@@ -125,13 +185,23 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return of(p, rows, x, example, backend, linearTerm, perWeightFlops, solver ? Systems.EXACT : Systems.NONE);
     }
 
+    /** With the default --block-size, and no layer table known: the widest block is taken to be as wide as it can be. */
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
                          Systems systems) {
-        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, SystemInfo.availableMemory());
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, SolverOptions.DEFAULT_BLOCK_SIZE, p);
+    }
+
+    /**
+     * {@code blockSize}: --block-size; {@code largestLayer}: the weights of the largest layer, or p where the layer table
+     * is not known before loading (from --flops-per-weight).
+     */
+    static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
+                         Systems systems, long blockSize, long largestLayer) {
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, blockSize, largestLayer, SystemInfo.availableMemory());
     }
 
     private static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
-                                 Systems systems, long available) {
+                                 Systems systems, long blockSize, long largestLayer, long available) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 4 : 0);
@@ -139,8 +209,14 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         boolean solver = systems != Systems.NONE;
         Systems held = systems.at(rows);
         long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) + held.heapBytes(rows);
-        long vectors = perWeight * p + held.offHeapBytes(rows);
-        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1);
+        long blockWidth = Math.min(blockSize, largestLayer);
+        long vectors = perWeight * p + held.offHeapBytes(rows, blockWidth);
+        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, blockSize, blockWidth);
+    }
+
+    /** The weights of the largest layer: no block is wider. */
+    static long largestLayer(LayerTable layers) {
+        return layers.layers().stream().mapToLong(Layer::count).max().orElse(layers.parameters());
     }
 
     boolean solver() { return systems != Systems.NONE; }
@@ -160,13 +236,38 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** This run with the solver's n x n systems of {@code other} (both with a solver). */
     private MemoryPlan withSystems(Systems other) {
         Systems from = systems.at(rows), to = other.at(rows);
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows) - from.offHeapBytes(rows),
-                heapBytes + to.heapBytes(rows) - from.heapBytes(rows), available, javaBackend, other, xHeld);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows, blockWidth) - from.offHeapBytes(rows, blockWidth),
+                heapBytes + to.heapBytes(rows) - from.heapBytes(rows), available, javaBackend, other, xHeld, blockSize, blockWidth);
     }
 
     /** Bytes of the solver's n x n systems in this plan (0 without the solver). */
     long systemsBytes() {
-        return solver() ? systems.at(rows).offHeapBytes(rows) + systems.at(rows).heapBytes(rows) : 0;
+        return systemsBytes(rows);
+    }
+
+    private long systemsBytes(long rows) {
+        return systemsBytes(rows, blockWidth);
+    }
+
+    private long systemsBytes(long rows, long width) {
+        return solver() ? systems.at(rows).offHeapBytes(rows, width) + systems.at(rows).heapBytes(rows) : 0;
+    }
+
+    /**
+     * The widest blocks with which this run fits at its rows (0 where none does, or where the blocks do not matter): a
+     * --block-size to propose where the blocks' columns are what does not fit.
+     */
+    long widestBlockThatFits() {
+        if (!systems.solvesBlocks() || available < 0) return 0;
+        long rest = required() - systemsBytes();
+        if (rest + systemsBytes(rows, 1) > available) return 0;
+        long fits = 1, exceeds = blockWidth + 1;
+        while (exceeds - fits > 1) {
+            long mid = fits + (exceeds - fits) / 2;
+            if (rest + systemsBytes(rows, mid) <= available) fits = mid;
+            else exceeds = mid;
+        }
+        return fits;
     }
 
     /**
@@ -174,7 +275,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * stage 0's X and the current stage's. Later stages' X are taken to be stored like stage 0's (mapped or not).
      */
     MemoryPlan holdingX(int count) {
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, blockSize, blockWidth);
     }
 
     long required() {
@@ -182,29 +283,44 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /**
-     * The most rows that fit the available memory: the largest n with b n + c n^2 within what the rest leaves (b = 4 p
-     * for each X held unless it is mapped, c for the solver's n x n systems).
+     * The most rows that fit the available memory: the largest n whose plan (X, this run's vectors and heap, the solver's
+     * systems at n rows) is within it. The block backsolves' systems are not a multiple of n^2 (a block's gathered
+     * columns grow with n times its width), so n is found by bisection; the plan grows with n.
      */
     long maxRows() {
-        double b = xMapped ? 0 : 4.0 * p * xHeld;
-        double room = available - RUNTIME - (vectorBytes + heapBytes - (double) systemsBytes());
-        if (!solver()) return room <= 0 ? 0 : b == 0 ? Long.MAX_VALUE : (long) Math.floor(room / b);
-        if (room - systems.fixedBytes() <= 0) return 0;
-        long n = largestRoot(b, systems.perRowSquared(), room - systems.fixedBytes());
-        // above the polish's limit its systems are not needed
-        Systems at = systems.at(n);
-        return at == systems ? n : largestRoot(b, at.perRowSquared(), room - at.fixedBytes());
+        if (!solver() && xMapped) return requiredAt(0) <= available ? Long.MAX_VALUE : 0;
+        if (requiredAt(1) > available) return 0;
+        long fits = 1, exceeds = 2;
+        while (requiredAt(exceeds) <= available) {
+            fits = exceeds;
+            if (exceeds > Long.MAX_VALUE / 4) return fits;
+            exceeds *= 2;
+        }
+        while (exceeds - fits > 1) {
+            long mid = fits + (exceeds - fits) / 2;
+            if (requiredAt(mid) <= available) fits = mid;
+            else exceeds = mid;
+        }
+        return fits;
     }
 
-    /** The largest integer n with b n + c n^2 <= room (c > 0). */
-    private static long largestRoot(double b, double c, double room) {
-        return (long) Math.floor((-b + Math.sqrt(b * b + 4 * c * room)) / (2 * c));
+    /** {@link #required()} of this run at {@code n} rows (Long.MAX_VALUE where that overflows). */
+    private long requiredAt(long n) {
+        try {
+            long x = xMapped ? 0 : Math.multiplyExact(Math.multiplyExact(Math.multiplyExact(n, p), 4L), xHeld);
+            // the systems' own arithmetic is plain: no more than 128 bytes per n^2, and the block's 4 n width is within X's 4 n p
+            Math.multiplyExact(Math.multiplyExact(n, n), 128L);
+            return Math.addExact(Math.addExact(x, vectorBytes + heapBytes - systemsBytes()), Math.addExact(systemsBytes(n), RUNTIME));
+        } catch (ArithmeticException overflow) {
+            return Long.MAX_VALUE;
+        }
     }
 
     String describe() {
         return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
                 + (xHeld > 1 ? " (stage 0's and the current stage's)" : "")
-                + " + vectors, selection buffers" + (solver() ? " and n x n systems" + (blockBacksolve() ? " (block backsolve) " : " ") : " ")
+                + " + vectors, selection buffers" + (solver() ? " and n x n systems" + (systems.solvesBlocks() ? " (" + (blockBacksolve() ? "block backsolve" : "block sweeps")
+                        + ", blocks of up to " + blockWidth + " weights) " : " ") : " ")
                 + SystemInfo.bytes(vectorBytes)
                 + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
                 + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + SystemInfo.bytes(required());
@@ -238,15 +354,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /** This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it). */
     private MemoryPlan mappedOnCpu() {
-        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld);
+        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld, blockSize,
+                blockWidth);
     }
 
     /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
     private MemoryPlan selectionWithoutX() {
         Systems held = systems.at(rows);
-        long vectors = vectorBytes - held.offHeapBytes(rows);
+        long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth);
         long heap = heapBytes - (solver() ? SOLVER_HEAP_PER_WEIGHT * p : 0) - held.heapBytes(rows);
-        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1);
+        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, blockSize, blockWidth);
     }
 
     /** Refuses (InputException, exit 2) when the run cannot fit, saying what would. */
@@ -276,6 +393,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             options.add("--backsolve block (the block-diagonal model: its n x n systems need about " + SystemInfo.bytes(block.systemsBytes())
                     + " instead of the exact model's " + SystemInfo.bytes(systemsBytes()) + ", and the run about " + SystemInfo.bytes(block.required()) + ")");
         }
+        long widest = widestBlockThatFits();
+        if (widest >= 1 && widest < blockWidth) options.add("--block-size " + widest + " (the widest blocks that fit with these rows)");
         if (model != null) {
             if (maxRows >= 1) {
                 options.add("--n " + maxRows + " (the most rows of synthetic X that fit)");
@@ -288,7 +407,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
-                        systems, available).holdingX(xHeld);
+                        systems, blockSize, largestLayer(e.layers()), available).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
                 if (fit >= 1) options.add("--example " + other + " --n " + fit);
             }

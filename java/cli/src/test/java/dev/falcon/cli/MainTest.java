@@ -1503,7 +1503,7 @@ class MainTest {
         Path tall = tallX(1000);
         List<String> args = new ArrayList<>(List.of(with(fileArgs("--method", "falcon", "--keep-flops", "0.5"), "--grads", tall.toString())));
         args.remove("--quiet");
-        // beside the 160 MiB runtime: exact's n x n systems and polish workspace 133 MiB, block's 38 MiB
+        // beside the 160 MiB runtime: exact's n x n systems and polish workspace 133 MiB, block's 31 MiB
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "215m");
         try {
             Run r = run(args.toArray(String[]::new));
@@ -1558,9 +1558,9 @@ class MainTest {
     }
 
     /**
-     * At n = 1000 (p = 17: X is a few KiB) mp --backsolve block needs 160 MiB of runtime and 34.3 MiB of the blocks'
-     * systems, sweep 38.1 MiB and 80 MiB the allocator keeps of the freed ones; they were charged falcon's block
-     * backsolve (38.1 MiB) and the exact backsolve's swap polish (61 MiB and 72 MiB), and refused where they fit.
+     * At n = 1000 (p = 17: X is a few KiB) mp --backsolve block needs 160 MiB of runtime and under 1 MiB of the blocks'
+     * systems (layers of 12 and 5 weights), sweep 80 MiB more that the allocator keeps of the freed ones; they were charged
+     * falcon's block backsolve (38.1 MiB) and the exact backsolve's swap polish (61 MiB and 72 MiB), and refused where they fit.
      */
     @Test
     void mpBlockAndSweepBacksolvesArePlannedWithTheSystemsTheyHold() throws IOException {
@@ -1574,6 +1574,52 @@ class MainTest {
             } finally {
                 System.clearProperty(SystemInfo.MEMORY_PROPERTY);
             }
+        }
+    }
+
+    /**
+     * The block backsolve gathers each block's columns from X (4 n width bytes) beside its systems; the plan counted the
+     * systems at n^2 figures alone, right for blocks of about 2n columns. Here one layer of 20,000 weights in one block at
+     * n = 100: the blocks' columns and their Gram's operand are 23 MiB, charged as 0.3 MiB, and the run was let start in
+     * 180 MiB (193 MiB needed). Refused now, with rows and a --block-size that fit when followed.
+     */
+    @Test
+    void aWideBlockIsPlannedWithTheColumnsItGathers() throws IOException {
+        int wide = 20000, rows = 100;
+        Path x = dir.resolve("Xwide.npy"), w = dir.resolve("wwide.npy"), layers = dir.resolve("wide.json");
+        try (FloatPointer xv = values(rows * wide, 11); FloatPointer wv = values(wide, 12)) {
+            Npy.writeFloat32(x, xv, new long[] {rows, wide});
+            Npy.writeFloat32(w, wv, new long[] {wide});
+        }
+        LayersJson.write(layers, new LayerTable(List.of(new Layer("fc", new long[] {wide}, 1, 0, wide)), "test"));
+        String[] args = {"prune", "--grads", x.toString(), "--weights", w.toString(), "--layers", layers.toString(), "--out",
+                outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet",
+                "--method", "mp", "--backsolve", "block", "--keep-nnz", "0.5", "--block-size", String.valueOf(wide)};
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "180m");
+        try {
+            Run refused = run(args);
+            assertFails(refused, 2, "memory", "blocks of up to 20000 weights", "180.0 MiB");
+            java.util.regex.Matcher proposal = java.util.regex.Pattern.compile("at most (\\d+) rows").matcher(refused.err());
+            assertTrue(proposal.find(), refused.err());
+            int fit = Integer.parseInt(proposal.group(1));
+            assertTrue(fit >= 1 && fit < rows, refused.err());
+            java.util.regex.Matcher narrower = java.util.regex.Pattern.compile("--block-size (\\d+) \\(the widest blocks that fit").matcher(refused.err());
+            assertTrue(narrower.find(), refused.err());
+            int width = Integer.parseInt(narrower.group(1));
+            assertTrue(width >= 2000 && width < wide, refused.err());
+            try (FloatPointer xv = values(fit * wide, 11)) {
+                Npy.writeFloat32(x, xv, new long[] {fit, wide});
+            }
+            Run followed = run(args);
+            assertEquals(0, followed.code(), "the proposed " + fit + " rows: " + followed.err());
+            deleteOutputs();
+            try (FloatPointer xv = values(rows * wide, 11)) {
+                Npy.writeFloat32(x, xv, new long[] {rows, wide});
+            }
+            Run narrow = run(with(args, "--block-size", String.valueOf(width)));
+            assertEquals(0, narrow.code(), "the proposed --block-size " + width + ": " + narrow.err());
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
         }
     }
 
