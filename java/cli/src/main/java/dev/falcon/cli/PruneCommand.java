@@ -873,6 +873,8 @@ final class PruneCommand implements Callable<Integer> {
                 polish.put("q_after", fp.qAfter());
                 if (s.multiStage() != null) polish.put("q_note", "q_before and q_after are Q of the last stage's own problem (around the previous stage's weights), as its q_stage");
                 polish.put("kept", fp.kept());
+                polish.put("kicks", fp.kicks());
+                polish.put("kicks_that_lowered_q", fp.kicksThatLoweredQ());
                 polish.put("seconds", fp.seconds());
             }
             o.put("swap_polish", polish);

@@ -878,6 +878,10 @@ class MainTest {
                 // the polish starts from the rounds' best point and keeps its result only when it lowers Q
                 double after = polish.at("/q_after").asDouble(), before = polish.at("/q_before").asDouble();
                 assertEquals(polish.at("/kept").asBoolean() ? after : before, q[v], 1e-9 * q[v], polish.toString());
+                // p = 17: small enough for the kicks of the support after the polish
+                assertEquals(10, polish.at("/kicks").asInt(), polish.toString());
+                int lowered = polish.at("/kicks_that_lowered_q").asInt();
+                assertTrue(lowered >= 0 && lowered <= 10, polish.toString());
             }
         }
         assertTrue(q[1] < q[0], "mp + BS " + q[1] + " vs mp " + q[0]);

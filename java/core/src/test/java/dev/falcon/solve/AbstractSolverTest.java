@@ -247,8 +247,8 @@ public abstract class AbstractSolverTest {
     /**
      * 160 instances beyond the tiny ones ({@link LargerInstances}: p = 16..24, n = 4..12, 2-5 layers of different FLOP
      * costs, random budgets, four families of X and weights, both lambda conventions) against the branch-and-bound
-     * optimum over supports. Before the polish tried moves of up to three weights in and three out: 136/160 (85.0%),
-     * worst Q_falcon / Q_opt 1.924.
+     * optimum over supports. Before the kicks of the support after the polish: 154/160 (96.3%), worst Q_falcon / Q_opt
+     * 1.092; before the polish tried moves of up to three weights in and three out: 136/160 (85.0%), worst 1.924.
      */
     @Test
     public void largerInstancesAgainstTheBranchAndBoundOptimum() {
@@ -279,7 +279,29 @@ public abstract class AbstractSolverTest {
         double fraction = (double) optimal / instances;
         System.out.printf(Locale.ROOT, "[%s] larger instances: %d/%d solved to optimality (%.1f%%), worst Q_falcon/Q_opt = %.6f (%s)%n",
                 backend.name(), optimal, instances, 100 * fraction, worst, worstLabel);
-        assertTrue(fraction >= 0.93, "optimality fraction " + fraction);
+        assertTrue(fraction >= 0.98, "optimality fraction " + fraction);
+    }
+
+    /**
+     * Three larger instances where the polish ended far above the optimum (1.497, 1.383 and 1.325 times it), eight to ten
+     * weights away, and no move of up to three weights in and three out lowered Q from there: only a kick of the support
+     * out of that local optimum, polished again, reaches it.
+     */
+    @Test
+    public void kicksOfTheSupportLeaveLocalOptimaOfThePolish() {
+        for (int index : new int[] {342, 302, 73}) {
+            LargerInstances.Case cs = LargerInstances.nth(20261205, index);
+            Instance in = cs.in();
+            FalconSolver.Result r;
+            try (HostMatrix x = in.matrix()) {
+                r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
+                        SolverOptions.defaults().withMaxIterations(300));
+            }
+            assertFeasible(in, r.mask());
+            double q = referenceQ(in, toDouble(r.weights()));
+            double opt = cs.optimum().below(Double.POSITIVE_INFINITY, LargerInstances.NODE_CAP).q();
+            assertTrue(q <= opt + 1e-5 * Math.abs(opt), "instance " + index + ": Q " + q + " = " + q / opt + " x the optimum " + opt);
+        }
     }
 
     /**

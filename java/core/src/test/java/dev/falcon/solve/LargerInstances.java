@@ -42,9 +42,15 @@ final class LargerInstances {
 
     /** The families take turns, and within each the two lambda conventions. */
     static Case randomCase(SplittableRandom rnd, int index) {
+        return randomCase(rnd, index, 4, 12, 16, 24, 2, 5);
+    }
+
+    /** An instance of n, p and layers drawn from the given ranges (inclusive), otherwise as the small ones. */
+    static Case randomCase(SplittableRandom rnd, int index, int minN, int maxN, int minP, int maxP, int minLayers, int maxLayers) {
         String family = FAMILIES[index % FAMILIES.length];
         boolean falconConvention = (index / FAMILIES.length) % 2 == 1;
-        int n = 4 + rnd.nextInt(9), p = 16 + rnd.nextInt(9), layerCount = 2 + rnd.nextInt(4);
+        int n = minN + rnd.nextInt(maxN - minN + 1), p = minP + rnd.nextInt(maxP - minP + 1);
+        int layerCount = minLayers + rnd.nextInt(maxLayers - minLayers + 1);
         int[] sizes = new int[layerCount];
         int left = p;
         for (int l = 0; l < layerCount; l++) {

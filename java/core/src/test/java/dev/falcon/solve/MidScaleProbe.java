@@ -1,0 +1,148 @@
+package dev.falcon.solve;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+
+/**
+ * Default falcon against a much longer search from its result (the polish with {@code PASSES} passes and no other cap,
+ * then {@code KICKS} kicks of 2 to |K|/4 random weights, each polished so), on instances of {@link LargerInstances}'
+ * families beyond the reach of an exact optimum: p = 200..2,000, n = 16..64, 2-8 layers, or the ranges given.
+ * {@code java -cp core test classes:falcon.jar dev.falcon.solve.MidScaleProbe COUNT SEED KICKS PASSES [MIN_N MAX_N MIN_P MAX_P]}
+ * prints, per instance and as median, 90th percentile and worst, Q_falcon / Q_best (for a negative Q_best, 1 plus
+ * the gap relative to |Q_best|).
+ */
+final class MidScaleProbe {
+    static double q(AbstractSolverTest.Instance in, byte[] keep) {
+        int n = in.n(), p = in.p();
+        double lambda = in.lambda();
+        double[] m = new double[n * n], v = new double[n];
+        for (int i = 0; i < n; i++) m[i * n + i] = lambda;
+        double outside = 0, gg = 0;
+        float[] x = in.x();
+        for (int j = 0; j < p; j++) {
+            double gj = in.g() == null ? 0 : in.g()[j];
+            gg += gj * gj;
+            double tj = gj - lambda * (double) in.wbar()[j];
+            if (keep[j] != 0) {
+                for (int a = 0; a < n; a++) {
+                    double xa = x[j * n + a];
+                    v[a] += gj * xa;
+                    for (int b = 0; b <= a; b++) m[a * n + b] += xa * x[j * n + b];
+                }
+            } else {
+                outside += tj * tj;
+                for (int a = 0; a < n; a++) v[a] += lambda * in.wbar()[j] * (double) x[j * n + a];
+            }
+        }
+        // Cholesky (lower) in place, then v^T M^-1 v = |L^-1 v|^2
+        for (int c = 0; c < n; c++) {
+            double d = m[c * n + c];
+            for (int k = 0; k < c; k++) d -= m[c * n + k] * m[c * n + k];
+            d = Math.sqrt(d);
+            m[c * n + c] = d;
+            for (int r = c + 1; r < n; r++) {
+                double s = m[r * n + c];
+                for (int k = 0; k < c; k++) s -= m[r * n + k] * m[c * n + k];
+                m[r * n + c] = s / d;
+            }
+        }
+        double quad = 0;
+        double[] y = v.clone();
+        for (int r = 0; r < n; r++) {
+            double s = y[r];
+            for (int k = 0; k < r; k++) s -= m[r * n + k] * y[k];
+            y[r] = s / m[r * n + r];
+            quad += y[r] * y[r];
+        }
+        return (outside - gg + quad) / (2 * lambda);
+    }
+
+    static byte[] kick(SplittableRandom r, byte[] mask, AbstractSolverTest.Instance in, int strength) {
+        byte[] m = mask.clone();
+        int p = in.p();
+        long[] per = FalconSolver.perLayer(m, in.layers());
+        int[] kept = new int[p];
+        int kc = 0;
+        for (int j = 0; j < p; j++) if (m[j] != 0) kept[kc++] = j;
+        boolean[] out = new boolean[p];
+        for (int s = 0; s < strength && kc > 0; s++) {
+            int at = r.nextInt(kc);
+            int j = kept[at];
+            kept[at] = kept[--kc];
+            m[j] = 0;
+            out[j] = true;
+            per[in.layers().layerOf(j)]--;
+        }
+        long count = FalconSolver.sum(per);
+        int[] order = new int[p];
+        for (int j = 0; j < p; j++) order[j] = j;
+        for (int j = p - 1; j > 0; j--) { int o = r.nextInt(j + 1); int t = order[j]; order[j] = order[o]; order[o] = t; }
+        for (int j : order) {
+            if (m[j] != 0 || out[j] || count >= in.nnz()) continue;
+            int l = in.layers().layerOf(j);
+            per[l]++;
+            if (FalconSolver.flopsOf(per, in.layers()) <= in.flops()) { m[j] = 1; count++; } else per[l]--;
+        }
+        return m;
+    }
+
+    public static void main(String[] args) {
+        int count = Integer.parseInt(args[0]);
+        long seed = Long.parseLong(args[1]);
+        int kicks = Integer.parseInt(args[2]);
+        int passes = Integer.parseInt(args[3]);
+        SplittableRandom rnd = new SplittableRandom(seed);
+        double[] ratios = new double[count];
+        double tFalcon = 0, tLong = 0;
+        int atBest = 0;
+        try (ComputeBackend backend = new JavaBackend()) {
+            for (int c = 0; c < count; c++) {
+                LargerInstances.Case cs = args.length > 4
+                        ? LargerInstances.randomCase(rnd, c, Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6]), Integer.parseInt(args[7]), 2, 8)
+                        : LargerInstances.randomCase(rnd, c, 16, 64, 200, 2000, 2, 8);
+                AbstractSolverTest.Instance in = cs.in();
+                try (HostMatrix x = in.matrix()) {
+                    long t0 = System.nanoTime();
+                    FalconSolver.Result r = new FalconSolver(backend).solve(x, in.wbar(), in.g(), in.lambda(), in.layers(), in.nnz(), in.flops(), null,
+                            SolverOptions.defaults());
+                    double tf = (System.nanoTime() - t0) / 1e9;
+                    tFalcon += tf;
+                    byte[] best = r.mask();
+                    double qf = q(in, best), qb = qf;
+                    long t1 = System.nanoTime();
+                    SplittableRandom kr = new SplittableRandom(c * 7919L + 3);
+                    // the polish without its pass cap from falcon's point, then kicks of varied strength
+                    for (int k = -1; k < kicks; k++) {
+                        byte[] start = k < 0 ? best : kick(kr, best, in, 2 + kr.nextInt(Math.max(2, (int) Math.min(30, FalconSolver.count(best) / 4))));
+                        byte[] cand = start;
+                        try {
+                            SwapPolish.Outcome o = SwapPolish.run(backend, x, in.wbar(), in.g(), in.lambda(), in.layers(), in.nnz(), in.flops(), start, null, passes);
+                            if (o.mask() != null) cand = o.mask();
+                            if (o.gram() != null) o.gram().close();
+                        } catch (ArithmeticException | SwapPolish.NotFinite e) {
+                            continue;
+                        }
+                        double qc = q(in, cand);
+                        if (qc < qb) { qb = qc; best = cand; }
+                    }
+                    double tl = (System.nanoTime() - t1) / 1e9;
+                    tLong += tl;
+                    // Q can be negative with g: compare the room above the lower of the two by the gap relative to |Q_best|
+                    double ratio = qb > 0 ? qf / qb : 1 + (qf - qb) / Math.abs(qb);
+                    ratios[c] = ratio;
+                    if (ratio <= 1 + 1e-9) atBest++;
+                    System.out.printf(Locale.ROOT, "%3d %-7s %-6s n=%2d p=%4d L=%d nnz=%4d/%d kept=%d: falcon %.9g (%.2f s) long %.9g (%.1f s) ratio %.6f%n",
+                            c, cs.family(), cs.convention(), in.n(), in.p(), in.layers().size(), in.nnz(), in.p(), FalconSolver.count(r.mask()),
+                            qf, tf, qb, tl, ratio);
+                }
+            }
+        }
+        Arrays.sort(ratios);
+        System.out.printf(Locale.ROOT, "%d instances: falcon at the best found on %d; ratio median %.6f, 90th %.6f, worst %.6f; falcon %.1f s, long search %.1f s%n",
+                count, atBest, ratios[count / 2], ratios[(int) (0.9 * (count - 1))], ratios[count - 1], tFalcon, tLong);
+    }
+}
