@@ -51,17 +51,7 @@ final class LargerInstances {
         boolean falconConvention = (index / FAMILIES.length) % 2 == 1;
         int n = minN + rnd.nextInt(maxN - minN + 1), p = minP + rnd.nextInt(maxP - minP + 1);
         int layerCount = minLayers + rnd.nextInt(maxLayers - minLayers + 1);
-        int[] sizes = new int[layerCount];
-        int left = p;
-        for (int l = 0; l < layerCount; l++) {
-            int rest = layerCount - l - 1;
-            sizes[l] = l == layerCount - 1 ? left : 1 + rnd.nextInt(left - rest);
-            left -= sizes[l];
-        }
-        double[] choices = {1, 2, 3, 4, 9, 16};
-        double[] f = new double[layerCount];
-        for (int l = 0; l < layerCount; l++) f[l] = choices[rnd.nextInt(choices.length)];
-        LayerTable t = AbstractSolverTest.table(sizes, f);
+        LayerTable t = AbstractSolverTest.randomLayers(rnd, p, layerCount);
         float[] x = new float[n * p];
         switch (family) {
             case "gauss" -> {
@@ -103,7 +93,7 @@ final class LargerInstances {
         }
         long nnz = rnd.nextInt(4) == 0 ? p : 1 + rnd.nextInt(p - 1);
         double minF = Double.MAX_VALUE;
-        for (double v : f) minF = Math.min(minF, v);
+        for (double v : t.flopsPerWeight()) minF = Math.min(minF, v);
         double flops = Math.max(minF, t.denseFlops() * rnd.nextDouble(0.15, 0.9));
         return new Case(family, falconConvention ? "falcon" : "ridge", new AbstractSolverTest.Instance(n, p, x, wbar, g, lambda, t, nnz, flops));
     }
