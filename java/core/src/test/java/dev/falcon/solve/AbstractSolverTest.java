@@ -230,13 +230,7 @@ public abstract class AbstractSolverTest {
             int n = 2 + rnd.nextInt(5), p = 6 + rnd.nextInt(9), layers = 2 + rnd.nextInt(3);
             Instance in = randomInstance(rnd, n, p, layers, t % 4 == 3);
             double opt = exhaustiveOptimum(in);
-            FalconSolver.Result r;
-            try (HostMatrix x = in.matrix()) {
-                r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
-                        SolverOptions.defaults().withMaxIterations(300));
-            }
-            assertFeasible(in, r.mask());
-            double q = referenceQ(in, toDouble(r.weights()));
+            double q = falconQ(in);
             double scale = Math.max(Math.abs(opt), 1e-9);
             assertTrue(q >= opt - 1e-5 * scale, "below the optimum? " + q + " < " + opt);
             if (q <= opt + 1e-5 * scale) optimal++;
@@ -264,13 +258,7 @@ public abstract class AbstractSolverTest {
         for (int t = 0; t < instances; t++) {
             LargerInstances.Case cs = LargerInstances.randomCase(rnd, t);
             Instance in = cs.in();
-            FalconSolver.Result r;
-            try (HostMatrix x = in.matrix()) {
-                r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
-                        SolverOptions.defaults().withMaxIterations(300));
-            }
-            assertFeasible(in, r.mask());
-            double q = referenceQ(in, toDouble(r.weights()));
+            double q = falconQ(in);
             SupportOptimum.Outcome o = cs.optimum().below(Double.POSITIVE_INFINITY, LargerInstances.NODE_CAP);
             assertTrue(!o.capped(), "instance " + t + ": the branch and bound stopped at its node cap");
             double opt = o.q(), scale = Math.max(Math.abs(opt), 1e-9);
@@ -309,18 +297,23 @@ public abstract class AbstractSolverTest {
         reachTheOptimum(81, 48, 57);
     }
 
+    /** Q of falcon's answer (default options, up to 300 DFO iterations), checked within the budgets first. */
+    private double falconQ(Instance in) {
+        FalconSolver.Result r;
+        try (HostMatrix x = in.matrix()) {
+            r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
+                    SolverOptions.defaults().withMaxIterations(300));
+        }
+        assertFeasible(in, r.mask());
+        return referenceQ(in, toDouble(r.weights()));
+    }
+
     /** Falcon reaches the branch-and-bound optimum of each of these larger instances (seed 20261205). */
     private void reachTheOptimum(int... indices) {
         for (int index : indices) {
             LargerInstances.Case cs = LargerInstances.nth(20261205, index);
             Instance in = cs.in();
-            FalconSolver.Result r;
-            try (HostMatrix x = in.matrix()) {
-                r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
-                        SolverOptions.defaults().withMaxIterations(300));
-            }
-            assertFeasible(in, r.mask());
-            double q = referenceQ(in, toDouble(r.weights()));
+            double q = falconQ(in);
             double opt = cs.optimum().below(Double.POSITIVE_INFINITY, LargerInstances.NODE_CAP).q();
             assertTrue(q <= opt + 1e-5 * Math.abs(opt), "instance " + index + ": Q " + q + " = " + q / opt + " x the optimum " + opt);
         }
@@ -1275,13 +1268,7 @@ public abstract class AbstractSolverTest {
     private void assertFalconReachesTheExhaustiveOptimum(Instance... instances) {
         for (Instance in : instances) {
             double opt = exhaustiveOptimum(in);
-            FalconSolver.Result r;
-            try (HostMatrix x = in.matrix()) {
-                r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
-                        SolverOptions.defaults().withMaxIterations(300));
-            }
-            assertFeasible(in, r.mask());
-            double q = referenceQ(in, toDouble(r.weights()));
+            double q = falconQ(in);
             assertTrue(q <= opt * (1 + 1e-5), "p = " + in.p + ": Q " + q + " = " + q / opt + " x the optimum " + opt);
         }
     }
