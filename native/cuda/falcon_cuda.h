@@ -69,7 +69,7 @@ FCU_API int fcu_widen_sqrt_weighted(const float* dX, int64_t n, int64_t k, const
 FCU_API int fcu_widen_weighted(const float* dX, int64_t n, int64_t k, const float* dW, double* dA, double* dB, void* stream);
 FCU_API int fcu_gather(const float* dX, int64_t n, const int32_t* dColumns, int64_t k, float* dDst, void* stream);
 /** *badIndex = -1 on success, else the first invalid score's index; dKeys: count uint64 scratch; dScanScratch: the
- *  prefix sums' 2 ceil(count / fcl_scan_tile()) doubles. */
+ *  prefix sums' 2 ceil(count / fcl_scan_tile()) doubles. dPrefix null: no prefix sums, and dScanScratch may be null. */
 FCU_API int fcu_sort_segments(const float* dScores, const int64_t* dStarts, int64_t segments, int64_t count,
                               float* dSorted, int32_t* dIndex, double* dPrefix, uint64_t* dKeys, double* dScanScratch,
                               int64_t* badIndex, void* stream);

@@ -105,8 +105,9 @@ void segmented_prefix_sums(Policy&& policy, const float* sorted, const int64_t* 
 
 /**
  * Segmented descending stable sort with prefix sums. All pointers live in the policy's memory space;
- * `keys` is scratch of `count` entries, `scanScratch` of scan_scratch_doubles(count). Returns -1 on success, else the
- * index of the first invalid score (nothing else written then).
+ * `keys` is scratch of `count` entries, `scanScratch` of scan_scratch_doubles(count). `prefix` null: no prefix sums
+ * (magnitude needs none; `scanScratch` is not read and may be null). Returns -1 on success, else the index of the first
+ * invalid score (nothing else written then).
  */
 template <class Policy>
 int64_t sort_segments(Policy&& policy, const float* scores, const int64_t* starts, int64_t segments, int64_t count,
@@ -118,7 +119,7 @@ int64_t sort_segments(Policy&& policy, const float* scores, const int64_t* start
     thrust::sequence(policy, index, index + count);
     thrust::stable_sort_by_key(policy, keys, keys + count, index);
     thrust::transform(policy, keys, keys + count, sorted, KeyScore{});
-    segmented_prefix_sums(policy, sorted, starts, segments, count, prefix, scanScratch);
+    if (prefix != nullptr) segmented_prefix_sums(policy, sorted, starts, segments, count, prefix, scanScratch);
     return -1;
 }
 

@@ -240,8 +240,8 @@ FCL_HD float key_score(uint64_t key) {
 
 // ------------------------------------------------------------------ segmented prefix sums
 // Inclusive prefix sums in double of every segment of the sorted scores. One thread walking a whole segment made a
-// chain of p dependent additions on a single GPU thread for magnitude's one segment of all weights (and of millions
-// for a large layer in the projection's per-layer sort), so the scan runs as three data-parallel passes over tiles of kScanTile consecutive positions of the
+// chain of p dependent additions on a single GPU thread for one segment of all weights (an embedder's sort; magnitude
+// asks for no sums) and of millions for a large layer in the projection's per-layer sort, so the scan runs as three data-parallel passes over tiles of kScanTile consecutive positions of the
 // whole array (a tile may hold the end of one segment and the start of the next; the sums restart there):
 //   1. one thread per tile t: inclusive sums from the tile's start or from each segment start inside it into prefix,
 //      and the tile's last running sum into tails[t]

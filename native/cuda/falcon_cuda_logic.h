@@ -37,8 +37,8 @@ FCL_API int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* 
  *  triangle); with a negative weight the two-operand widening kernel and loops in dgemm's role (A B^T). The lower
  *  triangle is mirrored. */
 FCL_API void fcl_weighted_gram(const float* x, int64_t n, int64_t p, const float* w, int64_t chunk, double* gram);
-/** The segmented sort with its tiled prefix sums, as fcu_sort_segments runs them; segments may be empty.
- *  Returns -1 on success, else the index of the first invalid score. */
+/** The segmented sort with its tiled prefix sums, as fcu_sort_segments runs them; segments may be empty; prefix null:
+ *  no prefix sums. Returns -1 on success, else the index of the first invalid score. */
 FCL_API int64_t fcl_sort_segments(const float* scores, const int64_t* starts, int64_t segments,
                                   float* sorted, int32_t* index, double* prefix);
 /** The sort's prefix sums alone, as fcu_segmented_prefix_sums runs them (values in any order; segments may be empty). */

@@ -153,7 +153,7 @@ int64_t fcl_sort_segments(const float* scores, const int64_t* starts, int64_t se
                           float* sorted, int32_t* index, double* prefix) {
     int64_t count = starts[segments];
     std::vector<uint64_t> keys((size_t) count);
-    std::vector<double> scanScratch((size_t) scan_scratch_doubles(count));
+    std::vector<double> scanScratch((size_t) (prefix != nullptr ? scan_scratch_doubles(count) : 0));
     return sort_segments(thrust::cpp::par, scores, starts, segments, count, sorted, index, prefix, keys.data(),
                          scanScratch.data());
 }

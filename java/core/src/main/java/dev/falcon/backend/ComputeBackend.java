@@ -205,7 +205,9 @@ public interface ComputeBackend extends AutoCloseable {
      * sums in double, restarting at each segment, to {@code prefixOut}: added in an order fixed by each backend (java
      * and cpu serially, cuda in tiles), so backends agree on them to rounding. Scores must be finite and
      * non-negative. {@code indexOut} may be null when the caller needs no indices (the selection does not): a backend
-     * may then sort the values alone, which moves half the bytes.
+     * may then sort the values alone, which moves half the bytes. {@code prefixOut} may be null when the caller needs no
+     * prefix sums (magnitude does not): the sorted values and indices are the same, and a backend may then skip the sums
+     * (cuda neither computes nor copies back their 8 bytes per score) or keep using a buffer of its own as scratch (cpu).
      */
     void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                 FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut);

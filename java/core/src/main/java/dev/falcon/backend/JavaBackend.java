@@ -323,7 +323,7 @@ public final class JavaBackend implements ComputeBackend {
                 running += v;
                 sortedOut.put(start + i, v);
                 if (indexOut != null) indexOut.put(start + i, index);
-                prefixOut.put(start + i, running);
+                if (prefixOut != null) prefixOut.put(start + i, running);
             }
         }
     }

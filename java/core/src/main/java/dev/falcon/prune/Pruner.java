@@ -15,7 +15,6 @@ import java.nio.ByteBuffer;
 import java.nio.FloatBuffer;
 import java.nio.IntBuffer;
 import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 import org.bytedeco.javacpp.Pointer;
@@ -326,8 +325,9 @@ public final class Pruner implements AutoCloseable {
                 long[] starts = layers.segmentStarts();
                 long k = 0;
                 double used = 0;
-                try (FloatPointer sorted = new FloatPointer(p); IntPointer index = new IntPointer(p); DoublePointer prefix = new DoublePointer(p)) {
-                    backend.sortSegmentsDescending(scores, new long[] {0, p}, sorted, index, prefix);
+                try (FloatPointer sorted = new FloatPointer(p); IntPointer index = new IntPointer(p)) {
+                    // no prefix sums: the order alone decides, and cuda would copy back 8 bytes per weight for them
+                    backend.sortSegmentsDescending(scores, new long[] {0, p}, sorted, index, null);
                     IntBuffer order = index.position(0).limit(p).asBuffer();
                     FloatBuffer ranked = sorted.position(0).limit(p).asBuffer();
                     ByteBuffer keep = mask.position(0).limit(p).asBuffer();

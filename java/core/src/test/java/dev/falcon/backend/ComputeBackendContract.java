@@ -9,9 +9,18 @@ import static org.junit.jupiter.api.Assertions.fail;
 import dev.falcon.data.ElementType;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
+import dev.falcon.examples.ExampleModel;
+import dev.falcon.examples.ExampleModels;
+import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Budgets;
+import dev.falcon.prune.Method;
+import dev.falcon.prune.PruneResult;
+import dev.falcon.prune.Pruner;
+import dev.falcon.solve.CountingBackend;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -657,6 +666,17 @@ public abstract class ComputeBackendContract {
         float[] vc = get(sc, p);
         for (int i = 0; i < p; i++) assertEquals(Float.floatToIntBits(va[i]), Float.floatToIntBits(vc[i]), what + ": value without indices " + i);
         assertArrayEquals(get(pa, p), get(pc, p), what + ": prefix sums without indices");
+        // without prefix sums (magnitude asks for none): the same values and indices, with indices and without
+        FloatPointer sd = track(new FloatPointer(p)), se = track(new FloatPointer(p));
+        IntPointer id = track(new IntPointer(p));
+        backend.sortSegmentsDescending(s, starts, sd, id, null);
+        backend.sortSegmentsDescending(s, starts, se, null, null);
+        assertArrayEquals(get(ia, p), get(id, p), what + ": indices without prefix sums");
+        float[] vd = get(sd, p), ve = get(se, p);
+        for (int i = 0; i < p; i++) {
+            assertEquals(Float.floatToIntBits(va[i]), Float.floatToIntBits(vd[i]), what + ": value without prefix sums " + i);
+            assertEquals(Float.floatToIntBits(va[i]), Float.floatToIntBits(ve[i]), what + ": value without indices and prefix sums " + i);
+        }
         // ordering within segments: descending, ties by increasing index
         int[] idx = order;
         for (int g = 0; g + 1 < starts.length; g++) {
@@ -754,6 +774,42 @@ public abstract class ComputeBackendContract {
             DoublePointer prefix = track(new DoublePointer(3));
             assertThrows(IllegalArgumentException.class,
                     () -> backend.sortSegmentsDescending(s, new long[] {0, 3}, sorted, index, prefix), "score " + bad);
+            assertThrows(IllegalArgumentException.class,
+                    () -> backend.sortSegmentsDescending(s, new long[] {0, 3}, sorted, index, null), "score " + bad + ", no prefix sums");
+        }
+    }
+
+    /**
+     * magnitude keeps weights in the sort's order and never reads its prefix sums: it asks for none (the cuda backend
+     * then neither computes them nor copies their 8 bytes per weight back, 204 MB for ResNet50), and keeps the mask it
+     * kept when every sort returned them, which is the reference's mask.
+     */
+    @Test
+    void magnitudeSortsWithoutPrefixSumsAndKeepsTheSameMask() {
+        ExampleModel model = ExampleModels.get("resnet20");
+        LayerTable layers = model.layers();
+        long p = layers.parameters();
+        FloatPointer w = track(model.syntheticWeights(5));
+        FloatBuffer view = w.position(0).limit(p).asBuffer();
+        // coarse levels: ties, which the order breaks by index, and zeros, which magnitude never keeps
+        for (int i = 0; i < (int) p; i++) view.put(i, Math.round(view.get(i) * 16) / 16f);
+        for (double[] keep : new double[][] {{0.3, 0.5}, {0.1, 1.0}, {1.0, 0.05}}) {
+            String what = "keep-flops " + keep[0] + ", keep-nnz " + keep[1];
+            Budgets budgets = Budgets.resolve(layers, keep[0], null, keep[1], null, null);
+            CountingBackend now = new CountingBackend(backend), before = new CountingBackend(backend, true);
+            try (Pruner prunerNow = new Pruner(now); Pruner prunerBefore = new Pruner(before); Pruner prunerReference = new Pruner(reference);
+                 PruneResult a = prunerNow.prune(Method.MAGNITUDE, w, layers, budgets);
+                 PruneResult b = prunerBefore.prune(Method.MAGNITUDE, w, layers, budgets);
+                 PruneResult r = prunerReference.prune(Method.MAGNITUDE, w, layers, budgets)) {
+                assertEquals(1, now.get("sortSegmentsDescending"), what + ": sorts");
+                assertEquals(1, now.get("sortSegmentsDescending without prefix sums"), what + ": magnitude asked for prefix sums it never reads");
+                assertTrue(a.kept() > 0 && a.kept() < p, what + ": kept " + a.kept());
+                assertArrayEquals(b.copyMask(), a.copyMask(), what + ": mask without prefix sums against the mask with them");
+                assertArrayEquals(r.copyMask(), a.copyMask(), what + ": mask against the reference's");
+                assertEquals(b.kept(), a.kept(), what + ": kept");
+                assertEquals(b.keptFlops(), a.keptFlops(), what + ": kept FLOPs");
+                assertArrayEquals(b.keptPerLayer(), a.keptPerLayer(), what + ": kept per layer");
+            }
         }
     }
 

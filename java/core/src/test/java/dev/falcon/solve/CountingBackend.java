@@ -10,12 +10,25 @@ import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
 
-/** Delegates to a backend and counts the operations on X (by name). */
+/**
+ * Delegates to a backend and counts the operations on X (by name), and the sorts asked for no prefix sums
+ * ("sortSegmentsDescending without prefix sums").
+ */
 public final class CountingBackend implements ComputeBackend {
     private final ComputeBackend inner;
+    private final boolean supplyPrefixSums;
     public final Map<String, Integer> counts = new TreeMap<>();
 
-    public CountingBackend(ComputeBackend inner) { this.inner = inner; }
+    public CountingBackend(ComputeBackend inner) { this(inner, false); }
+
+    /**
+     * {@code supplyPrefixSums}: a sort asked for no prefix sums gets a buffer for them all the same, as every sort did
+     * before prefixOut could be null: the caller's answers as they were then, to compare the new ones with.
+     */
+    public CountingBackend(ComputeBackend inner, boolean supplyPrefixSums) {
+        this.inner = inner;
+        this.supplyPrefixSums = supplyPrefixSums;
+    }
 
     private void count(String op) { counts.merge(op, 1, Integer::sum); }
 
@@ -41,7 +54,14 @@ public final class CountingBackend implements ComputeBackend {
     @Override public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) { inner.choleskySolve(factor, n, b, nrhs); }
     @Override public void sortSegmentsDescending(FloatPointer scores, long[] starts, FloatPointer sorted, IntPointer index, DoublePointer prefix) {
         count("sortSegmentsDescending");
-        inner.sortSegmentsDescending(scores, starts, sorted, index, prefix);
+        if (prefix != null) {
+            inner.sortSegmentsDescending(scores, starts, sorted, index, prefix);
+            return;
+        }
+        count("sortSegmentsDescending without prefix sums");
+        try (DoublePointer sums = supplyPrefixSums ? new DoublePointer(Math.max(1, ComputeBackend.endOfSegments(starts))) : null) {
+            inner.sortSegmentsDescending(scores, starts, sorted, index, sums);
+        }
     }
     @Override public void countAbove(FloatPointer sorted, long[] starts, double[] thresholds, long[] counts) { inner.countAbove(sorted, starts, thresholds, counts); }
     @Override public void close() {}

@@ -428,13 +428,18 @@ public final class CpuBackend implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        checkStarts("segment", segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
-        if (segmentStarts[segmentStarts.length - 1] > Integer.MAX_VALUE) {
+        long count = ComputeBackend.endOfSegments(segmentStarts);
+        checkStarts("segment", segmentStarts, count);
+        if (count > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("at most 2^31 - 1 scores (int indices)");
         }
         long[] bad = new long[1];
-        int rc = falcon_sort_segments(scores, segmentStarts, segmentStarts.length - 1, sortedOut, indexOut, prefixOut,
-                threads, bad);
+        int rc;
+        // the kernel sorts its 4- and 8-byte items in the prefix slots before it sums into them: scratch when none is asked for
+        try (DoublePointer scratch = prefixOut != null ? null : new DoublePointer(Math.max(1, count))) {
+            rc = falcon_sort_segments(scores, segmentStarts, segmentStarts.length - 1, sortedOut, indexOut,
+                    prefixOut != null ? prefixOut : scratch, threads, bad);
+        }
         if (rc == -2) throw new OutOfMemoryError(falcon_last_error());
         if (rc != 0) {
             float v = scores.get(bad[0]);

@@ -83,6 +83,8 @@ public final class CudaBackend implements ComputeBackend {
     private final boolean routeSmallerMatricesToHost;
     /** Products, gathers and Grams of X that ran on the host backend instead of the device, for tests. */
     private long hostRuns;
+    /** Bytes the calls copied from the device back to the host, for tests. */
+    private long bytesCopiedToHost;
 
     CudaBackend(int threads) {
         this(threads, BlockGramKernel.configured());
@@ -211,6 +213,9 @@ public final class CudaBackend implements ComputeBackend {
     /** How many products, gathers and Grams of a matrix ran on the host backend rather than the device so far. */
     long hostRuns() { return hostRuns; }
 
+    /** How many bytes the calls so far copied from the device back to the host (the Cholesky's info words aside). */
+    long bytesCopiedToHost() { return bytesCopiedToHost; }
+
     private void releaseResident() {
         if (residentX != null) residentX.close();
         residentX = null;
@@ -249,8 +254,9 @@ public final class CudaBackend implements ComputeBackend {
         return b;
     }
 
-    private static void download(Pointer dst, DeviceBuffer src, long bytes) {
+    private void download(Pointer dst, DeviceBuffer src, long bytes) {
         src.copyToHost(dst, bytes, "copy to host");
+        bytesCopiedToHost += bytes;
     }
 
     /**
@@ -686,20 +692,22 @@ public final class CudaBackend implements ComputeBackend {
         }
         DeviceBuffer dSorted = buffer("sorted", count * Float.BYTES);
         DeviceBuffer dIndex = buffer("index", count * Integer.BYTES);
-        DeviceBuffer dPrefix = buffer("prefix", count * Double.BYTES);
         DeviceBuffer dKeys = buffer("keys", count * Long.BYTES);
-        DeviceBuffer dScan = buffer("scanTiles", DeviceMemoryPlan.scanScratchBytes(count));
+        // without prefixOut (magnitude) the kernel skips the scan: no device buffers for it, no 8 bytes per score to copy back
+        boolean sums = prefixOut != null;
+        DeviceBuffer dPrefix = sums ? buffer("prefix", count * Double.BYTES) : null;
+        DeviceBuffer dScan = sums ? buffer("scanTiles", DeviceMemoryPlan.scanScratchBytes(count)) : null;
         long[] bad = {-1};
         check(FalconCuda.fcu_sort_segments(dScores.floats(0), dStarts.pointer(), segmentStarts.length - 1, count,
-                dSorted.floats(0), dIndex.ints(0), dPrefix.doubles(0), dKeys.pointer(), dScan.doubles(0), bad, streams[0]),
-                "segmented sort");
+                dSorted.floats(0), dIndex.ints(0), sums ? dPrefix.doubles(0) : null, dKeys.pointer(),
+                sums ? dScan.doubles(0) : null, bad, streams[0]), "segmented sort");
         check(FalconCuda.fcu_stream_sync(streams[0]), "cudaStreamSynchronize");
         if (bad[0] >= 0) {
             throw new IllegalArgumentException("score " + bad[0] + " is " + scores.get(bad[0]) + "; scores must be finite and >= 0");
         }
         download(sortedOut, dSorted, count * Float.BYTES);
         if (indexOut != null) download(indexOut, dIndex, count * Integer.BYTES);
-        download(prefixOut, dPrefix, count * Double.BYTES);
+        if (sums) download(prefixOut, dPrefix, count * Double.BYTES);
     }
 
     @Override

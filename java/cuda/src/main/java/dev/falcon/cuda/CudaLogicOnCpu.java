@@ -130,7 +130,8 @@ public final class CudaLogicOnCpu implements ComputeBackend {
         checkStarts(segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
         long count = segmentStarts[segmentStarts.length - 1];
         long bad;
-        // the device kernels always produce indices: emulate them into a scratch buffer when none is asked for
+        // the device kernels always produce indices: emulate them into a scratch buffer when none is asked for (a null
+        // prefixOut goes through: the kernels then skip the prefix sums, as on the device)
         try (IntPointer indices = indexOut != null ? null : new IntPointer(Math.max(1, count))) {
             bad = CudaLogic.fcl_sort_segments(scores, segmentStarts, segmentStarts.length - 1, sortedOut,
                     indexOut != null ? indexOut : indices, prefixOut);

@@ -81,6 +81,7 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
         // d, out, v, weights; u, X v and its two double accumulators
         long vectors = 4L * p * Float.BYTES + 2L * n * Float.BYTES + 2L * n * Double.BYTES;
         // scores, sorted, index, prefix, keys; the alternate keys and indices the radix sort allocates; the scan's tiles
+        // (a sort asked for no prefix sums, magnitude's, allocates neither the prefix nor the tiles: it stays within this)
         long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES) + p * (Long.BYTES + Integer.BYTES)
                 + scanScratchBytes(p);
         long dense = 4L * n * n * Double.BYTES;                       // Gram per stream (2), factor, right-hand sides
