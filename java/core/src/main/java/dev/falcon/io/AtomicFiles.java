@@ -8,6 +8,7 @@ import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -370,7 +371,7 @@ public final class AtomicFiles {
             Path file = dir.resolve(LOCK_FILE);
             for (int attempt = 0; ; attempt++) {
                 try {
-                    FileChannel created = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+                    FileChannel created = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
                     grantWhatTheDirectoryGrants(file, dir);
                     return new LockFile(created, false);
                 } catch (FileAlreadyExistsException exists) {
@@ -383,7 +384,9 @@ public final class AtomicFiles {
                     // without CREATE: Linux's fs.protected_regular (1 on most systemd distributions) refuses an O_CREAT
                     // open of a file that neither this user nor the directory's owner owns in a sticky world-writable
                     // directory (/tmp), however writable the file is
-                    FileChannel existing = FileChannel.open(file, StandardOpenOption.WRITE);
+                    // nor through a link: it opened and locked whatever the link pointed to (a file of another user's
+                    // that this one may write, a device), and a link to a named pipe held the commit in the open forever
+                    FileChannel existing = FileChannel.open(file, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
                     // one an earlier falcon made with the umask's mode: every other user sharing the folder went on
                     // without the lock until its owner changed it by hand
                     if (ownedByThisUser(file)) grantWhatTheDirectoryGrants(file, dir);
@@ -395,10 +398,27 @@ public final class AtomicFiles {
                 } catch (java.nio.file.AccessDeniedException denied) {
                     return openForASharedLock(file, dir, denied);
                 } catch (IOException | UnsupportedOperationException | SecurityException e) {
-                    warnUnlocked(dir, e);
+                    if (!warnedOfALink(file)) warnUnlocked(dir, e);
                     return null;
                 }
             }
+        }
+
+        /**
+         * Warns where the lock file is a symbolic link (which falcon never made: one a user or another program put there),
+         * naming the link and how to remove it; false where it is none.
+         */
+        private static boolean warnedOfALink(Path file) {
+            String target;
+            try {
+                target = Files.readSymbolicLink(file).toString();
+            } catch (IOException | UnsupportedOperationException | SecurityException notALink) {
+                return false;
+            }
+            LOG.log(System.Logger.Level.WARNING, () -> "cannot lock " + file + ": it is a symbolic link to " + target + ", which falcon does"
+                    + " not follow (it would open and lock whatever the link points to); another process writing the same outputs at the"
+                    + " same time could mix its files with this run's; remove the link (rm " + file + "): the next run creates the lock file");
+            return true;
         }
 
         /**
@@ -411,9 +431,9 @@ public final class AtomicFiles {
         private static LockFile openForASharedLock(Path file, Path dir, java.nio.file.AccessDeniedException denied) {
             FileChannel readOnly;
             try {
-                readOnly = FileChannel.open(file, StandardOpenOption.READ);
+                readOnly = FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
             } catch (IOException | UnsupportedOperationException | SecurityException e) {
-                warnUnlocked(dir, denied);
+                if (!warnedOfALink(file)) warnUnlocked(dir, denied);
                 return null;
             }
             String owner, chmod;

@@ -160,6 +160,52 @@ class AtomicFilesTest {
     }
 
     /**
+     * A lock file name that is a symbolic link was followed: falcon opened and locked whatever it pointed to (a file of
+     * another user's that this one may write, a device), and a link to a named pipe held the commit forever in the open;
+     * a dangling link was reported as a lock file that does not exist. The link is not followed: the outputs are
+     * committed, and the warning names the link and says to remove it.
+     */
+    @Test
+    void aLockFileThatIsASymbolicLinkIsNotFollowed() throws Exception {
+        Path elsewhere = Files.createDirectory(dir.resolve("elsewhere"));
+        Path pipe = elsewhere.resolve("pipe");
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("mkfifo", pipe.toString()).start().waitFor() == 0, "mkfifo is not available here");
+        Path missing = elsewhere.resolve("missing");
+        for (Path target : List.of(pipe, missing)) {
+            Path out = Files.createDirectory(dir.resolve("out-" + target.getFileName()));
+            Path lockFile = Files.createSymbolicLink(out.resolve(AtomicFiles.LOCK_FILE), target);
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                List<String> warnings = warningsWhile(() -> {
+                    java.util.concurrent.Future<?> commit = pool.submit(() -> commitAsParent(out.resolve("w.npy"), out.resolve("r.json")));
+                    try {
+                        commit.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                    } catch (java.util.concurrent.TimeoutException e) {
+                        // the commit is blocked opening the pipe for writing: a reader lets it go on
+                        try (var reader = java.nio.channels.FileChannel.open(pipe, java.nio.file.StandardOpenOption.READ)) {
+                            // opened: the writer's open returns
+                        } catch (IOException ignored) {
+                            // the assertion below says what went wrong
+                        }
+                        throw new AssertionError("the commit opened the link's target " + target + " and waited on it");
+                    } catch (Exception e) {
+                        throw new AssertionError(e);
+                    }
+                });
+                assertEquals("parent", Files.readString(out.resolve("r.json")));
+                assertTrue(Files.isSymbolicLink(lockFile), "the link is the user's to remove");
+                assertFalse(Files.exists(missing, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the link's target was created");
+                assertEquals(1, warnings.size(), warnings.toString());
+                assertTrue(warnings.get(0).contains("cannot lock " + out.toRealPath().resolve(AtomicFiles.LOCK_FILE))
+                        && warnings.get(0).contains("symbolic link to " + target) && warnings.get(0).contains("rm " + out.toRealPath().resolve(AtomicFiles.LOCK_FILE)),
+                        warnings.get(0));
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    /**
      * The lock file was created with the process's umask (0644 as a rule): in an output directory shared by a group or
      * by everyone (a team folder, /tmp) another user could not open it for writing, and committed without the lock.
      * It gets the write access its directory grants, and no more where the directory is this user's alone.
