@@ -1,7 +1,9 @@
 """export -> `falcon prune` -> apply, in one call, in one or several stages."""
 from __future__ import annotations
 
+import decimal
 import io
+import math
 import numbers
 import os
 import pickle
@@ -64,7 +66,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
           method: str = "falcon", stages: Optional[int] = None, finetune: Optional[Callable] = None,
           n_samples: int = 1000, prunable=None, loss_fn: Optional[Callable] = None, lam: Optional[float] = None,
           schedule: str = "poly", work_dir: Optional[str] = None, cli: Optional[FalconCLI] = None,
-          extra_args=(), gradient_source: str = "auto") -> PruneResult:
+          extra_args=(), gradient_source: str = "auto", grads_command_timeout=None) -> PruneResult:
     """Prunes `model` in place to `keep_flops` of its dense FLOPs (and `keep_nnz` of its weights).
 
     method: "magnitude", "mp", "mp --backsolve", "falcon" or "falcon++" (anything the CLI accepts;
@@ -83,6 +85,11 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     `finetune` or `loss_fn` is given (both live in this process), the classes of the model and of its
     submodules can be imported by the command (none defined in __main__) and torch.save can write the model;
     otherwise "python".
+
+    grads_command_timeout (falcon++ through the CLI only): the longest each stage's gradient command may run, the CLI's
+    --grads-command-timeout: seconds (a number) or a string with s, m or h ("15m"); default None, no limit. A command
+    still running then is stopped and FalconError (exit code 1) names the stage and the limit. With
+    gradient_source="python" there is no command (ValueError); "auto" passes it on when it takes the CLI route.
     """
     if isinstance(extra_args, (str, bytes)) or not all(isinstance(a, str) for a in extra_args):
         # a string would be passed on character by character
@@ -90,6 +97,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     if gradient_source not in ("auto", "cli", "python"):
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     check_n_samples(n_samples)
+    timeout_arg = _duration_arg(grads_command_timeout)
     if stages is not None and (isinstance(stages, bool) or not isinstance(stages, numbers.Integral) or stages < 1):
         # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
         # --stages 1", after the export
@@ -99,6 +107,11 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     prunable = prunable_entries(prunable)
     cli = cli or FalconCLI()
     name, margs = split_method(method)
+    if timeout_arg is not None and (name != "falcon++" or gradient_source == "python"):
+        # the CLI refuses --grads-command-timeout without --grads-command, which only falcon++ through the CLI passes
+        raise ValueError("grads_command_timeout limits the gradient command of falcon++ through the CLI, and "
+                         + (f"method {method!r} runs none: drop it" if name != "falcon++"
+                            else "gradient_source='python' runs none: drop it, or use gradient_source='cli' or 'auto'"))
     if name == "falcon++":
         stage_method = " ".join(["falcon"] + margs)
         stages = 3 if stages is None else stages
@@ -121,7 +134,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
             if finetune is not None or loss_fn is not None:
                 raise ValueError("gradient_source='cli' cannot call finetune or loss_fn: they live in this process")
             return _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable,
-                                          lam, schedule, work_dir, cli, extra_args)
+                                          lam, schedule, work_dir, cli, extra_args, timeout_arg)
     f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
     n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
     own_tmp = None
@@ -148,6 +161,19 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()
+
+
+def _duration_arg(timeout) -> Optional[str]:
+    """grads_command_timeout as the CLI's DURATION: a string as given (the CLI checks it, naming the option), a number of
+    seconds written out in full (the CLI reads no exponent: 1e-05)."""
+    if timeout is None or isinstance(timeout, str):
+        return timeout
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not math.isfinite(timeout) or timeout <= 0:
+        raise ValueError(f"grads_command_timeout must be a number of seconds above 0 or a duration such as '15m', "
+                         f"not {timeout!r}")
+    # numpy's scalars too: an np.float32 is no float, and int() would cut 0.5 s to 0
+    seconds = int(timeout) if isinstance(timeout, numbers.Integral) else float(timeout)
+    return format(decimal.Decimal(repr(seconds)), "f")
 
 
 def _batches_of_first_samples(batches, n_samples: int) -> list:
@@ -217,7 +243,7 @@ def _import_roots(model: nn.Module) -> List[str]:
 
 
 def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable, lam,
-                           schedule, work_dir, cli, extra_args) -> PruneResult:
+                           schedule, work_dir, cli, extra_args, timeout_arg) -> PruneResult:
     """falcon++ in one CLI run: stage 0's X exported here, later stages' X from the gradient command."""
     from . import gradcmd
     own_tmp = None
@@ -241,7 +267,8 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         # (the CLI reuses X for weights a stage left unchanged).
         # with one pruning stage the command would never run, and the CLI refuses it there; nor does the CLI take a
         # schedule for its two stages (the dense one and the budgets'), which no shape changes
-        extra = (["--stages", str(stages + 1)] + (["--schedule", schedule, "--grads-command", command] if stages > 1 else [])
+        timeout = ["--grads-command-timeout", timeout_arg] if timeout_arg is not None else []
+        extra = (["--stages", str(stages + 1)] + (["--schedule", schedule, "--grads-command", command] + timeout if stages > 1 else [])
                  + list(extra_args))
         report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask, keep_flops=keep_flops,
                            keep_nnz=keep_nnz, method=" ".join(["falcon++"] + list(margs)), lam=lam, extra=extra)

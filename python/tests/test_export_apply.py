@@ -904,6 +904,22 @@ class CliTest(unittest.TestCase):
         self.assertEqual(res.report["method"], "falcon++")
         self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
 
+    def test_falcon_plus_plus_cli_route_passes_the_grads_command_timeout(self):
+        # the CLI's --grads-command-timeout could not be given: a gradient command that hung held prune() forever
+        self.skip_without_falcon_plus_plus_cli_route()
+        m = small_model()
+        batches, _, _ = data()
+        # far less than the command needs to start Python and import torch: the CLI stops it at stage 2
+        with self.assertRaises(ft.FalconError) as caught:
+            ft.prune(m, batches, keep_flops=0.5, method="falcon++", stages=2, n_samples=8, cli=self.cli,
+                     work_dir=self.d, gradient_source="cli", grads_command_timeout=0.01)
+        e = caught.exception
+        self.assertEqual(e.returncode, 1, str(e))
+        self.assertIn("--grads-command-timeout", e.stderr)
+        at = e.args_list.index("--grads-command-timeout")
+        self.assertEqual(e.args_list[at + 1], "0.01")
+        self.assertEqual(e.args_list[e.args_list.index("--grads-command") + 2], "--grads-command-timeout")
+
     def test_falcon_plus_plus_cli_route_with_a_model_class_in_a_package(self):
         # the gradient command must import pkg.net.Net from anywhere: the package's root goes on its PYTHONPATH
         self.skip_without_falcon_plus_plus_cli_route()
@@ -1048,6 +1064,14 @@ for label, m in (("script block", Net(Block())),
             ft.prune(m, batches, keep_flops=0.5, method="mp", extra_args="--threads 2", cli=self.cli)
         with self.assertRaisesRegex(ValueError, "gradient_source must be auto, cli or python"):
             ft.prune(m, batches, keep_flops=0.5, method="mp", gradient_source="gpu", cli=self.cli)
+        # the CLI refuses --grads-command-timeout without the --grads-command that only falcon++ through the CLI gives
+        with self.assertRaisesRegex(ValueError, "method 'mp' runs none"):
+            ft.prune(m, batches, keep_flops=0.5, method="mp", grads_command_timeout="15m", cli=self.cli)
+        with self.assertRaisesRegex(ValueError, "gradient_source='python' runs none"):
+            ft.prune(m, batches, keep_flops=0.5, method="falcon++", gradient_source="python", grads_command_timeout=90,
+                     cli=self.cli)
+        with self.assertRaisesRegex(ValueError, "grads_command_timeout must be a number of seconds above 0"):
+            ft.prune(m, batches, keep_flops=0.5, method="falcon++", grads_command_timeout=0, cli=self.cli)
 
     def test_unsupported_method_is_reported(self):
         ok, why = self.cli.supports("no-such-method")
