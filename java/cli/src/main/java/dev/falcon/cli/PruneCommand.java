@@ -1050,6 +1050,12 @@ final class PruneCommand implements Callable<Integer> {
         // fail now, not after the solve, when an output cannot be created
         for (int o = 0; o < outputs.size(); o++) {
             Path output = outputs.get(o);
+            if (!isFileTarget(output)) {
+                // a device or a pipe is written in place: its own mode counts, not its directory's (/dev is root's alone,
+                // and --out /dev/null failed for every other user)
+                if (!Files.isWritable(output)) throw InputException.of(output, options.get(o), "is not writable", "choose an output this user may write");
+                continue;
+            }
             Path existing = output.toAbsolutePath().getParent();
             while (existing != null && !Files.exists(existing)) existing = existing.getParent();
             if (existing != null && (!Files.isDirectory(existing) || !Files.isWritable(existing))) {

@@ -1036,6 +1036,63 @@ class MainTest {
         assertFalse(Files.isRegularFile(Path.of("/dev/null")));
     }
 
+    /**
+     * A device or a pipe is written in place, but the check made before the run wanted its directory writable:
+     * {@code --out /dev/null} failed for every user but root ("/dev is not writable"). Its own mode is what counts. The
+     * CLI runs without root's power to write what a mode forbids (as root, with its capabilities dropped).
+     */
+    @Test
+    void aPipeInADirectoryThisUserCannotWriteIsWrittenInPlace() throws Exception {
+        boolean root = "root".equals(System.getProperty("user.name"));
+        org.junit.jupiter.api.Assumptions.assumeTrue(!root || new ProcessBuilder("setpriv", "--version").start().waitFor() == 0,
+                "skipped: root needs setpriv to run falcon without the capability to write any directory");
+        Path locked = Files.createDirectory(dir.resolve("locked"));
+        Path pipe = locked.resolve("weights.pipe"), closed = locked.resolve("closed.pipe");
+        for (Path fifo : List.of(pipe, closed)) assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        Files.setPosixFilePermissions(closed, java.nio.file.attribute.PosixFilePermissions.fromString("r--r--r--"));
+        Files.setPosixFilePermissions(locked, java.nio.file.attribute.PosixFilePermissions.fromString("r-xr-xr-x"));
+        java.util.concurrent.CompletableFuture<byte[]> read = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+            try {
+                return Files.readAllBytes(pipe);
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        try {
+            Path log = dir.resolve("falcon.log");
+            Process child = unprivilegedFalcon(root, log, with(fileArgs("--keep-flops", "0.4", "--method", "mp"), "--out", pipe.toString()));
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            assertEquals(0, child.exitValue(), Files.readString(log));
+            byte[] weights = read.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            assertTrue(weights.length > 4 * P && weights[0] == (byte) 0x93, "--out got no .npy: " + weights.length + " bytes");
+            // one whose mode forbids writing is named before any work
+            Files.delete(outDir.resolve("r.json"));
+            child = unprivilegedFalcon(root, log, with(fileArgs("--keep-flops", "0.4", "--method", "mp"), "--out", closed.toString()));
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(2, child.exitValue(), said);
+            assertTrue(said.contains(closed + ": --out: is not writable"), said);
+            assertFalse(Files.exists(outDir.resolve("r.json")), said);
+        } finally {
+            if (!read.isDone()) {
+                try (var releasesTheReader = Files.newOutputStream(pipe)) {
+                    // nothing: the reader sees the end of the pipe
+                }
+            }
+            Files.setPosixFilePermissions(locked, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+    }
+
+    /** The CLI in a JVM of its own, as this user, or as root without the capabilities that let root write any file. */
+    private static Process unprivilegedFalcon(boolean root, Path log, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>();
+        if (root) cmd.addAll(List.of("setpriv", "--inh-caps=-all", "--bounding-set=-all"));
+        cmd.addAll(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                Main.class.getName()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+    }
+
     @Test
     void aConvertedXIsReported() throws IOException {
         String dict = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }";
