@@ -1004,6 +1004,22 @@ final class PruneCommand implements Callable<Integer> {
             options.add("--mask");
         }
         for (int i = 0; i < outputs.size(); i++) {
+            // a Path drops the '/' that ends a directory's name: --report reports/ wrote the report as a file named
+            // "reports"; and one ending in "." became a directory once its parents were created, after the solve
+            String given = asGiven(options.get(i), outputs.get(i));
+            Path name = outputs.get(i).getFileName();
+            if (given.endsWith("/") || name != null && (name.toString().equals(".") || name.toString().equals(".."))) {
+                String file = switch (options.get(i)) {
+                    case "--out" -> "pruned.npy";
+                    case "--mask" -> "mask.npy";
+                    default -> "report.json";
+                };
+                String example = given.endsWith("/") ? given + file
+                        : name.toString().equals(".") ? outputs.get(i).resolveSibling(file).toString() : given + "/" + file;
+                throw InputException.of(given, options.get(i), "names a directory", "give a file's path, e.g. " + example);
+            }
+        }
+        for (int i = 0; i < outputs.size(); i++) {
             for (int j = i + 1; j < outputs.size(); j++) {
                 // a device (/dev/null) is written in place, so two outputs may share it; two files would replace each other
                 if (isFileTarget(outputs.get(i)) && directoryEntry(outputs.get(i)).equals(directoryEntry(outputs.get(j)))) {
@@ -1063,6 +1079,14 @@ final class PruneCommand implements Callable<Integer> {
                         "choose a writable location");
             }
         }
+    }
+
+    /** An option's value as the command line gave it, before Path took a trailing '/' off; its Path where none was given. */
+    private String asGiven(String option, Path parsed) {
+        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (given == null || !given.hasMatchedOption(option)) return parsed.toString();
+        List<String> values = given.matchedOption(option).originalStringValues();
+        return values.isEmpty() ? parsed.toString() : values.get(values.size() - 1);
     }
 
     /**

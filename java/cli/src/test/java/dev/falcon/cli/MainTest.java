@@ -1026,6 +1026,24 @@ class MainTest {
         assertFails(run(with(fileArgs(), "--mask", outDir.resolve("p.npy").toString())), 2, "--out/--mask", "name the same file");
     }
 
+    /**
+     * An output ending in '/' names a directory, but Java's Path drops the slash: {@code --report reports/} wrote the
+     * report as a file named "reports", where the user meant a folder; and {@code --report new/.} solved first and then
+     * failed as "output: is a directory". Both are refused before any work, naming the option.
+     */
+    @Test
+    void anOutputPathThatNamesADirectoryIsRefusedBeforeAnyWork() throws IOException {
+        Path reports = dir.resolve("reports");
+        assertFails(run(with(fileArgs(), "--report", reports + "/")), 2, reports + "/: --report: names a directory", reports + "/report.json");
+        assertFalse(Files.exists(reports), "the report was written as a file named after the directory");
+        assertFails(run(with(fileArgs(), "--out", outDir.resolve("p.npy") + "/")), 2, "--out: names a directory");
+        assertFalse(Files.exists(outDir.resolve("p.npy")));
+        Run late = run(with(fileArgs(), "--report", dir.resolve("new") + "/."));
+        assertFails(late, 2, "--report: names a directory");
+        assertFalse(late.err().contains("output:"), late.err());
+        assertFalse(Files.exists(dir.resolve("new")));
+    }
+
     @Test
     void outputsMayAllBeDiscardedIntoDevNull() throws IOException {
         // the README: a device such as /dev/null is written in place, so only the report is kept here
