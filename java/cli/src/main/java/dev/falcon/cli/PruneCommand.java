@@ -1078,6 +1078,30 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(output, options.get(o), existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
                         "choose a writable location");
             }
+            String owner = anotherOwnerInAStickyDirectory(output);
+            if (owner != null) {
+                throw InputException.of(output, options.get(o), "belongs to " + owner + " in the sticky directory " + output.toAbsolutePath().getParent()
+                        + ", where only its owner or the directory's may replace it", "choose another output path, or ask " + owner + " to remove it");
+            }
+        }
+    }
+
+    /**
+     * The owner of an existing output that this user may not replace, for it is in a sticky directory (/tmp, a shared
+     * folder) and neither it nor the directory is this user's: the rename failed after the solve ("Operation not
+     * permitted"). Null where it may, and where that cannot be told (root may, by its capabilities).
+     */
+    private static String anotherOwnerInAStickyDirectory(Path output) {
+        try {
+            Path dir = output.toAbsolutePath().getParent();
+            if (dir == null || !Files.exists(output, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return null;
+            if (((Integer) Files.getAttribute(dir, "unix:mode") & 01000) == 0) return null;
+            long me = new com.sun.security.auth.module.UnixSystem().getUid();
+            int owner = (Integer) Files.getAttribute(output, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            if (me == 0 || owner == me || (Integer) Files.getAttribute(dir, "unix:uid") == me) return null;
+            return Files.getOwner(output, java.nio.file.LinkOption.NOFOLLOW_LINKS).getName();
+        } catch (IOException | RuntimeException | LinkageError e) {
+            return null; // not a POSIX file system, or no uid to compare: the rename says what is wrong
         }
     }
 

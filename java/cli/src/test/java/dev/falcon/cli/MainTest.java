@@ -1101,6 +1101,90 @@ class MainTest {
         }
     }
 
+    /**
+     * In a sticky directory (/tmp, a shared folder) only a file's owner, or the directory's, may replace it: a report
+     * named after another user's file there failed after the whole solve, with "output: cannot write (... Operation not
+     * permitted); check that the directory exists, is writable and has free space", none of which was the cause. Needs
+     * root, to run the CLI as another user (nobody).
+     */
+    @Test
+    void anOutputAnotherUserOwnsInAStickyDirectoryIsRefusedBeforeAnyWork() throws Exception {
+        assumeNobodyCanBeRun();
+        Path shared = Files.createDirectory(dir.resolve("shared")), mine = Files.createDirectory(dir.resolve("mine"));
+        chmod("1777", shared.toString());
+        chmod("777", mine.toString());
+        Path theirs = Files.writeString(shared.resolve("r.json"), "root's report"), nobodys = shared.resolve("nobody.json");
+        Path log = dir.resolve("falcon.log");
+        String[] args = with(with(fileArgs("--keep-flops", "0.4", "--method", "mp"), "--out", mine.resolve("p.npy").toString()),
+                "--mask", mine.resolve("m.npy").toString());
+        Process child = falconAsNobody(log, with(args, "--report", theirs.toString()));
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains(theirs + ": --report: belongs to root in the sticky directory " + shared), said);
+        assertFalse(said.contains("cannot write"), "found after the solve: " + said);
+        assertEquals("root's report", Files.readString(theirs));
+        assertFalse(Files.exists(mine.resolve("p.npy")), said);
+        // its own file there, or a new one, this user may replace
+        Files.writeString(nobodys, "nobody's old report");
+        Files.setOwner(nobodys, nobodys.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByName("nobody"));
+        for (Path report : List.of(nobodys, shared.resolve("new.json"))) {
+            child = falconAsNobody(log, with(args, "--report", report.toString()));
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            assertEquals(0, child.exitValue(), Files.readString(log));
+            assertTrue(Files.readString(report).contains("\"method\""), Files.readString(report));
+        }
+    }
+
+    private void assumeNobodyCanBeRun() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "skipped: only root can run the CLI as another user (nobody)");
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("setpriv", "--version").start().waitFor() == 0, "skipped: setpriv is not available");
+        Files.setPosixFilePermissions(dir, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
+    /**
+     * The CLI in a JVM of its own as the user nobody (see {@link #assumeNobodyCanBeRun}), from copies of this test's class
+     * path (~/.m2 may be root's alone) and with a JavaCPP cache of its own.
+     */
+    private Process falconAsNobody(Path log, String... args) throws Exception {
+        Path classes = dir.resolve("nobody-classpath"), cache = dir.resolve("nobody-javacpp");
+        if (!Files.exists(classes)) {
+            Files.createDirectory(classes);
+            int k = 0;
+            for (String entry : System.getProperty("java.class.path").split(java.io.File.pathSeparator)) {
+                Path from = Path.of(entry);
+                if (!Files.exists(from)) continue;
+                Path to = classes.resolve(k++ + "-" + from.getFileName());
+                try (Stream<Path> files = Files.walk(from)) {
+                    for (Path f : files.toList()) {
+                        Path copy = to.resolve(from.relativize(f).toString());
+                        if (Files.isDirectory(f)) Files.createDirectories(copy);
+                        else Files.copy(f, copy);
+                    }
+                }
+            }
+            Files.createDirectory(cache);
+            chmod("777", cache.toString());
+            chmod("-R", "a+rX", classes.toString());
+        }
+        List<String> cmd = new ArrayList<>(List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Dorg.bytedeco.javacpp.cachedir=" + cache, "-cp"));
+        try (Stream<Path> entries = Files.list(classes)) {
+            cmd.add(String.join(java.io.File.pathSeparator, entries.sorted(java.util.Comparator.comparingInt(e -> Integer.parseInt(e.getFileName().toString().split("-")[0])))
+                    .map(Path::toString).toList()));
+        }
+        cmd.add(Main.class.getName());
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+    }
+
+    private static void chmod(String... args) throws IOException, InterruptedException {
+        List<String> cmd = new ArrayList<>(List.of("chmod"));
+        cmd.addAll(List.of(args));
+        assertEquals(0, new ProcessBuilder(cmd).inheritIO().start().waitFor());
+    }
+
     /** The CLI in a JVM of its own, as this user, or as root without the capabilities that let root write any file. */
     private static Process unprivilegedFalcon(boolean root, Path log, String... args) throws IOException {
         List<String> cmd = new ArrayList<>();
