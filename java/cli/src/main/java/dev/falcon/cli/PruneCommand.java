@@ -1067,6 +1067,8 @@ final class PruneCommand implements Callable<Integer> {
         for (int o = 0; o < outputs.size(); o++) {
             Path output = outputs.get(o);
             if (!isFileTarget(output)) {
+                // a socket cannot be opened: the write in place failed after the solve, "No such device or address"
+                if (isSocket(output)) throw InputException.of(output, options.get(o), "is a socket, which cannot be opened for writing", "give a file's path, a pipe or a device");
                 // a device or a pipe is written in place: its own mode counts, not its directory's (/dev is root's alone,
                 // and --out /dev/null failed for every other user)
                 if (!Files.isWritable(output)) throw InputException.of(output, options.get(o), "is not writable", "choose an output this user may write");
@@ -1083,6 +1085,14 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(output, options.get(o), "belongs to " + owner + " in the sticky directory " + output.toAbsolutePath().getParent()
                         + ", where only its owner or the directory's may replace it", "choose another output path, or ask " + owner + " to remove it");
             }
+        }
+    }
+
+    private static boolean isSocket(Path path) {
+        try {
+            return ((Integer) Files.getAttribute(path, "unix:mode") & 0170000) == 0140000;
+        } catch (IOException | RuntimeException e) {
+            return false; // not a POSIX file system: the write says what is wrong
         }
     }
 

@@ -1044,6 +1044,22 @@ class MainTest {
         assertFalse(Files.exists(dir.resolve("new")));
     }
 
+    /**
+     * A socket is neither a file to replace nor one to write in place (it cannot be opened): named as an output, the run
+     * solved and then failed with "output: cannot write (... No such device or address); check that the directory
+     * exists, is writable and has free space". It is refused before any work.
+     */
+    @Test
+    void anOutputThatIsASocketIsRefusedBeforeAnyWork() throws IOException {
+        Path socket = dir.resolve("falcon.sock");
+        try (var listening = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            listening.bind(java.net.UnixDomainSocketAddress.of(socket));
+            Run r = run(with(fileArgs(), "--report", socket.toString()));
+            assertFails(r, 2, socket + ": --report: is a socket", "give a file's path");
+            assertFalse(r.err().contains("cannot write"), "found after the solve: " + r.err());
+        }
+    }
+
     @Test
     void outputsMayAllBeDiscardedIntoDevNull() throws IOException {
         // the README: a device such as /dev/null is written in place, so only the report is kept here
