@@ -380,6 +380,8 @@ public final class AtomicFiles {
                     warnUnlocked(dir, e);
                     return null;
                 }
+                // an open for writing waits for a reader of a named pipe, forever, and may act on a device
+                if (warnedOfWhatElseItIs(file)) return null;
                 try {
                     // without CREATE: Linux's fs.protected_regular (1 on most systemd distributions) refuses an O_CREAT
                     // open of a file that neither this user nor the directory's owner owns in a sticky world-writable
@@ -398,26 +400,34 @@ public final class AtomicFiles {
                 } catch (java.nio.file.AccessDeniedException denied) {
                     return openForASharedLock(file, dir, denied);
                 } catch (IOException | UnsupportedOperationException | SecurityException e) {
-                    if (!warnedOfALink(file)) warnUnlocked(dir, e);
+                    if (!warnedOfWhatElseItIs(file)) warnUnlocked(dir, e);
                     return null;
                 }
             }
         }
 
         /**
-         * Warns where the lock file is a symbolic link (which falcon never made: one a user or another program put there),
-         * naming the link and how to remove it; false where it is none.
+         * Warns where the lock file is a symbolic link, a named pipe, a device or a socket (which falcon never made: one a
+         * user or another program put there), naming it and how to remove it; false where it is a regular file or a
+         * directory (whose open says what is wrong), or where that cannot be told.
          */
-        private static boolean warnedOfALink(Path file) {
-            String target;
+        private static boolean warnedOfWhatElseItIs(Path file) {
+            String what;
             try {
-                target = Files.readSymbolicLink(file).toString();
-            } catch (IOException | UnsupportedOperationException | SecurityException notALink) {
-                return false;
+                what = switch ((Integer) Files.getAttribute(file, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 0170000) {
+                    case 0120000 -> "a symbolic link to " + Files.readSymbolicLink(file) + ", which falcon does not follow (it would open and lock"
+                            + " whatever the link points to)";
+                    case 0010000 -> "a named pipe, which falcon does not open (it would wait for a reader)";
+                    case 0020000, 0060000 -> "a device, which falcon does not open";
+                    case 0140000 -> "a socket, which cannot be opened";
+                    default -> null;
+                };
+            } catch (IOException | RuntimeException e) {
+                return false; // not a POSIX file system: the open says what is wrong
             }
-            LOG.log(System.Logger.Level.WARNING, () -> "cannot lock " + file + ": it is a symbolic link to " + target + ", which falcon does"
-                    + " not follow (it would open and lock whatever the link points to); another process writing the same outputs at the"
-                    + " same time could mix its files with this run's; remove the link (rm " + file + "): the next run creates the lock file");
+            if (what == null) return false;
+            LOG.log(System.Logger.Level.WARNING, () -> "cannot lock " + file + ": it is " + what + "; another process writing the same outputs"
+                    + " at the same time could mix its files with this run's; remove it (rm " + file + "): the next run creates the lock file");
             return true;
         }
 
@@ -433,7 +443,7 @@ public final class AtomicFiles {
             try {
                 readOnly = FileChannel.open(file, StandardOpenOption.READ, LinkOption.NOFOLLOW_LINKS);
             } catch (IOException | UnsupportedOperationException | SecurityException e) {
-                if (!warnedOfALink(file)) warnUnlocked(dir, denied);
+                if (!warnedOfWhatElseItIs(file)) warnUnlocked(dir, denied);
                 return null;
             }
             String owner, chmod;

@@ -206,6 +206,42 @@ class AtomicFilesTest {
     }
 
     /**
+     * A named pipe in the lock file's place (one any user who writes the folder can make) held every commit there in
+     * the open, which waits for a reader, forever. It is not opened: the outputs are committed, and the warning names
+     * it and says to remove it.
+     */
+    @Test
+    void aLockFileThatIsANamedPipeIsNotOpened() throws Exception {
+        Path pipe = dir.resolve(AtomicFiles.LOCK_FILE);
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("mkfifo", pipe.toString()).start().waitFor() == 0, "mkfifo is not available here");
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            List<String> warnings = warningsWhile(() -> {
+                java.util.concurrent.Future<?> commit = pool.submit(() -> commitAsParent(dir.resolve("w.npy"), dir.resolve("r.json")));
+                try {
+                    commit.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    try (var reader = java.nio.channels.FileChannel.open(pipe, java.nio.file.StandardOpenOption.READ)) {
+                        // opened: the commit's open returns
+                    } catch (IOException ignored) {
+                        // the assertion below says what went wrong
+                    }
+                    throw new AssertionError("the commit opened the named pipe " + pipe + " and waited for a reader");
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            assertEquals("parent", Files.readString(dir.resolve("r.json")));
+            assertFalse(Files.isRegularFile(pipe), "the pipe is the user's to remove");
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).contains("cannot lock " + pipe.toRealPath()) && warnings.get(0).contains("a named pipe")
+                    && warnings.get(0).contains("rm " + pipe.toRealPath()), warnings.get(0));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /**
      * The lock file was created with the process's umask (0644 as a rule): in an output directory shared by a group or
      * by everyone (a team folder, /tmp) another user could not open it for writing, and committed without the lock.
      * It gets the write access its directory grants, and no more where the directory is this user's alone.
