@@ -1075,7 +1075,21 @@ final class PruneCommand implements Callable<Integer> {
                 continue;
             }
             Path existing = output.toAbsolutePath().getParent();
-            while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+            while (existing != null && !Files.exists(existing)) {
+                // a dangling link is no folder to create: the run solved, then failed with "... is not a directory"
+                if (Files.isSymbolicLink(existing)) {
+                    String target;
+                    try {
+                        // a relative target is relative to the link's folder, not to where falcon runs
+                        target = existing.resolveSibling(Files.readSymbolicLink(existing)).toString();
+                    } catch (IOException e) {
+                        target = "a path";
+                    }
+                    throw InputException.of(output, options.get(o), existing + " is a symbolic link to " + target + ", which does not exist",
+                            "create " + target + ", or choose another output path");
+                }
+                existing = existing.getParent();
+            }
             if (existing != null && (!Files.isDirectory(existing) || !Files.isWritable(existing))) {
                 throw InputException.of(output, options.get(o), existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
                         "choose a writable location");

@@ -1060,6 +1060,20 @@ class MainTest {
         }
     }
 
+    /**
+     * A folder of an output's path that is a dangling symbolic link passed the check made before the run, as a folder to
+     * be created: the run solved and then failed with "output: ... is not a directory". It is named before any work.
+     */
+    @Test
+    void anOutputUnderADanglingLinkIsRefusedBeforeAnyWork() throws IOException {
+        Path link = Files.createSymbolicLink(dir.resolve("reports"), dir.resolve("moved-away"));
+        for (Path report : List.of(link.resolve("r.json"), link.resolve("2026/r.json"))) {
+            Run r = run(with(fileArgs(), "--report", report.toString()));
+            assertFails(r, 2, report + ": --report: " + link + " is a symbolic link to " + dir.resolve("moved-away") + ", which does not exist");
+            assertFalse(Files.exists(dir.resolve("moved-away")));
+        }
+    }
+
     @Test
     void outputsMayAllBeDiscardedIntoDevNull() throws IOException {
         // the README: a device such as /dev/null is written in place, so only the report is kept here
