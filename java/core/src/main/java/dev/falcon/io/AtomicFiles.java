@@ -564,7 +564,7 @@ public final class AtomicFiles {
         private static Path linkToPrevious(Path target) {
             if (!Files.isRegularFile(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return null;
             for (int attempt = 0; attempt < 100; attempt++) {
-                Path link = target.resolveSibling("." + target.getFileName() + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".previous");
+                Path link = target.resolveSibling(hiddenName(target.getFileName().toString(), ".previous"));
                 try {
                     Files.createLink(link, target);
                     PENDING_TEMPS.add(link);
@@ -639,7 +639,7 @@ public final class AtomicFiles {
      */
     private static Path createTemp(Path dir, String name) throws IOException {
         for (int attempt = 0; ; attempt++) {
-            Path temp = dir.resolve("." + name + "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + ".tmp");
+            Path temp = dir.resolve(hiddenName(name, ".tmp"));
             try {
                 return whileNotStopping(() -> {
                     Path created = Files.createFile(temp);
@@ -650,6 +650,28 @@ public final class AtomicFiles {
                 if (attempt > 100) throw e;
             }
         }
+    }
+
+    /** The longest file name most file systems take (NAME_MAX: ext4, XFS, Btrfs, tmpfs, ZFS), in bytes. */
+    static final int NAME_MAX_BYTES = 255;
+
+    /**
+     * A new hidden name next to the file {@code name}: "." + name + "." + a random token + {@code suffix}. A name the
+     * file system accepts, of up to 255 bytes, made this one longer than it allows, and the run failed after its whole
+     * solve with "File name too long": the copy of the name is cut to fit, at a character's boundary, counting the
+     * bytes of its UTF-8 form (what Linux stores); the token keeps it unique.
+     */
+    static String hiddenName(String name, String suffix) {
+        String token = "." + Long.toHexString(ThreadLocalRandom.current().nextLong() >>> 1) + suffix; // ASCII: a byte a char
+        int room = NAME_MAX_BYTES - 1 - token.length();
+        int end = 0;
+        for (int bytes = 0; end < name.length(); ) {
+            int c = name.codePointAt(end);
+            bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+            if (bytes > room) break;
+            end += Character.charCount(c);
+        }
+        return "." + name.substring(0, end) + token;
     }
 
     private interface Creation<T> {

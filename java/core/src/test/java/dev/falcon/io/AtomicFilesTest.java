@@ -489,6 +489,39 @@ class AtomicFilesTest {
         assertEquals(List.of("w.npy"), listing(), "a new target is removed; no temporary file or link is left");
     }
 
+    /**
+     * A name the file system accepts (up to 255 bytes) made the hidden temporary name ("." + name + ".<16 hex>.tmp")
+     * longer than that: the run failed after its whole solve with "File name too long". The link to the previous content
+     * had the same fault, so a failed commit deleted such a target instead of putting its old content back. Names
+     * are counted in bytes: 125 'ü' are 129 characters but 254 bytes.
+     */
+    @Test
+    void aTargetWhoseNameIsNearTheFileSystemsLimitIsWritten() throws IOException {
+        List<String> names = new java.util.ArrayList<>(List.of("w".repeat(251) + ".npy"));
+        if (java.nio.charset.StandardCharsets.UTF_8.name().equals(System.getProperty("sun.jnu.encoding"))) names.add("ü".repeat(125) + ".npy");
+        for (String name : names) {
+            Path target = dir.resolve(name);
+            AtomicFiles.write(target, temp -> {
+                assertTrue(temp.getFileName().toString().startsWith("."), "the temporary file is hidden: " + temp.getFileName());
+                Files.writeString(temp, "old");
+            });
+            assertEquals("old", Files.readString(target));
+            assertThrows(InputException.class, () -> {
+                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                    batch.add(target, temp -> Files.writeString(temp, "new"));
+                    batch.add(dir.resolve("r.json"), temp -> Files.writeString(temp, "report"));
+                    batch.add(Path.of("/dev/null"), device -> {
+                        throw new IOException("No space left on device");
+                    });
+                    batch.commit();
+                }
+            });
+            assertEquals("old", Files.readString(target), "the old content is put back");
+            assertEquals(List.of(name), listing(), "no temporary file or link is left");
+            Files.delete(target);
+        }
+    }
+
     @Test
     void aTargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced() throws Exception {
         // a named pipe stands for /dev/null or /dev/stdout: renaming over it would replace it with a regular file
