@@ -493,21 +493,21 @@ final class PruneCommand implements Callable<Integer> {
                 if (mask != null) written.add(mask);
                 written.add(reportPath);
                 RunPhase.outputs(batch, written);
-                batch.createParentDirectories(outPath);
+                batch.createParentDirectories(outPath, "--out");
                 long[] shape = weightsShape != null ? weightsShape : new long[] {p};
-                batch.add(outPath, weightsContent(outPath, r.prunedWeights(), shape, m));
+                batch.add(outPath, "--out", weightsContent(outPath, r.prunedWeights(), shape, m));
                 if (mask != null) {
-                    batch.createParentDirectories(mask);
-                    batch.add(mask, Npy.boolContent(mask, r.mask(), shape)); // lines up with --out
+                    batch.createParentDirectories(mask, "--mask");
+                    batch.add(mask, "--mask", Npy.boolContent(mask, r.mask(), shape)); // lines up with --out
                 }
                 timings.put("write", secs(t));
                 progress.end();
                 timings.put("total", secs(start));
                 Map<String, Object> reportMap = buildReport(m, model, inputs, checksums, layers, budgets, r, objective, backend, choice,
                         plan, outPath, reportPath);
-                batch.createParentDirectories(reportPath);
+                batch.createParentDirectories(reportPath, "--report");
                 ObjectMapper mapper = reportMapper();
-                batch.add(reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
+                batch.add(reportPath, "--report", temp -> mapper.writeValue(temp.toFile(), reportMap));
                 batch.commit();
             }
             RunPhase.set("after writing the outputs");

@@ -1061,6 +1061,23 @@ class MainTest {
     }
 
     /**
+     * An output that could not be written once the run had solved was named "output", not by its option, and every cause
+     * got the same fix: "check that the directory exists, is writable and has free space" for /dev/full, and for a name
+     * longer than the file system allows.
+     */
+    @Test
+    void anOutputThatCannotBeWrittenIsNamedByItsOptionWithAFixForItsCause() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/full")) && !Files.isRegularFile(Path.of("/dev/full")));
+        Run full = run(with(fileArgs(), "--out", "/dev/full"));
+        assertFails(full, 2, "/dev/full: --out: cannot write (", "No space left on device", "the device is full; choose another output");
+        assertFalse(full.err().contains("check that the directory exists"), full.err());
+        Path tooLong = dir.resolve("r".repeat(251) + ".json");
+        Run named = run(with(fileArgs(), "--report", tooLong.toString()));
+        assertFails(named, 2, tooLong + ": --report: cannot write (", "the name is 256 bytes in UTF-8", "give a shorter name");
+        assertFalse(named.err().contains("check that the directory exists"), named.err());
+    }
+
+    /**
      * A folder of an output's path that is a dangling symbolic link passed the check made before the run, as a folder to
      * be created: the run solved and then failed with "output: ... is not a directory". It is named before any work.
      */

@@ -181,7 +181,7 @@ public final class AtomicFiles {
      * device with a file.
      */
     public static final class Batch implements AutoCloseable {
-        private record Staged(Path target, Path temp, TempWriter direct) {}
+        private record Staged(Path target, String field, Path temp, TempWriter direct) {}
 
         private final List<Staged> staged = new ArrayList<>();
         private final List<Path> createdDirectories = new ArrayList<>();
@@ -193,6 +193,11 @@ public final class AtomicFiles {
          * {@link #commit()} removes those still empty, so a run that fails leaves no new directory behind either.
          */
         public void createParentDirectories(Path target) {
+            createParentDirectories(target, OUTPUT);
+        }
+
+        /** As {@link #createParentDirectories(Path)}, naming the output {@code field} in its errors, as {@link #add(Path, String, TempWriter)}. */
+        public void createParentDirectories(Path target, String field) {
             Path parent = target.toAbsolutePath().getParent();
             List<Path> missing = new ArrayList<>();
             for (Path d = parent; d != null && !Files.exists(d); d = d.getParent()) missing.add(d);
@@ -206,9 +211,9 @@ public final class AtomicFiles {
                     });
                     createdDirectories.add(d);
                 } catch (FileAlreadyExistsException e) {
-                    if (!Files.isDirectory(d)) throw InputException.of(target, "output", d + " is not a directory", "choose another output path");
+                    if (!Files.isDirectory(d)) throw InputException.of(target, field, d + " is not a directory", "choose another output path");
                 } catch (IOException e) {
-                    throw InputException.of(target, "output", "cannot create directory " + d + " (" + e.getMessage() + ")",
+                    throw InputException.of(target, field, "cannot create directory " + d + " (" + e.getMessage() + ")",
                             "choose a writable location");
                 }
             }
@@ -216,29 +221,37 @@ public final class AtomicFiles {
 
         /** Writes {@code target}'s content to a temporary file next to it (or keeps the writer for a device target). */
         public void add(Path target, TempWriter writer) {
+            add(target, OUTPUT, writer);
+        }
+
+        /**
+         * As {@link #add(Path, TempWriter)}; the errors about this output, here and at {@link #commit()}, name it
+         * {@code field} (a CLI's option, such as --out), where they would say "output".
+         */
+        public void add(Path target, String field, TempWriter writer) {
             if (committed) throw new IllegalStateException("batch already committed");
             Path absolute = target.toAbsolutePath();
             Path dir = absolute.getParent();
             if (dir != null && !Files.isDirectory(dir)) {
-                throw InputException.of(target, "output", "the directory " + dir + " does not exist",
+                throw InputException.of(target, field, "the directory " + dir + " does not exist",
                         "create it first or choose another output path");
             }
             if (Files.isDirectory(absolute)) {
-                throw InputException.of(target, "output", "is a directory", "name a file, not a directory");
+                throw InputException.of(target, field, "is a directory", "name a file, not a directory");
             }
             if (Files.exists(absolute) && !Files.isRegularFile(absolute)) {
-                staged.add(new Staged(absolute, null, writer));
+                staged.add(new Staged(absolute, field, null, writer));
                 return;
             }
             try {
                 Path temp = createTemp(dir, absolute.getFileName().toString());
-                staged.add(new Staged(absolute, temp, null));
+                staged.add(new Staged(absolute, field, temp, null));
                 writer.write(temp);
                 try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                     ch.force(true);
                 }
             } catch (IOException e) {
-                throw cannotWrite(target, e);
+                throw cannotWrite(target, field, false, e);
             }
         }
 
@@ -287,7 +300,7 @@ public final class AtomicFiles {
                             deleteQuietly(previous);
                             PENDING_TEMPS.remove(previous);
                         }
-                        throw cannotWrite(s.target(), e);
+                        throw cannotWrite(s.target(), s.field(), false, e);
                     }
                     PENDING_TEMPS.remove(s.temp());
                     replaced.add(new Path[] {s.target(), previous});
@@ -300,7 +313,7 @@ public final class AtomicFiles {
                     try {
                         s.direct().write(s.target());
                     } catch (IOException e) {
-                        throw cannotWrite(s.target(), e);
+                        throw cannotWrite(s.target(), s.field(), true, e);
                     }
                 }
             } catch (RuntimeException e) {
@@ -628,9 +641,44 @@ public final class AtomicFiles {
         }
     }
 
-    private static InputException cannotWrite(Path target, IOException e) {
-        return new InputException(target + ": output: cannot write (" + e + "); check that the directory exists,"
-                + " is writable and has free space", e);
+    /**
+     * "TARGET: FIELD: cannot write (the error); the fix": one fix for every cause ("check that the directory exists, is
+     * writable and has free space") sent a user whose disk was full, or whose file name was too long, to look at the
+     * wrong thing. The cause is told by the system's error text (English: under another locale the general fix is given).
+     */
+    private static InputException cannotWrite(Path target, String field, boolean device, IOException e) {
+        Path dir = target.toAbsolutePath().getParent();
+        String reason = e instanceof java.nio.file.FileSystemException f ? f.getReason() : e.getMessage();
+        String fix;
+        if (e instanceof java.nio.file.AccessDeniedException || "Permission denied".equals(reason)) {
+            fix = device ? "this user may not write it; choose an output this user may write"
+                    : "this user may not write in " + dir + "; choose a location this user may write, or have its owner grant write access";
+        } else if (e instanceof java.nio.file.NoSuchFileException) {
+            fix = "check that " + dir + " still exists (it may have been removed during the run), or choose another output path";
+        } else if ("No space left on device".equals(reason)) {
+            fix = device ? "the device is full; choose another output"
+                    : "the file system of " + dir + " is full; free space on it, or choose an output path on another file system";
+        } else if ("Disk quota exceeded".equals(reason)) {
+            fix = "this user's disk quota on the file system of " + dir + " is used up; free space within it, or choose an output"
+                    + " path on another file system";
+        } else if ("Read-only file system".equals(reason)) {
+            fix = dir + " is on a read-only file system; choose an output path on a writable one";
+        } else if ("File name too long".equals(reason)) {
+            int bytes = target.getFileName().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+            fix = bytes > NAME_MAX_BYTES ? "the name is " + bytes + " bytes in UTF-8, more than file systems allow (most, " + NAME_MAX_BYTES
+                    + "); give a shorter name" : "the path is longer than the system allows; give a shorter one";
+        } else if ("Operation not permitted".equals(reason)) {
+            fix = "this user may not replace or create it there (a file of another user's in a sticky directory, or an immutable or"
+                    + " append-only file or directory); choose another output path";
+        } else if ("Broken pipe".equals(reason)) {
+            fix = "the pipe's reader stopped reading before falcon had written everything; keep it reading to the end, or give a file";
+        } else if ("Input/output error".equals(reason)) {
+            fix = "the storage under " + (device ? target : dir) + " reported an error; check it (the system log says more), or choose"
+                    + " an output path on another file system";
+        } else {
+            fix = "check that the directory exists, is writable and has free space";
+        }
+        return new InputException(target + ": " + field + ": cannot write (" + e + "); " + fix, e);
     }
 
     /**
@@ -651,6 +699,9 @@ public final class AtomicFiles {
             }
         }
     }
+
+    /** What the errors call an output given without a field of its own. */
+    private static final String OUTPUT = "output";
 
     /** The longest file name most file systems take (NAME_MAX: ext4, XFS, Btrfs, tmpfs, ZFS), in bytes. */
     static final int NAME_MAX_BYTES = 255;

@@ -522,6 +522,69 @@ class AtomicFilesTest {
         }
     }
 
+    /**
+     * A write that failed said "FILE: output: cannot write (...); check that the directory exists, is writable and has
+     * free space", whatever the cause, and never named the option the CLI was given for the file: the field given with
+     * the output is named, and the fix fits the cause where the error tells it.
+     */
+    @Test
+    void aFailedWriteNamesTheOutputsFieldAndAFixForItsCause() throws IOException {
+        Path target = dir.resolve("w.npy");
+        String temp = dir.resolve(".w.npy.1.tmp").toString();
+        java.util.Map<IOException, String> fixes = new java.util.LinkedHashMap<>();
+        fixes.put(new IOException("No space left on device"), "the file system of " + dir + " is full; free space on it, or choose an output path on another file system");
+        fixes.put(new java.nio.file.FileSystemException(temp, null, "Disk quota exceeded"), "disk quota");
+        fixes.put(new java.nio.file.AccessDeniedException(temp), "this user may not write in " + dir);
+        fixes.put(new java.nio.file.FileSystemException(temp, null, "Read-only file system"), dir + " is on a read-only file system");
+        fixes.put(new java.nio.file.FileSystemException(temp, null, "Operation not permitted"), "immutable");
+        fixes.put(new java.nio.file.FileSystemException(temp, null, "Input/output error"), "the storage under " + dir + " reported an error");
+        fixes.put(new IOException("Stale file handle"), "check that the directory exists, is writable and has free space");
+        for (var cause : fixes.entrySet()) {
+            InputException e = assertThrows(InputException.class, () -> {
+                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                    batch.add(target, "--out", t -> {
+                        throw cause.getKey();
+                    });
+                    batch.commit();
+                }
+            });
+            assertTrue(e.getMessage().startsWith(target + ": --out: cannot write (") && e.getMessage().contains(cause.getValue()), e.getMessage());
+            assertTrue(cause.getValue().startsWith("check that") || !e.getMessage().contains("check that the directory exists"), e.getMessage());
+        }
+        // a name the file system refuses (256 bytes) fails at the rename, and is the fix
+        Path tooLong = dir.resolve("w".repeat(252) + ".npy");
+        InputException e = assertThrows(InputException.class, () -> AtomicFiles.write(tooLong, t -> Files.writeString(t, "x")));
+        assertTrue(e.getMessage().startsWith(tooLong + ": output: cannot write (") && e.getMessage().contains("256 bytes")
+                && e.getMessage().contains("give a shorter name"), e.getMessage());
+        // a device that is full, as --out /dev/full
+        Path full = Path.of("/dev/full");
+        if (Files.isWritable(full) && !Files.isRegularFile(full)) {
+            e = assertThrows(InputException.class, () -> {
+                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                    batch.add(full, "--mask", t -> Files.writeString(t, "x"));
+                    batch.commit();
+                }
+            });
+            assertTrue(e.getMessage().startsWith(full + ": --mask: cannot write (") && e.getMessage().contains("the device is full; choose another output"),
+                    e.getMessage());
+        }
+        // the directories a batch creates for the output, and the checks made as it is added, name the field too
+        Files.writeString(dir.resolve("file"), "");
+        e = assertThrows(InputException.class, () -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.createParentDirectories(dir.resolve("file/sub/r.json"), "--report");
+            }
+        });
+        assertTrue(e.getMessage().startsWith(dir.resolve("file/sub/r.json") + ": --report: cannot create directory"), e.getMessage());
+        e = assertThrows(InputException.class, () -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(dir, "--report", t -> Files.writeString(t, "x"));
+            }
+        });
+        assertTrue(e.getMessage().startsWith(dir + ": --report: is a directory"), e.getMessage());
+        assertEquals(List.of("file"), listing(), "no temporary file is left");
+    }
+
     @Test
     void aTargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced() throws Exception {
         // a named pipe stands for /dev/null or /dev/stdout: renaming over it would replace it with a regular file
