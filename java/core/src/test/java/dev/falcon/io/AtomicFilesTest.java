@@ -585,6 +585,24 @@ class AtomicFilesTest {
         assertEquals(List.of("file"), listing(), "no temporary file is left");
     }
 
+    /** As the README says: the rename replaces a link to a file, and leaves the file as it was; a link to a device is written through. */
+    @Test
+    void aTargetThatIsALinkToAFileIsReplacedAndALinkToADeviceWrittenThrough() throws IOException {
+        Path file = dir.resolve("real.json"), link = Files.createSymbolicLink(dir.resolve("r.json"), file);
+        Files.writeString(file, "old");
+        AtomicFiles.write(link, temp -> Files.writeString(temp, "new"));
+        assertFalse(Files.isSymbolicLink(link), "the link is replaced");
+        assertEquals("new", Files.readString(link));
+        assertEquals("old", Files.readString(file), "the file it pointed to keeps its contents");
+        Path device = Path.of("/dev/null");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(device) && !Files.isRegularFile(device), "no /dev/null here");
+        Path deviceLink = Files.createSymbolicLink(dir.resolve("w.npy"), device);
+        AtomicFiles.write(deviceLink, temp -> Files.writeString(temp, "discarded"));
+        assertTrue(Files.isSymbolicLink(deviceLink), "a link to a device stays a link");
+        assertFalse(Files.isRegularFile(device));
+        assertEquals(List.of("r.json", "real.json", "w.npy"), listing());
+    }
+
     @Test
     void aTargetThatIsNotARegularFileIsWrittenInPlaceNotReplaced() throws Exception {
         // a named pipe stands for /dev/null or /dev/stdout: renaming over it would replace it with a regular file
