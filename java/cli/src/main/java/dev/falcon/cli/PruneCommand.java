@@ -1035,7 +1035,9 @@ final class PruneCommand implements Callable<Integer> {
         if (mask != null && isFileTarget(mask) && !hasExtension(mask, ".npy")) {
             throw InputException.of(mask, "--mask", "the mask is written as a bool .npy", "end it in .npy");
         }
-        // an output over an input would destroy the input (the rename replaces it even through a symbolic link)
+        // an output over an input would destroy the input. Compared through links: an input that links to an output's
+        // file loses its contents to the rename; an output that links to an input would only have its link replaced,
+        // but that is most likely a mistake of paths, refused the same way
         Map<Path, String> inputFiles = new LinkedHashMap<>();
         if (weights != null) inputFiles.put(ArrayFiles.fileOf(weights), "--weights");
         if (layersFile != null) inputFiles.put(layersFile, "--layers");
