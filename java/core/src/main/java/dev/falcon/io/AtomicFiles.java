@@ -573,19 +573,37 @@ public final class AtomicFiles {
             }
         }
 
-        /** A hard link to the target's current content, or null when it has none or links are not possible here. */
+        /**
+         * A hard link to the target's current content, or a copy of it where no link can be made; null when it has
+         * none, or when neither can be made (the target then has no rollback: a warning says so).
+         */
         private static Path linkToPrevious(Path target) {
             if (!Files.isRegularFile(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return null;
+            boolean copy = false;
             for (int attempt = 0; attempt < 100; attempt++) {
                 Path link = target.resolveSibling(hiddenName(target.getFileName().toString(), ".previous"));
                 try {
-                    Files.createLink(link, target);
+                    if (copy) {
+                        Files.copy(target, link, java.nio.file.LinkOption.NOFOLLOW_LINKS, StandardCopyOption.COPY_ATTRIBUTES);
+                    } else {
+                        Files.createLink(link, target);
+                    }
                     PENDING_TEMPS.add(link);
                     return link;
                 } catch (FileAlreadyExistsException e) {
                     // another name
                 } catch (IOException | UnsupportedOperationException | SecurityException e) {
-                    return null; // no rollback for this target, as before links were taken
+                    // a file system without hard links, or protected_hardlinks refusing another user's file this user may
+                    // replace but not write: without the old content a failed commit could only delete the result it
+                    // replaced, so it is copied (the cost of one read of the file, on such file systems alone)
+                    if (copy) {
+                        deleteQuietly(link);
+                        LOG.log(System.Logger.Level.WARNING, () -> "cannot keep the previous content of " + target + " (" + e
+                                + "): if writing another output fails after it is replaced, it cannot be put back");
+                        return null;
+                    }
+                    copy = true;
+                    attempt--;
                 }
             }
             return null;

@@ -354,6 +354,62 @@ class AtomicFilesTest {
     }
 
     /** A child JVM that says when it begins to commit two files, each holding the user's name and a token. */
+    /**
+     * Where the target's previous content could not be hard-linked (a file system without hard links, or Linux's
+     * protected_hardlinks: another user's file this user may replace in its directory but not write), a commit that
+     * failed afterwards deleted the target instead of putting back the result it replaced.
+     */
+    @Test
+    void aTargetThatCannotBeHardLinkedIsPutBackWhenTheCommitFails() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue("root".equals(System.getProperty("user.name")),
+                "skipped: only root can run a JVM as another user (nobody) to replace root's file");
+        org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("setpriv", "--version").start().waitFor() == 0, "skipped: setpriv is not available");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/sys/fs/protected_hardlinks"))
+                && Files.readString(Path.of("/proc/sys/fs/protected_hardlinks")).trim().equals("1"),
+                "skipped: without fs.protected_hardlinks = 1 another user's file can be hard-linked");
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path shared = Files.createDirectory(dir.resolve("team"));
+        chmod("0777", shared); // not sticky: any user may replace the files in it
+        Path weights = shared.resolve("w.npy");
+        Files.writeString(weights, "root's weights");
+        chmod("0644", weights);
+        Path classes = readableClassPath();
+        Path said = dir.resolve("nobody.log");
+        List<String> cmd = List.of("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", classes.toString(),
+                CommitsThenFailsOnADevice.class.getName(), weights.toString());
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(said.toFile()).start();
+        try {
+            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the other user's commit did not end");
+            String log = Files.readString(said);
+            assertEquals(0, child.exitValue(), log);
+            assertTrue(log.contains("commit failed"), log);
+        } finally {
+            child.destroyForcibly();
+        }
+        assertTrue(Files.exists(weights), "the failed commit deleted the result it had replaced");
+        assertEquals("root's weights", Files.readString(weights), "the result it replaced is put back");
+        try (Stream<Path> left = Files.list(shared)) {
+            assertEquals(List.of("w.npy"), left.map(f -> f.getFileName().toString()).filter(f -> !f.equals(AtomicFiles.LOCK_FILE)).sorted().toList(),
+                    "no temporary file or copy is left");
+        }
+    }
+
+    /** Replaces its argument, then fails on a device (as --out /dev/full does), as the user it runs as. */
+    static final class CommitsThenFailsOnADevice {
+        public static void main(String[] args) throws IOException {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(Path.of(args[0]), temp -> Files.writeString(temp, "nobody's weights"));
+                batch.add(Path.of("/dev/null"), device -> {
+                    throw new IOException("No space left on device");
+                });
+                batch.commit();
+            } catch (InputException e) {
+                System.out.println("commit failed: " + e.getMessage());
+            }
+        }
+    }
+
     static final class CommitsTwoFiles {
         public static void main(String[] args) throws IOException {
             String content = System.getProperty("user.name") + " " + args[2];
