@@ -615,7 +615,10 @@ public final class FalconSolver {
         return kicked;
     }
 
-    /** Passes of the final {@link SwapPolish} (each one product X^T y and the gathered candidates). */
+    /**
+     * Passes of the final {@link SwapPolish} that take moves (each one product X^T y and the gathered candidates); those
+     * that find none and move on to its next stage come on top.
+     */
     static final int POLISH_PASSES = 16;
 
     /**

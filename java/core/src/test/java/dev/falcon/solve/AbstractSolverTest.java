@@ -1350,6 +1350,38 @@ public abstract class AbstractSolverTest {
     }
 
     /**
+     * A pass that finds nothing to take only moves the polish on to its next stage (swaps of one weight for several, pairs
+     * of swaps, moves of up to three in and three out). Counted against the cap, such passes ended it on this instance
+     * (n = 24, p = 494, two layers, from mp) just before the stages that still find moves, 7.3e-4 of Q above where a
+     * polish without the cap converges.
+     */
+    @Test
+    public void swapPolishPassesThatTakeNoMoveDoNotCountAgainstItsCap() {
+        SplittableRandom rnd = new SplittableRandom(11);
+        LargerInstances.Case c = null;
+        for (int k = 0; k <= 155; k++) c = LargerInstances.randomCase(rnd, k, 8, 40, 60, 800, 2, 8);
+        Instance in = c.in();
+        byte[] mp = new FalconSolver(backend).mpMask(in.wbar, in.layers, in.nnz, in.flops);
+        double[] q = new double[2];
+        int[] passes = new int[2];
+        int[] caps = {FalconSolver.POLISH_PASSES, 1000};
+        try (HostMatrix x = in.matrix()) {
+            for (int k = 0; k < 2; k++) {
+                SwapPolish.Outcome o = SwapPolish.run(backend, x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, mp, null, caps[k]);
+                assertNotNull(o.mask(), "the polish made no move from mp");
+                o.gram().close();
+                assertFeasible(in, o.mask());
+                q[k] = referenceQ(in, referenceSolve(in, toBool(o.mask())));
+                passes[k] = o.passes();
+            }
+        }
+        System.out.printf(Locale.ROOT, "[%s] swap polish from mp, n = %d, p = %d: Q %.9g in %d passes with the cap, %.9g in %d without%n",
+                backend.name(), in.n, in.p, q[0], passes[0], q[1], passes[1]);
+        assertTrue(passes[1] > FalconSolver.POLISH_PASSES, "the instance no longer needs more passes than the cap: " + passes[1]);
+        assertEquals(q[1], q[0], 1e-12 * Math.abs(q[1]), "the cap ended the polish before it converged");
+    }
+
+    /**
      * The polish's Grams, their updates and Cholesky factors are n x n doubles, and it tries several supports per pass:
      * each trial allocated a fresh factor on the heap (and each pass its gathered candidates), and the Java heap, and so
      * the RSS, grew with the trials past what the run holds live (resnet20 at n = 3000: 4.4 GB against a plan of 3.9). Its
