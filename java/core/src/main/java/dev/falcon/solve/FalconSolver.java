@@ -192,6 +192,19 @@ public final class FalconSolver {
         if (gram != null) gram.close();
     }
 
+    /**
+     * Q of a backsolve's weights. When that fails (an interrupt, X closed by another thread) the backsolve's Gram is closed
+     * here: the exception passed it by, and its n x n doubles waited for the garbage collector.
+     */
+    private double qOf(Backsolve.Exact bs, HostMatrix x, float[] wbar, float[] g, double lambda) {
+        try {
+            return exactQ(backend, x, bs.w(), wbar, g, lambda);
+        } catch (RuntimeException | Error e) {
+            close(bs.gram());
+            throw e;
+        }
+    }
+
     private static void release(Explored e) {
         if (e != null) close(e.gram);
     }
@@ -314,7 +327,7 @@ public final class FalconSolver {
                 }
                 if (bs != null) {
                     float[] wb = bs.w();
-                    double qb = exactQ(backend, x, wb, wbar, g, lambda);
+                    double qb = qOf(bs, x, wbar, g, lambda);
                     if (qb <= qCand) {
                         cand = wb;
                         qCand = qb;
@@ -414,7 +427,7 @@ public final class FalconSolver {
                 log.add(logEntry(rounds, -1, qBest, warmStart, layers, 0, secs(t0), "backsolve of the warm start skipped: " + singular.getMessage()));
             }
             if (bs != null) {
-                double qb = exactQ(backend, x, bs.w(), wbar, g, lambda);
+                double qb = qOf(bs, x, wbar, g, lambda);
                 if (qb < qBest) {
                     wBest = bs.w();
                     maskBest = warmStart;
@@ -800,44 +813,50 @@ public final class FalconSolver {
         for (int t = 0; t < order.length; t++) order[t] = t;
         Arrays.sort(order, (a, b) -> Double.compare(nets.get(b), nets.get(a)));  // stable: ties keep the gain order
         Explored best = null;
-        // singles: each of the c best additions with no removal and against each of the c cheapest removals (c (c + 1)
-        // backsolves, those that break a budget skipped), then the c best pairs that keep the budgets
-        int[] out = topIndices(p, c, j -> mask[j] != 0 ? -loss[j] : Double.NEGATIVE_INFINITY);
-        for (int t = 0; t < Math.min(c, in.length) && in[t] >= 0; t++) {
-            for (int k = -1; k < out.length; k++) {
-                if (k >= 0 && out[k] < 0) continue;
-                List<int[]> single = List.of(new int[] {in[t], k < 0 ? -1 : out[k]});
-                best = better(best, tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, single, new Integer[] {0}, 0, 1, opt, blocks), q);
+        try {
+            // singles: each of the c best additions with no removal and against each of the c cheapest removals (c (c + 1)
+            // backsolves, those that break a budget skipped), then the c best pairs that keep the budgets
+            int[] out = topIndices(p, c, j -> mask[j] != 0 ? -loss[j] : Double.NEGATIVE_INFINITY);
+            for (int t = 0; t < Math.min(c, in.length) && in[t] >= 0; t++) {
+                for (int k = -1; k < out.length; k++) {
+                    if (k >= 0 && out[k] < 0) continue;
+                    List<int[]> single = List.of(new int[] {in[t], k < 0 ? -1 : out[k]});
+                    best = better(best, tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, single, new Integer[] {0}, 0, 1, opt, blocks), q);
+                }
             }
-        }
-        for (int t = 0; t < Math.min(c, order.length); t++) {
-            best = better(best, tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, pairs, order, t, t + 1, opt, blocks), q);
-        }
-        // batches of the pairs with a positive estimate that fit the budgets together, largest first; stop at the
-        // first that lowers Q
-        List<Integer> batch = new ArrayList<>();
-        long[] perBatch = per.clone();
-        long keptBatch = kept;
-        for (int t = 0; t < order.length && nets.get(order[t]) > 0; t++) {
-            int[] move = pairs.get(order[t]);
-            perBatch[layers.layerOf(move[0])]++;
-            if (move[1] >= 0) perBatch[layers.layerOf(move[1])]--;
-            long k2 = keptBatch + (move[1] >= 0 ? 0 : 1);
-            if (k2 <= nnz && flopsOf(perBatch, layers) <= flops) {
-                batch.add(order[t]);
-                keptBatch = k2;
-            } else {
-                perBatch[layers.layerOf(move[0])]--;
-                if (move[1] >= 0) perBatch[layers.layerOf(move[1])]++;
+            for (int t = 0; t < Math.min(c, order.length); t++) {
+                best = better(best, tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, pairs, order, t, t + 1, opt, blocks), q);
             }
+            // batches of the pairs with a positive estimate that fit the budgets together, largest first; stop at the
+            // first that lowers Q
+            List<Integer> batch = new ArrayList<>();
+            long[] perBatch = per.clone();
+            long keptBatch = kept;
+            for (int t = 0; t < order.length && nets.get(order[t]) > 0; t++) {
+                int[] move = pairs.get(order[t]);
+                perBatch[layers.layerOf(move[0])]++;
+                if (move[1] >= 0) perBatch[layers.layerOf(move[1])]--;
+                long k2 = keptBatch + (move[1] >= 0 ? 0 : 1);
+                if (k2 <= nnz && flopsOf(perBatch, layers) <= flops) {
+                    batch.add(order[t]);
+                    keptBatch = k2;
+                } else {
+                    perBatch[layers.layerOf(move[0])]--;
+                    if (move[1] >= 0) perBatch[layers.layerOf(move[1])]++;
+                }
+            }
+            Integer[] batchOrder = batch.toArray(new Integer[0]);
+            for (int m = batchOrder.length; m >= 2; m /= 2) {
+                Explored e = tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, pairs, batchOrder, 0, m, opt, blocks);
+                if (e != null && e.q < q) { best = better(best, e, q); break; }
+                release(e);
+            }
+            return best;
+        } catch (RuntimeException | Error e) {
+            // the best candidate so far holds the Gram of its support, which the exception would leave to the collector
+            release(best);
+            throw e;
         }
-        Integer[] batchOrder = batch.toArray(new Integer[0]);
-        for (int m = batchOrder.length; m >= 2; m /= 2) {
-            Explored e = tryMoves(x, wbar, g, lambda, layers, nnz, flops, mask, per, kept, pairs, batchOrder, 0, m, opt, blocks);
-            if (e != null && e.q < q) { best = better(best, e, q); break; }
-            release(e);
-        }
-        return best;
     }
 
     /**
@@ -932,7 +951,7 @@ public final class FalconSolver {
         } catch (SingularRidgeSystemException singular) {
             return null; // a candidate whose system cannot be solved at this lambda is passed by, not the whole solve
         }
-        return new Explored(bs.w(), mk, exactQ(backend, x, bs.w(), wbar, g, lambda), 0, bs.gram());
+        return new Explored(bs.w(), mk, qOf(bs, x, wbar, g, lambda), 0, bs.gram());
     }
 
     /**
@@ -1086,21 +1105,27 @@ public final class FalconSolver {
         for (int k = 0; k <= fine; k++) steps.add(b * Math.pow(sHi / b, (double) k / fine));
         for (int k = 0; k < Math.min(2, later.size()); k++) steps.add(later.get(k));
         Explored best = null;
-        byte[] previous = mask;
-        for (double step : steps) {
-            byte[] mk = project(w, grad, step, scores, layers, nnz, flops);
-            if (Arrays.equals(mk, previous) || Arrays.equals(mk, mask)) continue;
-            previous = mk;
-            Backsolve.Exact bs;
-            try {
-                bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
-            } catch (SingularRidgeSystemException singular) {
-                continue; // a candidate whose system cannot be solved at this lambda is passed by, not the whole solve
+        try {
+            byte[] previous = mask;
+            for (double step : steps) {
+                byte[] mk = project(w, grad, step, scores, layers, nnz, flops);
+                if (Arrays.equals(mk, previous) || Arrays.equals(mk, mask)) continue;
+                previous = mk;
+                Backsolve.Exact bs;
+                try {
+                    bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
+                } catch (SingularRidgeSystemException singular) {
+                    continue; // a candidate whose system cannot be solved at this lambda is passed by, not the whole solve
+                }
+                double qb = qOf(bs, x, wbar, g, lambda);
+                best = better(best, new Explored(bs.w(), mk, qb, step, bs.gram()), q);
             }
-            double qb = exactQ(backend, x, bs.w(), wbar, g, lambda);
-            best = better(best, new Explored(bs.w(), mk, qb, step, bs.gram()), q);
+            return best;
+        } catch (RuntimeException | Error e) {
+            // the best candidate so far holds the Gram of its support, which the exception would leave to the collector
+            release(best);
+            throw e;
         }
-        return best;
     }
 
     /** One DFO round from (w, mask): on an active set when worthwhile, else on all coordinates. */
