@@ -682,7 +682,7 @@ class PrunerTest {
             backend.fillUniform(w, 50, 3, 1f);
             backend.fillSyntheticGradients(x, 3, 0.1f, 5);
             var opt = dev.falcon.solve.SolverOptions.defaults().withMaxIterations(5);
-            for (int failAt : new int[] {-1, 2}) {
+            for (int failAt : new int[] {-1, 2, 0}) {
                 List<Integer> asked = new java.util.ArrayList<>();
                 dev.falcon.solve.MultiStage.GradientSource source = (stage, weights) -> {
                     asked.add(stage);
@@ -690,11 +690,20 @@ class PrunerTest {
                     return x;
                 };
                 Pruner.StagePlan plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.8, 0.8, source);
-                try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b, new Pruner.SolverInputs(null, null, 0.1, opt, null, plan))) {
+                Pruner.SolverInputs inputs = new Pruner.SolverInputs(null, null, 0.1, opt, null, plan);
+                if (failAt == 0) {
+                    // the README: at stage 0 the prune throws the source's failure on
+                    assertThrows(dev.falcon.solve.MultiStage.SourceFailure.class, () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b, inputs).close());
+                    continue;
+                }
+                try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b, inputs)) {
                     assertEquals(List.of(0, 1, 2), asked, "stages asked for X");
                     String stopped = r.solve().multiStage().stopped();
                     assertEquals(failAt < 0, stopped == null, String.valueOf(stopped));
                     assertTrue(Double.isFinite(r.solve().qMp()) && Double.isFinite(r.solve().qFinal()));
+                    // the README: stopped, the result holds the last completed stage, above the budgets the caller gave
+                    assertEquals(failAt > 0, r.kept() > b.nnz() || r.keptFlops() > b.flops(),
+                            "kept " + r.kept() + " of " + b.nnz() + ", FLOPs " + r.keptFlops() + " of " + b.flops());
                 }
             }
         }
