@@ -18,7 +18,9 @@ public final class PointerExtent {
 
     /** Throws IllegalArgumentException naming {@code what} when the pointer is null or holds fewer than {@code needed} elements. */
     public static void require(Pointer p, long needed, String what) {
-        if (p == null || p.isNull()) throw new IllegalArgumentException(what + " is null");
+        // a closed JavaCPP pointer is a null one too: an embedder who closed it too early reads that, not just "null"
+        if (p == null) throw new IllegalArgumentException(what + " is null");
+        if (p.isNull()) throw new IllegalArgumentException(what + " is a null pointer (was it closed or deallocated before this call?)");
         long available = available(p);
         if (available >= 0 && available < needed) {
             throw new IllegalArgumentException(what + " holds " + available + " elements but " + needed + " are needed");

@@ -102,10 +102,29 @@ class PrunerTest {
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = RESNET20.syntheticWeights(1)) {
             InputException e = assertThrows(InputException.class,
                     () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, t, Budgets.resolve(t, 0.3, null, null, null, null)));
-            assertTrue(e.getMessage().contains("needs the gradients"), e.getMessage());
+            // it said "falcon needs the gradients X; give --grads X.npy": another method's name, and a fix for CLI users only
+            assertTrue(e.getMessage().contains("falcon++ needs the gradients") && e.getMessage().contains("SolverInputs with X")
+                    && e.getMessage().contains("StagePlan whose source gives X"), e.getMessage());
             InputException noX = assertThrows(InputException.class,
                     () -> pruner.prune(Method.FALCON, w, t, Budgets.resolve(t, 0.3, null, null, null, null)));
-            assertTrue(noX.getMessage().contains("needs the gradients"), noX.getMessage());
+            assertTrue(noX.getMessage().contains("falcon needs the gradients") && noX.getMessage().contains("SolverInputs with X")
+                    && !noX.getMessage().contains("StagePlan"), noX.getMessage());
+            InputException mpNoX = assertThrows(InputException.class, () -> pruner.prune(Method.MP, w, t, Budgets.resolve(t, 0.3, null, null, null, null),
+                    new Pruner.SolverInputs(null, null, 1e-3, null, dev.falcon.solve.Backsolve.Mode.EXACT)));
+            assertTrue(mpNoX.getMessage().contains("needs the gradients X") && mpNoX.getMessage().contains("Backsolve.Mode.NONE"), mpNoX.getMessage());
+        }
+    }
+
+    @Test
+    void weightsClosedBeforeThePruneAreNamedAsSuch() {
+        LayerTable t = RESNET20.layers();
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend)) {
+            FloatPointer w = RESNET20.syntheticWeights(1);
+            w.close();
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> pruner.prune(Method.MP, w, t, Budgets.resolve(t, 0.3, null, null, null, null)));
+            // it said "the weights (...) is null", which an embedder who closed them too early cannot tell from passing null
+            assertTrue(e.getMessage().contains("closed"), e.getMessage());
         }
     }
 
