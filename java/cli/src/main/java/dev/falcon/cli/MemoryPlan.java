@@ -75,7 +75,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
          * at n = 1000 with --block-size 8000, 551 MiB at n = 2000 with 2000 (kept 99.9%, in the first 300 s) and 609 MiB
          * at n = 2000 with 20,000 (--rounds 2 --max-iterations 30, to finish in minutes), 408 MiB at n = 1000 with 20,000
          * in the first 420 s of a run without those limits (plans 394, 610, 748 and 450 MiB; the n^2 figures alone gave
-         * 276 to 469).
+         * 276 to 469). The collector's slack on the heap is at least {@link #BLOCK_BACKSOLVES_GARBAGE}, whatever n.
          */
         BLOCK(16, 0, 16, 0, 0),
         /**
@@ -100,6 +100,20 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
          * first 300 s 350 and 591 MiB with 8000; plans 383, 457, 778, 411 and 687 MiB.
          */
         SWEEP_ROUNDS(40, 8, 16, 80L << 20, 0);
+
+        /**
+         * The Java heap that falcon's block backsolves touch beyond the runtime's: every support search backsolves
+         * candidate after candidate block by block, each block's solve leaving its length-width and length-n arrays, and G1
+         * fills its young generation (at the launcher's 64 MB initial heap) before it collects. On the synthetic X of
+         * p = 20,000 in one layer with --block-size 2000, falcon --backsolve block peaked 14 MiB above the plan without this
+         * at n = 50 and 16 MiB above at n = 500, with 46 MB of heap used before a collection against mp's 14 MB (-Xlog:gc),
+         * and 14 MiB lower with -Xms16m. The young generation is touched whatever fills it: where the collector's slack
+         * of the Lipschitz Gram's copy (8 per n^2) is larger, that is the slack, not both.
+         */
+        static final long BLOCK_BACKSOLVES_GARBAGE = 32L << 20;
+
+        /** {@link #BLOCK}'s heap bytes per n^2 of the collector's slack (the rest is the Lipschitz Gram's double copy). */
+        private static final long BLOCK_SLACK_PER_ROW_SQUARED = 8;
 
         /** {@link #besideBlocksPerRowSquared} of a run that solves no blocks. */
         private static final long NO_BLOCKS = -1;
@@ -152,7 +166,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
          */
         static final long FREED_BLOCKS_KEPT = 80L << 20;
 
-        long heapBytes(long rows) { return heapPerRowSquared * rows * rows + heapFixed; }
+        long heapBytes(long rows) {
+            long bytes = heapPerRowSquared * rows * rows + heapFixed;
+            if (this != BLOCK) return bytes;
+            long slack = BLOCK_SLACK_PER_ROW_SQUARED * rows * rows;
+            return bytes - slack + Math.max(slack, BLOCK_BACKSOLVES_GARBAGE);
+        }
 
         /**
          * What the block backsolve holds off-heap for its widest block, of {@code width} columns at {@code rows} = n rows
