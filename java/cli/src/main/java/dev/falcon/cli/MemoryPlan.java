@@ -16,7 +16,7 @@ import java.util.List;
  * {@code blockWidth} the widest block it forms (capped by the largest layer), which the block backsolves' systems grow with.
  */
 record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
-                  Systems systems, int xHeld, long blockSize, long blockWidth) {
+                  Systems systems, int xHeld, long blockSize, long blockWidth, boolean oneBlock) {
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
     /**
@@ -146,12 +146,20 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
         long fixedBytes() { return offHeapFixed + heapFixed; }
 
-        /** Off-heap bytes at {@code rows} rows with blocks of {@code blockWidth} columns (the widest block formed). */
-        long offHeapBytes(long rows, long blockWidth) {
+        /**
+         * Off-heap bytes at {@code rows} rows with blocks of {@code blockWidth} columns (the widest block formed);
+         * {@code oneBlock}: the run forms no other block.
+         */
+        long offHeapBytes(long rows, long blockWidth, boolean oneBlock) {
             long apart = offHeapPerRowSquared * rows * rows;
             long block = solvesBlocks() ? blockBytes(rows, blockWidth) : 0;
             long withBlock = solvesBlocks() ? besideBlocksPerRowSquared * rows * rows + block : 0;
-            long keptOfFreedBlocks = this == BLOCK || this == SWEEPS ? Math.min(block, FREED_BLOCKS_KEPT) : 0;
+            // mp's sweeps over a single block form it with the same kept columns every sweep, so the allocator hands the
+            // freed arrays back at the same sizes and keeps nothing beside them: mp --backsolve sweep --block-size 20000 on a
+            // synthetic X of one layer of 20,000 weights peaked where --backsolve block does (220-240 MiB at n = 500, 324-326
+            // at n = 1000). falcon's searches backsolve supports of other sizes in it.
+            boolean freesOtherSizes = this == BLOCK || this == SWEEPS && !oneBlock;
+            long keptOfFreedBlocks = freesOtherSizes ? Math.min(block, FREED_BLOCKS_KEPT) : 0;
             return Math.max(apart, withBlock) + keptOfFreedBlocks + offHeapFixed;
         }
 
@@ -210,17 +218,24 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, SolverOptions.DEFAULT_BLOCK_SIZE, p);
     }
 
-    /**
-     * {@code blockSize}: --block-size; {@code largestLayer}: the weights of the largest layer, or p where the layer table
-     * is not known before loading (from --flops-per-weight).
-     */
+    /** With blocks not known to be a single one (those of several layers, or of --flops-per-weight's unknown layers). */
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
                          Systems systems, long blockSize, long largestLayer) {
-        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, blockSize, largestLayer, SystemInfo.availableMemory());
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, blockSize, largestLayer, false);
+    }
+
+    /**
+     * {@code blockSize}: --block-size; {@code largestLayer}: the weights of the largest layer, or p where the layer table
+     * is not known before loading (from --flops-per-weight); {@code oneBlock}: the blocks are known to be a single one
+     * ({@link #oneBlock}).
+     */
+    static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
+                         Systems systems, long blockSize, long largestLayer, boolean oneBlock) {
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, blockSize, largestLayer, oneBlock, SystemInfo.availableMemory());
     }
 
     private static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
-                                 Systems systems, long blockSize, long largestLayer, long available) {
+                                 Systems systems, long blockSize, long largestLayer, boolean oneBlock, long available) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 4 : 0);
@@ -229,13 +244,18 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         Systems held = systems.at(rows);
         long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) + held.heapBytes(rows);
         long blockWidth = Math.min(blockSize, largestLayer);
-        long vectors = perWeight * p + held.offHeapBytes(rows, blockWidth);
-        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, blockSize, blockWidth);
+        long vectors = perWeight * p + held.offHeapBytes(rows, blockWidth, oneBlock);
+        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, blockSize, blockWidth, oneBlock);
     }
 
     /** The weights of the largest layer: no block is wider. */
     static long largestLayer(LayerTable layers) {
         return layers.layers().stream().mapToLong(Layer::count).max().orElse(layers.parameters());
+    }
+
+    /** Whether the layers cut into blocks of {@code blockSize} weights make a single block (Backsolve.blockStarts). */
+    static boolean oneBlock(LayerTable layers, long blockSize) {
+        return layers.layers().size() == 1 && layers.parameters() <= blockSize;
     }
 
     boolean solver() { return systems != Systems.NONE; }
@@ -255,8 +275,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** This run with the solver's n x n systems of {@code other} (both with a solver). */
     private MemoryPlan withSystems(Systems other) {
         Systems from = systems.at(rows), to = other.at(rows);
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows, blockWidth) - from.offHeapBytes(rows, blockWidth),
-                heapBytes + to.heapBytes(rows) - from.heapBytes(rows), available, javaBackend, other, xHeld, blockSize, blockWidth);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows, blockWidth, oneBlock) - from.offHeapBytes(rows, blockWidth, oneBlock),
+                heapBytes + to.heapBytes(rows) - from.heapBytes(rows), available, javaBackend, other, xHeld, blockSize, blockWidth, oneBlock);
     }
 
     /** Bytes of the solver's n x n systems in this plan (0 without the solver). */
@@ -269,7 +289,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     private long systemsBytes(long rows, long width) {
-        return solver() ? systems.at(rows).offHeapBytes(rows, width) + systems.at(rows).heapBytes(rows) : 0;
+        // blocks narrower than the one layer cut it into several
+        boolean stillOneBlock = oneBlock && width >= blockWidth;
+        return solver() ? systems.at(rows).offHeapBytes(rows, width, stillOneBlock) + systems.at(rows).heapBytes(rows) : 0;
     }
 
     /**
@@ -294,7 +316,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * stage 0's X and the current stage's. Later stages' X are taken to be stored like stage 0's (mapped or not).
      */
     MemoryPlan holdingX(int count) {
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, blockSize, blockWidth);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, blockSize, blockWidth, oneBlock);
     }
 
     long required() {
@@ -374,15 +396,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it). */
     private MemoryPlan mappedOnCpu() {
         return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld, blockSize,
-                blockWidth);
+                blockWidth, oneBlock);
     }
 
     /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
     private MemoryPlan selectionWithoutX() {
         Systems held = systems.at(rows);
-        long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth);
+        long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
         long heap = heapBytes - (solver() ? SOLVER_HEAP_PER_WEIGHT * p : 0) - held.heapBytes(rows);
-        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, blockSize, blockWidth);
+        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, blockSize, blockWidth, oneBlock);
     }
 
     /** Refuses (InputException, exit 2) when the run cannot fit, saying what would. */
@@ -426,7 +448,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
-                        systems, blockSize, largestLayer(e.layers()), available).holdingX(xHeld);
+                        systems, blockSize, largestLayer(e.layers()), oneBlock(e.layers(), blockSize), available).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
                 if (fit >= 1) options.add("--example " + other + " --n " + fit);
             }

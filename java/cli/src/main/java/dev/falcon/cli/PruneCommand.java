@@ -342,7 +342,8 @@ final class PruneCommand implements Callable<Integer> {
         boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
         // with --flops-per-weight the layers are known only once that file is read: a block may be as wide as p
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null,
-                systems(m, solver, backsolveMode), blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p).holdingX(stagesLoadX ? 2 : 1);
+                systems(m, solver, backsolveMode), blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p,
+                layers != null && MemoryPlan.oneBlock(layers, blockSize)).holdingX(stagesLoadX ? 2 : 1);
         // exact is the default where memory allows: its n x n systems (the swap polish's) need more than one and a half times the block model's
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && !plan.fits() && plan.withBlockBacksolve().fits()) {
             MemoryPlan block = plan.withBlockBacksolve();

@@ -141,7 +141,8 @@ class MemoryPlanTest {
                 {MemoryPlan.Systems.SWEEPS, 1000L, 20000L, 328L}, {MemoryPlan.Systems.SWEEPS, 2000L, 8000L, 523L},
                 {MemoryPlan.Systems.SWEEPS, 2000L, 20000L, 550L}};
         for (Object[] m : measured) {
-            // the sweeps' up to 80 MiB are what the allocator keeps of blocks freed at other sizes: one block of 20,000 leaves none
+            // the sweeps' up to 80 MiB are what the allocator keeps of blocks freed at other sizes: one block of 20,000 leaves
+            // none, but these plans are of blocks not known to be one
             assertWidePlanCovers(m, m[0] == MemoryPlan.Systems.SWEEPS ? 1.35 : 1.15);
         }
         // falcon, --rounds 2 --max-iterations 30 to finish in minutes (the 408 MiB at n = 1000 in the first 420 s of a run
@@ -179,6 +180,40 @@ class MemoryPlanTest {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
         Object[][] measured = {{MemoryPlan.Systems.BLOCK, 50L, 2000L, 182L}, {MemoryPlan.Systems.BLOCK, 500L, 2000L, 247L}};
         for (Object[] m : measured) assertWidePlanCovers(m, 1.15);
+    }
+
+    /**
+     * mp --backsolve sweep over a single block (one layer no wider than --block-size) forms it with the same kept columns
+     * every sweep, so the allocator keeps nothing of freed blocks of other sizes; the plan charged up to 80 MiB for them.
+     * On a synthetic X of p = 20,000 in one layer (C order, copied, --layers, --block-size 20000; --keep-nnz min(n, width) /
+     * width and 0.5, the highest peak) it peaked at 240, 326 and 550 MiB at n = 500, 1000 and 2000, where mp --backsolve
+     * block peaks (238, 324 and 550 MiB), against plans of 344, 434 and 685 MiB: runs that fit were refused.
+     */
+    @Test
+    void mpSweepsOverASingleBlockArePlannedWithoutFreedBlocksOfOtherSizes() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long[][] measured = {{500, 240}, {1000, 326}, {2000, 550}};
+        for (long[] m : measured) {
+            MemoryPlan sweep = MemoryPlan.of(20000, m[0], null, false, "cpu", false, false, MemoryPlan.Systems.SWEEPS, 20000, 20000, true);
+            double ratio = sweep.required() / (double) (m[1] << 20);
+            assertTrue(ratio >= 1 && ratio <= 1.15, "n = " + m[0] + ": plan " + sweep.describe() + ", " + ratio + " x the measured peak");
+            MemoryPlan block = MemoryPlan.of(20000, m[0], null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK_SYSTEMS, 20000, 20000, true);
+            assertEquals(block.required(), sweep.required(), "one block swept holds what one block solved holds");
+        }
+        // blocks not known to be one (several layers, or --flops-per-weight's) are still charged what the allocator keeps
+        MemoryPlan several = MemoryPlan.of(20000, 1000, null, false, "cpu", false, false, MemoryPlan.Systems.SWEEPS, 20000, 20000);
+        MemoryPlan one = MemoryPlan.of(20000, 1000, null, false, "cpu", false, false, MemoryPlan.Systems.SWEEPS, 20000, 20000, true);
+        assertEquals(MemoryPlan.Systems.FREED_BLOCKS_KEPT, several.required() - one.required());
+        // a narrower --block-size proposed on refusal cuts the layer into several blocks, charged again when followed
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "300m");
+        MemoryPlan tight = MemoryPlan.of(20000, 1000, null, false, "cpu", false, false, MemoryPlan.Systems.SWEEPS, 20000, 20000, true);
+        long width = tight.widestBlockThatFits();
+        assertTrue(!tight.fits() && width >= 1 && width < 20000, tight.describe() + ": " + width);
+        assertTrue(MemoryPlan.of(20000, 1000, null, false, "cpu", false, false, MemoryPlan.Systems.SWEEPS, width, 20000).fits(), "--block-size " + width);
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        // falcon's support searches backsolve supports of other sizes in the one block
+        assertEquals(MemoryPlan.of(20000, 1000, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK, 20000, 20000).required(),
+                MemoryPlan.of(20000, 1000, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK, 20000, 20000, true).required());
     }
 
     /** falcon++ with a pattern or a command holds stage 0's X and the current stage's: the estimate counted one. */
