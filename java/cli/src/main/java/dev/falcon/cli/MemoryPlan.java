@@ -159,7 +159,14 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             // synthetic X of one layer of 20,000 weights peaked where --backsolve block does (220-240 MiB at n = 500, 324-326
             // at n = 1000). falcon's searches backsolve supports of other sizes in it.
             boolean freesOtherSizes = this == BLOCK || this == SWEEPS && !oneBlock;
-            long keptOfFreedBlocks = freesOtherSizes ? Math.min(block, FREED_BLOCKS_KEPT) : 0;
+            // glibc serves an array above its largest mmap threshold (32 MiB) with a mapping of its own and unmaps it when
+            // freed: a block's gathered columns that large are never kept, only its systems' arrays can be. falcon
+            // --backsolve block on one layer of 20,000 weights with --block-size 20000 peaked at 274 MiB at n = 500 and 382 MiB
+            // at n = 1000 (408 in the first 420 s of a run without --rounds 2 --max-iterations 30), plans of 378 and 475 MiB
+            // when its 38 and 76 MiB of columns were charged again as kept.
+            long columns = gatheredColumnsBytes(rows, blockWidth);
+            long keepable = block - (columns > LARGEST_MMAP_THRESHOLD ? columns : 0);
+            long keptOfFreedBlocks = freesOtherSizes ? Math.min(keepable, FREED_BLOCKS_KEPT) : 0;
             return Math.max(apart, withBlock) + keptOfFreedBlocks + offHeapFixed;
         }
 
@@ -173,6 +180,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
          * sweep, whose searches free n x n systems too, is charged 80 MiB whatever the blocks.)
          */
         static final long FREED_BLOCKS_KEPT = 80L << 20;
+
+        /** glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: the dynamic threshold never rises above it. */
+        private static final long LARGEST_MMAP_THRESHOLD = 32L << 20;
 
         long heapBytes(long rows) {
             long bytes = heapPerRowSquared * rows * rows + heapFixed;
@@ -195,7 +205,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             long n = rows, k = Math.min(rows, width);
             long normalEquations = 12 * n * k + 16 * k * k + Math.min(8 * n * k, WIDENED_OPERAND_BYTES);
             long woodbury = width > n ? 8 * n * n + Math.min(8 * n * width, WIDENED_OPERAND_BYTES) : 0;
-            return 4 * n * width + Math.max(normalEquations, woodbury);
+            return gatheredColumnsBytes(rows, width) + Math.max(normalEquations, woodbury);
+        }
+
+        /** A block's columns gathered from X. */
+        static long gatheredColumnsBytes(long rows, long width) {
+            return 4 * rows * width;
         }
 
         /** The cpu backend's weightedGram widens its operand to double in chunks of about this many bytes. */
