@@ -174,34 +174,42 @@ class AtomicFilesTest {
         for (Path target : List.of(pipe, missing)) {
             Path out = Files.createDirectory(dir.resolve("out-" + target.getFileName()));
             Path lockFile = Files.createSymbolicLink(out.resolve(AtomicFiles.LOCK_FILE), target);
-            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
-            try {
-                List<String> warnings = warningsWhile(() -> {
-                    java.util.concurrent.Future<?> commit = pool.submit(() -> commitAsParent(out.resolve("w.npy"), out.resolve("r.json")));
-                    try {
-                        commit.get(10, java.util.concurrent.TimeUnit.SECONDS);
-                    } catch (java.util.concurrent.TimeoutException e) {
-                        // the commit is blocked opening the pipe for writing: a reader lets it go on
-                        try (var reader = java.nio.channels.FileChannel.open(pipe, java.nio.file.StandardOpenOption.READ)) {
-                            // opened: the writer's open returns
-                        } catch (IOException ignored) {
-                            // the assertion below says what went wrong
-                        }
-                        throw new AssertionError("the commit opened the link's target " + target + " and waited on it");
-                    } catch (Exception e) {
-                        throw new AssertionError(e);
+            List<String> warnings = commitWithoutWaitingOn(pipe, out, "the commit opened the link's target " + target + " and waited on it");
+            assertEquals("parent", Files.readString(out.resolve("r.json")));
+            assertTrue(Files.isSymbolicLink(lockFile), "the link is the user's to remove");
+            assertFalse(Files.exists(missing, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the link's target was created");
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).contains("cannot lock " + out.toRealPath().resolve(AtomicFiles.LOCK_FILE))
+                    && warnings.get(0).contains("symbolic link to " + target) && warnings.get(0).contains("rm " + out.toRealPath().resolve(AtomicFiles.LOCK_FILE)),
+                    warnings.get(0));
+        }
+    }
+
+    /**
+     * Commits two outputs into {@code out} as the parent and returns the warnings; a commit still running after 10 s is
+     * taken to wait in the open of {@code pipe} for a reader: one is opened to let it go, and the test fails with
+     * {@code waited}.
+     */
+    private static List<String> commitWithoutWaitingOn(Path pipe, Path out, String waited) {
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            return warningsWhile(() -> {
+                java.util.concurrent.Future<?> commit = pool.submit(() -> commitAsParent(out.resolve("w.npy"), out.resolve("r.json")));
+                try {
+                    commit.get(10, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (java.util.concurrent.TimeoutException e) {
+                    try (var reader = java.nio.channels.FileChannel.open(pipe, java.nio.file.StandardOpenOption.READ)) {
+                        // opened: the commit's open returns
+                    } catch (IOException ignored) {
+                        // the assertion says what went wrong
                     }
-                });
-                assertEquals("parent", Files.readString(out.resolve("r.json")));
-                assertTrue(Files.isSymbolicLink(lockFile), "the link is the user's to remove");
-                assertFalse(Files.exists(missing, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the link's target was created");
-                assertEquals(1, warnings.size(), warnings.toString());
-                assertTrue(warnings.get(0).contains("cannot lock " + out.toRealPath().resolve(AtomicFiles.LOCK_FILE))
-                        && warnings.get(0).contains("symbolic link to " + target) && warnings.get(0).contains("rm " + out.toRealPath().resolve(AtomicFiles.LOCK_FILE)),
-                        warnings.get(0));
-            } finally {
-                pool.shutdownNow();
-            }
+                    throw new AssertionError(waited);
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+        } finally {
+            pool.shutdownNow();
         }
     }
 
@@ -214,31 +222,12 @@ class AtomicFilesTest {
     void aLockFileThatIsANamedPipeIsNotOpened() throws Exception {
         Path pipe = dir.resolve(AtomicFiles.LOCK_FILE);
         org.junit.jupiter.api.Assumptions.assumeTrue(new ProcessBuilder("mkfifo", pipe.toString()).start().waitFor() == 0, "mkfifo is not available here");
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
-        try {
-            List<String> warnings = warningsWhile(() -> {
-                java.util.concurrent.Future<?> commit = pool.submit(() -> commitAsParent(dir.resolve("w.npy"), dir.resolve("r.json")));
-                try {
-                    commit.get(10, java.util.concurrent.TimeUnit.SECONDS);
-                } catch (java.util.concurrent.TimeoutException e) {
-                    try (var reader = java.nio.channels.FileChannel.open(pipe, java.nio.file.StandardOpenOption.READ)) {
-                        // opened: the commit's open returns
-                    } catch (IOException ignored) {
-                        // the assertion below says what went wrong
-                    }
-                    throw new AssertionError("the commit opened the named pipe " + pipe + " and waited for a reader");
-                } catch (Exception e) {
-                    throw new AssertionError(e);
-                }
-            });
-            assertEquals("parent", Files.readString(dir.resolve("r.json")));
-            assertFalse(Files.isRegularFile(pipe), "the pipe is the user's to remove");
-            assertEquals(1, warnings.size(), warnings.toString());
-            assertTrue(warnings.get(0).contains("cannot lock " + pipe.toRealPath()) && warnings.get(0).contains("a named pipe")
-                    && warnings.get(0).contains("rm " + pipe.toRealPath()), warnings.get(0));
-        } finally {
-            pool.shutdownNow();
-        }
+        List<String> warnings = commitWithoutWaitingOn(pipe, dir, "the commit opened the named pipe " + pipe + " and waited for a reader");
+        assertEquals("parent", Files.readString(dir.resolve("r.json")));
+        assertFalse(Files.isRegularFile(pipe), "the pipe is the user's to remove");
+        assertEquals(1, warnings.size(), warnings.toString());
+        assertTrue(warnings.get(0).contains("cannot lock " + pipe.toRealPath()) && warnings.get(0).contains("a named pipe")
+                && warnings.get(0).contains("rm " + pipe.toRealPath()), warnings.get(0));
     }
 
     /**
