@@ -591,13 +591,18 @@ public final class FalconSolver {
      * just taken out) that fits both budgets in.
      */
     private static byte[] kick(java.util.SplittableRandom random, byte[] mask, LayerTable layers, long nnz, double flops) {
+        return kick(random, mask, layers, nnz, flops, KICK_STRENGTH);
+    }
+
+    /** As above, with {@code strength} weights out (probes try other strengths). */
+    static byte[] kick(java.util.SplittableRandom random, byte[] mask, LayerTable layers, long nnz, double flops, int strength) {
         int p = mask.length;
         byte[] kicked = mask.clone();
         int[] kept = new int[p];
         int keptCount = 0;
         for (int j = 0; j < p; j++) if (mask[j] != 0) kept[keptCount++] = j;
         boolean[] out = new boolean[p];
-        for (int s = 0; s < KICK_STRENGTH && keptCount > 0; s++) {
+        for (int s = 0; s < strength && keptCount > 0; s++) {
             int at = random.nextInt(keptCount);
             int j = kept[at];
             kept[at] = kept[--keptCount];

@@ -62,32 +62,7 @@ final class MidScaleProbe {
     }
 
     static byte[] kick(SplittableRandom r, byte[] mask, AbstractSolverTest.Instance in, int strength) {
-        byte[] m = mask.clone();
-        int p = in.p();
-        long[] per = FalconSolver.perLayer(m, in.layers());
-        int[] kept = new int[p];
-        int kc = 0;
-        for (int j = 0; j < p; j++) if (m[j] != 0) kept[kc++] = j;
-        boolean[] out = new boolean[p];
-        for (int s = 0; s < strength && kc > 0; s++) {
-            int at = r.nextInt(kc);
-            int j = kept[at];
-            kept[at] = kept[--kc];
-            m[j] = 0;
-            out[j] = true;
-            per[in.layers().layerOf(j)]--;
-        }
-        long count = FalconSolver.sum(per);
-        int[] order = new int[p];
-        for (int j = 0; j < p; j++) order[j] = j;
-        for (int j = p - 1; j > 0; j--) { int o = r.nextInt(j + 1); int t = order[j]; order[j] = order[o]; order[o] = t; }
-        for (int j : order) {
-            if (m[j] != 0 || out[j] || count >= in.nnz()) continue;
-            int l = in.layers().layerOf(j);
-            per[l]++;
-            if (FalconSolver.flopsOf(per, in.layers()) <= in.flops()) { m[j] = 1; count++; } else per[l]--;
-        }
-        return m;
+        return FalconSolver.kick(r, mask, in.layers(), in.nnz(), in.flops(), strength);
     }
 
     public static void main(String[] args) {
