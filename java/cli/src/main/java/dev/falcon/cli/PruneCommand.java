@@ -861,7 +861,8 @@ final class PruneCommand implements Callable<Integer> {
             o.put("backsolve_and_search_seconds", f.backsolveSeconds());
             FalconSolver.Polish fp = f.polish();
             Map<String, Object> polish = new LinkedHashMap<>();
-            polish.put("what", "swaps and additions scored in closed form on the n x n system after the rounds (exact backsolve only)");
+            polish.put("what", "swaps and additions scored in closed form on the n x n system after the rounds, or before round 1's costly searches"
+                    + " where the solve ends on the support it left (exact backsolve only)");
             polish.put("ran", fp.skipped() == null);
             if (fp.skipped() != null) {
                 polish.put("skipped_because", fp.skipped());

@@ -83,7 +83,8 @@ public final class FalconSolver {
                          double lastGap, Polish polish) {}
 
     /**
-     * What the final swap polish did: {@code skipped} says why it did not run (null when it ran); the moves it accepted,
+     * What the final swap polish did (or the one before round 1's costly searches, where the solve ends on the support it
+     * left, and the final one would repeat it): {@code skipped} says why it did not run (null when it ran); the moves it accepted,
      * the decrease of Q its model predicted, Q before it and after its final backsolve or, where a kick of the support
      * lowered Q further, after the best kick's; how many kicks ran (0 on problems too large for them) and how many of
      * them lowered Q.
@@ -276,6 +277,7 @@ public final class FalconSolver {
         // the best point is the exact backsolve of its support: a round that ends on the same support need not redo it
         boolean bestIsExactBacksolve = false;
         RoomForSearch room = new RoomForSearch(backend, projector, wbar, g, lambda, layers, nnz, flops);
+        EarlyPolish earlyPolish = null;
         for (int round = 1; round <= opt.maxRounds(); round++) {
             rounds = round;
             long td = System.nanoTime();
@@ -342,19 +344,44 @@ public final class FalconSolver {
             }
             bsSeconds += secs(tb);
             byte[] candMask = dfo.mask;
-            search = opt.backsolve() != Backsolve.Mode.NONE && room.allows(searchWork, qCand);
+            // the searches can only pay by what they take below the best point, whichever of the two is lower
+            search = opt.backsolve() != Backsolve.Mode.NONE && room.allows(searchWork, Math.min(qCand, qBest));
+            if (round == 1 && search && searchWork > SEARCH_WORK_LIMIT && polishRuns(opt, x)) {
+                // Beyond the work limit the searches run on the bound's word that Q has room, but the swap polish, which
+                // the solve ends with anyway, takes much of that room for a fraction of their cost: resnet20 at n = 1000
+                // and 20% of the FLOPs sat 1.05% above its bound, the searches took 16 s for 1.3e-5 of Q, and the polish
+                // then took 6.4e-3 in 3 s, ending 0.41% above it. Polished first, the room is judged where it ends.
+                // Round 1 only: no Gram of a best point is held yet, so the polish peaks as the final one does, and
+                // the later rounds start from where it ended.
+                long tp = System.nanoTime();
+                Backsolve.SupportGram near = candidateGram;
+                candidateGram = null;
+                PolishRun early = runPolish(x, wbar, g, lambda, layers, nnz, flops, candMask, qCand, near, true, round, log, t0,
+                        " before the searches");
+                earlyPolish = new EarlyPolish(early, candMask, qCand, secs(tp));
+                if (early.lowered()) {
+                    cand = early.w();
+                    candMask = early.outcome().mask();
+                    qCand = early.q();
+                    candIsExact = true;
+                    candidateGram = early.gram();
+                }
+                bsSeconds += secs(tp);
+                search = room.allows(searchWork, Math.min(qCand, qBest));
+            }
             boolean noteDue = opt.backsolve() != Backsolve.Mode.NONE && room.noteDue(search, searchWork);
             if (noteDue && !search) {
                 log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
                         String.format(java.util.Locale.ROOT, "support exploration and backsolved swaps skipped: n^2 |K| = %.3g per candidate backsolve"
-                                + " exceeds %.3g%s%s", searchWork, SEARCH_WORK_LIMIT, room.why(searchWork, qCand),
+                                + " exceeds %.3g%s%s", searchWork, SEARCH_WORK_LIMIT, room.why(searchWork, Math.min(qCand, qBest)),
                                 opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 ? "; the final swap polish evaluates its moves without backsolves" : "")));
             }
             if (noteDue && search) {
                 // the report's log says why the costly searches ran, as it says why they were skipped
                 log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
                         String.format(java.util.Locale.ROOT, "support exploration and backsolved swaps run: n^2 |K| = %.3g per candidate backsolve"
-                                + " exceeds %.3g, but not %.3g, and %s", searchWork, SEARCH_WORK_LIMIT, ROOMY_SEARCH_WORK_LIMIT, room.whyRun(qCand))));
+                                + " exceeds %.3g, but not %.3g, and %s", searchWork, SEARCH_WORK_LIMIT, ROOMY_SEARCH_WORK_LIMIT,
+                                room.whyRun(Math.min(qCand, qBest)))));
             }
             if (search && EXPLORE > 0) {
                 long te = System.nanoTime();
@@ -448,49 +475,31 @@ public final class FalconSolver {
             polish = Polish.skipped(String.format(java.util.Locale.ROOT, "n = %d rows, above %d (each of its trials factors an n x n system)",
                     x.rows(), POLISH_MAX_ROWS), qBest);
             log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), "swap polish skipped: " + polish.skipped()));
+        } else if (earlyPolish != null && earlyPolish.endsOn(maskBest)) {
+            // The solve ends where the polish before the searches ended, which ran with the passes the final one has: the
+            // final one would repeat it. (The kicks are for p <= 4096 and n^2 p <= 1.7e7, far below where it runs.)
+            PolishRun early = earlyPolish.run();
+            polish = early.outcome() == null ? Polish.skipped(early.whySkipped(), qBest)
+                    : new Polish(null, early.outcome().swaps(), early.outcome().additions(), early.outcome().passes(),
+                            early.outcome().decrease(), earlyPolish.qBefore(), early.q(), earlyPolish.seconds(), 0, 0);
         } else {
             // The searches above backsolve every candidate support; the polish evaluates swaps in closed form on the n x n
             // system, so it also runs where they are gated off (|K| >> n), and finds the moves worth parts in 1e6 there.
             long tp = System.nanoTime();
             double qBefore = qBest;
-            SwapPolish.Outcome polished = null;
-            String whySkipped = null;
-            try {
-                // the polish takes the best support's Gram over and closes it once it moves on: no n x n system of the
-                // rounds is held while it runs
-                Backsolve.SupportGram near = gramBase;
-                gramBase = null;
-                polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, maskBest, near, POLISH_PASSES);
-            } catch (ArithmeticException notPositiveDefinite) {
-                // Its system is X_K X_K^T + lambda I even when |K| < n, where the backsolves solve the |K| x |K| normal
-                // equations instead: n - |K| of its eigenvalues are lambda, and a lambda far below the rest leaves it singular
-                // in double. The point of the rounds stands; only the polish cannot run.
-                whySkipped = String.format(java.util.Locale.ROOT, "its n x n system X_K X_K^T + lambda I is singular in double precision"
-                        + " at lambda = %.3g (%s)", lambda, notPositiveDefinite.getMessage());
-                log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), "swap polish skipped: " + whySkipped));
-            } catch (SwapPolish.NotFinite overflow) {
-                whySkipped = overflow.getMessage();
-                log.add(logEntry(rounds, -1, qBest, maskBest, layers, 0, secs(t0), "swap polish skipped: " + whySkipped));
+            // the polish takes the best support's Gram over and closes it once it moves on: no n x n system of the
+            // rounds is held while it runs
+            Backsolve.SupportGram near = gramBase;
+            gramBase = null;
+            PolishRun run = runPolish(x, wbar, g, lambda, layers, nnz, flops, maskBest, qBest, near, false, rounds, log, t0, "");
+            if (run.lowered()) {
+                wBest = run.w();
+                maskBest = run.outcome().mask();
+                qBest = run.q();
             }
-            double qAfter = qBefore;
-            if (polished != null && polished.mask() != null) {
-                try (Backsolve.SupportGram pg = polished.gram()) {
-                    Backsolve.Exact bs = Backsolve.exact(backend, x, wbar, g, lambda, polished.mask(), pg);
-                    bs.gram().close();
-                    qAfter = exactQ(backend, x, bs.w(), wbar, g, lambda);
-                    log.add(logEntry(rounds, -1, qAfter, polished.mask(), layers, 0, secs(t0), String.format(java.util.Locale.ROOT,
-                            "swap polish: %d swaps and %d additions in %d passes, exact n x n updates (model decrease %.3g)%s",
-                            polished.swaps(), polished.additions(), polished.passes(), polished.decrease(),
-                            qAfter < qBest ? "" : "; not kept, the backsolve's rounding ate it")));
-                    if (qAfter < qBest) {
-                        wBest = bs.w();
-                        maskBest = polished.mask();
-                        qBest = qAfter;
-                    }
-                }
-            }
+            double qAfter = run.q();
             int kicksRun = 0, kicksThatLoweredQ = 0;
-            if (whySkipped == null && p <= KICK_MAX_WEIGHTS && (double) x.rows() * x.rows() * p <= KICK_WORK_LIMIT) {
+            if (run.whySkipped() == null && p <= KICK_MAX_WEIGHTS && (double) x.rows() * x.rows() * p <= KICK_WORK_LIMIT) {
                 kicksRun = KICKS;
                 Kicked kicked = kicks(x, wbar, g, lambda, layers, nnz, flops, maskBest, qBest);
                 log.add(logEntry(rounds, -1, kicked == null ? qBest : kicked.q, kicked == null ? maskBest : kicked.mask, layers, 0, secs(t0),
@@ -505,7 +514,8 @@ public final class FalconSolver {
                 }
             }
             double took = secs(tp);
-            polish = polished == null ? Polish.skipped(whySkipped, qBest)
+            SwapPolish.Outcome polished = run.outcome();
+            polish = polished == null ? Polish.skipped(run.whySkipped(), qBest)
                     : new Polish(null, polished.swaps(), polished.additions(), polished.passes(), polished.decrease(), qBefore, qAfter, took,
                             kicksRun, kicksThatLoweredQ);
             bsSeconds += took;
@@ -516,6 +526,66 @@ public final class FalconSolver {
     }
 
     private record Dfo(float[] w, byte[] mask, int iterations, String stop) {}
+
+    private static boolean polishRuns(SolverOptions opt, HostMatrix x) {
+        return opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 && x.rows() <= POLISH_MAX_ROWS;
+    }
+
+    /**
+     * A run of the swap polish as the solve sees it: no outcome when it could not run ({@code whySkipped} says why); Q
+     * where its backsolve ended (or where it started, without moves); the weights, and the Gram when asked for (the
+     * caller owns it), only when that Q is below the start's.
+     */
+    private record PolishRun(SwapPolish.Outcome outcome, String whySkipped, float[] w, double q, Backsolve.SupportGram gram) {
+        boolean lowered() { return w != null; }
+    }
+
+    /** The polish before round 1's searches, from {@code from} at Q {@code qBefore}. */
+    private record EarlyPolish(PolishRun run, byte[] from, double qBefore, double seconds) {
+        /** Whether a solve on {@code mask} stands where this polish left it. */
+        boolean endsOn(byte[] mask) {
+            return Arrays.equals(mask, run.lowered() ? run.outcome().mask() : from);
+        }
+    }
+
+    /**
+     * The swap polish from {@code mask} (Q {@code q}; {@code near}, its Gram or null, is taken over), followed by the
+     * exact backsolve of the support it ends on. {@code when} qualifies the log's rows ("" for the final polish).
+     */
+    private PolishRun runPolish(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
+                                byte[] mask, double q, Backsolve.SupportGram near, boolean keepGram, int round, List<IterationLog> log,
+                                long t0, String when) {
+        SwapPolish.Outcome polished;
+        String whySkipped;
+        try {
+            polished = SwapPolish.run(backend, x, wbar, g, lambda, layers, nnz, flops, mask, near, POLISH_PASSES);
+        } catch (ArithmeticException notPositiveDefinite) {
+            // Its system is X_K X_K^T + lambda I even when |K| < n, where the backsolves solve the |K| x |K| normal
+            // equations instead: n - |K| of its eigenvalues are lambda, and a lambda far below the rest leaves it singular
+            // in double. The point of the rounds stands; only the polish cannot run.
+            whySkipped = String.format(java.util.Locale.ROOT, "its n x n system X_K X_K^T + lambda I is singular in double precision"
+                    + " at lambda = %.3g (%s)", lambda, notPositiveDefinite.getMessage());
+            log.add(logEntry(round, -1, q, mask, layers, 0, secs(t0), "swap polish" + when + " skipped: " + whySkipped));
+            return new PolishRun(null, whySkipped, null, q, null);
+        } catch (SwapPolish.NotFinite overflow) {
+            whySkipped = overflow.getMessage();
+            log.add(logEntry(round, -1, q, mask, layers, 0, secs(t0), "swap polish" + when + " skipped: " + whySkipped));
+            return new PolishRun(null, whySkipped, null, q, null);
+        }
+        if (polished.mask() == null) return new PolishRun(polished, null, null, q, null);
+        Backsolve.Exact bs;
+        try (Backsolve.SupportGram pg = polished.gram()) {
+            bs = Backsolve.exact(backend, x, wbar, g, lambda, polished.mask(), pg);
+        }
+        double qAfter = qOf(bs, x, wbar, g, lambda);
+        boolean lowered = qAfter < q;
+        log.add(logEntry(round, -1, qAfter, polished.mask(), layers, 0, secs(t0), String.format(java.util.Locale.ROOT,
+                "swap polish%s: %d swaps and %d additions in %d passes, exact n x n updates (model decrease %.3g)%s", when,
+                polished.swaps(), polished.additions(), polished.passes(), polished.decrease(),
+                lowered ? "" : "; not kept, the backsolve's rounding ate it")));
+        if (!lowered || !keepGram) bs.gram().close();
+        return new PolishRun(polished, null, lowered ? bs.w() : null, qAfter, lowered && keepGram ? bs.gram() : null);
+    }
 
     /**
      * Kicks of the support after the swap polish (iterated local search): each removes {@link #KICK_STRENGTH} random
