@@ -1103,6 +1103,7 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(output, options.get(o), "belongs to " + owner + " in the sticky directory " + output.toAbsolutePath().getParent()
                         + ", where only its owner or the directory's may replace it", "choose another output path, or ask " + owner + " to remove it");
             }
+            AtomicFiles.checkNameLengths(output, options.get(o));
         }
     }
 

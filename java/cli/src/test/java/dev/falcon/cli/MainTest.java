@@ -1071,10 +1071,33 @@ class MainTest {
         Run full = run(with(fileArgs(), "--out", "/dev/full"));
         assertFails(full, 2, "/dev/full: --out: cannot write (", "No space left on device", "the device is full; choose another output");
         assertFalse(full.err().contains("check that the directory exists"), full.err());
+    }
+
+    /**
+     * A name longer than the file system takes (256 bytes here), a folder name to be created that is, and a path longer
+     * than the system takes were found only when the outputs were written, after the whole solve. They are refused
+     * before any work, with the file system's limit (asked of it: 255 on the file systems tests run on).
+     */
+    @Test
+    void anOutputNameLongerThanTheFileSystemTakesIsRefusedBeforeAnyWork() throws IOException {
         Path tooLong = dir.resolve("r".repeat(251) + ".json");
         Run named = run(with(fileArgs(), "--report", tooLong.toString()));
-        assertFails(named, 2, tooLong + ": --report: cannot write (", "the name is 256 bytes in UTF-8", "give a shorter name");
-        assertFalse(named.err().contains("check that the directory exists"), named.err());
+        assertFails(named, 2, tooLong + ": --report: the name is 256 bytes in UTF-8, more than the 255 the file system of " + dir + " takes; give a shorter name");
+        assertFalse(named.err().contains("cannot write"), "found after the solve: " + named.err());
+        Path folder = outDir.resolve("f".repeat(300)).resolve("p.npy");
+        Run inFolder = run(with(fileArgs(), "--out", folder.toString()));
+        assertFails(inFolder, 2, folder + ": --out: the folder name " + "f".repeat(300) + " is 300 bytes in UTF-8, more than the 255", "give a shorter folder name");
+        assertFalse(inFolder.err().contains("cannot"), "found after the solve: " + inFolder.err());
+        StringBuilder deep = new StringBuilder(dir.toString());
+        while (deep.length() < 4096) deep.append("/").append("d".repeat(200));
+        Path tooDeep = Path.of(deep + "/m.npy");
+        Run path = run(with(fileArgs(), "--mask", tooDeep.toString()));
+        assertFails(path, 2, tooDeep + ": --mask: the path is " + tooDeep.toString().length() + " bytes in UTF-8, more than the 4095 the system takes; give a shorter path");
+        assertFalse(path.err().contains("cannot"), "found after the solve: " + path.err());
+        // a name the file system takes is written, though the temporary file's name is longer than the limit (it is cut)
+        Path longest = dir.resolve("r".repeat(250) + ".json");
+        assertEquals(0, run(with(fileArgs(), "--report", longest.toString())).code());
+        assertTrue(Files.isRegularFile(longest));
     }
 
     /**

@@ -718,6 +718,69 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * Refuses, before any work, an output whose name, or the name of a folder to be created for it, is longer than its
+     * file system takes, and one whose path, with the temporary file's name written next to it first, is longer than
+     * the system takes: either failed only at the commit, after the whole solve.
+     * <p>
+     * The file system is asked, by looking the names up in the nearest folder that exists: that creates nothing (a
+     * probe file could be left behind by a kill), and each file system checks a name against its own limit, in its own
+     * units. A fixed 255 bytes would refuse names that vfat, exFAT, NTFS or SMB mounts take (255 UTF-16 units: 100 CJK
+     * characters are 300 bytes) and pass ones eCryptfs refuses (143 bytes). A file system that does not check names on
+     * lookup still fails at the commit, with the fix for the cause.
+     */
+    public static void checkNameLengths(Path target, String field) {
+        Path absolute = target.toAbsolutePath();
+        Path name = absolute.getFileName();
+        Path dir = absolute.getParent();
+        if (name == null || dir == null) return;
+        int pathBytes = utf8Length(absolute.toString());
+        // the longest path the commit hands the system: the temporary file's, or the link to the previous content's
+        int nameBytes = utf8Length(name.toString());
+        int hiddenBytes = Math.min(NAME_MAX_BYTES, 1 + nameBytes + 1 + 16 + ".previous".length());
+        int committedBytes = pathBytes - nameBytes + Math.max(nameBytes, hiddenBytes);
+        int pathMax = SystemErrors.PATH_MAX_BYTES - 1;
+        if (committedBytes > pathMax) {
+            throw InputException.of(target, field, "the path is " + pathBytes + " bytes in UTF-8" + (pathBytes > pathMax ? ""
+                    : ", " + committedBytes + " with the name of the temporary file written next to it first") + ", more than the "
+                    + pathMax + " the system takes", "give a shorter path");
+        }
+        if (Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) return;
+        Path existing = dir;
+        while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+        if (existing == null || !Files.isDirectory(existing)) return; // the checks of the folders say what is wrong
+        Path missing = existing.relativize(absolute);
+        for (int i = 0; i < missing.getNameCount(); i++) {
+            Path part = missing.getName(i);
+            boolean isFile = i == missing.getNameCount() - 1;
+            if (SystemErrors.nameTooLongToLookUp(existing.resolve(part))) {
+                throw InputException.of(target, field, (isFile ? "the name is " : "the folder name " + part + " is ") + utf8Length(part.toString())
+                        + " bytes in UTF-8, more than " + limitOf(existing), isFile ? "give a shorter name" : "give a shorter folder name");
+            }
+        }
+        String hidden = hiddenName(name.toString(), ".previous");
+        if (SystemErrors.nameTooLongToLookUp(existing.resolve(hidden))) {
+            throw InputException.of(target, field, "the name is " + nameBytes + " bytes in UTF-8, and with the " + (utf8Length(hidden) - nameBytes)
+                    + " falcon adds for the temporary file written first more than " + limitOf(existing), "give a shorter name");
+        }
+    }
+
+    /** "the N bytes the file system of DIR takes", N found by looking up names of N bytes; without N where none is refused. */
+    private static String limitOf(Path dir) {
+        int ok = 1, refused = SystemErrors.PATH_MAX_BYTES - 2 - utf8Length(dir.toString());
+        if (refused <= ok || !SystemErrors.nameTooLongToLookUp(dir.resolve("x".repeat(refused)))) return "the file system of " + dir + " takes";
+        while (refused - ok > 1) {
+            int mid = (ok + refused) >>> 1;
+            if (SystemErrors.nameTooLongToLookUp(dir.resolve("x".repeat(mid)))) refused = mid;
+            else ok = mid;
+        }
+        return "the " + ok + " the file system of " + dir + " takes";
+    }
+
+    private static int utf8Length(String s) {
+        return s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
+    }
+
     /** What the errors call an output given without a field of its own. */
     private static final String OUTPUT = "output";
 
