@@ -662,18 +662,19 @@ public final class AtomicFiles {
     /**
      * "TARGET: FIELD: cannot write (the error); the fix": one fix for every cause ("check that the directory exists, is
      * writable and has free space") sent a user whose disk was full, or whose file name was too long, to look at the
-     * wrong thing. The cause is told by the system's error text (English: under another locale the general fix is given).
+     * wrong thing. The cause is told by the exception's type where it has one, else by the system's error text, in
+     * English or as this process's locale gives it (see {@link SystemErrors}).
      */
     private static InputException cannotWrite(Path target, String field, boolean device, IOException e) {
         Path dir = target.toAbsolutePath().getParent();
-        String reason = e instanceof java.nio.file.FileSystemException f ? f.getReason() : e.getMessage();
+        String reason = SystemErrors.reason(e);
         String fix;
         if (e instanceof java.nio.file.AccessDeniedException || "Permission denied".equals(reason)) {
             fix = device ? "this user may not write it; choose an output this user may write"
                     : "this user may not write in " + dir + "; choose a location this user may write, or have its owner grant write access";
         } else if (e instanceof java.nio.file.NoSuchFileException) {
             fix = "check that " + dir + " still exists (it may have been removed during the run), or choose another output path";
-        } else if ("No space left on device".equals(reason)) {
+        } else if (SystemErrors.isNoSpace(e)) {
             fix = device ? "the device is full; choose another output"
                     : "the file system of " + dir + " is full; free space on it, or choose an output path on another file system";
         } else if ("Disk quota exceeded".equals(reason)) {
@@ -681,14 +682,14 @@ public final class AtomicFiles {
                     + " path on another file system";
         } else if ("Read-only file system".equals(reason)) {
             fix = dir + " is on a read-only file system; choose an output path on a writable one";
-        } else if ("File name too long".equals(reason)) {
+        } else if (SystemErrors.isNameTooLong(e)) {
             int bytes = target.getFileName().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
             fix = bytes > NAME_MAX_BYTES ? "the name is " + bytes + " bytes in UTF-8, more than file systems allow (most, " + NAME_MAX_BYTES
                     + "); give a shorter name" : "the path is longer than the system allows; give a shorter one";
         } else if ("Operation not permitted".equals(reason)) {
             fix = "this user may not replace or create it there (a file of another user's in a sticky directory, or an immutable or"
                     + " append-only file or directory); choose another output path";
-        } else if ("Broken pipe".equals(reason)) {
+        } else if (SystemErrors.isBrokenPipe(e)) {
             fix = "the pipe's reader stopped reading before falcon had written everything; keep it reading to the end, or give a file";
         } else if ("Input/output error".equals(reason)) {
             fix = "the storage under " + (device ? target : dir) + " reported an error; check it (the system log says more), or choose"

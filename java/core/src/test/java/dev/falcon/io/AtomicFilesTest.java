@@ -630,6 +630,56 @@ class AtomicFilesTest {
         assertEquals(List.of("file"), listing(), "no temporary file is left");
     }
 
+    /**
+     * The C library's error texts follow the locale: under LANG=de_DE.UTF-8 a full device, a name too long and a pipe
+     * whose reader had gone each got the general fix ("check that the directory exists, is writable and has free
+     * space"), for only the English texts were matched. Run in a JVM under that locale, where it is installed.
+     */
+    @Test
+    void aFailedWriteUnderAnotherLocaleGetsTheFixForItsCause() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/full")) && !Files.isRegularFile(Path.of("/dev/full")));
+        Path said = dir.resolve("child.log");
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), WritesThatFail.class.getName(), dir.toString()).redirectError(said.toFile());
+        pb.environment().keySet().removeIf(name -> name.startsWith("LC_") || name.equals("LANGUAGE"));
+        pb.environment().put("LANG", "de_DE.UTF-8");
+        pb.environment().put("LC_ALL", "de_DE.UTF-8");
+        Process child = pb.start();
+        child.getInputStream().close(); // its stdout: a pipe whose reader has gone
+        assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not end");
+        String log = Files.readString(said, java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(0, child.exitValue(), log);
+        org.junit.jupiter.api.Assumptions.assumeFalse(log.contains("ENOSPC: No space left on device"), "skipped: no de_DE.UTF-8 locale with translated messages: " + log);
+        List<String> lines = log.lines().toList();
+        assertTrue(lines.get(1).startsWith("/dev/full: --out: cannot write (") && lines.get(1).endsWith("the device is full; choose another output"), log);
+        assertTrue(lines.get(2).contains(": --report: cannot write (") && lines.get(2).endsWith("256 bytes in UTF-8, more than file systems allow (most, 255); give a shorter name"), log);
+        assertTrue(lines.get(3).startsWith("/dev/stdout: --mask: cannot write (") && lines.get(3).contains("the pipe's reader stopped reading"), log);
+    }
+
+    /** Says the system's text for ENOSPC, then fails to write a full device, a name too long and stdout, one line each. */
+    static final class WritesThatFail {
+        public static void main(String[] args) throws IOException {
+            try (java.nio.channels.FileChannel full = java.nio.channels.FileChannel.open(Path.of("/dev/full"), java.nio.file.StandardOpenOption.WRITE)) {
+                full.write(java.nio.ByteBuffer.wrap(new byte[1]));
+            } catch (IOException e) {
+                System.err.println("ENOSPC: " + e.getMessage());
+            }
+            fail(Path.of("/dev/full"), "--out");
+            fail(Path.of(args[0], "w".repeat(252) + ".npy"), "--report");
+            fail(Path.of("/dev/stdout"), "--mask");
+        }
+
+        private static void fail(Path target, String field) {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(target, field, t -> Files.writeString(t, "x".repeat(1 << 16)));
+                batch.commit();
+                System.err.println(target + ": written");
+            } catch (InputException e) {
+                System.err.println(e.getMessage());
+            }
+        }
+    }
+
     /** As the README says: the rename replaces a link to a file, and leaves the file as it was; a link to a device is written through. */
     @Test
     void aTargetThatIsALinkToAFileIsReplacedAndALinkToADeviceWrittenThrough() throws IOException {
