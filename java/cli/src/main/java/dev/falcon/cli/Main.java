@@ -229,7 +229,10 @@ public final class Main implements Runnable {
         }
     }
 
-    /** Runs the CLI in-process (tests use this) and returns the exit code. */
+    /**
+     * Runs the CLI in-process (tests use this) and returns the exit code. An output given as {@code -} goes to this
+     * process's stdout (file descriptor 1), not to {@code out}: it is binary, and it must reach a pipe as it is.
+     */
     public static int execute(String[] args, PrintStream out, PrintStream err) {
         PrintWriter outWriter = new PrintWriter(out, true);
         PrintWriter errWriter = new PrintWriter(err, true);

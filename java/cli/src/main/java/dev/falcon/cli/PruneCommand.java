@@ -62,6 +62,8 @@ import picocli.CommandLine.Spec;
                 "  --out     default out/NAME-METHOD-pruned.npy   (NAME = example name or the weights file's stem)",
                 "  --report  default out/NAME-METHOD-report.json",
                 "  --mask    only when given",
+                "  -         stdout (.npy for --out and --mask, JSON for --report; one output at most, ./- for a file named -);",
+                "            the summary then goes to stderr, and so it does for /dev/stdout",
                 "Memory: the run estimates what it needs before loading and refuses with options that fit;",
                 "  -Dfalcon.memory.available=SIZE (e.g. FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon ...) overrides /proc/meminfo MemAvailable.",
                 "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
@@ -192,11 +194,11 @@ final class PruneCommand implements Callable<Integer> {
     String gradsCommandTimeout;
 
     // ---- outputs
-    @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]).")
+    @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]); - for stdout (.npy).")
     Path out;
-    @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, in the weights' shape).")
+    @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, in the weights' shape); - for stdout (.npy).")
     Path mask;
-    @Option(names = "--report", paramLabel = "report.json", description = "Run report (JSON).")
+    @Option(names = "--report", paramLabel = "report.json", description = "Run report (JSON); - for stdout.")
     Path report;
 
     // ---- execution
@@ -490,34 +492,31 @@ final class PruneCommand implements Callable<Integer> {
             RunPhase.set("while writing the outputs");
             t = System.nanoTime();
             try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
-                List<Path> written = new ArrayList<>(List.of(outPath));
-                if (mask != null) written.add(mask);
-                written.add(reportPath);
+                List<Path> written = new ArrayList<>(List.of(shown("--out", outPath)));
+                if (mask != null) written.add(shown("--mask", mask));
+                written.add(shown("--report", reportPath));
                 RunPhase.outputs(batch, written);
-                batch.createParentDirectories(outPath, "--out");
                 long[] shape = weightsShape != null ? weightsShape : new long[] {p};
-                batch.add(outPath, "--out", weightsContent(outPath, r.prunedWeights(), shape, m));
-                if (mask != null) {
-                    batch.createParentDirectories(mask, "--mask");
-                    batch.add(mask, "--mask", Npy.boolContent(mask, r.mask(), shape)); // lines up with --out
-                }
+                add(batch, "--out", outPath, weightsContent(outPath, r.prunedWeights(), shape, m));
+                if (mask != null) add(batch, "--mask", mask, Npy.boolContent(mask, r.mask(), shape)); // lines up with --out
                 timings.put("write", secs(t));
                 progress.end();
                 timings.put("total", secs(start));
                 Map<String, Object> reportMap = buildReport(m, model, inputs, checksums, layers, budgets, r, objective, backend, choice,
                         plan, outPath, reportPath);
-                batch.createParentDirectories(reportPath, "--report");
                 ObjectMapper mapper = reportMapper();
-                batch.add(reportPath, "--report", temp -> mapper.writeValue(temp.toFile(), reportMap));
+                add(batch, "--report", reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
                 batch.commit();
             }
             RunPhase.set("after writing the outputs");
-            if (!quiet) printSummary(writesToStdout(outPath, mask, reportPath) ? errW : outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
+            // an output on stdout has it to itself: the summary followed the array, and the consumer read text after it
+            boolean stdoutTaken = !toStdout.isEmpty() || java.util.stream.Stream.of(outPath, mask, reportPath).anyMatch(o -> o != null && isThisProcessesStdout(o));
+            if (!quiet) printSummary(stdoutTaken ? errW : outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
             MultiStage.Result ms = r.solve() != null ? r.solve().multiStage() : null;
             if (ms != null && ms.stopped() != null) {
                 errW.println("falcon: error: falcon++ stopped after stage " + ms.lastCompletedStage() + " of 0.." + (stages - 1) + ": " + ms.stopped());
-                errW.println("falcon: " + outPath + " holds the weights of stage " + ms.lastCompletedStage() + " (the last completed stage); "
-                        + reportPath + " says so (objective.solver.stopped)");
+                errW.println("falcon: " + shown("--out", outPath) + " holds the weights of stage " + ms.lastCompletedStage() + " (the last completed stage); "
+                        + shown("--report", reportPath) + " says so (objective.solver.stopped)");
                 errW.flush();
                 return Main.INTERNAL;
             }
@@ -1005,6 +1004,25 @@ final class PruneCommand implements Callable<Integer> {
             outputs.add(mask);
             options.add("--mask");
         }
+        toStdout.clear();
+        List<String> dashes = new ArrayList<>();
+        for (int i = 0; i < outputs.size(); i++) {
+            // "-" is stdout, as for most Unix tools (it wrote a file named "-"); "./-" names such a file
+            if ("-".equals(asGiven(options.get(i), outputs.get(i)))) dashes.add(options.get(i));
+            if (dashes.contains(options.get(i))) toStdout.add(options.get(i));
+        }
+        if (dashes.size() > 1) {
+            throw InputException.of("-", String.join("/", dashes), (dashes.size() == 2 ? "both" : "all") + " are stdout, which can take only one output",
+                    "give " + (dashes.size() == 2 ? "the other" : "the others") + " a file's path (./- names a file called -)");
+        }
+        if (!toStdout.isEmpty()) AtomicFiles.Batch.checkStandardOutputStaging(toStdout.iterator().next());
+        // what follows checks paths, which an output on stdout does not have
+        for (int i = outputs.size() - 1; i >= 0; i--) {
+            if (toStdout.contains(options.get(i))) {
+                outputs.remove(i);
+                options.remove(i);
+            }
+        }
         for (int i = 0; i < outputs.size(); i++) {
             // a Path drops the '/' that ends a directory's name: --report reports/ wrote the report as a file named
             // "reports"; and one ending in "." became a directory once its parents were created, after the solve
@@ -1031,10 +1049,10 @@ final class PruneCommand implements Callable<Integer> {
             if (outputs.get(i).toString().isEmpty()) throw InputException.of("''", options.get(i), "is an empty path", "give a file name");
             if (Files.isDirectory(outputs.get(i))) throw InputException.of(outputs.get(i), options.get(i), "is a directory", "give a file name");
         }
-        if (isFileTarget(outPath) && !isSafetensors(outPath) && !hasExtension(outPath, ".npy")) {
+        if (!toStdout.contains("--out") && isFileTarget(outPath) && !isSafetensors(outPath) && !hasExtension(outPath, ".npy")) {
             throw InputException.of(outPath, "--out", "names no format falcon writes", "end it in .npy (float32) or .safetensors (F32)");
         }
-        if (mask != null && isFileTarget(mask) && !hasExtension(mask, ".npy")) {
+        if (mask != null && !toStdout.contains("--mask") && isFileTarget(mask) && !hasExtension(mask, ".npy")) {
             throw InputException.of(mask, "--mask", "the mask is written as a bool .npy", "end it in .npy");
         }
         // an output over an input would destroy the input. Compared through links: an input that links to an output's
@@ -1399,32 +1417,43 @@ final class PruneCommand implements Callable<Integer> {
         ver.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
         rep.put("versions", ver);
         Map<String, Object> outs = new LinkedHashMap<>();
-        outs.put("pruned_weights", outPath.toString());
-        if (mask != null) outs.put("mask", mask.toString());
-        outs.put("report", reportPath.toString());
+        outs.put("pruned_weights", shown("--out", outPath).toString());
+        if (mask != null) outs.put("mask", shown("--mask", mask).toString());
+        outs.put("report", shown("--report", reportPath).toString());
         rep.put("outputs", outs);
         return rep;
     }
 
     /**
-     * Whether an output is this process's stdout (--out /dev/stdout piped to the next step): the summary went to stdout
-     * after it, and the consumer got text after the array. Not where both are /dev/null, which discards either way.
+     * Whether an output path is this process's stdout (/dev/stdout, /dev/fd/1, or the file stdout is redirected to). Not
+     * where both are /dev/null, which is written in place and discards either way.
      */
-    static boolean writesToStdout(Path... outputs) {
+    static boolean isThisProcessesStdout(Path output) {
         Path stdout = Path.of("/proc/self/fd/1");
         try {
             if (!Files.exists(stdout) || Files.isSameFile(stdout, Path.of("/dev/null"))) return false;
+            return Files.exists(output) && Files.isSameFile(output, stdout);
         } catch (IOException | RuntimeException e) {
-            return false;
+            return false; // not a file this process can look at: not its stdout
         }
-        for (Path p : outputs) {
-            try {
-                if (p != null && Files.exists(p) && Files.isSameFile(p, stdout)) return true;
-            } catch (IOException | RuntimeException e) {
-                // not a file this process can look at: not its stdout
-            }
+    }
+
+    /** The outputs (by option) given as "-", written to stdout; set by checkOutputs. */
+    private final java.util.Set<String> toStdout = new java.util.HashSet<>();
+
+    /** How the summary, the report and a stop's line name an output: "stdout" for one given as "-". */
+    private Path shown(String option, Path output) {
+        return toStdout.contains(option) && "-".equals(asGiven(option, output)) ? Path.of("stdout") : output;
+    }
+
+    /** Adds an output to the batch: one for stdout is written to file descriptor 1 itself. */
+    private void add(AtomicFiles.Batch batch, String option, Path output, AtomicFiles.TempWriter content) {
+        if (toStdout.contains(option)) {
+            batch.addStandardOutput(option, content);
+        } else {
+            batch.createParentDirectories(output, option);
+            batch.add(output, option, content);
         }
-        return false;
     }
 
     private void printSummary(PrintWriter o, Method m, String runName, LayerTable layers, Budgets b, PruneResult r,
@@ -1483,7 +1512,7 @@ final class PruneCommand implements Callable<Integer> {
         StringBuilder t = new StringBuilder();
         timings.forEach((k, v) -> t.append(String.format(Locale.ROOT, " %s %.3f", k, v)));
         o.printf(Locale.ROOT, "  time (s):%s%n", t);
-        o.printf(Locale.ROOT, "  wrote %s%s, %s%n", outPath, mask != null ? ", " + mask : "", reportPath);
+        o.printf(Locale.ROOT, "  wrote %s%s, %s%n", shown("--out", outPath), mask != null ? ", " + shown("--mask", mask) : "", shown("--report", reportPath));
     }
 
     private static String stem(String spec) {

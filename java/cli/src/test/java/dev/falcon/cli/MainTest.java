@@ -2322,6 +2322,52 @@ class MainTest {
         assertTrue(said.contains("falcon prune ") && said.contains("achieved"), "the summary is on stderr: " + said);
     }
 
+    /** Runs the CLI in a JVM of its own, in {@link #dir}, with its stdout as given and its stderr into {@code log}. */
+    private Process falconInAChild(String[] args, ProcessBuilder.Redirect stdout, Path log) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(java.util.Arrays.stream(args).filter(a -> !a.equals("--quiet")).toList());
+        return new ProcessBuilder(cmd).directory(dir.toFile()).redirectOutput(stdout).redirectError(log.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+    }
+
+    /**
+     * "-" is stdout to users of Unix tools, but --report - wrote a file named "-". The report, or the array, goes to stdout,
+     * with the summary on stderr; "./-" still names a file called "-"; and two outputs cannot share stdout.
+     */
+    @Test
+    void aDashAsAnOutputIsStdout() throws Exception {
+        Path log = dir.resolve("falcon.log");
+        Process report = falconInAChild(with(fileArgs("--keep-flops", "0.4"), "--report", "-"), ProcessBuilder.Redirect.PIPE, log);
+        byte[] json = report.getInputStream().readAllBytes();
+        assertTrue(report.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(0, report.exitValue(), said);
+        assertFalse(Files.exists(dir.resolve("-")), "a file named - was written");
+        JsonNode parsed = new ObjectMapper().readTree(json);
+        assertEquals("stdout", parsed.path("outputs").path("report").asText(), new String(json, StandardCharsets.UTF_8));
+        assertTrue(parsed.path("budgets").path("achieved").path("nnz").asLong() > 0, new String(json, StandardCharsets.UTF_8));
+        assertTrue(said.contains("wrote " + outDir.resolve("p.npy") + ", " + outDir.resolve("m.npy") + ", stdout"), "the summary is on stderr: " + said);
+        deleteOutputs();
+
+        Process weights = falconInAChild(with(fileArgs("--keep-flops", "0.4"), "--out", "-"), ProcessBuilder.Redirect.PIPE, log);
+        byte[] npy = weights.getInputStream().readAllBytes();
+        assertTrue(weights.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        assertEquals(0, weights.exitValue(), Files.readString(log));
+        assertEquals(P, ArrayFiles.length(Files.write(dir.resolve("from-stdout.npy"), npy).toString(), "stdout"));
+        assertTrue(Files.exists(outDir.resolve("m.npy")) && Files.exists(outDir.resolve("r.json")));
+        deleteOutputs();
+
+        Process named = falconInAChild(with(fileArgs(), "--report", "./-"), ProcessBuilder.Redirect.DISCARD, log);
+        assertTrue(named.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        assertEquals(0, named.exitValue(), Files.readString(log));
+        assertTrue(new ObjectMapper().readTree(dir.resolve("-").toFile()).has("budgets"), "./- is a file named -");
+        Files.delete(dir.resolve("-"));
+        deleteOutputs();
+        Run two = run(with(with(fileArgs(), "--out", "-"), "--report", "-"));
+        assertFails(two, 2, "-: --out/--report: both are stdout, which can take only one output", "./- names a file called -");
+    }
+
     /**
      * A JUL record being written when SIGTERM came (a library's WARNING, or the backend's INFO lines once LogManager's
      * own hook has reset the levels) followed the stop line: JUL's console handler wrote to the JVM's stderr, past the

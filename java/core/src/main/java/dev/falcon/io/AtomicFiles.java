@@ -181,7 +181,8 @@ public final class AtomicFiles {
      * device with a file.
      */
     public static final class Batch implements AutoCloseable {
-        private record Staged(Path target, String field, Path temp, TempWriter direct) {}
+        /** {@code toStdout}: the content is staged in {@code temp} and copied to stdout at commit, after the files and devices. */
+        private record Staged(Path target, String field, Path temp, TempWriter direct, boolean toStdout) {}
 
         private final List<Staged> staged = new ArrayList<>();
         private final List<Path> createdDirectories = new ArrayList<>();
@@ -240,12 +241,12 @@ public final class AtomicFiles {
                 throw InputException.of(target, field, "is a directory", "name a file, not a directory");
             }
             if (Files.exists(absolute) && !Files.isRegularFile(absolute)) {
-                staged.add(new Staged(absolute, field, null, writer));
+                staged.add(new Staged(absolute, field, null, writer, false));
                 return;
             }
             try {
                 Path temp = createTemp(dir, absolute.getFileName().toString());
-                staged.add(new Staged(absolute, field, temp, null));
+                staged.add(new Staged(absolute, field, temp, null, false));
                 writer.write(temp);
                 try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                     ch.force(true);
@@ -256,10 +257,67 @@ public final class AtomicFiles {
         }
 
         /**
-         * Renames every temporary file over its target, then writes the devices. A rename or a device write that fails
-         * puts back the targets already replaced (from hard links to them taken just before) and removes the ones that
-         * were new, so the files are all new or all as they were (what reached a device cannot be taken back). With
-         * two or more outputs, this is done holding the lock of each directory renamed into (see {@link AtomicFiles}).
+         * Writes the content for this process's stdout (file descriptor 1, whatever it is: a pipe, a terminal, a file
+         * it is redirected to, a socket) at {@link #commit()}, after the files and the devices. The content is staged
+         * in a file of its own in java.io.tmpdir (readable by this user only), so that stdout gets nothing unless every
+         * output was written; errors name the output {@code stdout} and {@code field}.
+         */
+        public void addStandardOutput(String field, TempWriter writer) {
+            if (committed) throw new IllegalStateException("batch already committed");
+            String tmp = System.getProperty("java.io.tmpdir");
+            try {
+                Path temp = whileNotStopping(() -> {
+                    Path created = Files.createTempFile(Path.of(tmp), ".falcon-stdout-", ".tmp");
+                    PENDING_TEMPS.add(created);
+                    return created;
+                });
+                staged.add(new Staged(STANDARD_OUTPUT, field, temp, null, true));
+                writer.write(temp);
+            } catch (IOException | java.nio.file.InvalidPathException e) {
+                throw cannotStage(tmp, field, e);
+            }
+        }
+
+        /** Fails as {@link #addStandardOutput} would where java.io.tmpdir cannot hold its content: before any work. */
+        public static void checkStandardOutputStaging(String field) {
+            String tmp = System.getProperty("java.io.tmpdir");
+            try {
+                Files.delete(Files.createTempFile(Path.of(tmp), ".falcon-stdout-", ".tmp"));
+            } catch (IOException | java.nio.file.InvalidPathException e) {
+                throw cannotStage(tmp, field, e);
+            }
+        }
+
+        private static InputException cannotStage(String tmp, String field, Exception e) {
+            return InputException.of(tmp, "java.io.tmpdir", "cannot hold what " + field + " writes to stdout until the outputs are complete ("
+                    + e + ")", "make it a writable directory with free space, set TMPDIR to one (the launcher passes it on), or give another"
+                    + " with FALCON_JAVA_OPTS=-Djava.io.tmpdir=DIR");
+        }
+
+        /**
+         * Copies the staged content to file descriptor 1 itself: /dev/stdout opened again truncated a file stdout appends
+         * to, and a socket cannot be opened.
+         */
+        private static void copyToStandardOutput(Path temp) throws IOException {
+            System.out.flush();
+            // not closed: that would close file descriptor 1
+            FileChannel stdout = new java.io.FileOutputStream(java.io.FileDescriptor.out).getChannel();
+            try (FileChannel in = FileChannel.open(temp, StandardOpenOption.READ)) {
+                java.nio.ByteBuffer buffer = java.nio.ByteBuffer.allocate(1 << 20);
+                while (in.read(buffer) >= 0) {
+                    buffer.flip();
+                    while (buffer.hasRemaining()) stdout.write(buffer);
+                    buffer.clear();
+                }
+            }
+        }
+
+        /**
+         * Renames every temporary file over its target, then writes the devices, then stdout. A rename or a device (or
+         * stdout) write that fails puts back the targets already replaced (from hard links to them taken just before)
+         * and removes the ones that were new, so the files are all new or all as they were (what reached a device cannot
+         * be taken back). With two or more outputs, this is done holding the lock of each directory renamed into (see
+         * {@link AtomicFiles}).
          */
         public void commit() {
             if (committed) throw new IllegalStateException("batch already committed");
@@ -291,7 +349,7 @@ public final class AtomicFiles {
             List<Path[]> replaced = new ArrayList<>(); // {target, hard link to its previous content, or null if it was new}
             try {
                 for (Staged s : staged) {
-                    if (s.temp() == null) continue;
+                    if (s.temp() == null || s.toStdout()) continue;
                     Path previous = linkToPrevious(s.target());
                     try {
                         move(s.temp(), s.target());
@@ -312,6 +370,14 @@ public final class AtomicFiles {
                     if (s.temp() != null) continue;
                     try {
                         s.direct().write(s.target());
+                    } catch (IOException e) {
+                        throw cannotWrite(s.target(), s.field(), true, e);
+                    }
+                }
+                for (Staged s : staged) {
+                    if (!s.toStdout()) continue;
+                    try {
+                        copyToStandardOutput(s.temp());
                     } catch (IOException e) {
                         throw cannotWrite(s.target(), s.field(), true, e);
                     }
@@ -340,7 +406,7 @@ public final class AtomicFiles {
             if (staged.size() < 2) return held;
             TreeMap<String, Path> dirs = new TreeMap<>();
             for (Staged s : staged) {
-                if (s.temp() == null) continue;
+                if (s.temp() == null || s.toStdout()) continue;
                 Path dir = s.temp().getParent();
                 try {
                     dir = dir.toRealPath();
@@ -781,6 +847,9 @@ public final class AtomicFiles {
     private static int utf8Length(String s) {
         return s.getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
     }
+
+    /** What the errors call an output written to stdout. */
+    private static final Path STANDARD_OUTPUT = Path.of("stdout");
 
     /** What the errors call an output given without a field of its own. */
     private static final String OUTPUT = "output";
