@@ -510,8 +510,7 @@ final class PruneCommand implements Callable<Integer> {
             }
             RunPhase.set("after writing the outputs");
             // an output on stdout has it to itself: the summary followed the array, and the consumer read text after it
-            boolean stdoutTaken = !toStdout.isEmpty() || java.util.stream.Stream.of(outPath, mask, reportPath).anyMatch(o -> o != null && isThisProcessesStdout(o));
-            if (!quiet) printSummary(stdoutTaken ? errW : outW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
+            if (!quiet) printSummary(toStdout.isEmpty() ? outW : errW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
             MultiStage.Result ms = r.solve() != null ? r.solve().multiStage() : null;
             if (ms != null && ms.stopped() != null) {
                 errW.println("falcon: error: falcon++ stopped after stage " + ms.lastCompletedStage() + " of 0.." + (stages - 1) + ": " + ms.stopped());
@@ -1009,7 +1008,7 @@ final class PruneCommand implements Callable<Integer> {
         for (int i = 0; i < outputs.size(); i++) {
             // "-" is stdout, as for most Unix tools (it wrote a file named "-"); "./-" names such a file
             if ("-".equals(asGiven(options.get(i), outputs.get(i)))) dashes.add(options.get(i));
-            if (dashes.contains(options.get(i))) toStdout.add(options.get(i));
+            if (dashes.contains(options.get(i)) || isThisProcessesStdout(outputs.get(i))) toStdout.add(options.get(i));
         }
         if (dashes.size() > 1) {
             throw InputException.of("-", String.join("/", dashes), (dashes.size() == 2 ? "both" : "all") + " are stdout, which can take only one output",
@@ -1438,7 +1437,7 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
-    /** The outputs (by option) given as "-", written to stdout; set by checkOutputs. */
+    /** The outputs (by option) written to stdout, set by checkOutputs. */
     private final java.util.Set<String> toStdout = new java.util.HashSet<>();
 
     /** How the summary, the report and a stop's line name an output: "stdout" for one given as "-". */
@@ -1446,7 +1445,12 @@ final class PruneCommand implements Callable<Integer> {
         return toStdout.contains(option) && "-".equals(asGiven(option, output)) ? Path.of("stdout") : output;
     }
 
-    /** Adds an output to the batch: one for stdout is written to file descriptor 1 itself. */
+    /**
+     * Adds an output to the batch: one for stdout is written to file descriptor 1 itself. An output path that is stdout
+     * (/dev/stdout) was written as a file where stdout was redirected to one (falcon prune --report /dev/stdout > r.json):
+     * the rename replaced the link /dev/stdout with the report (as root; every other user was refused, "/dev is not
+     * writable"), and r.json got the summary.
+     */
     private void add(AtomicFiles.Batch batch, String option, Path output, AtomicFiles.TempWriter content) {
         if (toStdout.contains(option)) {
             batch.addStandardOutput(option, content);

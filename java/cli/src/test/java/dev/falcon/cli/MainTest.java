@@ -2369,6 +2369,29 @@ class MainTest {
     }
 
     /**
+     * An output path that is stdout where stdout is a file (falcon prune --report /dev/stdout >> runs.log) was written as a
+     * file: the rename replaced the link (/dev/stdout itself, as root; other users were refused, "/dev is not writable"),
+     * and the log got the summary. It is written to stdout as it is, appended here. A link of the test's own stands in
+     * for /dev/stdout.
+     */
+    @Test
+    void anOutputThatIsStdoutRedirectedToAFileIsWrittenThere() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/fd/1")));
+        Path linkToStdout = Files.createSymbolicLink(dir.resolve("stdout"), Path.of("/proc/self/fd/1"));
+        Path runs = Files.writeString(dir.resolve("runs.log"), "an earlier run\n");
+        Path log = dir.resolve("falcon.log");
+        Process child = falconInAChild(with(fileArgs(), "--report", linkToStdout.toString()), ProcessBuilder.Redirect.appendTo(runs.toFile()), log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(0, child.exitValue(), said);
+        assertTrue(Files.isSymbolicLink(linkToStdout), "the link to stdout was replaced by the report");
+        String appended = Files.readString(runs);
+        assertTrue(appended.startsWith("an earlier run\n"), appended);
+        assertTrue(new ObjectMapper().readTree(appended.substring("an earlier run\n".length())).has("budgets"), appended);
+        assertTrue(said.contains("achieved"), "the summary is on stderr: " + said);
+    }
+
+    /**
      * A JUL record being written when SIGTERM came (a library's WARNING, or the backend's INFO lines once LogManager's
      * own hook has reset the levels) followed the stop line: JUL's console handler wrote to the JVM's stderr, past the
      * gate of the run's own output, and LogManager's hook, which removes that handler, waits for a record in progress.
