@@ -1023,6 +1023,17 @@ final class PruneCommand implements Callable<Integer> {
             }
         }
         for (int i = 0; i < outputs.size(); i++) {
+            // another of this process's descriptors (--report /dev/stderr 2> run.log) is a link to a file, which the
+            // rename replaced (/dev/stderr itself, as root; every other user was refused, "/dev is not writable")
+            int descriptor = descriptorOf(outputs.get(i));
+            if (descriptor >= 0 && isFileTarget(outputs.get(i))) {
+                String what = descriptor == 2 ? "falcon's stderr" : "falcon's file descriptor " + descriptor;
+                throw InputException.of(outputs.get(i), options.get(i), Files.exists(outputs.get(i))
+                                ? "is " + what + ", a file here (" + realPath(outputs.get(i)) + "), which the output would replace rather than write"
+                                : "is " + what + ", which is not open", "give the output a file of its own, or - for stdout");
+            }
+        }
+        for (int i = 0; i < outputs.size(); i++) {
             // a Path drops the '/' that ends a directory's name: --report reports/ wrote the report as a file named
             // "reports"; and one ending in "." became a directory once its parents were created, after the solve
             String given = asGiven(options.get(i), outputs.get(i));
@@ -1434,6 +1445,34 @@ final class PruneCommand implements Callable<Integer> {
             return Files.exists(output) && Files.isSameFile(output, stdout);
         } catch (IOException | RuntimeException e) {
             return false; // not a file this process can look at: not its stdout
+        }
+    }
+
+    /**
+     * The descriptor of this process an output path leads to through its links (/dev/stderr, /dev/fd/3, /proc/self/fd/2),
+     * or -1 where it leads to none.
+     */
+    static int descriptorOf(Path output) {
+        try {
+            Path descriptors = Path.of("/proc/self/fd").toRealPath();
+            Path p = output.toAbsolutePath();
+            for (int links = 0; links < 40; links++) {
+                Path dir = p.getParent();
+                if (dir != null && Files.isDirectory(dir) && dir.toRealPath().equals(descriptors)) return Integer.parseInt(p.getFileName().toString());
+                if (!Files.isSymbolicLink(p)) return -1;
+                p = p.resolveSibling(Files.readSymbolicLink(p));
+            }
+        } catch (IOException | RuntimeException e) {
+            // no /proc (not Linux), or a link this user cannot read: no descriptor to tell
+        }
+        return -1;
+    }
+
+    private static String realPath(Path path) {
+        try {
+            return path.toRealPath().toString();
+        } catch (IOException e) {
+            return path.toString();
         }
     }
 

@@ -2392,6 +2392,28 @@ class MainTest {
     }
 
     /**
+     * An output path that is another of falcon's descriptors, a file here (--report /dev/stderr 2> run.log), was written
+     * as a file: the rename replaced the link (/dev/stderr itself, as root; other users were refused, "/dev is not
+     * writable"). It is refused before any work. A link of the test's own stands in for /dev/stderr.
+     */
+    @Test
+    void anOutputThatIsStderrRedirectedToAFileIsRefusedBeforeAnyWork() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/fd/2")));
+        Path linkToStderr = Files.createSymbolicLink(dir.resolve("stderr"), Path.of("/proc/self/fd/2"));
+        Path log = dir.resolve("falcon.log");
+        Process child = falconInAChild(with(fileArgs(), "--report", linkToStderr.toString()), ProcessBuilder.Redirect.DISCARD, log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains(linkToStderr + ": --report: is falcon's stderr, a file here (" + log.toRealPath() + "), which the output would replace"
+                + " rather than write; give the output a file of its own, or - for stdout"), said);
+        assertTrue(Files.isSymbolicLink(linkToStderr), "the link to stderr was replaced by the report");
+        assertFalse(Files.exists(outDir), "no output may be created on error");
+        Run closed = run(with(fileArgs(), "--mask", "/dev/fd/987"));
+        assertFails(closed, 2, "/dev/fd/987: --mask: is falcon's file descriptor 987, which is not open");
+    }
+
+    /**
      * A JUL record being written when SIGTERM came (a library's WARNING, or the backend's INFO lines once LogManager's
      * own hook has reset the levels) followed the stop line: JUL's console handler wrote to the JVM's stderr, past the
      * gate of the run's own output, and LogManager's hook, which removes that handler, waits for a record in progress.
