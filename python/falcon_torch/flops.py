@@ -115,6 +115,9 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             for pname, p in m.named_parameters(recurse=False):
                 by_name.setdefault(f"{mname}.{pname}" if mname else pname, p)
         modules = dict(model.named_modules())
+        # a module or parameter of another model (a copy.deepcopy, a model built anew) is a Conv/Linear weight too, and
+        # was refused as not being one
+        own_ids = {id(m) for m in modules.values()} | {id(p) for p in by_name.values()}
 
         def holder(item):
             # the module an entry names: itself, a module name, or "NAME.weight", which for a reparametrized module is
@@ -128,6 +131,11 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             return None
         chosen = set()
         for item in prunable:
+            if isinstance(item, (nn.Module, nn.Parameter)) and id(item) not in own_ids:
+                kind = "module" if isinstance(item, nn.Module) else "parameter"
+                what = repr(item) if kind == "module" else f"(a parameter of shape {tuple(item.shape)})"
+                raise ValueError(f"prunable entry {what} is no {kind} of this model (one of a copy of it, or of "
+                                 f"another model?); give the model's own {kind}s, or their names")
             if isinstance(item, nn.Parameter):
                 p = item
             elif isinstance(item, nn.Module):

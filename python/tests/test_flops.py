@@ -128,6 +128,18 @@ class FlopHookTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "'features' is not a parameter or module name"):
             prunable_parameters(m, "features")
 
+    def test_a_module_or_parameter_of_another_model_is_refused_as_such(self):
+        # a Linear of a copy of the model was refused as "not the weight of a Conv/ConvTranspose/Linear module"
+        import copy
+        m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+        copied = copy.deepcopy(m)
+        with self.assertRaisesRegex(ValueError, r"prunable entry Linear\(.*\) is no module of this model \(one of a copy"):
+            prunable_parameters(m, [copied[2]])
+        with self.assertRaisesRegex(ValueError, r"prunable entry \(a parameter of shape \(2, 1, 3, 3\)\) is no parameter of "
+                                                r"this model"):
+            prunable_parameters(m, copied[0].weight)
+        self.assertEqual([l.name for l in prunable_parameters(m, [m[2], m[0].weight])], ["0.weight", "2.weight"])
+
     def test_reading_the_prunable_weights_leaves_a_spectral_norm_as_it_was(self):
         # module.weight of a spectral-normed layer runs a power iteration step in training mode, which changed its
         # buffers on every prunable_parameters/measure_flops call, though the layer is not even prunable
