@@ -233,6 +233,22 @@ class PrunerTest {
     }
 
     /**
+     * The snap to a nearby integer (a relative 1e-9, which (1 - sparsity) p needs) took every FLOP budget above 5e8 to the
+     * nearest integer, up as often as down: --keep-flops 0.3 of resnet50's 4,089,184,256 FLOPs (1,226,755,276.8) became
+     * 1,226,755,277, so the pruned network kept more than 30% of the FLOPs and the report's asked fraction read 0.30000000005.
+     */
+    @Test
+    void aFlopBudgetIsNotRoundedUpPastTheFraction() {
+        LayerTable t = ExampleModels.get("resnet50").layers();
+        for (double keep : new double[] {0.3, 0.1, 0.7}) {
+            double exact = keep * t.denseFlops();
+            Budgets b = Budgets.resolve(t, keep, null, null, null, null);
+            assertTrue(b.flops() <= exact, "--keep-flops " + keep + ": budget " + b.flops() + " above " + exact);
+            assertTrue(b.flops() > exact - 1, "--keep-flops " + keep + ": budget " + b.flops() + " far below " + exact);
+        }
+    }
+
+    /**
      * The snap to a nearby integer, meant for 0.29 * 1600 = 463.99999999999994, also took 2,000,000.001 dense FLOPs (two
      * weights of 1e6, one of 0.001) down to 2,000,000: --keep-flops 1 then kept 2 of 3 weights and 50% of the FLOPs.
      * Where a layer's cost is fractional a budget is not snapped below its value; integer costs cannot tell the two apart.
