@@ -233,6 +233,10 @@ class MainTest {
         assertTrue(r.out().contains("[6, 17]"), r.out());
         assertTrue(r.out().contains("NaN 0, Inf 0"), r.out());
         assertTrue(r.out().contains("%flops") && r.out().contains("conv"), r.out());
+        Path oneLayer = dir.resolve("one-layer.json");
+        LayersJson.write(oneLayer, new LayerTable(List.of(new Layer("fc", new long[] {17}, 1, 0, 17)), "test"));
+        Run single = run("inspect", oneLayer.toString());
+        assertTrue(single.out().contains(": 1 layer, p = 17 weights"), single.out());
         try (FloatPointer v = new FloatPointer(1f, Float.NaN, Float.POSITIVE_INFINITY)) {
             Npy.writeFloat32(dir.resolve("bad.npy"), v, new long[] {3});
         }
@@ -426,6 +430,10 @@ class MainTest {
         Run r = run("inspect", upper.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("%flops") && r.out().contains("conv"), r.out());
+        Path oneLayer = dir.resolve("one-layer.json");
+        LayersJson.write(oneLayer, new LayerTable(List.of(new Layer("fc", new long[] {17}, 1, 0, 17)), "test"));
+        Run single = run("inspect", oneLayer.toString());
+        assertTrue(single.out().contains(": 1 layer, p = 17 weights"), single.out());
     }
 
     /** FLOPs per weight need not be whole (a mean over tokens, a --flops-per-weight file): inspect shows them as they are. */
