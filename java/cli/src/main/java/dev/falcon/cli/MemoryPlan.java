@@ -403,6 +403,14 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;
     }
 
+    /**
+     * The bytes the solver's active set may copy of X: what this plan leaves of the available memory (no limit where that
+     * is unknown). The plan counts no copy of X, and the active set copies up to 3p/4 of its columns.
+     */
+    long activeSetBytes() {
+        return available < 0 ? Long.MAX_VALUE : Math.max(0, available - required());
+    }
+
     /** Whether the run fits the available memory (false where that is unknown). */
     boolean fits() {
         return available >= 0 && required() <= available;

@@ -430,7 +430,8 @@ final class PruneCommand implements Callable<Integer> {
                 SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
                         .withBacksolve(m == Method.MP ? Backsolve.Mode.EXACT : backsolveMode).withBlockSize(blockSize)
                         .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
-                        .withMaxRounds(rounds).withSwapCandidates(swapCandidates).withStableIterations(stableIterations);
+                        .withMaxRounds(rounds).withSwapCandidates(swapCandidates).withStableIterations(stableIterations)
+                        .withActiveSetMaxBytes(plan.activeSetBytes());
                 MultiStage.GradientSource source = null;
                 if (m == Method.FALCON_PLUS_PLUS && gradsPattern()) {
                     source = new dev.falcon.solve.FilePatternGradients(backend, res.x, grads, stages, "--grads");

@@ -318,6 +318,18 @@ class MemoryPlanTest {
         assertTrue(proposals > 0, e.getMessage());
     }
 
+    /** The solver's active set copies columns of X, which the plan does not count: it may take what the plan leaves. */
+    @Test
+    void theActiveSetMayCopyWhatThePlanLeavesOfTheAvailableMemory() {
+        long p = ExampleModels.get("resnet20").layers().parameters();
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1500m");
+        MemoryPlan plan = MemoryPlan.of(p, 1000, null, true, "cpu", false, false, true);
+        assertTrue(plan.fits(), plan.describe());
+        assertEquals((1500L << 20) - plan.required(), plan.activeSetBytes());
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
+        assertEquals(0, MemoryPlan.of(p, 1000, null, true, "cpu", false, false, true).activeSetBytes(), "nothing is left");
+    }
+
     /**
      * The heap term is what the heap grew to with room to spare, the collector's slack included: falcon on the resnet50
      * example plans 1.8 GiB and runs under the launcher's default 2g (live heap 1.07 GiB), which a check for 80% of

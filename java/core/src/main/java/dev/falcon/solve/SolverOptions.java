@@ -16,10 +16,13 @@ package dev.falcon.solve;
  * @param swapCandidates  after each round's backsolve, where the searches' cost allows it (see FalconSolver), backsolve each of the c best
  *                        additions alone and against each of the c cheapest removals (c (c + 1) backsolves), then the c best pairs and
  *                        batches of pairs; with the exact backsolve end with the swap polish (SwapPolish); 0 = both off
+ * @param activeSetMaxBytes the most bytes the active set's gathered columns of X (n x its size, float32) may take: a larger
+ *                        set is not gathered and DFO runs on all coordinates instead (the CLI passes the memory its plan
+ *                        leaves free; {@link Long#MAX_VALUE} = no limit)
  */
 public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode backsolve, int blockSize,
                             HessianModel hessian, int maxStepDoublings, int maxRounds, boolean activeSet,
-                            int swapCandidates, int stableIterations) {
+                            int swapCandidates, int stableIterations, long activeSetMaxBytes) {
 
     public static final int DEFAULT_BLOCK_SIZE = 2000;
 
@@ -39,21 +42,30 @@ public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode 
         if (swapCandidates < 0) throw new IllegalArgumentException("swap candidates must be >= 0");
         if (stableIterations < 0) throw new IllegalArgumentException("stable iterations must be >= 0");
         if (maxRounds < 1) throw new IllegalArgumentException("rounds must be >= 1");
+        if (activeSetMaxBytes < 0) throw new IllegalArgumentException("the active set's bytes must be >= 0, got " + activeSetMaxBytes);
         if (backsolve == null) backsolve = Backsolve.Mode.EXACT;
         if (hessian == null) hessian = HessianModel.EXACT;
+    }
+
+    /** The options as they were before {@code activeSetMaxBytes}: no limit on the active set's gathered columns. */
+    public SolverOptions(int maxIterations, double tolerance, Backsolve.Mode backsolve, int blockSize, HessianModel hessian,
+                         int maxStepDoublings, int maxRounds, boolean activeSet, int swapCandidates, int stableIterations) {
+        this(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations,
+                Long.MAX_VALUE);
     }
 
     public static SolverOptions defaults() {
         return new SolverOptions(100, 1e-6, Backsolve.Mode.EXACT, DEFAULT_BLOCK_SIZE, HessianModel.EXACT, 4, 25, true, 4, 3);
     }
 
-    public SolverOptions withMaxIterations(int v) { return new SolverOptions(v, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
-    public SolverOptions withTolerance(double v) { return new SolverOptions(maxIterations, v, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
-    public SolverOptions withBacksolve(Backsolve.Mode v) { return new SolverOptions(maxIterations, tolerance, v, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
-    public SolverOptions withBlockSize(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, v, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
-    public SolverOptions withHessian(HessianModel v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, v, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations); }
-    public SolverOptions withMaxRounds(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, v, activeSet, swapCandidates, stableIterations); }
-    public SolverOptions withSwapCandidates(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, v, stableIterations); }
-    public SolverOptions withStableIterations(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, v); }
-    public SolverOptions withActiveSet(boolean v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, v, swapCandidates, stableIterations); }
+    public SolverOptions withMaxIterations(int v) { return new SolverOptions(v, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    public SolverOptions withTolerance(double v) { return new SolverOptions(maxIterations, v, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    public SolverOptions withBacksolve(Backsolve.Mode v) { return new SolverOptions(maxIterations, tolerance, v, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    public SolverOptions withBlockSize(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, v, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    public SolverOptions withHessian(HessianModel v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, v, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    public SolverOptions withMaxRounds(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, v, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    public SolverOptions withSwapCandidates(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, v, stableIterations, activeSetMaxBytes); }
+    public SolverOptions withStableIterations(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, v, activeSetMaxBytes); }
+    public SolverOptions withActiveSet(boolean v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, v, swapCandidates, stableIterations, activeSetMaxBytes); }
+    public SolverOptions withActiveSetMaxBytes(long v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, v); }
 }

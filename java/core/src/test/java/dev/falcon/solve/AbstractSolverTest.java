@@ -2,6 +2,7 @@ package dev.falcon.solve;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -952,6 +953,33 @@ public abstract class AbstractSolverTest {
             System.out.printf(Locale.ROOT, "[%s] active set: Q %.6g (%d iterations), all coordinates: Q %.6g (%d iterations), mp %.6g%n",
                     backend.name(), active.qFinal(), active.iterations(), full.qFinal(), full.iterations(), active.qStart());
         }
+    }
+
+    /**
+     * The active set's columns are a copy of X, which the memory plan does not count: a set that does not fit the bytes
+     * the options allow is not gathered, and the round runs as without an active set, saying why.
+     */
+    @Test
+    public void anActiveSetBeyondItsBytesIsNotGathered() {
+        SplittableRandom rnd = new SplittableRandom(31);
+        Instance in = randomInstance(rnd, 10, 400, 4, false);
+        in = new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, 40, in.flops);
+        try (HostMatrix x = in.matrix()) {
+            FalconSolver s = new FalconSolver(backend);
+            SolverOptions base = SolverOptions.defaults().withBacksolve(Backsolve.Mode.NONE).withMaxRounds(1);
+            long support = FalconSolver.count(s.mpMask(in.wbar, in.layers, in.nnz, in.flops));
+            assertTrue(4 * support < in.p, "no active set for a support of " + support);
+            FalconSolver.Result gathered = s.solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, base);
+            // the first set holds at most 3|support| columns
+            FalconSolver.Result capped = s.solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
+                    base.withActiveSetMaxBytes(3 * support * in.n * Float.BYTES - 1));
+            FalconSolver.Result full = s.solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, base.withActiveSet(false));
+            assertTrue(gathered.stopReason().contains("active set") && !gathered.stopReason().contains("on all coordinates"), gathered.stopReason());
+            assertTrue(capped.stopReason().contains("on all coordinates: an active set of " + 3 * support + " columns would copy"), capped.stopReason());
+            assertArrayEquals(full.mask(), capped.mask());
+            assertEquals(full.qFinal(), capped.qFinal(), 0.0, "the capped round is the round without an active set");
+        }
+        assertThrows(IllegalArgumentException.class, () -> SolverOptions.defaults().withActiveSetMaxBytes(-1));
     }
 
     /** Passes over X per DFO iteration: exact = one X^T u plus one X v per line-search trial; block = one blockGramProduct per trial. */
