@@ -936,11 +936,15 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /** 400 weights, 40 of them kept: a support below p/4, where DFO runs on an active set. */
+    private static Instance activeSetInstance() {
+        Instance in = randomInstance(new SplittableRandom(31), 10, 400, 4, false);
+        return new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, 40, in.flops);
+    }
+
     @Test
     public void activeSetAndFullRunsBothImproveOnMp() {
-        SplittableRandom rnd = new SplittableRandom(31);
-        Instance in = randomInstance(rnd, 10, 400, 4, false);
-        in = new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, 40, in.flops);
+        Instance in = activeSetInstance();
         try (HostMatrix x = in.matrix()) {
             FalconSolver s = new FalconSolver(backend);
             FalconSolver.Result active = s.solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null, SolverOptions.defaults());
@@ -961,9 +965,7 @@ public abstract class AbstractSolverTest {
      */
     @Test
     public void anActiveSetBeyondItsBytesIsNotGathered() {
-        SplittableRandom rnd = new SplittableRandom(31);
-        Instance in = randomInstance(rnd, 10, 400, 4, false);
-        in = new Instance(in.n, in.p, in.x, in.wbar, in.g, in.lambda, in.layers, 40, in.flops);
+        Instance in = activeSetInstance();
         try (HostMatrix x = in.matrix()) {
             FalconSolver s = new FalconSolver(backend);
             SolverOptions base = SolverOptions.defaults().withBacksolve(Backsolve.Mode.NONE).withMaxRounds(1);
