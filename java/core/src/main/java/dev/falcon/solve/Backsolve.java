@@ -666,28 +666,22 @@ public final class Backsolve {
      * error of cond(A_K^T A_K + lambda I) times 6e-8 on the solution (6e-3 of it at cond 1.2e6, a low-rank X with little
      * noise), so both sides come from one double Gram, of the (k + 2) x n matrix [A_K, c_head, c_tail]^T: its k x k
      * corner is A_K^T A_K and its last two rows sum to A_K^T c (c split into a float head and tail, c = head + tail to
-     * about 1e-14). Every backend takes a column-major matrix, so the transpose is a second gather, of single elements
-     * (a 1 x n(k + 2) view of the gathered columns): no Java loop reads X.
+     * about 1e-14).
      */
     private static double[] solveDirect(ComputeBackend backend, HostMatrix a, float[] keep, int k, double[] c, float[] g, double lambda) {
+        return solveDirect(backend, a, keep, k, c, g, lambda, TRANSPOSE_GATHER_ELEMENTS);
+    }
+
+    /** {@link #solveDirect(ComputeBackend, HostMatrix, float[], int, double[], float[], double)} with {@link #columnGram}'s limit. */
+    static double[] solveDirect(ComputeBackend backend, HostMatrix a, float[] keep, int k, double[] c, float[] g, double lambda,
+                                long maxGatherElements) {
         int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
         int[] idx = new int[k];
         for (int j = 0, t = 0; j < m; j++) if (keep[j] != 0) idx[t++] = j;
         double[] delta = new double[m];
         int s = k + 2;
-        long elements = (long) s * n;
-        Math.toIntExact(elements); // the gather's element indices are ints
-        try (HostMatrix columns = HostMatrix.allocate(n, s); HostMatrix rows = HostMatrix.allocate(s, n); IntPointer cols = new IntPointer(idx);
-             IntPointer order = new IntPointer(elements); DoublePointer gram = new DoublePointer((long) s * s);
+        try (HostMatrix columns = HostMatrix.allocate(n, s); IntPointer cols = new IntPointer(idx); DoublePointer gram = new DoublePointer((long) s * s);
              DoublePointer h = new DoublePointer((long) k * k); DoublePointer b = new DoublePointer(k)) {
-            // written off-heap a row at a time: a heap array of all (k + 2) n indices was garbage of up to 4 n^2 bytes
-            // per call (per block with --backsolve block), and the Java heap grew with it
-            int[] row = new int[s];
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j < s; j++) row[j] = j * n + i; // element (j, i) of the s x n result
-                order.position((long) i * s).put(row, 0, s);
-            }
-            order.position(0);
             backend.gatherColumns(a, cols, k, columns.data());
             FloatPointer data = columns.data();
             for (int i = 0; i < n; i++) {
@@ -695,10 +689,7 @@ public final class Backsolve {
                 data.put((long) k * n + i, head);
                 data.put((long) (k + 1) * n + i, (float) (c[i] - head));
             }
-            try (HostMatrix elementsOf = HostMatrix.wrap(data, 1, elements, null, "gathered columns as one row")) {
-                backend.gatherColumns(elementsOf, order, elements, rows.data());
-            }
-            backend.weightedGram(rows, null, gram);
+            columnGram(backend, columns, gram, maxGatherElements);
             for (int j = 0; j < k; j++) {
                 for (int i = 0; i < k; i++) h.put((long) j * k + i, gram.get((long) j * s + i) + (i == j ? lambda : 0));
                 double atc = gram.get((long) k * s + j) + gram.get((long) (k + 1) * s + j);
@@ -709,5 +700,75 @@ public final class Backsolve {
             for (int j = 0; j < k; j++) delta[idx[j]] = b.get(j);
         }
         return delta;
+    }
+
+    /** The most elements that one transposing gather of {@link #columnGram} may read: its element indices are ints. */
+    static final long TRANSPOSE_GATHER_ELEMENTS = Integer.MAX_VALUE;
+
+    /**
+     * {@code gram} = C^T C (s x s, double) of the n x s column-major {@code columns}. Every backend's Gram is X X^T of a
+     * column-major X, so it is taken of C^T, which a second gather makes, of single elements (a 1 x ns view of C): no Java
+     * loop reads X. That gather's element indices are ints: where ns is above {@code maxGatherElements} (n > 46,340 rows
+     * and |K| near n threw "integer overflow"), C's columns are cut into chunks of at most maxGatherElements / 2n, and
+     * every pair of chunks is gathered, transposed and its Gram taken on its own, giving the pair's blocks of C^T C: about
+     * 2 (chunks - 1) / chunks times the products of one Gram. At least four chunks: a pair's columns, their transpose,
+     * its element indices and its Gram then hold at most 6 ns + 2 s^2 bytes, no more than the one gather's 12 ns (s is at
+     * most n + 2), where three chunks (pairs of 2s/3 columns) would hold 8 ns + 3.6 s^2 beside C.
+     * maxGatherElements must be at least 2n.
+     */
+    static void columnGram(ComputeBackend backend, HostMatrix columns, DoublePointer gram, long maxGatherElements) {
+        long n = columns.rows();
+        int s = Math.toIntExact(columns.cols());
+        if (s * n <= maxGatherElements) {
+            transposedGram(backend, columns, gram);
+            return;
+        }
+        int chunk = (int) Math.max(1, Math.min((s + 3) / 4, maxGatherElements / (2 * n)));
+        int chunks = (s + chunk - 1) / chunk;
+        double[] column = new double[2 * chunk];
+        for (int first = 0; first < chunks; first++) {
+            for (int second = first + 1; second < chunks; second++) {
+                int firstStart = first * chunk, firstWidth = Math.min(chunk, s - firstStart);
+                int secondStart = second * chunk, secondWidth = Math.min(chunk, s - secondStart);
+                int width = firstWidth + secondWidth;
+                int[] pair = new int[width];
+                for (int u = 0; u < firstWidth; u++) pair[u] = firstStart + u;
+                for (int u = 0; u < secondWidth; u++) pair[firstWidth + u] = secondStart + u;
+                try (IntPointer pairIndices = new IntPointer(pair); HostMatrix pairColumns = HostMatrix.allocate(n, width);
+                     DoublePointer pairGram = new DoublePointer((long) width * width)) {
+                    backend.gatherColumns(columns, pairIndices, width, pairColumns.data());
+                    transposedGram(backend, pairColumns, pairGram);
+                    // the pair's blocks of C^T C, a column at a time: both chunks' rows of it are contiguous in gram
+                    DoublePointer from = new DoublePointer(pairGram), to = new DoublePointer(gram);
+                    for (int v = 0; v < width; v++) {
+                        from.position(pairGram.position() + (long) v * width).get(column, 0, width);
+                        long target = gram.position() + (long) pair[v] * s;
+                        to.position(target + firstStart).put(column, 0, firstWidth);
+                        to.position(target + secondStart).put(column, firstWidth, secondWidth);
+                    }
+                }
+            }
+        }
+    }
+
+    /** {@code gram} = C^T C of the n x s column-major {@code columns}, by one gather of single elements (ns within an int). */
+    private static void transposedGram(ComputeBackend backend, HostMatrix columns, DoublePointer gram) {
+        int n = Math.toIntExact(columns.rows()), s = Math.toIntExact(columns.cols());
+        long elements = (long) s * n;
+        Math.toIntExact(elements); // the gather's element indices are ints
+        try (HostMatrix rows = HostMatrix.allocate(s, n); IntPointer order = new IntPointer(elements)) {
+            // written off-heap a row at a time: a heap array of all (k + 2) n indices was garbage of up to 4 n^2 bytes
+            // per call (per block with --backsolve block), and the Java heap grew with it
+            int[] row = new int[s];
+            for (int i = 0; i < n; i++) {
+                for (int j = 0; j < s; j++) row[j] = j * n + i; // element (j, i) of the s x n result
+                order.position((long) i * s).put(row, 0, s);
+            }
+            order.position(0);
+            try (HostMatrix elementsOf = HostMatrix.wrap(columns.data(), 1, elements, null, "gathered columns as one row")) {
+                backend.gatherColumns(elementsOf, order, elements, rows.data());
+            }
+            backend.weightedGram(rows, null, gram);
+        }
     }
 }

@@ -537,6 +537,42 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * The direct backsolve (|K| <= n) transposes its gathered columns with a gather of single elements, whose indices are
+     * ints: with n (|K| + 2) above 2^31 (n > 46,340 rows, |K| near n) it threw "integer overflow" after X was loaded. Its
+     * Gram then comes from pairs of chunks of the columns; forced here on small problems, with chunks of one column up to
+     * nearly half of them, it must give what one gather gives.
+     */
+    @Test
+    public void directBacksolveWithItsTransposeInChunksEqualsOneGather() {
+        SplittableRandom rnd = new SplittableRandom(43);
+        for (int t = 0; t < 8; t++) {
+            int n = 6 + rnd.nextInt(14), p = 20 + rnd.nextInt(40);
+            Instance in = randomInstance(rnd, n, p, 2, t % 2 == 0);
+            int k = 1 + rnd.nextInt(n);
+            float[] keep = new float[p];
+            for (int kept = 0; kept < k; ) {
+                int j = rnd.nextInt(p);
+                if (keep[j] == 0) { keep[j] = 1; kept++; }
+            }
+            double[] c = new double[n];
+            for (int i = 0; i < n; i++) c[i] = rnd.nextDouble(-1, 1);
+            try (HostMatrix x = in.matrix()) {
+                double[] whole = Backsolve.solveDirect(backend, x, keep, k, c, in.g, in.lambda, Backsolve.TRANSPOSE_GATHER_ELEMENTS);
+                double scale = 0;
+                for (double v : whole) scale = Math.max(scale, Math.abs(v));
+                long oneGather = (long) n * (k + 2);
+                for (long limit : new long[] {2L * n, 3L * n + 1, oneGather - 1}) {
+                    double[] chunked = Backsolve.solveDirect(backend, x, keep, k, c, in.g, in.lambda, limit);
+                    for (int j = 0; j < p; j++) {
+                        assertEquals(whole[j], chunked[j], 1e-12 * scale, "weight " + j + ", n = " + n + ", |K| = " + k
+                                + ", gathers of at most " + limit + " elements (one gather: " + oneGather + ")");
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     public void exactWoodburyBacksolveEqualsDenseSolve() {
         SplittableRandom rnd = new SplittableRandom(13);
