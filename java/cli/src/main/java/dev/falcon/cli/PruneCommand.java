@@ -165,6 +165,11 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--stable-iterations", paramLabel = "K", defaultValue = "3",
             description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE}).")
     int stableIterations;
+    /**
+     * The widest blocks a block backsolve takes on the java backend above FalconSolver.MAX_ROWS rows: a block of |K_B| <= n
+     * kept weights solves its normal equations from the Gram of a (|K_B| + 2)-row matrix, a Java array there.
+     */
+    static final int JAVA_BACKEND_WIDEST_BLOCK = dev.falcon.solve.FalconSolver.MAX_ROWS - 2;
     /** The most --stages taken (see where it is checked). */
     static final int MAX_STAGES = 10_000;
     @Option(names = "--stages", paramLabel = "T", defaultValue = "5", description = "falcon++: number of stages (default: ${DEFAULT-VALUE}).")
@@ -335,11 +340,30 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--grads", "option", "missing: " + (m == Method.MP ? "--backsolve" : "--method " + m.cliName()) + " needs the gradients X",
                     "give --grads X.npy (n x p per-sample gradients), or use --example");
         }
+        boolean javaBackend = choice.provider().name().equals("java");
         if ((m == Method.FALCON || m == Method.FALCON_PLUS_PLUS) && n > dev.falcon.solve.FalconSolver.MAX_ROWS) {
             throw InputException.of(model != null ? "--n" : gradsFile(), model != null ? "value" : "--grads",
                     (model != null ? "is " + n : "X has n = " + n + " rows") + "; --method " + m.cliName() + " takes at most "
                             + dev.falcon.solve.FalconSolver.MAX_ROWS + " rows (its n x n matrices are Java arrays)",
-                    "use at most " + dev.falcon.solve.FalconSolver.MAX_ROWS + " samples, or --method mp --backsolve");
+                    "use at most " + dev.falcon.solve.FalconSolver.MAX_ROWS + " samples, or --method mp --backsolve"
+                            + (javaBackend ? " with --device cpu or cuda (the java backend's n x n matrices are Java arrays too)" : ""));
+        }
+        long blockWidth = Math.min(blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p);
+        if (javaBackend && backsolveMode != Backsolve.Mode.NONE && n > dev.falcon.solve.FalconSolver.MAX_ROWS
+                && (backsolveMode == Backsolve.Mode.EXACT || blockWidth > JAVA_BACKEND_WIDEST_BLOCK)) {
+            // the java backend's n x n Gram and Cholesky factor are Java arrays: n * n overflowed int into a
+            // NegativeArraySizeException (an internal error) after X was loaded. The exact backsolve always forms the
+            // support's n x n Gram; a block backsolve forms only its blocks' (|K_B| + 2)-square systems where the blocks
+            // are narrower than n.
+            boolean exact = backsolveMode == Backsolve.Mode.EXACT;
+            String narrowBlocks = "--block-size " + JAVA_BACKEND_WIDEST_BLOCK + " or less";
+            throw InputException.of(model != null ? "--n" : gradsFile(), model != null ? "value" : "--grads",
+                    (model != null ? "is " + n : "X has n = " + n + " rows") + "; --backsolve " + backsolveMode.cliName()
+                            + (exact ? "" : " with blocks wider than " + JAVA_BACKEND_WIDEST_BLOCK + " weights") + " takes at most "
+                            + dev.falcon.solve.FalconSolver.MAX_ROWS + " rows on the java backend"
+                            + (exact ? " (its n x n matrices are Java arrays)" : " (its blocks' systems, up to n x n, are Java arrays)"),
+                    "use --device cpu or cuda (`falcon env` says which is usable here), at most " + dev.falcon.solve.FalconSolver.MAX_ROWS + " samples, or "
+                            + (exact ? "--backsolve block" + (blockWidth > JAVA_BACKEND_WIDEST_BLOCK ? " with " + narrowBlocks : "") : narrowBlocks));
         }
         boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
         // with --flops-per-weight the layers are known only once that file is read: a block may be as wide as p

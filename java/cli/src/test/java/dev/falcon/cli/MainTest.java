@@ -83,6 +83,48 @@ class MainTest {
         }
     }
 
+    /**
+     * The java backend's n x n matrices are Java arrays too: mp --backsolve exact at 46,341 rows died in a
+     * NegativeArraySizeException (an internal error, exit 1) after X was loaded, where falcon's refusal sent the user.
+     * Refused before, with what works there: another backend, fewer rows, or narrow enough blocks.
+     */
+    @Test
+    void backsolvesThatFormJavaArraysOfMoreRowsThanTheyHoldAreRefusedOnTheJavaBackend() throws IOException {
+        String[] outputs = {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--quiet", "--device", "java"};
+        Run falcon = run(concat(new String[] {"prune", "--example", "resnet20", "--n", "46341", "--method", "falcon"}, outputs));
+        assertFails(falcon, 2, "--method falcon takes at most 46340 rows", "or --method mp --backsolve with --device cpu or cuda");
+
+        Run exact = run(concat(new String[] {"prune", "--example", "resnet20", "--n", "46341", "--method", "mp", "--backsolve"}, outputs));
+        assertFails(exact, 2, "--n: value: is 46341; --backsolve exact takes at most 46340 rows on the java backend",
+                "use --device cpu or cuda", "at most 46340 samples, or --backsolve block");
+        assertFalse(exact.err().contains("--block-size"), "resnet20's blocks are all narrow enough: " + exact.err());
+
+        // mobilenetv1 has a layer of 1024 x 1024 weights: blocks of 50,000 form systems of 50,002 rows
+        Run wide = run(concat(new String[] {"prune", "--example", "mobilenetv1", "--n", "46341", "--method", "mp", "--backsolve", "block",
+                "--block-size", "50000"}, outputs));
+        assertFails(wide, 2, "--backsolve block with blocks wider than 46338 weights takes at most 46340 rows on the java backend",
+                "--block-size 46338 or less");
+        Run wideExact = run(concat(new String[] {"prune", "--example", "mobilenetv1", "--n", "46341", "--method", "mp", "--backsolve", "exact",
+                "--block-size", "50000"}, outputs));
+        assertFails(wideExact, 2, "or --backsolve block with --block-size 46338 or less");
+
+        // narrow blocks form no n x n array: what stops this run is its memory (X alone is 50 GB), not the arrays
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
+        try {
+            Run narrow = run(concat(new String[] {"prune", "--example", "resnet20", "--n", "46341", "--method", "mp", "--backsolve", "block"}, outputs));
+            assertFails(narrow, 2, "memory: estimate");
+            assertFalse(narrow.err().contains("Java arrays"), narrow.err());
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+
+    static String[] concat(String[] a, String[] b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+
     String[] fileArgs(String... extra) {
         List<String> a = new ArrayList<>(List.of("prune", "--grads", xFile.toString(), "--weights", wFile.toString(), "--layers", layersFile.toString(),
                 "--out", outDir.resolve("p.npy").toString(), "--mask", outDir.resolve("m.npy").toString(), "--report", outDir.resolve("r.json").toString(),
