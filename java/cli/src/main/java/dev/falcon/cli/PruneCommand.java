@@ -166,10 +166,10 @@ final class PruneCommand implements Callable<Integer> {
             description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE}).")
     int stableIterations;
     /**
-     * The widest blocks a block backsolve takes on the java backend above FalconSolver.MAX_ROWS rows: a block of |K_B| <= n
+     * The widest blocks a block backsolve takes on the java backend above JavaBackend.MAX_SQUARE_ROWS rows: a block of |K_B| <= n
      * kept weights solves its normal equations from the Gram of a (|K_B| + 2)-row matrix, a Java array there.
      */
-    static final int JAVA_BACKEND_WIDEST_BLOCK = dev.falcon.solve.FalconSolver.MAX_ROWS - 2;
+    static final int JAVA_BACKEND_WIDEST_BLOCK = dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS - 2;
     /** The most --stages taken (see where it is checked). */
     static final int MAX_STAGES = 10_000;
     @Option(names = "--stages", paramLabel = "T", defaultValue = "5", description = "falcon++: number of stages (default: ${DEFAULT-VALUE}).")
@@ -349,7 +349,7 @@ final class PruneCommand implements Callable<Integer> {
                             + (javaBackend ? " with --device cpu or cuda (the java backend's n x n matrices are Java arrays too)" : ""));
         }
         long blockWidth = Math.min(blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p);
-        if (javaBackend && backsolveMode != Backsolve.Mode.NONE && n > dev.falcon.solve.FalconSolver.MAX_ROWS
+        if (javaBackend && backsolveMode != Backsolve.Mode.NONE && n > dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS
                 && (backsolveMode == Backsolve.Mode.EXACT || blockWidth > JAVA_BACKEND_WIDEST_BLOCK)) {
             // the java backend's n x n Gram and Cholesky factor are Java arrays: n * n overflowed int into a
             // NegativeArraySizeException (an internal error) after X was loaded. The exact backsolve always forms the
@@ -360,9 +360,9 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of(model != null ? "--n" : gradsFile(), model != null ? "value" : "--grads",
                     (model != null ? "is " + n : "X has n = " + n + " rows") + "; --backsolve " + backsolveMode.cliName()
                             + (exact ? "" : " with blocks wider than " + JAVA_BACKEND_WIDEST_BLOCK + " weights") + " takes at most "
-                            + dev.falcon.solve.FalconSolver.MAX_ROWS + " rows on the java backend"
+                            + dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS + " rows on the java backend"
                             + (exact ? " (its n x n matrices are Java arrays)" : " (its blocks' systems, up to n x n, are Java arrays)"),
-                    "use --device cpu or cuda (`falcon env` says which is usable here), at most " + dev.falcon.solve.FalconSolver.MAX_ROWS + " samples, or "
+                    "use --device cpu or cuda (`falcon env` says which is usable here), at most " + dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS + " samples, or "
                             + (exact ? "--backsolve block" + (blockWidth > JAVA_BACKEND_WIDEST_BLOCK ? " with " + narrowBlocks : "") : narrowBlocks));
         }
         boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);

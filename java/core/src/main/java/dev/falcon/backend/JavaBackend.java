@@ -24,6 +24,12 @@ public final class JavaBackend implements ComputeBackend {
     /** Columns per Java view of X; keeps each view well below 2^31 floats. */
     private static final int VIEW_FLOATS = 1 << 26;
 
+    /**
+     * The most rows of the square matrices this backend holds in Java arrays (weightedGram's result, the Cholesky factor
+     * and its solve): n * n within an int, as for the solver's own ({@code FalconSolver.MAX_ROWS}).
+     */
+    public static final int MAX_SQUARE_ROWS = 46_340;
+
     private volatile boolean closed;
 
     @Override public String name() { return "java"; }
@@ -229,6 +235,7 @@ public final class JavaBackend implements ComputeBackend {
             checkOpen();
             ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
             int n = Math.toIntExact(x.rows());
+            requireSquareRows(n, "Gram X X^T");
             double[] g = new double[n * n];
             float[] col = new float[n];
             for (long j = 0; j < x.cols(); j++) {
@@ -251,6 +258,7 @@ public final class JavaBackend implements ComputeBackend {
     @Override
     public void choleskyFactor(DoublePointer a, int n) {
         checkOpen();
+        requireSquareRows(n, "matrix to factor");
         ComputeBackend.requireFiniteLowerTriangle(a, n);
         double[] m = new double[n * n];
         a.get(m);
@@ -274,6 +282,7 @@ public final class JavaBackend implements ComputeBackend {
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
+        requireSquareRows(n, "Cholesky factor");
         double[] l = new double[n * n];
         factor.get(l);
         double[] y = new double[n];
@@ -291,6 +300,17 @@ public final class JavaBackend implements ComputeBackend {
                 y[i] = s / l[i * n + i];
             }
             for (int i = 0; i < n; i++) b.put(base + i, y[i]);
+        }
+    }
+
+    /**
+     * Above {@link #MAX_SQUARE_ROWS} rows n * n overflowed: 46,341 rows died in a NegativeArraySizeException (the CLI's
+     * "internal error"), and from 65,536 on a wrapped size can be positive and the array too short.
+     */
+    private static void requireSquareRows(int n, String matrix) {
+        if (n > MAX_SQUARE_ROWS) {
+            throw new IllegalArgumentException("the java backend holds the " + n + " x " + n + " " + matrix + " in a Java array, which takes"
+                    + " at most " + MAX_SQUARE_ROWS + " rows: use the cpu or cuda backend, or at most " + MAX_SQUARE_ROWS + " rows of X");
         }
     }
 

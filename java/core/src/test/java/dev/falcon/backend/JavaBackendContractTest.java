@@ -1,9 +1,12 @@
 package dev.falcon.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.data.HostMatrix;
 import java.util.SplittableRandom;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.Test;
 
@@ -39,6 +42,25 @@ class JavaBackendContractTest extends ComputeBackendContract {
                 double s = 0;
                 for (int i = 0; i < n; i++) s += xs[(int) j * n + i] * t[i];
                 assertEquals(s, out.get(j), 1e-5 * (1 + Math.abs(s)), "block product column " + j);
+            }
+        }
+    }
+
+    /**
+     * The square matrices are Java arrays, whose n * n overflowed at 46,341 rows: weightedGram died in a
+     * NegativeArraySizeException (mp --backsolve exact's "internal error"). Refused naming the limit and the way out; nothing
+     * of the n x n output is touched, so a one-element one does.
+     */
+    @Test
+    void squareMatricesOfMoreRowsThanJavaArraysHoldAreRefusedNamingTheLimit() {
+        int n = JavaBackend.MAX_SQUARE_ROWS + 1;
+        try (HostMatrix x = HostMatrix.allocate(n, 1); DoublePointer tiny = new DoublePointer(1)) {
+            x.data().fill(0);
+            for (org.junit.jupiter.api.function.Executable call : java.util.List.<org.junit.jupiter.api.function.Executable>of(
+                    () -> backend.weightedGram(x, null, tiny), () -> backend.choleskyFactor(tiny, n), () -> backend.choleskySolve(tiny, n, tiny, 1))) {
+                String message = assertThrows(IllegalArgumentException.class, call).getMessage();
+                assertTrue(message.contains(n + " x " + n) && message.contains("at most " + JavaBackend.MAX_SQUARE_ROWS + " rows")
+                        && message.contains("cpu or cuda backend"), message);
             }
         }
     }
