@@ -181,8 +181,12 @@ public final class AtomicFiles {
      * device with a file.
      */
     public static final class Batch implements AutoCloseable {
-        /** {@code toStdout}: the content is staged in {@code temp} and copied to stdout at commit, after the files and devices. */
-        private record Staged(Path target, String field, Path temp, TempWriter direct, boolean toStdout) {}
+        private record Staged(Path target, String field, Path temp, TempWriter direct) {
+            /** Staged in {@code temp} and copied to stdout at commit, after the files and devices. */
+            boolean toStdout() {
+                return target == STANDARD_OUTPUT;
+            }
+        }
 
         private final List<Staged> staged = new ArrayList<>();
         private final List<Path> createdDirectories = new ArrayList<>();
@@ -241,12 +245,12 @@ public final class AtomicFiles {
                 throw InputException.of(target, field, "is a directory", "name a file, not a directory");
             }
             if (Files.exists(absolute) && !Files.isRegularFile(absolute)) {
-                staged.add(new Staged(absolute, field, null, writer, false));
+                staged.add(new Staged(absolute, field, null, writer));
                 return;
             }
             try {
                 Path temp = createTemp(dir, absolute.getFileName().toString());
-                staged.add(new Staged(absolute, field, temp, null, false));
+                staged.add(new Staged(absolute, field, temp, null));
                 writer.write(temp);
                 try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                     ch.force(true);
@@ -267,11 +271,11 @@ public final class AtomicFiles {
             String tmp = System.getProperty("java.io.tmpdir");
             try {
                 Path temp = whileNotStopping(() -> {
-                    Path created = Files.createTempFile(Path.of(tmp), ".falcon-stdout-", ".tmp");
+                    Path created = createStandardOutputStaging(tmp);
                     PENDING_TEMPS.add(created);
                     return created;
                 });
-                staged.add(new Staged(STANDARD_OUTPUT, field, temp, null, true));
+                staged.add(new Staged(STANDARD_OUTPUT, field, temp, null));
                 writer.write(temp);
             } catch (IOException | java.nio.file.InvalidPathException e) {
                 throw cannotStage(tmp, field, e);
@@ -282,10 +286,14 @@ public final class AtomicFiles {
         public static void checkStandardOutputStaging(String field) {
             String tmp = System.getProperty("java.io.tmpdir");
             try {
-                Files.delete(Files.createTempFile(Path.of(tmp), ".falcon-stdout-", ".tmp"));
+                Files.delete(createStandardOutputStaging(tmp));
             } catch (IOException | java.nio.file.InvalidPathException e) {
                 throw cannotStage(tmp, field, e);
             }
+        }
+
+        private static Path createStandardOutputStaging(String tmp) throws IOException {
+            return Files.createTempFile(Path.of(tmp), ".falcon-stdout-", ".tmp");
         }
 
         private static InputException cannotStage(String tmp, String field, Exception e) {
