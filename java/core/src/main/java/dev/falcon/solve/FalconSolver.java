@@ -358,7 +358,8 @@ public final class FalconSolver {
                 candidateGram = null;
                 PolishRun early = runPolish(x, wbar, g, lambda, layers, nnz, flops, candMask, qCand, near, true, round, log, t0,
                         " before the searches");
-                earlyPolish = new EarlyPolish(early, candMask, qCand, secs(tp));
+                double took = secs(tp);
+                earlyPolish = new EarlyPolish(early, candMask, qCand, took);
                 if (early.lowered()) {
                     cand = early.w();
                     candMask = early.outcome().mask();
@@ -366,7 +367,7 @@ public final class FalconSolver {
                     candIsExact = true;
                     candidateGram = early.gram();
                 }
-                bsSeconds += secs(tp);
+                bsSeconds += took;
                 search = room.allows(searchWork, Math.min(qCand, qBest));
             }
             boolean noteDue = opt.backsolve() != Backsolve.Mode.NONE && room.noteDue(search, searchWork);
