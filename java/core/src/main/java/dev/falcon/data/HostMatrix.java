@@ -218,7 +218,9 @@ public final class HostMatrix implements AutoCloseable {
             }
             return copy.asReadOnlyBuffer();
         }
-        FloatPointer view = new FloatPointer(data).position(firstColumn * rows).limit(firstColumn * rows + length);
+        // from the wrapped pointer's own position, where the kernels read X from too
+        long first = data.position() + firstColumn * rows;
+        FloatPointer view = new FloatPointer(data).position(first).limit(first + length);
         return view.asBuffer();
     }
 

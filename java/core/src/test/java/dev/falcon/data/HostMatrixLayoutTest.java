@@ -56,6 +56,29 @@ class HostMatrixLayoutTest {
         }
     }
 
+    /**
+     * An embedder's X may be a view into a larger buffer: a FloatPointer positioned at X's first element. The native
+     * kernels read from address + position; the reference backend's column views set an absolute position and read the
+     * buffer's first elements instead, so the java backend (the oracle) disagreed with cpu and cuda on such an X.
+     */
+    @Test
+    void aWrappedPointerIsReadFromItsPositionByTheColumnViewsAndTheReferenceBackend() {
+        int offset = 7, n = 3, p = 4;
+        try (FloatPointer buffer = new FloatPointer(offset + n * p); JavaBackend backend = new JavaBackend()) {
+            for (int i = 0; i < offset + n * p; i++) buffer.put(i, i < offset ? 1000f + i : i - offset);
+            try (HostMatrix x = HostMatrix.wrap(new FloatPointer(buffer).position(offset), n, p, null, "a view at offset 7");
+                 FloatPointer v = new FloatPointer(1f, 0f, 0f, 2f); FloatPointer out = new FloatPointer(n)) {
+                java.nio.FloatBuffer column2 = x.columns(2, 1);
+                assertEquals(6f, column2.get(0), "element (0, 2) of the view");
+                backend.multiply(x, v, out);
+                float[] got = new float[n];
+                out.get(got);
+                // column 0 is 0, 1, 2 and column 3 is 9, 10, 11
+                assertArrayEquals(new float[] {18f, 21f, 24f}, got);
+            }
+        }
+    }
+
     @Test
     void panelStartsAreValidated() {
         assertThrows(IllegalArgumentException.class, () -> HostMatrix.allocate(2, 5, new long[] {0, 5, 5}));
