@@ -46,7 +46,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
          * and the double result off-heap, a double copy for the power iteration on the heap); measured 17 per n^2.
          */
         LIPSCHITZ(12, 8, 0, 0),
-        /** mp with --backsolve exact: the support's Gram and its Cholesky factor, once; measured 14 per n^2. */
+        /** mp with --backsolve exact: the support's Gram and its Cholesky factor, once (measured 14 per n^2); a support of at most n weights holds its normal equations instead, at most 12. */
         BACKSOLVE(16, 0, 0, 0),
         /**
          * falcon or falcon++ with the exact backsolve and no swap polish (--swap-candidates 0, or n above

@@ -72,9 +72,18 @@ public final class Backsolve {
                 for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
             }
             case EXACT -> {
-                Exact e = exact(backend, x, wbar, g, lambda, mask, null);
-                e.gram().close();
-                return e.w();
+                int kept = 0;
+                for (byte b : mask) if (b != 0) kept++;
+                if (kept == 0 || kept > x.rows()) {
+                    Exact e = exact(backend, x, wbar, g, lambda, mask, null);
+                    e.gram().close();
+                    return e.w();
+                }
+                // no caller here updates a nearby support's Gram from this one: the direct solve's alone is held
+                float[] keep = new float[p];
+                for (int i = 0; i < p; i++) if (mask[i] != 0) keep[i] = 1f;
+                double[] delta = solveDirect(backend, x, keep, kept, removedResidual(backend, x, wbar, mask), g, lambda);
+                for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? (float) (wbar[i] + delta[i]) : 0f;
             }
             case BLOCK -> {
                 for (int b = 0; b + 1 < blockStarts.length; b++) {
@@ -666,13 +675,16 @@ public final class Backsolve {
      * error of cond(A_K^T A_K + lambda I) times 6e-8 on the solution (6e-3 of it at cond 1.2e6, a low-rank X with little
      * noise), so both sides come from one double Gram, of the (k + 2) x n matrix [A_K, c_head, c_tail]^T: its k x k
      * corner is A_K^T A_K and its last two rows sum to A_K^T c (c split into a float head and tail, c = head + tail to
-     * about 1e-14).
+     * about 1e-14). The gathered columns are freed once transposed, the Gram allocated only then, and the system factored
+     * in the Gram's own memory: at most 12 n^2 bytes at once where |K| is near n (the gathered columns, their transpose,
+     * the transpose's element indices, the Gram and a copy of the system were all held at once, 28 n^2, beside mp's
+     * whole-support Gram: mp --backsolve exact on X 3000 x 2500 at --keep-nnz 0.9 peaked 88 MiB above its memory plan).
      */
     private static double[] solveDirect(ComputeBackend backend, HostMatrix a, float[] keep, int k, double[] c, float[] g, double lambda) {
         return solveDirect(backend, a, keep, k, c, g, lambda, TRANSPOSE_GATHER_ELEMENTS);
     }
 
-    /** {@link #solveDirect(ComputeBackend, HostMatrix, float[], int, double[], float[], double)} with {@link #columnGram}'s limit. */
+    /** {@link #solveDirect(ComputeBackend, HostMatrix, float[], int, double[], float[], double)} with {@link #transpose}'s limit. */
     static double[] solveDirect(ComputeBackend backend, HostMatrix a, float[] keep, int k, double[] c, float[] g, double lambda,
                                 long maxGatherElements) {
         int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
@@ -680,95 +692,121 @@ public final class Backsolve {
         for (int j = 0, t = 0; j < m; j++) if (keep[j] != 0) idx[t++] = j;
         double[] delta = new double[m];
         int s = k + 2;
-        try (HostMatrix columns = HostMatrix.allocate(n, s); IntPointer cols = new IntPointer(idx); DoublePointer gram = new DoublePointer((long) s * s);
-             DoublePointer h = new DoublePointer((long) k * k); DoublePointer b = new DoublePointer(k)) {
-            backend.gatherColumns(a, cols, k, columns.data());
-            FloatPointer data = columns.data();
-            for (int i = 0; i < n; i++) {
-                float head = (float) c[i];
-                data.put((long) k * n + i, head);
-                data.put((long) (k + 1) * n + i, (float) (c[i] - head));
+        DoublePointer gram;
+        try (HostMatrix rows = transposedSupport(backend, a, idx, c, maxGatherElements)) {
+            gram = new DoublePointer((long) s * s);
+            try {
+                backend.weightedGram(rows, null, gram);
+            } catch (RuntimeException | Error e) {
+                gram.close();
+                throw e;
             }
-            columnGram(backend, columns, gram, maxGatherElements);
+        }
+        try (gram; DoublePointer b = new DoublePointer(k)) {
+            double[] column = new double[k];
             for (int j = 0; j < k; j++) {
-                for (int i = 0; i < k; i++) h.put((long) j * k + i, gram.get((long) j * s + i) + (i == j ? lambda : 0));
                 double atc = gram.get((long) k * s + j) + gram.get((long) (k + 1) * s + j);
                 b.put(j, -atc - (g == null ? 0 : g[idx[j]]));
             }
-            factorRidgeSystem(backend, h, k, lambda);
-            backend.choleskySolve(h, k, b, 1);
+            // the k x k corner, moved to the front of the Gram's memory as a k x k matrix (column j from j s to j k: never
+            // ahead of where it is read, so in order it overwrites nothing still to be read)
+            for (int j = 0; j < k; j++) {
+                gram.position((long) j * s).get(column, 0, k);
+                column[j] += lambda;
+                gram.position((long) j * k).put(column, 0, k);
+            }
+            gram.position(0);
+            factorRidgeSystem(backend, gram, k, lambda);
+            backend.choleskySolve(gram, k, b, 1);
             for (int j = 0; j < k; j++) delta[idx[j]] = b.get(j);
         }
         return delta;
     }
 
-    /** The most elements that one transposing gather of {@link #columnGram} may read: its element indices are ints. */
-    static final long TRANSPOSE_GATHER_ELEMENTS = Integer.MAX_VALUE;
-
     /**
-     * {@code gram} = C^T C (s x s, double) of the n x s column-major {@code columns}. Every backend's Gram is X X^T of a
-     * column-major X, so it is taken of C^T, which a second gather makes, of single elements (a 1 x ns view of C): no Java
-     * loop reads X. That gather's element indices are ints: where ns is above {@code maxGatherElements} (n > 46,340 rows
-     * and |K| near n threw "integer overflow"), C's columns are cut into chunks of at most maxGatherElements / 2n, and
-     * every pair of chunks is gathered, transposed and its Gram taken on its own, giving the pair's blocks of C^T C: about
-     * 2 (chunks - 1) / chunks times the products of one Gram. At least four chunks: a pair's columns, their transpose,
-     * its element indices and its Gram then hold at most 6 ns + 2 s^2 bytes, no more than the one gather's 12 ns (s is at
-     * most n + 2), where three chunks (pairs of 2s/3 columns) would hold 8 ns + 3.6 s^2 beside C.
-     * maxGatherElements must be at least 2n.
+     * [A_K, c_head, c_tail]^T: the (k + 2) x n transpose of A's columns idx beside c's float head and tail, the gathered
+     * columns freed before it is returned.
      */
-    static void columnGram(ComputeBackend backend, HostMatrix columns, DoublePointer gram, long maxGatherElements) {
-        long n = columns.rows();
-        int s = Math.toIntExact(columns.cols());
-        if (s * n <= maxGatherElements) {
-            transposedGram(backend, columns, gram);
-            return;
-        }
-        int chunk = (int) Math.max(1, Math.min((s + 3) / 4, maxGatherElements / (2 * n)));
-        int chunks = (s + chunk - 1) / chunk;
-        double[] column = new double[2 * chunk];
-        for (int first = 0; first < chunks; first++) {
-            for (int second = first + 1; second < chunks; second++) {
-                int firstStart = first * chunk, firstWidth = Math.min(chunk, s - firstStart);
-                int secondStart = second * chunk, secondWidth = Math.min(chunk, s - secondStart);
-                int width = firstWidth + secondWidth;
-                int[] pair = new int[width];
-                for (int u = 0; u < firstWidth; u++) pair[u] = firstStart + u;
-                for (int u = 0; u < secondWidth; u++) pair[firstWidth + u] = secondStart + u;
-                try (IntPointer pairIndices = new IntPointer(pair); HostMatrix pairColumns = HostMatrix.allocate(n, width);
-                     DoublePointer pairGram = new DoublePointer((long) width * width)) {
-                    backend.gatherColumns(columns, pairIndices, width, pairColumns.data());
-                    transposedGram(backend, pairColumns, pairGram);
-                    // the pair's blocks of C^T C, a column at a time: both chunks' rows of it are contiguous in gram
-                    DoublePointer from = new DoublePointer(pairGram), to = new DoublePointer(gram);
-                    for (int v = 0; v < width; v++) {
-                        from.position(pairGram.position() + (long) v * width).get(column, 0, width);
-                        long target = gram.position() + (long) pair[v] * s;
-                        to.position(target + firstStart).put(column, 0, firstWidth);
-                        to.position(target + secondStart).put(column, firstWidth, secondWidth);
-                    }
-                }
+    private static HostMatrix transposedSupport(ComputeBackend backend, HostMatrix a, int[] idx, double[] c, long maxGatherElements) {
+        int n = Math.toIntExact(a.rows()), k = idx.length;
+        try (HostMatrix columns = HostMatrix.allocate(n, k + 2); IntPointer cols = new IntPointer(idx)) {
+            backend.gatherColumns(a, cols, k, columns.data());
+            float[] head = new float[n], tail = new float[n];
+            for (int i = 0; i < n; i++) {
+                head[i] = (float) c[i];
+                tail[i] = (float) (c[i] - head[i]);
             }
+            FloatPointer data = columns.data();
+            data.position((long) k * n).put(head, 0, n);
+            data.position((long) (k + 1) * n).put(tail, 0, n);
+            return transpose(backend, columns, maxGatherElements);
         }
     }
 
-    /** {@code gram} = C^T C of the n x s column-major {@code columns}, by one gather of single elements (ns within an int). */
-    private static void transposedGram(ComputeBackend backend, HostMatrix columns, DoublePointer gram) {
-        int n = Math.toIntExact(columns.rows()), s = Math.toIntExact(columns.cols());
-        long elements = (long) s * n;
-        Math.toIntExact(elements); // the gather's element indices are ints
-        try (HostMatrix rows = HostMatrix.allocate(s, n); IntPointer order = new IntPointer(elements)) {
-            // written off-heap a row at a time: a heap array of all (k + 2) n indices was garbage of up to 4 n^2 bytes
-            // per call (per block with --backsolve block), and the Java heap grew with it
-            int[] row = new int[s];
-            for (int i = 0; i < n; i++) {
-                for (int j = 0; j < s; j++) row[j] = j * n + i; // element (j, i) of the s x n result
-                order.position((long) i * s).put(row, 0, s);
+    /** The most elements that one transposing gather of {@link #transpose} may span: its element indices are ints. */
+    static final long TRANSPOSE_GATHER_ELEMENTS = Integer.MAX_VALUE;
+
+    /** The most elements of one tile of {@link #transpose}: its index array (4 bytes each) and, where it is cut, its buffer. */
+    private static final long TRANSPOSE_TILE_ELEMENTS = 1L << 22;
+
+    /**
+     * The s x n transpose, in a new column-major matrix, of the n x s column-major {@code columns}. Every backend's Gram is
+     * X X^T of a column-major X, so a Gram of C's columns is taken of C^T, which gathers of single elements make (each a
+     * 1 x span view of C: no Java loop reads the data). A gather's element indices are ints counted from the view's first
+     * element, so the transpose goes by tiles of samples and columns whose span is at most {@code maxGatherElements} (with
+     * n (|K| + 2) above 2^31, n > 46,340 rows and |K| near n, one gather of all of C threw "integer overflow"), and of at
+     * most {@link #TRANSPOSE_TILE_ELEMENTS} elements (the indices of all of C were 4 ns bytes beside C and its transpose).
+     * A tile of all s columns lands in place; a narrower one is gathered into a buffer and copied a sample at a time.
+     * maxGatherElements must be at least n.
+     */
+    static HostMatrix transpose(ComputeBackend backend, HostMatrix columns, long maxGatherElements) {
+        long n = columns.rows();
+        int s = Math.toIntExact(columns.cols());
+        if (maxGatherElements < n) throw new IllegalArgumentException("a transposing gather must span a column: " + maxGatherElements + " < " + n);
+        int tileColumns = (int) Math.min(s, maxGatherElements / n);
+        int tileSamples = (int) Math.max(1, Math.min(n, TRANSPOSE_TILE_ELEMENTS / tileColumns));
+        boolean inPlace = tileColumns == s;
+        HostMatrix rows = HostMatrix.allocate(s, n);
+        try (IntPointer order = new IntPointer((long) tileColumns * tileSamples);
+             FloatPointer buffer = inPlace ? null : new FloatPointer((long) tileColumns * tileSamples)) {
+            FloatPointer source = columns.data(), target = rows.data();
+            long sourceStart = source.position(), targetStart = target.position();
+            int[] run = new int[tileColumns];
+            int orderColumns = -1, orderSamples = -1;
+            for (long i0 = 0; i0 < n; i0 += tileSamples) {
+                int samples = (int) Math.min(tileSamples, n - i0);
+                for (int j0 = 0; j0 < s; j0 += tileColumns) {
+                    int width = Math.min(tileColumns, s - j0);
+                    if (width != orderColumns || samples != orderSamples) {
+                        // element (i0 + u, j0 + v) of C, counted from the tile's first, lands at u width + v
+                        for (int u = 0; u < samples; u++) {
+                            for (int v = 0; v < width; v++) run[v] = (int) (v * n + u);
+                            order.position((long) u * width).put(run, 0, width);
+                        }
+                        order.position(0);
+                        orderColumns = width;
+                        orderSamples = samples;
+                    }
+                    long span = (width - 1) * n + samples;
+                    long count = (long) width * samples;
+                    source.position(sourceStart + j0 * n + i0);
+                    try (HostMatrix tile = HostMatrix.wrap(source, 1, span, null, "gathered columns as one row")) {
+                        if (inPlace) {
+                            backend.gatherColumns(tile, order, count, target.position(targetStart + i0 * s));
+                        } else {
+                            backend.gatherColumns(tile, order, count, buffer.position(0).limit(count));
+                            for (int u = 0; u < samples; u++) {
+                                long from = (long) u * width;
+                                target.position(targetStart + (i0 + u) * s + j0).put(buffer.position(from).limit(from + width));
+                            }
+                        }
+                    }
+                }
             }
-            order.position(0);
-            try (HostMatrix elementsOf = HostMatrix.wrap(columns.data(), 1, elements, null, "gathered columns as one row")) {
-                backend.gatherColumns(elementsOf, order, elements, rows.data());
-            }
-            backend.weightedGram(rows, null, gram);
+            return rows;
+        } catch (RuntimeException | Error e) {
+            rows.close();
+            throw e;
         }
     }
 }

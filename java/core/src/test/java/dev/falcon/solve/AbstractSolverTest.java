@@ -573,6 +573,36 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * mp's exact backsolve of a support of at most n weights solves the |K| x |K| normal equations: it held the support's
+     * n x n Gram (which only falcon's searches reuse), the gathered columns, their transpose, the transpose's element
+     * indices, the (|K| + 2)^2 Gram and a copy of the system at once, 36 n^2 bytes where |K| is near n, and mp
+     * --backsolve exact on X 3000 x 2500 at --keep-nnz 0.9 peaked 88 MiB above its memory plan of 16 n^2. Here |K| = n - 2
+     * (the Gram is n x n): at most 12 n^2 bytes beyond what was held before, with the weights of the dense solve.
+     */
+    @Test
+    public void theExactBacksolveOfASupportOfAtMostNWeightsHoldsTwelveBytesPerRowSquared() {
+        SplittableRandom rnd = new SplittableRandom(61);
+        int n = 300, p = 420, k = n - 2;
+        Instance in = randomInstance(rnd, n, p, 3, true);
+        byte[] mask = new byte[p];
+        for (int kept = 0; kept < k; ) {
+            int j = rnd.nextInt(p);
+            if (mask[j] == 0) { mask[j] = 1; kept++; }
+        }
+        try (HostMatrix x = in.matrix()) {
+            CountingBackend counting = new CountingBackend(backend);
+            long before = Pointer.totalBytes() + HostMatrix.openOwnedBytes();
+            float[] w = Backsolve.solve(counting, x, in.wbar, in.g, in.lambda, mask, Backsolve.Mode.EXACT, null, 0, 0);
+            long held = counting.peakNativeBytes() - before;
+            // beside the systems: the solver's vectors of length p and n
+            long vectors = 64L * (p + n);
+            assertTrue(held <= 12L * n * n + vectors, "the exact backsolve of |K| = " + k + " at n = " + n + " held " + held
+                    + " native bytes, " + String.format(Locale.ROOT, "%.1f", held / ((double) n * n)) + " per n^2");
+            assertClose(referenceSolve(in, toBool(mask)), w, 1e-6, "exact backsolve, |K| = n - 2");
+        }
+    }
+
     @Test
     public void exactWoodburyBacksolveEqualsDenseSolve() {
         SplittableRandom rnd = new SplittableRandom(13);

@@ -9,10 +9,13 @@ import java.util.TreeMap;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * Delegates to a backend and counts the operations on X (by name), and the sorts asked for no prefix sums
- * ("sortSegmentsDescending without prefix sums").
+ * ("sortSegmentsDescending without prefix sums"). At each of those operations and each Cholesky call it also samples
+ * the native bytes held (JavaCPP's allocations and the owned matrices): the caller's buffers are held across its
+ * backend calls, so the highest sample is the caller's native peak at those calls.
  */
 public final class CountingBackend implements ComputeBackend {
     private final ComputeBackend inner;
@@ -30,7 +33,19 @@ public final class CountingBackend implements ComputeBackend {
         this.supplyPrefixSums = supplyPrefixSums;
     }
 
-    private void count(String op) { counts.merge(op, 1, Integer::sum); }
+    private long peakNativeBytes;
+
+    private void count(String op) {
+        counts.merge(op, 1, Integer::sum);
+        sampleNativeBytes();
+    }
+
+    private void sampleNativeBytes() {
+        peakNativeBytes = Math.max(peakNativeBytes, Pointer.totalBytes() + HostMatrix.openOwnedBytes());
+    }
+
+    /** The most native bytes held at any sampled call (see above), including what was held before this backend was made. */
+    public long peakNativeBytes() { return peakNativeBytes; }
 
     public int get(String op) { return counts.getOrDefault(op, 0); }
 
@@ -50,8 +65,14 @@ public final class CountingBackend implements ComputeBackend {
     @Override public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) { count("gatherColumns"); inner.gatherColumns(x, columns, k, dst); }
     @Override public void weightedGram(HostMatrix x, FloatPointer w, DoublePointer gram) { count("weightedGram"); inner.weightedGram(x, w, gram); }
     @Override public void singlePrecisionGram(HostMatrix x, DoublePointer gram) { count("singlePrecisionGram"); inner.singlePrecisionGram(x, gram); }
-    @Override public void choleskyFactor(DoublePointer a, int n) { inner.choleskyFactor(a, n); }
-    @Override public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) { inner.choleskySolve(factor, n, b, nrhs); }
+    @Override public void choleskyFactor(DoublePointer a, int n) {
+        sampleNativeBytes();
+        inner.choleskyFactor(a, n);
+    }
+    @Override public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
+        sampleNativeBytes();
+        inner.choleskySolve(factor, n, b, nrhs);
+    }
     @Override public void sortSegmentsDescending(FloatPointer scores, long[] starts, FloatPointer sorted, IntPointer index, DoublePointer prefix) {
         count("sortSegmentsDescending");
         if (prefix != null) {
