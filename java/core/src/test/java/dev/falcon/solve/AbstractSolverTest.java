@@ -107,6 +107,16 @@ public abstract class AbstractSolverTest {
         return new Instance(n, p, x, wbar, g, lambda, t, nnz, flops);
     }
 
+    /** A mask of exactly k of p weights, drawn uniformly. */
+    protected static byte[] randomSupport(SplittableRandom rnd, int p, int k) {
+        byte[] mask = new byte[p];
+        for (int kept = 0; kept < k; ) {
+            int j = rnd.nextInt(p);
+            if (mask[j] == 0) { mask[j] = 1; kept++; }
+        }
+        return mask;
+    }
+
     // ------------------------------------------------------------------ double references
 
     /** Optimal weights on a support (plain double normal equations). */
@@ -550,11 +560,9 @@ public abstract class AbstractSolverTest {
             int n = 6 + rnd.nextInt(14), p = 20 + rnd.nextInt(40);
             Instance in = randomInstance(rnd, n, p, 2, t % 2 == 0);
             int k = 1 + rnd.nextInt(n);
+            byte[] support = randomSupport(rnd, p, k);
             float[] keep = new float[p];
-            for (int kept = 0; kept < k; ) {
-                int j = rnd.nextInt(p);
-                if (keep[j] == 0) { keep[j] = 1; kept++; }
-            }
+            for (int j = 0; j < p; j++) keep[j] = support[j];
             double[] c = new double[n];
             for (int i = 0; i < n; i++) c[i] = rnd.nextDouble(-1, 1);
             try (HostMatrix x = in.matrix()) {
@@ -585,11 +593,7 @@ public abstract class AbstractSolverTest {
         SplittableRandom rnd = new SplittableRandom(61);
         int n = 300, p = 420, k = n - 2;
         Instance in = randomInstance(rnd, n, p, 3, true);
-        byte[] mask = new byte[p];
-        for (int kept = 0; kept < k; ) {
-            int j = rnd.nextInt(p);
-            if (mask[j] == 0) { mask[j] = 1; kept++; }
-        }
+        byte[] mask = randomSupport(rnd, p, k);
         try (HostMatrix x = in.matrix()) {
             CountingBackend counting = new CountingBackend(backend);
             long before = Pointer.totalBytes() + HostMatrix.openOwnedBytes();
