@@ -63,7 +63,8 @@ import picocli.CommandLine.Spec;
                 "  --report  default out/NAME-METHOD-report.json",
                 "  --mask    only when given",
                 "  -         stdout (.npy for --out and --mask, JSON for --report; one output at most, ./- for a file named -);",
-                "            the summary then goes to stderr, and so it does for /dev/stdout",
+                "            the summary then goes to stderr, and so it does for /dev/stdout;",
+                "            --out and --mask refuse a terminal (they are binary)",
                 "Memory: the run estimates what it needs before loading and refuses with options that fit;",
                 "  -Dfalcon.memory.available=SIZE (e.g. FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon ...) overrides /proc/meminfo MemAvailable.",
                 "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
@@ -1039,6 +1040,18 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("-", String.join("/", dashes), (dashes.size() == 2 ? "both" : "all") + " are stdout, which can take only one output",
                     "give " + (dashes.size() == 2 ? "the other" : "the others") + " a file's path (./- names a file called -)");
         }
+        for (int i = 0; i < outputs.size(); i++) {
+            // binary on a terminal is garbage on the screen, lost to the user and able to leave the terminal in a state
+            // of its own (gzip refuses the same way); the report is text, and may be read there
+            String option = options.get(i);
+            if (option.equals("--report")) continue;
+            boolean stdout = toStdout.contains(option);
+            if (!isATerminal(stdout ? Path.of("/proc/self/fd/1") : outputs.get(i))) continue;
+            String what = option.equals("--out") ? "the pruned weights" : "the mask", file = option.equals("--out") ? "pruned.npy" : "mask.npy";
+            throw InputException.of(asGiven(option, outputs.get(i)), option, (stdout ? "stdout is a terminal" : "is a terminal") + ", which cannot take "
+                    + what + " (a binary .npy)", (stdout ? "redirect stdout to a file or a program (> " + file + ", | ...), or give a file: "
+                    : "give a file: ") + option + " " + file);
+        }
         if (!toStdout.isEmpty()) AtomicFiles.Batch.checkStandardOutputStaging(toStdout.iterator().next());
         // what follows checks paths, which an output on stdout does not have
         for (int i = outputs.size() - 1; i >= 0; i--) {
@@ -1471,6 +1484,28 @@ final class PruneCommand implements Callable<Integer> {
         } catch (IOException | RuntimeException e) {
             return false; // not a file this process can look at: not its stdout
         }
+    }
+
+    /**
+     * Whether the path (an output, or /proc/self/fd/1 for stdout) is a terminal: a character device whose real path
+     * names one. Java tells only approximately (System.console() is null where stdin alone is redirected, and from Java
+     * 22 on it is not null where stdout is a pipe); false where /proc, or the file, cannot tell.
+     */
+    static boolean isATerminal(Path path) {
+        try {
+            if (((Integer) Files.getAttribute(path, "unix:mode") & 0170000) != 0020000) return false; // a file named /dev/ttyX is none
+            return namesATerminal(path.toRealPath().toString());
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Whether a device's path names a terminal: a pseudo-terminal (/dev/pts/N: a terminal emulator's, ssh's, tmux's), a
+     * virtual console, serial line or the controlling terminal (/dev/tty...), or the system console.
+     */
+    static boolean namesATerminal(String devicePath) {
+        return devicePath.matches("/dev/pts/[0-9]+") || devicePath.startsWith("/dev/tty") || devicePath.equals("/dev/console");
     }
 
     /**

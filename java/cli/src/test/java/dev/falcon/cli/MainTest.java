@@ -2419,6 +2419,72 @@ class MainTest {
     }
 
     /**
+     * --out - on a terminal wrote the binary .npy there after the whole run, garbage on the screen and lost (gzip refuses
+     * the same way). Refused before any work, for --out and --mask; the report is JSON and may go there. The run's stdout
+     * must be a terminal, which a test cannot own: util-linux's script(1) gives the child one.
+     */
+    @Test
+    void binaryOutputsForAStdoutThatIsATerminalAreRefusedBeforeAnyWork() throws Exception {
+        boolean givesATerminal;
+        try {
+            // a container without /dev/pts has script but no terminal to give
+            givesATerminal = new ProcessBuilder("script", "--quiet", "--return", "--command", "test -t 1", "/dev/null").redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start().waitFor() == 0;
+        } catch (IOException e) {
+            givesATerminal = false;
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(givesATerminal && Files.exists(Path.of("/proc/self/fd/1")),
+                "skipped: script (util-linux, Debian's bsdutils) is not installed or cannot open a pseudo-terminal, or no /proc: no terminal to give the child");
+        Path log = dir.resolve("terminal.log");
+        for (String option : List.of("--out", "--mask")) {
+            Process child = falconOnATerminal(with(fileArgs(), option, "-"), log);
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log, StandardCharsets.ISO_8859_1);
+            assertEquals(2, child.exitValue(), said);
+            String file = option.equals("--out") ? "pruned.npy" : "mask.npy";
+            assertTrue(said.contains("-: " + option + ": stdout is a terminal, which cannot take " + (option.equals("--out") ? "the pruned weights" : "the mask")
+                    + " (a binary .npy); redirect stdout to a file or a program (> " + file + ", | ...), or give a file: " + option + " " + file), said);
+            assertFalse(said.contains("NUMPY"), "the .npy reached the terminal: " + said);
+            assertFalse(Files.exists(outDir), "no output may be created on error");
+        }
+        Process report = falconOnATerminal(with(fileArgs(), "--report", "-"), log);
+        assertTrue(report.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log, StandardCharsets.ISO_8859_1);
+        assertEquals(0, report.exitValue(), said);
+        assertTrue(said.contains("\"budgets\""), "the report is shown on the terminal: " + said);
+    }
+
+    /** As {@link #falconInAChild}, with stdout and stderr a terminal (script's), both copied into {@code log}. */
+    private Process falconOnATerminal(String[] args, Path log) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(java.util.Arrays.stream(args).filter(a -> !a.equals("--quiet")).toList());
+        String shell = String.join(" ", cmd.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").toList());
+        return new ProcessBuilder("script", "--quiet", "--return", "--command", shell, "/dev/null").directory(dir.toFile())
+                .redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+    }
+
+    /** A terminal given by its path (--out /dev/tty) is refused as stdout on one is; only a character device counts. */
+    @Test
+    void binaryOutputsToATerminalDeviceAreRefusedBeforeAnyWork() throws IOException {
+        for (String terminal : List.of("/dev/pts/0", "/dev/pts/17", "/dev/tty", "/dev/tty1", "/dev/ttyS0", "/dev/ttyUSB0", "/dev/console")) {
+            assertTrue(PruneCommand.namesATerminal(terminal), terminal);
+        }
+        for (String other : List.of("/dev/null", "/dev/full", "/dev/pts/ptmx", "pipe:[4026]", "socket:[77]", "/tmp/w.npy", "/dev/shm/w.npy")) {
+            assertFalse(PruneCommand.namesATerminal(other), other);
+        }
+        Path named = Files.createDirectories(dir.resolve("dev")).resolve("tty7");
+        Files.writeString(named, "");
+        assertFalse(PruneCommand.isATerminal(named), "a regular file is no terminal, whatever its name");
+        Path tty = Path.of("/dev/tty");
+        org.junit.jupiter.api.Assumptions.assumeTrue(PruneCommand.isATerminal(tty), "skipped: no /dev/tty character device here");
+        Run out = run(with(fileArgs(), "--out", tty.toString()));
+        assertFails(out, 2, "/dev/tty: --out: is a terminal, which cannot take the pruned weights (a binary .npy); give a file: --out pruned.npy");
+        Run mask = run(with(fileArgs(), "--mask", tty.toString()));
+        assertFails(mask, 2, "/dev/tty: --mask: is a terminal, which cannot take the mask (a binary .npy); give a file: --mask mask.npy");
+    }
+
+    /**
      * An output path that is stdout where stdout is a file (falcon prune --report /dev/stdout >> runs.log) was written as a
      * file: the rename replaced the link (/dev/stdout itself, as root; other users were refused, "/dev is not writable"),
      * and the log got the summary. It is written to stdout as it is, appended here. A link of the test's own stands in
