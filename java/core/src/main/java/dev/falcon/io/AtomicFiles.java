@@ -741,9 +741,8 @@ public final class AtomicFiles {
      */
     private static InputException cannotWrite(Path target, String field, boolean device, IOException e) {
         Path dir = target.toAbsolutePath().getParent();
-        String reason = SystemErrors.reason(e);
         String fix;
-        if (e instanceof java.nio.file.AccessDeniedException || "Permission denied".equals(reason)) {
+        if (e instanceof java.nio.file.AccessDeniedException || SystemErrors.isPermissionDenied(e)) {
             fix = device ? "this user may not write it; choose an output this user may write"
                     : "this user may not write in " + dir + "; choose a location this user may write, or have its owner grant write access";
         } else if (e instanceof java.nio.file.NoSuchFileException) {
@@ -751,21 +750,21 @@ public final class AtomicFiles {
         } else if (SystemErrors.isNoSpace(e)) {
             fix = device ? "the device is full; choose another output"
                     : "the file system of " + dir + " is full; free space on it, or choose an output path on another file system";
-        } else if ("Disk quota exceeded".equals(reason)) {
+        } else if (SystemErrors.isQuotaExceeded(e)) {
             fix = "this user's disk quota on the file system of " + dir + " is used up; free space within it, or choose an output"
                     + " path on another file system";
-        } else if ("Read-only file system".equals(reason)) {
+        } else if (SystemErrors.isReadOnlyFileSystem(e)) {
             fix = dir + " is on a read-only file system; choose an output path on a writable one";
         } else if (SystemErrors.isNameTooLong(e)) {
             int bytes = target.getFileName().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8).length;
             fix = bytes > NAME_MAX_BYTES ? "the name is " + bytes + " bytes in UTF-8, more than file systems allow (most, " + NAME_MAX_BYTES
                     + "); give a shorter name" : "the path is longer than the system allows; give a shorter one";
-        } else if ("Operation not permitted".equals(reason)) {
+        } else if (SystemErrors.isNotPermitted(e)) {
             fix = "this user may not replace or create it there (a file of another user's in a sticky directory, or an immutable or"
                     + " append-only file or directory); choose another output path";
         } else if (SystemErrors.isBrokenPipe(e)) {
             fix = "the pipe's reader stopped reading before falcon had written everything; keep it reading to the end, or give a file";
-        } else if ("Input/output error".equals(reason)) {
+        } else if (SystemErrors.isIoError(e)) {
             fix = "the storage under " + (device ? target : dir) + " reported an error; check it (the system log says more), or choose"
                     + " an output path on another file system";
         } else {

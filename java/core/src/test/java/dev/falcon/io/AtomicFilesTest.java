@@ -680,6 +680,88 @@ class AtomicFilesTest {
         }
     }
 
+    /**
+     * A full quota, a read-only file system, a permission refused (EPERM, or EACCES told by its text alone) and an I/O
+     * error were told by their English texts only: under LANG=de_DE.UTF-8 each got the general fix. The texts are the C
+     * library's for that locale, as Python's os.strerror gives them; EIO and EPERM are caused for real as well (this
+     * process's memory read at address 0, a hard link to a directory).
+     */
+    @Test
+    void failedWritesOfOtherCausesUnderAnotherLocaleGetTheFixForTheirCause() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/full")) && !Files.isRegularFile(Path.of("/dev/full")));
+        int[] errnos = {122, 30, 13, 1, 5}; // EDQUOT, EROFS, EACCES, EPERM, EIO on Linux
+        List<String> english = List.of("Disk quota exceeded", "Read-only file system", "Permission denied", "Operation not permitted", "Input/output error");
+        List<String> texts;
+        try {
+            ProcessBuilder python = new ProcessBuilder("python3", "-c", "import locale, os, sys; locale.setlocale(locale.LC_ALL, '');"
+                    + " print('\\n'.join(os.strerror(int(n)) for n in sys.argv[1:]))", "122", "30", "13", "1", "5");
+            underGermanLocale(python);
+            Process p = python.redirectErrorStream(true).start();
+            texts = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).lines().toList();
+            org.junit.jupiter.api.Assumptions.assumeTrue(p.waitFor() == 0 && texts.size() == errnos.length, "skipped: no de_DE.UTF-8 locale: " + texts);
+        } catch (IOException e) {
+            org.junit.jupiter.api.Assumptions.abort("skipped: python3 (which gives the C library's texts under another locale) is not installed");
+            return;
+        }
+        org.junit.jupiter.api.Assumptions.assumeFalse(texts.equals(english), "skipped: no translated messages for de_DE.UTF-8");
+        Path said = dir.resolve("child.log");
+        List<String> cmd = new java.util.ArrayList<>(javaCommand(OtherWritesThatFail.class, dir.toString()));
+        cmd.addAll(texts);
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(said.toFile());
+        underGermanLocale(pb);
+        Process child = pb.start();
+        assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not end");
+        String log = Files.readString(said, java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(0, child.exitValue(), log);
+        List<String> lines = log.lines().toList();
+        assertEquals(7, lines.size(), log);
+        String in = " " + dir;
+        assertTrue(lines.get(0).contains(": output: cannot write (") && lines.get(0).endsWith("this user's disk quota on the file system of" + in
+                + " is used up; free space within it, or choose an output path on another file system"), log);
+        assertTrue(lines.get(1).endsWith(in + " is on a read-only file system; choose an output path on a writable one"), log);
+        assertTrue(lines.get(2).endsWith("this user may not write in" + in + "; choose a location this user may write, or have its owner grant write access"), log);
+        for (int i : new int[] {3, 5}) assertTrue(lines.get(i).contains("this user may not replace or create it there"), log);
+        for (int i : new int[] {4, 6}) assertTrue(lines.get(i).contains("the storage under" + in + " reported an error"), log);
+    }
+
+    private static void underGermanLocale(ProcessBuilder pb) {
+        pb.environment().keySet().removeIf(name -> name.startsWith("LC_") || name.equals("LANGUAGE"));
+        pb.environment().put("LANG", "de_DE.UTF-8");
+        pb.environment().put("LC_ALL", "de_DE.UTF-8");
+    }
+
+    /**
+     * Fails an output of {@code args[0]} once with each of the texts that follow (EDQUOT's, EROFS', EACCES', EPERM's and
+     * EIO's), then with a real EPERM and a real EIO: one line each.
+     */
+    static final class OtherWritesThatFail {
+        public static void main(String[] args) throws IOException {
+            Path target = Path.of(args[0], "w.npy");
+            fail(target, temp -> { throw new java.nio.file.FileSystemException(temp.toString(), null, args[1]); });
+            fail(target, temp -> { throw new java.nio.file.FileSystemException(temp.toString(), null, args[2]); });
+            fail(target, temp -> { throw new IOException(args[3]); });
+            fail(target, temp -> { throw new java.nio.file.FileSystemException(temp.toString(), null, args[4]); });
+            fail(target, temp -> { throw new IOException(args[5]); });
+            // no file system links a directory: EPERM, and nothing created
+            fail(target, temp -> Files.createLink(temp.resolveSibling(".link-to-a-directory"), temp.getParent()));
+            // address 0 is mapped in no process: EIO
+            fail(target, temp -> {
+                try (java.nio.channels.FileChannel memory = java.nio.channels.FileChannel.open(Path.of("/proc/self/mem"))) {
+                    memory.read(java.nio.ByteBuffer.allocate(1), 0);
+                }
+            });
+        }
+
+        private static void fail(Path target, AtomicFiles.TempWriter writer) {
+            try {
+                AtomicFiles.write(target, writer);
+                System.err.println(target + ": written");
+            } catch (InputException e) {
+                System.err.println(e.getMessage());
+            }
+        }
+    }
+
     /** As the README says: the rename replaces a link to a file, and leaves the file as it was; a link to a device is written through. */
     @Test
     void aTargetThatIsALinkToAFileIsReplacedAndALinkToADeviceWrittenThrough() throws IOException {
