@@ -1040,6 +1040,17 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("-", String.join("/", dashes), (dashes.size() == 2 ? "both" : "all") + " are stdout, which can take only one output",
                     "give " + (dashes.size() == 2 ? "the other" : "the others") + " a file's path (./- names a file called -)");
         }
+        if (toStdout.size() > 1) {
+            // a path that is stdout (the file stdout is redirected to, /dev/stdout) is stdout as much as "-" is: the
+            // outputs went there one after the other, the report after the weights in one file
+            List<String> shared = options.stream().filter(toStdout::contains).toList();
+            int named = 0;
+            while (dashes.contains(options.get(named)) || !toStdout.contains(options.get(named))) named++;
+            Path stdout = Path.of("/proc/self/fd/1");
+            String where = Files.isRegularFile(stdout) ? ", here the file " + realPath(stdout) : "";
+            throw InputException.of(asGiven(options.get(named), outputs.get(named)), String.join("/", shared), (shared.size() == 2 ? "both" : "all")
+                    + " are stdout" + where + ", which can take only one output", "give " + (shared.size() == 2 ? "the other" : "the others") + " a file's path");
+        }
         for (int i = 0; i < outputs.size(); i++) {
             // binary on a terminal is garbage on the screen, lost to the user and able to leave the terminal in a state
             // of its own (gzip refuses the same way); the report is text, and may be read there

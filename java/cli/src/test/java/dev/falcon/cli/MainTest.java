@@ -2508,6 +2508,27 @@ class MainTest {
     }
 
     /**
+     * Stdout redirected to the file given as --out, with --report - or --report /dev/stdout too (falcon prune --out w.npy
+     * --report - > w.npy): both outputs went to stdout, one after the other, and w.npy held the weights with the JSON
+     * report after them (exit 0). Stdout takes one output however it is named: refused before any work.
+     */
+    @Test
+    void twoOutputsThatAreBothStdoutAreRefusedHoweverTheyAreNamed() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/fd/1")));
+        Path log = dir.resolve("falcon.log"), redirected = dir.resolve("both.npy");
+        for (String report : List.of("-", "/dev/stdout")) {
+            Process child = falconInAChild(with(with(fileArgs(), "--out", redirected.toString()), "--report", report), ProcessBuilder.Redirect.to(redirected.toFile()), log);
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(2, child.exitValue(), said);
+            assertTrue(said.contains(redirected + ": --out/--report: both are stdout, here the file " + redirected.toRealPath() + ", which can take"
+                    + " only one output; give the other a file's path"), said);
+            assertEquals(0, Files.size(redirected), "written to stdout: " + report);
+            assertFalse(Files.exists(outDir), "no output may be created on error");
+        }
+    }
+
+    /**
      * An output path that is another of falcon's descriptors, a file here (--report /dev/stderr 2> run.log), was written
      * as a file: the rename replaced the link (/dev/stderr itself, as root; other users were refused, "/dev is not
      * writable"). It is refused before any work. A link of the test's own stands in for /dev/stderr.
