@@ -1052,6 +1052,14 @@ final class PruneCommand implements Callable<Integer> {
                     + " are stdout" + where + ", which can take only one output", "give " + (shared.size() == 2 ? "the other" : "the others") + " a file's path");
         }
         for (int i = 0; i < outputs.size(); i++) {
+            // started with stdout closed (>&-), the JVM's first file opened (its modules, read-only) takes descriptor 1,
+            // and the write failed after the whole run, "Bad file descriptor", with the fix for a directory
+            if (toStdout.contains(options.get(i)) && !isOpenForWriting(Path.of("/proc/self/fdinfo/1"))) {
+                throw InputException.of(asGiven(options.get(i), outputs.get(i)), options.get(i), "stdout is not open for writing (falcon was started"
+                        + " with it closed, as with >&-)", "give a file's path, or start falcon with stdout open");
+            }
+        }
+        for (int i = 0; i < outputs.size(); i++) {
             // binary on a terminal is garbage on the screen, lost to the user and able to leave the terminal in a state
             // of its own (gzip refuses the same way); the report is text, and may be read there
             String option = options.get(i);
@@ -1495,6 +1503,24 @@ final class PruneCommand implements Callable<Integer> {
         } catch (IOException | RuntimeException e) {
             return false; // not a file this process can look at: not its stdout
         }
+    }
+
+    /**
+     * Whether the descriptor whose /proc/self/fdinfo file is given is open for writing: false where it is closed or open
+     * only for reading; true where /proc cannot tell.
+     */
+    static boolean isOpenForWriting(Path fdinfo) {
+        if (!Files.isDirectory(fdinfo.getParent())) return true;
+        try {
+            for (String line : Files.readAllLines(fdinfo)) {
+                if (line.startsWith("flags:")) return (Integer.parseInt(line.substring("flags:".length()).trim(), 8) & 3) != 0; // O_ACCMODE, O_RDONLY 0
+            }
+        } catch (java.nio.file.NoSuchFileException closed) {
+            return false;
+        } catch (IOException | RuntimeException e) {
+            // cannot tell: the write says what is wrong
+        }
+        return true;
     }
 
     /**

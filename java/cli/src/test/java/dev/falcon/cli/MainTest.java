@@ -2529,6 +2529,31 @@ class MainTest {
     }
 
     /**
+     * falcon started with stdout closed (>&-): the JVM's first file opened takes descriptor 1, read-only, and --report -
+     * failed after the whole run with "cannot write (Bad file descriptor); check that the directory exists, is writable
+     * and has free space". Refused before any work, saying what stdout is.
+     */
+    @Test
+    void anOutputToAStdoutThatIsClosedIsRefusedBeforeAnyWork() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/fdinfo/1")));
+        Path log = dir.resolve("falcon.log");
+        for (String report : List.of("-", "/dev/stdout")) {
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), Main.class.getName()));
+            cmd.addAll(List.of(with(fileArgs(), "--report", report)));
+            String shell = "exec " + String.join(" ", cmd.stream().map(a -> "'" + a.replace("'", "'\\''") + "'").toList()) + " >&-";
+            Process child = new ProcessBuilder("sh", "-c", shell).redirectErrorStream(true).redirectOutput(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(2, child.exitValue(), said);
+            assertTrue(said.contains(report + ": --report: stdout is not open for writing (falcon was started with it closed, as with >&-);"
+                    + " give a file's path, or start falcon with stdout open"), said);
+            assertFalse(Files.exists(outDir), "no output may be created on error");
+        }
+    }
+
+    /**
      * An output path that is another of falcon's descriptors, a file here (--report /dev/stderr 2> run.log), was written
      * as a file: the rename replaced the link (/dev/stderr itself, as root; other users were refused, "/dev is not
      * writable"). It is refused before any work. A link of the test's own stands in for /dev/stderr.
