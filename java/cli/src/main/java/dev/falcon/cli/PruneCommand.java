@@ -1188,7 +1188,29 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(output, options.get(o), "belongs to " + owner + " in the sticky directory " + output.toAbsolutePath().getParent()
                         + ", where only its owner or the directory's may replace it", "choose another output path, or ask " + owner + " to remove it");
             }
+            String readOnly = readOnlyForItsOwner(output);
+            if (readOnly != null) {
+                throw InputException.of(output, options.get(o), "is read-only (" + readOnly + ": its owner, this user, may not write it)",
+                        "make it writable to replace it (chmod u+w " + output + "), or choose another output path");
+            }
             AtomicFiles.checkNameLengths(output, options.get(o));
+        }
+    }
+
+    /**
+     * The mode of an existing output that is this user's own file without write permission for its owner (chmod a-w
+     * keeps a result), else null: the rename needs only the directory's permission, and replaced it without a word.
+     * Another user's file this user may replace is left to the directory's permission, as a rename is.
+     */
+    private static String readOnlyForItsOwner(Path output) {
+        try {
+            if (!Files.isRegularFile(output, java.nio.file.LinkOption.NOFOLLOW_LINKS)) return null; // a link is replaced, not what it points to
+            java.util.Set<java.nio.file.attribute.PosixFilePermission> mode = Files.getPosixFilePermissions(output, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            if (mode.contains(java.nio.file.attribute.PosixFilePermission.OWNER_WRITE)) return null;
+            int owner = (Integer) Files.getAttribute(output, "unix:uid", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+            return owner == new com.sun.security.auth.module.UnixSystem().getUid() ? java.nio.file.attribute.PosixFilePermissions.toString(mode) : null;
+        } catch (IOException | RuntimeException | LinkageError e) {
+            return null; // not a POSIX file system: the rename decides
         }
     }
 

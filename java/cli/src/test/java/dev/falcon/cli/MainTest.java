@@ -2554,6 +2554,25 @@ class MainTest {
     }
 
     /**
+     * A result its owner made read-only (chmod a-w, to keep it) was replaced without a word when named as an output
+     * again: the rename needs only the directory's permission. numpy.save and torch.save refuse such a file; so does
+     * falcon, before any work.
+     */
+    @Test
+    void anOutputThatIsAFileItsOwnerMadeReadOnlyIsRefusedBeforeAnyWork() throws Exception {
+        Path kept = Files.writeString(dir.resolve("kept.npy"), "an earlier result");
+        Files.setPosixFilePermissions(kept, java.nio.file.attribute.PosixFilePermissions.fromString("r--r--r--"));
+        Run r = run(with(fileArgs(), "--out", kept.toString()));
+        assertFails(r, 2, kept + ": --out: is read-only (r--r--r--: its owner, this user, may not write it)", "make it writable to replace it (chmod u+w "
+                + kept + "), or choose another output path");
+        assertEquals("an earlier result", Files.readString(kept));
+        Files.setPosixFilePermissions(kept, java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+        Run writable = run(with(fileArgs(), "--out", kept.toString()));
+        assertEquals(0, writable.code(), writable.err());
+        assertEquals(P, ArrayFiles.length(kept.toString(), "--out"), "replaced once writable");
+    }
+
+    /**
      * An output path that is another of falcon's descriptors, a file here (--report /dev/stderr 2> run.log), was written
      * as a file: the rename replaced the link (/dev/stderr itself, as root; other users were refused, "/dev is not
      * writable"). It is refused before any work. A link of the test's own stands in for /dev/stderr.
