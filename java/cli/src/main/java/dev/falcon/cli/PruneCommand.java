@@ -1112,6 +1112,14 @@ final class PruneCommand implements Callable<Integer> {
                 if (isFileTarget(outputs.get(i)) && directoryEntry(outputs.get(i)).equals(directoryEntry(outputs.get(j)))) {
                     throw InputException.of(outputs.get(i), options.get(i) + "/" + options.get(j), "name the same file", "give each output its own path");
                 }
+                // the folder created for one would be where the other's rename goes: "Is a directory", after the whole solve
+                for (int[] pair : new int[][] {{i, j}, {j, i}}) {
+                    Path file = directoryEntry(outputs.get(pair[0])), inside = directoryEntry(outputs.get(pair[1]));
+                    if (isFileTarget(outputs.get(pair[0])) && inside.startsWith(file) && !inside.equals(file)) {
+                        throw InputException.of(outputs.get(pair[1]), options.get(i) + "/" + options.get(j), "the folder " + outputs.get(pair[0])
+                                + " of its path is the file of " + options.get(pair[0]), "give each output a path of its own");
+                    }
+                }
             }
             if (outputs.get(i).toString().isEmpty()) throw InputException.of("''", options.get(i), "is an empty path", "give a file name");
             if (Files.isDirectory(outputs.get(i))) throw InputException.of(outputs.get(i), options.get(i), "is a directory", "give a file name");

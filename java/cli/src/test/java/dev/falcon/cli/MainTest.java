@@ -2573,6 +2573,23 @@ class MainTest {
     }
 
     /**
+     * An output in a folder that is another output's file (--out a.npy --report a.npy/r.json): the folder was created
+     * for the one, then the rename of the other failed on it after the whole solve, "Is a directory", with the fix for a
+     * directory that does not exist. Refused before any work, in either order.
+     */
+    @Test
+    void anOutputInAFolderThatIsAnotherOutputsFileIsRefusedBeforeAnyWork() throws IOException {
+        Path weights = outDir.resolve("p.npy");
+        Run under = run(with(fileArgs(), "--report", weights.resolve("r.json").toString()));
+        assertFails(under, 2, weights.resolve("r.json") + ": --out/--report: the folder " + weights + " of its path is the file of --out;"
+                + " give each output a path of its own");
+        Path mask = outDir.resolve("m.npy");
+        Run over = run(with(fileArgs(), "--out", mask.resolve("sub/p.npy").toString()));
+        assertFails(over, 2, mask.resolve("sub/p.npy") + ": --out/--mask: the folder " + mask + " of its path is the file of --mask;"
+                + " give each output a path of its own");
+    }
+
+    /**
      * An output path that is another of falcon's descriptors, a file here (--report /dev/stderr 2> run.log), was written
      * as a file: the rename replaced the link (/dev/stderr itself, as root; other users were refused, "/dev is not
      * writable"). It is refused before any work. A link of the test's own stands in for /dev/stderr.
