@@ -1187,6 +1187,10 @@ final class PruneCommand implements Callable<Integer> {
                 }
                 existing = existing.getParent();
             }
+            if (existing != null && Files.isDirectory(existing) && !Files.isWritable(existing) && onAReadOnlyFileSystem(existing)) {
+                // not a matter of the folder's permissions, which no chmod (and no root) changes
+                throw InputException.of(output, options.get(o), existing + " is on a read-only file system", "choose an output path on a writable one");
+            }
             if (existing != null && (!Files.isDirectory(existing) || !Files.isWritable(existing))) {
                 throw InputException.of(output, options.get(o), existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
                         "choose a writable location");
@@ -1219,6 +1223,14 @@ final class PruneCommand implements Callable<Integer> {
             return owner == new com.sun.security.auth.module.UnixSystem().getUid() ? java.nio.file.attribute.PosixFilePermissions.toString(mode) : null;
         } catch (IOException | RuntimeException | LinkageError e) {
             return null; // not a POSIX file system: the rename decides
+        }
+    }
+
+    private static boolean onAReadOnlyFileSystem(Path dir) {
+        try {
+            return Files.getFileStore(dir).isReadOnly();
+        } catch (IOException | RuntimeException e) {
+            return false; // the folder's own message follows
         }
     }
 

@@ -2590,6 +2590,36 @@ class MainTest {
     }
 
     /**
+     * An output on a read-only file system was refused as a folder "not writable; choose a writable location", which sent
+     * root (whom no mode stops) and every other user to the folder's permissions. The mount is made in a mount namespace
+     * of the child's own (unshare), so nothing outlives it.
+     */
+    @Test
+    void anOutputOnAReadOnlyFileSystemIsRefusedSayingSo() throws Exception {
+        Path mounted = Files.createDirectory(dir.resolve("mounted"));
+        String mountReadOnly = "mount -t tmpfs -o ro none \"$1\" && shift && exec \"$@\"";
+        boolean canMount;
+        try {
+            canMount = new ProcessBuilder("unshare", "--map-root-user", "--mount", "sh", "-c", mountReadOnly, "sh", mounted.toString(), "true")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor() == 0;
+        } catch (IOException e) {
+            canMount = false;
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(canMount, "skipped: unshare cannot mount a file system here (no user namespaces)");
+        List<String> cmd = new ArrayList<>(List.of("unshare", "--map-root-user", "--mount", "sh", "-c", mountReadOnly, "sh", mounted.toString(),
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        Path report = mounted.resolve("r.json"), log = dir.resolve("falcon.log");
+        cmd.addAll(List.of(with(fileArgs(), "--report", report.toString())));
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains(report + ": --report: " + mounted + " is on a read-only file system; choose an output path on a writable one"), said);
+        assertFalse(Files.exists(outDir), "no output may be created on error");
+    }
+
+    /**
      * An output path that is another of falcon's descriptors, a file here (--report /dev/stderr 2> run.log), was written
      * as a file: the rename replaced the link (/dev/stderr itself, as root; other users were refused, "/dev is not
      * writable"). It is refused before any work. A link of the test's own stands in for /dev/stderr.
