@@ -1072,6 +1072,8 @@ final class PruneCommand implements Callable<Integer> {
                     : "give a file: ") + option + " " + file);
         }
         if (!toStdout.isEmpty()) AtomicFiles.Batch.checkStandardOutputStaging(toStdout.iterator().next());
+        String stdoutOption = toStdout.isEmpty() ? null : toStdout.iterator().next();
+        String stdoutGiven = stdoutOption == null ? null : asGiven(stdoutOption, outputs.get(options.indexOf(stdoutOption)));
         // what follows checks paths, which an output on stdout does not have
         for (int i = outputs.size() - 1; i >= 0; i--) {
             if (toStdout.contains(options.get(i))) {
@@ -1143,6 +1145,20 @@ final class PruneCommand implements Callable<Integer> {
                 for (int st = 0; st < stages; st++) inputFiles.put(ArrayFiles.fileOf(FilePatternGradients.fileOf(grads, st)), "--grads");
             } else {
                 inputFiles.put(ArrayFiles.fileOf(grads), "--grads");
+            }
+        }
+        if (stdoutOption != null) {
+            // stdout appending to an input (--out - >> w.npy) wrote the output onto the input's end
+            Path stdout = Path.of("/proc/self/fd/1");
+            for (Map.Entry<Path, String> in : inputFiles.entrySet()) {
+                try {
+                    if (Files.isRegularFile(stdout) && Files.exists(in.getKey()) && Files.isSameFile(stdout, in.getKey())) {
+                        throw InputException.of(stdoutGiven, stdoutOption, "stdout is the input " + in.getKey() + " (" + in.getValue()
+                                + "); writing it would destroy the input", "send stdout elsewhere, or give the output a file's path");
+                    }
+                } catch (IOException e) {
+                    // not a file this process can compare: not an input
+                }
             }
         }
         for (int o = 0; o < outputs.size(); o++) {

@@ -2620,6 +2620,26 @@ class MainTest {
     }
 
     /**
+     * An output on stdout where stdout appends to an input (falcon prune --weights w.npy --out - >> w.npy): the pruned
+     * weights were appended to the weights file, exit 0, though an output that names an input is refused. Refused the
+     * same way, before any work.
+     */
+    @Test
+    void anOutputOnAStdoutThatIsAnInputIsRefusedBeforeAnyWork() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/proc/self/fd/1")));
+        byte[] weights = Files.readAllBytes(wFile);
+        Path log = dir.resolve("falcon.log");
+        Process child = falconInAChild(with(fileArgs(), "--out", "-"), ProcessBuilder.Redirect.appendTo(wFile.toFile()), log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains("-: --out: stdout is the input " + wFile + " (--weights); writing it would destroy the input; send stdout elsewhere,"
+                + " or give the output a file's path"), said);
+        assertArrayEquals(weights, Files.readAllBytes(wFile), "the weights were written to");
+        assertFalse(Files.exists(outDir), "no output may be created on error");
+    }
+
+    /**
      * An output path that is another of falcon's descriptors, a file here (--report /dev/stderr 2> run.log), was written
      * as a file: the rename replaced the link (/dev/stderr itself, as root; other users were refused, "/dev is not
      * writable"). It is refused before any work. A link of the test's own stands in for /dev/stderr.
