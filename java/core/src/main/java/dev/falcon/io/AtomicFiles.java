@@ -347,6 +347,24 @@ public final class AtomicFiles {
             for (Path dir : dirs) syncDirectory(dir);
         }
 
+        /**
+         * A named pipe's open waits for a reader, and its writes for one that reads: with none (a consumer not started
+         * yet, or gone) a run that had done all its work waited without a word, for good. Said once, after as long as a
+         * commit waits for another's without a word.
+         */
+        private static java.util.concurrent.CompletableFuture<Void> warnWhileUnread(Staged s) {
+            boolean namedPipe;
+            try {
+                namedPipe = ((Integer) Files.getAttribute(s.target(), "unix:mode") & 0170000) == 0010000;
+            } catch (IOException | RuntimeException e) {
+                namedPipe = false;
+            }
+            if (!namedPipe) return java.util.concurrent.CompletableFuture.completedFuture(null);
+            return java.util.concurrent.CompletableFuture.runAsync(() -> LOG.log(System.Logger.Level.WARNING, () -> "waiting for " + s.target() + " ("
+                    + s.field() + "), a named pipe, to be read: nothing has opened it for reading, or its reader has stopped; the output is"
+                    + " written as soon as it reads"), java.util.concurrent.CompletableFuture.delayedExecutor(QUIET_LOCK_WAIT_MILLIS, TimeUnit.MILLISECONDS));
+        }
+
         /** Whether every output of the batch has been renamed into place (or written to its device). */
         public boolean committed() {
             return committed;
@@ -376,10 +394,13 @@ public final class AtomicFiles {
                 // were left behind next to the error (--report written, exit 2, when --out /dev/full could not be)
                 for (Staged s : staged) {
                     if (s.temp() != null) continue;
+                    java.util.concurrent.CompletableFuture<Void> warning = warnWhileUnread(s);
                     try {
                         s.direct().write(s.target());
                     } catch (IOException e) {
                         throw cannotWrite(s.target(), s.field(), true, e);
+                    } finally {
+                        warning.cancel(false);
                     }
                 }
                 for (Staged s : staged) {

@@ -959,6 +959,39 @@ class AtomicFilesTest {
         return null;
     }
 
+    /**
+     * A named pipe given as an output is opened at the commit, after the whole run, and the open waits for a reader:
+     * with none (a consumer not started yet, or gone) the run waited without a word, for good. It says what it waits
+     * for, once, and writes the output when a reader comes.
+     */
+    @Test
+    void aCommitWaitingForTheReaderOfANamedPipeSaysSo() throws Exception {
+        Path fifo = namedPipe();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            List<String> warnings = warningsWhile(() -> {
+                java.util.concurrent.Future<?> commit = pool.submit(() -> {
+                    try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                        batch.add(fifo, "--report", temp -> Files.writeString(temp, "the report"));
+                        batch.commit();
+                    }
+                });
+                try {
+                    Thread.sleep(AtomicFiles.QUIET_LOCK_WAIT_MILLIS + 1500);
+                    assertFalse(commit.isDone(), "the commit did not wait for a reader");
+                    assertEquals("the report", Files.readString(fifo));
+                    commit.get(60, java.util.concurrent.TimeUnit.SECONDS);
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).contains("waiting for " + fifo + " (--report), a named pipe, to be read"), warnings.get(0));
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
     /** A commit waiting for another process's commit in its directory waited without a word, for as long as that took. */
     @Test
     void aCommitWaitingForAnotherProcessSaysSo() throws Exception {
