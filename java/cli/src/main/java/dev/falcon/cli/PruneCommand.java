@@ -168,7 +168,7 @@ final class PruneCommand implements Callable<Integer> {
     int stableIterations;
     /**
      * The widest blocks a block backsolve takes on the java backend above JavaBackend.MAX_SQUARE_ROWS rows: a block of |K_B| <= n
-     * kept weights solves its normal equations from the Gram of a (|K_B| + 2)-row matrix, a Java array there.
+     * kept weights solves its normal equations from the Gram of a (|K_B| + 2)-row matrix, indexed by Java ints there.
      */
     static final int JAVA_BACKEND_WIDEST_BLOCK = dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS - 2;
     /** The most --stages taken (see where it is checked). */
@@ -347,12 +347,12 @@ final class PruneCommand implements Callable<Integer> {
                     (model != null ? "is " + n : "X has n = " + n + " rows") + "; --method " + m.cliName() + " takes at most "
                             + dev.falcon.solve.FalconSolver.MAX_ROWS + " rows (its n x n matrices are Java arrays)",
                     "use at most " + dev.falcon.solve.FalconSolver.MAX_ROWS + " samples, or --method mp --backsolve"
-                            + (javaBackend ? " with --device cpu or cuda (the java backend's n x n matrices are Java arrays too)" : ""));
+                            + (javaBackend ? " with --device cpu or cuda (the java backend indexes its n x n matrices with Java ints)" : ""));
         }
         long blockWidth = Math.min(blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p);
         if (javaBackend && backsolveMode != Backsolve.Mode.NONE && n > dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS
                 && (backsolveMode == Backsolve.Mode.EXACT || blockWidth > JAVA_BACKEND_WIDEST_BLOCK)) {
-            // the java backend's n x n Gram and Cholesky factor are Java arrays: n * n overflowed int into a
+            // the java backend indexes its n x n Gram and Cholesky factor with ints: n * n overflowed int into a
             // NegativeArraySizeException (an internal error) after X was loaded. The exact backsolve always forms the
             // support's n x n Gram; a block backsolve forms only its blocks' (|K_B| + 2)-square systems where the blocks
             // are narrower than n.
@@ -362,7 +362,7 @@ final class PruneCommand implements Callable<Integer> {
                     (model != null ? "is " + n : "X has n = " + n + " rows") + "; --backsolve " + backsolveMode.cliName()
                             + (exact ? "" : " with blocks wider than " + JAVA_BACKEND_WIDEST_BLOCK + " weights") + " takes at most "
                             + dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS + " rows on the java backend"
-                            + (exact ? " (its n x n matrices are Java arrays)" : " (its blocks' systems, up to n x n, are Java arrays)"),
+                            + (exact ? " (it indexes its n x n matrices with Java ints)" : " (it indexes its blocks' systems, up to n x n, with Java ints)"),
                     "use --device cpu or cuda (`falcon env` says which is usable here), at most " + dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS + " samples, or "
                             + (exact ? "--backsolve block" + (blockWidth > JAVA_BACKEND_WIDEST_BLOCK ? " with " + narrowBlocks : "") : narrowBlocks));
         }

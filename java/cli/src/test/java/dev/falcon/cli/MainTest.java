@@ -84,7 +84,7 @@ class MainTest {
     }
 
     /**
-     * The java backend's n x n matrices are Java arrays too: mp --backsolve exact at 46,341 rows died in a
+     * The java backend indexes its n x n matrices with ints too: mp --backsolve exact at 46,341 rows died in a
      * NegativeArraySizeException (an internal error, exit 1) after X was loaded, where falcon's refusal sent the user.
      * Refused before, with what works there: another backend, fewer rows, or narrow enough blocks.
      */
@@ -113,7 +113,7 @@ class MainTest {
         try {
             Run narrow = run(concat(new String[] {"prune", "--example", "resnet20", "--n", "46341", "--method", "mp", "--backsolve", "block"}, outputs));
             assertFails(narrow, 2, "memory: estimate");
-            assertFalse(narrow.err().contains("Java arrays"), narrow.err());
+            assertFalse(narrow.err().contains("Java ints"), narrow.err());
         } finally {
             System.clearProperty(SystemInfo.MEMORY_PROPERTY);
         }

@@ -6,6 +6,7 @@ import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.StandardOpenOption;
@@ -25,8 +26,8 @@ public final class JavaBackend implements ComputeBackend {
     private static final int VIEW_FLOATS = 1 << 26;
 
     /**
-     * The most rows of the square matrices this backend holds in Java arrays (weightedGram's result, the Cholesky factor
-     * and its solve): n * n within an int, as for the solver's own ({@code FalconSolver.MAX_ROWS}).
+     * The most rows of the square matrices this backend indexes with Java ints (weightedGram's result, the Cholesky
+     * factor and its solve): n * n within an int, as for the solver's own ({@code FalconSolver.MAX_ROWS}).
      */
     public static final int MAX_SQUARE_ROWS = 46_340;
 
@@ -185,22 +186,49 @@ public final class JavaBackend implements ComputeBackend {
             checkBlocks(blockStarts, x.cols());
             int n = Math.toIntExact(x.rows());
             double[] u = new double[n];
+            float[] col = new float[n];
+            ColumnReader reader = new ColumnReader(x);
             for (int b = 0; b + 1 < blockStarts.length; b++) {
                 long start = blockStarts[b], end = blockStarts[b + 1];
                 Arrays.fill(u, 0);
                 for (long j = start; j < end; j++) {
                     double dj = d.get(j);
                     if (dj == 0) continue;
-                    FloatBuffer col = x.columns(j, 1);
-                    for (int i = 0; i < n; i++) u[i] += col.get(i) * dj;
+                    reader.read(j, col);
+                    for (int i = 0; i < n; i++) u[i] += col[i] * dj;
                 }
                 for (long j = start; j < end; j++) {
-                    FloatBuffer col = x.columns(j, 1);
+                    reader.read(j, col);
                     double s = 0;
-                    for (int i = 0; i < n; i++) s += col.get(i) * u[i];
+                    for (int i = 0; i < n; i++) s += col[i] * u[i];
                     out.put(j, (float) s);
                 }
             }
+        }
+    }
+
+    /**
+     * Reads single columns of X through one view per run of {@link #columnsPerView} columns where X is column-major:
+     * a view per column (a pointer and two buffers) cost more than the column's floats, in time and in heap.
+     */
+    private static final class ColumnReader {
+        private final HostMatrix x;
+        private final long columnsPerView;
+        private long first = -1, count;
+        private FloatBuffer view;
+
+        ColumnReader(HostMatrix x) {
+            this.x = x;
+            this.columnsPerView = x.isColumnMajor() ? columnsPerView(x) : 1; // panels: each view is a copy
+        }
+
+        void read(long column, float[] into) {
+            if (column < first || column >= first + count) {
+                first = column - column % columnsPerView;
+                count = Math.min(columnsPerView, x.cols() - first);
+                view = x.columns(first, count);
+            }
+            view.get((int) ((column - first) * x.rows()), into, 0, into.length);
         }
     }
 
@@ -217,17 +245,24 @@ public final class JavaBackend implements ComputeBackend {
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         try (HostMatrix.Use use = x.use("the java backend's gatherColumns")) {
             checkOpen();
-            long n = x.rows();
+            int n = Math.toIntExact(x.rows());
+            float[] col = new float[n];
+            ColumnReader reader = new ColumnReader(x);
+            FloatPointer into = new FloatPointer(dst);
             for (long c = 0; c < k; c++) {
                 int j = columns.get(c);
                 if (j < 0 || j >= x.cols()) throw new IndexOutOfBoundsException("column " + j + " of " + x.cols());
-                FloatBuffer col = x.columns(j, 1);
-                for (int i = 0; i < n; i++) dst.put(c * n + i, col.get(i));
+                reader.read(j, col);
+                into.position(dst.position() + c * n).put(col, 0, n);
             }
         }
     }
 
     // ---------------------------------------------------------------- small dense algebra
+
+    // The n x n matrices are read and written in place, through buffers over their native memory: a Java array copy of
+    // each (8 n^2 bytes of heap per call, 3.2 GB at n = 20,000) was not in the memory plan, and such runs died in
+    // "Java heap space" after X was loaded instead of being refused before. The arithmetic and its order are unchanged.
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
@@ -236,22 +271,24 @@ public final class JavaBackend implements ComputeBackend {
             ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
             int n = Math.toIntExact(x.rows());
             requireSquareRows(n, "Gram X X^T");
-            double[] g = new double[n * n];
+            DoubleBuffer g = squareView(gram, n);
+            for (int i = 0; i < n * n; i++) g.put(i, 0.0);
             float[] col = new float[n];
+            ColumnReader reader = new ColumnReader(x);
             for (long j = 0; j < x.cols(); j++) {
                 double w = columnWeights == null ? 1.0 : columnWeights.get(j);
                 if (w == 0) continue;
-                x.columns(j, 1).get(col);
+                reader.read(j, col);
                 for (int b = 0; b < n; b++) {
                     double cb = col[b] * w;
                     if (cb == 0) continue;
-                    for (int a = b; a < n; a++) g[b * n + a] += col[a] * cb;
+                    int column = b * n;
+                    for (int a = b; a < n; a++) g.put(column + a, g.get(column + a) + col[a] * cb);
                 }
             }
             for (int b = 0; b < n; b++) {
-                for (int a = 0; a < b; a++) g[b * n + a] = g[a * n + b];
+                for (int a = 0; a < b; a++) g.put(b * n + a, g.get(a * n + b));
             }
-            gram.put(g, 0, g.length);
         }
     }
 
@@ -260,47 +297,49 @@ public final class JavaBackend implements ComputeBackend {
         checkOpen();
         requireSquareRows(n, "matrix to factor");
         ComputeBackend.requireFiniteLowerTriangle(a, n);
-        double[] m = new double[n * n];
-        a.get(m);
+        DoubleBuffer m = squareView(a, n);
         for (int j = 0; j < n; j++) {
-            double diag = m[j * n + j];
-            for (int k = 0; k < j; k++) diag -= m[k * n + j] * m[k * n + j];
+            double diag = m.get(j * n + j);
+            for (int k = 0; k < j; k++) diag -= m.get(k * n + j) * m.get(k * n + j);
             if (!(diag > 0)) {
                 throw new ArithmeticException("matrix is not positive definite (pivot " + j + " = " + diag + ")");
             }
             double l = Math.sqrt(diag);
-            m[j * n + j] = l;
+            m.put(j * n + j, l);
             for (int i = j + 1; i < n; i++) {
-                double s = m[j * n + i];
-                for (int k = 0; k < j; k++) s -= m[k * n + i] * m[k * n + j];
-                m[j * n + i] = s / l;
+                double s = m.get(j * n + i);
+                for (int k = 0; k < j; k++) s -= m.get(k * n + i) * m.get(k * n + j);
+                m.put(j * n + i, s / l);
             }
         }
-        a.put(m, 0, m.length);
     }
 
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
         requireSquareRows(n, "Cholesky factor");
-        double[] l = new double[n * n];
-        factor.get(l);
+        DoubleBuffer l = squareView(factor, n);
         double[] y = new double[n];
         for (int r = 0; r < nrhs; r++) {
             long base = (long) r * n;
             for (int i = 0; i < n; i++) y[i] = b.get(base + i);
             for (int i = 0; i < n; i++) { // L y = b
                 double s = y[i];
-                for (int k = 0; k < i; k++) s -= l[k * n + i] * y[k];
-                y[i] = s / l[i * n + i];
+                for (int k = 0; k < i; k++) s -= l.get(k * n + i) * y[k];
+                y[i] = s / l.get(i * n + i);
             }
             for (int i = n - 1; i >= 0; i--) { // L^T x = y
                 double s = y[i];
-                for (int k = i + 1; k < n; k++) s -= l[i * n + k] * y[k];
-                y[i] = s / l[i * n + i];
+                for (int k = i + 1; k < n; k++) s -= l.get(i * n + k) * y[k];
+                y[i] = s / l.get(i * n + i);
             }
             for (int i = 0; i < n; i++) b.put(base + i, y[i]);
         }
+    }
+
+    /** The n x n matrix from the pointer's position, as a buffer over its native memory (n^2 fits an int here). */
+    private static DoubleBuffer squareView(DoublePointer matrix, int n) {
+        return new DoublePointer(matrix).limit(matrix.position() + (long) n * n).asBuffer();
     }
 
     /**
@@ -309,7 +348,7 @@ public final class JavaBackend implements ComputeBackend {
      */
     private static void requireSquareRows(int n, String matrix) {
         if (n > MAX_SQUARE_ROWS) {
-            throw new IllegalArgumentException("the java backend holds the " + n + " x " + n + " " + matrix + " in a Java array, which takes"
+            throw new IllegalArgumentException("the java backend indexes the " + n + " x " + n + " " + matrix + " with Java ints, which reach"
                     + " at most " + MAX_SQUARE_ROWS + " rows: use the cpu or cuda backend, or at most " + MAX_SQUARE_ROWS + " rows of X");
         }
     }
