@@ -1211,6 +1211,10 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(output, options.get(o), existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
                         "choose a writable location");
             }
+            String noNewFiles = existing != null ? newFilesRefused(existing) : null;
+            if (noNewFiles != null) {
+                throw InputException.of(output, options.get(o), noNewFiles, "choose an output path in a folder where files can be created");
+            }
             String owner = anotherOwnerInAStickyDirectory(output);
             if (owner != null) {
                 throw InputException.of(output, options.get(o), "belongs to " + owner + " in the sticky directory " + output.toAbsolutePath().getParent()
@@ -1239,6 +1243,41 @@ final class PruneCommand implements Callable<Integer> {
             return owner == new com.sun.security.auth.module.UnixSystem().getUid() ? java.nio.file.attribute.PosixFilePermissions.toString(mode) : null;
         } catch (IOException | RuntimeException | LinkageError e) {
             return null; // not a POSIX file system: the rename decides
+        }
+    }
+
+    /**
+     * Why the folder takes no new file, else null. access() judges the mode alone, which root passes everywhere: /sys
+     * and /proc refused the output's temporary file only after the whole solve, /proc's refusal told as a folder that
+     * "may have been removed during the run". A hidden file is created there and removed at once.
+     */
+    private static String newFilesRefused(Path dir) {
+        Path probe;
+        try {
+            probe = Files.createTempFile(dir, ".falcon-probe-", ".tmp");
+        } catch (java.nio.file.AccessDeniedException e) {
+            return dir + fileSystemKind(dir) + " takes no new files (creating one there was refused)";
+        } catch (java.nio.file.NoSuchFileException e) {
+            return dir + fileSystemKind(dir) + " takes no new files (creating one there said \"no such file or directory\")";
+        } catch (IOException e) {
+            return dir + fileSystemKind(dir) + " takes no new files (creating one there failed: " + e.getMessage() + ")";
+        } catch (RuntimeException e) {
+            return null; // not a file system Java can create in: the write says what is wrong
+        }
+        try {
+            Files.delete(probe);
+        } catch (IOException e) {
+            // created, so outputs can be: the probe's name says what it was
+        }
+        return null;
+    }
+
+    private static String fileSystemKind(Path dir) {
+        try {
+            String type = Files.getFileStore(dir).type();
+            return type == null || type.isBlank() ? "" : " (on a " + type + " file system)";
+        } catch (IOException | RuntimeException e) {
+            return "";
         }
     }
 

@@ -2590,6 +2590,30 @@ class MainTest {
     }
 
     /**
+     * As root, an output under /sys or /proc passed the check of its folder's mode (root passes every mode) and failed
+     * only after the whole solve, /proc's failure told as a folder that "may have been removed during the run". Refused
+     * before any work, naming the file system; no probe file is left behind.
+     */
+    @Test
+    void anOutputOnAFileSystemThatTakesNoFilesIsRefusedBeforeAnyWork() throws IOException {
+        for (String folder : List.of("/sys", "/proc")) {
+            org.junit.jupiter.api.Assumptions.assumeTrue(Files.isDirectory(Path.of(folder)) && Files.isWritable(Path.of(folder)),
+                    "skipped: " + folder + " is not writable by its mode for this user (only root passes it), which the check of the mode refuses");
+            Path target = Path.of(folder, "w.npy");
+            Run r = run(with(fileArgs(), "--out", target.toString()));
+            assertFails(r, 2, target + ": --out: " + folder + " (on a ", " file system) takes no new files (creating one there ",
+                    "; choose an output path in a folder where files can be created");
+        }
+        // where files can be created, the probe is gone before the work starts
+        Path nested = dir.resolve("fresh/sub/w.npy");
+        Run fine = run(with(fileArgs(), "--out", nested.toString()));
+        assertEquals(0, fine.code(), fine.err());
+        try (Stream<Path> files = Files.list(dir)) {
+            assertTrue(files.noneMatch(f -> f.getFileName().toString().startsWith(".falcon-probe")), "a probe file was left");
+        }
+    }
+
+    /**
      * An output on a read-only file system was refused as a folder "not writable; choose a writable location", which sent
      * root (whom no mode stops) and every other user to the folder's permissions. The mount is made in a mount namespace
      * of the child's own (unshare), so nothing outlives it.
