@@ -429,12 +429,8 @@ final class PruneCommand implements Callable<Integer> {
             }
             if (res.x != null) inputs.put("x_storage", "float32 " + res.x.layout() + ", " + res.x.origin());
             if (xSource != null) {
-                String fileType = xSource.type().name().toLowerCase(Locale.ROOT) + (xSource.byteOrder() == java.nio.ByteOrder.BIG_ENDIAN ? " big-endian" : "")
-                        + (xSource.rowMajor() ? " C order" : " Fortran order");
-                inputs.put("x_file_dtype", fileType);
-                inputs.put("x_conversion", xSource.type() != dev.falcon.data.ElementType.FLOAT32
-                        ? "converted once from " + xSource.type().name().toLowerCase(Locale.ROOT) + " to float32 while loading"
-                                + (xSource.type() == dev.falcon.data.ElementType.FLOAT64 ? " (rounded to float32 precision)" : " (exact)")
+                inputs.put("x_file_dtype", xSource.fileType());
+                inputs.put("x_conversion", xSource.conversion() != null ? xSource.conversion()
                         : res.x.origin().startsWith("mapped") ? "none: the file is used in place (memory-mapped)" : "none: float32 copied into " + res.x.layout());
                 if (!quiet && xSource.type() != dev.falcon.data.ElementType.FLOAT32) {
                     errW.println("falcon: X (" + gradsFile() + ") is " + xSource.type().name().toLowerCase(Locale.ROOT) + "; converted once to float32");

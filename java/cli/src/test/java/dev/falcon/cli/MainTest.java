@@ -942,7 +942,11 @@ class MainTest {
         try (FloatPointer x2 = values(N * P, 9)) {
             Files.copy(xFile, dir.resolve("X_s0.npy"));
             Npy.writeFloat32(dir.resolve("X_s1.npy"), x2, new long[] {N, P});
-            Npy.writeFloat32(dir.resolve("X_s2.npy"), x2, new long[] {N, P});
+            // stage 2's file is float64: each stage's row says its own file's dtype (the report gave stage 0's alone)
+            byte[] bytes = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }", N * P * 8);
+            ByteBuffer data = ByteBuffer.wrap(bytes, bytes.length - N * P * 8, N * P * 8).slice().order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < N * P; i++) data.putDouble(x2.get(i));
+            hostile("X_s2.npy", bytes);
         }
         Run staged = run(with(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.8", "--start-keep-nnz", "0.9"),
                 "--grads", dir.resolve("X_s{t}.npy").toString()));
@@ -952,7 +956,9 @@ class MainTest {
         assertEquals("pattern", sched.at("/schedule/gradient_source").asText());
         assertEquals(0.8, sched.at("/schedule/start_keep_flops").asDouble());
         assertEquals(0.9, sched.at("/schedule/start_keep_nnz").asDouble());
-        assertTrue(sched.at("/stages/2/gradients").asText().endsWith("X_s2.npy"), sched.toString());
+        assertTrue(sched.at("/stages/1/gradients").asText().endsWith("X_s1.npy (float32 C order)"), sched.toString());
+        assertTrue(sched.at("/stages/2/gradients").asText().endsWith("X_s2.npy (float64 C order, converted once from float64 to float32 while loading"
+                + " (rounded to float32 precision))"), sched.toString());
         // const stages run at the final budgets from the first: the report gave the unused default start of 1
         Run constant = run(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "2", "--schedule", "const"));
         assertEquals(0, constant.code(), constant.err());

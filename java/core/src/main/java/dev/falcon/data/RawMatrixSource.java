@@ -19,6 +19,19 @@ public record RawMatrixSource(Path file, long dataOffset, ElementType type, Byte
         return Math.multiplyExact(Math.multiplyExact(rows, cols), (long) type.bytes());
     }
 
+    /** The file's element type and order, as the report gives them: "float64 C order", "float32 big-endian Fortran order". */
+    public String fileType() {
+        return type.name().toLowerCase(java.util.Locale.ROOT) + (byteOrder == ByteOrder.BIG_ENDIAN ? " big-endian" : "")
+                + (rowMajor ? " C order" : " Fortran order");
+    }
+
+    /** How loading changes the values: null for float32, else the once-only conversion to float32 and whether it rounds. */
+    public String conversion() {
+        if (type == ElementType.FLOAT32) return null;
+        return "converted once from " + type.name().toLowerCase(java.util.Locale.ROOT) + " to float32 while loading"
+                + (type == ElementType.FLOAT64 ? " (rounded to float32 precision)" : " (exact)");
+    }
+
     /**
      * True when the file already holds X in the internal layout (column-major little-endian float32, starting on a
      * float boundary), so that a backend may map it instead of copying. A data offset that is not a multiple of 4 (an

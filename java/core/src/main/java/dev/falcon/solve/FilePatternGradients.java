@@ -114,9 +114,11 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     @Override
     public boolean verifiesFinite() { return true; }
 
+    /** The stage's file with its dtype and order (a report gave stage 0's alone, as if every stage's were the same). */
     @Override
     public String describe(int stage) {
-        return "file " + fileOf(pattern, stage);
+        RawMatrixSource s = sources[stage];
+        return "file " + fileOf(pattern, stage) + " (" + s.fileType() + (s.conversion() != null ? ", " + s.conversion() : "") + ")";
     }
 
     @Override

@@ -103,7 +103,7 @@ class GradientSourcesTest {
                 HostMatrix x1 = src.gradients(1, wbar());
                 assertEquals(N, x1.rows());
                 assertEquals(P, x1.cols());
-                assertTrue(src.describe(1).endsWith("X_1.npy"));
+                assertTrue(src.describe(1).endsWith("X_1.npy (float32 C order)"), src.describe(1));
             }
         }
     }
