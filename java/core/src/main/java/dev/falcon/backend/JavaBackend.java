@@ -298,6 +298,9 @@ public final class JavaBackend implements ComputeBackend {
         requireSquareRows(n, "matrix to factor");
         ComputeBackend.requireFiniteLowerTriangle(a, n);
         DoubleBuffer m = squareView(a, n);
+        // column j's entries below the diagonal, each reduced over k = 0..j-1 in that order; k outermost, so that the
+        // inner loop runs down one column of L (contiguous) rather than across all of them
+        double[] below = new double[n];
         for (int j = 0; j < n; j++) {
             double diag = m.get(j * n + j);
             for (int k = 0; k < j; k++) diag -= m.get(k * n + j) * m.get(k * n + j);
@@ -306,11 +309,13 @@ public final class JavaBackend implements ComputeBackend {
             }
             double l = Math.sqrt(diag);
             m.put(j * n + j, l);
-            for (int i = j + 1; i < n; i++) {
-                double s = m.get(j * n + i);
-                for (int k = 0; k < j; k++) s -= m.get(k * n + i) * m.get(k * n + j);
-                m.put(j * n + i, s / l);
+            for (int i = j + 1; i < n; i++) below[i] = m.get(j * n + i);
+            for (int k = 0; k < j; k++) {
+                double ljk = m.get(k * n + j);
+                int column = k * n;
+                for (int i = j + 1; i < n; i++) below[i] -= m.get(column + i) * ljk;
             }
+            for (int i = j + 1; i < n; i++) m.put(j * n + i, below[i] / l);
         }
     }
 
