@@ -1251,12 +1251,10 @@ final class PruneCommand implements Callable<Integer> {
         Path probe;
         try {
             probe = Files.createTempFile(dir, ".falcon-probe-", ".tmp");
-        } catch (java.nio.file.AccessDeniedException e) {
-            return dir + fileSystemKind(dir) + " takes no new files (creating one there was refused)";
-        } catch (java.nio.file.NoSuchFileException e) {
-            return dir + fileSystemKind(dir) + " takes no new files (creating one there said \"no such file or directory\")";
         } catch (IOException e) {
-            return dir + fileSystemKind(dir) + " takes no new files (creating one there failed: " + e.getMessage() + ")";
+            String outcome = e instanceof java.nio.file.AccessDeniedException ? "was refused"
+                    : e instanceof java.nio.file.NoSuchFileException ? "said \"no such file or directory\"" : "failed: " + e.getMessage();
+            return dir + fileSystemKind(dir) + " takes no new files (creating one there " + outcome + ")";
         } catch (RuntimeException e) {
             return null; // not a file system Java can create in: the write says what is wrong
         }
