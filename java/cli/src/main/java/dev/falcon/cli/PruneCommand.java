@@ -255,6 +255,7 @@ final class PruneCommand implements Callable<Integer> {
         long p;
         long n = 0;
         RawMatrixSource xSource = null;
+        RawMatrixSource[] stageHeaders = null;
         long[] weightsShape = null;
         Map<String, Object> inputs = new LinkedHashMap<>();
         if (model != null) {
@@ -290,7 +291,7 @@ final class PruneCommand implements Callable<Integer> {
             if (grads != null) {
                 if (gradsPattern()) {
                     // headers of every stage file, before any work: missing or mismatched files fail here
-                    FilePatternGradients.stageSources(grads, stages, "--grads");
+                    stageHeaders = FilePatternGradients.stageSources(grads, stages, "--grads");
                 }
                 xSource = ArrayFiles.matrixSource(gradsFile(), "--grads");
                 if (xSource.cols() != pw) {
@@ -434,6 +435,15 @@ final class PruneCommand implements Callable<Integer> {
                         : res.x.origin().startsWith("mapped") ? "none: the file is used in place (memory-mapped)" : "none: float32 copied into " + res.x.layout());
                 if (!quiet && xSource.type() != dev.falcon.data.ElementType.FLOAT32) {
                     errW.println("falcon: X (" + gradsFile() + ") is " + xSource.type().name().toLowerCase(Locale.ROOT) + "; converted once to float32");
+                }
+                if (!quiet && m == Method.FALCON_PLUS_PLUS && stageHeaders != null) {
+                    // stage 0's conversion was told and the later stages' were silent: the report alone named them
+                    for (int stage = 1; stage < stageHeaders.length; stage++) {
+                        if (stageHeaders[stage].type() != dev.falcon.data.ElementType.FLOAT32) {
+                            errW.println("falcon: X of stage " + stage + " (" + FilePatternGradients.fileOf(grads, stage) + ") is "
+                                    + stageHeaders[stage].type().name().toLowerCase(Locale.ROOT) + "; converted once to float32 when stage " + stage + " is reached");
+                        }
+                    }
                 }
             }
 

@@ -948,9 +948,13 @@ class MainTest {
             for (int i = 0; i < N * P; i++) data.putDouble(x2.get(i));
             hostile("X_s2.npy", bytes);
         }
-        Run staged = run(with(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.8", "--start-keep-nnz", "0.9"),
-                "--grads", dir.resolve("X_s{t}.npy").toString()));
+        Run staged = run(java.util.Arrays.stream(with(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "3",
+                "--start-keep-flops", "0.8", "--start-keep-nnz", "0.9"), "--grads", dir.resolve("X_s{t}.npy").toString()))
+                .filter(a -> !a.equals("--quiet")).toArray(String[]::new));
         assertEquals(0, staged.code(), staged.err());
+        // stage 0's conversion was told on stderr and stage 2's was not: each file's conversion is told before the work
+        assertTrue(staged.err().contains("X of stage 2 (" + dir.resolve("X_s2.npy") + ") is float64; converted once to float32 when stage 2 is reached"), staged.err());
+        assertFalse(staged.err().contains("X of stage 1"), staged.err());
         var sched = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
         assertTrue(sched.at("/schedule/gradients").asText().contains("X_s{t}"), sched.toString());
         assertEquals("pattern", sched.at("/schedule/gradient_source").asText());

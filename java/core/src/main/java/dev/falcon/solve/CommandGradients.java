@@ -95,6 +95,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private float[] lastWeights;
     private HostMatrix lastX;
     private final java.util.Set<Integer> reused = new java.util.TreeSet<>();
+    /** Each loaded stage's file type and conversion, for the report: the file itself is gone by then. */
+    private final java.util.Map<Integer, String> stageFileTypes = new java.util.TreeMap<>();
     private HostMatrix current;
     private Path currentFile;
 
@@ -386,7 +388,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
             // the previous stage's X goes before the next is read, so that two X (stage 0's and this one) are held, not
             // three; MultiStage measured Q on it before this call, and a failure from here on ends the run
             releaseCurrent();
+            if (log != null && src.type() != dev.falcon.data.ElementType.FLOAT32) {
+                // a command that saves float64 (numpy's default) doubles the bytes it writes and falcon reads: say so once per stage
+                log.println("falcon: X of stage " + stage + " from --grads-command is " + src.type().name().toLowerCase(java.util.Locale.ROOT)
+                        + "; converted once to float32 (write float32 to halve the file)");
+                log.flush();
+            }
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
+            stageFileTypes.put(stage, src.fileType() + (src.conversion() != null ? ", " + src.conversion() : ""));
             try {
                 FilePatternGradients.checkFinite(backend, next, x.toString(), "--grads-command");
             } catch (RuntimeException e) {
@@ -519,7 +528,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     public String describe(int stage) {
         if (stage == 0) return "the initial X (at the dense weights)";
         return reused.contains(stage) ? "the X already held (stage " + (stage - 1) + " left the weights unchanged; --grads-command not run)"
-                : "--grads-command at the weights of stage " + (stage - 1);
+                : "--grads-command at the weights of stage " + (stage - 1) + (stageFileTypes.containsKey(stage) ? " (" + stageFileTypes.get(stage) + ")" : "");
     }
 
     @Override

@@ -155,6 +155,29 @@ class GradientSourcesTest {
         }
     }
 
+    /** A command that saves float64 (numpy's default) had its X converted without a word, on stderr or in the report. */
+    @Test
+    void aCommandsFloat64OutputIsToldAndNamedInTheStageDescription() throws IOException {
+        Path x64 = dir.resolve("X64.npy");
+        String header = "{'descr': '<f8', 'fortran_order': False, 'shape': (" + N + ", " + P + "), }";
+        int pad = 64 - (10 + header.length() + 1) % 64;
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(10 + header.length() + pad + 1 + N * P * 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        bytes.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) (header.length() + pad + 1));
+        bytes.put((header + " ".repeat(pad) + "\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        SplittableRandom r = new SplittableRandom(3);
+        for (int i = 0; i < N * P; i++) bytes.putDouble(r.nextDouble(-1, 1));
+        Files.write(x64, bytes.array());
+        StringWriter log = new StringWriter();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + x64 + "' {grads}", new PrintWriter(log, true))) {
+            MultiStage.Result res = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 2, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                    SolverOptions.defaults().withMaxIterations(5));
+            assertNull(res.stopped());
+            assertTrue(log.toString().contains("X of stage 1 from --grads-command is float64; converted once to float32"), log.toString());
+            assertTrue(res.stages().get(1).gradients().contains("(float64 C order, converted once from float64 to float32"), res.stages().get(1).gradients());
+        }
+    }
+
     /** A command killed by a signal (the out-of-memory killer's SIGKILL) was reported as a bare "status 137". */
     @Test
     void aCommandKilledByASignalIsReportedAsSuch() {
