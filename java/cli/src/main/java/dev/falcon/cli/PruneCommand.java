@@ -309,7 +309,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         Path outPath = out != null ? out : Path.of("out", runName + "-" + m.cliName() + "-pruned.npy");
         Path reportPath = report != null ? report : Path.of("out", runName + "-" + m.cliName() + "-report.json");
-        checkOutputs(outPath, reportPath);
+        checkOutputs(outPath, reportPath, p, layers != null ? layers.size() : 0);
         if (gradsCommand != null) dev.falcon.solve.CommandGradients.checkTemporaryDirectory();
 
         // ---------------------------------------------------------------- memory plan, before loading
@@ -1027,7 +1027,7 @@ final class PruneCommand implements Callable<Integer> {
         return Budgets.resolve(layers, keepFlops, flops, keepNnz, nnz, sparsity);
     }
 
-    private void checkOutputs(Path outPath, Path reportPath) {
+    private void checkOutputs(Path outPath, Path reportPath, long p, int layerCount) {
         // each output with its option, which the messages name: an empty --out= has no file name to show
         List<Path> outputs = new ArrayList<>(List.of(outPath, reportPath));
         List<String> options = new ArrayList<>(List.of("--out", "--report"));
@@ -1232,6 +1232,66 @@ final class PruneCommand implements Callable<Integer> {
                         "make it writable to replace it (chmod u+w " + output + "), or choose another output path");
             }
             AtomicFiles.checkNameLengths(output, options.get(o));
+        }
+        checkFreeSpace(outputs, options, p, layerCount);
+    }
+
+    /** Bytes an output will take: the array's data, its header, and for the report a generous allowance for its tables. */
+    private static long outputBytes(String option, Path output, long p, int layerCount) {
+        return switch (option) {
+            case "--out" -> 4 * p + (isSafetensors(output) ? 1024 : 256);
+            case "--mask" -> p + 256;
+            default -> REPORT_ALLOWANCE + 1024L * layerCount;
+        };
+    }
+
+    /** What a report takes before its per-layer rows: measured reports run to 20 KB (resnet50 mp, resnet20 falcon++). */
+    static final long REPORT_ALLOWANCE = 64 << 10;
+
+    /**
+     * Refuses outputs whose file system cannot take them: a full disk was found only when the pruned weights were written,
+     * after the whole solve. Each output is written whole beside the file it replaces before the rename, so the old
+     * file's space does not count; outputs on one file system are added up.
+     */
+    private static void checkFreeSpace(List<Path> outputs, List<String> options, long p, int layerCount) {
+        Map<java.nio.file.FileStore, List<Integer>> byStore = new LinkedHashMap<>();
+        Map<java.nio.file.FileStore, Path> folderOf = new LinkedHashMap<>();
+        for (int o = 0; o < outputs.size(); o++) {
+            if (!isFileTarget(outputs.get(o))) continue; // a device or a pipe is written in place and holds nothing
+            Path existing = outputs.get(o).toAbsolutePath().getParent();
+            while (existing != null && !Files.exists(existing)) existing = existing.getParent();
+            if (existing == null) continue;
+            try {
+                java.nio.file.FileStore store = Files.getFileStore(existing);
+                byStore.computeIfAbsent(store, k -> new ArrayList<>()).add(o);
+                folderOf.putIfAbsent(store, existing);
+            } catch (IOException | RuntimeException e) {
+                // no file store to ask: the write says what is wrong
+            }
+        }
+        for (Map.Entry<java.nio.file.FileStore, List<Integer>> e : byStore.entrySet()) {
+            long free;
+            try {
+                // a file system that gives no size at all (some FUSE mounts say 0 of 0) has no figure to judge by
+                if (e.getKey().getTotalSpace() == 0) continue;
+                free = e.getKey().getUsableSpace();
+            } catch (IOException | RuntimeException ex) {
+                continue;
+            }
+            long need = 0;
+            List<String> parts = new ArrayList<>();
+            for (int o : e.getValue()) {
+                long bytes = outputBytes(options.get(o), outputs.get(o), p, layerCount);
+                need += bytes;
+                parts.add(options.get(o) + " " + (options.get(o).equals("--report") ? "about " : "") + SystemInfo.bytes(bytes));
+            }
+            if (free >= need) continue;
+            int first = e.getValue().get(0);
+            Path folder = folderOf.get(e.getKey());
+            throw InputException.of(outputs.get(first), e.getValue().stream().map(options::get).collect(java.util.stream.Collectors.joining("/")),
+                    folder + fileSystemKind(folder) + " has " + SystemInfo.bytes(free) + " free for this user, but the outputs written there need "
+                            + SystemInfo.bytes(need) + " (" + String.join(", ", parts) + "; p = " + p + ")",
+                    "free space there, or choose output paths on another file system");
         }
     }
 

@@ -2631,26 +2631,60 @@ class MainTest {
     @Test
     void anOutputOnAReadOnlyFileSystemIsRefusedSayingSo() throws Exception {
         Path mounted = Files.createDirectory(dir.resolve("mounted"));
-        String mountReadOnly = "mount -t tmpfs -o ro none \"$1\" && shift && exec \"$@\"";
-        boolean canMount;
-        try {
-            canMount = new ProcessBuilder("unshare", "--map-root-user", "--mount", "sh", "-c", mountReadOnly, "sh", mounted.toString(), "true")
-                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor() == 0;
-        } catch (IOException e) {
-            canMount = false;
-        }
-        org.junit.jupiter.api.Assumptions.assumeTrue(canMount, "skipped: unshare cannot mount a file system here (no user namespaces)");
-        List<String> cmd = new ArrayList<>(List.of("unshare", "--map-root-user", "--mount", "sh", "-c", mountReadOnly, "sh", mounted.toString(),
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"), Main.class.getName()));
         Path report = mounted.resolve("r.json"), log = dir.resolve("falcon.log");
-        cmd.addAll(List.of(with(fileArgs(), "--report", report.toString())));
-        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        Process child = falconOnATmpfs(mounted, "ro", with(fileArgs(), "--report", report.toString()), log);
         assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
         String said = Files.readString(log);
         assertEquals(2, child.exitValue(), said);
         assertTrue(said.contains(report + ": --report: " + mounted + " is on a read-only file system; choose an output path on a writable one"), said);
         assertFalse(Files.exists(outDir), "no output may be created on error");
+    }
+
+    /**
+     * A file system without room for the outputs was found only when the pruned weights were written, after the whole
+     * solve ("the file system ... is full"). Refused before any work, with what the outputs need and what is free; a
+     * report alone fits in the same space.
+     */
+    @Test
+    void outputsThatDoNotFitTheirFileSystemAreRefusedBeforeAnyWork() throws Exception {
+        Path mounted = Files.createDirectory(dir.resolve("small"));
+        Path weights = mounted.resolve("w.npy"), log = dir.resolve("falcon.log");
+        // resnet20: p = 268,336 weights, 1.0 MiB of float32, in 256 KiB
+        String[] example = {"prune", "--example", "resnet20", "--method", "mp", "--keep-flops", "0.3", "--quiet", "--out", "", "--report", ""};
+        Process child = falconOnATmpfs(mounted, "size=256k", with(with(example, "--out", weights.toString()), "--report", dir.resolve("r.json").toString()), log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains(weights + ": --out: " + mounted + " (on a tmpfs file system) has 256.0 KiB free for this user, but the outputs written"
+                + " there need 1.0 MiB (--out 1.0 MiB; p = 268336); free space there, or choose output paths on another file system"), said);
+        assertFalse(Files.exists(dir.resolve("r.json")), "no output may be created on error");
+        // the report alone (about 64 KiB plus 1 KiB per layer) fits
+        Path report = mounted.resolve("r.json"), pruned = dir.resolve("w.npy");
+        child = falconOnATmpfs(mounted, "size=256k", with(with(example, "--out", pruned.toString()), "--report", report.toString()), log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        assertEquals(0, child.exitValue(), Files.readString(log));
+        assertTrue(Files.exists(pruned));
+    }
+
+    /**
+     * Runs falcon in a child with a tmpfs (mount options as given) mounted over a folder in a mount namespace of the
+     * child's own (unshare), so nothing outlives it; skips where no user namespace can mount.
+     */
+    private static Process falconOnATmpfs(Path mountPoint, String mountOptions, String[] args, Path log) throws Exception {
+        String mount = "mount -t tmpfs -o " + mountOptions + " none \"$1\" && shift && exec \"$@\"";
+        boolean canMount;
+        try {
+            canMount = new ProcessBuilder("unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", mountPoint.toString(), "true")
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start().waitFor() == 0;
+        } catch (IOException e) {
+            canMount = false;
+        }
+        org.junit.jupiter.api.Assumptions.assumeTrue(canMount, "skipped: unshare cannot mount a file system here (no user namespaces)");
+        List<String> cmd = new ArrayList<>(List.of("unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", mountPoint.toString(),
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(List.of(args));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
     }
 
     /**
