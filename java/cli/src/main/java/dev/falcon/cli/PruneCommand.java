@@ -310,7 +310,10 @@ final class PruneCommand implements Callable<Integer> {
         Path outPath = out != null ? out : Path.of("out", runName + "-" + m.cliName() + "-pruned.npy");
         Path reportPath = report != null ? report : Path.of("out", runName + "-" + m.cliName() + "-report.json");
         checkOutputs(outPath, reportPath, p, layers != null ? layers.size() : 0);
-        if (gradsCommand != null) dev.falcon.solve.CommandGradients.checkTemporaryDirectory();
+        if (gradsCommand != null) {
+            String cramped = dev.falcon.solve.CommandGradients.checkTemporaryDirectory(n, p);
+            if (cramped != null && !quiet) errW.println(cramped);
+        }
 
         // ---------------------------------------------------------------- memory plan, before loading
         ComputeBackend backendProbe = null;

@@ -90,12 +90,6 @@ final class SystemInfo {
     }
 
     static String bytes(long b) {
-        if (b < 0) return "unknown";
-        if (b < 1 << 10) return b + " B";
-        String[] units = {"KiB", "MiB", "GiB", "TiB"};
-        double v = b;
-        int u = -1;
-        while (v >= 1024 && u < units.length - 1) { v /= 1024; u++; }
-        return String.format(Locale.ROOT, "%.1f %s", v, units[u]);
+        return dev.falcon.io.ByteCounts.of(b);
     }
 }

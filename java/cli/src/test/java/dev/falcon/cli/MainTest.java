@@ -2667,10 +2667,41 @@ class MainTest {
     }
 
     /**
+     * falcon++ with --grads-command in a temporary directory without room for the command's X: stage 0 was solved and
+     * the command then failed on a full disk. Refused before any work where even a float16 X does not fit, warned where a
+     * float32 one does not.
+     */
+    @Test
+    void aGradsCommandWhoseTemporaryDirectoryCannotHoldXIsRefusedBeforeAnyWork() throws Exception {
+        Path mounted = Files.createDirectory(dir.resolve("tmp")), log = dir.resolve("falcon.log");
+        // resnet20 at n = 16: the weights 1.0 MiB, X 16.4 MiB as float32, 8.2 MiB as float16
+        String[] args = {"prune", "--example", "resnet20", "--n", "16", "--method", "falcon++", "--stages", "3", "--keep-flops", "0.3",
+                "--grads-command", ": {weights} {grads}; exit 3", "--out", dir.resolve("w.npy").toString(), "--report", dir.resolve("r.json").toString()};
+        Process child = falconOnATmpfs(mounted, "size=8m", List.of("-Djava.io.tmpdir=" + mounted), args, log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains(mounted + ": java.io.tmpdir: has 8.0 MiB free, where --grads-command gets the weights (1.0 MiB) and writes X, 16 x 268336:"
+                + " 16.4 MiB as float32, 8.2 MiB as float16; neither fits; set TMPDIR to a folder with room"), said);
+        assertFalse(Files.exists(dir.resolve("r.json")), "no output may be created on error");
+        child = falconOnATmpfs(mounted, "size=12m", List.of("-Djava.io.tmpdir=" + mounted), args, log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        said = Files.readString(log);
+        assertTrue(said.contains("falcon: warning: " + mounted + " (java.io.tmpdir) has 12.0 MiB free, where --grads-command gets the weights (1.0 MiB)"
+                + " and writes X, 16 x 268336: 16.4 MiB as float32, 8.2 MiB as float16; a float32 X does not fit"), said);
+        // the warning came before the work, which went on to the command's failure
+        assertTrue(said.indexOf("warning") < said.indexOf("exited with status 3"), said);
+    }
+
+    /**
      * Runs falcon in a child with a tmpfs (mount options as given) mounted over a folder in a mount namespace of the
      * child's own (unshare), so nothing outlives it; skips where no user namespace can mount.
      */
     private static Process falconOnATmpfs(Path mountPoint, String mountOptions, String[] args, Path log) throws Exception {
+        return falconOnATmpfs(mountPoint, mountOptions, List.of(), args, log);
+    }
+
+    private static Process falconOnATmpfs(Path mountPoint, String mountOptions, List<String> jvmOptions, String[] args, Path log) throws Exception {
         String mount = "mount -t tmpfs -o " + mountOptions + " none \"$1\" && shift && exec \"$@\"";
         boolean canMount;
         try {
@@ -2681,7 +2712,9 @@ class MainTest {
         }
         org.junit.jupiter.api.Assumptions.assumeTrue(canMount, "skipped: unshare cannot mount a file system here (no user namespaces)");
         List<String> cmd = new ArrayList<>(List.of("unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", mountPoint.toString(),
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+                Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         cmd.addAll(List.of(args));
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();

@@ -4,6 +4,7 @@ import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
 import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.ByteCounts;
 import dev.falcon.io.InputException;
 import dev.falcon.io.Npy;
 import dev.falcon.io.RunPhase;
@@ -160,10 +161,34 @@ public final class CommandGradients implements MultiStage.GradientSource {
         }
     }
 
-    /** Fails as the constructor would, before any work: a run that has loaded X and pruned stage 0 has spent its time. */
-    public static void checkTemporaryDirectory() {
+    /**
+     * Fails as the constructor would, before any work: a run that has loaded X and pruned stage 0 has spent its time.
+     * Checks the room the command needs there too: the weights (float32) and X, n x p, at 2 bytes a value at least
+     * (float16 or bfloat16); a full temporary directory was found at stage 1, after stage 0's solve, as the command's
+     * own failure. Refused where even that does not fit.
+     * @return a warning where a float32 X (4 bytes a value, what most exporters write) would not fit, else null
+     */
+    public static String checkTemporaryDirectory(long rows, long cols) {
         Path probe = createDirectory();
-        deleteQuietly(probe);
+        long total, free;
+        try {
+            java.nio.file.FileStore store = Files.getFileStore(probe);
+            total = store.getTotalSpace();
+            free = store.getUsableSpace();
+        } catch (IOException | RuntimeException e) {
+            return null; // no figure to judge by: the command says what is wrong
+        } finally {
+            deleteQuietly(probe);
+        }
+        if (total == 0) return null; // a file system that gives no size (some FUSE mounts say 0 of 0)
+        long weightsBytes = 4 * cols + 256, halfX = 2 * rows * cols + 256, floatX = 4 * rows * cols + 256;
+        String tmp = System.getProperty("java.io.tmpdir");
+        String need = "has " + ByteCounts.of(free) + " free, where --grads-command gets the weights (" + ByteCounts.of(weightsBytes)
+                + ") and writes X, " + rows + " x " + cols + ": " + ByteCounts.of(floatX) + " as float32, " + ByteCounts.of(halfX) + " as float16";
+        String fix = "set TMPDIR to a folder with room (the launcher passes it on), or give one with FALCON_JAVA_OPTS=-Djava.io.tmpdir=DIR";
+        if (free < weightsBytes + halfX) throw InputException.of(tmp, "java.io.tmpdir", need + "; neither fits", fix);
+        if (free < weightsBytes + floatX) return "falcon: warning: " + tmp + " (java.io.tmpdir) " + need + "; a float32 X does not fit; " + fix;
+        return null;
     }
 
     private void stopCommand() {
