@@ -1236,7 +1236,7 @@ final class PruneCommand implements Callable<Integer> {
             }
             AtomicFiles.checkNameLengths(output, options.get(o));
         }
-        checkFreeSpace(outputs, options, p, layerCount);
+        checkFreeSpace(outputs, options, stdoutOption, p, layerCount);
     }
 
     /** Bytes an output will take: the array's data, its header, and for the report a generous allowance for its tables. */
@@ -1254,25 +1254,31 @@ final class PruneCommand implements Callable<Integer> {
     /**
      * Refuses outputs whose file system cannot take them: a full disk was found only when the pruned weights were written,
      * after the whole solve. Each output is written whole beside the file it replaces before the rename, so the old
-     * file's space does not count; outputs on one file system are added up.
+     * file's space does not count; outputs on one file system are added up. An output to stdout is held in
+     * java.io.tmpdir until every output is written, and counts there.
      */
-    private static void checkFreeSpace(List<Path> outputs, List<String> options, long p, int layerCount) {
-        Map<java.nio.file.FileStore, List<Integer>> byStore = new LinkedHashMap<>();
-        Map<java.nio.file.FileStore, Path> folderOf = new LinkedHashMap<>();
+    private static void checkFreeSpace(List<Path> outputs, List<String> options, String stdoutOption, long p, int layerCount) {
+        record Held(String option, Path shown, Path folder, long bytes) {}
+        List<Held> held = new ArrayList<>();
         for (int o = 0; o < outputs.size(); o++) {
             if (!isFileTarget(outputs.get(o))) continue; // a device or a pipe is written in place and holds nothing
             Path existing = outputs.get(o).toAbsolutePath().getParent();
             while (existing != null && !Files.exists(existing)) existing = existing.getParent();
-            if (existing == null) continue;
+            if (existing != null) held.add(new Held(options.get(o), outputs.get(o), existing, outputBytes(options.get(o), outputs.get(o), p, layerCount)));
+        }
+        if (stdoutOption != null) {
+            Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+            held.add(new Held(stdoutOption + " (stdout, held in java.io.tmpdir)", tmp, tmp, outputBytes(stdoutOption, Path.of("-"), p, layerCount)));
+        }
+        Map<java.nio.file.FileStore, List<Held>> byStore = new LinkedHashMap<>();
+        for (Held h : held) {
             try {
-                java.nio.file.FileStore store = Files.getFileStore(existing);
-                byStore.computeIfAbsent(store, k -> new ArrayList<>()).add(o);
-                folderOf.putIfAbsent(store, existing);
+                byStore.computeIfAbsent(Files.getFileStore(h.folder()), k -> new ArrayList<>()).add(h);
             } catch (IOException | RuntimeException e) {
                 // no file store to ask: the write says what is wrong
             }
         }
-        for (Map.Entry<java.nio.file.FileStore, List<Integer>> e : byStore.entrySet()) {
+        for (Map.Entry<java.nio.file.FileStore, List<Held>> e : byStore.entrySet()) {
             long free;
             try {
                 // a file system that gives no size at all (some FUSE mounts say 0 of 0) has no figure to judge by
@@ -1281,20 +1287,16 @@ final class PruneCommand implements Callable<Integer> {
             } catch (IOException | RuntimeException ex) {
                 continue;
             }
-            long need = 0;
-            List<String> parts = new ArrayList<>();
-            for (int o : e.getValue()) {
-                long bytes = outputBytes(options.get(o), outputs.get(o), p, layerCount);
-                need += bytes;
-                parts.add(options.get(o) + " " + (options.get(o).equals("--report") ? "about " : "") + SystemInfo.bytes(bytes));
-            }
+            long need = e.getValue().stream().mapToLong(Held::bytes).sum();
             if (free >= need) continue;
-            int first = e.getValue().get(0);
-            Path folder = folderOf.get(e.getKey());
-            throw InputException.of(outputs.get(first), e.getValue().stream().map(options::get).collect(java.util.stream.Collectors.joining("/")),
-                    folder + fileSystemKind(folder) + " has " + SystemInfo.bytes(free) + " free for this user, but the outputs written there need "
+            List<String> parts = e.getValue().stream().map(h -> h.option() + " " + (h.option().startsWith("--report") ? "about " : "")
+                    + SystemInfo.bytes(h.bytes())).toList();
+            Held first = e.getValue().get(0);
+            boolean staged = e.getValue().stream().anyMatch(h -> h.option().contains("stdout"));
+            throw InputException.of(first.shown(), e.getValue().stream().map(h -> h.option().split(" ")[0]).collect(java.util.stream.Collectors.joining("/")),
+                    first.folder() + fileSystemKind(first.folder()) + " has " + SystemInfo.bytes(free) + " free for this user, but the outputs written there need "
                             + SystemInfo.bytes(need) + " (" + String.join(", ", parts) + "; p = " + p + ")",
-                    "free space there, or choose output paths on another file system");
+                    "free space there, or choose output paths on another file system" + (staged ? " (for stdout: set TMPDIR to a folder with room)" : ""));
         }
     }
 

@@ -2664,6 +2664,17 @@ class MainTest {
         assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
         assertEquals(0, child.exitValue(), Files.readString(log));
         assertTrue(Files.exists(pruned));
+        // stdout is held in java.io.tmpdir until every output is written: it counts there
+        Files.delete(pruned);
+        child = falconOnATmpfs(mounted, "size=256k", List.of("-Djava.io.tmpdir=" + mounted), with(with(example, "--out", "-"), "--report",
+                dir.resolve("r.json").toString()), log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains(mounted + ": --out: " + mounted + " (on a tmpfs file system) has 256.0 KiB free for this user, but the outputs written"
+                + " there need 1.0 MiB (--out (stdout, held in java.io.tmpdir) 1.0 MiB; p = 268336); free space there, or choose output paths on"
+                + " another file system (for stdout: set TMPDIR to a folder with room)"), said);
+        assertFalse(Files.exists(dir.resolve("r.json")), "no output may be created on error");
     }
 
     /**
