@@ -74,14 +74,14 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         String sRequest;
         if (keepNnz != null) {
             checkFraction("--keep-nnz", keepNnz);
-            s = Fractions.count(keepNnz * p);
+            s = Fractions.count(keepNnz * p, p);
             sRequest = "--keep-nnz " + asGiven(keepNnz);
             if (s == 0) throw InputException.infeasible("--keep-nnz " + asGiven(keepNnz) + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p));
         } else if (sparsity != null) {
             if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
                 throw InputException.of("--sparsity", "value", "is " + asGiven(sparsity) + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
             }
-            s = Fractions.count((1 - sparsity) * p);
+            s = Fractions.count((1 - sparsity) * p, p);
             sRequest = "--sparsity " + asGiven(sparsity);
             if (s == 0) throw InputException.infeasible("--sparsity " + asGiven(sparsity) + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p));
         } else if (nnz != null) {

@@ -158,7 +158,7 @@ public final class MultiStage {
         for (int t = 0; t < stages; t++) {
             long t0 = System.nanoTime();
             long sT = t == stages - 1 ? nnz
-                    : Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p)));
+                    : Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p, p)));
             double fT = t == stages - 1 ? flops
                     : Math.max(flops, Math.min(dense, Fractions.flopBudget(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense, layers)));
             if (x != null) {

@@ -314,6 +314,27 @@ class PrunerTest {
     }
 
     /**
+     * Past half a billion weights a relative 1e-9 is more than half a weight: 0.7 of 1,000,000,001 (700,000,000.7) was
+     * snapped up to 700,000,001, one weight above the fraction asked for. Rounding error is still forgiven at that size.
+     */
+    @Test
+    void aFractionOfABillionWeightsIsNotRoundedUpPastItself() {
+        long p = 1_000_000_001L;
+        LayerTable big = new LayerTable(List.of(new Layer("a", new long[] {p}, 1, 0, p)), "test");
+        assertEquals(700_000_000L, Budgets.resolve(big, null, null, 0.7, null, null).nnz());
+        assertEquals(700_000_000L, Budgets.resolve(big, null, null, null, null, 0.3).nnz());
+        // 0.29 * 1600 is 463.99999999999994: still 464
+        LayerTable small = new LayerTable(List.of(new Layer("a", new long[] {1600}, 1, 0, 1600)), "test");
+        assertEquals(464, Budgets.resolve(small, null, null, 0.29, null, null).nnz());
+        // 1 - 0.9999999 of 10,000,000 weights is 0.99999999947: one weight
+        LayerTable ten = new LayerTable(List.of(new Layer("a", new long[] {10_000_000}, 1, 0, 10_000_000)), "test");
+        assertEquals(1, Budgets.resolve(ten, null, null, null, null, 0.9999999).nnz());
+        // and 0.1 of 1,000,000,000 (100,000,000.00000001 in binary) is 100,000,000
+        LayerTable billion = new LayerTable(List.of(new Layer("a", new long[] {1_000_000_000}, 1, 0, 1_000_000_000)), "test");
+        assertEquals(100_000_000L, Budgets.resolve(billion, null, null, 0.1, null, null).nnz());
+    }
+
+    /**
      * The README: interrupting a thread stops its prune with an IllegalStateException and the interrupt flag kept. The
      * java backend runs on one thread, where the vector loops never waited on a helper and so never saw the interrupt:
      * the solve ran to its end.
