@@ -9,8 +9,7 @@ public final class Fractions {
 
     /**
      * The relative error of a fraction times a total (a few units in the last place of a double), with room to spare:
-     * 0.29 * 1600 = 463.99999999999994 is 464. nearInteger's 1e-9 is for (1 - sparsity) p, whose subtraction loses up to
-     * 5e-10 of the count (--sparsity 0.9999999 of 10,000,000 weights is 0.99999999947).
+     * 0.29 * 1600 = 463.99999999999994 is 464. Counts add the fraction's own representation error ({@link #count}).
      */
     static final double PRODUCT_ROUNDING = 1e-12;
 
