@@ -261,17 +261,16 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
 
     def make_hook(lname):
         def hook(module, inputs, output):
-            if isinstance(module, _CONV):
-                sp = output.shape[2:] if output.dim() == module.weight.dim() else output.shape[1:]
-                per_sample = 1
-                for d in sp:
-                    per_sample *= int(d)
-            elif isinstance(module, _CONVT):
-                x = inputs[0]
-                sp = x.shape[2:] if x.dim() == module.weight.dim() else x.shape[1:]
-                per_sample = 1
-                for d in sp:
-                    per_sample *= int(d)
+            # every weight is applied once per output (conv) or input (transposed conv) position; a batched call's
+            # positions are divided by the samples, as Linear's are: a model that folds T frames or crops of each
+            # sample into the batch (conv(x.reshape(N * T, C, H, W))) applies the conv T times per sample, and was
+            # counted once, its FLOP budget exceeded without a word
+            if isinstance(module, (_CONV, _CONVT)):
+                t = output if isinstance(module, _CONV) else inputs[0]
+                if t.dim() == module.weight.dim():
+                    per_sample = t.numel() / (t.shape[1] * batch_size)
+                else:  # unbatched (C, *spatial): one sample
+                    per_sample = t.numel() / t.shape[0]
             elif isinstance(module, nn.MultiheadAttention):
                 # out_proj maps every attended position (batch_first (N, L, E), else (L, N, E), or unbatched (L, E))
                 out = output[0] if isinstance(output, tuple) else output

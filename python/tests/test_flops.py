@@ -36,6 +36,29 @@ class FlopHookTest(unittest.TestCase):
         layers = measure_flops(t, torch.zeros(1, 3, 5, 7))
         self.assertEqual(layers[0].flops_per_weight, 35)   # input positions
 
+    def test_conv_folded_over_the_batch_counts_every_frame(self):
+        # T frames of each sample folded into the batch: the conv runs T times per sample, as in a loop over frames
+        # (counted once before, where the Linear after it, in the same position, was counted T times)
+        T = 3
+
+        class Folded(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv, self.up, self.proj = nn.Conv2d(1, 4, 3, padding=1), nn.ConvTranspose2d(4, 2, 2, stride=2), nn.Linear(256, 8)
+
+            def forward(self, x):
+                return self.proj(self.up(self.conv(x.reshape(x.shape[0] * T, 1, 8, 8))).flatten(2))
+
+        class Looped(Folded):
+            def forward(self, x):
+                return torch.cat([self.proj(self.up(self.conv(x[:, t:t + 1])).flatten(2)) for t in range(T)], 1)
+        x = torch.zeros(4, T, 8, 8)
+        folded, looped = measure_flops(Folded(), x), measure_flops(Looped(), x)
+        self.assertEqual([l.flops_per_weight for l in folded], [T * 64, T * 64, T * 2])
+        self.assertEqual([l.flops_per_weight for l in folded], [l.flops_per_weight for l in looped])
+        # an unbatched call is one sample
+        self.assertEqual(measure_flops(nn.Conv2d(2, 3, 3), torch.zeros(2, 6, 6), batch_size=1)[0].flops_per_weight, 16)
+
     def test_linear_positions(self):
         self.assertEqual(measure_flops(nn.Linear(6, 3), torch.zeros(7, 6))[0].flops_per_weight, 1)
         self.assertEqual(measure_flops(nn.Linear(6, 3), torch.zeros(7, 11, 6))[0].flops_per_weight, 11)
