@@ -744,7 +744,8 @@ final class PruneCommand implements Callable<Integer> {
             if (stages == 1) throw InputException.of("--grads-command", "option", "does not apply with --stages 1 (it runs before each stage t >= 1)", "drop it, or give --stages 2 or more");
             // nor with two stages from the dense start: stage 0 prunes nothing, so stage 1 reuses stage 0's X and a broken
             // command went unnoticed behind exit 0
-            if (stages == 2 && startNnzLevel() >= 1 && startFlopsLevel() >= 1) {
+            // (const stages have no dense start: every one prunes to the budgets, and stage 1 needs the command's X)
+            if (stages == 2 && !constantSchedule() && startNnzLevel() >= 1 && startFlopsLevel() >= 1) {
                 throw InputException.of("--grads-command", "option", "would never run with --stages 2 from the dense start (stage 0 prunes nothing, "
                         + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
             }

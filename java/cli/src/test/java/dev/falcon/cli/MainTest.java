@@ -1968,6 +1968,13 @@ class MainTest {
         assertEquals("command", solver.at("/schedule/gradient_source").asText());
         assertEquals(3, solver.at("/completed_stages").asInt());
         assertTrue(solver.at("/stages/1/gradients").asText().contains("--grads-command"), solver.toString());
+        // const stages have no dense start: with two, stage 1 takes the command's X (refused as "would never run" before)
+        Files.delete(log);
+        Run constant = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--max-iterations", "10",
+                "--grads-command", cmd));
+        assertEquals(0, constant.code(), constant.err());
+        assertEquals(1, Files.readAllLines(log).size(), "the command runs for stage 1");
+        assertEquals(2, new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/completed_stages").asInt());
         // misuse
         try (Stream<Path> files = Files.walk(outDir)) {
             files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
