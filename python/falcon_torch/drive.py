@@ -233,9 +233,10 @@ def _import_roots(model: nn.Module) -> List[str]:
     paths = sysconfig.get_paths()
     own = {os.path.abspath(p) for p in [*site.getsitepackages(), site.getusersitepackages(), paths["stdlib"],
                                         paths["platstdlib"]]}
-    names = _class_modules(model)
-    roots = [_import_root(names[0])]
-    for name in names[1:]:
+    # the model class's own folder too: a torch class at the top (nn.Sequential) put dist-packages first, where Debian's
+    # torch shadowed a pip-installed one in the command that recomputes X
+    roots = []
+    for name in _class_modules(model):
         root = _import_root(name)
         if root not in own and root not in roots:
             roots.append(root)
@@ -267,8 +268,11 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         # (the CLI reuses X for weights a stage left unchanged).
         # with one pruning stage the command would never run, and the CLI refuses it there; nor does the CLI take a
         # schedule for its two stages (the dense one and the budgets'), which no shape changes
+        # const has no dense start: every CLI stage prunes to the budgets, the first on stage 0's X (at the dense
+        # weights) as this module's first does, so the CLI runs the T stages asked (one more ran a third solve)
+        cli_stages = stages if schedule == "const" else stages + 1
         timeout = ["--grads-command-timeout", timeout_arg] if timeout_arg is not None else []
-        extra = (["--stages", str(stages + 1)] + (["--schedule", schedule, "--grads-command", command] + timeout if stages > 1 else [])
+        extra = (["--stages", str(cli_stages)] + (["--schedule", schedule, "--grads-command", command] + timeout if stages > 1 else [])
                  + list(extra_args))
         report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask, keep_flops=keep_flops,
                            keep_nnz=keep_nnz, method=" ".join(["falcon++"] + list(margs)), lam=lam, extra=extra)

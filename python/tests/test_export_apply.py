@@ -920,6 +920,28 @@ class CliTest(unittest.TestCase):
         self.assertEqual(e.args_list[at + 1], "0.01")
         self.assertEqual(e.args_list[e.args_list.index("--grads-command") + 2], "--grads-command-timeout")
 
+    def test_falcon_plus_plus_cli_route_const_schedule_runs_the_stages_asked(self):
+        # the extra CLI stage is the dense start of the other schedules; const has none, and ran one more solve
+        self.skip_without_falcon_plus_plus_cli_route()
+        m = small_model()
+        batches, _, _ = data()
+        res = ft.prune(m, batches, keep_flops=0.3, method="falcon++", stages=2, n_samples=8, cli=self.cli,
+                       work_dir=self.d, gradient_source="cli", schedule="const")
+        rows = res.report["objective"]["solver"]["stages"]
+        self.assertEqual(len(rows), 2, rows)
+        self.assertEqual(rows[0]["flops_budget"], rows[1]["flops_budget"])
+        self.assertEqual(res.keep_flops_schedule, [0.3, 0.3])
+        self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
+
+    def test_import_roots_leave_out_the_interpreters_own_folders(self):
+        # a torch class at the top (nn.Sequential) put dist-packages first on the gradient command's PYTHONPATH,
+        # ahead of the caller's: Debian's torch shadowed a pip-installed one there
+        from falcon_torch.drive import _import_roots
+        import torch as _torch
+        torch_root = os.path.dirname(os.path.dirname(os.path.abspath(_torch.__file__)))
+        self.assertNotIn(torch_root, _import_roots(small_model()))
+        self.assertNotIn(torch_root, _import_roots(nn.Sequential(nn.Linear(2, 2))))
+
     def test_falcon_plus_plus_cli_route_with_a_model_class_in_a_package(self):
         # the gradient command must import pkg.net.Net from anywhere: the package's root goes on its PYTHONPATH
         self.skip_without_falcon_plus_plus_cli_route()
