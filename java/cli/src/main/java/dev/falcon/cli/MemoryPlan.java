@@ -253,11 +253,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                                  Systems systems, long blockSize, long largestLayer, boolean oneBlock, long available) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
-        long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 4 : 0);
+        // per-weight costs: the costs (4), and the selection's copy of the scores grouped by cost (4) where their runs
+        // make more layers than costs (FlopAwareSelector.MERGE_ABOVE_LAYERS), with its mask and the scattered one (2, heap)
+        long perWeight = BYTES_PER_WEIGHT + (linearTerm ? 4 : 0) + (perWeightFlops ? 8 : 0);
         boolean java = backend.equals("java");
         boolean solver = systems != Systems.NONE;
         Systems held = systems.at(rows);
-        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 4 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) + held.heapBytes(rows);
+        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 6 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) + held.heapBytes(rows);
         long blockWidth = Math.min(blockSize, largestLayer);
         long vectors = perWeight * p + held.offHeapBytes(rows, blockWidth, oneBlock);
         return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, blockSize, blockWidth, oneBlock);

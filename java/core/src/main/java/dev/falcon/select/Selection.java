@@ -51,6 +51,9 @@ public final class Selection implements AutoCloseable {
         System.arraycopy(maskBytes, 0, dst, offset, maskBytes.length);
     }
 
+    /** The mask's own bytes, for the selector that made it (no copy). */
+    byte[] maskBytes() { return maskBytes; }
+
     /** p, the number of weights. */
     public long parameters() { return parameters; }
 

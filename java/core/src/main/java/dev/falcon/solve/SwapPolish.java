@@ -393,18 +393,19 @@ final class SwapPolish {
             int bestAt = -2;  // -2 none, -1 an addition alone, -3 bestPartners
             int[] bestPartners = null;
             per[li]++;
-            if (kept + 1 <= nnz && FalconSolver.flopsOf(per, layers) <= flops && -gain < best) {
+            double withAddition = FalconSolver.flopsOf(per, layers);
+            if (kept + 1 <= nnz && withAddition <= flops && -gain < best) {
                 best = -gain;
                 bestAt = -1;
             }
             for (int l = 0; l < layerCount; l++) {
                 per[l]--;
-                boolean fits = per[l] >= 0 && FalconSolver.flopsOf(per, layers) <= flops;
+                boolean fits = per[l] >= 0 && fitsAfterChange(withAddition, -layers.get(l).flopsPerWeight(), per, layers, flops);
                 per[l]++;
                 if (!fits) {
                     // One weight of a cheaper layer does not free the FLOPs the addition costs (when the FLOP budget
                     // binds, every swap into a costlier layer): the fewest of its cheapest that do
-                    int k = exchanges ? exchangePartners(remAtOf[l], used, per, l, layers, flops, partners) : 0;
+                    int k = exchanges ? exchangePartners(remAtOf[l], used, per, l, layers, flops, partners, withAddition) : 0;
                     if (k > 0) {
                         double change = exchangeChange(ai, partners, k, grad, lev, cols, solved, n, lambda);
                         if (change < best) {
@@ -924,19 +925,33 @@ final class SwapPolish {
     }
 
     /**
+     * Whether counts {@code per} (already changed) fit the FLOP budget, given their FLOPs before the change and the
+     * change's FLOPs: the sum is recomputed in layer order, as the selection counts, only where the running figure is
+     * within rounding of the budget. Recomputing it for every layer tried made a proposal O(L^2): per-weight costs in
+     * thousands of runs (layers) spent minutes here.
+     */
+    private static boolean fitsAfterChange(double before, double change, long[] per, LayerTable layers, double flops) {
+        double after = before + change;
+        double rounding = 1e-9 * Math.max(Math.abs(flops), Math.abs(before));
+        if (after < flops - rounding) return true;
+        if (after > flops + rounding) return false;
+        return FalconSolver.flopsOf(per, layers) <= flops;
+    }
+
+    /**
      * The fewest unused cheapest removals of layer l (in {@code removalsAt}'s order, at most PARTNERS_PER_LAYER) that keep
      * the FLOPs with the addition counted in {@code per}, written to {@code partners}; 0 when none do. On the tiny
      * instances the exhaustive optimum was two or three removals from one layer for one addition away.
      */
     private static int exchangePartners(int[] removalsAt, boolean[] used, long[] per, int l, LayerTable layers, double flops,
-                                        int[] partners) {
+                                        int[] partners, double perFlops) {
         int k = 0;
         for (int rj : removalsAt) {
             if (used[rj]) continue;
             if (k == PARTNERS_PER_LAYER) break;
             partners[k++] = rj;
             per[l] -= k;
-            boolean fits = per[l] >= 0 && FalconSolver.flopsOf(per, layers) <= flops;
+            boolean fits = per[l] >= 0 && fitsAfterChange(perFlops, -k * layers.get(l).flopsPerWeight(), per, layers, flops);
             per[l] += k;
             if (fits) return k;
         }

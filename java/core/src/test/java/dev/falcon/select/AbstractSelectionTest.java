@@ -411,6 +411,63 @@ public abstract class AbstractSelectionTest {
     }
 
     /**
+     * Per-weight costs whose runs interleave (a padded 3x3 conv's corner, edge and centre taps on an 8 x 8 map: 49, 56
+     * and 64 FLOPs) made one "layer" per run, thousands of them, and the walk and the exchange moves grow with the
+     * square of the layer count: 8,193 layers for p = 9,216 took 39 s. Layers of one cost are selected as one: the same
+     * answer as the table whose layers are the three costs laid end to end (mask, counts, value, FLOPs), ties to the
+     * lower index within a cost as before.
+     */
+    @Test
+    public void manyLayersOfFewCostsAreSelectedAsTheCostsAlone() {
+        int p = 9216;
+        double[] tapCost = {49, 56, 64, 56, 64, 64, 49, 64, 56};
+        float[] perWeight = new float[p];
+        for (int i = 0; i < p; i++) perWeight[i] = (float) tapCost[(i * 7 + i / 9) % 9];
+        LayerTable runs = LayerTable.fromPerWeightFlops(perWeight, "taps");
+        assertTrue(runs.size() > 1000, "runs: " + runs.size());
+        // the same weights grouped by cost in order of first appearance, each group in index order
+        double[] costs = java.util.stream.IntStream.range(0, p).mapToDouble(i -> perWeight[i]).distinct().toArray();
+        int[] order = new int[p];
+        int[] sizes = new int[costs.length];
+        int at = 0;
+        for (int c = 0; c < costs.length; c++) {
+            for (int i = 0; i < p; i++) if (perWeight[i] == costs[c]) { order[at++] = i; sizes[c]++; }
+        }
+        LayerTable grouped = table(sizes, costs);
+        SplittableRandom random = new SplittableRandom(5);
+        float[] s = new float[p];
+        for (int i = 0; i < p; i++) s[i] = random.nextInt(5) == 0 ? random.nextInt(4) * 0.5f : (float) random.nextDouble();
+        float[] g = new float[p];
+        for (int j = 0; j < p; j++) g[j] = s[order[j]];
+        try (FlopAwareSelector selector = new FlopAwareSelector(backend); FloatPointer scores = new FloatPointer(s);
+             FloatPointer groupedScores = new FloatPointer(g)) {
+            for (double keep : new double[] {0.1, 0.3, 0.7}) {
+                for (long nnz : new long[] {p, p / 5}) {
+                    try (Selection merged = selector.select(scores, runs, nnz, keep * runs.denseFlops());
+                         Selection reference = selector.select(groupedScores, grouped, nnz, keep * grouped.denseFlops())) {
+                        String what = "keep " + keep + " of the FLOPs, nnz " + nnz;
+                        assertTrue(merged.phases().contains(runs.size() + " layers as 3 FLOP costs"), merged.phases());
+                        assertEquals(reference.kept(), merged.kept(), what);
+                        assertEquals(reference.keptFlops(), merged.keptFlops(), what);
+                        assertEquals(reference.primalValue(), merged.primalValue(), what);
+                        assertEquals(reference.dualBound(), merged.dualBound(), what);
+                        byte[] mask = new byte[p], referenceMask = new byte[p];
+                        merged.copyMaskTo(mask, 0);
+                        reference.copyMaskTo(referenceMask, 0);
+                        for (int j = 0; j < p; j++) assertEquals(referenceMask[j], mask[order[j]], what + ": weight " + order[j]);
+                        long[] perLayer = merged.keptPerLayer();
+                        for (int l = 0; l < runs.size(); l++) {
+                            long count = 0;
+                            for (long j = runs.get(l).offset(); j < runs.get(l).end(); j++) count += mask[(int) j];
+                            assertEquals(count, perLayer[l], what + ": layer " + l);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /**
      * The mask is drawn from each layer's threshold, not from sorted indices: it must keep exactly the counts of
      * keptPerLayer, never drop a score above one it keeps in the same layer, and among scores equal to a layer's
      * threshold keep the lowest indices. Scores from a small set of values (ties everywhere), layers of uneven sizes
