@@ -46,6 +46,8 @@ public final class FlopAwareSelector implements AutoCloseable {
     private FloatPointer sorted;
     private DoublePointer prefix;
     private long capacity;
+    private FloatPointer grouped; // the scores in cost order, for tables whose layers are selected by cost
+    private long groupedCapacity;
 
     public FlopAwareSelector(ComputeBackend backend) {
         if (backend == null) throw new IllegalArgumentException("backend is null");
@@ -80,7 +82,13 @@ public final class FlopAwareSelector implements AutoCloseable {
         if (classes == null) {
             return selectOn(scores, starts, f, layers.denseFlops(), n, nnzBudget, flopBudget, start);
         }
-        try (FloatPointer grouped = new FloatPointer(p)) {
+        // kept between calls, as the sort buffers are: DFO projects every iteration
+        if (grouped == null || groupedCapacity < n) {
+            if (grouped != null) grouped.close();
+            grouped = new FloatPointer(n);
+            groupedCapacity = n;
+        }
+        {
             classes.gather(scores, grouped);
             Selection merged = selectOn(grouped, classes.starts, classes.f, classes.denseFlops(), n, nnzBudget, flopBudget, start);
             try (merged) {
@@ -205,9 +213,12 @@ public final class FlopAwareSelector implements AutoCloseable {
     private void releaseScratch() {
         if (sorted != null) sorted.close();
         if (prefix != null) prefix.close();
+        if (grouped != null) grouped.close();
         sorted = null;
         prefix = null;
+        grouped = null;
         capacity = 0;
+        groupedCapacity = 0;
     }
 
     /** Frees the scratch buffers; the backend belongs to the caller. */
