@@ -1259,17 +1259,19 @@ final class PruneCommand implements Callable<Integer> {
      * java.io.tmpdir until every output is written, and counts there.
      */
     private static void checkFreeSpace(List<Path> outputs, List<String> options, String stdoutOption, long p, int layerCount) {
-        record Held(String option, Path shown, Path folder, long bytes) {}
+        record Held(String option, boolean stdout, Path shown, Path folder, long bytes) {
+            String label() { return option + (stdout ? " (stdout, held in java.io.tmpdir)" : ""); }
+        }
         List<Held> held = new ArrayList<>();
         for (int o = 0; o < outputs.size(); o++) {
             if (!isFileTarget(outputs.get(o))) continue; // a device or a pipe is written in place and holds nothing
             Path existing = outputs.get(o).toAbsolutePath().getParent();
             while (existing != null && !Files.exists(existing)) existing = existing.getParent();
-            if (existing != null) held.add(new Held(options.get(o), outputs.get(o), existing, outputBytes(options.get(o), outputs.get(o), p, layerCount)));
+            if (existing != null) held.add(new Held(options.get(o), false, outputs.get(o), existing, outputBytes(options.get(o), outputs.get(o), p, layerCount)));
         }
         if (stdoutOption != null) {
             Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
-            held.add(new Held(stdoutOption + " (stdout, held in java.io.tmpdir)", tmp, tmp, outputBytes(stdoutOption, Path.of("-"), p, layerCount)));
+            held.add(new Held(stdoutOption, true, tmp, tmp, outputBytes(stdoutOption, Path.of("-"), p, layerCount)));
         }
         Map<java.nio.file.FileStore, List<Held>> byStore = new LinkedHashMap<>();
         for (Held h : held) {
@@ -1290,11 +1292,11 @@ final class PruneCommand implements Callable<Integer> {
             }
             long need = e.getValue().stream().mapToLong(Held::bytes).sum();
             if (free >= need) continue;
-            List<String> parts = e.getValue().stream().map(h -> h.option() + " " + (h.option().startsWith("--report") ? "about " : "")
+            List<String> parts = e.getValue().stream().map(h -> h.label() + " " + (h.option().equals("--report") ? "about " : "")
                     + SystemInfo.bytes(h.bytes())).toList();
             Held first = e.getValue().get(0);
-            boolean staged = e.getValue().stream().anyMatch(h -> h.option().contains("stdout"));
-            throw InputException.of(first.shown(), e.getValue().stream().map(h -> h.option().split(" ")[0]).collect(java.util.stream.Collectors.joining("/")),
+            boolean staged = e.getValue().stream().anyMatch(Held::stdout);
+            throw InputException.of(first.shown(), e.getValue().stream().map(Held::option).collect(java.util.stream.Collectors.joining("/")),
                     first.folder() + fileSystemKind(first.folder()) + " has " + SystemInfo.bytes(free) + " free for this user, but the outputs written there need "
                             + SystemInfo.bytes(need) + " (" + String.join(", ", parts) + "; p = " + p + ")",
                     "free space there, or choose output paths on another file system" + (staged ? " (for stdout: set TMPDIR to a folder with room)" : ""));

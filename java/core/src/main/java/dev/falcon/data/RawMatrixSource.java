@@ -32,6 +32,11 @@ public record RawMatrixSource(Path file, long dataOffset, ElementType type, Byte
                 + (type == ElementType.FLOAT64 ? " (rounded to float32 precision)" : " (exact)");
     }
 
+    /** The file's type with its conversion when there is one, as the per-stage rows of the report name it. */
+    public String typeAndConversion() {
+        return fileType() + (conversion() != null ? ", " + conversion() : "");
+    }
+
     /**
      * True when the file already holds X in the internal layout (column-major little-endian float32, starting on a
      * float boundary), so that a backend may map it instead of copying. A data offset that is not a multiple of 4 (an

@@ -93,13 +93,7 @@ public final class FlopAwareSelector implements AutoCloseable {
             Selection merged = selectOn(grouped, classes.starts, classes.f, classes.denseFlops(), n, nnzBudget, flopBudget, start);
             try (merged) {
                 byte[] mask = classes.scatter(merged.maskBytes());
-                long[] perLayer = new long[layers.size()];
-                for (int l = 0; l < perLayer.length; l++) {
-                    long kept = 0;
-                    for (int j = (int) starts[l]; j < starts[l + 1]; j++) kept += mask[j];
-                    perLayer[l] = kept;
-                }
-                return new Selection(mask, p, merged.kept(), merged.keptFlops(), perLayer, merged.primalValue(), merged.dualBound(),
+                return new Selection(mask, p, merged.kept(), merged.keptFlops(), layers.keptPerLayer(mask), merged.primalValue(), merged.dualBound(),
                         merged.mu(), merged.omega(), merged.dualEvaluations(), (System.nanoTime() - start) * 1e-9,
                         merged.phases() + " (" + layers.size() + " layers as " + classes.f.length + " FLOP costs)");
             }

@@ -420,7 +420,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 log.flush();
             }
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
-            stageFileTypes.put(stage, src.fileType() + (src.conversion() != null ? ", " + src.conversion() : ""));
+            stageFileTypes.put(stage, src.typeAndConversion());
             try {
                 FilePatternGradients.checkFinite(backend, next, x.toString(), "--grads-command");
             } catch (RuntimeException e) {

@@ -118,7 +118,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     @Override
     public String describe(int stage) {
         RawMatrixSource s = sources[stage];
-        return "file " + fileOf(pattern, stage) + " (" + s.fileType() + (s.conversion() != null ? ", " + s.conversion() : "") + ")";
+        return "file " + fileOf(pattern, stage) + " (" + s.typeAndConversion() + ")";
     }
 
     @Override
