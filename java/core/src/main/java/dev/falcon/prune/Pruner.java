@@ -99,6 +99,21 @@ public final class Pruner implements AutoCloseable {
         }
     }
 
+    /** A rise of Q this small (relative) after an exact backsolve is the rounding of Q's own evaluation. */
+    private static final double ROUNDING_OF_Q = 1e-5;
+
+    private static double largestMove(float[] a, float[] b) {
+        double m = 0;
+        for (int i = 0; i < a.length; i++) m = Math.max(m, Math.abs((double) a[i] - b[i]));
+        return m;
+    }
+
+    private static double largestMagnitude(float[] a) {
+        double m = 0;
+        for (float v : a) m = Math.max(m, Math.abs(v));
+        return m;
+    }
+
     private PruneResult solve(Method method, PruneResult base, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs in) {
         long t0 = System.nanoTime();
         int p = Math.toIntExact(layers.parameters());
@@ -156,8 +171,14 @@ public final class Pruner implements AutoCloseable {
             String why = switch (mode) {
                 case BLOCK -> "its block-diagonal model drops what the blocks share";
                 case SWEEP -> "its sweeps stopped at their cap before converging";
-                // mp's weights are a point of the support the exact backsolve minimises over: only rounding is left
-                default -> "by float rounding: the two are equal to within it";
+                // mp's weights are a point of the support the exact backsolve minimises over: only rounding is left, but
+                // weights moved by |g| / lambda at a tiny lambda round in float32 by more than all of Q
+                default -> qFinal - qMp <= ROUNDING_OF_Q * Math.max(Math.abs(qMp), Math.abs(qFinal))
+                        ? "by float rounding: the two are equal to within it"
+                        : "its weights move up to " + (float) largestMove(w, wbar) + " from the trained ones, whose largest is "
+                        + (float) largestMagnitude(wbar) + (g == null ? "" : ", and the largest |g| / lambda is "
+                        + (float) (largestMagnitude(g) / in.lambda())) + ": their float32 values round by more than the"
+                        + " backsolve gains; a larger lambda keeps them closer";
             };
             note = finite ? "the " + mode.cliName() + " backsolve raised Q from " + qMp + " to " + qFinal + " (" + why + "); mp's weights are kept"
                     : "the " + mode.cliName() + " backsolve's weights are not finite in float32 (X, the weights or the linear term too"
