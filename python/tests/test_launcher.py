@@ -175,6 +175,59 @@ class FalconHeapTest(unittest.TestCase):
         self.assertIn("Java heap max 48.0 MiB", r.stdout)
 
 
+class FatalErrorTest(unittest.TestCase):
+    """A SIGBUS in the native kernels (a mapped X truncated under them) crashed the JVM with its banner and left
+    hs_err_pid*.log in the user's folder, with nothing saying what had happened."""
+
+    def setUp(self):
+        if not JAR.is_file():
+            self.skipTest(f"{JAR} is not built (mvn package builds it); the launcher would build it here")
+
+    @staticmethod
+    def write_npy(path, shape, values, fortran=False):
+        import array
+        header = "{'descr': '<f4', 'fortran_order': %s, 'shape': (%s), }" % (fortran, "".join(f"{d}, " for d in shape))
+        header += " " * (-(10 + len(header) + 1) % 64) + "\n"
+        with open(path, "wb") as f:
+            f.write(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode("latin1"))
+            array.array("f", values).tofile(f)
+
+    def test_a_truncated_mapped_x_is_one_line_naming_the_likely_cause_and_the_log_goes_to_tmpdir(self):
+        import random
+        import time
+        n, p = 64, 200_000
+        rng = random.Random(7)
+        with tempfile.TemporaryDirectory() as work, tempfile.TemporaryDirectory() as tmp:
+            x = Path(work, "X.npy")
+            # float32 in Fortran order: the cpu backend reads the file's pages in place, no copy
+            self.write_npy(x, (n, p), (rng.random() - 0.5 for _ in range(n * p)), fortran=True)
+            self.write_npy(Path(work, "w.npy"), (p,), (rng.random() - 0.5 for _ in range(p)))
+            Path(work, "layers.json").write_text(json.dumps({"layers": [{"name": "a", "shape": [p // 2], "flops_per_weight": 1},
+                                                                         {"name": "b", "shape": [p // 2], "flops_per_weight": 3}]}))
+            env = dict(os.environ, TMPDIR=tmp, FALCON_OFFLINE="1")
+            env.pop("FALCON_JAVA_OPTS", None)
+            err_path = Path(work, "err.txt")
+            with open(err_path, "w") as err:
+                child = subprocess.Popen([str(LAUNCHER), "prune", "--grads", "X.npy", "--weights", "w.npy", "--layers", "layers.json",
+                                          "--method", "falcon", "--device", "cpu", "--out", "o.npy", "--report", "r.json"],
+                                         cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=err)
+                deadline = time.time() + 240
+                while "pruning" not in err_path.read_text() and child.poll() is None and time.time() < deadline:
+                    time.sleep(0.05)
+                self.assertIsNone(child.poll(), err_path.read_text())
+                # as np.save over the same path does first
+                os.truncate(x, 1000)
+                child.wait(timeout=240)
+            said = err_path.read_text()
+            self.assertNotEqual(child.returncode, 0, said)
+            logs = list(Path(tmp).glob("falcon-crash-*.log"))
+            self.assertEqual(len(logs), 1, said)
+            self.assertIn(f"falcon: the JVM stopped on a SIGBUS (its log: {logs[0]}): an input file that falcon maps in place (X)"
+                          " was most likely truncated or rewritten", said)
+            self.assertEqual([], [f.name for f in Path(work).iterdir() if f.name.startswith("hs_err")])
+            self.assertFalse(Path(work, "o.npy").exists() or Path(work, "r.json").exists())
+
+
 class ConcurrentFirstUseTest(unittest.TestCase):
     """Launches started together on a fresh clone build the jar once, one at a time (fake mvn and java on PATH)."""
 
