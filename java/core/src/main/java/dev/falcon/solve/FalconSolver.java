@@ -868,10 +868,11 @@ public final class FalconSolver {
             long[] per2 = per.clone();
             per2[li]++;
             int bestJ = -1;
-            double bestLoss = kept + 1 <= nnz && flopsOf(per2, layers) <= flops ? 0 : Double.POSITIVE_INFINITY;
+            double withAddition = flopsOf(per2, layers);
+            double bestLoss = kept + 1 <= nnz && withAddition <= flops ? 0 : Double.POSITIVE_INFINITY;
             for (int l = 0; l < layers.size(); l++) {
                 per2[l]--;
-                boolean fits = flopsOf(per2, layers) <= flops;
+                boolean fits = fitsAfterChange(withAddition, -layers.get(l).flopsPerWeight(), per2, layers, flops);
                 per2[l]++;
                 if (!fits) continue;
                 for (int j : cheapest[l]) {
@@ -1613,6 +1614,20 @@ public final class FalconSolver {
 
     static double flopsOf(byte[] mask, LayerTable layers) {
         return flopsOf(perLayer(mask, layers), layers);
+    }
+
+    /**
+     * Whether counts {@code per} (already changed) fit the FLOP budget, given their FLOPs before the change and the
+     * change's FLOPs: the sum is recomputed in layer order, as the selection counts, only where the running figure is
+     * within rounding of the budget. Recomputing it for every layer tried made a proposal or a swap search O(L^2): per-weight costs in
+     * thousands of runs (layers) spent minutes here.
+     */
+    static boolean fitsAfterChange(double before, double change, long[] per, LayerTable layers, double flops) {
+        double after = before + change;
+        double rounding = 1e-9 * Math.max(Math.abs(flops), Math.abs(before));
+        if (after < flops - rounding) return true;
+        if (after > flops + rounding) return false;
+        return FalconSolver.flopsOf(per, layers) <= flops;
     }
 
     /** FLOPs of per-layer counts exactly as the selection counts them: in layer order. */

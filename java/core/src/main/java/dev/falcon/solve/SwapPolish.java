@@ -400,7 +400,7 @@ final class SwapPolish {
             }
             for (int l = 0; l < layerCount; l++) {
                 per[l]--;
-                boolean fits = per[l] >= 0 && fitsAfterChange(withAddition, -layers.get(l).flopsPerWeight(), per, layers, flops);
+                boolean fits = per[l] >= 0 && FalconSolver.fitsAfterChange(withAddition, -layers.get(l).flopsPerWeight(), per, layers, flops);
                 per[l]++;
                 if (!fits) {
                     // One weight of a cheaper layer does not free the FLOPs the addition costs (when the FLOP budget
@@ -925,20 +925,6 @@ final class SwapPolish {
     }
 
     /**
-     * Whether counts {@code per} (already changed) fit the FLOP budget, given their FLOPs before the change and the
-     * change's FLOPs: the sum is recomputed in layer order, as the selection counts, only where the running figure is
-     * within rounding of the budget. Recomputing it for every layer tried made a proposal O(L^2): per-weight costs in
-     * thousands of runs (layers) spent minutes here.
-     */
-    private static boolean fitsAfterChange(double before, double change, long[] per, LayerTable layers, double flops) {
-        double after = before + change;
-        double rounding = 1e-9 * Math.max(Math.abs(flops), Math.abs(before));
-        if (after < flops - rounding) return true;
-        if (after > flops + rounding) return false;
-        return FalconSolver.flopsOf(per, layers) <= flops;
-    }
-
-    /**
      * The fewest unused cheapest removals of layer l (in {@code removalsAt}'s order, at most PARTNERS_PER_LAYER) that keep
      * the FLOPs with the addition counted in {@code per}, written to {@code partners}; 0 when none do. On the tiny
      * instances the exhaustive optimum was two or three removals from one layer for one addition away.
@@ -951,7 +937,7 @@ final class SwapPolish {
             if (k == PARTNERS_PER_LAYER) break;
             partners[k++] = rj;
             per[l] -= k;
-            boolean fits = per[l] >= 0 && fitsAfterChange(perFlops, -k * layers.get(l).flopsPerWeight(), per, layers, flops);
+            boolean fits = per[l] >= 0 && FalconSolver.fitsAfterChange(perFlops, -k * layers.get(l).flopsPerWeight(), per, layers, flops);
             per[l] += k;
             if (fits) return k;
         }
