@@ -70,6 +70,12 @@ public final class LayersJson {
                 throw InputException.of(file, at + ".name", "missing, empty or not a string", "give every layer its tensor name");
             }
             String name = nameNode.textValue();
+            // before the name is quoted in any message below
+            try {
+                LayerTable.checkName(file.toString(), i, name);
+            } catch (IllegalArgumentException e) {
+                throw new InputException(e.getMessage(), e);
+            }
             String where = at + " (\"" + name + "\")";
             JsonNode shapeNode = node.get("shape");
             if (shapeNode == null || !shapeNode.isArray()) {

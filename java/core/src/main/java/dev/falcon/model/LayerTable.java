@@ -31,9 +31,7 @@ public final class LayerTable {
             Layer l = layers.get(i);
             String at = origin + ": layers[" + i + "]";
             if (l == null) throw new IllegalArgumentException(at + ": is null; give every layer");
-            if (l.name() == null || l.name().isEmpty()) {
-                throw new IllegalArgumentException(at + ".name: is " + (l.name() == null ? "null" : "empty") + "; give every layer its tensor name");
-            }
+            checkName(origin, i, l.name());
             String where = at + " (\"" + l.name() + "\")";
             Integer previous = seen.putIfAbsent(l.name(), i);
             if (previous != null) {
@@ -81,6 +79,36 @@ public final class LayerTable {
         }
         this.layers = List.copyOf(layers);
         this.parameters = expected;
+    }
+
+    /**
+     * Refuses a missing or empty name, and one with a control character (C0, DEL, C1): names are printed in one-line
+     * error messages and in inspect's table, where an ESC sequence or a newline from a hostile file drove the terminal
+     * or forged lines of falcon's own ("falcon: ..."). The message shows the name {@linkplain #escaped escaped}.
+     *
+     * @throws IllegalArgumentException "origin: layers[index].name: problem; fix"
+     */
+    public static void checkName(String origin, int index, String name) {
+        String at = origin + ": layers[" + index + "].name: ";
+        if (name == null || name.isEmpty()) {
+            throw new IllegalArgumentException(at + "is " + (name == null ? "null" : "empty") + "; give every layer its tensor name");
+        }
+        for (int c = 0; c < name.length(); c++) {
+            if (Character.isISOControl(name.charAt(c))) {
+                throw new IllegalArgumentException(at + "\"" + escaped(name) + "\" has the control character " + escaped(name.substring(c, c + 1))
+                        + " at position " + c + "; layer names must not contain control characters (C0, DEL, C1): rename the layer");
+            }
+        }
+    }
+
+    /** {@code s} with each control character (C0, DEL, C1) written as {@code \}{@code uXXXX}, for messages. */
+    public static String escaped(String s) {
+        StringBuilder b = new StringBuilder(s.length() + 16);
+        for (int c = 0; c < s.length(); c++) {
+            char ch = s.charAt(c);
+            if (Character.isISOControl(ch)) b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) ch)); else b.append(ch);
+        }
+        return b.toString();
     }
 
     /** A table with one layer per distinct run of equal values of f (for {@code --flops f.npy}). */

@@ -53,4 +53,26 @@ class LayerTableTest {
         assertRefused(List.of(new Layer("q0", new long[] {quarter}, 1, 0, quarter), new Layer("q1", new long[] {quarter}, 1, quarter, quarter)),
                 "layers[1] (\"q1\").shape", "weights in all");
     }
+
+    /**
+     * A name's ESC sequences and newlines went raw into one-line messages and inspect's table: a hostile file could
+     * colour the terminal or forge a "falcon: ..." line. Refused, the name shown escaped.
+     */
+    @Test
+    void namesWithControlCharactersAreRefusedShownEscaped() {
+        String[][] cases = {
+                {"a\u001b[31mRED\u001b[0m\nfalcon: fake line", "a\\u001b[31mRED\\u001b[0m\\u000afalcon: fake line", "\\u001b at position 1"},
+                {"conv\u007f", "conv\\u007f", "\\u007f at position 4"},
+                {"x\u009b2J", "x\\u009b2J", "\\u009b at position 1"},
+                {"tab\there", "tab\\u0009here", "\\u0009 at position 3"},
+        };
+        for (String[] c : cases) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LayerTable(
+                    List.of(new Layer("ok", new long[] {2}, 1, 0, 2), new Layer(c[0], new long[] {3}, 1, 2, 3)), "mine"));
+            assertTrue(e.getMessage().startsWith("mine: layers[1].name: \"" + c[1] + "\"") && e.getMessage().contains(c[2]), e.getMessage());
+            assertTrue(e.getMessage().chars().noneMatch(Character::isISOControl), e.getMessage());
+        }
+        // printable names of any script are names
+        assertEquals(5, new LayerTable(List.of(new Layer("слой.weight", new long[] {2}, 1, 0, 2), new Layer("层 2", new long[] {3}, 1, 2, 3)), "mine").parameters());
+    }
 }
