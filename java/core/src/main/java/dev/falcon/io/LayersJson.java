@@ -16,9 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The layer table file: {@code {"layers": [{"name", "shape", "flops_per_weight", optional "offset",
@@ -62,9 +60,7 @@ public final class LayersJson {
         if (list == null || !list.isArray()) throw InputException.of(file, "layers", "missing or not an array", shapeFix);
         if (list.isEmpty()) throw InputException.of(file, "layers", "is empty", "list at least one prunable layer");
         List<Layer> layers = new ArrayList<>();
-        Map<String, Integer> seen = new HashMap<>();
         long next = 0;
-        double denseFlops = 0;
         for (int i = 0; i < list.size(); i++) {
             JsonNode node = list.get(i);
             String at = "layers[" + i + "]";
@@ -74,11 +70,13 @@ public final class LayersJson {
                 throw InputException.of(file, at + ".name", "missing, empty or not a string", "give every layer its tensor name");
             }
             String name = nameNode.textValue();
-            String where = at + " (\"" + name + "\")";
-            Integer previous = seen.put(name, i);
-            if (previous != null) {
-                throw InputException.of(file, where + ".name", "duplicates layers[" + previous + "]", "layer names must be unique");
+            // before the name is quoted in any message below
+            try {
+                LayerTable.checkName(file.toString(), i, name);
+            } catch (IllegalArgumentException e) {
+                throw new InputException(e.getMessage(), e);
             }
+            String where = at + " (\"" + name + "\")";
             JsonNode shapeNode = node.get("shape");
             if (shapeNode == null || !shapeNode.isArray()) {
                 throw InputException.of(file, where + ".shape", "missing or not an array", "give the tensor shape, e.g. [64, 3, 3, 3]");
@@ -104,35 +102,12 @@ public final class LayersJson {
                         "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)");
             }
             double flops = flopsNode.doubleValue();
-            if (!(flops > 0) || Double.isInfinite(flops)) {
-                throw InputException.of(file, where + ".flops_per_weight", "is " + flops + "; it must be a positive finite number",
-                        "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)");
-            }
             long offset = optionalLong(file, where, node, "offset", next, 0);
             long count = optionalLong(file, where, node, "count", elements, 1);
-            if (count != elements) {
-                throw InputException.of(file, where + ".count", "is " + count + " but shape " + shapeNode + " has " + elements
-                        + " elements", "make count equal the product of shape, or omit it");
-            }
-            if (offset != next) {
-                throw InputException.of(file, where + ".offset", "is " + offset + " but the previous layers end at " + next
-                        + (offset > next ? " (a gap)" : " (an overlap)"),
-                        "list layers in flatten order covering the weights without gaps or overlaps, or omit offset");
-            }
             layers.add(new Layer(name, shape, flops, offset, count));
-            try {
-                next = Math.addExact(offset, count);
-            } catch (ArithmeticException e) {
-                throw InputException.of(file, where + ".shape", "brings the layers to more than " + Long.MAX_VALUE + " weights in all",
-                        "check the shapes");
-            }
-            // an infinite total would make every FLOP budget infinite: nothing would be pruned, silently
-            denseFlops += count * flops;
-            if (Double.isInfinite(denseFlops)) {
-                throw InputException.of(file, where + ".flops_per_weight", "is " + flops + ": the dense FLOPs (count x flops_per_weight"
-                        + " summed over the layers so far) exceed the largest double", "give the FLOPs one nonzero weight costs"
-                        + " (H_out*W_out for a conv, 1 for a linear layer)");
-            }
+            // the next layer's default offset; where it overflows, or any other field is wrong, the table's own check
+            // below names the layer
+            next = offset + count;
         }
         LayerTable table;
         try {

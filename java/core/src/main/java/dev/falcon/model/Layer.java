@@ -24,12 +24,12 @@ public record Layer(String name, long[] shape, double flopsPerWeight, long offse
 
     @Override
     public boolean equals(Object o) {
-        return o instanceof Layer l && name.equals(l.name) && Arrays.equals(shape, l.shape)
+        return o instanceof Layer l && java.util.Objects.equals(name, l.name) && Arrays.equals(shape, l.shape)
                 && Double.compare(flopsPerWeight, l.flopsPerWeight) == 0 && offset == l.offset && count == l.count;
     }
 
     @Override
-    public int hashCode() { return name.hashCode() * 31 + Long.hashCode(offset); }
+    public int hashCode() { return java.util.Objects.hashCode(name) * 31 + Long.hashCode(offset); }
 
     @Override
     public String toString() {

@@ -1,40 +1,114 @@
 package dev.falcon.model;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The layers of a model in flatten order, validated to tile {@code [0, p)} exactly: no gaps, no
- * overlaps, positive finite FLOPs per weight.
+ * overlaps, unique names, counts that are the products of the shapes, positive finite FLOPs per weight
+ * and a finite dense total. The one check of a table, whether read from a file ({@code LayersJson}) or
+ * built in memory.
  */
 public final class LayerTable {
+    private static final String FLOPS_FIX = "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)";
+
     private final List<Layer> layers;
     private final long parameters;
 
     /**
      * @param origin names the source (a file) in error messages
-     * @throws IllegalArgumentException naming the offending layer and field
+     * @throws IllegalArgumentException naming the offending layer and field, in one line: "origin: layers[i] ("name").field:
+     *         problem; fix"
      */
     public LayerTable(List<Layer> layers, String origin) {
-        if (layers.isEmpty()) throw new IllegalArgumentException(origin + ": no layers");
+        if (layers.isEmpty()) throw new IllegalArgumentException(origin + ": layers: is empty; list at least one prunable layer");
         long expected = 0;
+        double dense = 0;
+        Map<String, Integer> seen = new HashMap<>();
         for (int i = 0; i < layers.size(); i++) {
             Layer l = layers.get(i);
-            String where = origin + ": layers[" + i + "] (\"" + l.name() + "\")";
+            String at = origin + ": layers[" + i + "]";
+            if (l == null) throw new IllegalArgumentException(at + ": is null; give every layer");
+            checkName(origin, i, l.name());
+            String where = at + " (\"" + l.name() + "\")";
+            Integer previous = seen.putIfAbsent(l.name(), i);
+            if (previous != null) {
+                throw new IllegalArgumentException(where + ".name: duplicates layers[" + previous + "]; layer names must be unique");
+            }
             if (!(l.flopsPerWeight() > 0) || Double.isInfinite(l.flopsPerWeight())) {
-                throw new IllegalArgumentException(where + ".flops_per_weight is " + l.flopsPerWeight()
-                        + "; it must be a positive finite number (FLOPs one nonzero weight costs)");
+                throw new IllegalArgumentException(where + ".flops_per_weight: is " + l.flopsPerWeight()
+                        + "; it must be a positive finite number: " + FLOPS_FIX);
             }
-            if (l.count() <= 0) throw new IllegalArgumentException(where + ".count is " + l.count() + "; it must be positive");
+            long[] shape = l.shape();
+            for (int d = 0; d < shape.length; d++) {
+                if (shape[d] <= 0) {
+                    throw new IllegalArgumentException(where + ".shape: entry " + d + " is " + shape[d] + ", not a positive integer; "
+                            + "dimensions must be positive integers");
+                }
+            }
+            long elements;
+            try {
+                elements = Layer.elements(shape);
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException(where + ".shape: the product of the dimensions overflows 64 bits; check the shape");
+            }
+            // the count is what the selection and the report use, the shape what the outputs are written in: a count
+            // that differs tiles the weights differently from the model's tensors
+            if (l.count() != elements) {
+                throw new IllegalArgumentException(where + ".count: is " + l.count() + " but shape " + java.util.Arrays.toString(shape)
+                        + " has " + elements + " elements; make count equal the product of shape");
+            }
             if (l.offset() != expected) {
-                throw new IllegalArgumentException(where + ".offset is " + l.offset() + " but the previous layers end at " + expected
+                throw new IllegalArgumentException(where + ".offset: is " + l.offset() + " but the previous layers end at " + expected
                         + (l.offset() > expected ? " (a gap)" : " (an overlap)")
-                        + "; layers must be listed in flatten order and cover the weights without gaps or overlaps");
+                        + "; list the layers in flatten order covering the weights without gaps or overlaps");
             }
-            expected = l.end();
+            try {
+                expected = Math.addExact(l.offset(), l.count());
+            } catch (ArithmeticException e) {
+                throw new IllegalArgumentException(where + ".shape: brings the layers to more than " + Long.MAX_VALUE + " weights in all; check the shapes");
+            }
+            // an infinite total makes every FLOP budget infinite: nothing would be pruned, silently
+            dense += l.count() * l.flopsPerWeight();
+            if (Double.isInfinite(dense)) {
+                throw new IllegalArgumentException(where + ".flops_per_weight: is " + l.flopsPerWeight() + ": the dense FLOPs (count x"
+                        + " flops_per_weight summed over the layers so far) exceed the largest double; " + FLOPS_FIX);
+            }
         }
         this.layers = List.copyOf(layers);
         this.parameters = expected;
+    }
+
+    /**
+     * Refuses a missing or empty name, and one with a control character (C0, DEL, C1): names are printed in one-line
+     * error messages and in inspect's table, where an ESC sequence or a newline from a hostile file drove the terminal
+     * or forged lines of falcon's own ("falcon: ..."). The message shows the name {@linkplain #escaped escaped}.
+     *
+     * @throws IllegalArgumentException "origin: layers[index].name: problem; fix"
+     */
+    public static void checkName(String origin, int index, String name) {
+        String at = origin + ": layers[" + index + "].name: ";
+        if (name == null || name.isEmpty()) {
+            throw new IllegalArgumentException(at + "is " + (name == null ? "null" : "empty") + "; give every layer its tensor name");
+        }
+        for (int c = 0; c < name.length(); c++) {
+            if (Character.isISOControl(name.charAt(c))) {
+                throw new IllegalArgumentException(at + "\"" + escaped(name) + "\" has the control character " + escaped(name.substring(c, c + 1))
+                        + " at position " + c + "; layer names must not contain control characters (C0, DEL, C1): rename the layer");
+            }
+        }
+    }
+
+    /** {@code s} with each control character (C0, DEL, C1) written as {@code \}{@code uXXXX}, for messages. */
+    public static String escaped(String s) {
+        StringBuilder b = new StringBuilder(s.length() + 16);
+        for (int c = 0; c < s.length(); c++) {
+            char ch = s.charAt(c);
+            if (Character.isISOControl(ch)) b.append(String.format(java.util.Locale.ROOT, "\\u%04x", (int) ch)); else b.append(ch);
+        }
+        return b.toString();
     }
 
     /** A table with one layer per distinct run of equal values of f (for {@code --flops f.npy}). */

@@ -52,6 +52,8 @@ public final class MultiStage {
      * Gradients X for a stage (n x p, stage 0's n in every stage), at the weights the previous stage produced (stage 0: the dense weights); the
      * source owns what it returns (valid until the next call or close). A source that cannot deliver throws
      * {@link SourceFailure} to stop the run cleanly (other exceptions propagate).
+     * <p>{@code weights} is a copy made for this call: the source may write into it or keep it, and neither the run's
+     * weights nor the next stage's start change.
      */
     public interface GradientSource extends AutoCloseable {
         HostMatrix gradients(int stage, float[] weights);
@@ -169,7 +171,10 @@ public final class MultiStage {
             }
             dev.falcon.io.RunPhase.set("while getting stage " + t + "'s X (falcon++)");
             try {
-                x = source.gradients(t, w);
+                // a copy: a source that scaled the weights in place for its model, then failed, had the run return
+                // them as the pruned weights (off the mask, with the Q of the weights before), and without failing it
+                // moved the next stage's start
+                x = source.gradients(t, source instanceof FixedSource ? w : w.clone());
             } catch (SourceFailure f) {
                 // An interrupt is the caller cancelling the prune, not a source that cannot deliver: stopping "cleanly" here
                 // returned the last stage's weights, over the budgets, as a result, where an interrupt anywhere else in a

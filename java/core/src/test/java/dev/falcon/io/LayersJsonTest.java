@@ -122,4 +122,13 @@ class LayersJsonTest {
         Path large = json("large.json", layers("{\"name\": \"a\", \"shape\": [4], \"flops_per_weight\": 1e300}"));
         assertEquals(4e300, LayersJson.read(large, -1).denseFlops(), 1e285);
     }
+
+    /** The name was quoted raw in the file's messages (here a later shape error) before the table was checked. */
+    @Test
+    void aNameWithControlCharactersIsRefusedBeforeItIsQuoted() throws IOException {
+        Path esc = json("esc.json", layers("{\"name\": \"a\\u001b[31mRED\\u001b[0m\\nfalcon: fake line\", \"shape\": [0], \"flops_per_weight\": 1}"));
+        InputException e = assertThrows(InputException.class, () -> LayersJson.read(esc, -1));
+        assertTrue(e.getMessage().startsWith(esc + ": layers[0].name: \"a\\u001b[31mRED\\u001b[0m\\u000afalcon: fake line\" has the control character \\u001b")
+                && e.getMessage().chars().noneMatch(Character::isISOControl), e.getMessage());
+    }
 }

@@ -71,6 +71,56 @@ class GradientSourcesTest {
         }
     }
 
+    /** A source that doubles the weights it is handed (in place, for its own model), then fails at {@code failAt} (-1: never). */
+    private static MultiStage.GradientSource scribbling(HostMatrix x, int failAt) {
+        return (stage, weights) -> {
+            for (int i = 0; i < weights.length; i++) weights[i] *= 2;
+            if (stage == failAt) throw new MultiStage.SourceFailure("model server gone");
+            return x;
+        };
+    }
+
+    /**
+     * The source was handed the run's own weights: one that wrote into them and then failed had the run return the
+     * written weights with the Q of the weights before (737.98 for weights of Q 135.56).
+     */
+    @Test
+    void aSourceWritingIntoTheWeightsThenFailingLeavesTheLastStagesWeights() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix x = matrix(1)) {
+            float[] wbar = wbar();
+            SolverOptions opt = SolverOptions.defaults().withMaxIterations(5);
+            MultiStage.Result stopped = MultiStage.run(b, scribbling(x, 2), wbar, null, 0.1, layers(), 12, 30, 4,
+                    MultiStage.Schedule.LINEAR, 0.9, 0.9, opt);
+            assertNotNull(stopped.stopped());
+            assertEquals(1, stopped.lastCompletedStage(), stopped.stopped());
+            assertEquals(FalconSolver.exactQ(b, x, stopped.weights(), wbar, null, 0.1), stopped.qFinal(), 1e-9 * Math.max(1, stopped.qFinal()));
+            MultiStage.GradientSource clean = (stage, weights) -> {
+                if (stage == 2) throw new MultiStage.SourceFailure("model server gone");
+                return x;
+            };
+            assertArrayEquals(MultiStage.run(b, clean, wbar, null, 0.1, layers(), 12, 30, 4, MultiStage.Schedule.LINEAR, 0.9, 0.9, opt).weights(),
+                    stopped.weights());
+        }
+    }
+
+    /** A source that wrote into the run's own weights without failing moved every later stage's start. */
+    @Test
+    void aSourceWritingIntoTheWeightsChangesNoStagesStart() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix x = matrix(1)) {
+            float[] wbar = wbar();
+            SolverOptions opt = SolverOptions.defaults().withMaxIterations(5);
+            MultiStage.GradientSource clean = (stage, weights) -> x;
+            MultiStage.Result cleanRun = MultiStage.run(b, clean, wbar, null, 0.1, layers(), 12, 30, 4,
+                    MultiStage.Schedule.LINEAR, 0.9, 0.9, opt);
+            MultiStage.Result scribbled = MultiStage.run(b, scribbling(x, -1), wbar, null, 0.1, layers(), 12, 30, 4,
+                    MultiStage.Schedule.LINEAR, 0.9, 0.9, opt);
+            assertNull(scribbled.stopped());
+            assertArrayEquals(cleanRun.weights(), scribbled.weights());
+            assertEquals(cleanRun.qFinal(), scribbled.qFinal());
+            assertArrayEquals(wbar(), wbar, "the dense weights given to the run");
+        }
+    }
+
     /** A mistyped --stages is answered with the first missing file, not with "out of memory" for a table sized by it. */
     @Test
     void patternWithHugeStageCountNamesTheFirstMissingFile() {

@@ -1,0 +1,52 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.jar.JarFile;
+import java.util.zip.ZipEntry;
+import org.junit.jupiter.api.Test;
+
+/**
+ * What falcon.jar holds, as the README's "Java API (embedding)" describes it. Run by the surefire execution bound to
+ * {@code package} after the shade plugin (pom.xml), where the jar exists; in the test phase only once a jar was built.
+ */
+class FalconJarContentsTest {
+    private static List<String> entries() throws IOException {
+        Path jar = Path.of(System.getProperty("falcon.jar", "target/falcon.jar"));
+        assumeTrue(Files.isRegularFile(jar), "no " + jar + " yet: mvn package builds it and then runs this test");
+        try (JarFile j = new JarFile(jar.toFile())) {
+            return j.stream().map(ZipEntry::getName).toList();
+        }
+    }
+
+    /**
+     * Jackson is relocated under dev.falcon.shaded, but its Maven descriptors (META-INF/maven/com.fasterxml.jackson.core/...)
+     * were kept: dependency scanners reported Jackson 2.18 as present on the class path, and its advisories with it.
+     */
+    @Test
+    void relocatedLibrariesLeaveNoMavenDescriptors() throws IOException {
+        List<String> entries = entries();
+        assertEquals(List.of(), entries.stream().filter(e -> e.startsWith("META-INF/maven/com.fasterxml") || e.startsWith("META-INF/maven/info.picocli")).toList());
+        assertTrue(entries.stream().anyMatch(e -> e.startsWith("dev/falcon/shaded/jackson/databind/")), "Jackson relocated");
+        assertTrue(entries.stream().noneMatch(e -> e.startsWith("com/fasterxml/") || e.startsWith("picocli/")), "nothing left at the old names");
+    }
+
+    /**
+     * JavaCPP's Maven plugin (its Mojos and plugin descriptors) is build tooling that cannot even load here (no Maven
+     * API in the jar); JavaCPP itself stays, at its own name and with its descriptor, since embedders must see it.
+     */
+    @Test
+    void javacppsMavenPluginIsLeftOut() throws IOException {
+        List<String> entries = entries();
+        assertEquals(List.of(), entries.stream().filter(e -> e.contains("Mojo") || e.equals("META-INF/maven/plugin.xml")
+                || e.endsWith("/plugin-help.xml")).toList());
+        assertTrue(entries.contains("org/bytedeco/javacpp/Loader.class") && entries.contains("META-INF/maven/org.bytedeco/javacpp/pom.properties"),
+                "JavaCPP and its descriptor");
+    }
+}

@@ -1,0 +1,78 @@
+package dev.falcon.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** A table built in memory is held to what a layers file is. */
+class LayerTableTest {
+    private static void assertRefused(List<Layer> layers, String... parts) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LayerTable(layers, "mine"));
+        assertTrue(e.getMessage().startsWith("mine: ") && !e.getMessage().contains("\n"), e.getMessage());
+        for (String part : parts) assertTrue(e.getMessage().contains(part), "no \"" + part + "\" in: " + e.getMessage());
+    }
+
+    /** Accepted: the report's per-layer counts and the outputs' shapes then described different tensors. */
+    @Test
+    void aCountOtherThanTheShapesProductIsRefused() {
+        assertRefused(List.of(new Layer("a", new long[] {3, 4}, 1, 0, 10)), "layers[0] (\"a\").count", "10", "[3, 4] has 12 elements");
+        assertRefused(List.of(new Layer("a", new long[] {-3, -4}, 1, 0, 12)), "layers[0] (\"a\").shape", "entry 0 is -3");
+        assertEquals(12, new LayerTable(List.of(new Layer("a", new long[] {3, 4}, 1, 0, 12)), "mine").parameters());
+    }
+
+    /** Accepted, and Layer.hashCode threw a NullPointerException later. */
+    @Test
+    void aMissingNameIsRefused() {
+        assertRefused(List.of(new Layer("a", new long[] {2}, 1, 0, 2), new Layer(null, new long[] {10}, 1, 2, 10)), "layers[1].name", "null");
+        assertRefused(List.of(new Layer("", new long[] {10}, 1, 0, 10)), "layers[0].name", "empty");
+        new Layer(null, new long[] {1}, 1, 0, 1).hashCode();
+    }
+
+    @Test
+    void duplicateNamesAreRefused() {
+        assertRefused(List.of(new Layer("a", new long[] {2}, 1, 0, 2), new Layer("b", new long[] {2}, 1, 2, 2), new Layer("a", new long[] {3}, 1, 4, 3)),
+                "layers[2] (\"a\").name", "duplicates layers[0]");
+    }
+
+    /** Each layer's FLOPs were finite but their total was Infinity, and so was every FLOP budget: mp kept every weight. */
+    @Test
+    void denseFlopsBeyondTheLargestDoubleAreRefused() {
+        assertRefused(List.of(new Layer("a", new long[] {10}, 1e308, 0, 10), new Layer("b", new long[] {10}, 1, 10, 10)),
+                "layers[0] (\"a\").flops_per_weight", "1.0E308", "dense FLOPs");
+        assertRefused(List.of(new Layer("a", new long[] {1}, 1e308, 0, 1), new Layer("b", new long[] {1}, 1e308, 1, 1)),
+                "layers[1] (\"b\").flops_per_weight", "dense FLOPs");
+        assertEquals(4e300, new LayerTable(List.of(new Layer("a", new long[] {4}, 1e300, 0, 4)), "mine").denseFlops(), 1e285);
+    }
+
+    @Test
+    void runningOffsetsPastALongAreRefused() {
+        long quarter = 1L << 62;
+        assertRefused(List.of(new Layer("q0", new long[] {quarter}, 1, 0, quarter), new Layer("q1", new long[] {quarter}, 1, quarter, quarter)),
+                "layers[1] (\"q1\").shape", "weights in all");
+    }
+
+    /**
+     * A name's ESC sequences and newlines went raw into one-line messages and inspect's table: a hostile file could
+     * colour the terminal or forge a "falcon: ..." line. Refused, the name shown escaped.
+     */
+    @Test
+    void namesWithControlCharactersAreRefusedShownEscaped() {
+        String[][] cases = {
+                {"a\u001b[31mRED\u001b[0m\nfalcon: fake line", "a\\u001b[31mRED\\u001b[0m\\u000afalcon: fake line", "\\u001b at position 1"},
+                {"conv\u007f", "conv\\u007f", "\\u007f at position 4"},
+                {"x\u009b2J", "x\\u009b2J", "\\u009b at position 1"},
+                {"tab\there", "tab\\u0009here", "\\u0009 at position 3"},
+        };
+        for (String[] c : cases) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LayerTable(
+                    List.of(new Layer("ok", new long[] {2}, 1, 0, 2), new Layer(c[0], new long[] {3}, 1, 2, 3)), "mine"));
+            assertTrue(e.getMessage().startsWith("mine: layers[1].name: \"" + c[1] + "\"") && e.getMessage().contains(c[2]), e.getMessage());
+            assertTrue(e.getMessage().chars().noneMatch(Character::isISOControl), e.getMessage());
+        }
+        // printable names of any script are names
+        assertEquals(5, new LayerTable(List.of(new Layer("слой.weight", new long[] {2}, 1, 0, 2), new Layer("层 2", new long[] {3}, 1, 2, 3)), "mine").parameters());
+    }
+}
