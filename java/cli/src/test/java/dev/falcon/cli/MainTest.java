@@ -304,6 +304,36 @@ class MainTest {
         assertTrue(env.out().contains("java") && env.out().contains("usable") && env.out().contains("javacpp"), env.out());
     }
 
+    /**
+     * A FIFO given as an input hung prune: with no writer at the header's open ("checking the inputs"), and a layer table
+     * fed by a writer was parsed, then re-opened for its checksum, where no writer came again. A .npy link to /dev/zero
+     * was called a truncated 0-byte file. Every input that is not a regular file is refused before it is opened, as
+     * inspect refuses it.
+     */
+    @Test
+    void inputsThatAreNotRegularFilesAreRefusedBeforeTheyAreOpened() throws Exception {
+        Path weightsPipe = dir.resolve("w-pipe.npy"), layersPipe = dir.resolve("layers-pipe.json"), xPipe = dir.resolve("X-pipe.npy");
+        for (Path fifo : List.of(weightsPipe, layersPipe, xPipe)) {
+            assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        }
+        Path zeros = Files.createSymbolicLink(dir.resolve("zeros.npy"), Path.of("/dev/zero"));
+        try {
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
+                assertFails(run(with(fileArgs(), "--weights", weightsPipe.toString())), 2,
+                        "--weights: " + weightsPipe + ": file: not a regular file (a FIFO); save the data to a regular file");
+                assertFails(run(with(fileArgs(), "--layers", layersPipe.toString())), 2, layersPipe + ": file: not a regular file (a FIFO)");
+                assertFails(run(with(fileArgs(), "--grads", xPipe.toString())), 2, "--grads: " + xPipe + ": file: not a regular file (a FIFO)");
+                assertFails(run(with(fileArgs(), "--weights", zeros.toString())), 2,
+                        "--weights: " + zeros + ": file: not a regular file (a character device, through a link to /dev/zero)");
+            }, "prune waited on an input that is not a regular file");
+        } finally {
+            // a run blocked in its open (before the fix) is let go by a writer's open and close
+            for (Path fifo : List.of(weightsPipe, layersPipe, xPipe)) new java.io.RandomAccessFile(fifo.toFile(), "rw").close();
+        }
+        Run inspect = run("inspect", weightsPipe.toString());
+        assertEquals(2, inspect.code(), inspect.err());
+    }
+
     /** falcon reads every array as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune. */
     @Test
     void inspectFlagsFloat64ValuesBeyondTheFloat32Range() throws IOException {

@@ -85,6 +85,7 @@ public final class Npy {
 
     /** Reads and validates the header of {@code file} (see the class comment). */
     public static Header readHeader(Path file) {
+        InputFiles.requireRegularFile(file);
         long size;
         try {
             size = Files.size(file);
@@ -93,7 +94,6 @@ public final class Npy {
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
-        if (Files.isDirectory(file)) throw InputException.of(file, "file", "is a directory", "name an .npy file");
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             if (size < 10) {
                 throw InputException.of(file, "header", "the file is " + size + " bytes, shorter than the 10-byte npy preamble",
