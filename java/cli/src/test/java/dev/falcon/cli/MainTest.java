@@ -1978,6 +1978,42 @@ class MainTest {
         }
     }
 
+    /**
+     * The checksums re-read the input paths after the solve: a file replaced during the run (cp + mv over it) got the
+     * replacement's SHA-256 while the result came from the original. The --grads-command between falcon++'s stages
+     * replaces the weights and X by renames (the checksums are of the files the run read) and then rewrites the layer
+     * table in place, which no open file undoes (refused: the data used cannot be told).
+     */
+    @Test
+    void checksumsDescribeTheInputsTheRunReadWhenTheirPathsAreReplacedDuringIt() throws IOException {
+        Path otherWeights = dir.resolve("other-w.npy"), otherX = dir.resolve("other-X.npy");
+        try (FloatPointer w = values(P, 7); FloatPointer x = values(N * P, 8)) {
+            Npy.writeFloat32(otherWeights, w, new long[] {P});
+            Npy.writeFloat32(otherX, x, new long[] {N, P});
+        }
+        String weightsRead = ArrayFiles.sha256(wFile), xRead = ArrayFiles.sha256(xFile), layersRead = ArrayFiles.sha256(layersFile);
+        String replace = "cp '" + otherWeights + "' '" + dir.resolve("w.tmp") + "' && mv '" + dir.resolve("w.tmp") + "' '" + wFile + "'"
+                + " && cp '" + otherX + "' '" + dir.resolve("X.tmp") + "' && mv '" + dir.resolve("X.tmp") + "' '" + xFile + "'"
+                + " && test -s {weights} && cp '" + otherX + "' {grads}";
+        Run replaced = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--start-keep", "0.8", "--max-iterations", "5", "--grads-command", replace));
+        assertEquals(0, replaced.code(), replaced.err());
+        JsonNode sums = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/inputs/sha256");
+        assertEquals(weightsRead, sums.at("/--weights/sha256").asText(), "--weights: the checksum of the file the run read, not its replacement's: " + sums);
+        assertEquals(xRead, sums.at("/--grads/sha256").asText(), "--grads: the checksum of the file the run read, not its replacement's: " + sums);
+        assertTrue(sums.at("/--weights/note").asText().contains("replaced"), sums.toString());
+        assertEquals(layersRead, sums.at("/--layers/sha256").asText(), sums.toString());
+        assertTrue(sums.at("/--layers/note").isMissingNode(), sums.toString());
+
+        // the table rewritten in place, with the same bytes: its modification time moves
+        try (Stream<Path> files = Files.walk(outDir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+        String rewrite = "cat '" + layersFile + "' > '" + dir.resolve("copy.json") + "' && cat '" + dir.resolve("copy.json") + "' > '" + layersFile
+                + "' && test -s {weights} && cp '" + otherX + "' {grads}";
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--start-keep", "0.8", "--max-iterations", "5", "--grads-command", rewrite)), 2,
+                "--layers: " + layersFile + ": file: changed during the run, in place", "rerun with the input left as it is");
+    }
+
     @Test
     void gradsCommandRecomputesXBetweenStages() throws IOException {
         Path x2 = dir.resolve("X2.npy"), seen = dir.resolve("seen.npy"), log = dir.resolve("log.txt");

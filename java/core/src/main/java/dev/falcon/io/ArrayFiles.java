@@ -242,21 +242,36 @@ public final class ArrayFiles {
 
     /** SHA-256 hex of a file's bytes (streamed), for report checksums. */
     public static String sha256(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return sha256(ch, file);
+        } catch (NoSuchFileException e) {
+            throw InputException.of(file, "file", "does not exist", "check the path");
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+    }
+
+    /**
+     * SHA-256 hex of the bytes of an open file from its start (positional reads: the channel's position is left alone),
+     * e.g. one opened before the path was replaced; {@code file} names it in messages.
+     */
+    public static String sha256(FileChannel channel, Path file) {
         MessageDigest digest;
         try {
             digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
-            while (ch.read(buf) >= 0) {
+        ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+        try {
+            for (long at = 0; ; ) {
+                int read = channel.read(buf, at);
+                if (read < 0) break;
+                at += read;
                 buf.flip();
                 digest.update(buf);
                 buf.clear();
             }
-        } catch (NoSuchFileException e) {
-            throw InputException.of(file, "file", "does not exist", "check the path");
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
