@@ -334,6 +334,21 @@ class MainTest {
         assertEquals(2, inspect.code(), inspect.err());
     }
 
+    /** A .safetensors of no tensors (header {} or only __metadata__) passed inspect with exit 0, and prune refuses it. */
+    @Test
+    void inspectRefusesASafetensorsFileOfNoTensorsAsPruneDoes() throws IOException {
+        for (String header : List.of("{}", "{\"__metadata__\":{\"a\":\"b\"}}")) {
+            byte[] json = header.getBytes(StandardCharsets.UTF_8);
+            ByteBuffer bytes = ByteBuffer.allocate(8 + json.length).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).put(json);
+            Path empty = hostile("empty.safetensors", bytes.array());
+            String says = empty + ": tensors: holds no tensors" + (header.equals("{}") ? "" : " (only __metadata__)");
+            Run inspect = run("inspect", empty.toString());
+            assertEquals(2, inspect.code(), "inspect's exit code: " + inspect.all());
+            assertTrue(inspect.err().contains(says), inspect.err());
+            assertFails(run(with(fileArgs(), "--weights", empty.toString())), 2, says);
+        }
+    }
+
     /** falcon reads every array as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune. */
     @Test
     void inspectFlagsFloat64ValuesBeyondTheFloat32Range() throws IOException {

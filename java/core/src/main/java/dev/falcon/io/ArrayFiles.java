@@ -206,6 +206,8 @@ public final class ArrayFiles {
             arrays.add(fromNpy(Npy.readHeader(file)));
         } else if (lower.endsWith(".safetensors")) {
             Safetensors.Header h = Safetensors.readHeader(file);
+            // prune refuses it: inspect's exit 0 said it was fine
+            if (h.tensors().isEmpty()) throw holdsNoTensors(h);
             for (Safetensors.Tensor t : h.tensors().values()) arrays.add(fromTensor(file, t));
         } else {
             throw InputException.of(file, "file", "is neither .npy nor .safetensors", "name a .npy or .safetensors file");
@@ -302,10 +304,7 @@ public final class ArrayFiles {
             if (lower.endsWith(".npy")) return fromNpy(Npy.readHeader(file));
             if (lower.endsWith(".safetensors")) {
                 Safetensors.Header h = Safetensors.readHeader(file);
-                if (h.tensors().isEmpty()) {
-                    throw InputException.of(file, "tensors", "holds no tensors" + (h.metadata().isEmpty() ? "" : " (only __metadata__)"),
-                            "pass the file that holds the array");
-                }
+                if (h.tensors().isEmpty()) throw holdsNoTensors(h);
                 if (h.tensors().size() != 1) {
                     throw InputException.of(file, "tensors", "holds " + h.tensors().size() + " tensors (" + names(h)
                             + "), so the one meant is ambiguous", "name it: " + spec + ":TENSOR");
@@ -322,6 +321,11 @@ public final class ArrayFiles {
         } catch (java.nio.file.InvalidPathException e) {
             throw InputException.of(spec, field, "is not a valid path (" + e.getMessage() + ")", "check the file name");
         }
+    }
+
+    private static InputException holdsNoTensors(Safetensors.Header h) {
+        return InputException.of(h.file(), "tensors", "holds no tensors" + (h.metadata().isEmpty() ? "" : " (only __metadata__)"),
+                "pass the file that holds the array");
     }
 
     private static String names(Safetensors.Header h) {
