@@ -287,6 +287,13 @@ final class PruneCommand implements Callable<Integer> {
             if (linearTerm != null) held.holdArray("--linear-term", linearTerm);
             long pw = ArrayFiles.length(weights, "--weights");
             p = pw;
+            if (pw > dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS) {
+                // before the memory check, whose advice (more heap, a larger machine) cannot help here
+                throw InputException.of(weights, "--weights", "holds p = " + pw + " weights, more than the "
+                        + dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS + " (2^31 - 9) falcon takes: a limit of falcon (its selection indexes"
+                        + " the weights with Java ints), not of this machine's memory", "prune the model in parts of at most that many weights,"
+                        + " e.g. one --weights file and layer table per group of layers");
+            }
             if (layersFile != null) {
                 layers = readLayers(layersFile);
                 if (layers.parameters() != pw) {

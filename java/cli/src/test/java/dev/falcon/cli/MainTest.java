@@ -349,6 +349,27 @@ class MainTest {
         }
     }
 
+    /**
+     * Above 2^31 - 9 weights the memory check asked for more heap or a machine with more memory, though no machine
+     * helps: the selection refuses such p. Refused first, as a limit of falcon. (A sparse file: no disk is used.)
+     */
+    @Test
+    void moreWeightsThanTheSelectionIndexesAreRefusedAsALimitOfFalcon() throws IOException {
+        long p = Integer.MAX_VALUE - 7L;
+        byte[] header = npy("{'descr': '|u1', 'fortran_order': False, 'shape': (" + p + ",), }", 0);
+        Path huge = dir.resolve("huge.npy");
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(huge.toFile(), "rw")) {
+            file.write(header);
+            file.setLength(header.length + p);
+        }
+        Path hugeLayers = dir.resolve("huge.json");
+        LayersJson.write(hugeLayers, new LayerTable(List.of(new Layer("huge", new long[] {p}, 1, 0, p)), "test"));
+        String[] args = {"prune", "--weights", huge.toString(), "--layers", hugeLayers.toString(), "--method", "mp",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"};
+        assertFails(run(args), 2, huge + ": --weights: holds p = 2147483640 weights, more than the 2147483639 (2^31 - 9)"
+                + " falcon takes: a limit of falcon", "not of this machine's memory; prune the model in parts");
+    }
+
     /** falcon reads every array as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune. */
     @Test
     void inspectFlagsFloat64ValuesBeyondTheFloat32Range() throws IOException {
