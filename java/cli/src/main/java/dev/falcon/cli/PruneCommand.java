@@ -233,6 +233,12 @@ final class PruneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        try (HeldInputs held = new HeldInputs()) {
+            return run(held);
+        }
+    }
+
+    private Integer run(HeldInputs held) throws Exception {
         long start = System.nanoTime();
         RunPhase.set("while checking the inputs");
         PrintWriter outW = spec.commandLine().getOut();
@@ -273,8 +279,21 @@ final class PruneCommand implements Callable<Integer> {
             inputs.put("example", ex);
         } else {
             runName = stem(weights);
+            // opened before anything reads them, so that the checksums describe the files this run read
+            held.holdArray("--weights", weights);
+            if (layersFile != null) held.hold("--layers", layersFile); else held.holdArray(costsOption, flopsPerWeight);
+            // a pattern's missing stage 0 is left to stageSources, whose message says how {t} counts
+            if (grads != null && (!gradsPattern() || Files.exists(ArrayFiles.fileOf(gradsFile())))) held.holdArray("--grads", gradsFile());
+            if (linearTerm != null) held.holdArray("--linear-term", linearTerm);
             long pw = ArrayFiles.length(weights, "--weights");
             p = pw;
+            if (pw > dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS) {
+                // before the memory check, whose advice (more heap, a larger machine) cannot help here
+                throw InputException.of(weights, "--weights", "holds p = " + pw + " weights, more than the "
+                        + dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS + " (2^31 - 9) falcon takes: a limit of falcon (its selection indexes"
+                        + " the weights with Java ints), not of this machine's memory", "prune the model in parts of at most that many weights,"
+                        + " e.g. one --weights file and layer table per group of layers");
+            }
             if (layersFile != null) {
                 layers = readLayers(layersFile);
                 if (layers.parameters() != pw) {
@@ -292,6 +311,8 @@ final class PruneCommand implements Callable<Integer> {
                 if (gradsPattern()) {
                     // headers of every stage file, before any work: missing or mismatched files fail here
                     stageHeaders = FilePatternGradients.stageSources(grads, stages, "--grads");
+                    // watched, not held: --stages may name more files than a process may keep open
+                    for (int stage = 1; stage < stages; stage++) held.watchArray("--grads stage " + stage, FilePatternGradients.fileOf(grads, stage));
                 }
                 xSource = ArrayFiles.matrixSource(gradsFile(), "--grads");
                 if (xSource.cols() != pw) {
@@ -431,6 +452,7 @@ final class PruneCommand implements Callable<Integer> {
                 FilePatternGradients.checkFinite(backend, res.x, gradsFile(), "--grads");
                 timings.put("load", timings.get("load") + secs(t));
             }
+            held.checkUnchanged("while falcon read it");
             if (res.x != null) inputs.put("x_storage", "float32 " + res.x.layout() + ", " + res.x.origin());
             if (xSource != null) {
                 inputs.put("x_file_dtype", xSource.fileType());
@@ -508,17 +530,17 @@ final class PruneCommand implements Callable<Integer> {
                 progress.begin("checksums");
                 RunPhase.set("while computing the input checksums");
                 t = System.nanoTime();
-                checksum(checksums, "--weights", weights);
-                if (layersFile != null) checksum(checksums, "--layers", layersFile.toString());
-                if (flopsPerWeight != null) checksum(checksums, costsOption, flopsPerWeight);
-                if (grads != null) checksum(checksums, "--grads", gradsFile());
+                checksums.put("--weights", held.checksum("--weights", CHECKSUM_LIMIT));
+                if (layersFile != null) checksums.put("--layers", held.checksum("--layers", CHECKSUM_LIMIT));
+                if (flopsPerWeight != null) checksums.put(costsOption, held.checksum(costsOption, CHECKSUM_LIMIT));
+                if (grads != null) checksums.put("--grads", held.checksum("--grads", CHECKSUM_LIMIT));
                 if (gradsPattern() && r.solve() != null && r.solve().multiStage() != null) {
                     // every stage of a pattern read its own X: each file is an input of the result
                     for (MultiStage.Stage st : r.solve().multiStage().stages()) {
-                        if (st.stage() > 0) checksum(checksums, "--grads stage " + st.stage(), dev.falcon.solve.FilePatternGradients.fileOf(grads, st.stage()));
+                        if (st.stage() > 0) checksums.put("--grads stage " + st.stage(), held.checksum("--grads stage " + st.stage(), CHECKSUM_LIMIT));
                     }
                 }
-                if (linearTerm != null) checksum(checksums, "--linear-term", linearTerm);
+                if (linearTerm != null) checksums.put("--linear-term", held.checksum("--linear-term", CHECKSUM_LIMIT));
                 timings.put("checksum", secs(t));
             }
 
@@ -1477,25 +1499,6 @@ final class PruneCommand implements Callable<Integer> {
         return ArrayFiles.shape(spec, "--weights");
     }
 
-
-    private static void checksum(Map<String, Object> checksums, String option, String spec) {
-        Path file = ArrayFiles.fileOf(spec); // a tensor name may hold colons too ("dense/kernel:0")
-        Map<String, Object> e = new LinkedHashMap<>();
-        e.put("file", file.toString());
-        try {
-            long size = Files.size(file);
-            e.put("bytes", size);
-            if (size > CHECKSUM_LIMIT) {
-                e.put("sha256", null);
-                e.put("note", "not computed: file larger than 1 GiB (reading it again would cost more than the run)");
-            } else {
-                e.put("sha256", ArrayFiles.sha256(file));
-            }
-        } catch (IOException ex) {
-            e.put("note", "not computed: " + ex.getMessage());
-        }
-        checksums.put(option, e);
-    }
 
     // ---------------------------------------------------------------- report
 

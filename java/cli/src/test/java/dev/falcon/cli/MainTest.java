@@ -304,6 +304,72 @@ class MainTest {
         assertTrue(env.out().contains("java") && env.out().contains("usable") && env.out().contains("javacpp"), env.out());
     }
 
+    /**
+     * A FIFO given as an input hung prune: with no writer at the header's open ("checking the inputs"), and a layer table
+     * fed by a writer was parsed, then re-opened for its checksum, where no writer came again. A .npy link to /dev/zero
+     * was called a truncated 0-byte file. Every input that is not a regular file is refused before it is opened, as
+     * inspect refuses it.
+     */
+    @Test
+    void inputsThatAreNotRegularFilesAreRefusedBeforeTheyAreOpened() throws Exception {
+        Path weightsPipe = dir.resolve("w-pipe.npy"), layersPipe = dir.resolve("layers-pipe.json"), xPipe = dir.resolve("X-pipe.npy");
+        for (Path fifo : List.of(weightsPipe, layersPipe, xPipe)) {
+            assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        }
+        Path zeros = Files.createSymbolicLink(dir.resolve("zeros.npy"), Path.of("/dev/zero"));
+        try {
+            org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(java.time.Duration.ofSeconds(60), () -> {
+                assertFails(run(with(fileArgs(), "--weights", weightsPipe.toString())), 2,
+                        "--weights: " + weightsPipe + ": file: not a regular file (a FIFO); save the data to a regular file");
+                assertFails(run(with(fileArgs(), "--layers", layersPipe.toString())), 2, layersPipe + ": file: not a regular file (a FIFO)");
+                assertFails(run(with(fileArgs(), "--grads", xPipe.toString())), 2, "--grads: " + xPipe + ": file: not a regular file (a FIFO)");
+                assertFails(run(with(fileArgs(), "--weights", zeros.toString())), 2,
+                        "--weights: " + zeros + ": file: not a regular file (a character device, through a link to /dev/zero)");
+            }, "prune waited on an input that is not a regular file");
+        } finally {
+            // a run blocked in its open (before the fix) is let go by a writer's open and close
+            for (Path fifo : List.of(weightsPipe, layersPipe, xPipe)) new java.io.RandomAccessFile(fifo.toFile(), "rw").close();
+        }
+        Run inspect = run("inspect", weightsPipe.toString());
+        assertEquals(2, inspect.code(), inspect.err());
+    }
+
+    /** A .safetensors of no tensors (header {} or only __metadata__) passed inspect with exit 0, and prune refuses it. */
+    @Test
+    void inspectRefusesASafetensorsFileOfNoTensorsAsPruneDoes() throws IOException {
+        for (String header : List.of("{}", "{\"__metadata__\":{\"a\":\"b\"}}")) {
+            byte[] json = header.getBytes(StandardCharsets.UTF_8);
+            ByteBuffer bytes = ByteBuffer.allocate(8 + json.length).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).put(json);
+            Path empty = hostile("empty.safetensors", bytes.array());
+            String says = empty + ": tensors: holds no tensors" + (header.equals("{}") ? "" : " (only __metadata__)");
+            Run inspect = run("inspect", empty.toString());
+            assertEquals(2, inspect.code(), "inspect's exit code: " + inspect.all());
+            assertTrue(inspect.err().contains(says), inspect.err());
+            assertFails(run(with(fileArgs(), "--weights", empty.toString())), 2, says);
+        }
+    }
+
+    /**
+     * Above 2^31 - 9 weights the memory check asked for more heap or a machine with more memory, though no machine
+     * helps: the selection refuses such p. Refused first, as a limit of falcon. (A sparse file: no disk is used.)
+     */
+    @Test
+    void moreWeightsThanTheSelectionIndexesAreRefusedAsALimitOfFalcon() throws IOException {
+        long p = Integer.MAX_VALUE - 7L;
+        byte[] header = npy("{'descr': '|u1', 'fortran_order': False, 'shape': (" + p + ",), }", 0);
+        Path huge = dir.resolve("huge.npy");
+        try (java.io.RandomAccessFile file = new java.io.RandomAccessFile(huge.toFile(), "rw")) {
+            file.write(header);
+            file.setLength(header.length + p);
+        }
+        Path hugeLayers = dir.resolve("huge.json");
+        LayersJson.write(hugeLayers, new LayerTable(List.of(new Layer("huge", new long[] {p}, 1, 0, p)), "test"));
+        String[] args = {"prune", "--weights", huge.toString(), "--layers", hugeLayers.toString(), "--method", "mp",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"};
+        assertFails(run(args), 2, huge + ": --weights: holds p = 2147483640 weights, more than the 2147483639 (2^31 - 9)"
+                + " falcon takes: a limit of falcon", "not of this machine's memory; prune the model in parts");
+    }
+
     /** falcon reads every array as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune. */
     @Test
     void inspectFlagsFloat64ValuesBeyondTheFloat32Range() throws IOException {
@@ -1946,6 +2012,42 @@ class MainTest {
         } finally {
             System.clearProperty(SystemInfo.MEMORY_PROPERTY);
         }
+    }
+
+    /**
+     * The checksums re-read the input paths after the solve: a file replaced during the run (cp + mv over it) got the
+     * replacement's SHA-256 while the result came from the original. The --grads-command between falcon++'s stages
+     * replaces the weights and X by renames (the checksums are of the files the run read) and then rewrites the layer
+     * table in place, which no open file undoes (refused: the data used cannot be told).
+     */
+    @Test
+    void checksumsDescribeTheInputsTheRunReadWhenTheirPathsAreReplacedDuringIt() throws IOException {
+        Path otherWeights = dir.resolve("other-w.npy"), otherX = dir.resolve("other-X.npy");
+        try (FloatPointer w = values(P, 7); FloatPointer x = values(N * P, 8)) {
+            Npy.writeFloat32(otherWeights, w, new long[] {P});
+            Npy.writeFloat32(otherX, x, new long[] {N, P});
+        }
+        String weightsRead = ArrayFiles.sha256(wFile), xRead = ArrayFiles.sha256(xFile), layersRead = ArrayFiles.sha256(layersFile);
+        String replace = "cp '" + otherWeights + "' '" + dir.resolve("w.tmp") + "' && mv '" + dir.resolve("w.tmp") + "' '" + wFile + "'"
+                + " && cp '" + otherX + "' '" + dir.resolve("X.tmp") + "' && mv '" + dir.resolve("X.tmp") + "' '" + xFile + "'"
+                + " && test -s {weights} && cp '" + otherX + "' {grads}";
+        Run replaced = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--start-keep", "0.8", "--max-iterations", "5", "--grads-command", replace));
+        assertEquals(0, replaced.code(), replaced.err());
+        JsonNode sums = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/inputs/sha256");
+        assertEquals(weightsRead, sums.at("/--weights/sha256").asText(), "--weights: the checksum of the file the run read, not its replacement's: " + sums);
+        assertEquals(xRead, sums.at("/--grads/sha256").asText(), "--grads: the checksum of the file the run read, not its replacement's: " + sums);
+        assertTrue(sums.at("/--weights/note").asText().contains("replaced"), sums.toString());
+        assertEquals(layersRead, sums.at("/--layers/sha256").asText(), sums.toString());
+        assertTrue(sums.at("/--layers/note").isMissingNode(), sums.toString());
+
+        // the table rewritten in place, with the same bytes: its modification time moves
+        try (Stream<Path> files = Files.walk(outDir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+        String rewrite = "cat '" + layersFile + "' > '" + dir.resolve("copy.json") + "' && cat '" + dir.resolve("copy.json") + "' > '" + layersFile
+                + "' && test -s {weights} && cp '" + otherX + "' {grads}";
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--start-keep", "0.8", "--max-iterations", "5", "--grads-command", rewrite)), 2,
+                "--layers: " + layersFile + ": file: changed during the run, in place", "rerun with the input left as it is");
     }
 
     @Test

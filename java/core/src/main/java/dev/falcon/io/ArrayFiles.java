@@ -206,6 +206,8 @@ public final class ArrayFiles {
             arrays.add(fromNpy(Npy.readHeader(file)));
         } else if (lower.endsWith(".safetensors")) {
             Safetensors.Header h = Safetensors.readHeader(file);
+            // prune refuses it: inspect's exit 0 said it was fine
+            if (h.tensors().isEmpty()) throw holdsNoTensors(h);
             for (Safetensors.Tensor t : h.tensors().values()) arrays.add(fromTensor(file, t));
         } else {
             throw InputException.of(file, "file", "is neither .npy nor .safetensors", "name a .npy or .safetensors file");
@@ -242,21 +244,36 @@ public final class ArrayFiles {
 
     /** SHA-256 hex of a file's bytes (streamed), for report checksums. */
     public static String sha256(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return sha256(ch, file);
+        } catch (NoSuchFileException e) {
+            throw InputException.of(file, "file", "does not exist", "check the path");
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+    }
+
+    /**
+     * SHA-256 hex of the bytes of an open file from its start (positional reads: the channel's position is left alone),
+     * e.g. one opened before the path was replaced; {@code file} names it in messages.
+     */
+    public static String sha256(FileChannel channel, Path file) {
         MessageDigest digest;
         try {
             digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
-            while (ch.read(buf) >= 0) {
+        ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+        try {
+            for (long at = 0; ; ) {
+                int read = channel.read(buf, at);
+                if (read < 0) break;
+                at += read;
                 buf.flip();
                 digest.update(buf);
                 buf.clear();
             }
-        } catch (NoSuchFileException e) {
-            throw InputException.of(file, "file", "does not exist", "check the path");
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
@@ -287,10 +304,7 @@ public final class ArrayFiles {
             if (lower.endsWith(".npy")) return fromNpy(Npy.readHeader(file));
             if (lower.endsWith(".safetensors")) {
                 Safetensors.Header h = Safetensors.readHeader(file);
-                if (h.tensors().isEmpty()) {
-                    throw InputException.of(file, "tensors", "holds no tensors" + (h.metadata().isEmpty() ? "" : " (only __metadata__)"),
-                            "pass the file that holds the array");
-                }
+                if (h.tensors().isEmpty()) throw holdsNoTensors(h);
                 if (h.tensors().size() != 1) {
                     throw InputException.of(file, "tensors", "holds " + h.tensors().size() + " tensors (" + names(h)
                             + "), so the one meant is ambiguous", "name it: " + spec + ":TENSOR");
@@ -307,6 +321,11 @@ public final class ArrayFiles {
         } catch (java.nio.file.InvalidPathException e) {
             throw InputException.of(spec, field, "is not a valid path (" + e.getMessage() + ")", "check the file name");
         }
+    }
+
+    private static InputException holdsNoTensors(Safetensors.Header h) {
+        return InputException.of(h.file(), "tensors", "holds no tensors" + (h.metadata().isEmpty() ? "" : " (only __metadata__)"),
+                "pass the file that holds the array");
     }
 
     private static String names(Safetensors.Header h) {

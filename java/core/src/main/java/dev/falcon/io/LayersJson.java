@@ -38,6 +38,7 @@ public final class LayersJson {
 
     /** Reads and validates the table; {@code expectedParameters < 0} = unknown, otherwise p must match. */
     public static LayerTable read(Path file, long expectedParameters) {
+        InputFiles.requireRegularFile(file);
         JsonNode root;
         try (java.io.InputStream in = Files.newInputStream(file)) {
             root = JSON.readTree(in);

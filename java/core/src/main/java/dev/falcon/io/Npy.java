@@ -28,7 +28,7 @@ import org.bytedeco.javacpp.FloatPointer;
  * the header field and the fix.
  *
  * <p>Accepted {@code descr} values: {@code <f4 <f8 <f2} and their big-endian forms {@code >f4 >f8 >f2}
- * (converted on read; {@code =} means native order), {@code bfloat16} and {@code <bf16} for bfloat16
+ * (converted on read; {@code =} means native order; no order or {@code |}, as in {@code f4} or {@code |f4}, little-endian), {@code bfloat16} and {@code <bf16} for bfloat16
  * (names some exporters write), {@code |b1} and {@code |u1} for masks, and the integer types
  * {@code |i1 <i2 <u2 <i4 <u4 <i8 <u8} (e.g. FLOP counts saved as int64; vectors only). {@code <V2} is
  * rejected: it is what numpy writes for an ml_dtypes bfloat16 array, but also for any 2-byte record,
@@ -41,7 +41,7 @@ public final class Npy {
     /** Real headers are ~128 bytes; numpy itself refuses more than 10 000 by default. */
     static final long MAX_HEADER_BYTES = 1 << 20;
     private static final int CHUNK = 1 << 18;
-    private static final Pattern SIMPLE_DESCR = Pattern.compile("([<>|=])([fiubV])(\\d{1,2})");
+    private static final Pattern SIMPLE_DESCR = Pattern.compile("([<>|=]?)([fiubV])(\\d{1,2})");
 
     /** A validated header. {@code dataOffset} is the absolute byte offset of the first element. */
     public record Header(Path file, String descr, boolean fortranOrder, long[] shape, long dataOffset, long fileSize) {
@@ -85,6 +85,7 @@ public final class Npy {
 
     /** Reads and validates the header of {@code file} (see the class comment). */
     public static Header readHeader(Path file) {
+        InputFiles.requireRegularFile(file);
         long size;
         try {
             size = Files.size(file);
@@ -93,7 +94,6 @@ public final class Npy {
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
-        if (Files.isDirectory(file)) throw InputException.of(file, "file", "is a directory", "name an .npy file");
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             if (size < 10) {
                 throw InputException.of(file, "header", "the file is " + size + " bytes, shorter than the 10-byte npy preamble",
@@ -136,14 +136,16 @@ public final class Npy {
             ByteBuffer hb = ByteBuffer.allocate((int) headerLength);
             readFully(ch, hb, prefix, file);
             String text = new String(hb.array(), major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
-            Map<String, Object> dict = new HeaderParser(file, text).parse();
-            return validate(file, dict, prefix + headerLength, size);
+                HeaderParser parser = new HeaderParser(file, text);
+            Map<String, Object> dict = parser.parse();
+            return validate(file, dict, parser.sourceText, prefix + headerLength, size);
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
     }
 
-    private static Header validate(Path file, Map<String, Object> dict, long dataOffset, long size) {
+    /** {@code sourceText}: each value as the header writes it, for messages (a list parses to nothing of its own). */
+    private static Header validate(Path file, Map<String, Object> dict, Map<String, String> sourceText, long dataOffset, long size) {
         for (String key : dict.keySet()) {
             if (!key.equals("descr") && !key.equals("fortran_order") && !key.equals("shape")) {
                 throw InputException.of(file, "header", "unexpected key '" + key + "' in the header dict (only 'descr',"
@@ -161,16 +163,16 @@ public final class Npy {
                     "save a plain numeric array, e.g. numpy.save(path, a.astype(numpy.float32))");
         }
         if (!(descrValue instanceof String descr)) {
-            throw InputException.of(file, "descr", "must be a string such as '<f4', got " + descrValue, "re-save the array with numpy.save");
+            throw InputException.of(file, "descr", "must be a string such as '<f4', got " + sourceText.get("descr"), "re-save the array with numpy.save");
         }
         checkDescr(file, descr);
         if (!(dict.get("fortran_order") instanceof Boolean fortran)) {
-            throw InputException.of(file, "fortran_order", "must be True or False, got " + dict.get("fortran_order"),
+            throw InputException.of(file, "fortran_order", "must be True or False, got " + sourceText.get("fortran_order"),
                     "re-save the array with numpy.save");
         }
         if (!(dict.get("shape") instanceof long[] shape)) {
             throw InputException.of(file, "shape", "must be a tuple of integers such as (1000, 268336), got "
-                    + dict.get("shape"), "re-save the array with numpy.save");
+                    + sourceText.get("shape"), "re-save the array with numpy.save");
         }
         int item = dtypeOf(descr).size;
         long elements = 1;
@@ -204,7 +206,7 @@ public final class Npy {
                     + " bfloat16 arrays but also for any 2-byte record, so the values cannot be interpreted safely",
                     "save a.astype(numpy.float32), or write a .safetensors file with dtype BF16");
         }
-        throw InputException.of(file, "descr", "dtype '" + descr + "' is not supported (accepted: <f4 <f8 <f2, >f4 >f8 >f2,"
+        throw InputException.of(file, "descr", "dtype '" + descr + "' is not supported (accepted: <f4 <f8 <f2 (f4 and |f4 alike), >f4 >f8 >f2,"
                 + " bfloat16, |b1 |u1, and integer types for vectors)", "save the array as float32: numpy.save(path, a.astype(numpy.float32))");
     }
 
@@ -216,7 +218,6 @@ public final class Npy {
         String order = m.group(1);
         String kind = m.group(2);
         int bytes = Integer.parseInt(m.group(3));
-        if (bytes > 1 && order.equals("|")) return null; // multi-byte types need a byte order
         return switch (kind + bytes) {
             case "f4" -> Dtype.F32;
             case "f8" -> Dtype.F64;
@@ -234,6 +235,11 @@ public final class Npy {
         };
     }
 
+    /**
+     * '<' little-endian, '>' big-endian, '=' this machine's order. numpy reads a multi-byte descr with no order or with
+     * '|' ('f4', '|f4') in native order too; such a file was written on a little-endian machine (numpy itself writes '<'
+     * or '>'), and it is read as little-endian on any machine, so that its meaning does not depend on where it is read.
+     */
     static ByteOrder orderOf(String descr) {
         if (descr.startsWith(">")) return ByteOrder.BIG_ENDIAN;
         if (descr.startsWith("=")) return ByteOrder.nativeOrder();
@@ -387,6 +393,8 @@ public final class Npy {
         private final Path file;
         private final String s;
         private int i;
+        /** Each key's value as written, e.g. 'False' (a string) or [60] (a list). */
+        final Map<String, String> sourceText = new LinkedHashMap<>();
 
         HeaderParser(Path file, String s) {
             this.file = file;
@@ -407,7 +415,9 @@ public final class Npy {
                 ws();
                 expect(':');
                 ws();
+                int valueStart = i;
                 Object value = value();
+                sourceText.putIfAbsent(key, printable(s.substring(valueStart, i)));
                 if (dict.put(key, value) != null) {
                     throw InputException.of(file, "header", "key '" + key + "' appears twice in the header dict",
                             "the file is damaged; re-save it with numpy.save");

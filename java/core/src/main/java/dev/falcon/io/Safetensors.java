@@ -102,6 +102,7 @@ public final class Safetensors {
     public record Header(Path file, LinkedHashMap<String, Tensor> tensors, Map<String, String> metadata, long dataStart) {}
 
     public static Header readHeader(Path file) {
+        InputFiles.requireRegularFile(file);
         long size;
         try {
             size = Files.size(file);
@@ -110,7 +111,6 @@ public final class Safetensors {
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
-        if (Files.isDirectory(file)) throw InputException.of(file, "file", "is a directory", "name a .safetensors file");
         if (size < 8) {
             throw InputException.of(file, "header", "the file is " + size + " bytes, shorter than the 8-byte header length",
                     "the file is truncated or not a .safetensors file; re-save it with safetensors.save_file");

@@ -63,12 +63,15 @@ public final class FlopAwareSelector implements AutoCloseable {
      */
     static final int MERGE_ABOVE_LAYERS = 64;
 
+    /** The most weights a selection takes, 2^31 - 9: its buffers are Java arrays, indexed by int (a limit of falcon, not of memory). */
+    public static final long MAX_WEIGHTS = Integer.MAX_VALUE - 8;
+
     /** scores >= 0 finite, length p = layers.parameters(); nnzBudget in [0,p] (larger is clamped to p), flopBudget >= 0. */
     public Selection select(FloatPointer scores, LayerTable layers, long nnzBudget, double flopBudget) {
         if (closed) throw new IllegalStateException("selector is closed");
         long start = System.nanoTime();
         long p = layers.parameters();
-        if (p > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("p = " + p + " exceeds 2^31 - 9 weights");
+        if (p > MAX_WEIGHTS) throw new IllegalArgumentException("p = " + p + " exceeds 2^31 - 9 weights");
         if (nnzBudget < 0) throw new IllegalArgumentException("nnz budget " + nnzBudget + " is negative");
         if (!(flopBudget >= 0)) {
             throw new IllegalArgumentException("FLOP budget " + flopBudget + " must be >= 0");

@@ -2,6 +2,8 @@ package dev.falcon.io;
 
 import static dev.falcon.io.Fixtures.assertInput;
 import static dev.falcon.io.Fixtures.dict;
+import static dev.falcon.io.Fixtures.doubles;
+import static dev.falcon.io.Fixtures.shorts;
 import static dev.falcon.io.Fixtures.floats;
 import static dev.falcon.io.Fixtures.npyV1;
 import static dev.falcon.io.Fixtures.npyV2;
@@ -211,8 +213,8 @@ class NpyTest {
         assertInput(() -> Npy.readHeader(digits), digits, "shape", "64-bit");
         Path garbage = write(dir, "garbage.npy", npyV1(dict("<x9", false, "(4,)"), data));
         assertInput(() -> Npy.readHeader(garbage), garbage, "descr", "'<x9'", "astype");
-        Path pipe = write(dir, "pipe.npy", npyV1(dict("|f4", false, "(4,)"), data));
-        assertInput(() -> Npy.readHeader(pipe), pipe, "descr", "'|f4'");
+        Path odd = write(dir, "odd.npy", npyV1(dict("|f3", false, "(4,)"), data));
+        assertInput(() -> Npy.readHeader(odd), odd, "descr", "'|f3'");
         Path v2void = write(dir, "void.npy", npyV1(dict("<V2", false, "(8,)"), data));
         assertInput(() -> Npy.readHeader(v2void), v2void, "descr", "bfloat16", "BF16");
         Path structured = write(dir, "rec.npy", npyV1("{'descr': [('a', '<f4'), ('b', '<f4')], 'fortran_order': False, 'shape': (2,), }", data));
@@ -235,5 +237,31 @@ class NpyTest {
         assertInput(() -> Npy.readHeader(after), after, "header", "after the dict");
         // readVector names the option as well
         assertInput(() -> ArrayFiles.readVector(garbage.toString(), "--weights", -1), garbage, "--weights", "descr");
+    }
+
+    /**
+     * numpy reads a descr without a byte order ('f4') or with '|' ('|f4') in native order, little-endian where such files
+     * are written; both were refused. A header value of the wrong kind was shown parsed: 'False' (a string) as False,
+     * [60] (a list) as [].
+     */
+    @Test
+    void descrsWithoutAByteOrderAreLittleEndianAndWrongValuesAreShownAsWritten() throws IOException {
+        byte[] f4 = floats(ByteOrder.LITTLE_ENDIAN, 1.5f, -2, 3, 4e-3f);
+        for (String descr : new String[] {"f4", "|f4"}) {
+            Path f = write(dir, "native" + descr.length() + ".npy", npyV1(dict(descr, false, "(4,)"), f4));
+            assertArrayEquals(new float[] {1.5f, -2, 3, 4e-3f}, read(f.toString(), 4), descr);
+            assertEquals(ByteOrder.LITTLE_ENDIAN, Npy.readHeader(f).byteOrder(), descr);
+        }
+        Path f8 = write(dir, "f8.npy", npyV1(dict("f8", false, "(2,)"), doubles(0.25, -8)));
+        assertArrayEquals(new float[] {0.25f, -8}, read(f8.toString(), 2));
+        Path f2 = write(dir, "f2.npy", npyV1(dict("|f2", false, "(2,)"), shorts(0x3c00, 0xc000))); // 1.0, -2.0 as float16
+        assertArrayEquals(new float[] {1, -2}, read(f2.toString(), 2));
+        RawMatrixSource x = ArrayFiles.matrixSource(write(dir, "x.npy", npyV1(dict("f4", false, "(2, 2)"), f4)).toString(), "--grads");
+        assertEquals(ElementType.FLOAT32, x.type());
+
+        Path quoted = write(dir, "quoted.npy", npyV1("{'descr': '<f4', 'fortran_order': 'False', 'shape': (4,), }", f4));
+        assertInput(() -> Npy.readHeader(quoted), quoted, "fortran_order: must be True or False, got 'False'");
+        Path list = write(dir, "list.npy", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': [4], }", f4));
+        assertInput(() -> Npy.readHeader(list), list, "shape: must be a tuple of integers such as (1000, 268336), got [4]");
     }
 }

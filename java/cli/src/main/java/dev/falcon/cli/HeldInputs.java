@@ -1,0 +1,170 @@
+package dev.falcon.cli;
+
+import dev.falcon.io.ArrayFiles;
+import dev.falcon.io.InputException;
+import dev.falcon.io.InputFiles;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.nio.file.attribute.FileTime;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * The run's input files as it found them, so that the report's checksums describe the data the run used. The readers
+ * open inputs by path, and the checksums come after the solve: a file replaced in between (cp + mv over it) was hashed
+ * as the replacement. Each input is opened here before anything reads it, and the channel kept: it reads the same file
+ * (inode) whatever the path names later, without a second pass over X. Its identity (device and inode, size,
+ * modification time) is recorded, so that a path that named another file while the inputs were read, or a file
+ * rewritten in place, which no channel can undo, stops the run instead of being reported with a checksum of other bytes.
+ */
+final class HeldInputs implements AutoCloseable {
+    private record Identity(Object fileKey, long size, FileTime modified) {
+        boolean sameFile(Identity other) { return other != null && fileKey != null && Objects.equals(fileKey, other.fileKey); }
+    }
+
+    /** One input; {@code channel} is null for a file watched only (falcon++'s later stage files, up to --stages of them). */
+    private record Held(Path file, Identity identity, FileChannel channel) {}
+
+    private final Map<String, Held> inputs = new LinkedHashMap<>();
+
+    /** {@link #hold(String, Path)} for an array spec ("path.safetensors:tensor" holds path.safetensors). */
+    void holdArray(String option, String spec) {
+        hold(option, fileOf(option, spec));
+    }
+
+    /** Opens the input file and records what it is, before anything reads it. */
+    void hold(String option, Path file) {
+        requireRegularFile(option, file);
+        Identity before = identity(option, file);
+        FileChannel channel;
+        try {
+            channel = FileChannel.open(file, StandardOpenOption.READ);
+        } catch (NoSuchFileException e) {
+            throw InputException.of(option + ": " + file, "file", "was removed while falcon opened it", "rerun with the file in place");
+        } catch (IOException e) {
+            throw InputException.of(option + ": " + file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+        Identity after;
+        try {
+            after = identity(option, file);
+        } catch (RuntimeException e) {
+            close(channel);
+            throw e;
+        }
+        inputs.put(option, new Held(file, after, channel));
+        if (!before.equals(after)) throw changed(option, file, "while falcon opened it");
+    }
+
+    /** Records what the input an array spec names is, without holding it open. */
+    void watchArray(String option, String spec) {
+        Path file = fileOf(option, spec);
+        requireRegularFile(option, file);
+        inputs.put(option, new Held(file, identity(option, file), null));
+    }
+
+    /** Refuses a run whose inputs changed while they were read: its data may mix two files. */
+    void checkUnchanged(String when) {
+        for (Map.Entry<String, Held> e : inputs.entrySet()) {
+            Held h = e.getValue();
+            if (h.channel() == null) continue; // read later, by its stage: checked with the checksums
+            Identity now = identityOrNull(h.file());
+            if (!h.identity().equals(now)) throw changed(e.getKey(), h.file(), when);
+        }
+    }
+
+    /**
+     * The report entry of one input: its bytes and SHA-256 as the run read them (files above {@code limit} bytes are
+     * not hashed). A path that names another file now (replaced or removed since it was read) is hashed through the
+     * channel opened at the start, the file the run read; a file rewritten in place is refused.
+     */
+    Map<String, Object> checksum(String option, long limit) {
+        Held h = inputs.get(option);
+        if (h == null) throw new IllegalStateException("no input held for " + option);
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("file", h.file().toString());
+        Identity now = identityOrNull(h.file());
+        boolean replaced = !h.identity().sameFile(now);
+        if (h.channel() == null) {
+            if (!h.identity().equals(now)) throw changed(option, h.file(), "during the run (the stage read it then)");
+        } else if (!replaced && !h.identity().equals(now)) {
+            throw changed(option, h.file(), "during the run, in place");
+        }
+        long size = h.identity().size();
+        if (h.channel() != null && sizeOf(option, h) != size) throw changed(option, h.file(), "during the run, before it was replaced");
+        entry.put("bytes", size);
+        if (size > limit) {
+            entry.put("sha256", null);
+            entry.put("note", "not computed: file larger than 1 GiB (reading it again would cost more than the run)");
+        } else {
+            entry.put("sha256", h.channel() != null ? ArrayFiles.sha256(h.channel(), h.file()) : ArrayFiles.sha256(h.file()));
+            if (replaced) entry.put("note", "the path names another file now (replaced or removed during the run); this is the checksum of the file the run read");
+        }
+        return entry;
+    }
+
+    @Override
+    public void close() {
+        for (Held h : inputs.values()) if (h.channel() != null) close(h.channel());
+        inputs.clear();
+    }
+
+    private static long sizeOf(String option, Held h) {
+        try {
+            return h.channel().size();
+        } catch (IOException e) {
+            throw InputException.of(option + ": " + h.file(), "file", "cannot be read (" + e.getMessage() + ")", "check the file");
+        }
+    }
+
+    private static void close(FileChannel channel) {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            // only read from: nothing of it is lost
+        }
+    }
+
+    private static Path fileOf(String option, String spec) {
+        try {
+            return ArrayFiles.fileOf(spec);
+        } catch (java.nio.file.InvalidPathException e) {
+            throw InputException.of(spec, option, "is not a valid path (" + e.getMessage() + ")", "check the file name");
+        }
+    }
+
+    private static void requireRegularFile(String option, Path file) {
+        try {
+            InputFiles.requireRegularFile(file);
+        } catch (InputException e) {
+            throw new InputException(option + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static Identity identity(String option, Path file) {
+        Identity identity = identityOrNull(file);
+        if (identity == null) throw InputException.of(option + ": " + file, "file", "was removed while falcon opened it", "rerun with the file in place");
+        return identity;
+    }
+
+    /** The file the path names now (links followed), or null where it names none. */
+    private static Identity identityOrNull(Path file) {
+        try {
+            BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
+            return new Identity(a.fileKey(), a.size(), a.lastModifiedTime());
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private static InputException changed(String option, Path file, String when) {
+        return InputException.of(option + ": " + file, "file", "changed " + when
+                + " (its device and inode, size or modification time differ), so the data the run used cannot be told",
+                "rerun with the input left as it is until falcon has read it; to update an input while a run solves, write a new file and rename it over the old one");
+    }
+}

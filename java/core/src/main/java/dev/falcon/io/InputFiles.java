@@ -1,0 +1,57 @@
+package dev.falcon.io;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+
+/**
+ * The check every input file passes before it is opened. Opening a FIFO waits for a writer (forever where there is
+ * none), and an input is opened more than once (its header, its data, its checksum), which a pipe or a device such as
+ * /dev/zero cannot give consistently: only regular files, links to them included, are read.
+ */
+public final class InputFiles {
+    private InputFiles() {}
+
+    /** Refuses, naming the file and what it is, a path that is missing, a directory, or not a regular file. */
+    public static void requireRegularFile(Path file) {
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(file, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            throw InputException.of(file, "file", Files.isSymbolicLink(file) ? "is a link to a missing file" : "does not exist", "check the path");
+        } catch (IOException e) {
+            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+        if (attributes.isRegularFile()) return;
+        if (attributes.isDirectory()) throw InputException.of(file, "file", "is a directory", "name the array or table file in it");
+        throw InputException.of(file, "file", "not a regular file (" + kind(file) + ")",
+                "save the data to a regular file and pass that: falcon reads an input more than once, which a pipe or a device cannot give");
+    }
+
+    /** What a path that is neither a regular file nor a directory is, from its mode bits; links are named with their target. */
+    private static String kind(Path file) {
+        String kind = "a special file";
+        try {
+            int type = ((Number) Files.getAttribute(file, "unix:mode")).intValue() & 0170000;
+            kind = switch (type) {
+                case 0010000 -> "a FIFO";
+                case 0020000 -> "a character device";
+                case 0060000 -> "a block device";
+                case 0140000 -> "a socket";
+                default -> kind;
+            };
+        } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+            // no unix attributes on this file system: the general word stands
+        }
+        if (Files.isSymbolicLink(file)) {
+            try {
+                kind += ", through a link to " + file.toRealPath();
+            } catch (IOException e) {
+                // gone since, or its target cannot be resolved: the kind alone
+            }
+        }
+        return kind;
+    }
+}
