@@ -2407,6 +2407,44 @@ class MainTest {
     }
 
     /**
+     * SIGTERM while --out - waits on a stdout nobody reads: the files had been renamed into place, complete, before the
+     * commit went on to stdout, but the stop line called every output "still being written and may be incomplete". It
+     * now names the complete ones apart from stdout.
+     */
+    @Test
+    void aStopWhileStdoutOutputIsBlockedNamesTheFilesAlreadyComplete() throws Exception {
+        Files.createDirectories(outDir);
+        Path fifo = dir.resolve("stdout.fifo"), log = dir.resolve("falcon.log");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        try (java.io.RandomAccessFile neverRead = new java.io.RandomAccessFile(fifo.toFile(), "rw")) {
+            neverRead.write(new byte[1 << 16]); // full: falcon's first write of stdout blocks
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), Main.class.getName()));
+            cmd.addAll(List.of(with(fileArgs("--keep-flops", "0.4", "--method", "mp"), "--out", "-")));
+            Process child = new ProcessBuilder(cmd).redirectOutput(fifo.toFile()).redirectError(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            try {
+                Path report = outDir.resolve("r.json");
+                long deadline = System.nanoTime() + 120_000_000_000L;
+                while (!Files.exists(report) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
+                assertTrue(Files.exists(report), "the files were never renamed: " + Files.readString(log));
+                Thread.sleep(500);
+                assertTrue(child.isAlive(), "falcon ended with its stdout full: " + Files.readString(log));
+                child.destroy(); // SIGTERM
+                assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end: " + Files.readString(log));
+                String said = Files.readString(log);
+                assertEquals(143, child.exitValue(), said);
+                String last = said.lines().reduce((a, b) -> b).orElse("");
+                assertTrue(last.startsWith("falcon: stopped by SIGTERM") && last.endsWith("; the outputs were still being written: complete: "
+                        + outDir.resolve("m.npy") + ", " + report + "; may be incomplete: stdout"), said);
+                new ObjectMapper().readTree(report.toFile()); // complete JSON
+            } finally {
+                child.destroyForcibly();
+            }
+        }
+    }
+
+    /**
      * SIGTERM while the summary waits on a stdout nobody reads (a pipe to a consumer that stopped reading): the stop
      * hook flushed stdout before its line, waited for the run's blocked write to let go of the stream, and the JVM
      * never ended. The line goes to stderr and the run ends with SIGTERM's status, its outputs complete.

@@ -192,6 +192,11 @@ public final class AtomicFiles {
         private final List<Path> createdDirectories = new ArrayList<>();
         /** Set under the commit lock, so that {@link #stopCommits} followed by {@link #committed()} tells a commit that ended from one refused. */
         private volatile boolean committed;
+        /**
+         * The targets a commit under way has finished (renamed, or written for a device or stdout), for a stop that cannot
+         * wait for the rest: a stdout nobody reads holds the commit after its files are in place, complete.
+         */
+        private final List<Path> finished = new java.util.concurrent.CopyOnWriteArrayList<>();
 
         /**
          * Creates the directories missing above {@code target}. They are the batch's outputs too: closing without
@@ -370,6 +375,14 @@ public final class AtomicFiles {
             return committed;
         }
 
+        /**
+         * Whether a commit under way has finished the output {@code target} (as given to {@link #add}, or
+         * {@code Path.of("stdout")} for stdout).
+         */
+        public boolean finished(Path target) {
+            return finished.contains(target.toAbsolutePath()) || (target.equals(STANDARD_OUTPUT) && finished.contains(STANDARD_OUTPUT));
+        }
+
         private Set<Path> renameAndWriteDevices() {
             Set<Path> dirs = new LinkedHashSet<>();
             List<Path[]> replaced = new ArrayList<>(); // {target, hard link to its previous content, or null if it was new}
@@ -389,6 +402,7 @@ public final class AtomicFiles {
                     PENDING_TEMPS.remove(s.temp());
                     replaced.add(new Path[] {s.target(), previous});
                     dirs.add(s.target().getParent());
+                    finished.add(s.target());
                 }
                 // a device that fails (/dev/full, a pipe whose reader is gone) fails the batch too: the renamed files
                 // were left behind next to the error (--report written, exit 2, when --out /dev/full could not be)
@@ -402,6 +416,7 @@ public final class AtomicFiles {
                     } finally {
                         warning.cancel(false);
                     }
+                    finished.add(s.target());
                 }
                 for (Staged s : staged) {
                     if (!s.toStdout()) continue;
@@ -410,8 +425,10 @@ public final class AtomicFiles {
                     } catch (IOException e) {
                         throw cannotWrite(s.target(), s.field(), true, e);
                     }
+                    finished.add(s.target());
                 }
             } catch (RuntimeException e) {
+                finished.clear(); // put back as they were
                 for (int i = replaced.size() - 1; i >= 0; i--) putBack(replaced.get(i)[0], replaced.get(i)[1]);
                 throw e;
             }

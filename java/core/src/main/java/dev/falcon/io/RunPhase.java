@@ -80,9 +80,18 @@ public final class RunPhase {
         AtomicFiles.Batch batch = outputs;
         String paths = outputPaths.stream().map(Path::toString).collect(Collectors.joining(", "));
         String what;
-        if (batch != null && batch.committed()) what = "the outputs are complete: " + paths;
-        else if (batch != null && !settled) what = "the outputs were still being written and may be incomplete: " + paths;
-        else what = "no output written";
+        if (batch != null && batch.committed()) {
+            what = "the outputs are complete: " + paths;
+        } else if (batch != null && !settled) {
+            // the files are renamed first, the devices and stdout written after: the report can be in place, complete,
+            // while stdout waits for a reader
+            String done = outputPaths.stream().filter(batch::finished).map(Path::toString).collect(Collectors.joining(", "));
+            String rest = outputPaths.stream().filter(o -> !batch.finished(o)).map(Path::toString).collect(Collectors.joining(", "));
+            what = done.isEmpty() ? "the outputs were still being written and may be incomplete: " + paths
+                    : "the outputs were still being written: complete: " + done + "; may be incomplete: " + rest;
+        } else {
+            what = "no output written";
+        }
         return "stopped by " + signal + (at != null ? " " + at : "") + "; " + what;
     }
 }
