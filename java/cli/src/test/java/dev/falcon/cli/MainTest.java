@@ -2413,35 +2413,12 @@ class MainTest {
      */
     @Test
     void aStopWhileStdoutOutputIsBlockedNamesTheFilesAlreadyComplete() throws Exception {
-        Files.createDirectories(outDir);
-        Path fifo = dir.resolve("stdout.fifo"), log = dir.resolve("falcon.log");
-        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
-        try (java.io.RandomAccessFile neverRead = new java.io.RandomAccessFile(fifo.toFile(), "rw")) {
-            neverRead.write(new byte[1 << 16]); // full: falcon's first write of stdout blocks
-            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
-                    System.getProperty("java.class.path"), Main.class.getName()));
-            cmd.addAll(List.of(with(fileArgs("--keep-flops", "0.4", "--method", "mp"), "--out", "-")));
-            Process child = new ProcessBuilder(cmd).redirectOutput(fifo.toFile()).redirectError(log.toFile())
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
-            try {
-                Path report = outDir.resolve("r.json");
-                long deadline = System.nanoTime() + 120_000_000_000L;
-                while (!Files.exists(report) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
-                assertTrue(Files.exists(report), "the files were never renamed: " + Files.readString(log));
-                Thread.sleep(500);
-                assertTrue(child.isAlive(), "falcon ended with its stdout full: " + Files.readString(log));
-                child.destroy(); // SIGTERM
-                assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end: " + Files.readString(log));
-                String said = Files.readString(log);
-                assertEquals(143, child.exitValue(), said);
-                String last = said.lines().reduce((a, b) -> b).orElse("");
-                assertTrue(last.startsWith("falcon: stopped by SIGTERM") && last.endsWith("; the outputs were still being written: complete: "
-                        + outDir.resolve("m.npy") + ", " + report + "; may be incomplete: stdout"), said);
-                new ObjectMapper().readTree(report.toFile()); // complete JSON
-            } finally {
-                child.destroyForcibly();
-            }
-        }
+        String said = stopWhileStdoutIsBlocked(with(fileArgs("--keep-flops", "0.4", "--method", "mp"), "--out", "-"));
+        String last = said.lines().reduce((x, y) -> y).orElse("");
+        Path report = outDir.resolve("r.json");
+        assertTrue(last.startsWith("falcon: stopped by SIGTERM") && last.endsWith("; the outputs were still being written: complete: "
+                + outDir.resolve("m.npy") + ", " + report + "; may be incomplete: stdout"), said);
+        new ObjectMapper().readTree(report.toFile()); // complete JSON
     }
 
     /**
@@ -2451,6 +2428,17 @@ class MainTest {
      */
     @Test
     void aStopWhileStdoutIsBlockedEndsTheRun() throws Exception {
+        String said = stopWhileStdoutIsBlocked(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "mp"))
+                .filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        String last = said.lines().reduce((x, y) -> y).orElse("");
+        assertTrue(last.startsWith("falcon: stopped by SIGTERM") && last.contains("the outputs are complete"), said);
+    }
+
+    /**
+     * Runs falcon with {@code args} and a stdout that is a full pipe nobody reads, sends SIGTERM once the report is in
+     * place and the run has gone on to stdout, checks it ends with SIGTERM's status, and returns what it said on stderr.
+     */
+    private String stopWhileStdoutIsBlocked(String[] args) throws Exception {
         Files.createDirectories(outDir);
         Path fifo = dir.resolve("stdout.fifo"), log = dir.resolve("falcon.log");
         assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
@@ -2460,7 +2448,7 @@ class MainTest {
             neverRead.write(new byte[1 << 16]);
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
                     System.getProperty("java.class.path"), Main.class.getName()));
-            cmd.addAll(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "mp")).filter(a -> !a.equals("--quiet")).toList());
+            cmd.addAll(List.of(args));
             Process child = new ProcessBuilder(cmd).redirectOutput(fifo.toFile()).redirectError(log.toFile())
                     .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
             try {
@@ -2468,14 +2456,13 @@ class MainTest {
                 long deadline = System.nanoTime() + 120_000_000_000L;
                 while (!Files.exists(report) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(20);
                 assertTrue(Files.exists(report), "the outputs were never written: " + Files.readString(log));
-                Thread.sleep(500); // on to the summary, which stdout blocks
+                Thread.sleep(500); // on to stdout, which blocks
                 assertTrue(child.isAlive(), "falcon ended with its stdout full: " + Files.readString(log));
                 child.destroy(); // SIGTERM
                 assertTrue(child.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end: " + Files.readString(log));
                 String said = Files.readString(log);
                 assertEquals(143, child.exitValue(), said);
-                String last = said.lines().reduce((a, b) -> b).orElse("");
-                assertTrue(last.startsWith("falcon: stopped by SIGTERM") && last.contains("the outputs are complete"), said);
+                return said;
             } finally {
                 child.destroyForcibly();
             }
