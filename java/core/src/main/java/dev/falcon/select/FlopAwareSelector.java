@@ -278,15 +278,18 @@ public final class FlopAwareSelector implements AutoCloseable {
         }
 
         static int[] orderByFlops(double[] f) {
-            Integer[] order = new Integer[f.length];
+            int[] order = new int[f.length];
             for (int i = 0; i < f.length; i++) order[i] = i;
-            Arrays.sort(order, (a, b) -> {
-                int c = Double.compare(f[a], f[b]);
-                return c != 0 ? c : Integer.compare(a, b);
-            });
-            int[] result = new int[f.length];
-            for (int i = 0; i < f.length; i++) result[i] = order[i];
-            return result;
+            sortIndices(order, f.length, (a, b) -> Double.compare(f[a], f[b]));
+            return order;
+        }
+
+        /** Sorts indices[0..count) by {@code order}, ties to the lower index. */
+        static void sortIndices(int[] indices, int count, java.util.Comparator<Integer> order) {
+            Integer[] boxed = new Integer[count];
+            for (int i = 0; i < count; i++) boxed[i] = indices[i];
+            Arrays.sort(boxed, order.thenComparing(Integer::compare));
+            for (int i = 0; i < count; i++) indices[i] = boxed[i];
         }
 
         /** Sum of the first k values of layer l. */
@@ -718,13 +721,7 @@ public final class FlopAwareSelector implements AutoCloseable {
                     order[open++] = l;
                 }
             }
-            Integer[] boxed = new Integer[open];
-            for (int i = 0; i < open; i++) boxed[i] = order[i];
-            Arrays.sort(boxed, (x, y) -> {
-                int c = Double.compare(density[y], density[x]);
-                return c != 0 ? c : Integer.compare(x, y);
-            });
-            for (int i = 0; i < open; i++) order[i] = boxed[i];
+            sortIndices(order, open, (x, y) -> Double.compare(density[y], density[x]));
             return open;
         }
 
