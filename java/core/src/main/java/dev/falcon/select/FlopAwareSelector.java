@@ -462,6 +462,12 @@ public final class FlopAwareSelector implements AutoCloseable {
          */
         int jumpCostInSteps = 64;
 
+        /**
+         * Whether a walk sums the FLOPs of every item it tries exactly (O(L) each) instead of only those within
+         * rounding of the budget. A field so that tests can compare the two.
+         */
+        boolean exactFlopsEveryItem = false;
+
         double key(int mode, int l, float value, double mu) {
             return switch (mode) {
                 case BY_REDUCED -> value - mu * f[l];
@@ -487,6 +493,7 @@ public final class FlopAwareSelector implements AutoCloseable {
                 jump = false;
                 long nnzLeft = budgetN - nnzOf(k);
                 double used = flopsOf(k);
+                long addedSinceExact = 0;
                 int size = 0;
                 for (int l = 0; l < layers; l++) {
                     if (!dead[l] && k[l] < len[l] && value(l, k[l]) > 0) {
@@ -498,10 +505,20 @@ public final class FlopAwareSelector implements AutoCloseable {
                 while (size > 0 && nnzLeft > 0) {
                     int l = heap[0];
                     if (stopAtFirstMisfit && !(key[l] > 0)) return;
-                    if (used + f[l] > budgetF) {
+                    // An item fits when the exact sum of k with it (layer order, as a jump and feasible() sum) is
+                    // within the budget. The running sum decides alone where it is farther from the budget than its
+                    // rounding can be; re-summing at every finished layer was O(L^2) a walk (2,000 layers: seconds).
+                    double after = used + f[l];
+                    boolean exact = exactFlopsEveryItem
+                            || Math.abs(after - budgetF) <= flopsRounding(addedSinceExact, Math.max(after, budgetF));
+                    if (exact) {
+                        k[l]++;
+                        after = flopsOf(k);
+                        k[l]--;
+                    }
+                    if (after > budgetF) {
                         if (stopAtFirstMisfit) return;
                         dead[l] = true; // its other items cost the same and the budget only shrinks
-                        used = flopsOf(k); // the sum a jump would start from, so both ways take the same items
                         // A jump costs ~100 bisection steps of L binary searches; near the FLOP budget, where layers
                         // die, few items still fit, and walking them is cheaper (2,000 layers: L jumps took seconds).
                         if (worthJumping(nnzLeft, used)) {
@@ -514,7 +531,8 @@ public final class FlopAwareSelector implements AutoCloseable {
                     }
                     k[l]++;
                     nnzLeft--;
-                    used += f[l];
+                    used = after;
+                    addedSinceExact = exact ? 0 : addedSinceExact + 1;
                     if (k[l] < len[l] && value(l, k[l]) > 0) {
                         key[l] = key(mode, l, value(l, k[l]), mu);
                         siftDown(heap, 0, size, key);
@@ -525,6 +543,15 @@ public final class FlopAwareSelector implements AutoCloseable {
                 }
                 if (!jump) return;
             }
+        }
+
+        /**
+         * How far a running FLOP sum, {@code added} items past an exact sum, can be from the exact sum of the same
+         * counts: each is at most (L + 1) roundings of the total away from the real sum, the running one one more per
+         * item added; doubled.
+         */
+        double flopsRounding(long added, double total) {
+            return (2.0 * layers + added + 4) * 0x1p-52 * total;
         }
 
         /**

@@ -472,7 +472,8 @@ public abstract class AbstractSelectionTest {
      * walks re-jumped after every finished layer: 2,000 layers took 22 s to select. Each is now cut short where it
      * cannot change the result, so both must give exactly what the full versions give: the exchange passes the same
      * moves as a scan of every (a, r, b), ties to the first, and walks the same counts whether they jump after every
-     * finished layer or never. Small integer scores and costs make equal gains, densities and keys common.
+     * finished layer or never, and whether they sum the FLOPs exactly for every item or only near the budget. Small
+     * integer scores and costs make equal gains, densities and keys common.
      */
     @Test
     public void shortcutsOfTheRoundingChangeNothing() {
@@ -482,9 +483,12 @@ public abstract class AbstractSelectionTest {
             int[] sizes = new int[layers];
             double[] f = new double[layers];
             int p = 0;
+            // every fourth trial: costs in tenths, whose sums round, and a FLOP budget that is exactly the sum of some
+            // counts, so that walks meet items whose running and exact sums fall on either side of it
+            boolean tenths = trial % 4 == 3;
             for (int l = 0; l < layers; l++) {
                 sizes[l] = 1 + random.nextInt(trial % 3 == 0 ? 4 : 40);
-                f[l] = trial % 2 == 0 ? 1 + random.nextInt(4) : 0.5 + random.nextDouble() * 30;
+                f[l] = tenths ? (1 + random.nextInt(9)) * 0.1 : trial % 2 == 0 ? 1 + random.nextInt(4) : 0.5 + random.nextDouble() * 30;
                 p += sizes[l];
             }
             float[] values = new float[p];
@@ -492,6 +496,11 @@ public abstract class AbstractSelectionTest {
             LayerTable t = table(sizes, f);
             long nnz = 1 + random.nextInt(p);
             double flops = t.denseFlops() * (0.05 + 0.9 * random.nextDouble());
+            if (tenths) {
+                nnz = p;
+                flops = 0;
+                for (int l = 0; l < layers; l++) flops += random.nextInt(sizes[l] + 1) * f[l];
+            }
             String what = "trial " + trial + " (" + layers + " layers, p " + p + ")";
             try (FloatPointer scores = new FloatPointer(values); FloatPointer sorted = new FloatPointer(p);
                  org.bytedeco.javacpp.DoublePointer prefix = new org.bytedeco.javacpp.DoublePointer(p)) {
@@ -511,6 +520,12 @@ public abstract class AbstractSelectionTest {
                         long[] walking = start.clone();
                         problem.walk(walking, mode, mu, false);
                         assertArrayEquals(jumping, walking, what + ", walk mode " + mode + (fromLp ? " from the LP" : ""));
+                        problem.exactFlopsEveryItem = true;
+                        long[] summingEveryItem = start.clone();
+                        problem.walk(summingEveryItem, mode, mu, false);
+                        problem.exactFlopsEveryItem = false;
+                        assertArrayEquals(summingEveryItem, walking, what + ", walk mode " + mode
+                                + (fromLp ? " from the LP" : "") + ": the FLOPs summed exactly for every item");
                     }
                 }
                 // exchange passes from feasible count vectors of every kind: a greedy walk, the LP's, random ones
