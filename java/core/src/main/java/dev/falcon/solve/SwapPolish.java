@@ -73,6 +73,15 @@ final class SwapPolish {
      */
     static Outcome run(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers,
                        long nnz, double flops, byte[] mask, Backsolve.SupportGram near, int maxPasses) {
+        return run(backend, x, wbar, g, lambda, layers, nnz, flops, mask, near, maxPasses, true);
+    }
+
+    /**
+     * As above; {@code boundLayers} false makes each addition try every layer's removals, as it did before the bound
+     * let it pass over the layers that cannot hold its best move (for tests, which compare the two).
+     */
+    static Outcome run(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers,
+                       long nnz, double flops, byte[] mask, Backsolve.SupportGram near, int maxPasses, boolean boundLayers) {
         int n = Math.toIntExact(x.rows());
         Coefficients t = new Coefficients(wbar, g, lambda);
         byte[] current = mask.clone();
@@ -119,7 +128,7 @@ final class SwapPolish {
                 double before = decrease;
                 Pass moves = coordinated ? proposeCoordinated(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, work)
                         : pairs ? proposePair(backend, x, layers, flops, current, t, lambda, factor, v, y, n, work)
-                        : propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges, work);
+                        : propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges, boundLayers, work);
                 if (moves == null) {
                     if (coordinated) break;
                     if (pairs) coordinated = true;
@@ -323,7 +332,7 @@ final class SwapPolish {
      */
     private static Pass propose(ComputeBackend backend, HostMatrix x, LayerTable layers, long nnz, double flops, byte[] mask,
                                 Coefficients t, double lambda, DoublePointer factor, double[] v, double[] y, int n,
-                                boolean exchanges, Workspace work) {
+                                boolean exchanges, boolean boundLayers, Workspace work) {
         int layerCount = layers.size();
         float[] xty = Backsolve.transposedProduct(backend, x, y);
         int budget = candidateColumns(n);
@@ -374,6 +383,7 @@ final class SwapPolish {
             Arrays.sort(order, (u, w) -> Double.compare(removalCost(grad[u], lev[u], lambda), removalCost(grad[w], lev[w], lambda)));
             for (int k = 0; k < order.length; k++) remAtOf[l][k] = order[k];
         }
+        RemovalBounds bounds = new RemovalBounds(remAtOf, grad, lev, cols, solved, n, lambda);
         List<Integer> addsAt = new ArrayList<>();
         for (int l = 0; l < layerCount; l++) for (int k : addAtOf[l]) addsAt.add(k);
         addsAt.sort((u, w) -> Double.compare(additionGain(grad[w], lev[w], lambda), additionGain(grad[u], lev[u], lambda)));
@@ -391,6 +401,10 @@ final class SwapPolish {
             double gain = additionGain(grad[ai], lev[ai], lambda);
             double best = 0;
             int bestAt = -2;  // -2 none, -1 an addition alone, -3 bestPartners
+            // the layer of the best move, -1 for none or the addition alone: the layers are visited cheapest first, and
+            // a move as good as the best replaces it only from a lower layer, so that the first of the best moves in
+            // layer order wins, as when every layer was tried in order
+            int bestLayer = -1;
             int[] bestPartners = null;
             per[li]++;
             double withAddition = FalconSolver.flopsOf(per, layers);
@@ -398,7 +412,15 @@ final class SwapPolish {
                 best = -gain;
                 bestAt = -1;
             }
-            for (int l = 0; l < layerCount; l++) {
+            bounds.addition(ai);
+            double reachOfAll = bounds.reach(bounds.mostPull, bounds.mostRoundingPull);
+            for (int visit = 0; visit < layerCount; visit++) {
+                int l = boundLayers ? bounds.byCheapest[visit] : visit;
+                if (boundLayers) {
+                    // every later layer's removals cost at least this one's, and no addition gains more than reachOfAll
+                    if (bounds.cannotBeat(bounds.cheapest[l], reachOfAll, best)) break;
+                    if (bounds.cannotBeat(bounds.cheapest[l], bounds.reach(bounds.pull[l], bounds.roundingPull[l]), best)) continue;
+                }
                 per[l]--;
                 boolean fits = per[l] >= 0 && FalconSolver.fitsAfterChange(withAddition, -layers.get(l).flopsPerWeight(), per, layers, flops);
                 per[l]++;
@@ -408,9 +430,10 @@ final class SwapPolish {
                     int k = exchanges ? exchangePartners(remAtOf[l], used, per, l, layers, flops, partners, withAddition) : 0;
                     if (k > 0) {
                         double change = exchangeChange(ai, partners, k, grad, lev, cols, solved, n, lambda);
-                        if (change < best) {
+                        if (change < best || (change == best && l < bestLayer)) {
                             best = change;
                             bestAt = -3;
+                            bestLayer = l;
                             bestPartners = Arrays.copyOf(partners, k);
                         }
                     }
@@ -421,9 +444,10 @@ final class SwapPolish {
                     if (used[rj]) continue;
                     if (tried++ == PARTNERS_PER_LAYER) break;
                     double change = swapChange(ai, rj, grad, lev, cols, solved, n, lambda);
-                    if (change < best) {
+                    if (change < best || (change == best && l < bestLayer)) {
                         best = change;
                         bestAt = rj;
+                        bestLayer = l;
                     }
                 }
             }
@@ -483,6 +507,108 @@ final class SwapPolish {
             for (int q = 0; q < remove[k].length; q++) remove[k][q] = columnsIdx[removeAt[k][q]];
         }
         return m == 0 ? null : new Pass(add, remove, cols, addAt, removeAt, n);
+    }
+
+    /**
+     * What a move that takes weights out of one layer can change Q by, at best, for any addition: every addition tried
+     * every layer's removals (2,000 layers of distinct costs, n = 32: seconds a pass), though most layers cannot hold
+     * its best move.
+     *
+     * <p>A move that removes R (from layer l) and adds a changes Q by Q(K - R + a) - Q(K) >= Q(K - j + a) - Q(K) for any
+     * j in R (a smaller support fits no better). That swap is {@link #swapChange}: cost_j - e'^2 / (2 lambda (1 + a'))
+     * with a' >= a_a and |e'| <= |e_a| + |c| |e_j| / (1 - a_j), where the cross term c = x_a^T M^-1 x_j has
+     * c^2 <= a_a a_j (Cauchy-Schwarz in M^-1); its computed value, from computed solves, is trusted to within
+     * TRUSTED_CROSS ||x_a|| ||M^-1 x_j||. So every move out of layer l changes Q by at least cheapest_l - reach, reach =
+     * (|e_a| + sqrt(a_a) pull_l + ||x_a|| roundingPull_l)^2 / (2 lambda (1 + a_a)), pull_l the largest
+     * sqrt(a_j) |e_j| / (1 - a_j) of its candidates and roundingPull_l the largest
+     * TRUSTED_CROSS ||M^-1 x_j|| |e_j| / (1 - a_j).
+     * Layers are visited by cheapest_l, so the search stops at the first whose cheapest removal less the largest
+     * reach of all cannot beat the best move found.
+     */
+    private static final class RemovalBounds {
+        /** Relative slack for the rounding of the computed changes (Sherman-Morrison steps of the exchanges). */
+        private static final double SLACK = 1e-6;
+
+        /**
+         * How far a computed cross term may be from the one that obeys Cauchy-Schwarz, relative to ||x_a|| ||M^-1 x_j||:
+         * far more than the n roundings of its dot product, for the error of the solves on an ill-conditioned M.
+         */
+        private static final double TRUSTED_CROSS = 1e-8;
+
+        final double[] cheapest, pull, roundingPull;
+        final int[] byCheapest;
+        final double mostPull, mostRoundingPull;
+        private final double[] grad, lev, cols;
+        private final int n;
+        private final double lambda;
+        /** The addition the reaches are of: |e_a|, sqrt(a_a), ||x_a|| and 2 lambda (1 + a_a). */
+        private double gradient, rootLeverage, norm, denominator;
+
+        RemovalBounds(int[][] removalsAt, double[] grad, double[] lev, double[] cols, double[] solved, int n, double lambda) {
+            int layerCount = removalsAt.length;
+            this.grad = grad;
+            this.lev = lev;
+            this.cols = cols;
+            this.n = n;
+            this.lambda = lambda;
+            cheapest = new double[layerCount];
+            pull = new double[layerCount];
+            roundingPull = new double[layerCount];
+            double most = 0, mostRounding = 0;
+            for (int l = 0; l < layerCount; l++) {
+                // the removals are in order of cost, cheapest first; a layer without any holds no move
+                cheapest[l] = removalsAt[l].length == 0 ? Double.POSITIVE_INFINITY
+                        : removalCost(grad[removalsAt[l][0]], lev[removalsAt[l][0]], lambda);
+                for (int rj : removalsAt[l]) {
+                    double a = lev[rj], room = 1 - a, e = Math.abs(grad[rj]);
+                    // a >= 1, or a NaN, leaves no bound: +infinity and NaN make every comparison below fail
+                    double p = a < 1 ? Math.sqrt(Math.max(0, a)) * e / room : Double.POSITIVE_INFINITY;
+                    double r = a < 1 ? TRUSTED_CROSS * norm(solved, rj, n) * e / room : Double.POSITIVE_INFINITY;
+                    pull[l] = largest(pull[l], p);
+                    roundingPull[l] = largest(roundingPull[l], r);
+                }
+                most = largest(most, pull[l]);
+                mostRounding = largest(mostRounding, roundingPull[l]);
+            }
+            mostPull = most;
+            mostRoundingPull = mostRounding;
+            byCheapest = new int[layerCount];
+            Integer[] order = new Integer[layerCount];
+            for (int l = 0; l < layerCount; l++) order[l] = l;
+            Arrays.sort(order, (u, w) -> Double.compare(cheapest[u], cheapest[w])); // stable: ties by layer
+            for (int l = 0; l < layerCount; l++) byCheapest[l] = order[l];
+        }
+
+        /** Makes the addition at {@code ai} the one {@link #reach} is of. */
+        void addition(int ai) {
+            double a = Math.max(0, lev[ai]);
+            gradient = Math.abs(grad[ai]);
+            rootLeverage = Math.sqrt(a);
+            norm = norm(cols, ai, n);
+            denominator = 2 * lambda * (1 + a);
+        }
+
+        /** The most the addition can gain with removals of the given pulls. */
+        double reach(double pullOfRemovals, double roundingPullOfRemovals) {
+            double e = gradient + rootLeverage * pullOfRemovals + norm * roundingPullOfRemovals;
+            return e * e / denominator;
+        }
+
+        /** Whether no move with removals costing at least {@code cost} and gaining at most {@code reach} beats best. */
+        boolean cannotBeat(double cost, double reach, double best) {
+            // false whenever a NaN is involved, so such a layer is tried
+            return (1 - SLACK) * cost - (1 + SLACK) * reach > best;
+        }
+
+        private static double largest(double a, double b) {
+            return a >= b || Double.isNaN(a) ? a : b; // a NaN stays, so that no bound is drawn from it
+        }
+
+        private static double norm(double[] columns, int at, int n) {
+            double sum = 0;
+            for (int k = 0; k < n; k++) sum += columns[at * n + k] * columns[at * n + k];
+            return Math.sqrt(sum);
+        }
     }
 
     /**
