@@ -10,7 +10,8 @@ import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * The pruning objective of FALCON.md, {@code Q(w) = 1/2 ||X (w - wbar)||^2 + lambda/2 ||w - wbar||^2
- * + g^T (w - wbar)}, evaluated with one product {@code X d} on the backend and double accumulation.
+ * + g^T (w - wbar)}, evaluated with double accumulation and the products {@code X d} on the backend, d the exact
+ * difference as a float head and its float rest (one product when the rest is zero).
  *
  * <p>Two conventions are reported. Ours (ridge): the value above with {@code lambda}. The authors'
  * (FALCON code): {@code 0.5 ||y - X w||^2 + l2n ||wbar - w||^2} with {@code y = X wbar},
@@ -76,23 +77,34 @@ public final class Objective {
         PointerExtent.require(wbar, p, "wbar (p = " + p + ", the columns of X)");
         if (g != null) PointerExtent.require(g, p, "g (p = " + p + ", the columns of X)");
         double sqDist = 0, linear = 0;
-        try (FloatPointer d = backend.floatVector(p); FloatPointer r = new FloatPointer(n)) {
-            FloatBuffer wv = Pruner.floats(w, p), bv = Pruner.floats(wbar, p), dv = Pruner.floats(d, p);
+        try (FloatPointer d = backend.floatVector(p); FloatPointer rest = backend.floatVector(p);
+             FloatPointer r = new FloatPointer(n)) {
+            FloatBuffer wv = Pruner.floats(w, p), bv = Pruner.floats(wbar, p), dv = Pruner.floats(d, p), restv = Pruner.floats(rest, p);
             FloatBuffer gv = g == null ? null : Pruner.floats(g, p);
+            // w - wbar rounded to float is off by up to 6e-8 of it, and X d after a backsolve is a small difference of
+            // large products: with a tiny lambda the weights move by 1e10 and that rounding was 0.5% of the fit term, the
+            // whole of it where the fit is all of Q. d is the float head plus the float rest of the exact difference.
+            boolean anyRest = false;
             for (int i = 0; i < (int) p; i++) {
-                float di = wv.get(i) - bv.get(i);
-                dv.put(i, di);
-                sqDist += (double) di * di;
-                if (gv != null) linear += (double) gv.get(i) * di;
+                double exact = (double) wv.get(i) - bv.get(i); // exact: two floats' difference fits in a double
+                float head = (float) exact, tail = (float) (exact - head);
+                dv.put(i, head);
+                restv.put(i, tail);
+                anyRest |= tail != 0;
+                sqDist += exact * exact;
+                if (gv != null) linear += gv.get(i) * exact;
             }
             // after a backsolve X d is the small difference of large products: float partial sums would report their rounding
             backend.multiplySummedInDouble(x, d, r);
-            double fit = 0;
+            double[] residual = new double[(int) n];
             FloatBuffer rv = Pruner.floats(r, n);
-            for (int i = 0; i < (int) n; i++) {
-                double ri = rv.get(i);
-                fit += ri * ri;
+            for (int i = 0; i < (int) n; i++) residual[i] = rv.get(i);
+            if (anyRest) {
+                backend.multiplySummedInDouble(x, rest, r);
+                for (int i = 0; i < (int) n; i++) residual[i] += rv.get(i);
             }
+            double fit = 0;
+            for (double ri : residual) fit += ri * ri;
             return new Value(0.5 * fit, sqDist, linear, lambda, n);
         }
     }

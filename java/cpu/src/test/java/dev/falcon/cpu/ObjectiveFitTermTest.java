@@ -38,6 +38,41 @@ class ObjectiveFitTermTest {
         }
     }
 
+    /**
+     * With a tiny lambda a backsolve moves the weights far (1e10 at lambda 1e-10), and w - wbar rounded to float is off
+     * by 6e-8 of that: X times the rounding was as large as the residual itself, and the fit term off by up to 100%
+     * (0.5% on a falcon run at lambda 1e-10, more where the fit is all of Q). Here w = wbar + 1e4 d, rounded to float, on
+     * both backends: the fit must be that of the exact difference of the two float vectors.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"cpu column-major", "cpu panels", "java column-major", "java panels"})
+    void theFitTermOfWeightsFarFromWbarIsOfTheirExactDifference(String what) {
+        SplittableRandom rnd = new SplittableRandom(19);
+        float[][] rows = new float[N][P];
+        for (float[] row : rows) for (int j = 0; j < P; j++) row[j] = (float) rnd.nextDouble(-1, 1);
+        float[] d = nearNullSpaceStep(rows, rnd);
+        float[] wbar = new float[P], w = new float[P];
+        double[] exactStep = new double[P];
+        for (int j = 0; j < P; j++) {
+            wbar[j] = (float) rnd.nextDouble(-1, 1);
+            w[j] = (float) (wbar[j] + 1e4 * d[j]);
+            exactStep[j] = (double) w[j] - wbar[j];
+        }
+        long[] panels = what.endsWith("panels") ? new long[] {0, 2000, 9000, 21000, P} : null;
+        try (dev.falcon.backend.ComputeBackend backend = dev.falcon.backend.Backends.choose(what.split(" ")[0]).create(2);
+             HostMatrix x = HostMatrix.allocate(N, P, panels);
+             FloatPointer wp = new FloatPointer(w);
+             FloatPointer wbarp = new FloatPointer(wbar)) {
+            fill(x, rows, panels);
+            Objective.Value value = Objective.evaluate(backend, x, wp, wbarp, null, 1e-10);
+            double exact = exactFit(rows, exactStep);
+            assertEquals(exact, value.fit(), 1e-5 * exact, what + ": fit term " + value.fit() + ", exact " + exact);
+            double sq = 0;
+            for (double e : exactStep) sq += e * e;
+            assertEquals(sq, value.sqDist(), 1e-12 * sq, what + ": ||w - wbar||^2");
+        }
+    }
+
     /** A random d minus its projection on X's row space (in double), rounded to float: X d is that rounding alone. */
     private static float[] nearNullSpaceStep(float[][] rows, SplittableRandom rnd) {
         double[] d0 = new double[P];
@@ -77,8 +112,14 @@ class ObjectiveFitTermTest {
         return x;
     }
 
-    /** 1/2 sum_i (sum_j x_ij d_j)^2: the products are exact in double, and their sum is compensated (Neumaier). */
     private static double exactFit(float[][] rows, float[] d) {
+        double[] wide = new double[d.length];
+        for (int j = 0; j < d.length; j++) wide[j] = d[j];
+        return exactFit(rows, wide);
+    }
+
+    /** 1/2 sum_i (sum_j x_ij d_j)^2: the products nearly exact in double, and their sum compensated (Neumaier). */
+    private static double exactFit(float[][] rows, double[] d) {
         double fit = 0;
         for (float[] row : rows) {
             double sum = 0, carry = 0;
