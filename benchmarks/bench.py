@@ -7,7 +7,8 @@
                                           missing from NEW (not run, failed) also exits 1, unless
                                           --allow-missing says NEW is a partial run on purpose
   bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description (and each entry's
-                                          round, from run.sh's file names roundR-I.json)
+                                          round, from run.sh's file names roundR-I.json); refuses (exit 2) round
+                                          files without a single benchmark result in them
 
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
 benchmark and parameters (interleaved rounds, A B A B) are reduced to their median, so a noisy
@@ -267,6 +268,9 @@ def merge(out, rounds):
             if tag:
                 e["round"] = int(tag.group(1))
             runs.append(e)
+    if not runs:
+        # JMH writes [] when every benchmark failed (without -foe true) or none matched: such a file is no result
+        raise ResultError(f"no benchmark results in {', '.join(rounds)} (every benchmark failed, or none ran): {out} not saved")
     with open(out + ".tmp", "w") as f:
         json.dump({"machine": machine(), "runs": runs}, f, indent=1)
     os.replace(out + ".tmp", out)

@@ -6,6 +6,8 @@
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
+# A benchmark that fails stops its JMH run (-foe true, unless JMH_ARGS sets -foe): the runs that succeeded are saved,
+# the failed ones are named, and the exit code is 1; a run with no result at all saves nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
@@ -20,6 +22,11 @@ if [[ -n "${JMH_ARGS:-}" ]]; then
   fi
   mapfile -d '' -t jmh_args < <(printf '%s' "$JMH_ARGS" | xargs -r printf '%s\0')
 fi
+# JMH 1.37 exits 0 after a benchmark failed unless told otherwise: a run in which everything failed looked like a result
+foe=(-foe true)
+for a in ${jmh_args[@]+"${jmh_args[@]}"}; do
+  if [[ $a == -foe || $a == -foe=* ]]; then foe=(); fi
+done
 if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'
             'ProductBenchmark.twoSgemv$' 'ProductBenchmark.twoBlasSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
@@ -34,14 +41,33 @@ if [ ! -f "$jar" ] || [ -n "$(find pom.xml java native cmake benchmarks/pom.xml 
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+files=() failed=()
 for r in $(seq 1 "$rounds"); do
   i=0
   for pattern in "${patterns[@]}"; do
     i=$((i + 1))
-    java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" "${jmh_args[@]}"
+    # a failed run goes on to the next one: the other benchmarks of a long run are still worth saving
+    if java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" \
+         ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"}; then
+      files+=("$tmp/round$r-$i.json")
+    else
+      failed+=("round $r: $pattern (exit $?)")
+    fi
   done
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "benchmarks/run.sh: ${#failed[@]} of $((rounds * ${#patterns[@]})) JMH runs failed (JMH's output above says why):" >&2
+  printf '  %s\n' "${failed[@]}" >&2
+fi
+if [ ${#files[@]} -eq 0 ]; then
+  echo "benchmarks/run.sh: no JMH run succeeded; nothing saved" >&2
+  exit 1
+fi
 mkdir -p benchmarks/results
 out=benchmarks/results/$(date +%Y%m%d-%H%M%S)-$(hostname).json
-python3 benchmarks/bench.py merge "$out" "$tmp"/round*.json
+python3 benchmarks/bench.py merge "$out" "${files[@]}"
 python3 benchmarks/bench.py summary "$out"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "benchmarks/run.sh: $out lacks the ${#failed[@]} failed JMH run(s) named above" >&2
+  exit 1
+fi

@@ -109,6 +109,24 @@ class BenchTest(unittest.TestCase):
         self.assertFalse(os.path.exists(merged))
         self.assertEqual(self.bench_command("compare", good, good).returncode, 0)
 
+    def test_merge_refuses_round_files_without_a_result(self):
+        # JMH writes [] when every benchmark failed: the merge saved {"runs": []} and exited 0
+        empty = [os.path.join(self.tmp.name, f"round{r}-1.json") for r in (1, 2)]
+        for path in empty:
+            with open(path, "w") as f:
+                f.write("[]")
+        merged = os.path.join(self.tmp.name, "merged.json")
+        r = self.bench_command("merge", merged, *empty)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no benchmark results", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertFalse(os.path.exists(merged))
+        self.assertFalse(os.path.exists(merged + ".tmp"))
+        # one round with a result is a result (the rounds that failed are run.sh's to report)
+        good = self.save("round3-1.json", [entry("SortBenchmark.sort", 10.0)])
+        self.assertEqual(self.bench_command("merge", merged, *empty, good).returncode, 0)
+        self.assertEqual(len(json.load(open(merged))["runs"]), 1)
+
     def test_scores_that_are_no_measurement_are_refused(self):
         # a NaN score printed "ok ... nan ms" and passed compare; a zero throughput ended in ZeroDivisionError
         good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])

@@ -10,11 +10,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it.
+# Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it. A pattern
+# naming "Failing" fails as JMH 1.37 does: with -foe true an empty result file and exit 1, without it a result file
+# that lacks the failed benchmark (here: none) and exit 0.
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
-while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; shift; done
+pattern=$4 foe=false
+while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
+if [[ $pattern == *Failing* ]]; then
+  echo "<failure>: java.lang.IllegalArgumentException: unknown backend"
+  if [ "$foe" = true ]; then : > "$out"; echo 'Benchmark had encountered error, and fail on error was requested' >&2; exit 1; fi
+  echo '[]' > "$out"; exit 0
+fi
 echo '[{"benchmark": "dev.falcon.bench.GramBenchmark.weightedGram", "mode": "avgt", "params": {"n": "1000"},
   "primaryMetric": {"score": 15.0, "scoreUnit": "ms/op"}}]' > "$out"
 """
@@ -52,11 +60,15 @@ class RunShTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def run_sh(self, jmh_args=""):
+    def run_sh(self, jmh_args="", args=("1", "GramBenchmark")):
         env = dict(os.environ, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log), MVN_ARGS_LOG=str(self.mvn_log),
                    PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}")
-        return subprocess.run([str(self.root / "benchmarks" / "run.sh"), "1", "GramBenchmark"], cwd=self.root, env=env,
+        return subprocess.run([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
                               capture_output=True, text=True, timeout=120)
+
+    def saved(self):
+        results = self.root / "benchmarks" / "results"
+        return sorted(results.iterdir()) if results.exists() else []
 
     def java_calls(self):
         calls, call = [], []
@@ -77,7 +89,7 @@ class RunShTest(unittest.TestCase):
         # the natives go to a cache of this clone's (the forked JVMs inherit it), not ~/.javacpp/cache/benchmarks.jar
         self.assertEqual(call[:4], ["-Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache",
                                     "-jar", "benchmarks/target/benchmarks.jar", "GramBenchmark"])
-        self.assertEqual(call[8:], ["-e", ".*Exact", "-jvmArgsPrepend", "-Dfalcon.note=two words"])
+        self.assertEqual(call[8:], ["-foe", "true", "-e", ".*Exact", "-jvmArgsPrepend", "-Dfalcon.note=two words"])
         [saved] = (self.root / "benchmarks" / "results").glob("*.json")
         result = json.loads(saved.read_text())
         self.assertIn("cpu", result["machine"])
@@ -89,6 +101,30 @@ class RunShTest(unittest.TestCase):
         self.assertIn("JMH_ARGS has an unbalanced quote", r.stderr)
         self.assertFalse(self.log.exists())
         self.assertFalse((self.root / "benchmarks" / "results").exists())
+
+    def test_a_run_in_which_every_benchmark_failed_saves_nothing_and_fails(self):
+        # JMH 1.37 exits 0 after a failed benchmark unless -foe true: run.sh exited 0 and saved {"runs": []}
+        r = self.run_sh(args=("2", "FailingBenchmark"))
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual([c[c.index("-foe") + 1] for c in self.java_calls()], ["true", "true"])
+        self.assertIn("round 1: FailingBenchmark", r.stderr)
+        self.assertEqual(self.saved(), [])
+        # -foe false asked for: JMH goes on and exits 0, and the merge refuses a result with no benchmark in it
+        self.log.unlink()
+        r = self.run_sh("-foe false", args=("1", "FailingBenchmark"))
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        [call] = self.java_calls()
+        self.assertEqual(call.count("-foe"), 1)
+        self.assertIn("no benchmark results", r.stderr)
+        self.assertEqual(self.saved(), [])
+
+    def test_a_run_in_which_some_benchmarks_failed_saves_the_others_and_fails(self):
+        r = self.run_sh(args=("2", "GramBenchmark", "FailingBenchmark"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("2 of 4 JMH runs failed", r.stderr)
+        self.assertIn("round 2: FailingBenchmark", r.stderr)
+        [saved] = self.saved()
+        self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], [1, 2])
 
     def test_the_jar_is_rebuilt_after_a_change_to_any_build_input_and_only_then(self):
         # a build output of another module (the CLI's jar, built after the benchmarks) is no reason to rebuild
