@@ -172,19 +172,23 @@ def summary(path):
                 # each longer step that lowers Q costs one more pass: the passes are the tear-down line's, not in the JSON
                 line += "  GB/s: passes per call in the benchmark's tear-down line (stepDoublings > 0)"
         print(line)
+    reads = [(dict(p2), s2, u2) for (n2, p2), (s2, _, u2) in sorted(med.items()) if n2 == "DfoIterationBenchmark.nativeStreamingRead"]
     for (name, params), (score, _, unit) in sorted(med.items()):
-        # DFO iterations against the streaming read of the same X in the same run (same n, example, threads)
+        # DFO iterations against the streaming read of the same X in the same run: every parameter the two have
+        # must agree (X's panels follow blockSize, and with -p stepDoublings=0,4 each read belongs to its own trial)
         if name in ("DfoIterationBenchmark.dfoIterationBlock", "DfoIterationBenchmark.dfoIterationExact"):
             base = dict(params)
             passes = DFO_PASSES[name.rsplit(".", 1)[-1]]
-            for (n2, p2), (s2, _, u2) in med.items():
-                q = dict(p2)
-                if n2 == "DfoIterationBenchmark.nativeStreamingRead" and all(q.get(k) == base.get(k) for k in ("example", "n", "threads", "backendName")):
-                    ratio = passes * to_ms(s2, u2) / to_ms(score, unit)
-                    share = (f"{ratio * 100:6.1f}% of the read bandwidth ({passes} pass{'es' if passes > 1 else ''}; "
-                             if base.get("stepDoublings", "0") == "0" else "(passes: the tear-down line; ")
-                    print(f"{name.rsplit('.', 1)[-1] + ' vs read':40s} {share}{to_ms(score, unit) / to_ms(s2, u2):.2f}x one read; "
-                          f"stepDoublings {base.get('stepDoublings')})")
+            matches = [(q, s2, u2) for q, s2, u2 in reads if all(q[k] == base[k] for k in q.keys() & base.keys())]
+            # several reads left (a parameter the iteration does not have tells them apart): each line names its own
+            apart = sorted({k for q, _, _ in matches for k in q if len({m.get(k) for m, _, _ in matches}) > 1})
+            for q, s2, u2 in matches:
+                ratio = passes * to_ms(s2, u2) / to_ms(score, unit)
+                share = (f"{ratio * 100:6.1f}% of the read bandwidth ({passes} pass{'es' if passes > 1 else ''}; "
+                         if base.get("stepDoublings", "0") == "0" else "(passes: the tear-down line; ")
+                which = "; read " + ", ".join(f"{k} {q.get(k)}" for k in apart) if apart else ""
+                print(f"{name.rsplit('.', 1)[-1] + ' vs read':40s} {share}{to_ms(score, unit) / to_ms(s2, u2):.2f}x one read; "
+                      f"stepDoublings {base.get('stepDoublings')}{which})")
     for (name, params), (score, _, unit) in sorted(med.items()):
         # a support Gram's update (weights +1/-1) against forming one from as many columns
         if name == "GramBenchmark.weightedGram" and dict(params).get("weights") == "signed":

@@ -195,6 +195,35 @@ class BenchTest(unittest.TestCase):
         _, out = self.run_bench(bench.summary, gap)
         self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +70.0% of its bandwidth\n")
 
+    def test_dfo_iterations_pair_with_the_read_of_the_same_parameters(self):
+        # the pairing looked at example, n, threads and backendName only: with -p stepDoublings=0,4 every iteration
+        # was printed twice, against each read, with two different percentages
+        c = dict(example="mobilenetv1", n=128, keepFlops=0.3, blockSize=2000)
+        runs = [entry("DfoIterationBenchmark.nativeStreamingRead", 30.0, stepDoublings=0, **c),
+                entry("DfoIterationBenchmark.nativeStreamingRead", 45.0, stepDoublings=4, **c),
+                entry("DfoIterationBenchmark.dfoIterationBlock", 80.0, stepDoublings=0, **c),
+                entry("DfoIterationBenchmark.dfoIterationBlock", 120.0, stepDoublings=4, **c),
+                entry("DfoIterationBenchmark.nativeStreamingRead", 20.0, **dict(c, blockSize=4000, stepDoublings=0)),
+                entry("DfoIterationBenchmark.dfoIterationExact", 100.0, **dict(c, blockSize=4000, stepDoublings=0))]
+        _, out = self.run_bench(bench.summary, self.save("dfo.json", runs))
+        lines = [line for line in out.splitlines() if " vs read " in line]
+        self.assertEqual(len(lines), 3, out)
+        self.assertRegex(lines[0], r"^dfoIterationBlock vs read +37.5% of the read bandwidth \(1 pass; 2.67x one read; stepDoublings 0\)$")
+        self.assertRegex(lines[1], r"^dfoIterationBlock vs read +\(passes: the tear-down line; 2.67x one read; stepDoublings 4\)$")
+        self.assertRegex(lines[2], r"^dfoIterationExact vs read +40.0% of the read bandwidth \(2 passes; 5.00x one read; stepDoublings 0\)$")
+
+    def test_a_dfo_iteration_that_matches_several_reads_names_the_read_of_each_line(self):
+        # a read with a parameter the iteration lacks (here: from another version of the benchmark) cannot be told
+        # apart by the iteration's parameters: both lines stay, each saying which read it used
+        runs = [entry("DfoIterationBenchmark.nativeStreamingRead", 30.0, example="resnet20", n=128, reader="avx"),
+                entry("DfoIterationBenchmark.nativeStreamingRead", 60.0, example="resnet20", n=128, reader="scalar"),
+                entry("DfoIterationBenchmark.dfoIterationBlock", 60.0, example="resnet20", n=128, stepDoublings=0)]
+        _, out = self.run_bench(bench.summary, self.save("dfo.json", runs))
+        lines = [line for line in out.splitlines() if " vs read " in line]
+        self.assertEqual(len(lines), 2, out)
+        self.assertRegex(lines[0], r"50.0% of the read bandwidth .*; read reader avx\)$")
+        self.assertRegex(lines[1], r"100.0% of the read bandwidth .*; read reader scalar\)$")
+
     def merged(self, rounds):
         """A file as run.sh saves it: JMH's round files round<R>-<I>.json, merged in the shell's (lexical) order."""
         files = []
