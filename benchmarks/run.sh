@@ -2,18 +2,33 @@
 # Runs the JMH benchmarks in interleaved rounds (A B A B: the machine is shared and noisy, so
 # variants compared by a ratio are measured close together) and saves one result file with the
 # machine description under benchmarks/results/.
-#   benchmarks/run.sh [ROUNDS] [JMH include regex...]
+#   benchmarks/run.sh [ROUNDS] [PATTERN...]     PATTERN: a JMH include regex (default: the product, sort, selection
+#                                               and Gram benchmarks); ROUNDS: default 3
+#   benchmarks/run.sh [-l | -lp | -lprof | -lrf] [PATTERN...]   JMH's lists (benchmarks, with their parameters,
+#                                               profilers, result formats), nothing run or saved
+#   benchmarks/run.sh -h | --help               this text; JMH's own options: java -jar benchmarks/target/benchmarks.jar -h
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
 # A benchmark that fails stops its JMH run (-foe true, unless JMH_ARGS sets -foe): the runs that succeeded are saved,
 # the failed ones are named, and the exit code is 1; a run with no result at all saves nothing.
 set -euo pipefail
+usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 cd "$(dirname "$0")/.."
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
 if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
 patterns=("$@")
+list=0
+for a in "$@"; do
+  case $a in
+    -h|--help) usage; exit 0 ;;
+    # JMH prints these and runs nothing: there are no rounds to merge
+    -l|-lp|-lprof|-lrf) list=1 ;;
+    # taken for patterns, each would run as a regex of its own
+    -*) echo "benchmarks/run.sh: $a: JMH options go in JMH_ARGS (benchmarks/run.sh -h)" >&2; exit 2 ;;
+  esac
+done
 jmh_args=()
 if [[ -n "${JMH_ARGS:-}" ]]; then
   if ! printf '%s' "$JMH_ARGS" | xargs -r printf '' 2>/dev/null; then
@@ -39,6 +54,10 @@ if [ ! -f "$jar" ] || [ -n "$(find pom.xml java native cmake benchmarks/pom.xml 
   echo "building $jar ..." >&2
   mvn -B -q ${FALCON_OFFLINE:+-o} -DskipTests package -pl benchmarks -am >&2
 fi
+java_jar=(java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
+if [ $list = 1 ]; then
+  exec "${java_jar[@]}" "$@" ${jmh_args[@]+"${jmh_args[@]}"}
+fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 files=() failed=()
@@ -47,8 +66,7 @@ for r in $(seq 1 "$rounds"); do
   for pattern in "${patterns[@]}"; do
     i=$((i + 1))
     # a failed run goes on to the next one: the other benchmarks of a long run are still worth saving
-    if java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" \
-         ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"}; then
+    if "${java_jar[@]}" "$pattern" -rf json -rff "$tmp/round$r-$i.json" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"}; then
       files+=("$tmp/round$r-$i.json")
     else
       failed+=("round $r: $pattern (exit $?)")

@@ -10,14 +10,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it. A pattern
+# Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it (without
+# -rff, as for JMH's lists, it prints a list). A pattern
 # naming "Failing" fails as JMH 1.37 does: with -foe true an empty result file and exit 1, without it a result file
 # that lacks the failed benchmark (here: none) and exit 0.
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
-pattern=$4 foe=false
+pattern=$4 foe=false out=
 while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
+[ -z "$out" ] && { echo 'Benchmarks:'; echo 'dev.falcon.bench.GramBenchmark.weightedGram'; exit 0; }
 if [[ $pattern == *Failing* ]]; then
   echo "<failure>: java.lang.IllegalArgumentException: unknown backend"
   if [ "$foe" = true ]; then : > "$out"; echo 'Benchmark had encountered error, and fail on error was requested' >&2; exit 1; fi
@@ -125,6 +127,37 @@ class RunShTest(unittest.TestCase):
         self.assertIn("round 2: FailingBenchmark", r.stderr)
         [saved] = self.saved()
         self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], [1, 2])
+
+    def test_help_is_run_sh_s_own(self):
+        # -h went to JMH, whose help was followed by "bench.py: .../round*.json: cannot read it" and exit 2; --help
+        # was "not a recognized option" to JMH
+        for flag in ("-h", "--help"):
+            with self.subTest(flag=flag):
+                r = self.run_sh(args=(flag,))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("benchmarks/run.sh [ROUNDS] [PATTERN...]", r.stdout)
+                self.assertIn("JMH_ARGS", r.stdout)
+                self.assertEqual(r.stderr, "")
+                self.assertFalse(self.log.exists())
+
+    def test_listing_options_go_straight_to_jmh(self):
+        # -l and -lp ran once per round as benchmarks, and the merge then found no round file: exit 2
+        for args in (("-l",), ("-lp", "GramBenchmark"), ("3", "-lprof")):
+            with self.subTest(args=args):
+                self.log.unlink(missing_ok=True)
+                r = self.run_sh("-p n=1000", args=args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                [call] = self.java_calls()
+                self.assertEqual(call[3:], [a for a in args if a != "3"] + ["-p", "n=1000"])
+                self.assertNotIn("bench.py", r.stderr)
+                self.assertEqual(self.saved(), [])
+
+    def test_other_jmh_options_as_arguments_are_refused(self):
+        # they were taken for patterns: "-f" and "1" each run as a regex of their own
+        r = self.run_sh(args=("-f", "1", "GramBenchmark"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("JMH_ARGS", r.stderr)
+        self.assertFalse(self.log.exists())
 
     def test_the_jar_is_rebuilt_after_a_change_to_any_build_input_and_only_then(self):
         # a build output of another module (the CLI's jar, built after the benchmarks) is no reason to rebuild
