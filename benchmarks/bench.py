@@ -283,8 +283,14 @@ def merge(out, rounds):
 
 def main(argv):
     try:
-        if len(argv) >= 3 and argv[1] == "summary":
+        if len(argv) == 3 and argv[1] == "summary":
             summary(argv[2])
+        elif argv[1:2] == ["summary"] and len(argv) > 3:
+            # the second file was ignored without a word: two runs are compared with compare, not side by side here
+            print(f"bench.py: summary takes one result file, not {len(argv) - 2} (two runs: bench.py compare BASELINE NEW)",
+                  file=sys.stderr)
+            print(__doc__)
+            return 2
         elif argv[1:2] == ["compare"] and len([a for a in argv[2:] if a != "--allow-missing"]) == 2:
             files = [a for a in argv[2:] if a != "--allow-missing"]
             return compare(files[0], files[1], "--allow-missing" in argv[2:])

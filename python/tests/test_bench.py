@@ -109,6 +109,17 @@ class BenchTest(unittest.TestCase):
         self.assertFalse(os.path.exists(merged))
         self.assertEqual(self.bench_command("compare", good, good).returncode, 0)
 
+    def test_summary_of_two_files_is_refused(self):
+        # summary A.json B.json summarised A and said nothing of B
+        a = self.save("a.json", [entry("SortBenchmark.sort", 10.0)])
+        b = self.save("b.json", [entry("GramBenchmark.weightedGram", 5.0)])
+        r = self.bench_command("summary", a, b)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("bench.py summary RESULT.json", r.stdout)
+        self.assertNotIn("SortBenchmark", r.stdout)
+        self.assertIn("summary takes one result file", r.stderr)
+        self.assertEqual(self.bench_command("summary", a).returncode, 0)
+
     def test_merge_refuses_round_files_without_a_result(self):
         # JMH writes [] when every benchmark failed: the merge saved {"runs": []} and exited 0
         empty = [os.path.join(self.tmp.name, f"round{r}-1.json") for r in (1, 2)]
