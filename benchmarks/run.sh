@@ -52,7 +52,10 @@ jar=benchmarks/target/benchmarks.jar
 if [ ! -f "$jar" ] || [ -n "$(find pom.xml java native cmake benchmarks/pom.xml benchmarks/src -name target -prune -o \
                                  -type f -newer "$jar" -print -quit)" ]; then
   echo "building $jar ..." >&2
-  mvn -B -q ${FALCON_OFFLINE:+-o} -DskipTests package -pl benchmarks -am >&2
+  offline=()
+  # exactly 1, as the launcher reads it: FALCON_OFFLINE=0 is online
+  [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
+  mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
 fi
 java_jar=(java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
 if [ $list = 1 ]; then

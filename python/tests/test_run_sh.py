@@ -62,9 +62,9 @@ class RunShTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def run_sh(self, jmh_args="", args=("1", "GramBenchmark")):
+    def run_sh(self, jmh_args="", args=("1", "GramBenchmark"), **more_env):
         env = dict(os.environ, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log), MVN_ARGS_LOG=str(self.mvn_log),
-                   PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}")
+                   PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}", **more_env)
         return subprocess.run([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
                               capture_output=True, text=True, timeout=120)
 
@@ -174,6 +174,38 @@ class RunShTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("package -pl benchmarks -am", self.mvn_log.read_text())
                 os.utime(self.root / source, (1e9, 1e9))
+
+    def test_falcon_offline_is_on_only_for_1_as_in_the_launcher(self):
+        # any value, FALCON_OFFLINE=0 too, built with mvn -o
+        for value, offline in (("1", True), ("0", False), ("", False), ("yes", False)):
+            with self.subTest(FALCON_OFFLINE=value):
+                os.utime(self.jar, (1e9 + 100, 1e9 + 100))
+                os.utime(self.root / "pom.xml", (1e9 + 200, 1e9 + 200))
+                self.mvn_log.unlink(missing_ok=True)
+                r = self.run_sh(FALCON_OFFLINE=value)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual("-o" in self.mvn_log.read_text().split(), offline, self.mvn_log.read_text())
+
+
+class GpuBundleOfflineTest(unittest.TestCase):
+    def test_falcon_offline_is_on_only_for_1_as_in_the_launcher(self):
+        # scripts/gpu-bundle.sh, which run.sh's usage names beside the launcher, had the same ${FALCON_OFFLINE:+-o}
+        with tempfile.TemporaryDirectory() as d:
+            root = Path(d)
+            (root / "scripts").mkdir()
+            (root / "bin").mkdir()
+            shutil.copy(ROOT / "scripts" / "gpu-bundle.sh", root / "scripts" / "gpu-bundle.sh")
+            mvn = root / "bin" / "mvn"
+            # records the build's arguments and stops the script there: the rest needs a JDK's jlink and the jars
+            mvn.write_text('#!/usr/bin/env bash\necho "$@" > "$MVN_ARGS_LOG"\nexit 3\n')
+            mvn.chmod(mvn.stat().st_mode | stat.S_IXUSR)
+            log = root / "mvn-args.txt"
+            for value, offline in (("1", True), ("0", False), ("", False)):
+                with self.subTest(FALCON_OFFLINE=value):
+                    env = dict(os.environ, FALCON_OFFLINE=value, MVN_ARGS_LOG=str(log), PATH=f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}")
+                    r = subprocess.run([str(root / "scripts" / "gpu-bundle.sh")], env=env, capture_output=True, text=True, timeout=60)
+                    self.assertEqual(r.returncode, 3, r.stderr)
+                    self.assertEqual("-o" in log.read_text().split(), offline, log.read_text())
 
 
 if __name__ == "__main__":
