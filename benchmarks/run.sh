@@ -47,10 +47,16 @@ if [ ${#patterns[@]} -eq 0 ]; then
             'ProductBenchmark.twoSgemv$' 'ProductBenchmark.twoBlasSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
 fi
 jar=benchmarks/target/benchmarks.jar
-# Rebuilt when any input of the build is newer: sources, POMs and the native compiler flags (cmake/), not the
-# build outputs of other modules (target/).
-if [ ! -f "$jar" ] || [ -n "$(find pom.xml java native cmake benchmarks/pom.xml benchmarks/src -name target -prune -o \
-                                 -type f -newer "$jar" -print -quit)" ]; then
+# Rebuilt when an input of its build is newer: the POMs and main sources of the modules benchmarks/pom.xml depends
+# on (falcon-core, -cpu, -cuda, and theirs), the native kernels they compile and their flags (cmake/). Not the CLI,
+# the tests, notes or build outputs (target/, build/): a rebuild costs minutes and changes nothing measured.
+build_modules=(core cpu cuda)
+inputs=(pom.xml benchmarks/pom.xml benchmarks/src/main native cmake)
+for m in "${build_modules[@]}"; do inputs+=("java/$m/pom.xml" "java/$m/src/main"); done
+existing=()
+for f in "${inputs[@]}"; do [ -e "$f" ] && existing+=("$f"); done
+if [ ! -f "$jar" ] || [ -n "$(find "${existing[@]}" \( -name target -o -name build -o -name 'cmake-build*' \) -prune -o \
+                                 -type f ! -name '*.md' -newer "$jar" -print -quit)" ]; then
   echo "building $jar ..." >&2
   offline=()
   # exactly 1, as the launcher reads it: FALCON_OFFLINE=0 is online

@@ -1,6 +1,7 @@
 """benchmarks/run.sh's handling of JMH_ARGS, on a copy of the script with a stand-in for java (standard library only)."""
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -36,6 +37,19 @@ touch benchmarks/target/benchmarks.jar
 """
 
 
+# What benchmarks/target/benchmarks.jar is built from (benchmarks/pom.xml's falcon modules and what they build:
+# their main sources, the native kernels and their compiler flags), and files beside them that are not
+BUILD_INPUTS = ("pom.xml", "benchmarks/pom.xml", "cmake/FalconCompilerFlags.cmake", "native/kernels.h",
+                "native/cuda/falcon_cuda.cu", "java/core/pom.xml", "java/cuda/pom.xml",
+                "java/core/src/main/java/dev/falcon/solve/FalconSolver.java",
+                "java/cpu/src/main/resources/META-INF/services/dev.falcon.backend.BackendProvider",
+                "benchmarks/src/main/java/dev/falcon/bench/GramBenchmark.java")
+NOT_BUILD_INPUTS = ("java/cli/pom.xml", "java/cli/src/main/java/dev/falcon/cli/Main.java",
+                    "java/core/src/test/java/dev/falcon/solve/FalconSolverTest.java",
+                    "benchmarks/src/test/java/dev/falcon/bench/BenchTest.java", "native/README.md",
+                    "native/build/CMakeCache.txt", "java/cpu/target/classes/Kernels.class")
+
+
 class RunShTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -43,14 +57,15 @@ class RunShTest(unittest.TestCase):
         bench = self.root / "benchmarks"
         for d in ("java/cpu/target", "native", "cmake", "benchmarks/src", "benchmarks/target", "bin"):
             (self.root / d).mkdir(parents=True)
-        for source in ("pom.xml", "benchmarks/pom.xml", "cmake/FalconCompilerFlags.cmake", "native/kernels.h"):
+        for source in (*BUILD_INPUTS, *NOT_BUILD_INPUTS):
+            (self.root / source).parent.mkdir(parents=True, exist_ok=True)
             (self.root / source).touch()
         shutil.copy(ROOT / "benchmarks" / "run.sh", bench / "run.sh")
         shutil.copy(ROOT / "benchmarks" / "bench.py", bench / "bench.py")
         self.jar = bench / "target" / "benchmarks.jar"
         self.jar.touch()
         os.utime(self.jar, (1e9 + 100, 1e9 + 100))  # newer than every source: no build
-        for source in ("pom.xml", "benchmarks/pom.xml", "cmake/FalconCompilerFlags.cmake", "native/kernels.h"):
+        for source in (*BUILD_INPUTS, *NOT_BUILD_INPUTS):
             os.utime(self.root / source, (1e9, 1e9))
         for tool, script in (("java", FAKE_JAVA), ("mvn", FAKE_MVN)):
             path = self.root / "bin" / tool
@@ -164,8 +179,16 @@ class RunShTest(unittest.TestCase):
         (self.root / "java" / "cpu" / "target" / "falcon-cpu.jar").touch()
         self.assertEqual(self.run_sh().returncode, 0)
         self.assertFalse(self.mvn_log.exists(), self.mvn_log.read_text() if self.mvn_log.exists() else "")
+        # nor is a change to the CLI, to a test or to a note: all of java/ and benchmarks/src counted
+        for source in NOT_BUILD_INPUTS:
+            with self.subTest(changed=source):
+                os.utime(self.root / source, (1e9 + 200, 1e9 + 200))
+                r = self.run_sh()
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertFalse(self.mvn_log.exists(), self.mvn_log.read_text() if self.mvn_log.exists() else "")
+                os.utime(self.root / source, (1e9, 1e9))
         # the compiler flags of the native kernels, and the POMs, change what the benchmarks measure
-        for source in ("cmake/FalconCompilerFlags.cmake", "pom.xml", "benchmarks/pom.xml", "native/kernels.h"):
+        for source in BUILD_INPUTS:
             with self.subTest(changed=source):
                 os.utime(self.jar, (1e9 + 100, 1e9 + 100))
                 os.utime(self.root / source, (1e9 + 200, 1e9 + 200))
@@ -174,6 +197,19 @@ class RunShTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("package -pl benchmarks -am", self.mvn_log.read_text())
                 os.utime(self.root / source, (1e9, 1e9))
+
+    def test_the_modules_checked_are_those_the_benchmarks_depend_on(self):
+        # a falcon module added to benchmarks/pom.xml must join the check, or a change to it would not rebuild
+        pom = (ROOT / "benchmarks" / "pom.xml").read_text()
+        direct = set(re.findall(r"<artifactId>falcon-(\w+)</artifactId>", pom.split("<dependencies>", 1)[1]))
+        modules, todo = set(), set(direct)
+        while todo:
+            m = todo.pop()
+            modules.add(m)
+            deps = (ROOT / "java" / m / "pom.xml").read_text().split("<dependencies>", 1)[1]
+            todo |= {d for d in re.findall(r"<artifactId>falcon-(\w+)</artifactId>(?!<type>test-jar)", deps)} - modules
+        script = (ROOT / "benchmarks" / "run.sh").read_text()
+        self.assertEqual(set(re.search(r"^build_modules=\((.*)\)$", script, re.M).group(1).split()), modules)
 
     def test_falcon_offline_is_on_only_for_1_as_in_the_launcher(self):
         # any value, FALCON_OFFLINE=0 too, built with mvn -o
