@@ -226,15 +226,17 @@ def summary(path):
                         continue
                     ratio = to_ms(s2, u2) / to_ms(score, unit)
                     label = f"fused ({base.get('layout', 'column-major')}) vs {other}" + ("" if same_layout else f" ({q.get('layout')})")
+                    # a ratio within one round is measured minutes apart, a ratio of medians may pair a quiet round
+                    # with a disturbed one: the products' ratios vary with the neighbours as much as the reads'
+                    pairs = same_rounds(rounds, (name, params), (n2, p2))
                     if is_read:
-                        # a ratio within one round is measured minutes apart, a ratio of medians may pair a quiet
-                        # round with a disturbed one
-                        pairs = same_rounds(rounds, (name, params), (n2, p2))
                         by_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in pairs) if len(pairs) > 1 else ""
                         print(f"{label:60s} {ratio * 100:6.1f}% of the {other} bandwidth (block {base['blockSize']})"
                               + (f"; round by round {by_round}" if by_round else ""))
                     else:
-                        print(f"{label:60s} {ratio:6.2f}x faster (block {base['blockSize']})")
+                        by_round = ", ".join(f"{b / a:.2f}x" for a, b in pairs) if len(pairs) > 1 else ""
+                        print(f"{label:60s} {ratio:6.2f}x faster (block {base['blockSize']})"
+                              + (f"; round by round {by_round}" if by_round else ""))
 
 
 def compare(baseline_path, new_path, allow_missing=False):

@@ -265,6 +265,19 @@ class BenchTest(unittest.TestCase):
         _, out = self.run_bench(bench.summary, eleven)
         self.assertIn("round by round " + ", ".join(f"{r}.0%" for r in range(1, 12)) + "\n", out)
 
+    def test_the_two_pass_products_are_compared_round_by_round_too(self):
+        # the README promises every ratio round by round; twoSgemv and twoBlasSgemv had the ratio of the medians only
+        fused, two, blas = "ProductBenchmark.fusedBlockProduct", "ProductBenchmark.twoSgemv", "ProductBenchmark.twoBlasSgemv"
+
+        def entry(name, score, layout="panels"):
+            return globals()["entry"](name, score, blockSize=2000, layout=layout)
+        path = self.merged({r: [entry(fused, 100.0), entry(two, 100.0 * r), entry(blas, 150.0 * r, "column-major")]
+                            for r in (1, 2, 3)})
+        _, out = self.run_bench(bench.summary, path)
+        self.assertRegex(out, r"fused \(panels\) vs twoSgemv +2.00x faster \(block 2000\); round by round 1.00x, 2.00x, 3.00x\n")
+        self.assertRegex(out, r"fused \(panels\) vs twoBlasSgemv \(column-major\) +3.00x faster \(block 2000\); "
+                              r"round by round 1.50x, 3.00x, 4.50x\n")
+
 
 class MachineDescriptionTest(unittest.TestCase):
     def test_the_saved_description_names_the_code_and_the_openblas_core_override(self):
