@@ -7,7 +7,8 @@
                                           missing from NEW (not run, failed) also exits 1, unless
                                           --allow-missing says NEW is a partial run on purpose
   bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description (and each entry's
-                                          round, from run.sh's file names roundR-I.json)
+                                          round, from run.sh's file names roundR-I.json); refuses (exit 2) round
+                                          files without a single benchmark result in them
 
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
 benchmark and parameters (interleaved rounds, A B A B) are reduced to their median, so a noisy
@@ -171,19 +172,23 @@ def summary(path):
                 # each longer step that lowers Q costs one more pass: the passes are the tear-down line's, not in the JSON
                 line += "  GB/s: passes per call in the benchmark's tear-down line (stepDoublings > 0)"
         print(line)
+    reads = [(dict(p2), s2, u2) for (n2, p2), (s2, _, u2) in sorted(med.items()) if n2 == "DfoIterationBenchmark.nativeStreamingRead"]
     for (name, params), (score, _, unit) in sorted(med.items()):
-        # DFO iterations against the streaming read of the same X in the same run (same n, example, threads)
+        # DFO iterations against the streaming read of the same X in the same run: every parameter the two have
+        # must agree (X's panels follow blockSize, and with -p stepDoublings=0,4 each read belongs to its own trial)
         if name in ("DfoIterationBenchmark.dfoIterationBlock", "DfoIterationBenchmark.dfoIterationExact"):
             base = dict(params)
             passes = DFO_PASSES[name.rsplit(".", 1)[-1]]
-            for (n2, p2), (s2, _, u2) in med.items():
-                q = dict(p2)
-                if n2 == "DfoIterationBenchmark.nativeStreamingRead" and all(q.get(k) == base.get(k) for k in ("example", "n", "threads", "backendName")):
-                    ratio = passes * to_ms(s2, u2) / to_ms(score, unit)
-                    share = (f"{ratio * 100:6.1f}% of the read bandwidth ({passes} pass{'es' if passes > 1 else ''}; "
-                             if base.get("stepDoublings", "0") == "0" else "(passes: the tear-down line; ")
-                    print(f"{name.rsplit('.', 1)[-1] + ' vs read':40s} {share}{to_ms(score, unit) / to_ms(s2, u2):.2f}x one read; "
-                          f"stepDoublings {base.get('stepDoublings')})")
+            matches = [(q, s2, u2) for q, s2, u2 in reads if all(q[k] == base[k] for k in q.keys() & base.keys())]
+            # several reads left (a parameter the iteration does not have tells them apart): each line names its own
+            apart = sorted({k for q, _, _ in matches for k in q if len({m.get(k) for m, _, _ in matches}) > 1})
+            for q, s2, u2 in matches:
+                ratio = passes * to_ms(s2, u2) / to_ms(score, unit)
+                share = (f"{ratio * 100:6.1f}% of the read bandwidth ({passes} pass{'es' if passes > 1 else ''}; "
+                         if base.get("stepDoublings", "0") == "0" else "(passes: the tear-down line; ")
+                which = "; read " + ", ".join(f"{k} {q.get(k)}" for k in apart) if apart else ""
+                print(f"{name.rsplit('.', 1)[-1] + ' vs read':40s} {share}{to_ms(score, unit) / to_ms(s2, u2):.2f}x one read; "
+                      f"stepDoublings {base.get('stepDoublings')}{which})")
     for (name, params), (score, _, unit) in sorted(med.items()):
         # a support Gram's update (weights +1/-1) against forming one from as many columns
         if name == "GramBenchmark.weightedGram" and dict(params).get("weights") == "signed":
@@ -221,15 +226,17 @@ def summary(path):
                         continue
                     ratio = to_ms(s2, u2) / to_ms(score, unit)
                     label = f"fused ({base.get('layout', 'column-major')}) vs {other}" + ("" if same_layout else f" ({q.get('layout')})")
+                    # a ratio within one round is measured minutes apart, a ratio of medians may pair a quiet round
+                    # with a disturbed one: the products' ratios vary with the neighbours as much as the reads'
+                    pairs = same_rounds(rounds, (name, params), (n2, p2))
                     if is_read:
-                        # a ratio within one round is measured minutes apart, a ratio of medians may pair a quiet
-                        # round with a disturbed one
-                        pairs = same_rounds(rounds, (name, params), (n2, p2))
                         by_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in pairs) if len(pairs) > 1 else ""
                         print(f"{label:60s} {ratio * 100:6.1f}% of the {other} bandwidth (block {base['blockSize']})"
                               + (f"; round by round {by_round}" if by_round else ""))
                     else:
-                        print(f"{label:60s} {ratio:6.2f}x faster (block {base['blockSize']})")
+                        by_round = ", ".join(f"{b / a:.2f}x" for a, b in pairs) if len(pairs) > 1 else ""
+                        print(f"{label:60s} {ratio:6.2f}x faster (block {base['blockSize']})"
+                              + (f"; round by round {by_round}" if by_round else ""))
 
 
 def compare(baseline_path, new_path, allow_missing=False):
@@ -267,6 +274,9 @@ def merge(out, rounds):
             if tag:
                 e["round"] = int(tag.group(1))
             runs.append(e)
+    if not runs:
+        # JMH writes [] when every benchmark failed (without -foe true) or none matched: such a file is no result
+        raise ResultError(f"no benchmark results in {', '.join(rounds)} (every benchmark failed, or none ran): {out} not saved")
     with open(out + ".tmp", "w") as f:
         json.dump({"machine": machine(), "runs": runs}, f, indent=1)
     os.replace(out + ".tmp", out)
@@ -275,8 +285,14 @@ def merge(out, rounds):
 
 def main(argv):
     try:
-        if len(argv) >= 3 and argv[1] == "summary":
+        if len(argv) == 3 and argv[1] == "summary":
             summary(argv[2])
+        elif argv[1:2] == ["summary"] and len(argv) > 3:
+            # the second file was ignored without a word: two runs are compared with compare, not side by side here
+            print(f"bench.py: summary takes one result file, not {len(argv) - 2} (two runs: bench.py compare BASELINE NEW)",
+                  file=sys.stderr)
+            print(__doc__)
+            return 2
         elif argv[1:2] == ["compare"] and len([a for a in argv[2:] if a != "--allow-missing"]) == 2:
             files = [a for a in argv[2:] if a != "--allow-missing"]
             return compare(files[0], files[1], "--allow-missing" in argv[2:])

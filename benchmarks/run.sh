@@ -2,16 +2,33 @@
 # Runs the JMH benchmarks in interleaved rounds (A B A B: the machine is shared and noisy, so
 # variants compared by a ratio are measured close together) and saves one result file with the
 # machine description under benchmarks/results/.
-#   benchmarks/run.sh [ROUNDS] [JMH include regex...]
+#   benchmarks/run.sh [ROUNDS] [PATTERN...]     PATTERN: a JMH include regex (default: the product, sort, selection
+#                                               and Gram benchmarks); ROUNDS: default 3
+#   benchmarks/run.sh [-l | -lp | -lprof | -lrf] [PATTERN...]   JMH's lists (benchmarks, with their parameters,
+#                                               profilers, result formats), nothing run or saved
+#   benchmarks/run.sh -h | --help               this text; JMH's own options: java -jar benchmarks/target/benchmarks.jar -h
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
+# A benchmark that fails stops its JMH run (-foe true, unless JMH_ARGS sets -foe): the runs that succeeded are saved,
+# the failed ones are named, and the exit code is 1; a run with no result at all saves nothing.
 set -euo pipefail
+usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 cd "$(dirname "$0")/.."
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
 if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
 patterns=("$@")
+list=0
+for a in "$@"; do
+  case $a in
+    -h|--help) usage; exit 0 ;;
+    # JMH prints these and runs nothing: there are no rounds to merge
+    -l|-lp|-lprof|-lrf) list=1 ;;
+    # taken for patterns, each would run as a regex of its own
+    -*) echo "benchmarks/run.sh: $a: JMH options go in JMH_ARGS (benchmarks/run.sh -h)" >&2; exit 2 ;;
+  esac
+done
 jmh_args=()
 if [[ -n "${JMH_ARGS:-}" ]]; then
   if ! printf '%s' "$JMH_ARGS" | xargs -r printf '' 2>/dev/null; then
@@ -20,28 +37,64 @@ if [[ -n "${JMH_ARGS:-}" ]]; then
   fi
   mapfile -d '' -t jmh_args < <(printf '%s' "$JMH_ARGS" | xargs -r printf '%s\0')
 fi
+# JMH 1.37 exits 0 after a benchmark failed unless told otherwise: a run in which everything failed looked like a result
+foe=(-foe true)
+for a in ${jmh_args[@]+"${jmh_args[@]}"}; do
+  if [[ $a == -foe || $a == -foe=* ]]; then foe=(); fi
+done
 if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'
             'ProductBenchmark.twoSgemv$' 'ProductBenchmark.twoBlasSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
 fi
 jar=benchmarks/target/benchmarks.jar
-# Rebuilt when any input of the build is newer: sources, POMs and the native compiler flags (cmake/), not the
-# build outputs of other modules (target/).
-if [ ! -f "$jar" ] || [ -n "$(find pom.xml java native cmake benchmarks/pom.xml benchmarks/src -name target -prune -o \
-                                 -type f -newer "$jar" -print -quit)" ]; then
+# Rebuilt when an input of its build is newer: the POMs and main sources of the modules benchmarks/pom.xml depends
+# on (falcon-core, -cpu, -cuda, and theirs), the native kernels they compile and their flags (cmake/). Not the CLI,
+# the tests, notes or build outputs (target/, build/): a rebuild costs minutes and changes nothing measured.
+build_modules=(core cpu cuda)
+inputs=(pom.xml benchmarks/pom.xml benchmarks/src/main native cmake)
+for m in "${build_modules[@]}"; do inputs+=("java/$m/pom.xml" "java/$m/src/main"); done
+existing=()
+for f in "${inputs[@]}"; do [ -e "$f" ] && existing+=("$f"); done
+if [ ! -f "$jar" ] || [ -n "$(find "${existing[@]}" \( -name target -o -name build -o -name 'cmake-build*' \) -prune -o \
+                                 -type f ! -name '*.md' -newer "$jar" -print -quit)" ]; then
   echo "building $jar ..." >&2
-  mvn -B -q ${FALCON_OFFLINE:+-o} -DskipTests package -pl benchmarks -am >&2
+  offline=()
+  # exactly 1, as the launcher reads it: FALCON_OFFLINE=0 is online
+  [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
+  mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
+fi
+java_jar=(java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
+if [ $list = 1 ]; then
+  exec "${java_jar[@]}" "$@" ${jmh_args[@]+"${jmh_args[@]}"}
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+files=() failed=()
 for r in $(seq 1 "$rounds"); do
   i=0
   for pattern in "${patterns[@]}"; do
     i=$((i + 1))
-    java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar" "$pattern" -rf json -rff "$tmp/round$r-$i.json" "${jmh_args[@]}"
+    # a failed run goes on to the next one: the other benchmarks of a long run are still worth saving
+    if "${java_jar[@]}" "$pattern" -rf json -rff "$tmp/round$r-$i.json" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"}; then
+      files+=("$tmp/round$r-$i.json")
+    else
+      failed+=("round $r: $pattern (exit $?)")
+    fi
   done
 done
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "benchmarks/run.sh: ${#failed[@]} of $((rounds * ${#patterns[@]})) JMH runs failed (JMH's output above says why):" >&2
+  printf '  %s\n' "${failed[@]}" >&2
+fi
+if [ ${#files[@]} -eq 0 ]; then
+  echo "benchmarks/run.sh: no JMH run succeeded; nothing saved" >&2
+  exit 1
+fi
 mkdir -p benchmarks/results
 out=benchmarks/results/$(date +%Y%m%d-%H%M%S)-$(hostname).json
-python3 benchmarks/bench.py merge "$out" "$tmp"/round*.json
+python3 benchmarks/bench.py merge "$out" "${files[@]}"
 python3 benchmarks/bench.py summary "$out"
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "benchmarks/run.sh: $out lacks the ${#failed[@]} failed JMH run(s) named above" >&2
+  exit 1
+fi

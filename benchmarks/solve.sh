@@ -41,19 +41,21 @@ for c in "${cases[@]}"; do
     : > "$tmp/time$i.txt"
   fi
   end=$(date +%s.%N)
-  echo "$ex $n $start $end $tmp/report$i.json $tmp/time$i.txt" >> "$tmp/cases.txt"
+  # no paths here: the temporary folder's name may hold spaces (TMPDIR), and the reader finds the files by number
+  printf '%s\t%s\t%s\t%s\t%s\n' "$i" "$ex" "$n" "$start" "$end" >> "$tmp/cases.txt"
 done
 mkdir -p benchmarks/results
 out=benchmarks/results/solve-$(date +%Y%m%d-%H%M%S)-$(hostname).json
-python3 - "$out" "$tmp/cases.txt" "$FALCON_HEAP" "$threads" <<'PY'
+python3 - "$out" "$tmp" "$FALCON_HEAP" "$threads" <<'PY'
 import json, os, sys
 sys.path.insert(0, "benchmarks")
 import bench
-out, cases_file, heap, threads = sys.argv[1:5]
+out, tmp, heap, threads = sys.argv[1:5]
 TARGET_S = {"mobilenetv1": 30.0, "resnet20": 10.0}
 cases = []
-for line in open(cases_file):
-    ex, n, start, end, report_path, time_path = line.split()
+for line in open(os.path.join(tmp, "cases.txt")):
+    i, ex, n, start, end = line.rstrip("\n").split("\t")
+    report_path, time_path = os.path.join(tmp, f"report{i}.json"), os.path.join(tmp, f"time{i}.txt")
     rep = json.load(open(report_path))
     p = rep["budgets"]["dense"]["nnz"]
     x_bytes = int(n) * p * 4

@@ -27,7 +27,10 @@ junit_platform=1.11.4
 
 if [[ $build == 1 ]]; then
   echo "gpu-bundle: building jars (mvn package, tests compiled not run) ..." >&2
-  (cd "$root" && mvn -B -q ${FALCON_OFFLINE:+-o} -DskipTests -Dfalcon.python.skip=true package -pl java/cli,java/cuda,benchmarks -am)
+  offline=()
+  # exactly 1, as the launcher reads it: FALCON_OFFLINE=0 is online
+  [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
+  (cd "$root" && mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests -Dfalcon.python.skip=true package -pl java/cli,java/cuda,benchmarks -am)
   console="$m2/org/junit/platform/junit-platform-console-standalone/$junit_platform/junit-platform-console-standalone-$junit_platform.jar"
   if [[ ! -f "$console" ]]; then
     (cd "$root" && mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_platform)

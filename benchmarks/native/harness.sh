@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds benchmarks/native/kernel_harness.cpp and runs it, saving its output with the machine's CPU and the commit
-# under benchmarks/results/harness-DATE-HOST.txt.   benchmarks/native/harness.sh [harness arguments]   (CEIL=1 too)
+# under benchmarks/results/harness-DATE-HOST.txt.   benchmarks/native/harness.sh [P [BLOCK [ROUNDS]]]
+#   CEIL=1 benchmarks/native/harness.sh N BLOCK BLOCKS   the kernels' one-thread ceilings (CEIL empty or 0: off)
 set -euo pipefail
 cd "$(dirname "$0")"
 if ! grep -qw avx512f /proc/cpuinfo; then
@@ -8,9 +9,10 @@ if ! grep -qw avx512f /proc/cpuinfo; then
   exit 2
 fi
 bin=$(mktemp -d)/kernel_harness
-trap 'rm -rf "$(dirname "$bin")"' EXIT
-g++ -O3 -march=native -std=c++17 -pthread -o "$bin" kernel_harness.cpp
 out=../results/harness-$(date +%Y%m%d-%H%M%S)-$(hostname).txt
+# the partial output of a harness that failed is no result: only a complete one is renamed into place
+trap 'rm -rf "$(dirname "$bin")"; rm -f "$out.tmp"' EXIT
+g++ -O3 -march=native -std=c++17 -pthread -o "$bin" kernel_harness.cpp
 {
   echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(nproc) cores"
   echo "# commit $(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C .. diff --quiet 2>/dev/null || echo ' (uncommitted changes)'); CEIL=${CEIL:-}; args: $*"

@@ -11,7 +11,7 @@
 //                                   without arithmetic), q1x4/q2x4/q1x8/q2x2 (pipelines of R rows, Q in flight).
 //   CEIL=1 harness N BLOCK BLOCKS   one thread, an X of N x BLOCK*BLOCKS small enough for the caches or not: the
 //                                   kernels' own ceilings (read, v4cur, touch2, the pipelines, prefetch distances,
-//                                   dot1 and axpy1 alone).
+//                                   dot1 and axpy1 alone). Any CEIL but an empty one or 0 selects this mode.
 // Numbers drift with the VM's neighbours: compare variants within one round.
 #define FALCON_NS avx512
 #define FALCON_VBYTES 64
@@ -21,6 +21,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <cerrno>
 #include <algorithm>
 #include <sys/mman.h>
 using namespace falcon;
@@ -220,8 +222,18 @@ static void axpy1only(const float* base, int64_t len, int64_t n, const float* __
         for (int64_t j = 0; j + 2 * W <= len; j += 2 * W) { store(o + j, load(o + j) + load(r + j) * u); store(o + j + W, load(o + j + W) + load(r + j + W) * u); }
     }
 }
+// a positive integer, or 0 for anything else (atoll took "x" and "" as 0, and a zero size divides by zero)
+static int64_t positive(const char* s) {
+    char* end; errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return end != s && *end == 0 && errno == 0 && v > 0 ? v : 0;
+}
 static int ceil_main(int argc, char** argv) {
-    const int64_t n = atoll(argv[1]), blk = atoll(argv[2]), nbk = atoll(argv[3]);
+    const int64_t n = argc == 4 ? positive(argv[1]) : 0, blk = argc == 4 ? positive(argv[2]) : 0, nbk = argc == 4 ? positive(argv[3]) : 0;
+    if (n == 0 || blk == 0 || nbk == 0) {
+        fprintf(stderr, "usage: CEIL=1 benchmarks/native/harness.sh N BLOCK BLOCKS   (positive integers; e.g. 512 2000 4: X of 512 x 8000 float32)\n");
+        return 2;
+    }
     const int64_t p = blk * nbk; size_t bytes = (size_t)n * p * 4;
     float* x = (float*)aligned_alloc(4096, bytes);
     uint64_t s = 88172645463325252ull;
@@ -262,7 +274,9 @@ static int ceil_main(int argc, char** argv) {
     return 0;
 }
 int main(int argc, char** argv) {
-    if (getenv("CEIL")) return ceil_main(argc, argv);
+    // as harness.sh's "CEIL=1": CEIL=0 or an empty CEIL (a variable cleared, not unset) is the default mode
+    const char* ceil = getenv("CEIL");
+    if (ceil && *ceil && strcmp(ceil, "0") != 0) return ceil_main(argc, argv);
     const int64_t n = 512, p = argc > 1 ? atoll(argv[1]) : 2000000, blk = argc > 2 ? atoll(argv[2]) : 2000;
     const int rounds = argc > 3 ? atoi(argv[3]) : 5;
     const int64_t nb = p / blk;

@@ -109,6 +109,35 @@ class BenchTest(unittest.TestCase):
         self.assertFalse(os.path.exists(merged))
         self.assertEqual(self.bench_command("compare", good, good).returncode, 0)
 
+    def test_summary_of_two_files_is_refused(self):
+        # summary A.json B.json summarised A and said nothing of B
+        a = self.save("a.json", [entry("SortBenchmark.sort", 10.0)])
+        b = self.save("b.json", [entry("GramBenchmark.weightedGram", 5.0)])
+        r = self.bench_command("summary", a, b)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("bench.py summary RESULT.json", r.stdout)
+        self.assertNotIn("SortBenchmark", r.stdout)
+        self.assertIn("summary takes one result file", r.stderr)
+        self.assertEqual(self.bench_command("summary", a).returncode, 0)
+
+    def test_merge_refuses_round_files_without_a_result(self):
+        # JMH writes [] when every benchmark failed: the merge saved {"runs": []} and exited 0
+        empty = [os.path.join(self.tmp.name, f"round{r}-1.json") for r in (1, 2)]
+        for path in empty:
+            with open(path, "w") as f:
+                f.write("[]")
+        merged = os.path.join(self.tmp.name, "merged.json")
+        r = self.bench_command("merge", merged, *empty)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no benchmark results", r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        self.assertFalse(os.path.exists(merged))
+        self.assertFalse(os.path.exists(merged + ".tmp"))
+        # one round with a result is a result (the rounds that failed are run.sh's to report)
+        good = self.save("round3-1.json", [entry("SortBenchmark.sort", 10.0)])
+        self.assertEqual(self.bench_command("merge", merged, *empty, good).returncode, 0)
+        self.assertEqual(len(json.load(open(merged))["runs"]), 1)
+
     def test_scores_that_are_no_measurement_are_refused(self):
         # a NaN score printed "ok ... nan ms" and passed compare; a zero throughput ended in ZeroDivisionError
         good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
@@ -177,6 +206,35 @@ class BenchTest(unittest.TestCase):
         _, out = self.run_bench(bench.summary, gap)
         self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +70.0% of its bandwidth\n")
 
+    def test_dfo_iterations_pair_with_the_read_of_the_same_parameters(self):
+        # the pairing looked at example, n, threads and backendName only: with -p stepDoublings=0,4 every iteration
+        # was printed twice, against each read, with two different percentages
+        c = dict(example="mobilenetv1", n=128, keepFlops=0.3, blockSize=2000)
+        runs = [entry("DfoIterationBenchmark.nativeStreamingRead", 30.0, stepDoublings=0, **c),
+                entry("DfoIterationBenchmark.nativeStreamingRead", 45.0, stepDoublings=4, **c),
+                entry("DfoIterationBenchmark.dfoIterationBlock", 80.0, stepDoublings=0, **c),
+                entry("DfoIterationBenchmark.dfoIterationBlock", 120.0, stepDoublings=4, **c),
+                entry("DfoIterationBenchmark.nativeStreamingRead", 20.0, **dict(c, blockSize=4000, stepDoublings=0)),
+                entry("DfoIterationBenchmark.dfoIterationExact", 100.0, **dict(c, blockSize=4000, stepDoublings=0))]
+        _, out = self.run_bench(bench.summary, self.save("dfo.json", runs))
+        lines = [line for line in out.splitlines() if " vs read " in line]
+        self.assertEqual(len(lines), 3, out)
+        self.assertRegex(lines[0], r"^dfoIterationBlock vs read +37.5% of the read bandwidth \(1 pass; 2.67x one read; stepDoublings 0\)$")
+        self.assertRegex(lines[1], r"^dfoIterationBlock vs read +\(passes: the tear-down line; 2.67x one read; stepDoublings 4\)$")
+        self.assertRegex(lines[2], r"^dfoIterationExact vs read +40.0% of the read bandwidth \(2 passes; 5.00x one read; stepDoublings 0\)$")
+
+    def test_a_dfo_iteration_that_matches_several_reads_names_the_read_of_each_line(self):
+        # a read with a parameter the iteration lacks (here: from another version of the benchmark) cannot be told
+        # apart by the iteration's parameters: both lines stay, each saying which read it used
+        runs = [entry("DfoIterationBenchmark.nativeStreamingRead", 30.0, example="resnet20", n=128, reader="avx"),
+                entry("DfoIterationBenchmark.nativeStreamingRead", 60.0, example="resnet20", n=128, reader="scalar"),
+                entry("DfoIterationBenchmark.dfoIterationBlock", 60.0, example="resnet20", n=128, stepDoublings=0)]
+        _, out = self.run_bench(bench.summary, self.save("dfo.json", runs))
+        lines = [line for line in out.splitlines() if " vs read " in line]
+        self.assertEqual(len(lines), 2, out)
+        self.assertRegex(lines[0], r"50.0% of the read bandwidth .*; read reader avx\)$")
+        self.assertRegex(lines[1], r"100.0% of the read bandwidth .*; read reader scalar\)$")
+
     def merged(self, rounds):
         """A file as run.sh saves it: JMH's round files round<R>-<I>.json, merged in the shell's (lexical) order."""
         files = []
@@ -206,6 +264,19 @@ class BenchTest(unittest.TestCase):
         eleven = self.merged({r: [entry(read, float(r)), entry(fused, 100.0)] for r in range(1, 12)})
         _, out = self.run_bench(bench.summary, eleven)
         self.assertIn("round by round " + ", ".join(f"{r}.0%" for r in range(1, 12)) + "\n", out)
+
+    def test_the_two_pass_products_are_compared_round_by_round_too(self):
+        # the README promises every ratio round by round; twoSgemv and twoBlasSgemv had the ratio of the medians only
+        fused, two, blas = "ProductBenchmark.fusedBlockProduct", "ProductBenchmark.twoSgemv", "ProductBenchmark.twoBlasSgemv"
+
+        def entry(name, score, layout="panels"):
+            return globals()["entry"](name, score, blockSize=2000, layout=layout)
+        path = self.merged({r: [entry(fused, 100.0), entry(two, 100.0 * r), entry(blas, 150.0 * r, "column-major")]
+                            for r in (1, 2, 3)})
+        _, out = self.run_bench(bench.summary, path)
+        self.assertRegex(out, r"fused \(panels\) vs twoSgemv +2.00x faster \(block 2000\); round by round 1.00x, 2.00x, 3.00x\n")
+        self.assertRegex(out, r"fused \(panels\) vs twoBlasSgemv \(column-major\) +3.00x faster \(block 2000\); "
+                              r"round by round 1.50x, 3.00x, 4.50x\n")
 
 
 class MachineDescriptionTest(unittest.TestCase):

@@ -1,12 +1,22 @@
 """benchmarks/native/kernel_harness.cpp: the C++ harness whose figures kernels_impl.h and README.md quote must keep
-compiling against the kernels it measures (standard library only; needs g++)."""
+compiling against the kernels it measures, and harness.sh, which runs it (standard library only; needs g++)."""
+import os
 import shutil
+import stat
 import subprocess
+import tempfile
 import unittest
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "benchmarks" / "native" / "kernel_harness.cpp"
+
+
+def have_avx512f():
+    try:
+        return any(line.startswith("flags") and " avx512f" in line for line in open("/proc/cpuinfo"))
+    except OSError:
+        return False
 
 
 class KernelHarnessTest(unittest.TestCase):
@@ -22,6 +32,68 @@ class KernelHarnessTest(unittest.TestCase):
         includes = [line for line in HARNESS.read_text().splitlines() if line.startswith("#include \"")]
         self.assertIn('#include "../../native/cpu/kernels_impl.h"', includes)
         self.assertTrue(all(not line.split('"')[1].startswith("/") for line in includes), includes)
+
+
+@unittest.skipIf(shutil.which("g++") is None, "g++ not installed")
+@unittest.skipUnless(have_avx512f(), "the harness runs AVX-512 kernels and this CPU has no avx512f")
+class KernelHarnessArgumentsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.bin = Path(cls.tmp.name) / "kernel_harness"
+        # -O0: only the argument handling runs here, on no data
+        subprocess.run(["g++", "-O0", "-march=native", "-std=c++17", "-pthread", "-o", str(cls.bin), str(HARNESS)],
+                       check=True, capture_output=True, timeout=300)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def harness(self, *args, ceil=None):
+        env = {k: v for k, v in os.environ.items() if k != "CEIL"}
+        if ceil is not None:
+            env["CEIL"] = ceil
+        return subprocess.run([str(self.bin), *args], env=env, capture_output=True, text=True, timeout=60)
+
+    def test_the_ceiling_mode_without_its_arguments_prints_its_usage(self):
+        # it read argv[1..3] unchecked: CEIL=1 benchmarks/native/harness.sh died of a segmentation fault
+        for args in ((), ("512",), ("512", "2000"), ("512", "0", "4"), ("512", "2000", "x")):
+            with self.subTest(args=args):
+                r = self.harness(*args, ceil="1")
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertIn("usage: CEIL=1", r.stderr)
+                self.assertEqual(r.stdout, "")
+
+    def test_ceil_0_or_empty_is_the_default_mode(self):
+        # any CEIL at all chose the ceiling mode, CEIL=0 too; 0 rounds on a small X: the default mode prints nothing
+        for ceil in ("0", ""):
+            with self.subTest(CEIL=ceil):
+                r = self.harness("4000", "2000", "0", ceil=ceil)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, "")
+
+
+@unittest.skipUnless(have_avx512f(), "harness.sh stops at once on a CPU without avx512f")
+class HarnessShTest(unittest.TestCase):
+    def test_a_failed_run_leaves_no_partial_result(self):
+        # a harness that failed left benchmarks/results/harness-*.txt.tmp behind
+        with tempfile.TemporaryDirectory() as d:
+            native = Path(d) / "benchmarks" / "native"
+            native.mkdir(parents=True)
+            (Path(d) / "benchmarks" / "results").mkdir()
+            shutil.copy(ROOT / "benchmarks" / "native" / "harness.sh", native / "harness.sh")
+            bin_dir = Path(d) / "bin"
+            bin_dir.mkdir()
+            # a stand-in compiler whose harness prints a line and fails: the point is the script, not the kernels
+            gxx = bin_dir / "g++"
+            gxx.write_text('#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\n'
+                           'printf \'#!/bin/sh\\necho "round 0: read 1.0"\\nexit 3\\n\' > "$out"; chmod +x "$out"\n')
+            gxx.chmod(gxx.stat().st_mode | stat.S_IXUSR)
+            r = subprocess.run([str(native / "harness.sh")], capture_output=True, text=True, timeout=60,
+                               env=dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}"))
+            self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertIn("round 0: read 1.0", r.stdout)
+            self.assertEqual(sorted(p.name for p in (Path(d) / "benchmarks" / "results").iterdir()), [])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """benchmarks/run.sh's handling of JMH_ARGS, on a copy of the script with a stand-in for java (standard library only)."""
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -10,11 +11,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it.
+# Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it (without
+# -rff, as for JMH's lists, it prints a list). A pattern
+# naming "Failing" fails as JMH 1.37 does: with -foe true an empty result file and exit 1, without it a result file
+# that lacks the failed benchmark (here: none) and exit 0.
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
-while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; shift; done
+pattern=$4 foe=false out=
+while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
+[ -z "$out" ] && { echo 'Benchmarks:'; echo 'dev.falcon.bench.GramBenchmark.weightedGram'; exit 0; }
+if [[ $pattern == *Failing* ]]; then
+  echo "<failure>: java.lang.IllegalArgumentException: unknown backend"
+  if [ "$foe" = true ]; then : > "$out"; echo 'Benchmark had encountered error, and fail on error was requested' >&2; exit 1; fi
+  echo '[]' > "$out"; exit 0
+fi
 echo '[{"benchmark": "dev.falcon.bench.GramBenchmark.weightedGram", "mode": "avgt", "params": {"n": "1000"},
   "primaryMetric": {"score": 15.0, "scoreUnit": "ms/op"}}]' > "$out"
 """
@@ -26,6 +37,19 @@ touch benchmarks/target/benchmarks.jar
 """
 
 
+# What benchmarks/target/benchmarks.jar is built from (benchmarks/pom.xml's falcon modules and what they build:
+# their main sources, the native kernels and their compiler flags), and files beside them that are not
+BUILD_INPUTS = ("pom.xml", "benchmarks/pom.xml", "cmake/FalconCompilerFlags.cmake", "native/kernels.h",
+                "native/cuda/falcon_cuda.cu", "java/core/pom.xml", "java/cuda/pom.xml",
+                "java/core/src/main/java/dev/falcon/solve/FalconSolver.java",
+                "java/cpu/src/main/resources/META-INF/services/dev.falcon.backend.BackendProvider",
+                "benchmarks/src/main/java/dev/falcon/bench/GramBenchmark.java")
+NOT_BUILD_INPUTS = ("java/cli/pom.xml", "java/cli/src/main/java/dev/falcon/cli/Main.java",
+                    "java/core/src/test/java/dev/falcon/solve/FalconSolverTest.java",
+                    "benchmarks/src/test/java/dev/falcon/bench/BenchTest.java", "native/README.md",
+                    "native/build/CMakeCache.txt", "java/cpu/target/classes/Kernels.class")
+
+
 class RunShTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -33,14 +57,15 @@ class RunShTest(unittest.TestCase):
         bench = self.root / "benchmarks"
         for d in ("java/cpu/target", "native", "cmake", "benchmarks/src", "benchmarks/target", "bin"):
             (self.root / d).mkdir(parents=True)
-        for source in ("pom.xml", "benchmarks/pom.xml", "cmake/FalconCompilerFlags.cmake", "native/kernels.h"):
+        for source in (*BUILD_INPUTS, *NOT_BUILD_INPUTS):
+            (self.root / source).parent.mkdir(parents=True, exist_ok=True)
             (self.root / source).touch()
         shutil.copy(ROOT / "benchmarks" / "run.sh", bench / "run.sh")
         shutil.copy(ROOT / "benchmarks" / "bench.py", bench / "bench.py")
         self.jar = bench / "target" / "benchmarks.jar"
         self.jar.touch()
         os.utime(self.jar, (1e9 + 100, 1e9 + 100))  # newer than every source: no build
-        for source in ("pom.xml", "benchmarks/pom.xml", "cmake/FalconCompilerFlags.cmake", "native/kernels.h"):
+        for source in (*BUILD_INPUTS, *NOT_BUILD_INPUTS):
             os.utime(self.root / source, (1e9, 1e9))
         for tool, script in (("java", FAKE_JAVA), ("mvn", FAKE_MVN)):
             path = self.root / "bin" / tool
@@ -52,11 +77,15 @@ class RunShTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
-    def run_sh(self, jmh_args=""):
+    def run_sh(self, jmh_args="", args=("1", "GramBenchmark"), **more_env):
         env = dict(os.environ, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log), MVN_ARGS_LOG=str(self.mvn_log),
-                   PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}")
-        return subprocess.run([str(self.root / "benchmarks" / "run.sh"), "1", "GramBenchmark"], cwd=self.root, env=env,
+                   PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}", **more_env)
+        return subprocess.run([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
                               capture_output=True, text=True, timeout=120)
+
+    def saved(self):
+        results = self.root / "benchmarks" / "results"
+        return sorted(results.iterdir()) if results.exists() else []
 
     def java_calls(self):
         calls, call = [], []
@@ -77,7 +106,7 @@ class RunShTest(unittest.TestCase):
         # the natives go to a cache of this clone's (the forked JVMs inherit it), not ~/.javacpp/cache/benchmarks.jar
         self.assertEqual(call[:4], ["-Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache",
                                     "-jar", "benchmarks/target/benchmarks.jar", "GramBenchmark"])
-        self.assertEqual(call[8:], ["-e", ".*Exact", "-jvmArgsPrepend", "-Dfalcon.note=two words"])
+        self.assertEqual(call[8:], ["-foe", "true", "-e", ".*Exact", "-jvmArgsPrepend", "-Dfalcon.note=two words"])
         [saved] = (self.root / "benchmarks" / "results").glob("*.json")
         result = json.loads(saved.read_text())
         self.assertIn("cpu", result["machine"])
@@ -90,13 +119,76 @@ class RunShTest(unittest.TestCase):
         self.assertFalse(self.log.exists())
         self.assertFalse((self.root / "benchmarks" / "results").exists())
 
+    def test_a_run_in_which_every_benchmark_failed_saves_nothing_and_fails(self):
+        # JMH 1.37 exits 0 after a failed benchmark unless -foe true: run.sh exited 0 and saved {"runs": []}
+        r = self.run_sh(args=("2", "FailingBenchmark"))
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual([c[c.index("-foe") + 1] for c in self.java_calls()], ["true", "true"])
+        self.assertIn("round 1: FailingBenchmark", r.stderr)
+        self.assertEqual(self.saved(), [])
+        # -foe false asked for: JMH goes on and exits 0, and the merge refuses a result with no benchmark in it
+        self.log.unlink()
+        r = self.run_sh("-foe false", args=("1", "FailingBenchmark"))
+        self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
+        [call] = self.java_calls()
+        self.assertEqual(call.count("-foe"), 1)
+        self.assertIn("no benchmark results", r.stderr)
+        self.assertEqual(self.saved(), [])
+
+    def test_a_run_in_which_some_benchmarks_failed_saves_the_others_and_fails(self):
+        r = self.run_sh(args=("2", "GramBenchmark", "FailingBenchmark"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("2 of 4 JMH runs failed", r.stderr)
+        self.assertIn("round 2: FailingBenchmark", r.stderr)
+        [saved] = self.saved()
+        self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], [1, 2])
+
+    def test_help_is_run_sh_s_own(self):
+        # -h went to JMH, whose help was followed by "bench.py: .../round*.json: cannot read it" and exit 2; --help
+        # was "not a recognized option" to JMH
+        for flag in ("-h", "--help"):
+            with self.subTest(flag=flag):
+                r = self.run_sh(args=(flag,))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("benchmarks/run.sh [ROUNDS] [PATTERN...]", r.stdout)
+                self.assertIn("JMH_ARGS", r.stdout)
+                self.assertEqual(r.stderr, "")
+                self.assertFalse(self.log.exists())
+
+    def test_listing_options_go_straight_to_jmh(self):
+        # -l and -lp ran once per round as benchmarks, and the merge then found no round file: exit 2
+        for args in (("-l",), ("-lp", "GramBenchmark"), ("3", "-lprof")):
+            with self.subTest(args=args):
+                self.log.unlink(missing_ok=True)
+                r = self.run_sh("-p n=1000", args=args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                [call] = self.java_calls()
+                self.assertEqual(call[3:], [a for a in args if a != "3"] + ["-p", "n=1000"])
+                self.assertNotIn("bench.py", r.stderr)
+                self.assertEqual(self.saved(), [])
+
+    def test_other_jmh_options_as_arguments_are_refused(self):
+        # they were taken for patterns: "-f" and "1" each run as a regex of their own
+        r = self.run_sh(args=("-f", "1", "GramBenchmark"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("JMH_ARGS", r.stderr)
+        self.assertFalse(self.log.exists())
+
     def test_the_jar_is_rebuilt_after_a_change_to_any_build_input_and_only_then(self):
         # a build output of another module (the CLI's jar, built after the benchmarks) is no reason to rebuild
         (self.root / "java" / "cpu" / "target" / "falcon-cpu.jar").touch()
         self.assertEqual(self.run_sh().returncode, 0)
         self.assertFalse(self.mvn_log.exists(), self.mvn_log.read_text() if self.mvn_log.exists() else "")
+        # nor is a change to the CLI, to a test or to a note: all of java/ and benchmarks/src counted
+        for source in NOT_BUILD_INPUTS:
+            with self.subTest(changed=source):
+                os.utime(self.root / source, (1e9 + 200, 1e9 + 200))
+                r = self.run_sh()
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertFalse(self.mvn_log.exists(), self.mvn_log.read_text() if self.mvn_log.exists() else "")
+                os.utime(self.root / source, (1e9, 1e9))
         # the compiler flags of the native kernels, and the POMs, change what the benchmarks measure
-        for source in ("cmake/FalconCompilerFlags.cmake", "pom.xml", "benchmarks/pom.xml", "native/kernels.h"):
+        for source in BUILD_INPUTS:
             with self.subTest(changed=source):
                 os.utime(self.jar, (1e9 + 100, 1e9 + 100))
                 os.utime(self.root / source, (1e9 + 200, 1e9 + 200))
@@ -105,6 +197,51 @@ class RunShTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertIn("package -pl benchmarks -am", self.mvn_log.read_text())
                 os.utime(self.root / source, (1e9, 1e9))
+
+    def test_the_modules_checked_are_those_the_benchmarks_depend_on(self):
+        # a falcon module added to benchmarks/pom.xml must join the check, or a change to it would not rebuild
+        pom = (ROOT / "benchmarks" / "pom.xml").read_text()
+        direct = set(re.findall(r"<artifactId>falcon-(\w+)</artifactId>", pom.split("<dependencies>", 1)[1]))
+        modules, todo = set(), set(direct)
+        while todo:
+            m = todo.pop()
+            modules.add(m)
+            deps = (ROOT / "java" / m / "pom.xml").read_text().split("<dependencies>", 1)[1]
+            todo |= {d for d in re.findall(r"<artifactId>falcon-(\w+)</artifactId>(?!<type>test-jar)", deps)} - modules
+        script = (ROOT / "benchmarks" / "run.sh").read_text()
+        self.assertEqual(set(re.search(r"^build_modules=\((.*)\)$", script, re.M).group(1).split()), modules)
+
+    def test_falcon_offline_is_on_only_for_1_as_in_the_launcher(self):
+        # any value, FALCON_OFFLINE=0 too, built with mvn -o
+        for value, offline in (("1", True), ("0", False), ("", False), ("yes", False)):
+            with self.subTest(FALCON_OFFLINE=value):
+                os.utime(self.jar, (1e9 + 100, 1e9 + 100))
+                os.utime(self.root / "pom.xml", (1e9 + 200, 1e9 + 200))
+                self.mvn_log.unlink(missing_ok=True)
+                r = self.run_sh(FALCON_OFFLINE=value)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual("-o" in self.mvn_log.read_text().split(), offline, self.mvn_log.read_text())
+
+
+class GpuBundleOfflineTest(unittest.TestCase):
+    def test_falcon_offline_is_on_only_for_1_as_in_the_launcher(self):
+        # scripts/gpu-bundle.sh, which run.sh's usage names beside the launcher, had the same ${FALCON_OFFLINE:+-o}
+        with tempfile.TemporaryDirectory() as d:
+            root = Path(d)
+            (root / "scripts").mkdir()
+            (root / "bin").mkdir()
+            shutil.copy(ROOT / "scripts" / "gpu-bundle.sh", root / "scripts" / "gpu-bundle.sh")
+            mvn = root / "bin" / "mvn"
+            # records the build's arguments and stops the script there: the rest needs a JDK's jlink and the jars
+            mvn.write_text('#!/usr/bin/env bash\necho "$@" > "$MVN_ARGS_LOG"\nexit 3\n')
+            mvn.chmod(mvn.stat().st_mode | stat.S_IXUSR)
+            log = root / "mvn-args.txt"
+            for value, offline in (("1", True), ("0", False), ("", False)):
+                with self.subTest(FALCON_OFFLINE=value):
+                    env = dict(os.environ, FALCON_OFFLINE=value, MVN_ARGS_LOG=str(log), PATH=f"{root / 'bin'}{os.pathsep}{os.environ['PATH']}")
+                    r = subprocess.run([str(root / "scripts" / "gpu-bundle.sh")], env=env, capture_output=True, text=True, timeout=60)
+                    self.assertEqual(r.returncode, 3, r.stderr)
+                    self.assertEqual("-o" in log.read_text().split(), offline, log.read_text())
 
 
 if __name__ == "__main__":

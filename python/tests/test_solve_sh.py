@@ -25,22 +25,39 @@ echo '{"budgets": {"dense": {"nnz": 1000}}, "memory": {"peak_rss_bytes": 4000000
 
 
 class SolveShTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self.tmp.name)
+        (self.root / "benchmarks").mkdir()
+        shutil.copy(ROOT / "benchmarks" / "solve.sh", self.root / "benchmarks" / "solve.sh")
+        shutil.copy(ROOT / "benchmarks" / "bench.py", self.root / "benchmarks" / "bench.py")
+        falcon = self.root / "falcon"
+        falcon.write_text(FAKE_FALCON)
+        falcon.chmod(falcon.stat().st_mode | stat.S_IXUSR)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def solve_sh(self, *cases, **env):
+        return subprocess.run([str(self.root / "benchmarks" / "solve.sh"), *cases], cwd=self.root, capture_output=True,
+                              text=True, timeout=120, env=dict(os.environ, **env))
+
     def test_the_launcher_s_first_use_build_is_not_timed(self):
-        with tempfile.TemporaryDirectory() as d:
-            root = Path(d)
-            (root / "benchmarks").mkdir()
-            shutil.copy(ROOT / "benchmarks" / "solve.sh", root / "benchmarks" / "solve.sh")
-            shutil.copy(ROOT / "benchmarks" / "bench.py", root / "benchmarks" / "bench.py")
-            falcon = root / "falcon"
-            falcon.write_text(FAKE_FALCON)
-            falcon.chmod(falcon.stat().st_mode | stat.S_IXUSR)
-            r = subprocess.run([str(root / "benchmarks" / "solve.sh"), "resnet20:10"], cwd=root, capture_output=True,
-                               text=True, timeout=120)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            [saved] = (root / "benchmarks" / "results").glob("solve-*.json")
-            [case] = json.loads(saved.read_text())["cases"]
-            # the wall time was the build's 5 s plus the solve's
-            self.assertLess(case["wall_seconds"], 4.0)
+        r = self.solve_sh("resnet20:10")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
+        [case] = json.loads(saved.read_text())["cases"]
+        # the wall time was the build's 5 s plus the solve's
+        self.assertLess(case["wall_seconds"], 4.0)
+
+    def test_a_temporary_folder_with_a_space_in_its_path(self):
+        # the cases were recorded space-separated: after every solve had run, "too many values to unpack", nothing saved
+        tmpdir = self.root / "tmp dir"
+        tmpdir.mkdir()
+        r = self.solve_sh("resnet20:10", "resnet20:20", TMPDIR=str(tmpdir))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
+        self.assertEqual([c["n"] for c in json.loads(saved.read_text())["cases"]], [10, 20])
 
 
 if __name__ == "__main__":
