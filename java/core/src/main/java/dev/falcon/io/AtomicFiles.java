@@ -67,6 +67,16 @@ public final class AtomicFiles {
      */
     static final long SHUTDOWN_WAIT_MILLIS = 5000;
 
+    /**
+     * How long a stop waits for a commit whose files are all in place and which writes only devices and stdout: such a
+     * write is fast or waits on a reader that may never come (a consumer that stopped reading), and waiting the whole
+     * SHUTDOWN_WAIT_MILLIS for it made a stopped run end 6.6 s after the signal.
+     */
+    static final long STREAM_WAIT_MILLIS = 1000;
+
+    /** When the commit under way began writing its devices and stdout (System.nanoTime), or 0 while it does not. */
+    private static volatile long writingStreamsSince;
+
     /** How long a commit waits for another process's in its directory before it says so. */
     static final long QUIET_LOCK_WAIT_MILLIS = 2000;
 
@@ -115,17 +125,7 @@ public final class AtomicFiles {
 
     private static void removePendingAtShutdown() {
         stopping = true; // a commit that has not begun its renames does not begin them
-        boolean interrupted = false;
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(SHUTDOWN_WAIT_MILLIS);
-        boolean locked = false;
-        while (!locked) {
-            try {
-                locked = COMMITTING.writeLock().tryLock(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-                if (!locked) break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
+        boolean locked = awaitCommit(SHUTDOWN_WAIT_MILLIS);
         try {
             PENDING_TEMPS.forEach(AtomicFiles::deleteQuietly);
             PENDING_DIRECTORIES.stream().sorted(java.util.Comparator.comparingInt(Path::getNameCount).reversed()).forEach(d -> {
@@ -134,6 +134,33 @@ public final class AtomicFiles {
             });
         } finally {
             if (locked) COMMITTING.writeLock().unlock();
+        }
+    }
+
+    /**
+     * Takes the commits' write lock once the commit under way (if any) has ended, waiting at most {@code millis}, or
+     * STREAM_WAIT_MILLIS of its writes to devices and stdout; false when it has not ended by then. An interrupt does not
+     * end the wait (a hook must not leave a commit halfway) and is kept for the caller.
+     */
+    private static boolean awaitCommit(long millis) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        boolean interrupted = false;
+        try {
+            while (true) {
+                long left = deadline - System.nanoTime();
+                long streams = writingStreamsSince;
+                if (streams != 0) left = Math.min(left, streams + TimeUnit.MILLISECONDS.toNanos(STREAM_WAIT_MILLIS) - System.nanoTime());
+                try {
+                    // in steps, so that a commit that goes on to its streams meanwhile is waited for only as long as they are
+                    if (COMMITTING.writeLock().tryLock(Math.max(0, Math.min(left, TimeUnit.MILLISECONDS.toNanos(50))), TimeUnit.NANOSECONDS)) {
+                        return true;
+                    }
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+                if (left <= 0) return false;
+            }
+        } finally {
             if (interrupted) Thread.currentThread().interrupt();
         }
     }
@@ -144,12 +171,7 @@ public final class AtomicFiles {
      */
     public static boolean stopCommits(long millis) {
         stopping = true;
-        try {
-            if (!COMMITTING.writeLock().tryLock(millis, TimeUnit.MILLISECONDS)) return false;
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
-        }
+        if (!awaitCommit(millis)) return false;
         COMMITTING.writeLock().unlock();
         return true;
     }
@@ -404,6 +426,7 @@ public final class AtomicFiles {
                     dirs.add(s.target().getParent());
                     finished.add(s.target());
                 }
+                writingStreamsSince = System.nanoTime();
                 // a device that fails (/dev/full, a pipe whose reader is gone) fails the batch too: the renamed files
                 // were left behind next to the error (--report written, exit 2, when --out /dev/full could not be)
                 for (Staged s : staged) {
@@ -431,6 +454,8 @@ public final class AtomicFiles {
                 finished.clear(); // put back as they were
                 for (int i = replaced.size() - 1; i >= 0; i--) putBack(replaced.get(i)[0], replaced.get(i)[1]);
                 throw e;
+            } finally {
+                writingStreamsSince = 0;
             }
             for (Path[] r : replaced) {
                 if (r[1] != null) {
