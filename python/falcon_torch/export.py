@@ -168,12 +168,27 @@ def _vmap_grad_fn(model, layers, loss_fn):
         state.update((a, d) for a in aliases[id(v)])
     state.update({k: v for k, v in whole.named_buffers()})
     name_aliases = [aliases[id(named[l.name])] for l in layers]
+    # functional_call (torch 1.13) swaps attribute reads (module.weight) only; model.parameters() and
+    # named_parameters() read each module's _parameters, so a loss_fn penalizing `for p in model.parameters()` got the
+    # model's own tensors and vmap's X missed the penalty's gradient, which the loop engine has
+    slots = []
+    for mname, m in whole.named_modules(remove_duplicate=False):
+        for pname, prm in m._parameters.items():
+            if prm is not None:
+                slots.append((m, pname, f"{mname}.{pname}" if mname else pname))
 
     def loss_one(pvals, x, y):
         st = dict(state)
         for al, v in zip(name_aliases, pvals):
             st.update((a, v) for a in al)
-        return functional_call(whole, st, (x.unsqueeze(0), y.unsqueeze(0)))
+        originals = [(m, pname, m._parameters[pname]) for m, pname, _ in slots]
+        try:
+            for m, pname, path in slots:
+                m._parameters[pname] = st[path]
+            return functional_call(whole, st, (x.unsqueeze(0), y.unsqueeze(0)))
+        finally:
+            for m, pname, prm in reversed(originals):
+                m._parameters[pname] = prm
 
     g = vmap(grad(loss_one), in_dims=(None, 0, 0))
     pvals = tuple(named[l.name].detach() for l in layers)
@@ -273,6 +288,27 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                     engine = "loop"
                     fn = _loop_grad_fn(model, layers, loss_fn)
                     rows = fn(x, y)
+                if engine != "loop" and n == 0:
+                    # vmap differentiates the weights it swaps in; a loss_fn holding a weight of its own (a tensor
+                    # taken from the model beforehand) differentiates the model's tensor, which vmap's X misses
+                    # without a word: one backward of the first sample shows it
+                    ref = _loop_grad_fn(model, layers, loss_fn)(x[:1], y[:1])
+                    finite = ref[torch.isfinite(ref)]   # a NaN gradient is the CLI's to name, in both engines' X
+                    scale = float(finite.abs().max()) if finite.numel() else 0.0
+                    if not torch.allclose(rows[:1].to(ref.dtype), ref, rtol=1e-4, atol=1e-5 * scale + 1e-12,
+                                          equal_nan=True):
+                        diff = float((rows[:1].to(ref.dtype) - ref).abs().max())
+                        why = (f"vmap's gradient of the first sample differs from autograd's by up to {diff:.3g} (of "
+                               f"{scale:.3g}): loss_fn reads a weight vmap does not swap in (a tensor taken from the "
+                               "model before the call?)")
+                        if engine == "vmap":
+                            raise RuntimeError(f"per-sample gradients: {why}; use engine='loop' or 'auto'")
+                        warnings.warn(f"per-sample gradients: {why}; falling back to one backward pass per sample "
+                                      "(engine='loop', slower); pass engine='loop' to skip vmap",
+                                      RuntimeWarning, stacklevel=2)
+                        engine = "loop"
+                        fn = _loop_grad_fn(model, layers, loss_fn)
+                        rows = fn(x, y)
                 X[n:n + rows.shape[0]] = rows.detach().float().cpu().numpy()
                 n += rows.shape[0]
     except BaseException:              # a failing model or loss_fn, or an interrupt: no partial X is left behind

@@ -382,6 +382,50 @@ class ExportApplyTest(unittest.TestCase):
         wrapped = nn.DataParallel(m)
         self.assert_engines_give(wrapped, batches, 10, ref, loss_fn=penalized, label="wrapped")
 
+    def test_a_penalty_over_the_models_parameters_gets_its_gradient_with_vmap(self):
+        # functional_call (torch 1.13) swaps attribute reads only: a penalty over model.parameters() or
+        # named_parameters() saw the model's own tensors, and vmap's X missed its gradient, which the loop has
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 5))
+        batches, x, y = data()
+        params = [m[1].weight, m[3].weight]
+        ce = lambda out, t: nn.functional.cross_entropy(out, t, reduction="sum")
+        for label, loss in (("parameters", lambda out, t: ce(out, t) + 0.5 * sum(p.pow(2).sum() for p in m.parameters())),
+                            ("named", lambda out, t: ce(out, t) + 0.5 * sum(p.pow(2).sum()
+                                                                             for _, p in m.named_parameters()))):
+            ref = self.per_sample_reference(m, x, y, params, loss)
+            self.assert_engines_give(m, batches, 10, ref, loss_fn=loss, label=label)
+
+    def test_a_penalty_on_a_weight_taken_beforehand_makes_vmap_fall_back_to_the_loop(self):
+        # a tensor the loss_fn took from the model before the call is the model's own, which no swap reaches: vmap's X
+        # missed its penalty without a word; the first sample's backward shows the difference
+        import warnings
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 5))
+        batches, x, y = data()
+        w = m[3].weight
+
+        def loss(out, t):
+            return nn.functional.cross_entropy(out, t, reduction="sum") + 0.5 * w.pow(2).sum()
+        ref = self.per_sample_reference(m, x, y, [m[1].weight, m[3].weight], loss)
+        with self.assertWarnsRegex(RuntimeWarning, "vmap's gradient of the first sample differs .*falling back"):
+            ex = ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "auto"), loss_fn=loss)
+        np.testing.assert_allclose(np.load(ex.grads_path), ref, rtol=1e-5, atol=1e-7)
+        with self.assertRaisesRegex(RuntimeError, "differs from autograd's .*engine='loop'"):
+            ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "vmap"), loss_fn=loss, engine="vmap")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            ex = ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "loop"), loss_fn=loss, engine="loop")
+        np.testing.assert_allclose(np.load(ex.grads_path), ref, rtol=1e-5, atol=1e-7)
+        # NaN gradients are the same with either engine: no fallback (the CLI names the NaN in X)
+        nan = nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 5))
+        with torch.no_grad():
+            nan[1].weight[0, 0] = float("nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            ex = ft.export(nan, batches, n_samples=10, out_dir=os.path.join(self.d, "nan"))
+        self.assertTrue(np.isnan(np.load(ex.grads_path)).any())
+
     def test_the_scale_of_x_under_a_mean_loss_is_as_documented(self):
         # python/README.md: loss_fn sees one sample at a time, so "mean" is "sum" for a classifier, a mean over
         # tokens divides the row by their number, and a class-weighted mean cancels each sample's weight
