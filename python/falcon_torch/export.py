@@ -121,6 +121,20 @@ class LossNotOneNumberError(ValueError):
     """loss_fn gave something other than one sample's loss; the loop engine would fail on it as vmap did."""
 
 
+class LossWithoutWeightsError(ValueError):
+    """loss_fn's loss does not depend on the prunable weights; either engine finds it, so no fallback."""
+
+
+def _refuse_loss_without_weights(loss) -> None:
+    # vmap's grad answered zeros for a detached loss, so X was all zeros and prune went on; the loop failed with
+    # autograd's "element 0 of tensors does not require grad"
+    if not loss.requires_grad:
+        raise LossWithoutWeightsError(
+            "loss_fn's loss does not depend on the prunable weights (it is detached from the model's output by "
+            ".detach(), .item() or torch.no_grad(), or computed from other parameters only), so every row of X would "
+            "be zero; return a loss computed from the model's output")
+
+
 def _sample_loss(loss):
     """loss_fn's value for one sample as the 0-dim tensor functorch's grad and autograd differentiate. A loss of shape
     (1,) (reduction="none" on the one sample) is that number; functorch's grad refused it where autograd took it."""
@@ -142,7 +156,9 @@ class _ModelAndLoss(nn.Module):
         self.__dict__["loss_fn"] = loss_fn      # not a submodule: the state of a loss module is not the model's
 
     def forward(self, x, y):
-        return _sample_loss(self.loss_fn(self.model(x), y))
+        loss = _sample_loss(self.loss_fn(self.model(x), y))
+        _refuse_loss_without_weights(loss)
+        return loss
 
 
 def _vmap_grad_fn(model, layers, loss_fn):
@@ -215,9 +231,13 @@ def _loop_grad_fn(model, layers, loss_fn):
             with torch.enable_grad():
                 for i in range(x.shape[0]):
                     loss = _sample_loss(loss_fn(forward(x[i:i + 1]), y[i:i + 1]))
+                    _refuse_loss_without_weights(loss)
                     # a weight the loss does not depend on (an auxiliary head the loss leaves out, a detached
                     # branch) has gradient zero, as vmap's grad gives it, not "not used in the graph"
                     grads = torch.autograd.grad(loss, params, allow_unused=True)
+                    if all(t is None for t in grads):
+                        # it depends on other parameters only (biases, norms): vmap's grad gives zeros there
+                        _refuse_loss_without_weights(loss.detach())
                     rows.append(torch.cat([(t if t is not None else torch.zeros_like(prm)).reshape(-1)
                                            for t, prm in zip(grads, params)]))
         finally:
@@ -278,7 +298,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                 try:
                     rows = fn(x, y)
                 except Exception as e:
-                    if engine != "auto" or isinstance(e, LossNotOneNumberError):
+                    if engine != "auto" or isinstance(e, (LossNotOneNumberError, LossWithoutWeightsError)):
                         raise
                     # said, not silent: the loop is several times slower, and an error of the model itself shows up
                     # here too (the loop then raises it again)

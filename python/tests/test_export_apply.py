@@ -426,6 +426,19 @@ class ExportApplyTest(unittest.TestCase):
             ex = ft.export(nan, batches, n_samples=10, out_dir=os.path.join(self.d, "nan"))
         self.assertTrue(np.isnan(np.load(ex.grads_path)).any())
 
+    def test_a_loss_that_does_not_depend_on_the_weights_is_refused_by_either_engine(self):
+        # vmap's grad answered zeros for a detached loss: an all-zero X, and prune went on without a word; the loop
+        # failed with autograd's "element 0 of tensors does not require grad"
+        m = small_model()
+        batches, _, _ = data()
+        ce = lambda out, t: nn.functional.cross_entropy(out, t, reduction="sum")
+        for label, loss in (("detached", lambda out, t: ce(out, t).detach()),
+                            ("bias only", lambda out, t: ce(out, t).detach() + m[6].bias.sum())):
+            for engine in ("auto", "vmap", "loop"):
+                with self.assertRaisesRegex(ValueError, "loss_fn's loss does not depend on the prunable weights"):
+                    ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, engine), loss_fn=loss, engine=engine)
+                self.assertFalse(os.path.exists(os.path.join(self.d, engine, "X.npy")), f"{label} {engine}")
+
     def test_the_scale_of_x_under_a_mean_loss_is_as_documented(self):
         # python/README.md: loss_fn sees one sample at a time, so "mean" is "sum" for a classifier, a mean over
         # tokens divides the row by their number, and a class-weighted mean cancels each sample's weight
