@@ -29,6 +29,9 @@ from torch.nn.utils import parametrize
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONVT = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 PRUNABLE_TYPES = _CONV + _CONVT + (nn.Linear,)
+# given as `prunable`, a container stands for the Conv/Linear weights among its modules: iterated, a ModuleDict gave
+# its keys, looked up as top-level names (a name collision chose another layer)
+_CONTAINERS = (nn.ModuleDict, nn.ModuleList, nn.Sequential)
 
 
 @dataclass
@@ -73,9 +76,9 @@ def prunable_entries(prunable) -> Optional[list]:
     """`prunable` as a list of entries (None stays None), read once: a generator is spent after one pass."""
     if prunable is None:
         return None
-    if isinstance(prunable, (str, torch.Tensor)) or (isinstance(prunable, nn.Module) and not hasattr(prunable, "__iter__")):
+    if isinstance(prunable, (str, torch.Tensor, nn.Module)):
         # one entry, not a list of them: iterating a name went through its characters, so "11" chose layer "1" and
-        # "features" failed on "f"
+        # "features" failed on "f" (a container module is expanded to its modules by prunable_parameters)
         return [prunable]
     return list(prunable)
 
@@ -86,7 +89,8 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
 
     Default: the `.weight` of every Conv*/ConvTranspose*/Linear module; biases and norm layers never.
     `prunable` may list parameter names ("conv1.weight"), module names ("conv1"), modules or parameters, or be
-    one of them; each must resolve to the weight of a Conv/Linear module (FLOPs are only defined for those).
+    one of them; each must resolve to the weight of a Conv/Linear module (FLOPs are only defined for those). A
+    ModuleDict/ModuleList/Sequential (or its name) stands for the Conv/Linear modules among its modules.
     """
     prunable = prunable_entries(prunable)
     owner: Dict[int, tuple] = {}
@@ -129,8 +133,20 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             if isinstance(item, str) and (item == "weight" or item.endswith(".weight")):
                 return modules.get(item[:-len("weight")].rstrip("."))
             return None
+        def expand(entry):
+            if isinstance(entry, nn.Module) and id(entry) not in own_ids:
+                return [entry]         # refused below as a module of another model
+            mod = entry if isinstance(entry, nn.Module) else (
+                modules.get(entry) if isinstance(entry, str) and entry not in by_name else None)
+            if not isinstance(mod, _CONTAINERS):
+                return [entry]
+            inner = [m for m in mod.modules() if isinstance(m, PRUNABLE_TYPES)]
+            if not inner:
+                raise ValueError(f"prunable entry {entry!r} holds no Conv/ConvTranspose/Linear module; FLOPs per weight "
+                                 "are only measured for those")
+            return inner
         chosen = set()
-        for item in prunable:
+        for item in (i for entry in prunable for i in expand(entry)):
             if isinstance(item, (nn.Module, nn.Parameter)) and id(item) not in own_ids:
                 kind = "module" if isinstance(item, nn.Module) else "parameter"
                 what = repr(item) if kind == "module" else f"(a parameter of shape {tuple(item.shape)})"

@@ -151,6 +151,25 @@ class FlopHookTest(unittest.TestCase):
         with self.assertRaisesRegex(ValueError, "'features' is not a parameter or module name"):
             prunable_parameters(m, "features")
 
+    def test_a_container_module_stands_for_its_conv_and_linear_modules_not_its_keys(self):
+        # a ModuleDict was iterated to its keys, looked up as top-level names: "fc" chose the model's own fc, not the
+        # head of that key, and a key no top-level module had was "not a parameter or module name of the model"
+        class Heads(nn.Module):
+            def __init__(self, key):
+                super().__init__()
+                self.fc = nn.Linear(5, 5)
+                self.heads = nn.ModuleDict({key: nn.Linear(5, 3)})
+                self.tail = nn.ModuleList([nn.Sequential(nn.ReLU(), nn.Linear(3, 2))])
+        for key in ("fc", "cls"):
+            m = Heads(key)
+            self.assertEqual([l.name for l in prunable_parameters(m, m.heads)], [f"heads.{key}.weight"])
+            self.assertEqual([l.name for l in prunable_parameters(m, "heads")], [f"heads.{key}.weight"])
+            self.assertEqual([l.name for l in prunable_parameters(m, m.tail)], ["tail.0.1.weight"])
+            self.assertEqual([l.name for l in prunable_parameters(m, [m.tail, m.fc])], ["fc.weight", "tail.0.1.weight"])
+        m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
+        with self.assertRaisesRegex(ValueError, r"(?s)prunable entry Sequential\(.*\) holds no Conv/ConvTranspose/Linear"):
+            prunable_parameters(m, m[1])
+
     def test_a_module_or_parameter_of_another_model_is_refused_as_such(self):
         # a Linear of a copy of the model was refused as "not the weight of a Conv/ConvTranspose/Linear module"
         import copy
