@@ -310,7 +310,10 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         for prm in frozen:
             prm.requires_grad_(True)
         with torch.inference_mode(False), torch.enable_grad():
-            unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a for a in args))
+            output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
+                                        for a in args))
+            uses = _autograd_uses(output)
+            del output
     finally:
         for prm in frozen:
             prm.requires_grad_(False)
@@ -322,7 +325,51 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
             raise ValueError(f"layer {l.name} was not used in the forward pass; leave it out of `prunable`")
         l.flops_per_weight = totals[l.name]
         l.calls = calls[l.name]
+        extra = uses.get(id(named.get(l.name)), 0) - calls[l.name]
+        if extra > 0:
+            # the hooks see the module's calls only: a weight also read outside its module (a tied decoder's
+            # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
+            holders = ", ".join(repr(n) for n in users[l.name])
+            warnings.warn(f"weight {l.name!r} is used {extra} more time(s) in the forward pass than its module ({holders}) "
+                          f"runs ({calls[l.name]} call(s)): a use outside the module (a functional call such as "
+                          f"F.linear(x, weight.t())) is not counted, so its flops_per_weight {l.flops_per_weight:g} is "
+                          "too low; call the module itself, or correct flops_per_weight in layers.json",
+                          RuntimeWarning, stacklevel=2)
     return list(layers)
+
+
+_LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward")
+
+
+def _autograd_uses(output) -> Dict[int, int]:
+    """How many operations of the forward pass read each leaf tensor, by id: the edges into its AccumulateGrad node in
+    the autograd graph of the output (each module call of a Conv/Linear reads its weight once)."""
+    roots, stack = [], [output]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, torch.Tensor):
+            if o.grad_fn is not None:
+                roots.append(o.grad_fn)
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+    uses: Dict[int, int] = {}
+    seen = {id(r): r for r in roots}   # the nodes kept, not only their ids: a freed node's id is given to the next one
+    while roots:
+        node = roots.pop()
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            variable = getattr(nxt, "variable", None)
+            if variable is not None:
+                # a lookup multiplies nothing: a language model's output Linear tied to its embedding costs its calls
+                if not node.name().startswith(_LOOKUPS):
+                    uses[id(variable)] = uses.get(id(variable), 0) + 1
+            elif id(nxt) not in seen:
+                seen[id(nxt)] = nxt
+                roots.append(nxt)
+    return uses
 
 
 def dense_flops(layers: Sequence[LayerInfo]) -> float:

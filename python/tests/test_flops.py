@@ -87,6 +87,39 @@ class FlopHookTest(unittest.TestCase):
         self.assertEqual([l.name for l in layers], ["a.weight"])
         self.assertEqual((layers[0].flops_per_weight, layers[0].calls), (2, 2))
 
+    def test_a_weight_also_used_outside_its_module_is_named(self):
+        # the hooks count the module's calls: a tied decoder's F.linear(h, enc.weight.t()) was not counted, and
+        # flops_per_weight said 1 where every weight is multiplied twice per sample, without a word
+        import warnings
+
+        class TiedDecoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.enc = nn.Linear(16, 4)
+                self.dec_bias = nn.Parameter(torch.zeros(16))
+
+            def forward(self, x):
+                return nn.functional.linear(torch.relu(self.enc(x)), self.enc.weight.t(), self.dec_bias)
+        with self.assertWarnsRegex(RuntimeWarning, r"weight 'enc.weight' is used 1 more time\(s\) .* \('enc'\) runs "
+                                                   r"\(1 call\(s\)\).*flops_per_weight 1 is too low"):
+            layers = measure_flops(TiedDecoder(), torch.randn(2, 16))
+        self.assertEqual([l.flops_per_weight for l in layers], [1])
+
+        # an embedding tied to the output Linear is a lookup, no multiply: no warning
+        class TiedLM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(10, 4)
+                self.out = nn.Linear(4, 10)
+                self.out.weight = self.emb.weight
+
+            def forward(self, t):
+                return self.out(self.emb(t))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layers = measure_flops(TiedLM(), torch.tensor([[1, 2, 3]]))
+        self.assertEqual([l.flops_per_weight for l in layers], [3])
+
     def test_transformer_layer_in_eval_mode(self):
         # export measures in eval mode; without grad, TransformerEncoderLayer's fast path skips linear1/linear2
         torch.manual_seed(0)
