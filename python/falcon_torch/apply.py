@@ -82,6 +82,12 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     p = sum(l.count for l in layers)
     if pruned.size != p:
         raise ValueError(f"{pruned_path} has {pruned.size} values but {layers_path} describes {p} weights")
+    if pruned.dtype == np.bool_ or (np.issubdtype(pruned.dtype, np.integer) and bool(np.isin(pruned, (0, 1)).all())):
+        # a mask given as the weights wrote 1.0 into every kept weight, without a word
+        what = "booleans" if pruned.dtype == np.bool_ else "0s and 1s only"
+        swapped = (f" ({mask_path} and {pruned_path} look swapped)" if mask_path is not None else "")
+        raise ValueError(f"{pruned_path} holds {what}, a mask, not pruned weights{swapped}: give the file `falcon prune "
+                         "--out` wrote as pruned_path and its --mask as mask_path")
     mask_flat = None
     if mask_path is not None:
         mask_flat = _read_flat(mask_path)

@@ -714,6 +714,24 @@ class ExportApplyTest(unittest.TestCase):
         masks = ft.apply(m, os.path.join(self.d, "pruned.npy"), ex.layers_path, mask_path=os.path.join(self.d, "mask.npy"))
         self.assertTrue(bool(masks["0.weight"].reshape(-1)[0]))
 
+    def test_apply_refuses_a_mask_as_the_pruned_weights(self):
+        # apply(m, "mask.npy", layers, mask_path="pruned.npy"), the files swapped, wrote 1.0 into every kept weight
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, out_dir=self.d, grads=False)
+        pruned = np.load(ex.weights_path)
+        pruned[::2] = 0
+        np.save(os.path.join(self.d, "pruned.npy"), pruned)
+        np.save(os.path.join(self.d, "mask.npy"), pruned != 0)
+        np.save(os.path.join(self.d, "mask-u8.npy"), (pruned != 0).astype(np.uint8))
+        before = {k: v.clone() for k, v in m.state_dict().items()}
+        with self.assertRaisesRegex(ValueError, r"mask\.npy holds booleans, a mask, not pruned weights \(.*pruned\.npy "
+                                                r"and .*mask\.npy look swapped\)"):
+            ft.apply(m, os.path.join(self.d, "mask.npy"), ex.layers_path, mask_path=os.path.join(self.d, "pruned.npy"))
+        with self.assertRaisesRegex(ValueError, r"mask-u8\.npy holds 0s and 1s only, a mask, not pruned weights: give"):
+            ft.apply(m, os.path.join(self.d, "mask-u8.npy"), ex.layers_path)
+        self.assertTrue(all(torch.equal(v, before[k]) for k, v in m.state_dict().items()))
+
     def test_apply_names_a_file_that_is_not_a_layer_table(self):
         # a report given for the layers was a bare KeyError: 'layers'
         m = small_model()
