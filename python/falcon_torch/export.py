@@ -69,6 +69,13 @@ def batch_pair(batch, index: int):
                    else " (export runs a model of one input tensor)" if role == "inputs" and isinstance(t, (tuple, list, dict))
                    else "")
             raise ValueError(f"batch {index}'s {role} are a {kind}, not a torch.Tensor{why}: {fix}")
+    # 16 inputs and 20 targets exported 16 samples without a word, and 20 and 16 failed inside torch (vmap's batch
+    # size, after a warning of a fallback to the loop)
+    sizes = [t.shape[0] if t.dim() else None for t in batch[:2]]
+    if sizes[0] is None or sizes[0] != sizes[1]:
+        counts = " but ".join(f"{role} without a sample dimension" if n is None else f"{n} {role}"
+                              for n, role in zip(sizes, ("inputs", "targets")))
+        raise ValueError(f"batch {index} has {counts}: {fix}, one target per input")
     return batch[0], batch[1]
 
 

@@ -542,6 +542,23 @@ class ExportApplyTest(unittest.TestCase):
                     run()
         self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
 
+    def test_inputs_and_targets_of_different_lengths_are_named_as_such(self):
+        # 16 inputs and 20 targets exported 16 samples without a word; 20 and 16 warned of a fallback to the loop, then
+        # failed with torch's batch size error
+        m = small_model()
+        _, x, y = data(20)
+        for xs, ys, index in ((x[:16], y, 0), (x, y[:16], 0)):
+            for engine in ("auto", "loop"):
+                with self.assertRaisesRegex(ValueError, rf"batch {index} has {xs.shape[0]} inputs but {ys.shape[0]} targets"):
+                    ft.export(m, (xs, ys), n_samples=64, out_dir=os.path.join(self.d, engine), engine=engine)
+        batches = [(x[:6], y[:6]), (x[6:10], y[6:12])]
+        with self.assertRaisesRegex(ValueError, r"batch 1 has 4 inputs but 6 targets"):
+            ft.export(m, batches, n_samples=64, out_dir=os.path.join(self.d, "second"))
+        with self.assertRaisesRegex(ValueError, r"batch 1 has 4 inputs but 6 targets"):
+            ft.gradcmd.prepare(m, batches, os.path.join(self.d, "session"), n_samples=64)
+        with self.assertRaisesRegex(ValueError, r"batch 0 has 20 inputs but targets without a sample dimension"):
+            ft.export(m, (x, y[0]), n_samples=64, out_dir=os.path.join(self.d, "scalar"))
+
     def test_a_number_of_stages_below_one_is_named_as_such(self):
         # stages=0 through the CLI route came back as the CLI's "--schedule ... does not apply with --stages 1"
         m = small_model()
