@@ -12,6 +12,7 @@ import site
 import sys
 import sysconfig
 import tempfile
+import types
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
@@ -83,8 +84,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     the command recomputes X at them); "python" runs the stages from here, one `falcon` call each, with X
     exported before every stage. "auto" (default) takes "cli" when the CLI has `--grads-command`, no
     `finetune` or `loss_fn` is given (both live in this process), the classes of the model and of its
-    submodules can be imported by the command (none defined in __main__) and torch.save can write the model;
-    otherwise "python".
+    submodules can be imported by the command (none defined in __main__), torch.save can write the model and it
+    holds no other class or function of __main__; otherwise "python".
 
     grads_command_timeout (falcon++ through the CLI only): the longest each stage's gradient command may run, the CLI's
     --grads-command-timeout: seconds (a number) or a string with s, m or h ("15m"); default None, no limit. A command
@@ -209,6 +210,14 @@ def _picklable(model: nn.Module) -> bool:
     class _WithoutData(pickle.Pickler):
         def persistent_id(self, obj):
             return "storage" if torch.is_storage(obj) else None
+
+        def reducer_override(self, obj):
+            # a class or function of the script pickles by reference to __main__, which in the gradient command is the
+            # command itself: a dataclass config or an activation function defined in the script took the CLI route
+            # and failed at stage 2 ("Can't get attribute 'Config' on <module 'falcon_torch.gradcmd'>")
+            if isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None) == "__main__":
+                raise pickle.PicklingError(f"{obj.__qualname__} is defined in __main__")
+            return NotImplemented
     try:
         _WithoutData(io.BytesIO(), protocol=2).dump(model)
     except Exception:                  # pickle raises PicklingError, AttributeError or TypeError, by the object

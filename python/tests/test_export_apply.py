@@ -1100,6 +1100,47 @@ for label, m in (("script block", Net(Block())),
         # the script's block: the Python route (a falcon call per stage); the wrapped model: one CLI run of 3 stages
         self.assertEqual(proc.stdout.splitlines(), ["script block 2 0 True", "wrapped 1 3 True"])
 
+    def test_falcon_plus_plus_auto_route_with_objects_of_the_script_held_by_the_model(self):
+        # the classes of the model and its submodules were checked, not what they hold: a dataclass config or an
+        # activation function defined in the script took the CLI route and failed at stage 2 ("Can't get attribute
+        # 'Config' on <module 'falcon_torch.gradcmd'>")
+        self.skip_without_falcon_plus_plus_cli_route()
+        import subprocess, sys
+        lib = self.write_module("falcon_test_heldnet",
+                                "from torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, held, act):\n"
+                                "        super().__init__()\n        self.held, self.act = held, act\n"
+                                "        self.a, self.b = nn.Linear(6, 8), nn.Linear(8, 3)\n\n"
+                                "    def forward(self, x):\n        return self.b(self.act(self.a(x)))\n")
+        script = os.path.join(self.d, "script.py")
+        with open(script, "w") as f:
+            f.write(f"""import sys, warnings, torch
+from dataclasses import dataclass
+sys.path.insert(0, {lib!r})
+import falcon_torch as ft
+from falcon_test_heldnet import Net
+warnings.simplefilter("ignore")
+
+@dataclass
+class Config:
+    hidden: int = 8
+
+def swish(v):
+    return v * torch.sigmoid(v)
+
+torch.manual_seed(0)
+x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+for label, m in (("config", Net(Config(), torch.relu)), ("function", Net(None, swish))):
+    res = ft.prune(m, (x, y), keep_flops=0.4, method="falcon++", stages=2, n_samples=16,
+                   cli=ft.FalconCLI(command={list(self.cli.command)!r}))
+    print(label, len(res.reports), res.kept_flops <= 0.4 * res.dense_flops + 1e-6)
+""")
+        from _util import PYTHON_DIR
+        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=self.d,
+                              env=dict(os.environ, PYTHONPATH=str(PYTHON_DIR)))
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        # the Python route: a falcon call per stage
+        self.assertEqual(proc.stdout.splitlines(), ["config 2 True", "function 2 True"])
+
     def test_falcon_plus_plus_auto_route_with_a_model_torch_save_cannot_write(self):
         # a module holding a lambda cannot be pickled for the gradient command: auto took the CLI route anyway and
         # failed in gradcmd.prepare ("Can't pickle local object"), where the Python route runs
