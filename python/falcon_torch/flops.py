@@ -281,19 +281,25 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
             # positions are divided by the samples, as Linear's are: a model that folds T frames or crops of each
             # sample into the batch (conv(x.reshape(N * T, C, H, W))) applies the conv T times per sample, and was
             # counted once, its FLOP budget exceeded without a word
+            # forward hooks get positional inputs only (torch 1.13 has no with_kwargs): a call as module(input=x)
+            # failed with "tuple index out of range", so the positions are read from the output where they can be
             if isinstance(module, (_CONV, _CONVT)):
-                t = output if isinstance(module, _CONV) else inputs[0]
-                if t.dim() == module.weight.dim():
-                    per_sample = t.numel() / (t.shape[1] * batch_size)
+                t = output if isinstance(module, _CONV) else inputs[0] if inputs else None
+                if t is None:
+                    images = output.shape[0] if output.dim() == module.weight.dim() else 1
+                    positions = _transposed_input_positions(module, output) * images
+                elif t.dim() == module.weight.dim():
+                    positions = t.numel() / t.shape[1]
                 else:  # unbatched (C, *spatial): one sample
-                    per_sample = t.numel() / t.shape[0]
+                    positions = t.numel() / t.shape[0]
+                per_sample = positions / (batch_size if output.dim() == module.weight.dim() else 1)
             elif isinstance(module, nn.MultiheadAttention):
                 # out_proj maps every attended position (batch_first (N, L, E), else (L, N, E), or unbatched (L, E))
                 out = output[0] if isinstance(output, tuple) else output
                 per_sample = out.numel() / (module.out_proj.out_features * batch_size)
             else:
-                x = inputs[0]
-                per_sample = x.numel() / (module.in_features * batch_size)
+                # the positions it is applied to: (*, in_features) in, (*, out_features) out
+                per_sample = output.numel() / (module.out_features * batch_size)
             totals[lname] += float(per_sample)
             calls[lname] += 1
         return hook
@@ -370,6 +376,18 @@ def _autograd_uses(output) -> Dict[int, int]:
                 seen[id(nxt)] = nxt
                 roots.append(nxt)
     return uses
+
+
+def _transposed_input_positions(module: nn.Module, output: torch.Tensor) -> float:
+    """Input positions of a transposed conv from its output, for a call whose input the hook did not get (a keyword).
+    Per dimension L_out = (L_in - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1, where the extra output
+    padding is below the stride (torch's output_padding, or what output_size= asks for), so the floor division finds
+    L_in."""
+    spatial = output.shape[-len(module.kernel_size):]
+    positions = 1
+    for size, k, st, pad, dil in zip(spatial, module.kernel_size, module.stride, module.padding, module.dilation):
+        positions *= (size - 1 + 2 * pad - dil * (k - 1)) // st + 1
+    return float(positions)
 
 
 def dense_flops(layers: Sequence[LayerInfo]) -> float:

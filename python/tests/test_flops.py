@@ -36,6 +36,33 @@ class FlopHookTest(unittest.TestCase):
         layers = measure_flops(t, torch.zeros(1, 3, 5, 7))
         self.assertEqual(layers[0].flops_per_weight, 35)   # input positions
 
+    def test_a_module_called_with_its_input_as_a_keyword_is_measured(self):
+        # forward hooks get positional inputs only: self.fc(input=x) failed with "tuple index out of range"
+        class Keywords(nn.Module):
+            def __init__(self, **up):
+                super().__init__()
+                self.up = nn.ConvTranspose2d(3, 2, 3, **up)
+                self.fc = nn.Linear(7, 4)
+
+            def forward(self, x, size=None):
+                h = self.up(input=x) if size is None else self.up(input=x, output_size=size)
+                return self.fc(input=h[..., :7])
+
+        class Positional(Keywords):
+            def forward(self, x, size=None):
+                h = self.up(x) if size is None else self.up(x, output_size=size)
+                return self.fc(h[..., :7])
+        for up, size, x in (({"stride": 2}, None, torch.zeros(3, 3, 5, 7)),
+                            ({"stride": 3, "padding": 1, "output_padding": 2, "dilation": 2}, None, torch.zeros(2, 3, 4, 5)),
+                            ({"stride": 2}, (12, 16), torch.zeros(2, 3, 5, 7)),
+                            ({"stride": 2}, None, torch.zeros(3, 5, 7))):     # unbatched
+            torch.manual_seed(0)
+            got = [l.flops_per_weight for l in measure_flops(Keywords(**up), (x, size), batch_size=x.shape[0])]
+            torch.manual_seed(0)
+            want = [l.flops_per_weight for l in measure_flops(Positional(**up), (x, size), batch_size=x.shape[0])]
+            self.assertEqual(got, want, f"{up} {size}")
+        self.assertEqual(want[0], 5 * 7)                                      # input positions
+
     def test_conv_folded_over_the_batch_counts_every_frame(self):
         # T frames of each sample folded into the batch: the conv runs T times per sample, as in a loop over frames
         # (counted once before, where the Linear after it, in the same position, was counted T times)
