@@ -114,6 +114,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
                          + (f"method {method!r} runs none: drop it" if name != "falcon++"
                             else "gradient_source='python' runs none: drop it, or use gradient_source='cli' or 'auto'"))
     if name == "falcon++":
+        _refuse_stage_flags([*margs, *extra_args])
         stage_method = " ".join(["falcon"] + margs)
         stages = 3 if stages is None else stages
     else:
@@ -162,6 +163,30 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     finally:
         if own_tmp is not None:
             own_tmp.cleanup()
+
+
+# the CLI's falcon++-only options, each with what prune() takes instead: prune runs falcon++ as falcon stages (or passes
+# its own --stages and --schedule to the CLI), so "falcon++ --stages 2" reached the CLI as "falcon --stages 2" and was
+# refused as "only applies to --method falcon++; ... use --method falcon++", though the user had
+_STAGE_FLAGS = {
+    "--stages": "stages=T",
+    "--schedule": "schedule='poly'|'linear'|'exp'|'const'",
+    "--start-keep-flops": None, "--start-keep-nnz": None, "--start-keep": None,
+    "--grads-command": "gradient_source='cli' (prune writes the command)",
+    "--grads-command-timeout": "grads_command_timeout=",
+}
+
+
+def _refuse_stage_flags(words) -> None:
+    for word in words:
+        flag = word.split("=", 1)[0]
+        if flag in _STAGE_FLAGS:
+            instead = _STAGE_FLAGS[flag]
+            fix = (f"pass prune(..., {instead}) instead" if instead else
+                   "prune's schedules start from the dense model; for another start level run `falcon prune --method "
+                   "falcon++` yourself on an export")
+            raise ValueError(f"method='falcon++ ...' with {flag}: prune runs the falcon++ stages itself and takes no "
+                             f"{flag} in the method or extra_args; {fix}")
 
 
 def _duration_arg(timeout) -> Optional[str]:

@@ -571,6 +571,21 @@ class ExportApplyTest(unittest.TestCase):
                              cli=ft.FalconCLI(command=["false"]), work_dir=self.d)
         self.assertEqual(os.listdir(self.d), [])
 
+    def test_falcon_plus_plus_flags_of_the_cli_in_the_method_name_the_prune_arguments(self):
+        # "falcon++ --start-keep-flops 0.8" reached the CLI as "falcon --start-keep-flops 0.8" and was refused as "only
+        # applies to --method falcon++; drop it, or use --method falcon++", though the user had
+        m = small_model()
+        batches, _, _ = data()
+        cli = ft.FalconCLI(command=["/bin/false"])          # refused before the CLI is asked anything
+        for method, extra, fix in (("falcon++ --stages 2", (), r"stages=T"),
+                                   ("falcon++ --schedule=linear", (), r"schedule='poly'\|'linear'"),
+                                   ("falcon++", ["--start-keep-flops", "0.8"], r"start from the dense model"),
+                                   ("falcon++ --grads-command-timeout 5m", (), r"grads_command_timeout=")):
+            flag = (method.split()[1:] or extra)[0].split("=")[0]
+            with self.assertRaisesRegex(ValueError, rf"method='falcon\+\+ \.\.\.' with {flag}: prune runs the falcon\+\+ "
+                                                    rf"stages itself .*{fix}"):
+                ft.prune(m, batches, method=method, extra_args=extra, cli=cli, n_samples=4)
+
     def test_failed_export_leaves_no_partial_x(self):
         def failing_loss(out, y):
             raise RuntimeError("loss failed")
