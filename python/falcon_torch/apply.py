@@ -108,8 +108,9 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
             # model applied to the bare one (or the other way round) differs by that prefix alone
             hint = ""
             if l.name.startswith("module.") and l.name[len("module."):] in named:
+                # "apply it to the wrapped model" read as the module inside, the very model that was refused here
                 hint = (" (it was exported from a DataParallel/DistributedDataParallel wrapper, whose names start with "
-                        "'module.': apply it to the wrapped model)")
+                        "'module.': apply it to that wrapper, not to the module inside it, or export the module itself)")
             elif "module." + l.name in named:
                 hint = (" (the model is a DataParallel/DistributedDataParallel wrapper, whose names start with 'module.': "
                         "apply it to model.module)")

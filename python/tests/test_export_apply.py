@@ -820,11 +820,13 @@ class ExportApplyTest(unittest.TestCase):
 
     def test_apply_across_a_data_parallel_wrapper_names_the_module_prefix(self):
         # an export of nn.DataParallel(m) names its layers 'module.0.weight': applied to m it was refused as "not a
-        # parameter" without a word of the prefix, and the other way round too
+        # parameter" without a word of the prefix, and the other way round too; the first hint said "apply it to the
+        # wrapped model", read as the module inside the wrapper, the model just refused
         m = small_model()
         batches, _, _ = data()
         wrapped = torch.nn.DataParallel(m)
-        for i, (exported_from, applied_to, fix) in enumerate(((wrapped, m, "apply it to the wrapped model"),
+        for i, (exported_from, applied_to, fix) in enumerate(((wrapped, m, "apply it to that wrapper, not to the module "
+                                                                           "inside it, or export the module itself"),
                                                               (m, wrapped, "apply it to model.module"))):
             ex = ft.export(exported_from, batches, n_samples=4, out_dir=os.path.join(self.d, f"export{i}"), grads=False)
             with self.assertRaises(ValueError) as e:
