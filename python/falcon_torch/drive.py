@@ -1,6 +1,7 @@
 """export -> `falcon prune` -> apply, in one call, in one or several stages."""
 from __future__ import annotations
 
+import contextlib
 import decimal
 import io
 import math
@@ -8,6 +9,7 @@ import numbers
 import os
 import pickle
 import shlex
+import shutil
 import site
 import sys
 import sysconfig
@@ -139,11 +141,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
                                           lam, schedule, work_dir, cli, extra_args, timeout_arg)
     f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
     n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
-    own_tmp = None
-    if work_dir is None:
-        own_tmp = tempfile.TemporaryDirectory(prefix="falcon-torch-")
-        work_dir = own_tmp.name
-    try:
+    with _work_folder(work_dir) as work_dir:
         reports, masks, ex = [], {}, None
         for t in range(stages):
             d = os.path.join(work_dir, f"stage{t + 1}")
@@ -160,9 +158,35 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         return PruneResult(masks=masks, report=reports[-1], reports=reports, keep_flops_schedule=f_sched,
                            keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
                            kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)
-    finally:
-        if own_tmp is not None:
-            own_tmp.cleanup()
+
+
+@contextlib.contextmanager
+def _work_folder(work_dir: Optional[str]):
+    """The caller's work_dir, or a temporary folder removed afterwards, except when the run fails with an error that
+    names files in it (the CLI's "X.npy: X[0, 0] is NaN ... run falcon inspect", "pruned.npy holds the weights of
+    stage 1"): those files were deleted before the caller read the message, so the folder is kept and the message
+    says so."""
+    if work_dir is not None:
+        yield work_dir
+        return
+    own = tempfile.mkdtemp(prefix="falcon-torch-")
+    try:
+        yield own
+    except Exception as e:
+        # a FalconError's message always holds its command line, the CLI's own words only sometimes name a file
+        if own not in (e.stderr if isinstance(e, FalconError) else str(e)):
+            shutil.rmtree(own, ignore_errors=True)
+            raise
+        note = f"\n  (prune's work folder {own} is kept, as this message names files in it; delete it when done)"
+        if len(e.args) == 1 and isinstance(e.args[0], str):
+            e.args = (e.args[0] + note,)
+        else:
+            e.add_note(note.strip())
+        raise
+    except BaseException:
+        shutil.rmtree(own, ignore_errors=True)
+        raise
+    shutil.rmtree(own, ignore_errors=True)
 
 
 # the CLI's falcon++-only options, each with what prune() takes instead: prune runs falcon++ as falcon stages (or passes
@@ -281,11 +305,7 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
                            schedule, work_dir, cli, extra_args, timeout_arg) -> PruneResult:
     """falcon++ in one CLI run: stage 0's X exported here, later stages' X from the gradient command."""
     from . import gradcmd
-    own_tmp = None
-    if work_dir is None:
-        own_tmp = tempfile.TemporaryDirectory(prefix="falcon-torch-")
-        work_dir = own_tmp.name
-    try:
+    with _work_folder(work_dir) as work_dir:
         d = os.path.join(work_dir, "stage0")
         ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=d)
         session = gradcmd.prepare(model, batches, os.path.join(work_dir, "session"), n_samples=n_samples,
@@ -317,6 +337,3 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         return PruneResult(masks=masks, report=report, reports=[report], keep_flops_schedule=f_sched,
                            keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
                            kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)
-    finally:
-        if own_tmp is not None:
-            own_tmp.cleanup()

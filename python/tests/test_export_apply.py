@@ -1201,6 +1201,38 @@ for label, m in (("config", Net(Config(), torch.relu)), ("function", Net(None, s
         masks = ft.apply(small_model(), os.path.join(self.d, "pruned.safetensors:weights"), ex.layers_path)
         self.assertEqual(sorted(masks), ["0.weight", "3.weight", "6.weight"])
 
+    def test_a_failed_prune_keeps_its_work_folder_when_the_message_names_files_in_it(self):
+        # the CLI's "X.npy: X[0, 0] is NaN ... `falcon inspect`" or "w.npy: 1 of 455 values are NaN" named files of
+        # prune's temporary folder, deleted in `finally` before the caller read the message
+        import shutil
+        tmp = os.path.join(self.d, "tmp")
+        os.makedirs(tmp)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            m = small_model()
+            with torch.no_grad():
+                m[0].weight[0, 0, 0, 0] = float("nan")
+            batches, _, _ = data()
+            with self.assertRaises(ft.FalconError) as cm:
+                ft.prune(m, batches, keep_flops=0.5, method="mp", n_samples=4, cli=self.cli)
+            kept = [d for d in os.listdir(tmp) if d.startswith("falcon-torch-")]
+            self.assertEqual(len(kept), 1, os.listdir(tmp))
+            folder = os.path.join(tmp, kept[0])
+            self.assertRegex(str(cm.exception), rf"{re.escape(folder)}/stage1/w\.npy: .*NaN")
+            self.assertIn(f"prune's work folder {folder} is kept", str(cm.exception))
+            self.assertTrue(os.path.isfile(os.path.join(folder, "stage1", "w.npy")))
+            shutil.rmtree(folder)
+
+            def failing(out, t):
+                raise ValueError("a loss that fails")
+            with self.assertRaisesRegex(ValueError, "a loss that fails") as cm:
+                ft.prune(small_model(), batches, keep_flops=0.5, method="mp", n_samples=4, cli=self.cli,
+                         loss_fn=failing)
+            self.assertNotIn("work folder", str(cm.exception))
+            self.assertEqual(os.listdir(tmp), [])              # a message naming no file of it: removed as before
+        finally:
+            tempfile.tempdir = saved
+
     def test_bad_input_raises_with_cli_message(self):
         np.save(os.path.join(self.d, "w.npy"), np.ones(3, np.float32))
         with open(os.path.join(self.d, "layers.json"), "w") as f:
