@@ -8,6 +8,7 @@ import math
 import numbers
 import os
 import pickle
+import re
 import shlex
 import shutil
 import site
@@ -216,7 +217,17 @@ def _refuse_stage_flags(words) -> None:
 def _duration_arg(timeout) -> Optional[str]:
     """grads_command_timeout as the CLI's DURATION: a string as given (the CLI checks it, naming the option), a number of
     seconds written out in full (the CLI reads no exponent: 1e-05)."""
-    if timeout is None or isinstance(timeout, str):
+    if timeout is None:
+        return None
+    if isinstance(timeout, str):
+        # the CLI's own grammar (PruneCommand.parseTimeout), checked here: "2x" was refused by the CLI only after the
+        # whole export of stage 0
+        m = re.fullmatch(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([smh]?)", timeout.strip().lower())
+        if not m:
+            raise ValueError(f"grads_command_timeout {timeout!r} is not a duration: give seconds (90) or a number with "
+                             "s, m or h: '90s', '15m', '2h'")
+        if float(m.group(1)) <= 0:
+            raise ValueError(f"grads_command_timeout {timeout!r} must be more than 0; leave it out (None) for no limit")
         return timeout
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not math.isfinite(timeout) or timeout <= 0:
         raise ValueError(f"grads_command_timeout must be a number of seconds above 0 or a duration such as '15m', "

@@ -586,6 +586,20 @@ class ExportApplyTest(unittest.TestCase):
                                                     rf"stages itself .*{fix}"):
                 ft.prune(m, batches, method=method, extra_args=extra, cli=cli, n_samples=4)
 
+    def test_a_grads_command_timeout_that_is_no_duration_is_refused_before_any_run(self):
+        # "2x" was passed on as it was and refused by the CLI, after the whole export of stage 0
+        m = small_model()
+        batches, _, _ = data()
+        cli = ft.FalconCLI(command=["/bin/false"])          # any run of it fails with exit code 1
+        for value, why in (("2x", r"'2x' is not a duration: give seconds \(90\) or a number with s, m or h"),
+                           ("15 min", r"'15 min' is not a duration"), ("0s", r"'0s' must be more than 0"),
+                           ("-5m", r"'-5m' must be more than 0")):
+            with self.assertRaisesRegex(ValueError, f"grads_command_timeout {why}"):
+                ft.prune(m, batches, method="falcon++", grads_command_timeout=value, cli=cli, n_samples=4)
+        for value in ("90", "1.5m", " 2H ", ".5s"):                 # the CLI's grammar: on to the CLI
+            with self.assertRaises(ft.FalconError):
+                ft.prune(m, batches, method="falcon++", grads_command_timeout=value, cli=cli, n_samples=4)
+
     def test_failed_export_leaves_no_partial_x(self):
         def failing_loss(out, y):
             raise RuntimeError("loss failed")
