@@ -101,6 +101,10 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     if gradient_source not in ("auto", "cli", "python"):
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     check_n_samples(n_samples)
+    if keep_flops is None and keep_nnz is None:
+        # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
+        # staged run went to 30% at every stage instead of along its schedule
+        keep_flops = 0.3
     timeout_arg = _duration_arg(grads_command_timeout)
     if stages is not None and (isinstance(stages, bool) or not isinstance(stages, numbers.Integral) or stages < 1):
         # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with

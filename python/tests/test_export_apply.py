@@ -945,6 +945,17 @@ class CliTest(unittest.TestCase):
         self.assertEqual(res.kept_nnz, sum(int(v.sum()) for v in res.masks.values()))
         self.assertTrue(torch.all(m[0].weight[~res.masks["0.weight"]] == 0))
 
+    def test_no_budget_is_the_clis_default_of_30_percent_of_the_flops_in_the_result(self):
+        # keep_flops=None and keep_nnz=None ran with the CLI's default 30%, but keep_flops_schedule said [None]
+        batches, _, _ = data()
+        m = small_model()
+        res = ft.prune(m, batches, keep_flops=None, method="mp", n_samples=6, cli=self.cli)
+        self.assertEqual(res.keep_flops_schedule, [0.3])
+        self.assertEqual(res.keep_nnz_schedule, [None])
+        self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
+        res = ft.prune(small_model(), batches, keep_flops=None, method="mp", stages=2, n_samples=6, cli=self.cli)
+        self.assertEqual(res.keep_flops_schedule, ft.stage_schedule(0.3, 2))
+
     def test_staged_with_finetune_callback(self):
         m = small_model()
         batches, _, _ = data()
