@@ -67,7 +67,8 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     """Copies the pruned weights (`falcon prune --out`, p values in layers.json order) into `model`.
 
     `pruned_path` is the CLI's output as it wrote it: an .npy, or a .safetensors file (one tensor, or
-    "FILE.safetensors:NAME"); so may `mask_path` be.
+    "FILE.safetensors:NAME"). `mask_path` is the CLI's --mask, which it writes as .npy only (a .safetensors mask
+    written by other means is read too).
 
     A weight whose pruned value is the float32 value the model holds keeps the model's own value (a float64
     model's kept weights stay as they were); every other weight takes the pruned value.
