@@ -67,7 +67,8 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     """Copies the pruned weights (`falcon prune --out`, p values in layers.json order) into `model`.
 
     `pruned_path` is the CLI's output as it wrote it: an .npy, or a .safetensors file (one tensor, or
-    "FILE.safetensors:NAME"); so may `mask_path` be.
+    "FILE.safetensors:NAME"). `mask_path` is the CLI's --mask, which it writes as .npy only (a .safetensors mask
+    written by other means is read too).
 
     A weight whose pruned value is the float32 value the model holds keeps the model's own value (a float64
     model's kept weights stay as they were); every other weight takes the pruned value.
@@ -82,6 +83,12 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     p = sum(l.count for l in layers)
     if pruned.size != p:
         raise ValueError(f"{pruned_path} has {pruned.size} values but {layers_path} describes {p} weights")
+    if pruned.dtype == np.bool_ or (np.issubdtype(pruned.dtype, np.integer) and bool(np.isin(pruned, (0, 1)).all())):
+        # a mask given as the weights wrote 1.0 into every kept weight, without a word
+        what = "booleans" if pruned.dtype == np.bool_ else "0s and 1s only"
+        swapped = (f" ({mask_path} and {pruned_path} look swapped)" if mask_path is not None else "")
+        raise ValueError(f"{pruned_path} holds {what}, a mask, not pruned weights{swapped}: give the file `falcon prune "
+                         "--out` wrote as pruned_path and its --mask as mask_path")
     mask_flat = None
     if mask_path is not None:
         mask_flat = _read_flat(mask_path)
@@ -102,8 +109,9 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
             # model applied to the bare one (or the other way round) differs by that prefix alone
             hint = ""
             if l.name.startswith("module.") and l.name[len("module."):] in named:
+                # "apply it to the wrapped model" read as the module inside, the very model that was refused here
                 hint = (" (it was exported from a DataParallel/DistributedDataParallel wrapper, whose names start with "
-                        "'module.': apply it to the wrapped model)")
+                        "'module.': apply it to that wrapper, not to the module inside it, or export the module itself)")
             elif "module." + l.name in named:
                 hint = (" (the model is a DataParallel/DistributedDataParallel wrapper, whose names start with 'module.': "
                         "apply it to model.module)")

@@ -1,17 +1,21 @@
 """export -> `falcon prune` -> apply, in one call, in one or several stages."""
 from __future__ import annotations
 
+import contextlib
 import decimal
 import io
 import math
 import numbers
 import os
 import pickle
+import re
 import shlex
+import shutil
 import site
 import sys
 import sysconfig
 import tempfile
+import types
 from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
@@ -83,8 +87,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     the command recomputes X at them); "python" runs the stages from here, one `falcon` call each, with X
     exported before every stage. "auto" (default) takes "cli" when the CLI has `--grads-command`, no
     `finetune` or `loss_fn` is given (both live in this process), the classes of the model and of its
-    submodules can be imported by the command (none defined in __main__) and torch.save can write the model;
-    otherwise "python".
+    submodules can be imported by the command (none defined in __main__), torch.save can write the model and it
+    holds no other class or function of __main__; otherwise "python".
 
     grads_command_timeout (falcon++ through the CLI only): the longest each stage's gradient command may run, the CLI's
     --grads-command-timeout: seconds (a number) or a string with s, m or h ("15m"); default None, no limit. A command
@@ -97,6 +101,10 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     if gradient_source not in ("auto", "cli", "python"):
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     check_n_samples(n_samples)
+    if keep_flops is None and keep_nnz is None:
+        # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
+        # staged run went to 30% at every stage instead of along its schedule
+        keep_flops = 0.3
     timeout_arg = _duration_arg(grads_command_timeout)
     if stages is not None and (isinstance(stages, bool) or not isinstance(stages, numbers.Integral) or stages < 1):
         # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
@@ -113,6 +121,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
                          + (f"method {method!r} runs none: drop it" if name != "falcon++"
                             else "gradient_source='python' runs none: drop it, or use gradient_source='cli' or 'auto'"))
     if name == "falcon++":
+        _refuse_stage_flags([*margs, *extra_args])
         stage_method = " ".join(["falcon"] + margs)
         stages = 3 if stages is None else stages
     else:
@@ -137,11 +146,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
                                           lam, schedule, work_dir, cli, extra_args, timeout_arg)
     f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
     n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
-    own_tmp = None
-    if work_dir is None:
-        own_tmp = tempfile.TemporaryDirectory(prefix="falcon-torch-")
-        work_dir = own_tmp.name
-    try:
+    with _work_folder(work_dir) as work_dir:
         reports, masks, ex = [], {}, None
         for t in range(stages):
             d = os.path.join(work_dir, f"stage{t + 1}")
@@ -158,15 +163,75 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         return PruneResult(masks=masks, report=reports[-1], reports=reports, keep_flops_schedule=f_sched,
                            keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
                            kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)
-    finally:
-        if own_tmp is not None:
-            own_tmp.cleanup()
+
+
+@contextlib.contextmanager
+def _work_folder(work_dir: Optional[str]):
+    """The caller's work_dir, or a temporary folder removed afterwards, except when the run fails with an error that
+    names files in it (the CLI's "X.npy: X[0, 0] is NaN ... run falcon inspect", "pruned.npy holds the weights of
+    stage 1"): those files were deleted before the caller read the message, so the folder is kept and the message
+    says so."""
+    if work_dir is not None:
+        yield work_dir
+        return
+    own = tempfile.mkdtemp(prefix="falcon-torch-")
+    try:
+        yield own
+    except Exception as e:
+        # a FalconError's message always holds its command line, the CLI's own words only sometimes name a file
+        if own not in (e.stderr if isinstance(e, FalconError) else str(e)):
+            shutil.rmtree(own, ignore_errors=True)
+            raise
+        note = f"\n  (prune's work folder {own} is kept, as this message names files in it; delete it when done)"
+        if len(e.args) == 1 and isinstance(e.args[0], str):
+            e.args = (e.args[0] + note,)
+        else:
+            e.add_note(note.strip())
+        raise
+    except BaseException:
+        shutil.rmtree(own, ignore_errors=True)
+        raise
+    shutil.rmtree(own, ignore_errors=True)
+
+
+# the CLI's falcon++-only options, each with what prune() takes instead: prune runs falcon++ as falcon stages (or passes
+# its own --stages and --schedule to the CLI), so "falcon++ --stages 2" reached the CLI as "falcon --stages 2" and was
+# refused as "only applies to --method falcon++; ... use --method falcon++", though the user had
+_STAGE_FLAGS = {
+    "--stages": "stages=T",
+    "--schedule": "schedule='poly'|'linear'|'exp'|'const'",
+    "--start-keep-flops": None, "--start-keep-nnz": None, "--start-keep": None,
+    "--grads-command": "gradient_source='cli' (prune writes the command)",
+    "--grads-command-timeout": "grads_command_timeout=",
+}
+
+
+def _refuse_stage_flags(words) -> None:
+    for word in words:
+        flag = word.split("=", 1)[0]
+        if flag in _STAGE_FLAGS:
+            instead = _STAGE_FLAGS[flag]
+            fix = (f"pass prune(..., {instead}) instead" if instead else
+                   "prune's schedules start from the dense model; for another start level run `falcon prune --method "
+                   "falcon++` yourself on an export")
+            raise ValueError(f"method='falcon++ ...' with {flag}: prune runs the falcon++ stages itself and takes no "
+                             f"{flag} in the method or extra_args; {fix}")
 
 
 def _duration_arg(timeout) -> Optional[str]:
     """grads_command_timeout as the CLI's DURATION: a string as given (the CLI checks it, naming the option), a number of
     seconds written out in full (the CLI reads no exponent: 1e-05)."""
-    if timeout is None or isinstance(timeout, str):
+    if timeout is None:
+        return None
+    if isinstance(timeout, str):
+        # the CLI's own grammar (PruneCommand.parseTimeout), checked here: "2x" was refused by the CLI only after the
+        # whole export of stage 0
+        m = re.fullmatch(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*([smh]?)", timeout.strip().lower())
+        if not m:
+            raise ValueError(f"grads_command_timeout {timeout!r} is not a duration: give seconds (90) or a number with "
+                             "s, m or h: '90s', '15m', '2h'")
+        if float(m.group(1)) <= 0:
+            raise ValueError(f"grads_command_timeout {timeout!r} must be more than 0; leave it out (None) for no limit")
         return timeout
     if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not math.isfinite(timeout) or timeout <= 0:
         raise ValueError(f"grads_command_timeout must be a number of seconds above 0 or a duration such as '15m', "
@@ -209,6 +274,14 @@ def _picklable(model: nn.Module) -> bool:
     class _WithoutData(pickle.Pickler):
         def persistent_id(self, obj):
             return "storage" if torch.is_storage(obj) else None
+
+        def reducer_override(self, obj):
+            # a class or function of the script pickles by reference to __main__, which in the gradient command is the
+            # command itself: a dataclass config or an activation function defined in the script took the CLI route
+            # and failed at stage 2 ("Can't get attribute 'Config' on <module 'falcon_torch.gradcmd'>")
+            if isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None) == "__main__":
+                raise pickle.PicklingError(f"{obj.__qualname__} is defined in __main__")
+            return NotImplemented
     try:
         _WithoutData(io.BytesIO(), protocol=2).dump(model)
     except Exception:                  # pickle raises PicklingError, AttributeError or TypeError, by the object
@@ -247,11 +320,7 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
                            schedule, work_dir, cli, extra_args, timeout_arg) -> PruneResult:
     """falcon++ in one CLI run: stage 0's X exported here, later stages' X from the gradient command."""
     from . import gradcmd
-    own_tmp = None
-    if work_dir is None:
-        own_tmp = tempfile.TemporaryDirectory(prefix="falcon-torch-")
-        work_dir = own_tmp.name
-    try:
+    with _work_folder(work_dir) as work_dir:
         d = os.path.join(work_dir, "stage0")
         ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=d)
         session = gradcmd.prepare(model, batches, os.path.join(work_dir, "session"), n_samples=n_samples,
@@ -283,6 +352,3 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         return PruneResult(masks=masks, report=report, reports=[report], keep_flops_schedule=f_sched,
                            keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
                            kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)
-    finally:
-        if own_tmp is not None:
-            own_tmp.cleanup()

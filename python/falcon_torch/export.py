@@ -69,6 +69,13 @@ def batch_pair(batch, index: int):
                    else " (export runs a model of one input tensor)" if role == "inputs" and isinstance(t, (tuple, list, dict))
                    else "")
             raise ValueError(f"batch {index}'s {role} are a {kind}, not a torch.Tensor{why}: {fix}")
+    # 16 inputs and 20 targets exported 16 samples without a word, and 20 and 16 failed inside torch (vmap's batch
+    # size, after a warning of a fallback to the loop)
+    sizes = [t.shape[0] if t.dim() else None for t in batch[:2]]
+    if sizes[0] is None or sizes[0] != sizes[1]:
+        counts = " but ".join(f"{role} without a sample dimension" if n is None else f"{n} {role}"
+                              for n, role in zip(sizes, ("inputs", "targets")))
+        raise ValueError(f"batch {index} has {counts}: {fix}, one target per input")
     return batch[0], batch[1]
 
 
@@ -121,6 +128,20 @@ class LossNotOneNumberError(ValueError):
     """loss_fn gave something other than one sample's loss; the loop engine would fail on it as vmap did."""
 
 
+class LossWithoutWeightsError(ValueError):
+    """loss_fn's loss does not depend on the prunable weights; either engine finds it, so no fallback."""
+
+
+def _refuse_loss_without_weights(loss) -> None:
+    # vmap's grad answered zeros for a detached loss, so X was all zeros and prune went on; the loop failed with
+    # autograd's "element 0 of tensors does not require grad"
+    if not loss.requires_grad:
+        raise LossWithoutWeightsError(
+            "loss_fn's loss does not depend on the prunable weights (it is detached from the model's output by "
+            ".detach(), .item() or torch.no_grad(), or computed from other parameters only), so every row of X would "
+            "be zero; return a loss computed from the model's output")
+
+
 def _sample_loss(loss):
     """loss_fn's value for one sample as the 0-dim tensor functorch's grad and autograd differentiate. A loss of shape
     (1,) (reduction="none" on the one sample) is that number; functorch's grad refused it where autograd took it."""
@@ -142,7 +163,9 @@ class _ModelAndLoss(nn.Module):
         self.__dict__["loss_fn"] = loss_fn      # not a submodule: the state of a loss module is not the model's
 
     def forward(self, x, y):
-        return _sample_loss(self.loss_fn(self.model(x), y))
+        loss = _sample_loss(self.loss_fn(self.model(x), y))
+        _refuse_loss_without_weights(loss)
+        return loss
 
 
 def _vmap_grad_fn(model, layers, loss_fn):
@@ -168,12 +191,27 @@ def _vmap_grad_fn(model, layers, loss_fn):
         state.update((a, d) for a in aliases[id(v)])
     state.update({k: v for k, v in whole.named_buffers()})
     name_aliases = [aliases[id(named[l.name])] for l in layers]
+    # functional_call (torch 1.13) swaps attribute reads (module.weight) only; model.parameters() and
+    # named_parameters() read each module's _parameters, so a loss_fn penalizing `for p in model.parameters()` got the
+    # model's own tensors and vmap's X missed the penalty's gradient, which the loop engine has
+    slots = []
+    for mname, m in whole.named_modules(remove_duplicate=False):
+        for pname, prm in m._parameters.items():
+            if prm is not None:
+                slots.append((m, pname, f"{mname}.{pname}" if mname else pname))
 
     def loss_one(pvals, x, y):
         st = dict(state)
         for al, v in zip(name_aliases, pvals):
             st.update((a, v) for a in al)
-        return functional_call(whole, st, (x.unsqueeze(0), y.unsqueeze(0)))
+        originals = [(m, pname, m._parameters[pname]) for m, pname, _ in slots]
+        try:
+            for m, pname, path in slots:
+                m._parameters[pname] = st[path]
+            return functional_call(whole, st, (x.unsqueeze(0), y.unsqueeze(0)))
+        finally:
+            for m, pname, prm in reversed(originals):
+                m._parameters[pname] = prm
 
     g = vmap(grad(loss_one), in_dims=(None, 0, 0))
     pvals = tuple(named[l.name].detach() for l in layers)
@@ -200,9 +238,13 @@ def _loop_grad_fn(model, layers, loss_fn):
             with torch.enable_grad():
                 for i in range(x.shape[0]):
                     loss = _sample_loss(loss_fn(forward(x[i:i + 1]), y[i:i + 1]))
+                    _refuse_loss_without_weights(loss)
                     # a weight the loss does not depend on (an auxiliary head the loss leaves out, a detached
                     # branch) has gradient zero, as vmap's grad gives it, not "not used in the graph"
                     grads = torch.autograd.grad(loss, params, allow_unused=True)
+                    if all(t is None for t in grads):
+                        # it depends on other parameters only (biases, norms): vmap's grad gives zeros there
+                        _refuse_loss_without_weights(loss.detach())
                     rows.append(torch.cat([(t if t is not None else torch.zeros_like(prm)).reshape(-1)
                                            for t, prm in zip(grads, params)]))
         finally:
@@ -263,7 +305,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                 try:
                     rows = fn(x, y)
                 except Exception as e:
-                    if engine != "auto" or isinstance(e, LossNotOneNumberError):
+                    if engine != "auto" or isinstance(e, (LossNotOneNumberError, LossWithoutWeightsError)):
                         raise
                     # said, not silent: the loop is several times slower, and an error of the model itself shows up
                     # here too (the loop then raises it again)
@@ -273,6 +315,27 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                     engine = "loop"
                     fn = _loop_grad_fn(model, layers, loss_fn)
                     rows = fn(x, y)
+                if engine != "loop" and n == 0:
+                    # vmap differentiates the weights it swaps in; a loss_fn holding a weight of its own (a tensor
+                    # taken from the model beforehand) differentiates the model's tensor, which vmap's X misses
+                    # without a word: one backward of the first sample shows it
+                    ref = _loop_grad_fn(model, layers, loss_fn)(x[:1], y[:1])
+                    finite = ref[torch.isfinite(ref)]   # a NaN gradient is the CLI's to name, in both engines' X
+                    scale = float(finite.abs().max()) if finite.numel() else 0.0
+                    if not torch.allclose(rows[:1].to(ref.dtype), ref, rtol=1e-4, atol=1e-5 * scale + 1e-12,
+                                          equal_nan=True):
+                        diff = float((rows[:1].to(ref.dtype) - ref).abs().max())
+                        why = (f"vmap's gradient of the first sample differs from autograd's by up to {diff:.3g} (of "
+                               f"{scale:.3g}): loss_fn reads a weight vmap does not swap in (a tensor taken from the "
+                               "model before the call?)")
+                        if engine == "vmap":
+                            raise RuntimeError(f"per-sample gradients: {why}; use engine='loop' or 'auto'")
+                        warnings.warn(f"per-sample gradients: {why}; falling back to one backward pass per sample "
+                                      "(engine='loop', slower); pass engine='loop' to skip vmap",
+                                      RuntimeWarning, stacklevel=2)
+                        engine = "loop"
+                        fn = _loop_grad_fn(model, layers, loss_fn)
+                        rows = fn(x, y)
                 X[n:n + rows.shape[0]] = rows.detach().float().cpu().numpy()
                 n += rows.shape[0]
     except BaseException:              # a failing model or loss_fn, or an interrupt: no partial X is left behind

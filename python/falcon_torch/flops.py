@@ -29,6 +29,9 @@ from torch.nn.utils import parametrize
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _CONVT = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 PRUNABLE_TYPES = _CONV + _CONVT + (nn.Linear,)
+# given as `prunable`, a container stands for the Conv/Linear weights among its modules: iterated, a ModuleDict gave
+# its keys, looked up as top-level names (a name collision chose another layer)
+_CONTAINERS = (nn.ModuleDict, nn.ModuleList, nn.Sequential)
 
 
 @dataclass
@@ -73,9 +76,9 @@ def prunable_entries(prunable) -> Optional[list]:
     """`prunable` as a list of entries (None stays None), read once: a generator is spent after one pass."""
     if prunable is None:
         return None
-    if isinstance(prunable, (str, torch.Tensor)) or (isinstance(prunable, nn.Module) and not hasattr(prunable, "__iter__")):
+    if isinstance(prunable, (str, torch.Tensor, nn.Module)):
         # one entry, not a list of them: iterating a name went through its characters, so "11" chose layer "1" and
-        # "features" failed on "f"
+        # "features" failed on "f" (a container module is expanded to its modules by prunable_parameters)
         return [prunable]
     return list(prunable)
 
@@ -86,7 +89,8 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
 
     Default: the `.weight` of every Conv*/ConvTranspose*/Linear module; biases and norm layers never.
     `prunable` may list parameter names ("conv1.weight"), module names ("conv1"), modules or parameters, or be
-    one of them; each must resolve to the weight of a Conv/Linear module (FLOPs are only defined for those).
+    one of them; each must resolve to the weight of a Conv/Linear module (FLOPs are only defined for those). A
+    ModuleDict/ModuleList/Sequential (or its name) stands for the Conv/Linear modules among its modules.
     """
     prunable = prunable_entries(prunable)
     owner: Dict[int, tuple] = {}
@@ -129,8 +133,20 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             if isinstance(item, str) and (item == "weight" or item.endswith(".weight")):
                 return modules.get(item[:-len("weight")].rstrip("."))
             return None
+        def expand(entry):
+            if isinstance(entry, nn.Module) and id(entry) not in own_ids:
+                return [entry]         # refused below as a module of another model
+            mod = entry if isinstance(entry, nn.Module) else (
+                modules.get(entry) if isinstance(entry, str) and entry not in by_name else None)
+            if not isinstance(mod, _CONTAINERS):
+                return [entry]
+            inner = [m for m in mod.modules() if isinstance(m, PRUNABLE_TYPES)]
+            if not inner:
+                raise ValueError(f"prunable entry {entry!r} holds no Conv/ConvTranspose/Linear module; FLOPs per weight "
+                                 "are only measured for those")
+            return inner
         chosen = set()
-        for item in prunable:
+        for item in (i for entry in prunable for i in expand(entry)):
             if isinstance(item, (nn.Module, nn.Parameter)) and id(item) not in own_ids:
                 kind = "module" if isinstance(item, nn.Module) else "parameter"
                 what = repr(item) if kind == "module" else f"(a parameter of shape {tuple(item.shape)})"
@@ -265,19 +281,25 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
             # positions are divided by the samples, as Linear's are: a model that folds T frames or crops of each
             # sample into the batch (conv(x.reshape(N * T, C, H, W))) applies the conv T times per sample, and was
             # counted once, its FLOP budget exceeded without a word
+            # forward hooks get positional inputs only (torch 1.13 has no with_kwargs): a call as module(input=x)
+            # failed with "tuple index out of range", so the positions are read from the output where they can be
             if isinstance(module, (_CONV, _CONVT)):
-                t = output if isinstance(module, _CONV) else inputs[0]
-                if t.dim() == module.weight.dim():
-                    per_sample = t.numel() / (t.shape[1] * batch_size)
+                t = output if isinstance(module, _CONV) else inputs[0] if inputs else None
+                if t is None:
+                    images = output.shape[0] if output.dim() == module.weight.dim() else 1
+                    positions = _transposed_input_positions(module, output) * images
+                elif t.dim() == module.weight.dim():
+                    positions = t.numel() / t.shape[1]
                 else:  # unbatched (C, *spatial): one sample
-                    per_sample = t.numel() / t.shape[0]
+                    positions = t.numel() / t.shape[0]
+                per_sample = positions / (batch_size if output.dim() == module.weight.dim() else 1)
             elif isinstance(module, nn.MultiheadAttention):
                 # out_proj maps every attended position (batch_first (N, L, E), else (L, N, E), or unbatched (L, E))
                 out = output[0] if isinstance(output, tuple) else output
                 per_sample = out.numel() / (module.out_proj.out_features * batch_size)
             else:
-                x = inputs[0]
-                per_sample = x.numel() / (module.in_features * batch_size)
+                # the positions it is applied to: (*, in_features) in, (*, out_features) out
+                per_sample = output.numel() / (module.out_features * batch_size)
             totals[lname] += float(per_sample)
             calls[lname] += 1
         return hook
@@ -294,7 +316,10 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         for prm in frozen:
             prm.requires_grad_(True)
         with torch.inference_mode(False), torch.enable_grad():
-            unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a for a in args))
+            output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
+                                        for a in args))
+            uses = _autograd_uses(output)
+            del output
     finally:
         for prm in frozen:
             prm.requires_grad_(False)
@@ -306,7 +331,63 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
             raise ValueError(f"layer {l.name} was not used in the forward pass; leave it out of `prunable`")
         l.flops_per_weight = totals[l.name]
         l.calls = calls[l.name]
+        extra = uses.get(id(named.get(l.name)), 0) - calls[l.name]
+        if extra > 0:
+            # the hooks see the module's calls only: a weight also read outside its module (a tied decoder's
+            # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
+            holders = ", ".join(repr(n) for n in users[l.name])
+            warnings.warn(f"weight {l.name!r} is used {extra} more time(s) in the forward pass than its module ({holders}) "
+                          f"runs ({calls[l.name]} call(s)): a use outside the module (a functional call such as "
+                          f"F.linear(x, weight.t())) is not counted, so its flops_per_weight {l.flops_per_weight:g} is "
+                          "too low; call the module itself, or correct flops_per_weight in layers.json",
+                          RuntimeWarning, stacklevel=2)
     return list(layers)
+
+
+_LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward")
+
+
+def _autograd_uses(output) -> Dict[int, int]:
+    """How many operations of the forward pass read each leaf tensor, by id: the edges into its AccumulateGrad node in
+    the autograd graph of the output (each module call of a Conv/Linear reads its weight once)."""
+    roots, stack = [], [output]
+    while stack:
+        o = stack.pop()
+        if isinstance(o, torch.Tensor):
+            if o.grad_fn is not None:
+                roots.append(o.grad_fn)
+        elif isinstance(o, (list, tuple)):
+            stack.extend(o)
+        elif isinstance(o, dict):
+            stack.extend(o.values())
+    uses: Dict[int, int] = {}
+    seen = {id(r): r for r in roots}   # the nodes kept, not only their ids: a freed node's id is given to the next one
+    while roots:
+        node = roots.pop()
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            variable = getattr(nxt, "variable", None)
+            if variable is not None:
+                # a lookup multiplies nothing: a language model's output Linear tied to its embedding costs its calls
+                if not node.name().startswith(_LOOKUPS):
+                    uses[id(variable)] = uses.get(id(variable), 0) + 1
+            elif id(nxt) not in seen:
+                seen[id(nxt)] = nxt
+                roots.append(nxt)
+    return uses
+
+
+def _transposed_input_positions(module: nn.Module, output: torch.Tensor) -> float:
+    """Input positions of a transposed conv from its output, for a call whose input the hook did not get (a keyword).
+    Per dimension L_out = (L_in - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1, where the extra output
+    padding is below the stride (torch's output_padding, or what output_size= asks for), so the floor division finds
+    L_in."""
+    spatial = output.shape[-len(module.kernel_size):]
+    positions = 1
+    for size, k, st, pad, dil in zip(spatial, module.kernel_size, module.stride, module.padding, module.dilation):
+        positions *= (size - 1 + 2 * pad - dil * (k - 1)) // st + 1
+    return float(positions)
 
 
 def dense_flops(layers: Sequence[LayerInfo]) -> float:

@@ -382,6 +382,63 @@ class ExportApplyTest(unittest.TestCase):
         wrapped = nn.DataParallel(m)
         self.assert_engines_give(wrapped, batches, 10, ref, loss_fn=penalized, label="wrapped")
 
+    def test_a_penalty_over_the_models_parameters_gets_its_gradient_with_vmap(self):
+        # functional_call (torch 1.13) swaps attribute reads only: a penalty over model.parameters() or
+        # named_parameters() saw the model's own tensors, and vmap's X missed its gradient, which the loop has
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 5))
+        batches, x, y = data()
+        params = [m[1].weight, m[3].weight]
+        ce = lambda out, t: nn.functional.cross_entropy(out, t, reduction="sum")
+        for label, loss in (("parameters", lambda out, t: ce(out, t) + 0.5 * sum(p.pow(2).sum() for p in m.parameters())),
+                            ("named", lambda out, t: ce(out, t) + 0.5 * sum(p.pow(2).sum()
+                                                                             for _, p in m.named_parameters()))):
+            ref = self.per_sample_reference(m, x, y, params, loss)
+            self.assert_engines_give(m, batches, 10, ref, loss_fn=loss, label=label)
+
+    def test_a_penalty_on_a_weight_taken_beforehand_makes_vmap_fall_back_to_the_loop(self):
+        # a tensor the loss_fn took from the model before the call is the model's own, which no swap reaches: vmap's X
+        # missed its penalty without a word; the first sample's backward shows the difference
+        import warnings
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 5))
+        batches, x, y = data()
+        w = m[3].weight
+
+        def loss(out, t):
+            return nn.functional.cross_entropy(out, t, reduction="sum") + 0.5 * w.pow(2).sum()
+        ref = self.per_sample_reference(m, x, y, [m[1].weight, m[3].weight], loss)
+        with self.assertWarnsRegex(RuntimeWarning, "vmap's gradient of the first sample differs .*falling back"):
+            ex = ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "auto"), loss_fn=loss)
+        np.testing.assert_allclose(np.load(ex.grads_path), ref, rtol=1e-5, atol=1e-7)
+        with self.assertRaisesRegex(RuntimeError, "differs from autograd's .*engine='loop'"):
+            ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "vmap"), loss_fn=loss, engine="vmap")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            ex = ft.export(m, batches, n_samples=10, out_dir=os.path.join(self.d, "loop"), loss_fn=loss, engine="loop")
+        np.testing.assert_allclose(np.load(ex.grads_path), ref, rtol=1e-5, atol=1e-7)
+        # NaN gradients are the same with either engine: no fallback (the CLI names the NaN in X)
+        nan = nn.Sequential(nn.Flatten(), nn.Linear(64, 6), nn.ReLU(), nn.Linear(6, 5))
+        with torch.no_grad():
+            nan[1].weight[0, 0] = float("nan")
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            ex = ft.export(nan, batches, n_samples=10, out_dir=os.path.join(self.d, "nan"))
+        self.assertTrue(np.isnan(np.load(ex.grads_path)).any())
+
+    def test_a_loss_that_does_not_depend_on_the_weights_is_refused_by_either_engine(self):
+        # vmap's grad answered zeros for a detached loss: an all-zero X, and prune went on without a word; the loop
+        # failed with autograd's "element 0 of tensors does not require grad"
+        m = small_model()
+        batches, _, _ = data()
+        ce = lambda out, t: nn.functional.cross_entropy(out, t, reduction="sum")
+        for label, loss in (("detached", lambda out, t: ce(out, t).detach()),
+                            ("bias only", lambda out, t: ce(out, t).detach() + m[6].bias.sum())):
+            for engine in ("auto", "vmap", "loop"):
+                with self.assertRaisesRegex(ValueError, "loss_fn's loss does not depend on the prunable weights"):
+                    ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, engine), loss_fn=loss, engine=engine)
+                self.assertFalse(os.path.exists(os.path.join(self.d, engine, "X.npy")), f"{label} {engine}")
+
     def test_the_scale_of_x_under_a_mean_loss_is_as_documented(self):
         # python/README.md: loss_fn sees one sample at a time, so "mean" is "sum" for a classifier, a mean over
         # tokens divides the row by their number, and a class-weighted mean cancels each sample's weight
@@ -485,6 +542,23 @@ class ExportApplyTest(unittest.TestCase):
                     run()
         self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
 
+    def test_inputs_and_targets_of_different_lengths_are_named_as_such(self):
+        # 16 inputs and 20 targets exported 16 samples without a word; 20 and 16 warned of a fallback to the loop, then
+        # failed with torch's batch size error
+        m = small_model()
+        _, x, y = data(20)
+        for xs, ys, index in ((x[:16], y, 0), (x, y[:16], 0)):
+            for engine in ("auto", "loop"):
+                with self.assertRaisesRegex(ValueError, rf"batch {index} has {xs.shape[0]} inputs but {ys.shape[0]} targets"):
+                    ft.export(m, (xs, ys), n_samples=64, out_dir=os.path.join(self.d, engine), engine=engine)
+        batches = [(x[:6], y[:6]), (x[6:10], y[6:12])]
+        with self.assertRaisesRegex(ValueError, r"batch 1 has 4 inputs but 6 targets"):
+            ft.export(m, batches, n_samples=64, out_dir=os.path.join(self.d, "second"))
+        with self.assertRaisesRegex(ValueError, r"batch 1 has 4 inputs but 6 targets"):
+            ft.gradcmd.prepare(m, batches, os.path.join(self.d, "session"), n_samples=64)
+        with self.assertRaisesRegex(ValueError, r"batch 0 has 20 inputs but targets without a sample dimension"):
+            ft.export(m, (x, y[0]), n_samples=64, out_dir=os.path.join(self.d, "scalar"))
+
     def test_a_number_of_stages_below_one_is_named_as_such(self):
         # stages=0 through the CLI route came back as the CLI's "--schedule ... does not apply with --stages 1"
         m = small_model()
@@ -496,6 +570,35 @@ class ExportApplyTest(unittest.TestCase):
                     ft.prune(m, batches, method="falcon++", stages=stages, gradient_source=source,
                              cli=ft.FalconCLI(command=["false"]), work_dir=self.d)
         self.assertEqual(os.listdir(self.d), [])
+
+    def test_falcon_plus_plus_flags_of_the_cli_in_the_method_name_the_prune_arguments(self):
+        # "falcon++ --start-keep-flops 0.8" reached the CLI as "falcon --start-keep-flops 0.8" and was refused as "only
+        # applies to --method falcon++; drop it, or use --method falcon++", though the user had
+        m = small_model()
+        batches, _, _ = data()
+        cli = ft.FalconCLI(command=["/bin/false"])          # refused before the CLI is asked anything
+        for method, extra, fix in (("falcon++ --stages 2", (), r"stages=T"),
+                                   ("falcon++ --schedule=linear", (), r"schedule='poly'\|'linear'"),
+                                   ("falcon++", ["--start-keep-flops", "0.8"], r"start from the dense model"),
+                                   ("falcon++ --grads-command-timeout 5m", (), r"grads_command_timeout=")):
+            flag = (method.split()[1:] or extra)[0].split("=")[0]
+            with self.assertRaisesRegex(ValueError, rf"method='falcon\+\+ \.\.\.' with {flag}: prune runs the falcon\+\+ "
+                                                    rf"stages itself .*{fix}"):
+                ft.prune(m, batches, method=method, extra_args=extra, cli=cli, n_samples=4)
+
+    def test_a_grads_command_timeout_that_is_no_duration_is_refused_before_any_run(self):
+        # "2x" was passed on as it was and refused by the CLI, after the whole export of stage 0
+        m = small_model()
+        batches, _, _ = data()
+        cli = ft.FalconCLI(command=["/bin/false"])          # any run of it fails with exit code 1
+        for value, why in (("2x", r"'2x' is not a duration: give seconds \(90\) or a number with s, m or h"),
+                           ("15 min", r"'15 min' is not a duration"), ("0s", r"'0s' must be more than 0"),
+                           ("-5m", r"'-5m' must be more than 0")):
+            with self.assertRaisesRegex(ValueError, f"grads_command_timeout {why}"):
+                ft.prune(m, batches, method="falcon++", grads_command_timeout=value, cli=cli, n_samples=4)
+        for value in ("90", "1.5m", " 2H ", ".5s"):                 # the CLI's grammar: on to the CLI
+            with self.assertRaises(ft.FalconError):
+                ft.prune(m, batches, method="falcon++", grads_command_timeout=value, cli=cli, n_samples=4)
 
     def test_failed_export_leaves_no_partial_x(self):
         def failing_loss(out, y):
@@ -657,6 +760,24 @@ class ExportApplyTest(unittest.TestCase):
         masks = ft.apply(m, os.path.join(self.d, "pruned.npy"), ex.layers_path, mask_path=os.path.join(self.d, "mask.npy"))
         self.assertTrue(bool(masks["0.weight"].reshape(-1)[0]))
 
+    def test_apply_refuses_a_mask_as_the_pruned_weights(self):
+        # apply(m, "mask.npy", layers, mask_path="pruned.npy"), the files swapped, wrote 1.0 into every kept weight
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, out_dir=self.d, grads=False)
+        pruned = np.load(ex.weights_path)
+        pruned[::2] = 0
+        np.save(os.path.join(self.d, "pruned.npy"), pruned)
+        np.save(os.path.join(self.d, "mask.npy"), pruned != 0)
+        np.save(os.path.join(self.d, "mask-u8.npy"), (pruned != 0).astype(np.uint8))
+        before = {k: v.clone() for k, v in m.state_dict().items()}
+        with self.assertRaisesRegex(ValueError, r"mask\.npy holds booleans, a mask, not pruned weights \(.*pruned\.npy "
+                                                r"and .*mask\.npy look swapped\)"):
+            ft.apply(m, os.path.join(self.d, "mask.npy"), ex.layers_path, mask_path=os.path.join(self.d, "pruned.npy"))
+        with self.assertRaisesRegex(ValueError, r"mask-u8\.npy holds 0s and 1s only, a mask, not pruned weights: give"):
+            ft.apply(m, os.path.join(self.d, "mask-u8.npy"), ex.layers_path)
+        self.assertTrue(all(torch.equal(v, before[k]) for k, v in m.state_dict().items()))
+
     def test_apply_names_a_file_that_is_not_a_layer_table(self):
         # a report given for the layers was a bare KeyError: 'layers'
         m = small_model()
@@ -713,11 +834,13 @@ class ExportApplyTest(unittest.TestCase):
 
     def test_apply_across_a_data_parallel_wrapper_names_the_module_prefix(self):
         # an export of nn.DataParallel(m) names its layers 'module.0.weight': applied to m it was refused as "not a
-        # parameter" without a word of the prefix, and the other way round too
+        # parameter" without a word of the prefix, and the other way round too; the first hint said "apply it to the
+        # wrapped model", read as the module inside the wrapper, the model just refused
         m = small_model()
         batches, _, _ = data()
         wrapped = torch.nn.DataParallel(m)
-        for i, (exported_from, applied_to, fix) in enumerate(((wrapped, m, "apply it to the wrapped model"),
+        for i, (exported_from, applied_to, fix) in enumerate(((wrapped, m, "apply it to that wrapper, not to the module "
+                                                                           "inside it, or export the module itself"),
                                                               (m, wrapped, "apply it to model.module"))):
             ex = ft.export(exported_from, batches, n_samples=4, out_dir=os.path.join(self.d, f"export{i}"), grads=False)
             with self.assertRaises(ValueError) as e:
@@ -821,6 +944,17 @@ class CliTest(unittest.TestCase):
         self.assertEqual(res.report["method"], "mp")
         self.assertEqual(res.kept_nnz, sum(int(v.sum()) for v in res.masks.values()))
         self.assertTrue(torch.all(m[0].weight[~res.masks["0.weight"]] == 0))
+
+    def test_no_budget_is_the_clis_default_of_30_percent_of_the_flops_in_the_result(self):
+        # keep_flops=None and keep_nnz=None ran with the CLI's default 30%, but keep_flops_schedule said [None]
+        batches, _, _ = data()
+        m = small_model()
+        res = ft.prune(m, batches, keep_flops=None, method="mp", n_samples=6, cli=self.cli)
+        self.assertEqual(res.keep_flops_schedule, [0.3])
+        self.assertEqual(res.keep_nnz_schedule, [None])
+        self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
+        res = ft.prune(small_model(), batches, keep_flops=None, method="mp", stages=2, n_samples=6, cli=self.cli)
+        self.assertEqual(res.keep_flops_schedule, ft.stage_schedule(0.3, 2))
 
     def test_staged_with_finetune_callback(self):
         m = small_model()
@@ -1008,6 +1142,47 @@ for label, m in (("script block", Net(Block())),
         # the script's block: the Python route (a falcon call per stage); the wrapped model: one CLI run of 3 stages
         self.assertEqual(proc.stdout.splitlines(), ["script block 2 0 True", "wrapped 1 3 True"])
 
+    def test_falcon_plus_plus_auto_route_with_objects_of_the_script_held_by_the_model(self):
+        # the classes of the model and its submodules were checked, not what they hold: a dataclass config or an
+        # activation function defined in the script took the CLI route and failed at stage 2 ("Can't get attribute
+        # 'Config' on <module 'falcon_torch.gradcmd'>")
+        self.skip_without_falcon_plus_plus_cli_route()
+        import subprocess, sys
+        lib = self.write_module("falcon_test_heldnet",
+                                "from torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, held, act):\n"
+                                "        super().__init__()\n        self.held, self.act = held, act\n"
+                                "        self.a, self.b = nn.Linear(6, 8), nn.Linear(8, 3)\n\n"
+                                "    def forward(self, x):\n        return self.b(self.act(self.a(x)))\n")
+        script = os.path.join(self.d, "script.py")
+        with open(script, "w") as f:
+            f.write(f"""import sys, warnings, torch
+from dataclasses import dataclass
+sys.path.insert(0, {lib!r})
+import falcon_torch as ft
+from falcon_test_heldnet import Net
+warnings.simplefilter("ignore")
+
+@dataclass
+class Config:
+    hidden: int = 8
+
+def swish(v):
+    return v * torch.sigmoid(v)
+
+torch.manual_seed(0)
+x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+for label, m in (("config", Net(Config(), torch.relu)), ("function", Net(None, swish))):
+    res = ft.prune(m, (x, y), keep_flops=0.4, method="falcon++", stages=2, n_samples=16,
+                   cli=ft.FalconCLI(command={list(self.cli.command)!r}))
+    print(label, len(res.reports), res.kept_flops <= 0.4 * res.dense_flops + 1e-6)
+""")
+        from _util import PYTHON_DIR
+        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=self.d,
+                              env=dict(os.environ, PYTHONPATH=str(PYTHON_DIR)))
+        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+        # the Python route: a falcon call per stage
+        self.assertEqual(proc.stdout.splitlines(), ["config 2 True", "function 2 True"])
+
     def test_falcon_plus_plus_auto_route_with_a_model_torch_save_cannot_write(self):
         # a module holding a lambda cannot be pickled for the gradient command: auto took the CLI route anyway and
         # failed in gradcmd.prepare ("Can't pickle local object"), where the Python route runs
@@ -1050,6 +1225,38 @@ for label, m in (("script block", Net(Block())),
             self.assertTrue(torch.equal(results["safetensors"][1][name], mask), name)
         masks = ft.apply(small_model(), os.path.join(self.d, "pruned.safetensors:weights"), ex.layers_path)
         self.assertEqual(sorted(masks), ["0.weight", "3.weight", "6.weight"])
+
+    def test_a_failed_prune_keeps_its_work_folder_when_the_message_names_files_in_it(self):
+        # the CLI's "X.npy: X[0, 0] is NaN ... `falcon inspect`" or "w.npy: 1 of 455 values are NaN" named files of
+        # prune's temporary folder, deleted in `finally` before the caller read the message
+        import shutil
+        tmp = os.path.join(self.d, "tmp")
+        os.makedirs(tmp)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            m = small_model()
+            with torch.no_grad():
+                m[0].weight[0, 0, 0, 0] = float("nan")
+            batches, _, _ = data()
+            with self.assertRaises(ft.FalconError) as cm:
+                ft.prune(m, batches, keep_flops=0.5, method="mp", n_samples=4, cli=self.cli)
+            kept = [d for d in os.listdir(tmp) if d.startswith("falcon-torch-")]
+            self.assertEqual(len(kept), 1, os.listdir(tmp))
+            folder = os.path.join(tmp, kept[0])
+            self.assertRegex(str(cm.exception), rf"{re.escape(folder)}/stage1/w\.npy: .*NaN")
+            self.assertIn(f"prune's work folder {folder} is kept", str(cm.exception))
+            self.assertTrue(os.path.isfile(os.path.join(folder, "stage1", "w.npy")))
+            shutil.rmtree(folder)
+
+            def failing(out, t):
+                raise ValueError("a loss that fails")
+            with self.assertRaisesRegex(ValueError, "a loss that fails") as cm:
+                ft.prune(small_model(), batches, keep_flops=0.5, method="mp", n_samples=4, cli=self.cli,
+                         loss_fn=failing)
+            self.assertNotIn("work folder", str(cm.exception))
+            self.assertEqual(os.listdir(tmp), [])              # a message naming no file of it: removed as before
+        finally:
+            tempfile.tempdir = saved
 
     def test_bad_input_raises_with_cli_message(self):
         np.save(os.path.join(self.d, "w.npy"), np.ones(3, np.float32))

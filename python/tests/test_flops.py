@@ -36,6 +36,33 @@ class FlopHookTest(unittest.TestCase):
         layers = measure_flops(t, torch.zeros(1, 3, 5, 7))
         self.assertEqual(layers[0].flops_per_weight, 35)   # input positions
 
+    def test_a_module_called_with_its_input_as_a_keyword_is_measured(self):
+        # forward hooks get positional inputs only: self.fc(input=x) failed with "tuple index out of range"
+        class Keywords(nn.Module):
+            def __init__(self, **up):
+                super().__init__()
+                self.up = nn.ConvTranspose2d(3, 2, 3, **up)
+                self.fc = nn.Linear(7, 4)
+
+            def forward(self, x, size=None):
+                h = self.up(input=x) if size is None else self.up(input=x, output_size=size)
+                return self.fc(input=h[..., :7])
+
+        class Positional(Keywords):
+            def forward(self, x, size=None):
+                h = self.up(x) if size is None else self.up(x, output_size=size)
+                return self.fc(h[..., :7])
+        for up, size, x in (({"stride": 2}, None, torch.zeros(3, 3, 5, 7)),
+                            ({"stride": 3, "padding": 1, "output_padding": 2, "dilation": 2}, None, torch.zeros(2, 3, 4, 5)),
+                            ({"stride": 2}, (12, 16), torch.zeros(2, 3, 5, 7)),
+                            ({"stride": 2}, None, torch.zeros(3, 5, 7))):     # unbatched
+            torch.manual_seed(0)
+            got = [l.flops_per_weight for l in measure_flops(Keywords(**up), (x, size), batch_size=x.shape[0])]
+            torch.manual_seed(0)
+            want = [l.flops_per_weight for l in measure_flops(Positional(**up), (x, size), batch_size=x.shape[0])]
+            self.assertEqual(got, want, f"{up} {size}")
+        self.assertEqual(want[0], 5 * 7)                                      # input positions
+
     def test_conv_folded_over_the_batch_counts_every_frame(self):
         # T frames of each sample folded into the batch: the conv runs T times per sample, as in a loop over frames
         # (counted once before, where the Linear after it, in the same position, was counted T times)
@@ -86,6 +113,39 @@ class FlopHookTest(unittest.TestCase):
         layers = measure_flops(Tied(), torch.zeros(3, 4))
         self.assertEqual([l.name for l in layers], ["a.weight"])
         self.assertEqual((layers[0].flops_per_weight, layers[0].calls), (2, 2))
+
+    def test_a_weight_also_used_outside_its_module_is_named(self):
+        # the hooks count the module's calls: a tied decoder's F.linear(h, enc.weight.t()) was not counted, and
+        # flops_per_weight said 1 where every weight is multiplied twice per sample, without a word
+        import warnings
+
+        class TiedDecoder(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.enc = nn.Linear(16, 4)
+                self.dec_bias = nn.Parameter(torch.zeros(16))
+
+            def forward(self, x):
+                return nn.functional.linear(torch.relu(self.enc(x)), self.enc.weight.t(), self.dec_bias)
+        with self.assertWarnsRegex(RuntimeWarning, r"weight 'enc.weight' is used 1 more time\(s\) .* \('enc'\) runs "
+                                                   r"\(1 call\(s\)\).*flops_per_weight 1 is too low"):
+            layers = measure_flops(TiedDecoder(), torch.randn(2, 16))
+        self.assertEqual([l.flops_per_weight for l in layers], [1])
+
+        # an embedding tied to the output Linear is a lookup, no multiply: no warning
+        class TiedLM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(10, 4)
+                self.out = nn.Linear(4, 10)
+                self.out.weight = self.emb.weight
+
+            def forward(self, t):
+                return self.out(self.emb(t))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layers = measure_flops(TiedLM(), torch.tensor([[1, 2, 3]]))
+        self.assertEqual([l.flops_per_weight for l in layers], [3])
 
     def test_transformer_layer_in_eval_mode(self):
         # export measures in eval mode; without grad, TransformerEncoderLayer's fast path skips linear1/linear2
@@ -150,6 +210,25 @@ class FlopHookTest(unittest.TestCase):
         self.assertEqual([l.name for l in prunable_parameters(m, m[5].weight)], ["5.weight"])
         with self.assertRaisesRegex(ValueError, "'features' is not a parameter or module name"):
             prunable_parameters(m, "features")
+
+    def test_a_container_module_stands_for_its_conv_and_linear_modules_not_its_keys(self):
+        # a ModuleDict was iterated to its keys, looked up as top-level names: "fc" chose the model's own fc, not the
+        # head of that key, and a key no top-level module had was "not a parameter or module name of the model"
+        class Heads(nn.Module):
+            def __init__(self, key):
+                super().__init__()
+                self.fc = nn.Linear(5, 5)
+                self.heads = nn.ModuleDict({key: nn.Linear(5, 3)})
+                self.tail = nn.ModuleList([nn.Sequential(nn.ReLU(), nn.Linear(3, 2))])
+        for key in ("fc", "cls"):
+            m = Heads(key)
+            self.assertEqual([l.name for l in prunable_parameters(m, m.heads)], [f"heads.{key}.weight"])
+            self.assertEqual([l.name for l in prunable_parameters(m, "heads")], [f"heads.{key}.weight"])
+            self.assertEqual([l.name for l in prunable_parameters(m, m.tail)], ["tail.0.1.weight"])
+            self.assertEqual([l.name for l in prunable_parameters(m, [m.tail, m.fc])], ["fc.weight", "tail.0.1.weight"])
+        m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
+        with self.assertRaisesRegex(ValueError, r"(?s)prunable entry Sequential\(.*\) holds no Conv/ConvTranspose/Linear"):
+            prunable_parameters(m, m[1])
 
     def test_a_module_or_parameter_of_another_model_is_refused_as_such(self):
         # a Linear of a copy of the model was refused as "not the weight of a Conv/ConvTranspose/Linear module"
