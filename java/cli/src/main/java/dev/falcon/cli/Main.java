@@ -265,7 +265,7 @@ public final class Main implements Runnable {
         if (reportingHook && (RunPhase.stopping() || shuttingDown())) return STOPPED;
         if (e instanceof InputException ie) {
             err.println("falcon: error: " + ie.getMessage());
-            return ie.infeasible() ? INFEASIBLE : USAGE;
+            return ie.infeasible() ? INFEASIBLE : ie.ofTheMachine() ? INTERNAL : USAGE;
         }
         for (Throwable c = e; c != null; c = c.getCause()) {
             if (c instanceof StoppedException stop) {

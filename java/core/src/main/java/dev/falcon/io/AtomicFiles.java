@@ -800,20 +800,24 @@ public final class AtomicFiles {
      * "TARGET: FIELD: cannot write (the error); the fix": one fix for every cause ("check that the directory exists, is
      * writable and has free space") sent a user whose disk was full, or whose file name was too long, to look at the
      * wrong thing. The cause is told by the exception's type where it has one, else by the system's error text, in
-     * English or as this process's locale gives it (see {@link SystemErrors}).
+     * English or as this process's locale gives it (see {@link SystemErrors}). A full disk or quota, a storage error and
+     * a reader gone are the machine's failures (exit 1), the rest the choice of path (exit 2).
      */
     private static InputException cannotWrite(Path target, String field, boolean device, IOException e) {
         Path dir = target.toAbsolutePath().getParent();
         String fix;
+        boolean ofTheMachine = false;
         if (e instanceof java.nio.file.AccessDeniedException || SystemErrors.isPermissionDenied(e)) {
             fix = device ? "this user may not write it; choose an output this user may write"
                     : "this user may not write in " + dir + "; choose a location this user may write, or have its owner grant write access";
         } else if (e instanceof java.nio.file.NoSuchFileException) {
             fix = "check that " + dir + " still exists (it may have been removed during the run), or choose another output path";
         } else if (SystemErrors.isNoSpace(e)) {
+            ofTheMachine = true;
             fix = device ? "the device is full; choose another output"
                     : "the file system of " + dir + " is full; free space on it, or choose an output path on another file system";
         } else if (SystemErrors.isQuotaExceeded(e)) {
+            ofTheMachine = true;
             fix = "this user's disk quota on the file system of " + dir + " is used up; free space within it, or choose an output"
                     + " path on another file system";
         } else if (SystemErrors.isReadOnlyFileSystem(e)) {
@@ -826,14 +830,17 @@ public final class AtomicFiles {
             fix = "this user may not replace or create it there (a file of another user's in a sticky directory, or an immutable or"
                     + " append-only file or directory); choose another output path";
         } else if (SystemErrors.isBrokenPipe(e)) {
+            ofTheMachine = true;
             fix = "the pipe's reader stopped reading before falcon had written everything; keep it reading to the end, or give a file";
         } else if (SystemErrors.isIoError(e)) {
+            ofTheMachine = true;
             fix = "the storage under " + (device ? target : dir) + " reported an error; check it (the system log says more), or choose"
                     + " an output path on another file system";
         } else {
             fix = "check that the directory exists, is writable and has free space";
         }
-        return new InputException(target + ": " + field + ": cannot write (" + e + "); " + fix, e);
+        String message = target + ": " + field + ": cannot write (" + e + "); " + fix;
+        return ofTheMachine ? InputException.ofTheMachine(message, e) : new InputException(message, e);
     }
 
     /**
