@@ -600,19 +600,34 @@ public final class FlopAwareSelector implements AutoCloseable {
                 System.arraycopy(trial, 0, add, 0, layers);
                 tf = ti;
             } else {
+                // items above each threshold: once few lie between them, the walk takes them for less than a step costs
+                // (a step is L binary searches; 2,000 layers: a third of a falcon solve went to steps past that point)
+                long feasibleItems = 0, infeasibleItems = trialItems;
                 for (int it = 0; it < 100; it++) {
+                    if (infeasibleItems - feasibleItems <= (long) WALKED_ITEMS_PER_LAYER * layers) break;
                     double m = ti + 0.5 * (tf - ti);
                     if (!(m > ti && m < tf)) break;
                     if (fitsWith(k, dead, mode, mu, m, trial, nnzLeft)) {
                         tf = m;
                         System.arraycopy(trial, 0, add, 0, layers);
+                        feasibleItems = trialItems;
                     } else {
                         ti = m;
+                        infeasibleItems = trialItems;
                     }
                 }
             }
             for (int l = 0; l < layers; l++) k[l] += add[l];
         }
+
+        /** Items the last {@link #fitsWith} counted above its threshold. */
+        private long trialItems;
+
+        /**
+         * A jump's bisection stops once at most this many items per layer lie between its feasible and infeasible
+         * thresholds: walking them is a heap update each, less than one more step of L binary searches.
+         */
+        static final int WALKED_ITEMS_PER_LAYER = 16;
 
         private boolean fitsWith(long[] k, boolean[] dead, int mode, double mu, double t, long[] trial, long nnzLeft) {
             long total = 0;
@@ -620,6 +635,7 @@ public final class FlopAwareSelector implements AutoCloseable {
                 trial[l] = dead[l] ? 0 : countKeyAbove(l, k[l], mode, mu, t);
                 total += trial[l];
             }
+            trialItems = total;
             if (total > nnzLeft) return false;
             double flops = 0;
             for (int l = 0; l < layers; l++) flops += (k[l] + trial[l]) * f[l];
