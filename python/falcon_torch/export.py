@@ -268,6 +268,14 @@ def _refuse_batch_statistics(model: nn.Module) -> None:
                 "data in train mode) or use a per-sample norm (LayerNorm, GroupNorm) before exporting")
 
 
+def _loop_instead(why: str, model: nn.Module, layers: List[LayerInfo], loss_fn: Callable) -> Callable:
+    """The loop engine's gradient function, after a warning that says why vmap's is not used (warned at the caller of
+    per_sample_gradients)."""
+    warnings.warn(f"per-sample gradients: {why}; falling back to one backward pass per sample (engine='loop', "
+                  "slower); pass engine='loop' to skip vmap", RuntimeWarning, stacklevel=3)
+    return _loop_grad_fn(model, layers, loss_fn)
+
+
 def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_samples: int, out_path: str,
                          loss_fn: Optional[Callable] = None, engine: str = "auto", chunk: int = 128) -> int:
     """Writes the scaled per-sample gradient matrix (n x p, float32, C order) to `out_path` chunk by
@@ -309,11 +317,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                         raise
                     # said, not silent: the loop is several times slower, and an error of the model itself shows up
                     # here too (the loop then raises it again)
-                    warnings.warn(f"per-sample gradients: vmap failed ({type(e).__name__}: {e}); falling back to one "
-                                  "backward pass per sample (engine='loop', slower); pass engine='loop' to skip vmap",
-                                  RuntimeWarning, stacklevel=2)
-                    engine = "loop"
-                    fn = _loop_grad_fn(model, layers, loss_fn)
+                    engine, fn = "loop", _loop_instead(f"vmap failed ({type(e).__name__}: {e})", model, layers, loss_fn)
                     rows = fn(x, y)
                 if engine != "loop" and n == 0:
                     # vmap differentiates the weights it swaps in; a loss_fn holding a weight of its own (a tensor
@@ -330,11 +334,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                                "model before the call?)")
                         if engine == "vmap":
                             raise RuntimeError(f"per-sample gradients: {why}; use engine='loop' or 'auto'")
-                        warnings.warn(f"per-sample gradients: {why}; falling back to one backward pass per sample "
-                                      "(engine='loop', slower); pass engine='loop' to skip vmap",
-                                      RuntimeWarning, stacklevel=2)
-                        engine = "loop"
-                        fn = _loop_grad_fn(model, layers, loss_fn)
+                        engine, fn = "loop", _loop_instead(why, model, layers, loss_fn)
                         rows = fn(x, y)
                 X[n:n + rows.shape[0]] = rows.detach().float().cpu().numpy()
                 n += rows.shape[0]

@@ -1104,19 +1104,12 @@ class CliTest(unittest.TestCase):
         # its submodules' classes: a block defined in the script, or a model wrapped in nn.DataParallel whose class
         # lives in a folder the script put on sys.path, failed at stage 2 ("Can't get attribute", "No module named")
         self.skip_without_falcon_plus_plus_cli_route()
-        import subprocess, sys
         lib = self.write_module("falcon_test_netlib",
                                 "from torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, block):\n"
                                 "        super().__init__()\n        self.block, self.fc = block, nn.Linear(8, 3)\n\n"
                                 "    def forward(self, x):\n        return self.fc(self.block(x))\n")
-        script = os.path.join(self.d, "script.py")
-        with open(script, "w") as f:
-            f.write(f"""import sys, warnings, torch
-from torch import nn
-sys.path.insert(0, {lib!r})
-import falcon_torch as ft
+        stdout = self.run_script(lib, f"""from torch import nn
 from falcon_test_netlib import Net
-warnings.simplefilter("ignore")
 
 class Block(nn.Module):
     def __init__(self):
@@ -1135,32 +1128,35 @@ for label, m in (("script block", Net(Block())),
     print(label, len(res.reports), len(res.report["objective"]["solver"].get("stages", [])),
           res.kept_flops <= 0.4 * res.dense_flops + 1e-6)
 """)
+        # the script's block: the Python route (a falcon call per stage); the wrapped model: one CLI run of 3 stages
+        self.assertEqual(stdout.splitlines(), ["script block 2 0 True", "wrapped 1 3 True"])
+
+    def run_script(self, lib, body):
+        """Runs a script (in a process of its own, as a user's) that has `lib` on its path, falcon_torch imported as ft
+        and warnings ignored, then `body`; returns its stdout, failing the test when it fails."""
+        import subprocess, sys
         from _util import PYTHON_DIR
+        script = os.path.join(self.d, "script.py")
+        with open(script, "w") as f:
+            f.write(f"import sys, warnings, torch\nsys.path.insert(0, {lib!r})\nimport falcon_torch as ft\n"
+                    "warnings.simplefilter('ignore')\n" + body)
         proc = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=self.d,
                               env=dict(os.environ, PYTHONPATH=str(PYTHON_DIR)))
         self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-        # the script's block: the Python route (a falcon call per stage); the wrapped model: one CLI run of 3 stages
-        self.assertEqual(proc.stdout.splitlines(), ["script block 2 0 True", "wrapped 1 3 True"])
+        return proc.stdout
 
     def test_falcon_plus_plus_auto_route_with_objects_of_the_script_held_by_the_model(self):
         # the classes of the model and its submodules were checked, not what they hold: a dataclass config or an
         # activation function defined in the script took the CLI route and failed at stage 2 ("Can't get attribute
         # 'Config' on <module 'falcon_torch.gradcmd'>")
         self.skip_without_falcon_plus_plus_cli_route()
-        import subprocess, sys
         lib = self.write_module("falcon_test_heldnet",
                                 "from torch import nn\n\nclass Net(nn.Module):\n    def __init__(self, held, act):\n"
                                 "        super().__init__()\n        self.held, self.act = held, act\n"
                                 "        self.a, self.b = nn.Linear(6, 8), nn.Linear(8, 3)\n\n"
                                 "    def forward(self, x):\n        return self.b(self.act(self.a(x)))\n")
-        script = os.path.join(self.d, "script.py")
-        with open(script, "w") as f:
-            f.write(f"""import sys, warnings, torch
-from dataclasses import dataclass
-sys.path.insert(0, {lib!r})
-import falcon_torch as ft
+        stdout = self.run_script(lib, f"""from dataclasses import dataclass
 from falcon_test_heldnet import Net
-warnings.simplefilter("ignore")
 
 @dataclass
 class Config:
@@ -1176,12 +1172,8 @@ for label, m in (("config", Net(Config(), torch.relu)), ("function", Net(None, s
                    cli=ft.FalconCLI(command={list(self.cli.command)!r}))
     print(label, len(res.reports), res.kept_flops <= 0.4 * res.dense_flops + 1e-6)
 """)
-        from _util import PYTHON_DIR
-        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, cwd=self.d,
-                              env=dict(os.environ, PYTHONPATH=str(PYTHON_DIR)))
-        self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
         # the Python route: a falcon call per stage
-        self.assertEqual(proc.stdout.splitlines(), ["config 2 True", "function 2 True"])
+        self.assertEqual(stdout.splitlines(), ["config 2 True", "function 2 True"])
 
     def test_falcon_plus_plus_auto_route_with_a_model_torch_save_cannot_write(self):
         # a module holding a lambda cannot be pickled for the gradient command: auto took the CLI route anyway and
