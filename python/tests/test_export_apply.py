@@ -739,8 +739,8 @@ class ExportApplyTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             ft.apply(other, os.path.join(self.d, "p.npy"), ex.layers_path)
 
-    def test_apply_rejects_a_mask_of_another_run(self):
-        # same number of weights, but the mask prunes weights the pruned file kept: the model would be a mix of both
+    def pruned_and_mask_saved(self):
+        """A small model exported, every other weight pruned: pruned.npy and its mask.npy saved; (model, export, pruned)."""
         m = small_model()
         batches, _, _ = data()
         ex = ft.export(m, batches, out_dir=self.d, grads=False)
@@ -748,6 +748,11 @@ class ExportApplyTest(unittest.TestCase):
         pruned[::2] = 0
         np.save(os.path.join(self.d, "pruned.npy"), pruned)
         np.save(os.path.join(self.d, "mask.npy"), pruned != 0)
+        return m, ex, pruned
+
+    def test_apply_rejects_a_mask_of_another_run(self):
+        # same number of weights, but the mask prunes weights the pruned file kept: the model would be a mix of both
+        m, ex, pruned = self.pruned_and_mask_saved()
         np.save(os.path.join(self.d, "other-mask.npy"), np.arange(ex.p) % 3 != 0)
         before = {k: v.clone() for k, v in m.state_dict().items()}
         with self.assertRaisesRegex(ValueError, r"other-mask\.npy does not belong to .*pruned\.npy"):
@@ -762,13 +767,7 @@ class ExportApplyTest(unittest.TestCase):
 
     def test_apply_refuses_a_mask_as_the_pruned_weights(self):
         # apply(m, "mask.npy", layers, mask_path="pruned.npy"), the files swapped, wrote 1.0 into every kept weight
-        m = small_model()
-        batches, _, _ = data()
-        ex = ft.export(m, batches, out_dir=self.d, grads=False)
-        pruned = np.load(ex.weights_path)
-        pruned[::2] = 0
-        np.save(os.path.join(self.d, "pruned.npy"), pruned)
-        np.save(os.path.join(self.d, "mask.npy"), pruned != 0)
+        m, ex, pruned = self.pruned_and_mask_saved()
         np.save(os.path.join(self.d, "mask-u8.npy"), (pruned != 0).astype(np.uint8))
         before = {k: v.clone() for k, v in m.state_dict().items()}
         with self.assertRaisesRegex(ValueError, r"mask\.npy holds booleans, a mask, not pruned weights \(.*pruned\.npy "
