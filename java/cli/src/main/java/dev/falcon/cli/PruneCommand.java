@@ -766,11 +766,17 @@ final class PruneCommand implements Callable<Integer> {
             if (stages == 1) throw InputException.of("--grads-command", "option", "does not apply with --stages 1 (it runs before each stage t >= 1)", "drop it, or give --stages 2 or more");
             // nor with two stages from the dense start: stage 0 prunes nothing, so stage 1 reuses stage 0's X and a broken
             // command went unnoticed behind exit 0
-            // (const stages have no dense start: every one prunes to the budgets, and stage 1 needs the command's X)
             if (stages == 2 && !constantSchedule() && startNnzLevel() >= 1 && startFlopsLevel() >= 1) {
                 throw InputException.of("--grads-command", "option", "would never run with --stages 2 from the dense start (stage 0 prunes nothing, "
                         + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
             }
+        }
+        // every const stage has the final budgets, which stage 0's weights meet: each later stage keeps them whatever its X
+        // (Q around them is 0), is not solved and does not ask for its X, so the command would never run, nor a stage's file be read
+        if (plusPlus && constantSchedule() && stages > 1 && (gradsCommand != null || gradsPattern())) {
+            throw InputException.of(gradsCommand != null ? "--grads-command" : "--grads", "option", "would never be used with --schedule const:"
+                    + " every stage has the final budgets, which stage 0's weights already meet, so each later stage keeps them whatever its X",
+                    "use --schedule poly, linear or exp, or one X file");
         }
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
         // --stages 1000000000 (or 100000) ran on with no end in sight, showing only the elapsed time: each stage is a full

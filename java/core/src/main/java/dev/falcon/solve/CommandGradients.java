@@ -309,10 +309,24 @@ public final class CommandGradients implements MultiStage.GradientSource {
         return "'" + s.replace("'", "'\\''") + "'";
     }
 
-    /** The command line for one stage. */
+    /**
+     * The command line for one stage, both placeholders replaced in one pass: replaced one after the other, a {grads}
+     * inside the weights' path (a TMPDIR that holds one) was replaced again, and the command got a path that does not
+     * exist.
+     */
     String commandLine(Path weights, Path grads) {
-        return command.replace(WEIGHTS, quote(weights.toString())).replace(GRADS, quote(grads.toString()));
+        java.util.regex.Matcher m = PLACEHOLDER.matcher(command);
+        StringBuilder line = new StringBuilder();
+        while (m.find()) {
+            String path = (m.group().equals(WEIGHTS) ? weights : grads).toString();
+            m.appendReplacement(line, java.util.regex.Matcher.quoteReplacement(quote(path)));
+        }
+        m.appendTail(line);
+        return line.toString();
     }
+
+    private static final java.util.regex.Pattern PLACEHOLDER = java.util.regex.Pattern.compile(
+            java.util.regex.Pattern.quote(WEIGHTS) + "|" + java.util.regex.Pattern.quote(GRADS));
 
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
@@ -363,8 +377,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 code = -1;
             }
             running = null;
+            // both streams drain at once, within one DRAIN_MILLIS: a background child the command left holding them
+            // (`... &`) cost 2 s for each in turn, 4 s a stage
+            long drainEnd = System.nanoTime() + DRAIN_MILLIS * 1_000_000;
             out.join(DRAIN_MILLIS);
-            err.join(DRAIN_MILLIS);
+            err.join(Math.max(1, (drainEnd - System.nanoTime()) / 1_000_000));
             // Ctrl-C reaches the command and falcon together: a command that died of it first must not read as one that
             // failed, after which the run went on to write the last stage's outputs, refused as the JVM stops
             if (!timedOut && (code == 128 + 1 || code == 128 + 2 || code == 128 + 15)) {
@@ -548,6 +565,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** Each X is scanned as it is loaded, naming its file. */
     @Override
     public boolean verifiesFinite() { return true; }
+
+    /** As for any other X the command could not deliver: the run stops after the last completed stage. */
+    @Override
+    public RuntimeException unusable(int stage, String problem) {
+        return new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + problem);
+    }
 
     @Override
     public String describe(int stage) {

@@ -1391,15 +1391,31 @@ public final class FalconSolver {
      * selection refused them as an internal error. Only X enters X X^T; the gradient holds all three, so the message
      * names all three and how to rescale each, not X alone.
      */
-    private static dev.falcon.io.InputException valuesTooLarge(boolean xAlone) {
+    private static ValuesTooLarge valuesTooLarge(boolean xAlone) {
         if (xAlone) {
-            return dev.falcon.io.InputException.of("--grads", "values", "X X^T overflows float32 (its largest eigenvalue is not finite):"
-                    + " X holds values too large", "rescale X, e.g. divide it by its largest magnitude (`falcon inspect` shows each file's range)");
+            return new ValuesTooLarge("--grads", "X X^T overflows float32 (its largest eigenvalue is not finite): X holds values too large;"
+                    + " rescale X, e.g. divide it by its largest magnitude (`falcon inspect` shows each file's range)");
         }
-        return dev.falcon.io.InputException.of("--grads, --weights or --linear-term", "values", "the gradient's products (X^T X (w - wbar),"
-                + " lambda (w - wbar), + g) overflow float32: X, the weights or the linear term hold values too large",
-                "rescale the largest of them, e.g. divide X by its largest magnitude, or the weights and the linear term by"
-                + " theirs (`falcon inspect` shows each file's range)");
+        return new ValuesTooLarge("--grads, --weights or --linear-term", "the gradient's products (X^T X (w - wbar), lambda (w - wbar), + g)"
+                + " overflow float32: X, the weights or the linear term hold values too large; rescale the largest of them, e.g."
+                + " divide X by its largest magnitude, or the weights and the linear term by theirs (`falcon inspect` shows each"
+                + " file's range)");
+    }
+
+    /**
+     * Values too large for float32 products, said of the inputs of a single solve ("--grads: values: ..."); falcon++ says
+     * it of the stage's X source instead ({@link #problem}: the text after the inputs).
+     */
+    public static final class ValuesTooLarge extends dev.falcon.io.InputException {
+        private final String problem;
+
+        ValuesTooLarge(String inputs, String problem) {
+            super(inputs + ": values: " + problem);
+            this.problem = problem;
+        }
+
+        /** What is wrong and the fix, without the inputs it names. */
+        public String problem() { return problem; }
     }
 
     private Step lineSearch(FisherModel model, Projector projection, LayerTable layers, long nnz, double flops, float[] w, byte[] mask,

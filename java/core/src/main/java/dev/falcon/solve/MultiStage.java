@@ -69,6 +69,15 @@ public final class MultiStage {
          */
         default boolean verifiesFinite() { return false; }
 
+        /**
+         * What to throw for stage t's X found unusable once delivered ({@code problem}: what is wrong and how to fix it,
+         * e.g. values whose X X^T overflows float32): bad input naming where it came from, or a {@link SourceFailure}
+         * for a source whose failures end the run after the last completed stage.
+         */
+        default RuntimeException unusable(int stage, String problem) {
+            return new dev.falcon.io.InputException("the X of stage " + stage + " (" + describe(stage) + "): " + problem);
+        }
+
         /** The same X in every stage (the caller keeps ownership). */
         static GradientSource fixed(HostMatrix x) { return new FixedSource(x); }
     }
@@ -169,6 +178,17 @@ public final class MultiStage {
                 qHeld = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
                 qReferenceHeld = reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
             }
+            if (last != null && last.kept() <= sT && last.keptFlops() <= fT) {
+                // No g, and the previous weights fit these budgets: Q around them is >= 0 and they reach 0, whatever X is,
+                // so they are this stage's optimum. A solve only found them again, at the cost of a full stage, for every
+                // const stage and every pair of equal rounded budgets, and a pattern or command source delivered an X
+                // (minutes of a command on a GPU) that could not change them.
+                log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), 0, 0, (System.nanoTime() - t0) / 1e9,
+                        source instanceof FixedSource ? source.describe(t) : "not asked for",
+                        "not solved: stage " + (t - 1) + "'s weights fit these budgets, so they are this stage's optimum"
+                                + " whatever its X (Q 0 around them)"));
+                continue;
+            }
             dev.falcon.io.RunPhase.set("while getting stage " + t + "'s X (falcon++)");
             try {
                 // a copy: a source that scaled the weights in place for its model, then failed, had the run return
@@ -210,20 +230,25 @@ public final class MultiStage {
                 log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9, from));
                 continue;
             }
-            if (last != null && source instanceof FixedSource && last.kept() <= sT && last.keptFlops() <= fT) {
-                // Same X, no g, and the previous weights fit these budgets: Q around them is >= 0 and they reach 0, so they
-                // are this stage's optimum. A solve (an n x n Gram, warm start, DFO rounds) only found them again, at the
-                // cost of a full stage, for every const stage and every pair of equal rounded budgets.
-                log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), 0, 0, (System.nanoTime() - t0) / 1e9, from,
-                        "not solved: the same X as stage " + (t - 1) + " and its weights fit these budgets, so they are this stage's optimum (Q 0)"));
-                continue;
-            }
             // g is the first-order term at the dense weights: a stage around the weights an earlier stage produced has
             // none, as without g (that stage's backsolve left them stationary on their support). Passed again, each
             // stage would take another step along -g, and T stages would move the weights T times as far as one.
             if (last == null) firstPruningStage = t;
             dev.falcon.io.RunPhase.set("during stage " + t + "'s solve (falcon++)");
-            last = solver.solve(x, w, last == null ? g : null, lambda, layers, sT, fT, null, opt);
+            FalconSolver.Result solved;
+            try {
+                solved = solver.solve(x, w, last == null ? g : null, lambda, layers, sT, fT, null, opt);
+            } catch (FalconSolver.ValuesTooLarge e) {
+                // said of --grads, stage 0's X, though this stage's X holds them: named by its source, and a command's
+                // output that cannot be used ends the run after the last completed stage as its other failures do
+                if (source instanceof FixedSource) throw e;
+                RuntimeException unusable = source.unusable(t, e.problem());
+                if (!(unusable instanceof SourceFailure)) throw unusable;
+                if (lastSolvedStage < 0) throw e; // the initial X (--grads), before the command ever ran
+                stopped = "gradients of stage " + t + " (" + from + ") failed: " + unusable.getMessage();
+                break;
+            }
+            last = solved;
             lastSolvedStage = t;
             w = last.weights();
             mask = last.mask();

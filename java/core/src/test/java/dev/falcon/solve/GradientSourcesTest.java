@@ -71,6 +71,83 @@ class GradientSourcesTest {
         }
     }
 
+    /** X of finite values too large for float32 products (X X^T overflows). */
+    static HostMatrix tooLarge() {
+        HostMatrix m = HostMatrix.allocate(N, P);
+        for (int i = 0; i < N * P; i++) m.data().put(i, 1e30f);
+        return m;
+    }
+
+    /**
+     * A later stage's X whose X X^T overflows float32 was said of --grads (stage 0's file, which is fine) and ended the run
+     * with exit 2 and nothing written, though a command's unusable output stops the run after the last completed stage.
+     * Now a command-like source (its failures are SourceFailures) stops there, and any other source's X is named.
+     */
+    @Test
+    void aLaterStagesXTooLargeForFloat32IsSaidOfItsSource() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1); HostMatrix huge = tooLarge()) {
+            SolverOptions opt = SolverOptions.defaults().withMaxIterations(3);
+            MultiStage.GradientSource stopping = new MultiStage.GradientSource() {
+                @Override public HostMatrix gradients(int stage, float[] weights) { return stage < 2 ? first : huge; }
+                @Override public String describe(int stage) { return "my export of stage " + stage; }
+                @Override public RuntimeException unusable(int stage, String problem) {
+                    return new MultiStage.SourceFailure("my export of stage " + stage + " is unusable: " + problem);
+                }
+            };
+            MultiStage.Result stopped = MultiStage.run(b, stopping, wbar(), null, 0.1, layers(), 12, 30, 4, MultiStage.Schedule.LINEAR, 0.9, 0.9, opt);
+            assertNotNull(stopped.stopped(), "the run went on past stage 2's X");
+            // X X^T overflows, or the gradient's products do, depending on where the backend sums in double
+            assertTrue(stopped.stopped().contains("stage 2") && stopped.stopped().contains("overflow"), stopped.stopped());
+            assertEquals(1, stopped.lastCompletedStage(), stopped.stopped());
+            MultiStage.GradientSource named = new MultiStage.GradientSource() {
+                @Override public HostMatrix gradients(int stage, float[] weights) { return stage < 2 ? first : huge; }
+                @Override public String describe(int stage) { return "file X_" + stage + ".npy"; }
+            };
+            InputException e = assertThrows(InputException.class, () -> MultiStage.run(b, named, wbar(), null, 0.1, layers(), 12, 30, 4,
+                    MultiStage.Schedule.LINEAR, 0.9, 0.9, opt));
+            assertTrue(e.getMessage().startsWith("the X of stage 2 (file X_2.npy): ") && e.getMessage().contains("overflow"), e.getMessage());
+        }
+    }
+
+    /**
+     * A stage whose budgets the previous stage's weights already meet has them as its optimum whatever its X (Q around
+     * them is >= 0 and 0 at them): with --schedule const a pattern or command source still delivered an X for every stage
+     * (a command's minutes on a GPU) and each stage returned the weights it started from. Such stages are not solved, and
+     * their X is not asked for.
+     */
+    @Test
+    void aStageThePreviousWeightsAlreadyFitDoesNotAskForItsX() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1); HostMatrix second = matrix(2)) {
+            List<Integer> asked = new java.util.ArrayList<>();
+            MultiStage.GradientSource source = (stage, weights) -> {
+                asked.add(stage);
+                return stage == 0 ? first : second;
+            };
+            MultiStage.Result r = MultiStage.run(b, source, wbar(), null, 0.1, layers(), 12, 30, 4, MultiStage.Schedule.CONST, 1, 1,
+                    SolverOptions.defaults().withMaxIterations(3));
+            assertEquals(List.of(0), asked, "stages 1..3 asked for an X that cannot change their weights");
+            for (int t = 1; t < 4; t++) {
+                MultiStage.Stage st = r.stages().get(t);
+                assertEquals(0, st.iterations());
+                assertTrue(st.note() != null && st.note().contains("whatever its X"), String.valueOf(st.note()));
+            }
+            assertEquals(r.stages().get(0).kept(), r.stages().get(3).kept());
+        }
+    }
+
+    /**
+     * The placeholders were replaced one after the other: a {grads} in the weights' path (a TMPDIR that holds one) was
+     * replaced again, and the command got a path that does not exist.
+     */
+    @Test
+    void placeholdersInsideTheReplacedPathsAreLeftAsTheyAre() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients source = new CommandGradients(b, first, "run --weights {weights} --out {grads}", null)) {
+            String line = source.commandLine(Path.of("/tmp/x{grads}y/w.npy"), Path.of("/tmp/x{grads}y/X.npy"));
+            assertEquals("run --weights '/tmp/x{grads}y/w.npy' --out '/tmp/x{grads}y/X.npy'", line);
+        }
+    }
+
     /** A source that doubles the weights it is handed (in place, for its own model), then fails at {@code failAt} (-1: never). */
     private static MultiStage.GradientSource scribbling(HostMatrix x, int failAt) {
         return (stage, weights) -> {
