@@ -350,6 +350,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
         } catch (InputException e) {
             // a full disk or a directory a cleaner of /tmp removed: the source cannot deliver, as when the command fails,
             // and the stages completed so far are the run's result
+            if (!Files.isDirectory(dir)) {
+                // the write's own advice is for an output the user chose ("create it first or choose another output path")
+                throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written to " + w + " for --grads-command:"
+                        + " falcon's temporary folder " + dir + " was removed during the run (the command, or a cleaner of " + dir.getParent()
+                        + "?); keep it while falcon runs, or set TMPDIR to a folder nothing cleans", e);
+            }
             throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for --grads-command: " + e.getMessage(), e);
         }
         String line = commandLine(w, x);

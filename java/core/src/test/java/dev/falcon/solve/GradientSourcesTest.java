@@ -480,6 +480,10 @@ class GradientSourcesTest {
                     SolverOptions.defaults().withMaxIterations(5));
             assertEquals(1, r.lastCompletedStage());
             assertTrue(r.stopped() != null && r.stopped().contains("weights_stage2.npy"), r.stopped());
+            // the write's own advice was for an output the user chose ("create it first or choose another output path")
+            assertTrue(r.stopped().contains("falcon's temporary folder " + command.directory() + " was removed during the run")
+                    && r.stopped().contains("set TMPDIR to a folder nothing cleans"), r.stopped());
+            assertFalse(r.stopped().contains("choose another output path"), r.stopped());
         }
     }
 
