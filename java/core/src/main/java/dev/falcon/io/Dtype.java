@@ -53,7 +53,9 @@ enum Dtype {
             case F64 -> b.getDouble(at);
             case F16 -> HalfFloats.fromFloat16(b.getShort(at));
             case BF16 -> HalfFloats.fromBfloat16(b.getShort(at));
-            case BOOL, U8 -> b.get(at) & 0xff;
+            // numpy takes any non-zero byte for True: a mask written by C code may hold 255 or 7 there
+            case BOOL -> b.get(at) != 0 ? 1 : 0;
+            case U8 -> b.get(at) & 0xff;
             case I8 -> b.get(at);
             case I16 -> b.getShort(at);
             case U16 -> b.getShort(at) & 0xffff;
