@@ -370,6 +370,42 @@ class MainTest {
                 + " falcon takes: a limit of falcon", "not of this machine's memory; prune the model in parts");
     }
 
+    /**
+     * Per-weight costs were read as float32: ten float64 costs of 0.7 made dense FLOPs 6.99999988, so --flops 7 was refused
+     * as "outside the valid range [0, 7.00000]", and int64 costs of 16,777,217 became 16,777,216. They are read as numpy
+     * reads them as float64, and the range's bound is printed with the digits that show why a value is beyond it.
+     */
+    @Test
+    void perWeightCostsAreReadAsFloat64() throws IOException {
+        Path w = dir.resolve("w10.npy");
+        try (FloatPointer v = values(10, 3)) {
+            Npy.writeFloat32(w, v, new long[] {10});
+        }
+        byte[] tenths = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (10,), }", 80);
+        byte[] big = npy("{'descr': '<i8', 'fortran_order': False, 'shape': (10,), }", 80);
+        for (int i = 0; i < 10; i++) {
+            ByteBuffer.wrap(tenths).order(ByteOrder.LITTLE_ENDIAN).putDouble(tenths.length - 80 + 8 * i, 0.7);
+            ByteBuffer.wrap(big).order(ByteOrder.LITTLE_ENDIAN).putLong(big.length - 80 + 8 * i, 16_777_217L);
+        }
+        String[] outputs = {"--method", "magnitude", "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(),
+                "--device", "java", "--quiet"};
+        for (String option : List.of("--flops-per-weight", "--flops")) {
+            String[] costs = option.equals("--flops") ? new String[] {"--flops", hostile("c07.npy", tenths).toString(), "--keep-flops", "1"}
+                    : new String[] {option, hostile("c07.npy", tenths).toString(), "--flops", "7"};
+            Run dense = run(concat(concat(new String[] {"prune", "--weights", w.toString()}, costs), outputs));
+            assertEquals(0, dense.code(), dense.err());
+            assertEquals(7.0, new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/dense/flops").doubleValue());
+        }
+        Run above = run(concat(new String[] {"prune", "--weights", w.toString(), "--flops-per-weight", dir.resolve("c07.npy").toString(),
+                "--flops", "7.0000001"}, outputs));
+        assertEquals(2, above.code(), above.err());
+        assertTrue(above.err().contains("is 7.0000001, outside the valid range [0, 7] (dense FLOPs)"), above.err());
+
+        Run exact = run(concat(new String[] {"prune", "--weights", w.toString(), "--flops-per-weight", hostile("cbig.npy", big).toString()}, outputs));
+        assertEquals(0, exact.code(), exact.err());
+        assertEquals(167_772_170.0, new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/dense/flops").doubleValue());
+    }
+
     /** falcon reads every array as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune. */
     @Test
     void inspectFlagsFloat64ValuesBeyondTheFloat32Range() throws IOException {

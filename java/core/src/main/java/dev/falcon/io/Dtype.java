@@ -64,7 +64,9 @@ enum Dtype {
             case I64 -> b.getLong(at);
             case U64 -> {
                 long v = b.getLong(at);
-                yield v >= 0 ? v : (double) (v >>> 1) * 2.0;
+                // halved to fit a signed long, the dropped bit kept as a sticky bit: dropped outright, 2^63 + 1025
+                // rounded down to 2^63 instead of up to 2^63 + 2048 as numpy rounds it
+                yield v >= 0 ? v : (double) ((v >>> 1) | (v & 1)) * 2.0;
             }
             default -> throw new IllegalStateException(label + " cannot be converted");
         };

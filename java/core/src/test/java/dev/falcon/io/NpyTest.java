@@ -186,6 +186,19 @@ class NpyTest {
         assertArrayEquals(new float[] {0, 1, 7, 255, 2}, read(u8.toString(), 5));
     }
 
+    /**
+     * uint64 values above 2^63 were halved, converted and doubled, which dropped the lowest bit before rounding: 2^63 + 1025
+     * became 2^63 where numpy (and any correctly rounded conversion) gives 2^63 + 2048, the nearer double.
+     */
+    @Test
+    void uint64ValuesRoundToTheNearestDoubleAsNumpyConvertsThem() {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(0, Long.MIN_VALUE + 1025).putLong(8, -1L).putLong(16, Long.MIN_VALUE + 1024);
+        assertEquals(0x1p63 + 2048, Dtype.U64.value(b, 0));
+        assertEquals(0x1p64, Dtype.U64.value(b, 8));
+        assertEquals(0x1p63, Dtype.U64.value(b, 16), "a tie rounds to even");
+    }
+
     @Test
     void versions2And3() throws IOException {
         Path v2 = write(dir, "v2.npy", npyV2(2, dict("<f4", false, "(2,)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2)));
