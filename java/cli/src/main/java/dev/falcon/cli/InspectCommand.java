@@ -7,6 +7,7 @@ import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -30,8 +31,10 @@ import picocli.CommandLine.Spec;
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Parameters(arity = "1..*", paramLabel = "FILE", description = "Files to inspect (.npy, .safetensors, .json).")
-    List<Path> files;
+    // strings, not paths: a Path is normalised, which turned the tensor of 'f.safetensors:enc//w' into enc/w
+    @Parameters(arity = "1..*", paramLabel = "FILE", description = "Files to inspect (.npy, .safetensors, .json); "
+            + "FILE.safetensors:TENSOR describes that tensor only.")
+    List<String> files;
 
     @Option(names = {"--quiet", "-q"}, description = "Print only problems.")
     boolean quiet;
@@ -41,11 +44,15 @@ final class InspectCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         int code = Main.OK;
-        for (Path spec : files) {
+        for (String spec : files) {
             try {
-                // FILE.safetensors:TENSOR, as the prune options take it, describes that tensor only
-                Path file = ArrayFiles.fileOf(spec.toString());
-                String tensor = file.toString().equals(spec.toString()) ? null : spec.toString().substring(file.toString().length() + 1);
+                Path file;
+                try {
+                    file = ArrayFiles.fileOf(spec);
+                } catch (InvalidPathException e) {
+                    throw InputException.of(spec, "FILE", "is not a valid path (" + e.getMessage() + ")", "check the file name");
+                }
+                String tensor = ArrayFiles.tensorOf(spec);
                 if (!Files.isRegularFile(file)) throw InputException.of(file, "FILE", "not found or not a regular file", "check the path");
                 if (file.toString().toLowerCase(Locale.ROOT).endsWith(".json")) {
                     LayerTable t;

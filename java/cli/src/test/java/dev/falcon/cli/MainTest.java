@@ -334,6 +334,28 @@ class MainTest {
         assertEquals(2, inspect.code(), inspect.err());
     }
 
+    /**
+     * inspect took its arguments as paths, normalised before the tensor name was cut off: 'f.safetensors:enc//w' asked for
+     * tensor 'enc/w' and 'f.safetensors:enc/' for 'enc', though prune reads both as named. The spec is cut as prune cuts it.
+     */
+    @Test
+    void inspectReadsTensorNamesWithSlashesAsPruneDoes() throws IOException {
+        Path f = dir.resolve("slash.safetensors");
+        try (FloatPointer a = values(P, 1); FloatPointer b = values(P, 2)) {
+            LinkedHashMap<String, NamedArray> t = new LinkedHashMap<>();
+            t.put("enc//w", new NamedArray(a, new long[] {P}));
+            t.put("enc/", new NamedArray(b, new long[] {P}));
+            Safetensors.write(f, t, null);
+        }
+        for (String tensor : List.of("enc//w", "enc/")) {
+            Run inspect = run("inspect", f + ":" + tensor);
+            assertEquals(0, inspect.code(), inspect.all());
+            assertTrue(inspect.out().contains("  " + tensor + " "), inspect.out());
+            assertEquals(1, inspect.out().lines().filter(l -> l.contains("F32")).count(), "that tensor alone: " + inspect.out());
+            assertEquals(0, run(with(fileArgs(), "--weights", f + ":" + tensor)).code(), "prune reads it");
+        }
+    }
+
     /** A .safetensors of no tensors (header {} or only __metadata__) passed inspect with exit 0, and prune refuses it. */
     @Test
     void inspectRefusesASafetensorsFileOfNoTensorsAsPruneDoes() throws IOException {

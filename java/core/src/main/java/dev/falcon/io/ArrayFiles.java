@@ -81,6 +81,12 @@ public final class ArrayFiles {
         return colon >= 0 ? Path.of(spec.substring(0, colon + ".safetensors".length())) : Path.of(spec);
     }
 
+    /** The tensor a spec names after ".safetensors:" ("path.safetensors:enc//w" names enc//w), or null. */
+    public static String tensorOf(String spec) {
+        int colon = tensorSeparator(spec);
+        return colon >= 0 ? spec.substring(colon + ".safetensors:".length()) : null;
+    }
+
     /**
      * Where ".safetensors:" starts in a spec, or -1. Case-insensitive, as the extension of a bare path is: the message
      * for a file of several tensors suggests "W.SAFETENSORS:TENSOR", which must then be understood.
@@ -319,8 +325,8 @@ public final class ArrayFiles {
         try {
             int colon = tensorSeparator(spec);
             if (colon >= 0) {
-                Path file = Path.of(spec.substring(0, colon + ".safetensors".length()));
-                String name = spec.substring(colon + ".safetensors:".length());
+                Path file = fileOf(spec);
+                String name = tensorOf(spec);
                 Safetensors.Header h = Safetensors.readHeader(file);
                 Safetensors.Tensor t = h.tensors().get(name);
                 if (t == null) {
