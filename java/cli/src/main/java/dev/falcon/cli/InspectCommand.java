@@ -36,7 +36,7 @@ final class InspectCommand implements Callable<Integer> {
             + "FILE.safetensors:TENSOR describes that tensor only.")
     List<String> files;
 
-    @Option(names = {"--quiet", "-q"}, description = "Print only problems.")
+    @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
     boolean quiet;
 
     @Override
@@ -72,10 +72,13 @@ final class InspectCommand implements Callable<Integer> {
                         }
                         entries = named;
                     }
-                    boolean anyNonFinite = false, anyBeyondFloat32 = false;
+                    List<String> nonFiniteNames = new java.util.ArrayList<>(), beyondFloat32Names = new java.util.ArrayList<>();
                     List<String> unconvertible = new java.util.ArrayList<>();
                     List<String> empty = new java.util.ArrayList<>();
-                    if (!quiet) out.printf(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
+                    // under -q too, before the file's first row: rows of several files could not be told apart without it
+                    String header = String.format(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
+                    boolean headed = !quiet;
+                    if (!quiet) out.print(header);
                     // columns as wide as their longest entry: a fixed width let a long name, dtype (F8_E4M3) or shape
                     // push the rest of its row out of line with the others
                     int nameWidth = 1, dtypeWidth = 1, shapeWidth = 1;
@@ -90,6 +93,8 @@ final class InspectCommand implements Callable<Integer> {
                             // a dtype the readers cannot convert: its values were not read, and prune refuses it as it
                             // refuses a .npy of such a dtype, whose header inspect already rejects with exit 2
                             unconvertible.add("'" + e.name() + "' (" + e.dtype() + ")");
+                            if (!headed) out.print(header);
+                            headed = true;
                             out.printf(Locale.ROOT, columns + "values not read: falcon cannot convert %s   <- rejected as input%n",
                                     e.name(), e.dtype(), Arrays.toString(e.shape()), e.dtype());
                             continue;
@@ -102,9 +107,11 @@ final class InspectCommand implements Callable<Integer> {
                                 : String.format(Locale.ROOT, "min %.6g, max %.6g", e.min(), e.max());
                         // a float64 value past float32's range is finite in the file but Inf once read, and prune rejects it
                         boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
-                        anyNonFinite |= nonFinite;
-                        anyBeyondFloat32 |= beyondFloat32;
+                        if (nonFinite) nonFiniteNames.add("'" + e.name() + "'");
+                        if (beyondFloat32) beyondFloat32Names.add("'" + e.name() + "'");
                         if (!quiet || nonFinite || beyondFloat32 || isEmpty) {
+                            if (!headed) out.print(header);
+                            headed = true;
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), range,
                                     (e.fortranOrder() && transposedByFortranOrder(e.shape()) ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
@@ -117,10 +124,20 @@ final class InspectCommand implements Callable<Integer> {
                                             + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
                         }
                     }
-                    if (anyNonFinite || anyBeyondFloat32) {
-                        String what = anyNonFinite && anyBeyondFloat32 ? "NaN/Inf values and values beyond float32's range"
-                                : anyNonFinite ? "NaN/Inf values" : "values beyond float32's range (Inf once read as float32)";
-                        err.println("falcon: error: " + file + ": data: holds " + what + "; falcon rejects such inputs (recompute, clean or rescale them)");
+                    if (!nonFiniteNames.isEmpty() || !beyondFloat32Names.isEmpty()) {
+                        String what;
+                        if (file.toString().toLowerCase(Locale.ROOT).endsWith(".npy")) {
+                            // the file is the array
+                            what = "holds " + (!nonFiniteNames.isEmpty() && !beyondFloat32Names.isEmpty() ? "NaN/Inf values and values beyond float32's range"
+                                    : !nonFiniteNames.isEmpty() ? "NaN/Inf values" : "values beyond float32's range (Inf once read as float32)");
+                        } else {
+                            // the file's name alone left the user to find which of its tensors
+                            List<String> parts = new java.util.ArrayList<>();
+                            if (!nonFiniteNames.isEmpty()) parts.add(holds(nonFiniteNames) + "NaN/Inf values");
+                            if (!beyondFloat32Names.isEmpty()) parts.add(holds(beyondFloat32Names) + "values beyond float32's range (Inf once read as float32)");
+                            what = String.join(", and ", parts);
+                        }
+                        err.println("falcon: error: " + file + ": data: " + what + "; falcon rejects such inputs (recompute, clean or rescale them)");
                         code = Main.USAGE;
                     }
                     if (!empty.isEmpty()) {
@@ -143,6 +160,11 @@ final class InspectCommand implements Callable<Integer> {
             }
         }
         return code;
+    }
+
+    /** "'a' holds ", "'a', 'b' hold ". */
+    private static String holds(List<String> names) {
+        return String.join(", ", names) + (names.size() == 1 ? " holds " : " hold ");
     }
 
     /**

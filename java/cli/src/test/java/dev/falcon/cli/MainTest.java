@@ -356,6 +356,35 @@ class MainTest {
         }
     }
 
+    /**
+     * inspect -q printed a problem's row without its file's header, so rows of several files could not be told apart, and
+     * a .safetensors' NaN/Inf line on stderr named the file but not the tensor. The header comes before a file's first
+     * problem row, and the stderr line names the tensors.
+     */
+    @Test
+    void inspectQuietKeepsEachProblemRowUnderItsFile() throws IOException {
+        List<Path> files = new ArrayList<>();
+        for (String name : List.of("a", "b")) {
+            Path f = dir.resolve(name + ".safetensors");
+            try (FloatPointer good = values(3, 1); FloatPointer bad = new FloatPointer(1f, Float.NaN, 2f)) {
+                LinkedHashMap<String, NamedArray> t = new LinkedHashMap<>();
+                t.put("good", new NamedArray(good, new long[] {3}));
+                t.put("bad", new NamedArray(bad, new long[] {3}));
+                Safetensors.write(f, t, null);
+            }
+            files.add(f);
+        }
+        Run quiet = run("inspect", "-q", files.get(0).toString(), wFile.toString(), files.get(1).toString());
+        assertEquals(2, quiet.code(), quiet.all());
+        List<String> lines = quiet.out().lines().toList();
+        assertEquals(List.of(files.get(0) + ": 2 array(s)", files.get(1) + ": 2 array(s)"),
+                lines.stream().filter(l -> !l.startsWith(" ")).toList(), "a header for each file with a problem, none for w.npy: " + quiet.out());
+        assertTrue(lines.size() == 4 && lines.get(1).contains("bad") && lines.get(3).contains("bad"), quiet.out());
+        for (Path f : files) {
+            assertTrue(quiet.err().contains(f + ": data: 'bad' holds NaN/Inf values"), quiet.err());
+        }
+    }
+
     /** A .safetensors of no tensors (header {} or only __metadata__) passed inspect with exit 0, and prune refuses it. */
     @Test
     void inspectRefusesASafetensorsFileOfNoTensorsAsPruneDoes() throws IOException {
