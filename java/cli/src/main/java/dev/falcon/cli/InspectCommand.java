@@ -2,11 +2,11 @@ package dev.falcon.cli;
 
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
+import dev.falcon.io.InputFiles;
 import dev.falcon.io.LayersJson;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import java.io.PrintWriter;
-import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -53,7 +53,8 @@ final class InspectCommand implements Callable<Integer> {
                     throw InputException.of(spec, "FILE", "is not a valid path (" + e.getMessage() + ")", "check the file name");
                 }
                 String tensor = ArrayFiles.tensorOf(spec);
-                if (!Files.isRegularFile(file)) throw InputException.of(file, "FILE", "not found or not a regular file", "check the path");
+                // prune's check, which says what the path is (missing, a directory, a FIFO, a device) and what to do
+                InputFiles.requireRegularFile(file);
                 if (file.toString().toLowerCase(Locale.ROOT).endsWith(".json")) {
                     LayerTable t;
                     try {

@@ -385,6 +385,26 @@ class MainTest {
         }
     }
 
+    /**
+     * inspect said a FIFO was "not found or not a regular file; check the path" where prune says what it is, and a layer
+     * table of another extension was "neither .npy nor .safetensors", with no word of the .json inspect reads tables from.
+     */
+    @Test
+    void inspectSaysWhatAFileIsAsPruneDoes() throws Exception {
+        Path fifo = dir.resolve("fifo.npy");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        Run inspect = run("inspect", fifo.toString());
+        assertEquals(2, inspect.code(), inspect.all());
+        assertTrue(inspect.err().contains(fifo + ": file: not a regular file (a FIFO); save the data to a regular file"), inspect.err());
+        Run missing = run("inspect", dir.resolve("missing.npy").toString());
+        assertTrue(missing.err().contains("missing.npy: file: does not exist; check the path"), missing.err());
+        Path txt = dir.resolve("layers.txt");
+        Files.copy(layersFile, txt);
+        Run table = run("inspect", txt.toString());
+        assertEquals(2, table.code(), table.all());
+        assertTrue(table.err().contains(".json"), "names the extension layer tables are read from: " + table.err());
+    }
+
     /** A .safetensors of no tensors (header {} or only __metadata__) passed inspect with exit 0, and prune refuses it. */
     @Test
     void inspectRefusesASafetensorsFileOfNoTensorsAsPruneDoes() throws IOException {

@@ -246,7 +246,8 @@ public final class ArrayFiles {
             if (h.tensors().isEmpty()) throw holdsNoTensors(h);
             for (Safetensors.Tensor t : h.tensors().values()) arrays.add(fromTensor(file, t));
         } else {
-            throw InputException.of(file, "file", "is neither .npy nor .safetensors", "name a .npy or .safetensors file");
+            throw InputException.of(file, "file", "is neither .npy nor .safetensors, nor a .json layer table",
+                    "name a .npy or .safetensors file, or give a layer table the extension .json");
         }
         List<Entry> entries = new ArrayList<>();
         for (Located a : arrays) {
