@@ -164,12 +164,14 @@ class MainTest {
 
     // ------------------------------------------------------------------ happy paths
 
+    /** No command is bad usage (exit 2, as the README says), not a success: `falcon && next` went on, and the usage went to stdout. */
     @Test
-    void noArgumentsPrintsHelp() {
+    void noCommandPrintsTheUsageOnStderrAndExits2() {
         Run r = run();
-        assertEquals(0, r.code());
-        assertTrue(r.out().contains("Usage: falcon"), r.out());
-        assertTrue(r.out().contains("prune") && r.out().contains("inspect") && r.out().contains("env"));
+        assertEquals(2, r.code());
+        assertEquals("", r.out());
+        assertTrue(r.err().contains("Usage: falcon"), r.err());
+        assertTrue(r.err().contains("prune") && r.err().contains("inspect") && r.err().contains("env"));
     }
 
     @Test
