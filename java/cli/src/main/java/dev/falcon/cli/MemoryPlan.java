@@ -396,8 +396,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long rest = required() - heapBytes;
         if (rest + maxHeap <= available) return null;
         // The room the collector likes (the live heap / 0.7, in 256 MiB steps) where it fits, else as much of it as fits
-        // in 16 MiB steps, down to the live heap itself: the 256 MiB steps alone offered none where 128m fitted (resnet20,
-        // n = 326, 723 MiB available).
+        // in 16 MiB steps, down to the live heap itself (or the launcher's least): the 256 MiB steps alone offered none
+        // where 128m fitted (resnet20, n = 326, 723 MiB available).
         long mib = 1L << 20, step = 16 * mib, roomyStep = 256 * mib;
         long roomy = Math.max(roomyStep, roundUp((long) Math.ceil(heapBytes / 0.7), roomyStep));
         long leastThatHolds = roundUp(Math.max(MIN_HEAP_LIMIT, heapBytes), step);
@@ -410,8 +410,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;
     }
 
-    /** The smallest FALCON_HEAP the launcher takes: below it the JVM fails to start or to run anything. */
-    static final long MIN_HEAP_LIMIT = 64L << 20;
+    /** The smallest FALCON_HEAP the launcher takes (its own check, kept in step with this). */
+    static final long MIN_HEAP_LIMIT = 16L << 20;
 
     private static long roundUp(long bytes, long step) {
         return (bytes + step - 1) / step * step;

@@ -402,12 +402,12 @@ class MemoryPlanTest {
                     MemoryPlan plan = MemoryPlan.of(p, rows, null, true, "cpu", false, false, true);
                     String w = plan.heapLimitWarning(2 * GIB);
                     if (w == null) continue;
-                    boolean oneFits = (available - rest) / (16 * mib) * (16 * mib) >= Math.max(plan.heapBytes(), 64 * mib);
+                    boolean oneFits = (available - rest) / (16 * mib) * (16 * mib) >= Math.max(plan.heapBytes(), MemoryPlan.MIN_HEAP_LIMIT);
                     java.util.regex.Matcher m = offered.matcher(w);
                     assertEquals(oneFits, m.find(), model + " n = " + rows + ", " + available / mib + " MiB available: " + w);
                     if (!oneFits) continue;
                     long suggested = Long.parseLong(m.group(1)) * mib;
-                    assertTrue(suggested >= plan.heapBytes() && suggested >= 64 * mib, "holds the live heap: " + w);
+                    assertTrue(suggested >= plan.heapBytes() && suggested >= MemoryPlan.MIN_HEAP_LIMIT, "holds the live heap: " + w);
                     assertEquals(null, plan.heapLimitWarning(suggested), "fits beside the rest: " + w);
                 }
             }
