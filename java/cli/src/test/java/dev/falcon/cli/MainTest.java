@@ -1031,6 +1031,13 @@ class MainTest {
         assertFails(run(fileArgs("--threads", "100000")), 2, "--threads", "is 100000, more than", "per available processor");
     }
 
+    /** The fractions were echoed in Java's form: --keep-nnz 0 was "is 0.0", --keep-flops 2 "is 2.0". */
+    @Test
+    void anOutOfRangeFractionIsEchoedAsGiven() throws IOException {
+        assertFails(run(fileArgs("--keep-nnz", "0")), 2, "--keep-nnz: value: is 0, outside the valid range (0, 1]");
+        assertFails(run(fileArgs("--keep-flops", "2")), 2, "--keep-flops: value: is 2, outside the valid range (0, 1]");
+    }
+
     @Test
     void falconAndMpBacksolveWriteTheSolverReport() throws IOException {
         // a per-stage pattern: every stage file must exist (nothing is waited for), checked before any work

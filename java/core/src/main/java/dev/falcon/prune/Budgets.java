@@ -109,7 +109,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
 
     private static void checkFraction(String option, double v) {
         if (!Double.isFinite(v) || v <= 0 || v > 1) {
-            throw InputException.of(option, "value", "is " + v + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
+            throw InputException.of(option, "value", "is " + asGiven(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
         }
     }
 
