@@ -180,7 +180,7 @@ final class InspectCommand implements Callable<Integer> {
 
     private static void printLayers(PrintWriter out, Path file, LayerTable t) {
         double dense = t.denseFlops();
-        out.printf(Locale.ROOT, "%s: %s, p = %,d weights, dense FLOPs %s%n", file, layerCount(t.size()), t.parameters(), flops(dense));
+        out.printf(Locale.ROOT, "%s: %s, p = %s, dense FLOPs %s%n", file, layerCount(t.size()), weightCount(t.parameters()), flops(dense));
         List<String[]> rows = new java.util.ArrayList<>();
         rows.add(new String[] {"name", "shape", "count", "flops/weight", "flops", "%flops", "%params"});
         for (Layer l : t.layers()) {
@@ -199,17 +199,22 @@ final class InspectCommand implements Callable<Integer> {
         for (String[] row : rows) out.printf(Locale.ROOT, format.toString(), (Object[]) row);
     }
 
+    /** "1 layer", "2 layers". */
+    static String layerCount(int layers) {
+        return String.format(Locale.ROOT, "%,d %s", layers, layers == 1 ? "layer" : "layers");
+    }
+
+    /** "1 weight", "1,234 weights". */
+    static String weightCount(long weights) {
+        return String.format(Locale.ROOT, "%,d %s", weights, weights == 1 ? "weight" : "weights");
+    }
+
     /**
      * FLOPs as they are, grouped: whole ones exactly (2,250), others to six significant digits and at least one decimal
      * (7.5, 0.25, 2,251.2, 1,228,800,000.3), which a rounding to whole FLOPs showed as 8 and 0 next to the layer's exact
      * total, and six digits alone as 1,228,800,000 for a budget that is not whole. From 1e18 up and below 1e-6 in
      * scientific notation (1.00000e+300). Shared by inspect and prune's summary.
      */
-    /** "1 layer", "2 layers". */
-    static String layerCount(int layers) {
-        return layers + (layers == 1 ? " layer" : " layers");
-    }
-
     static String flops(double v) {
         if (!Double.isFinite(v)) return String.valueOf(v);
         // flops_per_weight 1e300 printed 300 digits of binary noise and 5e-324 a line of 330 zeros, breaking the table

@@ -1778,7 +1778,7 @@ final class PruneCommand implements Callable<Integer> {
     private void printSummary(PrintWriter o, Method m, String runName, LayerTable layers, Budgets b, PruneResult r,
                               Map<String, Object> objective, ComputeBackend backend, Path outPath, Path reportPath) {
         o.printf(Locale.ROOT, "falcon prune %s, method %s, backend %s%n", runName, m.cliName(), backend.description());
-        o.printf(Locale.ROOT, "  p = %,d weights in %s, dense FLOPs %s%n", b.parameters(), InspectCommand.layerCount(layers.size()), InspectCommand.flops(b.denseFlops()));
+        o.printf(Locale.ROOT, "  p = %s in %s, dense FLOPs %s%n", InspectCommand.weightCount(b.parameters()), InspectCommand.layerCount(layers.size()), InspectCommand.flops(b.denseFlops()));
         o.printf(Locale.ROOT, "  budgets:  NNZ <= %,d (%.2f%%, %s), FLOPs <= %s (%.2f%%, %s)%n", b.nnz(), 100 * b.nnzFraction(), b.nnzRequest(),
                 InspectCommand.flops(b.flops()), 100 * b.flopsFraction(), b.flopsRequest());
         o.printf(Locale.ROOT, "  achieved: NNZ %,d (%.2f%%), FLOPs %s (%.2f%%)%n", r.kept(), 100.0 * r.kept() / b.parameters(),

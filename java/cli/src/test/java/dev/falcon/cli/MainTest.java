@@ -1038,6 +1038,19 @@ class MainTest {
         assertFails(run(fileArgs("--keep-flops", "2")), 2, "--keep-flops: value: is 2, outside the valid range (0, 1]");
     }
 
+    /** Counts in summaries: "p = 1 weights" and "2069 layers" (ungrouped, where every other count has its commas). */
+    @Test
+    void layerAndWeightCountsAreGroupedAndSingularWhereOne() throws IOException {
+        assertEquals("1 layer", InspectCommand.layerCount(1));
+        assertEquals("2,069 layers", InspectCommand.layerCount(2069));
+        assertEquals("1 weight", InspectCommand.weightCount(1));
+        assertEquals("1,234 weights", InspectCommand.weightCount(1234));
+        Path one = dir.resolve("one.json");
+        LayersJson.write(one, new LayerTable(List.of(new Layer("w", new long[] {1}, 3, 0, 1)), "test"));
+        Run r = run("inspect", one.toString());
+        assertTrue(r.out().contains(": 1 layer, p = 1 weight, dense FLOPs 3"), r.out());
+    }
+
     @Test
     void falconAndMpBacksolveWriteTheSolverReport() throws IOException {
         // a per-stage pattern: every stage file must exist (nothing is waited for), checked before any work
