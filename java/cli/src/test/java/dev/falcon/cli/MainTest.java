@@ -1051,6 +1051,14 @@ class MainTest {
         assertTrue(r.out().contains(": 1 layer, p = 1 weight, dense FLOPs 3"), r.out());
     }
 
+    /** The launcher sets -Dorg.bytedeco.javacpp.maxBytes=0, which JavaCPP takes for no limit: env printed "maxBytes 0". */
+    @Test
+    void envSaysAJavacppLimitOfZeroIsNone() {
+        assertEquals("0", System.getProperty("org.bytedeco.javacpp.maxBytes"), "set so by the test JVM's argLine, as by the launcher");
+        Run env = run("env");
+        assertTrue(env.out().contains("javacpp maxBytes unlimited (0)"), env.out());
+    }
+
     @Test
     void falconAndMpBacksolveWriteTheSolverReport() throws IOException {
         // a per-stage pattern: every stage file must exist (nothing is waited for), checked before any work
