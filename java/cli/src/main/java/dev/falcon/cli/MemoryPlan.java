@@ -493,6 +493,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             for (String other : dev.falcon.examples.ExampleModels.names()) {
                 if (other.equals(model.name())) continue;
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
+                // a larger model at fewer rows is no alternative to the one asked for (resnet20 was offered mobilenetv1)
+                if (e.layers().parameters() >= model.layers().parameters()) continue;
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
                         systems, blockSize, largestLayer(e.layers()), oneBlock(e.layers(), blockSize), available).holdingX(xHeld);

@@ -1948,6 +1948,23 @@ class MainTest {
         }
     }
 
+    /**
+     * A resnet20 run too large for the memory was offered "--example mobilenetv1 --n 15" as an option that fits: a larger
+     * model at fewer rows is no alternative to the one asked for. Only smaller examples are offered (resnet20 for resnet50).
+     */
+    @Test
+    void aMemoryRefusalOffersOnlySmallerExamples() throws IOException {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
+        try {
+            Run r = run("prune", "--example", "resnet20", "--n", "2000", "--method", "falcon", "--out", outDir.resolve("p.npy").toString(),
+                    "--report", outDir.resolve("r.json").toString(), "--quiet");
+            assertFails(r, 2, "memory: estimate", "--n ");
+            assertFalse(r.err().contains("--example"), "no other example is smaller than resnet20: " + r.err());
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+
     @Test
     void refusesRunsThatDoNotFitInMemory() throws IOException {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "600m");
