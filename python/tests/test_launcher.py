@@ -175,6 +175,41 @@ class FalconHeapTest(unittest.TestCase):
         self.assertIn("Java heap max 48.0 MiB", r.stdout)
 
 
+class FalconHeapMinimumTest(unittest.TestCase):
+    """FALCON_HEAP=0, 1m or 1k passed the format check and the JVM failed with 'Invalid maximum heap size: -Xmx0' or 'Too
+    small maximum heap' (exit 1), which the check exists to prevent: below 16m (falcon's env needs 8m to start, and
+    prune's own check refuses a heap too small for its run) the launcher refuses the size itself. Fake mvn and java: no
+    build and no JVM."""
+
+    FAKE_JAVA = "#!/usr/bin/env bash\nfor a; do [[ $a == -Xm* ]] && echo \"$a\"; done; exit 0\n"
+
+    def launch(self, heap):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", self.FAKE_JAVA)
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            jar.parent.mkdir(parents=True)
+            jar.write_text("jar")
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_HEAP=heap)
+            env.pop("FALCON_JAVA_OPTS", None)
+            return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+    def test_sizes_below_the_minimum_are_refused_naming_the_variable(self):
+        for heap in ("0", "1m", "1k", "15m", "16777215", "08m", "0g"):
+            r = self.launch(heap)
+            self.assertEqual(r.returncode, 2, heap + ": " + r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: FALCON_HEAP is '{heap}', below the 16m"), r.stderr)
+            self.assertEqual(r.stdout, "", "java was not started")
+
+    def test_sizes_from_the_minimum_up_reach_the_jvm(self):
+        for heap, start in (("16m", "16m"), ("016m", "016m"), ("16384k", "16384k"), ("48m", "48m"), ("64m", "64m"), ("2g", "64m"),
+                            ("99999999999999999999t", "64m")):
+            r = self.launch(heap)
+            self.assertEqual(r.returncode, 0, heap + ": " + r.stderr)
+            self.assertEqual(r.stdout.split(), [f"-Xms{start}", f"-Xmx{heap}"], heap)
+
+
 class FatalErrorTest(unittest.TestCase):
     """A SIGBUS in the native kernels (a mapped X truncated under them) crashed the JVM with its banner and left
     hs_err_pid*.log in the user's folder, with nothing saying what had happened."""

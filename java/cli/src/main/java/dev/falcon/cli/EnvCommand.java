@@ -41,7 +41,7 @@ final class EnvCommand implements Callable<Integer> {
         out.printf(Locale.ROOT, "memory: total %s, available %s, Java heap max %s, javacpp maxBytes %s%n",
                 SystemInfo.bytes(SystemInfo.totalMemory()), available,
                 SystemInfo.bytes(Runtime.getRuntime().maxMemory()),
-                System.getProperty("org.bytedeco.javacpp.maxBytes", "default (= heap size)"));
+                javacppLimit(System.getProperty("org.bytedeco.javacpp.maxBytes")));
         // the folder is per clone through the launcher, and one that cannot be used makes every backend unusable:
         // said once here, not in full for each backend and again in the choice
         String runtime = JavaCppRuntime.problem();
@@ -77,5 +77,11 @@ final class EnvCommand implements Callable<Integer> {
             return Main.USAGE;
         }
         return Main.OK;
+    }
+
+    /** JavaCPP's off-heap limit as set: 0 (the launcher's) is no limit, which "maxBytes 0" seemed to deny all memory. */
+    private static String javacppLimit(String property) {
+        if (property == null) return "default (= heap size)";
+        return SystemInfo.parseBytes(property) == 0 ? "unlimited (" + property.trim() + ")" : property;
     }
 }

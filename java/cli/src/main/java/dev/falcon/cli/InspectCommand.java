@@ -2,11 +2,12 @@ package dev.falcon.cli;
 
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
+import dev.falcon.io.InputFiles;
 import dev.falcon.io.LayersJson;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import java.io.PrintWriter;
-import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -30,10 +31,12 @@ import picocli.CommandLine.Spec;
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
-    @Parameters(arity = "1..*", paramLabel = "FILE", description = "Files to inspect (.npy, .safetensors, .json).")
-    List<Path> files;
+    // strings, not paths: a Path is normalised, which turned the tensor of 'f.safetensors:enc//w' into enc/w
+    @Parameters(arity = "1..*", paramLabel = "FILE", description = "Files to inspect (.npy, .safetensors, .json); "
+            + "FILE.safetensors:TENSOR describes that tensor only.")
+    List<String> files;
 
-    @Option(names = {"--quiet", "-q"}, description = "Print only problems.")
+    @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
     boolean quiet;
 
     @Override
@@ -41,12 +44,17 @@ final class InspectCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         int code = Main.OK;
-        for (Path spec : files) {
+        for (String spec : files) {
             try {
-                // FILE.safetensors:TENSOR, as the prune options take it, describes that tensor only
-                Path file = ArrayFiles.fileOf(spec.toString());
-                String tensor = file.toString().equals(spec.toString()) ? null : spec.toString().substring(file.toString().length() + 1);
-                if (!Files.isRegularFile(file)) throw InputException.of(file, "FILE", "not found or not a regular file", "check the path");
+                Path file;
+                try {
+                    file = ArrayFiles.fileOf(spec);
+                } catch (InvalidPathException e) {
+                    throw InputException.of(spec, "FILE", "is not a valid path (" + e.getMessage() + ")", "check the file name");
+                }
+                String tensor = ArrayFiles.tensorOf(spec);
+                // prune's check, which says what the path is (missing, a directory, a FIFO, a device) and what to do
+                InputFiles.requireRegularFile(file);
                 if (file.toString().toLowerCase(Locale.ROOT).endsWith(".json")) {
                     LayerTable t;
                     try {
@@ -65,10 +73,13 @@ final class InspectCommand implements Callable<Integer> {
                         }
                         entries = named;
                     }
-                    boolean anyNonFinite = false, anyBeyondFloat32 = false;
+                    List<String> nonFiniteNames = new java.util.ArrayList<>(), beyondFloat32Names = new java.util.ArrayList<>();
                     List<String> unconvertible = new java.util.ArrayList<>();
                     List<String> empty = new java.util.ArrayList<>();
-                    if (!quiet) out.printf(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
+                    // under -q too, before the file's first row: rows of several files could not be told apart without it
+                    String header = String.format(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
+                    boolean headed = !quiet;
+                    if (!quiet) out.print(header);
                     // columns as wide as their longest entry: a fixed width let a long name, dtype (F8_E4M3) or shape
                     // push the rest of its row out of line with the others
                     int nameWidth = 1, dtypeWidth = 1, shapeWidth = 1;
@@ -83,6 +94,8 @@ final class InspectCommand implements Callable<Integer> {
                             // a dtype the readers cannot convert: its values were not read, and prune refuses it as it
                             // refuses a .npy of such a dtype, whose header inspect already rejects with exit 2
                             unconvertible.add("'" + e.name() + "' (" + e.dtype() + ")");
+                            if (!headed) out.print(header);
+                            headed = true;
                             out.printf(Locale.ROOT, columns + "values not read: falcon cannot convert %s   <- rejected as input%n",
                                     e.name(), e.dtype(), Arrays.toString(e.shape()), e.dtype());
                             continue;
@@ -95,9 +108,11 @@ final class InspectCommand implements Callable<Integer> {
                                 : String.format(Locale.ROOT, "min %.6g, max %.6g", e.min(), e.max());
                         // a float64 value past float32's range is finite in the file but Inf once read, and prune rejects it
                         boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
-                        anyNonFinite |= nonFinite;
-                        anyBeyondFloat32 |= beyondFloat32;
+                        if (nonFinite) nonFiniteNames.add("'" + e.name() + "'");
+                        if (beyondFloat32) beyondFloat32Names.add("'" + e.name() + "'");
                         if (!quiet || nonFinite || beyondFloat32 || isEmpty) {
+                            if (!headed) out.print(header);
+                            headed = true;
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", e.name(), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), range,
                                     (e.fortranOrder() && transposedByFortranOrder(e.shape()) ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
@@ -110,10 +125,20 @@ final class InspectCommand implements Callable<Integer> {
                                             + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
                         }
                     }
-                    if (anyNonFinite || anyBeyondFloat32) {
-                        String what = anyNonFinite && anyBeyondFloat32 ? "NaN/Inf values and values beyond float32's range"
-                                : anyNonFinite ? "NaN/Inf values" : "values beyond float32's range (Inf once read as float32)";
-                        err.println("falcon: error: " + file + ": data: holds " + what + "; falcon rejects such inputs (recompute, clean or rescale them)");
+                    if (!nonFiniteNames.isEmpty() || !beyondFloat32Names.isEmpty()) {
+                        String what;
+                        if (file.toString().toLowerCase(Locale.ROOT).endsWith(".npy")) {
+                            // the file is the array
+                            what = "holds " + (!nonFiniteNames.isEmpty() && !beyondFloat32Names.isEmpty() ? "NaN/Inf values and values beyond float32's range"
+                                    : !nonFiniteNames.isEmpty() ? "NaN/Inf values" : "values beyond float32's range (Inf once read as float32)");
+                        } else {
+                            // the file's name alone left the user to find which of its tensors
+                            List<String> parts = new java.util.ArrayList<>();
+                            if (!nonFiniteNames.isEmpty()) parts.add(holds(nonFiniteNames) + "NaN/Inf values");
+                            if (!beyondFloat32Names.isEmpty()) parts.add(holds(beyondFloat32Names) + "values beyond float32's range (Inf once read as float32)");
+                            what = String.join(", and ", parts);
+                        }
+                        err.println("falcon: error: " + file + ": data: " + what + "; falcon rejects such inputs (recompute, clean or rescale them)");
                         code = Main.USAGE;
                     }
                     if (!empty.isEmpty()) {
@@ -138,6 +163,11 @@ final class InspectCommand implements Callable<Integer> {
         return code;
     }
 
+    /** "'a' holds ", "'a', 'b' hold ". */
+    private static String holds(List<String> names) {
+        return String.join(", ", names) + (names.size() == 1 ? " holds " : " hold ");
+    }
+
     /**
      * Whether Fortran order puts the values in another order than C order: with at most one dimension above 1 (a vector,
      * [p, 1]) both orders are the same, and prune reads such weights and FLOPs; inspect said they "must be C order".
@@ -150,7 +180,7 @@ final class InspectCommand implements Callable<Integer> {
 
     private static void printLayers(PrintWriter out, Path file, LayerTable t) {
         double dense = t.denseFlops();
-        out.printf(Locale.ROOT, "%s: %s, p = %,d weights, dense FLOPs %s%n", file, layerCount(t.size()), t.parameters(), flops(dense));
+        out.printf(Locale.ROOT, "%s: %s, p = %s, dense FLOPs %s%n", file, layerCount(t.size()), weightCount(t.parameters()), flops(dense));
         List<String[]> rows = new java.util.ArrayList<>();
         rows.add(new String[] {"name", "shape", "count", "flops/weight", "flops", "%flops", "%params"});
         for (Layer l : t.layers()) {
@@ -169,17 +199,22 @@ final class InspectCommand implements Callable<Integer> {
         for (String[] row : rows) out.printf(Locale.ROOT, format.toString(), (Object[]) row);
     }
 
+    /** "1 layer", "2 layers". */
+    static String layerCount(int layers) {
+        return String.format(Locale.ROOT, "%,d %s", layers, layers == 1 ? "layer" : "layers");
+    }
+
+    /** "1 weight", "1,234 weights". */
+    static String weightCount(long weights) {
+        return String.format(Locale.ROOT, "%,d %s", weights, weights == 1 ? "weight" : "weights");
+    }
+
     /**
      * FLOPs as they are, grouped: whole ones exactly (2,250), others to six significant digits and at least one decimal
      * (7.5, 0.25, 2,251.2, 1,228,800,000.3), which a rounding to whole FLOPs showed as 8 and 0 next to the layer's exact
      * total, and six digits alone as 1,228,800,000 for a budget that is not whole. From 1e18 up and below 1e-6 in
      * scientific notation (1.00000e+300). Shared by inspect and prune's summary.
      */
-    /** "1 layer", "2 layers". */
-    static String layerCount(int layers) {
-        return layers + (layers == 1 ? " layer" : " layers");
-    }
-
     static String flops(double v) {
         if (!Double.isFinite(v)) return String.valueOf(v);
         // flops_per_weight 1e300 printed 300 digits of binary noise and 5e-324 a line of 330 zeros, breaking the table

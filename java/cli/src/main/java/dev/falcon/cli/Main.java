@@ -23,7 +23,7 @@ import picocli.CommandLine.Spec;
         footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error or stdout not writable,",
                 "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written).",
                 "Try: falcon prune --example resnet20"})
-public final class Main implements Runnable {
+public final class Main implements java.util.concurrent.Callable<Integer> {
     public static final int OK = 0, INTERNAL = 1, USAGE = 2, INFEASIBLE = 3;
     /**
      * A run stopped by a signal (SIGTERM's status): the JVM exits with its own status after its hooks (130 for SIGINT,
@@ -37,9 +37,11 @@ public final class Main implements Runnable {
 
     @Spec CommandSpec spec;
 
+    /** No command: bad usage, as the footer's exit codes say; exit 0 let `falcon && next` go on. */
     @Override
-    public void run() {
-        spec.commandLine().usage(spec.commandLine().getOut());
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getErr());
+        return USAGE;
     }
 
     public static void main(String[] args) {

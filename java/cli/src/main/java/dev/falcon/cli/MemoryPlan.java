@@ -395,14 +395,26 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (available < 0 || maxHeap == Long.MAX_VALUE) return null;
         long rest = required() - heapBytes;
         if (rest + maxHeap <= available) return null;
-        long mib = 1L << 20, step = 256 * mib;
-        long suggested = Math.max(step, (long) Math.ceil(heapBytes / 0.7 / step) * step);
+        // The room the collector likes (the live heap / 0.7, in 256 MiB steps) where it fits, else as much of it as fits
+        // in 16 MiB steps, down to the live heap itself (or the launcher's least): the 256 MiB steps alone offered none
+        // where 128m fitted (resnet20, n = 326, 723 MiB available).
+        long mib = 1L << 20, step = 16 * mib, roomyStep = 256 * mib;
+        long roomy = Math.max(roomyStep, roundUp((long) Math.ceil(heapBytes / 0.7), roomyStep));
+        long leastThatHolds = roundUp(Math.max(MIN_HEAP_LIMIT, heapBytes), step);
+        long suggested = Math.max(leastThatHolds, Math.min(roomy, (available - rest) / step * step));
         String fix = suggested + rest <= available
                 ? "set FALCON_HEAP=" + suggested / mib + "m (the run keeps "
                         + (heapBytes < mib ? "next to nothing" : "about " + SystemInfo.bytes(heapBytes)) + " live on the heap)"
                 : "free memory or use a machine with more; the run itself needs " + SystemInfo.bytes(required());
         return "the Java heap may grow to its limit of " + SystemInfo.bytes(maxHeap) + " (FALCON_HEAP), and with the rest of the run ("
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;
+    }
+
+    /** The smallest FALCON_HEAP the launcher takes (its own check, kept in step with this). */
+    static final long MIN_HEAP_LIMIT = 16L << 20;
+
+    private static long roundUp(long bytes, long step) {
+        return (bytes + step - 1) / step * step;
     }
 
     /**
@@ -481,6 +493,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             for (String other : dev.falcon.examples.ExampleModels.names()) {
                 if (other.equals(model.name())) continue;
                 ExampleModel e = dev.falcon.examples.ExampleModels.get(other);
+                // a larger model at fewer rows is no alternative to the one asked for (resnet20 was offered mobilenetv1)
+                if (e.layers().parameters() >= model.layers().parameters()) continue;
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
                         systems, blockSize, largestLayer(e.layers()), oneBlock(e.layers(), blockSize), available).holdingX(xHeld);

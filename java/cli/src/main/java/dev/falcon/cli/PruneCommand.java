@@ -1483,18 +1483,25 @@ final class PruneCommand implements Callable<Integer> {
 
     private static LayerTable layersFromFlops(String spec, String option, long p) {
         if (p > Integer.MAX_VALUE - 8) throw InputException.of(spec, option, "p = " + p + " is too large for a per-weight file", "give a --layers table instead");
-        float[] f = new float[(int) p];
-        try (FloatPointer v = ArrayFiles.readVector(spec, option, p)) {
-            v.get(f);
-        }
-        for (int i = 0; i < f.length; i++) {
-            if (!(f[i] > 0)) {
-                throw InputException.of(spec, option, "element " + i + " is " + f[i] + "; FLOPs per weight must be positive",
-                        "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
+        LayerTable.Runs runs = new LayerTable.Runs();
+        long[] firstNotPositive = {-1};
+        double[] itsValue = {0};
+        // as doubles: 0.7 read as float32 made the dense FLOPs of ten such weights 6.99999988, below a --flops 7
+        ArrayFiles.readValues(spec, option, p, (values, start, count) -> {
+            for (int j = 0; j < count; j++) {
+                if (!(values[j] > 0) && firstNotPositive[0] < 0) {
+                    firstNotPositive[0] = start + j;
+                    itsValue[0] = values[j];
+                }
+                runs.add(values[j]);
             }
+        });
+        if (firstNotPositive[0] >= 0) {
+            throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + itsValue[0]
+                    + "; FLOPs per weight must be positive", "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
         }
         try {
-            return LayerTable.fromPerWeightFlops(f, spec);
+            return runs.table(spec);
         } catch (IllegalArgumentException e) {
             throw InputException.of(spec, option, e.getMessage(), "fix the file");
         }
@@ -1777,7 +1784,7 @@ final class PruneCommand implements Callable<Integer> {
     private void printSummary(PrintWriter o, Method m, String runName, LayerTable layers, Budgets b, PruneResult r,
                               Map<String, Object> objective, ComputeBackend backend, Path outPath, Path reportPath) {
         o.printf(Locale.ROOT, "falcon prune %s, method %s, backend %s%n", runName, m.cliName(), backend.description());
-        o.printf(Locale.ROOT, "  p = %,d weights in %s, dense FLOPs %s%n", b.parameters(), InspectCommand.layerCount(layers.size()), InspectCommand.flops(b.denseFlops()));
+        o.printf(Locale.ROOT, "  p = %s in %s, dense FLOPs %s%n", InspectCommand.weightCount(b.parameters()), InspectCommand.layerCount(layers.size()), InspectCommand.flops(b.denseFlops()));
         o.printf(Locale.ROOT, "  budgets:  NNZ <= %,d (%.2f%%, %s), FLOPs <= %s (%.2f%%, %s)%n", b.nnz(), 100 * b.nnzFraction(), b.nnzRequest(),
                 InspectCommand.flops(b.flops()), 100 * b.flopsFraction(), b.flopsRequest());
         o.printf(Locale.ROOT, "  achieved: NNZ %,d (%.2f%%), FLOPs %s (%.2f%%)%n", r.kept(), 100.0 * r.kept() / b.parameters(),

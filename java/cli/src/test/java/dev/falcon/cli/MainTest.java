@@ -164,12 +164,14 @@ class MainTest {
 
     // ------------------------------------------------------------------ happy paths
 
+    /** No command is bad usage (exit 2, as the README says), not a success: `falcon && next` went on, and the usage went to stdout. */
     @Test
-    void noArgumentsPrintsHelp() {
+    void noCommandPrintsTheUsageOnStderrAndExits2() {
         Run r = run();
-        assertEquals(0, r.code());
-        assertTrue(r.out().contains("Usage: falcon"), r.out());
-        assertTrue(r.out().contains("prune") && r.out().contains("inspect") && r.out().contains("env"));
+        assertEquals(2, r.code());
+        assertEquals("", r.out());
+        assertTrue(r.err().contains("Usage: falcon"), r.err());
+        assertTrue(r.err().contains("prune") && r.err().contains("inspect") && r.err().contains("env"));
     }
 
     @Test
@@ -334,6 +336,77 @@ class MainTest {
         assertEquals(2, inspect.code(), inspect.err());
     }
 
+    /**
+     * inspect took its arguments as paths, normalised before the tensor name was cut off: 'f.safetensors:enc//w' asked for
+     * tensor 'enc/w' and 'f.safetensors:enc/' for 'enc', though prune reads both as named. The spec is cut as prune cuts it.
+     */
+    @Test
+    void inspectReadsTensorNamesWithSlashesAsPruneDoes() throws IOException {
+        Path f = dir.resolve("slash.safetensors");
+        try (FloatPointer a = values(P, 1); FloatPointer b = values(P, 2)) {
+            LinkedHashMap<String, NamedArray> t = new LinkedHashMap<>();
+            t.put("enc//w", new NamedArray(a, new long[] {P}));
+            t.put("enc/", new NamedArray(b, new long[] {P}));
+            Safetensors.write(f, t, null);
+        }
+        for (String tensor : List.of("enc//w", "enc/")) {
+            Run inspect = run("inspect", f + ":" + tensor);
+            assertEquals(0, inspect.code(), inspect.all());
+            assertTrue(inspect.out().contains("  " + tensor + " "), inspect.out());
+            assertEquals(1, inspect.out().lines().filter(l -> l.contains("F32")).count(), "that tensor alone: " + inspect.out());
+            assertEquals(0, run(with(fileArgs(), "--weights", f + ":" + tensor)).code(), "prune reads it");
+        }
+    }
+
+    /**
+     * inspect -q printed a problem's row without its file's header, so rows of several files could not be told apart, and
+     * a .safetensors' NaN/Inf line on stderr named the file but not the tensor. The header comes before a file's first
+     * problem row, and the stderr line names the tensors.
+     */
+    @Test
+    void inspectQuietKeepsEachProblemRowUnderItsFile() throws IOException {
+        List<Path> files = new ArrayList<>();
+        for (String name : List.of("a", "b")) {
+            Path f = dir.resolve(name + ".safetensors");
+            try (FloatPointer good = values(3, 1); FloatPointer bad = new FloatPointer(1f, Float.NaN, 2f)) {
+                LinkedHashMap<String, NamedArray> t = new LinkedHashMap<>();
+                t.put("good", new NamedArray(good, new long[] {3}));
+                t.put("bad", new NamedArray(bad, new long[] {3}));
+                Safetensors.write(f, t, null);
+            }
+            files.add(f);
+        }
+        Run quiet = run("inspect", "-q", files.get(0).toString(), wFile.toString(), files.get(1).toString());
+        assertEquals(2, quiet.code(), quiet.all());
+        List<String> lines = quiet.out().lines().toList();
+        assertEquals(List.of(files.get(0) + ": 2 array(s)", files.get(1) + ": 2 array(s)"),
+                lines.stream().filter(l -> !l.startsWith(" ")).toList(), "a header for each file with a problem, none for w.npy: " + quiet.out());
+        assertTrue(lines.size() == 4 && lines.get(1).contains("bad") && lines.get(3).contains("bad"), quiet.out());
+        for (Path f : files) {
+            assertTrue(quiet.err().contains(f + ": data: 'bad' holds NaN/Inf values"), quiet.err());
+        }
+    }
+
+    /**
+     * inspect said a FIFO was "not found or not a regular file; check the path" where prune says what it is, and a layer
+     * table of another extension was "neither .npy nor .safetensors", with no word of the .json inspect reads tables from.
+     */
+    @Test
+    void inspectSaysWhatAFileIsAsPruneDoes() throws Exception {
+        Path fifo = dir.resolve("fifo.npy");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor());
+        Run inspect = run("inspect", fifo.toString());
+        assertEquals(2, inspect.code(), inspect.all());
+        assertTrue(inspect.err().contains(fifo + ": file: not a regular file (a FIFO); save the data to a regular file"), inspect.err());
+        Run missing = run("inspect", dir.resolve("missing.npy").toString());
+        assertTrue(missing.err().contains("missing.npy: file: does not exist; check the path"), missing.err());
+        Path txt = dir.resolve("layers.txt");
+        Files.copy(layersFile, txt);
+        Run table = run("inspect", txt.toString());
+        assertEquals(2, table.code(), table.all());
+        assertTrue(table.err().contains(".json"), "names the extension layer tables are read from: " + table.err());
+    }
+
     /** A .safetensors of no tensors (header {} or only __metadata__) passed inspect with exit 0, and prune refuses it. */
     @Test
     void inspectRefusesASafetensorsFileOfNoTensorsAsPruneDoes() throws IOException {
@@ -368,6 +441,42 @@ class MainTest {
                 "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"};
         assertFails(run(args), 2, huge + ": --weights: holds p = 2147483640 weights, more than the 2147483639 (2^31 - 9)"
                 + " falcon takes: a limit of falcon", "not of this machine's memory; prune the model in parts");
+    }
+
+    /**
+     * Per-weight costs were read as float32: ten float64 costs of 0.7 made dense FLOPs 6.99999988, so --flops 7 was refused
+     * as "outside the valid range [0, 7.00000]", and int64 costs of 16,777,217 became 16,777,216. They are read as numpy
+     * reads them as float64, and the range's bound is printed with the digits that show why a value is beyond it.
+     */
+    @Test
+    void perWeightCostsAreReadAsFloat64() throws IOException {
+        Path w = dir.resolve("w10.npy");
+        try (FloatPointer v = values(10, 3)) {
+            Npy.writeFloat32(w, v, new long[] {10});
+        }
+        byte[] tenths = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (10,), }", 80);
+        byte[] big = npy("{'descr': '<i8', 'fortran_order': False, 'shape': (10,), }", 80);
+        for (int i = 0; i < 10; i++) {
+            ByteBuffer.wrap(tenths).order(ByteOrder.LITTLE_ENDIAN).putDouble(tenths.length - 80 + 8 * i, 0.7);
+            ByteBuffer.wrap(big).order(ByteOrder.LITTLE_ENDIAN).putLong(big.length - 80 + 8 * i, 16_777_217L);
+        }
+        String[] outputs = {"--method", "magnitude", "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(),
+                "--device", "java", "--quiet"};
+        for (String option : List.of("--flops-per-weight", "--flops")) {
+            String[] costs = option.equals("--flops") ? new String[] {"--flops", hostile("c07.npy", tenths).toString(), "--keep-flops", "1"}
+                    : new String[] {option, hostile("c07.npy", tenths).toString(), "--flops", "7"};
+            Run dense = run(concat(concat(new String[] {"prune", "--weights", w.toString()}, costs), outputs));
+            assertEquals(0, dense.code(), dense.err());
+            assertEquals(7.0, new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/dense/flops").doubleValue());
+        }
+        Run above = run(concat(new String[] {"prune", "--weights", w.toString(), "--flops-per-weight", dir.resolve("c07.npy").toString(),
+                "--flops", "7.0000001"}, outputs));
+        assertEquals(2, above.code(), above.err());
+        assertTrue(above.err().contains("is 7.0000001, outside the valid range [0, 7] (dense FLOPs)"), above.err());
+
+        Run exact = run(concat(new String[] {"prune", "--weights", w.toString(), "--flops-per-weight", hostile("cbig.npy", big).toString()}, outputs));
+        assertEquals(0, exact.code(), exact.err());
+        assertEquals(167_772_170.0, new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/dense/flops").doubleValue());
     }
 
     /** falcon reads every array as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune. */
@@ -920,6 +1029,34 @@ class MainTest {
         assertFails(run(fileArgs("--lambda", "-1")), 2, "--lambda");
         assertFails(run(fileArgs("--threads", "0")), 2, "--threads");
         assertFails(run(fileArgs("--threads", "100000")), 2, "--threads", "is 100000, more than", "per available processor");
+    }
+
+    /** The fractions were echoed in Java's form: --keep-nnz 0 was "is 0.0", --keep-flops 2 "is 2.0". */
+    @Test
+    void anOutOfRangeFractionIsEchoedAsGiven() throws IOException {
+        assertFails(run(fileArgs("--keep-nnz", "0")), 2, "--keep-nnz: value: is 0, outside the valid range (0, 1]");
+        assertFails(run(fileArgs("--keep-flops", "2")), 2, "--keep-flops: value: is 2, outside the valid range (0, 1]");
+    }
+
+    /** Counts in summaries: "p = 1 weights" and "2069 layers" (ungrouped, where every other count has its commas). */
+    @Test
+    void layerAndWeightCountsAreGroupedAndSingularWhereOne() throws IOException {
+        assertEquals("1 layer", InspectCommand.layerCount(1));
+        assertEquals("2,069 layers", InspectCommand.layerCount(2069));
+        assertEquals("1 weight", InspectCommand.weightCount(1));
+        assertEquals("1,234 weights", InspectCommand.weightCount(1234));
+        Path one = dir.resolve("one.json");
+        LayersJson.write(one, new LayerTable(List.of(new Layer("w", new long[] {1}, 3, 0, 1)), "test"));
+        Run r = run("inspect", one.toString());
+        assertTrue(r.out().contains(": 1 layer, p = 1 weight, dense FLOPs 3"), r.out());
+    }
+
+    /** The launcher sets -Dorg.bytedeco.javacpp.maxBytes=0, which JavaCPP takes for no limit: env printed "maxBytes 0". */
+    @Test
+    void envSaysAJavacppLimitOfZeroIsNone() {
+        assertEquals("0", System.getProperty("org.bytedeco.javacpp.maxBytes"), "set so by the test JVM's argLine, as by the launcher");
+        Run env = run("env");
+        assertTrue(env.out().contains("javacpp maxBytes unlimited (0)"), env.out());
     }
 
     @Test
@@ -1807,6 +1944,23 @@ class MainTest {
             assertFalse(blank.out().contains("(from -D"), "a blank property is ignored, not the source: " + blank.out());
             System.setProperty(SystemInfo.MEMORY_PROPERTY, "3g");
             assertTrue(run("env").out().contains("available 3.0 GiB (from -Dfalcon.memory.available)"));
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+
+    /**
+     * A resnet20 run too large for the memory was offered "--example mobilenetv1 --n 15" as an option that fits: a larger
+     * model at fewer rows is no alternative to the one asked for. Only smaller examples are offered (resnet20 for resnet50).
+     */
+    @Test
+    void aMemoryRefusalOffersOnlySmallerExamples() throws IOException {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
+        try {
+            Run r = run("prune", "--example", "resnet20", "--n", "2000", "--method", "falcon", "--out", outDir.resolve("p.npy").toString(),
+                    "--report", outDir.resolve("r.json").toString(), "--quiet");
+            assertFails(r, 2, "memory: estimate", "--n ");
+            assertFalse(r.err().contains("--example"), "no other example is smaller than resnet20: " + r.err());
         } finally {
             System.clearProperty(SystemInfo.MEMORY_PROPERTY);
         }

@@ -12,6 +12,7 @@ import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -311,9 +312,10 @@ class MemoryPlanTest {
     @Test
     void otherExamplesProposedOnRefusalFitWithTheSameMethod() {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "1000m");
-        // falcon on resnet20 at n = 1000 needs about 1.2 GiB; mobilenetv1's solver alone keeps 64 bytes of heap per weight
-        MemoryPlan solve = MemoryPlan.of(ExampleModels.get("resnet20").layers().parameters(), 1000, null, true, "cpu", false, false, true);
-        InputException e = assertThrows(InputException.class, () -> solve.check(ExampleModels.get("resnet20"), null));
+        // falcon on resnet50 at n = 16 needs far more; mobilenetv1's solver alone keeps 64 bytes of heap per weight. Only
+        // smaller examples are proposed: a larger one at fewer rows is no alternative to the model asked for
+        MemoryPlan solve = MemoryPlan.of(ExampleModels.get("resnet50").layers().parameters(), 16, null, true, "cpu", false, false, true);
+        InputException e = assertThrows(InputException.class, () -> solve.check(ExampleModels.get("resnet50"), null));
         java.util.regex.Matcher proposal = java.util.regex.Pattern.compile("--example (\\w+) --n (\\d+)").matcher(e.getMessage());
         int proposals = 0;
         while (proposal.find()) {
@@ -372,6 +374,45 @@ class MemoryPlanTest {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "700m");
         String tight = MemoryPlan.of(p, 3, null, true, "cpu", false, false, true).heapLimitWarning(2 * GIB);
         assertTrue(tight != null && !tight.contains("FALCON_HEAP=") && tight.contains("more"), String.valueOf(tight));
+    }
+
+    /**
+     * The suggestion was rounded up to 256 MiB: falcon on resnet20 at n = 326 with 723 MiB available was told that no
+     * FALCON_HEAP fits, and FALCON_HEAP=128m ran it. A limit that holds the live heap and fits beside the rest is offered
+     * wherever one exists, with the room the collector likes (the heap / 0.7) where that fits too.
+     */
+    @Test
+    void aHeapLimitThatFitsIsOfferedWheneverOneExists() {
+        java.util.regex.Pattern offered = java.util.regex.Pattern.compile("FALCON_HEAP=(\\d+)m");
+        dev.falcon.examples.ExampleModel resnet20 = ExampleModels.get("resnet20");
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "723m");
+        MemoryPlan reported = MemoryPlan.of(resnet20.layers().parameters(), 326, null, true, "cpu", false, false, true);
+        String warning = reported.heapLimitWarning(2 * GIB);
+        assertTrue(warning != null && offered.matcher(warning).find(), String.valueOf(warning));
+
+        long mib = 1L << 20;
+        for (String model : List.of("resnet20", "mobilenetv1")) {
+            long p = ExampleModels.get(model).layers().parameters();
+            for (long rows : new long[] {3, 64, 326}) {
+                System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+                MemoryPlan roomy = MemoryPlan.of(p, rows, null, true, "cpu", false, false, true);
+                long rest = roomy.required() - roomy.heapBytes();
+                for (long spare = 0; spare <= 600 * mib; spare += 8 * mib) {
+                    long available = rest + roomy.heapBytes() + spare;
+                    System.setProperty(SystemInfo.MEMORY_PROPERTY, Long.toString(available));
+                    MemoryPlan plan = MemoryPlan.of(p, rows, null, true, "cpu", false, false, true);
+                    String w = plan.heapLimitWarning(2 * GIB);
+                    if (w == null) continue;
+                    boolean oneFits = (available - rest) / (16 * mib) * (16 * mib) >= Math.max(plan.heapBytes(), MemoryPlan.MIN_HEAP_LIMIT);
+                    java.util.regex.Matcher m = offered.matcher(w);
+                    assertEquals(oneFits, m.find(), model + " n = " + rows + ", " + available / mib + " MiB available: " + w);
+                    if (!oneFits) continue;
+                    long suggested = Long.parseLong(m.group(1)) * mib;
+                    assertTrue(suggested >= plan.heapBytes() && suggested >= MemoryPlan.MIN_HEAP_LIMIT, "holds the live heap: " + w);
+                    assertEquals(null, plan.heapLimitWarning(suggested), "fits beside the rest: " + w);
+                }
+            }
+        }
     }
 
     /** mp keeps its vectors off the heap: the warning must not say the run keeps "about 0 B" there. */

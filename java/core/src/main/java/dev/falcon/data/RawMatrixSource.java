@@ -25,9 +25,10 @@ public record RawMatrixSource(Path file, long dataOffset, ElementType type, Byte
                 + (rowMajor ? " C order" : " Fortran order");
     }
 
-    /** How loading changes the values: null for float32, else the once-only conversion to float32 and whether it rounds. */
+    /** How loading changes the values: null for little-endian float32, else the once-only conversion to float32 and whether it rounds. */
     public String conversion() {
-        if (type == ElementType.FLOAT32) return null;
+        // every value of a big-endian float32 file is byte-swapped: "none" said it was read as it is
+        if (type == ElementType.FLOAT32) return byteOrder == ByteOrder.BIG_ENDIAN ? "byte-swapped once from big-endian float32 while loading (exact)" : null;
         return "converted once from " + type.name().toLowerCase(java.util.Locale.ROOT) + " to float32 while loading"
                 + (type == ElementType.FLOAT64 ? " (rounded to float32 precision)" : " (exact)");
     }

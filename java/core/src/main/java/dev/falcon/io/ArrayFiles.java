@@ -81,6 +81,12 @@ public final class ArrayFiles {
         return colon >= 0 ? Path.of(spec.substring(0, colon + ".safetensors".length())) : Path.of(spec);
     }
 
+    /** The tensor a spec names after ".safetensors:" ("path.safetensors:enc//w" names enc//w), or null. */
+    public static String tensorOf(String spec) {
+        int colon = tensorSeparator(spec);
+        return colon >= 0 ? spec.substring(colon + ".safetensors:".length()) : null;
+    }
+
     /**
      * Where ".safetensors:" starts in a spec, or -1. Case-insensitive, as the extension of a bare path is: the message
      * for a file of several tensors suggests "W.SAFETENSORS:TENSOR", which must then be understood.
@@ -104,6 +110,40 @@ public final class ArrayFiles {
      * = any, otherwise a mismatch is an InputException naming both lengths. The caller closes the result.
      */
     public static FloatPointer readVector(String spec, String field, long expectedLength) {
+        Located a = locateVector(spec, field, expectedLength);
+        FloatPointer out = new FloatPointer(a.elements());
+        FloatPointer view = new FloatPointer(out);
+        float[] floats = new float[CHUNK_ELEMENTS];
+        try {
+            streamChecked(a, field, (values, start, count) -> {
+                for (int j = 0; j < count; j++) floats[j] = (float) values[j];
+                view.position(start).put(floats, 0, count);
+            });
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+        return out;
+    }
+
+    /** Receives an array's values in C order, in chunks: {@code values[0, count)} are elements {@code [start, start + count)}. */
+    @FunctionalInterface
+    public interface ValueSink {
+        void accept(double[] values, long start, int count);
+    }
+
+    /**
+     * As {@link #readVector}, but the values are handed to {@code sink} as doubles, as numpy converts them to float64
+     * (float64 and integers up to 2^53 exactly), rather than rounded to float32: for per-weight FLOP costs, where 0.7 as
+     * float32 made the dense FLOPs of ten such weights 6.99999988. Values NaN, Inf or beyond float32's range are rejected
+     * as readVector rejects them, after every chunk has been handed over.
+     */
+    public static void readValues(String spec, String field, long expectedLength, ValueSink sink) {
+        streamChecked(locateVector(spec, field, expectedLength), field, sink);
+    }
+
+    /** The array a spec names, checked to be a vector readVector and readValues can read. */
+    private static Located locateVector(String spec, String field, long expectedLength) {
         Located a = locate(spec, field);
         if (!a.dtype().convertible()) {
             throw fail(field, InputException.of(a.label(), "dtype", a.dtypeName() + " cannot be converted (readable: float32, float64, "
@@ -128,38 +168,34 @@ public final class ArrayFiles {
                         "save it with numpy.save(path, numpy.ascontiguousarray(a)) or flatten it first"));
             }
         }
-        FloatPointer out = new FloatPointer(n);
-        FloatPointer view = new FloatPointer(out);
-        float[] floats = new float[CHUNK_ELEMENTS];
+        return a;
+    }
+
+    /** Streams {@code a} to {@code sink}, then rejects it if any value is NaN, Inf or Inf as float32. */
+    private static void streamChecked(Located a, String field, ValueSink sink) {
+        long n = a.elements();
         long[] bad = {0, -1};
         double[] firstBad = {0};
         try {
             stream(a, (values, start, count) -> {
                 for (int j = 0; j < count; j++) {
-                    float f = (float) values[j];
-                    floats[j] = f;
-                    if (!Float.isFinite(f)) {
-                        if (bad[0]++ == 0) {
-                            bad[1] = start + j;
-                            firstBad[0] = values[j];
-                        }
+                    if (!Float.isFinite((float) values[j]) && bad[0]++ == 0) {
+                        bad[1] = start + j;
+                        firstBad[0] = values[j];
                     }
                 }
-                view.position(start).put(floats, 0, count);
+                sink.accept(values, start, count);
             });
         } catch (RuntimeException e) {
-            out.close();
             throw fail(field, e);
         }
         if (bad[0] > 0) {
-            out.close();
             String what = Double.isNaN(firstBad[0]) ? "NaN" : Double.isInfinite(firstBad[0]) ? "Inf"
                     : firstBad[0] + " (beyond the float32 range)";
             throw fail(field, InputException.of(a.label(), "values", bad[0] + " of " + n + " values are NaN or Inf; the first is at"
                     + " index " + bad[1] + " (" + what + ")", "fix or drop the non-finite values before saving (e.g."
                     + " numpy.nan_to_num), or check the exporter"));
         }
-        return out;
     }
 
     /**
@@ -210,7 +246,8 @@ public final class ArrayFiles {
             if (h.tensors().isEmpty()) throw holdsNoTensors(h);
             for (Safetensors.Tensor t : h.tensors().values()) arrays.add(fromTensor(file, t));
         } else {
-            throw InputException.of(file, "file", "is neither .npy nor .safetensors", "name a .npy or .safetensors file");
+            throw InputException.of(file, "file", "is neither .npy nor .safetensors, nor a .json layer table",
+                    "name a .npy or .safetensors file, or give a layer table the extension .json");
         }
         List<Entry> entries = new ArrayList<>();
         for (Located a : arrays) {
@@ -289,8 +326,8 @@ public final class ArrayFiles {
         try {
             int colon = tensorSeparator(spec);
             if (colon >= 0) {
-                Path file = Path.of(spec.substring(0, colon + ".safetensors".length()));
-                String name = spec.substring(colon + ".safetensors:".length());
+                Path file = fileOf(spec);
+                String name = tensorOf(spec);
                 Safetensors.Header h = Safetensors.readHeader(file);
                 Safetensors.Tensor t = h.tensors().get(name);
                 if (t == null) {

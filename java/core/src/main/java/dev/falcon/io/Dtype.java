@@ -53,7 +53,9 @@ enum Dtype {
             case F64 -> b.getDouble(at);
             case F16 -> HalfFloats.fromFloat16(b.getShort(at));
             case BF16 -> HalfFloats.fromBfloat16(b.getShort(at));
-            case BOOL, U8 -> b.get(at) & 0xff;
+            // numpy takes any non-zero byte for True: a mask written by C code may hold 255 or 7 there
+            case BOOL -> b.get(at) != 0 ? 1 : 0;
+            case U8 -> b.get(at) & 0xff;
             case I8 -> b.get(at);
             case I16 -> b.getShort(at);
             case U16 -> b.getShort(at) & 0xffff;
@@ -62,7 +64,9 @@ enum Dtype {
             case I64 -> b.getLong(at);
             case U64 -> {
                 long v = b.getLong(at);
-                yield v >= 0 ? v : (double) (v >>> 1) * 2.0;
+                // halved to fit a signed long, the dropped bit kept as a sticky bit: dropped outright, 2^63 + 1025
+                // rounded down to 2^63 instead of up to 2^63 + 2048 as numpy rounds it
+                yield v >= 0 ? v : (double) ((v >>> 1) | (v & 1)) * 2.0;
             }
             default -> throw new IllegalStateException(label + " cannot be converted");
         };

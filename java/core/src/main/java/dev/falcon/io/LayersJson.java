@@ -21,8 +21,11 @@ import java.util.List;
 /**
  * The layer table file: {@code {"layers": [{"name", "shape", "flops_per_weight", optional "offset",
  * "count"}, ...]}} in flatten order. {@code offset} defaults to the end of the previous layer and
- * {@code count} to the product of {@code shape}; when both are given they must agree. Unknown fields
- * (at the top level and in each layer, e.g. an exporter's {@code "kind"}) are ignored. {@code NaN} and
+ * {@code count} to the product of {@code shape}; when both are given they must agree. The fields
+ * {@code falcon_torch.export} writes besides these (at the top level {@code format}, {@code version},
+ * {@code dense_flops}, ...; in each layer {@code kind} and {@code module}) are known and not read; any other key is
+ * refused, naming the closest known one: a misspelt {@code "offest"} was ignored, and the offset it meant derived
+ * instead. {@code NaN} and
  * {@code Infinity} literals (Python's json.dump writes them) are parsed so they can be reported as bad
  * FLOPs rather than as a JSON syntax error.
  */
@@ -57,6 +60,7 @@ public final class LayersJson {
         String shapeFix = "write {\"layers\": [{\"name\": ..., \"shape\": [...], \"flops_per_weight\": ...}, ...]}";
         if (root == null || root.isMissingNode()) throw InputException.of(file, "json", "the file is empty", shapeFix);
         if (!root.isObject()) throw InputException.of(file, "json", "the top level is not an object", shapeFix);
+        refuseUnknownKeys(file, "json", "top-level key", root, TOP_LEVEL_KEYS, EXPORTER_TOP_LEVEL_KEYS);
         JsonNode list = root.get("layers");
         if (list == null || !list.isArray()) throw InputException.of(file, "layers", "missing or not an array", shapeFix);
         if (list.isEmpty()) throw InputException.of(file, "layers", "is empty", "list at least one prunable layer");
@@ -67,6 +71,8 @@ public final class LayersJson {
             String at = "layers[" + i + "]";
             if (!node.isObject()) throw InputException.of(file, at, "is not an object", shapeFix);
             JsonNode nameNode = node.get("name");
+            refuseUnknownKeys(file, at + (nameNode != null && nameNode.isTextual() ? " (\"" + LayerTable.escaped(nameNode.textValue()) + "\")" : ""),
+                    "key", node, LAYER_KEYS, EXPORTER_LAYER_KEYS);
             if (nameNode == null || !nameNode.isTextual() || nameNode.textValue().isEmpty()) {
                 throw InputException.of(file, at + ".name", "missing, empty or not a string", "give every layer its tensor name");
             }
@@ -121,6 +127,50 @@ public final class LayersJson {
                     + expectedParameters, "the layer table and the weight/gradient files must describe the same prunable weights");
         }
         return table;
+    }
+
+    private static final List<String> TOP_LEVEL_KEYS = List.of("layers");
+    private static final List<String> EXPORTER_TOP_LEVEL_KEYS = List.of("format", "version", "dense_flops", "parameters", "n_samples",
+            "gradient_scale", "flops_unit");
+    private static final List<String> LAYER_KEYS = List.of("name", "shape", "flops_per_weight", "offset", "count");
+    private static final List<String> EXPORTER_LAYER_KEYS = List.of("kind", "module");
+
+    private static void refuseUnknownKeys(Path file, String where, String what, JsonNode node, List<String> read, List<String> exporters) {
+        for (java.util.Iterator<String> keys = node.fieldNames(); keys.hasNext(); ) {
+            String key = keys.next();
+            if (read.contains(key) || exporters.contains(key)) continue;
+            String closest = null;
+            int best = Integer.MAX_VALUE;
+            for (String known : read) {
+                int d = editDistance(key, known);
+                if (d < best) {
+                    best = d;
+                    closest = known;
+                }
+            }
+            // only a near miss is a likely misspelling: "extra" is no "count"
+            boolean near = best <= Math.max(2, closest.length() / 3) && best < key.length();
+            throw InputException.of(file, where, "unknown " + what + " \"" + LayerTable.escaped(key) + "\"" + (near ? " (did you mean \"" + closest + "\"?)" : "")
+                    + "; the known keys are " + String.join(", ", read) + " (and " + String.join(", ", exporters)
+                    + ", which falcon_torch.export writes and falcon does not read)", near ? "rename it to \"" + closest + "\"" : "fix or remove it");
+        }
+    }
+
+    /** Edits (insertions, deletions, substitutions and swaps of neighbours) between a and b. */
+    private static int editDistance(String a, String b) {
+        int[][] d = new int[a.length() + 1][b.length() + 1];
+        for (int i = 0; i <= a.length(); i++) d[i][0] = i;
+        for (int j = 0; j <= b.length(); j++) d[0][j] = j;
+        for (int i = 1; i <= a.length(); i++) {
+            for (int j = 1; j <= b.length(); j++) {
+                int cost = a.charAt(i - 1) == b.charAt(j - 1) ? 0 : 1;
+                d[i][j] = Math.min(Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1), d[i - 1][j - 1] + cost);
+                if (i > 1 && j > 1 && a.charAt(i - 1) == b.charAt(j - 2) && a.charAt(i - 2) == b.charAt(j - 1)) {
+                    d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+                }
+            }
+        }
+        return d[a.length()][b.length()];
     }
 
     private static long optionalLong(Path file, String where, JsonNode node, String key, long fallback, long min) {

@@ -113,15 +113,40 @@ public final class LayerTable {
 
     /** A table with one layer per distinct run of equal values of f (for {@code --flops f.npy}). */
     public static LayerTable fromPerWeightFlops(float[] flops, String origin) {
-        List<Layer> result = new ArrayList<>();
-        int start = 0;
-        for (int i = 1; i <= flops.length; i++) {
-            if (i == flops.length || Float.compare(flops[i], flops[start]) != 0) {
-                result.add(new Layer("run" + result.size(), new long[] {i - start}, flops[start], start, i - start));
-                start = i;
+        Runs runs = new Runs();
+        for (float f : flops) runs.add(f);
+        return runs.table(origin);
+    }
+
+    /**
+     * Builds the table of {@link #fromPerWeightFlops} from costs handed over one at a time, so that a file of p costs
+     * needs no array of p values: one layer ("run0", "run1", ...) per run of equal costs.
+     */
+    public static final class Runs {
+        private final List<Layer> layers = new ArrayList<>();
+        private double cost;
+        private long start, end;
+
+        public void add(double flopsPerWeight) {
+            if (end > start && Double.compare(flopsPerWeight, cost) == 0) {
+                end++;
+                return;
             }
+            closeRun();
+            cost = flopsPerWeight;
+            end++;
         }
-        return new LayerTable(result, origin);
+
+        private void closeRun() {
+            if (end > start) layers.add(new Layer("run" + layers.size(), new long[] {end - start}, cost, start, end - start));
+            start = end;
+        }
+
+        /** @throws IllegalArgumentException as the {@linkplain LayerTable#LayerTable constructor} */
+        public LayerTable table(String origin) {
+            closeRun();
+            return new LayerTable(layers, origin);
+        }
     }
 
     public List<Layer> layers() { return layers; }

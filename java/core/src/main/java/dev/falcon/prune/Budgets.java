@@ -60,7 +60,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             fRequest = "--keep-flops " + asGiven(keepFlops);
         } else if (flops != null) {
             if (!Double.isFinite(flops) || flops < 0 || flops > dense * (1 + 1e-12)) {
-                throw InputException.of("--flops", "value", "is " + asGiven(flops) + ", outside the valid range [0, " + fmt(dense) + "] (dense FLOPs)",
+                throw InputException.of("--flops", "value", "is " + asGiven(flops) + ", outside the valid range [0, " + asGiven(dense) + "] (dense FLOPs)",
                         "give an absolute FLOP budget in that range, or a fraction with --keep-flops");
             }
             f = flops;
@@ -109,7 +109,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
 
     private static void checkFraction(String option, double v) {
         if (!Double.isFinite(v) || v <= 0 || v > 1) {
-            throw InputException.of(option, "value", "is " + v + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
+            throw InputException.of(option, "value", "is " + asGiven(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.falcon.data;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -23,5 +24,14 @@ class RawMatrixSourceTest {
     void dataOffsetOffTheFloatBoundaryIsConvertedNotMapped() {
         assertFalse(fortranFloat32At(74).isInternalLayout());
         assertFalse(fortranFloat32At(75).isInternalLayout());
+    }
+
+    /** The report said "x_conversion: none" for a big-endian float32 X, whose every value is byte-swapped while loading. */
+    @Test
+    void aBigEndianFloat32XIsSaidToBeByteSwapped() {
+        RawMatrixSource bigEndian = new RawMatrixSource(Path.of("X.npy"), 128, ElementType.FLOAT32, ByteOrder.BIG_ENDIAN, true, 3, 5);
+        assertTrue(bigEndian.conversion() != null && bigEndian.conversion().contains("byte-swapped"), String.valueOf(bigEndian.conversion()));
+        assertTrue(bigEndian.typeAndConversion().contains("big-endian") && bigEndian.typeAndConversion().contains("byte-swapped"));
+        assertEquals(null, fortranFloat32At(128).conversion(), "little-endian float32 is read as it is");
     }
 }

@@ -40,15 +40,35 @@ class LayersJsonTest {
     }
 
     @Test
-    void derivesOffsetsAndCountsAndIgnoresUnknownFields() throws IOException {
-        Path f = json("l.json", "{\"model\": \"resnet20\", \"layers\": ["
-                + "{\"name\": \"a\", \"shape\": [4, 2], \"flops_per_weight\": 256, \"kind\": \"conv\"},"
+    void derivesOffsetsAndCountsAndTakesTheExportersFields() throws IOException {
+        // falcon_torch.export writes these besides the table: they are known, not read
+        Path f = json("l.json", "{\"format\": \"falcon-layers\", \"version\": 1, \"dense_flops\": 2052.5, \"parameters\": 11,"
+                + " \"n_samples\": 0, \"gradient_scale\": \"1/sqrt(n)\", \"flops_unit\": \"multiply-adds per sample\", \"layers\": ["
+                + "{\"name\": \"a\", \"shape\": [4, 2], \"flops_per_weight\": 256, \"kind\": \"conv\", \"module\": \"features.0\"},"
                 + "{\"name\": \"b\", \"shape\": [3], \"flops_per_weight\": 1.5, \"offset\": 8, \"count\": 3}]}");
         LayerTable t = LayersJson.read(f, -1);
         assertEquals(11, t.parameters());
         assertEquals(8, t.get(0).count());
         assertEquals(8, t.get(1).offset());
         assertEquals(1.5, t.get(1).flopsPerWeight());
+    }
+
+    /**
+     * A misspelt key ("offest", "cuont") was ignored: the offset or count it meant was derived instead, silently, and a
+     * top-level one too. Refused naming the file, the layer, the key, the known keys and the closest of them.
+     */
+    @Test
+    void refusesUnknownKeysNamingTheClosestKnownOne() throws IOException {
+        Path offset = json("offest.json", layers("{\"name\": \"a\", \"shape\": [4], \"flops_per_weight\": 2, \"offest\": 0}"));
+        assertInput(() -> LayersJson.read(offset, -1), offset, "layers[0] (\"a\"): unknown key \"offest\"", "did you mean \"offset\"?",
+                "name, shape, flops_per_weight, offset, count");
+        Path count = json("cuont.json", layers("{\"name\": \"a\", \"shape\": [4], \"flops_per_weight\": 2}",
+                "{\"name\": \"b\", \"shape\": [4], \"flops_per_weight\": 2, \"cuont\": 4}"));
+        assertInput(() -> LayersJson.read(count, -1), count, "layers[1] (\"b\"): unknown key \"cuont\"", "did you mean \"count\"?");
+        Path top = json("extra.json", "{\"extra\": 1, \"layers\": [{\"name\": \"a\", \"shape\": [4], \"flops_per_weight\": 2}]}");
+        assertInput(() -> LayersJson.read(top, -1), top, "unknown top-level key \"extra\"", "layers");
+        Path layerz = json("layerz.json", "{\"layerz\": []}");
+        assertInput(() -> LayersJson.read(layerz, -1), layerz, "unknown top-level key \"layerz\"", "did you mean \"layers\"?");
     }
 
     @Test

@@ -167,6 +167,38 @@ class NpyTest {
         assertArrayEquals(new float[] {0, 1, 1}, read(u.toString(), 3));
     }
 
+    /**
+     * numpy reads any non-zero byte of a bool array as True: a mask whose True bytes were 7 or 255 (written by C code or a
+     * memory view) was read as weights and FLOPs of 7 and 255, and inspect showed max 255. uint8 keeps its values.
+     */
+    @Test
+    void boolBytesOtherThanOneAreTrueAsNumpyReadsThem() throws IOException {
+        byte[] bytes = {0, 1, 7, (byte) 255, 2};
+        Path npy = write(dir, "b.npy", npyV1(dict("|b1", false, "(5,)"), bytes));
+        assertArrayEquals(new float[] {0, 1, 1, 1, 1}, read(npy.toString(), 5));
+        ArrayFiles.Entry e = ArrayFiles.describe(npy).get(0);
+        assertEquals(0.0, e.min());
+        assertEquals(1.0, e.max());
+        Path st = write(dir, "b.safetensors", Fixtures.safetensors("{\"m\": {\"dtype\": \"BOOL\", \"shape\": [5], \"data_offsets\": [0, 5]}}", bytes));
+        assertArrayEquals(new float[] {0, 1, 1, 1, 1}, read(st + ":m", 5));
+        assertEquals(1.0, ArrayFiles.describe(st).get(0).max());
+        Path u8 = write(dir, "u.npy", npyV1(dict("|u1", false, "(5,)"), bytes));
+        assertArrayEquals(new float[] {0, 1, 7, 255, 2}, read(u8.toString(), 5));
+    }
+
+    /**
+     * uint64 values above 2^63 were halved, converted and doubled, which dropped the lowest bit before rounding: 2^63 + 1025
+     * became 2^63 where numpy (and any correctly rounded conversion) gives 2^63 + 2048, the nearer double.
+     */
+    @Test
+    void uint64ValuesRoundToTheNearestDoubleAsNumpyConvertsThem() {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(24).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(0, Long.MIN_VALUE + 1025).putLong(8, -1L).putLong(16, Long.MIN_VALUE + 1024);
+        assertEquals(0x1p63 + 2048, Dtype.U64.value(b, 0));
+        assertEquals(0x1p64, Dtype.U64.value(b, 8));
+        assertEquals(0x1p63, Dtype.U64.value(b, 16), "a tie rounds to even");
+    }
+
     @Test
     void versions2And3() throws IOException {
         Path v2 = write(dir, "v2.npy", npyV2(2, dict("<f4", false, "(2,)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2)));
