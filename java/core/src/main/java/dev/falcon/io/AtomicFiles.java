@@ -68,11 +68,12 @@ public final class AtomicFiles {
     static final long SHUTDOWN_WAIT_MILLIS = 5000;
 
     /**
-     * How long a stop waits for a commit whose files are all in place and which writes only devices and stdout: such a
-     * write is fast or waits on a reader that may never come (a consumer that stopped reading), and waiting the whole
-     * SHUTDOWN_WAIT_MILLIS for it made a stopped run end 6.6 s after the signal.
+     * How long a stop waits, from the stop or from when the commit went on to them, for a commit whose files are all in
+     * place and which writes only devices and stdout: such a write is fast, or waits on a reader that may never come (a
+     * consumer that stopped reading), and waiting the whole SHUTDOWN_WAIT_MILLIS for it made a stopped run end 6.4 s after
+     * the signal. A reader that comes within it still gets the whole output.
      */
-    static final long STREAM_WAIT_MILLIS = 1000;
+    static final long STREAM_WAIT_MILLIS = 2000;
 
     /** When the commit under way began writing its devices and stdout (System.nanoTime), or 0 while it does not. */
     private static volatile long writingStreamsSince;
@@ -139,17 +140,21 @@ public final class AtomicFiles {
 
     /**
      * Takes the commits' write lock once the commit under way (if any) has ended, waiting at most {@code millis}, or
-     * STREAM_WAIT_MILLIS of its writes to devices and stdout; false when it has not ended by then. An interrupt does not
+     * STREAM_WAIT_MILLIS (from this call, or from when the commit went on to them) of its writes to devices and stdout;
+     * false when it has not ended by then. An interrupt does not
      * end the wait (a hook must not leave a commit halfway) and is kept for the caller.
      */
     private static boolean awaitCommit(long millis) {
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        long began = System.nanoTime();
+        long deadline = began + TimeUnit.MILLISECONDS.toNanos(millis);
         boolean interrupted = false;
         try {
             while (true) {
                 long left = deadline - System.nanoTime();
                 long streams = writingStreamsSince;
-                if (streams != 0) left = Math.min(left, streams + TimeUnit.MILLISECONDS.toNanos(STREAM_WAIT_MILLIS) - System.nanoTime());
+                if (streams != 0) {
+                    left = Math.min(left, Math.max(began, streams) + TimeUnit.MILLISECONDS.toNanos(STREAM_WAIT_MILLIS) - System.nanoTime());
+                }
                 try {
                     // in steps, so that a commit that goes on to its streams meanwhile is waited for only as long as they are
                     if (COMMITTING.writeLock().tryLock(Math.max(0, Math.min(left, TimeUnit.MILLISECONDS.toNanos(50))), TimeUnit.NANOSECONDS)) {
