@@ -120,6 +120,10 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         raise ValueError("grads_command_timeout limits the gradient command of falcon++ through the CLI, and "
                          + (f"method {method!r} runs none: drop it" if name != "falcon++"
                             else "gradient_source='python' runs none: drop it, or use gradient_source='cli' or 'auto'"))
+    if timeout_arg is not None and schedule == "const":
+        # const stages after the first keep their weights whatever their X, so no gradient command runs to be limited
+        raise ValueError("grads_command_timeout limits the gradient command of falcon++ through the CLI, and "
+                         "schedule='const' runs none (every stage after the first keeps its weights whatever its X): drop it")
     if name == "falcon++":
         _refuse_stage_flags([*margs, *extra_args])
         stage_method = " ".join(["falcon"] + margs)
@@ -341,8 +345,10 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         # weights) as this module's first does, so the CLI runs the T stages asked (one more ran a third solve)
         cli_stages = stages if schedule == "const" else stages + 1
         timeout = ["--grads-command-timeout", timeout_arg] if timeout_arg is not None else []
-        extra = (["--stages", str(cli_stages)] + (["--schedule", schedule, "--grads-command", command] + timeout if stages > 1 else [])
-                 + list(extra_args))
+        # every const stage after the first keeps its weights whatever its X (they meet the same budgets): the CLI runs
+        # them on the one X and refuses a gradient command, which could never change them
+        source = (["--grads-command", command] + timeout) if schedule != "const" else []
+        extra = (["--stages", str(cli_stages)] + (["--schedule", schedule] + source if stages > 1 else []) + list(extra_args))
         report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask, keep_flops=keep_flops,
                            keep_nnz=keep_nnz, method=" ".join(["falcon++"] + list(margs)), lam=lam, extra=extra)
         masks = apply(model, out, ex.layers_path, mask_path=mask)

@@ -1063,6 +1063,11 @@ class CliTest(unittest.TestCase):
         rows = res.report["objective"]["solver"]["stages"]
         self.assertEqual(len(rows), 2, rows)
         self.assertEqual(rows[0]["flops_budget"], rows[1]["flops_budget"])
+        # stage 1 keeps stage 0's weights whatever its X: no gradient command was passed (the CLI refuses one with const)
+        self.assertIn("not solved", rows[1].get("note", ""), rows)
+        with self.assertRaisesRegex(ValueError, "schedule='const' runs none"):
+            ft.prune(m, batches, keep_flops=0.3, method="falcon++", stages=2, n_samples=8, cli=self.cli,
+                     work_dir=self.d, gradient_source="cli", schedule="const", grads_command_timeout=60)
         self.assertEqual(res.keep_flops_schedule, [0.3, 0.3])
         self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
 
