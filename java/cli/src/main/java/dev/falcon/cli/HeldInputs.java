@@ -3,17 +3,14 @@ package dev.falcon.cli;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.InputFiles;
+import dev.falcon.io.InputFiles.Identity;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
-import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.BasicFileAttributes;
-import java.nio.file.attribute.FileTime;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Objects;
 
 /**
  * The run's input files as it found them, so that the report's checksums describe the data the run used. The readers
@@ -24,14 +21,17 @@ import java.util.Objects;
  * rewritten in place, which no channel can undo, stops the run instead of being reported with a checksum of other bytes.
  */
 final class HeldInputs implements AutoCloseable {
-    private record Identity(Object fileKey, long size, FileTime modified) {
-        boolean sameFile(Identity other) { return other != null && fileKey != null && Objects.equals(fileKey, other.fileKey); }
+    /**
+     * One input; {@code channel} is null for a file watched only (falcon++'s later stage files, up to --stages of them,
+     * until their stage reads one: see {@link #loadingStage}), and {@code checksum} the entry of a stage file hashed as it
+     * was read.
+     */
+    private record Held(Path file, Identity identity, FileChannel channel, Map<String, Object> checksum) {
+        Held(Path file, Identity identity, FileChannel channel) { this(file, identity, channel, null); }
     }
 
-    /** One input; {@code channel} is null for a file watched only (falcon++'s later stage files, up to --stages of them). */
-    private record Held(Path file, Identity identity, FileChannel channel) {}
-
     private final Map<String, Held> inputs = new LinkedHashMap<>();
+    private long stageChecksumNanos;
 
     /** {@link #hold(String, Path)} for an array spec ("path.safetensors:tensor" holds path.safetensors). */
     void holdArray(String option, String spec) {
@@ -40,6 +40,8 @@ final class HeldInputs implements AutoCloseable {
 
     /** Opens the input file and records what it is, before anything reads it. */
     void hold(String option, Path file) {
+        Held earlier = inputs.get(option);
+        if (earlier != null && earlier.channel() != null) close(earlier.channel());
         requireRegularFile(option, file);
         Identity before = identity(option, file);
         FileChannel channel;
@@ -68,12 +70,46 @@ final class HeldInputs implements AutoCloseable {
         inputs.put(option, new Held(file, identity(option, file), null));
     }
 
+    /**
+     * A watched stage file, as its stage starts to read it: held from now on, so that the checksum is of the file that
+     * stage read. It may have been replaced by a rename since the run started, as the message of a changed input advises:
+     * the stage reads the file the path names now, header included, and that is the one hashed.
+     */
+    void loadingStage(String option, Path file) {
+        hold(option, file);
+    }
+
+    /**
+     * After a stage's X was read: refused if the path no longer names the file held when the stage began (the header and
+     * data may come from two files), and otherwise hashed now, while its pages are fresh, so that no stage keeps a file
+     * open: --stages may name more files than a process may keep open.
+     */
+    void loadedStage(String option, long limit) {
+        Held h = inputs.get(option);
+        if (h == null || h.channel() == null) throw new IllegalStateException("stage file " + option + " was not held before it was read");
+        if (!h.identity().equals(Identity.of(h.file()))) throw changed(option, h.file(), "while its stage read it");
+        long t = System.nanoTime();
+        Map<String, Object> entry = checksum(option, limit);
+        stageChecksumNanos += System.nanoTime() - t;
+        close(h.channel());
+        inputs.put(option, new Held(h.file(), h.identity(), null, entry));
+    }
+
+    /** Seconds spent hashing stage files as their stages read them (inside the solve's time). */
+    double stageChecksumSeconds() { return stageChecksumNanos / 1e9; }
+
+    /** True once a stage has read the watched file of {@code option} ({@link #loadedStage}). */
+    boolean readByItsStage(String option) {
+        Held h = inputs.get(option);
+        return h != null && h.checksum() != null;
+    }
+
     /** Refuses a run whose inputs changed while they were read: its data may mix two files. */
     void checkUnchanged(String when) {
         for (Map.Entry<String, Held> e : inputs.entrySet()) {
             Held h = e.getValue();
-            if (h.channel() == null) continue; // read later, by its stage: checked with the checksums
-            Identity now = identityOrNull(h.file());
+            if (h.channel() == null) continue; // read later, by its stage: held and checked then
+            Identity now = Identity.of(h.file());
             if (!h.identity().equals(now)) throw changed(e.getKey(), h.file(), when);
         }
     }
@@ -86,23 +122,30 @@ final class HeldInputs implements AutoCloseable {
     Map<String, Object> checksum(String option, long limit) {
         Held h = inputs.get(option);
         if (h == null) throw new IllegalStateException("no input held for " + option);
+        if (h.checksum() != null) {
+            // a stage file, hashed when its stage read it: later renames over its path do not change what was read
+            Map<String, Object> entry = new LinkedHashMap<>(h.checksum());
+            if (!h.identity().sameFile(Identity.of(h.file())) && !entry.containsKey("note") && entry.get("sha256") != null) {
+                entry.put("note", "the path names another file now (replaced or removed during the run); this is the checksum of the file the run read");
+            }
+            return entry;
+        }
         Map<String, Object> entry = new LinkedHashMap<>();
         entry.put("file", h.file().toString());
-        Identity now = identityOrNull(h.file());
+        Identity now = Identity.of(h.file());
         boolean replaced = !h.identity().sameFile(now);
-        if (h.channel() == null) {
-            if (!h.identity().equals(now)) throw changed(option, h.file(), "during the run (the stage read it then)");
-        } else if (!replaced && !h.identity().equals(now)) {
+        if (h.channel() == null) throw new IllegalStateException(option + " was watched but no stage read it: it has no checksum");
+        if (!replaced && !h.identity().equals(now)) {
             throw changed(option, h.file(), "during the run, in place");
         }
         long size = h.identity().size();
-        if (h.channel() != null && sizeOf(option, h) != size) throw changed(option, h.file(), "during the run, before it was replaced");
+        if (sizeOf(option, h) != size) throw changed(option, h.file(), "during the run, before it was replaced");
         entry.put("bytes", size);
         if (size > limit) {
             entry.put("sha256", null);
             entry.put("note", "not computed: file larger than 1 GiB (reading it again would cost more than the run)");
         } else {
-            entry.put("sha256", h.channel() != null ? ArrayFiles.sha256(h.channel(), h.file()) : ArrayFiles.sha256(h.file()));
+            entry.put("sha256", ArrayFiles.sha256(h.channel(), h.file()));
             if (replaced) entry.put("note", "the path names another file now (replaced or removed during the run); this is the checksum of the file the run read");
         }
         return entry;
@@ -147,19 +190,9 @@ final class HeldInputs implements AutoCloseable {
     }
 
     private static Identity identity(String option, Path file) {
-        Identity identity = identityOrNull(file);
+        Identity identity = Identity.of(file);
         if (identity == null) throw InputException.of(option + ": " + file, "file", "was removed while falcon opened it", "rerun with the file in place");
         return identity;
-    }
-
-    /** The file the path names now (links followed), or null where it names none. */
-    private static Identity identityOrNull(Path file) {
-        try {
-            BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
-            return new Identity(a.fileKey(), a.size(), a.lastModifiedTime());
-        } catch (IOException e) {
-            return null;
-        }
     }
 
     private static InputException changed(String option, Path file, String when) {

@@ -226,6 +226,9 @@ final class PruneCommand implements Callable<Integer> {
 
     private double startNnzLevel() { return startKeepNnz != null ? startKeepNnz : startKeep != null ? startKeep : 1.0; }
 
+    /** The report's name of a pattern's stage file among the inputs. */
+    private static String stageOption(int stage) { return "--grads stage " + stage; }
+
     private boolean gradsPattern() { return dev.falcon.solve.FilePatternGradients.isPattern(grads); }
 
     /** The --grads file X is read from (stage 0's file for a per-stage pattern). */
@@ -311,8 +314,8 @@ final class PruneCommand implements Callable<Integer> {
                 if (gradsPattern()) {
                     // headers of every stage file, before any work: missing or mismatched files fail here
                     stageHeaders = FilePatternGradients.stageSources(grads, stages, "--grads");
-                    // watched, not held: --stages may name more files than a process may keep open
-                    for (int stage = 1; stage < stages; stage++) held.watchArray("--grads stage " + stage, FilePatternGradients.fileOf(grads, stage));
+                    // watched, not held: --stages may name more files than a process may keep open (each is held while its stage reads it)
+                    for (int stage = 1; stage < stages; stage++) held.watchArray(stageOption(stage), FilePatternGradients.fileOf(grads, stage));
                 }
                 xSource = ArrayFiles.matrixSource(gradsFile(), "--grads");
                 if (xSource.cols() != pw) {
@@ -490,7 +493,15 @@ final class PruneCommand implements Callable<Integer> {
                         .withActiveSetMaxBytes(plan.activeSetBytes());
                 MultiStage.GradientSource source = null;
                 if (m == Method.FALCON_PLUS_PLUS && gradsPattern()) {
-                    source = new dev.falcon.solve.FilePatternGradients(backend, res.x, grads, stages, "--grads");
+                    // each stage holds the file it reads and hashes it then: the checksum is of what it read, also where
+                    // the path was renamed over (a newer export) since the run started
+                    source = new dev.falcon.solve.FilePatternGradients(backend, res.x, grads, stages, "--grads", new FilePatternGradients.StageFiles() {
+                        @Override
+                        public void loading(int stage, Path file) { held.loadingStage(stageOption(stage), file); }
+
+                        @Override
+                        public void loaded(int stage, Path file) { held.loadedStage(stageOption(stage), CHECKSUM_LIMIT); }
+                    });
                 } else if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) {
                     source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW, commandTimeout);
                 }
@@ -500,7 +511,8 @@ final class PruneCommand implements Callable<Integer> {
             }
             res.result = pruner.prune(m, res.weights, layers, budgets, solverInputs);
             PruneResult r = res.result;
-            if (r.solve() != null) timings.put("solve", r.solve().seconds());
+            // the stage files hashed as their stages read them: checksum time, not the solver's
+            if (r.solve() != null) timings.put("solve", r.solve().seconds() - held.stageChecksumSeconds());
             timings.put("score", r.scoreSeconds());
             timings.put("selection", r.selectSeconds());
             timings.put("apply", r.applySeconds());
@@ -537,11 +549,12 @@ final class PruneCommand implements Callable<Integer> {
                 if (gradsPattern() && r.solve() != null && r.solve().multiStage() != null) {
                     // every stage of a pattern read its own X: each file is an input of the result
                     for (MultiStage.Stage st : r.solve().multiStage().stages()) {
-                        if (st.stage() > 0) checksums.put("--grads stage " + st.stage(), held.checksum("--grads stage " + st.stage(), CHECKSUM_LIMIT));
+                        // a stage not solved did not read its file (its row says "not asked for")
+                        if (st.stage() > 0 && held.readByItsStage(stageOption(st.stage()))) checksums.put(stageOption(st.stage()), held.checksum(stageOption(st.stage()), CHECKSUM_LIMIT));
                     }
                 }
                 if (linearTerm != null) checksums.put("--linear-term", held.checksum("--linear-term", CHECKSUM_LIMIT));
-                timings.put("checksum", secs(t));
+                timings.put("checksum", secs(t) + held.stageChecksumSeconds());
             }
 
             // ------------------------------------------------------------ write (all or nothing)

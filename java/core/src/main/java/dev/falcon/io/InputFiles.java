@@ -14,6 +14,26 @@ import java.nio.file.attribute.BasicFileAttributes;
 public final class InputFiles {
     private InputFiles() {}
 
+    /**
+     * What a path names at one moment: its file (device and inode), size and modification time. Two equal identities
+     * taken before and after a read say that the read saw one file, unchanged; a rename over the path changes the file,
+     * a rewrite in place its size or time.
+     */
+    public record Identity(Object fileKey, long size, java.nio.file.attribute.FileTime modified) {
+        /** The same file (inode), whatever its contents did. */
+        public boolean sameFile(Identity other) { return other != null && fileKey != null && java.util.Objects.equals(fileKey, other.fileKey); }
+
+        /** The file the path names now (links followed), or null where it names none or cannot be read. */
+        public static Identity of(Path file) {
+            try {
+                BasicFileAttributes a = Files.readAttributes(file, BasicFileAttributes.class);
+                return new Identity(a.fileKey(), a.size(), a.lastModifiedTime());
+            } catch (IOException e) {
+                return null;
+            }
+        }
+    }
+
     /** Refuses, naming the file and what it is, a path that is missing, a directory, or not a regular file. */
     public static void requireRegularFile(Path file) {
         BasicFileAttributes attributes;

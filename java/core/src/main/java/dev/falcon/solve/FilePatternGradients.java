@@ -5,6 +5,7 @@ import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
+import dev.falcon.io.InputFiles;
 import java.io.IOException;
 import java.nio.FloatBuffer;
 import java.util.Objects;
@@ -15,6 +16,8 @@ import java.util.Objects;
  * produced). Nothing is waited for: every file must exist and have the same n x p shape when the source is
  * created (else an {@link InputException} naming the file, before any work). Stage 0's matrix is given by the
  * caller (who keeps owning it); later stages are loaded when reached and owned (and closed) by this source.
+ * A stage reads the file its path names when the stage starts, header and data: one replaced by a rename since the
+ * source was created (a newer export) is read as what it is now, and must still have stage 0's shape.
  */
 public final class FilePatternGradients implements MultiStage.GradientSource {
     public static final String PLACEHOLDER = "{t}";
@@ -24,7 +27,20 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     private final String pattern;
     private final String field;
     private final RawMatrixSource[] sources;
+    private final StageFiles stageFiles;
     private HostMatrix current;
+
+    /**
+     * Told around each later stage's read of its file, so that a caller can hold the file the stage read (the CLI opens
+     * it, and hashes it for the report). Either method may throw to stop the stage, as a file that cannot be read does.
+     */
+    public interface StageFiles {
+        /** Before stage {@code stage} reads anything of {@code file}. */
+        void loading(int stage, java.nio.file.Path file);
+
+        /** After its header and data were read, before the solve uses them. */
+        void loaded(int stage, java.nio.file.Path file);
+    }
 
     /** True when a --grads value is a per-stage pattern. */
     public static boolean isPattern(String spec) {
@@ -41,11 +57,17 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
      * @param first stage 0's X, already loaded from {@code fileOf(pattern, 0)} (may be null: loaded here on demand)
      */
     public FilePatternGradients(ComputeBackend backend, HostMatrix first, String pattern, int stages, String field) {
+        this(backend, first, pattern, stages, field, null);
+    }
+
+    /** As above, telling {@code stageFiles} (may be null) around each later stage's read. */
+    public FilePatternGradients(ComputeBackend backend, HostMatrix first, String pattern, int stages, String field, StageFiles stageFiles) {
         if (!isPattern(pattern)) throw new IllegalArgumentException("pattern has no " + PLACEHOLDER + ": " + pattern);
         this.backend = Objects.requireNonNull(backend);
         this.first = first;
         this.pattern = pattern;
         this.field = field;
+        this.stageFiles = stageFiles;
         this.sources = stageSources(pattern, stages, field);
         if (first != null && (first.rows() != sources[0].rows() || first.cols() != sources[0].cols())) {
             throw new IllegalArgumentException("stage 0's matrix does not match " + fileOf(pattern, 0));
@@ -69,16 +91,21 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
                         + stages + " stages from 0; stage 0's X is at the dense weights)" + (fromOne ? "; " + fileOf(pattern, stages) + " exists: are the files numbered from 1?" : ""),
                         "write every stage's file before the run (nothing is waited for), or give fewer --stages");
             }
-            RawMatrixSource s = ArrayFiles.matrixSource(spec, field);
-            RawMatrixSource s0 = t == 0 ? s : sources.get(0);
-            if (s.rows() != s0.rows() || s.cols() != s0.cols()) {
-                throw InputException.of(spec, field, "X of stage " + t + " has shape " + s.rows() + " x " + s.cols()
-                        + " but stage 0 (" + fileOf(pattern, 0) + ") is " + s0.rows() + " x " + s0.cols(),
-                        "every stage's X must have the same samples (n) and weights (p)");
-            }
-            sources.add(s);
+            sources.add(t == 0 ? ArrayFiles.matrixSource(spec, field) : stageHeader(pattern, field, t, sources.get(0), ""));
         }
         return sources.toArray(new RawMatrixSource[0]);
+    }
+
+    /** Stage {@code stage}'s header as its file is now, held to stage 0's shape. */
+    private static RawMatrixSource stageHeader(String pattern, String field, int stage, RawMatrixSource stage0, String why) {
+        String spec = fileOf(pattern, stage);
+        RawMatrixSource s = ArrayFiles.matrixSource(spec, field);
+        if (s.rows() != stage0.rows() || s.cols() != stage0.cols()) {
+            throw InputException.of(spec, field, "X of stage " + stage + " has shape " + s.rows() + " x " + s.cols()
+                    + " but stage 0 (" + fileOf(pattern, 0) + ") is " + stage0.rows() + " x " + stage0.cols() + why,
+                    "every stage's X must have the same samples (n) and weights (p)");
+        }
+        return s;
     }
 
     public long rows() { return sources[0].rows(); }
@@ -94,18 +121,30 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         // held at once; it is not used again: a file that fails to load ends the run
         if (current != null) current.close();
         current = null;
+        java.nio.file.Path file = ArrayFiles.fileOf(spec);
+        if (stageFiles != null) stageFiles.loading(stage, file);
+        InputFiles.Identity before = InputFiles.Identity.of(file);
+        // the header read when the source was made can be of a file since replaced by a rename: the data would then be
+        // read at the old file's offset, dtype and order (a float64 file read as float32, or called truncated)
+        RawMatrixSource now = stageHeader(pattern, field, stage, sources[0], " (the file was replaced since the run started)");
         HostMatrix next;
         try {
-            next = backend.load(sources[stage], first != null ? first.panelStarts() : null); // the layout of stage 0's X, when given
+            next = backend.load(now, first != null ? first.panelStarts() : null); // the layout of stage 0's X, when given
         } catch (IOException e) {
             throw InputException.of(spec, field, "cannot be read (" + e.getMessage() + ")", "check the file");
         }
         try {
+            if (before == null || !before.equals(InputFiles.Identity.of(file))) {
+                throw InputException.of(spec, field, "changed while stage " + stage + " read it (its device and inode, size or modification time differ), so"
+                        + " its header and data may be of two files", "write a new file and rename it over the old one before its stage starts, or rerun");
+            }
+            if (stageFiles != null) stageFiles.loaded(stage, file);
             checkFinite(backend, next, spec, field);
         } catch (RuntimeException e) {
             next.close();
             throw e;
         }
+        sources[stage] = now;
         current = next;
         return current;
     }

@@ -235,6 +235,62 @@ class GradientSourcesTest {
         }
     }
 
+    /** An npy of float64 values in Fortran order, written byte by byte: a layout unlike {@link #writeX}'s in every field. */
+    static void writeFloat64Fortran(Path file, double[][] x) throws IOException {
+        String dict = "{'descr': '<f8', 'fortran_order': True, 'shape': (" + x.length + ", " + x[0].length + "), }";
+        int headerLength = 10 + dict.length() + 1;
+        int padded = (headerLength + 63) / 64 * 64;
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(padded + 8 * x.length * x[0].length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0).putShort((short) (padded - 10));
+        b.put((dict + " ".repeat(padded - headerLength) + "\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        for (int j = 0; j < x[0].length; j++) for (double[] row : x) b.putDouble(row[j]);
+        Files.write(file, b.array());
+    }
+
+    /**
+     * The headers are read when the source is made and the data when the stage starts: a stage file replaced by a rename
+     * in between (a newer export) was read at the old file's offset, dtype and order, a float64 file as float32 or called
+     * truncated. Each stage now reads the header of the file it loads, holds it to stage 0's shape, and tells the caller
+     * which file it read; a file whose shape changed is refused naming both.
+     */
+    @Test
+    void aStageFileReplacedByARenameIsReadAsWhatItIsWhenItsStageStarts() throws IOException {
+        writeX(dir.resolve("X_0.npy"), 1);
+        writeX(dir.resolve("X_1.npy"), 2);
+        writeX(dir.resolve("X_2.npy"), 3);
+        String pattern = dir.resolve("X_{t}.npy").toString();
+        double[][] newer = new double[N][P];
+        SplittableRandom r = new SplittableRandom(11);
+        for (double[] row : newer) for (int j = 0; j < P; j++) row[j] = r.nextDouble(-2, 2);
+        List<String> told = new java.util.ArrayList<>();
+        FilePatternGradients.StageFiles watcher = new FilePatternGradients.StageFiles() {
+            @Override public void loading(int stage, Path file) { told.add("loading " + stage + " " + file.getFileName()); }
+            @Override public void loaded(int stage, Path file) { told.add("loaded " + stage + " " + file.getFileName()); }
+        };
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             FilePatternGradients src = new FilePatternGradients(b, first, pattern, 3, "--grads", watcher)) {
+            assertTrue(src.describe(1).endsWith("(float32 C order)"), src.describe(1));
+            writeFloat64Fortran(dir.resolve("X_1.tmp"), newer);
+            Files.move(dir.resolve("X_1.tmp"), dir.resolve("X_1.npy"), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            HostMatrix x1 = src.gradients(1, wbar());
+            for (int i = 0; i < N; i++) {
+                for (int j = 0; j < P; j++) {
+                    assertEquals((float) newer[i][j], x1.data().get(x1.storageIndex(i, j)), "X_1[" + i + ", " + j + "]: the replacement's value");
+                }
+            }
+            assertTrue(src.describe(1).contains("float64") && src.describe(1).contains("Fortran"), src.describe(1));
+            assertEquals(List.of("loading 1 X_1.npy", "loaded 1 X_1.npy"), told);
+
+            // stage 2's file replaced by one of another shape: refused at its stage, naming both shapes
+            double[][] wider = new double[N][P + 1];
+            writeFloat64Fortran(dir.resolve("X_2.tmp"), wider);
+            Files.move(dir.resolve("X_2.tmp"), dir.resolve("X_2.npy"), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            InputException e = assertThrows(InputException.class, () -> src.gradients(2, wbar()));
+            assertTrue(e.getMessage().contains("X_2.npy") && e.getMessage().contains(N + " x " + (P + 1)) && e.getMessage().contains(N + " x " + P)
+                    && e.getMessage().contains("replaced since the run started"), e.getMessage());
+        }
+    }
+
     @Test
     void commandSourceWritesWeightsAndReadsX() throws IOException {
         Path x2 = dir.resolve("X2.npy"), seen = dir.resolve("seen.npy");
