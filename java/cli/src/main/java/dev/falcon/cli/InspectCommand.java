@@ -69,7 +69,7 @@ final class InspectCommand implements Callable<Integer> {
                         List<ArrayFiles.Entry> named = entries.stream().filter(e -> e.name().equals(tensor)).toList();
                         if (named.isEmpty()) {
                             throw InputException.of(file, "tensor '" + tensor + "'", "not in the file; it holds "
-                                    + entries.stream().map(ArrayFiles.Entry::name).toList(), "name one of the tensors after the colon");
+                                    + entries.stream().map(InspectCommand::shown).toList(), "name one of the tensors after the colon");
                         }
                         entries = named;
                     }
@@ -84,7 +84,7 @@ final class InspectCommand implements Callable<Integer> {
                     // push the rest of its row out of line with the others
                     int nameWidth = 1, dtypeWidth = 1, shapeWidth = 1;
                     for (ArrayFiles.Entry e : entries) {
-                        nameWidth = Math.max(nameWidth, e.name().length());
+                        nameWidth = Math.max(nameWidth, shown(e).length());
                         dtypeWidth = Math.max(dtypeWidth, e.dtype().length());
                         shapeWidth = Math.max(shapeWidth, Arrays.toString(e.shape()).length());
                     }
@@ -93,27 +93,27 @@ final class InspectCommand implements Callable<Integer> {
                         if (e.nanCount() < 0) {
                             // a dtype the readers cannot convert: its values were not read, and prune refuses it as it
                             // refuses a .npy of such a dtype, whose header inspect already rejects with exit 2
-                            unconvertible.add("'" + e.name() + "' (" + e.dtype() + ")");
+                            unconvertible.add("'" + shown(e) + "' (" + e.dtype() + ")");
                             if (!headed) out.print(header);
                             headed = true;
                             out.printf(Locale.ROOT, columns + "values not read: falcon cannot convert %s   <- rejected as input%n",
-                                    e.name(), e.dtype(), Arrays.toString(e.shape()), e.dtype());
+                                    shown(e), e.dtype(), Arrays.toString(e.shape()), e.dtype());
                             continue;
                         }
                         boolean nonFinite = e.nanCount() > 0 || e.infCount() > 0;
                         // prune refuses an empty array ("the array is empty"); inspect printed "min NaN, max NaN" and exit 0
                         boolean isEmpty = Arrays.stream(e.shape()).anyMatch(d -> d == 0);
-                        if (isEmpty) empty.add("'" + e.name() + "' " + Arrays.toString(e.shape()));
+                        if (isEmpty) empty.add("'" + shown(e) + "' " + Arrays.toString(e.shape()));
                         String range = isEmpty ? "no values" : e.finiteCount() == 0 ? "no finite values"
                                 : String.format(Locale.ROOT, "min %.6g, max %.6g", e.min(), e.max());
                         // a float64 value past float32's range is finite in the file but Inf once read, and prune rejects it
                         boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
-                        if (nonFinite) nonFiniteNames.add("'" + e.name() + "'");
-                        if (beyondFloat32) beyondFloat32Names.add("'" + e.name() + "'");
+                        if (nonFinite) nonFiniteNames.add("'" + shown(e) + "'");
+                        if (beyondFloat32) beyondFloat32Names.add("'" + shown(e) + "'");
                         if (!quiet || nonFinite || beyondFloat32 || isEmpty) {
                             if (!headed) out.print(header);
                             headed = true;
-                            out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", e.name(), e.dtype(),
+                            out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", shown(e), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), range,
                                     (e.fortranOrder() && transposedByFortranOrder(e.shape()) ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
                                             // exit 0 is right for weights of this type, but prune --grads refuses it: say so
@@ -164,6 +164,14 @@ final class InspectCommand implements Callable<Integer> {
     }
 
     /** "'a' holds ", "'a', 'b' hold ". */
+    /**
+     * A tensor's name as printed: a safetensors header may name a tensor with control characters (an escape sequence,
+     * a line break), which went to the terminal as they were and could rewrite or split the table.
+     */
+    private static String shown(ArrayFiles.Entry e) {
+        return dev.falcon.model.LayerTable.escaped(e.name());
+    }
+
     private static String holds(List<String> names) {
         return String.join(", ", names) + (names.size() == 1 ? " holds " : " hold ");
     }

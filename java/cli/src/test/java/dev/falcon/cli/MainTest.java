@@ -359,6 +359,30 @@ class MainTest {
     }
 
     /**
+     * A safetensors header may name a tensor with control characters: inspect printed them as they were, so an escape
+     * sequence reached the terminal and a line break split the table's row (and the "it holds" list of a missing tensor).
+     * They are written as \\uXXXX, as the layer table's messages write them.
+     */
+    @Test
+    void inspectEscapesControlCharactersInTensorNames() throws IOException {
+        Path f = dir.resolve("control.safetensors");
+        try (FloatPointer a = values(P, 1); FloatPointer b = values(P, 2)) {
+            LinkedHashMap<String, NamedArray> t = new LinkedHashMap<>();
+            t.put("red\u001b[31mw", new NamedArray(a, new long[] {P}));
+            t.put("two\nlines", new NamedArray(b, new long[] {P}));
+            Safetensors.write(f, t, null);
+        }
+        Run inspect = run("inspect", f.toString());
+        assertEquals(0, inspect.code(), inspect.all());
+        assertFalse(inspect.all().contains("\u001b"), inspect.all());
+        assertTrue(inspect.out().contains("  red\\u001b[31mw ") && inspect.out().contains("  two\\u000alines "), inspect.out());
+        assertEquals(3, inspect.out().lines().count(), "the header and one row per tensor: " + inspect.out());
+        Run missing = run("inspect", f + ":absent");
+        assertEquals(2, missing.code(), missing.all());
+        assertTrue(missing.err().contains("two\\u000alines") && !missing.err().contains("two\nlines"), missing.err());
+    }
+
+    /**
      * inspect -q printed a problem's row without its file's header, so rows of several files could not be told apart, and
      * a .safetensors' NaN/Inf line on stderr named the file but not the tensor. The header comes before a file's first
      * problem row, and the stderr line names the tensors.
