@@ -193,6 +193,13 @@ public final class Pruner implements AutoCloseable {
             maskP.put(mask, 0, p);
             pruned = backend.floatVector(p);
             pruned.put(w, 0, p);
+            if (x != null) {
+                // The solver's and the decisions' Q above are of float products of the rounded w - wbar; the result carries
+                // Q as Objective evaluates it (the exact difference, products summed in double), the value a report of
+                // the written weights gives: a block backsolve's float Q was 9e-6 off it on coupled blocks.
+                qMp = Objective.evaluate(backend, x, base.prunedWeights(), weights, in.g(), in.lambda()).q();
+                qFinal = Objective.evaluate(backend, x, pruned, weights, in.g(), in.lambda()).q();
+            }
             long kept = 0;
             double keptScore = 0;
             long[] per = new long[layers.size()];
