@@ -345,6 +345,7 @@ public final class Pruner implements AutoCloseable {
             long kept;
             double keptFlops;
             PruneResult.Certificate certificate = null;
+            double scoreUnits = 1;
             mask = new BytePointer(p);
             if (method == Method.MAGNITUDE) {
                 mask.fill(0);
@@ -384,6 +385,7 @@ public final class Pruner implements AutoCloseable {
                     // the selection saw the squares of the shifted weights: back to the caller's units (mu and omega too,
                     // both in score units); the relative gap is scale-free
                     double units = Math.scalb(1.0, -2 * shift);
+                    scoreUnits = units;
                     certificate = new PruneResult.Certificate(s.primalValue() * units, s.dualBound() * units, s.relativeGap(),
                             s.mu() * units, s.omega() * units, s.dualEvaluations());
                 }
@@ -402,6 +404,7 @@ public final class Pruner implements AutoCloseable {
                     pv.put(i, 0f);
                 }
             }
+            if (certificate != null) certificate = ofTheWeights(certificate, keptScore, Math.min(budgets.nnz(), p), scoreUnits);
             long t3 = System.nanoTime();
             return new PruneResult(pruned, mask, method, budgets, kept, keptFlops, perLayer, keptScore, certificate,
                     (t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9);
@@ -412,6 +415,19 @@ public final class Pruner implements AutoCloseable {
         } finally {
             scores.close();
         }
+    }
+
+    /**
+     * The selection's certificate is of its float scores, each w^2 rounded to float: its dual bound could lie below the
+     * kept weights' own sum of w^2 in double (1e-8 relative), so it bounded no support's true value. The primal becomes
+     * that exact sum, and the dual is raised by the most the roundings can hide: a score is at least w^2 (1 - 2^-24), and
+     * a subnormal one at least w^2 less the smallest float, in the caller's units (the LP's value is monotone in the
+     * scores, so one factor and one term per kept weight bound it).
+     */
+    private static PruneResult.Certificate ofTheWeights(PruneResult.Certificate c, double keptSquares, long mostKept, double units) {
+        double dual = Math.nextUp(c.dualBound() / (1 - 0x1p-24) + mostKept * (double) Float.MIN_VALUE * units);
+        double gap = dual > 0 ? Math.max(0, (dual - keptSquares) / dual) : 0;
+        return new PruneResult.Certificate(keptSquares, dual, gap, c.mu(), c.omega(), c.dualEvaluations());
     }
 
     /**
