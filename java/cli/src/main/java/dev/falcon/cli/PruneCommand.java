@@ -896,6 +896,17 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * A backend's facts as JSON values: the probes give strings (as `falcon env` prints them), and a count such as
+     * cpu.threads or a flag went into the report as "2" and "false", where every other number is a number.
+     */
+    static Map<String, Object> typedFacts(Map<String, String> facts) {
+        Map<String, Object> typed = new java.util.TreeMap<>();
+        facts.forEach((k, v) -> typed.put(k, v != null && v.matches("-?(0|[1-9][0-9]{0,17})") ? (Object) Long.parseLong(v)
+                : "true".equals(v) || "false".equals(v) ? (Object) Boolean.parseBoolean(v) : v));
+        return typed;
+    }
+
     /** Q before (mp's support, wbar kept) and after the solver in both conventions, options and the iteration log. */
     private Map<String, Object> solverReport(PruneResult r, Budgets budgets) {
         Map<String, Object> o = new LinkedHashMap<>();
@@ -1666,7 +1677,7 @@ final class PruneCommand implements Callable<Integer> {
         be.put("requested", device != null ? device : System.getProperty(Backends.PROPERTY, "auto") + " (default)");
         be.put("choice", choice.explanation());
         Backends.candidates().stream().filter(c -> c.name().equals(backend.name())).findFirst()
-                .ifPresent(c -> be.put("facts", new java.util.TreeMap<>(c.availability().facts())));
+                .ifPresent(c -> be.put("facts", typedFacts(c.availability().facts())));
         rep.put("backend", be);
         Map<String, Object> mem = new LinkedHashMap<>();
         mem.put("estimate_bytes", plan.required());

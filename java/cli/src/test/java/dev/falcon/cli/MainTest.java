@@ -1283,6 +1283,29 @@ class MainTest {
         assertEquals(List.of("value", "convention"), lambdaOption);
     }
 
+    /**
+     * Every number is a JSON number: the backend's facts came from the probes as strings, so cpu.threads was "2" and
+     * openblas.core.corrected "false" in a report whose other numbers and flags are JSON's own.
+     */
+    @Test
+    void noNumberOrFlagOfTheReportIsWrittenAsAString() throws IOException {
+        Run r = run(with(fileArgs("--method", "falcon", "--keep-flops", "0.4", "--max-iterations", "3"), "--device", "cpu"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode report = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        List<String> found = new ArrayList<>();
+        collectNumbersAsText(report, "", found);
+        assertEquals(List.of(), found, "numbers or flags written as strings");
+        assertTrue(report.at("/backend/facts/cpu.threads").isIntegralNumber(), report.at("/backend").toString());
+    }
+
+    private static void collectNumbersAsText(JsonNode node, String path, List<String> found) {
+        if (node.isTextual() && (node.asText().matches("-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?") || List.of("true", "false").contains(node.asText()))) {
+            found.add(path + " = \"" + node.asText() + "\"");
+        }
+        node.fields().forEachRemaining(e -> collectNumbersAsText(e.getValue(), path + "/" + e.getKey(), found));
+        for (int i = 0; node.isArray() && i < node.size(); i++) collectNumbersAsText(node.get(i), path + "/" + i, found);
+    }
+
     private static JsonNode findField(JsonNode node, String name) {
         JsonNode found = node.findValue(name);
         assertNotNull(found, name + " not in the report");
