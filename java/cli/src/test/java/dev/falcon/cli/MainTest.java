@@ -3242,6 +3242,17 @@ class MainTest {
         assertEquals(List.of("falcon: warning: block-coordinate backsolve stopped after 100 sweeps"),
                 said.lines().map(l -> l.replaceAll(" with Q still falling.*", "")).toList(), said);
         assertTrue(said.contains("--backsolve exact solves the same model directly"), said);
+
+        // falcon backsolves candidate after candidate: the same line came once per backsolve (26 times in one run)
+        Path falconLog = dir.resolve("falcon-sweep.log");
+        child = falconLoggingTo(falconLog, "prune", "--grads", x.toString(), "--weights", w.toString(), "--layers", layers.toString(), "--method", "falcon",
+                "--backsolve", "sweep", "--block-size", "5", "--lambda", "1e-4", "--keep-flops", "0.6", "--max-iterations", "5", "--rounds", "2",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--quiet");
+        assertTrue(child.waitFor(300, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        said = Files.readString(falconLog);
+        assertEquals(0, child.exitValue(), said);
+        assertEquals(1, said.lines().filter(l -> l.contains("stopped after 100 sweeps")).count(), said);
+        assertTrue(said.contains("told once per process"), said);
     }
 
     private static Process falconLoggingTo(Path log, String... args) throws IOException {

@@ -34,6 +34,8 @@ import org.bytedeco.javacpp.Pointer;
  */
 public final class Backsolve {
     private static final System.Logger LOG = System.getLogger(Backsolve.class.getName());
+    /** Whether a sweep backsolve stopped at its cap has been told (once per process). */
+    static final java.util.concurrent.atomic.AtomicBoolean SWEEP_CAP_TOLD = new java.util.concurrent.atomic.AtomicBoolean();
 
     private Backsolve() {}
 
@@ -216,11 +218,13 @@ public final class Backsolve {
             previousStep = taken;
             if (qPerSweep != null) qPerSweep.add(q);
             if (previous - q <= tolerance * Math.abs(previous)) break;
-            if (sweep == sweeps - 1 && qPerSweep == null) {
+            // once per process: falcon --backsolve sweep backsolves candidate after candidate, and printed the same line 26
+            // times in one run
+            if (sweep == sweeps - 1 && qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
                 double falling = (previous - q) / Math.abs(previous);
                 LOG.log(System.Logger.Level.WARNING, () -> String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d sweeps"
                         + " with Q still falling by %.2e per sweep (tolerance %.0e): the weights are not yet the exact model's;"
-                        + " --backsolve exact solves the same model directly", sweeps, falling, tolerance));
+                        + " --backsolve exact solves the same model directly (told once per process)", sweeps, falling, tolerance));
             }
         }
         for (int i = 0; i < p; i++) w[i] = mask[i] == 0 ? 0f : wbar[i] + d[i];
