@@ -430,6 +430,17 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return available >= 0 && required() <= available;
     }
 
+    /** Whether X is little-endian float32 in Fortran order, which the cpu backend would map, but its data starts off a float boundary. */
+    static boolean unalignedForMapping(RawMatrixSource x) {
+        return x != null && !x.isInternalLayout() && x.type() == dev.falcon.data.ElementType.FLOAT32 && !x.rowMajor()
+                && x.byteOrder() == java.nio.ByteOrder.LITTLE_ENDIAN;
+    }
+
+    /** Why such an X is copied, for the messages that say so. */
+    static String unalignedReason(RawMatrixSource x) {
+        return "its data starts at byte " + x.dataOffset() + ", not on a 4-byte boundary, so it is copied";
+    }
+
     /** This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it). */
     private MemoryPlan mappedOnCpu() {
         return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld, blockSize,
@@ -506,7 +517,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             if (blockRows > Math.max(maxRows, 0)) options.add("--backsolve block with at most " + blockRows + " rows in X");
             // each alternative is offered only where it fits: a small X mapped in place, or an mp without X for a p whose
             // vectors alone exceed the memory, was proposed and then refused again when followed
-            if (!x.isInternalLayout() && mappedOnCpu().fits()) {
+            if (unalignedForMapping(x) && mappedOnCpu().fits()) {
+                // it is float32 in Fortran order already: asking for that again named the wrong reason for the copy
+                options.add("re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (" + unalignedReason(x) + ")");
+            } else if (!x.isInternalLayout() && mappedOnCpu().fits()) {
                 options.add("store X as float32 in Fortran order (numpy: np.save(f, np.asfortranarray(X, dtype=np.float32))) so the cpu backend maps it without a copy");
             } else if (x.isInternalLayout() && javaBackend && mappedOnCpu().fits()) {
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");

@@ -464,6 +464,11 @@ final class PruneCommand implements Callable<Integer> {
                 if (!quiet && xSource.type() != dev.falcon.data.ElementType.FLOAT32) {
                     errW.println("falcon: X (" + gradsFile() + ") is " + xSource.type().name().toLowerCase(Locale.ROOT) + "; converted once to float32");
                 }
+                if (!quiet && MemoryPlan.unalignedForMapping(xSource) && backend.name().equals("cpu")) {
+                    // the cpu backend maps a float32 Fortran-order X in place: a copy of one is as worth telling as a conversion
+                    errW.println("falcon: X (" + gradsFile() + ") is float32 in Fortran order, but " + MemoryPlan.unalignedReason(xSource)
+                            + " rather than mapped in place: re-save it with np.save, which aligns the data");
+                }
                 if (!quiet && m == Method.FALCON_PLUS_PLUS && stageHeaders != null) {
                     // stage 0's conversion was told and the later stages' were silent: the report alone named them
                     for (int stage = 1; stage < stageHeaders.length; stage++) {

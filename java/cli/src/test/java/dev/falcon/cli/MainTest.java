@@ -1786,6 +1786,35 @@ class MainTest {
     }
 
     /**
+     * A float32 Fortran-order X whose data starts off a float boundary (a v1 header padded by hand to 125 bytes: numpy loads
+     * it) is copied, not mapped: nothing said so, and the memory refusal told to store it as what it already is.
+     */
+    @Test
+    void anUnalignedFortranFloat32XIsSaidToBeCopiedAndWhy() throws IOException {
+        Path odd = dir.resolve("Xodd.npy");
+        String header = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + N + ", " + P + "), }";
+        header = header + " ".repeat(124 - header.length()) + "\n";
+        ByteBuffer bytes = ByteBuffer.allocate(10 + header.length() + 4 * N * P).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) header.length())
+                .put(header.getBytes(StandardCharsets.ISO_8859_1));
+        java.util.Random random = new java.util.Random(5);
+        for (int i = 0; i < N * P; i++) bytes.putFloat((float) random.nextGaussian());
+        Files.write(odd, bytes.array());
+        List<String> args = new ArrayList<>(List.of(with(with(fileArgs("--method", "mp"), "--device", "cpu"), "--grads", odd.toString())));
+        Run quiet = run(args.toArray(String[]::new));
+        assertEquals(0, quiet.code(), quiet.err());
+        assertTrue(!quiet.err().contains("byte 135"), quiet.err());
+        deleteOutputs();
+        args.remove("--quiet");
+        Run told = run(args.toArray(String[]::new));
+        assertEquals(0, told.code(), told.err());
+        assertTrue(told.err().contains("falcon: X (" + odd + ") is float32 in Fortran order, but its data starts at byte 135, not on a"
+                + " 4-byte boundary, so it is copied rather than mapped in place: re-save it with np.save, which aligns the data"), told.err());
+        String storage = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/inputs/x_storage").asText();
+        assertTrue(!storage.contains("mapped"), storage);
+    }
+
+    /**
      * The java backend is the single-threaded reference: --threads 2 there gave the weights and the report of --threads 1
      * (both "1 thread"), with exit 0, where the README promises that an option that is not read is refused.
      */

@@ -4,11 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.falcon.data.ElementType;
+import dev.falcon.data.RawMatrixSource;
 import dev.falcon.examples.ExampleModels;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -465,6 +468,14 @@ class MemoryPlanTest {
         MemoryPlan mp = MemoryPlan.of(1_000_000, 400, wide, false, "cpu", false, false, false);
         InputException w = assertThrows(InputException.class, () -> mp.check(null, wide));
         assertTrue(w.getMessage().contains("Fortran order") && w.getMessage().contains("drop --grads"), w.getMessage());
+
+        // float32 in Fortran order already, its data at byte 135 (a v1 header padded by hand): the copy is for the alignment,
+        // and "store X as float32 in Fortran order" named what it already is
+        var unaligned = new RawMatrixSource(dir.resolve("Xodd.npy"), 135, ElementType.FLOAT32, ByteOrder.LITTLE_ENDIAN, false, 400, 1_000_000);
+        MemoryPlan odd = MemoryPlan.of(1_000_000, 400, unaligned, false, "cpu", false, false, false);
+        InputException u = assertThrows(InputException.class, () -> odd.check(null, unaligned));
+        assertTrue(!u.getMessage().contains("Fortran order") && u.getMessage().contains("re-save X with np.save, which aligns the data, so the"
+                + " cpu backend maps it without a copy (its data starts at byte 135, not on a 4-byte boundary, so it is copied)"), u.getMessage());
 
         // p = 40M: the selection's own vectors (1.2 GiB) exceed 1 GiB, with or without X
         var huge = ArrayFiles.matrixSource(npy(dir, "Xhuge.npy", 2, 40_000_000, false).toString(), "X");
