@@ -230,6 +230,11 @@ class MainTest {
         assertTrue(rep.get("timings_seconds").has("selection"));
         assertTrue(rep.at("/budgets/within_budgets").asBoolean());
         assertTrue(rep.get("memory").get("peak_rss_bytes").asLong() > 0);
+        // VmHWM counts a mapped X's page cache: the process's own memory, which the estimate is for, is given apart
+        JsonNode memory = rep.get("memory");
+        long anonymous = memory.path("peak_anonymous_bytes").asLong(-1), file = memory.path("peak_file_bytes").asLong(-1);
+        assertTrue(anonymous > 0 && file > 0 && anonymous <= memory.get("peak_rss_bytes").asLong(), memory.toString());
+        assertTrue(memory.get("peak_rss_note").asText().contains("can drop under memory pressure"), memory.toString());
         assertEquals(268_336, ArrayFiles.length(outDir.resolve("p.npy").toString(), "test"));
         assertEquals(268_336, Npy.readHeader(outDir.resolve("m.npy")).elements());
     }
