@@ -430,6 +430,26 @@ class MemoryPlanTest {
                 && !warning.contains("0 B"), String.valueOf(warning));
     }
 
+    /**
+     * resnet50 with falcon at -Dfalcon.memory.available=4300m was refused as "needs about 4.2 GiB but only 4.2 GiB is
+     * available" (4.30 against 4.20 GiB): the two figures must differ where the sizes do.
+     */
+    @Test
+    void aRefusalsTwoFiguresDifferWhereTheSizesDo() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long need = MemoryPlan.of(20000, 3000, null, false, "cpu", false, true, MemoryPlan.Systems.BACKSOLVE).required();
+        for (long below : new long[] {30_000, 1 << 20, need / 40}) {
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, Long.toString(need - below));
+            MemoryPlan plan = MemoryPlan.of(20000, 3000, null, false, "cpu", false, true, MemoryPlan.Systems.BACKSOLVE);
+            InputException e = assertThrows(InputException.class, () -> plan.check(null, null));
+            var figures = java.util.regex.Pattern.compile("= about (\\S+ \\S+) but only (\\S+ \\S+) is available").matcher(e.getMessage());
+            assertTrue(figures.find(), e.getMessage());
+            assertTrue(!figures.group(1).equals(figures.group(2)), e.getMessage());
+        }
+        assertEquals(List.of("4.24 GiB", "4.20 GiB"), List.of(MemoryPlan.distinct((long) (4.24 * (1L << 30)), 4300L << 20)));
+        assertEquals(List.of("4.3 GiB", "2.0 GiB"), List.of(MemoryPlan.distinct(4400L << 20, 2L << 30)));
+    }
+
     /** A float32 .npy header for n x p in C or Fortran order, followed by zeros (only the header is read here). */
     private static Path npy(Path dir, String name, long n, long p, boolean fortran) throws IOException {
         String dict = "{'descr': '<f4', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': (" + n + ", " + p + "), }";
