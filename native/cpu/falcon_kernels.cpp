@@ -5,6 +5,7 @@
 #include "panels.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <climits>
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -19,6 +21,7 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -944,6 +947,84 @@ void falcon_count_above(const float* sorted, const int64_t* starts, int64_t segm
 void* falcon_malloc(int64_t bytes) { return malloc(bytes > 0 ? (size_t)bytes : 1); }
 void falcon_free(void* p) { free(p); }
 
+namespace {
+// A mapped X truncated under the kernels (np.save over the same path during a run) faults on its next read with a
+// SIGBUS that the JVM cannot turn into an exception: its fatal-error handler printed a 24-line banner on stdout (fd 1
+// hard-wired, JDK-8215004, whatever -XX:+DisplayVMOutputToStderr says), into the stream a consumer of --report - or
+// --out - reads. A fault inside one of our mappings is ours to report: one line on stderr, exit code 134 as an abort
+// gives, no banner and no core dump of a process that maps GBs. Any other SIGBUS goes on to the JVM's handler.
+struct WatchedMapping {
+    std::atomic<uintptr_t> start{0}, end{0};
+    char message[4352];
+    size_t length = 0;
+};
+constexpr int kWatched = 64;
+WatchedMapping watched[kWatched];
+std::mutex watched_lock;
+struct sigaction jvm_sigbus;
+std::atomic<bool> sigbus_reported{false};
+
+void on_sigbus(int sig, siginfo_t* info, void* context) {
+    const uintptr_t at = (uintptr_t)info->si_addr;
+    for (int i = 0; i < kWatched; i++) {
+        const uintptr_t s = watched[i].start.load(std::memory_order_acquire);
+        if (s == 0 || at < s || at >= watched[i].end.load(std::memory_order_acquire)) continue;
+        // every kernel thread faults on the same file: the first one says it
+        if (!sigbus_reported.exchange(true)) {
+            const char* m = watched[i].message;
+            for (size_t done = 0; done < watched[i].length;) {
+                const ssize_t w = write(2, m + done, watched[i].length - done);
+                if (w <= 0 && errno != EINTR) break;
+                if (w > 0) done += (size_t)w;
+            }
+            _exit(134);
+        }
+        for (;;) pause();
+    }
+    if (jvm_sigbus.sa_flags & SA_SIGINFO) {
+        if (jvm_sigbus.sa_sigaction) jvm_sigbus.sa_sigaction(sig, info, context);
+    } else if (jvm_sigbus.sa_handler != SIG_IGN && jvm_sigbus.sa_handler != SIG_DFL) {
+        jvm_sigbus.sa_handler(sig);
+    } else {
+        signal(SIGBUS, SIG_DFL);
+        raise(SIGBUS);
+    }
+}
+
+void watch_mapping(void* base, int64_t length, const char* path) {
+    std::lock_guard<std::mutex> guard(watched_lock);
+    static bool installed = false;
+    if (!installed) {
+        struct sigaction act;
+        memset(&act, 0, sizeof act);
+        act.sa_sigaction = on_sigbus;
+        act.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+        sigemptyset(&act.sa_mask);
+        if (sigaction(SIGBUS, &act, &jvm_sigbus) != 0) return;
+        installed = true;
+    }
+    for (int i = 0; i < kWatched; i++) {
+        if (watched[i].start.load() != 0) continue;
+        const int n = snprintf(watched[i].message, sizeof watched[i].message,
+                               "falcon: the run stopped on a SIGBUS reading %s, which falcon maps in place: it was most "
+                               "likely truncated or rewritten while it was read, as np.save over the same path does: "
+                               "write a new file and rename it over the old one instead\n", path);
+        watched[i].length = n < 0 ? 0 : std::min((size_t)n, sizeof watched[i].message - 1);
+        if (n >= (int)sizeof watched[i].message) watched[i].message[watched[i].length - 1] = '\n';
+        watched[i].end.store((uintptr_t)base + (uintptr_t)length, std::memory_order_release);
+        watched[i].start.store((uintptr_t)base, std::memory_order_release);
+        return;
+    }
+}
+
+void unwatch_mapping(void* base) {
+    std::lock_guard<std::mutex> guard(watched_lock);
+    for (int i = 0; i < kWatched; i++) {
+        if (watched[i].start.load() == (uintptr_t)base) watched[i].start.store(0, std::memory_order_release);
+    }
+}
+}  // namespace
+
 void* falcon_map_file(const char* path, int64_t offset, int64_t length, void** base, int64_t* mapped) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -966,12 +1047,16 @@ void* falcon_map_file(const char* path, int64_t offset, int64_t length, void** b
         last_error = std::string("cannot map ") + path + ": " + strerror(errno);
         return nullptr;
     }
+    watch_mapping(m, len, path);
     *base = m;
     *mapped = len;
     return (char*)m + (offset - aligned);
 }
 
-int falcon_unmap(void* base, int64_t mapped) { return munmap(base, (size_t)mapped); }
+int falcon_unmap(void* base, int64_t mapped) {
+    unwatch_mapping(base);
+    return munmap(base, (size_t)mapped);
+}
 
 namespace {
 inline float half_to_float(uint16_t h) {

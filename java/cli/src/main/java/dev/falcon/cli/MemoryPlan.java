@@ -8,6 +8,7 @@ import dev.falcon.model.LayerTable;
 import dev.falcon.solve.SolverOptions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * What a prune run will need, estimated before anything is loaded: X (unless it is mapped without a
@@ -375,13 +376,34 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     String describe() {
+        return describe(SystemInfo.bytes(required()));
+    }
+
+    private String describe(String total) {
         return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
                 + (xHeld > 1 ? " (stage 0's and the current stage's)" : "")
                 + " + vectors, selection buffers" + (solver() ? " and n x n systems" + (systems.solvesBlocks() ? " (" + (blockBacksolve() ? "block backsolve" : "block sweeps")
                         + ", blocks of up to " + blockWidth + " weights) " : " ") : " ")
                 + SystemInfo.bytes(vectorBytes)
                 + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
-                + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + SystemInfo.bytes(required());
+                + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + total;
+    }
+
+    /**
+     * Two sizes as a refusal compares them, with as many decimals as they need to differ where they do: with one, a run
+     * needing 4.30 GiB was refused as "needs about 4.2 GiB but only 4.2 GiB is available".
+     */
+    static String[] distinct(long a, long b) {
+        String x = SystemInfo.bytes(a), y = SystemInfo.bytes(b);
+        if (a == b || a < 0 || b < 0 || !x.equals(y) || a < 1 << 10) return new String[] {x, y};
+        String unit = x.substring(x.lastIndexOf(' ') + 1);
+        double scale = Math.pow(1024, List.of("KiB", "MiB", "GiB", "TiB").indexOf(unit) + 1);
+        for (int decimals = 2; decimals <= 9; decimals++) {
+            String fx = String.format(Locale.ROOT, "%." + decimals + "f %s", a / scale, unit);
+            String fy = String.format(Locale.ROOT, "%." + decimals + "f %s", b / scale, unit);
+            if (!fx.equals(fy)) return new String[] {fx, fy};
+        }
+        return new String[] {a + " B", b + " B"};
     }
 
     /**
@@ -430,6 +452,17 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return available >= 0 && required() <= available;
     }
 
+    /** Whether X is little-endian float32 in Fortran order, which the cpu backend would map, but its data starts off a float boundary. */
+    static boolean unalignedForMapping(RawMatrixSource x) {
+        return x != null && !x.isInternalLayout() && x.type() == dev.falcon.data.ElementType.FLOAT32 && !x.rowMajor()
+                && x.byteOrder() == java.nio.ByteOrder.LITTLE_ENDIAN;
+    }
+
+    /** Why such an X is copied, for the messages that say so. */
+    static String unalignedReason(RawMatrixSource x) {
+        return "its data starts at byte " + x.dataOffset() + ", not on a 4-byte boundary, so it is copied";
+    }
+
     /** This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it). */
     private MemoryPlan mappedOnCpu() {
         return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld, blockSize,
@@ -454,8 +487,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     void checkHeap(long maxHeap) {
         if (heapBytes > maxHeap) {
             boolean systems = this.systems.at(rows).heapBytes(rows) > heapBytes / 2;
-            throw InputException.of("memory", "Java heap", "the run needs about " + SystemInfo.bytes(heapBytes) + " of Java heap for p = " + p
-                    + (systems ? " and n = " + rows + " (the solver's n x n systems)" : "") + " but the heap is limited to " + SystemInfo.bytes(maxHeap),
+            String[] figures = distinct(heapBytes, maxHeap);
+            throw InputException.of("memory", "Java heap", "the run needs about " + figures[0] + " of Java heap for p = " + p
+                    + (systems ? " and n = " + rows + " (the solver's n x n systems)" : "") + " but the heap is limited to " + figures[1],
                     "raise it (FALCON_HEAP=" + Math.max(2, (long) Math.ceil(heapBytes / 0.7 / (1L << 30))) + "g ./falcon ...)"
                             + (javaBackend ? ", or use the cpu backend (--device cpu)" : "") + (systems ? ", or use fewer rows (samples) in X" : ""));
         }
@@ -506,7 +540,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             if (blockRows > Math.max(maxRows, 0)) options.add("--backsolve block with at most " + blockRows + " rows in X");
             // each alternative is offered only where it fits: a small X mapped in place, or an mp without X for a p whose
             // vectors alone exceed the memory, was proposed and then refused again when followed
-            if (!x.isInternalLayout() && mappedOnCpu().fits()) {
+            if (unalignedForMapping(x) && mappedOnCpu().fits()) {
+                // it is float32 in Fortran order already: asking for that again named the wrong reason for the copy
+                options.add("re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (" + unalignedReason(x) + ")");
+            } else if (!x.isInternalLayout() && mappedOnCpu().fits()) {
                 options.add("store X as float32 in Fortran order (numpy: np.save(f, np.asfortranarray(X, dtype=np.float32))) so the cpu backend maps it without a copy");
             } else if (x.isInternalLayout() && javaBackend && mappedOnCpu().fits()) {
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
@@ -517,7 +554,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             }
         }
         options.add("a machine with more memory");
-        throw InputException.of("memory", "estimate", "the run needs " + describe() + " but only " + SystemInfo.bytes(available)
+        String[] figures = distinct(required(), available);
+        throw InputException.of("memory", "estimate", "the run needs " + describe(figures[0]) + " but only " + figures[1]
                 + " is available", "options that fit: " + String.join("; ", options));
     }
 }

@@ -221,6 +221,8 @@ final class PruneCommand implements Callable<Integer> {
     private String blockSizeNote;
     /** Why the backsolve is not the default exact one (the exact model's n x n systems do not fit), or null. */
     private String backsolveNote;
+    /** The run's samples of its own and its mapped files' resident memory, for the report. */
+    private SystemInfo.ResidentSampler resident;
 
     private double startFlopsLevel() { return startKeepFlops != null ? startKeepFlops : startKeep != null ? startKeep : 1.0; }
 
@@ -421,10 +423,12 @@ final class PruneCommand implements Callable<Integer> {
         Budgets budgets = layers != null ? resolveBudgets(layers) : null;
         if (budgets != null) checkStartLevels(m, budgets);
 
-        try (Progress progress = new Progress(errW, quiet);
+        try (SystemInfo.ResidentSampler sampler = new SystemInfo.ResidentSampler();
+             Progress progress = new Progress(errW, quiet);
              ComputeBackend backend = choice.create(threadCount);
              Pruner pruner = new Pruner(backend);
              Resources res = new Resources()) {
+            resident = sampler;
             // ------------------------------------------------------------ load
             progress.begin("loading inputs");
             RunPhase.set("while loading the inputs");
@@ -463,6 +467,11 @@ final class PruneCommand implements Callable<Integer> {
                         : res.x.origin().startsWith("mapped") ? "none: the file is used in place (memory-mapped)" : "none: float32 copied into " + res.x.layout());
                 if (!quiet && xSource.type() != dev.falcon.data.ElementType.FLOAT32) {
                     errW.println("falcon: X (" + gradsFile() + ") is " + xSource.type().name().toLowerCase(Locale.ROOT) + "; converted once to float32");
+                }
+                if (!quiet && MemoryPlan.unalignedForMapping(xSource) && backend.name().equals("cpu")) {
+                    // the cpu backend maps a float32 Fortran-order X in place: a copy of one is as worth telling as a conversion
+                    errW.println("falcon: X (" + gradsFile() + ") is float32 in Fortran order, but " + MemoryPlan.unalignedReason(xSource)
+                            + " rather than mapped in place: re-save it with np.save, which aligns the data");
                 }
                 if (!quiet && m == Method.FALCON_PLUS_PLUS && stageHeaders != null) {
                     // stage 0's conversion was told and the later stages' were silent: the report alone named them
@@ -1684,7 +1693,13 @@ final class PruneCommand implements Callable<Integer> {
         mem.put("estimate", plan.describe());
         mem.put("available_bytes", plan.available());
         mem.put("peak_rss_bytes", SystemInfo.peakResident());
-        mem.put("peak_rss_note", "VmHWM of the process (Java heap, off-heap vectors and X) just before writing the report");
+        mem.put("peak_rss_note", "VmHWM of the process just before writing the report: its own memory (Java heap, off-heap vectors, a copied X)"
+                + " and the pages of the files it maps (the JVM's and libraries' code, and a memory-mapped X), which are page cache the kernel"
+                + " can drop under memory pressure; peak_anonymous_bytes is the first part, the one the estimate is for");
+        mem.put("peak_anonymous_bytes", resident != null ? resident.peakAnonymous() : -1);
+        mem.put("peak_file_bytes", resident != null ? resident.peakFile() : -1);
+        mem.put("peak_parts_note", "the largest RssAnon and RssFile of the process, sampled every " + SystemInfo.ResidentSampler.INTERVAL_MS
+                + " ms during the run and just before writing the report (the kernel keeps no peak of either), so a shorter peak can be missed");
         rep.put("memory", mem);
         Map<String, Object> ver = new LinkedHashMap<>();
         ver.put("falcon", SystemInfo.falconVersion());

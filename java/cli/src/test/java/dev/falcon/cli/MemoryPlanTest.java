@@ -4,11 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.falcon.data.ElementType;
+import dev.falcon.data.RawMatrixSource;
 import dev.falcon.examples.ExampleModels;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -427,6 +430,26 @@ class MemoryPlanTest {
                 && !warning.contains("0 B"), String.valueOf(warning));
     }
 
+    /**
+     * resnet50 with falcon at -Dfalcon.memory.available=4300m was refused as "needs about 4.2 GiB but only 4.2 GiB is
+     * available" (4.30 against 4.20 GiB): the two figures must differ where the sizes do.
+     */
+    @Test
+    void aRefusalsTwoFiguresDifferWhereTheSizesDo() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long need = MemoryPlan.of(20000, 3000, null, false, "cpu", false, true, MemoryPlan.Systems.BACKSOLVE).required();
+        for (long below : new long[] {30_000, 1 << 20, need / 40}) {
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, Long.toString(need - below));
+            MemoryPlan plan = MemoryPlan.of(20000, 3000, null, false, "cpu", false, true, MemoryPlan.Systems.BACKSOLVE);
+            InputException e = assertThrows(InputException.class, () -> plan.check(null, null));
+            var figures = java.util.regex.Pattern.compile("= about (\\S+ \\S+) but only (\\S+ \\S+) is available").matcher(e.getMessage());
+            assertTrue(figures.find(), e.getMessage());
+            assertTrue(!figures.group(1).equals(figures.group(2)), e.getMessage());
+        }
+        assertEquals(List.of("4.24 GiB", "4.20 GiB"), List.of(MemoryPlan.distinct((long) (4.24 * (1L << 30)), 4300L << 20)));
+        assertEquals(List.of("4.3 GiB", "2.0 GiB"), List.of(MemoryPlan.distinct(4400L << 20, 2L << 30)));
+    }
+
     /** A float32 .npy header for n x p in C or Fortran order, followed by zeros (only the header is read here). */
     private static Path npy(Path dir, String name, long n, long p, boolean fortran) throws IOException {
         String dict = "{'descr': '<f4', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': (" + n + ", " + p + "), }";
@@ -465,6 +488,14 @@ class MemoryPlanTest {
         MemoryPlan mp = MemoryPlan.of(1_000_000, 400, wide, false, "cpu", false, false, false);
         InputException w = assertThrows(InputException.class, () -> mp.check(null, wide));
         assertTrue(w.getMessage().contains("Fortran order") && w.getMessage().contains("drop --grads"), w.getMessage());
+
+        // float32 in Fortran order already, its data at byte 135 (a v1 header padded by hand): the copy is for the alignment,
+        // and "store X as float32 in Fortran order" named what it already is
+        var unaligned = new RawMatrixSource(dir.resolve("Xodd.npy"), 135, ElementType.FLOAT32, ByteOrder.LITTLE_ENDIAN, false, 400, 1_000_000);
+        MemoryPlan odd = MemoryPlan.of(1_000_000, 400, unaligned, false, "cpu", false, false, false);
+        InputException u = assertThrows(InputException.class, () -> odd.check(null, unaligned));
+        assertTrue(!u.getMessage().contains("Fortran order") && u.getMessage().contains("re-save X with np.save, which aligns the data, so the"
+                + " cpu backend maps it without a copy (its data starts at byte 135, not on a 4-byte boundary, so it is copied)"), u.getMessage());
 
         // p = 40M: the selection's own vectors (1.2 GiB) exceed 1 GiB, with or without X
         var huge = ArrayFiles.matrixSource(npy(dir, "Xhuge.npy", 2, 40_000_000, false).toString(), "X");
