@@ -51,7 +51,7 @@ public final class PruneResult implements AutoCloseable {
         this.budgets = budgets;
         this.kept = kept;
         this.keptFlops = keptFlops;
-        this.keptPerLayer = keptPerLayer;
+        this.keptPerLayer = keptPerLayer == null ? null : keptPerLayer.clone();
         this.keptScore = keptScore;
         this.certificate = certificate;
         this.scoreSeconds = scoreSeconds;
@@ -72,7 +72,8 @@ public final class PruneResult implements AutoCloseable {
     public Budgets budgets() { return budgets; }
     public long kept() { return kept; }
     public double keptFlops() { return keptFlops; }
-    public long[] keptPerLayer() { return keptPerLayer; }
+    /** Weights kept in each layer, in the layer table's order: a copy (a caller's write changed later results). */
+    public long[] keptPerLayer() { return keptPerLayer == null ? null : keptPerLayer.clone(); }
     public double keptScore() { return keptScore; }
     public Certificate certificate() { return certificate; }
     public double scoreSeconds() { return scoreSeconds; }
