@@ -1,7 +1,9 @@
 package dev.falcon.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.net.URL;
@@ -29,5 +31,25 @@ class BackendsDiscoveryTest {
             assertEquals(1, d.failures().size(), d.toString());
             assertTrue(d.failures().get(0).contains("dev.falcon.nowhere.MissingProvider"), d.failures().get(0));
         }
+    }
+
+    /**
+     * With falcon-core alone on the class path (as in this module's tests), auto took java without a word of the cpu and
+     * cuda modules, and -Dfalcon.backend=cpu said "unknown backend 'cpu'; available: java, auto": both say which artifact
+     * brings the backend.
+     */
+    @Test
+    void backendsWhoseModuleIsAbsentSayWhichArtifactBringsThem() {
+        assumeTrue(Backends.candidates().stream().noneMatch(c -> c.name().equals("cpu") || c.name().equals("cuda")), "cpu or cuda present");
+        IllegalArgumentException cpu = assertThrows(IllegalArgumentException.class, () -> Backends.choose("cpu"));
+        assertTrue(cpu.getMessage().startsWith("backend cpu not on the class path: add falcon-cpu (dev.falcon:falcon-cpu")
+                && cpu.getMessage().contains("available: java, auto"), cpu.getMessage());
+        IllegalArgumentException cuda = assertThrows(IllegalArgumentException.class, () -> Backends.choose("cuda"));
+        assertTrue(cuda.getMessage().startsWith("backend cuda not on the class path: add falcon-cuda (dev.falcon:falcon-cuda"), cuda.getMessage());
+        IllegalArgumentException tpu = assertThrows(IllegalArgumentException.class, () -> Backends.choose("tpu"));
+        assertTrue(tpu.getMessage().startsWith("unknown backend 'tpu'; available: java, auto"), tpu.getMessage());
+        String auto = Backends.choose("auto").explanation();
+        assertTrue(auto.startsWith("backend java chosen automatically; cuda not on the class path: add falcon-cuda")
+                && auto.contains("; cpu not on the class path: add falcon-cpu (dev.falcon:falcon-cpu"), auto);
     }
 }
