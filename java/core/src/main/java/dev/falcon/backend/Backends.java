@@ -56,6 +56,17 @@ public final class Backends {
     }
 
     /**
+     * Refuses a thread count below 1: a backend runs on at least one thread, and 0 or -3 silently ran on one while too
+     * many threads is an error. (The CLI refuses {@code --threads 0} the same way.)
+     */
+    static void requireThreads(String backend, int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("the " + backend + " backend was asked for " + threads + " threads; give at least 1"
+                    + " (at most " + mostThreads() + ")");
+        }
+    }
+
+    /**
      * The most threads a backend is created with: 4 per available processor, or 16. The cpu kernels start their threads on
      * every call, so a mistyped 100000 spent seconds creating them in each call of a tiny run; beyond the cores they only
      * add switching.

@@ -52,4 +52,19 @@ class BackendsDiscoveryTest {
         assertTrue(auto.startsWith("backend java chosen automatically; cuda not on the class path: add falcon-cuda")
                 && auto.contains("; cpu not on the class path: add falcon-cpu (dev.falcon:falcon-cpu"), auto);
     }
+
+    /** 0 and -3 threads silently gave one, though too many is an IllegalArgumentException; the CLI refuses --threads 0. */
+    @Test
+    void fewerThanOneThreadIsRefused() {
+        Backends.Choice java = Backends.choose("java");
+        for (int threads : new int[] {0, -3, Integer.MIN_VALUE}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> java.create(threads).close());
+            assertTrue(e.getMessage().contains("asked for " + threads + " threads; give at least 1"), e.getMessage());
+        }
+        try (ComputeBackend one = java.create(1)) {
+            assertEquals(1, one.threads());
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+    }
 }
