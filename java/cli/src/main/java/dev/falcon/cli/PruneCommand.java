@@ -813,11 +813,7 @@ final class PruneCommand implements Callable<Integer> {
             Double v = (Double) o[1];
             if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + v + ", outside (0, 1]", "1 starts from the dense model");
         }
-        try {
-            MultiStage.Schedule.parse(schedule);
-        } catch (IllegalArgumentException e) {
-            throw InputException.of("--schedule", "value", "unknown schedule '" + schedule + "'", "choose one of poly, linear, exp, const");
-        }
+        MultiStage.Schedule.parse(schedule); // an InputException naming --schedule and the choices
         String h = hessian.trim().toLowerCase(Locale.ROOT);
         if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
         rejectOptionsThatDoNotApply(Method.parse(method));

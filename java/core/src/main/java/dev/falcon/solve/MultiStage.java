@@ -43,7 +43,17 @@ public final class MultiStage {
             };
         }
 
-        public static Schedule parse(String s) { return valueOf(s.trim().toUpperCase(Locale.ROOT)); }
+        /**
+         * The schedule named {@code s} (case and surrounding blanks ignored), as {@code Method.parse} reads a method: an
+         * unknown or null name is an {@link dev.falcon.io.InputException} listing the names, not valueOf's "No enum
+         * constant" or a NullPointerException.
+         */
+        public static Schedule parse(String s) {
+            String key = s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
+            for (Schedule schedule : values()) if (schedule.cliName().equals(key)) return schedule;
+            throw dev.falcon.io.InputException.of("--schedule", "value", "unknown schedule '" + s + "'", "choose one of "
+                    + String.join(", ", java.util.Arrays.stream(values()).map(Schedule::cliName).toList()));
+        }
 
         public String cliName() { return name().toLowerCase(Locale.ROOT); }
     }

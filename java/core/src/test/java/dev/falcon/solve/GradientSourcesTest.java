@@ -71,6 +71,16 @@ class GradientSourcesTest {
         }
     }
 
+    /** parse("bogus") threw valueOf's "No enum constant ..." and parse(null) a NullPointerException. */
+    @Test
+    void anUnknownScheduleIsAnInputExceptionListingTheChoices() {
+        assertEquals(MultiStage.Schedule.LINEAR, MultiStage.Schedule.parse(" Linear "));
+        for (String bad : new String[] {"bogus", null, ""}) {
+            InputException e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse(bad));
+            assertEquals("--schedule: value: unknown schedule '" + bad + "'; choose one of poly, linear, exp, const", e.getMessage());
+        }
+    }
+
     /** X of finite values too large for float32 products (X X^T overflows). */
     static HostMatrix tooLarge() {
         HostMatrix m = HostMatrix.allocate(N, P);
