@@ -68,8 +68,12 @@ public final class MultiStage {
     public interface GradientSource extends AutoCloseable {
         HostMatrix gradients(int stage, float[] weights);
 
-        /** Where stage t's X comes from, for reports. */
-        default String describe(int stage) { return "the gradient source (" + getClass().getName() + ")"; }
+        /**
+         * Where stage t's X comes from, for reports and messages. The default names the source's class; a lambda or an
+         * anonymous class, whose generated name ("Main$$Lambda$78/0x...") says nothing, is called so, with the class
+         * that holds it.
+         */
+        default String describe(int stage) { return "the gradient source (" + describeClass(getClass()) + ")"; }
 
         @Override default void close() {}
 
@@ -86,6 +90,20 @@ public final class MultiStage {
          */
         default RuntimeException unusable(int stage, String problem) {
             return new dev.falcon.io.InputException("the X of stage " + stage + " (" + describe(stage) + "): " + problem);
+        }
+
+        /** A source's class as {@link #describe} names it by default. */
+        private static String describeClass(Class<?> c) {
+            String name = c.getName();
+            if (c.isHidden() || c.isSynthetic()) { // a lambda: Main$$Lambda$78/0x0000... (or Main$$Lambda/0x... on newer JDKs)
+                int at = name.indexOf("$$Lambda");
+                return "a lambda" + (at > 0 ? " in " + name.substring(0, at) : "") + "; override describe(stage) to name it";
+            }
+            if (c.isAnonymousClass()) {
+                Class<?> in = c.getEnclosingClass();
+                return "an anonymous class" + (in != null ? " in " + in.getName() : "") + "; override describe(stage) to name it";
+            }
+            return name;
         }
 
         /** The same X in every stage (the caller keeps ownership). */
