@@ -52,6 +52,10 @@ public final class Pruner implements AutoCloseable {
      * stage (null = the fixed X of the inputs).
      */
     public record StagePlan(int stages, MultiStage.Schedule schedule, double startNnz, double startFlops, MultiStage.GradientSource source) {
+        /**
+         * The CLI's defaults: 5 stages on the POLY schedule from the dense model (1.0, 1.0) on the inputs' fixed X. POLY's
+         * stage 0 is at level 1.0, so stage 0 prunes nothing: the pruning is done by stages 1 to 4.
+         */
         public static StagePlan defaults() { return new StagePlan(5, MultiStage.Schedule.POLY, 1.0, 1.0, null); }
     }
 

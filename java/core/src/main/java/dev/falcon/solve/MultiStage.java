@@ -32,6 +32,10 @@ public final class MultiStage {
         /** s_t = s_T in every stage */
         CONST;
 
+        /**
+         * The budget level (a fraction of p or of the dense FLOPs) of stage {@code t} of {@code stages}, from {@code s0} at
+         * stage 0 to {@code sT} at the last stage (and from it on); a single stage is at {@code sT}.
+         */
         public double level(int t, int stages, double s0, double sT) {
             if (stages <= 1 || t >= stages - 1) return sT;
             double u = (double) t / (stages - 1);
