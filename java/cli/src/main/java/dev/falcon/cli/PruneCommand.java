@@ -518,7 +518,16 @@ final class PruneCommand implements Callable<Integer> {
                 Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startNnzLevel(), startFlopsLevel(), source);
                 solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
-            res.result = pruner.prune(m, res.weights, layers, budgets, solverInputs);
+            try {
+                res.result = pruner.prune(m, res.weights, layers, budgets, solverInputs);
+            } catch (dev.falcon.solve.FalconSolver.ValuesTooLarge e) {
+                // the API names X by its origin and the linear term as g; here they are the options, in the CLI's own words
+                String hint = dev.falcon.solve.FalconSolver.ValuesTooLarge.FILE_RANGES_HINT;
+                if (e.xAlone()) throw new InputException("--grads: values: " + e.problem() + hint, e);
+                throw new InputException("--grads, --weights or --linear-term: values: the gradient's products (X^T X (w - wbar), lambda"
+                        + " (w - wbar), + g) overflow float32: X, the weights or the linear term hold values too large; rescale the largest"
+                        + " of them, e.g. divide X by its largest magnitude, or the weights and the linear term by theirs" + hint, e);
+            }
             PruneResult r = res.result;
             // the stage files hashed as their stages read them: checksum time, not the solver's
             if (r.solve() != null) timings.put("solve", r.solve().seconds() - held.stageChecksumSeconds());
@@ -813,11 +822,7 @@ final class PruneCommand implements Callable<Integer> {
             Double v = (Double) o[1];
             if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + v + ", outside (0, 1]", "1 starts from the dense model");
         }
-        try {
-            MultiStage.Schedule.parse(schedule);
-        } catch (IllegalArgumentException e) {
-            throw InputException.of("--schedule", "value", "unknown schedule '" + schedule + "'", "choose one of poly, linear, exp, const");
-        }
+        MultiStage.Schedule.parse(schedule); // an InputException naming --schedule and the choices
         String h = hessian.trim().toLowerCase(Locale.ROOT);
         if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
         rejectOptionsThatDoNotApply(Method.parse(method));

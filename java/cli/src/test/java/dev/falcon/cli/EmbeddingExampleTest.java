@@ -1,5 +1,6 @@
 package dev.falcon.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -86,6 +87,62 @@ class EmbeddingExampleTest {
                 .toList();
         assertEquals(String.join("\n", readmeLines), String.join("\n", testLines),
                 "README.md's Java example and the one EmbeddingExampleTest runs differ");
+    }
+
+    /**
+     * The README's recipe for X from Java memory (a wrapped copy, or memory X owns filled inside a write), run as written:
+     * both give the same X, and so the same falcon prune.
+     */
+    @Test
+    void theReadmesRecipeForXFromJavaMemoryRuns() {
+        int n = 16, p = 500;
+        SplittableRandom rnd = new SplittableRandom(9);
+        LayerTable layers = new LayerTable(List.of(new Layer("a", new long[] {300}, 4, 0, 300), new Layer("b", new long[] {200}, 1, 300, 200)), "test");
+        Budgets budgets = Budgets.resolve(layers, 0.3, null, 0.5, null, null);
+        float[][] results = new float[2][];
+        try (ComputeBackend backend = Backends.choose(null).create(2); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(p)) {
+            for (int j = 0; j < p; j++) w.put(j, (float) rnd.nextDouble(-1, 1));
+            // ---- the README's recipe
+            float[] gradients = new float[n * p];                // X column by column: X[i, j] at gradients[j * n + i]
+            for (int k = 0; k < gradients.length; k++) gradients[k] = (float) rnd.nextDouble(-1, 1); // test only
+            FloatPointer xs = new FloatPointer(gradients);       // an off-heap copy
+            try (HostMatrix x = HostMatrix.wrap(xs, n, p, xs::close, "my gradients")) {   // x.close() frees the copy
+                // pruner.prune(Method.FALCON, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, SolverOptions.defaults(), null))
+                try (PruneResult r = pruner.prune(Method.FALCON, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, SolverOptions.defaults(), null))) { // test only
+                    results[0] = r.copyPrunedWeights(); // test only
+                } // test only
+            }
+            assertTrue(xs.isNull(), "closing X freed the copy"); // test only
+            try (HostMatrix x = HostMatrix.allocate(n, p)) {     // or memory X owns (column-major), filled in place
+                try (HostMatrix.Use fill = x.write("my gradients")) {
+                    x.data().put(gradients);
+                }
+                assertEquals(gradients[3 * n + 5], x.data().get(3L * n + 5)); // test only
+                try (PruneResult r = pruner.prune(Method.FALCON, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, SolverOptions.defaults(), null))) { // test only
+                    results[1] = r.copyPrunedWeights(); // test only
+                } // test only
+            }
+            // ---- end of the recipe
+        }
+        assertArrayEquals(results[0], results[1]);
+        assertTrue(java.util.stream.IntStream.range(0, p).filter(j -> results[0][j] != 0).count() > 0);
+    }
+
+    /** As for the example: the README's second java block is the recipe above, line for line. */
+    @Test
+    void theReadmesRecipeIsTheCodeThisTestRuns() throws IOException {
+        String readme = Files.readString(Path.of("../../README.md"));
+        int open = readme.indexOf("```java\n", readme.indexOf("```java\n") + 1);
+        assertTrue(open >= 0, "README.md has no second ```java block");
+        int close = readme.indexOf("```", open + 8);
+        List<String> readmeLines = readme.substring(open + 8, close).lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
+        String source = Files.readString(Path.of("src/test/java/dev/falcon/cli/EmbeddingExampleTest.java"));
+        int from = source.indexOf('\n', source.indexOf("// ---- the README's recipe")) + 1;
+        int to = source.indexOf("// ---- end of the recipe");
+        List<String> testLines = source.substring(from, to).lines().map(String::strip).filter(l -> !l.isEmpty())
+                .filter(l -> !l.endsWith("// test only")).toList();
+        assertEquals(String.join("\n", readmeLines), String.join("\n", testLines),
+                "README.md's recipe for X from Java memory and the one EmbeddingExampleTest runs differ");
     }
 
     /**

@@ -49,4 +49,39 @@ class FalconJarContentsTest {
         assertTrue(entries.contains("org/bytedeco/javacpp/Loader.class") && entries.contains("META-INF/maven/org.bytedeco/javacpp/pom.properties"),
                 "JavaCPP and its descriptor");
     }
+
+    /**
+     * No jar had an Automatic-Module-Name: on the module path each got a name derived from its file name (falcon.core,
+     * or "falcon" for falcon.jar), which a renamed jar changes. falcon.jar is dev.falcon, the module jars dev.falcon.core,
+     * dev.falcon.cpu and dev.falcon.cuda, and the three load as modules side by side (no package split between them).
+     */
+    @Test
+    void theJarsHaveTheModuleNamesTheReadmeGives() throws IOException {
+        Path jar = Path.of(System.getProperty("falcon.jar", "target/falcon.jar"));
+        assumeTrue(Files.isRegularFile(jar), "no " + jar + " yet: mvn package builds it and then runs this test");
+        try (JarFile j = new JarFile(jar.toFile())) {
+            assertEquals("dev.falcon", j.getManifest().getMainAttributes().getValue("Automatic-Module-Name"));
+        }
+        assertEquals("dev.falcon", java.lang.module.ModuleFinder.of(jar).findAll().iterator().next().descriptor().name());
+        Path[] modules = new Path[3];
+        String[] names = {"core", "cpu", "cuda"};
+        for (int i = 0; i < 3; i++) {
+            Path target = Path.of("..", names[i], "target");
+            String prefix = "falcon-" + names[i] + "-";
+            try (var files = Files.list(target)) {
+                modules[i] = files.filter(f -> f.getFileName().toString().startsWith(prefix) && f.getFileName().toString().endsWith(".jar")
+                        && !f.getFileName().toString().endsWith("-tests.jar")).findFirst().orElse(null);
+            } catch (java.nio.file.NoSuchFileException e) {
+                modules[i] = null;
+            }
+            assumeTrue(modules[i] != null, "no " + prefix + "*.jar in " + target + " yet");
+        }
+        java.lang.module.ModuleFinder finder = java.lang.module.ModuleFinder.of(modules);
+        java.util.Set<String> found = new java.util.TreeSet<>();
+        finder.findAll().forEach(m -> found.add(m.descriptor().name()));
+        assertEquals(java.util.Set.of("dev.falcon.core", "dev.falcon.cpu", "dev.falcon.cuda"), found);
+        // one class loader for the three: a package in two of them would fail here
+        java.lang.module.Configuration cf = ModuleLayer.boot().configuration().resolve(finder, java.lang.module.ModuleFinder.of(), found);
+        ModuleLayer.boot().defineModulesWithOneLoader(cf, ClassLoader.getSystemClassLoader());
+    }
 }

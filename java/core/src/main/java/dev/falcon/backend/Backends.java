@@ -37,6 +37,36 @@ public final class Backends {
     private Backends() {}
 
     /**
+     * The backends falcon ships in modules of their own, with the artifact that brings each: with falcon-core alone on the
+     * class path, auto took java without a word of them, and naming one said "unknown backend 'cpu'".
+     */
+    private static final java.util.Map<String, String> MODULES = java.util.Map.of(
+            "cpu", "falcon-cpu (dev.falcon:falcon-cpu, with its OpenBLAS preset)",
+            "cuda", "falcon-cuda (dev.falcon:falcon-cuda, with falcon-cpu and the CUDA presets)");
+
+    private static String absent(String name) {
+        return name + (loadFailures.isEmpty() ? " not on the class path: add " : " not loaded (see the providers that failed to load), or not on"
+                + " the class path: add ") + MODULES.get(name);
+    }
+
+    /** The known backends whose module is missing, in order of priority (cuda first). */
+    private static List<String> absentModules(List<Candidate> all) {
+        return MODULES.keySet().stream().filter(n -> all.stream().noneMatch(c -> c.name().equals(n)))
+                .sorted(Comparator.reverseOrder()).toList();
+    }
+
+    /**
+     * Refuses a thread count below 1: a backend runs on at least one thread, and 0 or -3 silently ran on one while too
+     * many threads is an error. (The CLI refuses {@code --threads 0} the same way.)
+     */
+    static void requireThreads(String backend, int threads) {
+        if (threads < 1) {
+            throw new IllegalArgumentException("the " + backend + " backend was asked for " + threads + " threads; give at least 1"
+                    + " (at most " + mostThreads() + ")");
+        }
+    }
+
+    /**
      * The most threads a backend is created with: 4 per available processor, or 16. The cpu kernels start their threads on
      * every call, so a mistyped 100000 spent seconds creating them in each call of a tiny run; beyond the cores they only
      * add switching.
@@ -126,7 +156,8 @@ public final class Backends {
         } else {
             final String name = wanted;
             Candidate named = all.stream().filter(c -> c.name().equals(name)).findFirst()
-                    .orElseThrow(() -> new IllegalArgumentException("unknown backend '" + name + "'; available: "
+                    .orElseThrow(() -> new IllegalArgumentException((MODULES.containsKey(name) ? "backend " + absent(name)
+                            : "unknown backend '" + name + "'") + "; available: "
                             + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto"
                             + (loadFailures.isEmpty() ? "" : "; providers that failed to load: " + String.join("; ", loadFailures))));
             if (!named.availability().usable()) {
@@ -156,6 +187,7 @@ public final class Backends {
                 parts.add(c.name() + " not requested");
             }
         }
+        for (String name : absentModules(all)) parts.add(absent(name));
         return String.join("; ", parts);
     }
 

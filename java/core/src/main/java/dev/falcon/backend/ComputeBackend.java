@@ -54,6 +54,23 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * As {@link #load(RawMatrixSource, long[])}, but always into memory the returned matrix owns, never a mapping of the
+     * file: a later rewrite of the file (truncated by {@code np.save} over the same path) does not change this X. A mapped
+     * X (cpu, a float32 Fortran-order file) reads the file's pages at every product, and a read past the end of a file
+     * truncated meanwhile is a SIGBUS that stops the JVM. Costs one read of the file and memory for X. The default is
+     * {@link #load(RawMatrixSource, long[])}, for backends that never map the file ({@code java}); a backend that maps
+     * overrides it.
+     */
+    default HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
+        return load(source, blockStarts);
+    }
+
+    /** {@link #loadCopy(RawMatrixSource, long[])} with no blocks: column-major X the matrix owns. */
+    default HostMatrix loadCopy(RawMatrixSource source) throws IOException {
+        return loadCopy(source, null);
+    }
+
+    /**
      * An uninitialised rows x cols matrix for X, in the layout {@link #load(RawMatrixSource, long[])} would give for
      * these blocks. The default is column-major.
      */

@@ -16,8 +16,10 @@ public final class JavaBackendProvider implements BackendProvider {
         return BackendAvailability.usable(Map.of("implementation", "plain Java reference, single-threaded"));
     }
 
+    /** The reference runs on one thread whatever the count, which is still held to at least 1 as for every backend. */
     @Override
     public ComputeBackend create(int threads) {
+        Backends.requireThreads(name(), threads);
         return new JavaBackend();
     }
 }

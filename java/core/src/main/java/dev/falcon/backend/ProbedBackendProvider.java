@@ -40,6 +40,7 @@ public abstract class ProbedBackendProvider implements BackendProvider {
 
     @Override
     public final ComputeBackend create(int threads) {
+        Backends.requireThreads(name(), threads);
         BackendAvailability a = probe();
         if (!a.usable()) throw new IllegalStateException(name() + " backend cannot run here: " + a.reason());
         return newBackend(threads);

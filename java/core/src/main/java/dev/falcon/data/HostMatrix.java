@@ -186,12 +186,16 @@ public final class HostMatrix implements AutoCloseable {
         return new FloatPointer(data);
     }
 
+    /** n: the samples (rows of X). */
     public long rows() { return rows; }
 
+    /** p: the weights (columns of X). */
     public long cols() { return cols; }
 
+    /** n x p. */
     public long elements() { return rows * cols; }
 
+    /** The bytes of X's float32 elements (4 n p), in memory or mapped: not counting what a backend copies of it. */
     public long bytes() { return rows * cols * Float.BYTES; }
 
     /** Where the memory came from ("allocated", "mapped file X.npy", ...), for reports. */
@@ -224,6 +228,7 @@ public final class HostMatrix implements AutoCloseable {
         return view.asBuffer();
     }
 
+    /** Whether X was closed: every later use of it is refused with an IllegalStateException. */
     public boolean isClosed() { return closed; }
 
     private void checkOpen() {

@@ -7,6 +7,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
 /**
  * Loops over length-p vectors (never over X: that is the backends' work), spread over the backend's thread count.
@@ -32,6 +33,15 @@ public final class VectorLoops {
         void run(int from, int to, double[] sums);
     }
 
+    /**
+     * A loop body with a scratch object of its own per thread of the loop (a buffer to read a chunk into), made once per
+     * thread per loop and dropped when the loop returns.
+     */
+    @FunctionalInterface
+    public interface ScratchBody<S> {
+        void run(int from, int to, double[] sums, S scratch);
+    }
+
     private VectorLoops() {}
 
     /**
@@ -39,15 +49,28 @@ public final class VectorLoops {
      * in-order total of the per-chunk sums.
      */
     public static double[] run(int threads, int m, int sumCount, Body body) {
+        return run(threads, m, sumCount, () -> null, (from, to, sums, none) -> body.run(from, to, sums));
+    }
+
+    /**
+     * As {@link #run(int, int, int, Body)}, with a scratch object from {@code scratch} for each thread of the loop.
+     * Scratch per loop rather than a ThreadLocal: a ThreadLocal made per call left its value in the map of every thread
+     * that ran the loop (the caller's and the pool's) until the map happened to expunge it, so a long-lived caller held
+     * one 128 KiB buffer per mask of every prune it had run (190 MB after 20 small prunes), and a static one would keep
+     * a buffer per thread for the thread's life.
+     */
+    public static <S> double[] run(int threads, int m, int sumCount, Supplier<S> scratch, ScratchBody<S> body) {
         int chunks = Math.max(1, (m + CHUNK - 1) / CHUNK);
         double[] partial = new double[chunks * sumCount];
         int workers = Math.min(Math.max(1, threads), chunks);
         AtomicInteger next = new AtomicInteger();
         Runnable share = () -> {
             double[] sums = new double[sumCount];
+            S mine = null;
             for (int c; (c = next.getAndIncrement()) < chunks; ) {
                 java.util.Arrays.fill(sums, 0);
-                body.run(c * CHUNK, (int) Math.min(m, (long) (c + 1) * CHUNK), sums);
+                if (mine == null) mine = scratch.get();
+                body.run(c * CHUNK, (int) Math.min(m, (long) (c + 1) * CHUNK), sums, mine);
                 System.arraycopy(sums, 0, partial, c * sumCount, sumCount);
             }
         };

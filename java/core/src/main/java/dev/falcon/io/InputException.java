@@ -8,10 +8,12 @@ public class InputException extends RuntimeException {
     private final boolean infeasible;
     private final boolean ofTheMachine;
 
+    /** Bad input described by {@code message} ("file: field: problem; fix", see {@link #of}): exit code 2 in the CLI. */
     public InputException(String message) {
         this(message, false, false, null);
     }
 
+    /** As {@link #InputException(String)}, with the exception that revealed the problem. */
     public InputException(String message, Throwable cause) {
         this(message, false, false, cause);
     }

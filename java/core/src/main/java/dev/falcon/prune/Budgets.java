@@ -31,8 +31,10 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     /** Fraction of FLOPs kept when no budget option is given. */
     public static final double DEFAULT_KEEP_FLOPS = 0.3;
 
+    /** The NNZ budget as a fraction of p (0 for an empty model). */
     public double nnzFraction() { return parameters == 0 ? 0 : (double) nnz / parameters; }
 
+    /** The FLOP budget as a fraction of the dense FLOPs (0 for a model of no FLOPs). */
     public double flopsFraction() { return denseFlops == 0 ? 0 : flops / denseFlops; }
 
     /**

@@ -40,6 +40,19 @@ public final class PruneResult implements AutoCloseable {
     /** The readers inside a {@link #use} (or a copy): close() waits for them. */
     private final UseGuard guard = new UseGuard();
 
+    /**
+     * A result owning {@code prunedWeights} (p floats) and {@code mask} (p bytes, 1 = kept), which {@link #close} frees;
+     * {@code keptPerLayer} is copied. {@link Pruner} builds these; the constructor checks nothing.
+     *
+     * @param kept          weights kept (nonzero in the mask)
+     * @param keptFlops     their FLOPs
+     * @param keptScore     the sum of the squares of the kept weights' dense values
+     * @param certificate   the selection's certificate (null for magnitude)
+     * @param scoreSeconds  seconds spent scoring the weights, as the report's timings
+     * @param selectSeconds seconds of the FLOP-aware selection
+     * @param applySeconds  seconds applying the mask
+     * @param solve         what the solver did (null without one)
+     */
     public PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,
                        long kept, double keptFlops, long[] keptPerLayer, double keptScore,
                        Certificate certificate,
@@ -51,7 +64,7 @@ public final class PruneResult implements AutoCloseable {
         this.budgets = budgets;
         this.kept = kept;
         this.keptFlops = keptFlops;
-        this.keptPerLayer = keptPerLayer;
+        this.keptPerLayer = keptPerLayer == null ? null : keptPerLayer.clone();
         this.keptScore = keptScore;
         this.certificate = certificate;
         this.scoreSeconds = scoreSeconds;
@@ -60,7 +73,7 @@ public final class PruneResult implements AutoCloseable {
         this.solve = solve;
     }
 
-    /** The result without solver details (magnitude, mp). */
+    /** The result without solver details (magnitude, mp): {@code solve} null. */
     public PruneResult(FloatPointer prunedWeights, BytePointer mask, Method method, Budgets budgets,
                        long kept, double keptFlops, long[] keptPerLayer, double keptScore,
                        Certificate certificate, double scoreSeconds, double selectSeconds, double applySeconds) {
@@ -68,16 +81,27 @@ public final class PruneResult implements AutoCloseable {
                 scoreSeconds, selectSeconds, applySeconds, null);
     }
 
+    /** The method that pruned. */
     public Method method() { return method; }
+    /** The budgets it pruned under. */
     public Budgets budgets() { return budgets; }
+    /** Weights kept (nonzero in the mask); at most {@code budgets().nnz()} unless falcon++ stopped early. */
     public long kept() { return kept; }
+    /** FLOPs of the kept weights; at most {@code budgets().flops()} unless falcon++ stopped early. */
     public double keptFlops() { return keptFlops; }
-    public long[] keptPerLayer() { return keptPerLayer; }
+    /** Weights kept in each layer, in the layer table's order: a copy (a caller's write changed later results). */
+    public long[] keptPerLayer() { return keptPerLayer == null ? null : keptPerLayer.clone(); }
+    /** The sum of the squares of the kept weights' dense values (what magnitude maximises). */
     public double keptScore() { return keptScore; }
+    /** The selection's primal value, dual bound and gap; null for magnitude. */
     public Certificate certificate() { return certificate; }
+    /** Seconds spent scoring the weights (the report's {@code score}). */
     public double scoreSeconds() { return scoreSeconds; }
+    /** Seconds of the FLOP-aware selection (the report's {@code selection}). */
     public double selectSeconds() { return selectSeconds; }
+    /** Seconds applying the mask (the report's {@code apply}). */
     public double applySeconds() { return applySeconds; }
+    /** What the solver did; null for magnitude and plain mp. */
     public Solve solve() { return solve; }
 
     /**

@@ -52,6 +52,10 @@ public final class Pruner implements AutoCloseable {
      * stage (null = the fixed X of the inputs).
      */
     public record StagePlan(int stages, MultiStage.Schedule schedule, double startNnz, double startFlops, MultiStage.GradientSource source) {
+        /**
+         * The CLI's defaults: 5 stages on the POLY schedule from the dense model (1.0, 1.0) on the inputs' fixed X. POLY's
+         * stage 0 is at level 1.0, so stage 0 prunes nothing: the pruning is done by stages 1 to 4.
+         */
         public static StagePlan defaults() { return new StagePlan(5, MultiStage.Schedule.POLY, 1.0, 1.0, null); }
     }
 
@@ -83,14 +87,14 @@ public final class Pruner implements AutoCloseable {
         if (multi && inputs != null && inputs.x() == null && inputs.stages() != null && inputs.stages().source() != null) {
             // gradients come from the source only
         } else if ((method == Method.FALCON || multi) && (inputs == null || inputs.x() == null)) {
-            throw InputException.of("--method", "value", method.cliName() + " needs the gradients X",
-                    "give --grads X.npy (or use --example, which synthesises X); from Java, SolverInputs with X"
-                            + (multi ? ", or a StagePlan whose source gives X" : ""));
+            // the CLI refuses this before it gets here, in its own terms (--grads): this one is said to an embedder
+            throw InputException.of("Pruner.prune", inputs == null ? "inputs" : "SolverInputs.x", "null: "
+                    + method.cliName() + " needs the gradients X", "give SolverInputs with X" + (multi ? ", or a StagePlan whose source gives X" : ""));
         }
         boolean backsolveMp = method == Method.MP && inputs != null && inputs.mpBacksolve() != null && inputs.mpBacksolve() != Backsolve.Mode.NONE;
         if (backsolveMp && inputs.x() == null) {
-            throw InputException.of("--backsolve", "option", "needs the gradients X",
-                    "give --grads X.npy (or use --example); from Java, SolverInputs with X, or Backsolve.Mode.NONE for plain mp");
+            throw InputException.of("Pruner.prune", "SolverInputs.x", "null: mp with SolverInputs.mpBacksolve " + inputs.mpBacksolve()
+                    + " needs the gradients X", "give SolverInputs with X, or Backsolve.Mode.NONE for plain mp");
         }
         PruneResult base = pruneWithoutSolver(method == Method.FALCON || multi ? Method.MP : method, weights, layers, budgets);
         if (method != Method.FALCON && !multi && !backsolveMp) return base;

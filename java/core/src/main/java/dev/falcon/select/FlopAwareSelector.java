@@ -834,9 +834,7 @@ public final class FlopAwareSelector implements AutoCloseable {
                     if (ties != afterEqual - firstEqual) partialTies[l] = ties;
                 }
             }
-            ThreadLocal<float[]> buffers = ThreadLocal.withInitial(() -> new float[VectorLoops.CHUNK]);
-            VectorLoops.run(backend.threads(), p, 0, (from, to, sums) -> {
-                float[] in = buffers.get();
+            VectorLoops.run(backend.threads(), p, 0, () -> new float[VectorLoops.CHUNK], (from, to, sums, in) -> {
                 score.get(from, in, 0, to - from);
                 int l = layerOf(from);
                 for (int j = from; j < to; ) {

@@ -575,7 +575,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** As for any other X the command could not deliver: the run stops after the last completed stage. */
     @Override
     public RuntimeException unusable(int stage, String problem) {
-        return new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + problem);
+        return new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + problem + FalconSolver.ValuesTooLarge.FILE_RANGES_HINT);
     }
 
     @Override

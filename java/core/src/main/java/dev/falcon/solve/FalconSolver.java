@@ -224,6 +224,10 @@ public final class FalconSolver {
     /** Set for the duration of {@link #solve} (a solver runs one solve at a time) or held by an {@link Iterations}. */
     private Projector projector;
 
+    /** X and whether g is given, for the duration of {@link #solve}: what a {@link ValuesTooLarge} names. */
+    private HostMatrix solving;
+    private boolean solvingWithG;
+
     /** Exact Q of the full problem (one multiply), double accumulation. */
     public static double exactQ(ComputeBackend backend, HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
         try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
@@ -239,9 +243,12 @@ public final class FalconSolver {
         if (projector != null) throw new IllegalStateException("this FalconSolver is already running a solve; use one per thread");
         try (Projector own = new Projector(backend, x.cols())) {
             projector = own;
+            solving = x;
+            solvingWithG = g != null;
             return solveWithProjector(x, wbar, g, lambda, layers, nnz, flops, startMask, opt);
         } finally {
             projector = null;
+            solving = null;
             releaseGrams();
         }
     }
@@ -1389,33 +1396,46 @@ public final class FalconSolver {
      * Finite inputs whose products overflow float32 (X near 1e19, or 1e30 with the double Gram of the java backend; a
      * linear term near 3e38; weights near 3e38, whose X (w - wbar) overflows): the DFO scores were NaN or Inf and the
      * selection refused them as an internal error. Only X enters X X^T; the gradient holds all three, so the message
-     * names all three and how to rescale each, not X alone.
+     * names all three and how to rescale each, not X alone. The inputs are named as the caller gave them (X by its
+     * origin, g as SolverInputs.g): an embedder was told of --grads and --linear-term, options it never saw; the CLI
+     * names its options instead ({@link ValuesTooLarge#xAlone}).
      */
-    private static ValuesTooLarge valuesTooLarge(boolean xAlone) {
+    private ValuesTooLarge valuesTooLarge(boolean xAlone) {
+        String x = solving == null ? "X" : "X (" + solving.origin() + ")"; // null: an Iterations' step
         if (xAlone) {
-            return new ValuesTooLarge("--grads", "X X^T overflows float32 (its largest eigenvalue is not finite): X holds values too large;"
-                    + " rescale X, e.g. divide it by its largest magnitude (`falcon inspect` shows each file's range)");
+            return new ValuesTooLarge(x, "X X^T overflows float32 (its largest eigenvalue is not finite): X holds values too large;"
+                    + " rescale X, e.g. divide it by its largest magnitude", true);
         }
-        return new ValuesTooLarge("--grads, --weights or --linear-term", "the gradient's products (X^T X (w - wbar), lambda (w - wbar), + g)"
-                + " overflow float32: X, the weights or the linear term hold values too large; rescale the largest of them, e.g."
-                + " divide X by its largest magnitude, or the weights and the linear term by theirs (`falcon inspect` shows each"
-                + " file's range)");
+        return new ValuesTooLarge(x + (solvingWithG ? ", the weights or the linear term g" : " or the weights"),
+                "the gradient's products (X^T X (w - wbar), lambda (w - wbar)" + (solvingWithG ? ", + g" : "") + ") overflow float32: X"
+                + (solvingWithG ? ", the weights or the linear term hold values too large; rescale the largest of them, e.g. divide X by its"
+                        + " largest magnitude, or the weights and the linear term by theirs"
+                        : " or the weights hold values too large; rescale the larger of them, e.g. divide X or the weights by its largest"
+                        + " magnitude"), false);
     }
 
     /**
-     * Values too large for float32 products, said of the inputs of a single solve ("--grads: values: ..."); falcon++ says
-     * it of the stage's X source instead ({@link #problem}: the text after the inputs).
+     * Values too large for float32 products, said of the inputs of a single solve ("X (heap array): values: ..."); falcon++
+     * says it of the stage's X source instead, and the CLI of its options ({@link #problem}: the text after the inputs).
      */
     public static final class ValuesTooLarge extends dev.falcon.io.InputException {
         private final String problem;
+        private final boolean xAlone;
 
-        ValuesTooLarge(String inputs, String problem) {
+        ValuesTooLarge(String inputs, String problem, boolean xAlone) {
             super(inputs + ": values: " + problem);
             this.problem = problem;
+            this.xAlone = xAlone;
         }
+
+        /** What the CLI and its file sources add to {@link #problem}: X there is a file, which inspect reads. */
+        public static final String FILE_RANGES_HINT = " (`falcon inspect` shows each file's range)";
 
         /** What is wrong and the fix, without the inputs it names. */
         public String problem() { return problem; }
+
+        /** Whether X alone holds the values too large (its X X^T overflows), rather than X, the weights or g. */
+        public boolean xAlone() { return xAlone; }
     }
 
     private Step lineSearch(FisherModel model, Projector projection, LayerTable layers, long nnz, double flops, float[] w, byte[] mask,

@@ -149,6 +149,11 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         return current;
     }
 
+    @Override
+    public RuntimeException unusable(int stage, String problem) {
+        return MultiStage.GradientSource.super.unusable(stage, problem + FalconSolver.ValuesTooLarge.FILE_RANGES_HINT);
+    }
+
     /** Each X is scanned as it is loaded, naming its file. */
     @Override
     public boolean verifiesFinite() { return true; }

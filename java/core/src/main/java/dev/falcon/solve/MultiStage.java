@@ -32,6 +32,10 @@ public final class MultiStage {
         /** s_t = s_T in every stage */
         CONST;
 
+        /**
+         * The budget level (a fraction of p or of the dense FLOPs) of stage {@code t} of {@code stages}, from {@code s0} at
+         * stage 0 to {@code sT} at the last stage (and from it on); a single stage is at {@code sT}.
+         */
         public double level(int t, int stages, double s0, double sT) {
             if (stages <= 1 || t >= stages - 1) return sT;
             double u = (double) t / (stages - 1);
@@ -43,7 +47,17 @@ public final class MultiStage {
             };
         }
 
-        public static Schedule parse(String s) { return valueOf(s.trim().toUpperCase(Locale.ROOT)); }
+        /**
+         * The schedule named {@code s} (case and surrounding blanks ignored), as {@code Method.parse} reads a method: an
+         * unknown or null name is an {@link dev.falcon.io.InputException} listing the names, not valueOf's "No enum
+         * constant" or a NullPointerException.
+         */
+        public static Schedule parse(String s) {
+            String key = s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
+            for (Schedule schedule : values()) if (schedule.cliName().equals(key)) return schedule;
+            throw dev.falcon.io.InputException.of("--schedule", "value", "unknown schedule '" + s + "'", "choose one of "
+                    + String.join(", ", java.util.Arrays.stream(values()).map(Schedule::cliName).toList()));
+        }
 
         public String cliName() { return name().toLowerCase(Locale.ROOT); }
     }
@@ -58,8 +72,12 @@ public final class MultiStage {
     public interface GradientSource extends AutoCloseable {
         HostMatrix gradients(int stage, float[] weights);
 
-        /** Where stage t's X comes from, for reports. */
-        default String describe(int stage) { return "the gradient source (" + getClass().getName() + ")"; }
+        /**
+         * Where stage t's X comes from, for reports and messages. The default names the source's class; a lambda or an
+         * anonymous class, whose generated name ("Main$$Lambda$78/0x...") says nothing, is called so, with the class
+         * that holds it.
+         */
+        default String describe(int stage) { return "the gradient source (" + describeClass(getClass()) + ")"; }
 
         @Override default void close() {}
 
@@ -76,6 +94,20 @@ public final class MultiStage {
          */
         default RuntimeException unusable(int stage, String problem) {
             return new dev.falcon.io.InputException("the X of stage " + stage + " (" + describe(stage) + "): " + problem);
+        }
+
+        /** A source's class as {@link #describe} names it by default. */
+        private static String describeClass(Class<?> c) {
+            String name = c.getName();
+            if (c.isHidden() || c.isSynthetic()) { // a lambda: Main$$Lambda$78/0x0000... (or Main$$Lambda/0x... on newer JDKs)
+                int at = name.indexOf("$$Lambda");
+                return "a lambda" + (at > 0 ? " in " + name.substring(0, at) : "") + "; override describe(stage) to name it";
+            }
+            if (c.isAnonymousClass()) {
+                Class<?> in = c.getEnclosingClass();
+                return "an anonymous class" + (in != null ? " in " + in.getName() : "") + "; override describe(stage) to name it";
+            }
+            return name;
         }
 
         /** The same X in every stage (the caller keeps ownership). */

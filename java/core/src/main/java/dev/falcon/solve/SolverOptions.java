@@ -54,18 +54,33 @@ public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode 
                 Long.MAX_VALUE);
     }
 
+    /**
+     * The CLI's defaults: 100 DFO iterations, tolerance 1e-6, the exact backsolve, blocks of {@value #DEFAULT_BLOCK_SIZE},
+     * the exact Hessian, 4 step doublings, 25 rounds, the active set on, 4 swap candidates, a round ended after 3
+     * iterations of a stable support, and no limit on the active set's bytes.
+     */
     public static SolverOptions defaults() {
         return new SolverOptions(100, 1e-6, Backsolve.Mode.EXACT, DEFAULT_BLOCK_SIZE, HessianModel.EXACT, 4, 25, true, 4, 3);
     }
 
+    /** These options with {@link #maxIterations} set to {@code v} (the CLI's {@code --max-iterations}); out-of-range values are an IllegalArgumentException. */
     public SolverOptions withMaxIterations(int v) { return new SolverOptions(v, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    /** These options with {@link #tolerance} set to {@code v} ({@code --tolerance}); out-of-range values are an IllegalArgumentException. */
     public SolverOptions withTolerance(double v) { return new SolverOptions(maxIterations, v, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    /** These options with {@link #backsolve} set to {@code v} ({@code --backsolve}; null is {@code EXACT}); out-of-range values are an IllegalArgumentException. */
     public SolverOptions withBacksolve(Backsolve.Mode v) { return new SolverOptions(maxIterations, tolerance, v, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    /** These options with {@link #blockSize} set to {@code v} ({@code --block-size}); out-of-range values are an IllegalArgumentException. */
     public SolverOptions withBlockSize(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, v, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    /** These options with {@link #hessian} set to {@code v} ({@code --hessian}; null is {@code EXACT}); out-of-range values are an IllegalArgumentException. */
     public SolverOptions withHessian(HessianModel v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, v, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    /** These options with {@link #maxRounds} set to {@code v}; out-of-range values are an IllegalArgumentException. */
     public SolverOptions withMaxRounds(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, v, activeSet, swapCandidates, stableIterations, activeSetMaxBytes); }
+    /** These options with {@link #swapCandidates} set to {@code v} ({@code --swap-candidates}; 0 turns the swap searches and the polish off); out-of-range values are an IllegalArgumentException. */
     public SolverOptions withSwapCandidates(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, v, stableIterations, activeSetMaxBytes); }
+    /** These options with {@link #stableIterations} set to {@code v} ({@code --stable-iterations}; 0 = off); out-of-range values are an IllegalArgumentException. */
     public SolverOptions withStableIterations(int v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, v, activeSetMaxBytes); }
+    /** These options with {@link #activeSet} set to {@code v}; out-of-range values are an IllegalArgumentException. */
     public SolverOptions withActiveSet(boolean v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, v, swapCandidates, stableIterations, activeSetMaxBytes); }
+    /** These options with {@link #activeSetMaxBytes} set to {@code v}; out-of-range values are an IllegalArgumentException. */
     public SolverOptions withActiveSetMaxBytes(long v) { return new SolverOptions(maxIterations, tolerance, backsolve, blockSize, hessian, maxStepDoublings, maxRounds, activeSet, swapCandidates, stableIterations, v); }
 }

@@ -1,7 +1,9 @@
 package dev.falcon.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.net.URL;
@@ -28,6 +30,41 @@ class BackendsDiscoveryTest {
             assertTrue(d.candidates().stream().anyMatch(c -> c.name().equals("java")), d.toString());
             assertEquals(1, d.failures().size(), d.toString());
             assertTrue(d.failures().get(0).contains("dev.falcon.nowhere.MissingProvider"), d.failures().get(0));
+        }
+    }
+
+    /**
+     * With falcon-core alone on the class path (as in this module's tests), auto took java without a word of the cpu and
+     * cuda modules, and -Dfalcon.backend=cpu said "unknown backend 'cpu'; available: java, auto": both say which artifact
+     * brings the backend.
+     */
+    @Test
+    void backendsWhoseModuleIsAbsentSayWhichArtifactBringsThem() {
+        assumeTrue(Backends.candidates().stream().noneMatch(c -> c.name().equals("cpu") || c.name().equals("cuda")), "cpu or cuda present");
+        IllegalArgumentException cpu = assertThrows(IllegalArgumentException.class, () -> Backends.choose("cpu"));
+        assertTrue(cpu.getMessage().startsWith("backend cpu not on the class path: add falcon-cpu (dev.falcon:falcon-cpu")
+                && cpu.getMessage().contains("available: java, auto"), cpu.getMessage());
+        IllegalArgumentException cuda = assertThrows(IllegalArgumentException.class, () -> Backends.choose("cuda"));
+        assertTrue(cuda.getMessage().startsWith("backend cuda not on the class path: add falcon-cuda (dev.falcon:falcon-cuda"), cuda.getMessage());
+        IllegalArgumentException tpu = assertThrows(IllegalArgumentException.class, () -> Backends.choose("tpu"));
+        assertTrue(tpu.getMessage().startsWith("unknown backend 'tpu'; available: java, auto"), tpu.getMessage());
+        String auto = Backends.choose("auto").explanation();
+        assertTrue(auto.startsWith("backend java chosen automatically; cuda not on the class path: add falcon-cuda")
+                && auto.contains("; cpu not on the class path: add falcon-cpu (dev.falcon:falcon-cpu"), auto);
+    }
+
+    /** 0 and -3 threads silently gave one, though too many is an IllegalArgumentException; the CLI refuses --threads 0. */
+    @Test
+    void fewerThanOneThreadIsRefused() {
+        Backends.Choice java = Backends.choose("java");
+        for (int threads : new int[] {0, -3, Integer.MIN_VALUE}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> java.create(threads).close());
+            assertTrue(e.getMessage().contains("asked for " + threads + " threads; give at least 1"), e.getMessage());
+        }
+        try (ComputeBackend one = java.create(1)) {
+            assertEquals(1, one.threads());
+        } catch (Exception e) {
+            throw new AssertionError(e);
         }
     }
 }

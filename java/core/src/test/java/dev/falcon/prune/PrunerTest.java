@@ -112,6 +112,45 @@ class PrunerTest {
             InputException mpNoX = assertThrows(InputException.class, () -> pruner.prune(Method.MP, w, t, Budgets.resolve(t, 0.3, null, null, null, null),
                     new Pruner.SolverInputs(null, null, 1e-3, null, dev.falcon.solve.Backsolve.Mode.EXACT)));
             assertTrue(mpNoX.getMessage().contains("needs the gradients X") && mpNoX.getMessage().contains("Backsolve.Mode.NONE"), mpNoX.getMessage());
+            // they named the CLI's options (--method, --backsolve, --grads), which an embedder never gave
+            for (InputException ie : List.of(e, noX, mpNoX)) {
+                assertTrue(ie.getMessage().startsWith("Pruner.prune: ") && !ie.getMessage().contains("--"), ie.getMessage());
+            }
+        }
+    }
+
+    /**
+     * Values too large for float32 products in X or g were said of "--grads" and "--grads, --weights or --linear-term",
+     * the CLI's options, to an embedder who gave a HostMatrix and a FloatPointer: X is named by its origin, as the NaN
+     * check names it, and g as the linear term.
+     */
+    @Test
+    void valuesTooLargeAreSaidOfTheInputsTheCallerGave() {
+        int n = 4, p = 50;
+        LayerTable t = TWO_LAYERS;
+        float[] xs = new float[n * p], ws = new float[p];
+        java.util.Random r = new java.util.Random(3);
+        for (int i = 0; i < xs.length; i++) xs[i] = (float) r.nextGaussian();
+        for (int i = 0; i < p; i++) ws[i] = (float) r.nextGaussian();
+        float[] huge = xs.clone();
+        java.util.Arrays.fill(huge, 1e30f);
+        float[] gs = new float[p];
+        java.util.Arrays.fill(gs, 3e38f);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(ws);
+             FloatPointer hp = new FloatPointer(huge); HostMatrix hx = HostMatrix.wrap(hp, n, p, null, "heap array");
+             FloatPointer xp = new FloatPointer(xs); HostMatrix x = HostMatrix.wrap(xp, n, p, null, "my gradients");
+             FloatPointer g = new FloatPointer(gs)) {
+            InputException xTooLarge = assertThrows(InputException.class, () -> pruner.prune(Method.FALCON, w, t, TWO_LAYER_BUDGETS,
+                    new Pruner.SolverInputs(hx, null, 1e-3, null, null)));
+            // X X^T overflows, or (the java backend's Gram is in double) the gradient's products do
+            assertTrue(xTooLarge.getMessage().startsWith("X (heap array): values: X X^T overflows float32")
+                    || xTooLarge.getMessage().startsWith("X (heap array) or the weights: values: "), xTooLarge.getMessage());
+            InputException gTooLarge = assertThrows(InputException.class, () -> pruner.prune(Method.FALCON, w, t, TWO_LAYER_BUDGETS,
+                    new Pruner.SolverInputs(x, g, 1e-3, null, null)));
+            assertTrue(gTooLarge.getMessage().startsWith("X (my gradients), the weights or the linear term g: values: "), gTooLarge.getMessage());
+            for (InputException e : List.of(xTooLarge, gTooLarge)) {
+                assertFalse(e.getMessage().contains("--") || e.getMessage().contains("falcon inspect"), e.getMessage());
+            }
         }
     }
 

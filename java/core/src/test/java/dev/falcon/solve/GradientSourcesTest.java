@@ -71,6 +71,33 @@ class GradientSourcesTest {
         }
     }
 
+    /** parse("bogus") threw valueOf's "No enum constant ..." and parse(null) a NullPointerException. */
+    @Test
+    void anUnknownScheduleIsAnInputExceptionListingTheChoices() {
+        assertEquals(MultiStage.Schedule.LINEAR, MultiStage.Schedule.parse(" Linear "));
+        for (String bad : new String[] {"bogus", null, ""}) {
+            InputException e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse(bad));
+            assertEquals("--schedule: value: unknown schedule '" + bad + "'; choose one of poly, linear, exp, const", e.getMessage());
+        }
+    }
+
+    /** A lambda source was described by its generated class name, "the gradient source (GradientSourcesTest$$Lambda$78/0x...)". */
+    @Test
+    void lambdaAndAnonymousSourcesAreDescribedPlainly() {
+        MultiStage.GradientSource lambda = (stage, weights) -> null;
+        assertEquals("the gradient source (a lambda in dev.falcon.solve.GradientSourcesTest; override describe(stage) to name it)",
+                lambda.describe(1));
+        MultiStage.GradientSource anonymous = new MultiStage.GradientSource() {
+            @Override public HostMatrix gradients(int stage, float[] weights) { return null; }
+        };
+        assertEquals("the gradient source (an anonymous class in dev.falcon.solve.GradientSourcesTest; override describe(stage) to name it)",
+                anonymous.describe(1));
+        class Named implements MultiStage.GradientSource {
+            @Override public HostMatrix gradients(int stage, float[] weights) { return null; }
+        }
+        assertEquals("the gradient source (" + Named.class.getName() + ")", new Named().describe(1));
+    }
+
     /** X of finite values too large for float32 products (X X^T overflows). */
     static HostMatrix tooLarge() {
         HostMatrix m = HostMatrix.allocate(N, P);

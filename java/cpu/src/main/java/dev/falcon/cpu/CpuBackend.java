@@ -80,10 +80,14 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public HostMatrix load(RawMatrixSource source) throws IOException {
+        return load(source, true);
+    }
+
+    private HostMatrix load(RawMatrixSource source, boolean mapIfPossible) throws IOException {
         checkOpen();
         String path = source.file().toAbsolutePath().toString();
         long rows = source.rows(), cols = source.cols();
-        if (source.isInternalLayout()) {
+        if (mapIfPossible && source.isInternalLayout()) {
             PointerPointer<?> base = new PointerPointer<>(1);
             long[] mapped = new long[1];
             Pointer data = falcon_map_file(path, source.dataOffset(), source.dataBytes(), base, mapped);
@@ -116,6 +120,16 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public HostMatrix load(RawMatrixSource source, long[] blockStarts) throws IOException {
         if (blockStarts == null || source.isInternalLayout()) return load(source);
+        return loadPanels(source, blockStarts);
+    }
+
+    /** A file that would map is read into panels (or, without blocks, a column-major copy) instead. */
+    @Override
+    public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
+        return blockStarts == null ? load(source, false) : loadPanels(source, blockStarts);
+    }
+
+    private HostMatrix loadPanels(RawMatrixSource source, long[] blockStarts) throws IOException {
         checkOpen();
         int type = elementType(source);
         long rows = source.rows(), cols = source.cols();

@@ -27,6 +27,12 @@ class CpuBackendProviderTest {
         IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> new CpuBackendProvider().create(most + 1).close());
         assertTrue(e.getMessage().contains((most + 1) + " threads") && e.getMessage().contains("at most"), e.getMessage());
+        // and too few: 0 and -3 silently ran on one thread
+        for (int threads : new int[] {0, -3}) {
+            IllegalArgumentException few = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> Backends.choose("cpu").create(threads).close());
+            assertTrue(few.getMessage().contains("asked for " + threads + " threads; give at least 1"), few.getMessage());
+        }
     }
 
     @Test

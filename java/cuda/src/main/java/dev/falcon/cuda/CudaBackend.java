@@ -141,6 +141,8 @@ public final class CudaBackend implements ComputeBackend {
     // ---------------------------------------------------------------- host-side work
 
     @Override public HostMatrix load(RawMatrixSource source) throws IOException { return host.load(source); }
+    /** Column-major whatever the blocks, as {@link #load}: this backend refuses panels. */
+    @Override public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException { return host.loadCopy(source, null); }
 
     @Override public long firstNonFinite(HostMatrix x) { return host.firstNonFinite(x); }
     @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { host.fillUniform(dst, count, seed, scale); }

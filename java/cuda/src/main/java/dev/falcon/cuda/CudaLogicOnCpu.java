@@ -60,6 +60,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     }
 
     @Override public HostMatrix load(RawMatrixSource source) throws IOException { return host.load(source); }
+    @Override public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException { return host.loadCopy(source, null); }
 
     @Override public long firstNonFinite(HostMatrix x) { return host.firstNonFinite(x); }
     @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { host.fillUniform(dst, count, seed, scale); }
