@@ -70,17 +70,8 @@ class EmbeddingExampleTest {
      */
     @Test
     void theReadmesExampleIsTheCodeThisTestRuns() throws IOException {
-        String readme = Files.readString(Path.of("../../README.md"));
-        int open = readme.indexOf("```java\n");
-        assertTrue(open >= 0, "README.md has no ```java block");
-        int close = readme.indexOf("```", open + 8);
-        List<String> readmeLines = readme.substring(open + 8, close).lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
-
-        String source = Files.readString(Path.of("src/test/java/dev/falcon/cli/EmbeddingExampleTest.java"));
-        int from = source.indexOf('\n', source.indexOf("// ---- the README's example")) + 1;
-        int to = source.indexOf("// ---- end of the example");
-        List<String> testLines = source.substring(from, to).lines().map(String::strip).filter(l -> !l.isEmpty())
-                .filter(l -> !l.endsWith("// test only"))
+        List<String> readmeLines = readmeJavaBlock(0);
+        List<String> testLines = linesOfThisTest("// ---- the README's example", "// ---- end of the example").stream()
                 .map(l -> l.replace("dir.resolve(\"X.npy\").toString()", "\"X.npy\"")
                         .replace("dir.resolve(\"w.npy\").toString()", "\"w.npy\"")
                         .replace("dir.resolve(\"layers.json\")", "Path.of(\"layers.json\")"))
@@ -131,18 +122,28 @@ class EmbeddingExampleTest {
     /** As for the example: the README's second java block is the recipe above, line for line. */
     @Test
     void theReadmesRecipeIsTheCodeThisTestRuns() throws IOException {
-        String readme = Files.readString(Path.of("../../README.md"));
-        int open = readme.indexOf("```java\n", readme.indexOf("```java\n") + 1);
-        assertTrue(open >= 0, "README.md has no second ```java block");
-        int close = readme.indexOf("```", open + 8);
-        List<String> readmeLines = readme.substring(open + 8, close).lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
-        String source = Files.readString(Path.of("src/test/java/dev/falcon/cli/EmbeddingExampleTest.java"));
-        int from = source.indexOf('\n', source.indexOf("// ---- the README's recipe")) + 1;
-        int to = source.indexOf("// ---- end of the recipe");
-        List<String> testLines = source.substring(from, to).lines().map(String::strip).filter(l -> !l.isEmpty())
-                .filter(l -> !l.endsWith("// test only")).toList();
-        assertEquals(String.join("\n", readmeLines), String.join("\n", testLines),
+        assertEquals(String.join("\n", readmeJavaBlock(1)), String.join("\n", linesOfThisTest("// ---- the README's recipe", "// ---- end of the recipe")),
                 "README.md's recipe for X from Java memory and the one EmbeddingExampleTest runs differ");
+    }
+
+    /** The non-empty, stripped lines of the README's {@code index}-th ```java block (from 0). */
+    private static List<String> readmeJavaBlock(int index) throws IOException {
+        String readme = Files.readString(Path.of("../../README.md"));
+        int open = -1;
+        for (int i = 0; i <= index; i++) {
+            open = readme.indexOf("```java\n", open + 1);
+            assertTrue(open >= 0, "README.md has no ```java block number " + (index + 1));
+        }
+        int close = readme.indexOf("```", open + 8);
+        return readme.substring(open + 8, close).lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
+    }
+
+    /** The non-empty, stripped lines of this file between two marker comments, without those marked "// test only". */
+    private static List<String> linesOfThisTest(String startMarker, String endMarker) throws IOException {
+        String source = Files.readString(Path.of("src/test/java/dev/falcon/cli/EmbeddingExampleTest.java"));
+        int from = source.indexOf('\n', source.indexOf(startMarker)) + 1;
+        int to = source.indexOf(endMarker);
+        return source.substring(from, to).lines().map(String::strip).filter(l -> !l.isEmpty()).filter(l -> !l.endsWith("// test only")).toList();
     }
 
     /**
