@@ -17,9 +17,9 @@ public interface BackendProvider {
     BackendAvailability probe();
 
     /**
-     * Creates an instance using {@code threads} worker threads: fewer than 1 is an IllegalArgumentException, and so is
-     * more than {@link Backends#mostThreads()} for the cpu and cuda backends; the java backend runs on one thread
-     * whatever the count. Only valid when usable.
+     * Creates an instance using {@code threads} worker threads: fewer than 1 or more than {@link Backends#mostThreads()}
+     * is an IllegalArgumentException on every backend; the java backend runs on one thread whatever the count it accepts.
+     * Only valid when usable.
      */
     ComputeBackend create(int threads);
 }

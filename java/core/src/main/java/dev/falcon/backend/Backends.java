@@ -64,6 +64,11 @@ public final class Backends {
             throw new IllegalArgumentException("the " + backend + " backend was asked for " + threads + " threads; give at least 1"
                     + " (at most " + mostThreads() + ")");
         }
+        // the java backend ignored a count above the limit that the cpu and cuda backends refuse: one rule for all
+        if (threads > mostThreads()) {
+            throw new IllegalArgumentException("the " + backend + " backend was asked for " + threads + " threads, more than " + mostThreads()
+                    + " (4 per available processor, " + Runtime.getRuntime().availableProcessors() + " here, and at least 16); ask for at most that many");
+        }
     }
 
     /**

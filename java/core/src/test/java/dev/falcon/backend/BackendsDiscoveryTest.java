@@ -67,4 +67,18 @@ class BackendsDiscoveryTest {
             throw new AssertionError(e);
         }
     }
+
+    /** More than the limit was refused by cpu and cuda but taken and ignored by java: one rule for every backend. */
+    @Test
+    void moreThreadsThanTheLimitAreRefusedByTheJavaBackendToo() {
+        Backends.Choice java = Backends.choose("java");
+        int over = Backends.mostThreads() + 1;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> java.create(over).close());
+        assertTrue(e.getMessage().contains("asked for " + over + " threads, more than " + Backends.mostThreads()), e.getMessage());
+        try (ComputeBackend most = java.create(Backends.mostThreads())) {
+            assertEquals(1, most.threads(), "the reference runs on one thread whatever the count");
+        } catch (Exception ex) {
+            throw new AssertionError(ex);
+        }
+    }
 }
