@@ -7,7 +7,8 @@
                                           missing from NEW (not run, failed) also exits 1, unless
                                           --allow-missing says NEW is a partial run on purpose
   bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description (and each entry's
-                                          round, from run.sh's file names roundR-I.json); refuses (exit 2) round
+                                          round, from run.sh's file names roundR-I.json, and the facts its forks
+                                          wrote to roundR-I.facts.jsonl as "fork_facts"); refuses (exit 2) round
                                           files without a single benchmark result in them
 
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
@@ -156,6 +157,8 @@ def same_rounds(rounds, a, b):
 def summary(path):
     result = load(path)
     print("machine:", json.dumps(result.get("machine", {})))
+    for line in fork_facts_summary(result["runs"]):
+        print(line)
     med = medians(result)
     for (name, params), (score, count, unit) in sorted(med.items()):
         p = dict(params)
@@ -264,13 +267,52 @@ def compare(baseline_path, new_path, allow_missing=False):
     return 1 if slower or (missing and not allow_missing) else 0
 
 
+def fork_facts_path(round_file):
+    """The file run.sh names in FALCON_BENCH_FACTS for the JMH run that writes round_file (ForkFacts.java)."""
+    return re.sub(r"\.json$", "", round_file) + ".facts.jsonl"
+
+
+def attach_fork_facts(entries, facts_path):
+    """Copies each trial's facts (OpenBLAS core and thread count, ...), which JMH's JSON does not hold, into the entries
+    of the same benchmark and parameters, as "fork_facts"."""
+    try:
+        with open(facts_path) as f:
+            lines = [json.loads(line) for line in f if line.strip()]
+    except FileNotFoundError:  # benchmarks that record none, or JMH run without run.sh
+        return
+    for e in entries:
+        for line in lines:
+            if line["benchmark"] == e["benchmark"] and line["params"] == e.get("params", {}):
+                e["fork_facts"] = line["facts"]
+
+
+def fork_facts_summary(runs):
+    """One line per distinct OpenBLAS core and thread count the forks recorded, and the entries without them."""
+    used, unrecorded = {}, 0
+    for e in runs:
+        f = e.get("fork_facts")
+        if f is None:
+            unrecorded += e["benchmark"].rsplit(".", 2)[-2] == "ProductBenchmark"
+            continue
+        used.setdefault(f"OpenBLAS core {f.get('openblas_core', 'unknown')}, {f.get('openblas_threads', 'unknown')} "
+                        f"OpenBLAS thread(s), kernels {f.get('kernels_isa', 'unknown')}", set()).add(e["benchmark"].rsplit(".", 1)[-1])
+    lines = [f"forks ran {what}: {', '.join(sorted(names))}" for what, names in sorted(used.items())]
+    if unrecorded:
+        # files saved before run.sh recorded them: the machine's openblas_coretype is only the environment's request
+        lines.append(f"forks' OpenBLAS core and thread count not recorded for {unrecorded} ProductBenchmark entries "
+                     f"(saved before run.sh recorded them)")
+    return lines
+
+
 def merge(out, rounds):
     runs = []
     for r in rounds:
         # run.sh names the files round<R>-<I>.json; the shell lists round10-1 before round2-1, so the round is
         # recorded in each entry and the summary pairs rounds by it, not by position
         tag = re.search(r"round(\d+)-\d+\.json$", os.path.basename(r))
-        for e in load(r)["runs"]:
+        entries = load(r)["runs"]
+        attach_fork_facts(entries, fork_facts_path(r))
+        for e in entries:
             if tag:
                 e["round"] = int(tag.group(1))
             runs.append(e)

@@ -75,7 +75,8 @@ for r in $(seq 1 "$rounds"); do
   for pattern in "${patterns[@]}"; do
     i=$((i + 1))
     # a failed run goes on to the next one: the other benchmarks of a long run are still worth saving
-    if "${java_jar[@]}" "$pattern" -rf json -rff "$tmp/round$r-$i.json" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"}; then
+    # the forks append what JMH's JSON lacks (OpenBLAS's core and thread count: ForkFacts.java) to this file
+    if FALCON_BENCH_FACTS="$tmp/round$r-$i.facts.jsonl" "${java_jar[@]}" "$pattern" -rf json -rff "$tmp/round$r-$i.json" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"}; then
       files+=("$tmp/round$r-$i.json")
     else
       failed+=("round $r: $pattern (exit $?)")

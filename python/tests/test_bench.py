@@ -138,6 +138,24 @@ class BenchTest(unittest.TestCase):
         self.assertEqual(self.bench_command("merge", merged, *empty, good).returncode, 0)
         self.assertEqual(len(json.load(open(merged))["runs"]), 1)
 
+    def test_merge_keeps_the_openblas_core_and_threads_the_forks_recorded(self):
+        # the OpenBLAS core and thread count were in JMH's stdout only ("# cpu: OpenBLAS ... (core X)"), never saved
+        round_file = self.save("round1-1.json", [entry("ProductBenchmark.streamingRead", 50.0, threads=1),
+                                                 entry("ProductBenchmark.streamingRead", 30.0, threads=2),
+                                                 entry("SortBenchmark.sort", 10.0)])
+        facts = {"openblas_core": "Cooperlake", "openblas_threads": 1, "kernels_isa": "avx512"}
+        with open(bench.fork_facts_path(round_file), "w") as f:
+            # ForkFacts.java's line: the benchmark's name and parameters as JMH writes them
+            f.write(json.dumps({"benchmark": "dev.falcon.bench.ProductBenchmark.streamingRead",
+                                "params": entry("x", 0, threads=1)["params"], "facts": facts}) + "\n")
+        merged = os.path.join(self.tmp.name, "merged.json")
+        self.assertEqual(self.bench_command("merge", merged, round_file).returncode, 0)
+        runs = json.load(open(merged))["runs"]
+        self.assertEqual([e.get("fork_facts") for e in runs], [facts, None, None])
+        rc, out = self.run_bench(bench.summary, merged)
+        self.assertIn("forks ran OpenBLAS core Cooperlake, 1 OpenBLAS thread(s), kernels avx512: streamingRead", out)
+        self.assertIn("not recorded for 1 ProductBenchmark entries", out)
+
     def test_scores_that_are_no_measurement_are_refused(self):
         # a NaN score printed "ok ... nan ms" and passed compare; a zero throughput ended in ZeroDivisionError
         good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])

@@ -2,8 +2,11 @@ package dev.falcon.bench;
 
 import dev.falcon.backend.Backends;
 import dev.falcon.backend.ComputeBackend;
+import dev.falcon.cpu.CpuBackend;
 import dev.falcon.cpu.nativelib.FalconKernels;
 import dev.falcon.data.HostMatrix;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.openblas.global.openblas;
@@ -20,9 +23,12 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
- * Products with X against the physical floor: a pure streaming read of the same buffer (sasum).
+ * Products with X against yardsticks: streaming reads of an X of the same shape, layout and contents (sasum, our own
+ * read; each benchmark runs in a fork of its own, with its own allocation of X), a read of every block twice, and
+ * X^T (X d) as two passes (OpenBLAS sgemv, the backend's own gemv).
  * Every method reads X exactly once per call except {@link #twoSgemv} and {@link #twoBlasSgemv}, which read it
  * twice; GB/s is always "bytes of X per call / time" (effective for those two) so the ratios compare like with like.
  *
@@ -72,9 +78,24 @@ public class ProductBenchmark {
     private FloatPointer u;
     private FloatPointer out;
     private long[] blockStarts;
+    /** What the OpenBLAS yardsticks ran with: the count OpenBLAS reports after setUp set it, and the probe's facts. */
+    int openblasThreads;
+    private Map<String, String> nativeFacts;
 
     @Setup(Level.Trial)
-    public void setUp() {
+    public void setUpTrial(BenchmarkParams jmh) {
+        setUp();
+        Map<String, Object> facts = new LinkedHashMap<>();
+        facts.put("openblas_core", nativeFacts.get("openblas.core"));
+        facts.put("openblas_threads", openblasThreads);
+        facts.put("openblas_version", nativeFacts.get("openblas.version"));
+        facts.put("openblas_coretype_reason", nativeFacts.get("openblas.coretype.reason"));
+        facts.put("kernels_isa", nativeFacts.get("kernels.isa"));
+        facts.put("backend", backend.description());
+        ForkFacts.record(jmh, facts);
+    }
+
+    void setUp() {
         backend = Backends.choose(backendName).create(threads);
         blockStarts = evenBlockStarts(p, blockSize);
         x = switch (layout) {
@@ -104,8 +125,13 @@ public class ProductBenchmark {
         backend.fillUniform(d, p, 7L, 1f);
         u = new FloatPointer(n);
         out = new FloatPointer(p);
+        // sasum and cblas_sgemv are called here directly, not through the backend, whose calls set OpenBLAS's thread
+        // count each time: without this they ran with OpenBLAS's own count (every core) under the label of `threads`
+        openblasThreads = CpuBackend.setOpenBlasThreads(threads);
+        nativeFacts = CpuBackend.nativeFacts();
         System.out.println("# " + backend.description() + "; X = " + n + " x " + p + " float32 " + x.layout() + ", "
-                + x.bytes() / 1e9 + " GB");
+                + x.bytes() / 1e9 + " GB; OpenBLAS yardsticks: core " + nativeFacts.get("openblas.core") + ", "
+                + openblasThreads + " thread" + (openblasThreads == 1 ? "" : "s"));
     }
 
     /** Starts of blocks of {@code blockSize} columns covering [0, p), the last one shorter where p is not a multiple. */
@@ -125,7 +151,7 @@ public class ProductBenchmark {
         backend.close();
     }
 
-    /** The floor: one streaming read of X through OpenBLAS sasum (multithreaded like the kernels). */
+    /** One streaming read of X through OpenBLAS sasum, on {@code threads} threads (set in setUp). */
     @Benchmark
     public double streamingRead() {
         double sum = 0;
@@ -134,7 +160,7 @@ public class ProductBenchmark {
     }
 
     /**
-     * The floor measured with our own kernel: one streaming read of X (the same static split as the products;
+     * One streaming read of X by our own kernel (the same static split as the products;
      * each thread reads its range as four streams, which on the AVX-512 VM reads ~25% faster than one).
      * OpenBLAS sasum reads more slowly on some CPUs, which would flatter the products.
      */
@@ -144,11 +170,11 @@ public class ProductBenchmark {
     }
 
     /**
-     * The floor of the fused kernel's access pattern, without its arithmetic: on panels, each group of four rows read
-     * from memory, then again from cache while the next group is read; on column-major X, each block read twice in a
-     * row. The fused product cannot avoid the second read (a row's or column's second use needs the whole block's
-     * first), so its ratio to this floor is what its arithmetic costs, and this floor's ratio to the streaming read
-     * what the second read costs.
+     * The fused kernel's access pattern without its arithmetic, a reference rather than a bound: on panels, each group
+     * of four rows read from memory, then again from cache while the next group is read; on column-major X, each block
+     * read twice in a row. The fused product reads a row or column a second time too (its second use needs the whole
+     * block's first), but in saved runs it has run at 95-108% of this read's speed, so the ratio says roughly, not
+     * exactly, what the arithmetic costs.
      */
     @Benchmark
     public double nativeTwoTouchRead() {

@@ -59,6 +59,27 @@ public final class CpuBackend implements ComputeBackend {
         }
     }
 
+    /**
+     * Sets OpenBLAS's thread count, under the lock this backend's own OpenBLAS calls take, for OpenBLAS calls made
+     * outside any backend (the benchmarks' sasum and sgemv yardsticks): without it they ran with OpenBLAS's own count,
+     * every core, whatever thread count they were labelled with. Loads the native side first, so OpenBLAS runs the core
+     * falcon picks for this CPU (see CpuNative), not the one it would detect alone.
+     *
+     * @return the thread count OpenBLAS reports after the setting (it caps it at the cores it was built for)
+     */
+    public static int setOpenBlasThreads(int threads) {
+        CpuNative.ensureLoaded();
+        synchronized (OPENBLAS) {
+            falcon_openblas_set_threads(threads);
+            return falcon_openblas_get_threads();
+        }
+    }
+
+    /** The native side's probe facts (OpenBLAS version and core, kernel ISA), as {@link #facts()}, without a backend. */
+    public static Map<String, String> nativeFacts() {
+        return CpuNative.ensureLoaded();
+    }
+
     @Override public String name() { return "cpu"; }
 
     @Override public int threads() { return threads; }
