@@ -130,7 +130,8 @@ def to_ms(score, unit):
     return score * UNIT_MS[unit[:-3]]
 
 
-# floors measured on the fused kernel's own buffer: a streaming read (two kinds) and a read of every block twice
+# reads of an X of the same shape and contents as the fused kernel's (each benchmark forks with its own X): a streaming
+# read (two kinds) and a read of every block twice (a reference the fused kernel has beaten, not a bound)
 READS = ("streamingRead", "nativeStreamingRead", "nativeTwoTouchRead")
 
 
@@ -203,20 +204,20 @@ def summary(path):
                           f"(n {base['n']}, {base['k']} columns)")
     rounds = per_round(result)
     for (name, params), (score, _, unit) in sorted(med.items()):
-        # what the second read alone costs: the two-touch floor against the streaming read of the same buffer
+        # roughly what the second read costs: the two-touch read against the streaming read
         if name == "ProductBenchmark.nativeTwoTouchRead":
             read = ("ProductBenchmark.nativeStreamingRead", params)
             if read in med:
                 s2, _, u2 = med[read]
                 by_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in same_rounds(rounds, (name, params), read))
-                print(f"{'two-touch floor (' + dict(params).get('layout', '') + ') vs nativeStreamingRead':60s} "
+                print(f"{'two-touch read (' + dict(params).get('layout', '') + ') vs nativeStreamingRead':60s} "
                       f"{to_ms(s2, u2) / to_ms(score, unit) * 100:6.1f}% of its bandwidth"
                       + (f"; round by round {by_round}" if by_round else ""))
     for (name, params), (score, _, unit) in sorted(med.items()):
         if name == "ProductBenchmark.fusedBlockProduct":
             base = dict(params)
             for other in ("streamingRead", "nativeStreamingRead", "nativeTwoTouchRead", "twoSgemv", "twoBlasSgemv", "oneSgemv"):
-                # the same block size: on panels it is X's layout, and the two-touch floor reads block by block
+                # the same block size: on panels it is X's layout, and the two-touch read reads block by block
                 for (n2, p2), (s2, _, u2) in med.items():
                     q = dict(p2)
                     if n2 != "ProductBenchmark." + other or not all(q.get(k) == base.get(k) for k in ("n", "p", "blockSize", "threads", "backendName")):

@@ -216,13 +216,13 @@ class BenchTest(unittest.TestCase):
         three = self.save("three.json", [entry(read, 50.0), entry(touch, 100.0), entry(read, 80.0), entry(touch, 100.0),
                                          entry(read, 90.0), entry(touch, 100.0)])
         _, out = self.run_bench(bench.summary, three)
-        self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +80.0% of its bandwidth; "
+        self.assertRegex(out, r"two-touch read \(panels\) vs nativeStreamingRead +80.0% of its bandwidth; "
                               r"round by round 50.0%, 80.0%, 90.0%")
         # the read failed in round 2: pairing by position would report round 3's read against round 2's two-touch
         gap = self.save("gap.json", [entry(read, 50.0), entry(touch, 100.0), entry(touch, 200.0),
                                      entry(read, 90.0), entry(touch, 100.0)])
         _, out = self.run_bench(bench.summary, gap)
-        self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +70.0% of its bandwidth\n")
+        self.assertRegex(out, r"two-touch read \(panels\) vs nativeStreamingRead +70.0% of its bandwidth\n")
 
     def test_dfo_iterations_pair_with_the_read_of_the_same_parameters(self):
         # the pairing looked at example, n, threads and backendName only: with -p stepDoublings=0,4 every iteration
@@ -271,12 +271,12 @@ class BenchTest(unittest.TestCase):
 
         def entry(name, score):
             return globals()["entry"](name, score, blockSize=2000)
-        # the read failed in round 2 and the two-touch floor in round 3: both have two entries, but only round 1 pairs
+        # the read failed in round 2 and the two-touch read in round 3: both have two entries, but only round 1 pairs
         gaps = self.merged({1: [entry(read, 50.0), entry(touch, 100.0), entry(fused, 100.0)],
                             2: [entry(touch, 200.0), entry(fused, 100.0)],
                             3: [entry(read, 90.0), entry(fused, 100.0)]})
         _, out = self.run_bench(bench.summary, gaps)
-        self.assertRegex(out, r"two-touch floor \(panels\) vs nativeStreamingRead +46.7% of its bandwidth; round by round 50.0%\n")
+        self.assertRegex(out, r"two-touch read \(panels\) vs nativeStreamingRead +46.7% of its bandwidth; round by round 50.0%\n")
         self.assertRegex(out, r"fused \(panels\) vs nativeStreamingRead .*; round by round 50.0%, 90.0%\n")
         # eleven rounds: the shell lists round10-1.json and round11-1.json before round2-1.json
         eleven = self.merged({r: [entry(read, float(r)), entry(fused, 100.0)] for r in range(1, 12)})
