@@ -5,7 +5,9 @@
   bench.py compare BASELINE.json NEW.json flags every benchmark more than 10% slower (exit 1), lists
             [--allow-missing]             those in only one of them (NEW, MISSING); a benchmark of the baseline
                                           missing from NEW (not run, failed) also exits 1, unless
-                                          --allow-missing says NEW is a partial run on purpose
+                                          --allow-missing says NEW is a partial run on purpose; warns on stderr
+                                          where the runs differ in CPU, cores, OpenBLAS core or threads, or commit,
+                                          or do not record them
   bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description (and each entry's
                                           round, from run.sh's file names roundR-I.json, and the facts its forks
                                           wrote to roundR-I.facts.jsonl as "fork_facts"); refuses (exit 2) round
@@ -99,7 +101,8 @@ def load(path):
 
 def key(entry):
     params = entry.get("params", {})
-    name = entry["benchmark"].rsplit(".", 2)[-2] + "." + entry["benchmark"].rsplit(".", 1)[-1]
+    # the full name, package included: a.Bench.x and b.Bench.x were pooled into one median as "Bench.x"
+    name = entry["benchmark"]
     if entry.get("mode") == "ss":
         # single shot times one cold call: not comparable with the steady-state modes (thrpt, avgt, sample)
         name += " (ss)"
@@ -155,12 +158,37 @@ def same_rounds(rounds, a, b):
     return [(mine[r], theirs[r]) for r in sorted(mine.keys() & theirs.keys(), key=lambda r: r[1] if isinstance(r, tuple) else r)]
 
 
+def split_name(full):
+    """("dev.falcon.bench", "ProductBenchmark.streamingRead") from a key's full name (" (ss)" stays with the method)."""
+    base, ss = (full[:-len(" (ss)")], " (ss)") if full.endswith(" (ss)") else (full, "")
+    parts = base.rsplit(".", 2)
+    return (parts[0] if len(parts) == 3 else ""), ".".join(parts[-2:]) + ss
+
+
+def display_names(names):
+    """Class.method where no other package has the same one, the full name where two would read alike."""
+    short = {}
+    for n in names:
+        short.setdefault(split_name(n)[1], set()).add(n)
+    return {n: split_name(n)[1] if len(short[split_name(n)[1]]) == 1 else n for n in names}
+
+
 def summary(path):
     result = load(path)
     print("machine:", json.dumps(result.get("machine", {})))
     for line in fork_facts_summary(result["runs"]):
         print(line)
-    med = medians(result)
+    med_full, rounds_full = medians(result), per_round(result)
+    packages = sorted({split_name(n)[0] for n, _ in med_full})
+    for package in packages:
+        # ratios pair benchmarks of one package only; within it the names are Class.method, as they always were
+        if len(packages) > 1:
+            print(f"package {package or '(none)'}:")
+        summarise_package({(split_name(n)[1], p): v for (n, p), v in med_full.items() if split_name(n)[0] == package},
+                          {(split_name(n)[1], p): v for (n, p), v in rounds_full.items() if split_name(n)[0] == package})
+
+
+def summarise_package(med, rounds):
     for (name, params), (score, count, unit) in sorted(med.items()):
         p = dict(params)
         line = f"{name:40s} {score:10.3f} {unit:6s} (median of {count}) {p}"
@@ -202,7 +230,6 @@ def summary(path):
                 if n2 == name and q.get("weights") == "ones" and all(q.get(k) == base.get(k) for k in ("n", "k", "threads", "backendName")):
                     print(f"{'Gram update (signed) vs formed (ones)':60s} {to_ms(score, unit) / to_ms(s2, u2):6.2f}x the time "
                           f"(n {base['n']}, {base['k']} columns)")
-    rounds = per_round(result)
     for (name, params), (score, _, unit) in sorted(med.items()):
         # roughly what the second read costs: the two-touch read against the streaming read
         if name == "ProductBenchmark.nativeTwoTouchRead":
@@ -243,23 +270,61 @@ def summary(path):
                               + (f"; round by round {by_round}" if by_round else ""))
 
 
+# what a timing depends on beyond the benchmark's parameters, as the saved machine description records it
+MACHINE_FIELDS = (("cpu", "CPU model"), ("cpu_family_model", "CPU family/model"), ("cores", "cores"),
+                  ("openblas_coretype", "OPENBLAS_CORETYPE"), ("git_commit", "commit"))
+
+
+def fork_fact_values(result, fact):
+    """The distinct values of one fork fact (ForkFacts.java) over the entries that recorded it; None where none did."""
+    values = {str(e["fork_facts"][fact]) for e in result["runs"] if fact in e.get("fork_facts", {})}
+    return ", ".join(sorted(values)) if values else None
+
+
+def comparability_warnings(base, new):
+    """One line per thing that differs between the two runs or that either does not record: on VMs whose speed drifts
+    by 2x, a 10% threshold only means something on the same CPU, OpenBLAS core and thread count."""
+    def describe(result):
+        m = result.get("machine", {})
+        d = {label: (str(m[field]) if m.get(field) not in (None, "") else None) for field, label in MACHINE_FIELDS}
+        d["OpenBLAS core of the forks"] = fork_fact_values(result, "openblas_core")
+        d["OpenBLAS threads of the forks"] = fork_fact_values(result, "openblas_threads")
+        return d
+    a, b = describe(base), describe(new)
+    lines = []
+    for what in a:
+        if a[what] is None or b[what] is None:
+            if a[what] is None and b[what] is None:
+                lines.append(f"{what} unknown in both runs (not recorded)")
+            else:
+                lines.append(f"{what} unknown in {'the baseline' if a[what] is None else 'the new run'} (not recorded): "
+                             f"baseline {a[what] or 'unknown'}, new {b[what] or 'unknown'}")
+        elif a[what] != b[what]:
+            lines.append(f"{what} differs: baseline {a[what]}, new {b[what]}")
+    return lines
+
+
 def compare(baseline_path, new_path, allow_missing=False):
-    base, new = medians(load(baseline_path)), medians(load(new_path))
+    base_result, new_result = load(baseline_path), load(new_path)
+    for line in comparability_warnings(base_result, new_result):
+        print(f"bench.py compare: warning: {line}", file=sys.stderr)
+    base, new = medians(base_result), medians(new_result)
+    shown = display_names({n for n, _ in (*base, *new)})
     slower = 0
     for k, (score, _, unit) in sorted(new.items()):
         if k not in base:
-            print(f"NEW      {k[0]} {dict(k[1])}")
+            print(f"NEW      {shown[k[0]]} {dict(k[1])}")
             continue
         b = to_ms(base[k][0], base[k][2])
         s = to_ms(score, unit)
         change = s / b - 1
         flag = "SLOWER" if s - b > THRESHOLD * b * (1 + THRESHOLD_ROUNDING) else "ok"
         slower += flag == "SLOWER"
-        print(f"{flag:8s} {k[0]:40s} {b:10.3f} -> {s:10.3f} ms ({change * 100:+.1f}%) {dict(k[1])}")
+        print(f"{flag:8s} {shown[k[0]]:40s} {b:10.3f} -> {s:10.3f} ms ({change * 100:+.1f}%) {dict(k[1])}")
     missing = sorted(base.keys() - new.keys())
     for k in missing:
         # in the baseline only: not run, failed, or run with other parameters in NEW
-        print(f"MISSING  {k[0]} {dict(k[1])}")
+        print(f"MISSING  {shown[k[0]]} {dict(k[1])}")
     print(f"{slower} benchmark(s) more than {THRESHOLD * 100:.0f}% slower than the baseline")
     if missing:
         # a guard that passes when a benchmark died (JMH goes on after a failed one) guards nothing

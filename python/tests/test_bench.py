@@ -296,6 +296,42 @@ class BenchTest(unittest.TestCase):
         self.assertRegex(out, r"fused \(panels\) vs twoBlasSgemv \(column-major\) +3.00x faster \(block 2000\); "
                               r"round by round 1.50x, 3.00x, 4.50x\n")
 
+    def test_benchmarks_of_two_packages_with_one_class_name_are_kept_apart(self):
+        # keyed by Class.method, a.Bench.x and b.Bench.x were one median: 100 and 300 -> 200 on both sides, "ok"
+        def run(a, b):
+            return [dict(entry("x", a), benchmark="a.Bench.x"), dict(entry("x", b), benchmark="b.Bench.x")]
+        base, new = self.save("base.json", run(100.0, 300.0)), self.save("new.json", run(300.0, 100.0))
+        self.assertEqual(len(bench.medians(bench.load(base))), 2)
+        rc, out = self.run_bench(bench.compare, base, new)
+        self.assertEqual(rc, 1, out)
+        self.assertRegex(out, r"SLOWER +a\.Bench\.x +100\.000 -> +300\.000 ms")
+        self.assertRegex(out, r"ok +b\.Bench\.x +300\.000 -> +100\.000 ms")
+
+    def test_compare_warns_where_the_two_runs_differ_in_what_the_timings_depend_on(self):
+        # a Zen 4 baseline against a Zen 5 run, or Cooperlake against Haswell, was compared without a word
+        machine = {"cpu": "AMD EPYC", "cpu_family_model": "25 17", "cores": 2, "openblas_coretype": "unset",
+                   "git_commit": "aaa"}
+        runs = [dict(entry("ProductBenchmark.streamingRead", 10.0), fork_facts={"openblas_core": "Cooperlake",
+                                                                             "openblas_threads": 2})]
+        base = os.path.join(self.tmp.name, "base.json")
+        with open(base, "w") as f:
+            json.dump({"machine": machine, "runs": runs}, f)
+        same = self.bench_command("compare", base, base)
+        self.assertEqual((same.returncode, same.stderr), (0, ""))
+        other = os.path.join(self.tmp.name, "new.json")
+        with open(other, "w") as f:
+            json.dump({"machine": dict(machine, cpu_family_model="26 2", git_commit="bbb"),
+                       "runs": [dict(runs[0], fork_facts={"openblas_core": "Haswell"})]}, f)
+        r = self.bench_command("compare", base, other)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertEqual(r.stderr.splitlines(), [
+            "bench.py compare: warning: CPU family/model differs: baseline 25 17, new 26 2",
+            "bench.py compare: warning: commit differs: baseline aaa, new bbb",
+            "bench.py compare: warning: OpenBLAS core of the forks differs: baseline Cooperlake, new Haswell",
+            "bench.py compare: warning: OpenBLAS threads of the forks unknown in the new run (not recorded): baseline 2, "
+            "new unknown"])
+        self.assertNotIn("warning", r.stdout)
+
 
 class MachineDescriptionTest(unittest.TestCase):
     def test_the_saved_description_names_the_code_and_the_openblas_core_override(self):
