@@ -8,10 +8,13 @@
                                           --allow-missing says NEW is a partial run on purpose; warns on stderr
                                           where the runs differ in CPU, cores, OpenBLAS core or threads, or commit,
                                           or do not record them
-  bench.py merge OUT.json ROUND.json...   wraps JMH round files with the machine description (and each entry's
+  bench.py machine                        prints the machine description (CPU, commit, date, ...) as JSON
+  bench.py merge [--machine M.json] OUT.json ROUND.json...
+                                          wraps JMH round files with the machine description (and each entry's
                                           round, from run.sh's file names roundR-I.json, and the facts its forks
                                           wrote to roundR-I.facts.jsonl as "fork_facts"); refuses (exit 2) round
-                                          files without a single benchmark result in them
+                                          files without a single benchmark result in them; --machine: the
+                                          description saved when the run began, instead of one taken now
 
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
 benchmark and parameters (interleaved rounds, A B A B) are reduced to their median, so a noisy
@@ -50,12 +53,16 @@ def machine():
     # detection), neither of which the rest says
     here = os.path.dirname(os.path.abspath(__file__))
     commit = read(["git", "-C", here, "rev-parse", "HEAD"])
-    if commit and not commit.startswith("unavailable") and read(["git", "-C", here, "status", "--porcelain", "--untracked-files=no"]):
+    # untracked files count (not ignored ones): run.sh compiles a new source under benchmarks/src into the jar, and
+    # "--untracked-files=no" called such a tree clean; staged changes count too
+    changes = read(["git", "-C", here, "status", "--porcelain"]) if commit and not commit.startswith("unavailable") else ""
+    if changes:
         commit += " (with uncommitted changes)"
     return {"cpu": cpu, "cpu_family_model": family_model, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
             "java": read(["java", "-version"]) or read(["bash", "-c", "java -version 2>&1"]),
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset (OpenBLAS detects the core, or falcon corrects it)"),
             "git_commit": commit or "unknown (not a git checkout)",
+            **({"git_status": changes.splitlines()[:40]} if changes else {}),
             "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node()}
 
 
@@ -370,7 +377,7 @@ def fork_facts_summary(runs):
     return lines
 
 
-def merge(out, rounds):
+def merge(out, rounds, machine_file=None):
     runs = []
     for r in rounds:
         # run.sh names the files round<R>-<I>.json; the shell lists round10-1 before round2-1, so the round is
@@ -385,8 +392,14 @@ def merge(out, rounds):
     if not runs:
         # JMH writes [] when every benchmark failed (without -foe true) or none matched: such a file is no result
         raise ResultError(f"no benchmark results in {', '.join(rounds)} (every benchmark failed, or none ran): {out} not saved")
+    if machine_file:
+        # run.sh's description from before the first round: the commit and date the run started at, not the end's
+        with open(machine_file) as f:
+            described = json.load(f)
+    else:
+        described = machine()
     with open(out + ".tmp", "w") as f:
-        json.dump({"machine": machine(), "runs": runs}, f, indent=1)
+        json.dump({"machine": described, "runs": runs}, f, indent=1)
     os.replace(out + ".tmp", out)
     print("saved", out)
 
@@ -404,8 +417,12 @@ def main(argv):
         elif argv[1:2] == ["compare"] and len([a for a in argv[2:] if a != "--allow-missing"]) == 2:
             files = [a for a in argv[2:] if a != "--allow-missing"]
             return compare(files[0], files[1], "--allow-missing" in argv[2:])
-        elif len(argv) >= 4 and argv[1] == "merge":
+        elif len(argv) >= 6 and argv[1:3] == ["merge", "--machine"]:
+            merge(argv[4], argv[5:], argv[3])
+        elif len(argv) >= 4 and argv[1] == "merge" and argv[2] != "--machine":
             merge(argv[2], argv[3:])
+        elif argv[1:] == ["machine"]:
+            print(json.dumps(machine(), indent=1))
         else:
             print(__doc__)
             return 2

@@ -70,6 +70,9 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 files=() failed=()
+# the commit, its uncommitted changes and the date as the run starts: a run takes hours, and what it writes (or a
+# checkout meanwhile) is not what it measured
+python3 benchmarks/bench.py machine > "$tmp/machine.json"
 for r in $(seq 1 "$rounds"); do
   i=0
   for pattern in "${patterns[@]}"; do
@@ -93,7 +96,7 @@ if [ ${#files[@]} -eq 0 ]; then
 fi
 mkdir -p benchmarks/results
 out=benchmarks/results/$(date +%Y%m%d-%H%M%S)-$(hostname).json
-python3 benchmarks/bench.py merge "$out" "${files[@]}"
+python3 benchmarks/bench.py merge --machine "$tmp/machine.json" "$out" "${files[@]}"
 python3 benchmarks/bench.py summary "$out"
 if [ ${#failed[@]} -gt 0 ]; then
   echo "benchmarks/run.sh: $out lacks the ${#failed[@]} failed JMH run(s) named above" >&2

@@ -24,6 +24,8 @@ trap 'rm -rf "$tmp"' EXIT
 # The launcher builds falcon.jar on first use or after a source change: build it here, before the timed runs
 # (under /usr/bin/time the build's seconds and Maven's resident memory counted as the first solve's).
 ./falcon --version > /dev/null
+# the commit, its uncommitted changes and the date as the runs start, not as they end
+python3 benchmarks/bench.py machine > "$tmp/machine.json"
 have_time=0
 [ -x /usr/bin/time ] && have_time=1
 i=0
@@ -48,8 +50,6 @@ mkdir -p benchmarks/results
 out=benchmarks/results/solve-$(date +%Y%m%d-%H%M%S)-$(hostname).json
 python3 - "$out" "$tmp" "$FALCON_HEAP" "$threads" <<'PY'
 import json, os, sys
-sys.path.insert(0, "benchmarks")
-import bench
 out, tmp, heap, threads = sys.argv[1:5]
 TARGET_S = {"mobilenetv1": 30.0, "resnet20": 10.0}
 cases = []
@@ -88,7 +88,7 @@ for line in open(os.path.join(tmp, "cases.txt")):
           + ("  (target <= 1.3)" if ex == "mobilenetv1" else "")
           + f"  [{case['dfo_iterations']} DFO its, dfo {case['dfo_seconds'] or 0:.2f} s, backsolve+search {case['backsolve_and_search_seconds'] or 0:.2f} s]")
 with open(out + ".tmp", "w") as f:
-    json.dump({"machine": bench.machine(), "command": "falcon prune --example E --n N --method falcon --keep-flops 0.3", "cases": cases}, f, indent=1)
+    json.dump({"machine": json.load(open(os.path.join(tmp, "machine.json"))), "command": "falcon prune --example E --n N --method falcon --keep-flops 0.3", "cases": cases}, f, indent=1)
 os.replace(out + ".tmp", out)
 print("saved", out)
 PY

@@ -95,6 +95,35 @@ class HarnessShTest(unittest.TestCase):
             self.assertIn("round 0: read 1.0", r.stdout)
             self.assertEqual(sorted(p.name for p in (Path(d) / "benchmarks" / "results").iterdir()), [])
 
+    def test_staged_and_untracked_changes_are_uncommitted(self):
+        # `git diff --quiet` saw neither a staged change nor a new file: the result said the commit alone
+        for change in ("staged", "untracked"):
+            with self.subTest(change=change), tempfile.TemporaryDirectory() as d:
+                native = Path(d) / "benchmarks" / "native"
+                native.mkdir(parents=True)
+                (Path(d) / "benchmarks" / "results").mkdir()
+                shutil.copy(ROOT / "benchmarks" / "native" / "harness.sh", native / "harness.sh")
+                (Path(d) / ".gitignore").write_text("bin/\n")
+                git = ["git", "-C", d, "-c", "user.name=t", "-c", "user.email=t@example.com"]
+                subprocess.run([*git, "init", "-q"], check=True)
+                subprocess.run([*git, "add", "-A"], check=True)
+                subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+                (native / "extra.h").write_text("// a header the harness could include\n")
+                if change == "staged":
+                    subprocess.run([*git, "add", "benchmarks/native/extra.h"], check=True)
+                bin_dir = Path(d) / "bin"
+                bin_dir.mkdir()
+                # a stand-in compiler whose harness prints one round and succeeds
+                gxx = bin_dir / "g++"
+                gxx.write_text('#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\n'
+                               'printf \'#!/bin/sh\\necho "round 0: read 1.0"\\n\' > "$out"; chmod +x "$out"\n')
+                gxx.chmod(gxx.stat().st_mode | stat.S_IXUSR)
+                r = subprocess.run([str(native / "harness.sh")], capture_output=True, text=True, timeout=60,
+                                   env=dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}"))
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                [saved] = (Path(d) / "benchmarks" / "results").glob("harness-*.txt")
+                self.assertIn(" (uncommitted changes); CEIL=", saved.read_text())
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -6,6 +6,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # that lacks the failed benchmark (here: none) and exit 0.
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
+[ -n "${MODIFY_DURING_RUN:-}" ] && echo changed >> "$MODIFY_DURING_RUN"
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
 pattern=$4 foe=false out=
 while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
@@ -111,6 +113,41 @@ class RunShTest(unittest.TestCase):
         result = json.loads(saved.read_text())
         self.assertIn("cpu", result["machine"])
         self.assertEqual([e["round"] for e in result["runs"]], [1])
+
+    def make_git_checkout(self):
+        """The copy as a clean checkout: what run.sh builds and writes (target/, the logs, bin/) ignored as in falcon's."""
+        (self.root / ".gitignore").write_text("target/\nbin/\n*.txt\nresults/\n")
+        git = ["git", "-C", str(self.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+        return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+
+    def saved_machine(self):
+        [saved] = (self.root / "benchmarks" / "results").glob("*.json")
+        return json.loads(saved.read_text())["machine"]
+
+    def test_an_untracked_source_makes_the_tree_dirty(self):
+        # run.sh compiles a new source under benchmarks/src into the jar; --untracked-files=no recorded a clean commit
+        head = self.make_git_checkout()
+        (self.root / "benchmarks/src/main/java/dev/falcon/bench/Extra.java").write_text("class Extra {}\n")
+        r = self.run_sh()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        machine = self.saved_machine()
+        self.assertEqual(machine["git_commit"], head + " (with uncommitted changes)")
+        self.assertEqual(machine["git_status"], ["?? benchmarks/src/main/java/dev/falcon/bench/Extra.java"])
+
+    def test_the_commit_and_date_are_those_of_the_run_s_start(self):
+        # taken at the merge, they described the tree as it was hours later: here a tracked file changed during the run
+        head = self.make_git_checkout()
+        before = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        r = self.run_sh(MODIFY_DURING_RUN=str(self.root / "native" / "kernels.h"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((self.root / "native" / "kernels.h").read_text(), "changed\n")
+        machine = self.saved_machine()
+        self.assertEqual(machine["git_commit"], head)
+        self.assertNotIn("git_status", machine)
+        self.assertGreaterEqual(machine["date"], before)
 
     def test_an_unbalanced_quote_stops_before_any_benchmark_naming_the_variable(self):
         r = self.run_sh('-jvmArgsPrepend "-Dfalcon.note=two words')

@@ -17,6 +17,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ ! -f "$here/falcon.jar" ]; then sleep 5; touch "$here/falcon.jar"; fi
 [ "${1:-}" = prune ] || exit 0
+[ -n "${MODIFY_DURING_RUN:-}" ] && echo changed >> "$MODIFY_DURING_RUN"
 while [ $# -gt 0 ]; do [ "$1" = --report ] && report=$2; shift; done
 echo '{"budgets": {"dense": {"nnz": 1000}}, "memory": {"peak_rss_bytes": 4000000},
   "timings_seconds": {"solve": 0.1, "total": 0.2}, "objective": {"solver": {}},
@@ -58,6 +59,19 @@ class SolveShTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
         self.assertEqual([c["n"] for c in json.loads(saved.read_text())["cases"]], [10, 20])
+
+    def test_the_commit_is_the_one_the_runs_started_at(self):
+        # bench.machine() ran after the last solve: a tracked file changed during the runs made them "uncommitted"
+        (self.root / ".gitignore").write_text("falcon.jar\nresults/\n")
+        git = ["git", "-C", str(self.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+        subprocess.run([*git, "init", "-q"], check=True)
+        subprocess.run([*git, "add", "-A"], check=True)
+        subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        r = self.solve_sh("resnet20:10", MODIFY_DURING_RUN=str(self.root / ".gitignore"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
+        self.assertEqual(json.loads(saved.read_text())["machine"]["git_commit"], head)
 
 
 if __name__ == "__main__":
