@@ -199,7 +199,8 @@ def summarise_package(med, rounds):
     for (name, params), (score, count, unit) in sorted(med.items()):
         p = dict(params)
         line = f"{name:40s} {score:10.3f} {unit:6s} (median of {count}) {p}"
-        if name.startswith("ProductBenchmark"):
+        # DeviceProductBenchmark's GB/s are bytes of X per call too (its javadoc): it got none before
+        if name.startswith(("ProductBenchmark", "DeviceProductBenchmark")) and "n" in p and "p" in p:
             gb = int(p["n"]) * int(p["p"]) * 4 / 1e9
             line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s of X per call"
         if name.startswith("DfoIterationBenchmark") and p.get("example") in EXAMPLE_P:
@@ -269,8 +270,13 @@ def summarise_package(med, rounds):
                     pairs = same_rounds(rounds, (name, params), (n2, p2))
                     if is_read:
                         by_round = ", ".join(f"{b / a * 100:.1f}%" for a, b in pairs) if len(pairs) > 1 else ""
+                        # the reads run on the CPU over host memory whatever the backend: against a cuda call (with
+                        # its copies) the share means nothing, and DeviceProductBenchmark is where the GPU's is
+                        apart = (f" (not comparable: {other} reads host memory on the CPU, the {base.get('backendName')} "
+                                 f"call runs on the device with its copies; DeviceProductBenchmark compares device reads)"
+                                 if base.get("backendName") not in ("cpu", "java") else "")
                         print(f"{label:60s} {ratio * 100:6.1f}% of the {other} bandwidth (block {base['blockSize']})"
-                              + (f"; round by round {by_round}" if by_round else ""))
+                              + (f"; round by round {by_round}" if by_round else "") + apart)
                     else:
                         by_round = ", ".join(f"{b / a:.2f}x" for a, b in pairs) if len(pairs) > 1 else ""
                         print(f"{label:60s} {ratio:6.2f}x faster (block {base['blockSize']})"

@@ -332,6 +332,16 @@ class BenchTest(unittest.TestCase):
             "new unknown"])
         self.assertNotIn("warning", r.stdout)
 
+    def test_device_products_get_gb_per_s_and_cuda_reads_are_not_compared_silently(self):
+        # DeviceProductBenchmark got no GB/s; a cuda fused product was given as a % of a CPU read of host memory
+        path = self.save("gpu.json", [entry("DeviceProductBenchmark.deviceRead", 1.0, kernel="warp"),
+                                      entry("ProductBenchmark.fusedBlockProduct", 10.0, backendName="cuda", layout="column-major", blockSize=2000),
+                                      entry("ProductBenchmark.streamingRead", 5.0, backendName="cuda", layout="column-major", blockSize=2000)])
+        rc, out = self.run_bench(bench.summary, path)
+        self.assertRegex(out, r"DeviceProductBenchmark.deviceRead .* 4096.00 GB/s of X per call")
+        self.assertRegex(out, r"fused \(column-major\) vs streamingRead +50.0% of the streamingRead bandwidth \(block 2000\) "
+                              r"\(not comparable: streamingRead reads host memory on the CPU, the cuda call")
+
 
 class MachineDescriptionTest(unittest.TestCase):
     def test_the_saved_description_names_the_code_and_the_openblas_core_override(self):
