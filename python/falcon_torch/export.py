@@ -44,10 +44,12 @@ class Export:
     meta: dict = field(default_factory=dict)
 
 
-def is_one_pair(batches) -> bool:
-    """Whether `batches` is one (inputs, targets) pair, not an iterable of them (a pair of numpy arrays too, so that
-    batch_pair names it)."""
-    return isinstance(batches, (tuple, list)) and len(batches) == 2 and hasattr(batches[0], "shape")
+def is_one_batch(batches) -> bool:
+    """Whether `batches` is one batch, not an iterable of them: an (inputs, targets) pair, or a tuple or list of arrays
+    that batch_pair then names (a pair of numpy arrays, three tensors given as one batch)."""
+    if not isinstance(batches, (tuple, list)) or not batches:
+        return False
+    return (len(batches) == 2 and hasattr(batches[0], "shape")) or all(hasattr(b, "shape") for b in batches)
 
 
 def batch_pair(batch, index: int):
@@ -58,10 +60,15 @@ def batch_pair(batch, index: int):
     if isinstance(batch, dict):
         raise ValueError(f"batch {index} is a dict (keys {', '.join(map(repr, batch))}), not an (inputs, targets) pair: "
                          f"{fix}, e.g. ((b[INPUTS], b[TARGETS]) for b in loader)")
-    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         what = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else \
             f"a {type(batch).__name__}"
-        raise ValueError(f"batch {index} is {what}, not an (inputs, targets) pair: {fix}")
+        # (input_ids, attention_mask, labels) took the attention mask for the targets without a word
+        pick = ("" if not isinstance(batch, (tuple, list)) or len(batch) < 3 else
+                f"; export runs a model of one input tensor, so pick the inputs and the targets, e.g. "
+                f"((b[0], b[{len(batch) - 1}]) for b in loader), and give a model that needs the other tensors too (an "
+                "attention mask) as a wrapper module whose forward takes them stacked in that one input tensor")
+        raise ValueError(f"batch {index} is {what}, not an (inputs, targets) pair: {fix}{pick}")
     for role, t in (("inputs", batch[0]), ("targets", batch[1])):
         if not isinstance(t, torch.Tensor):
             kind = type(t).__name__ if type(t).__module__ == "builtins" else f"{type(t).__module__}.{type(t).__name__}"
@@ -80,7 +87,7 @@ def batch_pair(batch, index: int):
 
 
 def _first_input(batches):
-    if is_one_pair(batches):
+    if is_one_batch(batches):
         return batch_pair(batches, 0)[0]
     for batch in batches:
         return batch_pair(batch, 0)[0]
@@ -100,7 +107,7 @@ def flat_weights(model: nn.Module, layers: List[LayerInfo]) -> np.ndarray:
 
 def _iter_chunks(batches, limit, chunk):
     """Yields (inputs, targets) chunks of at most `chunk` samples, `limit` samples in all."""
-    if is_one_pair(batches):
+    if is_one_batch(batches):
         batches = [batches]
     seen = 0
     for index, batch in enumerate(batches):

@@ -542,6 +542,24 @@ class ExportApplyTest(unittest.TestCase):
                     run()
         self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
 
+    def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
+        # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
+        # attention mask became the targets without a word and labels were ignored
+        from torch.utils.data import DataLoader, TensorDataset
+        m = small_model()
+        _, x, y = data()
+        mask = torch.ones(10, dtype=torch.long)      # one per sample, so that it passes for the targets
+        pick = r"export runs a model of one input tensor.*e\.g\. \(\(b\[0\], b\[2\]\) for b in loader\)"
+        for given, said in ((DataLoader(TensorDataset(x, mask, y), batch_size=6), "batch 0 is a list of 3"),
+                            ([(x[:6], y[:6]), (x[6:], mask[6:], y[6:])], "batch 1 is a tuple of 3"),
+                            ((x, mask, y), "batch 0 is a tuple of 3")):
+            for name, run in (("export", lambda: ft.export(m, given, n_samples=10, out_dir=os.path.join(self.d, "x"))),
+                              ("prepare", lambda: ft.gradcmd.prepare(m, given, os.path.join(self.d, "s"), n_samples=10))):
+                with self.assertRaisesRegex(ValueError, said + r", not an \(inputs, targets\) pair: batches must yield "
+                                            r"\(inputs, targets\) pairs.*" + pick, msg=f"{name}, {said}"):
+                    run()
+        self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
+
     def test_inputs_and_targets_of_different_lengths_are_named_as_such(self):
         # 16 inputs and 20 targets exported 16 samples without a word; 20 and 16 warned of a fallback to the loop, then
         # failed with torch's batch size error
