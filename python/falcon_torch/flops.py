@@ -329,9 +329,19 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     for l in layers:
         if calls[l.name] == 0:
             raise ValueError(f"layer {l.name} was not used in the forward pass; leave it out of `prunable`")
+    # hooks see a module run under torch.no_grad() or before a .detach() as any other; autograd does not, so its
+    # gradients, and its columns of X, were all zeros without a word (a frozen backbone with a trained head)
+    cut = [l.name for l in layers if uses is not None and uses.get(id(named.get(l.name)), 0) == 0]
+    if cut:
+        raise ValueError(f"layer(s) {', '.join(map(repr, cut))} run in the forward pass, but the model's output does not "
+                         "depend on them (run under torch.no_grad(), after a .detach() of their result, or left out of "
+                         "the output), so their per-sample gradients, and their columns of X, would be all zeros and "
+                         "falcon would prune them as if they cost nothing to remove; leave them out of `prunable`, or "
+                         "run them with gradients")
+    for l in layers:
         l.flops_per_weight = totals[l.name]
         l.calls = calls[l.name]
-        extra = uses.get(id(named.get(l.name)), 0) - calls[l.name]
+        extra = (uses or {}).get(id(named.get(l.name)), 0) - calls[l.name]
         if extra > 0:
             # the hooks see the module's calls only: a weight also read outside its module (a tied decoder's
             # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
@@ -347,9 +357,11 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
 _LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward")
 
 
-def _autograd_uses(output) -> Dict[int, int]:
+def _autograd_uses(output) -> Optional[Dict[int, int]]:
     """How many operations of the forward pass read each leaf tensor, by id: the edges into its AccumulateGrad node in
-    the autograd graph of the output (each module call of a Conv/Linear reads its weight once)."""
+    the autograd graph of the output (each module call of a Conv/Linear reads its weight once). None when the output
+    holds no tensor of a graph where it can be found (an output object of another kind, or a model run entirely without
+    gradients, which loss_fn's check names): no use can be told from no graph there."""
     roots, stack = [], [output]
     while stack:
         o = stack.pop()
@@ -360,6 +372,8 @@ def _autograd_uses(output) -> Dict[int, int]:
             stack.extend(o)
         elif isinstance(o, dict):
             stack.extend(o.values())
+    if not roots:
+        return None
     uses: Dict[int, int] = {}
     seen = {id(r): r for r in roots}   # the nodes kept, not only their ids: a freed node's id is given to the next one
     while roots:

@@ -439,6 +439,38 @@ class ExportApplyTest(unittest.TestCase):
                     ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, engine), loss_fn=loss, engine=engine)
                 self.assertFalse(os.path.exists(os.path.join(self.d, engine, "X.npy")), f"{label} {engine}")
 
+    def test_a_prunable_layer_run_without_gradients_inside_forward_is_named(self):
+        # a frozen backbone under torch.no_grad() (or .detach()ed) inside forward, then a head: its FLOPs were counted
+        # but its columns of X were all zeros without a word, so falcon pruned it as if it cost nothing to remove
+        class FrozenBackbone(nn.Module):
+            def __init__(self, cut):
+                super().__init__()
+                self.cut = cut
+                self.backbone = nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv1d(4, 4, 3, padding=1))
+                self.head = nn.Linear(4, 2)
+
+            def forward(self, x):
+                if self.cut == "no_grad":
+                    with torch.no_grad():
+                        f = self.backbone(x)
+                else:
+                    f = self.backbone(x).detach()
+                return self.head(f.mean(-1))
+        torch.manual_seed(0)
+        x, y = torch.randn(6, 1, 8), torch.randint(0, 2, (6,))
+        for cut in ("no_grad", "detach"):
+            m = FrozenBackbone(cut)
+            for engine in ("vmap", "loop"):
+                with self.assertRaisesRegex(ValueError, r"'backbone.0.weight', 'backbone.2.weight' run in the forward "
+                                            r"pass, but the model's output does not depend on them .*torch.no_grad\(\).*"
+                                            r"\.detach\(\).*all zeros.*leave them out of `prunable`, or run them with "
+                                            r"gradients", msg=f"{cut} {engine}"):
+                    ft.export(m, (x, y), n_samples=6, out_dir=os.path.join(self.d, engine), engine=engine)
+                self.assertFalse(os.path.exists(os.path.join(self.d, engine, "X.npy")))
+            ex = ft.export(m, (x, y), prunable=["head"], n_samples=6, out_dir=os.path.join(self.d, "head"))
+            self.assertEqual([l.name for l in ex.layers], ["head.weight"])
+            self.assertTrue(np.abs(np.load(ex.grads_path)).max() > 0)
+
     def test_the_scale_of_x_under_a_mean_loss_is_as_documented(self):
         # python/README.md: loss_fn sees one sample at a time, so "mean" is "sum" for a classifier, a mean over
         # tokens divides the row by their number, and a class-weighted mean cancels each sample's weight
