@@ -354,7 +354,9 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     return list(layers)
 
 
-_LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward")
+# autograd nodes that read rows of a weight without multiplying them: F.embedding, and a lookup written as indexing
+# (weight[ids], weight.index_select(0, ids)), which was counted as a use outside the module
+_LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward", "IndexBackward", "IndexSelectBackward")
 
 
 def _autograd_uses(output) -> Optional[Dict[int, int]]:

@@ -147,6 +147,29 @@ class FlopHookTest(unittest.TestCase):
             layers = measure_flops(TiedLM(), torch.tensor([[1, 2, 3]]))
         self.assertEqual([l.flops_per_weight for l in layers], [3])
 
+    def test_a_lookup_by_indexing_a_tied_weight_is_not_counted(self):
+        # head.weight[ids] and index_select are lookups, as F.embedding is, yet they were counted as a use outside the
+        # module and warned that flops_per_weight T was too low
+        import warnings
+
+        class IndexedLM(nn.Module):
+            def __init__(self, lookup):
+                super().__init__()
+                self.lookup = lookup
+                self.mix, self.head = nn.Linear(4, 4), nn.Linear(4, 10, bias=False)
+
+            def forward(self, ids):
+                table = self.head.weight
+                h = table[ids] if self.lookup == "index" else table.index_select(0, ids.reshape(-1)).reshape(
+                    *ids.shape, -1)
+                return self.head(torch.tanh(self.mix(h)))
+        for lookup in ("index", "index_select"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                layers = measure_flops(IndexedLM(lookup), torch.tensor([[1, 2, 3], [4, 5, 6]]))
+            self.assertEqual([(l.name, l.flops_per_weight) for l in layers], [("mix.weight", 3), ("head.weight", 3)],
+                             lookup)
+
     def test_transformer_layer_in_eval_mode(self):
         # export measures in eval mode; without grad, TransformerEncoderLayer's fast path skips linear1/linear2
         torch.manual_seed(0)
