@@ -72,6 +72,21 @@ def _own_weight(module: nn.Module) -> Optional[torch.Tensor]:
     return weight if isinstance(weight, nn.Parameter) else None
 
 
+_WHY_COMPUTED = ("weight is computed from other parameters (torch.nn.utils.parametrize, weight_norm or "
+                 "torch.nn.utils.prune), not a parameter of its own, so falcon cannot prune it; remove the "
+                 "reparametrization first (parametrize.remove_parametrizations, remove_weight_norm, prune.remove)")
+_WHY_BUFFER = ("weight is a buffer (register_buffer), not an nn.Parameter, so falcon cannot prune it; make it an "
+               "nn.Parameter to prune it (requires_grad=False keeps it out of training)")
+
+
+def _names_by_reason(names: Dict[int, str], reasons: Dict[int, str]) -> Dict[str, List[str]]:
+    """The module names grouped by the reason their weight is no Parameter, in the model's order."""
+    grouped: Dict[str, List[str]] = {}
+    for key, name in names.items():
+        grouped.setdefault(reasons[key], []).append(name)
+    return grouped
+
+
 def prunable_entries(prunable) -> Optional[list]:
     """`prunable` as a list of entries (None stays None), read once: a generator is spent after one pass."""
     if prunable is None:
@@ -95,22 +110,22 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     prunable = prunable_entries(prunable)
     owner: Dict[int, tuple] = {}
     computed: Dict[int, str] = {}    # Conv/Linear modules whose weight is no Parameter: id(module) -> name
+    why_not: Dict[int, str] = {}     # the same modules: id(module) -> why the weight is none, and the fix
     for mname, m in model.named_modules():
         if isinstance(m, PRUNABLE_TYPES) and _own_weight(m) is not None:
             owner.setdefault(id(_own_weight(m)), (mname, m))
         elif isinstance(m, PRUNABLE_TYPES):
             computed[id(m)] = mname
-    why_computed = ("weight is computed from other parameters (torch.nn.utils.parametrize, weight_norm or "
-                    "torch.nn.utils.prune), not a parameter of its own, so falcon cannot prune it; remove the "
-                    "reparametrization first (parametrize.remove_parametrizations, remove_weight_norm, prune.remove)")
+            # a buffer was said to be computed by a reparametrization, whose removal was advised though none existed
+            why_not[id(m)] = _WHY_BUFFER if "weight" in m._buffers else _WHY_COMPUTED
     params = list(model.named_parameters())
     if prunable is None:
         chosen = {id(p) for _, p in params if id(p) in owner}
         if computed and chosen:
             # said, not silent: the default is every Conv/Linear weight, and the FLOP budget is a fraction of those
-            names = ", ".join(map(repr, computed.values()))
-            warnings.warn(f"left out of the prunable weights: {names}, whose {why_computed}", RuntimeWarning,
-                          stacklevel=2)
+            said = "; ".join(f"{', '.join(map(repr, names))}, whose {why}"
+                             for why, names in _names_by_reason(computed, why_not).items())
+            warnings.warn(f"left out of the prunable weights: {said}", RuntimeWarning, stacklevel=2)
     else:
         # every name a parameter has: named_parameters() gives a tied weight under its first name only, so
         # "b.weight" tied to "a.weight" was refused as no parameter of the model
@@ -165,7 +180,8 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             else:
                 raise ValueError(f"prunable entry {item!r} is not a parameter or module name of the model")
             if p is None and id(holder(item)) in computed:
-                raise ValueError(f"prunable entry {item!r}: that {type(holder(item)).__name__}'s {why_computed}")
+                raise ValueError(f"prunable entry {item!r}: that {type(holder(item)).__name__}'s "
+                                 f"{why_not[id(holder(item))]}")
             if p is None or id(p) not in owner:
                 raise ValueError(f"prunable entry {item!r} is not the weight of a Conv/ConvTranspose/Linear module; "
                                  "FLOPs per weight are only measured for those")
@@ -180,9 +196,10 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
         offset += p.numel()
     if not layers:
         if computed:
-            names = ", ".join(map(repr, computed.values()))
-            raise ValueError(f"the model has no prunable Conv/Linear weights: {names} are Conv/Linear modules, but each "
-                             f"one's {why_computed}")
+            said = "; ".join(f"{', '.join(map(repr, names))} are Conv/Linear modules, but each one's {why}"
+                             if len(names) > 1 else f"{names[0]!r} is a Conv/Linear module, but its {why}"
+                             for why, names in _names_by_reason(computed, why_not).items())
+            raise ValueError(f"the model has no prunable Conv/Linear weights: {said}")
         if isinstance(model, torch.jit.ScriptModule):
             # its submodules are ScriptModules too, none an nn.Conv*/nn.Linear, however many it compiled from
             raise ValueError("the model has no prunable Conv/Linear weights: it is a TorchScript module "

@@ -318,6 +318,26 @@ class FlopHookTest(unittest.TestCase):
                                                 "but each one's weight is computed"):
             prunable_parameters(m)
 
+    def test_a_weight_that_is_a_buffer_is_named_as_such(self):
+        # a weight registered as a buffer (a fixed projection) was said to be "computed from other parameters", with the
+        # advice to remove a reparametrization that does not exist
+        m = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+        fixed = m[0].weight.detach().clone()
+        del m[0].weight
+        m[0].register_buffer("weight", fixed)
+        buffer = r"weight is a buffer \(register_buffer\), not an nn.Parameter.*make it an nn.Parameter"
+        with self.assertWarnsRegex(RuntimeWarning, "left out of the prunable weights: '0', whose " + buffer) as caught:
+            self.assertEqual([l.name for l in prunable_parameters(m)], ["2.weight"])
+        self.assertNotIn("reparametrization", str(caught.warning))
+        for entry in ("0", "0.weight", m[0]):
+            with self.assertRaisesRegex(ValueError, "prunable entry .*Linear's " + buffer):
+                prunable_parameters(m, [entry, "2"])
+        nn.utils.weight_norm(m[2])        # one of each: each module is named with its own reason
+        with self.assertRaisesRegex(ValueError, "no prunable Conv/Linear weights: '0' is a Conv/Linear module, but its "
+                                                + buffer + ".*'2' is a Conv/Linear module, but its weight is computed "
+                                                "from other parameters"):
+            prunable_parameters(m)
+
     def test_a_torchscript_model_is_named_as_such(self):
         # its Linear layers are ScriptModules: "the model has no prunable Conv/Linear weights" left the reader puzzled
         eager = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
