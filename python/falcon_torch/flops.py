@@ -148,6 +148,20 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             if isinstance(item, str) and (item == "weight" or item.endswith(".weight")):
                 return modules.get(item[:-len("weight")].rstrip("."))
             return None
+        module_names = {id(m): n for n, m in modules.items()}
+        parameter_names = {id(p): n for n, p in reversed(list(by_name.items()))}
+
+        def described(entry) -> str:
+            # a module's repr is many lines (a whole block's), and a parameter's its values
+            if isinstance(entry, nn.Module):
+                name = module_names.get(id(entry))
+                return f"(a {type(entry).__name__})" if name is None else \
+                    f"(the model, a {type(entry).__name__})" if name == "" else f"{name!r} (a {type(entry).__name__})"
+            if isinstance(entry, torch.Tensor):
+                name = parameter_names.get(id(entry))
+                return f"(a parameter of shape {tuple(entry.shape)})" if name is None else f"{name!r}"
+            return repr(entry)
+
         def expand(entry):
             if isinstance(entry, nn.Module) and id(entry) not in own_ids:
                 return [entry]         # refused below as a module of another model
@@ -157,14 +171,38 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
                 return [entry]
             inner = [m for m in mod.modules() if isinstance(m, PRUNABLE_TYPES)]
             if not inner:
-                raise ValueError(f"prunable entry {entry!r} holds no Conv/ConvTranspose/Linear module; FLOPs per weight "
-                                 "are only measured for those")
+                raise ValueError(f"prunable entry {described(entry)} holds no Conv/ConvTranspose/Linear module; FLOPs "
+                                 "per weight are only measured for those")
             return inner
+
+        def not_a_layer(item) -> str:
+            """Why `item`, which resolves to no Conv/Linear weight, is refused; for a block that holds such layers
+            (a TransformerEncoderLayer), the names of their weights, which is what it has to be given as."""
+            mod = item if isinstance(item, nn.Module) else modules.get(item) if isinstance(item, str) else None
+            inner = [] if mod is None or isinstance(mod, PRUNABLE_TYPES) else [
+                f"{module_names[id(mod)]}.{sub}.weight".lstrip(".") for sub, m in mod.named_modules()
+                if sub and isinstance(m, PRUNABLE_TYPES) and _own_weight(m) is not None]
+            if not inner:
+                return (f"prunable entry {described(item)} is not the weight of a Conv/ConvTranspose/Linear module; "
+                        "FLOPs per weight are only measured for those")
+            shown = ", ".join(map(repr, inner[:3])) + (", ..." if len(inner) > 3 else "")
+            outermost = []
+            for sub, m in mod.named_modules():
+                if sub and isinstance(m, _CONTAINERS) and not any(sub.startswith(o + ".") for o in outermost) and \
+                        any(isinstance(c, PRUNABLE_TYPES) for c in m.modules()):
+                    outermost.append(sub)
+            containers = "" if not outermost else " (or " + ", ".join(
+                repr(f"{module_names[id(mod)]}.{o}".lstrip(".")) for o in outermost) + \
+                f", which {'stands' if len(outermost) == 1 else 'stand'} for the Conv/Linear modules inside)"
+            return (f"prunable entry {module_names[id(mod)]!r} is a {type(mod).__name__}, not a Conv/ConvTranspose/"
+                    "Linear module; only an nn.ModuleDict, nn.ModuleList or nn.Sequential stands for the modules inside "
+                    f"it; name the Conv/Linear weights inside it: {shown}{containers}")
+
         chosen = set()
         for item in (i for entry in prunable for i in expand(entry)):
             if isinstance(item, (nn.Module, nn.Parameter)) and id(item) not in own_ids:
                 kind = "module" if isinstance(item, nn.Module) else "parameter"
-                what = repr(item) if kind == "module" else f"(a parameter of shape {tuple(item.shape)})"
+                what = described(item)
                 raise ValueError(f"prunable entry {what} is no {kind} of this model (one of a copy of it, or of "
                                  f"another model?); give the model's own {kind}s, or their names")
             if isinstance(item, nn.Parameter):
@@ -178,13 +216,12 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             elif isinstance(item, str) and id(holder(item)) in computed:
                 p = None
             else:
-                raise ValueError(f"prunable entry {item!r} is not a parameter or module name of the model")
+                raise ValueError(f"prunable entry {described(item)} is not a parameter or module name of the model")
             if p is None and id(holder(item)) in computed:
-                raise ValueError(f"prunable entry {item!r}: that {type(holder(item)).__name__}'s "
+                raise ValueError(f"prunable entry {described(item)}: that {type(holder(item)).__name__}'s "
                                  f"{why_not[id(holder(item))]}")
             if p is None or id(p) not in owner:
-                raise ValueError(f"prunable entry {item!r} is not the weight of a Conv/ConvTranspose/Linear module; "
-                                 "FLOPs per weight are only measured for those")
+                raise ValueError(not_a_layer(item))
             chosen.add(id(p))
     layers, offset = [], 0
     for pname, p in params:

@@ -250,15 +250,42 @@ class FlopHookTest(unittest.TestCase):
             self.assertEqual([l.name for l in prunable_parameters(m, m.tail)], ["tail.0.1.weight"])
             self.assertEqual([l.name for l in prunable_parameters(m, [m.tail, m.fc])], ["fc.weight", "tail.0.1.weight"])
         m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
-        with self.assertRaisesRegex(ValueError, r"(?s)prunable entry Sequential\(.*\) holds no Conv/ConvTranspose/Linear"):
+        with self.assertRaisesRegex(ValueError, r"prunable entry '1' \(a Sequential\) holds no Conv/ConvTranspose/Linear"):
             prunable_parameters(m, m[1])
+
+    def test_a_block_module_given_as_prunable_names_the_weights_inside_it(self):
+        # a TransformerEncoderLayer (or its name) was "not the weight of a Conv/ConvTranspose/Linear module", without
+        # saying that only containers expand or what to name instead; given as a module, its whole repr was printed
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)
+                self.head = nn.Linear(8, 3)
+        m = Net()
+        inside = (r"only an nn.ModuleDict, nn.ModuleList or nn.Sequential stands for the modules inside it; name the "
+                  r"Conv/Linear weights inside it: ")
+        first = r"'encoder\.layers\.0\.self_attn\.out_proj\.weight', '.*linear1\.weight', '.*linear2\.weight'"
+        for entry, said, rest in (("encoder.layers.0", "'encoder.layers.0' is a TransformerEncoderLayer", "$"),
+                                  (m.encoder.layers[0], "'encoder.layers.0' is a TransformerEncoderLayer", "$"),
+                                  # six weights inside: three are named, and the ModuleList that holds them
+                                  ("encoder", "'encoder' is a TransformerEncoder", r", \.\.\. \(or 'encoder.layers', "
+                                                                                  r"which stands for the")):
+            with self.assertRaisesRegex(ValueError, f"^prunable entry {said}, not a Conv/ConvTranspose/Linear module; "
+                                                    f"{inside}{first}{rest}") as caught:
+                prunable_parameters(m, entry)
+            self.assertNotIn("\n", str(caught.exception))
+        self.assertEqual(len(prunable_parameters(m, "encoder.layers")), 6)   # a ModuleList expands
+        norm = m.encoder.layers[0].norm1
+        with self.assertRaisesRegex(ValueError, r"^prunable entry 'encoder.layers.0.norm1' \(a LayerNorm\) is not the "
+                                                r"weight of a Conv/ConvTranspose/Linear module"):
+            prunable_parameters(m, norm)
 
     def test_a_module_or_parameter_of_another_model_is_refused_as_such(self):
         # a Linear of a copy of the model was refused as "not the weight of a Conv/ConvTranspose/Linear module"
         import copy
         m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
         copied = copy.deepcopy(m)
-        with self.assertRaisesRegex(ValueError, r"prunable entry Linear\(.*\) is no module of this model \(one of a copy"):
+        with self.assertRaisesRegex(ValueError, r"prunable entry \(a Linear\) is no module of this model \(one of a copy"):
             prunable_parameters(m, [copied[2]])
         with self.assertRaisesRegex(ValueError, r"prunable entry \(a parameter of shape \(2, 1, 3, 3\)\) is no parameter of "
                                                 r"this model"):
