@@ -275,6 +275,16 @@ def _refuse_batch_statistics(model: nn.Module) -> None:
                 "data in train mode) or use a per-sample norm (LayerNorm, GroupNorm) before exporting")
 
 
+def _gradient_check_tolerance(dtype: torch.dtype):
+    """(rtol, atol as a fraction of the largest gradient) within which vmap's first row must equal autograd's for
+    weights of `dtype`. float32's was every dtype's: a bfloat16 model, whose rows agree to bfloat16's rounding (0.00195
+    where the largest gradient is 0.312, 0.8 of its eps relative to it), was said to have a loss_fn reading a weight vmap
+    does not swap in. float32 and float64 keep their tolerance, which finds a penalty of a fraction of a percent; a
+    coarser dtype gets a few of its eps, as vmap's kernels and autograd's round to it in a different order."""
+    eps = torch.finfo(dtype).eps
+    return max(1e-4, 8 * eps), max(1e-5, 4 * eps)
+
+
 def _loop_instead(why: str, model: nn.Module, layers: List[LayerInfo], loss_fn: Callable) -> Callable:
     """The loop engine's gradient function, after a warning that says why vmap's is not used (warned at the caller of
     per_sample_gradients)."""
@@ -301,6 +311,9 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     p = sum(l.count for l in layers)
     chunk = max(1, min(chunk, CHUNK_BYTES // (4 * p)))
     device = next(model.parameters()).device
+    # the coarsest dtype of the prunable weights: their gradients are rounded to it
+    coarsest = max((prm.dtype for prm in _params_by_name(model, layers)), key=lambda d: torch.finfo(d).eps)
+    rtol, atol_fraction = _gradient_check_tolerance(coarsest)
     fn = None if engine == "loop" else _vmap_grad_fn(model, layers, loss_fn)
     if fn is None:
         if engine == "vmap":
@@ -333,12 +346,15 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                     ref = _loop_grad_fn(model, layers, loss_fn)(x[:1], y[:1])
                     finite = ref[torch.isfinite(ref)]   # a NaN gradient is the CLI's to name, in both engines' X
                     scale = float(finite.abs().max()) if finite.numel() else 0.0
-                    if not torch.allclose(rows[:1].to(ref.dtype), ref, rtol=1e-4, atol=1e-5 * scale + 1e-12,
+                    if not torch.allclose(rows[:1].to(ref.dtype), ref, rtol=rtol, atol=atol_fraction * scale + 1e-12,
                                           equal_nan=True):
                         diff = float((rows[:1].to(ref.dtype) - ref).abs().max())
+                        coarse = ("" if torch.finfo(coarsest).eps <= torch.finfo(torch.float32).eps else
+                                  f", beyond the tolerance for {coarsest} weights (rtol {rtol:.2g}, atol "
+                                  f"{atol_fraction:.2g} of the largest)")
                         why = (f"vmap's gradient of the first sample differs from autograd's by up to {diff:.3g} (of "
-                               f"{scale:.3g}): loss_fn reads a weight vmap does not swap in (a tensor taken from the "
-                               "model before the call?)")
+                               f"{scale:.3g}{coarse}): loss_fn reads a weight vmap does not swap in (a tensor taken from "
+                               "the model before the call?)")
                         if engine == "vmap":
                             raise RuntimeError(f"per-sample gradients: {why}; use engine='loop' or 'auto'")
                         engine, fn = "loop", _loop_instead(why, model, layers, loss_fn)

@@ -426,6 +426,39 @@ class ExportApplyTest(unittest.TestCase):
             ex = ft.export(nan, batches, n_samples=10, out_dir=os.path.join(self.d, "nan"))
         self.assertTrue(np.isnan(np.load(ex.grads_path)).any())
 
+    def test_vmap_checks_a_bfloat16_model_within_the_rounding_of_bfloat16(self):
+        # the check of vmap's first row against autograd's held every dtype to float32's tolerance: a bfloat16 model,
+        # whose rows agree to bfloat16's rounding, made engine="vmap" raise and "auto" fall back, blaming loss_fn
+        import warnings
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(),
+                          nn.Linear(16, 5)).to(torch.bfloat16)
+        _, x, y = data()
+        x = x.to(torch.bfloat16)
+        rows = {}
+        for engine in ("vmap", "auto", "loop"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                ex = ft.export(m, (x, y), n_samples=10, out_dir=os.path.join(self.d, engine), engine=engine)
+            rows[engine] = np.load(ex.grads_path)
+        scale = np.abs(rows["loop"]).max()
+        np.testing.assert_allclose(rows["vmap"], rows["loop"], rtol=0.05, atol=0.02 * scale)
+        # a penalty on a weight taken beforehand is still found, and the message names the dtype
+        w = m[5].weight
+
+        def loss(out, t):
+            return nn.functional.cross_entropy(out, t, reduction="sum") + 0.5 * w.float().pow(2).sum()
+        with self.assertRaisesRegex(RuntimeError, r"differs from autograd's by up to .* beyond the tolerance for "
+                                                  r"torch.bfloat16 weights.*loss_fn reads a weight vmap does not swap"):
+            ft.export(m, (x, y), n_samples=10, out_dir=os.path.join(self.d, "penalty"), loss_fn=loss, engine="vmap")
+        # float32 and float64 keep the tolerance that finds a small penalty; float16 (no CPU matmul in torch 1.13)
+        # gets one from its own precision, looser than float32's and tighter than bfloat16's
+        from falcon_torch.export import _gradient_check_tolerance
+        self.assertEqual(_gradient_check_tolerance(torch.float32), (1e-4, 1e-5))
+        self.assertEqual(_gradient_check_tolerance(torch.float64), (1e-4, 1e-5))
+        half, bf16 = _gradient_check_tolerance(torch.float16), _gradient_check_tolerance(torch.bfloat16)
+        self.assertTrue(1e-4 < half[0] < bf16[0] and 1e-5 < half[1] < bf16[1], (half, bf16))
+
     def test_a_loss_that_does_not_depend_on_the_weights_is_refused_by_either_engine(self):
         # vmap's grad answered zeros for a detached loss: an all-zero X, and prune went on without a word; the loop
         # failed with autograd's "element 0 of tensors does not require grad"
