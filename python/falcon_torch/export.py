@@ -22,9 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops, prunable_parameters, unwrapped
+from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops_per_sample, prunable_parameters, \
+    unwrapped
 
 FORMAT_VERSION = 1
+
+# Samples whose forward passes measure the FLOPs, each its own pass: one sample is not every sample where the compute
+# depends on the input (an expert the first sample routes no token to), and a few passes cost little beside n backward
+# passes. Where the counts differ, flops_per_weight is their mean.
+FLOP_SAMPLES = 8
 
 # Bytes of gradient rows held at once: a chunk of 128 rows of a 25M-weight model is 12.8 GB, twice over while the
 # rows are gathered, so the rows per chunk shrink with p (the MNIST CNN's 20k weights still take 128 at a time).
@@ -86,12 +92,26 @@ def batch_pair(batch, index: int):
     return batch[0], batch[1]
 
 
-def _first_input(batches):
+def _first_samples(batches, count: int):
+    """The inputs of the first `count` samples (fewer where batches hold fewer), one tensor of one sample each, and
+    batches to iterate from the start afterwards: a one-shot iterator (a generator) gets the batches drawn here put
+    back in front of it, and no batch beyond those is drawn."""
     if is_one_batch(batches):
-        return batch_pair(batches, 0)[0]
-    for batch in batches:
-        return batch_pair(batch, 0)[0]
-    raise ValueError("batches is empty")
+        x = batch_pair(batches, 0)[0]
+        return [x[i:i + 1] for i in range(min(count, x.shape[0]))], batches
+    one_shot = iter(batches) is batches
+    drawn, samples = [], []
+    for index, batch in enumerate(batches):
+        drawn.append(batch)
+        x = batch_pair(batch, index)[0]
+        samples.extend(x[i:i + 1] for i in range(min(count - len(samples), x.shape[0])))
+        if len(samples) >= count:
+            break
+    if not drawn:
+        raise ValueError("batches is empty")
+    if not samples:
+        raise ValueError("batches yielded no samples")
+    return samples, itertools.chain(drawn, batches) if one_shot else batches
 
 
 def _params_by_name(model, layers):
@@ -443,18 +463,14 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     grads=False skips X (w.npy and layers.json only; an X.npy already in out_dir is left as it is, with a warning).
     engine: per-sample gradient engine, "auto" (functorch.vmap, else a loop), "vmap" or "loop".
     """
+    check_n_samples(n_samples)
     if grads:
-        _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample pass fails on BatchNorm1d first
+        _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample passes fail on BatchNorm1d first
     os.makedirs(out_dir, exist_ok=True)
     layers = prunable_parameters(model, prunable)
-    x0 = None
-    if iter(batches) is batches:            # a one-shot iterator/generator: peek without losing the batch
-        first = next(batches)
-        batches = itertools.chain([first], batches)
-        x0 = batch_pair(first, 0)[0]
-    if x0 is None:
-        x0 = _first_input(batches)
-    measure_flops(model, x0[:1].to(next(model.parameters()).device), layers, batch_size=1)
+    samples, batches = _first_samples(batches, min(n_samples, FLOP_SAMPLES))
+    device = next(model.parameters()).device
+    measure_flops_per_sample(model, [s.to(device) for s in samples], layers)
     w = flat_weights(model, layers)
     p = w.size
     wpath = os.path.join(out_dir, prefix + "w.npy")

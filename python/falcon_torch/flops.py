@@ -1,4 +1,4 @@
-"""FLOPs per weight, measured by forward hooks on a real forward pass.
+"""FLOPs per weight, measured by forward hooks on real forward passes.
 
 Convention (the one layers.json and the falcon CLI use): FLOPs are multiply-adds per input sample,
 and a weight's cost is how many times it is multiplied in one sample's forward pass:
@@ -14,7 +14,8 @@ and a weight's cost is how many times it is multiplied in one sample's forward p
   parameter of the attention, not a Linear: not prunable here.)
 
 A module called several times in one forward pass (weight sharing) costs the sum over its calls, and a
-weight tied between modules the sum over the calls of all of them.
+weight tied between modules the sum over the calls of all of them. Where the compute depends on the input (routing to
+experts), a weight's cost is the mean over the samples measured (measure_flops_per_sample).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class LayerInfo:
     count: int
     offset: int = 0
     flops_per_weight: float = 0.0
-    calls: int = 0            # forward calls seen by the hook
+    calls: int = 0            # forward calls seen by the hooks, the most in one measured pass
 
     def to_json(self) -> dict:
         return {"name": self.name, "shape": list(self.shape), "flops_per_weight": self.flops_per_weight,
@@ -296,22 +297,45 @@ def _hooked_module(modules: Dict[str, nn.Module], mname: str) -> str:
 def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[LayerInfo]] = None,
                   batch_size: Optional[int] = None) -> List[LayerInfo]:
     """Runs one forward pass of `example_input` (a tensor, or a tuple passed as *args) under hooks and
-    fills in `flops_per_weight` of each layer (per sample). Returns the layers.
+    fills in `flops_per_weight` of each layer (per sample: the mean over the batch). Returns the layers.
 
     The pass runs in eval mode, as inference does: norm layers' running statistics are left as they were, and every
     submodule gets its own mode back afterwards.
 
     `batch_size` defaults to the first dimension of the first input tensor.
     """
-    if layers is None:
-        layers = prunable_parameters(model)
-    modules = dict(model.named_modules())
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     if batch_size is None:
         t = _first_tensor(args)
         if t is None or t.dim() == 0:
             raise ValueError("cannot infer the batch size from the example input; pass batch_size=")
         batch_size = t.shape[0]
+    return _measure(model, [args], layers, batch_size, "the forward pass")
+
+
+def measure_flops_per_sample(model: nn.Module, samples: Sequence, layers: Optional[Sequence[LayerInfo]] = None
+                             ) -> List[LayerInfo]:
+    """Runs one forward pass per sample (each a tensor, or a tuple passed as *args, with a batch dimension of 1) under
+    hooks and fills in `flops_per_weight` of each layer: the mean over the samples. Returns the layers.
+
+    For a model whose compute depends on its input (a mixture of experts routing tokens) one sample is not every
+    sample: an expert it routes nothing to is used by others. Where the per-sample counts differ, a RuntimeWarning
+    names the layers; where they do not, the result is the first sample's, to the bit.
+    """
+    if not samples:
+        raise ValueError("no samples to measure the FLOPs on")
+    runs = [s if isinstance(s, tuple) else (s,) for s in samples]
+    return _measure(model, runs, layers, 1, f"the forward pass of the first {len(runs)} samples"
+                    if len(runs) > 1 else "the forward pass of the first sample")
+
+
+def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[LayerInfo]], batch_size: int,
+             where: str) -> List[LayerInfo]:
+    """One forward pass under hooks for each tuple of arguments in `runs`, each of `batch_size` samples; each layer's
+    flops_per_weight is the mean of the passes' per-sample counts. `where` names the passes in messages."""
+    if layers is None:
+        layers = prunable_parameters(model)
+    modules = dict(model.named_modules())
     # a tied weight (one Parameter held by several modules) costs the calls of every module that holds it
     named = dict(model.named_parameters())
     users = {}
@@ -361,6 +385,7 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     for l in layers:
         for mname in users[l.name]:
             handles.append(modules[mname].register_forward_hook(make_hook(l.name)))
+    passes = []        # per pass: ({layer: per-sample FLOPs}, {layer: calls}, autograd uses or None)
     try:
         # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
         # that skips their submodules' forward (nn.TransformerEncoderLayer's fast path), so no hook would fire
@@ -370,41 +395,74 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         for prm in frozen:
             prm.requires_grad_(True)
         with torch.inference_mode(False), torch.enable_grad():
-            output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
-                                        for a in args))
-            uses = _autograd_uses(output)
-            del output
+            for args in runs:
+                for l in layers:
+                    totals[l.name], calls[l.name] = 0.0, 0
+                output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
+                                            for a in args))
+                passes.append((dict(totals), dict(calls), _autograd_uses(output)))
+                del output
     finally:
         for prm in frozen:
             prm.requires_grad_(False)
         _restore_modes(modes)
         for h in handles:
             h.remove()
-    for l in layers:
-        if calls[l.name] == 0:
-            raise ValueError(f"layer {l.name} was not used in the forward pass; leave it out of `prunable`")
+
+    def weight_uses(uses, l):
+        return uses.get(id(named.get(l.name)), 0)
+    unused = [l.name for l in layers if all(c[l.name] == 0 for _, c, _ in passes)]
+    if unused:
+        one = len(unused) == 1
+        raise ValueError(f"layer{'' if one else 's'} {', '.join(map(repr, unused))} {'was' if one else 'were'} not used "
+                         f"in {where}; "
+                         f"leave {'it' if one else 'them'} out of `prunable`")
     # hooks see a module run under torch.no_grad() or before a .detach() as any other; autograd does not, so its
     # gradients, and its columns of X, were all zeros without a word (a frozen backbone with a trained head)
-    cut = [l.name for l in layers if uses is not None and uses.get(id(named.get(l.name)), 0) == 0]
+    cut = [l.name for l in layers if any(c[l.name] > 0 and uses is not None and weight_uses(uses, l) == 0
+                                         for _, c, uses in passes)]
     if cut:
         raise ValueError(f"layer(s) {', '.join(map(repr, cut))} run in the forward pass, but the model's output does not "
-                         "depend on them (run under torch.no_grad(), after a .detach() of their result, or left out of "
-                         "the output), so their per-sample gradients, and their columns of X, would be all zeros and "
-                         "falcon would prune them as if they cost nothing to remove; leave them out of `prunable`, or "
-                         "run them with gradients")
+                         "depend on them (run under torch.no_grad(), after a .detach() of their result, only through an "
+                         "operation without a gradient such as argmax, or left out of the output), so their per-sample "
+                         "gradients, and their columns of X, would be all zeros and falcon would prune them as if they "
+                         "cost nothing to remove; leave them out of `prunable`, or run them with gradients")
+    varying = []
     for l in layers:
-        l.flops_per_weight = totals[l.name]
-        l.calls = calls[l.name]
-        extra = (uses or {}).get(id(named.get(l.name)), 0) - calls[l.name]
-        if extra > 0:
-            # the hooks see the module's calls only: a weight also read outside its module (a tied decoder's
-            # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
+        counts = [f[l.name] for f, _, _ in passes]
+        # the first pass's count where all agree: a mean of equal floats need not be the float itself
+        if all(c == counts[0] for c in counts):
+            l.flops_per_weight = counts[0]
+        else:
+            l.flops_per_weight = sum(counts) / len(counts)
+            varying.append(l.name)
+        l.calls = max(c[l.name] for _, c, _ in passes)
+    # a module called on an empty selection (an expert no token is routed to) costs nothing; flops_per_weight 0 went on
+    # to the CLI, which refused it with advice for a Conv/Linear layer that does not fit
+    empty = [l.name for l in layers if l.flops_per_weight == 0]
+    if empty:
+        one = len(empty) == 1
+        raise ValueError(f"layer{'' if one else 's'} {', '.join(map(repr, empty))} ran in {where} on no position at all "
+                         f"(a module called on an empty selection, such as an expert no token is routed to), so "
+                         f"{'its' if one else 'their'} flops_per_weight would be 0, which falcon cannot budget; leave "
+                         f"{'it' if one else 'them'} out of `prunable`, or give batches whose first samples use "
+                         f"{'it' if one else 'them'}")
+    if varying:
+        warnings.warn(f"flops_per_weight differs between samples for {', '.join(map(repr, varying))} (compute that "
+                      f"depends on the input, such as routing to experts): each is the mean over the first {len(passes)} "
+                      "samples measured", RuntimeWarning, stacklevel=3)
+    for l in layers:
+        # the hooks see the module's calls only: a weight also read outside its module (a tied decoder's
+        # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
+        extra = [(weight_uses(uses, l) - c[l.name], c[l.name]) for _, c, uses in passes if uses is not None]
+        more, ran = max(extra, default=(0, 0))
+        if more > 0:
             holders = ", ".join(repr(n) for n in users[l.name])
-            warnings.warn(f"weight {l.name!r} is used {extra} more time(s) in the forward pass than its module ({holders}) "
-                          f"runs ({calls[l.name]} call(s)): a use outside the module (a functional call such as "
+            warnings.warn(f"weight {l.name!r} is used {more} more time(s) in the forward pass than its module ({holders}) "
+                          f"runs ({ran} call(s)): a use outside the module (a functional call such as "
                           f"F.linear(x, weight.t())) is not counted, so its flops_per_weight {l.flops_per_weight:g} is "
                           "too low; call the module itself, or correct flops_per_weight in layers.json",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=3)
     return list(layers)
 
 

@@ -125,6 +125,94 @@ class ExportApplyTest(unittest.TestCase):
             self.assertEqual(x_bytes(engine + "2", engine), without_dropout, engine)
             self.assertTrue(m[2].training)
 
+    def test_flops_of_routed_layers_are_the_mean_over_the_first_samples(self):
+        # FLOPs were measured on the first sample alone: an expert it routes no token to was "not used in the forward
+        # pass", one called with an empty selection got flops_per_weight 0 (which the CLI then refused with advice for
+        # a linear layer), and every other expert got the first sample's token count
+        import warnings
+        measured = 8                # falcon_torch.export.FLOP_SAMPLES, checked at the end
+
+        class TopOneExperts(nn.Module):
+            def __init__(self, call_empty):
+                super().__init__()
+                self.call_empty = call_empty
+                self.router = nn.Linear(4, 3)
+                self.experts = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+                self.head = nn.Linear(4, 2)
+
+            def choice(self, x):
+                return self.router(x).argmax(-1)
+
+            def forward(self, x):                                   # x (N, T, 4)
+                gate = torch.softmax(self.router(x), -1)            # the router is trained through the gates
+                choice = gate.argmax(-1)
+                out = torch.zeros_like(x)
+                for e, expert in enumerate(self.experts):
+                    chosen = choice == e
+                    if self.call_empty or chosen.any():
+                        out[chosen] = expert(x[chosen]) * gate[chosen][:, e:e + 1]
+                return self.head(out.mean(1))
+        torch.manual_seed(0)
+        x, y = torch.randn(12, 6, 4), torch.randint(0, 2, (12,))
+        for call_empty in (False, True):
+            m = TopOneExperts(call_empty)
+            with torch.no_grad():
+                x[0] = x[0, :1]                                     # sample 0 sends its 6 tokens to one expert
+                choice = m.choice(x)
+            unused_by_sample_0 = [e for e in range(3) if not (choice[0] == e).any()]
+            self.assertEqual(len(unused_by_sample_0), 2)
+            for n_samples in (12, 4):
+                k = min(n_samples, measured)
+                tokens = [float((choice[:k] == e).sum()) / k for e in range(3)]
+                with self.assertWarnsRegex(RuntimeWarning, r"flops_per_weight differs between samples for "
+                                                           r"'experts.0.weight', 'experts.1.weight', 'experts.2.weight' "
+                                           rf".*the mean over the first {k} samples") as caught:
+                    ex = ft.export(m, (x, y), n_samples=n_samples, out_dir=os.path.join(self.d, "moe"))
+                self.assertNotIn("router", str(caught.warning))
+                self.assertEqual([(l.name, l.flops_per_weight) for l in ex.layers],
+                                 [("router.weight", 6), ("experts.0.weight", tokens[0]),
+                                  ("experts.1.weight", tokens[1]), ("experts.2.weight", tokens[2]), ("head.weight", 1)],
+                                 f"call_empty={call_empty}, n_samples={n_samples}")
+            # an expert no measured sample routes a token to: named, with zero positions as without a call
+            with torch.no_grad():
+                m.router.bias[2] = -1e4
+            said = (r"'experts.2.weight' ran in the forward pass of the first 8 samples on no position at all"
+                    if call_empty else r"'experts.2.weight' was not used in the forward pass of the first 8 samples")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                with self.assertRaisesRegex(ValueError, said + r".*leave it out of `prunable`"):
+                    ft.export(m, (x, y), n_samples=12, out_dir=os.path.join(self.d, "unused"))
+        self.assertFalse(os.path.exists(os.path.join(self.d, "unused", "layers.json")))
+        from falcon_torch.export import FLOP_SAMPLES
+        self.assertEqual(FLOP_SAMPLES, measured)
+
+    def test_flops_of_a_static_model_are_those_of_its_first_sample(self):
+        # the FLOPs are now the mean over the first samples: for a model whose compute does not depend on its input they
+        # must be exactly those measured on the first sample alone, as before, and without a warning
+        import warnings
+        from falcon_torch import measure_flops
+
+        class TiedLM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(10, 8)
+                self.encoder = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+                self.out = nn.Linear(8, 10, bias=False)
+                self.out.weight = self.emb.weight
+
+            def forward(self, ids):
+                return self.out(self.encoder(self.emb(ids))).mean(1)
+        torch.manual_seed(0)
+        _, x, y = data()
+        ids = torch.randint(0, 10, (10, 5))
+        for m, inputs, want in ((small_model(), x, [64, 16, 1]), (TiedLM(), ids, [5, 5, 5, 5])):
+            first = [l.flops_per_weight for l in measure_flops(m, inputs[:1], batch_size=1)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                ex = ft.export(m, (inputs, y), n_samples=10, out_dir=os.path.join(self.d, type(m).__name__))
+            self.assertEqual([l.flops_per_weight for l in ex.layers], first)
+            self.assertEqual(first, want)
+
     def test_vmap_and_loop_engines_agree(self):
         m = small_model()
         batches, _, _ = data()
