@@ -6,7 +6,7 @@
 
 See python/README.md.
 """
-from .flops import LayerInfo, measure_flops, prunable_parameters
+from .flops import LayerInfo, measure_flops, measure_flops_per_sample, prunable_parameters
 from .export import Export, export, per_sample_gradients
 from .apply import apply, apply_masks, masks_from_model
 from .cli import FalconError, FalconCLI, find_cli
@@ -22,7 +22,7 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
-    "LayerInfo", "measure_flops", "prunable_parameters",
+    "LayerInfo", "measure_flops", "measure_flops_per_sample", "prunable_parameters",
     "Export", "export", "per_sample_gradients",
     "apply", "apply_masks", "masks_from_model",
     "FalconError", "FalconCLI", "find_cli",

@@ -22,9 +22,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops, prunable_parameters, unwrapped
+from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops_per_sample, prunable_parameters, \
+    unwrapped
 
 FORMAT_VERSION = 1
+
+# Samples whose forward passes measure the FLOPs, each its own pass: one sample is not every sample where the compute
+# depends on the input (an expert the first sample routes no token to), and a few passes cost little beside n backward
+# passes. Where the counts differ, flops_per_weight is their mean.
+FLOP_SAMPLES = 8
 
 # Bytes of gradient rows held at once: a chunk of 128 rows of a 25M-weight model is 12.8 GB, twice over while the
 # rows are gathered, so the rows per chunk shrink with p (the MNIST CNN's 20k weights still take 128 at a time).
@@ -44,10 +50,12 @@ class Export:
     meta: dict = field(default_factory=dict)
 
 
-def is_one_pair(batches) -> bool:
-    """Whether `batches` is one (inputs, targets) pair, not an iterable of them (a pair of numpy arrays too, so that
-    batch_pair names it)."""
-    return isinstance(batches, (tuple, list)) and len(batches) == 2 and hasattr(batches[0], "shape")
+def is_one_batch(batches) -> bool:
+    """Whether `batches` is one batch, not an iterable of them: an (inputs, targets) pair, or a tuple or list of arrays
+    that batch_pair then names (a pair of numpy arrays, three tensors given as one batch)."""
+    if not isinstance(batches, (tuple, list)) or not batches:
+        return False
+    return (len(batches) == 2 and hasattr(batches[0], "shape")) or all(hasattr(b, "shape") for b in batches)
 
 
 def batch_pair(batch, index: int):
@@ -58,10 +66,15 @@ def batch_pair(batch, index: int):
     if isinstance(batch, dict):
         raise ValueError(f"batch {index} is a dict (keys {', '.join(map(repr, batch))}), not an (inputs, targets) pair: "
                          f"{fix}, e.g. ((b[INPUTS], b[TARGETS]) for b in loader)")
-    if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+    if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         what = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else \
             f"a {type(batch).__name__}"
-        raise ValueError(f"batch {index} is {what}, not an (inputs, targets) pair: {fix}")
+        # (input_ids, attention_mask, labels) took the attention mask for the targets without a word
+        pick = ("" if not isinstance(batch, (tuple, list)) or len(batch) < 3 else
+                f"; export runs a model of one input tensor, so pick the inputs and the targets, e.g. "
+                f"((b[0], b[{len(batch) - 1}]) for b in loader), and give a model that needs the other tensors too (an "
+                "attention mask) as a wrapper module whose forward takes them stacked in that one input tensor")
+        raise ValueError(f"batch {index} is {what}, not an (inputs, targets) pair: {fix}{pick}")
     for role, t in (("inputs", batch[0]), ("targets", batch[1])):
         if not isinstance(t, torch.Tensor):
             kind = type(t).__name__ if type(t).__module__ == "builtins" else f"{type(t).__module__}.{type(t).__name__}"
@@ -79,12 +92,26 @@ def batch_pair(batch, index: int):
     return batch[0], batch[1]
 
 
-def _first_input(batches):
-    if is_one_pair(batches):
-        return batch_pair(batches, 0)[0]
-    for batch in batches:
-        return batch_pair(batch, 0)[0]
-    raise ValueError("batches is empty")
+def _first_samples(batches, count: int):
+    """The inputs of the first `count` samples (fewer where batches hold fewer), one tensor of one sample each, and
+    batches to iterate from the start afterwards: a one-shot iterator (a generator) gets the batches drawn here put
+    back in front of it, and no batch beyond those is drawn."""
+    if is_one_batch(batches):
+        x = batch_pair(batches, 0)[0]
+        return [x[i:i + 1] for i in range(min(count, x.shape[0]))], batches
+    one_shot = iter(batches) is batches
+    drawn, samples = [], []
+    for index, batch in enumerate(batches):
+        drawn.append(batch)
+        x = batch_pair(batch, index)[0]
+        samples.extend(x[i:i + 1] for i in range(min(count - len(samples), x.shape[0])))
+        if len(samples) >= count:
+            break
+    if not drawn:
+        raise ValueError("batches is empty")
+    if not samples:
+        raise ValueError("batches yielded no samples")
+    return samples, itertools.chain(drawn, batches) if one_shot else batches
 
 
 def _params_by_name(model, layers):
@@ -100,7 +127,7 @@ def flat_weights(model: nn.Module, layers: List[LayerInfo]) -> np.ndarray:
 
 def _iter_chunks(batches, limit, chunk):
     """Yields (inputs, targets) chunks of at most `chunk` samples, `limit` samples in all."""
-    if is_one_pair(batches):
+    if is_one_batch(batches):
         batches = [batches]
     seen = 0
     for index, batch in enumerate(batches):
@@ -268,6 +295,16 @@ def _refuse_batch_statistics(model: nn.Module) -> None:
                 "data in train mode) or use a per-sample norm (LayerNorm, GroupNorm) before exporting")
 
 
+def _gradient_check_tolerance(dtype: torch.dtype):
+    """(rtol, atol as a fraction of the largest gradient) within which vmap's first row must equal autograd's for
+    weights of `dtype`. float32's was every dtype's: a bfloat16 model, whose rows agree to bfloat16's rounding (0.00195
+    where the largest gradient is 0.312, 0.8 of its eps relative to it), was said to have a loss_fn reading a weight vmap
+    does not swap in. float32 and float64 keep their tolerance, which finds a penalty of a fraction of a percent; a
+    coarser dtype gets a few of its eps, as vmap's kernels and autograd's round to it in a different order."""
+    eps = torch.finfo(dtype).eps
+    return max(1e-4, 8 * eps), max(1e-5, 4 * eps)
+
+
 def _loop_instead(why: str, model: nn.Module, layers: List[LayerInfo], loss_fn: Callable) -> Callable:
     """The loop engine's gradient function, after a warning that says why vmap's is not used (warned at the caller of
     per_sample_gradients)."""
@@ -294,6 +331,9 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     p = sum(l.count for l in layers)
     chunk = max(1, min(chunk, CHUNK_BYTES // (4 * p)))
     device = next(model.parameters()).device
+    # the coarsest dtype of the prunable weights: their gradients are rounded to it
+    coarsest = max((prm.dtype for prm in _params_by_name(model, layers)), key=lambda d: torch.finfo(d).eps)
+    rtol, atol_fraction = _gradient_check_tolerance(coarsest)
     fn = None if engine == "loop" else _vmap_grad_fn(model, layers, loss_fn)
     if fn is None:
         if engine == "vmap":
@@ -326,12 +366,15 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                     ref = _loop_grad_fn(model, layers, loss_fn)(x[:1], y[:1])
                     finite = ref[torch.isfinite(ref)]   # a NaN gradient is the CLI's to name, in both engines' X
                     scale = float(finite.abs().max()) if finite.numel() else 0.0
-                    if not torch.allclose(rows[:1].to(ref.dtype), ref, rtol=1e-4, atol=1e-5 * scale + 1e-12,
+                    if not torch.allclose(rows[:1].to(ref.dtype), ref, rtol=rtol, atol=atol_fraction * scale + 1e-12,
                                           equal_nan=True):
                         diff = float((rows[:1].to(ref.dtype) - ref).abs().max())
+                        coarse = ("" if torch.finfo(coarsest).eps <= torch.finfo(torch.float32).eps else
+                                  f", beyond the tolerance for {coarsest} weights (rtol {rtol:.2g}, atol "
+                                  f"{atol_fraction:.2g} of the largest)")
                         why = (f"vmap's gradient of the first sample differs from autograd's by up to {diff:.3g} (of "
-                               f"{scale:.3g}): loss_fn reads a weight vmap does not swap in (a tensor taken from the "
-                               "model before the call?)")
+                               f"{scale:.3g}{coarse}): loss_fn reads a weight vmap does not swap in (a tensor taken from "
+                               "the model before the call?)")
                         if engine == "vmap":
                             raise RuntimeError(f"per-sample gradients: {why}; use engine='loop' or 'auto'")
                         engine, fn = "loop", _loop_instead(why, model, layers, loss_fn)
@@ -420,18 +463,14 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     grads=False skips X (w.npy and layers.json only; an X.npy already in out_dir is left as it is, with a warning).
     engine: per-sample gradient engine, "auto" (functorch.vmap, else a loop), "vmap" or "loop".
     """
+    check_n_samples(n_samples)
     if grads:
-        _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample pass fails on BatchNorm1d first
+        _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample passes fail on BatchNorm1d first
     os.makedirs(out_dir, exist_ok=True)
     layers = prunable_parameters(model, prunable)
-    x0 = None
-    if iter(batches) is batches:            # a one-shot iterator/generator: peek without losing the batch
-        first = next(batches)
-        batches = itertools.chain([first], batches)
-        x0 = batch_pair(first, 0)[0]
-    if x0 is None:
-        x0 = _first_input(batches)
-    measure_flops(model, x0[:1].to(next(model.parameters()).device), layers, batch_size=1)
+    samples, batches = _first_samples(batches, min(n_samples, FLOP_SAMPLES))
+    device = next(model.parameters()).device
+    measure_flops_per_sample(model, [s.to(device) for s in samples], layers)
     w = flat_weights(model, layers)
     p = w.size
     wpath = os.path.join(out_dir, prefix + "w.npy")

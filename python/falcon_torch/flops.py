@@ -1,4 +1,4 @@
-"""FLOPs per weight, measured by forward hooks on a real forward pass.
+"""FLOPs per weight, measured by forward hooks on real forward passes.
 
 Convention (the one layers.json and the falcon CLI use): FLOPs are multiply-adds per input sample,
 and a weight's cost is how many times it is multiplied in one sample's forward pass:
@@ -14,7 +14,8 @@ and a weight's cost is how many times it is multiplied in one sample's forward p
   parameter of the attention, not a Linear: not prunable here.)
 
 A module called several times in one forward pass (weight sharing) costs the sum over its calls, and a
-weight tied between modules the sum over the calls of all of them.
+weight tied between modules the sum over the calls of all of them. Where the compute depends on the input (routing to
+experts), a weight's cost is the mean over the samples measured (measure_flops_per_sample).
 """
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ class LayerInfo:
     count: int
     offset: int = 0
     flops_per_weight: float = 0.0
-    calls: int = 0            # forward calls seen by the hook
+    calls: int = 0            # forward calls seen by the hooks, the most in one measured pass
 
     def to_json(self) -> dict:
         return {"name": self.name, "shape": list(self.shape), "flops_per_weight": self.flops_per_weight,
@@ -72,6 +73,21 @@ def _own_weight(module: nn.Module) -> Optional[torch.Tensor]:
     return weight if isinstance(weight, nn.Parameter) else None
 
 
+_WHY_COMPUTED = ("weight is computed from other parameters (torch.nn.utils.parametrize, weight_norm or "
+                 "torch.nn.utils.prune), not a parameter of its own, so falcon cannot prune it; remove the "
+                 "reparametrization first (parametrize.remove_parametrizations, remove_weight_norm, prune.remove)")
+_WHY_BUFFER = ("weight is a buffer (register_buffer), not an nn.Parameter, so falcon cannot prune it; make it an "
+               "nn.Parameter to prune it (requires_grad=False keeps it out of training)")
+
+
+def _names_by_reason(names: Dict[int, str], reasons: Dict[int, str]) -> Dict[str, List[str]]:
+    """The module names grouped by the reason their weight is no Parameter, in the model's order."""
+    grouped: Dict[str, List[str]] = {}
+    for key, name in names.items():
+        grouped.setdefault(reasons[key], []).append(name)
+    return grouped
+
+
 def prunable_entries(prunable) -> Optional[list]:
     """`prunable` as a list of entries (None stays None), read once: a generator is spent after one pass."""
     if prunable is None:
@@ -95,22 +111,22 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     prunable = prunable_entries(prunable)
     owner: Dict[int, tuple] = {}
     computed: Dict[int, str] = {}    # Conv/Linear modules whose weight is no Parameter: id(module) -> name
+    why_not: Dict[int, str] = {}     # the same modules: id(module) -> why the weight is none, and the fix
     for mname, m in model.named_modules():
         if isinstance(m, PRUNABLE_TYPES) and _own_weight(m) is not None:
             owner.setdefault(id(_own_weight(m)), (mname, m))
         elif isinstance(m, PRUNABLE_TYPES):
             computed[id(m)] = mname
-    why_computed = ("weight is computed from other parameters (torch.nn.utils.parametrize, weight_norm or "
-                    "torch.nn.utils.prune), not a parameter of its own, so falcon cannot prune it; remove the "
-                    "reparametrization first (parametrize.remove_parametrizations, remove_weight_norm, prune.remove)")
+            # a buffer was said to be computed by a reparametrization, whose removal was advised though none existed
+            why_not[id(m)] = _WHY_BUFFER if "weight" in m._buffers else _WHY_COMPUTED
     params = list(model.named_parameters())
     if prunable is None:
         chosen = {id(p) for _, p in params if id(p) in owner}
         if computed and chosen:
             # said, not silent: the default is every Conv/Linear weight, and the FLOP budget is a fraction of those
-            names = ", ".join(map(repr, computed.values()))
-            warnings.warn(f"left out of the prunable weights: {names}, whose {why_computed}", RuntimeWarning,
-                          stacklevel=2)
+            said = "; ".join(f"{', '.join(map(repr, names))}, whose {why}"
+                             for why, names in _names_by_reason(computed, why_not).items())
+            warnings.warn(f"left out of the prunable weights: {said}", RuntimeWarning, stacklevel=2)
     else:
         # every name a parameter has: named_parameters() gives a tied weight under its first name only, so
         # "b.weight" tied to "a.weight" was refused as no parameter of the model
@@ -133,6 +149,20 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             if isinstance(item, str) and (item == "weight" or item.endswith(".weight")):
                 return modules.get(item[:-len("weight")].rstrip("."))
             return None
+        module_names = {id(m): n for n, m in modules.items()}
+        parameter_names = {id(p): n for n, p in reversed(list(by_name.items()))}
+
+        def described(entry) -> str:
+            # a module's repr is many lines (a whole block's), and a parameter's its values
+            if isinstance(entry, nn.Module):
+                name = module_names.get(id(entry))
+                return f"(a {type(entry).__name__})" if name is None else \
+                    f"(the model, a {type(entry).__name__})" if name == "" else f"{name!r} (a {type(entry).__name__})"
+            if isinstance(entry, torch.Tensor):
+                name = parameter_names.get(id(entry))
+                return f"(a parameter of shape {tuple(entry.shape)})" if name is None else f"{name!r}"
+            return repr(entry)
+
         def expand(entry):
             if isinstance(entry, nn.Module) and id(entry) not in own_ids:
                 return [entry]         # refused below as a module of another model
@@ -142,14 +172,38 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
                 return [entry]
             inner = [m for m in mod.modules() if isinstance(m, PRUNABLE_TYPES)]
             if not inner:
-                raise ValueError(f"prunable entry {entry!r} holds no Conv/ConvTranspose/Linear module; FLOPs per weight "
-                                 "are only measured for those")
+                raise ValueError(f"prunable entry {described(entry)} holds no Conv/ConvTranspose/Linear module; FLOPs "
+                                 "per weight are only measured for those")
             return inner
+
+        def not_a_layer(item) -> str:
+            """Why `item`, which resolves to no Conv/Linear weight, is refused; for a block that holds such layers
+            (a TransformerEncoderLayer), the names of their weights, which is what it has to be given as."""
+            mod = item if isinstance(item, nn.Module) else modules.get(item) if isinstance(item, str) else None
+            inner = [] if mod is None or isinstance(mod, PRUNABLE_TYPES) else [
+                f"{module_names[id(mod)]}.{sub}.weight".lstrip(".") for sub, m in mod.named_modules()
+                if sub and isinstance(m, PRUNABLE_TYPES) and _own_weight(m) is not None]
+            if not inner:
+                return (f"prunable entry {described(item)} is not the weight of a Conv/ConvTranspose/Linear module; "
+                        "FLOPs per weight are only measured for those")
+            shown = ", ".join(map(repr, inner[:3])) + (", ..." if len(inner) > 3 else "")
+            outermost = []
+            for sub, m in mod.named_modules():
+                if sub and isinstance(m, _CONTAINERS) and not any(sub.startswith(o + ".") for o in outermost) and \
+                        any(isinstance(c, PRUNABLE_TYPES) for c in m.modules()):
+                    outermost.append(sub)
+            containers = "" if not outermost else " (or " + ", ".join(
+                repr(f"{module_names[id(mod)]}.{o}".lstrip(".")) for o in outermost) + \
+                f", which {'stands' if len(outermost) == 1 else 'stand'} for the Conv/Linear modules inside)"
+            return (f"prunable entry {module_names[id(mod)]!r} is a {type(mod).__name__}, not a Conv/ConvTranspose/"
+                    "Linear module; only an nn.ModuleDict, nn.ModuleList or nn.Sequential stands for the modules inside "
+                    f"it; name the Conv/Linear weights inside it: {shown}{containers}")
+
         chosen = set()
         for item in (i for entry in prunable for i in expand(entry)):
             if isinstance(item, (nn.Module, nn.Parameter)) and id(item) not in own_ids:
                 kind = "module" if isinstance(item, nn.Module) else "parameter"
-                what = repr(item) if kind == "module" else f"(a parameter of shape {tuple(item.shape)})"
+                what = described(item)
                 raise ValueError(f"prunable entry {what} is no {kind} of this model (one of a copy of it, or of "
                                  f"another model?); give the model's own {kind}s, or their names")
             if isinstance(item, nn.Parameter):
@@ -163,12 +217,12 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             elif isinstance(item, str) and id(holder(item)) in computed:
                 p = None
             else:
-                raise ValueError(f"prunable entry {item!r} is not a parameter or module name of the model")
+                raise ValueError(f"prunable entry {described(item)} is not a parameter or module name of the model")
             if p is None and id(holder(item)) in computed:
-                raise ValueError(f"prunable entry {item!r}: that {type(holder(item)).__name__}'s {why_computed}")
+                raise ValueError(f"prunable entry {described(item)}: that {type(holder(item)).__name__}'s "
+                                 f"{why_not[id(holder(item))]}")
             if p is None or id(p) not in owner:
-                raise ValueError(f"prunable entry {item!r} is not the weight of a Conv/ConvTranspose/Linear module; "
-                                 "FLOPs per weight are only measured for those")
+                raise ValueError(not_a_layer(item))
             chosen.add(id(p))
     layers, offset = [], 0
     for pname, p in params:
@@ -180,9 +234,10 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
         offset += p.numel()
     if not layers:
         if computed:
-            names = ", ".join(map(repr, computed.values()))
-            raise ValueError(f"the model has no prunable Conv/Linear weights: {names} are Conv/Linear modules, but each "
-                             f"one's {why_computed}")
+            said = "; ".join(f"{', '.join(map(repr, names))} are Conv/Linear modules, but each one's {why}"
+                             if len(names) > 1 else f"{names[0]!r} is a Conv/Linear module, but its {why}"
+                             for why, names in _names_by_reason(computed, why_not).items())
+            raise ValueError(f"the model has no prunable Conv/Linear weights: {said}")
         if isinstance(model, torch.jit.ScriptModule):
             # its submodules are ScriptModules too, none an nn.Conv*/nn.Linear, however many it compiled from
             raise ValueError("the model has no prunable Conv/Linear weights: it is a TorchScript module "
@@ -242,22 +297,45 @@ def _hooked_module(modules: Dict[str, nn.Module], mname: str) -> str:
 def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[LayerInfo]] = None,
                   batch_size: Optional[int] = None) -> List[LayerInfo]:
     """Runs one forward pass of `example_input` (a tensor, or a tuple passed as *args) under hooks and
-    fills in `flops_per_weight` of each layer (per sample). Returns the layers.
+    fills in `flops_per_weight` of each layer (per sample: the mean over the batch). Returns the layers.
 
     The pass runs in eval mode, as inference does: norm layers' running statistics are left as they were, and every
     submodule gets its own mode back afterwards.
 
     `batch_size` defaults to the first dimension of the first input tensor.
     """
-    if layers is None:
-        layers = prunable_parameters(model)
-    modules = dict(model.named_modules())
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     if batch_size is None:
         t = _first_tensor(args)
         if t is None or t.dim() == 0:
             raise ValueError("cannot infer the batch size from the example input; pass batch_size=")
         batch_size = t.shape[0]
+    return _measure(model, [args], layers, batch_size, "the forward pass")
+
+
+def measure_flops_per_sample(model: nn.Module, samples: Sequence, layers: Optional[Sequence[LayerInfo]] = None
+                             ) -> List[LayerInfo]:
+    """Runs one forward pass per sample (each a tensor, or a tuple passed as *args, with a batch dimension of 1) under
+    hooks and fills in `flops_per_weight` of each layer: the mean over the samples. Returns the layers.
+
+    For a model whose compute depends on its input (a mixture of experts routing tokens) one sample is not every
+    sample: an expert it routes nothing to is used by others. Where the per-sample counts differ, a RuntimeWarning
+    names the layers; where they do not, the result is the first sample's, to the bit.
+    """
+    if not samples:
+        raise ValueError("no samples to measure the FLOPs on")
+    runs = [s if isinstance(s, tuple) else (s,) for s in samples]
+    return _measure(model, runs, layers, 1, f"the forward pass of the first {len(runs)} samples"
+                    if len(runs) > 1 else "the forward pass of the first sample")
+
+
+def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[LayerInfo]], batch_size: int,
+             where: str) -> List[LayerInfo]:
+    """One forward pass under hooks for each tuple of arguments in `runs`, each of `batch_size` samples; each layer's
+    flops_per_weight is the mean of the passes' per-sample counts. `where` names the passes in messages."""
+    if layers is None:
+        layers = prunable_parameters(model)
+    modules = dict(model.named_modules())
     # a tied weight (one Parameter held by several modules) costs the calls of every module that holds it
     named = dict(model.named_parameters())
     users = {}
@@ -307,6 +385,7 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     for l in layers:
         for mname in users[l.name]:
             handles.append(modules[mname].register_forward_hook(make_hook(l.name)))
+    passes = []        # per pass: ({layer: per-sample FLOPs}, {layer: calls}, autograd uses or None)
     try:
         # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
         # that skips their submodules' forward (nn.TransformerEncoderLayer's fast path), so no hook would fire
@@ -316,40 +395,87 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
         for prm in frozen:
             prm.requires_grad_(True)
         with torch.inference_mode(False), torch.enable_grad():
-            output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
-                                        for a in args))
-            uses = _autograd_uses(output)
-            del output
+            for args in runs:
+                for l in layers:
+                    totals[l.name], calls[l.name] = 0.0, 0
+                output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
+                                            for a in args))
+                passes.append((dict(totals), dict(calls), _autograd_uses(output)))
+                del output
     finally:
         for prm in frozen:
             prm.requires_grad_(False)
         _restore_modes(modes)
         for h in handles:
             h.remove()
+
+    def weight_uses(uses, l):
+        return uses.get(id(named.get(l.name)), 0)
+    unused = [l.name for l in layers if all(c[l.name] == 0 for _, c, _ in passes)]
+    if unused:
+        one = len(unused) == 1
+        raise ValueError(f"layer{'' if one else 's'} {', '.join(map(repr, unused))} {'was' if one else 'were'} not used "
+                         f"in {where}; "
+                         f"leave {'it' if one else 'them'} out of `prunable`")
+    # hooks see a module run under torch.no_grad() or before a .detach() as any other; autograd does not, so its
+    # gradients, and its columns of X, were all zeros without a word (a frozen backbone with a trained head)
+    cut = [l.name for l in layers if any(c[l.name] > 0 and uses is not None and weight_uses(uses, l) == 0
+                                         for _, c, uses in passes)]
+    if cut:
+        raise ValueError(f"layer(s) {', '.join(map(repr, cut))} run in the forward pass, but the model's output does not "
+                         "depend on them (run under torch.no_grad(), after a .detach() of their result, only through an "
+                         "operation without a gradient such as argmax, or left out of the output), so their per-sample "
+                         "gradients, and their columns of X, would be all zeros and falcon would prune them as if they "
+                         "cost nothing to remove; leave them out of `prunable`, or run them with gradients")
+    varying = []
     for l in layers:
-        if calls[l.name] == 0:
-            raise ValueError(f"layer {l.name} was not used in the forward pass; leave it out of `prunable`")
-        l.flops_per_weight = totals[l.name]
-        l.calls = calls[l.name]
-        extra = uses.get(id(named.get(l.name)), 0) - calls[l.name]
-        if extra > 0:
-            # the hooks see the module's calls only: a weight also read outside its module (a tied decoder's
-            # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
+        counts = [f[l.name] for f, _, _ in passes]
+        # the first pass's count where all agree: a mean of equal floats need not be the float itself
+        if all(c == counts[0] for c in counts):
+            l.flops_per_weight = counts[0]
+        else:
+            l.flops_per_weight = sum(counts) / len(counts)
+            varying.append(l.name)
+        l.calls = max(c[l.name] for _, c, _ in passes)
+    # a module called on an empty selection (an expert no token is routed to) costs nothing; flops_per_weight 0 went on
+    # to the CLI, which refused it with advice for a Conv/Linear layer that does not fit
+    empty = [l.name for l in layers if l.flops_per_weight == 0]
+    if empty:
+        one = len(empty) == 1
+        raise ValueError(f"layer{'' if one else 's'} {', '.join(map(repr, empty))} ran in {where} on no position at all "
+                         f"(a module called on an empty selection, such as an expert no token is routed to), so "
+                         f"{'its' if one else 'their'} flops_per_weight would be 0, which falcon cannot budget; leave "
+                         f"{'it' if one else 'them'} out of `prunable`, or give batches whose first samples use "
+                         f"{'it' if one else 'them'}")
+    if varying:
+        warnings.warn(f"flops_per_weight differs between samples for {', '.join(map(repr, varying))} (compute that "
+                      f"depends on the input, such as routing to experts): each is the mean over the first {len(passes)} "
+                      "samples measured", RuntimeWarning, stacklevel=3)
+    for l in layers:
+        # the hooks see the module's calls only: a weight also read outside its module (a tied decoder's
+        # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
+        extra = [(weight_uses(uses, l) - c[l.name], c[l.name]) for _, c, uses in passes if uses is not None]
+        more, ran = max(extra, default=(0, 0))
+        if more > 0:
             holders = ", ".join(repr(n) for n in users[l.name])
-            warnings.warn(f"weight {l.name!r} is used {extra} more time(s) in the forward pass than its module ({holders}) "
-                          f"runs ({calls[l.name]} call(s)): a use outside the module (a functional call such as "
+            warnings.warn(f"weight {l.name!r} is used {more} more time(s) in the forward pass than its module ({holders}) "
+                          f"runs ({ran} call(s)): a use outside the module (a functional call such as "
                           f"F.linear(x, weight.t())) is not counted, so its flops_per_weight {l.flops_per_weight:g} is "
                           "too low; call the module itself, or correct flops_per_weight in layers.json",
-                          RuntimeWarning, stacklevel=2)
+                          RuntimeWarning, stacklevel=3)
     return list(layers)
 
 
-_LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward")
+# autograd nodes that read rows of a weight without multiplying them: F.embedding, and a lookup written as indexing
+# (weight[ids], weight.index_select(0, ids)), which was counted as a use outside the module
+_LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward", "IndexBackward", "IndexSelectBackward")
 
 
-def _autograd_uses(output) -> Dict[int, int]:
+def _autograd_uses(output) -> Optional[Dict[int, int]]:
     """How many operations of the forward pass read each leaf tensor, by id: the edges into its AccumulateGrad node in
-    the autograd graph of the output (each module call of a Conv/Linear reads its weight once)."""
+    the autograd graph of the output (each module call of a Conv/Linear reads its weight once). None when the output
+    holds no tensor of a graph where it can be found (an output object of another kind, or a model run entirely without
+    gradients, which loss_fn's check names): no use can be told from no graph there."""
     roots, stack = [], [output]
     while stack:
         o = stack.pop()
@@ -360,6 +486,8 @@ def _autograd_uses(output) -> Dict[int, int]:
             stack.extend(o)
         elif isinstance(o, dict):
             stack.extend(o.values())
+    if not roots:
+        return None
     uses: Dict[int, int] = {}
     seen = {id(r): r for r in roots}   # the nodes kept, not only their ids: a freed node's id is given to the next one
     while roots:

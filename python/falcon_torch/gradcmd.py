@@ -20,7 +20,7 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
-from .export import batch_pair, check_n_samples, export, is_one_pair, per_sample_gradients, read_layers_json
+from .export import batch_pair, check_n_samples, export, is_one_batch, per_sample_gradients, read_layers_json
 
 
 def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
@@ -29,7 +29,7 @@ def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 
     os.makedirs(session_dir, exist_ok=True)
     # the samples are gathered first and export reads them from here: a one-shot iterator yields them only once
     xs, ys, seen = [], [], 0
-    if is_one_pair(batches):
+    if is_one_batch(batches):
         batches = [batches]
     for xb, yb in (batch_pair(b, i) for i, b in enumerate(batches)):
         take = min(xb.shape[0], n_samples - seen)

@@ -125,6 +125,94 @@ class ExportApplyTest(unittest.TestCase):
             self.assertEqual(x_bytes(engine + "2", engine), without_dropout, engine)
             self.assertTrue(m[2].training)
 
+    def test_flops_of_routed_layers_are_the_mean_over_the_first_samples(self):
+        # FLOPs were measured on the first sample alone: an expert it routes no token to was "not used in the forward
+        # pass", one called with an empty selection got flops_per_weight 0 (which the CLI then refused with advice for
+        # a linear layer), and every other expert got the first sample's token count
+        import warnings
+        measured = 8                # falcon_torch.export.FLOP_SAMPLES, checked at the end
+
+        class TopOneExperts(nn.Module):
+            def __init__(self, call_empty):
+                super().__init__()
+                self.call_empty = call_empty
+                self.router = nn.Linear(4, 3)
+                self.experts = nn.ModuleList(nn.Linear(4, 4) for _ in range(3))
+                self.head = nn.Linear(4, 2)
+
+            def choice(self, x):
+                return self.router(x).argmax(-1)
+
+            def forward(self, x):                                   # x (N, T, 4)
+                gate = torch.softmax(self.router(x), -1)            # the router is trained through the gates
+                choice = gate.argmax(-1)
+                out = torch.zeros_like(x)
+                for e, expert in enumerate(self.experts):
+                    chosen = choice == e
+                    if self.call_empty or chosen.any():
+                        out[chosen] = expert(x[chosen]) * gate[chosen][:, e:e + 1]
+                return self.head(out.mean(1))
+        torch.manual_seed(0)
+        x, y = torch.randn(12, 6, 4), torch.randint(0, 2, (12,))
+        for call_empty in (False, True):
+            m = TopOneExperts(call_empty)
+            with torch.no_grad():
+                x[0] = x[0, :1]                                     # sample 0 sends its 6 tokens to one expert
+                choice = m.choice(x)
+            unused_by_sample_0 = [e for e in range(3) if not (choice[0] == e).any()]
+            self.assertEqual(len(unused_by_sample_0), 2)
+            for n_samples in (12, 4):
+                k = min(n_samples, measured)
+                tokens = [float((choice[:k] == e).sum()) / k for e in range(3)]
+                with self.assertWarnsRegex(RuntimeWarning, r"flops_per_weight differs between samples for "
+                                                           r"'experts.0.weight', 'experts.1.weight', 'experts.2.weight' "
+                                           rf".*the mean over the first {k} samples") as caught:
+                    ex = ft.export(m, (x, y), n_samples=n_samples, out_dir=os.path.join(self.d, "moe"))
+                self.assertNotIn("router", str(caught.warning))
+                self.assertEqual([(l.name, l.flops_per_weight) for l in ex.layers],
+                                 [("router.weight", 6), ("experts.0.weight", tokens[0]),
+                                  ("experts.1.weight", tokens[1]), ("experts.2.weight", tokens[2]), ("head.weight", 1)],
+                                 f"call_empty={call_empty}, n_samples={n_samples}")
+            # an expert no measured sample routes a token to: named, with zero positions as without a call
+            with torch.no_grad():
+                m.router.bias[2] = -1e4
+            said = (r"'experts.2.weight' ran in the forward pass of the first 8 samples on no position at all"
+                    if call_empty else r"'experts.2.weight' was not used in the forward pass of the first 8 samples")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                with self.assertRaisesRegex(ValueError, said + r".*leave it out of `prunable`"):
+                    ft.export(m, (x, y), n_samples=12, out_dir=os.path.join(self.d, "unused"))
+        self.assertFalse(os.path.exists(os.path.join(self.d, "unused", "layers.json")))
+        from falcon_torch.export import FLOP_SAMPLES
+        self.assertEqual(FLOP_SAMPLES, measured)
+
+    def test_flops_of_a_static_model_are_those_of_its_first_sample(self):
+        # the FLOPs are now the mean over the first samples: for a model whose compute does not depend on its input they
+        # must be exactly those measured on the first sample alone, as before, and without a warning
+        import warnings
+        from falcon_torch import measure_flops
+
+        class TiedLM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb = nn.Embedding(10, 8)
+                self.encoder = nn.TransformerEncoderLayer(8, 2, 16, batch_first=True)
+                self.out = nn.Linear(8, 10, bias=False)
+                self.out.weight = self.emb.weight
+
+            def forward(self, ids):
+                return self.out(self.encoder(self.emb(ids))).mean(1)
+        torch.manual_seed(0)
+        _, x, y = data()
+        ids = torch.randint(0, 10, (10, 5))
+        for m, inputs, want in ((small_model(), x, [64, 16, 1]), (TiedLM(), ids, [5, 5, 5, 5])):
+            first = [l.flops_per_weight for l in measure_flops(m, inputs[:1], batch_size=1)]
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                ex = ft.export(m, (inputs, y), n_samples=10, out_dir=os.path.join(self.d, type(m).__name__))
+            self.assertEqual([l.flops_per_weight for l in ex.layers], first)
+            self.assertEqual(first, want)
+
     def test_vmap_and_loop_engines_agree(self):
         m = small_model()
         batches, _, _ = data()
@@ -426,6 +514,39 @@ class ExportApplyTest(unittest.TestCase):
             ex = ft.export(nan, batches, n_samples=10, out_dir=os.path.join(self.d, "nan"))
         self.assertTrue(np.isnan(np.load(ex.grads_path)).any())
 
+    def test_vmap_checks_a_bfloat16_model_within_the_rounding_of_bfloat16(self):
+        # the check of vmap's first row against autograd's held every dtype to float32's tolerance: a bfloat16 model,
+        # whose rows agree to bfloat16's rounding, made engine="vmap" raise and "auto" fall back, blaming loss_fn
+        import warnings
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(),
+                          nn.Linear(16, 5)).to(torch.bfloat16)
+        _, x, y = data()
+        x = x.to(torch.bfloat16)
+        rows = {}
+        for engine in ("vmap", "auto", "loop"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", RuntimeWarning)
+                ex = ft.export(m, (x, y), n_samples=10, out_dir=os.path.join(self.d, engine), engine=engine)
+            rows[engine] = np.load(ex.grads_path)
+        scale = np.abs(rows["loop"]).max()
+        np.testing.assert_allclose(rows["vmap"], rows["loop"], rtol=0.05, atol=0.02 * scale)
+        # a penalty on a weight taken beforehand is still found, and the message names the dtype
+        w = m[5].weight
+
+        def loss(out, t):
+            return nn.functional.cross_entropy(out, t, reduction="sum") + 0.5 * w.float().pow(2).sum()
+        with self.assertRaisesRegex(RuntimeError, r"differs from autograd's by up to .* beyond the tolerance for "
+                                                  r"torch.bfloat16 weights.*loss_fn reads a weight vmap does not swap"):
+            ft.export(m, (x, y), n_samples=10, out_dir=os.path.join(self.d, "penalty"), loss_fn=loss, engine="vmap")
+        # float32 and float64 keep the tolerance that finds a small penalty; float16 (no CPU matmul in torch 1.13)
+        # gets one from its own precision, looser than float32's and tighter than bfloat16's
+        from falcon_torch.export import _gradient_check_tolerance
+        self.assertEqual(_gradient_check_tolerance(torch.float32), (1e-4, 1e-5))
+        self.assertEqual(_gradient_check_tolerance(torch.float64), (1e-4, 1e-5))
+        half, bf16 = _gradient_check_tolerance(torch.float16), _gradient_check_tolerance(torch.bfloat16)
+        self.assertTrue(1e-4 < half[0] < bf16[0] and 1e-5 < half[1] < bf16[1], (half, bf16))
+
     def test_a_loss_that_does_not_depend_on_the_weights_is_refused_by_either_engine(self):
         # vmap's grad answered zeros for a detached loss: an all-zero X, and prune went on without a word; the loop
         # failed with autograd's "element 0 of tensors does not require grad"
@@ -438,6 +559,38 @@ class ExportApplyTest(unittest.TestCase):
                 with self.assertRaisesRegex(ValueError, "loss_fn's loss does not depend on the prunable weights"):
                     ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, engine), loss_fn=loss, engine=engine)
                 self.assertFalse(os.path.exists(os.path.join(self.d, engine, "X.npy")), f"{label} {engine}")
+
+    def test_a_prunable_layer_run_without_gradients_inside_forward_is_named(self):
+        # a frozen backbone under torch.no_grad() (or .detach()ed) inside forward, then a head: its FLOPs were counted
+        # but its columns of X were all zeros without a word, so falcon pruned it as if it cost nothing to remove
+        class FrozenBackbone(nn.Module):
+            def __init__(self, cut):
+                super().__init__()
+                self.cut = cut
+                self.backbone = nn.Sequential(nn.Conv1d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv1d(4, 4, 3, padding=1))
+                self.head = nn.Linear(4, 2)
+
+            def forward(self, x):
+                if self.cut == "no_grad":
+                    with torch.no_grad():
+                        f = self.backbone(x)
+                else:
+                    f = self.backbone(x).detach()
+                return self.head(f.mean(-1))
+        torch.manual_seed(0)
+        x, y = torch.randn(6, 1, 8), torch.randint(0, 2, (6,))
+        for cut in ("no_grad", "detach"):
+            m = FrozenBackbone(cut)
+            for engine in ("vmap", "loop"):
+                with self.assertRaisesRegex(ValueError, r"'backbone.0.weight', 'backbone.2.weight' run in the forward "
+                                            r"pass, but the model's output does not depend on them .*torch.no_grad\(\).*"
+                                            r"\.detach\(\).*all zeros.*leave them out of `prunable`, or run them with "
+                                            r"gradients", msg=f"{cut} {engine}"):
+                    ft.export(m, (x, y), n_samples=6, out_dir=os.path.join(self.d, engine), engine=engine)
+                self.assertFalse(os.path.exists(os.path.join(self.d, engine, "X.npy")))
+            ex = ft.export(m, (x, y), prunable=["head"], n_samples=6, out_dir=os.path.join(self.d, "head"))
+            self.assertEqual([l.name for l in ex.layers], ["head.weight"])
+            self.assertTrue(np.abs(np.load(ex.grads_path)).max() > 0)
 
     def test_the_scale_of_x_under_a_mean_loss_is_as_documented(self):
         # python/README.md: loss_fn sees one sample at a time, so "mean" is "sum" for a classifier, a mean over
@@ -539,6 +692,24 @@ class ExportApplyTest(unittest.TestCase):
                               ("prepare", lambda: ft.gradcmd.prepare(m, given, os.path.join(self.d, "s"), n_samples=10))):
                 with self.assertRaisesRegex(ValueError, said + ".*batches must yield \\(inputs, targets\\) pairs of "
                                             "tensors", msg=f"{name}, {said}"):
+                    run()
+        self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
+
+    def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
+        # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
+        # attention mask became the targets without a word and labels were ignored
+        from torch.utils.data import DataLoader, TensorDataset
+        m = small_model()
+        _, x, y = data()
+        mask = torch.ones(10, dtype=torch.long)      # one per sample, so that it passes for the targets
+        pick = r"export runs a model of one input tensor.*e\.g\. \(\(b\[0\], b\[2\]\) for b in loader\)"
+        for given, said in ((DataLoader(TensorDataset(x, mask, y), batch_size=6), "batch 0 is a list of 3"),
+                            ([(x[:6], y[:6]), (x[6:], mask[6:], y[6:])], "batch 1 is a tuple of 3"),
+                            ((x, mask, y), "batch 0 is a tuple of 3")):
+            for name, run in (("export", lambda: ft.export(m, given, n_samples=10, out_dir=os.path.join(self.d, "x"))),
+                              ("prepare", lambda: ft.gradcmd.prepare(m, given, os.path.join(self.d, "s"), n_samples=10))):
+                with self.assertRaisesRegex(ValueError, said + r", not an \(inputs, targets\) pair: batches must yield "
+                                            r"\(inputs, targets\) pairs.*" + pick, msg=f"{name}, {said}"):
                     run()
         self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
 

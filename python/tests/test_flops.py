@@ -147,6 +147,29 @@ class FlopHookTest(unittest.TestCase):
             layers = measure_flops(TiedLM(), torch.tensor([[1, 2, 3]]))
         self.assertEqual([l.flops_per_weight for l in layers], [3])
 
+    def test_a_lookup_by_indexing_a_tied_weight_is_not_counted(self):
+        # head.weight[ids] and index_select are lookups, as F.embedding is, yet they were counted as a use outside the
+        # module and warned that flops_per_weight T was too low
+        import warnings
+
+        class IndexedLM(nn.Module):
+            def __init__(self, lookup):
+                super().__init__()
+                self.lookup = lookup
+                self.mix, self.head = nn.Linear(4, 4), nn.Linear(4, 10, bias=False)
+
+            def forward(self, ids):
+                table = self.head.weight
+                h = table[ids] if self.lookup == "index" else table.index_select(0, ids.reshape(-1)).reshape(
+                    *ids.shape, -1)
+                return self.head(torch.tanh(self.mix(h)))
+        for lookup in ("index", "index_select"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                layers = measure_flops(IndexedLM(lookup), torch.tensor([[1, 2, 3], [4, 5, 6]]))
+            self.assertEqual([(l.name, l.flops_per_weight) for l in layers], [("mix.weight", 3), ("head.weight", 3)],
+                             lookup)
+
     def test_transformer_layer_in_eval_mode(self):
         # export measures in eval mode; without grad, TransformerEncoderLayer's fast path skips linear1/linear2
         torch.manual_seed(0)
@@ -227,15 +250,42 @@ class FlopHookTest(unittest.TestCase):
             self.assertEqual([l.name for l in prunable_parameters(m, m.tail)], ["tail.0.1.weight"])
             self.assertEqual([l.name for l in prunable_parameters(m, [m.tail, m.fc])], ["fc.weight", "tail.0.1.weight"])
         m = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU()))
-        with self.assertRaisesRegex(ValueError, r"(?s)prunable entry Sequential\(.*\) holds no Conv/ConvTranspose/Linear"):
+        with self.assertRaisesRegex(ValueError, r"prunable entry '1' \(a Sequential\) holds no Conv/ConvTranspose/Linear"):
             prunable_parameters(m, m[1])
+
+    def test_a_block_module_given_as_prunable_names_the_weights_inside_it(self):
+        # a TransformerEncoderLayer (or its name) was "not the weight of a Conv/ConvTranspose/Linear module", without
+        # saying that only containers expand or what to name instead; given as a module, its whole repr was printed
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.encoder = nn.TransformerEncoder(nn.TransformerEncoderLayer(8, 2, 16, batch_first=True), 2)
+                self.head = nn.Linear(8, 3)
+        m = Net()
+        inside = (r"only an nn.ModuleDict, nn.ModuleList or nn.Sequential stands for the modules inside it; name the "
+                  r"Conv/Linear weights inside it: ")
+        first = r"'encoder\.layers\.0\.self_attn\.out_proj\.weight', '.*linear1\.weight', '.*linear2\.weight'"
+        for entry, said, rest in (("encoder.layers.0", "'encoder.layers.0' is a TransformerEncoderLayer", "$"),
+                                  (m.encoder.layers[0], "'encoder.layers.0' is a TransformerEncoderLayer", "$"),
+                                  # six weights inside: three are named, and the ModuleList that holds them
+                                  ("encoder", "'encoder' is a TransformerEncoder", r", \.\.\. \(or 'encoder.layers', "
+                                                                                  r"which stands for the")):
+            with self.assertRaisesRegex(ValueError, f"^prunable entry {said}, not a Conv/ConvTranspose/Linear module; "
+                                                    f"{inside}{first}{rest}") as caught:
+                prunable_parameters(m, entry)
+            self.assertNotIn("\n", str(caught.exception))
+        self.assertEqual(len(prunable_parameters(m, "encoder.layers")), 6)   # a ModuleList expands
+        norm = m.encoder.layers[0].norm1
+        with self.assertRaisesRegex(ValueError, r"^prunable entry 'encoder.layers.0.norm1' \(a LayerNorm\) is not the "
+                                                r"weight of a Conv/ConvTranspose/Linear module"):
+            prunable_parameters(m, norm)
 
     def test_a_module_or_parameter_of_another_model_is_refused_as_such(self):
         # a Linear of a copy of the model was refused as "not the weight of a Conv/ConvTranspose/Linear module"
         import copy
         m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
         copied = copy.deepcopy(m)
-        with self.assertRaisesRegex(ValueError, r"prunable entry Linear\(.*\) is no module of this model \(one of a copy"):
+        with self.assertRaisesRegex(ValueError, r"prunable entry \(a Linear\) is no module of this model \(one of a copy"):
             prunable_parameters(m, [copied[2]])
         with self.assertRaisesRegex(ValueError, r"prunable entry \(a parameter of shape \(2, 1, 3, 3\)\) is no parameter of "
                                                 r"this model"):
@@ -293,6 +343,26 @@ class FlopHookTest(unittest.TestCase):
         nn.utils.weight_norm(m[2])
         with self.assertRaisesRegex(ValueError, "no prunable Conv/Linear weights: '0', '2' are Conv/Linear modules, "
                                                 "but each one's weight is computed"):
+            prunable_parameters(m)
+
+    def test_a_weight_that_is_a_buffer_is_named_as_such(self):
+        # a weight registered as a buffer (a fixed projection) was said to be "computed from other parameters", with the
+        # advice to remove a reparametrization that does not exist
+        m = nn.Sequential(nn.Linear(4, 5), nn.ReLU(), nn.Linear(5, 3))
+        fixed = m[0].weight.detach().clone()
+        del m[0].weight
+        m[0].register_buffer("weight", fixed)
+        buffer = r"weight is a buffer \(register_buffer\), not an nn.Parameter.*make it an nn.Parameter"
+        with self.assertWarnsRegex(RuntimeWarning, "left out of the prunable weights: '0', whose " + buffer) as caught:
+            self.assertEqual([l.name for l in prunable_parameters(m)], ["2.weight"])
+        self.assertNotIn("reparametrization", str(caught.warning))
+        for entry in ("0", "0.weight", m[0]):
+            with self.assertRaisesRegex(ValueError, "prunable entry .*Linear's " + buffer):
+                prunable_parameters(m, [entry, "2"])
+        nn.utils.weight_norm(m[2])        # one of each: each module is named with its own reason
+        with self.assertRaisesRegex(ValueError, "no prunable Conv/Linear weights: '0' is a Conv/Linear module, but its "
+                                                + buffer + ".*'2' is a Conv/Linear module, but its weight is computed "
+                                                "from other parameters"):
             prunable_parameters(m)
 
     def test_a_torchscript_model_is_named_as_such(self):
