@@ -4,6 +4,7 @@ import dev.falcon.backend.BackendMemoryException;
 import dev.falcon.io.InputException;
 import dev.falcon.io.RunPhase;
 import dev.falcon.io.StoppedException;
+import dev.falcon.model.Numbers;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -242,6 +243,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setOut(outWriter);
         cl.setErr(errWriter);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        registerNumberConverters(cl);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> handle(e, errWriter));
         // one line and where to look, like every other input error, instead of the whole usage text
         cl.setParameterExceptionHandler((e, arguments) -> {
@@ -258,6 +260,32 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         } finally {
             outWriter.flush();
             errWriter.flush();
+        }
+    }
+
+    /**
+     * Every number option is read in falcon's one grammar ({@link Numbers}): picocli's own converters are Java's, which
+     * took 0.3d, 0.3f, " 0.3" and 0x1p-2 for numbers and 1e400 for Infinity. Registered before any option is parsed, for
+     * every subcommand.
+     */
+    private static void registerNumberConverters(CommandLine cl) {
+        CommandLine.ITypeConverter<Double> decimal = text -> convert(() -> Numbers.parseDecimal(text));
+        CommandLine.ITypeConverter<Long> whole = text -> convert(() -> Numbers.parseWhole(text, Long.MIN_VALUE, Long.MAX_VALUE));
+        CommandLine.ITypeConverter<Integer> integer = text -> convert(() -> (int) Numbers.parseWhole(text, Integer.MIN_VALUE, Integer.MAX_VALUE));
+        cl.registerConverter(Double.class, decimal);
+        cl.registerConverter(Double.TYPE, decimal);
+        cl.registerConverter(Long.class, whole);
+        cl.registerConverter(Long.TYPE, whole);
+        cl.registerConverter(Integer.class, integer);
+        cl.registerConverter(Integer.TYPE, integer);
+    }
+
+    /** Runs a parse, its message (which quotes the value as typed) becoming picocli's "Invalid value for option ...: MESSAGE". */
+    static <T> T convert(java.util.function.Supplier<T> parse) {
+        try {
+            return parse.get();
+        } catch (NumberFormatException e) {
+            throw new CommandLine.TypeConversionException(e.getMessage());
         }
     }
 

@@ -23,6 +23,7 @@ import dev.falcon.io.Npy;
 import dev.falcon.io.Safetensors;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.model.Numbers;
 import dev.falcon.prune.Budgets;
 import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
@@ -113,10 +114,12 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--flops", paramLabel = "F", description = "Absolute FLOP budget (multiply-adds), in [0, dense FLOPs]; "
             + "a value that is not a number names a file of per-weight FLOP costs instead, as --flops-per-weight does.")
     void flops(String value) {
-        try {
-            flops = Double.valueOf(value);
+        // a number in falcon's grammar is the budget; anything else (100d, NaN, an empty value) a file's name, so that a
+        // costs file called 100d can be given at all; an empty one is refused by validateOptions, naming it
+        if (Numbers.isDecimal(value)) {
+            flops = Main.convert(() -> Numbers.parseDecimal(value));
             flopsCostsFile = null;
-        } catch (NumberFormatException notANumber) {
+        } else {
             flops = null;
             flopsCostsFile = value;
         }
@@ -634,17 +637,26 @@ final class PruneCommand implements Callable<Integer> {
         // (a target of 1 is no budget at all: then any start level only moves the other budget)
         // named after the option that gave the level: --start-keep alone must not send the user to one never given
         if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {
-            throw InputException.of(startKeepFlops != null ? "--start-keep-flops" : "--start-keep", "value", startFlopsLevel() + " is below the FLOP target " + budgets.flopsFraction()
+            String option = startKeepFlops != null ? "--start-keep-flops" : "--start-keep";
+            throw InputException.of(option, "value", typed(option, startFlopsLevel()) + " is below the FLOP target "
+                    + Numbers.shown(budgets.flopsFraction())
                     + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
         }
         if (budgets.nnzFraction() < 1 && startNnzLevel() < budgets.nnzFraction() * (1 - 1e-12)) {
-            throw InputException.of(startKeepNnz != null ? "--start-keep-nnz" : "--start-keep", "value", startNnzLevel() + " is below the NNZ target " + budgets.nnzFraction()
+            String option = startKeepNnz != null ? "--start-keep-nnz" : "--start-keep";
+            throw InputException.of(option, "value", typed(option, startNnzLevel()) + " is below the NNZ target "
+                    + Numbers.shown(budgets.nnzFraction())
                     + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
         }
     }
 
     private void validateOptions() {
         convention = Objective.Convention.parse(lambdaConvention);
+        if (flopsCostsFile != null && flopsCostsFile.isEmpty()) {
+            // taken as a path, "" is the current folder: "both given" beside --layers, "is a directory" without
+            throw InputException.of("--flops", "value", "is empty", "give the FLOP budget as a number, e.g. --flops 1.2e7 or --keep-flops 0.3,"
+                    + " or the per-weight FLOP costs as a file, f.npy");
+        }
         if (flopsCostsFile != null) {
             if (!Files.exists(ArrayFiles.fileOf(flopsCostsFile))) {
                 throw InputException.of("--flops", "value", "'" + flopsCostsFile + "' is neither a number (the FLOP budget) nor a file (per-weight FLOP costs)",
@@ -671,7 +683,8 @@ final class PruneCommand implements Callable<Integer> {
             if (rows != null) throw InputException.of("--n", "option", "only applies to --example", "the rows of X come from --grads");
         }
         if (!(lambda > 0) || lambda > Pruner.MAX_LAMBDA) {
-            throw InputException.of("--lambda", "value", "is " + lambda + ", it must be positive and at most " + Pruner.MAX_LAMBDA, "e.g. --lambda 1e-3");
+            throw InputException.of("--lambda", "value", "is " + typed("--lambda", lambda) + ", it must be positive and at most "
+                    + Numbers.shown(Pruner.MAX_LAMBDA), "e.g. --lambda 1e-3");
         }
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
         int processors = Runtime.getRuntime().availableProcessors(), mostThreads = Backends.mostThreads();
@@ -771,9 +784,14 @@ final class PruneCommand implements Callable<Integer> {
 
     private void validateSolverOptions() {
         if (maxIterations < 0) throw InputException.of("--max-iterations", "value", "is " + maxIterations + ", it must be >= 0", "e.g. --max-iterations 100");
-        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw InputException.of("--tolerance", "value", "is " + tolerance + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
+        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) {
+            throw InputException.of("--tolerance", "value", "is " + typed("--tolerance", tolerance) + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
+        }
         if (blockSize < 1) throw InputException.of("--block-size", "value", "is " + blockSize + ", it must be at least 1", "e.g. --block-size 2000");
-        if (rounds < 1) throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1", "e.g. --rounds 4");
+        if (rounds < 1) {
+            throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1",
+                    "e.g. --rounds " + spec.findOption("--rounds").defaultValue() + " (the default)");
+        }
         if (stableIterations < 0) throw InputException.of("--stable-iterations", "value", "is " + stableIterations + ", it must be >= 0", "0 turns it off");
         if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
         boolean plusPlus = Method.parse(method).equals(Method.FALCON_PLUS_PLUS);
@@ -820,7 +838,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         for (Object[] o : new Object[][] {{"--start-keep", startKeep}, {"--start-keep-flops", startKeepFlops}, {"--start-keep-nnz", startKeepNnz}}) {
             Double v = (Double) o[1];
-            if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + v + ", outside (0, 1]", "1 starts from the dense model");
+            if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + typed((String) o[0], v) + ", outside (0, 1]", "1 starts from the dense model");
         }
         MultiStage.Schedule.parse(schedule); // an InputException naming --schedule and the choices
         String h = hessian.trim().toLowerCase(Locale.ROOT);
@@ -1456,10 +1474,22 @@ final class PruneCommand implements Callable<Integer> {
 
     /** An option's value as the command line gave it, before Path took a trailing '/' off; its Path where none was given. */
     private String asGiven(String option, Path parsed) {
+        String text = typedText(option);
+        return text != null ? text : parsed.toString();
+    }
+
+    /** A number option's value as the command line gave it (not Java's 0.0 or 1.0E30 for 0 or 1e30); its value where none was given. */
+    private String typed(String option, double value) {
+        String text = typedText(option);
+        return text != null ? text : Numbers.shown(value);
+    }
+
+    /** The text the command line gave an option (its last occurrence), or null where it was not given. */
+    private String typedText(String option) {
         picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
-        if (given == null || !given.hasMatchedOption(option)) return parsed.toString();
+        if (given == null || !given.hasMatchedOption(option)) return null;
         List<String> values = given.matchedOption(option).originalStringValues();
-        return values.isEmpty() ? parsed.toString() : values.get(values.size() - 1);
+        return values.isEmpty() ? null : values.get(values.size() - 1);
     }
 
     /**
@@ -1535,7 +1565,7 @@ final class PruneCommand implements Callable<Integer> {
             }
         });
         if (firstNotPositive[0] >= 0) {
-            throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + itsValue[0]
+            throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + Numbers.shown(itsValue[0])
                     + "; FLOPs per weight must be positive", "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
         }
         try {
