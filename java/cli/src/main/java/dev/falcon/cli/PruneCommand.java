@@ -137,7 +137,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--lambda", paramLabel = "L", defaultValue = "1e-3", description = "Ridge strength of the objective (default: ${DEFAULT-VALUE}).")
     double lambda;
     @Option(names = "--lambda-convention", paramLabel = "ridge|falcon", defaultValue = "ridge",
-            description = "How --lambda is read: ridge = lambda of Q; falcon = the authors' l2, lambda = l2 * n (default: ${DEFAULT-VALUE}).")
+            description = "How --lambda is read, so only with --lambda: ridge = lambda of Q; falcon = the authors' l2, lambda = l2 * n (default: ${DEFAULT-VALUE}).")
     String lambdaConvention;
     /** Parsed from --lambda-convention by validateOptions, as --method is: a picocli enum listed the constants, not the spellings. */
     private Objective.Convention convention;
@@ -922,6 +922,11 @@ final class PruneCommand implements Callable<Integer> {
                 if (given.hasMatchedOption(o)) throw InputException.of(o, "option", "needs gradients: lambda enters only the objective on X",
                         "give --grads X.npy (then the report has Q in both conventions), or drop it");
             }
+        }
+        // the convention says how --lambda is read: alone it reread the default 1e-3 as the authors' l2, lambda = 1e-3 n
+        if (given.hasMatchedOption("--lambda-convention") && !given.hasMatchedOption("--lambda")) {
+            throw InputException.of("--lambda-convention", "option", "says how --lambda is read, and --lambda is not given (the default "
+                    + spec.findOption("--lambda").defaultValue() + " is the ridge lambda of Q)", "give --lambda with it, or drop it");
         }
         if (linearTerm != null && grads == null) {
             throw InputException.of("--linear-term", "option", "needs --grads: the first-order term enters only the objective on X", "give --grads X.npy, or drop it");
