@@ -56,25 +56,36 @@ import picocli.CommandLine.Spec;
         description = {"Prunes weights under an NNZ budget and a FLOP budget.",
                 "Either --example NAME (built-in model, synthetic data, no files needed) or --weights with --layers "
                         + "or --flops-per-weight, and --grads (X), which falcon, falcon++ and --backsolve need and magnitude and mp use for the objective."},
+        // lines of at most 80 columns: picocli wraps longer ones wherever, and a copied -Dfalcon.memory.\navailable=8g failed
         footer = {"",
-                "Budgets are upper bounds. With no budget option the run keeps 30%% of the FLOPs (--keep-flops 0.3).",
-                "With only a FLOP budget the NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.",
-                "Outputs (written atomically; a failed run writes none, except a failed --grads-command, see the exit codes):",
-                "  --out     default out/NAME-METHOD-pruned.npy   (NAME = example name or the weights file's stem)",
+                "Budgets are upper bounds. With no budget option the run keeps 30%% of the FLOPs",
+                "(--keep-flops 0.3). With only a FLOP budget the NNZ budget is p; with only an",
+                "NNZ budget the FLOP budget is the dense FLOPs. A budget that keeps no weight is",
+                "refused (exit 3) unless asked for exactly: --nnz 0 or --flops 0.",
+                "Outputs (written atomically; a failed run writes none, except a failed",
+                "--grads-command, see the exit codes):",
+                "  --out     default out/NAME-METHOD-pruned.npy",
+                "            (NAME = the example's name or the weights file's stem)",
                 "  --report  default out/NAME-METHOD-report.json",
                 "  --mask    only when given",
-                "  -         stdout (.npy for --out and --mask, JSON for --report; one output at most, ./- for a file named -);",
-                "            the summary then goes to stderr, and so it does for /dev/stdout;",
-                "            --out and --mask refuse a terminal (they are binary)",
-                "Memory: the run estimates what it needs before loading and refuses with options that fit;",
-                "  -Dfalcon.memory.available=SIZE (e.g. FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon ...) overrides /proc/meminfo MemAvailable.",
-                "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
-                "  or --grads-command CMD (run before each stage t >= 1 on the current weights).",
-                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error, stdout not writable (the",
-                "  summary; the outputs are complete) or a failed --grads-command (or one",
-                "  stopped by --grads-command-timeout; then --out, --mask and --report hold",
-                "  the last completed stage),",
-                "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written)."})
+                "  -         stdout (.npy for --out and --mask, JSON for --report; one output",
+                "            at most, ./- for a file named -); the summary then goes to",
+                "            stderr, and so it does for /dev/stdout; --out and --mask refuse",
+                "            a terminal (they are binary)",
+                "Memory: the run estimates what it needs before loading and refuses with",
+                "  options that fit; -Dfalcon.memory.available=SIZE overrides /proc/meminfo",
+                "  MemAvailable, e.g.",
+                "  FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon prune ...",
+                "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy'",
+                "  (one file per stage t = 0..T-1, all present at start), or --grads-command",
+                "  CMD (run before each stage t >= 1 on the current weights).",
+                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets,",
+                "  1 internal error, stdout not writable (the summary; the outputs are",
+                "    complete) or a failed --grads-command (or one stopped by",
+                "    --grads-command-timeout; then --out, --mask and --report hold the last",
+                "    completed stage),",
+                "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and",
+                "    what was written)."})
 final class PruneCommand implements Callable<Integer> {
     /** Files larger than this are not checksummed (the report says so). */
     static final long CHECKSUM_LIMIT = 1L << 30;
@@ -344,6 +355,13 @@ final class PruneCommand implements Callable<Integer> {
             if (cramped != null && !quiet) errW.println(cramped);
         }
 
+        // known once n is, and a usage error like the other options' (found before the backend's note and the loading)
+        double ridgeLambda = convention.toRidgeLambda(lambda, n);
+        if (ridgeLambda > Pruner.MAX_LAMBDA) {
+            throw InputException.of("--lambda", "value", typed("--lambda", lambda) + " in the authors' convention is lambda = " + Numbers.shown(ridgeLambda)
+                    + " with n = " + n + ", above " + Numbers.shown(Pruner.MAX_LAMBDA), "give a smaller --lambda");
+        }
+
         // ---------------------------------------------------------------- memory plan, before loading
         ComputeBackend backendProbe = null;
         Backends.Choice choice;
@@ -419,12 +437,13 @@ final class PruneCommand implements Callable<Integer> {
         plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT);
         String heapWarning = plan.heapLimitWarning(Runtime.getRuntime().maxMemory());
         if (heapWarning != null) errW.println("falcon: warning: " + heapWarning);
-        // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here)
-        if (!quiet) errW.println("falcon: " + choice.explanation());
 
         // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.
         Budgets budgets = layers != null ? resolveBudgets(layers) : null;
         if (budgets != null) checkStartLevels(m, budgets);
+        // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here),
+        // after the usage errors that can be found before loading: it came before them, a long note above a one-line error
+        if (!quiet) errW.println("falcon: " + choice.explanation());
 
         try (SystemInfo.ResidentSampler sampler = new SystemInfo.ResidentSampler();
              Progress progress = new Progress(errW, quiet);
@@ -491,11 +510,6 @@ final class PruneCommand implements Callable<Integer> {
             progress.begin("pruning (" + m.cliName() + ")");
             RunPhase.set("while pruning (" + m.cliName() + ")"); // falcon++ names the stage and its step
             t = System.nanoTime();
-            double ridgeLambda = convention.toRidgeLambda(lambda, n);
-            if (ridgeLambda > Pruner.MAX_LAMBDA) {
-                throw InputException.of("--lambda", "value", lambda + " in the authors' convention is lambda = " + ridgeLambda + " with n = " + n
-                        + ", above " + Pruner.MAX_LAMBDA, "give a smaller --lambda");
-            }
             Pruner.SolverInputs solverInputs = null;
             if (solver) {
                 SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
@@ -668,6 +682,9 @@ final class PruneCommand implements Callable<Integer> {
             flopsPerWeight = flopsCostsFile;
             costsOption = "--flops";
         }
+        // one option per budget, before anything is read: --flops-per-weight's layers (and so the budgets) are known only
+        // once its file is loaded, after the backend's note
+        Budgets.checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity);
         if (example != null) {
             for (Object[] o : new Object[][] {{"--grads", grads}, {"--weights", weights}, {"--layers", layersFile},
                     {costsOption, flopsPerWeight}, {"--linear-term", linearTerm}}) {

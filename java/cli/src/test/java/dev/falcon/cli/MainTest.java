@@ -2729,6 +2729,9 @@ class MainTest {
             String said = Files.readString(log);
             assertEquals(1, child.exitValue(), args[0] + ": " + said);
             assertTrue(said.contains("falcon: error: stdout could not be written"), said);
+            // inspect writes no files: its message spoke of "files the command wrote"
+            assertEquals(args[0].equals("prune"), said.contains("the files prune wrote are complete"), said);
+            assertFalse(said.contains("files the command wrote"), said);
         }
         assertTrue(Files.size(outDir.resolve("p.npy")) > 4 * P && Files.exists(outDir.resolve("r.json")), "prune's outputs are complete");
     }

@@ -53,14 +53,8 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     public static Budgets resolve(LayerTable layers, Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity) {
         long p = layers.parameters();
         double dense = layers.denseFlops();
-        if (keepFlops != null && flops != null) {
-            throw InputException.of("--keep-flops/--flops", "FLOP budget", "both options given", "give one of --keep-flops FRACTION or --flops ABSOLUTE");
-        }
-        int nnzOptions = (keepNnz != null ? 1 : 0) + (nnz != null ? 1 : 0) + (sparsity != null ? 1 : 0);
-        if (nnzOptions > 1) {
-            throw InputException.of("--keep-nnz/--nnz/--sparsity", "NNZ budget", "more than one option given", "give one of --keep-nnz FRACTION, --nnz N or --sparsity S");
-        }
-        if (keepFlops == null && flops == null && nnzOptions == 0) keepFlops = DEFAULT_KEEP_FLOPS;
+        checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity);
+        if (keepFlops == null && flops == null && keepNnz == null && nnz == null && sparsity == null) keepFlops = DEFAULT_KEEP_FLOPS;
 
         double f;
         String fRequest;
@@ -115,6 +109,21 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             }
         }
         return new Budgets(s, f, p, dense, sRequest, fRequest);
+    }
+
+    /**
+     * Refuses two options for one budget, which needs no layer table: a caller can check this before reading one.
+     *
+     * @throws InputException naming the options
+     */
+    public static void checkOneOptionEach(Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity) {
+        if (keepFlops != null && flops != null) {
+            throw InputException.of("--keep-flops/--flops", "FLOP budget", "both options given", "give one of --keep-flops FRACTION or --flops ABSOLUTE");
+        }
+        int nnzOptions = (keepNnz != null ? 1 : 0) + (nnz != null ? 1 : 0) + (sparsity != null ? 1 : 0);
+        if (nnzOptions > 1) {
+            throw InputException.of("--keep-nnz/--nnz/--sparsity", "NNZ budget", "more than one option given", "give one of --keep-nnz FRACTION, --nnz N or --sparsity S");
+        }
     }
 
     private static void checkFraction(String option, double v) {
