@@ -64,11 +64,18 @@ class MainTest {
         wFile = dir.resolve("w.npy");
         layersFile = dir.resolve("layers.json");
         flopsFile = dir.resolve("f.npy");
-        try (FloatPointer x = values(N * P, 1); FloatPointer w = values(P, 2); FloatPointer f = new FloatPointer(P)) {
-            Npy.writeFloat32(xFile, x, new long[] {N, P});
-            Npy.writeFloat32(wFile, w, new long[] {P});
+        writeModel(xFile, wFile, layersFile);
+        try (FloatPointer f = new FloatPointer(P)) {
             for (int i = 0; i < P; i++) f.put(i, i < 12 ? 9f : 1f);
             Npy.writeFloat32(flopsFile, f, new long[] {P});
+        }
+    }
+
+    /** The tests' model: X (N x P), the weights and the layer table (table()); SmallModel's tests share it. */
+    static void writeModel(Path xFile, Path wFile, Path layersFile) {
+        try (FloatPointer x = values(N * P, 1); FloatPointer w = values(P, 2)) {
+            Npy.writeFloat32(xFile, x, new long[] {N, P});
+            Npy.writeFloat32(wFile, w, new long[] {P});
         }
         LayersJson.write(layersFile, table());
     }

@@ -6,14 +6,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.falcon.io.LayersJson;
-import dev.falcon.io.Npy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,15 +24,8 @@ abstract class SmallModel {
 
     @BeforeEach
     void writeModel() {
-        x = dir.resolve("X.npy");
-        weights = dir.resolve("w.npy");
-        layers = dir.resolve("layers.json");
+        MainTest.writeModel(x = dir.resolve("X.npy"), weights = dir.resolve("w.npy"), layers = dir.resolve("layers.json"));
         out = dir.resolve("out");
-        try (FloatPointer xs = MainTest.values(MainTest.N * MainTest.P, 1); FloatPointer w = MainTest.values(MainTest.P, 2)) {
-            Npy.writeFloat32(x, xs, new long[] {MainTest.N, MainTest.P});
-            Npy.writeFloat32(weights, w, new long[] {MainTest.P});
-        }
-        LayersJson.write(layers, MainTest.table());
     }
 
     /** prune on the model (java backend, outputs in out/), without --quiet: the messages are what is tested. */
