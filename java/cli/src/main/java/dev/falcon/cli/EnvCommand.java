@@ -13,9 +13,10 @@ import picocli.CommandLine.Spec;
 
 @Command(name = "env", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Shows the compute backends found (usable or why not, with their facts), threads, memory and versions.",
-        footer = {"", "Exit codes: 0 shown (an unusable backend is listed with its reason, not an error), 2 bad usage or a",
-                "  -Dfalcon.memory.available that is not a size (the rest is still shown), 1 internal error,",
-                "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM."})
+        footer = {"", "Exit codes: 0 shown (an unusable backend is listed with its reason, not an",
+                "  error), 2 bad usage or a -Dfalcon.memory.available that is not a size (the",
+                "  rest is still shown), 1 internal error, 130 or 143 stopped by SIGINT (Ctrl-C)",
+                "  or SIGTERM."})
 final class EnvCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 

@@ -24,10 +24,11 @@ import picocli.CommandLine.Spec;
         description = {"Describes input files without loading them whole.",
                 "For .npy and .safetensors every array's dtype, shape, NaN/Inf counts and range; for a .json layer table every "
                         + "layer with its FLOPs and share of the dense FLOPs."},
-        footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable, holds an array of a dtype falcon cannot convert, an empty"
-                + " array, or NaN/Inf values or values beyond float32's range (what prune would refuse), 1 internal error or stdout"
-                + " not writable (a full disk, a closed pipe),"
-                + " 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM."})
+        footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable, holds an array of a dtype",
+                "  falcon cannot convert, an empty array, or NaN/Inf values or values beyond",
+                "  float32's range (what prune would refuse), 1 internal error or stdout not",
+                "  writable (a full disk, a closed pipe), 130 or 143 stopped by SIGINT (Ctrl-C)",
+                "  or SIGTERM."})
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 

@@ -4,6 +4,7 @@ import dev.falcon.backend.BackendMemoryException;
 import dev.falcon.io.InputException;
 import dev.falcon.io.RunPhase;
 import dev.falcon.io.StoppedException;
+import dev.falcon.model.Numbers;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -20,8 +21,10 @@ import picocli.CommandLine.Spec;
 @Command(name = "falcon", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "FLOP-aware neural-network pruning (FALCON).",
         subcommands = {PruneCommand.class, InspectCommand.class, EnvCommand.class, CommandLine.HelpCommand.class},
-        footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error or stdout not writable,",
-                "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written).",
+        // footer lines fit picocli's 80 columns: longer ones it wraps wherever, even inside an option's name
+        footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error,",
+                "  stdout not writable or a failed --grads-command (prune), 130 or 143 stopped",
+                "  by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written).",
                 "Try: falcon prune --example resnet20"})
 public final class Main implements java.util.concurrent.Callable<Integer> {
     public static final int OK = 0, INTERNAL = 1, USAGE = 2, INFEASIBLE = 3;
@@ -63,8 +66,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         // A PrintStream keeps its write errors to itself: `inspect > /dev/full`, or a summary into a pipe whose reader
         // had gone, exited 0 with what stdout should hold lost, and a script took it for read.
         if (code == OK && rawOut.checkError()) {
+            // only prune writes files: inspect's and env's message spoke of files they never wrote
             err.println("falcon: error: stdout could not be written (a full disk, a pipe whose reader has gone, or stdout closed),"
-                    + " so what falcon printed there is incomplete; files the command wrote are not affected");
+                    + " so what falcon printed there is incomplete" + ("prune".equals(commandRun) ? "; the files prune wrote are complete" : ""));
             code = INTERNAL;
         }
         errGate.drain();
@@ -151,6 +155,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             });
         }
     }
+
+    /** The subcommand the last {@link #execute} ran (prune, inspect, env, help), or null: main's message on stdout names prune's files. */
+    private static volatile String commandRun;
 
     /** Set when the run has returned: the JVM's shutdown after that is the normal exit, with nothing to report. */
     private static volatile boolean finished;
@@ -242,6 +249,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setOut(outWriter);
         cl.setErr(errWriter);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        registerNumberConverters(cl);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> handle(e, errWriter));
         // one line and where to look, like every other input error, instead of the whole usage text
         cl.setParameterExceptionHandler((e, arguments) -> {
@@ -252,12 +260,41 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             return USAGE;
         });
         try {
-            return cl.execute(args);
+            int code = cl.execute(args);
+            CommandLine.ParseResult parsed = cl.getParseResult();
+            commandRun = parsed != null && parsed.subcommand() != null ? parsed.subcommand().commandSpec().name() : null;
+            return code;
         } catch (Throwable t) { // errors (OutOfMemoryError, LinkageError) bypass picocli's exception handler
             return handle(t, errWriter);
         } finally {
             outWriter.flush();
             errWriter.flush();
+        }
+    }
+
+    /**
+     * Every number option is read in falcon's one grammar ({@link Numbers}): picocli's own converters are Java's, which
+     * took 0.3d, 0.3f, " 0.3" and 0x1p-2 for numbers and 1e400 for Infinity. Registered before any option is parsed, for
+     * every subcommand.
+     */
+    private static void registerNumberConverters(CommandLine cl) {
+        CommandLine.ITypeConverter<Double> decimal = text -> convert(() -> Numbers.parseDecimal(text));
+        CommandLine.ITypeConverter<Long> whole = text -> convert(() -> Numbers.parseWhole(text, Long.MIN_VALUE, Long.MAX_VALUE));
+        CommandLine.ITypeConverter<Integer> integer = text -> convert(() -> (int) Numbers.parseWhole(text, Integer.MIN_VALUE, Integer.MAX_VALUE));
+        cl.registerConverter(Double.class, decimal);
+        cl.registerConverter(Double.TYPE, decimal);
+        cl.registerConverter(Long.class, whole);
+        cl.registerConverter(Long.TYPE, whole);
+        cl.registerConverter(Integer.class, integer);
+        cl.registerConverter(Integer.TYPE, integer);
+    }
+
+    /** Runs a parse, its message (which quotes the value as typed) becoming picocli's "Invalid value for option ...: MESSAGE". */
+    static <T> T convert(java.util.function.Supplier<T> parse) {
+        try {
+            return parse.get();
+        } catch (NumberFormatException e) {
+            throw new CommandLine.TypeConversionException(e.getMessage());
         }
     }
 

@@ -485,14 +485,46 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * the 80% this asked for refused ("needs about 1.8 GiB ... but the heap is limited to 2.0 GiB").
      */
     void checkHeap(long maxHeap) {
-        if (heapBytes > maxHeap) {
-            boolean systems = this.systems.at(rows).heapBytes(rows) > heapBytes / 2;
-            String[] figures = distinct(heapBytes, maxHeap);
-            throw InputException.of("memory", "Java heap", "the run needs about " + figures[0] + " of Java heap for p = " + p
-                    + (systems ? " and n = " + rows + " (the solver's n x n systems)" : "") + " but the heap is limited to " + figures[1],
-                    "raise it (FALCON_HEAP=" + Math.max(2, (long) Math.ceil(heapBytes / 0.7 / (1L << 30))) + "g ./falcon ...)"
-                            + (javaBackend ? ", or use the cpu backend (--device cpu)" : "") + (systems ? ", or use fewer rows (samples) in X" : ""));
+        if (heapBytes <= maxHeap) return;
+        String[] figures = distinct(heapBytes, maxHeap);
+        List<String> ways = new ArrayList<>(List.of("raise it (FALCON_HEAP=" + heapLimit(heapBytes) + " ./falcon ...)"));
+        // the runs without the swap polish, each named with the heap it needs: at n = 1 the polish's fixed workspace was
+        // all of it, and the refusal spoke of n x n systems and fewer rows, which cannot help
+        if (systems.at(rows) == Systems.EXACT) {
+            ways.add("--swap-candidates 0 (no swap search or polish: about " + SystemInfo.bytes(withSystems(Systems.EXACT_ROUNDS).heapBytes) + " of heap)");
+            ways.add("--backsolve block (no swap polish: about " + SystemInfo.bytes(withBlockBacksolve().heapBytes) + ")");
         }
+        if (javaBackend) ways.add("use the cpu backend (--device cpu)");
+        Systems held = systems.at(rows);
+        long perRowSquared = held.heapPerRowSquared * rows * rows;
+        if (perRowSquared > heapBytes / 2) ways.add("use fewer rows (samples) in X");
+        throw InputException.of("memory", "Java heap", "the run needs about " + figures[0] + " of Java heap for p = " + p
+                + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared) + " but the heap is limited to " + figures[1],
+                String.join(", or ", ways));
+    }
+
+    /** What takes most of the heap, for the refusal: the term larger than the rest, or nothing where none is. */
+    private String heapConsumer(Systems held, long perRowSquared) {
+        long fixed = held.heapBytes(rows) - perRowSquared;
+        long perWeight = heapBytes - held.heapBytes(rows);
+        if (perRowSquared > heapBytes / 2) return " (mostly the solver's n x n systems)";
+        if (fixed > heapBytes / 2) {
+            return held == Systems.EXACT ? " (mostly the swap polish's workspace, about " + SystemInfo.bytes(fixed) + " whatever n)"
+                    : " (mostly the block backsolves' short-lived arrays, about " + SystemInfo.bytes(fixed) + " whatever n)";
+        }
+        if (perWeight > heapBytes / 2) return " (mostly arrays of one value per weight)";
+        return "";
+    }
+
+    /**
+     * The FALCON_HEAP that holds {@code bytes}: rounded up to 16 MiB below 1 GiB and to 256 MiB above, in whole GiB where
+     * it is one. It was never below 2g (the 56 MiB of the swap polish at n = 1 were told to take FALCON_HEAP=2g), nor
+     * the heap itself (the term is what the heap grew to with the collector's slack, not the live data).
+     */
+    static String heapLimit(long bytes) {
+        long mib = 1L << 20, gib = 1L << 30;
+        long limit = bytes < gib ? roundUp(Math.max(MIN_HEAP_LIMIT, bytes), 16 * mib) : roundUp(bytes, 256 * mib);
+        return limit % gib == 0 ? limit / gib + "g" : limit / mib + "m";
     }
 
     /** Refuses (InputException, exit 2) when the run cannot fit, saying what would. */

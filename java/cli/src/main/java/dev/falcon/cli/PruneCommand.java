@@ -23,6 +23,7 @@ import dev.falcon.io.Npy;
 import dev.falcon.io.Safetensors;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.model.Numbers;
 import dev.falcon.prune.Budgets;
 import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
@@ -55,25 +56,36 @@ import picocli.CommandLine.Spec;
         description = {"Prunes weights under an NNZ budget and a FLOP budget.",
                 "Either --example NAME (built-in model, synthetic data, no files needed) or --weights with --layers "
                         + "or --flops-per-weight, and --grads (X), which falcon, falcon++ and --backsolve need and magnitude and mp use for the objective."},
+        // lines of at most 80 columns: picocli wraps longer ones wherever, and a copied -Dfalcon.memory.\navailable=8g failed
         footer = {"",
-                "Budgets are upper bounds. With no budget option the run keeps 30%% of the FLOPs (--keep-flops 0.3).",
-                "With only a FLOP budget the NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.",
-                "Outputs (written atomically; a failed run writes none, except a failed --grads-command, see the exit codes):",
-                "  --out     default out/NAME-METHOD-pruned.npy   (NAME = example name or the weights file's stem)",
+                "Budgets are upper bounds. With no budget option the run keeps 30%% of the FLOPs",
+                "(--keep-flops 0.3). With only a FLOP budget the NNZ budget is p; with only an",
+                "NNZ budget the FLOP budget is the dense FLOPs. A budget that keeps no weight is",
+                "refused (exit 3) unless asked for exactly: --nnz 0 or --flops 0.",
+                "Outputs (written atomically; a failed run writes none, except a failed",
+                "--grads-command, see the exit codes):",
+                "  --out     default out/NAME-METHOD-pruned.npy",
+                "            (NAME = the example's name or the weights file's stem)",
                 "  --report  default out/NAME-METHOD-report.json",
                 "  --mask    only when given",
-                "  -         stdout (.npy for --out and --mask, JSON for --report; one output at most, ./- for a file named -);",
-                "            the summary then goes to stderr, and so it does for /dev/stdout;",
-                "            --out and --mask refuse a terminal (they are binary)",
-                "Memory: the run estimates what it needs before loading and refuses with options that fit;",
-                "  -Dfalcon.memory.available=SIZE (e.g. FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon ...) overrides /proc/meminfo MemAvailable.",
-                "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy' (one file per stage t = 0..T-1, all present at start),",
-                "  or --grads-command CMD (run before each stage t >= 1 on the current weights).",
-                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error, stdout not writable (the",
-                "  summary; the outputs are complete) or a failed --grads-command (or one",
-                "  stopped by --grads-command-timeout; then --out, --mask and --report hold",
-                "  the last completed stage),",
-                "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written)."})
+                "  -         stdout (.npy for --out and --mask, JSON for --report; one output",
+                "            at most, ./- for a file named -); the summary then goes to",
+                "            stderr, and so it does for /dev/stdout; --out and --mask refuse",
+                "            a terminal (they are binary)",
+                "Memory: the run estimates what it needs before loading and refuses with",
+                "  options that fit; -Dfalcon.memory.available=SIZE overrides /proc/meminfo",
+                "  MemAvailable, e.g.",
+                "  FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon prune ...",
+                "falcon++ gradient sources: the same X (default), --grads 'X_stage{t}.npy'",
+                "  (one file per stage t = 0..T-1, all present at start), or --grads-command",
+                "  CMD (run before each stage t >= 1 on the current weights).",
+                "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets,",
+                "  1 internal error, stdout not writable (the summary; the outputs are",
+                "    complete) or a failed --grads-command (or one stopped by",
+                "    --grads-command-timeout; then --out, --mask and --report hold the last",
+                "    completed stage),",
+                "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and",
+                "    what was written)."})
 final class PruneCommand implements Callable<Integer> {
     /** Files larger than this are not checksummed (the report says so). */
     static final long CHECKSUM_LIMIT = 1L << 30;
@@ -113,10 +125,12 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--flops", paramLabel = "F", description = "Absolute FLOP budget (multiply-adds), in [0, dense FLOPs]; "
             + "a value that is not a number names a file of per-weight FLOP costs instead, as --flops-per-weight does.")
     void flops(String value) {
-        try {
-            flops = Double.valueOf(value);
+        // a number in falcon's grammar is the budget; anything else (100d, NaN, an empty value) a file's name, so that a
+        // costs file called 100d can be given at all; an empty one is refused by validateOptions, naming it
+        if (Numbers.isDecimal(value)) {
+            flops = Main.convert(() -> Numbers.parseDecimal(value));
             flopsCostsFile = null;
-        } catch (NumberFormatException notANumber) {
+        } else {
             flops = null;
             flopsCostsFile = value;
         }
@@ -134,7 +148,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--lambda", paramLabel = "L", defaultValue = "1e-3", description = "Ridge strength of the objective (default: ${DEFAULT-VALUE}).")
     double lambda;
     @Option(names = "--lambda-convention", paramLabel = "ridge|falcon", defaultValue = "ridge",
-            description = "How --lambda is read: ridge = lambda of Q; falcon = the authors' l2, lambda = l2 * n (default: ${DEFAULT-VALUE}).")
+            description = "How --lambda is read, so only with --lambda: ridge = lambda of Q; falcon = the authors' l2, lambda = l2 * n (default: ${DEFAULT-VALUE}).")
     String lambdaConvention;
     /** Parsed from --lambda-convention by validateOptions, as --method is: a picocli enum listed the constants, not the spellings. */
     private Objective.Convention convention;
@@ -341,6 +355,13 @@ final class PruneCommand implements Callable<Integer> {
             if (cramped != null && !quiet) errW.println(cramped);
         }
 
+        // known once n is, and a usage error like the other options' (found before the backend's note and the loading)
+        double ridgeLambda = convention.toRidgeLambda(lambda, n);
+        if (ridgeLambda > Pruner.MAX_LAMBDA) {
+            throw InputException.of("--lambda", "value", typed("--lambda", lambda) + " in the authors' convention is lambda = " + Numbers.shown(ridgeLambda)
+                    + " with n = " + n + ", above " + Numbers.shown(Pruner.MAX_LAMBDA), "give a smaller --lambda");
+        }
+
         // ---------------------------------------------------------------- memory plan, before loading
         ComputeBackend backendProbe = null;
         Backends.Choice choice;
@@ -416,12 +437,13 @@ final class PruneCommand implements Callable<Integer> {
         plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT);
         String heapWarning = plan.heapLimitWarning(Runtime.getRuntime().maxMemory());
         if (heapWarning != null) errW.println("falcon: warning: " + heapWarning);
-        // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here)
-        if (!quiet) errW.println("falcon: " + choice.explanation());
 
         // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.
         Budgets budgets = layers != null ? resolveBudgets(layers) : null;
         if (budgets != null) checkStartLevels(m, budgets);
+        // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here),
+        // after the usage errors that can be found before loading: it came before them, a long note above a one-line error
+        if (!quiet) errW.println("falcon: " + choice.explanation());
 
         try (SystemInfo.ResidentSampler sampler = new SystemInfo.ResidentSampler();
              Progress progress = new Progress(errW, quiet);
@@ -488,11 +510,6 @@ final class PruneCommand implements Callable<Integer> {
             progress.begin("pruning (" + m.cliName() + ")");
             RunPhase.set("while pruning (" + m.cliName() + ")"); // falcon++ names the stage and its step
             t = System.nanoTime();
-            double ridgeLambda = convention.toRidgeLambda(lambda, n);
-            if (ridgeLambda > Pruner.MAX_LAMBDA) {
-                throw InputException.of("--lambda", "value", lambda + " in the authors' convention is lambda = " + ridgeLambda + " with n = " + n
-                        + ", above " + Pruner.MAX_LAMBDA, "give a smaller --lambda");
-            }
             Pruner.SolverInputs solverInputs = null;
             if (solver) {
                 SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
@@ -634,17 +651,26 @@ final class PruneCommand implements Callable<Integer> {
         // (a target of 1 is no budget at all: then any start level only moves the other budget)
         // named after the option that gave the level: --start-keep alone must not send the user to one never given
         if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {
-            throw InputException.of(startKeepFlops != null ? "--start-keep-flops" : "--start-keep", "value", startFlopsLevel() + " is below the FLOP target " + budgets.flopsFraction()
+            String option = startKeepFlops != null ? "--start-keep-flops" : "--start-keep";
+            throw InputException.of(option, "value", typed(option, startFlopsLevel()) + " is below the FLOP target "
+                    + Numbers.shown(budgets.flopsFraction())
                     + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
         }
         if (budgets.nnzFraction() < 1 && startNnzLevel() < budgets.nnzFraction() * (1 - 1e-12)) {
-            throw InputException.of(startKeepNnz != null ? "--start-keep-nnz" : "--start-keep", "value", startNnzLevel() + " is below the NNZ target " + budgets.nnzFraction()
+            String option = startKeepNnz != null ? "--start-keep-nnz" : "--start-keep";
+            throw InputException.of(option, "value", typed(option, startNnzLevel()) + " is below the NNZ target "
+                    + Numbers.shown(budgets.nnzFraction())
                     + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
         }
     }
 
     private void validateOptions() {
         convention = Objective.Convention.parse(lambdaConvention);
+        if (flopsCostsFile != null && flopsCostsFile.isEmpty()) {
+            // taken as a path, "" is the current folder: "both given" beside --layers, "is a directory" without
+            throw InputException.of("--flops", "value", "is empty", "give the FLOP budget as a number, e.g. --flops 1.2e7 or --keep-flops 0.3,"
+                    + " or the per-weight FLOP costs as a file, f.npy");
+        }
         if (flopsCostsFile != null) {
             if (!Files.exists(ArrayFiles.fileOf(flopsCostsFile))) {
                 throw InputException.of("--flops", "value", "'" + flopsCostsFile + "' is neither a number (the FLOP budget) nor a file (per-weight FLOP costs)",
@@ -656,6 +682,9 @@ final class PruneCommand implements Callable<Integer> {
             flopsPerWeight = flopsCostsFile;
             costsOption = "--flops";
         }
+        // one option per budget, before anything is read: --flops-per-weight's layers (and so the budgets) are known only
+        // once its file is loaded, after the backend's note
+        Budgets.checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity);
         if (example != null) {
             for (Object[] o : new Object[][] {{"--grads", grads}, {"--weights", weights}, {"--layers", layersFile},
                     {costsOption, flopsPerWeight}, {"--linear-term", linearTerm}}) {
@@ -671,7 +700,8 @@ final class PruneCommand implements Callable<Integer> {
             if (rows != null) throw InputException.of("--n", "option", "only applies to --example", "the rows of X come from --grads");
         }
         if (!(lambda > 0) || lambda > Pruner.MAX_LAMBDA) {
-            throw InputException.of("--lambda", "value", "is " + lambda + ", it must be positive and at most " + Pruner.MAX_LAMBDA, "e.g. --lambda 1e-3");
+            throw InputException.of("--lambda", "value", "is " + typed("--lambda", lambda) + ", it must be positive and at most "
+                    + Numbers.shown(Pruner.MAX_LAMBDA), "e.g. --lambda 1e-3");
         }
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
         int processors = Runtime.getRuntime().availableProcessors(), mostThreads = Backends.mostThreads();
@@ -771,9 +801,14 @@ final class PruneCommand implements Callable<Integer> {
 
     private void validateSolverOptions() {
         if (maxIterations < 0) throw InputException.of("--max-iterations", "value", "is " + maxIterations + ", it must be >= 0", "e.g. --max-iterations 100");
-        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw InputException.of("--tolerance", "value", "is " + tolerance + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
+        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) {
+            throw InputException.of("--tolerance", "value", "is " + typed("--tolerance", tolerance) + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
+        }
         if (blockSize < 1) throw InputException.of("--block-size", "value", "is " + blockSize + ", it must be at least 1", "e.g. --block-size 2000");
-        if (rounds < 1) throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1", "e.g. --rounds 4");
+        if (rounds < 1) {
+            throw InputException.of("--rounds", "value", "is " + rounds + ", it must be at least 1",
+                    "e.g. --rounds " + spec.findOption("--rounds").defaultValue() + " (the default)");
+        }
         if (stableIterations < 0) throw InputException.of("--stable-iterations", "value", "is " + stableIterations + ", it must be >= 0", "0 turns it off");
         if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
         boolean plusPlus = Method.parse(method).equals(Method.FALCON_PLUS_PLUS);
@@ -820,7 +855,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         for (Object[] o : new Object[][] {{"--start-keep", startKeep}, {"--start-keep-flops", startKeepFlops}, {"--start-keep-nnz", startKeepNnz}}) {
             Double v = (Double) o[1];
-            if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + v + ", outside (0, 1]", "1 starts from the dense model");
+            if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + typed((String) o[0], v) + ", outside (0, 1]", "1 starts from the dense model");
         }
         MultiStage.Schedule.parse(schedule); // an InputException naming --schedule and the choices
         String h = hessian.trim().toLowerCase(Locale.ROOT);
@@ -904,6 +939,11 @@ final class PruneCommand implements Callable<Integer> {
                 if (given.hasMatchedOption(o)) throw InputException.of(o, "option", "needs gradients: lambda enters only the objective on X",
                         "give --grads X.npy (then the report has Q in both conventions), or drop it");
             }
+        }
+        // the convention says how --lambda is read: alone it reread the default 1e-3 as the authors' l2, lambda = 1e-3 n
+        if (given.hasMatchedOption("--lambda-convention") && !given.hasMatchedOption("--lambda")) {
+            throw InputException.of("--lambda-convention", "option", "says how --lambda is read, and --lambda is not given (the default "
+                    + spec.findOption("--lambda").defaultValue() + " is the ridge lambda of Q)", "give --lambda with it, or drop it");
         }
         if (linearTerm != null && grads == null) {
             throw InputException.of("--linear-term", "option", "needs --grads: the first-order term enters only the objective on X", "give --grads X.npy, or drop it");
@@ -1456,10 +1496,22 @@ final class PruneCommand implements Callable<Integer> {
 
     /** An option's value as the command line gave it, before Path took a trailing '/' off; its Path where none was given. */
     private String asGiven(String option, Path parsed) {
+        String text = typedText(option);
+        return text != null ? text : parsed.toString();
+    }
+
+    /** A number option's value as the command line gave it (not Java's 0.0 or 1.0E30 for 0 or 1e30); its value where none was given. */
+    private String typed(String option, double value) {
+        String text = typedText(option);
+        return text != null ? text : Numbers.shown(value);
+    }
+
+    /** The text the command line gave an option (its last occurrence), or null where it was not given. */
+    private String typedText(String option) {
         picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
-        if (given == null || !given.hasMatchedOption(option)) return parsed.toString();
+        if (given == null || !given.hasMatchedOption(option)) return null;
         List<String> values = given.matchedOption(option).originalStringValues();
-        return values.isEmpty() ? parsed.toString() : values.get(values.size() - 1);
+        return values.isEmpty() ? null : values.get(values.size() - 1);
     }
 
     /**
@@ -1535,7 +1587,7 @@ final class PruneCommand implements Callable<Integer> {
             }
         });
         if (firstNotPositive[0] >= 0) {
-            throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + itsValue[0]
+            throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + Numbers.shown(itsValue[0])
                     + "; FLOPs per weight must be positive", "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
         }
         try {

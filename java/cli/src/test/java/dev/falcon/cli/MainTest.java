@@ -64,11 +64,18 @@ class MainTest {
         wFile = dir.resolve("w.npy");
         layersFile = dir.resolve("layers.json");
         flopsFile = dir.resolve("f.npy");
-        try (FloatPointer x = values(N * P, 1); FloatPointer w = values(P, 2); FloatPointer f = new FloatPointer(P)) {
-            Npy.writeFloat32(xFile, x, new long[] {N, P});
-            Npy.writeFloat32(wFile, w, new long[] {P});
+        writeModel(xFile, wFile, layersFile);
+        try (FloatPointer f = new FloatPointer(P)) {
             for (int i = 0; i < P; i++) f.put(i, i < 12 ? 9f : 1f);
             Npy.writeFloat32(flopsFile, f, new long[] {P});
+        }
+    }
+
+    /** The tests' model: X (N x P), the weights and the layer table (table()); SmallModel's tests share it. */
+    static void writeModel(Path xFile, Path wFile, Path layersFile) {
+        try (FloatPointer x = values(N * P, 1); FloatPointer w = values(P, 2)) {
+            Npy.writeFloat32(xFile, x, new long[] {N, P});
+            Npy.writeFloat32(wFile, w, new long[] {P});
         }
         LayersJson.write(layersFile, table());
     }
@@ -2729,6 +2736,9 @@ class MainTest {
             String said = Files.readString(log);
             assertEquals(1, child.exitValue(), args[0] + ": " + said);
             assertTrue(said.contains("falcon: error: stdout could not be written"), said);
+            // inspect writes no files: its message spoke of "files the command wrote"
+            assertEquals(args[0].equals("prune"), said.contains("the files prune wrote are complete"), said);
+            assertFalse(said.contains("files the command wrote"), said);
         }
         assertTrue(Files.size(outDir.resolve("p.npy")) > 4 * P && Files.exists(outDir.resolve("r.json")), "prune's outputs are complete");
     }

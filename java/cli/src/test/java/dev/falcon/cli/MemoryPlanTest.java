@@ -1,6 +1,7 @@
 package dev.falcon.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -355,7 +356,32 @@ class MemoryPlanTest {
         assertTrue(plan.heapBytes() > 0.8 * 2 * GIB && plan.heapBytes() <= 2 * GIB, plan.describe());
         plan.checkHeap(2 * GIB);
         InputException e = assertThrows(InputException.class, () -> plan.checkHeap(GIB + GIB / 2));
-        assertTrue(e.getMessage().contains("heap is limited to 1.5 GiB") && e.getMessage().contains("FALCON_HEAP=3g"), e.getMessage());
+        // the heap it needs, rounded up to 256 MiB: it runs under 2g (3g, from the heap / 0.7, asked for more than it takes)
+        assertTrue(e.getMessage().contains("heap is limited to 1.5 GiB") && e.getMessage().contains("FALCON_HEAP=2g"), e.getMessage());
+    }
+
+    /**
+     * At n = 1 the heap is the swap polish's fixed workspace (56 MiB): the refusal blamed "the solver's n x n systems",
+     * advised fewer rows and FALCON_HEAP=2g (never less), though 60m ran it, and named neither way to run without the
+     * polish.
+     */
+    @Test
+    void aHeapRefusalNamesWhatTakesTheHeapTheLimitThatHoldsItAndTheOptionsWithoutIt() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        MemoryPlan plan = MemoryPlan.of(60, 1, null, false, "cpu", false, false, true);
+        InputException e = assertThrows(InputException.class, () -> plan.checkHeap(32L << 20));
+        String said = e.getMessage();
+        assertTrue(said.contains("for p = 60 and n = 1 (mostly the swap polish's workspace, about 56.0 MiB whatever n)"), said);
+        assertTrue(said.contains("FALCON_HEAP=64m") && said.contains("--swap-candidates 0 (no swap search or polish")
+                && said.contains("--backsolve block (no swap polish"), said);
+        assertFalse(said.contains("n x n systems") || said.contains("fewer rows"), said);
+        plan.checkHeap(64L << 20);
+        // where the n x n systems are the heap, fewer rows do help and are offered
+        MemoryPlan rows = MemoryPlan.of(60, 3000, null, false, "cpu", false, false, true);
+        InputException systems = assertThrows(InputException.class, () -> rows.checkHeap(64L << 20));
+        assertTrue(systems.getMessage().contains("(mostly the solver's n x n systems)") && systems.getMessage().contains("fewer rows"), systems.getMessage());
+        assertEquals("16m", MemoryPlan.heapLimit(1));
+        assertEquals("1280m", MemoryPlan.heapLimit((1L << 30) + 1));
     }
 
     @Test

@@ -2,6 +2,7 @@ package dev.falcon.io;
 
 import dev.falcon.data.ElementType;
 import dev.falcon.data.RawMatrixSource;
+import dev.falcon.model.Numbers;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -115,7 +116,7 @@ public final class ArrayFiles {
         FloatPointer view = new FloatPointer(out);
         float[] floats = new float[CHUNK_ELEMENTS];
         try {
-            streamChecked(a, field, (values, start, count) -> {
+            streamChecked(a, field, true, (values, start, count) -> {
                 for (int j = 0; j < count; j++) floats[j] = (float) values[j];
                 view.position(start).put(floats, 0, count);
             });
@@ -135,11 +136,12 @@ public final class ArrayFiles {
     /**
      * As {@link #readVector}, but the values are handed to {@code sink} as doubles, as numpy converts them to float64
      * (float64 and integers up to 2^53 exactly), rather than rounded to float32: for per-weight FLOP costs, where 0.7 as
-     * float32 made the dense FLOPs of ten such weights 6.99999988. Values NaN, Inf or beyond float32's range are rejected
-     * as readVector rejects them, after every chunk has been handed over.
+     * float32 made the dense FLOPs of ten such weights 6.99999988. NaN and Inf are rejected, after every chunk has been
+     * handed over; values beyond float32's range are not, being read as float64 (a layer table's costs of 1e39 were
+     * taken and the same costs here refused).
      */
     public static void readValues(String spec, String field, long expectedLength, ValueSink sink) {
-        streamChecked(locateVector(spec, field, expectedLength), field, sink);
+        streamChecked(locateVector(spec, field, expectedLength), field, false, sink);
     }
 
     /** The array a spec names, checked to be a vector readVector and readValues can read. */
@@ -171,17 +173,27 @@ public final class ArrayFiles {
         return a;
     }
 
-    /** Streams {@code a} to {@code sink}, then rejects it if any value is NaN, Inf or Inf as float32. */
-    private static void streamChecked(Located a, String field, ValueSink sink) {
+    /**
+     * Streams {@code a} to {@code sink}, then rejects it if any value is NaN or Inf, or, {@code asFloat32}, beyond
+     * float32's range (Inf once converted). The two are told apart: finite values beyond the range were called "NaN or
+     * Inf", with numpy.nan_to_num as the fix, which leaves them as they are.
+     */
+    private static void streamChecked(Located a, String field, boolean asFloat32, ValueSink sink) {
         long n = a.elements();
-        long[] bad = {0, -1};
-        double[] firstBad = {0};
+        long[] nonFinite = {0, -1}, beyond = {0, -1}; // count, first index
+        double[] firstNonFinite = {0}, firstBeyond = {0};
         try {
             stream(a, (values, start, count) -> {
                 for (int j = 0; j < count; j++) {
-                    if (!Float.isFinite((float) values[j]) && bad[0]++ == 0) {
-                        bad[1] = start + j;
-                        firstBad[0] = values[j];
+                    double v = values[j];
+                    if (!Double.isFinite(v)) {
+                        if (nonFinite[0]++ == 0) {
+                            nonFinite[1] = start + j;
+                            firstNonFinite[0] = v;
+                        }
+                    } else if (asFloat32 && !Float.isFinite((float) v) && beyond[0]++ == 0) {
+                        beyond[1] = start + j;
+                        firstBeyond[0] = v;
                     }
                 }
                 sink.accept(values, start, count);
@@ -189,13 +201,20 @@ public final class ArrayFiles {
         } catch (RuntimeException e) {
             throw fail(field, e);
         }
-        if (bad[0] > 0) {
-            String what = Double.isNaN(firstBad[0]) ? "NaN" : Double.isInfinite(firstBad[0]) ? "Inf"
-                    : firstBad[0] + " (beyond the float32 range)";
-            throw fail(field, InputException.of(a.label(), "values", bad[0] + " of " + n + " values are NaN or Inf; the first is at"
-                    + " index " + bad[1] + " (" + what + ")", "fix or drop the non-finite values before saving (e.g."
-                    + " numpy.nan_to_num), or check the exporter"));
+        List<String> problems = new ArrayList<>();
+        if (nonFinite[0] > 0) {
+            problems.add(nonFinite[0] + " of " + n + " values are NaN or Inf; the first is at index " + nonFinite[1] + " ("
+                    + (Double.isNaN(firstNonFinite[0]) ? "NaN" : "Inf") + ")");
         }
+        if (beyond[0] > 0) {
+            problems.add(beyond[0] + " of " + n + " values are beyond float32's range (+-3.4e38), which falcon computes in; the first is at index "
+                    + beyond[1] + " (" + Numbers.shown(firstBeyond[0]) + ")");
+        }
+        if (problems.isEmpty()) return;
+        String fix = nonFinite[0] > 0 && beyond[0] > 0 ? "fix or drop the non-finite values (e.g. numpy.nan_to_num) and rescale the large ones before saving, or check the exporter"
+                : nonFinite[0] > 0 ? "fix or drop the non-finite values before saving (e.g. numpy.nan_to_num), or check the exporter"
+                : "rescale the values into float32's range before saving, or check the exporter";
+        throw fail(field, InputException.of(a.label(), "values", String.join("; ", problems), fix));
     }
 
     /**

@@ -34,13 +34,29 @@ public final class InputFiles {
         }
     }
 
+    /** The existing file a missing path names before a ":suffix" in its file name, or null. */
+    private static Path beforeTensorSuffix(Path file) {
+        Path name = file.getFileName();
+        int colon = name == null ? -1 : name.toString().lastIndexOf(':');
+        if (colon <= 0) return null;
+        Path base = file.resolveSibling(name.toString().substring(0, colon));
+        return Files.isRegularFile(base) ? base : null;
+    }
+
     /** Refuses, naming the file and what it is, a path that is missing, a directory, or not a regular file. */
     public static void requireRegularFile(Path file) {
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(file, BasicFileAttributes.class);
         } catch (NoSuchFileException e) {
-            throw InputException.of(file, "file", Files.isSymbolicLink(file) ? "is a link to a missing file" : "does not exist", "check the path");
+            if (Files.isSymbolicLink(file)) throw InputException.of(file, "file", "is a link to a missing file", "check the path");
+            // X.npy:foo was "does not exist" beside an X.npy that does: the :TENSOR suffix is read on .safetensors names only
+            Path beforeSuffix = beforeTensorSuffix(file);
+            if (beforeSuffix != null) {
+                throw InputException.of(file, "file", "does not exist; " + beforeSuffix + " does, but a :TENSOR suffix names a tensor of a"
+                        + " .safetensors file only", "give " + beforeSuffix + " alone");
+            }
+            throw InputException.of(file, "file", "does not exist", "check the path");
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }

@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.model.Numbers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -92,7 +93,7 @@ public final class LayersJson {
             for (int d = 0; d < shape.length; d++) {
                 JsonNode v = shapeNode.get(d);
                 if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() <= 0) {
-                    throw InputException.of(file, where + ".shape", "entry " + d + " is " + v + ", not a positive integer",
+                    throw InputException.of(file, where + ".shape", "entry " + d + " is " + shown(v) + ", not a positive integer",
                             "dimensions must be positive integers");
                 }
                 shape[d] = v.longValue();
@@ -173,11 +174,16 @@ public final class LayersJson {
         return d[a.length()][b.length()];
     }
 
+    /** A JSON value as a message quotes it: a number in falcon's form (1e20, -5; Jackson's 1.0E20), anything else as JSON. */
+    private static String shown(JsonNode v) {
+        return v.isFloatingPointNumber() ? Numbers.shown(v.doubleValue()) : v.toString();
+    }
+
     private static long optionalLong(Path file, String where, JsonNode node, String key, long fallback, long min) {
         JsonNode v = node.get(key);
         if (v == null || v.isNull()) return fallback;
         if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < min) {
-            throw InputException.of(file, where + "." + key, "is " + v + ", not an integer >= " + min,
+            throw InputException.of(file, where + "." + key, "is " + shown(v) + ", not an integer >= " + min,
                     "fix it or omit it (it is then derived from the shapes)");
         }
         return v.longValue();

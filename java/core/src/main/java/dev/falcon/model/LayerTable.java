@@ -38,7 +38,7 @@ public final class LayerTable {
                 throw new IllegalArgumentException(where + ".name: duplicates layers[" + previous + "]; layer names must be unique");
             }
             if (!(l.flopsPerWeight() > 0) || Double.isInfinite(l.flopsPerWeight())) {
-                throw new IllegalArgumentException(where + ".flops_per_weight: is " + l.flopsPerWeight()
+                throw new IllegalArgumentException(where + ".flops_per_weight: is " + Numbers.shown(l.flopsPerWeight())
                         + "; it must be a positive finite number: " + FLOPS_FIX);
             }
             long[] shape = l.shape();
@@ -73,7 +73,7 @@ public final class LayerTable {
             // an infinite total makes every FLOP budget infinite: nothing would be pruned, silently
             dense += l.count() * l.flopsPerWeight();
             if (Double.isInfinite(dense)) {
-                throw new IllegalArgumentException(where + ".flops_per_weight: is " + l.flopsPerWeight() + ": the dense FLOPs (count x"
+                throw new IllegalArgumentException(where + ".flops_per_weight: is " + Numbers.shown(l.flopsPerWeight()) + ": the dense FLOPs (count x"
                         + " flops_per_weight summed over the layers so far) exceed the largest double; " + FLOPS_FIX);
             }
         }

@@ -1,6 +1,8 @@
 package dev.falcon.prune;
 
 import dev.falcon.io.InputException;
+import dev.falcon.model.Numbers;
+import java.math.RoundingMode;
 import dev.falcon.model.Fractions;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
@@ -28,6 +30,12 @@ import dev.falcon.model.LayerTable;
  */
 public record Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest) {
 
+    /**
+     * How every refusal of a budget that keeps nothing ends: the empty support is allowed only where asked for exactly,
+     * and the NNZ messages never said how (only the FLOP one named --flops 0).
+     */
+    static final String EMPTY_ON_PURPOSE = ", or --nnz 0 or --flops 0 to prune every weight on purpose";
+
     /** Fraction of FLOPs kept when no budget option is given. */
     public static final double DEFAULT_KEEP_FLOPS = 0.3;
 
@@ -45,28 +53,22 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     public static Budgets resolve(LayerTable layers, Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity) {
         long p = layers.parameters();
         double dense = layers.denseFlops();
-        if (keepFlops != null && flops != null) {
-            throw InputException.of("--keep-flops/--flops", "FLOP budget", "both options given", "give one of --keep-flops FRACTION or --flops ABSOLUTE");
-        }
-        int nnzOptions = (keepNnz != null ? 1 : 0) + (nnz != null ? 1 : 0) + (sparsity != null ? 1 : 0);
-        if (nnzOptions > 1) {
-            throw InputException.of("--keep-nnz/--nnz/--sparsity", "NNZ budget", "more than one option given", "give one of --keep-nnz FRACTION, --nnz N or --sparsity S");
-        }
-        if (keepFlops == null && flops == null && nnzOptions == 0) keepFlops = DEFAULT_KEEP_FLOPS;
+        checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity);
+        if (keepFlops == null && flops == null && keepNnz == null && nnz == null && sparsity == null) keepFlops = DEFAULT_KEEP_FLOPS;
 
         double f;
         String fRequest;
         if (keepFlops != null) {
             checkFraction("--keep-flops", keepFlops);
             f = Fractions.flopBudget(keepFlops * dense, layers);
-            fRequest = "--keep-flops " + asGiven(keepFlops);
+            fRequest = "--keep-flops " + Numbers.shown(keepFlops);
         } else if (flops != null) {
             if (!Double.isFinite(flops) || flops < 0 || flops > dense * (1 + 1e-12)) {
-                throw InputException.of("--flops", "value", "is " + asGiven(flops) + ", outside the valid range [0, " + asGiven(dense) + "] (dense FLOPs)",
+                throw InputException.of("--flops", "value", "is " + Numbers.shown(flops) + ", outside the valid range [0, " + Numbers.shown(dense) + "] (dense FLOPs)",
                         "give an absolute FLOP budget in that range, or a fraction with --keep-flops");
             }
-            f = flops;
-            fRequest = "--flops " + asGiven(flops);
+            f = flops == 0 ? 0.0 : flops; // -0 was reported as -0.0, and as -0.00% in the summary
+            fRequest = "--flops " + Numbers.shown(flops);
         } else {
             f = dense;
             fRequest = "default: dense FLOPs (only an NNZ budget given)";
@@ -77,15 +79,15 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         if (keepNnz != null) {
             checkFraction("--keep-nnz", keepNnz);
             s = Fractions.count(keepNnz * p, p);
-            sRequest = "--keep-nnz " + asGiven(keepNnz);
-            if (s == 0) throw InputException.infeasible("--keep-nnz " + asGiven(keepNnz) + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p));
+            sRequest = "--keep-nnz " + Numbers.shown(keepNnz);
+            if (s == 0) throw InputException.infeasible("--keep-nnz " + Numbers.shown(keepNnz) + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p) + EMPTY_ON_PURPOSE);
         } else if (sparsity != null) {
             if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
-                throw InputException.of("--sparsity", "value", "is " + asGiven(sparsity) + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
+                throw InputException.of("--sparsity", "value", "is " + Numbers.shown(sparsity) + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
             }
             s = Fractions.count((1 - sparsity) * p, p);
-            sRequest = "--sparsity " + asGiven(sparsity);
-            if (s == 0) throw InputException.infeasible("--sparsity " + asGiven(sparsity) + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p));
+            sRequest = "--sparsity " + Numbers.shown(sparsity);
+            if (s == 0) throw InputException.infeasible("--sparsity " + Numbers.shown(sparsity) + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p) + EMPTY_ON_PURPOSE);
         } else if (nnz != null) {
             if (nnz < 0 || nnz > p) {
                 throw InputException.of("--nnz", "value", "is " + nnz + ", outside the valid range [0, " + p + "] (p)", "give the number of weights to keep");
@@ -103,40 +105,45 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             if (f < cheapest.flopsPerWeight()) {
                 throw InputException.infeasible("FLOP budget " + fmt(f) + " (" + fRequest + ") is below the cheapest weight's cost "
                         + fmt(cheapest.flopsPerWeight()) + " FLOPs (layer " + cheapest.name() + "): no weight can be kept; raise it to at least "
-                        + fmt(cheapest.flopsPerWeight()) + " (--keep-flops " + fmtUp(cheapest.flopsPerWeight() / dense) + "), or give --flops 0 to prune everything");
+                        + fmt(cheapest.flopsPerWeight()) + " (--keep-flops " + fmtUp(cheapest.flopsPerWeight() / dense) + ")" + EMPTY_ON_PURPOSE);
             }
         }
         return new Budgets(s, f, p, dense, sRequest, fRequest);
     }
 
+    /**
+     * Refuses two options for one budget, which needs no layer table: a caller can check this before reading one.
+     *
+     * @throws InputException naming the options
+     */
+    public static void checkOneOptionEach(Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity) {
+        if (keepFlops != null && flops != null) {
+            throw InputException.of("--keep-flops/--flops", "FLOP budget", "both options given", "give one of --keep-flops FRACTION or --flops ABSOLUTE");
+        }
+        int nnzOptions = (keepNnz != null ? 1 : 0) + (nnz != null ? 1 : 0) + (sparsity != null ? 1 : 0);
+        if (nnzOptions > 1) {
+            throw InputException.of("--keep-nnz/--nnz/--sparsity", "NNZ budget", "more than one option given", "give one of --keep-nnz FRACTION, --nnz N or --sparsity S");
+        }
+    }
+
     private static void checkFraction(String option, double v) {
         if (!Double.isFinite(v) || v <= 0 || v > 1) {
-            throw InputException.of(option, "value", "is " + asGiven(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
+            throw InputException.of(option, "value", "is " + Numbers.shown(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
         }
     }
 
     /** v to six significant digits, rounded up (a suggested lower bound that must hold as printed). */
     static String fmtUp(double v) {
-        return new java.math.BigDecimal(v).round(new java.math.MathContext(6, java.math.RoundingMode.UP)).stripTrailingZeros().toString().replace("E", "e");
+        return Numbers.significant(v, 6, RoundingMode.UP);
     }
 
     /** v to six significant digits, rounded down (a suggested upper bound that must hold as printed). */
     static String fmtDown(double v) {
-        return new java.math.BigDecimal(v).round(new java.math.MathContext(6, java.math.RoundingMode.DOWN)).stripTrailingZeros().toString().replace("E", "e");
+        return Numbers.significant(v, 6, RoundingMode.DOWN);
     }
 
-    /**
-     * An option's value as a user writes it: Java's own form echoed --flops 12165312 as "1.2165312E7" and --keep-nnz 1
-     * as "1.0". The shortest digits that read back as v, plainly written unless that takes more than about 18 of them.
-     */
-    static String asGiven(double v) {
-        if (!Double.isFinite(v)) return String.valueOf(v);
-        java.math.BigDecimal b = java.math.BigDecimal.valueOf(v).stripTrailingZeros();
-        if (b.scale() > 18 || b.precision() - b.scale() > 18) return b.toString().replace("E+", "e").replace("E", "e");
-        return b.toPlainString();
-    }
-
+    /** A FLOP count in a message: whole ones as they are, others to six significant digits (2.4, not %.6g's 2.40000). */
     static String fmt(double v) {
-        return v == Math.rint(v) && Math.abs(v) < 1e15 ? String.valueOf((long) v) : String.format(java.util.Locale.ROOT, "%.6g", v);
+        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Numbers.shown(v) : Numbers.significant(v, 6, RoundingMode.HALF_EVEN);
     }
 }

@@ -80,6 +80,11 @@ public final class FlopAwareSelector implements AutoCloseable {
         int n = (int) p;
         long[] starts = layers.segmentStarts();
         double[] f = layers.flopsPerWeight();
+        if (nothingMayBeKept(n, nnzBudget, flopBudget)) {
+            // the empty support is the only one, and 0 bounds every selection exactly: the dual's bracketing stopped
+            // short of 0 (a bound of 2.5e-79 and a relative gap of 1 for --flops 0)
+            return Selection.empty(p, layers.size(), (System.nanoTime() - start) * 1e-9);
+        }
         CostClasses classes = layers.size() > MERGE_ABOVE_LAYERS ? CostClasses.of(starts, f) : null;
         ensureCapacity(n);
         if (classes == null) {
@@ -125,6 +130,15 @@ public final class FlopAwareSelector implements AutoCloseable {
         for (long c : k) kept += c;
         return new Selection(mask, p, kept, problem.flopsOf(k), k, problem.valueOf(k), dual.best.value,
                 dual.best.mu, dual.best.omega, dual.evaluations, seconds, phases);
+    }
+
+    /**
+     * Whether a budget is 0 (no weight, or no FLOP): then not even a fraction of a weight may be kept, so the LP's
+     * optimum is 0 as well as every selection's. A FLOP budget below the cheapest weight keeps no weight either, but its
+     * LP takes a fraction of one, and the bound stays the LP's.
+     */
+    private static boolean nothingMayBeKept(int p, long nnzBudget, double flopBudget) {
+        return Math.min(nnzBudget, p) == 0 || flopBudget == 0;
     }
 
     /**

@@ -20,10 +20,17 @@ public final class Selection implements AutoCloseable {
     private final int dualEvaluations;
     private final double seconds;
     private final String phases;
+    private final boolean nothingMayBeKept;
     private boolean closed;
 
     Selection(byte[] mask, long parameters, long kept, double keptFlops, long[] keptPerLayer, double primalValue,
               double dualBound, double mu, double omega, int dualEvaluations, double seconds, String phases) {
+        this(mask, parameters, kept, keptFlops, keptPerLayer, primalValue, dualBound, mu, omega, dualEvaluations, seconds, phases, false);
+    }
+
+    private Selection(byte[] mask, long parameters, long kept, double keptFlops, long[] keptPerLayer, double primalValue,
+                      double dualBound, double mu, double omega, int dualEvaluations, double seconds, String phases, boolean nothingMayBeKept) {
+        this.nothingMayBeKept = nothingMayBeKept;
         this.phases = phases;
         this.maskBytes = mask;
         this.parameters = parameters;
@@ -37,6 +44,15 @@ public final class Selection implements AutoCloseable {
         this.dualEvaluations = dualEvaluations;
         this.seconds = seconds;
     }
+
+    /** The selection under a budget of 0 (NNZ or FLOPs): the empty support, with primal and dual bound both exactly 0. */
+    static Selection empty(long parameters, int layers, double seconds) {
+        return new Selection(new byte[(int) parameters], parameters, 0, 0.0, new long[layers], 0.0, 0.0, 0.0, 0.0, 0, seconds,
+                "a budget of 0: the empty support, with an exact bound of 0", true);
+    }
+
+    /** Whether a budget was 0, so that the empty support is the only one and its bound of 0 is exact. */
+    public boolean nothingMayBeKept() { return nothingMayBeKept; }
 
     /** p bytes, 1 = kept; owned by this Selection and freed by {@link #close()}. */
     public BytePointer mask() {

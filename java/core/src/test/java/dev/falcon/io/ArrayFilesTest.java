@@ -30,9 +30,29 @@ class ArrayFilesTest {
         Path f = write(dir, "w.npy", npyV1(dict("<f4", false, "(100,)"), floats(ByteOrder.LITTLE_ENDIAN, v)));
         assertInput(() -> ArrayFiles.readVector(f.toString(), "--weights", 100), f, "--weights", "values", "3 of 100",
                 "index 5", "NaN", "nan_to_num");
-        // float64 values beyond the float32 range become Inf on conversion and are rejected too
+        // float64 values beyond the float32 range become Inf on conversion and are rejected too, as what they are
         Path d = write(dir, "d.npy", npyV1(dict("<f8", false, "(2,)"), Fixtures.doubles(1, 1e300)));
-        assertInput(() -> ArrayFiles.readVector(d.toString(), "--flops", -1), d, "index 1", "float32 range");
+        assertInput(() -> ArrayFiles.readVector(d.toString(), "--flops", -1), d, "index 1", "beyond float32's range (+-3.4e38)", "1e300");
+    }
+
+    /**
+     * Finite values beyond float32's range were "NaN or Inf" with numpy.nan_to_num as the fix, which leaves them as
+     * they are; and readValues, whose float64 values are not converted, refused them as readVector does.
+     */
+    @Test
+    void valuesBeyondFloat32AreToldApartFromNanAndInfAndReadAsFloat64() throws IOException {
+        Path d = write(dir, "d.npy", npyV1(dict("<f8", false, "(3,)"), Fixtures.doubles(1, 1e39, Double.NaN)));
+        InputException both = assertThrows(InputException.class, () -> ArrayFiles.readVector(d.toString(), "--weights", -1));
+        assertTrue(both.getMessage().contains("1 of 3 values are NaN or Inf; the first is at index 2 (NaN)")
+                && both.getMessage().contains("1 of 3 values are beyond float32's range (+-3.4e38), which falcon computes in; the first is at index 1 (1e39)"),
+                both.getMessage());
+        Path big = write(dir, "big.npy", npyV1(dict("<f8", false, "(2,)"), Fixtures.doubles(1e39, 2)));
+        InputException beyond = assertThrows(InputException.class, () -> ArrayFiles.readVector(big.toString(), "--weights", -1));
+        assertTrue(!beyond.getMessage().contains("NaN") && !beyond.getMessage().contains("nan_to_num") && beyond.getMessage().contains("rescale"),
+                beyond.getMessage());
+        double[] read = new double[2];
+        ArrayFiles.readValues(big.toString(), "--flops-per-weight", 2, (values, start, count) -> System.arraycopy(values, 0, read, (int) start, count));
+        assertArrayEquals(new double[] {1e39, 2}, read);
     }
 
     @Test

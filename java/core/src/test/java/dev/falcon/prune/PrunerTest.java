@@ -71,12 +71,12 @@ class PrunerTest {
         assertEquals("--keep-flops 0.3", Budgets.resolve(TWO_LAYERS, 0.3, null, null, null, null).flopsRequest());
         assertEquals("--sparsity 0.25", Budgets.resolve(TWO_LAYERS, 0.3, null, null, null, 0.25).nnzRequest());
         assertEquals("--flops 1.5", Budgets.resolve(TWO_LAYERS, null, 1.5, null, null, null).flopsRequest());
-        assertEquals("0.000001", Budgets.asGiven(1e-6));
+        assertEquals("0.000001", dev.falcon.model.Numbers.shown(1e-6));
         InputException tooMany = assertThrows(InputException.class, () -> Budgets.resolve(TWO_LAYERS, null, 12165312.0, null, null, null));
         assertTrue(tooMany.getMessage().contains("is 12165312, outside"), tooMany.getMessage());
-        assertEquals("12165312", Budgets.asGiven(1.2165312e7));
-        assertEquals("1e30", Budgets.asGiven(1e30));
-        assertEquals("1.5e-25", Budgets.asGiven(1.5e-25));
+        assertEquals("12165312", dev.falcon.model.Numbers.shown(1.2165312e7));
+        assertEquals("1e30", dev.falcon.model.Numbers.shown(1e30));
+        assertEquals("1.5e-25", dev.falcon.model.Numbers.shown(1.5e-25));
     }
 
     @Test

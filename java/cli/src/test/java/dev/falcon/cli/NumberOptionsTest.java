@@ -1,0 +1,100 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.falcon.io.Npy;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+
+/** Number options are read in one grammar, and their messages show numbers as the user typed them. */
+class NumberOptionsTest extends SmallModel {
+    /**
+     * Java's grammar took 0.3d, 0.3f, " 0.3" and 0x1p-2 for 0.3 and 0.25 (while 0.3x and "5 " were refused), and
+     * --flops 100d for a budget of 100, so that a costs file of that name could not be given.
+     */
+    @Test
+    void numberOptionsTakePlainDecimalsOnly() {
+        for (String v : List.of("0.3d", "0.3f", " 0.3", "0x1p-2", "0.3x", "NaN", "Infinity")) {
+            assertRefused(prune("--keep-flops", v), 2, "Invalid value for option '--keep-flops': '" + v + "' is not a number");
+        }
+        assertRefused(prune("--nnz", "5 "), 2, "'5 ' is not a number");
+        assertRefused(prune("--nnz", "2.5"), 2, "'2.5' is not a whole number");
+        assertRefused(prune("--flops", "100d"), 2, "--flops: value: '100d' is neither a number (the FLOP budget) nor a file");
+        // the grammar's numbers are the same for whole options: 1e1 is ten weights
+        assertEquals(0, prune("--nnz", "1e1", "--quiet").code());
+    }
+
+    /** 1e400 and 1e-400 became Infinity and 0, and the message said "is Infinity" and "is 0" for what the user typed. */
+    @Test
+    void valuesBeyondADoubleAreRefusedAsTyped() {
+        assertRefused(prune("--keep-flops", "1e400"), 2, "'1e400' is beyond the largest number falcon reads");
+        assertRefused(prune("--grads", x.toString(), "--lambda", "1e-400"), 2, "'1e-400' is closer to 0 than the smallest number");
+        assertRefused(prune("--flops", "-1e400"), 2, "'-1e400' is beyond the largest number falcon reads");
+    }
+
+    /** --flops "" was taken for the current folder: "both given" beside --layers, "is a directory" without it. */
+    @Test
+    void anEmptyFlopsIsSaidToBeEmpty() {
+        assertRefused(prune("--flops", ""), 2, "--flops: value: is empty");
+        assertRefused(MainTest.run("prune", "--weights", weights.toString(), "--flops", "", "--out", out.resolve("p.npy").toString()), 2,
+                "--flops: value: is empty");
+        assertRefused(prune("--keep-flops", ""), 2, "the value is empty");
+    }
+
+    /** -X X.npy:foo said "X.npy:foo: file: does not exist" beside an X.npy that does: the suffix is for .safetensors files. */
+    @Test
+    void aTensorSuffixOnAnotherKindOfFileIsExplained() {
+        assertRefused(prune("--grads", x + ":foo"), 2, x + ":foo: file: does not exist; " + x + " does, but a :TENSOR suffix names a tensor"
+                + " of a .safetensors file only", "give " + x + " alone");
+    }
+
+    /** Messages said "is 0.0", "is -1.0", "at most 1.0E30", "is -5.0" and "is 1.0E20" for 0, -1, 1e30, -5 and 1e20. */
+    @Test
+    void messagesShowNumbersAsTyped() throws IOException {
+        assertRefused(prune("--grads", x.toString(), "--lambda", "0"), 2, "--lambda: value: is 0, it must be positive and at most 1e30");
+        assertRefused(prune("--grads", x.toString(), "--method", "falcon", "--tolerance", "-1"), 2, "--tolerance: value: is -1, it must");
+        assertRefused(prune("--grads", x.toString(), "--method", "falcon++", "--start-keep-flops", "0"), 2, "--start-keep-flops: value: is 0, outside");
+        // a rounds error suggested --rounds 4, where the default is 25
+        assertRefused(prune("--grads", x.toString(), "--method", "falcon", "--rounds", "0"), 2, "e.g. --rounds 25 (the default)");
+        // a FLOP budget of 0.113 was "0.113000" (%.6g)
+        MainTest.Run tiny = prune("--keep-flops", "0.001");
+        assertRefused(tiny, 3, "FLOP budget 0.113");
+        assertFalse(tiny.err().contains("0.113000"), tiny.err());
+
+        Path negativeCount = dir.resolve("count.json"), negativeCost = dir.resolve("cost.json");
+        Files.writeString(negativeCount, "{\"layers\": [{\"name\": \"a\", \"shape\": [12], \"flops_per_weight\": 9, \"count\": 1e20},"
+                + " {\"name\": \"b\", \"shape\": [5], \"flops_per_weight\": 1}]}");
+        Files.writeString(negativeCost, "{\"layers\": [{\"name\": \"a\", \"shape\": [12], \"flops_per_weight\": -5},"
+                + " {\"name\": \"b\", \"shape\": [5], \"flops_per_weight\": 1}]}");
+        for (Path table : List.of(negativeCount, negativeCost)) {
+            MainTest.Run r = MainTest.run("prune", "--weights", weights.toString(), "--layers", table.toString(), "--out", out.resolve("p.npy").toString());
+            assertRefused(r, 2, table == negativeCount ? ".count: is 1e20, not an integer" : ".flops_per_weight: is -5;");
+        }
+        Path costs = dir.resolve("f.npy");
+        try (FloatPointer f = new FloatPointer(MainTest.P)) {
+            for (int i = 0; i < MainTest.P; i++) f.put(i, i == 3 ? -1f : 1f);
+            Npy.writeFloat32(costs, f, new long[] {MainTest.P});
+        }
+        assertRefused(MainTest.run("prune", "--weights", weights.toString(), "--flops-per-weight", costs.toString(), "--out", out.resolve("p.npy").toString()),
+                2, "element 3 is -1;");
+    }
+
+    /** --flops=-0 was reported as "-0.00%" in the summary and -0.0 in the report. */
+    @Test
+    void minusZeroIsZero() throws IOException {
+        MainTest.Run r = prune("--flops=-0");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("FLOPs <= 0 (0.00%, --flops 0)"), r.out());
+        JsonNode asked = report().at("/budgets/asked");
+        assertEquals("0.0", asked.get("flops").asText(), asked.toString());
+        assertEquals("0.0", asked.get("flops_fraction").asText(), asked.toString());
+        assertFalse(Files.readString(out.resolve("r.json")).contains("-0.0"), "no -0 in the report");
+    }
+}

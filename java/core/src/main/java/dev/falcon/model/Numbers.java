@@ -1,0 +1,97 @@
+package dev.falcon.model;
+
+import java.math.BigDecimal;
+import java.math.MathContext;
+import java.math.RoundingMode;
+import java.util.regex.Pattern;
+
+/**
+ * The one grammar falcon reads numbers in (every number option of the CLI) and the one form it writes them in
+ * (messages, budgets' requests). Java's own parsing took {@code 0.3d}, {@code 0.3f}, {@code " 0.3"} and {@code 0x1p-2}
+ * for numbers, and its own form wrote {@code 0.0}, {@code 1.0E30} and {@code -0.0} where the user had typed 0, 1e30
+ * and -0.
+ */
+public final class Numbers {
+    private Numbers() {}
+
+    /** A plain decimal: an optional sign, digits with an optional point (or a point and digits), an optional exponent. */
+    private static final Pattern DECIMAL = Pattern.compile("[+-]?(?:\\d+(?:\\.\\d*)?|\\.\\d+)(?:[eE][+-]?\\d+)?");
+
+    /** What the messages say a number looks like. */
+    public static final String DECIMAL_FORM = "digits with an optional sign, point and exponent, e.g. 0.3, 25 or 1e-3";
+
+    /** Whether {@code text} is a number in falcon's grammar (nothing else: no spaces, suffixes, hex, NaN or Infinity). */
+    public static boolean isDecimal(String text) {
+        return text != null && DECIMAL.matcher(text).matches();
+    }
+
+    /**
+     * The value of a decimal in falcon's grammar, -0 read as 0 (a -0.00% in the summary and -0.0 in the report).
+     *
+     * @throws NumberFormatException saying what is wrong with {@code text}, quoted as typed: empty, not a decimal, or
+     *                               beyond what a double holds (1e400 became Infinity, 1e-400 became 0)
+     */
+    public static double parseDecimal(String text) {
+        requireDecimal(text);
+        double v = Double.parseDouble(text);
+        if (Double.isInfinite(v)) throw new NumberFormatException("'" + text + "' is beyond the largest number falcon reads (about 1.8e308)");
+        // a mantissa with a non-zero digit that reads as 0 underflowed: 0 is not what the user typed
+        if (v == 0 && text.replaceFirst("[eE].*", "").matches(".*[1-9].*")) {
+            throw new NumberFormatException("'" + text + "' is closer to 0 than the smallest number falcon reads (about 4.9e-324)");
+        }
+        return v == 0 ? 0.0 : v;
+    }
+
+    /**
+     * A whole number in falcon's grammar ({@code 25}, {@code 1e6}, {@code 2.0}) within [{@code min}, {@code max}] (the
+     * range of the option's Java type).
+     *
+     * @throws NumberFormatException saying what is wrong with {@code text}, quoted as typed
+     */
+    public static long parseWhole(String text, long min, long max) {
+        requireDecimal(text);
+        BigDecimal v;
+        try {
+            v = new BigDecimal(text);
+        } catch (NumberFormatException | ArithmeticException exponentBeyondAnInt) {
+            throw new NumberFormatException("'" + text + "' is outside the whole numbers from " + min + " to " + max + " this option takes");
+        }
+        // compared before any other arithmetic: 1e999999999 is cheap to compare and costly to expand
+        if (v.compareTo(BigDecimal.valueOf(min)) < 0 || v.compareTo(BigDecimal.valueOf(max)) > 0) {
+            throw new NumberFormatException("'" + text + "' is outside the whole numbers from " + min + " to " + max + " this option takes");
+        }
+        if (v.signum() != 0 && v.stripTrailingZeros().scale() > 0) throw new NumberFormatException("'" + text + "' is not a whole number");
+        return v.longValueExact();
+    }
+
+    private static void requireDecimal(String text) {
+        if (text == null || text.isEmpty()) throw new NumberFormatException("the value is empty; give a number (" + DECIMAL_FORM + ")");
+        if (!isDecimal(text)) throw new NumberFormatException("'" + text + "' is not a number (" + DECIMAL_FORM + ")");
+    }
+
+    /**
+     * A value as a user writes it: the shortest digits that read back as {@code v}, written plainly unless that takes
+     * more than 18 digits on either side of the point (then 1e30, 1.5e-25); -0 as 0. Java's own form echoed --flops
+     * 12165312 as "1.2165312E7" and --keep-nnz 1 as "1.0".
+     */
+    public static String shown(double v) {
+        if (!Double.isFinite(v)) return Double.isNaN(v) ? "NaN" : v > 0 ? "Inf" : "-Inf";
+        return written(BigDecimal.valueOf(v == 0 ? 0.0 : v));
+    }
+
+    /**
+     * {@code v} to {@code digits} significant digits, rounded by {@code mode} (UP for a suggested lower bound that must
+     * hold as printed, DOWN for an upper one), without trailing zeros: a FLOP budget of 2.4 read "2.40000" in %.6g.
+     */
+    public static String significant(double v, int digits, RoundingMode mode) {
+        if (!Double.isFinite(v)) return shown(v);
+        return written(new BigDecimal(v == 0 ? 0.0 : v).round(new MathContext(digits, mode)));
+    }
+
+    private static String written(BigDecimal value) {
+        BigDecimal b = value.stripTrailingZeros();
+        if (b.signum() == 0) return "0";
+        if (b.scale() > 18 || b.precision() - b.scale() > 18) return b.toString().replace("E+", "e").replace("E", "e");
+        return b.toPlainString();
+    }
+}
