@@ -28,6 +28,11 @@ FALCON_API const char* falcon_openblas_corename(void);
 FALCON_API const char* falcon_openblas_config(void);
 FALCON_API int falcon_openblas_set_threads(int threads);
 FALCON_API int falcon_openblas_get_threads(void);
+/**
+ * Ends the process at once with `status` (_exit): no atexit handlers and no library destructors, among them OpenBLAS's,
+ * which waits for good for a call still in flight (dev.falcon.backend.NativeCalls).
+ */
+FALCON_API void falcon_exit_now(int status);
 
 FALCON_API void falcon_fill_uniform(float* dst, int64_t count, int64_t seed, float scale, int threads);
 FALCON_API void falcon_fill_synthetic(float* x, int64_t n, int64_t p, int rank, float noise, int64_t seed, int threads);

@@ -1,8 +1,10 @@
 package dev.falcon.cli;
 
 import dev.falcon.backend.BackendMemoryException;
+import dev.falcon.backend.NativeCalls;
 import dev.falcon.io.InputException;
 import dev.falcon.io.RunPhase;
+import dev.falcon.io.ShutdownHooks;
 import dev.falcon.io.StoppedException;
 import dev.falcon.model.Numbers;
 import java.io.PrintStream;
@@ -61,6 +63,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         warnInTheCliForm(err);
         recordStoppingSignals();
         reportStopAtShutdown(rawOut, rawErr);
+        exitWithNoNativeCallInFlight();
         int code = execute(args, out, err);
         outGate.drain();
         // A PrintStream keeps its write errors to itself: `inspect > /dev/full`, or a summary into a pipe whose reader
@@ -73,6 +76,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         }
         errGate.drain();
         finished = true;
+        exitStatus = code;
         System.exit(code);
     }
 
@@ -170,7 +174,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * comes from a hook, the only code sure to run; the run's thread, should it fail on the way, says nothing more.
      */
     private static void reportStopAtShutdown(PrintStream out, PrintStream err) {
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        ShutdownHooks.add(new Thread(() -> {
             if (finished) return;
             String line = "falcon: " + RunPhase.stopReport(StoppedException.signalName(), COMMIT_WAIT_MILLIS);
             // A write of the run's blocked on a pipe nobody reads holds that stream's lock for good, and a hook that
@@ -213,6 +217,35 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         }
     }
 
+    /** The status the JVM is exiting with: 128 + the signal's number, or the run's code; 1 where neither is known. */
+    private static volatile int exitStatus = INTERNAL;
+    /**
+     * How long the exit waits for a native call under way (an OpenBLAS call of the run's thread, which a stop does not
+     * interrupt) to return. The calls of a solve take milliseconds; a larger one (dsyrk or dpotrf at n in the thousands)
+     * can take seconds, and the exit then is immediate (see {@link #exitWithNoNativeCallInFlight}).
+     */
+    private static final long NATIVE_CALL_WAIT_MILLIS = 3000;
+    /** How long, past that wait, the immediate exit waits for the other hooks (the stop's line, temporary files removed). */
+    private static final long OTHER_HOOKS_WAIT_MILLIS = 10_000;
+
+    /**
+     * A stop (SIGINT, SIGTERM) found the run's thread inside OpenBLAS now and then, and the JVM's exit then hung for good
+     * after the stop's line: libc's exit runs OpenBLAS's teardown, which joins its worker threads, and a worker whose part
+     * of the call in flight ended after the teardown had told it to stop went back to sleep (gdb: the VM thread in
+     * gotoblas_quit, blas_thread_shutdown_, pthread_join; the run's thread parked on its way back from cblas_dsyrk). A
+     * hook closes the backends' gate for native calls (a call not yet begun is held, in Java) and waits, with a bound, for
+     * the one under way: the exit then goes on with none in flight. Past the bound, once the other hooks have done their
+     * work, the process ends at once (_exit), with the status the JVM would have given.
+     */
+    private static void exitWithNoNativeCallInFlight() {
+        ShutdownHooks.add(new Thread(() -> {
+            NativeCalls calls = NativeCalls.process();
+            if (calls.closeAndAwait(NATIVE_CALL_WAIT_MILLIS)) return;
+            ShutdownHooks.awaitOthers(OTHER_HOOKS_WAIT_MILLIS);
+            calls.exitNow(exitStatus);
+        }, "falcon-native-calls"));
+    }
+
     /** True in a JVM started by {@link #main}: a stop is reported by the hook, not by {@link #handle}. */
     private static volatile boolean reportingHook;
 
@@ -229,6 +262,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 sun.misc.SignalHandler[] jvm = new sun.misc.SignalHandler[1];
                 jvm[0] = sun.misc.Signal.handle(sig, s -> {
                     StoppedException.signalled("SIG" + name);
+                    exitStatus = 128 + s.getNumber(); // the JVM's own status for it
                     jvm[0].handle(s);
                 });
                 if (jvm[0] == sun.misc.SignalHandler.SIG_IGN || jvm[0] == sun.misc.SignalHandler.SIG_DFL) sun.misc.Signal.handle(sig, jvm[0]);

@@ -118,7 +118,7 @@ public final class AtomicFiles {
 
     static {
         try {
-            Runtime.getRuntime().addShutdownHook(new Thread(AtomicFiles::removePendingAtShutdown, "falcon-remove-temporary-outputs"));
+            ShutdownHooks.add(new Thread(AtomicFiles::removePendingAtShutdown, "falcon-remove-temporary-outputs"));
         } catch (IllegalStateException shuttingDown) {
             // first used while the JVM is already stopping: the failure paths still remove what they create
         }

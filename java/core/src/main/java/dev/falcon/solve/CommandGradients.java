@@ -8,6 +8,7 @@ import dev.falcon.io.ByteCounts;
 import dev.falcon.io.InputException;
 import dev.falcon.io.Npy;
 import dev.falcon.io.RunPhase;
+import dev.falcon.io.ShutdownHooks;
 import dev.falcon.io.StoppedException;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -144,7 +145,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             // wakes, where no hook does): the JVM halts once the hooks end
             if (awaited) StoppedException.awaitReport(REPORT_WAIT_MILLIS);
         }, "falcon-grads-command-cleanup");
-        Runtime.getRuntime().addShutdownHook(onExit);
+        ShutdownHooks.add(onExit);
     }
 
     /**
@@ -591,7 +592,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         if (current != null) current.close();
         current = null;
         try {
-            Runtime.getRuntime().removeShutdownHook(onExit);
+            ShutdownHooks.remove(onExit);
         } catch (IllegalStateException shuttingDown) {
             // the hook is running or about to: it cleans up as well
         }

@@ -4,6 +4,7 @@ import static dev.falcon.cpu.nativelib.FalconKernels.*;
 
 import dev.falcon.backend.Backends;
 import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.NativeCalls;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
 import java.io.IOException;
@@ -52,10 +53,21 @@ public final class CpuBackend implements ComputeBackend {
         int run();
     }
 
+    /**
+     * Every OpenBLAS call passes the process's {@link NativeCalls} gate as well: the JVM's exit runs OpenBLAS's teardown,
+     * which hung for good beside a call in flight (a CLI run stopped during a solve), and the CLI's stop lets the exit
+     * go on only once none is.
+     */
     private int openblasCall(BlasCall call) {
         synchronized (OPENBLAS) {
-            falcon_openblas_set_threads(threads);
-            return call.run();
+            NativeCalls gate = NativeCalls.process();
+            gate.enter();
+            try {
+                falcon_openblas_set_threads(threads);
+                return call.run();
+            } finally {
+                gate.leave();
+            }
         }
     }
 

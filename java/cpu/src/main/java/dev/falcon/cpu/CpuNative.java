@@ -1,5 +1,6 @@
 package dev.falcon.cpu;
 
+import dev.falcon.backend.NativeCalls;
 import dev.falcon.cpu.nativelib.FalconKernels;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -75,9 +76,20 @@ final class CpuNative {
         if (requested != null && !requested.equals(inherited)) {
             FalconKernels.falcon_setenv("OPENBLAS_CORETYPE", requested);
         }
-        Loader.load(openblas.class);
-        String core = FalconKernels.falcon_openblas_corename();
-        String config = FalconKernels.falcon_openblas_config();
+        // OpenBLAS starts its worker threads as it loads, and its teardown at the exit joins them: the load and the
+        // probes pass the gate every OpenBLAS call passes (CpuBackend.openblasCall), and past a stop's wait for them the
+        // exit can be immediate (_exit, in our kernels' library)
+        NativeCalls gate = NativeCalls.process();
+        gate.exitNowWith(FalconKernels::falcon_exit_now);
+        String core, config;
+        gate.enter();
+        try {
+            Loader.load(openblas.class);
+            core = FalconKernels.falcon_openblas_corename();
+            config = FalconKernels.falcon_openblas_config();
+        } finally {
+            gate.leave();
+        }
         f.put("kernels.isa", FalconKernels.falcon_isa());
         f.put("openblas.version", openblasVersion(config));
         f.put("openblas.config", config.trim());

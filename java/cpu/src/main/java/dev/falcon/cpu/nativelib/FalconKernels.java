@@ -34,6 +34,7 @@ public final class FalconKernels {
     public static native String falcon_openblas_config();
     public static native int falcon_openblas_set_threads(int threads);
     public static native int falcon_openblas_get_threads();
+    public static native void falcon_exit_now(int status);
 
     public static native void falcon_fill_uniform(FloatPointer dst, long count, long seed, float scale, int threads);
     public static native void falcon_fill_synthetic(FloatPointer x, long n, long p, int rank, float noise, long seed, int threads);
