@@ -59,11 +59,17 @@ public final class CpuBackend implements ComputeBackend {
      * go on only once none is.
      */
     private int openblasCall(BlasCall call) {
+        return underOpenBlasLock(() -> {
+            falcon_openblas_set_threads(threads);
+            return call.run();
+        });
+    }
+
+    private static int underOpenBlasLock(BlasCall call) {
         synchronized (OPENBLAS) {
             NativeCalls gate = NativeCalls.process();
             gate.enter();
             try {
-                falcon_openblas_set_threads(threads);
                 return call.run();
             } finally {
                 gate.leave();
@@ -72,7 +78,7 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     /**
-     * Sets OpenBLAS's thread count, under the lock this backend's own OpenBLAS calls take, for OpenBLAS calls made
+     * Sets OpenBLAS's thread count, under the lock and gate this backend's own OpenBLAS calls take, for OpenBLAS calls made
      * outside any backend (the benchmarks' sasum and sgemv yardsticks): without it they ran with OpenBLAS's own count,
      * every core, whatever thread count they were labelled with. Loads the native side first, so OpenBLAS runs the core
      * falcon picks for this CPU (see CpuNative), not the one it would detect alone.
@@ -81,10 +87,10 @@ public final class CpuBackend implements ComputeBackend {
      */
     public static int setOpenBlasThreads(int threads) {
         CpuNative.ensureLoaded();
-        synchronized (OPENBLAS) {
+        return underOpenBlasLock(() -> {
             falcon_openblas_set_threads(threads);
             return falcon_openblas_get_threads();
-        }
+        });
     }
 
     /** The native side's probe facts (OpenBLAS version and core, kernel ISA), as {@link #facts()}, without a backend. */
