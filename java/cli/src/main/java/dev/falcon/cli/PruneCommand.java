@@ -189,7 +189,7 @@ final class PruneCommand implements Callable<Integer> {
     Double startKeep;
     @Option(names = "--grads-command", paramLabel = "CMD",
             description = {"falcon++: recompute X between stages with CMD, run through /bin/sh -c with {weights} (the current weights, float32 [p] .npy, "
-                    + "in a temporary directory) and {grads} (where CMD must write X, n x p) replaced by shell-quoted paths, "
+                    + "in a temporary directory) and {grads} (where CMD must write X, n x p, as .npy or safetensors) replaced by shell-quoted paths, "
                     + "e.g. 'python export.py --weights {weights} --out {grads}'. Stage 0 uses --grads (or the example's X).",
                     "If CMD fails (non-zero exit, or no valid X), or the weights cannot be written for it, the run stops: its stderr is shown, --out, --mask and --report get the "
                             + "last completed stage's weights, and the exit code is 1."})

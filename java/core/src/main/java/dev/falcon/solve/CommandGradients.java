@@ -32,7 +32,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * Stage 0 uses the given X (at the dense weights). For each stage t &ge; 1 the weights stage t-1 produced are written
  * to {@code weights_stage<t>.npy} (float32, shape [p], flatten order) in a private temporary directory, the command runs
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
- * and of {@code X_stage<t>.npy} (which it must write: n x p, any dtype and layout --grads accepts), and X is read back
+ * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
+ * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
  * weights that cannot be written for it, a non-zero exit, a command still running after the timeout (if one is given:
  * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
@@ -428,7 +429,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         HostMatrix next;
         try {
             if (!Files.exists(x)) throw InputException.of(x, "--grads-command", "was not written by the command", "the command must write X to {grads}");
-            RawMatrixSource src = ArrayFiles.matrixSource(x.toString(), "--grads-command");
+            RawMatrixSource src = ArrayFiles.matrixSourceByContent(x, "--grads-command", x.toString());
             if (src.rows() != rows || src.cols() != cols) {
                 throw InputException.of(x, "--grads-command", "X has shape " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
                         "write X for the same samples (n) and weights (p)");

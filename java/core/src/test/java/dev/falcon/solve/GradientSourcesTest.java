@@ -365,6 +365,43 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * falcon names {grads} X_stage<t>.npy and picked the reader by that name: a command that wrote a safetensors file
+     * there, as README allows, was refused as "not an .npy file" and told to use a .safetensors file, a name it cannot
+     * choose. The file is read by what it holds.
+     */
+    @Test
+    void aSafetensorsXWrittenByTheCommandIsReadByItsContent() {
+        Path safetensors = dir.resolve("x.safetensors");
+        try (FloatPointer v = new FloatPointer((long) N * P)) {
+            SplittableRandom r = new SplittableRandom(3);
+            for (int i = 0; i < N * P; i++) v.put(i, (float) r.nextDouble(-1, 1));
+            java.util.LinkedHashMap<String, dev.falcon.io.NamedArray> tensors = new java.util.LinkedHashMap<>();
+            tensors.put("x", new dev.falcon.io.NamedArray(v, new long[] {N, P}));
+            dev.falcon.io.Safetensors.write(safetensors, tensors, null);
+        }
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + safetensors + "' {grads}", null)) {
+            HostMatrix x = src.gradients(1, wbar());
+            SplittableRandom written = new SplittableRandom(3);
+            for (int i = 0; i < N; i++) {
+                for (int j = 0; j < P; j++) assertEquals((float) written.nextDouble(-1, 1), x.data().get(x.storageIndex(i, j)), "X[" + i + ", " + j + "]");
+            }
+        }
+    }
+
+    /** A file of neither format is refused naming both, and how to write each. */
+    @Test
+    void aCommandOutputOfNeitherFormatIsRefusedNamingBoth() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights}; echo 'x = [1, 2]' > {grads}", null)) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            for (String said : List.of("is neither an .npy file", "nor a safetensors file", "numpy.save(path, x)", "safetensors.numpy.save_file")) {
+                assertTrue(f.getMessage().contains(said), "'" + said + "' in: " + f.getMessage());
+            }
+        }
+    }
+
     /** A command that saves float64 (numpy's default) had its X converted without a word, on stderr or in the report. */
     @Test
     void aCommandsFloat64OutputIsToldAndNamedInTheStageDescription() throws IOException {
