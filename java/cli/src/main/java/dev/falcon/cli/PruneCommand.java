@@ -189,7 +189,7 @@ final class PruneCommand implements Callable<Integer> {
     Double startKeep;
     @Option(names = "--grads-command", paramLabel = "CMD",
             description = {"falcon++: recompute X between stages with CMD, run through /bin/sh -c with {weights} (the current weights, float32 [p] .npy, "
-                    + "in a temporary directory) and {grads} (where CMD must write X, n x p, as .npy or safetensors) replaced by shell-quoted paths, "
+                    + "in a temporary directory) and {grads} (where CMD must write X, n x p, as .npy or safetensors) replaced by shell-quoted paths (so written bare, not in quotes), "
                     + "e.g. 'python export.py --weights {weights} --out {grads}'. Stage 0 uses --grads (or the example's X).",
                     "If CMD fails (non-zero exit, or no valid X), or the weights cannot be written for it, the run stops: its stderr is shown, --out, --mask and --report get the "
                             + "last completed stage's weights, and the exit code is 1."})
@@ -791,6 +791,8 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of("--grads-command", "value", "'" + gradsCommand + "' needs both {weights} and {grads}",
                         "e.g. --grads-command 'python export.py --weights {weights} --out {grads}'");
             }
+            String quoted = dev.falcon.solve.CommandGradients.quotedPlaceholder(gradsCommand);
+            if (quoted != null) throw InputException.of("--grads-command", "value", quoted, dev.falcon.solve.CommandGradients.BARE_PLACEHOLDERS);
             if (gradsPattern()) throw InputException.of("--grads-command", "option", "cannot be combined with a per-stage --grads pattern", "give one gradient source");
             if (grads == null && example == null) throw InputException.of("--grads-command", "option", "needs --grads (X of stage 0, at the dense weights)", "give --grads X.npy");
             // it runs before stages 1 .. T-1 only: with one stage it would be accepted and never run

@@ -2320,6 +2320,15 @@ class MainTest {
         assertFails(run(fileArgs("--method", "falcon++", "--grads-command", "cp x {grads}")), 2, "{weights}");
     }
 
+    /** A placeholder in quotes of the command's own got a wrong path (see CommandGradients.quotedPlaceholder): exit 2 before any work. */
+    @Test
+    void aGradsCommandWithAQuotedPlaceholderIsRefusedBeforeAnyWork() throws IOException {
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8",
+                        "--grads-command", "python export.py --weights \"{weights}\" --out {grads}")), 2,
+                "--grads-command: value: {weights} is inside double quotes of the command's own (\"{weights}\"); write {weights} and {grads} bare",
+                "falcon substitutes shell-quoted paths");
+    }
+
     @Test
     void failingGradsCommandKeepsTheLastCompletedStage() throws IOException {
         String cmd = ": {weights} {grads}; echo 'export.py: CUDA out of memory' >&2; exit 3";

@@ -124,6 +124,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
         if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
             throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + ": " + command);
         }
+        String quoted = quotedPlaceholder(command);
+        if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -302,12 +304,74 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private static final java.util.regex.Pattern SHELL_SAFE = java.util.regex.Pattern.compile("[A-Za-z0-9@%+=:,./_-]+");
 
     /**
-     * POSIX shell quoting: a path of safe characters (the usual temporary directory) as it is, so that a command that
-     * quotes the placeholder itself ("{weights}", as many would write it) still gets the path; any other single-quoted.
+     * POSIX shell quoting: a path of safe characters (the usual temporary directory) as it is, any other single-quoted.
+     * Right only where the placeholder stands bare in the command, which {@link #quotedPlaceholder} makes sure of.
      */
     static String quote(String s) {
         if (SHELL_SAFE.matcher(s).matches()) return s;
         return "'" + s.replace("'", "'\\''") + "'";
+    }
+
+    /** What to do about a placeholder {@link #quotedPlaceholder} finds. */
+    public static final String BARE_PLACEHOLDERS = "write " + WEIGHTS + " and " + GRADS + " bare, without quotes around them: falcon substitutes"
+            + " shell-quoted paths (e.g. 'python export.py --weights " + WEIGHTS + " --out " + GRADS + "'; to use one inside quotes,"
+            + " assign it first: x=" + GRADS + "; ... \"$x\")";
+
+    /**
+     * Where the command has a placeholder inside quotes of its own ("{weights}", '{grads}') or after a backslash, what
+     * is wrong with it; null where each stands bare. falcon's own quotes around a path with a space, a quote, a $ or a
+     * backquote were taken literally there: the command got a wrong path, and backquotes in TMPDIR ran as a command
+     * (a path of safe characters, as /tmp gives, hid it until another machine). Quotes are followed as /bin/sh reads
+     * them: a backslash escapes the next character outside single quotes, and $(...) or `...` inside double quotes
+     * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x").
+     */
+    public static String quotedPlaceholder(String command) {
+        Deque<Character> open = new ArrayDeque<>(); // ' " ( for $( or a parenthesis inside it, ` ; none: unquoted
+        for (int i = 0; i < command.length(); ) {
+            char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
+            String placeholder = command.startsWith(WEIGHTS, i) ? WEIGHTS : command.startsWith(GRADS, i) ? GRADS : null;
+            if (placeholder != null) {
+                if (in == '\'' || in == '"') return insideQuotes(placeholder, in);
+                i += placeholder.length();
+                continue;
+            }
+            if (in == '\'') {
+                if (c == '\'') open.pop();
+                i++;
+                continue;
+            }
+            if (c == '\\') {
+                String escaped = command.startsWith(WEIGHTS, i + 1) ? WEIGHTS : command.startsWith(GRADS, i + 1) ? GRADS : null;
+                if (escaped != null) return in == '"' ? insideQuotes(escaped, in) : escaped + " follows a backslash, which quotes its first character";
+                i += 2;
+                continue;
+            }
+            boolean substitution = c == '$' && i + 1 < command.length() && command.charAt(i + 1) == '(';
+            if (substitution) {
+                open.push('(');
+                i += 2;
+                continue;
+            }
+            if (in == '"') {
+                if (c == '"') open.pop();
+                else if (c == '`') open.push('`');
+            } else if (c == '\'' || c == '"') {
+                open.push(c);
+            } else if (c == '`') {
+                if (in == '`') open.pop();
+                else open.push('`');
+            } else if (in == '(' && c == '(') {
+                open.push('('); // a subshell or arithmetic inside $( ): its ')' is not the one that ends it
+            } else if (in == '(' && c == ')') {
+                open.pop();
+            }
+            i++;
+        }
+        return null;
+    }
+
+    private static String insideQuotes(String placeholder, char quote) {
+        return placeholder + " is inside " + (quote == '"' ? "double" : "single") + " quotes of the command's own (" + quote + placeholder + quote + ")";
     }
 
     /**

@@ -678,7 +678,7 @@ class GradientSourcesTest {
     @Test
     void aCommandStillWritingWhenStoppedLeavesNoTemporaryDirectory() throws Exception {
         Path pids = dir.resolve("pids");
-        String command = ": {weights}; trap 'sleep 1; mkdir -p \"$(dirname {grads})\"; echo partial > {grads}; exit 1' TERM; sleep 1000 & echo $$ $! > " + pids
+        String command = ": {weights}; x={grads}; trap 'sleep 1; mkdir -p \"$(dirname \"$x\")\"; echo partial > \"$x\"; exit 1' TERM; sleep 1000 & echo $$ $! > " + pids
                 + ".tmp && mv " + pids + ".tmp " + pids + "; wait";
         Path[] directory = new Path[1];
         interruptWhileTheCommandRuns(command, pids, directory);
@@ -848,16 +848,49 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * A placeholder the command quoted itself ("{weights}") got falcon's single quotes inside the command's own: a
+     * TMPDIR with a space, a quote or an é gave the command a wrong path, and backquotes in it ran. It is refused, with
+     * the bare form to write instead; quotes are read as the shell reads them.
+     */
     @Test
-    void placeholdersTheCommandQuotesItselfStillGiveThePaths() {
-        Path x2 = dir.resolve("X2.npy");
-        writeX(x2, 3);
-        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-             CommandGradients src = new CommandGradients(b, first, "test -f \"{weights}\" && cp '" + x2 + "' \"{grads}\"", null)) {
-            assertEquals(P, src.gradients(1, wbar()).cols());
+    void placeholdersInsideTheCommandsOwnQuotesAreRefused() {
+        for (String command : List.of("python export.py --weights \"{weights}\" --out {grads}", ": {weights} '{grads}'",
+                ": {weights} \"--out={grads}\"", ": {weights} \"a \\\" {grads}\"", ": {weights} \\{grads}", ": \"$(echo \"{weights}\")\" {grads}")) {
+            try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CommandGradients(b, first, command, null).close(), command);
+                assertTrue(e.getMessage().contains(" bare, without quotes around them: falcon substitutes shell-quoted paths"), e.getMessage());
+            }
         }
-        assertEquals("/tmp/falcon-grads-1/X_stage1.npy", CommandGradients.quote("/tmp/falcon-grads-1/X_stage1.npy"));
-        assertEquals("'/tmp/a b/X.npy'", CommandGradients.quote("/tmp/a b/X.npy"));
-        assertEquals("'$HOME'", CommandGradients.quote("$HOME"));
+        assertEquals("{grads} is inside single quotes of the command's own ('{grads}')", CommandGradients.quotedPlaceholder(": {weights} '{grads}'"));
+        assertEquals("{weights} is inside double quotes of the command's own (\"{weights}\")", CommandGradients.quotedPlaceholder(": \"{weights}\" {grads}"));
+        // bare, though quotes stand around it or next to it: a substitution inside double quotes, an escaped quote, a
+        // backslash inside single quotes (literal there), and quotes closed before it
+        for (String bare : List.of("mkdir \"$(dirname {weights})/x\" && : {grads}", "echo \"`basename {weights}`\" {grads}", "echo \\\"{weights} {grads}",
+                "echo '\\' {weights} {grads}", "echo \"it's\" {weights} --out={grads} \"$((1 + (2)))\"")) {
+            assertNull(CommandGradients.quotedPlaceholder(bare), bare);
+        }
+    }
+
+    /** Bare placeholders get the exact paths where TMPDIR holds a space, a quote, an é, a $x and backquotes, and run nothing of it. */
+    @Test
+    void barePlaceholdersGetTheExactPathsWhateverTheTemporaryFolderHolds() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), paths = dir.resolve("paths.txt");
+        writeX(x2, 3);
+        Path tmp = Files.createDirectories(dir.resolve("tmp dir 'q' \u00e9 $x `echo INJECTED >&2` {grads}"));
+        StringWriter log = new StringWriter();
+        String before = System.getProperty("java.io.tmpdir");
+        System.setProperty("java.io.tmpdir", tmp.toString());
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "printf '%s\\n' {weights} {grads} > '" + paths + "' && test -f {weights} && cp '" + x2 + "' {grads}",
+                     new PrintWriter(log, true))) {
+            assertEquals(P, src.gradients(1, wbar()).cols());
+            assertEquals(List.of(src.directory().resolve("weights_stage1.npy").toString(), src.directory().resolve("X_stage1.npy").toString()),
+                    Files.readAllLines(paths));
+            assertEquals(tmp, src.directory().getParent());
+        } finally {
+            System.setProperty("java.io.tmpdir", before);
+        }
+        assertFalse(log.toString().contains("INJECTED"), log.toString());
     }
 }
