@@ -601,7 +601,13 @@ final class PruneCommand implements Callable<Integer> {
             if (!quiet) printSummary(toStdout.isEmpty() ? outW : errW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
             MultiStage.Result ms = r.solve() != null ? r.solve().multiStage() : null;
             if (ms != null && ms.stopped() != null) {
-                errW.println("falcon: error: falcon++ stopped after stage " + ms.lastCompletedStage() + " of 0.." + (stages - 1) + ": " + ms.stopped());
+                errW.println("falcon: error: falcon++ stopped after stage " + ms.lastCompletedStage() + " of 0.." + (stages - 1) + ": " + stoppedInOneLine(ms));
+                if (quiet && ms.stoppedOutput() != null) {
+                    // --quiet kept the command's output off stderr as it ran: its end is all the user has of it
+                    for (String line : ms.stoppedOutput().split("\n", -1)) {
+                        errW.println("  " + dev.falcon.solve.CommandGradients.outputMark(ms.lastCompletedStage() + 1) + " " + line);
+                    }
+                }
                 errW.println("falcon: " + shown("--out", outPath) + " holds the weights of stage " + ms.lastCompletedStage() + " (the last completed stage); "
                         + shown("--report", reportPath) + " says so (objective.solver.stopped)");
                 errW.flush();
@@ -1036,7 +1042,8 @@ final class PruneCommand implements Callable<Integer> {
             o.put("schedule", sched);
             o.put("stages", st);
             o.put("completed_stages", s.multiStage().stages().size());
-            o.put("stopped", s.multiStage().stopped());
+            MultiStage.Result ms = s.multiStage();
+            o.put("stopped", ms.stopped() == null || ms.stoppedOutput() == null ? ms.stopped() : ms.stopped() + "; its stderr ends with:\n" + ms.stoppedOutput());
             String linear = "";
             if (linearTerm != null) {
                 int first = s.multiStage().firstPruningStage();
@@ -1827,6 +1834,19 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * Why falcon++ stopped, for the summary and the error line: one line, where the stderr the command wrote is pointed
+     * to, not copied. It was copied raw (NUL, terminal escapes, 20 lines of up to 4,096 characters) into both, and shown
+     * on stderr a second time after streaming there; control characters in the reason (a command or path that holds
+     * one) are escaped.
+     */
+    private String stoppedInOneLine(MultiStage.Result ms) {
+        String reason = dev.falcon.model.LayerTable.escaped(ms.stopped());
+        if (ms.stoppedOutput() == null) return reason;
+        String mark = dev.falcon.solve.CommandGradients.outputMark(ms.lastCompletedStage() + 1);
+        return reason + (quiet ? "; its stderr ends with:" : "; its stderr is shown above, in the lines marked " + mark);
+    }
+
     private void printSummary(PrintWriter o, Method m, String runName, LayerTable layers, Budgets b, PruneResult r,
                               Map<String, Object> objective, ComputeBackend backend, Path outPath, Path reportPath) {
         o.printf(Locale.ROOT, "falcon prune %s, method %s, backend %s%n", runName, m.cliName(), backend.description());
@@ -1877,7 +1897,7 @@ final class PruneCommand implements Callable<Integer> {
                             st.nnzBudget(), InspectCommand.flops(st.flopsBudget()), st.kept(), InspectCommand.flops(st.keptFlops()), st.iterations(), st.seconds(),
                             st.gradients() + (st.note() == null ? "" : "; " + st.note()));
                 }
-                if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), sv.multiStage().stopped());
+                if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), stoppedInOneLine(sv.multiStage()));
             }
         }
         StringBuilder t = new StringBuilder();

@@ -37,12 +37,18 @@ import org.bytedeco.javacpp.FloatPointer;
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
  * weights that cannot be written for it, a non-zero exit, a command still running after the timeout (if one is given:
  * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
- * {@link MultiStage.SourceFailure} (with the last lines of its stderr), which stops the run after the last completed stage. {@link #close()} closes the loaded
+ * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. {@link #close()} closes the loaded
  * matrices and removes the temporary directory.
  */
 public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
-    static final int TAIL_LINES = 20;
+    /**
+     * The end of the command's stderr kept for a failure's message and the report: its last lines, each cut to its first
+     * characters and all together bounded, with control characters escaped. Copied raw, NUL, BEL and terminal escapes
+     * (a colour, an OSC title) reached falcon's stdout summary and the report, and 20 lines of 4,096 characters made
+     * 80 KB of one message. 500 characters hold a CUDA out-of-memory line whole.
+     */
+    static final int TAIL_LINES = 20, TAIL_LINE_CHARS = 500, TAIL_CHARS = 4000;
     /**
      * The characters of a line of the command's output that are kept (shown, and in the stderr tail); the rest of it is
      * counted. Output without line breaks (a progress bar drawn with backspaces, binary data) made one "line" of
@@ -475,20 +481,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
             commandMarker = null;
             deleteQuietly(w);
         }
-        String stderr;
-        synchronized (tail) {
-            stderr = String.join("\n", tail);
-        }
+        String stderr = tailText(tail);
         if (timedOut) {
             deleteQuietly(x); // whatever part of X it had written
             throw new MultiStage.SourceFailure("--grads-command " + quote(command) + " did not exit within " + describeTimeout(timeout) + " at stage " + stage
                     + " and was stopped with the processes it started; raise --grads-command-timeout if it needs longer, or fix the command if it hangs"
-                    + (stderr.isEmpty() ? " (no stderr)" : "; its stderr ends with:\n" + stderr));
+                    + (stderr == null ? " (no stderr)" : ""), stderr, null);
         }
         if (code != 0) {
             deleteQuietly(x);
-            throw new MultiStage.SourceFailure("--grads-command " + describeExit(code) + " at stage " + stage
-                    + (stderr.isEmpty() ? " (no stderr)" : "; its stderr ends with:\n" + stderr));
+            throw new MultiStage.SourceFailure("--grads-command " + describeExit(code) + " at stage " + stage + (stderr == null ? " (no stderr)" : ""), stderr, null);
         }
         HostMatrix next;
         try {
@@ -517,8 +519,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
         } catch (InputException | IOException e) {
             deleteQuietly(x);
-            throw new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + e.getMessage()
-                    + (stderr.isEmpty() ? "" : "; its stderr ends with:\n" + stderr), e);
+            throw new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + e.getMessage(), stderr, e);
         }
         releaseCurrent();
         current = next;
@@ -576,13 +577,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 for (String s; (s = lines.next()) != null; ) {
                     if (log != null) {
                         synchronized (log) {
-                            log.println("  [grads-command stage " + stage + "] " + s);
+                            log.println("  " + outputMark(stage) + " " + s);
                             log.flush();
                         }
                     }
                     if (tail != null) {
+                        String kept = tailLine(s);
                         synchronized (tail) {
-                            tail.addLast(s);
+                            tail.addLast(kept);
                             if (tail.size() > TAIL_LINES) tail.removeFirst();
                         }
                     }
@@ -594,6 +596,32 @@ public final class CommandGradients implements MultiStage.GradientSource {
         t.setDaemon(true);
         t.start();
         return t;
+    }
+
+    /** What marks each line of stage t's command's output where falcon shows it: "[grads-command stage t]". */
+    public static String outputMark(int stage) {
+        return "[grads-command stage " + stage + "]";
+    }
+
+    /** A line of stderr as the tail keeps it: control characters escaped as elsewhere in messages, cut to TAIL_LINE_CHARS. */
+    static String tailLine(String line) {
+        String escaped = dev.falcon.model.LayerTable.escaped(line);
+        if (escaped.length() <= TAIL_LINE_CHARS) return escaped;
+        int end = TAIL_LINE_CHARS;
+        if (Character.isHighSurrogate(escaped.charAt(end - 1))) end--; // half a character would print as '?'
+        return escaped.substring(0, end) + "... (cut at " + TAIL_LINE_CHARS + " characters)";
+    }
+
+    /** The kept tail's last lines within TAIL_CHARS (the last line always, which usually names the error); null: none. */
+    static String tailText(Deque<String> tail) {
+        List<String> lines;
+        synchronized (tail) {
+            lines = List.copyOf(tail);
+        }
+        if (lines.isEmpty()) return null;
+        int from = lines.size() - 1, chars = lines.get(from).length();
+        while (from > 0 && chars + 1 + lines.get(from - 1).length() <= TAIL_CHARS) chars += 1 + lines.get(--from).length();
+        return String.join("\n", lines.subList(from, lines.size()));
     }
 
     /** Lines as {@link BufferedReader#readLine()} splits them (at LF, CR or CR LF), each cut to its first characters. */
