@@ -439,6 +439,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             ProcessBuilder builder = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             String marker = dir.getFileName() + "/stage" + stage;
             builder.environment().put(MARKER_VARIABLE, marker);
+            restoreUsersLocale(builder.environment());
             commandMarker = marker;
             Process proc = builder.start();
             running = new Running(proc, marker);
@@ -596,6 +597,30 @@ public final class CommandGradients implements MultiStage.GradientSource {
         t.setDaemon(true);
         t.start();
         return t;
+    }
+
+    /** Set by the launcher where it changed a locale variable for the JVM: which one (LC_ALL or LC_CTYPE). */
+    static final String LOCALE_CHANGED_VARIABLE = "FALCON_ORIGINAL_LOCALE_VARIABLES";
+    /** The launcher's prefix for the user's own value of a variable it changed (absent: the user had it unset). */
+    static final String ORIGINAL_PREFIX = "FALCON_ORIGINAL_";
+
+    /**
+     * Puts back in the command's environment the locale the user ran falcon under: the launcher gives the JVM the
+     * C.UTF-8 character set under the C locale (for file names), and the command inherited it, sorting and formatting
+     * otherwise than when run by hand. The launcher's FALCON_ORIGINAL_* variables are removed; without them (the jar run
+     * by java itself) nothing changes.
+     */
+    static void restoreUsersLocale(java.util.Map<String, String> env) {
+        String changed = env.get(LOCALE_CHANGED_VARIABLE);
+        if (changed != null) {
+            for (String name : changed.split(",")) {
+                if (!name.equals("LC_ALL") && !name.equals("LC_CTYPE")) continue; // the only ones the launcher changes
+                String original = env.get(ORIGINAL_PREFIX + name);
+                if (original != null) env.put(name, original);
+                else env.remove(name);
+            }
+        }
+        env.keySet().removeIf(name -> name.startsWith(ORIGINAL_PREFIX));
     }
 
     /** What marks each line of stage t's command's output where falcon shows it: "[grads-command stage t]". */

@@ -402,6 +402,25 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * The launcher's C.UTF-8 for the JVM under the C locale reached the command (LC_ALL=C.UTF-8 where the user had
+     * LC_ALL=C): the user's values, which the launcher records, are put back, an unset one unset, and the records go.
+     */
+    @Test
+    void theCommandGetsTheUsersLocaleNotTheOneTheLauncherGaveTheJvm() {
+        java.util.Map<String, String> lcAll = new java.util.HashMap<>(java.util.Map.of("LC_ALL", "C.UTF-8", "LANG", "C",
+                "FALCON_ORIGINAL_LOCALE_VARIABLES", "LC_ALL", "FALCON_ORIGINAL_LC_ALL", "C"));
+        CommandGradients.restoreUsersLocale(lcAll);
+        assertEquals(java.util.Map.of("LC_ALL", "C", "LANG", "C"), lcAll);
+        java.util.Map<String, String> unsetCtype = new java.util.HashMap<>(java.util.Map.of("LC_CTYPE", "C.UTF-8", "FALCON_ORIGINAL_LOCALE_VARIABLES", "LC_CTYPE"));
+        CommandGradients.restoreUsersLocale(unsetCtype);
+        assertEquals(java.util.Map.of(), unsetCtype);
+        // run without the launcher: nothing to restore
+        java.util.Map<String, String> own = new java.util.HashMap<>(java.util.Map.of("LC_CTYPE", "C.UTF-8"));
+        CommandGradients.restoreUsersLocale(own);
+        assertEquals(java.util.Map.of("LC_CTYPE", "C.UTF-8"), own);
+    }
+
     /** A command that saves float64 (numpy's default) had its X converted without a word, on stderr or in the report. */
     @Test
     void aCommandsFloat64OutputIsToldAndNamedInTheStageDescription() throws IOException {
