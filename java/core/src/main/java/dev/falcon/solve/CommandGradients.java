@@ -423,9 +423,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             // and the stages completed so far are the run's result
             if (!Files.isDirectory(dir)) {
                 // the write's own advice is for an output the user chose ("create it first or choose another output path")
-                throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written to " + w + " for --grads-command:"
-                        + " falcon's temporary folder " + dir + " was removed during the run (the command, or a cleaner of " + dir.getParent()
-                        + "?); keep it while falcon runs, or set TMPDIR to a folder nothing cleans", e);
+                throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for --grads-command: " + removedDirectory(), e);
             }
             throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for --grads-command: " + e.getMessage(), e);
         }
@@ -493,12 +491,21 @@ public final class CommandGradients implements MultiStage.GradientSource {
             deleteQuietly(x);
             throw new MultiStage.SourceFailure("--grads-command " + describeExit(code) + " at stage " + stage + (stderr == null ? " (no stderr)" : ""), stderr, null);
         }
+        // Named for the user, not by its path: the file and its folder are gone by the time the message is read (and
+        // inspecting it, as the readers' advice goes, cannot be done), and a random folder name made the reports of two
+        // identical runs differ.
+        String label = "the X --grads-command wrote for stage " + stage + " (" + GRADS + ")";
         HostMatrix next;
         try {
-            if (!Files.exists(x)) throw InputException.of(x, "--grads-command", "was not written by the command", "the command must write X to {grads}");
-            RawMatrixSource src = ArrayFiles.matrixSourceByContent(x, "--grads-command", x.toString());
+            if (!Files.exists(x)) {
+                if (!Files.isDirectory(dir)) throw new InputException("no X for stage " + stage + " at " + GRADS + ": " + removedDirectory());
+                throw new InputException("--grads-command exited with status 0 but X for stage " + stage + " was not written to " + GRADS
+                        + "; the command must write X to the path " + GRADS + " stands for");
+            }
+            if (Files.isDirectory(x)) throw new InputException(label + ": is a directory; write X as a file at the path " + GRADS + " stands for");
+            RawMatrixSource src = ArrayFiles.matrixSourceByContent(x, null, label);
             if (src.rows() != rows || src.cols() != cols) {
-                throw InputException.of(x, "--grads-command", "X has shape " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
+                throw InputException.of(label, "shape", "X is " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
                         "write X for the same samples (n) and weights (p)");
             }
             // the previous stage's X goes before the next is read, so that two X (stage 0's and this one) are held, not
@@ -513,14 +520,15 @@ public final class CommandGradients implements MultiStage.GradientSource {
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
             stageFileTypes.put(stage, src.typeAndConversion());
             try {
-                FilePatternGradients.checkFinite(backend, next, x.toString(), "--grads-command");
+                FilePatternGradients.checkFinite(backend, next, label, "values", "recompute the gradients or drop the bad samples; " + lookingAtX(stage));
             } catch (RuntimeException e) {
                 next.close();
                 throw e;
             }
         } catch (InputException | IOException e) {
             deleteQuietly(x);
-            throw new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + e.getMessage(), stderr, e);
+            // the readers name the file by its path
+            throw new MultiStage.SourceFailure(String.valueOf(e.getMessage()).replace(x.toString(), label), stderr, e);
         }
         releaseCurrent();
         current = next;
@@ -528,6 +536,20 @@ public final class CommandGradients implements MultiStage.GradientSource {
         lastWeights = weights.clone();
         lastX = current;
         return current;
+    }
+
+    /**
+     * That the temporary folder went during the run, naming where it was (not its random name, which would make two
+     * identical runs' reports differ): the command did not fail to write X into it.
+     */
+    private String removedDirectory() {
+        return "falcon's temporary folder (falcon-grads-* in " + dir.getParent() + ") was removed during the run (by the command, or a cleaner of "
+                + dir.getParent() + "?); keep it while falcon runs, or set TMPDIR to a folder nothing cleans";
+    }
+
+    /** How to look at a bad X, which went with the temporary folder: the weights the command got are what the run returns. */
+    private static String lookingAtX(int stage) {
+        return "to look at it, run the command by hand on stage " + (stage - 1) + "'s weights (--out holds them after this stop) and `falcon inspect` the X it writes";
     }
 
     /** A limit beyond what a long holds in nanoseconds (about 292 years) is no limit in practice. */
@@ -693,14 +715,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** As for any other X the command could not deliver: the run stops after the last completed stage. */
     @Override
     public RuntimeException unusable(int stage, String problem) {
-        return new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + problem + FalconSolver.ValuesTooLarge.FILE_RANGES_HINT);
+        return new MultiStage.SourceFailure("the X --grads-command wrote for stage " + stage + ": " + problem + "; " + lookingAtX(stage));
     }
 
     @Override
     public String describe(int stage) {
         if (stage == 0) return "the initial X (at the dense weights)";
         return reused.contains(stage) ? "the X already held (stage " + (stage - 1) + " left the weights unchanged; --grads-command not run)"
-                : "--grads-command at the weights of stage " + (stage - 1) + (stageFileTypes.containsKey(stage) ? " (" + stageFileTypes.get(stage) + ")" : "");
+                : "--grads-command at the weights of stage " + (stage - 1) + (stageFileTypes.containsKey(stage) ? ", read as " + stageFileTypes.get(stage) : "");
     }
 
     @Override

@@ -421,6 +421,65 @@ class GradientSourcesTest {
         assertEquals(java.util.Map.of("LC_CTYPE", "C.UTF-8"), own);
     }
 
+    /**
+     * A bad X from the command was named by its temporary path (/tmp/falcon-grads-<random>/X_stage1.npy), gone with its
+     * folder when the message is read, with the advice to `falcon inspect` it; the random name made two identical
+     * runs' reports differ, and the stage read "(--grads-command at the weights of stage 0 (float32 C order))". It is
+     * named for what it is, with a way to look at it that can be followed.
+     */
+    @Test
+    void aBadXFromTheCommandIsNamedForWhatItIsAndTheSameInEveryRun() throws IOException {
+        Path nan = dir.resolve("nan.npy"), narrow = dir.resolve("narrow.npy"), truncated = dir.resolve("truncated.npy");
+        try (FloatPointer v = new FloatPointer((long) N * P)) {
+            for (int i = 0; i < N * P; i++) v.put(i, i == 2 * P + 7 ? Float.NaN : 0.5f);
+            Npy.writeFloat32(nan, v, new long[] {N, P});
+            Npy.writeFloat32(narrow, v, new long[] {N, P - 1});
+        }
+        writeX(truncated, 3);
+        Files.write(truncated, java.util.Arrays.copyOf(Files.readAllBytes(truncated), 200));
+        java.util.Map<Path, String> said = new java.util.LinkedHashMap<>();
+        said.put(nan, "(--grads-command at the weights of stage 0, read as float32 C order) failed: the X --grads-command wrote for stage 1 ({grads}): values: X[2, 7] is NaN");
+        said.put(narrow, "the X --grads-command wrote for stage 1 ({grads}): shape: X is " + N + " x " + (P - 1) + " but stage 0's X is " + N + " x " + P);
+        said.put(truncated, "the X --grads-command wrote for stage 1 ({grads}): ");
+        for (var expected : said.entrySet()) {
+            List<String> runs = new java.util.ArrayList<>();
+            for (int run = 0; run < 2; run++) {
+                try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+                     CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + expected.getKey() + "' {grads}", null)) {
+                    MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 2, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                            SolverOptions.defaults().withMaxIterations(5));
+                    runs.add(r.stopped());
+                }
+            }
+            String stopped = runs.get(0);
+            assertTrue(stopped.contains(expected.getValue()), stopped);
+            assertFalse(stopped.contains("falcon-grads-") || stopped.contains("X_stage1"), stopped);
+            assertEquals(runs.get(0), runs.get(1), "two identical runs");
+        }
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + nan + "' {grads}", null)) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            assertTrue(f.getMessage().endsWith("; recompute the gradients or drop the bad samples; to look at it, run the command by hand on stage 0's weights"
+                    + " (--out holds them after this stop) and `falcon inspect` the X it writes"), f.getMessage());
+        }
+    }
+
+    /**
+     * The temporary folder removed while the command ran (by the command, or a cleaner of /tmp) read "was not written
+     * by the command; the command must write X to {grads}", blaming the command; the weights' write already said what
+     * happened.
+     */
+    @Test
+    void aTemporaryFolderRemovedWhileTheCommandRanIsSaidSo() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "rm -rf \"$(dirname {weights})\" && : {grads}", null)) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            assertEquals("no X for stage 1 at {grads}: falcon's temporary folder (falcon-grads-* in " + src.directory().getParent() + ") was removed during the run"
+                    + " (by the command, or a cleaner of " + src.directory().getParent() + "?); keep it while falcon runs, or set TMPDIR to a folder nothing cleans",
+                    f.getMessage());
+        }
+    }
+
     /** A command that saves float64 (numpy's default) had its X converted without a word, on stderr or in the report. */
     @Test
     void aCommandsFloat64OutputIsToldAndNamedInTheStageDescription() throws IOException {
@@ -440,7 +499,7 @@ class GradientSourcesTest {
                     SolverOptions.defaults().withMaxIterations(5));
             assertNull(res.stopped());
             assertTrue(log.toString().contains("X of stage 1 from --grads-command is float64; converted once to float32"), log.toString());
-            assertTrue(res.stages().get(1).gradients().contains("(float64 C order, converted once from float64 to float32"), res.stages().get(1).gradients());
+            assertTrue(res.stages().get(1).gradients().contains(", read as float64 C order, converted once from float64 to float32"), res.stages().get(1).gradients());
         }
     }
 
@@ -641,9 +700,10 @@ class GradientSourcesTest {
             MultiStage.Result r = MultiStage.run(b, source, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.9, 0.9,
                     SolverOptions.defaults().withMaxIterations(5));
             assertEquals(1, r.lastCompletedStage());
-            assertTrue(r.stopped() != null && r.stopped().contains("weights_stage2.npy"), r.stopped());
-            // the write's own advice was for an output the user chose ("create it first or choose another output path")
-            assertTrue(r.stopped().contains("falcon's temporary folder " + command.directory() + " was removed during the run")
+            // the write's own advice was for an output the user chose ("create it first or choose another output path"); the
+            // folder is named by where it was, not by its random name, which made the reports of identical runs differ
+            assertTrue(r.stopped() != null && r.stopped().contains("the weights of stage 1 could not be written for --grads-command: falcon's temporary folder"
+                    + " (falcon-grads-* in " + command.directory().getParent() + ") was removed during the run")
                     && r.stopped().contains("set TMPDIR to a folder nothing cleans"), r.stopped());
             assertFalse(r.stopped().contains("choose another output path"), r.stopped());
         }
