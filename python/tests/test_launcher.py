@@ -109,6 +109,25 @@ class FalconJavaOptsTest(unittest.TestCase):
             for path in paths:
                 self.assertEqual(Path(path).parent.parent, tmp, paths)
 
+    def test_grads_command_runs_under_the_users_locale_not_the_jvms(self):
+        # under LC_ALL=C the launcher gives the JVM LC_ALL=C.UTF-8, which the command inherited
+        if not has_c_utf8():
+            self.skipTest("no C.UTF-8 locale here")
+        with tempfile.TemporaryDirectory() as d:
+            for given, expected in ((dict(LC_ALL="C"), dict(LC_ALL="C")), (dict(LANG="C"), dict(LANG="C"))):
+                dump = Path(d, "env.txt")
+                env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "FALCON_"))}
+                env.update(given, FALCON_OFFLINE="1")
+                r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "falcon++", "--stages", "2",
+                                    "--start-keep", "0.8", "--keep-flops", "0.4", "--n", "16", "--max-iterations", "2",
+                                    "--grads-command", f"env > '{dump}'; : {{weights}} {{grads}}; exit 1",
+                                    "--out", str(Path(d, "w.npy")), "--report", str(Path(d, "r.json")), "-q"],
+                                   env=env, capture_output=True, text=True, timeout=300)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
+                locale_vars = {k: v for k, v in seen.items() if k.startswith(("LC_", "LANG", "FALCON_ORIGINAL_"))}
+                self.assertEqual(locale_vars, expected, given)
+
     def test_no_folder_for_javacpps_libraries_is_one_line_naming_the_folders_and_the_option(self):
         # JavaCPP's own library could not be extracted: env listed java as usable and prune died at its first vector
         # with 'No native JavaCPP library in memory. (Has Loader.load() been called?)' and a stack trace, exit 1
@@ -349,6 +368,9 @@ class FakeCloneLauncherTest(unittest.TestCase):
 for a in "$@"; do echo "arg $a"; done
 echo "env LC_ALL=${LC_ALL-<unset>}"
 echo "env LC_CTYPE=${LC_CTYPE-<unset>}"
+echo "env FALCON_ORIGINAL_LOCALE_VARIABLES=${FALCON_ORIGINAL_LOCALE_VARIABLES-<unset>}"
+echo "env FALCON_ORIGINAL_LC_ALL=${FALCON_ORIGINAL_LC_ALL-<unset>}"
+echo "env FALCON_ORIGINAL_LC_CTYPE=${FALCON_ORIGINAL_LC_CTYPE-<unset>}"
 """
     FAKE_MVN = """#!/usr/bin/env bash
 echo "mvn ran in $PWD" >&2
@@ -426,6 +448,26 @@ exit 7
             _, r = self.launch(**variables)
             got = self.java_env(r)
             self.assertEqual((got["LC_ALL"], got["LC_CTYPE"]), (lc_all, lc_ctype), given)
+
+    def test_the_users_locale_variables_are_recorded_for_the_grads_command(self):
+        # the JVM's C.UTF-8 reached --grads-command's command; the launcher records what it changed, and CommandGradients
+        # puts it back there (<unset>: the user had it unset)
+        if not has_c_utf8():
+            self.skipTest("no C.UTF-8 locale here")
+        unset = "<unset>"
+        cases = [  # the locale variables given -> FALCON_ORIGINAL_LOCALE_VARIABLES, _LC_ALL, _LC_CTYPE
+            (dict(LANG="C"), ("LC_CTYPE", unset, unset)),
+            (dict(LANG="C", LC_CTYPE=""), ("LC_CTYPE", unset, "")),
+            (dict(LANG="POSIX", LC_CTYPE="C"), ("LC_CTYPE", unset, "C")),
+            (dict(LC_ALL="C", LC_CTYPE="C"), ("LC_ALL", "C", unset)),
+            # nothing changed, nothing recorded, and stale records from an outer falcon are dropped
+            (dict(LANG="en_US.UTF-8", FALCON_ORIGINAL_LOCALE_VARIABLES="LC_ALL", FALCON_ORIGINAL_LC_ALL="C"), (unset, unset, unset)),
+        ]
+        for given, expected in cases:
+            variables = {**dict(LANG=None, LC_ALL=None, LC_CTYPE=None), **given}
+            _, r = self.launch(**variables)
+            got = self.java_env(r)
+            self.assertEqual(tuple(got["FALCON_ORIGINAL_" + k] for k in ("LOCALE_VARIABLES", "LC_ALL", "LC_CTYPE")), expected, given)
 
     def test_tmpdir_naming_a_folder_sets_the_jvms_temporary_folder_unless_falcon_java_opts_does(self):
         tmp = self.tmp / "scratch"

@@ -203,7 +203,7 @@ final class PruneCommand implements Callable<Integer> {
     Double startKeep;
     @Option(names = "--grads-command", paramLabel = "CMD",
             description = {"falcon++: recompute X between stages with CMD, run through /bin/sh -c with {weights} (the current weights, float32 [p] .npy, "
-                    + "in a temporary directory) and {grads} (where CMD must write X, n x p) replaced by shell-quoted paths, "
+                    + "in a temporary directory) and {grads} (where CMD must write X, n x p, as .npy or safetensors) replaced by shell-quoted paths (so written bare, not in quotes), "
                     + "e.g. 'python export.py --weights {weights} --out {grads}'. Stage 0 uses --grads (or the example's X).",
                     "If CMD fails (non-zero exit, or no valid X), or the weights cannot be written for it, the run stops: its stderr is shown, --out, --mask and --report get the "
                             + "last completed stage's weights, and the exit code is 1."})
@@ -618,7 +618,13 @@ final class PruneCommand implements Callable<Integer> {
             if (!quiet) printSummary(toStdout.isEmpty() ? outW : errW, m, runName, layers, budgets, r, objective, backend, outPath, reportPath);
             MultiStage.Result ms = r.solve() != null ? r.solve().multiStage() : null;
             if (ms != null && ms.stopped() != null) {
-                errW.println("falcon: error: falcon++ stopped after stage " + ms.lastCompletedStage() + " of 0.." + (stages - 1) + ": " + ms.stopped());
+                errW.println("falcon: error: falcon++ stopped after stage " + ms.lastCompletedStage() + " of 0.." + (stages - 1) + ": " + stoppedInOneLine(ms));
+                if (quiet && ms.stoppedOutput() != null) {
+                    // --quiet kept the command's output off stderr as it ran: its end is all the user has of it
+                    for (String line : ms.stoppedOutput().split("\n", -1)) {
+                        errW.println("  " + dev.falcon.solve.CommandGradients.outputMark(ms.lastCompletedStage() + 1) + " " + line);
+                    }
+                }
                 errW.println("falcon: " + shown("--out", outPath) + " holds the weights of stage " + ms.lastCompletedStage() + " (the last completed stage); "
                         + shown("--report", reportPath) + " says so (objective.solver.stopped)");
                 errW.flush();
@@ -826,6 +832,8 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of("--grads-command", "value", "'" + gradsCommand + "' needs both {weights} and {grads}",
                         "e.g. --grads-command 'python export.py --weights {weights} --out {grads}'");
             }
+            String quoted = dev.falcon.solve.CommandGradients.quotedPlaceholder(gradsCommand);
+            if (quoted != null) throw InputException.of("--grads-command", "value", quoted, dev.falcon.solve.CommandGradients.BARE_PLACEHOLDERS);
             if (gradsPattern()) throw InputException.of("--grads-command", "option", "cannot be combined with a per-stage --grads pattern", "give one gradient source");
             if (grads == null && example == null) throw InputException.of("--grads-command", "option", "needs --grads (X of stage 0, at the dense weights)", "give --grads X.npy");
             // it runs before stages 1 .. T-1 only: with one stage it would be accepted and never run
@@ -1074,7 +1082,8 @@ final class PruneCommand implements Callable<Integer> {
             o.put("schedule", sched);
             o.put("stages", st);
             o.put("completed_stages", s.multiStage().stages().size());
-            o.put("stopped", s.multiStage().stopped());
+            MultiStage.Result ms = s.multiStage();
+            o.put("stopped", ms.stopped() == null || ms.stoppedOutput() == null ? ms.stopped() : ms.stopped() + "; its stderr ends with:\n" + ms.stoppedOutput());
             String linear = "";
             if (linearTerm != null) {
                 int first = s.multiStage().firstPruningStage();
@@ -1877,6 +1886,19 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
+    /**
+     * Why falcon++ stopped, for the summary and the error line: one line, where the stderr the command wrote is pointed
+     * to, not copied. It was copied raw (NUL, terminal escapes, 20 lines of up to 4,096 characters) into both, and shown
+     * on stderr a second time after streaming there; control characters in the reason (a command or path that holds
+     * one) are escaped.
+     */
+    private String stoppedInOneLine(MultiStage.Result ms) {
+        String reason = dev.falcon.model.LayerTable.escaped(ms.stopped());
+        if (ms.stoppedOutput() == null) return reason;
+        String mark = dev.falcon.solve.CommandGradients.outputMark(ms.lastCompletedStage() + 1);
+        return reason + (quiet ? "; its stderr ends with:" : "; its stderr is shown above, in the lines marked " + mark);
+    }
+
     private void printSummary(PrintWriter o, Method m, String runName, LayerTable layers, Budgets b, PruneResult r,
                               Map<String, Object> objective, ComputeBackend backend, Path outPath, Path reportPath) {
         o.printf(Locale.ROOT, "falcon prune %s, method %s, backend %s%n", runName, m.cliName(), backend.description());
@@ -1927,7 +1949,7 @@ final class PruneCommand implements Callable<Integer> {
                             st.nnzBudget(), InspectCommand.flops(st.flopsBudget()), st.kept(), InspectCommand.flops(st.keptFlops()), st.iterations(), st.seconds(),
                             st.gradients() + (st.note() == null ? "" : "; " + st.note()));
                 }
-                if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), sv.multiStage().stopped());
+                if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), stoppedInOneLine(sv.multiStage()));
             }
         }
         StringBuilder t = new StringBuilder();

@@ -2327,6 +2327,15 @@ class MainTest {
         assertFails(run(fileArgs("--method", "falcon++", "--grads-command", "cp x {grads}")), 2, "{weights}");
     }
 
+    /** A placeholder in quotes of the command's own got a wrong path (see CommandGradients.quotedPlaceholder): exit 2 before any work. */
+    @Test
+    void aGradsCommandWithAQuotedPlaceholderIsRefusedBeforeAnyWork() throws IOException {
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8",
+                        "--grads-command", "python export.py --weights \"{weights}\" --out {grads}")), 2,
+                "--grads-command: value: {weights} is inside double quotes of the command's own (\"{weights}\"); write {weights} and {grads} bare",
+                "falcon substitutes shell-quoted paths");
+    }
+
     @Test
     void failingGradsCommandKeepsTheLastCompletedStage() throws IOException {
         String cmd = ": {weights} {grads}; echo 'export.py: CUDA out of memory' >&2; exit 3";
@@ -2358,6 +2367,38 @@ class MainTest {
         }
     }
     /**
+     * A failed command's stderr tail was copied raw (NUL, BEL, a colour, an OSC title sequence) into the stdout summary,
+     * the error line and the report, and shown on stderr a second time after it had streamed there. The summary and the
+     * error line are one line that points at the streamed lines; under --quiet, which hid them, the error shows the
+     * escaped tail; the report keeps it escaped.
+     */
+    @Test
+    void aFailedGradsCommandsStderrIsShownOnceAndEscapedWhereFalconRepeatsIt() throws IOException {
+        String cmd = ": {weights} {grads}; printf 'loading\\n\\000\\007\\033[31mred\\033[0m \\033]0;TITLE\\007\\n' >&2; echo 'Error: last' >&2; exit 2";
+        String escapedTail = "loading\n\\u0000\\u0007\\u001b[31mred\\u001b[0m \\u001b]0;TITLE\\u0007\nError: last";
+        String[] quiet = fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--max-iterations", "5", "--grads-command", cmd);
+        Run loud = run(java.util.Arrays.stream(quiet).filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(1, loud.code(), loud.err());
+        String pointer = "--grads-command exited with status 2 at stage 1; its stderr is shown above, in the lines marked [grads-command stage 1]";
+        List<String> summary = loud.out().lines().filter(l -> l.startsWith("  stopped after stage 0: ")).toList();
+        assertTrue(summary.size() == 1 && summary.get(0).endsWith(pointer), loud.out());
+        assertTrue(loud.out().chars().allMatch(c -> c == '\n' || !Character.isISOControl(c)), loud.out());
+        assertTrue(loud.err().contains("falcon: error: falcon++ stopped after stage 0 of 0..2: ") && loud.err().contains(pointer + "\n"), loud.err());
+        assertEquals(1, loud.err().split("Error: last", -1).length - 1, "the tail is on stderr once: " + loud.err());
+        assertTrue(loud.err().contains("  [grads-command stage 1] Error: last\n"), loud.err());
+        assertTrue(new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver/stopped").asText().endsWith(
+                "--grads-command exited with status 2 at stage 1; its stderr ends with:\n" + escapedTail), loud.out());
+        try (Stream<Path> files = Files.walk(outDir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+        Run hidden = run(quiet);
+        assertEquals(1, hidden.code(), hidden.err());
+        assertTrue(hidden.err().contains("--grads-command exited with status 2 at stage 1; its stderr ends with:\n  [grads-command stage 1] "
+                + escapedTail.replace("\n", "\n  [grads-command stage 1] ") + "\n"), hidden.err());
+        assertTrue(hidden.err().chars().allMatch(c -> c == '\n' || !Character.isISOControl(c)), hidden.err());
+    }
+
+    /**
      * A --grads-command that hangs made falcon wait without end. With --grads-command-timeout it is stopped after the
      * limit with what it started, and the run ends as after a failed command: exit 1, the outputs with the last
      * completed stage, and a message naming the stage, the command, the limit, the fix and the end of its stderr.
@@ -2372,13 +2413,14 @@ class MainTest {
         try {
             assertEquals(1, r.code(), r.err());
             for (String said : List.of("stopped after stage 0", "--grads-command '" + cmd + "' did not exit within 1.5 s at stage 1",
-                    "raise --grads-command-timeout", "fix the command", "its stderr ends with:\nloading the model")) {
+                    "raise --grads-command-timeout", "fix the command", "its stderr ends with:\n  [grads-command stage 1] loading the model\n")) {
                 assertTrue(r.err().contains(said), "'" + said + "' in: " + r.err());
             }
             assertFalse(ProcessHandle.of(sleeper).map(h -> !dev.falcon.solve.CommandGradients.hasEnded(h)).orElse(false), "the command's sleep still runs");
             JsonNode solver = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
             assertEquals(1, solver.at("/completed_stages").asInt(), solver.toString());
-            assertTrue(solver.at("/stopped").asText().contains("did not exit within 1.5 s"), solver.toString());
+            assertTrue(solver.at("/stopped").asText().contains("did not exit within 1.5 s") && solver.at("/stopped").asText().endsWith("its stderr ends with:\nloading the model"),
+                    solver.toString());
             assertTrue(solver.at("/schedule/gradients").asText().contains("limited to 1.5 s by --grads-command-timeout"), solver.toString());
             assertTrue(Files.exists(outDir.resolve("p.npy")) && Files.exists(outDir.resolve("m.npy")));
         } finally {

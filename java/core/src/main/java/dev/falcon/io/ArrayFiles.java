@@ -49,7 +49,19 @@ public final class ArrayFiles {
 
     /** "path.npy", "path.safetensors" (one tensor) or "path.safetensors:tensorName" as a 2-D matrix source. */
     public static RawMatrixSource matrixSource(String spec, String field) {
-        Located a = locate(spec, field);
+        return matrixSource(locate(spec, field), field);
+    }
+
+    /**
+     * A file that holds X as an .npy or a one-tensor safetensors file, told apart by its first bytes rather than its name:
+     * a --grads-command writes to the path falcon chose ({grads}, named .npy so that numpy.save keeps it), in either format.
+     * {@code label} names the file in messages, for one whose path means nothing to the user (a temporary file).
+     */
+    public static RawMatrixSource matrixSourceByContent(Path file, String field, String label) {
+        return matrixSource(locateByContent(file, label), field);
+    }
+
+    private static RawMatrixSource matrixSource(Located a, String field) {
         if (a.shape().length != 2) {
             throw fail(field, InputException.of(a.label(), "shape", "X must be 2-D (n samples x p weights) but has shape "
                     + Npy.shapeString(a.shape()), "save the per-sample gradients as one n x p array"));
@@ -377,6 +389,34 @@ public final class ArrayFiles {
         } catch (java.nio.file.InvalidPathException e) {
             throw InputException.of(spec, field, "is not a valid path (" + e.getMessage() + ")", "check the file name");
         }
+    }
+
+    /** As {@link #locate} for a bare path, but by the file's content (see {@link #matrixSourceByContent}). */
+    static Located locateByContent(Path file, String label) {
+        InputFiles.requireRegularFile(file);
+        byte[] start = new byte[9];
+        int read = 0;
+        try (java.io.InputStream in = java.nio.file.Files.newInputStream(file)) {
+            for (int r; read < start.length && (r = in.read(start, read, start.length - read)) > 0; ) read += r;
+        } catch (IOException e) {
+            throw InputException.of(label, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+        }
+        // a file shorter than the magic that starts like it is a truncated .npy, which Npy names as such
+        boolean npy = read > 0 && Arrays.equals(start, 0, Math.min(read, Npy.MAGIC.length), Npy.MAGIC, 0, Math.min(read, Npy.MAGIC.length));
+        if (npy) return fromNpy(Npy.readHeader(file));
+        long headerLength = ByteBuffer.wrap(start, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        if (read == start.length && start[8] == '{' && headerLength >= 2 && headerLength <= Safetensors.MAX_HEADER_BYTES) {
+            Safetensors.Header h = Safetensors.readHeader(file);
+            if (h.tensors().isEmpty()) throw holdsNoTensors(h);
+            if (h.tensors().size() != 1) {
+                throw InputException.of(label, "tensors", "holds " + h.tensors().size() + " tensors (" + names(h) + "), so the one meant is ambiguous",
+                        "write X alone to the file");
+            }
+            return fromTensor(file, h.tensors().values().iterator().next());
+        }
+        throw InputException.of(label, "file", read == 0 ? "is empty (0 bytes)"
+                        : "is neither an .npy file (it does not start with the magic \\x93NUMPY) nor a safetensors file (an 8-byte header length, then a JSON header)",
+                "write X with numpy.save(path, x) or safetensors.numpy.save_file({'x': x}, path)");
     }
 
     private static InputException holdsNoTensors(Safetensors.Header h) {

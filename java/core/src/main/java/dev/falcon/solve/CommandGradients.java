@@ -33,16 +33,23 @@ import org.bytedeco.javacpp.FloatPointer;
  * Stage 0 uses the given X (at the dense weights). For each stage t &ge; 1 the weights stage t-1 produced are written
  * to {@code weights_stage<t>.npy} (float32, shape [p], flatten order) in a private temporary directory, the command runs
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
- * and of {@code X_stage<t>.npy} (which it must write: n x p, any dtype and layout --grads accepts), and X is read back
+ * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
+ * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
  * weights that cannot be written for it, a non-zero exit, a command still running after the timeout (if one is given:
  * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
- * {@link MultiStage.SourceFailure} (with the last lines of its stderr), which stops the run after the last completed stage. {@link #close()} closes the loaded
+ * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. {@link #close()} closes the loaded
  * matrices and removes the temporary directory.
  */
 public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
-    static final int TAIL_LINES = 20;
+    /**
+     * The end of the command's stderr kept for a failure's message and the report: its last lines, each cut to its first
+     * characters and all together bounded, with control characters escaped. Copied raw, NUL, BEL and terminal escapes
+     * (a colour, an OSC title) reached falcon's stdout summary and the report, and 20 lines of 4,096 characters made
+     * 80 KB of one message. 500 characters hold a CUDA out-of-memory line whole.
+     */
+    static final int TAIL_LINES = 20, TAIL_LINE_CHARS = 500, TAIL_CHARS = 4000;
     /**
      * The characters of a line of the command's output that are kept (shown, and in the stderr tail); the rest of it is
      * counted. Output without line breaks (a progress bar drawn with backspaces, binary data) made one "line" of
@@ -124,6 +131,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
         if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
             throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + ": " + command);
         }
+        String quoted = quotedPlaceholder(command);
+        if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -302,12 +311,74 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private static final java.util.regex.Pattern SHELL_SAFE = java.util.regex.Pattern.compile("[A-Za-z0-9@%+=:,./_-]+");
 
     /**
-     * POSIX shell quoting: a path of safe characters (the usual temporary directory) as it is, so that a command that
-     * quotes the placeholder itself ("{weights}", as many would write it) still gets the path; any other single-quoted.
+     * POSIX shell quoting: a path of safe characters (the usual temporary directory) as it is, any other single-quoted.
+     * Right only where the placeholder stands bare in the command, which {@link #quotedPlaceholder} makes sure of.
      */
     static String quote(String s) {
         if (SHELL_SAFE.matcher(s).matches()) return s;
         return "'" + s.replace("'", "'\\''") + "'";
+    }
+
+    /** What to do about a placeholder {@link #quotedPlaceholder} finds. */
+    public static final String BARE_PLACEHOLDERS = "write " + WEIGHTS + " and " + GRADS + " bare, without quotes around them: falcon substitutes"
+            + " shell-quoted paths (e.g. 'python export.py --weights " + WEIGHTS + " --out " + GRADS + "'; to use one inside quotes,"
+            + " assign it first: x=" + GRADS + "; ... \"$x\")";
+
+    /**
+     * Where the command has a placeholder inside quotes of its own ("{weights}", '{grads}') or after a backslash, what
+     * is wrong with it; null where each stands bare. falcon's own quotes around a path with a space, a quote, a $ or a
+     * backquote were taken literally there: the command got a wrong path, and backquotes in TMPDIR ran as a command
+     * (a path of safe characters, as /tmp gives, hid it until another machine). Quotes are followed as /bin/sh reads
+     * them: a backslash escapes the next character outside single quotes, and $(...) or `...` inside double quotes
+     * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x").
+     */
+    public static String quotedPlaceholder(String command) {
+        Deque<Character> open = new ArrayDeque<>(); // ' " ( for $( or a parenthesis inside it, ` ; none: unquoted
+        for (int i = 0; i < command.length(); ) {
+            char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
+            String placeholder = command.startsWith(WEIGHTS, i) ? WEIGHTS : command.startsWith(GRADS, i) ? GRADS : null;
+            if (placeholder != null) {
+                if (in == '\'' || in == '"') return insideQuotes(placeholder, in);
+                i += placeholder.length();
+                continue;
+            }
+            if (in == '\'') {
+                if (c == '\'') open.pop();
+                i++;
+                continue;
+            }
+            if (c == '\\') {
+                String escaped = command.startsWith(WEIGHTS, i + 1) ? WEIGHTS : command.startsWith(GRADS, i + 1) ? GRADS : null;
+                if (escaped != null) return in == '"' ? insideQuotes(escaped, in) : escaped + " follows a backslash, which quotes its first character";
+                i += 2;
+                continue;
+            }
+            boolean substitution = c == '$' && i + 1 < command.length() && command.charAt(i + 1) == '(';
+            if (substitution) {
+                open.push('(');
+                i += 2;
+                continue;
+            }
+            if (in == '"') {
+                if (c == '"') open.pop();
+                else if (c == '`') open.push('`');
+            } else if (c == '\'' || c == '"') {
+                open.push(c);
+            } else if (c == '`') {
+                if (in == '`') open.pop();
+                else open.push('`');
+            } else if (in == '(' && c == '(') {
+                open.push('('); // a subshell or arithmetic inside $( ): its ')' is not the one that ends it
+            } else if (in == '(' && c == ')') {
+                open.pop();
+            }
+            i++;
+        }
+        return null;
+    }
+
+    private static String insideQuotes(String placeholder, char quote) {
+        return placeholder + " is inside " + (quote == '"' ? "double" : "single") + " quotes of the command's own (" + quote + placeholder + quote + ")";
     }
 
     /**
@@ -353,9 +424,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             // and the stages completed so far are the run's result
             if (!Files.isDirectory(dir)) {
                 // the write's own advice is for an output the user chose ("create it first or choose another output path")
-                throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written to " + w + " for --grads-command:"
-                        + " falcon's temporary folder " + dir + " was removed during the run (the command, or a cleaner of " + dir.getParent()
-                        + "?); keep it while falcon runs, or set TMPDIR to a folder nothing cleans", e);
+                throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for --grads-command: " + removedDirectory(), e);
             }
             throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for --grads-command: " + e.getMessage(), e);
         }
@@ -369,6 +438,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             ProcessBuilder builder = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             String marker = dir.getFileName() + "/stage" + stage;
             builder.environment().put(MARKER_VARIABLE, marker);
+            restoreUsersLocale(builder.environment());
             commandMarker = marker;
             Process proc = builder.start();
             running = new Running(proc, marker);
@@ -411,27 +481,32 @@ public final class CommandGradients implements MultiStage.GradientSource {
             commandMarker = null;
             deleteQuietly(w);
         }
-        String stderr;
-        synchronized (tail) {
-            stderr = String.join("\n", tail);
-        }
+        String stderr = tailText(tail);
         if (timedOut) {
             deleteQuietly(x); // whatever part of X it had written
             throw new MultiStage.SourceFailure("--grads-command " + quote(command) + " did not exit within " + describeTimeout(timeout) + " at stage " + stage
                     + " and was stopped with the processes it started; raise --grads-command-timeout if it needs longer, or fix the command if it hangs"
-                    + (stderr.isEmpty() ? " (no stderr)" : "; its stderr ends with:\n" + stderr));
+                    + (stderr == null ? " (no stderr)" : ""), stderr, null);
         }
         if (code != 0) {
             deleteQuietly(x);
-            throw new MultiStage.SourceFailure("--grads-command " + describeExit(code) + " at stage " + stage
-                    + (stderr.isEmpty() ? " (no stderr)" : "; its stderr ends with:\n" + stderr));
+            throw new MultiStage.SourceFailure("--grads-command " + describeExit(code) + " at stage " + stage + (stderr == null ? " (no stderr)" : ""), stderr, null);
         }
+        // Named for the user, not by its path: the file and its folder are gone by the time the message is read (and
+        // inspecting it, as the readers' advice goes, cannot be done), and a random folder name made the reports of two
+        // identical runs differ.
+        String label = "the X --grads-command wrote for stage " + stage + " (" + GRADS + ")";
         HostMatrix next;
         try {
-            if (!Files.exists(x)) throw InputException.of(x, "--grads-command", "was not written by the command", "the command must write X to {grads}");
-            RawMatrixSource src = ArrayFiles.matrixSource(x.toString(), "--grads-command");
+            if (!Files.exists(x)) {
+                if (!Files.isDirectory(dir)) throw new InputException("no X for stage " + stage + " at " + GRADS + ": " + removedDirectory());
+                throw new InputException("--grads-command exited with status 0 but X for stage " + stage + " was not written to " + GRADS
+                        + "; the command must write X to the path " + GRADS + " stands for");
+            }
+            if (Files.isDirectory(x)) throw new InputException(label + ": is a directory; write X as a file at the path " + GRADS + " stands for");
+            RawMatrixSource src = ArrayFiles.matrixSourceByContent(x, null, label);
             if (src.rows() != rows || src.cols() != cols) {
-                throw InputException.of(x, "--grads-command", "X has shape " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
+                throw InputException.of(label, "shape", "X is " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
                         "write X for the same samples (n) and weights (p)");
             }
             // the previous stage's X goes before the next is read, so that two X (stage 0's and this one) are held, not
@@ -446,15 +521,15 @@ public final class CommandGradients implements MultiStage.GradientSource {
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
             stageFileTypes.put(stage, src.typeAndConversion());
             try {
-                FilePatternGradients.checkFinite(backend, next, x.toString(), "--grads-command");
+                FilePatternGradients.checkFinite(backend, next, label, "values", "recompute the gradients or drop the bad samples; " + lookingAtX(stage));
             } catch (RuntimeException e) {
                 next.close();
                 throw e;
             }
         } catch (InputException | IOException e) {
             deleteQuietly(x);
-            throw new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + e.getMessage()
-                    + (stderr.isEmpty() ? "" : "; its stderr ends with:\n" + stderr), e);
+            // the readers name the file by its path
+            throw new MultiStage.SourceFailure(String.valueOf(e.getMessage()).replace(x.toString(), label), stderr, e);
         }
         releaseCurrent();
         current = next;
@@ -462,6 +537,20 @@ public final class CommandGradients implements MultiStage.GradientSource {
         lastWeights = weights.clone();
         lastX = current;
         return current;
+    }
+
+    /**
+     * That the temporary folder went during the run, naming where it was (not its random name, which would make two
+     * identical runs' reports differ): the command did not fail to write X into it.
+     */
+    private String removedDirectory() {
+        return "falcon's temporary folder (falcon-grads-* in " + dir.getParent() + ") was removed during the run (by the command, or a cleaner of "
+                + dir.getParent() + "?); keep it while falcon runs, or set TMPDIR to a folder nothing cleans";
+    }
+
+    /** How to look at a bad X, which went with the temporary folder: the weights the command got are what the run returns. */
+    private static String lookingAtX(int stage) {
+        return "to look at it, run the command by hand on stage " + (stage - 1) + "'s weights (--out holds them after this stop) and `falcon inspect` the X it writes";
     }
 
     /** A limit beyond what a long holds in nanoseconds (about 292 years) is no limit in practice. */
@@ -512,13 +601,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 for (String s; (s = lines.next()) != null; ) {
                     if (log != null) {
                         synchronized (log) {
-                            log.println("  [grads-command stage " + stage + "] " + s);
+                            log.println("  " + outputMark(stage) + " " + s);
                             log.flush();
                         }
                     }
                     if (tail != null) {
+                        String kept = tailLine(s);
                         synchronized (tail) {
-                            tail.addLast(s);
+                            tail.addLast(kept);
                             if (tail.size() > TAIL_LINES) tail.removeFirst();
                         }
                     }
@@ -530,6 +620,56 @@ public final class CommandGradients implements MultiStage.GradientSource {
         t.setDaemon(true);
         t.start();
         return t;
+    }
+
+    /** Set by the launcher where it changed a locale variable for the JVM: which one (LC_ALL or LC_CTYPE). */
+    static final String LOCALE_CHANGED_VARIABLE = "FALCON_ORIGINAL_LOCALE_VARIABLES";
+    /** The launcher's prefix for the user's own value of a variable it changed (absent: the user had it unset). */
+    static final String ORIGINAL_PREFIX = "FALCON_ORIGINAL_";
+
+    /**
+     * Puts back in the command's environment the locale the user ran falcon under: the launcher gives the JVM the
+     * C.UTF-8 character set under the C locale (for file names), and the command inherited it, sorting and formatting
+     * otherwise than when run by hand. The launcher's FALCON_ORIGINAL_* variables are removed; without them (the jar run
+     * by java itself) nothing changes.
+     */
+    static void restoreUsersLocale(java.util.Map<String, String> env) {
+        String changed = env.get(LOCALE_CHANGED_VARIABLE);
+        if (changed != null) {
+            for (String name : changed.split(",")) {
+                if (!name.equals("LC_ALL") && !name.equals("LC_CTYPE")) continue; // the only ones the launcher changes
+                String original = env.get(ORIGINAL_PREFIX + name);
+                if (original != null) env.put(name, original);
+                else env.remove(name);
+            }
+        }
+        env.keySet().removeIf(name -> name.startsWith(ORIGINAL_PREFIX));
+    }
+
+    /** What marks each line of stage t's command's output where falcon shows it: "[grads-command stage t]". */
+    public static String outputMark(int stage) {
+        return "[grads-command stage " + stage + "]";
+    }
+
+    /** A line of stderr as the tail keeps it: control characters escaped as elsewhere in messages, cut to TAIL_LINE_CHARS. */
+    static String tailLine(String line) {
+        String escaped = dev.falcon.model.LayerTable.escaped(line);
+        if (escaped.length() <= TAIL_LINE_CHARS) return escaped;
+        int end = TAIL_LINE_CHARS;
+        if (Character.isHighSurrogate(escaped.charAt(end - 1))) end--; // half a character would print as '?'
+        return escaped.substring(0, end) + "... (cut at " + TAIL_LINE_CHARS + " characters)";
+    }
+
+    /** The kept tail's last lines within TAIL_CHARS (the last line always, which usually names the error); null: none. */
+    static String tailText(Deque<String> tail) {
+        List<String> lines;
+        synchronized (tail) {
+            lines = List.copyOf(tail);
+        }
+        if (lines.isEmpty()) return null;
+        int from = lines.size() - 1, chars = lines.get(from).length();
+        while (from > 0 && chars + 1 + lines.get(from - 1).length() <= TAIL_CHARS) chars += 1 + lines.get(--from).length();
+        return String.join("\n", lines.subList(from, lines.size()));
     }
 
     /** Lines as {@link BufferedReader#readLine()} splits them (at LF, CR or CR LF), each cut to its first characters. */
@@ -576,14 +716,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** As for any other X the command could not deliver: the run stops after the last completed stage. */
     @Override
     public RuntimeException unusable(int stage, String problem) {
-        return new MultiStage.SourceFailure("output of --grads-command at stage " + stage + ": " + problem + FalconSolver.ValuesTooLarge.FILE_RANGES_HINT);
+        return new MultiStage.SourceFailure("the X --grads-command wrote for stage " + stage + ": " + problem + "; " + lookingAtX(stage));
     }
 
     @Override
     public String describe(int stage) {
         if (stage == 0) return "the initial X (at the dense weights)";
         return reused.contains(stage) ? "the X already held (stage " + (stage - 1) + " left the weights unchanged; --grads-command not run)"
-                : "--grads-command at the weights of stage " + (stage - 1) + (stageFileTypes.containsKey(stage) ? " (" + stageFileTypes.get(stage) + ")" : "");
+                : "--grads-command at the weights of stage " + (stage - 1) + (stageFileTypes.containsKey(stage) ? ", read as " + stageFileTypes.get(stage) : "");
     }
 
     @Override

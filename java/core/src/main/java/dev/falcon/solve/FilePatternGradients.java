@@ -173,6 +173,11 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
 
     /** Rejects NaN/Inf in X (scanned by the backend: no Java loop reads X), naming the first bad (row, column). */
     public static void checkFinite(ComputeBackend backend, HostMatrix x, String spec, String field) {
+        checkFinite(backend, x, spec, field, "recompute the gradients or drop the bad samples; `falcon inspect` counts NaN/Inf and shows each array's min and max");
+    }
+
+    /** As above, with the fix to give (a file the user cannot inspect needs another). */
+    public static void checkFinite(ComputeBackend backend, HostMatrix x, String spec, String field, String fix) {
         long bad = backend.firstNonFinite(x);
         if (bad < 0) return;
         long[] at = x.elementAt(bad);
@@ -184,7 +189,6 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         // X is checked after its conversion to float32, where a float64 file's finite values past the float32 range are
         // infinite: inspect (which reads the file's own values) would show them only as its min or max
         String why = Float.isInfinite(v) ? " (Inf in the gradients, or a float64 value beyond float32's +-3.4e38)" : " (NaN in the gradients)";
-        throw InputException.of(spec, field, "X[" + row + ", " + col + "] is " + v + why,
-                "recompute the gradients or drop the bad samples; `falcon inspect` counts NaN/Inf and shows each array's min and max");
+        throw InputException.of(spec, field, "X[" + row + ", " + col + "] is " + v + why, fix);
     }
 }

@@ -125,8 +125,24 @@ public final class MultiStage {
 
     /** A gradient source could not deliver a stage's X: the run stops after the last completed stage. */
     public static final class SourceFailure extends RuntimeException {
-        public SourceFailure(String message) { super(message); }
-        public SourceFailure(String message, Throwable cause) { super(message, cause); }
+        private final String output;
+
+        public SourceFailure(String message) { this(message, null, null); }
+        public SourceFailure(String message, Throwable cause) { this(message, null, cause); }
+
+        /**
+         * @param message why, in one line
+         * @param output  the last lines the source's own process wrote to stderr (a command's), joined by '\n', each
+         *                with its control characters escaped; null for none. Apart from the message, so that a caller
+         *                that has shown that stderr already (as the CLI does while the command runs) need not repeat it.
+         */
+        public SourceFailure(String message, String output, Throwable cause) {
+            super(message, cause);
+            this.output = output;
+        }
+
+        /** See the constructor; null for none. */
+        public String output() { return output; }
     }
 
     /**
@@ -148,9 +164,10 @@ public final class MultiStage {
      * that a caller without an X of its own compares like with like and does not ask the source for X again.
      * {@code firstPruningStage}: the first stage that pruned, the only one the first-order term g entered (-1: none).
      * {@code lastSolvedStage}: the stage whose solve {@code lastStage} is (-1: none), which need not be the last stage.
+     * {@code stoppedOutput}: the {@link SourceFailure#output()} of the failure that stopped the run (null: none).
      */
     public record Result(float[] weights, byte[] mask, List<Stage> stages, double qFinal, FalconSolver.Result lastStage,
-                         String stopped, double qReference, int firstPruningStage, int lastSolvedStage) {
+                         String stopped, double qReference, int firstPruningStage, int lastSolvedStage, String stoppedOutput) {
         /** Number of the last completed stage (-1 if none). */
         public int lastCompletedStage() { return stages.size() - 1; }
     }
@@ -196,7 +213,7 @@ public final class MultiStage {
         long rows0 = -1; // n of stage 0's X
         int firstPruningStage = -1, lastSolvedStage = -1;
         String from0 = null;
-        String stopped = null;
+        String stopped = null, stoppedOutput = null;
         double qHeld = Double.NaN, qReferenceHeld = Double.NaN;
         for (int t = 0; t < stages; t++) {
             long t0 = System.nanoTime();
@@ -236,6 +253,7 @@ public final class MultiStage {
                 }
                 if (t == 0) throw f;
                 stopped = "gradients of stage " + t + " (" + source.describe(t) + ") failed: " + f.getMessage();
+                stoppedOutput = f.output();
                 break;
             }
             String from = source.describe(t);
@@ -278,6 +296,7 @@ public final class MultiStage {
                 if (!(unusable instanceof SourceFailure)) throw unusable;
                 if (lastSolvedStage < 0) throw e; // the initial X (--grads), before the command ever ran
                 stopped = "gradients of stage " + t + " (" + from + ") failed: " + unusable.getMessage();
+                stoppedOutput = ((SourceFailure) unusable).output();
                 break;
             }
             last = solved;
@@ -289,6 +308,6 @@ public final class MultiStage {
         double qFinal = stopped != null ? qHeld : FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
         double qReference = stopped != null ? qReferenceHeld
                 : reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
-        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference, firstPruningStage, lastSolvedStage);
+        return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference, firstPruningStage, lastSolvedStage, stoppedOutput);
     }
 }

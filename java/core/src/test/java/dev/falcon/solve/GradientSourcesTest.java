@@ -365,6 +365,121 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * falcon names {grads} X_stage<t>.npy and picked the reader by that name: a command that wrote a safetensors file
+     * there, as README allows, was refused as "not an .npy file" and told to use a .safetensors file, a name it cannot
+     * choose. The file is read by what it holds.
+     */
+    @Test
+    void aSafetensorsXWrittenByTheCommandIsReadByItsContent() {
+        Path safetensors = dir.resolve("x.safetensors");
+        try (FloatPointer v = new FloatPointer((long) N * P)) {
+            SplittableRandom r = new SplittableRandom(3);
+            for (int i = 0; i < N * P; i++) v.put(i, (float) r.nextDouble(-1, 1));
+            java.util.LinkedHashMap<String, dev.falcon.io.NamedArray> tensors = new java.util.LinkedHashMap<>();
+            tensors.put("x", new dev.falcon.io.NamedArray(v, new long[] {N, P}));
+            dev.falcon.io.Safetensors.write(safetensors, tensors, null);
+        }
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + safetensors + "' {grads}", null)) {
+            HostMatrix x = src.gradients(1, wbar());
+            SplittableRandom written = new SplittableRandom(3);
+            for (int i = 0; i < N; i++) {
+                for (int j = 0; j < P; j++) assertEquals((float) written.nextDouble(-1, 1), x.data().get(x.storageIndex(i, j)), "X[" + i + ", " + j + "]");
+            }
+        }
+    }
+
+    /** A file of neither format is refused naming both, and how to write each. */
+    @Test
+    void aCommandOutputOfNeitherFormatIsRefusedNamingBoth() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights}; echo 'x = [1, 2]' > {grads}", null)) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            for (String said : List.of("is neither an .npy file", "nor a safetensors file", "numpy.save(path, x)", "safetensors.numpy.save_file")) {
+                assertTrue(f.getMessage().contains(said), "'" + said + "' in: " + f.getMessage());
+            }
+        }
+    }
+
+    /**
+     * The launcher's C.UTF-8 for the JVM under the C locale reached the command (LC_ALL=C.UTF-8 where the user had
+     * LC_ALL=C): the user's values, which the launcher records, are put back, an unset one unset, and the records go.
+     */
+    @Test
+    void theCommandGetsTheUsersLocaleNotTheOneTheLauncherGaveTheJvm() {
+        java.util.Map<String, String> lcAll = new java.util.HashMap<>(java.util.Map.of("LC_ALL", "C.UTF-8", "LANG", "C",
+                "FALCON_ORIGINAL_LOCALE_VARIABLES", "LC_ALL", "FALCON_ORIGINAL_LC_ALL", "C"));
+        CommandGradients.restoreUsersLocale(lcAll);
+        assertEquals(java.util.Map.of("LC_ALL", "C", "LANG", "C"), lcAll);
+        java.util.Map<String, String> unsetCtype = new java.util.HashMap<>(java.util.Map.of("LC_CTYPE", "C.UTF-8", "FALCON_ORIGINAL_LOCALE_VARIABLES", "LC_CTYPE"));
+        CommandGradients.restoreUsersLocale(unsetCtype);
+        assertEquals(java.util.Map.of(), unsetCtype);
+        // run without the launcher: nothing to restore
+        java.util.Map<String, String> own = new java.util.HashMap<>(java.util.Map.of("LC_CTYPE", "C.UTF-8"));
+        CommandGradients.restoreUsersLocale(own);
+        assertEquals(java.util.Map.of("LC_CTYPE", "C.UTF-8"), own);
+    }
+
+    /**
+     * A bad X from the command was named by its temporary path (/tmp/falcon-grads-<random>/X_stage1.npy), gone with its
+     * folder when the message is read, with the advice to `falcon inspect` it; the random name made two identical
+     * runs' reports differ, and the stage read "(--grads-command at the weights of stage 0 (float32 C order))". It is
+     * named for what it is, with a way to look at it that can be followed.
+     */
+    @Test
+    void aBadXFromTheCommandIsNamedForWhatItIsAndTheSameInEveryRun() throws IOException {
+        Path nan = dir.resolve("nan.npy"), narrow = dir.resolve("narrow.npy"), truncated = dir.resolve("truncated.npy");
+        try (FloatPointer v = new FloatPointer((long) N * P)) {
+            for (int i = 0; i < N * P; i++) v.put(i, i == 2 * P + 7 ? Float.NaN : 0.5f);
+            Npy.writeFloat32(nan, v, new long[] {N, P});
+            Npy.writeFloat32(narrow, v, new long[] {N, P - 1});
+        }
+        writeX(truncated, 3);
+        Files.write(truncated, java.util.Arrays.copyOf(Files.readAllBytes(truncated), 200));
+        java.util.Map<Path, String> said = new java.util.LinkedHashMap<>();
+        said.put(nan, "(--grads-command at the weights of stage 0, read as float32 C order) failed: the X --grads-command wrote for stage 1 ({grads}): values: X[2, 7] is NaN");
+        said.put(narrow, "the X --grads-command wrote for stage 1 ({grads}): shape: X is " + N + " x " + (P - 1) + " but stage 0's X is " + N + " x " + P);
+        said.put(truncated, "the X --grads-command wrote for stage 1 ({grads}): ");
+        for (var expected : said.entrySet()) {
+            List<String> runs = new java.util.ArrayList<>();
+            for (int run = 0; run < 2; run++) {
+                try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+                     CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + expected.getKey() + "' {grads}", null)) {
+                    MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 2, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                            SolverOptions.defaults().withMaxIterations(5));
+                    runs.add(r.stopped());
+                }
+            }
+            String stopped = runs.get(0);
+            assertTrue(stopped.contains(expected.getValue()), stopped);
+            assertFalse(stopped.contains("falcon-grads-") || stopped.contains("X_stage1"), stopped);
+            assertEquals(runs.get(0), runs.get(1), "two identical runs");
+        }
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + nan + "' {grads}", null)) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            assertTrue(f.getMessage().endsWith("; recompute the gradients or drop the bad samples; to look at it, run the command by hand on stage 0's weights"
+                    + " (--out holds them after this stop) and `falcon inspect` the X it writes"), f.getMessage());
+        }
+    }
+
+    /**
+     * The temporary folder removed while the command ran (by the command, or a cleaner of /tmp) read "was not written
+     * by the command; the command must write X to {grads}", blaming the command; the weights' write already said what
+     * happened.
+     */
+    @Test
+    void aTemporaryFolderRemovedWhileTheCommandRanIsSaidSo() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "rm -rf \"$(dirname {weights})\" && : {grads}", null)) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            assertEquals("no X for stage 1 at {grads}: falcon's temporary folder (falcon-grads-* in " + src.directory().getParent() + ") was removed during the run"
+                    + " (by the command, or a cleaner of " + src.directory().getParent() + "?); keep it while falcon runs, or set TMPDIR to a folder nothing cleans",
+                    f.getMessage());
+        }
+    }
+
     /** A command that saves float64 (numpy's default) had its X converted without a word, on stderr or in the report. */
     @Test
     void aCommandsFloat64OutputIsToldAndNamedInTheStageDescription() throws IOException {
@@ -384,7 +499,7 @@ class GradientSourcesTest {
                     SolverOptions.defaults().withMaxIterations(5));
             assertNull(res.stopped());
             assertTrue(log.toString().contains("X of stage 1 from --grads-command is float64; converted once to float32"), log.toString());
-            assertTrue(res.stages().get(1).gradients().contains("(float64 C order, converted once from float64 to float32"), res.stages().get(1).gradients());
+            assertTrue(res.stages().get(1).gradients().contains(", read as float64 C order, converted once from float64 to float32"), res.stages().get(1).gradients());
         }
     }
 
@@ -411,7 +526,8 @@ class GradientSourcesTest {
             MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
                     SolverOptions.defaults().withMaxIterations(5));
             assertNotNull(r.stopped());
-            assertTrue(r.stopped().contains("no GPU here") && r.stopped().contains("status 3") && r.stopped().contains("stage 1"), r.stopped());
+            assertTrue(r.stopped().contains("status 3") && r.stopped().contains("stage 1"), r.stopped());
+            assertEquals("no GPU here", r.stoppedOutput());
             assertEquals(0, r.lastCompletedStage());
             long kept = 0;
             for (byte m : r.mask()) kept += m;
@@ -431,11 +547,32 @@ class GradientSourcesTest {
              CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; head -c 3000000 /dev/zero | tr '\\0' e >&2; echo >&2; echo done >&2; exit 3",
                      new PrintWriter(log, true))) {
             MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
-            assertTrue(f.getMessage().length() < 4 * CommandGradients.LINE_CHARS, "a message of " + f.getMessage().length() + " characters");
-            assertTrue(f.getMessage().contains("eeee... (" + (3_000_000 - CommandGradients.LINE_CHARS) + " more characters)")
-                    && f.getMessage().endsWith("\ndone"), f.getMessage().substring(Math.max(0, f.getMessage().length() - 300)));
+            assertEquals("e".repeat(CommandGradients.TAIL_LINE_CHARS) + "... (cut at " + CommandGradients.TAIL_LINE_CHARS + " characters)\ndone", f.output());
             assertTrue(log.toString().length() < 4 * CommandGradients.LINE_CHARS, "a log of " + log.toString().length() + " characters");
+            assertTrue(log.toString().contains("eeee... (" + (3_000_000 - CommandGradients.LINE_CHARS) + " more characters)"), log.toString().substring(0, 300));
         }
+    }
+
+    /**
+     * The end of the command's stderr was kept raw: NUL, BEL, a colour and an OSC title sequence reached the failure's
+     * message (and so the CLI's stdout summary and report), and 20 lines of 4,096 characters made 80 KB of it. Each kept
+     * line has its control characters escaped and is cut, and the tail is bounded; the last line is always kept.
+     */
+    @Test
+    void theStderrTailOfAFailedCommandIsEscapedAndBounded() {
+        String command = ": {weights} {grads}; for i in $(seq 30); do head -c 3000 /dev/zero | tr '\\0' l >&2; echo >&2; done;"
+                + " printf '\\000\\007\\033[31mred\\033[0m \\033]0;TITLE\\007\\n' >&2; echo 'Error: last' >&2; exit 2";
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, command, null)) {
+            MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
+            assertEquals("--grads-command exited with status 2 at stage 1", f.getMessage());
+            String tail = f.output();
+            assertTrue(tail.endsWith("\n\\u0000\\u0007\\u001b[31mred\\u001b[0m \\u001b]0;TITLE\\u0007\nError: last"), tail);
+            assertTrue(tail.length() <= CommandGradients.TAIL_CHARS, tail.length() + " characters");
+            for (int c = 0; c < tail.length(); c++) assertTrue(tail.charAt(c) == '\n' || !Character.isISOControl(tail.charAt(c)), "character " + c + " of " + tail);
+            assertTrue(tail.contains("l".repeat(CommandGradients.TAIL_LINE_CHARS) + "... (cut at " + CommandGradients.TAIL_LINE_CHARS + " characters)"), tail);
+        }
+        assertEquals("\\u0000\\u0007\\u001b[31mred\\u001b[0m \\u001b]0;TITLE\\u0007", CommandGradients.tailLine("\u0000\u0007\u001b[31mred\u001b[0m \u001b]0;TITLE\u0007"));
     }
 
     /**
@@ -465,7 +602,8 @@ class GradientSourcesTest {
             assertEquals(0, r.lastCompletedStage());
             String said = r.stopped();
             assertTrue(said != null && said.contains("did not exit within 2 s") && said.contains("at stage 1") && said.contains("--grads-command " + CommandGradients.quote(command))
-                    && said.contains("--grads-command-timeout") && said.endsWith("its stderr ends with:\nwaiting for the GPU"), said);
+                    && said.contains("--grads-command-timeout"), said);
+            assertEquals("waiting for the GPU", r.stoppedOutput());
             try (java.util.stream.Stream<Path> left = Files.list(src.directory())) {
                 assertEquals(List.of(), left.toList(), "the weights and the partial X are removed");
             }
@@ -562,9 +700,10 @@ class GradientSourcesTest {
             MultiStage.Result r = MultiStage.run(b, source, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.9, 0.9,
                     SolverOptions.defaults().withMaxIterations(5));
             assertEquals(1, r.lastCompletedStage());
-            assertTrue(r.stopped() != null && r.stopped().contains("weights_stage2.npy"), r.stopped());
-            // the write's own advice was for an output the user chose ("create it first or choose another output path")
-            assertTrue(r.stopped().contains("falcon's temporary folder " + command.directory() + " was removed during the run")
+            // the write's own advice was for an output the user chose ("create it first or choose another output path"); the
+            // folder is named by where it was, not by its random name, which made the reports of identical runs differ
+            assertTrue(r.stopped() != null && r.stopped().contains("the weights of stage 1 could not be written for --grads-command: falcon's temporary folder"
+                    + " (falcon-grads-* in " + command.directory().getParent() + ") was removed during the run")
                     && r.stopped().contains("set TMPDIR to a folder nothing cleans"), r.stopped());
             assertFalse(r.stopped().contains("choose another output path"), r.stopped());
         }
@@ -641,7 +780,7 @@ class GradientSourcesTest {
     @Test
     void aCommandStillWritingWhenStoppedLeavesNoTemporaryDirectory() throws Exception {
         Path pids = dir.resolve("pids");
-        String command = ": {weights}; trap 'sleep 1; mkdir -p \"$(dirname {grads})\"; echo partial > {grads}; exit 1' TERM; sleep 1000 & echo $$ $! > " + pids
+        String command = ": {weights}; x={grads}; trap 'sleep 1; mkdir -p \"$(dirname \"$x\")\"; echo partial > \"$x\"; exit 1' TERM; sleep 1000 & echo $$ $! > " + pids
                 + ".tmp && mv " + pids + ".tmp " + pids + "; wait";
         Path[] directory = new Path[1];
         interruptWhileTheCommandRuns(command, pids, directory);
@@ -811,16 +950,49 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * A placeholder the command quoted itself ("{weights}") got falcon's single quotes inside the command's own: a
+     * TMPDIR with a space, a quote or an é gave the command a wrong path, and backquotes in it ran. It is refused, with
+     * the bare form to write instead; quotes are read as the shell reads them.
+     */
     @Test
-    void placeholdersTheCommandQuotesItselfStillGiveThePaths() {
-        Path x2 = dir.resolve("X2.npy");
-        writeX(x2, 3);
-        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-             CommandGradients src = new CommandGradients(b, first, "test -f \"{weights}\" && cp '" + x2 + "' \"{grads}\"", null)) {
-            assertEquals(P, src.gradients(1, wbar()).cols());
+    void placeholdersInsideTheCommandsOwnQuotesAreRefused() {
+        for (String command : List.of("python export.py --weights \"{weights}\" --out {grads}", ": {weights} '{grads}'",
+                ": {weights} \"--out={grads}\"", ": {weights} \"a \\\" {grads}\"", ": {weights} \\{grads}", ": \"$(echo \"{weights}\")\" {grads}")) {
+            try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CommandGradients(b, first, command, null).close(), command);
+                assertTrue(e.getMessage().contains(" bare, without quotes around them: falcon substitutes shell-quoted paths"), e.getMessage());
+            }
         }
-        assertEquals("/tmp/falcon-grads-1/X_stage1.npy", CommandGradients.quote("/tmp/falcon-grads-1/X_stage1.npy"));
-        assertEquals("'/tmp/a b/X.npy'", CommandGradients.quote("/tmp/a b/X.npy"));
-        assertEquals("'$HOME'", CommandGradients.quote("$HOME"));
+        assertEquals("{grads} is inside single quotes of the command's own ('{grads}')", CommandGradients.quotedPlaceholder(": {weights} '{grads}'"));
+        assertEquals("{weights} is inside double quotes of the command's own (\"{weights}\")", CommandGradients.quotedPlaceholder(": \"{weights}\" {grads}"));
+        // bare, though quotes stand around it or next to it: a substitution inside double quotes, an escaped quote, a
+        // backslash inside single quotes (literal there), and quotes closed before it
+        for (String bare : List.of("mkdir \"$(dirname {weights})/x\" && : {grads}", "echo \"`basename {weights}`\" {grads}", "echo \\\"{weights} {grads}",
+                "echo '\\' {weights} {grads}", "echo \"it's\" {weights} --out={grads} \"$((1 + (2)))\"")) {
+            assertNull(CommandGradients.quotedPlaceholder(bare), bare);
+        }
+    }
+
+    /** Bare placeholders get the exact paths where TMPDIR holds a space, a quote, an é, a $x and backquotes, and run nothing of it. */
+    @Test
+    void barePlaceholdersGetTheExactPathsWhateverTheTemporaryFolderHolds() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), paths = dir.resolve("paths.txt");
+        writeX(x2, 3);
+        Path tmp = Files.createDirectories(dir.resolve("tmp dir 'q' \u00e9 $x `echo INJECTED >&2` {grads}"));
+        StringWriter log = new StringWriter();
+        String before = System.getProperty("java.io.tmpdir");
+        System.setProperty("java.io.tmpdir", tmp.toString());
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "printf '%s\\n' {weights} {grads} > '" + paths + "' && test -f {weights} && cp '" + x2 + "' {grads}",
+                     new PrintWriter(log, true))) {
+            assertEquals(P, src.gradients(1, wbar()).cols());
+            assertEquals(List.of(src.directory().resolve("weights_stage1.npy").toString(), src.directory().resolve("X_stage1.npy").toString()),
+                    Files.readAllLines(paths));
+            assertEquals(tmp, src.directory().getParent());
+        } finally {
+            System.setProperty("java.io.tmpdir", before);
+        }
+        assertFalse(log.toString().contains("INJECTED"), log.toString());
     }
 }
