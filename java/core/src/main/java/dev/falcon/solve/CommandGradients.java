@@ -550,7 +550,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     /** How to look at a bad X, which went with the temporary folder: the weights the command got are what the run returns. */
     private static String lookingAtX(int stage) {
-        return "to look at it, run the command by hand on stage " + (stage - 1) + "'s weights (--out holds them after this stop) and `falcon inspect` the X it writes";
+        return "to look at it, run the command by hand on stage " + (stage - 1) + "'s weights (the weights this stop returns) and `falcon inspect` the X it writes";
     }
 
     /** A limit beyond what a long holds in nanoseconds (about 292 years) is no limit in practice. */

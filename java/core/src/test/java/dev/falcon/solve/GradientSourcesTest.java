@@ -460,7 +460,7 @@ class GradientSourcesTest {
              CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + nan + "' {grads}", null)) {
             MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
             assertTrue(f.getMessage().endsWith("; recompute the gradients or drop the bad samples; to look at it, run the command by hand on stage 0's weights"
-                    + " (--out holds them after this stop) and `falcon inspect` the X it writes"), f.getMessage());
+                    + " (the weights this stop returns) and `falcon inspect` the X it writes"), f.getMessage());
         }
     }
 
