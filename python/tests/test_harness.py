@@ -75,22 +75,33 @@ class KernelHarnessArgumentsTest(unittest.TestCase):
 
 @unittest.skipUnless(have_avx512f(), "harness.sh stops at once on a CPU without avx512f")
 class HarnessShTest(unittest.TestCase):
+    @staticmethod
+    def harness_tree(d):
+        """A checkout holding harness.sh alone, as benchmarks/native/harness.sh under d."""
+        native = Path(d) / "benchmarks" / "native"
+        native.mkdir(parents=True)
+        (Path(d) / "benchmarks" / "results").mkdir()
+        shutil.copy(ROOT / "benchmarks" / "native" / "harness.sh", native / "harness.sh")
+        return native
+
+    @staticmethod
+    def run_with_stand_in_compiler(d, native, harness_exit):
+        """harness.sh run with a stand-in g++ whose harness prints one round and exits with harness_exit: the point is
+        the script, not the kernels."""
+        bin_dir = Path(d) / "bin"
+        bin_dir.mkdir()
+        gxx = bin_dir / "g++"
+        gxx.write_text('#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\n'
+                       f'printf \'#!/bin/sh\\necho "round 0: read 1.0"\\nexit {harness_exit}\\n\' > "$out"; chmod +x "$out"\n')
+        gxx.chmod(gxx.stat().st_mode | stat.S_IXUSR)
+        return subprocess.run([str(native / "harness.sh")], capture_output=True, text=True, timeout=60,
+                              env=dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}"))
+
     def test_a_failed_run_leaves_no_partial_result(self):
         # a harness that failed left benchmarks/results/harness-*.txt.tmp behind
         with tempfile.TemporaryDirectory() as d:
-            native = Path(d) / "benchmarks" / "native"
-            native.mkdir(parents=True)
-            (Path(d) / "benchmarks" / "results").mkdir()
-            shutil.copy(ROOT / "benchmarks" / "native" / "harness.sh", native / "harness.sh")
-            bin_dir = Path(d) / "bin"
-            bin_dir.mkdir()
-            # a stand-in compiler whose harness prints a line and fails: the point is the script, not the kernels
-            gxx = bin_dir / "g++"
-            gxx.write_text('#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\n'
-                           'printf \'#!/bin/sh\\necho "round 0: read 1.0"\\nexit 3\\n\' > "$out"; chmod +x "$out"\n')
-            gxx.chmod(gxx.stat().st_mode | stat.S_IXUSR)
-            r = subprocess.run([str(native / "harness.sh")], capture_output=True, text=True, timeout=60,
-                               env=dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}"))
+            native = self.harness_tree(d)
+            r = self.run_with_stand_in_compiler(d, native, 3)
             self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn("round 0: read 1.0", r.stdout)
             self.assertEqual(sorted(p.name for p in (Path(d) / "benchmarks" / "results").iterdir()), [])
@@ -99,10 +110,7 @@ class HarnessShTest(unittest.TestCase):
         # `git diff --quiet` saw neither a staged change nor a new file: the result said the commit alone
         for change in ("staged", "untracked"):
             with self.subTest(change=change), tempfile.TemporaryDirectory() as d:
-                native = Path(d) / "benchmarks" / "native"
-                native.mkdir(parents=True)
-                (Path(d) / "benchmarks" / "results").mkdir()
-                shutil.copy(ROOT / "benchmarks" / "native" / "harness.sh", native / "harness.sh")
+                native = self.harness_tree(d)
                 (Path(d) / ".gitignore").write_text("bin/\n")
                 git = ["git", "-C", d, "-c", "user.name=t", "-c", "user.email=t@example.com"]
                 subprocess.run([*git, "init", "-q"], check=True)
@@ -111,15 +119,7 @@ class HarnessShTest(unittest.TestCase):
                 (native / "extra.h").write_text("// a header the harness could include\n")
                 if change == "staged":
                     subprocess.run([*git, "add", "benchmarks/native/extra.h"], check=True)
-                bin_dir = Path(d) / "bin"
-                bin_dir.mkdir()
-                # a stand-in compiler whose harness prints one round and succeeds
-                gxx = bin_dir / "g++"
-                gxx.write_text('#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -o ] && out=$2; shift; done\n'
-                               'printf \'#!/bin/sh\\necho "round 0: read 1.0"\\n\' > "$out"; chmod +x "$out"\n')
-                gxx.chmod(gxx.stat().st_mode | stat.S_IXUSR)
-                r = subprocess.run([str(native / "harness.sh")], capture_output=True, text=True, timeout=60,
-                                   env=dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}"))
+                r = self.run_with_stand_in_compiler(d, native, 0)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 [saved] = (Path(d) / "benchmarks" / "results").glob("harness-*.txt")
                 self.assertIn(" (uncommitted changes); CEIL=", saved.read_text())

@@ -27,6 +27,15 @@ def unbuilt_clone(folder, fake_mvn, fake_java):
     return root, bin_dir
 
 
+def two_stages_with_grads_command(folder, command, env, n, iterations):
+    """falcon++ on the resnet20 example in two stages, --grads-command running before the second, outputs in folder."""
+    return subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "falcon++", "--stages", "2",
+                           "--start-keep", "0.8", "--keep-flops", "0.4", "--n", str(n), "--max-iterations", str(iterations),
+                           "--grads-command", command,
+                           "--out", str(Path(folder, "w.npy")), "--report", str(Path(folder, "r.json")), "-q"],
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
 def has_c_utf8():
     r = subprocess.run(["locale", "-a"], capture_output=True, text=True)
     return any(name.lower() in ("c.utf8", "c.utf-8") for name in r.stdout.split())
@@ -98,11 +107,7 @@ class FalconJavaOptsTest(unittest.TestCase):
             env = dict(os.environ, TMPDIR=str(tmp), FALCON_OFFLINE="1")
             env.pop("FALCON_JAVA_OPTS", None)
             # the command fails after noting its paths: stage 0's weights are written and the run exits 1
-            r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "falcon++", "--stages", "2",
-                                "--start-keep", "0.8", "--keep-flops", "0.4", "--n", "32", "--max-iterations", "5",
-                                "--grads-command", f"echo {{weights}} {{grads}} > '{log}'; exit 1",
-                                "--out", str(Path(d, "w.npy")), "--report", str(Path(d, "r.json")), "-q"],
-                               env=env, capture_output=True, text=True, timeout=300)
+            r = two_stages_with_grads_command(d, f"echo {{weights}} {{grads}} > '{log}'; exit 1", env, n=32, iterations=5)
             self.assertEqual(r.returncode, 1, r.stderr)
             paths = log.read_text().split()
             self.assertEqual(len(paths), 2, paths)
@@ -118,11 +123,7 @@ class FalconJavaOptsTest(unittest.TestCase):
                 dump = Path(d, "env.txt")
                 env = {k: v for k, v in os.environ.items() if not k.startswith(("LC_", "LANG", "FALCON_"))}
                 env.update(given, FALCON_OFFLINE="1")
-                r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "falcon++", "--stages", "2",
-                                    "--start-keep", "0.8", "--keep-flops", "0.4", "--n", "16", "--max-iterations", "2",
-                                    "--grads-command", f"env > '{dump}'; : {{weights}} {{grads}}; exit 1",
-                                    "--out", str(Path(d, "w.npy")), "--report", str(Path(d, "r.json")), "-q"],
-                                   env=env, capture_output=True, text=True, timeout=300)
+                r = two_stages_with_grads_command(d, f"env > '{dump}'; : {{weights}} {{grads}}; exit 1", env, n=16, iterations=2)
                 self.assertEqual(r.returncode, 1, r.stderr)
                 seen = dict(line.split("=", 1) for line in dump.read_text().splitlines() if "=" in line)
                 locale_vars = {k: v for k, v in seen.items() if k.startswith(("LC_", "LANG", "FALCON_ORIGINAL_"))}

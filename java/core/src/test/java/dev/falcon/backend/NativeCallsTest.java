@@ -14,7 +14,18 @@ import org.junit.jupiter.api.Test;
  */
 class NativeCallsTest {
 
-    /** A thread inside a "native call" until {@code leave} is counted down. */
+    /** A gate of its own with one thread inside a "native call" until {@code leave} is counted down. */
+    private record CallInFlight(NativeCalls gate, CountDownLatch leave, Thread thread) {}
+
+    /** A new gate and a call in flight through it, returned once the call has entered. */
+    private static CallInFlight startCallInFlight() throws InterruptedException {
+        NativeCalls gate = new NativeCalls();
+        CountDownLatch entered = new CountDownLatch(1), leave = new CountDownLatch(1);
+        Thread call = callInFlight(gate, entered, leave);
+        assertTrue(entered.await(30, TimeUnit.SECONDS));
+        return new CallInFlight(gate, leave, call);
+    }
+
     private static Thread callInFlight(NativeCalls gate, CountDownLatch entered, CountDownLatch leave) {
         Thread t = new Thread(() -> {
             gate.enter();
@@ -42,10 +53,8 @@ class NativeCallsTest {
 
     @Test
     void theStopWaitsForTheCallInFlightAndReturnsOnceItHasLeft() throws Exception {
-        NativeCalls gate = new NativeCalls();
-        CountDownLatch entered = new CountDownLatch(1), leave = new CountDownLatch(1);
-        Thread call = callInFlight(gate, entered, leave);
-        assertTrue(entered.await(30, TimeUnit.SECONDS));
+        CallInFlight inFlight = startCallInFlight();
+        NativeCalls gate = inFlight.gate();
         assertEquals(1, gate.inFlight());
 
         AtomicBoolean none = new AtomicBoolean();
@@ -55,12 +64,12 @@ class NativeCallsTest {
         assertTrue(gate.closed());
         assertTrue(stop.isAlive(), "the stop returned while a call was in flight");
 
-        leave.countDown();
+        inFlight.leave().countDown();
         stop.join(30_000);
         assertFalse(stop.isAlive(), "the stop went on waiting after the call had left");
         assertTrue(none.get());
         assertEquals(0, gate.inFlight());
-        call.join(30_000);
+        inFlight.thread().join(30_000);
     }
 
     @Test
@@ -95,10 +104,8 @@ class NativeCallsTest {
 
     @Test
     void theWaitForACallThatDoesNotReturnIsBounded() throws Exception {
-        NativeCalls gate = new NativeCalls();
-        CountDownLatch entered = new CountDownLatch(1), leave = new CountDownLatch(1);
-        Thread call = callInFlight(gate, entered, leave);
-        assertTrue(entered.await(30, TimeUnit.SECONDS));
+        CallInFlight inFlight = startCallInFlight();
+        NativeCalls gate = inFlight.gate();
         long began = System.nanoTime();
         Thread.currentThread().interrupt(); // nor does an interrupt end the wait early; it is kept
         assertFalse(gate.closeAndAwait(200));
@@ -107,8 +114,8 @@ class NativeCallsTest {
         assertTrue(waited >= 200, "waited " + waited + " ms");
         assertTrue(waited < 20_000, "waited " + waited + " ms");
         assertEquals(1, gate.inFlight());
-        leave.countDown();
-        call.join(30_000);
+        inFlight.leave().countDown();
+        inFlight.thread().join(30_000);
         assertTrue(gate.closeAndAwait(30_000));
     }
 
