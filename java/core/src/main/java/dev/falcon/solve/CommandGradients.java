@@ -321,8 +321,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     /** What to do about a placeholder {@link #quotedPlaceholder} finds. */
     public static final String BARE_PLACEHOLDERS = "write " + WEIGHTS + " and " + GRADS + " bare, without quotes around them: falcon substitutes"
-            + " shell-quoted paths (e.g. 'python export.py --weights " + WEIGHTS + " --out " + GRADS + "'; to use one inside quotes,"
-            + " assign it first: x=" + GRADS + "; ... \"$x\")";
+            + " shell-quoted paths (e.g. 'python export.py --weights " + WEIGHTS + " --out " + GRADS + "'; for a command of its own in quotes,"
+            + " pass them through its environment: W=" + WEIGHTS + " G=" + GRADS + " sh -c 'python export.py --weights \"$W\" --out \"$G\"')";
+
+    /** The characters after which /bin/sh begins a word: a # right after one of them starts a comment. */
+    private static final String WORD_BREAKS = " \t\n;&|()<>";
 
     /**
      * Where the command has a placeholder inside quotes of its own ("{weights}", '{grads}') or after a backslash, what
@@ -330,7 +333,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * backquote were taken literally there: the command got a wrong path, and backquotes in TMPDIR ran as a command
      * (a path of safe characters, as /tmp gives, hid it until another machine). Quotes are followed as /bin/sh reads
      * them: a backslash escapes the next character outside single quotes, and $(...) or `...` inside double quotes
-     * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x").
+     * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x"); a # that
+     * begins a word outside quotes comments out the rest of its line (an apostrophe there, "# don't edit", quotes nothing).
      */
     public static String quotedPlaceholder(String command) {
         Deque<Character> open = new ArrayDeque<>(); // ' " ( for $( or a parenthesis inside it, ` ; none: unquoted
@@ -351,6 +355,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 String escaped = command.startsWith(WEIGHTS, i + 1) ? WEIGHTS : command.startsWith(GRADS, i + 1) ? GRADS : null;
                 if (escaped != null) return in == '"' ? insideQuotes(escaped, in) : escaped + " follows a backslash, which quotes its first character";
                 i += 2;
+                continue;
+            }
+            if (c == '#' && (in == ' ' || in == '(') && (i == 0 || WORD_BREAKS.indexOf(command.charAt(i - 1)) >= 0)) {
+                int end = command.indexOf('\n', i);
+                if (end < 0) break;
+                i = end;
                 continue;
             }
             boolean substitution = c == '$' && i + 1 < command.length() && command.charAt(i + 1) == '(';
@@ -515,7 +525,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             if (log != null && src.type() != dev.falcon.data.ElementType.FLOAT32) {
                 // a command that saves float64 (numpy's default) doubles the bytes it writes and falcon reads: say so once per stage
                 log.println("falcon: X of stage " + stage + " from --grads-command is " + src.type().name().toLowerCase(java.util.Locale.ROOT)
-                        + "; converted once to float32 (write float32 to halve the file)");
+                        + "; converted once to float32" + (src.type() == dev.falcon.data.ElementType.FLOAT64 ? " (write float32 to halve the file)" : ""));
                 log.flush();
             }
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X

@@ -966,10 +966,15 @@ class GradientSourcesTest {
         }
         assertEquals("{grads} is inside single quotes of the command's own ('{grads}')", CommandGradients.quotedPlaceholder(": {weights} '{grads}'"));
         assertEquals("{weights} is inside double quotes of the command's own (\"{weights}\")", CommandGradients.quotedPlaceholder(": \"{weights}\" {grads}"));
+        // a # inside a word, or quoted, starts no comment: the quote after it still counts
+        assertEquals("{grads} is inside single quotes of the command's own ('{grads}')", CommandGradients.quotedPlaceholder("echo a#b {weights} '{grads}'"));
+        assertEquals("{grads} is inside double quotes of the command's own (\"{grads}\")", CommandGradients.quotedPlaceholder("echo '#' {weights} \"{grads}\""));
         // bare, though quotes stand around it or next to it: a substitution inside double quotes, an escaped quote, a
         // backslash inside single quotes (literal there), and quotes closed before it
         for (String bare : List.of("mkdir \"$(dirname {weights})/x\" && : {grads}", "echo \"`basename {weights}`\" {grads}", "echo \\\"{weights} {grads}",
-                "echo '\\' {weights} {grads}", "echo \"it's\" {weights} --out={grads} \"$((1 + (2)))\"")) {
+                "echo '\\' {weights} {grads}", "echo \"it's\" {weights} --out={grads} \"$((1 + (2)))\"",
+                "# don't edit\npython3 g.py {weights} {grads}", "cd /tmp # it's here\n: {weights} {grads}", "echo $(: # it's\n) {weights} {grads}",
+                "W={weights} G={grads} sh -c 'python export.py \"$W\" \"$G\"'")) {
             assertNull(CommandGradients.quotedPlaceholder(bare), bare);
         }
     }
