@@ -488,11 +488,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (heapBytes <= maxHeap) return;
         String[] figures = distinct(heapBytes, maxHeap);
         List<String> ways = new ArrayList<>(List.of("raise it (FALCON_HEAP=" + heapLimit(heapBytes) + " ./falcon ...)"));
-        // the runs without the swap polish, each named with the heap it needs: at n = 1 the polish's fixed workspace was
-        // all of it, and the refusal spoke of n x n systems and fewer rows, which cannot help
+        // the runs without the swap polish that fit this heap, each named with the heap it needs: at n = 1 the polish's
+        // fixed workspace was all of it, and the refusal spoke of n x n systems and fewer rows, which cannot help (one
+        // that does not fit either was refused again when taken)
         if (systems.at(rows) == Systems.EXACT) {
-            ways.add("--swap-candidates 0 (no swap search or polish: about " + SystemInfo.bytes(withSystems(Systems.EXACT_ROUNDS).heapBytes) + " of heap)");
-            ways.add("--backsolve block (no swap polish: about " + SystemInfo.bytes(withBlockBacksolve().heapBytes) + ")");
+            long noSwaps = withSystems(Systems.EXACT_ROUNDS).heapBytes, block = withBlockBacksolve().heapBytes;
+            if (noSwaps <= maxHeap) ways.add("--swap-candidates 0 (no swap search or polish: about " + SystemInfo.bytes(noSwaps) + " of heap)");
+            if (block <= maxHeap) ways.add("--backsolve block (no swap polish: about " + SystemInfo.bytes(block) + ")");
         }
         if (javaBackend) ways.add("use the cpu backend (--device cpu)");
         Systems held = systems.at(rows);

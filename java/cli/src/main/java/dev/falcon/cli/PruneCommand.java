@@ -125,10 +125,15 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--flops", paramLabel = "F", description = "Absolute FLOP budget (multiply-adds), in [0, dense FLOPs]; "
             + "a value that is not a number names a file of per-weight FLOP costs instead, as --flops-per-weight does.")
     void flops(String value) {
-        // a number in falcon's grammar is the budget; anything else (100d, NaN, an empty value) a file's name, so that a
-        // costs file called 100d can be given at all; an empty one is refused by validateOptions, naming it
+        // a number in falcon's grammar is the budget; anything else (100d, NaN, an empty value) is taken for a file's
+        // name, refused by validateOptions where no such file exists (Java's grammar read 100d as a budget of 100)
         if (Numbers.isDecimal(value)) {
-            flops = Main.convert(() -> Numbers.parseDecimal(value));
+            try {
+                flops = Numbers.parseDecimal(value);
+            } catch (NumberFormatException e) {
+                // as a converter's message reads: thrown from a setter, picocli wrapped it with the whole command line
+                throw new picocli.CommandLine.ParameterException(spec.commandLine(), "Invalid value for option '--flops': " + e.getMessage());
+            }
             flopsCostsFile = null;
         } else {
             flops = null;

@@ -16,9 +16,13 @@ class EmptySupportTest extends SmallModel {
     @Test
     void everyRefusalOfABudgetThatKeepsNothingSaysHowToAskForIt() {
         // p = 17: 0.01 of it rounds to 0 weights; 0.99 sparsity too; the cheapest weight costs 1 FLOP
-        for (String[] budget : new String[][] {{"--keep-nnz", "0.01"}, {"--sparsity", "0.99"}, {"--flops", "0.5"}, {"--keep-flops", "0.001"}}) {
-            assertRefused(prune(budget), 3, "or --nnz 0 or --flops 0 to prune every weight on purpose");
+        // each names the zero that replaces the option refused: "--nnz 0 or --flops 0" beside a --flops 0 already given
+        // could not be followed
+        for (String[] budget : new String[][] {{"--keep-nnz", "0.01", "--nnz"}, {"--sparsity", "0.99", "--nnz"}, {"--flops", "0.5", "--flops"},
+                {"--keep-flops", "0.001", "--flops"}}) {
+            assertRefused(prune(budget[0], budget[1]), 3, "or " + budget[2] + " 0 in place of " + budget[0] + " to prune every weight on purpose");
         }
+        assertRefused(prune("--keep-nnz", "0.01", "--flops", "0"), 3, "or --nnz 0 in place of --keep-nnz to prune every weight on purpose");
     }
 
     @Test

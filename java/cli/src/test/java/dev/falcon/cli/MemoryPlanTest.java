@@ -372,9 +372,13 @@ class MemoryPlanTest {
         InputException e = assertThrows(InputException.class, () -> plan.checkHeap(32L << 20));
         String said = e.getMessage();
         assertTrue(said.contains("for p = 60 and n = 1 (mostly the swap polish's workspace, about 56.0 MiB whatever n)"), said);
-        assertTrue(said.contains("FALCON_HEAP=64m") && said.contains("--swap-candidates 0 (no swap search or polish")
-                && said.contains("--backsolve block (no swap polish"), said);
+        assertTrue(said.contains("FALCON_HEAP=64m") && said.contains("--swap-candidates 0 (no swap search or polish"), said);
         assertFalse(said.contains("n x n systems") || said.contains("fewer rows"), said);
+        // an alternative that does not fit this heap either is not offered (taken, it was refused again); where it fits,
+        // it is
+        assertFalse(said.contains("--backsolve block"), said);
+        String nearly = assertThrows(InputException.class, () -> plan.checkHeap(55L << 20)).getMessage();
+        assertTrue(nearly.contains("--backsolve block (no swap polish"), nearly);
         plan.checkHeap(64L << 20);
         // where the n x n systems are the heap, fewer rows do help and are offered
         MemoryPlan rows = MemoryPlan.of(60, 3000, null, false, "cpu", false, false, true);

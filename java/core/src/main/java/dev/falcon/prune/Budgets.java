@@ -32,9 +32,12 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
 
     /**
      * How every refusal of a budget that keeps nothing ends: the empty support is allowed only where asked for exactly,
-     * and the NNZ messages never said how (only the FLOP one named --flops 0).
+     * and the NNZ messages never said how (only the FLOP one named --flops 0). Named as a replacement of the option
+     * refused: "or --nnz 0 or --flops 0" beside a --flops 0 already given could not be followed.
      */
-    static final String EMPTY_ON_PURPOSE = ", or --nnz 0 or --flops 0 to prune every weight on purpose";
+    static String emptyOnPurpose(String zeroOption, String refusedOption) {
+        return ", or " + zeroOption + " 0 in place of " + refusedOption + " to prune every weight on purpose";
+    }
 
     /** Fraction of FLOPs kept when no budget option is given. */
     public static final double DEFAULT_KEEP_FLOPS = 0.3;
@@ -80,14 +83,14 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             checkFraction("--keep-nnz", keepNnz);
             s = Fractions.count(keepNnz * p, p);
             sRequest = "--keep-nnz " + Numbers.shown(keepNnz);
-            if (s == 0) throw InputException.infeasible("--keep-nnz " + Numbers.shown(keepNnz) + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p) + EMPTY_ON_PURPOSE);
+            if (s == 0) throw InputException.infeasible("--keep-nnz " + Numbers.shown(keepNnz) + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p) + emptyOnPurpose("--nnz", "--keep-nnz"));
         } else if (sparsity != null) {
             if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
                 throw InputException.of("--sparsity", "value", "is " + Numbers.shown(sparsity) + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
             }
             s = Fractions.count((1 - sparsity) * p, p);
             sRequest = "--sparsity " + Numbers.shown(sparsity);
-            if (s == 0) throw InputException.infeasible("--sparsity " + Numbers.shown(sparsity) + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p) + EMPTY_ON_PURPOSE);
+            if (s == 0) throw InputException.infeasible("--sparsity " + Numbers.shown(sparsity) + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p) + emptyOnPurpose("--nnz", "--sparsity"));
         } else if (nnz != null) {
             if (nnz < 0 || nnz > p) {
                 throw InputException.of("--nnz", "value", "is " + nnz + ", outside the valid range [0, " + p + "] (p)", "give the number of weights to keep");
@@ -105,7 +108,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             if (f < cheapest.flopsPerWeight()) {
                 throw InputException.infeasible("FLOP budget " + fmt(f) + " (" + fRequest + ") is below the cheapest weight's cost "
                         + fmt(cheapest.flopsPerWeight()) + " FLOPs (layer " + cheapest.name() + "): no weight can be kept; raise it to at least "
-                        + fmt(cheapest.flopsPerWeight()) + " (--keep-flops " + fmtUp(cheapest.flopsPerWeight() / dense) + ")" + EMPTY_ON_PURPOSE);
+                        + fmt(cheapest.flopsPerWeight()) + " (--keep-flops " + fmtUp(cheapest.flopsPerWeight() / dense) + ")" + emptyOnPurpose("--flops", keepFlops != null ? "--keep-flops" : "--flops"));
             }
         }
         return new Budgets(s, f, p, dense, sRequest, fRequest);
