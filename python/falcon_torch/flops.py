@@ -424,7 +424,9 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
     if cut:
         raise ValueError(f"layer(s) {', '.join(map(repr, cut))} run in the forward pass, but the model's output does not "
                          "depend on them (run under torch.no_grad(), after a .detach() of their result, only through an "
-                         "operation without a gradient such as argmax, or left out of the output), so their per-sample "
+                         "operation without a gradient such as argmax, left out of the output, or inside "
+                         "torch.utils.checkpoint with use_reentrant=True, whose graph autograd sees only in backward: "
+                         "use use_reentrant=False), so their per-sample "
                          "gradients, and their columns of X, would be all zeros and falcon would prune them as if they "
                          "cost nothing to remove; leave them out of `prunable`, or run them with gradients")
     varying = []
