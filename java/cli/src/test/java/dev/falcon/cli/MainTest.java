@@ -1798,14 +1798,9 @@ class MainTest {
         deleteOutputs();
 
         Path fortran = dir.resolve("XF.npy");
-        String header = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + N + ", " + P + "), }";
+        String header = FORTRAN_X_HEADER;
         header = header + " ".repeat(63 - (10 + header.length()) % 64) + "\n"; // the data starts on a 64-byte boundary, as numpy pads it
-        ByteBuffer bytes = ByteBuffer.allocate(10 + header.length() + 4 * N * P).order(ByteOrder.LITTLE_ENDIAN);
-        bytes.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) header.length())
-                .put(header.getBytes(StandardCharsets.ISO_8859_1));
-        java.util.Random random = new java.util.Random(3);
-        for (int i = 0; i < N * P; i++) bytes.putFloat((float) random.nextGaussian());
-        Files.write(fortran, bytes.array());
+        writeFortranX(fortran, header, 3);
         // the file's order, not the command line, decides here: the same command is right for a C-order file, so the run
         // goes on and says that the option was not read
         Run mapped = run(with(cpu.toArray(String[]::new), "--grads", fortran.toString()));
@@ -1820,6 +1815,22 @@ class MainTest {
         assertTrue(blockSize.contains("mapped in place") && !blockSize.matches(".*refused[^;]*mapped in place.*"), blockSize);
     }
 
+    /** The dictionary of a v1 .npy header of a float32 Fortran-order N x P X, before its padding. */
+    private static final String FORTRAN_X_HEADER = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + N + ", " + P + "), }";
+
+    /**
+     * Writes a v1 .npy file by hand with the given padded header (numpy's own writer pads to 64 bytes; the tests need
+     * other offsets too) and N x P Gaussian float32 values from {@code seed}.
+     */
+    private static void writeFortranX(Path file, String paddedHeader, long seed) throws IOException {
+        ByteBuffer bytes = ByteBuffer.allocate(10 + paddedHeader.length() + 4 * N * P).order(ByteOrder.LITTLE_ENDIAN);
+        bytes.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) paddedHeader.length())
+                .put(paddedHeader.getBytes(StandardCharsets.ISO_8859_1));
+        java.util.Random random = new java.util.Random(seed);
+        for (int i = 0; i < N * P; i++) bytes.putFloat((float) random.nextGaussian());
+        Files.write(file, bytes.array());
+    }
+
     /**
      * A float32 Fortran-order X whose data starts off a float boundary (a v1 header padded by hand to 125 bytes: numpy loads
      * it) is copied, not mapped: nothing said so, and the memory refusal told to store it as what it already is.
@@ -1827,14 +1838,9 @@ class MainTest {
     @Test
     void anUnalignedFortranFloat32XIsSaidToBeCopiedAndWhy() throws IOException {
         Path odd = dir.resolve("Xodd.npy");
-        String header = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + N + ", " + P + "), }";
+        String header = FORTRAN_X_HEADER;
         header = header + " ".repeat(124 - header.length()) + "\n";
-        ByteBuffer bytes = ByteBuffer.allocate(10 + header.length() + 4 * N * P).order(ByteOrder.LITTLE_ENDIAN);
-        bytes.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) header.length())
-                .put(header.getBytes(StandardCharsets.ISO_8859_1));
-        java.util.Random random = new java.util.Random(5);
-        for (int i = 0; i < N * P; i++) bytes.putFloat((float) random.nextGaussian());
-        Files.write(odd, bytes.array());
+        writeFortranX(odd, header, 5);
         List<String> args = new ArrayList<>(List.of(with(with(fileArgs("--method", "mp"), "--device", "cpu"), "--grads", odd.toString())));
         Run quiet = run(args.toArray(String[]::new));
         assertEquals(0, quiet.code(), quiet.err());
