@@ -8,6 +8,8 @@ import tempfile
 import unittest
 from pathlib import Path
 
+from _git import commit_everything
+
 ROOT = Path(__file__).resolve().parents[2]
 HARNESS = ROOT / "benchmarks" / "native" / "kernel_harness.cpp"
 
@@ -111,14 +113,10 @@ class HarnessShTest(unittest.TestCase):
         for change in ("staged", "untracked"):
             with self.subTest(change=change), tempfile.TemporaryDirectory() as d:
                 native = self.harness_tree(d)
-                (Path(d) / ".gitignore").write_text("bin/\n")
-                git = ["git", "-C", d, "-c", "user.name=t", "-c", "user.email=t@example.com"]
-                subprocess.run([*git, "init", "-q"], check=True)
-                subprocess.run([*git, "add", "-A"], check=True)
-                subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
+                commit_everything(Path(d), "bin/\n")
                 (native / "extra.h").write_text("// a header the harness could include\n")
                 if change == "staged":
-                    subprocess.run([*git, "add", "benchmarks/native/extra.h"], check=True)
+                    subprocess.run(["git", "-C", d, "add", "benchmarks/native/extra.h"], check=True)
                 r = self.run_with_stand_in_compiler(d, native, 0)
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                 [saved] = (Path(d) / "benchmarks" / "results").glob("harness-*.txt")

@@ -10,6 +10,8 @@ import time
 import unittest
 from pathlib import Path
 
+from _git import commit_everything
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it (without
@@ -116,12 +118,7 @@ class RunShTest(unittest.TestCase):
 
     def make_git_checkout(self):
         """The copy as a clean checkout: what run.sh builds and writes (target/, the logs, bin/) ignored as in falcon's."""
-        (self.root / ".gitignore").write_text("target/\nbin/\n*.txt\nresults/\n")
-        git = ["git", "-C", str(self.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-        subprocess.run([*git, "init", "-q"], check=True)
-        subprocess.run([*git, "add", "-A"], check=True)
-        subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
-        return subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        return commit_everything(self.root, "target/\nbin/\n*.txt\nresults/\n")
 
     def saved_machine(self):
         [saved] = (self.root / "benchmarks" / "results").glob("*.json")

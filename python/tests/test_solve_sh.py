@@ -8,6 +8,8 @@ import tempfile
 import unittest
 from pathlib import Path
 
+from _git import commit_everything
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Like the launcher, builds its jar on first use (here: 5 s of sleep, and a build tool's memory is not the solve's);
@@ -62,12 +64,7 @@ class SolveShTest(unittest.TestCase):
 
     def test_the_commit_is_the_one_the_runs_started_at(self):
         # bench.machine() ran after the last solve: a tracked file changed during the runs made them "uncommitted"
-        (self.root / ".gitignore").write_text("falcon.jar\nresults/\n")
-        git = ["git", "-C", str(self.root), "-c", "user.name=t", "-c", "user.email=t@example.com"]
-        subprocess.run([*git, "init", "-q"], check=True)
-        subprocess.run([*git, "add", "-A"], check=True)
-        subprocess.run([*git, "commit", "-q", "-m", "c"], check=True)
-        head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        head = commit_everything(self.root, "falcon.jar\nresults/\n")
         r = self.solve_sh("resnet20:10", MODIFY_DURING_RUN=str(self.root / ".gitignore"))
         self.assertEqual(r.returncode, 0, r.stderr)
         [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
