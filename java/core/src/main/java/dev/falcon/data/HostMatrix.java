@@ -53,10 +53,7 @@ public final class HostMatrix implements AutoCloseable {
     private static final AtomicLong OWNED_OPEN_BYTES = new AtomicLong();
 
     private HostMatrix(FloatPointer data, long rows, long cols, AutoCloseable release, String origin, long[] panelStarts) {
-        if (rows <= 0 || cols <= 0) {
-            throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
-        }
-        if (panelStarts != null) checkPanelStarts(panelStarts, cols);
+        checkShape(rows, cols, panelStarts);
         this.panelStarts = panelStarts == null ? null : panelStarts.clone();
         this.data = Objects.requireNonNull(data, "data");
         this.rows = rows;
@@ -85,18 +82,26 @@ public final class HostMatrix implements AutoCloseable {
      * strictly increasing); {@code null} gives column-major.
      */
     public static HostMatrix allocate(long rows, long cols, long[] panelStarts) {
+        // before malloc: a refusal after it left the block allocated with no matrix for the caller to close (10 refused
+        // 1000 x 100000 requests kept 4 GB of address space), and the counters of open matrices did not show it
+        checkShape(rows, cols, panelStarts);
         long bytes = Math.multiplyExact(Math.multiplyExact(rows, cols), (long) Float.BYTES);
         Pointer raw = Pointer.malloc(bytes + CACHE_LINE);
         if (raw == null || raw.isNull()) {
             throw new OutOfMemoryError("cannot allocate " + bytes + " bytes of native memory for a "
                     + rows + " x " + cols + " float32 matrix");
         }
-        // malloc aligns to 16 bytes only: then every 64-byte AVX-512 load of X straddles two cache lines, which cost
-        // a quarter of the streaming bandwidth on the AVX-512 VM (four streams: 77 GB/s aligned, 59 at +16 bytes)
-        long skipFloats = Math.floorMod(-raw.address(), CACHE_LINE) / Float.BYTES;
-        FloatPointer floats = new FloatPointer(raw).getPointer(skipFloats);
-        floats.capacity(rows * cols);
-        return new HostMatrix(floats, rows, cols, () -> Pointer.free(raw), "allocated", panelStarts);
+        try {
+            // malloc aligns to 16 bytes only: then every 64-byte AVX-512 load of X straddles two cache lines, which cost
+            // a quarter of the streaming bandwidth on the AVX-512 VM (four streams: 77 GB/s aligned, 59 at +16 bytes)
+            long skipFloats = Math.floorMod(-raw.address(), CACHE_LINE) / Float.BYTES;
+            FloatPointer floats = new FloatPointer(raw).getPointer(skipFloats);
+            floats.capacity(rows * cols);
+            return new HostMatrix(floats, rows, cols, () -> Pointer.free(raw), "allocated", panelStarts);
+        } catch (RuntimeException | Error e) {
+            Pointer.free(raw);  // the caller has no matrix to close
+            throw e;
+        }
     }
 
     /**
@@ -106,6 +111,13 @@ public final class HostMatrix implements AutoCloseable {
     public static HostMatrix wrap(FloatPointer data, long rows, long cols, AutoCloseable release, String origin) {
         PointerExtent.require(data, Math.multiplyExact(rows, cols), "the memory wrapped as a " + rows + " x " + cols + " matrix (" + origin + ")");
         return new HostMatrix(data, rows, cols, release, origin, null);
+    }
+
+    private static void checkShape(long rows, long cols, long[] panelStarts) {
+        if (rows <= 0 || cols <= 0) {
+            throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
+        }
+        if (panelStarts != null) checkPanelStarts(panelStarts, cols);
     }
 
     private static void checkPanelStarts(long[] starts, long cols) {
