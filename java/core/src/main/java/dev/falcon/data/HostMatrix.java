@@ -194,8 +194,12 @@ public final class HostMatrix implements AutoCloseable {
     public FloatPointer data() {
         checkOpen();
         // the kernels read from address + position: handing out the matrix's own pointer let a caller's position(col * n)
-        // shift every later product past the end of X (garbage, no error)
-        return new FloatPointer(data);
+        // shift every later product past the end of X (garbage, no error). Rebased to X's first element: a wrapped
+        // pointer keeps its position (a view into a larger buffer), and position(col * n) is absolute, so a copy at the
+        // wrapped position read column col shifted by that position (wrong values, no error). getPointer keeps the
+        // position it moves the address by, hence position(0).
+        long first = data.position();
+        return first == 0 ? new FloatPointer(data) : data.getPointer(first).position(0);
     }
 
     /** n: the samples (rows of X). */

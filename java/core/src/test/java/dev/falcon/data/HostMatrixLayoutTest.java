@@ -79,6 +79,28 @@ class HostMatrixLayoutTest {
         }
     }
 
+    /**
+     * README's column read, {@code x.data().position(col * n).get(column)}, on X wrapped at a position: data() kept the
+     * wrapped position and position() is absolute, so the read gave column col shifted back by the offset.
+     */
+    @Test
+    void dataOfAWrappedViewStartsAtItsFirstElement() {
+        int offset = 7, n = 3, p = 4;
+        try (FloatPointer buffer = new FloatPointer(offset + n * p)) {
+            for (int i = 0; i < offset + n * p; i++) buffer.put(i, i < offset ? 1000f + i : i - offset);
+            try (HostMatrix x = HostMatrix.wrap(new FloatPointer(buffer).position(offset), n, p, null, "a view at offset 7");
+                 HostMatrix.Use use = x.use("the column read")) {
+                float[] column = new float[n];
+                x.data().position(2L * n).get(column);
+                assertArrayEquals(new float[] {6f, 7f, 8f}, column, "column 2 read as README says");
+                assertEquals(0, x.data().position());
+                assertEquals(0f, x.data().get(0), "element (0, 0)");
+                assertEquals(11f, x.data().get(x.storageIndex(2, 3)), "element (2, 3)");
+                assertTrue(x.data().limit() == 0 || x.data().limit() >= x.elements(), "limit " + x.data().limit());
+            }
+        }
+    }
+
     @Test
     void panelStartsAreValidated() {
         assertThrows(IllegalArgumentException.class, () -> HostMatrix.allocate(2, 5, new long[] {0, 5, 5}));
