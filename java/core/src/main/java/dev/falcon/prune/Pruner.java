@@ -333,11 +333,14 @@ public final class Pruner implements AutoCloseable {
             FloatBuffer wv = floats(weights, p);
             FloatBuffer sv = floats(scores, p);
             int shift = squared ? squaringShift(wv, p) : 0;
+            long belowNormalScores = 0;  // nonzero weights whose float score is subnormal or 0: see ofTheWeights
             for (int i = 0; i < (int) p; i++) {
                 float w = wv.get(i);
                 if (squared) {
                     float v = Math.scalb(w, shift);
-                    sv.put(i, v * v);
+                    float score = v * v;
+                    sv.put(i, score);
+                    if (w != 0 && score < Float.MIN_NORMAL) belowNormalScores++;
                 } else {
                     sv.put(i, Math.abs(w));
                 }
@@ -412,7 +415,9 @@ public final class Pruner implements AutoCloseable {
             }
             // under a budget of 0 no rounding of the scores can hide a kept weight: the bound of 0 stays exact (the
             // allowance made it 2.5e-79 for --flops 0 and 4.9e-324 for --nnz 0, each a relative gap of 1)
-            if (certificate != null && !nothingMayBeKept) certificate = ofTheWeights(certificate, keptScore, Math.min(budgets.nnz(), p), scoreUnits);
+            if (certificate != null && !nothingMayBeKept) {
+                certificate = ofTheWeights(certificate, keptScore, Math.min(budgets.nnz(), belowNormalScores), scoreUnits);
+            }
             long t3 = System.nanoTime();
             return new PruneResult(pruned, mask, method, budgets, kept, keptFlops, perLayer, keptScore, certificate,
                     (t1 - t0) / 1e9, (t2 - t1) / 1e9, (t3 - t2) / 1e9);
@@ -428,12 +433,17 @@ public final class Pruner implements AutoCloseable {
     /**
      * The selection's certificate is of its float scores, each w^2 rounded to float: its dual bound could lie below the
      * kept weights' own sum of w^2 in double (1e-8 relative), so it bounded no support's true value. The primal becomes
-     * that exact sum, and the dual is raised by the most the roundings can hide: a score is at least w^2 (1 - 2^-24), and
-     * a subnormal one at least w^2 less the smallest float, in the caller's units (the LP's value is monotone in the
-     * scores, so one factor and one term per kept weight bound it).
+     * that exact sum, and the dual is raised by the most the roundings can hide: a normal score is at least
+     * w^2 (1 - 2^-24), and a subnormal or zero one of a nonzero weight at least w^2 less the smallest float, in the
+     * caller's units (the LP's value is monotone in the scores and subadditive in them, so one factor, and one term per
+     * such weight a support can keep, {@code mostBelowNormalKept}, bound it). A zero weight's score is exactly 0 and
+     * hides nothing: the term counted every kept weight, and all-zero weights, every support of value 0, got a dual of
+     * 1.4e-42 and a relative gap of 1 for an optimal selection.
      */
-    private static PruneResult.Certificate ofTheWeights(PruneResult.Certificate c, double keptSquares, long mostKept, double units) {
-        double dual = Math.nextUp(c.dualBound() / (1 - 0x1p-24) + mostKept * (double) Float.MIN_VALUE * units);
+    private static PruneResult.Certificate ofTheWeights(PruneResult.Certificate c, double keptSquares, long mostBelowNormalKept, double units) {
+        double raised = c.dualBound() / (1 - 0x1p-24) + mostBelowNormalKept * (double) Float.MIN_VALUE * units;
+        // nextUp covers the rounding of the sum above; a raised bound of exactly 0 (a zero dual and no term) has none
+        double dual = raised > 0 ? Math.nextUp(raised) : 0;
         double gap = dual > 0 ? Math.max(0, (dual - keptSquares) / dual) : 0;
         return new PruneResult.Certificate(keptSquares, dual, gap, c.mu(), c.omega(), c.dualEvaluations());
     }

@@ -754,6 +754,26 @@ class PrunerTest {
     }
 
     /**
+     * With every weight 0, every support has value 0 and mp's selection is optimal. The dual's allowance for rounding
+     * w^2 to float added the smallest float per keepable weight, though a weight of 0 squares to 0 exactly: the dual was
+     * 25 x 1.4e-45 here (3.5e-44) and the relative gap 1, telling the reader the selection might be arbitrarily far from
+     * optimal.
+     */
+    @Test
+    void allZeroWeightsGiveAnExactCertificate() {
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50)) {
+            w.fill(0);
+            try (PruneResult r = pruner.prune(Method.MP, w, TWO_LAYERS, TWO_LAYER_BUDGETS)) {
+                PruneResult.Certificate c = r.certificate();
+                assertEquals(0, r.kept());
+                assertEquals(0.0, c.primalValue());
+                assertEquals(0.0, c.dualBound(), c.toString());
+                assertEquals(0.0, c.relativeGap(), c.toString());
+            }
+        }
+    }
+
+    /**
      * mp's scores are w^2 in float: weights around 1e-22 square into a handful of subnormal values (and below 2.6e-23
      * to 0), so the selection saw ties and kept weights by index instead of by magnitude. The same problem scaled by
      * 2^70 (exact) squares without loss and must give the same mask, and the certificate in the caller's units.
