@@ -91,12 +91,26 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             @Override public void publish(java.util.logging.LogRecord r) {
                 if (!isLoggable(r)) return;
                 String kind = r.getLevel().intValue() >= java.util.logging.Level.SEVERE.intValue() ? "error" : "warning";
-                String message = new java.util.logging.SimpleFormatter().formatMessage(r);
+                String message = new java.util.logging.SimpleFormatter().formatMessage(inCliWords(r));
                 err.println("falcon: " + kind + ": " + message + (r.getThrown() != null ? " (" + r.getThrown() + ")" : ""));
             }
 
             @Override public void flush() {
                 err.flush();
+            }
+
+            /** The record with each setting it advises named by the CLI's option (the library's message names the Java one). */
+            private java.util.logging.LogRecord inCliWords(java.util.logging.LogRecord r) {
+                Object[] parameters = r.getParameters();
+                if (parameters == null) return r;
+                Object[] cli = parameters.clone();
+                for (int i = 0; i < cli.length; i++) {
+                    if (cli[i] instanceof dev.falcon.io.SettingName name) cli[i] = name.cli();
+                }
+                java.util.logging.LogRecord copy = new java.util.logging.LogRecord(r.getLevel(), r.getMessage());
+                copy.setParameters(cli);
+                copy.setResourceBundle(r.getResourceBundle());
+                return copy;
             }
 
             @Override public void close() {}

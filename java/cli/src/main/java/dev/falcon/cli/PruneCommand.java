@@ -695,7 +695,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         // one option per budget, before anything is read: --flops-per-weight's layers (and so the budgets) are known only
         // once its file is loaded, after the backend's note
-        Budgets.checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity);
+        Budgets.checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity, Budgets.ArgumentNames.CLI);
         if (example != null) {
             for (Object[] o : new Object[][] {{"--grads", grads}, {"--weights", weights}, {"--layers", layersFile},
                     {costsOption, flopsPerWeight}, {"--linear-term", linearTerm}}) {
@@ -1148,7 +1148,7 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private Budgets resolveBudgets(LayerTable layers) {
-        return Budgets.resolve(layers, keepFlops, flops, keepNnz, nnz, sparsity);
+        return Budgets.resolve(layers, keepFlops, flops, keepNnz, nnz, sparsity, Budgets.ArgumentNames.CLI);
     }
 
     private void checkOutputs(Path outPath, Path reportPath, long p, int layerCount) {

@@ -35,8 +35,50 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
      * and the NNZ messages never said how (only the FLOP one named --flops 0). Named as a replacement of the option
      * refused: "or --nnz 0 or --flops 0" beside a --flops 0 already given could not be followed.
      */
-    static String emptyOnPurpose(String zeroOption, String refusedOption) {
-        return ", or " + zeroOption + " 0 in place of " + refusedOption + " to prune every weight on purpose";
+    static String emptyOnPurpose(String zeroGiven, String refusedOption) {
+        return ", or " + zeroGiven + " in place of " + refusedOption + " to prune every weight on purpose";
+    }
+
+    /**
+     * The names a refusal gives the budget arguments, and how it writes one given with its value. {@link #JAVA} names the
+     * parameters of {@link #resolve(LayerTable, Double, Double, Double, Long, Double)} ("Budgets.resolve: keepNnz: ...",
+     * "keepNnz = 1e-9"), {@link #CLI} the CLI's options ("--keep-nnz: value: ...", "--keep-nnz 1e-9"): an embedder told
+     * to give "--nnz 0 in place of --keep-nnz" was not told which argument of resolve to change.
+     */
+    public record ArgumentNames(String keepFlops, String flops, String keepNnz, String nnz, String sparsity, boolean cli) {
+        /** The Java arguments of {@code Budgets.resolve}. */
+        public static final ArgumentNames JAVA = new ArgumentNames("keepFlops", "flops", "keepNnz", "nnz", "sparsity", false);
+        /** The options of {@code falcon prune}. */
+        public static final ArgumentNames CLI = new ArgumentNames("--keep-flops", "--flops", "--keep-nnz", "--nnz", "--sparsity", true);
+
+        /** One argument with its value: "--nnz 0" or "nnz = 0". */
+        String given(String name, String value) {
+            return cli ? name + " " + value : name + " = " + value;
+        }
+
+        /** What an infeasible budget's message starts with: the CLI's names the option in its text; Java's the method. */
+        String infeasiblePrefix() {
+            return cli ? "" : "Budgets.resolve: ";
+        }
+
+        /** A value out of range: "--nnz: value: problem; fix" or "Budgets.resolve: nnz: problem; fix". */
+        InputException outOfRange(String name, String problem, String fix) {
+            return cli ? InputException.of(name, "value", problem, fix) : InputException.of("Budgets.resolve", name, problem, fix);
+        }
+
+        /** Two arguments for one budget. */
+        InputException twoForOneBudget(String budget, String problem, String... names) {
+            String all = String.join("/", names);
+            if (cli) return InputException.of(all, budget, problem, cli(names));
+            return InputException.of("Budgets.resolve", all, problem.replace("option", "argument"), "give one of "
+                    + String.join(names.length == 2 ? " or " : ", ", names) + " and null for the " + (names.length == 2 ? "other" : "others"));
+        }
+
+        private String cli(String... names) {
+            // the CLI's own words, as they were
+            return names.length == 2 ? "give one of " + keepFlops + " FRACTION or " + flops + " ABSOLUTE"
+                    : "give one of " + keepNnz + " FRACTION, " + nnz + " N or " + sparsity + " S";
+        }
     }
 
     /** Fraction of FLOPs kept when no budget option is given. */
@@ -49,26 +91,37 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     public double flopsFraction() { return denseFlops == 0 ? 0 : flops / denseFlops; }
 
     /**
-     * Resolves the CLI options (null = not given) against a layer table.
+     * Resolves the budget arguments (null = not given; they are the CLI's options of the same names) against a layer
+     * table.
      *
-     * @throws InputException naming the option and its valid range; {@link InputException#infeasible()} for exit code 3
+     * @throws InputException naming the argument and its valid range; {@link InputException#infeasible()} for exit code 3
      */
     public static Budgets resolve(LayerTable layers, Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity) {
+        return resolve(layers, keepFlops, flops, keepNnz, nnz, sparsity, ArgumentNames.JAVA);
+    }
+
+    /**
+     * As {@link #resolve(LayerTable, Double, Double, Double, Long, Double)}, with refusals naming the arguments by
+     * {@code names} (the CLI passes {@link ArgumentNames#CLI}). The requests recorded ({@link #nnzRequest()},
+     * {@link #flopsRequest()}) are written in the CLI's form either way, as reports have them.
+     */
+    public static Budgets resolve(LayerTable layers, Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity,
+                                  ArgumentNames names) {
         long p = layers.parameters();
         double dense = layers.denseFlops();
-        checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity);
+        checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity, names);
         if (keepFlops == null && flops == null && keepNnz == null && nnz == null && sparsity == null) keepFlops = DEFAULT_KEEP_FLOPS;
 
         double f;
         String fRequest;
         if (keepFlops != null) {
-            checkFraction("--keep-flops", keepFlops);
+            checkFraction(names, names.keepFlops(), keepFlops);
             f = Fractions.flopBudget(keepFlops * dense, layers);
             fRequest = "--keep-flops " + Numbers.shown(keepFlops);
         } else if (flops != null) {
             if (!Double.isFinite(flops) || flops < 0 || flops > dense * (1 + 1e-12)) {
-                throw InputException.of("--flops", "value", "is " + Numbers.shown(flops) + ", outside the valid range [0, " + Numbers.shown(dense) + "] (dense FLOPs)",
-                        "give an absolute FLOP budget in that range, or a fraction with --keep-flops");
+                throw names.outOfRange(names.flops(), "is " + Numbers.shown(flops) + ", outside the valid range [0, " + Numbers.shown(dense) + "] (dense FLOPs)",
+                        "give an absolute FLOP budget in that range, or a fraction with " + names.keepFlops());
             }
             f = flops == 0 ? 0.0 : flops; // -0 was reported as -0.0, and as -0.00% in the summary
             fRequest = "--flops " + Numbers.shown(flops);
@@ -80,20 +133,27 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         long s;
         String sRequest;
         if (keepNnz != null) {
-            checkFraction("--keep-nnz", keepNnz);
+            checkFraction(names, names.keepNnz(), keepNnz);
             s = Fractions.count(keepNnz * p, p);
             sRequest = "--keep-nnz " + Numbers.shown(keepNnz);
-            if (s == 0) throw InputException.infeasible("--keep-nnz " + Numbers.shown(keepNnz) + " keeps 0 of " + p + " weights; give at least " + fmtUp(1.0 / p) + emptyOnPurpose("--nnz", "--keep-nnz"));
+            if (s == 0) {
+                throw InputException.infeasible(names.infeasiblePrefix() + names.given(names.keepNnz(), Numbers.shown(keepNnz)) + " keeps 0 of " + p
+                        + " weights; give at least " + fmtUp(1.0 / p) + emptyOnPurpose(names.given(names.nnz(), "0"), names.keepNnz()));
+            }
         } else if (sparsity != null) {
             if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
-                throw InputException.of("--sparsity", "value", "is " + Numbers.shown(sparsity) + ", outside the valid range [0, 1)", "give the fraction of weights to remove, e.g. --sparsity 0.9");
+                throw names.outOfRange(names.sparsity(), "is " + Numbers.shown(sparsity) + ", outside the valid range [0, 1)",
+                        "give the fraction of weights to remove, e.g. " + names.given(names.sparsity(), "0.9"));
             }
             s = Fractions.count((1 - sparsity) * p, p);
             sRequest = "--sparsity " + Numbers.shown(sparsity);
-            if (s == 0) throw InputException.infeasible("--sparsity " + Numbers.shown(sparsity) + " keeps 0 of " + p + " weights; give at most " + fmtDown(1 - 1.0 / p) + emptyOnPurpose("--nnz", "--sparsity"));
+            if (s == 0) {
+                throw InputException.infeasible(names.infeasiblePrefix() + names.given(names.sparsity(), Numbers.shown(sparsity)) + " keeps 0 of " + p
+                        + " weights; give at most " + fmtDown(1 - 1.0 / p) + emptyOnPurpose(names.given(names.nnz(), "0"), names.sparsity()));
+            }
         } else if (nnz != null) {
             if (nnz < 0 || nnz > p) {
-                throw InputException.of("--nnz", "value", "is " + nnz + ", outside the valid range [0, " + p + "] (p)", "give the number of weights to keep");
+                throw names.outOfRange(names.nnz(), "is " + nnz + ", outside the valid range [0, " + p + "] (p)", "give the number of weights to keep");
             }
             s = nnz;
             sRequest = "--nnz " + nnz;
@@ -106,32 +166,40 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             Layer cheapest = layers.layers().get(0);
             for (Layer l : layers.layers()) if (l.flopsPerWeight() < cheapest.flopsPerWeight()) cheapest = l;
             if (f < cheapest.flopsPerWeight()) {
-                throw InputException.infeasible("FLOP budget " + fmt(f) + " (" + fRequest + ") is below the cheapest weight's cost "
+                String asked = keepFlops != null ? names.given(names.keepFlops(), Numbers.shown(keepFlops))
+                        : flops != null ? names.given(names.flops(), Numbers.shown(flops)) : fRequest;
+                throw InputException.infeasible(names.infeasiblePrefix() + "FLOP budget " + fmt(f) + " (" + asked + ") is below the cheapest weight's cost "
                         + fmt(cheapest.flopsPerWeight()) + " FLOPs (layer " + cheapest.name() + "): no weight can be kept; raise it to at least "
-                        + fmt(cheapest.flopsPerWeight()) + " (--keep-flops " + fmtUp(cheapest.flopsPerWeight() / dense) + ")" + emptyOnPurpose("--flops", keepFlops != null ? "--keep-flops" : "--flops"));
+                        + fmt(cheapest.flopsPerWeight()) + " (" + names.given(names.keepFlops(), fmtUp(cheapest.flopsPerWeight() / dense)) + ")"
+                        + emptyOnPurpose(names.given(names.flops(), "0"), keepFlops != null ? names.keepFlops() : names.flops()));
             }
         }
         return new Budgets(s, f, p, dense, sRequest, fRequest);
     }
 
     /**
-     * Refuses two options for one budget, which needs no layer table: a caller can check this before reading one.
+     * Refuses two arguments for one budget, which needs no layer table: a caller can check this before reading one.
      *
-     * @throws InputException naming the options
+     * @throws InputException naming the arguments of {@code resolve}
      */
     public static void checkOneOptionEach(Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity) {
+        checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity, ArgumentNames.JAVA);
+    }
+
+    /** As above, naming the arguments by {@code names}. */
+    public static void checkOneOptionEach(Double keepFlops, Double flops, Double keepNnz, Long nnz, Double sparsity, ArgumentNames names) {
         if (keepFlops != null && flops != null) {
-            throw InputException.of("--keep-flops/--flops", "FLOP budget", "both options given", "give one of --keep-flops FRACTION or --flops ABSOLUTE");
+            throw names.twoForOneBudget("FLOP budget", "both options given", names.keepFlops(), names.flops());
         }
         int nnzOptions = (keepNnz != null ? 1 : 0) + (nnz != null ? 1 : 0) + (sparsity != null ? 1 : 0);
         if (nnzOptions > 1) {
-            throw InputException.of("--keep-nnz/--nnz/--sparsity", "NNZ budget", "more than one option given", "give one of --keep-nnz FRACTION, --nnz N or --sparsity S");
+            throw names.twoForOneBudget("NNZ budget", "more than one option given", names.keepNnz(), names.nnz(), names.sparsity());
         }
     }
 
-    private static void checkFraction(String option, double v) {
+    private static void checkFraction(ArgumentNames names, String name, double v) {
         if (!Double.isFinite(v) || v <= 0 || v > 1) {
-            throw InputException.of(option, "value", "is " + Numbers.shown(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + option + " 0.3");
+            throw names.outOfRange(name, "is " + Numbers.shown(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + names.given(name, "0.3"));
         }
     }
 

@@ -277,7 +277,8 @@ public final class Pruner implements AutoCloseable {
         // fail in LAPACK. falcon++ scans the X of each stage itself, this one included when the stages reuse it.
         boolean stagesScanX = method == Method.FALCON_PLUS_PLUS && (plan == null || plan.source() == null);
         if (solves && inputs.x() != null && !stagesScanX) {
-            FilePatternGradients.checkFinite(backend, inputs.x(), "X (" + inputs.x().origin() + ")", "values");
+            // X given in Java: an embedder has no file for `falcon inspect` (the CLI checks its --grads at load, naming it)
+            FilePatternGradients.checkFinite(backend, inputs.x(), "X (" + inputs.x().origin() + ")", "values", FilePatternGradients.FIX_GIVEN_X);
         }
         if (method == Method.FALCON_PLUS_PLUS && plan != null) {
             java.util.Objects.requireNonNull(plan.schedule(), "the stage plan's schedule");

@@ -35,6 +35,8 @@ import org.bytedeco.javacpp.Pointer;
 public final class Backsolve {
     private static final System.Logger LOG = System.getLogger(Backsolve.class.getName());
     /** Whether a sweep backsolve stopped at its cap has been told (once per process). */
+    /** The exact backsolve, as the sweep's warning advises it. */
+    static final dev.falcon.io.SettingName EXACT_SETTING = new dev.falcon.io.SettingName("Backsolve.Mode.EXACT", "--backsolve exact");
     static final java.util.concurrent.atomic.AtomicBoolean SWEEP_CAP_TOLD = new java.util.concurrent.atomic.AtomicBoolean();
 
     private Backsolve() {}
@@ -222,9 +224,11 @@ public final class Backsolve {
             // times in one run
             if (sweep == sweeps - 1 && qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
                 double falling = (previous - q) / Math.abs(previous);
-                LOG.log(System.Logger.Level.WARNING, () -> String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d sweeps"
-                        + " with Q still falling by %.2e per sweep (tolerance %.0e): the weights are not yet the exact model's;"
-                        + " --backsolve exact solves the same model directly (told once per process)", sweeps, falling, tolerance));
+                // the exact backsolve as a parameter, {0}: an embedder reads Backsolve.Mode.EXACT, the CLI its --backsolve exact
+                // (a MessageFormat pattern: the apostrophe is written twice)
+                LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d sweeps"
+                        + " with Q still falling by %.2e per sweep (tolerance %.0e): the weights are not yet the exact model''s;"
+                        + " {0} solves the same model directly (told once per process)", sweeps, falling, tolerance), EXACT_SETTING);
             }
         }
         for (int i = 0; i < p; i++) w[i] = mask[i] == 0 ? 0f : wbar[i] + d[i];

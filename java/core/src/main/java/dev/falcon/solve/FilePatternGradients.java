@@ -171,9 +171,15 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         current = null;
     }
 
-    /** Rejects NaN/Inf in X (scanned by the backend: no Java loop reads X), naming the first bad (row, column). */
+    /** The fix for NaN/Inf in an X an embedder gave in Java: no file, so nothing `falcon inspect` could read. */
+    public static final String FIX_GIVEN_X = "recompute the gradients or drop the bad samples";
+
+    /**
+     * Rejects NaN/Inf in X read from a file (scanned by the backend: no Java loop reads X), naming the first bad (row,
+     * column) and {@code falcon inspect}, which reads the file.
+     */
     public static void checkFinite(ComputeBackend backend, HostMatrix x, String spec, String field) {
-        checkFinite(backend, x, spec, field, "recompute the gradients or drop the bad samples; `falcon inspect` counts NaN/Inf and shows each array's min and max");
+        checkFinite(backend, x, spec, field, FIX_GIVEN_X + "; `falcon inspect` counts NaN/Inf and shows each array's min and max");
     }
 
     /** As above, with the fix to give (a file the user cannot inspect needs another). */

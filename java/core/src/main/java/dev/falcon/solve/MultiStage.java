@@ -273,7 +273,8 @@ public final class MultiStage {
             }
             if (!source.verifiesFinite() && !(source instanceof FixedSource && x == scanned)) {
                 // a NaN in X makes every Q NaN: no step is ever accepted and the stage would end on its start weights
-                FilePatternGradients.checkFinite(backend, x, "the X of stage " + t + " (" + from + ")", "values");
+                // a source of the embedder's (the CLI's file and command sources verify their own X, naming the file)
+                FilePatternGradients.checkFinite(backend, x, "the X of stage " + t + " (" + from + ")", "values", FilePatternGradients.FIX_GIVEN_X);
                 scanned = x;
             }
             if (sT >= p && fT >= dense) { // nothing to prune at this level

@@ -154,6 +154,32 @@ class PrunerTest {
         }
     }
 
+    /**
+     * NaN in an X given in Java (directly, or by a gradient source at a stage) was refused with "`falcon inspect` counts
+     * NaN/Inf": there is no file to inspect. The CLI's --grads keeps its advice (checked at load, naming the file).
+     */
+    @Test
+    void nanInAnXGivenInJavaIsRefusedWithoutTheCliAdvice() {
+        int n = 4, p = 50;
+        float[] xs = new float[n * p], ws = new float[p];
+        java.util.Random r = new java.util.Random(5);
+        for (int i = 0; i < xs.length; i++) xs[i] = (float) r.nextGaussian();
+        for (int i = 0; i < p; i++) ws[i] = (float) r.nextGaussian();
+        xs[5 * n + 3] = Float.NaN;
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(ws);
+             FloatPointer xp = new FloatPointer(xs); HostMatrix x = HostMatrix.wrap(xp, n, p, null, "my gradients")) {
+            List<String> said = new java.util.ArrayList<>();
+            for (Method m : new Method[] {Method.FALCON, Method.FALCON_PLUS_PLUS}) {
+                said.add(assertThrows(InputException.class, () -> pruner.prune(m, w, TWO_LAYERS, TWO_LAYER_BUDGETS,
+                        new Pruner.SolverInputs(x, null, 1e-3, null, null))).getMessage());
+            }
+            for (String m : said) {
+                assertTrue(m.contains("X[3, 5] is NaN") && m.endsWith("recompute the gradients or drop the bad samples"), m);
+                assertFalse(m.contains("falcon inspect") || m.contains("--"), m);
+            }
+        }
+    }
+
     @Test
     void weightsClosedBeforeThePruneAreNamedAsSuch() {
         LayerTable t = RESNET20.layers();
@@ -206,17 +232,19 @@ class PrunerTest {
         assertEquals(t.denseFlops(), s.flops());
         assertEquals(1000, Budgets.resolve(t, null, null, null, 1000L, null).nnz());
         assertEquals(0, Budgets.resolve(t, null, 0.0, null, null, null).flops());
+        // the CLI's messages name its options (budgetRefusalsNameTheArgumentsOfResolveAndTheCliItsOptions: Java's its arguments)
+        Budgets.ArgumentNames cli = Budgets.ArgumentNames.CLI;
         for (Runnable bad : List.<Runnable>of(
-                () -> Budgets.resolve(t, 0.0, null, null, null, null),
-                () -> Budgets.resolve(t, 1.5, null, null, null, null),
-                () -> Budgets.resolve(t, Double.NaN, null, null, null, null),
-                () -> Budgets.resolve(t, null, -1.0, null, null, null),
-                () -> Budgets.resolve(t, null, t.denseFlops() * 2, null, null, null),
-                () -> Budgets.resolve(t, null, null, -0.5, null, null),
-                () -> Budgets.resolve(t, null, null, null, t.parameters() + 1, null),
-                () -> Budgets.resolve(t, null, null, null, null, 1.0),
-                () -> Budgets.resolve(t, 0.3, 1e6, null, null, null),
-                () -> Budgets.resolve(t, null, null, 0.5, 10L, null))) {
+                () -> Budgets.resolve(t, 0.0, null, null, null, null, cli),
+                () -> Budgets.resolve(t, 1.5, null, null, null, null, cli),
+                () -> Budgets.resolve(t, Double.NaN, null, null, null, null, cli),
+                () -> Budgets.resolve(t, null, -1.0, null, null, null, cli),
+                () -> Budgets.resolve(t, null, t.denseFlops() * 2, null, null, null, cli),
+                () -> Budgets.resolve(t, null, null, -0.5, null, null, cli),
+                () -> Budgets.resolve(t, null, null, null, t.parameters() + 1, null, cli),
+                () -> Budgets.resolve(t, null, null, null, null, 1.0, cli),
+                () -> Budgets.resolve(t, 0.3, 1e6, null, null, null, cli),
+                () -> Budgets.resolve(t, null, null, 0.5, 10L, null, cli))) {
             InputException e = assertThrows(InputException.class, bad::run);
             assertFalse(e.infeasible());
             assertTrue(e.getMessage().startsWith("--"), e.getMessage());
@@ -328,12 +356,60 @@ class PrunerTest {
     @Test
     void theSuggestedFlopFractionIsFeasibleAsPrinted() {
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {100}, 3, 0, 100), new Layer("b", new long[] {589_684}, 1, 100, 589_684)), "test");
-        InputException e = assertThrows(InputException.class, () -> Budgets.resolve(t, 1e-9, null, null, null, null));
+        InputException e = assertThrows(InputException.class, () -> Budgets.resolve(t, 1e-9, null, null, null, null, Budgets.ArgumentNames.CLI));
         assertTrue(e.infeasible());
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("at least [^(]*\\(--keep-flops ([0-9.eE+-]+)\\)").matcher(e.getMessage());
         assertTrue(m.find(), e.getMessage());
         Budgets b = Budgets.resolve(t, Double.parseDouble(m.group(1)), null, null, null, null);
         assertTrue(b.flops() >= 1, "the suggestion " + m.group(1) + " gives a FLOP budget of " + b.flops());
+    }
+
+    /**
+     * Budgets.resolve's arguments are given in Java, but its refusals named the CLI's options ("--keep-nnz 0.000000001
+     * keeps 0 of 2000 weights; ... or --nnz 0 in place of --keep-nnz"): an embedder was not told which argument to
+     * change. The CLI's names give its messages as they were.
+     */
+    @Test
+    void budgetRefusalsNameTheArgumentsOfResolveAndTheCliItsOptions() {
+        java.util.function.Function<org.junit.jupiter.api.function.Executable, String> refusal = call -> assertThrows(InputException.class, call).getMessage();
+        Budgets.ArgumentNames cli = Budgets.ArgumentNames.CLI;
+        String[] java = {
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, null, 1e-9, null, null)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, 0.3, 100.0, null, null, null)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, null, 0.5, 3L, null)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, Double.NaN, null, null, null, null)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, -1.0, null, null, null)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, null, null, 51L, null)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, null, null, null, 1.0)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, null, null, null, 0.999)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, 0.5, null, null, null)),
+            refusal.apply(() -> Budgets.resolve(TWO_LAYERS, 0.001, null, null, null, null)),
+        };
+        for (String m : java) {
+            assertTrue(m.startsWith("Budgets.resolve: "), m);
+            assertFalse(m.contains("--"), "a CLI option told to a Java caller: " + m);
+        }
+        assertEquals("Budgets.resolve: keepNnz = 0.000000001 keeps 0 of 50 weights; give at least 0.0200001, or nnz = 0 in place of keepNnz"
+                + " to prune every weight on purpose", java[0]);
+        assertEquals("Budgets.resolve: keepFlops/flops: both arguments given; give one of keepFlops or flops and null for the other", java[1]);
+        assertEquals("Budgets.resolve: keepNnz/nnz/sparsity: more than one argument given; give one of keepNnz, nnz, sparsity and null for"
+                + " the others", java[2]);
+        assertEquals("Budgets.resolve: keepFlops: is NaN, outside the valid range (0, 1]; give the fraction to keep, e.g. keepFlops = 0.3", java[3]);
+        assertTrue(java[8].contains("(flops = 0.5)") && java[8].endsWith("or flops = 0 in place of flops to prune every weight on purpose"), java[8]);
+        assertTrue(java[9].contains("(keepFlops = 0.001)") && java[9].contains("(keepFlops = 0."), java[9]);
+
+        // the CLI's words, as they were
+        assertEquals("--keep-nnz 0.000000001 keeps 0 of 50 weights; give at least 0.0200001, or --nnz 0 in place of --keep-nnz to prune every"
+                + " weight on purpose", refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, null, 1e-9, null, null, cli)));
+        assertEquals("--keep-flops/--flops: FLOP budget: both options given; give one of --keep-flops FRACTION or --flops ABSOLUTE",
+                refusal.apply(() -> Budgets.resolve(TWO_LAYERS, 0.3, 100.0, null, null, null, cli)));
+        assertEquals("--keep-nnz/--nnz/--sparsity: NNZ budget: more than one option given; give one of --keep-nnz FRACTION, --nnz N or"
+                + " --sparsity S", refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, null, 0.5, 3L, null, cli)));
+        assertEquals("--keep-flops: value: is NaN, outside the valid range (0, 1]; give the fraction to keep, e.g. --keep-flops 0.3",
+                refusal.apply(() -> Budgets.resolve(TWO_LAYERS, Double.NaN, null, null, null, null, cli)));
+        String flops = refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, 0.5, null, null, null, cli));
+        assertTrue(flops.startsWith("FLOP budget 0.5 (--flops 0.5) is below") && flops.endsWith("(--keep-flops 0.00714286), or --flops 0 in place of"
+                + " --flops to prune every weight on purpose"), flops);
     }
 
     /** "--keep-nnz 1e-6 keeps 0 of 268336 weights; give at least 3.72667e-06" was refused again when given as printed. */

@@ -1,0 +1,16 @@
+package dev.falcon.io;
+
+/**
+ * A setting a log message of the library advises, by its two names: the Java one (what an embedder changes) and the
+ * CLI's option. Passed as a parameter of the log record ({@code {0}} in its message): the message reads with the Java
+ * name wherever the record is formatted as it is (JUL's formatters call {@link #toString()}), and the CLI, which prints
+ * the library's warnings itself, puts its option there. A message written with the option alone told an embedder to
+ * use "--backsolve exact", which no Java call takes.
+ *
+ * @param java the Java setting ("Backsolve.Mode.EXACT")
+ * @param cli  the CLI option ("--backsolve exact")
+ */
+public record SettingName(String java, String cli) {
+    @Override
+    public String toString() { return java; }
+}

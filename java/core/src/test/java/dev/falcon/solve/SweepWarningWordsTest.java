@@ -1,0 +1,65 @@
+package dev.falcon.solve;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.io.SettingName;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Budgets;
+import dev.falcon.prune.Method;
+import dev.falcon.prune.PruneResult;
+import dev.falcon.prune.Pruner;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.logging.Handler;
+import java.util.logging.LogRecord;
+import java.util.logging.Logger;
+import java.util.logging.SimpleFormatter;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The warning of a block-coordinate backsolve stopped at its sweep cap advised "--backsolve exact" to an embedder, who
+ * runs mp with Backsolve.Mode.SWEEP in Java and changes Backsolve.Mode.EXACT; the CLI, which prints the library's
+ * warnings itself, still says its option (MainTest checks that line).
+ */
+class SweepWarningWordsTest {
+    @Test
+    void theSweepCapWarningNamesTheJavaSettingAndCarriesTheCliOption() {
+        Logger log = Logger.getLogger(Backsolve.class.getName());
+        List<LogRecord> records = new ArrayList<>();
+        Handler capture = new Handler() {
+            @Override public void publish(LogRecord r) { records.add(r); }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        log.addHandler(capture);
+        boolean toldBefore = Backsolve.SWEEP_CAP_TOLD.getAndSet(false);
+        // X = 0 and lambda = 1e-300: the sweeps never settle (as PrunerTest.aBacksolveWhoseWeightsOverflowFloatIsNotKept)
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {1}, 1, 0, 1)), "test");
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1f);
+             FloatPointer g = new FloatPointer(1f); HostMatrix x = HostMatrix.allocate(1, 1)) {
+            x.data().put(0, 0f);
+            try (PruneResult r = pruner.prune(Method.MP, w, t, Budgets.resolve(t, null, null, null, 1L, null),
+                    new Pruner.SolverInputs(x, g, 1e-300, SolverOptions.defaults(), Backsolve.Mode.SWEEP))) {
+                assertEquals(1, r.kept());
+            }
+        } finally {
+            log.removeHandler(capture);
+            Backsolve.SWEEP_CAP_TOLD.set(toldBefore || Backsolve.SWEEP_CAP_TOLD.get());
+        }
+        List<LogRecord> sweeps = records.stream().filter(r -> r.getMessage().contains("block-coordinate backsolve stopped")).toList();
+        assertEquals(1, sweeps.size(), records.toString());
+        String asLogged = new SimpleFormatter().formatMessage(sweeps.get(0));
+        assertTrue(asLogged.contains("Backsolve.Mode.EXACT solves the same model directly"), asLogged);
+        assertFalse(asLogged.contains("--backsolve"), asLogged);
+        assertTrue(asLogged.contains("the exact model's;"), "the apostrophe, through MessageFormat: " + asLogged);
+        Object[] parameters = sweeps.get(0).getParameters();
+        assertTrue(parameters != null && parameters.length == 1 && parameters[0] instanceof SettingName s && s.cli().equals("--backsolve exact"),
+                "the CLI's option for its own form of the line");
+    }
+}
