@@ -371,10 +371,18 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 return USAGE;
             }
         }
-        if (e instanceof OutOfMemoryError) {
-            err.println("falcon: out of memory: " + e.getMessage()
-                    + "; raise the Java heap with FALCON_HEAP=8g, or run with a smaller --n / fewer rows in X");
-            return INTERNAL;
+        if (e instanceof OutOfMemoryError oom) {
+            if (isJavaHeapExhausted(oom)) {
+                err.println("falcon: out of memory: " + e.getMessage()
+                        + "; raise the Java heap with FALCON_HEAP=8g, or run with a smaller --n / fewer rows in X");
+                return INTERNAL;
+            }
+            // X and the solver's vectors are native memory, which FALCON_HEAP does not bound: a larger heap only
+            // leaves less of the machine for them. A limit of the machine with a fix, as the memory plan's refusals are.
+            err.println("falcon: error: out of memory: " + e.getMessage()
+                    + "; this is the machine's memory outside the Java heap (FALCON_HEAP does not limit it, and raising it"
+                    + " cannot help): free memory on this machine, or run with a smaller --n / fewer rows in X");
+            return USAGE;
         }
         StringWriter trace = new StringWriter();
         e.printStackTrace(new PrintWriter(trace));
@@ -382,6 +390,17 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         err.println(trace);
         err.println("Please report this with the command line and `falcon env` output.");
         return INTERNAL;
+    }
+
+    /**
+     * Whether the JVM ran out of its own heap (the messages HotSpot gives: "Java heap space", "GC overhead limit
+     * exceeded", "Requested array size exceeds VM limit") rather than of native memory (a failed malloc of X, JavaCPP's
+     * "Cannot allocate", the kernels' own allocations), for which FALCON_HEAP is no remedy.
+     */
+    static boolean isJavaHeapExhausted(OutOfMemoryError e) {
+        String m = e.getMessage();
+        return m != null && (m.startsWith("Java heap space") || m.startsWith("GC overhead limit exceeded")
+                || m.startsWith("Requested array size exceeds VM limit"));
     }
 
     /** falcon, Java and JavaCPP versions. */

@@ -36,4 +36,31 @@ class BackendMemoryErrorTest {
             assertFalse(lines[0].contains("internal error"), lines[0]);
         }
     }
+
+    @Test
+    void nativeMemoryExhaustedIsNotSentToTheJavaHeap() {
+        // HostMatrix.allocate's failed malloc of X (and JavaCPP's own): FALCON_HEAP does not bound that memory, and a
+        // larger heap leaves less of it, so the advice names only what helps, and it is a limit of the machine (exit 2)
+        for (OutOfMemoryError e : new OutOfMemoryError[] {
+                new OutOfMemoryError("cannot allocate 107334400000 bytes of native memory for a 100000 x 268336 float32 matrix"),
+                new OutOfMemoryError("Cannot allocate new FloatPointer(268336): totalBytes = 1G, physicalBytes = 2G")}) {
+            int[] code = {-1};
+            String[] lines = handled(e, code);
+            assertEquals(Main.USAGE, code[0], String.join("\n", lines));
+            assertEquals(1, lines.length, String.join("\n", lines));
+            assertTrue(lines[0].startsWith("falcon: error: out of memory: " + e.getMessage()), lines[0]);
+            assertTrue(lines[0].contains("smaller --n"), lines[0]);
+            assertFalse(lines[0].contains("FALCON_HEAP=8g"), lines[0]);
+        }
+    }
+
+    @Test
+    void theJavaHeapExhaustedStillNamesFalconHeap() {
+        for (String why : new String[] {"Java heap space", "GC overhead limit exceeded", "Requested array size exceeds VM limit"}) {
+            int[] code = {-1};
+            String[] lines = handled(new OutOfMemoryError(why), code);
+            assertEquals(Main.INTERNAL, code[0], String.join("\n", lines));
+            assertTrue(lines[0].contains("FALCON_HEAP=8g"), lines[0]);
+        }
+    }
 }

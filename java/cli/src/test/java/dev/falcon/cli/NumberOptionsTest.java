@@ -44,6 +44,21 @@ class NumberOptionsTest extends SmallModel {
         assertFalse(flops.err().contains("TypeConversionException"), flops.err());
     }
 
+    /**
+     * A count beyond its Java type was "outside the whole numbers from -2147483648 to 2147483647 this option takes",
+     * a range --n (from 1) does not take: only the side crossed is named, as a limit, not as the option's range.
+     */
+    @Test
+    void countsBeyondTheirTypeNameOnlyTheSideCrossed() {
+        assertRefused(prune("--n", "2147483648"), 2,
+                "Invalid value for option '--n': '2147483648' is above every value this option takes (none is above 2147483647)");
+        assertRefused(prune("--n", "-9999999999"), 2, "'-9999999999' is below every value this option takes (none is below -2147483648)");
+        assertRefused(prune("--n", "1e99999999999"), 2, "'1e99999999999' is above every value this option takes");
+        for (String v : List.of("2147483648", "-9999999999")) {
+            assertFalse(prune("--n", v).err().contains("whole numbers from"), v);
+        }
+    }
+
     /** --flops "" was taken for the current folder: "both given" beside --layers, "is a directory" without it. */
     @Test
     void anEmptyFlopsIsSaidToBeEmpty() {

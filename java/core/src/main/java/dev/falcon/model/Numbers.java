@@ -54,14 +54,23 @@ public final class Numbers {
         try {
             v = new BigDecimal(text);
         } catch (NumberFormatException | ArithmeticException exponentBeyondAnInt) {
-            throw new NumberFormatException("'" + text + "' is outside the whole numbers from " + min + " to " + max + " this option takes");
+            throw beyond(text, !text.startsWith("-"), min, max);
         }
         // compared before any other arithmetic: 1e999999999 is cheap to compare and costly to expand
-        if (v.compareTo(BigDecimal.valueOf(min)) < 0 || v.compareTo(BigDecimal.valueOf(max)) > 0) {
-            throw new NumberFormatException("'" + text + "' is outside the whole numbers from " + min + " to " + max + " this option takes");
-        }
+        if (v.compareTo(BigDecimal.valueOf(min)) < 0) throw beyond(text, false, min, max);
+        if (v.compareTo(BigDecimal.valueOf(max)) > 0) throw beyond(text, true, min, max);
         if (v.signum() != 0 && v.stripTrailingZeros().scale() > 0) throw new NumberFormatException("'" + text + "' is not a whole number");
         return v.longValueExact();
+    }
+
+    /*
+     * Names only the side crossed, as a limit of the type: an option's own range is often narrower (--n from 1), and
+     * "outside the whole numbers from -2147483648 to 2147483647" invited a --n -5 that was refused in turn.
+     */
+    private static NumberFormatException beyond(String text, boolean above, long min, long max) {
+        return new NumberFormatException(above
+                ? "'" + text + "' is above every value this option takes (none is above " + max + ")"
+                : "'" + text + "' is below every value this option takes (none is below " + min + ")");
     }
 
     private static void requireDecimal(String text) {
