@@ -1,5 +1,9 @@
 package dev.falcon.model;
 
+import java.math.BigDecimal;
+import java.math.MathContext;
+import java.math.RoundingMode;
+
 /**
  * Fractions of p or of the dense FLOPs turned into budgets, the same way for the CLI's options and for falcon++'s
  * stage levels: 0.29 * 1600 is 463.99999999999994 in binary floating point and must give 464, not 463.
@@ -24,18 +28,41 @@ public final class Fractions {
     }
 
     /**
-     * A FLOP budget v (a fraction times the dense FLOPs) snapped by {@link #nearInteger}, but never below v when a layer's
-     * cost is fractional: 2,000,000.001 dense FLOPs snapped to 2,000,000 left no room for the 0.001 weight at
-     * --keep-flops 1. With integer costs every support costs an integer, so snapping down loses none. Up it is snapped
-     * only by a product's rounding error ({@link #PRODUCT_ROUNDING}): nearInteger's relative 1e-9 took 0.3 of 4,089,184,256
-     * FLOPs, 1,226,755,276.8, up to 1,226,755,277, above the fraction the budget is an upper bound of.
+     * A FLOP budget v (a fraction times the dense FLOPs, both rounded in float64) as the budget the fraction means.
+     * <ul>
+     * <li>Every cost an integer: v snapped by {@link #nearInteger}, down as well as up (every support costs an integer, so
+     *     snapping down loses none), up only by a product's rounding error ({@link #PRODUCT_ROUNDING}): nearInteger's
+     *     relative 1e-9 took 0.3 of 4,089,184,256 FLOPs, 1,226,755,276.8, up to 1,226,755,277, above the fraction the
+     *     budget is an upper bound of.</li>
+     * <li>A fractional cost: never below v (2,000,000.001 dense FLOPs snapped to 2,000,000 left no room for the 0.001
+     *     weight at --keep-flops 1), and up to the shortest decimal within a product's rounding error above it
+     *     ({@link #shortestDecimalAtOrAbove}). Half of costs 3 x 0.1 + 3 x 0.3 + 2 x 0.7 (2.6, summed as
+     *     2.5999999999999996) was 1.2999999999999998, printed as 1.3: the support of 3 x 0.1 + 0.3 + 0.7 FLOPs, exactly
+     *     half of them (summed as 1.3, as --flops 1.3 admits it), was over that budget. It is now 1.3, the budget
+     *     --flops 1.3 gives and the summary prints.</li>
+     * </ul>
      */
     public static double flopBudget(double v, LayerTable layers) {
+        for (Layer l : layers.layers()) {
+            if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return shortestDecimalAtOrAbove(v, PRODUCT_ROUNDING * v);
+        }
         double r = nearInteger(v);
-        if (r > v) return r - v <= PRODUCT_ROUNDING * v ? r : v;
-        if (r == v) return r;
-        for (Layer l : layers.layers()) if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return v;
-        return r;
+        return r <= v || r - v <= PRODUCT_ROUNDING * v ? r : v;
+    }
+
+    /**
+     * The double of the decimal with the fewest significant digits in [v, v + slack] (v itself where none is shorter):
+     * the value a user who asks for that budget writes, so that a budget computed with rounding error is the one its
+     * decimal names, as --flops reads it. Never below v: a decimal at or above v reads back at or above v.
+     */
+    static double shortestDecimalAtOrAbove(double v, double slack) {
+        if (!(v > 0) || Double.isInfinite(v)) return v;
+        BigDecimal exact = new BigDecimal(v);
+        for (int digits = 1; digits < 17; digits++) {
+            double shorter = exact.round(new MathContext(digits, RoundingMode.CEILING)).doubleValue();
+            if (shorter - v <= slack) return shorter;
+        }
+        return v;
     }
 
     /**

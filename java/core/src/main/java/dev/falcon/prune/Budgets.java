@@ -20,6 +20,8 @@ import dev.falcon.model.LayerTable;
  * </ul>
  * With no budget option at all the default is {@code --keep-flops 0.3}; with only a FLOP budget the
  * NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.
+ * A --keep-flops fraction becomes the FLOP budget --flops gives for the decimal it names
+ * ({@link Fractions#flopBudget}), not the float64 product's rounding below it.
  *
  * @param nnz            NNZ budget S (weights kept at most)
  * @param flops          FLOP budget F

@@ -24,13 +24,14 @@ import org.bytedeco.javacpp.Pointer;
  *     w = z on the kept set. t = 0 is always tried first (with the current support as a fallback when
  *     the selection keeps less score than it, the plain step cannot increase Q); longer steps are taken
  *     only while they lower Q further; an iteration that does not lower Q ends the round. Q never
- *     increases. Stops on a relative decrease below the tolerance or at the iteration cap;</li>
+ *     increases (the Q of the model DFO runs on; the log's rows of a DFO run go down from the Q the log gave its start,
+ *     see {@link #iterate}). Stops on a relative decrease below the tolerance or at the iteration cap;</li>
  * <li>active set: with an exact Hessian and a support much smaller than p, DFO runs on the gathered
  *     columns of 3|support| coordinates, the support and twice as many of the best outside (the rest pinned at 0
  *     through an offset residual); after it
  *     converges one full projection checks whether outside coordinates want in, and the set grows;</li>
  * <li>backsolve on the final support; a new round restarts DFO from the backsolved weights while the
- *     support changes and Q decreases. The best point (exact Q) is returned.</li>
+ *     support changes and Q decreases. The best point (exact Q) is returned; its exact Q never increases.</li>
  * </ol>
  * A solver runs one solve at a time (it keeps its projection buffers for the duration of a solve): use one per
  * thread.
@@ -71,7 +72,9 @@ public final class FalconSolver {
      * One row of the iteration log. {@code model} says whose Q {@code q} is: "block" for the DFO steps of the block
      * model (--hessian block), whose Q differs from the exact one at the same point, "exact" for everything else (the
      * warm start, backsolves, support searches and the polish), so under the block model the log falls only within
-     * the DFO rows of a round.
+     * the DFO rows of a round. An exact-model DFO row holds the Q the log gave the point its DFO run started from, less
+     * the decrease its model measured since (on the active set the model adds in another order than the exact
+     * evaluation, so its own Q differs by rounding, parts in 1e7): no such row rises above the row before it.
      */
     public record IterationLog(int round, int iteration, double q, long nnz, double flops, double step, double seconds, String note,
                                String model) {}
@@ -289,8 +292,8 @@ public final class FalconSolver {
             rounds = round;
             long td = System.nanoTime();
             // Once the iteration cap is reached, rounds go on without DFO steps (backsolve and support searches only).
-            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap")
-                    : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, lip, opt, blocks, round, iterationsLeft, log, t0, lastGap);
+            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap", qBest)
+                    : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, qBest, lip, opt, blocks, round, iterationsLeft, log, t0, lastGap);
             dfoSeconds += secs(td);
             iterationsLeft -= dfo.iterations;
             // The support searches backsolve up to ~30 candidate supports per round: worth it on small problems (it
@@ -533,7 +536,11 @@ public final class FalconSolver {
                 opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0], polish);
     }
 
-    private record Dfo(float[] w, byte[] mask, int iterations, String stop) {}
+    /**
+     * A round's DFO: where it ended, and loggedQ, the Q its last log row gave that point (the start's where it took no
+     * step), from which the next DFO run on another model goes on.
+     */
+    private record Dfo(float[] w, byte[] mask, int iterations, String stop, double loggedQ) {}
 
     private static boolean polishRuns(SolverOptions opt, HostMatrix x) {
         return opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 && x.rows() <= POLISH_MAX_ROWS;
@@ -1214,7 +1221,7 @@ public final class FalconSolver {
 
     /** One DFO round from (w, mask): on an active set when worthwhile, else on all coordinates. */
     private Dfo runRound(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
-                         float[] w0, byte[] mask0, double lip, SolverOptions opt, long[] blocks, int round, int iterationsLeft,
+                         float[] w0, byte[] mask0, double q0, double lip, SolverOptions opt, long[] blocks, int round, int iterationsLeft,
                          List<IterationLog> log, long t0, double[] lastGap) {
         int p = w0.length;
         long support = count(mask0);
@@ -1222,14 +1229,14 @@ public final class FalconSolver {
         boolean active = opt.activeSet() && !block && support > 0 && 4 * support < p;
         if (!active) {
             try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, block ? blocks : null)) {
-                return iterate(model, layers, nnz, flops, w0, mask0, lip, opt, round, iterationsLeft, log, t0, lastGap);
+                return iterate(model, layers, nnz, flops, w0, mask0, q0, lip, opt, round, iterationsLeft, log, t0, lastGap);
             }
         }
         // The active set's columns are a copy of X: up to 3p/4 of it, more as the set grows (resnet20 at n = 1000 and 10%
         // of the FLOPs gathered 175,000 of 268,336 columns, 700 MB, peaking 46% above the memory plan, which counts no
         // copy of X). A set that does not fit the bytes the options allow is not gathered: DFO runs on all coordinates.
         if (!activeSetFits(x, Math.min(p, 3 * support), opt)) {
-            return allCoordinates(x, wbar, g, lambda, layers, nnz, flops, w0, mask0, lip, opt, round, iterationsLeft, log, t0, lastGap, 0,
+            return allCoordinates(x, wbar, g, lambda, layers, nnz, flops, w0, mask0, q0, lip, opt, round, iterationsLeft, log, t0, lastGap, 0,
                     "", Math.min(p, 3 * support));
         }
         // Active set: the support plus twice as many of the best outside coordinates of the first step, 3|support| in all.
@@ -1251,16 +1258,18 @@ public final class FalconSolver {
         addTop(inSet, z2, (int) Math.min(p, 2 * support));
         int used = 0;
         String stop = "iteration cap";
+        double q = q0; // what the log says of w: each set's model goes on from it
         for (int growth = 0; growth < 4; growth++) {
             int[] idx = indices(inSet);
             if (!activeSetFits(x, idx.length, opt)) {
-                return allCoordinates(x, wbar, g, lambda, layers, nnz, flops, w, mask, lip, opt, round, iterationsLeft, log, t0, lastGap, used,
+                return allCoordinates(x, wbar, g, lambda, layers, nnz, flops, w, mask, q, lip, opt, round, iterationsLeft, log, t0, lastGap, used,
                         stop + "; ", idx.length);
             }
-            Dfo sub = iterateOnSubset(x, wbar, g, lambda, layers, nnz, flops, w, mask, idx, lip, opt, round, iterationsLeft - used, log, t0, lastGap);
+            Dfo sub = iterateOnSubset(x, wbar, g, lambda, layers, nnz, flops, w, mask, q, idx, lip, opt, round, iterationsLeft - used, log, t0, lastGap);
             used += sub.iterations;
             w = sub.w;
             mask = sub.mask;
+            q = sub.loggedQ;
             stop = sub.stop;
             if (used >= iterationsLeft) break;
             // Do outside coordinates want in? One full gradient and one full projection.
@@ -1278,7 +1287,7 @@ public final class FalconSolver {
             addTop(inSet, z2, outside); // grow generously: as many again of the best outside scores
             stop = sub.stop + "; active set grown by " + outside;
         }
-        return new Dfo(w, mask, used, stop);
+        return new Dfo(w, mask, used, stop, q);
     }
 
     private static boolean activeSetFits(HostMatrix x, long columns, SolverOptions opt) {
@@ -1287,18 +1296,18 @@ public final class FalconSolver {
 
     /** The rest of a round's DFO on all coordinates, where the active set of {@code columns} would not fit its bytes. */
     private Dfo allCoordinates(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
-                               float[] w, byte[] mask, double lip, SolverOptions opt, int round, int iterationsLeft,
+                               float[] w, byte[] mask, double q, double lip, SolverOptions opt, int round, int iterationsLeft,
                                List<IterationLog> log, long t0, double[] lastGap, int used, String before, long columns) {
         try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
-            Dfo all = iterate(model, layers, nnz, flops, w, mask, lip, opt, round, iterationsLeft - used, log, t0, lastGap);
+            Dfo all = iterate(model, layers, nnz, flops, w, mask, q, lip, opt, round, iterationsLeft - used, log, t0, lastGap);
             return new Dfo(all.w, all.mask, used + all.iterations, before + all.stop + String.format(java.util.Locale.ROOT,
                     "; on all coordinates: an active set of %d columns would copy %.1f MiB of X, more than the %.1f MiB allowed",
-                    columns, columns * x.rows() * (double) Float.BYTES / (1 << 20), opt.activeSetMaxBytes() / (double) (1 << 20)));
+                    columns, columns * x.rows() * (double) Float.BYTES / (1 << 20), opt.activeSetMaxBytes() / (double) (1 << 20)), all.loggedQ);
         }
     }
 
     private Dfo iterateOnSubset(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
-                                float[] w, byte[] mask, int[] idx, double lip, SolverOptions opt, int round, int iterationsLeft,
+                                float[] w, byte[] mask, double q, int[] idx, double lip, SolverOptions opt, int round, int iterationsLeft,
                                 List<IterationLog> log, long t0, double[] lastGap) {
         int p = w.length, k = idx.length;
         boolean[] in = new boolean[p];
@@ -1324,24 +1333,37 @@ public final class FalconSolver {
         HostMatrix xa = backend.allocate(x.rows(), k, null); // no blocks: column-major, the layout gatherColumns writes
         try (xa; IntPointer cols = new IntPointer(idx); FisherModel model = new FisherModel(backend, xa, wbarA, gA, c0, constant, lambda, null)) {
             backend.gatherColumns(x, cols, k, xa.data());
-            Dfo d = iterate(model, sub, nnz, flops, wa, maskA, lip, opt, round, iterationsLeft, log, t0, lastGap);
+            Dfo d = iterate(model, sub, nnz, flops, wa, maskA, q, lip, opt, round, iterationsLeft, log, t0, lastGap);
             float[] wf = new float[p];
             byte[] mf = new byte[p];
             for (int j = 0; j < k; j++) {
                 wf[idx[j]] = d.w[j];
                 mf[idx[j]] = d.mask[j];
             }
-            return new Dfo(wf, mf, d.iterations, d.stop);
+            return new Dfo(wf, mf, d.iterations, d.stop, d.loggedQ);
         }
     }
 
-    /** The DFO iterations on one model. Q (of the model) never increases. */
-    private Dfo iterate(FisherModel model, LayerTable layers, long nnz, double flops, float[] w0, byte[] mask0, double lip,
-                        SolverOptions opt, int round, int iterationsLeft, List<IterationLog> log, long t0, double[] lastGap) {
+    /**
+     * The DFO iterations on one model. Q (of the model) never increases.
+     *
+     * <p>{@code loggedQ0} is the Q the log gave w0 (the exact evaluation of the backsolve or search row the round starts
+     * from, or the previous active set's last row). The model's own Q of w0 differs from it by rounding wherever the
+     * model adds in another order: on the active set (the gathered columns, the rest pinned through an offset
+     * residual, float32 products on cpu) by parts in 1e7, so the first row after a search row rose above it on 4 of 10
+     * rounds (review finding). An exact-model row is therefore logged as loggedQ0 less the decrease the model measured
+     * from w0, which is what DFO accepts steps by: the rows go down from the row before them. The block model's Q is
+     * another function, not a rounding of this one, and is logged as it is (its rows say "block").
+     */
+    private Dfo iterate(FisherModel model, LayerTable layers, long nnz, double flops, float[] w0, byte[] mask0, double loggedQ0,
+                        double lip, SolverOptions opt, int round, int iterationsLeft, List<IterationLog> log, long t0, double[] lastGap) {
         int m = model.m;
         float[] w = w0.clone();
         byte[] mask = mask0.clone();
         FisherModel.Eval cur = model.evaluate(w);
+        double modelQ0 = cur.q;
+        boolean rebased = !model.isBlock() && Double.isFinite(loggedQ0) && Double.isFinite(modelQ0);
+        double loggedQ = rebased ? loggedQ0 : modelQ0;
         float[] z = new float[m];
         double[] sel = new double[2];
         int it = 0;
@@ -1362,11 +1384,13 @@ public final class FalconSolver {
             mask = bestMask;
             model.release(cur);
             cur = best;
-            log.add(logEntry(round, it, cur.q, mask, layers, bestStep, secs(t0), null, model.blockStarts != null ? "block" : "exact"));
+            // modelQ0 - cur.q >= 0 is rounded up or down as a whole, never below 0: the row is at most loggedQ0
+            loggedQ = rebased ? loggedQ0 - (modelQ0 - cur.q) : cur.q;
+            log.add(logEntry(round, it, loggedQ, mask, layers, bestStep, secs(t0), null, model.blockStarts != null ? "block" : "exact"));
             if (decrease < opt.tolerance()) { stop = "relative decrease below tolerance"; break; }
             if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + stableFor + " iterations"; break; }
         }
-        return new Dfo(w, mask, it, stop);
+        return new Dfo(w, mask, it, stop, loggedQ);
     }
 
     /** The outcome of one DFO iteration: the new point, its support, its evaluation and the step taken. */

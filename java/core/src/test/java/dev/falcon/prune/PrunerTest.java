@@ -340,6 +340,42 @@ class PrunerTest {
         }
     }
 
+    /**
+     * Costs 3 x 0.1 + 3 x 0.3 + 2 x 0.7 are 2.6 FLOPs, summed in float64 as 2.5999999999999996, so --keep-flops 0.5
+     * gave the budget 1.2999999999999998, printed as 1.3 like --flops 1.3's. The support {0, 1, 2, 4, 6}, 0.1 x 3 + 0.3 +
+     * 0.7 = 1.3 FLOPs (exactly half, summed as 1.3), the exhaustive optimum within 5 weights (numpy, ridge-backsolved
+     * over all 256 supports: Q -5.688676), was over it, and falcon ended at -4.957161 with 1.1 FLOPs. A fraction's
+     * budget is now the one --flops writes for it. The review's problem (X 3 x 8, w, g, lambda 0.05).
+     */
+    @Test
+    void aFractionOfFractionalCostsIsTheBudgetItsDecimalNames() {
+        LayerTable t = new LayerTable(List.of(new Layer("l0", new long[] {3}, 0.1, 0, 3), new Layer("l1", new long[] {3}, 0.3, 3, 3),
+                new Layer("l2", new long[] {2}, 0.7, 6, 2)), "test");
+        Budgets half = Budgets.resolve(t, 0.5, null, null, 5L, null);
+        assertEquals(Budgets.resolve(t, null, 1.3, null, 5L, null).flops(), half.flops(), "--keep-flops 0.5 is --flops 1.3");
+        assertEquals(1.3, half.flops());
+        float[] xRowMajor = {0.7593538761138916f, 0.13779878616333008f, 0.2692592442035675f, 0.8730139136314392f, 0.4498368501663208f,
+                1.5266656875610352f, -1.160833477973938f, 0.9005140066146851f,
+                0.09128248691558838f, 1.3019471168518066f, 1.268843412399292f, 0.9014167189598083f, -0.5344002842903137f,
+                -0.511254072189331f, 0.1754784733057022f, -0.4766292870044708f,
+                -1.8833223581314087f, -1.428170084953308f, 0.3453134000301361f, -1.0518100261688232f, -0.32306697964668274f,
+                -0.03074355609714985f, -1.4181513786315918f, -0.44101548194885254f};
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend);
+             FloatPointer w = new FloatPointer(1.2901531457901f, 1.336578369140625f, 0.4571414887905121f, 0.4770953357219696f,
+                     -0.26960060000419617f, 0.01307900995016098f, 0.7702555656433105f, -1.547401785850525f);
+             FloatPointer g = new FloatPointer(-0.1364603042602539f, -0.10998374968767166f, 0.2342347353696823f, -0.319876104593277f,
+                     0.5594892501831055f, -0.22117777168750763f, 0.6015219688415527f, -0.01491676364094019f);
+             HostMatrix x = HostMatrix.allocate(3, 8)) {
+            for (int j = 0; j < 8; j++) for (int i = 0; i < 3; i++) x.data().put(3L * j + i, xRowMajor[8 * i + j]);
+            var inputs = new Pruner.SolverInputs(x, g, 0.05, dev.falcon.solve.SolverOptions.defaults(), null);
+            try (PruneResult r = pruner.prune(Method.FALCON, w, t, half, inputs)) {
+                assertEquals(5, r.kept());
+                assertEquals(1.3, r.keptFlops(), "the optimum's FLOPs");
+                assertEquals(-5.688676195728294, Objective.evaluate(backend, x, r.prunedWeights(), w, g, 0.05).q(), 1e-5 * 5.69);
+            }
+        }
+    }
+
     /** A positive --keep-flops whose budget is below 1e-9 FLOPs is not 0 (--flops 0, which prunes everything) but infeasible. */
     @Test
     void aTinyKeepFlopsIsInfeasibleNotAZeroBudget() {

@@ -474,6 +474,38 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * The review's finding: on the active set (support below p/4, exact Hessian) a round's DFO model adds Q in another
+     * order than the exact evaluation of the backsolve and search rows, so its own Q of the round's start was above the
+     * search row's by rounding (2e-7 of Q), and the first DFO row after a search row rose above it though both were
+     * "exact" (p = 654, n = 31, lambda 1e-3, with g: four rounds of ten). A DFO run's rows now go down from the Q the log
+     * gave its start: no "exact" row rises above the row before it, whatever that row was.
+     */
+    @Test
+    public void noDfoRowOfTheExactModelRisesAboveTheRowBeforeIt() {
+        SplittableRandom rnd = new SplittableRandom(2026);
+        int rises = 0;
+        StringBuilder seen = new StringBuilder();
+        for (int t = 0; t < 4; t++) {
+            Instance in = randomInstance(rnd, 31, 600, 6, true);
+            in = new Instance(in.n, in.p, in.x, in.wbar, in.g, 1e-3, in.layers, (long) (0.6 * in.p), 0.1 * in.layers.denseFlops());
+            try (HostMatrix x = in.matrix()) {
+                FalconSolver.Result r = new FalconSolver(backend).solve(x, in.wbar, in.g, in.lambda, in.layers, in.nnz, in.flops, null,
+                        SolverOptions.defaults());
+                List<FalconSolver.IterationLog> log = r.log();
+                for (int i = 1; i < log.size(); i++) {
+                    FalconSolver.IterationLog before = log.get(i - 1), row = log.get(i);
+                    if (row.iteration() > 0 && row.q() > before.q()) {
+                        rises++;
+                        seen.append(String.format(Locale.ROOT, "%n  instance %d round %d: %.17g (%s) -> %.17g", t, row.round(), before.q(),
+                                before.note(), row.q()));
+                    }
+                }
+            }
+        }
+        assertEquals(0, rises, "DFO rows above the row before them:" + seen);
+    }
+
     @Test
     public void theIterationLogNamesTheModelEachQIsOf() {
         // under --hessian block the warm start's row held the exact Q and the DFO rows the block model's, unlabelled:
