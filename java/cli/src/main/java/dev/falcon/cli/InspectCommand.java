@@ -33,8 +33,10 @@ final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     // strings, not paths: a Path is normalised, which turned the tensor of 'f.safetensors:enc//w' into enc/w
-    @Parameters(arity = "1..*", paramLabel = "FILE", description = "Files to inspect (.npy, .safetensors, .json); "
-            + "FILE.safetensors:TENSOR describes that tensor only.")
+    // two lines as written: left to picocli, the one line broke at "FILE." | "safetensors:TENSOR", which read as a
+    // sentence's end
+    @Parameters(arity = "1..*", paramLabel = "FILE", description = {"Files to inspect (.npy, .safetensors, .json);",
+            "FILE.safetensors:TENSOR describes that tensor only."})
     List<String> files;
 
     @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
