@@ -25,7 +25,8 @@ import picocli.CommandLine.Spec;
                 "For .npy and .safetensors every array's dtype, shape, NaN/Inf counts and range; for a .json layer table every "
                         + "layer with its FLOPs and share of the dense FLOPs."},
         footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable, holds an array of a dtype",
-                "  falcon cannot convert, an empty array, or NaN/Inf values or values beyond",
+                "  falcon cannot convert, an empty array, an integer or bool matrix in Fortran",
+                "  order (no input takes it), or NaN/Inf values or values beyond",
                 "  float32's range (what prune would refuse), 1 internal error or stdout not",
                 "  writable (a full disk, a closed pipe), 130 or 143 stopped by SIGINT (Ctrl-C)",
                 "  or SIGTERM."})
@@ -79,6 +80,7 @@ final class InspectCommand implements Callable<Integer> {
                     List<String> nonFiniteNames = new java.util.ArrayList<>(), beyondFloat32Names = new java.util.ArrayList<>();
                     List<String> unconvertible = new java.util.ArrayList<>();
                     List<String> empty = new java.util.ArrayList<>();
+                    List<String> noRoleNames = new java.util.ArrayList<>();
                     // under -q too, before the file's first row: rows of several files could not be told apart without it
                     String header = String.format(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
                     boolean headed = !quiet;
@@ -113,16 +115,24 @@ final class InspectCommand implements Callable<Integer> {
                         boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
                         if (nonFinite) nonFiniteNames.add("'" + shown(e) + "'");
                         if (beyondFloat32) beyondFloat32Names.add("'" + shown(e) + "'");
-                        if (!quiet || nonFinite || beyondFloat32 || isEmpty) {
+                        // each role's refusal as prune gives it: the notes were chosen apart, so an integer matrix in
+                        // Fortran order was "accepted for X" by one and "accepted for weights and FLOPs" by the other
+                        String notWeightsBecause = e.fortranOrder() && transposedByFortranOrder(e.shape()) ? "weights and FLOPs must be C order" : null;
+                        String notXBecause = e.readableAsX() ? null : "X must be float32, float64, float16 or bfloat16";
+                        boolean noRole = notWeightsBecause != null && notXBecause != null;
+                        if (noRole) noRoleNames.add("'" + shown(e) + "' (" + e.dtype() + " in Fortran order)");
+                        String roles = noRole ? "   <- " + e.dtype() + " in Fortran order: rejected as input (" + notXBecause + "; " + notWeightsBecause + ")"
+                                : notWeightsBecause != null ? "   (Fortran order: accepted for X; " + notWeightsBecause + ")"
+                                // exit 0 is right for weights of this type, but prune --grads refuses it: say so
+                                // before the user takes inspect's silence as a clean bill for X
+                                : notXBecause != null ? "   (" + e.dtype() + ": accepted for weights and FLOPs, not for X, which must be float32, "
+                                        + "float64, float16 or bfloat16)" : "";
+                        if (!quiet || nonFinite || beyondFloat32 || isEmpty || noRole) {
                             if (!headed) out.print(header);
                             headed = true;
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", shown(e), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), range,
-                                    (e.fortranOrder() && transposedByFortranOrder(e.shape()) ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
-                                            // exit 0 is right for weights of this type, but prune --grads refuses it: say so
-                                            // before the user takes inspect's silence as a clean bill for X
-                                            + (e.readableAsX() ? "" : "   (" + e.dtype() + ": accepted for weights and FLOPs, not for X, "
-                                                    + "which must be float32, float64, float16 or bfloat16)")
+                                    roles
                                             + (isEmpty ? "   <- empty: rejected as input" : "")
                                             + (nonFinite ? "   <- NaN/Inf: rejected as input" : "")
                                             + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
@@ -147,6 +157,13 @@ final class InspectCommand implements Callable<Integer> {
                     if (!empty.isEmpty()) {
                         err.println("falcon: error: " + file + ": shape: " + String.join(", ", empty)
                                 + (empty.size() > 1 ? " are empty" : " is empty") + "; falcon rejects empty arrays (pass one value per weight, or n x p gradients)");
+                        code = Main.USAGE;
+                    }
+                    if (!noRoleNames.isEmpty()) {
+                        err.println("falcon: error: " + file + ": fortran_order: " + String.join(", ", noRoleNames)
+                                + (noRoleNames.size() > 1 ? " are" : " is") + " taken by no input: X must be float32, float64, float16 or bfloat16,"
+                                + " and weights and FLOPs must be C order; save weights or FLOPs with numpy.save(path, numpy.ascontiguousarray(a)),"
+                                + " or X as float32");
                         code = Main.USAGE;
                     }
                     if (!unconvertible.isEmpty()) {

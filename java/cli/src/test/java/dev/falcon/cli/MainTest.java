@@ -591,6 +591,34 @@ class MainTest {
     }
 
     /**
+     * An int32 or bool matrix in Fortran order got two notes chosen apart, "Fortran order: accepted for X" and "<i4:
+     * accepted for weights and FLOPs", and exit 0, though prune refuses it as X (its dtype) and as weights or FLOPs (its
+     * order). One note names both reasons, and inspect exits 2 as it does for what prune refuses.
+     */
+    @Test
+    void inspectRefusesAnIntegerMatrixInFortranOrderThatNoInputTakes() throws IOException {
+        for (String descr : new String[] {"<i4", "|b1"}) {
+            int size = descr.equals("<i4") ? 4 : 1;
+            Path f = hostile("intF" + size + ".npy", npy("{'descr': '" + descr + "', 'fortran_order': True, 'shape': (2, 3), }", 6 * size));
+            Run r = run("inspect", f.toString());
+            assertEquals(2, r.code(), r.all());
+            assertFalse(r.out().contains("accepted for"), "no role accepts it: " + r.out());
+            assertTrue(r.out().contains(descr + " in Fortran order: rejected as input (X must be float32, float64, float16 or bfloat16;"
+                    + " weights and FLOPs must be C order)"), r.out());
+            assertTrue(r.err().contains(f + ": fortran_order: 'intF" + size + ".npy' (" + descr + " in Fortran order) is taken by no input")
+                    && r.err().contains("numpy.ascontiguousarray"), r.err());
+            assertTrue(run("inspect", "-q", f.toString()).out().contains("rejected as input"), "-q prints its row");
+            String[] outputs = {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"};
+            assertEquals(2, run(concat(new String[] {"prune", "--grads", f.toString(), "--weights", wFile.toString(), "--layers", layersFile.toString()}, outputs)).code());
+            assertEquals(2, run(concat(new String[] {"prune", "--weights", f.toString(), "--flops-per-weight", f.toString()}, outputs)).code());
+        }
+        // either reason alone leaves a role, and exit 0
+        Path intC = hostile("intC.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", 24));
+        Path floatF = hostile("floatF.npy", npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24));
+        assertEquals(0, run("inspect", intC.toString(), floatF.toString()).code());
+    }
+
+    /**
      * An array of a dtype falcon cannot convert made inspect exit 2 for .npy ('<c8', '<U4': the header is refused) and
      * 0 for .safetensors (F8_E4M3, C64: listed as "values not read"), though prune refuses both. Inspect's exit code says
      * whether falcon takes the files: both formats exit 2 and say why, and a convertible tensor named alone exits 0.
