@@ -619,6 +619,40 @@ class MainTest {
     }
 
     /**
+     * prune refuses more than 2^31 - 9 weights (its selection indexes them with ints); inspect passed a layer table of
+     * 2^31 weights and a |u1 array of 2^31 values with exit 0, the array "accepted for weights and FLOPs". Both exit 2
+     * now, with prune's reason; a table of exactly the limit passes.
+     */
+    @Test
+    void inspectRefusesMoreWeightsThanPruneTakes() throws IOException {
+        long limit = dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS;
+        Path table = dir.resolve("huge.json");
+        Files.writeString(table, "{\"layers\": [{\"name\": \"a\", \"shape\": [" + (limit + 1) + "], \"flops_per_weight\": 1}]}");
+        Run r = run("inspect", table.toString());
+        assertEquals(2, r.code(), r.all());
+        assertTrue(r.err().contains("huge.json: layers: covers p = " + (limit + 1) + " weights, more than the " + limit + " (2^31 - 9) falcon takes")
+                && r.err().contains("prune the model in parts"), r.err());
+        Path atLimit = dir.resolve("limit.json");
+        Files.writeString(atLimit, "{\"layers\": [{\"name\": \"a\", \"shape\": [" + limit + "], \"flops_per_weight\": 1}]}");
+        assertEquals(0, run("inspect", atLimit.toString()).code());
+
+        // arrays of 2^31 values described as inspect describes them (a file of them is 2 GiB to read)
+        long values = limit + 9;
+        InspectCommand.Roles bytes = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {values}, 0, 0, values, 0, 0, false, false));
+        assertTrue(bytes.noRole());
+        assertEquals("   <- |u1, 2,147,483,648 values: rejected as input (X must be float32, float64, float16 or bfloat16;"
+                + " weights and FLOPs hold at most 2,147,483,639 (2^31 - 9) values)", bytes.note("|u1"));
+        InspectCommand.Roles vector = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "<f4", new long[] {values}, 0, 0, values, 0, 0, false, true));
+        assertTrue(vector.noRole() && vector.note("<f4").contains("X must be n x p with p at most 2,147,483,639 (2^31 - 9)"), vector.note("<f4"));
+        // n x p with p under the limit: X takes it
+        InspectCommand.Roles x = InspectCommand.Roles.of(new ArrayFiles.Entry("X", "<f4", new long[] {2, values / 2}, 0, 0, values, 0, 0, false, true));
+        assertEquals("   (2,147,483,648 values: accepted for X; weights and FLOPs hold at most 2,147,483,639 (2^31 - 9) values)", x.note("<f4"));
+        InspectCommand.Roles atLimitValues = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {limit}, 0, 0, limit, 0, 0, false, false));
+        assertFalse(atLimitValues.noRole());
+        assertTrue(atLimitValues.note("|u1").contains("accepted for weights and FLOPs"), atLimitValues.note("|u1"));
+    }
+
+    /**
      * An array of a dtype falcon cannot convert made inspect exit 2 for .npy ('<c8', '<U4': the header is refused) and
      * 0 for .safetensors (F8_E4M3, C64: listed as "values not read"), though prune refuses both. Inspect's exit code says
      * whether falcon takes the files: both formats exit 2 and say why, and a convertible tensor named alone exits 0.
@@ -682,10 +716,11 @@ class MainTest {
      */
     @Test
     void inspectKeepsTheLayerTableInLineForLongNamesAndLargeCounts() {
+        // a count of 13 characters (2,000,000,000) under prune's limit of 2^31 - 9 weights, which inspect refuses past
         Path wide = dir.resolve("wide.json");
         LayersJson.write(wide, new LayerTable(List.of(new Layer("conv1", new long[] {64, 3, 3, 3}, 50176, 0, 1728),
                 new Layer("module.features.denseblock4.denselayer16.conv2.weight", new long[] {32, 128, 3, 3}, 49, 1728, 36864),
-                new Layer("embed", new long[] {3_000_000, 1_000_000}, 2, 1728 + 36864, 3_000_000_000_000L)), "test"));
+                new Layer("embed", new long[] {2_000_000, 1_000}, 2, 1728 + 36864, 2_000_000_000L)), "test"));
         Run r = run("inspect", wide.toString());
         assertEquals(0, r.code(), r.err());
         List<String> rows = r.out().lines().filter(l -> l.startsWith("  ")).toList();
