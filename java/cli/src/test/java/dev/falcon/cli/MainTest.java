@@ -795,6 +795,28 @@ class MainTest {
         assertTrue(r.out().lines().anyMatch(l -> l.contains("stage 0: NNZ <= 17, FLOPs <= 116.5 -> kept 17, FLOPs 116.5,")), r.out());
     }
 
+    /**
+     * With a linear term, objective.solver.q_final.falcon_authors was Q minus a linear term formed from w - wbar rounded
+     * to float32, 1e-10 to 4e-10 relative away from objective.falcon_authors.after (fit + ridge, the same weights); the
+     * two are one value, as q_final.ours is objective.ours.after.
+     */
+    @Test
+    void theSolversFinalQInTheAuthorsConventionIsTheObjectivesWithALinearTerm() throws IOException {
+        Path g = dir.resolve("g.npy");
+        try (FloatPointer gv = values(P, 7)) {
+            for (int i = 0; i < P; i++) gv.put(i, gv.get(i) * 1e-3f);
+            Npy.writeFloat32(g, gv, new long[] {P});
+        }
+        for (String[] method : new String[][] {{"--method", "mp", "--backsolve"}, {"--method", "falcon"}}) {
+            Run r = run(concat(fileArgs("--keep-flops", "0.4", "--linear-term", g.toString()), method));
+            assertEquals(0, r.code(), r.err());
+            JsonNode objective = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective");
+            assertEquals(objective.at("/ours/after").doubleValue(), objective.at("/solver/q_final/ours").doubleValue(), method[1]);
+            assertEquals(objective.at("/falcon_authors/after").doubleValue(), objective.at("/solver/q_final/falcon_authors").doubleValue(),
+                    method[1] + ": " + objective);
+        }
+    }
+
     /** A linear term can make Q on mp's support negative: the summary said it was 0, and the report gave no reason. */
     @Test
     void negativeQOnMpSupportIsNamedAsSuch() throws IOException {
