@@ -971,7 +971,7 @@ final class PruneCommand implements Callable<Integer> {
 
     /**
      * A backend's facts as JSON values: the probes give strings (as `falcon env` prints them), and a count such as
-     * cpu.threads or a flag went into the report as "2" and "false", where every other number is a number.
+     * cpu.available_processors or a flag went into the report as "2" and "false", where every other number is a number.
      */
     static Map<String, Object> typedFacts(Map<String, String> facts) {
         Map<String, Object> typed = new java.util.TreeMap<>();

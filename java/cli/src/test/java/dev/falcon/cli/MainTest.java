@@ -1392,7 +1392,22 @@ class MainTest {
         List<String> found = new ArrayList<>();
         collectNumbersAsText(report, "", found);
         assertEquals(List.of(), found, "numbers or flags written as strings");
-        assertTrue(report.at("/backend/facts/cpu.threads").isIntegralNumber(), report.at("/backend").toString());
+        assertTrue(report.at("/backend/facts/cpu.available_processors").isIntegralNumber(), report.at("/backend").toString());
+    }
+
+    /**
+     * The report's backend held two thread counts: threads, the run's (--threads 3), and facts.cpu.threads, the
+     * machine's processors (2 here), so a reader could not tell which the run used. The fact is named for what it is.
+     */
+    @Test
+    void theReportTellsTheRunsThreadsFromTheMachinesProcessors() throws IOException {
+        int threads = Runtime.getRuntime().availableProcessors() + 1;
+        Run r = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", String.valueOf(threads)), "--device", "cpu"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode backend = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/backend");
+        assertEquals(threads, backend.at("/threads").intValue(), backend.toString());
+        assertTrue(backend.at("/facts/cpu.threads").isMissingNode(), "no second thread count: " + backend);
+        assertEquals(Runtime.getRuntime().availableProcessors(), backend.at("/facts/cpu.available_processors").intValue(), backend.toString());
     }
 
     private static void collectNumbersAsText(JsonNode node, String path, List<String> found) {
