@@ -37,7 +37,7 @@ final class EnvCommand implements Callable<Integer> {
                     + (override != null && !override.isBlank() ? " (from -D" + SystemInfo.MEMORY_PROPERTY + ")" : "");
         } catch (InputException e) {
             badMemoryProperty = e;
-            available = "unknown (-D" + SystemInfo.MEMORY_PROPERTY + " is not a size)";
+            available = "unknown (-D" + SystemInfo.MEMORY_PROPERTY + " refused: see the error below)";
         }
         out.printf(Locale.ROOT, "memory: total %s, available %s, Java heap max %s, javacpp maxBytes %s%n",
                 SystemInfo.bytes(SystemInfo.totalMemory()), available,

@@ -37,6 +37,10 @@ final class SystemInfo {
         String override = System.getProperty(MEMORY_PROPERTY);
         if (override != null && !override.isBlank()) {
             long v = parseBytes(override);
+            if (v == BEYOND_A_LONG) {
+                throw InputException.of("-D" + MEMORY_PROPERTY, "value", "'" + override + "' is beyond the " + Long.MAX_VALUE + " bytes a size can be",
+                        "write e.g. 600m, 4g or a number of bytes");
+            }
             if (v < 0) throw InputException.of("-D" + MEMORY_PROPERTY, "value", "'" + override + "' is not a size", "write e.g. 600m, 4g or a number of bytes");
             return v;
         }
@@ -136,7 +140,16 @@ final class SystemInfo {
         return -1;
     }
 
-    /** "600m", "4g", "1.5G", "123456" -> bytes; -1 when not a size. */
+    /** What {@link #parseBytes} returns for a size of more bytes than a long holds. */
+    static final long BEYOND_A_LONG = -2;
+
+    /**
+     * Decimal digits with an optional fraction and exponent: Double.parseDouble also takes Java's literal suffixes and
+     * hex floats, so "2d" (a typo) was 2 bytes and "0x1p30" 1 GiB, where the error's own advice is 600m, 4g or bytes.
+     */
+    private static final java.util.regex.Pattern SIZE = java.util.regex.Pattern.compile("([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(e[+-]?[0-9]+)?");
+
+    /** "600m", "4g", "1.5G", "123456" -> bytes; -1 when not a size, {@link #BEYOND_A_LONG} when more than a long holds. */
     static long parseBytes(String text) {
         String t = text.trim().toLowerCase(Locale.ROOT);
         if (t.endsWith("b")) t = t.substring(0, t.length() - 1);
@@ -151,12 +164,10 @@ final class SystemInfo {
             }
             if (unit != 1) t = t.substring(0, t.length() - 1);
         }
-        try {
-            double v = Double.parseDouble(t);
-            return v >= 0 && Double.isFinite(v) ? (long) (v * unit) : -1;
-        } catch (NumberFormatException e) {
-            return -1;
-        }
+        if (!SIZE.matcher(t).matches()) return -1;
+        double v = Double.parseDouble(t) * unit;
+        // (long) saturates: 1e30t became Long.MAX_VALUE, shown as 8388608 TiB available
+        return v < 0x1p63 ? (long) v : BEYOND_A_LONG;
     }
 
     static String bytes(long b) {

@@ -2122,6 +2122,35 @@ class MainTest {
         }
     }
 
+    /**
+     * -Dfalcon.memory.available went through Double.parseDouble, which takes Java's literal suffixes and hex floats: "2d"
+     * was 2 bytes and "0x1p30" 1 GiB, so prune refused for memory naming no option; and (long) saturated "1e30t" to
+     * 8388608 TiB. Both are refused, naming the property; sizes as documented still read.
+     */
+    @Test
+    void theMemoryPropertyTakesSizesOnly() {
+        try {
+            for (String notASize : List.of("2d", "1f", "0x1p30", "1e3d", "-1", "NaN", "Infinity")) {
+                System.setProperty(SystemInfo.MEMORY_PROPERTY, notASize);
+                Run r = run("env");
+                assertEquals(2, r.code(), notASize + ": " + r.all());
+                assertTrue(r.err().contains("-Dfalcon.memory.available: value: '" + notASize + "' is not a size"), r.err());
+            }
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, "1e30t");
+            Run huge = run("env");
+            assertEquals(2, huge.code(), huge.all());
+            assertTrue(huge.err().contains("'1e30t' is beyond the 9223372036854775807 bytes a size can be"), huge.err());
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+        assertEquals(600L << 20, SystemInfo.parseBytes("600m"));
+        assertEquals(3L << 29, SystemInfo.parseBytes("1.5G"));
+        assertEquals(123456, SystemInfo.parseBytes("123456"));
+        assertEquals(1_000_000_000, SystemInfo.parseBytes("1e9"));
+        assertEquals(1L << 29, SystemInfo.parseBytes(".5gb"));
+        assertEquals(0, SystemInfo.parseBytes("0"));
+    }
+
     /** env is what a user runs to see why prune fails: a bad memory property stopped it before the backends, a blank one was named as the source. */
     @Test
     void envListsEverythingWhateverTheMemoryPropertyHolds() {
