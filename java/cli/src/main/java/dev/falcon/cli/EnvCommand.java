@@ -33,11 +33,12 @@ final class EnvCommand implements Callable<Integer> {
         try {
             String override = System.getProperty(SystemInfo.MEMORY_PROPERTY);
             // a blank value is ignored (MemAvailable is used), so it must not be named as the source
-            available = SystemInfo.bytes(SystemInfo.availableMemory())
-                    + (override != null && !override.isBlank() ? " (from -D" + SystemInfo.MEMORY_PROPERTY + ")" : "");
+            // which limit applied: in a container the cgroup's limit is below the host's MemAvailable
+            SystemInfo.Available a = SystemInfo.available();
+            available = SystemInfo.bytes(a.bytes()) + " (" + (override != null && !override.isBlank() ? "from " : "") + a.source() + ")";
         } catch (InputException e) {
             badMemoryProperty = e;
-            available = "unknown (-D" + SystemInfo.MEMORY_PROPERTY + " is not a size)";
+            available = "unknown (-D" + SystemInfo.MEMORY_PROPERTY + " refused: see the error below)";
         }
         out.printf(Locale.ROOT, "memory: total %s, available %s, Java heap max %s, javacpp maxBytes %s%n",
                 SystemInfo.bytes(SystemInfo.totalMemory()), available,

@@ -6,6 +6,7 @@ import dev.falcon.io.InputFiles;
 import dev.falcon.io.LayersJson;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.select.FlopAwareSelector;
 import java.io.PrintWriter;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
@@ -25,7 +26,9 @@ import picocli.CommandLine.Spec;
                 "For .npy and .safetensors every array's dtype, shape, NaN/Inf counts and range; for a .json layer table every "
                         + "layer with its FLOPs and share of the dense FLOPs."},
         footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable, holds an array of a dtype",
-                "  falcon cannot convert, an empty array, or NaN/Inf values or values beyond",
+                "  falcon cannot convert, an empty array, an array no input takes (an integer",
+                "  or bool matrix in Fortran order, more than 2^31 - 9 weights), a layer table",
+                "  of more than 2^31 - 9 weights, or NaN/Inf values or values beyond",
                 "  float32's range (what prune would refuse), 1 internal error or stdout not",
                 "  writable (a full disk, a closed pipe), 130 or 143 stopped by SIGINT (Ctrl-C)",
                 "  or SIGTERM."})
@@ -33,8 +36,10 @@ final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     // strings, not paths: a Path is normalised, which turned the tensor of 'f.safetensors:enc//w' into enc/w
-    @Parameters(arity = "1..*", paramLabel = "FILE", description = "Files to inspect (.npy, .safetensors, .json); "
-            + "FILE.safetensors:TENSOR describes that tensor only.")
+    // two lines as written: left to picocli, the one line broke at "FILE." | "safetensors:TENSOR", which read as a
+    // sentence's end
+    @Parameters(arity = "1..*", paramLabel = "FILE", description = {"Files to inspect (.npy, .safetensors, .json);",
+            "FILE.safetensors:TENSOR describes that tensor only."})
     List<String> files;
 
     @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
@@ -64,6 +69,10 @@ final class InspectCommand implements Callable<Integer> {
                         throw InputException.of(file, "layers", e.getMessage(), "fix the layer table");
                     }
                     if (!quiet) printLayers(out, file, t);
+                    if (t.parameters() > FlopAwareSelector.MAX_WEIGHTS) {
+                        // prune refuses the table before reading anything else: no weights file can match it
+                        throw InputException.of(file, "layers", "covers " + PruneCommand.tooManyWeights(t.parameters()), PruneCommand.TOO_MANY_WEIGHTS_FIX);
+                    }
                 } else {
                     List<ArrayFiles.Entry> entries = ArrayFiles.describe(file);
                     if (tensor != null) {
@@ -77,6 +86,10 @@ final class InspectCommand implements Callable<Integer> {
                     List<String> nonFiniteNames = new java.util.ArrayList<>(), beyondFloat32Names = new java.util.ArrayList<>();
                     List<String> unconvertible = new java.util.ArrayList<>();
                     List<String> empty = new java.util.ArrayList<>();
+                    // arrays prune refuses in every role (X, weights, FLOPs), why, and what to do
+                    List<String> noRoleNames = new java.util.ArrayList<>();
+                    java.util.Set<String> noRoleReasons = new java.util.LinkedHashSet<>(), noRoleFixes = new java.util.LinkedHashSet<>();
+                    boolean noRoleTooMany = false;
                     // under -q too, before the file's first row: rows of several files could not be told apart without it
                     String header = String.format(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
                     boolean headed = !quiet;
@@ -111,16 +124,23 @@ final class InspectCommand implements Callable<Integer> {
                         boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
                         if (nonFinite) nonFiniteNames.add("'" + shown(e) + "'");
                         if (beyondFloat32) beyondFloat32Names.add("'" + shown(e) + "'");
-                        if (!quiet || nonFinite || beyondFloat32 || isEmpty) {
+                        Roles roles = Roles.of(e);
+                        boolean noRole = roles.noRole();
+                        if (noRole) {
+                            noRoleNames.add("'" + shown(e) + "' (" + roles.traits() + ")");
+                            noRoleReasons.add(roles.notXBecause());
+                            noRoleReasons.add(roles.notWeightsBecause());
+                            if (roles.transposed()) noRoleFixes.add("save weights or FLOPs with numpy.save(path, numpy.ascontiguousarray(a))");
+                            if (!e.readableAsX()) noRoleFixes.add("save X as float32");
+                            if (roles.tooManyWeights()) noRoleFixes.add("prune a model of more weights in parts (a limit of falcon, not of this machine)");
+                            noRoleTooMany |= roles.tooManyWeights();
+                        }
+                        if (!quiet || nonFinite || beyondFloat32 || isEmpty || noRole) {
                             if (!headed) out.print(header);
                             headed = true;
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", shown(e), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), range,
-                                    (e.fortranOrder() && transposedByFortranOrder(e.shape()) ? "   (Fortran order: accepted for X; weights and FLOPs must be C order)" : "")
-                                            // exit 0 is right for weights of this type, but prune --grads refuses it: say so
-                                            // before the user takes inspect's silence as a clean bill for X
-                                            + (e.readableAsX() ? "" : "   (" + e.dtype() + ": accepted for weights and FLOPs, not for X, "
-                                                    + "which must be float32, float64, float16 or bfloat16)")
+                                    roles.note(e.dtype())
                                             + (isEmpty ? "   <- empty: rejected as input" : "")
                                             + (nonFinite ? "   <- NaN/Inf: rejected as input" : "")
                                             + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
@@ -147,6 +167,12 @@ final class InspectCommand implements Callable<Integer> {
                                 + (empty.size() > 1 ? " are empty" : " is empty") + "; falcon rejects empty arrays (pass one value per weight, or n x p gradients)");
                         code = Main.USAGE;
                     }
+                    if (!noRoleNames.isEmpty()) {
+                        err.println("falcon: error: " + file + ": " + (noRoleTooMany ? "shape" : "fortran_order") + ": " + String.join(", ", noRoleNames)
+                                + (noRoleNames.size() > 1 ? " are" : " is") + " taken by no input: " + String.join(", and ", noRoleReasons)
+                                + "; " + String.join(", ", noRoleFixes));
+                        code = Main.USAGE;
+                    }
                     if (!unconvertible.isEmpty()) {
                         err.println("falcon: error: " + file + ": dtype: " + String.join(", ", unconvertible)
                                 + (unconvertible.size() > 1 ? " are of dtypes" : " is of a dtype") + " falcon cannot convert"
@@ -162,6 +188,61 @@ final class InspectCommand implements Callable<Integer> {
             }
         }
         return code;
+    }
+
+    /**
+     * Which inputs refuse an array and why, as prune refuses them. The notes were chosen apart, so an integer matrix in
+     * Fortran order was "accepted for X" by one and "accepted for weights and FLOPs" by the other; and prune's limit on
+     * p was not checked, so an array of more weights passed, "accepted for weights". X may hold more values: n rows of
+     * at most that many.
+     *
+     * @param traits what about the array the refusals answer: "<i4 in Fortran order", "Fortran order, 2,147,483,648 values"
+     * @param notXBecause why prune --grads refuses it, null where it takes it
+     * @param notWeightsBecause why prune --weights and --flops-per-weight refuse it, null where they take it
+     */
+    record Roles(String traits, String notXBecause, String notWeightsBecause, boolean transposed, boolean tooManyWeights) {
+        static Roles of(ArrayFiles.Entry e) {
+            long values = valueCount(e.shape());
+            boolean tooManyWeights = values > FlopAwareSelector.MAX_WEIGHTS;
+            boolean transposed = e.fortranOrder() && transposedByFortranOrder(e.shape());
+            String notWeightsBecause = transposed && tooManyWeights ? "weights and FLOPs must be C order and of at most " + MAX_WEIGHTS_SHOWN + " values"
+                    : transposed ? "weights and FLOPs must be C order"
+                    : tooManyWeights ? "weights and FLOPs hold at most " + MAX_WEIGHTS_SHOWN + " values" : null;
+            String notXBecause = !e.readableAsX() ? "X must be float32, float64, float16 or bfloat16"
+                    : tooManyWeights && (e.shape().length != 2 || e.shape()[1] > FlopAwareSelector.MAX_WEIGHTS)
+                            ? "X must be n x p with p at most " + MAX_WEIGHTS_SHOWN : null;
+            List<String> traits = new java.util.ArrayList<>();
+            if (!e.readableAsX()) traits.add(e.dtype() + (transposed ? " in Fortran order" : ""));
+            else if (transposed) traits.add("Fortran order");
+            if (tooManyWeights) traits.add(String.format(Locale.ROOT, "%,d values", values));
+            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights);
+        }
+
+        boolean noRole() {
+            return notXBecause != null && notWeightsBecause != null;
+        }
+
+        /** The remark on the array's row: a refusal where no input takes it, else which inputs do. */
+        String note(String dtype) {
+            if (noRole()) return "   <- " + traits + ": rejected as input (" + notXBecause + "; " + notWeightsBecause + ")";
+            if (notWeightsBecause != null) return "   (" + traits + ": accepted for X; " + notWeightsBecause + ")";
+            // exit 0 is right for weights of this type, but prune --grads refuses it: say so before the user takes
+            // inspect's silence as a clean bill for X
+            if (notXBecause != null) return "   (" + dtype + ": accepted for weights and FLOPs, not for X, which must be float32, float64, float16 or bfloat16)";
+            return "";
+        }
+    }
+
+    private static final String MAX_WEIGHTS_SHOWN = String.format(Locale.ROOT, "%,d (2^31 - 9)", FlopAwareSelector.MAX_WEIGHTS);
+
+    /** The number of values of an array of this shape, Long.MAX_VALUE where it overflows a long. */
+    private static long valueCount(long[] shape) {
+        long count = 1;
+        for (long d : shape) {
+            if (d == 0) return 0;
+            count = d > Long.MAX_VALUE / count ? Long.MAX_VALUE : count * d;
+        }
+        return count;
     }
 
     /** "'a' holds ", "'a', 'b' hold ". */

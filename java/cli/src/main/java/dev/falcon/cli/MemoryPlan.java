@@ -589,7 +589,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         }
         options.add("a machine with more memory");
         String[] figures = distinct(required(), available);
+        // which limit applied (a container's cgroup limit, MemAvailable, the property): each has another fix
+        String source = SystemInfo.availableSource(available);
         throw InputException.of("memory", "estimate", "the run needs " + describe(figures[0]) + " but only " + figures[1]
-                + " is available", "options that fit: " + String.join("; ", options));
+                + " is available" + (source != null ? " (" + source + ")" : ""), "options that fit: " + String.join("; ", options));
     }
 }

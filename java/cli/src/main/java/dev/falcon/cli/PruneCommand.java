@@ -87,6 +87,15 @@ import picocli.CommandLine.Spec;
                 "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and",
                 "    what was written)."})
 final class PruneCommand implements Callable<Integer> {
+    /** Why prune refuses p weights above its limit; inspect says the same of a layer table. */
+    static String tooManyWeights(long p) {
+        return "p = " + p + " weights, more than the " + dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS + " (2^31 - 9) falcon takes: a limit"
+                + " of falcon (its selection indexes the weights with Java ints), not of this machine's memory";
+    }
+
+    static final String TOO_MANY_WEIGHTS_FIX = "prune the model in parts of at most that many weights, e.g. one --weights file and layer"
+            + " table per group of layers";
+
     /** Files larger than this are not checksummed (the report says so). */
     static final long CHECKSUM_LIMIT = 1L << 30;
 
@@ -313,10 +322,7 @@ final class PruneCommand implements Callable<Integer> {
             p = pw;
             if (pw > dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS) {
                 // before the memory check, whose advice (more heap, a larger machine) cannot help here
-                throw InputException.of(weights, "--weights", "holds p = " + pw + " weights, more than the "
-                        + dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS + " (2^31 - 9) falcon takes: a limit of falcon (its selection indexes"
-                        + " the weights with Java ints), not of this machine's memory", "prune the model in parts of at most that many weights,"
-                        + " e.g. one --weights file and layer table per group of layers");
+                throw InputException.of(weights, "--weights", "holds " + tooManyWeights(pw), TOO_MANY_WEIGHTS_FIX);
             }
             if (layersFile != null) {
                 layers = readLayers(layersFile);
@@ -965,7 +971,7 @@ final class PruneCommand implements Callable<Integer> {
 
     /**
      * A backend's facts as JSON values: the probes give strings (as `falcon env` prints them), and a count such as
-     * cpu.threads or a flag went into the report as "2" and "false", where every other number is a number.
+     * cpu.available_processors or a flag went into the report as "2" and "false", where every other number is a number.
      */
     static Map<String, Object> typedFacts(Map<String, String> facts) {
         Map<String, Object> typed = new java.util.TreeMap<>();

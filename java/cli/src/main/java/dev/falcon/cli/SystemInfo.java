@@ -4,6 +4,7 @@ import dev.falcon.io.InputException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import org.bytedeco.javacpp.Loader;
 
@@ -32,15 +33,101 @@ final class SystemInfo {
         }
     }
 
-    /** Bytes available for a new run: the property, else MemAvailable of /proc/meminfo, else -1. */
+    /** Bytes available for a new run and where the figure came from ("MemAvailable of /proc/meminfo", "cgroup memory.max"). */
+    record Available(long bytes, String source) {}
+
+    /** The last figure {@link #availableMemory} gave, for the memory refusal to name its source. */
+    private static volatile Available lastAvailable;
+
+    /**
+     * Bytes available for a new run: the property, else the smaller of MemAvailable of /proc/meminfo and the room the
+     * process's cgroup memory limit leaves, else -1. In a container MemAvailable is the host's: a run it let through was
+     * killed by the kernel at the cgroup's limit.
+     */
     static long availableMemory() {
+        Available a = available();
+        lastAvailable = a;
+        return a.bytes();
+    }
+
+    /** Where the available memory the plan compared with came from, or null where it was not the last figure read. */
+    static String availableSource(long bytes) {
+        Available a = lastAvailable;
+        return a != null && a.bytes() == bytes ? a.source() : null;
+    }
+
+    static Available available() {
+        String override = System.getProperty(MEMORY_PROPERTY);
+        if (override != null && !override.isBlank()) return new Available(availableMemoryProperty(), "-D" + MEMORY_PROPERTY);
+        long meminfo = procKilobytes(Path.of("/proc/meminfo"), "MemAvailable:");
+        Available cgroup = cgroupRoom(Path.of("/proc/self/cgroup"), Path.of("/sys/fs/cgroup"));
+        if (cgroup != null && (meminfo < 0 || cgroup.bytes() < meminfo)) return cgroup;
+        return new Available(meminfo, "MemAvailable of /proc/meminfo");
+    }
+
+    /** A v1 limit of "no limit" is the largest page-aligned long, about 2^63: anything from 2^62 up is none. */
+    private static final long V1_UNLIMITED = 1L << 62;
+
+    /**
+     * The room the memory limits of this process's cgroup and its ancestors leave (limit minus usage, the least over the
+     * levels that set one), or null where none is set or the files cannot be read. cgroup v2: the "0::PATH" line of
+     * {@code procSelfCgroup}, memory.max ("max" is none) less memory.current under {@code root}/PATH; v1: the line whose
+     * controllers include memory, memory.limit_in_bytes less memory.usage_in_bytes under {@code root}/memory/PATH. In a
+     * container the path is often its own root ("/") or not mounted as named: the mount's top folder is read then.
+     */
+    static Available cgroupRoom(Path procSelfCgroup, Path root) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(procSelfCgroup);
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+        Available least = null;
+        for (String line : lines) {
+            String[] parts = line.split(":", 3);
+            if (parts.length < 3) continue;
+            boolean v2 = parts[0].equals("0") && parts[1].isEmpty();
+            boolean v1 = java.util.Arrays.asList(parts[1].split(",")).contains("memory");
+            if (!v2 && !v1) continue;
+            Path mount = v2 ? root : root.resolve("memory");
+            String limitFile = v2 ? "memory.max" : "memory.limit_in_bytes", usageFile = v2 ? "memory.current" : "memory.usage_in_bytes";
+            Path dir = mount.resolve(parts[2].replaceFirst("^/+", ""));
+            if (!Files.isDirectory(dir)) dir = mount;
+            for (Path level = dir; level != null && level.startsWith(mount); level = level.getParent()) {
+                long limit = cgroupNumber(level.resolve(limitFile));
+                if (limit < 0 || (v1 && limit >= V1_UNLIMITED)) continue;
+                long usage = Math.max(0, cgroupNumber(level.resolve(usageFile)));
+                long room = Math.max(0, limit - usage);
+                if (least == null || room < least.bytes()) {
+                    least = new Available(room, "cgroup " + (v2 ? "" : "v1 ") + limitFile + " " + bytes(limit) + " less " + bytes(usage) + " in use");
+                }
+            }
+        }
+        return least;
+    }
+
+    /** A cgroup file's number; -1 for "max", a missing or unreadable file. */
+    private static long cgroupNumber(Path file) {
+        try {
+            String t = Files.readString(file).trim();
+            return t.equals("max") ? -1 : Long.parseLong(t);
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    private static long availableMemoryProperty() {
         String override = System.getProperty(MEMORY_PROPERTY);
         if (override != null && !override.isBlank()) {
             long v = parseBytes(override);
+            if (v == BEYOND_A_LONG) {
+                throw InputException.of("-D" + MEMORY_PROPERTY, "value", "'" + override + "' is beyond the " + Long.MAX_VALUE + " bytes a size can be",
+                        "write e.g. 600m, 4g or a number of bytes");
+            }
             if (v < 0) throw InputException.of("-D" + MEMORY_PROPERTY, "value", "'" + override + "' is not a size", "write e.g. 600m, 4g or a number of bytes");
             return v;
         }
-        return procKilobytes(Path.of("/proc/meminfo"), "MemAvailable:");
+        return -1;
     }
 
     static long totalMemory() {
@@ -136,7 +223,16 @@ final class SystemInfo {
         return -1;
     }
 
-    /** "600m", "4g", "1.5G", "123456" -> bytes; -1 when not a size. */
+    /** What {@link #parseBytes} returns for a size of more bytes than a long holds. */
+    static final long BEYOND_A_LONG = -2;
+
+    /**
+     * Decimal digits with an optional fraction and exponent: Double.parseDouble also takes Java's literal suffixes and
+     * hex floats, so "2d" (a typo) was 2 bytes and "0x1p30" 1 GiB, where the error's own advice is 600m, 4g or bytes.
+     */
+    private static final java.util.regex.Pattern SIZE = java.util.regex.Pattern.compile("([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(e[+-]?[0-9]+)?");
+
+    /** "600m", "4g", "1.5G", "123456" -> bytes; -1 when not a size, {@link #BEYOND_A_LONG} when more than a long holds. */
     static long parseBytes(String text) {
         String t = text.trim().toLowerCase(Locale.ROOT);
         if (t.endsWith("b")) t = t.substring(0, t.length() - 1);
@@ -151,12 +247,10 @@ final class SystemInfo {
             }
             if (unit != 1) t = t.substring(0, t.length() - 1);
         }
-        try {
-            double v = Double.parseDouble(t);
-            return v >= 0 && Double.isFinite(v) ? (long) (v * unit) : -1;
-        } catch (NumberFormatException e) {
-            return -1;
-        }
+        if (!SIZE.matcher(t).matches()) return -1;
+        double v = Double.parseDouble(t) * unit;
+        // (long) saturates: 1e30t became Long.MAX_VALUE, shown as 8388608 TiB available
+        return v < 0x1p63 ? (long) v : BEYOND_A_LONG;
     }
 
     static String bytes(long b) {

@@ -57,4 +57,27 @@ class HelpTextTest extends SmallModel {
             }
         }
     }
+
+    /**
+     * picocli wraps an option's description where it likes, and breaks a word at a dot that does not end a sentence:
+     * inspect --help printed "FILE." at one line's end and "safetensors:TENSOR" at the next, which reads as a sentence
+     * ending and a copied example failed. Every word of every option's and parameter's description is printed whole.
+     */
+    @Test
+    void noDescriptionWordIsBrokenAcrossLines() {
+        CommandLine falcon = new CommandLine(new Main());
+        for (String command : List.of("falcon", "prune", "inspect", "env")) {
+            CommandLine cl = command.equals("falcon") ? falcon : falcon.getSubcommands().get(command);
+            MainTest.Run help = MainTest.run(command.equals("falcon") ? new String[] {"--help"} : new String[] {command, "--help"});
+            java.util.Set<String> printedWords = new java.util.HashSet<>(List.of(help.out().split("\\s+")));
+            for (CommandLine.Model.ArgSpec arg : cl.getCommandSpec().args()) {
+                for (String line : arg.description()) {
+                    for (String word : String.format(line).split("\\s+")) {
+                        if (word.isEmpty()) continue;
+                        assertTrue(printedWords.contains(word), command + " --help breaks '" + word + "' of " + arg + ":\n" + help.out());
+                    }
+                }
+            }
+        }
+    }
 }

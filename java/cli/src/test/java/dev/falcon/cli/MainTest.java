@@ -591,6 +591,68 @@ class MainTest {
     }
 
     /**
+     * An int32 or bool matrix in Fortran order got two notes chosen apart, "Fortran order: accepted for X" and "<i4:
+     * accepted for weights and FLOPs", and exit 0, though prune refuses it as X (its dtype) and as weights or FLOPs (its
+     * order). One note names both reasons, and inspect exits 2 as it does for what prune refuses.
+     */
+    @Test
+    void inspectRefusesAnIntegerMatrixInFortranOrderThatNoInputTakes() throws IOException {
+        for (String descr : new String[] {"<i4", "|b1"}) {
+            int size = descr.equals("<i4") ? 4 : 1;
+            Path f = hostile("intF" + size + ".npy", npy("{'descr': '" + descr + "', 'fortran_order': True, 'shape': (2, 3), }", 6 * size));
+            Run r = run("inspect", f.toString());
+            assertEquals(2, r.code(), r.all());
+            assertFalse(r.out().contains("accepted for"), "no role accepts it: " + r.out());
+            assertTrue(r.out().contains(descr + " in Fortran order: rejected as input (X must be float32, float64, float16 or bfloat16;"
+                    + " weights and FLOPs must be C order)"), r.out());
+            assertTrue(r.err().contains(f + ": fortran_order: 'intF" + size + ".npy' (" + descr + " in Fortran order) is taken by no input")
+                    && r.err().contains("numpy.ascontiguousarray"), r.err());
+            assertTrue(run("inspect", "-q", f.toString()).out().contains("rejected as input"), "-q prints its row");
+            String[] outputs = {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"};
+            assertEquals(2, run(concat(new String[] {"prune", "--grads", f.toString(), "--weights", wFile.toString(), "--layers", layersFile.toString()}, outputs)).code());
+            assertEquals(2, run(concat(new String[] {"prune", "--weights", f.toString(), "--flops-per-weight", f.toString()}, outputs)).code());
+        }
+        // either reason alone leaves a role, and exit 0
+        Path intC = hostile("intC.npy", npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 3), }", 24));
+        Path floatF = hostile("floatF.npy", npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", 24));
+        assertEquals(0, run("inspect", intC.toString(), floatF.toString()).code());
+    }
+
+    /**
+     * prune refuses more than 2^31 - 9 weights (its selection indexes them with ints); inspect passed a layer table of
+     * 2^31 weights and a |u1 array of 2^31 values with exit 0, the array "accepted for weights and FLOPs". Both exit 2
+     * now, with prune's reason; a table of exactly the limit passes.
+     */
+    @Test
+    void inspectRefusesMoreWeightsThanPruneTakes() throws IOException {
+        long limit = dev.falcon.select.FlopAwareSelector.MAX_WEIGHTS;
+        Path table = dir.resolve("huge.json");
+        Files.writeString(table, "{\"layers\": [{\"name\": \"a\", \"shape\": [" + (limit + 1) + "], \"flops_per_weight\": 1}]}");
+        Run r = run("inspect", table.toString());
+        assertEquals(2, r.code(), r.all());
+        assertTrue(r.err().contains("huge.json: layers: covers p = " + (limit + 1) + " weights, more than the " + limit + " (2^31 - 9) falcon takes")
+                && r.err().contains("prune the model in parts"), r.err());
+        Path atLimit = dir.resolve("limit.json");
+        Files.writeString(atLimit, "{\"layers\": [{\"name\": \"a\", \"shape\": [" + limit + "], \"flops_per_weight\": 1}]}");
+        assertEquals(0, run("inspect", atLimit.toString()).code());
+
+        // arrays of 2^31 values described as inspect describes them (a file of them is 2 GiB to read)
+        long values = limit + 9;
+        InspectCommand.Roles bytes = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {values}, 0, 0, values, 0, 0, false, false));
+        assertTrue(bytes.noRole());
+        assertEquals("   <- |u1, 2,147,483,648 values: rejected as input (X must be float32, float64, float16 or bfloat16;"
+                + " weights and FLOPs hold at most 2,147,483,639 (2^31 - 9) values)", bytes.note("|u1"));
+        InspectCommand.Roles vector = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "<f4", new long[] {values}, 0, 0, values, 0, 0, false, true));
+        assertTrue(vector.noRole() && vector.note("<f4").contains("X must be n x p with p at most 2,147,483,639 (2^31 - 9)"), vector.note("<f4"));
+        // n x p with p under the limit: X takes it
+        InspectCommand.Roles x = InspectCommand.Roles.of(new ArrayFiles.Entry("X", "<f4", new long[] {2, values / 2}, 0, 0, values, 0, 0, false, true));
+        assertEquals("   (2,147,483,648 values: accepted for X; weights and FLOPs hold at most 2,147,483,639 (2^31 - 9) values)", x.note("<f4"));
+        InspectCommand.Roles atLimitValues = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {limit}, 0, 0, limit, 0, 0, false, false));
+        assertFalse(atLimitValues.noRole());
+        assertTrue(atLimitValues.note("|u1").contains("accepted for weights and FLOPs"), atLimitValues.note("|u1"));
+    }
+
+    /**
      * An array of a dtype falcon cannot convert made inspect exit 2 for .npy ('<c8', '<U4': the header is refused) and
      * 0 for .safetensors (F8_E4M3, C64: listed as "values not read"), though prune refuses both. Inspect's exit code says
      * whether falcon takes the files: both formats exit 2 and say why, and a convertible tensor named alone exits 0.
@@ -654,10 +716,11 @@ class MainTest {
      */
     @Test
     void inspectKeepsTheLayerTableInLineForLongNamesAndLargeCounts() {
+        // a count of 13 characters (2,000,000,000) under prune's limit of 2^31 - 9 weights, which inspect refuses past
         Path wide = dir.resolve("wide.json");
         LayersJson.write(wide, new LayerTable(List.of(new Layer("conv1", new long[] {64, 3, 3, 3}, 50176, 0, 1728),
                 new Layer("module.features.denseblock4.denselayer16.conv2.weight", new long[] {32, 128, 3, 3}, 49, 1728, 36864),
-                new Layer("embed", new long[] {3_000_000, 1_000_000}, 2, 1728 + 36864, 3_000_000_000_000L)), "test"));
+                new Layer("embed", new long[] {2_000_000, 1_000}, 2, 1728 + 36864, 2_000_000_000L)), "test"));
         Run r = run("inspect", wide.toString());
         assertEquals(0, r.code(), r.err());
         List<String> rows = r.out().lines().filter(l -> l.startsWith("  ")).toList();
@@ -730,6 +793,28 @@ class MainTest {
                 + InspectCommand.flops(stage.get("kept_flops").asDouble()) + ","), line);
         assertTrue(stage.get("kept_flops").asDouble() != Math.rint(stage.get("kept_flops").asDouble()), "kept FLOPs not whole: " + stage);
         assertTrue(r.out().lines().anyMatch(l -> l.contains("stage 0: NNZ <= 17, FLOPs <= 116.5 -> kept 17, FLOPs 116.5,")), r.out());
+    }
+
+    /**
+     * With a linear term, objective.solver.q_final.falcon_authors was Q minus a linear term formed from w - wbar rounded
+     * to float32, 1e-10 to 4e-10 relative away from objective.falcon_authors.after (fit + ridge, the same weights); the
+     * two are one value, as q_final.ours is objective.ours.after.
+     */
+    @Test
+    void theSolversFinalQInTheAuthorsConventionIsTheObjectivesWithALinearTerm() throws IOException {
+        Path g = dir.resolve("g.npy");
+        try (FloatPointer gv = values(P, 7)) {
+            for (int i = 0; i < P; i++) gv.put(i, gv.get(i) * 1e-3f);
+            Npy.writeFloat32(g, gv, new long[] {P});
+        }
+        for (String[] method : new String[][] {{"--method", "mp", "--backsolve"}, {"--method", "falcon"}}) {
+            Run r = run(concat(fileArgs("--keep-flops", "0.4", "--linear-term", g.toString()), method));
+            assertEquals(0, r.code(), r.err());
+            JsonNode objective = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective");
+            assertEquals(objective.at("/ours/after").doubleValue(), objective.at("/solver/q_final/ours").doubleValue(), method[1]);
+            assertEquals(objective.at("/falcon_authors/after").doubleValue(), objective.at("/solver/q_final/falcon_authors").doubleValue(),
+                    method[1] + ": " + objective);
+        }
     }
 
     /** A linear term can make Q on mp's support negative: the summary said it was 0, and the report gave no reason. */
@@ -1307,7 +1392,22 @@ class MainTest {
         List<String> found = new ArrayList<>();
         collectNumbersAsText(report, "", found);
         assertEquals(List.of(), found, "numbers or flags written as strings");
-        assertTrue(report.at("/backend/facts/cpu.threads").isIntegralNumber(), report.at("/backend").toString());
+        assertTrue(report.at("/backend/facts/cpu.available_processors").isIntegralNumber(), report.at("/backend").toString());
+    }
+
+    /**
+     * The report's backend held two thread counts: threads, the run's (--threads 3), and facts.cpu.threads, the
+     * machine's processors (2 here), so a reader could not tell which the run used. The fact is named for what it is.
+     */
+    @Test
+    void theReportTellsTheRunsThreadsFromTheMachinesProcessors() throws IOException {
+        int threads = Runtime.getRuntime().availableProcessors() + 1;
+        Run r = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", String.valueOf(threads)), "--device", "cpu"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode backend = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/backend");
+        assertEquals(threads, backend.at("/threads").intValue(), backend.toString());
+        assertTrue(backend.at("/facts/cpu.threads").isMissingNode(), "no second thread count: " + backend);
+        assertEquals(Runtime.getRuntime().availableProcessors(), backend.at("/facts/cpu.available_processors").intValue(), backend.toString());
     }
 
     private static void collectNumbersAsText(JsonNode node, String path, List<String> found) {
@@ -2020,6 +2120,35 @@ class MainTest {
         } finally {
             System.clearProperty(dev.falcon.backend.Backends.PROPERTY);
         }
+    }
+
+    /**
+     * -Dfalcon.memory.available went through Double.parseDouble, which takes Java's literal suffixes and hex floats: "2d"
+     * was 2 bytes and "0x1p30" 1 GiB, so prune refused for memory naming no option; and (long) saturated "1e30t" to
+     * 8388608 TiB. Both are refused, naming the property; sizes as documented still read.
+     */
+    @Test
+    void theMemoryPropertyTakesSizesOnly() {
+        try {
+            for (String notASize : List.of("2d", "1f", "0x1p30", "1e3d", "-1", "NaN", "Infinity")) {
+                System.setProperty(SystemInfo.MEMORY_PROPERTY, notASize);
+                Run r = run("env");
+                assertEquals(2, r.code(), notASize + ": " + r.all());
+                assertTrue(r.err().contains("-Dfalcon.memory.available: value: '" + notASize + "' is not a size"), r.err());
+            }
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, "1e30t");
+            Run huge = run("env");
+            assertEquals(2, huge.code(), huge.all());
+            assertTrue(huge.err().contains("'1e30t' is beyond the 9223372036854775807 bytes a size can be"), huge.err());
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+        assertEquals(600L << 20, SystemInfo.parseBytes("600m"));
+        assertEquals(3L << 29, SystemInfo.parseBytes("1.5G"));
+        assertEquals(123456, SystemInfo.parseBytes("123456"));
+        assertEquals(1_000_000_000, SystemInfo.parseBytes("1e9"));
+        assertEquals(1L << 29, SystemInfo.parseBytes(".5gb"));
+        assertEquals(0, SystemInfo.parseBytes("0"));
     }
 
     /** env is what a user runs to see why prune fails: a bad memory property stopped it before the backends, a blank one was named as the source. */

@@ -106,18 +106,14 @@ public final class PruneResult implements AutoCloseable {
 
     /**
      * What the solver did, when one ran: the backsolve mode applied to the final support (NONE for plain mp),
-     * the FALCON run (null for mp), Q (ours) of mp's support with the dense weights on it and of the result, with
-     * their linear terms g^T (w - wbar) (the authors' convention is Q minus it), seconds, and for falcon++
+     * the FALCON run (null for mp), Q of mp's support with the dense weights on it and of the result, each in our
+     * convention and the authors' (fit + ridge, no linear term: Objective.Value.falconValue), seconds, and for falcon++
      * the stages (null otherwise; {@code falcon} is then the last stage's run), and a note when mp's backsolve was not
      * kept because it raised Q (null otherwise).
      */
     public record Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
-                        double qMp, double linearMp, double qFinal, double linearFinal, double seconds,
-                        dev.falcon.solve.MultiStage.Result multiStage, String note) {
-        /** Q of mp's support in the authors' convention (no linear term; same lambda). */
-        public double qMpAuthors() { return qMp - linearMp; }
-        public double qFinalAuthors() { return qFinal - linearFinal; }
-    }
+                        double qMp, double qMpAuthors, double qFinal, double qFinalAuthors, double seconds,
+                        dev.falcon.solve.MultiStage.Result multiStage, String note) {}
 
     /** Selection statistics of the ILP (see {@code dev.falcon.select.Selection}). */
     public record Certificate(double primalValue, double dualBound, double relativeGap, double mu, double omega, int dualEvaluations) {}

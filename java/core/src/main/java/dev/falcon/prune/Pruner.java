@@ -193,6 +193,7 @@ public final class Pruner implements AutoCloseable {
         long t1 = System.nanoTime();
         BytePointer maskP = new BytePointer(p);
         FloatPointer pruned = null;
+        double qMpAuthors, qFinalAuthors;
         try {
             maskP.put(mask, 0, p);
             pruned = backend.floatVector(p);
@@ -201,8 +202,18 @@ public final class Pruner implements AutoCloseable {
                 // The solver's and the decisions' Q above are of float products of the rounded w - wbar; the result carries
                 // Q as Objective evaluates it (the exact difference, products summed in double), the value a report of
                 // the written weights gives: a block backsolve's float Q was 9e-6 off it on coupled blocks.
-                qMp = Objective.evaluate(backend, x, base.prunedWeights(), weights, in.g(), in.lambda()).q();
-                qFinal = Objective.evaluate(backend, x, pruned, weights, in.g(), in.lambda()).q();
+                Objective.Value mpValue = Objective.evaluate(backend, x, base.prunedWeights(), weights, in.g(), in.lambda());
+                Objective.Value finalValue = Objective.evaluate(backend, x, pruned, weights, in.g(), in.lambda());
+                qMp = mpValue.q();
+                qFinal = finalValue.q();
+                // the authors' value from the same terms, fit + ridge, as the report's objective gives it: Q minus the
+                // linear term rounded the sum again and differed from it in the tenth digit
+                qMpAuthors = mpValue.falconValue();
+                qFinalAuthors = finalValue.falconValue();
+            } else {
+                // no X here to evaluate on (falcon++ with recomputed gradients): Q less its linear term
+                qMpAuthors = qMp - linear(g, mpWeights, wbar);
+                qFinalAuthors = qFinal - linear(g, w, wbar);
             }
             long kept = 0;
             double keptScore = 0;
@@ -222,7 +233,7 @@ public final class Pruner implements AutoCloseable {
             PruneResult.Certificate cert = method == Method.MP ? base.certificate() : null;
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
                     base.scoreSeconds(), base.selectSeconds(), base.applySeconds(),
-                    new PruneResult.Solve(mode, falcon, qMp, linear(g, mpWeights, wbar), qFinal, linear(g, w, wbar), (t1 - t0) / 1e9, stages,
+                    new PruneResult.Solve(mode, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, (t1 - t0) / 1e9, stages,
                             note));
         } catch (RuntimeException | Error e) {
             maskP.close();
@@ -311,7 +322,8 @@ public final class Pruner implements AutoCloseable {
     private static double linear(float[] g, float[] w, float[] wbar) {
         if (g == null) return 0;
         double s = 0;
-        for (int i = 0; i < w.length; i++) s += (double) g[i] * (w[i] - wbar[i]);
+        // the difference in double, exact as Objective forms it: in float it rounded before the product
+        for (int i = 0; i < w.length; i++) s += (double) g[i] * ((double) w[i] - wbar[i]);
         return s;
     }
 

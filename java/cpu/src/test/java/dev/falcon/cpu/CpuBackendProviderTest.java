@@ -40,7 +40,7 @@ class CpuBackendProviderTest {
         BackendAvailability a = new CpuBackendProvider().probe();
         assertTrue(a.usable(), a.reason());
         Map<String, String> f = a.facts();
-        for (String key : List.of("openblas.version", "openblas.core", "openblas.core.corrected", "kernels.isa", "cpu.threads")) {
+        for (String key : List.of("openblas.version", "openblas.core", "openblas.core.corrected", "kernels.isa", "cpu.available_processors")) {
             assertTrue(f.containsKey(key) && !f.get(key).isEmpty(), "fact " + key + " in " + f);
         }
         assertTrue(f.get("openblas.version").startsWith("0."), f.toString());

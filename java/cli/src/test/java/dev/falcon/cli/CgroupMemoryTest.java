@@ -1,0 +1,91 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The memory plan read MemAvailable of /proc/meminfo only: in a container with a cgroup memory limit that is the host's
+ * figure, and a run it let through was killed at the limit. The cgroup's room is read from fake /proc/self/cgroup and
+ * /sys/fs/cgroup trees here (this machine sets no limit).
+ */
+class CgroupMemoryTest {
+    @TempDir Path dir;
+
+    private Path write(String relative, String text) throws IOException {
+        Path f = dir.resolve(relative);
+        Files.createDirectories(f.getParent());
+        Files.writeString(f, text);
+        return f;
+    }
+
+    @Test
+    void cgroupV2LimitLessUsageIsTheRoom() throws IOException {
+        Path self = write("proc/self/cgroup", "0::/kubepods/pod1\n");
+        write("sys/kubepods/pod1/memory.max", "4294967296\n");
+        write("sys/kubepods/pod1/memory.current", "1073741824\n");
+        SystemInfo.Available a = SystemInfo.cgroupRoom(self, dir.resolve("sys"));
+        assertEquals(3L << 30, a.bytes());
+        assertTrue(a.source().startsWith("cgroup memory.max 4.0 GiB less 1.0 GiB in use"), a.source());
+    }
+
+    @Test
+    void anAncestorsSmallerLimitApplies() throws IOException {
+        Path self = write("proc/self/cgroup", "0::/outer/inner\n");
+        write("sys/outer/inner/memory.max", "max\n");
+        write("sys/outer/inner/memory.current", "100\n");
+        write("sys/outer/memory.max", "1000\n");
+        write("sys/outer/memory.current", "400\n");
+        assertEquals(600, SystemInfo.cgroupRoom(self, dir.resolve("sys")).bytes());
+    }
+
+    @Test
+    void maxOrNoFilesMeanNoLimit() throws IOException {
+        Path self = write("proc/self/cgroup", "0::/\n");
+        write("sys/memory.max", "max\n");
+        write("sys/memory.current", "123\n");
+        assertNull(SystemInfo.cgroupRoom(self, dir.resolve("sys")));
+        assertNull(SystemInfo.cgroupRoom(dir.resolve("proc/missing"), dir.resolve("sys")));
+    }
+
+    @Test
+    void cgroupV1MemoryControllerIsRead() throws IOException {
+        // a hybrid layout as on this machine: the v2 line sets nothing, v1's memory controller the limit
+        Path self = write("proc/self/cgroup", "4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n0::/\n");
+        write("sys/memory/docker/abc/memory.limit_in_bytes", "2147483648\n");
+        write("sys/memory/docker/abc/memory.usage_in_bytes", "536870912\n");
+        write("sys/memory/memory.limit_in_bytes", "9223372036854771712\n"); // v1's "no limit"
+        SystemInfo.Available a = SystemInfo.cgroupRoom(self, dir.resolve("sys"));
+        assertEquals(3L << 29, a.bytes());
+        assertTrue(a.source().startsWith("cgroup v1 memory.limit_in_bytes 2.0 GiB"), a.source());
+    }
+
+    @Test
+    void aContainersOwnRootPathReadsTheMountsTop() throws IOException {
+        // inside a cgroup namespace the path names the host's folder, which is not mounted in the container
+        Path self = write("proc/self/cgroup", "0::/system.slice/docker-1.scope\n");
+        write("sys/memory.max", "1000\n");
+        write("sys/memory.current", "1500\n");
+        assertEquals(0, SystemInfo.cgroupRoom(self, dir.resolve("sys")).bytes(), "usage past the limit leaves no room, not a negative one");
+    }
+
+    /** The memory refusal names the limit it compared with. */
+    @Test
+    void theRefusalNamesTheLimitThatApplied() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "2m");
+        try {
+            MainTest.Run r = MainTest.run("prune", "--example", "resnet20", "--n", "8", "--method", "mp", "--quiet", "--out",
+                    dir.resolve("p.npy").toString(), "--report", dir.resolve("r.json").toString());
+            assertEquals(2, r.code(), r.all());
+            assertTrue(r.err().contains("is available (-Dfalcon.memory.available)"), r.err());
+        } finally {
+            System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        }
+    }
+}
