@@ -25,43 +25,41 @@ class CgroupMemoryTest {
         return f;
     }
 
+    /** The room read with this /proc/self/cgroup and these files (path, text, path, text, ...) under a fake /sys/fs/cgroup. */
+    private SystemInfo.Available room(String selfCgroup, String... sysFiles) throws IOException {
+        Path self = write("proc/self/cgroup", selfCgroup);
+        for (int i = 0; i < sysFiles.length; i += 2) write("sys/" + sysFiles[i], sysFiles[i + 1]);
+        return SystemInfo.cgroupRoom(self, dir.resolve("sys"));
+    }
+
     @Test
     void cgroupV2LimitLessUsageIsTheRoom() throws IOException {
-        Path self = write("proc/self/cgroup", "0::/kubepods/pod1\n");
-        write("sys/kubepods/pod1/memory.max", "4294967296\n");
-        write("sys/kubepods/pod1/memory.current", "1073741824\n");
-        SystemInfo.Available a = SystemInfo.cgroupRoom(self, dir.resolve("sys"));
+        SystemInfo.Available a = room("0::/kubepods/pod1\n",
+                "kubepods/pod1/memory.max", "4294967296\n", "kubepods/pod1/memory.current", "1073741824\n");
         assertEquals(3L << 30, a.bytes());
         assertTrue(a.source().startsWith("cgroup memory.max 4.0 GiB less 1.0 GiB in use"), a.source());
     }
 
     @Test
     void anAncestorsSmallerLimitApplies() throws IOException {
-        Path self = write("proc/self/cgroup", "0::/outer/inner\n");
-        write("sys/outer/inner/memory.max", "max\n");
-        write("sys/outer/inner/memory.current", "100\n");
-        write("sys/outer/memory.max", "1000\n");
-        write("sys/outer/memory.current", "400\n");
-        assertEquals(600, SystemInfo.cgroupRoom(self, dir.resolve("sys")).bytes());
+        assertEquals(600, room("0::/outer/inner\n",
+                "outer/inner/memory.max", "max\n", "outer/inner/memory.current", "100\n",
+                "outer/memory.max", "1000\n", "outer/memory.current", "400\n").bytes());
     }
 
     @Test
     void maxOrNoFilesMeanNoLimit() throws IOException {
-        Path self = write("proc/self/cgroup", "0::/\n");
-        write("sys/memory.max", "max\n");
-        write("sys/memory.current", "123\n");
-        assertNull(SystemInfo.cgroupRoom(self, dir.resolve("sys")));
+        assertNull(room("0::/\n", "memory.max", "max\n", "memory.current", "123\n"));
         assertNull(SystemInfo.cgroupRoom(dir.resolve("proc/missing"), dir.resolve("sys")));
     }
 
     @Test
     void cgroupV1MemoryControllerIsRead() throws IOException {
         // a hybrid layout as on this machine: the v2 line sets nothing, v1's memory controller the limit
-        Path self = write("proc/self/cgroup", "4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n0::/\n");
-        write("sys/memory/docker/abc/memory.limit_in_bytes", "2147483648\n");
-        write("sys/memory/docker/abc/memory.usage_in_bytes", "536870912\n");
-        write("sys/memory/memory.limit_in_bytes", "9223372036854771712\n"); // v1's "no limit"
-        SystemInfo.Available a = SystemInfo.cgroupRoom(self, dir.resolve("sys"));
+        SystemInfo.Available a = room("4:memory:/docker/abc\n1:cpu,cpuacct:/docker/abc\n0::/\n",
+                "memory/docker/abc/memory.limit_in_bytes", "2147483648\n",
+                "memory/docker/abc/memory.usage_in_bytes", "536870912\n",
+                "memory/memory.limit_in_bytes", "9223372036854771712\n"); // v1's "no limit"
         assertEquals(3L << 29, a.bytes());
         assertTrue(a.source().startsWith("cgroup v1 memory.limit_in_bytes 2.0 GiB"), a.source());
     }
@@ -69,10 +67,8 @@ class CgroupMemoryTest {
     @Test
     void aContainersOwnRootPathReadsTheMountsTop() throws IOException {
         // inside a cgroup namespace the path names the host's folder, which is not mounted in the container
-        Path self = write("proc/self/cgroup", "0::/system.slice/docker-1.scope\n");
-        write("sys/memory.max", "1000\n");
-        write("sys/memory.current", "1500\n");
-        assertEquals(0, SystemInfo.cgroupRoom(self, dir.resolve("sys")).bytes(), "usage past the limit leaves no room, not a negative one");
+        assertEquals(0, room("0::/system.slice/docker-1.scope\n", "memory.max", "1000\n", "memory.current", "1500\n").bytes(),
+                "usage past the limit leaves no room, not a negative one");
     }
 
     /** The memory refusal names the limit it compared with. */

@@ -10,6 +10,16 @@ import picocli.CommandLine;
 
 /** --help as written, and the order of what a run prints before a usage error. */
 class HelpTextTest extends SmallModel {
+    /** A command's picocli model beside the --help it printed. */
+    private record CommandHelp(String command, CommandLine spec, MainTest.Run printed) {}
+
+    private static List<CommandHelp> everyCommandsHelp() {
+        CommandLine falcon = new CommandLine(new Main());
+        return List.of("falcon", "prune", "inspect", "env").stream().map(command -> new CommandHelp(command,
+                command.equals("falcon") ? falcon : falcon.getSubcommands().get(command),
+                MainTest.run(command.equals("falcon") ? new String[] {"--help"} : new String[] {command, "--help"}))).toList();
+    }
+
     /**
      * picocli wraps a footer line longer than its width wherever it likes: prune's help broke
      * -Dfalcon.memory.\navailable=8g, so a copied example failed, and falcon's and env's broke their exit codes' lines.
@@ -17,14 +27,11 @@ class HelpTextTest extends SmallModel {
      */
     @Test
     void everyFooterLineIsPrintedAsWritten() {
-        CommandLine falcon = new CommandLine(new Main());
-        for (String command : List.of("falcon", "prune", "inspect", "env")) {
-            CommandLine cl = command.equals("falcon") ? falcon : falcon.getSubcommands().get(command);
-            MainTest.Run help = MainTest.run(command.equals("falcon") ? new String[] {"--help"} : new String[] {command, "--help"});
-            List<String> printed = help.out().lines().toList();
-            for (String line : cl.getCommandSpec().usageMessage().footer()) {
+        for (CommandHelp h : everyCommandsHelp()) {
+            List<String> printed = h.printed().out().lines().toList();
+            for (String line : h.spec().getCommandSpec().usageMessage().footer()) {
                 String shown = String.format(line);
-                assertTrue(printed.contains(shown), command + " --help wraps its footer line '" + shown + "':\n" + help.out());
+                assertTrue(printed.contains(shown), h.command() + " --help wraps its footer line '" + shown + "':\n" + h.printed().out());
             }
         }
         assertTrue(MainTest.run("prune", "--help").out().lines().anyMatch(l -> l.trim().equals("FALCON_JAVA_OPTS=-Dfalcon.memory.available=8g ./falcon prune ...")));
@@ -65,16 +72,13 @@ class HelpTextTest extends SmallModel {
      */
     @Test
     void noDescriptionWordIsBrokenAcrossLines() {
-        CommandLine falcon = new CommandLine(new Main());
-        for (String command : List.of("falcon", "prune", "inspect", "env")) {
-            CommandLine cl = command.equals("falcon") ? falcon : falcon.getSubcommands().get(command);
-            MainTest.Run help = MainTest.run(command.equals("falcon") ? new String[] {"--help"} : new String[] {command, "--help"});
-            java.util.Set<String> printedWords = new java.util.HashSet<>(List.of(help.out().split("\\s+")));
-            for (CommandLine.Model.ArgSpec arg : cl.getCommandSpec().args()) {
+        for (CommandHelp h : everyCommandsHelp()) {
+            java.util.Set<String> printedWords = new java.util.HashSet<>(List.of(h.printed().out().split("\\s+")));
+            for (CommandLine.Model.ArgSpec arg : h.spec().getCommandSpec().args()) {
                 for (String line : arg.description()) {
                     for (String word : String.format(line).split("\\s+")) {
                         if (word.isEmpty()) continue;
-                        assertTrue(printedWords.contains(word), command + " --help breaks '" + word + "' of " + arg + ":\n" + help.out());
+                        assertTrue(printedWords.contains(word), h.command() + " --help breaks '" + word + "' of " + arg + ":\n" + h.printed().out());
                     }
                 }
             }
