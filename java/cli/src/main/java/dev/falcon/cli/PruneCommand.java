@@ -422,11 +422,14 @@ final class PruneCommand implements Callable<Integer> {
                     "use --device cpu or cuda (`falcon env` says which is usable here), at most " + dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS + " samples, or "
                             + (exact ? "--backsolve block" + (blockWidth > JAVA_BACKEND_WIDEST_BLOCK ? " with " + narrowBlocks : "") : narrowBlocks));
         }
-        boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
         // with --flops-per-weight the layers are known only once that file is read: a block may be as wide as p
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null,
                 systems(m, solver, backsolveMode), blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p,
-                layers != null && MemoryPlan.oneBlock(layers, blockSize)).holdingX(stagesLoadX ? 2 : 1);
+                layers != null && MemoryPlan.oneBlock(layers, blockSize));
+        // falcon++ with a pattern or a command holds stage 0's X and the current stage's, each as it is stored: a pattern's
+        // later files as their headers (read above) say, a command's X as a copy
+        if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) plan = plan.holdingCommandX();
+        else if (m == Method.FALCON_PLUS_PLUS && gradsPattern() && stageHeaders != null) plan = plan.holdingStagesX(stageHeaders, stage -> FilePatternGradients.fileOf(grads, stage));
         // exact is the default where memory allows: its n x n systems (the swap polish's) need more than one and a half times the block model's
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && !plan.fits() && plan.withBlockBacksolve().fits()) {
             MemoryPlan block = plan.withBlockBacksolve();
