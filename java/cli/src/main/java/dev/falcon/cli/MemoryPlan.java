@@ -17,7 +17,22 @@ import java.util.Locale;
  * {@code blockWidth} the widest block it forms (capped by the largest layer), which the block backsolves' systems grow with.
  */
 record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
-                  Systems systems, int xHeld, long blockSize, long blockWidth, boolean oneBlock) {
+                  Systems systems, int xHeld, LaterX laterX, long blockSize, long blockWidth, boolean oneBlock) {
+    /**
+     * How falcon++'s later stages hold their X beside stage 0's ({@link #xHeld} = 2): {@code mapped}, each mapped from its
+     * file without a copy on this run's backend; {@code mapOnCpu}, each would be on the cpu backend (float32, Fortran
+     * order, aligned); {@code copied}, the first later file that is not, as a refusal names it (null where none is, or
+     * where the layout is not known before the run: a --grads-command's X is written by its command only when its stage
+     * is reached).
+     */
+    record LaterX(boolean mapped, boolean mapOnCpu, String copied) {
+        /** Every later stage's X mapped from its file. */
+        static final LaterX MAPPED = new LaterX(true, true, null);
+
+        /** Copied, and not known to map on the cpu backend either (X that is no file, or is written by a command). */
+        static final LaterX COPIED = new LaterX(false, false, null);
+    }
+
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
     /**
@@ -263,7 +278,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long heap = (java ? 8 * p : 0) + (perWeightFlops ? 6 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) + held.heapBytes(rows);
         long blockWidth = Math.min(blockSize, largestLayer);
         long vectors = perWeight * p + held.offHeapBytes(rows, blockWidth, oneBlock);
-        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, blockSize, blockWidth, oneBlock);
+        return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, mapped ? LaterX.MAPPED : LaterX.COPIED,
+                blockSize, blockWidth, oneBlock);
     }
 
     /** The weights of the largest layer: no block is wider. */
@@ -294,7 +310,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     private MemoryPlan withSystems(Systems other) {
         Systems from = systems.at(rows), to = other.at(rows);
         return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows, blockWidth, oneBlock) - from.offHeapBytes(rows, blockWidth, oneBlock),
-                heapBytes + to.heapBytes(rows) - from.heapBytes(rows), available, javaBackend, other, xHeld, blockSize, blockWidth, oneBlock);
+                heapBytes + to.heapBytes(rows) - from.heapBytes(rows), available, javaBackend, other, xHeld, laterX, blockSize, blockWidth, oneBlock);
     }
 
     /** Bytes of the solver's n x n systems in this plan (0 without the solver). */
@@ -330,15 +346,48 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /**
-     * The plan of a run that holds {@code count} X at once: falcon++ with a --grads pattern or --grads-command keeps
-     * stage 0's X and the current stage's. Later stages' X are taken to be stored like stage 0's (mapped or not).
+     * The plan of a run that holds {@code count} X at once, the later ones stored like stage 0's (mapped or not): an example's
+     * synthetic X, or an alternative planned like this run.
      */
     MemoryPlan holdingX(int count) {
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, blockSize, blockWidth, oneBlock);
+        return holdingX(count, xMapped ? LaterX.MAPPED : LaterX.COPIED);
+    }
+
+    /**
+     * falcon++ with a --grads pattern: stage 0's X and the current stage's at once, each later stage's held as its header
+     * ({@code stages[t]}, t >= 1, read before any work) says. Stage 0's file being mapped said nothing of the others: with
+     * P_0.npy mapped and P_1.npy in C order the plan counted no X, and stage 1 copied 1.5 GiB beyond it.
+     */
+    MemoryPlan holdingStagesX(RawMatrixSource[] stages, java.util.function.IntFunction<String> fileOfStage) {
+        for (int t = 1; t < stages.length; t++) {
+            if (!stages[t].isInternalLayout()) {
+                return holdingX(2, new LaterX(false, false, fileOfStage.apply(t) + " (stage " + t + "'s X, " + stages[t].fileType()
+                        + (unalignedForMapping(stages[t]) ? ", but " + unalignedReason(stages[t]) : "") + ")"));
+            }
+        }
+        // the java reference copies every X, whatever its layout
+        return holdingX(2, javaBackend ? new LaterX(false, true, null) : LaterX.MAPPED);
+    }
+
+    /**
+     * falcon++ with --grads-command: stage 0's X and the current stage's at once. A command's X exists only once its stage
+     * is reached, so it is counted as copied: falcon_torch.export writes it in C order.
+     */
+    MemoryPlan holdingCommandX() {
+        return holdingX(2, LaterX.COPIED);
+    }
+
+    private MemoryPlan holdingX(int count, LaterX later) {
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, later, blockSize, blockWidth, oneBlock);
     }
 
     long required() {
-        return (xMapped ? 0 : xHeld * xBytes) + vectorBytes + heapBytes + RUNTIME;
+        return xCopies() * xBytes + vectorBytes + heapBytes + RUNTIME;
+    }
+
+    /** How many X the run holds copied (not mapped from their files): stage 0's, and the current stage's where it is another. */
+    private long xCopies() {
+        return (xMapped ? 0 : 1) + (xHeld > 1 && !laterX.mapped() ? xHeld - 1 : 0);
     }
 
     /**
@@ -347,7 +396,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * columns grow with n times its width), so n is found by bisection; the plan grows with n.
      */
     long maxRows() {
-        if (!solver() && xMapped) return requiredAt(0) <= available ? Long.MAX_VALUE : 0;
+        if (!solver() && xCopies() == 0) return requiredAt(0) <= available ? Long.MAX_VALUE : 0;
         if (requiredAt(1) > available) return 0;
         long fits = 1, exceeds = 2;
         while (requiredAt(exceeds) <= available) {
@@ -366,7 +415,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** {@link #required()} of this run at {@code n} rows (Long.MAX_VALUE where that overflows). */
     private long requiredAt(long n) {
         try {
-            long x = xMapped ? 0 : Math.multiplyExact(Math.multiplyExact(Math.multiplyExact(n, p), 4L), xHeld);
+            long x = Math.multiplyExact(Math.multiplyExact(Math.multiplyExact(n, p), 4L), xCopies());
             // the systems' own arithmetic is plain: no more than 128 bytes per n^2, and the block's 4 n width is within X's 4 n p
             Math.multiplyExact(Math.multiplyExact(n, n), 128L);
             return Math.addExact(Math.addExact(x, vectorBytes + heapBytes - systemsBytes()), Math.addExact(systemsBytes(n), RUNTIME));
@@ -380,13 +429,22 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     private String describe(String total) {
-        return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes) + (xMapped ? " (mapped from the file, not counted)" : "")
-                + (xHeld > 1 ? " (stage 0's and the current stage's)" : "")
+        return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes) + xHolding()
                 + " + vectors, selection buffers" + (solver() ? " and n x n systems" + (systems.solvesBlocks() ? " (" + (blockBacksolve() ? "block backsolve" : "block sweeps")
                         + ", blocks of up to " + blockWidth + " weights) " : " ") : " ")
                 + SystemInfo.bytes(vectorBytes)
                 + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
                 + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + total;
+    }
+
+    /** How the X of {@link #describe} are held: mapped (not counted) or copied, stage 0's and the current stage's where they differ. */
+    private String xHolding() {
+        String mapped = "mapped from the file, not counted";
+        if (xHeld == 1) return xMapped ? " (" + mapped + ")" : "";
+        if (xMapped == laterX.mapped()) return (xMapped ? " (" + mapped + ")" : "") + " (stage 0's and the current stage's)";
+        String later = laterX.copied() != null ? " (" + laterX.copied() + ")" : " (a --grads-command's X, whose layout is known only once it is written)";
+        return xMapped ? " (stage 0's " + mapped + "; the current stage's copied: " + SystemInfo.bytes(xBytes) + later + ")"
+                : " (stage 0's copied, " + SystemInfo.bytes(xBytes) + "; the current stage's " + mapped + ")";
     }
 
     /**
@@ -463,10 +521,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return "its data starts at byte " + x.dataOffset() + ", not on a 4-byte boundary, so it is copied";
     }
 
-    /** This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it). */
-    private MemoryPlan mappedOnCpu() {
-        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld, blockSize,
-                blockWidth, oneBlock);
+    /**
+     * This run with X mapped from a float32 Fortran-order file on the cpu backend (which keeps no heap copy of it): stage
+     * 0's, the later stages' where their files are so stored, and all of them where {@code laterResaved}.
+     */
+    private MemoryPlan mappedOnCpu(boolean laterResaved) {
+        return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld,
+                laterResaved || laterX.mapOnCpu() ? LaterX.MAPPED : laterX, blockSize, blockWidth, oneBlock);
     }
 
     /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
@@ -474,7 +535,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         Systems held = systems.at(rows);
         long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
         long heap = heapBytes - (solver() ? SOLVER_HEAP_PER_WEIGHT * p : 0) - held.heapBytes(rows);
-        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, blockSize, blockWidth, oneBlock);
+        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, LaterX.COPIED, blockSize, blockWidth, oneBlock);
     }
 
     /**
@@ -574,12 +635,21 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             if (blockRows > Math.max(maxRows, 0)) options.add("--backsolve block with at most " + blockRows + " rows in X");
             // each alternative is offered only where it fits: a small X mapped in place, or an mp without X for a p whose
             // vectors alone exceed the memory, was proposed and then refused again when followed
-            if (unalignedForMapping(x) && mappedOnCpu().fits()) {
+            // a later stage's file copied beside a mapped stage 0 is named: it is the one to re-save
+            boolean laterCopied = xHeld > 1 && laterX.copied() != null;
+            String asFortran = "np.save(f, np.asfortranarray(X, dtype=np.float32))";
+            if (laterCopied && x.isInternalLayout() && mappedOnCpu(true).fits()) {
+                options.add("store " + laterX.copied() + " as float32 in Fortran order like stage 0's (numpy: " + asFortran
+                        + ") so the cpu backend maps it without a copy" + (javaBackend ? ", with --device cpu (the java reference backend copies every X)" : ""));
+            } else if (unalignedForMapping(x) && mappedOnCpu(false).fits()) {
                 // it is float32 in Fortran order already: asking for that again named the wrong reason for the copy
                 options.add("re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (" + unalignedReason(x) + ")");
-            } else if (!x.isInternalLayout() && mappedOnCpu().fits()) {
-                options.add("store X as float32 in Fortran order (numpy: np.save(f, np.asfortranarray(X, dtype=np.float32))) so the cpu backend maps it without a copy");
-            } else if (x.isInternalLayout() && javaBackend && mappedOnCpu().fits()) {
+            } else if (!x.isInternalLayout() && mappedOnCpu(false).fits()) {
+                options.add("store X as float32 in Fortran order (numpy: " + asFortran + ") so the cpu backend maps it without a copy");
+            } else if (!x.isInternalLayout() && laterCopied && mappedOnCpu(true).fits()) {
+                options.add("store every stage's X, " + laterX.copied() + " among them, as float32 in Fortran order (numpy: " + asFortran
+                        + ") so the cpu backend maps them without a copy");
+            } else if (x.isInternalLayout() && javaBackend && mappedOnCpu(false).fits()) {
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
             if (selectionWithoutX().fits()) {

@@ -70,12 +70,16 @@ final class Progress implements AutoCloseable {
 
     /**
      * " (stage 2's solve)" while falcon++ is inside a stage: its pruning phase spans every stage, and a user watching a
-     * run of many minutes (or a script that stops it) could not tell which stage it had reached.
+     * run of many minutes (or a script that stops it) could not tell which stage it had reached. Getting a later stage's
+     * X (" (getting stage 1's X)", or its --grads-command's steps) is named too: a load of minutes printed "... 76 s" alone.
      */
     private static String stageOf(String phase) {
         String where = dev.falcon.io.RunPhase.where();
-        if (!phase.startsWith("pruning") || where == null || !where.startsWith("during stage ")) return "";
-        return " (" + where.substring("during ".length()).replace(" (falcon++)", "") + ")";
+        if (!phase.startsWith("pruning") || where == null || !where.contains("stage ")) return "";
+        for (String step : new String[] {"during ", "while "}) {
+            if (where.startsWith(step)) return " (" + where.substring(step.length()).replace(" (falcon++)", "") + ")";
+        }
+        return "";
     }
 
     @Override

@@ -428,11 +428,15 @@ final class PruneCommand implements Callable<Integer> {
                     "use --device cpu or cuda (`falcon env` says which is usable here), at most " + dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS + " samples, or "
                             + (exact ? "--backsolve block" + (blockWidth > JAVA_BACKEND_WIDEST_BLOCK ? " with " + narrowBlocks : "") : narrowBlocks));
         }
-        boolean stagesLoadX = m == Method.FALCON_PLUS_PLUS && (gradsPattern() || gradsCommand != null);
         // with --flops-per-weight the layers are known only once that file is read: a block may be as wide as p
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null,
                 systems(m, solver, backsolveMode), blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p,
-                layers != null && MemoryPlan.oneBlock(layers, blockSize)).holdingX(stagesLoadX ? 2 : 1);
+                layers != null && MemoryPlan.oneBlock(layers, blockSize));
+        // falcon++ with a pattern or a command holds stage 0's X and the current stage's, each as it is stored: a pattern's
+        // later files as their headers (read above) say, a command's X as a copy
+        if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) plan = plan.holdingCommandX();
+        else if (m == Method.FALCON_PLUS_PLUS && gradsPattern() && stageHeaders != null) plan = plan.holdingStagesX(stageHeaders, stage -> FilePatternGradients.fileOf(grads, stage));
+        long exactRequired = 0; // where block is taken for it: what the default exact backsolve needed
         // exact is the default where memory allows: its n x n systems (the swap polish's) need more than one and a half times the block model's
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && !plan.fits() && plan.withBlockBacksolve().fits()) {
             MemoryPlan block = plan.withBlockBacksolve();
@@ -442,10 +446,18 @@ final class PruneCommand implements Callable<Integer> {
                     + SystemInfo.bytes(block.required()) + " (" + SystemInfo.bytes(block.systemsBytes()) + "); Q can be far higher with block;"
                     + " --backsolve exact insists on exact (refused with this memory)";
             backsolveMode = Backsolve.Mode.BLOCK;
+            exactRequired = plan.required();
             plan = block;
         }
         if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
         plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT);
+        if (backsolveNote != null && !quiet) {
+            // said when it is decided: the summary's note came only at the end of a run that block made many times longer
+            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactRequired) + ", more than the "
+                    + SystemInfo.bytes(plan.available()) + " available (block about " + SystemInfo.bytes(plan.required()) + "). Block is often far"
+                    + " slower (falcon on a 200 x 200,000 X: 121 s against 26 s; its higher Q lets the support searches run, each candidate"
+                    + " re-solving every block) and its Q can be far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
+        }
         String heapWarning = plan.heapLimitWarning(Runtime.getRuntime().maxMemory());
         if (heapWarning != null) errW.println("falcon: warning: " + heapWarning);
 

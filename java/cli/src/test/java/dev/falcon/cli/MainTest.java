@@ -2251,6 +2251,16 @@ class MainTest {
             String note = solver.at("/backsolve_note").asText();
             assertTrue(note.contains("instead of the default exact") && note.contains("240.0 MiB available") && note.contains("--backsolve exact"), note);
             assertTrue(r.out().contains("  note: " + note), r.out());
+            // said on stderr when it is decided, once, before the progress of the run it makes slower
+            String taking = "falcon: taking --backsolve block: the default exact needs about ";
+            assertTrue(r.err().contains(taking) && r.err().contains("240.0 MiB available") && r.err().indexOf(taking) == r.err().lastIndexOf(taking), r.err());
+            assertTrue(!r.err().contains("falcon: loading") || r.err().indexOf(taking) < r.err().indexOf("falcon: loading"), r.err());
+            deleteOutputs();
+            List<String> quiet = new ArrayList<>(args);
+            quiet.add("--quiet");
+            Run quietRun = run(quiet.toArray(String[]::new));
+            assertEquals(0, quietRun.code(), quietRun.err());
+            assertFalse(quietRun.err().contains("taking --backsolve block"), quietRun.err());
             deleteOutputs();
             List<String> insisting = new ArrayList<>(args);
             insisting.addAll(List.of("--backsolve", "exact"));

@@ -264,6 +264,64 @@ class MemoryPlanTest {
     }
 
     /**
+     * falcon++ with a --grads pattern holds each later stage's X as its own header says. With P_0.npy a float32
+     * Fortran-order file (mapped) and P_1.npy in C order (copied when stage 1 is reached), the plan took P_1.npy to be
+     * mapped like P_0.npy: an estimate of 434.7 MiB under 700 MiB available, and a peak of 3.5 GiB once stage 1 copied
+     * its 1.5 GiB X (p = 2,000,000, n = 200). Refused before any work, naming the file and how to store it.
+     */
+    @Test
+    void laterStageFilesAreCountedAsTheirHeadersSayTheyAreHeld(@TempDir Path dir) throws IOException {
+        long p = 100_000, n = 200; // X of 76.3 MiB; the run without it about 245 MiB
+        Path w = dir.resolve("w.npy"), layers = dir.resolve("layers.json");
+        try (org.bytedeco.javacpp.FloatPointer values = MainTest.values((int) p, 7)) {
+            dev.falcon.io.Npy.writeFloat32(w, values, new long[] {p});
+        }
+        dev.falcon.io.LayersJson.write(layers, new dev.falcon.model.LayerTable(
+                List.of(new dev.falcon.model.Layer("fc", new long[] {p}, 1, 0, p)), "test"));
+        npy(dir, "P_0.npy", n, p, true);
+        npy(dir, "P_1.npy", n, p, false);
+        String pattern = dir.resolve("P_{t}.npy").toString();
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "280m");
+        MainTest.Run r = MainTest.run("prune", "--weights", w.toString(), "--layers", layers.toString(), "--grads", pattern,
+                "--method", "falcon++", "--stages", "2", "--start-keep", "0.6", "--backsolve", "exact", "--max-iterations", "1", "--rounds", "1",
+                "--out", dir.resolve("out/p.npy").toString(), "--report", dir.resolve("out/r.json").toString(), "--quiet");
+        String p1 = dir.resolve("P_1.npy").toString();
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("memory: estimate") && r.err().contains("stage 0's mapped from the file, not counted; the current stage's copied: 76.3 MiB ("
+                + p1 + " (stage 1's X, float32 C order))"), r.err());
+        assertTrue(r.err().contains("store " + p1 + " (stage 1's X, float32 C order) as float32 in Fortran order like stage 0's"), r.err());
+        assertFalse(Files.exists(dir.resolve("out/p.npy")), "refused before any work");
+    }
+
+    /** Each later stage's file is counted as its header says it is held; a --grads-command's X, not known before, as a copy. */
+    @Test
+    void stagePlansCountEachLaterFileAsItIsStored(@TempDir Path dir) throws IOException {
+        long p = 100_000, n = 200;
+        npy(dir, "P_0.npy", n, p, true);
+        npy(dir, "P_1.npy", n, p, false);
+        String pattern = dir.resolve("P_{t}.npy").toString();
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "280m");
+        // P_1.npy costs one X; stored as P_0.npy is, nothing; a command's X is a copy
+        RawMatrixSource[] mixed = dev.falcon.solve.FilePatternGradients.stageSources(pattern, 2, "--grads");
+        MemoryPlan mapped = MemoryPlan.of(p, n, mixed[0], false, "cpu", false, false, true);
+        assertEquals(mapped.xBytes(), mapped.holdingStagesX(mixed, t -> "P_" + t).required() - mapped.required());
+        assertEquals(mapped.xBytes(), mapped.holdingCommandX().required() - mapped.required());
+        Files.delete(dir.resolve("P_1.npy"));
+        npy(dir, "P_1.npy", n, p, true);
+        RawMatrixSource[] fortran = dev.falcon.solve.FilePatternGradients.stageSources(pattern, 2, "--grads");
+        assertEquals(mapped.required(), mapped.holdingStagesX(fortran, t -> "P_" + t).required());
+        // the other way round: stage 0's copy alone, and the most rows that fit are found with the mixed files as held
+        Files.delete(dir.resolve("P_0.npy"));
+        npy(dir, "P_0.npy", n, p, false);
+        RawMatrixSource[] copiedFirst = dev.falcon.solve.FilePatternGradients.stageSources(pattern, 2, "--grads");
+        MemoryPlan copied = MemoryPlan.of(p, n, copiedFirst[0], false, "cpu", false, false, true);
+        assertEquals(copied.required(), copied.holdingStagesX(copiedFirst, t -> "P_" + t).required());
+        MemoryPlan mixedPlan = mapped.holdingStagesX(mixed, t -> "P_" + t);
+        long fit = mixedPlan.maxRows();
+        assertTrue(fit < n && fit > 1, "fit " + fit);
+    }
+
+    /**
      * The block-diagonal backsolve keeps no Gram of the whole support and runs no swap polish: resnet20 at n = 3000 peaked
      * at 3.48 GiB with it and 4.41 GiB with the exact one (X 3.0 GiB). The plan counted the exact model's n x n systems
      * for both, so a block run was refused where it fits, and nothing could choose block where exact does not fit.
