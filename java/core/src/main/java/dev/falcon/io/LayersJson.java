@@ -43,6 +43,7 @@ public final class LayersJson {
     /** Reads and validates the table; {@code expectedParameters < 0} = unknown, otherwise p must match. */
     public static LayerTable read(Path file, long expectedParameters) {
         InputFiles.requireRegularFile(file);
+        String shapeFix = "write {\"layers\": [{\"name\": ..., \"shape\": [...], \"flops_per_weight\": ...}, ...]}";
         JsonNode root;
         try (java.io.InputStream in = Files.newInputStream(file)) {
             root = JSON.readTree(in);
@@ -55,10 +56,17 @@ public final class LayersJson {
             throw InputException.of(file, "json", "invalid JSON (" + what + " at line "
                     + (e.getLocation() == null ? "?" : e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr()) + ")",
                     "fix the JSON syntax");
+        } catch (java.io.CharConversionException e) {
+            // Jackson picks the text encoding from the first bytes; leading NULs (a safetensors header length, any binary
+            // file) make it guess UTF-32 and then fail to decode. That is bad content, not an unreadable file, so it must
+            // not fall into the IOException branch below, whose "check the path and permissions" cannot fix it. Jackson's
+            // own words (an "Invalid UTF-32 character") would name an encoding the file was never meant to have.
+            throw InputException.of(file, "json", "is not JSON text (its bytes do not decode as UTF-8, UTF-16 or UTF-32 text:"
+                    + " a binary file such as a .npy or .safetensors?)", shapeFix
+                    + "; arrays (.npy, .safetensors) go to --weights, --grads or --flops-per-weight, not --layers");
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
-        String shapeFix = "write {\"layers\": [{\"name\": ..., \"shape\": [...], \"flops_per_weight\": ...}, ...]}";
         if (root == null || root.isMissingNode()) throw InputException.of(file, "json", "the file is empty", shapeFix);
         if (!root.isObject()) throw InputException.of(file, "json", "the top level is not an object", shapeFix);
         refuseUnknownKeys(file, "json", "top-level key", root, TOP_LEVEL_KEYS, EXPORTER_TOP_LEVEL_KEYS);

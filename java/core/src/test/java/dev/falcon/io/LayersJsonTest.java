@@ -112,6 +112,27 @@ class LayersJsonTest {
         assertInput(() -> LayersJson.read(dir.resolve("none.json"), -1), dir.resolve("none.json"), "does not exist");
     }
 
+    /**
+     * A binary file given as the layer table (a .safetensors, whose first bytes are a little-endian header length with
+     * NULs in it, or any file starting with NULs) made Jackson guess UTF-32 and throw a CharConversionException, which
+     * was reported as "file: cannot be read (Invalid UTF-32 character ...); check the path and permissions".
+     */
+    @Test
+    void aBinaryFileIsBadContentNotAnUnreadableFile() throws IOException {
+        byte[] header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.nio.ByteBuffer st = java.nio.ByteBuffer.allocate(8 + header.length + 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        st.putLong(header.length).put(header).putFloat(1f);
+        Path safetensors = dir.resolve("x.safetensors");
+        Files.write(safetensors, st.array());
+        Path leadingNuls = dir.resolve("nul.json");
+        Files.write(leadingNuls, "\0\0\0{\"layers\":[]}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        for (Path binary : new Path[] {safetensors, leadingNuls}) {
+            InputException e = assertInput(() -> LayersJson.read(binary, -1), binary, "json", "is not JSON text",
+                    "{\"layers\": [", "--weights");
+            assertTrue(!e.getMessage().contains("permissions") && !e.getMessage().contains("UTF-32 character"), e.getMessage());
+        }
+    }
+
     /** An empty file (an exporter that died before writing) was "the top level is not an object". */
     @Test
     void anEmptyFileIsCalledEmpty() throws IOException {
