@@ -1775,7 +1775,11 @@ final class PruneCommand implements Callable<Integer> {
         be.put("name", backend.name());
         be.put("description", backend.description());
         be.put("threads", backend.threads());
-        be.put("requested", device != null ? device : System.getProperty(Backends.PROPERTY, "auto") + " (default)");
+        // say where the request came from: a backend forced by -Dfalcon.backend (FALCON_JAVA_OPTS) is no default, and a
+        // report read or compared later must show it as forced, as the INFO line does
+        String forcedByProperty = System.getProperty(Backends.PROPERTY);
+        be.put("requested", device != null ? device
+                : forcedByProperty != null ? forcedByProperty + " (-D" + Backends.PROPERTY + ")" : "auto (default)");
         be.put("choice", choice.explanation());
         Backends.candidates().stream().filter(c -> c.name().equals(backend.name())).findFirst()
                 .ifPresent(c -> be.put("facts", typedFacts(c.availability().facts())));

@@ -2098,6 +2098,25 @@ class MainTest {
         }
     }
 
+    /**
+     * The report's backend.requested said "java (default)" for a backend forced with -Dfalcon.backend=java: " (default)"
+     * was added whenever --device was absent, even where the property supplied the name.
+     */
+    @Test
+    void aBackendForcedByThePropertyIsReportedAsForcedNotAsTheDefault() throws IOException {
+        String[] withoutDevice = java.util.Arrays.stream(fileArgs()).filter(a -> !a.equals("--device") && !a.equals("java")).toArray(String[]::new);
+        Path report = outDir.resolve("r.json");
+        System.setProperty(dev.falcon.backend.Backends.PROPERTY, "java");
+        try {
+            assertEquals(0, run(withoutDevice).code());
+            assertEquals("java (-Dfalcon.backend)", new ObjectMapper().readTree(report.toFile()).at("/backend/requested").textValue());
+        } finally {
+            System.clearProperty(dev.falcon.backend.Backends.PROPERTY);
+        }
+        assertEquals(0, run(fileArgs()).code());
+        assertEquals("java", new ObjectMapper().readTree(report.toFile()).at("/backend/requested").textValue());
+    }
+
     /** A backend named by -Dfalcon.backend (FALCON_JAVA_OPTS) is reported as that property, not as --device. */
     @Test
     void aBadBackendPropertyIsNamedAsThePropertyNotAsDevice() throws IOException {
