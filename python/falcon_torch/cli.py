@@ -32,15 +32,24 @@ class Support(NamedTuple):
 
 
 class FalconError(RuntimeError):
-    """The falcon CLI failed. `returncode`: 2 bad usage or input, 3 infeasible budgets, 1 internal."""
+    """The falcon CLI failed. `returncode`: 2 bad usage or input (or too little memory for the run: the message says
+    which memory and what fits), 3 infeasible budgets, 1 internal."""
 
     def __init__(self, returncode: int, stderr: str, args: Sequence[str]):
         self.returncode = returncode
         self.stderr = stderr
         self.args_list = list(args)
         kind = {2: "bad usage or input", 3: "infeasible budgets", 1: "internal error"}.get(returncode, "failure")
+        if returncode == 2 and _out_of_memory(stderr):
+            kind = "out of memory"
         last = "\n".join(l for l in stderr.strip().splitlines()[-5:])
         super().__init__(f"falcon exited with {returncode} ({kind}): {last}\n  command: {shlex.join(self.args_list)}")
+
+
+def _out_of_memory(stderr: str) -> bool:
+    """Whether falcon's exit 2 was for memory (its memory plan's refusal or an allocation that failed), not the usage."""
+    return any(l.startswith("falcon: error: out of memory") or "the run needs" in l and "is available" in l
+               for l in stderr.splitlines())
 
 
 def find_cli() -> List[str]:
@@ -154,7 +163,8 @@ class FalconCLI:
                            keep_flops=0.5, method=method, quiet=True)
                 result = Support(True, "")
             except FalconError as e:
-                if e.returncode != 2:
+                # an exit 2 for memory (the probe's JVM capped, a machine out of memory) says nothing of the method
+                if e.returncode != 2 or _out_of_memory(e.stderr):
                     raise
                 lines = [l for l in e.stderr.strip().splitlines() if l.strip()]
                 result = Support(False, lines[0] if lines else f"exit code {e.returncode}")

@@ -1474,6 +1474,15 @@ for label, m in (("config", Net(Config(), torch.relu)), ("function", Net(None, s
         self.assertFalse(ok)
         self.assertTrue(why)
 
+    def test_a_probe_refused_for_memory_raises_instead_of_calling_the_method_unsupported(self):
+        # every exit 2 of the probe was taken for "this CLI does not run the method" and cached, a memory refusal too
+        from unittest import mock
+        with mock.patch.dict(os.environ, {"FALCON_JAVA_OPTS": "-Dfalcon.memory.available=1k"}):
+            cli = ft.FalconCLI(command=list(self.cli.command))
+            with self.assertRaisesRegex(ft.FalconError, r"exited with 2 \(out of memory\)"):
+                cli.supports("mp")
+        self.assertNotIn("mp", cli._support, "a memory refusal is not cached as the method's answer")
+
     def test_a_cli_that_is_not_quiet_shows_its_output_and_its_probe_stays_silent(self):
         # FalconCLI(quiet=False) captured the CLI's output and threw it away unless the run failed
         import contextlib

@@ -208,7 +208,10 @@ final class InspectCommand implements Callable<Integer> {
             String notWeightsBecause = transposed && tooManyWeights ? "weights and FLOPs must be C order and of at most " + MAX_WEIGHTS_SHOWN + " values"
                     : transposed ? "weights and FLOPs must be C order"
                     : tooManyWeights ? "weights and FLOPs hold at most " + MAX_WEIGHTS_SHOWN + " values" : null;
+            // prune --grads takes a 2-D array only; a Fortran-order one of more dimensions no input takes, and was
+            // "accepted for X" (a C-order one is weights, which need no note)
             String notXBecause = !e.readableAsX() ? "X must be float32, float64, float16 or bfloat16"
+                    : transposed && e.shape().length != 2 ? "X must be 2-D (n samples x p weights)"
                     : tooManyWeights && (e.shape().length != 2 || e.shape()[1] > FlopAwareSelector.MAX_WEIGHTS)
                             ? "X must be n x p with p at most " + MAX_WEIGHTS_SHOWN : null;
             List<String> traits = new java.util.ArrayList<>();

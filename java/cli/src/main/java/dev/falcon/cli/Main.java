@@ -24,9 +24,10 @@ import picocli.CommandLine.Spec;
         description = "FLOP-aware neural-network pruning (FALCON).",
         subcommands = {PruneCommand.class, InspectCommand.class, EnvCommand.class, CommandLine.HelpCommand.class},
         // footer lines fit picocli's 80 columns: longer ones it wraps wherever, even inside an option's name
-        footer = {"", "Exit codes: 0 ok, 2 bad usage or input, 3 infeasible budgets, 1 internal error,",
-                "  stdout not writable or a failed --grads-command (prune), 130 or 143 stopped",
-                "  by SIGINT (Ctrl-C) or SIGTERM (one line says where, and what was written).",
+        footer = {"", "Exit codes: 0 ok, 2 bad usage or input (or too little memory), 3 infeasible",
+                "  budgets, 1 internal error, stdout not writable or a failed --grads-command",
+                "  (prune), 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says",
+                "  where, and what was written).",
                 "Try: falcon prune --example resnet20"})
 public final class Main implements java.util.concurrent.Callable<Integer> {
     public static final int OK = 0, INTERNAL = 1, USAGE = 2, INFEASIBLE = 3;
@@ -372,6 +373,15 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             }
         }
         if (e instanceof OutOfMemoryError oom) {
+            if (isJavaCppCapReached(oom)) {
+                // without the launcher (java -jar, the Python bridge's FALCON_CLI) JavaCPP caps off-heap memory from -Xmx:
+                // the machine may have plenty, and the cap, not the machine, is the fix
+                err.println("falcon: error: out of memory: " + e.getMessage() + "; JavaCPP's cap on off-heap memory was reached"
+                        + " (it derives it from the Java heap limit when falcon runs without its ./falcon launcher, which lifts it):"
+                        + " add -Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 to the java command,"
+                        + " or run ./falcon");
+                return USAGE;
+            }
             if (isJavaHeapExhausted(oom)) {
                 err.println("falcon: out of memory: " + e.getMessage()
                         + "; raise the Java heap with FALCON_HEAP=8g, or run with a smaller --n / fewer rows in X");
@@ -401,6 +411,19 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         String m = e.getMessage();
         return m != null && (m.startsWith("Java heap space") || m.startsWith("GC overhead limit exceeded")
                 || m.startsWith("Requested array size exceeds VM limit"));
+    }
+
+    /**
+     * Whether JavaCPP refused an allocation at its own limits (maxBytes, maxPhysicalBytes), not because malloc failed:
+     * its "Cannot allocate new XPointer" carries the cause "Failed to allocate memory within limits" or "Physical memory
+     * usage is too high".
+     */
+    static boolean isJavaCppCapReached(OutOfMemoryError e) {
+        for (Throwable c = e; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            String m = c.getMessage();
+            if (m != null && (m.contains("within limits") || m.contains("Physical memory usage is too high"))) return true;
+        }
+        return false;
     }
 
     /** falcon, Java and JavaCPP versions. */

@@ -72,7 +72,8 @@ final class SystemInfo {
      * The room the memory limits of this process's cgroup and its ancestors leave (limit minus usage, the least over the
      * levels that set one), or null where none is set or the files cannot be read. cgroup v2: the "0::PATH" line of
      * {@code procSelfCgroup}, memory.max ("max" is none) less memory.current under {@code root}/PATH; v1: the line whose
-     * controllers include memory, memory.limit_in_bytes less memory.usage_in_bytes under {@code root}/memory/PATH. In a
+     * controllers include memory, memory.limit_in_bytes less memory.usage_in_bytes under {@code root}/memory/PATH; the
+     * usage less its inactive page cache (memory.stat's inactive_file, v1 total_inactive_file), which is reclaimable. In a
      * container the path is often its own root ("/") or not mounted as named: the mount's top folder is read then.
      */
     static Available cgroupRoom(Path procSelfCgroup, Path root) {
@@ -96,14 +97,33 @@ final class SystemInfo {
             for (Path level = dir; level != null && level.startsWith(mount); level = level.getParent()) {
                 long limit = cgroupNumber(level.resolve(limitFile));
                 if (limit < 0 || (v1 && limit >= V1_UNLIMITED)) continue;
-                long usage = Math.max(0, cgroupNumber(level.resolve(usageFile)));
+                long charged = Math.max(0, cgroupNumber(level.resolve(usageFile)));
+                // the usage counts the cgroup's page cache, which the kernel reclaims before it kills at the limit (as
+                // MemAvailable counts it available): a gradients file just copied or read left gigabytes "in use", and
+                // runs that fit were refused. Its inactive part is taken as room, as the kubelet's working set does.
+                long reclaimable = Math.min(charged, Math.max(0, cgroupStat(level.resolve("memory.stat"), v2 ? "inactive_file" : "total_inactive_file")));
+                long usage = charged - reclaimable;
                 long room = Math.max(0, limit - usage);
                 if (least == null || room < least.bytes()) {
-                    least = new Available(room, "cgroup " + (v2 ? "" : "v1 ") + limitFile + " " + bytes(limit) + " less " + bytes(usage) + " in use");
+                    least = new Available(room, "cgroup " + (v2 ? "" : "v1 ") + limitFile + " " + bytes(limit) + " less " + bytes(usage) + " in use"
+                            + (reclaimable > 0 ? " (" + usageFile + " " + bytes(charged) + " less " + bytes(reclaimable) + " of inactive page cache)" : ""));
                 }
             }
         }
         return least;
+    }
+
+    /** The value of {@code key} in a memory.stat file ("key value" lines); -1 where it or the file is missing or unreadable. */
+    private static long cgroupStat(Path file, String key) {
+        try {
+            for (String line : Files.readAllLines(file)) {
+                String[] kv = line.trim().split("\\s+");
+                if (kv.length == 2 && kv[0].equals(key)) return Long.parseLong(kv[1]);
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
     }
 
     /** A cgroup file's number; -1 for "max", a missing or unreadable file. */

@@ -63,4 +63,24 @@ class BackendMemoryErrorTest {
             assertTrue(lines[0].contains("FALCON_HEAP=8g"), lines[0]);
         }
     }
+
+    /**
+     * Without the launcher (java -jar, the bridge's FALCON_CLI) JavaCPP caps off-heap memory from -Xmx; its refusal was
+     * said to be the machine's memory, which "raising [the heap] cannot help", where lifting the cap does.
+     */
+    @Test
+    void javaCppsCapNamesTheCapAndItsFix() {
+        OutOfMemoryError cap = new OutOfMemoryError("Cannot allocate new FloatPointer(268336): totalBytes = 1048K, physicalBytes = 1070M");
+        cap.initCause(new OutOfMemoryError("Physical memory usage is too high: physicalBytes (1070M) > maxPhysicalBytes (400M)"));
+        OutOfMemoryError limits = new OutOfMemoryError("Cannot allocate new FloatPointer(5)");
+        limits.initCause(new OutOfMemoryError("Failed to allocate memory within limits: totalBytes (1G) + size (20) > maxBytes (1G)"));
+        for (OutOfMemoryError e : new OutOfMemoryError[] {cap, limits}) {
+            int[] code = {-1};
+            String[] lines = handled(e, code);
+            assertEquals(Main.USAGE, code[0], String.join("\n", lines));
+            assertEquals(1, lines.length, String.join("\n", lines));
+            assertTrue(lines[0].contains("-Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0"), lines[0]);
+            assertFalse(lines[0].contains("cannot help"), lines[0]);
+        }
+    }
 }

@@ -40,6 +40,21 @@ class CgroupMemoryTest {
         assertTrue(a.source().startsWith("cgroup memory.max 4.0 GiB less 1.0 GiB in use"), a.source());
     }
 
+    /**
+     * memory.current counts the cgroup's page cache, which the kernel reclaims before it kills at the limit: 8 GiB with
+     * 7 GiB charged, 5 GiB of it inactive cache, left 1 GiB "available" and refused runs that fit.
+     */
+    @Test
+    void inactivePageCacheIsRoomNotUse() throws IOException {
+        SystemInfo.Available a = room("0::/app\n", "app/memory.max", "8589934592\n", "app/memory.current", "7516192768\n",
+                "app/memory.stat", "anon 1073741824\nfile 6442450944\nactive_file 1073741824\ninactive_file 5368709120\n");
+        assertEquals(6L << 30, a.bytes());
+        assertTrue(a.source().startsWith("cgroup memory.max 8.0 GiB less 2.0 GiB in use (memory.current 7.0 GiB less 5.0 GiB of inactive page cache)"), a.source());
+        SystemInfo.Available v1 = room("4:memory:/d\n", "memory/d/memory.limit_in_bytes", "2147483648\n", "memory/d/memory.usage_in_bytes", "2147483648\n",
+                "memory/d/memory.stat", "cache 1073741824\ninactive_file 1\ntotal_inactive_file 1073741824\n");
+        assertEquals(1L << 30, v1.bytes());
+    }
+
     @Test
     void anAncestorsSmallerLimitApplies() throws IOException {
         assertEquals(600, room("0::/outer/inner\n",

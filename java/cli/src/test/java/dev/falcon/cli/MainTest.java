@@ -652,6 +652,25 @@ class MainTest {
         assertTrue(atLimitValues.note("|u1").contains("accepted for weights and FLOPs"), atLimitValues.note("|u1"));
     }
 
+    /** A 3-D float array in Fortran order was "accepted for X" with exit 0, though prune refuses it as X and as weights. */
+    @Test
+    void inspectRefusesAFortranOrderArrayOfThreeDimensions() throws IOException {
+        Path f3d = dir.resolve("f3d.npy");
+        String header = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3, 4), }";
+        header = header + " ".repeat(64 - (10 + header.length() + 1) % 64) + "\n";
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        bytes.write(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (byte) header.length(), 0});
+        bytes.write(header.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        bytes.write(new byte[24 * 4]);
+        Files.write(f3d, bytes.toByteArray());
+        Run r = run("inspect", f3d.toString());
+        assertEquals(2, r.code(), r.all());
+        assertTrue(r.out().contains("rejected as input (X must be 2-D (n samples x p weights); weights and FLOPs must be C order)"), r.all());
+        assertFalse(r.all().contains("accepted for X"), r.all());
+        InspectCommand.Roles cOrder = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "<f4", new long[] {2, 3, 4}, 0, 0, 24, 0, 0, false, true));
+        assertEquals("", cOrder.note("<f4"), "a C-order array of any shape is weights");
+    }
+
     /**
      * An array of a dtype falcon cannot convert made inspect exit 2 for .npy ('<c8', '<U4': the header is refused) and
      * 0 for .safetensors (F8_E4M3, C64: listed as "values not read"), though prune refuses both. Inspect's exit code says

@@ -54,6 +54,9 @@ class NumberOptionsTest extends SmallModel {
                 "Invalid value for option '--n': '2147483648' is above every value this option takes (none is above 2147483647)");
         assertRefused(prune("--n", "-9999999999"), 2, "'-9999999999' is below every value this option takes (none is below -2147483648)");
         assertRefused(prune("--n", "1e99999999999"), 2, "'1e99999999999' is above every value this option takes");
+        // an exponent beyond an int that is negative makes a fraction, not a number beyond the range
+        assertRefused(prune("--n", "1e-99999999999"), 2, "'1e-99999999999' is not a whole number");
+        assertRefused(prune("--n", "-1e-99999999999"), 2, "'-1e-99999999999' is not a whole number");
         for (String v : List.of("2147483648", "-9999999999")) {
             assertFalse(prune("--n", v).err().contains("whole numbers from"), v);
         }

@@ -35,8 +35,9 @@ public final class Fractions {
      *     relative 1e-9 took 0.3 of 4,089,184,256 FLOPs, 1,226,755,276.8, up to 1,226,755,277, above the fraction the
      *     budget is an upper bound of.</li>
      * <li>A fractional cost: never below v (2,000,000.001 dense FLOPs snapped to 2,000,000 left no room for the 0.001
-     *     weight at --keep-flops 1), and up to the shortest decimal within a product's rounding error above it
-     *     ({@link #shortestDecimalAtOrAbove}). Half of costs 3 x 0.1 + 3 x 0.3 + 2 x 0.7 (2.6, summed as
+     *     weight at --keep-flops 1), and up to the shortest decimal within the rounding error of the dense FLOPs and the
+     *     product above it ({@link #denseRoundingBound}, {@link #shortestDecimalAtOrAbove}); the caller keeps it at or
+     *     below the dense FLOPs. Half of costs 3 x 0.1 + 3 x 0.3 + 2 x 0.7 (2.6, summed as
      *     2.5999999999999996) was 1.2999999999999998, printed as 1.3: the support of 3 x 0.1 + 0.3 + 0.7 FLOPs, exactly
      *     half of them (summed as 1.3, as --flops 1.3 admits it), was over that budget. It is now 1.3, the budget
      *     --flops 1.3 gives and the summary prints.</li>
@@ -44,10 +45,21 @@ public final class Fractions {
      */
     public static double flopBudget(double v, LayerTable layers) {
         for (Layer l : layers.layers()) {
-            if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return shortestDecimalAtOrAbove(v, PRODUCT_ROUNDING * v);
+            if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return shortestDecimalAtOrAbove(v, denseRoundingBound(v, layers));
         }
         double r = nearInteger(v);
         return r <= v || r - v <= PRODUCT_ROUNDING * v ? r : v;
+    }
+
+    /**
+     * How far v = fraction x dense FLOPs can lie below the exact product by rounding: the dense FLOPs are a sum of L
+     * products count x cost (L roundings of the products, L - 1 of the sums, each at most 2^-53 relative: all terms are
+     * positive) and v one more product, so (L + 1) x 2^-53 of v, taken twice over. A slack of 1e-12 of v (thousands of
+     * such units) moved a budget past supports the fraction excludes: 0.9999999999999 of costs 1 + 3e-13 kept both
+     * weights (1.0000000000003 FLOPs) where its decimal, 1.0000000000002, keeps one.
+     */
+    static double denseRoundingBound(double v, LayerTable layers) {
+        return (layers.layers().size() + 1) * 0x1p-52 * v;
     }
 
     /**

@@ -54,6 +54,11 @@ public final class Numbers {
         try {
             v = new BigDecimal(text);
         } catch (NumberFormatException | ArithmeticException exponentBeyondAnInt) {
+            // an exponent beyond an int: a negative one makes a nonzero mantissa a fraction (1e-99999999999 is
+            // neither above nor below the range), a positive one a number beyond any long
+            String mantissa = text.replaceFirst("[eE].*", "");
+            if (!mantissa.matches(".*[1-9].*")) return 0;
+            if (text.replaceFirst("^[^eE]*[eE]", "").startsWith("-")) throw new NumberFormatException("'" + text + "' is not a whole number");
             throw beyond(text, !text.startsWith("-"), min, max);
         }
         // compared before any other arithmetic: 1e999999999 is cheap to compare and costly to expand

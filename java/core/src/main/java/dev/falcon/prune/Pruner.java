@@ -330,7 +330,7 @@ public final class Pruner implements AutoCloseable {
     private PruneResult pruneWithoutSolver(Method method, FloatPointer weights, LayerTable layers, Budgets budgets) {
         if (!method.available()) {
             throw InputException.of("--method", "value", "method " + method.cliName() + " is " + method.unavailableReason(),
-                    "use --method mp or --method magnitude");
+                    "use --method mp or --method magnitude (in Java, Method.MP or Method.MAGNITUDE)");
         }
         if (budgets.parameters() != layers.parameters()) {
             throw new IllegalArgumentException("budgets resolved for p = " + budgets.parameters() + " but the layers have p = " + layers.parameters());

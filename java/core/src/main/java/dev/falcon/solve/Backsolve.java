@@ -641,7 +641,7 @@ public final class Backsolve {
                     + " the backsolve's %d x %d ridge system (largest diagonal %.3g) singular in double precision (%s): the gradients"
                     + " X are rank-deficient there and lambda is below the rounding", lambda, size, size, largestDiagonal,
                     notPositiveDefinite.getMessage()),
-                    String.format(Locale.ROOT, "give a larger --lambda, %.0e or more in the ridge convention", enough)).getMessage());
+                    String.format(Locale.ROOT, "give a larger --lambda, %.0e or more in the ridge convention (in Java, Pruner.SolverInputs' lambda)", enough)).getMessage());
         }
     }
 

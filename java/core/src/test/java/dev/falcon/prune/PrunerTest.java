@@ -376,6 +376,23 @@ class PrunerTest {
         }
     }
 
+    /**
+     * The fraction's budget was raised to the shortest decimal within 1e-12 of it, thousands of times the rounding of the
+     * dense sum and the product: --keep-flops 1 asked for more than the dense FLOPs (a fraction above 1 in the report),
+     * and 0.9999999999999 of costs 1 + 3e-13 kept both weights, whose cost its decimal excludes.
+     */
+    @Test
+    void aFractionsBudgetMovesOnlyByRoundingAndNeverPastTheDenseFlops() {
+        LayerTable t = new LayerTable(List.of(new Layer("l0", new long[] {3}, 0.1, 0, 3), new Layer("l1", new long[] {3}, 0.3, 3, 3),
+                new Layer("l2", new long[] {2}, 0.7, 6, 2)), "test");
+        Budgets all = Budgets.resolve(t, 1.0, null, null, null, null);
+        assertEquals(t.denseFlops(), all.flops(), "--keep-flops 1 is the dense FLOPs, not the decimal above them");
+        LayerTable two = new LayerTable(List.of(new Layer("a", new long[] {1}, 1.0, 0, 1), new Layer("b", new long[] {1}, 3e-13, 1, 1)), "test");
+        Budgets b = Budgets.resolve(two, 0.9999999999999, null, null, null, null);
+        assertTrue(b.flops() < 1.0000000000003, "budget " + b.flops() + " admits both weights");
+        assertEquals(Budgets.resolve(two, null, 1.0000000000002, null, null, null).flops(), b.flops(), "the budget its decimal names");
+    }
+
     /** A positive --keep-flops whose budget is below 1e-9 FLOPs is not 0 (--flops 0, which prunes everything) but infeasible. */
     @Test
     void aTinyKeepFlopsIsInfeasibleNotAZeroBudget() {

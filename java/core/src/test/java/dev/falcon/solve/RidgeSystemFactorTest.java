@@ -16,6 +16,8 @@ class RidgeSystemFactorTest {
             SingularRidgeSystemException e = assertThrows(SingularRidgeSystemException.class,
                     () -> Backsolve.factorRidgeSystem(backend, system, 2, 1e-18));
             assertTrue(e.getMessage().contains("give a larger --lambda, 1e-09 or more"), e.getMessage());
+            // an embedder sets no --lambda: the message names the Java setting too
+            assertTrue(e.getMessage().contains("in Java, Pruner.SolverInputs' lambda"), e.getMessage());
         }
     }
 
