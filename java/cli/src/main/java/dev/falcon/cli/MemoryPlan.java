@@ -200,6 +200,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         /** glibc's DEFAULT_MMAP_THRESHOLD_MAX on 64-bit: the dynamic threshold never rises above it. */
         private static final long LARGEST_MMAP_THRESHOLD = 32L << 20;
 
+        /**
+         * Heap bytes per weight beyond {@link MemoryPlan#SOLVER_HEAP_PER_WEIGHT}: falcon's block backsolve keeps every block's last
+         * solution for the run (its kept mask and weights, Backsolve.BlockSolutions), so that the searches' candidates,
+         * a block or two away from the round's support, solve only the blocks they change.
+         */
+        long heapPerWeight() {
+            return this == BLOCK ? dev.falcon.solve.Backsolve.BlockSolutions.HEAP_BYTES_PER_WEIGHT : 0;
+        }
+
         long heapBytes(long rows) {
             long bytes = heapPerRowSquared * rows * rows + heapFixed;
             if (this != BLOCK) return bytes;
@@ -275,7 +284,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         boolean java = backend.equals("java");
         boolean solver = systems != Systems.NONE;
         Systems held = systems.at(rows);
-        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 6 * p : 0) + (solver ? SOLVER_HEAP_PER_WEIGHT * p : 0) + held.heapBytes(rows);
+        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 6 * p : 0) + (solver ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p : 0) + held.heapBytes(rows);
         long blockWidth = Math.min(blockSize, largestLayer);
         long vectors = perWeight * p + held.offHeapBytes(rows, blockWidth, oneBlock);
         return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, mapped ? LaterX.MAPPED : LaterX.COPIED,
@@ -310,7 +319,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     private MemoryPlan withSystems(Systems other) {
         Systems from = systems.at(rows), to = other.at(rows);
         return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows, blockWidth, oneBlock) - from.offHeapBytes(rows, blockWidth, oneBlock),
-                heapBytes + to.heapBytes(rows) - from.heapBytes(rows), available, javaBackend, other, xHeld, laterX, blockSize, blockWidth, oneBlock);
+                heapBytes + to.heapBytes(rows) - from.heapBytes(rows) + (to.heapPerWeight() - from.heapPerWeight()) * p, available, javaBackend, other, xHeld, laterX, blockSize, blockWidth, oneBlock);
     }
 
     /** Bytes of the solver's n x n systems in this plan (0 without the solver). */
@@ -534,7 +543,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     private MemoryPlan selectionWithoutX() {
         Systems held = systems.at(rows);
         long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
-        long heap = heapBytes - (solver() ? SOLVER_HEAP_PER_WEIGHT * p : 0) - held.heapBytes(rows);
+        long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p : 0) - held.heapBytes(rows);
         return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, LaterX.COPIED, blockSize, blockWidth, oneBlock);
     }
 

@@ -195,6 +195,26 @@ class MemoryPlanTest {
     }
 
     /**
+     * falcon --backsolve block keeps every block's last solution for the run (its kept mask, 1 byte, and its weights, 4, per
+     * weight), so that the searches' candidates solve only the blocks they change: 5 bytes per weight of heap the plan
+     * did not count (1 MiB at p = 200,000, 20 MiB at p = 4.2 million). mp's single block backsolve keeps none.
+     */
+    @Test
+    void falconsBlockBacksolveIsPlannedWithTheBlockSolutionsItKeeps() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long p = 4_200_000, rows = 128, perWeight = 1 + 4;
+        MemoryPlan block = MemoryPlan.of(p, rows, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK, 2000, p);
+        assertEquals((MemoryPlan.SOLVER_HEAP_PER_WEIGHT + perWeight) * p + MemoryPlan.Systems.BLOCK.heapBytes(rows), block.heapBytes(),
+                block.describe());
+        MemoryPlan mp = MemoryPlan.of(p, rows, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK_SYSTEMS, 2000, p);
+        assertEquals(MemoryPlan.SOLVER_HEAP_PER_WEIGHT * p + MemoryPlan.Systems.BLOCK_SYSTEMS.heapBytes(rows), mp.heapBytes(), mp.describe());
+        // the switch from exact to block counts them too, and the refusal's alternative with it
+        MemoryPlan exact = MemoryPlan.of(p, rows, null, false, "cpu", false, false, MemoryPlan.Systems.EXACT, 2000, p);
+        assertEquals(block.heapBytes(), exact.withBlockBacksolve().heapBytes());
+        assertEquals(block.required(), exact.withBlockBacksolve().required());
+    }
+
+    /**
      * mp --backsolve sweep over a single block (one layer no wider than --block-size) forms it with the same kept columns
      * every sweep, so the allocator keeps nothing of freed blocks of other sizes; the plan charged up to 80 MiB for them.
      * On a synthetic X of p = 20,000 in one layer (C order, copied, --layers, --block-size 20000; --keep-nnz min(n, width) /
@@ -336,7 +356,9 @@ class MemoryPlanTest {
         // blocks of at most 200 weights hold less than the Lipschitz constant's Gram or the leverages (16 per n^2 off-heap), and
         // the allocator keeps at most one block's systems of those freed
         assertEquals((16 + 16) * rowsSquared + MemoryPlan.Systems.blockBytes(3000, 200), block.systemsBytes());
-        assertEquals(exact.required() - exact.systemsBytes(), block.required() - block.systemsBytes(), "only the n x n systems differ");
+        // and the blocks' last solutions that falcon's block backsolve keeps for the run (a mask byte and a float per weight)
+        assertEquals(exact.required() - exact.systemsBytes() + (1 + 4) * 200, block.required() - block.systemsBytes(),
+                "only the n x n systems and the block solutions differ");
         assertTrue(!exact.fits() && block.fits(), exact.describe() + " / " + block.describe());
         assertTrue(block.describe().contains("block backsolve"), block.describe());
         long fit = exact.maxRows(), blockFit = block.maxRows();

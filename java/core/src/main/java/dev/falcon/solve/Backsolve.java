@@ -64,11 +64,92 @@ public final class Backsolve {
     }
 
     /**
+     * The block backsolve's solutions within one solver run: per block, the kept weights it was last solved for and the
+     * weights it solved to. A block's solution depends on its own kept weights alone (with X, wbar, g and lambda, fixed
+     * within a run), and the candidate supports of falcon's searches differ from the round's support in a few weights, so
+     * in a block or two: re-solving every block per candidate (gather, products, Gram, Cholesky) made falcon --backsolve
+     * block on X 200 x 200,000 take 121 s against exact's 26 s. The last solution per block is enough for that; a block
+     * whose kept weights differ is solved and replaces it. Bound to the problem it was made for (checked on every use).
+     * Heap: {@link #HEAP_BYTES_PER_WEIGHT} per weight of the blocks solved; no native memory. Not for use by several threads.
+     */
+    public static final class BlockSolutions {
+        /** The kept mask (1 byte) and the solved weight (4) of every weight of a block once it has been solved. */
+        public static final long HEAP_BYTES_PER_WEIGHT = 5;
+
+        private final HostMatrix x;
+        private final float[] wbar, g;
+        private final double lambda;
+        private final long[] blockStarts;
+        /** Per block, the mask's bytes over the block when it was last solved (null: never solved), and its weights then. */
+        private final byte[][] keptFor;
+        private final float[][] weights;
+        private long reused, solvedBlocks;
+
+        public BlockSolutions(HostMatrix x, float[] wbar, float[] g, double lambda, long[] blockStarts) {
+            this.x = x;
+            this.wbar = wbar;
+            this.g = g;
+            this.lambda = lambda;
+            this.blockStarts = blockStarts.clone();
+            int blocks = blockStarts.length - 1;
+            this.keptFor = new byte[blocks][];
+            this.weights = new float[blocks][];
+        }
+
+        /** Blocks whose solution was taken from here, and blocks solved and kept here, so far. */
+        public long reused() { return reused; }
+
+        public long solved() { return solvedBlocks; }
+
+        /** A solution kept for another problem would be a silently wrong answer: refused. */
+        void checkFor(HostMatrix x, float[] wbar, float[] g, double lambda, long[] blockStarts) {
+            if (x != this.x || wbar != this.wbar || g != this.g || Double.compare(lambda, this.lambda) != 0
+                    || !java.util.Arrays.equals(blockStarts, this.blockStarts)) {
+                throw new IllegalArgumentException("the block solutions were kept for another problem (X, wbar, g, lambda or"
+                        + " blockStarts differ): use one BlockSolutions per solver run, made for its X, wbar, g, lambda and blocks");
+            }
+        }
+
+        /** Whether block b ([s, e)) was last solved for the mask's kept weights there; if so its weights are copied into w. */
+        boolean copyIfSolvedFor(int b, byte[] mask, int s, int e, float[] w) {
+            byte[] kept = keptFor[b];
+            if (kept == null) return false;
+            // nonzero is kept, whatever the byte: a mask of 2s keeps what one of 1s does
+            for (int i = 0; i < e - s; i++) if ((kept[i] != 0) != (mask[s + i] != 0)) return false;
+            System.arraycopy(weights[b], 0, w, s, e - s);
+            reused++;
+            return true;
+        }
+
+        /** Block b ([s, e)) solved for the mask's kept weights there, to w[s, e). */
+        void keep(int b, byte[] mask, int s, int e, float[] w) {
+            if (keptFor[b] == null) {
+                keptFor[b] = new byte[e - s];
+                weights[b] = new float[e - s];
+            }
+            System.arraycopy(mask, s, keptFor[b], 0, e - s);
+            System.arraycopy(w, s, weights[b], 0, e - s);
+            solvedBlocks++;
+        }
+    }
+
+    /**
      * Weights on the support: w_K from the chosen mode, 0 off K. {@code mask} has length p (nonzero = kept),
      * g may be null. Blocks only matter for BLOCK and SWEEP.
      */
     public static float[] solve(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
                                 Mode mode, long[] blockStarts, int sweeps, double sweepTolerance) {
+        return solve(backend, x, wbar, g, lambda, mask, mode, blockStarts, sweeps, sweepTolerance, null);
+    }
+
+    /**
+     * {@link #solve(ComputeBackend, HostMatrix, float[], float[], double, byte[], Mode, long[], int, double)}, where BLOCK
+     * takes the solution of every block whose kept weights are those it was last solved for from {@code solved} (null: none
+     * kept) and leaves there the blocks it solves. {@code solved} must be for this x, wbar, g, lambda and blockStarts; the
+     * other modes ignore it.
+     */
+    public static float[] solve(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
+                                Mode mode, long[] blockStarts, int sweeps, double sweepTolerance, BlockSolutions solved) {
         int p = Math.toIntExact(x.cols());
         float[] w = new float[p];
         switch (mode) {
@@ -90,22 +171,27 @@ public final class Backsolve {
                 for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? (float) (wbar[i] + delta[i]) : 0f;
             }
             case BLOCK -> {
+                if (solved != null) solved.checkFor(x, wbar, g, lambda, blockStarts);
                 for (int b = 0; b + 1 < blockStarts.length; b++) {
                     int s = (int) blockStarts[b], e = (int) blockStarts[b + 1];
+                    int mb = e - s;
+                    // (a block with nothing kept is never kept there)
+                    if (solved != null && solved.copyIfSolvedFor(b, mask, s, e, w)) continue;
+                    float[] keep = new float[mb], removed = new float[mb], gb = g == null ? null : new float[mb];
+                    boolean any = false;
+                    for (int i = 0; i < mb; i++) {
+                        if (mask[s + i] != 0) { keep[i] = 1f; any = true; } else removed[i] = wbar[s + i];
+                        if (gb != null) gb[i] = g[s + i];
+                    }
+                    // a block with nothing kept is 0 whatever its columns: they are not gathered
+                    if (!any) continue;
                     try (HostMatrix xb = gather(backend, x, s, e)) {
-                        int mb = e - s;
-                        float[] keep = new float[mb], removed = new float[mb], gb = g == null ? null : new float[mb];
-                        boolean any = false;
-                        for (int i = 0; i < mb; i++) {
-                            if (mask[s + i] != 0) { keep[i] = 1f; any = true; } else removed[i] = wbar[s + i];
-                            if (gb != null) gb[i] = g[s + i];
-                        }
-                        if (!any) continue;
                         double[] c = product(backend, xb, removed);
                         for (int i = 0; i < c.length; i++) c[i] = -c[i];
                         double[] delta = solveLocal(backend, xb, keep, c, gb, lambda);
                         for (int i = 0; i < mb; i++) if (keep[i] != 0) w[s + i] = (float) (wbar[s + i] + delta[i]);
                     }
+                    if (solved != null) solved.keep(b, mask, s, e, w);
                 }
             }
             case SWEEP -> {

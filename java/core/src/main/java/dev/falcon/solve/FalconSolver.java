@@ -186,7 +186,8 @@ public final class FalconSolver {
      */
     private Backsolve.Exact backsolve(HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask, Backsolve.Mode mode, long[] blocks) {
         if (mode != Backsolve.Mode.EXACT || projector == null) {
-            return new Backsolve.Exact(Backsolve.solve(backend, x, wbar, g, lambda, mask, mode, blocks, 100, 1e-10), null);
+            Backsolve.BlockSolutions solved = mode == Backsolve.Mode.BLOCK ? blockSolutions : null;
+            return new Backsolve.Exact(Backsolve.solve(backend, x, wbar, g, lambda, mask, mode, blocks, 100, 1e-10, solved), null);
         }
         // the searches start from the round's candidate: its Gram is the nearest
         return Backsolve.exact(backend, x, wbar, g, lambda, mask, candidateGram != null ? candidateGram : gramBase);
@@ -212,6 +213,16 @@ public final class FalconSolver {
     private static void release(Explored e) {
         if (e != null) close(e.gram);
     }
+
+    /**
+     * During a solve with the block backsolve, each block's last solution: the searches' candidates differ from the round's
+     * support in a block or two, and the other blocks are taken from here instead of being solved again. Dropped with the
+     * solve (X, wbar, g and lambda are the solve's).
+     */
+    private Backsolve.BlockSolutions blockSolutions;
+
+    /** Whether the block backsolves of a solve reuse {@link #blockSolutions}: off only for tests comparing with the solves without it. */
+    boolean reuseBlockSolutions = true;
 
     private void releaseGrams() {
         close(gramBase);
@@ -252,6 +263,7 @@ public final class FalconSolver {
         } finally {
             projector = null;
             solving = null;
+            blockSolutions = null;
             releaseGrams();
         }
     }
@@ -279,6 +291,7 @@ public final class FalconSolver {
         List<IterationLog> log = new ArrayList<>();
         log.add(logEntry(0, 0, qStart, mask, layers, 0, secs(t0), "warm start"));
         long[] blocks = Backsolve.blockStarts(layers, opt.blockSize());
+        if (opt.backsolve() == Backsolve.Mode.BLOCK && reuseBlockSolutions) blockSolutions = new Backsolve.BlockSolutions(x, wbar, g, lambda, blocks);
         int iterationsLeft = opt.maxIterations();
         int rounds = 0;
         String stop = "iteration cap";

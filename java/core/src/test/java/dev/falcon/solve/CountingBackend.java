@@ -35,6 +35,16 @@ public final class CountingBackend implements ComputeBackend {
 
     private long peakNativeBytes;
 
+    /** Told of the gathers and weighted Grams (before they run), for tests that follow what a solver works on. */
+    public interface Observer {
+        default void gatherColumns(HostMatrix x, IntPointer columns, long k) {}
+
+        default void weightedGram(HostMatrix x, FloatPointer weights) {}
+    }
+
+    /** Null: none. */
+    public Observer observer;
+
     private void count(String op) {
         counts.merge(op, 1, Integer::sum);
         sampleNativeBytes();
@@ -62,8 +72,16 @@ public final class CountingBackend implements ComputeBackend {
     @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { count("multiply"); inner.multiply(x, v, out); }
     @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { count("multiplyTransposed"); inner.multiplyTransposed(x, u, out); }
     @Override public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) { count("blockGramProduct"); inner.blockGramProduct(x, blockStarts, d, out); }
-    @Override public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) { count("gatherColumns"); inner.gatherColumns(x, columns, k, dst); }
-    @Override public void weightedGram(HostMatrix x, FloatPointer w, DoublePointer gram) { count("weightedGram"); inner.weightedGram(x, w, gram); }
+    @Override public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
+        count("gatherColumns");
+        if (observer != null) observer.gatherColumns(x, columns, k);
+        inner.gatherColumns(x, columns, k, dst);
+    }
+    @Override public void weightedGram(HostMatrix x, FloatPointer w, DoublePointer gram) {
+        count("weightedGram");
+        if (observer != null) observer.weightedGram(x, w);
+        inner.weightedGram(x, w, gram);
+    }
     @Override public void singlePrecisionGram(HostMatrix x, DoublePointer gram) { count("singlePrecisionGram"); inner.singlePrecisionGram(x, gram); }
     @Override public void choleskyFactor(DoublePointer a, int n) {
         sampleNativeBytes();
