@@ -455,8 +455,8 @@ final class PruneCommand implements Callable<Integer> {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
             errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactRequired) + ", more than the "
                     + SystemInfo.bytes(plan.available()) + " available (block about " + SystemInfo.bytes(plan.required()) + "). Block is often far"
-                    + " slower (falcon on a 200 x 200,000 X: 121 s against 26 s; its higher Q lets the support searches run, each candidate"
-                    + " re-solving every block) and its Q can be far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
+                    + " slower (its higher Q lets the support searches run, which exact's Q near its bound often skips) and its Q can be"
+                    + " far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
         }
         String heapWarning = plan.heapLimitWarning(Runtime.getRuntime().maxMemory());
         if (heapWarning != null) errW.println("falcon: warning: " + heapWarning);
