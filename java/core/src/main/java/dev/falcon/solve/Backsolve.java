@@ -310,11 +310,15 @@ public final class Backsolve {
             // times in one run
             if (sweep == sweeps - 1 && qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
                 double falling = (previous - q) / Math.abs(previous);
+                // a Q that overflowed (weights beyond float under a tiny lambda) has no rate of fall: "falling by NaN per
+                // sweep" said nothing of what happened
+                String state = Double.isFinite(falling) ? String.format(Locale.ROOT, "still falling by %.2e per sweep", falling)
+                        : "not finite (" + q + ": the weights or products of the sweeps overflowed)";
                 // the exact backsolve as a parameter, {0}: an embedder reads Backsolve.Mode.EXACT, the CLI its --backsolve exact
                 // (a MessageFormat pattern: the apostrophe is written twice)
                 LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d sweeps"
-                        + " with Q still falling by %.2e per sweep (tolerance %.0e): the weights are not yet the exact model''s;"
-                        + " {0} solves the same model directly (told once per process)", sweeps, falling, tolerance), EXACT_SETTING);
+                        + " with Q %s (tolerance %.0e): the weights are not yet the exact model''s;"
+                        + " {0} solves the same model directly (told once per process)", sweeps, state, tolerance), EXACT_SETTING);
             }
         }
         for (int i = 0; i < p; i++) w[i] = mask[i] == 0 ? 0f : wbar[i] + d[i];

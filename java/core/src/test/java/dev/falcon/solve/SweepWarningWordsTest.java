@@ -58,6 +58,9 @@ class SweepWarningWordsTest {
         assertTrue(asLogged.contains("Backsolve.Mode.EXACT solves the same model directly"), asLogged);
         assertFalse(asLogged.contains("--backsolve"), asLogged);
         assertTrue(asLogged.contains("the exact model's;"), "the apostrophe, through MessageFormat: " + asLogged);
+        // this instance's Q overflows: it has no rate of fall to report
+        assertFalse(asLogged.contains("NaN per sweep"), asLogged);
+        assertTrue(asLogged.contains("with Q not finite ("), asLogged);
         Object[] parameters = sweeps.get(0).getParameters();
         assertTrue(parameters != null && parameters.length == 1 && parameters[0] instanceof SettingName s && s.cli().equals("--backsolve exact"),
                 "the CLI's option for its own form of the line");
