@@ -247,12 +247,10 @@ final class SystemInfo {
     static final long BEYOND_A_LONG = -2;
 
     /**
-     * Decimal digits with an optional fraction and exponent: Double.parseDouble also takes Java's literal suffixes and
-     * hex floats, so "2d" (a typo) was 2 bytes and "0x1p30" 1 GiB, where the error's own advice is 600m, 4g or bytes.
+     * "600m", "4g", "1.5G", "123456" -> bytes; -1 when not a size, {@link #BEYOND_A_LONG} when more than a long holds. The
+     * number is read in falcon's grammar, not Double.parseDouble's, which also takes Java's literal suffixes and hex floats:
+     * "2d" (a typo) was 2 bytes and "0x1p30" 1 GiB, where the error's own advice is 600m, 4g or bytes.
      */
-    private static final java.util.regex.Pattern SIZE = java.util.regex.Pattern.compile("([0-9]+(\\.[0-9]*)?|\\.[0-9]+)(e[+-]?[0-9]+)?");
-
-    /** "600m", "4g", "1.5G", "123456" -> bytes; -1 when not a size, {@link #BEYOND_A_LONG} when more than a long holds. */
     static long parseBytes(String text) {
         String t = text.trim().toLowerCase(Locale.ROOT);
         if (t.endsWith("b")) t = t.substring(0, t.length() - 1);
@@ -267,7 +265,8 @@ final class SystemInfo {
             }
             if (unit != 1) t = t.substring(0, t.length() - 1);
         }
-        if (!SIZE.matcher(t).matches()) return -1;
+        // falcon's one number grammar (Numbers), unsigned: a size has no sign
+        if (t.isEmpty() || t.charAt(0) == '+' || t.charAt(0) == '-' || !dev.falcon.model.Numbers.isDecimal(t)) return -1;
         double v = Double.parseDouble(t) * unit;
         // (long) saturates: 1e30t became Long.MAX_VALUE, shown as 8388608 TiB available
         return v < 0x1p63 ? (long) v : BEYOND_A_LONG;
