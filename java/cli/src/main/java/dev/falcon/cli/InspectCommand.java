@@ -240,12 +240,12 @@ final class InspectCommand implements Callable<Integer> {
 
     /** The number of values of an array of this shape, Long.MAX_VALUE where it overflows a long. */
     private static long valueCount(long[] shape) {
-        long count = 1;
-        for (long d : shape) {
-            if (d == 0) return 0;
-            count = d > Long.MAX_VALUE / count ? Long.MAX_VALUE : count * d;
+        for (long d : shape) if (d == 0) return 0;
+        try {
+            return dev.falcon.model.Layer.elements(shape);
+        } catch (ArithmeticException beyondALong) {
+            return Long.MAX_VALUE;
         }
-        return count;
     }
 
     /** "'a' holds ", "'a', 'b' hold ". */
