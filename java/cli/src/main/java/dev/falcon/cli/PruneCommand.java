@@ -552,7 +552,8 @@ final class PruneCommand implements Callable<Integer> {
                         public void loaded(int stage, Path file) { held.loadedStage(stageOption(stage), CHECKSUM_LIMIT); }
                     });
                 } else if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) {
-                    source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW, commandTimeout);
+                    source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW, commandTimeout,
+                            dev.falcon.solve.CommandGradients.Names.CLI);
                 }
                 res.source = source;
                 Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startNnzLevel(), startFlopsLevel(), source);

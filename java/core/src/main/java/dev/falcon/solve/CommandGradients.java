@@ -78,6 +78,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final java.time.Duration timeout;
     private final long rows, cols;
     private final PrintWriter log;
+    private final Names names;
     private final Path dir;
     private final Thread onExit;
     /** The command under way, and the value of {@link #MARKER_VARIABLE} it was given. */
@@ -125,6 +126,32 @@ public final class CommandGradients implements MultiStage.GradientSource {
      *                which stops the run after the last completed stage
      */
     public CommandGradients(ComputeBackend backend, HostMatrix first, String command, PrintWriter log, java.time.Duration timeout) {
+        this(backend, first, command, log, timeout, Names.JAVA);
+    }
+
+    /**
+     * What the failure messages call the command and its time limit. A Java caller was told to "raise
+     * --grads-command-timeout", which it has not got: it passed a Duration.
+     *
+     * @param command what gave the command ("--grads-command", "the gradient command")
+     * @param timeout what sets its limit ("--grads-command-timeout", "the timeout given to CommandGradients")
+     */
+    public record Names(String command, String timeout) {
+        public static final Names JAVA = new Names("the gradient command", "the timeout given to CommandGradients");
+        public static final Names CLI = new Names("--grads-command", "--grads-command-timeout");
+
+        public Names {
+            Objects.requireNonNull(command);
+            Objects.requireNonNull(timeout);
+        }
+    }
+
+    /**
+     * As {@link #CommandGradients(ComputeBackend, HostMatrix, String, PrintWriter, java.time.Duration)}, with the
+     * names its messages give the command and its time limit (the CLI passes {@link Names#CLI}).
+     */
+    public CommandGradients(ComputeBackend backend, HostMatrix first, String command, PrintWriter log, java.time.Duration timeout, Names names) {
+        this.names = Objects.requireNonNull(names);
         this.backend = Objects.requireNonNull(backend);
         this.first = Objects.requireNonNull(first);
         this.command = Objects.requireNonNull(command);
@@ -140,7 +167,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.rows = first.rows();
         this.cols = first.cols();
         this.log = log;
-        this.dir = createDirectory();
+        this.dir = createDirectory(names.command());
         // Ctrl-C or a kill ends the JVM without close(): stop the command (it would run on as an orphan) and remove
         // the directory with the weights handed to it, once the command has ended (one still writing X would leave it).
         this.onExit = new Thread(() -> {
@@ -161,12 +188,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * A new private directory in java.io.tmpdir. The property is read here, each time: Files.createTempDirectory(prefix)
      * reads it once per JVM. One that cannot be used is the user's to fix (exit 2), not an internal error with a trace.
      */
-    static Path createDirectory() {
+    static Path createDirectory(String commandName) {
         String tmp = System.getProperty("java.io.tmpdir");
         try {
             return Files.createTempDirectory(Path.of(tmp), "falcon-grads-");
         } catch (IOException | RuntimeException e) {
-            throw InputException.of(tmp, "java.io.tmpdir", "cannot create the temporary directory where --grads-command gets the weights"
+            throw InputException.of(tmp, "java.io.tmpdir", "cannot create the temporary directory where " + commandName + " gets the weights"
                     + " and writes X (" + e + ")", "make it a writable directory, set TMPDIR to one (the launcher passes it on), or give another with FALCON_JAVA_OPTS=-Djava.io.tmpdir=DIR");
         }
     }
@@ -179,7 +206,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * @return a warning where a float32 X (4 bytes a value, what most exporters write) would not fit, else null
      */
     public static String checkTemporaryDirectory(long rows, long cols) {
-        Path probe = createDirectory();
+        Path probe = createDirectory(Names.CLI.command());
         long total, free;
         try {
             java.nio.file.FileStore store = Files.getFileStore(probe);
@@ -434,9 +461,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             // and the stages completed so far are the run's result
             if (!Files.isDirectory(dir)) {
                 // the write's own advice is for an output the user chose ("create it first or choose another output path")
-                throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for --grads-command: " + removedDirectory(), e);
+                throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for " + names.command() + ": " + removedDirectory(), e);
             }
-            throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for --grads-command: " + e.getMessage(), e);
+            throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for " + names.command() + ": " + e.getMessage(), e);
         }
         String line = commandLine(w, x);
         Deque<String> tail = new ArrayDeque<>();
@@ -478,11 +505,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
             if (stoppedByHook) throw new StoppedException("during stage " + stage + "'s --grads-command");
             RunPhase.set("while reading the X stage " + stage + "'s --grads-command wrote");
         } catch (IOException e) {
-            throw new MultiStage.SourceFailure("--grads-command could not be started: " + e.getMessage(), e);
+            throw new MultiStage.SourceFailure(names.command() + " could not be started: " + e.getMessage(), e);
         } catch (InterruptedException e) {
             stopCommand();
             Thread.currentThread().interrupt();
-            throw new MultiStage.SourceFailure("interrupted while --grads-command ran", e);
+            throw new MultiStage.SourceFailure("interrupted while " + names.command() + " ran", e);
         } finally {
             Running command = running;
             if (command != null && command.process().isAlive()) stopCommand(); // anything else thrown while it ran: it must not run on
@@ -494,23 +521,23 @@ public final class CommandGradients implements MultiStage.GradientSource {
         String stderr = tailText(tail);
         if (timedOut) {
             deleteQuietly(x); // whatever part of X it had written
-            throw new MultiStage.SourceFailure("--grads-command " + quote(command) + " did not exit within " + describeTimeout(timeout) + " at stage " + stage
-                    + " and was stopped with the processes it started; raise --grads-command-timeout if it needs longer, or fix the command if it hangs"
+            throw new MultiStage.SourceFailure(names.command() + " " + quote(command) + " did not exit within " + describeTimeout(timeout) + " at stage " + stage
+                    + " and was stopped with the processes it started; raise " + names.timeout() + " if it needs longer, or fix the command if it hangs"
                     + (stderr == null ? " (no stderr)" : ""), stderr, null);
         }
         if (code != 0) {
             deleteQuietly(x);
-            throw new MultiStage.SourceFailure("--grads-command " + describeExit(code) + " at stage " + stage + (stderr == null ? " (no stderr)" : ""), stderr, null);
+            throw new MultiStage.SourceFailure(names.command() + " " + describeExit(code) + " at stage " + stage + (stderr == null ? " (no stderr)" : ""), stderr, null);
         }
         // Named for the user, not by its path: the file and its folder are gone by the time the message is read (and
         // inspecting it, as the readers' advice goes, cannot be done), and a random folder name made the reports of two
         // identical runs differ.
-        String label = "the X --grads-command wrote for stage " + stage + " (" + GRADS + ")";
+        String label = "the X " + names.command() + " wrote for stage " + stage + " (" + GRADS + ")";
         HostMatrix next;
         try {
             if (!Files.exists(x)) {
                 if (!Files.isDirectory(dir)) throw new InputException("no X for stage " + stage + " at " + GRADS + ": " + removedDirectory());
-                throw new InputException("--grads-command exited with status 0 but X for stage " + stage + " was not written to " + GRADS
+                throw new InputException(names.command() + " exited with status 0 but X for stage " + stage + " was not written to " + GRADS
                         + "; the command must write X to the path " + GRADS + " stands for");
             }
             if (Files.isDirectory(x)) throw new InputException(label + ": is a directory; write X as a file at the path " + GRADS + " stands for");
@@ -524,7 +551,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             releaseCurrent();
             if (log != null && src.type() != dev.falcon.data.ElementType.FLOAT32) {
                 // a command that saves float64 (numpy's default) doubles the bytes it writes and falcon reads: say so once per stage
-                log.println("falcon: X of stage " + stage + " from --grads-command is " + src.type().name().toLowerCase(java.util.Locale.ROOT)
+                log.println("falcon: X of stage " + stage + " from " + names.command() + " is " + src.type().name().toLowerCase(java.util.Locale.ROOT)
                         + "; converted once to float32" + (src.type() == dev.falcon.data.ElementType.FLOAT64 ? " (write float32 to halve the file)" : ""));
                 log.flush();
             }
@@ -726,14 +753,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** As for any other X the command could not deliver: the run stops after the last completed stage. */
     @Override
     public RuntimeException unusable(int stage, String problem) {
-        return new MultiStage.SourceFailure("the X --grads-command wrote for stage " + stage + ": " + problem + "; " + lookingAtX(stage));
+        return new MultiStage.SourceFailure("the X " + names.command() + " wrote for stage " + stage + ": " + problem + "; " + lookingAtX(stage));
     }
 
     @Override
     public String describe(int stage) {
         if (stage == 0) return "the initial X (at the dense weights)";
-        return reused.contains(stage) ? "the X already held (stage " + (stage - 1) + " left the weights unchanged; --grads-command not run)"
-                : "--grads-command at the weights of stage " + (stage - 1) + (stageFileTypes.containsKey(stage) ? ", read as " + stageFileTypes.get(stage) : "");
+        return reused.contains(stage) ? "the X already held (stage " + (stage - 1) + " left the weights unchanged; " + names.command() + " not run)"
+                : names.command() + " at the weights of stage " + (stage - 1) + (stageFileTypes.containsKey(stage) ? ", read as " + stageFileTypes.get(stage) : "");
     }
 
     @Override

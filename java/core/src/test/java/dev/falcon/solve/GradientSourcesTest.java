@@ -353,7 +353,7 @@ class GradientSourcesTest {
         writeX(x2, 3);
         Files.writeString(runs, "");
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-             CommandGradients src = new CommandGradients(b, first, "echo {weights} >> '" + runs + "' && cp '" + x2 + "' {grads}", null)) {
+             CommandGradients src = new CommandGradients(b, first, "echo {weights} >> '" + runs + "' && cp '" + x2 + "' {grads}", null, null, CommandGradients.Names.CLI)) {
             // starting at the dense level, stage 0 prunes nothing: stage 1's X is at the dense weights, which stage 0's X is
             MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 1, 1,
                     SolverOptions.defaults().withMaxIterations(5));
@@ -445,7 +445,7 @@ class GradientSourcesTest {
             List<String> runs = new java.util.ArrayList<>();
             for (int run = 0; run < 2; run++) {
                 try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-                     CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + expected.getKey() + "' {grads}", null)) {
+                     CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + expected.getKey() + "' {grads}", null, null, CommandGradients.Names.CLI)) {
                     MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 2, MultiStage.Schedule.LINEAR, 0.8, 0.8,
                             SolverOptions.defaults().withMaxIterations(5));
                     runs.add(r.stopped());
@@ -494,7 +494,7 @@ class GradientSourcesTest {
         Files.write(x64, bytes.array());
         StringWriter log = new StringWriter();
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-             CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + x64 + "' {grads}", new PrintWriter(log, true))) {
+             CommandGradients src = new CommandGradients(b, first, ": {weights}; cp '" + x64 + "' {grads}", new PrintWriter(log, true), null, CommandGradients.Names.CLI)) {
             MultiStage.Result res = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 2, MultiStage.Schedule.LINEAR, 0.8, 0.8,
                     SolverOptions.defaults().withMaxIterations(5));
             assertNull(res.stopped());
@@ -563,7 +563,7 @@ class GradientSourcesTest {
         String command = ": {weights} {grads}; for i in $(seq 30); do head -c 3000 /dev/zero | tr '\\0' l >&2; echo >&2; done;"
                 + " printf '\\000\\007\\033[31mred\\033[0m \\033]0;TITLE\\007\\n' >&2; echo 'Error: last' >&2; exit 2";
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-             CommandGradients src = new CommandGradients(b, first, command, null)) {
+             CommandGradients src = new CommandGradients(b, first, command, null, null, CommandGradients.Names.CLI)) {
             MultiStage.SourceFailure f = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, wbar()));
             assertEquals("--grads-command exited with status 2 at stage 1", f.getMessage());
             String tail = f.output();
@@ -581,6 +581,28 @@ class GradientSourcesTest {
      * detached), its files go, and the run ends after the last completed stage with a message that names the stage,
      * the command, the limit and what to do, and the end of its stderr.
      */
+    /**
+     * A Java caller gave the command and its limit as constructor arguments, and the failures told it to "raise
+     * --grads-command-timeout" and named "--grads-command", options it has not got (README: for what you gave in Java a
+     * message names that). The CLI passes its option names; the Java constructors name the command and the Duration.
+     */
+    @Test
+    void theMessagesOfACommandGivenInJavaNameNoCliOption() throws Exception {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients overrun = new CommandGradients(b, first, ": {weights} {grads}; exec sleep 20", null, java.time.Duration.ofSeconds(1));
+             CommandGradients failing = new CommandGradients(b, first, ": {weights} {grads}; exit 3", null)) {
+            MultiStage.Result slow = MultiStage.run(b, overrun, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                    SolverOptions.defaults().withMaxIterations(5));
+            String said = slow.stopped();
+            assertTrue(said != null && said.contains("the gradient command " + CommandGradients.quote(": {weights} {grads}; exec sleep 20") + " did not exit within 1 s")
+                    && said.contains("raise the timeout given to CommandGradients if it needs longer"), said);
+            MultiStage.Result failed = MultiStage.run(b, failing, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                    SolverOptions.defaults().withMaxIterations(5));
+            assertTrue(failed.stopped() != null && failed.stopped().contains("the gradient command exited with status 3 at stage 1"), failed.stopped());
+            for (String message : List.of(said, failed.stopped())) assertFalse(message.contains("--grads-command"), message);
+        }
+    }
+
     @Test
     void aCommandThatOverrunsItsTimeoutIsStoppedWithItsProcesses() throws Exception {
         Path pids = dir.resolve("pids");
@@ -588,7 +610,7 @@ class GradientSourcesTest {
                 + "sleep 30 & echo $! >> " + pids + "; echo $$ >> " + pids + "; wait";
         List<Long> started = new java.util.ArrayList<>();
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-             CommandGradients src = new CommandGradients(b, first, command, null, java.time.Duration.ofSeconds(2))) {
+             CommandGradients src = new CommandGradients(b, first, command, null, java.time.Duration.ofSeconds(2), CommandGradients.Names.CLI)) {
             long t0 = System.nanoTime();
             MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
                     SolverOptions.defaults().withMaxIterations(5));
@@ -681,7 +703,7 @@ class GradientSourcesTest {
         Path x2 = dir.resolve("X2.npy");
         writeX(x2, 3);
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-             CommandGradients command = new CommandGradients(b, first, "cp '" + x2 + "' {grads} && : {weights}", null)) {
+             CommandGradients command = new CommandGradients(b, first, "cp '" + x2 + "' {grads} && : {weights}", null, null, CommandGradients.Names.CLI)) {
             MultiStage.GradientSource source = new MultiStage.GradientSource() {
                 @Override
                 public HostMatrix gradients(int stage, float[] weights) {
