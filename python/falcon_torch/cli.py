@@ -94,7 +94,7 @@ class FalconCLI:
         it comes (progress, the summary, warnings)."""
         cmd = list(self.command) + list(args)
         try:
-            proc = _run_echoing(cmd) if echo else subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = _run_echoing(cmd) if echo else _run_quiet(cmd)
         except OSError as e:
             # subprocess names only the program ("No such file or directory: '/opt/x/falcon'"), not the setting it came from
             raise FileNotFoundError(f"cannot run the falcon CLI {cmd[0]} (from {self._source}): {e.strerror}; set "
@@ -172,9 +172,45 @@ class FalconCLI:
         return result
 
 
+# How long a CLI told to stop (SIGTERM) may take before it is killed: falcon ends within 3 s of the signal, and gives a
+# running --grads-command 5 s before it kills it; SIGKILL at once would leave that command running on without falcon.
+_STOP_GRACE_S = 10.0
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Ends the CLI when this process stops waiting for it (Ctrl-C, a kernel interrupt, any exception): SIGTERM, which
+    falcon answers by stopping its gradient command, removing its temporary files and writing no output, then SIGKILL
+    if it is still running after _STOP_GRACE_S; it is waited for, so no orphan reads or writes the caller's files after
+    this returns (prune removes its work folder next)."""
+    try:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        # also reached by a second interrupt during the wait above
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _run_quiet(cmd: List[str]) -> subprocess.CompletedProcess:
+    """subprocess.run with both streams captured, except that an exception while waiting stops the CLI with _stop
+    (subprocess.run's SIGKILL leaves falcon's --grads-command running)."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            _stop(proc)
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
 def _run_echoing(cmd: List[str]) -> subprocess.CompletedProcess:
     """subprocess.run with both streams captured and copied to this process's as they come: FalconCLI(quiet=False)
-    showed nothing, since the captured output was thrown away unless the run failed."""
+    showed nothing, since the captured output was thrown away unless the run failed. An exception while waiting
+    (Ctrl-C, a kernel interrupt) stops the CLI with _stop, as _run_quiet does: it left the JVM running as an orphan."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     captured = {}
 
@@ -191,11 +227,22 @@ def _run_echoing(cmd: List[str]) -> subprocess.CompletedProcess:
 
     pumps = [threading.Thread(target=pump, args=("stdout", proc.stdout, sys.stdout), daemon=True),
              threading.Thread(target=pump, args=("stderr", proc.stderr, sys.stderr), daemon=True)]
-    for t in pumps:
-        t.start()
-    for t in pumps:
-        t.join()
-    returncode = proc.wait()
+    try:
+        for t in pumps:
+            t.start()
+        for t in pumps:
+            t.join()
+        returncode = proc.wait()
+    except BaseException:
+        _stop(proc)
+        # the pumps end at the pipes' end, which the ended CLI closed; a pipe still held open by a process the CLI
+        # left behind is not closed under its pump, which would go on reading a closed (perhaps reused) descriptor
+        for t in pumps:
+            t.join(timeout=1.0)
+        for t, stream in zip(pumps, (proc.stdout, proc.stderr)):
+            if not t.is_alive():
+                stream.close()
+        raise
     proc.stdout.close()
     proc.stderr.close()
     return subprocess.CompletedProcess(cmd, returncode, captured["stdout"], captured["stderr"])

@@ -1,0 +1,92 @@
+"""FalconCLI's handling of the CLI process and of its failures, with stand-in commands (no JVM needed)."""
+import os
+import signal
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+
+from _util import needs_torch, HAVE_TORCH
+
+if HAVE_TORCH:
+    import falcon_torch as ft
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, ended and not yet waited for, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@needs_torch
+class InterruptTest(unittest.TestCase):
+    """An exception while FalconCLI waits for the CLI (Ctrl-C, Jupyter's "interrupt kernel") ends the CLI."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+        self.pids = []
+
+    def tearDown(self):
+        for pid in self.pids:                   # the child of a failing run, so that it outlives no test
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.tmp.cleanup()
+
+    def _interrupted_run(self, echo: bool):
+        """Runs a stand-in CLI that writes its pid and sleeps, sends SIGINT to this process's main thread once it runs (as
+        Jupyter's interrupt does: the child gets no signal of its own), and returns the child's pid and whether it got
+        SIGTERM."""
+        pid_file, term_file = os.path.join(self.d, "pid"), os.path.join(self.d, "term")
+        script = textwrap.dedent(f"""
+            import os, signal, sys, time
+            def on_term(signum, frame):
+                open({term_file!r}, "w").close()
+                sys.exit(143)
+            signal.signal(signal.SIGTERM, on_term)
+            with open({pid_file!r} + ".part", "w") as f:
+                f.write(str(os.getpid()))
+            os.replace({pid_file!r} + ".part", {pid_file!r})
+            print("stage 0 ...", flush=True)
+            time.sleep(30)
+        """)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", script])
+
+        def interrupt_once_started():
+            deadline = time.monotonic() + 20
+            while not os.path.exists(pid_file) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # a real signal, which wakes the main thread's wait (_thread.interrupt_main only sets a flag)
+            signal.pthread_kill(main, signal.SIGINT)
+        main = threading.main_thread().ident
+        threading.Thread(target=interrupt_once_started, daemon=True).start()
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with self.assertRaises(KeyboardInterrupt):
+                cli.run([], echo=echo)
+        with open(pid_file) as f:
+            pid = int(f.read())
+        self.pids.append(pid)
+        return pid, os.path.exists(term_file)
+
+    def test_an_interrupted_run_that_shows_its_output_ends_the_cli(self):
+        # FalconCLI(quiet=False) left the CLI running as an orphan, reading and writing prune's work folder
+        pid, got_term = self._interrupted_run(echo=True)
+        self.assertFalse(_running(pid), "the CLI still runs after the interrupt")
+        self.assertTrue(got_term, "the CLI is told to stop with SIGTERM, on which falcon stops its gradient command")
+
+    def test_an_interrupted_quiet_run_ends_the_cli_with_sigterm(self):
+        # subprocess.run killed the CLI with SIGKILL, which leaves falcon's --grads-command running on
+        pid, got_term = self._interrupted_run(echo=False)
+        self.assertFalse(_running(pid), "the CLI still runs after the interrupt")
+        self.assertTrue(got_term, "the CLI is told to stop with SIGTERM, on which falcon stops its gradient command")
+
+
+if __name__ == "__main__":
+    unittest.main()
