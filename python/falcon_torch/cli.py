@@ -35,9 +35,10 @@ class FalconError(RuntimeError):
     """The falcon CLI failed. `returncode`: 2 bad usage or input (or too little memory for the run: the message says
     which memory and what fits), 3 infeasible budgets, 1 internal."""
 
-    def __init__(self, returncode: int, stderr: str, args: Sequence[str]):
+    def __init__(self, returncode: int, stderr: str, args: Sequence[str], stdout: str = ""):
         self.returncode = returncode
         self.stderr = stderr
+        self.stdout = stdout
         self.args_list = list(args)
         kind = {2: "bad usage or input", 3: "infeasible budgets", 1: "internal error"}.get(returncode, "failure")
         if returncode == 2 and _out_of_memory(stderr):
@@ -100,7 +101,9 @@ class FalconCLI:
             raise FileNotFoundError(f"cannot run the falcon CLI {cmd[0]} (from {self._source}): {e.strerror}; set "
                                     "FALCON_HOME to the falcon checkout or FALCON_CLI to the command") from e
         if proc.returncode != 0:
-            raise FalconError(proc.returncode, proc.stderr + proc.stdout, cmd)
+            # the message is the end of stderr, where the CLI writes its error: with quiet=False stdout holds the
+            # summary, and stderr + stdout made the message its last lines, without the error
+            raise FalconError(proc.returncode, proc.stderr, cmd, stdout=proc.stdout)
         return proc
 
     def prune(self, grads: Optional[str], weights: str, layers: str, out: str, report: str,

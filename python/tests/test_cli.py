@@ -88,5 +88,28 @@ class InterruptTest(unittest.TestCase):
         self.assertTrue(got_term, "the CLI is told to stop with SIGTERM, on which falcon stops its gradient command")
 
 
+@needs_torch
+class FalconErrorTest(unittest.TestCase):
+    def test_the_message_of_a_run_that_shows_its_output_ends_with_the_clis_error(self):
+        # with quiet=False the summary is on stdout; stderr + stdout made the message the summary's last 5 lines
+        summary = "".join(f"  stage {t}: kept {t}\n" for t in range(8)) + "  wrote out.npy, report.json\n"
+        script = (f"import sys; sys.stdout.write({summary!r}); "
+                  "sys.stderr.write('falcon: error: falcon++ stopped after stage 1 of 0..2: gradients failed\\n"
+                  "falcon: out.npy holds the weights of stage 1 (the last completed stage)\\n'); sys.exit(1)")
+        import contextlib
+        import io
+        for quiet in (False, True):
+            cli = ft.FalconCLI(command=[sys.executable, "-c", script], quiet=quiet)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                with self.assertRaises(ft.FalconError) as cm:
+                    cli.run([], echo=not quiet)
+            message = str(cm.exception).split("\n  command: ")[0]
+            self.assertIn("falcon: error: falcon++ stopped after stage 1", message, f"quiet={quiet}")
+            self.assertIn("out.npy holds the weights of stage 1", message, f"quiet={quiet}")
+            self.assertNotIn("stage 7: kept", message, f"quiet={quiet}")
+            self.assertNotIn("stage 7: kept", cm.exception.stderr, f"quiet={quiet}: e.stderr is the CLI's stderr")
+            self.assertIn("stage 7: kept", cm.exception.stdout, f"quiet={quiet}: its stdout is kept apart")
+
+
 if __name__ == "__main__":
     unittest.main()
