@@ -46,6 +46,12 @@ class FalconError(RuntimeError):
         last = "\n".join(l for l in stderr.strip().splitlines()[-5:])
         super().__init__(f"falcon exited with {returncode} ({kind}): {last}\n  command: {shlex.join(self.args_list)}")
 
+    def __reduce__(self):
+        # pickle's default rebuilds an exception as cls(*self.args), here FalconError(message), a TypeError: a CLI
+        # failure in a process pool's worker reached the parent as BrokenProcessPool. The message is carried as it
+        # is now (prune may have added its work-folder note to it).
+        return type(self), (self.returncode, self.stderr, self.args_list, self.stdout), {**self.__dict__, "args": self.args}
+
 
 def _out_of_memory(stderr: str) -> bool:
     """Whether falcon's exit 2 was for memory (its memory plan's refusal or an allocation that failed), not the usage."""

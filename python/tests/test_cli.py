@@ -110,6 +110,21 @@ class FalconErrorTest(unittest.TestCase):
             self.assertNotIn("stage 7: kept", cm.exception.stderr, f"quiet={quiet}: e.stderr is the CLI's stderr")
             self.assertIn("stage 7: kept", cm.exception.stdout, f"quiet={quiet}: its stdout is kept apart")
 
+    def test_a_falcon_error_survives_pickling_as_a_process_pool_does_it(self):
+        # FalconError(message) was how pickle rebuilt it: a TypeError, and a CLI failure in a ProcessPoolExecutor's
+        # worker reached the parent as BrokenProcessPool
+        import pickle
+        e = ft.FalconError(2, "falcon: error: --keep-flops: value: is 2, outside the valid range\n",
+                           ["falcon", "prune", "--keep-flops", "2.0"], stdout="summary\n")
+        e.args = (e.args[0] + "\n  (prune's work folder /tmp/x is kept)",)      # as prune's _work_folder adds it
+        back = pickle.loads(pickle.dumps(e))
+        self.assertIs(type(back), ft.FalconError)
+        self.assertEqual((back.returncode, back.stderr, back.args_list, back.stdout),
+                         (e.returncode, e.stderr, e.args_list, e.stdout))
+        self.assertEqual(str(back), str(e))
+        self.assertIn("outside the valid range", str(back))
+        self.assertIn("work folder /tmp/x is kept", str(back))
+
 
 if __name__ == "__main__":
     unittest.main()
