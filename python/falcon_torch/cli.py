@@ -32,17 +32,18 @@ class Support(NamedTuple):
 
 
 class FalconError(RuntimeError):
-    """The falcon CLI failed. `returncode`: 2 bad usage or input (or too little memory for the run: the message says
-    which memory and what fits), 3 infeasible budgets, 1 internal."""
+    """The falcon CLI failed. `returncode`, as the CLI's help says: 2 bad usage or input (or too little memory for the
+    run: the message says which memory and what fits), 3 infeasible budgets, 1 an internal error, a falcon++ run stopped
+    by its --grads-command (failed, or past --grads-command-timeout: --out holds the last completed stage), the Java
+    heap exhausted or stdout/an output not writable (the message's kind says which), 130/143 stopped by SIGINT/SIGTERM.
+    `stderr` is the CLI's stderr, `stdout` its stdout."""
 
     def __init__(self, returncode: int, stderr: str, args: Sequence[str], stdout: str = ""):
         self.returncode = returncode
         self.stderr = stderr
         self.stdout = stdout
         self.args_list = list(args)
-        kind = {2: "bad usage or input", 3: "infeasible budgets", 1: "internal error"}.get(returncode, "failure")
-        if returncode == 2 and _out_of_memory(stderr):
-            kind = "out of memory"
+        kind = _exit_kind(returncode, stderr)
         last = "\n".join(l for l in stderr.strip().splitlines()[-5:])
         super().__init__(f"falcon exited with {returncode} ({kind}): {last}\n  command: {shlex.join(self.args_list)}")
 
@@ -51,6 +52,24 @@ class FalconError(RuntimeError):
         # failure in a process pool's worker reached the parent as BrokenProcessPool. The message is carried as it
         # is now (prune may have added its work-folder note to it).
         return type(self), (self.returncode, self.stderr, self.args_list, self.stdout), {**self.__dict__, "args": self.args}
+
+
+def _exit_kind(returncode: int, stderr: str) -> str:
+    """What the CLI's exit code says, in the CLI's words. Exit 1 has several causes, told apart by the CLI's own line:
+    "internal error" for all of them pointed the user of a gradient command that failed, or of a timeout they set, at a
+    falcon bug."""
+    lines = stderr.splitlines()
+    if returncode == 1:
+        if any(l.startswith("falcon: error: falcon++ stopped after stage") for l in lines):
+            return "falcon++ stopped early; the outputs hold the last completed stage"
+        if any(l.startswith("falcon: internal error:") for l in lines):
+            return "internal error"
+        if any(l.startswith("falcon: out of memory:") for l in lines):
+            return "out of memory"          # the Java heap, which FALCON_HEAP raises; the CLI's line says so
+        return "failure"                    # stdout or an output not writable: the CLI's line says which
+    if returncode == 2:
+        return "out of memory" if _out_of_memory(stderr) else "bad usage or input"
+    return {3: "infeasible budgets", 130: "stopped by SIGINT", 143: "stopped by SIGTERM"}.get(returncode, "failure")
 
 
 def _out_of_memory(stderr: str) -> bool:

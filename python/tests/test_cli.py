@@ -125,6 +125,28 @@ class FalconErrorTest(unittest.TestCase):
         self.assertIn("outside the valid range", str(back))
         self.assertIn("work folder /tmp/x is kept", str(back))
 
+    def test_exit_1_is_called_what_the_cli_says_it_is(self):
+        # every exit 1 was "internal error", also the documented one of a falcon++ run whose gradient command failed or
+        # ran past the timeout the user set
+        stopped = ("falcon: error: falcon++ stopped after stage 1 of 0..2: gradients of stage 2 (--grads-command at the "
+                   "weights of stage 1) failed: --grads-command 'sh -c exit' did not exit within 1 s at stage 2\n"
+                   "falcon: out.npy holds the weights of stage 1 (the last completed stage); r.json says so\n")
+        cases = [
+            (1, stopped, "falcon++ stopped early; the outputs hold the last completed stage"),
+            (1, "falcon: internal error: java.lang.NullPointerException\n\tat dev.falcon.X\n", "internal error"),
+            (1, "falcon: out of memory: Java heap space; raise the Java heap with FALCON_HEAP=8g\n", "out of memory"),
+            (1, "falcon: error: stdout could not be written (a full disk, ...)\n", "failure"),
+            (2, "falcon: error: --keep-flops: value: is 2\n", "bad usage or input"),
+            (2, "falcon: error: out of memory: the run needs 9 GB\n", "out of memory"),
+            (3, "falcon: error: the FLOP budget ...\n", "infeasible budgets"),
+            (130, "falcon: stopped by SIGINT while pruning (falcon); no output written\n", "stopped by SIGINT"),
+            (143, "falcon: stopped by SIGTERM while pruning (falcon); no output written\n", "stopped by SIGTERM"),
+        ]
+        for code, stderr, kind in cases:
+            message = str(ft.FalconError(code, stderr, ["falcon", "prune"]))
+            self.assertTrue(message.startswith(f"falcon exited with {code} ({kind}): "), message)
+        self.assertNotIn("internal", str(ft.FalconError(1, stopped, ["falcon", "prune"])))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1220,6 +1220,10 @@ class CliTest(unittest.TestCase):
         e = caught.exception
         self.assertEqual(e.returncode, 1, str(e))
         self.assertIn("--grads-command-timeout", e.stderr)
+        # the CLI's documented exit 1 for a stopped falcon++ run, not a falcon bug
+        self.assertRegex(str(e), r"^falcon exited with 1 \(falcon\+\+ stopped early; the outputs hold the last "
+                                 r"completed stage\): ")
+        self.assertNotIn("internal error", str(e))
         at = e.args_list.index("--grads-command-timeout")
         self.assertEqual(e.args_list[at + 1], "0.01")
         self.assertEqual(e.args_list[e.args_list.index("--grads-command") + 2], "--grads-command-timeout")
