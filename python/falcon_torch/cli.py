@@ -112,7 +112,7 @@ class FalconCLI:
         self.command, self._source = (command, "FalconCLI(command=...)") if command else _locate_cli()
         self.threads = threads
         self.quiet = quiet
-        self._support: Dict[str, Tuple[bool, str]] = {}
+        self._support: Dict[Tuple[str, Optional[float]], Support] = {}
         self._options: Dict[str, bool] = {}
 
     def run(self, args: Sequence[str], echo: bool = False) -> subprocess.CompletedProcess:
@@ -174,11 +174,21 @@ class FalconCLI:
             self._options[key] = option in text
         return self._options[key]
 
-    def supports(self, method: str) -> Support:
-        """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), by a tiny probe run.
-        Returns Support(True, "") or Support(False, the CLI's reason), true only in the first case."""
-        if method in self._support:
-            return self._support[method]
+    def supports(self, method: str, lam: Optional[float] = None) -> Support:
+        """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), with `lam` if given, by a tiny probe run.
+        Returns Support(True, "") or Support(False, the CLI's reason), true only in the first case.
+
+        The probe's problem is made up (12 weights), so it checks only what does not depend on the run's problem: the
+        method's name and flags, with `lam` (a flag may need --lambda). The method's flags that read the run's files
+        or set its budgets are left out of the probe, and a refusal that the probe's own problem caused (one naming
+        the probe's files, an infeasible budget on its 12 weights) or a missing --lambda without `lam` is
+        Support(True, "not checked: " + the CLI's reason): the run itself checks those, where the probe refused runs
+        the CLI accepts."""
+        key = (method, None if lam is None else float(lam))
+        if key in self._support:
+            return self._support[key]
+        name, words = split_method(method)
+        probe_method = shlex.join([name, *_without_problem_flags(words)])
         with tempfile.TemporaryDirectory(prefix="falcon-probe-") as d:
             rng = np.random.default_rng(0)
             np.save(f"{d}/w.npy", rng.standard_normal(12).astype(np.float32))
@@ -188,16 +198,46 @@ class FalconCLI:
                                       {"name": "b", "shape": [8], "flops_per_weight": 1}]}, f)
             try:
                 self.prune(f"{d}/X.npy", f"{d}/w.npy", f"{d}/layers.json", f"{d}/o.npy", f"{d}/r.json",
-                           keep_flops=0.5, method=method, quiet=True)
+                           keep_flops=0.5, method=probe_method, lam=lam, quiet=True)
                 result = Support(True, "")
             except FalconError as e:
                 # an exit 2 for memory (the probe's JVM capped, a machine out of memory) says nothing of the method
-                if e.returncode != 2 or _out_of_memory(e.stderr):
+                if e.returncode not in (2, 3) or _out_of_memory(e.stderr):
                     raise
                 lines = [l for l in e.stderr.strip().splitlines() if l.strip()]
-                result = Support(False, lines[0] if lines else f"exit code {e.returncode}")
-        self._support[method] = result
+                reason = lines[0] if lines else f"exit code {e.returncode}"
+                # the probe's files are named in the message (a --linear-term of the run's p against the probe's 12
+                # weights), or its budgets cannot be met: the probe's problem, not the method, was refused; and a flag
+                # that needs --lambda (--lambda-convention) is the run's to judge when no lam is given here, as the
+                # run may have --lambda among prune's extra_args
+                if e.returncode == 3 or d in e.stderr or (lam is None and "--lambda is not given" in e.stderr):
+                    result = Support(True, "not checked: " + reason.replace(d, "<probe>"))
+                else:
+                    result = Support(False, reason)
+        self._support[key] = result
         return result
+
+
+# The flags of `falcon prune` whose values are the run's problem: files read against its weights and its budgets. A
+# probe on its own made-up problem cannot check them (--linear-term of the run's p against the probe's 12 weights,
+# --nnz 5000 beyond its 12), so supports() leaves them out; the run itself checks them.
+_PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", "--keep-flops", "--flops", "--keep-nnz", "--nnz",
+                            "--sparsity"})
+
+
+def _without_problem_flags(words: Sequence[str]) -> List[str]:
+    """The method's flags less those of _PROBLEM_FLAGS and their values ("--nnz 5000" or "--nnz=5000")."""
+    kept, skip_value = [], False
+    for word in words:
+        if skip_value:
+            skip_value = False
+            continue
+        flag, has_value = word.split("=", 1)[0], "=" in word
+        if flag in _PROBLEM_FLAGS:
+            skip_value = not has_value
+            continue
+        kept.append(word)
+    return kept
 
 
 # How long a CLI told to stop (SIGTERM) may take before it is killed: falcon ends within 3 s of the signal, and gives a
