@@ -32,18 +32,44 @@ class Support(NamedTuple):
 
 
 class FalconError(RuntimeError):
-    """The falcon CLI failed. `returncode`: 2 bad usage or input (or too little memory for the run: the message says
-    which memory and what fits), 3 infeasible budgets, 1 internal."""
+    """The falcon CLI failed. `returncode`, as the CLI's help says: 2 bad usage or input (or too little memory for the
+    run: the message says which memory and what fits), 3 infeasible budgets, 1 an internal error, a falcon++ run stopped
+    by its --grads-command (failed, or past --grads-command-timeout: --out holds the last completed stage), the Java
+    heap exhausted or stdout/an output not writable (the message's kind says which), 130/143 stopped by SIGINT/SIGTERM.
+    `stderr` is the CLI's stderr, `stdout` its stdout."""
 
-    def __init__(self, returncode: int, stderr: str, args: Sequence[str]):
+    def __init__(self, returncode: int, stderr: str, args: Sequence[str], stdout: str = ""):
         self.returncode = returncode
         self.stderr = stderr
+        self.stdout = stdout
         self.args_list = list(args)
-        kind = {2: "bad usage or input", 3: "infeasible budgets", 1: "internal error"}.get(returncode, "failure")
-        if returncode == 2 and _out_of_memory(stderr):
-            kind = "out of memory"
+        kind = _exit_kind(returncode, stderr)
         last = "\n".join(l for l in stderr.strip().splitlines()[-5:])
         super().__init__(f"falcon exited with {returncode} ({kind}): {last}\n  command: {shlex.join(self.args_list)}")
+
+    def __reduce__(self):
+        # pickle's default rebuilds an exception as cls(*self.args), here FalconError(message), a TypeError: a CLI
+        # failure in a process pool's worker reached the parent as BrokenProcessPool. The message is carried as it
+        # is now (prune may have added its work-folder note to it).
+        return type(self), (self.returncode, self.stderr, self.args_list, self.stdout), {**self.__dict__, "args": self.args}
+
+
+def _exit_kind(returncode: int, stderr: str) -> str:
+    """What the CLI's exit code says, in the CLI's words. Exit 1 has several causes, told apart by the CLI's own line:
+    "internal error" for all of them pointed the user of a gradient command that failed, or of a timeout they set, at a
+    falcon bug."""
+    lines = stderr.splitlines()
+    if returncode == 1:
+        if any(l.startswith("falcon: error: falcon++ stopped after stage") for l in lines):
+            return "falcon++ stopped early; the outputs hold the last completed stage"
+        if any(l.startswith("falcon: internal error:") for l in lines):
+            return "internal error"
+        if any(l.startswith("falcon: out of memory:") for l in lines):
+            return "out of memory"          # the Java heap, which FALCON_HEAP raises; the CLI's line says so
+        return "failure"                    # stdout or an output not writable: the CLI's line says which
+    if returncode == 2:
+        return "out of memory" if _out_of_memory(stderr) else "bad usage or input"
+    return {3: "infeasible budgets", 130: "stopped by SIGINT", 143: "stopped by SIGTERM"}.get(returncode, "failure")
 
 
 def _out_of_memory(stderr: str) -> bool:
@@ -86,7 +112,7 @@ class FalconCLI:
         self.command, self._source = (command, "FalconCLI(command=...)") if command else _locate_cli()
         self.threads = threads
         self.quiet = quiet
-        self._support: Dict[str, Tuple[bool, str]] = {}
+        self._support: Dict[Tuple[str, Optional[float]], Support] = {}
         self._options: Dict[str, bool] = {}
 
     def run(self, args: Sequence[str], echo: bool = False) -> subprocess.CompletedProcess:
@@ -94,13 +120,15 @@ class FalconCLI:
         it comes (progress, the summary, warnings)."""
         cmd = list(self.command) + list(args)
         try:
-            proc = _run_echoing(cmd) if echo else subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = _run_echoing(cmd) if echo else _run_quiet(cmd)
         except OSError as e:
             # subprocess names only the program ("No such file or directory: '/opt/x/falcon'"), not the setting it came from
             raise FileNotFoundError(f"cannot run the falcon CLI {cmd[0]} (from {self._source}): {e.strerror}; set "
                                     "FALCON_HOME to the falcon checkout or FALCON_CLI to the command") from e
         if proc.returncode != 0:
-            raise FalconError(proc.returncode, proc.stderr + proc.stdout, cmd)
+            # the message is the end of stderr, where the CLI writes its error: with quiet=False stdout holds the
+            # summary, and stderr + stdout made the message its last lines, without the error
+            raise FalconError(proc.returncode, proc.stderr, cmd, stdout=proc.stdout)
         return proc
 
     def prune(self, grads: Optional[str], weights: str, layers: str, out: str, report: str,
@@ -146,11 +174,21 @@ class FalconCLI:
             self._options[key] = option in text
         return self._options[key]
 
-    def supports(self, method: str) -> Support:
-        """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), by a tiny probe run.
-        Returns Support(True, "") or Support(False, the CLI's reason), true only in the first case."""
-        if method in self._support:
-            return self._support[method]
+    def supports(self, method: str, lam: Optional[float] = None) -> Support:
+        """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), with `lam` if given, by a tiny probe run.
+        Returns Support(True, "") or Support(False, the CLI's reason), true only in the first case.
+
+        The probe's problem is made up (12 weights), so it checks only what does not depend on the run's problem: the
+        method's name and flags, with `lam` (a flag may need --lambda). The method's flags that read the run's files
+        or set its budgets are left out of the probe, and a refusal that the probe's own problem caused (one naming
+        the probe's files, an infeasible budget on its 12 weights) or a missing --lambda without `lam` is
+        Support(True, "not checked: " + the CLI's reason): the run itself checks those, where the probe refused runs
+        the CLI accepts."""
+        key = (method, None if lam is None else float(lam))
+        if key in self._support:
+            return self._support[key]
+        name, words = split_method(method)
+        probe_method = shlex.join([name, *_without_problem_flags(words)])
         with tempfile.TemporaryDirectory(prefix="falcon-probe-") as d:
             rng = np.random.default_rng(0)
             np.save(f"{d}/w.npy", rng.standard_normal(12).astype(np.float32))
@@ -160,21 +198,87 @@ class FalconCLI:
                                       {"name": "b", "shape": [8], "flops_per_weight": 1}]}, f)
             try:
                 self.prune(f"{d}/X.npy", f"{d}/w.npy", f"{d}/layers.json", f"{d}/o.npy", f"{d}/r.json",
-                           keep_flops=0.5, method=method, quiet=True)
+                           keep_flops=0.5, method=probe_method, lam=lam, quiet=True)
                 result = Support(True, "")
             except FalconError as e:
                 # an exit 2 for memory (the probe's JVM capped, a machine out of memory) says nothing of the method
-                if e.returncode != 2 or _out_of_memory(e.stderr):
+                if e.returncode not in (2, 3) or _out_of_memory(e.stderr):
                     raise
                 lines = [l for l in e.stderr.strip().splitlines() if l.strip()]
-                result = Support(False, lines[0] if lines else f"exit code {e.returncode}")
-        self._support[method] = result
+                reason = lines[0] if lines else f"exit code {e.returncode}"
+                # the probe's files are named in the message (a --linear-term of the run's p against the probe's 12
+                # weights), or its budgets cannot be met: the probe's problem, not the method, was refused; and a flag
+                # that needs --lambda (--lambda-convention) is the run's to judge when no lam is given here, as the
+                # run may have --lambda among prune's extra_args
+                if e.returncode == 3 or d in e.stderr or (lam is None and "--lambda is not given" in e.stderr):
+                    result = Support(True, "not checked: " + reason.replace(d, "<probe>"))
+                else:
+                    result = Support(False, reason)
+        self._support[key] = result
         return result
+
+
+# The flags of `falcon prune` whose values are the run's problem: files read against its weights and its budgets. A
+# probe on its own made-up problem cannot check them (--linear-term of the run's p against the probe's 12 weights,
+# --nnz 5000 beyond its 12), so supports() leaves them out; the run itself checks them.
+_PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", "--keep-flops", "--flops", "--keep-nnz", "--nnz",
+                            "--sparsity"})
+
+
+def _without_problem_flags(words: Sequence[str]) -> List[str]:
+    """The method's flags less those of _PROBLEM_FLAGS and their values ("--nnz 5000" or "--nnz=5000")."""
+    kept, skip_value = [], False
+    for word in words:
+        if skip_value:
+            skip_value = False
+            continue
+        flag, has_value = word.split("=", 1)[0], "=" in word
+        if flag in _PROBLEM_FLAGS:
+            skip_value = not has_value
+            continue
+        kept.append(word)
+    return kept
+
+
+# How long a CLI told to stop (SIGTERM) may take before it is killed: falcon ends within 3 s of the signal, and gives a
+# running --grads-command 5 s before it kills it; SIGKILL at once would leave that command running on without falcon.
+_STOP_GRACE_S = 10.0
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Ends the CLI when this process stops waiting for it (Ctrl-C, a kernel interrupt, any exception): SIGTERM, which
+    falcon answers by stopping its gradient command, removing its temporary files and writing no output, then SIGKILL
+    if it is still running after _STOP_GRACE_S; it is waited for, so no orphan reads or writes the caller's files after
+    this returns (prune removes its work folder next)."""
+    try:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=_STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        # also reached by a second interrupt during the wait above
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _run_quiet(cmd: List[str]) -> subprocess.CompletedProcess:
+    """subprocess.run with both streams captured, except that an exception while waiting stops the CLI with _stop
+    (subprocess.run's SIGKILL leaves falcon's --grads-command running)."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            _stop(proc)
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def _run_echoing(cmd: List[str]) -> subprocess.CompletedProcess:
     """subprocess.run with both streams captured and copied to this process's as they come: FalconCLI(quiet=False)
-    showed nothing, since the captured output was thrown away unless the run failed."""
+    showed nothing, since the captured output was thrown away unless the run failed. An exception while waiting
+    (Ctrl-C, a kernel interrupt) stops the CLI with _stop, as _run_quiet does: it left the JVM running as an orphan."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     captured = {}
 
@@ -191,11 +295,22 @@ def _run_echoing(cmd: List[str]) -> subprocess.CompletedProcess:
 
     pumps = [threading.Thread(target=pump, args=("stdout", proc.stdout, sys.stdout), daemon=True),
              threading.Thread(target=pump, args=("stderr", proc.stderr, sys.stderr), daemon=True)]
-    for t in pumps:
-        t.start()
-    for t in pumps:
-        t.join()
-    returncode = proc.wait()
+    try:
+        for t in pumps:
+            t.start()
+        for t in pumps:
+            t.join()
+        returncode = proc.wait()
+    except BaseException:
+        _stop(proc)
+        # the pumps end at the pipes' end, which the ended CLI closed; a pipe still held open by a process the CLI
+        # left behind is not closed under its pump, which would go on reading a closed (perhaps reused) descriptor
+        for t in pumps:
+            t.join(timeout=1.0)
+        for t, stream in zip(pumps, (proc.stdout, proc.stderr)):
+            if not t.is_alive():
+                stream.close()
+        raise
     proc.stdout.close()
     proc.stderr.close()
     return subprocess.CompletedProcess(cmd, returncode, captured["stdout"], captured["stderr"])

@@ -131,9 +131,11 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     else:
         stage_method = method
         stages = 1 if stages is None else stages
-    ok, why = cli.supports(stage_method)
+    # with the caller's lam: a flag of the method may need --lambda (--lambda-convention), and was refused without it
+    ok, why = cli.supports(stage_method, lam=lam)
     if not ok:
-        raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}: {why}", cli.command)
+        with_lam = f" with lam={lam!r}" if lam is not None else ""
+        raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}{with_lam}: {why}", cli.command)
     if (stages > 1 or name == "falcon++") and iter(batches) is batches:
         # a one-shot iterator: every stage needs the samples again (falcon++ through the CLI reads them twice,
         # for stage 0's X and for the gradient command's session, even in one stage)

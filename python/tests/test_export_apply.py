@@ -1220,6 +1220,10 @@ class CliTest(unittest.TestCase):
         e = caught.exception
         self.assertEqual(e.returncode, 1, str(e))
         self.assertIn("--grads-command-timeout", e.stderr)
+        # the CLI's documented exit 1 for a stopped falcon++ run, not a falcon bug
+        self.assertRegex(str(e), r"^falcon exited with 1 \(falcon\+\+ stopped early; the outputs hold the last "
+                                 r"completed stage\): ")
+        self.assertNotIn("internal error", str(e))
         at = e.args_list.index("--grads-command-timeout")
         self.assertEqual(e.args_list[at + 1], "0.01")
         self.assertEqual(e.args_list[e.args_list.index("--grads-command") + 2], "--grads-command-timeout")
@@ -1481,7 +1485,7 @@ for label, m in (("config", Net(Config(), torch.relu)), ("function", Net(None, s
             cli = ft.FalconCLI(command=list(self.cli.command))
             with self.assertRaisesRegex(ft.FalconError, r"exited with 2 \(out of memory\)"):
                 cli.supports("mp")
-        self.assertNotIn("mp", cli._support, "a memory refusal is not cached as the method's answer")
+        self.assertEqual({}, cli._support, "a memory refusal is not cached as the method's answer")
 
     def test_a_cli_that_is_not_quiet_shows_its_output_and_its_probe_stays_silent(self):
         # FalconCLI(quiet=False) captured the CLI's output and threw it away unless the run failed
@@ -1498,6 +1502,39 @@ for label, m in (("config", Net(Config(), torch.relu)), ("function", Net(None, s
             ft.prune(m, batches, keep_flops=0.5, method="mp", n_samples=9, cli=loud, work_dir=self.d)
         self.assertIn("falcon prune", shown.getvalue())
         self.assertIn("achieved: NNZ", shown.getvalue())
+
+    def test_a_method_whose_flags_need_the_runs_arguments_is_not_refused_by_the_probe(self):
+        # the supports() probe ran the method without lam on its own 12 weights, so prune refused methods that the CLI
+        # runs by hand with the same arguments: --lambda-convention (needs --lambda), --linear-term (the run's p)
+        m = small_model()
+        batches, _, _ = data()
+        res = ft.prune(m, batches, keep_flops=0.5, method="falcon --lambda-convention falcon", lam=0.01, n_samples=6,
+                       cli=self.cli, work_dir=os.path.join(self.d, "a"))
+        self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
+        res = ft.prune(small_model(), batches, keep_flops=0.5, method="falcon --lambda-convention falcon",
+                       extra_args=["--lambda", "0.01"], n_samples=6, cli=self.cli, work_dir=os.path.join(self.d, "b"))
+        self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
+        p = sum(mod.weight.numel() for mod in small_model().modules() if isinstance(mod, (nn.Conv2d, nn.Linear)))
+        g = os.path.join(self.d, "g.npy")
+        np.save(g, np.zeros(p, np.float32))
+        res = ft.prune(small_model(), batches, keep_flops=0.5, method=f"falcon --linear-term {g}", n_samples=6,
+                       cli=self.cli, work_dir=os.path.join(self.d, "c"))
+        self.assertEqual(res.parameters, p)
+        self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
+        # a budget among the method's flags is the run's: 300 of its 455 weights, not of the probe's 12
+        res = ft.prune(small_model(), batches, keep_flops=None, keep_nnz=None, method="mp --nnz 300", n_samples=6,
+                       cli=self.cli, work_dir=os.path.join(self.d, "d"))
+        self.assertLessEqual(res.kept_nnz, 300)
+        # what the probe can judge is still refused early, before any export, with the CLI's reason
+        for method, reason in [("mp --no-such-flag", "Unknown option: '--no-such-flag'"),
+                               ("mp --rounds 3", "--rounds: option: only applies to --method falcon"),
+                               ("no-such-method", "unknown method 'no-such-method'")]:
+            work = os.path.join(self.d, "refused")
+            with self.assertRaisesRegex(ft.FalconError, re.escape(reason)):
+                ft.prune(small_model(), batches, keep_flops=0.5, method=method, lam=0.01, n_samples=6, cli=self.cli,
+                         work_dir=work)
+            self.assertFalse(os.path.exists(work), f"{method}: refused before the export")
+        self.assertFalse(self.cli.supports("falcon --lambda-convention falcon", lam=-1.0))
 
     def test_supports_is_false_in_an_if_for_a_method_the_cli_does_not_run(self):
         # README: "supports asks without raising"; a caller writes `if cli.supports(m):`

@@ -1,0 +1,152 @@
+"""FalconCLI's handling of the CLI process and of its failures, with stand-in commands (no JVM needed)."""
+import os
+import signal
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import unittest
+
+from _util import needs_torch, HAVE_TORCH
+
+if HAVE_TORCH:
+    import falcon_torch as ft
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie, ended and not yet waited for, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@needs_torch
+class InterruptTest(unittest.TestCase):
+    """An exception while FalconCLI waits for the CLI (Ctrl-C, Jupyter's "interrupt kernel") ends the CLI."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+        self.pids = []
+
+    def tearDown(self):
+        for pid in self.pids:                   # the child of a failing run, so that it outlives no test
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.tmp.cleanup()
+
+    def _interrupted_run(self, echo: bool):
+        """Runs a stand-in CLI that writes its pid and sleeps, sends SIGINT to this process's main thread once it runs (as
+        Jupyter's interrupt does: the child gets no signal of its own), and returns the child's pid and whether it got
+        SIGTERM."""
+        pid_file, term_file = os.path.join(self.d, "pid"), os.path.join(self.d, "term")
+        script = textwrap.dedent(f"""
+            import os, signal, sys, time
+            def on_term(signum, frame):
+                open({term_file!r}, "w").close()
+                sys.exit(143)
+            signal.signal(signal.SIGTERM, on_term)
+            with open({pid_file!r} + ".part", "w") as f:
+                f.write(str(os.getpid()))
+            os.replace({pid_file!r} + ".part", {pid_file!r})
+            print("stage 0 ...", flush=True)
+            time.sleep(30)
+        """)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", script])
+
+        def interrupt_once_started():
+            deadline = time.monotonic() + 20
+            while not os.path.exists(pid_file) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            # a real signal, which wakes the main thread's wait (_thread.interrupt_main only sets a flag)
+            signal.pthread_kill(main, signal.SIGINT)
+        main = threading.main_thread().ident
+        threading.Thread(target=interrupt_once_started, daemon=True).start()
+        import contextlib
+        import io
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with self.assertRaises(KeyboardInterrupt):
+                cli.run([], echo=echo)
+        with open(pid_file) as f:
+            pid = int(f.read())
+        self.pids.append(pid)
+        return pid, os.path.exists(term_file)
+
+    def test_an_interrupted_run_that_shows_its_output_ends_the_cli(self):
+        # FalconCLI(quiet=False) left the CLI running as an orphan, reading and writing prune's work folder
+        pid, got_term = self._interrupted_run(echo=True)
+        self.assertFalse(_running(pid), "the CLI still runs after the interrupt")
+        self.assertTrue(got_term, "the CLI is told to stop with SIGTERM, on which falcon stops its gradient command")
+
+    def test_an_interrupted_quiet_run_ends_the_cli_with_sigterm(self):
+        # subprocess.run killed the CLI with SIGKILL, which leaves falcon's --grads-command running on
+        pid, got_term = self._interrupted_run(echo=False)
+        self.assertFalse(_running(pid), "the CLI still runs after the interrupt")
+        self.assertTrue(got_term, "the CLI is told to stop with SIGTERM, on which falcon stops its gradient command")
+
+
+@needs_torch
+class FalconErrorTest(unittest.TestCase):
+    def test_the_message_of_a_run_that_shows_its_output_ends_with_the_clis_error(self):
+        # with quiet=False the summary is on stdout; stderr + stdout made the message the summary's last 5 lines
+        summary = "".join(f"  stage {t}: kept {t}\n" for t in range(8)) + "  wrote out.npy, report.json\n"
+        script = (f"import sys; sys.stdout.write({summary!r}); "
+                  "sys.stderr.write('falcon: error: falcon++ stopped after stage 1 of 0..2: gradients failed\\n"
+                  "falcon: out.npy holds the weights of stage 1 (the last completed stage)\\n'); sys.exit(1)")
+        import contextlib
+        import io
+        for quiet in (False, True):
+            cli = ft.FalconCLI(command=[sys.executable, "-c", script], quiet=quiet)
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+                with self.assertRaises(ft.FalconError) as cm:
+                    cli.run([], echo=not quiet)
+            message = str(cm.exception).split("\n  command: ")[0]
+            self.assertIn("falcon: error: falcon++ stopped after stage 1", message, f"quiet={quiet}")
+            self.assertIn("out.npy holds the weights of stage 1", message, f"quiet={quiet}")
+            self.assertNotIn("stage 7: kept", message, f"quiet={quiet}")
+            self.assertNotIn("stage 7: kept", cm.exception.stderr, f"quiet={quiet}: e.stderr is the CLI's stderr")
+            self.assertIn("stage 7: kept", cm.exception.stdout, f"quiet={quiet}: its stdout is kept apart")
+
+    def test_a_falcon_error_survives_pickling_as_a_process_pool_does_it(self):
+        # FalconError(message) was how pickle rebuilt it: a TypeError, and a CLI failure in a ProcessPoolExecutor's
+        # worker reached the parent as BrokenProcessPool
+        import pickle
+        e = ft.FalconError(2, "falcon: error: --keep-flops: value: is 2, outside the valid range\n",
+                           ["falcon", "prune", "--keep-flops", "2.0"], stdout="summary\n")
+        e.args = (e.args[0] + "\n  (prune's work folder /tmp/x is kept)",)      # as prune's _work_folder adds it
+        back = pickle.loads(pickle.dumps(e))
+        self.assertIs(type(back), ft.FalconError)
+        self.assertEqual((back.returncode, back.stderr, back.args_list, back.stdout),
+                         (e.returncode, e.stderr, e.args_list, e.stdout))
+        self.assertEqual(str(back), str(e))
+        self.assertIn("outside the valid range", str(back))
+        self.assertIn("work folder /tmp/x is kept", str(back))
+
+    def test_exit_1_is_called_what_the_cli_says_it_is(self):
+        # every exit 1 was "internal error", also the documented one of a falcon++ run whose gradient command failed or
+        # ran past the timeout the user set
+        stopped = ("falcon: error: falcon++ stopped after stage 1 of 0..2: gradients of stage 2 (--grads-command at the "
+                   "weights of stage 1) failed: --grads-command 'sh -c exit' did not exit within 1 s at stage 2\n"
+                   "falcon: out.npy holds the weights of stage 1 (the last completed stage); r.json says so\n")
+        cases = [
+            (1, stopped, "falcon++ stopped early; the outputs hold the last completed stage"),
+            (1, "falcon: internal error: java.lang.NullPointerException\n\tat dev.falcon.X\n", "internal error"),
+            (1, "falcon: out of memory: Java heap space; raise the Java heap with FALCON_HEAP=8g\n", "out of memory"),
+            (1, "falcon: error: stdout could not be written (a full disk, ...)\n", "failure"),
+            (2, "falcon: error: --keep-flops: value: is 2\n", "bad usage or input"),
+            (2, "falcon: error: out of memory: the run needs 9 GB\n", "out of memory"),
+            (3, "falcon: error: the FLOP budget ...\n", "infeasible budgets"),
+            (130, "falcon: stopped by SIGINT while pruning (falcon); no output written\n", "stopped by SIGINT"),
+            (143, "falcon: stopped by SIGTERM while pruning (falcon); no output written\n", "stopped by SIGTERM"),
+        ]
+        for code, stderr, kind in cases:
+            message = str(ft.FalconError(code, stderr, ["falcon", "prune"]))
+            self.assertTrue(message.startswith(f"falcon exited with {code} ({kind}): "), message)
+        self.assertNotIn("internal", str(ft.FalconError(1, stopped, ["falcon", "prune"])))
+
+
+if __name__ == "__main__":
+    unittest.main()
