@@ -239,7 +239,9 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = {"--device", "--backend"}, paramLabel = "auto|cpu|java|cuda",
             description = "Compute backend (default: -Dfalcon.backend, else auto = the best usable one; `falcon env` lists them).")
     String device;
-    @Option(names = "--threads", paramLabel = "N", description = "Worker threads, at most 4 per available processor or 16 (default: available processors); not taken by the single-threaded java backend.")
+    @Option(names = "--threads", paramLabel = "N", description = "Worker threads, at most 4 per available processor or 16 (default: available processors); not taken by the single-threaded java backend."
+            + " It alone sets the thread count: OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are not read (a warning says so where they differ)."
+            + " OpenBLAS gets at most the available processors (its idle threads spin); falcon's own kernels split their work into N.")
     Integer threads;
     @Option(names = {"--quiet", "-q"}, description = "Print only warnings and errors.")
     boolean quiet;
@@ -396,6 +398,11 @@ final class PruneCommand implements Callable<Integer> {
             }
             errW.println("falcon: warning: --threads " + threads + " is not read by the java backend, which runs on one thread ("
                     + choice.explanation() + ")");
+        }
+        if (!choice.provider().name().equals("java")) {
+            // the cpu backend (and cuda's host side) set OpenBLAS's count from --threads before each call
+            String overridden = ThreadVariables.warning(ThreadVariables.environment.get(), threadCount);
+            if (overridden != null) errW.println("falcon: warning: " + overridden);
         }
         Backsolve.Mode backsolveMode = backsolveMode(m);
         boolean solver = m == Method.FALCON || m == Method.FALCON_PLUS_PLUS || backsolveMode != Backsolve.Mode.NONE;
@@ -738,7 +745,8 @@ final class PruneCommand implements Callable<Integer> {
         if (threads != null && threads > mostThreads) {
             // every kernel call starts its threads: a mistyped --threads 100000 spent seconds creating them on a tiny run
             throw InputException.of("--threads", "value", "is " + threads + ", more than " + mostThreads + " (4 per available processor, "
-                    + processors + " here, or 16): threads beyond the cores only add switching", "omit it to use every processor");
+                    + processors + " here, or 16): falcon's kernels start their threads on every call, and threads beyond the cores only add switching",
+                    "omit it to use every processor");
         }
     }
 

@@ -1429,6 +1429,32 @@ class MainTest {
         assertEquals(Runtime.getRuntime().availableProcessors(), backend.at("/facts/cpu.available_processors").intValue(), backend.toString());
     }
 
+    /**
+     * OPENBLAS_NUM_THREADS=1 (the usual way to run several jobs on one machine) was overridden by --threads without a
+     * word: prune warns where such a variable asks for another count than the run's, and env shows it.
+     */
+    @Test
+    void openBlasThreadVariablesAreSaidToBeOverridden() {
+        var before = ThreadVariables.environment;
+        try {
+            ThreadVariables.environment = () -> java.util.Map.of("OPENBLAS_NUM_THREADS", "1", "OMP_NUM_THREADS", "2");
+            // --quiet (in fileArgs) keeps warnings
+            Run r = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", "2"), "--device", "cpu"));
+            assertEquals(0, r.code(), r.err());
+            assertTrue(r.err().contains("falcon: warning: OPENBLAS_NUM_THREADS=1 is not read: --threads alone sets the thread count,"
+                    + " OpenBLAS's included (this run: 2 threads)"), r.err());
+            assertFalse(r.err().contains("OMP_NUM_THREADS=2"), "a variable asking for the run's own count changes nothing: " + r.err());
+            Run env = run("env");
+            assertTrue(env.out().contains("OPENBLAS_NUM_THREADS=1, OMP_NUM_THREADS=2: not read by falcon; --threads alone sets the thread count"), env.out());
+            ThreadVariables.environment = java.util.Map::of;
+            Run none = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", "2"), "--device", "cpu"));
+            assertFalse(none.err().contains("NUM_THREADS"), none.err());
+            assertFalse(run("env").out().contains("NUM_THREADS"));
+        } finally {
+            ThreadVariables.environment = before;
+        }
+    }
+
     private static void collectNumbersAsText(JsonNode node, String path, List<String> found) {
         if (node.isTextual() && (node.asText().matches("-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?") || List.of("true", "false").contains(node.asText()))) {
             found.add(path + " = \"" + node.asText() + "\"");

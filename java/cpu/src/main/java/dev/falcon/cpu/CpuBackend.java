@@ -39,7 +39,22 @@ public final class CpuBackend implements ComputeBackend {
         }
         this.facts = CpuNative.ensureLoaded();
         this.threads = Math.max(1, threads);
+        this.openBlasThreads = openBlasThreadsFor(this.threads);
     }
+
+    /**
+     * The thread count OpenBLAS is given for a backend of {@code threads} threads: that count, but never more than the
+     * available processors. OpenBLAS's idle workers busy-wait for their next call, so with more of them than cores they
+     * took the CPU from the thread that issues it: a falcon solve of resnet20 (n = 32) with --threads 4 on a 2-core VM
+     * took 122-139 s instead of 9 s, with 60-72 s of CPU. falcon's own kernels keep the requested split (their threads
+     * end with each call), so a given thread count still gives the same results where it does not exceed the cores.
+     */
+    static int openBlasThreadsFor(int threads) {
+        return Math.max(1, Math.min(threads, Runtime.getRuntime().availableProcessors()));
+    }
+
+    /** The thread count this backend's OpenBLAS calls run with: {@link #openBlasThreadsFor(int)} of its threads. */
+    private final int openBlasThreads;
 
     /**
      * OpenBLAS's thread count is one setting for the whole process: with two backends of different counts used from two
@@ -60,7 +75,7 @@ public final class CpuBackend implements ComputeBackend {
      */
     private int openblasCall(BlasCall call) {
         return underOpenBlasLock(() -> {
-            falcon_openblas_set_threads(threads);
+            falcon_openblas_set_threads(openBlasThreads);
             return call.run();
         });
     }

@@ -2,12 +2,15 @@ package dev.falcon.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
+import dev.falcon.backend.Backends;
+import dev.falcon.cpu.nativelib.FalconKernels;
 import org.bytedeco.javacpp.DoublePointer;
 import org.junit.jupiter.api.Test;
 
@@ -80,5 +83,26 @@ class OpenBlasThreadCountTest {
         }
         assertEquals(null, failed.get());
         assertEquals(List.of(), wrong, "factors that differ from the backend's own, alone");
+    }
+
+    /**
+     * OpenBLAS's idle workers busy-wait, so more of them than cores took the CPU from the thread issuing the next call
+     * (a resnet20 solve with --threads 4 on 2 cores: 122 s instead of 9): a backend of the most threads allowed, 4 per
+     * processor or 16, must run its OpenBLAS calls on at most the available processors, and one of 1 thread on 1.
+     */
+    @Test
+    void openBlasIsGivenNoMoreThreadsThanTheProcessors() {
+        int processors = Runtime.getRuntime().availableProcessors();
+        try (CpuBackend most = new CpuBackend(Backends.mostThreads()); DoublePointer a = new DoublePointer(4.0, 1.0, 1.0, 3.0);
+             DoublePointer b = new DoublePointer(1.0, 2.0)) {
+            most.choleskyFactor(a, 2);
+            int afterMost = FalconKernels.falcon_openblas_get_threads();
+            assertTrue(afterMost >= 1 && afterMost <= processors, "OpenBLAS ran a call of a " + Backends.mostThreads()
+                    + "-thread backend on " + afterMost + " threads, with " + processors + " processors");
+        }
+        try (CpuBackend one = new CpuBackend(1); DoublePointer a = new DoublePointer(4.0, 1.0, 1.0, 3.0)) {
+            one.choleskyFactor(a, 2);
+            assertEquals(1, FalconKernels.falcon_openblas_get_threads(), "OpenBLAS's threads for a 1-thread backend");
+        }
     }
 }
