@@ -45,8 +45,17 @@ final class InspectCommand implements Callable<Integer> {
             "FILE.safetensors:TENSOR describes that tensor only."})
     List<String> files;
 
-    @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
     boolean quiet;
+
+    /**
+     * -q given again is taken: picocli refuses any single-value option given twice, which is right for an option with a
+     * value (one of the two would go unread) but refused a repeated flag that changes nothing. As an array, each -q is
+     * one more element.
+     */
+    @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
+    void quiet(boolean[] given) {
+        quiet = given != null && given.length > 0;
+    }
 
     @Override
     public Integer call() {

@@ -241,8 +241,17 @@ final class PruneCommand implements Callable<Integer> {
     String device;
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads, at most 4 per available processor or 16 (default: available processors); not taken by the single-threaded java backend.")
     Integer threads;
-    @Option(names = {"--quiet", "-q"}, description = "Print only warnings and errors.")
     boolean quiet;
+
+    /**
+     * -q given again is taken: picocli refuses any single-value option given twice, which is right for an option with a
+     * value (one of the two would go unread) but refused a repeated flag that changes nothing. As an array, each -q is
+     * one more element.
+     */
+    @Option(names = {"--quiet", "-q"}, description = "Print only warnings and errors.")
+    void quiet(boolean[] given) {
+        quiet = given != null && given.length > 0;
+    }
 
     private final Map<String, Double> timings = new LinkedHashMap<>();
     /** Set where a given --block-size reaches no block model and only sets the cpu backend's panels of X. */

@@ -27,6 +27,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
 
 /** Runs the CLI in-process: exit codes, messages, outputs, and every bad-input case of issue section 7. */
 class MainTest {
@@ -179,6 +180,48 @@ class MainTest {
         assertEquals("", r.out());
         assertTrue(r.err().contains("Usage: falcon"), r.err());
         assertTrue(r.err().contains("prune") && r.err().contains("inspect") && r.err().contains("env"));
+    }
+
+    /**
+     * picocli refused an option given twice under its longest name, not the name typed: `--device cpu --device java` as
+     * "option '--backend' ...", `-X a -X a` as '--grads', `-q -q` as '--quiet'. It is named as typed now, two of its
+     * names typed are said to be one option, and -q may be repeated (a flag changes nothing the second time).
+     */
+    @Test
+    void anOptionGivenTwiceIsNamedAsTyped() throws IOException {
+        String[] inputs = {"prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString()};
+        String x = xFile.toString();
+        Object[][] cases = {
+                {new String[] {"--device", "java", "--device", "java"}, "option '--device' (auto|cpu|java|cuda) should be specified only once"},
+                {new String[] {"--backend", "java", "--backend", "java"}, "option '--backend' (auto|cpu|java|cuda) should be specified only once"},
+                {new String[] {"--device", "java", "--backend=java"},
+                        "option '--device' (auto|cpu|java|cuda) should be specified only once (--device and --backend are names of one option)"},
+                {new String[] {"-X", x, "-X", x}, "option '-X' (X.npy) should be specified only once"},
+                {new String[] {"--grads=" + x, "-qX", x}, "option '--grads' (X.npy) should be specified only once (--grads and -X are names of one option)"},
+                {new String[] {"-X" + x, "--grads", x}, "option '-X' (X.npy) should be specified only once (-X and --grads are names of one option)"},
+        };
+        for (Object[] c : cases) {
+            String[] twice = (String[]) c[0];
+            Run r = run(concat(inputs, twice));
+            assertFails(r, 2, (String) c[1]);
+            assertEquals(2, r.err().lines().count(), String.join(" ", twice) + ": " + r.err());
+            if (!String.join(" ", twice).contains("--backend")) assertFalse(r.err().contains("--backend"), r.err());
+        }
+        assertTrue(run("prune", "-h", "-h").err().contains("option '-h' should be specified only once"));
+        // what follows "--" is no option, and an option's value is not one: neither is taken for a name typed
+        CommandLine.Model.CommandSpec prune = new CommandLine(new Main()).getSubcommands().get("prune").getCommandSpec();
+        assertEquals(List.of("--grads"), Main.namesTyped(prune, prune.findOption("-X"), new String[] {"prune", "--grads", x, "--out", "-X", "--", "-X"}));
+
+        // -q given twice, under either name, is taken: the run is as quiet as with one
+        for (String[] quiet : new String[][] {{"-q", "-q"}, {"-qq"}, {"-q", "--quiet"}}) {
+            Run r = run(concat(concat(inputs, new String[] {"--device", "java"}), quiet));
+            assertEquals(0, r.code(), String.join(" ", quiet) + ": " + r.err());
+            assertEquals("", r.out() + r.err(), String.join(" ", quiet));
+        }
+        Run inspect = run("inspect", "-q", "--quiet", wFile.toString());
+        assertEquals(0, inspect.code(), inspect.err());
+        assertEquals("", inspect.out() + inspect.err());
     }
 
     @Test
