@@ -25,13 +25,16 @@ import picocli.CommandLine.Spec;
         description = {"Describes input files without loading them whole.",
                 "For .npy and .safetensors every array's dtype, shape, NaN/Inf counts and range; for a .json layer table every "
                         + "layer with its FLOPs and share of the dense FLOPs."},
-        footer = {"", "Exit codes: 0 all files fine, 2 a file is unreadable, holds an array of a dtype",
-                "  falcon cannot convert, an empty array, an array no input takes (an integer",
-                "  or bool matrix in Fortran order, more than 2^31 - 9 weights), a layer table",
-                "  of more than 2^31 - 9 weights, or NaN/Inf values or values beyond",
-                "  float32's range (what prune would refuse), 1 internal error or stdout not",
-                "  writable (a full disk, a closed pipe), 130 or 143 stopped by SIGINT (Ctrl-C)",
-                "  or SIGTERM."})
+        footer = {"", "Exit codes: 0 every array is taken by some input (a note on its row says",
+                "  which, where not by all), 2 a file is unreadable or holds an array of a",
+                "  dtype falcon cannot convert, an empty array, NaN/Inf values, or an array",
+                "  no input takes (an integer or bool matrix in Fortran order, more than",
+                "  2^31 - 9 weights, float64 values beyond float32's range in a Fortran-order",
+                "  matrix or in more than 2^31 - 9 values: X and weights refuse such values,",
+                "  FLOPs take them), or a layer table of more than 2^31 - 9 weights (what",
+                "  prune would refuse in every role), 1 internal error or stdout not writable",
+                "  (a full disk, a closed pipe), 130 or 143 stopped by SIGINT (Ctrl-C) or",
+                "  SIGTERM."})
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -42,8 +45,17 @@ final class InspectCommand implements Callable<Integer> {
             "FILE.safetensors:TENSOR describes that tensor only."})
     List<String> files;
 
-    @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
     boolean quiet;
+
+    /**
+     * -q given again is taken: picocli refuses any single-value option given twice, which is right for an option with a
+     * value (one of the two would go unread) but refused a repeated flag that changes nothing. As an array, each -q is
+     * one more element.
+     */
+    @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
+    void quiet(boolean[] given) {
+        quiet = given != null && given.length > 0;
+    }
 
     @Override
     public Integer call() {
@@ -83,7 +95,7 @@ final class InspectCommand implements Callable<Integer> {
                         }
                         entries = named;
                     }
-                    List<String> nonFiniteNames = new java.util.ArrayList<>(), beyondFloat32Names = new java.util.ArrayList<>();
+                    List<String> nonFiniteNames = new java.util.ArrayList<>();
                     List<String> unconvertible = new java.util.ArrayList<>();
                     List<String> empty = new java.util.ArrayList<>();
                     // arrays prune refuses in every role (X, weights, FLOPs), why, and what to do
@@ -120,10 +132,7 @@ final class InspectCommand implements Callable<Integer> {
                         if (isEmpty) empty.add("'" + shown(e) + "' " + Arrays.toString(e.shape()));
                         String range = isEmpty ? "no values" : e.finiteCount() == 0 ? "no finite values"
                                 : String.format(Locale.ROOT, "min %.6g, max %.6g", e.min(), e.max());
-                        // a float64 value past float32's range is finite in the file but Inf once read, and prune rejects it
-                        boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
                         if (nonFinite) nonFiniteNames.add("'" + shown(e) + "'");
-                        if (beyondFloat32) beyondFloat32Names.add("'" + shown(e) + "'");
                         Roles roles = Roles.of(e);
                         boolean noRole = roles.noRole();
                         if (noRole) {
@@ -132,34 +141,26 @@ final class InspectCommand implements Callable<Integer> {
                             noRoleReasons.add(roles.notWeightsBecause());
                             if (roles.transposed()) noRoleFixes.add("save weights or FLOPs with numpy.save(path, numpy.ascontiguousarray(a))");
                             if (!e.readableAsX()) noRoleFixes.add("save X as float32");
+                            if (roles.beyondFloat32()) noRoleFixes.add("rescale X or weights into float32's range");
                             if (roles.tooManyWeights()) noRoleFixes.add("prune a model of more weights in parts (a limit of falcon, not of this machine)");
                             noRoleTooMany |= roles.tooManyWeights();
                         }
-                        if (!quiet || nonFinite || beyondFloat32 || isEmpty || noRole) {
+                        // values beyond float32's range stay a problem under -q though FLOPs take them: X and weights do not
+                        if (!quiet || nonFinite || roles.beyondFloat32() || isEmpty || noRole) {
                             if (!headed) out.print(header);
                             headed = true;
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", shown(e), e.dtype(),
                                     Arrays.toString(e.shape()), e.nanCount(), e.infCount(), e.finiteCount(), range,
                                     roles.note(e.dtype())
                                             + (isEmpty ? "   <- empty: rejected as input" : "")
-                                            + (nonFinite ? "   <- NaN/Inf: rejected as input" : "")
-                                            + (beyondFloat32 ? "   <- beyond float32's +-3.4e38: Inf as float32, rejected as input" : ""));
+                                            + (nonFinite ? "   <- NaN/Inf: rejected as input" : ""));
                         }
                     }
-                    if (!nonFiniteNames.isEmpty() || !beyondFloat32Names.isEmpty()) {
-                        String what;
-                        if (file.toString().toLowerCase(Locale.ROOT).endsWith(".npy")) {
-                            // the file is the array
-                            what = "holds " + (!nonFiniteNames.isEmpty() && !beyondFloat32Names.isEmpty() ? "NaN/Inf values and values beyond float32's range"
-                                    : !nonFiniteNames.isEmpty() ? "NaN/Inf values" : "values beyond float32's range (Inf once read as float32)");
-                        } else {
-                            // the file's name alone left the user to find which of its tensors
-                            List<String> parts = new java.util.ArrayList<>();
-                            if (!nonFiniteNames.isEmpty()) parts.add(holds(nonFiniteNames) + "NaN/Inf values");
-                            if (!beyondFloat32Names.isEmpty()) parts.add(holds(beyondFloat32Names) + "values beyond float32's range (Inf once read as float32)");
-                            what = String.join(", and ", parts);
-                        }
-                        err.println("falcon: error: " + file + ": data: " + what + "; falcon rejects such inputs (recompute, clean or rescale them)");
+                    // NaN/Inf is refused in every role; values beyond float32's range are judged by role (Roles), as FLOPs take them
+                    if (!nonFiniteNames.isEmpty()) {
+                        // a .npy file is the array; a .safetensors file's name alone left the user to find which of its tensors
+                        String what = file.toString().toLowerCase(Locale.ROOT).endsWith(".npy") ? "holds NaN/Inf values" : holds(nonFiniteNames) + "NaN/Inf values";
+                        err.println("falcon: error: " + file + ": data: " + what + "; falcon rejects such inputs (recompute or clean them)");
                         code = Main.USAGE;
                     }
                     if (!empty.isEmpty()) {
@@ -197,10 +198,22 @@ final class InspectCommand implements Callable<Integer> {
      * at most that many.
      *
      * @param traits what about the array the refusals answer: "<i4 in Fortran order", "Fortran order, 2,147,483,648 values"
+     * <p>
+     * Finite float64 values beyond float32's +-3.4e38 are Inf once read as float32, as X and weights are read, so those
+     * refuse them; FLOP costs are read as float64 and take them. Such an array is judged by role as the others: "rejected
+     * as input" made inspect exit 2 on per-weight costs that prune takes.
+     *
      * @param notXBecause why prune --grads refuses it, null where it takes it
-     * @param notWeightsBecause why prune --weights and --flops-per-weight refuse it, null where they take it
+     * @param notWeightsBecause why prune --weights and --flops-per-weight refuse it for its order or size (both read
+     *        it so), null where they take it
+     * @param beyondFloat32 it holds finite values beyond float32's range: --weights refuses it too (and X, which
+     *        notXBecause then says), --flops-per-weight does not
      */
-    record Roles(String traits, String notXBecause, String notWeightsBecause, boolean transposed, boolean tooManyWeights) {
+    record Roles(String traits, String notXBecause, String notWeightsBecause, boolean transposed, boolean tooManyWeights,
+                 boolean beyondFloat32) {
+        /** Why X and weights refuse values beyond float32's range, and FLOPs do not. */
+        static final String BEYOND_FLOAT32_BECAUSE = "X and weights are read as float32, where such values are Inf; FLOPs are read as float64";
+
         static Roles of(ArrayFiles.Entry e) {
             long values = valueCount(e.shape());
             boolean tooManyWeights = values > FlopAwareSelector.MAX_WEIGHTS;
@@ -210,15 +223,19 @@ final class InspectCommand implements Callable<Integer> {
                     : tooManyWeights ? "weights and FLOPs hold at most " + MAX_WEIGHTS_SHOWN + " values" : null;
             // prune --grads takes a 2-D array only; a Fortran-order one of more dimensions no input takes, and was
             // "accepted for X" (a C-order one is weights, which need no note)
+            // min and max are of the finite values: NaN (none finite) is no value beyond the range
+            boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
             String notXBecause = !e.readableAsX() ? "X must be float32, float64, float16 or bfloat16"
                     : transposed && e.shape().length != 2 ? "X must be 2-D (n samples x p weights)"
                     : tooManyWeights && (e.shape().length != 2 || e.shape()[1] > FlopAwareSelector.MAX_WEIGHTS)
-                            ? "X must be n x p with p at most " + MAX_WEIGHTS_SHOWN : null;
+                            ? "X must be n x p with p at most " + MAX_WEIGHTS_SHOWN
+                    : beyondFloat32 ? "X must lie within float32's range" : null;
             List<String> traits = new java.util.ArrayList<>();
             if (!e.readableAsX()) traits.add(e.dtype() + (transposed ? " in Fortran order" : ""));
             else if (transposed) traits.add("Fortran order");
             if (tooManyWeights) traits.add(String.format(Locale.ROOT, "%,d values", values));
-            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights);
+            if (beyondFloat32) traits.add("values beyond float32's +-3.4e38");
+            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32);
         }
 
         boolean noRole() {
@@ -228,6 +245,8 @@ final class InspectCommand implements Callable<Integer> {
         /** The remark on the array's row: a refusal where no input takes it, else which inputs do. */
         String note(String dtype) {
             if (noRole()) return "   <- " + traits + ": rejected as input (" + notXBecause + "; " + notWeightsBecause + ")";
+            // exit 0, as prune takes it for FLOPs; the note keeps the user from taking it for weights or X
+            if (beyondFloat32) return "   (" + traits + ": accepted for FLOPs only; " + BEYOND_FLOAT32_BECAUSE + ")";
             if (notWeightsBecause != null) return "   (" + traits + ": accepted for X; " + notWeightsBecause + ")";
             // exit 0 is right for weights of this type, but prune --grads refuses it: say so before the user takes
             // inspect's silence as a clean bill for X

@@ -10,6 +10,7 @@ import dev.falcon.model.Numbers;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.List;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -303,7 +304,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         // one line and where to look, like every other input error, instead of the whole usage text
         cl.setParameterExceptionHandler((e, arguments) -> {
             String command = e.getCommandLine().getCommandSpec().qualifiedName();
-            errWriter.println("falcon: error: " + e.getMessage());
+            errWriter.println("falcon: error: " + namedAsTyped(e, arguments));
             CommandLine.UnmatchedArgumentException.printSuggestions(e, errWriter);
             errWriter.println("see `" + command + " --help`");
             return USAGE;
@@ -319,6 +320,64 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             outWriter.flush();
             errWriter.flush();
         }
+    }
+
+    /**
+     * picocli's message, with an option given twice named as the user typed it: picocli names it by its longest name, so
+     * `--device cpu --device java` was refused as "option '--backend' ... should be specified only once", an option the
+     * user never gave, and `-X a -X a` as '--grads'. Where two of its names were typed, the message says they are one
+     * option, which the user may not know.
+     */
+    static String namedAsTyped(CommandLine.ParameterException e, String[] arguments) {
+        if (!(e instanceof CommandLine.OverwrittenOptionException overwritten)
+                || !(overwritten.getOverwritten() instanceof CommandLine.Model.OptionSpec option) || option.names().length < 2) {
+            return e.getMessage();
+        }
+        List<String> typed = namesTyped(e.getCommandLine().getCommandSpec(), option, arguments);
+        if (typed.isEmpty()) return e.getMessage();
+        String message = e.getMessage().replace("'" + option.longestName() + "'", "'" + typed.get(0) + "'");
+        return typed.size() > 1 ? message + " (" + String.join(" and ", typed) + " are names of one option)" : message;
+    }
+
+    /**
+     * The names under which {@code option} of {@code command} appears in {@code arguments}, in the order first typed,
+     * read as picocli reads them: --name or --name=value; a short name alone, with its value attached (-XX.npy) or
+     * ending a cluster of flags (-qX X.npy); an option's separate value is skipped (a quoted --grads-command beginning
+     * with -X is not -X), and nothing after "--" is an option.
+     */
+    static List<String> namesTyped(CommandLine.Model.CommandSpec command, CommandLine.Model.OptionSpec option, String[] arguments) {
+        java.util.LinkedHashSet<String> typed = new java.util.LinkedHashSet<>();
+        for (int i = 0; i < arguments.length; i++) {
+            String a = arguments[i];
+            if (a.equals("--")) break;
+            if (a.startsWith("--")) {
+                int equals = a.indexOf('=');
+                String name = equals < 0 ? a : a.substring(0, equals);
+                CommandLine.Model.OptionSpec o = command.findOption(name);
+                if (o == null) continue;
+                if (o == option) typed.add(name);
+                if (equals < 0 && takesTheNextArgument(o, arguments, i)) i++;
+            } else if (a.startsWith("-") && a.length() > 1) {
+                for (int c = 1; c < a.length(); c++) {
+                    CommandLine.Model.OptionSpec o = command.findOption(a.charAt(c));
+                    if (o == null) break;
+                    if (o == option) typed.add("-" + a.charAt(c));
+                    if (o.arity().max() > 0) {
+                        // its value is the rest of the argument, or the next one
+                        if (c == a.length() - 1 && takesTheNextArgument(o, arguments, i)) i++;
+                        break;
+                    }
+                }
+            }
+        }
+        return List.copyOf(typed);
+    }
+
+    /** Whether an option typed as arguments[i], with no value attached, takes arguments[i + 1] as its value. */
+    private static boolean takesTheNextArgument(CommandLine.Model.OptionSpec o, String[] arguments, int i) {
+        if (o.arity().max() == 0 || i + 1 >= arguments.length) return false;
+        // an optional value (--backsolve [exact|...]) is taken where the next argument is no option
+        return o.arity().min() > 0 || !arguments[i + 1].startsWith("-");
     }
 
     /**

@@ -243,8 +243,17 @@ final class PruneCommand implements Callable<Integer> {
             + " It alone sets the thread count: OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are not read (a warning says so where they differ)."
             + " OpenBLAS gets at most the available processors (its idle threads spin); falcon's own kernels split their work into N.")
     Integer threads;
-    @Option(names = {"--quiet", "-q"}, description = "Print only warnings and errors.")
     boolean quiet;
+
+    /**
+     * -q given again is taken: picocli refuses any single-value option given twice, which is right for an option with a
+     * value (one of the two would go unread) but refused a repeated flag that changes nothing. As an array, each -q is
+     * one more element.
+     */
+    @Option(names = {"--quiet", "-q"}, description = "Print only warnings and errors.")
+    void quiet(boolean[] given) {
+        quiet = given != null && given.length > 0;
+    }
 
     private final Map<String, Double> timings = new LinkedHashMap<>();
     /** Set where a given --block-size reaches no block model and only sets the cpu backend's panels of X. */

@@ -84,4 +84,58 @@ class HelpTextTest extends SmallModel {
             }
         }
     }
+
+    /**
+     * README's prune synopsis says the values it shows are the defaults, yet it showed --keep-nnz 0.5, --sparsity 0.8,
+     * --start-keep 1 and --grads-command-timeout 15m, none a default (no NNZ budget but p, no timeout), and --method
+     * magnitude|mp|... where the default is mp. Each lower-case value shown in brackets (the first of a|b|c) is checked
+     * against prune's own default: picocli's default (its fallback for a value in brackets, as --backsolve's), else the
+     * "(default: ...)" of its --help description, else the footer's "(--option value)". Upper-case placeholders, file names
+     * and quoted commands are not defaults and are skipped.
+     */
+    @Test
+    void readmesPruneSynopsisShowsTheDefaults() throws java.io.IOException {
+        String readme = java.nio.file.Files.readString(java.nio.file.Path.of("../../README.md"));
+        int start = readme.indexOf("falcon prune --weights w.npy");
+        int end = readme.indexOf("\nfalcon prune --example", start);
+        assertTrue(start >= 0 && end > start, "README's prune synopsis");
+        // a quoted command's own options (--weights {weights}) are not prune's
+        String synopsis = readme.substring(start, end).replaceAll("'[^']*'", "'...'");
+        CommandLine.Model.CommandSpec prune = new CommandLine(new Main()).getSubcommands().get("prune").getCommandSpec();
+        String footer = String.join(" ", prune.usageMessage().footer()).replaceAll("\\s+", " ");
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(--[a-z][a-z-]*) (\\[?)([^\\s'(\\[-][^\\s]*)").matcher(synopsis);
+        List<String> wrong = new java.util.ArrayList<>();
+        int checked = 0;
+        while (m.find()) {
+            String option = m.group(1), value = m.group(3).replaceAll("[\\])]+$", ""); // the brackets and parentheses that close around it
+            CommandLine.Model.OptionSpec spec = prune.findOption(option);
+            assertTrue(spec != null, "README's synopsis names " + option + ", which prune does not have");
+            if (value.matches("[A-Z]+") || value.matches(".*\\.(npy|json|safetensors)")) continue;
+            String shown = value.split("\\|")[0];
+            String description = String.join(" ", spec.description()).replaceAll("\\s+", " ");
+            java.util.regex.Matcher stated = java.util.regex.Pattern.compile("\\(default: ([^)]*)\\)").matcher(description);
+            String expected = !m.group(2).isEmpty() ? spec.fallbackValue() : spec.defaultValue();
+            boolean isDefault = expected != null ? sameValue(shown, expected)
+                    : stated.find() ? stated.group(1).matches("(.*\\W)?" + java.util.regex.Pattern.quote(shown) + "(\\W.*)?")
+                    : footer.contains("(" + option + " " + shown + ")");
+            if (!isDefault) wrong.add(option + " " + shown + " (" + (expected != null ? "default: " + expected : "--help: " + description) + ")");
+            checked++;
+        }
+        assertEquals(List.of(), wrong, "README's synopsis shows values that are not prune's defaults");
+        assertTrue(checked >= 15, "the synopsis's values were read (" + checked + "): " + synopsis);
+        // the example's rows --help gives as their defaults are the models'
+        String rows = String.join(" ", prune.findOption("--n").description());
+        for (String name : dev.falcon.examples.ExampleModels.names()) {
+            assertTrue(rows.contains(name + " " + dev.falcon.examples.ExampleModels.get(name).defaultRows()), rows);
+        }
+    }
+
+    /** Numbers equal as numbers (1e-3 is 0.001), words as picocli reads enum-like values, without case. */
+    private static boolean sameValue(String shown, String value) {
+        try {
+            return Double.parseDouble(shown) == Double.parseDouble(value);
+        } catch (NumberFormatException notNumbers) {
+            return shown.equalsIgnoreCase(value);
+        }
+    }
 }

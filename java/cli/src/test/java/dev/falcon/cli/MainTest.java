@@ -27,6 +27,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
 
 /** Runs the CLI in-process: exit codes, messages, outputs, and every bad-input case of issue section 7. */
 class MainTest {
@@ -179,6 +180,48 @@ class MainTest {
         assertEquals("", r.out());
         assertTrue(r.err().contains("Usage: falcon"), r.err());
         assertTrue(r.err().contains("prune") && r.err().contains("inspect") && r.err().contains("env"));
+    }
+
+    /**
+     * picocli refused an option given twice under its longest name, not the name typed: `--device cpu --device java` as
+     * "option '--backend' ...", `-X a -X a` as '--grads', `-q -q` as '--quiet'. It is named as typed now, two of its
+     * names typed are said to be one option, and -q may be repeated (a flag changes nothing the second time).
+     */
+    @Test
+    void anOptionGivenTwiceIsNamedAsTyped() throws IOException {
+        String[] inputs = {"prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString()};
+        String x = xFile.toString();
+        Object[][] cases = {
+                {new String[] {"--device", "java", "--device", "java"}, "option '--device' (auto|cpu|java|cuda) should be specified only once"},
+                {new String[] {"--backend", "java", "--backend", "java"}, "option '--backend' (auto|cpu|java|cuda) should be specified only once"},
+                {new String[] {"--device", "java", "--backend=java"},
+                        "option '--device' (auto|cpu|java|cuda) should be specified only once (--device and --backend are names of one option)"},
+                {new String[] {"-X", x, "-X", x}, "option '-X' (X.npy) should be specified only once"},
+                {new String[] {"--grads=" + x, "-qX", x}, "option '--grads' (X.npy) should be specified only once (--grads and -X are names of one option)"},
+                {new String[] {"-X" + x, "--grads", x}, "option '-X' (X.npy) should be specified only once (-X and --grads are names of one option)"},
+        };
+        for (Object[] c : cases) {
+            String[] twice = (String[]) c[0];
+            Run r = run(concat(inputs, twice));
+            assertFails(r, 2, (String) c[1]);
+            assertEquals(2, r.err().lines().count(), String.join(" ", twice) + ": " + r.err());
+            if (!String.join(" ", twice).contains("--backend")) assertFalse(r.err().contains("--backend"), r.err());
+        }
+        assertTrue(run("prune", "-h", "-h").err().contains("option '-h' should be specified only once"));
+        // what follows "--" is no option, and an option's value is not one: neither is taken for a name typed
+        CommandLine.Model.CommandSpec prune = new CommandLine(new Main()).getSubcommands().get("prune").getCommandSpec();
+        assertEquals(List.of("--grads"), Main.namesTyped(prune, prune.findOption("-X"), new String[] {"prune", "--grads", x, "--out", "-X", "--", "-X"}));
+
+        // -q given twice, under either name, is taken: the run is as quiet as with one
+        for (String[] quiet : new String[][] {{"-q", "-q"}, {"-qq"}, {"-q", "--quiet"}}) {
+            Run r = run(concat(concat(inputs, new String[] {"--device", "java"}), quiet));
+            assertEquals(0, r.code(), String.join(" ", quiet) + ": " + r.err());
+            assertEquals("", r.out() + r.err(), String.join(" ", quiet));
+        }
+        Run inspect = run("inspect", "-q", "--quiet", wFile.toString());
+        assertEquals(0, inspect.code(), inspect.err());
+        assertEquals("", inspect.out() + inspect.err());
     }
 
     @Test
@@ -515,21 +558,53 @@ class MainTest {
         assertEquals(167_772_170.0, new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/dense/flops").doubleValue());
     }
 
-    /** falcon reads every array as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune. */
+    /**
+     * X and weights are read as float32: a float64 file holding 1e300 was "fine" to inspect (exit 0) and refused by prune
+     * as weights. Then inspect refused it in every role (exit 2, "rejected as input"), though prune reads per-weight FLOP
+     * costs as float64 and takes it there. It is judged by role, as a dtype or an order is: exit 0 with a note that FLOPs
+     * alone take it, and exit 2 where its order or size shuts out FLOPs too.
+     */
     @Test
     void inspectFlagsFloat64ValuesBeyondTheFloat32Range() throws IOException {
         byte[] bytes = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
         ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putDouble(bytes.length - 16, 1.5).putDouble(bytes.length - 8, 1e300);
         Path big = hostile("big.npy", bytes);
         Run r = run("inspect", big.toString());
-        assertEquals(2, r.code(), r.all());
+        assertEquals(0, r.code(), r.all());
         assertTrue(r.out().contains("max 1.00000e+300") && r.out().contains("beyond float32"), r.out());
-        assertTrue(r.err().contains("big.npy") && r.err().contains("beyond float32's range"), r.err());
+        assertTrue(r.out().contains("(values beyond float32's +-3.4e38: accepted for FLOPs only; X and weights are read as float32,"
+                + " where such values are Inf; FLOPs are read as float64)"), r.out());
+        assertFalse(r.all().contains("rejected as input"), r.all());
+        assertEquals("", r.err());
         assertEquals(2, run("prune", "--weights", big.toString(), "--flops-per-weight", big.toString(), "--out", outDir.resolve("p.npy").toString(),
-                "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet").code(), "prune refuses what inspect flags");
+                "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet").code(), "prune refuses it as --weights");
+        byte[] weights = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
+        ByteBuffer.wrap(weights).order(ByteOrder.LITTLE_ENDIAN).putFloat(weights.length - 8, 1f).putFloat(weights.length - 4, 2f);
+        assertEquals(0, run("prune", "--weights", hostile("w2.npy", weights).toString(), "--flops-per-weight", big.toString(), "--out",
+                outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet").code(),
+                "prune takes it as --flops-per-weight, as inspect says");
         Run quiet = run("inspect", "-q", big.toString());
-        assertEquals(2, quiet.code());
-        assertTrue(quiet.out().contains("beyond float32"), "-q still prints the problem: " + quiet.out());
+        assertEquals(0, quiet.code());
+        assertTrue(quiet.out().contains("beyond float32"), "-q still prints the row (X and weights refuse it): " + quiet.out());
+
+        // a matrix in Fortran order: weights and FLOPs refuse its order, X its values, so no input takes it
+        byte[] matrix = npy("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }", 32);
+        ByteBuffer.wrap(matrix).order(ByteOrder.LITTLE_ENDIAN).putDouble(matrix.length - 8, -1e300);
+        Path bigF = hostile("bigF.npy", matrix);
+        Run noRole = run("inspect", bigF.toString());
+        assertEquals(2, noRole.code(), noRole.all());
+        assertTrue(noRole.out().contains("<- Fortran order, values beyond float32's +-3.4e38: rejected as input (X must lie within float32's range;"
+                + " weights and FLOPs must be C order)"), noRole.out());
+        assertTrue(noRole.err().contains("bigF.npy: fortran_order: 'bigF.npy' (Fortran order, values beyond float32's +-3.4e38) is taken by no input")
+                && noRole.err().contains("rescale X or weights into float32's range"), noRole.err());
+        // NaN beside them: every role refuses it
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putDouble(bytes.length - 16, Double.NaN);
+        Run nan = run("inspect", hostile("bigNaN.npy", bytes).toString());
+        assertEquals(2, nan.code(), nan.all());
+        assertTrue(nan.err().contains("bigNaN.npy: data: holds NaN/Inf values"), nan.err());
+        String help = run("inspect", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(help.contains("float64 values beyond float32's range in a Fortran-order matrix or in more than 2^31 - 9 values:"
+                + " X and weights refuse such values, FLOPs take them"), help);
     }
 
     /**
