@@ -201,8 +201,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         private static final long LARGEST_MMAP_THRESHOLD = 32L << 20;
 
         /**
-         * Heap bytes per weight beyond {@link MemoryPlan#SOLVER_HEAP_PER_WEIGHT}: falcon's block backsolve keeps every block's last
-         * solution for the run (its kept mask and weights, Backsolve.BlockSolutions), so that the searches' candidates,
+         * Heap bytes per weight beyond {@link MemoryPlan#SOLVER_HEAP_PER_WEIGHT}: falcon's block backsolve keeps two solutions
+         * of every block for the run (their kept masks and weights, Backsolve.BlockSolutions), so that the searches' candidates,
          * a block or two away from the round's support, solve only the blocks they change.
          */
         long heapPerWeight() {

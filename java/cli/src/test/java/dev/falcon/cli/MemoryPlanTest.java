@@ -195,14 +195,15 @@ class MemoryPlanTest {
     }
 
     /**
-     * falcon --backsolve block keeps every block's last solution for the run (its kept mask, 1 byte, and its weights, 4, per
-     * weight), so that the searches' candidates solve only the blocks they change: 5 bytes per weight of heap the plan
-     * did not count (1 MiB at p = 200,000, 20 MiB at p = 4.2 million). mp's single block backsolve keeps none.
+     * falcon --backsolve block keeps two solutions of every block for the run (each its kept mask, 1 byte, and its weights,
+     * 4, per weight), so that the searches' candidates solve only the blocks they change: 10 bytes per weight of heap
+     * (2 MiB at p = 200,000, 40 MiB at p = 4.2 million; 5 when it kept the last solution alone, which the plan did not
+     * count at first). mp's single block backsolve keeps none.
      */
     @Test
     void falconsBlockBacksolveIsPlannedWithTheBlockSolutionsItKeeps() {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
-        long p = 4_200_000, rows = 128, perWeight = 1 + 4;
+        long p = 4_200_000, rows = 128, perWeight = 2 * (1 + 4);
         MemoryPlan block = MemoryPlan.of(p, rows, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK, 2000, p);
         assertEquals((MemoryPlan.SOLVER_HEAP_PER_WEIGHT + perWeight) * p + MemoryPlan.Systems.BLOCK.heapBytes(rows), block.heapBytes(),
                 block.describe());

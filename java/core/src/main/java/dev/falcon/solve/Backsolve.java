@@ -64,25 +64,39 @@ public final class Backsolve {
     }
 
     /**
-     * The block backsolve's solutions within one solver run: per block, the kept weights it was last solved for and the
-     * weights it solved to. A block's solution depends on its own kept weights alone (with X, wbar, g and lambda, fixed
+     * The block backsolve's solutions within one solver run: per block, the kept weights of up to two solutions and the
+     * weights they solved to. A block's solution depends on its own kept weights alone (with X, wbar, g and lambda, fixed
      * within a run), and the candidate supports of falcon's searches differ from the round's support in a few weights, so
      * in a block or two: re-solving every block per candidate (gather, products, Gram, Cholesky) made falcon --backsolve
-     * block on X 200 x 200,000 take 121 s against exact's 26 s. The last solution per block is enough for that; a block
-     * whose kept weights differ is solved and replaces it. Bound to the problem it was made for (checked on every use).
+     * block on X 200 x 200,000 take 121 s against exact's 26 s. With the last solution per block alone, a candidate that
+     * moved a block away from the round's support left the next candidate to solve it again for the support's weights
+     * (the swap search's singles return to them candidate after candidate, and a batch of moves left tens of blocks to
+     * solve again): on X 200 x 200,000 (104 blocks) 1302 block solves, 36% of them for kept weights solved before. So
+     * each block keeps two: a new solution replaces the one not reused since the other was (the round's support is
+     * reused by every candidate that leaves the block alone and stays; a candidate's own blocks, never reused, make way
+     * for the next candidate's), 1001 block solves there. Bound to the problem it was made for (checked on every use).
      * Heap: {@link #HEAP_BYTES_PER_WEIGHT} per weight of the blocks solved; no native memory. Not for use by several threads.
      */
     public static final class BlockSolutions {
-        /** The kept mask (1 byte) and the solved weight (4) of every weight of a block once it has been solved. */
-        public static final long HEAP_BYTES_PER_WEIGHT = 5;
+        /** Per weight, the kept mask (1 byte) and the solved weight (4) of each of the {@link #SLOTS} solutions of a block. */
+        public static final long HEAP_BYTES_PER_WEIGHT = 5 * 2;
+
+        /** Solutions kept per block. */
+        static final int SLOTS = 2;
 
         private final HostMatrix x;
         private final float[] wbar, g;
         private final double lambda;
         private final long[] blockStarts;
-        /** Per block, the mask's bytes over the block when it was last solved (null: never solved), and its weights then. */
-        private final byte[][] keptFor;
-        private final float[][] weights;
+        /**
+         * Per block and slot, the mask's bytes over the block when it was solved (null: slot empty), its weights then, and
+         * when the slot was last reused (the count of reuses so far then; -1: never reused since it was solved).
+         */
+        private final byte[][][] keptFor;
+        private final float[][][] weights;
+        private final long[][] lastReused;
+        /** Per block and slot, the count of blocks solved before it: of two never reused, the older is replaced. */
+        private final long[][] solvedAt;
         private long reused, solvedBlocks;
 
         public BlockSolutions(HostMatrix x, float[] wbar, float[] g, double lambda, long[] blockStarts) {
@@ -92,8 +106,10 @@ public final class Backsolve {
             this.lambda = lambda;
             this.blockStarts = blockStarts.clone();
             int blocks = blockStarts.length - 1;
-            this.keptFor = new byte[blocks][];
-            this.weights = new float[blocks][];
+            this.keptFor = new byte[blocks][SLOTS][];
+            this.weights = new float[blocks][SLOTS][];
+            this.lastReused = new long[blocks][SLOTS];
+            this.solvedAt = new long[blocks][SLOTS];
         }
 
         /** Blocks whose solution was taken from here, and blocks solved and kept here, so far. */
@@ -110,26 +126,46 @@ public final class Backsolve {
             }
         }
 
-        /** Whether block b ([s, e)) was last solved for the mask's kept weights there; if so its weights are copied into w. */
+        /** Whether block b ([s, e)) has a solution for the mask's kept weights there; if so its weights are copied into w. */
         boolean copyIfSolvedFor(int b, byte[] mask, int s, int e, float[] w) {
-            byte[] kept = keptFor[b];
+            for (int slot = 0; slot < SLOTS; slot++) {
+                if (!keptSame(keptFor[b][slot], mask, s, e)) continue;
+                System.arraycopy(weights[b][slot], 0, w, s, e - s);
+                lastReused[b][slot] = reused++;
+                return true;
+            }
+            return false;
+        }
+
+        /** Nonzero is kept, whatever the byte: a mask of 2s keeps what one of 1s does. */
+        private static boolean keptSame(byte[] kept, byte[] mask, int s, int e) {
             if (kept == null) return false;
-            // nonzero is kept, whatever the byte: a mask of 2s keeps what one of 1s does
             for (int i = 0; i < e - s; i++) if ((kept[i] != 0) != (mask[s + i] != 0)) return false;
-            System.arraycopy(weights[b], 0, w, s, e - s);
-            reused++;
             return true;
         }
 
-        /** Block b ([s, e)) solved for the mask's kept weights there, to w[s, e). */
+        /**
+         * Block b ([s, e)) solved for the mask's kept weights there, to w[s, e): into an empty slot, else in place of the
+         * solution reused least lately (one never reused before one that was, and of two never reused the other one than
+         * the last solved: it is the older).
+         */
         void keep(int b, byte[] mask, int s, int e, float[] w) {
-            if (keptFor[b] == null) {
-                keptFor[b] = new byte[e - s];
-                weights[b] = new float[e - s];
+            int slot = 0;
+            for (int other = 1; other < SLOTS; other++) {
+                if (keptFor[b][slot] == null) break;
+                if (keptFor[b][other] == null || lastReused[b][other] < lastReused[b][slot]
+                        || lastReused[b][other] == lastReused[b][slot] && solvedAt[b][other] < solvedAt[b][slot]) {
+                    slot = other;
+                }
             }
-            System.arraycopy(mask, s, keptFor[b], 0, e - s);
-            System.arraycopy(w, s, weights[b], 0, e - s);
-            solvedBlocks++;
+            if (keptFor[b][slot] == null) {
+                keptFor[b][slot] = new byte[e - s];
+                weights[b][slot] = new float[e - s];
+            }
+            System.arraycopy(mask, s, keptFor[b][slot], 0, e - s);
+            System.arraycopy(w, s, weights[b][slot], 0, e - s);
+            lastReused[b][slot] = -1;
+            solvedAt[b][slot] = solvedBlocks++;
         }
     }
 
