@@ -31,6 +31,11 @@ THRESHOLD = 0.10
 THRESHOLD_ROUNDING = 1e-9
 
 
+# The whole tree but the benchmarks' own outputs (benchmarks/results/, next to this file; git -C runs in this folder):
+# an output is not the code measured. native/harness.sh uses the same pathspec.
+RESULTS_PATHSPEC = (":/", ":(exclude)results")
+
+
 def machine():
     def read(cmd):
         try:
@@ -54,8 +59,11 @@ def machine():
     here = os.path.dirname(os.path.abspath(__file__))
     commit = read(["git", "-C", here, "rev-parse", "HEAD"])
     # untracked files count (not ignored ones): run.sh compiles a new source under benchmarks/src into the jar, and
-    # "--untracked-files=no" called such a tree clean; staged changes count too
-    changes = read(["git", "-C", here, "status", "--porcelain"]) if commit and not commit.startswith("unavailable") else ""
+    # "--untracked-files=no" called such a tree clean; staged changes count too. benchmarks/results/ does not: it holds
+    # what run.sh, solve.sh and native/harness.sh write, untracked until committed, so every run after the first of a
+    # session was saved "with uncommitted changes" of the very commit it measured (RESULTS_PATHSPEC)
+    changes = (read(["git", "-C", here, "status", "--porcelain", "--", *RESULTS_PATHSPEC])
+               if commit and not commit.startswith("unavailable") else "")
     if changes:
         commit += " (with uncommitted changes)"
     return {"cpu": cpu, "cpu_family_model": family_model, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),

@@ -134,6 +134,31 @@ class RunShTest(unittest.TestCase):
         self.assertEqual(machine["git_commit"], head + " (with uncommitted changes)")
         self.assertEqual(machine["git_status"], ["?? benchmarks/src/main/java/dev/falcon/bench/Extra.java"])
 
+    def test_an_earlier_run_s_result_file_is_no_uncommitted_change(self):
+        # benchmarks/results/ is tracked in falcon (the saved runs are the record) and a run's file stays untracked
+        # until committed: the second run of a session was saved "<sha> (with uncommitted changes)" of the same code
+        head = commit_everything(self.root, "target/\nbin/\n*.txt\n")
+        self.assertEqual(self.run_sh().returncode, 0)
+        [first] = self.saved()
+        self.assertEqual(json.loads(first.read_text())["machine"]["git_commit"], head)
+        time.sleep(1.1)  # the file name holds the second
+        r = self.run_sh()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        second = [p for p in self.saved() if p != first]
+        self.assertEqual(len(second), 1, self.saved())
+        machine = json.loads(second[0].read_text())["machine"]
+        self.assertEqual(machine["git_commit"], head)
+        self.assertNotIn("git_status", machine)
+        # a real change next to the result files is still one
+        (self.root / "benchmarks/src/Extra.java").write_text("class Extra {}\n")
+        time.sleep(1.1)
+        r = self.run_sh()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [third] = [p for p in self.saved() if p not in (first, second[0])]
+        machine = json.loads(third.read_text())["machine"]
+        self.assertEqual(machine["git_commit"], head + " (with uncommitted changes)")
+        self.assertEqual(machine["git_status"], ["?? benchmarks/src/Extra.java"])
+
     def test_the_commit_and_date_are_those_of_the_run_s_start(self):
         # taken at the merge, they described the tree as it was hours later: here a tracked file changed during the run
         head = self.make_git_checkout()

@@ -71,5 +71,20 @@ class SolveShTest(unittest.TestCase):
         self.assertEqual(json.loads(saved.read_text())["machine"]["git_commit"], head)
 
 
+    def test_an_earlier_solve_s_result_file_is_no_uncommitted_change(self):
+        # benchmarks/results/ is tracked in falcon and a solve's file stays untracked until committed: the second and
+        # third solve.sh runs of 2026-12-06 were saved "<sha> (with uncommitted changes)" of the code the first measured
+        head = commit_everything(self.root, "falcon.jar\n")
+        results = self.root / "benchmarks" / "results"
+        results.mkdir()
+        (results / "solve-20261206-003827-vm.json").write_text("{}\n")
+        (results / "harness-20261206-003800-vm.txt").write_text("# an earlier harness run\n")
+        r = self.solve_sh("resnet20:10")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [saved] = [p for p in results.glob("solve-*.json") if p.name != "solve-20261206-003827-vm.json"]
+        machine = json.loads(saved.read_text())["machine"]
+        self.assertEqual(machine["git_commit"], head)
+        self.assertNotIn("git_status", machine)
+
 if __name__ == "__main__":
     unittest.main()
