@@ -10,6 +10,8 @@
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
+# Each PATTERN is checked once before round 1 (a Java regex that matches a benchmark, -e in JMH_ARGS applied); a bad one
+# stops the script (exit 2) with one line naming it.
 # A benchmark that fails stops its JMH run (-foe true, unless JMH_ARGS sets -foe): the runs that succeeded are saved,
 # the failed ones are named, and the exit code is 1; a run with no result at all saves nothing.
 set -euo pipefail
@@ -69,6 +71,25 @@ if [ $list = 1 ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Each pattern once, before anything runs: a bad regex was a Java stack trace in every round, between hours of the
+# other patterns' benchmarks. JMH's -lp with JMH_ARGS (its -e exclusions) lists what a run of the pattern would run
+i=0
+for pattern in "${patterns[@]}"; do
+  i=$((i + 1))
+  if ! "${java_jar[@]}" -lp "$pattern" ${jmh_args[@]+"${jmh_args[@]}"} > "$tmp/trials$i.txt" 2> "$tmp/trials$i.err"; then
+    why=$(grep -m1 -o 'Exception: .*' "$tmp/trials$i.err" | sed 's/^Exception: //') || true
+    if grep -q PatternSyntaxException "$tmp/trials$i.err"; then
+      echo "benchmarks/run.sh: PATTERN '$pattern' is not a Java regular expression: $why" >&2
+    else
+      echo "benchmarks/run.sh: PATTERN '$pattern': JMH could not list its benchmarks: ${why:-$(head -n1 "$tmp/trials$i.err")}" >&2
+    fi
+    exit 2
+  fi
+  if ! grep -v '^Benchmarks:' "$tmp/trials$i.txt" | grep -q '^[^[:space:]]'; then
+    echo "benchmarks/run.sh: PATTERN '$pattern' matches no benchmark (with JMH_ARGS; benchmarks/run.sh -l lists them)" >&2
+    exit 2
+  fi
+done
 files=() failed=()
 # the commit, its uncommitted changes and the date as the run starts: a run takes hours, and what it writes (or a
 # checkout meanwhile) is not what it measured

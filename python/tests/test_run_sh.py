@@ -15,20 +15,47 @@ from _git import commit_everything
 ROOT = Path(__file__).resolve().parents[2]
 
 # Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it (without
-# -rff, as for JMH's lists, it prints a list). A pattern
+# -rff, as for JMH's lists -l and -lp, it lists the benchmarks and parameters the pattern matches). A pattern
 # naming "Failing" fails as JMH 1.37 does: with -foe true an empty result file and exit 1, without it a result file
-# that lacks the failed benchmark (here: none) and exit 0.
+# that lacks the failed benchmark (here: none) and exit 0. "Partial" has two trials, backendName=cpu and java, of which
+# java fails: with -foe true JMH ends and saves neither, without it saves the cpu trial. A pattern with an unclosed
+# group is no regex to JMH (a stack trace and exit 1, in any mode); one naming "NoSuch" matches nothing.
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
-[ -n "${MODIFY_DURING_RUN:-}" ] && echo changed >> "$MODIFY_DURING_RUN"
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
 pattern=$4 foe=false out=
+case $4 in -l|-lp|-lprof|-lrf) pattern=${5:-} ;; esac
 while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
-[ -z "$out" ] && { echo 'Benchmarks:'; echo 'dev.falcon.bench.GramBenchmark.weightedGram'; exit 0; }
+# a benchmark run, not a listing: what changes the tree is a run of hours
+[ -n "${MODIFY_DURING_RUN:-}" ] && [ -n "$out" ] && echo changed >> "$MODIFY_DURING_RUN"
+if [[ $pattern == *"("* && $pattern != *")"* ]]; then
+  echo 'Exception in thread "main" java.util.regex.PatternSyntaxException: Unclosed group near index 5' >&2
+  echo "$pattern" >&2
+  echo '	at java.base/java.util.regex.Pattern.error(Pattern.java:2028)' >&2
+  echo '	at org.openjdk.jmh.runner.options.CommandLineOptions.<init>(CommandLineOptions.java:100)' >&2
+  exit 1
+fi
+if [ -z "$out" ]; then
+  echo 'Benchmarks: '
+  case $pattern in
+    *NoSuch*) ;;
+    *Failing*) echo 'dev.falcon.bench.FailingBenchmark.fails' ;;
+    *Partial*) echo 'dev.falcon.bench.PartialBenchmark.product'; echo '  param "backendName" = {cpu, java}' ;;
+    *) echo 'dev.falcon.bench.GramBenchmark.weightedGram'; echo '  param "n" = {1000}' ;;
+  esac
+  exit 0
+fi
+if [[ $pattern == *NoSuch* ]]; then echo 'No matching benchmarks. Miss-spelled regexp?' >&2; exit 1; fi
 if [[ $pattern == *Failing* ]]; then
   echo "<failure>: java.lang.IllegalArgumentException: unknown backend"
   if [ "$foe" = true ]; then : > "$out"; echo 'Benchmark had encountered error, and fail on error was requested' >&2; exit 1; fi
   echo '[]' > "$out"; exit 0
+fi
+if [[ $pattern == *Partial* ]]; then
+  echo "<failure>: java.lang.IllegalStateException: layout=panels: the java backend stores X column-major"
+  if [ "$foe" = true ]; then : > "$out"; echo 'Benchmark had encountered error, and fail on error was requested' >&2; exit 1; fi
+  echo '[{"benchmark": "dev.falcon.bench.PartialBenchmark.product", "mode": "avgt", "params": {"backendName": "cpu"},
+    "primaryMetric": {"score": 3.0, "scoreUnit": "ms/op"}}]' > "$out"; exit 0
 fi
 echo '[{"benchmark": "dev.falcon.bench.GramBenchmark.weightedGram", "mode": "avgt", "params": {"n": "1000"},
   "primaryMetric": {"score": 15.0, "scoreUnit": "ms/op"}}]' > "$out"
@@ -91,6 +118,10 @@ class RunShTest(unittest.TestCase):
         results = self.root / "benchmarks" / "results"
         return sorted(results.iterdir()) if results.exists() else []
 
+    def benchmark_runs(self):
+        """The java calls that ran benchmarks (those writing a result file), not the listings run.sh checks patterns with."""
+        return [c for c in self.java_calls() if "-rff" in c]
+
     def java_calls(self):
         calls, call = [], []
         for line in self.log.read_text().splitlines():
@@ -106,7 +137,7 @@ class RunShTest(unittest.TestCase):
         (self.root / ".probeExact").touch()
         r = self.run_sh('-e .*Exact   -jvmArgsPrepend "-Dfalcon.note=two words" ')
         self.assertEqual(r.returncode, 0, r.stderr)
-        [call] = self.java_calls()
+        [call] = self.benchmark_runs()
         # the natives go to a cache of this clone's (the forked JVMs inherit it), not ~/.javacpp/cache/benchmarks.jar
         self.assertEqual(call[:4], ["-Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache",
                                     "-jar", "benchmarks/target/benchmarks.jar", "GramBenchmark"])
@@ -182,14 +213,14 @@ class RunShTest(unittest.TestCase):
         # JMH 1.37 exits 0 after a failed benchmark unless -foe true: run.sh exited 0 and saved {"runs": []}
         r = self.run_sh(args=("2", "FailingBenchmark"))
         self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual([c[c.index("-foe") + 1] for c in self.java_calls()], ["true", "true"])
+        self.assertEqual([c[c.index("-foe") + 1] for c in self.benchmark_runs()], ["true", "true"])
         self.assertIn("round 1: FailingBenchmark", r.stderr)
         self.assertEqual(self.saved(), [])
         # -foe false asked for: JMH goes on and exits 0, and the merge refuses a result with no benchmark in it
         self.log.unlink()
         r = self.run_sh("-foe false", args=("1", "FailingBenchmark"))
         self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
-        [call] = self.java_calls()
+        [call] = self.benchmark_runs()
         self.assertEqual(call.count("-foe"), 1)
         self.assertIn("no benchmark results", r.stderr)
         self.assertEqual(self.saved(), [])
@@ -201,6 +232,19 @@ class RunShTest(unittest.TestCase):
         self.assertIn("round 2: FailingBenchmark", r.stderr)
         [saved] = self.saved()
         self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], [1, 2])
+
+    def test_a_bad_pattern_stops_before_round_1_with_one_line(self):
+        # JMH's PatternSyntaxException and ~15 frames came back in every round, after the other patterns had run
+        for pattern, why in (("Sort(", "PATTERN 'Sort(' is not a Java regular expression: Unclosed group near index 5"),
+                             ("NoSuchBenchmark", "PATTERN 'NoSuchBenchmark' matches no benchmark")):
+            with self.subTest(pattern=pattern):
+                self.log.unlink(missing_ok=True)
+                r = self.run_sh(args=("3", "GramBenchmark", pattern))
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertIn(why, line)
+                self.assertEqual(self.benchmark_runs(), [])
+                self.assertEqual(self.saved(), [])
 
     def test_help_is_run_sh_s_own(self):
         # -h went to JMH, whose help was followed by "bench.py: .../round*.json: cannot read it" and exit 2; --help
