@@ -141,7 +141,7 @@ class RunShTest(unittest.TestCase):
         # the natives go to a cache of this clone's (the forked JVMs inherit it), not ~/.javacpp/cache/benchmarks.jar
         self.assertEqual(call[:4], ["-Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache",
                                     "-jar", "benchmarks/target/benchmarks.jar", "GramBenchmark"])
-        self.assertEqual(call[8:], ["-foe", "true", "-e", ".*Exact", "-jvmArgsPrepend", "-Dfalcon.note=two words"])
+        self.assertEqual(call[8:], ["-foe", "false", "-e", ".*Exact", "-jvmArgsPrepend", "-Dfalcon.note=two words"])
         [saved] = (self.root / "benchmarks" / "results").glob("*.json")
         result = json.loads(saved.read_text())
         self.assertIn("cpu", result["machine"])
@@ -213,7 +213,9 @@ class RunShTest(unittest.TestCase):
         # JMH 1.37 exits 0 after a failed benchmark unless -foe true: run.sh exited 0 and saved {"runs": []}
         r = self.run_sh(args=("2", "FailingBenchmark"))
         self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual([c[c.index("-foe") + 1] for c in self.benchmark_runs()], ["true", "true"])
+        # -foe false: JMH goes on past a failed trial and run.sh checks its file against the trials listed (with -foe
+        # true a failure lost the trials that had succeeded in the same JMH run)
+        self.assertEqual([c[c.index("-foe") + 1] for c in self.benchmark_runs()], ["false", "false"])
         self.assertIn("round 1: FailingBenchmark", r.stderr)
         self.assertEqual(self.saved(), [])
         # -foe false asked for: JMH goes on and exits 0, and the merge refuses a result with no benchmark in it
@@ -245,6 +247,28 @@ class RunShTest(unittest.TestCase):
                 self.assertIn(why, line)
                 self.assertEqual(self.benchmark_runs(), [])
                 self.assertEqual(self.saved(), [])
+
+    def test_a_failed_trial_keeps_the_trials_that_succeeded_in_the_same_jmh_run(self):
+        # -foe true ended the JMH run at the java trial and JMH saved nothing: the cpu trial, measured, was thrown away
+        # with it ("no JMH run succeeded; nothing saved") and the summary named only the pattern
+        r = self.run_sh(args=("2", "PartialBenchmark", "GramBenchmark"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("2 of 4 JMH runs failed", r.stderr)
+        for round_ in (1, 2):
+            self.assertIn(f"  round {round_}: dev.falcon.bench.PartialBenchmark.product {{backendName=java}}\n", r.stderr)
+        self.assertNotIn("backendName=cpu}", r.stderr)
+        [saved] = self.saved()
+        runs = json.loads(saved.read_text())["runs"]
+        self.assertEqual(sorted((e["benchmark"].rsplit(".", 2)[-2], e.get("params"), e["round"]) for e in runs),
+                         [("GramBenchmark", {"n": "1000"}, 1), ("GramBenchmark", {"n": "1000"}, 2),
+                          ("PartialBenchmark", {"backendName": "cpu"}, 1), ("PartialBenchmark", {"backendName": "cpu"}, 2)])
+        # asked for, -foe true still ends the JMH run at its first failure: that run is named, nothing of it saved
+        self.log.unlink()
+        r = self.run_sh("-foe true", args=("1", "PartialBenchmark", "GramBenchmark"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("round 1: PartialBenchmark (exit 1): no benchmark results", r.stderr)
+        [_, saved] = self.saved()
+        self.assertEqual([e["benchmark"].rsplit(".", 2)[-2] for e in json.loads(saved.read_text())["runs"]], ["GramBenchmark"])
 
     def test_help_is_run_sh_s_own(self):
         # -h went to JMH, whose help was followed by "bench.py: .../round*.json: cannot read it" and exit 2; --help
