@@ -9,6 +9,10 @@
                                           where the runs differ in CPU, cores, OpenBLAS core or threads, or commit,
                                           or do not record them
   bench.py machine                        prints the machine description (CPU, commit, date, ...) as JSON
+  bench.py missing-trials LISTING ROUND.json
+                                          the trials (benchmark and parameters) that LISTING, JMH's -lp output for
+                                          the run's pattern and options, names and ROUND.json has no entry for, one a
+                                          line (run.sh names them as failed); exit 1 when ROUND.json holds no result
   bench.py merge [--machine M.json] OUT.json ROUND.json...
                                           wraps JMH round files with the machine description (and each entry's
                                           round, from run.sh's file names roundR-I.json, and the facts its forks
@@ -21,7 +25,7 @@ benchmark and parameters (interleaved rounds, A B A B) are reduced to their medi
 neighbour in one round does not decide a ratio.
 
 Exit codes: 0 done (compare: none more than 10% slower, none missing), 1 compare found a benchmark more than 10%
-slower or (without --allow-missing) one of the baseline missing,
+slower or (without --allow-missing) one of the baseline missing, or missing-trials found no result in ROUND.json,
 2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results).
 """
 import json, math, os, platform, re, statistics, subprocess, sys, time
@@ -29,6 +33,11 @@ import json, math, os, platform, re, statistics, subprocess, sys, time
 THRESHOLD = 0.10
 # Relative slack on the threshold: 11 ms against 10 is exactly 10% slower, but 11 / 10 - 1 rounds to 0.10000000000000009
 THRESHOLD_ROUNDING = 1e-9
+
+
+# The whole tree but the benchmarks' own outputs (benchmarks/results/, next to this file; git -C runs in this folder):
+# an output is not the code measured. native/harness.sh uses the same pathspec.
+RESULTS_PATHSPEC = (":/", ":(exclude)results")
 
 
 def machine():
@@ -54,8 +63,11 @@ def machine():
     here = os.path.dirname(os.path.abspath(__file__))
     commit = read(["git", "-C", here, "rev-parse", "HEAD"])
     # untracked files count (not ignored ones): run.sh compiles a new source under benchmarks/src into the jar, and
-    # "--untracked-files=no" called such a tree clean; staged changes count too
-    changes = read(["git", "-C", here, "status", "--porcelain"]) if commit and not commit.startswith("unavailable") else ""
+    # "--untracked-files=no" called such a tree clean; staged changes count too. benchmarks/results/ does not: it holds
+    # what run.sh, solve.sh and native/harness.sh write, untracked until committed, so every run after the first of a
+    # session was saved "with uncommitted changes" of the very commit it measured (RESULTS_PATHSPEC)
+    changes = (read(["git", "-C", here, "status", "--porcelain", "--", *RESULTS_PATHSPEC])
+               if commit and not commit.startswith("unavailable") else "")
     if changes:
         commit += " (with uncommitted changes)"
     return {"cpu": cpu, "cpu_family_model": family_model, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
@@ -410,6 +422,42 @@ def merge(out, rounds, machine_file=None):
     print("saved", out)
 
 
+def listed_trials(listing):
+    """[(benchmark, {param: value})] for every trial JMH's -lp output names: each benchmark with every combination of
+    the values listed for its parameters (JMH's -p options applied), as one run of the same options runs them."""
+    benchmarks, current = [], None
+    for line in listing.splitlines():
+        param = re.match(r'\s+param "([^"]+)" = \{(.*)\}\s*$', line)
+        if param and current is not None:
+            current[1].append((param.group(1), [v.strip() for v in param.group(2).split(",")]))
+        elif line.strip() and not line[0].isspace() and not line.startswith("Benchmarks:"):
+            current = (line.strip(), [])
+            benchmarks.append(current)
+    trials = []
+    for name, params in benchmarks:
+        combos = [{}]
+        for pname, values in params:
+            combos = [dict(c, **{pname: v}) for c in combos for v in values]
+        trials += [(name, c) for c in combos]
+    return trials
+
+
+def missing_trials(listing_path, round_path):
+    """The listed trials without an entry in round_path, as "benchmark {p=v, ...}" lines, and whether round_path holds
+    any result at all. JMH run with -foe false goes on after a failed trial and leaves it out of its result file: this
+    names what failed, where -foe true saved nothing of the trials that had succeeded before it."""
+    with open(listing_path) as f:
+        expected = listed_trials(f.read())
+    try:
+        entries = load(round_path)["runs"]
+    except ResultError:
+        entries = []  # -foe true leaves an empty file: no trial of that run is saved
+    done = {(e["benchmark"], tuple(sorted(e.get("params", {}).items()))) for e in entries}
+    missing = [f"{name} {{{', '.join(f'{k}={v}' for k, v in params.items())}}}" if params else name
+               for name, params in expected if (name, tuple(sorted(params.items()))) not in done]
+    return missing, bool(entries)
+
+
 def main(argv):
     try:
         if len(argv) == 3 and argv[1] == "summary":
@@ -427,6 +475,11 @@ def main(argv):
             merge(argv[4], argv[5:], argv[3])
         elif len(argv) >= 4 and argv[1] == "merge" and argv[2] != "--machine":
             merge(argv[2], argv[3:])
+        elif len(argv) == 4 and argv[1] == "missing-trials":
+            missing, any_result = missing_trials(argv[2], argv[3])
+            for m in missing:
+                print(m)
+            return 0 if any_result else 1
         elif argv[1:] == ["machine"]:
             print(json.dumps(machine(), indent=1))
         else:

@@ -10,8 +10,11 @@
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
-# A benchmark that fails stops its JMH run (-foe true, unless JMH_ARGS sets -foe): the runs that succeeded are saved,
-# the failed ones are named, and the exit code is 1; a run with no result at all saves nothing.
+# Each PATTERN is checked once before round 1 (a Java regex that matches a benchmark, -e in JMH_ARGS applied); a bad one
+# stops the script (exit 2) with one line naming it. A trial (benchmark and parameter values) that fails does not end
+# its JMH run (-foe false, unless JMH_ARGS sets -foe): the trials that succeeded are saved, the failed ones named, and
+# the exit code is 1; a run with no result at all saves nothing. (JMH_ARGS="-foe true" ends a JMH run at its first
+# failure, and JMH then saves none of that run's trials.)
 set -euo pipefail
 usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 cd "$(dirname "$0")/.."
@@ -37,8 +40,11 @@ if [[ -n "${JMH_ARGS:-}" ]]; then
   fi
   mapfile -d '' -t jmh_args < <(printf '%s' "$JMH_ARGS" | xargs -r printf '%s\0')
 fi
-# JMH 1.37 exits 0 after a benchmark failed unless told otherwise: a run in which everything failed looked like a result
-foe=(-foe true)
+# -foe true ended the JMH run at its first failed trial and JMH then wrote no result: the trials of the same pattern that
+# had succeeded (other -p values, other benchmarks the regex matched) were lost. With -foe false JMH goes on, leaves the
+# failed trials out of its result file and exits 0 (JMH 1.37): each run's file is checked against the trials its
+# pattern lists (bench.py missing-trials), and a run with no result at all, as one in which every trial failed, fails
+foe=(-foe false)
 for a in ${jmh_args[@]+"${jmh_args[@]}"}; do
   if [[ $a == -foe || $a == -foe=* ]]; then foe=(); fi
 done
@@ -69,7 +75,27 @@ if [ $list = 1 ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-files=() failed=()
+# Each pattern once, before anything runs: a bad regex was a Java stack trace in every round, between hours of the
+# other patterns' benchmarks. JMH's -lp (with JMH_ARGS: its -p values and -e exclusions) also lists the trials a run of
+# the pattern makes, against which its result file is checked
+i=0
+for pattern in "${patterns[@]}"; do
+  i=$((i + 1))
+  if ! "${java_jar[@]}" -lp "$pattern" ${jmh_args[@]+"${jmh_args[@]}"} > "$tmp/trials$i.txt" 2> "$tmp/trials$i.err"; then
+    why=$(grep -m1 -o 'Exception: .*' "$tmp/trials$i.err" | sed 's/^Exception: //') || true
+    if grep -q PatternSyntaxException "$tmp/trials$i.err"; then
+      echo "benchmarks/run.sh: PATTERN '$pattern' is not a Java regular expression: $why" >&2
+    else
+      echo "benchmarks/run.sh: PATTERN '$pattern': JMH could not list its benchmarks: ${why:-$(head -n1 "$tmp/trials$i.err")}" >&2
+    fi
+    exit 2
+  fi
+  if ! grep -v '^Benchmarks:' "$tmp/trials$i.txt" | grep -q '^[^[:space:]]'; then
+    echo "benchmarks/run.sh: PATTERN '$pattern' matches no benchmark (with JMH_ARGS; benchmarks/run.sh -l lists them)" >&2
+    exit 2
+  fi
+done
+files=() failed=() failed_runs=0
 # the commit, its uncommitted changes and the date as the run starts: a run takes hours, and what it writes (or a
 # checkout meanwhile) is not what it measured
 python3 benchmarks/bench.py machine > "$tmp/machine.json"
@@ -79,15 +105,25 @@ for r in $(seq 1 "$rounds"); do
     i=$((i + 1))
     # a failed run goes on to the next one: the other benchmarks of a long run are still worth saving
     # the forks append what JMH's JSON lacks (OpenBLAS's core and thread count: ForkFacts.java) to this file
-    if FALCON_BENCH_FACTS="$tmp/round$r-$i.facts.jsonl" "${java_jar[@]}" "$pattern" -rf json -rff "$tmp/round$r-$i.json" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"}; then
-      files+=("$tmp/round$r-$i.json")
+    round_file=$tmp/round$r-$i.json
+    status=0
+    FALCON_BENCH_FACTS="$tmp/round$r-$i.facts.jsonl" "${java_jar[@]}" "$pattern" -rf json -rff "$round_file" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"} || status=$?
+    # the run's trials without a result, one a line; exit 1: no result at all
+    if missing=$(python3 benchmarks/bench.py missing-trials "$tmp/trials$i.txt" "$round_file"); then
+      files+=("$round_file")
+      if [ -n "$missing" ] || [ $status != 0 ]; then failed_runs=$((failed_runs + 1)); fi
+      if [ $status != 0 ]; then failed+=("round $r: $pattern (exit $status; its results are saved)"); fi
+      while IFS= read -r trial; do
+        if [ -n "$trial" ]; then failed+=("round $r: $trial"); fi
+      done <<< "$missing"
     else
-      failed+=("round $r: $pattern (exit $?)")
+      failed_runs=$((failed_runs + 1))
+      failed+=("round $r: $pattern (exit $status): no benchmark results")
     fi
   done
 done
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "benchmarks/run.sh: ${#failed[@]} of $((rounds * ${#patterns[@]})) JMH runs failed (JMH's output above says why):" >&2
+  echo "benchmarks/run.sh: $failed_runs of $((rounds * ${#patterns[@]})) JMH runs failed (JMH's output above says why):" >&2
   printf '  %s\n' "${failed[@]}" >&2
 fi
 if [ ${#files[@]} -eq 0 ]; then
@@ -99,6 +135,6 @@ out=benchmarks/results/$(date +%Y%m%d-%H%M%S)-$(hostname).json
 python3 benchmarks/bench.py merge --machine "$tmp/machine.json" "$out" "${files[@]}"
 python3 benchmarks/bench.py summary "$out"
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "benchmarks/run.sh: $out lacks the ${#failed[@]} failed JMH run(s) named above" >&2
+  echo "benchmarks/run.sh: $out lacks the failed trials named above" >&2
   exit 1
 fi

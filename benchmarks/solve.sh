@@ -5,7 +5,8 @@
 #   ./falcon prune --example EXAMPLE --n N --method falcon --keep-flops 0.3 --threads $FALCON_THREADS
 # under /usr/bin/time -v (peak RSS = its "Maximum resident set size"); without /usr/bin/time the wall time is
 # measured here and the peak RSS is the report's memory.peak_rss_bytes (VmHWM just before the report is written).
-# Targets: mobilenetv1 n = 128 solve <= 30 s with peak RSS <= 1.3 x bytes of X; resnet20 n = 1000 <= 10 s.
+# Targets: mobilenetv1 n = 128 solve <= 30 s with peak RSS <= 1.3 x bytes of X; resnet20 n = 1000 <= 10 s. They are
+# printed and saved (target_solve_seconds, target_rss_over_x) for those two cases only, null for any other n.
 # Environment:
 #   FALCON_HEAP     Java heap of the runs (default here 2g). X and the off-heap vectors are not on the heap, but
 #                   the solver keeps its length-p float[]/double[] vectors there (about 64 bytes per weight live,
@@ -51,7 +52,10 @@ out=benchmarks/results/solve-$(date +%Y%m%d-%H%M%S)-$(hostname).json
 python3 - "$out" "$tmp" "$FALCON_HEAP" "$threads" <<'PY'
 import json, os, sys
 out, tmp, heap, threads = sys.argv[1:5]
-TARGET_S = {"mobilenetv1": 30.0, "resnet20": 10.0}
+# the issue's targets are for these (example, n) alone: keyed by example, resnet20:64 was saved and printed as if
+# measured against resnet20 n = 1000's 10 s
+TARGETS = {("mobilenetv1", 128): {"solve_seconds": 30.0, "rss_over_x": 1.3},
+           ("resnet20", 1000): {"solve_seconds": 10.0}}
 cases = []
 for line in open(os.path.join(tmp, "cases.txt")):
     i, ex, n, start, end = line.rstrip("\n").split("\t")
@@ -72,20 +76,22 @@ for line in open(os.path.join(tmp, "cases.txt")):
     if rss is None:
         rss, source = rep["memory"]["peak_rss_bytes"], "report memory.peak_rss_bytes (VmHWM before the report)"
     t = rep["timings_seconds"]
+    target = TARGETS.get((ex, int(n)), {})
     solver = rep.get("objective", {}).get("solver", {})
     case = {"example": ex, "n": int(n), "p": p, "threads": int(threads), "falcon_heap": heap,
             "wall_seconds": wall, "solve_seconds": t.get("solve"), "synthesize_gradients_seconds": t.get("synthesize_gradients"),
             "falcon_total_seconds": t.get("total"), "peak_rss_bytes": rss, "peak_rss_source": source,
             "report_peak_rss_bytes": rep["memory"]["peak_rss_bytes"], "x_bytes": x_bytes, "rss_over_x": rss / x_bytes,
-            "target_solve_seconds": TARGET_S.get(ex), "dfo_iterations": solver.get("iterations"), "rounds": solver.get("rounds"),
+            "target_solve_seconds": target.get("solve_seconds"), "target_rss_over_x": target.get("rss_over_x"),
+            "dfo_iterations": solver.get("iterations"), "rounds": solver.get("rounds"),
             "dfo_seconds": solver.get("dfo_seconds"), "backsolve_and_search_seconds": solver.get("backsolve_and_search_seconds"),
             "q_ratio_to_mp_support": solver.get("q_final", {}).get("ratio_to_mp_support"), "backend": rep["backend"]["description"]}
     cases.append(case)
-    tgt = case["target_solve_seconds"]
+    tgt, tgt_rss = case["target_solve_seconds"], case["target_rss_over_x"]
     print(f"{ex:12s} n={n:>5s} p={p:>10,d}  wall {wall:7.2f} s  solve {case['solve_seconds']:7.2f} s"
-          + (f" (target <= {tgt:.0f} s)" if tgt else "")
+          + (f" (target <= {tgt:.0f} s)" if tgt is not None else "")
           + f"  peak RSS {rss / 1e9:6.3f} GB  X {x_bytes / 1e9:6.3f} GB  RSS/X {rss / x_bytes:5.2f}"
-          + ("  (target <= 1.3)" if ex == "mobilenetv1" else "")
+          + (f"  (target <= {tgt_rss})" if tgt_rss is not None else "")
           + f"  [{case['dfo_iterations']} DFO its, dfo {case['dfo_seconds'] or 0:.2f} s, backsolve+search {case['backsolve_and_search_seconds'] or 0:.2f} s]")
 with open(out + ".tmp", "w") as f:
     json.dump({"machine": json.load(open(os.path.join(tmp, "machine.json"))), "command": "falcon prune --example E --n N --method falcon --keep-flops 0.3", "cases": cases}, f, indent=1)

@@ -13,9 +13,13 @@ out=../results/harness-$(date +%Y%m%d-%H%M%S)-$(hostname).txt
 # the partial output of a harness that failed is no result: only a complete one is renamed into place
 trap 'rm -rf "$(dirname "$bin")"; rm -f "$out.tmp"' EXIT
 # before anything is written: `git diff --quiet` missed staged changes and untracked files (a new source the harness
-# includes); git status --porcelain lists both (not ignored files), and the output's own .tmp does not exist yet
+# includes); git status --porcelain lists both (not ignored files), and the output's own .tmp does not exist yet.
+# benchmarks/results/ is left out (as bench.py's RESULTS_PATHSPEC): the earlier runs' result files, untracked until
+# committed, are outputs, and they made every later run of the same commit "uncommitted"
 commit=$(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ "$commit" != unknown ] && [ -n "$(git -C .. status --porcelain 2>/dev/null)" ]; then commit="$commit (uncommitted changes)"; fi
+if [ "$commit" != unknown ] && [ -n "$(git -C .. status --porcelain -- ':/' ':(exclude)results' 2>/dev/null)" ]; then
+  commit="$commit (uncommitted changes)"
+fi
 g++ -O3 -march=native -std=c++17 -pthread -o "$bin" kernel_harness.cpp
 {
   echo "# $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), family $(grep -m1 'cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ') model $(grep -m1 '^model' /proc/cpuinfo | cut -d: -f2 | tr -d ' '), $(nproc) cores"

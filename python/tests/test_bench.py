@@ -343,6 +343,37 @@ class BenchTest(unittest.TestCase):
                               r"\(not comparable: streamingRead reads host memory on the CPU, the cuda call")
 
 
+class MissingTrialsTest(unittest.TestCase):
+    LISTING = """Benchmarks: 
+dev.falcon.bench.ProductBenchmark.fusedBlockProduct
+  param "layout" = {panels, column-major}
+  param "backendName" = {cpu, java}
+dev.falcon.bench.SortBenchmark.sortValues
+"""
+
+    def test_every_listed_combination_without_an_entry_is_named(self):
+        # run.sh's -foe true lost every trial of a JMH run after one failed; with -foe false the failed ones are
+        # those the listing names and the result file lacks
+        with tempfile.TemporaryDirectory() as d:
+            listing, result = os.path.join(d, "trials.txt"), os.path.join(d, "round1-1.json")
+            with open(listing, "w") as f:
+                f.write(self.LISTING)
+            with open(result, "w") as f:
+                metric = {"score": 3.0, "scoreUnit": "ms/op"}
+                json.dump([{"benchmark": "dev.falcon.bench.ProductBenchmark.fusedBlockProduct", "mode": "avgt",
+                            "params": {"layout": layout, "backendName": "cpu"}, "primaryMetric": metric}
+                           for layout in ("panels", "column-major")]
+                          + [{"benchmark": "dev.falcon.bench.SortBenchmark.sortValues", "mode": "avgt", "primaryMetric": metric}], f)
+            self.assertEqual(bench.missing_trials(listing, result),
+                             (["dev.falcon.bench.ProductBenchmark.fusedBlockProduct {layout=panels, backendName=java}",
+                               "dev.falcon.bench.ProductBenchmark.fusedBlockProduct {layout=column-major, backendName=java}"],
+                              True))
+            # what JMH leaves after -foe true: an empty file, no result at all
+            open(result, "w").close()
+            missing, any_result = bench.missing_trials(listing, result)
+            self.assertEqual((len(missing), any_result), (5, False))
+
+
 class MachineDescriptionTest(unittest.TestCase):
     def test_the_saved_description_names_the_code_and_the_openblas_core_override(self):
         # the figures depend on the commit measured and on OPENBLAS_CORETYPE; the saved files said neither

@@ -123,5 +123,20 @@ class HarnessShTest(unittest.TestCase):
                 self.assertIn(" (uncommitted changes); CEIL=", saved.read_text())
 
 
+    def test_earlier_result_files_are_no_uncommitted_change(self):
+        # benchmarks/results/ is tracked in falcon and a run's file stays untracked until committed: every harness run
+        # after another run of the session said "(uncommitted changes)" of the commit it measured
+        with tempfile.TemporaryDirectory() as d:
+            native = self.harness_tree(d)
+            results = Path(d) / "benchmarks" / "results"
+            (results / "kept.txt").write_text("committed\n")  # an empty folder is no part of a commit
+            commit_everything(Path(d), "bin/\n")
+            (results / "harness-20261206-003800-vm.txt").write_text("# an earlier harness run\n")
+            (results / "20261206-004614-vm.json").write_text("{}\n")
+            r = self.run_with_stand_in_compiler(d, native, 0)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            [saved] = [p for p in results.glob("harness-*.txt") if p.name != "harness-20261206-003800-vm.txt"]
+            self.assertRegex(saved.read_text(), r"# commit [0-9a-f]+; CEIL=")
+
 if __name__ == "__main__":
     unittest.main()

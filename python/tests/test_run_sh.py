@@ -15,20 +15,47 @@ from _git import commit_everything
 ROOT = Path(__file__).resolve().parents[2]
 
 # Records its arguments (one per line, then "--") and writes a one-entry JMH result where -rff asks for it (without
-# -rff, as for JMH's lists, it prints a list). A pattern
+# -rff, as for JMH's lists -l and -lp, it lists the benchmarks and parameters the pattern matches). A pattern
 # naming "Failing" fails as JMH 1.37 does: with -foe true an empty result file and exit 1, without it a result file
-# that lacks the failed benchmark (here: none) and exit 0.
+# that lacks the failed benchmark (here: none) and exit 0. "Partial" has two trials, backendName=cpu and java, of which
+# java fails: with -foe true JMH ends and saves neither, without it saves the cpu trial. A pattern with an unclosed
+# group is no regex to JMH (a stack trace and exit 1, in any mode); one naming "NoSuch" matches nothing.
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
-[ -n "${MODIFY_DURING_RUN:-}" ] && echo changed >> "$MODIFY_DURING_RUN"
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
 pattern=$4 foe=false out=
+case $4 in -l|-lp|-lprof|-lrf) pattern=${5:-} ;; esac
 while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
-[ -z "$out" ] && { echo 'Benchmarks:'; echo 'dev.falcon.bench.GramBenchmark.weightedGram'; exit 0; }
+# a benchmark run, not a listing: what changes the tree is a run of hours
+[ -n "${MODIFY_DURING_RUN:-}" ] && [ -n "$out" ] && echo changed >> "$MODIFY_DURING_RUN"
+if [[ $pattern == *"("* && $pattern != *")"* ]]; then
+  echo 'Exception in thread "main" java.util.regex.PatternSyntaxException: Unclosed group near index 5' >&2
+  echo "$pattern" >&2
+  echo '	at java.base/java.util.regex.Pattern.error(Pattern.java:2028)' >&2
+  echo '	at org.openjdk.jmh.runner.options.CommandLineOptions.<init>(CommandLineOptions.java:100)' >&2
+  exit 1
+fi
+if [ -z "$out" ]; then
+  echo 'Benchmarks: '
+  case $pattern in
+    *NoSuch*) ;;
+    *Failing*) echo 'dev.falcon.bench.FailingBenchmark.fails' ;;
+    *Partial*) echo 'dev.falcon.bench.PartialBenchmark.product'; echo '  param "backendName" = {cpu, java}' ;;
+    *) echo 'dev.falcon.bench.GramBenchmark.weightedGram'; echo '  param "n" = {1000}' ;;
+  esac
+  exit 0
+fi
+if [[ $pattern == *NoSuch* ]]; then echo 'No matching benchmarks. Miss-spelled regexp?' >&2; exit 1; fi
 if [[ $pattern == *Failing* ]]; then
   echo "<failure>: java.lang.IllegalArgumentException: unknown backend"
   if [ "$foe" = true ]; then : > "$out"; echo 'Benchmark had encountered error, and fail on error was requested' >&2; exit 1; fi
   echo '[]' > "$out"; exit 0
+fi
+if [[ $pattern == *Partial* ]]; then
+  echo "<failure>: java.lang.IllegalStateException: layout=panels: the java backend stores X column-major"
+  if [ "$foe" = true ]; then : > "$out"; echo 'Benchmark had encountered error, and fail on error was requested' >&2; exit 1; fi
+  echo '[{"benchmark": "dev.falcon.bench.PartialBenchmark.product", "mode": "avgt", "params": {"backendName": "cpu"},
+    "primaryMetric": {"score": 3.0, "scoreUnit": "ms/op"}}]' > "$out"; exit 0
 fi
 echo '[{"benchmark": "dev.falcon.bench.GramBenchmark.weightedGram", "mode": "avgt", "params": {"n": "1000"},
   "primaryMetric": {"score": 15.0, "scoreUnit": "ms/op"}}]' > "$out"
@@ -91,6 +118,10 @@ class RunShTest(unittest.TestCase):
         results = self.root / "benchmarks" / "results"
         return sorted(results.iterdir()) if results.exists() else []
 
+    def benchmark_runs(self):
+        """The java calls that ran benchmarks (those writing a result file), not the listings run.sh checks patterns with."""
+        return [c for c in self.java_calls() if "-rff" in c]
+
     def java_calls(self):
         calls, call = [], []
         for line in self.log.read_text().splitlines():
@@ -106,11 +137,11 @@ class RunShTest(unittest.TestCase):
         (self.root / ".probeExact").touch()
         r = self.run_sh('-e .*Exact   -jvmArgsPrepend "-Dfalcon.note=two words" ')
         self.assertEqual(r.returncode, 0, r.stderr)
-        [call] = self.java_calls()
+        [call] = self.benchmark_runs()
         # the natives go to a cache of this clone's (the forked JVMs inherit it), not ~/.javacpp/cache/benchmarks.jar
         self.assertEqual(call[:4], ["-Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache",
                                     "-jar", "benchmarks/target/benchmarks.jar", "GramBenchmark"])
-        self.assertEqual(call[8:], ["-foe", "true", "-e", ".*Exact", "-jvmArgsPrepend", "-Dfalcon.note=two words"])
+        self.assertEqual(call[8:], ["-foe", "false", "-e", ".*Exact", "-jvmArgsPrepend", "-Dfalcon.note=two words"])
         [saved] = (self.root / "benchmarks" / "results").glob("*.json")
         result = json.loads(saved.read_text())
         self.assertIn("cpu", result["machine"])
@@ -133,6 +164,31 @@ class RunShTest(unittest.TestCase):
         machine = self.saved_machine()
         self.assertEqual(machine["git_commit"], head + " (with uncommitted changes)")
         self.assertEqual(machine["git_status"], ["?? benchmarks/src/main/java/dev/falcon/bench/Extra.java"])
+
+    def test_an_earlier_run_s_result_file_is_no_uncommitted_change(self):
+        # benchmarks/results/ is tracked in falcon (the saved runs are the record) and a run's file stays untracked
+        # until committed: the second run of a session was saved "<sha> (with uncommitted changes)" of the same code
+        head = commit_everything(self.root, "target/\nbin/\n*.txt\n")
+        self.assertEqual(self.run_sh().returncode, 0)
+        [first] = self.saved()
+        self.assertEqual(json.loads(first.read_text())["machine"]["git_commit"], head)
+        time.sleep(1.1)  # the file name holds the second
+        r = self.run_sh()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        second = [p for p in self.saved() if p != first]
+        self.assertEqual(len(second), 1, self.saved())
+        machine = json.loads(second[0].read_text())["machine"]
+        self.assertEqual(machine["git_commit"], head)
+        self.assertNotIn("git_status", machine)
+        # a real change next to the result files is still one
+        (self.root / "benchmarks/src/Extra.java").write_text("class Extra {}\n")
+        time.sleep(1.1)
+        r = self.run_sh()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [third] = [p for p in self.saved() if p not in (first, second[0])]
+        machine = json.loads(third.read_text())["machine"]
+        self.assertEqual(machine["git_commit"], head + " (with uncommitted changes)")
+        self.assertEqual(machine["git_status"], ["?? benchmarks/src/Extra.java"])
 
     def test_the_commit_and_date_are_those_of_the_run_s_start(self):
         # taken at the merge, they described the tree as it was hours later: here a tracked file changed during the run
@@ -157,14 +213,16 @@ class RunShTest(unittest.TestCase):
         # JMH 1.37 exits 0 after a failed benchmark unless -foe true: run.sh exited 0 and saved {"runs": []}
         r = self.run_sh(args=("2", "FailingBenchmark"))
         self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual([c[c.index("-foe") + 1] for c in self.java_calls()], ["true", "true"])
+        # -foe false: JMH goes on past a failed trial and run.sh checks its file against the trials listed (with -foe
+        # true a failure lost the trials that had succeeded in the same JMH run)
+        self.assertEqual([c[c.index("-foe") + 1] for c in self.benchmark_runs()], ["false", "false"])
         self.assertIn("round 1: FailingBenchmark", r.stderr)
         self.assertEqual(self.saved(), [])
         # -foe false asked for: JMH goes on and exits 0, and the merge refuses a result with no benchmark in it
         self.log.unlink()
         r = self.run_sh("-foe false", args=("1", "FailingBenchmark"))
         self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
-        [call] = self.java_calls()
+        [call] = self.benchmark_runs()
         self.assertEqual(call.count("-foe"), 1)
         self.assertIn("no benchmark results", r.stderr)
         self.assertEqual(self.saved(), [])
@@ -176,6 +234,41 @@ class RunShTest(unittest.TestCase):
         self.assertIn("round 2: FailingBenchmark", r.stderr)
         [saved] = self.saved()
         self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], [1, 2])
+
+    def test_a_bad_pattern_stops_before_round_1_with_one_line(self):
+        # JMH's PatternSyntaxException and ~15 frames came back in every round, after the other patterns had run
+        for pattern, why in (("Sort(", "PATTERN 'Sort(' is not a Java regular expression: Unclosed group near index 5"),
+                             ("NoSuchBenchmark", "PATTERN 'NoSuchBenchmark' matches no benchmark")):
+            with self.subTest(pattern=pattern):
+                self.log.unlink(missing_ok=True)
+                r = self.run_sh(args=("3", "GramBenchmark", pattern))
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertIn(why, line)
+                self.assertEqual(self.benchmark_runs(), [])
+                self.assertEqual(self.saved(), [])
+
+    def test_a_failed_trial_keeps_the_trials_that_succeeded_in_the_same_jmh_run(self):
+        # -foe true ended the JMH run at the java trial and JMH saved nothing: the cpu trial, measured, was thrown away
+        # with it ("no JMH run succeeded; nothing saved") and the summary named only the pattern
+        r = self.run_sh(args=("2", "PartialBenchmark", "GramBenchmark"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("2 of 4 JMH runs failed", r.stderr)
+        for round_ in (1, 2):
+            self.assertIn(f"  round {round_}: dev.falcon.bench.PartialBenchmark.product {{backendName=java}}\n", r.stderr)
+        self.assertNotIn("backendName=cpu}", r.stderr)
+        [saved] = self.saved()
+        runs = json.loads(saved.read_text())["runs"]
+        self.assertEqual(sorted((e["benchmark"].rsplit(".", 2)[-2], e.get("params"), e["round"]) for e in runs),
+                         [("GramBenchmark", {"n": "1000"}, 1), ("GramBenchmark", {"n": "1000"}, 2),
+                          ("PartialBenchmark", {"backendName": "cpu"}, 1), ("PartialBenchmark", {"backendName": "cpu"}, 2)])
+        # asked for, -foe true still ends the JMH run at its first failure: that run is named, nothing of it saved
+        self.log.unlink()
+        r = self.run_sh("-foe true", args=("1", "PartialBenchmark", "GramBenchmark"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn("round 1: PartialBenchmark (exit 1): no benchmark results", r.stderr)
+        [_, saved] = self.saved()
+        self.assertEqual([e["benchmark"].rsplit(".", 2)[-2] for e in json.loads(saved.read_text())["runs"]], ["GramBenchmark"])
 
     def test_help_is_run_sh_s_own(self):
         # -h went to JMH, whose help was followed by "bench.py: .../round*.json: cannot read it" and exit 2; --help

@@ -71,5 +71,39 @@ class SolveShTest(unittest.TestCase):
         self.assertEqual(json.loads(saved.read_text())["machine"]["git_commit"], head)
 
 
+    def test_an_earlier_solve_s_result_file_is_no_uncommitted_change(self):
+        # benchmarks/results/ is tracked in falcon and a solve's file stays untracked until committed: the second and
+        # third solve.sh runs of 2026-12-06 were saved "<sha> (with uncommitted changes)" of the code the first measured
+        head = commit_everything(self.root, "falcon.jar\n")
+        results = self.root / "benchmarks" / "results"
+        results.mkdir()
+        (results / "solve-20261206-003827-vm.json").write_text("{}\n")
+        (results / "harness-20261206-003800-vm.txt").write_text("# an earlier harness run\n")
+        r = self.solve_sh("resnet20:10")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [saved] = [p for p in results.glob("solve-*.json") if p.name != "solve-20261206-003827-vm.json"]
+        machine = json.loads(saved.read_text())["machine"]
+        self.assertEqual(machine["git_commit"], head)
+        self.assertNotIn("git_status", machine)
+
+    def test_targets_only_for_the_cases_they_were_set_for(self):
+        # the targets were keyed by example alone: resnet20:64 printed "(target <= 10 s)" and saved
+        # target_solve_seconds 10, mobilenetv1 at any n printed RSS/X "(target <= 1.3)"
+        r = self.solve_sh("resnet20:64", "mobilenetv1:64", "resnet20:1000", "mobilenetv1:128")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
+        cases = json.loads(saved.read_text())["cases"]
+        self.assertEqual([(c["example"], c["n"], c["target_solve_seconds"]) for c in cases],
+                         [("resnet20", 64, None), ("mobilenetv1", 64, None), ("resnet20", 1000, 10.0), ("mobilenetv1", 128, 30.0)])
+        self.assertEqual([c["target_rss_over_x"] for c in cases], [None, None, None, 1.3])
+        lines = [line for line in r.stdout.splitlines() if " n=" in line]
+        self.assertEqual(len(lines), 4, r.stdout)
+        self.assertNotIn("target", lines[0])
+        self.assertNotIn("target", lines[1])
+        self.assertIn("(target <= 10 s)", lines[2])
+        self.assertNotIn("(target <= 1.3)", lines[2])
+        self.assertIn("(target <= 30 s)", lines[3])
+        self.assertIn("(target <= 1.3)", lines[3])
+
 if __name__ == "__main__":
     unittest.main()

@@ -126,8 +126,10 @@ public class ProductBenchmark {
         u = new FloatPointer(n);
         out = new FloatPointer(p);
         // sasum and cblas_sgemv are called here directly, not through the backend, whose calls set OpenBLAS's thread
-        // count each time: without this they ran with OpenBLAS's own count (every core) under the label of `threads`
-        openblasThreads = CpuBackend.setOpenBlasThreads(threads);
+        // count each time: without this they ran with OpenBLAS's own count (every core) under the label of `threads`.
+        // The count is the backend's for `threads` (never above the available processors): with -p threads above the
+        // cores the yardsticks ran that many busy-waiting OpenBLAS threads, which the backend avoids, and were slowed
+        openblasThreads = CpuBackend.setOpenBlasThreads(CpuBackend.openBlasThreadsFor(threads));
         nativeFacts = CpuBackend.nativeFacts();
         System.out.println("# " + backend.description() + "; X = " + n + " x " + p + " float32 " + x.layout() + ", "
                 + x.bytes() / 1e9 + " GB; OpenBLAS yardsticks: core " + nativeFacts.get("openblas.core") + ", "
@@ -151,7 +153,7 @@ public class ProductBenchmark {
         backend.close();
     }
 
-    /** One streaming read of X through OpenBLAS sasum, on {@code threads} threads (set in setUp). */
+    /** One streaming read of X through OpenBLAS sasum, on {@code threads} threads but at most the cores (set in setUp). */
     @Benchmark
     public double streamingRead() {
         double sum = 0;

@@ -38,4 +38,33 @@ class ProductBenchmarkTest {
             benchmark.tearDown();
         }
     }
+
+    @Test
+    void theOpenBlasYardsticksRunNoMoreThreadsThanTheBackendWouldGiveOpenBlas() {
+        // with -p threads above the cores, sasum and the two sgemv ran that many spinning OpenBLAS threads (4 on a
+        // 2-core VM: 87 ms against 17), a configuration the cpu backend avoids (CpuBackend.openBlasThreadsFor), and the
+        // fused kernel was compared with these slowed yardsticks
+        int cores = Runtime.getRuntime().availableProcessors();
+        int threads = cores + 2;
+        Backends.choose("cpu").create(1).close();  // loads the native side and OpenBLAS
+        FalconKernels.falcon_openblas_set_threads(threads);
+        assumeTrue(FalconKernels.falcon_openblas_get_threads() == threads,
+                "this OpenBLAS caps its threads at " + FalconKernels.falcon_openblas_get_threads() + ", so it cannot run more than the cores");
+        ProductBenchmark benchmark = new ProductBenchmark();
+        benchmark.n = 16;
+        benchmark.p = 4000;
+        benchmark.blockSize = 2000;
+        benchmark.threads = threads;
+        benchmark.backendName = "cpu";
+        benchmark.layout = "panels";
+        benchmark.setUp();
+        try {
+            assertEquals(cores, FalconKernels.falcon_openblas_get_threads(),
+                    "OpenBLAS's thread count after setUp with threads = " + threads + " on " + cores + " processors");
+            // what fork_facts records as openblas_threads
+            assertEquals(cores, benchmark.openblasThreads);
+        } finally {
+            benchmark.tearDown();
+        }
+    }
 }

@@ -48,8 +48,9 @@ public final class CpuBackend implements ComputeBackend {
      * took the CPU from the thread that issues it: a falcon solve of resnet20 (n = 32) with --threads 4 on a 2-core VM
      * took 122-139 s instead of 9 s, with 60-72 s of CPU. falcon's own kernels keep the requested split (their threads
      * end with each call), so a given thread count still gives the same results where it does not exceed the cores.
+     * Public for OpenBLAS calls made outside any backend (the benchmarks' yardsticks), which must run as a backend's would.
      */
-    static int openBlasThreadsFor(int threads) {
+    public static int openBlasThreadsFor(int threads) {
         return Math.max(1, Math.min(threads, Runtime.getRuntime().availableProcessors()));
     }
 
@@ -96,7 +97,8 @@ public final class CpuBackend implements ComputeBackend {
      * Sets OpenBLAS's thread count, under the lock and gate this backend's own OpenBLAS calls take, for OpenBLAS calls made
      * outside any backend (the benchmarks' sasum and sgemv yardsticks): without it they ran with OpenBLAS's own count,
      * every core, whatever thread count they were labelled with. Loads the native side first, so OpenBLAS runs the core
-     * falcon picks for this CPU (see CpuNative), not the one it would detect alone.
+     * falcon picks for this CPU (see CpuNative), not the one it would detect alone. Sets {@code threads} as given: to run
+     * as a backend of that many threads does, pass {@link #openBlasThreadsFor(int)} of it.
      *
      * @return the thread count OpenBLAS reports after the setting (it caps it at the cores it was built for)
      */
