@@ -357,8 +357,9 @@ class MemoryPlanTest {
         // blocks of at most 200 weights hold less than the Lipschitz constant's Gram or the leverages (16 per n^2 off-heap), and
         // the allocator keeps at most one block's systems of those freed
         assertEquals((16 + 16) * rowsSquared + MemoryPlan.Systems.blockBytes(3000, 200), block.systemsBytes());
-        // and the blocks' last solutions that falcon's block backsolve keeps for the run (a mask byte and a float per weight)
-        assertEquals(exact.required() - exact.systemsBytes() + (1 + 4) * 200, block.required() - block.systemsBytes(),
+        // and the blocks' two solutions each that falcon's block backsolve keeps for the run (a mask byte and a float per
+        // weight, per solution)
+        assertEquals(exact.required() - exact.systemsBytes() + 2 * (1 + 4) * 200, block.required() - block.systemsBytes(),
                 "only the n x n systems and the block solutions differ");
         assertTrue(!exact.fits() && block.fits(), exact.describe() + " / " + block.describe());
         assertTrue(block.describe().contains("block backsolve"), block.describe());
