@@ -215,7 +215,7 @@ public final class FalconSolver {
     }
 
     /**
-     * During a solve with the block backsolve, each block's last solution: the searches' candidates differ from the round's
+     * During a solve with the block backsolve, each block's two latest solutions kept (see Backsolve.BlockSolutions): the searches' candidates differ from the round's
      * support in a block or two, and the other blocks are taken from here instead of being solved again. Dropped with the
      * solve (X, wbar, g and lambda are the solve's).
      */
