@@ -30,8 +30,9 @@ import picocli.CommandLine.Spec;
                 "  dtype falcon cannot convert, an empty array, NaN/Inf values, or an array",
                 "  no input takes (an integer or bool matrix in Fortran order, more than",
                 "  2^31 - 9 weights, float64 values beyond float32's range in a Fortran-order",
-                "  matrix or in more than 2^31 - 9 values: X and weights refuse such values,",
-                "  FLOPs take them), or a layer table of more than 2^31 - 9 weights (what",
+                "  matrix, in more than 2^31 - 9 values or beside a value <= 0: X and weights",
+                "  refuse such values, FLOPs take them if all are positive), or a layer table",
+                "  of more than 2^31 - 9 weights (what",
                 "  prune would refuse in every role), 1 internal error or stdout not writable",
                 "  (a full disk, a closed pipe), 130 or 143 stopped by SIGINT (Ctrl-C) or",
                 "  SIGTERM."})
@@ -101,7 +102,7 @@ final class InspectCommand implements Callable<Integer> {
                     // arrays prune refuses in every role (X, weights, FLOPs), why, and what to do
                     List<String> noRoleNames = new java.util.ArrayList<>();
                     java.util.Set<String> noRoleReasons = new java.util.LinkedHashSet<>(), noRoleFixes = new java.util.LinkedHashSet<>();
-                    boolean noRoleTooMany = false;
+                    boolean noRoleTooMany = false, noRoleTransposed = false;
                     // under -q too, before the file's first row: rows of several files could not be told apart without it
                     String header = String.format(Locale.ROOT, "%s: %d array(s)%n", file, entries.size());
                     boolean headed = !quiet;
@@ -141,9 +142,10 @@ final class InspectCommand implements Callable<Integer> {
                             noRoleReasons.add(roles.notWeightsBecause());
                             if (roles.transposed()) noRoleFixes.add("save weights or FLOPs with numpy.save(path, numpy.ascontiguousarray(a))");
                             if (!e.readableAsX()) noRoleFixes.add("save X as float32");
-                            if (roles.beyondFloat32()) noRoleFixes.add("rescale X or weights into float32's range");
+                            if (roles.beyondFloat32()) noRoleFixes.add("rescale X or weights into float32's range" + (e.min() > 0 ? "" : ", or make FLOPs positive"));
                             if (roles.tooManyWeights()) noRoleFixes.add("prune a model of more weights in parts (a limit of falcon, not of this machine)");
                             noRoleTooMany |= roles.tooManyWeights();
+                            noRoleTransposed |= roles.transposed();
                         }
                         // values beyond float32's range stay a problem under -q though FLOPs take them: X and weights do not
                         if (!quiet || nonFinite || roles.beyondFloat32() || isEmpty || noRole) {
@@ -169,7 +171,7 @@ final class InspectCommand implements Callable<Integer> {
                         code = Main.USAGE;
                     }
                     if (!noRoleNames.isEmpty()) {
-                        err.println("falcon: error: " + file + ": " + (noRoleTooMany ? "shape" : "fortran_order") + ": " + String.join(", ", noRoleNames)
+                        err.println("falcon: error: " + file + ": " + (noRoleTooMany ? "shape" : noRoleTransposed ? "fortran_order" : "data") + ": " + String.join(", ", noRoleNames)
                                 + (noRoleNames.size() > 1 ? " are" : " is") + " taken by no input: " + String.join(", and ", noRoleReasons)
                                 + "; " + String.join(", ", noRoleFixes));
                         code = Main.USAGE;
@@ -218,13 +220,16 @@ final class InspectCommand implements Callable<Integer> {
             long values = valueCount(e.shape());
             boolean tooManyWeights = values > FlopAwareSelector.MAX_WEIGHTS;
             boolean transposed = e.fortranOrder() && transposedByFortranOrder(e.shape());
-            String notWeightsBecause = transposed && tooManyWeights ? "weights and FLOPs must be C order and of at most " + MAX_WEIGHTS_SHOWN + " values"
-                    : transposed ? "weights and FLOPs must be C order"
-                    : tooManyWeights ? "weights and FLOPs hold at most " + MAX_WEIGHTS_SHOWN + " values" : null;
-            // prune --grads takes a 2-D array only; a Fortran-order one of more dimensions no input takes, and was
-            // "accepted for X" (a C-order one is weights, which need no note)
             // min and max are of the finite values: NaN (none finite) is no value beyond the range
             boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
+            String notWeightsBecause = transposed && tooManyWeights ? "weights and FLOPs must be C order and of at most " + MAX_WEIGHTS_SHOWN + " values"
+                    : transposed ? "weights and FLOPs must be C order"
+                    : tooManyWeights ? "weights and FLOPs hold at most " + MAX_WEIGHTS_SHOWN + " values"
+                    // FLOPs, the one input that takes values beyond float32's range, must be positive: -1e300 was
+                    // "accepted for FLOPs only", and prune refused it as FLOPs
+                    : beyondFloat32 && !(e.min() > 0) ? "weights must lie within float32's range and FLOPs be positive" : null;
+            // prune --grads takes a 2-D array only; a Fortran-order one of more dimensions no input takes, and was
+            // "accepted for X" (a C-order one is weights, which need no note)
             String notXBecause = !e.readableAsX() ? "X must be float32, float64, float16 or bfloat16"
                     : transposed && e.shape().length != 2 ? "X must be 2-D (n samples x p weights)"
                     : tooManyWeights && (e.shape().length != 2 || e.shape()[1] > FlopAwareSelector.MAX_WEIGHTS)

@@ -603,8 +603,34 @@ class MainTest {
         assertEquals(2, nan.code(), nan.all());
         assertTrue(nan.err().contains("bigNaN.npy: data: holds NaN/Inf values"), nan.err());
         String help = run("inspect", "--help").out().replaceAll("\\s+", " ");
-        assertTrue(help.contains("float64 values beyond float32's range in a Fortran-order matrix or in more than 2^31 - 9 values:"
-                + " X and weights refuse such values, FLOPs take them"), help);
+        assertTrue(help.contains("float64 values beyond float32's range in a Fortran-order matrix, in more than 2^31 - 9 values or beside a value <= 0:"
+                + " X and weights refuse such values, FLOPs take them if all are positive"), help);
+    }
+
+    /**
+     * FLOPs, the one input that takes float64 values beyond float32's range, must be positive: -1e300 beside -1 was
+     * "accepted for FLOPs only" (exit 0), and prune refused the file as --flops-per-weight ("FLOPs per weight must be
+     * positive"), so no input took it.
+     */
+    @Test
+    void inspectRefusesValuesBeyondFloat32ThatFlopsCannotTakeEither() throws IOException {
+        byte[] bytes = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putDouble(bytes.length - 16, -1).putDouble(bytes.length - 8, -1e300);
+        Path negative = hostile("negbig.npy", bytes);
+        Run r = run("inspect", negative.toString());
+        assertEquals(2, r.code(), r.all());
+        assertTrue(r.out().contains("<- values beyond float32's +-3.4e38: rejected as input (X must lie within float32's range;"
+                + " weights must lie within float32's range and FLOPs be positive)"), r.out());
+        assertTrue(r.err().contains("negbig.npy: data: 'negbig.npy' (values beyond float32's +-3.4e38) is taken by no input")
+                && r.err().contains("rescale X or weights into float32's range, or make FLOPs positive"), r.err());
+        byte[] weights = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
+        ByteBuffer.wrap(weights).order(ByteOrder.LITTLE_ENDIAN).putFloat(weights.length - 8, 1f).putFloat(weights.length - 4, 2f);
+        assertEquals(2, run("prune", "--weights", hostile("w2n.npy", weights).toString(), "--flops-per-weight", negative.toString(), "--out",
+                outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet").code(),
+                "prune refuses it as --flops-per-weight too");
+        // a zero beside 1e300 is no FLOP cost either
+        ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putDouble(bytes.length - 16, 0).putDouble(bytes.length - 8, 1e300);
+        assertEquals(2, run("inspect", hostile("zerobig.npy", bytes).toString()).code());
     }
 
     /**
