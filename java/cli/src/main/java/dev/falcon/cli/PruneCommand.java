@@ -410,7 +410,8 @@ final class PruneCommand implements Callable<Integer> {
         }
         if (!choice.provider().name().equals("java")) {
             // the cpu backend (and cuda's host side) set OpenBLAS's count from --threads before each call
-            String overridden = ThreadVariables.warning(ThreadVariables.environment.get(), threadCount);
+            String overridden = ThreadVariables.warning(ThreadVariables.environment.get(), threadCount,
+                    dev.falcon.cpu.CpuBackend.openBlasThreadsFor(threadCount));
             if (overridden != null) errW.println("falcon: warning: " + overridden);
         }
         Backsolve.Mode backsolveMode = backsolveMode(m);

@@ -30,18 +30,21 @@ final class ThreadVariables {
     }
 
     /**
-     * The warning prune prints for a run of {@code threads} threads on a backend that sets OpenBLAS's count, or null where
-     * no such variable is set or every one that is asks for that very count (it would change nothing).
+     * The warning prune prints for a run of {@code threads} threads on a backend that sets OpenBLAS's count to
+     * {@code openBlasThreads} (the cpu backend's cap at the processors), or null where no such variable is set or every
+     * one that is asks for OpenBLAS's very count (it would change nothing). Compared with --threads, OPENBLAS_NUM_THREADS=2
+     * beside --threads 4 on 2 cores was said to be overridden by "this run: 4 threads", where OpenBLAS ran on the 2 asked.
      */
-    static String warning(Map<String, String> env, int threads) {
+    static String warning(Map<String, String> env, int threads, int openBlasThreads) {
         List<String> differing = new ArrayList<>();
         for (String name : NAMES) {
             String value = env.get(name);
-            if (value != null && !value.trim().equals(Integer.toString(threads))) differing.add(name + "=" + value);
+            if (value != null && !value.trim().equals(Integer.toString(openBlasThreads))) differing.add(name + "=" + value);
         }
         if (differing.isEmpty()) return null;
         return String.join(", ", differing) + (differing.size() == 1 ? " is" : " are") + " not read: --threads alone sets the thread count,"
-                + " OpenBLAS's included (this run: " + threads + " thread" + (threads == 1 ? "" : "s") + "); give --threads N instead";
+                + " OpenBLAS's included (this run: " + threads + " thread" + (threads == 1 ? "" : "s")
+                + (openBlasThreads == threads ? "" : ", OpenBLAS " + openBlasThreads + ", at most the processors") + "); give --threads N instead";
     }
 
     /** The line env prints where such variables are set, or null. */

@@ -1556,6 +1556,20 @@ class MainTest {
         }
     }
 
+    /**
+     * OpenBLAS runs on at most the processors: OPENBLAS_NUM_THREADS=2 beside --threads 4 on 2 cores asks for what OpenBLAS
+     * gets, and was said to be overridden ("this run: 4 threads"); a variable asking for another count is named with both.
+     */
+    @Test
+    void theThreadVariablesWarningComparesWithOpenBlassOwnCount() {
+        assertEquals(null, ThreadVariables.warning(java.util.Map.of("OPENBLAS_NUM_THREADS", "2"), 4, 2));
+        assertEquals("OPENBLAS_NUM_THREADS=1 is not read: --threads alone sets the thread count, OpenBLAS's included"
+                + " (this run: 4 threads, OpenBLAS 2, at most the processors); give --threads N instead",
+                ThreadVariables.warning(java.util.Map.of("OPENBLAS_NUM_THREADS", "1"), 4, 2));
+        assertEquals("OMP_NUM_THREADS=4 is not read: --threads alone sets the thread count, OpenBLAS's included (this run: 2 threads);"
+                + " give --threads N instead", ThreadVariables.warning(java.util.Map.of("OMP_NUM_THREADS", "4"), 2, 2));
+    }
+
     private static void collectNumbersAsText(JsonNode node, String path, List<String> found) {
         if (node.isTextual() && (node.asText().matches("-?[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?") || List.of("true", "false").contains(node.asText()))) {
             found.add(path + " = \"" + node.asText() + "\"");
