@@ -77,6 +77,9 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     /**
      * The headers of stages 0 .. stages-1 (existence, 2-D, dtype, the same n x p as stage 0), read without any data: a
      * caller checks them before it loads anything.
+     * @param field what the caller calls the pattern in messages: an option ("--grads", as the CLI passes) makes them
+     *              name the stage count --stages, anything else the argument {@code stages} (a Java caller passed an int
+     *              and was told to "give fewer --stages")
      */
     public static RawMatrixSource[] stageSources(String pattern, int stages, String field) {
         // grown file by file: sized by --stages up front, a mistyped --stages 2000000000 ended in "out of memory" instead
@@ -87,9 +90,11 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
             if (!java.nio.file.Files.exists(ArrayFiles.fileOf(spec))) {
                 // a bare "does not exist" left open whether {t} counts from 0 or 1, or how many files --stages asks for
                 boolean fromOne = t == 0 && stages > 1 && java.nio.file.Files.exists(ArrayFiles.fileOf(fileOf(pattern, stages)));
-                throw InputException.of(spec, field, "does not exist: the X of stage " + t + " of 0.." + (stages - 1) + " ({t} counts the --stages "
-                        + stages + " stages from 0; stage 0's X is at the dense weights)" + (fromOne ? "; " + fileOf(pattern, stages) + " exists: are the files numbered from 1?" : ""),
-                        "write every stage's file before the run (nothing is waited for), or give fewer --stages");
+                boolean cli = field != null && field.startsWith("--");
+                throw InputException.of(spec, field, "does not exist: the X of stage " + t + " of 0.." + (stages - 1) + " ({t} counts the "
+                        + (cli ? "--stages " + stages : "stages = " + stages) + " stages from 0; stage 0's X is at the dense weights)"
+                        + (fromOne ? "; " + fileOf(pattern, stages) + " exists: are the files numbered from 1?" : ""),
+                        "write every stage's file before the run (nothing is waited for), or give fewer " + (cli ? "--stages" : "stages"));
             }
             sources.add(t == 0 ? ArrayFiles.matrixSource(spec, field) : stageHeader(pattern, field, t, sources.get(0), ""));
         }

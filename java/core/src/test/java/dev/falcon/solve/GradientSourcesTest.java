@@ -586,6 +586,21 @@ class GradientSourcesTest {
      * --grads-command-timeout" and named "--grads-command", options it has not got (README: for what you gave in Java a
      * message names that). The CLI passes its option names; the Java constructors name the command and the Duration.
      */
+    /**
+     * A Java caller passes the stage count as an int and was told "({t} counts the --stages 3 stages from 0 ...) ... or
+     * give fewer --stages", an option it has not got; the CLI's field (--grads) keeps the option's name.
+     */
+    @Test
+    void aMissingStageFileIsExplainedInTheCallersTerms() throws IOException {
+        String pattern = dir.resolve("Xj_{t}.npy").toString();
+        writeX(Path.of(FilePatternGradients.fileOf(pattern, 0)), 1);
+        InputException java = assertThrows(InputException.class, () -> FilePatternGradients.stageSources(pattern, 3, "pattern"));
+        assertTrue(java.getMessage().contains("{t} counts the stages = 3 stages from 0") && java.getMessage().endsWith("or give fewer stages"), java.getMessage());
+        assertFalse(java.getMessage().contains("--stages"), java.getMessage());
+        InputException cli = assertThrows(InputException.class, () -> FilePatternGradients.stageSources(pattern, 3, "--grads"));
+        assertTrue(cli.getMessage().contains("{t} counts the --stages 3 stages from 0") && cli.getMessage().endsWith("or give fewer --stages"), cli.getMessage());
+    }
+
     @Test
     void theMessagesOfACommandGivenInJavaNameNoCliOption() throws Exception {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
