@@ -590,13 +590,10 @@ class MainTest {
         // a matrix in Fortran order: weights and FLOPs refuse its order, X its values, so no input takes it
         byte[] matrix = npy("{'descr': '<f8', 'fortran_order': True, 'shape': (2, 2), }", 32);
         ByteBuffer.wrap(matrix).order(ByteOrder.LITTLE_ENDIAN).putDouble(matrix.length - 8, -1e300);
-        Path bigF = hostile("bigF.npy", matrix);
-        Run noRole = run("inspect", bigF.toString());
-        assertEquals(2, noRole.code(), noRole.all());
-        assertTrue(noRole.out().contains("<- Fortran order, values beyond float32's +-3.4e38: rejected as input (X must lie within float32's range;"
-                + " weights and FLOPs must be C order)"), noRole.out());
-        assertTrue(noRole.err().contains("bigF.npy: fortran_order: 'bigF.npy' (Fortran order, values beyond float32's +-3.4e38) is taken by no input")
-                && noRole.err().contains("rescale X or weights into float32's range"), noRole.err());
+        assertInspectTakenByNoInput(hostile("bigF.npy", matrix), "<- Fortran order, values beyond float32's +-3.4e38: rejected as input"
+                + " (X must lie within float32's range; weights and FLOPs must be C order)",
+                "bigF.npy: fortran_order: 'bigF.npy' (Fortran order, values beyond float32's +-3.4e38) is taken by no input",
+                "rescale X or weights into float32's range");
         // NaN beside them: every role refuses it
         ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putDouble(bytes.length - 16, Double.NaN);
         Run nan = run("inspect", hostile("bigNaN.npy", bytes).toString());
@@ -605,6 +602,14 @@ class MainTest {
         String help = run("inspect", "--help").out().replaceAll("\\s+", " ");
         assertTrue(help.contains("float64 values beyond float32's range in a Fortran-order matrix, in more than 2^31 - 9 values or beside a value <= 0:"
                 + " X and weights refuse such values, FLOPs take them if all are positive"), help);
+    }
+
+    /** inspect exits 2 on {@code file}, its row carrying {@code rowNote} and stderr the refusal and the fix. */
+    private void assertInspectTakenByNoInput(Path file, String rowNote, String refusal, String fix) {
+        Run r = run("inspect", file.toString());
+        assertEquals(2, r.code(), r.all());
+        assertTrue(r.out().contains(rowNote), r.out());
+        assertTrue(r.err().contains(refusal) && r.err().contains(fix), r.err());
     }
 
     /**
@@ -617,12 +622,10 @@ class MainTest {
         byte[] bytes = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 16);
         ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).putDouble(bytes.length - 16, -1).putDouble(bytes.length - 8, -1e300);
         Path negative = hostile("negbig.npy", bytes);
-        Run r = run("inspect", negative.toString());
-        assertEquals(2, r.code(), r.all());
-        assertTrue(r.out().contains("<- values beyond float32's +-3.4e38: rejected as input (X must lie within float32's range;"
-                + " weights must lie within float32's range and FLOPs be positive)"), r.out());
-        assertTrue(r.err().contains("negbig.npy: data: 'negbig.npy' (values beyond float32's +-3.4e38) is taken by no input")
-                && r.err().contains("rescale X or weights into float32's range, or make FLOPs positive"), r.err());
+        assertInspectTakenByNoInput(negative, "<- values beyond float32's +-3.4e38: rejected as input (X must lie within float32's range;"
+                + " weights must lie within float32's range and FLOPs be positive)",
+                "negbig.npy: data: 'negbig.npy' (values beyond float32's +-3.4e38) is taken by no input",
+                "rescale X or weights into float32's range, or make FLOPs positive");
         byte[] weights = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 8);
         ByteBuffer.wrap(weights).order(ByteOrder.LITTLE_ENDIAN).putFloat(weights.length - 8, 1f).putFloat(weights.length - 4, 2f);
         assertEquals(2, run("prune", "--weights", hostile("w2n.npy", weights).toString(), "--flops-per-weight", negative.toString(), "--out",
