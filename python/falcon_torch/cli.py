@@ -44,14 +44,35 @@ class FalconError(RuntimeError):
         self.stdout = stdout
         self.args_list = list(args)
         kind = _exit_kind(returncode, stderr)
-        last = "\n".join(l for l in stderr.strip().splitlines()[-5:])
-        super().__init__(f"falcon exited with {returncode} ({kind}): {last}\n  command: {shlex.join(self.args_list)}")
+        super().__init__(f"falcon exited with {returncode} ({kind}): {_message_lines(stderr)}\n  command: {shlex.join(self.args_list)}")
 
     def __reduce__(self):
         # pickle's default rebuilds an exception as cls(*self.args), here FalconError(message), a TypeError: a CLI
         # failure in a process pool's worker reached the parent as BrokenProcessPool. The message is carried as it
         # is now (prune may have added its work-folder note to it).
         return type(self), (self.returncode, self.stderr, self.args_list, self.stdout), {**self.__dict__, "args": self.args}
+
+
+# How the CLI begins the lines that say why it failed (Main.handle, its parameter-exception handler, PruneCommand's
+# falcon++ stop); its warnings and notes begin otherwise, and a gradient command's lines are marked "  [grads-command ...".
+_CLI_ERROR_PREFIXES = ("falcon: error:", "falcon: internal error:", "falcon: out of memory:", "falcon: stopped by ")
+
+
+def _message_lines(stderr: str, tail: int = 5) -> str:
+    """The lines of the CLI's stderr that a FalconError's message shows: each line of the CLI's own error wherever it
+    is, and the last `tail` lines, in stderr's order, a gap marked with how many lines it leaves to e.stderr. The last
+    lines alone lost the error where more followed it: under --quiet a falcon++ run stopped by its gradient command
+    prints the command's last stderr lines (up to 20) after its error, and a Java trace follows an internal error."""
+    lines = stderr.strip().splitlines()
+    errors = {i for i, line in enumerate(lines) if line.startswith(_CLI_ERROR_PREFIXES)}
+    shown = sorted(errors | set(range(max(0, len(lines) - tail), len(lines))))
+    out: List[str] = []
+    for before, i in zip([None] + shown, shown):
+        if before is not None and i > before + 1:
+            left = i - before - 1
+            out.append(f"  ... ({left} more line{'s' if left > 1 else ''} in e.stderr)")
+        out.append(lines[i])
+    return "\n".join(out)
 
 
 def _exit_kind(returncode: int, stderr: str) -> str:

@@ -51,11 +51,12 @@ final class InspectCommand implements Callable<Integer> {
     /**
      * -q given again is taken: picocli refuses any single-value option given twice, which is right for an option with a
      * value (one of the two would go unread) but refused a repeated flag that changes nothing. As an array, each -q is
-     * one more element.
+     * one more element, its value true, or false where given as --quiet=false / -q=false. The last one given is taken,
+     * as the value of a flag given once is: counting the elements made --quiet=false (a script's --quiet=$QUIET) quiet.
      */
     @Option(names = {"--quiet", "-q"}, description = "Print only problems (each file's header line, then its arrays with one).")
     void quiet(boolean[] given) {
-        quiet = given != null && given.length > 0;
+        quiet = given != null && given.length > 0 && given[given.length - 1];
     }
 
     @Override

@@ -333,10 +333,21 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 || !(overwritten.getOverwritten() instanceof CommandLine.Model.OptionSpec option) || option.names().length < 2) {
             return e.getMessage();
         }
-        List<String> typed = namesTyped(e.getCommandLine().getCommandSpec(), option, arguments);
+        List<String> typed = namesTyped(e.getCommandLine().getCommandSpec(), option, asParsed(e.getCommandLine(), arguments));
         if (typed.isEmpty()) return e.getMessage();
         String message = e.getMessage().replace("'" + option.longestName() + "'", "'" + typed.get(0) + "'");
         return typed.size() > 1 ? message + " (" + String.join(" and ", typed) + " are names of one option)" : message;
+    }
+
+    /**
+     * The arguments as picocli parsed them, each @FILE replaced by the arguments written in FILE: the handler is given
+     * them as typed, so an option repeated inside an argument file was found under no name and kept picocli's longest
+     * one. picocli's own expansion (its parse result's, there even where the parse failed) is taken, not a second
+     * reading of the files that could read them otherwise.
+     */
+    static String[] asParsed(CommandLine commandLine, String[] arguments) {
+        CommandLine.ParseResult parsed = commandLine.getParseResult();
+        return parsed != null ? parsed.expandedArgs().toArray(new String[0]) : arguments;
     }
 
     /**

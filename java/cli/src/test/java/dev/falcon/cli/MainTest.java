@@ -224,6 +224,58 @@ class MainTest {
         assertEquals("", inspect.out() + inspect.err());
     }
 
+    /**
+     * picocli replaces an argument @FILE by the arguments written in FILE before it parses them: an option repeated there
+     * was named by its longest name ('--backend' for --device), the names typed being looked for in the arguments
+     * before that expansion.
+     */
+    @Test
+    void anOptionRepeatedInAnArgumentFileIsNamedAsTyped() throws IOException {
+        String[] inputs = {"prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString()};
+        Path twice = Files.writeString(dir.resolve("device-twice.txt"), "--device java\n--device cpu\n");
+        Path once = Files.writeString(dir.resolve("device-once.txt"), "--device java\n");
+        Path grads = Files.writeString(dir.resolve("grads.txt"), "-X " + xFile + "\n");
+        Object[][] cases = {
+                {new String[] {"@" + twice}, "option '--device' (auto|cpu|java|cuda) should be specified only once"},
+                {new String[] {"--backend", "java", "@" + once},
+                        "option '--backend' (auto|cpu|java|cuda) should be specified only once (--backend and --device are names of one option)"},
+                {new String[] {"@" + grads, "@" + grads}, "option '-X' (X.npy) should be specified only once"},
+        };
+        for (Object[] c : cases) {
+            String[] given = (String[]) c[0];
+            Run r = run(concat(inputs, given));
+            assertFails(r, 2, (String) c[1]);
+            assertEquals(2, r.err().lines().count(), String.join(" ", given) + ": " + r.err());
+        }
+    }
+
+    /**
+     * An explicit false is not quiet: counting the -q given made `--quiet=false` (a script's `--quiet=$QUIET`) silence
+     * the run. Where -q is given more than once, the last value given is taken, as for a flag given once.
+     */
+    @Test
+    void quietFalseIsNotQuiet() {
+        String[] inputs = {"prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString(), "--device", "java"};
+        String summary = "falcon prune ";
+        for (String[] loud : new String[][] {{"--quiet=false"}, {"-q=false"}, {"-q", "--quiet=false"}, {"-qq", "-q=false"}}) {
+            Run r = run(concat(inputs, loud));
+            assertEquals(0, r.code(), String.join(" ", loud) + ": " + r.err());
+            assertTrue((r.out() + r.err()).contains(summary), String.join(" ", loud) + " printed no summary: " + r.out() + r.err());
+        }
+        for (String[] quiet : new String[][] {{"--quiet=true"}, {"-q=true"}, {"--quiet=false", "-q"}}) {
+            Run r = run(concat(inputs, quiet));
+            assertEquals(0, r.code(), String.join(" ", quiet) + ": " + r.err());
+            assertEquals("", r.out() + r.err(), String.join(" ", quiet));
+        }
+        Run inspect = run("inspect", "--quiet=false", wFile.toString());
+        assertEquals(0, inspect.code(), inspect.err());
+        assertTrue(inspect.out().contains(wFile.getFileName().toString()), "inspect --quiet=false printed no row: " + inspect.out());
+        Run quietInspect = run("inspect", "--quiet=false", "-q", wFile.toString());
+        assertEquals("", quietInspect.out() + quietInspect.err());
+    }
+
     @Test
     void helpEverywhere() {
         for (String[] a : new String[][] {{"--help"}, {"prune", "--help"}, {"inspect", "--help"}, {"env", "--help"}, {"help", "prune"}}) {
