@@ -96,19 +96,23 @@ class FalconErrorTest(unittest.TestCase):
         script = (f"import sys; sys.stdout.write({summary!r}); "
                   "sys.stderr.write('falcon: error: falcon++ stopped after stage 1 of 0..2: gradients failed\\n"
                   "falcon: out.npy holds the weights of stage 1 (the last completed stage)\\n'); sys.exit(1)")
-        import contextlib
-        import io
         for quiet in (False, True):
-            cli = ft.FalconCLI(command=[sys.executable, "-c", script], quiet=quiet)
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                with self.assertRaises(ft.FalconError) as cm:
-                    cli.run([], echo=not quiet)
-            message = str(cm.exception).split("\n  command: ")[0]
+            error, message = self._failure(script, quiet)
             self.assertIn("falcon: error: falcon++ stopped after stage 1", message, f"quiet={quiet}")
             self.assertIn("out.npy holds the weights of stage 1", message, f"quiet={quiet}")
             self.assertNotIn("stage 7: kept", message, f"quiet={quiet}")
-            self.assertNotIn("stage 7: kept", cm.exception.stderr, f"quiet={quiet}: e.stderr is the CLI's stderr")
-            self.assertIn("stage 7: kept", cm.exception.stdout, f"quiet={quiet}: its stdout is kept apart")
+            self.assertNotIn("stage 7: kept", error.stderr, f"quiet={quiet}: e.stderr is the CLI's stderr")
+            self.assertIn("stage 7: kept", error.stdout, f"quiet={quiet}: its stdout is kept apart")
+
+    def _failure(self, script, quiet):
+        """The FalconError of a stand-in CLI running `script`, and its message without the command line."""
+        import contextlib
+        import io
+        cli = ft.FalconCLI(command=[sys.executable, "-c", script], quiet=quiet)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            with self.assertRaises(ft.FalconError) as cm:
+                cli.run([], echo=not quiet)
+        return cm.exception, str(cm.exception).split("\n  command: ")[0]
 
     def test_the_message_keeps_the_clis_error_line_whatever_follows_it(self):
         # under --quiet the CLI follows its error with the gradient command's last stderr lines (up to 20): the message's
@@ -120,26 +124,20 @@ class FalconErrorTest(unittest.TestCase):
         trace = "".join(f"\tat dev.falcon.X.m{i}(X.java:{i})\n" for i in range(30))
         internal = ("falcon: warning: a warning before\nfalcon: internal error: java.lang.IllegalStateException: broken\n"
                     + trace + "\nPlease report this with the command line and `falcon env` output.\n")
-        import contextlib
-        import io
         for stderr, errors, tail in ((stopped, ["falcon: error: falcon++ stopped after stage 1 of 0..2: gradients of stage 2"],
                                       ["Traceback line 20", "out.npy holds the weights of stage 1"]),
                                      (internal, ["falcon: internal error: java.lang.IllegalStateException: broken"],
                                       ["X.m29", "Please report this"])):
             script = f"import sys; sys.stderr.write({stderr!r}); sys.exit(1)"
             for quiet in (True, False):
-                cli = ft.FalconCLI(command=[sys.executable, "-c", script], quiet=quiet)
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                    with self.assertRaises(ft.FalconError) as cm:
-                        cli.run([], echo=not quiet)
-                message = str(cm.exception).split("\n  command: ")[0]
+                error, message = self._failure(script, quiet)
                 for wanted in errors + tail:
                     self.assertIn(wanted, message, f"quiet={quiet}")
                 # the rest stays in e.stderr, the message saying how much it leaves out
                 self.assertNotIn("Traceback line 3\n", message, f"quiet={quiet}")
                 self.assertNotIn("X.m3(", message, f"quiet={quiet}")
                 self.assertRegex(message, r"\.\.\. \(\d+ more lines? in e\.stderr\)", f"quiet={quiet}")
-                self.assertEqual(stderr, cm.exception.stderr)
+                self.assertEqual(stderr, error.stderr)
         # a message of few lines is the whole stderr, as before
         e = ft.FalconError(2, "falcon: error: --keep-flops: value: is 2, outside the valid range\nsee `falcon prune --help`\n", ["falcon"])
         self.assertIn("(bad usage or input): falcon: error: --keep-flops: value: is 2, outside the valid range\n"
