@@ -394,7 +394,7 @@ final class PruneCommand implements Callable<Integer> {
             // without --device the name came from the system property: naming --device would send the user to an
             // option they never gave
             boolean fromProperty = device == null && System.getProperty(Backends.PROPERTY) != null;
-            throw InputException.of(fromProperty ? "-D" + Backends.PROPERTY : typedName("--device", "--backend"), "value", e.getMessage(),
+            throw InputException.of(fromProperty ? "-D" + Backends.PROPERTY : typedName("--device"), "value", e.getMessage(),
                     fromProperty ? "fix or remove -D" + Backends.PROPERTY + " (e.g. in FALCON_JAVA_OPTS), or give --device; run `falcon env` to see which backends are usable"
                             : "run `falcon env` to see which backends are usable");
         }
@@ -2043,13 +2043,11 @@ final class PruneCommand implements Callable<Integer> {
     /**
      * Which of an option's names the user typed (picocli reports the first): a message about --backend bogus that names
      * --device sends the user looking for an option they never gave. The first name where the arguments do not say.
+     * Read as Main names a repeated option (Main.namesTyped over picocli's expanded arguments), not by a scan of its own
+     * that missed names inside an @argfile and took an option's value equal to a name for that name.
      */
-    String typedName(String... names) {
-        String typed = names[0];
-        for (String a : spec.commandLine().getParseResult().originalArgs()) {
-            if (a.equals("--")) break;
-            for (String n : names) if (a.equals(n) || a.startsWith(n + "=")) typed = n;
-        }
-        return typed;
+    String typedName(String name) {
+        List<String> typed = Main.namesTyped(spec, spec.findOption(name), Main.asParsed(spec.commandLine(), new String[0]));
+        return typed.isEmpty() ? name : typed.get(typed.size() - 1);
     }
 }

@@ -2284,6 +2284,22 @@ class MainTest {
      * An empty --device (an unset shell variable: --device "$DEV"), --backend or -Dfalcon.backend= was taken as auto and
      * ran on whatever backend came first; it is bad usage naming the option and the accepted values.
      */
+    /**
+     * PruneCommand.typedName scanned picocli's original arguments on its own, so --backend bogus inside an @argfile was
+     * refused as "--device: ..."; it now reads the names as Main does, over the expanded arguments.
+     */
+    @Test
+    void aBackendNamedInAnArgumentFileIsRefusedUnderThatName() throws IOException {
+        Path file = dir.resolve("backend-args.txt");
+        Files.writeString(file, "--backend\nbogus\n");
+        List<String> args = new ArrayList<>(List.of(fileArgs()));
+        args.subList(args.indexOf("--device"), args.indexOf("--device") + 2).clear();
+        args.add("@" + file);
+        Run r = run(args.toArray(String[]::new));
+        assertFails(r, 2, "--backend: ", "bogus");
+        assertFalse(r.err().contains("--device: "), r.err());
+    }
+
     @Test
     void anEmptyBackendNameIsRefusedNamingTheAcceptedValues() throws IOException {
         for (String[] option : new String[][] {{"--device", ""}, {"--backend", " "}}) {
