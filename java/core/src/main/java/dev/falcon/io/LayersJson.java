@@ -13,6 +13,7 @@ import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import dev.falcon.model.Numbers;
 import java.io.IOException;
+import java.math.BigDecimal;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -101,8 +102,8 @@ public final class LayersJson {
             for (int d = 0; d < shape.length; d++) {
                 JsonNode v = shapeNode.get(d);
                 if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() <= 0) {
-                    throw InputException.of(file, where + ".shape", "entry " + d + " is " + shown(v) + ", not a positive integer",
-                            "dimensions must be positive integers");
+                    throw InputException.of(file, where + ".shape", "entry " + d + " " + whyNotAnInteger(v, 1),
+                            integerFix(v, "dimensions must be positive integers"));
                 }
                 shape[d] = v.longValue();
             }
@@ -187,12 +188,38 @@ public final class LayersJson {
         return v.isFloatingPointNumber() ? Numbers.shown(v.doubleValue()) : v.toString();
     }
 
+    /**
+     * Why a value is no integer >= min. A whole number written with a decimal point or an exponent (json.dump of numpy
+     * floats writes 2.0) is quoted as written, since falcon's number form would print it as the integer it is not.
+     */
+    private static String whyNotAnInteger(JsonNode v, long min) {
+        if (isWholeButWrittenAsDecimal(v)) {
+            return "is " + v.asText() + ", written with a decimal point or an exponent, not as an integer";
+        }
+        if (v.isIntegralNumber() && !v.canConvertToLong()) {
+            return "is " + v.asText() + ", beyond a 64-bit integer";
+        }
+        return "is " + shown(v) + ", not an integer >= " + min;
+    }
+
+    private static String integerFix(JsonNode v, String otherwise) {
+        if (isWholeButWrittenAsDecimal(v)) {
+            return "write it as the integer " + BigDecimal.valueOf(v.doubleValue()).toBigInteger() + " (in Python: int(value))";
+        }
+        return otherwise;
+    }
+
+    private static boolean isWholeButWrittenAsDecimal(JsonNode v) {
+        return v.isFloatingPointNumber() && Double.isFinite(v.doubleValue()) && v.doubleValue() == Math.rint(v.doubleValue())
+                && Math.abs(v.doubleValue()) < 1e18;
+    }
+
     private static long optionalLong(Path file, String where, JsonNode node, String key, long fallback, long min) {
         JsonNode v = node.get(key);
         if (v == null || v.isNull()) return fallback;
         if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < min) {
-            throw InputException.of(file, where + "." + key, "is " + shown(v) + ", not an integer >= " + min,
-                    "fix it or omit it (it is then derived from the shapes)");
+            throw InputException.of(file, where + "." + key, whyNotAnInteger(v, min),
+                    integerFix(v, "fix it or omit it (it is then derived from the shapes)"));
         }
         return v.longValue();
     }

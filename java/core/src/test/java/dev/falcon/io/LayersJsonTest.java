@@ -117,6 +117,27 @@ class LayersJsonTest {
      * NULs in it, or any file starting with NULs) made Jackson guess UTF-32 and throw a CharConversionException, which
      * was reported as "file: cannot be read (Invalid UTF-32 character ...); check the path and permissions".
      */
+    /**
+     * json.dump of numpy floats writes a whole number as 2.0: the refusal quoted it in falcon's number form ("entry 0 is 2,
+     * not a positive integer"), contradicting itself, and called an integer beyond 64 bits "not a positive integer".
+     */
+    @Test
+    void aWholeNumberWrittenAsADecimalIsQuotedAsWrittenWithTheIntegerToWrite() throws IOException {
+        Path decimal = json("decimal.json", layers("{\"name\": \"a\", \"shape\": [2.0, 4], \"flops_per_weight\": 2}"));
+        assertInput(() -> LayersJson.read(decimal, -1), decimal,
+                "layers[0] (\"a\").shape: entry 0 is 2.0, written with a decimal point or an exponent, not as an integer",
+                "write it as the integer 2");
+        Path exponent = json("exponent.json", layers("{\"name\": \"a\", \"shape\": [2.4e1], \"flops_per_weight\": 2}"));
+        assertInput(() -> LayersJson.read(exponent, -1), exponent, "entry 0 is 24.0, written with a decimal point", "the integer 24");
+        Path count = json("count8.json", layers("{\"name\": \"a\", \"shape\": [8], \"flops_per_weight\": 2, \"count\": 8.0}"));
+        assertInput(() -> LayersJson.read(count, -1), count, "layers[0] (\"a\").count: is 8.0, written with a decimal point",
+                "write it as the integer 8");
+        Path huge = json("huge.json", layers("{\"name\": \"a\", \"shape\": [99999999999999999999], \"flops_per_weight\": 2}"));
+        assertInput(() -> LayersJson.read(huge, -1), huge, "entry 0 is 99999999999999999999, beyond a 64-bit integer");
+        Path fraction = json("fraction.json", layers("{\"name\": \"a\", \"shape\": [2.5], \"flops_per_weight\": 2}"));
+        assertInput(() -> LayersJson.read(fraction, -1), fraction, "entry 0 is 2.5, not an integer >= 1", "dimensions must be positive integers");
+    }
+
     @Test
     void aBinaryFileIsBadContentNotAnUnreadableFile() throws IOException {
         byte[] header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
