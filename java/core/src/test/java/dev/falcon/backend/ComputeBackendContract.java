@@ -826,6 +826,31 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * Short thresholds or counts, and segment starts that are not valid, are refused before a kernel reads or writes past
+     * an array's end (a native driver given 1 threshold for 3 segments counted against garbage).
+     */
+    @Test
+    void countAboveRefusesShortArraysAndBadSegmentStarts() {
+        FloatPointer sorted = floats(new float[] {5, 4, 3, 9, 8, 7, 2, 1, 0.5f});
+        long[] starts = {0, 3, 6, 9};
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> backend.countAbove(sorted, starts, new double[] {3.5}, new long[3]), "short thresholds");
+        assertTrue(e.getMessage().startsWith("need 3 thresholds and counts"), e.getMessage());
+        long[] few = new long[1];
+        e = assertThrows(IllegalArgumentException.class,
+                () -> backend.countAbove(sorted, starts, new double[] {3.5, 8.5, 0.7}, few), "short counts");
+        assertTrue(e.getMessage().startsWith("need 3 thresholds and counts"), e.getMessage());
+        for (long[] bad : new long[][] {{}, {0}, {1, 9}, {0, 6, 3, 9}, {0, 3, 3, 9}}) {
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> backend.countAbove(sorted, bad, new double[4], new long[4]), Arrays.toString(bad));
+            assertTrue(e.getMessage().contains("segment starts"), e.getMessage());
+        }
+        long[] counts = new long[3];
+        backend.countAbove(sorted, starts, new double[] {3.5, 8.5, 0.7}, counts);
+        assertArrayEquals(new long[] {2, 1, 2}, counts);
+    }
+
     // ---------------------------------------------------------------- loading
 
     /** Writes rows x cols values (given column-major) as raw bytes of a type/order/endianness at an offset. */

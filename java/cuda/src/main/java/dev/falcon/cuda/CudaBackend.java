@@ -441,7 +441,7 @@ public final class CudaBackend implements ComputeBackend {
             host.blockGramProduct(x, blockStarts, d, out);
             return;
         }
-        CudaLogicOnCpu.checkStarts(blockStarts, x.cols());
+        ComputeBackend.requireStarts("block", blockStarts, x.cols());
         DeviceMemoryPlan plan = prepare(x);
         if (plan.mode() == DeviceMemoryPlan.Mode.STREAMED && widestBlock(blockStarts) > plan.chunkColumns()) {
             // A streamed chunk must hold whole blocks for the fused kernel; the host backend streams X from host memory
@@ -686,7 +686,7 @@ public final class CudaBackend implements ComputeBackend {
                                       FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
         long count = ComputeBackend.endOfSegments(segmentStarts);
-        CudaLogicOnCpu.checkStarts(segmentStarts, count);
+        ComputeBackend.requireStarts("segment", segmentStarts, count);
         DeviceBuffer dScores = upload("scores", scores, count * Float.BYTES);
         DeviceBuffer dStarts;
         try (LongPointer starts = new LongPointer(segmentStarts)) {
@@ -721,7 +721,8 @@ public final class CudaBackend implements ComputeBackend {
 
     private void countAboveOnDevice(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
-        int segments = segmentStarts.length - 1;
+        // before any copy: the uploads copy segments entries from thresholds (a short array would be read past its end)
+        int segments = ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
         long count = segmentStarts[segments];
         DeviceBuffer dSorted = upload("sorted", sorted, count * Float.BYTES);
         DeviceBuffer dStarts, dThresholds;
