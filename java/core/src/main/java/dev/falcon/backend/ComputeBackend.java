@@ -148,7 +148,8 @@ public interface ComputeBackend extends AutoCloseable {
     void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram);
 
     /**
-     * Checks the first p column weights of {@code weightedGram}: every backend calls it first, so a weight that is not
+     * Checks the p column weights of {@code weightedGram}, from the pointer's position as every kernel reads them: every
+     * backend calls it first, so a weight that is not
      * finite is rejected everywhere (a backend splitting the columns by sign would otherwise drop it silently, another
      * return a NaN Gram). Returns whether every weight is {@code >= 0} (null: all ones), i.e. whether the Gram can be
      * one symmetric rank-k update on {@code sqrt(w_j) x_j}: the solver's 0/1 supports can.
@@ -157,7 +158,10 @@ public interface ComputeBackend extends AutoCloseable {
      */
     static boolean requireFiniteWeights(FloatPointer weights, long p) {
         if (weights == null) return true;
-        java.nio.FloatBuffer w = new FloatPointer(weights).position(0).limit(p).asBuffer();
+        // [position, position + p) of the caller's buffer, through a copy of the pointer so the caller's limit stays: the
+        // answer picks the cpu and cuda backends' kernel (rank-k on sqrt(w) or the general product), so it must describe
+        // the weights those kernels read, not the first p floats of the allocation
+        java.nio.FloatBuffer w = new FloatPointer(weights).limit(weights.position() + p).asBuffer();
         boolean nonNegative = true;
         for (int j = 0; j < (int) p; j++) {
             float v = w.get(j);

@@ -499,6 +499,29 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * Weights passed at a position are the p floats from there, as every kernel reads them: the finiteness check and the
+     * non-negativity answer that picks cpu's and cuda's kernel (a rank-k update on sqrt(w) when every weight is >= 0)
+     * must look at the same floats. X's columns are (1, 2) and (3, 4).
+     */
+    @Test
+    void weightedGramReadsTheWeightsFromTheirPosition() {
+        HostMatrix x = matrix(new float[] {1, 2, 3, 4}, 2, 2);
+        float[][] buffers = {{1f, 1f, -1f}, {Float.NaN, 1f, 1f}}; // w = {1, -1}, and w = {1, 1} after a NaN
+        double[][] grams = {{1 - 9, 2 - 12, 2 - 12, 4 - 16}, {1 + 9, 2 + 12, 2 + 12, 4 + 16}};
+        for (int k = 0; k < buffers.length; k++) {
+            FloatPointer w = floats(buffers[k]);
+            w.position(1);
+            DoublePointer gram = track(new DoublePointer(4));
+            backend.weightedGram(x, w, gram);
+            assertArrayEquals(grams[k], get(gram, 4), Arrays.toString(buffers[k]) + " at position 1");
+            assertEquals(1, w.position(), "weights position");
+        }
+        FloatPointer negative = floats(new float[] {1f, 1f, -1f});
+        negative.position(1);
+        assertEquals(false, ComputeBackend.requireFiniteWeights(negative, 2), "w = {1, -1} is not all >= 0");
+    }
+
     @Test
     void weightedGramMatchesReference() {
         SplittableRandom random = new SplittableRandom(4);

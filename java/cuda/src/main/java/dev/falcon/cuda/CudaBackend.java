@@ -593,7 +593,7 @@ public final class CudaBackend implements ComputeBackend {
             syncAll();
         }
         if (!started[0]) {
-            new DoublePointer(gram).position(0).limit(nn).fill(0);
+            new DoublePointer(gram).limit(gram.position() + nn).fill(0); // the n x n from gram's position, as download() writes it
             return;
         }
         download(gram, dG, nn * Double.BYTES);
