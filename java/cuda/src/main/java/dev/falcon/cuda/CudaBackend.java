@@ -174,8 +174,9 @@ public final class CudaBackend implements ComputeBackend {
         // before the copy: a write that ends during it leaves the copy older than X, and the next call copies again
         ResidentCopy taking = ResidentCopy.of(x);
         long[] free = {0}, total = {0};
+        long held = scratchOfTheWorkingSet();
         check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
-        DeviceMemoryPlan p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0]);
+        DeviceMemoryPlan p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], held, true);
         if (p.mode() == DeviceMemoryPlan.Mode.RESIDENT) {
             try {
                 residentX = DeviceBuffer.device(x.bytes());
@@ -184,7 +185,7 @@ public final class CudaBackend implements ComputeBackend {
                 if (residentX != null) residentX.close();
                 residentX = null;
                 check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
-                p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], false);
+                p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], held, false);
                 LOG.log(System.Logger.Level.INFO, "X did not fit after all (" + e.getMessage() + "): " + p.describe());
             }
         }
@@ -195,6 +196,26 @@ public final class CudaBackend implements ComputeBackend {
         plan = p;
         return p;
     }
+
+    /**
+     * Device bytes of the scratch buffers this backend holds, which cudaMemGetInfo reports as used and the plan's working
+     * set counts again: the plan credits them back (multiply takes its vectors before forEachChunk plans X, and a
+     * selection's sort keeps 28 bytes per weight). The streamed chunk buffers of an earlier X are not part of the working
+     * set: they are freed here (only forEachChunk uses them, and only after planning), so they neither count as held nor
+     * stay allocated beside a resident X.
+     */
+    private long scratchOfTheWorkingSet() {
+        for (int s = 0; s < 2; s++) {
+            DeviceBuffer chunk = scratch.remove(CHUNK_KEY + s);
+            if (chunk != null) chunk.close();
+        }
+        long bytes = 0;
+        for (DeviceBuffer b : scratch.values()) bytes += b.bytes();
+        return bytes;
+    }
+
+    /** Key prefix of the streamed chunks' device buffers in {@link #scratch} (one per stream). */
+    private static final String CHUNK_KEY = "chunk";
 
     /**
      * Whether work on x goes to the host backend: x is smaller than the matrix resident on the device (or streamed
@@ -306,7 +327,7 @@ public final class CudaBackend implements ComputeBackend {
                 long bytes = (c1 - c0) * n * Float.BYTES;
                 check(FalconCuda.fcu_stream_sync(streams[s]), "cudaStreamSynchronize"); // buffers s free again
                 DeviceBuffer stage = pinnedBuffer(s, p.chunkBytes());
-                DeviceBuffer dev = buffer("chunk" + s, p.chunkBytes());
+                DeviceBuffer dev = buffer(CHUNK_KEY + s, p.chunkBytes());
                 Pointer.memcpy(stage.pointer(), absolute(x.data()).getPointer(c0 * n), bytes);
                 check(FalconCuda.fcu_copy_async(dev.pointer(), stage.pointer(), bytes, streams[s]), "cudaMemcpyAsync");
                 dChunk = dev.floats(0);
