@@ -148,7 +148,8 @@ public interface ComputeBackend extends AutoCloseable {
     void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram);
 
     /**
-     * Checks the first p column weights of {@code weightedGram}: every backend calls it first, so a weight that is not
+     * Checks the p column weights of {@code weightedGram}, from the pointer's position as every kernel reads them: every
+     * backend calls it first, so a weight that is not
      * finite is rejected everywhere (a backend splitting the columns by sign would otherwise drop it silently, another
      * return a NaN Gram). Returns whether every weight is {@code >= 0} (null: all ones), i.e. whether the Gram can be
      * one symmetric rank-k update on {@code sqrt(w_j) x_j}: the solver's 0/1 supports can.
@@ -157,7 +158,10 @@ public interface ComputeBackend extends AutoCloseable {
      */
     static boolean requireFiniteWeights(FloatPointer weights, long p) {
         if (weights == null) return true;
-        java.nio.FloatBuffer w = new FloatPointer(weights).position(0).limit(p).asBuffer();
+        // [position, position + p) of the caller's buffer, through a copy of the pointer so the caller's limit stays: the
+        // answer picks the cpu and cuda backends' kernel (rank-k on sqrt(w) or the general product), so it must describe
+        // the weights those kernels read, not the first p floats of the allocation
+        java.nio.FloatBuffer w = new FloatPointer(weights).limit(weights.position() + p).asBuffer();
         boolean nonNegative = true;
         for (int j = 0; j < (int) p; j++) {
             float v = w.get(j);
@@ -242,10 +246,52 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
+     * Block or segment starts as every backend takes them: at least two entries, beginning at 0, increasing strictly and
+     * ending at {@code end} (p, or the number of scores). One check for all backends, so that a bad array is the same
+     * error everywhere rather than an out-of-bounds read in one backend's native code.
+     *
+     * @param what names the starts in the error ("block", "segment")
+     * @throws IllegalArgumentException naming the first entry that breaks a rule
+     */
+    static void requireStarts(String what, long[] starts, long end) {
+        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
+            throw new IllegalArgumentException(what + " starts must begin at 0 and end at p = " + end + ": "
+                    + (starts.length <= 16 ? java.util.Arrays.toString(starts) : starts.length + " entries"));
+        }
+        for (int b = 1; b < starts.length; b++) {
+            if (starts[b] <= starts[b - 1]) {
+                throw new IllegalArgumentException(what + " starts must increase strictly: entry " + b + " = "
+                        + starts[b] + " after " + starts[b - 1]);
+            }
+        }
+    }
+
+    /**
      * Threshold counts: for every segment s of a descending {@code sorted} array, {@code counts[s]} =
      * the number of entries v with {@code (double) v > thresholds[s]} (a binary search per segment).
+     *
+     * @throws IllegalArgumentException (every backend, through {@link #requireCountAboveArguments}) when the segment
+     *         starts are not valid or {@code thresholds} or {@code counts} has fewer entries than there are segments
      */
     void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts);
+
+    /**
+     * The argument checks of {@link #countAbove}, which every backend makes before its kernel runs: a native kernel given
+     * a short {@code thresholds} would read past its end (counts against garbage), and one given a short {@code counts}
+     * would write past it. Returns the number of segments.
+     *
+     * @throws IllegalArgumentException naming the bad starts, or the lengths needed and given
+     */
+    static int requireCountAboveArguments(long[] segmentStarts, double[] thresholds, long[] counts) {
+        requireStarts("segment", segmentStarts, endOfSegments(segmentStarts));
+        int segments = segmentStarts.length - 1;
+        if (thresholds.length < segments || counts.length < segments) {
+            throw new IllegalArgumentException("need " + segments + " thresholds and counts, one per segment of the "
+                    + segmentStarts.length + " segment starts: got " + thresholds.length + " thresholds and " + counts.length
+                    + " counts");
+        }
+        return segments;
+    }
 
     /** Releases handles, pools and scratch memory of this instance. Matrices passed in stay owned by the caller. */
     @Override

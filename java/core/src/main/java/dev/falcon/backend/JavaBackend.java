@@ -395,6 +395,7 @@ public final class JavaBackend implements ComputeBackend {
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
+        ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
         for (int s = 0; s + 1 < segmentStarts.length; s++) {
             long lo = segmentStarts[s], hi = segmentStarts[s + 1]; // answer in [lo, hi]
             double t = thresholds[s];

@@ -499,6 +499,29 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * Weights passed at a position are the p floats from there, as every kernel reads them: the finiteness check and the
+     * non-negativity answer that picks cpu's and cuda's kernel (a rank-k update on sqrt(w) when every weight is >= 0)
+     * must look at the same floats. X's columns are (1, 2) and (3, 4).
+     */
+    @Test
+    void weightedGramReadsTheWeightsFromTheirPosition() {
+        HostMatrix x = matrix(new float[] {1, 2, 3, 4}, 2, 2);
+        float[][] buffers = {{1f, 1f, -1f}, {Float.NaN, 1f, 1f}}; // w = {1, -1}, and w = {1, 1} after a NaN
+        double[][] grams = {{1 - 9, 2 - 12, 2 - 12, 4 - 16}, {1 + 9, 2 + 12, 2 + 12, 4 + 16}};
+        for (int k = 0; k < buffers.length; k++) {
+            FloatPointer w = floats(buffers[k]);
+            w.position(1);
+            DoublePointer gram = track(new DoublePointer(4));
+            backend.weightedGram(x, w, gram);
+            assertArrayEquals(grams[k], get(gram, 4), Arrays.toString(buffers[k]) + " at position 1");
+            assertEquals(1, w.position(), "weights position");
+        }
+        FloatPointer negative = floats(new float[] {1f, 1f, -1f});
+        negative.position(1);
+        assertEquals(false, ComputeBackend.requireFiniteWeights(negative, 2), "w = {1, -1} is not all >= 0");
+    }
+
     @Test
     void weightedGramMatchesReference() {
         SplittableRandom random = new SplittableRandom(4);
@@ -824,6 +847,31 @@ public abstract class ComputeBackendContract {
                     () -> backend.sortSegmentsDescending(s, starts, sorted, null, prefix), Arrays.toString(starts));
             assertTrue(e.getMessage().contains("segment starts"), e.getMessage());
         }
+    }
+
+    /**
+     * Short thresholds or counts, and segment starts that are not valid, are refused before a kernel reads or writes past
+     * an array's end (a native driver given 1 threshold for 3 segments counted against garbage).
+     */
+    @Test
+    void countAboveRefusesShortArraysAndBadSegmentStarts() {
+        FloatPointer sorted = floats(new float[] {5, 4, 3, 9, 8, 7, 2, 1, 0.5f});
+        long[] starts = {0, 3, 6, 9};
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> backend.countAbove(sorted, starts, new double[] {3.5}, new long[3]), "short thresholds");
+        assertTrue(e.getMessage().startsWith("need 3 thresholds and counts"), e.getMessage());
+        long[] few = new long[1];
+        e = assertThrows(IllegalArgumentException.class,
+                () -> backend.countAbove(sorted, starts, new double[] {3.5, 8.5, 0.7}, few), "short counts");
+        assertTrue(e.getMessage().startsWith("need 3 thresholds and counts"), e.getMessage());
+        for (long[] bad : new long[][] {{}, {0}, {1, 9}, {0, 6, 3, 9}, {0, 3, 3, 9}}) {
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> backend.countAbove(sorted, bad, new double[4], new long[4]), Arrays.toString(bad));
+            assertTrue(e.getMessage().contains("segment starts"), e.getMessage());
+        }
+        long[] counts = new long[3];
+        backend.countAbove(sorted, starts, new double[] {3.5, 8.5, 0.7}, counts);
+        assertArrayEquals(new long[] {2, 1, 2}, counts);
     }
 
     // ---------------------------------------------------------------- loading

@@ -9,7 +9,6 @@ import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
 import java.io.IOException;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 import java.util.Map;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
@@ -325,16 +324,7 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     static void checkStarts(String what, long[] starts, long p) {
-        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != p) {
-            throw new IllegalArgumentException(what + " starts must begin at 0 and end at p = " + p + ": "
-                    + (starts.length <= 16 ? Arrays.toString(starts) : starts.length + " entries"));
-        }
-        for (int b = 1; b < starts.length; b++) {
-            if (starts[b] <= starts[b - 1]) {
-                throw new IllegalArgumentException(what + " starts must increase strictly: entry " + b + " = "
-                        + starts[b] + " after " + starts[b - 1]);
-            }
-        }
+        ComputeBackend.requireStarts(what, starts, p);
     }
 
     @Override
@@ -520,10 +510,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
-        int segments = segmentStarts.length - 1;
-        if (thresholds.length < segments || counts.length < segments) {
-            throw new IllegalArgumentException("need " + segments + " thresholds and counts");
-        }
+        int segments = ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
         falcon_count_above(sorted, segmentStarts, segments, thresholds, counts);
     }
 

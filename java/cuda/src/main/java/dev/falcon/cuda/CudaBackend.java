@@ -174,8 +174,9 @@ public final class CudaBackend implements ComputeBackend {
         // before the copy: a write that ends during it leaves the copy older than X, and the next call copies again
         ResidentCopy taking = ResidentCopy.of(x);
         long[] free = {0}, total = {0};
+        long held = scratchOfTheWorkingSet();
         check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
-        DeviceMemoryPlan p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0]);
+        DeviceMemoryPlan p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], held, true);
         if (p.mode() == DeviceMemoryPlan.Mode.RESIDENT) {
             try {
                 residentX = DeviceBuffer.device(x.bytes());
@@ -184,7 +185,7 @@ public final class CudaBackend implements ComputeBackend {
                 if (residentX != null) residentX.close();
                 residentX = null;
                 check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
-                p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], false);
+                p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], held, false);
                 LOG.log(System.Logger.Level.INFO, "X did not fit after all (" + e.getMessage() + "): " + p.describe());
             }
         }
@@ -195,6 +196,26 @@ public final class CudaBackend implements ComputeBackend {
         plan = p;
         return p;
     }
+
+    /**
+     * Device bytes of the scratch buffers this backend holds, which cudaMemGetInfo reports as used and the plan's working
+     * set counts again: the plan credits them back (multiply takes its vectors before forEachChunk plans X, and a
+     * selection's sort keeps 28 bytes per weight). The streamed chunk buffers of an earlier X are not part of the working
+     * set: they are freed here (only forEachChunk uses them, and only after planning), so they neither count as held nor
+     * stay allocated beside a resident X.
+     */
+    private long scratchOfTheWorkingSet() {
+        for (int s = 0; s < 2; s++) {
+            DeviceBuffer chunk = scratch.remove(CHUNK_KEY + s);
+            if (chunk != null) chunk.close();
+        }
+        long bytes = 0;
+        for (DeviceBuffer b : scratch.values()) bytes += b.bytes();
+        return bytes;
+    }
+
+    /** Key prefix of the streamed chunks' device buffers in {@link #scratch} (one per stream). */
+    private static final String CHUNK_KEY = "chunk";
 
     /**
      * Whether work on x goes to the host backend: x is smaller than the matrix resident on the device (or streamed
@@ -306,7 +327,7 @@ public final class CudaBackend implements ComputeBackend {
                 long bytes = (c1 - c0) * n * Float.BYTES;
                 check(FalconCuda.fcu_stream_sync(streams[s]), "cudaStreamSynchronize"); // buffers s free again
                 DeviceBuffer stage = pinnedBuffer(s, p.chunkBytes());
-                DeviceBuffer dev = buffer("chunk" + s, p.chunkBytes());
+                DeviceBuffer dev = buffer(CHUNK_KEY + s, p.chunkBytes());
                 Pointer.memcpy(stage.pointer(), absolute(x.data()).getPointer(c0 * n), bytes);
                 check(FalconCuda.fcu_copy_async(dev.pointer(), stage.pointer(), bytes, streams[s]), "cudaMemcpyAsync");
                 dChunk = dev.floats(0);
@@ -441,7 +462,7 @@ public final class CudaBackend implements ComputeBackend {
             host.blockGramProduct(x, blockStarts, d, out);
             return;
         }
-        CudaLogicOnCpu.checkStarts(blockStarts, x.cols());
+        ComputeBackend.requireStarts("block", blockStarts, x.cols());
         DeviceMemoryPlan plan = prepare(x);
         if (plan.mode() == DeviceMemoryPlan.Mode.STREAMED && widestBlock(blockStarts) > plan.chunkColumns()) {
             // A streamed chunk must hold whole blocks for the fused kernel; the host backend streams X from host memory
@@ -593,7 +614,7 @@ public final class CudaBackend implements ComputeBackend {
             syncAll();
         }
         if (!started[0]) {
-            new DoublePointer(gram).position(0).limit(nn).fill(0);
+            new DoublePointer(gram).limit(gram.position() + nn).fill(0); // the n x n from gram's position, as download() writes it
             return;
         }
         download(gram, dG, nn * Double.BYTES);
@@ -686,7 +707,7 @@ public final class CudaBackend implements ComputeBackend {
                                       FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
         long count = ComputeBackend.endOfSegments(segmentStarts);
-        CudaLogicOnCpu.checkStarts(segmentStarts, count);
+        ComputeBackend.requireStarts("segment", segmentStarts, count);
         DeviceBuffer dScores = upload("scores", scores, count * Float.BYTES);
         DeviceBuffer dStarts;
         try (LongPointer starts = new LongPointer(segmentStarts)) {
@@ -721,7 +742,8 @@ public final class CudaBackend implements ComputeBackend {
 
     private void countAboveOnDevice(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
-        int segments = segmentStarts.length - 1;
+        // before any copy: the uploads copy segments entries from thresholds (a short array would be read past its end)
+        int segments = ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
         long count = segmentStarts[segments];
         DeviceBuffer dSorted = upload("sorted", sorted, count * Float.BYTES);
         DeviceBuffer dStarts, dThresholds;

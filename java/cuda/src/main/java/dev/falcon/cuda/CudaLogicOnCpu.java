@@ -6,7 +6,6 @@ import dev.falcon.cuda.nativelib.CudaLogic;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
 import java.io.IOException;
-import java.util.Arrays;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -85,7 +84,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         checkOpen();
-        checkStarts(blockStarts, x.cols());
+        ComputeBackend.requireStarts("block", blockStarts, x.cols());
         x.requireColumnMajor(name());
         try (HostMatrix.Use use = x.use("blockGramProduct")) {
             blockKernel.emulate(x.data(), x.rows(), x.cols(), blockStarts, d, out);
@@ -128,7 +127,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        checkStarts(segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
+        ComputeBackend.requireStarts("segment", segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
         long count = segmentStarts[segmentStarts.length - 1];
         long bad;
         // the device kernels always produce indices: emulate them into a scratch buffer when none is asked for (a null
@@ -145,7 +144,9 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
-        CudaLogic.fcl_count_above(sorted, segmentStarts, segmentStarts.length - 1, thresholds, counts);
+        // before the native driver, which would read a short thresholds and write a short counts past their ends
+        int segments = ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
+        CudaLogic.fcl_count_above(sorted, segmentStarts, segments, thresholds, counts);
     }
 
     /** Work after close() is refused, as on every backend (the delegated operations through the closed host backend). */
@@ -157,15 +158,5 @@ public final class CudaLogicOnCpu implements ComputeBackend {
 
     private void checkOpen() {
         if (closed) throw new IllegalStateException("cuda-logic-cpu backend was closed");
-    }
-
-    /** The checks of the reference: starts begin at 0, increase strictly and end at {@code end}. */
-    static void checkStarts(long[] starts, long end) {
-        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
-            throw new IllegalArgumentException("block starts must begin at 0 and end at p = " + end + ": " + Arrays.toString(starts));
-        }
-        for (int b = 1; b < starts.length; b++) {
-            if (starts[b] <= starts[b - 1]) throw new IllegalArgumentException("block starts must increase strictly: " + Arrays.toString(starts));
-        }
     }
 }

@@ -10,7 +10,7 @@ package dev.falcon.cuda;
  *
  * <p>Pure arithmetic (unit-tested without a GPU).
  */
-public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long residentBytes, long workBytes,
+public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long heldWorkBytes, long residentBytes, long workBytes,
                                long chunkColumns, long chunkBytes) {
 
     public enum Mode { RESIDENT, STREAMED, TOO_LARGE }
@@ -92,17 +92,29 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
 
     /** Plans for X of n x p floats on a device with {@code freeBytes} free. */
     public static DeviceMemoryPlan plan(long n, long p, long freeBytes) {
-        return plan(n, p, freeBytes, true);
+        return plan(n, p, freeBytes, 0, true);
     }
 
     /** As {@link #plan(long, long, long)}; {@code allowResident = false} after a resident allocation failed. */
     public static DeviceMemoryPlan plan(long n, long p, long freeBytes, boolean allowResident) {
-        long usable = Math.max(0, (long) (freeBytes * (1 - RESERVE_FRACTION)) - RESERVE_BYTES);
-        long xBytes = Math.multiplyExact(Math.multiplyExact(n, p), (long) Float.BYTES);
+        return plan(n, p, freeBytes, 0, allowResident);
+    }
+
+    /**
+     * As {@link #plan(long, long, long, boolean)} for a backend that already holds {@code heldWorkBytes} of device buffers
+     * of the working set (scratch kept from earlier calls, and what the current call took before planning).
+     * {@code freeBytes} (cudaMemGetInfo's) has them taken out already, and {@link #workBytes} counts them again: without
+     * this credit, X had to fit beside the working set twice over. They are added back to the free memory, at most the
+     * working set's size (it counts each of these buffers at its largest, so more cannot belong to it).
+     */
+    public static DeviceMemoryPlan plan(long n, long p, long freeBytes, long heldWorkBytes, boolean allowResident) {
         long work = workBytes(n, p);
+        long held = Math.max(0, Math.min(heldWorkBytes, work));
+        long usable = Math.max(0, (long) ((freeBytes + held) * (1 - RESERVE_FRACTION)) - RESERVE_BYTES);
+        long xBytes = Math.multiplyExact(Math.multiplyExact(n, p), (long) Float.BYTES);
         long columnBytes = Math.max(1, n) * Float.BYTES;
         if (allowResident && xBytes + work <= usable) {
-            return new DeviceMemoryPlan(Mode.RESIDENT, n, p, freeBytes, xBytes + work, work, p, xBytes);
+            return new DeviceMemoryPlan(Mode.RESIDENT, n, p, freeBytes, held, xBytes + work, work, p, xBytes);
         }
         // Streamed: the two device chunk buffers. The Gram's widened copies are cut to gramChunkColumns, not to the
         // streamed chunk, and are in the working set already.
@@ -111,15 +123,17 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long r
         long columns = left <= 0 ? 0 : Math.min(left / perColumn, Math.max(1, MAX_CHUNK_BYTES / columnBytes));
         columns = Math.min(columns, p);
         if (columns < MIN_CHUNK_COLUMNS) {
-            return new DeviceMemoryPlan(Mode.TOO_LARGE, n, p, freeBytes, xBytes + work, work, 0, 0);
+            return new DeviceMemoryPlan(Mode.TOO_LARGE, n, p, freeBytes, held, xBytes + work, work, 0, 0);
         }
-        return new DeviceMemoryPlan(Mode.STREAMED, n, p, freeBytes, xBytes + work, work, columns, columns * columnBytes);
+        return new DeviceMemoryPlan(Mode.STREAMED, n, p, freeBytes, held, xBytes + work, work, columns, columns * columnBytes);
     }
 
     /** One line for logs and errors. */
     public String describe() {
         String sizes = String.format(java.util.Locale.ROOT, "X %d x %d (%.1f MiB) + working set %.1f MiB, device free %.1f MiB",
-                n, p, n * p * 4.0 / (1 << 20), workBytes / (double) (1 << 20), freeBytes / (double) (1 << 20));
+                n, p, n * p * 4.0 / (1 << 20), workBytes / (double) (1 << 20), freeBytes / (double) (1 << 20))
+                + (heldWorkBytes > 0 ? String.format(java.util.Locale.ROOT, " + %.1f MiB of the working set already allocated",
+                        heldWorkBytes / (double) (1 << 20)) : "");
         return switch (mode) {
             case RESIDENT -> "X resident on the device: " + sizes;
             case STREAMED -> String.format(java.util.Locale.ROOT, "X streamed in chunks of %d columns (%.1f MiB, 2 pinned buffers, 2 streams): ",

@@ -3,6 +3,7 @@ package dev.falcon.cuda;
 import static dev.falcon.cuda.CudaBackend.blasCheck;
 import static dev.falcon.cuda.CudaNative.check;
 
+import dev.falcon.backend.ComputeBackend;
 import dev.falcon.cuda.nativelib.FalconCuda;
 import dev.falcon.data.HostMatrix;
 import org.bytedeco.cuda.cublas.cublasContext;
@@ -45,7 +46,7 @@ public final class ResidentProducts implements AutoCloseable {
      */
     public ResidentProducts(HostMatrix hostX, long[] blockStarts, FloatPointer hostD) {
         hostX.requireColumnMajor("ResidentProducts");
-        CudaLogicOnCpu.checkStarts(blockStarts, hostX.cols());
+        ComputeBackend.requireStarts("block", blockStarts, hostX.cols());
         n = hostX.rows();
         p = hostX.cols();
         blocks = blockStarts.length - 1;

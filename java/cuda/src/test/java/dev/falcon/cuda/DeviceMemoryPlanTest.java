@@ -82,6 +82,40 @@ class DeviceMemoryPlanTest {
         assertEquals(Mode.STREAMED, DeviceMemoryPlan.plan(n, p, free - (1 << 20)).mode());
     }
 
+    /**
+     * The backend's own scratch (a selection's sort keeps 28 bytes per weight, a product's v 4 more) is out of
+     * cudaMemGetInfo's free memory when the backend plans X, and the working set counts it again. Credited back, ResNet50
+     * at n = 720 stays resident on a 79 GiB device, as with nothing allocated yet; planned on the free memory alone (as
+     * before the credit) it was streamed.
+     */
+    @Test
+    void scratchAlreadyHeldIsNotCountedTwice() {
+        long n = 720, p = 25_502_912, free = 79 * GIB;
+        long held = p * (4 + 4 + 4 + 8 + 8 + 4);
+        assertEquals(Mode.RESIDENT, DeviceMemoryPlan.plan(n, p, free).mode());
+        DeviceMemoryPlan seen = DeviceMemoryPlan.plan(n, p, free - held, held, true);
+        assertEquals(Mode.RESIDENT, seen.mode(), seen.describe());
+        assertEquals(held, seen.heldWorkBytes());
+        assertTrue(seen.describe().contains("MiB of the working set already allocated"), seen.describe());
+        assertEquals(Mode.STREAMED, DeviceMemoryPlan.plan(n, p, free - held).mode(), "the free memory alone");
+        assertEquals(Mode.STREAMED, DeviceMemoryPlan.plan(n, p, free - held, held, false).mode(), "after a failed allocation");
+    }
+
+    /** The resident boundary moves by exactly the held bytes, and no more than the working set can be credited. */
+    @Test
+    void heldScratchMovesTheResidentBoundaryByItsSizeUpToTheWorkingSet() {
+        long n = 64, p = 100_000;
+        long work = DeviceMemoryPlan.workBytes(n, p), held = work / 2;
+        long need = n * p * 4 + work;
+        long free = (long) Math.ceil((need + DeviceMemoryPlan.RESERVE_BYTES) / 0.9) + 16;
+        assertEquals(Mode.RESIDENT, DeviceMemoryPlan.plan(n, p, free - held, held, true).mode());
+        assertEquals(Mode.STREAMED, DeviceMemoryPlan.plan(n, p, free - held - (1 << 20), held, true).mode());
+        DeviceMemoryPlan capped = DeviceMemoryPlan.plan(n, p, free - work - (1 << 20), 100 * GIB, true);
+        assertEquals(work, capped.heldWorkBytes());
+        assertEquals(Mode.STREAMED, capped.mode(), capped.describe());
+        assertEquals(0, DeviceMemoryPlan.plan(n, p, free).heldWorkBytes());
+    }
+
     @Test
     void largeMatrixIsStreamedInBoundedChunks() {
         long n = 1024, p = 50_000_000; // 190 GiB of X
