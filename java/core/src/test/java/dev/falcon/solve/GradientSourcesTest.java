@@ -76,9 +76,21 @@ class GradientSourcesTest {
     void anUnknownScheduleIsAnInputExceptionListingTheChoices() {
         assertEquals(MultiStage.Schedule.LINEAR, MultiStage.Schedule.parse(" Linear "));
         for (String bad : new String[] {"bogus", null, ""}) {
-            InputException e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse(bad));
+            InputException e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse(bad, "--schedule"));
             assertEquals("--schedule: value: unknown schedule '" + bad + "'; choose one of poly, linear, exp, const", e.getMessage());
         }
+    }
+
+    /**
+     * A Java caller of parse(text) was told about "--schedule", the CLI's option, which it never used: it is named by the
+     * method's argument, or by the name the caller passes.
+     */
+    @Test
+    void anUnknownScheduleFromJavaNamesTheJavaArgument() {
+        InputException e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse("bogus"));
+        assertEquals("MultiStage.Schedule.parse(text): value: unknown schedule 'bogus'; choose one of poly, linear, exp, const", e.getMessage());
+        e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse("bogus", "config key schedule"));
+        assertEquals("config key schedule: value: unknown schedule 'bogus'; choose one of poly, linear, exp, const", e.getMessage());
     }
 
     /** A lambda source was described by its generated class name, "the gradient source (GradientSourcesTest$$Lambda$78/0x...)". */
