@@ -93,6 +93,23 @@ class GradientSourcesTest {
         assertEquals("config key schedule: value: unknown schedule 'bogus'; choose one of poly, linear, exp, const", e.getMessage());
     }
 
+    /**
+     * gradients() after close() failed writing into the deleted temporary folder and blamed "a cleaner of /tmp" with a
+     * SourceFailure (which a falcon++ run takes for a failed command and stops on, returning the last stage): it is an
+     * IllegalStateException saying the source was closed.
+     */
+    @Test
+    void gradientsAfterCloseSayTheSourceWasClosed() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            CommandGradients src = new CommandGradients(b, first, ": {weights}; : {grads}", null);
+            src.close();
+            for (int stage : new int[] {0, 1}) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> src.gradients(stage, wbar()));
+                assertTrue(e.getMessage().contains("was closed") && !e.getMessage().contains("cleaner"), e.getMessage());
+            }
+        }
+    }
+
     /** A lambda source was described by its generated class name, "the gradient source (GradientSourcesTest$$Lambda$78/0x...)". */
     @Test
     void lambdaAndAnonymousSourcesAreDescribedPlainly() {
