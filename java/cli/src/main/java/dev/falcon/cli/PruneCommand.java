@@ -288,7 +288,7 @@ final class PruneCommand implements Callable<Integer> {
         RunPhase.set("while checking the inputs");
         PrintWriter outW = spec.commandLine().getOut();
         PrintWriter errW = spec.commandLine().getErr();
-        Method m = Method.parse(method);
+        Method m = Method.parse(method, "--method");
         if (!m.available()) {
             throw InputException.of("--method", "value", m.cliName() + " is " + m.unavailableReason(), "use --method mp or --method magnitude");
         }
@@ -574,7 +574,7 @@ final class PruneCommand implements Callable<Integer> {
                             dev.falcon.solve.CommandGradients.Names.CLI);
                 }
                 res.source = source;
-                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule), startNnzLevel(), startFlopsLevel(), source);
+                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule, "--schedule"), startNnzLevel(), startFlopsLevel(), source);
                 solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
             try {
@@ -860,7 +860,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         if (stableIterations < 0) throw InputException.of("--stable-iterations", "value", "is " + stableIterations + ", it must be >= 0", "0 turns it off");
         if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
-        boolean plusPlus = Method.parse(method).equals(Method.FALCON_PLUS_PLUS);
+        boolean plusPlus = Method.parse(method, "--method").equals(Method.FALCON_PLUS_PLUS);
         if (gradsPattern() && !plusPlus) {
             throw InputException.of("--grads", "value", "'" + grads + "' is a per-stage pattern ({t}), which only applies to --method falcon++",
                     "give one X file, or use --method falcon++");
@@ -908,10 +908,10 @@ final class PruneCommand implements Callable<Integer> {
             Double v = (Double) o[1];
             if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + typed((String) o[0], v) + ", outside (0, 1]", "1 starts from the dense model");
         }
-        MultiStage.Schedule.parse(schedule); // an InputException naming --schedule and the choices
+        MultiStage.Schedule.parse(schedule, "--schedule"); // an InputException naming --schedule and the choices
         String h = hessian.trim().toLowerCase(Locale.ROOT);
         if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
-        rejectOptionsThatDoNotApply(Method.parse(method));
+        rejectOptionsThatDoNotApply(Method.parse(method, "--method"));
     }
 
     /**

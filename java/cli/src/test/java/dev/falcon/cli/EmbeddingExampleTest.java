@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.falcon.backend.Backends;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.LayersJson;
 import dev.falcon.io.Npy;
@@ -31,36 +32,99 @@ import org.junit.jupiter.api.io.TempDir;
 class EmbeddingExampleTest {
     @Test
     void theReadmeExampleRuns(@TempDir Path dir) throws IOException {
+        writeInputs(dir, false);
+        readmeExample(dir);
+    }
+
+    /**
+     * The README's example gives the CLI's weights bit for bit, on a C-order X (which both convert) and a Fortran-order
+     * one (which cpu maps in place). The example loaded X with {@code backend.load(source)}, column-major, where the
+     * CLI loads it in the panels of its blocks ({@code load(source, blockStarts)}): on a C-order X the cpu backend's
+     * block products then added in another order, and the example's weights differed from the CLI's (at p = 5,000 a
+     * support 12 weights apart).
+     */
+    @Test
+    void theReadmeExampleGivesTheClisWeightsOnCAndFortranOrderX(@TempDir Path dir) throws IOException {
+        for (boolean fortranOrder : new boolean[] {false, true}) {
+            writeInputs(dir, fortranOrder);
+            ExampleResult example = readmeExample(dir);
+            Path out = dir.resolve("cli-pruned.npy");
+            java.io.ByteArrayOutputStream err = new java.io.ByteArrayOutputStream();
+            int code = Main.execute(new String[] {"prune", "--weights", dir.resolve("w.npy").toString(), "--grads", dir.resolve("X.npy").toString(),
+                    "--layers", dir.resolve("layers.json").toString(), "--keep-flops", "0.3", "--keep-nnz", "0.5", "--method", "falcon",
+                    "--device", example.backend(), "--threads", "2", "--out", out.toString(),
+                    "--report", dir.resolve("cli-report.json").toString(), "-q"},
+                    new java.io.PrintStream(new java.io.ByteArrayOutputStream()), new java.io.PrintStream(err, true));
+            assertEquals(0, code, err.toString());
+            float[] cli = new float[example.pruned().length];
+            try (FloatPointer read = ArrayFiles.readVector(out.toString(), "the CLI's --out", cli.length)) {
+                read.get(cli);
+            }
+            String order = fortranOrder ? "Fortran-order" : "C-order";
+            for (int j = 0; j < cli.length; j++) {
+                assertEquals(Float.floatToRawIntBits(cli[j]), Float.floatToRawIntBits(example.pruned()[j]),
+                        order + " X on " + example.backend() + ": weight " + j + " is " + example.pruned()[j] + " by the README's example, " + cli[j] + " by the CLI");
+            }
+        }
+    }
+
+    /** X (32 x 3000, C order as numpy saves by default, or Fortran order), w and two layers, in dir. */
+    private static void writeInputs(Path dir, boolean fortranOrder) throws IOException {
         int rows = 32, cols = 3000;
         SplittableRandom rnd = new SplittableRandom(5);
         try (FloatPointer xs = new FloatPointer((long) rows * cols); FloatPointer w0 = new FloatPointer(cols)) {
             for (long i = 0; i < (long) rows * cols; i++) xs.put(i, (float) rnd.nextDouble(-1, 1));
             for (int j = 0; j < cols; j++) w0.put(j, (float) rnd.nextDouble(-1, 1));
-            Npy.writeFloat32(dir.resolve("X.npy"), xs, new long[] {rows, cols});
+            if (fortranOrder) writeFortranOrder(dir.resolve("X.npy"), xs, rows, cols);
+            else Npy.writeFloat32(dir.resolve("X.npy"), xs, new long[] {rows, cols});
             Npy.writeFloat32(dir.resolve("w.npy"), w0, new long[] {cols});
         }
         LayersJson.write(dir.resolve("layers.json"), new LayerTable(List.of(new Layer("conv", new long[] {2000}, 9, 0, 2000),
                 new Layer("fc", new long[] {1000}, 1, 2000, 1000)), "test"));
+    }
 
+    /** The same matrix as Npy.writeFloat32 of {@code rowMajor} writes, saved as np.save saves np.asfortranarray(X). */
+    private static void writeFortranOrder(Path file, FloatPointer rowMajor, int rows, int cols) throws IOException {
+        String dict = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + rows + ", " + cols + "), }";
+        int unpadded = 10 + dict.length() + 1;
+        String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(10 + header.length() + 4 * rows * cols).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        bytes.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length())
+                .put(header.getBytes(java.nio.charset.StandardCharsets.ISO_8859_1));
+        for (int j = 0; j < cols; j++) {
+            for (int i = 0; i < rows; i++) bytes.putFloat(rowMajor.get((long) i * cols + j));
+        }
+        Files.write(file, bytes.array());
+    }
+
+    /** What the README's example computed, and on which backend. */
+    private record ExampleResult(float[] pruned, String backend) {}
+
+    /** The README's example, as written but for the files in dir and the lines marked "// test only". */
+    private static ExampleResult readmeExample(Path dir) throws IOException {
+        ExampleResult[] result = new ExampleResult[1]; // test only
         // ---- the README's example, with the files in dir
+        RawMatrixSource source = ArrayFiles.matrixSource(dir.resolve("X.npy").toString(), "X");
+        long p = source.cols();
+        LayerTable layers = LayersJson.read(dir.resolve("layers.json"), p);
+        Budgets budgets = Budgets.resolve(layers, 0.3, null, 0.5, null, null);  // 30% of the FLOPs, 50% of the weights
+        SolverOptions options = SolverOptions.defaults();
         try (ComputeBackend backend = Backends.choose(null).create(2);   // -Dfalcon.backend=NAME, else auto: cuda > cpu > java
-             HostMatrix x = backend.load(ArrayFiles.matrixSource(dir.resolve("X.npy").toString(), "X"))) {
-            long p = x.cols();
-            LayerTable layers = LayersJson.read(dir.resolve("layers.json"), p);
-            Budgets budgets = Budgets.resolve(layers, 0.3, null, 0.5, null, null);  // 30% of the FLOPs, 50% of the weights
-            try (FloatPointer w = ArrayFiles.readVector(dir.resolve("w.npy").toString(), "w", p);
-                 Pruner pruner = new Pruner(backend);
-                 PruneResult r = pruner.prune(Method.FALCON, w, layers, budgets,
-                         new Pruner.SolverInputs(x, null, 1e-3, SolverOptions.defaults(), Backsolve.Mode.NONE))) {
-                float[] pruned = r.copyPrunedWeights();             // zeros where the mask r.copyMask() is 0
-                System.out.printf("kept %d of %d weights, %.0f FLOPs; Q = %.6g%n", r.kept(), p, r.keptFlops(), r.solve().qFinal()); // test only
-                assertTrue(r.kept() <= budgets.nnz() && r.keptFlops() <= budgets.flops()); // test only
-                long nonzero = 0; // test only
-                for (float v : pruned) if (v != 0) nonzero++; // test only
-                assertEquals(r.kept(), nonzero); // test only
-            }
+             HostMatrix x = backend.load(source, Backsolve.blockStarts(layers, options.blockSize()));   // as the CLI loads it
+             FloatPointer w = ArrayFiles.readVector(dir.resolve("w.npy").toString(), "w", p);
+             Pruner pruner = new Pruner(backend);
+             PruneResult r = pruner.prune(Method.FALCON, w, layers, budgets,
+                     new Pruner.SolverInputs(x, null, 1e-3, options, Backsolve.Mode.NONE))) {
+            float[] pruned = r.copyPrunedWeights();             // zeros where the mask r.copyMask() is 0
+            System.out.printf("kept %d of %d weights, %.0f FLOPs; Q = %.6g%n", r.kept(), p, r.keptFlops(), r.solve().qFinal()); // test only
+            assertTrue(r.kept() <= budgets.nnz() && r.keptFlops() <= budgets.flops()); // test only
+            long nonzero = 0; // test only
+            for (float v : pruned) if (v != 0) nonzero++; // test only
+            assertEquals(r.kept(), nonzero); // test only
+            result[0] = new ExampleResult(pruned, backend.name()); // test only
         }
         // ---- end of the example
+        return result[0];
     }
 
     /**

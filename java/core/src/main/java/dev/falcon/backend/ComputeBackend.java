@@ -40,7 +40,12 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * Produces X in the internal layout from a validated file description: a zero-copy mapping when
      * the file already is column-major little-endian float32, otherwise one conversion (transposition
-     * and/or widening) into memory the returned matrix owns.
+     * and/or widening) into memory the returned matrix owns ({@link HostMatrix#origin()} "copy of file NAME").
+     * <p>Always column-major. The CLI loads X with {@link #load(RawMatrixSource, long[])} and the blocks of its block
+     * size instead, and on {@code cpu} a file it does not map (C order, or not float32) is then stored in panels, whose
+     * products add in another order: a falcon prune of this X agrees with the CLI's only to rounding, which its local
+     * search can carry to a support a few weights apart. To get the CLI's results, load with
+     * {@code load(source, Backsolve.blockStarts(layers, options.blockSize()))}.
      */
     HostMatrix load(RawMatrixSource source) throws IOException;
 

@@ -44,7 +44,7 @@ public final class JavaBackend implements ComputeBackend {
     @Override
     public HostMatrix load(RawMatrixSource source) throws IOException {
         checkOpen();
-        HostMatrix x = HostMatrix.allocate(source.rows(), source.cols());
+        HostMatrix x = HostMatrix.allocate(source.rows(), source.cols(), null, HostMatrix.copyOf(source.file()));
         try (FileChannel channel = FileChannel.open(source.file(), StandardOpenOption.READ)) {
             long rows = source.rows(), cols = source.cols();
             int width = source.type().bytes();

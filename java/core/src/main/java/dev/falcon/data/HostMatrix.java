@@ -82,6 +82,16 @@ public final class HostMatrix implements AutoCloseable {
      * strictly increasing); {@code null} gives column-major.
      */
     public static HostMatrix allocate(long rows, long cols, long[] panelStarts) {
+        return allocate(rows, cols, panelStarts, "allocated");
+    }
+
+    /**
+     * As {@link #allocate(long, long, long[])}, with the {@link #origin()} that messages name X by: a backend that
+     * copies a file into it passes {@link #copyOf(java.nio.file.Path)}, so that a NaN found later names the file, not
+     * "allocated".
+     */
+    public static HostMatrix allocate(long rows, long cols, long[] panelStarts, String origin) {
+        Objects.requireNonNull(origin, "origin");
         // before malloc: a refusal after it left the block allocated with no matrix for the caller to close (10 refused
         // 1000 x 100000 requests kept 4 GB of address space), and the counters of open matrices did not show it
         checkShape(rows, cols, panelStarts);
@@ -97,7 +107,7 @@ public final class HostMatrix implements AutoCloseable {
             long skipFloats = Math.floorMod(-raw.address(), CACHE_LINE) / Float.BYTES;
             FloatPointer floats = new FloatPointer(raw).getPointer(skipFloats);
             floats.capacity(rows * cols);
-            return new HostMatrix(floats, rows, cols, () -> Pointer.free(raw), "allocated", panelStarts);
+            return new HostMatrix(floats, rows, cols, () -> Pointer.free(raw), origin, panelStarts);
         } catch (RuntimeException | Error e) {
             Pointer.free(raw);  // the caller has no matrix to close
             throw e;
@@ -214,8 +224,13 @@ public final class HostMatrix implements AutoCloseable {
     /** The bytes of X's float32 elements (4 n p), in memory or mapped: not counting what a backend copies of it. */
     public long bytes() { return rows * cols * Float.BYTES; }
 
-    /** Where the memory came from ("allocated", "mapped file X.npy", ...), for reports. */
+    /** Where the memory came from ("allocated", "mapped file X.npy", "copy of file X.npy", ...), for reports and messages. */
     public String origin() { return origin; }
+
+    /** The {@link #origin()} of X read from {@code file} into memory it owns (a conversion or a copy, never a mapping). */
+    public static String copyOf(java.nio.file.Path file) {
+        return "copy of file " + file.getFileName();
+    }
 
     /**
      * Columns {@code [firstColumn, firstColumn + count)} in column-major order; only for the reference backend

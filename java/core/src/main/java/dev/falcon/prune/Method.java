@@ -31,11 +31,23 @@ public enum Method {
     /** Why the method cannot run in this build, or "" when it can. */
     public String unavailableReason() { return unavailableReason == null ? "" : unavailableReason; }
 
-    /** Parses a CLI name (case-insensitive); InputException listing the choices otherwise. */
+    /**
+     * Parses a CLI name (case-insensitive); an InputException listing the choices otherwise, which names the argument
+     * {@code Method.parse(text)}: a Java caller was told about the CLI's --method, which it never used.
+     */
     public static Method parse(String text) {
+        return parse(text, "Method.parse(text)");
+    }
+
+    /**
+     * As {@link #parse(String)}, with what the caller calls the value in a refusal: an option ("--method", as the CLI
+     * passes) or a name of its own ("config key method"), as {@code FilePatternGradients.stageSources} takes its field.
+     */
+    public static Method parse(String text, String field) {
+        java.util.Objects.requireNonNull(field, "field");
         String key = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
         for (Method m : values()) if (m.cliName.equals(key)) return m;
-        throw InputException.of("--method", "value", "unknown method '" + text + "'",
+        throw InputException.of(field, "value", "unknown method '" + text + "'",
                 "choose one of " + Arrays.stream(values()).map(Method::cliName).collect(Collectors.joining(", ")));
     }
 

@@ -329,8 +329,9 @@ public final class Pruner implements AutoCloseable {
 
     private PruneResult pruneWithoutSolver(Method method, FloatPointer weights, LayerTable layers, Budgets budgets) {
         if (!method.available()) {
-            throw InputException.of("--method", "value", "method " + method.cliName() + " is " + method.unavailableReason(),
-                    "use --method mp or --method magnitude (in Java, Method.MP or Method.MAGNITUDE)");
+            // the CLI refuses an unavailable --method itself before it prunes: a refusal here is for a Java caller
+            throw InputException.of("Pruner.prune", "method", "method " + method.cliName() + " is " + method.unavailableReason(),
+                    "use Method.MP or Method.MAGNITUDE");
         }
         if (budgets.parameters() != layers.parameters()) {
             throw new IllegalArgumentException("budgets resolved for p = " + budgets.parameters() + " but the layers have p = " + layers.parameters());

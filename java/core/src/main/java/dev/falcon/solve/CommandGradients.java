@@ -97,6 +97,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private volatile boolean commandStage;
     /** Set when the shutdown hook has begun: the command ended because the JVM is stopping, not by itself. */
     private volatile boolean stoppedByHook;
+    /**
+     * Set by {@link #close()}: a later {@link #gradients} is refused as a call on a closed source. Without it the call
+     * failed writing into the deleted folder and blamed "a cleaner of /tmp", a {@link MultiStage.SourceFailure} that
+     * inside a falcon++ run would have ended the run early as if the command had failed.
+     */
+    private volatile boolean closed;
     /** How long the hook lets the run's thread report the stop (it has only to print a line). */
     static final long REPORT_WAIT_MILLIS = 2000;
     /** How long a command killed by SIGINT/SIGTERM/SIGHUP waits for the JVM's own hook (Ctrl-C reaches both at once). */
@@ -439,6 +445,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
+        checkOpen(stage);
         if (stage == 0) {
             lastWeights = weights.clone();
             lastX = first;
@@ -459,6 +466,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         } catch (InputException e) {
             // a full disk or a directory a cleaner of /tmp removed: the source cannot deliver, as when the command fails,
             // and the stages completed so far are the run's result
+            checkOpen(stage); // closed from another thread during this call: its folder went with the close, not with a cleaner
             if (!Files.isDirectory(dir)) {
                 // the write's own advice is for an output the user chose ("create it first or choose another output path")
                 throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for " + names.command() + ": " + removedDirectory(), e);
@@ -763,8 +771,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 : names.command() + " at the weights of stage " + (stage - 1) + (stageFileTypes.containsKey(stage) ? ", read as " + stageFileTypes.get(stage) : "");
     }
 
+    private void checkOpen(int stage) {
+        if (closed) {
+            throw new IllegalStateException("CommandGradients.gradients(" + stage + ", ...): this gradient source was closed"
+                    + " (its temporary folder with it); close it only after the prune that uses it has returned");
+        }
+    }
+
     @Override
     public void close() {
+        closed = true;
         stopCommand(); // closed from another thread while the command runs: it must not outlive the directory
         if (current != null) current.close();
         current = null;

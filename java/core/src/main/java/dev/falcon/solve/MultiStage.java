@@ -50,12 +50,22 @@ public final class MultiStage {
         /**
          * The schedule named {@code s} (case and surrounding blanks ignored), as {@code Method.parse} reads a method: an
          * unknown or null name is an {@link dev.falcon.io.InputException} listing the names, not valueOf's "No enum
-         * constant" or a NullPointerException.
+         * constant" or a NullPointerException. The refusal names the argument {@code MultiStage.Schedule.parse(text)}: a
+         * Java caller was told about the CLI's --schedule.
          */
-        public static Schedule parse(String s) {
-            String key = s == null ? "" : s.trim().toLowerCase(Locale.ROOT);
+        public static Schedule parse(String text) {
+            return parse(text, "MultiStage.Schedule.parse(text)");
+        }
+
+        /**
+         * As {@link #parse(String)}, with what the caller calls the value in a refusal: an option ("--schedule", as the
+         * CLI passes) or a name of its own, as {@code Method.parse(text, field)} takes it.
+         */
+        public static Schedule parse(String text, String field) {
+            java.util.Objects.requireNonNull(field, "field");
+            String key = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
             for (Schedule schedule : values()) if (schedule.cliName().equals(key)) return schedule;
-            throw dev.falcon.io.InputException.of("--schedule", "value", "unknown schedule '" + s + "'", "choose one of "
+            throw dev.falcon.io.InputException.of(field, "value", "unknown schedule '" + text + "'", "choose one of "
                     + String.join(", ", java.util.Arrays.stream(values()).map(Schedule::cliName).toList()));
         }
 

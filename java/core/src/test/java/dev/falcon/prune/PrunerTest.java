@@ -93,6 +93,21 @@ class PrunerTest {
         }
     }
 
+    /**
+     * Method.parse("bogus") said "--method: value: unknown method 'bogus'", the CLI's option, to a Java caller: it names
+     * the Java argument, or the name the caller passes (the CLI passes "--method").
+     */
+    @Test
+    void anUnknownMethodNamesTheArgumentItCameFrom() {
+        String choices = "; choose one of magnitude, mp, falcon, falcon++";
+        assertEquals("Method.parse(text): value: unknown method 'bogus'" + choices,
+                assertThrows(InputException.class, () -> Method.parse("bogus")).getMessage());
+        assertEquals("--method: value: unknown method 'bogus'" + choices,
+                assertThrows(InputException.class, () -> Method.parse("bogus", "--method")).getMessage());
+        assertEquals("config key method: value: unknown method 'null'" + choices,
+                assertThrows(InputException.class, () -> Method.parse(null, "config key method")).getMessage());
+    }
+
     @Test
     void unavailableMethodsSayWhy() {
         assertTrue(Method.parse("falcon++").available());

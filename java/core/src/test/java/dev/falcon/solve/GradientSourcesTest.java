@@ -76,8 +76,37 @@ class GradientSourcesTest {
     void anUnknownScheduleIsAnInputExceptionListingTheChoices() {
         assertEquals(MultiStage.Schedule.LINEAR, MultiStage.Schedule.parse(" Linear "));
         for (String bad : new String[] {"bogus", null, ""}) {
-            InputException e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse(bad));
+            InputException e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse(bad, "--schedule"));
             assertEquals("--schedule: value: unknown schedule '" + bad + "'; choose one of poly, linear, exp, const", e.getMessage());
+        }
+    }
+
+    /**
+     * A Java caller of parse(text) was told about "--schedule", the CLI's option, which it never used: it is named by the
+     * method's argument, or by the name the caller passes.
+     */
+    @Test
+    void anUnknownScheduleFromJavaNamesTheJavaArgument() {
+        InputException e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse("bogus"));
+        assertEquals("MultiStage.Schedule.parse(text): value: unknown schedule 'bogus'; choose one of poly, linear, exp, const", e.getMessage());
+        e = assertThrows(InputException.class, () -> MultiStage.Schedule.parse("bogus", "config key schedule"));
+        assertEquals("config key schedule: value: unknown schedule 'bogus'; choose one of poly, linear, exp, const", e.getMessage());
+    }
+
+    /**
+     * gradients() after close() failed writing into the deleted temporary folder and blamed "a cleaner of /tmp" with a
+     * SourceFailure (which a falcon++ run takes for a failed command and stops on, returning the last stage): it is an
+     * IllegalStateException saying the source was closed.
+     */
+    @Test
+    void gradientsAfterCloseSayTheSourceWasClosed() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            CommandGradients src = new CommandGradients(b, first, ": {weights}; : {grads}", null);
+            src.close();
+            for (int stage : new int[] {0, 1}) {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> src.gradients(stage, wbar()));
+                assertTrue(e.getMessage().contains("was closed") && !e.getMessage().contains("cleaner"), e.getMessage());
+            }
         }
     }
 

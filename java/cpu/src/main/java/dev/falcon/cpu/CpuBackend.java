@@ -158,7 +158,7 @@ public final class CpuBackend implements ComputeBackend {
                     "mapped file " + source.file().getFileName());
         }
         int type = elementType(source);
-        HostMatrix x = allocate(rows, cols, null);
+        HostMatrix x = allocate(rows, cols, null, HostMatrix.copyOf(source.file()));
         int rc = falcon_load_convert(path, source.dataOffset(), type, source.byteOrder() == ByteOrder.BIG_ENDIAN ? 1 : 0,
                 source.rowMajor() ? 1 : 0, rows, cols, x.data(), threads);
         if (rc != 0) {
@@ -188,7 +188,7 @@ public final class CpuBackend implements ComputeBackend {
         checkOpen();
         int type = elementType(source);
         long rows = source.rows(), cols = source.cols();
-        HostMatrix x = allocate(rows, cols, blockStarts);
+        HostMatrix x = allocate(rows, cols, blockStarts, HostMatrix.copyOf(source.file()));
         int rc = falcon_panel_load_convert(source.file().toAbsolutePath().toString(), source.dataOffset(), type,
                 source.byteOrder() == ByteOrder.BIG_ENDIAN ? 1 : 0, source.rowMajor() ? 1 : 0, rows, cols, blockStarts,
                 blockStarts.length - 1, x.data(), threads);
@@ -201,8 +201,13 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override
     public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        return allocate(rows, cols, blockStarts, "allocated");
+    }
+
+    /** X read from a file is named by it ({@link HostMatrix#copyOf}): a NaN in it said "X (allocated)", not which file. */
+    private HostMatrix allocate(long rows, long cols, long[] blockStarts, String origin) {
         checkOpen();
-        HostMatrix x = HostMatrix.allocate(rows, cols, blockStarts);
+        HostMatrix x = HostMatrix.allocate(rows, cols, blockStarts, origin);
         // before the first touch: fewer page faults while X is filled, and fewer TLB misses in every pass
         falcon_advise_huge_pages(x.data(), x.bytes());
         return x;
