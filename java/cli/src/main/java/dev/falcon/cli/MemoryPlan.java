@@ -579,6 +579,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 laterResaved || laterX.mapOnCpu() ? LaterX.MAPPED : laterX, blockSize, blockWidth, oneBlock);
     }
 
+    /** mp on the same weights and X without the solver (no backsolve): no solver heap or n x n systems. */
+    private MemoryPlan withoutSolver() {
+        Systems held = systems.at(rows);
+        long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
+        long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p : 0) - held.heapBytes(rows);
+        // mp runs no later stages: one X
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectors, heap, available, javaBackend, Systems.NONE, 1, xMapped ? LaterX.MAPPED : LaterX.COPIED,
+                blockSize, blockWidth, oneBlock);
+    }
+
     /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
     private MemoryPlan selectionWithoutX() {
         Systems held = systems.at(rows);
@@ -653,6 +663,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         checkHeap(maxHeap);
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
+        // why no rows fit, said as a reason beside the figures: it was listed among the "options that fit"
+        String reason = "";
         long maxRows = maxRows();
         MemoryPlan block = offerBlockBacksolve && solver() && !blockBacksolve() ? withBlockBacksolve() : null;
         long blockRows = block == null || block.fits() ? 0 : block.maxRows();
@@ -670,7 +682,18 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                             + " (the most that fit with the block-diagonal model)");
                 }
             } else {
-                options.add(model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + RUNTIME));
+                reason = "; " + model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + RUNTIME);
+            }
+            // what a file input is offered: mp's selection, without the solver's heap and n x n systems (an example's
+            // synthetic X is generated all the same)
+            if (solver()) {
+                MemoryPlan mp = withoutSolver();
+                long mpRows = Math.min(mp.maxRows(), rows);
+                if (mpRows >= 1) {
+                    options.add("--method mp" + (mpRows < rows ? " --n " + mpRows : "") + heapLimitClause(mp.atRows(mpRows), maxHeap)
+                            + " (without --backsolve: its selection needs no solver's heap or n x n systems, about "
+                            + SystemInfo.bytes(mp.atRows(mpRows).required()) + ")");
+                }
             }
             for (String other : dev.falcon.examples.ExampleModels.names()) {
                 if (other.equals(model.name())) continue;
@@ -681,7 +704,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
                         systems, blockSize, largestLayer(e.layers()), oneBlock(e.layers(), blockSize), available).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
-                if (fit >= 1) options.add("--example " + other + " --n " + fit);
+                if (fit >= 1) options.add("--example " + other + " --n " + fit + heapLimitClause(alternative.atRows(fit), maxHeap));
             }
         } else if (x != null) {
             if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X" + heapLimitClause(atRows(maxRows), maxHeap));
@@ -715,6 +738,6 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         // which limit applied (a container's cgroup limit, MemAvailable, the property): each has another fix
         String source = SystemInfo.availableSource(available);
         throw InputException.of("memory", "estimate", "the run needs " + describe(figures[0]) + " but only " + figures[1]
-                + " is available" + (source != null ? " (" + source + ")" : ""), "options that fit: " + String.join("; ", options));
+                + " is available" + (source != null ? " (" + source + ")" : "") + reason, "options that fit: " + String.join("; ", options));
     }
 }

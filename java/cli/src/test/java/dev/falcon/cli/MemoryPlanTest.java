@@ -567,6 +567,34 @@ class MemoryPlanTest {
         assertTrue(!e.getMessage().contains("--n 40 "), e.getMessage());
     }
 
+    /**
+     * mobilenetv1 --method falcon at 200 MiB was refused with "options that fit: mobilenetv1's weights and buffers alone
+     * need 653.5 MiB; a machine with more memory": a reason listed as an option. And mp's selection without the solver,
+     * which a file input is offered, was not offered for an example (at 450 MiB it fits at a few rows).
+     */
+    @Test
+    void anExamplesRefusalSaysWhyNoRowsFitAsAReasonAndOffersMpWhereItFits() {
+        dev.falcon.examples.ExampleModel mobilenet = ExampleModels.get("mobilenetv1");
+        long p = mobilenet.layers().parameters();
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "200m");
+        MemoryPlan tiny = MemoryPlan.of(p, mobilenet.defaultRows(), null, true, "cpu", false, false, true).holdingX(1);
+        String refused = assertThrows(InputException.class, () -> tiny.check(mobilenet, null)).getMessage();
+        String[] parts = refused.split("options that fit: ", 2);
+        assertEquals(2, parts.length, refused);
+        assertTrue(parts[0].contains("is available (-Dfalcon.memory.available); mobilenetv1's weights and buffers alone need "), refused);
+        assertEquals("a machine with more memory", parts[1], refused);
+
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "450m");
+        MemoryPlan small = MemoryPlan.of(p, mobilenet.defaultRows(), null, true, "cpu", false, false, true).holdingX(1);
+        String offered = assertThrows(InputException.class, () -> small.check(mobilenet, null)).getMessage();
+        java.util.regex.Matcher mp = java.util.regex.Pattern.compile("options that fit: .*--method mp --n (\\d+)( with FALCON_HEAP=(\\d+)m)? \\(").matcher(offered);
+        assertTrue(mp.find(), offered);
+        assertTrue(!offered.split("options that fit: ", 2)[1].contains("alone need"), offered);
+        MemoryPlan taken = MemoryPlan.of(p, Long.parseLong(mp.group(1)), null, true, "cpu", false, false, false);
+        assertTrue(taken.fits(), offered + " / " + taken.describe());
+        assertEquals(null, taken.heapLimitWarning(mp.group(3) != null ? Long.parseLong(mp.group(3)) << 20 : Runtime.getRuntime().maxMemory()), offered);
+    }
+
     /** mp keeps its vectors off the heap: the warning must not say the run keeps "about 0 B" there. */
     @Test
     void aHeapWarningForARunWithNoLiveHeapSaysSoInWords() {
