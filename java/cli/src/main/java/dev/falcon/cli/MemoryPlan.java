@@ -401,7 +401,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /**
      * The most rows that fit the available memory: the largest n whose plan (X, this run's vectors and heap, the solver's
-     * systems at n rows) is within it. The block backsolves' systems are not a multiple of n^2 (a block's gathered
+     * systems at n rows), its heap taken as the least FALCON_HEAP that holds it ({@link #requiredWithLeastHeapLimit}), is
+     * within it, so that {@link #heapLimitWarning} offers the run at n a FALCON_HEAP. The block backsolves' systems are not a multiple of n^2 (a block's gathered
      * columns grow with n times its width), so n is found by bisection; the plan grows with n.
      */
     long maxRows() {
@@ -421,13 +422,14 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return fits;
     }
 
-    /** {@link #required()} of this run at {@code n} rows (Long.MAX_VALUE where that overflows). */
+    /** {@link #requiredWithLeastHeapLimit()} of this run at {@code n} rows (Long.MAX_VALUE where that overflows). */
     private long requiredAt(long n) {
         try {
             long x = Math.multiplyExact(Math.multiplyExact(Math.multiplyExact(n, p), 4L), xCopies());
             // the systems' own arithmetic is plain: no more than 128 bytes per n^2, and the block's 4 n width is within X's 4 n p
             Math.multiplyExact(Math.multiplyExact(n, n), 128L);
-            return Math.addExact(Math.addExact(x, vectorBytes + heapBytes - systemsBytes()), Math.addExact(systemsBytes(n), RUNTIME));
+            Math.addExact(Math.addExact(x, vectorBytes + heapBytes - systemsBytes()), Math.addExact(systemsBytes(n), RUNTIME));
+            return atRows(n).requiredWithLeastHeapLimit();
         } catch (ArithmeticException overflow) {
             return Long.MAX_VALUE;
         }
@@ -484,19 +486,57 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (available < 0 || maxHeap == Long.MAX_VALUE) return null;
         long rest = required() - heapBytes;
         if (rest + maxHeap <= available) return null;
-        // The room the collector likes (the live heap / 0.7, in 256 MiB steps) where it fits, else as much of it as fits
-        // in 16 MiB steps, down to the live heap itself (or the launcher's least): the 256 MiB steps alone offered none
-        // where 128m fitted (resnet20, n = 326, 723 MiB available).
-        long mib = 1L << 20, step = 16 * mib, roomyStep = 256 * mib;
-        long roomy = Math.max(roomyStep, roundUp((long) Math.ceil(heapBytes / 0.7), roomyStep));
-        long leastThatHolds = roundUp(Math.max(MIN_HEAP_LIMIT, heapBytes), step);
-        long suggested = Math.max(leastThatHolds, Math.min(roomy, (available - rest) / step * step));
-        String fix = suggested + rest <= available
+        long mib = 1L << 20, suggested = heapLimitThatFits();
+        String fix = suggested > 0
                 ? "set FALCON_HEAP=" + suggested / mib + "m (the run keeps "
                         + (heapBytes < mib ? "next to nothing" : "about " + SystemInfo.bytes(heapBytes)) + " live on the heap)"
                 : "free memory or use a machine with more; the run itself needs " + SystemInfo.bytes(required());
         return "the Java heap may grow to its limit of " + SystemInfo.bytes(maxHeap) + " (FALCON_HEAP), and with the rest of the run ("
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;
+    }
+
+    /**
+     * The FALCON_HEAP that fits beside the rest of the run, or 0 where none does: the room the collector likes (the live
+     * heap / 0.7, in 256 MiB steps) where it fits, else as much of it as fits in 16 MiB steps, down to
+     * {@link #leastHeapLimit} (the 256 MiB steps alone offered none where 128m fitted: resnet20, n = 326, 723 MiB
+     * available). One computation with {@link #maxRows}, which holds its rows to {@link #requiredWithLeastHeapLimit}.
+     */
+    long heapLimitThatFits() {
+        if (available < 0 || requiredWithLeastHeapLimit() > available) return 0;
+        long mib = 1L << 20, step = 16 * mib, roomyStep = 256 * mib;
+        long roomy = Math.max(roomyStep, roundUp((long) Math.ceil(heapBytes / 0.7), roomyStep));
+        return Math.max(leastHeapLimit(), Math.min(roomy, (available - (required() - heapBytes)) / step * step));
+    }
+
+    /** The least FALCON_HEAP that holds the run's heap: in 16 MiB steps, and at least the launcher's least. */
+    long leastHeapLimit() {
+        return roundUp(Math.max(MIN_HEAP_LIMIT, heapBytes), 16L << 20);
+    }
+
+    /**
+     * What the run needs with its heap limited to {@link #leastHeapLimit}: the heap a JVM commits is bounded only by its
+     * limit, so a run is held to this where it is proposed. At the plain estimate, resnet20 --method falcon --n 40 was
+     * offered at 300 MiB available, peaked at 337 MiB, and was warned to "free memory" since no FALCON_HEAP fitted.
+     */
+    long requiredWithLeastHeapLimit() {
+        return required() - heapBytes + leastHeapLimit();
+    }
+
+    /**
+     * The FALCON_HEAP a proposed run must be given, as " with FALCON_HEAP=...m", where a heap limit of {@code maxHeap}
+     * (this run's) would be warned of at its rows; "" where it would not.
+     */
+    static String heapLimitClause(MemoryPlan proposed, long maxHeap) {
+        return proposed.heapLimitWarning(maxHeap) == null ? "" : " with FALCON_HEAP=" + (proposed.heapLimitThatFits() >> 20) + "m";
+    }
+
+    /** This run at {@code n} rows: X, and the solver's n x n systems off-heap and on the heap, at n. */
+    MemoryPlan atRows(long n) {
+        Systems from = systems.at(rows), to = systems.at(n);
+        long vectors = vectorBytes - from.offHeapBytes(rows, blockWidth, oneBlock) + to.offHeapBytes(n, blockWidth, oneBlock);
+        long heap = heapBytes - from.heapBytes(rows) + to.heapBytes(n) + (to.heapPerWeight() - from.heapPerWeight()) * p;
+        return new MemoryPlan(p, n, Math.multiplyExact(Math.multiplyExact(n, p), 4L), xMapped, vectors, heap, available, javaBackend, systems, xHeld,
+                laterX, blockSize, blockWidth, oneBlock);
     }
 
     /** The smallest FALCON_HEAP the launcher takes (its own check, kept in step with this). */
@@ -537,6 +577,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     private MemoryPlan mappedOnCpu(boolean laterResaved) {
         return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld,
                 laterResaved || laterX.mapOnCpu() ? LaterX.MAPPED : laterX, blockSize, blockWidth, oneBlock);
+    }
+
+    /** mp on the same weights and X without the solver (no backsolve): no solver heap or n x n systems. */
+    private MemoryPlan withoutSolver() {
+        Systems held = systems.at(rows);
+        long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
+        long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p : 0) - held.heapBytes(rows);
+        // mp runs no later stages: one X
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectors, heap, available, javaBackend, Systems.NONE, 1, xMapped ? LaterX.MAPPED : LaterX.COPIED,
+                blockSize, blockWidth, oneBlock);
     }
 
     /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
@@ -609,9 +659,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * and the refusal offers the block-diagonal one where it fits or fits more rows.
      */
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve) {
-        checkHeap(Runtime.getRuntime().maxMemory());
+        long maxHeap = Runtime.getRuntime().maxMemory();
+        checkHeap(maxHeap);
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
+        // why no rows fit, said as a reason beside the figures: it was listed among the "options that fit"
+        String reason = "";
         long maxRows = maxRows();
         MemoryPlan block = offerBlockBacksolve && solver() && !blockBacksolve() ? withBlockBacksolve() : null;
         long blockRows = block == null || block.fits() ? 0 : block.maxRows();
@@ -623,10 +676,24 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (widest >= 1 && widest < blockWidth) options.add("--block-size " + widest + " (the widest blocks that fit with these rows)");
         if (model != null) {
             if (maxRows >= 1) {
-                options.add("--n " + maxRows + " (the most rows of synthetic X that fit)");
-                if (blockRows > maxRows) options.add("--backsolve block --n " + blockRows + " (the most that fit with the block-diagonal model)");
+                options.add("--n " + maxRows + heapLimitClause(atRows(maxRows), maxHeap) + " (the most rows of synthetic X that fit)");
+                if (blockRows > maxRows) {
+                    options.add("--backsolve block --n " + blockRows + heapLimitClause(block.atRows(blockRows), maxHeap)
+                            + " (the most that fit with the block-diagonal model)");
+                }
             } else {
-                options.add(model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + RUNTIME));
+                reason = "; " + model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + RUNTIME);
+            }
+            // what a file input is offered: mp's selection, without the solver's heap and n x n systems (an example's
+            // synthetic X is generated all the same)
+            if (solver()) {
+                MemoryPlan mp = withoutSolver();
+                long mpRows = Math.min(mp.maxRows(), rows);
+                if (mpRows >= 1) {
+                    options.add("--method mp" + (mpRows < rows ? " --n " + mpRows : "") + heapLimitClause(mp.atRows(mpRows), maxHeap)
+                            + " (without --backsolve: its selection needs no solver's heap or n x n systems, about "
+                            + SystemInfo.bytes(mp.atRows(mpRows).required()) + ")");
+                }
             }
             for (String other : dev.falcon.examples.ExampleModels.names()) {
                 if (other.equals(model.name())) continue;
@@ -637,11 +704,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
                         systems, blockSize, largestLayer(e.layers()), oneBlock(e.layers(), blockSize), available).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
-                if (fit >= 1) options.add("--example " + other + " --n " + fit);
+                if (fit >= 1) options.add("--example " + other + " --n " + fit + heapLimitClause(alternative.atRows(fit), maxHeap));
             }
         } else if (x != null) {
-            if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X");
-            if (blockRows > Math.max(maxRows, 0)) options.add("--backsolve block with at most " + blockRows + " rows in X");
+            if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X" + heapLimitClause(atRows(maxRows), maxHeap));
+            if (blockRows > Math.max(maxRows, 0)) options.add("--backsolve block with at most " + blockRows + " rows in X" + heapLimitClause(block.atRows(blockRows), maxHeap));
             // each alternative is offered only where it fits: a small X mapped in place, or an mp without X for a p whose
             // vectors alone exceed the memory, was proposed and then refused again when followed
             // a later stage's file copied beside a mapped stage 0 is named: it is the one to re-save
@@ -671,6 +738,6 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         // which limit applied (a container's cgroup limit, MemAvailable, the property): each has another fix
         String source = SystemInfo.availableSource(available);
         throw InputException.of("memory", "estimate", "the run needs " + describe(figures[0]) + " but only " + figures[1]
-                + " is available" + (source != null ? " (" + source + ")" : ""), "options that fit: " + String.join("; ", options));
+                + " is available" + (source != null ? " (" + source + ")" : "") + reason, "options that fit: " + String.join("; ", options));
     }
 }

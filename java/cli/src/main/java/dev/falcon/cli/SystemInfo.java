@@ -59,10 +59,23 @@ final class SystemInfo {
     static Available available() {
         String override = System.getProperty(MEMORY_PROPERTY);
         if (override != null && !override.isBlank()) return new Available(availableMemoryProperty(), "-D" + MEMORY_PROPERTY);
+        long[] own = procKilobytes(Path.of("/proc/self/status"), "RssAnon:", "VmRSS:");
         long meminfo = procKilobytes(Path.of("/proc/meminfo"), "MemAvailable:");
-        Available cgroup = cgroupRoom(Path.of("/proc/self/cgroup"), Path.of("/sys/fs/cgroup"));
+        Available cgroup = cgroupRoom(Path.of("/proc/self/cgroup"), Path.of("/sys/fs/cgroup"), Math.max(0, own[1]));
+        return leastOf(meminfo, Math.max(0, own[0]), cgroup);
+    }
+
+    /**
+     * The smaller of MemAvailable ({@code memAvailable}, -1 where unknown) and the cgroup's room (null where no limit is
+     * set). The plan's runtime term counts this whole process, which has already started and loaded its native libraries
+     * by the time it asks: its own anonymous memory ({@code ownAnonymous}) has come off MemAvailable (its mapped file
+     * pages are page cache, which MemAvailable counts as available), and is given back here so that it is counted once.
+     */
+    static Available leastOf(long memAvailable, long ownAnonymous, Available cgroup) {
+        long meminfo = memAvailable < 0 ? -1 : memAvailable + ownAnonymous;
         if (cgroup != null && (meminfo < 0 || cgroup.bytes() < meminfo)) return cgroup;
-        return new Available(meminfo, "MemAvailable of /proc/meminfo");
+        return new Available(meminfo, "MemAvailable of /proc/meminfo" + (memAvailable >= 0 && ownAnonymous > 0
+                ? " " + bytes(memAvailable) + " and " + bytes(ownAnonymous) + " of this process's own, which the runtime term counts" : ""));
     }
 
     /** A v1 limit of "no limit" is the largest page-aligned long, about 2^63: anything from 2^62 up is none. */
@@ -75,8 +88,13 @@ final class SystemInfo {
      * controllers include memory, memory.limit_in_bytes less memory.usage_in_bytes under {@code root}/memory/PATH; the
      * usage less its inactive page cache (memory.stat's inactive_file, v1 total_inactive_file), which is reclaimable. In a
      * container the path is often its own root ("/") or not mounted as named: the mount's top folder is read then.
+     * {@code ownResident}: this process's resident memory (VmRSS), taken off the usage, which charges it too, since the
+     * plan's runtime term counts the whole process: subtracting it as "in use" as well counted the JVM twice (a run that
+     * peaked at 526 MiB in a 600 MiB cgroup was refused, and the rows proposed instead changed with how far the JVM had
+     * got when it read the usage). Where its mapped files' pages were charged to another cgroup, the room is that much
+     * larger, and so is the runtime term beside what the run will charge here.
      */
-    static Available cgroupRoom(Path procSelfCgroup, Path root) {
+    static Available cgroupRoom(Path procSelfCgroup, Path root, long ownResident) {
         List<String> lines;
         try {
             lines = Files.readAllLines(procSelfCgroup);
@@ -102,11 +120,15 @@ final class SystemInfo {
                 // MemAvailable counts it available): a gradients file just copied or read left gigabytes "in use", and
                 // runs that fit were refused. Its inactive part is taken as room, as the kubelet's working set does.
                 long reclaimable = Math.min(charged, Math.max(0, cgroupStat(level.resolve("memory.stat"), v2 ? "inactive_file" : "total_inactive_file")));
-                long usage = charged - reclaimable;
+                long ownCharged = Math.min(charged - reclaimable, Math.max(0, ownResident));
+                long usage = charged - reclaimable - ownCharged;
                 long room = Math.max(0, limit - usage);
                 if (least == null || room < least.bytes()) {
+                    List<String> less = new java.util.ArrayList<>();
+                    if (reclaimable > 0) less.add(bytes(reclaimable) + " of inactive page cache");
+                    if (ownCharged > 0) less.add(bytes(ownCharged) + " of this process, which the runtime term counts");
                     least = new Available(room, "cgroup " + (v2 ? "" : "v1 ") + limitFile + " " + bytes(limit) + " less " + bytes(usage) + " in use"
-                            + (reclaimable > 0 ? " (" + usageFile + " " + bytes(charged) + " less " + bytes(reclaimable) + " of inactive page cache)" : ""));
+                            + (less.isEmpty() ? "" : " (" + usageFile + " " + bytes(charged) + " less " + String.join(" and ", less) + ")"));
                 }
             }
         }

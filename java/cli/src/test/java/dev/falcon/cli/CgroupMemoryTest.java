@@ -29,7 +29,7 @@ class CgroupMemoryTest {
     private SystemInfo.Available room(String selfCgroup, String... sysFiles) throws IOException {
         Path self = write("proc/self/cgroup", selfCgroup);
         for (int i = 0; i < sysFiles.length; i += 2) write("sys/" + sysFiles[i], sysFiles[i + 1]);
-        return SystemInfo.cgroupRoom(self, dir.resolve("sys"));
+        return SystemInfo.cgroupRoom(self, dir.resolve("sys"), 0);
     }
 
     @Test
@@ -55,6 +55,41 @@ class CgroupMemoryTest {
         assertEquals(1L << 30, v1.bytes());
     }
 
+    /**
+     * The usage a cgroup reports charges this process, which the plan's runtime term (160 MiB) counts again: in a 600 MiB
+     * v1 cgroup where the falcon JVM alone was 66 MiB "in use", a run that peaked at 526 MiB was refused (533.7 MiB
+     * available for a plan of 598.4), and the rows offered changed with how far the JVM had got. Its own resident
+     * memory is room here, at every level, and whatever it has grown to the room stays the same.
+     */
+    @Test
+    void thisProcessIsNotCountedAsInUse() throws IOException {
+        Path self = write("proc/self/cgroup", "4:memory:/revmem\n0::/\n");
+        write("sys/memory/revmem/memory.limit_in_bytes", String.valueOf(600L << 20));
+        write("sys/memory/revmem/memory.stat", "total_inactive_file " + (72L << 10) + "\n");
+        long others = 3L << 20;
+        for (long own : new long[] {40L << 20, 63L << 20, 75L << 20}) {
+            write("sys/memory/revmem/memory.usage_in_bytes", String.valueOf(others + own + (72L << 10)));
+            SystemInfo.Available a = SystemInfo.cgroupRoom(self, dir.resolve("sys"), own);
+            assertEquals((600L << 20) - others, a.bytes(), a.source());
+            assertTrue(a.source().startsWith("cgroup v1 memory.limit_in_bytes 600.0 MiB less 3.0 MiB in use (memory.usage_in_bytes "), a.source());
+            assertTrue(a.source().contains(" of this process, which the runtime term counts)"), a.source());
+        }
+        // a process larger than the usage (its libraries' pages charged elsewhere) leaves the whole limit, not more
+        write("sys/memory/revmem/memory.usage_in_bytes", String.valueOf(10L << 20));
+        assertEquals(600L << 20, SystemInfo.cgroupRoom(self, dir.resolve("sys"), 50L << 20).bytes());
+    }
+
+    /** MemAvailable has this process's anonymous memory off it already; the runtime term counts it. */
+    @Test
+    void thisProcessesAnonymousMemoryIsGivenBackToMemAvailable() {
+        SystemInfo.Available a = SystemInfo.leastOf(500L << 20, 60L << 20, null);
+        assertEquals(560L << 20, a.bytes());
+        assertTrue(a.source().startsWith("MemAvailable of /proc/meminfo 500.0 MiB and 60.0 MiB of this process's own"), a.source());
+        SystemInfo.Available cgroup = new SystemInfo.Available(530L << 20, "cgroup");
+        assertEquals(cgroup, SystemInfo.leastOf(500L << 20, 60L << 20, cgroup), "the cgroup's room is smaller than MemAvailable with the process");
+        assertEquals(-1, SystemInfo.leastOf(-1, 60L << 20, null).bytes(), "unknown stays unknown");
+    }
+
     @Test
     void anAncestorsSmallerLimitApplies() throws IOException {
         assertEquals(600, room("0::/outer/inner\n",
@@ -65,7 +100,7 @@ class CgroupMemoryTest {
     @Test
     void maxOrNoFilesMeanNoLimit() throws IOException {
         assertNull(room("0::/\n", "memory.max", "max\n", "memory.current", "123\n"));
-        assertNull(SystemInfo.cgroupRoom(dir.resolve("proc/missing"), dir.resolve("sys")));
+        assertNull(SystemInfo.cgroupRoom(dir.resolve("proc/missing"), dir.resolve("sys"), 0));
     }
 
     @Test

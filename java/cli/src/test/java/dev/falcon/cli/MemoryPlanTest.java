@@ -44,11 +44,12 @@ class MemoryPlanTest {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "1g");
         long fitWithPolish = MemoryPlan.of(1000, 20000, null, false, "cpu", false, false, true).maxRows();
         assertTrue(fitWithPolish < dev.falcon.solve.FalconSolver.POLISH_MAX_ROWS, "fit " + fitWithPolish);
-        assertTrue(MemoryPlan.of(1000, fitWithPolish, null, false, "cpu", false, false, true).required() <= GIB);
-        assertTrue(MemoryPlan.of(1000, fitWithPolish + 1, null, false, "cpu", false, false, true).required() > GIB);
+        // the edge is the plan with its heap limited to the least FALCON_HEAP that holds it, which the heap warning offers
+        assertTrue(MemoryPlan.of(1000, fitWithPolish, null, false, "cpu", false, false, true).requiredWithLeastHeapLimit() <= GIB);
+        assertTrue(MemoryPlan.of(1000, fitWithPolish + 1, null, false, "cpu", false, false, true).requiredWithLeastHeapLimit() > GIB);
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "8g");
-        assertTrue(MemoryPlan.of(1000, fit, null, false, "cpu", false, false, true).required() <= 8 * GIB);
-        assertTrue(MemoryPlan.of(1000, fit + 1, null, false, "cpu", false, false, true).required() > 8 * GIB);
+        assertTrue(MemoryPlan.of(1000, fit, null, false, "cpu", false, false, true).requiredWithLeastHeapLimit() <= 8 * GIB);
+        assertTrue(MemoryPlan.of(1000, fit + 1, null, false, "cpu", false, false, true).requiredWithLeastHeapLimit() > 8 * GIB);
         // at n = 128 the n x n part is noise next to p-sized buffers and the polish's workspace
         long p = ExampleModels.get("mobilenetv1").layers().parameters();
         MemoryPlan small = MemoryPlan.of(p, 128, null, true, "cpu", false, false, true);
@@ -176,8 +177,8 @@ class MemoryPlanTest {
         MemoryPlan narrow = MemoryPlan.of(20000, 2000, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK_SYSTEMS, 2000, 20000);
         long fit = wide.maxRows();
         assertTrue(fit < narrow.maxRows(), fit + " / " + narrow.maxRows());
-        assertTrue(MemoryPlan.of(20000, fit, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK_SYSTEMS, 20000, 20000).required() <= limit);
-        assertTrue(MemoryPlan.of(20000, fit + 1, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK_SYSTEMS, 20000, 20000).required() > limit);
+        assertTrue(MemoryPlan.of(20000, fit, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK_SYSTEMS, 20000, 20000).requiredWithLeastHeapLimit() <= limit);
+        assertTrue(MemoryPlan.of(20000, fit + 1, null, false, "cpu", false, false, MemoryPlan.Systems.BLOCK_SYSTEMS, 20000, 20000).requiredWithLeastHeapLimit() > limit);
         assertTrue(wide.describe().contains("blocks of up to 20000 weights"), wide.describe());
     }
 
@@ -365,8 +366,8 @@ class MemoryPlanTest {
         assertTrue(block.describe().contains("block backsolve"), block.describe());
         long fit = exact.maxRows(), blockFit = block.maxRows();
         assertTrue(blockFit > fit, fit + " / " + blockFit);
-        assertTrue(MemoryPlan.of(200, blockFit, null, false, "cpu", false, false, true).withBlockBacksolve().required() <= 640L << 20);
-        assertTrue(MemoryPlan.of(200, blockFit + 1, null, false, "cpu", false, false, true).withBlockBacksolve().required() > 640L << 20);
+        assertTrue(MemoryPlan.of(200, blockFit, null, false, "cpu", false, false, true).withBlockBacksolve().requiredWithLeastHeapLimit() <= 640L << 20);
+        assertTrue(MemoryPlan.of(200, blockFit + 1, null, false, "cpu", false, false, true).withBlockBacksolve().requiredWithLeastHeapLimit() > 640L << 20);
         // an explicit exact backsolve is refused, offering the block model that fits; without the offer it is not named
         InputException offered = assertThrows(InputException.class, () -> exact.check(null, null, true));
         assertTrue(offered.getMessage().contains("--backsolve block (the block-diagonal model"), offered.getMessage());
@@ -528,6 +529,70 @@ class MemoryPlanTest {
                 }
             }
         }
+    }
+
+    /**
+     * The --n a refusal proposes and the heap warning of the run it leads to were two computations: at 300 MiB available,
+     * resnet20 --method falcon --n 1000 was offered --n 40, whose run (plan 299.9 MiB, peak 337 MiB) was then warned
+     * "free memory or use a machine with more", since the warning rounds the heap up to a 16 MiB FALCON_HEAP. Every
+     * proposed n must be one whose warning offers a FALCON_HEAP, and the proposal names it where the run's heap limit
+     * would be warned of; with it the run is not.
+     */
+    @Test
+    void aProposedRowCountIsOneTheHeapWarningOffersAHeapLimitFor() {
+        java.util.regex.Pattern proposed = java.util.regex.Pattern.compile("options that fit: --n (\\d+)( with FALCON_HEAP=(\\d+)m)? \\(");
+        long p = ExampleModels.get("resnet20").layers().parameters(), mib = 1L << 20;
+        for (boolean solver : new boolean[] {true, false}) {
+            for (long available = 250 * mib; available <= 1200 * mib; available += 7 * mib) {
+                System.setProperty(SystemInfo.MEMORY_PROPERTY, Long.toString(available));
+                MemoryPlan plan = MemoryPlan.of(p, 3000, null, true, "cpu", false, false, solver).holdingX(1);
+                InputException e = assertThrows(InputException.class, () -> plan.check(ExampleModels.get("resnet20"), null));
+                java.util.regex.Matcher m = proposed.matcher(e.getMessage());
+                if (!m.find()) continue;
+                long n = Long.parseLong(m.group(1));
+                MemoryPlan atN = MemoryPlan.of(p, n, null, true, "cpu", false, false, solver);
+                String where = (solver ? "falcon" : "mp") + " at " + available / mib + " MiB: " + e.getMessage();
+                assertTrue(atN.fits(), where);
+                long maxHeap = Runtime.getRuntime().maxMemory();
+                String warning = atN.heapLimitWarning(maxHeap);
+                assertEquals(warning != null, m.group(2) != null, where + " / " + warning);
+                if (warning == null) continue;
+                assertTrue(warning.contains("set FALCON_HEAP=" + m.group(3) + "m"), where + " / " + warning);
+                assertEquals(null, atN.heapLimitWarning(Long.parseLong(m.group(3)) * mib), where);
+            }
+        }
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "300m");
+        MemoryPlan reviewed = MemoryPlan.of(p, 1000, null, true, "cpu", false, false, true);
+        InputException e = assertThrows(InputException.class, () -> reviewed.check(ExampleModels.get("resnet20"), null));
+        assertTrue(!e.getMessage().contains("--n 40 "), e.getMessage());
+    }
+
+    /**
+     * mobilenetv1 --method falcon at 200 MiB was refused with "options that fit: mobilenetv1's weights and buffers alone
+     * need 653.5 MiB; a machine with more memory": a reason listed as an option. And mp's selection without the solver,
+     * which a file input is offered, was not offered for an example (at 450 MiB it fits at a few rows).
+     */
+    @Test
+    void anExamplesRefusalSaysWhyNoRowsFitAsAReasonAndOffersMpWhereItFits() {
+        dev.falcon.examples.ExampleModel mobilenet = ExampleModels.get("mobilenetv1");
+        long p = mobilenet.layers().parameters();
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "200m");
+        MemoryPlan tiny = MemoryPlan.of(p, mobilenet.defaultRows(), null, true, "cpu", false, false, true).holdingX(1);
+        String refused = assertThrows(InputException.class, () -> tiny.check(mobilenet, null)).getMessage();
+        String[] parts = refused.split("options that fit: ", 2);
+        assertEquals(2, parts.length, refused);
+        assertTrue(parts[0].contains("is available (-Dfalcon.memory.available); mobilenetv1's weights and buffers alone need "), refused);
+        assertEquals("a machine with more memory", parts[1], refused);
+
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "450m");
+        MemoryPlan small = MemoryPlan.of(p, mobilenet.defaultRows(), null, true, "cpu", false, false, true).holdingX(1);
+        String offered = assertThrows(InputException.class, () -> small.check(mobilenet, null)).getMessage();
+        java.util.regex.Matcher mp = java.util.regex.Pattern.compile("options that fit: .*--method mp --n (\\d+)( with FALCON_HEAP=(\\d+)m)? \\(").matcher(offered);
+        assertTrue(mp.find(), offered);
+        assertTrue(!offered.split("options that fit: ", 2)[1].contains("alone need"), offered);
+        MemoryPlan taken = MemoryPlan.of(p, Long.parseLong(mp.group(1)), null, true, "cpu", false, false, false);
+        assertTrue(taken.fits(), offered + " / " + taken.describe());
+        assertEquals(null, taken.heapLimitWarning(mp.group(3) != null ? Long.parseLong(mp.group(3)) << 20 : Runtime.getRuntime().maxMemory()), offered);
     }
 
     /** mp keeps its vectors off the heap: the warning must not say the run keeps "about 0 B" there. */
