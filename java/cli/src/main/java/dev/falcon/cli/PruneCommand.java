@@ -1645,6 +1645,8 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + Numbers.shown(itsValue[0])
                     + "; FLOPs per weight must be positive", "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
         }
+        // the file, once, and the fix that helps: the table's refusal named a layer "run0" the user never wrote
+        if (!runs.denseFlopsFitADouble()) throw InputException.of(spec, option, LayerTable.COSTS_SUM_BEYOND_DOUBLE, LayerTable.RESCALE_COSTS_FIX);
         try {
             return runs.table(spec);
         } catch (IllegalArgumentException e) {

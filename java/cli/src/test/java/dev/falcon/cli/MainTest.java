@@ -656,6 +656,27 @@ class MainTest {
                 + " X and weights refuse such values, FLOPs take them if all are positive"), help);
     }
 
+    /**
+     * Per-weight costs whose sum, the dense FLOPs, exceeds a double: prune's refusal named the file twice and a layer
+     * "layers[0] ("run0")" the user never wrote ("count x flops_per_weight summed over the layers so far"), and told them
+     * to "give the FLOPs one nonzero weight costs", which the file held. It names the file once and says to rescale.
+     */
+    @Test
+    void perWeightCostsWhoseSumExceedsADoubleAreRefusedNamingTheFileOnce() throws IOException {
+        byte[] costs = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (4,), }", 32);
+        ByteBuffer b = ByteBuffer.wrap(costs).order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < 4; i++) b.putDouble(costs.length - 32 + 8 * i, 1e308);
+        Path huge = hostile("huge.npy", costs);
+        byte[] weights = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", 16);
+        ByteBuffer.wrap(weights).order(ByteOrder.LITTLE_ENDIAN).putFloat(weights.length - 16, 1f).putFloat(weights.length - 4, 2f);
+        Run r = run("prune", "--weights", hostile("w4.npy", weights).toString(), "--flops-per-weight", huge.toString(), "--out",
+                outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet");
+        assertFails(r, 2, huge + ": --flops-per-weight: the costs' sum, the dense FLOPs, exceeds the largest double",
+                "rescale the costs so that their sum fits a double");
+        assertEquals(1, r.err().split(java.util.regex.Pattern.quote(huge.toString()), -1).length - 1, "the file, once: " + r.err());
+        assertFalse(r.err().contains("run0") || r.err().contains("layers[") || r.err().contains("give the FLOPs one nonzero weight costs"), r.err());
+    }
+
     /** inspect exits 2 on {@code file}, its row carrying {@code rowNote} and stderr the refusal and the fix. */
     private void assertInspectTakenByNoInput(Path file, String rowNote, String refusal, String fix) {
         Run r = run("inspect", file.toString());
