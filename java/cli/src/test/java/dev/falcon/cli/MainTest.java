@@ -710,6 +710,45 @@ class MainTest {
     }
 
     /**
+     * Costs of 1e308 each are positive, so inspect passed them, "accepted for FLOPs only" (exit 0), and prune refused
+     * them in every role: X and weights for float32's range, FLOPs for their sum, the dense FLOPs, beyond a double.
+     * inspect judges them by prune's own sum (LayerTable.Runs): the two agree on each side of the largest double.
+     */
+    @Test
+    void inspectRefusesCostsWhoseSumExceedsADoubleAsPruneDoes() throws IOException {
+        double half = Double.MAX_VALUE / 2;
+        // MAX_VALUE + 2^969 rounds to MAX_VALUE, + 2^970 (half its last unit, 2^971, to even) to Infinity
+        double[][] cases = {{1e308, 1e308, 1e308, 1e308}, {1e308, 1e308, 1, 1}, {half, half, Math.scalb(1.0, 969)}, {half, half, Math.scalb(1.0, 970)}};
+        boolean[] fits = {false, false, true, false};
+        for (int c = 0; c < cases.length; c++) {
+            double[] costs = cases[c];
+            byte[] bytes = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (" + costs.length + ",), }", 8 * costs.length);
+            ByteBuffer b = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < costs.length; i++) b.putDouble(bytes.length - 8 * costs.length + 8 * i, costs[i]);
+            Path file = hostile("costs" + c + ".npy", bytes);
+            String what = java.util.Arrays.toString(costs);
+            if (fits[c]) {
+                Run r = run("inspect", file.toString());
+                assertEquals(0, r.code(), what + ": " + r.all());
+                assertTrue(r.out().contains("accepted for FLOPs only"), r.out());
+            } else {
+                assertInspectTakenByNoInput(file, "<- values beyond float32's +-3.4e38: rejected as input (X must lie within float32's range;"
+                        + " weights must lie within float32's range, and as FLOPs the costs' sum, the dense FLOPs, exceeds the largest double",
+                        "costs" + c + ".npy: data: 'costs" + c + ".npy' (values beyond float32's +-3.4e38) is taken by no input",
+                        "rescale X or weights into float32's range, or rescale the costs so that their sum fits a double");
+            }
+            byte[] weights = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (" + costs.length + ",), }", 4 * costs.length);
+            ByteBuffer w = ByteBuffer.wrap(weights).order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < costs.length; i++) w.putFloat(weights.length - 4 * costs.length + 4 * i, 1f + i);
+            Run pruned = run("prune", "--weights", hostile("w" + c + ".npy", weights).toString(), "--flops-per-weight", file.toString(), "--out",
+                    outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet");
+            assertEquals(fits[c] ? 0 : 2, pruned.code(), what + ": prune as inspect says: " + pruned.all());
+        }
+        String help = run("inspect", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(help.contains("FLOPs take them if all are positive and their sum, the dense FLOPs, fits a double"), help);
+    }
+
+    /**
      * A vector saved in Fortran order (Julia's NPZ writes every array so) flattens as in C order, and prune reads it as
      * weights: inspect said "weights and FLOPs must be C order". A Fortran-order matrix keeps the remark.
      */
@@ -815,16 +854,16 @@ class MainTest {
 
         // arrays of 2^31 values described as inspect describes them (a file of them is 2 GiB to read)
         long values = limit + 9;
-        InspectCommand.Roles bytes = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {values}, 0, 0, values, 0, 0, false, false));
+        InspectCommand.Roles bytes = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {values}, 0, 0, values, 0, 0, false, false, 0));
         assertTrue(bytes.noRole());
         assertEquals("   <- |u1, 2,147,483,648 values: rejected as input (X must be float32, float64, float16 or bfloat16;"
                 + " weights and FLOPs hold at most 2,147,483,639 (2^31 - 9) values)", bytes.note("|u1"));
-        InspectCommand.Roles vector = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "<f4", new long[] {values}, 0, 0, values, 0, 0, false, true));
+        InspectCommand.Roles vector = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "<f4", new long[] {values}, 0, 0, values, 0, 0, false, true, 0));
         assertTrue(vector.noRole() && vector.note("<f4").contains("X must be n x p with p at most 2,147,483,639 (2^31 - 9)"), vector.note("<f4"));
         // n x p with p under the limit: X takes it
-        InspectCommand.Roles x = InspectCommand.Roles.of(new ArrayFiles.Entry("X", "<f4", new long[] {2, values / 2}, 0, 0, values, 0, 0, false, true));
+        InspectCommand.Roles x = InspectCommand.Roles.of(new ArrayFiles.Entry("X", "<f4", new long[] {2, values / 2}, 0, 0, values, 0, 0, false, true, 0));
         assertEquals("   (2,147,483,648 values: accepted for X; weights and FLOPs hold at most 2,147,483,639 (2^31 - 9) values)", x.note("<f4"));
-        InspectCommand.Roles atLimitValues = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {limit}, 0, 0, limit, 0, 0, false, false));
+        InspectCommand.Roles atLimitValues = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {limit}, 0, 0, limit, 0, 0, false, false, 0));
         assertFalse(atLimitValues.noRole());
         assertTrue(atLimitValues.note("|u1").contains("accepted for weights and FLOPs"), atLimitValues.note("|u1"));
     }
@@ -844,7 +883,7 @@ class MainTest {
         assertEquals(2, r.code(), r.all());
         assertTrue(r.out().contains("rejected as input (X must be 2-D (n samples x p weights); weights and FLOPs must be C order)"), r.all());
         assertFalse(r.all().contains("accepted for X"), r.all());
-        InspectCommand.Roles cOrder = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "<f4", new long[] {2, 3, 4}, 0, 0, 24, 0, 0, false, true));
+        InspectCommand.Roles cOrder = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "<f4", new long[] {2, 3, 4}, 0, 0, 24, 0, 0, false, true, 0));
         assertEquals("", cOrder.note("<f4"), "a C-order array of any shape is weights");
     }
 
