@@ -31,11 +31,11 @@ import picocli.CommandLine.Spec;
                 "  no input takes (an integer or bool matrix in Fortran order, more than",
                 "  2^31 - 9 weights, float64 values beyond float32's range in a Fortran-order",
                 "  matrix, in more than 2^31 - 9 values or beside a value <= 0: X and weights",
-                "  refuse such values, FLOPs take them if all are positive), or a layer table",
-                "  of more than 2^31 - 9 weights (what",
-                "  prune would refuse in every role), 1 internal error or stdout not writable",
-                "  (a full disk, a closed pipe), 130 or 143 stopped by SIGINT (Ctrl-C) or",
-                "  SIGTERM."})
+                "  refuse such values, FLOPs take them if all are positive and their sum,",
+                "  the dense FLOPs, fits a double), or a layer table of more than 2^31 - 9",
+                "  weights (what prune would refuse in every role), 1 internal error or",
+                "  stdout not writable (a full disk, a closed pipe), 130 or 143 stopped by",
+                "  SIGINT (Ctrl-C) or SIGTERM."})
 final class InspectCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -143,7 +143,10 @@ final class InspectCommand implements Callable<Integer> {
                             noRoleReasons.add(roles.notWeightsBecause());
                             if (roles.transposed()) noRoleFixes.add("save weights or FLOPs with numpy.save(path, numpy.ascontiguousarray(a))");
                             if (!e.readableAsX()) noRoleFixes.add("save X as float32");
-                            if (roles.beyondFloat32()) noRoleFixes.add("rescale X or weights into float32's range" + (e.min() > 0 ? "" : ", or make FLOPs positive"));
+                            if (roles.beyondFloat32()) {
+                                noRoleFixes.add("rescale X or weights into float32's range" + (!(e.min() > 0) ? ", or make FLOPs positive"
+                                        : roles.costsBeyondADouble() ? ", or " + LayerTable.RESCALE_COSTS_FIX : ""));
+                            }
                             if (roles.tooManyWeights()) noRoleFixes.add("prune a model of more weights in parts (a limit of falcon, not of this machine)");
                             noRoleTooMany |= roles.tooManyWeights();
                             noRoleTransposed |= roles.transposed();
@@ -210,10 +213,13 @@ final class InspectCommand implements Callable<Integer> {
      * @param notWeightsBecause why prune --weights and --flops-per-weight refuse it for its order or size (both read
      *        it so), null where they take it
      * @param beyondFloat32 it holds finite values beyond float32's range: --weights refuses it too (and X, which
-     *        notXBecause then says), --flops-per-weight does not
+     *        notXBecause then says), --flops-per-weight does not where they are positive and their sum fits a double
+     * @param costsBeyondADouble as per-weight FLOP costs, their sum, the dense FLOPs, exceeds the largest double: prune's
+     *        check ({@link LayerTable.Runs}), so that inspect passes no costs that prune refuses (1e308 each was
+     *        "accepted for FLOPs only"); only values beyond float32's range can sum so high in 2^31 - 9 of them
      */
     record Roles(String traits, String notXBecause, String notWeightsBecause, boolean transposed, boolean tooManyWeights,
-                 boolean beyondFloat32) {
+                 boolean beyondFloat32, boolean costsBeyondADouble) {
         /** Why X and weights refuse values beyond float32's range, and FLOPs do not. */
         static final String BEYOND_FLOAT32_BECAUSE = "X and weights are read as float32, where such values are Inf; FLOPs are read as float64";
 
@@ -223,12 +229,15 @@ final class InspectCommand implements Callable<Integer> {
             boolean transposed = e.fortranOrder() && transposedByFortranOrder(e.shape());
             // min and max are of the finite values: NaN (none finite) is no value beyond the range
             boolean beyondFloat32 = Float.isInfinite((float) e.min()) || Float.isInfinite((float) e.max());
+            boolean costsBeyondADouble = e.min() > 0 && Double.isInfinite(e.denseFlops());
             String notWeightsBecause = transposed && tooManyWeights ? "weights and FLOPs must be C order and of at most " + MAX_WEIGHTS_SHOWN + " values"
                     : transposed ? "weights and FLOPs must be C order"
                     : tooManyWeights ? "weights and FLOPs hold at most " + MAX_WEIGHTS_SHOWN + " values"
                     // FLOPs, the one input that takes values beyond float32's range, must be positive: -1e300 was
                     // "accepted for FLOPs only", and prune refused it as FLOPs
-                    : beyondFloat32 && !(e.min() > 0) ? "weights must lie within float32's range and FLOPs be positive" : null;
+                    : beyondFloat32 && !(e.min() > 0) ? "weights must lie within float32's range and FLOPs be positive"
+                    : beyondFloat32 && costsBeyondADouble ? "weights must lie within float32's range, and as FLOPs " + LayerTable.COSTS_SUM_BEYOND_DOUBLE
+                    : null;
             // prune --grads takes a 2-D array only; a Fortran-order one of more dimensions no input takes, and was
             // "accepted for X" (a C-order one is weights, which need no note)
             String notXBecause = !e.readableAsX() ? "X must be float32, float64, float16 or bfloat16"
@@ -241,7 +250,7 @@ final class InspectCommand implements Callable<Integer> {
             else if (transposed) traits.add("Fortran order");
             if (tooManyWeights) traits.add(String.format(Locale.ROOT, "%,d values", values));
             if (beyondFloat32) traits.add("values beyond float32's +-3.4e38");
-            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32);
+            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32, costsBeyondADouble);
         }
 
         boolean noRole() {

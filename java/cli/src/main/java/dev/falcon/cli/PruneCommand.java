@@ -388,6 +388,8 @@ final class PruneCommand implements Callable<Integer> {
         // ---------------------------------------------------------------- memory plan, before loading
         ComputeBackend backendProbe = null;
         Backends.Choice choice;
+        // the report's "backend" phase: choosing probes the backends (loads their native libraries), 0.4-1 s of a small run
+        long choosing = System.nanoTime();
         try {
             choice = Backends.choose(device);
         } catch (IllegalArgumentException | IllegalStateException e) {
@@ -398,6 +400,7 @@ final class PruneCommand implements Callable<Integer> {
                     fromProperty ? "fix or remove -D" + Backends.PROPERTY + " (e.g. in FALCON_JAVA_OPTS), or give --device; run `falcon env` to see which backends are usable"
                             : "run `falcon env` to see which backends are usable");
         }
+        double choosingSeconds = secs(choosing);
         if (threads != null && choice.provider().name().equals("java")) {
             // Asked for java, --threads is a contradiction; reached by auto because cpu cannot load here, a script's
             // --threads is right for the machines where it can, and refusing would stop the run for nothing.
@@ -486,12 +489,21 @@ final class PruneCommand implements Callable<Integer> {
         // after the usage errors that can be found before loading: it came before them, a long note above a one-line error
         if (!quiet) errW.println("falcon: " + choice.explanation());
 
+        long startingBackend = System.nanoTime();
         try (SystemInfo.ResidentSampler sampler = new SystemInfo.ResidentSampler();
              Progress progress = new Progress(errW, quiet);
              ComputeBackend backend = choice.create(threadCount);
              Pruner pruner = new Pruner(backend);
              Resources res = new Resources()) {
             resident = sampler;
+            // Everything before loading is in one of two phases, by construction: they left 2-3 s of a small run's
+            // 3 s total in no phase. "backend": choosing it and starting it (the resources above, the backend's own
+            // start-up among them); "checks": the rest, the options, the inputs' headers, the layer table, the outputs,
+            // the memory plan and the budgets (on a small run mostly the JVM's first use of their classes: the layer
+            // table's JSON reader took 0.6 s).
+            double backendSeconds = choosingSeconds + secs(startingBackend);
+            timings.put("checks", secs(start) - backendSeconds);
+            timings.put("backend", backendSeconds);
             // ------------------------------------------------------------ load
             progress.begin("loading inputs");
             RunPhase.set("while loading the inputs");
@@ -1645,6 +1657,8 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + Numbers.shown(itsValue[0])
                     + "; FLOPs per weight must be positive", "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
         }
+        // the file, once, and the fix that helps: the table's refusal named a layer "run0" the user never wrote
+        if (!runs.denseFlopsFitADouble()) throw InputException.of(spec, option, LayerTable.COSTS_SUM_BEYOND_DOUBLE, LayerTable.RESCALE_COSTS_FIX);
         try {
             return runs.table(spec);
         } catch (IllegalArgumentException e) {

@@ -2,6 +2,7 @@ package dev.falcon.io;
 
 import dev.falcon.data.ElementType;
 import dev.falcon.data.RawMatrixSource;
+import dev.falcon.model.LayerTable;
 import dev.falcon.model.Numbers;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -232,10 +233,12 @@ public final class ArrayFiles {
     /**
      * One array of a file, for {@code falcon inspect}; counts are -1 and min/max NaN for types that cannot be converted.
      * {@code readableAsX}: of a type X may have (float32, float64, float16, bfloat16); integers and bool are read only
-     * as weights and FLOPs.
+     * as weights and FLOPs. {@code denseFlops}: the values' dense FLOPs as per-weight costs, summed as prune sums them
+     * ({@link LayerTable.Runs}), infinite where prune refuses them for it; meaningful where every value is positive and
+     * finite, NaN for types that cannot be converted.
      */
     public record Entry(String name, String dtype, long[] shape, long nanCount, long infCount, long finiteCount,
-                        double min, double max, boolean fortranOrder, boolean readableAsX) {
+                        double min, double max, boolean fortranOrder, boolean readableAsX, double denseFlops) {
         public Entry {
             shape = shape.clone();
         }
@@ -248,7 +251,7 @@ public final class ArrayFiles {
             return o instanceof Entry e && name.equals(e.name) && dtype.equals(e.dtype) && Arrays.equals(shape, e.shape)
                     && nanCount == e.nanCount && infCount == e.infCount && finiteCount == e.finiteCount
                     && Double.compare(min, e.min) == 0 && Double.compare(max, e.max) == 0 && fortranOrder == e.fortranOrder
-                    && readableAsX == e.readableAsX;
+                    && readableAsX == e.readableAsX && Double.compare(denseFlops, e.denseFlops) == 0;
         }
 
         @Override
@@ -257,7 +260,7 @@ public final class ArrayFiles {
         @Override
         public String toString() {
             return name + " " + dtype + " " + Npy.shapeString(shape) + " nan=" + nanCount + " inf=" + infCount
-                    + " finite=" + finiteCount + " min=" + min + " max=" + max;
+                    + " finite=" + finiteCount + " min=" + min + " max=" + max + " dense_flops=" + denseFlops;
         }
     }
 
@@ -284,14 +287,18 @@ public final class ArrayFiles {
         for (Located a : arrays) {
             String name = a.name() == null ? String.valueOf(file.getFileName()) : a.name();
             if (!a.dtype().convertible()) {
-                entries.add(new Entry(name, a.dtypeName(), a.shape(), -1, -1, -1, Double.NaN, Double.NaN, a.fortranOrder(), false));
+                entries.add(new Entry(name, a.dtypeName(), a.shape(), -1, -1, -1, Double.NaN, Double.NaN, a.fortranOrder(), false, Double.NaN));
                 continue;
             }
             long[] counts = new long[3];
             double[] range = {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY};
+            // prune's own sum of per-weight costs: judged by their minimum alone, costs of 1e308 each passed inspect
+            // ("accepted for FLOPs only") and prune refused them, their dense FLOPs beyond a double
+            LayerTable.Runs asCosts = LayerTable.Runs.denseFlopsOnly();
             stream(a, (values, start, count) -> {
                 for (int j = 0; j < count; j++) {
                     double v = values[j];
+                    asCosts.add(v);
                     if (Double.isNaN(v)) {
                         counts[0]++;
                     } else if (Double.isInfinite(v)) {
@@ -305,7 +312,7 @@ public final class ArrayFiles {
             });
             boolean any = counts[2] > 0;
             entries.add(new Entry(name, a.dtypeName(), a.shape(), counts[0], counts[1], counts[2],
-                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN, a.fortranOrder(), a.dtype().elementType() != null));
+                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN, a.fortranOrder(), a.dtype().elementType() != null, asCosts.denseFlops()));
         }
         return entries;
     }

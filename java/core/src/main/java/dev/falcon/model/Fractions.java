@@ -33,7 +33,10 @@ public final class Fractions {
      * <li>Every cost an integer: v snapped by {@link #nearInteger}, down as well as up (every support costs an integer, so
      *     snapping down loses none), up only by a product's rounding error ({@link #PRODUCT_ROUNDING}): nearInteger's
      *     relative 1e-9 took 0.3 of 4,089,184,256 FLOPs, 1,226,755,276.8, up to 1,226,755,277, above the fraction the
-     *     budget is an upper bound of.</li>
+     *     budget is an upper bound of. Where no integer is that near, the shortest decimal as for a fractional cost, as
+     *     README says: 0.95 of 516,256 FLOPs was 490,443.19999999995, and --flops 490443.2, the same request, another
+     *     budget in the report. Supports are unchanged by it: they cost integers, and no integer lies between v and
+     *     the decimal unless within the rounding error that makes it the budget the fraction means.</li>
      * <li>A fractional cost: never below v (2,000,000.001 dense FLOPs snapped to 2,000,000 left no room for the 0.001
      *     weight at --keep-flops 1), and up to the shortest decimal within the rounding error of the dense FLOPs and the
      *     product above it ({@link #denseRoundingBound}, {@link #shortestDecimalAtOrAbove}); the caller keeps it at or
@@ -47,8 +50,10 @@ public final class Fractions {
         for (Layer l : layers.layers()) {
             if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return shortestDecimalAtOrAbove(v, denseRoundingBound(v, layers));
         }
-        double r = nearInteger(v);
-        return r <= v || r - v <= PRODUCT_ROUNDING * v ? r : v;
+        if (v == Math.rint(v)) return v; // whole already: what --flops v gives
+        double r = nearInteger(v); // v itself where no integer is that near
+        if (r != v && (r < v || r - v <= PRODUCT_ROUNDING * v)) return r;
+        return shortestDecimalAtOrAbove(v, denseRoundingBound(v, layers));
     }
 
     /**
@@ -71,8 +76,12 @@ public final class Fractions {
         if (!(v > 0) || Double.isInfinite(v)) return v;
         BigDecimal exact = new BigDecimal(v);
         for (int digits = 1; digits < 17; digits++) {
-            double shorter = exact.round(new MathContext(digits, RoundingMode.CEILING)).doubleValue();
-            if (shorter - v <= slack) return shorter;
+            // the decimal below v's exact binary value first: its double may be v itself (408918425.6 is the double
+            // 408918425.600000024), where rounding up alone gave 408918425.600001, above v within the slack
+            for (RoundingMode toward : new RoundingMode[] {RoundingMode.FLOOR, RoundingMode.CEILING}) {
+                double shorter = exact.round(new MathContext(digits, toward)).doubleValue();
+                if (shorter >= v && shorter - v <= slack) return shorter;
+            }
         }
         return v;
     }

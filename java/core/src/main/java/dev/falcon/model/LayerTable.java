@@ -14,6 +14,16 @@ import java.util.Map;
 public final class LayerTable {
     private static final String FLOPS_FIX = "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)";
 
+    /**
+     * Why per-weight costs (a --flops-per-weight file, a {@link Runs} table) whose dense FLOPs leave a double are refused,
+     * and what helps: prune and inspect say it in these words. The table's own message named "layers[0] ("run0")", a layer
+     * the user never wrote, and told them to give the costs the file already held.
+     */
+    public static final String COSTS_SUM_BEYOND_DOUBLE = "the costs' sum, the dense FLOPs, exceeds the largest double (1.8e308),"
+            + " which would make every FLOP budget infinite";
+    public static final String RESCALE_COSTS_FIX = "rescale the costs so that their sum fits a double (give them in a larger unit,"
+            + " e.g. millions of FLOPs, and --flops in the same unit)";
+
     private final List<Layer> layers;
     private final long parameters;
 
@@ -71,7 +81,7 @@ public final class LayerTable {
                 throw new IllegalArgumentException(where + ".shape: brings the layers to more than " + Long.MAX_VALUE + " weights in all; check the shapes");
             }
             // an infinite total makes every FLOP budget infinite: nothing would be pruned, silently
-            dense += l.count() * l.flopsPerWeight();
+            dense = plusLayer(dense, l.count(), l.flopsPerWeight());
             if (Double.isInfinite(dense)) {
                 throw new IllegalArgumentException(where + ".flops_per_weight: is " + Numbers.shown(l.flopsPerWeight()) + ": the dense FLOPs (count x"
                         + " flops_per_weight summed over the layers so far) exceed the largest double; " + FLOPS_FIX);
@@ -79,6 +89,15 @@ public final class LayerTable {
         }
         this.layers = List.copyOf(layers);
         this.parameters = expected;
+    }
+
+    /**
+     * The dense FLOPs so far plus a layer's: the one sum behind every check that they fit a double (a table's, a per-weight
+     * cost file's in prune, inspect's), so that inspect cannot pass costs that prune refuses: it judged them by their
+     * minimum alone and passed 1e308 per weight, which prune refused.
+     */
+    private static double plusLayer(double denseSoFar, long count, double flopsPerWeight) {
+        return denseSoFar + count * flopsPerWeight;
     }
 
     /**
@@ -123,9 +142,28 @@ public final class LayerTable {
      * needs no array of p values: one layer ("run0", "run1", ...) per run of equal costs.
      */
     public static final class Runs {
-        private final List<Layer> layers = new ArrayList<>();
+        /** null where only the dense FLOPs are kept ({@link #denseFlopsOnly}). */
+        private final List<Layer> layers;
+        /** The dense FLOPs of the closed runs, summed as the table sums its layers. */
+        private double dense;
         private double cost;
         private long start, end;
+
+        public Runs() {
+            this(new ArrayList<>());
+        }
+
+        private Runs(List<Layer> layers) {
+            this.layers = layers;
+        }
+
+        /**
+         * Runs that keep the dense FLOPs alone, for {@code falcon inspect}, which streams arrays of any length: a layer per run
+         * would hold one per value of an array of distinct values (X). {@link #table} is refused.
+         */
+        public static Runs denseFlopsOnly() {
+            return new Runs(null);
+        }
 
         public void add(double flopsPerWeight) {
             if (end > start && Double.compare(flopsPerWeight, cost) == 0) {
@@ -138,12 +176,35 @@ public final class LayerTable {
         }
 
         private void closeRun() {
-            if (end > start) layers.add(new Layer("run" + layers.size(), new long[] {end - start}, cost, start, end - start));
+            if (end > start) {
+                dense = plusLayer(dense, end - start, cost);
+                if (layers != null) layers.add(new Layer("run" + layers.size(), new long[] {end - start}, cost, start, end - start));
+            }
             start = end;
         }
 
-        /** @throws IllegalArgumentException as the {@linkplain LayerTable#LayerTable constructor} */
+        /**
+         * The dense FLOPs of the costs added so far, as the {@linkplain #table table} of them sums them (over its runs, in
+         * order): infinite where they exceed the largest double, which the table refuses. Meaningful for positive finite
+         * costs only.
+         */
+        public double denseFlops() {
+            return end > start ? plusLayer(dense, end - start, cost) : dense;
+        }
+
+        /** Whether the dense FLOPs fit a double, as the {@linkplain #table table} requires: see {@link #COSTS_SUM_BEYOND_DOUBLE}. */
+        public boolean denseFlopsFitADouble() {
+            return !Double.isInfinite(denseFlops());
+        }
+
+        /**
+         * @throws IllegalArgumentException as the {@linkplain LayerTable#LayerTable constructor}, but for dense FLOPs beyond a
+         *         double "origin: costs: {@link #COSTS_SUM_BEYOND_DOUBLE}; {@link #RESCALE_COSTS_FIX}", which names no layer:
+         *         the runs are falcon's, not the user's
+         */
         public LayerTable table(String origin) {
+            if (layers == null) throw new IllegalStateException("these runs keep the dense FLOPs only (denseFlopsOnly), not a table");
+            if (!denseFlopsFitADouble()) throw new IllegalArgumentException(origin + ": costs: " + COSTS_SUM_BEYOND_DOUBLE + "; " + RESCALE_COSTS_FIX);
             closeRun();
             return new LayerTable(layers, origin);
         }

@@ -1,6 +1,7 @@
 package dev.falcon.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -45,6 +46,31 @@ class LayerTableTest {
         assertRefused(List.of(new Layer("a", new long[] {1}, 1e308, 0, 1), new Layer("b", new long[] {1}, 1e308, 1, 1)),
                 "layers[1] (\"b\").flops_per_weight", "dense FLOPs");
         assertEquals(4e300, new LayerTable(List.of(new Layer("a", new long[] {4}, 1e300, 0, 4)), "mine").denseFlops(), 1e285);
+    }
+
+    /**
+     * Per-weight costs whose sum leaves a double were refused as the table's layer "run0", which the user never wrote,
+     * with the fix "give the FLOPs one nonzero weight costs", which the costs already were: the refusal names the costs
+     * and says to rescale them. The runs' dense FLOPs are the table's (inspect judges an array by them).
+     */
+    @Test
+    void perWeightCostsBeyondTheLargestDoubleAreRefusedAsCostsNotAsALayer() {
+        LayerTable.Runs runs = new LayerTable.Runs();
+        for (double cost : new double[] {1e308, 1e308, 1, 1}) runs.add(cost);
+        assertFalse(runs.denseFlopsFitADouble());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> runs.table("f.npy"));
+        assertEquals("f.npy: costs: " + LayerTable.COSTS_SUM_BEYOND_DOUBLE + "; " + LayerTable.RESCALE_COSTS_FIX, e.getMessage());
+        assertTrue(e.getMessage().contains("rescale the costs") && !e.getMessage().contains("run0"), e.getMessage());
+
+        double[] costs = {3, 3, 0.5, 1e300, 1e300, 7};
+        LayerTable.Runs fitting = new LayerTable.Runs(), totalOnly = LayerTable.Runs.denseFlopsOnly();
+        for (double cost : costs) {
+            fitting.add(cost);
+            totalOnly.add(cost);
+        }
+        assertTrue(totalOnly.denseFlopsFitADouble());
+        assertEquals(fitting.table("f.npy").denseFlops(), totalOnly.denseFlops(), 0.0);
+        assertEquals(fitting.denseFlops(), totalOnly.denseFlops(), 0.0);
     }
 
     @Test

@@ -331,6 +331,27 @@ class PrunerTest {
     }
 
     /**
+     * With whole costs a fraction's budget was the float64 product itself: --keep-flops 0.95 of 516,256 FLOPs recorded
+     * 490,443.19999999995 and --flops 490443.2, the same request, 490,443.2. README says a fraction's budget is the one
+     * --flops gives, the shortest decimal within the product's rounding error. The supports it admits are unchanged:
+     * every one costs an integer, and the budget's integer part is the one the earlier budget had.
+     */
+    @Test
+    void aFractionsFlopBudgetWithWholeCostsIsTheDecimalFlopsGives() {
+        LayerTable t = new LayerTable(List.of(new Layer("conv1", new long[] {8, 3, 3, 3}, 1024, 0, 216),
+                new Layer("conv2", new long[] {16, 8, 3, 3}, 256, 216, 1152), new Layer("fc", new long[] {10, 16}, 1, 1368, 160)), "test");
+        assertEquals(490443.19999999995, 0.95 * t.denseFlops());
+        assertEquals(490443.2, Budgets.resolve(t, 0.95, null, null, null, null).flops());
+        assertEquals(Budgets.resolve(t, null, 490443.2, null, null, null).flops(), Budgets.resolve(t, 0.95, null, null, null, null).flops());
+        for (int k = 1; k <= 1000; k++) {
+            double keep = k / 1000.0, v = keep * t.denseFlops();
+            double integer = Math.rint(v), earlier = integer <= v || integer - v <= 1e-12 * v ? integer : v;
+            double budget = Budgets.resolve(t, keep, null, null, null, null).flops();
+            assertTrue(budget >= earlier && Math.floor(budget) == Math.floor(earlier), keep + ": " + budget + " against " + earlier);
+        }
+    }
+
+    /**
      * The snap to a nearby integer, meant for 0.29 * 1600 = 463.99999999999994, also took 2,000,000.001 dense FLOPs (two
      * weights of 1e6, one of 0.001) down to 2,000,000: --keep-flops 1 then kept 2 of 3 weights and 50% of the FLOPs.
      * Where a layer's cost is fractional a budget is not snapped below its value; integer costs cannot tell the two apart.
