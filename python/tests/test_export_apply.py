@@ -1072,6 +1072,53 @@ class ExportApplyTest(unittest.TestCase):
         self.assertRegex(r.stderr, r"model\.pt: the model's class cannot be imported .*falcon_test_unreachable_net.*PYTHONPATH")
         self.assertFalse(os.path.exists(out))
 
+    def test_gradient_session_prepare_that_fails_leaves_no_session_and_an_earlier_one_as_it_was(self):
+        # torch.save wrote model.pt under its final name and failed while pickling: a truncated model.pt beside
+        # calib.pt, w.npy and layers.json looked like a session, and one written over an earlier session ruined it
+        import pickle
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "session"), n_samples=4)
+        before = {}
+        for name in sorted(os.listdir(session)):
+            with open(os.path.join(session, name), "rb") as f:
+                before[name] = f.read()
+        unpicklable = small_model()
+        unpicklable.act = lambda t: t          # a local lambda: torch.save cannot pickle it
+        fresh = os.path.join(self.d, "fresh")
+        for folder in (session, fresh):
+            with self.assertRaises((pickle.PicklingError, AttributeError)):
+                ft.gradcmd.prepare(unpicklable, batches, folder, n_samples=4)
+        after = {}
+        for name in sorted(os.listdir(session)):
+            with open(os.path.join(session, name), "rb") as f:
+                after[name] = f.read()
+        self.assertEqual(sorted(after), sorted(before))
+        self.assertTrue(after == before, "the earlier session's files changed")
+        self.assertFalse(os.path.exists(fresh), os.listdir(fresh) if os.path.isdir(fresh) else None)
+
+    def test_gradient_command_turns_a_damaged_session_file_into_exit_2_naming_it(self):
+        # a truncated model.pt (or calib.pt) ended in torch's "PytorchStreamReader failed locating file data.pkl", a
+        # traceback and exit 1, which the CLI reported as a failed --grads-command
+        import contextlib, io
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "session"), n_samples=4)
+        out = os.path.join(self.d, "X.npy")
+        for name in ("model.pt", "calib.pt"):
+            path = os.path.join(session, name)
+            with open(path, "rb") as f:
+                good = f.read()
+            with open(path, "wb") as f:
+                f.write(good[:200])
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                rc = ft.gradcmd.main(["--session", session, "--weights", os.path.join(session, "w.npy"), "--out", out])
+            self.assertEqual(rc, 2, err.getvalue())
+            self.assertIn(f"{path}: not a readable torch.save file", err.getvalue())
+            self.assertIn("write it again with falcon_torch.gradcmd.prepare", err.getvalue())
+            self.assertFalse(os.path.exists(out))
+            with open(path, "wb") as f:
+                f.write(good)
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
