@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .export import read_layers_json
+from .export import read_layers_json, refuse_meta_tensors
 
 
 # safetensors dtypes numpy reads as they are; BF16 is widened to float32 (numpy has no bfloat16)
@@ -102,6 +102,7 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
                              f"nonzero there (the first: value {i} = {float(pruned[i])!r}); give the --mask and --out "
                              "of the same `falcon prune` run")
     named = dict(model.named_parameters())
+    refuse_meta_tensors(model, "apply", [l.name for l in layers])   # copy_ into a meta tensor does nothing
     # every layer is checked before the first weight is written: a failed apply leaves the model as it was
     for l in layers:
         if l.name not in named:

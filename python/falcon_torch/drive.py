@@ -26,7 +26,7 @@ from torch import nn
 
 from .apply import apply
 from .cli import FalconCLI, FalconError, split_method
-from .export import batch_pair, check_n_samples, export
+from .export import batch_pair, check_n_samples, export, refuse_meta_tensors
 from .flops import kept_flops, prunable_entries
 
 
@@ -101,6 +101,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     if gradient_source not in ("auto", "cli", "python"):
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     check_n_samples(n_samples)
+    refuse_meta_tensors(model, "prune")     # before the CLI's probe run and the work folder
     if keep_flops is None and keep_nnz is None:
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
         # staged run went to 30% at every stage instead of along its schedule

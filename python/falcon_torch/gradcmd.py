@@ -22,7 +22,8 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
-from .export import batch_pair, check_n_samples, export, is_one_batch, per_sample_gradients, read_layers_json
+from .export import (batch_pair, check_n_samples, export, is_one_batch, per_sample_gradients, read_layers_json,
+                     refuse_meta_tensors)
 
 
 def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
@@ -31,6 +32,7 @@ def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 
     All four are written under temporary names and renamed together at the end: a failing torch.save (a model holding a
     lambda) or export leaves no session, and an earlier session in session_dir as it was."""
     check_n_samples(n_samples)
+    refuse_meta_tensors(model, "gradcmd.prepare")   # before session_dir is created
     created = not os.path.isdir(session_dir)
     os.makedirs(session_dir, exist_ok=True)
     staged = [(os.path.join(session_dir, _STAGING + name), os.path.join(session_dir, name))

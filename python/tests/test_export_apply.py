@@ -1119,6 +1119,34 @@ class ExportApplyTest(unittest.TestCase):
             with open(path, "wb") as f:
                 f.write(good)
 
+    def test_a_model_on_the_meta_device_is_refused_before_anything_is_written(self):
+        # apply's copy_ into a meta parameter did nothing: it returned masks without data and lost the pruned weights
+        # without a word; export and prune ran the FLOP passes and created out_dir, then failed with torch's bare
+        # "Cannot copy out of meta tensor; no data!"
+        batches, _, _ = data()
+        ex = ft.export(small_model(), batches, n_samples=4, out_dir=os.path.join(self.d, "real"), grads=False)
+        meta = small_model().to("meta")
+        fix = r"is on the meta device, which holds no values; materialize the model first \(model\.to_empty"
+        with self.assertRaisesRegex(ValueError, r"apply: the model's parameter '0\.weight' \(and 2 more\) " + fix):
+            ft.apply(meta, ex.weights_path, ex.layers_path)
+        tmp = os.path.join(self.d, "tmp")
+        os.makedirs(tmp)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            for call, run in (("export", lambda out: ft.export(meta, batches, n_samples=4, out_dir=out)),
+                              ("gradcmd.prepare", lambda out: ft.gradcmd.prepare(meta, batches, out, n_samples=4)),
+                              ("prune", lambda out: ft.prune(meta, batches, keep_flops=0.5, method="mp", n_samples=4,
+                                                             work_dir=out))):
+                out = os.path.join(self.d, call)
+                with self.assertRaisesRegex(ValueError, rf"{re.escape(call)}: the model's parameter '0\.weight' .*{fix}"):
+                    run(out)
+                self.assertFalse(os.path.exists(out), call)
+            with self.assertRaisesRegex(ValueError, "prune: .*meta device"):
+                ft.prune(meta, batches, keep_flops=0.5, method="mp", n_samples=4)
+            self.assertEqual(os.listdir(tmp), [])
+        finally:
+            tempfile.tempdir = saved
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
