@@ -1147,6 +1147,36 @@ class ExportApplyTest(unittest.TestCase):
         finally:
             tempfile.tempdir = saved
 
+    def test_apply_into_float16_refuses_a_value_beyond_its_range_and_masks_what_the_model_holds(self):
+        # a finite float32 value beyond float16's range was written as inf without a word, and a kept value below its
+        # smallest subnormal was written as 0 while the returned mask (pruned != 0) still called it kept
+        torch.manual_seed(0)
+        ex = ft.export(nn.Sequential(nn.Linear(4, 3)), (torch.randn(2, 4), torch.tensor([0, 1])), n_samples=2,
+                       out_dir=self.d, grads=False)
+        pruned = np.zeros(12, np.float32)
+        pruned[[0, 1, 2]] = [1e5, 1e-9, 0.5]
+        path = os.path.join(self.d, "pruned.npy")
+        np.save(path, pruned)
+        m = nn.Sequential(nn.Linear(4, 3)).half()
+        before = m[0].weight.detach().clone()
+        with self.assertRaisesRegex(ValueError, r"pruned\.npy: value 0 of layer '0\.weight', 100000\.0, is beyond the "
+                                                r"range of the parameter's float16 \(largest 65504\).*model\.float\(\)"):
+            ft.apply(m, path, ex.layers_path)
+        self.assertTrue(torch.equal(m[0].weight, before))             # nothing written
+        pruned[0] = 2.0
+        np.save(path, pruned)
+        mask_path = os.path.join(self.d, "mask.npy")
+        np.save(mask_path, pruned != 0)
+        for given_mask, kept_tiny in ((None, False), (mask_path, True)):
+            with self.assertWarnsRegex(RuntimeWarning, r"1 weights nonzero in .*pruned\.npy are 0 in the model, below "
+                                                        r"the smallest value of its float16 \(the first: '0\.weight' "
+                                                        r"value 1 = 1e-09\)"):
+                masks = ft.apply(m, path, ex.layers_path, mask_path=given_mask)
+            held = m[0].weight.detach().reshape(-1)
+            self.assertTrue(torch.isfinite(held).all())
+            self.assertEqual(held[:3].tolist(), [2.0, 0.0, 0.5])
+            self.assertEqual(masks["0.weight"].reshape(-1)[:3].tolist(), [True, kept_tiny, True], given_mask)
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
