@@ -181,11 +181,13 @@ def _refuse_values_beyond_the_dtype(pruned, layer, dtype: torch.dtype, pruned_pa
 
 
 def apply_masks(model: nn.Module, masks: Dict[str, torch.Tensor]) -> None:
-    """Zeroes the pruned weights again (call after optimiser steps when fine-tuning)."""
+    """Zeroes the pruned weights again (call after optimiser steps when fine-tuning), whatever they hold: an inf or
+    NaN there (an overflowing float16 step) becomes 0 too."""
     named = dict(model.named_parameters())
     with torch.no_grad():
         for name, m in masks.items():
-            named[name].mul_(m.to(dtype=named[name].dtype, device=named[name].device))
+            # a fill, not a product: inf * 0 and NaN * 0 are NaN, which stayed where the mask says 0
+            named[name].masked_fill_(~m.to(dtype=torch.bool, device=named[name].device), 0)
 
 
 def masks_from_model(model: nn.Module, layers_path: str) -> Dict[str, torch.Tensor]:

@@ -1177,6 +1177,17 @@ class ExportApplyTest(unittest.TestCase):
             self.assertEqual(held[:3].tolist(), [2.0, 0.0, 0.5])
             self.assertEqual(masks["0.weight"].reshape(-1)[:3].tolist(), [True, kept_tiny, True], given_mask)
 
+    def test_apply_masks_zeroes_a_pruned_weight_that_holds_inf_or_nan(self):
+        # mul_(mask) left NaN (inf * 0, NaN * 0) at a pruned position, where the mask promises 0
+        lin = nn.Linear(3, 2, bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor([[float("inf"), 1.0, float("nan")], [2.0, 3.0, 4.0]]))
+        model = nn.Sequential(lin)
+        keep = torch.tensor([[False, True, False], [True, True, False]])
+        for masks in ({"0.weight": keep}, {"0.weight": keep.float()}):
+            ft.apply_masks(model, masks)
+            self.assertEqual(lin.weight.tolist(), [[0.0, 1.0, 0.0], [2.0, 3.0, 0.0]])
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
