@@ -1188,6 +1188,34 @@ class ExportApplyTest(unittest.TestCase):
             ft.apply_masks(model, masks)
             self.assertEqual(lin.weight.tolist(), [[0.0, 1.0, 0.0], [2.0, 3.0, 0.0]])
 
+    def test_falcon_plus_plus_through_the_cli_refuses_a_model_the_gradient_command_cannot_load_before_any_work(self):
+        # a class defined in the script ran the export and stage 0 and 1, then failed at stage 2 in the gradient command
+        # ("Can't get attribute 'Net' on <module 'falcon_torch.gradcmd'>"), keeping the work folder with X.npy in it;
+        # a module holding a lambda failed in gradcmd.prepare after the export
+        class Net(nn.Sequential):
+            pass
+        Net.__module__ = "__main__"          # as a class written in the script run as __main__
+        script_model = Net(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        lambda_model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        lambda_model.act = lambda t: t
+        x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+        tmp = os.path.join(self.d, "tmp")
+        os.makedirs(tmp)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            for model, why in ((script_model, r"class 'ExportApplyTest\.test_falcon_plus_plus_through_the_cli_refuses_a_"
+                                              r"model_the_gradient_command_cannot_load_before_any_work\.<locals>\.Net' "
+                                              r"is defined in __main__"),
+                               (lambda_model, r"torch\.save cannot write it for the command \(it holds a lambda")):
+                with self.assertRaisesRegex(ValueError, r"gradient_source='cli' runs the gradient command in another "
+                                                        r"process, which cannot load this model: " + why +
+                                                        r".*or use gradient_source='python'"):
+                    ft.prune(model, (x, y), keep_flops=0.3, method="falcon++", stages=2, n_samples=16,
+                             gradient_source="cli", cli=ft.FalconCLI(command=["/nonexistent/falcon"]))
+            self.assertEqual(os.listdir(tmp), [])
+        finally:
+            tempfile.tempdir = saved
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
