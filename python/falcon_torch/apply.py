@@ -4,13 +4,14 @@ from __future__ import annotations
 import json
 import os
 import struct
+import warnings
 from typing import Dict, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from .export import read_layers_json
+from .export import read_layers_json, refuse_meta_tensors
 
 
 # safetensors dtypes numpy reads as they are; BF16 is widened to float32 (numpy has no bfloat16)
@@ -73,8 +74,13 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     A weight whose pruned value is the float32 value the model holds keeps the model's own value (a float64
     model's kept weights stay as they were); every other weight takes the pruned value.
 
+    A pruned value beyond the range of a float16 or bfloat16 parameter (float16's 65504) is a ValueError naming the
+    layer and the value, before anything is written; a nonzero value too small for it is written as 0 with a
+    RuntimeWarning.
+
     Returns {parameter name: bool mask tensor of the parameter's shape}. The mask is the CLI's
-    `--mask` file when `mask_path` is given (a kept weight may be exactly zero), else pruned != 0.
+    `--mask` file when `mask_path` is given (a kept weight may be exactly zero), else the weights the model now
+    holds != 0.
     Use `apply_masks(model, masks)` after each optimiser step to keep pruned weights at zero while
     fine-tuning.
     """
@@ -102,6 +108,7 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
                              f"nonzero there (the first: value {i} = {float(pruned[i])!r}); give the --mask and --out "
                              "of the same `falcon prune` run")
     named = dict(model.named_parameters())
+    refuse_meta_tensors(model, "apply", [l.name for l in layers])   # copy_ into a meta tensor does nothing
     # every layer is checked before the first weight is written: a failed apply leaves the model as it was
     for l in layers:
         if l.name not in named:
@@ -121,7 +128,8 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
         if tuple(param.shape) != tuple(l.shape):
             raise ValueError(f"{layers_path}: layer {l.name!r} has shape {list(l.shape)} but the model's "
                              f"parameter has {list(param.shape)}; give the layers.json exported from this model")
-    masks = {}
+        _refuse_values_beyond_the_dtype(pruned, l, param.dtype, pruned_path)
+    masks, flushed = {}, []
     with torch.no_grad():
         for l in layers:
             param = named[l.name]
@@ -132,21 +140,54 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
             # keeps the model's own value, which a float64 model would otherwise lose to float32 rounding. Zeros are
             # written as zeros: a pruned weight tiny enough to round to 0 in float32 must not survive.
             unchanged = (param.detach().to(torch.float32) == t.to(param.device)) & (new != 0)
-            param.copy_(torch.where(unchanged, param.detach(), new))
+            written = torch.where(unchanged, param.detach(), new)
+            param.copy_(written)
+            # a nonzero value below the smallest subnormal of a float16 model's dtype is written as 0
+            lost = (t.to(param.device) != 0) & (written == 0)
+            if bool(lost.any()):
+                first = int(torch.nonzero(lost.reshape(-1))[0])
+                flushed.append((l.name, int(lost.sum()), first, vals.reshape(-1)[first], param.dtype))
             if mask_flat is not None:
                 m = torch.from_numpy(np.array(mask_flat[l.offset:l.offset + l.count], dtype=bool).reshape(l.shape))
             else:
-                m = t != 0
+                # what the model holds: pruned != 0 said "kept" of a weight written as 0
+                m = written != 0
             masks[l.name] = m.to(param.device)
+    if flushed:
+        name, _, first, value, dtype = flushed[0]
+        total = sum(k for _, k, _, _, _ in flushed)
+        kept = ("the returned masks mark them pruned, as the model holds them" if mask_flat is None else
+                f"the masks are {mask_path}'s, which keeps them: kept weights at 0 that fine-tuning may move")
+        warnings.warn(f"apply: {total} weights nonzero in {pruned_path} are 0 in the model, below the smallest value of "
+                      f"its {str(dtype).replace('torch.', '')} (the first: {name!r} value {first} = {str(value)}); {kept}",
+                      RuntimeWarning, stacklevel=2)
     return masks
 
 
+def _refuse_values_beyond_the_dtype(pruned, layer, dtype: torch.dtype, pruned_path: str) -> None:
+    """A ValueError when a pruned value is finite in float32 but beyond the range of the parameter's dtype (float16's
+    65504): it was written as inf, without a word."""
+    if not dtype.is_floating_point or torch.finfo(dtype).max >= torch.finfo(torch.float32).max:
+        return
+    vals = torch.from_numpy(np.array(pruned[layer.offset:layer.offset + layer.count], dtype=np.float32))
+    beyond = torch.isinf(vals.to(dtype)) & torch.isfinite(vals)
+    if bool(beyond.any()):
+        i = int(torch.nonzero(beyond)[0])
+        name = str(dtype).replace("torch.", "")
+        raise ValueError(f"{pruned_path}: value {i} of layer {layer.name!r}, {vals[i].numpy()}, is beyond the range of "
+                         f"the parameter's {name} (largest {torch.finfo(dtype).max:g}), which would hold it as inf "
+                         f"({int(beyond.sum())} such values in the layer); prune a float32 copy of the model "
+                         "(model.float()) and apply the result to it")
+
+
 def apply_masks(model: nn.Module, masks: Dict[str, torch.Tensor]) -> None:
-    """Zeroes the pruned weights again (call after optimiser steps when fine-tuning)."""
+    """Zeroes the pruned weights again (call after optimiser steps when fine-tuning), whatever they hold: an inf or
+    NaN there (an overflowing float16 step) becomes 0 too."""
     named = dict(model.named_parameters())
     with torch.no_grad():
         for name, m in masks.items():
-            named[name].mul_(m.to(dtype=named[name].dtype, device=named[name].device))
+            # a fill, not a product: inf * 0 and NaN * 0 are NaN, which stayed where the mask says 0
+            named[name].masked_fill_(~m.to(dtype=torch.bool, device=named[name].device), 0)
 
 
 def masks_from_model(model: nn.Module, layers_path: str) -> Dict[str, torch.Tensor]:

@@ -26,7 +26,7 @@ from torch import nn
 
 from .apply import apply
 from .cli import FalconCLI, FalconError, split_method
-from .export import batch_pair, check_n_samples, export
+from .export import batch_pair, check_n_samples, export, refuse_meta_tensors
 from .flops import kept_flops, prunable_entries
 
 
@@ -88,7 +88,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     exported before every stage. "auto" (default) takes "cli" when the CLI has `--grads-command`, no
     `finetune` or `loss_fn` is given (both live in this process), the classes of the model and of its
     submodules can be imported by the command (none defined in __main__), torch.save can write the model and it
-    holds no other class or function of __main__; otherwise "python".
+    holds no other class or function of __main__; otherwise "python". "cli" with a model the command cannot load (a
+    class defined in __main__, a lambda), or with `finetune` or `loss_fn`, is a ValueError before any work.
 
     grads_command_timeout (falcon++ through the CLI only): the longest each stage's gradient command may run, the CLI's
     --grads-command-timeout: seconds (a number) or a string with s, m or h ("15m"); default None, no limit. A command
@@ -101,6 +102,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     if gradient_source not in ("auto", "cli", "python"):
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     check_n_samples(n_samples)
+    refuse_meta_tensors(model, "prune")     # before the CLI's probe run and the work folder
     if keep_flops is None and keep_nnz is None:
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
         # staged run went to 30% at every stage instead of along its schedule
@@ -113,8 +115,17 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     # every stage reads it again (and the CLI route twice, for stage 0's X and the gradient command's session): a
     # generator of modules was spent by stage 1, and stage 2 found 'no prunable Conv/Linear weights'
     prunable = prunable_entries(prunable)
-    cli = cli or FalconCLI()
     name, margs = split_method(method)
+    if name == "falcon++" and gradient_source == "cli":
+        # refused here, before the export and stage 0: each reason only showed at stage 2, in the gradient command
+        if finetune is not None or loss_fn is not None:
+            raise ValueError("gradient_source='cli' cannot call finetune or loss_fn: they live in this process")
+        why = _why_the_gradient_command_cannot_load(model)
+        if why is not None:
+            raise ValueError(f"gradient_source='cli' runs the gradient command in another process, which cannot load "
+                             f"this model: {why}; define it in a module on PYTHONPATH, not in the script run as "
+                             "__main__, or use gradient_source='python' ('auto' takes it for such a model)")
+    cli = cli or FalconCLI()
     if timeout_arg is not None and (name != "falcon++" or gradient_source == "python"):
         # the CLI refuses --grads-command-timeout without --grads-command, which only falcon++ through the CLI passes
         raise ValueError("grads_command_timeout limits the gradient command of falcon++ through the CLI, and "
@@ -146,8 +157,6 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
             and _picklable(model)
             and cli.has_option("--grads-command"))
         if use_cli:
-            if finetune is not None or loss_fn is not None:
-                raise ValueError("gradient_source='cli' cannot call finetune or loss_fn: they live in this process")
             return _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable,
                                           lam, schedule, work_dir, cli, extra_args, timeout_arg)
     f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
@@ -264,13 +273,33 @@ def _class_modules(model: nn.Module) -> List[str]:
     return list(dict.fromkeys(type(m).__module__ for m in model.modules()))
 
 
-def _importable(model: nn.Module) -> bool:
+def _unimportable_class(model: nn.Module) -> Optional[str]:
+    """The first class of the model or its submodules that another process cannot import ("Net, defined in
+    __main__"), or None."""
     # every class in the pickle, not only the model's: a block defined in the script, or the script's model inside an
     # nn.DataParallel, took the CLI route and failed there at stage 2
     for name in _class_modules(model):
         if name == "__main__" or getattr(sys.modules.get(name), "__file__", None) is None:
-            return False
-    return True
+            cls = next(type(m) for m in model.modules() if type(m).__module__ == name)
+            where = "__main__" if name == "__main__" else f"module {name}, which has no file"
+            return f"class {cls.__qualname__!r} is defined in {where}"
+    return None
+
+
+def _importable(model: nn.Module) -> bool:
+    return _unimportable_class(model) is None
+
+
+def _why_the_gradient_command_cannot_load(model: nn.Module) -> Optional[str]:
+    """Why the gradient command could not unpickle the model prepare saves, or None: the checks of gradient_source
+    "auto", with their reason."""
+    unimportable = _unimportable_class(model)
+    if unimportable is not None:
+        return unimportable
+    if not _picklable(model):
+        return ("torch.save cannot write it for the command (it holds a lambda or a local function, or a class or "
+                "function defined in __main__)")
+    return None
 
 
 def _picklable(model: nn.Module) -> bool:

@@ -281,6 +281,23 @@ def _loop_grad_fn(model, layers, loss_fn):
     return run
 
 
+def refuse_meta_tensors(model: nn.Module, call: str, names: Optional[Iterable[str]] = None) -> None:
+    """A ValueError when the model (or, given `names`, those of its parameters) is on the meta device, which holds
+    shapes but no values: apply's copy_ into it did nothing and returned masks without data, losing the pruned weights
+    without a word, and export/prune ran the FLOP passes and created out_dir before torch's bare "Cannot copy out of
+    meta tensor; no data!"."""
+    wanted = None if names is None else set(names)
+    tensors = itertools.chain((("parameter", n, t) for n, t in model.named_parameters()),
+                              (("buffer", n, t) for n, t in model.named_buffers()))
+    meta = [(kind, n) for kind, n, t in tensors if t.is_meta and (wanted is None or n in wanted)]
+    if meta:
+        kind, name = meta[0]
+        more = f" (and {len(meta) - 1} more)" if len(meta) > 1 else ""
+        raise ValueError(f"{call}: the model's {kind} {name!r}{more} is on the meta device, which holds no values; "
+                         "materialize the model first (model.to_empty(device='cpu'), then model.load_state_dict(...) "
+                         "with its weights) or build it on a real device")
+
+
 def _refuse_batch_statistics(model: nn.Module) -> None:
     """A BatchNorm without running statistics normalizes every batch by its own mean and variance, in eval mode too, so
     one sample's gradient depends on the samples beside it: the model as it runs in batches has no per-sample gradient.
@@ -464,6 +481,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     engine: per-sample gradient engine, "auto" (functorch.vmap, else a loop), "vmap" or "loop".
     """
     check_n_samples(n_samples)
+    refuse_meta_tensors(model, "export")    # before out_dir is created
     if grads:
         _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample passes fail on BatchNorm1d first
     os.makedirs(out_dir, exist_ok=True)

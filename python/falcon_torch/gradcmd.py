@@ -8,42 +8,69 @@
 command: put its module on PYTHONPATH), the calibration samples and layers.json. The command loads
 them, writes W into the prunable weights and writes X (n x p float32, C order, rows scaled by
 1/sqrt(n), exactly as `export`) atomically. `command(session)` returns the argv to hand to the CLI.
-Exit codes: 0 ok, 2 bad input (missing session, wrong number of weights, a model class it cannot import).
+Exit codes: 0 ok, 2 bad input (missing session, a damaged model.pt or calib.pt, wrong number of weights, a
+model class it cannot import).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import sys
 from typing import Callable, List, Optional
 
 import numpy as np
 import torch
 
-from .export import batch_pair, check_n_samples, export, is_one_batch, per_sample_gradients, read_layers_json
+from .export import (batch_pair, check_n_samples, export, is_one_batch, per_sample_gradients, read_layers_json,
+                     refuse_meta_tensors)
 
 
 def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
-    """Writes model.pt, calib.pt (the first n_samples samples), layers.json, w.npy into session_dir."""
+    """Writes model.pt, calib.pt (the first n_samples samples), layers.json, w.npy into session_dir.
+
+    All four are written under temporary names and renamed together at the end: a failing torch.save (a model holding a
+    lambda) or export leaves no session, and an earlier session in session_dir as it was."""
     check_n_samples(n_samples)
+    refuse_meta_tensors(model, "gradcmd.prepare")   # before session_dir is created
+    created = not os.path.isdir(session_dir)
     os.makedirs(session_dir, exist_ok=True)
-    # the samples are gathered first and export reads them from here: a one-shot iterator yields them only once
-    xs, ys, seen = [], [], 0
-    if is_one_batch(batches):
-        batches = [batches]
-    for xb, yb in (batch_pair(b, i) for i, b in enumerate(batches)):
-        take = min(xb.shape[0], n_samples - seen)
-        xs.append(xb[:take].cpu()); ys.append(yb[:take].cpu())
-        seen += take
-        if seen >= n_samples:
-            break
-    if not xs:
-        raise ValueError("batches yielded no samples")
-    calib = {"x": torch.cat(xs), "y": torch.cat(ys)}
-    export(model, (calib["x"], calib["y"]), prunable=prunable, n_samples=n_samples, out_dir=session_dir, grads=False)
-    torch.save(calib, os.path.join(session_dir, "calib.pt"))
-    torch.save(model, os.path.join(session_dir, "model.pt"))
+    staged = [(os.path.join(session_dir, _STAGING + name), os.path.join(session_dir, name))
+              for name in ("calib.pt", "model.pt", "w.npy", "layers.json")]
+    try:
+        # the samples are gathered first and export reads them from here: a one-shot iterator yields them only once
+        xs, ys, seen = [], [], 0
+        if is_one_batch(batches):
+            batches = [batches]
+        for xb, yb in (batch_pair(b, i) for i, b in enumerate(batches)):
+            take = min(xb.shape[0], n_samples - seen)
+            xs.append(xb[:take].cpu()); ys.append(yb[:take].cpu())
+            seen += take
+            if seen >= n_samples:
+                break
+        if not xs:
+            raise ValueError("batches yielded no samples")
+        calib = {"x": torch.cat(xs), "y": torch.cat(ys)}
+        # torch.save creates its file before it pickles: written to the final name, a model it cannot pickle left a
+        # truncated model.pt beside the other files of a complete-looking session (or over an earlier good one)
+        torch.save(calib, staged[0][0])
+        torch.save(model, staged[1][0])
+        export(model, (calib["x"], calib["y"]), prunable=prunable, n_samples=n_samples, out_dir=session_dir,
+               grads=False, prefix=_STAGING)
+    except BaseException:
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        if created and not os.listdir(session_dir):
+            os.rmdir(session_dir)
+        raise
+    for tmp, final in staged:
+        os.replace(tmp, final)
     return session_dir
+
+
+# the prefix of a session's files while prepare writes them
+_STAGING = ".prepare-"
 
 
 def command(session_dir: str, python: str = sys.executable) -> List[str]:
@@ -74,14 +101,14 @@ def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str
         raise ValueError(f"{weights_path} has {w.size} values but the session's layers.json describes {p} weights")
     model_path = os.path.join(session_dir, "model.pt")
     try:
-        model = torch.load(model_path)
+        model = _load_session_file(model_path)
     except (AttributeError, ImportError) as e:
         # pickle's own words name the wrong module for a class defined in a script: "Can't get attribute 'Net' on
         # <module 'falcon_torch.gradcmd'>", since here __main__ is this command
         raise ValueError(f"{model_path}: the model's class cannot be imported by the gradient command ({e}); define "
                          "it in a module, not in the script run as __main__, and put that module's folder on "
                          "PYTHONPATH") from e
-    calib = torch.load(os.path.join(session_dir, "calib.pt"))
+    calib = _load_session_file(os.path.join(session_dir, "calib.pt"))
     named = dict(model.named_parameters())
     with torch.no_grad():
         for l in layers:
@@ -89,6 +116,16 @@ def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str
                                                                       dtype=np.float32)).reshape(l.shape))
     n = calib["x"].shape[0]
     return per_sample_gradients(model, [(calib["x"], calib["y"])], layers, n, out_path, engine=engine)
+
+
+def _load_session_file(path: str):
+    """torch.load of a session file; a damaged one (truncated, not a torch.save file) is a ValueError naming it and the
+    fix, where torch's own words ("PytorchStreamReader failed locating file data.pkl") name neither."""
+    try:
+        return torch.load(path)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:
+        raise ValueError(f"{path}: not a readable torch.save file ({e}); the session is damaged: write it again with "
+                         "falcon_torch.gradcmd.prepare") from e
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -1072,6 +1072,150 @@ class ExportApplyTest(unittest.TestCase):
         self.assertRegex(r.stderr, r"model\.pt: the model's class cannot be imported .*falcon_test_unreachable_net.*PYTHONPATH")
         self.assertFalse(os.path.exists(out))
 
+    def test_gradient_session_prepare_that_fails_leaves_no_session_and_an_earlier_one_as_it_was(self):
+        # torch.save wrote model.pt under its final name and failed while pickling: a truncated model.pt beside
+        # calib.pt, w.npy and layers.json looked like a session, and one written over an earlier session ruined it
+        import pickle
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "session"), n_samples=4)
+        before = {}
+        for name in sorted(os.listdir(session)):
+            with open(os.path.join(session, name), "rb") as f:
+                before[name] = f.read()
+        unpicklable = small_model()
+        unpicklable.act = lambda t: t          # a local lambda: torch.save cannot pickle it
+        fresh = os.path.join(self.d, "fresh")
+        for folder in (session, fresh):
+            with self.assertRaises((pickle.PicklingError, AttributeError)):
+                ft.gradcmd.prepare(unpicklable, batches, folder, n_samples=4)
+        after = {}
+        for name in sorted(os.listdir(session)):
+            with open(os.path.join(session, name), "rb") as f:
+                after[name] = f.read()
+        self.assertEqual(sorted(after), sorted(before))
+        self.assertTrue(after == before, "the earlier session's files changed")
+        self.assertFalse(os.path.exists(fresh), os.listdir(fresh) if os.path.isdir(fresh) else None)
+
+    def test_gradient_command_turns_a_damaged_session_file_into_exit_2_naming_it(self):
+        # a truncated model.pt (or calib.pt) ended in torch's "PytorchStreamReader failed locating file data.pkl", a
+        # traceback and exit 1, which the CLI reported as a failed --grads-command
+        import contextlib, io
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "session"), n_samples=4)
+        out = os.path.join(self.d, "X.npy")
+        for name in ("model.pt", "calib.pt"):
+            path = os.path.join(session, name)
+            with open(path, "rb") as f:
+                good = f.read()
+            with open(path, "wb") as f:
+                f.write(good[:200])
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                rc = ft.gradcmd.main(["--session", session, "--weights", os.path.join(session, "w.npy"), "--out", out])
+            self.assertEqual(rc, 2, err.getvalue())
+            self.assertIn(f"{path}: not a readable torch.save file", err.getvalue())
+            self.assertIn("write it again with falcon_torch.gradcmd.prepare", err.getvalue())
+            self.assertFalse(os.path.exists(out))
+            with open(path, "wb") as f:
+                f.write(good)
+
+    def test_a_model_on_the_meta_device_is_refused_before_anything_is_written(self):
+        # apply's copy_ into a meta parameter did nothing: it returned masks without data and lost the pruned weights
+        # without a word; export and prune ran the FLOP passes and created out_dir, then failed with torch's bare
+        # "Cannot copy out of meta tensor; no data!"
+        batches, _, _ = data()
+        ex = ft.export(small_model(), batches, n_samples=4, out_dir=os.path.join(self.d, "real"), grads=False)
+        meta = small_model().to("meta")
+        fix = r"is on the meta device, which holds no values; materialize the model first \(model\.to_empty"
+        with self.assertRaisesRegex(ValueError, r"apply: the model's parameter '0\.weight' \(and 2 more\) " + fix):
+            ft.apply(meta, ex.weights_path, ex.layers_path)
+        tmp = os.path.join(self.d, "tmp")
+        os.makedirs(tmp)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            for call, run in (("export", lambda out: ft.export(meta, batches, n_samples=4, out_dir=out)),
+                              ("gradcmd.prepare", lambda out: ft.gradcmd.prepare(meta, batches, out, n_samples=4)),
+                              ("prune", lambda out: ft.prune(meta, batches, keep_flops=0.5, method="mp", n_samples=4,
+                                                             work_dir=out))):
+                out = os.path.join(self.d, call)
+                with self.assertRaisesRegex(ValueError, rf"{re.escape(call)}: the model's parameter '0\.weight' .*{fix}"):
+                    run(out)
+                self.assertFalse(os.path.exists(out), call)
+            with self.assertRaisesRegex(ValueError, "prune: .*meta device"):
+                ft.prune(meta, batches, keep_flops=0.5, method="mp", n_samples=4)
+            self.assertEqual(os.listdir(tmp), [])
+        finally:
+            tempfile.tempdir = saved
+
+    def test_apply_into_float16_refuses_a_value_beyond_its_range_and_masks_what_the_model_holds(self):
+        # a finite float32 value beyond float16's range was written as inf without a word, and a kept value below its
+        # smallest subnormal was written as 0 while the returned mask (pruned != 0) still called it kept
+        torch.manual_seed(0)
+        ex = ft.export(nn.Sequential(nn.Linear(4, 3)), (torch.randn(2, 4), torch.tensor([0, 1])), n_samples=2,
+                       out_dir=self.d, grads=False)
+        pruned = np.zeros(12, np.float32)
+        pruned[[0, 1, 2]] = [1e5, 1e-9, 0.5]
+        path = os.path.join(self.d, "pruned.npy")
+        np.save(path, pruned)
+        m = nn.Sequential(nn.Linear(4, 3)).half()
+        before = m[0].weight.detach().clone()
+        with self.assertRaisesRegex(ValueError, r"pruned\.npy: value 0 of layer '0\.weight', 100000\.0, is beyond the "
+                                                r"range of the parameter's float16 \(largest 65504\).*model\.float\(\)"):
+            ft.apply(m, path, ex.layers_path)
+        self.assertTrue(torch.equal(m[0].weight, before))             # nothing written
+        pruned[0] = 2.0
+        np.save(path, pruned)
+        mask_path = os.path.join(self.d, "mask.npy")
+        np.save(mask_path, pruned != 0)
+        for given_mask, kept_tiny in ((None, False), (mask_path, True)):
+            with self.assertWarnsRegex(RuntimeWarning, r"1 weights nonzero in .*pruned\.npy are 0 in the model, below "
+                                                        r"the smallest value of its float16 \(the first: '0\.weight' "
+                                                        r"value 1 = 1e-09\)"):
+                masks = ft.apply(m, path, ex.layers_path, mask_path=given_mask)
+            held = m[0].weight.detach().reshape(-1)
+            self.assertTrue(torch.isfinite(held).all())
+            self.assertEqual(held[:3].tolist(), [2.0, 0.0, 0.5])
+            self.assertEqual(masks["0.weight"].reshape(-1)[:3].tolist(), [True, kept_tiny, True], given_mask)
+
+    def test_apply_masks_zeroes_a_pruned_weight_that_holds_inf_or_nan(self):
+        # mul_(mask) left NaN (inf * 0, NaN * 0) at a pruned position, where the mask promises 0
+        lin = nn.Linear(3, 2, bias=False)
+        with torch.no_grad():
+            lin.weight.copy_(torch.tensor([[float("inf"), 1.0, float("nan")], [2.0, 3.0, 4.0]]))
+        model = nn.Sequential(lin)
+        keep = torch.tensor([[False, True, False], [True, True, False]])
+        for masks in ({"0.weight": keep}, {"0.weight": keep.float()}):
+            ft.apply_masks(model, masks)
+            self.assertEqual(lin.weight.tolist(), [[0.0, 1.0, 0.0], [2.0, 3.0, 0.0]])
+
+    def test_falcon_plus_plus_through_the_cli_refuses_a_model_the_gradient_command_cannot_load_before_any_work(self):
+        # a class defined in the script ran the export and stage 0 and 1, then failed at stage 2 in the gradient command
+        # ("Can't get attribute 'Net' on <module 'falcon_torch.gradcmd'>"), keeping the work folder with X.npy in it;
+        # a module holding a lambda failed in gradcmd.prepare after the export
+        class Net(nn.Sequential):
+            pass
+        Net.__module__ = "__main__"          # as a class written in the script run as __main__
+        script_model = Net(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        lambda_model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        lambda_model.act = lambda t: t
+        x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+        tmp = os.path.join(self.d, "tmp")
+        os.makedirs(tmp)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            for model, why in ((script_model, r"class 'ExportApplyTest\.test_falcon_plus_plus_through_the_cli_refuses_a_"
+                                              r"model_the_gradient_command_cannot_load_before_any_work\.<locals>\.Net' "
+                                              r"is defined in __main__"),
+                               (lambda_model, r"torch\.save cannot write it for the command \(it holds a lambda")):
+                with self.assertRaisesRegex(ValueError, r"gradient_source='cli' runs the gradient command in another "
+                                                        r"process, which cannot load this model: " + why +
+                                                        r".*or use gradient_source='python'"):
+                    ft.prune(model, (x, y), keep_flops=0.3, method="falcon++", stages=2, n_samples=16,
+                             gradient_source="cli", cli=ft.FalconCLI(command=["/nonexistent/falcon"]))
+            self.assertEqual(os.listdir(tmp), [])
+        finally:
+            tempfile.tempdir = saved
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)

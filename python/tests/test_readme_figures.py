@@ -50,6 +50,23 @@ class ReadmeMnistFiguresTest(unittest.TestCase):
         self.assertEqual((times_low, times_high), (round(min(f_low, mp_low) / n), round(max(f_high, mp_high) / n)))
 
 
+    def test_the_table_s_run_time_is_the_recorded_run_s(self):
+        # python/README said "~28 min" and run_mnist_table.sh "2 to 4 min" for the default run, while the committed
+        # run (--lambda 1e-4, no lambda search) recorded 234 s
+        self.assertIsNone(self.table["lambda_search"], "the committed run skipped the search: the quotes say so")
+        seconds = round(self.table["seconds"])
+        for path, pattern in (("python/README.md", r"run_mnist_table\.sh # regenerates docs/mnist-results\.md, "
+                                                   r"docs/mnist-accuracy\.png and docs/mnist-results\.json # \(the "
+                                                   r"committed run, with --lambda ([\d.e-]+), which skips the lambda "
+                                                   r"search: # (\d+) s "),
+                              ("python/run_mnist_table.sh", r"The committed table's run, with # --lambda ([\d.e-]+), "
+                                                            r"took (\d+) s ")):
+            text = re.sub(r"\s+", " ", (ROOT / path).read_text())
+            m = re.search(pattern, text)
+            self.assertIsNotNone(m, f"{path}: the run time of run_mnist_table.sh")
+            self.assertEqual((float(m.group(1)), int(m.group(2))), (self.table["lambda"], seconds), path)
+            self.assertNotRegex(text, r"~\d+ min\)", path)
+
 # the per-round columns of the README's table of ProductBenchmark runs: (benchmark, percent) against the fused kernel
 PRODUCT_COLUMNS = (("streamingRead", True), ("nativeStreamingRead", True), ("nativeTwoTouchRead", True),
                    ("twoBlasSgemv", False), ("twoSgemv", False))
