@@ -324,6 +324,31 @@ def _exit_on_termination(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def reproducing_command(n, stages, lam, lambda_grid=None, methods=None, budgets=None) -> str:
+    """run_mnist_table.sh with the options that differ from main()'s defaults: the table's "Regenerate with" line named
+    the bare script while the committed run used --lambda 1e-4, so following it ran a lambda search instead."""
+    args = []
+    if n != 1000: args += ["--n", str(n)]
+    if stages != 3: args += ["--stages", str(stages)]
+    if lam is not None: args += ["--lambda", _shortest(lam)]
+    elif lambda_grid is not None and lambda_grid != DEFAULT_LAMBDA_GRID: args += ["--lambda-grid", lambda_grid or "''"]
+    if methods is not None and methods != ",".join(METHODS): args += ["--methods", methods]
+    if budgets is not None and budgets != ",".join(map(str, BUDGETS)): args += ["--budgets", budgets]
+    return " ".join(["python/run_mnist_table.sh"] + args)
+
+
+DEFAULT_LAMBDA_GRID = "1e-4,1e-3,1e-2,1e-1"
+
+
+def _shortest(x: float) -> str:
+    """x as a user types it: 1e-4, not 0.0001 or 1.000000e-04 (the shorter of %g and the least-digit exponent form)."""
+    for digits in range(17):
+        mantissa, exponent = f"{x:.{digits}e}".split("e")
+        if float(f"{mantissa}e{exponent}") == x:
+            return min(f"{x:g}", f"{mantissa}e{int(exponent)}", key=len)
+    return repr(x)
+
+
 def main(argv=None):
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _exit_on_termination)
@@ -332,12 +357,13 @@ def main(argv=None):
     ap.add_argument("--stages", type=int, default=3, help="falcon++ stages")
     ap.add_argument("--lambda", dest="lam", type=float, default=None,
                     help="ridge lambda for every method (skips the search; default: chosen from --lambda-grid)")
-    ap.add_argument("--lambda-grid", default="1e-4,1e-3,1e-2,1e-1",
+    ap.add_argument("--lambda-grid", default=DEFAULT_LAMBDA_GRID,
                     help="lambdas tried with falcon on the validation split ('' = none: the CLI default)")
     ap.add_argument("--out-dir", default=str(HERE.parents[1] / "docs"))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
-    ap.add_argument("--command", default="python/run_mnist_table.sh", help="command named in the table")
+    ap.add_argument("--command", default=None, help="command named in the table (default: run_mnist_table.sh with "
+                                                  "the options of this run that change its figures)")
     ap.add_argument("--from-json", help="only re-render the .md and .png from a mnist-results.json (its \"Generated\" "
                                         "line keeps the run's date, machine, torch and threads; a line below it "
                                         "names the re-render's)")
@@ -345,14 +371,18 @@ def main(argv=None):
     if a.from_json:
         with open(a.from_json) as f:
             results = json.load(f)
-        write_outputs(results, Path(a.out_dir).resolve(), a.command, rerendered=True)
+        write_outputs(results, Path(a.out_dir).resolve(), a.command or results.get("command")
+                      or reproducing_command(results["n"], results["stages"],
+                                             results["lambda"] if not results.get("lambda_search") else None),
+                      rerendered=True)
         return
     M.setup_determinism()
     grid = () if a.lam is not None or not a.lambda_grid else [float(g) for g in a.lambda_grid.split(",")]
     results = run(a.n, Path(a.out_dir), a.stages, a.lam, [m.strip() for m in a.methods.split(",")],
                   [float(b) for b in a.budgets.split(",")], grid)
     out = Path(a.out_dir).resolve()
-    write_outputs(results, out, a.command)
+    results["command"] = a.command or reproducing_command(a.n, a.stages, a.lam, a.lambda_grid, a.methods, a.budgets)
+    write_outputs(results, out, results["command"])
     print(f"wrote {out}/mnist-results.md, mnist-accuracy.png, mnist-results.json")
 
 

@@ -53,6 +53,23 @@ class MnistTableTest(unittest.TestCase):
                       "record; whole run", md)
         self.assertEqual(len(re.findall(r"\d{4}-\d\d-\d\d \d\d:\d\d UTC", md)), 1, md[-600:])
 
+    def test_the_committed_table_names_the_command_of_its_own_run(self):
+        # its "Regenerate with" line named the bare run_mnist_table.sh, which runs a lambda search, while the committed
+        # run used --lambda 1e-4 (no search recorded): following the line did not reproduce the table
+        results = json.loads((ROOT / "docs" / "mnist-results.json").read_text())
+        committed = (ROOT / "docs" / "mnist-results.md").read_text()
+        self.assertIsNone(results["lambda_search"])
+        self.assertEqual(results["lambda"], 1e-4)
+        command = "python/run_mnist_table.sh --lambda 1e-4"
+        self.assertIn(f"Regenerate with `{command}`", committed)
+        self.assertEqual(results["command"], command)
+        # a results.json that did not record its command: the re-render rebuilds it from the run's own figures
+        results.pop("command")
+        self.assertIn(f"Regenerate with `{command}`", self.rerender(results, "uncommanded"))
+        # and the committed .md is the re-render of the committed .json, but for the re-render's own line
+        rerendered = self.rerender(json.loads((ROOT / "docs" / "mnist-results.json").read_text()), "committed")
+        self.assertEqual(committed.rstrip("\n"), rerendered.split("\n\nRe-rendered from")[0])
+
     def test_a_run_stopped_by_sigterm_or_sigint_removes_its_work_folder(self):
         # tempfile.TemporaryDirectory is removed on an exception (Ctrl-C) but not on SIGTERM (timeout, a CI job's
         # limit), which the script did not handle: its falcon-mnist-* folder (86 MB of X at --n 1000) stayed in /tmp.
