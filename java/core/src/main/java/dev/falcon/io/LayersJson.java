@@ -14,6 +14,7 @@ import dev.falcon.model.LayerTable;
 import dev.falcon.model.Numbers;
 import java.io.IOException;
 import java.math.BigDecimal;
+import java.math.BigInteger;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -103,7 +104,7 @@ public final class LayersJson {
                 JsonNode v = shapeNode.get(d);
                 if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() <= 0) {
                     throw InputException.of(file, where + ".shape", "entry " + d + " " + whyNotAnInteger(v, 1),
-                            integerFix(v, "dimensions must be positive integers"));
+                            integerFix(v, 1, "dimensions must be positive integers"));
                 }
                 shape[d] = v.longValue();
             }
@@ -190,28 +191,38 @@ public final class LayersJson {
 
     /**
      * Why a value is no integer >= min. A whole number written with a decimal point or an exponent (json.dump of numpy
-     * floats writes 2.0) is quoted as written, since falcon's number form would print it as the integer it is not.
+     * floats writes 2.0) is quoted as a decimal, since falcon's number form would print it as the integer it is not; it
+     * is called written so only where the integer would be taken, lest the fix name a value refused in turn (-2.0).
      */
     private static String whyNotAnInteger(JsonNode v, long min) {
-        if (isWholeButWrittenAsDecimal(v)) {
-            return "is " + v.asText() + ", written with a decimal point or an exponent, not as an integer";
+        boolean wholeDecimal = isWholeButWrittenAsDecimal(v);
+        String quoted = wholeDecimal ? asDecimal(v.doubleValue()) : shown(v);
+        if (v.isIntegralNumber() && !v.canConvertToLong() || wholeDecimal && v.doubleValue() >= 0x1p63) {
+            return "is " + quoted + ", not an integer that fits 64 bits";
         }
-        if (v.isIntegralNumber() && !v.canConvertToLong()) {
-            return "is " + v.asText() + ", beyond a 64-bit integer";
-        }
-        return "is " + shown(v) + ", not an integer >= " + min;
+        if (integerToWrite(v, min) != null) return "is " + quoted + ", written with a decimal point or an exponent, not as an integer";
+        return "is " + quoted + ", not an integer >= " + min;
     }
 
-    private static String integerFix(JsonNode v, String otherwise) {
-        if (isWholeButWrittenAsDecimal(v)) {
-            return "write it as the integer " + BigDecimal.valueOf(v.doubleValue()).toBigInteger() + " (in Python: int(value))";
-        }
-        return otherwise;
+    private static String integerFix(JsonNode v, long min, String otherwise) {
+        BigInteger integer = integerToWrite(v, min);
+        return integer == null ? otherwise : "write it as the integer " + integer + " (in Python: int(value))";
+    }
+
+    /** The integer a whole number written as a decimal stands for, where it would be taken (min .. 2^63 - 1); else null. */
+    private static BigInteger integerToWrite(JsonNode v, long min) {
+        if (!isWholeButWrittenAsDecimal(v) || v.doubleValue() < min || v.doubleValue() >= 0x1p63) return null;
+        return new BigDecimal(v.doubleValue()).toBigInteger();
     }
 
     private static boolean isWholeButWrittenAsDecimal(JsonNode v) {
-        return v.isFloatingPointNumber() && Double.isFinite(v.doubleValue()) && v.doubleValue() == Math.rint(v.doubleValue())
-                && Math.abs(v.doubleValue()) < 1e18;
+        return v.isFloatingPointNumber() && Double.isFinite(v.doubleValue()) && v.doubleValue() == Math.rint(v.doubleValue());
+    }
+
+    /** A whole double as a decimal: 2.0, -2.0, 3e18 (falcon's form, with the ".0" it drops where it has no exponent). */
+    private static String asDecimal(double whole) {
+        String shown = Numbers.shown(whole);
+        return shown.contains("e") ? shown : shown + ".0";
     }
 
     private static long optionalLong(Path file, String where, JsonNode node, String key, long fallback, long min) {
@@ -219,7 +230,7 @@ public final class LayersJson {
         if (v == null || v.isNull()) return fallback;
         if (!v.isIntegralNumber() || !v.canConvertToLong() || v.longValue() < min) {
             throw InputException.of(file, where + "." + key, whyNotAnInteger(v, min),
-                    integerFix(v, "fix it or omit it (it is then derived from the shapes)"));
+                    integerFix(v, min, "fix it or omit it (it is then derived from the shapes)"));
         }
         return v.longValue();
     }

@@ -133,7 +133,21 @@ class LayersJsonTest {
         assertInput(() -> LayersJson.read(count, -1), count, "layers[0] (\"a\").count: is 8.0, written with a decimal point",
                 "write it as the integer 8");
         Path huge = json("huge.json", layers("{\"name\": \"a\", \"shape\": [99999999999999999999], \"flops_per_weight\": 2}"));
-        assertInput(() -> LayersJson.read(huge, -1), huge, "entry 0 is 99999999999999999999, beyond a 64-bit integer");
+        assertInput(() -> LayersJson.read(huge, -1), huge, "entry 0 is 99999999999999999999, not an integer that fits 64 bits");
+        // the integer fix only where the integer is taken: "write it as the integer -2" was refused in turn
+        Path negative = json("negative.json", layers("{\"name\": \"a\", \"shape\": [-2.0, 2], \"flops_per_weight\": 2}"));
+        InputException refused = assertInput(() -> LayersJson.read(negative, -1), negative, "entry 0 is -2.0, not an integer >= 1",
+                "dimensions must be positive integers");
+        assertTrue(!refused.getMessage().contains("write it as the integer"), refused.getMessage());
+        Path zeroCount = json("zero.json", layers("{\"name\": \"a\", \"shape\": [8], \"flops_per_weight\": 2, \"count\": 0.0}"));
+        assertInput(() -> LayersJson.read(zeroCount, -1), zeroCount, ".count: is 0.0, not an integer >= 1", "fix it or omit it");
+        Path zeroOffset = json("offset0.json", layers("{\"name\": \"a\", \"shape\": [8], \"flops_per_weight\": 2, \"offset\": 0.0}"));
+        assertInput(() -> LayersJson.read(zeroOffset, -1), zeroOffset, ".offset: is 0.0, written with a decimal point", "the integer 0");
+        // whole numbers of 1e18 and more: one that fits a long is still an integer to write, one beyond it is said to be
+        Path big = json("big.json", layers("{\"name\": \"a\", \"shape\": [3e18], \"flops_per_weight\": 2}"));
+        assertInput(() -> LayersJson.read(big, -1), big, "entry 0 is 3e18, written with a decimal point", "the integer 3000000000000000000");
+        Path beyond = json("beyond.json", layers("{\"name\": \"a\", \"shape\": [1e20], \"flops_per_weight\": 2}"));
+        assertInput(() -> LayersJson.read(beyond, -1), beyond, "entry 0 is 1e20, not an integer that fits 64 bits");
         Path fraction = json("fraction.json", layers("{\"name\": \"a\", \"shape\": [2.5], \"flops_per_weight\": 2}"));
         assertInput(() -> LayersJson.read(fraction, -1), fraction, "entry 0 is 2.5, not an integer >= 1", "dimensions must be positive integers");
     }
