@@ -252,23 +252,15 @@ public interface ComputeBackend extends AutoCloseable {
 
     /**
      * Block or segment starts as every backend takes them: at least two entries, beginning at 0, increasing strictly and
-     * ending at {@code end} (p, or the number of scores). One check for all backends, so that a bad array is the same
-     * error everywhere rather than an out-of-bounds read in one backend's native code.
+     * ending at {@code end} (p, or the number of scores). One check for all backends and X's panels
+     * ({@link HostMatrix#requireStarts}), so that a bad array is the same error everywhere rather than an out-of-bounds
+     * read in one backend's native code.
      *
      * @param what names the starts in the error ("block", "segment")
      * @throws IllegalArgumentException naming the first entry that breaks a rule
      */
     static void requireStarts(String what, long[] starts, long end) {
-        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
-            throw new IllegalArgumentException(what + " starts must begin at 0 and end at p = " + end + ": "
-                    + (starts.length <= 16 ? java.util.Arrays.toString(starts) : starts.length + " entries"));
-        }
-        for (int b = 1; b < starts.length; b++) {
-            if (starts[b] <= starts[b - 1]) {
-                throw new IllegalArgumentException(what + " starts must increase strictly: entry " + b + " = "
-                        + starts[b] + " after " + starts[b - 1]);
-            }
-        }
+        HostMatrix.requireStarts(what, starts, end);
     }
 
     /**

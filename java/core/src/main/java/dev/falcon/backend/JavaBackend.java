@@ -183,7 +183,7 @@ public final class JavaBackend implements ComputeBackend {
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the java backend's blockGramProduct")) {
             checkOpen();
-            checkBlocks(blockStarts, x.cols());
+            ComputeBackend.requireStarts("block", blockStarts, x.cols());
             int n = Math.toIntExact(x.rows());
             double[] u = new double[n];
             float[] col = new float[n];
@@ -229,15 +229,6 @@ public final class JavaBackend implements ComputeBackend {
                 view = x.columns(first, count);
             }
             view.get((int) ((column - first) * x.rows()), into, 0, into.length);
-        }
-    }
-
-    static void checkBlocks(long[] starts, long p) {
-        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != p) {
-            throw new IllegalArgumentException("block starts must begin at 0 and end at p = " + p + ": " + Arrays.toString(starts));
-        }
-        for (int b = 1; b < starts.length; b++) {
-            if (starts[b] <= starts[b - 1]) throw new IllegalArgumentException("block starts must increase strictly: " + Arrays.toString(starts));
         }
     }
 
@@ -364,7 +355,7 @@ public final class JavaBackend implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        checkBlocks(segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
+        ComputeBackend.requireStarts("segment", segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
         for (int s = 0; s + 1 < segmentStarts.length; s++) {
             int start = Math.toIntExact(segmentStarts[s]);
             int length = Math.toIntExact(segmentStarts[s + 1] - start);

@@ -127,17 +127,25 @@ public final class HostMatrix implements AutoCloseable {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
         }
-        if (panelStarts != null) checkPanelStarts(panelStarts, cols);
+        if (panelStarts != null) requireStarts("panel", panelStarts, cols);
     }
 
-    private static void checkPanelStarts(long[] starts, long cols) {
-        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != cols) {
-            throw new IllegalArgumentException("panel starts must begin at 0 and end at the column count " + cols + ": "
+    /**
+     * The check of every partition of [0, end) into consecutive ranges given by their starts (panels of X here, a
+     * backend's blocks and segments through {@code ComputeBackend.requireStarts}): at least two entries, beginning at 0,
+     * increasing strictly and ending at {@code end}. One check, so that a bad array is the same error everywhere.
+     *
+     * @param what names the starts in the error ("panel", "block", "segment")
+     * @throws IllegalArgumentException naming the first entry that breaks a rule (the array itself only where short)
+     */
+    public static void requireStarts(String what, long[] starts, long end) {
+        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
+            throw new IllegalArgumentException(what + " starts must begin at 0 and end at p = " + end + ": "
                     + (starts.length <= 16 ? java.util.Arrays.toString(starts) : starts.length + " entries"));
         }
         for (int k = 1; k < starts.length; k++) {
             if (starts[k] <= starts[k - 1]) {
-                throw new IllegalArgumentException("panel starts must increase strictly: entry " + k + " = " + starts[k]
+                throw new IllegalArgumentException(what + " starts must increase strictly: entry " + k + " = " + starts[k]
                         + " after " + starts[k - 1]);
             }
         }

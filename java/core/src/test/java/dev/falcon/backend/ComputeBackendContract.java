@@ -874,6 +874,35 @@ public abstract class ComputeBackendContract {
         assertArrayEquals(new long[] {2, 1, 2}, counts);
     }
 
+    /**
+     * Bad starts are one error on every backend and operation: the java backend's own copy of the check called segment
+     * starts "block starts" and printed the whole array, so its sortSegmentsDescending and countAbove worded the same
+     * mistake differently.
+     */
+    @Test
+    void badStartsAreTheSameErrorOnEveryOperation() {
+        FloatPointer scores = floats(new float[] {5, 4, 3, 9}), sortedOut = track(new FloatPointer(4));
+        DoublePointer prefixOut = track(new DoublePointer(4));
+        long[] decreasing = {0, 3, 2, 4};
+        String expected = "segment starts must increase strictly: entry 2 = 2 after 3";
+        IllegalArgumentException sort = assertThrows(IllegalArgumentException.class,
+                () -> backend.sortSegmentsDescending(scores, decreasing, sortedOut, null, prefixOut));
+        assertEquals(expected, sort.getMessage());
+        IllegalArgumentException count = assertThrows(IllegalArgumentException.class,
+                () -> backend.countAbove(scores, decreasing, new double[3], new long[3]));
+        assertEquals(expected, count.getMessage());
+        HostMatrix x = matrix(new float[12], 3, 4);
+        FloatPointer d = floats(new float[4]), out = track(new FloatPointer(4));
+        IllegalArgumentException block = assertThrows(IllegalArgumentException.class,
+                () -> backend.blockGramProduct(x, decreasing, d, out));
+        assertEquals("block starts must increase strictly: entry 2 = 2 after 3", block.getMessage());
+        // a long array is counted, not printed: per-weight starts would fill the message
+        long[] perWeight = java.util.stream.LongStream.rangeClosed(1, 40).toArray();
+        IllegalArgumentException many = assertThrows(IllegalArgumentException.class,
+                () -> backend.sortSegmentsDescending(scores, perWeight, sortedOut, null, prefixOut));
+        assertEquals("segment starts must begin at 0 and end at p = 40: 40 entries", many.getMessage());
+    }
+
     // ---------------------------------------------------------------- loading
 
     /** Writes rows x cols values (given column-major) as raw bytes of a type/order/endianness at an offset. */
