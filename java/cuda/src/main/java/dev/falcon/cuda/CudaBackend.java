@@ -174,7 +174,7 @@ public final class CudaBackend implements ComputeBackend {
         // before the copy: a write that ends during it leaves the copy older than X, and the next call copies again
         ResidentCopy taking = ResidentCopy.of(x);
         long[] free = {0}, total = {0};
-        long held = scratchOfTheWorkingSet();
+        Map<String, Long> held = scratchOfTheWorkingSet();
         check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
         DeviceMemoryPlan p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], held, true);
         if (p.mode() == DeviceMemoryPlan.Mode.RESIDENT) {
@@ -198,19 +198,21 @@ public final class CudaBackend implements ComputeBackend {
     }
 
     /**
-     * Device bytes of the scratch buffers this backend holds, which cudaMemGetInfo reports as used and the plan's working
-     * set counts again: the plan credits them back (multiply takes its vectors before forEachChunk plans X, and a
-     * selection's sort keeps 28 bytes per weight). The streamed chunk buffers of an earlier X are not part of the working
-     * set: they are freed here (only forEachChunk uses them, and only after planning), so they neither count as held nor
-     * stay allocated beside a resident X.
+     * Bytes of each scratch buffer this backend holds, by key, which cudaMemGetInfo reports as used and the plan's working
+     * set counts again where this X reuses them: the plan credits back, per key, what each spares of this X's buffer of
+     * that key (multiply takes its vectors before forEachChunk plans X, and a selection's sort keeps 28 bytes per weight;
+     * an earlier, larger X's buffers are credited only up to this X's sizes). The streamed chunk buffers of an earlier X
+     * are not part of the working set: they are freed here (only forEachChunk uses them, and only after planning), so they
+     * neither count as held nor stay allocated beside a resident X. Other held buffers stay: a call may have taken them
+     * before it planned X (multiply's v, weightedGram's gram), and buffer() hands them out again when big enough.
      */
-    private long scratchOfTheWorkingSet() {
+    private Map<String, Long> scratchOfTheWorkingSet() {
         for (int s = 0; s < 2; s++) {
             DeviceBuffer chunk = scratch.remove(CHUNK_KEY + s);
             if (chunk != null) chunk.close();
         }
-        long bytes = 0;
-        for (DeviceBuffer b : scratch.values()) bytes += b.bytes();
+        Map<String, Long> bytes = new HashMap<>();
+        scratch.forEach((key, b) -> bytes.put(key, b.bytes()));
         return bytes;
     }
 

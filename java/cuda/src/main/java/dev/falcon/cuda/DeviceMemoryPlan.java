@@ -1,5 +1,8 @@
 package dev.falcon.cuda;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+
 /**
  * Where X lives during a solve, decided before starting: {@link Mode#RESIDENT} when X (n x p float32) fits in
  * the device's free memory together with the working set (vectors of length p, the sort's buffers, the n x n
@@ -74,20 +77,70 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long h
     }
 
     /**
-     * Device bytes every solve needs besides X: each buffer the backend allocates, at its largest (blocks, segments and
-     * gathered columns are at most p).
+     * The working set's buffers that {@link CudaBackend} keeps in its scratch, by the key it gives each, at their largest
+     * for X of n x p (blocks, segments and gathered columns are at most p; a solve's right-hand sides at most n).
+     * {@link #workBytes} is their sum plus {@link #radixAlternateBytes}. The backend's other scratch keys (starts,
+     * segStarts, thresholds, counts, info, cholWork: a few bytes per block or segment, and cuSOLVER's workspace) are
+     * left to {@link #RESERVE_BYTES}, and its streamed chunk buffers are planned here per X.
+     */
+    static Map<String, Long> workingSetBuffers(long n, long p) {
+        long rows = Math.max(1, n), nn = n * n, gatherColumns = gatherChunkColumns(n, p);
+        Map<String, Long> buffers = new LinkedHashMap<>();
+        // vectors: d, out, v, weights of length p; u and X v of length n; X v's two double accumulators, partial sums
+        for (String key : new String[] {"d", "out", "v", "w"}) buffers.put(key, p * Float.BYTES);
+        buffers.put("u", n * Float.BYTES);
+        buffers.put("product", n * Float.BYTES);
+        buffers.put("productAcc", 2L * n * Double.BYTES);
+        buffers.put("productPartial", productPartialBytes(n));
+        // the sort: scores, sorted, index, prefix, keys; the scan's tiles (a sort asked for no prefix sums, magnitude's,
+        // allocates neither the prefix nor the tiles: it stays within this)
+        buffers.put("scores", p * Float.BYTES);
+        buffers.put("sorted", p * Float.BYTES);
+        buffers.put("index", p * Integer.BYTES);
+        buffers.put("prefix", p * Double.BYTES);
+        buffers.put("keys", p * Long.BYTES);
+        buffers.put("scanTiles", scanScratchBytes(p));
+        // dense: the Gram per stream (2), the factor, the right-hand sides
+        buffers.put("gram", 2 * nn * Double.BYTES);
+        buffers.put("chol", nn * Double.BYTES);
+        buffers.put("rhs", nn * Double.BYTES);
+        // scratch of the block product, the Gram's widened chunks, the gather's passes
+        buffers.put("blockScratch", blockGramScratchBytes(n, Math.max(1, p)));
+        buffers.put("wide", gramWideBytes(n, p));
+        buffers.put("columns", gatherColumns * Integer.BYTES);
+        buffers.put("gather", gatherColumns * rows * Float.BYTES);
+        return buffers;
+    }
+
+    /** The radix sort's alternate keys and indices, which thrust allocates for each sort and frees after it. */
+    static long radixAlternateBytes(long p) {
+        return p * (Long.BYTES + Integer.BYTES);
+    }
+
+    /**
+     * Device bytes every solve needs besides X: each buffer the backend allocates, at its largest
+     * ({@link #workingSetBuffers}, and the radix sort's alternates).
      */
     public static long workBytes(long n, long p) {
-        // d, out, v, weights; u, X v and its two double accumulators
-        long vectors = 4L * p * Float.BYTES + 2L * n * Float.BYTES + 2L * n * Double.BYTES;
-        // scores, sorted, index, prefix, keys; the alternate keys and indices the radix sort allocates; the scan's tiles
-        // (a sort asked for no prefix sums, magnitude's, allocates neither the prefix nor the tiles: it stays within this)
-        long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES) + p * (Long.BYTES + Integer.BYTES)
-                + scanScratchBytes(p);
-        long dense = 4L * n * n * Double.BYTES;                       // Gram per stream (2), factor, right-hand sides
-        long gather = gatherChunkColumns(n, p) * (Math.max(1, n) * Float.BYTES + Integer.BYTES);
-        long scratch = blockGramScratchBytes(n, Math.max(1, p)) + gramWideBytes(n, p) + gather + productPartialBytes(n);
-        return vectors + sort + dense + scratch;
+        long bytes = radixAlternateBytes(p);
+        for (long b : workingSetBuffers(n, p).values()) bytes += b;
+        return bytes;
+    }
+
+    /**
+     * How much of the scratch a backend holds (bytes by key, as {@link CudaBackend} keeps it) the working set of X of
+     * n x p will use instead of allocating anew: per key, the held bytes up to what this X needs of that buffer.
+     * {@code CudaBackend.buffer} gives a held buffer only to its own key, and reuses it when big enough or frees it
+     * before allocating a larger one, so a held buffer spares at most its own entry: the sort's buffers of an earlier,
+     * larger p stand in for nothing of a new X's n x n Gram. Keys outside the working set spare nothing.
+     */
+    public static long reusableHeldBytes(long n, long p, Map<String, Long> heldScratch) {
+        long reusable = 0;
+        for (Map.Entry<String, Long> need : workingSetBuffers(n, p).entrySet()) {
+            Long held = heldScratch.get(need.getKey());
+            if (held != null) reusable += Math.max(0, Math.min(held, need.getValue()));
+        }
+        return reusable;
     }
 
     /** Plans for X of n x p floats on a device with {@code freeBytes} free. */
@@ -101,11 +154,20 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long h
     }
 
     /**
-     * As {@link #plan(long, long, long, boolean)} for a backend that already holds {@code heldWorkBytes} of device buffers
-     * of the working set (scratch kept from earlier calls, and what the current call took before planning).
-     * {@code freeBytes} (cudaMemGetInfo's) has them taken out already, and {@link #workBytes} counts them again: without
-     * this credit, X had to fit beside the working set twice over. They are added back to the free memory, at most the
-     * working set's size (it counts each of these buffers at its largest, so more cannot belong to it).
+     * As {@link #plan(long, long, long, boolean)} for a backend that already holds device buffers, {@code heldScratch}
+     * (bytes by key, as {@link CudaBackend} keeps its scratch: kept from earlier calls, and what the current call took
+     * before planning). {@code freeBytes} (cudaMemGetInfo's) has them taken out already, and {@link #workBytes} counts
+     * again those this X will reuse: without a credit, X had to fit beside them twice over. What they spare of this X's
+     * working set, {@link #reusableHeldBytes} (per buffer, not their sum), is added back to the free memory.
+     */
+    public static DeviceMemoryPlan plan(long n, long p, long freeBytes, Map<String, Long> heldScratch, boolean allowResident) {
+        return plan(n, p, freeBytes, reusableHeldBytes(n, p, heldScratch), allowResident);
+    }
+
+    /**
+     * As {@link #plan(long, long, long, Map, boolean)} with the held bytes already matched to this X's buffers:
+     * {@code heldWorkBytes} must be what {@link #reusableHeldBytes} gives (a sum over all held buffers credits bytes that
+     * serve none of this X's, and a resident plan then runs out of device memory). Capped at the working set.
      */
     public static DeviceMemoryPlan plan(long n, long p, long freeBytes, long heldWorkBytes, boolean allowResident) {
         long work = workBytes(n, p);

@@ -4,6 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.cuda.DeviceMemoryPlan.Mode;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 
 /** The planning arithmetic, on the CPU. */
@@ -114,6 +122,94 @@ class DeviceMemoryPlanTest {
         assertEquals(work, capped.heldWorkBytes());
         assertEquals(Mode.STREAMED, capped.mode(), capped.describe());
         assertEquals(0, DeviceMemoryPlan.plan(n, p, free).heldWorkBytes());
+    }
+
+    /** The sort's buffers a selection keeps, by CudaBackend's keys, for p weights (28 bytes per weight). */
+    private static Map<String, Long> sortBuffersOf(long p) {
+        return Map.of("scores", p * 4, "sorted", p * 4, "index", p * 4, "prefix", p * 8, "keys", p * 8);
+    }
+
+    /** The device bytes a resident run of X must still allocate: X, and each working-set buffer beyond what is held of it. */
+    private static long newBytesOfAResidentRun(long n, long p, Map<String, Long> held) {
+        long bytes = n * p * 4 + DeviceMemoryPlan.radixAlternateBytes(p);
+        for (Map.Entry<String, Long> need : DeviceMemoryPlan.workingSetBuffers(n, p).entrySet()) {
+            bytes += Math.max(0, need.getValue() - held.getOrDefault(need.getKey(), 0L));
+        }
+        return bytes;
+    }
+
+    /**
+     * A backend reused for a second X holds the sort buffers of an earlier selection over p = 50M (1.3 GiB). The next X
+     * (n = 8192, p = 100k) needs 2 GiB of n x n Gram and factor that nothing holds: the held sort buffers spare only this
+     * X's own sort buffers (2.7 MiB). Credited as a sum, they planned X resident on 6,500 MiB free although the run had
+     * 6,584 MiB to allocate; credited per buffer, X is streamed.
+     */
+    @Test
+    void heldScratchOfAnEarlierXIsCreditedOnlyForTheBuffersThisXReuses() {
+        long mib = 1L << 20, free = 6_500 * mib;
+        long n = 8192, p = 100_000;
+        Map<String, Long> held = sortBuffersOf(50_000_000);
+        DeviceMemoryPlan plan = DeviceMemoryPlan.plan(n, p, free, held, true);
+        assertEquals(Mode.STREAMED, plan.mode(), plan.describe());
+        assertEquals(p * 28, DeviceMemoryPlan.reusableHeldBytes(n, p, held));
+        assertEquals(p * 28, plan.heldWorkBytes(), plan.describe());
+        assertTrue(newBytesOfAResidentRun(n, p, held) > free, "the case of the review: a resident run would not fit");
+    }
+
+    /** Whenever the plan says resident, what the run still allocates fits in the plan's share of the free memory. */
+    @Test
+    void aResidentPlanNeverCountsOnBytesItsHeldBuffersDoNotSpare() {
+        long mib = 1L << 20;
+        List<Map<String, Long>> helds = List.of(Map.of(), sortBuffersOf(50_000_000), sortBuffersOf(1_000),
+                Map.of("gram", 2L * 4096 * 4096 * 8, "chol", 4096L * 4096 * 8, "info", 4L, "cholWork", 64 * mib),
+                Map.of("v", 400L, "out", 40_000_000L, "d", 400_000_000L));
+        for (long[] shape : new long[][] {{8192, 100_000}, {64, 1_000_000}, {1024, 5_000_000}, {4096, 20_000}}) {
+            long n = shape[0], p = shape[1];
+            for (Map<String, Long> held : helds) {
+                for (long free = 0; free <= 80L * 1024 * mib; free += 97 * mib) {
+                    DeviceMemoryPlan plan = DeviceMemoryPlan.plan(n, p, free, held, true);
+                    if (plan.mode() != Mode.RESIDENT) continue;
+                    long usable = (long) (free * (1 - DeviceMemoryPlan.RESERVE_FRACTION)) - DeviceMemoryPlan.RESERVE_BYTES;
+                    assertTrue(newBytesOfAResidentRun(n, p, held) <= usable, plan.describe() + ", held " + held);
+                }
+            }
+        }
+    }
+
+    /** Held buffers of the same X are still credited in full (the case of scratchAlreadyHeldIsNotCountedTwice, by key). */
+    @Test
+    void heldScratchOfTheSameXIsCreditedByKey() {
+        long n = 720, p = 25_502_912, free = 79 * GIB;
+        Map<String, Long> held = new java.util.HashMap<>(sortBuffersOf(p));
+        held.put("v", p * 4);
+        long heldBytes = p * (4 + 4 + 4 + 8 + 8 + 4);
+        DeviceMemoryPlan seen = DeviceMemoryPlan.plan(n, p, free - heldBytes, held, true);
+        assertEquals(Mode.RESIDENT, seen.mode(), seen.describe());
+        assertEquals(heldBytes, seen.heldWorkBytes());
+        assertEquals(Mode.STREAMED, DeviceMemoryPlan.plan(n, p, free - heldBytes, Map.of(), true).mode(), "nothing credited");
+        // buffers outside the working set (a few bytes per segment, cuSOLVER's workspace) are left to the reserve
+        assertEquals(0, DeviceMemoryPlan.reusableHeldBytes(n, p, Map.of("segStarts", 80L, "cholWork", 1L << 26, "info", 8L)));
+    }
+
+    /** The working set's per-buffer sizes add up to workBytes, under the keys CudaBackend gives its scratch buffers. */
+    @Test
+    void workingSetBuffersAreTheBackendsScratchKeys() throws java.io.IOException {
+        for (long[] shape : new long[][] {{100, 10_000}, {8192, 100_000}, {1, 7}}) {
+            long n = shape[0], p = shape[1];
+            long sum = DeviceMemoryPlan.radixAlternateBytes(p);
+            for (long b : DeviceMemoryPlan.workingSetBuffers(n, p).values()) sum += b;
+            assertEquals(DeviceMemoryPlan.workBytes(n, p), sum, "n " + n + ", p " + p);
+        }
+        String source = Files.readString(Path.of("src/main/java/dev/falcon/cuda/CudaBackend.java"));
+        Set<String> used = new TreeSet<>();
+        Matcher m = Pattern.compile("(?:buffer|upload)\\(\"(\\w+)\"").matcher(source);
+        while (m.find()) used.add(m.group(1));
+        Set<String> outside = Set.of("starts", "segStarts", "thresholds", "counts", "info", "cholWork");
+        Set<String> planned = DeviceMemoryPlan.workingSetBuffers(10, 10).keySet();
+        for (String key : planned) assertTrue(used.contains(key), "planned buffer \"" + key + "\" is not one of CudaBackend's: " + used);
+        for (String key : used) {
+            assertTrue(planned.contains(key) || outside.contains(key), "CudaBackend's buffer \"" + key + "\" is not in the plan");
+        }
     }
 
     @Test
