@@ -18,7 +18,7 @@ import tempfile
 import types
 from pathlib import Path
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -122,9 +122,10 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
             raise ValueError("gradient_source='cli' cannot call finetune or loss_fn: they live in this process")
         why = _why_the_gradient_command_cannot_load(model)
         if why is not None:
+            reason, fix = why
             raise ValueError(f"gradient_source='cli' runs the gradient command in another process, which cannot load "
-                             f"this model: {why}; define it in a module on PYTHONPATH, not in the script run as "
-                             "__main__, or use gradient_source='python' ('auto' takes it for such a model)")
+                             f"this model: {reason}; {fix}, or use gradient_source='python' ('auto' takes it for such "
+                             "a model)")
     cli = cli or FalconCLI()
     if timeout_arg is not None and (name != "falcon++" or gradient_source == "python"):
         # the CLI refuses --grads-command-timeout without --grads-command, which only falcon++ through the CLI passes
@@ -290,20 +291,30 @@ def _importable(model: nn.Module) -> bool:
     return _unimportable_class(model) is None
 
 
-def _why_the_gradient_command_cannot_load(model: nn.Module) -> Optional[str]:
-    """Why the gradient command could not unpickle the model prepare saves, or None: the checks of gradient_source
-    "auto", with their reason."""
+def _why_the_gradient_command_cannot_load(model: nn.Module) -> Optional[Tuple[str, str]]:
+    """Why the gradient command could not unpickle the model prepare saves, and the fix that helps, or None: the checks
+    of gradient_source "auto". A class or function of the script moves to a module; a lambda or a local function cannot
+    be pickled wherever it is defined, so "define it in a module" alone did not help it."""
+    in_a_module = "define it in a module on PYTHONPATH, not in the script run as __main__"
     unimportable = _unimportable_class(model)
     if unimportable is not None:
-        return unimportable
-    if not _picklable(model):
-        return ("torch.save cannot write it for the command (it holds a lambda or a local function, or a class or "
-                "function defined in __main__)")
-    return None
+        return unimportable, in_a_module
+    refusal = _pickle_refusal(model)
+    if refusal is None:
+        return None
+    if refusal.endswith("is defined in __main__"):
+        return f"torch.save cannot write it for the command ({refusal})", in_a_module
+    return (f"torch.save cannot write it for the command (it holds a lambda or a local function, which pickle refuses "
+            f"wherever it is defined: {refusal})",
+            "hold a function defined at the top level of a module on PYTHONPATH instead (or a module such as nn.Identity)")
 
 
 def _picklable(model: nn.Module) -> bool:
-    """Whether torch.save can write the model for the gradient command (a lambda or a local function held by a
+    return _pickle_refusal(model) is None
+
+
+def _pickle_refusal(model: nn.Module) -> Optional[str]:
+    """Why torch.save cannot write the model for the gradient command, or None (a lambda or a local function held by a
     module cannot be pickled: the CLI route failed in gradcmd.prepare, where the Python route runs). Tensors' data is
     left out, as torch.save leaves it out of its pickle, so the check costs no copy of the weights."""
     class _WithoutData(pickle.Pickler):
@@ -314,14 +325,18 @@ def _picklable(model: nn.Module) -> bool:
             # a class or function of the script pickles by reference to __main__, which in the gradient command is the
             # command itself: a dataclass config or an activation function defined in the script took the CLI route
             # and failed at stage 2 ("Can't get attribute 'Config' on <module 'falcon_torch.gradcmd'>")
+            qualname = getattr(obj, "__qualname__", "")
+            if isinstance(obj, types.FunctionType) and ("<lambda>" in qualname or "<locals>" in qualname):
+                # before the __main__ test: moving a lambda of the script into a module would not make it picklable
+                raise pickle.PicklingError(f"{qualname} is a lambda or a local function")
             if isinstance(obj, (type, types.FunctionType)) and getattr(obj, "__module__", None) == "__main__":
-                raise pickle.PicklingError(f"{obj.__qualname__} is defined in __main__")
+                raise pickle.PicklingError(f"{qualname} is defined in __main__")
             return NotImplemented
     try:
         _WithoutData(io.BytesIO(), protocol=2).dump(model)
-    except Exception:                  # pickle raises PicklingError, AttributeError or TypeError, by the object
-        return False
-    return True
+    except Exception as e:             # pickle raises PicklingError, AttributeError or TypeError, by the object
+        return str(e) or type(e).__name__
+    return None
 
 
 def _import_root(name: str) -> str:

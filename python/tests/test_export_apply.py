@@ -1216,6 +1216,31 @@ class ExportApplyTest(unittest.TestCase):
         finally:
             tempfile.tempdir = saved
 
+    def test_the_refusal_of_a_model_holding_a_lambda_gives_a_fix_that_helps_it(self):
+        # "define it in a module on PYTHONPATH" was given for a lambda too, which pickle refuses wherever it is defined;
+        # a class or function of the script still gets it
+        lambda_model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        lambda_model.act = lambda t: t
+        def script_function(t):
+            return t
+        script_function.__module__, script_function.__qualname__ = "__main__", "script_function"
+        script_model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        script_model.act = script_function
+        x, y = torch.randn(16, 6), torch.randint(0, 3, (16,))
+        cli = ft.FalconCLI(command=["/nonexistent/falcon"])
+        with self.assertRaises(ValueError) as refused:
+            ft.prune(lambda_model, (x, y), keep_flops=0.3, method="falcon++", stages=2, n_samples=16,
+                     gradient_source="cli", cli=cli)
+        message = str(refused.exception)
+        self.assertIn("<lambda> is a lambda or a local function", message)
+        self.assertIn("hold a function defined at the top level of a module on PYTHONPATH instead", message)
+        self.assertNotIn("define it in a module on PYTHONPATH", message)
+        with self.assertRaisesRegex(ValueError, r"\(script_function is defined in __main__\); define it in a module on "
+                                                r"PYTHONPATH, not in the script run as __main__, or use "
+                                                r"gradient_source='python'"):
+            ft.prune(script_model, (x, y), keep_flops=0.3, method="falcon++", stages=2, n_samples=16,
+                     gradient_source="cli", cli=cli)
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
