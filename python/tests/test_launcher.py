@@ -352,6 +352,53 @@ class JavaChoiceTest(unittest.TestCase):
         self.assertEqual((self.tmp / "mvn-saw").read_text(), f"JAVA_HOME={jdk}\n")
         self.assertEqual(r.stdout.splitlines()[0], "ran")
 
+class HeapLimitInFalconJavaOptsTest(unittest.TestCase):
+    """README: the heap starts at 64 MB, or at the limit when that is lower. The start followed FALCON_HEAP only, so an
+    -Xmx below 64m in FALCON_JAVA_OPTS (which comes later and overrides FALCON_HEAP) met -Xms64m and the JVM refused to
+    start: 'Initial heap size set to a larger value than the maximum heap size', exit 1. The fake java prints the heap
+    options it is given and starts the real JVM with them (-version instead of the jar)."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+opts=()
+for a; do [[ $a == -jar ]] && break; opts+=("$a"); [[ $a == -Xm* || $a == -XX:MaxHeapSize=* ]] && echo "$a"; done
+exec "$REAL_JAVA" "${opts[@]}" -version
+"""
+
+    def launch(self, opts, heap=None):
+        real_java = Path(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+        if real_java is None or not os.access(real_java, os.X_OK):
+            self.skipTest("no java here")
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", self.FAKE_JAVA)
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            jar.parent.mkdir(parents=True)
+            jar.write_text("jar")
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_JAVA_OPTS=opts, REAL_JAVA=str(real_java))
+            env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
+            env.pop("FALCON_HEAP", None)
+            if heap is not None:
+                env["FALCON_HEAP"] = heap
+            return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+    def test_the_heap_starts_at_the_lower_of_64m_and_the_limit_that_takes_effect(self):
+        cases = [  # FALCON_JAVA_OPTS, FALCON_HEAP -> the -Xms given
+            ("-Xmx32m", None, "-Xms32m"),
+            ("-XX:MaxHeapSize=20m", None, "-Xms20m"),
+            ("-Xmx24576k -Dx=1", None, "-Xms24576k"),
+            ("-Xmx4g", None, "-Xms64m"),
+            ("-Xmx32m -Xmx1g", None, "-Xms64m"),     # the JVM takes the last
+            ("-Xmx1g -Xmx24m", None, "-Xms24m"),
+            ("-Xmx4g", "32m", "-Xms64m"),            # FALCON_JAVA_OPTS overrides FALCON_HEAP
+            ("-Xmx40m", "2g", "-Xms40m"),
+            ("-Dx=1", "32m", "-Xms32m"),
+        ]
+        for opts, heap, start in cases:
+            r = self.launch(opts, heap)
+            self.assertEqual(r.returncode, 0, f"{opts} {heap}: {r.stdout} {r.stderr}")
+            self.assertEqual(r.stdout.split()[0], start, (opts, heap))
+            self.assertIn("version", r.stderr, "the JVM started")
+
 class FatalErrorTest(unittest.TestCase):
     """A SIGBUS in the native kernels (a mapped X truncated under them) crashed the JVM with its banner and left
     hs_err_pid*.log in the user's folder, with nothing saying what had happened."""
