@@ -399,6 +399,37 @@ exec "$REAL_JAVA" "${opts[@]}" -version
             self.assertEqual(r.stdout.split()[0], start, (opts, heap))
             self.assertIn("version", r.stderr, "the JVM started")
 
+class FalconHeapTooLargeTest(unittest.TestCase):
+    """A FALCON_HEAP the JVM cannot reserve passed the launcher's check (a lower bound only) and failed in the JVM's
+    words with exit code 1: 'Could not reserve enough space for 107373108658176KB object heap' (99999t), 'Invalid
+    maximum heap size: -Xmx1000000000000000g'; and 999999999999999t overflowed the launcher's arithmetic and was
+    refused as 'below the 16m'. The real JVM is asked; the jar is a stand-in, never run when the launcher refuses."""
+
+    def test_a_size_the_jvm_cannot_reserve_is_one_line_naming_the_variable(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", "#!/bin/sh\nexit 0\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            jar.parent.mkdir(parents=True)
+            jar.write_text("jar")
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+                self.skipTest("no java here")
+            for heap in ("99999t", "1000000000000000g", "999999999999999t", "99999999999999999999t"):
+                env = dict(os.environ, FALCON_HEAP=heap)   # the real java: JAVA_HOME's or PATH's
+                env.pop("FALCON_JAVA_OPTS", None)
+                r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 2, f"{heap}: {r.stdout} {r.stderr}")
+                self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                self.assertTrue(r.stderr.startswith(f"falcon: FALCON_HEAP is '{heap}', more than the JVM can reserve here ("),
+                                r.stderr)
+                self.assertRegex(r.stderr, r"(Could not reserve|Invalid maximum heap size)")
+                self.assertIn("(the default is 2g)", r.stderr)
+                self.assertEqual(r.stdout, "")
+            # a FALCON_JAVA_OPTS -Xmx overrides FALCON_HEAP: the JVM is not asked about the overridden size
+            env = dict(os.environ, FALCON_HEAP="99999t", FALCON_JAVA_OPTS="-Xmx64m")
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+            self.assertNotIn("FALCON_HEAP", r.stderr + r.stdout)
+
 class FatalErrorTest(unittest.TestCase):
     """A SIGBUS in the native kernels (a mapped X truncated under them) crashed the JVM with its banner and left
     hs_err_pid*.log in the user's folder, with nothing saying what had happened."""
