@@ -430,6 +430,41 @@ class FalconHeapTooLargeTest(unittest.TestCase):
             r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
             self.assertNotIn("FALCON_HEAP", r.stderr + r.stdout)
 
+class BuildToolsMissingTest(unittest.TestCase):
+    """Without Maven the first use printed 'mvn: command not found' and advised running mvn; without flock the build
+    lock was skipped unseen. PATH holds every program here but the one left out, and a fake java (and mvn)."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar\n"
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def launch(self, d, left_out, with_mvn):
+        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+        if not with_mvn:
+            (bin_dir / "mvn").unlink()
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+        env["PATH"] = f"{bin_dir}:{path_without(Path(d, 'system-bin'), 'java', 'javac', *left_out)}"
+        return root, subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+    def test_no_mvn_names_what_the_build_needs_and_how_to_install_it(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, r = self.launch(d, ("mvn",), with_mvn=False)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(r.stderr, f"falcon: building {root}/java/cli/target/falcon.jar (first use or sources changed) needs"
+                                       " Maven, and there is no mvn on PATH; the build needs a JDK 17, Maven 3.8+, g++ and"
+                                       " CMake 3.16+ (README, Requirements): on Debian, sudo apt-get install"
+                                       " openjdk-17-jdk-headless maven g++ cmake make\n")
+            self.assertEqual(r.stdout, "")
+
+    def test_no_flock_says_the_build_is_not_serialized_and_builds(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, r = self.launch(d, ("flock",), with_mvn=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, "ran\n")
+            lines = r.stderr.splitlines()
+            self.assertEqual(lines[0], f"falcon: flock (util-linux) is not on PATH, so this build is not kept from others: start"
+                                       f" no other ./falcon in {root} until it ends, or install util-linux", r.stderr)
+            self.assertTrue(lines[1].startswith("falcon: building"), r.stderr)
+
 class FatalErrorTest(unittest.TestCase):
     """A SIGBUS in the native kernels (a mapped X truncated under them) crashed the JVM with its banner and left
     hs_err_pid*.log in the user's folder, with nothing saying what had happened."""
