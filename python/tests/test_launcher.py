@@ -212,6 +212,7 @@ class FalconHeapMinimumTest(unittest.TestCase):
             os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_HEAP=heap)
             env.pop("FALCON_JAVA_OPTS", None)
+            env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
             return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
 
     def test_sizes_below_the_minimum_are_refused_naming_the_variable(self):
@@ -229,6 +230,240 @@ class FalconHeapMinimumTest(unittest.TestCase):
             self.assertEqual(r.returncode, 0, heap + ": " + r.stderr)
             self.assertEqual(r.stdout.split(), [f"-Xms{start}", f"-Xmx{heap}"], heap)
 
+
+def fake_jdk(folder, version, said, javac=False):
+    """A JDK folder with a release file naming version and a bin/java that prints said and its arguments."""
+    home = Path(folder)
+    (home / "bin").mkdir(parents=True)
+    (home / "release").write_text(f'IMPLEMENTOR="test"\nJAVA_VERSION="{version}"\n')
+    (home / "bin" / "java").write_text(f'#!/usr/bin/env bash\necho "{said}"\nfor a in "$@"; do echo "arg $a"; done\n')
+    (home / "bin" / "java").chmod(0o755)
+    if javac:
+        (home / "bin" / "javac").write_text("#!/bin/sh\nexit 0\n")
+        (home / "bin" / "javac").chmod(0o755)
+    return home
+
+
+def path_without(folder, *names):
+    """A folder of links to every program on PATH but names (the first of each name wins, as on PATH)."""
+    bin_dir = Path(folder)
+    bin_dir.mkdir(parents=True)
+    for entry in os.environ["PATH"].split(os.pathsep):
+        if not entry or not os.path.isdir(entry):
+            continue
+        for program in os.listdir(entry):
+            target = Path(entry, program)
+            if program not in names and not (bin_dir / program).exists() and os.access(target, os.X_OK) and target.is_file():
+                (bin_dir / program).symlink_to(target)
+    return bin_dir
+
+
+class JavaChoiceTest(unittest.TestCase):
+    """The launcher built with JAVA_HOME's JDK (Maven takes it) but ran the java on PATH; with the JDK only in
+    JAVA_HOME, bash's exec found the clone's java/ folder: 'exec: java: cannot execute: Is a directory', exit 126.
+    Fake JDKs: no JVM is started."""
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.tmp = Path(tmp.name)
+        self.root = self.tmp / "clone"
+        (self.root / "java" / "cli" / "target").mkdir(parents=True)  # java/: the folder bash's exec found
+        (self.root / "pom.xml").write_text("<project/>")
+        (self.root / "java" / "cli" / "target" / "falcon.jar").write_text("jar")  # newer than the sources: no build
+        (self.root / "falcon").write_text(LAUNCHER.read_text())
+        (self.root / "falcon").chmod(0o755)
+        self.no_java = path_without(self.tmp / "no-java-bin", "java", "javac", "mvn")
+
+    def launch(self, path, java_home=None):
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+        env["PATH"] = str(path)
+        if java_home is not None:
+            env["JAVA_HOME"] = str(java_home)
+        # from the clone's root, where ./java is the folder
+        return subprocess.run(["./falcon", "env"], cwd=self.root, env=env, capture_output=True, text=True, timeout=60)
+
+    def path_with_java(self, name, jdk):
+        bin_dir = self.tmp / name
+        bin_dir.mkdir()
+        (bin_dir / "java").symlink_to(jdk / "bin" / "java")
+        return f"{bin_dir}:{self.no_java}"
+
+    def test_java_home_names_the_java_that_runs_falcon(self):
+        home = fake_jdk(self.tmp / "jdk-home", "17.0.15", "java of JAVA_HOME")
+        on_path = fake_jdk(self.tmp / "jdk-path", "21.0.2", "java on PATH")
+        r = self.launch(self.path_with_java("bin", on_path), java_home=home)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[0], "java of JAVA_HOME")
+        self.assertEqual(r.stdout.splitlines()[-3:], ["arg -jar", f"arg {self.root}/java/cli/target/falcon.jar", "arg env"])
+        # the JDK only in JAVA_HOME, no java on PATH
+        r = self.launch(self.no_java, java_home=home)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[0], "java of JAVA_HOME")
+        # without JAVA_HOME, the java on PATH
+        r = self.launch(self.path_with_java("bin2", on_path))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[0], "java on PATH")
+
+    def test_no_java_is_one_line_naming_java_home_path_and_the_jdk(self):
+        r = self.launch(self.no_java)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith("falcon: no Java: JAVA_HOME is not set and there is no java on PATH; install a JDK 17"),
+                        r.stderr)
+        self.assertIn("apt-get install openjdk-17-jdk-headless", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_a_java_home_without_java_is_refused_naming_it(self):
+        for home in (self.tmp / "missing", self.root / "java"):
+            r = self.launch(self.path_with_java(f"bin-{home.name}", fake_jdk(self.tmp / f"jdk-{home.name}", "17", "ran")),
+                            java_home=home)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: JAVA_HOME is '{home}', which has no bin/java; set JAVA_HOME to a JDK 17"),
+                            r.stderr)
+            self.assertEqual(r.stdout, "", "no java on PATH was run instead")
+
+    def test_a_java_older_than_17_is_refused_naming_where_it_came_from(self):
+        for version in ("11.0.22", "1.8.0_392"):
+            old = fake_jdk(self.tmp / f"jdk-{version}", version, "old java ran")
+            r = self.launch(self.no_java, java_home=old)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(r.stderr, f"falcon: JAVA_HOME is '{old}', a Java {version}; falcon needs 17 or newer: set JAVA_HOME"
+                                       " to a JDK 17 or newer (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
+                                       " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)\n")
+            r = self.launch(self.path_with_java(f"bin-{version}", old))
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: the java on PATH ({self.tmp}/bin-{version}/java) is Java {version};"
+                                                " falcon needs 17 or newer: put a JDK 17 or newer first on PATH or set JAVA_HOME"),
+                            r.stderr)
+            self.assertEqual(r.stdout, "")
+
+    def test_without_java_home_the_jar_is_built_by_the_jdk_of_the_java_that_runs_it(self):
+        # Maven took the JDK of the javac on PATH, which can differ from the java on PATH
+        (self.root / "java" / "cli" / "target" / "falcon.jar").unlink()
+        jdk = fake_jdk(self.tmp / "jdk", "17.0.15", "ran", javac=True)
+        (self.tmp / "mvn-bin").mkdir()
+        (self.tmp / "mvn-bin" / "mvn").write_text('#!/usr/bin/env bash\necho "JAVA_HOME=${JAVA_HOME-<unset>}" > ../mvn-saw\n'
+                                                  'mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar\n')
+        (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
+        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.path_with_java('bin', jdk)}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual((self.tmp / "mvn-saw").read_text(), f"JAVA_HOME={jdk}\n")
+        self.assertEqual(r.stdout.splitlines()[0], "ran")
+
+class HeapLimitInFalconJavaOptsTest(unittest.TestCase):
+    """README: the heap starts at 64 MB, or at the limit when that is lower. The start followed FALCON_HEAP only, so an
+    -Xmx below 64m in FALCON_JAVA_OPTS (which comes later and overrides FALCON_HEAP) met -Xms64m and the JVM refused to
+    start: 'Initial heap size set to a larger value than the maximum heap size', exit 1. The fake java prints the heap
+    options it is given and starts the real JVM with them (-version instead of the jar)."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+opts=()
+for a; do [[ $a == -jar ]] && break; opts+=("$a"); [[ $a == -Xm* || $a == -XX:MaxHeapSize=* ]] && echo "$a"; done
+exec "$REAL_JAVA" "${opts[@]}" -version
+"""
+
+    def launch(self, opts, heap=None):
+        real_java = Path(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+        if real_java is None or not os.access(real_java, os.X_OK):
+            self.skipTest("no java here")
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", self.FAKE_JAVA)
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            jar.parent.mkdir(parents=True)
+            jar.write_text("jar")
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_JAVA_OPTS=opts, REAL_JAVA=str(real_java))
+            env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
+            env.pop("FALCON_HEAP", None)
+            if heap is not None:
+                env["FALCON_HEAP"] = heap
+            return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+    def test_the_heap_starts_at_the_lower_of_64m_and_the_limit_that_takes_effect(self):
+        cases = [  # FALCON_JAVA_OPTS, FALCON_HEAP -> the -Xms given
+            ("-Xmx32m", None, "-Xms32m"),
+            ("-XX:MaxHeapSize=20m", None, "-Xms20m"),
+            ("-Xmx24576k -Dx=1", None, "-Xms24576k"),
+            ("-Xmx4g", None, "-Xms64m"),
+            ("-Xmx32m -Xmx1g", None, "-Xms64m"),     # the JVM takes the last
+            ("-Xmx1g -Xmx24m", None, "-Xms24m"),
+            ("-Xmx4g", "32m", "-Xms64m"),            # FALCON_JAVA_OPTS overrides FALCON_HEAP
+            ("-Xmx40m", "2g", "-Xms40m"),
+            ("-Dx=1", "32m", "-Xms32m"),
+        ]
+        for opts, heap, start in cases:
+            r = self.launch(opts, heap)
+            self.assertEqual(r.returncode, 0, f"{opts} {heap}: {r.stdout} {r.stderr}")
+            self.assertEqual(r.stdout.split()[0], start, (opts, heap))
+            self.assertIn("version", r.stderr, "the JVM started")
+
+class FalconHeapTooLargeTest(unittest.TestCase):
+    """A FALCON_HEAP the JVM cannot reserve passed the launcher's check (a lower bound only) and failed in the JVM's
+    words with exit code 1: 'Could not reserve enough space for 107373108658176KB object heap' (99999t), 'Invalid
+    maximum heap size: -Xmx1000000000000000g'; and 999999999999999t overflowed the launcher's arithmetic and was
+    refused as 'below the 16m'. The real JVM is asked; the jar is a stand-in, never run when the launcher refuses."""
+
+    def test_a_size_the_jvm_cannot_reserve_is_one_line_naming_the_variable(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", "#!/bin/sh\nexit 0\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            jar.parent.mkdir(parents=True)
+            jar.write_text("jar")
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+                self.skipTest("no java here")
+            for heap in ("99999t", "1000000000000000g", "999999999999999t", "99999999999999999999t"):
+                env = dict(os.environ, FALCON_HEAP=heap)   # the real java: JAVA_HOME's or PATH's
+                env.pop("FALCON_JAVA_OPTS", None)
+                r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+                self.assertEqual(r.returncode, 2, f"{heap}: {r.stdout} {r.stderr}")
+                self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                self.assertTrue(r.stderr.startswith(f"falcon: FALCON_HEAP is '{heap}', more than the JVM can reserve here ("),
+                                r.stderr)
+                self.assertRegex(r.stderr, r"(Could not reserve|Invalid maximum heap size)")
+                self.assertIn("(the default is 2g)", r.stderr)
+                self.assertEqual(r.stdout, "")
+            # a FALCON_JAVA_OPTS -Xmx overrides FALCON_HEAP: the JVM is not asked about the overridden size
+            env = dict(os.environ, FALCON_HEAP="99999t", FALCON_JAVA_OPTS="-Xmx64m")
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+            self.assertNotIn("FALCON_HEAP", r.stderr + r.stdout)
+
+class BuildToolsMissingTest(unittest.TestCase):
+    """Without Maven the first use printed 'mvn: command not found' and advised running mvn; without flock the build
+    lock was skipped unseen. PATH holds every program here but the one left out, and a fake java (and mvn)."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar\n"
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def launch(self, d, left_out, with_mvn):
+        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+        if not with_mvn:
+            (bin_dir / "mvn").unlink()
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+        env["PATH"] = f"{bin_dir}:{path_without(Path(d, 'system-bin'), 'java', 'javac', *left_out)}"
+        return root, subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+    def test_no_mvn_names_what_the_build_needs_and_how_to_install_it(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, r = self.launch(d, ("mvn",), with_mvn=False)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertEqual(r.stderr, f"falcon: building {root}/java/cli/target/falcon.jar (first use or sources changed) needs"
+                                       " Maven, and there is no mvn on PATH; the build needs a JDK 17, Maven 3.8+, g++ and"
+                                       " CMake 3.16+ (README, Requirements): on Debian, sudo apt-get install"
+                                       " openjdk-17-jdk-headless maven g++ cmake make\n")
+            self.assertEqual(r.stdout, "")
+
+    def test_no_flock_says_the_build_is_not_serialized_and_builds(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, r = self.launch(d, ("flock",), with_mvn=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(r.stdout, "ran\n")
+            lines = r.stderr.splitlines()
+            self.assertEqual(lines[0], f"falcon: flock (util-linux) is not on PATH, so this build is not kept from others: start"
+                                       f" no other ./falcon in {root} until it ends, or install util-linux", r.stderr)
+            self.assertTrue(lines[1].startswith("falcon: building"), r.stderr)
 
 class FatalErrorTest(unittest.TestCase):
     """A SIGBUS in the native kernels (a mapped X truncated under them) crashed the JVM with its banner and left
@@ -309,6 +544,7 @@ echo ran
             log = Path(d, "builds.log")
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log))
             env.pop("FALCON_JAVA_OPTS", None)
+            env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
             env.pop("FALCON_HEAP", None)
             runs = [subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True) for _ in range(3)]
@@ -340,6 +576,7 @@ echo ran
             root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", **env_vars)
             env.pop("FALCON_JAVA_OPTS", None)
+            env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
             env.pop("FALCON_HEAP", None)
             return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
                                   timeout=60)
@@ -395,7 +632,8 @@ exit 7
             (self.bin / name).chmod(0o755)
 
     def launch(self, launcher=None, cwd=None, **env_vars):
-        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP")}
+        # without JAVA_HOME, which the launcher would run instead of the fake java on PATH
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
         env["PATH"] = f"{self.bin}:{os.environ['PATH']}"
         env.update(env_vars)
         env = {k: v for k, v in env.items() if v is not None}
