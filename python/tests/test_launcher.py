@@ -27,6 +27,17 @@ def unbuilt_clone(folder, fake_mvn, fake_java):
     return root, bin_dir
 
 
+def built_clone(folder, fake_java):
+    """unbuilt_clone with a jar newer than its sources, so the launcher builds nothing (its mvn fails if asked) and runs
+    the fake java: (clone, bin folder)."""
+    root, bin_dir = unbuilt_clone(folder, "#!/usr/bin/env bash\nexit 1\n", fake_java)
+    jar = root / "java" / "cli" / "target" / "falcon.jar"
+    jar.parent.mkdir(parents=True)
+    jar.write_text("jar")
+    os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+    return root, bin_dir
+
+
 def two_stages_with_grads_command(folder, command, env, n, iterations):
     """falcon++ on the resnet20 example in two stages, --grads-command running before the second, outputs in folder."""
     return subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "falcon++", "--stages", "2",
@@ -205,11 +216,7 @@ class FalconHeapMinimumTest(unittest.TestCase):
 
     def launch(self, heap):
         with tempfile.TemporaryDirectory() as d:
-            root, bin_dir = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", self.FAKE_JAVA)
-            jar = root / "java" / "cli" / "target" / "falcon.jar"
-            jar.parent.mkdir(parents=True)
-            jar.write_text("jar")
-            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            root, bin_dir = built_clone(d, self.FAKE_JAVA)
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_HEAP=heap)
             env.pop("FALCON_JAVA_OPTS", None)
             env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
@@ -369,11 +376,7 @@ exec "$REAL_JAVA" "${opts[@]}" -version
         if real_java is None or not os.access(real_java, os.X_OK):
             self.skipTest("no java here")
         with tempfile.TemporaryDirectory() as d:
-            root, bin_dir = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", self.FAKE_JAVA)
-            jar = root / "java" / "cli" / "target" / "falcon.jar"
-            jar.parent.mkdir(parents=True)
-            jar.write_text("jar")
-            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            root, bin_dir = built_clone(d, self.FAKE_JAVA)
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_JAVA_OPTS=opts, REAL_JAVA=str(real_java))
             env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
             env.pop("FALCON_HEAP", None)
@@ -407,11 +410,7 @@ class FalconHeapTooLargeTest(unittest.TestCase):
 
     def test_a_size_the_jvm_cannot_reserve_is_one_line_naming_the_variable(self):
         with tempfile.TemporaryDirectory() as d:
-            root, _ = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", "#!/bin/sh\nexit 0\n")
-            jar = root / "java" / "cli" / "target" / "falcon.jar"
-            jar.parent.mkdir(parents=True)
-            jar.write_text("jar")
-            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            root, _ = built_clone(d, "#!/bin/sh\nexit 0\n")
             if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
                 self.skipTest("no java here")
             for heap in ("99999t", "1000000000000000g", "999999999999999t", "99999999999999999999t"):
