@@ -649,6 +649,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return limit % gib == 0 ? limit / gib + "g" : limit / mib + "m";
     }
 
+    /** Option names as a list in words: "--stages", "--stages and --rounds", "--stages, --rounds and --tolerance". */
+    static String inWords(List<String> options) {
+        if (options.size() <= 1) return String.join("", options);
+        return String.join(", ", options.subList(0, options.size() - 1)) + " and " + options.get(options.size() - 1);
+    }
+
     /** Refuses (InputException, exit 2) when the run cannot fit, saying what would. */
     void check(ExampleModel model, RawMatrixSource x) {
         check(model, x, false);
@@ -659,6 +665,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * and the refusal offers the block-diagonal one where it fits or fits more rows.
      */
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve) {
+        check(model, x, offerBlockBacksolve, List.of(), List.of());
+    }
+
+    /**
+     * {@link #check(ExampleModel, RawMatrixSource, boolean)}; {@code notReadByMp}: the options given that prune refuses
+     * with --method mp without --backsolve (and, for a file input, without --grads), which its offer names to drop:
+     * offered as "--method mp ...", a falcon++ command with --stages was refused again when followed.
+     * {@code notReadWithoutGrads}: those refused with this method without --grads (--lambda), for the offer to drop it.
+     */
+    void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads) {
         long maxHeap = Runtime.getRuntime().maxMemory();
         checkHeap(maxHeap);
         if (available < 0 || required() <= available) return;
@@ -691,7 +707,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 long mpRows = Math.min(mp.maxRows(), rows);
                 if (mpRows >= 1) {
                     options.add("--method mp" + (mpRows < rows ? " --n " + mpRows : "") + heapLimitClause(mp.atRows(mpRows), maxHeap)
-                            + " (without --backsolve: its selection needs no solver's heap or n x n systems, about "
+                            + " (without --backsolve" + (notReadByMp.isEmpty() ? "" : ", and without " + inWords(notReadByMp) + ", which mp does not read")
+                            + ": its selection needs no solver's heap or n x n systems, about "
                             + SystemInfo.bytes(mp.atRows(mpRows).required()) + ")");
                 }
             }
@@ -729,8 +746,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
             if (selectionWithoutX().fits()) {
-                options.add(solver() ? "--method mp without --backsolve and without --grads (its selection needs no X; falcon and the backsolve do)"
-                        : "drop --grads (the selection itself does not need X; only the objective does)");
+                options.add(solver() ? "--method mp without --backsolve and without --grads" + (notReadByMp.isEmpty() ? "" : " or " + inWords(notReadByMp)
+                                + ", which mp without X does not read") + " (its selection needs no X; falcon and the backsolve do)"
+                        : "drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it")
+                                + " (the selection itself does not need X; only the objective does)");
             }
         }
         options.add("a machine with more memory");

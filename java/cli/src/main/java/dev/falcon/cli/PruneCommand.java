@@ -471,7 +471,8 @@ final class PruneCommand implements Callable<Integer> {
             plan = block;
         }
         if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
-        plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT);
+        // the options its offers of another method, or of no --grads, must say to drop: prune refuses what it does not read
+        plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT, optionsNotReadWith(Method.MP, model != null), optionsNotReadWith(m, false));
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
             errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactRequired) + ", more than the "
@@ -877,12 +878,9 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of("--grads", "value", "'" + grads + "' is a per-stage pattern ({t}), which only applies to --method falcon++",
                     "give one X file, or use --method falcon++");
         }
-        if (gradsCommandTimeout != null && gradsCommand == null) {
-            throw InputException.of("--grads-command-timeout", "option", "only applies with --grads-command (it limits how long that command runs)", "drop it, or give --grads-command");
-        }
+        rejectCommandOptionsThatDoNotApply(plusPlus, gradsCommand != null, gradsCommandTimeout != null);
         if (gradsCommandTimeout != null) commandTimeout = parseTimeout(gradsCommandTimeout);
         if (gradsCommand != null) {
-            if (!plusPlus) throw InputException.of("--grads-command", "option", "only applies to --method falcon++", "drop it");
             if (!gradsCommand.contains("{weights}") || !gradsCommand.contains("{grads}")) {
                 throw InputException.of("--grads-command", "value", "'" + gradsCommand + "' needs both {weights} and {grads}",
                         "e.g. --grads-command 'python export.py --weights {weights} --out {grads}'");
@@ -923,7 +921,59 @@ final class PruneCommand implements Callable<Integer> {
         MultiStage.Schedule.parse(schedule, "--schedule"); // an InputException naming --schedule and the choices
         String h = hessian.trim().toLowerCase(Locale.ROOT);
         if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
-        rejectOptionsThatDoNotApply(Method.parse(method, "--method"));
+        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (given != null) rejectOptionsThatDoNotApply(Method.parse(method, "--method"), backsolve, gradients(), given::hasMatchedOption);
+    }
+
+    /** Whether the run has gradients X: lambda enters only the objective on X. */
+    private boolean gradients() {
+        return grads != null || example != null || gradsCommand != null;
+    }
+
+    /**
+     * A refusal of an option that the method (or the other options) never reads, naming the option: what
+     * {@link #optionsNotReadWith} collects for an offer that changes the method.
+     */
+    static final class OptionDoesNotApply extends InputException {
+        final String option;
+
+        OptionDoesNotApply(String option, String problem, String fix) {
+            super(InputException.of(option, "option", problem, fix).getMessage());
+            this.option = option;
+        }
+    }
+
+    /** --grads-command is read by falcon++ only, and --grads-command-timeout only with it. */
+    private static void rejectCommandOptionsThatDoNotApply(boolean plusPlus, boolean commandGiven, boolean timeoutGiven) {
+        if (timeoutGiven && !commandGiven) {
+            throw new OptionDoesNotApply("--grads-command-timeout", "only applies with --grads-command (it limits how long that command runs)", "drop it, or give --grads-command");
+        }
+        if (commandGiven && !plusPlus) throw new OptionDoesNotApply("--grads-command", "only applies to --method falcon++", "drop it");
+    }
+
+    /**
+     * The options of this command line that prune refuses with method {@code m}, no --backsolve and, where
+     * {@code withGradients} is false, no --grads: what a memory refusal's offer of another method must tell the user to
+     * drop (a falcon++ command offered "--method mp" was refused for its --stages). Found by prune's own checks, run
+     * until they accept what is left, so that the offer and the refusals cannot drift apart.
+     */
+    List<String> optionsNotReadWith(Method m, boolean withGradients) {
+        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (given == null) return List.of();
+        List<String> dropped = new ArrayList<>();
+        // replaced or dropped by the offer itself
+        List<String> named = withGradients ? List.of("--method", "--backsolve") : List.of("--method", "--backsolve", "--grads");
+        java.util.function.Predicate<String> kept = o -> given.hasMatchedOption(o) && !named.contains(o) && !dropped.contains(o);
+        boolean gradients = withGradients && gradients() || example != null;
+        while (true) {
+            try {
+                rejectCommandOptionsThatDoNotApply(m == Method.FALCON_PLUS_PLUS, kept.test("--grads-command"), kept.test("--grads-command-timeout"));
+                rejectOptionsThatDoNotApply(m, null, gradients, kept);
+                return dropped;
+            } catch (OptionDoesNotApply e) {
+                dropped.add(e.option);
+            }
+        }
     }
 
     /**
@@ -934,82 +984,86 @@ final class PruneCommand implements Callable<Integer> {
         return schedule != null && schedule.trim().equalsIgnoreCase("const");
     }
 
-    private void rejectOptionsThatDoNotApply(Method m) {
-        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
-        if (given == null) return;
+    /**
+     * @param backsolve      the --backsolve given, or null
+     * @param gradients      whether the run has gradients X (--grads, --example or --grads-command)
+     * @param given          whether an option was given
+     * @throws OptionDoesNotApply naming the first option given that is not read
+     */
+    private void rejectOptionsThatDoNotApply(Method m, String backsolve, boolean gradients, java.util.function.Predicate<String> given) {
         boolean plusPlus = m == Method.FALCON_PLUS_PLUS, falcon = m == Method.FALCON || plusPlus;
         boolean backsolved = backsolve != null && !backsolve.trim().equalsIgnoreCase("none");
         for (String o : List.of("--stages", "--schedule", "--start-keep", "--start-keep-flops", "--start-keep-nnz")) {
-            if (!plusPlus && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon++", "drop it, or use --method falcon++");
+            if (!plusPlus && given.test(o)) throw new OptionDoesNotApply(o, "only applies to --method falcon++", "drop it, or use --method falcon++");
         }
         // one stage runs at the final budgets, as every const stage does: no schedule or start level is read
         boolean constant = constantSchedule();
         for (String o : List.of("--schedule", "--start-keep", "--start-keep-flops", "--start-keep-nnz")) {
-            if (plusPlus && stages == 1 && given.hasMatchedOption(o)) {
-                throw InputException.of(o, "option", "does not apply with --stages 1 (the one stage runs at the final budgets)", "drop it, or give --stages 2 or more");
+            if (plusPlus && stages == 1 && given.test(o)) {
+                throw new OptionDoesNotApply(o, "does not apply with --stages 1 (the one stage runs at the final budgets)", "drop it, or give --stages 2 or more");
             }
-            if (plusPlus && constant && !o.equals("--schedule") && given.hasMatchedOption(o)) {
-                throw InputException.of(o, "option", "does not apply with --schedule const (every stage runs at the final budgets)", "drop it, or choose poly, linear or exp");
+            if (plusPlus && constant && !o.equals("--schedule") && given.test(o)) {
+                throw new OptionDoesNotApply(o, "does not apply with --schedule const (every stage runs at the final budgets)", "drop it, or choose poly, linear or exp");
             }
         }
         // two stages run at the start levels and at the final budgets: every shape but const, which moves stage 0 to the final
         // budgets, passes through the same two points
-        if (plusPlus && stages == 2 && !constant && given.hasMatchedOption("--schedule")) {
-            throw InputException.of("--schedule", "option", "does not apply with --stages 2 (stage 0 runs at the start levels and stage 1 at the final "
+        if (plusPlus && stages == 2 && !constant && given.test("--schedule")) {
+            throw new OptionDoesNotApply("--schedule", "does not apply with --stages 2 (stage 0 runs at the start levels and stage 1 at the final "
                     + "budgets, whatever the schedule's shape)", "drop it, or give --stages 3 or more");
         }
         for (String o : List.of("--max-iterations", "--tolerance", "--hessian", "--rounds", "--swap-candidates", "--stable-iterations")) {
-            if (!falcon && given.hasMatchedOption(o)) throw InputException.of(o, "option", "only applies to --method falcon and falcon++", "drop it, or use --method falcon");
+            if (!falcon && given.test(o)) throw new OptionDoesNotApply(o, "only applies to --method falcon and falcon++", "drop it, or use --method falcon");
         }
         // without DFO iterations the rounds only backsolve and search: the steps' model and their stopping rules go unread,
         // and the tolerance also ends the rounds after the first
         if (falcon && maxIterations == 0) {
             for (String o : List.of("--hessian", "--stable-iterations")) {
-                if (given.hasMatchedOption(o)) {
-                    throw InputException.of(o, "option", "does not apply with --max-iterations 0 (no DFO iteration runs: the rounds only backsolve and search)",
+                if (given.test(o)) {
+                    throw new OptionDoesNotApply(o, "does not apply with --max-iterations 0 (no DFO iteration runs: the rounds only backsolve and search)",
                             "drop it, or give --max-iterations 1 or more");
                 }
             }
             // nor a backsolve: every round returns mp's weights untouched
             if (!backsolved && backsolve != null) {
                 for (String o : List.of("--rounds", "--tolerance")) {
-                    if (given.hasMatchedOption(o)) {
-                        throw InputException.of(o, "option", "does not apply with --max-iterations 0 and --backsolve none (no round runs a DFO iteration "
+                    if (given.test(o)) {
+                        throw new OptionDoesNotApply(o, "does not apply with --max-iterations 0 and --backsolve none (no round runs a DFO iteration "
                                 + "or a backsolve: the result is mp's)", "drop it, or give --max-iterations 1 or more or --backsolve exact, block or sweep");
                     }
                 }
             }
-            if (rounds == 1 && given.hasMatchedOption("--tolerance")) {
-                throw InputException.of("--tolerance", "option", "does not apply with --max-iterations 0 and --rounds 1 (it ends DFO iterations and the "
+            if (rounds == 1 && given.test("--tolerance")) {
+                throw new OptionDoesNotApply("--tolerance", "does not apply with --max-iterations 0 and --rounds 1 (it ends DFO iterations and the "
                         + "rounds after the first, and neither runs)", "drop it, or give --max-iterations 1 or more or --rounds 2 or more");
             }
         }
         // the swap search and the swap polish start from backsolved points: without a backsolve neither runs
-        if (falcon && !backsolved && backsolve != null && given.hasMatchedOption("--swap-candidates")) {
-            throw InputException.of("--swap-candidates", "option", "does not apply with --backsolve none (the swap search and the swap polish "
+        if (falcon && !backsolved && backsolve != null && given.test("--swap-candidates")) {
+            throw new OptionDoesNotApply("--swap-candidates", "does not apply with --backsolve none (the swap search and the swap polish "
                     + "start from backsolved points)", "drop it, or give --backsolve exact, block or sweep");
         }
-        if (!falcon && !backsolved && given.hasMatchedOption("--block-size")) {
-            throw InputException.of("--block-size", "option", "only applies to falcon, falcon++ and --backsolve (the blocks of --hessian block and "
+        if (!falcon && !backsolved && given.test("--block-size")) {
+            throw new OptionDoesNotApply("--block-size", "only applies to falcon, falcon++ and --backsolve (the blocks of --hessian block and "
                     + "--backsolve block|sweep, which also set the cpu backend's panels of X)", "drop it");
         }
-        if (example == null && given.hasMatchedOption("--seed")) {
-            throw InputException.of("--seed", "option", "only applies to --example (the seed of its synthetic data)", "drop it");
+        if (example == null && given.test("--seed")) {
+            throw new OptionDoesNotApply("--seed", "only applies to --example (the seed of its synthetic data)", "drop it");
         }
-        if (grads == null && example == null && gradsCommand == null) {
+        if (!gradients) {
             // no X: lambda enters no objective (mp and magnitude without X report none), so a given value would be dropped
             for (String o : List.of("--lambda", "--lambda-convention")) {
-                if (given.hasMatchedOption(o)) throw InputException.of(o, "option", "needs gradients: lambda enters only the objective on X",
+                if (given.test(o)) throw new OptionDoesNotApply(o, "needs gradients: lambda enters only the objective on X",
                         "give --grads X.npy (then the report has Q in both conventions), or drop it");
             }
         }
         // the convention says how --lambda is read: alone it reread the default 1e-3 as the authors' l2, lambda = 1e-3 n
-        if (given.hasMatchedOption("--lambda-convention") && !given.hasMatchedOption("--lambda")) {
-            throw InputException.of("--lambda-convention", "option", "says how --lambda is read, and --lambda is not given (the default "
+        if (given.test("--lambda-convention") && !given.test("--lambda")) {
+            throw new OptionDoesNotApply("--lambda-convention", "says how --lambda is read, and --lambda is not given (the default "
                     + spec.findOption("--lambda").defaultValue() + " is the ridge lambda of Q)", "give --lambda with it, or drop it");
         }
         if (linearTerm != null && grads == null) {
-            throw InputException.of("--linear-term", "option", "needs --grads: the first-order term enters only the objective on X", "give --grads X.npy, or drop it");
+            throw new OptionDoesNotApply("--linear-term", "needs --grads: the first-order term enters only the objective on X", "give --grads X.npy, or drop it");
         }
     }
 

@@ -595,6 +595,43 @@ class MemoryPlanTest {
         assertEquals(null, taken.heapLimitWarning(mp.group(3) != null ? Long.parseLong(mp.group(3)) << 20 : Runtime.getRuntime().maxMemory()), offered);
     }
 
+    /**
+     * A memory refusal of falcon++ on resnet20 at 300 MiB offered "--method mp --n 112 with FALCON_HEAP=16m (without
+     * --backsolve: ...)", and the command that follows it was refused again: "--stages: option: only applies to --method
+     * falcon++". The offer names every option given that prune refuses for mp; the command it describes, run through
+     * prune itself, is accepted and runs.
+     */
+    @Test
+    void theMpOfferOfAFalconPlusPlusCommandSaysWhichOptionsToDropAndRunsAsWritten(@TempDir Path dir) {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "300m");
+        List<String> asked = List.of("prune", "-q", "--example", "resnet20", "--method", "falcon++", "--stages", "3", "--schedule", "linear",
+                "--start-keep", "0.9", "--max-iterations", "30", "--rounds", "2", "--block-size", "500", "--seed", "7",
+                "--out", dir.resolve("o.npy").toString(), "--report", dir.resolve("r.json").toString());
+        MainTest.Run refused = MainTest.run(asked.toArray(String[]::new));
+        assertEquals(2, refused.code(), refused.err());
+        java.util.regex.Matcher offer = java.util.regex.Pattern.compile("--method mp --n (\\d+)(?: with FALCON_HEAP=\\d+m)? \\(without --backsolve, and without "
+                + "([^:(]+), which mp does not read: ").matcher(refused.err());
+        assertTrue(offer.find(), refused.err());
+        List<String> drop = List.of(offer.group(2).split(", | and "));
+        assertEquals(java.util.Set.of("--stages", "--schedule", "--start-keep", "--max-iterations", "--rounds", "--block-size"),
+                java.util.Set.copyOf(drop), refused.err());
+        // the command as the offer writes it: --method mp, its --n, without the options it names (each given with one value)
+        List<String> offered = new java.util.ArrayList<>();
+        for (int i = 0; i < asked.size(); i++) {
+            String a = asked.get(i);
+            if (drop.contains(a)) {
+                i++;
+            } else if (a.equals("--method")) {
+                offered.addAll(List.of("--method", "mp", "--n", offer.group(1)));
+                i++;
+            } else {
+                offered.add(a);
+            }
+        }
+        MainTest.Run taken = MainTest.run(offered.toArray(String[]::new));
+        assertEquals(0, taken.code(), offered + ": " + taken.err());
+    }
+
     /** mp keeps its vectors off the heap: the warning must not say the run keeps "about 0 B" there. */
     @Test
     void aHeapWarningForARunWithNoLiveHeapSaysSoInWords() {

@@ -30,13 +30,15 @@ public final class Fractions {
     /**
      * A FLOP budget v (a fraction times the dense FLOPs, both rounded in float64) as the budget the fraction means.
      * <ul>
-     * <li>Every cost an integer: v snapped by {@link #nearInteger}, down as well as up (every support costs an integer, so
-     *     snapping down loses none), up only by a product's rounding error ({@link #PRODUCT_ROUNDING}): nearInteger's
-     *     relative 1e-9 took 0.3 of 4,089,184,256 FLOPs, 1,226,755,276.8, up to 1,226,755,277, above the fraction the
-     *     budget is an upper bound of. Where no integer is that near, the shortest decimal as for a fractional cost, as
-     *     README says: 0.95 of 516,256 FLOPs was 490,443.19999999995, and --flops 490443.2, the same request, another
-     *     budget in the report. Supports are unchanged by it: they cost integers, and no integer lies between v and
-     *     the decimal unless within the rounding error that makes it the budget the fraction means.</li>
+     * <li>Every cost an integer: v snapped to the integer within a product's rounding error of it
+     *     ({@link #PRODUCT_ROUNDING}), up or down (0.29 x 1600 = 463.99999999999994 is 464). nearInteger's relative 1e-9
+     *     took 0.3 of 4,089,184,256 FLOPs, 1,226,755,276.8, up to 1,226,755,277, above the fraction the budget is an
+     *     upper bound of, and 0.054 of mobilenetv1's 568,740,352 FLOPs, 30,711,979.008, down to 30,711,979, not the
+     *     budget --flops 30711979.008 gives. Where no integer is that near, the shortest decimal within the rounding
+     *     error on either side with v's integer part ({@link #shortestDecimalOfTheSameInteger}), as README says: 0.95 of
+     *     516,256 FLOPs was 490,443.19999999995, and --flops 490443.2, the same request, another budget in the report;
+     *     0.777 of 40,551,040 is 31508158.08, a unit in the last place below the product. Supports are unchanged by
+     *     either: they cost integers, and no integer lies between v and the budget.</li>
      * <li>A fractional cost: never below v (2,000,000.001 dense FLOPs snapped to 2,000,000 left no room for the 0.001
      *     weight at --keep-flops 1), and up to the shortest decimal within the rounding error of the dense FLOPs and the
      *     product above it ({@link #denseRoundingBound}, {@link #shortestDecimalAtOrAbove}); the caller keeps it at or
@@ -50,10 +52,36 @@ public final class Fractions {
         for (Layer l : layers.layers()) {
             if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return shortestDecimalAtOrAbove(v, denseRoundingBound(v, layers));
         }
-        if (v == Math.rint(v)) return v; // whole already: what --flops v gives
-        double r = nearInteger(v); // v itself where no integer is that near
-        if (r != v && (r < v || r - v <= PRODUCT_ROUNDING * v)) return r;
-        return shortestDecimalAtOrAbove(v, denseRoundingBound(v, layers));
+        double r = Math.rint(v);
+        if (v == r) return v; // whole already: what --flops v gives
+        // never 0 for a positive v (nearInteger's reason): a budget snapped to 0 prunes every weight
+        if (r != 0 && Math.abs(r - v) <= PRODUCT_ROUNDING * v) return r;
+        return shortestDecimalOfTheSameInteger(v, denseRoundingBound(v, layers));
+    }
+
+    /**
+     * The double of the decimal with the fewest significant digits within {@code slack} of v on either side and with v's
+     * integer part (v itself where none is shorter), for costs that are all whole: every support then costs an integer,
+     * and no integer lies between v and that decimal, so both admit the same supports. The decimal may lie below v:
+     * 0.777 of 40,551,040 FLOPs (resnet20) is exactly 31,508,158.08, whose double (...07999999821) is a unit in the
+     * last place below the product's (...08000000019); taken only upward it was 31508158.0800001, a decimal no user
+     * types and above the fraction, where --flops 31508158.08 gives 31508158.08. Of the two decimals of a length
+     * within reach, the nearer to v.
+     */
+    static double shortestDecimalOfTheSameInteger(double v, double slack) {
+        if (!(v > 0) || Double.isInfinite(v)) return v;
+        BigDecimal exact = new BigDecimal(v);
+        double integerPart = Math.floor(v);
+        for (int digits = 1; digits < 17; digits++) {
+            double best = Double.NaN;
+            for (RoundingMode toward : new RoundingMode[] {RoundingMode.FLOOR, RoundingMode.CEILING}) {
+                double shorter = exact.round(new MathContext(digits, toward)).doubleValue();
+                boolean within = Math.abs(shorter - v) <= slack && Math.floor(shorter) == integerPart;
+                if (within && !(Math.abs(best - v) <= Math.abs(shorter - v))) best = shorter;
+            }
+            if (!Double.isNaN(best)) return best;
+        }
+        return v;
     }
 
     /**

@@ -29,8 +29,15 @@ import dev.falcon.model.LayerTable;
  * @param denseFlops     FLOPs of the dense model
  * @param nnzRequest     how the NNZ budget was asked for ("--keep-nnz 0.5", "default: p", ...)
  * @param flopsRequest   how the FLOP budget was asked for
+ * @param keepFlops      the fraction of the dense FLOPs asked for (--keep-flops, or the default 0.3); null where the
+ *                       FLOP budget was not asked for as a fraction
  */
-public record Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest) {
+public record Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest, Double keepFlops) {
+
+    /** Budgets whose FLOP budget was not asked for as a fraction (or whose fraction is flops / denseFlops). */
+    public Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest) {
+        this(nnz, flops, parameters, denseFlops, nnzRequest, flopsRequest, null);
+    }
 
     /**
      * How every refusal of a budget that keeps nothing ends: the empty support is allowed only where asked for exactly,
@@ -89,8 +96,15 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     /** The NNZ budget as a fraction of p (0 for an empty model). */
     public double nnzFraction() { return parameters == 0 ? 0 : (double) nnz / parameters; }
 
-    /** The FLOP budget as a fraction of the dense FLOPs (0 for a model of no FLOPs). */
-    public double flopsFraction() { return denseFlops == 0 ? 0 : flops / denseFlops; }
+    /**
+     * The FLOP budget as a fraction of the dense FLOPs (0 for a model of no FLOPs): the fraction asked for where there is
+     * one. The budget of --keep-flops 0.95 of 516,256 FLOPs is 490443.2, the decimal --flops would be given
+     * ({@link Fractions#flopBudget}), and 490443.2 / 516256 is 0.9500000000000001, a fraction nobody asked for.
+     */
+    public double flopsFraction() {
+        if (denseFlops == 0) return 0;
+        return keepFlops != null ? keepFlops : flops / denseFlops;
+    }
 
     /**
      * Resolves the budget arguments (null = not given; they are the CLI's options of the same names) against a layer
@@ -178,7 +192,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
                         + emptyOnPurpose(names.given(names.flops(), "0"), keepFlops != null ? names.keepFlops() : names.flops()));
             }
         }
-        return new Budgets(s, f, p, dense, sRequest, fRequest);
+        return new Budgets(s, f, p, dense, sRequest, fRequest, keepFlops);
     }
 
     /**

@@ -347,7 +347,47 @@ class PrunerTest {
             double keep = k / 1000.0, v = keep * t.denseFlops();
             double integer = Math.rint(v), earlier = integer <= v || integer - v <= 1e-12 * v ? integer : v;
             double budget = Budgets.resolve(t, keep, null, null, null, null).flops();
-            assertTrue(budget >= earlier && Math.floor(budget) == Math.floor(earlier), keep + ": " + budget + " against " + earlier);
+            // at or above the earlier one, or below the product by its rounding error only (the decimal below it:
+            // 0.035 is 18068.96, the product 18068.960000000003), with the same integer part
+            assertTrue((budget >= earlier || v - budget <= (t.size() + 1) * 0x1p-52 * v) && Math.floor(budget) == Math.floor(earlier),
+                    keep + ": " + budget + " against " + earlier);
+        }
+    }
+
+    /**
+     * A whole-cost fraction whose decimal lies below the float64 product was taken up to a longer decimal above it:
+     * --keep-flops 0.777 of resnet20's 40,551,040 FLOPs (exactly 31,508,158.08; the product 31508158.080000002) recorded
+     * 31508158.0800001 and flops_fraction 0.7770000000000025, where --flops 31508158.08 gives 31508158.08. With whole
+     * costs no support costs between the two, so the decimal below is the budget the fraction means. And the fraction
+     * recorded is the one asked for: 490443.2 / 516256 is 0.9500000000000001.
+     */
+    @Test
+    void aWholeCostFractionsDecimalBelowTheProductIsItsBudgetAndItsFractionIsTheOneAsked() {
+        LayerTable resnet20 = RESNET20.layers();
+        assertEquals(40_551_040.0, resnet20.denseFlops());
+        assertEquals(31508158.080000002, 0.777 * resnet20.denseFlops());
+        Budgets asked = Budgets.resolve(resnet20, 0.777, null, null, null, null);
+        assertEquals(31508158.08, asked.flops());
+        assertEquals(Budgets.resolve(resnet20, null, 31508158.08, null, null, null).flops(), asked.flops());
+        assertEquals(0.777, asked.flopsFraction());
+        LayerTable table = new LayerTable(List.of(new Layer("conv1", new long[] {8, 3, 3, 3}, 1024, 0, 216),
+                new Layer("conv2", new long[] {16, 8, 3, 3}, 256, 216, 1152), new Layer("fc", new long[] {10, 16}, 1, 1368, 160)), "test");
+        assertEquals(0.95, Budgets.resolve(table, 0.95, null, null, null, null).flopsFraction());
+        assertEquals(490443.2 / 516256, Budgets.resolve(table, null, 490443.2, null, null, null).flopsFraction(), "--flops: budget / dense");
+        // every fraction k / 1000 of each example: the exact product k x dense / 1000 is a decimal of at most three places,
+        // so the budget is a decimal no longer than it, near the product and with the product's integer part
+        for (LayerTable t : List.of(resnet20, ExampleModels.get("mobilenetv1").layers(), ExampleModels.get("resnet50").layers(), table)) {
+            for (int k = 1; k <= 1000; k++) {
+                double keep = k / 1000.0, v = keep * t.denseFlops();
+                java.math.BigDecimal exact = java.math.BigDecimal.valueOf(t.denseFlops()).multiply(java.math.BigDecimal.valueOf(k)).movePointLeft(3);
+                Budgets b = Budgets.resolve(t, keep, null, null, null, null);
+                String where = t.size() + " layers, " + t.denseFlops() + " FLOPs, at " + keep + ": budget " + b.flops() + ", product " + v + ", exactly " + exact.toPlainString();
+                assertEquals(Math.floor(exact.doubleValue()), Math.floor(b.flops()), where);
+                assertTrue(Math.abs(b.flops() - v) <= (t.size() + 1) * 0x1p-52 * v, where);
+                assertTrue(new java.math.BigDecimal(Double.toString(b.flops())).stripTrailingZeros().precision()
+                        <= exact.stripTrailingZeros().precision(), where);
+                assertEquals(keep, b.flopsFraction(), where);
+            }
         }
     }
 
