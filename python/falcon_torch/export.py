@@ -9,6 +9,7 @@ CLI's default) is then on the same scale as the Fisher's eigenvalues, and equals
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -434,6 +435,27 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     return n
 
 
+@contextlib.contextmanager
+def staged_files():
+    """Files written under temporary names and renamed to their own together when the block ends, or removed when it
+    raises (an interrupt included): a failed export, or gradcmd.prepare's failed torch.save, leaves what was there before
+    as it was. Yields stage(final, temporary) -> temporary, the path to write."""
+    staged = []
+
+    def stage(final: str, temporary: str) -> str:
+        staged.append((temporary, final))
+        return temporary
+    try:
+        yield stage
+    except BaseException:
+        for temporary, _ in staged:
+            if os.path.exists(temporary):
+                os.remove(temporary)
+        raise
+    for temporary, final in staged:
+        os.replace(temporary, final)
+
+
 def write_layers_json(path: str, layers: List[LayerInfo], **meta) -> None:
     doc = {"format": "falcon-layers", "version": FORMAT_VERSION, **meta, "layers": [l.to_json() for l in layers]}
     tmp = path + ".tmp"
@@ -496,27 +518,17 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     lpath = os.path.join(out_dir, prefix + "layers.json")
     # all three files are written under temporary names and renamed together at the end: a failed export leaves
     # an earlier export in out_dir as it was, not its X and layers.json with this model's weights
-    staged = []
-    try:
-        staged.append((wpath + ".tmp.npy", wpath))
-        np.save(wpath + ".tmp.npy", w)
+    with staged_files() as stage:
+        np.save(stage(wpath, wpath + ".tmp.npy"), w)
         n = 0
         if grads:
-            n = per_sample_gradients(model, batches, layers, n_samples, xpath + ".tmp.npy", loss_fn, engine=engine)
-            staged.append((xpath + ".tmp.npy", xpath))
+            n = per_sample_gradients(model, batches, layers, n_samples, stage(xpath, xpath + ".tmp.npy"), loss_fn,
+                                     engine=engine)
         dflops = dense_flops(layers)
         meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
                 "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",
                 "flops_unit": "multiply-adds per sample"}
-        staged.append((lpath + ".tmp", lpath))
-        write_layers_json(lpath + ".tmp", layers, **meta)
-    except BaseException:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        raise
-    for tmp, final in staged:
-        os.replace(tmp, final)
+        write_layers_json(stage(lpath, lpath + ".tmp"), layers, **meta)
     stale = os.path.join(out_dir, prefix + "X.npy")
     if not grads and os.path.exists(stale):
         # kept (it may have cost hours), but it is an earlier export's and may not be the gradients of these weights

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from .export import (batch_pair, check_n_samples, export, is_one_batch, per_sample_gradients, read_layers_json,
-                     refuse_meta_tensors)
+                     refuse_meta_tensors, staged_files)
 
 
 def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
@@ -35,37 +35,35 @@ def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 
     refuse_meta_tensors(model, "gradcmd.prepare")   # before session_dir is created
     created = not os.path.isdir(session_dir)
     os.makedirs(session_dir, exist_ok=True)
-    staged = [(os.path.join(session_dir, _STAGING + name), os.path.join(session_dir, name))
-              for name in ("calib.pt", "model.pt", "w.npy", "layers.json")]
     try:
-        # the samples are gathered first and export reads them from here: a one-shot iterator yields them only once
-        xs, ys, seen = [], [], 0
-        if is_one_batch(batches):
-            batches = [batches]
-        for xb, yb in (batch_pair(b, i) for i, b in enumerate(batches)):
-            take = min(xb.shape[0], n_samples - seen)
-            xs.append(xb[:take].cpu()); ys.append(yb[:take].cpu())
-            seen += take
-            if seen >= n_samples:
-                break
-        if not xs:
-            raise ValueError("batches yielded no samples")
-        calib = {"x": torch.cat(xs), "y": torch.cat(ys)}
-        # torch.save creates its file before it pickles: written to the final name, a model it cannot pickle left a
-        # truncated model.pt beside the other files of a complete-looking session (or over an earlier good one)
-        torch.save(calib, staged[0][0])
-        torch.save(model, staged[1][0])
-        export(model, (calib["x"], calib["y"]), prunable=prunable, n_samples=n_samples, out_dir=session_dir,
-               grads=False, prefix=_STAGING)
+        with staged_files() as stage:
+            # export writes w.npy and layers.json under the prefix itself
+            calib_path, model_path, _, _ = [
+                stage(os.path.join(session_dir, name), os.path.join(session_dir, _STAGING + name))
+                for name in ("calib.pt", "model.pt", "w.npy", "layers.json")]
+            # the samples are gathered first and export reads them from here: a one-shot iterator yields them only once
+            xs, ys, seen = [], [], 0
+            if is_one_batch(batches):
+                batches = [batches]
+            for xb, yb in (batch_pair(b, i) for i, b in enumerate(batches)):
+                take = min(xb.shape[0], n_samples - seen)
+                xs.append(xb[:take].cpu()); ys.append(yb[:take].cpu())
+                seen += take
+                if seen >= n_samples:
+                    break
+            if not xs:
+                raise ValueError("batches yielded no samples")
+            calib = {"x": torch.cat(xs), "y": torch.cat(ys)}
+            # torch.save creates its file before it pickles: written to the final name, a model it cannot pickle left a
+            # truncated model.pt beside the other files of a complete-looking session (or over an earlier good one)
+            torch.save(calib, calib_path)
+            torch.save(model, model_path)
+            export(model, (calib["x"], calib["y"]), prunable=prunable, n_samples=n_samples, out_dir=session_dir,
+                   grads=False, prefix=_STAGING)
     except BaseException:
-        for tmp, _ in staged:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         if created and not os.listdir(session_dir):
             os.rmdir(session_dir)
         raise
-    for tmp, final in staged:
-        os.replace(tmp, final)
     return session_dir
 
 
