@@ -302,7 +302,8 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     The pass runs in eval mode, as inference does: norm layers' running statistics are left as they were, and every
     submodule gets its own mode back afterwards.
 
-    `batch_size` defaults to the first dimension of the first input tensor.
+    `batch_size` defaults to the first dimension of the first input tensor: a model that takes one unbatched sample
+    ((C, H, W), not (1, C, H, W)) needs batch_size=1.
     """
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     if batch_size is None:
@@ -368,9 +369,12 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                     positions = _transposed_input_positions(module, output) * images
                 elif t.dim() == module.weight.dim():
                     positions = t.numel() / t.shape[1]
-                else:  # unbatched (C, *spatial): one sample
+                else:  # unbatched (C, *spatial): one image's positions
                     positions = t.numel() / t.shape[0]
-                per_sample = positions / (batch_size if output.dim() == module.weight.dim() else 1)
+                # the pass's positions over its samples, batched calls or not: a model that runs its samples one by
+                # one (for xi in x: conv(xi)) makes batch_size unbatched calls, and undivided they counted the conv
+                # batch_size times per sample (the Linear beside it, divided, was right)
+                per_sample = positions / batch_size
             elif isinstance(module, nn.MultiheadAttention):
                 # out_proj maps every attended position (batch_first (N, L, E), else (L, N, E), or unbatched (L, E))
                 out = output[0] if isinstance(output, tuple) else output

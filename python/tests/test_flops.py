@@ -56,10 +56,12 @@ class FlopHookTest(unittest.TestCase):
                             ({"stride": 3, "padding": 1, "output_padding": 2, "dilation": 2}, None, torch.zeros(2, 3, 4, 5)),
                             ({"stride": 2}, (12, 16), torch.zeros(2, 3, 5, 7)),
                             ({"stride": 2}, None, torch.zeros(3, 5, 7))):     # unbatched
+            # an unbatched (C, H, W) input is one sample, not C of them
+            samples = x.shape[0] if x.dim() == 4 else 1
             torch.manual_seed(0)
-            got = [l.flops_per_weight for l in measure_flops(Keywords(**up), (x, size), batch_size=x.shape[0])]
+            got = [l.flops_per_weight for l in measure_flops(Keywords(**up), (x, size), batch_size=samples)]
             torch.manual_seed(0)
-            want = [l.flops_per_weight for l in measure_flops(Positional(**up), (x, size), batch_size=x.shape[0])]
+            want = [l.flops_per_weight for l in measure_flops(Positional(**up), (x, size), batch_size=samples)]
             self.assertEqual(got, want, f"{up} {size}")
         self.assertEqual(want[0], 5 * 7)                                      # input positions
 
@@ -85,6 +87,33 @@ class FlopHookTest(unittest.TestCase):
         self.assertEqual([l.flops_per_weight for l in folded], [l.flops_per_weight for l in looped])
         # an unbatched call is one sample
         self.assertEqual(measure_flops(nn.Conv2d(2, 3, 3), torch.zeros(2, 6, 6), batch_size=1)[0].flops_per_weight, 16)
+
+    def test_a_model_that_runs_its_samples_one_by_one_is_counted_per_sample_as_export_counts_it(self):
+        # measure_flops took each unbatched conv call for the whole batch's sample: with `for xi in x: conv(xi)` on a
+        # batch of 4 the conv cost 4 x 16, where export, one sample per pass, said 16 (and the Linear beside it was right)
+        import tempfile
+        import falcon_torch as ft
+
+        class PerSample(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv, self.up, self.fc = nn.Conv2d(1, 2, 3), nn.ConvTranspose2d(2, 2, 2, stride=2), nn.Linear(2, 3)
+
+            def forward(self, x):
+                outs = []
+                for xi in x:
+                    h = self.conv(xi)
+                    # the transposed conv by keyword too: its positions are then read from its output
+                    outs.append(self.fc(self.up(h).mean((1, 2)) + self.up(input=h).mean((1, 2))))
+                return torch.stack(outs)
+        torch.manual_seed(0)
+        model, x = PerSample(), torch.randn(4, 1, 6, 6)
+        measured = [(l.name, l.flops_per_weight) for l in measure_flops(model, x)]
+        # conv: 4 x 4 output positions; up: its 4 x 4 input positions, called twice; fc: once per sample
+        self.assertEqual(measured, [("conv.weight", 16), ("up.weight", 32), ("fc.weight", 1)])
+        with tempfile.TemporaryDirectory() as d:
+            exported = ft.export(model, (x, torch.randint(0, 3, (4,))), n_samples=4, out_dir=d)
+            self.assertEqual(measured, [(l.name, l.flops_per_weight) for l in exported.layers])
 
     def test_linear_positions(self):
         self.assertEqual(measure_flops(nn.Linear(6, 3), torch.zeros(7, 6))[0].flops_per_weight, 1)
