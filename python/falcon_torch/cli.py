@@ -11,6 +11,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -35,16 +36,21 @@ class FalconError(RuntimeError):
     """The falcon CLI failed. `returncode`, as the CLI's help says: 2 bad usage or input (or too little memory for the
     run: the message says which memory and what fits), 3 infeasible budgets, 1 an internal error, a falcon++ run stopped
     by its --grads-command (failed, or past --grads-command-timeout: --out holds the last completed stage), the Java
-    heap exhausted or stdout/an output not writable (the message's kind says which), 130/143 stopped by SIGINT/SIGTERM.
-    `stderr` is the CLI's stderr, `stdout` its stdout."""
+    heap exhausted or stdout/an output not writable (the message's kind says which), 130/143 stopped by SIGINT/SIGTERM;
+    negative (subprocess's way): killed by signal -returncode, the message naming it (SIGKILL: most often the kernel's
+    out-of-memory killer). `stderr` is the CLI's stderr, `stdout` its stdout."""
 
     def __init__(self, returncode: int, stderr: str, args: Sequence[str], stdout: str = ""):
         self.returncode = returncode
         self.stderr = stderr
         self.stdout = stdout
         self.args_list = list(args)
-        kind = _exit_kind(returncode, stderr)
-        super().__init__(f"falcon exited with {returncode} ({kind}): {_message_lines(stderr)}\n  command: {shlex.join(self.args_list)}")
+        # a negative returncode is no exit code but a signal that ended the process: "exited with -9 (failure):" and
+        # nothing after it was all a run the kernel's OOM killer ended said
+        head = (f"falcon was killed by {_signal_said(-returncode)}" if returncode < 0
+                else f"falcon exited with {returncode} ({_exit_kind(returncode, stderr)})")
+        said = _message_lines(stderr) or "(nothing on stderr)"
+        super().__init__(f"{head}: {said}\n  command: {shlex.join(self.args_list)}")
 
     def __reduce__(self):
         # pickle's default rebuilds an exception as cls(*self.args), here FalconError(message), a TypeError: a CLI
@@ -90,7 +96,27 @@ def _exit_kind(returncode: int, stderr: str) -> str:
         return "failure"                    # stdout or an output not writable: the CLI's line says which
     if returncode == 2:
         return "out of memory" if _out_of_memory(stderr) else "bad usage or input"
+    if returncode == 128 + signal.SIGKILL:
+        # a wrapper given as FALCON_CLI that runs java without exec reports the JVM's SIGKILL as a shell does; falcon
+        # itself never exits with 137
+        return f"128 + 9, as a shell reports a command killed by {_signal_said(signal.SIGKILL)}"
     return {3: "infeasible budgets", 130: "stopped by SIGINT", 143: "stopped by SIGTERM"}.get(returncode, "failure")
+
+
+def _signal_said(signum: int) -> str:
+    """A signal that ended the CLI, named, with the likely cause and the fix where there is one."""
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = "an unknown signal"
+    if signum == signal.SIGKILL:
+        # the JVM cannot catch SIGKILL, so nothing on stderr says what happened; the OOM killer is its usual sender
+        # when X is large, and the user can check that and act on it
+        return ("SIGKILL (signal 9; most often the kernel's out-of-memory killer, when the machine ran out of memory: "
+                "`dmesg` or `journalctl -k` then shows \"Out of memory: Killed process\" naming java; free memory on "
+                "this machine or prune with fewer samples (n_samples, the rows of X); else a kill -9 or a job's time "
+                "limit ended it)")
+    return f"{name} (signal {signum})"
 
 
 def _out_of_memory(stderr: str) -> bool:

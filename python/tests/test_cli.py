@@ -180,6 +180,26 @@ class FalconErrorTest(unittest.TestCase):
             self.assertTrue(message.startswith(f"falcon exited with {code} ({kind}): "), message)
         self.assertNotIn("internal", str(ft.FalconError(1, stopped, ["falcon", "prune"])))
 
+    def test_a_cli_killed_by_a_signal_is_said_to_be_killed_by_that_signal_with_what_it_wrote(self):
+        # subprocess gives a process killed by signal N returncode -N: a JVM the kernel's OOM killer ended (SIGKILL, which
+        # leaves nothing on stderr) was "falcon exited with -9 (failure): " with nothing after the colon
+        for sig, said, stderr in ((signal.SIGKILL, "most often the kernel's out-of-memory killer", ""),
+                                  (signal.SIGKILL, "most often the kernel's out-of-memory killer", "falcon: pruning ...\n"),
+                                  (signal.SIGSEGV, "", "falcon: the JVM stopped on a fatal error (its log: /tmp/c.log)\n")):
+            script = f"import os, sys; sys.stderr.write({stderr!r}); sys.stderr.flush(); os.kill(os.getpid(), {int(sig)})"
+            error, message = self._failure(script, quiet=True)
+            self.assertEqual(error.returncode, -sig)
+            self.assertTrue(message.startswith(f"falcon was killed by {sig.name} (signal {int(sig)}"), message)
+            self.assertNotIn("exited with", message)
+            self.assertIn(said, message)
+            self.assertTrue(message.endswith(": " + (stderr.strip() or "(nothing on stderr)")), message)
+        self.assertIn("`dmesg` or `journalctl -k`", str(ft.FalconError(-9, "", ["falcon"])))
+        self.assertIn("fewer samples (n_samples", str(ft.FalconError(-9, "", ["falcon"])))
+        # a wrapper (FALCON_CLI) that runs java without exec reports the JVM's SIGKILL as a shell does, 128 + 9
+        wrapped = str(ft.FalconError(137, "", ["falcon"]))
+        self.assertTrue(wrapped.startswith("falcon exited with 137 (128 + 9, as a shell reports a command killed by "
+                                           "SIGKILL (signal 9; most often the kernel's out-of-memory killer"), wrapped)
+
 
 if __name__ == "__main__":
     unittest.main()
