@@ -4,7 +4,8 @@
 
 Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the per-sample
 gradients at each stage's weights, no fine-tuning). A method the falcon CLI does not run yet is
-skipped, and the table says so with the CLI's reason. Writes OUT/mnist-results.md,
+skipped, and the table says so with the CLI's reason; a falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
+stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
 OUT/mnist-accuracy.png and OUT/mnist-results.json. Its work folder (falcon-mnist-* in the temp folder) is removed at
 the end, and when SIGINT, SIGTERM or SIGHUP stops the run.
 """

@@ -95,7 +95,11 @@ def _exit_kind(returncode: int, stderr: str) -> str:
             return "out of memory"          # the Java heap, which FALCON_HEAP raises; the CLI's line says so
         return "failure"                    # stdout or an output not writable: the CLI's line says which
     if returncode == 2:
-        return "out of memory" if _out_of_memory(stderr) else "bad usage or input"
+        if _out_of_memory(stderr):
+            return "out of memory"
+        if _not_started(returncode, stderr):
+            return "the CLI did not start: the launcher refused Java or a setting"
+        return "bad usage or input"
     if returncode == 128 + signal.SIGKILL:
         # a wrapper given as FALCON_CLI that runs java without exec reports the JVM's SIGKILL as a shell does; falcon
         # itself never exits with 137
@@ -117,6 +121,13 @@ def _signal_said(signum: int) -> str:
                 "this machine or prune with fewer samples (n_samples, the rows of X); else a kill -9 or a job's time "
                 "limit ended it)")
     return f"{name} (signal {signum})"
+
+
+def _not_started(returncode: int, stderr: str) -> bool:
+    """Whether an exit 2 is the ./falcon launcher's own refusal (no JDK 17, a JAVA_HOME without bin/java, a FALCON_HEAP
+    or FALCON_JAVA_OPTS it cannot use), before the CLI ran: every exit 2 of the CLI itself (a refused argument or input,
+    too little memory) says why on a "falcon: error:" line, and the launcher's lines name the setting instead."""
+    return returncode == 2 and not any(l.startswith("falcon: error:") for l in stderr.splitlines())
 
 
 def _out_of_memory(stderr: str) -> bool:
@@ -216,14 +227,19 @@ class FalconCLI:
         if key not in self._options:
             try:
                 text = self.run([command, "--help"]).stdout
-            except FalconError:
+            except FalconError as e:
+                # a CLI that did not start has no options to list: "no" would be cached as this CLI's answer
+                if _not_started(e.returncode, e.stderr):
+                    raise
                 text = ""
             self._options[key] = option in text
         return self._options[key]
 
     def supports(self, method: str, lam: Optional[float] = None) -> Support:
         """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), with `lam` if given, by a tiny probe run.
-        Returns Support(True, "") or Support(False, the CLI's reason), true only in the first case.
+        Returns Support(True, "") or Support(False, the CLI's reason), true only in the first case. Raises FalconError
+        where the probe says nothing of the method: the CLI did not start (the launcher's refusal: no JDK 17, a bad
+        JAVA_HOME or FALCON_HEAP), it failed (exit 1), or memory ran short.
 
         The probe's problem is made up (12 weights), so it checks only what does not depend on the run's problem: the
         method's name and flags, with `lam` (a flag may need --lambda). The method's flags that read the run's files
@@ -248,8 +264,11 @@ class FalconCLI:
                            keep_flops=0.5, method=probe_method, lam=lam, quiet=True)
                 result = Support(True, "")
             except FalconError as e:
-                # an exit 2 for memory (the probe's JVM capped, a machine out of memory) says nothing of the method
-                if e.returncode not in (2, 3) or _out_of_memory(e.stderr):
+                # an exit 2 for memory (the probe's JVM capped, a machine out of memory) says nothing of the method,
+                # and neither does the launcher's (a bad JAVA_HOME, no JDK 17): taken for the CLI's answer, a broken
+                # Java setup made every method "not run by this CLI", and mnist_table.py wrote its tables with all
+                # of them skipped
+                if e.returncode not in (2, 3) or _out_of_memory(e.stderr) or _not_started(e.returncode, e.stderr):
                     raise
                 lines = [l for l in e.stderr.strip().splitlines() if l.strip()]
                 reason = lines[0] if lines else f"exit code {e.returncode}"

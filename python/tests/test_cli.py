@@ -7,6 +7,7 @@ import textwrap
 import threading
 import time
 import unittest
+from pathlib import Path
 
 from _util import needs_torch, HAVE_TORCH
 
@@ -199,6 +200,49 @@ class FalconErrorTest(unittest.TestCase):
         wrapped = str(ft.FalconError(137, "", ["falcon"]))
         self.assertTrue(wrapped.startswith("falcon exited with 137 (128 + 9, as a shell reports a command killed by "
                                            "SIGKILL (signal 9; most often the kernel's out-of-memory killer"), wrapped)
+
+
+@needs_torch
+class SupportsTest(unittest.TestCase):
+    """FalconCLI.supports tells a CLI that refuses the method from one that did not start."""
+
+    # the ./falcon launcher's own refusal, before any JVM runs: exit 2, its line naming the setting
+    LAUNCHER_REFUSAL = ("falcon: JAVA_HOME is '/nonexistent', which has no bin/java; set JAVA_HOME to a JDK 17 or newer "
+                        "(Debian: ...), or unset it to run the java on PATH")
+
+    def _stand_in(self, stderr: str, code: int):
+        return ft.FalconCLI(command=[sys.executable, "-c", f"import sys; sys.stderr.write({stderr + chr(10)!r}); "
+                                                          f"sys.exit({code})"])
+
+    def test_a_launcher_that_cannot_start_the_cli_raises_instead_of_calling_every_method_unsupported(self):
+        # every exit 2 of the probe was taken for the CLI refusing the method: a bad JAVA_HOME made supports("mp") a
+        # Support(False, "falcon: JAVA_HOME is ..."), cached, and mnist_table.py wrote its tables with every method skipped
+        cli = self._stand_in(self.LAUNCHER_REFUSAL, 2)
+        for method in ("mp", "falcon"):
+            with self.assertRaises(ft.FalconError) as cm:
+                cli.supports(method)
+            message = str(cm.exception)
+            self.assertTrue(message.startswith("falcon exited with 2 (the CLI did not start: the launcher refused Java "
+                                               "or a setting): " + self.LAUNCHER_REFUSAL), message)
+            self.assertNotIn("bad usage", message)
+        self.assertEqual({}, cli._support, "a launcher's refusal is not cached as the methods' answer")
+        with self.assertRaisesRegex(ft.FalconError, "did not start"):
+            cli.has_option("--grads-command")
+        self.assertEqual({}, cli._options)
+        # the CLI's own refusal of a method (its "falcon: error:" line) is still the answer, without raising
+        refused = self._stand_in("falcon: error: --method: value: unknown method 'x'; choose one of magnitude, mp", 2)
+        self.assertEqual(refused.supports("x"), (False, "falcon: error: --method: value: unknown method 'x'; choose one "
+                                                        "of magnitude, mp"))
+
+    def test_the_real_launcher_with_a_bad_java_home_makes_supports_raise(self):
+        # the launcher checks JAVA_HOME before it looks at the jar, so this needs no build
+        from unittest import mock
+        launcher = Path(__file__).resolve().parents[2] / "falcon"
+        with mock.patch.dict(os.environ, {"JAVA_HOME": "/nonexistent"}):
+            cli = ft.FalconCLI(command=[str(launcher)])
+            with self.assertRaisesRegex(ft.FalconError, r"exited with 2 \(the CLI did not start: the launcher refused "
+                                                        r"Java or a setting\): falcon: JAVA_HOME is '/nonexistent'"):
+                cli.supports("mp")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """python/examples/mnist_table.py without its MNIST run: the re-render from a results.json (--from-json) and the work
-folder's removal when the run is stopped by a signal (run in a child process, with the run's steps stood in for)."""
+folder's removal when the run is stopped by a signal, and its stop, with no table written, when the falcon CLI cannot
+start (run in a child process, with the run's steps stood in for)."""
 import json
 import os
 import re
@@ -122,3 +123,37 @@ T.main(["--lambda", "1e-4", "--out-dir", {os.path.join(self.d, "out")!r}])
             self.assertEqual(os.listdir(tmp), [], f"{sig.name}: the work folder is left: {stderr[-1500:]}")
             # SIGTERM: the handler's exit status; SIGINT: Python ends an uncaught KeyboardInterrupt by its signal
             self.assertEqual(proc.returncode, 128 + sig if sig == signal.SIGTERM else -sig, stderr[-1500:])
+
+    def test_a_falcon_that_cannot_start_stops_the_run_before_it_writes_the_tables(self):
+        # FalconCLI.supports took the launcher's own exit 2 (a bad JAVA_HOME, no JDK 17) for "this CLI does not run the
+        # method": every method was recorded as skipped, and the table, plot and results.json were written so. The
+        # run's steps but the export are stood in for (a tiny model, 8 samples); the CLI is a fake launcher that refuses.
+        launcher = os.path.join(self.d, "falcon")
+        with open(launcher, "w") as f:
+            f.write("#!/bin/sh\necho \"falcon: JAVA_HOME is '/nonexistent', which has no bin/java; set JAVA_HOME to a "
+                    "JDK 17 or newer\" >&2\nexit 2\n")
+        os.chmod(launcher, 0o755)
+        out = os.path.join(self.d, "out")
+        script = os.path.join(self.d, "broken_java_run.py")
+        with open(script, "w") as f:
+            f.write(f"""import sys, torch
+from torch import nn
+sys.path.insert(0, {str(TABLE.parent)!r})
+import mnist_table as T
+M = T.M
+x, y = torch.randn(8, 1, 6, 6), torch.randint(0, 10, (8,))
+M.load_mnist = lambda: (x, y, x, y)
+M.load_validation = lambda: (x, y)
+M.trained_model = lambda log: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(32, 10))
+M.accuracy = lambda model, x, y: 0.5
+M.calibration_batches = lambda x, y, n: [(x, y)]
+T.main(["--n", "8", "--lambda", "1e-4", "--out-dir", {out!r}])
+""")
+        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, FALCON_CLI=launcher, PYTHONDONTWRITEBYTECODE="1"))
+        self.assertNotEqual(proc.returncode, 0, proc.stdout[-1500:])
+        self.assertNotIn("SKIPPED", proc.stdout)
+        self.assertIn("FalconError: falcon exited with 2 (the CLI did not start: the launcher refused Java or a "
+                      "setting): falcon: JAVA_HOME is '/nonexistent'", proc.stderr[-3000:])
+        self.assertFalse(os.path.exists(os.path.join(out, "mnist-results.md")), "the tables were written")
+        self.assertFalse(os.path.exists(os.path.join(out, "mnist-results.json")), "the results were written")
