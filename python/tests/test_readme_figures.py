@@ -68,6 +68,15 @@ class ReadmeMnistFiguresTest(unittest.TestCase):
             self.assertEqual((float(m.group(1)), int(m.group(2))), (self.table["lambda"], seconds), path)
             self.assertNotRegex(text, r"~\d+ min\)", path)
 
+    def test_python_readme_s_fisher_scale_is_the_table_s(self):
+        # python/README said 2.8e-3 and 10, an earlier network's, after the table was regenerated on one of 3.72e-3 and 13.5
+        text = re.sub(r"\s+", " ", (ROOT / "python" / "README.md").read_text())
+        m = re.search(r"For scale: on the MNIST CNN of the committed table \(`docs/mnist-results\.json`\) the mean Fisher "
+                      r"diagonal \(trace/p\) is ([\d.e-]+) and the top eigenvalue ([\d.]+),", text)
+        self.assertIsNotNone(m, "python/README.md's sentence on the Fisher's scale")
+        self.assertEqual(m.group(1), f"{self.table['fisher_mean_diagonal']:.2e}".replace("e-0", "e-"))
+        self.assertEqual(m.group(2), f"{self.table['fisher_top_eigenvalue']:.3g}")
+
 
 def count_tests(module):
     """The test methods of a test module, read from its source: the torch modules cannot be imported where torch is
