@@ -1,6 +1,7 @@
 """README.md's figures quoted from saved results must match them: the MNIST table (docs/mnist-results.json, regenerated
 by python/run_mnist_table.sh) and the benchmarks' per-round product figures (benchmarks/results/*.json); the README is
-not regenerated (standard library only)."""
+not regenerated (standard library only). So must python/README.md's counts of the tests python/run_tests.sh runs."""
+import ast
 import json
 import re
 import statistics
@@ -66,6 +67,59 @@ class ReadmeMnistFiguresTest(unittest.TestCase):
             self.assertIsNotNone(m, f"{path}: the run time of run_mnist_table.sh")
             self.assertEqual((float(m.group(1)), int(m.group(2))), (self.table["lambda"], seconds), path)
             self.assertNotRegex(text, r"~\d+ min\)", path)
+
+    def test_python_readme_s_fisher_scale_is_the_table_s(self):
+        # python/README said 2.8e-3 and 10, an earlier network's, after the table was regenerated on one of 3.72e-3 and 13.5
+        text = re.sub(r"\s+", " ", (ROOT / "python" / "README.md").read_text())
+        m = re.search(r"For scale: on the MNIST CNN of the committed table \(`docs/mnist-results\.json`\) the mean Fisher "
+                      r"diagonal \(trace/p\) is ([\d.e-]+) and the top eigenvalue ([\d.]+),", text)
+        self.assertIsNotNone(m, "python/README.md's sentence on the Fisher's scale")
+        self.assertEqual(m.group(1), f"{self.table['fisher_mean_diagonal']:.2e}".replace("e-0", "e-"))
+        self.assertEqual(m.group(2), f"{self.table['fisher_top_eigenvalue']:.3g}")
+
+
+def count_tests(module):
+    """The test methods of a test module, read from its source: the torch modules cannot be imported where torch is
+    missing, where this test runs too. Counted per class deriving from unittest.TestCase alone, which every test class
+    here does; another base could add or hide tests, so it fails here rather than miscounting."""
+    tree = ast.parse((ROOT / "python" / "tests" / f"{module}.py").read_text())
+    count = 0
+    for node in tree.body:
+        if isinstance(node, ast.ClassDef):
+            tests = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name.startswith("test")]
+            bases = [ast.unparse(b) for b in node.bases]
+            if tests or bases != ["unittest.TestCase"]:
+                assert bases == ["unittest.TestCase"], f"{module}.{node.name} derives from {bases}: count its tests here"
+            count += len(tests)
+    return count
+
+
+class PythonReadmeTestCountsTest(unittest.TestCase):
+    """python/README.md said 206 tests and 22 launcher tests when run_tests.sh ran 220 and 31, and left .ci/run's tests
+    out of those that run without torch: the counts and the list are checked against the test sources and run_tests.sh."""
+
+    def test_the_counts_and_the_modules_without_torch_are_run_tests_sh_s(self):
+        text = re.sub(r"\s+", " ", (ROOT / "python" / "README.md").read_text())
+        m = re.search(r"python/run_tests\.sh # unit tests \+ the MNIST end-to-end test \((\d+) tests; the (\d+) of "
+                      r"((?:test_\w+, )*test_\w+ and test_\w+), for [^;]*, also run without torch;", text)
+        self.assertIsNotNone(m, "python/README.md's line on python/run_tests.sh and its counts")
+        quoted_total, quoted_without_torch = int(m.group(1)), int(m.group(2))
+        quoted_modules = re.split(r", | and ", m.group(3))
+        script = (ROOT / "python" / "run_tests.sh").read_text()
+        without_torch = re.search(r'exec "\$py" -m unittest -v ((?:test_\w+ ?)+)\n', script)
+        self.assertIsNotNone(without_torch, "run_tests.sh's list of the modules it runs without torch")
+        self.assertEqual(sorted(quoted_modules), sorted(without_torch.group(1).split()))
+        every = sorted(f.stem for f in (ROOT / "python" / "tests").glob("test_*.py"))  # run_tests.sh's discover pattern
+        self.assertEqual(quoted_total, sum(count_tests(t) for t in every))
+        self.assertEqual(quoted_without_torch, sum(count_tests(t) for t in quoted_modules))
+
+    def test_the_source_count_is_the_loader_s_where_it_can_load(self):
+        # the modules that need no torch can be imported anywhere: their count read from the source is unittest's
+        for module in ("test_bench", "test_run_sh", "test_solve_sh", "test_launcher", "test_ci_run", "test_harness",
+                       "test_device_figures", "test_readme_figures"):
+            with self.subTest(module=module):
+                self.assertEqual(unittest.defaultTestLoader.loadTestsFromName(module).countTestCases(), count_tests(module))
+
 
 # the per-round columns of the README's table of ProductBenchmark runs: (benchmark, percent) against the fused kernel
 PRODUCT_COLUMNS = (("streamingRead", True), ("nativeStreamingRead", True), ("nativeTwoTouchRead", True),

@@ -68,9 +68,9 @@ final class EnvCommand implements Callable<Integer> {
         String preset = System.getProperty(Backends.PROPERTY);
         if (preset != null) {
             // prune without --device takes the property, not auto: say what it will get
-            String label = "-D" + Backends.PROPERTY + "=" + preset + " (prune's default while it is set): ";
+            String label = "-D" + Backends.PROPERTY + "=" + preset + " (prune's default while it is set): "; // names the property: the message need not
             try {
-                out.println(label + Backends.choose(null).explanation());
+                out.println(label + Backends.choose(null, "--device auto").explanation());
             } catch (RuntimeException e) {
                 out.println(label + e.getMessage());
             }

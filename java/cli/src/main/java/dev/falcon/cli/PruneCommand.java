@@ -391,7 +391,9 @@ final class PruneCommand implements Callable<Integer> {
         // the report's "backend" phase: choosing probes the backends (loads their native libraries), 0.4-1 s of a small run
         long choosing = System.nanoTime();
         try {
-            choice = Backends.choose(device);
+            // the message is labelled below with --device or the property: choose(name) would name the property again
+            // and send the user to Backends.choose("auto") instead of --device auto
+            choice = Backends.choose(device, "--device auto");
         } catch (IllegalArgumentException | IllegalStateException e) {
             // without --device the name came from the system property: naming --device would send the user to an
             // option they never gave

@@ -2445,6 +2445,8 @@ class MainTest {
             Run r = run(withoutDevice);
             assertFails(r, 2, "-Dfalcon.backend", "unknown backend 'tpu'");
             assertFalse(r.err().contains("--device: "), r.err());
+            // the CLI names the property in its label: the API's "the system property falcon.backend names" would say it twice
+            assertTrue(r.err().contains("-Dfalcon.backend: value: unknown backend 'tpu'; available: "), r.err());
             List<String> explicitDevice = new ArrayList<>(List.of(withoutDevice));
             explicitDevice.addAll(List.of("--device", "tpu2"));
             Run explicit = run(explicitDevice.toArray(String[]::new));
@@ -2452,6 +2454,7 @@ class MainTest {
             assertFalse(explicit.err().contains("-Dfalcon.backend"), "--device given: the option is named, " + explicit.err());
             Run env = run("env");
             assertTrue(env.out().contains("-Dfalcon.backend=tpu (prune's default while it is set): ") && env.out().contains("unknown backend 'tpu'"), env.out());
+            assertTrue(env.out().contains("-Dfalcon.backend=tpu (prune's default while it is set): unknown backend 'tpu'; available: "), env.out());
             System.setProperty(dev.falcon.backend.Backends.PROPERTY, "java");
             Run envJava = run("env");
             assertTrue(envJava.out().contains("-Dfalcon.backend=java (prune's default while it is set): backend java"), envJava.out());

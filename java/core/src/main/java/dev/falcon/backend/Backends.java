@@ -139,19 +139,46 @@ public final class Backends {
 
     /**
      * Chooses a backend. {@code requested} is "auto", a backend name, or null (then the system
-     * property decides, defaulting to auto).
+     * property decides, defaulting to auto). The messages are worded for a Java caller: a name that came from the
+     * system property is called that, and the way back to the automatic choice is {@code Backends.choose("auto")}.
      *
      * @throws IllegalArgumentException when a named backend is unknown or not usable here, or the name is empty
      */
     public static Choice choose(String requested) {
+        if (requested != null) return chooseNamed(requested, null, "Backends.choose(\"auto\") falls back to the best usable backend");
+        String property = System.getProperty(PROPERTY);
+        if (property == null) return chooseNamed("auto", null, null);
+        // the caller gave no name: without saying where it came from, "unknown backend 'gpu'" points at nothing they wrote
+        return chooseNamed(property, "the system property " + PROPERTY, "-D" + PROPERTY + "=auto (or no such property) falls back"
+                + " to the best usable backend, as Backends.choose(\"auto\") does");
+    }
+
+    /**
+     * {@link #choose(String)} for a front end that labels the messages with the name's origin itself (the CLI prefixes
+     * them with {@code --device} or {@code -Dfalcon.backend}): the messages do not name the origin, and an unusable
+     * backend's says that {@code autoRequest} (the CLI's {@code "--device auto"}) falls back to the best usable backend.
+     */
+    public static Choice choose(String requested, String autoRequest) {
+        java.util.Objects.requireNonNull(autoRequest, "autoRequest");
         String wanted = requested != null ? requested : System.getProperty(PROPERTY, "auto");
+        return chooseNamed(wanted, null, autoRequest + " falls back to the best usable backend");
+    }
+
+    /**
+     * @param origin where the name came from, for the messages ("the system property falcon.backend"), or null where
+     *        the caller gave it and so knows
+     * @param fallback how the caller gets the automatic choice instead, said when the named backend cannot run here
+     */
+    private static Choice chooseNamed(String wanted, String origin, String fallback) {
         wanted = wanted.trim().toLowerCase(Locale.ROOT);
+        String names = origin == null ? "" : origin + " names ";
         List<Candidate> all = candidates();
         Choice choice;
         if (wanted.isEmpty()) {
             // an unset variable (--device "$DEV", -Dfalcon.backend=$B) is a mistake to report, not a request for auto
-            throw new IllegalArgumentException("the backend name is empty; give one of "
-                    + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto");
+            String choices = String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto";
+            throw new IllegalArgumentException(origin == null ? "the backend name is empty; give one of " + choices
+                    : origin + " is empty; set it to one of " + choices + ", or remove it (then auto)");
         }
         if (wanted.equals("auto")) {
             Candidate winner = all.stream().filter(c -> c.availability().usable()).findFirst()
@@ -161,13 +188,14 @@ public final class Backends {
         } else {
             final String name = wanted;
             Candidate named = all.stream().filter(c -> c.name().equals(name)).findFirst()
-                    .orElseThrow(() -> new IllegalArgumentException((MODULES.containsKey(name) ? "backend " + absent(name)
+                    .orElseThrow(() -> new IllegalArgumentException(names + (MODULES.containsKey(name) ? "backend " + absent(name)
                             : "unknown backend '" + name + "'") + "; available: "
                             + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto"
                             + (loadFailures.isEmpty() ? "" : "; providers that failed to load: " + String.join("; ", loadFailures))));
             if (!named.availability().usable()) {
-                throw new IllegalArgumentException("backend '" + name + "' cannot run here: "
-                        + named.availability().reason() + " (--device auto falls back to the best usable backend)");
+                throw new IllegalArgumentException((origin == null ? "backend '" + name + "' cannot run here: "
+                        : origin + " names backend '" + name + "', which cannot run here: ")
+                        + named.availability().reason() + " (" + fallback + ")");
             }
             choice = new Choice(named.provider(), "backend " + name + " chosen as requested"
                     + suffix(skipped(all, named)));

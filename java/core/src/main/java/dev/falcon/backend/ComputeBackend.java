@@ -77,7 +77,8 @@ public interface ComputeBackend extends AutoCloseable {
 
     /**
      * An uninitialised rows x cols matrix for X, in the layout {@link #load(RawMatrixSource, long[])} would give for
-     * these blocks. The default is column-major.
+     * these blocks. The default is column-major; a backend that keeps it still refuses it after {@link #close()}, as
+     * every call (it overrides it to check).
      */
     default HostMatrix allocate(long rows, long cols, long[] blockStarts) {
         return HostMatrix.allocate(rows, cols);
@@ -86,7 +87,8 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * An uninitialised off-heap vector of {@code length} floats for length-p operands and results, owned and closed by
      * the caller. The cpu backend asks for transparent huge pages for large ones before their first touch; the default
-     * is a plain {@code new FloatPointer(length)}.
+     * is a plain {@code new FloatPointer(length)}. Refused after {@link #close()}, as every call: a backend that keeps
+     * the default overrides it to check.
      */
     default FloatPointer floatVector(long length) {
         return new FloatPointer(length);
@@ -290,7 +292,11 @@ public interface ComputeBackend extends AutoCloseable {
         return segments;
     }
 
-    /** Releases handles, pools and scratch memory of this instance. Matrices passed in stay owned by the caller. */
+    /**
+     * Releases handles, pools and scratch memory of this instance. Matrices passed in stay owned by the caller. Every
+     * later call, the allocating ones ({@link #load}, {@link #allocate}, {@link #floatVector}) included, throws
+     * {@link IllegalStateException}; a second close does nothing.
+     */
     @Override
     void close();
 }

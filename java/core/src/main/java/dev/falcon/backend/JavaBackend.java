@@ -76,6 +76,20 @@ public final class JavaBackend implements ComputeBackend {
         return x;
     }
 
+    // the defaults, refused after close() as everything else is: a vector or X made by a closed backend was the one
+    // call on it that still worked
+    @Override
+    public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        checkOpen();
+        return ComputeBackend.super.allocate(rows, cols, blockStarts);
+    }
+
+    @Override
+    public FloatPointer floatVector(long length) {
+        checkOpen();
+        return ComputeBackend.super.floatVector(length);
+    }
+
     private static float decode(ByteBuffer line, int index, RawMatrixSource source) {
         return switch (source.type()) {
             case FLOAT32 -> line.getFloat(index * 4);

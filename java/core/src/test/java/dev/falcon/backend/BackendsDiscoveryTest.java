@@ -1,6 +1,7 @@
 package dev.falcon.backend;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -79,6 +80,43 @@ class BackendsDiscoveryTest {
             assertEquals(1, most.threads(), "the reference runs on one thread whatever the count");
         } catch (Exception ex) {
             throw new AssertionError(ex);
+        }
+    }
+
+    /**
+     * Backends.choose(null) takes the name from -Dfalcon.backend, perhaps set through a launcher's options; its messages
+     * said "the backend name is empty" and "unknown backend 'gpu'" without a word of where the name came from. They
+     * name the property; a name the caller gave is not blamed on it, and choose(name, "--device auto") (the CLI, which
+     * labels its messages with the option or property itself) keeps the plain wording.
+     */
+    @Test
+    void aNameFromTheSystemPropertyIsCalledThatInTheMessages() {
+        String before = System.getProperty(Backends.PROPERTY);
+        try {
+            System.setProperty(Backends.PROPERTY, "gpu");
+            String unknown = assertThrows(IllegalArgumentException.class, () -> Backends.choose(null)).getMessage();
+            assertTrue(unknown.startsWith("the system property falcon.backend names unknown backend 'gpu'; available: "), unknown);
+            String front = assertThrows(IllegalArgumentException.class, () -> Backends.choose(null, "--device auto")).getMessage();
+            assertTrue(front.startsWith("unknown backend 'gpu'; available: "), front);
+            String given = assertThrows(IllegalArgumentException.class, () -> Backends.choose("tpu")).getMessage();
+            assertTrue(given.startsWith("unknown backend 'tpu'; available: "), "the caller's own name is not the property's: " + given);
+
+            System.setProperty(Backends.PROPERTY, " ");
+            String empty = assertThrows(IllegalArgumentException.class, () -> Backends.choose(null)).getMessage();
+            assertTrue(empty.startsWith("the system property falcon.backend is empty; set it to one of ")
+                    && empty.endsWith(", auto, or remove it (then auto)"), empty);
+            String frontEmpty = assertThrows(IllegalArgumentException.class, () -> Backends.choose(null, "--device auto")).getMessage();
+            assertTrue(frontEmpty.startsWith("the backend name is empty; give one of "), frontEmpty);
+
+            if (Backends.candidates().stream().noneMatch(c -> c.name().equals("cpu"))) { // falcon-core alone, as here
+                System.setProperty(Backends.PROPERTY, "cpu");
+                String absent = assertThrows(IllegalArgumentException.class, () -> Backends.choose(null)).getMessage();
+                assertTrue(absent.startsWith("the system property falcon.backend names backend cpu not on the class path: add falcon-cpu"), absent);
+            }
+            for (String m : new String[] {unknown, given, empty}) assertFalse(m.contains("--device"), "a Java caller gave no --device: " + m);
+        } finally {
+            if (before == null) System.clearProperty(Backends.PROPERTY);
+            else System.setProperty(Backends.PROPERTY, before);
         }
     }
 }

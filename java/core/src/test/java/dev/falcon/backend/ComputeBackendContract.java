@@ -293,6 +293,36 @@ public abstract class ComputeBackendContract {
         closed.close(); // a second close is harmless
     }
 
+    /**
+     * The calls that allocate are refused after close() too, naming the closed backend: floatVector handed out fresh
+     * vectors from a closed cpu backend (and allocate from the java one), and cuda's load said "cpu backend was closed",
+     * its host's.
+     */
+    @Test
+    void aClosedBackendRefusesToAllocate() throws IOException {
+        float[] values = new float[12];
+        Path file = writeRaw("closed.raw", values, null, 3, 4, ElementType.FLOAT32, false, ByteOrder.LITTLE_ENDIAN, 64);
+        RawMatrixSource source = new RawMatrixSource(file, 64, ElementType.FLOAT32, ByteOrder.LITTLE_ENDIAN, false, 3, 4);
+        long[] blocks = {0, 2, 4};
+        ComputeBackend closed = createBackend(1);
+        String refusal = closed.name() + " backend was closed";
+        closed.close();
+        List<org.junit.jupiter.api.function.Executable> calls = List.of(
+                () -> closed.floatVector(4).close(),
+                () -> closed.allocate(3, 4, null).close(),
+                () -> closed.allocate(3, 4, blocks).close(),
+                () -> closed.load(source).close(),
+                () -> closed.load(source, blocks).close(),
+                () -> closed.loadCopy(source).close(),
+                () -> closed.loadCopy(source, blocks).close());
+        List<String> names = List.of("floatVector", "allocate", "allocate with blocks", "load", "load with blocks", "loadCopy",
+                "loadCopy with blocks");
+        for (int i = 0; i < calls.size(); i++) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, calls.get(i), closed.name() + " " + names.get(i));
+            assertEquals(refusal, e.getMessage(), names.get(i));
+        }
+    }
+
     @Test
     void resultsAreDeterministicAcrossCalls() {
         SplittableRandom random = new SplittableRandom(2);

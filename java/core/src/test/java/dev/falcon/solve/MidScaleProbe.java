@@ -11,11 +11,50 @@ import java.util.SplittableRandom;
  * Default falcon against a much longer search from its result (the polish with {@code PASSES} passes and no other cap,
  * then {@code KICKS} kicks of 2 to |K|/4 random weights, each polished so), on instances of {@link LargerInstances}'
  * families beyond the reach of an exact optimum: p = 200..2,000, n = 16..64, 2-8 layers, or the ranges given.
- * {@code java -cp core test classes:falcon.jar dev.falcon.solve.MidScaleProbe COUNT SEED KICKS PASSES [MIN_N MAX_N MIN_P MAX_P]}
- * prints, per instance and as median, 90th percentile and worst, Q_falcon / Q_best (for a negative Q_best, 1 plus
- * the gap relative to |Q_best|).
+ * {@link #USAGE} prints, per instance and as median, 90th percentile and worst, Q_falcon / Q_best (for a negative
+ * Q_best, 1 plus the gap relative to |Q_best|).
  */
 final class MidScaleProbe {
+    /** The command line; README's "Solver quality" gives its figures for {@code 40 20261207 100 1000}. */
+    static final String USAGE = "usage: java -cp java/core/target/test-classes:java/cli/target/falcon.jar dev.falcon.solve.MidScaleProbe"
+            + " COUNT SEED KICKS PASSES [MIN_N MAX_N MIN_P MAX_P] (README's figures: 40 20261207 100 1000)";
+
+    /** Layers per instance, drawn from this range: every layer needs a weight, so p is at least the most. */
+    static final int MIN_LAYERS = 2, MAX_LAYERS = 8;
+
+    /** The probe's arguments; the ranges of n and p default to 16..64 and 200..2,000. */
+    record Arguments(int count, long seed, int kicks, int passes, int minN, int maxN, int minP, int maxP) {
+        /** Read from the command line, or an IllegalArgumentException naming the argument that is wrong. */
+        static Arguments parse(String[] args) {
+            if (args.length != 4 && args.length != 8) {
+                throw new IllegalArgumentException("takes 4 arguments, or 8 with the ranges of n and p; got " + args.length);
+            }
+            boolean ranges = args.length == 8;
+            int minN = ranges ? integer(args, 4, "MIN_N", 1) : 16, minP = ranges ? integer(args, 6, "MIN_P", MAX_LAYERS) : 200;
+            return new Arguments(integer(args, 0, "COUNT", 1), seed(args[1]), integer(args, 2, "KICKS", 0), integer(args, 3, "PASSES", 1),
+                    minN, ranges ? integer(args, 5, "MAX_N", minN) : 64, minP, ranges ? integer(args, 7, "MAX_P", minP) : 2000);
+        }
+
+        private static int integer(String[] args, int index, String name, int least) {
+            int value;
+            try {
+                value = Integer.parseInt(args[index].trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException(name + " is '" + args[index] + "', not a whole number");
+            }
+            if (value < least) throw new IllegalArgumentException(name + " is " + value + "; give at least " + least);
+            return value;
+        }
+
+        private static long seed(String text) {
+            try {
+                return Long.parseLong(text.trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("SEED is '" + text + "', not a whole number");
+            }
+        }
+    }
+
     static double q(AbstractSolverTest.Instance in, byte[] keep) {
         int n = in.n(), p = in.p();
         double lambda = in.lambda();
@@ -65,20 +104,30 @@ final class MidScaleProbe {
         return FalconSolver.kick(r, mask, in.layers(), in.nnz(), in.flops(), strength);
     }
 
+    /** Without its arguments it read args[0] and ended in an ArrayIndexOutOfBoundsException: it says how to run it. */
     public static void main(String[] args) {
-        int count = Integer.parseInt(args[0]);
-        long seed = Long.parseLong(args[1]);
-        int kicks = Integer.parseInt(args[2]);
-        int passes = Integer.parseInt(args[3]);
-        SplittableRandom rnd = new SplittableRandom(seed);
+        Arguments arguments;
+        try {
+            arguments = Arguments.parse(args);
+        } catch (IllegalArgumentException e) {
+            System.err.println("MidScaleProbe: " + e.getMessage());
+            System.err.println(USAGE);
+            System.exit(2);
+            return;
+        }
+        run(arguments);
+    }
+
+    static void run(Arguments arguments) {
+        int count = arguments.count(), kicks = arguments.kicks(), passes = arguments.passes();
+        SplittableRandom rnd = new SplittableRandom(arguments.seed());
         double[] ratios = new double[count];
         double tFalcon = 0, tLong = 0;
         int atBest = 0;
         try (ComputeBackend backend = new JavaBackend()) {
             for (int c = 0; c < count; c++) {
-                LargerInstances.Case cs = args.length > 4
-                        ? LargerInstances.randomCase(rnd, c, Integer.parseInt(args[4]), Integer.parseInt(args[5]), Integer.parseInt(args[6]), Integer.parseInt(args[7]), 2, 8)
-                        : LargerInstances.randomCase(rnd, c, 16, 64, 200, 2000, 2, 8);
+                LargerInstances.Case cs = LargerInstances.randomCase(rnd, c, arguments.minN(), arguments.maxN(), arguments.minP(),
+                        arguments.maxP(), MIN_LAYERS, MAX_LAYERS);
                 AbstractSolverTest.Instance in = cs.in();
                 try (HostMatrix x = in.matrix()) {
                     long t0 = System.nanoTime();

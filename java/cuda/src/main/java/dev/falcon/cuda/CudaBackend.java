@@ -140,12 +140,44 @@ public final class CudaBackend implements ComputeBackend {
 
     // ---------------------------------------------------------------- host-side work
 
-    @Override public HostMatrix load(RawMatrixSource source) throws IOException { return host.load(source); }
-    /** Column-major whatever the blocks, as {@link #load}: this backend refuses panels. */
-    @Override public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException { return host.loadCopy(source, null); }
+    // Each host-side call checks this backend first: the closed host's refusal said "cpu backend was closed", and the
+    // defaults of allocate and floatVector were not refused at all.
+    @Override
+    public HostMatrix load(RawMatrixSource source) throws IOException {
+        checkOpen();
+        return host.load(source);
+    }
 
-    @Override public long firstNonFinite(HostMatrix x) { return host.firstNonFinite(x); }
-    @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { host.fillUniform(dst, count, seed, scale); }
+    /** Column-major whatever the blocks, as {@link #load}: this backend refuses panels. */
+    @Override
+    public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
+        checkOpen();
+        return host.loadCopy(source, null);
+    }
+
+    @Override
+    public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        checkOpen();
+        return ComputeBackend.super.allocate(rows, cols, blockStarts);
+    }
+
+    @Override
+    public FloatPointer floatVector(long length) {
+        checkOpen();
+        return ComputeBackend.super.floatVector(length);
+    }
+
+    @Override
+    public long firstNonFinite(HostMatrix x) {
+        checkOpen();
+        return host.firstNonFinite(x);
+    }
+
+    @Override
+    public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
+        checkOpen();
+        host.fillUniform(dst, count, seed, scale);
+    }
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {

@@ -58,13 +58,49 @@ public final class CudaLogicOnCpu implements ComputeBackend {
                 + ", Thrust CPP backend), cuBLAS roles by the java reference";
     }
 
-    @Override public HostMatrix load(RawMatrixSource source) throws IOException { return host.load(source); }
-    @Override public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException { return host.loadCopy(source, null); }
+    // Each host-side call checks this backend first, as the cuda backend does: the closed host's refusal named the java
+    // backend, and the defaults of allocate and floatVector were not refused at all.
+    @Override
+    public HostMatrix load(RawMatrixSource source) throws IOException {
+        checkOpen();
+        return host.load(source);
+    }
 
-    @Override public long firstNonFinite(HostMatrix x) { return host.firstNonFinite(x); }
-    @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { host.fillUniform(dst, count, seed, scale); }
+    @Override
+    public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
+        checkOpen();
+        return host.loadCopy(source, null);
+    }
 
-    @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { host.fillSyntheticGradients(x, rank, noise, seed); }
+    @Override
+    public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        checkOpen();
+        return ComputeBackend.super.allocate(rows, cols, blockStarts);
+    }
+
+    @Override
+    public FloatPointer floatVector(long length) {
+        checkOpen();
+        return ComputeBackend.super.floatVector(length);
+    }
+
+    @Override
+    public long firstNonFinite(HostMatrix x) {
+        checkOpen();
+        return host.firstNonFinite(x);
+    }
+
+    @Override
+    public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
+        checkOpen();
+        host.fillUniform(dst, count, seed, scale);
+    }
+
+    @Override
+    public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
+        checkOpen();
+        host.fillSyntheticGradients(x, rank, noise, seed);
+    }
 
     /** The GPU path's product kernel: chunks of {@link #PRODUCT_CHUNK} columns on two emulated streams, slices in double. */
     @Override
