@@ -1062,7 +1062,9 @@ final class PruneCommand implements Callable<Integer> {
             throw new OptionDoesNotApply("--lambda-convention", "says how --lambda is read, and --lambda is not given (the default "
                     + spec.findOption("--lambda").defaultValue() + " is the ridge lambda of Q)", "give --lambda with it, or drop it");
         }
-        if (linearTerm != null && grads == null) {
+        // asked through given, as every check here: an offer without --grads (optionsNotReadWith) drops --grads from it, and
+        // the fields still held the refused run's --grads, so "--method mp without --grads" left --linear-term in and was refused
+        if (given.test("--linear-term") && !given.test("--grads")) {
             throw new OptionDoesNotApply("--linear-term", "needs --grads: the first-order term enters only the objective on X", "give --grads X.npy, or drop it");
         }
     }
