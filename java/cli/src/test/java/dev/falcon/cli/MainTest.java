@@ -2352,6 +2352,39 @@ class MainTest {
     }
 
     /**
+     * At --stages 2 a start level, --grads-command or a per-stage pattern with --schedule const was refused with "choose
+     * poly, linear or exp" (or "use --schedule poly, linear or exp"), and each of those was then refused for --schedule with
+     * --stages 2: the advice sent the user from one refusal to the next. It says to drop --schedule const, with a start level
+     * below 1 where the command needs one, and the command it describes runs.
+     */
+    @Test
+    void theAdviceAwayFromAConstantScheduleAtTwoStagesRunsAsWritten() throws IOException {
+        String cmd = "test -s {weights} && cp '" + xFile + "' {grads}";
+        for (int t = 0; t < 2; t++) Files.copy(xFile, dir.resolve("X_" + t + ".npy"));
+        String pattern = dir.resolve("X_{t}.npy").toString();
+        List<String[]> refused = List.of(
+                fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--start-keep", "0.6"),
+                fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--start-keep-nnz", "0.9"),
+                fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--start-keep", "0.6", "--grads-command", cmd),
+                fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--grads-command", cmd),
+                with(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const"), "--grads", pattern));
+        for (String[] asked : refused) {
+            Run r = run(asked);
+            assertFails(r, 2, "--schedule const", "drop --schedule const");
+            assertFalse(r.err().contains("poly, linear or exp"), "--stages 2 refuses each of them for --schedule: " + r.err());
+            List<String> followed = new ArrayList<>(List.of(asked));
+            int at = followed.indexOf("--schedule");
+            followed.subList(at, at + 2).clear();
+            if (r.err().contains("give a --start-keep below 1")) followed.addAll(List.of("--start-keep", "0.6"));
+            Run taken = run(followed.toArray(String[]::new));
+            assertEquals(0, taken.code(), followed + ": " + taken.err());
+            try (Stream<Path> files = Files.walk(outDir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+    }
+
+    /**
      * With --max-iterations 0 and --backsolve none no round runs a DFO iteration or a backsolve (falcon gives mp's
      * weights): --rounds 1 and 3, or --tolerance 1e-6 and 0.5, gave the same weights and report, with exit 0, where the
      * README promises that an option that is not read is refused.
@@ -2801,7 +2834,8 @@ class MainTest {
         }
         // misuse; const stages all have the final budgets, which stage 0's weights meet, so no later stage's X could change
         // them: the command ran for every stage and each returned the weights it was given
-        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--grads-command", cmd)),
+        // at --stages 3 (at 2 poly, linear and exp are refused for --schedule: theAdviceAwayFromAConstantScheduleAtTwoStagesRunsAsWritten)
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--schedule", "const", "--grads-command", cmd)),
                 2, "--grads-command: option: would never be used with --schedule const", "use --schedule poly, linear or exp");
         for (int t = 0; t < 2; t++) Files.copy(xFile, dir.resolve("X_" + t + ".npy"));
         assertFails(run(with(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const"), "--grads",
