@@ -310,6 +310,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             return USAGE;
         });
         try {
+            rejectUnreadableArgumentFiles(cl, args);
             int code = cl.execute(args);
             CommandLine.ParseResult parsed = cl.getParseResult();
             commandRun = parsed != null && parsed.subcommand() != null ? parsed.subcommand().commandSpec().name() : null;
@@ -319,6 +320,27 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         } finally {
             outWriter.flush();
             errWriter.flush();
+        }
+    }
+
+    /**
+     * An argument @FILE that picocli expands (its rule: "@" alone and "@@...", which stands for the literal "@...", are not)
+     * must name a readable file. picocli keeps one it cannot read as a literal argument: `falcon prune @args.txt` with
+     * args.txt missing was refused as "Unmatched argument at index 1: '@args.txt'", `falcon inspect @x` looked for a file
+     * named "@x", and a folder failed inside picocli with a trace. Only the command line's own are checked: one named
+     * inside an argument file is expanded (or kept) by picocli as it reads that file.
+     */
+    static void rejectUnreadableArgumentFiles(CommandLine cl, String[] args) {
+        if (!cl.isExpandAtFiles()) return;
+        for (String a : args) {
+            if (a == null || !a.startsWith("@") || a.equals("@") || a.startsWith("@@")) continue;
+            java.io.File file = new java.io.File(a.substring(1));
+            String problem = !file.exists() ? "does not exist" : file.isDirectory() ? "is a folder, not a file of arguments"
+                    : !file.canRead() ? "cannot be read (its permissions)" : null;
+            if (problem != null) {
+                throw InputException.of(a, "argument file", problem + " (an argument @FILE stands for the arguments written in FILE)",
+                        "check the path, or write @" + a + " for an argument that itself begins with @");
+            }
         }
     }
 

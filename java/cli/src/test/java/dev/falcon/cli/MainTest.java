@@ -251,6 +251,34 @@ class MainTest {
     }
 
     /**
+     * picocli keeps an argument @FILE it cannot read as a literal argument: `falcon prune @missing.txt` was refused as
+     * "Unmatched argument at index 1: '@missing.txt'", with no word of the argument file, and a folder failed inside picocli
+     * with a trace (exit 1). Every command refuses it naming the file and the fix, exit 2; "@@x" stays the literal "@x".
+     */
+    @Test
+    void anArgumentFileThatCannotBeReadIsRefusedNamingIt() throws IOException {
+        String missing = "@" + dir.resolve("missing.txt"), folder = "@" + dir;
+        for (String[] command : new String[][] {{"prune"}, {"inspect"}, {"env"}, {"help"}, {}, {"prune", "--weights"}}) {
+            for (String[] at : new String[][] {{missing, "does not exist"}, {folder, "is a folder"}}) {
+                Run r = run(concat(command, new String[] {at[0]}));
+                String what = String.join(" ", command) + " " + at[0] + ": " + r.err();
+                assertEquals(2, r.code(), what);
+                assertTrue(r.err().startsWith("falcon: error: " + at[0] + ": argument file: " + at[1]), what);
+                assertTrue(r.err().contains("check the path, or write @" + at[0] + " for an argument that itself begins with @"), what);
+                assertEquals(1, r.err().lines().count(), what);
+            }
+        }
+        // an argument file that can be read is expanded as before, and @@ is the escape picocli reads as the literal "@..."
+        Path args = Files.writeString(dir.resolve("args.txt"), "--weights " + wFile + "\n--layers " + layersFile + "\n");
+        Run read = run("prune", "@" + args, "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(),
+                "--device", "java", "--quiet");
+        assertEquals(0, read.code(), read.err());
+        Run literal = run("inspect", "@" + missing);
+        assertEquals(2, literal.code(), literal.err());
+        assertTrue(literal.err().contains(missing + ": file: does not exist"), literal.err());
+    }
+
+    /**
      * An explicit false is not quiet: counting the -q given made `--quiet=false` (a script's `--quiet=$QUIET`) silence
      * the run. Where -q is given more than once, the last value given is taken, as for a flag given once.
      */
