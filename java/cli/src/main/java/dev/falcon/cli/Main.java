@@ -301,6 +301,10 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         registerNumberConverters(cl);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> handle(e, errWriter));
+        cl.setExecutionStrategy(parsed -> {
+            rejectWhatHelpDoesNotRead(parsed);
+            return new CommandLine.RunLast().execute(parsed);
+        });
         // one line and where to look, like every other input error, instead of the whole usage text
         cl.setParameterExceptionHandler((e, arguments) -> {
             String command = e.getCommandLine().getCommandSpec().qualifiedName();
@@ -321,6 +325,17 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             outWriter.flush();
             errWriter.flush();
         }
+    }
+
+    /**
+     * picocli's help command sets aside what it does not read, and `falcon help prune --bogus` (or `help prune extra`,
+     * `help -x`) printed the usage with exit 0, where an unknown option or argument is bad usage (exit 2) everywhere else:
+     * refused as picocli refuses one to any other command, through the same handler.
+     */
+    static void rejectWhatHelpDoesNotRead(CommandLine.ParseResult parsed) {
+        CommandLine.ParseResult help = parsed.subcommand();
+        if (help == null || !help.commandSpec().helpCommand() || help.unmatched().isEmpty()) return;
+        throw new CommandLine.UnmatchedArgumentException(help.commandSpec().commandLine(), help.unmatched());
     }
 
     /**

@@ -327,6 +327,30 @@ class MainTest {
         }
     }
 
+    /**
+     * picocli's help command set aside what it does not read: `falcon help prune --bogus` printed prune's usage with exit 0,
+     * where an unknown option or argument is bad usage (exit 2) everywhere else. help keeps taking one command and -h.
+     */
+    @Test
+    void helpRefusesWhatItDoesNotRead() {
+        // each with the argument not read, which the message quotes
+        String[][] refused = {{"help", "prune", "--bogus"}, {"help", "prune", "extra"}, {"help", "-x"}, {"help", "--bogus", "prune"}};
+        String[] unread = {"--bogus", "extra", "-x", "--bogus"};
+        for (int i = 0; i < refused.length; i++) {
+            Run r = run(refused[i]);
+            String what = String.join(" ", refused[i]) + ": " + r.out() + r.err();
+            assertEquals(2, r.code(), what);
+            assertEquals("", r.out(), what);
+            assertTrue(r.err().startsWith("falcon: error: ") && r.err().contains("'" + unread[i] + "'"), what);
+            assertTrue(r.err().contains("see `falcon help --help`"), what);
+        }
+        for (String[] a : new String[][] {{"help"}, {"help", "prune"}, {"help", "inspect", "-h"}, {"help", "--help"}}) {
+            Run r = run(a);
+            assertEquals(0, r.code(), String.join(" ", a) + ": " + r.err());
+            assertTrue(r.out().contains("Usage: falcon"), String.join(" ", a) + ": " + r.out());
+        }
+    }
+
     /** The exit codes in --help stopped at 0-3: a script that saw 130 or 143 (a stopped run) found them nowhere. */
     @Test
     void helpListsTheExitCodesOfAStoppedRun() {
