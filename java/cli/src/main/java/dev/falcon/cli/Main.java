@@ -301,6 +301,10 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setCaseInsensitiveEnumValuesAllowed(true);
         registerNumberConverters(cl);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> handle(e, errWriter));
+        cl.setExecutionStrategy(parsed -> {
+            rejectWhatHelpDoesNotRead(parsed);
+            return new CommandLine.RunLast().execute(parsed);
+        });
         // one line and where to look, like every other input error, instead of the whole usage text
         cl.setParameterExceptionHandler((e, arguments) -> {
             String command = e.getCommandLine().getCommandSpec().qualifiedName();
@@ -310,6 +314,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             return USAGE;
         });
         try {
+            rejectUnreadableArgumentFiles(cl, args);
             int code = cl.execute(args);
             CommandLine.ParseResult parsed = cl.getParseResult();
             commandRun = parsed != null && parsed.subcommand() != null ? parsed.subcommand().commandSpec().name() : null;
@@ -319,6 +324,38 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         } finally {
             outWriter.flush();
             errWriter.flush();
+        }
+    }
+
+    /**
+     * picocli's help command sets aside what it does not read, and `falcon help prune --bogus` (or `help prune extra`,
+     * `help -x`) printed the usage with exit 0, where an unknown option or argument is bad usage (exit 2) everywhere else:
+     * refused as picocli refuses one to any other command, through the same handler.
+     */
+    static void rejectWhatHelpDoesNotRead(CommandLine.ParseResult parsed) {
+        CommandLine.ParseResult help = parsed.subcommand();
+        if (help == null || !help.commandSpec().helpCommand() || help.unmatched().isEmpty()) return;
+        throw new CommandLine.UnmatchedArgumentException(help.commandSpec().commandLine(), help.unmatched());
+    }
+
+    /**
+     * An argument @FILE that picocli expands (its rule: "@" alone and "@@...", which stands for the literal "@...", are not)
+     * must name a readable file. picocli keeps one it cannot read as a literal argument: `falcon prune @args.txt` with
+     * args.txt missing was refused as "Unmatched argument at index 1: '@args.txt'", `falcon inspect @x` looked for a file
+     * named "@x", and a folder failed inside picocli with a trace. Only the command line's own are checked: one named
+     * inside an argument file is expanded (or kept) by picocli as it reads that file.
+     */
+    static void rejectUnreadableArgumentFiles(CommandLine cl, String[] args) {
+        if (!cl.isExpandAtFiles()) return;
+        for (String a : args) {
+            if (a == null || !a.startsWith("@") || a.equals("@") || a.startsWith("@@")) continue;
+            java.io.File file = new java.io.File(a.substring(1));
+            String problem = !file.exists() ? "does not exist" : file.isDirectory() ? "is a folder, not a file of arguments"
+                    : !file.canRead() ? "cannot be read (its permissions)" : null;
+            if (problem != null) {
+                throw InputException.of(a, "argument file", problem + " (an argument @FILE stands for the arguments written in FILE)",
+                        "check the path, or write @" + a + " for an argument that itself begins with @");
+            }
         }
     }
 

@@ -905,7 +905,10 @@ final class PruneCommand implements Callable<Integer> {
         if (plusPlus && constantSchedule() && stages > 1 && (gradsCommand != null || gradsPattern())) {
             throw InputException.of(gradsCommand != null ? "--grads-command" : "--grads", "option", "would never be used with --schedule const:"
                     + " every stage has the final budgets, which stage 0's weights already meet, so each later stage keeps them whatever its X",
-                    "use --schedule poly, linear or exp, or one X file");
+                    stages == 2 ? leaveConstantSchedule() + (gradsCommand != null && startNnzLevel() >= 1 && startFlopsLevel() >= 1
+                            ? " and give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)" : "")
+                            + ", or give one X file"
+                            : "use " + leaveConstantSchedule() + ", or one X file");
         }
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
         // --stages 1000000000 (or 100000) ran on with no end in sight, showing only the elapsed time: each stage is a full
@@ -987,6 +990,16 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     /**
+     * The advice that takes a refused run off --schedule const. At --stages 2 it is to drop --schedule: poly, linear and
+     * exp pass through the same two points there and are each refused as the default's path, so naming one sent the user
+     * from one refusal to the next.
+     */
+    private String leaveConstantSchedule() {
+        return stages == 2 ? "drop --schedule const (with --stages 2 the default runs stage 0 at the start levels and stage 1 at the final budgets)"
+                : "--schedule poly, linear or exp";
+    }
+
+    /**
      * @param backsolve      the --backsolve given, or null
      * @param gradients      whether the run has gradients X (--grads, --example or --grads-command)
      * @param given          whether an option was given
@@ -1005,7 +1018,8 @@ final class PruneCommand implements Callable<Integer> {
                 throw new OptionDoesNotApply(o, "does not apply with --stages 1 (the one stage runs at the final budgets)", "drop it, or give --stages 2 or more");
             }
             if (plusPlus && constant && !o.equals("--schedule") && given.test(o)) {
-                throw new OptionDoesNotApply(o, "does not apply with --schedule const (every stage runs at the final budgets)", "drop it, or choose poly, linear or exp");
+                throw new OptionDoesNotApply(o, "does not apply with --schedule const (every stage runs at the final budgets)", "drop it, or "
+                        + (stages == 2 ? leaveConstantSchedule() : "choose poly, linear or exp"));
             }
         }
         // two stages run at the start levels and at the final budgets: every shape but const, which moves stage 0 to the final
@@ -1064,7 +1078,9 @@ final class PruneCommand implements Callable<Integer> {
             throw new OptionDoesNotApply("--lambda-convention", "says how --lambda is read, and --lambda is not given (the default "
                     + spec.findOption("--lambda").defaultValue() + " is the ridge lambda of Q)", "give --lambda with it, or drop it");
         }
-        if (linearTerm != null && grads == null) {
+        // asked through given, as every check here: an offer without --grads (optionsNotReadWith) drops --grads from it, and
+        // the fields still held the refused run's --grads, so "--method mp without --grads" left --linear-term in and was refused
+        if (given.test("--linear-term") && !given.test("--grads")) {
             throw new OptionDoesNotApply("--linear-term", "needs --grads: the first-order term enters only the objective on X", "give --grads X.npy, or drop it");
         }
     }

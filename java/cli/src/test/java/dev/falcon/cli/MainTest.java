@@ -251,6 +251,34 @@ class MainTest {
     }
 
     /**
+     * picocli keeps an argument @FILE it cannot read as a literal argument: `falcon prune @missing.txt` was refused as
+     * "Unmatched argument at index 1: '@missing.txt'", with no word of the argument file, and a folder failed inside picocli
+     * with a trace (exit 1). Every command refuses it naming the file and the fix, exit 2; "@@x" stays the literal "@x".
+     */
+    @Test
+    void anArgumentFileThatCannotBeReadIsRefusedNamingIt() throws IOException {
+        String missing = "@" + dir.resolve("missing.txt"), folder = "@" + dir;
+        for (String[] command : new String[][] {{"prune"}, {"inspect"}, {"env"}, {"help"}, {}, {"prune", "--weights"}}) {
+            for (String[] at : new String[][] {{missing, "does not exist"}, {folder, "is a folder"}}) {
+                Run r = run(concat(command, new String[] {at[0]}));
+                String what = String.join(" ", command) + " " + at[0] + ": " + r.err();
+                assertEquals(2, r.code(), what);
+                assertTrue(r.err().startsWith("falcon: error: " + at[0] + ": argument file: " + at[1]), what);
+                assertTrue(r.err().contains("check the path, or write @" + at[0] + " for an argument that itself begins with @"), what);
+                assertEquals(1, r.err().lines().count(), what);
+            }
+        }
+        // an argument file that can be read is expanded as before, and @@ is the escape picocli reads as the literal "@..."
+        Path args = Files.writeString(dir.resolve("args.txt"), "--weights " + wFile + "\n--layers " + layersFile + "\n");
+        Run read = run("prune", "@" + args, "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(),
+                "--device", "java", "--quiet");
+        assertEquals(0, read.code(), read.err());
+        Run literal = run("inspect", "@" + missing);
+        assertEquals(2, literal.code(), literal.err());
+        assertTrue(literal.err().contains(missing + ": file: does not exist"), literal.err());
+    }
+
+    /**
      * An explicit false is not quiet: counting the -q given made `--quiet=false` (a script's `--quiet=$QUIET`) silence
      * the run. Where -q is given more than once, the last value given is taken, as for a flag given once.
      */
@@ -296,6 +324,30 @@ class MainTest {
             Run r = run(a);
             assertEquals(0, r.code(), String.join(" ", a));
             assertTrue(r.out().startsWith("falcon "), String.join(" ", a) + ": " + r.out());
+        }
+    }
+
+    /**
+     * picocli's help command set aside what it does not read: `falcon help prune --bogus` printed prune's usage with exit 0,
+     * where an unknown option or argument is bad usage (exit 2) everywhere else. help keeps taking one command and -h.
+     */
+    @Test
+    void helpRefusesWhatItDoesNotRead() {
+        // each with the argument not read, which the message quotes
+        String[][] refused = {{"help", "prune", "--bogus"}, {"help", "prune", "extra"}, {"help", "-x"}, {"help", "--bogus", "prune"}};
+        String[] unread = {"--bogus", "extra", "-x", "--bogus"};
+        for (int i = 0; i < refused.length; i++) {
+            Run r = run(refused[i]);
+            String what = String.join(" ", refused[i]) + ": " + r.out() + r.err();
+            assertEquals(2, r.code(), what);
+            assertEquals("", r.out(), what);
+            assertTrue(r.err().startsWith("falcon: error: ") && r.err().contains("'" + unread[i] + "'"), what);
+            assertTrue(r.err().contains("see `falcon help --help`"), what);
+        }
+        for (String[] a : new String[][] {{"help"}, {"help", "prune"}, {"help", "inspect", "-h"}, {"help", "--help"}}) {
+            Run r = run(a);
+            assertEquals(0, r.code(), String.join(" ", a) + ": " + r.err());
+            assertTrue(r.out().contains("Usage: falcon"), String.join(" ", a) + ": " + r.out());
         }
     }
 
@@ -2352,6 +2404,39 @@ class MainTest {
     }
 
     /**
+     * At --stages 2 a start level, --grads-command or a per-stage pattern with --schedule const was refused with "choose
+     * poly, linear or exp" (or "use --schedule poly, linear or exp"), and each of those was then refused for --schedule with
+     * --stages 2: the advice sent the user from one refusal to the next. It says to drop --schedule const, with a start level
+     * below 1 where the command needs one, and the command it describes runs.
+     */
+    @Test
+    void theAdviceAwayFromAConstantScheduleAtTwoStagesRunsAsWritten() throws IOException {
+        String cmd = "test -s {weights} && cp '" + xFile + "' {grads}";
+        for (int t = 0; t < 2; t++) Files.copy(xFile, dir.resolve("X_" + t + ".npy"));
+        String pattern = dir.resolve("X_{t}.npy").toString();
+        List<String[]> refused = List.of(
+                fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--start-keep", "0.6"),
+                fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.8", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--start-keep-nnz", "0.9"),
+                fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--start-keep", "0.6", "--grads-command", cmd),
+                fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--grads-command", cmd),
+                with(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const"), "--grads", pattern));
+        for (String[] asked : refused) {
+            Run r = run(asked);
+            assertFails(r, 2, "--schedule const", "drop --schedule const");
+            assertFalse(r.err().contains("poly, linear or exp"), "--stages 2 refuses each of them for --schedule: " + r.err());
+            List<String> followed = new ArrayList<>(List.of(asked));
+            int at = followed.indexOf("--schedule");
+            followed.subList(at, at + 2).clear();
+            if (r.err().contains("give a --start-keep below 1")) followed.addAll(List.of("--start-keep", "0.6"));
+            Run taken = run(followed.toArray(String[]::new));
+            assertEquals(0, taken.code(), followed + ": " + taken.err());
+            try (Stream<Path> files = Files.walk(outDir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+    }
+
+    /**
      * With --max-iterations 0 and --backsolve none no round runs a DFO iteration or a backsolve (falcon gives mp's
      * weights): --rounds 1 and 3, or --tolerance 1e-6 and 0.5, gave the same weights and report, with exit 0, where the
      * README promises that an option that is not read is refused.
@@ -2804,7 +2889,8 @@ class MainTest {
         }
         // misuse; const stages all have the final budgets, which stage 0's weights meet, so no later stage's X could change
         // them: the command ran for every stage and each returned the weights it was given
-        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--grads-command", cmd)),
+        // at --stages 3 (at 2 poly, linear and exp are refused for --schedule: theAdviceAwayFromAConstantScheduleAtTwoStagesRunsAsWritten)
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--schedule", "const", "--grads-command", cmd)),
                 2, "--grads-command: option: would never be used with --schedule const", "use --schedule poly, linear or exp");
         for (int t = 0; t < 2; t++) Files.copy(xFile, dir.resolve("X_" + t + ".npy"));
         assertFails(run(with(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--schedule", "const"), "--grads",

@@ -632,6 +632,58 @@ class MemoryPlanTest {
         assertEquals(0, taken.code(), offered + ": " + taken.err());
     }
 
+    /**
+     * A memory refusal's offers that take X away ("--method mp without --backsolve and without --grads", "drop --grads and
+     * --lambda, which need it") left --linear-term in, and the command they describe was refused again: "--linear-term:
+     * option: needs --grads". Each offer, followed as written through prune itself, is accepted and runs.
+     */
+    @Test
+    void offersWithoutXNameTheLinearTermAndRunAsWritten(@TempDir Path dir) throws IOException {
+        Path x = dir.resolve("X.npy"), w = dir.resolve("w.npy"), layers = dir.resolve("layers.json");
+        MainTest.writeModel(x, w, layers);
+        List<String> model = List.of("prune", "-q", "--weights", w.toString(), "--layers", layers.toString(), "--keep-flops", "0.5",
+                "--linear-term", w.toString(), "--out", dir.resolve("o.npy").toString(), "--report", dir.resolve("r.json").toString());
+        // falcon: its solver's heap does not fit, mp's selection without X does
+        List<String> falcon = new java.util.ArrayList<>(model);
+        falcon.addAll(List.of("--method", "falcon", "-X", x.toString()));
+        assertOfferRunsAsWritten(falcon, "170m", "--method mp without --backsolve and without --grads(?: or ([^(]+), which mp without X does not read)? \\(",
+                List.of("--method", "mp"));
+        // mp with --lambda: X of 26 MiB in C order (a copy) does not fit, the selection without it does
+        List<String> mp = new java.util.ArrayList<>(model);
+        mp.addAll(List.of("--method", "mp", "--lambda", "1e-2", "-X", npy(dir, "bigX.npy", 400_000, MainTest.P, false).toString()));
+        assertOfferRunsAsWritten(mp, "175m", "drop --grads(?: and ([^(]+), which need it)? \\(", List.of());
+    }
+
+    /**
+     * Runs {@code asked} at {@code available} memory, expects the refusal's offer {@code offer} (its group 1 the options it
+     * names to drop, if any) to name --linear-term, and runs the command it describes: without X, without the options named,
+     * with {@code replacing} (an option and its value) in place of the one of that name.
+     */
+    private static void assertOfferRunsAsWritten(List<String> asked, String available, String offer, List<String> replacing) {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, available);
+        MainTest.Run refused = MainTest.run(asked.toArray(String[]::new));
+        assertEquals(2, refused.code(), refused.err());
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile(offer).matcher(refused.err());
+        assertTrue(m.find(), refused.err());
+        List<String> drop = new java.util.ArrayList<>(List.of("-X"));
+        if (m.group(1) != null) drop.addAll(List.of(m.group(1).split(", | and ")));
+        assertTrue(drop.contains("--linear-term"), "the offer must name --linear-term: " + refused.err());
+        List<String> offered = new java.util.ArrayList<>();
+        for (int i = 0; i < asked.size(); i++) {
+            String a = asked.get(i);
+            if (drop.contains(a)) {
+                i++;
+            } else if (!replacing.isEmpty() && a.equals(replacing.get(0))) {
+                offered.addAll(replacing);
+                i++;
+            } else {
+                offered.add(a);
+            }
+        }
+        MainTest.Run taken = MainTest.run(offered.toArray(String[]::new));
+        assertEquals(0, taken.code(), offered + ": " + taken.err());
+    }
+
     /** mp keeps its vectors off the heap: the warning must not say the run keeps "about 0 B" there. */
     @Test
     void aHeapWarningForARunWithNoLiveHeapSaysSoInWords() {
