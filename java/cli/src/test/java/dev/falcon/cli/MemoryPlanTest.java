@@ -632,7 +632,10 @@ class MemoryPlanTest {
         assertEquals(0, taken.code(), offered + ": " + taken.err());
     }
 
-    /** mp keeps its vectors off the heap: the warning must not say the run keeps "about 0 B" there. */
+    /**
+     * A run without the solver keeps its vectors off the heap (this overload plans no FLOP-aware selection, whose mask
+     * SelectionHeapTest counts: magnitude's run): the warning must not say the run keeps "about 0 B" there.
+     */
     @Test
     void aHeapWarningForARunWithNoLiveHeapSaysSoInWords() {
         long p = ExampleModels.get("mobilenetv1").layers().parameters();
