@@ -829,10 +829,17 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             } else if (x.isInternalLayout() && javaBackend && mappedOnCpu(false).fits()) {
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
-            if (selectionWithoutX().fits()) {
+            MemoryPlan withoutX = selectionWithoutX();
+            if (withoutX.fits()) {
+                // with the FALCON_HEAP it needs where this run's limit would be warned of, as the other offers are: followed
+                // as written, the offer of mp was warned to set FALCON_HEAP=16m
+                String heap = heapLimitClause(withoutX, maxHeap);
+                // set off from a "which ..." clause before it: "which mp without X does not read with FALCON_HEAP=16m" misread
+                String mpHeap = heap.isEmpty() || notReadByMp.isEmpty() ? heap : "," + heap;
+                String dropHeap = heap.isEmpty() || notReadWithoutGrads.isEmpty() ? heap : "," + heap;
                 options.add(solver() ? "--method mp without --backsolve and without --grads" + (notReadByMp.isEmpty() ? "" : " or " + inWords(notReadByMp)
-                                + ", which mp without X does not read") + " (its selection needs no X; falcon and the backsolve do)"
-                        : "drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it")
+                                + ", which mp without X does not read") + mpHeap + " (its selection needs no X; falcon and the backsolve do)"
+                        : "drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it") + dropHeap
                                 + " (the selection itself does not need X; only the objective does)");
             }
         }
