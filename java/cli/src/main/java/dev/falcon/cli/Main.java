@@ -490,8 +490,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 return USAGE;
             }
             if (isJavaHeapExhausted(oom)) {
-                err.println("falcon: out of memory: " + e.getMessage()
-                        + "; raise the Java heap with FALCON_HEAP=8g, or run with a smaller --n / fewer rows in X");
+                // the advice is the run's own: a heap that fits the machine beside the rest of the run, rows only where they
+                // are on the heap (a fixed 8g was three times what a machine had, and rows were offered to runs without X)
+                err.println("falcon: out of memory: " + e.getMessage() + "; " + MemoryPlan.heapExhaustedAdvice(Runtime.getRuntime().maxMemory()));
                 return INTERNAL;
             }
             // X and the solver's vectors are native memory, which FALCON_HEAP does not bound: a larger heap only

@@ -17,7 +17,8 @@ import java.util.Locale;
  * {@code blockWidth} the widest block it forms (capped by the largest layer), which the block backsolves' systems grow with.
  */
 record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
-                  Systems systems, int xHeld, LaterX laterX, long blockSize, long blockWidth, boolean oneBlock) {
+                  Systems systems, int xHeld, LaterX laterX, long blockSize, long blockWidth, boolean oneBlock, long selectionHeap,
+                  boolean selectsByFlops) {
     /**
      * How falcon++'s later stages hold their X beside stage 0's ({@link #xHeld} = 2): {@code mapped}, each mapped from its
      * file without a copy on this run's backend; {@code mapOnCpu}, each would be on the cpu backend (float32, Fortran
@@ -35,6 +36,14 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
+
+    /**
+     * The Java heap the CLI itself keeps live before any array of one value per weight (its classes' data, picocli, the
+     * report), counted beside mp's selection mask: its largest array, a byte[p], needs room in a heap that holds this
+     * too. -Xlog:gc of mp runs at p = 1000 and 20 million showed 3-5 MiB live after collections; at p = 20 million 16m
+     * ran out of heap, and 32m ran after a full collection made room for the 19 MiB mask.
+     */
+    static final long RUNTIME_LIVE_HEAP = 8L << 20;
     /**
      * What the process needs before any data: the JVM, the native libraries and their buffers, the JIT, with some slack
      * (peak RSS of `falcon prune --example resnet20 --n 1`, 10 MB of data: 128-146 MB on the 2-core VM, any backend).
@@ -271,11 +280,25 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
                          Systems systems, long blockSize, long largestLayer, boolean oneBlock) {
-        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, blockSize, largestLayer, oneBlock, SystemInfo.availableMemory());
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, blockSize, largestLayer, oneBlock, false, 1);
+    }
+
+    /**
+     * {@code selectsByFlops}: the run selects with the FLOP-aware selection (mp, falcon, falcon++), whose mask is on the
+     * Java heap; false for magnitude, which ranks off-heap (and for the overloads without it, which plan the rest of the
+     * run alone). {@code selectionMasks}: the masks per weight that selection holds at once,
+     * {@link dev.falcon.select.FlopAwareSelector#heapBytesPerWeight} of the layer table (2 where it is not known before
+     * loading). Offers of mp count mp's selection whatever this run's method.
+     */
+    static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
+                         Systems systems, long blockSize, long largestLayer, boolean oneBlock, boolean selectsByFlops, int selectionMasks) {
+        return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, blockSize, largestLayer, oneBlock, selectsByFlops, selectionMasks,
+                SystemInfo.availableMemory());
     }
 
     private static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
-                                 Systems systems, long blockSize, long largestLayer, boolean oneBlock, long available) {
+                                 Systems systems, long blockSize, long largestLayer, boolean oneBlock, boolean selectsByFlops, int selectionMasks,
+                                 long available) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         // per-weight costs: the costs (4), and the selection's copy of the scores grouped by cost (4) where their runs
@@ -284,11 +307,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         boolean java = backend.equals("java");
         boolean solver = systems != Systems.NONE;
         Systems held = systems.at(rows);
-        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 6 * p : 0) + (solver ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p : 0) + held.heapBytes(rows);
+        // the selection's masks, beside the runtime's own live heap; with --flops-per-weight its 6 bytes count them already,
+        // and the solver's heap per weight was measured with them
+        long selectionHeap = RUNTIME_LIVE_HEAP + (perWeightFlops ? 0 : selectionMasks * p);
+        long heap = (java ? 8 * p : 0) + (perWeightFlops ? 6 * p : 0) + (solver ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p : 0) + held.heapBytes(rows)
+                + (selectsByFlops && !solver ? selectionHeap : 0);
         long blockWidth = Math.min(blockSize, largestLayer);
         long vectors = perWeight * p + held.offHeapBytes(rows, blockWidth, oneBlock);
         return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, mapped ? LaterX.MAPPED : LaterX.COPIED,
-                blockSize, blockWidth, oneBlock);
+                blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops || solver);
     }
 
     /** The weights of the largest layer: no block is wider. */
@@ -319,7 +346,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     private MemoryPlan withSystems(Systems other) {
         Systems from = systems.at(rows), to = other.at(rows);
         return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows, blockWidth, oneBlock) - from.offHeapBytes(rows, blockWidth, oneBlock),
-                heapBytes + to.heapBytes(rows) - from.heapBytes(rows) + (to.heapPerWeight() - from.heapPerWeight()) * p, available, javaBackend, other, xHeld, laterX, blockSize, blockWidth, oneBlock);
+                heapBytes + to.heapBytes(rows) - from.heapBytes(rows) + (to.heapPerWeight() - from.heapPerWeight()) * p, available, javaBackend, other, xHeld, laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
     }
 
     /** Bytes of the solver's n x n systems in this plan (0 without the solver). */
@@ -387,7 +414,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     private MemoryPlan holdingX(int count, LaterX later) {
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, later, blockSize, blockWidth, oneBlock);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, later, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
     }
 
     long required() {
@@ -536,7 +563,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long vectors = vectorBytes - from.offHeapBytes(rows, blockWidth, oneBlock) + to.offHeapBytes(n, blockWidth, oneBlock);
         long heap = heapBytes - from.heapBytes(rows) + to.heapBytes(n) + (to.heapPerWeight() - from.heapPerWeight()) * p;
         return new MemoryPlan(p, n, Math.multiplyExact(Math.multiplyExact(n, p), 4L), xMapped, vectors, heap, available, javaBackend, systems, xHeld,
-                laterX, blockSize, blockWidth, oneBlock);
+                laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
     }
 
     /** The smallest FALCON_HEAP the launcher takes (its own check, kept in step with this). */
@@ -576,25 +603,28 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     private MemoryPlan mappedOnCpu(boolean laterResaved) {
         return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld,
-                laterResaved || laterX.mapOnCpu() ? LaterX.MAPPED : laterX, blockSize, blockWidth, oneBlock);
+                laterResaved || laterX.mapOnCpu() ? LaterX.MAPPED : laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
     }
 
-    /** mp on the same weights and X without the solver (no backsolve): no solver heap or n x n systems. */
+    /** mp on the same weights and X without the solver (no backsolve): no solver heap or n x n systems, but its selection's mask. */
     private MemoryPlan withoutSolver() {
         Systems held = systems.at(rows);
         long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
-        long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p : 0) - held.heapBytes(rows);
+        long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p - selectionHeap : 0) - held.heapBytes(rows);
         // mp runs no later stages: one X
         return new MemoryPlan(p, rows, xBytes, xMapped, vectors, heap, available, javaBackend, Systems.NONE, 1, xMapped ? LaterX.MAPPED : LaterX.COPIED,
-                blockSize, blockWidth, oneBlock);
+                blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
     }
 
-    /** mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems. */
+    /**
+     * mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems; a solver run's offer is mp,
+     * whose selection's mask is counted in place of the solver's heap.
+     */
     private MemoryPlan selectionWithoutX() {
         Systems held = systems.at(rows);
         long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
-        long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p : 0) - held.heapBytes(rows);
-        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, LaterX.COPIED, blockSize, blockWidth, oneBlock);
+        long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p - selectionHeap : 0) - held.heapBytes(rows);
+        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, LaterX.COPIED, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
     }
 
     /**
@@ -634,6 +664,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             return held == Systems.EXACT ? " (mostly the swap polish's workspace, about " + SystemInfo.bytes(fixed) + " whatever n)"
                     : " (mostly the block backsolves' short-lived arrays, about " + SystemInfo.bytes(fixed) + " whatever n)";
         }
+        long mask = selectionHeap - RUNTIME_LIVE_HEAP;
+        if (!solver() && selectsByFlops && mask > 0 && mask >= heapBytes - selectionHeap) {
+            return " (mostly the selection's mask, a Java byte array of one byte per weight" + (mask > p ? ", two at once as it groups layers by cost" : "")
+                    + ", beside about " + SystemInfo.bytes(RUNTIME_LIVE_HEAP) + " of the runtime's own)";
+        }
         if (perWeight > heapBytes / 2) return " (mostly arrays of one value per weight)";
         return "";
     }
@@ -647,6 +682,54 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long mib = 1L << 20, gib = 1L << 30;
         long limit = bytes < gib ? roundUp(Math.max(MIN_HEAP_LIMIT, bytes), 16 * mib) : roundUp(bytes, 256 * mib);
         return limit % gib == 0 ? limit / gib + "g" : limit / mib + "m";
+    }
+
+    /** The plan of the prune run in progress, and whether its X is an example's (--n), for {@link #heapExhaustedAdvice(long)}. */
+    private static volatile MemoryPlan inProgress;
+    private static volatile boolean inProgressIsExample;
+
+    /** Records the plan a prune runs with, for the advice should it run out of Java heap all the same. */
+    static void runningWith(MemoryPlan plan, boolean example) {
+        inProgressIsExample = example;
+        inProgress = plan;
+    }
+
+    /** {@link #heapExhaustedAdvice(MemoryPlan, boolean, long, long)} for the run in progress, or for none where none was planned. */
+    static String heapExhaustedAdvice(long maxHeap) {
+        MemoryPlan plan = inProgress;
+        return heapExhaustedAdvice(plan, inProgressIsExample, maxHeap, plan != null ? plan.available : SystemInfo.availableMemory());
+    }
+
+    /**
+     * What a run that ran out of Java heap under {@code maxHeap} is told to do (Main's out-of-memory line): a FALCON_HEAP
+     * above that limit (twice it, and at least the least that holds the planned heap) but no more than fits beside the
+     * rest of the run in the {@code available} memory (unknown: -1), or, where none does, to free memory; and fewer rows
+     * only where the run's heap grows with them (the solver's n x n systems). It was "FALCON_HEAP=8g, or a smaller --n /
+     * fewer rows in X" whatever the run: 8g on a machine its own refusal had said had 2.5 GiB, and rows to a run without X.
+     * {@code plan}: the run's (null where none was made; the runtime is then the rest).
+     */
+    static String heapExhaustedAdvice(MemoryPlan plan, boolean example, long maxHeap, long available) {
+        long step = 16L << 20;
+        long rest = plan != null ? plan.required() - plan.heapBytes : RUNTIME;
+        long wanted = maxHeap >= Long.MAX_VALUE / 4 ? maxHeap : Math.max(roundUp(2 * maxHeap, step), plan != null ? plan.leastHeapLimit() : MIN_HEAP_LIMIT);
+        long room = available < 0 ? Long.MAX_VALUE : Math.max(0, available - rest) / step * step;
+        long suggested = Math.min(wanted, room);
+        boolean rowsHelp = plan != null && plan.solver() && plan.rows > 1 && plan.systems.at(plan.rows).heapPerRowSquared > 0;
+        String rows = rowsHelp ? (example ? ", or run with a smaller --n (the solver's n x n systems are on the heap)"
+                : ", or run with fewer rows (samples) in X (the solver's n x n systems are on the heap)") : "";
+        String besideTheRest = available < 0 ? "" : "; with the rest of the run, about " + SystemInfo.bytes(rest) + ", it fits the "
+                + SystemInfo.bytes(available) + " available";
+        if (suggested > maxHeap) {
+            return "raise the Java heap with FALCON_HEAP=" + heapLimitText(suggested) + " (the limit was " + SystemInfo.bytes(maxHeap) + besideTheRest + ")" + rows;
+        }
+        return "no Java heap above its limit of " + SystemInfo.bytes(maxHeap) + " (FALCON_HEAP) fits beside the rest of the run (about "
+                + SystemInfo.bytes(rest) + ") in the " + SystemInfo.bytes(available) + " available: free memory or use a machine with more" + rows;
+    }
+
+    /** A heap limit of whole MiB as FALCON_HEAP takes it: in g where it is whole GiB, else in m. */
+    private static String heapLimitText(long bytes) {
+        long mib = 1L << 20, gib = 1L << 30;
+        return bytes % gib == 0 ? bytes / gib + "g" : bytes / mib + "m";
     }
 
     /** Option names as a list in words: "--stages", "--stages and --rounds", "--stages, --rounds and --tolerance". */
@@ -719,7 +802,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 if (e.layers().parameters() >= model.layers().parameters()) continue;
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
-                        systems, blockSize, largestLayer(e.layers()), oneBlock(e.layers(), blockSize), available).holdingX(xHeld);
+                        systems, blockSize, largestLayer(e.layers()), oneBlock(e.layers(), blockSize), selectsByFlops,
+                        dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(e.layers()), available).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
                 if (fit >= 1) options.add("--example " + other + " --n " + fit + heapLimitClause(alternative.atRows(fit), maxHeap));
             }
@@ -745,10 +829,17 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             } else if (x.isInternalLayout() && javaBackend && mappedOnCpu(false).fits()) {
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
-            if (selectionWithoutX().fits()) {
+            MemoryPlan withoutX = selectionWithoutX();
+            if (withoutX.fits()) {
+                // with the FALCON_HEAP it needs where this run's limit would be warned of, as the other offers are: followed
+                // as written, the offer of mp was warned to set FALCON_HEAP=16m
+                String heap = heapLimitClause(withoutX, maxHeap);
+                // set off from a "which ..." clause before it: "which mp without X does not read with FALCON_HEAP=16m" misread
+                String mpHeap = heap.isEmpty() || notReadByMp.isEmpty() ? heap : "," + heap;
+                String dropHeap = heap.isEmpty() || notReadWithoutGrads.isEmpty() ? heap : "," + heap;
                 options.add(solver() ? "--method mp without --backsolve and without --grads" + (notReadByMp.isEmpty() ? "" : " or " + inWords(notReadByMp)
-                                + ", which mp without X does not read") + " (its selection needs no X; falcon and the backsolve do)"
-                        : "drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it")
+                                + ", which mp without X does not read") + mpHeap + " (its selection needs no X; falcon and the backsolve do)"
+                        : "drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it") + dropHeap
                                 + " (the selection itself does not need X; only the objective does)");
             }
         }

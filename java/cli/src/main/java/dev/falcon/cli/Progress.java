@@ -28,6 +28,7 @@ final class Progress implements AutoCloseable {
             ticker = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "falcon-progress");
                 t.setDaemon(true);
+                t.setUncaughtExceptionHandler(SystemInfo.HELPER_THREADS);
                 return t;
             });
             ticker.scheduleAtFixedRate(this::tick, 500, 500, TimeUnit.MILLISECONDS);
@@ -58,6 +59,20 @@ final class Progress implements AutoCloseable {
     }
 
     private synchronized void tick() {
+        try {
+            tickOnce();
+        } catch (OutOfMemoryError heapFull) {
+            // the run's heap is full for now: this line is skipped (an exception would cancel every later tick), and the
+            // run's own thread reports it if it stays so
+        }
+    }
+
+    /** The thread the ticks run on, or null under --quiet; for tests. */
+    Thread tickerThread() throws Exception {
+        return ticker == null ? null : ticker.submit(Thread::currentThread).get();
+    }
+
+    private void tickOnce() {
         String p = phase;
         if (p == null) return;
         long now = System.nanoTime();

@@ -451,10 +451,12 @@ final class PruneCommand implements Callable<Integer> {
                     "use --device cpu or cuda (`falcon env` says which is usable here), at most " + dev.falcon.backend.JavaBackend.MAX_SQUARE_ROWS + " samples, or "
                             + (exact ? "--backsolve block" + (blockWidth > JAVA_BACKEND_WIDEST_BLOCK ? " with " + narrowBlocks : "") : narrowBlocks));
         }
-        // with --flops-per-weight the layers are known only once that file is read: a block may be as wide as p
+        // with --flops-per-weight the layers are known only once that file is read: a block may be as wide as p, and the
+        // selection may group them by cost (two masks at once)
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null,
                 systems(m, solver, backsolveMode), blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p,
-                layers != null && MemoryPlan.oneBlock(layers, blockSize));
+                layers != null && MemoryPlan.oneBlock(layers, blockSize), m != Method.MAGNITUDE,
+                layers != null ? dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(layers) : 2);
         // falcon++ with a pattern or a command holds stage 0's X and the current stage's, each as it is stored: a pattern's
         // later files as their headers (read above) say, a command's X as a copy
         if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) plan = plan.holdingCommandX();
@@ -474,6 +476,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
         // the options its offers of another method, or of no --grads, must say to drop: prune refuses what it does not read
+        MemoryPlan.runningWith(plan, model != null);
         plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT, optionsNotReadWith(Method.MP, model != null), optionsNotReadWith(m, false));
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer

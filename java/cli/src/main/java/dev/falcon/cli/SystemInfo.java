@@ -198,7 +198,11 @@ final class SystemInfo {
             sample();
             thread = new Thread(() -> {
                 while (!closed) {
-                    sample();
+                    try {
+                        sample();
+                    } catch (OutOfMemoryError heapFull) {
+                        // the run's heap is full for now: this sample is skipped, and the run's own thread reports it if it stays so
+                    }
                     try {
                         Thread.sleep(INTERVAL_MS);
                     } catch (InterruptedException e) {
@@ -207,6 +211,7 @@ final class SystemInfo {
                 }
             }, "falcon-rss-sampler");
             thread.setDaemon(true);
+            thread.setUncaughtExceptionHandler(HELPER_THREADS);
             thread.start();
         }
 
@@ -232,6 +237,27 @@ final class SystemInfo {
         public void close() {
             closed = true;
             thread.interrupt();
+        }
+
+        /** The sampling thread, for tests. */
+        Thread thread() { return thread; }
+    }
+
+    /**
+     * The uncaught-exception handler of falcon's helper threads (progress lines, memory sampling): silent on running out
+     * of memory, which the run's own thread meets too and reports in one line with its fix; the default handler printed
+     * the helper's stack trace beside it ("Exception in thread "falcon-progress" java.lang.OutOfMemoryError: Java heap
+     * space"), or failed doing so ("thrown from the UncaughtExceptionHandler in thread "falcon-rss-sampler""). Anything
+     * else is a bug and goes to the default handler. A class made up front, not a lambda, so that calling it on a full
+     * heap links and allocates nothing.
+     */
+    static final Thread.UncaughtExceptionHandler HELPER_THREADS = new HelperThreadFailures();
+
+    private static final class HelperThreadFailures implements Thread.UncaughtExceptionHandler {
+        @Override
+        public void uncaughtException(Thread thread, Throwable e) {
+            if (e instanceof OutOfMemoryError) return;
+            thread.getThreadGroup().uncaughtException(thread, e);
         }
     }
 

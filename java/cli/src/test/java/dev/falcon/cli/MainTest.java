@@ -2623,14 +2623,16 @@ class MainTest {
                     "--report", outDir.resolve("r.json").toString());
             assertFails(r, 2, "memory", "600.0 MiB", "--example resnet20 --n 128");
             System.setProperty(SystemInfo.MEMORY_PROPERTY, "2g");
+            // 8 since mp's selection mask (a byte per weight on the heap, 24 MiB here) and the runtime's live heap are counted: 9 before
             assertFails(run("prune", "--example", "resnet50", "--n", "200", "--device", "java", "--out", outDir.resolve("p.npy").toString()),
-                    2, "2.0 GiB", "--n 9 ");
+                    2, "2.0 GiB", "--n 8 ");
             Run files = run(fileArgs());
             assertEquals(0, files.code(), files.err()); // tiny inputs fit
             // the way out offered must work for the method asked: falcon cannot drop X, mp can
             deleteOutputs();
-            // room for the selection without X (java keeps 8 more bytes per weight on the heap) and less than X
-            long selectionAlone = MemoryPlan.RUNTIME + (MemoryPlan.BYTES_PER_WEIGHT + 8) * P;
+            // room for the selection without X (java keeps 8 more bytes per weight on the heap, and mp's selection its mask,
+            // a byte per weight, beside the runtime's own live heap) and less than X
+            long selectionAlone = MemoryPlan.RUNTIME + (MemoryPlan.BYTES_PER_WEIGHT + 8) * P + MemoryPlan.RUNTIME_LIVE_HEAP + P;
             assertTrue(4L * N * P > 64, "X must not fit in the slack");
             System.setProperty(SystemInfo.MEMORY_PROPERTY, String.valueOf(selectionAlone + 64));
             assertFails(run(fileArgs("--method", "falcon")), 2, "memory", "--method mp without --backsolve and without --grads");

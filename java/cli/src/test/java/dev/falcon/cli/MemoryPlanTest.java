@@ -684,7 +684,10 @@ class MemoryPlanTest {
         assertEquals(0, taken.code(), offered + ": " + taken.err());
     }
 
-    /** mp keeps its vectors off the heap: the warning must not say the run keeps "about 0 B" there. */
+    /**
+     * A run without the solver keeps its vectors off the heap (this overload plans no FLOP-aware selection, whose mask
+     * SelectionHeapTest counts: magnitude's run): the warning must not say the run keeps "about 0 B" there.
+     */
     @Test
     void aHeapWarningForARunWithNoLiveHeapSaysSoInWords() {
         long p = ExampleModels.get("mobilenetv1").layers().parameters();
@@ -769,6 +772,35 @@ class MemoryPlanTest {
         InputException h = assertThrows(InputException.class, () -> big.check(null, huge));
         assertTrue(!h.getMessage().contains("drop --grads") && !h.getMessage().contains("Fortran order"), h.getMessage());
         Files.delete(dir.resolve("Xhuge.npy"));
+    }
+
+    /**
+     * A file input's offer of mp without X named no FALCON_HEAP where its run's heap limit would be warned of: falcon++
+     * on p = 600 at 190 MiB was offered "--method mp without --backsolve and without --grads ...", and the run it
+     * describes was warned to "set FALCON_HEAP=16m". Every other offer names it; so must this one, and the offer to drop
+     * --grads, and with that limit the run they describe is not warned.
+     */
+    @Test
+    void aFileInputsOffersWithoutXNameTheHeapLimitTheyNeed(@TempDir Path dir) throws IOException {
+        long maxHeap = Runtime.getRuntime().maxMemory(), block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        java.util.regex.Pattern withHeap = java.util.regex.Pattern.compile(" with FALCON_HEAP=(\\d+)m \\(");
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "190m");
+        var small = ArrayFiles.matrixSource(npy(dir, "X.npy", 24, 600, false).toString(), "X");
+        MemoryPlan falcon = MemoryPlan.of(600, 24, small, false, "cpu", false, false, MemoryPlan.Systems.EXACT, block, 600, false, true, 1);
+        String offer = assertThrows(InputException.class, () -> falcon.check(null, small)).getMessage();
+        java.util.regex.Matcher mp = withHeap.matcher(offer);
+        assertTrue(offer.contains("--method mp without --backsolve and without --grads") && mp.find(), offer);
+        MemoryPlan taken = MemoryPlan.of(600, 0, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, 600, false, true, 1);
+        assertTrue(taken.fits() && taken.heapLimitWarning(maxHeap) != null, taken.describe());
+        assertEquals(null, taken.heapLimitWarning(Long.parseLong(mp.group(1)) << 20), offer);
+
+        // mp with an X of 22.9 MiB in C order: the offer to drop --grads
+        var wide = ArrayFiles.matrixSource(npy(dir, "Xwide.npy", 10_000, 600, false).toString(), "X");
+        MemoryPlan withX = MemoryPlan.of(600, 10_000, wide, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, 600, false, true, 1);
+        String drop = assertThrows(InputException.class, () -> withX.check(null, wide)).getMessage();
+        java.util.regex.Matcher dropped = withHeap.matcher(drop);
+        assertTrue(drop.contains("drop --grads") && dropped.find(), drop);
+        assertEquals(null, taken.heapLimitWarning(Long.parseLong(dropped.group(1)) << 20), drop);
     }
 
     /** The plan for {systems, n, --block-size, peak MiB} on the synthetic X of 20,000 weights covers the peak, at most {@code most} times over. */

@@ -63,6 +63,16 @@ public final class FlopAwareSelector implements AutoCloseable {
      */
     static final int MERGE_ABOVE_LAYERS = 64;
 
+    /**
+     * The Java heap a selection over {@code layers} holds at its peak, in bytes per weight: its mask is a byte[p] on the
+     * heap whatever the backend, and where layers of equal cost are selected as one ({@link #MERGE_ABOVE_LAYERS}) the
+     * mask in cost order and the one scattered back from it are live together. For a memory plan, which must count them:
+     * at p = 25.5 million the mask alone is 24 MiB, more than a 16m heap holds.
+     */
+    public static int heapBytesPerWeight(LayerTable layers) {
+        return layers.size() > MERGE_ABOVE_LAYERS && CostClasses.of(layers.segmentStarts(), layers.flopsPerWeight()) != null ? 2 : 1;
+    }
+
     /** The most weights a selection takes, 2^31 - 9: its buffers are Java arrays, indexed by int (a limit of falcon, not of memory). */
     public static final long MAX_WEIGHTS = Integer.MAX_VALUE - 8;
 

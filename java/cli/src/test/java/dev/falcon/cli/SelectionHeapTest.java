@@ -1,0 +1,205 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.falcon.examples.ExampleModel;
+import dev.falcon.examples.ExampleModels;
+import dev.falcon.io.InputException;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * mp's selection keeps its mask on the Java heap, a byte per weight, and the memory plan gave mp no heap: a FALCON_HEAP
+ * below the mask was not refused, the refusals offered mp with FALCON_HEAP=16m for resnet50 (p = 25.5 million), and the
+ * run died of Java-heap OOM after all its work, told to take FALCON_HEAP=8g (three times the memory said to be
+ * available) or fewer rows of an X it did not have.
+ */
+class SelectionHeapTest {
+    private static final long MIB = 1L << 20;
+
+    @TempDir
+    Path dir;
+
+    @AfterEach
+    void clearOverride() {
+        System.clearProperty(SystemInfo.MEMORY_PROPERTY);
+        MemoryPlan.runningWith(null, false);
+    }
+
+    /** A run in a JVM of its own, as the launcher starts it, with {@code heap} as its -Xmx. */
+    private static String[] childJvm(String heap, Path log, String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx" + heap,
+                // as the launcher does: JavaCPP would otherwise cap off-heap memory from -Xmx
+                "-Dorg.bytedeco.javacpp.maxBytes=0", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
+                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+        cmd.addAll(List.of(args));
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        assertTrue(child.waitFor(300, TimeUnit.SECONDS), "the run did not end");
+        return new String[] {Integer.toString(child.exitValue()), Files.readString(log)};
+    }
+
+    /** p float32 weights, all distinct, and two layers of different costs (no grouping by cost: one mask). */
+    private Path[] weightsAndLayers(int p) throws IOException {
+        Path weights = dir.resolve("w.npy"), layers = dir.resolve("layers.json");
+        String header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + p + ",), }";
+        int length = 10 + header.length() + 1;
+        int padded = (length + 63) / 64 * 64;
+        ByteBuffer head = ByteBuffer.allocate(padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0).putShort((short) (padded - 10));
+        head.put(header.getBytes(StandardCharsets.US_ASCII));
+        while (head.position() < padded - 1) head.put((byte) ' ');
+        head.put((byte) '\n').flip();
+        try (FileChannel out = FileChannel.open(weights, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            out.write(head);
+            ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
+            for (int i = 0; i < p; i++) {
+                chunk.putFloat(1f + (i % 1_000_003) * 1e-3f);
+                if (!chunk.hasRemaining()) {
+                    chunk.flip();
+                    out.write(chunk);
+                    chunk.clear();
+                }
+            }
+            chunk.flip();
+            out.write(chunk);
+        }
+        Files.writeString(layers, "{\"layers\": [{\"name\": \"a\", \"shape\": [" + p / 2 + "], \"flops_per_weight\": 100},"
+                + " {\"name\": \"b\", \"shape\": [" + (p - p / 2) + "], \"flops_per_weight\": 300}]}");
+        return new Path[] {weights, layers};
+    }
+
+    /**
+     * p = 8 million in a 12 MiB heap: the mask alone is 7.6 MiB, beside the runtime's own heap. It ran, selected, and died
+     * of OOM (exit 1) with "FALCON_HEAP=8g"; it is refused before loading, naming the mask and a FALCON_HEAP, and that
+     * limit runs it.
+     */
+    @Test
+    void mpUnderAHeapThatCannotHoldItsSelectionsMaskIsRefusedBeforeLoadingWithALimitThatRunsIt() throws Exception {
+        Path[] in = weightsAndLayers(8_000_000);
+        String[] args = {"prune", "-q", "--weights", in[0].toString(), "--layers", in[1].toString(), "--method", "mp", "--keep-flops", "0.3",
+                "--out", dir.resolve("o.npy").toString(), "--report", dir.resolve("r.json").toString()};
+        String[] refused = childJvm("12m", dir.resolve("refused.log"), args);
+        assertEquals("2", refused[0], refused[1]);
+        assertTrue(refused[1].contains("falcon: error: memory: Java heap: ") && refused[1].contains("(mostly the selection's mask"), refused[1]);
+        assertFalse(Files.exists(dir.resolve("o.npy")) || refused[1].contains("Exception in thread"), refused[1]);
+        Matcher limit = Pattern.compile("FALCON_HEAP=(\\d+)m").matcher(refused[1]);
+        assertTrue(limit.find(), refused[1]);
+        String[] taken = childJvm(limit.group(1) + "m", dir.resolve("taken.log"), args);
+        assertEquals("0", taken[0], taken[1]);
+    }
+
+    /**
+     * falcon on resnet50 (p = 25.5 million) at 2550m was offered "--method mp with FALCON_HEAP=16m", and that run died of
+     * Java-heap OOM: the offer's limit must hold mp's mask (a byte per weight) beside the runtime's own heap.
+     */
+    @Test
+    void theMpOfferOfAnExamplesRefusalGivesAHeapThatHoldsTheSelectionsMask() {
+        ExampleModel resnet50 = ExampleModels.get("resnet50");
+        long p = resnet50.layers().parameters();
+        Pattern mp = Pattern.compile("--method mp( --n \\d+)? with FALCON_HEAP=(\\d+)m");
+        for (String available : List.of("2540m", "2550m", "2560m", "2600m")) {
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, available);
+            MemoryPlan falcon = MemoryPlan.of(p, 16, null, true, "cpu", false, false, true).holdingX(1);
+            String said = org.junit.jupiter.api.Assertions.assertThrows(InputException.class, () -> falcon.check(resnet50, null)).getMessage();
+            Matcher offer = mp.matcher(said);
+            assertTrue(offer.find(), said);
+            assertTrue(Long.parseLong(offer.group(2)) * MIB >= p + 4 * MIB, available + ": " + said);
+        }
+    }
+
+    /** The plan counts the mask for mp (two where it groups layers by cost) and none for magnitude, which ranks off-heap. */
+    @Test
+    void mpsPlanCountsItsSelectionsMaskOnTheHeapAndMagnitudesDoesNot() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long p = ExampleModels.get("resnet50").layers().parameters();
+        long block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        MemoryPlan mp = MemoryPlan.of(p, 0, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+        MemoryPlan grouped = MemoryPlan.of(p, 0, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 2);
+        MemoryPlan magnitude = MemoryPlan.of(p, 0, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, false, 1);
+        assertEquals(MemoryPlan.RUNTIME_LIVE_HEAP + p, mp.heapBytes(), mp.describe());
+        assertEquals(MemoryPlan.RUNTIME_LIVE_HEAP + 2 * p, grouped.heapBytes(), grouped.describe());
+        assertEquals(0, magnitude.heapBytes(), magnitude.describe());
+        String refused = org.junit.jupiter.api.Assertions.assertThrows(InputException.class, () -> mp.checkHeap(32 * MIB)).getMessage();
+        assertTrue(refused.contains("(mostly the selection's mask") && refused.contains("FALCON_HEAP=48m"), refused);
+        mp.checkHeap(48 * MIB);
+        magnitude.checkHeap(16 * MIB);
+        assertEquals(1, dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(ExampleModels.get("resnet50").layers()));
+    }
+
+    /**
+     * The out-of-memory line said "FALCON_HEAP=8g, or run with a smaller --n / fewer rows in X" whatever the run: 8g with
+     * 2.5 GiB available, and rows to a run without X. With no plan it offers what the available memory holds and no rows.
+     */
+    @Test
+    void theOutOfHeapAdviceFitsTheMachineAndSpeaksOfRowsOnlyWhereTheyAreOnTheHeap() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "2550m");
+        MemoryPlan.runningWith(null, false);
+        StringWriter text = new StringWriter();
+        assertEquals(1, Main.handle(new OutOfMemoryError("Java heap space"), new PrintWriter(text, true)));
+        String said = text.toString();
+        assertFalse(said.contains("rows") || said.contains("--n"), said);
+        Matcher limit = Pattern.compile("FALCON_HEAP=(\\d+)([mg])").matcher(said);
+        if (limit.find()) {
+            long bytes = Long.parseLong(limit.group(1)) << (limit.group(2).equals("g") ? 30 : 20);
+            assertTrue(bytes + MemoryPlan.RUNTIME <= 2550 * MIB && bytes > Runtime.getRuntime().maxMemory(), said);
+        } else {
+            assertTrue(said.contains("free memory"), said);
+        }
+
+        // mp without X, 16m: twice the limit, which fits; no rows
+        long p = 20_000_000, block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        MemoryPlan mp = MemoryPlan.of(p, 0, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+        String advice = MemoryPlan.heapExhaustedAdvice(mp, false, 16 * MIB, mp.available());
+        assertTrue(advice.startsWith("raise the Java heap with FALCON_HEAP=32m") && !advice.contains("rows"), advice);
+        // 2g with 2550m available and 1 GiB beside the heap: the most that fits, in 16 MiB steps
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        MemoryPlan solver = MemoryPlan.of(ExampleModels.get("resnet20").layers().parameters(), 1000, null, true, "cpu", false, false, true);
+        long rest = solver.required() - solver.heapBytes();
+        String room = MemoryPlan.heapExhaustedAdvice(solver, true, 2L << 30, rest + 3008 * MIB + 5);
+        assertTrue(room.startsWith("raise the Java heap with FALCON_HEAP=3008m") && room.contains("a smaller --n"), room);
+        String none = MemoryPlan.heapExhaustedAdvice(solver, false, 2L << 30, rest + 1000 * MIB);
+        assertTrue(none.contains("free memory or use a machine with more") && !none.contains("FALCON_HEAP=")
+                && none.contains("fewer rows (samples) in X"), none);
+    }
+
+    /**
+     * Out of heap, the progress and memory-sampling threads printed their own stack traces beside the run's one line
+     * ("Exception in thread "falcon-progress" java.lang.OutOfMemoryError: Java heap space").
+     */
+    @Test
+    void theHelperThreadsPrintNothingWhenTheyRunOutOfHeap() throws Exception {
+        PrintStream stderr = System.err;
+        ByteArrayOutputStream captured = new ByteArrayOutputStream();
+        try (SystemInfo.ResidentSampler sampler = new SystemInfo.ResidentSampler();
+             Progress progress = new Progress(new PrintWriter(new StringWriter()), false)) {
+            System.setErr(new PrintStream(captured, true, StandardCharsets.UTF_8));
+            for (Thread helper : List.of(sampler.thread(), progress.tickerThread())) {
+                helper.getUncaughtExceptionHandler().uncaughtException(helper, new OutOfMemoryError("Java heap space"));
+            }
+        } finally {
+            System.setErr(stderr);
+        }
+        assertEquals("", captured.toString(StandardCharsets.UTF_8));
+    }
+}
