@@ -830,7 +830,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
             MemoryPlan withoutX = selectionWithoutX();
-            if (withoutX.fits()) {
+            // held to the least FALCON_HEAP, as the offers of rows are: at the plain estimate the offer was made where no
+            // heap limit fitted and read "with FALCON_HEAP=0m"
+            if (available >= 0 && withoutX.requiredWithLeastHeapLimit() <= available) {
                 // with the FALCON_HEAP it needs where this run's limit would be warned of, as the other offers are: followed
                 // as written, the offer of mp was warned to set FALCON_HEAP=16m
                 String heap = heapLimitClause(withoutX, maxHeap);

@@ -646,12 +646,17 @@ class MemoryPlanTest {
         // falcon: its solver's heap does not fit, mp's selection without X does
         List<String> falcon = new java.util.ArrayList<>(model);
         falcon.addAll(List.of("--method", "falcon", "-X", x.toString()));
-        assertOfferRunsAsWritten(falcon, "170m", "--method mp without --backsolve and without --grads(?: or ([^(]+), which mp without X does not read)? \\(",
+        // where mp's selection fits only below the least heap limit the launcher takes, mp is no offer ("with FALCON_HEAP=0m" was)
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "170m");
+        MainTest.Run tight = MainTest.run(falcon.toArray(String[]::new));
+        assertEquals(2, tight.code(), tight.err());
+        assertFalse(tight.err().contains("FALCON_HEAP=0m") || tight.err().contains("--method mp"), tight.err());
+        assertOfferRunsAsWritten(falcon, "184m", "--method mp without --backsolve and without --grads(?: or ([^(]+), which mp without X does not read)?(,? with FALCON_HEAP=\\d+m)? \\(",
                 List.of("--method", "mp"));
         // mp with --lambda: X of 26 MiB in C order (a copy) does not fit, the selection without it does
         List<String> mp = new java.util.ArrayList<>(model);
         mp.addAll(List.of("--method", "mp", "--lambda", "1e-2", "-X", npy(dir, "bigX.npy", 400_000, MainTest.P, false).toString()));
-        assertOfferRunsAsWritten(mp, "175m", "drop --grads(?: and ([^(]+), which need it)? \\(", List.of());
+        assertOfferRunsAsWritten(mp, "190m", "drop --grads(?: and ([^(]+), which need it)?(,? with FALCON_HEAP=\\d+m)? \\(", List.of());
     }
 
     /**
@@ -662,9 +667,14 @@ class MemoryPlanTest {
     private static void assertOfferRunsAsWritten(List<String> asked, String available, String offer, List<String> replacing) {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, available);
         MainTest.Run refused = MainTest.run(asked.toArray(String[]::new));
-        assertEquals(2, refused.code(), refused.err());
+        assertEquals(2, refused.code(), asked + " at " + available + ": " + refused.err());
         java.util.regex.Matcher m = java.util.regex.Pattern.compile(offer).matcher(refused.err());
         assertTrue(m.find(), refused.err());
+        // a heap limit the launcher refuses ("with FALCON_HEAP=0m") is no offer
+        if (m.group(2) != null) {
+            long mib = Long.parseLong(m.group(2).replaceAll("\\D", ""));
+            assertTrue(mib << 20 >= MemoryPlan.MIN_HEAP_LIMIT, refused.err());
+        }
         List<String> drop = new java.util.ArrayList<>(List.of("-X"));
         if (m.group(1) != null) drop.addAll(List.of(m.group(1).split(", | and ")));
         assertTrue(drop.contains("--linear-term"), "the offer must name --linear-term: " + refused.err());
