@@ -15,6 +15,8 @@
 # its JMH run (-foe false, unless JMH_ARGS sets -foe): the trials that succeeded are saved, the failed ones named, and
 # the exit code is 1; a run with no result at all saves nothing. (JMH_ARGS="-foe true" ends a JMH run at its first
 # failure, and JMH then saves none of that run's trials.)
+# Ctrl-C, or SIGTERM / SIGHUP to the script, stops the whole run at once: the running JMH JVM and its forks are ended,
+# nothing is saved, and the script dies of that signal.
 set -euo pipefail
 usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 cd "$(dirname "$0")/.."
@@ -75,13 +77,56 @@ if [ $list = 1 ]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Ctrl-C, kill PID or a closed terminal stops the whole run at once and saves nothing: an interrupt is no failed
+# trial. Run in the foreground, JMH's JVM took Ctrl-C itself and exited 130, which `|| status=$?` recorded as a failed
+# run, and the script went on with every remaining pattern and round and saved what they measured; `kill PID` ended
+# the script alone and left the JMH JVM and its fork measuring, writing into the removed $tmp. So JMH runs in a
+# session of its own (setsid; its forks are in it too) while the script waits for it, and a signal ends that session.
+jmh_session=()
+command -v setsid > /dev/null && jmh_session=(setsid)
+jmh_pid=
+stop_jmh() {
+  [ -n "$jmh_pid" ] || return 0
+  # the session's id is the JMH JVM's pid (setsid in a child that leads no group does not fork); without setsid, the
+  # JVM alone
+  local group=-$jmh_pid
+  [ ${#jmh_session[@]} -gt 0 ] || group=$jmh_pid
+  kill -TERM -- "$group" 2> /dev/null || true
+  for _ in $(seq 1 100); do  # up to 10 s for the JVMs' shutdown, then SIGKILL
+    kill -0 -- "$group" 2> /dev/null || break
+    # the JMH JVM is this script's child: once ended it is a zombie, which still takes signals, until waited for
+    if [[ $(ps -o stat= -p "$jmh_pid" 2> /dev/null) == Z* ]]; then wait "$jmh_pid" 2> /dev/null || true; fi
+    sleep 0.1
+  done
+  kill -KILL -- "$group" 2> /dev/null || true
+  wait "$jmh_pid" 2> /dev/null || true
+}
+on_signal() {
+  trap '' INT TERM HUP  # a second Ctrl-C while the JVMs shut down does not cut this short
+  stop_jmh
+  echo "benchmarks/run.sh: stopped by SIG$1; nothing saved" >&2
+  rm -rf "$tmp"
+  trap - EXIT "$1"
+  kill -s "$1" $$  # dies of the signal, so that a calling shell (a loop of runs) stops as well
+}
+for sig in INT TERM HUP; do trap "on_signal $sig" "$sig"; done
+# runs JMH with the given arguments (the environment and redirections of the call apply to it) and returns its status;
+# bash runs a signal's trap as soon as the signal arrives while it waits, not only once JMH has ended
+jmh() {
+  ${jmh_session[@]+"${jmh_session[@]}"} "${java_jar[@]}" "$@" &
+  jmh_pid=$!
+  local status=0
+  wait "$jmh_pid" || status=$?
+  jmh_pid=
+  return $status
+}
 # Each pattern once, before anything runs: a bad regex was a Java stack trace in every round, between hours of the
 # other patterns' benchmarks. JMH's -lp (with JMH_ARGS: its -p values and -e exclusions) also lists the trials a run of
 # the pattern makes, against which its result file is checked
 i=0
 for pattern in "${patterns[@]}"; do
   i=$((i + 1))
-  if ! "${java_jar[@]}" -lp "$pattern" ${jmh_args[@]+"${jmh_args[@]}"} > "$tmp/trials$i.txt" 2> "$tmp/trials$i.err"; then
+  if ! jmh -lp "$pattern" ${jmh_args[@]+"${jmh_args[@]}"} > "$tmp/trials$i.txt" 2> "$tmp/trials$i.err"; then
     why=$(grep -m1 -o 'Exception: .*' "$tmp/trials$i.err" | sed 's/^Exception: //') || true
     if grep -q PatternSyntaxException "$tmp/trials$i.err"; then
       echo "benchmarks/run.sh: PATTERN '$pattern' is not a Java regular expression: $why" >&2
@@ -107,7 +152,7 @@ for r in $(seq 1 "$rounds"); do
     # the forks append what JMH's JSON lacks (OpenBLAS's core and thread count: ForkFacts.java) to this file
     round_file=$tmp/round$r-$i.json
     status=0
-    FALCON_BENCH_FACTS="$tmp/round$r-$i.facts.jsonl" "${java_jar[@]}" "$pattern" -rf json -rff "$round_file" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"} || status=$?
+    FALCON_BENCH_FACTS="$tmp/round$r-$i.facts.jsonl" jmh "$pattern" -rf json -rff "$round_file" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"} || status=$?
     # the run's trials without a result, one a line; exit 1: no result at all
     if missing=$(python3 benchmarks/bench.py missing-trials "$tmp/trials$i.txt" "$round_file"); then
       files+=("$round_file")

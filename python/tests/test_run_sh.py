@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -28,6 +29,13 @@ case $4 in -l|-lp|-lprof|-lrf) pattern=${5:-} ;; esac
 while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
 # a benchmark run, not a listing: what changes the tree is a run of hours
 [ -n "${MODIFY_DURING_RUN:-}" ] && [ -n "$out" ] && echo changed >> "$MODIFY_DURING_RUN"
+# "Slow": the first run measures until it is stopped, as a JMH host JVM with its fork (here a sleep) does, and, like a
+# JVM, ends with exit 130 on SIGINT; it writes "HOST_PID FORK_PID" to $SLOW_PIDS once both run
+if [[ $pattern == *Slow* && -n $out && ! -e ${SLOW_PIDS:-/nonexistent} ]]; then
+  trap 'exit 130' INT
+  sleep 60 & echo "$$ $!" > "$SLOW_PIDS.tmp"; mv "$SLOW_PIDS.tmp" "$SLOW_PIDS"
+  wait
+fi
 if [[ $pattern == *"("* && $pattern != *")"* ]]; then
   echo 'Exception in thread "main" java.util.regex.PatternSyntaxException: Unclosed group near index 5' >&2
   echo "$pattern" >&2
@@ -131,6 +139,74 @@ class RunShTest(unittest.TestCase):
             else:
                 call.append(line)
         return calls
+
+    def start_run_sh(self, args, **more_env):
+        """run.sh started in a session of its own, as from a terminal (Ctrl-C signals its whole process group), its
+        output in files (a JVM left running would hold a pipe open)."""
+        env = dict(os.environ, JAVA_ARGS_LOG=str(self.log), MVN_ARGS_LOG=str(self.mvn_log),
+                   PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}", **more_env)
+        out, err = open(self.root / "run.out", "w"), open(self.root / "run.err", "w")
+        self.addCleanup(out.close)
+        self.addCleanup(err.close)
+        return subprocess.Popen([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
+                                stdout=out, stderr=err, start_new_session=True)
+
+    @staticmethod
+    def running(pid):
+        """Whether pid runs (an ended process not yet reaped, a zombie, does not)."""
+        try:
+            stat_line = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+    def slow_jmh_started(self, pids_file):
+        """The pids of the stand-in JMH JVM and its fork, once the first benchmark run measures."""
+        deadline = time.monotonic() + 60
+        while not pids_file.exists():
+            self.assertLess(time.monotonic(), deadline, "the stand-in JMH run did not start")
+            time.sleep(0.05)
+        pids = [int(v) for v in pids_file.read_text().split()]
+        # whatever the test fails on, no process of this test outlives it
+        self.addCleanup(lambda: [os.kill(pid, signal.SIGKILL) for pid in pids if self.running(pid)])
+        return pids
+
+    def assert_ended(self, pids):
+        deadline = time.monotonic() + 15
+        while any(self.running(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([pid for pid in pids if self.running(pid)], [], "JMH's JVM or its fork still runs")
+
+    def test_ctrl_c_stops_the_whole_run_at_once_and_saves_nothing(self):
+        # the JVM took the Ctrl-C and exited 130, which run.sh counted as one failed JMH run: it went on with the
+        # remaining patterns and rounds and saved them as a result with "failed" trials (exit 1)
+        pids_file = self.root / "slow-pids.txt"
+        p = self.start_run_sh(("2", "SlowBenchmark", "GramBenchmark"), SLOW_PIDS=str(pids_file))
+        pids = self.slow_jmh_started(pids_file)
+        os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        rc = p.wait(timeout=30)
+        err = (self.root / "run.err").read_text()
+        self.assertEqual(rc, -signal.SIGINT, err)
+        self.assertIn("benchmarks/run.sh: stopped by SIGINT; nothing saved", err)
+        self.assertNotIn("failed", err)
+        self.assertEqual(len(self.benchmark_runs()), 1, self.benchmark_runs())
+        self.assertEqual(self.saved(), [])
+        self.assert_ended(pids)
+
+    def test_kill_of_run_sh_alone_ends_its_jmh_jvms_and_saves_nothing(self):
+        # `kill PID` ended the script and left the JMH JVM and its fork measuring (for ProductBenchmark, minutes of
+        # both cores and a 4 GB X), writing into the temporary folder the script had removed
+        pids_file = self.root / "slow-pids.txt"
+        p = self.start_run_sh(("2", "SlowBenchmark", "GramBenchmark"), SLOW_PIDS=str(pids_file))
+        pids = self.slow_jmh_started(pids_file)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+        err = (self.root / "run.err").read_text()
+        self.assertEqual(rc, -signal.SIGTERM, err)
+        self.assert_ended(pids)
+        self.assertIn("benchmarks/run.sh: stopped by SIGTERM; nothing saved", err)
+        self.assertEqual(len(self.benchmark_runs()), 1, self.benchmark_runs())
+        self.assertEqual(self.saved(), [])
 
     def test_jmh_args_are_split_like_a_shell_with_quotes_and_no_file_name_expansion(self):
         # unquoted, the exclusion regex .*Exact became the name of this file, and the quoted value was cut in two
