@@ -13,7 +13,9 @@
 #                   about 270 MB for mobilenetv1's p = 4.2M); 2g leaves the collector room. The heap the JVM
 #                   actually touches counts in the RSS, so a much larger value can only raise the RSS.
 #   FALCON_THREADS  worker threads (default 2, as the DFO iteration benchmark)
-# Writes benchmarks/results/solve-DATE-HOST.json (machine, cases) next to the JMH results.
+# Writes benchmarks/results/solve-DATE-HOST.json (machine, cases) next to the JMH results. machine.java is the
+# java -version of the Java the launcher runs (JAVA_HOME's where it is set, else PATH's); each case's java is the
+# version its own report gives (versions.java).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FALCON_HEAP=${FALCON_HEAP:-2g}
@@ -85,7 +87,9 @@ for line in open(os.path.join(tmp, "cases.txt")):
             "target_solve_seconds": target.get("solve_seconds"), "target_rss_over_x": target.get("rss_over_x"),
             "dfo_iterations": solver.get("iterations"), "rounds": solver.get("rounds"),
             "dfo_seconds": solver.get("dfo_seconds"), "backsolve_and_search_seconds": solver.get("backsolve_and_search_seconds"),
-            "q_ratio_to_mp_support": solver.get("q_final", {}).get("ratio_to_mp_support"), "backend": rep["backend"]["description"]}
+            "q_ratio_to_mp_support": solver.get("q_final", {}).get("ratio_to_mp_support"), "backend": rep["backend"]["description"],
+            # the JVM that ran this solve, in its own words: machine.java is what JAVA_HOME (or PATH) named as the runs began
+            "java": rep.get("versions", {}).get("java")}
     cases.append(case)
     tgt, tgt_rss = case["target_solve_seconds"], case["target_rss_over_x"]
     print(f"{ex:12s} n={n:>5s} p={p:>10,d}  wall {wall:7.2f} s  solve {case['solve_seconds']:7.2f} s"
