@@ -10,6 +10,7 @@
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
+#   JAVA_HOME  the Java that runs JMH is JAVA_HOME's bin/java where it is set (as the ./falcon launcher's), else PATH's
 # Each PATTERN is checked once before round 1 (a Java regex that matches a benchmark, -e in JMH_ARGS applied); a bad one
 # stops the script (exit 2) with one line naming it. A trial (benchmark and parameter values) that fails does not end
 # its JMH run (-foe false, unless JMH_ARGS sets -foe): the trials that succeeded are saved, the failed ones named, and
@@ -34,6 +35,19 @@ for a in "$@"; do
     -*) echo "benchmarks/run.sh: $a: JMH options go in JMH_ARGS (benchmarks/run.sh -h)" >&2; exit 2 ;;
   esac
 done
+# The Java that runs JMH: JAVA_HOME's when it is set, as the ./falcon launcher chooses (and Maven, which builds the jar);
+# else java on PATH. A bare `java` ran PATH's under any JAVA_HOME, and with JAVA_HOME set and no java on PATH every
+# PATTERN was refused as one "JMH could not list its benchmarks: ... java: command not found".
+if [[ -n "${JAVA_HOME:-}" ]]; then
+  java="$JAVA_HOME/bin/java"
+  if [[ ! -f $java || ! -x $java ]]; then
+    echo "benchmarks/run.sh: JAVA_HOME is '$JAVA_HOME', which has no bin/java; set JAVA_HOME to a JDK 17 or newer, or unset it to run the java on PATH" >&2
+    exit 2
+  fi
+elif ! java="$(type -P java)"; then  # type -P: a program on PATH, never a folder
+  echo "benchmarks/run.sh: no Java: JAVA_HOME is not set and there is no java on PATH; install a JDK 17 or newer and set JAVA_HOME to it or put its bin folder on PATH" >&2
+  exit 2
+fi
 jmh_args=()
 if [[ -n "${JMH_ARGS:-}" ]]; then
   if ! printf '%s' "$JMH_ARGS" | xargs -r printf '' 2>/dev/null; then
@@ -71,7 +85,7 @@ if [ ! -f "$jar" ] || [ -n "$(find "${existing[@]}" \( -name target -o -name bui
   [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
   mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
 fi
-java_jar=(java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
+java_jar=("$java" -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
 if [ $list = 1 ]; then
   exec "${java_jar[@]}" "$@" ${jmh_args[@]+"${jmh_args[@]}"}
 fi

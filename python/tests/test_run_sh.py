@@ -117,8 +117,10 @@ class RunShTest(unittest.TestCase):
         self.tmp.cleanup()
 
     def run_sh(self, jmh_args="", args=("1", "GramBenchmark"), **more_env):
-        env = dict(os.environ, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log), MVN_ARGS_LOG=str(self.mvn_log),
-                   PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}", **more_env)
+        # without JAVA_HOME (unless a test gives it), so that run.sh takes the stand-in java on PATH
+        env = dict({k: v for k, v in os.environ.items() if k != "JAVA_HOME"}, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log),
+                   MVN_ARGS_LOG=str(self.mvn_log), PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}")
+        env.update(more_env)
         return subprocess.run([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
                               capture_output=True, text=True, timeout=120)
 
@@ -143,8 +145,8 @@ class RunShTest(unittest.TestCase):
     def start_run_sh(self, args, **more_env):
         """run.sh started in a session of its own, as from a terminal (Ctrl-C signals its whole process group), its
         output in files (a JVM left running would hold a pipe open)."""
-        env = dict(os.environ, JAVA_ARGS_LOG=str(self.log), MVN_ARGS_LOG=str(self.mvn_log),
-                   PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}", **more_env)
+        env = dict({k: v for k, v in os.environ.items() if k != "JAVA_HOME"}, JAVA_ARGS_LOG=str(self.log),
+                   MVN_ARGS_LOG=str(self.mvn_log), PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}", **more_env)
         out, err = open(self.root / "run.out", "w"), open(self.root / "run.err", "w")
         self.addCleanup(out.close)
         self.addCleanup(err.close)
@@ -207,6 +209,47 @@ class RunShTest(unittest.TestCase):
         self.assertIn("benchmarks/run.sh: stopped by SIGTERM; nothing saved", err)
         self.assertEqual(len(self.benchmark_runs()), 1, self.benchmark_runs())
         self.assertEqual(self.saved(), [])
+
+    def path_without_java(self):
+        """PATH's programs but java, and the stand-in mvn: a machine whose only Java is the one JAVA_HOME names."""
+        bin_dir = self.root / "nojava-bin"
+        bin_dir.mkdir()
+        shutil.copy(self.root / "bin" / "mvn", bin_dir / "mvn")
+        for d in os.environ["PATH"].split(os.pathsep):
+            if os.path.isdir(d):
+                for name in os.listdir(d):
+                    if name != "java" and not (bin_dir / name).exists():
+                        (bin_dir / name).symlink_to(Path(d) / name)
+        return str(bin_dir)
+
+    def test_the_java_is_java_home_s_where_it_is_set(self):
+        # run.sh ran PATH's java under any JAVA_HOME (Maven built the jar with JAVA_HOME's JDK); with no java on PATH
+        # every PATTERN was refused: "JMH could not list its benchmarks: ... java: command not found"
+        jdk = self.root / "jdk" / "bin"
+        jdk.mkdir(parents=True)
+        shutil.copy(self.root / "bin" / "java", jdk / "java")
+        (self.root / "bin" / "java").write_text("#!/bin/sh\necho 'the java on PATH ran' >&2\nexit 97\n")
+        r = self.run_sh(JAVA_HOME=str(self.root / "jdk"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.benchmark_runs()), 1)
+        self.assertEqual(len(self.saved()), 1)
+        self.log.unlink()
+        r = self.run_sh(JAVA_HOME=str(self.root / "jdk"), PATH=self.path_without_java())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.benchmark_runs()), 1)
+
+    def test_no_java_is_said_to_be_no_java_not_a_bad_pattern(self):
+        for java_home, why in (("/nonexistent", "benchmarks/run.sh: JAVA_HOME is '/nonexistent', which has no bin/java"),
+                               (None, "benchmarks/run.sh: no Java: JAVA_HOME is not set and there is no java on PATH")):
+            with self.subTest(JAVA_HOME=java_home):
+                env = {"PATH": self.path_without_java()} if java_home is None else {"JAVA_HOME": java_home}
+                r = self.run_sh(**env)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertIn(why, line)
+                self.assertFalse(self.log.exists())
+                self.assertEqual(self.saved(), [])
+                shutil.rmtree(self.root / "nojava-bin", ignore_errors=True)
 
     def test_jmh_args_are_split_like_a_shell_with_quotes_and_no_file_name_expansion(self):
         # unquoted, the exclusion regex .*Exact became the name of this file, and the quoted value was cut in two
