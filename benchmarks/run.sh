@@ -86,9 +86,6 @@ if [ ! -f "$jar" ] || [ -n "$(find "${existing[@]}" \( -name target -o -name bui
   mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
 fi
 java_jar=("$java" -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
-if [ $list = 1 ]; then
-  exec "${java_jar[@]}" "$@" ${jmh_args[@]+"${jmh_args[@]}"}
-fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # Ctrl-C, kill PID or a closed terminal stops the whole run at once and saves nothing: an interrupt is no failed
@@ -134,6 +131,26 @@ jmh() {
   jmh_pid=
   return $status
 }
+# the one line for a PATTERN that is no Java regex, where JMH's standard error (the file) holds its
+# PatternSyntaxException: the stack trace is JMH's report of the user's typo; status 1 for any other failure
+say_bad_regex() {  # PATTERN ERR_FILE
+  grep -q PatternSyntaxException "$2" || return 1
+  local why
+  why=$(grep -m1 -o 'Exception: .*' "$2" | sed 's/^Exception: //') || true
+  echo "benchmarks/run.sh: PATTERN '$1' is not a Java regular expression: $why" >&2
+}
+if [ $list = 1 ]; then
+  # the lists are JMH's, but a bad PATTERN is refused in one line as for a run: exec'd straight to JMH, `-l '('` printed
+  # JMH's stack trace, exit 1
+  status=0
+  jmh "$@" ${jmh_args[@]+"${jmh_args[@]}"} 2> "$tmp/list.err" || status=$?
+  if [ $status != 0 ]; then
+    # PatternSyntaxException's message is its description, then the pattern on a line of its own
+    if say_bad_regex "$(sed -n '/PatternSyntaxException/{n;p;q}' "$tmp/list.err")" "$tmp/list.err"; then exit 2; fi
+  fi
+  cat "$tmp/list.err" >&2
+  exit $status
+fi
 # Each pattern once, before anything runs: a bad regex was a Java stack trace in every round, between hours of the
 # other patterns' benchmarks. JMH's -lp (with JMH_ARGS: its -p values and -e exclusions) also lists the trials a run of
 # the pattern makes, against which its result file is checked
@@ -141,10 +158,8 @@ i=0
 for pattern in "${patterns[@]}"; do
   i=$((i + 1))
   if ! jmh -lp "$pattern" ${jmh_args[@]+"${jmh_args[@]}"} > "$tmp/trials$i.txt" 2> "$tmp/trials$i.err"; then
-    why=$(grep -m1 -o 'Exception: .*' "$tmp/trials$i.err" | sed 's/^Exception: //') || true
-    if grep -q PatternSyntaxException "$tmp/trials$i.err"; then
-      echo "benchmarks/run.sh: PATTERN '$pattern' is not a Java regular expression: $why" >&2
-    else
+    if ! say_bad_regex "$pattern" "$tmp/trials$i.err"; then
+      why=$(grep -m1 -o 'Exception: .*' "$tmp/trials$i.err" | sed 's/^Exception: //') || true
       echo "benchmarks/run.sh: PATTERN '$pattern': JMH could not list its benchmarks: ${why:-$(head -n1 "$tmp/trials$i.err")}" >&2
     fi
     exit 2

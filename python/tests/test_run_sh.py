@@ -20,12 +20,16 @@ ROOT = Path(__file__).resolve().parents[2]
 # naming "Failing" fails as JMH 1.37 does: with -foe true an empty result file and exit 1, without it a result file
 # that lacks the failed benchmark (here: none) and exit 0. "Partial" has two trials, backendName=cpu and java, of which
 # java fails: with -foe true JMH ends and saves neither, without it saves the cpu trial. A pattern with an unclosed
-# group is no regex to JMH (a stack trace and exit 1, in any mode); one naming "NoSuch" matches nothing.
+# group (any of the patterns a listing names) is no regex to JMH (a stack trace and exit 1, in any mode); one naming
+# "NoSuch" matches nothing.
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
 pattern=$4 foe=false out=
 case $4 in -l|-lp|-lprof|-lrf) pattern=${5:-} ;; esac
+for a in "${@:4}"; do
+  if [[ $a == *"("* && $a != *")"* ]]; then bad=$a; break; fi
+done
 while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
 # a benchmark run, not a listing: what changes the tree is a run of hours
 [ -n "${MODIFY_DURING_RUN:-}" ] && [ -n "$out" ] && echo changed >> "$MODIFY_DURING_RUN"
@@ -36,9 +40,9 @@ if [[ $pattern == *Slow* && -n $out && ! -e ${SLOW_PIDS:-/nonexistent} ]]; then
   sleep 60 & echo "$$ $!" > "$SLOW_PIDS.tmp"; mv "$SLOW_PIDS.tmp" "$SLOW_PIDS"
   wait
 fi
-if [[ $pattern == *"("* && $pattern != *")"* ]]; then
+if [ -n "${bad:-}" ]; then
   echo 'Exception in thread "main" java.util.regex.PatternSyntaxException: Unclosed group near index 5' >&2
-  echo "$pattern" >&2
+  echo "$bad" >&2
   echo '	at java.base/java.util.regex.Pattern.error(Pattern.java:2028)' >&2
   echo '	at org.openjdk.jmh.runner.options.CommandLineOptions.<init>(CommandLineOptions.java:100)' >&2
   exit 1
@@ -411,6 +415,18 @@ class RunShTest(unittest.TestCase):
                 [call] = self.java_calls()
                 self.assertEqual(call[3:], [a for a in args if a != "3"] + ["-p", "n=1000"])
                 self.assertNotIn("bench.py", r.stderr)
+                self.assertEqual(self.saved(), [])
+
+    def test_a_bad_pattern_in_a_listing_is_one_line(self):
+        # the listings went to JMH by exec, before the check of the patterns: `run.sh -l '('` printed JMH's stack
+        # trace and exited 1, where README and the usage promise one line naming the PATTERN and exit 2
+        for args in (("-l", "Sort("), ("-lp", "GramBenchmark", "Sort(")):
+            with self.subTest(args=args):
+                self.log.unlink(missing_ok=True)
+                r = self.run_sh(args=args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertEqual(r.stderr.splitlines(),
+                                 ["benchmarks/run.sh: PATTERN 'Sort(' is not a Java regular expression: Unclosed group near index 5"])
                 self.assertEqual(self.saved(), [])
 
     def test_other_jmh_options_as_arguments_are_refused(self):
