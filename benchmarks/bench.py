@@ -48,6 +48,16 @@ def java_command():
     return os.path.join(java_home, "bin", "java") if java_home else "java"
 
 
+def usable_cores():
+    """The CPUs this process, and so the run it describes (JMH's forks, falcon's JVM, the harness), may use: under
+    taskset or a cgroup cpuset fewer than the machine has. os.cpu_count() saved a run pinned to 1 core as a 2-core one,
+    and compare did not warn against a baseline that had 2."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity call on this platform
+        return os.cpu_count()
+
+
 def machine():
     def read(cmd, with_stderr=False):
         try:
@@ -79,7 +89,7 @@ def machine():
                if commit and not commit.startswith("unavailable") else "")
     if changes:
         commit += " (with uncommitted changes)"
-    return {"cpu": cpu, "cpu_family_model": family_model, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
+    return {"cpu": cpu, "cpu_family_model": family_model, "cores": usable_cores(), "memory": mem, "kernel": platform.release(),
             "java": read([java_command(), "-version"], with_stderr=True),  # java -version writes to stderr
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset (OpenBLAS detects the core, or falcon corrects it)"),
             "git_commit": commit or "unknown (not a git checkout)",
