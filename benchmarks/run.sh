@@ -112,10 +112,17 @@ stop_jmh() {
   kill -KILL -- "$group" 2> /dev/null || true
   wait "$jmh_pid" 2> /dev/null || true
 }
+out=
 on_signal() {
   trap '' INT TERM HUP  # a second Ctrl-C while the JVMs shut down does not cut this short
   stop_jmh
-  echo "benchmarks/run.sh: stopped by SIG$1; nothing saved" >&2
+  # a signal during the merge, once every round has run: its temporary file goes, a complete result stays
+  if [ -n "$out" ]; then rm -f "$out.tmp"; fi
+  if [ -n "$out" ] && [ -e "$out" ]; then
+    echo "benchmarks/run.sh: stopped by SIG$1 after every round had run and $out was saved" >&2
+  else
+    echo "benchmarks/run.sh: stopped by SIG$1; nothing saved" >&2
+  fi
   rm -rf "$tmp"
   trap - EXIT "$1"
   kill -s "$1" $$  # dies of the signal, so that a calling shell (a loop of runs) stops as well
