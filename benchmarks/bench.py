@@ -40,10 +40,29 @@ THRESHOLD_ROUNDING = 1e-9
 RESULTS_PATHSPEC = (":/", ":(exclude)results")
 
 
+def java_command():
+    """The java the ./falcon launcher (so solve.sh's runs) and run.sh start: JAVA_HOME's where it is set, else PATH's.
+    PATH's alone was recorded while the runs used JAVA_HOME's (a JDK 25 run saved as 17), or "unavailable" where
+    only JAVA_HOME named a Java."""
+    java_home = os.environ.get("JAVA_HOME")
+    return os.path.join(java_home, "bin", "java") if java_home else "java"
+
+
+def usable_cores():
+    """The CPUs this process, and so the run it describes (JMH's forks, falcon's JVM, the harness), may use: under
+    taskset or a cgroup cpuset fewer than the machine has. os.cpu_count() saved a run pinned to 1 core as a 2-core one,
+    and compare did not warn against a baseline that had 2."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # no affinity call on this platform
+        return os.cpu_count()
+
+
 def machine():
-    def read(cmd):
+    def read(cmd, with_stderr=False):
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT if with_stderr else subprocess.PIPE,
+                                  text=True, timeout=10).stdout.strip()
         except Exception as e:  # a missing tool only loses one field
             return f"unavailable ({e})"
     cpu = ""
@@ -70,8 +89,8 @@ def machine():
                if commit and not commit.startswith("unavailable") else "")
     if changes:
         commit += " (with uncommitted changes)"
-    return {"cpu": cpu, "cpu_family_model": family_model, "cores": os.cpu_count(), "memory": mem, "kernel": platform.release(),
-            "java": read(["java", "-version"]) or read(["bash", "-c", "java -version 2>&1"]),
+    return {"cpu": cpu, "cpu_family_model": family_model, "cores": usable_cores(), "memory": mem, "kernel": platform.release(),
+            "java": read([java_command(), "-version"], with_stderr=True),  # java -version writes to stderr
             "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", "unset (OpenBLAS detects the core, or falcon corrects it)"),
             "git_commit": commit or "unknown (not a git checkout)",
             **({"git_status": changes.splitlines()[:40]} if changes else {}),

@@ -10,11 +10,14 @@
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
+#   JAVA_HOME  the Java that runs JMH is JAVA_HOME's bin/java where it is set (as the ./falcon launcher's), else PATH's
 # Each PATTERN is checked once before round 1 (a Java regex that matches a benchmark, -e in JMH_ARGS applied); a bad one
 # stops the script (exit 2) with one line naming it. A trial (benchmark and parameter values) that fails does not end
 # its JMH run (-foe false, unless JMH_ARGS sets -foe): the trials that succeeded are saved, the failed ones named, and
 # the exit code is 1; a run with no result at all saves nothing. (JMH_ARGS="-foe true" ends a JMH run at its first
 # failure, and JMH then saves none of that run's trials.)
+# Ctrl-C, or SIGTERM / SIGHUP to the script, stops the whole run at once: the running JMH JVM and its forks are ended,
+# nothing is saved, and the script dies of that signal.
 set -euo pipefail
 usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 cd "$(dirname "$0")/.."
@@ -32,6 +35,19 @@ for a in "$@"; do
     -*) echo "benchmarks/run.sh: $a: JMH options go in JMH_ARGS (benchmarks/run.sh -h)" >&2; exit 2 ;;
   esac
 done
+# The Java that runs JMH: JAVA_HOME's when it is set, as the ./falcon launcher chooses (and Maven, which builds the jar);
+# else java on PATH. A bare `java` ran PATH's under any JAVA_HOME, and with JAVA_HOME set and no java on PATH every
+# PATTERN was refused as one "JMH could not list its benchmarks: ... java: command not found".
+if [[ -n "${JAVA_HOME:-}" ]]; then
+  java="$JAVA_HOME/bin/java"
+  if [[ ! -f $java || ! -x $java ]]; then
+    echo "benchmarks/run.sh: JAVA_HOME is '$JAVA_HOME', which has no bin/java; set JAVA_HOME to a JDK 17 or newer, or unset it to run the java on PATH" >&2
+    exit 2
+  fi
+elif ! java="$(type -P java)"; then  # type -P: a program on PATH, never a folder
+  echo "benchmarks/run.sh: no Java: JAVA_HOME is not set and there is no java on PATH; install a JDK 17 or newer and set JAVA_HOME to it or put its bin folder on PATH" >&2
+  exit 2
+fi
 jmh_args=()
 if [[ -n "${JMH_ARGS:-}" ]]; then
   if ! printf '%s' "$JMH_ARGS" | xargs -r printf '' 2>/dev/null; then
@@ -69,23 +85,88 @@ if [ ! -f "$jar" ] || [ -n "$(find "${existing[@]}" \( -name target -o -name bui
   [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
   mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
 fi
-java_jar=(java -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
-if [ $list = 1 ]; then
-  exec "${java_jar[@]}" "$@" ${jmh_args[@]+"${jmh_args[@]}"}
-fi
+java_jar=("$java" -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Ctrl-C, kill PID or a closed terminal stops the whole run at once and saves nothing: an interrupt is no failed
+# trial. Run in the foreground, JMH's JVM took Ctrl-C itself and exited 130, which `|| status=$?` recorded as a failed
+# run, and the script went on with every remaining pattern and round and saved what they measured; `kill PID` ended
+# the script alone and left the JMH JVM and its fork measuring, writing into the removed $tmp. So JMH runs in a
+# session of its own (setsid; its forks are in it too) while the script waits for it, and a signal ends that session.
+jmh_session=()
+command -v setsid > /dev/null && jmh_session=(setsid)
+jmh_pid=
+stop_jmh() {
+  [ -n "$jmh_pid" ] || return 0
+  # the session's id is the JMH JVM's pid (setsid in a child that leads no group does not fork); without setsid, the
+  # JVM alone
+  local group=-$jmh_pid
+  [ ${#jmh_session[@]} -gt 0 ] || group=$jmh_pid
+  kill -TERM -- "$group" 2> /dev/null || true
+  for _ in $(seq 1 100); do  # up to 10 s for the JVMs' shutdown, then SIGKILL
+    kill -0 -- "$group" 2> /dev/null || break
+    # the JMH JVM is this script's child: once ended it is a zombie, which still takes signals, until waited for
+    if [[ $(ps -o stat= -p "$jmh_pid" 2> /dev/null) == Z* ]]; then wait "$jmh_pid" 2> /dev/null || true; fi
+    sleep 0.1
+  done
+  kill -KILL -- "$group" 2> /dev/null || true
+  wait "$jmh_pid" 2> /dev/null || true
+}
+out=
+on_signal() {
+  trap '' INT TERM HUP  # a second Ctrl-C while the JVMs shut down does not cut this short
+  stop_jmh
+  # a signal during the merge, once every round has run: its temporary file goes, a complete result stays
+  if [ -n "$out" ]; then rm -f "$out.tmp"; fi
+  if [ -n "$out" ] && [ -e "$out" ]; then
+    echo "benchmarks/run.sh: stopped by SIG$1 after every round had run and $out was saved" >&2
+  else
+    echo "benchmarks/run.sh: stopped by SIG$1; nothing saved" >&2
+  fi
+  rm -rf "$tmp"
+  trap - EXIT "$1"
+  kill -s "$1" $$  # dies of the signal, so that a calling shell (a loop of runs) stops as well
+}
+for sig in INT TERM HUP; do trap "on_signal $sig" "$sig"; done
+# runs JMH with the given arguments (the environment and redirections of the call apply to it) and returns its status;
+# bash runs a signal's trap as soon as the signal arrives while it waits, not only once JMH has ended
+jmh() {
+  ${jmh_session[@]+"${jmh_session[@]}"} "${java_jar[@]}" "$@" &
+  jmh_pid=$!
+  local status=0
+  wait "$jmh_pid" || status=$?
+  jmh_pid=
+  return $status
+}
+# the one line for a PATTERN that is no Java regex, where JMH's standard error (the file) holds its
+# PatternSyntaxException: the stack trace is JMH's report of the user's typo; status 1 for any other failure
+say_bad_regex() {  # PATTERN ERR_FILE
+  grep -q PatternSyntaxException "$2" || return 1
+  local why
+  why=$(grep -m1 -o 'Exception: .*' "$2" | sed 's/^Exception: //') || true
+  echo "benchmarks/run.sh: PATTERN '$1' is not a Java regular expression: $why" >&2
+}
+if [ $list = 1 ]; then
+  # the lists are JMH's, but a bad PATTERN is refused in one line as for a run: exec'd straight to JMH, `-l '('` printed
+  # JMH's stack trace, exit 1
+  status=0
+  jmh "$@" ${jmh_args[@]+"${jmh_args[@]}"} 2> "$tmp/list.err" || status=$?
+  if [ $status != 0 ]; then
+    # PatternSyntaxException's message is its description, then the pattern on a line of its own
+    if say_bad_regex "$(sed -n '/PatternSyntaxException/{n;p;q}' "$tmp/list.err")" "$tmp/list.err"; then exit 2; fi
+  fi
+  cat "$tmp/list.err" >&2
+  exit $status
+fi
 # Each pattern once, before anything runs: a bad regex was a Java stack trace in every round, between hours of the
 # other patterns' benchmarks. JMH's -lp (with JMH_ARGS: its -p values and -e exclusions) also lists the trials a run of
 # the pattern makes, against which its result file is checked
 i=0
 for pattern in "${patterns[@]}"; do
   i=$((i + 1))
-  if ! "${java_jar[@]}" -lp "$pattern" ${jmh_args[@]+"${jmh_args[@]}"} > "$tmp/trials$i.txt" 2> "$tmp/trials$i.err"; then
-    why=$(grep -m1 -o 'Exception: .*' "$tmp/trials$i.err" | sed 's/^Exception: //') || true
-    if grep -q PatternSyntaxException "$tmp/trials$i.err"; then
-      echo "benchmarks/run.sh: PATTERN '$pattern' is not a Java regular expression: $why" >&2
-    else
+  if ! jmh -lp "$pattern" ${jmh_args[@]+"${jmh_args[@]}"} > "$tmp/trials$i.txt" 2> "$tmp/trials$i.err"; then
+    if ! say_bad_regex "$pattern" "$tmp/trials$i.err"; then
+      why=$(grep -m1 -o 'Exception: .*' "$tmp/trials$i.err" | sed 's/^Exception: //') || true
       echo "benchmarks/run.sh: PATTERN '$pattern': JMH could not list its benchmarks: ${why:-$(head -n1 "$tmp/trials$i.err")}" >&2
     fi
     exit 2
@@ -107,7 +188,7 @@ for r in $(seq 1 "$rounds"); do
     # the forks append what JMH's JSON lacks (OpenBLAS's core and thread count: ForkFacts.java) to this file
     round_file=$tmp/round$r-$i.json
     status=0
-    FALCON_BENCH_FACTS="$tmp/round$r-$i.facts.jsonl" "${java_jar[@]}" "$pattern" -rf json -rff "$round_file" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"} || status=$?
+    FALCON_BENCH_FACTS="$tmp/round$r-$i.facts.jsonl" jmh "$pattern" -rf json -rff "$round_file" ${foe[@]+"${foe[@]}"} ${jmh_args[@]+"${jmh_args[@]}"} || status=$?
     # the run's trials without a result, one a line; exit 1: no result at all
     if missing=$(python3 benchmarks/bench.py missing-trials "$tmp/trials$i.txt" "$round_file"); then
       files+=("$round_file")

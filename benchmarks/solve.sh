@@ -12,8 +12,13 @@
 #                   the solver keeps its length-p float[]/double[] vectors there (about 64 bytes per weight live,
 #                   about 270 MB for mobilenetv1's p = 4.2M); 2g leaves the collector room. The heap the JVM
 #                   actually touches counts in the RSS, so a much larger value can only raise the RSS.
+#   FALCON_JAVA_OPTS  as for ./falcon (an -Xmx there overrides FALCON_HEAP; -Dfalcon.backend, memory limits, the
+#                   collector all change what is measured): saved with each case as falcon_java_opts, and the heap the
+#                   JVM took (falcon env's "Java heap max") as java_heap_max
 #   FALCON_THREADS  worker threads (default 2, as the DFO iteration benchmark)
-# Writes benchmarks/results/solve-DATE-HOST.json (machine, cases) next to the JMH results.
+# Writes benchmarks/results/solve-DATE-HOST.json (machine, cases) next to the JMH results. machine.java is the
+# java -version of the Java the launcher runs (JAVA_HOME's where it is set, else PATH's); each case's java is the
+# version its own report gives (versions.java).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export FALCON_HEAP=${FALCON_HEAP:-2g}
@@ -24,7 +29,12 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # The launcher builds falcon.jar on first use or after a source change: build it here, before the timed runs
 # (under /usr/bin/time the build's seconds and Maven's resident memory counted as the first solve's).
-./falcon --version > /dev/null
+# falcon env, started by the launcher with the options the solves get, says the heap the JVM takes: FALCON_HEAP was
+# saved as the heap where an -Xmx in FALCON_JAVA_OPTS, which the launcher passes later and the JVM obeys, set another.
+./falcon env > "$tmp/env.txt"
+java_heap_max=$(sed -n 's/.*Java heap max \([^,]*\),.*/\1/p' "$tmp/env.txt")
+java_heap_max=${java_heap_max:-unknown}
+java_opts=${FALCON_JAVA_OPTS:-}
 # the commit, its uncommitted changes and the date as the runs start, not as they end
 python3 benchmarks/bench.py machine > "$tmp/machine.json"
 have_time=0
@@ -35,7 +45,8 @@ for c in "${cases[@]}"; do
   ex=${c%%:*}; n=${c##*:}
   args=(prune --example "$ex" --n "$n" --method falcon --keep-flops 0.3 --threads "$threads"
         --out "$tmp/w$i.npy" --report "$tmp/report$i.json" --quiet)
-  echo "== ./falcon ${args[*]:0:11} (FALCON_HEAP=$FALCON_HEAP)" >&2   # up to the thread count, without the temporary paths
+  # up to the thread count, without the temporary paths
+  echo "== ./falcon ${args[*]:0:11} (FALCON_HEAP=$FALCON_HEAP${java_opts:+ FALCON_JAVA_OPTS=$java_opts}: Java heap max $java_heap_max)" >&2
   start=$(date +%s.%N)
   if [ $have_time = 1 ]; then
     /usr/bin/time -v -o "$tmp/time$i.txt" ./falcon "${args[@]}"
@@ -49,9 +60,9 @@ for c in "${cases[@]}"; do
 done
 mkdir -p benchmarks/results
 out=benchmarks/results/solve-$(date +%Y%m%d-%H%M%S)-$(hostname).json
-python3 - "$out" "$tmp" "$FALCON_HEAP" "$threads" <<'PY'
+python3 - "$out" "$tmp" "$FALCON_HEAP" "$threads" "$java_heap_max" "$java_opts" <<'PY'
 import json, os, sys
-out, tmp, heap, threads = sys.argv[1:5]
+out, tmp, heap, threads, java_heap_max, java_opts = sys.argv[1:7]
 # the issue's targets are for these (example, n) alone: keyed by example, resnet20:64 was saved and printed as if
 # measured against resnet20 n = 1000's 10 s
 TARGETS = {("mobilenetv1", 128): {"solve_seconds": 30.0, "rss_over_x": 1.3},
@@ -78,14 +89,18 @@ for line in open(os.path.join(tmp, "cases.txt")):
     t = rep["timings_seconds"]
     target = TARGETS.get((ex, int(n)), {})
     solver = rep.get("objective", {}).get("solver", {})
-    case = {"example": ex, "n": int(n), "p": p, "threads": int(threads), "falcon_heap": heap,
+    # falcon_heap is the variable; java_heap_max the heap the JVM took (FALCON_JAVA_OPTS' -Xmx, if any, overrides it)
+    case = {"example": ex, "n": int(n), "p": p, "threads": int(threads), "falcon_heap": heap, "java_heap_max": java_heap_max,
+            "falcon_java_opts": java_opts,
             "wall_seconds": wall, "solve_seconds": t.get("solve"), "synthesize_gradients_seconds": t.get("synthesize_gradients"),
             "falcon_total_seconds": t.get("total"), "peak_rss_bytes": rss, "peak_rss_source": source,
             "report_peak_rss_bytes": rep["memory"]["peak_rss_bytes"], "x_bytes": x_bytes, "rss_over_x": rss / x_bytes,
             "target_solve_seconds": target.get("solve_seconds"), "target_rss_over_x": target.get("rss_over_x"),
             "dfo_iterations": solver.get("iterations"), "rounds": solver.get("rounds"),
             "dfo_seconds": solver.get("dfo_seconds"), "backsolve_and_search_seconds": solver.get("backsolve_and_search_seconds"),
-            "q_ratio_to_mp_support": solver.get("q_final", {}).get("ratio_to_mp_support"), "backend": rep["backend"]["description"]}
+            "q_ratio_to_mp_support": solver.get("q_final", {}).get("ratio_to_mp_support"), "backend": rep["backend"]["description"],
+            # the JVM that ran this solve, in its own words: machine.java is what JAVA_HOME (or PATH) named as the runs began
+            "java": rep.get("versions", {}).get("java")}
     cases.append(case)
     tgt, tgt_rss = case["target_solve_seconds"], case["target_rss_over_x"]
     print(f"{ex:12s} n={n:>5s} p={p:>10,d}  wall {wall:7.2f} s  solve {case['solve_seconds']:7.2f} s"

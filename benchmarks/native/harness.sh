@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds benchmarks/native/kernel_harness.cpp and runs it, saving its output with the machine's CPU and the commit
 # under benchmarks/results/harness-DATE-HOST.txt.   benchmarks/native/harness.sh [P [BLOCK [ROUNDS]]]
+#   P, BLOCK: positive whole numbers, BLOCK at most P (X of 512 x P float32 read in blocks of BLOCK columns; default
+#   2000000 2000); ROUNDS 0 or more (default 5). Other arguments stop it with a usage line, exit 2, nothing saved.
 #   CEIL=1 benchmarks/native/harness.sh N BLOCK BLOCKS   the kernels' one-thread ceilings (CEIL empty or 0: off)
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -228,6 +228,12 @@ static int64_t positive(const char* s) {
     long long v = strtoll(s, &end, 10);
     return end != s && *end == 0 && errno == 0 && v > 0 ? v : 0;
 }
+// a whole number 0 or more, or -1 for anything else
+static int64_t at_least_zero(const char* s) {
+    char* end; errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return end != s && *end == 0 && errno == 0 && v >= 0 ? v : -1;
+}
 static int ceil_main(int argc, char** argv) {
     const int64_t n = argc == 4 ? positive(argv[1]) : 0, blk = argc == 4 ? positive(argv[2]) : 0, nbk = argc == 4 ? positive(argv[3]) : 0;
     if (n == 0 || blk == 0 || nbk == 0) {
@@ -277,14 +283,27 @@ int main(int argc, char** argv) {
     // as harness.sh's "CEIL=1": CEIL=0 or an empty CEIL (a variable cleared, not unset) is the default mode
     const char* ceil = getenv("CEIL");
     if (ceil && *ceil && strcmp(ceil, "0") != 0) return ceil_main(argc, argv);
-    const int64_t n = 512, p = argc > 1 ? atoll(argv[1]) : 2000000, blk = argc > 2 ? atoll(argv[2]) : 2000;
-    const int rounds = argc > 3 ? atoi(argv[3]) : 5;
+    // atoll/atoi took "abc" for a P of 0, and a P below BLOCK has no whole block to run: every figure was 0.0 and
+    // harness.sh saved the zeros, exit 0, as a run; a BLOCK of 0 divided by zero (SIGFPE, no word why). ROUNDS 0 is
+    // allowed: it builds and sets up X and measures nothing.
+    const int64_t n = 512, p = argc > 1 ? positive(argv[1]) : 2000000, blk = argc > 2 ? positive(argv[2]) : 2000;
+    const int64_t rounds = argc > 3 ? at_least_zero(argv[3]) : 5;
+    if (argc > 4 || p == 0 || blk == 0 || blk > p || rounds < 0) {
+        fprintf(stderr, "usage: benchmarks/native/harness.sh [P [BLOCK [ROUNDS]]]   (whole numbers: P and BLOCK positive, BLOCK at most P,"
+                        " ROUNDS 0 or more; default 2000000 2000 5: X of 512 x P float32 read in blocks of BLOCK columns)\n");
+        return 2;
+    }
     const int64_t nb = p / blk;
     size_t bytes = (size_t)n * p * 4;
     // the rounds run whole blocks only: where p is not a multiple of the block, the last p - nb * blk columns are not
     // read, and counting them (n * p * 4) overstated every GB/s
     const size_t measured = (size_t)n * nb * blk * 4;
-    float* x = (float*)aligned_alloc(2 << 20, (bytes + (2 << 20) - 1) / (2 << 20) * (2 << 20));
+    // a P whose X overflows size_t is one no memory holds
+    float* x = p > (int64_t)(SIZE_MAX / 4 / n) - (2 << 20) ? nullptr : (float*)aligned_alloc(2 << 20, (bytes + (2 << 20) - 1) / (2 << 20) * (2 << 20));
+    if (!x) {  // a P too large for the memory: a null X was a segmentation fault in the fill
+        fprintf(stderr, "kernel_harness: cannot allocate X of 512 x %lld float32 (%.1f GB); give a smaller P\n", (long long)p, (double)n * p * 4 / 1e9);
+        return 1;
+    }
     madvise(x, bytes, MADV_HUGEPAGE);
     {
         std::vector<std::thread> ts;

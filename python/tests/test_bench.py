@@ -5,6 +5,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -391,6 +392,17 @@ class MachineDescriptionTest(unittest.TestCase):
         if head:
             self.assertTrue(m["git_commit"].startswith(head), m["git_commit"])
         self.assertIn("cpu_family_model", m)
+
+
+    @unittest.skipUnless(hasattr(os, "sched_setaffinity") and shutil.which("taskset"), "needs Linux CPU affinity and taskset")
+    def test_cores_are_those_the_process_may_use(self):
+        # os.cpu_count(): under taskset -c 0 a 2-core machine's run was saved with cores 2, as run.sh and solve.sh save it
+        first_cpu = min(os.sched_getaffinity(0))
+        r = subprocess.run(["taskset", "-c", str(first_cpu), sys.executable, str(BENCH_DIR / "bench.py"), "machine"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["cores"], 1)
+        self.assertEqual(bench.machine()["cores"], len(os.sched_getaffinity(0)))
 
 
 class DocumentedBenchmarkOptionsTest(unittest.TestCase):

@@ -66,6 +66,17 @@ class KernelHarnessArgumentsTest(unittest.TestCase):
                 self.assertIn("usage: CEIL=1", r.stderr)
                 self.assertEqual(r.stdout, "")
 
+    def test_the_default_mode_refuses_arguments_it_cannot_measure_with_its_usage(self):
+        # atoll/atoi read "abc" as P = 0 and a P below BLOCK left no whole block: five rounds of 0.0 GB/s, exit 0
+        # (saved by harness.sh as a run); a BLOCK of 0 divided by zero (SIGFPE, exit 136)
+        for args in (("abc",), ("",), ("1000", "2000", "1"), ("4000", "0", "1"), ("4000", "2000x"), ("4000", "2000", "x"),
+                     ("4000", "2000", "-1"), ("4000", "2000", "1", "9")):
+            with self.subTest(args=args):
+                r = self.harness(*args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertIn("usage: benchmarks/native/harness.sh [P [BLOCK [ROUNDS]]]", r.stderr)
+                self.assertEqual(r.stdout, "")
+
     def test_ceil_0_or_empty_is_the_default_mode(self):
         # any CEIL at all chose the ceiling mode, CEIL=0 too; 0 rounds on a small X: the default mode prints nothing
         for ceil in ("0", ""):
@@ -107,6 +118,23 @@ class HarnessShTest(unittest.TestCase):
             self.assertNotEqual(r.returncode, 0, r.stdout + r.stderr)
             self.assertIn("round 0: read 1.0", r.stdout)
             self.assertEqual(sorted(p.name for p in (Path(d) / "benchmarks" / "results").iterdir()), [])
+
+    @unittest.skipIf(shutil.which("g++") is None, "g++ not installed")
+    def test_bad_arguments_stop_it_with_the_usage_and_save_nothing(self):
+        # "harness.sh abc" and "harness.sh 1000 2000 1" saved benchmarks/results/harness-*.txt of 0.0 GB/s, exit 0
+        with tempfile.TemporaryDirectory() as d:
+            native = self.harness_tree(d)
+            shutil.copy(HARNESS, native / "kernel_harness.cpp")
+            (Path(d) / "native" / "cpu").mkdir(parents=True)
+            for header in (ROOT / "native" / "cpu").glob("*.h"):
+                shutil.copy(header, Path(d) / "native" / "cpu" / header.name)
+            for args in (("abc",), ("1000", "2000", "1")):
+                with self.subTest(args=args):
+                    r = subprocess.run([str(native / "harness.sh"), *args], capture_output=True, text=True, timeout=300,
+                                       env={k: v for k, v in os.environ.items() if k != "CEIL"})
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    self.assertIn("usage: benchmarks/native/harness.sh [P [BLOCK [ROUNDS]]]", r.stderr)
+                    self.assertEqual(sorted(p.name for p in (Path(d) / "benchmarks" / "results").iterdir()), [])
 
     def test_staged_and_untracked_changes_are_uncommitted(self):
         # `git diff --quiet` saw neither a staged change nor a new file: the result said the commit alone

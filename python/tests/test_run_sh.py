@@ -3,6 +3,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -19,18 +20,29 @@ ROOT = Path(__file__).resolve().parents[2]
 # naming "Failing" fails as JMH 1.37 does: with -foe true an empty result file and exit 1, without it a result file
 # that lacks the failed benchmark (here: none) and exit 0. "Partial" has two trials, backendName=cpu and java, of which
 # java fails: with -foe true JMH ends and saves neither, without it saves the cpu trial. A pattern with an unclosed
-# group is no regex to JMH (a stack trace and exit 1, in any mode); one naming "NoSuch" matches nothing.
+# group (any of the patterns a listing names) is no regex to JMH (a stack trace and exit 1, in any mode); one naming
+# "NoSuch" matches nothing.
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
 pattern=$4 foe=false out=
 case $4 in -l|-lp|-lprof|-lrf) pattern=${5:-} ;; esac
+for a in "${@:4}"; do
+  if [[ $a == *"("* && $a != *")"* ]]; then bad=$a; break; fi
+done
 while [ $# -gt 0 ]; do [ "$1" = -rff ] && out=$2; [ "$1" = -foe ] && foe=$2; shift; done
 # a benchmark run, not a listing: what changes the tree is a run of hours
 [ -n "${MODIFY_DURING_RUN:-}" ] && [ -n "$out" ] && echo changed >> "$MODIFY_DURING_RUN"
-if [[ $pattern == *"("* && $pattern != *")"* ]]; then
+# "Slow": the first run measures until it is stopped, as a JMH host JVM with its fork (here a sleep) does, and, like a
+# JVM, ends with exit 130 on SIGINT; it writes "HOST_PID FORK_PID" to $SLOW_PIDS once both run
+if [[ $pattern == *Slow* && -n $out && ! -e ${SLOW_PIDS:-/nonexistent} ]]; then
+  trap 'exit 130' INT
+  sleep 60 & echo "$$ $!" > "$SLOW_PIDS.tmp"; mv "$SLOW_PIDS.tmp" "$SLOW_PIDS"
+  wait
+fi
+if [ -n "${bad:-}" ]; then
   echo 'Exception in thread "main" java.util.regex.PatternSyntaxException: Unclosed group near index 5' >&2
-  echo "$pattern" >&2
+  echo "$bad" >&2
   echo '	at java.base/java.util.regex.Pattern.error(Pattern.java:2028)' >&2
   echo '	at org.openjdk.jmh.runner.options.CommandLineOptions.<init>(CommandLineOptions.java:100)' >&2
   exit 1
@@ -109,8 +121,10 @@ class RunShTest(unittest.TestCase):
         self.tmp.cleanup()
 
     def run_sh(self, jmh_args="", args=("1", "GramBenchmark"), **more_env):
-        env = dict(os.environ, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log), MVN_ARGS_LOG=str(self.mvn_log),
-                   PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}", **more_env)
+        # without JAVA_HOME (unless a test gives it), so that run.sh takes the stand-in java on PATH
+        env = dict({k: v for k, v in os.environ.items() if k != "JAVA_HOME"}, JMH_ARGS=jmh_args, JAVA_ARGS_LOG=str(self.log),
+                   MVN_ARGS_LOG=str(self.mvn_log), PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}")
+        env.update(more_env)
         return subprocess.run([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
                               capture_output=True, text=True, timeout=120)
 
@@ -131,6 +145,115 @@ class RunShTest(unittest.TestCase):
             else:
                 call.append(line)
         return calls
+
+    def start_run_sh(self, args, **more_env):
+        """run.sh started in a session of its own, as from a terminal (Ctrl-C signals its whole process group), its
+        output in files (a JVM left running would hold a pipe open)."""
+        env = dict({k: v for k, v in os.environ.items() if k != "JAVA_HOME"}, JAVA_ARGS_LOG=str(self.log),
+                   MVN_ARGS_LOG=str(self.mvn_log), PATH=f"{self.root / 'bin'}{os.pathsep}{os.environ['PATH']}", **more_env)
+        out, err = open(self.root / "run.out", "w"), open(self.root / "run.err", "w")
+        self.addCleanup(out.close)
+        self.addCleanup(err.close)
+        return subprocess.Popen([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
+                                stdout=out, stderr=err, start_new_session=True)
+
+    @staticmethod
+    def running(pid):
+        """Whether pid runs (an ended process not yet reaped, a zombie, does not)."""
+        try:
+            stat_line = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+    def slow_jmh_started(self, pids_file):
+        """The pids of the stand-in JMH JVM and its fork, once the first benchmark run measures."""
+        deadline = time.monotonic() + 60
+        while not pids_file.exists():
+            self.assertLess(time.monotonic(), deadline, "the stand-in JMH run did not start")
+            time.sleep(0.05)
+        pids = [int(v) for v in pids_file.read_text().split()]
+        # whatever the test fails on, no process of this test outlives it
+        self.addCleanup(lambda: [os.kill(pid, signal.SIGKILL) for pid in pids if self.running(pid)])
+        return pids
+
+    def assert_ended(self, pids):
+        deadline = time.monotonic() + 15
+        while any(self.running(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertEqual([pid for pid in pids if self.running(pid)], [], "JMH's JVM or its fork still runs")
+
+    def test_ctrl_c_stops_the_whole_run_at_once_and_saves_nothing(self):
+        # the JVM took the Ctrl-C and exited 130, which run.sh counted as one failed JMH run: it went on with the
+        # remaining patterns and rounds and saved them as a result with "failed" trials (exit 1)
+        pids_file = self.root / "slow-pids.txt"
+        p = self.start_run_sh(("2", "SlowBenchmark", "GramBenchmark"), SLOW_PIDS=str(pids_file))
+        pids = self.slow_jmh_started(pids_file)
+        os.killpg(p.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        rc = p.wait(timeout=30)
+        err = (self.root / "run.err").read_text()
+        self.assertEqual(rc, -signal.SIGINT, err)
+        self.assertIn("benchmarks/run.sh: stopped by SIGINT; nothing saved", err)
+        self.assertNotIn("failed", err)
+        self.assertEqual(len(self.benchmark_runs()), 1, self.benchmark_runs())
+        self.assertEqual(self.saved(), [])
+        self.assert_ended(pids)
+
+    def test_kill_of_run_sh_alone_ends_its_jmh_jvms_and_saves_nothing(self):
+        # `kill PID` ended the script and left the JMH JVM and its fork measuring (for ProductBenchmark, minutes of
+        # both cores and a 4 GB X), writing into the temporary folder the script had removed
+        pids_file = self.root / "slow-pids.txt"
+        p = self.start_run_sh(("2", "SlowBenchmark", "GramBenchmark"), SLOW_PIDS=str(pids_file))
+        pids = self.slow_jmh_started(pids_file)
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+        err = (self.root / "run.err").read_text()
+        self.assertEqual(rc, -signal.SIGTERM, err)
+        self.assert_ended(pids)
+        self.assertIn("benchmarks/run.sh: stopped by SIGTERM; nothing saved", err)
+        self.assertEqual(len(self.benchmark_runs()), 1, self.benchmark_runs())
+        self.assertEqual(self.saved(), [])
+
+    def path_without_java(self):
+        """PATH's programs but java, and the stand-in mvn: a machine whose only Java is the one JAVA_HOME names."""
+        bin_dir = self.root / "nojava-bin"
+        bin_dir.mkdir()
+        shutil.copy(self.root / "bin" / "mvn", bin_dir / "mvn")
+        for d in os.environ["PATH"].split(os.pathsep):
+            if os.path.isdir(d):
+                for name in os.listdir(d):
+                    if name != "java" and not (bin_dir / name).exists():
+                        (bin_dir / name).symlink_to(Path(d) / name)
+        return str(bin_dir)
+
+    def test_the_java_is_java_home_s_where_it_is_set(self):
+        # run.sh ran PATH's java under any JAVA_HOME (Maven built the jar with JAVA_HOME's JDK); with no java on PATH
+        # every PATTERN was refused: "JMH could not list its benchmarks: ... java: command not found"
+        jdk = self.root / "jdk" / "bin"
+        jdk.mkdir(parents=True)
+        shutil.copy(self.root / "bin" / "java", jdk / "java")
+        (self.root / "bin" / "java").write_text("#!/bin/sh\necho 'the java on PATH ran' >&2\nexit 97\n")
+        r = self.run_sh(JAVA_HOME=str(self.root / "jdk"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.benchmark_runs()), 1)
+        self.assertEqual(len(self.saved()), 1)
+        self.log.unlink()
+        r = self.run_sh(JAVA_HOME=str(self.root / "jdk"), PATH=self.path_without_java())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(len(self.benchmark_runs()), 1)
+
+    def test_no_java_is_said_to_be_no_java_not_a_bad_pattern(self):
+        for java_home, why in (("/nonexistent", "benchmarks/run.sh: JAVA_HOME is '/nonexistent', which has no bin/java"),
+                               (None, "benchmarks/run.sh: no Java: JAVA_HOME is not set and there is no java on PATH")):
+            with self.subTest(JAVA_HOME=java_home):
+                env = {"PATH": self.path_without_java()} if java_home is None else {"JAVA_HOME": java_home}
+                r = self.run_sh(**env)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertIn(why, line)
+                self.assertFalse(self.log.exists())
+                self.assertEqual(self.saved(), [])
+                shutil.rmtree(self.root / "nojava-bin", ignore_errors=True)
 
     def test_jmh_args_are_split_like_a_shell_with_quotes_and_no_file_name_expansion(self):
         # unquoted, the exclusion regex .*Exact became the name of this file, and the quoted value was cut in two
@@ -292,6 +415,18 @@ class RunShTest(unittest.TestCase):
                 [call] = self.java_calls()
                 self.assertEqual(call[3:], [a for a in args if a != "3"] + ["-p", "n=1000"])
                 self.assertNotIn("bench.py", r.stderr)
+                self.assertEqual(self.saved(), [])
+
+    def test_a_bad_pattern_in_a_listing_is_one_line(self):
+        # the listings went to JMH by exec, before the check of the patterns: `run.sh -l '('` printed JMH's stack
+        # trace and exited 1, where README and the usage promise one line naming the PATTERN and exit 2
+        for args in (("-l", "Sort("), ("-lp", "GramBenchmark", "Sort(")):
+            with self.subTest(args=args):
+                self.log.unlink(missing_ok=True)
+                r = self.run_sh(args=args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertEqual(r.stderr.splitlines(),
+                                 ["benchmarks/run.sh: PATTERN 'Sort(' is not a Java regular expression: Unclosed group near index 5"])
                 self.assertEqual(self.saved(), [])
 
     def test_other_jmh_options_as_arguments_are_refused(self):

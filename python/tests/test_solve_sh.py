@@ -18,10 +18,16 @@ FAKE_FALCON = """#!/usr/bin/env bash
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 if [ ! -f "$here/falcon.jar" ]; then sleep 5; touch "$here/falcon.jar"; fi
+# env: the memory line of falcon env, with the heap the JVM would take (the last -Xmx: FALCON_JAVA_OPTS' after FALCON_HEAP)
+if [ "${1:-}" = env ]; then
+  heap=${FALCON_HEAP:-2g}
+  for o in ${FALCON_JAVA_OPTS:-}; do case $o in -Xmx*) heap=${o#-Xmx} ;; esac; done
+  echo "memory: total 8.0 GiB, available 6.0 GiB, Java heap max $heap (stand-in), javacpp maxBytes unlimited (0)"
+fi
 [ "${1:-}" = prune ] || exit 0
 [ -n "${MODIFY_DURING_RUN:-}" ] && echo changed >> "$MODIFY_DURING_RUN"
 while [ $# -gt 0 ]; do [ "$1" = --report ] && report=$2; shift; done
-echo '{"budgets": {"dense": {"nnz": 1000}}, "memory": {"peak_rss_bytes": 4000000},
+echo '{"budgets": {"dense": {"nnz": 1000}}, "memory": {"peak_rss_bytes": 4000000}, "versions": {"java": "99.0.1 (Stand-in VM)"},
   "timings_seconds": {"solve": 0.1, "total": 0.2}, "objective": {"solver": {}},
   "backend": {"description": "stand-in"}}' > "$report"
 """
@@ -104,6 +110,49 @@ class SolveShTest(unittest.TestCase):
         self.assertNotIn("(target <= 1.3)", lines[2])
         self.assertIn("(target <= 30 s)", lines[3])
         self.assertIn("(target <= 1.3)", lines[3])
+
+    def test_the_java_recorded_is_the_one_the_launcher_runs(self):
+        # machine.java was PATH's `java -version` (a JDK 17) while the launcher ran JAVA_HOME's (a JDK 25), and with
+        # no java on PATH it was "unavailable ([Errno 2] No such file or directory: 'java')"
+        jdk = self.root / "jdk" / "bin"
+        jdk.mkdir(parents=True)
+        (jdk / "java").write_text('#!/bin/sh\necho \'openjdk version "99.0.1" (the JAVA_HOME stand-in)\' >&2\n')
+        (jdk / "java").chmod(0o755)
+        path_bin = self.root / "path-bin"
+        path_bin.mkdir()
+        (path_bin / "java").write_text('#!/bin/sh\necho \'openjdk version "11.0.1" (the PATH stand-in)\' >&2\n')
+        (path_bin / "java").chmod(0o755)
+        r = self.solve_sh("resnet20:10", "resnet20:20", JAVA_HOME=str(self.root / "jdk"),
+                          PATH=f"{path_bin}{os.pathsep}{os.environ['PATH']}")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
+        result = json.loads(saved.read_text())
+        self.assertEqual(result["machine"]["java"], 'openjdk version "99.0.1" (the JAVA_HOME stand-in)')
+        # each solve's own JVM, from its report
+        self.assertEqual([c.get("java") for c in result["cases"]], ["99.0.1 (Stand-in VM)"] * 2)
+
+
+    def test_the_heap_recorded_is_the_one_the_jvm_took_and_falcon_java_opts_is_recorded(self):
+        # FALCON_JAVA_OPTS=-Xmx300m ran the JVM with a 300 MB heap and solve.sh printed and saved FALCON_HEAP's 2g,
+        # FALCON_JAVA_OPTS itself nowhere
+        r = self.solve_sh("resnet20:10", FALCON_JAVA_OPTS="-Dfalcon.backend=cpu -Xmx300m")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("(FALCON_HEAP=2g FALCON_JAVA_OPTS=-Dfalcon.backend=cpu -Xmx300m: Java heap max 300m (stand-in))",
+                      r.stderr)
+        [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
+        [case] = json.loads(saved.read_text())["cases"]
+        self.assertEqual((case["falcon_heap"], case.get("java_heap_max"), case.get("falcon_java_opts")),
+                         ("2g", "300m (stand-in)", "-Dfalcon.backend=cpu -Xmx300m"))
+
+    def test_without_falcon_java_opts_the_heap_is_falcon_heap_s(self):
+        r = self.solve_sh("resnet20:10", FALCON_HEAP="3g", FALCON_JAVA_OPTS="")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("(FALCON_HEAP=3g: Java heap max 3g (stand-in))", r.stderr)
+        [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
+        [case] = json.loads(saved.read_text())["cases"]
+        self.assertEqual((case["falcon_heap"], case.get("java_heap_max"), case.get("falcon_java_opts")),
+                         ("3g", "3g (stand-in)", ""))
+
 
 if __name__ == "__main__":
     unittest.main()
