@@ -278,6 +278,8 @@ final class PruneCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // an earlier prune in this JVM (an embedding, the tests) left its plan: out-of-memory advice before this run plans is the runtime's
+        MemoryPlan.runningWith(null, false);
         try (HeldInputs held = new HeldInputs()) {
             return run(held);
         }

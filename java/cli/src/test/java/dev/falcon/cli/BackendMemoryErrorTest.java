@@ -77,6 +77,22 @@ class BackendMemoryErrorTest {
     }
 
     /**
+     * The advice is the plan of the run that ran out: a prune that stops before it plans must not be given the plan of an
+     * earlier prune in the same JVM (an embedding, these tests), which spoke of rows to a run that had none.
+     */
+    @Test
+    void aPruneThatHasNotPlannedYetIsNotAdvisedWithAnEarlierPrunesPlan(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        MainTest.Run planned = MainTest.run("prune", "-q", "--example", "resnet20", "--n", "4", "--method", "falcon", "--max-iterations", "0",
+                "--out", dir.resolve("w.npy").toString(), "--report", dir.resolve("r.json").toString());
+        assertEquals(0, planned.code(), planned.err());
+        assertTrue(MemoryPlan.heapExhaustedAdvice(16L << 20).contains("--n"), "the falcon run's own advice speaks of its rows");
+        MainTest.Run refused = MainTest.run("prune", "-q", "--example", "resnet20", "--method", "bogus");
+        assertEquals(Main.USAGE, refused.code(), refused.err());
+        String advice = MemoryPlan.heapExhaustedAdvice(16L << 20);
+        assertFalse(advice.contains("--n") || advice.contains("rows"), advice);
+    }
+
+    /**
      * Without the launcher (java -jar, the bridge's FALCON_CLI) JavaCPP caps off-heap memory from -Xmx; its refusal was
      * said to be the machine's memory, which "raising [the heap] cannot help", where lifting the cap does.
      */
