@@ -680,8 +680,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static String heapLimit(long bytes) {
         long mib = 1L << 20, gib = 1L << 30;
-        long limit = bytes < gib ? roundUp(Math.max(MIN_HEAP_LIMIT, bytes), 16 * mib) : roundUp(bytes, 256 * mib);
-        return limit % gib == 0 ? limit / gib + "g" : limit / mib + "m";
+        return heapLimitText(bytes < gib ? roundUp(Math.max(MIN_HEAP_LIMIT, bytes), 16 * mib) : roundUp(bytes, 256 * mib));
     }
 
     /** The plan of the prune run in progress, and whether its X is an example's (--n), for {@link #heapExhaustedAdvice(long)}. */
