@@ -38,25 +38,34 @@ class FalconError(RuntimeError):
     by its --grads-command (failed, or past --grads-command-timeout: --out holds the last completed stage), the Java
     heap exhausted or stdout/an output not writable (the message's kind says which), 130/143 stopped by SIGINT/SIGTERM;
     negative (subprocess's way): killed by signal -returncode, the message naming it (SIGKILL: most often the kernel's
-    out-of-memory killer). `stderr` is the CLI's stderr, `stdout` its stdout."""
+    out-of-memory killer). `stderr` is the CLI's stderr, `stdout` its stdout. `from_command` is true where they are
+    what the command wrote (FalconCLI.run), false where falcon_torch wrote the message itself (prune's refusal of a
+    method the CLI does not run, which quotes the CLI's reason within its own line)."""
 
-    def __init__(self, returncode: int, stderr: str, args: Sequence[str], stdout: str = ""):
+    def __init__(self, returncode: int, stderr: str, args: Sequence[str], stdout: str = "", *,
+                 from_command: bool = False):
         self.returncode = returncode
         self.stderr = stderr
         self.stdout = stdout
         self.args_list = list(args)
+        self.from_command = from_command
         # a negative returncode is no exit code but a signal that ended the process: "exited with -9 (failure):" and
         # nothing after it was all a run the kernel's OOM killer ended said
         head = (f"falcon was killed by {_signal_said(-returncode)}" if returncode < 0
-                else f"falcon exited with {returncode} ({_exit_kind(returncode, stderr)})")
+                else f"falcon exited with {returncode} ({_exit_kind(returncode, stderr, from_command)})")
         said = _message_lines(stderr) or "(nothing on stderr)"
         super().__init__(f"{head}: {said}\n  command: {shlex.join(self.args_list)}")
 
     def __reduce__(self):
         # pickle's default rebuilds an exception as cls(*self.args), here FalconError(message), a TypeError: a CLI
         # failure in a process pool's worker reached the parent as BrokenProcessPool. The message is carried as it
-        # is now (prune may have added its work-folder note to it).
+        # is now (prune may have added its work-folder note to it), from_command with the rest of __dict__.
         return type(self), (self.returncode, self.stderr, self.args_list, self.stdout), {**self.__dict__, "args": self.args}
+
+    @property
+    def not_started(self) -> bool:
+        """Whether this is the ./falcon launcher's own refusal, before the CLI ran (see _not_started)."""
+        return self.from_command and _not_started(self.returncode, self.stderr)
 
 
 # How the CLI begins the lines that say why it failed (Main.handle, its parameter-exception handler, PruneCommand's
@@ -81,10 +90,12 @@ def _message_lines(stderr: str, tail: int = 5) -> str:
     return "\n".join(out)
 
 
-def _exit_kind(returncode: int, stderr: str) -> str:
+def _exit_kind(returncode: int, stderr: str, from_command: bool) -> str:
     """What the CLI's exit code says, in the CLI's words. Exit 1 has several causes, told apart by the CLI's own line:
     "internal error" for all of them pointed the user of a gradient command that failed, or of a timeout they set, at a
-    falcon bug."""
+    falcon bug. An exit 2 is the launcher's refusal only where `stderr` is what the command wrote (`from_command`): a
+    message falcon_torch wrote itself has no "falcon: error:" line of its own, even where it quotes the CLI's refusal
+    of a method, and was called the launcher's refusal of Java or a setting."""
     lines = stderr.splitlines()
     if returncode == 1:
         if any(l.startswith("falcon: error: falcon++ stopped after stage") for l in lines):
@@ -97,7 +108,7 @@ def _exit_kind(returncode: int, stderr: str) -> str:
     if returncode == 2:
         if _out_of_memory(stderr):
             return "out of memory"
-        if _not_started(returncode, stderr):
+        if from_command and _not_started(returncode, stderr):
             return "the CLI did not start: the launcher refused Java or a setting"
         return "bad usage or input"
     if returncode == 128 + signal.SIGKILL:
@@ -126,7 +137,8 @@ def _signal_said(signum: int) -> str:
 def _not_started(returncode: int, stderr: str) -> bool:
     """Whether an exit 2 is the ./falcon launcher's own refusal (no JDK 17, a JAVA_HOME without bin/java, a FALCON_HEAP
     or FALCON_JAVA_OPTS it cannot use), before the CLI ran: every exit 2 of the CLI itself (a refused argument or input,
-    too little memory) says why on a "falcon: error:" line, and the launcher's lines name the setting instead."""
+    too little memory) says why on a "falcon: error:" line, and the launcher's lines name the setting instead. Only for
+    the stderr the command wrote: FalconError.not_started checks that it is."""
     return returncode == 2 and not any(l.startswith("falcon: error:") for l in stderr.splitlines())
 
 
@@ -186,7 +198,7 @@ class FalconCLI:
         if proc.returncode != 0:
             # the message is the end of stderr, where the CLI writes its error: with quiet=False stdout holds the
             # summary, and stderr + stdout made the message its last lines, without the error
-            raise FalconError(proc.returncode, proc.stderr, cmd, stdout=proc.stdout)
+            raise FalconError(proc.returncode, proc.stderr, cmd, stdout=proc.stdout, from_command=True)
         return proc
 
     def prune(self, grads: Optional[str], weights: str, layers: str, out: str, report: str,
@@ -229,7 +241,7 @@ class FalconCLI:
                 text = self.run([command, "--help"]).stdout
             except FalconError as e:
                 # a CLI that did not start has no options to list: "no" would be cached as this CLI's answer
-                if _not_started(e.returncode, e.stderr):
+                if e.not_started:
                     raise
                 text = ""
             self._options[key] = option in text
@@ -268,7 +280,7 @@ class FalconCLI:
                 # and neither does the launcher's (a bad JAVA_HOME, no JDK 17): taken for the CLI's answer, a broken
                 # Java setup made every method "not run by this CLI", and mnist_table.py wrote its tables with all
                 # of them skipped
-                if e.returncode not in (2, 3) or _out_of_memory(e.stderr) or _not_started(e.returncode, e.stderr):
+                if e.returncode not in (2, 3) or _out_of_memory(e.stderr) or e.not_started:
                     raise
                 lines = [l for l in e.stderr.strip().splitlines() if l.strip()]
                 reason = lines[0] if lines else f"exit code {e.returncode}"

@@ -147,6 +147,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     ok, why = cli.supports(stage_method, lam=lam)
     if not ok:
         with_lam = f" with lam={lam!r}" if lam is not None else ""
+        # the message is falcon_torch's own (not from_command): its "falcon: error:" line is inside it, and only the
+        # command's own stderr can be the launcher's refusal of Java or a setting
         raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}{with_lam}: {why}", cli.command)
     if (stages > 1 or name == "falcon++") and iter(batches) is batches:
         # a one-shot iterator: every stage needs the samples again (falcon++ through the CLI reads them twice,

@@ -234,6 +234,29 @@ class SupportsTest(unittest.TestCase):
         self.assertEqual(refused.supports("x"), (False, "falcon: error: --method: value: unknown method 'x'; choose one "
                                                         "of magnitude, mp"))
 
+    def test_prunes_refusal_of_a_method_the_cli_does_not_run_is_bad_usage_with_the_clis_reason(self):
+        # prune builds this FalconError itself, the CLI's "falcon: error:" line inside its own: the launcher-refusal
+        # check read it as the launcher's output and called it "the CLI did not start: the launcher refused Java or a
+        # setting", pointing at JAVA_HOME and FALCON_HEAP where the method string was the problem
+        import torch
+        from torch import nn
+        reason = ("falcon: error: --rounds: option: only applies to --method falcon and falcon++; drop it, or use "
+                  "--method falcon")
+        cli = self._stand_in(reason, 2)
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        with self.assertRaises(ft.FalconError) as cm:
+            ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=0.5, method="mp --rounds 3", lam=1e-3, cli=cli)
+        message = str(cm.exception)
+        self.assertTrue(message.startswith("falcon exited with 2 (bad usage or input): the falcon CLI cannot run method "
+                                           "'mp --rounds 3' with lam=0.001: " + reason), message)
+        self.assertNotIn("did not start", message)
+        self.assertFalse(cm.exception.not_started)
+        # the same launcher refusal as the command's own stderr is still told apart, through pickling too
+        import pickle
+        refused = ft.FalconError(2, self.LAUNCHER_REFUSAL, ["falcon"], from_command=True)
+        self.assertTrue(pickle.loads(pickle.dumps(refused)).not_started)
+        self.assertFalse(ft.FalconError(2, self.LAUNCHER_REFUSAL, ["falcon"]).not_started)
+
     def test_the_real_launcher_with_a_bad_java_home_makes_supports_raise(self):
         # the launcher checks JAVA_HOME before it looks at the jar, so this needs no build
         from unittest import mock
