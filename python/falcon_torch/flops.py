@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -303,15 +303,18 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
     submodule gets its own mode back afterwards.
 
     `batch_size` defaults to the first dimension of the first input tensor: a model that takes one unbatched sample
-    ((C, H, W), not (1, C, H, W)) needs batch_size=1.
+    ((C, H, W), not (1, C, H, W)) needs batch_size=1. Where that default cannot be the batch (the example is one
+    unbatched sample for the first conv or attention module that gets it, or such a module is called on unbatched input
+    a number of times that is not a multiple of it), ValueError says to pass batch_size; a given batch_size is trusted.
     """
     args = example_input if isinstance(example_input, tuple) else (example_input,)
+    inferred_from = None
     if batch_size is None:
         t = _first_tensor(args)
         if t is None or t.dim() == 0:
             raise ValueError("cannot infer the batch size from the example input; pass batch_size=")
-        batch_size = t.shape[0]
-    return _measure(model, [args], layers, batch_size, "the forward pass")
+        batch_size, inferred_from = t.shape[0], tuple(t.shape)
+    return _measure(model, [args], layers, batch_size, "the forward pass", inferred_from)
 
 
 def measure_flops_per_sample(model: nn.Module, samples: Sequence, layers: Optional[Sequence[LayerInfo]] = None
@@ -331,9 +334,11 @@ def measure_flops_per_sample(model: nn.Module, samples: Sequence, layers: Option
 
 
 def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[LayerInfo]], batch_size: int,
-             where: str) -> List[LayerInfo]:
+             where: str, inferred_from: Optional[Tuple[int, ...]] = None) -> List[LayerInfo]:
     """One forward pass under hooks for each tuple of arguments in `runs`, each of `batch_size` samples; each layer's
-    flops_per_weight is the mean of the passes' per-sample counts. `where` names the passes in messages."""
+    flops_per_weight is the mean of the passes' per-sample counts. `where` names the passes in messages.
+    `inferred_from`: the shape of the example tensor whose first dimension `batch_size` was read from, None where the
+    caller gave it; only an inferred batch size is checked against the unbatched calls (_check_inferred_batch_size)."""
     if layers is None:
         layers = prunable_parameters(model)
     modules = dict(model.named_modules())
@@ -347,6 +352,10 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         users[l.name] = [_hooked_module(modules, n) for n in holders]
     totals = {l.name: 0.0 for l in layers}
     calls = {l.name: 0 for l in layers}
+    # per hooked module, its calls on unbatched input in the pass; and the pass's first hooked call, (module name,
+    # unbatched, its positional input's shape or None): what _check_inferred_batch_size reads
+    unbatched_calls: Dict[str, int] = {}
+    first_call: List[Tuple[str, bool, Optional[Tuple[int, ...]]]] = []
     handles = []
     modes = _modes(model)
     # a frozen weight is made to require grad for the pass, as the gradients are taken: with no weight requiring grad,
@@ -354,8 +363,14 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
     # enable_grad, so a frozen model's layers were "not used in the forward pass"
     frozen = [named[l.name] for l in layers if l.name in named and not named[l.name].requires_grad]
 
-    def make_hook(lname):
+    def make_hook(lname, mname):
         def hook(module, inputs, output):
+            unbatched = _unbatched_call(module, output)
+            if unbatched:
+                unbatched_calls[mname] = unbatched_calls.get(mname, 0) + 1
+            if not first_call:
+                first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+                first_call.append((mname, unbatched, None if first is None else tuple(first.shape)))
             # every weight is applied once per output (conv) or input (transposed conv) position; a batched call's
             # positions are divided by the samples, as Linear's are: a model that folds T frames or crops of each
             # sample into the batch (conv(x.reshape(N * T, C, H, W))) applies the conv T times per sample, and was
@@ -388,7 +403,7 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
 
     for l in layers:
         for mname in users[l.name]:
-            handles.append(modules[mname].register_forward_hook(make_hook(l.name)))
+            handles.append(modules[mname].register_forward_hook(make_hook(l.name, mname)))
     passes = []        # per pass: ({layer: per-sample FLOPs}, {layer: calls}, autograd uses or None)
     try:
         # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
@@ -402,10 +417,14 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
             for args in runs:
                 for l in layers:
                     totals[l.name], calls[l.name] = 0.0, 0
+                unbatched_calls.clear()
+                first_call.clear()
                 output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
                                             for a in args))
                 passes.append((dict(totals), dict(calls), _autograd_uses(output)))
                 del output
+                if inferred_from is not None:
+                    _check_inferred_batch_size(modules, inferred_from, unbatched_calls, first_call)
     finally:
         for prm in frozen:
             prm.requires_grad_(False)
@@ -470,6 +489,44 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                           "too low; call the module itself, or correct flops_per_weight in layers.json",
                           RuntimeWarning, stacklevel=3)
     return list(layers)
+
+
+def _unbatched_call(module: nn.Module, output) -> bool:
+    """Whether a hooked call was on unbatched input, one sample without its batch dimension: a conv's or transposed
+    conv's output of one dimension less than its weight ((C, *spatial)), an attention's of 2 ((L, E)). A Linear takes
+    (*, in_features), so its calls cannot be told apart: False."""
+    if isinstance(module, (_CONV, _CONVT)):
+        return output.dim() == module.weight.dim() - 1
+    if isinstance(module, nn.MultiheadAttention):
+        return (output[0] if isinstance(output, tuple) else output).dim() == 2
+    return False
+
+
+def _check_inferred_batch_size(modules: Dict[str, nn.Module], inferred_from: Tuple[int, ...],
+                               unbatched_calls: Dict[str, int],
+                               first_call: List[Tuple[str, bool, Optional[Tuple[int, ...]]]]) -> None:
+    """Raises ValueError where the batch size measure_flops read from the example's first dimension cannot be the
+    number of samples in the pass: every count is divided by it, so an example of one unbatched sample (C, H, W) had
+    each conv's count divided by C without a word (a layers.json then under-budgets those layers). Two signs: the
+    example itself reaches the pass's first conv or attention module as unbatched input; or such a module is called on
+    unbatched input a number of times that is not a multiple of the batch size (a model that runs its samples one by
+    one calls it once, or k times, per sample)."""
+    batch_size = inferred_from[0]
+    fix = (f"pass batch_size=1 if the example is one unbatched sample (or give it a batch dimension, "
+           f"x.unsqueeze(0)), or batch_size={batch_size} if its first dimension is the batch")
+    head = (f"measure_flops read the batch size as {batch_size}, the first dimension of the example input "
+            f"{inferred_from}, but")
+    if first_call:
+        mname, unbatched, shape = first_call[0]
+        if unbatched and shape == inferred_from:
+            raise ValueError(f"{head} {mname!r} ({type(modules[mname]).__name__}), the first module it reaches, takes it "
+                             f"as one unbatched sample, so every count would be divided by {batch_size}; {fix}")
+    odd = {m: k for m, k in unbatched_calls.items() if k % batch_size != 0}
+    if odd:
+        named = ", ".join(f"{m!r} ({type(modules[m]).__name__}, {k} call{'s' if k > 1 else ''})" for m, k in odd.items())
+        raise ValueError(f"{head} {named} ran on unbatched input (one sample each call) a number of times that is not a "
+                         f"multiple of {batch_size}, so {batch_size} cannot be the samples in the pass, and each count "
+                         f"would be divided by it; {fix}")
 
 
 # autograd nodes that read rows of a weight without multiplying them: F.embedding, and a lookup written as indexing

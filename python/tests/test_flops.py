@@ -88,6 +88,59 @@ class FlopHookTest(unittest.TestCase):
         # an unbatched call is one sample
         self.assertEqual(measure_flops(nn.Conv2d(2, 3, 3), torch.zeros(2, 6, 6), batch_size=1)[0].flops_per_weight, 16)
 
+    def test_one_unbatched_sample_without_batch_size_is_refused_and_a_given_batch_size_is_trusted(self):
+        # the batch size read from an unbatched (C, H, W) example is C, and every conv count was divided by it without a
+        # word: conv 64 / 3 = 21.33 here (a layers.json built so under-budgets those layers)
+        class ConvThenLinear(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c, self.fc = nn.Conv2d(3, 4, 3, padding=1), nn.Linear(4 * 8 * 8, 10)
+
+            def forward(self, x):
+                return self.fc(torch.flatten(self.c(x), -3))
+
+        class ByKeyword(nn.Module):           # the hook gets no input: only the count of unbatched calls tells
+            def __init__(self):
+                super().__init__()
+                self.c = nn.Conv2d(3, 4, 3, padding=1)
+
+            def forward(self, x):
+                return self.c(input=x)
+
+        class Twice(nn.Module):               # 2 unbatched calls, a multiple of C = 2: only the first call tells
+            def __init__(self):
+                super().__init__()
+                self.c = nn.Conv2d(2, 2, 3, padding=1)
+
+            def forward(self, x):
+                return self.c(self.c(x))
+
+        class Attention(nn.Module):           # an unbatched (L, E) sequence, read as a batch of L
+            def __init__(self):
+                super().__init__()
+                self.att = nn.MultiheadAttention(4, 2)
+
+            def forward(self, x):
+                return self.att(x, x, x)[0]
+        torch.manual_seed(0)
+        for model, x, name in ((ConvThenLinear(), torch.randn(3, 8, 8), "'c' (Conv2d)"),
+                               (ByKeyword(), torch.randn(3, 8, 8), "'c' (Conv2d, 1 call)"),
+                               (Twice(), torch.randn(2, 6, 6), "'c' (Conv2d)"),
+                               (Attention(), torch.randn(5, 4), "'att' (MultiheadAttention)")):
+            with self.assertRaises(ValueError, msg=type(model).__name__) as cm:
+                measure_flops(model, x)
+            message = str(cm.exception)
+            self.assertIn(f"read the batch size as {x.shape[0]}, the first dimension of the example input "
+                          f"{tuple(x.shape)}", message)
+            self.assertIn(name, message)
+            self.assertIn("pass batch_size=1 if the example is one unbatched sample", message)
+            measure_flops(model, x, batch_size=1)
+        model, x = ConvThenLinear(), torch.randn(3, 8, 8)
+        self.assertEqual([l.flops_per_weight for l in measure_flops(model, x, batch_size=1)], [64, 1])
+        self.assertEqual([l.flops_per_weight for l in measure_flops(model, x.unsqueeze(0))], [64, 1])
+        # a batch_size given is trusted, even where the calls do not fit it
+        self.assertEqual(measure_flops(model, x, batch_size=3)[0].flops_per_weight, 64 / 3)
+
     def test_a_model_that_runs_its_samples_one_by_one_is_counted_per_sample_as_export_counts_it(self):
         # measure_flops took each unbatched conv call for the whole batch's sample: with `for xi in x: conv(xi)` on a
         # batch of 4 the conv cost 4 x 16, where export, one sample per pass, said 16 (and the Linear beside it was right)
