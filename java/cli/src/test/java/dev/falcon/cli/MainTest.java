@@ -2631,12 +2631,17 @@ class MainTest {
             // the way out offered must work for the method asked: falcon cannot drop X, mp can
             deleteOutputs();
             // room for the selection without X (java keeps 8 more bytes per weight on the heap, and mp's selection its mask,
-            // a byte per weight, beside the runtime's own live heap) and less than X
-            long selectionAlone = MemoryPlan.RUNTIME + (MemoryPlan.BYTES_PER_WEIGHT + 8) * P + MemoryPlan.RUNTIME_LIVE_HEAP + P;
-            assertTrue(4L * N * P > 64, "X must not fit in the slack");
+            // a byte per weight, beside the runtime's own live heap), its heap held to the least FALCON_HEAP that holds it
+            // as every offer is, and less than X
+            long mib16 = 16L << 20;
+            long leastHeapLimit = Math.max(MemoryPlan.MIN_HEAP_LIMIT, ((8 + 1) * P + MemoryPlan.RUNTIME_LIVE_HEAP + mib16 - 1) / mib16 * mib16);
+            long selectionAlone = MemoryPlan.RUNTIME + MemoryPlan.BYTES_PER_WEIGHT * P + leastHeapLimit;
             System.setProperty(SystemInfo.MEMORY_PROPERTY, String.valueOf(selectionAlone + 64));
             assertFails(run(fileArgs("--method", "falcon")), 2, "memory", "--method mp without --backsolve and without --grads");
-            assertFails(run(fileArgs("--method", "mp")), 2, "memory", "drop --grads");
+            // mp with X is planned at its live heap (the selection's mask and the runtime's), below that least limit: an X
+            // that does not fit beside it is one larger than the difference
+            int rows = (int) (leastHeapLimit / (4L * P)) + 1;
+            assertFails(run(with(fileArgs("--method", "mp"), "--grads", tallX(rows).toString())), 2, "memory", "drop --grads");
         } finally {
             System.clearProperty(SystemInfo.MEMORY_PROPERTY);
         }
