@@ -343,11 +343,14 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * must name a readable file. picocli keeps one it cannot read as a literal argument: `falcon prune @args.txt` with
      * args.txt missing was refused as "Unmatched argument at index 1: '@args.txt'", `falcon inspect @x` looked for a file
      * named "@x", and a folder failed inside picocli with a trace. Only the command line's own are checked: one named
-     * inside an argument file is expanded (or kept) by picocli as it reads that file.
+     * inside an argument file is expanded (or kept) by picocli as it reads that file. Nothing after the end-of-options
+     * delimiter ("--") is checked: there an argument is a positional one, `falcon inspect -- @w.npy` the file "@w.npy", and
+     * picocli keeps an @FILE it cannot read as that literal argument (one it can read it still expands, there too).
      */
     static void rejectUnreadableArgumentFiles(CommandLine cl, String[] args) {
         if (!cl.isExpandAtFiles()) return;
         for (String a : args) {
+            if (a != null && a.equals(cl.getEndOfOptionsDelimiter())) return;
             if (a == null || !a.startsWith("@") || a.equals("@") || a.startsWith("@@")) continue;
             java.io.File file = new java.io.File(a.substring(1));
             String problem = !file.exists() ? "does not exist" : file.isDirectory() ? "is a folder, not a file of arguments"

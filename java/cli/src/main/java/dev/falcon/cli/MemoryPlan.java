@@ -550,6 +550,23 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /**
+     * Whether this run, as a refusal proposes it, fits with its heap limited to the least FALCON_HEAP that holds it: a run
+     * that fits only at the plain estimate would be offered "with FALCON_HEAP=0m", a limit the launcher refuses.
+     */
+    boolean fitsWithLeastHeapLimit() {
+        return available >= 0 && requiredWithLeastHeapLimit() <= available;
+    }
+
+    /**
+     * {@link #heapLimitClause} set off by a comma, for an offer that ends in a clause of its own ("... so the cpu backend
+     * maps it without a copy with FALCON_HEAP=32m" read as if the mapping needed it).
+     */
+    private static String offeredHeapLimit(MemoryPlan proposed, long maxHeap) {
+        String clause = heapLimitClause(proposed, maxHeap);
+        return clause.isEmpty() ? "" : "," + clause;
+    }
+
+    /**
      * The FALCON_HEAP a proposed run must be given, as " with FALCON_HEAP=...m", where a heap limit of {@code maxHeap}
      * (this run's) would be warned of at its rows; "" where it would not.
      */
@@ -814,24 +831,32 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             // a later stage's file copied beside a mapped stage 0 is named: it is the one to re-save
             boolean laterCopied = xHeld > 1 && laterX.copied() != null;
             String asFortran = "np.save(f, np.asfortranarray(X, dtype=np.float32))";
-            if (laterCopied && x.isInternalLayout() && mappedOnCpu(true).fits()) {
+            // each held to the least FALCON_HEAP and named with the one it needs where this run's limit would be warned of,
+            // as the offers of rows are: followed as written, "store X as float32 in Fortran order" was warned to set
+            // FALCON_HEAP=32m
+            MemoryPlan allMapped = mappedOnCpu(true), stage0Mapped = mappedOnCpu(false);
+            if (laterCopied && x.isInternalLayout() && allMapped.fitsWithLeastHeapLimit()) {
                 options.add("store " + laterX.copied() + " as float32 in Fortran order like stage 0's (numpy: " + asFortran
-                        + ") so the cpu backend maps it without a copy" + (javaBackend ? ", with --device cpu (the java reference backend copies every X)" : ""));
-            } else if (unalignedForMapping(x) && mappedOnCpu(false).fits()) {
+                        + ") so the cpu backend maps it without a copy" + (javaBackend ? ", with --device cpu (the java reference backend copies every X)" : "")
+                        + offeredHeapLimit(allMapped, maxHeap));
+            } else if (unalignedForMapping(x) && stage0Mapped.fitsWithLeastHeapLimit()) {
                 // it is float32 in Fortran order already: asking for that again named the wrong reason for the copy
-                options.add("re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (" + unalignedReason(x) + ")");
-            } else if (!x.isInternalLayout() && mappedOnCpu(false).fits()) {
-                options.add("store X as float32 in Fortran order (numpy: " + asFortran + ") so the cpu backend maps it without a copy");
-            } else if (!x.isInternalLayout() && laterCopied && mappedOnCpu(true).fits()) {
+                options.add("re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (" + unalignedReason(x) + ")"
+                        + offeredHeapLimit(stage0Mapped, maxHeap));
+            } else if (!x.isInternalLayout() && stage0Mapped.fitsWithLeastHeapLimit()) {
+                options.add("store X as float32 in Fortran order (numpy: " + asFortran + ") so the cpu backend maps it without a copy"
+                        + offeredHeapLimit(stage0Mapped, maxHeap));
+            } else if (!x.isInternalLayout() && laterCopied && allMapped.fitsWithLeastHeapLimit()) {
                 options.add("store every stage's X, " + laterX.copied() + " among them, as float32 in Fortran order (numpy: " + asFortran
-                        + ") so the cpu backend maps them without a copy");
-            } else if (x.isInternalLayout() && javaBackend && mappedOnCpu(false).fits()) {
-                options.add("--device cpu, which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
+                        + ") so the cpu backend maps them without a copy" + offeredHeapLimit(allMapped, maxHeap));
+            } else if (x.isInternalLayout() && javaBackend && stage0Mapped.fitsWithLeastHeapLimit()) {
+                options.add("--device cpu" + heapLimitClause(stage0Mapped, maxHeap)
+                        + ", which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");
             }
             MemoryPlan withoutX = selectionWithoutX();
             // held to the least FALCON_HEAP, as the offers of rows are: at the plain estimate the offer was made where no
             // heap limit fitted and read "with FALCON_HEAP=0m"
-            if (available >= 0 && withoutX.requiredWithLeastHeapLimit() <= available) {
+            if (withoutX.fitsWithLeastHeapLimit()) {
                 // with the FALCON_HEAP it needs where this run's limit would be warned of, as the other offers are: followed
                 // as written, the offer of mp was warned to set FALCON_HEAP=16m
                 String heap = heapLimitClause(withoutX, maxHeap);

@@ -279,6 +279,34 @@ class MainTest {
     }
 
     /**
+     * After the end-of-options delimiter an argument is positional, and picocli keeps an @FILE it cannot read as that
+     * literal argument: `falcon inspect -- @w.npy` inspected the file "@w.npy" until the check of the command line's
+     * argument files, which read every argument, refused it as an argument file that does not exist. Run in a JVM of its
+     * own, in the folder that holds "@w.npy" (and no "w.npy", which picocli would expand), as a user types it.
+     */
+    @Test
+    void anArgumentAfterTheEndOfOptionsIsNotCheckedAsAnArgumentFile() throws Exception {
+        Path folder = Files.createDirectories(dir.resolve("at"));
+        Files.copy(wFile, folder.resolve("@w.npy"));
+        Path log = dir.resolve("inspect.log");
+        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "inspect", "--", "@w.npy")
+                .directory(folder.toFile()).redirectErrorStream(true).redirectOutput(log.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "inspect did not end");
+        String output = Files.readString(log);
+        assertEquals(0, child.exitValue(), output);
+        assertTrue(output.startsWith("@w.npy: 1 array(s)"), output);
+        // a missing one after "--" is the command's own missing input, not an argument file; before it, still refused
+        String missing = "@" + dir.resolve("missing.npy");
+        Run after = run("inspect", "--", missing);
+        assertFails(after, 2, missing + ": file: does not exist");
+        assertFalse(after.err().contains("argument file"), after.err());
+        Run before = run("inspect", missing, "--", wFile.toString());
+        assertFails(before, 2, missing + ": argument file: does not exist");
+    }
+
+    /**
      * An explicit false is not quiet: counting the -q given made `--quiet=false` (a script's `--quiet=$QUIET`) silence
      * the run. Where -q is given more than once, the last value given is taken, as for a flag given once.
      */

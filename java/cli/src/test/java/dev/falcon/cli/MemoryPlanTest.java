@@ -813,6 +813,45 @@ class MemoryPlanTest {
         assertEquals(null, taken.heapLimitWarning(Long.parseLong(dropped.group(1)) << 20), drop);
     }
 
+    /**
+     * A file input's offers to hold X differently (store it in Fortran order, re-save it aligned, --device cpu) named no
+     * FALCON_HEAP where the run's heap limit would be warned of: mp --lambda on p = 600 with X of 40,000 rows in C order at
+     * 200 MiB was offered "store X as float32 in Fortran order ...", and the run it describes was warned to "set
+     * FALCON_HEAP=32m". Each offer names the limit its run needs, and the run it describes (X held as the offer says, on
+     * the cpu backend) is not warned with it and fits.
+     */
+    @Test
+    void aFileInputsOffersToHoldXDifferentlyNameTheHeapLimitTheyNeed(@TempDir Path dir) throws IOException {
+        long maxHeap = Runtime.getRuntime().maxMemory(), block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE, p = 600, n = 10_000;
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "185m");
+        RawMatrixSource cOrder = ArrayFiles.matrixSource(npy(dir, "X.npy", n, p, false).toString(), "X");
+        RawMatrixSource fortran = ArrayFiles.matrixSource(npy(dir, "XF.npy", n, p, true).toString(), "X");
+        RawMatrixSource unaligned = new RawMatrixSource(dir.resolve("Xodd.npy"), 135, ElementType.FLOAT32, ByteOrder.LITTLE_ENDIAN, false, n, p);
+        // the input and backend refused, and the offer's words before and after its FALCON_HEAP; the run it describes is the
+        // same X in Fortran order, aligned, on cpu
+        Object[][] cases = {
+                {cOrder, "cpu", "store X as float32 in Fortran order (numpy: np.save(f, np.asfortranarray(X, dtype=np.float32))) so the cpu"
+                        + " backend maps it without a copy, with FALCON_HEAP=", "m;"},
+                {unaligned, "cpu", "re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (its data"
+                        + " starts at byte 135, not on a 4-byte boundary, so it is copied), with FALCON_HEAP=", "m;"},
+                {fortran, "java", "--device cpu with FALCON_HEAP=", "m, which maps this float32 Fortran-order X without a copy"},
+        };
+        MemoryPlan followed = MemoryPlan.of(p, n, fortran, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+        assertTrue(followed.fits() && followed.heapLimitWarning(maxHeap) != null, "the run followed is warned at this JVM's limit: "
+                + followed.describe());
+        for (Object[] c : cases) {
+            RawMatrixSource x = (RawMatrixSource) c[0];
+            MemoryPlan asked = MemoryPlan.of(p, n, x, false, (String) c[1], false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+            String refusal = assertThrows(InputException.class, () -> asked.check(null, x)).getMessage();
+            java.util.regex.Matcher offer = java.util.regex.Pattern.compile(java.util.regex.Pattern.quote((String) c[2]) + "(\\d+)"
+                    + java.util.regex.Pattern.quote((String) c[3])).matcher(refusal);
+            assertTrue(offer.find(), c[1] + ": " + refusal);
+            long offered = Long.parseLong(offer.group(1)) << 20;
+            assertTrue(offered >= MemoryPlan.MIN_HEAP_LIMIT, refusal);
+            assertEquals(null, followed.heapLimitWarning(offered), refusal);
+        }
+    }
+
     /** The plan for {systems, n, --block-size, peak MiB} on the synthetic X of 20,000 weights covers the peak, at most {@code most} times over. */
     private static void assertWidePlanCovers(Object[] m, double most) {
         long rows = (long) m[1], blockSize = (long) m[2];

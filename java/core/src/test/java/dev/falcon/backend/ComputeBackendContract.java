@@ -323,6 +323,60 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * Every call of the interface that works on data is refused after close(), naming the closed backend: the
+     * cuda-logic-cpu backend handed X^T u and the Cholesky calls to its java host, whose refusal named the java backend.
+     * The calls are read from the interface, so one added later is covered too (its parameter types need an argument
+     * below); each is given arguments it would accept on an open backend, so only the close can refuse it.
+     */
+    @Test
+    void aClosedBackendRefusesEveryCallNamingItself() throws Exception {
+        Path file = writeRaw("closed-every.raw", new float[12], null, 3, 4, ElementType.FLOAT32, false, ByteOrder.LITTLE_ENDIAN, 64);
+        RawMatrixSource source = new RawMatrixSource(file, 64, ElementType.FLOAT32, ByteOrder.LITTLE_ENDIAN, false, 3, 4);
+        HostMatrix x = track(HostMatrix.allocate(3, 4));
+        // by parameter type: a 3 x 4 X; starts {0, 2, 4} as its column blocks and as two segments of 4 scores; 4 as a
+        // count, a length or a column count, 2 as a system's order, a rank or a right-hand side count; vectors and index
+        // lists zero-filled, systems the identity (which factors), all longer than any of these shapes read or write
+        java.util.Map<Class<?>, java.util.function.Supplier<Object>> arguments = java.util.Map.of(
+                HostMatrix.class, () -> x,
+                RawMatrixSource.class, () -> source,
+                long[].class, () -> new long[] {0, 2, 4},
+                double[].class, () -> new double[] {0, 0, 0},
+                long.class, () -> 4L,
+                int.class, () -> 2,
+                float.class, () -> 0.5f,
+                FloatPointer.class, () -> floats(new float[64]),
+                DoublePointer.class, () -> track(new DoublePointer(new double[64])).put(0, 1).put(3, 1), // the 2 x 2 identity first
+                IntPointer.class, () -> track(new IntPointer(new int[64])));
+        java.util.Set<String> notWork = java.util.Set.of("name", "threads", "description", "close");
+        ComputeBackend closed = createBackend(1);
+        String refusal = closed.name() + " backend was closed";
+        closed.close();
+        List<String> checked = new ArrayList<>();
+        for (java.lang.reflect.Method call : ComputeBackend.class.getMethods()) {
+            if (java.lang.reflect.Modifier.isStatic(call.getModifiers()) || notWork.contains(call.getName())) continue;
+            String what = closed.name() + "." + call.getName() + Arrays.toString(call.getParameterTypes());
+            Object[] values = new Object[call.getParameterCount()];
+            for (int i = 0; i < values.length; i++) {
+                java.util.function.Supplier<Object> value = arguments.get(call.getParameterTypes()[i]);
+                if (value == null) fail(what + ": no argument for a " + call.getParameterTypes()[i].getName() + "; add one to this test");
+                values[i] = value.get();
+            }
+            java.lang.reflect.InvocationTargetException thrown =
+                    assertThrows(java.lang.reflect.InvocationTargetException.class, () -> closeResult(call.invoke(closed, values)), what);
+            assertTrue(thrown.getCause() instanceof IllegalStateException, what + " threw " + thrown.getCause());
+            assertEquals(refusal, thrown.getCause().getMessage(), what);
+            checked.add(call.getName());
+        }
+        assertTrue(checked.containsAll(List.of("multiply", "multiplyTransposed", "choleskyFactor", "choleskySolve", "singlePrecisionGram",
+                "countAbove", "load", "floatVector")), "calls checked: " + checked);
+    }
+
+    /** What a call that should have been refused returned, freed (a matrix or a vector), so the test leaks nothing. */
+    private static void closeResult(Object result) throws Exception {
+        if (result instanceof AutoCloseable resource) resource.close();
+    }
+
     @Test
     void resultsAreDeterministicAcrossCalls() {
         SplittableRandom random = new SplittableRandom(2);

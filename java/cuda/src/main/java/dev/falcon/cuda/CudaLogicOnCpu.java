@@ -58,8 +58,9 @@ public final class CudaLogicOnCpu implements ComputeBackend {
                 + ", Thrust CPP backend), cuBLAS roles by the java reference";
     }
 
-    // Each host-side call checks this backend first, as the cuda backend does: the closed host's refusal named the java
-    // backend, and the defaults of allocate and floatVector were not refused at all.
+    // Each call checks this backend first, as the cuda backend does, the ones delegated to the java host (loading, fills,
+    // X^T u, Cholesky) included: the closed host's refusal named the java backend, and the defaults of allocate and
+    // floatVector were not refused at all.
     @Override
     public HostMatrix load(RawMatrixSource source) throws IOException {
         checkOpen();
@@ -115,7 +116,11 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     /** Not a multiple of the kernel's slice width, so the contract's shapes cross chunks and partial slices. */
     static final long PRODUCT_CHUNK = 700;
 
-    @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { host.multiplyTransposed(x, u, out); }
+    @Override
+    public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
+        checkOpen();
+        host.multiplyTransposed(x, u, out);
+    }
 
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
@@ -155,9 +160,17 @@ public final class CudaLogicOnCpu implements ComputeBackend {
     /** Small, so the contract's shapes cross several chunks. */
     static final long GRAM_CHUNK = 97;
 
-    @Override public void choleskyFactor(DoublePointer a, int n) { host.choleskyFactor(a, n); }
+    @Override
+    public void choleskyFactor(DoublePointer a, int n) {
+        checkOpen();
+        host.choleskyFactor(a, n);
+    }
 
-    @Override public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) { host.choleskySolve(factor, n, b, nrhs); }
+    @Override
+    public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
+        checkOpen();
+        host.choleskySolve(factor, n, b, nrhs);
+    }
 
     @Override
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
@@ -185,7 +198,7 @@ public final class CudaLogicOnCpu implements ComputeBackend {
         CudaLogic.fcl_count_above(sorted, segmentStarts, segments, thresholds, counts);
     }
 
-    /** Work after close() is refused, as on every backend (the delegated operations through the closed host backend). */
+    /** Work after close() is refused, as on every backend, naming this one (each call checks before it delegates). */
     @Override
     public void close() {
         closed = true;
