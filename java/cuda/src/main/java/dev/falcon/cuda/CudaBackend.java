@@ -8,8 +8,6 @@ import dev.falcon.backend.JavaBackend;
 import dev.falcon.cpu.CpuBackendProvider;
 import dev.falcon.cuda.nativelib.FalconCuda;
 import dev.falcon.data.HostMatrix;
-import dev.falcon.data.RawMatrixSource;
-import java.io.IOException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -44,7 +42,7 @@ import org.bytedeco.javacpp.PointerPointer;
  * scratch buffers are shared by every call): use an instance from one thread at a time; overlapping calls from two
  * threads are refused, not run.
  */
-public final class CudaBackend implements ComputeBackend {
+public final class CudaBackend extends HostSideCalls {
     private static final System.Logger LOG = System.getLogger(CudaBackend.class.getName());
     /**
      * How a device refuses a cluster launch: cudaErrorNotSupported (no clusters: compute capability below 9.0),
@@ -140,44 +138,7 @@ public final class CudaBackend implements ComputeBackend {
 
     // ---------------------------------------------------------------- host-side work
 
-    // Each host-side call checks this backend first: the closed host's refusal said "cpu backend was closed", and the
-    // defaults of allocate and floatVector were not refused at all.
-    @Override
-    public HostMatrix load(RawMatrixSource source) throws IOException {
-        checkOpen();
-        return host.load(source);
-    }
-
-    /** Column-major whatever the blocks, as {@link #load}: this backend refuses panels. */
-    @Override
-    public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
-        checkOpen();
-        return host.loadCopy(source, null);
-    }
-
-    @Override
-    public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
-        checkOpen();
-        return ComputeBackend.super.allocate(rows, cols, blockStarts);
-    }
-
-    @Override
-    public FloatPointer floatVector(long length) {
-        checkOpen();
-        return ComputeBackend.super.floatVector(length);
-    }
-
-    @Override
-    public long firstNonFinite(HostMatrix x) {
-        checkOpen();
-        return host.firstNonFinite(x);
-    }
-
-    @Override
-    public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
-        checkOpen();
-        host.fillUniform(dst, count, seed, scale);
-    }
+    // loading, allocating and the host's scans and fills: HostSideCalls, which checks this backend first
 
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
@@ -798,8 +759,14 @@ public final class CudaBackend implements ComputeBackend {
     // ---------------------------------------------------------------- lifetime
 
     /** Work after close() is refused: the cuBLAS/cuSOLVER handles and device buffers are gone. */
-    private void checkOpen() {
+    @Override
+    void checkOpen() {
         if (closed) throw new IllegalStateException("cuda backend was closed");
+    }
+
+    @Override
+    ComputeBackend host() {
+        return host;
     }
 
     @Override

@@ -4,8 +4,6 @@ import dev.falcon.backend.ComputeBackend;
 import dev.falcon.backend.JavaBackend;
 import dev.falcon.cuda.nativelib.CudaLogic;
 import dev.falcon.data.HostMatrix;
-import dev.falcon.data.RawMatrixSource;
-import java.io.IOException;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
@@ -20,7 +18,7 @@ import org.bytedeco.javacpp.IntPointer;
  *
  * <p>For tests (the shared contract suites run on it in CI, where there is no GPU) and for debugging.
  */
-public final class CudaLogicOnCpu implements ComputeBackend {
+public final class CudaLogicOnCpu extends HostSideCalls {
     private final JavaBackend host = new JavaBackend();
     private final BlockGramKernel blockKernel;
     private volatile boolean closed;
@@ -58,45 +56,8 @@ public final class CudaLogicOnCpu implements ComputeBackend {
                 + ", Thrust CPP backend), cuBLAS roles by the java reference";
     }
 
-    // Each call checks this backend first, as the cuda backend does, the ones delegated to the java host (loading, fills,
-    // X^T u, Cholesky) included: the closed host's refusal named the java backend, and the defaults of allocate and
-    // floatVector were not refused at all.
-    @Override
-    public HostMatrix load(RawMatrixSource source) throws IOException {
-        checkOpen();
-        return host.load(source);
-    }
-
-    @Override
-    public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
-        checkOpen();
-        return host.loadCopy(source, null);
-    }
-
-    @Override
-    public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
-        checkOpen();
-        return ComputeBackend.super.allocate(rows, cols, blockStarts);
-    }
-
-    @Override
-    public FloatPointer floatVector(long length) {
-        checkOpen();
-        return ComputeBackend.super.floatVector(length);
-    }
-
-    @Override
-    public long firstNonFinite(HostMatrix x) {
-        checkOpen();
-        return host.firstNonFinite(x);
-    }
-
-    @Override
-    public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
-        checkOpen();
-        host.fillUniform(dst, count, seed, scale);
-    }
-
+    // Each call checks this backend first, as the cuda backend does, the ones delegated to the java host (X^T u,
+    // Cholesky) included: the closed host's refusal named the java backend. Loading and allocating: HostSideCalls.
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
         checkOpen();
@@ -205,7 +166,13 @@ public final class CudaLogicOnCpu implements ComputeBackend {
         host.close();
     }
 
-    private void checkOpen() {
+    @Override
+    ComputeBackend host() {
+        return host;
+    }
+
+    @Override
+    void checkOpen() {
         if (closed) throw new IllegalStateException("cuda-logic-cpu backend was closed");
     }
 }

@@ -1,0 +1,58 @@
+package dev.falcon.cuda;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.data.RawMatrixSource;
+import java.io.IOException;
+import org.bytedeco.javacpp.FloatPointer;
+
+/**
+ * The host-side calls the cuda backend and its CPU stand-in (cuda-logic-cpu) both hand to a host backend: loading X,
+ * allocating, the finiteness scan and the uniform fill. Each checks the device-side backend first: the host's refusal
+ * after close named the host ("java backend was closed" from cuda-logic-cpu), and the defaults of allocate and
+ * floatVector were not refused at all. X is column-major on both, whatever blocks a caller asks for.
+ */
+abstract class HostSideCalls implements ComputeBackend {
+    /** The backend that loads and holds X in host memory for this one. */
+    abstract ComputeBackend host();
+
+    /** Throws {@link IllegalStateException} naming this backend once it is closed. */
+    abstract void checkOpen();
+
+    @Override
+    public HostMatrix load(RawMatrixSource source) throws IOException {
+        checkOpen();
+        return host().load(source);
+    }
+
+    /** Column-major whatever the blocks, as {@link #load}: these backends refuse panels. */
+    @Override
+    public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
+        checkOpen();
+        return host().loadCopy(source, null);
+    }
+
+    @Override
+    public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        checkOpen();
+        return ComputeBackend.super.allocate(rows, cols, blockStarts);
+    }
+
+    @Override
+    public FloatPointer floatVector(long length) {
+        checkOpen();
+        return ComputeBackend.super.floatVector(length);
+    }
+
+    @Override
+    public long firstNonFinite(HostMatrix x) {
+        checkOpen();
+        return host().firstNonFinite(x);
+    }
+
+    @Override
+    public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
+        checkOpen();
+        host().fillUniform(dst, count, seed, scale);
+    }
+}
