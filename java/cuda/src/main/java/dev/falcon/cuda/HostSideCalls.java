@@ -8,7 +8,7 @@ import org.bytedeco.javacpp.FloatPointer;
 
 /**
  * The host-side calls the cuda backend and its CPU stand-in (cuda-logic-cpu) both hand to a host backend: loading X,
- * allocating, the finiteness scan and the uniform fill. Each checks the device-side backend first: the host's refusal
+ * allocating (in the host's memory, as the host allocates), the finiteness scan and the uniform fill. Each checks the device-side backend first: the host's refusal
  * after close named the host ("java backend was closed" from cuda-logic-cpu), and the defaults of allocate and
  * floatVector were not refused at all. X is column-major on both, whatever blocks a caller asks for.
  */
@@ -32,16 +32,17 @@ abstract class HostSideCalls implements ComputeBackend {
         return host().loadCopy(source, null);
     }
 
+    /** Column-major whatever the blocks, as {@link #load}; the host's, so the cpu host's huge pages apply. */
     @Override
     public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
         checkOpen();
-        return ComputeBackend.super.allocate(rows, cols, blockStarts);
+        return host().allocate(rows, cols, null);
     }
 
     @Override
     public FloatPointer floatVector(long length) {
         checkOpen();
-        return ComputeBackend.super.floatVector(length);
+        return host().floatVector(length);
     }
 
     @Override
