@@ -495,7 +495,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (isJavaHeapExhausted(oom)) {
                 // the advice is the run's own: a heap that fits the machine beside the rest of the run, rows only where they
                 // are on the heap (a fixed 8g was three times what a machine had, and rows were offered to runs without X)
-                err.println("falcon: out of memory: " + e.getMessage() + "; " + MemoryPlan.heapExhaustedAdvice(Runtime.getRuntime().maxMemory()));
+                err.println("falcon: out of memory: " + e.getMessage() + "; " + MemoryPlan.heapExhaustedAdvice(MemoryPlan.heapLimitOfThisJvm()));
                 return INTERNAL;
             }
             // X and the solver's vectors are native memory, which FALCON_HEAP does not bound: a larger heap only

@@ -524,20 +524,24 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /**
      * The FALCON_HEAP that fits beside the rest of the run, or 0 where none does: the room the collector likes (the live
-     * heap / 0.7, in 256 MiB steps) where it fits, else as much of it as fits in 16 MiB steps, down to
+     * heap / 0.7, of the room it gives the run's heap, in 256 MiB steps) where it fits, else as much of it as fits in 16 MiB steps, down to
      * {@link #leastHeapLimit} (the 256 MiB steps alone offered none where 128m fitted: resnet20, n = 326, 723 MiB
      * available). One computation with {@link #maxRows}, which holds its rows to {@link #requiredWithLeastHeapLimit}.
      */
     long heapLimitThatFits() {
         if (available < 0 || requiredWithLeastHeapLimit() > available) return 0;
         long mib = 1L << 20, step = 16 * mib, roomyStep = 256 * mib;
-        long roomy = Math.max(roomyStep, roundUp((long) Math.ceil(heapBytes / 0.7), roomyStep));
+        // the collector's liking applies within the room it gives the run's heap (the old generation under serial and parallel)
+        long roomy = Math.max(roomyStep, roundUp((long) Math.ceil(heapLimitHolding() / 0.7), roomyStep));
         return Math.max(leastHeapLimit(), Math.min(roomy, (available - (required() - heapBytes)) / step * step));
     }
 
-    /** The least FALCON_HEAP that holds the run's heap: in 16 MiB steps, and at least the launcher's least. */
+    /**
+     * The least FALCON_HEAP that holds the run's heap in the room this JVM's collector gives it ({@link #heapLimitHolding}):
+     * in 16 MiB steps, and at least the launcher's least.
+     */
     long leastHeapLimit() {
-        return roundUp(Math.max(MIN_HEAP_LIMIT, heapBytes), 16L << 20);
+        return roundUp(Math.max(MIN_HEAP_LIMIT, heapLimitHolding()), 16L << 20);
     }
 
     /**
@@ -585,6 +589,108 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /** The smallest FALCON_HEAP the launcher takes (its own check, kept in step with this). */
     static final long MIN_HEAP_LIMIT = 16L << 20;
+
+    /**
+     * The share of a heap limit, in 1024ths, in which the collector this JVM runs can hold the run's heap: its old
+     * generation's largest size over the limit. G1, ZGC and Shenandoah may give all of the heap to long-lived data (1024);
+     * the serial and parallel collectors (chosen in FALCON_JAVA_OPTS, or by the JVM itself on one processor or under 1792
+     * MiB) split it, the old generation 2/3 by default, and mp's masks (two of 20 MiB at p = 20 million) live there: at
+     * FALCON_HEAP=48m the serial collector's heap check passed (46.4 MiB of Runtime.maxMemory() against 46.1 MiB planned) and
+     * the run died of heap OOM, and the parallel one was refused and told to take the 48m it had. Rounded down.
+     */
+    static final long HEAP_SHARE_1024THS = collectorHeapShare();
+
+    static long collectorHeapShare() {
+        long limit = heapLimitOfThisJvm(), old = -1;
+        for (java.lang.management.MemoryPoolMXBean pool : java.lang.management.ManagementFactory.getMemoryPoolMXBeans()) {
+            String name = pool.getName();
+            if (pool.getType() == java.lang.management.MemoryType.HEAP && (name.contains("Old Gen") || name.contains("Tenured"))) {
+                old = pool.getUsage().getMax();
+            }
+        }
+        // no old generation (ZGC, Shenandoah: one pool), or one without a known bound: the whole heap
+        if (old <= 0 || limit <= 0 || old >= limit) return 1024;
+        return Math.max(1, old / (limit / 1024 + 1));
+    }
+
+    /**
+     * This JVM's heap limit (-Xmx, FALCON_HEAP): what a FALCON_HEAP is compared with. Runtime.maxMemory() is that less a
+     * survivor space under the serial and parallel collectors (46.0 MiB at -Xmx48m), so a refusal compared with it
+     * proposed the limit already given.
+     */
+    static long heapLimitOfThisJvm() {
+        try {
+            var hotSpot = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            if (hotSpot != null) return Long.parseLong(hotSpot.getVMOption("MaxHeapSize").getValue());
+        } catch (RuntimeException | LinkageError notHotSpot) {
+            // another JVM: its maxMemory() below
+        }
+        return Runtime.getRuntime().maxMemory();
+    }
+
+    /**
+     * The size of G1's heap regions under {@code heapLimit}, or 0 where this JVM runs another collector. G1 gives an array
+     * of a region or more (mp's mask) whole regions, and needs a free one to allocate anything else: p = 8 million with two
+     * masks of 7.6 MiB (16 regions) and the runtime's 8 MiB planned 23.3 MiB, passed the check at FALCON_HEAP=24m and died
+     * of heap OOM (25m ran). Its ergonomics: the limit / 2048, a power of two from 1 to 32 MiB, unless -XX:G1HeapRegionSize sets it.
+     */
+    static long g1RegionSize(long heapLimit) {
+        if (G1_REGION_SET < 0) return 0;
+        if (G1_REGION_SET > 0) return G1_REGION_SET;
+        return Math.min(32L << 20, Math.max(1L << 20, Long.highestOneBit(Math.max(1, heapLimit / 2048))));
+    }
+
+    /** -1: not G1; 0: G1 with its ergonomic region size; else the region size set with -XX:G1HeapRegionSize. */
+    private static final long G1_REGION_SET = g1RegionSet();
+
+    private static long g1RegionSet() {
+        boolean g1 = java.lang.management.ManagementFactory.getGarbageCollectorMXBeans().stream().anyMatch(gc -> gc.getName().startsWith("G1 "));
+        if (!g1) return -1;
+        try {
+            var option = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class)
+                    .getVMOption("G1HeapRegionSize");
+            return option.getOrigin() == com.sun.management.VMOption.Origin.ERGONOMIC || option.getOrigin() == com.sun.management.VMOption.Origin.DEFAULT
+                    ? 0 : Long.parseLong(option.getValue());
+        } catch (RuntimeException | LinkageError notHotSpot) {
+            return 0;
+        }
+    }
+
+    /**
+     * The heap share of a limit of {@code heapLimit} ({@link #HEAP_SHARE_1024THS}): all of it under G1, ZGC and
+     * Shenandoah, the old generation under the serial and parallel collectors.
+     */
+    static long heapRoom(long heapLimit) {
+        return heapLimit / 1024 * HEAP_SHARE_1024THS + heapLimit % 1024 * HEAP_SHARE_1024THS / 1024;
+    }
+
+    /**
+     * The heap this run takes under a limit of {@code heapLimit} with this JVM's collector: its plan, and under G1 the
+     * rest of the regions its masks (arrays of half a region or more) take whole, and one free region to allocate in.
+     */
+    long heapTakenUnder(long heapLimit) {
+        long region = g1RegionSize(heapLimit);
+        if (region == 0) return heapBytes;
+        long masks = selectionHeap > RUNTIME_LIVE_HEAP ? (selectionHeap - RUNTIME_LIVE_HEAP + p - 1) / p : 0;
+        long rounding = p >= region / 2 ? roundUp(p + 16, region) - p : 0; // 16: the array's header
+        return heapBytes + masks * rounding + region;
+    }
+
+    /** Whether a limit of {@code heapLimit} holds this run's heap under this JVM's collector. */
+    boolean heapFits(long heapLimit) {
+        return heapTakenUnder(heapLimit) <= heapRoom(heapLimit);
+    }
+
+    /** The least heap limit that holds this run's heap under this JVM's collector ({@link #heapFits}). */
+    long heapLimitHolding() {
+        long k = HEAP_SHARE_1024THS, limit = 0;
+        // G1's regions grow with the limit (1 to 32 MiB), and with them what the masks take: until the limit holds both
+        while (!heapFits(limit)) {
+            long taken = heapTakenUnder(limit);
+            limit = Math.max(limit + 1, taken / k * 1024 + (taken % k * 1024 + k - 1) / k);
+        }
+        return limit;
+    }
 
     private static long roundUp(long bytes, long step) {
         return (bytes + step - 1) / step * step;
@@ -652,9 +758,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * the 80% this asked for refused ("needs about 1.8 GiB ... but the heap is limited to 2.0 GiB").
      */
     void checkHeap(long maxHeap) {
-        if (heapBytes <= maxHeap) return;
-        String[] figures = distinct(heapBytes, maxHeap);
-        List<String> ways = new ArrayList<>(List.of("raise it (FALCON_HEAP=" + heapLimit(heapBytes) + " ./falcon ...)"));
+        if (heapFits(maxHeap)) return;
+        long room = heapRoom(maxHeap) - (heapTakenUnder(maxHeap) - heapBytes);
+        String[] figures = distinct(heapBytes, room);
+        // a limit whose room holds the heap, so above this one: compared with maxMemory() (46.0 MiB at -Xmx48m under the
+        // parallel collector) the heap was raised to the 48m already given
+        List<String> ways = new ArrayList<>(List.of("raise it (FALCON_HEAP=" + heapLimit(heapLimitHolding()) + " ./falcon ...)"));
         // the runs without the swap polish that fit this heap, each named with the heap it needs: at n = 1 the polish's
         // fixed workspace was all of it, and the refusal spoke of n x n systems and fewer rows, which cannot help (one
         // that does not fit either was refused again when taken)
@@ -668,7 +777,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long perRowSquared = held.heapPerRowSquared * rows * rows;
         if (perRowSquared > heapBytes / 2) ways.add("use fewer rows (samples) in X");
         throw InputException.of("memory", "Java heap", "the run needs about " + figures[0] + " of Java heap for p = " + p
-                + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared) + " but the heap is limited to " + figures[1],
+                + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared) + " but the heap is limited to " + figures[1]
+                + (heapRoom(maxHeap) < maxHeap ? " (the old generation of its " + SystemInfo.bytes(maxHeap) + " under this JVM's collector,"
+                        + " where the run's long-lived arrays go)" : room < maxHeap ? " (" + SystemInfo.bytes(maxHeap) + " less the G1 regions its"
+                        + " masks take whole and one to allocate in)" : ""),
                 String.join(", or ", ways));
     }
 
@@ -774,7 +886,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * {@code notReadWithoutGrads}: those refused with this method without --grads (--lambda), for the offer to drop it.
      */
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads) {
-        long maxHeap = Runtime.getRuntime().maxMemory();
+        long maxHeap = heapLimitOfThisJvm();
         checkHeap(maxHeap);
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();

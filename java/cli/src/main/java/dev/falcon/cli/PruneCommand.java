@@ -487,7 +487,7 @@ final class PruneCommand implements Callable<Integer> {
                     + " slower (its higher Q lets the support searches run, which exact's Q near its bound often skips) and its Q can be"
                     + " far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
         }
-        String heapWarning = plan.heapLimitWarning(Runtime.getRuntime().maxMemory());
+        String heapWarning = plan.heapLimitWarning(MemoryPlan.heapLimitOfThisJvm());
         if (heapWarning != null) errW.println("falcon: warning: " + heapWarning);
 
         // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.

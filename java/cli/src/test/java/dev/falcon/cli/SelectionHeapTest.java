@@ -48,10 +48,16 @@ class SelectionHeapTest {
 
     /** A run in a JVM of its own, as the launcher starts it, with {@code heap} as its -Xmx. */
     private static String[] childJvm(String heap, Path log, String... args) throws Exception {
+        return childJvm(List.of(), heap, log, args);
+    }
+
+    /** {@link #childJvm(String, Path, String...)} with {@code jvmOptions} after the launcher's, as FALCON_JAVA_OPTS come. */
+    private static String[] childJvm(List<String> jvmOptions, String heap, Path log, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx" + heap,
                 // as the launcher does: JavaCPP would otherwise cap off-heap memory from -Xmx
-                "-Dorg.bytedeco.javacpp.maxBytes=0", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0",
-                "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+                "-Dorg.bytedeco.javacpp.maxBytes=0", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0"));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         cmd.addAll(List.of(args));
         Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
@@ -107,6 +113,45 @@ class SelectionHeapTest {
         assertTrue(limit.find(), refused[1]);
         String[] taken = childJvm(limit.group(1) + "m", dir.resolve("taken.log"), args);
         assertEquals("0", taken[0], taken[1]);
+    }
+
+    /**
+     * The heap check compared the plan with Runtime.maxMemory(), all of the heap to G1 but under the serial and parallel
+     * collectors (FALCON_JAVA_OPTS=-XX:+UseSerialGC, or the JVM's own choice on one processor) the limit less a survivor
+     * space, while mp's two masks (it groups 100 layers of two costs) must fit in the old generation, 2/3 of the limit:
+     * p = 20 million at FALCON_HEAP=48m under the parallel collector was refused and told to raise it to the 48m it had,
+     * and under the serial one passed and died of heap OOM. Here p = 8 million (two masks of 7.6 MiB) under each
+     * collector and a few small limits: a run the check takes runs, and a refusal names a limit above the one given, which
+     * runs under the same collector.
+     */
+    @Test
+    void underEachCollectorTheHeapCheckTakesOnlyRunsThatFitAndProposesALimitThatRuns() throws Exception {
+        long p = 8_000_000, layers = 100;
+        Path weights = weightsAndLayers((int) p)[0], table = dir.resolve("layers100.json");
+        StringBuilder json = new StringBuilder("{\"layers\": [");
+        for (int i = 0; i < layers; i++) {
+            json.append(i == 0 ? "" : ", ").append("{\"name\": \"l").append(i).append("\", \"shape\": [").append(p / layers)
+                    .append("], \"flops_per_weight\": ").append(i % 2 == 0 ? 1 : 9).append("}");
+        }
+        Files.writeString(table, json.append("]}").toString());
+        String[] args = {"prune", "-q", "--weights", weights.toString(), "--layers", table.toString(), "--method", "mp", "--keep-flops", "0.3",
+                "--out", dir.resolve("o.npy").toString(), "--report", dir.resolve("r.json").toString()};
+        Pattern proposed = Pattern.compile("raise it \\(FALCON_HEAP=(\\d+)m ");
+        for (String collector : List.of("-XX:+UseSerialGC", "-XX:+UseParallelGC", "-XX:+UseG1GC")) {
+            for (int heapMib : new int[] {24, 28}) {
+                String what = collector + " at " + heapMib + "m";
+                String[] run = childJvm(List.of(collector), heapMib + "m", dir.resolve("run.log"), args);
+                if (run[0].equals("2")) {
+                    Matcher limit = proposed.matcher(run[1]);
+                    assertTrue(run[1].contains("falcon: error: memory: Java heap: ") && limit.find(), what + ": " + run[1]);
+                    int raised = Integer.parseInt(limit.group(1));
+                    assertTrue(raised > heapMib, what + " was told to take FALCON_HEAP=" + raised + "m: " + run[1]);
+                    run = childJvm(List.of(collector), raised + "m", dir.resolve("run.log"), args);
+                    what += ", then at the " + raised + "m proposed";
+                }
+                assertEquals("0", run[0], what + ": " + run[1]);
+            }
+        }
     }
 
     /**
