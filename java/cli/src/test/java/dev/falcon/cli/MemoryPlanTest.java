@@ -616,13 +616,22 @@ class MemoryPlanTest {
         assertEquals(java.util.Set.of("--stages", "--schedule", "--start-keep", "--max-iterations", "--rounds", "--block-size"),
                 java.util.Set.copyOf(drop), refused.err());
         // the command as the offer writes it: --method mp, its --n, without the options it names (each given with one value)
+        runsAsOffered(asked, drop, List.of("--method", "mp", "--n", offer.group(1)));
+    }
+
+    /**
+     * Runs {@code asked} as an offer rewrites it, and expects exit 0: without the options in {@code drop}, and with
+     * {@code replacing} (an option and what stands for it and its value) in place of the option of that name; every
+     * option given with one value.
+     */
+    private static void runsAsOffered(List<String> asked, List<String> drop, List<String> replacing) {
         List<String> offered = new java.util.ArrayList<>();
         for (int i = 0; i < asked.size(); i++) {
             String a = asked.get(i);
             if (drop.contains(a)) {
                 i++;
-            } else if (a.equals("--method")) {
-                offered.addAll(List.of("--method", "mp", "--n", offer.group(1)));
+            } else if (!replacing.isEmpty() && a.equals(replacing.get(0))) {
+                offered.addAll(replacing);
                 i++;
             } else {
                 offered.add(a);
@@ -678,20 +687,7 @@ class MemoryPlanTest {
         List<String> drop = new java.util.ArrayList<>(List.of("-X"));
         if (m.group(1) != null) drop.addAll(List.of(m.group(1).split(", | and ")));
         assertTrue(drop.contains("--linear-term"), "the offer must name --linear-term: " + refused.err());
-        List<String> offered = new java.util.ArrayList<>();
-        for (int i = 0; i < asked.size(); i++) {
-            String a = asked.get(i);
-            if (drop.contains(a)) {
-                i++;
-            } else if (!replacing.isEmpty() && a.equals(replacing.get(0))) {
-                offered.addAll(replacing);
-                i++;
-            } else {
-                offered.add(a);
-            }
-        }
-        MainTest.Run taken = MainTest.run(offered.toArray(String[]::new));
-        assertEquals(0, taken.code(), offered + ": " + taken.err());
+        runsAsOffered(asked, drop, replacing);
     }
 
     /**
