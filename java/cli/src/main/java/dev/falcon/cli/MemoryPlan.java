@@ -947,20 +947,21 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             // as the offers of rows are: followed as written, "store X as float32 in Fortran order" was warned to set
             // FALCON_HEAP=32m
             MemoryPlan allMapped = mappedOnCpu(true), stage0Mapped = mappedOnCpu(false);
+            // each of these plans is the cpu backend's: followed on --device java as written, X was copied all the same
+            String onCpu = javaBackend ? ", with --device cpu (the java reference backend copies every X)" : "";
             if (laterCopied && x.isInternalLayout() && allMapped.fitsWithLeastHeapLimit()) {
                 options.add("store " + laterX.copied() + " as float32 in Fortran order like stage 0's (numpy: " + asFortran
-                        + ") so the cpu backend maps it without a copy" + (javaBackend ? ", with --device cpu (the java reference backend copies every X)" : "")
-                        + offeredHeapLimit(allMapped, maxHeap));
+                        + ") so the cpu backend maps it without a copy" + onCpu + offeredHeapLimit(allMapped, maxHeap));
             } else if (unalignedForMapping(x) && stage0Mapped.fitsWithLeastHeapLimit()) {
                 // it is float32 in Fortran order already: asking for that again named the wrong reason for the copy
                 options.add("re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (" + unalignedReason(x) + ")"
-                        + offeredHeapLimit(stage0Mapped, maxHeap));
+                        + onCpu + offeredHeapLimit(stage0Mapped, maxHeap));
             } else if (!x.isInternalLayout() && stage0Mapped.fitsWithLeastHeapLimit()) {
                 options.add("store X as float32 in Fortran order (numpy: " + asFortran + ") so the cpu backend maps it without a copy"
-                        + offeredHeapLimit(stage0Mapped, maxHeap));
+                        + onCpu + offeredHeapLimit(stage0Mapped, maxHeap));
             } else if (!x.isInternalLayout() && laterCopied && allMapped.fitsWithLeastHeapLimit()) {
                 options.add("store every stage's X, " + laterX.copied() + " among them, as float32 in Fortran order (numpy: " + asFortran
-                        + ") so the cpu backend maps them without a copy" + offeredHeapLimit(allMapped, maxHeap));
+                        + ") so the cpu backend maps them without a copy" + onCpu + offeredHeapLimit(allMapped, maxHeap));
             } else if (x.isInternalLayout() && javaBackend && stage0Mapped.fitsWithLeastHeapLimit()) {
                 options.add("--device cpu" + heapLimitClause(stage0Mapped, maxHeap)
                         + ", which maps this float32 Fortran-order X without a copy (the java reference backend copies it)");

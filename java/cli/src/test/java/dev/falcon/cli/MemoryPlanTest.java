@@ -831,6 +831,13 @@ class MemoryPlanTest {
                 {unaligned, "cpu", "re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (its data"
                         + " starts at byte 135, not on a 4-byte boundary, so it is copied), with FALCON_HEAP=", "m;"},
                 {fortran, "java", "--device cpu with FALCON_HEAP=", "m, which maps this float32 Fortran-order X without a copy"},
+                // on the java backend the offers to hold X differently name the cpu backend their plan is for: followed as
+                // written with --device java, X was copied all the same
+                {cOrder, "java", "store X as float32 in Fortran order (numpy: np.save(f, np.asfortranarray(X, dtype=np.float32))) so the cpu"
+                        + " backend maps it without a copy, with --device cpu (the java reference backend copies every X), with FALCON_HEAP=", "m;"},
+                {unaligned, "java", "re-save X with np.save, which aligns the data, so the cpu backend maps it without a copy (its data"
+                        + " starts at byte 135, not on a 4-byte boundary, so it is copied), with --device cpu (the java reference backend"
+                        + " copies every X), with FALCON_HEAP=", "m;"},
         };
         MemoryPlan followed = MemoryPlan.of(p, n, fortran, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
         assertTrue(followed.fits() && followed.heapLimitWarning(maxHeap) != null, "the run followed is warned at this JVM's limit: "
