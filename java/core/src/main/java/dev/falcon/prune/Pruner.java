@@ -17,7 +17,6 @@ import java.nio.IntBuffer;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
-import org.bytedeco.javacpp.Pointer;
 
 /**
  * Runs one pruning method under two budgets. {@code falcon}: the FALCON solver (DFO from mp's support, then
@@ -400,7 +399,7 @@ public final class Pruner implements AutoCloseable {
             } else {
                 try (FlopAwareSelector selector = new FlopAwareSelector(backend);
                      Selection s = selector.select(scores, layers, budgets.nnz(), budgets.flops())) {
-                    Pointer.memcpy(mask, s.mask(), p);
+                    s.copyMaskTo(mask);
                     kept = s.kept();
                     keptFlops = s.keptFlops();
                     perLayer = s.keptPerLayer();
