@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import struct
 import warnings
 from typing import Dict, Optional
@@ -18,13 +19,30 @@ from .export import read_layers_json, refuse_meta_tensors
 _SAFETENSORS_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BOOL": "|b1", "U8": "|u1", "I8": "|i1"}
 
 
+# where a spec's file ends and its tensor's name begins, as the CLI finds it (ArrayFiles.tensorSeparator): at the
+# first ".safetensors:", in any case, since the CLI writes an --out OUT.SAFETENSORS and tensor names hold ':' too
+# (Keras's "dense/kernel:0")
+_TENSOR_SEPARATOR = re.compile(re.escape(".safetensors:"), re.IGNORECASE)
+
+
+def _split_spec(spec: str):
+    """(file, tensor name or None) of an array spec: "FILE.safetensors:NAME" names NAME of FILE.safetensors."""
+    found = _TENSOR_SEPARATOR.search(spec)
+    if found is None:
+        return spec, None
+    return spec[:found.end() - 1], spec[found.end():]
+
+
+def _is_safetensors(spec: str) -> bool:
+    """Whether the CLI reads the spec as a .safetensors file: one that names a tensor, or a path ending in
+    .safetensors in any case (ArrayFiles.locate)."""
+    return _split_spec(spec)[1] is not None or spec.lower().endswith(".safetensors")
+
+
 def _read_safetensors(spec: str) -> np.ndarray:
     """One tensor of a .safetensors file, flattened: "FILE.safetensors" (which must hold exactly one tensor) or
     "FILE.safetensors:NAME", as the CLI names them. Header: 8-byte little-endian length, JSON, then the data."""
-    path, name = spec, None
-    head, sep, tail = spec.rpartition(":")
-    if sep and head.endswith(".safetensors"):
-        path, name = head, tail
+    path, name = _split_spec(spec)
     header = None
     with open(path, "rb") as f:
         size = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
@@ -58,7 +76,7 @@ def _read_safetensors(spec: str) -> np.ndarray:
 
 def _read_flat(spec: str) -> np.ndarray:
     """The values of an .npy or .safetensors file (see _read_safetensors), flattened in C order."""
-    if spec.endswith(".safetensors") or ".safetensors:" in spec:
+    if _is_safetensors(spec):
         return _read_safetensors(spec)
     return np.load(spec, mmap_mode="r").reshape(-1)
 
@@ -68,7 +86,8 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     """Copies the pruned weights (`falcon prune --out`, p values in layers.json order) into `model`.
 
     `pruned_path` is the CLI's output as it wrote it: an .npy, or a .safetensors file (one tensor, or
-    "FILE.safetensors:NAME"). `mask_path` is the CLI's --mask, which it writes as .npy only (a .safetensors mask
+    "FILE.safetensors:NAME", split at the first ".safetensors:" and the extension in any case, as the CLI reads
+    them). `mask_path` is the CLI's --mask, which it writes as .npy only (a .safetensors mask
     written by other means is read too).
 
     A weight whose pruned value is the float32 value the model holds keeps the model's own value (a float64

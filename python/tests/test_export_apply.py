@@ -29,6 +29,19 @@ def data(n=10):
     return [(x[:6], y[:6]), (x[6:], y[6:])], x, y
 
 
+def write_safetensors(path, tensors):
+    """A .safetensors file of float32 tensors, as the format gives it: 8-byte little-endian header length, the JSON
+    header, the data (no safetensors package is installed)."""
+    header, data = {}, b""
+    for name, values in tensors.items():
+        raw = np.ascontiguousarray(values, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(np.shape(values)), "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header).encode()
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + data)
+
+
 def export_on_rank_zero_of_two(rank, rendezvous, out_dir):
     """A DistributedDataParallel process of a group of two: rank 0 exports, then both meet at a barrier."""
     import datetime
@@ -963,6 +976,33 @@ class ExportApplyTest(unittest.TestCase):
                 f.write(text)
             with self.assertRaisesRegex(ValueError, re.escape(path) + ": " + expected[name] + ".*falcon_torch.export"):
                 ft.apply(m, ex.weights_path, path)
+
+    def test_apply_names_safetensors_tensors_and_extensions_as_the_cli_does(self):
+        # the CLI splits "FILE.safetensors:NAME" at the first ".safetensors:", in any case, and writes --out
+        # OUT.SAFETENSORS; apply split at the last ':' ("No such file or directory: '...w.safetensors:enc:0/weight'")
+        # and read OUT.SAFETENSORS as an .npy ("Cannot load file containing pickled data")
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, n_samples=3, out_dir=self.d, grads=False)
+        pruned = np.load(ex.weights_path).copy()
+        pruned[::4] = 0
+        other = np.ones(3, np.float32)
+        files = {"w.safetensors": {"enc:0/weight": pruned, "other": other},
+                 "OU.SAFETENSORS": {"weights": pruned},
+                 "Mixed.SafeTensors": {"a.safetensors:b": pruned, "c": other}}
+        for name, tensors in files.items():
+            write_safetensors(os.path.join(self.d, name), tensors)
+        for spec in ("w.safetensors:enc:0/weight", "OU.SAFETENSORS", "OU.SAFETENSORS:weights",
+                     "Mixed.SafeTensors:a.safetensors:b"):
+            model = small_model()
+            masks = ft.apply(model, os.path.join(self.d, spec), ex.layers_path)
+            flat = torch.cat([model[i].weight.detach().reshape(-1) for i in (0, 3, 6)]).numpy()
+            np.testing.assert_array_equal(flat, pruned, spec)
+            self.assertEqual(sorted(masks), ["0.weight", "3.weight", "6.weight"], spec)
+        # a tensor the file does not hold is named as the CLI names it, after the first ".safetensors:"
+        with self.assertRaisesRegex(ValueError, re.escape(os.path.join(self.d, "w.safetensors")) + " has no tensor "
+                                    + re.escape(repr("enc:1/weight"))):
+            ft.apply(small_model(), os.path.join(self.d, "w.safetensors:enc:1/weight"), ex.layers_path)
 
     def test_failed_apply_leaves_the_model_as_it_was(self):
         # the first layer matches, the last one does not: nothing may be written before the mismatch is found
