@@ -17,7 +17,7 @@ import numbers
 import os
 import warnings
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -465,8 +465,9 @@ def write_layers_json(path: str, layers: List[LayerInfo], **meta) -> None:
 
 
 def read_layers_json(path: str) -> List[LayerInfo]:
-    """The layer table of a layers.json. A file that is not one (a report, a truncated file) is a ValueError
-    naming the file and the field, not a bare KeyError or JSONDecodeError."""
+    """The layer table of a layers.json, read by the CLI's rules: "offset" and "count" left out or null are derived from
+    the shapes, and given they must agree with them. A file that is not one (a report, a truncated file) or a field the
+    CLI refuses is a ValueError naming the file and the field, not a bare KeyError, TypeError or JSONDecodeError."""
     fix = "give the layers.json written by falcon_torch.export"
     with open(path) as f:
         try:
@@ -480,14 +481,48 @@ def read_layers_json(path: str) -> List[LayerInfo]:
         missing = [k for k in ("name", "shape", "flops_per_weight") if not isinstance(e, dict) or k not in e]
         if missing:
             raise ValueError(f"{path}: layers[{i}] has no {', '.join(repr(k) for k in missing)}; {fix}")
-        shape = tuple(int(d) for d in e["shape"])
-        count = int(np.prod(shape)) if shape else 1
-        off = int(e.get("offset", offset))
+        where = f"layers[{i}] ({json.dumps(e['name'], ensure_ascii=False)})"
+        shape = _layer_shape(path, where, e["shape"])
+        count = int(np.prod(shape, dtype=object)) if shape else 1
+        # the CLI's rules (LayersJson.optionalLong, LayerTable): an offset or count left out or null is derived, one
+        # given must be what it would be derived as
+        off = _optional_integer(path, where, e, "offset", offset, 0)
+        given_count = _optional_integer(path, where, e, "count", count, 1)
+        if given_count != count:
+            raise ValueError(f"{path}: {where}.count: is {given_count} but shape {list(shape)} has {count} elements; "
+                             "make count equal the product of shape")
+        if off != offset:
+            raise ValueError(f"{path}: {where}.offset: is {off} but the previous layers end at {offset} "
+                             f"({'a gap' if off > offset else 'an overlap'}); list the layers in flatten order covering "
+                             "the weights without gaps or overlaps")
         out.append(LayerInfo(name=e["name"], module_name=e.get("module", e["name"].rsplit(".", 1)[0]),
                              kind=e.get("kind", "?"), shape=shape, count=count, offset=off,
                              flops_per_weight=float(e["flops_per_weight"])))
         offset = off + count
     return out
+
+
+def _layer_shape(path: str, where: str, shape) -> Tuple[int, ...]:
+    """A layer's shape as the CLI takes it: a list of positive integers ([] for a scalar)."""
+    if not isinstance(shape, list):
+        raise ValueError(f"{path}: {where}.shape: is {shape!r}, not a list; give the tensor shape, e.g. [64, 3, 3, 3]")
+    for d, v in enumerate(shape):
+        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
+            raise ValueError(f"{path}: {where}.shape: entry {d} is {v!r}, not an integer >= 1; dimensions must be "
+                             "positive integers")
+    return tuple(shape)
+
+
+def _optional_integer(path: str, where: str, entry: dict, key: str, derived: int, minimum: int) -> int:
+    """entry[key], an integer >= minimum, or `derived` where it is left out or null (json.dump's None)."""
+    v = entry.get(key)
+    if v is None:
+        return derived
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        # json.load reads 2.0 as a float, which the CLI refuses as no integer
+        raise ValueError(f"{path}: {where}.{key}: is {v!r}, not an integer >= {minimum}; fix it or omit it (it is then "
+                         "derived from the shapes)")
+    return v
 
 
 def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_dir: str = "falcon-export",

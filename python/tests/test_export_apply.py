@@ -1004,6 +1004,47 @@ class ExportApplyTest(unittest.TestCase):
                                     + re.escape(repr("enc:1/weight"))):
             ft.apply(small_model(), os.path.join(self.d, "w.safetensors:enc:1/weight"), ex.layers_path)
 
+    def test_apply_reads_offset_and_count_of_a_layer_table_by_the_clis_rules(self):
+        # the CLI takes "offset": null and "count": null as left out (derived from the shapes); read_layers_json raised
+        # a bare "TypeError: int() argument must be ... not 'NoneType'", and a count that disagreed with the shape, or
+        # an offset leaving a gap, which the CLI refuses, went unread
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, n_samples=3, out_dir=self.d, grads=False)
+        with open(ex.layers_path) as f:
+            doc = json.load(f)
+        pruned = np.load(ex.weights_path).copy()
+        pruned[::5] = 0
+        np.save(os.path.join(self.d, "pruned.npy"), pruned)
+
+        def table(name, **fields):
+            changed = json.loads(json.dumps(doc))
+            changed["layers"][1].update(fields)
+            path = os.path.join(self.d, name)
+            with open(path, "w") as f:
+                json.dump(changed, f)
+            return path
+        from falcon_torch.export import read_layers_json
+        derived = table("null.json", offset=None, count=None)
+        self.assertEqual([(l.offset, l.count) for l in read_layers_json(derived)],
+                         [(l.offset, l.count) for l in read_layers_json(ex.layers_path)])
+        model = small_model()
+        ft.apply(model, os.path.join(self.d, "pruned.npy"), derived)
+        flat = torch.cat([model[i].weight.detach().reshape(-1) for i in (0, 3, 6)]).numpy()
+        np.testing.assert_array_equal(flat, pruned)
+        second = doc["layers"][1]
+        where = re.escape(f'layers[1] ("{second["name"]}")')
+        refused = {"float.json": ({"offset": float(second["offset"])}, where + r"\.offset: is 27\.0, not an integer >= 0"),
+                   "string.json": ({"count": str(second["count"])}, where + r"\.count: is '108', not an integer >= 1"),
+                   "bool.json": ({"count": True}, where + r"\.count: is True, not an integer >= 1"),
+                   "count.json": ({"count": 100}, where + r"\.count: is 100 but shape \[4, 3, 3, 3\] has 108 elements"),
+                   "gap.json": ({"offset": 30}, where + r"\.offset: is 30 but the previous layers end at 27 \(a gap\)"),
+                   "shape.json": ({"shape": [4, 3, 3, 3.0]}, where + r"\.shape: entry 3 is 3\.0, not an integer >= 1")}
+        for name, (fields, expected) in refused.items():
+            path = table(name, **fields)
+            with self.assertRaisesRegex(ValueError, re.escape(path) + ": " + expected):
+                ft.apply(small_model(), os.path.join(self.d, "pruned.npy"), path)
+
     def test_failed_apply_leaves_the_model_as_it_was(self):
         # the first layer matches, the last one does not: nothing may be written before the mismatch is found
         m = small_model()
