@@ -247,8 +247,10 @@ class FalconCLI:
             self._options[key] = option in text
         return self._options[key]
 
-    def supports(self, method: str, lam: Optional[float] = None) -> Support:
+    def supports(self, method: str, lam: Optional[float] = None, extra: Sequence[str] = ()) -> Support:
         """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), with `lam` if given, by a tiny probe run.
+        `extra` is the run's other words (prune's extra_args): its execution options (--device/--backend, --threads)
+        go into the probe too, so a device that cannot run here is refused before the run's export.
         Returns Support(True, "") or Support(False, the CLI's reason), true only in the first case. Raises FalconError
         where the probe says nothing of the method: the CLI did not start (the launcher's refusal: no JDK 17, a bad
         JAVA_HOME or FALCON_HEAP), it failed (exit 1), or memory ran short.
@@ -259,7 +261,8 @@ class FalconCLI:
         the probe's files, an infeasible budget on its 12 weights) or a missing --lambda without `lam` is
         Support(True, "not checked: " + the CLI's reason): the run itself checks those, where the probe refused runs
         the CLI accepts."""
-        key = (method, None if lam is None else float(lam))
+        execution = execution_options(extra)
+        key = (method, None if lam is None else float(lam), tuple(execution))
         if key in self._support:
             return self._support[key]
         name, words = split_method(method)
@@ -273,7 +276,7 @@ class FalconCLI:
                                       {"name": "b", "shape": [8], "flops_per_weight": 1}]}, f)
             try:
                 self.prune(f"{d}/X.npy", f"{d}/w.npy", f"{d}/layers.json", f"{d}/o.npy", f"{d}/r.json",
-                           keep_flops=0.5, method=probe_method, lam=lam, quiet=True)
+                           keep_flops=0.5, method=probe_method, lam=lam, extra=execution, quiet=True)
                 result = Support(True, "")
             except FalconError as e:
                 # an exit 2 for memory (the probe's JVM capped, a machine out of memory) says nothing of the method,
@@ -301,6 +304,26 @@ class FalconCLI:
 # --nnz 5000 beyond its 12), so supports() leaves them out; the run itself checks them.
 _PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", "--keep-flops", "--flops", "--keep-nnz", "--nnz",
                             "--sparsity"})
+
+
+# The options of `falcon prune` that choose where and how it runs (its "execution" options): they do not depend on the run's
+# problem, so the probe checks them; --device cuda on a machine without a usable GPU was refused only after the export.
+_EXECUTION_FLAGS = frozenset({"--device", "--backend", "--threads"})
+
+
+def execution_options(words: Sequence[str]) -> List[str]:
+    """The words of _EXECUTION_FLAGS among `words`, with their values ("--device cuda" or "--device=cuda")."""
+    kept, take_value = [], False
+    for word in words:
+        if take_value:
+            kept.append(word)
+            take_value = False
+            continue
+        flag, has_value = word.split("=", 1)[0], "=" in word
+        if flag in _EXECUTION_FLAGS:
+            kept.append(word)
+            take_value = not has_value
+    return kept
 
 
 def _without_problem_flags(words: Sequence[str]) -> List[str]:

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .apply import apply
-from .cli import FalconCLI, FalconError, split_method
+from .cli import FalconCLI, FalconError, execution_options, split_method
 from .export import batch_pair, check_n_samples, export, refuse_meta_tensors
 from .flops import kept_flops, prunable_entries
 
@@ -143,13 +143,17 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     else:
         stage_method = method
         stages = 1 if stages is None else stages
-    # with the caller's lam: a flag of the method may need --lambda (--lambda-convention), and was refused without it
-    ok, why = cli.supports(stage_method, lam=lam)
+    # with the caller's lam: a flag of the method may need --lambda (--lambda-convention), and was refused without it;
+    # with extra_args' --device: one that cannot run here was refused only after the export
+    ok, why = cli.supports(stage_method, lam=lam, extra=extra_args)
     if not ok:
         with_lam = f" with lam={lam!r}" if lam is not None else ""
+        execution = execution_options(extra_args)
+        with_execution = f" with {shlex.join(execution)}" if execution else ""
         # the message is falcon_torch's own (not from_command): its "falcon: error:" line is inside it, and only the
         # command's own stderr can be the launcher's refusal of Java or a setting
-        raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}{with_lam}: {why}", cli.command)
+        raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}{with_lam}{with_execution}: {why}",
+                          cli.command)
     if (stages > 1 or name == "falcon++") and iter(batches) is batches:
         # a one-shot iterator: every stage needs the samples again (falcon++ through the CLI reads them twice,
         # for stage 0's X and for the gradient command's session, even in one stage)

@@ -1786,6 +1786,25 @@ for label, m in (("config", Net(Config(), torch.relu)), ("function", Net(None, s
             self.assertFalse(os.path.exists(work), f"{method}: refused before the export")
         self.assertFalse(self.cli.supports("falcon --lambda-convention falcon", lam=-1.0))
 
+    def test_a_device_of_extra_args_the_cli_cannot_use_is_refused_before_the_export(self):
+        # the probe left extra_args out, so "--device cuda" without a GPU was refused only by the run, after the export
+        # of the per-sample gradients (minutes for a real model); a device no machine has is refused everywhere
+        batches, _, _ = data()
+        for extra in (["--device", "no-such-device"], ["--threads", "1", "--backend=no-such-device"]):
+            work = os.path.join(self.d, "refused")
+            with self.assertRaises(ft.FalconError) as cm:
+                ft.prune(small_model(), batches, keep_flops=0.5, method="mp", n_samples=6, cli=self.cli,
+                         extra_args=extra, work_dir=work)
+            self.assertEqual(cm.exception.returncode, 2)
+            self.assertIn("with " + " ".join(extra), str(cm.exception))
+            self.assertIn("no-such-device", str(cm.exception))
+            self.assertFalse(os.path.exists(work), f"{extra}: refused before the export")
+        self.assertFalse(self.cli.supports("mp", extra=["--keep-flops", "0.1", "--device", "no-such-device"]))
+        # the execution options the CLI takes pass the probe, and the run uses them
+        res = ft.prune(small_model(), batches, keep_flops=0.5, method="mp", n_samples=6, cli=self.cli,
+                       extra_args=["--device", "cpu", "--threads", "1"], work_dir=os.path.join(self.d, "cpu"))
+        self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
+
     def test_supports_is_false_in_an_if_for_a_method_the_cli_does_not_run(self):
         # README: "supports asks without raising"; a caller writes `if cli.supports(m):`
         if self.cli.supports("no-such-method"):
