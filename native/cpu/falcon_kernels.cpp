@@ -118,11 +118,12 @@ inline int64_t split(int64_t total, int parts, int k) { return (int64_t)((__int1
 
 /** first[t] = the first of units[0..count) that thread t owns: those whose first column lies in its share of p. */
 // Each thread's n partial sums, added in thread order: the same order for a given thread count, so the result is too.
-void sum_thread_partials(const std::vector<double>& acc, int64_t n, int threads, float* out) {
+template <class Out>
+void sum_thread_partials(const std::vector<double>& acc, int64_t n, int threads, Out* out) {
     for (int64_t i = 0; i < n; i++) {
         double s = 0;
         for (int t = 0; t < threads; t++) s += acc[(size_t)t * n + i];
-        out[i] = (float)s;
+        out[i] = (Out)s;
     }
 }
 
@@ -287,7 +288,7 @@ void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* 
     sum_thread_partials(acc, n, threads, out);
 }
 
-void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads) {
+void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, double* out, int threads) {
     if (threads > p) threads = (int)p;
     if (threads < 1) threads = 1;
     std::vector<double> acc((size_t)n * threads, 0.0);
@@ -466,7 +467,7 @@ void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const int64_t* pa
 }
 
 void falcon_panel_gemv_n_double(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
-                                const float* v, float* out, int threads) {
+                                const float* v, double* out, int threads) {
     const PanelLayout layout{x, n, panels, panelCount};
     threads = clamp_threads(threads, panelCount);
     const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);

@@ -40,10 +40,11 @@ FALCON_API void falcon_fill_synthetic(float* x, int64_t n, int64_t p, int rank, 
 /** out[0..n) = X v */
 FALCON_API void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads);
 /**
- * out[0..n) = X v with every product and sum in double (out rounded once): for a residual X d that is tiny against its
- * products, where falcon_gemv_n's float partial sums keep only their rounding. Scalar, for one-off evaluations.
+ * out[0..n) = X v with every product and sum in double, out in double too: for a residual X d that is tiny against its
+ * products, where falcon_gemv_n's float partial sums keep only their rounding, and whose squares the objective sums
+ * (each entry rounded to float was 6e-8 off, the fit term 1e-7). Scalar, for one-off evaluations.
  */
-FALCON_API void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, float* out, int threads);
+FALCON_API void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, double* out, int threads);
 /** out[0..p) = X^T u */
 FALCON_API void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads);
 /** Index of the first NaN or infinity in x[0..count), or -1 (input validation of X, multithreaded). */
@@ -98,7 +99,7 @@ FALCON_API void falcon_panel_fill_synthetic(float* x, int64_t n, int64_t p, cons
 FALCON_API void falcon_panel_gemv_n(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
                                     const float* v, float* out, int threads);
 FALCON_API void falcon_panel_gemv_n_double(const float* x, int64_t n, int64_t p, const int64_t* panels,
-                                           int64_t panelCount, const float* v, float* out, int threads);
+                                           int64_t panelCount, const float* v, double* out, int threads);
 FALCON_API void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
                                     const float* u, float* out, int threads);
 /**

@@ -30,6 +30,9 @@ FCL_API void fcl_block_gram_sliced(const float* x, int64_t n, int64_t p, const i
  *  (the two streams), each chunk in launches of slices summed in double (the bodies of the GPU kernels), then the
  *  accumulators added and rounded to float once. */
 FCL_API void fcl_multiply(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, float* out);
+/** out (n) = X v as the cuda backend's multiplySummedInDouble computes it: fcl_multiply's two accumulators, added in
+ *  double and left in double (the objective squares them). */
+FCL_API void fcl_multiply_summed_in_double(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, double* out);
 /** dst (n x k) = columns of X; returns 0 or the (1-based) position of the first invalid column, negated. */
 FCL_API int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst);
 /** gram (n x n, both triangles) = X diag(w) X^T as the GPU path computes it: with weights >= 0 (or w null) the

@@ -76,11 +76,12 @@ void fcl_block_gram_sliced(const float* x, int64_t n, int64_t p, const int64_t* 
     }
 }
 
-void fcl_multiply(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, float* out) {
+// The two streams' accumulators of X v as the GPU path fills them (acc: 2n, stream s's at s * n); started[s]: whether
+// stream s had a chunk (one without leaves its accumulator at 0).
+static void multiply_accumulators(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, std::vector<double>& acc,
+                                  bool started[2]) {
     if (chunk < 1) chunk = 1;
-    std::vector<double> acc((size_t) (2 * n), 0.0);              // one accumulator per stream
     std::vector<double> partial((size_t) (kGemvMaxSlices * n));  // the per-stream partial buffer
-    bool started[2] = {false, false};
     for (int64_t c0 = 0, index = 0; c0 < p; c0 += chunk, index++) {
         const int s = (int) (index & 1);
         const int64_t k = p - c0 < chunk ? p - c0 : chunk;
@@ -101,11 +102,25 @@ void fcl_multiply(const float* x, int64_t n, int64_t p, const float* v, int64_t 
         }
         started[s] = true;
     }
+}
+
+void fcl_multiply(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, float* out) {
+    std::vector<double> acc((size_t) (2 * n), 0.0);              // one accumulator per stream
+    bool started[2] = {false, false};
+    multiply_accumulators(x, n, p, v, chunk, acc, started);
     if (!started[0]) {
         for (int64_t i = 0; i < n; i++) out[i] = 0.0f;
         return;
     }
     sum_to_float(thrust::cpp::par, acc.data(), started[1] ? acc.data() + n : nullptr, n, out);
+}
+
+void fcl_multiply_summed_in_double(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, double* out) {
+    std::vector<double> acc((size_t) (2 * n), 0.0);
+    bool started[2] = {false, false};
+    multiply_accumulators(x, n, p, v, chunk, acc, started);
+    // the cuda backend copies both accumulators to the host and adds them there, in double, as here
+    for (int64_t i = 0; i < n; i++) out[i] = started[1] ? acc[(size_t) i] + acc[(size_t) (n + i)] : acc[(size_t) i];
 }
 
 int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst) {

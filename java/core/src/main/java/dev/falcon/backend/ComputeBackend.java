@@ -123,13 +123,13 @@ public interface ComputeBackend extends AutoCloseable {
     void multiply(HostMatrix x, FloatPointer v, FloatPointer out);
 
     /**
-     * {@link #multiply} with every row's products summed in double, for values reported on their own: the residual X d
-     * after a backsolve is tiny against its products, and float partial sums leave mostly their own rounding in it.
-     * The default is {@link #multiply}, for backends whose product already sums in double ({@code java}, {@code cuda}).
+     * {@code out[0..n) = X v} with every row's products summed in double and left in double, for values reported on their
+     * own and the decisions taken on them (the objective, {@link dev.falcon.prune.Objective}): the residual X d after a
+     * backsolve is tiny against its products, and float partial sums leave mostly their own rounding in it; rounded to
+     * float once at the end, each entry was still 6e-8 off, its square in the fit term twice that, and Q lost 1e-4 of
+     * itself where the linear term cancels the fit. No default: {@link #multiply}'s float output is what this avoids.
      */
-    default void multiplySummedInDouble(HostMatrix x, FloatPointer v, FloatPointer out) {
-        multiply(x, v, out);
-    }
+    void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out);
 
     /** {@code out[0..p) = X^T u}, u of length n. */
     void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out);

@@ -155,21 +155,36 @@ public final class JavaBackend implements ComputeBackend {
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the java backend's multiply")) {
             checkOpen();
-            int n = Math.toIntExact(x.rows());
-            double[] acc = new double[n];
-            long step = columnsPerView(x);
-            for (long j0 = 0; j0 < x.cols(); j0 += step) {
-                long count = Math.min(step, x.cols() - j0);
-                FloatBuffer block = x.columns(j0, count);
-                for (int c = 0; c < count; c++) {
-                    double vj = v.get(j0 + c);
-                    if (vj == 0) continue;
-                    int base = c * n;
-                    for (int i = 0; i < n; i++) acc[i] += block.get(base + i) * vj;
-                }
-            }
-            for (int i = 0; i < n; i++) out.put(i, (float) acc[i]);
+            double[] acc = productInDouble(x, v);
+            for (int i = 0; i < acc.length; i++) out.put(i, (float) acc[i]);
         }
+    }
+
+    @Override
+    public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) {
+        try (HostMatrix.Use use = x.use("the java backend's multiplySummedInDouble")) {
+            checkOpen();
+            double[] acc = productInDouble(x, v);
+            out.put(acc, 0, acc.length);
+        }
+    }
+
+    /** X v with every product and sum in double (a float times a float is exact in double). */
+    private static double[] productInDouble(HostMatrix x, FloatPointer v) {
+        int n = Math.toIntExact(x.rows());
+        double[] acc = new double[n];
+        long step = columnsPerView(x);
+        for (long j0 = 0; j0 < x.cols(); j0 += step) {
+            long count = Math.min(step, x.cols() - j0);
+            FloatBuffer block = x.columns(j0, count);
+            for (int c = 0; c < count; c++) {
+                double vj = v.get(j0 + c);
+                if (vj == 0) continue;
+                int base = c * n;
+                for (int i = 0; i < n; i++) acc[i] += block.get(base + i) * vj;
+            }
+        }
+        return acc;
     }
 
     @Override

@@ -6,6 +6,7 @@ import dev.falcon.data.PointerExtent;
 import dev.falcon.model.LayerTable;
 import dev.falcon.solve.LowerBound;
 import java.nio.FloatBuffer;
+import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 
 /**
@@ -78,7 +79,7 @@ public final class Objective {
         if (g != null) PointerExtent.require(g, p, "g (p = " + p + ", the columns of X)");
         double sqDist = 0, linear = 0;
         try (FloatPointer d = backend.floatVector(p); FloatPointer rest = backend.floatVector(p);
-             FloatPointer r = new FloatPointer(n)) {
+             DoublePointer r = new DoublePointer(n)) {
             FloatBuffer wv = Pruner.floats(w, p), bv = Pruner.floats(wbar, p), dv = Pruner.floats(d, p), restv = Pruner.floats(rest, p);
             FloatBuffer gv = g == null ? null : Pruner.floats(g, p);
             // w - wbar rounded to float is off by up to 6e-8 of it, and X d after a backsolve is a small difference of
@@ -94,14 +95,15 @@ public final class Objective {
                 sqDist += exact * exact;
                 if (gv != null) linear += gv.get(i) * exact;
             }
-            // after a backsolve X d is the small difference of large products: float partial sums would report their rounding
-            backend.multiplySummedInDouble(x, d, r);
+            // after a backsolve X d is the small difference of large products: float partial sums would report their
+            // rounding; and the residuals stay in double up to their squares: rounded to float, the fit term was 1e-7 off,
+            // and Q, where the linear term cancels most of the fit, 1e-4 of itself
             double[] residual = new double[(int) n];
-            FloatBuffer rv = Pruner.floats(r, n);
-            for (int i = 0; i < (int) n; i++) residual[i] = rv.get(i);
+            backend.multiplySummedInDouble(x, d, r);
+            r.get(residual);
             if (anyRest) {
                 backend.multiplySummedInDouble(x, rest, r);
-                for (int i = 0; i < (int) n; i++) residual[i] += rv.get(i);
+                for (int i = 0; i < (int) n; i++) residual[i] += r.get(i);
             }
             double fit = 0;
             for (double ri : residual) fit += ri * ri;

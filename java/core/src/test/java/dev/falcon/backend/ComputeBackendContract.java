@@ -258,15 +258,19 @@ public abstract class ComputeBackendContract {
                 vs[j + 1] = -vs[j];
             }
             vs[p - 1] = 1e-4f;
-            float[] want = new float[n];
-            for (int i = 0; i < n; i++) want[i] = (float) ((double) xs[(p - 1) * n + i] * vs[p - 1]);
-            FloatPointer v = floats(vs), got = track(new FloatPointer(n));
+            double[] want = new double[n];
+            for (int i = 0; i < n; i++) want[i] = (double) xs[(p - 1) * n + i] * vs[p - 1]; // exact: two floats' product
+            FloatPointer v = floats(vs);
+            DoublePointer got = track(new DoublePointer(n));
             List<HostMatrix> layouts = new ArrayList<>(List.of(matrix(xs, n, p)));
             for (long[] blocks : layoutBlocks(p)) layouts.add(ownLayout(xs, n, p, blocks));
             for (HostMatrix x : layouts) {
                 backend.multiplySummedInDouble(x, v, got);
-                assertClose("X v summed in double, " + n + "x" + p + (x.isColumnMajor() ? "" : " in panels"), want, get(got, n),
-                        abs(want), 1e-6);
+                double[] g = get(got, n);
+                for (int i = 0; i < n; i++) {
+                    assertEquals(want[i], g[i], 1e-6 * Math.abs(want[i]), "X v summed in double, " + n + "x" + p
+                            + (x.isColumnMajor() ? "" : " in panels") + ", row " + i);
+                }
             }
         }
     }

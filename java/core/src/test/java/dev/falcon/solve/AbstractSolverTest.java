@@ -18,6 +18,7 @@ import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
 import dev.falcon.prune.PruneResult;
 import dev.falcon.prune.Pruner;
+import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -2047,5 +2048,61 @@ public abstract class AbstractSolverTest {
         }
         double err = Math.sqrt(num / Math.max(den, 1e-300));
         assertTrue(err <= rel, label + ": relative error " + err + " > " + rel);
+    }
+
+    /**
+     * rev-math31's case (n = 4, p = 13, --linear-term, lambda 0.3; w the falcon result of its run): the residuals X(w - wbar)
+     * were rounded to float before they were squared, so the fit term was 9e-8 off and Q, where the ridge and linear terms
+     * cancel all but 1/1000 of it, 1.1e-4 of itself. The reference sums X(w - wbar) and its squares exactly (BigDecimal).
+     */
+    @Test
+    public void objectiveKeepsTheResidualsInDoubleWhereTheTermsCancel() {
+        int n = 4, p = 13;
+        float[] x = { // column-major, numpy default_rng(1)'s standard_normal((4, 13)) as float32
+                0.3455841839313507f, -0.16290995478630066f, -0.17477209866046906f, 0.10901408642530441f, 0.8216181397438049f,
+                -0.4821193218231201f, -0.422190397977829f, -1.2273520231246948f, 0.3304370641708374f, 0.5988461971282959f,
+                0.21364299952983856f, -0.6832266449928284f, -1.3031572103500366f, 0.03972210735082626f, 0.21732193231582642f,
+                -0.07204367965459824f, 0.9053558707237244f, -0.2924567461013794f, 2.1178388595581055f, -0.9447516202926636f,
+                0.4463745653629303f, -0.7819084525108337f, -1.11202073097229f, -0.09826996922492981f, -0.5369532108306885f,
+                -0.2571922540664673f, -0.37760502099990845f, 0.09548302739858627f, 0.581118106842041f, 0.008142180740833282f,
+                2.042771577835083f, 0.03558623790740967f, 0.3645724058151245f, -0.27560290694236755f, 0.6467030048370361f,
+                -0.5062916874885559f, 0.2941325008869171f, 1.2940638065338135f, 0.6630633473396301f, 0.5937480926513672f,
+                0.028422242030501366f, 1.0067243576049805f, -0.5140063762664795f, 0.8911669254302979f, 0.5467129945755005f,
+                -2.711162567138672f, -1.6480752229690552f, 0.3208483159542084f, -0.7364540696144104f, -1.8890132904052734f,
+                0.1674647480249405f, -0.8182302117347717f};
+        float[] wbar = {0.7316522598266602f, -0.5014400482177734f, 0.8791606426239014f, -1.0717873573303223f, 0.9144672155380249f,
+                -0.020063454285264015f, -1.2487488985061646f, -0.3138994574546814f, 0.054102279245853424f, 0.27279132604599f,
+                -0.9821881055831909f, -1.1073729991912842f, 0.19958452880382538f};
+        float[] g = {-0.14002488553524017f, 0.07065168023109436f, 0.2278558611869812f, -0.494636207818985f, 0.07631643861532211f,
+                0.3673940896987915f, -0.08925805240869522f, -0.24324437975883484f, 0.2256731539964676f, 0.07603395730257034f,
+                0.2687649130821228f, -0.10356470942497253f, -0.4445454776287079f};
+        float[] w = {1.724136471748352f, 0f, 0f, 0f, 0.8146046996116638f, 0f, -1.8716284036636353f, 0f, 0f, 0f,
+                -0.9068628549575806f, -1.2275893688201904f, 0f};
+        double lambda = 0.3;
+        BigDecimal fit = BigDecimal.ZERO, sqDist = BigDecimal.ZERO, linear = BigDecimal.ZERO;
+        for (int j = 0; j < p; j++) {
+            BigDecimal d = new BigDecimal(w[j]).subtract(new BigDecimal(wbar[j]));
+            sqDist = sqDist.add(d.multiply(d));
+            linear = linear.add(new BigDecimal(g[j]).multiply(d));
+        }
+        for (int i = 0; i < n; i++) {
+            BigDecimal r = BigDecimal.ZERO;
+            for (int j = 0; j < p; j++) {
+                r = r.add(new BigDecimal(x[j * n + i]).multiply(new BigDecimal(w[j]).subtract(new BigDecimal(wbar[j]))));
+            }
+            fit = fit.add(r.multiply(r));
+        }
+        double fitWant = fit.doubleValue() / 2;
+        double qWant = fit.divide(BigDecimal.valueOf(2)).add(sqDist.multiply(new BigDecimal(lambda / 2)))
+                .add(linear).doubleValue();
+        Instance in = new Instance(n, p, x, wbar, g, lambda, table(new int[] {5, 4, 4}, new double[] {3, 2, 1}), p, 1);
+        try (HostMatrix xm = in.matrix(); FloatPointer wp = new FloatPointer(w); FloatPointer wbarp = new FloatPointer(wbar);
+             FloatPointer gp = new FloatPointer(g)) {
+            Objective.Value value = Objective.evaluate(backend, xm, wp, wbarp, gp, lambda);
+            // the terms are about 0.2, 0.57 and -0.77; Q about 1.6e-4: their sum in double is good to a few 1e-16 of them
+            double termScale = Math.abs(value.fit()) + Math.abs(value.ridgeTerm()) + Math.abs(value.linear());
+            assertEquals(fitWant, value.fit(), 1e-14 * fitWant, backend.name() + ": the fit term 1/2 ||X(w - wbar)||^2");
+            assertEquals(qWant, value.q(), 1e-14 * termScale, backend.name() + ": Q, where its terms cancel to 1/1000 of them");
+        }
     }
 }

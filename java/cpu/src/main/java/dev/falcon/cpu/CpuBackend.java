@@ -289,7 +289,7 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
-    public void multiplySummedInDouble(HostMatrix x, FloatPointer v, FloatPointer out) {
+    public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) {
         try (HostMatrix.Use use = x.use("the cpu backend's multiplySummedInDouble")) {
             checkOpen();
             long[] panels = x.panelStarts();

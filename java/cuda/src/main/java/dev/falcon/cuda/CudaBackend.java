@@ -385,20 +385,10 @@ public final class CudaBackend extends HostSideCalls {
             return;
         }
         int n = Math.toIntExact(x.rows());
-        long p = x.cols();
-        // Not cublasSgemv: it would sum all p products of a row in float. falcon's kernel sums slices of columns in
-        // double and adds them in double, one accumulator per stream, rounded to float once at the end.
-        DeviceBuffer dV = upload("v", v, p * Float.BYTES);
-        DeviceBuffer acc = buffer("productAcc", 2L * n * Double.BYTES);
-        DeviceBuffer partial = buffer("productPartial", DeviceMemoryPlan.productPartialBytes(n));
+        ProductScratch product = productScratch(x, v);
+        DeviceBuffer acc = product.acc();
         DeviceBuffer dOut = buffer("product", (long) n * Float.BYTES);
-        long partialPerStream = DeviceMemoryPlan.GEMV_MAX_SLICES * n;
-        boolean[] started = new boolean[2];
-        forEachChunk(x, null, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
-            check(FalconCuda.fcu_gemv_n_accumulate(dChunk, n, c1 - c0, dV.floats(c0), partial.doubles(s * partialPerStream),
-                    acc.doubles((long) s * n), started[s] ? 0 : 1, streams[s]), "product kernel");
-            started[s] = true;
-        });
+        boolean[] started = accumulateProduct(x, product);
         if (started[0]) {
             check(FalconCuda.fcu_sum_to_float(acc.doubles(0), started[1] ? acc.doubles(n) : null, n, dOut.floats(0), streams[0]),
                     "product kernel");
@@ -407,6 +397,62 @@ public final class CudaBackend extends HostSideCalls {
             check(zeroFill(dOut, n), "zeroing");
         }
         download(out, dOut, (long) n * Float.BYTES);
+    }
+
+    /** The device buffers of a product X v: v, the two streams' double accumulators (2n) and their slices' partials. */
+    private record ProductScratch(DeviceBuffer v, DeviceBuffer acc, DeviceBuffer partial) {}
+
+    /** Taken before forEachChunk plans X, as the plan counts them (see {@link #scratchOfTheWorkingSet}). */
+    private ProductScratch productScratch(HostMatrix x, FloatPointer v) {
+        int n = Math.toIntExact(x.rows());
+        DeviceBuffer dV = upload("v", v, x.cols() * Float.BYTES);
+        DeviceBuffer acc = buffer("productAcc", 2L * n * Double.BYTES);
+        return new ProductScratch(dV, acc, buffer("productPartial", DeviceMemoryPlan.productPartialBytes(n)));
+    }
+
+    /**
+     * The two streams' accumulators of X v (stream s's at s * n of its acc); returns which streams started
+     * theirs (a stream with no chunk leaves its accumulator unwritten). Not cublasSgemv: it would sum all p products of
+     * a row in float. falcon's kernel sums slices of columns in double and adds them in double.
+     */
+    private boolean[] accumulateProduct(HostMatrix x, ProductScratch product) {
+        int n = Math.toIntExact(x.rows());
+        long partialPerStream = DeviceMemoryPlan.GEMV_MAX_SLICES * n;
+        boolean[] started = new boolean[2];
+        forEachChunk(x, null, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
+            check(FalconCuda.fcu_gemv_n_accumulate(dChunk, n, c1 - c0, product.v().floats(c0),
+                    product.partial().doubles(s * partialPerStream), product.acc().doubles((long) s * n), started[s] ? 0 : 1,
+                    streams[s]), "product kernel");
+            started[s] = true;
+        });
+        return started;
+    }
+
+    /**
+     * The product's two double accumulators are copied to the host as they are and added there, in double, as
+     * fcu_sum_to_float adds them before its rounding: the objective squares these residuals, and rounded to float
+     * its fit term was 1e-7 off. 2n doubles, no pass over X beyond multiply's.
+     */
+    @Override
+    public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) {
+        try (ExclusiveUse.Scope call = exclusive.enter("multiplySummedInDouble");
+             HostMatrix.Use use = x.use("the cuda backend's multiplySummedInDouble")) {
+            checkOpen();
+            if (runsOnHost(x)) {
+                host.multiplySummedInDouble(x, v, out);
+                return;
+            }
+            int n = Math.toIntExact(x.rows());
+            ProductScratch product = productScratch(x, v);
+            boolean[] started = accumulateProduct(x, product);
+            try (DoublePointer both = new DoublePointer(2L * n)) {
+                if (started[0]) download(both, product.acc(), (started[1] ? 2L : 1L) * n * Double.BYTES);
+                for (int i = 0; i < n; i++) {
+                    double a = started[0] ? both.get(i) : 0;
+                    out.put(i, started[1] ? a + both.get(n + i) : a);
+                }
+            }
+        }
     }
 
     private int zeroFill(DeviceBuffer b, long floats) {

@@ -74,6 +74,16 @@ public final class CudaLogicOnCpu extends HostSideCalls {
         }
     }
 
+    /** The GPU path's product kernel as {@link #multiply} runs it, the two streams' accumulators added in double as the cuda backend adds them. */
+    @Override
+    public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) {
+        checkOpen();
+        x.requireColumnMajor(name());
+        try (HostMatrix.Use use = x.use("multiplySummedInDouble")) {
+            CudaLogic.fcl_multiply_summed_in_double(x.data(), x.rows(), x.cols(), v, PRODUCT_CHUNK, out);
+        }
+    }
+
     /** Not a multiple of the kernel's slice width, so the contract's shapes cross chunks and partial slices. */
     static final long PRODUCT_CHUNK = 700;
 

@@ -45,7 +45,7 @@ public final class FalconKernels {
     public static native void falcon_gemv_n(@Cast("const float*") FloatPointer x, long n, long p,
                                             @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
     public static native void falcon_gemv_n_double(@Cast("const float*") FloatPointer x, long n, long p,
-                                                   @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
+                                                   @Cast("const float*") FloatPointer v, DoublePointer out, int threads);
     public static native void falcon_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
                                             @Cast("const float*") FloatPointer u, FloatPointer out, int threads);
     public static native void falcon_block_gram(@Cast("const float*") FloatPointer x, long n, long p,
@@ -79,7 +79,7 @@ public final class FalconKernels {
                                                   @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
     public static native void falcon_panel_gemv_n_double(@Cast("const float*") FloatPointer x, long n, long p,
                                                          @Cast("const int64_t*") long[] panels, long panelCount,
-                                                         @Cast("const float*") FloatPointer v, FloatPointer out, int threads);
+                                                         @Cast("const float*") FloatPointer v, DoublePointer out, int threads);
     public static native void falcon_panel_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
                                                   @Cast("const int64_t*") long[] panels, long panelCount,
                                                   @Cast("const float*") FloatPointer u, FloatPointer out, int threads);
