@@ -11,11 +11,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/target"
 build=1
+usage() { echo "usage: $0 [--no-build] [--out DIR]" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-build) build=0 ;;
-    --out) out="$2"; shift ;;
-    *) echo "usage: $0 [--no-build] [--out DIR]" >&2; exit 2 ;;
+    # under set -u a missing value would end the script with bash's "unbound variable" and exit 1
+    --out) [[ $# -ge 2 && -n $2 ]] || usage; out="$2"; shift ;;
+    *) usage ;;
   esac
   shift
 done
