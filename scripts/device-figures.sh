@@ -16,6 +16,9 @@ set -uo pipefail
 bundle=$(readlink -f "${1:-target/falcon-gpu.tar.gz}")
 out=$(mkdir -p "${2:-device-figures}" && readlink -f "${2:-device-figures}")
 work=$(mktemp -d)
+# the unpacked bundle, its JavaCPP cache and the pruned weights (100 MB for resnet50) are no result: the reports, logs
+# and summary are in OUTDIR
+trap 'rm -rf "$work"' EXIT
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 copy_to="${3:-}"

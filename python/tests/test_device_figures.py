@@ -42,12 +42,15 @@ class DeviceFiguresTest(unittest.TestCase):
         self.copy_to = self.root / "copy"
         self.copy_to.mkdir()
         self.log = self.root / "calls.txt"
+        # the script's own mktemp -d lands here, where a test can see what it leaves
+        self.scratch = self.root / "scratch"
+        self.scratch.mkdir()
 
     def tearDown(self):
         self.tmp.cleanup()
 
     def run_script(self, deadline="600", **env):
-        environment = dict(os.environ, STAND_IN_LOG=str(self.log), FIGURES_DEADLINE_S=deadline, **env)
+        environment = dict(os.environ, STAND_IN_LOG=str(self.log), FIGURES_DEADLINE_S=deadline, TMPDIR=str(self.scratch), **env)
         return subprocess.run(["bash", str(SCRIPT), str(self.bundle), str(self.out), str(self.copy_to)],
                               env=environment, capture_output=True, text=True, timeout=120)
 
@@ -151,6 +154,18 @@ class DeviceFiguresTest(unittest.TestCase):
         for line in lines[3:]:
             self.assertIn("skipped: the deadline is near", line)
         self.assertEqual(9, len(lines))
+
+    def test_the_work_folder_is_removed_after_a_run_and_after_a_failed_one(self):
+        # it holds the unpacked bundle, its JavaCPP cache (174 MB) and the pruned weights (100 MB for resnet50): after
+        # every run, even one that could not unpack the bundle, it stayed in /tmp
+        r = self.run_script()
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertEqual([], list(self.scratch.iterdir()))
+        self.assertTrue((self.out / "logs" / "report-resnet50-500-cuda.json").exists(), "the results stay in OUTDIR")
+        self.bundle.write_bytes(b"not a tar archive")
+        r = self.run_script()
+        self.assertNotEqual(0, r.returncode)
+        self.assertEqual([], list(self.scratch.iterdir()))
 
     def test_an_unreadable_bundle_says_so(self):
         self.bundle.write_bytes(b"not a tar archive")
