@@ -3,7 +3,8 @@
 #   scripts/device-figures.sh [BUNDLE.tar.gz] [OUTDIR] [COPY_TO]   defaults: target/falcon-gpu.tar.gz, ./device-figures
 # FIGURES_DEADLINE_S (default 540): no step starts, and none runs on, past this many seconds from the start (the device
 #   tool kills a command at 600 s, losing the step under way and the digest: keep the deadline under its limit).
-# COPY_TO (optional): a folder that receives summary.txt and logs.tar.gz again after every step.
+# COPY_TO (optional): a folder that receives summary.txt and logs.tar.gz again after every step; created when missing,
+#   and the run refused (exit 2) before any step when it cannot be created or written.
 # Steps, each under its own time limit, each logged to OUTDIR/NN-step.log; a failed step does not stop the next:
 #   the machine (nvidia-smi, CPUs, memory), `falcon env`, the GPU test suite (JUnit tag gpu), JMH of the
 #   device-resident products (every block product kernel, against a read of an X of the same size), the resnet20
@@ -13,6 +14,13 @@
 # toolkit under /usr/local, or the nvidia-* Python wheels). OUTDIR/summary.txt lists each step's status and time;
 # OUTDIR/logs.tar.gz holds every log, report and JMH result. Exit status 0 when every step ran and succeeded, else 1.
 set -uo pipefail
+copy_to="${3:-}"
+# COPY_TO is what keeps the results when the run is killed: one that cannot be written lost them, step after step,
+# with only cp's errors to say so
+if [ -n "$copy_to" ] && ! { mkdir -p "$copy_to" 2>/dev/null && [ -w "$copy_to" ]; }; then
+  echo "device-figures: cannot create or write the COPY_TO folder $copy_to (the third argument): name a folder that can be created and written" >&2
+  exit 2
+fi
 bundle=$(readlink -f "${1:-target/falcon-gpu.tar.gz}")
 out=$(mkdir -p "${2:-device-figures}" && readlink -f "${2:-device-figures}")
 work=$(mktemp -d)
@@ -21,7 +29,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
-copy_to="${3:-}"
 deadline=$(( $(date +%s) + ${FIGURES_DEADLINE_S:-540} ))
 : > "$summary"
 tar -C "$work" -xzf "$bundle" || { echo "cannot unpack $bundle" | tee -a "$summary"; exit 1; }

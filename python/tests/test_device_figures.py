@@ -167,6 +167,25 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertNotEqual(0, r.returncode)
         self.assertEqual([], list(self.scratch.iterdir()))
 
+    def test_a_copy_to_folder_that_does_not_exist_is_created(self):
+        # cp failed after every step (2 errors a step, nothing copied), and neither the summary nor the status said so
+        self.copy_to = self.root / "not" / "yet"
+        r = self.run_script()
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertNotIn("cannot create", r.stderr)
+        self.assertEqual(self.summary(), (self.copy_to / "summary.txt").read_text())
+        self.assertTrue((self.copy_to / "logs.tar.gz").exists())
+
+    def test_a_copy_to_folder_that_cannot_be_made_is_refused_before_any_step(self):
+        (self.root / "a-file").write_text("")
+        self.copy_to = self.root / "a-file" / "copy"
+        r = self.run_script()
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertEqual(1, len(r.stderr.splitlines()), r.stderr)
+        self.assertIn(f"COPY_TO folder {self.copy_to}", r.stderr)
+        self.assertFalse(self.log.exists(), "no step ran")
+        self.assertEqual([], list(self.scratch.iterdir()))
+
     def test_an_unreadable_bundle_says_so(self):
         self.bundle.write_bytes(b"not a tar archive")
         r = self.run_script()
