@@ -561,6 +561,25 @@ class GpuBundleTest(unittest.TestCase):
         self.assertTrue(r.stderr.startswith("usage: "), r.stderr)
         self.assertNotIn("unbound variable", r.stderr)
 
+    def test_a_bundle_of_real_kernels_is_written_and_names_their_architectures(self):
+        r = self.bundle("--no-build", "--out", str(self.out))
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertTrue((self.out / "falcon-gpu.tar.gz").exists())
+        self.assertIn("compute 800,900", r.stdout + r.stderr)
+        # the check runs the bundle's own runtime on the bundle's falcon.jar, with the class that checks the kernels
+        call = self.java_calls.read_text()
+        self.assertRegex(call, r"-cp \S*/falcon-gpu/lib/falcon\.jar dev\.falcon\.cuda\.CudaKernels")
+        self.assertTrue((ROOT / "java/cuda/src/main/java/dev/falcon/cuda/CudaKernels.java").exists())
+
+    def test_a_falcon_jar_with_the_stub_kernels_is_refused(self):
+        # a build without nvcc (or with -Dfalcon.cuda=OFF) packs the "not built" stub: the bundle was written, exit 0,
+        # and every GPU step on the server failed
+        r = self.bundle("--no-build", "--out", str(self.out), kernels="stub")
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertIn("falcon CUDA kernels were not built (nvcc absent at build time)", r.stderr)
+        self.assertIn(str(self.root / "java/cli/target/falcon.jar"), r.stderr)
+        self.assertFalse((self.out / "falcon-gpu.tar.gz").exists())
+
 
 if __name__ == "__main__":
     unittest.main()
