@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # The GPU figures of the CUDA issue in one run, from the GPU bundle (scripts/gpu-bundle.sh), on a GPU server:
 #   scripts/device-figures.sh [BUNDLE.tar.gz] [OUTDIR] [COPY_TO]   defaults: target/falcon-gpu.tar.gz, ./device-figures
-# FIGURES_DEADLINE_S (default 540): no step starts, and none runs on, past this many seconds from the start (the device
-#   tool kills a command at 600 s, losing the step under way and the digest: keep the deadline under its limit).
+# FIGURES_DEADLINE_S (default 470): no step starts, and none runs on, past this many seconds from the start. The default
+#   fits the one-shot device run, a command killed at 520 s, with time left for the digest; a deadline past the
+#   command's limit loses the step under way and the digest, so keep it 50 s under the limit of the command you run.
 # COPY_TO (optional): a folder that receives summary.txt and logs.tar.gz again after every step; created when missing,
 #   and the run refused (exit 2) before any step when it cannot be created or written.
 # Steps, each under its own time limit, each logged to OUTDIR/NN-step.log; a failed step does not stop the next:
-#   the machine (nvidia-smi, CPUs, memory), `falcon env`, the GPU test suite (JUnit tag gpu), JMH of the
-#   device-resident products (every block product kernel, against a read of an X of the same size), the resnet20
-#   example on cuda, the resnet50 example at n = 500 on cuda (target < 60 s), mobilenetv1 at n = 128 on cuda and on
-#   the cpu backend of the same machine, and JMH of the cpu backend's products there.
+#   the machine (nvidia-smi, CPUs, memory), `falcon env`, the resnet50 example at n = 500 on cuda (target < 60 s), the
+#   resnet20 example on cuda, mobilenetv1 at n = 128 on cuda and on the cpu backend of the same machine, the GPU test
+#   suite (JUnit tag gpu), JMH of the device-resident products (every block product kernel, against a read of an X of
+#   the same size), and JMH of the cpu backend's products there. The solves come first: resnet50 has a target, and
+#   its full limit comes after at most 90 s of limits; the suites and JMH, open-ended, take what time is left.
 # The CUDA 13 libraries are taken from ldconfig's cache or LD_LIBRARY_PATH, else looked for in the usual places (a
 # toolkit under /usr/local, or the nvidia-* Python wheels). OUTDIR/summary.txt lists each step's status and time;
 # OUTDIR/logs.tar.gz holds every log, report and JMH result. Exit status 0 when every step ran and succeeded, else 1.
 set -uo pipefail
+deadline_s=${FIGURES_DEADLINE_S:-470}
+# bash's arithmetic would read "8m" as an unset variable, 0, and skip every step
+if [[ ! $deadline_s =~ ^[0-9]+$ ]]; then
+  echo "device-figures: FIGURES_DEADLINE_S=$deadline_s is no whole number of seconds: give one, e.g. FIGURES_DEADLINE_S=470" >&2
+  exit 2
+fi
+deadline=$(( $(date +%s) + deadline_s ))
 copy_to="${3:-}"
 # COPY_TO is what keeps the results when the run is killed: one that cannot be written lost them, step after step,
 # with only cp's errors to say so
@@ -29,7 +38,6 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
-deadline=$(( $(date +%s) + ${FIGURES_DEADLINE_S:-540} ))
 : > "$summary"
 tar -C "$work" -xzf "$bundle" || { echo "cannot unpack $bundle" | tee -a "$summary"; exit 1; }
 b="$work/falcon-gpu"
@@ -119,14 +127,14 @@ run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   fi
 }
 threads=$(nproc)
-run machine 60 bash -c machine
-run env 120 "$b/bin/falcon" env
-run gpu-tests 200 env REPORTS="$out/logs/gpu-test-reports" "$b/bin/gpu-tests" --include-tag gpu
-run jmh-device 200 "$b/bin/benchmarks" DeviceProductBenchmark -f 1 -wi 2 -i 3 -w 500ms -r 500ms -rf json -rff "$out/logs/jmh-device.json"
-run resnet20-cuda 60 bash -c "prune cuda resnet20 1000 $threads"
+run machine 30 bash -c machine
+run env 60 "$b/bin/falcon" env
 run resnet50-n500-cuda 240 env FALCON_HEAP=8g bash -c "prune cuda resnet50 500 $threads"
+run resnet20-cuda 60 bash -c "prune cuda resnet20 1000 $threads"
 run mobilenetv1-cuda 90 bash -c "prune cuda mobilenetv1 128 $threads"
 run mobilenetv1-cpu 90 bash -c "prune cpu mobilenetv1 128 $threads"
+run gpu-tests 200 env REPORTS="$out/logs/gpu-test-reports" "$b/bin/gpu-tests" --include-tag gpu
+run jmh-device 200 "$b/bin/benchmarks" DeviceProductBenchmark -f 1 -wi 2 -i 3 -w 500ms -r 500ms -rf json -rff "$out/logs/jmh-device.json"
 run jmh-cpu 150 "$b/bin/benchmarks" 'ProductBenchmark.(nativeStreamingRead|fusedBlockProduct)$' -p threads="$threads" \
   -f 1 -wi 1 -i 3 -w 1s -r 1s -rf json -rff "$out/logs/jmh-cpu.json"
 echo "logs: $out/logs.tar.gz"
