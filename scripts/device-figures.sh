@@ -14,7 +14,10 @@
 #   its full limit comes after at most 90 s of limits; the suites and JMH, open-ended, take what time is left.
 # The CUDA 13 libraries are taken from ldconfig's cache or LD_LIBRARY_PATH, else looked for in the usual places (a
 # toolkit under /usr/local, or the nvidia-* Python wheels). OUTDIR/summary.txt lists each step's status and time;
-# OUTDIR/logs.tar.gz holds every log, report and JMH result. Exit status 0 when every step ran and succeeded, else 1.
+# OUTDIR/logs.tar.gz holds every log, report and JMH result. Where `falcon env` finds the cuda backend unusable,
+# summary.txt says why ("cuda unusable: 0 GPUs because ...") and the cuda steps are skipped, not run to fail.
+# Exit status 0 when every step ran and succeeded, 2 for a bundle, COPY_TO or FIGURES_DEADLINE_S that cannot be used,
+# else 1.
 set -uo pipefail
 deadline_s=${FIGURES_DEADLINE_S:-470}
 # bash's arithmetic would read "8m" as an unset variable, 0, and skip every step
@@ -30,7 +33,8 @@ if [ -n "$copy_to" ] && ! { mkdir -p "$copy_to" 2>/dev/null && [ -w "$copy_to" ]
   echo "device-figures: cannot create or write the COPY_TO folder $copy_to (the third argument): name a folder that can be created and written" >&2
   exit 2
 fi
-bundle=$(readlink -f "${1:-target/falcon-gpu.tar.gz}")
+bundle_as_given="${1:-target/falcon-gpu.tar.gz}"
+bundle=$(readlink -f "$bundle_as_given")
 out=$(mkdir -p "${2:-device-figures}" && readlink -f "${2:-device-figures}")
 work=$(mktemp -d)
 # the unpacked bundle, its JavaCPP cache and the pruned weights (100 MB for resnet50) are no result: the reports, logs
@@ -39,7 +43,11 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 : > "$summary"
-tar -C "$work" -xzf "$bundle" || { echo "cannot unpack $bundle" | tee -a "$summary"; exit 1; }
+# readlink -f names nothing when the bundle's folder does not exist: the message names the path as given
+if ! tar -C "$work" -xzf "${bundle:-$bundle_as_given}"; then
+  echo "device-figures: cannot unpack $bundle_as_given: give the GPU bundle that scripts/gpu-bundle.sh wrote" | tee -a "$summary" >&2
+  exit 2
+fi
 b="$work/falcon-gpu"
 export FALCON_CACHE="$work/cache"
 
@@ -82,8 +90,11 @@ machine() {
   nvidia-smi || true
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv || true
   echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  local lib found
   for lib in $cuda_libs_listed; do
-    echo "$lib: $(ldconfig -p | grep -m1 "$lib" || find ${LD_LIBRARY_PATH//:/ } -maxdepth 1 -name "$lib" 2>/dev/null | head -1)"
+    # without a folder to look in, find would look in the current one
+    found=$(ldconfig -p | grep -m1 "$lib" || { [ -n "${LD_LIBRARY_PATH:-}" ] && find ${LD_LIBRARY_PATH//:/ } -maxdepth 1 -name "$lib" 2>/dev/null | head -1; })
+    echo "$lib: ${found:-not found}"
   done
   nproc; free -g; uname -a; df -h /tmp | tail -1
 }
@@ -94,15 +105,30 @@ prune() { # DEVICE EXAMPLE N THREADS
 export -f machine prune
 step=0
 failed=0
+# set after the env step when `falcon env` says the cuda backend is unusable: its reason, "0 GPUs because ..."
+cuda_unusable=
+run_cuda() { # as run: a step that needs the cuda backend, skipped with the reason when env found it unusable
+  if [ -n "$cuda_unusable" ]; then
+    step=$((step + 1))
+    skipped "$1" "cuda is unusable (see above)"
+    return
+  fi
+  run "$@"
+}
+skipped() { # NAME WHY
+  printf '%-22s skipped: %s\n' "$1" "$2" | tee -a "$summary"
+  failed=$((failed + 1))
+  keep_copies
+}
 run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   local name=$1 limit=$2; shift 2
   step=$((step + 1))
   local log start end rc left
   log="$out/logs/$(printf '%02d' $step)-$name.log"
+  last_log=$log
   left=$(( deadline - $(date +%s) - 5 ))
   if (( left < 20 )); then
-    printf '%-22s skipped: the deadline is near\n' "$name" | tee -a "$summary"
-    failed=$((failed + 1))
+    skipped "$name" "the deadline is near"
     return
   fi
   (( limit > left )) && limit=$left
@@ -117,6 +143,9 @@ run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   [ $rc -ne 0 ] && failed=$((failed + 1))
   printf '%-22s rc=%-3s %7s s  (limit %s s)\n' "$name" "$rc" "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f", e - s}')" "$limit" \
     | tee -a "$summary"
+  keep_copies
+}
+keep_copies() {
   tar -C "$out" -czf "$out/logs.tar.gz" logs
   # copied under another name, then renamed: a kill during the copy leaves the last complete pair, never a cut archive
   if [ -n "$copy_to" ]; then
@@ -129,19 +158,27 @@ run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
 threads=$(nproc)
 run machine 30 bash -c machine
 run env 60 "$b/bin/falcon" env
-run resnet50-n500-cuda 240 env FALCON_HEAP=8g bash -c "prune cuda resnet50 500 $threads"
-run resnet20-cuda 60 bash -c "prune cuda resnet20 1000 $threads"
-run mobilenetv1-cuda 90 bash -c "prune cuda mobilenetv1 128 $threads"
+# env's line for cuda: "  cuda   priority 300  unusable: 0 GPUs because ...". Only a plain "unusable" skips the cuda
+# steps: an env that failed or listed no cuda says nothing about them, and they run to show what goes wrong.
+cuda_unusable=$(sed -n 's/^  cuda  *priority  *[0-9]*  unusable: //p' "$last_log" 2>/dev/null | head -1)
+if [ -n "$cuda_unusable" ]; then
+  echo "cuda unusable: $cuda_unusable" | tee -a "$summary"
+  keep_copies
+fi
+run_cuda resnet50-n500-cuda 240 env FALCON_HEAP=8g bash -c "prune cuda resnet50 500 $threads"
+run_cuda resnet20-cuda 60 bash -c "prune cuda resnet20 1000 $threads"
+run_cuda mobilenetv1-cuda 90 bash -c "prune cuda mobilenetv1 128 $threads"
 run mobilenetv1-cpu 90 bash -c "prune cpu mobilenetv1 128 $threads"
-run gpu-tests 200 env REPORTS="$out/logs/gpu-test-reports" "$b/bin/gpu-tests" --include-tag gpu
-run jmh-device 200 "$b/bin/benchmarks" DeviceProductBenchmark -f 1 -wi 2 -i 3 -w 500ms -r 500ms -rf json -rff "$out/logs/jmh-device.json"
+run_cuda gpu-tests 200 env REPORTS="$out/logs/gpu-test-reports" "$b/bin/gpu-tests" --include-tag gpu
+run_cuda jmh-device 200 "$b/bin/benchmarks" DeviceProductBenchmark -f 1 -wi 2 -i 3 -w 500ms -r 500ms -rf json -rff "$out/logs/jmh-device.json"
 run jmh-cpu 150 "$b/bin/benchmarks" 'ProductBenchmark.(nativeStreamingRead|fusedBlockProduct)$' -p threads="$threads" \
   -f 1 -wi 1 -i 3 -w 1s -r 1s -rf json -rff "$out/logs/jmh-cpu.json"
 echo "logs: $out/logs.tar.gz"
 shopt -s nullglob
 echo "== summary"; cat "$summary"
-echo "== gpu tests"; grep -aE "tests (successful|failed|aborted|skipped)|MethodSource|✘" "$out"/logs/*gpu-tests.log | head -40
-echo "== JMH"; grep -ahE "^(Device)?ProductBenchmark\.|^Benchmark " "$out"/logs/*jmh-*.log
+# </dev/null: a grep given no log (the step was skipped) reads its standard input instead
+echo "== gpu tests"; grep -aE "tests (successful|failed|aborted|skipped)|MethodSource|✘" "$out"/logs/*gpu-tests.log </dev/null | head -40
+echo "== JMH"; grep -ahE "^(Device)?ProductBenchmark\.|^Benchmark " "$out"/logs/*jmh-*.log </dev/null
 echo "== solves"; for f in "$out"/logs/*-cuda.log "$out"/logs/*-cpu.log; do echo "-- $(basename "$f")"; tail -n 6 "$f"; done
 echo "== $failed of $step steps failed or were skipped"
 [ $failed -eq 0 ]

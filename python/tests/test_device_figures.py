@@ -12,13 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "device-figures.sh"
 
 # Each stand-in records its arguments; `falcon prune` writes the report it is asked for; STAND_IN_FAIL names a
-# launcher that fails.
+# launcher that fails; with STAND_IN_CUDA_UNUSABLE, `falcon env` lists cuda as unusable for that reason.
 STAND_IN = """#!/usr/bin/env bash
 me=$(basename "$0")
 echo "$me $*" >> "$STAND_IN_LOG"
 [ "${STAND_IN_FAIL:-}" = "$me" ] && { echo "$me failed" >&2; exit 3; }
 [ "${STAND_IN_JMH_FAILURE:-}" = "$me" ] && echo "# Warmup Iteration   1: <failure>"
 [ "${STAND_IN_ALL_SKIPPED:-}" = "$me" ] && printf '[        64 tests skipped         ]\n[         0 tests successful      ]\n'
+[ "$me ${1:-}" = "falcon env" ] && [ -n "${STAND_IN_CUDA_UNUSABLE:-}" ] && \
+  printf 'backends (highest priority first):\\n  cuda   priority 300  unusable: %s\\n  cpu    priority 200  usable\\n' "$STAND_IN_CUDA_UNUSABLE"
 while [ $# -gt 0 ]; do [ "$1" = --report ] && echo '{}' > "$2"; shift; done
 echo "$me done"
 """
@@ -226,6 +228,49 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertEqual(2, r.returncode, r.stdout + r.stderr)
         self.assertIn("FIGURES_DEADLINE_S", r.stderr)
         self.assertFalse(self.log.exists(), "no step ran")
+
+    NO_DRIVER = ("0 GPUs because the CUDA driver is missing or too old: libcuda.so.1 not found or older than CUDA 13 "
+                 "(cudaGetDeviceCount error 35: CUDA driver version is insufficient for CUDA runtime version)")
+
+    def test_without_a_usable_gpu_the_cuda_steps_are_skipped_with_the_reason(self):
+        # they ran and failed with bare codes (rc=1, rc=2), env said rc=0, and the reason was only in the step logs
+        r = self.run_script(STAND_IN_CUDA_UNUSABLE=self.NO_DRIVER)
+        self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+        summary = self.summary()
+        self.assertIn(f"cuda unusable: {self.NO_DRIVER}\n", summary)
+        lines = {line.split()[0]: line for line in summary.splitlines()}
+        for step in ("resnet50-n500-cuda", "resnet20-cuda", "mobilenetv1-cuda", "gpu-tests", "jmh-device"):
+            self.assertRegex(lines[step], rf"^{step}\s+skipped: cuda is unusable \(see above\)$")
+        for step in ("machine", "env", "mobilenetv1-cpu", "jmh-cpu"):
+            self.assertRegex(lines[step], rf"^{step}\s+rc=0 ")
+        calls = self.log.read_text()
+        self.assertNotIn("--device cuda", calls)
+        self.assertNotIn("gpu-tests", calls)
+        self.assertNotIn("DeviceProductBenchmark", calls)
+        self.assertIn("== 5 of 9 steps failed or were skipped", r.stdout)
+
+    def test_the_machine_log_says_which_cuda_libraries_were_not_found(self):
+        tools = self.root / "tools"
+        tools.mkdir()
+        (tools / "ldconfig").write_text("#!/usr/bin/env bash\n"
+                                        "echo '\tlibcudart.so.13 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudart.so.13'\n")
+        (tools / "find").write_text("#!/usr/bin/env bash\n")
+        for tool in tools.iterdir():
+            tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+        r = self.run_script(PATH=f"{tools}:{os.environ['PATH']}", LD_LIBRARY_PATH="")
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        machine = (self.out / "logs" / "01-machine.log").read_text()
+        self.assertIn("libcudart.so.13: \tlibcudart.so.13 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudart.so.13\n", machine)
+        for lib in self.CUDA_LIBS[1:]:
+            self.assertIn(f"{lib}: not found\n", machine)
+
+    def test_a_bundle_that_is_not_there_is_named_as_given(self):
+        # readlink -f printed nothing for a path whose folder does not exist: "cannot unpack " named no file
+        self.bundle = self.root / "no-such-folder" / "falcon-gpu.tar.gz"
+        r = self.run_script()
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertIn(f"cannot unpack {self.bundle}", self.summary())
+        self.assertIn(f"cannot unpack {self.bundle}", r.stderr)
 
     def test_an_unreadable_bundle_says_so(self):
         self.bundle.write_bytes(b"not a tar archive")
