@@ -1,27 +1,53 @@
 #!/usr/bin/env bash
 # The GPU figures of the CUDA issue in one run, from the GPU bundle (scripts/gpu-bundle.sh), on a GPU server:
 #   scripts/device-figures.sh [BUNDLE.tar.gz] [OUTDIR] [COPY_TO]   defaults: target/falcon-gpu.tar.gz, ./device-figures
-# FIGURES_DEADLINE_S (default 540): no step starts, and none runs on, past this many seconds from the start (the device
-#   tool kills a command at 600 s, losing the step under way and the digest: keep the deadline under its limit).
-# COPY_TO (optional): a folder that receives summary.txt and logs.tar.gz again after every step.
+# FIGURES_DEADLINE_S (default 470): no step starts, and none runs on, past this many seconds from the start. The default
+#   fits the one-shot device run, a command killed at 520 s, with time left for the digest; a deadline past the
+#   command's limit loses the step under way and the digest, so keep it 50 s under the limit of the command you run.
+# COPY_TO (optional): a folder that receives summary.txt and logs.tar.gz again after every step; created when missing,
+#   and the run refused (exit 2) before any step when it cannot be created or written.
 # Steps, each under its own time limit, each logged to OUTDIR/NN-step.log; a failed step does not stop the next:
-#   the machine (nvidia-smi, CPUs, memory), `falcon env`, the GPU test suite (JUnit tag gpu), JMH of the
-#   device-resident products (every block product kernel, against a read of an X of the same size), the resnet20
-#   example on cuda, the resnet50 example at n = 500 on cuda (target < 60 s), mobilenetv1 at n = 128 on cuda and on
-#   the cpu backend of the same machine, and JMH of the cpu backend's products there.
+#   the machine (nvidia-smi, CPUs, memory), `falcon env`, the resnet50 example at n = 500 on cuda (target < 60 s), the
+#   resnet20 example on cuda, mobilenetv1 at n = 128 on cuda and on the cpu backend of the same machine, the GPU test
+#   suite (JUnit tag gpu), JMH of the device-resident products (every block product kernel, against a read of an X of
+#   the same size), and JMH of the cpu backend's products there. The solves come first: resnet50 has a target, and
+#   its full limit comes after at most 90 s of limits; the suites and JMH, open-ended, take what time is left.
 # The CUDA 13 libraries are taken from ldconfig's cache or LD_LIBRARY_PATH, else looked for in the usual places (a
 # toolkit under /usr/local, or the nvidia-* Python wheels). OUTDIR/summary.txt lists each step's status and time;
-# OUTDIR/logs.tar.gz holds every log, report and JMH result. Exit status 0 when every step ran and succeeded, else 1.
+# OUTDIR/logs.tar.gz holds every log, report and JMH result. Where `falcon env` finds the cuda backend unusable,
+# summary.txt says why ("cuda unusable: 0 GPUs because ...") and the cuda steps are skipped, not run to fail.
+# Exit status 0 when every step ran and succeeded, 2 for a bundle, COPY_TO or FIGURES_DEADLINE_S that cannot be used,
+# else 1.
 set -uo pipefail
-bundle=$(readlink -f "${1:-target/falcon-gpu.tar.gz}")
+deadline_s=${FIGURES_DEADLINE_S:-470}
+# bash's arithmetic would read "8m" as an unset variable, 0, and skip every step
+if [[ ! $deadline_s =~ ^[0-9]+$ ]]; then
+  echo "device-figures: FIGURES_DEADLINE_S=$deadline_s is no whole number of seconds: give one, e.g. FIGURES_DEADLINE_S=470" >&2
+  exit 2
+fi
+deadline=$(( $(date +%s) + deadline_s ))
+copy_to="${3:-}"
+# COPY_TO is what keeps the results when the run is killed: one that cannot be written lost them, step after step,
+# with only cp's errors to say so
+if [ -n "$copy_to" ] && ! { mkdir -p "$copy_to" 2>/dev/null && [ -w "$copy_to" ]; }; then
+  echo "device-figures: cannot create or write the COPY_TO folder $copy_to (the third argument): name a folder that can be created and written" >&2
+  exit 2
+fi
+bundle_as_given="${1:-target/falcon-gpu.tar.gz}"
+bundle=$(readlink -f "$bundle_as_given")
 out=$(mkdir -p "${2:-device-figures}" && readlink -f "${2:-device-figures}")
 work=$(mktemp -d)
+# the unpacked bundle, its JavaCPP cache and the pruned weights (100 MB for resnet50) are no result: the reports, logs
+# and summary are in OUTDIR
+trap 'rm -rf "$work"' EXIT
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
-copy_to="${3:-}"
-deadline=$(( $(date +%s) + ${FIGURES_DEADLINE_S:-540} ))
 : > "$summary"
-tar -C "$work" -xzf "$bundle" || { echo "cannot unpack $bundle" | tee -a "$summary"; exit 1; }
+# readlink -f names nothing when the bundle's folder does not exist: the message names the path as given
+if ! tar -C "$work" -xzf "${bundle:-$bundle_as_given}"; then
+  echo "device-figures: cannot unpack $bundle_as_given: give the GPU bundle that scripts/gpu-bundle.sh wrote" | tee -a "$summary" >&2
+  exit 2
+fi
 b="$work/falcon-gpu"
 export FALCON_CACHE="$work/cache"
 
@@ -64,8 +90,11 @@ machine() {
   nvidia-smi || true
   nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm,clocks.max.mem --format=csv || true
   echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
+  local lib found
   for lib in $cuda_libs_listed; do
-    echo "$lib: $(ldconfig -p | grep -m1 "$lib" || find ${LD_LIBRARY_PATH//:/ } -maxdepth 1 -name "$lib" 2>/dev/null | head -1)"
+    # without a folder to look in, find would look in the current one
+    found=$(ldconfig -p | grep -m1 "$lib" || { [ -n "${LD_LIBRARY_PATH:-}" ] && find ${LD_LIBRARY_PATH//:/ } -maxdepth 1 -name "$lib" 2>/dev/null | head -1; })
+    echo "$lib: ${found:-not found}"
   done
   nproc; free -g; uname -a; df -h /tmp | tail -1
 }
@@ -76,15 +105,30 @@ prune() { # DEVICE EXAMPLE N THREADS
 export -f machine prune
 step=0
 failed=0
+# set after the env step when `falcon env` says the cuda backend is unusable: its reason, "0 GPUs because ..."
+cuda_unusable=
+run_cuda() { # as run: a step that needs the cuda backend, skipped with the reason when env found it unusable
+  if [ -n "$cuda_unusable" ]; then
+    step=$((step + 1))
+    skipped "$1" "cuda is unusable (see above)"
+    return
+  fi
+  run "$@"
+}
+skipped() { # NAME WHY
+  printf '%-22s skipped: %s\n' "$1" "$2" | tee -a "$summary"
+  failed=$((failed + 1))
+  keep_copies
+}
 run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   local name=$1 limit=$2; shift 2
   step=$((step + 1))
   local log start end rc left
   log="$out/logs/$(printf '%02d' $step)-$name.log"
+  last_log=$log
   left=$(( deadline - $(date +%s) - 5 ))
   if (( left < 20 )); then
-    printf '%-22s skipped: the deadline is near\n' "$name" | tee -a "$summary"
-    failed=$((failed + 1))
+    skipped "$name" "the deadline is near"
     return
   fi
   (( limit > left )) && limit=$left
@@ -99,6 +143,9 @@ run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   [ $rc -ne 0 ] && failed=$((failed + 1))
   printf '%-22s rc=%-3s %7s s  (limit %s s)\n' "$name" "$rc" "$(awk -v s="$start" -v e="$end" 'BEGIN{printf "%.1f", e - s}')" "$limit" \
     | tee -a "$summary"
+  keep_copies
+}
+keep_copies() {
   tar -C "$out" -czf "$out/logs.tar.gz" logs
   # copied under another name, then renamed: a kill during the copy leaves the last complete pair, never a cut archive
   if [ -n "$copy_to" ]; then
@@ -109,21 +156,29 @@ run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   fi
 }
 threads=$(nproc)
-run machine 60 bash -c machine
-run env 120 "$b/bin/falcon" env
-run gpu-tests 200 env REPORTS="$out/logs/gpu-test-reports" "$b/bin/gpu-tests" --include-tag gpu
-run jmh-device 200 "$b/bin/benchmarks" DeviceProductBenchmark -f 1 -wi 2 -i 3 -w 500ms -r 500ms -rf json -rff "$out/logs/jmh-device.json"
-run resnet20-cuda 60 bash -c "prune cuda resnet20 1000 $threads"
-run resnet50-n500-cuda 240 env FALCON_HEAP=8g bash -c "prune cuda resnet50 500 $threads"
-run mobilenetv1-cuda 90 bash -c "prune cuda mobilenetv1 128 $threads"
+run machine 30 bash -c machine
+run env 60 "$b/bin/falcon" env
+# env's line for cuda: "  cuda   priority 300  unusable: 0 GPUs because ...". Only a plain "unusable" skips the cuda
+# steps: an env that failed or listed no cuda says nothing about them, and they run to show what goes wrong.
+cuda_unusable=$(sed -n 's/^  cuda  *priority  *[0-9]*  unusable: //p' "$last_log" 2>/dev/null | head -1)
+if [ -n "$cuda_unusable" ]; then
+  echo "cuda unusable: $cuda_unusable" | tee -a "$summary"
+  keep_copies
+fi
+run_cuda resnet50-n500-cuda 240 env FALCON_HEAP=8g bash -c "prune cuda resnet50 500 $threads"
+run_cuda resnet20-cuda 60 bash -c "prune cuda resnet20 1000 $threads"
+run_cuda mobilenetv1-cuda 90 bash -c "prune cuda mobilenetv1 128 $threads"
 run mobilenetv1-cpu 90 bash -c "prune cpu mobilenetv1 128 $threads"
+run_cuda gpu-tests 200 env REPORTS="$out/logs/gpu-test-reports" "$b/bin/gpu-tests" --include-tag gpu
+run_cuda jmh-device 200 "$b/bin/benchmarks" DeviceProductBenchmark -f 1 -wi 2 -i 3 -w 500ms -r 500ms -rf json -rff "$out/logs/jmh-device.json"
 run jmh-cpu 150 "$b/bin/benchmarks" 'ProductBenchmark.(nativeStreamingRead|fusedBlockProduct)$' -p threads="$threads" \
   -f 1 -wi 1 -i 3 -w 1s -r 1s -rf json -rff "$out/logs/jmh-cpu.json"
 echo "logs: $out/logs.tar.gz"
 shopt -s nullglob
 echo "== summary"; cat "$summary"
-echo "== gpu tests"; grep -aE "tests (successful|failed|aborted|skipped)|MethodSource|✘" "$out"/logs/*gpu-tests.log | head -40
-echo "== JMH"; grep -ahE "^(Device)?ProductBenchmark\.|^Benchmark " "$out"/logs/*jmh-*.log
+# </dev/null: a grep given no log (the step was skipped) reads its standard input instead
+echo "== gpu tests"; grep -aE "tests (successful|failed|aborted|skipped)|MethodSource|✘" "$out"/logs/*gpu-tests.log </dev/null | head -40
+echo "== JMH"; grep -ahE "^(Device)?ProductBenchmark\.|^Benchmark " "$out"/logs/*jmh-*.log </dev/null
 echo "== solves"; for f in "$out"/logs/*-cuda.log "$out"/logs/*-cpu.log; do echo "-- $(basename "$f")"; tail -n 6 "$f"; done
 echo "== $failed of $step steps failed or were skipped"
 [ $failed -eq 0 ]

@@ -6,16 +6,20 @@
 #
 #   scripts/gpu-bundle.sh [--no-build] [--out DIR]      -> DIR/falcon-gpu.tar.gz (default DIR: target/)
 #
+# Refused (exit 2) when falcon.jar holds the "not built" CUDA stub rather than the kernels; it names the kernels'
+# architectures otherwise (falcon.jar's dev.falcon.cuda.CudaKernels, run by the bundle's runtime).
 # Size limit: 60 MB for the archive (checked; exit 1 above it).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/target"
 build=1
+usage() { echo "usage: $0 [--no-build] [--out DIR]" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --no-build) build=0 ;;
-    --out) out="$2"; shift ;;
-    *) echo "usage: $0 [--no-build] [--out DIR]" >&2; exit 2 ;;
+    # under set -u a missing value would end the script with bash's "unbound variable" and exit 1
+    --out) [[ $# -ge 2 && -n $2 ]] || usage; out="$2"; shift ;;
+    *) usage ;;
   esac
   shift
 done
@@ -58,6 +62,20 @@ cp "$root/benchmarks/target/falcon-benchmarks-$version.jar" "$dir/lib/falcon-ben
 cp "$m2/org/openjdk/jmh/jmh-core/$jmh_version/jmh-core-$jmh_version.jar" "$dir/lib/"
 cp "$m2/net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar" "$dir/lib/"
 cp "$m2/org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar" "$dir/lib/"
+
+# The bundle exists to run falcon's CUDA kernels, and a build without nvcc or the toolkit's headers (or with
+# -Dfalcon.cuda=OFF) packs the "not built" stub with only a CMake warning: on the server every GPU step would fail,
+# after the run is spent. The check loads falcon's own CUDA library only, so it needs no GPU or driver here.
+if ! kernels=$("$dir/runtime/bin/java" -cp "$dir/lib/falcon.jar" dev.falcon.cuda.CudaKernels 2>&1); then
+  if [[ $kernels == "not built: "* ]]; then
+    echo "gpu-bundle: $root/java/cli/target/falcon.jar holds the stub, not falcon's CUDA kernels (${kernels#not built: }):" \
+      "build it where nvcc and the CUDA 13 toolkit are, without -Dfalcon.cuda=OFF, and run scripts/gpu-bundle.sh again" >&2
+    exit 2
+  fi
+  echo "gpu-bundle: cannot check the CUDA kernels in $root/java/cli/target/falcon.jar: $kernels" >&2
+  exit 1
+fi
+echo "gpu-bundle: CUDA $kernels"
 
 # 3. Launchers.
 cat > "$dir/bin/common.sh" <<'SH'

@@ -12,14 +12,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "device-figures.sh"
 
 # Each stand-in records its arguments; `falcon prune` writes the report it is asked for; STAND_IN_FAIL names a
-# launcher that fails, STAND_IN_SLEEP one that sleeps.
+# launcher that fails; with STAND_IN_CUDA_UNUSABLE, `falcon env` lists cuda as unusable for that reason.
 STAND_IN = """#!/usr/bin/env bash
 me=$(basename "$0")
 echo "$me $*" >> "$STAND_IN_LOG"
-[ "${STAND_IN_SLEEP:-}" = "$me" ] && sleep 30
 [ "${STAND_IN_FAIL:-}" = "$me" ] && { echo "$me failed" >&2; exit 3; }
 [ "${STAND_IN_JMH_FAILURE:-}" = "$me" ] && echo "# Warmup Iteration   1: <failure>"
 [ "${STAND_IN_ALL_SKIPPED:-}" = "$me" ] && printf '[        64 tests skipped         ]\n[         0 tests successful      ]\n'
+[ "$me ${1:-}" = "falcon env" ] && [ -n "${STAND_IN_CUDA_UNUSABLE:-}" ] && \
+  printf 'backends (highest priority first):\\n  cuda   priority 300  unusable: %s\\n  cpu    priority 200  usable\\n' "$STAND_IN_CUDA_UNUSABLE"
 while [ $# -gt 0 ]; do [ "$1" = --report ] && echo '{}' > "$2"; shift; done
 echo "$me done"
 """
@@ -42,12 +43,15 @@ class DeviceFiguresTest(unittest.TestCase):
         self.copy_to = self.root / "copy"
         self.copy_to.mkdir()
         self.log = self.root / "calls.txt"
+        # the script's own mktemp -d lands here, where a test can see what it leaves
+        self.scratch = self.root / "scratch"
+        self.scratch.mkdir()
 
     def tearDown(self):
         self.tmp.cleanup()
 
     def run_script(self, deadline="600", **env):
-        environment = dict(os.environ, STAND_IN_LOG=str(self.log), FIGURES_DEADLINE_S=deadline, **env)
+        environment = dict(os.environ, STAND_IN_LOG=str(self.log), FIGURES_DEADLINE_S=deadline, TMPDIR=str(self.scratch), **env)
         return subprocess.run(["bash", str(SCRIPT), str(self.bundle), str(self.out), str(self.copy_to)],
                               env=environment, capture_output=True, text=True, timeout=120)
 
@@ -65,17 +69,17 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertEqual(1, r.returncode, r.stderr)
         lines = self.summary().splitlines()
         steps = [line.split()[0] for line in lines]
-        self.assertEqual(["machine", "env", "gpu-tests", "jmh-device", "resnet20-cuda", "resnet50-n500-cuda",
-                          "mobilenetv1-cuda", "mobilenetv1-cpu", "jmh-cpu"], steps)
-        self.assertIn("rc=3", lines[2], "the failing step's status")
-        self.assertIn("rc=0", lines[3], "the step after a failure still runs")
+        self.assertEqual(["machine", "env", "resnet50-n500-cuda", "resnet20-cuda", "mobilenetv1-cuda", "mobilenetv1-cpu",
+                          "gpu-tests", "jmh-device", "jmh-cpu"], steps)
+        self.assertIn("rc=3", lines[6], "the failing step's status")
+        self.assertIn("rc=0", lines[7], "the step after a failure still runs")
         calls = self.log.read_text()
         self.assertIn("falcon prune --device cuda --example resnet50 --n 500", calls)
         self.assertIn("falcon prune --device cpu --example mobilenetv1 --n 128", calls)
         self.assertIn("benchmarks DeviceProductBenchmark", calls)
         self.assertIn("gpu-tests --include-tag gpu", calls)
         self.assertTrue((self.out / "logs" / "report-resnet50-500-cuda.json").exists())
-        self.assertIn("gpu-tests failed", (self.out / "logs" / "03-gpu-tests.log").read_text())
+        self.assertIn("gpu-tests failed", (self.out / "logs" / "07-gpu-tests.log").read_text())
         self.assertEqual(self.summary(), (self.copy_to / "summary.txt").read_text())
         with tarfile.open(self.copy_to / "logs.tar.gz") as tar:
             self.assertIn("logs/09-jmh-cpu.log", tar.getnames())
@@ -84,16 +88,16 @@ class DeviceFiguresTest(unittest.TestCase):
         r = self.run_script(STAND_IN_JMH_FAILURE="benchmarks")
         self.assertEqual(1, r.returncode, r.stderr)
         lines = self.summary().splitlines()
-        self.assertRegex(lines[3], r"^jmh-device\s+rc=1 ")
-        self.assertRegex(lines[4], r"^resnet20-cuda\s+rc=0 ")
+        self.assertRegex(lines[7], r"^jmh-device\s+rc=1 ")
+        self.assertRegex(lines[8], r"^jmh-cpu\s+rc=1 ")
 
     def test_a_test_suite_that_skipped_every_test_counts_though_it_exits_0(self):
         # the GPU tests skip, and the launcher exits 0, where the cuda backend is unusable (a library not found, say)
         r = self.run_script(STAND_IN_ALL_SKIPPED="gpu-tests")
         self.assertEqual(1, r.returncode, r.stderr)
         lines = self.summary().splitlines()
-        self.assertRegex(lines[2], r"^gpu-tests\s+rc=1 ")
-        self.assertRegex(lines[3], r"^jmh-device\s+rc=0 ")
+        self.assertRegex(lines[6], r"^gpu-tests\s+rc=1 ")
+        self.assertRegex(lines[7], r"^jmh-device\s+rc=0 ")
 
     CUDA_LIBS = ["libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcusolver.so.12", "libcusolverMg.so.12",
                  "libcusparse.so.12", "libnvJitLink.so.13"]
@@ -143,14 +147,130 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertIn("LD_LIBRARY_PATH=/elsewhere/lib:/from/the/caller\n", (self.out / "logs" / "01-machine.log").read_text())
 
     def test_a_step_is_cut_at_the_deadline_and_the_rest_skipped(self):
-        r = self.run_script(deadline="30", STAND_IN_SLEEP="gpu-tests")
+        # on the clock in a file: the steps before gpu-tests take 1 s each, gpu-tests all it may
+        r = self.run_script(deadline="100", PATH=self.with_a_clock_each_step_runs_out(only="gpu-tests"))
         self.assertEqual(1, r.returncode, r.stderr)
         self.assertEqual("", r.stderr)
         lines = self.summary().splitlines()
-        self.assertRegex(lines[2], r"^gpu-tests\s+rc=124 ", "cut by its time limit")
-        for line in lines[3:]:
+        self.assertRegex(lines[6], r"^gpu-tests\s+rc=124 .*\(limit 89 s\)", "cut by its time limit, the deadline's")
+        for line in lines[7:]:
             self.assertIn("skipped: the deadline is near", line)
         self.assertEqual(9, len(lines))
+
+    def test_the_work_folder_is_removed_after_a_run_and_after_a_failed_one(self):
+        # it holds the unpacked bundle, its JavaCPP cache (174 MB) and the pruned weights (100 MB for resnet50): after
+        # every run, even one that could not unpack the bundle, it stayed in /tmp
+        r = self.run_script()
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertEqual([], list(self.scratch.iterdir()))
+        self.assertTrue((self.out / "logs" / "report-resnet50-500-cuda.json").exists(), "the results stay in OUTDIR")
+        self.bundle.write_bytes(b"not a tar archive")
+        r = self.run_script()
+        self.assertNotEqual(0, r.returncode)
+        self.assertEqual([], list(self.scratch.iterdir()))
+
+    def test_a_copy_to_folder_that_does_not_exist_is_created(self):
+        # cp failed after every step (2 errors a step, nothing copied), and neither the summary nor the status said so
+        self.copy_to = self.root / "not" / "yet"
+        r = self.run_script()
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertNotIn("cannot create", r.stderr)
+        self.assertEqual(self.summary(), (self.copy_to / "summary.txt").read_text())
+        self.assertTrue((self.copy_to / "logs.tar.gz").exists())
+
+    def test_a_copy_to_folder_that_cannot_be_made_is_refused_before_any_step(self):
+        (self.root / "a-file").write_text("")
+        self.copy_to = self.root / "a-file" / "copy"
+        r = self.run_script()
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertEqual(1, len(r.stderr.splitlines()), r.stderr)
+        self.assertIn(f"COPY_TO folder {self.copy_to}", r.stderr)
+        self.assertFalse(self.log.exists(), "no step ran")
+        self.assertEqual([], list(self.scratch.iterdir()))
+
+    # The device command that runs the script: a one-shot run killed at 520 s, which must leave the script time to
+    # write its digest after its deadline
+    DEVICE_COMMAND_LIMIT_S = 520
+    DIGEST_S = 30
+
+    def with_a_clock_each_step_runs_out(self, only=""):
+        """PATH with a stand-in date that reads a clock in a file, and a stand-in timeout that moves the clock on by the
+        whole limit it is given and the 5 s of --kill-after: every step (or only the one whose command line names
+        `only`; the others take 1 s) runs as long as it may, in no real time."""
+        tools = self.root / "clock-tools"
+        tools.mkdir()
+        self.clock = self.root / "clock"
+        self.clock.write_text("1000000\n")
+        (tools / "date").write_text(f'#!/usr/bin/env bash\nnow=$(cat {self.clock})\n'
+                                    'case "$1" in +%s) echo "$now" ;; +%s.%N) echo "$now.000000000" ;; *) exit 9 ;; esac\n')
+        (tools / "timeout").write_text(f'#!/usr/bin/env bash\nwhile [[ $1 == -* ]]; do shift; done\nlimit=$1; shift\n'
+                                       f'[[ "$*" == *"{only}"* ]] || {{ echo $(( $(cat {self.clock}) + 1 )) > {self.clock}; exec "$@"; }}\n'
+                                       f'echo $(( $(cat {self.clock}) + limit + 5 )) > {self.clock}\n"$@"\nexit 124\n')
+        for tool in tools.iterdir():
+            tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+        return f"{tools}:{os.environ['PATH']}"
+
+    def test_with_the_default_deadline_resnet50_gets_its_time_and_the_run_ends_inside_the_device_command(self):
+        # the default of 540 s outlasted the 520-s device command, which then killed the step under way and the digest,
+        # and resnet50, the step with a target, came after 640 s of limits and was skipped at the deadline
+        environment = dict(os.environ, STAND_IN_LOG=str(self.log), TMPDIR=str(self.scratch), PATH=self.with_a_clock_each_step_runs_out())
+        environment.pop("FIGURES_DEADLINE_S", None)
+        r = subprocess.run(["bash", str(SCRIPT), str(self.bundle), str(self.out)], env=environment, capture_output=True,
+                           text=True, timeout=120)
+        self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+        resnet50 = [line for line in self.summary().splitlines() if line.startswith("resnet50-n500-cuda ")]
+        self.assertEqual(1, len(resnet50), self.summary())
+        self.assertRegex(resnet50[0], r"rc=124 .*\(limit 240 s\)", self.summary())
+        self.assertLessEqual(int(self.clock.read_text()) - 1000000, self.DEVICE_COMMAND_LIMIT_S - self.DIGEST_S, self.summary())
+
+    def test_a_deadline_that_is_no_number_of_seconds_is_refused(self):
+        r = self.run_script(deadline="8m")
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertIn("FIGURES_DEADLINE_S", r.stderr)
+        self.assertFalse(self.log.exists(), "no step ran")
+
+    NO_DRIVER = ("0 GPUs because the CUDA driver is missing or too old: libcuda.so.1 not found or older than CUDA 13 "
+                 "(cudaGetDeviceCount error 35: CUDA driver version is insufficient for CUDA runtime version)")
+
+    def test_without_a_usable_gpu_the_cuda_steps_are_skipped_with_the_reason(self):
+        # they ran and failed with bare codes (rc=1, rc=2), env said rc=0, and the reason was only in the step logs
+        r = self.run_script(STAND_IN_CUDA_UNUSABLE=self.NO_DRIVER)
+        self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+        summary = self.summary()
+        self.assertIn(f"cuda unusable: {self.NO_DRIVER}\n", summary)
+        lines = {line.split()[0]: line for line in summary.splitlines()}
+        for step in ("resnet50-n500-cuda", "resnet20-cuda", "mobilenetv1-cuda", "gpu-tests", "jmh-device"):
+            self.assertRegex(lines[step], rf"^{step}\s+skipped: cuda is unusable \(see above\)$")
+        for step in ("machine", "env", "mobilenetv1-cpu", "jmh-cpu"):
+            self.assertRegex(lines[step], rf"^{step}\s+rc=0 ")
+        calls = self.log.read_text()
+        self.assertNotIn("--device cuda", calls)
+        self.assertNotIn("gpu-tests", calls)
+        self.assertNotIn("DeviceProductBenchmark", calls)
+        self.assertIn("== 5 of 9 steps failed or were skipped", r.stdout)
+
+    def test_the_machine_log_says_which_cuda_libraries_were_not_found(self):
+        tools = self.root / "tools"
+        tools.mkdir()
+        (tools / "ldconfig").write_text("#!/usr/bin/env bash\n"
+                                        "echo '\tlibcudart.so.13 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudart.so.13'\n")
+        (tools / "find").write_text("#!/usr/bin/env bash\n")
+        for tool in tools.iterdir():
+            tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
+        r = self.run_script(PATH=f"{tools}:{os.environ['PATH']}", LD_LIBRARY_PATH="")
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        machine = (self.out / "logs" / "01-machine.log").read_text()
+        self.assertIn("libcudart.so.13: \tlibcudart.so.13 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcudart.so.13\n", machine)
+        for lib in self.CUDA_LIBS[1:]:
+            self.assertIn(f"{lib}: not found\n", machine)
+
+    def test_a_bundle_that_is_not_there_is_named_as_given(self):
+        # readlink -f printed nothing for a path whose folder does not exist: "cannot unpack " named no file
+        self.bundle = self.root / "no-such-folder" / "falcon-gpu.tar.gz"
+        r = self.run_script()
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertIn(f"cannot unpack {self.bundle}", self.summary())
+        self.assertIn(f"cannot unpack {self.bundle}", r.stderr)
 
     def test_an_unreadable_bundle_says_so(self):
         self.bundle.write_bytes(b"not a tar archive")

@@ -506,5 +506,80 @@ class GpuBundleOfflineTest(unittest.TestCase):
                     self.assertEqual("-o" in log.read_text().split(), offline, log.read_text())
 
 
+# Stands in for the JDK's jlink: the runtime it "writes" has a java that answers the kernels check as STAND_IN_KERNELS
+# says ("built" or "stub") and records the class it was asked to run.
+FAKE_JLINK = """#!/usr/bin/env bash
+while [ $# -gt 0 ]; do [ "$1" = --output ] && out=$2; shift; done
+mkdir -p "$out/bin"
+cat > "$out/bin/java" <<'JAVA'
+#!/usr/bin/env bash
+echo "$*" >> "$JAVA_CALLS_LOG"
+if [ "$STAND_IN_KERNELS" = built ]; then echo "kernels: nvcc 13.0, static CUDA runtime, compute 800,900"; exit 0; fi
+echo "not built: falcon CUDA kernels were not built (nvcc absent at build time)"; exit 1
+JAVA
+chmod +x "$out/bin/java"
+"""
+
+
+class GpuBundleTest(unittest.TestCase):
+    """scripts/gpu-bundle.sh --no-build on a copy of the repository's layout with empty jars and a stand-in jlink."""
+
+    JARS = ["java/cli/target/falcon.jar", "java/core/target/falcon-core-0.1.0-SNAPSHOT-tests.jar",
+            "java/cuda/target/falcon-cuda-0.1.0-SNAPSHOT-tests.jar", "benchmarks/target/falcon-benchmarks-0.1.0-SNAPSHOT.jar",
+            "m2/org/junit/platform/junit-platform-console-standalone/1.11.4/junit-platform-console-standalone-1.11.4.jar",
+            "m2/org/openjdk/jmh/jmh-core/1.37/jmh-core-1.37.jar", "m2/net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar",
+            "m2/org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar"]
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self.tmp.name)
+        (self.root / "scripts").mkdir()
+        shutil.copy(ROOT / "scripts" / "gpu-bundle.sh", self.root / "scripts" / "gpu-bundle.sh")
+        for jar in self.JARS:
+            (self.root / jar).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / jar).write_bytes(b"")
+        tools = self.root / "tools"
+        tools.mkdir()
+        (tools / "jlink").write_text(FAKE_JLINK)
+        (tools / "jlink").chmod(0o755)
+        self.java_calls = self.root / "java-calls.txt"
+        self.out = self.root / "bundle"
+        self.env = dict(os.environ, PATH=f"{tools}{os.pathsep}{os.environ['PATH']}", MAVEN_REPO=str(self.root / "m2"),
+                        JAVA_CALLS_LOG=str(self.java_calls), TMPDIR=str(self.root))
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def bundle(self, *args, kernels="built"):
+        return subprocess.run([str(self.root / "scripts" / "gpu-bundle.sh"), *args], env=dict(self.env, STAND_IN_KERNELS=kernels),
+                              capture_output=True, text=True, timeout=60)
+
+    def test_out_without_a_value_is_bad_usage(self):
+        # under set -u, `--out` alone ended the script with bash's "$2: unbound variable" and exit 1
+        r = self.bundle("--out")
+        self.assertEqual(2, r.returncode, r.stderr)
+        self.assertTrue(r.stderr.startswith("usage: "), r.stderr)
+        self.assertNotIn("unbound variable", r.stderr)
+
+    def test_a_bundle_of_real_kernels_is_written_and_names_their_architectures(self):
+        r = self.bundle("--no-build", "--out", str(self.out))
+        self.assertEqual(0, r.returncode, r.stderr)
+        self.assertTrue((self.out / "falcon-gpu.tar.gz").exists())
+        self.assertIn("compute 800,900", r.stdout + r.stderr)
+        # the check runs the bundle's own runtime on the bundle's falcon.jar, with the class that checks the kernels
+        call = self.java_calls.read_text()
+        self.assertRegex(call, r"-cp \S*/falcon-gpu/lib/falcon\.jar dev\.falcon\.cuda\.CudaKernels")
+        self.assertTrue((ROOT / "java/cuda/src/main/java/dev/falcon/cuda/CudaKernels.java").exists())
+
+    def test_a_falcon_jar_with_the_stub_kernels_is_refused(self):
+        # a build without nvcc (or with -Dfalcon.cuda=OFF) packs the "not built" stub: the bundle was written, exit 0,
+        # and every GPU step on the server failed
+        r = self.bundle("--no-build", "--out", str(self.out), kernels="stub")
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertIn("falcon CUDA kernels were not built (nvcc absent at build time)", r.stderr)
+        self.assertIn(str(self.root / "java/cli/target/falcon.jar"), r.stderr)
+        self.assertFalse((self.out / "falcon-gpu.tar.gz").exists())
+
+
 if __name__ == "__main__":
     unittest.main()
