@@ -402,6 +402,27 @@ exec "$REAL_JAVA" "${opts[@]}" -version
             self.assertEqual(r.stdout.split()[0], start, (opts, heap))
             self.assertIn("version", r.stderr, "the JVM started")
 
+    def test_a_start_above_the_limit_is_one_line_naming_the_variables(self):
+        """An -Xms (or -XX:InitialHeapSize=) above the limit stopped the JVM in its own two lines ('Initial heap size
+        set to a larger value than the maximum heap size'), naming neither variable, with exit code 1."""
+        cases = [  # FALCON_JAVA_OPTS, FALCON_HEAP -> what the line names
+            ("-Xms3g", None, ["-Xms3g", "2g (FALCON_HEAP, by default)", "raise FALCON_HEAP to at least 3g"]),
+            ("-XX:InitialHeapSize=2g", "1g", ["-XX:InitialHeapSize=2g", "1g (FALCON_HEAP)", "at least 2g"]),
+            ("-Xmx1g -Xms2g", None, ["-Xms2g", "1g (FALCON_JAVA_OPTS's -Xmx)", "raise the -Xmx in FALCON_JAVA_OPTS"]),
+        ]
+        for opts, heap, named in cases:
+            r = self.launch(opts, heap)
+            self.assertEqual(r.returncode, 2, f"{opts} {heap}: {r.stdout} {r.stderr}")
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("falcon: FALCON_JAVA_OPTS's "), r.stderr)
+            for words in named:
+                self.assertIn(words, r.stderr, (opts, heap))
+        for opts, heap in (("-Xms1g", None), ("-Xms2g", None), ("-Xms3g -Xmx4g", None), ("-Xms3g", "4g")):
+            r = self.launch(opts, heap)
+            self.assertEqual(r.returncode, 0, f"{opts} {heap}: {r.stdout} {r.stderr}")
+            self.assertIn("version", r.stderr, "the JVM started")
+
+
 class FalconHeapTooLargeTest(unittest.TestCase):
     """A FALCON_HEAP the JVM cannot reserve passed the launcher's check (a lower bound only) and failed in the JVM's
     words with exit code 1: 'Could not reserve enough space for 107373108658176KB object heap' (99999t), 'Invalid
