@@ -356,26 +356,31 @@ public final class AtomicFiles {
          * Renames every temporary file over its target, then writes the devices, then stdout. A rename or a device (or
          * stdout) write that fails puts back the targets already replaced (from hard links to them taken just before)
          * and removes the ones that were new, so the files are all new or all as they were (what reached a device cannot
-         * be taken back). With two or more outputs, this is done holding the lock of each directory renamed into (see
-         * {@link AtomicFiles}).
+         * be taken back). With two or more outputs, the renames are made holding the lock of each directory renamed into
+         * (see {@link AtomicFiles}), and so is the putting back after a device or stdout write fails.
          */
         public void commit() {
             if (committed) throw new IllegalStateException("batch already committed");
             List<AutoCloseable> locks = lockDirectories();
-            Set<Path> dirs;
+            List<Renamed> renamed;
+            COMMITTING.readLock().lock();
             try {
-                COMMITTING.readLock().lock();
                 try {
                     // the shutdown hook removes the temporary files: renaming some of them first would leave a mixed set
                     if (stopping) throw new StoppedException("before the outputs were written");
-                    dirs = renameAndWriteDevices();
-                    committed = true;
+                    renamed = renameFiles();
                 } finally {
-                    COMMITTING.readLock().unlock();
+                    // held through the device and stdout writes, which wait for their reader, every other run writing
+                    // into these directories (a sweep's shared out/) waited for a consumer that read late, or never
+                    release(locks);
                 }
+                writeDevicesAndStandardOutput(renamed);
+                committed = true;
             } finally {
-                release(locks);
+                COMMITTING.readLock().unlock();
             }
+            Set<Path> dirs = new LinkedHashSet<>();
+            for (Renamed r : renamed) dirs.add(r.target().getParent());
             for (Path dir : dirs) syncDirectory(dir);
         }
 
@@ -410,9 +415,15 @@ public final class AtomicFiles {
             return finished.contains(target.toAbsolutePath()) || (target.equals(STANDARD_OUTPUT) && finished.contains(STANDARD_OUTPUT));
         }
 
-        private Set<Path> renameAndWriteDevices() {
-            Set<Path> dirs = new LinkedHashSet<>();
-            List<Path[]> replaced = new ArrayList<>(); // {target, hard link to its previous content, or null if it was new}
+        /**
+         * A target renamed into place: the link to its previous content (null where it was new), and the identity of the
+         * file renamed there (null where the file system has none), which tells whether another run replaced it since.
+         */
+        private record Renamed(Path target, Path previous, Object fileKey) {}
+
+        /** Renames every temporary file over its target; a rename that fails puts back those already made. */
+        private List<Renamed> renameFiles() {
+            List<Renamed> renamed = new ArrayList<>();
             try {
                 for (Staged s : staged) {
                     if (s.temp() == null || s.toStdout()) continue;
@@ -427,11 +438,25 @@ public final class AtomicFiles {
                         throw cannotWrite(s.target(), s.field(), false, e);
                     }
                     PENDING_TEMPS.remove(s.temp());
-                    replaced.add(new Path[] {s.target(), previous});
-                    dirs.add(s.target().getParent());
+                    renamed.add(new Renamed(s.target(), previous, fileKey(s.target())));
                     finished.add(s.target());
                 }
-                writingStreamsSince = System.nanoTime();
+            } catch (RuntimeException e) {
+                finished.clear(); // put back as they were
+                for (int i = renamed.size() - 1; i >= 0; i--) putBack(renamed.get(i).target(), renamed.get(i).previous());
+                throw e;
+            }
+            return renamed;
+        }
+
+        /**
+         * Writes the devices, then stdout; one that fails puts back the files renamed before, holding the directories'
+         * locks again, and only those no other run has replaced since the locks were released: putting back this run's
+         * old content over another run's complete set would mix the two.
+         */
+        private void writeDevicesAndStandardOutput(List<Renamed> renamed) {
+            writingStreamsSince = System.nanoTime();
+            try {
                 // a device that fails (/dev/full, a pipe whose reader is gone) fails the batch too: the renamed files
                 // were left behind next to the error (--report written, exit 2, when --out /dev/full could not be)
                 for (Staged s : staged) {
@@ -457,19 +482,50 @@ public final class AtomicFiles {
                 }
             } catch (RuntimeException e) {
                 finished.clear(); // put back as they were
-                for (int i = replaced.size() - 1; i >= 0; i--) putBack(replaced.get(i)[0], replaced.get(i)[1]);
+                putBackWhereStillThisRuns(renamed, e);
                 throw e;
             } finally {
                 writingStreamsSince = 0;
             }
-            for (Path[] r : replaced) {
-                if (r[1] != null) {
-                    deleteQuietly(r[1]);
-                    PENDING_TEMPS.remove(r[1]);
+            for (Renamed r : renamed) {
+                if (r.previous() != null) {
+                    deleteQuietly(r.previous());
+                    PENDING_TEMPS.remove(r.previous());
                 }
             }
             PENDING_DIRECTORIES.removeAll(createdDirectories); // they hold outputs now
-            return dirs;
+        }
+
+        private void putBackWhereStillThisRuns(List<Renamed> renamed, RuntimeException failure) {
+            List<AutoCloseable> locks = List.of();
+            try {
+                locks = lockDirectories();
+            } catch (RuntimeException interrupted) {
+                failure.addSuppressed(interrupted); // put back all the same: the check of each target is still made
+            }
+            try {
+                for (int i = renamed.size() - 1; i >= 0; i--) {
+                    Renamed r = renamed.get(i);
+                    Object now = fileKey(r.target());
+                    if (r.fileKey() == null || r.fileKey().equals(now)) {
+                        putBack(r.target(), r.previous());
+                    } else if (r.previous() != null) {
+                        deleteQuietly(r.previous()); // another run's output is there now, and stays
+                        PENDING_TEMPS.remove(r.previous());
+                    }
+                }
+            } finally {
+                release(locks);
+            }
+        }
+
+        /** The identity of the file at {@code path} (device and inode on POSIX), not following a link; null where there is none. */
+        private static Object fileKey(Path path) {
+            try {
+                return Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
         }
 
         /**
@@ -675,9 +731,9 @@ public final class AtomicFiles {
         /** As above; {@code shared} for a channel open only for reading. */
         private static void lockBetweenProcesses(FileChannel channel, Path dir, boolean shared) {
             try {
-                // a run waiting on another's commit said nothing, however long the other took (its --out a pipe nobody
-                // reads, a hung network file system): one line says what it waits for, once the wait is longer than
-                // the renames of runs of a sweep that write into one directory take
+                // a run waiting on another's commit said nothing, however long the other took (a hung network file
+                // system): one line says what it waits for, once the wait is longer than the renames of runs of a sweep
+                // that write into one directory take
                 long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(QUIET_LOCK_WAIT_MILLIS);
                 while (true) {
                     if (channel.tryLock(0, Long.MAX_VALUE, shared) != null) return;
