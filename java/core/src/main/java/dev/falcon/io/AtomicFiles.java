@@ -283,10 +283,13 @@ public final class AtomicFiles {
             try {
                 Path temp = createTemp(dir, absolute.getFileName().toString());
                 staged.add(new Staged(absolute, field, temp, null));
+                // before the content goes in: a file its user made private is not readable by others while it is written
+                Set<PosixFilePermission> kept = keepModeAndGroup(absolute, temp);
                 writer.write(temp);
                 try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                     ch.force(true);
                 }
+                if (kept != null && !kept.equals(Files.getPosixFilePermissions(temp))) Files.setPosixFilePermissions(temp, kept);
             } catch (IOException e) {
                 throw cannotWrite(target, field, false, e);
             }
@@ -905,8 +908,39 @@ public final class AtomicFiles {
     }
 
     /**
+     * Gives the temporary file that replaces {@code target} the target's group (where this user may: a member of it, or
+     * root) and its mode, with write access for its owner while it is written; returns the target's mode, null where
+     * there is no target (a new output keeps the umask's mode) or no POSIX mode. A rename replaces the file, not its
+     * mode: a report its user had made private (chmod 600) or group-only became readable by everyone at the next run.
+     */
+    private static Set<PosixFilePermission> keepModeAndGroup(Path target, Path temp) {
+        java.nio.file.attribute.PosixFileAttributes previous;
+        try {
+            previous = Files.readAttributes(target, java.nio.file.attribute.PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            return null; // a new output, or not a POSIX file system: its own rules decide
+        }
+        if (!previous.isRegularFile()) return null; // a link is replaced by a file of its own, as any rename replaces it
+        var view = Files.getFileAttributeView(temp, java.nio.file.attribute.PosixFileAttributeView.class);
+        try {
+            if (!previous.group().equals(view.readAttributes().group())) view.setGroup(previous.group());
+        } catch (IOException | SecurityException notAMember) {
+            // this user's group then, which is all it can give
+        }
+        Set<PosixFilePermission> writable = java.util.EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE);
+        writable.addAll(previous.permissions());
+        try {
+            view.setPermissions(writable);
+        } catch (IOException | SecurityException e) {
+            return null;
+        }
+        return previous.permissions();
+    }
+
+    /**
      * A new hidden file next to the target. Unlike {@code Files.createTempFile} (mode 0600) it gets the
-     * default permissions (umask), so the renamed result is as readable as any other output.
+     * default permissions (umask), so a new output is as readable as any other file; one that replaces a file takes
+     * that file's mode instead ({@link #keepModeAndGroup}).
      */
     private static Path createTemp(Path dir, String name) throws IOException {
         for (int attempt = 0; ; attempt++) {

@@ -45,6 +45,51 @@ class AtomicFilesTest {
     }
 
     /**
+     * A rename replaces the file, not its mode: a report its user had made private (0600), or weights made group-only
+     * (0640), became readable by everyone (the umask's 0644) at the next run that wrote them. Their group is kept too,
+     * where this user may set it.
+     */
+    @Test
+    void aReplacedOutputKeepsItsModeAndGroup() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.getFileStore(dir).supportsFileAttributeView("posix"), "no POSIX modes here");
+        Path report = dir.resolve("r.json"), weights = dir.resolve("w.npy"), fresh = dir.resolve("m.npy");
+        Files.writeString(report, "old");
+        Files.writeString(weights, "old");
+        Files.setPosixFilePermissions(report, PosixFilePermissions.fromString("rw-------"));
+        Files.setPosixFilePermissions(weights, PosixFilePermissions.fromString("rw-r-----"));
+        var groups = dir.getFileSystem().getUserPrincipalLookupService();
+        java.nio.file.attribute.GroupPrincipal otherGroup = null;
+        for (String name : List.of("daemon", "nogroup", "users")) {
+            try {
+                var g = groups.lookupPrincipalByGroupName(name);
+                if (g.equals(Files.readAttributes(weights, java.nio.file.attribute.PosixFileAttributes.class).group())) continue;
+                Files.getFileAttributeView(weights, java.nio.file.attribute.PosixFileAttributeView.class).setGroup(g);
+                otherGroup = g;
+                break;
+            } catch (IOException notAllowed) {
+                // not a member of it: the mode alone is checked
+            }
+        }
+        String umaskMode;
+        Path probe = Files.createFile(dir.resolve("probe"));
+        umaskMode = PosixFilePermissions.toString(Files.getPosixFilePermissions(probe));
+        Files.delete(probe);
+        try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+            batch.add(report, temp -> Files.writeString(temp, "new"));
+            batch.add(weights, temp -> Files.writeString(temp, "new"));
+            batch.add(fresh, temp -> Files.writeString(temp, "new"));
+            batch.commit();
+        }
+        assertEquals("new", Files.readString(report));
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(report)));
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(weights)));
+        assertEquals(umaskMode, PosixFilePermissions.toString(Files.getPosixFilePermissions(fresh)), "a new output has the umask's mode");
+        if (otherGroup != null) {
+            assertEquals(otherGroup, Files.readAttributes(weights, java.nio.file.attribute.PosixFileAttributes.class).group());
+        }
+    }
+
+    /**
      * A batch's commit takes a lock for each directory it writes into; the JVM kept one for every directory ever written
      * (about 300 bytes each), so an embedder writing each run's outputs into a directory of its own grew without end.
      */
