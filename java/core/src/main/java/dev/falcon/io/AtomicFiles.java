@@ -58,7 +58,7 @@ public final class AtomicFiles {
      * It is never removed: a process that deletes it while another waits on it lets a third lock a new file, and two
      * commits run at once again.
      */
-    static final String LOCK_FILE = ".falcon-outputs.lock";
+    public static final String LOCK_FILE = ".falcon-outputs.lock";
 
     /**
      * How long a shutdown hook waits for a commit in progress: the renames take milliseconds, and the hook that removes
@@ -860,6 +860,17 @@ public final class AtomicFiles {
         }
     }
 
+    /** Whether the error is the system's "No space left on device" (ENOSPC), in English or in this process's locale. */
+    public static boolean isNoSpace(IOException e) {
+        return SystemErrors.isNoSpace(e);
+    }
+
+    /**
+     * The bytes free at a failure that "no space" cannot be the lack of: a write that ran out of bytes leaves next to
+     * none, and one out of inodes or over a quota of files leaves the bytes as they were.
+     */
+    static final long FREE_BYTES_OF_A_FULL_FILE_SYSTEM = 1 << 20;
+
     /**
      * "TARGET: FIELD: cannot write (the error); the fix": one fix for every cause ("check that the directory exists, is
      * writable and has free space") sent a user whose disk was full, or whose file name was too long, to look at the
@@ -878,7 +889,12 @@ public final class AtomicFiles {
             fix = "check that " + dir + " still exists (it may have been removed during the run), or choose another output path";
         } else if (SystemErrors.isNoSpace(e)) {
             ofTheMachine = true;
+            long free = usableSpace(dir);
+            // "full; free space on it" sent a user whose file system had no inodes left to df -h, which showed it empty
             fix = device ? "the device is full; choose another output"
+                    : free >= FREE_BYTES_OF_A_FULL_FILE_SYSTEM ? "the file system of " + dir + " has no space for a new file, though it has "
+                            + free + " bytes free: it is most likely out of inodes, or this user's quota of files is used up (check df -i " + dir
+                            + "); remove files there, or choose an output path on another file system"
                     : "the file system of " + dir + " is full; free space on it, or choose an output path on another file system";
         } else if (SystemErrors.isQuotaExceeded(e)) {
             ofTheMachine = true;
@@ -935,6 +951,15 @@ public final class AtomicFiles {
             return null;
         }
         return previous.permissions();
+    }
+
+    /** The bytes this user may still write on the file system of {@code dir}; 0 where that cannot be told. */
+    private static long usableSpace(Path dir) {
+        try {
+            return Files.getFileStore(dir).getUsableSpace();
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
     }
 
     /**

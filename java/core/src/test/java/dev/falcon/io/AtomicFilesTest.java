@@ -622,7 +622,10 @@ class AtomicFilesTest {
         Path target = dir.resolve("w.npy");
         String temp = dir.resolve(".w.npy.1.tmp").toString();
         java.util.Map<IOException, String> fixes = new java.util.LinkedHashMap<>();
-        fixes.put(new IOException("No space left on device"), "the file system of " + dir + " is full; free space on it, or choose an output path on another file system");
+        // the test's folder has bytes free: "no space" then is the lack of inodes or a quota of files, not of bytes
+        fixes.put(new IOException("No space left on device"), "the file system of " + dir + " has no space for a new file, though it has ");
+        fixes.put(new java.nio.file.FileSystemException(temp, null, "No space left on device"), "most likely out of inodes, or this user's quota"
+                + " of files is used up (check df -i " + dir + "); remove files there, or choose an output path on another file system");
         fixes.put(new java.nio.file.FileSystemException(temp, null, "Disk quota exceeded"), "disk quota");
         fixes.put(new java.nio.file.AccessDeniedException(temp), "this user may not write in " + dir);
         fixes.put(new java.nio.file.FileSystemException(temp, null, "Read-only file system"), dir + " is on a read-only file system");
