@@ -402,6 +402,27 @@ exec "$REAL_JAVA" "${opts[@]}" -version
             self.assertEqual(r.stdout.split()[0], start, (opts, heap))
             self.assertIn("version", r.stderr, "the JVM started")
 
+    def test_a_start_above_the_limit_is_one_line_naming_the_variables(self):
+        """An -Xms (or -XX:InitialHeapSize=) above the limit stopped the JVM in its own two lines ('Initial heap size
+        set to a larger value than the maximum heap size'), naming neither variable, with exit code 1."""
+        cases = [  # FALCON_JAVA_OPTS, FALCON_HEAP -> what the line names
+            ("-Xms3g", None, ["-Xms3g", "2g (FALCON_HEAP, by default)", "raise FALCON_HEAP to at least 3g"]),
+            ("-XX:InitialHeapSize=2g", "1g", ["-XX:InitialHeapSize=2g", "1g (FALCON_HEAP)", "at least 2g"]),
+            ("-Xmx1g -Xms2g", None, ["-Xms2g", "1g (FALCON_JAVA_OPTS's -Xmx)", "raise the -Xmx in FALCON_JAVA_OPTS"]),
+        ]
+        for opts, heap, named in cases:
+            r = self.launch(opts, heap)
+            self.assertEqual(r.returncode, 2, f"{opts} {heap}: {r.stdout} {r.stderr}")
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("falcon: FALCON_JAVA_OPTS's "), r.stderr)
+            for words in named:
+                self.assertIn(words, r.stderr, (opts, heap))
+        for opts, heap in (("-Xms1g", None), ("-Xms2g", None), ("-Xms3g -Xmx4g", None), ("-Xms3g", "4g")):
+            r = self.launch(opts, heap)
+            self.assertEqual(r.returncode, 0, f"{opts} {heap}: {r.stdout} {r.stderr}")
+            self.assertIn("version", r.stderr, "the JVM started")
+
+
 class FalconHeapTooLargeTest(unittest.TestCase):
     """A FALCON_HEAP the JVM cannot reserve passed the launcher's check (a lower bound only) and failed in the JVM's
     words with exit code 1: 'Could not reserve enough space for 107373108658176KB object heap' (99999t), 'Invalid
@@ -595,6 +616,95 @@ echo ran
         self.assertIn("[ERROR] Failed to execute goal: cmake not found", r.stderr)
         self.assertIn("falcon: build failed", r.stderr)
         self.assertNotIn("ran", r.stdout)
+
+
+class FirstUseBuildInterruptedTest(unittest.TestCase):
+    """Ctrl-C or SIGTERM during the first-use build. The fake mvn acts as Maven's JVM does: it exits with 130 on SIGINT
+    and 143 on SIGTERM, and it has started a compiler (a child that dies of either signal). Ctrl-C made the launcher
+    say 'build failed' with exit code 1, pointing to an empty log; a SIGTERM to the launcher's pid left Maven building."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+trap 'exit 130' INT
+trap 'exit 143' TERM
+# says it is there once it would die of SIGINT: started with & in a script, it began with SIGINT ignored
+/usr/bin/python3 -c 'import os, signal, sys, time
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+open(sys.argv[1] + ".tmp", "w").write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(60)' "$FAKE_DIR/compiler" &
+echo $$ > "$FAKE_DIR/mvn"
+wait
+mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+"""
+    FAKE_JAVA = """#!/usr/bin/env bash
+echo ran
+"""
+
+    def interrupt(self, signal_number, whole_group):
+        import signal
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_DIR=d)
+            for name in ("FALCON_JAVA_OPTS", "JAVA_HOME", "FALCON_HEAP"):
+                env.pop(name, None)
+            launcher = subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True, start_new_session=True)
+            try:
+                pids = Path(d, "mvn"), Path(d, "compiler")
+                for _ in range(600):
+                    if all(p.exists() and p.read_text().strip() for p in pids):
+                        break
+                    time.sleep(0.1)
+                self.assertTrue(all(p.exists() for p in pids), "the fake mvn never started")
+                if whole_group:  # a terminal's Ctrl-C
+                    os.killpg(launcher.pid, signal_number)
+                else:            # kill PID
+                    launcher.send_signal(signal_number)
+                try:
+                    out, err = launcher.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    self.fail("the launcher did not end on the signal")
+                stragglers = []
+                for p in pids:
+                    pid = int(p.read_text())
+                    for _ in range(100):
+                        try:
+                            os.kill(pid, 0)
+                        except ProcessLookupError:
+                            break
+                        time.sleep(0.1)
+                    else:
+                        stragglers.append(p.name)
+                return launcher.returncode, out, err, stragglers, (root / "java" / "cli" / "target" / "falcon.jar").exists()
+            finally:
+                try:
+                    os.killpg(launcher.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                for name in ("mvn", "compiler"):
+                    try:
+                        os.kill(int(Path(d, name).read_text()), signal.SIGKILL)
+                    except (OSError, ValueError):
+                        pass
+
+    def test_ctrl_c_says_the_build_was_interrupted_and_exits_130(self):
+        import signal
+        code, out, err, stragglers, jar = self.interrupt(signal.SIGINT, whole_group=True)
+        self.assertEqual(code, 130, err)
+        self.assertIn("falcon: build interrupted (SIGINT)", err)
+        self.assertNotIn("build failed", err)
+        self.assertEqual(out, "", "falcon did not run")
+        self.assertEqual(stragglers, [])
+        self.assertFalse(jar)
+
+    def test_sigterm_to_the_launcher_stops_the_build_it_started_and_exits_143(self):
+        import signal
+        code, out, err, stragglers, jar = self.interrupt(signal.SIGTERM, whole_group=False)
+        self.assertEqual(code, 143, err)
+        self.assertIn("falcon: build interrupted (SIGTERM)", err)
+        self.assertEqual(stragglers, [], "Maven, or a compiler it started, went on building")
+        self.assertFalse(jar)
 
 
 class FakeCloneLauncherTest(unittest.TestCase):

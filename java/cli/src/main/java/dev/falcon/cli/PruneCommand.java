@@ -1436,6 +1436,7 @@ final class PruneCommand implements Callable<Integer> {
                 }
             }
         }
+        Map<Path, Integer> newFilesIn = newFilesPerFolder(outputs);
         // fail now, not after the solve, when an output cannot be created
         for (int o = 0; o < outputs.size(); o++) {
             Path output = outputs.get(o);
@@ -1471,7 +1472,7 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(output, options.get(o), existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
                         "choose a writable location");
             }
-            String noNewFiles = existing != null ? newFilesRefused(existing) : null;
+            String noNewFiles = existing != null ? newFilesRefused(existing, newFilesIn.getOrDefault(existing, 1)) : null;
             if (noNewFiles != null) {
                 throw InputException.of(output, options.get(o), noNewFiles, "choose an output path in a folder where files can be created");
             }
@@ -1571,25 +1572,63 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     /**
-     * Why the folder takes no new file, else null. access() judges the mode alone, which root passes everywhere: /sys
-     * and /proc refused the output's temporary file only after the whole solve, /proc's refusal told as a folder that
-     * "may have been removed during the run". A hidden file is created there and removed at once.
+     * The new files (and folders) the commit makes in each nearest existing folder of the file outputs: a temporary file
+     * per output, the folders missing above them, and the lock file of each output folder that has none where the
+     * outputs are two or more. Each takes an inode: a file system out of them, with its bytes free, passed the space check,
+     * and the run failed after the whole solve.
      */
-    private static String newFilesRefused(Path dir) {
-        Path probe;
+    private static Map<Path, Integer> newFilesPerFolder(List<Path> outputs) {
+        Map<Path, Integer> count = new LinkedHashMap<>();
+        java.util.Set<Path> counted = new java.util.HashSet<>(); // folders to create and lock files, each made once
+        for (Path output : outputs) {
+            if (!isFileTarget(output)) continue;
+            Path dir = output.toAbsolutePath().getParent();
+            if (dir == null) continue;
+            int made = 1;
+            Path existing = dir;
+            for (; existing != null && !Files.exists(existing); existing = existing.getParent()) made += counted.add(existing) ? 1 : 0;
+            if (existing == null) continue;
+            Path lock = dir.resolve(AtomicFiles.LOCK_FILE);
+            if (outputs.size() > 1 && counted.add(lock) && !Files.exists(lock, java.nio.file.LinkOption.NOFOLLOW_LINKS)) made++;
+            count.merge(existing, made, Integer::sum);
+        }
+        return count;
+    }
+
+    /**
+     * Why the folder cannot take {@code count} new files at once, else null. access() judges the mode alone, which root
+     * passes everywhere: /sys and /proc refused the output's temporary file only after the whole solve, /proc's refusal
+     * told as a folder that "may have been removed during the run". Hidden files are created there and removed at once.
+     */
+    private static String newFilesRefused(Path dir, int count) {
+        List<Path> probes = new ArrayList<>();
         try {
-            probe = Files.createTempFile(dir, ".falcon-probe-", ".tmp");
+            for (int i = 0; i < count; i++) probes.add(Files.createTempFile(dir, ".falcon-probe-", ".tmp"));
         } catch (IOException e) {
+            if (!probes.isEmpty() || AtomicFiles.isNoSpace(e)) {
+                String free;
+                try {
+                    free = SystemInfo.bytes(Files.getFileStore(dir).getUsableSpace());
+                } catch (IOException | RuntimeException unknown) {
+                    free = "space";
+                }
+                return dir + fileSystemKind(dir) + " takes " + (probes.isEmpty() ? "no new file" : "only " + probes.size() + " of the " + count
+                        + " new files the outputs need there (their temporary files, and the lock file)") + " (" + e.getMessage() + "), with " + free
+                        + " free: it is out of inodes, or this user's quota of files is used up (check df -i " + dir + ")";
+            }
             String outcome = e instanceof java.nio.file.AccessDeniedException ? "was refused"
                     : e instanceof java.nio.file.NoSuchFileException ? "said \"no such file or directory\"" : "failed: " + e.getMessage();
             return dir + fileSystemKind(dir) + " takes no new files (creating one there " + outcome + ")";
         } catch (RuntimeException e) {
             return null; // not a file system Java can create in: the write says what is wrong
-        }
-        try {
-            Files.delete(probe);
-        } catch (IOException e) {
-            // created, so outputs can be: the probe's name says what it was
+        } finally {
+            for (Path probe : probes) {
+                try {
+                    Files.delete(probe);
+                } catch (IOException e) {
+                    // created, so outputs can be: the probe's name says what it was
+                }
+            }
         }
         return null;
     }

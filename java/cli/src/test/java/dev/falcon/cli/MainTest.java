@@ -3712,6 +3712,27 @@ class MainTest {
     }
 
     /**
+     * A file system out of inodes with its bytes free passed the space check (bytes only) and the one-file probe; the
+     * whole solve ran, and the commit failed with exit 1 and "the file system ... is full; free space on it", while df -h
+     * showed it empty. Refused before any work, naming df -i: here the root folder takes one inode of two, and the
+     * outputs need three (two temporary files and the lock file).
+     */
+    @Test
+    void outputsOnAFileSystemOutOfInodesAreRefusedBeforeAnyWork() throws Exception {
+        Path mounted = Files.createDirectory(dir.resolve("no-inodes"));
+        Path weights = mounted.resolve("w.npy"), report = mounted.resolve("r.json"), log = dir.resolve("falcon.log");
+        String[] example = {"prune", "--example", "resnet20", "--method", "mp", "--keep-flops", "0.3", "--quiet", "--out", weights.toString(),
+            "--report", report.toString()};
+        Process child = falconOnATmpfs(mounted, "size=20m,nr_inodes=2", example, log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains(weights + ": --out: " + mounted + " (on a tmpfs file system) takes only 1 of the 3 new files the outputs need there")
+                && said.contains("out of inodes") && said.contains("check df -i " + mounted), said);
+        assertFalse(said.contains("free space on it"), said);
+    }
+
+    /**
      * falcon++ with --grads-command in a temporary directory without room for the command's X: stage 0 was solved and
      * the command then failed on a full disk. Refused before any work where even a float16 X does not fit, warned where a
      * float32 one does not.

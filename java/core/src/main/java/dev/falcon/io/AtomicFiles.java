@@ -58,7 +58,7 @@ public final class AtomicFiles {
      * It is never removed: a process that deletes it while another waits on it lets a third lock a new file, and two
      * commits run at once again.
      */
-    static final String LOCK_FILE = ".falcon-outputs.lock";
+    public static final String LOCK_FILE = ".falcon-outputs.lock";
 
     /**
      * How long a shutdown hook waits for a commit in progress: the renames take milliseconds, and the hook that removes
@@ -283,10 +283,13 @@ public final class AtomicFiles {
             try {
                 Path temp = createTemp(dir, absolute.getFileName().toString());
                 staged.add(new Staged(absolute, field, temp, null));
+                // before the content goes in: a file its user made private is not readable by others while it is written
+                Set<PosixFilePermission> kept = keepModeAndGroup(absolute, temp);
                 writer.write(temp);
                 try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.WRITE)) {
                     ch.force(true);
                 }
+                if (kept != null && !kept.equals(Files.getPosixFilePermissions(temp))) Files.setPosixFilePermissions(temp, kept);
             } catch (IOException e) {
                 throw cannotWrite(target, field, false, e);
             }
@@ -356,26 +359,31 @@ public final class AtomicFiles {
          * Renames every temporary file over its target, then writes the devices, then stdout. A rename or a device (or
          * stdout) write that fails puts back the targets already replaced (from hard links to them taken just before)
          * and removes the ones that were new, so the files are all new or all as they were (what reached a device cannot
-         * be taken back). With two or more outputs, this is done holding the lock of each directory renamed into (see
-         * {@link AtomicFiles}).
+         * be taken back). With two or more outputs, the renames are made holding the lock of each directory renamed into
+         * (see {@link AtomicFiles}), and so is the putting back after a device or stdout write fails.
          */
         public void commit() {
             if (committed) throw new IllegalStateException("batch already committed");
             List<AutoCloseable> locks = lockDirectories();
-            Set<Path> dirs;
+            List<Renamed> renamed;
+            COMMITTING.readLock().lock();
             try {
-                COMMITTING.readLock().lock();
                 try {
                     // the shutdown hook removes the temporary files: renaming some of them first would leave a mixed set
                     if (stopping) throw new StoppedException("before the outputs were written");
-                    dirs = renameAndWriteDevices();
-                    committed = true;
+                    renamed = renameFiles();
                 } finally {
-                    COMMITTING.readLock().unlock();
+                    // held through the device and stdout writes, which wait for their reader, every other run writing
+                    // into these directories (a sweep's shared out/) waited for a consumer that read late, or never
+                    release(locks);
                 }
+                writeDevicesAndStandardOutput(renamed);
+                committed = true;
             } finally {
-                release(locks);
+                COMMITTING.readLock().unlock();
             }
+            Set<Path> dirs = new LinkedHashSet<>();
+            for (Renamed r : renamed) dirs.add(r.target().getParent());
             for (Path dir : dirs) syncDirectory(dir);
         }
 
@@ -410,9 +418,15 @@ public final class AtomicFiles {
             return finished.contains(target.toAbsolutePath()) || (target.equals(STANDARD_OUTPUT) && finished.contains(STANDARD_OUTPUT));
         }
 
-        private Set<Path> renameAndWriteDevices() {
-            Set<Path> dirs = new LinkedHashSet<>();
-            List<Path[]> replaced = new ArrayList<>(); // {target, hard link to its previous content, or null if it was new}
+        /**
+         * A target renamed into place: the link to its previous content (null where it was new), and the identity of the
+         * file renamed there (null where the file system has none), which tells whether another run replaced it since.
+         */
+        private record Renamed(Path target, Path previous, Object fileKey) {}
+
+        /** Renames every temporary file over its target; a rename that fails puts back those already made. */
+        private List<Renamed> renameFiles() {
+            List<Renamed> renamed = new ArrayList<>();
             try {
                 for (Staged s : staged) {
                     if (s.temp() == null || s.toStdout()) continue;
@@ -427,11 +441,25 @@ public final class AtomicFiles {
                         throw cannotWrite(s.target(), s.field(), false, e);
                     }
                     PENDING_TEMPS.remove(s.temp());
-                    replaced.add(new Path[] {s.target(), previous});
-                    dirs.add(s.target().getParent());
+                    renamed.add(new Renamed(s.target(), previous, fileKey(s.target())));
                     finished.add(s.target());
                 }
-                writingStreamsSince = System.nanoTime();
+            } catch (RuntimeException e) {
+                finished.clear(); // put back as they were
+                for (int i = renamed.size() - 1; i >= 0; i--) putBack(renamed.get(i).target(), renamed.get(i).previous());
+                throw e;
+            }
+            return renamed;
+        }
+
+        /**
+         * Writes the devices, then stdout; one that fails puts back the files renamed before, holding the directories'
+         * locks again, and only those no other run has replaced since the locks were released: putting back this run's
+         * old content over another run's complete set would mix the two.
+         */
+        private void writeDevicesAndStandardOutput(List<Renamed> renamed) {
+            writingStreamsSince = System.nanoTime();
+            try {
                 // a device that fails (/dev/full, a pipe whose reader is gone) fails the batch too: the renamed files
                 // were left behind next to the error (--report written, exit 2, when --out /dev/full could not be)
                 for (Staged s : staged) {
@@ -457,19 +485,50 @@ public final class AtomicFiles {
                 }
             } catch (RuntimeException e) {
                 finished.clear(); // put back as they were
-                for (int i = replaced.size() - 1; i >= 0; i--) putBack(replaced.get(i)[0], replaced.get(i)[1]);
+                putBackWhereStillThisRuns(renamed, e);
                 throw e;
             } finally {
                 writingStreamsSince = 0;
             }
-            for (Path[] r : replaced) {
-                if (r[1] != null) {
-                    deleteQuietly(r[1]);
-                    PENDING_TEMPS.remove(r[1]);
+            for (Renamed r : renamed) {
+                if (r.previous() != null) {
+                    deleteQuietly(r.previous());
+                    PENDING_TEMPS.remove(r.previous());
                 }
             }
             PENDING_DIRECTORIES.removeAll(createdDirectories); // they hold outputs now
-            return dirs;
+        }
+
+        private void putBackWhereStillThisRuns(List<Renamed> renamed, RuntimeException failure) {
+            List<AutoCloseable> locks = List.of();
+            try {
+                locks = lockDirectories();
+            } catch (RuntimeException interrupted) {
+                failure.addSuppressed(interrupted); // put back all the same: the check of each target is still made
+            }
+            try {
+                for (int i = renamed.size() - 1; i >= 0; i--) {
+                    Renamed r = renamed.get(i);
+                    Object now = fileKey(r.target());
+                    if (r.fileKey() == null || r.fileKey().equals(now)) {
+                        putBack(r.target(), r.previous());
+                    } else if (r.previous() != null) {
+                        deleteQuietly(r.previous()); // another run's output is there now, and stays
+                        PENDING_TEMPS.remove(r.previous());
+                    }
+                }
+            } finally {
+                release(locks);
+            }
+        }
+
+        /** The identity of the file at {@code path} (device and inode on POSIX), not following a link; null where there is none. */
+        private static Object fileKey(Path path) {
+            try {
+                return Files.readAttributes(path, java.nio.file.attribute.BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS).fileKey();
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
         }
 
         /**
@@ -675,9 +734,9 @@ public final class AtomicFiles {
         /** As above; {@code shared} for a channel open only for reading. */
         private static void lockBetweenProcesses(FileChannel channel, Path dir, boolean shared) {
             try {
-                // a run waiting on another's commit said nothing, however long the other took (its --out a pipe nobody
-                // reads, a hung network file system): one line says what it waits for, once the wait is longer than
-                // the renames of runs of a sweep that write into one directory take
+                // a run waiting on another's commit said nothing, however long the other took (a hung network file
+                // system): one line says what it waits for, once the wait is longer than the renames of runs of a sweep
+                // that write into one directory take
                 long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(QUIET_LOCK_WAIT_MILLIS);
                 while (true) {
                     if (channel.tryLock(0, Long.MAX_VALUE, shared) != null) return;
@@ -801,6 +860,17 @@ public final class AtomicFiles {
         }
     }
 
+    /** Whether the error is the system's "No space left on device" (ENOSPC), in English or in this process's locale. */
+    public static boolean isNoSpace(IOException e) {
+        return SystemErrors.isNoSpace(e);
+    }
+
+    /**
+     * The bytes free at a failure that "no space" cannot be the lack of: a write that ran out of bytes leaves next to
+     * none, and one out of inodes or over a quota of files leaves the bytes as they were.
+     */
+    static final long FREE_BYTES_OF_A_FULL_FILE_SYSTEM = 1 << 20;
+
     /**
      * "TARGET: FIELD: cannot write (the error); the fix": one fix for every cause ("check that the directory exists, is
      * writable and has free space") sent a user whose disk was full, or whose file name was too long, to look at the
@@ -819,7 +889,12 @@ public final class AtomicFiles {
             fix = "check that " + dir + " still exists (it may have been removed during the run), or choose another output path";
         } else if (SystemErrors.isNoSpace(e)) {
             ofTheMachine = true;
+            long free = usableSpace(dir);
+            // "full; free space on it" sent a user whose file system had no inodes left to df -h, which showed it empty
             fix = device ? "the device is full; choose another output"
+                    : free >= FREE_BYTES_OF_A_FULL_FILE_SYSTEM ? "the file system of " + dir + " has no space for a new file, though it has "
+                            + free + " bytes free: it is most likely out of inodes, or this user's quota of files is used up (check df -i " + dir
+                            + "); remove files there, or choose an output path on another file system"
                     : "the file system of " + dir + " is full; free space on it, or choose an output path on another file system";
         } else if (SystemErrors.isQuotaExceeded(e)) {
             ofTheMachine = true;
@@ -849,8 +924,48 @@ public final class AtomicFiles {
     }
 
     /**
+     * Gives the temporary file that replaces {@code target} the target's group (where this user may: a member of it, or
+     * root) and its mode, with write access for its owner while it is written; returns the target's mode, null where
+     * there is no target (a new output keeps the umask's mode) or no POSIX mode. A rename replaces the file, not its
+     * mode: a report its user had made private (chmod 600) or group-only became readable by everyone at the next run.
+     */
+    private static Set<PosixFilePermission> keepModeAndGroup(Path target, Path temp) {
+        java.nio.file.attribute.PosixFileAttributes previous;
+        try {
+            previous = Files.readAttributes(target, java.nio.file.attribute.PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        } catch (IOException | UnsupportedOperationException | SecurityException e) {
+            return null; // a new output, or not a POSIX file system: its own rules decide
+        }
+        if (!previous.isRegularFile()) return null; // a link is replaced by a file of its own, as any rename replaces it
+        var view = Files.getFileAttributeView(temp, java.nio.file.attribute.PosixFileAttributeView.class);
+        try {
+            if (!previous.group().equals(view.readAttributes().group())) view.setGroup(previous.group());
+        } catch (IOException | SecurityException notAMember) {
+            // this user's group then, which is all it can give
+        }
+        Set<PosixFilePermission> writable = java.util.EnumSet.of(PosixFilePermission.OWNER_READ, PosixFilePermission.OWNER_WRITE);
+        writable.addAll(previous.permissions());
+        try {
+            view.setPermissions(writable);
+        } catch (IOException | SecurityException e) {
+            return null;
+        }
+        return previous.permissions();
+    }
+
+    /** The bytes this user may still write on the file system of {@code dir}; 0 where that cannot be told. */
+    private static long usableSpace(Path dir) {
+        try {
+            return Files.getFileStore(dir).getUsableSpace();
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
+    /**
      * A new hidden file next to the target. Unlike {@code Files.createTempFile} (mode 0600) it gets the
-     * default permissions (umask), so the renamed result is as readable as any other output.
+     * default permissions (umask), so a new output is as readable as any other file; one that replaces a file takes
+     * that file's mode instead ({@link #keepModeAndGroup}).
      */
     private static Path createTemp(Path dir, String name) throws IOException {
         for (int attempt = 0; ; attempt++) {

@@ -45,6 +45,51 @@ class AtomicFilesTest {
     }
 
     /**
+     * A rename replaces the file, not its mode: a report its user had made private (0600), or weights made group-only
+     * (0640), became readable by everyone (the umask's 0644) at the next run that wrote them. Their group is kept too,
+     * where this user may set it.
+     */
+    @Test
+    void aReplacedOutputKeepsItsModeAndGroup() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.getFileStore(dir).supportsFileAttributeView("posix"), "no POSIX modes here");
+        Path report = dir.resolve("r.json"), weights = dir.resolve("w.npy"), fresh = dir.resolve("m.npy");
+        Files.writeString(report, "old");
+        Files.writeString(weights, "old");
+        Files.setPosixFilePermissions(report, PosixFilePermissions.fromString("rw-------"));
+        Files.setPosixFilePermissions(weights, PosixFilePermissions.fromString("rw-r-----"));
+        var groups = dir.getFileSystem().getUserPrincipalLookupService();
+        java.nio.file.attribute.GroupPrincipal otherGroup = null;
+        for (String name : List.of("daemon", "nogroup", "users")) {
+            try {
+                var g = groups.lookupPrincipalByGroupName(name);
+                if (g.equals(Files.readAttributes(weights, java.nio.file.attribute.PosixFileAttributes.class).group())) continue;
+                Files.getFileAttributeView(weights, java.nio.file.attribute.PosixFileAttributeView.class).setGroup(g);
+                otherGroup = g;
+                break;
+            } catch (IOException notAllowed) {
+                // not a member of it: the mode alone is checked
+            }
+        }
+        String umaskMode;
+        Path probe = Files.createFile(dir.resolve("probe"));
+        umaskMode = PosixFilePermissions.toString(Files.getPosixFilePermissions(probe));
+        Files.delete(probe);
+        try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+            batch.add(report, temp -> Files.writeString(temp, "new"));
+            batch.add(weights, temp -> Files.writeString(temp, "new"));
+            batch.add(fresh, temp -> Files.writeString(temp, "new"));
+            batch.commit();
+        }
+        assertEquals("new", Files.readString(report));
+        assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(report)));
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(weights)));
+        assertEquals(umaskMode, PosixFilePermissions.toString(Files.getPosixFilePermissions(fresh)), "a new output has the umask's mode");
+        if (otherGroup != null) {
+            assertEquals(otherGroup, Files.readAttributes(weights, java.nio.file.attribute.PosixFileAttributes.class).group());
+        }
+    }
+
+    /**
      * A batch's commit takes a lock for each directory it writes into; the JVM kept one for every directory ever written
      * (about 300 bytes each), so an embedder writing each run's outputs into a directory of its own grew without end.
      */
@@ -577,7 +622,10 @@ class AtomicFilesTest {
         Path target = dir.resolve("w.npy");
         String temp = dir.resolve(".w.npy.1.tmp").toString();
         java.util.Map<IOException, String> fixes = new java.util.LinkedHashMap<>();
-        fixes.put(new IOException("No space left on device"), "the file system of " + dir + " is full; free space on it, or choose an output path on another file system");
+        // the test's folder has bytes free: "no space" then is the lack of inodes or a quota of files, not of bytes
+        fixes.put(new IOException("No space left on device"), "the file system of " + dir + " has no space for a new file, though it has ");
+        fixes.put(new java.nio.file.FileSystemException(temp, null, "No space left on device"), "most likely out of inodes, or this user's quota"
+                + " of files is used up (check df -i " + dir + "); remove files there, or choose an output path on another file system");
         fixes.put(new java.nio.file.FileSystemException(temp, null, "Disk quota exceeded"), "disk quota");
         fixes.put(new java.nio.file.AccessDeniedException(temp), "this user may not write in " + dir);
         fixes.put(new java.nio.file.FileSystemException(temp, null, "Read-only file system"), dir + " is on a read-only file system");
@@ -946,16 +994,40 @@ class AtomicFilesTest {
     }
 
     /**
-     * Another process committing the same outputs, stopped halfway: its files renamed, its last output a pipe nobody
-     * reads yet (reading {@code fifo} lets it finish). Returns once it has renamed them.
+     * Another process halfway through its renames of the same outputs: it holds the directory's lock, has replaced the
+     * weights and not yet the report. Returns once it holds the lock; a line on its stdin lets it finish its set.
      */
-    private Process childCommittingHalfway(Path weights, Path report, Path fifo) throws Exception {
-        Process child = new ProcessBuilder(javaCommand(CommitsThroughAPipe.class, weights.toString(), report.toString(), fifo.toString()))
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        long deadline = System.nanoTime() + 60_000_000_000L;
-        while (!(Files.exists(report) && Files.readString(report).equals("child")) && System.nanoTime() < deadline) Thread.sleep(20);
-        assertEquals("child", Files.readString(report), "the child never renamed its outputs");
+    private Process childRenamingHalfway(Path weights, Path report) throws Exception {
+        Process child = new ProcessBuilder(javaCommand(RenamesHalfway.class, weights.toString(), report.toString()))
+                .redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String said = new java.io.BufferedReader(new java.io.InputStreamReader(child.getInputStream())).readLine();
+        assertEquals("locked", said, "the child never took the lock");
         return child;
+    }
+
+    /** Lets a child of {@link #childRenamingHalfway} finish its set and waits for it. */
+    private static void letFinish(Process child) throws Exception {
+        child.getOutputStream().write('\n');
+        child.getOutputStream().close();
+        assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not finish");
+        assertEquals(0, child.exitValue());
+    }
+
+    /** A child JVM that takes the lock a commit takes, replaces the weights, and replaces the report when told to. */
+    static final class RenamesHalfway {
+        public static void main(String[] args) throws Exception {
+            Path weights = Path.of(args[0]), report = Path.of(args[1]);
+            Path dir = weights.toAbsolutePath().getParent().toRealPath();
+            try (java.nio.channels.FileChannel lock = java.nio.channels.FileChannel.open(dir.resolve(AtomicFiles.LOCK_FILE),
+                    java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE)) {
+                AtomicFiles.Batch.lockBetweenProcesses(lock, dir);
+                Files.writeString(weights, "child");
+                System.out.println("locked");
+                System.out.flush();
+                System.in.read();
+                Files.writeString(report, "child");
+            }
+        }
     }
 
     /** This process's commit of the same two outputs. */
@@ -1004,9 +1076,8 @@ class AtomicFilesTest {
     /** A commit waiting for another process's commit in its directory waited without a word, for as long as that took. */
     @Test
     void aCommitWaitingForAnotherProcessSaysSo() throws Exception {
-        Path fifo = namedPipe();
         Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
-        Process child = childCommittingHalfway(weights, report, fifo);
+        Process child = childRenamingHalfway(weights, report);
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {
             List<String> warnings = warningsWhile(() -> {
@@ -1014,7 +1085,7 @@ class AtomicFilesTest {
                 try {
                     Thread.sleep(AtomicFiles.QUIET_LOCK_WAIT_MILLIS + 1500);
                     assertFalse(mine.isDone(), "the commit did not wait");
-                    assertEquals("child", Files.readString(fifo)); // lets the child finish
+                    letFinish(child);
                     mine.get(60, java.util.concurrent.TimeUnit.SECONDS);
                 } catch (Exception e) {
                     throw new AssertionError(e);
@@ -1033,24 +1104,129 @@ class AtomicFilesTest {
     /** Another process committing the same outputs holds them until its set is complete: this process's commit waits. */
     @Test
     void aCommitWaitsForAnotherProcessCommittingTheSameOutputs() throws Exception {
-        Path fifo = namedPipe();
         Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
-        Process child = childCommittingHalfway(weights, report, fifo);
+        Process child = childRenamingHalfway(weights, report);
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newSingleThreadExecutor();
         try {
             java.util.concurrent.Future<?> mine = pool.submit(() -> commitAsParent(weights, report));
             Thread.sleep(1500);
             assertFalse(mine.isDone(), "the commit did not wait for the other process's set to be complete");
             assertEquals("child", Files.readString(weights));
-            assertEquals("child", Files.readString(fifo)); // lets the child finish
-            assertTrue(child.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the child did not finish");
-            assertEquals(0, child.exitValue());
+            letFinish(child);
             mine.get(60, java.util.concurrent.TimeUnit.SECONDS);
             assertEquals("parent", Files.readString(weights));
             assertEquals("parent", Files.readString(report));
         } finally {
             pool.shutdownNow();
             child.destroyForcibly();
+        }
+    }
+
+    /**
+     * A run whose stdout or named-pipe output waits for its reader held the lock of its output directory through that
+     * write, once its files were all in place: every other run writing into that directory (a sweep's shared out/) waited
+     * for the reader, for good where none came, though no file of theirs was shared.
+     */
+    @Test
+    void aCommitWaitingForItsDeviceToBeReadHoldsUpNoOtherCommitInItsDirectory() throws Exception {
+        Path device = Path.of("/dev/null");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(device) && !Files.isRegularFile(device), "no /dev/null here");
+        java.util.concurrent.CountDownLatch writingDevice = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch readerCame = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.Future<?> waitingForItsReader = pool.submit(() -> {
+                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                    batch.add(dir.resolve("a.npy"), temp -> Files.writeString(temp, "a"));
+                    batch.add(dir.resolve("a.json"), temp -> Files.writeString(temp, "a"));
+                    batch.add(device, target -> {
+                        writingDevice.countDown();
+                        awaitOrFail(readerCame);
+                    });
+                    batch.commit();
+                }
+                return null;
+            });
+            assertTrue(writingDevice.await(60, java.util.concurrent.TimeUnit.SECONDS), "the first commit never wrote its device");
+            java.util.concurrent.Future<?> other = pool.submit(() -> {
+                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                    batch.add(dir.resolve("b.npy"), temp -> Files.writeString(temp, "b"));
+                    batch.add(dir.resolve("b.json"), temp -> Files.writeString(temp, "b"));
+                    batch.commit();
+                }
+                return null;
+            });
+            try {
+                other.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new AssertionError("a commit of other files in the directory waited for the first one's device to be read", e);
+            } finally {
+                readerCame.countDown();
+            }
+            waitingForItsReader.get(60, java.util.concurrent.TimeUnit.SECONDS);
+            assertEquals(List.of("a.json", "a.npy", "b.json", "b.npy"), listing());
+        } finally {
+            readerCame.countDown();
+            pool.shutdownNow();
+        }
+    }
+
+    /**
+     * The putting back after a device or stdout write fails: once the lock is no longer held through that write, another
+     * run may have committed the same outputs meanwhile, and putting this run's old content back over some of them
+     * would mix its set with the other's.
+     */
+    @Test
+    void aFailedDeviceWriteLeavesAnotherRunsSetCommittedMeanwhile() throws Exception {
+        Path device = Path.of("/dev/null");
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(device) && !Files.isRegularFile(device), "no /dev/null here");
+        Path weights = dir.resolve("w.npy"), report = dir.resolve("r.json");
+        Files.writeString(weights, "old");
+        Files.writeString(report, "old");
+        java.util.concurrent.CountDownLatch writingDevice = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch readerGone = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+        try {
+            java.util.concurrent.Future<?> failing = pool.submit(() -> {
+                try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                    batch.add(weights, temp -> Files.writeString(temp, "failing"));
+                    batch.add(report, temp -> Files.writeString(temp, "failing"));
+                    batch.add(device, target -> {
+                        writingDevice.countDown();
+                        awaitOrFail(readerGone);
+                        throw new IOException("Broken pipe");
+                    });
+                    batch.commit();
+                }
+                return null;
+            });
+            assertTrue(writingDevice.await(60, java.util.concurrent.TimeUnit.SECONDS), "the first commit never wrote its device");
+            java.util.concurrent.Future<?> other = pool.submit(() -> commitAsParent(weights, report));
+            try {
+                other.get(30, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (java.util.concurrent.TimeoutException e) {
+                throw new AssertionError("a commit of the same files waited for the first one's device to be read", e);
+            } finally {
+                readerGone.countDown();
+            }
+            java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class,
+                    () -> failing.get(60, java.util.concurrent.TimeUnit.SECONDS));
+            assertTrue(failed.getCause() instanceof InputException, failed.getCause().toString());
+            assertEquals("parent", Files.readString(weights));
+            assertEquals("parent", Files.readString(report));
+            assertEquals(List.of("r.json", "w.npy"), listing(), "no temporary file or link is left");
+        } finally {
+            readerGone.countDown();
+            pool.shutdownNow();
+        }
+    }
+
+    private static void awaitOrFail(java.util.concurrent.CountDownLatch latch) throws IOException {
+        try {
+            if (!latch.await(120, java.util.concurrent.TimeUnit.SECONDS)) throw new IOException("the test never let the device write end");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException(e);
         }
     }
 
