@@ -284,9 +284,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /**
-     * {@code selectsByFlops}: the run selects with the FLOP-aware selection (mp, falcon, falcon++), whose mask is on the
-     * Java heap; false for magnitude, which ranks off-heap (and for the overloads without it, which plan the rest of the
-     * run alone). {@code selectionMasks}: the masks per weight that selection holds at once,
+     * {@code selectsByFlops}: the run selects with the FLOP-aware selection (mp, falcon, falcon++, and magnitude with X,
+     * whose report's lower bound runs it), whose mask is on the Java heap; false for magnitude without X, which ranks
+     * off-heap (and for the overloads without it, which plan the rest of the run alone). {@code selectionMasks}: the masks per weight that selection holds at once,
      * {@link dev.falcon.select.FlopAwareSelector#heapBytesPerWeight} of the layer table (2 where it is not known before
      * loading). Offers of mp count mp's selection whatever this run's method.
      */
