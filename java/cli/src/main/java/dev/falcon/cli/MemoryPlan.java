@@ -818,7 +818,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             if (noSwaps.heapFits(maxHeap)) ways.add("--swap-candidates 0 (no swap search or polish: about " + SystemInfo.bytes(noSwaps.heapBytes) + " of heap)");
             if (block.heapFits(maxHeap)) ways.add("--backsolve block (no swap polish: about " + SystemInfo.bytes(block.heapBytes) + ")");
         }
-        if (javaBackend) ways.add("use the cpu backend (--device cpu)");
+        if (javaBackend) {
+            // the cpu backend's plan keeps no heap copy of X's per-weight buffers (8 bytes a weight) but all the rest, the
+            // selection's masks among them: offered unchecked, mp at p = 10 million under 16m was refused again on cpu
+            MemoryPlan onCpu = mappedOnCpu(false);
+            if (onCpu.heapFits(maxHeap)) ways.add("use the cpu backend (--device cpu)");
+            else if (onCpu.proposedHeapLimit() < proposedHeapLimit()) {
+                ways.add("use the cpu backend (--device cpu) with FALCON_HEAP=" + heapLimitText(onCpu.proposedHeapLimit()));
+            }
+        }
         Systems held = systems.at(rows);
         long perRowSquared = held.heapPerRowSquared * rows * rows;
         if (perRowSquared > heapBytes / 2) ways.add("use fewer rows (samples) in X");
