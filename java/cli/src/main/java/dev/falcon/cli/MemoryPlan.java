@@ -284,9 +284,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /**
-     * {@code selectsByFlops}: the run selects with the FLOP-aware selection (mp, falcon, falcon++), whose mask is on the
-     * Java heap; false for magnitude, which ranks off-heap (and for the overloads without it, which plan the rest of the
-     * run alone). {@code selectionMasks}: the masks per weight that selection holds at once,
+     * {@code selectsByFlops}: the run selects with the FLOP-aware selection (mp, falcon, falcon++, and magnitude with X,
+     * whose report's lower bound runs it), whose mask is on the Java heap; false for magnitude without X, which ranks
+     * off-heap (and for the overloads without it, which plan the rest of the run alone). {@code selectionMasks}: the masks per weight that selection holds at once,
      * {@link dev.falcon.select.FlopAwareSelector#heapBytesPerWeight} of the layer table (2 where it is not known before
      * loading). Offers of mp count mp's selection whatever this run's method.
      */
@@ -541,7 +541,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * in 16 MiB steps, and at least the launcher's least.
      */
     long leastHeapLimit() {
-        return roundUp(Math.max(MIN_HEAP_LIMIT, heapLimitHolding()), 16L << 20);
+        long step = 16L << 20, limit = roundUp(Math.max(MIN_HEAP_LIMIT, heapLimitHolding()), step);
+        // G1's regions, and what the masks take of them, grow with the limit: the step up must hold the heap too
+        while (!heapFits(limit)) limit += step;
+        return limit;
     }
 
     /**
@@ -599,6 +602,29 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * the run died of heap OOM, and the parallel one was refused and told to take the 48m it had. Rounded down.
      */
     static final long HEAP_SHARE_1024THS = collectorHeapShare();
+
+    /**
+     * The old generation's size over the young one's (-XX:NewRatio) where the collector splits the heap by it (serial,
+     * parallel, no -Xmn or -XX:MaxNewSize given), else 0. Its old generation is then at least limit * r / (r + 1) at
+     * every limit (it is aligned up from there: 74.67 MiB at 112m under the serial collector), while the share measured
+     * at this JVM's limit, applied to another, was not: measured at 16m (10.7 MiB) it gave 112m 74.7 MiB, and 112m,
+     * proposed, was refused again (74.6 MiB) and told 128m; a start at 48m was told 128m straight away.
+     */
+    static final long OLD_TO_YOUNG = oldToYoung();
+
+    private static long oldToYoung() {
+        if (HEAP_SHARE_1024THS >= 1024) return 0;
+        try {
+            var hotSpot = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+            for (String youngSize : List.of("MaxNewSize", "NewSize")) {
+                var origin = hotSpot.getVMOption(youngSize).getOrigin();
+                if (origin != com.sun.management.VMOption.Origin.DEFAULT && origin != com.sun.management.VMOption.Origin.ERGONOMIC) return 0;
+            }
+            return Math.max(0, Long.parseLong(hotSpot.getVMOption("NewRatio").getValue()));
+        } catch (RuntimeException | LinkageError notHotSpot) {
+            return 0;
+        }
+    }
 
     static long collectorHeapShare() {
         long limit = heapLimitOfThisJvm(), old = -1;
@@ -661,7 +687,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * Shenandoah, the old generation under the serial and parallel collectors.
      */
     static long heapRoom(long heapLimit) {
+        if (HEAP_SHARE_1024THS >= 1024) return heapLimit;
+        // by the collector's own split, the same at every limit, so a limit proposed from one passes when given
+        if (OLD_TO_YOUNG > 0) return heapLimit / (OLD_TO_YOUNG + 1) * OLD_TO_YOUNG + heapLimit % (OLD_TO_YOUNG + 1) * OLD_TO_YOUNG / (OLD_TO_YOUNG + 1);
         return heapLimit / 1024 * HEAP_SHARE_1024THS + heapLimit % 1024 * HEAP_SHARE_1024THS / 1024;
+    }
+
+    /** What each byte added to a limit adds to {@link #heapRoom} at least, in 1024ths. */
+    private static long heapRoomPerByte1024ths() {
+        return OLD_TO_YOUNG > 0 ? Math.max(1, 1024 * OLD_TO_YOUNG / (OLD_TO_YOUNG + 1)) : HEAP_SHARE_1024THS;
     }
 
     /**
@@ -683,12 +717,22 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /** The least heap limit that holds this run's heap under this JVM's collector ({@link #heapFits}). */
     long heapLimitHolding() {
-        long k = HEAP_SHARE_1024THS, limit = 0;
+        long k = heapRoomPerByte1024ths(), limit = 0;
         // G1's regions grow with the limit (1 to 32 MiB), and with them what the masks take: until the limit holds both
         while (!heapFits(limit)) {
-            long taken = heapTakenUnder(limit);
-            limit = Math.max(limit + 1, taken / k * 1024 + (taken % k * 1024 + k - 1) / k);
+            long shortBy = heapTakenUnder(limit) - heapRoom(limit);
+            limit += Math.max(1, shortBy / k * 1024 + (shortBy % k * 1024 + k - 1) / k);
         }
+        return limit;
+    }
+
+    /**
+     * The FALCON_HEAP a heap refusal proposes ({@link #heapLimit} of {@link #heapLimitHolding}), raised where the rounding
+     * crosses into larger G1 regions that the limit no longer holds: given, it passes the same check.
+     */
+    long proposedHeapLimit() {
+        long limit = roundedHeapLimit(heapLimitHolding());
+        while (!heapFits(limit)) limit = roundedHeapLimit(limit + 1);
         return limit;
     }
 
@@ -763,16 +807,26 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         String[] figures = distinct(heapBytes, room);
         // a limit whose room holds the heap, so above this one: compared with maxMemory() (46.0 MiB at -Xmx48m under the
         // parallel collector) the heap was raised to the 48m already given
-        List<String> ways = new ArrayList<>(List.of("raise it (FALCON_HEAP=" + heapLimit(heapLimitHolding()) + " ./falcon ...)"));
+        List<String> ways = new ArrayList<>(List.of("raise it (FALCON_HEAP=" + heapLimitText(proposedHeapLimit()) + " ./falcon ...)"));
         // the runs without the swap polish that fit this heap, each named with the heap it needs: at n = 1 the polish's
         // fixed workspace was all of it, and the refusal spoke of n x n systems and fewer rows, which cannot help (one
         // that does not fit either was refused again when taken)
+        // held to the room this check gives (the old generation, G1's regions), not to the limit: compared with the limit,
+        // resnet20's --backsolve block (53.1 MiB) was offered at 64m under the serial collector (42.6 MiB of room) and refused
         if (systems.at(rows) == Systems.EXACT) {
-            long noSwaps = withSystems(Systems.EXACT_ROUNDS).heapBytes, block = withBlockBacksolve().heapBytes;
-            if (noSwaps <= maxHeap) ways.add("--swap-candidates 0 (no swap search or polish: about " + SystemInfo.bytes(noSwaps) + " of heap)");
-            if (block <= maxHeap) ways.add("--backsolve block (no swap polish: about " + SystemInfo.bytes(block) + ")");
+            MemoryPlan noSwaps = withSystems(Systems.EXACT_ROUNDS), block = withBlockBacksolve();
+            if (noSwaps.heapFits(maxHeap)) ways.add("--swap-candidates 0 (no swap search or polish: about " + SystemInfo.bytes(noSwaps.heapBytes) + " of heap)");
+            if (block.heapFits(maxHeap)) ways.add("--backsolve block (no swap polish: about " + SystemInfo.bytes(block.heapBytes) + ")");
         }
-        if (javaBackend) ways.add("use the cpu backend (--device cpu)");
+        if (javaBackend) {
+            // the cpu backend's plan keeps no heap copy of X's per-weight buffers (8 bytes a weight) but all the rest, the
+            // selection's masks among them: offered unchecked, mp at p = 10 million under 16m was refused again on cpu
+            MemoryPlan onCpu = mappedOnCpu(false);
+            if (onCpu.heapFits(maxHeap)) ways.add("use the cpu backend (--device cpu)");
+            else if (onCpu.proposedHeapLimit() < proposedHeapLimit()) {
+                ways.add("use the cpu backend (--device cpu) with FALCON_HEAP=" + heapLimitText(onCpu.proposedHeapLimit()));
+            }
+        }
         Systems held = systems.at(rows);
         long perRowSquared = held.heapPerRowSquared * rows * rows;
         if (perRowSquared > heapBytes / 2) ways.add("use fewer rows (samples) in X");
@@ -808,8 +862,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * the heap itself (the term is what the heap grew to with the collector's slack, not the live data).
      */
     static String heapLimit(long bytes) {
+        return heapLimitText(roundedHeapLimit(bytes));
+    }
+
+    /** {@link #heapLimit} in bytes. */
+    private static long roundedHeapLimit(long bytes) {
         long mib = 1L << 20, gib = 1L << 30;
-        return heapLimitText(bytes < gib ? roundUp(Math.max(MIN_HEAP_LIMIT, bytes), 16 * mib) : roundUp(bytes, 256 * mib));
+        return bytes < gib ? roundUp(Math.max(MIN_HEAP_LIMIT, bytes), 16 * mib) : roundUp(bytes, 256 * mib);
     }
 
     /** The plan of the prune run in progress, and whether its X is an example's (--n), for {@link #heapExhaustedAdvice(long)}. */

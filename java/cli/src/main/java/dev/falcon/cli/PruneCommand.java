@@ -457,7 +457,9 @@ final class PruneCommand implements Callable<Integer> {
         // selection may group them by cost (two masks at once)
         MemoryPlan plan = MemoryPlan.of(p, n, xSource, model != null, choice.provider().name(), linearTerm != null, flopsPerWeight != null,
                 systems(m, solver, backsolveMode), blockSize, layers != null ? MemoryPlan.largestLayer(layers) : p,
-                layers != null && MemoryPlan.oneBlock(layers, blockSize), m != Method.MAGNITUDE,
+                // magnitude ranks off-heap, but with X the report's lower bound runs the FLOP-aware selection, mask and all
+                // (Objective.lowerBound): uncounted, FALCON_HEAP=16m passed the check and died of heap OOM after the prune
+                layers != null && MemoryPlan.oneBlock(layers, blockSize), m != Method.MAGNITUDE || model != null || xSource != null,
                 layers != null ? dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(layers) : 2);
         // falcon++ with a pattern or a command holds stage 0's X and the current stage's, each as it is stored: a pattern's
         // later files as their headers (read above) say, a command's X as a copy

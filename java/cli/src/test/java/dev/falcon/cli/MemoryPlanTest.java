@@ -471,6 +471,67 @@ class MemoryPlanTest {
         assertEquals("1280m", MemoryPlan.heapLimit((1L << 30) + 1));
     }
 
+    /**
+     * The heap refusal's offers of --swap-candidates 0 and --backsolve block compared their heap with the limit, not with
+     * the room the check itself gives (the old generation under the serial and parallel collectors, the limit less G1's
+     * regions): resnet20's falcon at 54m under G1 was offered --backsolve block (53.1 MiB), which was refused in turn. At
+     * each limit, whatever this JVM's collector, each offer passes the same check.
+     */
+    @Test
+    void theHeapRefusalsOffersWithoutTheSwapPolishPassTheCheckAtTheLimitGiven() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long p = ExampleModels.get("resnet20").layers().parameters();
+        MemoryPlan plan = MemoryPlan.of(p, 128, null, true, "cpu", false, false, true);
+        MemoryPlan noSwaps = MemoryPlan.of(p, 128, null, true, "cpu", false, false, MemoryPlan.Systems.EXACT_ROUNDS);
+        for (long limit = 16L << 20; limit <= 128L << 20; limit += 1L << 20) {
+            long given = limit;
+            String said;
+            try {
+                plan.checkHeap(given);
+                continue;
+            } catch (InputException refused) {
+                said = refused.getMessage();
+            }
+            if (said.contains("--swap-candidates 0")) {
+                org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> noSwaps.checkHeap(given), (given >> 20) + "m: " + said);
+            }
+            if (said.contains("--backsolve block")) {
+                org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> plan.withBlockBacksolve().checkHeap(given), (given >> 20) + "m: " + said);
+            }
+        }
+    }
+
+    /**
+     * On --device java the heap refusal offered "use the cpu backend (--device cpu)" unchecked: mp at p = 10 million in
+     * 100 layers of two costs under 16m was refused again on cpu (two masks, 27.1 MiB), and magnitude with X died of heap
+     * OOM. The offer is made where the cpu run passes the same check, with the FALCON_HEAP it needs where this one does not.
+     */
+    @Test
+    void theJavaBackendsHeapRefusalOffersTheCpuBackendOnlyWithAHeapThatHoldsIt() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long p = 10_000_000, block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        java.util.regex.Pattern offer = java.util.regex.Pattern.compile("use the cpu backend \\(--device cpu\\)( with FALCON_HEAP=(\\d+)m)?");
+        MemoryPlan java = MemoryPlan.of(p, 10, null, false, "java", false, false, MemoryPlan.Systems.NONE, block, p / 100, false, true, 2);
+        MemoryPlan cpu = MemoryPlan.of(p, 10, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p / 100, false, true, 2);
+        int offered = 0;
+        for (long limit = 16L << 20; limit <= 160L << 20; limit += 1L << 20) {
+            long given = limit;
+            String said;
+            try {
+                java.checkHeap(given);
+                continue;
+            } catch (InputException refused) {
+                said = refused.getMessage();
+            }
+            java.util.regex.Matcher onCpu = offer.matcher(said);
+            if (!onCpu.find()) continue;
+            offered++;
+            long taken = onCpu.group(2) == null ? given : Long.parseLong(onCpu.group(2)) << 20;
+            org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> cpu.checkHeap(taken), (given >> 20) + "m: " + said);
+        }
+        assertTrue(offered > 0, "the cpu backend was never offered");
+    }
+
     @Test
     void aHeapLimitTheMachineCannotBackIsWarnedOfWithALimitThatHoldsTheLiveHeap() {
         // mobilenetv1 at n = 3 with falcon: about 600 MiB planned, 257 MiB of it live heap
