@@ -594,7 +594,8 @@ final class PruneCommand implements Callable<Integer> {
                             dev.falcon.solve.CommandGradients.Names.CLI);
                 }
                 res.source = source;
-                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule, "--schedule"), startNnzLevel(), startFlopsLevel(), source);
+                // the API refuses a plan given to a method that does not read it, as prune refuses --stages without falcon++
+                Pruner.StagePlan stagePlan = m != Method.FALCON_PLUS_PLUS ? null : new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule, "--schedule"), startNnzLevel(), startFlopsLevel(), source);
                 solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
             try {
