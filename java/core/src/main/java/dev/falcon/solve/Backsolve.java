@@ -51,11 +51,19 @@ public final class Backsolve {
         public String cliName() { return name().toLowerCase(Locale.ROOT); }
     }
 
-    /** Blocks = layers cut into chunks of at most blockSize weights: boundaries from 0 to p. */
+    /**
+     * Blocks = layers cut into chunks of at most blockSize weights: boundaries from 0 to p. A block size below 1 is an
+     * IllegalArgumentException, as {@link SolverOptions#withBlockSize} gives: the loop below never advanced and filled
+     * the heap with boundaries until an OutOfMemoryError.
+     */
     public static long[] blockStarts(LayerTable layers, long blockSize) {
+        if (blockSize < 1) {
+            throw new IllegalArgumentException("Backsolve.blockStarts: blockSize is " + blockSize + "; it must be >= 1 (SolverOptions.blockSize(), "
+                    + SolverOptions.DEFAULT_BLOCK_SIZE + " by default, is a valid one)");
+        }
         List<Long> s = new ArrayList<>();
         for (var l : layers.layers()) {
-            for (long o = l.offset(); o < l.end(); o += blockSize) s.add(o);
+            for (long o = l.offset(); o < l.end(); o += Math.min(blockSize, l.end() - o)) s.add(o);
         }
         s.add(layers.parameters());
         long[] r = new long[s.size()];
