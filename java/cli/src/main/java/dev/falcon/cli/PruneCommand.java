@@ -827,12 +827,7 @@ final class PruneCommand implements Callable<Integer> {
 
     private Backsolve.Mode backsolveMode(Method m) {
         if (backsolve == null) return m == Method.FALCON || m == Method.FALCON_PLUS_PLUS ? Backsolve.Mode.EXACT : Backsolve.Mode.NONE;
-        Backsolve.Mode mode;
-        try {
-            mode = Backsolve.Mode.parse(backsolve);
-        } catch (IllegalArgumentException e) {
-            throw InputException.of("--backsolve", "value", "unknown mode '" + backsolve + "'", "choose one of exact, block, sweep, none");
-        }
+        Backsolve.Mode mode = Backsolve.Mode.parse(backsolve, "--backsolve");
         if (m == Method.MAGNITUDE && mode != Backsolve.Mode.NONE) {
             throw InputException.of("--backsolve", "option", "only applies to --method mp, falcon and falcon++", "use --method mp --backsolve for the authors' MP + BS");
         }

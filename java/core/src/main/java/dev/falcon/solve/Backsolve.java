@@ -44,8 +44,22 @@ public final class Backsolve {
     public enum Mode {
         NONE, EXACT, BLOCK, SWEEP;
 
-        public static Mode parse(String s) {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
+        /**
+         * The mode named {@code text} (case and surrounding blanks ignored), as {@code Method.parse} reads a method: an
+         * unknown or null name is an {@link dev.falcon.io.InputException} listing the names, not valueOf's "No enum
+         * constant" or a NullPointerException. The refusal names the argument {@code Backsolve.Mode.parse(text)}.
+         */
+        public static Mode parse(String text) {
+            return parse(text, "Backsolve.Mode.parse(text)");
+        }
+
+        /**
+         * As {@link #parse(String)}, with what the caller calls the value in a refusal: an option ("--backsolve", as the
+         * CLI passes) or a name of its own, as {@code Method.parse(text, field)} takes it.
+         */
+        public static Mode parse(String text, String field) {
+            // the CLI's order: the default of the solver methods first, plain mp's last
+            return dev.falcon.io.InputException.choice(text, field, "mode", List.of(EXACT, BLOCK, SWEEP, NONE), Mode::cliName);
         }
 
         public String cliName() { return name().toLowerCase(Locale.ROOT); }
