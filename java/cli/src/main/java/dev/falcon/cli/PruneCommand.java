@@ -596,7 +596,8 @@ final class PruneCommand implements Callable<Integer> {
                             dev.falcon.solve.CommandGradients.Names.CLI);
                 }
                 res.source = source;
-                Pruner.StagePlan stagePlan = new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule, "--schedule"), startNnzLevel(), startFlopsLevel(), source);
+                // the API refuses a plan given to a method that does not read it, as prune refuses --stages without falcon++
+                Pruner.StagePlan stagePlan = m != Method.FALCON_PLUS_PLUS ? null : new Pruner.StagePlan(stages, MultiStage.Schedule.parse(schedule, "--schedule"), startNnzLevel(), startFlopsLevel(), source);
                 solverInputs = new Pruner.SolverInputs(res.x, res.g, ridgeLambda, opt, m == Method.MP ? backsolveMode : null, stagePlan);
             }
             try {
@@ -828,12 +829,7 @@ final class PruneCommand implements Callable<Integer> {
 
     private Backsolve.Mode backsolveMode(Method m) {
         if (backsolve == null) return m == Method.FALCON || m == Method.FALCON_PLUS_PLUS ? Backsolve.Mode.EXACT : Backsolve.Mode.NONE;
-        Backsolve.Mode mode;
-        try {
-            mode = Backsolve.Mode.parse(backsolve);
-        } catch (IllegalArgumentException e) {
-            throw InputException.of("--backsolve", "value", "unknown mode '" + backsolve + "'", "choose one of exact, block, sweep, none");
-        }
+        Backsolve.Mode mode = Backsolve.Mode.parse(backsolve, "--backsolve");
         if (m == Method.MAGNITUDE && mode != Backsolve.Mode.NONE) {
             throw InputException.of("--backsolve", "option", "only applies to --method mp, falcon and falcon++", "use --method mp --backsolve for the authors' MP + BS");
         }

@@ -88,9 +88,11 @@ public interface ComputeBackend extends AutoCloseable {
      * An uninitialised off-heap vector of {@code length} floats for length-p operands and results, owned and closed by
      * the caller. The cpu backend asks for transparent huge pages for large ones before their first touch; the default
      * is a plain {@code new FloatPointer(length)}. Refused after {@link #close()}, as every call: a backend that keeps
-     * the default overrides it to check.
+     * the default overrides it to check. A negative length, or one whose bytes a long cannot count, is an
+     * IllegalArgumentException before anything is allocated.
      */
     default FloatPointer floatVector(long length) {
+        dev.falcon.data.PointerExtent.requireFloatCount(length, "floatVector");
         return new FloatPointer(length);
     }
 

@@ -127,6 +127,12 @@ public final class HostMatrix implements AutoCloseable {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
         }
+        // the bytes with the alignment's slack must be a long: rows * cols overflowing was an ArithmeticException, and
+        // bytes + CACHE_LINE wrapping negative a malloc of a huge size
+        if (rows > (Long.MAX_VALUE - CACHE_LINE) / Float.BYTES / cols) {
+            throw new IllegalArgumentException("matrix of " + rows + " x " + cols + " floats is larger than a long counts in bytes; "
+                    + "it must hold at most " + (Long.MAX_VALUE - CACHE_LINE) / Float.BYTES + " floats");
+        }
         if (panelStarts != null) requireStarts("panel", panelStarts, cols);
     }
 

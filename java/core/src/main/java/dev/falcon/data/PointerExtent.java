@@ -16,6 +16,24 @@ public final class PointerExtent {
         return -1;
     }
 
+    /**
+     * The most floats a vector may be asked for: above it JavaCPP's {@code new float[length]} throws
+     * std::bad_array_new_length in C++, which no Java code can catch, and the JVM aborts (SIGABRT, exit 134).
+     */
+    public static final long MOST_FLOATS = (Long.MAX_VALUE - Float.BYTES) / Float.BYTES;
+
+    /**
+     * Throws IllegalArgumentException naming {@code what} unless {@code 0 <= length <= MOST_FLOATS}. Checked before
+     * JavaCPP allocates: a negative length (the usual result of an int overflow, n * p in int) aborted the JVM there, so
+     * no catch, finally or try-with-resources of the caller ran.
+     */
+    public static void requireFloatCount(long length, String what) {
+        if (length < 0 || length > MOST_FLOATS) {
+            throw new IllegalArgumentException(what + ": length is " + length + "; it must be >= 0 and at most " + MOST_FLOATS
+                    + (length < 0 ? " (a negative length is often an int product that overflowed: compute it in long)" : ""));
+        }
+    }
+
     /** Throws IllegalArgumentException naming {@code what} when the pointer is null or holds fewer than {@code needed} elements. */
     public static void require(Pointer p, long needed, String what) {
         // a closed JavaCPP pointer is a null one too: an embedder who closed it too early reads that, not just "null"

@@ -42,6 +42,19 @@ public class InputException extends RuntimeException {
         return new InputException(file + ": " + field + ": " + problem + (fix == null || fix.isEmpty() ? "" : "; " + fix));
     }
 
+    /**
+     * The choice named {@code text} (case and surrounding blanks ignored) among {@code choices}, each named by
+     * {@code name}; an unknown or null text is an InputException naming {@code field} and listing the names in the order
+     * given ("FIELD: value: unknown KIND 'text'; choose one of a, b, c"). The one reading of a named value, so that the
+     * enum parsers (Method, MultiStage.Schedule, Backsolve.Mode) refuse alike.
+     */
+    public static <T> T choice(String text, String field, String kind, java.util.List<T> choices, java.util.function.Function<T, String> name) {
+        java.util.Objects.requireNonNull(field, "field");
+        String key = text == null ? "" : text.trim().toLowerCase(java.util.Locale.ROOT);
+        for (T c : choices) if (name.apply(c).equals(key)) return c;
+        throw of(field, "value", "unknown " + kind + " '" + text + "'", "choose one of " + String.join(", ", choices.stream().map(name).toList()));
+    }
+
     public boolean infeasible() { return infeasible; }
 
     public boolean ofTheMachine() { return ofTheMachine; }

@@ -8,7 +8,8 @@ import java.util.Arrays;
  */
 public record Layer(String name, long[] shape, double flopsPerWeight, long offset, long count) {
     public Layer {
-        shape = shape.clone();
+        // a null shape is kept for LayerTable to refuse naming the layer and the field, as it does a null name
+        shape = shape == null ? null : shape.clone();
     }
 
     /** Product of a shape (1 for a scalar), overflow-checked: the element count of any array in falcon. */
@@ -20,7 +21,7 @@ public record Layer(String name, long[] shape, double flopsPerWeight, long offse
 
     public long end() { return offset + count; }
 
-    @Override public long[] shape() { return shape.clone(); }
+    @Override public long[] shape() { return shape == null ? null : shape.clone(); }
 
     @Override
     public boolean equals(Object o) {

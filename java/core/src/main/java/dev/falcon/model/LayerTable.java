@@ -33,6 +33,7 @@ public final class LayerTable {
      *         problem; fix"
      */
     public LayerTable(List<Layer> layers, String origin) {
+        if (layers == null) throw new IllegalArgumentException(origin + ": layers: is null; list at least one prunable layer");
         if (layers.isEmpty()) throw new IllegalArgumentException(origin + ": layers: is empty; list at least one prunable layer");
         long expected = 0;
         double dense = 0;
@@ -52,6 +53,7 @@ public final class LayerTable {
                         + "; it must be a positive finite number: " + FLOPS_FIX);
             }
             long[] shape = l.shape();
+            if (shape == null) throw new IllegalArgumentException(where + ".shape: is null; give the tensor's shape ([] for a scalar)");
             for (int d = 0; d < shape.length; d++) {
                 if (shape[d] <= 0) {
                     throw new IllegalArgumentException(where + ".shape: entry " + d + " is " + shape[d] + ", not a positive integer; "

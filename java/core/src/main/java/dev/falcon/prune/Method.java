@@ -2,8 +2,6 @@ package dev.falcon.prune;
 
 import dev.falcon.io.InputException;
 import java.util.Arrays;
-import java.util.Locale;
-import java.util.stream.Collectors;
 
 /** Pruning methods selectable with {@code --method}. */
 public enum Method {
@@ -44,11 +42,7 @@ public enum Method {
      * passes) or a name of its own ("config key method"), as {@code FilePatternGradients.stageSources} takes its field.
      */
     public static Method parse(String text, String field) {
-        java.util.Objects.requireNonNull(field, "field");
-        String key = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
-        for (Method m : values()) if (m.cliName.equals(key)) return m;
-        throw InputException.of(field, "value", "unknown method '" + text + "'",
-                "choose one of " + Arrays.stream(values()).map(Method::cliName).collect(Collectors.joining(", ")));
+        return InputException.choice(text, field, "method", Arrays.asList(values()), Method::cliName);
     }
 
     @Override public String toString() { return cliName; }

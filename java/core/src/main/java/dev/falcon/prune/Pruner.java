@@ -76,7 +76,9 @@ public final class Pruner implements AutoCloseable {
      * @throws InputException           when falcon or falcon++ has no X, or mp's backsolve has none, or X holds NaN or Inf
      *                                  (naming the sample and the weight)
      * @throws IllegalArgumentException when an input is inconsistent or not finite: a short vector, X of another p, budgets
-     *                                  of another layer table, lambda out of range, NaN or Inf in the weights or g
+     *                                  of another layer table, lambda out of range, NaN or Inf in the weights or g; or when
+     *                                  the method never reads it: a stage plan without falcon++, a backsolve with magnitude,
+     *                                  options other than the defaults with magnitude or plain mp
      * @throws NullPointerException     when the method, the layers or the budgets are null
      * @throws IllegalStateException    when the thread is interrupted (the flag kept), or X or the backend was closed
      */
@@ -270,6 +272,7 @@ public final class Pruner implements AutoCloseable {
         // overflows; the solver reports the products of its objective that overflow (X (w - wbar), lambda wbar, g).
         requireFinite(weights, p, "the weights vector");
         if (inputs == null) return;
+        refuseInputsTheMethodDoesNotRead(method, inputs);
         if (inputs.x() != null && inputs.x().cols() != p) {
             throw new IllegalArgumentException("X has " + inputs.x().cols() + " columns but the layers have p = " + p + " weights: X must be n x p");
         }
@@ -296,6 +299,32 @@ public final class Pruner implements AutoCloseable {
             if (!(plan.startNnz() > 0 && plan.startNnz() <= 1) || !(plan.startFlops() > 0 && plan.startFlops() <= 1)) {
                 throw new IllegalArgumentException("start levels must be in (0, 1] (1 = dense), got NNZ " + plan.startNnz() + ", FLOPs " + plan.startFlops());
             }
+        }
+    }
+
+    /**
+     * An input the method never reads is refused, as the CLI refuses an option the method never reads (--stages without
+     * falcon++, --backsolve or the solver's options with magnitude): a falcon prune that drops a StagePlan without a word
+     * never calls its gradient source and answers a question the caller did not ask. FALCON and FALCON_PLUS_PLUS not
+     * reading mpBacksolve is documented (their backsolve is SolverOptions.backsolve()), and mp + BS reads the options'
+     * blockSize alone, so that one SolverOptions may serve falcon and mp + BS alike.
+     */
+    private static void refuseInputsTheMethodDoesNotRead(Method method, SolverInputs inputs) {
+        if (inputs.stages() != null && method != Method.FALCON_PLUS_PLUS) {
+            throw new IllegalArgumentException("SolverInputs.stages: only applies to Method.FALCON_PLUS_PLUS (a StagePlan is read by falcon++"
+                    + " only), and the method is " + method.cliName() + "; pass null, or use Method.FALCON_PLUS_PLUS");
+        }
+        boolean backsolveAsked = inputs.mpBacksolve() != null && inputs.mpBacksolve() != Backsolve.Mode.NONE;
+        if (method == Method.MAGNITUDE && backsolveAsked) {
+            throw new IllegalArgumentException("SolverInputs.mpBacksolve: is " + inputs.mpBacksolve() + ", and magnitude has no backsolve"
+                    + "; pass null or Backsolve.Mode.NONE, or use Method.MP for the authors' MP + BS");
+        }
+        boolean noSolver = method == Method.MAGNITUDE || method == Method.MP && !backsolveAsked;
+        if (noSolver && inputs.options() != null && !inputs.options().equals(SolverOptions.defaults())) {
+            String which = method == Method.MAGNITUDE ? "magnitude" : "mp without a backsolve (SolverInputs.mpBacksolve null or NONE)";
+            throw new IllegalArgumentException("SolverInputs.options: only apply to Method.FALCON, Method.FALCON_PLUS_PLUS and mp + BS, and "
+                    + which + " runs no solver; pass null or SolverOptions.defaults(), or use Method.FALCON"
+                    + (method == Method.MP ? " or an mpBacksolve of EXACT, BLOCK or SWEEP" : ""));
         }
     }
 

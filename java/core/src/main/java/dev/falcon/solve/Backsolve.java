@@ -44,18 +44,40 @@ public final class Backsolve {
     public enum Mode {
         NONE, EXACT, BLOCK, SWEEP;
 
-        public static Mode parse(String s) {
-            return valueOf(s.trim().toUpperCase(Locale.ROOT));
+        /**
+         * The mode named {@code text} (case and surrounding blanks ignored), as {@code Method.parse} reads a method: an
+         * unknown or null name is an {@link dev.falcon.io.InputException} listing the names, not valueOf's "No enum
+         * constant" or a NullPointerException. The refusal names the argument {@code Backsolve.Mode.parse(text)}.
+         */
+        public static Mode parse(String text) {
+            return parse(text, "Backsolve.Mode.parse(text)");
+        }
+
+        /**
+         * As {@link #parse(String)}, with what the caller calls the value in a refusal: an option ("--backsolve", as the
+         * CLI passes) or a name of its own, as {@code Method.parse(text, field)} takes it.
+         */
+        public static Mode parse(String text, String field) {
+            // the CLI's order: the default of the solver methods first, plain mp's last
+            return dev.falcon.io.InputException.choice(text, field, "mode", List.of(EXACT, BLOCK, SWEEP, NONE), Mode::cliName);
         }
 
         public String cliName() { return name().toLowerCase(Locale.ROOT); }
     }
 
-    /** Blocks = layers cut into chunks of at most blockSize weights: boundaries from 0 to p. */
+    /**
+     * Blocks = layers cut into chunks of at most blockSize weights: boundaries from 0 to p. A block size below 1 is an
+     * IllegalArgumentException, as {@link SolverOptions#withBlockSize} gives: the loop below never advanced and filled
+     * the heap with boundaries until an OutOfMemoryError.
+     */
     public static long[] blockStarts(LayerTable layers, long blockSize) {
+        if (blockSize < 1) {
+            throw new IllegalArgumentException("Backsolve.blockStarts: blockSize is " + blockSize + "; it must be >= 1 (SolverOptions.blockSize(), "
+                    + SolverOptions.DEFAULT_BLOCK_SIZE + " by default, is a valid one)");
+        }
         List<Long> s = new ArrayList<>();
         for (var l : layers.layers()) {
-            for (long o = l.offset(); o < l.end(); o += blockSize) s.add(o);
+            for (long o = l.offset(); o < l.end(); o += Math.min(blockSize, l.end() - o)) s.add(o);
         }
         s.add(layers.parameters());
         long[] r = new long[s.size()];

@@ -62,11 +62,7 @@ public final class MultiStage {
          * CLI passes) or a name of its own, as {@code Method.parse(text, field)} takes it.
          */
         public static Schedule parse(String text, String field) {
-            java.util.Objects.requireNonNull(field, "field");
-            String key = text == null ? "" : text.trim().toLowerCase(Locale.ROOT);
-            for (Schedule schedule : values()) if (schedule.cliName().equals(key)) return schedule;
-            throw dev.falcon.io.InputException.of(field, "value", "unknown schedule '" + text + "'", "choose one of "
-                    + String.join(", ", java.util.Arrays.stream(values()).map(Schedule::cliName).toList()));
+            return dev.falcon.io.InputException.choice(text, field, "schedule", java.util.Arrays.asList(values()), Schedule::cliName);
         }
 
         public String cliName() { return name().toLowerCase(Locale.ROOT); }

@@ -298,6 +298,31 @@ public abstract class ComputeBackendContract {
     }
 
     /**
+     * A negative length, or one whose bytes a long cannot count, is refused before JavaCPP allocates: floatVector(-1)
+     * aborted the JVM on the cpu and java backends (std::bad_array_new_length in C++, exit 134), so no catch ran, and
+     * allocate of rows * cols beyond a long threw an ArithmeticException.
+     */
+    @Test
+    void anAllocationOfANegativeOrOverflowingLengthIsRefusedBeforeAnyNativeCall() {
+        try (ComputeBackend backend = createBackend(1)) {
+            for (long length : new long[] {-1, -5_000_000_000L, Long.MIN_VALUE, (Long.MAX_VALUE - Float.BYTES) / Float.BYTES + 1, Long.MAX_VALUE}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.floatVector(length).close(),
+                        backend.name() + " floatVector(" + length + ")");
+                assertTrue(e.getMessage().startsWith("floatVector: length is " + length + "; it must be >= 0"), e.getMessage());
+            }
+            long[][] shapes = {{-1, 4}, {4, -1}, {0, 4}, {1L << 32, 1L << 32}, {Long.MAX_VALUE / 4, 1}, {Long.MAX_VALUE, Long.MAX_VALUE}};
+            for (long[] shape : shapes) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.allocate(shape[0], shape[1], null).close(),
+                        backend.name() + " allocate(" + shape[0] + ", " + shape[1] + ")");
+                assertTrue(e.getMessage().contains(shape[0] + " x " + shape[1]), e.getMessage());
+            }
+            try (FloatPointer empty = backend.floatVector(0)) {
+                assertEquals(0, empty.capacity(), backend.name() + ": an empty vector is still given");
+            }
+        }
+    }
+
+    /**
      * The calls that allocate are refused after close() too, naming the closed backend: floatVector handed out fresh
      * vectors from a closed cpu backend (and allocate from the java one), and cuda's load said "cpu backend was closed",
      * its host's.

@@ -73,6 +73,16 @@ class LayerTableTest {
         assertEquals(fitting.denseFlops(), totalOnly.denseFlops(), 0.0);
     }
 
+    /**
+     * A null shape or a null list was a JVM NullPointerException ("Cannot invoke \"[J.clone()\" because \"shape\" is
+     * null"), not the IllegalArgumentException naming the layer and the field that a null name gives.
+     */
+    @Test
+    void aMissingShapeOrListIsRefusedNamingIt() {
+        assertRefused(List.of(new Layer("a", new long[] {2}, 1, 0, 2), new Layer("b", null, 1, 2, 1)), "layers[1] (\"b\").shape", "is null");
+        assertRefused(null, "layers: is null");
+    }
+
     @Test
     void runningOffsetsPastALongAreRefused() {
         long quarter = 1L << 62;

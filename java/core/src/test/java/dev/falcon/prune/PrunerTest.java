@@ -43,6 +43,66 @@ class PrunerTest {
         assertTrue(r.keptFlops() <= r.budgets().flops() * (1 + 1e-12), "FLOP budget");
     }
 
+    /**
+     * Inputs the method never reads were dropped without a word: a StagePlan given to falcon or mp (its gradient source never
+     * called, a plan of 0 stages and start levels of -5 and 7 not even checked), a backsolve asked of magnitude, and solver
+     * options given to a method that runs no solver. The CLI refuses the same combinations (--stages without falcon++,
+     * --backsolve with magnitude, the solver's options with mp or magnitude).
+     */
+    @Test
+    void inputsTheMethodNeverReadsAreRefused() {
+        LayerTable t = TWO_LAYERS;
+        Budgets b = TWO_LAYER_BUDGETS;
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(4, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            int[] calls = {0};
+            dev.falcon.solve.MultiStage.GradientSource source = (stage, weights) -> { calls[0]++; return x; };
+            var defaults = dev.falcon.solve.SolverOptions.defaults();
+            for (Pruner.StagePlan plan : new Pruner.StagePlan[] {new Pruner.StagePlan(4, dev.falcon.solve.MultiStage.Schedule.EXP, 1, 1, source),
+                    new Pruner.StagePlan(0, null, -5, 7, null)}) {
+                for (Method m : new Method[] {Method.FALCON, Method.MP, Method.MAGNITUDE}) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> pruner.prune(m, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, defaults, null, plan)).close(), m + " " + plan);
+                    assertTrue(e.getMessage().startsWith("SolverInputs.stages: only applies to Method.FALCON_PLUS_PLUS")
+                            && e.getMessage().contains("the method is " + m.cliName()) && e.getMessage().contains("pass null"), e.getMessage());
+                }
+            }
+            assertEquals(0, calls[0], "the source of a refused plan is never called");
+            for (var mode : new dev.falcon.solve.Backsolve.Mode[] {dev.falcon.solve.Backsolve.Mode.EXACT, dev.falcon.solve.Backsolve.Mode.BLOCK}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> pruner.prune(Method.MAGNITUDE, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, null, mode)).close());
+                assertTrue(e.getMessage().startsWith("SolverInputs.mpBacksolve: is " + mode) && e.getMessage().contains("magnitude has no backsolve")
+                        && e.getMessage().contains("Method.MP"), e.getMessage());
+            }
+            var tuned = defaults.withBacksolve(dev.falcon.solve.Backsolve.Mode.BLOCK).withMaxIterations(3);
+            for (var mode : new dev.falcon.solve.Backsolve.Mode[] {null, dev.falcon.solve.Backsolve.Mode.NONE}) {
+                for (Method m : new Method[] {Method.MAGNITUDE, Method.MP}) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> pruner.prune(m, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, tuned, mode)).close(), m + " " + mode);
+                    assertTrue(e.getMessage().startsWith("SolverInputs.options: only apply to") && e.getMessage().contains("runs no solver"), e.getMessage());
+                }
+            }
+            // what each method reads is still taken, and the defaults (or none) stand for options not given
+            for (Method m : new Method[] {Method.MAGNITUDE, Method.MP}) {
+                for (var options : new dev.falcon.solve.SolverOptions[] {null, defaults}) {
+                    try (PruneResult r = pruner.prune(m, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, options, dev.falcon.solve.Backsolve.Mode.NONE))) {
+                        assertTrue(r.kept() > 0, m + " " + options);
+                    }
+                }
+            }
+            try (PruneResult r = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, tuned, dev.falcon.solve.Backsolve.Mode.EXACT))) {
+                assertNotNull(r.solve(), "mp + BS takes options (it reads their block size)");
+            }
+            var plan = new Pruner.StagePlan(2, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.8, 0.8, source);
+            try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b,
+                    new Pruner.SolverInputs(x, null, 1e-3, defaults.withMaxIterations(3), null, plan))) {
+                assertEquals(2, calls[0], "falcon++ reads its plan's source at each stage");
+            }
+        }
+    }
+
     @Test
     void bothMethodsRespectBothBudgetsAndMpKeepsAtLeastAsMuchScore() {
         LayerTable t = RESNET20.layers();
@@ -696,7 +756,7 @@ class PrunerTest {
                         () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b, new Pruner.SolverInputs(null, null, 0.1, opt, null, plan)).close());
                 assertTrue(e.getMessage().contains("stage 1") && e.getMessage().contains("X[2, 41]"), e.getMessage());
             }
-            try (PruneResult r = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 0.1, opt, null))) {
+            try (PruneResult r = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 0.1, null, null))) {
                 assertTrue(r.kept() > 0, "plain mp does not read X");
             }
         }
@@ -742,11 +802,13 @@ class PrunerTest {
             backend.fillUniform(w, 50, 3, 1f);
             backend.fillSyntheticGradients(x, 2, 0.1f, 5);
             double dense = TWO_LAYERS.denseFlops();
-            var inputs = new Pruner.SolverInputs(x, null, 0.1, dev.falcon.solve.SolverOptions.defaults(), null,
-                    new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.POLY, 1, 1, null));
+            var plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.POLY, 1, 1, null);
             for (Budgets unbounded : new Budgets[] {new Budgets(20, Double.POSITIVE_INFINITY, 50, dense, "20", "none"),
                     new Budgets(500, dense * 0.3, 50, dense, "500", "0.3")}) {
                 for (Method method : Method.values()) {
+                    // the plan only where it is read: the other methods refuse it
+                    var inputs = new Pruner.SolverInputs(x, null, 0.1, dev.falcon.solve.SolverOptions.defaults(), null,
+                            method == Method.FALCON_PLUS_PLUS ? plan : null);
                     try (PruneResult r = pruner.prune(method, w, TWO_LAYERS, unbounded, inputs)) {
                         assertTrue(r.kept() > 0 && r.kept() <= Math.min(50, unbounded.nnz()) && r.keptFlops() <= unbounded.flops(),
                                 method + " under " + unbounded + ": kept " + r.kept() + ", " + r.keptFlops() + " FLOPs");

@@ -2007,7 +2007,7 @@ public abstract class AbstractSolverTest {
                 pruner.prune(Method.FALCON, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, quick.withHessian(hessian), null)).close();
             }
             for (Backsolve.Mode mode : List.of(Backsolve.Mode.NONE, Backsolve.Mode.EXACT, Backsolve.Mode.BLOCK)) {
-                pruner.prune(Method.MP, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, quick, mode)).close();
+                pruner.prune(Method.MP, w, layers, budgets, new Pruner.SolverInputs(x, null, 1e-3, mode == Backsolve.Mode.NONE ? null : quick, mode)).close();
             }
             // sweeps directly, two of them: the CLI's 100 would only repeat the same allocations
             float[] wbar = new float[(int) layers.parameters()];

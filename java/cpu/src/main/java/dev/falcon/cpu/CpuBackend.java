@@ -228,6 +228,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public FloatPointer floatVector(long length) {
         checkOpen(); // refused like every other call: a closed backend handed out fresh vectors
+        dev.falcon.data.PointerExtent.requireFloatCount(length, "floatVector");
         FloatPointer v = new FloatPointer(length);
         long bytes = length * Float.BYTES;
         if (bytes >= HUGE_PAGE_VECTOR_BYTES) falcon_advise_huge_pages(v, bytes);

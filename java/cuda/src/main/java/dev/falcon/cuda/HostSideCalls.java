@@ -42,6 +42,8 @@ abstract class HostSideCalls implements ComputeBackend {
     @Override
     public FloatPointer floatVector(long length) {
         checkOpen();
+        // here too, not only in the host: a host of another kind would reach JavaCPP with the length unchecked
+        dev.falcon.data.PointerExtent.requireFloatCount(length, "floatVector");
         return host().floatVector(length);
     }
 
