@@ -506,6 +506,16 @@ final class PruneCommand implements Callable<Integer> {
              Pruner pruner = new Pruner(backend);
              Resources res = new Resources()) {
             resident = sampler;
+            if (backend.openBlasThreads() > 0 && backend.openBlasThreads() < backend.threads()) {
+                // OpenBLAS's Grams round by its own count, so a solve's Lipschitz constant and DFO steps are those of
+                // --threads N where N is OpenBLAS's count, not the requested one: say so rather than let the report's
+                // "--threads 2" stand for results a 2-processor run would not give
+                errW.println("falcon: warning: --threads " + backend.threads() + " but this process may use "
+                        + Runtime.getRuntime().availableProcessors() + " processor" + (Runtime.getRuntime().availableProcessors() == 1 ? "" : "s")
+                        + " (taskset or a cpuset): OpenBLAS runs on " + backend.openBlasThreads() + " thread"
+                        + (backend.openBlasThreads() == 1 ? "" : "s") + ", whose rounding the results follow: they can differ from those of --threads "
+                        + backend.threads() + " on " + backend.threads() + " processors; the report's backend.openblas_threads says the count used");
+            }
             // Everything before loading is in one of two phases, by construction: they left 2-3 s of a small run's
             // 3 s total in no phase. "backend": choosing it and starting it (the resources above, the backend's own
             // start-up among them); "checks": the rest, the options, the inputs' headers, the layer table, the outputs,
@@ -1923,6 +1933,7 @@ final class PruneCommand implements Callable<Integer> {
         be.put("name", backend.name());
         be.put("description", backend.description());
         be.put("threads", backend.threads());
+        if (backend.openBlasThreads() > 0) be.put("openblas_threads", backend.openBlasThreads());
         // say where the request came from: a backend forced by -Dfalcon.backend (FALCON_JAVA_OPTS) is no default, and a
         // report read or compared later must show it as forced, as the INFO line does
         String forcedByProperty = System.getProperty(Backends.PROPERTY);

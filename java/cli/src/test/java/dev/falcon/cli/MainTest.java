@@ -1754,6 +1754,33 @@ class MainTest {
     }
 
     /**
+     * OpenBLAS runs on at most the processors this process may use (fewer than --threads under taskset), and its Grams
+     * round by its own count: the report and the summary said "2 threads" where OpenBLAS ran on 1 and the Lipschitz
+     * constant was --threads 1's. They now give the count OpenBLAS reports, and prune warns once.
+     */
+    @Test
+    void aRunWithMoreThreadsThanProcessorsSaysWhatOpenBlasRanOn() throws IOException {
+        int processors = Runtime.getRuntime().availableProcessors();
+        int threads = processors + 1;
+        Run r = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", String.valueOf(threads)), "--device", "cpu"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode backend = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/backend");
+        assertEquals(threads, backend.at("/threads").intValue(), backend.toString());
+        assertEquals(processors, backend.at("/openblas_threads").intValue(), backend.toString());
+        assertTrue(backend.at("/description").asText().endsWith(threads + " threads (OpenBLAS " + processors + ": the processors this process may use)"),
+                backend.toString());
+        String warning = "falcon: warning: --threads " + threads + " but this process may use " + processors + " processor";
+        assertEquals(1, r.err().split(java.util.regex.Pattern.quote(warning), -1).length - 1, r.err());
+        assertTrue(r.err().contains("OpenBLAS runs on " + processors + " thread"), r.err());
+        Run within = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", String.valueOf(processors)), "--device", "cpu"));
+        assertEquals(0, within.code(), within.err());
+        assertFalse(within.err().contains("this process may use"), within.err());
+        JsonNode withinBackend = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/backend");
+        assertEquals(processors, withinBackend.at("/openblas_threads").intValue(), withinBackend.toString());
+        assertFalse(withinBackend.at("/description").asText().contains("OpenBLAS " + processors + ":"), withinBackend.toString());
+    }
+
+    /**
      * OPENBLAS_NUM_THREADS=1 (the usual way to run several jobs on one machine) was overridden by --threads without a
      * word: prune warns where such a variable asks for another count than the run's, and env shows it.
      */

@@ -32,6 +32,13 @@ public interface ComputeBackend extends AutoCloseable {
     /** Threads this instance uses for its kernels. */
     int threads();
 
+    /**
+     * The thread count OpenBLAS runs this instance's calls with, as OpenBLAS reports it, or 0 where it makes no OpenBLAS
+     * call. It can be below {@link #threads()}: the cpu backend gives OpenBLAS at most the processors this process may
+     * use (taskset, a cpuset), and OpenBLAS's Grams and factors round by its own count.
+     */
+    default int openBlasThreads() { return 0; }
+
     /** One line for logs and reports, e.g. "cpu: OpenBLAS 0.3.31 (core SkylakeX), 2 threads". */
     String description();
 

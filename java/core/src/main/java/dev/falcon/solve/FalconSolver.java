@@ -31,7 +31,8 @@ import org.bytedeco.javacpp.Pointer;
  *     through an offset residual); after it
  *     converges one full projection checks whether outside coordinates want in, and the set grows;</li>
  * <li>backsolve on the final support; a new round restarts DFO from the backsolved weights while the
- *     support changes and Q decreases. The best point (exact Q) is returned; its exact Q never increases.</li>
+ *     support changes and Q decreases by more than the tolerance, up to the round cap (the stop reason then names
+ *     the cap). The best point (exact Q) is returned; its exact Q never increases.</li>
  * </ol>
  * A solver runs one solve at a time (it keeps its projection buffers for the duration of a solve): use one per
  * thread.
@@ -449,6 +450,8 @@ public final class FalconSolver {
             // Another round only pays when this one lowered Q by more than the tolerance.
             boolean improved = qCand < qBest;
             boolean worthAnotherRound = qCand < qBest - opt.tolerance() * Math.abs(qBest);
+            String lastRoundDecrease = qBest == 0 ? String.format(java.util.Locale.ROOT, "by %.3g", qBest - qCand)
+                    : String.format(java.util.Locale.ROOT, "by %.3g relative", (qBest - qCand) / Math.abs(qBest));
             if (improved || round == 1 && qCand <= qBest) {
                 wBest = cand;
                 maskBest = candMask;
@@ -462,10 +465,13 @@ public final class FalconSolver {
             }
             close(candidateGram);
             candidateGram = null;
-            stop = dfo.stop;
             if (!improved) { stop = dfo.stop + "; round did not lower Q"; break; }
             if (!worthAnotherRound && round > 1) { stop = dfo.stop + "; round lowered Q by less than the tolerance"; break; }
             if (sameSupport && round > 1) { stop = dfo.stop + "; support stable"; break; }
+            // Only the last round keeps this: the rounds ran out while they still paid, so the last DFO's own reason
+            // (say "relative decrease below tolerance") is not why the solve stopped, and more rounds may lower Q.
+            stop = String.format(java.util.Locale.ROOT, "round cap (%d) reached while Q still fell (the last round lowered it %s); "
+                    + "last round's DFO: %s", opt.maxRounds(), lastRoundDecrease, dfo.stop);
         }
         if (opt.backsolve() != Backsolve.Mode.NONE && !warmStartBacksolved) {
             // The first DFO steps can leave the warm start's support before it is ever backsolved, for supports whose

@@ -39,6 +39,7 @@ public final class CpuBackend implements ComputeBackend {
         this.facts = CpuNative.ensureLoaded();
         this.threads = Math.max(1, threads);
         this.openBlasThreads = openBlasThreadsFor(this.threads);
+        this.openBlasThreadsInUse = setOpenBlasThreads(openBlasThreads);
     }
 
     /**
@@ -55,6 +56,13 @@ public final class CpuBackend implements ComputeBackend {
 
     /** The thread count this backend's OpenBLAS calls run with: {@link #openBlasThreadsFor(int)} of its threads. */
     private final int openBlasThreads;
+
+    /**
+     * The count OpenBLAS reports after being given {@link #openBlasThreads}: OpenBLAS's Gram and factor round by its
+     * partition, so results (the Lipschitz constant and every DFO step after it) follow this count, not --threads. Under
+     * taskset with fewer processors than --threads the report said "2 threads" where OpenBLAS ran on 1.
+     */
+    private final int openBlasThreadsInUse;
 
     /**
      * OpenBLAS's thread count is one setting for the whole process: with two backends of different counts used from two
@@ -118,10 +126,13 @@ public final class CpuBackend implements ComputeBackend {
 
     @Override public int threads() { return threads; }
 
+    @Override public int openBlasThreads() { return openBlasThreadsInUse; }
+
     @Override
     public String description() {
         return "cpu: OpenBLAS " + facts.get("openblas.version") + " (core " + facts.get("openblas.core") + "), kernels "
-                + facts.get("kernels.isa") + ", " + threads + " thread" + (threads == 1 ? "" : "s");
+                + facts.get("kernels.isa") + ", " + threads + " thread" + (threads == 1 ? "" : "s")
+                + (openBlasThreadsInUse == threads ? "" : " (OpenBLAS " + openBlasThreadsInUse + ": the processors this process may use)");
     }
 
     /** Probe facts (OpenBLAS version and core, kernel ISA). */

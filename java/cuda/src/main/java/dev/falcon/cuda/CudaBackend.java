@@ -130,6 +130,9 @@ public final class CudaBackend extends HostSideCalls {
 
     @Override public int threads() { return threads; }
 
+    /** The host backend's: the calls that run on the host go through its OpenBLAS. */
+    @Override public int openBlasThreads() { return host.openBlasThreads(); }
+
     @Override
     public String description() {
         return "cuda: " + new CudaBackendProvider().probe().facts().getOrDefault("device", "?")
