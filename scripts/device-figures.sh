@@ -25,7 +25,8 @@ if [[ ! $deadline_s =~ ^[0-9]+$ ]]; then
   echo "device-figures: FIGURES_DEADLINE_S=$deadline_s is no whole number of seconds: give one, e.g. FIGURES_DEADLINE_S=470" >&2
   exit 2
 fi
-deadline=$(( $(date +%s) + deadline_s ))
+# 10#: bash's arithmetic reads a leading 0 as octal, so 0470 was 312 s and 09 stopped the script with exit 1
+deadline=$(( $(date +%s) + 10#$deadline_s ))
 copy_to="${3:-}"
 # COPY_TO is what keeps the results when the run is killed: one that cannot be written lost them, step after step,
 # with only cp's errors to say so

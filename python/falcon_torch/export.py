@@ -466,8 +466,9 @@ def write_layers_json(path: str, layers: List[LayerInfo], **meta) -> None:
 
 def read_layers_json(path: str) -> List[LayerInfo]:
     """The layer table of a layers.json, read by the CLI's rules: "offset" and "count" left out or null are derived from
-    the shapes, and given they must agree with them. A file that is not one (a report, a truncated file) or a field the
-    CLI refuses is a ValueError naming the file and the field, not a bare KeyError, TypeError or JSONDecodeError."""
+    the shapes, and given they must agree with them; a key the CLI does not know (a misspelt "offest") is refused, as
+    the CLI refuses it. A file that is not one (a report, a truncated file) or a field the CLI refuses is a ValueError
+    naming the file and the field, not a bare KeyError, TypeError or JSONDecodeError."""
     fix = "give the layers.json written by falcon_torch.export"
     with open(path) as f:
         try:
@@ -476,8 +477,13 @@ def read_layers_json(path: str) -> List[LayerInfo]:
             raise ValueError(f"{path}: not JSON ({e}); {fix}") from e
     if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list):
         raise ValueError(f"{path}: no 'layers' list, so not a layer table; {fix}")
+    # after the check above: a report given for the table is named as no table, not by its first unknown key
+    _refuse_unknown_keys(path, "json", "top-level key", doc, _TOP_LEVEL_KEYS, _EXPORTER_TOP_LEVEL_KEYS)
     out, offset = [], 0
     for i, e in enumerate(doc["layers"]):
+        if isinstance(e, dict):
+            named = f" ({json.dumps(e['name'], ensure_ascii=False)})" if isinstance(e.get("name"), str) else ""
+            _refuse_unknown_keys(path, f"layers[{i}]{named}", "key", e, _LAYER_KEYS, _EXPORTER_LAYER_KEYS)
         missing = [k for k in ("name", "shape", "flops_per_weight") if not isinstance(e, dict) or k not in e]
         if missing:
             raise ValueError(f"{path}: layers[{i}] has no {', '.join(repr(k) for k in missing)}; {fix}")
@@ -500,6 +506,42 @@ def read_layers_json(path: str) -> List[LayerInfo]:
                              flops_per_weight=float(e["flops_per_weight"])))
         offset = off + count
     return out
+
+
+# LayersJson's: the keys the CLI reads, and those the exporter writes that it knows and does not read; any other key it
+# refuses, so a misspelt "offest" is not ignored and the offset it meant derived instead
+_TOP_LEVEL_KEYS = ("layers",)
+_EXPORTER_TOP_LEVEL_KEYS = ("format", "version", "dense_flops", "parameters", "n_samples", "gradient_scale", "flops_unit")
+_LAYER_KEYS = ("name", "shape", "flops_per_weight", "offset", "count")
+_EXPORTER_LAYER_KEYS = ("kind", "module")
+
+
+def _refuse_unknown_keys(path: str, where: str, what: str, entry: dict, read, exporters) -> None:
+    """A ValueError in the CLI's words (LayersJson.refuseUnknownKeys) for the first key of entry it does not know,
+    naming the closest known one where it is a near miss."""
+    for key in entry:
+        if key in read or key in exporters:
+            continue
+        closest = min(read, key=lambda known: _edit_distance(key, known))    # the first of a tie, as LayersJson
+        best = _edit_distance(key, closest)
+        # only a near miss is a likely misspelling: "extra" is no "count"
+        near = best <= max(2, len(closest) // 3) and best < len(key)
+        raise ValueError(f"{path}: {where}: unknown {what} {json.dumps(key, ensure_ascii=False)}"
+                         + (f' (did you mean "{closest}"?)' if near else "")
+                         + f"; the known keys are {', '.join(read)} (and {', '.join(exporters)}, which "
+                         "falcon_torch.export writes and falcon does not read); "
+                         + (f'rename it to "{closest}"' if near else "fix or remove it"))
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Edits (insertions, deletions, substitutions and swaps of neighbours) between a and b, as LayersJson counts."""
+    d = [[i + j if i == 0 or j == 0 else 0 for j in range(len(b) + 1)] for i in range(len(a) + 1)]
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
 
 
 def _layer_shape(path: str, where: str, shape) -> Tuple[int, ...]:

@@ -229,6 +229,22 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertIn("FIGURES_DEADLINE_S", r.stderr)
         self.assertFalse(self.log.exists(), "no step ran")
 
+    def test_a_deadline_with_a_leading_zero_is_read_in_base_10(self):
+        # bash's arithmetic read 0100 as octal, 64 s, and cut every step that much earlier than asked
+        r = self.run_script(deadline="0100", PATH=self.with_a_clock_each_step_runs_out(only="gpu-tests"))
+        self.assertEqual("", r.stderr)
+        lines = self.summary().splitlines()
+        self.assertRegex(lines[6], r"^gpu-tests\s+rc=124 .*\(limit 89 s\)", "the limit of FIGURES_DEADLINE_S=100")
+
+    def test_a_deadline_of_09_is_nine_seconds_not_a_bash_error(self):
+        # 08 and 09 stopped the script with "value too great for base" and exit 1; 9 s leaves no step time to start
+        r = self.run_script(deadline="09")
+        self.assertEqual("", r.stderr)
+        lines = self.summary().splitlines()
+        self.assertEqual(9, len(lines), self.summary())
+        for line in lines:
+            self.assertIn("skipped: the deadline is near", line)
+
     NO_DRIVER = ("0 GPUs because the CUDA driver is missing or too old: libcuda.so.1 not found or older than CUDA 13 "
                  "(cudaGetDeviceCount error 35: CUDA driver version is insufficient for CUDA runtime version)")
 

@@ -1045,6 +1045,41 @@ class ExportApplyTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, re.escape(path) + ": " + expected):
                 ft.apply(small_model(), os.path.join(self.d, "pruned.npy"), path)
 
+    def test_read_layers_json_refuses_the_keys_the_cli_refuses_in_its_words(self):
+        # the CLI refuses a key it does not know, and a misspelt "offest" was read here as no offset, the offset it
+        # meant derived instead: apply took a table the CLI would not
+        from falcon_torch.export import read_layers_json
+        layers = [{"name": "a", "shape": [20], "flops_per_weight": 2}, {"name": "b", "shape": [20], "flops_per_weight": 1}]
+        known = ("the known keys are name, shape, flops_per_weight, offset, count (and kind, module, which "
+                 "falcon_torch.export writes and falcon does not read)")
+        tables = {"offest.json": ({"layers": [layers[0], dict(layers[1], offest=20)]},
+                                  'layers[1] ("b"): unknown key "offest" (did you mean "offset"?); ' + known
+                                  + '; rename it to "offset"'),
+                  "cuont.json": ({"layers": [dict(layers[0], cuont=20), layers[1]]},
+                                 'layers[0] ("a"): unknown key "cuont" (did you mean "count"?); ' + known
+                                 + '; rename it to "count"'),
+                  "extra.json": ({"layers": [dict(layers[0], extra=1), layers[1]]},
+                                 'layers[0] ("a"): unknown key "extra"; ' + known + "; fix or remove it"),
+                  "top.json": ({"layers": layers, "total_params": 41},
+                               'json: unknown top-level key "total_params"; the known keys are layers (and format, '
+                               "version, dense_flops, parameters, n_samples, gradient_scale, flops_unit, which "
+                               "falcon_torch.export writes and falcon does not read); fix or remove it")}
+        for name, (doc, expected) in tables.items():
+            path = os.path.join(self.d, name)
+            with open(path, "w") as f:
+                json.dump(doc, f)
+            with self.subTest(name):
+                with self.assertRaises(ValueError) as refused:
+                    read_layers_json(path)
+                self.assertEqual(f"{path}: {expected}", str(refused.exception))
+        # what the exporter writes beside the CLI's keys is read
+        path = os.path.join(self.d, "exporter.json")
+        with open(path, "w") as f:
+            json.dump({"format": "falcon-layers", "version": 1, "dense_flops": 60, "parameters": 40, "n_samples": 8,
+                       "gradient_scale": "1/sqrt(n)", "flops_unit": "multiply-adds per sample",
+                       "layers": [dict(layers[0], kind="Linear", module="a"), layers[1]]}, f)
+        self.assertEqual([("a", 0, 20), ("b", 20, 20)], [(l.name, l.offset, l.count) for l in read_layers_json(path)])
+
     def test_failed_apply_leaves_the_model_as_it_was(self):
         # the first layer matches, the last one does not: nothing may be written before the mismatch is found
         m = small_model()

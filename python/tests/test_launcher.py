@@ -707,6 +707,46 @@ echo ran
         self.assertFalse(jar)
 
 
+class FirstUseBuildKilledTest(unittest.TestCase):
+    """Maven killed by a signal the launcher did not receive: its JVM crashed (SIGABRT, 134) or the out-of-memory killer
+    ended it (SIGKILL, 137). The launcher called that 'build interrupted', hid the log and its path, and promised that the
+    next launch builds again, which would likely end the same way."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+mkdir -p java/cli/target && echo half > java/cli/target/falcon.jar
+printf '\\033[1;31m[ERROR]\\033[m compiler crashed; see hs_err_pid1234.log\\n'
+echo "# A fatal error has been detected by the Java Runtime Environment: SIGSEGV"
+kill -$FAKE_SIGNAL $$
+"""
+    FAKE_JAVA = """#!/usr/bin/env bash
+echo ran
+"""
+
+    def build(self, signal_name):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_SIGNAL=signal_name)
+            for name in ("FALCON_JAVA_OPTS", "JAVA_HOME", "FALCON_HEAP"):
+                env.pop(name, None)
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
+                               timeout=60)
+            return r, (root / "java" / "cli" / "target" / "falcon.jar").exists(), root / "java" / "cli" / "target"
+
+    def test_a_crash_or_a_kill_is_a_failed_build_that_shows_and_names_the_log_and_removes_the_jar(self):
+        for signal_name, status in (("ABRT", 134), ("KILL", 137)):
+            with self.subTest(signal=signal_name):
+                r, jar, target = self.build(signal_name)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertNotIn("interrupted", r.stderr)
+                self.assertNotIn("\033", r.stderr)
+                self.assertIn("[ERROR] compiler crashed; see hs_err_pid1234.log", r.stderr)
+                self.assertIn(f"falcon: build failed (Maven ended with status {status}, killed by SIG{signal_name}; "
+                              f"output above, kept in {target}/launcher-build.log)", r.stderr)
+                self.assertEqual(r.stdout, "", "falcon did not run")
+                self.assertFalse(jar, "the half-written jar is removed")
+                self.assertEqual(4, len(r.stderr.splitlines()), "building, the log's two lines, build failed")
+
+
 class FakeCloneLauncherTest(unittest.TestCase):
     """The launcher in a clone whose jar is built, with a fake java first on PATH that prints its arguments and the
     environment it was given: what the launcher hands the JVM, checked without starting one."""
