@@ -588,7 +588,7 @@ final class PruneCommand implements Callable<Integer> {
             if (solver) {
                 SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
                         .withBacksolve(m == Method.MP ? Backsolve.Mode.EXACT : backsolveMode).withBlockSize(blockSize)
-                        .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
+                        .withHessian(SolverOptions.HessianModel.parse(hessian, "--hessian"))
                         .withMaxRounds(rounds).withSwapCandidates(swapCandidates).withStableIterations(stableIterations)
                         .withActiveSetMaxBytes(plan.activeSetBytes());
                 MultiStage.GradientSource source = null;
@@ -747,7 +747,7 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private void validateOptions() {
-        convention = Objective.Convention.parse(lambdaConvention);
+        convention = Objective.Convention.parse(lambdaConvention, "--lambda-convention");
         if (flopsCostsFile != null && flopsCostsFile.isEmpty()) {
             // taken as a path, "" is the current folder: "both given" beside --layers, "is a directory" without
             throw InputException.of("--flops", "value", "is empty", "give the FLOP budget as a number, e.g. --flops 1.2e7 or --keep-flops 0.3,"
@@ -938,8 +938,7 @@ final class PruneCommand implements Callable<Integer> {
             if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + typed((String) o[0], v) + ", outside (0, 1]", "1 starts from the dense model");
         }
         MultiStage.Schedule.parse(schedule, "--schedule"); // an InputException naming --schedule and the choices
-        String h = hessian.trim().toLowerCase(Locale.ROOT);
-        if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
+        SolverOptions.HessianModel.parse(hessian, "--hessian"); // an InputException naming --hessian and the choices
         picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
         if (given != null) rejectOptionsThatDoNotApply(Method.parse(method, "--method"), backsolve, gradients(), given::hasMatchedOption);
     }
@@ -1615,15 +1614,9 @@ final class PruneCommand implements Callable<Integer> {
             for (int i = 0; i < count; i++) probes.add(Files.createTempFile(dir, ".falcon-probe-", ".tmp"));
         } catch (IOException e) {
             if (!probes.isEmpty() || AtomicFiles.isNoSpace(e)) {
-                String free;
-                try {
-                    free = SystemInfo.bytes(Files.getFileStore(dir).getUsableSpace());
-                } catch (IOException | RuntimeException unknown) {
-                    free = "space";
-                }
                 return dir + fileSystemKind(dir) + " takes " + (probes.isEmpty() ? "no new file" : "only " + probes.size() + " of the " + count
-                        + " new files the outputs need there (their temporary files, and the lock file)") + " (" + e.getMessage() + "), with " + free
-                        + " free: it is out of inodes, or this user's quota of files is used up (check df -i " + dir + ")";
+                        + " new files the outputs need there (their temporary files, and the lock file)") + " (" + e.getMessage() + "): its file system "
+                        + AtomicFiles.NoSpace.on(dir).lack();
             }
             String outcome = e instanceof java.nio.file.AccessDeniedException ? "was refused"
                     : e instanceof java.nio.file.NoSuchFileException ? "said \"no such file or directory\"" : "failed: " + e.getMessage();
