@@ -787,6 +787,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems; a solver run's offer is mp,
      * whose selection's mask is counted in place of the solver's heap.
      */
+    /** This run without the FLOP-aware selection's heap: magnitude without X, whose report has no lower bound to run it. */
+    private MemoryPlan withoutTheBoundsSelection() {
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes - (selectsByFlops && !solver() ? selectionHeap : 0), available,
+                javaBackend, systems, xHeld, laterX, blockSize, blockWidth, oneBlock, selectionHeap, false);
+    }
+
     private MemoryPlan selectionWithoutX() {
         Systems held = systems.at(rows);
         long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
@@ -802,6 +808,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * the 80% this asked for refused ("needs about 1.8 GiB ... but the heap is limited to 2.0 GiB").
      */
     void checkHeap(long maxHeap) {
+        checkHeap(maxHeap, false, false, List.of());
+    }
+
+    /**
+     * {@link #checkHeap(long)}; {@code magnitude}: the selection is the one the report's certified lower bound runs
+     * (magnitude itself ranks off-heap), which the refusal says: it blamed "the selection's mask", a selection a magnitude
+     * user had not asked for, and offered only more heap. {@code xFromGrads}: that X is --grads, whose dropping (and
+     * that of {@code notReadWithoutGrads}, which need it) spares the bound and its mask.
+     */
+    void checkHeap(long maxHeap, boolean magnitude, boolean xFromGrads, List<String> notReadWithoutGrads) {
         if (heapFits(maxHeap)) return;
         long room = heapRoom(maxHeap) - (heapTakenUnder(maxHeap) - heapBytes);
         String[] figures = distinct(heapBytes, room);
@@ -830,8 +846,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         Systems held = systems.at(rows);
         long perRowSquared = held.heapPerRowSquared * rows * rows;
         if (perRowSquared > heapBytes / 2) ways.add("use fewer rows (samples) in X");
+        boolean boundsSelection = magnitude && selectsByFlops && !solver();
+        if (boundsSelection && xFromGrads) {
+            MemoryPlan noBound = withoutTheBoundsSelection();
+            ways.add("drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it")
+                    + (noBound.heapFits(maxHeap) ? "" : " with FALCON_HEAP=" + heapLimitText(noBound.proposedHeapLimit()))
+                    + " (magnitude reads X only for the report's objective and lower bound)");
+        }
         throw InputException.of("memory", "Java heap", "the run needs about " + figures[0] + " of Java heap for p = " + p
-                + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared) + " but the heap is limited to " + figures[1]
+                + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared, boundsSelection) + " but the heap is limited to " + figures[1]
                 + (heapRoom(maxHeap) < maxHeap ? " (the old generation of its " + SystemInfo.bytes(maxHeap) + " under this JVM's collector,"
                         + " where the run's long-lived arrays go)" : room < maxHeap ? " (" + SystemInfo.bytes(maxHeap) + " less the G1 regions its"
                         + " masks take whole and one to allocate in)" : ""),
@@ -839,7 +862,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /** What takes most of the heap, for the refusal: the term larger than the rest, or nothing where none is. */
-    private String heapConsumer(Systems held, long perRowSquared) {
+    private String heapConsumer(Systems held, long perRowSquared, boolean boundsSelection) {
         long fixed = held.heapBytes(rows) - perRowSquared;
         long perWeight = heapBytes - held.heapBytes(rows);
         if (perRowSquared > heapBytes / 2) return " (mostly the solver's n x n systems)";
@@ -849,7 +872,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         }
         long mask = selectionHeap - RUNTIME_LIVE_HEAP;
         if (!solver() && selectsByFlops && mask > 0 && mask >= heapBytes - selectionHeap) {
-            return " (mostly the selection's mask, a Java byte array of one byte per weight" + (mask > p ? ", two at once as it groups layers by cost" : "")
+            return " (mostly " + (boundsSelection ? "the mask of the report's lower bound, which runs mp's FLOP-aware selection (magnitude itself"
+                    + " ranks off-heap)" : "the selection's mask") + ", a Java byte array of one byte per weight" + (mask > p ? ", two at once as it groups layers by cost" : "")
                     + ", beside about " + SystemInfo.bytes(RUNTIME_LIVE_HEAP) + " of the runtime's own)";
         }
         if (perWeight > heapBytes / 2) return " (mostly arrays of one value per weight)";
@@ -935,7 +959,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * and the refusal offers the block-diagonal one where it fits or fits more rows.
      */
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve) {
-        check(model, x, offerBlockBacksolve, List.of(), List.of());
+        check(model, x, offerBlockBacksolve, List.of(), List.of(), false);
     }
 
     /**
@@ -943,10 +967,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * with --method mp without --backsolve (and, for a file input, without --grads), which its offer names to drop:
      * offered as "--method mp ...", a falcon++ command with --stages was refused again when followed.
      * {@code notReadWithoutGrads}: those refused with this method without --grads (--lambda), for the offer to drop it.
+     * {@code magnitude}: the method ranks off-heap, and selects by FLOPs only for the report's lower bound.
      */
-    void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads) {
+    void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads,
+               boolean magnitude) {
         long maxHeap = heapLimitOfThisJvm();
-        checkHeap(maxHeap);
+        checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads);
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
         // why no rows fit, said as a reason beside the figures: it was listed among the "options that fit"

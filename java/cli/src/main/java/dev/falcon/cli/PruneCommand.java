@@ -481,7 +481,8 @@ final class PruneCommand implements Callable<Integer> {
         if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
         // the options its offers of another method, or of no --grads, must say to drop: prune refuses what it does not read
         MemoryPlan.runningWith(plan, model != null);
-        plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT, optionsNotReadWith(Method.MP, model != null), optionsNotReadWith(m, false));
+        plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT, optionsNotReadWith(Method.MP, model != null), optionsNotReadWith(m, false),
+                m == Method.MAGNITUDE);
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
             errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactRequired) + ", more than the "
@@ -587,7 +588,7 @@ final class PruneCommand implements Callable<Integer> {
             if (solver) {
                 SolverOptions opt = SolverOptions.defaults().withMaxIterations(maxIterations).withTolerance(tolerance)
                         .withBacksolve(m == Method.MP ? Backsolve.Mode.EXACT : backsolveMode).withBlockSize(blockSize)
-                        .withHessian(SolverOptions.HessianModel.valueOf(hessian.trim().toUpperCase(Locale.ROOT)))
+                        .withHessian(SolverOptions.HessianModel.parse(hessian, "--hessian"))
                         .withMaxRounds(rounds).withSwapCandidates(swapCandidates).withStableIterations(stableIterations)
                         .withActiveSetMaxBytes(plan.activeSetBytes());
                 MultiStage.GradientSource source = null;
@@ -746,7 +747,7 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private void validateOptions() {
-        convention = Objective.Convention.parse(lambdaConvention);
+        convention = Objective.Convention.parse(lambdaConvention, "--lambda-convention");
         if (flopsCostsFile != null && flopsCostsFile.isEmpty()) {
             // taken as a path, "" is the current folder: "both given" beside --layers, "is a directory" without
             throw InputException.of("--flops", "value", "is empty", "give the FLOP budget as a number, e.g. --flops 1.2e7 or --keep-flops 0.3,"
@@ -937,8 +938,7 @@ final class PruneCommand implements Callable<Integer> {
             if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + typed((String) o[0], v) + ", outside (0, 1]", "1 starts from the dense model");
         }
         MultiStage.Schedule.parse(schedule, "--schedule"); // an InputException naming --schedule and the choices
-        String h = hessian.trim().toLowerCase(Locale.ROOT);
-        if (!h.equals("exact") && !h.equals("block")) throw InputException.of("--hessian", "value", "unknown model '" + hessian + "'", "choose exact or block");
+        SolverOptions.HessianModel.parse(hessian, "--hessian"); // an InputException naming --hessian and the choices
         picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
         if (given != null) rejectOptionsThatDoNotApply(Method.parse(method, "--method"), backsolve, gradients(), given::hasMatchedOption);
     }
@@ -1444,7 +1444,6 @@ final class PruneCommand implements Callable<Integer> {
                 }
             }
         }
-        Map<Path, Integer> newFilesIn = newFilesPerFolder(outputs);
         // fail now, not after the solve, when an output cannot be created
         for (int o = 0; o < outputs.size(); o++) {
             Path output = outputs.get(o);
@@ -1480,7 +1479,7 @@ final class PruneCommand implements Callable<Integer> {
                 throw InputException.of(output, options.get(o), existing + (Files.isDirectory(existing) ? " is not writable" : " is not a directory"),
                         "choose a writable location");
             }
-            String noNewFiles = existing != null ? newFilesRefused(existing, newFilesIn.getOrDefault(existing, 1)) : null;
+            String noNewFiles = existing != null ? newFilesRefused(Map.of(existing, 1)) : null;
             if (noNewFiles != null) {
                 throw InputException.of(output, options.get(o), noNewFiles, "choose an output path in a folder where files can be created");
             }
@@ -1496,6 +1495,7 @@ final class PruneCommand implements Callable<Integer> {
             }
             AtomicFiles.checkNameLengths(output, options.get(o));
         }
+        checkNewFilesPerFileSystem(outputs, options);
         checkFreeSpace(outputs, options, stdoutOption, p, layerCount);
     }
 
@@ -1580,49 +1580,64 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     /**
-     * The new files (and folders) the commit makes in each nearest existing folder of the file outputs: a temporary file
-     * per output, the folders missing above them, and the lock file of each output folder that has none where the
-     * outputs are two or more. Each takes an inode: a file system out of them, with its bytes free, passed the space check,
-     * and the run failed after the whole solve.
+     * Refuses outputs whose file system cannot take the new files the commit makes there at once: a temporary file per
+     * output and each folder missing above them, counted over the outputs on one file system (as the free bytes are).
+     * Each takes an inode: a file system out of them, with its bytes free, passed the space check, and the run failed
+     * after the whole solve; probed folder by folder, three outputs in three folders of a file system with two inodes
+     * free passed too. The lock file is not counted: the commit does without it where it cannot be created
+     * (AtomicFiles.Batch.lockDirectories), and two outputs in one folder were refused where two folders committed.
      */
-    private static Map<Path, Integer> newFilesPerFolder(List<Path> outputs) {
-        Map<Path, Integer> count = new LinkedHashMap<>();
-        java.util.Set<Path> counted = new java.util.HashSet<>(); // folders to create and lock files, each made once
-        for (Path output : outputs) {
+    private static void checkNewFilesPerFileSystem(List<Path> outputs, List<String> options) {
+        record Output(String option, Path shown, Path folder, int newFiles) {}
+        Map<java.nio.file.FileStore, List<Output>> byStore = new LinkedHashMap<>();
+        java.util.Set<Path> toCreate = new java.util.HashSet<>(); // folders to create, each made once
+        for (int o = 0; o < outputs.size(); o++) {
+            Path output = outputs.get(o);
             if (!isFileTarget(output)) continue;
             Path dir = output.toAbsolutePath().getParent();
             if (dir == null) continue;
             int made = 1;
             Path existing = dir;
-            for (; existing != null && !Files.exists(existing); existing = existing.getParent()) made += counted.add(existing) ? 1 : 0;
+            for (; existing != null && !Files.exists(existing); existing = existing.getParent()) made += toCreate.add(existing) ? 1 : 0;
             if (existing == null) continue;
-            Path lock = dir.resolve(AtomicFiles.LOCK_FILE);
-            if (outputs.size() > 1 && counted.add(lock) && !Files.exists(lock, java.nio.file.LinkOption.NOFOLLOW_LINKS)) made++;
-            count.merge(existing, made, Integer::sum);
+            try {
+                byStore.computeIfAbsent(Files.getFileStore(existing), k -> new ArrayList<>()).add(new Output(options.get(o), output, existing, made));
+            } catch (IOException | RuntimeException e) {
+                // no file store to ask: the write says what is wrong
+            }
         }
-        return count;
+        for (List<Output> onOne : byStore.values()) {
+            Map<Path, Integer> newFilesIn = new LinkedHashMap<>();
+            for (Output out : onOne) newFilesIn.merge(out.folder(), out.newFiles(), Integer::sum);
+            if (newFilesIn.values().stream().mapToInt(Integer::intValue).sum() < 2) continue; // one file: asked of its folder already
+            String refused = newFilesRefused(newFilesIn);
+            if (refused != null) {
+                throw InputException.of(onOne.get(0).shown(), onOne.stream().map(Output::option).collect(java.util.stream.Collectors.joining("/")),
+                        refused, "remove files there, or choose output paths on another file system");
+            }
+        }
     }
 
     /**
-     * Why the folder cannot take {@code count} new files at once, else null. access() judges the mode alone, which root
-     * passes everywhere: /sys and /proc refused the output's temporary file only after the whole solve, /proc's refusal
-     * told as a folder that "may have been removed during the run". Hidden files are created there and removed at once.
+     * Why the folders, all on one file system, cannot take their counts of new files all at once, else null. access()
+     * judges the mode alone, which root passes everywhere: /sys and /proc refused the output's temporary file only after
+     * the whole solve, /proc's refusal told as a folder that "may have been removed during the run". Hidden files are
+     * created there, all held until the last is made, and removed.
      */
-    private static String newFilesRefused(Path dir, int count) {
+    private static String newFilesRefused(Map<Path, Integer> newFilesIn) {
         List<Path> probes = new ArrayList<>();
+        int count = newFilesIn.values().stream().mapToInt(Integer::intValue).sum();
+        Path dir = null;
         try {
-            for (int i = 0; i < count; i++) probes.add(Files.createTempFile(dir, ".falcon-probe-", ".tmp"));
+            for (Map.Entry<Path, Integer> folder : newFilesIn.entrySet()) {
+                dir = folder.getKey();
+                for (int i = 0; i < folder.getValue(); i++) probes.add(Files.createTempFile(dir, ".falcon-probe-", ".tmp"));
+            }
         } catch (IOException e) {
             if (!probes.isEmpty() || AtomicFiles.isNoSpace(e)) {
-                String free;
-                try {
-                    free = SystemInfo.bytes(Files.getFileStore(dir).getUsableSpace());
-                } catch (IOException | RuntimeException unknown) {
-                    free = "space";
-                }
                 return dir + fileSystemKind(dir) + " takes " + (probes.isEmpty() ? "no new file" : "only " + probes.size() + " of the " + count
-                        + " new files the outputs need there (their temporary files, and the lock file)") + " (" + e.getMessage() + "), with " + free
-                        + " free: it is out of inodes, or this user's quota of files is used up (check df -i " + dir + ")";
+                        + " new files the outputs need on its file system (their temporary files, and the folders to create)") + " ("
+                        + e.getMessage() + "): its file system " + AtomicFiles.NoSpace.on(dir).lack();
             }
             String outcome = e instanceof java.nio.file.AccessDeniedException ? "was refused"
                     : e instanceof java.nio.file.NoSuchFileException ? "said \"no such file or directory\"" : "failed: " + e.getMessage();

@@ -3742,7 +3742,7 @@ class MainTest {
      * A file system out of inodes with its bytes free passed the space check (bytes only) and the one-file probe; the
      * whole solve ran, and the commit failed with exit 1 and "the file system ... is full; free space on it", while df -h
      * showed it empty. Refused before any work, naming df -i: here the root folder takes one inode of two, and the
-     * outputs need three (two temporary files and the lock file).
+     * outputs need two (their temporary files; the lock file, which the commit does without, is not counted).
      */
     @Test
     void outputsOnAFileSystemOutOfInodesAreRefusedBeforeAnyWork() throws Exception {
@@ -3754,9 +3754,46 @@ class MainTest {
         assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
         String said = Files.readString(log);
         assertEquals(2, child.exitValue(), said);
-        assertTrue(said.contains(weights + ": --out: " + mounted + " (on a tmpfs file system) takes only 1 of the 3 new files the outputs need there")
+        assertTrue(said.contains(weights + ": --out/--report: " + mounted + " (on a tmpfs file system) takes only 1 of the 2 new files the outputs need on its file system")
                 && said.contains("out of inodes") && said.contains("check df -i " + mounted), said);
         assertFalse(said.contains("free space on it"), said);
+    }
+
+    /**
+     * The new files were counted folder by folder: three outputs in three folders of a file system with two inodes free
+     * each got their two (a temporary file and the lock file), the whole solve ran, and the commit failed with exit 1.
+     * They are counted over the file system, without the lock file the commit does without.
+     */
+    @Test
+    void outputsInSeveralFoldersOfAFileSystemOutOfInodesAreRefusedBeforeAnyWork() throws Exception {
+        Path mounted = Files.createDirectory(dir.resolve("few-inodes"));
+        Path weights = mounted.resolve("a/w.npy"), report = mounted.resolve("b/r.json"), mask = mounted.resolve("c/m.npy"), log = dir.resolve("falcon.log");
+        String[] example = {"prune", "--example", "resnet20", "--method", "mp", "--keep-flops", "0.3", "--quiet", "--out", weights.toString(),
+            "--report", report.toString(), "--mask", mask.toString()};
+        // the root folder and a, b, c take four inodes of six: two are left for the three temporary files
+        Process child = falconOnATmpfs(mounted, "size=20m,nr_inodes=6", List.of("a", "b", "c"), List.of(), example, log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(2, child.exitValue(), said);
+        assertTrue(said.contains(weights + ": --out/--report/--mask: ") && said.contains("takes only 2 of the 3 new files the outputs need on its file system")
+                && said.contains("out of inodes") && said.contains("check df -i "), said);
+    }
+
+    /**
+     * Two outputs in one folder of a file system with two inodes free commit (the lock file is best-effort): they were
+     * refused, counted with a lock file, where the same two in two folders were written.
+     */
+    @Test
+    void twoOutputsInOneFolderNeedNoInodeForTheLockFile() throws Exception {
+        Path mounted = Files.createDirectory(dir.resolve("two-inodes"));
+        Path weights = mounted.resolve("a/w.npy"), report = mounted.resolve("a/r.json"), log = dir.resolve("falcon.log");
+        String[] example = {"prune", "--example", "resnet20", "--method", "mp", "--keep-flops", "0.3", "--quiet", "--out", weights.toString(),
+            "--report", report.toString()};
+        // the root folder and a take two inodes of four
+        Process child = falconOnATmpfs(mounted, "size=20m,nr_inodes=4", List.of("a"), List.of(), example, log);
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(0, child.exitValue(), said);
     }
 
     /**
@@ -3795,7 +3832,14 @@ class MainTest {
     }
 
     private static Process falconOnATmpfs(Path mountPoint, String mountOptions, List<String> jvmOptions, String[] args, Path log) throws Exception {
-        String mount = "mount -t tmpfs -o " + mountOptions + " none \"$1\" && shift && exec \"$@\"";
+        return falconOnATmpfs(mountPoint, mountOptions, List.of(), jvmOptions, args, log);
+    }
+
+    /** {@code folders}: made on the file system, under the mount point, before falcon runs. */
+    private static Process falconOnATmpfs(Path mountPoint, String mountOptions, List<String> folders, List<String> jvmOptions, String[] args, Path log)
+            throws Exception {
+        String mount = "mount -t tmpfs -o " + mountOptions + " none \"$1\"" + folders.stream().map(f -> " && mkdir \"$1\"/" + f).collect(
+                java.util.stream.Collectors.joining()) + " && shift && exec \"$@\"";
         boolean canMount;
         try {
             canMount = new ProcessBuilder("unshare", "--map-root-user", "--mount", "sh", "-c", mount, "sh", mountPoint.toString(), "true")

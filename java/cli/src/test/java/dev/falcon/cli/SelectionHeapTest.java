@@ -277,6 +277,27 @@ class SelectionHeapTest {
         }
     }
 
+    /**
+     * Magnitude with X selects by FLOPs only for the report's lower bound: its refusal blamed "the selection's mask" and
+     * offered only more heap, where dropping --grads spares the bound and its mask.
+     */
+    @Test
+    void magnitudesHeapRefusalNamesTheLowerBoundAndOffersDroppingGrads() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long p = 10_000_000;
+        long block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        MemoryPlan magnitudeWithX = MemoryPlan.of(p, 2, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+        String refused = org.junit.jupiter.api.Assertions.assertThrows(InputException.class,
+                () -> magnitudeWithX.checkHeap(16 * MIB, true, true, List.of("--lambda"))).getMessage();
+        assertTrue(refused.contains("the report's lower bound, which runs mp's FLOP-aware selection"), refused);
+        assertTrue(refused.contains("drop --grads and --lambda, which need it (magnitude reads X only for the report's objective and lower bound)"), refused);
+        assertTrue(refused.contains("raise it (FALCON_HEAP="), refused);
+        // an example model's X cannot be dropped: the bound is named, no --grads offered
+        String example = org.junit.jupiter.api.Assertions.assertThrows(InputException.class,
+                () -> magnitudeWithX.checkHeap(16 * MIB, true, false, List.of())).getMessage();
+        assertTrue(example.contains("the report's lower bound") && !example.contains("drop --grads"), example);
+    }
+
     /** The plan counts the mask for mp (two where it groups layers by cost) and none for magnitude, which ranks off-heap. */
     @Test
     void mpsPlanCountsItsSelectionsMaskOnTheHeapAndMagnitudesDoesNot() {

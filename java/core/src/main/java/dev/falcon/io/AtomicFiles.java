@@ -872,6 +872,32 @@ public final class AtomicFiles {
     static final long FREE_BYTES_OF_A_FULL_FILE_SYSTEM = 1 << 20;
 
     /**
+     * A file system that refused a new file for want of space (ENOSPC), with the bytes this user may still write on it
+     * (0 where that cannot be told). The one reading of that refusal, for the prune's pre-flight and for the write
+     * alike: they had each their own wording, and differed.
+     */
+    public record NoSpace(Path dir, long free) {
+        /** The file system of {@code dir}, with its free bytes as they are now. */
+        public static NoSpace on(Path dir) {
+            return new NoSpace(dir, usableSpace(dir));
+        }
+
+        /** Whether its bytes ran out, not its inodes or this user's quota of files. */
+        public boolean full() {
+            return free < FREE_BYTES_OF_A_FULL_FILE_SYSTEM;
+        }
+
+        /**
+         * What it lacks, said after "the file system of DIR": "full; free space on it" sent a user whose file system had
+         * no inodes left to df -h, which showed it empty.
+         */
+        public String lack() {
+            return full() ? "is full" : "has no space for a new file, though it has " + ByteCounts.of(free) + " free: it is most likely out of"
+                    + " inodes, or this user's quota of files is used up (check df -i " + dir + ")";
+        }
+    }
+
+    /**
      * "TARGET: FIELD: cannot write (the error); the fix": one fix for every cause ("check that the directory exists, is
      * writable and has free space") sent a user whose disk was full, or whose file name was too long, to look at the
      * wrong thing. The cause is told by the exception's type where it has one, else by the system's error text, in
@@ -889,13 +915,10 @@ public final class AtomicFiles {
             fix = "check that " + dir + " still exists (it may have been removed during the run), or choose another output path";
         } else if (SystemErrors.isNoSpace(e)) {
             ofTheMachine = true;
-            long free = usableSpace(dir);
-            // "full; free space on it" sent a user whose file system had no inodes left to df -h, which showed it empty
+            NoSpace noSpace = device ? null : NoSpace.on(dir);
             fix = device ? "the device is full; choose another output"
-                    : free >= FREE_BYTES_OF_A_FULL_FILE_SYSTEM ? "the file system of " + dir + " has no space for a new file, though it has "
-                            + free + " bytes free: it is most likely out of inodes, or this user's quota of files is used up (check df -i " + dir
-                            + "); remove files there, or choose an output path on another file system"
-                    : "the file system of " + dir + " is full; free space on it, or choose an output path on another file system";
+                    : "the file system of " + dir + " " + noSpace.lack() + (noSpace.full() ? "; free space on it" : "; remove files there")
+                            + ", or choose an output path on another file system";
         } else if (SystemErrors.isQuotaExceeded(e)) {
             ofTheMachine = true;
             fix = "this user's disk quota on the file system of " + dir + " is used up; free space within it, or choose an output"

@@ -35,13 +35,16 @@ public final class Objective {
 
         /**
          * Parses a CLI name (case-insensitive); InputException listing the spellings otherwise (picocli's own message
-         * listed the constants, [RIDGE, FALCON], which are not what the user types).
+         * listed the constants, [RIDGE, FALCON], which are not what the user types). The refusal names the argument
+         * {@code Objective.Convention.parse(text)}.
          */
         public static Convention parse(String text) {
-            String key = text == null ? "" : text.trim().toLowerCase(java.util.Locale.ROOT);
-            for (Convention c : values()) if (c.cliName().equals(key)) return c;
-            throw dev.falcon.io.InputException.of("--lambda-convention", "value", "unknown convention '" + text + "'",
-                    "choose ridge (lambda of Q) or falcon (the authors' l2, lambda = l2 * n)");
+            return parse(text, "Objective.Convention.parse(text)");
+        }
+
+        /** As {@link #parse(String)}, with what the caller calls the value in a refusal ("--lambda-convention", as the CLI passes). */
+        public static Convention parse(String text, String field) {
+            return dev.falcon.io.InputException.choice(text, field, "convention", java.util.List.of(values()), Convention::cliName);
         }
     }
 

@@ -31,7 +31,23 @@ public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode 
         /** X^T X: two passes over X per iteration (X v, X^T u). */
         EXACT,
         /** blockdiag(X_B^T X_B): one {@code blockGramProduct} pass per iteration. */
-        BLOCK
+        BLOCK;
+
+        /** The spelling --hessian takes: exact or block. */
+        public String cliName() { return name().toLowerCase(java.util.Locale.ROOT); }
+
+        /**
+         * The model named {@code text} (case-insensitive); an unknown or null name is an InputException listing the
+         * names, not valueOf's "No enum constant". The refusal names the argument {@code SolverOptions.HessianModel.parse(text)}.
+         */
+        public static HessianModel parse(String text) {
+            return parse(text, "SolverOptions.HessianModel.parse(text)");
+        }
+
+        /** As {@link #parse(String)}, with what the caller calls the value in a refusal ("--hessian", as the CLI passes). */
+        public static HessianModel parse(String text, String field) {
+            return dev.falcon.io.InputException.choice(text, field, "model", java.util.List.of(values()), HessianModel::cliName);
+        }
     }
 
     public SolverOptions {

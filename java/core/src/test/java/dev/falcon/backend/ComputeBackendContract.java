@@ -247,6 +247,13 @@ public abstract class ComputeBackendContract {
      * Pairs of equal columns with opposite v cancel, leaving the last column's small product: what a backsolve's
      * residual X d looks like to the objective. Float partial sums (the cpu backend's multiply) keep their rounding.
      */
+    /**
+     * Relative: below a float's rounding (up to 2^-24, about 6e-8; 2.3e-8 on the first 5 x 2001 row), which a tolerance
+     * of 1e-6 let a result rounded to float pass, and above what double partial sums of the cancelling pairs leave in
+     * another order than the column's (the cpu backend's panels: 2.4e-11 there; 1e-12 refused them).
+     */
+    private static final double SUMMED_IN_DOUBLE_TOLERANCE = 1e-9;
+
     @Test
     void multiplySummedInDoubleKeepsASmallResidualOfLargeProducts() {
         SplittableRandom random = new SplittableRandom(9);
@@ -259,7 +266,13 @@ public abstract class ComputeBackendContract {
             }
             vs[p - 1] = 1e-4f;
             double[] want = new double[n];
-            for (int i = 0; i < n; i++) want[i] = (double) xs[(p - 1) * n + i] * vs[p - 1]; // exact: two floats' product
+            boolean floatRoundingShows = false;
+            for (int i = 0; i < n; i++) {
+                want[i] = (double) xs[(p - 1) * n + i] * vs[p - 1]; // exact: two floats' product
+                floatRoundingShows |= Math.abs((float) want[i] - want[i]) > SUMMED_IN_DOUBLE_TOLERANCE * Math.abs(want[i]);
+            }
+            // a sum rounded to float at the end (the bug this method exists to remove) must miss the tolerance
+            assertTrue(floatRoundingShows, "no row of " + n + "x" + p + " tells a float result from a double one");
             FloatPointer v = floats(vs);
             DoublePointer got = track(new DoublePointer(n));
             List<HostMatrix> layouts = new ArrayList<>(List.of(matrix(xs, n, p)));
@@ -268,7 +281,7 @@ public abstract class ComputeBackendContract {
                 backend.multiplySummedInDouble(x, v, got);
                 double[] g = get(got, n);
                 for (int i = 0; i < n; i++) {
-                    assertEquals(want[i], g[i], 1e-6 * Math.abs(want[i]), "X v summed in double, " + n + "x" + p
+                    assertEquals(want[i], g[i], SUMMED_IN_DOUBLE_TOLERANCE * Math.abs(want[i]), "X v summed in double, " + n + "x" + p
                             + (x.isColumnMajor() ? "" : " in panels") + ", row " + i);
                 }
             }

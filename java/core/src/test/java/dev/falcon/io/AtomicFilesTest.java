@@ -1291,4 +1291,19 @@ class AtomicFilesTest {
         cmd.addAll(List.of(args));
         return cmd;
     }
+
+    /**
+     * The prune's pre-flight and the write each said "no space for a new file" in their own words ("it is out of
+     * inodes" and "it is most likely out of inodes"), with their own lookups of the free bytes: one reading now.
+     */
+    @Test
+    void noSpaceForANewFileIsToldFullOrOutOfInodesByTheBytesFree() {
+        AtomicFiles.NoSpace inodes = new AtomicFiles.NoSpace(dir, 64L << 20);
+        assertFalse(inodes.full());
+        assertEquals("has no space for a new file, though it has 64.0 MiB free: it is most likely out of inodes, or this user's quota of"
+                + " files is used up (check df -i " + dir + ")", inodes.lack());
+        AtomicFiles.NoSpace bytes = new AtomicFiles.NoSpace(dir, AtomicFiles.FREE_BYTES_OF_A_FULL_FILE_SYSTEM - 1);
+        assertTrue(bytes.full());
+        assertEquals("is full", bytes.lack());
+    }
 }

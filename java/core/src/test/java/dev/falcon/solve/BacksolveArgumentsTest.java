@@ -43,4 +43,22 @@ class BacksolveArgumentsTest {
             assertEquals("config key backsolve: value: unknown mode '" + bad + "'; choose one of exact, block, sweep, none", e.getMessage());
         }
     }
+
+    /**
+     * --lambda-convention and --hessian read their names by hand, each in its own wording ("choose exact or block"), and
+     * the Hessian model had no parser for an API caller: both read as the other named values do.
+     */
+    @Test
+    void theConventionAndTheHessianModelAreReadAsEveryNamedValue() {
+        assertEquals(dev.falcon.prune.Objective.Convention.FALCON, dev.falcon.prune.Objective.Convention.parse(" Falcon ", "--lambda-convention"));
+        assertEquals(SolverOptions.HessianModel.BLOCK, SolverOptions.HessianModel.parse(" BLOCK "));
+        for (String bad : new String[] {"bogus", null, ""}) {
+            InputException e = assertThrows(InputException.class, () -> dev.falcon.prune.Objective.Convention.parse(bad, "--lambda-convention"));
+            assertEquals("--lambda-convention: value: unknown convention '" + bad + "'; choose one of ridge, falcon", e.getMessage());
+            e = assertThrows(InputException.class, () -> dev.falcon.prune.Objective.Convention.parse(bad));
+            assertEquals("Objective.Convention.parse(text): value: unknown convention '" + bad + "'; choose one of ridge, falcon", e.getMessage());
+            e = assertThrows(InputException.class, () -> SolverOptions.HessianModel.parse(bad, "--hessian"));
+            assertEquals("--hessian: value: unknown model '" + bad + "'; choose one of exact, block", e.getMessage());
+        }
+    }
 }
