@@ -49,10 +49,20 @@ public class InputException extends RuntimeException {
      * enum parsers (Method, MultiStage.Schedule, Backsolve.Mode) refuse alike.
      */
     public static <T> T choice(String text, String field, String kind, java.util.List<T> choices, java.util.function.Function<T, String> name) {
+        return choice(text, field, kind, choices, name, name);
+    }
+
+    /**
+     * As {@link #choice(String, String, String, java.util.List, java.util.function.Function)}, each choice listed in the
+     * refusal as {@code listed} gives it: a name alone ("ridge, falcon") left a user to guess which of two conventions is
+     * which, where the CLI had said "ridge (lambda of Q)".
+     */
+    public static <T> T choice(String text, String field, String kind, java.util.List<T> choices, java.util.function.Function<T, String> name,
+                               java.util.function.Function<T, String> listed) {
         java.util.Objects.requireNonNull(field, "field");
         String key = text == null ? "" : text.trim().toLowerCase(java.util.Locale.ROOT);
         for (T c : choices) if (name.apply(c).equals(key)) return c;
-        throw of(field, "value", "unknown " + kind + " '" + text + "'", "choose one of " + String.join(", ", choices.stream().map(name).toList()));
+        throw of(field, "value", "unknown " + kind + " '" + text + "'", "choose one of " + String.join(", ", choices.stream().map(listed).toList()));
     }
 
     public boolean infeasible() { return infeasible; }

@@ -44,7 +44,8 @@ public final class Objective {
 
         /** As {@link #parse(String)}, with what the caller calls the value in a refusal ("--lambda-convention", as the CLI passes). */
         public static Convention parse(String text, String field) {
-            return dev.falcon.io.InputException.choice(text, field, "convention", java.util.List.of(values()), Convention::cliName);
+            return dev.falcon.io.InputException.choice(text, field, "convention", java.util.List.of(values()), Convention::cliName,
+                    c -> c.cliName() + (c == RIDGE ? " (lambda of Q)" : " (the authors' l2, lambda = l2 * n)"));
         }
     }
 

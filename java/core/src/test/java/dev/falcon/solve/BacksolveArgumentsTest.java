@@ -54,9 +54,9 @@ class BacksolveArgumentsTest {
         assertEquals(SolverOptions.HessianModel.BLOCK, SolverOptions.HessianModel.parse(" BLOCK "));
         for (String bad : new String[] {"bogus", null, ""}) {
             InputException e = assertThrows(InputException.class, () -> dev.falcon.prune.Objective.Convention.parse(bad, "--lambda-convention"));
-            assertEquals("--lambda-convention: value: unknown convention '" + bad + "'; choose one of ridge, falcon", e.getMessage());
+            assertEquals("--lambda-convention: value: unknown convention '" + bad + "'; choose one of ridge (lambda of Q), falcon (the authors' l2, lambda = l2 * n)", e.getMessage());
             e = assertThrows(InputException.class, () -> dev.falcon.prune.Objective.Convention.parse(bad));
-            assertEquals("Objective.Convention.parse(text): value: unknown convention '" + bad + "'; choose one of ridge, falcon", e.getMessage());
+            assertEquals("Objective.Convention.parse(text): value: unknown convention '" + bad + "'; choose one of ridge (lambda of Q), falcon (the authors' l2, lambda = l2 * n)", e.getMessage());
             e = assertThrows(InputException.class, () -> SolverOptions.HessianModel.parse(bad, "--hessian"));
             assertEquals("--hessian: value: unknown model '" + bad + "'; choose one of exact, block", e.getMessage());
         }
