@@ -68,28 +68,7 @@ class SelectionHeapTest {
     /** p float32 weights, all distinct, and two layers of different costs (no grouping by cost: one mask). */
     private Path[] weightsAndLayers(int p) throws IOException {
         Path weights = dir.resolve("w.npy"), layers = dir.resolve("layers.json");
-        String header = "{'descr': '<f4', 'fortran_order': False, 'shape': (" + p + ",), }";
-        int length = 10 + header.length() + 1;
-        int padded = (length + 63) / 64 * 64;
-        ByteBuffer head = ByteBuffer.allocate(padded).order(ByteOrder.LITTLE_ENDIAN);
-        head.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0).putShort((short) (padded - 10));
-        head.put(header.getBytes(StandardCharsets.US_ASCII));
-        while (head.position() < padded - 1) head.put((byte) ' ');
-        head.put((byte) '\n').flip();
-        try (FileChannel out = FileChannel.open(weights, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            out.write(head);
-            ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-            for (int i = 0; i < p; i++) {
-                chunk.putFloat(1f + (i % 1_000_003) * 1e-3f);
-                if (!chunk.hasRemaining()) {
-                    chunk.flip();
-                    out.write(chunk);
-                    chunk.clear();
-                }
-            }
-            chunk.flip();
-            out.write(chunk);
-        }
+        writeFloat32Npy(weights, "False, 'shape': (" + p + ",)", p, i -> 1f + (i % 1_000_003) * 1e-3f);
         Files.writeString(layers, "{\"layers\": [{\"name\": \"a\", \"shape\": [" + p / 2 + "], \"flops_per_weight\": 100},"
                 + " {\"name\": \"b\", \"shape\": [" + (p - p / 2) + "], \"flops_per_weight\": 300}]}");
         return new Path[] {weights, layers};
@@ -163,18 +142,32 @@ class SelectionHeapTest {
     /** X of {@code rows} x p float32 in Fortran order (the cpu backend maps it, off the heap). */
     private Path fortranX(int rows, long p) throws IOException {
         Path x = dir.resolve("X.npy");
-        String header = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + rows + ", " + p + "), }";
+        writeFloat32Npy(x, "True, 'shape': (" + rows + ", " + p + ")", rows * p, i -> (i * 2654435761L % 2001 - 1000) * 1e-3f);
+        return x;
+    }
+
+    /** The value of element {@code i} of a file written by {@link #writeFloat32Npy}. */
+    private interface FloatAt {
+        float at(long i);
+    }
+
+    /**
+     * A float32 .npy of {@code count} values, {@code orderAndShape} the header's "fortran_order" value and shape
+     * ("False, 'shape': (8,)"), streamed in 1 MiB chunks: p reaches millions here.
+     */
+    private static void writeFloat32Npy(Path file, String orderAndShape, long count, FloatAt value) throws IOException {
+        String header = "{'descr': '<f4', 'fortran_order': " + orderAndShape + ", }";
         int padded = (10 + header.length() + 1 + 63) / 64 * 64;
         ByteBuffer head = ByteBuffer.allocate(padded).order(ByteOrder.LITTLE_ENDIAN);
         head.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0).putShort((short) (padded - 10));
         head.put(header.getBytes(StandardCharsets.US_ASCII));
         while (head.position() < padded - 1) head.put((byte) ' ');
         head.put((byte) '\n').flip();
-        try (FileChannel out = FileChannel.open(x, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+        try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
             out.write(head);
             ByteBuffer chunk = ByteBuffer.allocate(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
-            for (long i = 0; i < rows * p; i++) {
-                chunk.putFloat((i * 2654435761L % 2001 - 1000) * 1e-3f);
+            for (long i = 0; i < count; i++) {
+                chunk.putFloat(value.at(i));
                 if (!chunk.hasRemaining()) {
                     chunk.flip();
                     out.write(chunk);
@@ -184,7 +177,6 @@ class SelectionHeapTest {
             chunk.flip();
             out.write(chunk);
         }
-        return x;
     }
 
     /**
