@@ -783,16 +783,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
     }
 
-    /**
-     * mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems; a solver run's offer is mp,
-     * whose selection's mask is counted in place of the solver's heap.
-     */
     /** This run without the FLOP-aware selection's heap: magnitude without X, whose report has no lower bound to run it. */
     private MemoryPlan withoutTheBoundsSelection() {
         return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes - (selectsByFlops && !solver() ? selectionHeap : 0), available,
                 javaBackend, systems, xHeld, laterX, blockSize, blockWidth, oneBlock, selectionHeap, false);
     }
 
+    /**
+     * mp or magnitude on the same weights without X: no X, no solver vectors or n x n systems; a solver run's offer is mp,
+     * whose selection's mask is counted in place of the solver's heap.
+     */
     private MemoryPlan selectionWithoutX() {
         Systems held = systems.at(rows);
         long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
