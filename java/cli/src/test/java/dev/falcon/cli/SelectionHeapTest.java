@@ -75,7 +75,7 @@ class SelectionHeapTest {
     }
 
     /**
-     * p = 8 million in a 12 MiB heap: the mask alone is 7.6 MiB, beside the runtime's own heap. It ran, selected, and died
+     * p = 8 million in a 16 MiB heap: the mask alone is 7.6 MiB, beside the runtime's own heap. It ran, selected, and died
      * of OOM (exit 1) with "FALCON_HEAP=8g"; it is refused before loading, naming the mask and a FALCON_HEAP, and that
      * limit runs it.
      */
@@ -84,7 +84,10 @@ class SelectionHeapTest {
         Path[] in = weightsAndLayers(8_000_000);
         String[] args = {"prune", "-q", "--weights", in[0].toString(), "--layers", in[1].toString(), "--method", "mp", "--keep-flops", "0.3",
                 "--out", dir.resolve("o.npy").toString(), "--report", dir.resolve("r.json").toString()};
-        String[] refused = childJvm("12m", dir.resolve("refused.log"), args);
+        // 16m, the launcher's least: at 12m the cpu backend's natives did not load from its jar (OutOfMemoryError while
+        // JavaCPP loads them), so where the classpath holds jars (mvn verify, not mvn test) auto took java, whose plan
+        // holds the weights on the heap too, and the refusal named arrays per weight, not the mask
+        String[] refused = childJvm("16m", dir.resolve("refused.log"), args);
         assertEquals("2", refused[0], refused[1]);
         assertTrue(refused[1].contains("falcon: error: memory: Java heap: ") && refused[1].contains("(mostly the selection's mask"), refused[1]);
         assertFalse(Files.exists(dir.resolve("o.npy")) || refused[1].contains("Exception in thread"), refused[1]);
