@@ -15,6 +15,7 @@ import json
 import math
 import numbers
 import os
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
@@ -479,7 +480,7 @@ def read_layers_json(path: str) -> List[LayerInfo]:
         raise ValueError(f"{path}: no 'layers' list, so not a layer table; {fix}")
     # after the check above: a report given for the table is named as no table, not by its first unknown key
     _refuse_unknown_keys(path, "json", "top-level key", doc, _TOP_LEVEL_KEYS, _EXPORTER_TOP_LEVEL_KEYS)
-    out, offset = [], 0
+    out, offset, seen = [], 0, {}
     for i, e in enumerate(doc["layers"]):
         if isinstance(e, dict):
             named = f" ({json.dumps(e['name'], ensure_ascii=False)})" if isinstance(e.get("name"), str) else ""
@@ -487,7 +488,9 @@ def read_layers_json(path: str) -> List[LayerInfo]:
         missing = [k for k in ("name", "shape", "flops_per_weight") if not isinstance(e, dict) or k not in e]
         if missing:
             raise ValueError(f"{path}: layers[{i}] has no {', '.join(repr(k) for k in missing)}; {fix}")
+        _check_layer_name(path, i, e["name"], seen)
         where = f"layers[{i}] ({json.dumps(e['name'], ensure_ascii=False)})"
+        flops_per_weight = _flops_per_weight(path, where, e["flops_per_weight"])
         shape = _layer_shape(path, where, e["shape"])
         count = int(np.prod(shape, dtype=object)) if shape else 1
         # the CLI's rules (LayersJson.optionalLong, LayerTable): an offset or count left out or null is derived, one
@@ -503,7 +506,7 @@ def read_layers_json(path: str) -> List[LayerInfo]:
                              "the weights without gaps or overlaps")
         out.append(LayerInfo(name=e["name"], module_name=e.get("module", e["name"].rsplit(".", 1)[0]),
                              kind=e.get("kind", "?"), shape=shape, count=count, offset=off,
-                             flops_per_weight=float(e["flops_per_weight"])))
+                             flops_per_weight=flops_per_weight))
         offset = off + count
     return out
 
@@ -542,6 +545,41 @@ def _edit_distance(a: str, b: str) -> int:
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
     return d[len(a)][len(b)]
+
+
+def _check_layer_name(path: str, index: int, name, seen: dict) -> None:
+    """The CLI's rules for a layer's name (LayersJson, LayerTable.checkName), in its words: a non-empty string without
+    control characters (names are printed in one-line messages, where an ESC or a newline would drive the terminal or
+    forge lines), unique, since apply writes each layer's weights into the parameter of that name."""
+    at = f"{path}: layers[{index}].name: "
+    if not isinstance(name, str) or not name:
+        raise ValueError(at + "missing, empty or not a string; give every layer its tensor name")
+    for position, ch in enumerate(name):
+        if unicodedata.category(ch) == "Cc":    # C0, DEL and C1, as Java's Character.isISOControl
+            raise ValueError(at + f'"{_escaped(name)}" has the control character {_escaped(ch)} at position {position}; '
+                             "layer names must not contain control characters (C0, DEL, C1): rename the layer")
+    if name in seen:
+        raise ValueError(f"{path}: layers[{index}] ({json.dumps(name, ensure_ascii=False)}).name: duplicates "
+                         f"layers[{seen[name]}]; layer names must be unique")
+    seen[name] = index
+
+
+def _escaped(s: str) -> str:
+    """s with each control character written as \\uXXXX, as LayerTable.escaped writes it."""
+    return "".join(f"\\u{ord(ch):04x}" if unicodedata.category(ch) == "Cc" else ch for ch in s)
+
+
+def _flops_per_weight(path: str, where: str, value) -> float:
+    """A layer's flops_per_weight as the CLI takes it: a JSON number (not true/false, not a string) that is positive and
+    finite; json.load reads Infinity and NaN as floats, which the CLI reads and refuses in the same words."""
+    cost_fix = "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{path}: {where}.flops_per_weight: missing or not a number; {cost_fix}")
+    flops = float(value)
+    if not (flops > 0) or math.isinf(flops):
+        shown = "NaN" if math.isnan(flops) else "Inf" if math.isinf(flops) else repr(value)
+        raise ValueError(f"{path}: {where}.flops_per_weight: is {shown}; it must be a positive finite number: {cost_fix}")
+    return flops
 
 
 def _layer_shape(path: str, where: str, shape) -> Tuple[int, ...]:

@@ -1045,6 +1045,47 @@ class ExportApplyTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, re.escape(path) + ": " + expected):
                 ft.apply(small_model(), os.path.join(self.d, "pruned.npy"), path)
 
+    def test_read_layers_json_refuses_the_names_and_costs_the_cli_refuses(self):
+        # the CLI (LayersJson, LayerTable) refuses an empty, non-string or duplicate name, a control character in one,
+        # and a flops_per_weight that is no positive finite number, in these words (checked with falcon inspect);
+        # read_layers_json took them all, so apply took tables the CLI refuses
+        from falcon_torch.export import read_layers_json
+        a = {"name": "a", "shape": [20], "flops_per_weight": 2}
+        b = {"name": "b", "shape": [20], "flops_per_weight": 1}
+        cost_fix = "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)"
+        name_fix = "missing, empty or not a string; give every layer its tensor name"
+        positive = "it must be a positive finite number: " + cost_fix
+        tables = {"empty.json": ([a, dict(b, name="")], "layers[1].name: " + name_fix),
+                  "number.json": ([a, dict(b, name=7)], "layers[1].name: " + name_fix),
+                  "control.json": ([a, dict(b, name="b\x1b[2J")],
+                                   'layers[1].name: "b\\u001b[2J" has the control character \\u001b at position 1; '
+                                   "layer names must not contain control characters (C0, DEL, C1): rename the layer"),
+                  "twice.json": ([a, dict(b, name="a")],
+                                 'layers[1] ("a").name: duplicates layers[0]; layer names must be unique'),
+                  "zero.json": ([a, dict(b, flops_per_weight=0)], 'layers[1] ("b").flops_per_weight: is 0; ' + positive),
+                  "negative.json": ([dict(a, flops_per_weight=-2.5), b],
+                                    'layers[0] ("a").flops_per_weight: is -2.5; ' + positive),
+                  "infinite.json": ([a, dict(b, flops_per_weight=float("inf"))],
+                                    'layers[1] ("b").flops_per_weight: is Inf; ' + positive),
+                  "nan.json": ([a, dict(b, flops_per_weight=float("nan"))],
+                               'layers[1] ("b").flops_per_weight: is NaN; ' + positive),
+                  "text.json": ([a, dict(b, flops_per_weight="1")],
+                                'layers[1] ("b").flops_per_weight: missing or not a number; ' + cost_fix),
+                  "bool.json": ([a, dict(b, flops_per_weight=True)],
+                                'layers[1] ("b").flops_per_weight: missing or not a number; ' + cost_fix)}
+        for name, (layers, expected) in tables.items():
+            path = os.path.join(self.d, name)
+            with open(path, "w") as f:
+                json.dump({"layers": layers}, f)    # inf and nan as Infinity and NaN, which the CLI's reader takes and refuses
+            with self.subTest(name):
+                with self.assertRaises(ValueError) as refused:
+                    read_layers_json(path)
+                self.assertEqual(f"{path}: {expected}", str(refused.exception))
+        path = os.path.join(self.d, "good.json")
+        with open(path, "w") as f:
+            json.dump({"layers": [a, dict(b, flops_per_weight=0.5)]}, f)
+        self.assertEqual([(l.name, l.flops_per_weight) for l in read_layers_json(path)], [("a", 2.0), ("b", 0.5)])
+
     def test_read_layers_json_refuses_the_keys_the_cli_refuses_in_its_words(self):
         # the CLI refuses a key it does not know, and a misspelt "offest" was read here as no offset, the offset it
         # meant derived instead: apply took a table the CLI would not
