@@ -307,7 +307,8 @@ public final class Pruner implements AutoCloseable {
      * falcon++, --backsolve or the solver's options with magnitude): a falcon prune that drops a StagePlan without a word
      * never calls its gradient source and answers a question the caller did not ask. FALCON and FALCON_PLUS_PLUS not
      * reading mpBacksolve is documented (their backsolve is SolverOptions.backsolve()), and mp + BS reads the options'
-     * blockSize alone, so that one SolverOptions may serve falcon and mp + BS alike.
+     * blockSize alone, so that one SolverOptions may serve falcon and mp + BS alike; only an options' backsolve that
+     * contradicts mpBacksolve is refused there.
      */
     private static void refuseInputsTheMethodDoesNotRead(Method method, SolverInputs inputs) {
         if (inputs.stages() != null && method != Method.FALCON_PLUS_PLUS) {
@@ -318,6 +319,15 @@ public final class Pruner implements AutoCloseable {
         if (method == Method.MAGNITUDE && backsolveAsked) {
             throw new IllegalArgumentException("SolverInputs.mpBacksolve: is " + inputs.mpBacksolve() + ", and magnitude has no backsolve"
                     + "; pass null or Backsolve.Mode.NONE, or use Method.MP for the authors' MP + BS");
+        }
+        // the options' other fields go unread by mp + BS so that one SolverOptions may serve falcon and mp + BS alike, but
+        // a backsolve other than the default that differs from mpBacksolve names two backsolves for one solve
+        SolverOptions options = inputs.options();
+        if (method == Method.MP && backsolveAsked && options != null && options.backsolve() != SolverOptions.defaults().backsolve()
+                && options.backsolve() != inputs.mpBacksolve()) {
+            throw new IllegalArgumentException("SolverInputs.options.backsolve: is " + options.backsolve() + ", but mp + BS runs SolverInputs.mpBacksolve ("
+                    + inputs.mpBacksolve() + ") and never reads the options' backsolve; make the two agree, or leave the options' backsolve at its default ("
+                    + SolverOptions.defaults().backsolve() + ")");
         }
         boolean noSolver = method == Method.MAGNITUDE || method == Method.MP && !backsolveAsked;
         if (noSolver && inputs.options() != null && !inputs.options().equals(SolverOptions.defaults())) {

@@ -92,14 +92,60 @@ class PrunerTest {
                     }
                 }
             }
-            try (PruneResult r = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, tuned, dev.falcon.solve.Backsolve.Mode.EXACT))) {
+            try (PruneResult r = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, tuned, dev.falcon.solve.Backsolve.Mode.BLOCK))) {
                 assertNotNull(r.solve(), "mp + BS takes options (it reads their block size)");
+            }
+            // options tuned for falcon (the default backsolve kept) serve mp + BS of any backsolve: it reads their block size
+            for (var mode : new dev.falcon.solve.Backsolve.Mode[] {dev.falcon.solve.Backsolve.Mode.EXACT, dev.falcon.solve.Backsolve.Mode.BLOCK}) {
+                try (PruneResult r = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 1e-3,
+                        defaults.withMaxIterations(3).withBlockSize(10).withHessian(dev.falcon.solve.SolverOptions.HessianModel.BLOCK), mode))) {
+                    assertEquals(mode, r.solve().backsolve(), "mp + BS runs mpBacksolve");
+                }
             }
             var plan = new Pruner.StagePlan(2, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.8, 0.8, source);
             try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b,
                     new Pruner.SolverInputs(x, null, 1e-3, defaults.withMaxIterations(3), null, plan))) {
                 assertEquals(2, calls[0], "falcon++ reads its plan's source at each stage");
             }
+        }
+    }
+
+    /**
+     * mp + BS runs SolverInputs.mpBacksolve and never reads the options' backsolve: options of SWEEP beside an mpBacksolve of
+     * EXACT named two backsolves for one solve, and the one the caller may have meant was dropped without a word (the CLI
+     * has one --backsolve, so cannot be asked this).
+     */
+    @Test
+    void mpWithABacksolveRefusesOptionsNamingAnotherBacksolve() {
+        LayerTable t = TWO_LAYERS;
+        Budgets b = TWO_LAYER_BUDGETS;
+        var modes = dev.falcon.solve.Backsolve.Mode.values();
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(4, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            var defaults = dev.falcon.solve.SolverOptions.defaults();
+            int refused = 0;
+            for (var asked : modes) {
+                if (asked == dev.falcon.solve.Backsolve.Mode.NONE) continue;
+                for (var inOptions : modes) {
+                    var options = defaults.withBacksolve(inOptions);
+                    var inputs = new Pruner.SolverInputs(x, null, 1e-3, options, asked);
+                    if (inOptions == asked || inOptions == defaults.backsolve()) {
+                        try (PruneResult r = pruner.prune(Method.MP, w, t, b, inputs)) {
+                            assertEquals(asked, r.solve().backsolve(), inOptions + " in the options, " + asked + " asked");
+                        }
+                        continue;
+                    }
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(Method.MP, w, t, b, inputs).close(),
+                            inOptions + " in the options, " + asked + " asked");
+                    assertEquals("SolverInputs.options.backsolve: is " + inOptions + ", but mp + BS runs SolverInputs.mpBacksolve (" + asked
+                            + ") and never reads the options' backsolve; make the two agree, or leave the options' backsolve at its default ("
+                            + defaults.backsolve() + ")", e.getMessage());
+                    refused++;
+                }
+            }
+            assertEquals(7, refused, "EXACT asked beside BLOCK, SWEEP or NONE in the options; BLOCK and SWEEP each beside the other or NONE");
         }
     }
 
