@@ -526,6 +526,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             commandMarker = null;
             deleteQuietly(w);
         }
+        // close() from another thread stops the command: its SIGTERM status is falcon's own stop, not a failed command
+        // whose last completed stage the run would return
+        checkOpen(stage);
         String stderr = tailText(tail);
         if (timedOut) {
             deleteQuietly(x); // whatever part of X it had written

@@ -738,6 +738,45 @@ class GradientSourcesTest {
     }
 
     /**
+     * close() from another thread while the command runs stops the command (SIGTERM), and the prune used to take that for
+     * a failed command: it returned the last completed stage's weights, over the budgets, with "exited with status 143,
+     * that is killed by SIGTERM (stopped from outside)", a stop falcon made itself. It is the IllegalStateException of a
+     * call on a closed source, as when the close comes before the command starts.
+     */
+    @Test
+    void aSourceClosedWhileItsCommandRunsIsSaidToBeClosed() throws Exception {
+        Path started = Files.createTempFile("falcon-command-started", ".flag");
+        Files.delete(started);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; touch '" + started + "'; sleep 30", null)) {
+            Thread closer = new Thread(() -> {
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (!Files.exists(started) && System.nanoTime() < deadline) {
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+                src.close();
+            });
+            long t0 = System.nanoTime();
+            closer.start();
+            try {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30,
+                        3, MultiStage.Schedule.LINEAR, 0.8, 0.8, SolverOptions.defaults().withMaxIterations(5)));
+                assertTrue(e.getMessage().contains("this gradient source was closed") && !e.getMessage().contains("SIGTERM"), e.getMessage());
+                assertTrue((System.nanoTime() - t0) / 1e9 < 25, "the command was stopped");
+            } finally {
+                closer.interrupt();
+                closer.join();
+            }
+        } finally {
+            Files.deleteIfExists(started);
+        }
+    }
+
+    /**
      * The temporary directory gone between stages (a cleaner of /tmp), as a full disk would: stage 2's weights cannot be
      * written for the command. That is the source failing, and the run stops after stage 1; the write's InputException
      * went through MultiStage and the run lost every stage.
