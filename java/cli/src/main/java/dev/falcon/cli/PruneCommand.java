@@ -62,6 +62,7 @@ import picocli.CommandLine.Spec;
                 "(--keep-flops 0.3). With only a FLOP budget the NNZ budget is p; with only an",
                 "NNZ budget the FLOP budget is the dense FLOPs. A budget that keeps no weight is",
                 "refused (exit 3) unless asked for exactly: --nnz 0 or --flops 0.",
+                "A fraction of 0 (or --sparsity 1) is out of range, exit 2.",
                 "Outputs (written atomically; a failed run writes none, except a failed",
                 "--grads-command, see the exit codes):",
                 "  --out     default out/NAME-METHOD-pruned.npy",

@@ -1502,6 +1502,26 @@ class MainTest {
         assertFails(run(fileArgs("--keep-flops", "2")), 2, "--keep-flops: value: is 2, outside the valid range (0, 1]");
     }
 
+    /**
+     * A fraction that asks to keep nothing (--keep-nnz 0, --keep-flops 0, --sparsity 1) is out of range (exit 2), as the
+     * help's footer now says, and its refusal names the exact request that prunes every weight, as the refusal of a fraction
+     * that rounds to no weight (exit 3) does: it offered only "e.g. --keep-nnz 0.3".
+     */
+    @Test
+    void aFractionKeepingNothingNamesTheExactRequestForThat() throws IOException {
+        assertFails(run(fileArgs("--keep-nnz", "0")), 2, "--keep-nnz: value: is 0, outside the valid range (0, 1]; give the fraction to keep,"
+                + " e.g. --keep-nnz 0.3, or --nnz 0 in place of --keep-nnz to prune every weight on purpose");
+        assertFails(run(fileArgs("--keep-flops", "0")), 2, "--keep-flops: value: is 0, outside the valid range (0, 1]; give the fraction to keep,"
+                + " e.g. --keep-flops 0.3, or --flops 0 in place of --keep-flops to prune every weight on purpose");
+        assertFails(run(fileArgs("--sparsity", "1")), 2, "--sparsity: value: is 1, outside the valid range [0, 1); give the fraction of weights"
+                + " to remove, e.g. --sparsity 0.9, or --nnz 0 in place of --sparsity to prune every weight on purpose");
+        // out of range on the other side: no such offer
+        Run over = run(fileArgs("--keep-flops", "2"));
+        assertFalse(over.err().contains("on purpose"), over.err());
+        String help = run("prune", "--help").out();
+        assertTrue(help.contains("A fraction of 0 (or --sparsity 1) is out of range, exit 2."), help);
+    }
+
     /** Counts in summaries: "p = 1 weights" and "2069 layers" (ungrouped, where every other count has its commas). */
     @Test
     void layerAndWeightCountsAreGroupedAndSingularWhereOne() throws IOException {

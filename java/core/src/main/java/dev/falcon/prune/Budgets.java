@@ -11,7 +11,8 @@ import dev.falcon.model.LayerTable;
  * The two budgets of a run, both upper bounds: at most {@code nnz} nonzero weights and at most
  * {@code flops} FLOPs. Keeping nothing always satisfies them; what {@link #resolve} rejects is
  * <ul>
- * <li>values out of range (exit code 2): fractions outside (0, 1], sparsity outside [0, 1), a
+ * <li>values out of range (exit code 2): fractions outside (0, 1], sparsity outside [0, 1) (a fraction of 0 or a
+ *     sparsity of 1 is told the exact request that prunes everything), a
  *     negative or non-finite absolute FLOP budget or one above the dense FLOPs, an NNZ budget outside
  *     [0, p], or two options for the same budget;</li>
  * <li>infeasible budgets (exit code 3): a positive budget that no single weight fits in, e.g. a FLOP
@@ -131,7 +132,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         double f;
         String fRequest;
         if (keepFlops != null) {
-            checkFraction(names, names.keepFlops(), keepFlops);
+            checkFraction(names, names.keepFlops(), keepFlops, names.flops());
             // never above the dense FLOPs: --keep-flops 1 of costs summing to 2.5999999999999996 asked for 2.6, a
             // fraction of 1.0000000000000002 in the report
             f = Math.min(dense, Fractions.flopBudget(keepFlops * dense, layers));
@@ -151,7 +152,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         long s;
         String sRequest;
         if (keepNnz != null) {
-            checkFraction(names, names.keepNnz(), keepNnz);
+            checkFraction(names, names.keepNnz(), keepNnz, names.nnz());
             s = Fractions.count(keepNnz * p, p);
             sRequest = "--keep-nnz " + Numbers.shown(keepNnz);
             if (s == 0) {
@@ -161,7 +162,8 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         } else if (sparsity != null) {
             if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
                 throw names.outOfRange(names.sparsity(), "is " + Numbers.shown(sparsity) + ", outside the valid range [0, 1)",
-                        "give the fraction of weights to remove, e.g. " + names.given(names.sparsity(), "0.9"));
+                        "give the fraction of weights to remove, e.g. " + names.given(names.sparsity(), "0.9")
+                                + (sparsity == 1 ? emptyOnPurpose(names.given(names.nnz(), "0"), names.sparsity()) : ""));
             }
             s = Fractions.count((1 - sparsity) * p, p);
             sRequest = "--sparsity " + Numbers.shown(sparsity);
@@ -215,9 +217,14 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         }
     }
 
-    private static void checkFraction(ArgumentNames names, String name, double v) {
+    /**
+     * A fraction to keep in (0, 1]. Exactly 0 is out of range too, but its refusal names the request that keeps nothing on
+     * purpose (absolute, {@code exactOption} 0), as a fraction that rounds to no weight is told (exit 3).
+     */
+    private static void checkFraction(ArgumentNames names, String name, double v, String exactOption) {
         if (!Double.isFinite(v) || v <= 0 || v > 1) {
-            throw names.outOfRange(name, "is " + Numbers.shown(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + names.given(name, "0.3"));
+            throw names.outOfRange(name, "is " + Numbers.shown(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + names.given(name, "0.3")
+                    + (v == 0 ? emptyOnPurpose(names.given(exactOption, "0"), name) : ""));
         }
     }
 
