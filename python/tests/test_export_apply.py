@@ -1045,6 +1045,19 @@ class ExportApplyTest(unittest.TestCase):
             with self.assertRaisesRegex(ValueError, re.escape(path) + ": " + expected):
                 ft.apply(small_model(), os.path.join(self.d, "pruned.npy"), path)
 
+    def assert_layer_tables_refused(self, tables):
+        """Each {file name: (JSON document, expected message)} written to self.d is refused by read_layers_json with
+        exactly "PATH: expected"."""
+        from falcon_torch.export import read_layers_json
+        for name, (doc, expected) in tables.items():
+            path = os.path.join(self.d, name)
+            with open(path, "w") as f:
+                json.dump(doc, f)
+            with self.subTest(name):
+                with self.assertRaises(ValueError) as refused:
+                    read_layers_json(path)
+                self.assertEqual(f"{path}: {expected}", str(refused.exception))
+
     def test_read_layers_json_refuses_the_names_and_costs_the_cli_refuses(self):
         # the CLI (LayersJson, LayerTable) refuses an empty, non-string or duplicate name, a control character in one,
         # and a flops_per_weight that is no positive finite number, in these words (checked with falcon inspect);
@@ -1073,14 +1086,8 @@ class ExportApplyTest(unittest.TestCase):
                                 'layers[1] ("b").flops_per_weight: missing or not a number; ' + cost_fix),
                   "bool.json": ([a, dict(b, flops_per_weight=True)],
                                 'layers[1] ("b").flops_per_weight: missing or not a number; ' + cost_fix)}
-        for name, (layers, expected) in tables.items():
-            path = os.path.join(self.d, name)
-            with open(path, "w") as f:
-                json.dump({"layers": layers}, f)    # inf and nan as Infinity and NaN, which the CLI's reader takes and refuses
-            with self.subTest(name):
-                with self.assertRaises(ValueError) as refused:
-                    read_layers_json(path)
-                self.assertEqual(f"{path}: {expected}", str(refused.exception))
+        # inf and nan are written as Infinity and NaN, which the CLI's reader takes and refuses
+        self.assert_layer_tables_refused({name: ({"layers": layers}, expected) for name, (layers, expected) in tables.items()})
         path = os.path.join(self.d, "good.json")
         with open(path, "w") as f:
             json.dump({"layers": [a, dict(b, flops_per_weight=0.5)]}, f)
@@ -1105,14 +1112,7 @@ class ExportApplyTest(unittest.TestCase):
                                'json: unknown top-level key "total_params"; the known keys are layers (and format, '
                                "version, dense_flops, parameters, n_samples, gradient_scale, flops_unit, which "
                                "falcon_torch.export writes and falcon does not read); fix or remove it")}
-        for name, (doc, expected) in tables.items():
-            path = os.path.join(self.d, name)
-            with open(path, "w") as f:
-                json.dump(doc, f)
-            with self.subTest(name):
-                with self.assertRaises(ValueError) as refused:
-                    read_layers_json(path)
-                self.assertEqual(f"{path}: {expected}", str(refused.exception))
+        self.assert_layer_tables_refused(tables)
         # what the exporter writes beside the CLI's keys is read
         path = os.path.join(self.d, "exporter.json")
         with open(path, "w") as f:
