@@ -19,8 +19,9 @@
 # Ctrl-C, or SIGTERM / SIGHUP to the script, stops the whole run at once: the running JMH JVM and its forks are ended,
 # nothing is saved, and the script dies of that signal.
 set -euo pipefail
-usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 cd "$(dirname "$0")/.."
+# usage, run_stoppable and stop_on_signals
+source benchmarks/script-common.sh
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
 if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
@@ -88,56 +89,13 @@ fi
 java_jar=("$java" -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# Ctrl-C, kill PID or a closed terminal stops the whole run at once and saves nothing: an interrupt is no failed
-# trial. Run in the foreground, JMH's JVM took Ctrl-C itself and exited 130, which `|| status=$?` recorded as a failed
-# run, and the script went on with every remaining pattern and round and saved what they measured; `kill PID` ended
-# the script alone and left the JMH JVM and its fork measuring, writing into the removed $tmp. So JMH runs in a
-# session of its own (setsid; its forks are in it too) while the script waits for it, and a signal ends that session.
-jmh_session=()
-command -v setsid > /dev/null && jmh_session=(setsid)
-jmh_pid=
-stop_jmh() {
-  [ -n "$jmh_pid" ] || return 0
-  # the session's id is the JMH JVM's pid (setsid in a child that leads no group does not fork); without setsid, the
-  # JVM alone
-  local group=-$jmh_pid
-  [ ${#jmh_session[@]} -gt 0 ] || group=$jmh_pid
-  kill -TERM -- "$group" 2> /dev/null || true
-  for _ in $(seq 1 100); do  # up to 10 s for the JVMs' shutdown, then SIGKILL
-    kill -0 -- "$group" 2> /dev/null || break
-    # the JMH JVM is this script's child: once ended it is a zombie, which still takes signals, until waited for
-    if [[ $(ps -o stat= -p "$jmh_pid" 2> /dev/null) == Z* ]]; then wait "$jmh_pid" 2> /dev/null || true; fi
-    sleep 0.1
-  done
-  kill -KILL -- "$group" 2> /dev/null || true
-  wait "$jmh_pid" 2> /dev/null || true
-}
-out=
-on_signal() {
-  trap '' INT TERM HUP  # a second Ctrl-C while the JVMs shut down does not cut this short
-  stop_jmh
-  # a signal during the merge, once every round has run: its temporary file goes, a complete result stays
-  if [ -n "$out" ]; then rm -f "$out.tmp"; fi
-  if [ -n "$out" ] && [ -e "$out" ]; then
-    echo "benchmarks/run.sh: stopped by SIG$1 after every round had run and $out was saved" >&2
-  else
-    echo "benchmarks/run.sh: stopped by SIG$1; nothing saved" >&2
-  fi
-  rm -rf "$tmp"
-  trap - EXIT "$1"
-  kill -s "$1" $$  # dies of the signal, so that a calling shell (a loop of runs) stops as well
-}
-for sig in INT TERM HUP; do trap "on_signal $sig" "$sig"; done
-# runs JMH with the given arguments (the environment and redirections of the call apply to it) and returns its status;
-# bash runs a signal's trap as soon as the signal arrives while it waits, not only once JMH has ended
-jmh() {
-  ${jmh_session[@]+"${jmh_session[@]}"} "${java_jar[@]}" "$@" &
-  jmh_pid=$!
-  local status=0
-  wait "$jmh_pid" || status=$?
-  jmh_pid=
-  return $status
-}
+# JMH runs in a session of its own: Ctrl-C, kill PID or a closed terminal ends it and its forks, and the script saves
+# nothing (an interrupt is no failed trial). Run in the foreground, JMH's JVM took Ctrl-C itself and exited 130, which
+# `|| status=$?` recorded as a failed run, and the script went on with every remaining pattern and round and saved
+# what they measured
+stop_on_signals "every round"
+# runs JMH with the given arguments (the environment and redirections of the call apply to it) and returns its status
+jmh() { run_stoppable "${java_jar[@]}" "$@"; }
 # the one line for a PATTERN that is no Java regex, where JMH's standard error (the file) holds its
 # PatternSyntaxException: the stack trace is JMH's report of the user's typo; status 1 for any other failure
 say_bad_regex() {  # PATTERN ERR_FILE

@@ -19,19 +19,26 @@
 # Writes benchmarks/results/solve-DATE-HOST.json (machine, cases) next to the JMH results. machine.java is the
 # java -version of the Java the launcher runs (JAVA_HOME's where it is set, else PATH's); each case's java is the
 # version its own report gives (versions.java).
+# Ctrl-C, or SIGTERM / SIGHUP to the script, stops it at once: the running solve (or the launcher's build) is ended,
+# nothing is saved, and the script dies of that signal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# usage, run_stoppable and stop_on_signals
+source benchmarks/script-common.sh
 export FALCON_HEAP=${FALCON_HEAP:-2g}
 threads=${FALCON_THREADS:-2}
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=(mobilenetv1:128 resnet20:1000)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# the solves and the launcher's build run in a session of their own, which a signal to the script ends: run in the
+# foreground, `kill PID` ended the script alone, and the solve went on, orphaned, writing into the removed $tmp
+stop_on_signals "every case"
 # The launcher builds falcon.jar on first use or after a source change: build it here, before the timed runs
 # (under /usr/bin/time the build's seconds and Maven's resident memory counted as the first solve's).
 # falcon env, started by the launcher with the options the solves get, says the heap the JVM takes: FALCON_HEAP was
 # saved as the heap where an -Xmx in FALCON_JAVA_OPTS, which the launcher passes later and the JVM obeys, set another.
-./falcon env > "$tmp/env.txt"
+run_stoppable ./falcon env > "$tmp/env.txt"
 java_heap_max=$(sed -n 's/.*Java heap max \([^,]*\),.*/\1/p' "$tmp/env.txt")
 java_heap_max=${java_heap_max:-unknown}
 java_opts=${FALCON_JAVA_OPTS:-}
@@ -49,9 +56,9 @@ for c in "${cases[@]}"; do
   echo "== ./falcon ${args[*]:0:11} (FALCON_HEAP=$FALCON_HEAP${java_opts:+ FALCON_JAVA_OPTS=$java_opts}: Java heap max $java_heap_max)" >&2
   start=$(date +%s.%N)
   if [ $have_time = 1 ]; then
-    /usr/bin/time -v -o "$tmp/time$i.txt" ./falcon "${args[@]}"
+    run_stoppable /usr/bin/time -v -o "$tmp/time$i.txt" ./falcon "${args[@]}"
   else
-    ./falcon "${args[@]}"
+    run_stoppable ./falcon "${args[@]}"
     : > "$tmp/time$i.txt"
   fi
   end=$(date +%s.%N)

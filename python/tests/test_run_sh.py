@@ -12,6 +12,7 @@ import unittest
 from pathlib import Path
 
 from _git import commit_everything
+from _util import process_runs, still_running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,7 +104,8 @@ class RunShTest(unittest.TestCase):
         for source in (*BUILD_INPUTS, *NOT_BUILD_INPUTS):
             (self.root / source).parent.mkdir(parents=True, exist_ok=True)
             (self.root / source).touch()
-        shutil.copy(ROOT / "benchmarks" / "run.sh", bench / "run.sh")
+        for script in ("run.sh", "script-common.sh"):
+            shutil.copy(ROOT / "benchmarks" / script, bench / script)
         shutil.copy(ROOT / "benchmarks" / "bench.py", bench / "bench.py")
         self.jar = bench / "target" / "benchmarks.jar"
         self.jar.touch()
@@ -157,15 +159,6 @@ class RunShTest(unittest.TestCase):
         return subprocess.Popen([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
                                 stdout=out, stderr=err, start_new_session=True)
 
-    @staticmethod
-    def running(pid):
-        """Whether pid runs (an ended process not yet reaped, a zombie, does not)."""
-        try:
-            stat_line = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
-
     def slow_jmh_started(self, pids_file):
         """The pids of the stand-in JMH JVM and its fork, once the first benchmark run measures."""
         deadline = time.monotonic() + 60
@@ -174,14 +167,11 @@ class RunShTest(unittest.TestCase):
             time.sleep(0.05)
         pids = [int(v) for v in pids_file.read_text().split()]
         # whatever the test fails on, no process of this test outlives it
-        self.addCleanup(lambda: [os.kill(pid, signal.SIGKILL) for pid in pids if self.running(pid)])
+        self.addCleanup(lambda: [os.kill(pid, signal.SIGKILL) for pid in pids if process_runs(pid)])
         return pids
 
     def assert_ended(self, pids):
-        deadline = time.monotonic() + 15
-        while any(self.running(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertEqual([pid for pid in pids if self.running(pid)], [], "JMH's JVM or its fork still runs")
+        self.assertEqual(still_running(pids), [], "JMH's JVM or its fork still runs")
 
     def test_ctrl_c_stops_the_whole_run_at_once_and_saves_nothing(self):
         # the JVM took the Ctrl-C and exited 130, which run.sh counted as one failed JMH run: it went on with the
