@@ -16,8 +16,8 @@
 # its JMH run (-foe false, unless JMH_ARGS sets -foe): the trials that succeeded are saved, the failed ones named, and
 # the exit code is 1; a run with no result at all saves nothing. (JMH_ARGS="-foe true" ends a JMH run at its first
 # failure, and JMH then saves none of that run's trials.)
-# Ctrl-C, or SIGTERM / SIGHUP to the script, stops the whole run at once: the running JMH JVM and its forks are ended,
-# nothing is saved, and the script dies of that signal.
+# Ctrl-C, or SIGTERM / SIGHUP to the script, stops the whole run at once: the build of the jar (Maven) or the running
+# JMH JVM and its forks are ended, nothing is saved, and the script dies of that signal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # usage, run_stoppable and stop_on_signals
@@ -69,6 +69,13 @@ if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'
             'ProductBenchmark.twoSgemv$' 'ProductBenchmark.twoBlasSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
 fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# Maven's build and JMH run in a session of their own: Ctrl-C, kill PID or a closed terminal ends it (and JMH's forks),
+# and the script saves nothing (an interrupt is no failed trial). Run in the foreground, JMH's JVM took Ctrl-C itself
+# and exited 130, which `|| status=$?` recorded as a failed run, and the script went on with every remaining pattern
+# and round and saved what they measured; the build, run before these handlers, went on building after `kill PID`
+stop_on_signals "every round"
 jar=benchmarks/target/benchmarks.jar
 # Rebuilt when an input of its build is newer: the POMs and main sources of the modules benchmarks/pom.xml depends
 # on (falcon-core, -cpu, -cuda, and theirs), the native kernels they compile and their flags (cmake/). Not the CLI,
@@ -84,16 +91,9 @@ if [ ! -f "$jar" ] || [ -n "$(find "${existing[@]}" \( -name target -o -name bui
   offline=()
   # exactly 1, as the launcher reads it: FALCON_OFFLINE=0 is online
   [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
-  mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
+  run_stoppable mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
 fi
 java_jar=("$java" -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-# JMH runs in a session of its own: Ctrl-C, kill PID or a closed terminal ends it and its forks, and the script saves
-# nothing (an interrupt is no failed trial). Run in the foreground, JMH's JVM took Ctrl-C itself and exited 130, which
-# `|| status=$?` recorded as a failed run, and the script went on with every remaining pattern and round and saved
-# what they measured
-stop_on_signals "every round"
 # runs JMH with the given arguments (the environment and redirections of the call apply to it) and returns its status
 jmh() { run_stoppable "${java_jar[@]}" "$@"; }
 # the one line for a PATTERN that is no Java regex, where JMH's standard error (the file) holds its

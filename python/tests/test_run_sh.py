@@ -74,9 +74,14 @@ echo '[{"benchmark": "dev.falcon.bench.GramBenchmark.weightedGram", "mode": "avg
   "primaryMetric": {"score": 15.0, "scoreUnit": "ms/op"}}]' > "$out"
 """
 
-# Records its arguments and "builds" the jar (run.sh's rebuild step).
+# Records its arguments and "builds" the jar (run.sh's rebuild step); with SLOW_MVN_PIDS, builds until it is stopped (its
+# JVM: a sleep), once both are written there as "MVN_PID SLEEP_PID".
 FAKE_MVN = """#!/usr/bin/env bash
 echo "$@" >> "$MVN_ARGS_LOG"
+if [ -n "${SLOW_MVN_PIDS:-}" ]; then
+  sleep 60 & echo "$$ $!" > "$SLOW_MVN_PIDS.tmp"; mv "$SLOW_MVN_PIDS.tmp" "$SLOW_MVN_PIDS"
+  wait
+fi
 touch benchmarks/target/benchmarks.jar
 """
 
@@ -159,11 +164,12 @@ class RunShTest(unittest.TestCase):
         return subprocess.Popen([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
                                 stdout=out, stderr=err, start_new_session=True)
 
-    def slow_jmh_started(self, pids_file):
-        """The pids of the stand-in JMH JVM and its fork, once the first benchmark run measures."""
+    def slow_jmh_started(self, pids_file, what="the stand-in JMH run"):
+        """The pids of the stand-in JMH JVM and its fork, once the first benchmark run measures (or of what else writes
+        pids_file)."""
         deadline = time.monotonic() + 60
         while not pids_file.exists():
-            self.assertLess(time.monotonic(), deadline, "the stand-in JMH run did not start")
+            self.assertLess(time.monotonic(), deadline, f"{what} did not start")
             time.sleep(0.05)
         pids = [int(v) for v in pids_file.read_text().split()]
         # whatever the test fails on, no process of this test outlives it
@@ -202,6 +208,22 @@ class RunShTest(unittest.TestCase):
         self.assert_ended(pids)
         self.assertIn("benchmarks/run.sh: stopped by SIGTERM; nothing saved", err)
         self.assertEqual(len(self.benchmark_runs()), 1, self.benchmark_runs())
+        self.assertEqual(self.saved(), [])
+
+    def test_kill_of_run_sh_during_the_build_ends_maven_and_saves_nothing(self):
+        # the build ran in the foreground before any trap: `kill PID` ended the script and left Maven building (minutes
+        # of CPU), rewriting benchmarks.jar behind it, where a later run.sh may read it
+        os.utime(self.root / "pom.xml", (1e9 + 200, 1e9 + 200))  # the jar is stale: run.sh builds it
+        pids_file = self.root / "slow-mvn-pids.txt"
+        p = self.start_run_sh(("1", "GramBenchmark"), SLOW_MVN_PIDS=str(pids_file))
+        pids = self.slow_jmh_started(pids_file, "the stand-in build")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+        err = (self.root / "run.err").read_text()
+        self.assertEqual(rc, -signal.SIGTERM, err)
+        self.assertEqual(still_running(pids), [], "Maven still builds")
+        self.assertIn("benchmarks/run.sh: stopped by SIGTERM; nothing saved", err)
+        self.assertFalse(self.log.exists(), "JMH ran after the build was stopped")
         self.assertEqual(self.saved(), [])
 
     def path_without_java(self):
