@@ -23,7 +23,9 @@ cd "$(dirname "$0")/.."
 # usage, run_stoppable and stop_on_signals
 source benchmarks/script-common.sh
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
-if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
+# decimal, as seq and [ -lt ] read it: as typed, 08 ran 8 rounds and then failed the closing count $((rounds * ...)) as
+# bad octal, which lost the list of failed trials
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$((10#$1)); shift; fi
 if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
 patterns=("$@")
 list=0

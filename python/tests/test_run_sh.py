@@ -370,6 +370,17 @@ class RunShTest(unittest.TestCase):
         [saved] = self.saved()
         self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], [1, 2])
 
+    def test_rounds_with_a_leading_zero_are_decimal_throughout(self):
+        # seq and [ -lt ] read 08 as 8, the closing count $((rounds * ...)) as bad octal: "08: value too great for base",
+        # and the list of failed trials was lost while the last line still pointed to "the failed trials named above"
+        r = self.run_sh(args=("08", "GramBenchmark", "FailingBenchmark"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertNotIn("value too great for base", r.stderr)
+        self.assertIn("8 of 16 JMH runs failed", r.stderr)
+        self.assertIn("  round 8: FailingBenchmark", r.stderr)
+        [saved] = self.saved()
+        self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], list(range(1, 9)))
+
     def test_a_bad_pattern_stops_before_round_1_with_one_line(self):
         # JMH's PatternSyntaxException and ~15 frames came back in every round, after the other patterns had run
         for pattern, why in (("Sort(", "PATTERN 'Sort(' is not a Java regular expression: Unclosed group near index 5"),
