@@ -98,6 +98,33 @@ class SolveShTest(unittest.TestCase):
         self.assertIn("benchmarks/solve.sh: stopped by SIGINT; nothing saved", err)
         self.assertFalse((self.root / "benchmarks" / "results").exists())
 
+    def test_help_is_solve_sh_s_own(self):
+        # -h went to falcon as the example: "Expected parameter for option '--example' but found '-h'", exit 2
+        for flag in ("-h", "--help"):
+            with self.subTest(flag=flag):
+                r = self.solve_sh(flag)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("benchmarks/solve.sh [EXAMPLE:N ...]", r.stdout)
+                self.assertIn("FALCON_HEAP", r.stdout)
+                self.assertEqual(r.stderr, "")
+                self.assertFalse((self.root / "falcon.jar").exists(), "falcon ran")
+
+    def test_a_case_that_is_not_example_colon_n_is_refused_before_anything_runs(self):
+        # resnet20 ran as --n resnet20 ("'resnet20' is not a number"), and resnet20:64:1 was timed and saved as n = 1,
+        # each after falcon env (and, with a bad case after good ones, after their solves)
+        for case, why in (("resnet20", "benchmarks/solve.sh: case 'resnet20' needs :N, the number of samples (e.g. resnet20:1000)"),
+                          ("resnet20:64:1", "benchmarks/solve.sh: case 'resnet20:64:1' is not EXAMPLE:N (e.g. resnet20:1000; "
+                                            "benchmarks/solve.sh -h: its usage)"),
+                          ("resnet20:", "benchmarks/solve.sh: case 'resnet20:' needs :N, the number of samples (e.g. resnet20:1000)"),
+                          ("resnet20:0", "benchmarks/solve.sh: case 'resnet20:0': N, the number of samples, must be at least 1"),
+                          ("-x", "benchmarks/solve.sh: -x: no such option (benchmarks/solve.sh -h: its usage)")):
+            with self.subTest(case=case):
+                r = self.solve_sh("resnet20:10", case)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertEqual(r.stderr.splitlines(), [why])
+                self.assertFalse((self.root / "falcon.jar").exists(), "falcon ran")
+                self.assertFalse((self.root / "benchmarks" / "results").exists())
+
     def test_the_launcher_s_first_use_build_is_not_timed(self):
         r = self.solve_sh("resnet20:10")
         self.assertEqual(r.returncode, 0, r.stderr)
