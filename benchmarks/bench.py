@@ -26,7 +26,8 @@ neighbour in one round does not decide a ratio.
 
 Exit codes: 0 done (compare: none more than 10% slower, none missing), 1 compare found a benchmark more than 10%
 slower or (without --allow-missing) one of the baseline missing, or missing-trials found no result in ROUND.json,
-2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results).
+2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results, or without a single result:
+JMH's [] when every benchmark failed; merge takes such round files beside others).
 """
 import json, math, os, platform, re, statistics, subprocess, sys, time
 
@@ -111,7 +112,15 @@ class ResultError(Exception):
     """A result file that cannot be used: one line naming the file, exit 2 (exit 1 means a slower benchmark)."""
 
 
-def load(path):
+# JMH writes [] when every benchmark failed (without -foe true) or none matched: such a file is no result
+NO_RESULTS = "no benchmark results"
+NO_RESULTS_WHY = "every benchmark failed, or none ran"
+
+
+def load(path, allow_no_results=False):
+    """The result in path as {"machine": ..., "runs": [...]}. A result without a single run is refused unless
+    allow_no_results (a round file among others, which merge takes): summarised it printed nothing, and as compare's
+    baseline it passed whatever the new run measured."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -134,6 +143,8 @@ def load(path):
             # NaN compared "ok" against any baseline, and a zero throughput divided by zero
             raise ResultError(f"{path}: runs[{i}] ({e['benchmark']} {e.get('params', {})}): score {score} {metric['scoreUnit']} "
                               f"is not a positive finite measurement; rerun that benchmark or remove the entry")
+    if not runs and not allow_no_results:
+        raise ResultError(f"{path}: {NO_RESULTS} ({NO_RESULTS_WHY})")
     return data if isinstance(data, dict) else {"machine": {}, "runs": data}
 
 
@@ -420,15 +431,14 @@ def merge(out, rounds, machine_file=None):
         # run.sh names the files round<R>-<I>.json; the shell lists round10-1 before round2-1, so the round is
         # recorded in each entry and the summary pairs rounds by it, not by position
         tag = re.search(r"round(\d+)-\d+\.json$", os.path.basename(r))
-        entries = load(r)["runs"]
+        entries = load(r, allow_no_results=True)["runs"]  # the rounds that failed are run.sh's to report
         attach_fork_facts(entries, fork_facts_path(r))
         for e in entries:
             if tag:
                 e["round"] = int(tag.group(1))
             runs.append(e)
     if not runs:
-        # JMH writes [] when every benchmark failed (without -foe true) or none matched: such a file is no result
-        raise ResultError(f"no benchmark results in {', '.join(rounds)} (every benchmark failed, or none ran): {out} not saved")
+        raise ResultError(f"{NO_RESULTS} in {', '.join(rounds)} ({NO_RESULTS_WHY}): {out} not saved")
     if machine_file:
         # run.sh's description from before the first round: the commit and date the run started at, not the end's
         with open(machine_file) as f:
@@ -468,7 +478,7 @@ def missing_trials(listing_path, round_path):
     with open(listing_path) as f:
         expected = listed_trials(f.read())
     try:
-        entries = load(round_path)["runs"]
+        entries = load(round_path, allow_no_results=True)["runs"]
     except ResultError:
         entries = []  # -foe true leaves an empty file: no trial of that run is saved
     done = {(e["benchmark"], tuple(sorted(e.get("params", {}).items()))) for e in entries}

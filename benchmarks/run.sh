@@ -16,13 +16,16 @@
 # its JMH run (-foe false, unless JMH_ARGS sets -foe): the trials that succeeded are saved, the failed ones named, and
 # the exit code is 1; a run with no result at all saves nothing. (JMH_ARGS="-foe true" ends a JMH run at its first
 # failure, and JMH then saves none of that run's trials.)
-# Ctrl-C, or SIGTERM / SIGHUP to the script, stops the whole run at once: the running JMH JVM and its forks are ended,
-# nothing is saved, and the script dies of that signal.
+# Ctrl-C, or SIGTERM / SIGHUP to the script, stops the whole run at once: the build of the jar (Maven) or the running
+# JMH JVM and its forks are ended, nothing is saved, and the script dies of that signal.
 set -euo pipefail
-usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
 cd "$(dirname "$0")/.."
+# usage, run_stoppable and stop_on_signals
+source benchmarks/script-common.sh
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
-if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$1; shift; fi
+# decimal, as seq and [ -lt ] read it: as typed, 08 ran 8 rounds and then failed the closing count $((rounds * ...)) as
+# bad octal, which lost the list of failed trials
+if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$((10#$1)); shift; fi
 if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
 patterns=("$@")
 list=0
@@ -68,6 +71,13 @@ if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'
             'ProductBenchmark.twoSgemv$' 'ProductBenchmark.twoBlasSgemv$' 'SortBenchmark' 'SelectionBenchmark' 'GramBenchmark')
 fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# Maven's build and JMH run in a session of their own: Ctrl-C, kill PID or a closed terminal ends it (and JMH's forks),
+# and the script saves nothing (an interrupt is no failed trial). Run in the foreground, JMH's JVM took Ctrl-C itself
+# and exited 130, which `|| status=$?` recorded as a failed run, and the script went on with every remaining pattern
+# and round and saved what they measured; the build, run before these handlers, went on building after `kill PID`
+stop_on_signals "every round"
 jar=benchmarks/target/benchmarks.jar
 # Rebuilt when an input of its build is newer: the POMs and main sources of the modules benchmarks/pom.xml depends
 # on (falcon-core, -cpu, -cuda, and theirs), the native kernels they compile and their flags (cmake/). Not the CLI,
@@ -83,61 +93,11 @@ if [ ! -f "$jar" ] || [ -n "$(find "${existing[@]}" \( -name target -o -name bui
   offline=()
   # exactly 1, as the launcher reads it: FALCON_OFFLINE=0 is online
   [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
-  mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
+  run_stoppable mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
 fi
 java_jar=("$java" -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-# Ctrl-C, kill PID or a closed terminal stops the whole run at once and saves nothing: an interrupt is no failed
-# trial. Run in the foreground, JMH's JVM took Ctrl-C itself and exited 130, which `|| status=$?` recorded as a failed
-# run, and the script went on with every remaining pattern and round and saved what they measured; `kill PID` ended
-# the script alone and left the JMH JVM and its fork measuring, writing into the removed $tmp. So JMH runs in a
-# session of its own (setsid; its forks are in it too) while the script waits for it, and a signal ends that session.
-jmh_session=()
-command -v setsid > /dev/null && jmh_session=(setsid)
-jmh_pid=
-stop_jmh() {
-  [ -n "$jmh_pid" ] || return 0
-  # the session's id is the JMH JVM's pid (setsid in a child that leads no group does not fork); without setsid, the
-  # JVM alone
-  local group=-$jmh_pid
-  [ ${#jmh_session[@]} -gt 0 ] || group=$jmh_pid
-  kill -TERM -- "$group" 2> /dev/null || true
-  for _ in $(seq 1 100); do  # up to 10 s for the JVMs' shutdown, then SIGKILL
-    kill -0 -- "$group" 2> /dev/null || break
-    # the JMH JVM is this script's child: once ended it is a zombie, which still takes signals, until waited for
-    if [[ $(ps -o stat= -p "$jmh_pid" 2> /dev/null) == Z* ]]; then wait "$jmh_pid" 2> /dev/null || true; fi
-    sleep 0.1
-  done
-  kill -KILL -- "$group" 2> /dev/null || true
-  wait "$jmh_pid" 2> /dev/null || true
-}
-out=
-on_signal() {
-  trap '' INT TERM HUP  # a second Ctrl-C while the JVMs shut down does not cut this short
-  stop_jmh
-  # a signal during the merge, once every round has run: its temporary file goes, a complete result stays
-  if [ -n "$out" ]; then rm -f "$out.tmp"; fi
-  if [ -n "$out" ] && [ -e "$out" ]; then
-    echo "benchmarks/run.sh: stopped by SIG$1 after every round had run and $out was saved" >&2
-  else
-    echo "benchmarks/run.sh: stopped by SIG$1; nothing saved" >&2
-  fi
-  rm -rf "$tmp"
-  trap - EXIT "$1"
-  kill -s "$1" $$  # dies of the signal, so that a calling shell (a loop of runs) stops as well
-}
-for sig in INT TERM HUP; do trap "on_signal $sig" "$sig"; done
-# runs JMH with the given arguments (the environment and redirections of the call apply to it) and returns its status;
-# bash runs a signal's trap as soon as the signal arrives while it waits, not only once JMH has ended
-jmh() {
-  ${jmh_session[@]+"${jmh_session[@]}"} "${java_jar[@]}" "$@" &
-  jmh_pid=$!
-  local status=0
-  wait "$jmh_pid" || status=$?
-  jmh_pid=
-  return $status
-}
+# runs JMH with the given arguments (the environment and redirections of the call apply to it) and returns its status
+jmh() { run_stoppable "${java_jar[@]}" "$@"; }
 # the one line for a PATTERN that is no Java regex, where JMH's standard error (the file) holds its
 # PatternSyntaxException: the stack trace is JMH's report of the user's typo; status 1 for any other failure
 say_bad_regex() {  # PATTERN ERR_FILE

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Full falcon solves, timed end to end (issue 3, section 8): wall time, peak RSS, bytes of X and RSS / X.
-#   benchmarks/solve.sh [EXAMPLE:N ...]      default: mobilenetv1:128 resnet20:1000
+#   benchmarks/solve.sh [EXAMPLE:N ...]      default: mobilenetv1:128 resnet20:1000 (N: the number of samples, >= 1)
+#   benchmarks/solve.sh -h | --help          this text
+# A case that is not EXAMPLE:N stops the script (exit 2) with one line naming it, before anything runs.
 # Each case runs
 #   ./falcon prune --example EXAMPLE --n N --method falcon --keep-flops 0.3 --threads $FALCON_THREADS
 # under /usr/bin/time -v (peak RSS = its "Maximum resident set size"); without /usr/bin/time the wall time is
@@ -19,19 +21,46 @@
 # Writes benchmarks/results/solve-DATE-HOST.json (machine, cases) next to the JMH results. machine.java is the
 # java -version of the Java the launcher runs (JAVA_HOME's where it is set, else PATH's); each case's java is the
 # version its own report gives (versions.java).
+# Ctrl-C, or SIGTERM / SIGHUP to the script, stops it at once: the running solve (or the launcher's build) is ended,
+# nothing is saved, and the script dies of that signal.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# usage, run_stoppable and stop_on_signals
+source benchmarks/script-common.sh
 export FALCON_HEAP=${FALCON_HEAP:-2g}
 threads=${FALCON_THREADS:-2}
 cases=("$@")
 [ ${#cases[@]} -eq 0 ] && cases=(mobilenetv1:128 resnet20:1000)
+# Each case checked before anything runs: unchecked, -h went to falcon as the example, `resnet20` ran as
+# `--n resnet20`, and resnet20:64:1 was timed and saved as n = 1; a bad case after good ones came after their solves
+for c in "${cases[@]}"; do
+  case $c in -h|--help) usage; exit 0 ;; esac
+done
+for c in "${cases[@]}"; do
+  if [[ $c == -* ]]; then
+    echo "benchmarks/solve.sh: $c: no such option (benchmarks/solve.sh -h: its usage)" >&2
+    exit 2
+  elif [[ $c =~ ^[a-z0-9]+:?$ ]]; then
+    echo "benchmarks/solve.sh: case '$c' needs :N, the number of samples (e.g. resnet20:1000)" >&2
+    exit 2
+  elif [[ ! $c =~ ^[a-z0-9]+:[0-9]+$ ]]; then
+    echo "benchmarks/solve.sh: case '$c' is not EXAMPLE:N (e.g. resnet20:1000; benchmarks/solve.sh -h: its usage)" >&2
+    exit 2
+  elif [ $((10#${c#*:})) -lt 1 ]; then
+    echo "benchmarks/solve.sh: case '$c': N, the number of samples, must be at least 1" >&2
+    exit 2
+  fi
+done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# the solves and the launcher's build run in a session of their own, which a signal to the script ends: run in the
+# foreground, `kill PID` ended the script alone, and the solve went on, orphaned, writing into the removed $tmp
+stop_on_signals "every case"
 # The launcher builds falcon.jar on first use or after a source change: build it here, before the timed runs
 # (under /usr/bin/time the build's seconds and Maven's resident memory counted as the first solve's).
 # falcon env, started by the launcher with the options the solves get, says the heap the JVM takes: FALCON_HEAP was
 # saved as the heap where an -Xmx in FALCON_JAVA_OPTS, which the launcher passes later and the JVM obeys, set another.
-./falcon env > "$tmp/env.txt"
+run_stoppable ./falcon env > "$tmp/env.txt"
 java_heap_max=$(sed -n 's/.*Java heap max \([^,]*\),.*/\1/p' "$tmp/env.txt")
 java_heap_max=${java_heap_max:-unknown}
 java_opts=${FALCON_JAVA_OPTS:-}
@@ -42,16 +71,16 @@ have_time=0
 i=0
 for c in "${cases[@]}"; do
   i=$((i + 1))
-  ex=${c%%:*}; n=${c##*:}
+  ex=${c%%:*}; n=${c#*:}
   args=(prune --example "$ex" --n "$n" --method falcon --keep-flops 0.3 --threads "$threads"
         --out "$tmp/w$i.npy" --report "$tmp/report$i.json" --quiet)
   # up to the thread count, without the temporary paths
   echo "== ./falcon ${args[*]:0:11} (FALCON_HEAP=$FALCON_HEAP${java_opts:+ FALCON_JAVA_OPTS=$java_opts}: Java heap max $java_heap_max)" >&2
   start=$(date +%s.%N)
   if [ $have_time = 1 ]; then
-    /usr/bin/time -v -o "$tmp/time$i.txt" ./falcon "${args[@]}"
+    run_stoppable /usr/bin/time -v -o "$tmp/time$i.txt" ./falcon "${args[@]}"
   else
-    ./falcon "${args[@]}"
+    run_stoppable ./falcon "${args[@]}"
     : > "$tmp/time$i.txt"
   fi
   end=$(date +%s.%N)

@@ -1,6 +1,7 @@
 """Shared test helpers: import paths, and skips with a visible reason."""
 import os
 import sys
+import time
 import unittest
 from pathlib import Path
 
@@ -27,3 +28,20 @@ def cli_or_skip(testcase):
         return FalconCLI()
     except FileNotFoundError as e:
         testcase.skipTest(str(e))
+
+
+def process_runs(pid):
+    """Whether pid runs (an ended process not yet reaped, a zombie, does not)."""
+    try:
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def still_running(pids, seconds=15):
+    """Those of pids that still run after up to `seconds` of waiting for them all to end."""
+    deadline = time.monotonic() + seconds
+    while any(process_runs(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return [pid for pid in pids if process_runs(pid)]

@@ -110,6 +110,23 @@ class BenchTest(unittest.TestCase):
         self.assertFalse(os.path.exists(merged))
         self.assertEqual(self.bench_command("compare", good, good).returncode, 0)
 
+    def test_a_result_without_a_benchmark_is_refused_by_summary_and_compare(self):
+        # [] (JMH's file when every trial failed) summarised as "machine: {}", exit 0; as compare's baseline it listed
+        # every benchmark NEW, "0 benchmark(s) more than 10% slower", exit 0: a CI guard passed whatever NEW measured
+        good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
+        jmh_empty = os.path.join(self.tmp.name, "jmh-empty.json")
+        with open(jmh_empty, "w") as f:
+            f.write("[]")
+        saved_empty = self.save("saved-empty.json", [])
+        for empty in (jmh_empty, saved_empty):
+            for args in (("summary", empty), ("compare", empty, good), ("compare", good, empty),
+                         ("compare", good, empty, "--allow-missing")):
+                with self.subTest(file=os.path.basename(empty), args=args[0] + " " + " ".join(map(os.path.basename, args[1:]))):
+                    r = self.bench_command(*args)
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    self.assertEqual(r.stderr.strip().splitlines(),
+                                     [f"bench.py: {empty}: no benchmark results (every benchmark failed, or none ran)"])
+
     def test_summary_of_two_files_is_refused(self):
         # summary A.json B.json summarised A and said nothing of B
         a = self.save("a.json", [entry("SortBenchmark.sort", 10.0)])

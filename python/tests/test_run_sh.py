@@ -12,6 +12,7 @@ import unittest
 from pathlib import Path
 
 from _git import commit_everything
+from _util import process_runs, still_running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,9 +74,14 @@ echo '[{"benchmark": "dev.falcon.bench.GramBenchmark.weightedGram", "mode": "avg
   "primaryMetric": {"score": 15.0, "scoreUnit": "ms/op"}}]' > "$out"
 """
 
-# Records its arguments and "builds" the jar (run.sh's rebuild step).
+# Records its arguments and "builds" the jar (run.sh's rebuild step); with SLOW_MVN_PIDS, builds until it is stopped (its
+# JVM: a sleep), once both are written there as "MVN_PID SLEEP_PID".
 FAKE_MVN = """#!/usr/bin/env bash
 echo "$@" >> "$MVN_ARGS_LOG"
+if [ -n "${SLOW_MVN_PIDS:-}" ]; then
+  sleep 60 & echo "$$ $!" > "$SLOW_MVN_PIDS.tmp"; mv "$SLOW_MVN_PIDS.tmp" "$SLOW_MVN_PIDS"
+  wait
+fi
 touch benchmarks/target/benchmarks.jar
 """
 
@@ -103,7 +109,8 @@ class RunShTest(unittest.TestCase):
         for source in (*BUILD_INPUTS, *NOT_BUILD_INPUTS):
             (self.root / source).parent.mkdir(parents=True, exist_ok=True)
             (self.root / source).touch()
-        shutil.copy(ROOT / "benchmarks" / "run.sh", bench / "run.sh")
+        for script in ("run.sh", "script-common.sh"):
+            shutil.copy(ROOT / "benchmarks" / script, bench / script)
         shutil.copy(ROOT / "benchmarks" / "bench.py", bench / "bench.py")
         self.jar = bench / "target" / "benchmarks.jar"
         self.jar.touch()
@@ -157,31 +164,20 @@ class RunShTest(unittest.TestCase):
         return subprocess.Popen([str(self.root / "benchmarks" / "run.sh"), *args], cwd=self.root, env=env,
                                 stdout=out, stderr=err, start_new_session=True)
 
-    @staticmethod
-    def running(pid):
-        """Whether pid runs (an ended process not yet reaped, a zombie, does not)."""
-        try:
-            stat_line = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        return stat_line.rsplit(")", 1)[1].split()[0] != "Z"
-
-    def slow_jmh_started(self, pids_file):
-        """The pids of the stand-in JMH JVM and its fork, once the first benchmark run measures."""
+    def slow_jmh_started(self, pids_file, what="the stand-in JMH run"):
+        """The pids of the stand-in JMH JVM and its fork, once the first benchmark run measures (or of what else writes
+        pids_file)."""
         deadline = time.monotonic() + 60
         while not pids_file.exists():
-            self.assertLess(time.monotonic(), deadline, "the stand-in JMH run did not start")
+            self.assertLess(time.monotonic(), deadline, f"{what} did not start")
             time.sleep(0.05)
         pids = [int(v) for v in pids_file.read_text().split()]
         # whatever the test fails on, no process of this test outlives it
-        self.addCleanup(lambda: [os.kill(pid, signal.SIGKILL) for pid in pids if self.running(pid)])
+        self.addCleanup(lambda: [os.kill(pid, signal.SIGKILL) for pid in pids if process_runs(pid)])
         return pids
 
     def assert_ended(self, pids):
-        deadline = time.monotonic() + 15
-        while any(self.running(pid) for pid in pids) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertEqual([pid for pid in pids if self.running(pid)], [], "JMH's JVM or its fork still runs")
+        self.assertEqual(still_running(pids), [], "JMH's JVM or its fork still runs")
 
     def test_ctrl_c_stops_the_whole_run_at_once_and_saves_nothing(self):
         # the JVM took the Ctrl-C and exited 130, which run.sh counted as one failed JMH run: it went on with the
@@ -212,6 +208,22 @@ class RunShTest(unittest.TestCase):
         self.assert_ended(pids)
         self.assertIn("benchmarks/run.sh: stopped by SIGTERM; nothing saved", err)
         self.assertEqual(len(self.benchmark_runs()), 1, self.benchmark_runs())
+        self.assertEqual(self.saved(), [])
+
+    def test_kill_of_run_sh_during_the_build_ends_maven_and_saves_nothing(self):
+        # the build ran in the foreground before any trap: `kill PID` ended the script and left Maven building (minutes
+        # of CPU), rewriting benchmarks.jar behind it, where a later run.sh may read it
+        os.utime(self.root / "pom.xml", (1e9 + 200, 1e9 + 200))  # the jar is stale: run.sh builds it
+        pids_file = self.root / "slow-mvn-pids.txt"
+        p = self.start_run_sh(("1", "GramBenchmark"), SLOW_MVN_PIDS=str(pids_file))
+        pids = self.slow_jmh_started(pids_file, "the stand-in build")
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=30)
+        err = (self.root / "run.err").read_text()
+        self.assertEqual(rc, -signal.SIGTERM, err)
+        self.assertEqual(still_running(pids), [], "Maven still builds")
+        self.assertIn("benchmarks/run.sh: stopped by SIGTERM; nothing saved", err)
+        self.assertFalse(self.log.exists(), "JMH ran after the build was stopped")
         self.assertEqual(self.saved(), [])
 
     def path_without_java(self):
@@ -357,6 +369,17 @@ class RunShTest(unittest.TestCase):
         self.assertIn("round 2: FailingBenchmark", r.stderr)
         [saved] = self.saved()
         self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], [1, 2])
+
+    def test_rounds_with_a_leading_zero_are_decimal_throughout(self):
+        # seq and [ -lt ] read 08 as 8, the closing count $((rounds * ...)) as bad octal: "08: value too great for base",
+        # and the list of failed trials was lost while the last line still pointed to "the failed trials named above"
+        r = self.run_sh(args=("08", "GramBenchmark", "FailingBenchmark"))
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertNotIn("value too great for base", r.stderr)
+        self.assertIn("8 of 16 JMH runs failed", r.stderr)
+        self.assertIn("  round 8: FailingBenchmark", r.stderr)
+        [saved] = self.saved()
+        self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], list(range(1, 9)))
 
     def test_a_bad_pattern_stops_before_round_1_with_one_line(self):
         # JMH's PatternSyntaxException and ~15 frames came back in every round, after the other patterns had run

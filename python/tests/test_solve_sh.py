@@ -2,13 +2,16 @@
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
 from _git import commit_everything
+from _util import process_runs, still_running
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +29,11 @@ if [ "${1:-}" = env ]; then
 fi
 [ "${1:-}" = prune ] || exit 0
 [ -n "${MODIFY_DURING_RUN:-}" ] && echo changed >> "$MODIFY_DURING_RUN"
+# SLOW_PIDS: the solve runs until it is stopped (its JVM: a sleep), once both are written there as "FALCON_PID SLEEP_PID"
+if [ -n "${SLOW_PIDS:-}" ]; then
+  sleep 60 & echo "$$ $!" > "$SLOW_PIDS.tmp"; mv "$SLOW_PIDS.tmp" "$SLOW_PIDS"
+  wait
+fi
 while [ $# -gt 0 ]; do [ "$1" = --report ] && report=$2; shift; done
 echo '{"budgets": {"dense": {"nnz": 1000}}, "memory": {"peak_rss_bytes": 4000000}, "versions": {"java": "99.0.1 (Stand-in VM)"},
   "timings_seconds": {"solve": 0.1, "total": 0.2}, "objective": {"solver": {}},
@@ -38,7 +46,8 @@ class SolveShTest(unittest.TestCase):
         self.tmp = tempfile.TemporaryDirectory()
         self.root = Path(self.tmp.name)
         (self.root / "benchmarks").mkdir()
-        shutil.copy(ROOT / "benchmarks" / "solve.sh", self.root / "benchmarks" / "solve.sh")
+        for script in ("solve.sh", "script-common.sh"):
+            shutil.copy(ROOT / "benchmarks" / script, self.root / "benchmarks" / script)
         shutil.copy(ROOT / "benchmarks" / "bench.py", self.root / "benchmarks" / "bench.py")
         falcon = self.root / "falcon"
         falcon.write_text(FAKE_FALCON)
@@ -50,6 +59,71 @@ class SolveShTest(unittest.TestCase):
     def solve_sh(self, *cases, **env):
         return subprocess.run([str(self.root / "benchmarks" / "solve.sh"), *cases], cwd=self.root, capture_output=True,
                               text=True, timeout=120, env=dict(os.environ, **env))
+
+    def start_slow_solve(self, signal_to_send, **popen):
+        """solve.sh with one solve that runs until stopped, sent signal_to_send as soon as the solve runs; its exit code
+        and standard error, and the pids of the stand-in falcon and its child."""
+        (self.root / "falcon.jar").touch()  # no first-use build
+        pids_file = self.root / "slow-pids.txt"
+        err_path = self.root / "solve.err"
+        with open(err_path, "w") as err:
+            p = subprocess.Popen([str(self.root / "benchmarks" / "solve.sh"), "resnet20:10"], cwd=self.root,
+                                 stdout=subprocess.DEVNULL, stderr=err, env=dict(os.environ, SLOW_PIDS=str(pids_file)),
+                                 **popen)
+            deadline = time.monotonic() + 60
+            while not pids_file.exists():
+                self.assertLess(time.monotonic(), deadline, "the stand-in solve did not start")
+                time.sleep(0.05)
+            pids = [int(v) for v in pids_file.read_text().split()]
+            # whatever the test fails on, no process of this test outlives it
+            self.addCleanup(lambda: [os.kill(pid, signal.SIGKILL) for pid in pids if process_runs(pid)])
+            signal_to_send(p)
+            rc = p.wait(timeout=30)
+        return rc, err_path.read_text(), pids
+
+    def test_kill_of_solve_sh_ends_its_solve_and_saves_nothing(self):
+        # `kill PID` ended the script alone: the solve (for mobilenetv1:128 minutes of both cores and 2.7 GB) went on,
+        # orphaned, writing its report and /usr/bin/time's file into the temporary folder the EXIT trap had removed
+        rc, err, pids = self.start_slow_solve(lambda p: p.send_signal(signal.SIGTERM))
+        self.assertEqual(rc, -signal.SIGTERM, err)
+        self.assertEqual(still_running(pids), [], "the solve still runs")
+        self.assertIn("benchmarks/solve.sh: stopped by SIGTERM; nothing saved", err)
+        self.assertFalse((self.root / "benchmarks" / "results").exists())
+
+    def test_ctrl_c_ends_the_solve_and_saves_nothing(self):
+        # as from a terminal: the whole process group gets SIGINT
+        rc, err, pids = self.start_slow_solve(lambda p: os.killpg(p.pid, signal.SIGINT), start_new_session=True)
+        self.assertEqual(rc, -signal.SIGINT, err)
+        self.assertEqual(still_running(pids), [], "the solve still runs")
+        self.assertIn("benchmarks/solve.sh: stopped by SIGINT; nothing saved", err)
+        self.assertFalse((self.root / "benchmarks" / "results").exists())
+
+    def test_help_is_solve_sh_s_own(self):
+        # -h went to falcon as the example: "Expected parameter for option '--example' but found '-h'", exit 2
+        for flag in ("-h", "--help"):
+            with self.subTest(flag=flag):
+                r = self.solve_sh(flag)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("benchmarks/solve.sh [EXAMPLE:N ...]", r.stdout)
+                self.assertIn("FALCON_HEAP", r.stdout)
+                self.assertEqual(r.stderr, "")
+                self.assertFalse((self.root / "falcon.jar").exists(), "falcon ran")
+
+    def test_a_case_that_is_not_example_colon_n_is_refused_before_anything_runs(self):
+        # resnet20 ran as --n resnet20 ("'resnet20' is not a number"), and resnet20:64:1 was timed and saved as n = 1,
+        # each after falcon env (and, with a bad case after good ones, after their solves)
+        for case, why in (("resnet20", "benchmarks/solve.sh: case 'resnet20' needs :N, the number of samples (e.g. resnet20:1000)"),
+                          ("resnet20:64:1", "benchmarks/solve.sh: case 'resnet20:64:1' is not EXAMPLE:N (e.g. resnet20:1000; "
+                                            "benchmarks/solve.sh -h: its usage)"),
+                          ("resnet20:", "benchmarks/solve.sh: case 'resnet20:' needs :N, the number of samples (e.g. resnet20:1000)"),
+                          ("resnet20:0", "benchmarks/solve.sh: case 'resnet20:0': N, the number of samples, must be at least 1"),
+                          ("-x", "benchmarks/solve.sh: -x: no such option (benchmarks/solve.sh -h: its usage)")):
+            with self.subTest(case=case):
+                r = self.solve_sh("resnet20:10", case)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertEqual(r.stderr.splitlines(), [why])
+                self.assertFalse((self.root / "falcon.jar").exists(), "falcon ran")
+                self.assertFalse((self.root / "benchmarks" / "results").exists())
 
     def test_the_launcher_s_first_use_build_is_not_timed(self):
         r = self.solve_sh("resnet20:10")
