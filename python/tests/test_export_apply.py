@@ -755,6 +755,26 @@ class ExportApplyTest(unittest.TestCase):
                              cli=ft.FalconCLI(command=["false"]), work_dir=self.d)
         self.assertEqual(os.listdir(self.d), [])
 
+    def test_a_budget_fraction_outside_zero_to_one_is_refused_before_any_export(self):
+        # keep_flops=30 (meant as 30%) was refused by the CLI only after the whole export, and for falcon++ through the
+        # CLI after the gradient session was written too
+        m = small_model()
+        batches, _, _ = data()
+        cli = ft.FalconCLI(command=["/bin/false"])          # any run of it fails with exit code 1
+        for keyword, value in (("keep_flops", 30), ("keep_flops", 0.0), ("keep_flops", -0.1),
+                               ("keep_flops", float("nan")), ("keep_flops", float("inf")), ("keep_nnz", 0),
+                               ("keep_nnz", 1.5)):
+            for method, source in (("mp", "auto"), ("falcon++", "cli"), ("falcon++", "python")):
+                with self.subTest(keyword=keyword, value=value, method=method, source=source):
+                    with self.assertRaisesRegex(ValueError, rf"^{keyword}=: is {re.escape(repr(value))}, outside the "
+                                                            rf"valid range \(0, 1\]; give the fraction to keep, e\.g\. "
+                                                            rf"{keyword}=0\.3$"):
+                        ft.prune(m, batches, method=method, gradient_source=source, cli=cli, n_samples=4,
+                                 work_dir=self.d, **{keyword: value})
+        with self.assertRaisesRegex(ValueError, r"^keep_flops=: is '30%', not a number; give the fraction to keep"):
+            ft.prune(m, batches, keep_flops="30%", cli=cli, n_samples=4, work_dir=self.d)
+        self.assertEqual(os.listdir(self.d), [])
+
     def test_falcon_plus_plus_flags_of_the_cli_in_the_method_name_the_prune_arguments(self):
         # "falcon++ --start-keep-flops 0.8" reached the CLI as "falcon --start-keep-flops 0.8" and was refused as "only
         # applies to --method falcon++; drop it, or use --method falcon++", though the user had
