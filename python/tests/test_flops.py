@@ -229,6 +229,54 @@ class FlopHookTest(unittest.TestCase):
             layers = measure_flops(TiedLM(), torch.tensor([[1, 2, 3]]))
         self.assertEqual([l.flops_per_weight for l in layers], [3])
 
+    def test_a_weight_standardized_or_normalized_in_its_module_is_no_use_outside_it(self):
+        # weight standardization (BiT, timm's StdConv2d) and a cosine classifier read the weight in var_mean, sub and
+        # norm before the conv or linear applies it once per position: those reads cost O(weight) once, yet each was
+        # counted as a use outside the module, and the warning said a correct flops_per_weight was too low
+        import warnings
+        F = nn.functional
+
+        class StdConv2d(nn.Conv2d):
+            def forward(self, x):
+                v, m = torch.var_mean(self.weight, dim=[1, 2, 3], keepdim=True, unbiased=False)
+                return F.conv2d(x, (self.weight - m) / torch.sqrt(v + 1e-5), self.bias, self.stride, self.padding)
+
+        class CosLinear(nn.Linear):
+            def forward(self, x):
+                return F.linear(F.normalize(x, dim=-1), F.normalize(self.weight, dim=-1)) * 10
+
+        class Net(nn.Module):
+            def __init__(self, outside):
+                super().__init__()
+                self.c, self.fc, self.outside = StdConv2d(3, 8, 3, padding=1), CosLinear(8, 5), outside
+
+            def forward(self, x):
+                h = self.c(x)
+                if self.outside:         # the standardized weight applied once more, outside the module
+                    h = h + F.conv2d(x, self.c.weight / self.c.weight.norm(), padding=1)
+                return self.fc(h.mean((2, 3)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layers = measure_flops(Net(False), torch.randn(2, 3, 8, 8))
+        self.assertEqual([(l.name, l.flops_per_weight) for l in layers], [("c.weight", 64), ("fc.weight", 1)])
+        with self.assertWarnsRegex(RuntimeWarning, r"weight 'c.weight' is used 1 more time\(s\) .* \('c'\) runs "
+                                                   r"\(1 call\(s\)\).*flops_per_weight 64 is too low"):
+            measure_flops(Net(True), torch.randn(2, 3, 8, 8))
+
+        # the embedding's rows reach the tied output Linear through a LayerNorm: data looked up, no second application
+        class NormedTiedLM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb, self.ln, self.out = nn.Embedding(10, 4), nn.LayerNorm(4), nn.Linear(4, 10)
+                self.out.weight = self.emb.weight
+
+            def forward(self, t):
+                return self.out(self.ln(self.emb(t)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layers = measure_flops(NormedTiedLM(), torch.tensor([[1, 2, 3]]))
+        self.assertEqual([l.flops_per_weight for l in layers], [3])
+
     def test_a_lookup_by_indexing_a_tied_weight_is_not_counted(self):
         # head.weight[ids] and index_select are lookups, as F.embedding is, yet they were counted as a use outside the
         # module and warned that flops_per_weight T was too low
