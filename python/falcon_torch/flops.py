@@ -622,13 +622,22 @@ def _autograd_uses(output, weights: Set[int]) -> Optional[_AutogradUses]:
 
 def _transposed_input_positions(module: nn.Module, output: torch.Tensor) -> float:
     """Input positions of a transposed conv from its output, for a call whose input the hook did not get (a keyword).
-    Per dimension L_out = (L_in - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1, where the extra output
-    padding is below the stride (torch's output_padding, or what output_size= asks for), so the floor division finds
-    L_in."""
+    Per dimension L_out = (L_in - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1, where the extra is the
+    output padding of the call: the module's output_padding, or what output_size= asks for, which is below the stride.
+    The call's own extra is read from its autograd node where it has one; without it, an extra below the stride is found
+    by the floor division, and the module's output_padding is taken out first where it is not below the stride (torch
+    allows up to the dilation): the floor division counted one more input position per dimension there."""
+    node = output.grad_fn
+    extras = None
+    if node is not None and node.name().startswith("ConvolutionBackward") and getattr(node, "_saved_transposed", False):
+        extras = getattr(node, "_saved_output_padding", None)
+    if extras is None:
+        extras = [op if op >= st else 0 for op, st in zip(module.output_padding, module.stride)]
     spatial = output.shape[-len(module.kernel_size):]
     positions = 1
-    for size, k, st, pad, dil in zip(spatial, module.kernel_size, module.stride, module.padding, module.dilation):
-        positions *= (size - 1 + 2 * pad - dil * (k - 1)) // st + 1
+    for size, k, st, pad, dil, extra in zip(spatial, module.kernel_size, module.stride, module.padding, module.dilation,
+                                            extras):
+        positions *= (size - 1 - extra + 2 * pad - dil * (k - 1)) // st + 1
     return float(positions)
 
 

@@ -55,6 +55,12 @@ class FlopHookTest(unittest.TestCase):
         for up, size, x in (({"stride": 2}, None, torch.zeros(3, 3, 5, 7)),
                             ({"stride": 3, "padding": 1, "output_padding": 2, "dilation": 2}, None, torch.zeros(2, 3, 4, 5)),
                             ({"stride": 2}, (12, 16), torch.zeros(2, 3, 5, 7)),
+                            # an output_padding at or above the stride, which a dilation above it allows: the floor
+                            # division counted one more input position per dimension (121 of a 10 x 10 input)
+                            ({"stride": 1, "dilation": 2, "output_padding": 1}, None, torch.zeros(2, 3, 10, 10)),
+                            ({"stride": (1, 2), "dilation": (3, 1), "output_padding": (2, 1)}, None,
+                             torch.zeros(2, 3, 5, 7)),
+                            ({"stride": 1, "dilation": 2, "output_padding": 1}, (9, 11), torch.zeros(2, 3, 5, 7)),
                             ({"stride": 2}, None, torch.zeros(3, 5, 7))):     # unbatched
             # an unbatched (C, H, W) input is one sample, not C of them
             samples = x.shape[0] if x.dim() == 4 else 1
@@ -64,6 +70,16 @@ class FlopHookTest(unittest.TestCase):
             want = [l.flops_per_weight for l in measure_flops(Positional(**up), (x, size), batch_size=samples)]
             self.assertEqual(got, want, f"{up} {size}")
         self.assertEqual(want[0], 5 * 7)                                      # input positions
+        self.assertEqual(measure_flops(Keywords(stride=1, dilation=2, output_padding=1), torch.zeros(2, 3, 10, 10))[0]
+                         .flops_per_weight, 10 * 10)
+        # without an autograd node to read the call's output padding from, the module's is taken out first where it is
+        # not below the stride
+        from falcon_torch.flops import _transposed_input_positions
+        for up, x in (({"stride": 1, "dilation": 2, "output_padding": 1}, torch.zeros(1, 3, 10, 10)),
+                      ({"stride": (1, 2), "dilation": (3, 1), "output_padding": (2, 1)}, torch.zeros(1, 3, 5, 7))):
+            up = nn.ConvTranspose2d(3, 2, 3, **up)
+            with torch.no_grad():
+                self.assertEqual(_transposed_input_positions(up, up(x)), x.shape[2] * x.shape[3], up)
 
     def test_conv_folded_over_the_batch_counts_every_frame(self):
         # T frames of each sample folded into the batch: the conv runs T times per sample, as in a loop over frames
