@@ -129,12 +129,14 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             warnings.warn(f"left out of the prunable weights: {said}", RuntimeWarning, stacklevel=2)
     else:
         # every name a parameter has: named_parameters() gives a tied weight under its first name only, so
-        # "b.weight" tied to "a.weight" was refused as no parameter of the model
+        # "b.weight" tied to "a.weight" was refused as no parameter of the model; and every name a module has, as
+        # state_dict() keys have them: named_modules() gives a module registered twice (nn.ModuleList([block] * 3),
+        # self.dec = self.enc) under its first name only, so "layers.2.0.weight" was refused
+        modules = dict(model.named_modules(remove_duplicate=False))
         by_name = {}
-        for mname, m in model.named_modules():
+        for mname, m in modules.items():
             for pname, p in m.named_parameters(recurse=False):
                 by_name.setdefault(f"{mname}.{pname}" if mname else pname, p)
-        modules = dict(model.named_modules())
         # a module or parameter of another model (a copy.deepcopy, a model built anew) is a Conv/Linear weight too, and
         # was refused as not being one
         own_ids = {id(m) for m in modules.values()} | {id(p) for p in by_name.values()}
@@ -149,7 +151,7 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             if isinstance(item, str) and (item == "weight" or item.endswith(".weight")):
                 return modules.get(item[:-len("weight")].rstrip("."))
             return None
-        module_names = {id(m): n for n, m in modules.items()}
+        module_names = {id(m): n for n, m in reversed(list(modules.items()))}    # a module's first name
         parameter_names = {id(p): n for n, p in reversed(list(by_name.items()))}
 
         def described(entry) -> str:

@@ -313,6 +313,31 @@ class ExportApplyTest(unittest.TestCase):
             chosen = ft.prunable_parameters(m, names)
             self.assertEqual([l.name for l in chosen], ["a.weight", "c.weight"], names)
 
+    def test_a_module_registered_under_several_names_is_found_by_each(self):
+        # named_modules() gives a module registered twice under its first name only: ALBERT-style sharing
+        # (nn.ModuleList([block] * 3)) and self.dec = self.enc were refused by every other name, which state_dict() has
+        class Shared(nn.Module):
+            def __init__(self):
+                super().__init__()
+                block = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+                self.layers, self.head = nn.ModuleList([block] * 3), nn.Linear(8, 2)
+                self.enc = nn.Linear(8, 8)
+                self.dec = self.enc
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x)
+                return self.head(self.dec(self.enc(x)))
+        m = Shared()
+        self.assertLessEqual({"layers.2.0.weight", "dec.weight"}, set(m.state_dict()))
+        for name in ("layers.2.0.weight", "layers.2.0", "layers.1", "layers.0.0.weight"):
+            self.assertEqual([l.name for l in ft.prunable_parameters(m, [name])], ["layers.0.0.weight"], name)
+        for name in ("dec", "dec.weight", "enc"):
+            self.assertEqual([l.name for l in ft.prunable_parameters(m, [name])], ["enc.weight"], name)
+        layers = ft.prunable_parameters(m, ["layers.2", "dec.weight", "head"])
+        self.assertEqual([l.name for l in layers], ["layers.0.0.weight", "head.weight", "enc.weight"])
+        self.assertEqual([l.flops_per_weight for l in ft.measure_flops(m, torch.randn(2, 8), layers)], [3, 1, 2])
+
     def test_a_weight_the_loss_does_not_use_gets_zero_gradients_with_either_engine(self):
         # an auxiliary head that runs in the forward pass (so it has FLOPs) but that the loss leaves out: vmap gives
         # its columns zero, and the loop engine (also auto's fallback) must too
