@@ -437,6 +437,28 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
 
 
 @contextlib.contextmanager
+def folder_made_for(path: str):
+    """The folder `path`, made with any parents missing; those of them still empty when the block raises are removed,
+    so an input refused after the folder was needed (a prunable name, a loss_fn) leaves nothing behind. A folder that
+    was there before is left as it was."""
+    missing = []
+    folder = os.path.abspath(path)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    os.makedirs(path, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for folder in missing:          # the deepest first
+            try:
+                os.rmdir(folder)
+            except OSError:             # not empty (another process wrote into it), or gone: kept as it is
+                break
+        raise
+
+
+@contextlib.contextmanager
 def staged_files():
     """Files written under temporary names and renamed to their own together when the block ends, or removed when it
     raises (an interrupt included): a failed export, or gradcmd.prepare's failed torch.save, leaves what was there before
@@ -621,29 +643,30 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     refuse_meta_tensors(model, "export")    # before out_dir is created
     if grads:
         _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample passes fail on BatchNorm1d first
-    os.makedirs(out_dir, exist_ok=True)
-    layers = prunable_parameters(model, prunable)
-    samples, batches = _first_samples(batches, min(n_samples, FLOP_SAMPLES))
-    device = next(model.parameters()).device
-    measure_flops_per_sample(model, [s.to(device) for s in samples], layers)
-    w = flat_weights(model, layers)
-    p = w.size
-    wpath = os.path.join(out_dir, prefix + "w.npy")
-    xpath = os.path.join(out_dir, prefix + "X.npy") if grads else None
-    lpath = os.path.join(out_dir, prefix + "layers.json")
-    # all three files are written under temporary names and renamed together at the end: a failed export leaves
-    # an earlier export in out_dir as it was, not its X and layers.json with this model's weights
-    with staged_files() as stage:
-        np.save(stage(wpath, wpath + ".tmp.npy"), w)
-        n = 0
-        if grads:
-            n = per_sample_gradients(model, batches, layers, n_samples, stage(xpath, xpath + ".tmp.npy"), loss_fn,
-                                     engine=engine)
-        dflops = dense_flops(layers)
-        meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
-                "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",
-                "flops_unit": "multiply-adds per sample"}
-        write_layers_json(stage(lpath, lpath + ".tmp"), layers, **meta)
+    # an export refused on its input (a prunable name, a loss_fn) left the out_dir it had made behind, empty
+    with folder_made_for(out_dir):
+        layers = prunable_parameters(model, prunable)
+        samples, batches = _first_samples(batches, min(n_samples, FLOP_SAMPLES))
+        device = next(model.parameters()).device
+        measure_flops_per_sample(model, [s.to(device) for s in samples], layers)
+        w = flat_weights(model, layers)
+        p = w.size
+        wpath = os.path.join(out_dir, prefix + "w.npy")
+        xpath = os.path.join(out_dir, prefix + "X.npy") if grads else None
+        lpath = os.path.join(out_dir, prefix + "layers.json")
+        # all three files are written under temporary names and renamed together at the end: a failed export leaves
+        # an earlier export in out_dir as it was, not its X and layers.json with this model's weights
+        with staged_files() as stage:
+            np.save(stage(wpath, wpath + ".tmp.npy"), w)
+            n = 0
+            if grads:
+                n = per_sample_gradients(model, batches, layers, n_samples, stage(xpath, xpath + ".tmp.npy"), loss_fn,
+                                         engine=engine)
+            dflops = dense_flops(layers)
+            meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
+                    "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",
+                    "flops_unit": "multiply-adds per sample"}
+            write_layers_json(stage(lpath, lpath + ".tmp"), layers, **meta)
     stale = os.path.join(out_dir, prefix + "X.npy")
     if not grads and os.path.exists(stale):
         # kept (it may have cost hours), but it is an earlier export's and may not be the gradients of these weights

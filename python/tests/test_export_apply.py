@@ -731,7 +731,7 @@ class ExportApplyTest(unittest.TestCase):
                 with self.assertRaisesRegex(ValueError, said + ".*batches must yield \\(inputs, targets\\) pairs of "
                                             "tensors", msg=f"{name}, {said}"):
                     run()
-        self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
+        self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
     def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
         # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
@@ -749,7 +749,7 @@ class ExportApplyTest(unittest.TestCase):
                 with self.assertRaisesRegex(ValueError, said + r", not an \(inputs, targets\) pair: batches must yield "
                                             r"\(inputs, targets\) pairs.*" + pick, msg=f"{name}, {said}"):
                     run()
-        self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
+        self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
     def test_inputs_and_targets_of_different_lengths_are_named_as_such(self):
         # 16 inputs and 20 targets exported 16 samples without a word; 20 and 16 warned of a fallback to the loop, then
@@ -838,6 +838,22 @@ class ExportApplyTest(unittest.TestCase):
             ft.export(m, batches, n_samples=8, out_dir=self.d, loss_fn=failing_loss)
         self.assertEqual(sorted(os.listdir(self.d)), [])
         self.assertTrue(m.training)
+
+    def test_an_export_refused_on_its_input_leaves_no_folder_it_made(self):
+        # out_dir was made before the prunable names and the loss_fn were checked: each refusal left it behind, empty
+        m = small_model()
+        batches, _, _ = data()
+        for name, kw, error in (("names", dict(prunable=["nope"]), "prunable entry 'nope'"),
+                                ("item", dict(loss_fn=lambda o, y: o.sum().item()), "loss_fn returned a float"),
+                                ("deep/er", dict(prunable=["nope"]), "prunable entry 'nope'")):
+            with self.subTest(name=name):
+                with self.assertRaisesRegex(ValueError, error):
+                    ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, name), **kw)
+                self.assertEqual(os.listdir(self.d), [])
+        # a folder that was there before stays, as it was
+        with self.assertRaisesRegex(ValueError, "prunable entry 'nope'"):
+            ft.export(m, batches, n_samples=4, out_dir=self.d, prunable=["nope"])
+        self.assertTrue(os.path.isdir(self.d))
 
     def test_auto_engine_says_when_it_falls_back_to_the_loop(self):
         # engine="auto" switched to the several times slower loop on any vmap error without a word
