@@ -369,6 +369,11 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
         with torch.inference_mode(False):
             for x, y in _iter_chunks(batches, n_samples, chunk):
                 x, y = _autograd_tensor(x.to(device)), _autograd_tensor(y.to(device))
+                if engine != "loop" and n == 0:
+                    # one backward of the first sample, vmap's check below, taken before vmap runs: a loss_fn that
+                    # returns no tensor of one number (.item()) failed inside vmap first, and the fallback to the slower
+                    # loop was announced before the loop refused the loss in its own words
+                    ref = _loop_grad_fn(model, layers, loss_fn)(x[:1], y[:1])
                 try:
                     rows = fn(x, y)
                 except Exception as e:
@@ -381,8 +386,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                 if engine != "loop" and n == 0:
                     # vmap differentiates the weights it swaps in; a loss_fn holding a weight of its own (a tensor
                     # taken from the model beforehand) differentiates the model's tensor, which vmap's X misses
-                    # without a word: one backward of the first sample shows it
-                    ref = _loop_grad_fn(model, layers, loss_fn)(x[:1], y[:1])
+                    # without a word: one backward of the first sample (ref) shows it
                     finite = ref[torch.isfinite(ref)]   # a NaN gradient is the CLI's to name, in both engines' X
                     scale = float(finite.abs().max()) if finite.numel() else 0.0
                     if not torch.allclose(rows[:1].to(ref.dtype), ref, rtol=rtol, atol=atol_fraction * scale + 1e-12,
