@@ -107,6 +107,10 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
         # staged run went to 30% at every stage instead of along its schedule
         keep_flops = 0.3
+    # the CLI checked them only after the whole export (and for falcon++ through the CLI, the gradient session too):
+    # keep_flops=30, meant as 30%, took a full export to be refused
+    _check_budget_fraction("keep_flops", keep_flops)
+    _check_budget_fraction("keep_nnz", keep_nnz)
     timeout_arg = _duration_arg(grads_command_timeout)
     if stages is not None and (isinstance(stages, bool) or not isinstance(stages, numbers.Integral) or stages < 1):
         # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
@@ -238,6 +242,19 @@ def _refuse_stage_flags(words) -> None:
                    "falcon++` yourself on an export")
             raise ValueError(f"method='falcon++ ...' with {flag}: prune runs the falcon++ stages itself and takes no "
                              f"{flag} in the method or extra_args; {fix}")
+
+
+def _check_budget_fraction(keyword: str, value) -> None:
+    """A budget fraction of prune() by the CLI's rule for --keep-flops and --keep-nnz (Budgets.checkFraction), in its
+    words, naming the keyword: finite, in (0, 1]. None (not given) passes."""
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        # a string went on to the CLI as float(value): '30%' failed with float's own message after the export
+        raise ValueError(f"{keyword}=: is {value!r}, not a number; give the fraction to keep, e.g. {keyword}=0.3")
+    if not math.isfinite(value) or not 0 < value <= 1:
+        raise ValueError(f"{keyword}=: is {value!r}, outside the valid range (0, 1]; give the fraction to keep, "
+                         f"e.g. {keyword}=0.3")
 
 
 def _duration_arg(timeout) -> Optional[str]:

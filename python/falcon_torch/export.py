@@ -369,6 +369,11 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
         with torch.inference_mode(False):
             for x, y in _iter_chunks(batches, n_samples, chunk):
                 x, y = _autograd_tensor(x.to(device)), _autograd_tensor(y.to(device))
+                if engine != "loop" and n == 0:
+                    # one backward of the first sample, vmap's check below, taken before vmap runs: a loss_fn that
+                    # returns no tensor of one number (.item()) failed inside vmap first, and the fallback to the slower
+                    # loop was announced before the loop refused the loss in its own words
+                    ref = _loop_grad_fn(model, layers, loss_fn)(x[:1], y[:1])
                 try:
                     rows = fn(x, y)
                 except Exception as e:
@@ -381,8 +386,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                 if engine != "loop" and n == 0:
                     # vmap differentiates the weights it swaps in; a loss_fn holding a weight of its own (a tensor
                     # taken from the model beforehand) differentiates the model's tensor, which vmap's X misses
-                    # without a word: one backward of the first sample shows it
-                    ref = _loop_grad_fn(model, layers, loss_fn)(x[:1], y[:1])
+                    # without a word: one backward of the first sample (ref) shows it
                     finite = ref[torch.isfinite(ref)]   # a NaN gradient is the CLI's to name, in both engines' X
                     scale = float(finite.abs().max()) if finite.numel() else 0.0
                     if not torch.allclose(rows[:1].to(ref.dtype), ref, rtol=rtol, atol=atol_fraction * scale + 1e-12,
@@ -434,6 +438,28 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
         del X
         os.replace(tmp, out_path)
     return n
+
+
+@contextlib.contextmanager
+def folder_made_for(path: str):
+    """The folder `path`, made with any parents missing; those of them still empty when the block raises are removed,
+    so an input refused after the folder was needed (a prunable name, a loss_fn) leaves nothing behind. A folder that
+    was there before is left as it was."""
+    missing = []
+    folder = os.path.abspath(path)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    os.makedirs(path, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for folder in missing:          # the deepest first
+            try:
+                os.rmdir(folder)
+            except OSError:             # not empty (another process wrote into it), or gone: kept as it is
+                break
+        raise
 
 
 @contextlib.contextmanager
@@ -621,29 +647,30 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     refuse_meta_tensors(model, "export")    # before out_dir is created
     if grads:
         _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample passes fail on BatchNorm1d first
-    os.makedirs(out_dir, exist_ok=True)
-    layers = prunable_parameters(model, prunable)
-    samples, batches = _first_samples(batches, min(n_samples, FLOP_SAMPLES))
-    device = next(model.parameters()).device
-    measure_flops_per_sample(model, [s.to(device) for s in samples], layers)
-    w = flat_weights(model, layers)
-    p = w.size
-    wpath = os.path.join(out_dir, prefix + "w.npy")
-    xpath = os.path.join(out_dir, prefix + "X.npy") if grads else None
-    lpath = os.path.join(out_dir, prefix + "layers.json")
-    # all three files are written under temporary names and renamed together at the end: a failed export leaves
-    # an earlier export in out_dir as it was, not its X and layers.json with this model's weights
-    with staged_files() as stage:
-        np.save(stage(wpath, wpath + ".tmp.npy"), w)
-        n = 0
-        if grads:
-            n = per_sample_gradients(model, batches, layers, n_samples, stage(xpath, xpath + ".tmp.npy"), loss_fn,
-                                     engine=engine)
-        dflops = dense_flops(layers)
-        meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
-                "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",
-                "flops_unit": "multiply-adds per sample"}
-        write_layers_json(stage(lpath, lpath + ".tmp"), layers, **meta)
+    # an export refused on its input (a prunable name, a loss_fn) left the out_dir it had made behind, empty
+    with folder_made_for(out_dir):
+        layers = prunable_parameters(model, prunable)
+        samples, batches = _first_samples(batches, min(n_samples, FLOP_SAMPLES))
+        device = next(model.parameters()).device
+        measure_flops_per_sample(model, [s.to(device) for s in samples], layers)
+        w = flat_weights(model, layers)
+        p = w.size
+        wpath = os.path.join(out_dir, prefix + "w.npy")
+        xpath = os.path.join(out_dir, prefix + "X.npy") if grads else None
+        lpath = os.path.join(out_dir, prefix + "layers.json")
+        # all three files are written under temporary names and renamed together at the end: a failed export leaves
+        # an earlier export in out_dir as it was, not its X and layers.json with this model's weights
+        with staged_files() as stage:
+            np.save(stage(wpath, wpath + ".tmp.npy"), w)
+            n = 0
+            if grads:
+                n = per_sample_gradients(model, batches, layers, n_samples, stage(xpath, xpath + ".tmp.npy"), loss_fn,
+                                         engine=engine)
+            dflops = dense_flops(layers)
+            meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
+                    "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",
+                    "flops_unit": "multiply-adds per sample"}
+            write_layers_json(stage(lpath, lpath + ".tmp"), layers, **meta)
     stale = os.path.join(out_dir, prefix + "X.npy")
     if not grads and os.path.exists(stale):
         # kept (it may have cost hours), but it is an earlier export's and may not be the gradients of these weights

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 import torch
 from torch import nn
@@ -129,12 +129,14 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             warnings.warn(f"left out of the prunable weights: {said}", RuntimeWarning, stacklevel=2)
     else:
         # every name a parameter has: named_parameters() gives a tied weight under its first name only, so
-        # "b.weight" tied to "a.weight" was refused as no parameter of the model
+        # "b.weight" tied to "a.weight" was refused as no parameter of the model; and every name a module has, as
+        # state_dict() keys have them: named_modules() gives a module registered twice (nn.ModuleList([block] * 3),
+        # self.dec = self.enc) under its first name only, so "layers.2.0.weight" was refused
+        modules = dict(model.named_modules(remove_duplicate=False))
         by_name = {}
-        for mname, m in model.named_modules():
+        for mname, m in modules.items():
             for pname, p in m.named_parameters(recurse=False):
                 by_name.setdefault(f"{mname}.{pname}" if mname else pname, p)
-        modules = dict(model.named_modules())
         # a module or parameter of another model (a copy.deepcopy, a model built anew) is a Conv/Linear weight too, and
         # was refused as not being one
         own_ids = {id(m) for m in modules.values()} | {id(p) for p in by_name.values()}
@@ -149,7 +151,7 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
             if isinstance(item, str) and (item == "weight" or item.endswith(".weight")):
                 return modules.get(item[:-len("weight")].rstrip("."))
             return None
-        module_names = {id(m): n for n, m in modules.items()}
+        module_names = {id(m): n for n, m in reversed(list(modules.items()))}    # a module's first name
         parameter_names = {id(p): n for n, p in reversed(list(by_name.items()))}
 
         def described(entry) -> str:
@@ -362,6 +364,7 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
     # TransformerEncoderLayer's eval fast path skips the forward of self_attn, linear1 and linear2 even under
     # enable_grad, so a frozen model's layers were "not used in the forward pass"
     frozen = [named[l.name] for l in layers if l.name in named and not named[l.name].requires_grad]
+    weight_ids = {id(named[l.name]) for l in layers if l.name in named}
 
     def make_hook(lname, mname):
         def hook(module, inputs, output):
@@ -421,7 +424,7 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                 first_call.clear()
                 output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
                                             for a in args))
-                passes.append((dict(totals), dict(calls), _autograd_uses(output)))
+                passes.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids)))
                 del output
                 if inferred_from is not None:
                     _check_inferred_batch_size(modules, inferred_from, unbatched_calls, first_call)
@@ -432,8 +435,11 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         for h in handles:
             h.remove()
 
-    def weight_uses(uses, l):
-        return uses.get(id(named.get(l.name)), 0)
+    def weight_reads(uses, l):
+        return uses.reads.get(id(named.get(l.name)), 0)
+
+    def weight_applications(uses, l):
+        return uses.applications.get(id(named.get(l.name)), 0)
     unused = [l.name for l in layers if all(c[l.name] == 0 for _, c, _ in passes)]
     if unused:
         one = len(unused) == 1
@@ -442,7 +448,7 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                          f"leave {'it' if one else 'them'} out of `prunable`")
     # hooks see a module run under torch.no_grad() or before a .detach() as any other; autograd does not, so its
     # gradients, and its columns of X, were all zeros without a word (a frozen backbone with a trained head)
-    cut = [l.name for l in layers if any(c[l.name] > 0 and uses is not None and weight_uses(uses, l) == 0
+    cut = [l.name for l in layers if any(c[l.name] > 0 and uses is not None and weight_reads(uses, l) == 0
                                          for _, c, uses in passes)]
     if cut:
         raise ValueError(f"layer(s) {', '.join(map(repr, cut))} run in the forward pass, but the model's output does not "
@@ -479,7 +485,9 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
     for l in layers:
         # the hooks see the module's calls only: a weight also read outside its module (a tied decoder's
         # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
-        extra = [(weight_uses(uses, l) - c[l.name], c[l.name]) for _, c, uses in passes if uses is not None]
+        # (its applications, not its reads: a weight standardized or normalized in its module's forward is read by those
+        # operations too, once per pass, and was said to be used outside its module, its count too low)
+        extra = [(weight_applications(uses, l) - c[l.name], c[l.name]) for _, c, uses in passes if uses is not None]
         more, ran = max(extra, default=(0, 0))
         if more > 0:
             holders = ", ".join(repr(n) for n in users[l.name])
@@ -533,10 +541,35 @@ def _check_inferred_batch_size(modules: Dict[str, nn.Module], inferred_from: Tup
 # (weight[ids], weight.index_select(0, ids)), which was counted as a use outside the module
 _LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward", "IndexBackward", "IndexSelectBackward")
 
+# autograd nodes that apply a weight, multiplying it at every position (names without their version digits): a conv, a
+# Linear's matrix products, and the products a functional call can make of it. A weight's other readers cost O(weight)
+# once per pass, however many positions: weight standardization (var_mean, sub, div), F.normalize's, a transpose or a
+# view; they pass the weight on to the product that applies it
+_APPLICATIONS = frozenset({
+    "ConvolutionBackward", "ConvolutionBackwardOverrideable", "CudnnConvolutionBackward",
+    "CudnnConvolutionTransposeBackward", "MkldnnConvolutionBackward", "SlowConv2DBackward", "SlowConv3DBackward",
+    "SlowConvDilated2DBackward", "SlowConvDilated3DBackward", "SlowConvTranspose2DBackward",
+    "SlowConvTranspose3DBackward", "ThnnConv2DBackward", "ThnnConvDepthwise2DBackward", "ConvDepthwise2DBackward",
+    "ConvDepthwise3DBackward", "LinearBackward", "MkldnnLinearBackward", "MmBackward", "AddmmBackward", "BmmBackward",
+    "BaddbmmBackward", "AddbmmBackward", "MvBackward", "AddmvBackward", "DotBackward", "VdotBackward", "MatmulBackward"})
 
-def _autograd_uses(output) -> Optional[Dict[int, int]]:
-    """How many operations of the forward pass read each leaf tensor, by id: the edges into its AccumulateGrad node in
-    the autograd graph of the output (each module call of a Conv/Linear reads its weight once). None when the output
+
+@dataclass
+class _AutogradUses:
+    """How the forward pass's autograd graph uses each weight, by id: `reads`, the operations fed the weight itself
+    (lookups left out), which is 0 only for a weight the output does not depend on; `applications`, the products that
+    apply it, directly or through operations that only reshape or rescale it (each module call of a Conv/Linear applies
+    its weight once)."""
+    reads: Dict[int, int]
+    applications: Dict[int, int]
+
+
+def _is_application(node) -> bool:
+    return node.name().rstrip("0123456789") in _APPLICATIONS
+
+
+def _autograd_uses(output, weights: Set[int]) -> Optional[_AutogradUses]:
+    """The uses of the leaf tensors whose ids are in `weights` in the autograd graph of the output. None when the output
     holds no tensor of a graph where it can be found (an output object of another kind, or a model run entirely without
     gradients, which loss_fn's check names): no use can be told from no graph there."""
     roots, stack = [], [output]
@@ -551,33 +584,62 @@ def _autograd_uses(output) -> Optional[Dict[int, int]]:
             stack.extend(o.values())
     if not roots:
         return None
-    uses: Dict[int, int] = {}
-    seen = {id(r): r for r in roots}   # the nodes kept, not only their ids: a freed node's id is given to the next one
-    while roots:
-        node = roots.pop()
-        for nxt, _ in node.next_functions:
-            if nxt is None:
-                continue
+    uses = _AutogradUses({}, {})
+    # per node: the weights it passes on, read through nodes that neither apply nor look up (an application or a lookup
+    # passes on a result computed from data, no weight); the nodes are kept, not only their ids: a freed node's id is
+    # given to the next one
+    passes_on: Dict[int, frozenset] = {}
+    kept = {}
+    nothing = frozenset()
+    # post-order over the graph, which is acyclic: a node's inputs before the node
+    stack = [(r, False) for r in roots]
+    while stack:
+        node, inputs_done = stack.pop()
+        if id(node) in passes_on:
+            continue
+        edges = [nxt for nxt, _ in node.next_functions if nxt is not None]
+        if not inputs_done:
+            kept[id(node)] = node
+            stack.append((node, True))
+            stack.extend((nxt, False) for nxt in edges
+                         if getattr(nxt, "variable", None) is None and id(nxt) not in passes_on)
+            continue
+        lookup = node.name().startswith(_LOOKUPS)
+        reached = set()
+        for nxt in edges:
             variable = getattr(nxt, "variable", None)
-            if variable is not None:
+            if variable is None:
+                reached |= passes_on[id(nxt)]
+            elif id(variable) in weights:
+                reached.add(id(variable))
                 # a lookup multiplies nothing: a language model's output Linear tied to its embedding costs its calls
-                if not node.name().startswith(_LOOKUPS):
-                    uses[id(variable)] = uses.get(id(variable), 0) + 1
-            elif id(nxt) not in seen:
-                seen[id(nxt)] = nxt
-                roots.append(nxt)
+                if not lookup:
+                    uses.reads[id(variable)] = uses.reads.get(id(variable), 0) + 1
+        if _is_application(node):
+            for weight in reached:
+                uses.applications[weight] = uses.applications.get(weight, 0) + 1
+        passes_on[id(node)] = nothing if lookup or _is_application(node) or not reached else frozenset(reached)
     return uses
 
 
 def _transposed_input_positions(module: nn.Module, output: torch.Tensor) -> float:
     """Input positions of a transposed conv from its output, for a call whose input the hook did not get (a keyword).
-    Per dimension L_out = (L_in - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1, where the extra output
-    padding is below the stride (torch's output_padding, or what output_size= asks for), so the floor division finds
-    L_in."""
+    Per dimension L_out = (L_in - 1) * stride - 2 * padding + dilation * (kernel - 1) + extra + 1, where the extra is the
+    output padding of the call: the module's output_padding, or what output_size= asks for, which is below the stride.
+    The call's own extra is read from its autograd node where it has one; without it, an extra below the stride is found
+    by the floor division, and the module's output_padding is taken out first where it is not below the stride (torch
+    allows up to the dilation): the floor division counted one more input position per dimension there."""
+    node = output.grad_fn
+    extras = None
+    if node is not None and node.name().startswith("ConvolutionBackward") and getattr(node, "_saved_transposed", False):
+        extras = getattr(node, "_saved_output_padding", None)
+    if extras is None:
+        extras = [op if op >= st else 0 for op, st in zip(module.output_padding, module.stride)]
     spatial = output.shape[-len(module.kernel_size):]
     positions = 1
-    for size, k, st, pad, dil in zip(spatial, module.kernel_size, module.stride, module.padding, module.dilation):
-        positions *= (size - 1 + 2 * pad - dil * (k - 1)) // st + 1
+    for size, k, st, pad, dil, extra in zip(spatial, module.kernel_size, module.stride, module.padding, module.dilation,
+                                            extras):
+        positions *= (size - 1 - extra + 2 * pad - dil * (k - 1)) // st + 1
     return float(positions)
 
 

@@ -22,8 +22,8 @@ from typing import Callable, List, Optional
 import numpy as np
 import torch
 
-from .export import (batch_pair, check_n_samples, export, is_one_batch, per_sample_gradients, read_layers_json,
-                     refuse_meta_tensors, staged_files)
+from .export import (batch_pair, check_n_samples, export, folder_made_for, is_one_batch, per_sample_gradients,
+                     read_layers_json, refuse_meta_tensors, staged_files)
 
 
 def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
@@ -33,9 +33,7 @@ def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 
     lambda) or export leaves no session, and an earlier session in session_dir as it was."""
     check_n_samples(n_samples)
     refuse_meta_tensors(model, "gradcmd.prepare")   # before session_dir is created
-    created = not os.path.isdir(session_dir)
-    os.makedirs(session_dir, exist_ok=True)
-    try:
+    with folder_made_for(session_dir):
         with staged_files() as stage:
             # export writes w.npy and layers.json under the prefix itself
             calib_path, model_path, _, _ = [
@@ -60,10 +58,6 @@ def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 
             torch.save(model, model_path)
             export(model, (calib["x"], calib["y"]), prunable=prunable, n_samples=n_samples, out_dir=session_dir,
                    grads=False, prefix=_STAGING)
-    except BaseException:
-        if created and not os.listdir(session_dir):
-            os.rmdir(session_dir)
-        raise
     return session_dir
 
 

@@ -313,6 +313,31 @@ class ExportApplyTest(unittest.TestCase):
             chosen = ft.prunable_parameters(m, names)
             self.assertEqual([l.name for l in chosen], ["a.weight", "c.weight"], names)
 
+    def test_a_module_registered_under_several_names_is_found_by_each(self):
+        # named_modules() gives a module registered twice under its first name only: ALBERT-style sharing
+        # (nn.ModuleList([block] * 3)) and self.dec = self.enc were refused by every other name, which state_dict() has
+        class Shared(nn.Module):
+            def __init__(self):
+                super().__init__()
+                block = nn.Sequential(nn.Linear(8, 8), nn.ReLU())
+                self.layers, self.head = nn.ModuleList([block] * 3), nn.Linear(8, 2)
+                self.enc = nn.Linear(8, 8)
+                self.dec = self.enc
+
+            def forward(self, x):
+                for layer in self.layers:
+                    x = layer(x)
+                return self.head(self.dec(self.enc(x)))
+        m = Shared()
+        self.assertLessEqual({"layers.2.0.weight", "dec.weight"}, set(m.state_dict()))
+        for name in ("layers.2.0.weight", "layers.2.0", "layers.1", "layers.0.0.weight"):
+            self.assertEqual([l.name for l in ft.prunable_parameters(m, [name])], ["layers.0.0.weight"], name)
+        for name in ("dec", "dec.weight", "enc"):
+            self.assertEqual([l.name for l in ft.prunable_parameters(m, [name])], ["enc.weight"], name)
+        layers = ft.prunable_parameters(m, ["layers.2", "dec.weight", "head"])
+        self.assertEqual([l.name for l in layers], ["layers.0.0.weight", "head.weight", "enc.weight"])
+        self.assertEqual([l.flops_per_weight for l in ft.measure_flops(m, torch.randn(2, 8), layers)], [3, 1, 2])
+
     def test_a_weight_the_loss_does_not_use_gets_zero_gradients_with_either_engine(self):
         # an auxiliary head that runs in the forward pass (so it has FLOPs) but that the loss leaves out: vmap gives
         # its columns zero, and the loop engine (also auto's fallback) must too
@@ -635,10 +660,11 @@ class ExportApplyTest(unittest.TestCase):
         import warnings
         m = small_model()
         batches, _, _ = data()
-        # (.item() under vmap fails in functorch, which says so, before the loss is returned)
-        for loss, said, engines in ((lambda out, t: out, r"a tensor of shape \(1, 5\)", ("vmap", "loop", "auto")),
-                                    (lambda out, t: nn.functional.cross_entropy(out, t).item(), "a float", ("loop",))):
-            for engine in engines:
+        # .item() failed inside vmap first: auto announced its fallback to the loop, and engine="vmap" raised
+        # functorch's "It looks like you're either (1) calling .item() on a Tensor ..."
+        for loss, said in ((lambda out, t: out, r"a tensor of shape \(1, 5\)"),
+                           (lambda out, t: nn.functional.cross_entropy(out, t).item(), "a float")):
+            for engine in ("vmap", "loop", "auto"):
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", RuntimeWarning)
                     with self.assertRaisesRegex(ValueError, f"loss_fn returned {said} for one sample: it must return "
@@ -706,7 +732,7 @@ class ExportApplyTest(unittest.TestCase):
                 with self.assertRaisesRegex(ValueError, said + ".*batches must yield \\(inputs, targets\\) pairs of "
                                             "tensors", msg=f"{name}, {said}"):
                     run()
-        self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
+        self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
     def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
         # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
@@ -724,7 +750,7 @@ class ExportApplyTest(unittest.TestCase):
                 with self.assertRaisesRegex(ValueError, said + r", not an \(inputs, targets\) pair: batches must yield "
                                             r"\(inputs, targets\) pairs.*" + pick, msg=f"{name}, {said}"):
                     run()
-        self.assertEqual(os.listdir(os.path.join(self.d, "x")), [])
+        self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
     def test_inputs_and_targets_of_different_lengths_are_named_as_such(self):
         # 16 inputs and 20 targets exported 16 samples without a word; 20 and 16 warned of a fallback to the loop, then
@@ -753,6 +779,26 @@ class ExportApplyTest(unittest.TestCase):
                                             + re.escape(repr(stages))):   # before the CLI is run
                     ft.prune(m, batches, method="falcon++", stages=stages, gradient_source=source,
                              cli=ft.FalconCLI(command=["false"]), work_dir=self.d)
+        self.assertEqual(os.listdir(self.d), [])
+
+    def test_a_budget_fraction_outside_zero_to_one_is_refused_before_any_export(self):
+        # keep_flops=30 (meant as 30%) was refused by the CLI only after the whole export, and for falcon++ through the
+        # CLI after the gradient session was written too
+        m = small_model()
+        batches, _, _ = data()
+        cli = ft.FalconCLI(command=["/bin/false"])          # any run of it fails with exit code 1
+        for keyword, value in (("keep_flops", 30), ("keep_flops", 0.0), ("keep_flops", -0.1),
+                               ("keep_flops", float("nan")), ("keep_flops", float("inf")), ("keep_nnz", 0),
+                               ("keep_nnz", 1.5)):
+            for method, source in (("mp", "auto"), ("falcon++", "cli"), ("falcon++", "python")):
+                with self.subTest(keyword=keyword, value=value, method=method, source=source):
+                    with self.assertRaisesRegex(ValueError, rf"^{keyword}=: is {re.escape(repr(value))}, outside the "
+                                                            rf"valid range \(0, 1\]; give the fraction to keep, e\.g\. "
+                                                            rf"{keyword}=0\.3$"):
+                        ft.prune(m, batches, method=method, gradient_source=source, cli=cli, n_samples=4,
+                                 work_dir=self.d, **{keyword: value})
+        with self.assertRaisesRegex(ValueError, r"^keep_flops=: is '30%', not a number; give the fraction to keep"):
+            ft.prune(m, batches, keep_flops="30%", cli=cli, n_samples=4, work_dir=self.d)
         self.assertEqual(os.listdir(self.d), [])
 
     def test_falcon_plus_plus_flags_of_the_cli_in_the_method_name_the_prune_arguments(self):
@@ -793,6 +839,22 @@ class ExportApplyTest(unittest.TestCase):
             ft.export(m, batches, n_samples=8, out_dir=self.d, loss_fn=failing_loss)
         self.assertEqual(sorted(os.listdir(self.d)), [])
         self.assertTrue(m.training)
+
+    def test_an_export_refused_on_its_input_leaves_no_folder_it_made(self):
+        # out_dir was made before the prunable names and the loss_fn were checked: each refusal left it behind, empty
+        m = small_model()
+        batches, _, _ = data()
+        for name, kw, error in (("names", dict(prunable=["nope"]), "prunable entry 'nope'"),
+                                ("item", dict(loss_fn=lambda o, y: o.sum().item()), "loss_fn returned a float"),
+                                ("deep/er", dict(prunable=["nope"]), "prunable entry 'nope'")):
+            with self.subTest(name=name):
+                with self.assertRaisesRegex(ValueError, error):
+                    ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, name), **kw)
+                self.assertEqual(os.listdir(self.d), [])
+        # a folder that was there before stays, as it was
+        with self.assertRaisesRegex(ValueError, "prunable entry 'nope'"):
+            ft.export(m, batches, n_samples=4, out_dir=self.d, prunable=["nope"])
+        self.assertTrue(os.path.isdir(self.d))
 
     def test_auto_engine_says_when_it_falls_back_to_the_loop(self):
         # engine="auto" switched to the several times slower loop on any vmap error without a word

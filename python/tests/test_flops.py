@@ -55,6 +55,12 @@ class FlopHookTest(unittest.TestCase):
         for up, size, x in (({"stride": 2}, None, torch.zeros(3, 3, 5, 7)),
                             ({"stride": 3, "padding": 1, "output_padding": 2, "dilation": 2}, None, torch.zeros(2, 3, 4, 5)),
                             ({"stride": 2}, (12, 16), torch.zeros(2, 3, 5, 7)),
+                            # an output_padding at or above the stride, which a dilation above it allows: the floor
+                            # division counted one more input position per dimension (121 of a 10 x 10 input)
+                            ({"stride": 1, "dilation": 2, "output_padding": 1}, None, torch.zeros(2, 3, 10, 10)),
+                            ({"stride": (1, 2), "dilation": (3, 1), "output_padding": (2, 1)}, None,
+                             torch.zeros(2, 3, 5, 7)),
+                            ({"stride": 1, "dilation": 2, "output_padding": 1}, (9, 11), torch.zeros(2, 3, 5, 7)),
                             ({"stride": 2}, None, torch.zeros(3, 5, 7))):     # unbatched
             # an unbatched (C, H, W) input is one sample, not C of them
             samples = x.shape[0] if x.dim() == 4 else 1
@@ -64,6 +70,16 @@ class FlopHookTest(unittest.TestCase):
             want = [l.flops_per_weight for l in measure_flops(Positional(**up), (x, size), batch_size=samples)]
             self.assertEqual(got, want, f"{up} {size}")
         self.assertEqual(want[0], 5 * 7)                                      # input positions
+        self.assertEqual(measure_flops(Keywords(stride=1, dilation=2, output_padding=1), torch.zeros(2, 3, 10, 10))[0]
+                         .flops_per_weight, 10 * 10)
+        # without an autograd node to read the call's output padding from, the module's is taken out first where it is
+        # not below the stride
+        from falcon_torch.flops import _transposed_input_positions
+        for up, x in (({"stride": 1, "dilation": 2, "output_padding": 1}, torch.zeros(1, 3, 10, 10)),
+                      ({"stride": (1, 2), "dilation": (3, 1), "output_padding": (2, 1)}, torch.zeros(1, 3, 5, 7))):
+            up = nn.ConvTranspose2d(3, 2, 3, **up)
+            with torch.no_grad():
+                self.assertEqual(_transposed_input_positions(up, up(x)), x.shape[2] * x.shape[3], up)
 
     def test_conv_folded_over_the_batch_counts_every_frame(self):
         # T frames of each sample folded into the batch: the conv runs T times per sample, as in a loop over frames
@@ -227,6 +243,54 @@ class FlopHookTest(unittest.TestCase):
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             layers = measure_flops(TiedLM(), torch.tensor([[1, 2, 3]]))
+        self.assertEqual([l.flops_per_weight for l in layers], [3])
+
+    def test_a_weight_standardized_or_normalized_in_its_module_is_no_use_outside_it(self):
+        # weight standardization (BiT, timm's StdConv2d) and a cosine classifier read the weight in var_mean, sub and
+        # norm before the conv or linear applies it once per position: those reads cost O(weight) once, yet each was
+        # counted as a use outside the module, and the warning said a correct flops_per_weight was too low
+        import warnings
+        F = nn.functional
+
+        class StdConv2d(nn.Conv2d):
+            def forward(self, x):
+                v, m = torch.var_mean(self.weight, dim=[1, 2, 3], keepdim=True, unbiased=False)
+                return F.conv2d(x, (self.weight - m) / torch.sqrt(v + 1e-5), self.bias, self.stride, self.padding)
+
+        class CosLinear(nn.Linear):
+            def forward(self, x):
+                return F.linear(F.normalize(x, dim=-1), F.normalize(self.weight, dim=-1)) * 10
+
+        class Net(nn.Module):
+            def __init__(self, outside):
+                super().__init__()
+                self.c, self.fc, self.outside = StdConv2d(3, 8, 3, padding=1), CosLinear(8, 5), outside
+
+            def forward(self, x):
+                h = self.c(x)
+                if self.outside:         # the standardized weight applied once more, outside the module
+                    h = h + F.conv2d(x, self.c.weight / self.c.weight.norm(), padding=1)
+                return self.fc(h.mean((2, 3)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layers = measure_flops(Net(False), torch.randn(2, 3, 8, 8))
+        self.assertEqual([(l.name, l.flops_per_weight) for l in layers], [("c.weight", 64), ("fc.weight", 1)])
+        with self.assertWarnsRegex(RuntimeWarning, r"weight 'c.weight' is used 1 more time\(s\) .* \('c'\) runs "
+                                                   r"\(1 call\(s\)\).*flops_per_weight 64 is too low"):
+            measure_flops(Net(True), torch.randn(2, 3, 8, 8))
+
+        # the embedding's rows reach the tied output Linear through a LayerNorm: data looked up, no second application
+        class NormedTiedLM(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.emb, self.ln, self.out = nn.Embedding(10, 4), nn.LayerNorm(4), nn.Linear(4, 10)
+                self.out.weight = self.emb.weight
+
+            def forward(self, t):
+                return self.out(self.ln(self.emb(t)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layers = measure_flops(NormedTiedLM(), torch.tensor([[1, 2, 3]]))
         self.assertEqual([l.flops_per_weight for l in layers], [3])
 
     def test_a_lookup_by_indexing_a_tied_weight_is_not_counted(self):
