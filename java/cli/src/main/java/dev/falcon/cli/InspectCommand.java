@@ -217,9 +217,11 @@ final class InspectCommand implements Callable<Integer> {
      * @param costsBeyondADouble as per-weight FLOP costs, their sum, the dense FLOPs, exceeds the largest double: prune's
      *        check ({@link LayerTable.Runs}), so that inspect passes no costs that prune refuses (1e308 each was
      *        "accepted for FLOPs only"); only values beyond float32's range can sum so high in 2^31 - 9 of them
+     * @param notAllPositive a value is 0 or negative, which prune refuses as a FLOP cost: an integer or bool array (a
+     *        mask of falcon's own) was "accepted for weights and FLOPs" with 0 in it, and prune refused it as FLOPs
      */
     record Roles(String traits, String notXBecause, String notWeightsBecause, boolean transposed, boolean tooManyWeights,
-                 boolean beyondFloat32, boolean costsBeyondADouble) {
+                 boolean beyondFloat32, boolean costsBeyondADouble, boolean notAllPositive) {
         /** Why X and weights refuse values beyond float32's range, and FLOPs do not. */
         static final String BEYOND_FLOAT32_BECAUSE = "X and weights are read as float32, where such values are Inf; FLOPs are read as float64";
 
@@ -250,7 +252,9 @@ final class InspectCommand implements Callable<Integer> {
             else if (transposed) traits.add("Fortran order");
             if (tooManyWeights) traits.add(String.format(Locale.ROOT, "%,d values", values));
             if (beyondFloat32) traits.add("values beyond float32's +-3.4e38");
-            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32, costsBeyondADouble);
+            // min is of the finite values: with none (an empty array) no value is known to be positive
+            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32, costsBeyondADouble,
+                    !(e.min() > 0));
         }
 
         boolean noRole() {
@@ -265,6 +269,12 @@ final class InspectCommand implements Callable<Integer> {
             if (notWeightsBecause != null) return "   (" + traits + ": accepted for X; " + notWeightsBecause + ")";
             // exit 0 is right for weights of this type, but prune --grads refuses it: say so before the user takes
             // inspect's silence as a clean bill for X
+            // a float array with values <= 0 (most weights) gets no note: X and weights, its roles, take it; an integer
+            // one has a note already, which must not offer it as FLOPs where prune refuses it as such
+            if (notXBecause != null && notAllPositive) {
+                return "   (" + dtype + ", values <= 0: accepted for weights; not for X, which must be float32, float64, float16 or bfloat16,"
+                        + " nor for FLOPs, which must be positive)";
+            }
             if (notXBecause != null) return "   (" + dtype + ": accepted for weights and FLOPs, not for X, which must be float32, float64, float16 or bfloat16)";
             return "";
         }

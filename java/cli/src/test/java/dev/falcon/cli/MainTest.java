@@ -903,6 +903,8 @@ class MainTest {
     @Test
     void inspectSaysAnIntegerArrayIsNoX() throws IOException {
         byte[] bytes = npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", 16);
+        ByteBuffer values = ByteBuffer.wrap(bytes, bytes.length - 16, 16).slice().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 1; i <= 4; i++) values.putInt(i);
         Path ints = hostile("ints.npy", bytes);
         Run r = run("inspect", ints.toString());
         assertEquals(0, r.code(), r.all());
@@ -912,6 +914,33 @@ class MainTest {
                 2, "ints.npy", "<i4", "float32");
         Run x = run("inspect", xFile.toString());
         assertFalse(x.out().contains("not for X"), "a float32 X gets no remark: " + x.out());
+    }
+
+    /**
+     * prune refuses FLOP costs that are not all positive, yet inspect said an integer or bool array holding 0 (falcon's
+     * own --mask output among them) was "accepted for weights and FLOPs". The note offers it for weights alone.
+     */
+    @Test
+    void inspectOffersNoArrayWithValuesAtMostZeroAsFlops() throws IOException {
+        byte[] bytes = npy("{'descr': '<i4', 'fortran_order': False, 'shape': (" + P + ",), }", 4 * P);
+        ByteBuffer values = ByteBuffer.wrap(bytes, bytes.length - 4 * P, 4 * P).slice().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < P; i++) values.putInt(i % 3); // 0 among them
+        Path costs = hostile("costs.npy", bytes);
+        // falcon's own mask, written beside the test's files: assertFails wants no outDir
+        Path mask = dir.resolve("m.npy");
+        String[] outputs = {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"};
+        assertEquals(0, run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--mask", mask.toString(),
+                "--out", dir.resolve("p.npy").toString(), "--report", dir.resolve("r.json").toString(), "--device", "java", "--quiet").code());
+        for (Path f : List.of(costs, mask)) {
+            Run r = run("inspect", f.toString());
+            assertEquals(0, r.code(), r.all());
+            String dtype = f == costs ? "<i4" : "|b1";
+            assertTrue(r.out().contains("(" + dtype + ", values <= 0: accepted for weights; not for X, which must be float32, float64, float16 or"
+                    + " bfloat16, nor for FLOPs, which must be positive)"), r.out());
+            assertFalse(r.out().contains("accepted for weights and FLOPs"), r.out());
+            assertFails(run(concat(new String[] {"prune", "--weights", wFile.toString(), "--flops-per-weight", f.toString()}, outputs)),
+                    2, "FLOPs per weight must be positive");
+        }
     }
 
     /**
@@ -971,7 +1000,7 @@ class MainTest {
         // n x p with p under the limit: X takes it
         InspectCommand.Roles x = InspectCommand.Roles.of(new ArrayFiles.Entry("X", "<f4", new long[] {2, values / 2}, 0, 0, values, 0, 0, false, true, 0));
         assertEquals("   (2,147,483,648 values: accepted for X; weights and FLOPs hold at most 2,147,483,639 (2^31 - 9) values)", x.note("<f4"));
-        InspectCommand.Roles atLimitValues = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {limit}, 0, 0, limit, 0, 0, false, false, 0));
+        InspectCommand.Roles atLimitValues = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {limit}, 0, 0, limit, 1, 1, false, false, limit));
         assertFalse(atLimitValues.noRole());
         assertTrue(atLimitValues.note("|u1").contains("accepted for weights and FLOPs"), atLimitValues.note("|u1"));
     }
