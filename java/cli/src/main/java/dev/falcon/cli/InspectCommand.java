@@ -75,7 +75,12 @@ final class InspectCommand implements Callable<Integer> {
                 String tensor = ArrayFiles.tensorOf(spec);
                 // prune's check, which says what the path is (missing, a directory, a FIFO, a device) and what to do
                 InputFiles.requireRegularFile(file);
-                if (file.toString().toLowerCase(Locale.ROOT).endsWith(".json")) {
+                boolean json = file.toString().toLowerCase(Locale.ROOT).endsWith(".json");
+                com.fasterxml.jackson.databind.JsonNode report = json ? LayersJson.report(file) : null;
+                if (report != null) {
+                    // the .json falcon itself writes: read as a layer table, its first key was "unknown", to "fix or remove"
+                    if (!quiet) printReport(out, file, report);
+                } else if (json) {
                     LayerTable t;
                     try {
                         t = LayersJson.read(file, -1);
@@ -313,6 +318,22 @@ final class InspectCommand implements Callable<Integer> {
         int dimensionsAboveOne = 0;
         for (long d : shape) if (d > 1) dimensionsAboveOne++;
         return dimensionsAboveOne > 1;
+    }
+
+    /** A prune report in two lines: what ran and what it kept; it is no input of prune, which the second line says. */
+    private static void printReport(PrintWriter out, Path file, com.fasterxml.jackson.databind.JsonNode report) {
+        com.fasterxml.jackson.databind.JsonNode dense = report.path("budgets").path("dense"), achieved = report.path("budgets").path("achieved");
+        out.printf(Locale.ROOT, "%s: falcon prune report (falcon %s, method %s, %s): kept %s of %s weights, %s of %s dense FLOPs%n", file,
+                report.path("falcon_version").asText("?"), report.path("method").asText("?"), layerCount(report.path("layers").size()),
+                count(achieved.path("nnz")), count(dense.path("nnz")), count(achieved.path("flops")), count(dense.path("flops")));
+        out.println("  not an input of prune; the layer table it read: "
+                + (report.path("inputs").path("files").path("layers").isTextual() ? LayerTable.escaped(report.path("inputs").path("files").path("layers").asText())
+                        : "none (an example model, or costs per weight)"));
+    }
+
+    /** A count of the report as inspect prints FLOPs, "?" where the report has none. */
+    private static String count(com.fasterxml.jackson.databind.JsonNode v) {
+        return v.isNumber() ? flops(v.doubleValue()) : "?";
     }
 
     private static void printLayers(PrintWriter out, Path file, LayerTable t) {

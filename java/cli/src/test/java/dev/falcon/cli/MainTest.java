@@ -917,6 +917,27 @@ class MainTest {
     }
 
     /**
+     * inspect reads every .json as a layer table: falcon's own report was refused as 'unknown top-level key
+     * "falcon_version"; ... fix or remove it'. It is recognised and summarised (exit 0), and given to --layers it is
+     * refused as a report, not as a table to edit.
+     */
+    @Test
+    void inspectSummarisesFalconsOwnReport() throws IOException {
+        Path report = dir.resolve("report.json");
+        assertEquals(0, run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "mp",
+                "--out", dir.resolve("p.npy").toString(), "--report", report.toString(), "--device", "java", "--quiet").code());
+        Run r = run("inspect", report.toString());
+        assertEquals(0, r.code(), r.all());
+        assertTrue(r.out().startsWith(report + ": falcon prune report (falcon "), r.out());
+        assertTrue(r.out().contains(", method mp, ") && r.out().contains(" of " + P + " weights, ") && r.out().contains("dense FLOPs"), r.out());
+        assertTrue(r.out().contains("not an input of prune; the layer table it read: " + layersFile), r.out());
+        assertFalse(r.all().contains("unknown top-level key"), r.all());
+        assertFails(run("prune", "--weights", wFile.toString(), "--layers", report.toString(), "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"), 2,
+                report + ": json: is a falcon prune report (it has \"falcon_version\"), not a layer table; give the layer table the run read");
+    }
+
+    /**
      * prune refuses FLOP costs that are not all positive, yet inspect said an integer or bool array holding 0 (falcon's
      * own --mask output among them) was "accepted for weights and FLOPs". The note offers it for weights alone.
      */
