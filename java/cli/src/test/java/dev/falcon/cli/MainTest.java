@@ -916,6 +916,23 @@ class MainTest {
         assertFalse(x.out().contains("not for X"), "a float32 X gets no remark: " + x.out());
     }
 
+    /** An empty file name (an unset shell variable, `falcon inspect "$W"`) was refused as ": file: is a directory". */
+    @Test
+    void anEmptyFileNameIsSaidToBeEmpty() throws IOException {
+        String said = "'': file: the name is empty (an unset shell variable?); give the path of the .npy, .safetensors or .json file";
+        Run inspect = run("inspect", "");
+        assertEquals(2, inspect.code(), inspect.all());
+        assertTrue(inspect.err().contains("falcon: error: " + said), inspect.err());
+        assertFalse(inspect.err().contains("directory"), inspect.err());
+        for (String option : List.of("--weights", "--layers")) {
+            String[] args = option.equals("--weights") ? new String[] {"prune", "--weights", "", "--layers", layersFile.toString()}
+                    : new String[] {"prune", "--weights", wFile.toString(), "--layers", ""};
+            Run prune = run(concat(args, new String[] {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--quiet"}));
+            assertFails(prune, 2, said);
+            assertFalse(prune.err().contains("directory"), prune.err());
+        }
+    }
+
     /**
      * inspect reads every .json as a layer table: falcon's own report was refused as 'unknown top-level key
      * "falcon_version"; ... fix or remove it'. It is recognised and summarised (exit 0), and given to --layers it is
