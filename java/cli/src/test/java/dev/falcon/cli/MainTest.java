@@ -307,6 +307,45 @@ class MainTest {
     }
 
     /**
+     * picocli expands a readable @FILE after "--" too: `falcon inspect -- @w.npy` (README's example) beside a w.npy fed
+     * the binary array to picocli as thousands of arguments, each refused on its own line of mojibake. An argument file
+     * that is no text is refused in one line, before or after "--", saying how to name a file whose name begins with @.
+     */
+    @Test
+    void aBinaryArgumentFileIsRefusedInOneLine() throws Exception {
+        Path folder = Files.createDirectories(dir.resolve("binary"));
+        Files.copy(wFile, folder.resolve("w.npy"));
+        Files.copy(wFile, folder.resolve("@w.npy"));
+        Files.write(folder.resolve("nul.txt"), new byte[] {'-', 'q', 0, 'x'});
+        for (String[] args : new String[][] {{"inspect", "--", "@w.npy"}, {"inspect", "@w.npy"}, {"inspect", "@nul.txt"}}) {
+            Path log = dir.resolve("binary.log");
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+            cmd.addAll(List.of(args));
+            Process child = new ProcessBuilder(cmd).directory(folder.toFile()).redirectErrorStream(true).redirectOutput(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "inspect did not end");
+            String output = Files.readString(log, StandardCharsets.ISO_8859_1);
+            assertEquals(2, child.exitValue(), output);
+            String file = args[args.length - 1];
+            String why = file.equals("@w.npy") ? "is a .npy array" : "is a binary file (it holds NUL bytes)";
+            assertEquals("falcon: error: " + file + ": argument file: " + why + ", not a text file of arguments (an argument @FILE stands for the"
+                    + " arguments written in FILE); check the path, or write @" + file + " for an argument that itself begins with @ (./" + file
+                    + " names such a file too)\n", output);
+        }
+        // both ways README gives of naming the file "@w.npy" inspect it
+        for (String name : List.of("@@w.npy", "./@w.npy")) {
+            Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                    Main.class.getName(), "inspect", "--", name).directory(folder.toFile()).redirectErrorStream(true)
+                    .redirectOutput(dir.resolve("named.log").toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "inspect did not end");
+            String output = Files.readString(dir.resolve("named.log"));
+            assertEquals(0, child.exitValue(), output);
+            assertTrue(output.contains("@w.npy: 1 array(s)"), output);
+        }
+    }
+
+    /**
      * An explicit false is not quiet: counting the -q given made `--quiet=false` (a script's `--quiet=$QUIET`) silence
      * the run. Where -q is given more than once, the last value given is taken, as for a flag given once.
      */
