@@ -14,9 +14,10 @@ import picocli.CommandLine.Spec;
 @Command(name = "env", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Shows the compute backends found (usable or why not, with their facts), threads, memory and versions.",
         footer = {"", "Exit codes: 0 shown (an unusable backend is listed with its reason, not an",
-                "  error), 2 bad usage or a -Dfalcon.memory.available that is not a size (the",
-                "  rest is still shown), 1 internal error, 130 or 143 stopped by SIGINT (Ctrl-C)",
-                "  or SIGTERM."})
+                "  error), 2 bad usage or a -Dfalcon.memory.available that is not a size, or",
+                "  a -Dorg.bytedeco.javacpp.maxBytes or maxPhysicalBytes that JavaCPP cannot",
+                "  read (the rest is still shown), 1 internal error, 130 or 143 stopped by",
+                "  SIGINT (Ctrl-C) or SIGTERM."})
 final class EnvCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -42,16 +43,21 @@ final class EnvCommand implements Callable<Integer> {
             badMemoryProperty = e;
             available = "unknown (-D" + SystemInfo.MEMORY_PROPERTY + " refused: see the error below)";
         }
+        // a size JavaCPP cannot read makes every backend unusable, though its folder is fine: reported at the end, as a
+        // bad -Dfalcon.memory.available is, and not shown as a limit in effect
+        String badJavacppSetting = JavaCppRuntime.settingProblem();
         out.printf(Locale.ROOT, "memory: total %s, available %s, Java heap max %s, javacpp maxBytes %s%n",
                 SystemInfo.bytes(SystemInfo.totalMemory()), available,
                 SystemInfo.bytes(Runtime.getRuntime().maxMemory()),
-                javacppLimit(System.getProperty("org.bytedeco.javacpp.maxBytes")));
+                badJavacppSetting != null ? "unknown (a javacpp size property refused: see the error below)"
+                        : javacppLimit(System.getProperty("org.bytedeco.javacpp.maxBytes")));
         // the folder is per clone through the launcher, and one that cannot be used makes every backend unusable:
         // said once here, not in full for each backend and again in the choice
         String runtime = JavaCppRuntime.problem();
         java.io.File cache = JavaCppRuntime.cacheDir();
-        out.println("javacpp cache folder " + (cache != null ? cache : "none") + (runtime != null ? ": " + runtime : ""));
-        String runtimeShort = "JavaCPP's native library did not load (see the javacpp line above)";
+        out.println("javacpp cache folder " + (cache != null ? cache : "none") + (runtime != null && badJavacppSetting == null ? ": " + runtime : ""));
+        String runtimeShort = badJavacppSetting != null ? "JavaCPP refuses a size property (see the error below)"
+                : "JavaCPP's native library did not load (see the javacpp line above)";
         out.println("backends (highest priority first):");
         for (Backends.Candidate c : Backends.candidates()) {
             String reason = runtime != null && runtime.equals(c.availability().reason()) ? runtimeShort : c.availability().reason();
@@ -75,12 +81,11 @@ final class EnvCommand implements Callable<Integer> {
                 out.println(label + e.getMessage());
             }
         }
-        if (badMemoryProperty != null) {
-            out.flush();
-            spec.commandLine().getErr().println("falcon: error: " + badMemoryProperty.getMessage());
-            return Main.USAGE;
-        }
-        return Main.OK;
+        if (badMemoryProperty == null && badJavacppSetting == null) return Main.OK;
+        out.flush();
+        if (badMemoryProperty != null) spec.commandLine().getErr().println("falcon: error: " + badMemoryProperty.getMessage());
+        if (badJavacppSetting != null) spec.commandLine().getErr().println("falcon: error: " + badJavacppSetting);
+        return Main.USAGE;
     }
 
     /** JavaCPP's off-heap limit as set: 0 (the launcher's) is no limit, which "maxBytes 0" seemed to deny all memory. */

@@ -75,7 +75,12 @@ final class InspectCommand implements Callable<Integer> {
                 String tensor = ArrayFiles.tensorOf(spec);
                 // prune's check, which says what the path is (missing, a directory, a FIFO, a device) and what to do
                 InputFiles.requireRegularFile(file);
-                if (file.toString().toLowerCase(Locale.ROOT).endsWith(".json")) {
+                boolean json = file.toString().toLowerCase(Locale.ROOT).endsWith(".json");
+                com.fasterxml.jackson.databind.JsonNode report = json ? LayersJson.report(file) : null;
+                if (report != null) {
+                    // the .json falcon itself writes: read as a layer table, its first key was "unknown", to "fix or remove"
+                    if (!quiet) printReport(out, file, report);
+                } else if (json) {
                     LayerTable t;
                     try {
                         t = LayersJson.read(file, -1);
@@ -217,9 +222,11 @@ final class InspectCommand implements Callable<Integer> {
      * @param costsBeyondADouble as per-weight FLOP costs, their sum, the dense FLOPs, exceeds the largest double: prune's
      *        check ({@link LayerTable.Runs}), so that inspect passes no costs that prune refuses (1e308 each was
      *        "accepted for FLOPs only"); only values beyond float32's range can sum so high in 2^31 - 9 of them
+     * @param notAllPositive a value is 0 or negative, which prune refuses as a FLOP cost: an integer or bool array (a
+     *        mask of falcon's own) was "accepted for weights and FLOPs" with 0 in it, and prune refused it as FLOPs
      */
     record Roles(String traits, String notXBecause, String notWeightsBecause, boolean transposed, boolean tooManyWeights,
-                 boolean beyondFloat32, boolean costsBeyondADouble) {
+                 boolean beyondFloat32, boolean costsBeyondADouble, boolean notAllPositive) {
         /** Why X and weights refuse values beyond float32's range, and FLOPs do not. */
         static final String BEYOND_FLOAT32_BECAUSE = "X and weights are read as float32, where such values are Inf; FLOPs are read as float64";
 
@@ -250,7 +257,9 @@ final class InspectCommand implements Callable<Integer> {
             else if (transposed) traits.add("Fortran order");
             if (tooManyWeights) traits.add(String.format(Locale.ROOT, "%,d values", values));
             if (beyondFloat32) traits.add("values beyond float32's +-3.4e38");
-            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32, costsBeyondADouble);
+            // min is of the finite values: with none (an empty array) no value is known to be positive
+            return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32, costsBeyondADouble,
+                    !(e.min() > 0));
         }
 
         boolean noRole() {
@@ -265,6 +274,12 @@ final class InspectCommand implements Callable<Integer> {
             if (notWeightsBecause != null) return "   (" + traits + ": accepted for X; " + notWeightsBecause + ")";
             // exit 0 is right for weights of this type, but prune --grads refuses it: say so before the user takes
             // inspect's silence as a clean bill for X
+            // a float array with values <= 0 (most weights) gets no note: X and weights, its roles, take it; an integer
+            // one has a note already, which must not offer it as FLOPs where prune refuses it as such
+            if (notXBecause != null && notAllPositive) {
+                return "   (" + dtype + ", values <= 0: accepted for weights; not for X, which must be float32, float64, float16 or bfloat16,"
+                        + " nor for FLOPs, which must be positive)";
+            }
             if (notXBecause != null) return "   (" + dtype + ": accepted for weights and FLOPs, not for X, which must be float32, float64, float16 or bfloat16)";
             return "";
         }
@@ -303,6 +318,22 @@ final class InspectCommand implements Callable<Integer> {
         int dimensionsAboveOne = 0;
         for (long d : shape) if (d > 1) dimensionsAboveOne++;
         return dimensionsAboveOne > 1;
+    }
+
+    /** A prune report in two lines: what ran and what it kept; it is no input of prune, which the second line says. */
+    private static void printReport(PrintWriter out, Path file, com.fasterxml.jackson.databind.JsonNode report) {
+        com.fasterxml.jackson.databind.JsonNode dense = report.path("budgets").path("dense"), achieved = report.path("budgets").path("achieved");
+        out.printf(Locale.ROOT, "%s: falcon prune report (falcon %s, method %s, %s): kept %s of %s weights, %s of %s dense FLOPs%n", file,
+                report.path("falcon_version").asText("?"), report.path("method").asText("?"), layerCount(report.path("layers").size()),
+                count(achieved.path("nnz")), count(dense.path("nnz")), count(achieved.path("flops")), count(dense.path("flops")));
+        out.println("  not an input of prune; the layer table it read: "
+                + (report.path("inputs").path("files").path("layers").isTextual() ? LayerTable.escaped(report.path("inputs").path("files").path("layers").asText())
+                        : "none (an example model, or costs per weight)"));
+    }
+
+    /** A count of the report as inspect prints FLOPs, "?" where the report has none. */
+    private static String count(com.fasterxml.jackson.databind.JsonNode v) {
+        return v.isNumber() ? flops(v.doubleValue()) : "?";
     }
 
     private static void printLayers(PrintWriter out, Path file, LayerTable t) {

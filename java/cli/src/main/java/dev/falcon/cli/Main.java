@@ -343,23 +343,47 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * must name a readable file. picocli keeps one it cannot read as a literal argument: `falcon prune @args.txt` with
      * args.txt missing was refused as "Unmatched argument at index 1: '@args.txt'", `falcon inspect @x` looked for a file
      * named "@x", and a folder failed inside picocli with a trace. Only the command line's own are checked: one named
-     * inside an argument file is expanded (or kept) by picocli as it reads that file. Nothing after the end-of-options
-     * delimiter ("--") is checked: there an argument is a positional one, `falcon inspect -- @w.npy` the file "@w.npy", and
-     * picocli keeps an @FILE it cannot read as that literal argument (one it can read it still expands, there too).
+     * inside an argument file is expanded (or kept) by picocli as it reads that file. After the end-of-options delimiter
+     * ("--") picocli keeps an @FILE it cannot read as the literal argument, which is not refused there; one it can read it
+     * still expands, so that one must be text there too ({@link #notText}).
      */
     static void rejectUnreadableArgumentFiles(CommandLine cl, String[] args) {
         if (!cl.isExpandAtFiles()) return;
+        boolean afterEndOfOptions = false;
         for (String a : args) {
-            if (a != null && a.equals(cl.getEndOfOptionsDelimiter())) return;
+            if (a != null && a.equals(cl.getEndOfOptionsDelimiter())) afterEndOfOptions = true;
             if (a == null || !a.startsWith("@") || a.equals("@") || a.startsWith("@@")) continue;
             java.io.File file = new java.io.File(a.substring(1));
-            String problem = !file.exists() ? "does not exist" : file.isDirectory() ? "is a folder, not a file of arguments"
-                    : !file.canRead() ? "cannot be read (its permissions)" : null;
+            boolean readable = file.isFile() && file.canRead();
+            String problem = afterEndOfOptions && !readable ? null // kept as the literal argument by picocli
+                    : !file.exists() ? "does not exist" : file.isDirectory() ? "is a folder, not a file of arguments"
+                    : !file.canRead() ? "cannot be read (its permissions)" : notText(file);
             if (problem != null) {
                 throw InputException.of(a, "argument file", problem + " (an argument @FILE stands for the arguments written in FILE)",
-                        "check the path, or write @" + a + " for an argument that itself begins with @");
+                        "check the path, or write @" + a + " for an argument that itself begins with @ (./" + a + " names such a file too)");
             }
         }
+    }
+
+    /**
+     * Why a readable argument file is no text, or null. picocli expands one it can read after "--" too: `falcon inspect
+     * -- @w.npy` beside README's w.npy fed the binary .npy to picocli as 43,478 arguments, each refused on its own line
+     * of mojibake and control bytes. The head of the file tells: a .npy or .safetensors signature, or a NUL byte.
+     */
+    private static String notText(java.io.File file) {
+        byte[] head;
+        try (java.io.InputStream in = new java.io.FileInputStream(file)) {
+            head = in.readNBytes(64 * 1024);
+        } catch (java.io.IOException e) {
+            return "cannot be read (" + e.getMessage() + ")";
+        }
+        if (head.length >= 6 && (head[0] & 0xff) == 0x93 && new String(head, 1, 5, java.nio.charset.StandardCharsets.ISO_8859_1).equals("NUMPY")) {
+            return "is a .npy array, not a text file of arguments";
+        }
+        // safetensors: an 8-byte little-endian header length (NULs in its high bytes), then the JSON header's '{'
+        if (head.length >= 9 && head[8] == '{' && head[7] == 0) return "is a .safetensors file, not a text file of arguments";
+        for (byte b : head) if (b == 0) return "is a binary file (it holds NUL bytes), not a text file of arguments";
+        return null;
     }
 
     /**

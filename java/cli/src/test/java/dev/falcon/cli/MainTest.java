@@ -307,6 +307,45 @@ class MainTest {
     }
 
     /**
+     * picocli expands a readable @FILE after "--" too: `falcon inspect -- @w.npy` (README's example) beside a w.npy fed
+     * the binary array to picocli as thousands of arguments, each refused on its own line of mojibake. An argument file
+     * that is no text is refused in one line, before or after "--", saying how to name a file whose name begins with @.
+     */
+    @Test
+    void aBinaryArgumentFileIsRefusedInOneLine() throws Exception {
+        Path folder = Files.createDirectories(dir.resolve("binary"));
+        Files.copy(wFile, folder.resolve("w.npy"));
+        Files.copy(wFile, folder.resolve("@w.npy"));
+        Files.write(folder.resolve("nul.txt"), new byte[] {'-', 'q', 0, 'x'});
+        for (String[] args : new String[][] {{"inspect", "--", "@w.npy"}, {"inspect", "@w.npy"}, {"inspect", "@nul.txt"}}) {
+            Path log = dir.resolve("binary.log");
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+            cmd.addAll(List.of(args));
+            Process child = new ProcessBuilder(cmd).directory(folder.toFile()).redirectErrorStream(true).redirectOutput(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "inspect did not end");
+            String output = Files.readString(log, StandardCharsets.ISO_8859_1);
+            assertEquals(2, child.exitValue(), output);
+            String file = args[args.length - 1];
+            String why = file.equals("@w.npy") ? "is a .npy array" : "is a binary file (it holds NUL bytes)";
+            assertEquals("falcon: error: " + file + ": argument file: " + why + ", not a text file of arguments (an argument @FILE stands for the"
+                    + " arguments written in FILE); check the path, or write @" + file + " for an argument that itself begins with @ (./" + file
+                    + " names such a file too)\n", output);
+        }
+        // both ways README gives of naming the file "@w.npy" inspect it
+        for (String name : List.of("@@w.npy", "./@w.npy")) {
+            Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp", System.getProperty("java.class.path"),
+                    Main.class.getName(), "inspect", "--", name).directory(folder.toFile()).redirectErrorStream(true)
+                    .redirectOutput(dir.resolve("named.log").toFile()).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "inspect did not end");
+            String output = Files.readString(dir.resolve("named.log"));
+            assertEquals(0, child.exitValue(), output);
+            assertTrue(output.contains("@w.npy: 1 array(s)"), output);
+        }
+    }
+
+    /**
      * An explicit false is not quiet: counting the -q given made `--quiet=false` (a script's `--quiet=$QUIET`) silence
      * the run. Where -q is given more than once, the last value given is taken, as for a flag given once.
      */
@@ -903,6 +942,8 @@ class MainTest {
     @Test
     void inspectSaysAnIntegerArrayIsNoX() throws IOException {
         byte[] bytes = npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", 16);
+        ByteBuffer values = ByteBuffer.wrap(bytes, bytes.length - 16, 16).slice().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 1; i <= 4; i++) values.putInt(i);
         Path ints = hostile("ints.npy", bytes);
         Run r = run("inspect", ints.toString());
         assertEquals(0, r.code(), r.all());
@@ -912,6 +953,71 @@ class MainTest {
                 2, "ints.npy", "<i4", "float32");
         Run x = run("inspect", xFile.toString());
         assertFalse(x.out().contains("not for X"), "a float32 X gets no remark: " + x.out());
+    }
+
+    /** An empty file name (an unset shell variable, `falcon inspect "$W"`) was refused as ": file: is a directory". */
+    @Test
+    void anEmptyFileNameIsSaidToBeEmpty() throws IOException {
+        String said = "'': file: the name is empty (an unset shell variable?); give the path of the .npy, .safetensors or .json file";
+        Run inspect = run("inspect", "");
+        assertEquals(2, inspect.code(), inspect.all());
+        assertTrue(inspect.err().contains("falcon: error: " + said), inspect.err());
+        assertFalse(inspect.err().contains("directory"), inspect.err());
+        for (String option : List.of("--weights", "--layers")) {
+            String[] args = option.equals("--weights") ? new String[] {"prune", "--weights", "", "--layers", layersFile.toString()}
+                    : new String[] {"prune", "--weights", wFile.toString(), "--layers", ""};
+            Run prune = run(concat(args, new String[] {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--quiet"}));
+            assertFails(prune, 2, said);
+            assertFalse(prune.err().contains("directory"), prune.err());
+        }
+    }
+
+    /**
+     * inspect reads every .json as a layer table: falcon's own report was refused as 'unknown top-level key
+     * "falcon_version"; ... fix or remove it'. It is recognised and summarised (exit 0), and given to --layers it is
+     * refused as a report, not as a table to edit.
+     */
+    @Test
+    void inspectSummarisesFalconsOwnReport() throws IOException {
+        Path report = dir.resolve("report.json");
+        assertEquals(0, run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "mp",
+                "--out", dir.resolve("p.npy").toString(), "--report", report.toString(), "--device", "java", "--quiet").code());
+        Run r = run("inspect", report.toString());
+        assertEquals(0, r.code(), r.all());
+        assertTrue(r.out().startsWith(report + ": falcon prune report (falcon "), r.out());
+        assertTrue(r.out().contains(", method mp, ") && r.out().contains(" of " + P + " weights, ") && r.out().contains("dense FLOPs"), r.out());
+        assertTrue(r.out().contains("not an input of prune; the layer table it read: " + layersFile), r.out());
+        assertFalse(r.all().contains("unknown top-level key"), r.all());
+        assertFails(run("prune", "--weights", wFile.toString(), "--layers", report.toString(), "--out", outDir.resolve("p.npy").toString(),
+                "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"), 2,
+                report + ": json: is a falcon prune report (it has \"falcon_version\"), not a layer table; give the layer table the run read");
+    }
+
+    /**
+     * prune refuses FLOP costs that are not all positive, yet inspect said an integer or bool array holding 0 (falcon's
+     * own --mask output among them) was "accepted for weights and FLOPs". The note offers it for weights alone.
+     */
+    @Test
+    void inspectOffersNoArrayWithValuesAtMostZeroAsFlops() throws IOException {
+        byte[] bytes = npy("{'descr': '<i4', 'fortran_order': False, 'shape': (" + P + ",), }", 4 * P);
+        ByteBuffer values = ByteBuffer.wrap(bytes, bytes.length - 4 * P, 4 * P).slice().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < P; i++) values.putInt(i % 3); // 0 among them
+        Path costs = hostile("costs.npy", bytes);
+        // falcon's own mask, written beside the test's files: assertFails wants no outDir
+        Path mask = dir.resolve("m.npy");
+        String[] outputs = {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java", "--quiet"};
+        assertEquals(0, run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--mask", mask.toString(),
+                "--out", dir.resolve("p.npy").toString(), "--report", dir.resolve("r.json").toString(), "--device", "java", "--quiet").code());
+        for (Path f : List.of(costs, mask)) {
+            Run r = run("inspect", f.toString());
+            assertEquals(0, r.code(), r.all());
+            String dtype = f == costs ? "<i4" : "|b1";
+            assertTrue(r.out().contains("(" + dtype + ", values <= 0: accepted for weights; not for X, which must be float32, float64, float16 or"
+                    + " bfloat16, nor for FLOPs, which must be positive)"), r.out());
+            assertFalse(r.out().contains("accepted for weights and FLOPs"), r.out());
+            assertFails(run(concat(new String[] {"prune", "--weights", wFile.toString(), "--flops-per-weight", f.toString()}, outputs)),
+                    2, "FLOPs per weight must be positive");
+        }
     }
 
     /**
@@ -971,7 +1077,7 @@ class MainTest {
         // n x p with p under the limit: X takes it
         InspectCommand.Roles x = InspectCommand.Roles.of(new ArrayFiles.Entry("X", "<f4", new long[] {2, values / 2}, 0, 0, values, 0, 0, false, true, 0));
         assertEquals("   (2,147,483,648 values: accepted for X; weights and FLOPs hold at most 2,147,483,639 (2^31 - 9) values)", x.note("<f4"));
-        InspectCommand.Roles atLimitValues = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {limit}, 0, 0, limit, 0, 0, false, false, 0));
+        InspectCommand.Roles atLimitValues = InspectCommand.Roles.of(new ArrayFiles.Entry("w", "|u1", new long[] {limit}, 0, 0, limit, 1, 1, false, false, limit));
         assertFalse(atLimitValues.noRole());
         assertTrue(atLimitValues.note("|u1").contains("accepted for weights and FLOPs"), atLimitValues.note("|u1"));
     }

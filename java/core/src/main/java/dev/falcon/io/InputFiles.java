@@ -45,6 +45,10 @@ public final class InputFiles {
 
     /** Refuses, naming the file and what it is, a path that is missing, a directory, or not a regular file. */
     public static void requireRegularFile(Path file) {
+        // Path.of("") is the working folder: an unset shell variable ("$W") was refused as "is a directory"
+        if (file.toString().isEmpty()) {
+            throw InputException.of("''", "file", "the name is empty (an unset shell variable?)", "give the path of the .npy, .safetensors or .json file");
+        }
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(file, BasicFileAttributes.class);

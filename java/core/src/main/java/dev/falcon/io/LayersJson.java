@@ -44,8 +44,33 @@ public final class LayersJson {
 
     /** Reads and validates the table; {@code expectedParameters < 0} = unknown, otherwise p must match. */
     public static LayerTable read(Path file, long expectedParameters) {
+        JsonNode root = readTree(file);
+        if (isReport(root)) {
+            // its first key was refused as unknown, with "fix or remove it": the file is whole, just not a table
+            throw InputException.of(file, "json", "is a falcon prune report (it has \"" + (root.has("falcon_version") ? "falcon_version" : "budgets")
+                    + "\"), not a layer table", "give the layer table the run read (the report's inputs.files.layers), or " + SHAPE_FIX);
+        }
+        return read(file, root, expectedParameters);
+    }
+
+    /**
+     * The file's JSON where it is a report of falcon prune ({@code --report}), else null; a file that is no JSON is
+     * refused as {@link #read} refuses it. Such a report is a .json falcon wrote, but no layer table.
+     */
+    public static JsonNode report(Path file) {
+        JsonNode root = readTree(file);
+        return isReport(root) ? root : null;
+    }
+
+    private static boolean isReport(JsonNode root) {
+        return root != null && root.isObject() && (root.has("falcon_version") || root.has("budgets"));
+    }
+
+    private static final String SHAPE_FIX = "write {\"layers\": [{\"name\": ..., \"shape\": [...], \"flops_per_weight\": ...}, ...]}";
+
+    private static JsonNode readTree(Path file) {
         InputFiles.requireRegularFile(file);
-        String shapeFix = "write {\"layers\": [{\"name\": ..., \"shape\": [...], \"flops_per_weight\": ...}, ...]}";
+        String shapeFix = SHAPE_FIX;
         JsonNode root;
         try (java.io.InputStream in = Files.newInputStream(file)) {
             root = JSON.readTree(in);
@@ -69,6 +94,11 @@ public final class LayersJson {
         } catch (IOException e) {
             throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
+        return root;
+    }
+
+    private static LayerTable read(Path file, JsonNode root, long expectedParameters) {
+        String shapeFix = SHAPE_FIX;
         if (root == null || root.isMissingNode()) throw InputException.of(file, "json", "the file is empty", shapeFix);
         if (!root.isObject()) throw InputException.of(file, "json", "the top level is not an object", shapeFix);
         refuseUnknownKeys(file, "json", "top-level key", root, TOP_LEVEL_KEYS, EXPORTER_TOP_LEVEL_KEYS);
