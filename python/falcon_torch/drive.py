@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .apply import apply
-from .cli import FalconCLI, FalconError, execution_options, split_method
+from .cli import FalconCLI, FalconError, execution_options, split_method, stopped_cleanly_by_termination
 from .export import batch_pair, check_n_samples, export, refuse_meta_tensors
 from .flops import kept_flops, prunable_entries
 
@@ -66,6 +66,7 @@ def stage_schedule(target: float, stages: int, start: float = 1.0, kind: str = "
     return out
 
 
+@stopped_cleanly_by_termination()
 def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz: Optional[float] = None,
           method: str = "falcon", stages: Optional[int] = None, finetune: Optional[Callable] = None,
           n_samples: int = 1000, prunable=None, loss_fn: Optional[Callable] = None, lam: Optional[float] = None,

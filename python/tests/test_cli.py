@@ -90,6 +90,110 @@ class InterruptTest(unittest.TestCase):
 
 
 @needs_torch
+class TerminationTest(unittest.TestCase):
+    """SIGTERM (kill, timeout, a batch scheduler's stop) or SIGHUP (a closed ssh session) during prune() is handled as
+    Ctrl-C is: the CLI and its process group stopped, the work folder removed, then the process dies of the signal."""
+
+    # a stand-in CLI: answers the supports probe at once (its report), and in the run itself writes its pid and sleeps
+    STAND_IN = textwrap.dedent("""
+        import json, os, sys, time
+        args = sys.argv[1:]
+        report = args[args.index("--report") + 1]
+        if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-") and not os.environ.get("SLEEP_IN_PROBE"):
+            open(report, "w").write("{}")
+            sys.exit(0)
+        with open(os.environ["PID_FILE"] + ".part", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(os.environ["PID_FILE"] + ".part", os.environ["PID_FILE"])
+        time.sleep(60)
+    """)
+
+    # the caller: prune on a tiny model, with the stand-in as its CLI; HANDLER installs a handler of the caller's own
+    CALLER = textwrap.dedent("""
+        import os, signal, sys, torch
+        from torch import nn
+        import falcon_torch as ft
+        if os.environ.get("HANDLER"):
+            def own(signum, frame):
+                print("own handler", signum, flush=True)
+                sys.exit(7)
+            signal.signal(signal.SIGTERM, own)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", os.environ["STAND_IN"]])
+        torch.manual_seed(0)
+        ft.prune(nn.Sequential(nn.Linear(4, 3)), [(torch.randn(8, 4), torch.randint(0, 3, (8,)))], n_samples=8,
+                 method="mp", cli=cli)
+    """)
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+        self.temp = os.path.join(self.d, "temp")          # the caller's TMPDIR: prune's work folder and the probe's
+        os.mkdir(self.temp)
+        self.pids = []
+
+    def tearDown(self):
+        for pid in self.pids:                   # a child the caller left running, so that it outlives no test
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.tmp.cleanup()
+
+    def _stopped_caller(self, signum: int, **env):
+        import subprocess
+        pid_file = os.path.join(self.d, "pid")
+        python_dir = str(Path(__file__).resolve().parents[1])
+        caller = subprocess.Popen([sys.executable, "-c", self.CALLER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env={**os.environ, "TMPDIR": self.temp, "PID_FILE": pid_file,
+                                                  "STAND_IN": self.STAND_IN, "PYTHONPATH": python_dir,
+                                                  "PYTHONDONTWRITEBYTECODE": "1", **env})
+        try:
+            deadline = time.monotonic() + 60
+            while not os.path.exists(pid_file) and caller.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(os.path.exists(pid_file), "the stand-in CLI never started: " + caller.stderr.read()
+                            if caller.poll() is not None else "the stand-in CLI never started")
+            with open(pid_file) as f:
+                child = int(f.read())
+            self.pids.append(child)
+            caller.send_signal(signum)
+            stdout, stderr = caller.communicate(timeout=30)
+        finally:
+            if caller.poll() is None:
+                caller.kill()
+                caller.wait()
+        return caller.returncode, child, stdout, stderr
+
+    def test_sigterm_during_the_cli_run_stops_the_cli_removes_the_work_folder_and_dies_of_it(self):
+        # the caller died at once, its CLI re-parented to init ran on into the abandoned falcon-torch-* folder
+        rc, child, _, stderr = self._stopped_caller(signal.SIGTERM)
+        self.assertFalse(_running(child), "the CLI still runs after its caller got SIGTERM")
+        self.assertEqual([], os.listdir(self.temp), "prune's work folder is left behind")
+        self.assertEqual(-signal.SIGTERM, rc, stderr)
+
+    def test_sighup_during_the_probe_stops_it_and_removes_its_folder(self):
+        rc, child, _, stderr = self._stopped_caller(signal.SIGHUP, SLEEP_IN_PROBE="1")
+        self.assertFalse(_running(child), "the probe's CLI still runs after its caller got SIGHUP")
+        self.assertEqual([], os.listdir(self.temp), "the probe's folder is left behind")
+        self.assertEqual(-signal.SIGHUP, rc, stderr)
+
+    def test_the_callers_own_handler_gets_the_signal_after_the_cleanup(self):
+        rc, child, stdout, stderr = self._stopped_caller(signal.SIGTERM, HANDLER="1")
+        self.assertFalse(_running(child), "the CLI still runs after its caller got SIGTERM")
+        self.assertEqual([], os.listdir(self.temp), "prune's work folder is left behind")
+        self.assertEqual((7, f"own handler {int(signal.SIGTERM)}\n"), (rc, stdout), stderr)
+
+    def test_prune_leaves_the_signal_handlers_as_it_found_them(self):
+        import torch
+        from torch import nn
+        cli = ft.FalconCLI(command=[sys.executable, "-c", "import sys; sys.stderr.write('falcon: error: --method: "
+                                                          "value: unknown method\\n'); sys.exit(2)"])
+        before = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)]
+        with self.assertRaises(ft.FalconError):
+            ft.prune(nn.Sequential(nn.Linear(4, 3)), [(torch.randn(8, 4), torch.randint(0, 3, (8,)))], n_samples=8,
+                     method="mp", cli=cli)
+        self.assertEqual(before, [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)])
+
+
+@needs_torch
 class FalconErrorTest(unittest.TestCase):
     def test_the_message_of_a_run_that_shows_its_output_ends_with_the_clis_error(self):
         # with quiet=False the summary is on stdout; stderr + stdout made the message the summary's last 5 lines
