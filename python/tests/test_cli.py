@@ -1,5 +1,6 @@
 """FalconCLI's handling of the CLI process and of its failures, with stand-in commands (no JVM needed)."""
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -360,6 +361,73 @@ class SupportsTest(unittest.TestCase):
         refused = ft.FalconError(2, self.LAUNCHER_REFUSAL, ["falcon"], from_command=True)
         self.assertTrue(pickle.loads(pickle.dumps(refused)).not_started)
         self.assertFalse(ft.FalconError(2, self.LAUNCHER_REFUSAL, ["falcon"]).not_started)
+
+    def test_a_budget_among_the_methods_words_or_extra_args_is_refused_before_the_cli_runs_naming_the_keyword(self):
+        # "mp --keep-flops 0.5" reached the CLI beside prune's own default --keep-flops 0.3, after the whole export:
+        # "option '--keep-flops' (FRACTION) should be specified only once"; the probe leaves budgets out, so missed it
+        import torch
+        from torch import nn
+        ran = os.path.join(tempfile.mkdtemp(), "ran")
+        self.addCleanup(shutil.rmtree, os.path.dirname(ran))
+        cli = ft.FalconCLI(command=[sys.executable, "-c", f"open({ran!r}, 'w').close()"])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        same = "gives the CLI the same budget, which it takes once: drop"
+        for kw, said in (
+                (dict(method="mp --keep-flops 0.5"),
+                 f"method 'mp --keep-flops 0.5' gives --keep-flops 0.5, and prune's keep_flops=0.3 (its default) {same} "
+                 "--keep-flops and pass prune(..., keep_flops=0.5), or pass keep_flops=None to leave that budget to "
+                 "--keep-flops"),
+                (dict(method="mp", keep_flops=0.4, extra_args=["--keep-flops=0.5"]),
+                 f"extra_args give --keep-flops 0.5, and prune's keep_flops=0.4 {same} --keep-flops and pass prune(..., "
+                 "keep_flops=0.5), or pass keep_flops=None to leave that budget to --keep-flops"),
+                (dict(method="mp", keep_nnz=0.5, extra_args=["--sparsity", "0.75"]),
+                 f"extra_args give --sparsity 0.75, and prune's keep_nnz=0.5 {same} --sparsity and pass prune(..., "
+                 "keep_nnz=0.25), or pass keep_nnz=None to leave that budget to --sparsity"),
+                (dict(method="falcon --nnz 10", keep_nnz=0.5),
+                 f"method 'falcon --nnz 10' gives --nnz 10, and prune's keep_nnz=0.5 {same} --nnz and pass prune(..., "
+                 "keep_nnz=) the fraction of the weights to keep, or pass keep_nnz=None to leave that budget to --nnz"),
+                (dict(method="mp", extra_args=["--flops", "1e4"]),
+                 f"extra_args give --flops 1e4, and prune's keep_flops=0.3 (its default) {same} --flops and pass "
+                 "prune(..., keep_flops=) the fraction of the dense FLOPs to keep, or pass keep_flops=None to leave "
+                 "that budget to --flops")):
+            with self.subTest(**kw):
+                with self.assertRaises(ValueError) as cm:
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, cli=cli, **kw)
+                self.assertEqual(said, str(cm.exception))
+        self.assertFalse(os.path.exists(ran), "the CLI ran (the probe or the run) before the refusal")
+
+    def test_a_budget_of_the_methods_words_replaces_prunes_default_where_its_keywords_are_none(self):
+        # keep_flops=None, keep_nnz=None is the default FLOP budget, 0.3: it was added beside the method's own
+        import json
+        import torch
+        from torch import nn
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        args_file = os.path.join(d, "args.json")
+        stand_in = textwrap.dedent(f"""
+            import json, os, sys
+            args = sys.argv[1:]
+            report = args[args.index("--report") + 1]
+            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
+                open(report, "w").write("{{}}")
+                sys.exit(0)
+            json.dump(args, open({args_file!r}, "w"))
+            sys.stderr.write("falcon: internal error: a stand-in\\n")
+            sys.exit(1)
+        """)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        for kw, budgets in ((dict(method="mp --keep-flops 0.5"), ["--keep-flops", "0.5"]),
+                            (dict(method="mp", extra_args=["--keep-nnz", "0.5"]), ["--keep-flops", "0.3", "--keep-nnz",
+                                                                                   "0.5"])):
+            with self.subTest(**kw):
+                with self.assertRaisesRegex(ft.FalconError, "a stand-in"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, keep_nnz=None, n_samples=8,
+                             cli=cli, **kw)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith("--keep-") or
+                                           i > 0 and args[i - 1].startswith("--keep-")])
 
     def test_the_real_launcher_with_a_bad_java_home_makes_supports_raise(self):
         # the launcher checks JAVA_HOME before it looks at the jar, so this needs no build
