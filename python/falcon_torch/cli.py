@@ -235,6 +235,7 @@ def split_method(method: str) -> Tuple[str, List[str]]:
 
 class FalconCLI:
     def __init__(self, command: Optional[List[str]] = None, threads: Optional[int] = None, quiet: bool = True):
+        """`threads`: the CLI's --threads for every run, unless the run's method or extra words give their own."""
         self.command, self._source = (command, "FalconCLI(command=...)") if command else _locate_cli()
         self.threads = threads
         self.quiet = quiet
@@ -281,7 +282,9 @@ class FalconCLI:
             args += ["--nnz", str(int(nnz))]
         if lam is not None:
             args += ["--lambda", repr(float(lam))]
-        if self.threads:
+        # this FalconCLI's thread count is the default: a --threads of the call's own words is the more specific, and
+        # both together were refused by the CLI as given twice, blamed on the method and the user's count
+        if self.threads and not any(word.split("=", 1)[0] == "--threads" for word in [*margs, *extra]):
             args += ["--threads", str(self.threads)]
         if quiet:
             args += ["--quiet"]

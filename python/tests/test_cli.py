@@ -421,13 +421,50 @@ class SupportsTest(unittest.TestCase):
                             (dict(method="mp", extra_args=["--keep-nnz", "0.5"]), ["--keep-flops", "0.3", "--keep-nnz",
                                                                                    "0.5"])):
             with self.subTest(**kw):
-                with self.assertRaisesRegex(ft.FalconError, "a stand-in"):
+                with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
                     ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, keep_nnz=None, n_samples=8,
                              cli=cli, **kw)
                 with open(args_file) as f:
                     args = json.load(f)
                 self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith("--keep-") or
                                            i > 0 and args[i - 1].startswith("--keep-")])
+
+    def test_a_thread_count_in_extra_args_overrides_the_falcon_clis_own(self):
+        # FalconCLI(threads=2) put its --threads 2 before extra_args' --threads 1, and the CLI refused the pair: prune
+        # reported "the falcon CLI cannot run method 'mp' with --threads 1: ... should be specified only once"
+        import json
+        import torch
+        from torch import nn
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        args_file = os.path.join(d, "args.json")
+        stand_in = textwrap.dedent(f"""
+            import json, os, sys
+            args = sys.argv[1:]
+            if sum(a.split("=")[0] == "--threads" for a in args) > 1:
+                sys.stderr.write("falcon: error: option '--threads' (N) should be specified only once\\n")
+                sys.exit(2)
+            report = args[args.index("--report") + 1]
+            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
+                open(report, "w").write("{{}}")
+                sys.exit(0)
+            json.dump(args, open({args_file!r}, "w"))
+            sys.stderr.write("falcon: internal error: a stand-in\\n")
+            sys.exit(1)
+        """)
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        for kw, threads in ((dict(extra_args=["--threads", "1"]), ["--threads", "1"]),
+                            (dict(extra_args=["--threads=1"]), ["--threads=1"]),
+                            (dict(method="mp --threads 3"), ["--threads", "3"]),
+                            (dict(), ["--threads", "2"])):
+            with self.subTest(**kw):
+                cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in], threads=2)
+                with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, cli=cli, **{"method": "mp", **kw})
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(threads, [a for i, a in enumerate(args) if a.startswith("--threads") or
+                                           i > 0 and args[i - 1] == "--threads"])
 
     def test_the_real_launcher_with_a_bad_java_home_makes_supports_raise(self):
         # the launcher checks JAVA_HOME before it looks at the jar, so this needs no build
