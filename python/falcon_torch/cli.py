@@ -7,6 +7,7 @@ The CLI is found, in order: $FALCON_CLI (a command, e.g. "/opt/falcon/falcon" or
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import os
 import shlex
@@ -148,6 +149,61 @@ def _out_of_memory(stderr: str) -> bool:
                for l in stderr.splitlines())
 
 
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP, raised where the main thread stood so that the `with` blocks and `except BaseException` that
+    stop the CLI and remove the work folders run, as they do for Ctrl-C's KeyboardInterrupt. A BaseException, as
+    KeyboardInterrupt is: a user's `except Exception` in a loss_fn or a model's forward must not swallow it."""
+
+    def __init__(self, signum: int, frame):
+        super().__init__(f"stopped by {signal.Signals(signum).name}")
+        self.signum = signum
+        self.frame = frame
+
+
+# the signals that stop a run from outside: kill, timeout, a batch scheduler's or `docker stop`'s SIGTERM, a closed ssh
+# session's SIGHUP (SIGINT is Python's KeyboardInterrupt already)
+_TERMINATION_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated(signum, frame)
+
+
+@contextlib.contextmanager
+def stopped_cleanly_by_termination():
+    """While the block runs (a prune, a CLI run, a supports probe), SIGTERM and SIGHUP end it as Ctrl-C does: the
+    default action killed this process where it stood, leaving the work folder (X, GBs for a real model) in the temp
+    folder and the CLI running on as an orphan, writing into it. Afterwards the caller's handlers are back, and the
+    signal goes on to them: the default one kills this process by the signal, after the cleanup; the caller's own
+    handler is called. Only the main thread can install handlers, and a signal the caller ignores (nohup) or handles
+    from C stays as it was, so elsewhere this changes nothing. Nested uses leave it to the outermost."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {}
+    for signum in _TERMINATION_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is signal.SIG_DFL or (callable(handler) and handler is not _raise_terminated):
+            previous[signum] = handler
+    for signum in previous:
+        signal.signal(signum, _raise_terminated)
+    try:
+        yield
+    except _Terminated as e:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        handler = previous.get(e.signum)
+        if handler is signal.SIG_DFL:
+            # dies of the signal itself, as it would have without this block: a shell or scheduler sees 143 / SIGTERM
+            os.kill(os.getpid(), e.signum)
+        elif handler is not None:
+            handler(e.signum, e.frame)
+        raise                   # a caller's handler that returned: the run was still stopped, and has no result
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def find_cli() -> List[str]:
     return _locate_cli()[0]
 
@@ -179,12 +235,14 @@ def split_method(method: str) -> Tuple[str, List[str]]:
 
 class FalconCLI:
     def __init__(self, command: Optional[List[str]] = None, threads: Optional[int] = None, quiet: bool = True):
+        """`threads`: the CLI's --threads for every run, unless the run's method or extra words give their own."""
         self.command, self._source = (command, "FalconCLI(command=...)") if command else _locate_cli()
         self.threads = threads
         self.quiet = quiet
         self._support: Dict[Tuple[str, Optional[float]], Support] = {}
         self._options: Dict[str, bool] = {}
 
+    @stopped_cleanly_by_termination()
     def run(self, args: Sequence[str], echo: bool = False) -> subprocess.CompletedProcess:
         """Runs the CLI with `args`, its output captured; with `echo`, also passed on to sys.stdout and sys.stderr as
         it comes (progress, the summary, warnings)."""
@@ -224,7 +282,9 @@ class FalconCLI:
             args += ["--nnz", str(int(nnz))]
         if lam is not None:
             args += ["--lambda", repr(float(lam))]
-        if self.threads:
+        # this FalconCLI's thread count is the default: a --threads of the call's own words is the more specific, and
+        # both together were refused by the CLI as given twice, blamed on the method and the user's count
+        if self.threads and not any(word.split("=", 1)[0] == "--threads" for word in [*margs, *extra]):
             args += ["--threads", str(self.threads)]
         if quiet:
             args += ["--quiet"]
@@ -247,6 +307,7 @@ class FalconCLI:
             self._options[key] = option in text
         return self._options[key]
 
+    @stopped_cleanly_by_termination()
     def supports(self, method: str, lam: Optional[float] = None, extra: Sequence[str] = ()) -> Support:
         """Whether this CLI runs `method` (e.g. "falcon", "mp --backsolve"), with `lam` if given, by a tiny probe run.
         `extra` is the run's other words (prune's extra_args): its execution options (--device/--backend, --threads)
@@ -353,21 +414,37 @@ def _stop(proc: subprocess.Popen) -> None:
     this returns (prune removes its work folder next)."""
     try:
         if proc.poll() is None:
-            proc.terminate()
+            _signal_group(proc, signal.SIGTERM)
             proc.wait(timeout=_STOP_GRACE_S)
     except subprocess.TimeoutExpired:
         pass
     finally:
-        # also reached by a second interrupt during the wait above
+        # also reached by a second interrupt during the wait above; and whatever of the CLI's group outlived it (a
+        # launcher's java started without exec, a gradient command) is killed with it
         if proc.poll() is None:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.wait()
+        _signal_group(proc, signal.SIGKILL)
+
+
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
+    """`signum` to the CLI's process group (it is started in one of its own, _IN_OWN_GROUP): the CLI alone missed a
+    java the launcher or a FALCON_CLI wrapper started without exec, which ran on as an orphan."""
+    try:
+        os.killpg(proc.pid, signum)
+    except (ProcessLookupError, PermissionError):
+        pass                    # the group has ended (a PermissionError where its id was taken by another's group)
+
+
+# The CLI runs in a process group of its own, which _stop ends whole; it also keeps a terminal's Ctrl-C from reaching
+# the CLI before this process has a say: the KeyboardInterrupt stops it with _stop, as it does in Jupyter.
+_IN_OWN_GROUP = {"start_new_session": True}
 
 
 def _run_quiet(cmd: List[str]) -> subprocess.CompletedProcess:
     """subprocess.run with both streams captured, except that an exception while waiting stops the CLI with _stop
     (subprocess.run's SIGKILL leaves falcon's --grads-command running)."""
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **_IN_OWN_GROUP) as proc:
         try:
             stdout, stderr = proc.communicate()
         except BaseException:
@@ -380,7 +457,7 @@ def _run_echoing(cmd: List[str]) -> subprocess.CompletedProcess:
     """subprocess.run with both streams captured and copied to this process's as they come: FalconCLI(quiet=False)
     showed nothing, since the captured output was thrown away unless the run failed. An exception while waiting
     (Ctrl-C, a kernel interrupt) stops the CLI with _stop, as _run_quiet does: it left the JVM running as an orphan."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **_IN_OWN_GROUP)
     captured = {}
 
     def pump(name, stream, target):

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .apply import apply
-from .cli import FalconCLI, FalconError, execution_options, split_method
+from .cli import FalconCLI, FalconError, execution_options, split_method, stopped_cleanly_by_termination
 from .export import batch_pair, check_n_samples, export, refuse_meta_tensors
 from .flops import kept_flops, prunable_entries
 
@@ -66,6 +66,7 @@ def stage_schedule(target: float, stages: int, start: float = 1.0, kind: str = "
     return out
 
 
+@stopped_cleanly_by_termination()
 def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz: Optional[float] = None,
           method: str = "falcon", stages: Optional[int] = None, finetune: Optional[Callable] = None,
           n_samples: int = 1000, prunable=None, loss_fn: Optional[Callable] = None, lam: Optional[float] = None,
@@ -103,14 +104,19 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     check_n_samples(n_samples)
     refuse_meta_tensors(model, "prune")     # before the CLI's probe run and the work folder
-    if keep_flops is None and keep_nnz is None:
+    if keep_flops is None and keep_nnz is None and not any(
+            keyword == "keep_flops" for _, _, keyword in _budget_flags([*split_method(method)[1], *extra_args])):
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
-        # staged run went to 30% at every stage instead of along its schedule
+        # staged run went to 30% at every stage instead of along its schedule. Not beside a FLOP budget of the
+        # method's or extra_args' words, which the CLI would have been given twice
         keep_flops = 0.3
     # the CLI checked them only after the whole export (and for falcon++ through the CLI, the gradient session too):
     # keep_flops=30, meant as 30%, took a full export to be refused
     _check_budget_fraction("keep_flops", keep_flops)
     _check_budget_fraction("keep_nnz", keep_nnz)
+    # prune gives the CLI its budgets itself (along the stages' schedule): one more among the words reached the CLI
+    # beside them, refused as given twice, and only after the whole export (the probe leaves budgets out)
+    _refuse_budget_flags(method, extra_args, keep_flops, keep_nnz)
     timeout_arg = _duration_arg(grads_command_timeout)
     if stages is not None and (isinstance(stages, bool) or not isinstance(stages, numbers.Integral) or stages < 1):
         # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
@@ -242,6 +248,58 @@ def _refuse_stage_flags(words) -> None:
                    "falcon++` yourself on an export")
             raise ValueError(f"method='falcon++ ...' with {flag}: prune runs the falcon++ stages itself and takes no "
                              f"{flag} in the method or extra_args; {fix}")
+
+
+# the CLI's budget options, each with prune's keyword for the same budget
+_BUDGET_FLAGS = {"--keep-flops": "keep_flops", "--flops": "keep_flops", "--keep-nnz": "keep_nnz", "--nnz": "keep_nnz",
+                 "--sparsity": "keep_nnz"}
+
+
+def _budget_flags(words) -> List[Tuple[str, Optional[str], str]]:
+    """The budget options among `words` (a method's flags or extra_args): (flag, its value or None, prune's keyword for
+    that budget). A --flops that is no number is the per-weight FLOP costs' file, not a budget, and is left out."""
+    words, found = list(words), []
+    for i, word in enumerate(words):
+        flag, has_value, value = word.partition("=")
+        if flag not in _BUDGET_FLAGS:
+            continue
+        if not has_value:
+            value = words[i + 1] if i + 1 < len(words) else None
+        if flag == "--flops" and value is not None and _number(value) is None:
+            continue
+        found.append((flag, value, _BUDGET_FLAGS[flag]))
+    return found
+
+
+def _refuse_budget_flags(method: str, extra_args, keep_flops, keep_nnz) -> None:
+    """A ValueError for a budget option among the method's flags or extra_args that prune's own keep_flops= or
+    keep_nnz= also gives the CLI, naming the keyword and what to pass instead."""
+    given = {"keep_flops": keep_flops, "keep_nnz": keep_nnz}
+    for where, words in ((f"method {method!r} gives", split_method(method)[1]), ("extra_args give", extra_args)):
+        for flag, value, keyword in _budget_flags(words):
+            if given[keyword] is None:
+                continue                # the words give that budget alone
+            number = _number(value)
+            if flag in ("--keep-flops", "--keep-nnz") and number is not None:
+                instead = f"prune(..., {keyword}={value})"
+            elif flag == "--sparsity" and number is not None:
+                instead = f"prune(..., keep_nnz={1 - number:g})"
+            elif keyword == "keep_flops":
+                instead = "prune(..., keep_flops=) the fraction of the dense FLOPs to keep"
+            else:
+                instead = "prune(..., keep_nnz=) the fraction of the weights to keep"
+            default = " (its default)" if keyword == "keep_flops" and given[keyword] == 0.3 else ""
+            raise ValueError(f"{where} {flag}{'' if value is None else ' ' + value}, and prune's "
+                             f"{keyword}={given[keyword]!r}{default} gives the CLI the same budget, which it takes once: "
+                             f"drop {flag} and pass {instead}, or pass {keyword}=None to leave that budget to "
+                             f"{flag}")
+
+
+def _number(value: Optional[str]) -> Optional[float]:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _check_budget_fraction(keyword: str, value) -> None:

@@ -432,11 +432,16 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                     os.remove(leftover)
             raise
     else:
-        for s in range(0, n, chunk):
-            X[s:s + chunk] *= scale
-        X.flush()
-        del X
-        os.replace(tmp, out_path)
+        try:
+            for s in range(0, n, chunk):
+                X[s:s + chunk] *= scale
+            X.flush()
+            del X
+            os.replace(tmp, out_path)
+        except BaseException:          # an out_path that is a folder failed the rename, and left the whole X as tmp
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
     return n
 
 

@@ -9,7 +9,7 @@ command: put its module on PYTHONPATH), the calibration samples and layers.json.
 them, writes W into the prunable weights and writes X (n x p float32, C order, rows scaled by
 1/sqrt(n), exactly as `export`) atomically. `command(session)` returns the argv to hand to the CLI.
 Exit codes: 0 ok, 2 bad input (missing session, a damaged model.pt or calib.pt, wrong number of weights, a
-model class it cannot import).
+model class it cannot import, an --out that is a folder or in a folder that does not exist).
 """
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def command(session_dir: str, python: str = sys.executable) -> List[str]:
 
 
 def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str = "auto") -> int:
+    _check_out(out_path)
     # a wrong folder was reported as its missing layers.json, as if that one file were the problem
     missing = [f for f in ("layers.json", "model.pt", "calib.pt") if not os.path.isfile(os.path.join(session_dir, f))]
     if missing:
@@ -108,6 +109,18 @@ def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str
                                                                       dtype=np.float32)).reshape(l.shape))
     n = calib["x"].shape[0]
     return per_sample_gradients(model, [(calib["x"], calib["y"])], layers, n, out_path, engine=engine)
+
+
+def _check_out(out_path: str) -> None:
+    """--out before any work: a folder was found only by the rename at the end, after the whole X was computed (a
+    traceback, exit 1), and a missing folder was named by the temporary file's name, which the user never gave."""
+    if os.path.isdir(out_path):
+        raise ValueError(f"--out {out_path}: is a folder; give the file to write X to, e.g. "
+                         f"{os.path.join(out_path, 'X.npy')}")
+    folder = os.path.dirname(os.path.abspath(out_path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"--out {out_path}: the folder {os.path.dirname(out_path) or folder} does not exist; "
+                                "create it or give a file in a folder that does")
 
 
 def _load_session_file(path: str):

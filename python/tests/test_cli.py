@@ -1,5 +1,6 @@
 """FalconCLI's handling of the CLI process and of its failures, with stand-in commands (no JVM needed)."""
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -87,6 +88,110 @@ class InterruptTest(unittest.TestCase):
         pid, got_term = self._interrupted_run(echo=False)
         self.assertFalse(_running(pid), "the CLI still runs after the interrupt")
         self.assertTrue(got_term, "the CLI is told to stop with SIGTERM, on which falcon stops its gradient command")
+
+
+@needs_torch
+class TerminationTest(unittest.TestCase):
+    """SIGTERM (kill, timeout, a batch scheduler's stop) or SIGHUP (a closed ssh session) during prune() is handled as
+    Ctrl-C is: the CLI and its process group stopped, the work folder removed, then the process dies of the signal."""
+
+    # a stand-in CLI: answers the supports probe at once (its report), and in the run itself writes its pid and sleeps
+    STAND_IN = textwrap.dedent("""
+        import json, os, sys, time
+        args = sys.argv[1:]
+        report = args[args.index("--report") + 1]
+        if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-") and not os.environ.get("SLEEP_IN_PROBE"):
+            open(report, "w").write("{}")
+            sys.exit(0)
+        with open(os.environ["PID_FILE"] + ".part", "w") as f:
+            f.write(str(os.getpid()))
+        os.replace(os.environ["PID_FILE"] + ".part", os.environ["PID_FILE"])
+        time.sleep(60)
+    """)
+
+    # the caller: prune on a tiny model, with the stand-in as its CLI; HANDLER installs a handler of the caller's own
+    CALLER = textwrap.dedent("""
+        import os, signal, sys, torch
+        from torch import nn
+        import falcon_torch as ft
+        if os.environ.get("HANDLER"):
+            def own(signum, frame):
+                print("own handler", signum, flush=True)
+                sys.exit(7)
+            signal.signal(signal.SIGTERM, own)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", os.environ["STAND_IN"]])
+        torch.manual_seed(0)
+        ft.prune(nn.Sequential(nn.Linear(4, 3)), [(torch.randn(8, 4), torch.randint(0, 3, (8,)))], n_samples=8,
+                 method="mp", cli=cli)
+    """)
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.d = self.tmp.name
+        self.temp = os.path.join(self.d, "temp")          # the caller's TMPDIR: prune's work folder and the probe's
+        os.mkdir(self.temp)
+        self.pids = []
+
+    def tearDown(self):
+        for pid in self.pids:                   # a child the caller left running, so that it outlives no test
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.tmp.cleanup()
+
+    def _stopped_caller(self, signum: int, **env):
+        import subprocess
+        pid_file = os.path.join(self.d, "pid")
+        python_dir = str(Path(__file__).resolve().parents[1])
+        caller = subprocess.Popen([sys.executable, "-c", self.CALLER], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True, env={**os.environ, "TMPDIR": self.temp, "PID_FILE": pid_file,
+                                                  "STAND_IN": self.STAND_IN, "PYTHONPATH": python_dir,
+                                                  "PYTHONDONTWRITEBYTECODE": "1", **env})
+        try:
+            deadline = time.monotonic() + 60
+            while not os.path.exists(pid_file) and caller.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(os.path.exists(pid_file), "the stand-in CLI never started: " + caller.stderr.read()
+                            if caller.poll() is not None else "the stand-in CLI never started")
+            with open(pid_file) as f:
+                child = int(f.read())
+            self.pids.append(child)
+            caller.send_signal(signum)
+            stdout, stderr = caller.communicate(timeout=30)
+        finally:
+            if caller.poll() is None:
+                caller.kill()
+                caller.wait()
+        return caller.returncode, child, stdout, stderr
+
+    def test_sigterm_during_the_cli_run_stops_the_cli_removes_the_work_folder_and_dies_of_it(self):
+        # the caller died at once, its CLI re-parented to init ran on into the abandoned falcon-torch-* folder
+        rc, child, _, stderr = self._stopped_caller(signal.SIGTERM)
+        self.assertFalse(_running(child), "the CLI still runs after its caller got SIGTERM")
+        self.assertEqual([], os.listdir(self.temp), "prune's work folder is left behind")
+        self.assertEqual(-signal.SIGTERM, rc, stderr)
+
+    def test_sighup_during_the_probe_stops_it_and_removes_its_folder(self):
+        rc, child, _, stderr = self._stopped_caller(signal.SIGHUP, SLEEP_IN_PROBE="1")
+        self.assertFalse(_running(child), "the probe's CLI still runs after its caller got SIGHUP")
+        self.assertEqual([], os.listdir(self.temp), "the probe's folder is left behind")
+        self.assertEqual(-signal.SIGHUP, rc, stderr)
+
+    def test_the_callers_own_handler_gets_the_signal_after_the_cleanup(self):
+        rc, child, stdout, stderr = self._stopped_caller(signal.SIGTERM, HANDLER="1")
+        self.assertFalse(_running(child), "the CLI still runs after its caller got SIGTERM")
+        self.assertEqual([], os.listdir(self.temp), "prune's work folder is left behind")
+        self.assertEqual((7, f"own handler {int(signal.SIGTERM)}\n"), (rc, stdout), stderr)
+
+    def test_prune_leaves_the_signal_handlers_as_it_found_them(self):
+        import torch
+        from torch import nn
+        cli = ft.FalconCLI(command=[sys.executable, "-c", "import sys; sys.stderr.write('falcon: error: --method: "
+                                                          "value: unknown method\\n'); sys.exit(2)"])
+        before = [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)]
+        with self.assertRaises(ft.FalconError):
+            ft.prune(nn.Sequential(nn.Linear(4, 3)), [(torch.randn(8, 4), torch.randint(0, 3, (8,)))], n_samples=8,
+                     method="mp", cli=cli)
+        self.assertEqual(before, [signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)])
 
 
 @needs_torch
@@ -256,6 +361,110 @@ class SupportsTest(unittest.TestCase):
         refused = ft.FalconError(2, self.LAUNCHER_REFUSAL, ["falcon"], from_command=True)
         self.assertTrue(pickle.loads(pickle.dumps(refused)).not_started)
         self.assertFalse(ft.FalconError(2, self.LAUNCHER_REFUSAL, ["falcon"]).not_started)
+
+    def test_a_budget_among_the_methods_words_or_extra_args_is_refused_before_the_cli_runs_naming_the_keyword(self):
+        # "mp --keep-flops 0.5" reached the CLI beside prune's own default --keep-flops 0.3, after the whole export:
+        # "option '--keep-flops' (FRACTION) should be specified only once"; the probe leaves budgets out, so missed it
+        import torch
+        from torch import nn
+        ran = os.path.join(tempfile.mkdtemp(), "ran")
+        self.addCleanup(shutil.rmtree, os.path.dirname(ran))
+        cli = ft.FalconCLI(command=[sys.executable, "-c", f"open({ran!r}, 'w').close()"])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        same = "gives the CLI the same budget, which it takes once: drop"
+        for kw, said in (
+                (dict(method="mp --keep-flops 0.5"),
+                 f"method 'mp --keep-flops 0.5' gives --keep-flops 0.5, and prune's keep_flops=0.3 (its default) {same} "
+                 "--keep-flops and pass prune(..., keep_flops=0.5), or pass keep_flops=None to leave that budget to "
+                 "--keep-flops"),
+                (dict(method="mp", keep_flops=0.4, extra_args=["--keep-flops=0.5"]),
+                 f"extra_args give --keep-flops 0.5, and prune's keep_flops=0.4 {same} --keep-flops and pass prune(..., "
+                 "keep_flops=0.5), or pass keep_flops=None to leave that budget to --keep-flops"),
+                (dict(method="mp", keep_nnz=0.5, extra_args=["--sparsity", "0.75"]),
+                 f"extra_args give --sparsity 0.75, and prune's keep_nnz=0.5 {same} --sparsity and pass prune(..., "
+                 "keep_nnz=0.25), or pass keep_nnz=None to leave that budget to --sparsity"),
+                (dict(method="falcon --nnz 10", keep_nnz=0.5),
+                 f"method 'falcon --nnz 10' gives --nnz 10, and prune's keep_nnz=0.5 {same} --nnz and pass prune(..., "
+                 "keep_nnz=) the fraction of the weights to keep, or pass keep_nnz=None to leave that budget to --nnz"),
+                (dict(method="mp", extra_args=["--flops", "1e4"]),
+                 f"extra_args give --flops 1e4, and prune's keep_flops=0.3 (its default) {same} --flops and pass "
+                 "prune(..., keep_flops=) the fraction of the dense FLOPs to keep, or pass keep_flops=None to leave "
+                 "that budget to --flops")):
+            with self.subTest(**kw):
+                with self.assertRaises(ValueError) as cm:
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, cli=cli, **kw)
+                self.assertEqual(said, str(cm.exception))
+        self.assertFalse(os.path.exists(ran), "the CLI ran (the probe or the run) before the refusal")
+
+    def test_a_budget_of_the_methods_words_replaces_prunes_default_where_its_keywords_are_none(self):
+        # keep_flops=None, keep_nnz=None is the default FLOP budget, 0.3: it was added beside the method's own
+        import json
+        import torch
+        from torch import nn
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        args_file = os.path.join(d, "args.json")
+        stand_in = textwrap.dedent(f"""
+            import json, os, sys
+            args = sys.argv[1:]
+            report = args[args.index("--report") + 1]
+            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
+                open(report, "w").write("{{}}")
+                sys.exit(0)
+            json.dump(args, open({args_file!r}, "w"))
+            sys.stderr.write("falcon: internal error: a stand-in\\n")
+            sys.exit(1)
+        """)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        for kw, budgets in ((dict(method="mp --keep-flops 0.5"), ["--keep-flops", "0.5"]),
+                            (dict(method="mp", extra_args=["--keep-nnz", "0.5"]), ["--keep-flops", "0.3", "--keep-nnz",
+                                                                                   "0.5"])):
+            with self.subTest(**kw):
+                with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, keep_nnz=None, n_samples=8,
+                             cli=cli, **kw)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith("--keep-") or
+                                           i > 0 and args[i - 1].startswith("--keep-")])
+
+    def test_a_thread_count_in_extra_args_overrides_the_falcon_clis_own(self):
+        # FalconCLI(threads=2) put its --threads 2 before extra_args' --threads 1, and the CLI refused the pair: prune
+        # reported "the falcon CLI cannot run method 'mp' with --threads 1: ... should be specified only once"
+        import json
+        import torch
+        from torch import nn
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        args_file = os.path.join(d, "args.json")
+        stand_in = textwrap.dedent(f"""
+            import json, os, sys
+            args = sys.argv[1:]
+            if sum(a.split("=")[0] == "--threads" for a in args) > 1:
+                sys.stderr.write("falcon: error: option '--threads' (N) should be specified only once\\n")
+                sys.exit(2)
+            report = args[args.index("--report") + 1]
+            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
+                open(report, "w").write("{{}}")
+                sys.exit(0)
+            json.dump(args, open({args_file!r}, "w"))
+            sys.stderr.write("falcon: internal error: a stand-in\\n")
+            sys.exit(1)
+        """)
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        for kw, threads in ((dict(extra_args=["--threads", "1"]), ["--threads", "1"]),
+                            (dict(extra_args=["--threads=1"]), ["--threads=1"]),
+                            (dict(method="mp --threads 3"), ["--threads", "3"]),
+                            (dict(), ["--threads", "2"])):
+            with self.subTest(**kw):
+                cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in], threads=2)
+                with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, cli=cli, **{"method": "mp", **kw})
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(threads, [a for i, a in enumerate(args) if a.startswith("--threads") or
+                                           i > 0 and args[i - 1] == "--threads"])
 
     def test_the_real_launcher_with_a_bad_java_home_makes_supports_raise(self):
         # the launcher checks JAVA_HOME before it looks at the jar, so this needs no build

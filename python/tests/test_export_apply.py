@@ -1315,6 +1315,36 @@ class ExportApplyTest(unittest.TestCase):
         self.assertTrue(after == before, "the earlier session's files changed")
         self.assertFalse(os.path.exists(fresh), os.listdir(fresh) if os.path.isdir(fresh) else None)
 
+    def test_gradient_command_refuses_an_out_it_cannot_write_naming_the_option_and_leaves_no_partial_x(self):
+        # --out naming a folder wrote the whole X, then failed to rename it: IsADirectoryError's traceback, exit 1, and
+        # the complete X left as outdir.part.npy; a missing folder was reported as X.npy.part.npy, a name never given
+        import contextlib, io
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "session"), n_samples=4)
+        folder = os.path.join(self.d, "outdir")
+        os.mkdir(folder)
+        missing = os.path.join(self.d, "nonexistent", "X.npy")
+        for out, said in ((folder, f"--out {folder}: is a folder; give the file to write X to, e.g. "
+                                   f"{os.path.join(folder, 'X.npy')}"),
+                          (missing, f"--out {missing}: the folder {os.path.dirname(missing)} does not exist; create "
+                                    "it or give a file in a folder that does")):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                rc = ft.gradcmd.main(["--session", session, "--weights", os.path.join(session, "w.npy"), "--out", out])
+            self.assertEqual((2, f"falcon_torch.gradcmd: {said}\n"), (rc, err.getvalue()))
+        self.assertEqual(sorted(os.listdir(self.d)), ["outdir", "session"])
+        self.assertEqual(os.listdir(folder), [])
+
+    def test_per_sample_gradients_leave_no_partial_x_when_the_final_rename_fails(self):
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, n_samples=8, out_dir=os.path.join(self.d, "ex"), grads=False)
+        folder = os.path.join(self.d, "X.npy")
+        os.mkdir(folder)
+        with self.assertRaises(IsADirectoryError):
+            ft.per_sample_gradients(m, batches, ex.layers, 8, folder)
+        self.assertEqual(sorted(os.listdir(self.d)), ["X.npy", "ex"])
+
     def test_gradient_command_turns_a_damaged_session_file_into_exit_2_naming_it(self):
         # a truncated model.pt (or calib.pt) ended in torch's "PytorchStreamReader failed locating file data.pkl", a
         # traceback and exit 1, which the CLI reported as a failed --grads-command
