@@ -618,6 +618,33 @@ echo ran
         self.assertNotIn("ran", r.stdout)
 
 
+class SourceEditedDuringBuildTest(unittest.TestCase):
+    """A source saved while the build ran (an editor, a git pull) never got into the jar: the jar, written at the build's
+    end, was newer than it, so no later launch built again and each ran the old code without a word. The fake mvn
+    edits a source after it starts and writes the jar last, as Maven does."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+sleep 0.05
+echo '// edited' >> java/Edited.java
+mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+"""
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_a_source_edited_while_the_build_ran_is_built_by_the_next_launch(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            (root / "java" / "Edited.java").write_text("class Edited {}\n")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+            first = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(first.returncode, 0, first.stderr)
+            self.assertIn("falcon: building", first.stderr)
+            second = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(second.returncode, 0, second.stderr)
+            self.assertIn("falcon: building", second.stderr)
+            self.assertEqual(second.stdout, "ran\n")
+
+
 class FirstUseBuildInterruptedTest(unittest.TestCase):
     """Ctrl-C or SIGTERM during the first-use build. The fake mvn acts as Maven's JVM does: it exits with 130 on SIGINT
     and 143 on SIGTERM, and it has started a compiler (a child that dies of either signal). Ctrl-C made the launcher
