@@ -645,6 +645,57 @@ mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
             self.assertEqual(second.stdout, "ran\n")
 
 
+class FailedNativeBuildTest(unittest.TestCase):
+    """A failed native build showed only Maven's 'exec returned: 1': -q dropped the lines CMake and the compiler wrote,
+    which Maven logs at INFO level. The fake mvn writes what Maven 3.8.7 writes for a CMake error (and, with -q, only
+    its [ERROR] lines)."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+quiet=; for a in "$@"; do [[ $a == -q ]] && quiet=1; done
+if [[ -z $quiet ]]; then
+  echo '[INFO] Building falcon-cpu 0.1.0-SNAPSHOT  [2/4]'
+  echo '[INFO] --- maven-antrun-plugin:3.1.0:run (cmake-native) @ falcon-cpu ---'
+  echo '[INFO]      [exec] -- The CXX compiler identification is unknown'
+  echo '[INFO]      [exec] CMake Error at CMakeLists.txt:2 (project):'
+  echo '[INFO]      [exec]   No CMAKE_CXX_COMPILER could be found.'
+  echo '[INFO]      [exec] '
+  echo '[INFO]      [exec] -- Configuring incomplete, errors occurred!'
+  echo '[INFO]      [exec] /clone/native/cpu/kernels_generic.cpp:12:1: error: this does not name a type'
+  echo '[INFO] BUILD FAILURE'
+fi
+echo '[ERROR] Failed to execute goal org.apache.maven.plugins:maven-antrun-plugin:3.1.0:run (cmake-native) on project falcon-cpu: An Ant BuildException has occured: exec returned: 1'
+exit 1
+"""
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def launch(self, d, left_out=()):
+        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+        env["PATH"] = f"{bin_dir}:{path_without(Path(d, 'system-bin'), 'java', 'javac', 'mvn', *left_out)}"
+        return root, subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+    def test_the_cmake_and_compiler_errors_are_shown_and_mavens_progress_is_not(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, r = self.launch(d)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("CMake Error at CMakeLists.txt:2 (project):\n", r.stderr)
+            self.assertIn("No CMAKE_CXX_COMPILER could be found.\n", r.stderr)
+            self.assertIn("kernels_generic.cpp:12:1: error: this does not name a type\n", r.stderr)
+            self.assertIn("exec returned: 1", r.stderr)
+            self.assertNotIn("[INFO] Building falcon-cpu", r.stderr)
+            self.assertIn(f"the whole output is in {root}/java/cli/target/launcher-build.log", r.stderr)
+
+    def test_no_cmake_or_gpp_names_what_the_build_needs_and_how_to_install_it(self):
+        for program in ("cmake", "g++"):
+            with self.subTest(program=program), tempfile.TemporaryDirectory() as d:
+                root, r = self.launch(d, (program,))
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertEqual(r.stderr, f"falcon: building {root}/java/cli/target/falcon.jar (first use or sources changed)"
+                                           f" needs {program}, and there is no {program} on PATH; the build needs a JDK 17,"
+                                           " Maven 3.8+, g++ and CMake 3.16+ (README, Requirements): on Debian, sudo apt-get"
+                                           " install openjdk-17-jdk-headless maven g++ cmake make\n")
+
+
 class FirstUseBuildInterruptedTest(unittest.TestCase):
     """Ctrl-C or SIGTERM during the first-use build. The fake mvn acts as Maven's JVM does: it exits with 130 on SIGINT
     and 143 on SIGTERM, and it has started a compiler (a child that dies of either signal). Ctrl-C made the launcher
@@ -768,7 +819,7 @@ echo ran
                 self.assertNotIn("\033", r.stderr)
                 self.assertIn("[ERROR] compiler crashed; see hs_err_pid1234.log", r.stderr)
                 self.assertIn(f"falcon: build failed (Maven ended with status {status}, killed by SIG{signal_name}; "
-                              f"output above, kept in {target}/launcher-build.log)", r.stderr)
+                              f"the errors above; the whole output is in {target}/launcher-build.log)", r.stderr)
                 self.assertEqual(r.stdout, "", "falcon did not run")
                 self.assertFalse(jar, "the half-written jar is removed")
                 self.assertEqual(4, len(r.stderr.splitlines()), "building, the log's two lines, build failed")
