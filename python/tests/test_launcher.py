@@ -696,6 +696,47 @@ exit 1
                                            " install openjdk-17-jdk-headless maven g++ cmake make\n")
 
 
+class ReadOnlyCloneTest(unittest.TestCase):
+    """A read-only clone (a read-only mount, another user's clone) where a build was due stopped with bash's 'line 68:
+    .../.launcher-build.lock: Read-only file system' and exit 1. The clone is mounted read-only in a user and mount
+    namespace of the test's own (unshare), so that root, too, cannot write it."""
+
+    def launch_read_only(self, root, bin_dir):
+        if shutil.which("unshare") is None:
+            self.skipTest("unshare (util-linux) is not on PATH")
+        probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            self.skipTest(f"user namespaces are not available here: {probe.stderr.strip()}")
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+        env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+        script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && exec "$1/falcon" env'
+        return subprocess.run(["unshare", "-rm", "bash", "-c", script, "bash", str(root)], cwd="/", env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def test_a_jar_due_for_a_build_in_a_read_only_clone_is_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            os.utime(root / "pom.xml", (jar.stat().st_mtime + 60,) * 2)    # a source newer than the jar
+            r = self.launch_read_only(root, bin_dir)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(r.stderr, f"falcon: {jar} is older than the sources, and {jar.parent} cannot be written, so it"
+                                       " cannot be built here: build it in a clone that can be written (./falcon there,"
+                                       " or mvn -B -DskipTests package -pl java/cli -am), or run this jar as it is with"
+                                       f" java -jar {jar}\n")
+            self.assertEqual(r.stdout, "")
+
+    def test_a_read_only_clone_without_a_jar_is_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", "#!/usr/bin/env bash\necho ran\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            r = self.launch_read_only(root, bin_dir)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(r.stderr, f"falcon: {jar} is not built, and {jar.parent} cannot be written, so it cannot be"
+                                       " built here: build it in a clone that can be written (./falcon there, or mvn -B"
+                                       " -DskipTests package -pl java/cli -am)\n")
+
+
 class FirstUseBuildInterruptedTest(unittest.TestCase):
     """Ctrl-C or SIGTERM during the first-use build. The fake mvn acts as Maven's JVM does: it exits with 130 on SIGINT
     and 143 on SIGTERM, and it has started a compiler (a child that dies of either signal). Ctrl-C made the launcher
