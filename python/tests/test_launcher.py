@@ -12,6 +12,10 @@ LAUNCHER = ROOT / "falcon"
 JAR = ROOT / "java" / "cli" / "target" / "falcon.jar"
 
 
+# A zip without entries: its end-of-central-directory record alone. The launcher rebuilds a jar that is not a complete zip.
+EMPTY_ZIP = b"PK\x05\x06" + bytes(18)
+
+
 def unbuilt_clone(folder, fake_mvn, fake_java):
     """A clone with the launcher but no jar, and a bin folder with a fake mvn and java to put first on PATH:
     (clone, bin folder)."""
@@ -33,7 +37,7 @@ def built_clone(folder, fake_java):
     root, bin_dir = unbuilt_clone(folder, "#!/usr/bin/env bash\nexit 1\n", fake_java)
     jar = root / "java" / "cli" / "target" / "falcon.jar"
     jar.parent.mkdir(parents=True)
-    jar.write_text("jar")
+    jar.write_bytes(EMPTY_ZIP)
     os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
     return root, bin_dir
 
@@ -277,7 +281,7 @@ class JavaChoiceTest(unittest.TestCase):
         self.root = self.tmp / "clone"
         (self.root / "java" / "cli" / "target").mkdir(parents=True)  # java/: the folder bash's exec found
         (self.root / "pom.xml").write_text("<project/>")
-        (self.root / "java" / "cli" / "target" / "falcon.jar").write_text("jar")  # newer than the sources: no build
+        (self.root / "java" / "cli" / "target" / "falcon.jar").write_bytes(EMPTY_ZIP)  # newer than the sources: no build
         (self.root / "falcon").write_text(LAUNCHER.read_text())
         (self.root / "falcon").chmod(0o755)
         self.no_java = path_without(self.tmp / "no-java-bin", "java", "javac", "mvn")
@@ -352,7 +356,7 @@ class JavaChoiceTest(unittest.TestCase):
         jdk = fake_jdk(self.tmp / "jdk", "17.0.15", "ran", javac=True)
         (self.tmp / "mvn-bin").mkdir()
         (self.tmp / "mvn-bin" / "mvn").write_text('#!/usr/bin/env bash\necho "JAVA_HOME=${JAVA_HOME-<unset>}" > ../mvn-saw\n'
-                                                  'mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar\n')
+                                                  "mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n")
         (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
         r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.path_with_java('bin', jdk)}")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -454,7 +458,7 @@ class BuildToolsMissingTest(unittest.TestCase):
     """Without Maven the first use printed 'mvn: command not found' and advised running mvn; without flock the build
     lock was skipped unseen. PATH holds every program here but the one left out, and a fake java (and mvn)."""
 
-    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar\n"
+    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n"
     FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
 
     def launch(self, d, left_out, with_mvn):
@@ -549,12 +553,12 @@ class ConcurrentFirstUseTest(unittest.TestCase):
 echo start >> "$FAKE_LOG"
 if ! mkdir "$FAKE_LOG.running" 2>/dev/null; then echo overlap >> "$FAKE_LOG"; fi
 sleep 1
-mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
 rmdir "$FAKE_LOG.running" 2>/dev/null || true
 """
     FAKE_JAVA = """#!/usr/bin/env bash
 # the jar must be whole when a run starts
-[[ "$(cat "${@: -2:1}")" == jar ]] || { echo "partial jar" >&2; exit 9; }
+[[ "$(od -An -tx1 "${@: -2:1}" | tr -d ' \\n')" == 504b0506000000000000000000000000000000000000 ]] || { echo "partial jar" >&2; exit 9; }
 echo ran
 """
 
@@ -585,7 +589,7 @@ if [[ -n "${FAKE_FAIL:-}" ]]; then
   printf '\\033[1;31m[ERROR]\\033[m Failed to execute goal: cmake not found\\n'
   exit 1
 fi
-mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
 """
     FAKE_JAVA = """#!/usr/bin/env bash
 echo ran
@@ -626,7 +630,7 @@ class SourceEditedDuringBuildTest(unittest.TestCase):
     FAKE_MVN = """#!/usr/bin/env bash
 sleep 0.05
 echo '// edited' >> java/Edited.java
-mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
 """
     FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
 
@@ -737,6 +741,31 @@ class ReadOnlyCloneTest(unittest.TestCase):
                                        " -DskipTests package -pl java/cli -am)\n")
 
 
+class IncompleteJarTest(unittest.TestCase):
+    """A jar cut short (an interrupted copy, a disk error) or empty was run as it was, on every launch: 'Error: Invalid
+    or corrupt jarfile', exit 1. Its mtime was all the launcher looked at."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n"
+
+    def test_a_jar_that_is_not_a_complete_zip_is_built_again(self):
+        for content in (b"", b"PK\x03\x04" + bytes(5000)):
+            with self.subTest(size=len(content)), tempfile.TemporaryDirectory() as d:
+                root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+                (bin_dir / "mvn").write_text(self.FAKE_MVN)
+                jar = root / "java" / "cli" / "target" / "falcon.jar"
+                mtime = jar.stat().st_mtime
+                jar.write_bytes(content)
+                os.utime(jar, (mtime,) * 2)    # still newer than the sources
+                env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+                env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+                r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stderr, f"falcon: {jar} is not a complete jar (an interrupted copy?): building it again\n"
+                                           f"falcon: building {jar} (first use or sources changed) ...\n")
+                self.assertEqual(r.stdout, "ran\n")
+                self.assertEqual(jar.read_bytes(), EMPTY_ZIP)
+
+
 class FirstUseBuildInterruptedTest(unittest.TestCase):
     """Ctrl-C or SIGTERM during the first-use build. The fake mvn acts as Maven's JVM does: it exits with 130 on SIGINT
     and 143 on SIGTERM, and it has started a compiler (a child that dies of either signal). Ctrl-C made the launcher
@@ -753,7 +782,7 @@ os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 time.sleep(60)' "$FAKE_DIR/compiler" &
 echo $$ > "$FAKE_DIR/mvn"
 wait
-mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
 """
     FAKE_JAVA = """#!/usr/bin/env bash
 echo ran
@@ -892,7 +921,7 @@ exit 7
         self.bin.mkdir()
         (self.root / "pom.xml").write_text("<project/>")
         self.jar = self.root / "java" / "cli" / "target" / "falcon.jar"
-        self.jar.write_text("jar")  # written after every source: the launcher sees nothing to build
+        self.jar.write_bytes(EMPTY_ZIP)  # written after every source: the launcher sees nothing to build
         (self.root / "falcon").write_text(LAUNCHER.read_text())
         (self.root / "falcon").chmod(0o755)
         for name, text in (("java", self.FAKE_JAVA), ("mvn", self.FAKE_MVN)):
