@@ -1,6 +1,7 @@
 """The ./falcon launcher's handling of FALCON_JAVA_OPTS and FALCON_HEAP (standard library only: runs without torch too)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -764,6 +765,22 @@ class IncompleteJarTest(unittest.TestCase):
                                            f"falcon: building {jar} (first use or sources changed) ...\n")
                 self.assertEqual(r.stdout, "ran\n")
                 self.assertEqual(jar.read_bytes(), EMPTY_ZIP)
+
+
+class LauncherVariablesDocumentedTest(unittest.TestCase):
+    """FALCON_OFFLINE=1 (mvn -o, for a machine without Maven Central) was read by the launcher and named neither in
+    its header nor in README: a user behind a firewall had no way to learn of it."""
+
+    def test_every_variable_the_launcher_reads_is_in_its_header_and_in_readme(self):
+        text = LAUNCHER.read_text()
+        header = text.split("\nset -euo pipefail", 1)[0]
+        readme = (ROOT / "README.md").read_text()
+        read = sorted(set(re.findall(r"\$\{(FALCON_[A-Z_]+)", text)))
+        self.assertIn("FALCON_OFFLINE", read)
+        for name in read:
+            with self.subTest(variable=name):
+                self.assertRegex(header, rf"(?m)^#   {name} ", "the launcher's header lists it")
+                self.assertIn(f"`{name}", readme)
 
 
 class FirstUseBuildInterruptedTest(unittest.TestCase):
