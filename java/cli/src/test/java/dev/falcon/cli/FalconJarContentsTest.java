@@ -84,4 +84,18 @@ class FalconJarContentsTest {
         java.lang.module.Configuration cf = ModuleLayer.boot().configuration().resolve(finder, java.lang.module.ModuleFinder.of(), found);
         ModuleLayer.boot().defineModulesWithOneLoader(cf, ClassLoader.getSystemClassLoader());
     }
+
+    /**
+     * On JDK 22 and later every run began with four warnings that JavaCPP's System.load is a restricted method called
+     * from an unnamed module, to be blocked in a future release. The manifest grants the jar native access; JDK 17 to 21
+     * ignore the attribute.
+     */
+    @Test
+    void theJarIsGrantedNativeAccess() throws IOException {
+        Path jar = Path.of(System.getProperty("falcon.jar", "target/falcon.jar"));
+        assumeTrue(Files.isRegularFile(jar), "no " + jar + " yet: mvn package builds it and then runs this test");
+        try (JarFile j = new JarFile(jar.toFile())) {
+            assertEquals("ALL-UNNAMED", j.getManifest().getMainAttributes().getValue("Enable-Native-Access"));
+        }
+    }
 }
