@@ -783,6 +783,56 @@ class LauncherVariablesDocumentedTest(unittest.TestCase):
                 self.assertIn(f"`{name}", readme)
 
 
+class MovedCloneNativeBuildTest(unittest.TestCase):
+    """A moved or copied clone (mv ~/falcon ~/src/falcon) never built again: its java/{cpu,cuda}/target/native-build
+    kept a CMakeCache.txt naming the old folders, which CMake refuses ('The current CMakeCache.txt directory ... is
+    different than the directory ... where CMakeCache.txt was created'), until a mvn clean no message named. The POMs
+    run cmake/FalconForgetMovedBuild.cmake before configuring; here it runs on a real CMake build folder, moved."""
+
+    SCRIPT = ROOT / "cmake" / "FalconForgetMovedBuild.cmake"
+
+    def configure(self, clone):
+        return subprocess.run(["cmake", "-S", str(clone / "native"), "-B", str(clone / "native-build")],
+                              capture_output=True, text=True, timeout=120)
+
+    def forget(self, clone):
+        return subprocess.run(["cmake", f"-DFALCON_SOURCE_DIR={clone}/java/../native", f"-DFALCON_BUILD_DIR={clone}/native-build",
+                               "-P", str(self.SCRIPT)], capture_output=True, text=True, timeout=60)
+
+    def test_a_build_folder_made_for_another_clone_is_removed_and_this_clones_is_kept(self):
+        if shutil.which("cmake") is None:
+            self.skipTest("cmake is not on PATH")
+        with tempfile.TemporaryDirectory() as d:
+            first = Path(d, "falcon")
+            (first / "native").mkdir(parents=True)
+            (first / "java").mkdir()
+            (first / "native" / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.16)\nproject(probe NONE)\n")
+            self.assertEqual(self.configure(first).returncode, 0)
+            moved = Path(d, "src", "falcon")
+            moved.parent.mkdir()
+            shutil.copytree(first, moved, symlinks=True)
+            self.assertIn("is different than the directory", self.configure(moved).stderr, "CMake refuses the moved cache")
+            r = self.forget(moved)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f"was made for {first}/native", r.stdout)
+            self.assertFalse((moved / "native-build").exists())
+            r = self.configure(moved)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # the clone's own build folder stays (no rebuild from scratch at each build)
+            r = self.forget(first)
+            self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+            self.assertTrue((first / "native-build" / "CMakeCache.txt").exists())
+
+    def test_the_poms_run_it_before_configuring(self):
+        for module in ("cpu", "cuda"):
+            with self.subTest(module=module):
+                pom = (ROOT / "java" / module / "pom.xml").read_text()
+                execution = pom[pom.index("<id>cmake-native</id>"):]
+                forget = execution.find("cmake/FalconForgetMovedBuild.cmake")
+                self.assertNotEqual(forget, -1, "the cmake-native execution runs the script")
+                self.assertLess(forget, execution.index('<arg value="-S"/>'), "before the configure step")
+
+
 class FirstUseBuildInterruptedTest(unittest.TestCase):
     """Ctrl-C or SIGTERM during the first-use build. The fake mvn acts as Maven's JVM does: it exits with 130 on SIGINT
     and 143 on SIGTERM, and it has started a compiler (a child that dies of either signal). Ctrl-C made the launcher
