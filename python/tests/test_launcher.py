@@ -1,6 +1,7 @@
 """The ./falcon launcher's handling of FALCON_JAVA_OPTS and FALCON_HEAP (standard library only: runs without torch too)."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -10,6 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = ROOT / "falcon"
 JAR = ROOT / "java" / "cli" / "target" / "falcon.jar"
+
+
+# A zip without entries: its end-of-central-directory record alone. The launcher rebuilds a jar that is not a complete zip.
+EMPTY_ZIP = b"PK\x05\x06" + bytes(18)
 
 
 def unbuilt_clone(folder, fake_mvn, fake_java):
@@ -33,7 +38,7 @@ def built_clone(folder, fake_java):
     root, bin_dir = unbuilt_clone(folder, "#!/usr/bin/env bash\nexit 1\n", fake_java)
     jar = root / "java" / "cli" / "target" / "falcon.jar"
     jar.parent.mkdir(parents=True)
-    jar.write_text("jar")
+    jar.write_bytes(EMPTY_ZIP)
     os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
     return root, bin_dir
 
@@ -277,7 +282,7 @@ class JavaChoiceTest(unittest.TestCase):
         self.root = self.tmp / "clone"
         (self.root / "java" / "cli" / "target").mkdir(parents=True)  # java/: the folder bash's exec found
         (self.root / "pom.xml").write_text("<project/>")
-        (self.root / "java" / "cli" / "target" / "falcon.jar").write_text("jar")  # newer than the sources: no build
+        (self.root / "java" / "cli" / "target" / "falcon.jar").write_bytes(EMPTY_ZIP)  # newer than the sources: no build
         (self.root / "falcon").write_text(LAUNCHER.read_text())
         (self.root / "falcon").chmod(0o755)
         self.no_java = path_without(self.tmp / "no-java-bin", "java", "javac", "mvn")
@@ -352,7 +357,7 @@ class JavaChoiceTest(unittest.TestCase):
         jdk = fake_jdk(self.tmp / "jdk", "17.0.15", "ran", javac=True)
         (self.tmp / "mvn-bin").mkdir()
         (self.tmp / "mvn-bin" / "mvn").write_text('#!/usr/bin/env bash\necho "JAVA_HOME=${JAVA_HOME-<unset>}" > ../mvn-saw\n'
-                                                  'mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar\n')
+                                                  "mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n")
         (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
         r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.path_with_java('bin', jdk)}")
         self.assertEqual(r.returncode, 0, r.stderr)
@@ -454,7 +459,7 @@ class BuildToolsMissingTest(unittest.TestCase):
     """Without Maven the first use printed 'mvn: command not found' and advised running mvn; without flock the build
     lock was skipped unseen. PATH holds every program here but the one left out, and a fake java (and mvn)."""
 
-    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar\n"
+    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n"
     FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
 
     def launch(self, d, left_out, with_mvn):
@@ -549,12 +554,12 @@ class ConcurrentFirstUseTest(unittest.TestCase):
 echo start >> "$FAKE_LOG"
 if ! mkdir "$FAKE_LOG.running" 2>/dev/null; then echo overlap >> "$FAKE_LOG"; fi
 sleep 1
-mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
 rmdir "$FAKE_LOG.running" 2>/dev/null || true
 """
     FAKE_JAVA = """#!/usr/bin/env bash
 # the jar must be whole when a run starts
-[[ "$(cat "${@: -2:1}")" == jar ]] || { echo "partial jar" >&2; exit 9; }
+[[ "$(od -An -tx1 "${@: -2:1}" | tr -d ' \\n')" == 504b0506000000000000000000000000000000000000 ]] || { echo "partial jar" >&2; exit 9; }
 echo ran
 """
 
@@ -585,7 +590,7 @@ if [[ -n "${FAKE_FAIL:-}" ]]; then
   printf '\\033[1;31m[ERROR]\\033[m Failed to execute goal: cmake not found\\n'
   exit 1
 fi
-mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
 """
     FAKE_JAVA = """#!/usr/bin/env bash
 echo ran
@@ -618,6 +623,216 @@ echo ran
         self.assertNotIn("ran", r.stdout)
 
 
+class SourceEditedDuringBuildTest(unittest.TestCase):
+    """A source saved while the build ran (an editor, a git pull) never got into the jar: the jar, written at the build's
+    end, was newer than it, so no later launch built again and each ran the old code without a word. The fake mvn
+    edits a source after it starts and writes the jar last, as Maven does."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+sleep 0.05
+echo '// edited' >> java/Edited.java
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
+"""
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_a_source_edited_while_the_build_ran_is_built_by_the_next_launch(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            (root / "java" / "Edited.java").write_text("class Edited {}\n")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+            first = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(first.returncode, 0, first.stderr)
+            self.assertIn("falcon: building", first.stderr)
+            second = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(second.returncode, 0, second.stderr)
+            self.assertIn("falcon: building", second.stderr)
+            self.assertEqual(second.stdout, "ran\n")
+
+
+class FailedNativeBuildTest(unittest.TestCase):
+    """A failed native build showed only Maven's 'exec returned: 1': -q dropped the lines CMake and the compiler wrote,
+    which Maven logs at INFO level. The fake mvn writes what Maven 3.8.7 writes for a CMake error (and, with -q, only
+    its [ERROR] lines)."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+quiet=; for a in "$@"; do [[ $a == -q ]] && quiet=1; done
+if [[ -z $quiet ]]; then
+  echo '[INFO] Building falcon-cpu 0.1.0-SNAPSHOT  [2/4]'
+  echo '[INFO] --- maven-antrun-plugin:3.1.0:run (cmake-native) @ falcon-cpu ---'
+  echo '[INFO]      [exec] -- The CXX compiler identification is unknown'
+  echo '[INFO]      [exec] CMake Error at CMakeLists.txt:2 (project):'
+  echo '[INFO]      [exec]   No CMAKE_CXX_COMPILER could be found.'
+  echo '[INFO]      [exec] '
+  echo '[INFO]      [exec] -- Configuring incomplete, errors occurred!'
+  echo '[INFO]      [exec] /clone/native/cpu/kernels_generic.cpp:12:1: error: this does not name a type'
+  echo '[INFO] BUILD FAILURE'
+fi
+echo '[ERROR] Failed to execute goal org.apache.maven.plugins:maven-antrun-plugin:3.1.0:run (cmake-native) on project falcon-cpu: An Ant BuildException has occured: exec returned: 1'
+exit 1
+"""
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def launch(self, d, left_out=()):
+        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+        env["PATH"] = f"{bin_dir}:{path_without(Path(d, 'system-bin'), 'java', 'javac', 'mvn', *left_out)}"
+        return root, subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+    def test_the_cmake_and_compiler_errors_are_shown_and_mavens_progress_is_not(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, r = self.launch(d)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("CMake Error at CMakeLists.txt:2 (project):\n", r.stderr)
+            self.assertIn("No CMAKE_CXX_COMPILER could be found.\n", r.stderr)
+            self.assertIn("kernels_generic.cpp:12:1: error: this does not name a type\n", r.stderr)
+            self.assertIn("exec returned: 1", r.stderr)
+            self.assertNotIn("[INFO] Building falcon-cpu", r.stderr)
+            self.assertIn(f"the whole output is in {root}/java/cli/target/launcher-build.log", r.stderr)
+
+    def test_no_cmake_or_gpp_names_what_the_build_needs_and_how_to_install_it(self):
+        for program in ("cmake", "g++"):
+            with self.subTest(program=program), tempfile.TemporaryDirectory() as d:
+                root, r = self.launch(d, (program,))
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertEqual(r.stderr, f"falcon: building {root}/java/cli/target/falcon.jar (first use or sources changed)"
+                                           f" needs {program}, and there is no {program} on PATH; the build needs a JDK 17,"
+                                           " Maven 3.8+, g++ and CMake 3.16+ (README, Requirements): on Debian, sudo apt-get"
+                                           " install openjdk-17-jdk-headless maven g++ cmake make\n")
+
+
+class ReadOnlyCloneTest(unittest.TestCase):
+    """A read-only clone (a read-only mount, another user's clone) where a build was due stopped with bash's 'line 68:
+    .../.launcher-build.lock: Read-only file system' and exit 1. The clone is mounted read-only in a user and mount
+    namespace of the test's own (unshare), so that root, too, cannot write it."""
+
+    def launch_read_only(self, root, bin_dir):
+        if shutil.which("unshare") is None:
+            self.skipTest("unshare (util-linux) is not on PATH")
+        probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, text=True)
+        if probe.returncode != 0:
+            self.skipTest(f"user namespaces are not available here: {probe.stderr.strip()}")
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+        env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+        script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && exec "$1/falcon" env'
+        return subprocess.run(["unshare", "-rm", "bash", "-c", script, "bash", str(root)], cwd="/", env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    def test_a_jar_due_for_a_build_in_a_read_only_clone_is_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            os.utime(root / "pom.xml", (jar.stat().st_mtime + 60,) * 2)    # a source newer than the jar
+            r = self.launch_read_only(root, bin_dir)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(r.stderr, f"falcon: {jar} is older than the sources, and {jar.parent} cannot be written, so it"
+                                       " cannot be built here: build it in a clone that can be written (./falcon there,"
+                                       " or mvn -B -DskipTests package -pl java/cli -am), or run this jar as it is with"
+                                       f" java -jar {jar}\n")
+            self.assertEqual(r.stdout, "")
+
+    def test_a_read_only_clone_without_a_jar_is_one_line_and_exit_2(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, "#!/usr/bin/env bash\nexit 1\n", "#!/usr/bin/env bash\necho ran\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            r = self.launch_read_only(root, bin_dir)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(r.stderr, f"falcon: {jar} is not built, and {jar.parent} cannot be written, so it cannot be"
+                                       " built here: build it in a clone that can be written (./falcon there, or mvn -B"
+                                       " -DskipTests package -pl java/cli -am)\n")
+
+
+class IncompleteJarTest(unittest.TestCase):
+    """A jar cut short (an interrupted copy, a disk error) or empty was run as it was, on every launch: 'Error: Invalid
+    or corrupt jarfile', exit 1. Its mtime was all the launcher looked at."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n"
+
+    def test_a_jar_that_is_not_a_complete_zip_is_built_again(self):
+        for content in (b"", b"PK\x03\x04" + bytes(5000)):
+            with self.subTest(size=len(content)), tempfile.TemporaryDirectory() as d:
+                root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+                (bin_dir / "mvn").write_text(self.FAKE_MVN)
+                jar = root / "java" / "cli" / "target" / "falcon.jar"
+                mtime = jar.stat().st_mtime
+                jar.write_bytes(content)
+                os.utime(jar, (mtime,) * 2)    # still newer than the sources
+                env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+                env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+                r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stderr, f"falcon: {jar} is not a complete jar (an interrupted copy?): building it again\n"
+                                           f"falcon: building {jar} (first use or sources changed) ...\n")
+                self.assertEqual(r.stdout, "ran\n")
+                self.assertEqual(jar.read_bytes(), EMPTY_ZIP)
+
+
+class LauncherVariablesDocumentedTest(unittest.TestCase):
+    """FALCON_OFFLINE=1 (mvn -o, for a machine without Maven Central) was read by the launcher and named neither in
+    its header nor in README: a user behind a firewall had no way to learn of it."""
+
+    def test_every_variable_the_launcher_reads_is_in_its_header_and_in_readme(self):
+        text = LAUNCHER.read_text()
+        header = text.split("\nset -euo pipefail", 1)[0]
+        readme = (ROOT / "README.md").read_text()
+        read = sorted(set(re.findall(r"\$\{(FALCON_[A-Z_]+)", text)))
+        self.assertIn("FALCON_OFFLINE", read)
+        for name in read:
+            with self.subTest(variable=name):
+                self.assertRegex(header, rf"(?m)^#   {name} ", "the launcher's header lists it")
+                self.assertIn(f"`{name}", readme)
+
+
+class MovedCloneNativeBuildTest(unittest.TestCase):
+    """A moved or copied clone (mv ~/falcon ~/src/falcon) never built again: its java/{cpu,cuda}/target/native-build
+    kept a CMakeCache.txt naming the old folders, which CMake refuses ('The current CMakeCache.txt directory ... is
+    different than the directory ... where CMakeCache.txt was created'), until a mvn clean no message named. The POMs
+    run cmake/FalconForgetMovedBuild.cmake before configuring; here it runs on a real CMake build folder, moved."""
+
+    SCRIPT = ROOT / "cmake" / "FalconForgetMovedBuild.cmake"
+
+    def configure(self, clone):
+        return subprocess.run(["cmake", "-S", str(clone / "native"), "-B", str(clone / "native-build")],
+                              capture_output=True, text=True, timeout=120)
+
+    def forget(self, clone):
+        return subprocess.run(["cmake", f"-DFALCON_SOURCE_DIR={clone}/java/../native", f"-DFALCON_BUILD_DIR={clone}/native-build",
+                               "-P", str(self.SCRIPT)], capture_output=True, text=True, timeout=60)
+
+    def test_a_build_folder_made_for_another_clone_is_removed_and_this_clones_is_kept(self):
+        if shutil.which("cmake") is None:
+            self.skipTest("cmake is not on PATH")
+        with tempfile.TemporaryDirectory() as d:
+            first = Path(d, "falcon")
+            (first / "native").mkdir(parents=True)
+            (first / "java").mkdir()
+            (first / "native" / "CMakeLists.txt").write_text("cmake_minimum_required(VERSION 3.16)\nproject(probe NONE)\n")
+            self.assertEqual(self.configure(first).returncode, 0)
+            moved = Path(d, "src", "falcon")
+            moved.parent.mkdir()
+            shutil.copytree(first, moved, symlinks=True)
+            self.assertIn("is different than the directory", self.configure(moved).stderr, "CMake refuses the moved cache")
+            r = self.forget(moved)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(f"was made for {first}/native", r.stdout)
+            self.assertFalse((moved / "native-build").exists())
+            r = self.configure(moved)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # the clone's own build folder stays (no rebuild from scratch at each build)
+            r = self.forget(first)
+            self.assertEqual((r.returncode, r.stdout), (0, ""), r.stderr)
+            self.assertTrue((first / "native-build" / "CMakeCache.txt").exists())
+
+    def test_the_poms_run_it_before_configuring(self):
+        for module in ("cpu", "cuda"):
+            with self.subTest(module=module):
+                pom = (ROOT / "java" / module / "pom.xml").read_text()
+                execution = pom[pom.index("<id>cmake-native</id>"):]
+                forget = execution.find("cmake/FalconForgetMovedBuild.cmake")
+                self.assertNotEqual(forget, -1, "the cmake-native execution runs the script")
+                self.assertLess(forget, execution.index('<arg value="-S"/>'), "before the configure step")
+
+
 class FirstUseBuildInterruptedTest(unittest.TestCase):
     """Ctrl-C or SIGTERM during the first-use build. The fake mvn acts as Maven's JVM does: it exits with 130 on SIGINT
     and 143 on SIGTERM, and it has started a compiler (a child that dies of either signal). Ctrl-C made the launcher
@@ -634,7 +849,7 @@ os.rename(sys.argv[1] + ".tmp", sys.argv[1])
 time.sleep(60)' "$FAKE_DIR/compiler" &
 echo $$ > "$FAKE_DIR/mvn"
 wait
-mkdir -p java/cli/target && echo jar > java/cli/target/falcon.jar
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
 """
     FAKE_JAVA = """#!/usr/bin/env bash
 echo ran
@@ -741,7 +956,7 @@ echo ran
                 self.assertNotIn("\033", r.stderr)
                 self.assertIn("[ERROR] compiler crashed; see hs_err_pid1234.log", r.stderr)
                 self.assertIn(f"falcon: build failed (Maven ended with status {status}, killed by SIG{signal_name}; "
-                              f"output above, kept in {target}/launcher-build.log)", r.stderr)
+                              f"the errors above; the whole output is in {target}/launcher-build.log)", r.stderr)
                 self.assertEqual(r.stdout, "", "falcon did not run")
                 self.assertFalse(jar, "the half-written jar is removed")
                 self.assertEqual(4, len(r.stderr.splitlines()), "building, the log's two lines, build failed")
@@ -773,7 +988,7 @@ exit 7
         self.bin.mkdir()
         (self.root / "pom.xml").write_text("<project/>")
         self.jar = self.root / "java" / "cli" / "target" / "falcon.jar"
-        self.jar.write_text("jar")  # written after every source: the launcher sees nothing to build
+        self.jar.write_bytes(EMPTY_ZIP)  # written after every source: the launcher sees nothing to build
         (self.root / "falcon").write_text(LAUNCHER.read_text())
         (self.root / "falcon").chmod(0o755)
         for name, text in (("java", self.FAKE_JAVA), ("mvn", self.FAKE_MVN)):

@@ -84,4 +84,42 @@ class FalconJarContentsTest {
         java.lang.module.Configuration cf = ModuleLayer.boot().configuration().resolve(finder, java.lang.module.ModuleFinder.of(), found);
         ModuleLayer.boot().defineModulesWithOneLoader(cf, ClassLoader.getSystemClassLoader());
     }
+
+    /**
+     * On JDK 22 and later every run began with four warnings that JavaCPP's System.load is a restricted method called
+     * from an unnamed module, to be blocked in a future release. The manifest grants the jar native access; JDK 17 to 21
+     * ignore the attribute.
+     */
+    @Test
+    void theJarIsGrantedNativeAccess() throws IOException {
+        Path jar = Path.of(System.getProperty("falcon.jar", "target/falcon.jar"));
+        assumeTrue(Files.isRegularFile(jar), "no " + jar + " yet: mvn package builds it and then runs this test");
+        try (JarFile j = new JarFile(jar.toFile())) {
+            assertEquals("ALL-UNNAMED", j.getManifest().getMainAttributes().getValue("Enable-Native-Access"));
+        }
+    }
+
+    /**
+     * JavaCPP gave each JNI library an rpath for every link path, so the jar's libraries told the dynamic loader to search
+     * the build machine's target/classes folder (under a world-writable /tmp in a clone there) after $ORIGIN, and two
+     * clones' jars differed in content. Only $ORIGIN, where JavaCPP extracts the libraries together, stays.
+     */
+    @Test
+    void theNativeLibrariesNameNoBuildFolder() throws IOException {
+        Path jar = Path.of(System.getProperty("falcon.jar", "target/falcon.jar"));
+        assumeTrue(Files.isRegularFile(jar), "no " + jar + " yet: mvn package builds it and then runs this test");
+        List<String> withBuildFolder = new java.util.ArrayList<>();
+        int libraries = 0;
+        try (JarFile j = new JarFile(jar.toFile())) {
+            for (ZipEntry e : j.stream().filter(e -> e.getName().startsWith("dev/falcon/") && e.getName().endsWith(".so")).toList()) {
+                libraries++;
+                String bytes = new String(j.getInputStream(e).readAllBytes(), java.nio.charset.StandardCharsets.ISO_8859_1);
+                if (bytes.contains("/target/classes/")) {
+                    withBuildFolder.add(e.getName());
+                }
+            }
+        }
+        assertTrue(libraries >= 2, "falcon's own libraries are in the jar");
+        assertEquals(List.of(), withBuildFolder);
+    }
 }
