@@ -173,35 +173,29 @@ def _raise_terminated(signum, frame):
 def stopped_cleanly_by_termination():
     """While the block runs (a prune, a CLI run, a supports probe), SIGTERM and SIGHUP end it as Ctrl-C does: the
     default action killed this process where it stood, leaving the work folder (X, GBs for a real model) in the temp
-    folder and the CLI running on as an orphan, writing into it. Afterwards the caller's handlers are back, and the
-    signal goes on to them: the default one kills this process by the signal, after the cleanup; the caller's own
-    handler is called. Only the main thread can install handlers, and a signal the caller ignores (nohup) or handles
-    from C stays as it was, so elsewhere this changes nothing. Nested uses leave it to the outermost."""
+    folder and the CLI running on as an orphan, writing into it. Afterwards the default handlers are back, and the
+    signal kills this process by itself, after the cleanup. A handler of the caller's own is left alone: it was
+    installed to decide what the signal does (set a flag and finish the step; sys.exit unwinds the cleanup as this
+    does), and the run was aborted under it. Only the main thread can install handlers, and a signal the caller
+    ignores (nohup) or handles from C stays as it was, so elsewhere this changes nothing. Nested uses leave it to the
+    outermost."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {}
-    for signum in _TERMINATION_SIGNALS:
-        handler = signal.getsignal(signum)
-        if handler is signal.SIG_DFL or (callable(handler) and handler is not _raise_terminated):
-            previous[signum] = handler
-    for signum in previous:
+    defaults = [signum for signum in _TERMINATION_SIGNALS if signal.getsignal(signum) is signal.SIG_DFL]
+    for signum in defaults:
         signal.signal(signum, _raise_terminated)
     try:
         yield
     except _Terminated as e:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        handler = previous.get(e.signum)
-        if handler is signal.SIG_DFL:
-            # dies of the signal itself, as it would have without this block: a shell or scheduler sees 143 / SIGTERM
-            os.kill(os.getpid(), e.signum)
-        elif handler is not None:
-            handler(e.signum, e.frame)
-        raise                   # a caller's handler that returned: the run was still stopped, and has no result
+        for signum in defaults:
+            signal.signal(signum, signal.SIG_DFL)
+        # dies of the signal itself, as it would have without this block: a shell or scheduler sees 143 / SIGTERM
+        os.kill(os.getpid(), e.signum)
+        raise
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum in defaults:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def find_cli() -> List[str]:

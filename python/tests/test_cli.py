@@ -182,6 +182,20 @@ class TerminationTest(unittest.TestCase):
         self.assertEqual([], os.listdir(self.temp), "prune's work folder is left behind")
         self.assertEqual((7, f"own handler {int(signal.SIGTERM)}\n"), (rc, stdout), stderr)
 
+    def test_a_callers_own_handler_that_returns_lets_the_run_finish(self):
+        # a handler that sets a flag to stop after the current step was called, then the run was aborted under it with
+        # falcon_torch.cli._Terminated, a private BaseException that no `except Exception` catches
+        import threading
+        got = []
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+        self.addCleanup(signal.signal, signal.SIGTERM, previous)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", "import sys, time; time.sleep(2); print('finished')"])
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.start()
+        self.addCleanup(timer.cancel)
+        self.assertEqual("finished\n", cli.run(["a"]).stdout)
+        self.assertEqual([signal.SIGTERM], got)
+
     def test_prune_leaves_the_signal_handlers_as_it_found_them(self):
         import torch
         from torch import nn
