@@ -422,23 +422,34 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _signal_group(proc: subprocess.Popen, signum: int) -> None:
-    """`signum` to the CLI's process group (it is started in one of its own, _IN_OWN_GROUP): the CLI alone missed a
-    java the launcher or a FALCON_CLI wrapper started without exec, which ran on as an orphan."""
+    """`signum` to the CLI's process group where it has one of its own (_popen_in_own_group): the CLI alone missed a
+    java the launcher or a FALCON_CLI wrapper started without exec, which ran on as an orphan. In the caller's group,
+    the CLI alone."""
+    if not getattr(proc, "falcon_own_group", False):
+        proc.send_signal(signum)   # nothing once it has been waited for: its pid may be another's by then
+        return
     try:
         os.killpg(proc.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass                    # the group has ended (a PermissionError where its id was taken by another's group)
 
 
-# The CLI runs in a process group of its own, which _stop ends whole; it also keeps a terminal's Ctrl-C from reaching
-# the CLI before this process has a say: the KeyboardInterrupt stops it with _stop, as it does in Jupyter.
-_IN_OWN_GROUP = {"start_new_session": True}
+def _popen_in_own_group(cmd: List[str], **kwargs) -> subprocess.Popen:
+    """The CLI started from the main thread runs in a session of its own, which _stop ends whole; it also keeps a
+    terminal's Ctrl-C from reaching the CLI before this process has a say: the KeyboardInterrupt stops it with _stop, as
+    it does in Jupyter. From another thread it stays in the caller's session: no handler can be installed there to stop
+    it when a closed terminal's SIGHUP ends the caller, so it gets that SIGHUP (and Ctrl-C's SIGINT) with its caller;
+    in a session of its own it ran on as an orphan, writing into the work folder."""
+    own = threading.current_thread() is threading.main_thread()
+    proc = subprocess.Popen(cmd, start_new_session=own, **kwargs)
+    proc.falcon_own_group = own
+    return proc
 
 
 def _run_quiet(cmd: List[str]) -> subprocess.CompletedProcess:
     """subprocess.run with both streams captured, except that an exception while waiting stops the CLI with _stop
     (subprocess.run's SIGKILL leaves falcon's --grads-command running)."""
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **_IN_OWN_GROUP) as proc:
+    with _popen_in_own_group(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             stdout, stderr = proc.communicate()
         except BaseException:
@@ -451,7 +462,7 @@ def _run_echoing(cmd: List[str]) -> subprocess.CompletedProcess:
     """subprocess.run with both streams captured and copied to this process's as they come: FalconCLI(quiet=False)
     showed nothing, since the captured output was thrown away unless the run failed. An exception while waiting
     (Ctrl-C, a kernel interrupt) stops the CLI with _stop, as _run_quiet does: it left the JVM running as an orphan."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **_IN_OWN_GROUP)
+    proc = _popen_in_own_group(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     captured = {}
 
     def pump(name, stream, target):

@@ -196,6 +196,22 @@ class TerminationTest(unittest.TestCase):
         self.assertEqual("finished\n", cli.run(["a"]).stdout)
         self.assertEqual([signal.SIGTERM], got)
 
+    def test_outside_the_main_thread_the_cli_stays_in_its_callers_process_group(self):
+        # no handler can be installed there, so a closed terminal's SIGHUP ends the caller alone; in a session of its
+        # own the CLI ran on as an orphan, writing into the work folder
+        import threading
+        cli = ft.FalconCLI(command=[sys.executable, "-c", "import os; print(os.getpgrp())"])
+        for quiet in (True, False):
+            with self.subTest(quiet=quiet):
+                cli.quiet = quiet
+                groups = []
+                worker = threading.Thread(target=lambda: groups.append(int(cli.run(["a"], echo=not quiet).stdout)))
+                worker.start()
+                worker.join()
+                self.assertEqual([os.getpgrp()], groups, "the CLI started from a worker thread left its caller's group")
+                self.assertNotEqual(os.getpgrp(), int(cli.run(["a"], echo=not quiet).stdout),
+                                    "from the main thread the CLI runs in a group of its own, which _stop ends whole")
+
     def test_prune_leaves_the_signal_handlers_as_it_found_them(self):
         import torch
         from torch import nn
