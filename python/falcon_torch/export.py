@@ -606,9 +606,13 @@ def _flops_per_weight(path: str, where: str, value) -> float:
     cost_fix = "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{path}: {where}.flops_per_weight: missing or not a number; {cost_fix}")
-    flops = float(value)
+    try:
+        flops = float(value)
+    except OverflowError:
+        flops = math.inf        # an integer beyond a float, which the CLI reads as Inf
     if not (flops > 0) or math.isinf(flops):
-        shown = "NaN" if math.isnan(flops) else "Inf" if math.isinf(flops) else repr(value)
+        # 0.0 (and 1e-400, read as 0.0) as the CLI writes zero
+        shown = "NaN" if math.isnan(flops) else "Inf" if math.isinf(flops) else "0" if flops == 0 else repr(value)
         raise ValueError(f"{path}: {where}.flops_per_weight: is {shown}; it must be a positive finite number: {cost_fix}")
     return flops
 

@@ -1142,6 +1142,12 @@ class ExportApplyTest(unittest.TestCase):
                                     'layers[0] ("a").flops_per_weight: is -2.5; ' + positive),
                   "infinite.json": ([a, dict(b, flops_per_weight=float("inf"))],
                                     'layers[1] ("b").flops_per_weight: is Inf; ' + positive),
+                  # an integer beyond a float: an OverflowError traceback, exit 1 where gradcmd maps bad input to 2
+                  "huge.json": ([a, dict(b, flops_per_weight=10 ** 400)],
+                                'layers[1] ("b").flops_per_weight: is Inf; ' + positive),
+                  # 0.0 is json's 0.0 (as 1e-400 is read): the CLI says 0
+                  "zero_point_zero.json": ([a, dict(b, flops_per_weight=0.0)],
+                                           'layers[1] ("b").flops_per_weight: is 0; ' + positive),
                   "nan.json": ([a, dict(b, flops_per_weight=float("nan"))],
                                'layers[1] ("b").flops_per_weight: is NaN; ' + positive),
                   "text.json": ([a, dict(b, flops_per_weight="1")],
