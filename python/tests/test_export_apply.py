@@ -1333,7 +1333,14 @@ class ExportApplyTest(unittest.TestCase):
         for out, said in ((folder, f"--out {folder}: is a folder; give the file to write X to, e.g. "
                                    f"{os.path.join(folder, 'X.npy')}"),
                           (missing, f"--out {missing}: the folder {os.path.dirname(missing)} does not exist; create "
-                                    "it or give a file in a folder that does")):
+                                    "it or give a file in a folder that does"),
+                          # an unset variable: refused by the rename after the whole X, "'.part.npy' -> ''"
+                          ("", "--out '': the name is empty (an unset shell variable?); give the file to write X to, "
+                               "e.g. X.npy"),
+                          # a folder that does not exist yet: "No such file or directory: 'nosuch/.part.npy'"
+                          (os.path.join(self.d, "nosuch") + os.sep,
+                           f"--out {os.path.join(self.d, 'nosuch', '')}: is a folder; give the file to write X to, "
+                           f"e.g. {os.path.join(self.d, 'nosuch', 'X.npy')}")):
             err = io.StringIO()
             with contextlib.redirect_stderr(err):
                 rc = ft.gradcmd.main(["--session", session, "--weights", os.path.join(session, "w.npy"), "--out", out])
