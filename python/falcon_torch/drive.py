@@ -116,8 +116,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         keep_flops = 0.3
     # the CLI checked them only after the whole export (and for falcon++ through the CLI, the gradient session too):
     # keep_flops=30, meant as 30%, took a full export to be refused
-    _check_budget_fraction("keep_flops", keep_flops)
-    _check_budget_fraction("keep_nnz", keep_nnz)
+    keep_flops = _check_budget_fraction("keep_flops", keep_flops)
+    keep_nnz = _check_budget_fraction("keep_nnz", keep_nnz)
     # prune gives the CLI its budgets itself (along the stages' schedule): a fraction among the words went to the CLI
     # as it was, so every stage pruned straight to it; one that prune's keywords also gave reached the CLI twice,
     # refused only after the whole export (the probe leaves budgets out)
@@ -334,17 +334,28 @@ def _number(value: Optional[str]) -> Optional[float]:
     return float(value)
 
 
-def _check_budget_fraction(keyword: str, value) -> None:
+def _check_budget_fraction(keyword: str, value) -> Optional[float]:
     """A budget fraction of prune() by the CLI's rule for --keep-flops and --keep-nnz (Budgets.checkFraction), in its
-    words, naming the keyword: finite, in (0, 1]. None (not given) passes."""
+    words, naming the keyword: finite, in (0, 1]; returned as a float. None (not given) passes. Any number float()
+    takes is one: a 0-d tensor or a numpy scalar ran before the check, and was then refused as no number."""
     if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = None
+    if not isinstance(value, (str, bytes, bool)):
         # a string went on to the CLI as float(value): '30%' failed with float's own message after the export
+        try:
+            number = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    if number is None:
         raise ValueError(f"{keyword}=: is {value!r}, not a number; give the fraction to keep, e.g. {keyword}=0.3")
-    if not math.isfinite(value) or not 0 < value <= 1:
+    if not math.isfinite(number) or not 0 < number <= 1:
+        # the CLI's own alternative for 0 (Budgets): an absolute budget of 0 says the emptied model is meant
+        on_purpose = (f", or {keyword}=None with extra_args=['{'--flops' if keyword == 'keep_flops' else '--nnz'}', "
+                      "'0'] to prune every weight on purpose") if number == 0 else ""
         raise ValueError(f"{keyword}=: is {value!r}, outside the valid range (0, 1]; give the fraction to keep, "
-                         f"e.g. {keyword}=0.3")
+                         f"e.g. {keyword}=0.3{on_purpose}")
+    return number
 
 
 def _duration_arg(timeout) -> Optional[str]:

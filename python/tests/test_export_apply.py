@@ -792,14 +792,25 @@ class ExportApplyTest(unittest.TestCase):
                                ("keep_nnz", 1.5)):
             for method, source in (("mp", "auto"), ("falcon++", "cli"), ("falcon++", "python")):
                 with self.subTest(keyword=keyword, value=value, method=method, source=source):
+                    # the CLI's alternative for 0, an absolute budget of 0, was left out
+                    flag = "--flops" if keyword == "keep_flops" else "--nnz"
+                    on_purpose = (f", or {keyword}=None with extra_args=['{flag}', '0'] to prune every weight on "
+                                  "purpose") if value == 0 else ""
                     with self.assertRaisesRegex(ValueError, rf"^{keyword}=: is {re.escape(repr(value))}, outside the "
                                                             rf"valid range \(0, 1\]; give the fraction to keep, e\.g\. "
-                                                            rf"{keyword}=0\.3$"):
+                                                            rf"{keyword}=0\.3{re.escape(on_purpose)}$"):
                         ft.prune(m, batches, method=method, gradient_source=source, cli=cli, n_samples=4,
                                  work_dir=self.d, **{keyword: value})
         with self.assertRaisesRegex(ValueError, r"^keep_flops=: is '30%', not a number; give the fraction to keep"):
             ft.prune(m, batches, keep_flops="30%", cli=cli, n_samples=4, work_dir=self.d)
         self.assertEqual(os.listdir(self.d), [])
+        # a 0-d tensor and a numpy scalar are numbers, as they were before the check: refused as "not a number"
+        for value in (torch.tensor(0.5), np.float32(0.5), np.int64(1)):
+            with self.subTest(value=value):
+                with self.assertRaisesRegex(ft.FalconError, r"falcon exited with 1"):
+                    ft.prune(m, batches, keep_flops=value, cli=cli, n_samples=4, work_dir=self.d)
+        with self.assertRaisesRegex(ValueError, r"^keep_flops=: is tensor\(\[0.5000, 0.5000\]\), not a number"):
+            ft.prune(m, batches, keep_flops=torch.tensor([0.5, 0.5]), cli=cli, n_samples=4, work_dir=self.d)
 
     def test_falcon_plus_plus_flags_of_the_cli_in_the_method_name_the_prune_arguments(self):
         # "falcon++ --start-keep-flops 0.8" reached the CLI as "falcon --start-keep-flops 0.8" and was refused as "only
