@@ -857,7 +857,10 @@ class ExportApplyTest(unittest.TestCase):
         batches, _, _ = data()
         for name, kw, error in (("names", dict(prunable=["nope"]), "prunable entry 'nope'"),
                                 ("item", dict(loss_fn=lambda o, y: o.sum().item()), "loss_fn returned a float"),
-                                ("deep/er", dict(prunable=["nope"]), "prunable entry 'nope'")):
+                                ("deep/er", dict(prunable=["nope"]), "prunable entry 'nope'"),
+                                # parents found on the normalized path, made on the path as written: 'new' was left
+                                ("new/../out", dict(prunable=["nope"]), "prunable entry 'nope'"),
+                                ("a/./b/../c/d", dict(prunable=["nope"]), "prunable entry 'nope'")):
             with self.subTest(name=name):
                 with self.assertRaisesRegex(ValueError, error):
                     ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, name), **kw)
