@@ -278,7 +278,7 @@ class FalconCLI:
             args += ["--lambda", repr(float(lam))]
         # this FalconCLI's thread count is the default: a --threads of the call's own words is the more specific, and
         # both together were refused by the CLI as given twice, blamed on the method and the user's count
-        if self.threads and not any(word.split("=", 1)[0] == "--threads" for word in [*margs, *extra]):
+        if self.threads and not option_words([*margs, *extra], {"--threads"}):
             args += ["--threads", str(self.threads)]
         if quiet:
             args += ["--quiet"]
@@ -354,11 +354,14 @@ class FalconCLI:
         return result
 
 
-# The flags of `falcon prune` whose values are the run's problem: files read against its weights and its budgets. A
-# probe on its own made-up problem cannot check them (--linear-term of the run's p against the probe's 12 weights,
-# --nnz 5000 beyond its 12), so supports() leaves them out; the run itself checks them.
-_PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", "--keep-flops", "--flops", "--keep-nnz", "--nnz",
-                            "--sparsity"})
+# The budget options of `falcon prune`, each with prune()'s keyword for the same budget.
+BUDGET_FLAGS = {"--keep-flops": "keep_flops", "--flops": "keep_flops", "--keep-nnz": "keep_nnz", "--nnz": "keep_nnz",
+                "--sparsity": "keep_nnz"}
+
+# The flags of `falcon prune` whose values are the run's problem: files read against its weights and its budgets (and
+# --flops FILE, the per-weight costs). A probe on its own made-up problem cannot check them (--linear-term of the run's p
+# against the probe's 12 weights, --nnz 5000 beyond its 12), so supports() leaves them out; the run itself checks them.
+_PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", *BUDGET_FLAGS})
 
 
 # The options of `falcon prune` that choose where and how it runs (its "execution" options): they do not depend on the run's
@@ -366,34 +369,35 @@ _PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", "--keep-flops
 _EXECUTION_FLAGS = frozenset({"--device", "--backend", "--threads"})
 
 
+def option_words(words: Sequence[str], flags) -> List[Tuple[int, int, str, Optional[str]]]:
+    """The options of `flags` among `words` (a method's flags, extra_args), given as "--flag value" or "--flag=value":
+    (the flag's index, the number of words it takes, the flag, its value or None where the words end). One reading for
+    every scan of the words: four of them, each its own, disagreed on a value that looks like a flag."""
+    words, found, i = list(words), [], 0
+    while i < len(words):
+        flag, has_value, value = words[i].partition("=")
+        if flag not in flags:
+            i += 1
+            continue
+        if not has_value:
+            value = words[i + 1] if i + 1 < len(words) else None
+        span = 1 if has_value or value is None else 2
+        found.append((i, span, flag, value))
+        i += span
+    return found
+
+
 def execution_options(words: Sequence[str]) -> List[str]:
     """The words of _EXECUTION_FLAGS among `words`, with their values ("--device cuda" or "--device=cuda")."""
-    kept, take_value = [], False
-    for word in words:
-        if take_value:
-            kept.append(word)
-            take_value = False
-            continue
-        flag, has_value = word.split("=", 1)[0], "=" in word
-        if flag in _EXECUTION_FLAGS:
-            kept.append(word)
-            take_value = not has_value
-    return kept
+    words = list(words)
+    return [word for i, span, _, _ in option_words(words, _EXECUTION_FLAGS) for word in words[i:i + span]]
 
 
 def _without_problem_flags(words: Sequence[str]) -> List[str]:
     """The method's flags less those of _PROBLEM_FLAGS and their values ("--nnz 5000" or "--nnz=5000")."""
-    kept, skip_value = [], False
-    for word in words:
-        if skip_value:
-            skip_value = False
-            continue
-        flag, has_value = word.split("=", 1)[0], "=" in word
-        if flag in _PROBLEM_FLAGS:
-            skip_value = not has_value
-            continue
-        kept.append(word)
-    return kept
+    words = list(words)
+    left_out = {j for i, span, _, _ in option_words(words, _PROBLEM_FLAGS) for j in range(i, i + span)}
+    return [word for j, word in enumerate(words) if j not in left_out]
 
 
 # How long a CLI told to stop (SIGTERM) may take before it is killed: falcon ends within 3 s of the signal, and gives a

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from .apply import apply
-from .cli import FalconCLI, FalconError, execution_options, split_method, stopped_cleanly_by_termination
+from .cli import (BUDGET_FLAGS, FalconCLI, FalconError, execution_options, option_words, split_method,
+                  stopped_cleanly_by_termination)
 from .export import batch_pair, check_n_samples, export, refuse_meta_tensors
 from .flops import kept_flops, prunable_entries
 
@@ -109,7 +110,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         # --stages 1", after the export
         raise ValueError(f"stages must be a whole number of stages, at least 1, not {stages!r}")
     if keep_flops is None and keep_nnz is None and not any(
-            keyword == "keep_flops" for _, _, _, keyword in _budget_flags([*split_method(method)[1], *extra_args])):
+            keyword == "keep_flops" for *_, keyword in _budget_flags([*split_method(method)[1], *extra_args])):
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
         # staged run went to 30% at every stage instead of along its schedule. Not beside a FLOP budget of the
         # method's or extra_args' words, which the CLI would have been given twice
@@ -241,37 +242,21 @@ _STAGE_FLAGS = {
 
 
 def _refuse_stage_flags(words) -> None:
-    for word in words:
-        flag = word.split("=", 1)[0]
-        if flag in _STAGE_FLAGS:
-            instead = _STAGE_FLAGS[flag]
-            fix = (f"pass prune(..., {instead}) instead" if instead else
-                   "prune's schedules start from the dense model; for another start level run `falcon prune --method "
-                   "falcon++` yourself on an export")
-            raise ValueError(f"method='falcon++ ...' with {flag}: prune runs the falcon++ stages itself and takes no "
-                             f"{flag} in the method or extra_args; {fix}")
+    for _, _, flag, _ in option_words(words, _STAGE_FLAGS):
+        instead = _STAGE_FLAGS[flag]
+        fix = (f"pass prune(..., {instead}) instead" if instead else
+               "prune's schedules start from the dense model; for another start level run `falcon prune --method "
+               "falcon++` yourself on an export")
+        raise ValueError(f"method='falcon++ ...' with {flag}: prune runs the falcon++ stages itself and takes no "
+                         f"{flag} in the method or extra_args; {fix}")
 
 
-# the CLI's budget options, each with prune's keyword for the same budget
-_BUDGET_FLAGS = {"--keep-flops": "keep_flops", "--flops": "keep_flops", "--keep-nnz": "keep_nnz", "--nnz": "keep_nnz",
-                 "--sparsity": "keep_nnz"}
-
-
-def _budget_flags(words) -> List[Tuple[int, str, Optional[str], str]]:
-    """The budget options among `words` (a method's flags or extra_args): (the flag's index, the flag, its value or None,
-    prune's keyword for that budget). A --flops that is no number is the per-weight FLOP costs' file, not a budget, and
-    is left out."""
-    words, found = list(words), []
-    for i, word in enumerate(words):
-        flag, has_value, value = word.partition("=")
-        if flag not in _BUDGET_FLAGS:
-            continue
-        if not has_value:
-            value = words[i + 1] if i + 1 < len(words) else None
-        if flag == "--flops" and value is not None and _number(value) is None:
-            continue
-        found.append((i, flag, value, _BUDGET_FLAGS[flag]))
-    return found
+def _budget_flags(words) -> List[Tuple[int, int, str, Optional[str], str]]:
+    """The budget options among `words` (a method's flags or extra_args), as option_words gives them, each with prune's
+    keyword for that budget. A --flops that is no number is the per-weight FLOP costs' file, not a budget, and is left
+    out."""
+    return [(i, span, flag, value, BUDGET_FLAGS[flag]) for i, span, flag, value in option_words(words, BUDGET_FLAGS)
+            if not (flag == "--flops" and value is not None and _number(value) is None)]
 
 
 def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bool):
@@ -289,7 +274,7 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
     for where, words, place in ((f"method {method!r} gives", margs, "the method"),
                                 ("extra_args give", list(extra_args), "extra_args")):
         taken = set()
-        for i, flag, value, keyword in _budget_flags(words):
+        for i, span, flag, value, keyword in _budget_flags(words):
             number = _number(value)
             fraction = flag in ("--keep-flops", "--keep-nnz", "--sparsity") and number is not None
             said = f"{where} {flag}{'' if value is None else ' ' + value}"
@@ -312,7 +297,7 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
                         "[0, 1); give the fraction to remove, e.g. --sparsity 0.7" if flag == "--sparsity" else
                         f"(0, 1]; give the fraction to keep, e.g. {flag} 0.3"))
                 given[keyword] = 1 - number if flag == "--sparsity" else number
-                taken.update((i,) if "=" in words[i] else (i, i + 1))
+                taken.update(range(i, i + span))
             elif staged and value is not None:
                 raise ValueError(f"{said}, an absolute budget: prune walks its budgets down along the stages' "
                                  f"schedule, which it cannot do with {flag}; drop {flag} and pass {instead}")

@@ -516,6 +516,24 @@ class SupportsTest(unittest.TestCase):
                 with self.assertRaises(ValueError) as cm:
                     ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
                 self.assertEqual(said, str(cm.exception))
+        # the CLI's grammar for a number (Numbers.isDecimal): --flops nan, inf or 1_000 name a costs file, no budget that
+        # prune's keep_flops would clash with; and a budget flag's value is not read as a flag of its own
+        for kw, budgets in ((dict(extra_args=["--flops", "1_000"]), ["--keep-flops", "0.3", "--flops", "1_000"]),
+                            (dict(method="mp --flops=nan"), ["--keep-flops", "0.3", "--flops=nan"]),
+                            (dict(method="mp --keep-flops --flops"), None)):
+            with self.subTest(**kw):
+                kw = {"method": "mp", **kw}
+                if budgets is None:
+                    # "--keep-flops --flops": one option whose value is no number, left to the CLI to refuse
+                    with self.assertRaisesRegex(ft.FalconError, r"falcon exited with 1"):
+                        ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
+                    continue
+                with self.assertRaisesRegex(ft.FalconError, r"falcon exited with 1"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, cli=cli, **kw)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith(("--keep-", "--flops")) or
+                                           i > 0 and args[i - 1].startswith(("--keep-", "--flops"))])
         # keep_flops=0.3 beside --flops on a staged run: the refusal no longer advises keep_flops=None, refused in turn
         with self.assertRaises(ValueError) as cm:
             ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, stages=2, cli=cli, method="mp --flops 100")
