@@ -173,35 +173,29 @@ def _raise_terminated(signum, frame):
 def stopped_cleanly_by_termination():
     """While the block runs (a prune, a CLI run, a supports probe), SIGTERM and SIGHUP end it as Ctrl-C does: the
     default action killed this process where it stood, leaving the work folder (X, GBs for a real model) in the temp
-    folder and the CLI running on as an orphan, writing into it. Afterwards the caller's handlers are back, and the
-    signal goes on to them: the default one kills this process by the signal, after the cleanup; the caller's own
-    handler is called. Only the main thread can install handlers, and a signal the caller ignores (nohup) or handles
-    from C stays as it was, so elsewhere this changes nothing. Nested uses leave it to the outermost."""
+    folder and the CLI running on as an orphan, writing into it. Afterwards the default handlers are back, and the
+    signal kills this process by itself, after the cleanup. A handler of the caller's own is left alone: it was
+    installed to decide what the signal does (set a flag and finish the step; sys.exit unwinds the cleanup as this
+    does), and the run was aborted under it. Only the main thread can install handlers, and a signal the caller
+    ignores (nohup) or handles from C stays as it was, so elsewhere this changes nothing. Nested uses leave it to the
+    outermost."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {}
-    for signum in _TERMINATION_SIGNALS:
-        handler = signal.getsignal(signum)
-        if handler is signal.SIG_DFL or (callable(handler) and handler is not _raise_terminated):
-            previous[signum] = handler
-    for signum in previous:
+    defaults = [signum for signum in _TERMINATION_SIGNALS if signal.getsignal(signum) is signal.SIG_DFL]
+    for signum in defaults:
         signal.signal(signum, _raise_terminated)
     try:
         yield
     except _Terminated as e:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-        handler = previous.get(e.signum)
-        if handler is signal.SIG_DFL:
-            # dies of the signal itself, as it would have without this block: a shell or scheduler sees 143 / SIGTERM
-            os.kill(os.getpid(), e.signum)
-        elif handler is not None:
-            handler(e.signum, e.frame)
-        raise                   # a caller's handler that returned: the run was still stopped, and has no result
+        for signum in defaults:
+            signal.signal(signum, signal.SIG_DFL)
+        # dies of the signal itself, as it would have without this block: a shell or scheduler sees 143 / SIGTERM
+        os.kill(os.getpid(), e.signum)
+        raise
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+        for signum in defaults:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def find_cli() -> List[str]:
@@ -284,7 +278,7 @@ class FalconCLI:
             args += ["--lambda", repr(float(lam))]
         # this FalconCLI's thread count is the default: a --threads of the call's own words is the more specific, and
         # both together were refused by the CLI as given twice, blamed on the method and the user's count
-        if self.threads and not any(word.split("=", 1)[0] == "--threads" for word in [*margs, *extra]):
+        if self.threads and not option_words([*margs, *extra], {"--threads"}):
             args += ["--threads", str(self.threads)]
         if quiet:
             args += ["--quiet"]
@@ -360,11 +354,14 @@ class FalconCLI:
         return result
 
 
-# The flags of `falcon prune` whose values are the run's problem: files read against its weights and its budgets. A
-# probe on its own made-up problem cannot check them (--linear-term of the run's p against the probe's 12 weights,
-# --nnz 5000 beyond its 12), so supports() leaves them out; the run itself checks them.
-_PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", "--keep-flops", "--flops", "--keep-nnz", "--nnz",
-                            "--sparsity"})
+# The budget options of `falcon prune`, each with prune()'s keyword for the same budget.
+BUDGET_FLAGS = {"--keep-flops": "keep_flops", "--flops": "keep_flops", "--keep-nnz": "keep_nnz", "--nnz": "keep_nnz",
+                "--sparsity": "keep_nnz"}
+
+# The flags of `falcon prune` whose values are the run's problem: files read against its weights and its budgets (and
+# --flops FILE, the per-weight costs). A probe on its own made-up problem cannot check them (--linear-term of the run's p
+# against the probe's 12 weights, --nnz 5000 beyond its 12), so supports() leaves them out; the run itself checks them.
+_PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", *BUDGET_FLAGS})
 
 
 # The options of `falcon prune` that choose where and how it runs (its "execution" options): they do not depend on the run's
@@ -372,34 +369,35 @@ _PROBLEM_FLAGS = frozenset({"--flops-per-weight", "--linear-term", "--keep-flops
 _EXECUTION_FLAGS = frozenset({"--device", "--backend", "--threads"})
 
 
+def option_words(words: Sequence[str], flags) -> List[Tuple[int, int, str, Optional[str]]]:
+    """The options of `flags` among `words` (a method's flags, extra_args), given as "--flag value" or "--flag=value":
+    (the flag's index, the number of words it takes, the flag, its value or None where the words end). One reading for
+    every scan of the words: four of them, each its own, disagreed on a value that looks like a flag."""
+    words, found, i = list(words), [], 0
+    while i < len(words):
+        flag, has_value, value = words[i].partition("=")
+        if flag not in flags:
+            i += 1
+            continue
+        if not has_value:
+            value = words[i + 1] if i + 1 < len(words) else None
+        span = 1 if has_value or value is None else 2
+        found.append((i, span, flag, value))
+        i += span
+    return found
+
+
 def execution_options(words: Sequence[str]) -> List[str]:
     """The words of _EXECUTION_FLAGS among `words`, with their values ("--device cuda" or "--device=cuda")."""
-    kept, take_value = [], False
-    for word in words:
-        if take_value:
-            kept.append(word)
-            take_value = False
-            continue
-        flag, has_value = word.split("=", 1)[0], "=" in word
-        if flag in _EXECUTION_FLAGS:
-            kept.append(word)
-            take_value = not has_value
-    return kept
+    words = list(words)
+    return [word for i, span, _, _ in option_words(words, _EXECUTION_FLAGS) for word in words[i:i + span]]
 
 
 def _without_problem_flags(words: Sequence[str]) -> List[str]:
     """The method's flags less those of _PROBLEM_FLAGS and their values ("--nnz 5000" or "--nnz=5000")."""
-    kept, skip_value = [], False
-    for word in words:
-        if skip_value:
-            skip_value = False
-            continue
-        flag, has_value = word.split("=", 1)[0], "=" in word
-        if flag in _PROBLEM_FLAGS:
-            skip_value = not has_value
-            continue
-        kept.append(word)
-    return kept
+    words = list(words)
+    left_out = {j for i, span, _, _ in option_words(words, _PROBLEM_FLAGS) for j in range(i, i + span)}
+    return [word for j, word in enumerate(words) if j not in left_out]
 
 
 # How long a CLI told to stop (SIGTERM) may take before it is killed: falcon ends within 3 s of the signal, and gives a
@@ -428,23 +426,34 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _signal_group(proc: subprocess.Popen, signum: int) -> None:
-    """`signum` to the CLI's process group (it is started in one of its own, _IN_OWN_GROUP): the CLI alone missed a
-    java the launcher or a FALCON_CLI wrapper started without exec, which ran on as an orphan."""
+    """`signum` to the CLI's process group where it has one of its own (_popen_in_own_group): the CLI alone missed a
+    java the launcher or a FALCON_CLI wrapper started without exec, which ran on as an orphan. In the caller's group,
+    the CLI alone."""
+    if not getattr(proc, "falcon_own_group", False):
+        proc.send_signal(signum)   # nothing once it has been waited for: its pid may be another's by then
+        return
     try:
         os.killpg(proc.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass                    # the group has ended (a PermissionError where its id was taken by another's group)
 
 
-# The CLI runs in a process group of its own, which _stop ends whole; it also keeps a terminal's Ctrl-C from reaching
-# the CLI before this process has a say: the KeyboardInterrupt stops it with _stop, as it does in Jupyter.
-_IN_OWN_GROUP = {"start_new_session": True}
+def _popen_in_own_group(cmd: List[str], **kwargs) -> subprocess.Popen:
+    """The CLI started from the main thread runs in a session of its own, which _stop ends whole; it also keeps a
+    terminal's Ctrl-C from reaching the CLI before this process has a say: the KeyboardInterrupt stops it with _stop, as
+    it does in Jupyter. From another thread it stays in the caller's session: no handler can be installed there to stop
+    it when a closed terminal's SIGHUP ends the caller, so it gets that SIGHUP (and Ctrl-C's SIGINT) with its caller;
+    in a session of its own it ran on as an orphan, writing into the work folder."""
+    own = threading.current_thread() is threading.main_thread()
+    proc = subprocess.Popen(cmd, start_new_session=own, **kwargs)
+    proc.falcon_own_group = own
+    return proc
 
 
 def _run_quiet(cmd: List[str]) -> subprocess.CompletedProcess:
     """subprocess.run with both streams captured, except that an exception while waiting stops the CLI with _stop
     (subprocess.run's SIGKILL leaves falcon's --grads-command running)."""
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **_IN_OWN_GROUP) as proc:
+    with _popen_in_own_group(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         try:
             stdout, stderr = proc.communicate()
         except BaseException:
@@ -457,7 +466,7 @@ def _run_echoing(cmd: List[str]) -> subprocess.CompletedProcess:
     """subprocess.run with both streams captured and copied to this process's as they come: FalconCLI(quiet=False)
     showed nothing, since the captured output was thrown away unless the run failed. An exception while waiting
     (Ctrl-C, a kernel interrupt) stops the CLI with _stop, as _run_quiet does: it left the JVM running as an orphan."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **_IN_OWN_GROUP)
+    proc = _popen_in_own_group(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     captured = {}
 
     def pump(name, stream, target):

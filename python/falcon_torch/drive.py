@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from .apply import apply
-from .cli import FalconCLI, FalconError, execution_options, split_method, stopped_cleanly_by_termination
+from .cli import (BUDGET_FLAGS, FalconCLI, FalconError, execution_options, option_words, split_method,
+                  stopped_cleanly_by_termination)
 from .export import batch_pair, check_n_samples, export, refuse_meta_tensors
 from .flops import kept_flops, prunable_entries
 
@@ -104,24 +105,26 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         raise ValueError(f"gradient_source must be auto, cli or python, not {gradient_source!r}")
     check_n_samples(n_samples)
     refuse_meta_tensors(model, "prune")     # before the CLI's probe run and the work folder
+    if stages is not None and (isinstance(stages, bool) or not isinstance(stages, numbers.Integral) or stages < 1):
+        # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
+        # --stages 1", after the export
+        raise ValueError(f"stages must be a whole number of stages, at least 1, not {stages!r}")
     if keep_flops is None and keep_nnz is None and not any(
-            keyword == "keep_flops" for _, _, keyword in _budget_flags([*split_method(method)[1], *extra_args])):
+            keyword == "keep_flops" for *_, keyword in _budget_flags([*split_method(method)[1], *extra_args])):
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
         # staged run went to 30% at every stage instead of along its schedule. Not beside a FLOP budget of the
         # method's or extra_args' words, which the CLI would have been given twice
         keep_flops = 0.3
     # the CLI checked them only after the whole export (and for falcon++ through the CLI, the gradient session too):
     # keep_flops=30, meant as 30%, took a full export to be refused
-    _check_budget_fraction("keep_flops", keep_flops)
-    _check_budget_fraction("keep_nnz", keep_nnz)
-    # prune gives the CLI its budgets itself (along the stages' schedule): one more among the words reached the CLI
-    # beside them, refused as given twice, and only after the whole export (the probe leaves budgets out)
-    _refuse_budget_flags(method, extra_args, keep_flops, keep_nnz)
+    keep_flops = _check_budget_fraction("keep_flops", keep_flops)
+    keep_nnz = _check_budget_fraction("keep_nnz", keep_nnz)
+    # prune gives the CLI its budgets itself (along the stages' schedule): a fraction among the words went to the CLI
+    # as it was, so every stage pruned straight to it; one that prune's keywords also gave reached the CLI twice,
+    # refused only after the whole export (the probe leaves budgets out)
+    staged = split_method(method)[0] == "falcon++" or (stages is not None and stages > 1)
+    method, extra_args, keep_flops, keep_nnz = _take_budget_flags(method, extra_args, keep_flops, keep_nnz, staged)
     timeout_arg = _duration_arg(grads_command_timeout)
-    if stages is not None and (isinstance(stages, bool) or not isinstance(stages, numbers.Integral) or stages < 1):
-        # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
-        # --stages 1", after the export
-        raise ValueError(f"stages must be a whole number of stages, at least 1, not {stages!r}")
     # every stage reads it again (and the CLI route twice, for stage 0's X and the gradient command's session): a
     # generator of modules was spent by stage 1, and stage 2 found 'no prunable Conv/Linear weights'
     prunable = prunable_entries(prunable)
@@ -239,80 +242,105 @@ _STAGE_FLAGS = {
 
 
 def _refuse_stage_flags(words) -> None:
-    for word in words:
-        flag = word.split("=", 1)[0]
-        if flag in _STAGE_FLAGS:
-            instead = _STAGE_FLAGS[flag]
-            fix = (f"pass prune(..., {instead}) instead" if instead else
-                   "prune's schedules start from the dense model; for another start level run `falcon prune --method "
-                   "falcon++` yourself on an export")
-            raise ValueError(f"method='falcon++ ...' with {flag}: prune runs the falcon++ stages itself and takes no "
-                             f"{flag} in the method or extra_args; {fix}")
+    for _, _, flag, _ in option_words(words, _STAGE_FLAGS):
+        instead = _STAGE_FLAGS[flag]
+        fix = (f"pass prune(..., {instead}) instead" if instead else
+               "prune's schedules start from the dense model; for another start level run `falcon prune --method "
+               "falcon++` yourself on an export")
+        raise ValueError(f"method='falcon++ ...' with {flag}: prune runs the falcon++ stages itself and takes no "
+                         f"{flag} in the method or extra_args; {fix}")
 
 
-# the CLI's budget options, each with prune's keyword for the same budget
-_BUDGET_FLAGS = {"--keep-flops": "keep_flops", "--flops": "keep_flops", "--keep-nnz": "keep_nnz", "--nnz": "keep_nnz",
-                 "--sparsity": "keep_nnz"}
+def _budget_flags(words) -> List[Tuple[int, int, str, Optional[str], str]]:
+    """The budget options among `words` (a method's flags or extra_args), as option_words gives them, each with prune's
+    keyword for that budget. A --flops that is no number is the per-weight FLOP costs' file, not a budget, and is left
+    out."""
+    return [(i, span, flag, value, BUDGET_FLAGS[flag]) for i, span, flag, value in option_words(words, BUDGET_FLAGS)
+            if not (flag == "--flops" and value is not None and _number(value) is None)]
 
 
-def _budget_flags(words) -> List[Tuple[str, Optional[str], str]]:
-    """The budget options among `words` (a method's flags or extra_args): (flag, its value or None, prune's keyword for
-    that budget). A --flops that is no number is the per-weight FLOP costs' file, not a budget, and is left out."""
-    words, found = list(words), []
-    for i, word in enumerate(words):
-        flag, has_value, value = word.partition("=")
-        if flag not in _BUDGET_FLAGS:
-            continue
-        if not has_value:
-            value = words[i + 1] if i + 1 < len(words) else None
-        if flag == "--flops" and value is not None and _number(value) is None:
-            continue
-        found.append((flag, value, _BUDGET_FLAGS[flag]))
-    return found
-
-
-def _refuse_budget_flags(method: str, extra_args, keep_flops, keep_nnz) -> None:
-    """A ValueError for a budget option among the method's flags or extra_args that prune's own keep_flops= or
-    keep_nnz= also gives the CLI, naming the keyword and what to pass instead."""
+def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bool):
+    """(method, extra_args, keep_flops, keep_nnz) with the fractions among the method's flags and extra_args (--keep-flops,
+    --keep-nnz, --sparsity) taken out of the words into prune's keywords, where the stages' schedule applies to them.
+    A ValueError for a budget that prune's keyword (or other words) also give the CLI, naming the keyword and what to
+    pass instead, and for an absolute --flops or --nnz on a staged run (`staged`), which no schedule can walk down."""
     given = {"keep_flops": keep_flops, "keep_nnz": keep_nnz}
-    for where, words in ((f"method {method!r} gives", split_method(method)[1]), ("extra_args give", extra_args)):
-        for flag, value, keyword in _budget_flags(words):
-            if given[keyword] is None:
-                continue                # the words give that budget alone
+    # who gives each budget so far: prune's keyword, or the words taken before
+    by = {keyword: None if value is None else f"prune's {keyword}={value!r}" + (
+        " (its default)" if keyword == "keep_flops" and value == 0.3 else "") for keyword, value in given.items()}
+    by_keyword = {keyword for keyword, value in given.items() if value is not None}
+    name, margs = split_method(method)
+    left = []
+    for where, words, place in ((f"method {method!r} gives", margs, "the method"),
+                                ("extra_args give", list(extra_args), "extra_args")):
+        taken = set()
+        for i, span, flag, value, keyword in _budget_flags(words):
             number = _number(value)
-            if flag in ("--keep-flops", "--keep-nnz") and number is not None:
-                instead = f"prune(..., {keyword}={value})"
-            elif flag == "--sparsity" and number is not None:
-                instead = f"prune(..., keep_nnz={1 - number:g})"
-            elif keyword == "keep_flops":
-                instead = "prune(..., keep_flops=) the fraction of the dense FLOPs to keep"
+            fraction = flag in ("--keep-flops", "--keep-nnz", "--sparsity") and number is not None
+            said = f"{where} {flag}{'' if value is None else ' ' + value}"
+            if fraction:
+                instead = (f"prune(..., {keyword}={1 - number:g})" if flag == "--sparsity" else
+                           f"prune(..., {keyword}={value})")
             else:
-                instead = "prune(..., keep_nnz=) the fraction of the weights to keep"
-            default = " (its default)" if keyword == "keep_flops" and given[keyword] == 0.3 else ""
-            raise ValueError(f"{where} {flag}{'' if value is None else ' ' + value}, and prune's "
-                             f"{keyword}={given[keyword]!r}{default} gives the CLI the same budget, which it takes once: "
-                             f"drop {flag} and pass {instead}, or pass {keyword}=None to leave that budget to "
-                             f"{flag}")
+                instead = (f"prune(..., {keyword}=) the fraction of the " +
+                           ("dense FLOPs" if keyword == "keep_flops" else "weights") + " to keep")
+            if by[keyword] is not None:
+                # the word alone is right where prune takes it into its keyword, or where one stage runs
+                alone = (f", or pass {keyword}=None to leave that budget to {flag}"
+                         if keyword in by_keyword and (fraction or not staged) else "")
+                raise ValueError(f"{said}, and {by[keyword]} gives the CLI the same budget, which it takes once: drop "
+                                 f"{flag} and pass {instead}{alone}")
+            if fraction:
+                valid = (0 <= number < 1) if flag == "--sparsity" else (0 < number <= 1)
+                if not valid:
+                    raise ValueError(f"{said}: outside the valid range " + (
+                        "[0, 1); give the fraction to remove, e.g. --sparsity 0.7" if flag == "--sparsity" else
+                        f"(0, 1]; give the fraction to keep, e.g. {flag} 0.3"))
+                given[keyword] = 1 - number if flag == "--sparsity" else number
+                taken.update(range(i, i + span))
+            elif staged and value is not None:
+                raise ValueError(f"{said}, an absolute budget: prune walks its budgets down along the stages' "
+                                 f"schedule, which it cannot do with {flag}; drop {flag} and pass {instead}")
+            if value is not None:
+                by[keyword] = f"{flag} {value} in {place}"
+        left.append([word for i, word in enumerate(words) if i not in taken])
+    method = method if left[0] == margs else shlex.join([name, *left[0]])
+    return method, left[1], given["keep_flops"], given["keep_nnz"]
+
+
+# falcon's grammar for a number (Numbers.isDecimal): the CLI takes anything else after --flops for a file's name, and
+# reads no "nan", "inf" or "1_000", which Python's float does
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def _number(value: Optional[str]) -> Optional[float]:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
+    if value is None or not _DECIMAL.fullmatch(value):
         return None
+    return float(value)
 
 
-def _check_budget_fraction(keyword: str, value) -> None:
+def _check_budget_fraction(keyword: str, value) -> Optional[float]:
     """A budget fraction of prune() by the CLI's rule for --keep-flops and --keep-nnz (Budgets.checkFraction), in its
-    words, naming the keyword: finite, in (0, 1]. None (not given) passes."""
+    words, naming the keyword: finite, in (0, 1]; returned as a float. None (not given) passes. Any number float()
+    takes is one: a 0-d tensor or a numpy scalar ran before the check, and was then refused as no number."""
     if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return None
+    number = None
+    if not isinstance(value, (str, bytes, bool)):
         # a string went on to the CLI as float(value): '30%' failed with float's own message after the export
+        try:
+            number = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            pass
+    if number is None:
         raise ValueError(f"{keyword}=: is {value!r}, not a number; give the fraction to keep, e.g. {keyword}=0.3")
-    if not math.isfinite(value) or not 0 < value <= 1:
+    if not math.isfinite(number) or not 0 < number <= 1:
+        # the CLI's own alternative for 0 (Budgets): an absolute budget of 0 says the emptied model is meant
+        on_purpose = (f", or {keyword}=None with extra_args=['{'--flops' if keyword == 'keep_flops' else '--nnz'}', "
+                      "'0'] to prune every weight on purpose") if number == 0 else ""
         raise ValueError(f"{keyword}=: is {value!r}, outside the valid range (0, 1]; give the fraction to keep, "
-                         f"e.g. {keyword}=0.3")
+                         f"e.g. {keyword}=0.3{on_purpose}")
+    return number
 
 
 def _duration_arg(timeout) -> Optional[str]:

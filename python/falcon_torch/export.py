@@ -450,21 +450,47 @@ def folder_made_for(path: str):
     """The folder `path`, made with any parents missing; those of them still empty when the block raises are removed,
     so an input refused after the folder was needed (a prunable name, a loss_fn) leaves nothing behind. A folder that
     was there before is left as it was."""
-    missing = []
-    folder = os.path.abspath(path)
-    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    os.makedirs(path, exist_ok=True)
+    made = []
     try:
+        # one component at a time, as the path is written: a normalized path's parents are not what os.makedirs makes
+        # of 'new/../out' ('new' too, which was left behind), and normalizing it would go elsewhere where 'new' is a
+        # link
+        folder = ""
+        for part in _path_components(path):
+            folder = os.path.join(folder, part) if folder else part
+            if os.path.isdir(folder):
+                continue
+            try:
+                os.mkdir(folder)
+            except FileExistsError:
+                if not os.path.isdir(folder):
+                    raise
+                continue        # made by another process meanwhile: not ours to remove
+            made.append(folder)
         yield path
     except BaseException:
-        for folder in missing:          # the deepest first
+        for folder in reversed(made):   # the deepest first
             try:
                 os.rmdir(folder)
             except OSError:             # not empty (another process wrote into it), or gone: kept as it is
                 break
         raise
+
+
+def _path_components(path: str) -> List[str]:
+    """The components of `path` in order, the root of an absolute one first ('/' or a drive), '.' left out."""
+    head, parts = os.fspath(path), []
+    while True:
+        parent, name = os.path.split(head)
+        if name:
+            if name != os.curdir:
+                parts.append(name)
+        if not parent or parent == head:
+            if parent:
+                parts.append(parent)
+            break
+        head = parent
+    return parts[::-1]
 
 
 @contextlib.contextmanager
@@ -606,9 +632,13 @@ def _flops_per_weight(path: str, where: str, value) -> float:
     cost_fix = "give the FLOPs one nonzero weight costs (H_out*W_out for a conv, 1 for a linear layer)"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(f"{path}: {where}.flops_per_weight: missing or not a number; {cost_fix}")
-    flops = float(value)
+    try:
+        flops = float(value)
+    except OverflowError:
+        flops = math.inf        # an integer beyond a float, which the CLI reads as Inf
     if not (flops > 0) or math.isinf(flops):
-        shown = "NaN" if math.isnan(flops) else "Inf" if math.isinf(flops) else repr(value)
+        # 0.0 (and 1e-400, read as 0.0) as the CLI writes zero
+        shown = "NaN" if math.isnan(flops) else "Inf" if math.isinf(flops) else "0" if flops == 0 else repr(value)
         raise ValueError(f"{path}: {where}.flops_per_weight: is {shown}; it must be a positive finite number: {cost_fix}")
     return flops
 

@@ -542,9 +542,10 @@ def _check_inferred_batch_size(modules: Dict[str, nn.Module], inferred_from: Tup
 _LOOKUPS = ("EmbeddingBackward", "EmbeddingBagBackward", "IndexBackward", "IndexSelectBackward")
 
 # autograd nodes that apply a weight, multiplying it at every position (names without their version digits): a conv, a
-# Linear's matrix products, and the products a functional call can make of it. A weight's other readers cost O(weight)
-# once per pass, however many positions: weight standardization (var_mean, sub, div), F.normalize's, a transpose or a
-# view; they pass the weight on to the product that applies it
+# Linear's matrix products, and the products a functional call can make of it. Any other node that meets a weight and
+# a result computed from the data (an elementwise product with an activation, torch.cdist, addcmul) applies the weight
+# at every position too; one fed the weight and other weights or constants alone costs O(weight) once per pass: weight
+# standardization (var_mean, sub, div), F.normalize's, a transpose or a view, which pass it on to what applies it
 _APPLICATIONS = frozenset({
     "ConvolutionBackward", "ConvolutionBackwardOverrideable", "CudnnConvolutionBackward",
     "CudnnConvolutionTransposeBackward", "MkldnnConvolutionBackward", "SlowConv2DBackward", "SlowConv3DBackward",
@@ -562,6 +563,12 @@ class _AutogradUses:
     its weight once)."""
     reads: Dict[int, int]
     applications: Dict[int, int]
+
+
+# autograd nodes that reduce a whole tensor to one number (sum(), mean(), norm() with no dim): a number made of a weight
+# costs nothing per position, whatever it is then combined with (the "+ 0 * w.sum()" that keeps a weight in the graph)
+_TO_ONE_NUMBER = frozenset({"SumBackward0", "MeanBackward0", "NormBackward0", "ProdBackward0", "MaxBackward1",
+                            "MinBackward1"})
 
 
 def _is_application(node) -> bool:
@@ -589,6 +596,9 @@ def _autograd_uses(output, weights: Set[int]) -> Optional[_AutogradUses]:
     # passes on a result computed from data, no weight); the nodes are kept, not only their ids: a freed node's id is
     # given to the next one
     passes_on: Dict[int, frozenset] = {}
+    # per node: whether its result is computed from the data (through an application or a lookup), not only from
+    # weights and constants; the model's input has no node, so the first application is where the data comes in
+    from_data: Dict[int, bool] = {}
     kept = {}
     nothing = frozenset()
     # post-order over the graph, which is acyclic: a node's inputs before the node
@@ -606,19 +616,25 @@ def _autograd_uses(output, weights: Set[int]) -> Optional[_AutogradUses]:
             continue
         lookup = node.name().startswith(_LOOKUPS)
         reached = set()
+        meets_data = False
         for nxt in edges:
             variable = getattr(nxt, "variable", None)
             if variable is None:
                 reached |= passes_on[id(nxt)]
+                meets_data |= from_data[id(nxt)]
             elif id(variable) in weights:
                 reached.add(id(variable))
                 # a lookup multiplies nothing: a language model's output Linear tied to its embedding costs its calls
                 if not lookup:
                     uses.reads[id(variable)] = uses.reads.get(id(variable), 0) + 1
-        if _is_application(node):
+        # a weight met by a result of the data is applied to it (the products of a Linear, or a broadcast product by hand)
+        applies = _is_application(node) or (meets_data and not lookup)
+        if applies:
             for weight in reached:
                 uses.applications[weight] = uses.applications.get(weight, 0) + 1
-        passes_on[id(node)] = nothing if lookup or _is_application(node) or not reached else frozenset(reached)
+        from_data[id(node)] = meets_data or lookup or _is_application(node)
+        passes_on[id(node)] = (nothing if applies or lookup or node.name() in _TO_ONE_NUMBER or not reached
+                               else frozenset(reached))
     return uses
 
 

@@ -9,7 +9,7 @@ command: put its module on PYTHONPATH), the calibration samples and layers.json.
 them, writes W into the prunable weights and writes X (n x p float32, C order, rows scaled by
 1/sqrt(n), exactly as `export`) atomically. `command(session)` returns the argv to hand to the CLI.
 Exit codes: 0 ok, 2 bad input (missing session, a damaged model.pt or calib.pt, wrong number of weights, a
-model class it cannot import, an --out that is a folder or in a folder that does not exist).
+model class it cannot import, an --out that is empty, a folder (or ends in /) or in a folder that does not exist).
 """
 from __future__ import annotations
 
@@ -114,7 +114,12 @@ def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str
 def _check_out(out_path: str) -> None:
     """--out before any work: a folder was found only by the rename at the end, after the whole X was computed (a
     traceback, exit 1), and a missing folder was named by the temporary file's name, which the user never gave."""
-    if os.path.isdir(out_path):
+    if out_path == "":
+        # the working folder to abspath, which exists, so X was computed and then os.replace("...part.npy", "") failed
+        raise ValueError("--out '': the name is empty (an unset shell variable?); give the file to write X to, e.g. "
+                         "X.npy")
+    if os.path.isdir(out_path) or out_path.endswith(("/", os.sep)):
+        # "newdir/" names a folder whether or not it exists: its missing folder was named as "newdir/.part.npy"
         raise ValueError(f"--out {out_path}: is a folder; give the file to write X to, e.g. "
                          f"{os.path.join(out_path, 'X.npy')}")
     folder = os.path.dirname(os.path.abspath(out_path))

@@ -182,6 +182,36 @@ class TerminationTest(unittest.TestCase):
         self.assertEqual([], os.listdir(self.temp), "prune's work folder is left behind")
         self.assertEqual((7, f"own handler {int(signal.SIGTERM)}\n"), (rc, stdout), stderr)
 
+    def test_a_callers_own_handler_that_returns_lets_the_run_finish(self):
+        # a handler that sets a flag to stop after the current step was called, then the run was aborted under it with
+        # falcon_torch.cli._Terminated, a private BaseException that no `except Exception` catches
+        import threading
+        got = []
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))
+        self.addCleanup(signal.signal, signal.SIGTERM, previous)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", "import sys, time; time.sleep(2); print('finished')"])
+        timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.start()
+        self.addCleanup(timer.cancel)
+        self.assertEqual("finished\n", cli.run(["a"]).stdout)
+        self.assertEqual([signal.SIGTERM], got)
+
+    def test_outside_the_main_thread_the_cli_stays_in_its_callers_process_group(self):
+        # no handler can be installed there, so a closed terminal's SIGHUP ends the caller alone; in a session of its
+        # own the CLI ran on as an orphan, writing into the work folder
+        import threading
+        cli = ft.FalconCLI(command=[sys.executable, "-c", "import os; print(os.getpgrp())"])
+        for quiet in (True, False):
+            with self.subTest(quiet=quiet):
+                cli.quiet = quiet
+                groups = []
+                worker = threading.Thread(target=lambda: groups.append(int(cli.run(["a"], echo=not quiet).stdout)))
+                worker.start()
+                worker.join()
+                self.assertEqual([os.getpgrp()], groups, "the CLI started from a worker thread left its caller's group")
+                self.assertNotEqual(os.getpgrp(), int(cli.run(["a"], echo=not quiet).stdout),
+                                    "from the main thread the CLI runs in a group of its own, which _stop ends whole")
+
     def test_prune_leaves_the_signal_handlers_as_it_found_them(self):
         import torch
         from torch import nn
@@ -428,6 +458,86 @@ class SupportsTest(unittest.TestCase):
                     args = json.load(f)
                 self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith("--keep-") or
                                            i > 0 and args[i - 1].startswith("--keep-")])
+
+    def test_a_fraction_in_the_methods_words_is_walked_down_along_the_stages_schedule(self):
+        # "mp --keep-flops 0.5" with keep_flops=None and stages=3 went to the CLI as it was, so every stage pruned
+        # straight to 50% and keep_flops_schedule said [None, None, None]; an absolute --flops cannot be scheduled
+        import json
+        import torch
+        from torch import nn
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        args_file = os.path.join(d, "args.json")
+        stand_in = textwrap.dedent(f"""
+            import json, os, sys
+            args = sys.argv[1:]
+            report = args[args.index("--report") + 1]
+            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
+                open(report, "w").write("{{}}")
+                sys.exit(0)
+            json.dump(args, open({args_file!r}, "w"))
+            sys.stderr.write("falcon: internal error: a stand-in\\n")
+            sys.exit(1)
+        """)
+        cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        first_stage = ft.stage_schedule(0.5, 3)[0]
+        for kw, budgets in ((dict(method="mp --keep-flops 0.5"), ["--keep-flops", repr(first_stage)]),
+                            (dict(method="falcon++ --keep-flops=0.5", gradient_source="python"),
+                             ["--keep-flops", repr(first_stage)]),
+                            (dict(method="mp", extra_args=["--sparsity", "0.5", "--threads", "1"]),
+                             ["--keep-flops", repr(ft.stage_schedule(0.3, 3)[0]), "--keep-nnz", repr(first_stage)])):
+            with self.subTest(**kw):
+                with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, keep_nnz=None, n_samples=8,
+                             stages=3, cli=cli, **kw)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith(("--keep-", "--sparsity")) or
+                                           i > 0 and args[i - 1].startswith(("--keep-", "--sparsity"))])
+                if "extra_args" in kw:
+                    self.assertEqual(["--threads", "1"], args[-2:], "the rest of extra_args goes on")
+        for kw, said in ((dict(method="mp --flops 100", stages=2),
+                          "method 'mp --flops 100' gives --flops 100, an absolute budget: prune walks its budgets down "
+                          "along the stages' schedule, which it cannot do with --flops; drop --flops and pass prune(..., "
+                          "keep_flops=) the fraction of the dense FLOPs to keep"),
+                         (dict(method="falcon++", extra_args=["--nnz=10"], gradient_source="python"),
+                          "extra_args give --nnz 10, an absolute budget: prune walks its budgets down along the stages' "
+                          "schedule, which it cannot do with --nnz; drop --nnz and pass prune(..., keep_nnz=) the "
+                          "fraction of the weights to keep"),
+                         (dict(method="mp --keep-flops 0.5", extra_args=["--flops", "10"]),
+                          "extra_args give --flops 10, and --keep-flops 0.5 in the method gives the CLI the same budget, "
+                          "which it takes once: drop --flops and pass prune(..., keep_flops=) the fraction of the dense "
+                          "FLOPs to keep"),
+                         (dict(method="mp --keep-flops 50"),
+                          "method 'mp --keep-flops 50' gives --keep-flops 50: outside the valid range (0, 1]; give "
+                          "the fraction to keep, e.g. --keep-flops 0.3")):
+            with self.subTest(**kw):
+                with self.assertRaises(ValueError) as cm:
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
+                self.assertEqual(said, str(cm.exception))
+        # the CLI's grammar for a number (Numbers.isDecimal): --flops nan, inf or 1_000 name a costs file, no budget that
+        # prune's keep_flops would clash with; and a budget flag's value is not read as a flag of its own
+        for kw, budgets in ((dict(extra_args=["--flops", "1_000"]), ["--keep-flops", "0.3", "--flops", "1_000"]),
+                            (dict(method="mp --flops=nan"), ["--keep-flops", "0.3", "--flops=nan"]),
+                            (dict(method="mp --keep-flops --flops"), None)):
+            with self.subTest(**kw):
+                kw = {"method": "mp", **kw}
+                if budgets is None:
+                    # "--keep-flops --flops": one option whose value is no number, left to the CLI to refuse
+                    with self.assertRaisesRegex(ft.FalconError, r"falcon exited with 1"):
+                        ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
+                    continue
+                with self.assertRaisesRegex(ft.FalconError, r"falcon exited with 1"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, cli=cli, **kw)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith(("--keep-", "--flops")) or
+                                           i > 0 and args[i - 1].startswith(("--keep-", "--flops"))])
+        # keep_flops=0.3 beside --flops on a staged run: the refusal no longer advises keep_flops=None, refused in turn
+        with self.assertRaises(ValueError) as cm:
+            ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, stages=2, cli=cli, method="mp --flops 100")
+        self.assertNotIn("keep_flops=None", str(cm.exception))
 
     def test_a_thread_count_in_extra_args_overrides_the_falcon_clis_own(self):
         # FalconCLI(threads=2) put its --threads 2 before extra_args' --threads 1, and the CLI refused the pair: prune

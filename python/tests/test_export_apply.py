@@ -792,14 +792,25 @@ class ExportApplyTest(unittest.TestCase):
                                ("keep_nnz", 1.5)):
             for method, source in (("mp", "auto"), ("falcon++", "cli"), ("falcon++", "python")):
                 with self.subTest(keyword=keyword, value=value, method=method, source=source):
+                    # the CLI's alternative for 0, an absolute budget of 0, was left out
+                    flag = "--flops" if keyword == "keep_flops" else "--nnz"
+                    on_purpose = (f", or {keyword}=None with extra_args=['{flag}', '0'] to prune every weight on "
+                                  "purpose") if value == 0 else ""
                     with self.assertRaisesRegex(ValueError, rf"^{keyword}=: is {re.escape(repr(value))}, outside the "
                                                             rf"valid range \(0, 1\]; give the fraction to keep, e\.g\. "
-                                                            rf"{keyword}=0\.3$"):
+                                                            rf"{keyword}=0\.3{re.escape(on_purpose)}$"):
                         ft.prune(m, batches, method=method, gradient_source=source, cli=cli, n_samples=4,
                                  work_dir=self.d, **{keyword: value})
         with self.assertRaisesRegex(ValueError, r"^keep_flops=: is '30%', not a number; give the fraction to keep"):
             ft.prune(m, batches, keep_flops="30%", cli=cli, n_samples=4, work_dir=self.d)
         self.assertEqual(os.listdir(self.d), [])
+        # a 0-d tensor and a numpy scalar are numbers, as they were before the check: refused as "not a number"
+        for value in (torch.tensor(0.5), np.float32(0.5), np.int64(1)):
+            with self.subTest(value=value):
+                with self.assertRaisesRegex(ft.FalconError, r"falcon exited with 1"):
+                    ft.prune(m, batches, keep_flops=value, cli=cli, n_samples=4, work_dir=self.d)
+        with self.assertRaisesRegex(ValueError, r"^keep_flops=: is tensor\(\[0.5000, 0.5000\]\), not a number"):
+            ft.prune(m, batches, keep_flops=torch.tensor([0.5, 0.5]), cli=cli, n_samples=4, work_dir=self.d)
 
     def test_falcon_plus_plus_flags_of_the_cli_in_the_method_name_the_prune_arguments(self):
         # "falcon++ --start-keep-flops 0.8" reached the CLI as "falcon --start-keep-flops 0.8" and was refused as "only
@@ -846,7 +857,10 @@ class ExportApplyTest(unittest.TestCase):
         batches, _, _ = data()
         for name, kw, error in (("names", dict(prunable=["nope"]), "prunable entry 'nope'"),
                                 ("item", dict(loss_fn=lambda o, y: o.sum().item()), "loss_fn returned a float"),
-                                ("deep/er", dict(prunable=["nope"]), "prunable entry 'nope'")):
+                                ("deep/er", dict(prunable=["nope"]), "prunable entry 'nope'"),
+                                # parents found on the normalized path, made on the path as written: 'new' was left
+                                ("new/../out", dict(prunable=["nope"]), "prunable entry 'nope'"),
+                                ("a/./b/../c/d", dict(prunable=["nope"]), "prunable entry 'nope'")):
             with self.subTest(name=name):
                 with self.assertRaisesRegex(ValueError, error):
                     ft.export(m, batches, n_samples=4, out_dir=os.path.join(self.d, name), **kw)
@@ -1142,6 +1156,12 @@ class ExportApplyTest(unittest.TestCase):
                                     'layers[0] ("a").flops_per_weight: is -2.5; ' + positive),
                   "infinite.json": ([a, dict(b, flops_per_weight=float("inf"))],
                                     'layers[1] ("b").flops_per_weight: is Inf; ' + positive),
+                  # an integer beyond a float: an OverflowError traceback, exit 1 where gradcmd maps bad input to 2
+                  "huge.json": ([a, dict(b, flops_per_weight=10 ** 400)],
+                                'layers[1] ("b").flops_per_weight: is Inf; ' + positive),
+                  # 0.0 is json's 0.0 (as 1e-400 is read): the CLI says 0
+                  "zero_point_zero.json": ([a, dict(b, flops_per_weight=0.0)],
+                                           'layers[1] ("b").flops_per_weight: is 0; ' + positive),
                   "nan.json": ([a, dict(b, flops_per_weight=float("nan"))],
                                'layers[1] ("b").flops_per_weight: is NaN; ' + positive),
                   "text.json": ([a, dict(b, flops_per_weight="1")],
@@ -1327,7 +1347,14 @@ class ExportApplyTest(unittest.TestCase):
         for out, said in ((folder, f"--out {folder}: is a folder; give the file to write X to, e.g. "
                                    f"{os.path.join(folder, 'X.npy')}"),
                           (missing, f"--out {missing}: the folder {os.path.dirname(missing)} does not exist; create "
-                                    "it or give a file in a folder that does")):
+                                    "it or give a file in a folder that does"),
+                          # an unset variable: refused by the rename after the whole X, "'.part.npy' -> ''"
+                          ("", "--out '': the name is empty (an unset shell variable?); give the file to write X to, "
+                               "e.g. X.npy"),
+                          # a folder that does not exist yet: "No such file or directory: 'nosuch/.part.npy'"
+                          (os.path.join(self.d, "nosuch") + os.sep,
+                           f"--out {os.path.join(self.d, 'nosuch', '')}: is a folder; give the file to write X to, "
+                           f"e.g. {os.path.join(self.d, 'nosuch', 'X.npy')}")):
             err = io.StringIO()
             with contextlib.redirect_stderr(err):
                 rc = ft.gradcmd.main(["--session", session, "--weights", os.path.join(session, "w.npy"), "--out", out])

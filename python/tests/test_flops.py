@@ -293,6 +293,33 @@ class FlopHookTest(unittest.TestCase):
             layers = measure_flops(NormedTiedLM(), torch.tensor([[1, 2, 3]]))
         self.assertEqual([l.flops_per_weight for l in layers], [3])
 
+    def test_a_weight_applied_by_a_broadcast_product_or_a_distance_is_a_use_outside_its_module(self):
+        # (h.unsqueeze(-2) * W).sum(-1) is F.linear(h, W) by hand, and torch.cdist(h, W) takes W's rows as prototypes:
+        # both apply W at every position, as its module does, yet only conv, mm and linear nodes were counted, so
+        # flops_per_weight 1 (half the truth) came without a warning and the FLOP budget was overrun silently
+        import warnings
+
+        class Net(nn.Module):
+            def __init__(self, use):
+                super().__init__()
+                self.f, self.l, self.use = nn.Linear(8, 8), nn.Linear(8, 8), use
+
+            def forward(self, x):
+                h = self.f(x)
+                return self.l(h) + self.use(h, self.f.weight) + 0 * self.l.weight.sum()
+        for name, use in (("product", lambda h, w: (h.unsqueeze(-2) * w).sum(-1)),
+                          ("cdist", lambda h, w: torch.cdist(h, w)),
+                          ("addcmul", lambda h, w: torch.addcmul(h.unsqueeze(-2), h.unsqueeze(-2), w).sum(-1))):
+            with self.subTest(name):
+                with self.assertWarnsRegex(RuntimeWarning, r"weight 'f.weight' is used 1 more time\(s\)") as cm:
+                    measure_flops(Net(use), torch.randn(1, 8))
+                self.assertEqual(1, len(cm.warnings), "l.weight's sum to one number applies it nowhere")
+        # a weight scaled by a number of another weight is no use of the data: still quiet
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            layers = measure_flops(Net(lambda h, w: h * (w / w.norm()).mean()), torch.randn(1, 8))
+        self.assertEqual([l.flops_per_weight for l in layers], [1, 1])
+
     def test_a_lookup_by_indexing_a_tied_weight_is_not_counted(self):
         # head.weight[ids] and index_select are lookups, as F.embedding is, yet they were counted as a use outside the
         # module and warned that flops_per_weight T was too low
