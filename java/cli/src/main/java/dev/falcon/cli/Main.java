@@ -345,7 +345,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * named "@x", and a folder failed inside picocli with a trace. Only the command line's own are checked: one named
      * inside an argument file is expanded (or kept) by picocli as it reads that file. After the end-of-options delimiter
      * ("--") picocli keeps an @FILE it cannot read as the literal argument, which is not refused there; one it can read it
-     * still expands, so that one must be text there too ({@link #notText}).
+     * still expands, so that one must be text there too ({@link #notText}). A pipe or
+     * device (`@<(...)`, `@/dev/stdin`, a FIFO) is left to picocli unread: reading its head here would consume the very
+     * arguments picocli is to read, and a pipe cannot be read twice.
      */
     static void rejectUnreadableArgumentFiles(CommandLine cl, String[] args) {
         if (!cl.isExpandAtFiles()) return;
@@ -357,7 +359,8 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             boolean readable = file.isFile() && file.canRead();
             String problem = afterEndOfOptions && !readable ? null // kept as the literal argument by picocli
                     : !file.exists() ? "does not exist" : file.isDirectory() ? "is a folder, not a file of arguments"
-                    : !file.canRead() ? "cannot be read (its permissions)" : notText(file);
+                    : !file.canRead() ? "cannot be read (its permissions)"
+                    : java.nio.file.Files.isRegularFile(file.toPath()) ? notText(file) : null;
             if (problem != null) {
                 throw InputException.of(a, "argument file", problem + " (an argument @FILE stands for the arguments written in FILE)",
                         "check the path, or write @" + a + " for an argument that itself begins with @ (./" + a + " names such a file too)");

@@ -307,6 +307,28 @@ class MainTest {
     }
 
     /**
+     * An argument file that is a pipe (`@<(echo w.npy)`, `@/dev/stdin`, a FIFO) is read by picocli as it was before the
+     * check of argument files' heads: that check read every readable @FILE, and a pipe refused it with "cannot be read
+     * (Illegal seek)" (where it did not, it would have consumed the arguments picocli was to read). Run in a JVM of its
+     * own, with the arguments on its stdin, as `echo w.npy | falcon inspect @/dev/stdin`.
+     */
+    @Test
+    void anArgumentFileThatIsAPipeIsLeftToPicocli() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/dev/stdin")), "skipped: no /dev/stdin here");
+        Path log = dir.resolve("pipe.log");
+        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "inspect", "@/dev/stdin")
+                .directory(dir.toFile()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try (java.io.OutputStream stdin = child.getOutputStream()) {
+            stdin.write("w.npy\n".getBytes(StandardCharsets.UTF_8));
+        }
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "inspect did not end");
+        String output = Files.readString(log);
+        assertEquals(0, child.exitValue(), output);
+        assertTrue(output.startsWith("w.npy: 1 array(s)"), output);
+    }
+
+    /**
      * picocli expands a readable @FILE after "--" too: `falcon inspect -- @w.npy` (README's example) beside a w.npy fed
      * the binary array to picocli as thousands of arguments, each refused on its own line of mojibake. An argument file
      * that is no text is refused in one line, before or after "--", saying how to name a file whose name begins with @.
