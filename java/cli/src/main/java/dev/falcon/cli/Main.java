@@ -344,8 +344,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * args.txt missing was refused as "Unmatched argument at index 1: '@args.txt'", `falcon inspect @x` looked for a file
      * named "@x", and a folder failed inside picocli with a trace. Only the command line's own are checked: one named
      * inside an argument file is expanded (or kept) by picocli as it reads that file. After the end-of-options delimiter
-     * ("--") picocli keeps an @FILE it cannot read as the literal argument, which is not refused there; one it can read it
-     * still expands, so that one must be text there too ({@link #notText}). A pipe or
+     * ("--") picocli keeps an @FILE it cannot read (File.canRead: missing, or its permissions) as the literal argument,
+     * which is not refused there; one it can read it still expands, so a folder (which canRead accepts, and picocli then
+     * fails to open with a trace) is refused there too, and a regular file must be text ({@link #notText}). A pipe or
      * device (`@<(...)`, `@/dev/stdin`, a FIFO) is left to picocli unread: reading its head here would consume the very
      * arguments picocli is to read, and a pipe cannot be read twice.
      */
@@ -356,8 +357,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (a != null && a.equals(cl.getEndOfOptionsDelimiter())) afterEndOfOptions = true;
             if (a == null || !a.startsWith("@") || a.equals("@") || a.startsWith("@@")) continue;
             java.io.File file = new java.io.File(a.substring(1));
-            boolean readable = file.isFile() && file.canRead();
-            String problem = afterEndOfOptions && !readable ? null // kept as the literal argument by picocli
+            String problem = afterEndOfOptions && !file.canRead() ? null // kept as the literal argument by picocli
                     : !file.exists() ? "does not exist" : file.isDirectory() ? "is a folder, not a file of arguments"
                     : !file.canRead() ? "cannot be read (its permissions)"
                     : java.nio.file.Files.isRegularFile(file.toPath()) ? notText(file) : null;

@@ -329,6 +329,18 @@ class MainTest {
     }
 
     /**
+     * After "--" picocli keeps as literal only an @FILE it cannot read; a folder it opens, and `falcon inspect -- @/tmp`
+     * died with picocli's InitializationException trace, exit 1. Refused in one line as it is before "--".
+     */
+    @Test
+    void aFolderAsAnArgumentFileAfterTheEndOfOptionsIsRefusedInOneLine() throws IOException {
+        String folder = "@" + dir;
+        Run r = run("inspect", "--", folder);
+        assertFails(r, 2, folder + ": argument file: is a folder, not a file of arguments");
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    /**
      * picocli expands a readable @FILE after "--" too: `falcon inspect -- @w.npy` (README's example) beside a w.npy fed
      * the binary array to picocli as thousands of arguments, each refused on its own line of mojibake. An argument file
      * that is no text is refused in one line, before or after "--", saying how to name a file whose name begins with @.
