@@ -2,6 +2,7 @@ package dev.falcon.cli;
 
 import dev.falcon.backend.BackendMemoryException;
 import dev.falcon.backend.NativeCalls;
+import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.RunPhase;
 import dev.falcon.io.ShutdownHooks;
@@ -380,11 +381,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         } catch (java.io.IOException e) {
             return "cannot be read (" + e.getMessage() + ")";
         }
-        if (head.length >= 6 && (head[0] & 0xff) == 0x93 && new String(head, 1, 5, java.nio.charset.StandardCharsets.ISO_8859_1).equals("NUMPY")) {
-            return "is a .npy array, not a text file of arguments";
-        }
-        // safetensors: an 8-byte little-endian header length (NULs in its high bytes), then the JSON header's '{'
-        if (head.length >= 9 && head[8] == '{' && head[7] == 0) return "is a .safetensors file, not a text file of arguments";
+        ArrayFiles.ContentFormat format = ArrayFiles.formatByContent(head, head.length);
+        if (format == ArrayFiles.ContentFormat.NPY) return "is a .npy array, not a text file of arguments";
+        if (format == ArrayFiles.ContentFormat.SAFETENSORS) return "is a .safetensors file, not a text file of arguments";
         for (byte b : head) if (b == 0) return "is a binary file (it holds NUL bytes), not a text file of arguments";
         return null;
     }

@@ -380,6 +380,24 @@ class MainTest {
     }
 
     /**
+     * The argument-file check read the .npy and safetensors signatures by a copy of its own, weaker than the one the
+     * array readers use (ArrayFiles.formatByContent): a truncated .npy (its magic cut short, no NUL) passed as text and
+     * reached picocli as arguments, and eight NULs then '{' (a header length of 0, no safetensors file) was called one.
+     */
+    @Test
+    void aBinaryArgumentFileIsNamedByTheArrayReadersSignatures() throws IOException {
+        Path truncated = Files.write(dir.resolve("truncated.npy"), new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P'});
+        Path noHeader = Files.write(dir.resolve("zero-header"), new byte[] {0, 0, 0, 0, 0, 0, 0, 0, '{', '}'});
+        Object[][] cases = {{truncated, "is a .npy array"}, {noHeader, "is a binary file (it holds NUL bytes)"}};
+        for (Object[] c : cases) {
+            String at = "@" + c[0];
+            Run r = run("inspect", at);
+            assertFails(r, 2, at + ": argument file: " + c[1] + ", not a text file of arguments");
+            assertEquals(1, r.err().lines().count(), r.err());
+        }
+    }
+
+    /**
      * An explicit false is not quiet: counting the -q given made `--quiet=false` (a script's `--quiet=$QUIET`) silence
      * the run. Where -q is given more than once, the last value given is taken, as for a flag given once.
      */
