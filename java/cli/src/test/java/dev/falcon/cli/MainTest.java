@@ -1007,19 +1007,28 @@ class MainTest {
         assertFalse(x.out().contains("not for X"), "a float32 X gets no remark: " + x.out());
     }
 
-    /** An empty file name (an unset shell variable, `falcon inspect "$W"`) was refused as ": file: is a directory". */
+    /**
+     * An empty file name (an unset shell variable, `falcon inspect "$W"`) was refused as ": file: is a directory". The fix
+     * names the kind of file the option takes: --layers and --grads were both told to give ".npy, .safetensors or .json",
+     * though --layers takes only a .json table and --grads only an array.
+     */
     @Test
     void anEmptyFileNameIsSaidToBeEmpty() throws IOException {
-        String said = "'': file: the name is empty (an unset shell variable?); give the path of the .npy, .safetensors or .json file";
+        String said = "'': file: the name is empty (an unset shell variable?); give the path of the ";
         Run inspect = run("inspect", "");
         assertEquals(2, inspect.code(), inspect.all());
-        assertTrue(inspect.err().contains("falcon: error: " + said), inspect.err());
+        assertTrue(inspect.err().contains("falcon: error: " + said + ".npy, .safetensors or .json file"), inspect.err());
         assertFalse(inspect.err().contains("directory"), inspect.err());
-        for (String option : List.of("--weights", "--layers")) {
-            String[] args = option.equals("--weights") ? new String[] {"prune", "--weights", "", "--layers", layersFile.toString()}
-                    : new String[] {"prune", "--weights", wFile.toString(), "--layers", ""};
-            Run prune = run(concat(args, new String[] {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--quiet"}));
-            assertFails(prune, 2, said);
+        String[] out = {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--quiet"};
+        Object[][] cases = {
+                {new String[] {"prune", "--weights", "", "--layers", layersFile.toString()}, "--weights: " + said + ".npy or .safetensors file"},
+                {new String[] {"prune", "--weights", wFile.toString(), "--layers", ""}, "--layers: " + said + ".json layer table"},
+                {new String[] {"prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon", "--grads", ""},
+                        "--grads: " + said + ".npy or .safetensors file"},
+        };
+        for (Object[] c : cases) {
+            Run prune = run(concat((String[]) c[0], out));
+            assertFails(prune, 2, (String) c[1]);
             assertFalse(prune.err().contains("directory"), prune.err());
         }
     }

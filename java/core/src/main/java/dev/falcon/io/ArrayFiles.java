@@ -420,7 +420,7 @@ public final class ArrayFiles {
 
     /** As {@link #locate} for a bare path, but by the file's content (see {@link #matrixSourceByContent}). */
     static Located locateByContent(Path file, String label) {
-        InputFiles.requireRegularFile(file);
+        InputFiles.requireRegularFile(file, InputFiles.ARRAY_FILE);
         byte[] start = new byte[FORMAT_HEAD_BYTES];
         int read = 0;
         try (java.io.InputStream in = java.nio.file.Files.newInputStream(file)) {
