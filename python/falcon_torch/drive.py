@@ -311,8 +311,12 @@ def _check_budget_fraction(keyword: str, value) -> None:
         # a string went on to the CLI as float(value): '30%' failed with float's own message after the export
         raise ValueError(f"{keyword}=: is {value!r}, not a number; give the fraction to keep, e.g. {keyword}=0.3")
     if not math.isfinite(value) or not 0 < value <= 1:
+        # as Budgets.emptyOnPurpose: exactly 0 is told the request that keeps nothing on purpose, the CLI's absolute
+        # budget through extra_args (prune has no keyword for it)
+        exact = {"keep_flops": "--flops", "keep_nnz": "--nnz"}[keyword]
+        on_purpose = f", or {keyword}=None, extra_args=['{exact}', '0'] to prune every weight on purpose" if value == 0 else ""
         raise ValueError(f"{keyword}=: is {value!r}, outside the valid range (0, 1]; give the fraction to keep, "
-                         f"e.g. {keyword}=0.3")
+                         f"e.g. {keyword}=0.3{on_purpose}")
 
 
 def _duration_arg(timeout) -> Optional[str]:

@@ -792,9 +792,13 @@ class ExportApplyTest(unittest.TestCase):
                                ("keep_nnz", 1.5)):
             for method, source in (("mp", "auto"), ("falcon++", "cli"), ("falcon++", "python")):
                 with self.subTest(keyword=keyword, value=value, method=method, source=source):
+                    # as the CLI's refusal of --keep-flops 0, exactly 0 is told how to prune every weight on purpose
+                    exact = {"keep_flops": "--flops", "keep_nnz": "--nnz"}[keyword]
+                    on_purpose = (re.escape(f", or {keyword}=None, extra_args=['{exact}', '0'] to prune every weight on "
+                                            "purpose") if value == 0 else "")
                     with self.assertRaisesRegex(ValueError, rf"^{keyword}=: is {re.escape(repr(value))}, outside the "
                                                             rf"valid range \(0, 1\]; give the fraction to keep, e\.g\. "
-                                                            rf"{keyword}=0\.3$"):
+                                                            rf"{keyword}=0\.3{on_purpose}$"):
                         ft.prune(m, batches, method=method, gradient_source=source, cli=cli, n_samples=4,
                                  work_dir=self.d, **{keyword: value})
         with self.assertRaisesRegex(ValueError, r"^keep_flops=: is '30%', not a number; give the fraction to keep"):
