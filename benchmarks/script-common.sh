@@ -8,8 +8,10 @@
 #
 # The script sets, before stop_on_signals: tmp (its temporary folder) and out= (its result file, once being written).
 
-# the header comment of the script that sources this, from its second line to `set -euo pipefail`
-usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "$0"; }
+# the header comment of the script that sources this, from its second line to `set -euo pipefail`; named from the repo
+# root, where the script has gone before sourcing this: "$0" as typed (./solve.sh from inside benchmarks/) is no path
+# from there
+usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "benchmarks/${0##*/}"; }
 
 stoppable_session=()
 command -v setsid > /dev/null && stoppable_session=(setsid)

@@ -2,7 +2,8 @@
 # Full falcon solves, timed end to end (issue 3, section 8): wall time, peak RSS, bytes of X and RSS / X.
 #   benchmarks/solve.sh [EXAMPLE:N ...]      default: mobilenetv1:128 resnet20:1000 (N: the number of samples, >= 1)
 #   benchmarks/solve.sh -h | --help          this text
-# A case that is not EXAMPLE:N stops the script (exit 2) with one line naming it, before anything runs.
+# A case that is not EXAMPLE:N (one of falcon's examples, in any case; N from 1 to 2147483647) stops the script
+# (exit 2) with one line naming it, before anything runs.
 # Each case runs
 #   ./falcon prune --example EXAMPLE --n N --method falcon --keep-flops 0.3 --threads $FALCON_THREADS
 # under /usr/bin/time -v (peak RSS = its "Maximum resident set size"); without /usr/bin/time the wall time is
@@ -40,14 +41,30 @@ for c in "${cases[@]}"; do
   if [[ $c == -* ]]; then
     echo "benchmarks/solve.sh: $c: no such option (benchmarks/solve.sh -h: its usage)" >&2
     exit 2
-  elif [[ $c =~ ^[a-z0-9]+:?$ ]]; then
+  elif [[ $c =~ ^[A-Za-z0-9]+:?$ ]]; then
     echo "benchmarks/solve.sh: case '$c' needs :N, the number of samples (e.g. resnet20:1000)" >&2
     exit 2
-  elif [[ ! $c =~ ^[a-z0-9]+:[0-9]+$ ]]; then
+  elif [[ ! $c =~ ^[A-Za-z0-9]+:[0-9]+$ ]]; then
     echo "benchmarks/solve.sh: case '$c' is not EXAMPLE:N (e.g. resnet20:1000; benchmarks/solve.sh -h: its usage)" >&2
     exit 2
-  elif [ $((10#${c#*:})) -lt 1 ]; then
+  fi
+  # falcon's --example names (PruneCommand), which it takes in any case: an unknown one was refused by falcon only after
+  # the earlier cases' solves
+  example=${c%%:*}
+  case ${example,,} in
+    resnet20|mobilenetv1|resnet50) ;;
+    *) echo "benchmarks/solve.sh: case '$c': unknown example '${c%%:*}'; choose one of resnet20, mobilenetv1, resnet50" >&2
+       exit 2 ;;
+  esac
+  # N compared as digits, not by $((...)), which wraps past 2^63 (a huge N read as negative, or passed); falcon's --n
+  # is an int
+  n=${c#*:}
+  [[ $n =~ ^0*([0-9]*)$ ]] && n=${BASH_REMATCH[1]}
+  if [ -z "$n" ]; then
     echo "benchmarks/solve.sh: case '$c': N, the number of samples, must be at least 1" >&2
+    exit 2
+  elif [ ${#n} -gt 10 ] || { [ ${#n} -eq 10 ] && [[ $n > 2147483647 ]]; }; then
+    echo "benchmarks/solve.sh: case '$c': N, the number of samples, must be at most 2147483647 (falcon's --n is an int)" >&2
     exit 2
   fi
 done

@@ -533,9 +533,15 @@ def read_layers_json(path: str) -> List[LayerInfo]:
             doc = json.load(f)
         except ValueError as e:
             raise ValueError(f"{path}: not JSON ({e}); {fix}") from e
+    if isinstance(doc, dict) and ("falcon_version" in doc or "budgets" in doc):
+        # LayersJson.isReport's test and words: falcon's own report is whole, just no table, so not "fix or remove" a key
+        marker = "falcon_version" if "falcon_version" in doc else "budgets"
+        raise ValueError(f'{path}: json: is a falcon prune report (it has "{marker}"), not a layer table; give the layer '
+                         "table the run read (the report's inputs.files.layers), or write "
+                         '{"layers": [{"name": ..., "shape": [...], "flops_per_weight": ...}, ...]}')
     if not isinstance(doc, dict) or not isinstance(doc.get("layers"), list):
         raise ValueError(f"{path}: no 'layers' list, so not a layer table; {fix}")
-    # after the check above: a report given for the table is named as no table, not by its first unknown key
+    # after the checks above: a file that is no table is named so, not by its first unknown key
     _refuse_unknown_keys(path, "json", "top-level key", doc, _TOP_LEVEL_KEYS, _EXPORTER_TOP_LEVEL_KEYS)
     out, offset, seen = [], 0, {}
     for i, e in enumerate(doc["layers"]):

@@ -1203,6 +1203,19 @@ class ExportApplyTest(unittest.TestCase):
                        "layers": [dict(layers[0], kind="Linear", module="a"), layers[1]]}, f)
         self.assertEqual([("a", 0, 20), ("b", 20, 20)], [(l.name, l.offset, l.count) for l in read_layers_json(path)])
 
+    def test_read_layers_json_names_a_report_as_the_cli_does(self):
+        # falcon prune's --report is a .json falcon wrote, whole but no layer table: the CLI (LayersJson) names it so,
+        # and read_layers_json refused its first key as unknown, telling the user to "fix or remove it" in falcon's own
+        # report
+        table = ('give the layer table the run read (the report\'s inputs.files.layers), or write {"layers": [{"name": ..., '
+                 '"shape": [...], "flops_per_weight": ...}, ...]}')
+        layers = [{"name": "a", "shape": [20], "flops_per_weight": 2}]
+        self.assert_layer_tables_refused({
+            "report.json": ({"falcon_version": "dev", "budgets": [], "layers": layers},
+                            'json: is a falcon prune report (it has "falcon_version"), not a layer table; ' + table),
+            "budgets.json": ({"budgets": [], "layers": layers},
+                             'json: is a falcon prune report (it has "budgets"), not a layer table; ' + table)})
+
     def test_failed_apply_leaves_the_model_as_it_was(self):
         # the first layer matches, the last one does not: nothing may be written before the mismatch is found
         m = small_model()

@@ -109,6 +109,19 @@ class SolveShTest(unittest.TestCase):
                 self.assertEqual(r.stderr, "")
                 self.assertFalse((self.root / "falcon.jar").exists(), "falcon ran")
 
+    def test_help_from_inside_benchmarks(self):
+        # usage read "$0" after the script's cd to the repo root: ./solve.sh -h from benchmarks/ was "sed: can't read
+        # ./solve.sh", exit 2
+        r = subprocess.run(["./solve.sh", "-h"], cwd=self.root / "benchmarks", capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("benchmarks/solve.sh [EXAMPLE:N ...]", r.stdout)
+
+    def test_an_example_in_any_case_and_a_zero_padded_n_run_as_falcon_takes_them(self):
+        # falcon's --example takes ResNet20; the up-front check refused it as "not EXAMPLE:N"
+        r = self.solve_sh("ResNet20:0100")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("--example ResNet20 --n 0100", r.stderr)
+
     def test_a_case_that_is_not_example_colon_n_is_refused_before_anything_runs(self):
         # resnet20 ran as --n resnet20 ("'resnet20' is not a number"), and resnet20:64:1 was timed and saved as n = 1,
         # each after falcon env (and, with a bad case after good ones, after their solves)
@@ -117,7 +130,19 @@ class SolveShTest(unittest.TestCase):
                                             "benchmarks/solve.sh -h: its usage)"),
                           ("resnet20:", "benchmarks/solve.sh: case 'resnet20:' needs :N, the number of samples (e.g. resnet20:1000)"),
                           ("resnet20:0", "benchmarks/solve.sh: case 'resnet20:0': N, the number of samples, must be at least 1"),
-                          ("-x", "benchmarks/solve.sh: -x: no such option (benchmarks/solve.sh -h: its usage)")):
+                          ("-x", "benchmarks/solve.sh: -x: no such option (benchmarks/solve.sh -h: its usage)"),
+                          # an unknown example was refused by falcon after the earlier cases' solves, and N read by $((...))
+                          # wrapped: 2^63 as negative ("at least 1"), 10^20 passed to falcon
+                          ("resnet21:10", "benchmarks/solve.sh: case 'resnet21:10': unknown example 'resnet21'; choose one "
+                                          "of resnet20, mobilenetv1, resnet50"),
+                          ("resnet20:9223372036854775808", "benchmarks/solve.sh: case 'resnet20:9223372036854775808': N, "
+                                                           "the number of samples, must be at most 2147483647 (falcon's --n "
+                                                           "is an int)"),
+                          ("resnet20:99999999999999999999", "benchmarks/solve.sh: case 'resnet20:99999999999999999999': N, "
+                                                            "the number of samples, must be at most 2147483647 (falcon's "
+                                                            "--n is an int)"),
+                          ("resnet20:2147483648", "benchmarks/solve.sh: case 'resnet20:2147483648': N, the number of "
+                                                  "samples, must be at most 2147483647 (falcon's --n is an int)")):
             with self.subTest(case=case):
                 r = self.solve_sh("resnet20:10", case)
                 self.assertEqual(r.returncode, 2, r.stdout + r.stderr)

@@ -43,20 +43,20 @@ final class EnvCommand implements Callable<Integer> {
             badMemoryProperty = e;
             available = "unknown (-D" + SystemInfo.MEMORY_PROPERTY + " refused: see the error below)";
         }
-        // a size JavaCPP cannot read makes every backend unusable, though its folder is fine: reported at the end, as a
+        // a property JavaCPP cannot read makes every backend unusable, though its folder is fine: reported at the end, as a
         // bad -Dfalcon.memory.available is, and not shown as a limit in effect
         String badJavacppSetting = JavaCppRuntime.settingProblem();
         out.printf(Locale.ROOT, "memory: total %s, available %s, Java heap max %s, javacpp maxBytes %s%n",
                 SystemInfo.bytes(SystemInfo.totalMemory()), available,
                 SystemInfo.bytes(Runtime.getRuntime().maxMemory()),
-                badJavacppSetting != null ? "unknown (a javacpp size property refused: see the error below)"
+                JavaCppRuntime.settingProblem("maxBytes") != null ? "unknown (refused: see the error below)"
                         : javacppLimit(System.getProperty("org.bytedeco.javacpp.maxBytes")));
         // the folder is per clone through the launcher, and one that cannot be used makes every backend unusable:
         // said once here, not in full for each backend and again in the choice
         String runtime = JavaCppRuntime.problem();
         java.io.File cache = JavaCppRuntime.cacheDir();
         out.println("javacpp cache folder " + (cache != null ? cache : "none") + (runtime != null && badJavacppSetting == null ? ": " + runtime : ""));
-        String runtimeShort = badJavacppSetting != null ? "JavaCPP refuses a size property (see the error below)"
+        String runtimeShort = badJavacppSetting != null ? "JavaCPP refuses one of its properties (see the error below)"
                 : "JavaCPP's native library did not load (see the javacpp line above)";
         out.println("backends (highest priority first):");
         for (Backends.Candidate c : Backends.candidates()) {

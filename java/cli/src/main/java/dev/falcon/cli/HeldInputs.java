@@ -35,14 +35,19 @@ final class HeldInputs implements AutoCloseable {
 
     /** {@link #hold(String, Path)} for an array spec ("path.safetensors:tensor" holds path.safetensors). */
     void holdArray(String option, String spec) {
-        hold(option, fileOf(option, spec));
+        hold(option, fileOf(option, spec), InputFiles.ARRAY_FILE);
     }
 
-    /** Opens the input file and records what it is, before anything reads it. */
+    /** Opens the layer table and records what it is, before anything reads it. */
     void hold(String option, Path file) {
+        hold(option, file, InputFiles.LAYER_TABLE);
+    }
+
+    /** Opens the input file, of {@code kind} (InputFiles' names), and records what it is, before anything reads it. */
+    private void hold(String option, Path file, String kind) {
         Held earlier = inputs.get(option);
         if (earlier != null && earlier.channel() != null) close(earlier.channel());
-        requireRegularFile(option, file);
+        requireRegularFile(option, file, kind);
         Identity before = identity(option, file);
         FileChannel channel;
         try {
@@ -66,7 +71,7 @@ final class HeldInputs implements AutoCloseable {
     /** Records what the input an array spec names is, without holding it open. */
     void watchArray(String option, String spec) {
         Path file = fileOf(option, spec);
-        requireRegularFile(option, file);
+        requireRegularFile(option, file, InputFiles.ARRAY_FILE);
         inputs.put(option, new Held(file, identity(option, file), null));
     }
 
@@ -76,7 +81,7 @@ final class HeldInputs implements AutoCloseable {
      * the stage reads the file the path names now, header included, and that is the one hashed.
      */
     void loadingStage(String option, Path file) {
-        hold(option, file);
+        hold(option, file, InputFiles.ARRAY_FILE);
     }
 
     /**
@@ -181,9 +186,9 @@ final class HeldInputs implements AutoCloseable {
         }
     }
 
-    private static void requireRegularFile(String option, Path file) {
+    private static void requireRegularFile(String option, Path file, String kind) {
         try {
-            InputFiles.requireRegularFile(file);
+            InputFiles.requireRegularFile(file, kind);
         } catch (InputException e) {
             throw new InputException(option + ": " + e.getMessage(), e);
         }

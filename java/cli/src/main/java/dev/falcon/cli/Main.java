@@ -2,6 +2,7 @@ package dev.falcon.cli;
 
 import dev.falcon.backend.BackendMemoryException;
 import dev.falcon.backend.NativeCalls;
+import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.RunPhase;
 import dev.falcon.io.ShutdownHooks;
@@ -344,8 +345,11 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * args.txt missing was refused as "Unmatched argument at index 1: '@args.txt'", `falcon inspect @x` looked for a file
      * named "@x", and a folder failed inside picocli with a trace. Only the command line's own are checked: one named
      * inside an argument file is expanded (or kept) by picocli as it reads that file. After the end-of-options delimiter
-     * ("--") picocli keeps an @FILE it cannot read as the literal argument, which is not refused there; one it can read it
-     * still expands, so that one must be text there too ({@link #notText}).
+     * ("--") picocli keeps an @FILE it cannot read (File.canRead: missing, or its permissions) as the literal argument,
+     * which is not refused there; one it can read it still expands, so a folder (which canRead accepts, and picocli then
+     * fails to open with a trace) is refused there too, and a regular file must be text ({@link #notText}). A pipe or
+     * device (`@<(...)`, `@/dev/stdin`, a FIFO) is left to picocli unread: reading its head here would consume the very
+     * arguments picocli is to read, and a pipe cannot be read twice.
      */
     static void rejectUnreadableArgumentFiles(CommandLine cl, String[] args) {
         if (!cl.isExpandAtFiles()) return;
@@ -354,10 +358,10 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (a != null && a.equals(cl.getEndOfOptionsDelimiter())) afterEndOfOptions = true;
             if (a == null || !a.startsWith("@") || a.equals("@") || a.startsWith("@@")) continue;
             java.io.File file = new java.io.File(a.substring(1));
-            boolean readable = file.isFile() && file.canRead();
-            String problem = afterEndOfOptions && !readable ? null // kept as the literal argument by picocli
+            String problem = afterEndOfOptions && !file.canRead() ? null // kept as the literal argument by picocli
                     : !file.exists() ? "does not exist" : file.isDirectory() ? "is a folder, not a file of arguments"
-                    : !file.canRead() ? "cannot be read (its permissions)" : notText(file);
+                    : !file.canRead() ? "cannot be read (its permissions)"
+                    : java.nio.file.Files.isRegularFile(file.toPath()) ? notText(file) : null;
             if (problem != null) {
                 throw InputException.of(a, "argument file", problem + " (an argument @FILE stands for the arguments written in FILE)",
                         "check the path, or write @" + a + " for an argument that itself begins with @ (./" + a + " names such a file too)");
@@ -377,11 +381,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         } catch (java.io.IOException e) {
             return "cannot be read (" + e.getMessage() + ")";
         }
-        if (head.length >= 6 && (head[0] & 0xff) == 0x93 && new String(head, 1, 5, java.nio.charset.StandardCharsets.ISO_8859_1).equals("NUMPY")) {
-            return "is a .npy array, not a text file of arguments";
-        }
-        // safetensors: an 8-byte little-endian header length (NULs in its high bytes), then the JSON header's '{'
-        if (head.length >= 9 && head[8] == '{' && head[7] == 0) return "is a .safetensors file, not a text file of arguments";
+        ArrayFiles.ContentFormat format = ArrayFiles.formatByContent(head, head.length);
+        if (format == ArrayFiles.ContentFormat.NPY) return "is a .npy array, not a text file of arguments";
+        if (format == ArrayFiles.ContentFormat.SAFETENSORS) return "is a .safetensors file, not a text file of arguments";
         for (byte b : head) if (b == 0) return "is a binary file (it holds NUL bytes), not a text file of arguments";
         return null;
     }

@@ -56,7 +56,7 @@ class JavaCppSizePropertyTest {
         assertNamesTheProperty(env, "org.bytedeco.javacpp.maxBytes=1.5g");
         // the refused value is not shown as the limit in effect, and each backend says why it cannot run
         assertFalse(env.output().contains("javacpp maxBytes 1.5g"), env.output());
-        assertTrue(env.output().contains("cpu    priority 200  unusable: JavaCPP refuses a size property (see the error below)"), env.output());
+        assertTrue(env.output().contains("cpu    priority 200  unusable: JavaCPP refuses one of its properties (see the error below)"), env.output());
         assertTrue(env.output().contains("backends (highest priority first):"), env.output());
     }
 
@@ -72,6 +72,33 @@ class JavaCppSizePropertyTest {
     @Test
     void theLowerCaseNameIsNamedAsGiven() throws Exception {
         assertNamesTheProperty(falcon("-Dorg.bytedeco.javacpp.maxbytes=8GiB", "env"), "org.bytedeco.javacpp.maxbytes=8GiB");
+    }
+
+    /**
+     * The same initializer reads -Dorg.bytedeco.javacpp.maxRetries with Integer.parseInt, and a value it cannot read failed
+     * it as a bad size did: blamed on the cache folder, the deallocator thread's stack trace, env exit 0.
+     */
+    @Test
+    void anUnreadableMaxRetriesIsNamedAndExits2() throws Exception {
+        for (String[] args : new String[][] {{"env"}, {"prune", "--example", "resnet20", "-q", "--out", dir.resolve("w.npy").toString()}}) {
+            Child c = falcon("-Dorg.bytedeco.javacpp.maxRetries=abc", args);
+            assertEquals(2, c.code(), c.output());
+            assertTrue(c.output().contains("falcon: error: -Dorg.bytedeco.javacpp.maxRetries=abc is not a whole number JavaCPP reads"), c.output());
+            assertFalse(c.output().contains("Exception"), c.output());
+            assertFalse(c.output().contains("\tat "), c.output());
+            assertFalse(c.output().contains("cachedir=DIR"), c.output());
+        }
+        assertFalse(Files.exists(dir.resolve("w.npy")));
+        Child taken = falcon("-Dorg.bytedeco.javacpp.maxRetries=3", "env");
+        assertEquals(0, taken.code(), taken.output());
+    }
+
+    /** Where only another property is refused, the maxBytes env shows is still the one in effect, not "unknown". */
+    @Test
+    void envShowsAReadableMaxBytesBesideARefusedProperty() throws Exception {
+        Child env = falcon("-Dorg.bytedeco.javacpp.maxPhysicalBytes=abc", "env");
+        assertEquals(2, env.code(), env.output());
+        assertTrue(env.output().contains("javacpp maxBytes default (= heap size)"), env.output());
     }
 
     /** The forms JavaCPP reads still run: a suffix with a blank before it, a percentage of the heap. */

@@ -307,6 +307,40 @@ class MainTest {
     }
 
     /**
+     * An argument file that is a pipe (`@<(echo w.npy)`, `@/dev/stdin`, a FIFO) is read by picocli as it was before the
+     * check of argument files' heads: that check read every readable @FILE, and a pipe refused it with "cannot be read
+     * (Illegal seek)" (where it did not, it would have consumed the arguments picocli was to read). Run in a JVM of its
+     * own, with the arguments on its stdin, as `echo w.npy | falcon inspect @/dev/stdin`.
+     */
+    @Test
+    void anArgumentFileThatIsAPipeIsLeftToPicocli() throws Exception {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.exists(Path.of("/dev/stdin")), "skipped: no /dev/stdin here");
+        Path log = dir.resolve("pipe.log");
+        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), Main.class.getName(), "inspect", "@/dev/stdin")
+                .directory(dir.toFile()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try (java.io.OutputStream stdin = child.getOutputStream()) {
+            stdin.write("w.npy\n".getBytes(StandardCharsets.UTF_8));
+        }
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "inspect did not end");
+        String output = Files.readString(log);
+        assertEquals(0, child.exitValue(), output);
+        assertTrue(output.startsWith("w.npy: 1 array(s)"), output);
+    }
+
+    /**
+     * After "--" picocli keeps as literal only an @FILE it cannot read; a folder it opens, and `falcon inspect -- @/tmp`
+     * died with picocli's InitializationException trace, exit 1. Refused in one line as it is before "--".
+     */
+    @Test
+    void aFolderAsAnArgumentFileAfterTheEndOfOptionsIsRefusedInOneLine() throws IOException {
+        String folder = "@" + dir;
+        Run r = run("inspect", "--", folder);
+        assertFails(r, 2, folder + ": argument file: is a folder, not a file of arguments");
+        assertEquals(1, r.err().lines().count(), r.err());
+    }
+
+    /**
      * picocli expands a readable @FILE after "--" too: `falcon inspect -- @w.npy` (README's example) beside a w.npy fed
      * the binary array to picocli as thousands of arguments, each refused on its own line of mojibake. An argument file
      * that is no text is refused in one line, before or after "--", saying how to name a file whose name begins with @.
@@ -342,6 +376,24 @@ class MainTest {
             String output = Files.readString(dir.resolve("named.log"));
             assertEquals(0, child.exitValue(), output);
             assertTrue(output.contains("@w.npy: 1 array(s)"), output);
+        }
+    }
+
+    /**
+     * The argument-file check read the .npy and safetensors signatures by a copy of its own, weaker than the one the
+     * array readers use (ArrayFiles.formatByContent): a truncated .npy (its magic cut short, no NUL) passed as text and
+     * reached picocli as arguments, and eight NULs then '{' (a header length of 0, no safetensors file) was called one.
+     */
+    @Test
+    void aBinaryArgumentFileIsNamedByTheArrayReadersSignatures() throws IOException {
+        Path truncated = Files.write(dir.resolve("truncated.npy"), new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P'});
+        Path noHeader = Files.write(dir.resolve("zero-header"), new byte[] {0, 0, 0, 0, 0, 0, 0, 0, '{', '}'});
+        Object[][] cases = {{truncated, "is a .npy array"}, {noHeader, "is a binary file (it holds NUL bytes)"}};
+        for (Object[] c : cases) {
+            String at = "@" + c[0];
+            Run r = run("inspect", at);
+            assertFails(r, 2, at + ": argument file: " + c[1] + ", not a text file of arguments");
+            assertEquals(1, r.err().lines().count(), r.err());
         }
     }
 
@@ -955,19 +1007,28 @@ class MainTest {
         assertFalse(x.out().contains("not for X"), "a float32 X gets no remark: " + x.out());
     }
 
-    /** An empty file name (an unset shell variable, `falcon inspect "$W"`) was refused as ": file: is a directory". */
+    /**
+     * An empty file name (an unset shell variable, `falcon inspect "$W"`) was refused as ": file: is a directory". The fix
+     * names the kind of file the option takes: --layers and --grads were both told to give ".npy, .safetensors or .json",
+     * though --layers takes only a .json table and --grads only an array.
+     */
     @Test
     void anEmptyFileNameIsSaidToBeEmpty() throws IOException {
-        String said = "'': file: the name is empty (an unset shell variable?); give the path of the .npy, .safetensors or .json file";
+        String said = "'': file: the name is empty (an unset shell variable?); give the path of the ";
         Run inspect = run("inspect", "");
         assertEquals(2, inspect.code(), inspect.all());
-        assertTrue(inspect.err().contains("falcon: error: " + said), inspect.err());
+        assertTrue(inspect.err().contains("falcon: error: " + said + ".npy, .safetensors or .json file"), inspect.err());
         assertFalse(inspect.err().contains("directory"), inspect.err());
-        for (String option : List.of("--weights", "--layers")) {
-            String[] args = option.equals("--weights") ? new String[] {"prune", "--weights", "", "--layers", layersFile.toString()}
-                    : new String[] {"prune", "--weights", wFile.toString(), "--layers", ""};
-            Run prune = run(concat(args, new String[] {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--quiet"}));
-            assertFails(prune, 2, said);
+        String[] out = {"--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--quiet"};
+        Object[][] cases = {
+                {new String[] {"prune", "--weights", "", "--layers", layersFile.toString()}, "--weights: " + said + ".npy or .safetensors file"},
+                {new String[] {"prune", "--weights", wFile.toString(), "--layers", ""}, "--layers: " + said + ".json layer table"},
+                {new String[] {"prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "falcon", "--grads", ""},
+                        "--grads: " + said + ".npy or .safetensors file"},
+        };
+        for (Object[] c : cases) {
+            Run prune = run(concat((String[]) c[0], out));
+            assertFails(prune, 2, (String) c[1]);
             assertFalse(prune.err().contains("directory"), prune.err());
         }
     }

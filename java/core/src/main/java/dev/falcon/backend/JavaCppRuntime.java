@@ -49,25 +49,52 @@ public final class JavaCppRuntime {
     }
 
     /**
-     * Null where JavaCPP can read its size properties ({@code -Dorg.bytedeco.javacpp.maxBytes} and
-     * {@code maxPhysicalBytes}), else the one it cannot, with its value and the forms it reads. JavaCPP reads them in
-     * Pointer's class initializer, so an unreadable one ({@code 1.5g}, the form falcon's own
-     * {@code -Dfalcon.memory.available} takes) made every backend unusable, was blamed on the cache folder (whose move
-     * cannot fix it) and printed a stack trace from JavaCPP's deallocator thread, which that initializer starts first.
-     * Checked without touching Pointer, whose failed initialization cannot be undone.
+     * Null where JavaCPP can read the properties Pointer's class initializer parses (the sizes
+     * {@code -Dorg.bytedeco.javacpp.maxBytes} and {@code maxPhysicalBytes}, and the count {@code maxRetries}), else the
+     * first it cannot, with its value and the forms it reads. An unreadable one ({@code 1.5g}, the form falcon's own
+     * {@code -Dfalcon.memory.available} takes) failed that initializer: every backend was unusable, the cause was
+     * blamed on the cache folder (whose move cannot fix it) and JavaCPP's deallocator thread, which that initializer
+     * starts first, printed a stack trace. Checked without touching Pointer, whose failed initialization cannot be undone.
      */
     public static String settingProblem() {
-        for (String name : List.of("maxBytes", "maxPhysicalBytes")) {
-            String property = "org.bytedeco.javacpp." + name, lowerCase = property.toLowerCase(Locale.ROOT);
-            // JavaCPP's own lookup: the camel-case name, else the lower-case one; an empty value is left unread
-            String value = System.getProperty(property, System.getProperty(lowerCase));
-            if (value == null || value.isEmpty() || readAsSize(value)) continue;
-            String given = System.getProperty(property) != null ? property : lowerCase;
-            return "-D" + given + "=" + value + " is not a size JavaCPP reads (it fails to load, which makes every backend unusable):"
-                    + " write whole bytes with an optional k, m, g or t suffix (600m, 2g), a percentage of the Java heap (50%),"
-                    + " or 0 for no limit (the launcher's default), e.g. FALCON_JAVA_OPTS='-D" + given + "=2g'";
+        for (String name : SETTINGS) {
+            String problem = settingProblem(name);
+            if (problem != null) return problem;
         }
         return null;
+    }
+
+    /** The properties Pointer's class initializer parses, in its order. */
+    private static final List<String> SETTINGS = List.of("maxBytes", "maxPhysicalBytes", "maxRetries");
+
+    /** As {@link #settingProblem()} for one of them, by its camel-case name ({@code maxBytes}): null where it is readable. */
+    public static String settingProblem(String name) {
+        if (!SETTINGS.contains(name)) throw new IllegalArgumentException("not a property Pointer parses: " + name);
+        String property = "org.bytedeco.javacpp." + name, lowerCase = property.toLowerCase(Locale.ROOT);
+        // JavaCPP's own lookup: the camel-case name, else the lower-case one; an empty value is left unread
+        String value = System.getProperty(property, System.getProperty(lowerCase));
+        if (value == null || value.isEmpty()) return null;
+        String given = System.getProperty(property) != null ? property : lowerCase;
+        if (name.equals("maxRetries")) {
+            if (readAsInt(value)) return null;
+            return "-D" + given + "=" + value + " is not a whole number JavaCPP reads (it fails to load, which makes every backend unusable):"
+                    + " write the count of times it retries an allocation after a garbage collection, in digits (10, its default),"
+                    + " e.g. FALCON_JAVA_OPTS='-D" + given + "=10'";
+        }
+        if (readAsSize(value)) return null;
+        return "-D" + given + "=" + value + " is not a size JavaCPP reads (it fails to load, which makes every backend unusable):"
+                + " write whole bytes with an optional k, m, g or t suffix (600m, 2g), a percentage of the Java heap (50%),"
+                + " or 0 for no limit (the launcher's default), e.g. FALCON_JAVA_OPTS='-D" + given + "=2g'";
+    }
+
+    /** Whether JavaCPP's Integer.parseInt of maxRetries takes {@code value}. */
+    private static boolean readAsInt(String value) {
+        try {
+            Integer.parseInt(value);
+            return true;
+        } catch (NumberFormatException e) {
+            return false;
+        }
     }
 
     /** Whether JavaCPP's Pointer.parseBytes takes {@code value}: digits, then blanks and a suffix it knows, or none. */

@@ -398,21 +398,39 @@ public final class ArrayFiles {
         }
     }
 
+    /** The array formats a file's first bytes announce ({@link #formatByContent}). */
+    public enum ContentFormat { NPY, SAFETENSORS }
+
+    /** How many of a file's first bytes {@link #formatByContent} needs to tell a safetensors file. */
+    public static final int FORMAT_HEAD_BYTES = 9;
+
+    /**
+     * The array format that the first {@code read} bytes of a file announce, or null: the .npy magic ({@link Npy#MAGIC};
+     * a file shorter than the magic that starts like it is a truncated .npy, which Npy names as such), or safetensors'
+     * 8-byte little-endian header length, in range, then the JSON header's '{'. The one reading of the signatures, for
+     * {@link #locateByContent} and the CLI's refusal of a binary argument file alike.
+     */
+    public static ContentFormat formatByContent(byte[] head, int read) {
+        int magic = Math.min(read, Npy.MAGIC.length);
+        if (read > 0 && Arrays.equals(head, 0, magic, Npy.MAGIC, 0, magic)) return ContentFormat.NPY;
+        if (read < FORMAT_HEAD_BYTES) return null;
+        long headerLength = ByteBuffer.wrap(head, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        return head[8] == '{' && headerLength >= 2 && headerLength <= Safetensors.MAX_HEADER_BYTES ? ContentFormat.SAFETENSORS : null;
+    }
+
     /** As {@link #locate} for a bare path, but by the file's content (see {@link #matrixSourceByContent}). */
     static Located locateByContent(Path file, String label) {
-        InputFiles.requireRegularFile(file);
-        byte[] start = new byte[9];
+        InputFiles.requireRegularFile(file, InputFiles.ARRAY_FILE);
+        byte[] start = new byte[FORMAT_HEAD_BYTES];
         int read = 0;
         try (java.io.InputStream in = java.nio.file.Files.newInputStream(file)) {
             for (int r; read < start.length && (r = in.read(start, read, start.length - read)) > 0; ) read += r;
         } catch (IOException e) {
             throw InputException.of(label, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
         }
-        // a file shorter than the magic that starts like it is a truncated .npy, which Npy names as such
-        boolean npy = read > 0 && Arrays.equals(start, 0, Math.min(read, Npy.MAGIC.length), Npy.MAGIC, 0, Math.min(read, Npy.MAGIC.length));
-        if (npy) return fromNpy(Npy.readHeader(file));
-        long headerLength = ByteBuffer.wrap(start, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        if (read == start.length && start[8] == '{' && headerLength >= 2 && headerLength <= Safetensors.MAX_HEADER_BYTES) {
+        ContentFormat format = formatByContent(start, read);
+        if (format == ContentFormat.NPY) return fromNpy(Npy.readHeader(file));
+        if (format == ContentFormat.SAFETENSORS) {
             Safetensors.Header h = Safetensors.readHeader(file);
             if (h.tensors().isEmpty()) throw holdsNoTensors(h);
             if (h.tensors().size() != 1) {

@@ -43,11 +43,25 @@ public final class InputFiles {
         return Files.isRegularFile(base) ? base : null;
     }
 
+    /** What an array reader takes, for {@link #requireRegularFile(Path, String)}. */
+    public static final String ARRAY_FILE = ".npy or .safetensors file";
+
+    /** What the layer-table reader takes, for {@link #requireRegularFile(Path, String)}. */
+    public static final String LAYER_TABLE = ".json layer table";
+
     /** Refuses, naming the file and what it is, a path that is missing, a directory, or not a regular file. */
     public static void requireRegularFile(Path file) {
+        requireRegularFile(file, ".npy, .safetensors or .json file");
+    }
+
+    /**
+     * As {@link #requireRegularFile(Path)}, with {@code kind} the kind of file the caller reads ({@link #ARRAY_FILE},
+     * {@link #LAYER_TABLE}), named in the fix of an empty name: --layers was told to give an .npy it cannot take.
+     */
+    public static void requireRegularFile(Path file, String kind) {
         // Path.of("") is the working folder: an unset shell variable ("$W") was refused as "is a directory"
         if (file.toString().isEmpty()) {
-            throw InputException.of("''", "file", "the name is empty (an unset shell variable?)", "give the path of the .npy, .safetensors or .json file");
+            throw InputException.of("''", "file", "the name is empty (an unset shell variable?)", "give the path of the " + kind);
         }
         BasicFileAttributes attributes;
         try {

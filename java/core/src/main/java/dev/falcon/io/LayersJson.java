@@ -69,7 +69,7 @@ public final class LayersJson {
     private static final String SHAPE_FIX = "write {\"layers\": [{\"name\": ..., \"shape\": [...], \"flops_per_weight\": ...}, ...]}";
 
     private static JsonNode readTree(Path file) {
-        InputFiles.requireRegularFile(file);
+        InputFiles.requireRegularFile(file, InputFiles.LAYER_TABLE);
         String shapeFix = SHAPE_FIX;
         JsonNode root;
         try (java.io.InputStream in = Files.newInputStream(file)) {

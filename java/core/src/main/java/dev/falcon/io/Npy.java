@@ -85,7 +85,7 @@ public final class Npy {
 
     /** Reads and validates the header of {@code file} (see the class comment). */
     public static Header readHeader(Path file) {
-        InputFiles.requireRegularFile(file);
+        InputFiles.requireRegularFile(file, InputFiles.ARRAY_FILE);
         long size;
         try {
             size = Files.size(file);

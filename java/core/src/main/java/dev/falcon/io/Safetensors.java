@@ -102,7 +102,7 @@ public final class Safetensors {
     public record Header(Path file, LinkedHashMap<String, Tensor> tensors, Map<String, String> metadata, long dataStart) {}
 
     public static Header readHeader(Path file) {
-        InputFiles.requireRegularFile(file);
+        InputFiles.requireRegularFile(file, InputFiles.ARRAY_FILE);
         long size;
         try {
             size = Files.size(file);
