@@ -349,6 +349,29 @@ class SupportsTest(unittest.TestCase):
         return ft.FalconCLI(command=[sys.executable, "-c", f"import sys; sys.stderr.write({stderr + chr(10)!r}); "
                                                           f"sys.exit({code})"])
 
+    def _recording_stand_in(self, threads=None):
+        """A FalconCLI of a stand-in that answers the probe runs (falcon-probe-*) as a CLI running the method, refuses a
+        --threads given twice as the CLI does, and records the arguments of the prune run in args_file, then fails it
+        as an internal error. Returns (cli, args_file)."""
+        d = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, d)
+        args_file = os.path.join(d, "args.json")
+        stand_in = textwrap.dedent(f"""
+            import json, os, sys
+            args = sys.argv[1:]
+            if sum(a.split("=")[0] == "--threads" for a in args) > 1:
+                sys.stderr.write("falcon: error: option '--threads' (N) should be specified only once\\n")
+                sys.exit(2)
+            report = args[args.index("--report") + 1]
+            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
+                open(report, "w").write("{{}}")
+                sys.exit(0)
+            json.dump(args, open({args_file!r}, "w"))
+            sys.stderr.write("falcon: internal error: a stand-in\\n")
+            sys.exit(1)
+        """)
+        return ft.FalconCLI(command=[sys.executable, "-c", stand_in], threads=threads), args_file
+
     def test_a_launcher_that_cannot_start_the_cli_raises_instead_of_calling_every_method_unsupported(self):
         # every exit 2 of the probe was taken for the CLI refusing the method: a bad JAVA_HOME made supports("mp") a
         # Support(False, "falcon: JAVA_HOME is ..."), cached, and mnist_table.py wrote its tables with every method skipped
@@ -431,21 +454,7 @@ class SupportsTest(unittest.TestCase):
         import json
         import torch
         from torch import nn
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
-        args_file = os.path.join(d, "args.json")
-        stand_in = textwrap.dedent(f"""
-            import json, os, sys
-            args = sys.argv[1:]
-            report = args[args.index("--report") + 1]
-            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
-                open(report, "w").write("{{}}")
-                sys.exit(0)
-            json.dump(args, open({args_file!r}, "w"))
-            sys.stderr.write("falcon: internal error: a stand-in\\n")
-            sys.exit(1)
-        """)
-        cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in])
+        cli, args_file = self._recording_stand_in()
         batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
         for kw, budgets in ((dict(method="mp --keep-flops 0.5"), ["--keep-flops", "0.5"]),
                             (dict(method="mp", extra_args=["--keep-nnz", "0.5"]), ["--keep-flops", "0.3", "--keep-nnz",
@@ -465,21 +474,7 @@ class SupportsTest(unittest.TestCase):
         import json
         import torch
         from torch import nn
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
-        args_file = os.path.join(d, "args.json")
-        stand_in = textwrap.dedent(f"""
-            import json, os, sys
-            args = sys.argv[1:]
-            report = args[args.index("--report") + 1]
-            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
-                open(report, "w").write("{{}}")
-                sys.exit(0)
-            json.dump(args, open({args_file!r}, "w"))
-            sys.stderr.write("falcon: internal error: a stand-in\\n")
-            sys.exit(1)
-        """)
-        cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in])
+        cli, args_file = self._recording_stand_in()
         batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
         first_stage = ft.stage_schedule(0.5, 3)[0]
         for kw, budgets in ((dict(method="mp --keep-flops 0.5"), ["--keep-flops", repr(first_stage)]),
@@ -545,30 +540,13 @@ class SupportsTest(unittest.TestCase):
         import json
         import torch
         from torch import nn
-        d = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, d)
-        args_file = os.path.join(d, "args.json")
-        stand_in = textwrap.dedent(f"""
-            import json, os, sys
-            args = sys.argv[1:]
-            if sum(a.split("=")[0] == "--threads" for a in args) > 1:
-                sys.stderr.write("falcon: error: option '--threads' (N) should be specified only once\\n")
-                sys.exit(2)
-            report = args[args.index("--report") + 1]
-            if os.path.basename(os.path.dirname(report)).startswith("falcon-probe-"):
-                open(report, "w").write("{{}}")
-                sys.exit(0)
-            json.dump(args, open({args_file!r}, "w"))
-            sys.stderr.write("falcon: internal error: a stand-in\\n")
-            sys.exit(1)
-        """)
         batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
         for kw, threads in ((dict(extra_args=["--threads", "1"]), ["--threads", "1"]),
                             (dict(extra_args=["--threads=1"]), ["--threads=1"]),
                             (dict(method="mp --threads 3"), ["--threads", "3"]),
                             (dict(), ["--threads", "2"])):
             with self.subTest(**kw):
-                cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in], threads=2)
+                cli, args_file = self._recording_stand_in(threads=2)
                 with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
                     ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, cli=cli, **{"method": "mp", **kw})
                 with open(args_file) as f:
