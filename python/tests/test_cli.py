@@ -26,8 +26,9 @@ def _running(pid: int) -> bool:
 
 
 @needs_torch
-class InterruptTest(unittest.TestCase):
-    """An exception while FalconCLI waits for the CLI (Ctrl-C, Jupyter's "interrupt kernel") ends the CLI."""
+class _ChildProcessTest(unittest.TestCase):
+    """A temporary folder self.d, and self.pids: the children a test started, killed at its end where still running (a
+    failing run's child, or one a caller left running), so that none outlives the test."""
 
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -35,10 +36,14 @@ class InterruptTest(unittest.TestCase):
         self.pids = []
 
     def tearDown(self):
-        for pid in self.pids:                   # the child of a failing run, so that it outlives no test
+        for pid in self.pids:
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
         self.tmp.cleanup()
+
+
+class InterruptTest(_ChildProcessTest):
+    """An exception while FalconCLI waits for the CLI (Ctrl-C, Jupyter's "interrupt kernel") ends the CLI."""
 
     def _interrupted_run(self, echo: bool):
         """Runs a stand-in CLI that writes its pid and sleeps, sends SIGINT to this process's main thread once it runs (as
@@ -91,7 +96,7 @@ class InterruptTest(unittest.TestCase):
 
 
 @needs_torch
-class TerminationTest(unittest.TestCase):
+class TerminationTest(_ChildProcessTest):
     """SIGTERM (kill, timeout, a batch scheduler's stop) or SIGHUP (a closed ssh session) during prune() is handled as
     Ctrl-C is: the CLI and its process group stopped, the work folder removed, then the process dies of the signal."""
 
@@ -126,17 +131,9 @@ class TerminationTest(unittest.TestCase):
     """)
 
     def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.d = self.tmp.name
+        super().setUp()
         self.temp = os.path.join(self.d, "temp")          # the caller's TMPDIR: prune's work folder and the probe's
         os.mkdir(self.temp)
-        self.pids = []
-
-    def tearDown(self):
-        for pid in self.pids:                   # a child the caller left running, so that it outlives no test
-            if _running(pid):
-                os.kill(pid, signal.SIGKILL)
-        self.tmp.cleanup()
 
     def _stopped_caller(self, signum: int, **env):
         import subprocess
