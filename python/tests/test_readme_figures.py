@@ -80,17 +80,30 @@ class ReadmeMnistFiguresTest(unittest.TestCase):
 
 def count_tests(module):
     """The test methods of a test module, read from its source: the torch modules cannot be imported where torch is
-    missing, where this test runs too. Counted per class deriving from unittest.TestCase alone, which every test class
-    here does; another base could add or hide tests, so it fails here rather than miscounting."""
+    missing, where this test runs too. Counted per class deriving from unittest.TestCase, directly or through classes of
+    the same module alone (a shared setUp), each with the tests it inherits from them, as unittest's loader runs them;
+    another base could add or hide tests, so it fails here rather than miscounting."""
     tree = ast.parse((ROOT / "python" / "tests" / f"{module}.py").read_text())
-    count = 0
+    classes = {}
     for node in tree.body:
         if isinstance(node, ast.ClassDef):
-            tests = [m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name.startswith("test")]
-            bases = [ast.unparse(b) for b in node.bases]
-            if tests or bases != ["unittest.TestCase"]:
-                assert bases == ["unittest.TestCase"], f"{module}.{node.name} derives from {bases}: count its tests here"
-            count += len(tests)
+            tests = [m.name for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and m.name.startswith("test")]
+            classes[node.name] = ([ast.unparse(b) for b in node.bases], tests)
+
+    def inherited(name):
+        """The test names of class `name`, with its local bases'; None where it is no unittest.TestCase."""
+        bases, tests = classes[name]
+        if bases == ["unittest.TestCase"]:
+            return set(tests)
+        assert bases and all(b in classes for b in bases), f"{module}.{name} derives from {bases}: count its tests here"
+        from_bases = [inherited(b) for b in bases]
+        return set(tests).union(*from_bases) if all(b is not None for b in from_bases) else None
+
+    count = 0
+    for name, (bases, tests) in classes.items():
+        names = inherited(name) if tests or bases != ["unittest.TestCase"] else set()
+        assert names is not None, f"{module}.{name} is no unittest.TestCase: count its tests here"
+        count += len(names)
     return count
 
 
