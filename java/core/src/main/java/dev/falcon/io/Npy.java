@@ -103,6 +103,13 @@ public final class Npy {
             readFully(ch, pre, 0, file);
             for (int i = 0; i < MAGIC.length; i++) {
                 if (pre.get(i) != MAGIC[i]) {
+                    // a safetensors file saved under a .npy name is a naming slip, not damage: say which file it is
+                    byte[] head = new byte[pre.limit()];
+                    pre.get(0, head);
+                    if (ArrayFiles.formatByContent(head, head.length) == ArrayFiles.ContentFormat.SAFETENSORS) {
+                        throw InputException.of(file, "header", "is a safetensors file (an 8-byte header length, then a JSON header),"
+                                + " not an .npy file", "rename it to end in .safetensors");
+                    }
                     throw InputException.of(file, "header", "not an .npy file (it does not start with the magic \\x93NUMPY)",
                             "write the array with numpy.save(path, array), or use a .safetensors file");
                 }

@@ -122,6 +122,13 @@ public final class Safetensors {
             Npy.readFully(ch, len, 0, file);
             headerLength = len.getLong(0);
             if (headerLength < 0 || headerLength > MAX_HEADER_BYTES) {
+                byte[] head = new byte[8];
+                len.get(0, head);
+                // an .npy file saved under a .safetensors name is a naming slip, not damage: say which file it is
+                if (ArrayFiles.formatByContent(head, head.length) == ArrayFiles.ContentFormat.NPY) {
+                    throw InputException.of(file, "header", "is an .npy file (it starts with the magic \\x93NUMPY), not a safetensors file",
+                            "rename it to end in .npy");
+                }
                 throw InputException.of(file, "header", "header length " + Long.toUnsignedString(headerLength)
                         + " bytes is outside 2.." + MAX_HEADER_BYTES, "the file is damaged or not a .safetensors file; re-save it");
             }

@@ -220,6 +220,10 @@ class NpyTest {
         assertInput(() -> Npy.readHeader(tiny), tiny, "header", "shorter");
         Path magic = write(dir, "magic.npy", "PK\u0003\u0004 this is a zip file not npy".getBytes());
         assertInput(() -> Npy.readHeader(magic), magic, "header", "magic", "numpy.save");
+        Path misnamedSafetensors = write(dir, "misnamed.npy", Fixtures.safetensors(
+                "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", data));
+        assertInput(() -> Npy.readHeader(misnamedSafetensors), misnamedSafetensors, "header", "is a safetensors file",
+                "rename it to end in .safetensors");
         byte[] v4 = npyV1(dict("<f4", false, "(4,)"), data);
         v4[6] = 4;
         Path version = write(dir, "version.npy", v4);

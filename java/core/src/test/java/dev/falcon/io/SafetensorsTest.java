@@ -27,6 +27,13 @@ class SafetensorsTest {
     @TempDir Path dir;
 
     @Test
+    void anNpyFileUnderASafetensorsNameIsNamedAsOne() throws IOException {
+        Path misnamed = write(dir, "weights.safetensors", Fixtures.npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }",
+                new byte[8]));
+        assertInput(() -> Safetensors.readHeader(misnamed), misnamed, "header", "is an .npy file", "rename it to end in .npy");
+    }
+
+    @Test
     void roundTripWithMetadata() throws IOException {
         Path f = dir.resolve("model.safetensors");
         try (FloatPointer a = new FloatPointer(1f, 2f, 3f, 4f, 5f, 6f); FloatPointer b = new FloatPointer(-1f, 0.25f, 7f)) {
