@@ -283,8 +283,13 @@ class FalconCLI:
         if lam is not None:
             args += ["--lambda", repr(float(lam))]
         # this FalconCLI's thread count is the default: a --threads of the call's own words is the more specific, and
-        # both together were refused by the CLI as given twice, blamed on the method and the user's count
-        if self.threads is not None and not option_words([*margs, *extra], {"--threads"}):
+        # both together were refused by the CLI as given twice, blamed on the method and the user's count. A run whose
+        # words choose the single-threaded java backend gets none: the CLI refuses --threads there and told the user
+        # to drop an option they never gave (a --threads of their own words is still passed on, and refused)
+        words = [*margs, *extra]
+        chooses_java = any(value is not None and value.lower() == "java"
+                           for _, _, _, value in option_words(words, {"--device", "--backend"}))
+        if self.threads is not None and not chooses_java and not option_words(words, {"--threads"}):
             args += ["--threads", str(self.threads)]
         if quiet:
             args += ["--quiet"]
