@@ -515,7 +515,7 @@ final class PruneCommand implements Callable<Integer> {
                 // "--threads 2" stand for results a 2-processor run would not give
                 errW.println("falcon: warning: --threads " + backend.threads() + " but this process may use "
                         + Processors.usable() + " processor" + (Processors.usable() == 1 ? "" : "s")
-                        + " (taskset or a cpuset): OpenBLAS runs on " + backend.openBlasThreads() + " thread"
+                        + " (" + Processors.reason() + "): OpenBLAS runs on " + backend.openBlasThreads() + " thread"
                         + (backend.openBlasThreads() == 1 ? "" : "s") + ", whose rounding the results follow: they can differ from those of --threads "
                         + backend.threads() + " on " + backend.threads() + " processors; the report's backend.openblas_threads says the count used");
             }

@@ -1958,6 +1958,11 @@ class MainTest {
                 backend.toString());
         String warning = "falcon: warning: --threads " + threads + " but this process may use " + processors + " processor";
         assertEquals(1, r.err().split(java.util.regex.Pattern.quote(warning), -1).length - 1, r.err());
+        // the reason was always "(taskset or a cpuset)", on a machine with neither: it now names the true one
+        assertTrue(r.err().contains(" (" + dev.falcon.backend.Processors.reason() + "): OpenBLAS runs on"), r.err());
+        if (dev.falcon.backend.Processors.affinity() == dev.falcon.backend.Processors.online()) {
+            assertFalse(r.err().contains("taskset"), r.err());
+        }
         assertTrue(r.err().contains("OpenBLAS runs on " + processors + " thread"), r.err());
         Run within = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", String.valueOf(processors)), "--device", "cpu"));
         assertEquals(0, within.code(), within.err());
