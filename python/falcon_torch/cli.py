@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import json
+import numbers
 import os
 import shlex
 import shutil
@@ -230,8 +231,13 @@ def split_method(method: str) -> Tuple[str, List[str]]:
 class FalconCLI:
     def __init__(self, command: Optional[List[str]] = None, threads: Optional[int] = None, quiet: bool = True):
         """`threads`: the CLI's --threads for every run, unless the run's method or extra words give their own."""
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1):
+            # prune passed a truthy count on and dropped a 0: FalconCLI(threads=0) ran on every processor without a word,
+            # where the CLI refuses --threads 0 and the Java API create(0)
+            raise ValueError(f"FalconCLI(threads=...): is {threads!r}, it must be a whole number of threads, at least 1 "
+                             "(the CLI's --threads); omit it (None) to use every processor")
         self.command, self._source = (command, "FalconCLI(command=...)") if command else _locate_cli()
-        self.threads = threads
+        self.threads = None if threads is None else int(threads)
         self.quiet = quiet
         self._support: Dict[Tuple[str, Optional[float]], Support] = {}
         self._options: Dict[str, bool] = {}
@@ -277,8 +283,13 @@ class FalconCLI:
         if lam is not None:
             args += ["--lambda", repr(float(lam))]
         # this FalconCLI's thread count is the default: a --threads of the call's own words is the more specific, and
-        # both together were refused by the CLI as given twice, blamed on the method and the user's count
-        if self.threads and not option_words([*margs, *extra], {"--threads"}):
+        # both together were refused by the CLI as given twice, blamed on the method and the user's count. A run whose
+        # words choose the single-threaded java backend gets none: the CLI refuses --threads there and told the user
+        # to drop an option they never gave (a --threads of their own words is still passed on, and refused)
+        words = [*margs, *extra]
+        chooses_java = any(value is not None and value.lower() == "java"
+                           for _, _, _, value in option_words(words, {"--device", "--backend"}))
+        if self.threads is not None and not chooses_java and not option_words(words, {"--threads"}):
             args += ["--threads", str(self.threads)]
         if quiet:
             args += ["--quiet"]

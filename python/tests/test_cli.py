@@ -551,6 +551,47 @@ class SupportsTest(unittest.TestCase):
                 self.assertEqual(threads, [a for i, a in enumerate(args) if a.startswith("--threads") or
                                            i > 0 and args[i - 1] == "--threads"])
 
+    def test_a_thread_count_that_is_not_a_whole_number_above_0_is_refused_when_the_falcon_cli_is_made(self):
+        # FalconCLI(threads=0) was taken as no count at all: no --threads reached the CLI, which ran on every processor,
+        # where the CLI refuses --threads 0 and the Java API create(0)
+        for threads in (0, -1, 2.5, 2.0, "2", True):
+            with self.subTest(threads=threads):
+                with self.assertRaises(ValueError) as cm:
+                    ft.FalconCLI(command=[sys.executable, "-c", "pass"], threads=threads)
+                self.assertEqual(f"FalconCLI(threads=...): is {threads!r}, it must be a whole number of threads, at least 1 "
+                                 "(the CLI's --threads); omit it (None) to use every processor", str(cm.exception))
+        import json
+        import numpy as np
+        cli, args_file = self._recording_stand_in(threads=np.int64(3))
+        with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\)"):
+            cli.prune(None, "w.npy", "layers.json", os.path.join(os.path.dirname(args_file), "out.npy"),
+                      os.path.join(os.path.dirname(args_file), "report.json"), method="magnitude", keep_flops=0.5)
+        with open(args_file) as f:
+            args = json.load(f)
+        self.assertEqual("3", args[args.index("--threads") + 1])
+
+    def test_the_falcon_clis_thread_count_is_not_given_to_a_run_on_the_java_backend(self):
+        # FalconCLI(threads=2).prune(..., extra=["--device", "java"]) added --threads 2, and the CLI refused the run:
+        # "--threads: option: is not read by the java backend ...; drop it", an option the caller never gave
+        import json
+        for method, extra, threads in (("mp", ["--device", "java"], []),
+                                       ("mp", ["--device=java"], []),
+                                       ("mp", ["--backend", "JAVA"], []),
+                                       ("mp --device java", [], []),
+                                       ("mp", ["--device", "java", "--threads", "1"], ["--threads", "1"]),
+                                       ("mp", ["--device", "cpu"], ["--threads", "2"]),
+                                       ("mp", [], ["--threads", "2"])):
+            with self.subTest(method=method, extra=extra):
+                cli, args_file = self._recording_stand_in(threads=2)
+                d = os.path.dirname(args_file)
+                with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\)"):
+                    cli.prune(None, "w.npy", "layers.json", os.path.join(d, "out.npy"), os.path.join(d, "report.json"),
+                              method=method, keep_flops=0.5, extra=extra)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(threads, [a for i, a in enumerate(args) if a.startswith("--threads") or
+                                           i > 0 and args[i - 1] == "--threads"])
+
     def test_the_real_launcher_with_a_bad_java_home_makes_supports_raise(self):
         # the launcher checks JAVA_HOME before it looks at the jar, so this needs no build
         from unittest import mock

@@ -2,6 +2,7 @@ package dev.falcon.cli;
 
 import dev.falcon.backend.Backends;
 import dev.falcon.backend.JavaCppRuntime;
+import dev.falcon.backend.Processors;
 import dev.falcon.io.InputException;
 import java.io.PrintWriter;
 import java.util.Locale;
@@ -27,7 +28,7 @@ final class EnvCommand implements Callable<Integer> {
         out.println("falcon " + SystemInfo.falconVersion());
         out.println("java " + SystemInfo.javaVersion() + ", javacpp " + SystemInfo.javacppVersion());
         out.println("os " + System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
-        out.println("processors " + Runtime.getRuntime().availableProcessors() + " (default --threads; OpenBLAS is given at most this many)");
+        out.println("processors " + Processors.usable() + " (default --threads; OpenBLAS is given at most this many)");
         String threadVariables = ThreadVariables.envLine(ThreadVariables.environment.get());
         if (threadVariables != null) out.println(threadVariables);
         // a bad -Dfalcon.memory.available ended env here, before the backends it is run to show; it is reported at the end

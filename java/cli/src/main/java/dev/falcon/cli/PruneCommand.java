@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.module.SimpleModule;
 import dev.falcon.backend.Backends;
 import dev.falcon.backend.JavaCppRuntime;
+import dev.falcon.backend.Processors;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
@@ -300,7 +301,7 @@ final class PruneCommand implements Callable<Integer> {
         // every backend's vectors need JavaCPP's own library: one line naming its folder, not a stack trace at the first vector
         String runtime = JavaCppRuntime.problem();
         if (runtime != null) throw new InputException(runtime);
-        int threadCount = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+        int threadCount = threads != null ? threads : Processors.usable();
 
         // ---------------------------------------------------------------- describe inputs (no data read)
         ExampleModel model = example != null ? ExampleModels.get(example) : null;
@@ -513,8 +514,8 @@ final class PruneCommand implements Callable<Integer> {
                 // --threads N where N is OpenBLAS's count, not the requested one: say so rather than let the report's
                 // "--threads 2" stand for results a 2-processor run would not give
                 errW.println("falcon: warning: --threads " + backend.threads() + " but this process may use "
-                        + Runtime.getRuntime().availableProcessors() + " processor" + (Runtime.getRuntime().availableProcessors() == 1 ? "" : "s")
-                        + " (taskset or a cpuset): OpenBLAS runs on " + backend.openBlasThreads() + " thread"
+                        + Processors.usable() + " processor" + (Processors.usable() == 1 ? "" : "s")
+                        + " (" + Processors.reason() + "): OpenBLAS runs on " + backend.openBlasThreads() + " thread"
                         + (backend.openBlasThreads() == 1 ? "" : "s") + ", whose rounding the results follow: they can differ from those of --threads "
                         + backend.threads() + " on " + backend.threads() + " processors; the report's backend.openblas_threads says the count used");
             }
@@ -787,7 +788,7 @@ final class PruneCommand implements Callable<Integer> {
                     + Numbers.shown(Pruner.MAX_LAMBDA), "e.g. --lambda 1e-3");
         }
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
-        int processors = Runtime.getRuntime().availableProcessors(), mostThreads = Backends.mostThreads();
+        int processors = Processors.usable(), mostThreads = Backends.mostThreads();
         if (threads != null && threads > mostThreads) {
             // every kernel call starts its threads: a mistyped --threads 100000 spent seconds creating them on a tiny run
             throw InputException.of("--threads", "value", "is " + threads + ", more than " + mostThreads + " (4 per available processor, "

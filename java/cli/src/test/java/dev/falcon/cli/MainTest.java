@@ -1931,13 +1931,13 @@ class MainTest {
      */
     @Test
     void theReportTellsTheRunsThreadsFromTheMachinesProcessors() throws IOException {
-        int threads = Runtime.getRuntime().availableProcessors() + 1;
+        int threads = dev.falcon.backend.Processors.usable() + 1;
         Run r = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", String.valueOf(threads)), "--device", "cpu"));
         assertEquals(0, r.code(), r.err());
         JsonNode backend = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/backend");
         assertEquals(threads, backend.at("/threads").intValue(), backend.toString());
         assertTrue(backend.at("/facts/cpu.threads").isMissingNode(), "no second thread count: " + backend);
-        assertEquals(Runtime.getRuntime().availableProcessors(), backend.at("/facts/cpu.available_processors").intValue(), backend.toString());
+        assertEquals(dev.falcon.backend.Processors.usable(), backend.at("/facts/cpu.available_processors").intValue(), backend.toString());
     }
 
     /**
@@ -1947,7 +1947,7 @@ class MainTest {
      */
     @Test
     void aRunWithMoreThreadsThanProcessorsSaysWhatOpenBlasRanOn() throws IOException {
-        int processors = Runtime.getRuntime().availableProcessors();
+        int processors = dev.falcon.backend.Processors.usable();
         int threads = processors + 1;
         Run r = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", String.valueOf(threads)), "--device", "cpu"));
         assertEquals(0, r.code(), r.err());
@@ -1958,6 +1958,11 @@ class MainTest {
                 backend.toString());
         String warning = "falcon: warning: --threads " + threads + " but this process may use " + processors + " processor";
         assertEquals(1, r.err().split(java.util.regex.Pattern.quote(warning), -1).length - 1, r.err());
+        // the reason was always "(taskset or a cpuset)", on a machine with neither: it now names the true one
+        assertTrue(r.err().contains(" (" + dev.falcon.backend.Processors.reason() + "): OpenBLAS runs on"), r.err());
+        if (dev.falcon.backend.Processors.affinity() == dev.falcon.backend.Processors.online()) {
+            assertFalse(r.err().contains("taskset"), r.err());
+        }
         assertTrue(r.err().contains("OpenBLAS runs on " + processors + " thread"), r.err());
         Run within = run(with(fileArgs("--method", "mp", "--keep-flops", "0.4", "--threads", String.valueOf(processors)), "--device", "cpu"));
         assertEquals(0, within.code(), within.err());

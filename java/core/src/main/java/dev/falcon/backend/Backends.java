@@ -67,7 +67,7 @@ public final class Backends {
         // the java backend ignored a count above the limit that the cpu and cuda backends refuse: one rule for all
         if (threads > mostThreads()) {
             throw new IllegalArgumentException("the " + backend + " backend was asked for " + threads + " threads, more than " + mostThreads()
-                    + " (4 per available processor, " + Runtime.getRuntime().availableProcessors() + " here, and at least 16); ask for at most that many");
+                    + " (4 per available processor, " + Processors.usable() + " here, and at least 16); ask for at most that many");
         }
     }
 
@@ -77,7 +77,7 @@ public final class Backends {
      * add switching.
      */
     public static int mostThreads() {
-        return Math.max(16, 4 * Runtime.getRuntime().availableProcessors());
+        return Math.max(16, 4 * Processors.usable());
     }
 
     /** Every provider found, highest priority first, each probed once per JVM. */

@@ -5,6 +5,7 @@ import static dev.falcon.cpu.nativelib.FalconKernels.*;
 import dev.falcon.backend.Backends;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.backend.NativeCalls;
+import dev.falcon.backend.Processors;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
 import java.io.IOException;
@@ -33,7 +34,7 @@ public final class CpuBackend implements ComputeBackend {
         // with 10000 threads
         if (threads > Backends.mostThreads()) {
             throw new IllegalArgumentException("the cpu backend was asked for " + threads + " threads, more than " + Backends.mostThreads()
-                    + " (4 per available processor, " + Runtime.getRuntime().availableProcessors() + " here, or 16): its kernels start"
+                    + " (4 per available processor, " + Processors.usable() + " here, or 16): its kernels start"
                     + " their threads on every call, and threads beyond the cores only add switching; ask for at most that many");
         }
         this.facts = CpuNative.ensureLoaded();
@@ -51,7 +52,7 @@ public final class CpuBackend implements ComputeBackend {
      * Public for OpenBLAS calls made outside any backend (the benchmarks' yardsticks), which must run as a backend's would.
      */
     public static int openBlasThreadsFor(int threads) {
-        return Math.max(1, Math.min(threads, Runtime.getRuntime().availableProcessors()));
+        return Math.max(1, Math.min(threads, Processors.usable()));
     }
 
     /** The thread count this backend's OpenBLAS calls run with: {@link #openBlasThreadsFor(int)} of its threads. */

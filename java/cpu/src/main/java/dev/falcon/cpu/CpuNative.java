@@ -103,9 +103,9 @@ final class CpuNative {
                     + " or one this CPU cannot run; names as in OPENBLAS_CORETYPE, e.g. Haswell, Zen, SkylakeX, Cooperlake");
         }
         f.put("cpu.suggestedCore", detected == null ? "(none)" : detected);
-        // the processors the machine offers this JVM, not the threads a run uses (the report's backend.threads, --threads):
+        // the processors this process may use (the JVM's count, but never more than its affinity allows), not the threads a run uses (the report's backend.threads, --threads):
         // named cpu.threads, it read as the run's count beside a --threads 3 that disagreed with it
-        f.put("cpu.available_processors", String.valueOf(Runtime.getRuntime().availableProcessors()));
+        f.put("cpu.available_processors", String.valueOf(dev.falcon.backend.Processors.usable()));
         return Map.copyOf(f);
     }
 
