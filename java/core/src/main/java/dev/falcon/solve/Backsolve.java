@@ -753,8 +753,14 @@ public final class Backsolve {
             gk = new float[m];
             for (int j = 0; j < m; j++) gk[j] = keep[j] != 0 ? g[j] : 0f;
         }
-        for (int i = 0; i < n; i++) gram.put((long) i * n + i, gram.get((long) i * n + i) + lambda);
+        double largestDiagonal = 0;
+        for (int i = 0; i < n; i++) {
+            gram.put((long) i * n + i, gram.get((long) i * n + i) + lambda);
+            largestDiagonal = Math.max(largestDiagonal, gram.get((long) i * n + i));
+        }
         factorRidgeSystem(backend, gram, n, lambda);
+        double smallestPivotSquared = Double.POSITIVE_INFINITY;
+        for (int i = 0; i < n; i++) smallestPivotSquared = Math.min(smallestPivotSquared, Math.pow(gram.get((long) i * n + i), 2));
         double[] rhs = new double[n];
         double[] agk = gk == null ? null : product(backend, a, gk);
         for (int i = 0; i < n; i++) rhs[i] = (agk == null ? 0 : agk[i] / lambda) - c[i];
@@ -763,11 +769,62 @@ public final class Backsolve {
             backend.choleskySolve(gram, n, b, 1);
             b.get(rhs, 0, n);
         }
+        // M^{-1} brings the part of the right side outside the range of A_K back multiplied by about 1/lambda, for A_K^T
+        // to cancel. Where M is far from singular that part is small and the float product keeps the backend's speed;
+        // where A_K has rank below n (dead units' zero columns, duplicated columns) or near it, u rounded to float and
+        // float sums left 6e-8 of that amplified part in delta: Q 2 to 4.5 times the minimum at lambda = 1e-7, and
+        // cpu and java far apart. There the product is taken in double, where the cancellation is exact to 1e-16.
+        if (largestDiagonal > FLOAT_PRODUCT_CONDITION * smallestPivotSquared) {
+            double[] at = transposedProductInDouble(backend.threads(), a, keep, rhs);
+            for (int j = 0; j < m; j++) {
+                if (keep[j] != 0) delta[j] = at[j] - (gk == null ? 0 : gk[j] / lambda);
+            }
+            return delta;
+        }
         float[] at = transposedProduct(backend, a, rhs);
         for (int j = 0; j < m; j++) {
             if (keep[j] != 0) delta[j] = at[j] - (gk == null ? 0 : gk[j] / lambda);
         }
         return delta;
+    }
+
+    /**
+     * The largest ratio of the Woodbury system's largest diagonal to its smallest Cholesky pivot squared (about its
+     * condition) at which X_K^T u is taken in float: the float rounding of u and of the sums then puts at most about
+     * 6e-8 sqrt(1e4), 6e-6, of delta's size in delta.
+     */
+    static final double FLOAT_PRODUCT_CONDITION = 1e4;
+
+    /** The most floats of one view that {@link #transposedProductInDouble} reads at a time. */
+    private static final long DOUBLE_PRODUCT_VIEW_FLOATS = 1 << 20;
+
+    /**
+     * A^T u on the kept columns (0 elsewhere), u in double and every product and sum in double: a part of u that A_K^T
+     * annihilates leaves 1e-16 of itself in the result, not float's 6e-8. Reads A through its Java views, whatever the
+     * backend, on {@code threads} threads, by views of at most {@link #DOUBLE_PRODUCT_VIEW_FLOATS} floats (a panel
+     * layout's view is a copy).
+     */
+    static double[] transposedProductInDouble(int threads, HostMatrix a, float[] keep, double[] u) {
+        int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
+        int viewColumns = (int) Math.max(1, DOUBLE_PRODUCT_VIEW_FLOATS / Math.max(1, n));
+        double[] out = new double[m];
+        VectorLoops.run(threads, m, 0, (from, to, sums) -> {
+            for (int first = from; first < to; ) {
+                while (first < to && keep[first] == 0) first++;
+                if (first == to) return;
+                int end = Math.min(to, first + viewColumns);
+                java.nio.FloatBuffer columns = a.columns(first, end - first);
+                for (int j = first; j < end; j++) {
+                    if (keep[j] == 0) continue;
+                    int base = (j - first) * n;
+                    double sum = 0;
+                    for (int i = 0; i < n; i++) sum += columns.get(base + i) * u[i];
+                    out[j] = sum;
+                }
+                first = end;
+            }
+        });
+        return out;
     }
 
     /**
