@@ -623,6 +623,55 @@ echo ran
             self.assertEqual(log.read_text().split(), ["start"], "one build, no overlap")
 
 
+class WaitingForAnotherBuildTest(unittest.TestCase):
+    """A launch that found another launch's build under way waited for its lock in silence, for the minutes a first build
+    takes, and looked hung (a user who stops the launch that builds throws its build away). The test holds the build
+    lock as a building launch does (its pid in the lock file) and launches: one line says what it waits for, and once
+    the lock is let go the launch builds and runs."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n"
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_a_launch_that_waits_for_the_build_lock_says_so_in_one_line(self):
+        import fcntl
+        import queue
+        import threading
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            target = root / "java" / "cli" / "target"
+            target.mkdir(parents=True)
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+            with open(target / ".launcher-build.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                lock.write(f"{os.getpid()}\n")
+                lock.flush()
+                launch = subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True)
+                lines = queue.Queue()
+                reader = threading.Thread(target=lambda: [lines.put(line) for line in launch.stderr], daemon=True)
+                reader.start()
+                try:
+                    first = lines.get(timeout=30)
+                except queue.Empty:
+                    launch.kill()
+                    launch.wait()
+                    self.fail("the waiting launch said nothing while the build lock was held")
+                self.assertEqual(first, f"falcon: waiting for another falcon build (pid {os.getpid()}) to finish; its output"
+                                        f" goes to {target}/launcher-build.log\n")
+                self.assertIsNone(launch.poll(), "it waits while the lock is held")
+            # the lock is let go: the launch builds (the jar is still missing) and runs
+            out = launch.stdout.read()
+            self.assertEqual(launch.wait(timeout=60), 0)
+            reader.join(timeout=10)
+            rest = []
+            while not lines.empty():
+                rest.append(lines.get())
+            self.assertEqual(out, "ran\n")
+            self.assertEqual(len(rest), 1, rest)
+            self.assertTrue(rest[0].startswith("falcon: building"), rest)
+
+
 class FirstUseBuildOutputTest(unittest.TestCase):
     """What a user sees of the build on first use. The fake mvn writes what Debian's Maven 3.8.7 writes with -B -q:
     colour resets (ESC[0m) on both streams, even into a file, and on failure its [ERROR] lines, coloured."""
