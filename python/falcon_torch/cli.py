@@ -97,7 +97,7 @@ def _exit_kind(returncode: int, stderr: str, from_command: bool) -> str:
     "internal error" for all of them pointed the user of a gradient command that failed, or of a timeout they set, at a
     falcon bug. An exit 2 is the launcher's refusal only where `stderr` is what the command wrote (`from_command`): a
     message falcon_torch wrote itself has no "falcon: error:" line of its own, even where it quotes the CLI's refusal
-    of a method, and was called the launcher's refusal of Java or a setting."""
+    of a method, and was called the launcher's refusal."""
     lines = stderr.splitlines()
     if returncode == 1:
         if any(l.startswith("falcon: error: falcon++ stopped after stage") for l in lines):
@@ -111,7 +111,10 @@ def _exit_kind(returncode: int, stderr: str, from_command: bool) -> str:
         if _out_of_memory(stderr):
             return "out of memory"
         if from_command and _not_started(returncode, stderr):
-            return "the CLI did not start: the launcher refused Java or a setting"
+            # the launcher refuses for several causes (Java, a setting, a jar it cannot build in a clone it cannot
+            # write), each in one line of its own that the message shows next: a cause named here was a guess, and
+            # "Java or a setting" sent the user of a read-only clone to the wrong place
+            return "the CLI did not start; the launcher says why"
         return "bad usage or input"
     if returncode == 128 + signal.SIGKILL:
         # a wrapper given as FALCON_CLI that runs java without exec reports the JVM's SIGKILL as a shell does; falcon
@@ -138,7 +141,7 @@ def _signal_said(signum: int) -> str:
 
 def _not_started(returncode: int, stderr: str) -> bool:
     """Whether an exit 2 is the ./falcon launcher's own refusal (no JDK 17, a JAVA_HOME without bin/java, a FALCON_HEAP
-    or FALCON_JAVA_OPTS it cannot use), before the CLI ran: every exit 2 of the CLI itself (a refused argument or input,
+    or FALCON_JAVA_OPTS it cannot use, a jar due for a build in a clone it cannot write), before the CLI ran: every exit 2 of the CLI itself (a refused argument or input,
     too little memory) says why on a "falcon: error:" line, and the launcher's lines name the setting instead. Only for
     the stderr the command wrote: FalconError.not_started checks that it is."""
     return returncode == 2 and not any(l.startswith("falcon: error:") for l in stderr.splitlines())

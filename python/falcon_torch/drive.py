@@ -164,7 +164,7 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         execution = execution_options(extra_args)
         with_execution = f" with {shlex.join(execution)}" if execution else ""
         # the message is falcon_torch's own (not from_command): its "falcon: error:" line is inside it, and only the
-        # command's own stderr can be the launcher's refusal of Java or a setting
+        # command's own stderr can be the launcher's refusal
         raise FalconError(2, f"the falcon CLI cannot run method {stage_method!r}{with_lam}{with_execution}: {why}",
                           cli.command)
     if (stages > 1 or name == "falcon++") and iter(batches) is batches:

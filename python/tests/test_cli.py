@@ -377,8 +377,8 @@ class SupportsTest(unittest.TestCase):
             with self.assertRaises(ft.FalconError) as cm:
                 cli.supports(method)
             message = str(cm.exception)
-            self.assertTrue(message.startswith("falcon exited with 2 (the CLI did not start: the launcher refused Java "
-                                               "or a setting): " + self.LAUNCHER_REFUSAL), message)
+            self.assertTrue(message.startswith("falcon exited with 2 (the CLI did not start; the launcher says why): "
+                                               + self.LAUNCHER_REFUSAL), message)
             self.assertNotIn("bad usage", message)
         self.assertEqual({}, cli._support, "a launcher's refusal is not cached as the methods' answer")
         with self.assertRaisesRegex(ft.FalconError, "did not start"):
@@ -388,6 +388,20 @@ class SupportsTest(unittest.TestCase):
         refused = self._stand_in("falcon: error: --method: value: unknown method 'x'; choose one of magnitude, mp", 2)
         self.assertEqual(refused.supports("x"), (False, "falcon: error: --method: value: unknown method 'x'; choose one "
                                                         "of magnitude, mp"))
+
+    def test_a_launcher_that_cannot_build_the_jar_is_told_by_its_own_line_not_a_guessed_cause(self):
+        # an unbuilt clone that cannot be written (a read-only mount, another user's clone): the launcher's exit 2 was
+        # summed up as "the launcher refused Java or a setting", neither of which was the cause
+        refusal = ("falcon: /clone/java/cli/target/falcon.jar is not built, and /clone/java/cli/target cannot be written, so "
+                   "it cannot be built here: build it in a clone that can be written (./falcon there, or mvn -B -DskipTests "
+                   "package -pl java/cli -am)")
+        with self.assertRaises(ft.FalconError) as cm:
+            self._stand_in(refusal, 2).run(["env"])
+        message = str(cm.exception)
+        self.assertTrue(message.startswith("falcon exited with 2 (the CLI did not start; the launcher says why): " + refusal),
+                        message)
+        self.assertNotIn("Java or a setting", message)
+        self.assertTrue(cm.exception.not_started)
 
     def test_prunes_refusal_of_a_method_the_cli_does_not_run_is_bad_usage_with_the_clis_reason(self):
         # prune builds this FalconError itself, the CLI's "falcon: error:" line inside its own: the launcher-refusal
@@ -598,8 +612,8 @@ class SupportsTest(unittest.TestCase):
         launcher = Path(__file__).resolve().parents[2] / "falcon"
         with mock.patch.dict(os.environ, {"JAVA_HOME": "/nonexistent"}):
             cli = ft.FalconCLI(command=[str(launcher)])
-            with self.assertRaisesRegex(ft.FalconError, r"exited with 2 \(the CLI did not start: the launcher refused "
-                                                        r"Java or a setting\): falcon: JAVA_HOME is '/nonexistent'"):
+            with self.assertRaisesRegex(ft.FalconError, r"exited with 2 \(the CLI did not start; the launcher says "
+                                                        r"why\): falcon: JAVA_HOME is '/nonexistent'"):
                 cli.supports("mp")
 
 

@@ -490,6 +490,49 @@ class BuildToolsMissingTest(unittest.TestCase):
                                        f" no other ./falcon in {root} until it ends, or install util-linux", r.stderr)
             self.assertTrue(lines[1].startswith("falcon: building"), r.stderr)
 
+class SettingsCheckedBeforeTheBuildTest(unittest.TestCase):
+    """A FALCON_HEAP or FALCON_JAVA_OPTS the launcher refuses was checked only after the first-use build: on a fresh clone
+    a typo cost minutes of Maven before its one line, or, with cmake missing, got the missing tool's complaint and exit 1
+    instead. They need only java, not the jar: an unbuilt clone with no cmake on PATH, and an mvn that records being run,
+    is refused for the setting, with exit code 2, and no build starts."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\necho built >> \"$FAKE_LOG\"\nexit 1\n"
+    # the JVM's refusal of a heap it cannot reserve, asked with -version
+    FAKE_JAVA = """#!/usr/bin/env bash
+for a; do [[ $a == -version ]] && { echo 'Invalid maximum heap size: -Xmx99999t' >&2; echo 'Error: Could not create the Java Virtual Machine.' >&2; exit 1; }; done
+echo ran
+"""
+
+    def test_a_setting_the_launcher_refuses_is_refused_before_any_build(self):
+        cases = [  # FALCON_HEAP, FALCON_JAVA_OPTS -> the start of the line
+            ("1.5g", None, "falcon: FALCON_HEAP is '1.5g', not a heap size"),
+            ("1m", None, "falcon: FALCON_HEAP is '1m', below the 16m"),
+            (None, "-Dx='a", "falcon: FALCON_JAVA_OPTS has an unbalanced quote"),
+            (None, "-Xms3g", "falcon: FALCON_JAVA_OPTS's -Xms3g is above the heap limit 2g"),
+            ("99999t", None, "falcon: FALCON_HEAP is '99999t', more than the JVM can reserve here (Invalid maximum heap size"),
+        ]
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            log = Path(d, "builds.log")
+            system_bin = path_without(Path(d, "system-bin"), "java", "javac", "mvn", "cmake")
+            for heap, opts, said in cases:
+                with self.subTest(heap=heap, opts=opts):
+                    env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+                    env.update(PATH=f"{bin_dir}:{system_bin}", FAKE_LOG=str(log))
+                    if heap is not None:
+                        env["FALCON_HEAP"] = heap
+                    if opts is not None:
+                        env["FALCON_JAVA_OPTS"] = opts
+                    r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
+                                       timeout=60)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    self.assertTrue(r.stderr.startswith(said), r.stderr)
+                    self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                    self.assertEqual(r.stdout, "")
+                    self.assertFalse(log.exists(), "no build started")
+                    self.assertFalse((root / "java" / "cli" / "target").exists(), "nothing was made for a build")
+
+
 class FatalErrorTest(unittest.TestCase):
     """A SIGBUS in the native kernels (a mapped X truncated under them) crashed the JVM with its banner and left
     hs_err_pid*.log in the user's folder, with nothing saying what had happened."""
@@ -578,6 +621,55 @@ echo ran
                 self.assertEqual(code, 0, err)
                 self.assertEqual(out.strip(), "ran", err)
             self.assertEqual(log.read_text().split(), ["start"], "one build, no overlap")
+
+
+class WaitingForAnotherBuildTest(unittest.TestCase):
+    """A launch that found another launch's build under way waited for its lock in silence, for the minutes a first build
+    takes, and looked hung (a user who stops the launch that builds throws its build away). The test holds the build
+    lock as a building launch does (its pid in the lock file) and launches: one line says what it waits for, and once
+    the lock is let go the launch builds and runs."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\nmkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n"
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_a_launch_that_waits_for_the_build_lock_says_so_in_one_line(self):
+        import fcntl
+        import queue
+        import threading
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            target = root / "java" / "cli" / "target"
+            target.mkdir(parents=True)
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+            with open(target / ".launcher-build.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                lock.write(f"{os.getpid()}\n")
+                lock.flush()
+                launch = subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True)
+                lines = queue.Queue()
+                reader = threading.Thread(target=lambda: [lines.put(line) for line in launch.stderr], daemon=True)
+                reader.start()
+                try:
+                    first = lines.get(timeout=30)
+                except queue.Empty:
+                    launch.kill()
+                    launch.wait()
+                    self.fail("the waiting launch said nothing while the build lock was held")
+                self.assertEqual(first, f"falcon: waiting for another falcon build (pid {os.getpid()}) to finish; its output"
+                                        f" goes to {target}/launcher-build.log\n")
+                self.assertIsNone(launch.poll(), "it waits while the lock is held")
+            # the lock is let go: the launch builds (the jar is still missing) and runs
+            out = launch.stdout.read()
+            self.assertEqual(launch.wait(timeout=60), 0)
+            reader.join(timeout=10)
+            rest = []
+            while not lines.empty():
+                rest.append(lines.get())
+            self.assertEqual(out, "ran\n")
+            self.assertEqual(len(rest), 1, rest)
+            self.assertTrue(rest[0].startswith("falcon: building"), rest)
 
 
 class FirstUseBuildOutputTest(unittest.TestCase):

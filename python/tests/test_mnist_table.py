@@ -153,7 +153,7 @@ T.main(["--n", "8", "--lambda", "1e-4", "--out-dir", {out!r}])
                               env=dict(os.environ, FALCON_CLI=launcher, PYTHONDONTWRITEBYTECODE="1"))
         self.assertNotEqual(proc.returncode, 0, proc.stdout[-1500:])
         self.assertNotIn("SKIPPED", proc.stdout)
-        self.assertIn("FalconError: falcon exited with 2 (the CLI did not start: the launcher refused Java or a "
-                      "setting): falcon: JAVA_HOME is '/nonexistent'", proc.stderr[-3000:])
+        self.assertIn("FalconError: falcon exited with 2 (the CLI did not start; the launcher says why): "
+                      "falcon: JAVA_HOME is '/nonexistent'", proc.stderr[-3000:])
         self.assertFalse(os.path.exists(os.path.join(out, "mnist-results.md")), "the tables were written")
         self.assertFalse(os.path.exists(os.path.join(out, "mnist-results.json")), "the results were written")
