@@ -6,8 +6,9 @@ Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the
 gradients at each stage's weights, no fine-tuning). A method the falcon CLI does not run yet is
 skipped, and the table says so with the CLI's reason; a falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
-OUT/mnist-accuracy.png and OUT/mnist-results.json. Its work folder (falcon-mnist-* in the temp folder) is removed at
-the end, and when SIGINT, SIGTERM or SIGHUP stops the run.
+OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names renamed together at the end: a run stopped
+or failing while it writes them leaves the earlier three as they were. Its work folder (falcon-mnist-* in the temp
+folder) is removed at the end, and when SIGINT, SIGTERM or SIGHUP stops the run.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import torch  # noqa: E402
 
 import falcon_torch as ft  # noqa: E402
 import mnist_cnn as M  # noqa: E402
+from falcon_torch.export import staged_files  # noqa: E402
 
 METHODS = ["magnitude", "mp", "mp --backsolve", "falcon", "falcon++"]
 BUDGETS = [0.1, 0.2, 0.3, 0.5]
@@ -167,9 +169,20 @@ def _densities(model, layers):
 def write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool = False):
     """Writes the .json, .md and .png of `results`. rerendered=True (--from-json): the "Generated" line keeps the run's
     own date, machine, torch and threads (results["generated"]) and a line below it says when and where this
-    re-render ran."""
+    re-render ran.
+
+    The three are written under temporary names and renamed together at the end: written one after the other into
+    out_dir, a run stopped (Ctrl-C, SIGTERM) or failing while the figure was drawn, which takes most of the time, left
+    the new .json and .md beside the old .png, and the committed docs/ plot no longer showed its table."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / "mnist-results.json", "w") as f:
+    with staged_files() as stage:
+        _write_outputs(results, out_dir, command, rerendered, stage)
+
+
+def _write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool, stage):
+    def staged(name: str) -> str:
+        return stage(str(out_dir / name), str(out_dir / f".{name}.tmp"))
+    with open(staged("mnist-results.json"), "w") as f:
         json.dump(results, f, indent=1)
     budgets = results["budgets"]
     L = []
@@ -295,7 +308,7 @@ def write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool =
         L.append("")
         L.append(f"Re-rendered from mnist-results.json {now['utc']} on {now['machine']} with torch {now['torch']} "
                  "(`--from-json`: the figures are the run's above).")
-    (out_dir / "mnist-results.md").write_text("\n".join(L) + "\n")
+    Path(staged("mnist-results.md")).write_text("\n".join(L) + "\n")
 
     import matplotlib
     matplotlib.use("Agg")
@@ -315,7 +328,7 @@ def write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool =
         ax.text(0.02, 0.02, "not yet in the CLI: " + ", ".join(results["skipped"]), transform=ax.transAxes,
                 fontsize=7, color="gray")
     fig.tight_layout()
-    fig.savefig(out_dir / "mnist-accuracy.png")
+    fig.savefig(staged("mnist-accuracy.png"), format="png")   # the temporary name's suffix does not say png
 
 
 def _exit_on_termination(signum, frame):

@@ -71,6 +71,44 @@ class MnistTableTest(unittest.TestCase):
         rerendered = self.rerender(json.loads((ROOT / "docs" / "mnist-results.json").read_text()), "committed")
         self.assertEqual(committed.rstrip("\n"), rerendered.split("\n\nRe-rendered from")[0])
 
+    def test_a_run_stopped_while_it_draws_the_figure_leaves_the_earlier_outputs_as_they_were(self):
+        # the .json, .md and .png were written one after the other into the out folder: a SIGTERM while the figure was
+        # drawn (most of the writer's time) left the new .json and .md beside the old .png, the committed docs/ plot no
+        # longer showing its table. A re-render of changed figures is stopped by SIGTERM in the figure's savefig.
+        out = os.path.join(self.d, "out")
+        os.makedirs(out)
+        names = ("mnist-results.json", "mnist-results.md", "mnist-accuracy.png")
+        for name in names:
+            (Path(out) / name).write_bytes((ROOT / "docs" / name).read_bytes())
+        results = json.loads((ROOT / "docs" / "mnist-results.json").read_text())
+        results["dense_accuracy"] = 0.5
+        changed = os.path.join(self.d, "changed.json")
+        with open(changed, "w") as f:
+            json.dump(results, f)
+        script = os.path.join(self.d, "stopped_render.py")
+        with open(script, "w") as f:
+            f.write(f"""import os, signal, sys, time
+sys.path.insert(0, {str(TABLE.parent)!r})
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.figure
+
+def stopped_while_drawn(self, *args, **kwargs):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(60)
+
+matplotlib.figure.Figure.savefig = stopped_while_drawn
+import mnist_table as T
+T.main(["--from-json", {changed!r}, "--out-dir", {out!r}])
+""")
+        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+        self.assertEqual(proc.returncode, 128 + signal.SIGTERM, proc.stderr[-1500:])
+        for name in names:
+            self.assertEqual((Path(out) / name).read_bytes(), (ROOT / "docs" / name).read_bytes(),
+                             f"{name} is not the earlier run's")
+        self.assertEqual(sorted(os.listdir(out)), sorted(names), "temporary files are left")
+
     def test_a_run_stopped_by_sigterm_or_sigint_removes_its_work_folder(self):
         # tempfile.TemporaryDirectory is removed on an exception (Ctrl-C) but not on SIGTERM (timeout, a CI job's
         # limit), which the script did not handle: its falcon-mnist-* folder (86 MB of X at --n 1000) stayed in /tmp.
