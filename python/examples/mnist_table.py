@@ -3,8 +3,9 @@
     /usr/bin/python3 python/examples/mnist_table.py [--n 1000] [--out-dir docs] [--stages 3]
 
 Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the per-sample
-gradients at each stage's weights, no fine-tuning). A method the falcon CLI does not run yet is
-skipped, and the table says so with the CLI's reason; a falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
+gradients at each stage's weights, no fine-tuning). One of these that the falcon CLI does not run yet is
+skipped, and the table says so with the CLI's reason; any other name in --methods that the CLI refuses (a typo such as
+'falcon+') is bad usage, exit 2 with the CLI's reason, before the training; a falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
 OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names renamed together at the end: a run stopped
 or failing while it writes them leaves the earlier three as they were. Its work folder (falcon-mnist-* in the temp
@@ -39,7 +40,7 @@ METHODS = ["magnitude", "mp", "mp --backsolve", "falcon", "falcon++"]
 BUDGETS = [0.1, 0.2, 0.3, 0.5]
 
 
-def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(), log=print) -> dict:
+def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(), log=print, cli=None) -> dict:
     t_start = time.time()
     x_tr, y_tr, x_te, y_te = M.load_mnist()
     x_va, y_va = M.load_validation()
@@ -47,7 +48,7 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
     dense_acc = M.accuracy(model, x_te, y_te)
     dense_val = M.accuracy(model, x_va, y_va)
     log(f"dense accuracy: test {dense_acc:.4f}, validation {dense_val:.4f}")
-    cli = ft.FalconCLI()
+    cli = cli if cli is not None else ft.FalconCLI()
     batches = M.calibration_batches(x_tr, y_tr, n)
     results = {"dense_accuracy": dense_acc, "dense_validation_accuracy": dense_val, "n": n, "stages": stages,
                "lambda": lam, "budgets": budgets, "methods": {}, "skipped": {}, "lambda_search": None,
@@ -338,6 +339,24 @@ def _exit_on_termination(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def _methods_the_cli_refuses(cli, methods) -> list:
+    """(name, the CLI's reason) of each name of --methods that is not one of METHODS and that the CLI refuses, asked
+    before the training as run() asks it later. A name of METHODS that an older CLI refuses is skipped by the run, as a
+    method it does not run yet; any other name was skipped the same way, so a typo ('falcon+') ran the whole table,
+    exited 0 and wrote a "skipped" row claiming a missing feature."""
+    refused = []
+    for method in methods:
+        if method in METHODS:
+            continue
+        if not method:
+            refused.append((method, "an empty name, from a doubled or trailing comma"))
+            continue
+        ok, why = cli.supports(method)
+        if not ok:
+            refused.append((method, why))
+    return refused
+
+
 def reproducing_command(n, stages, lam, lambda_grid=None, methods=None, budgets=None) -> str:
     """run_mnist_table.sh with the options that differ from main()'s defaults: the table's "Regenerate with" line named
     the bare script while the committed run used --lambda 1e-4, so following it ran a lambda search instead."""
@@ -390,10 +409,16 @@ def main(argv=None):
                                              results["lambda"] if not results.get("lambda_search") else None),
                       rerendered=True)
         return
+    methods = [m.strip() for m in a.methods.split(",")]
+    cli = ft.FalconCLI()
+    unknown = _methods_the_cli_refuses(cli, methods)
+    if unknown:
+        ap.error("--methods: " + "; ".join(f"{m!r} is not a method the falcon CLI runs ({why})" for m, why in unknown)
+                 + f"; give methods as METHOD[,METHOD...], among {', '.join(METHODS)}")
     M.setup_determinism()
     grid = () if a.lam is not None or not a.lambda_grid else [float(g) for g in a.lambda_grid.split(",")]
-    results = run(a.n, Path(a.out_dir), a.stages, a.lam, [m.strip() for m in a.methods.split(",")],
-                  [float(b) for b in a.budgets.split(",")], grid)
+    results = run(a.n, Path(a.out_dir), a.stages, a.lam, methods, [float(b) for b in a.budgets.split(",")], grid,
+                  cli=cli)
     out = Path(a.out_dir).resolve()
     results["command"] = a.command or reproducing_command(a.n, a.stages, a.lam, a.lambda_grid, a.methods, a.budgets)
     write_outputs(results, out, results["command"])
