@@ -134,7 +134,7 @@ def export(model, batches, n_samples, out_dir):
     time.sleep(120)
 
 ft.export = export
-T.main(["--lambda", "1e-4", "--out-dir", {os.path.join(self.d, "out")!r}])
+T.main(["--n", "4", "--lambda", "1e-4", "--out-dir", {os.path.join(self.d, "out")!r}])
 """)
         for sig in (signal.SIGTERM, signal.SIGINT):
             tmp = os.path.join(self.d, f"tmp-{sig.name}")
@@ -207,6 +207,19 @@ T.main({list(argv)!r})
                       "METHOD[,METHOD...], among magnitude, mp, mp --backsolve, falcon, falcon++", proc.stderr)
         self.assertNotIn("TRAINED", proc.stdout)
         self.assertFalse(os.path.exists(out), "the tables were written")
+
+    def test_n_above_the_training_digits_is_bad_usage_before_the_training(self):
+        # --n 8000 against the 7,200 training digits was cut to 7,200 without a word (randperm(7200)[:8000]), and the
+        # table recorded "n = 8000" per-sample gradients; here the stand-in data has 8 training digits
+        out = os.path.join(self.d, "out")
+        for n in (9, 0):
+            proc = self.run_stand_in(["--n", str(n), "--lambda", "1e-4", "--methods", "magnitude", "--budgets", "0.5",
+                                      "--out-dir", out])
+            self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
+            self.assertIn(f"error: --n {n}: the calibration samples are drawn from the 8 training digits; give --n from "
+                          "1 to 8", proc.stderr)
+            self.assertNotIn("TRAINED", proc.stdout)
+            self.assertFalse(os.path.exists(out), "the tables were written")
 
     def test_a_falcon_that_cannot_start_stops_the_run_before_it_writes_the_tables(self):
         # FalconCLI.supports took the launcher's own exit 2 (a bad JAVA_HOME, no JDK 17) for "this CLI does not run the
