@@ -198,7 +198,15 @@ def _write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool,
              f"**validation** split ({results.get('validation', 800):,}) held out of training and used only to "
              f"choose lambda; the CNN trains on the other {results.get('train', 7200):,}.")
     L.append("")
-    L.append(f"Model: `python/examples/mnist_cnn.py`, a 3-conv CNN (4 epochs of Adam on the CPU, deterministic on a given CPU: torch's kernels take different paths on different CPUs, so the trained weights and the figures below can differ by a few tenths between machines). Dense "
+    # "a few tenths between machines" was wrong for the pruned figures: two machines' networks differ by up to 9 points
+    L.append("Model: `python/examples/mnist_cnn.py`, a 3-conv CNN (4 epochs of Adam on the CPU; seeded, 2 threads, "
+             "deterministic on a given CPU). Another CPU trains another network from the same seed: torch's kernels "
+             "take the paths of its instruction set (oneDNN's convolutions, the BLAS products), which round "
+             "differently, and 4 epochs grow that into different weights (on one AMD EPYC, capping oneDNN at AVX2 "
+             "moved the dense accuracy from 94.25% to 94.45%). The pruned accuracies at tight budgets move with the "
+             "network by several points, not tenths: two machines trained this recipe to dense 94.35% and 94.25%, "
+             "and at 10% of the FLOPs (n = 1000, lambda 1e-4) `falcon` / `mp --backsolve` / `mp` gave 89.90 / "
+             "56.45 / 13.40% on the first and 87.40 / 65.45 / 20.60% on the second. Dense "
              f"test accuracy **{results['dense_accuracy'] * 100:.2f}%** (validation "
              f"{results.get('dense_validation_accuracy', float('nan')) * 100:.2f}%); {results['parameters']:,} "
              f"prunable weights, {results['dense_flops']:,.0f} dense multiply-adds per image. Pruning uses "
