@@ -1,4 +1,5 @@
-# Sourced by benchmarks/run.sh and benchmarks/solve.sh (not run on its own): their usage, and what stops a run at once.
+# Sourced by benchmarks/run.sh and benchmarks/solve.sh (not run on its own): their usage, and what stops a run at once;
+# scripts/device-figures.sh sources it for the latter, and says what a stop leaves in its own stopped_report.
 #
 # Ctrl-C, kill PID or a closed terminal stops the whole run at once and saves nothing: an interrupted measurement is no
 # result. A long child (Maven's build, JMH's JVM and its forks, a timed falcon solve) run in the foreground kept
@@ -43,9 +44,9 @@ stop_stoppable() {
   wait "$stoppable_pid" 2> /dev/null || true
 }
 out=
-stopped_by_signal() {  # SIG
-  trap '' INT TERM HUP  # a second Ctrl-C while the JVMs shut down does not cut this short
-  stop_stoppable
+# what a stop leaves, said on stderr: run.sh's and solve.sh's one result file, out=; a script that keeps its results
+# otherwise defines its own stopped_report after sourcing this
+stopped_report() {  # SIG
   # a signal while the result is written, once every measurement has run: its temporary file goes, a complete result
   # stays
   if [ -n "$out" ]; then rm -f "$out.tmp"; fi
@@ -54,6 +55,11 @@ stopped_by_signal() {  # SIG
   else
     echo "benchmarks/${0##*/}: stopped by SIG$1; nothing saved" >&2
   fi
+}
+stopped_by_signal() {  # SIG
+  trap '' INT TERM HUP  # a second Ctrl-C while the JVMs shut down does not cut this short
+  stop_stoppable
+  stopped_report "$1"
   rm -rf "$tmp"
   trap - EXIT "$1"
   kill -s "$1" $$  # dies of the signal, so that a calling shell (a loop of runs) stops as well

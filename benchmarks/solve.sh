@@ -2,8 +2,8 @@
 # Full falcon solves, timed end to end (issue 3, section 8): wall time, peak RSS, bytes of X and RSS / X.
 #   benchmarks/solve.sh [EXAMPLE:N ...]      default: mobilenetv1:128 resnet20:1000 (N: the number of samples, >= 1)
 #   benchmarks/solve.sh -h | --help          this text
-# A case that is not EXAMPLE:N (one of falcon's examples, in any case; N from 1 to 2147483647) stops the script
-# (exit 2) with one line naming it, before anything runs.
+# A case that is not EXAMPLE:N (one of falcon's examples, in any case, run and saved in lower case; N from 1 to
+# 2147483647) stops the script (exit 2) with one line naming it, before anything runs.
 # Each case runs
 #   ./falcon prune --example EXAMPLE --n N --method falcon --keep-flops 0.3 --threads $FALCON_THREADS
 # under /usr/bin/time -v (peak RSS = its "Maximum resident set size"); without /usr/bin/time the wall time is
@@ -37,6 +37,9 @@ cases=("$@")
 for c in "${cases[@]}"; do
   case $c in -h|--help) usage; exit 0 ;; esac
 done
+# the cases as run and saved, each example in falcon's lower case: as typed, ResNet20:1000 missed the targets, which are
+# looked up by name, and was saved as another example than resnet20:1000
+checked=()
 for c in "${cases[@]}"; do
   if [[ $c == -* ]]; then
     echo "benchmarks/solve.sh: $c: no such option (benchmarks/solve.sh -h: its usage)" >&2
@@ -51,7 +54,8 @@ for c in "${cases[@]}"; do
   # falcon's --example names (PruneCommand), which it takes in any case: an unknown one was refused by falcon only after
   # the earlier cases' solves
   example=${c%%:*}
-  case ${example,,} in
+  example=${example,,}
+  case $example in
     resnet20|mobilenetv1|resnet50) ;;
     *) echo "benchmarks/solve.sh: case '$c': unknown example '${c%%:*}'; choose one of resnet20, mobilenetv1, resnet50" >&2
        exit 2 ;;
@@ -67,7 +71,9 @@ for c in "${cases[@]}"; do
     echo "benchmarks/solve.sh: case '$c': N, the number of samples, must be at most 2147483647 (falcon's --n is an int)" >&2
     exit 2
   fi
+  checked+=("$example:${c#*:}")
 done
+cases=("${checked[@]}")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # the solves and the launcher's build run in a session of their own, which a signal to the script ends: run in the

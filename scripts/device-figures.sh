@@ -17,8 +17,15 @@
 # OUTDIR/logs.tar.gz holds every log, report and JMH result. Where `falcon env` finds the cuda backend unusable,
 # summary.txt says why ("cuda unusable: 0 GPUs because ...") and the cuda steps are skipped, not run to fail.
 # Exit status 0 when every step ran and succeeded, 2 for a bundle, COPY_TO or FIGURES_DEADLINE_S that cannot be used,
-# else 1.
+# else 1. Ctrl-C, or SIGTERM / SIGHUP to the script, stops it at once: the step under way is ended (its JVM too),
+# summary.txt (and COPY_TO) says so, no later step runs, and the script dies of that signal (exit 130, 143, 129).
 set -uo pipefail
+# run_stoppable and stop_on_signals: a step run in the foreground under timeout, which puts itself in a process group of
+# its own, outlived `kill PID` of the script, orphaned in the removed unpacked bundle and still writing into OUTDIR,
+# and Ctrl-C reached neither it nor its JVM, so that the step ran to its limit and the script went on
+common="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../benchmarks/script-common.sh"
+# without set -e a missing file would leave every step "command not found"
+source "$common" || { echo "device-figures: cannot read $common: run the script from falcon's repository" >&2; exit 1; }
 deadline_s=${FIGURES_DEADLINE_S:-470}
 # bash's arithmetic would read "8m" as an unset variable, 0, and skip every step
 if [[ ! $deadline_s =~ ^[0-9]+$ ]]; then
@@ -44,6 +51,27 @@ trap 'rm -rf "$work"' EXIT
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 : > "$summary"
+# what stopped_by_signal removes
+tmp=$work
+# the step under way and its start, for what a stop says; its message goes to the script's standard error, not to the
+# step's log, where the signal's trap, run inside run's redirection, would send it
+running_step=
+running_since=
+exec {script_stderr}>&2
+stopped_report() {  # SIG
+  local said
+  if [ -n "$running_step" ]; then
+    printf '%-22s stopped by SIG%s after %s s: the step was ended and no later step ran\n' "$running_step" "$1" \
+      "$(awk -v s="$running_since" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e - s}')" >> "$summary"
+    said="during the step $running_step, which was ended"
+  else
+    echo "stopped by SIG$1 between steps: no later step ran" >> "$summary"
+    said="between steps"
+  fi
+  keep_copies
+  echo "scripts/device-figures.sh: stopped by SIG$1 $said; the steps before it are in $summary" >&"$script_stderr"
+}
+stop_on_signals "every step"
 # readlink -f names nothing when the bundle's folder does not exist: the message names the path as given
 if ! tar -C "$work" -xzf "${bundle:-$bundle_as_given}"; then
   echo "device-figures: cannot unpack $bundle_as_given: give the GPU bundle that scripts/gpu-bundle.sh wrote" | tee -a "$summary" >&2
@@ -134,8 +162,10 @@ run() { # NAME LIMIT_S COMMAND... (a command or one of the functions above)
   fi
   (( limit > left )) && limit=$left
   start=$(date +%s.%N)
-  timeout --kill-after=5 "$limit" "$@" > "$log" 2>&1
+  running_step=$name running_since=$start
+  run_stoppable timeout --kill-after=5 "$limit" "$@" > "$log" 2>&1
   rc=$?
+  running_step=
   # JMH exits 0 when a trial fails (a kernel refused, say) so that the other trials still run: its <failure> counts
   [ $rc -eq 0 ] && grep -q 'Iteration .*: <failure>' "$log" && rc=1
   # JUnit's launcher exits 0 when every test was skipped, as the GPU tests are where the cuda backend is unusable

@@ -118,7 +118,34 @@ cat > "$dir/bin/benchmarks" <<'SH'
 set -euo pipefail
 source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/common.sh"
 cp="$here/lib/falcon-benchmarks.jar:$here/lib/falcon.jar:$here/lib/jmh-core-1.37.jar:$here/lib/jopt-simple-5.0.4.jar:$here/lib/commons-math3-3.6.1.jar"
-exec "$java" "${opts[@]}" -cp "$cp" org.openjdk.jmh.Main -jvm "$java" -jvmArgsPrepend "${opts[*]}" "$@"
+# one -jvmArgsPrepend each: JMH takes several as they are but splits a single one at its spaces, so that the options
+# joined into one made a cache folder with a space in its path two words, the second the forks' main class
+prepend=()
+for o in "${opts[@]}"; do prepend+=(-jvmArgsPrepend "$o"); done
+# JMH exits 0 when a trial fails (its fork did not start, or an iteration threw) so that the other trials still run:
+# the failure, which JMH marks in its output, makes the exit status 1 once they have. JMH runs in the background so
+# that a signal to this script, whose trap would wait for a foreground child to end, reaches it at once.
+marks=$(mktemp)
+trap 'rm -f "$marks"' EXIT
+exec {to_filter}> >(awk -v marks="$marks" '{ print; fflush() } /<failure>|<forked VM failed/ { print > marks; fflush(marks) }')
+filter=$!
+"$java" "${opts[@]}" -cp "$cp" org.openjdk.jmh.Main -jvm "$java" "${prepend[@]}" "$@" >&"$to_filter" {to_filter}>&- &
+jmh=$!
+exec {to_filter}>&-
+stopped_by=
+for sig in INT TERM HUP; do trap "stopped_by=$sig; kill -TERM $jmh 2> /dev/null" "$sig"; done
+status=0
+wait "$jmh" || status=$?
+# a signal's trap ends the wait, not JMH: wait for JMH's own end
+while kill -0 "$jmh" 2> /dev/null; do wait "$jmh" || status=$?; done
+# the filter has read all of JMH's output once it ends
+wait "$filter" || true
+if [ -n "$stopped_by" ]; then trap - "$stopped_by"; rm -f "$marks"; kill -s "$stopped_by" $$; fi
+if [ "$status" -eq 0 ] && [ -s "$marks" ]; then
+  echo "benchmarks: a trial failed (JMH's <failure> or <forked VM failed> above): exit status 1" >&2
+  status=1
+fi
+exit "$status"
 SH
 chmod +x "$dir/bin/falcon" "$dir/bin/gpu-tests" "$dir/bin/benchmarks"
 cat > "$dir/README.txt" <<'TXT'

@@ -1,18 +1,24 @@
 """scripts/device-figures.sh on a stand-in GPU bundle (standard library only): every step is run and logged with its
 status, a failing step does not stop the next, the deadline skips what cannot finish, and the logs reach COPY_TO."""
 import os
+import signal
 import stat
 import subprocess
 import tarfile
 import tempfile
+import time
 import unittest
 from pathlib import Path
+
+from _util import process_runs, still_running
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "device-figures.sh"
 
 # Each stand-in records its arguments; `falcon prune` writes the report it is asked for; STAND_IN_FAIL names a
-# launcher that fails; with STAND_IN_CUDA_UNUSABLE, `falcon env` lists cuda as unusable for that reason.
+# launcher that fails; with STAND_IN_CUDA_UNUSABLE, `falcon env` lists cuda as unusable for that reason. A call whose
+# command line holds STAND_IN_SLOW runs until it is stopped (its JVM: a sleep), once both are written to STAND_IN_PIDS
+# as "LAUNCHER_PID SLEEP_PID", and writes its report only if it is not.
 STAND_IN = """#!/usr/bin/env bash
 me=$(basename "$0")
 echo "$me $*" >> "$STAND_IN_LOG"
@@ -21,6 +27,10 @@ echo "$me $*" >> "$STAND_IN_LOG"
 [ "${STAND_IN_ALL_SKIPPED:-}" = "$me" ] && printf '[        64 tests skipped         ]\n[         0 tests successful      ]\n'
 [ "$me ${1:-}" = "falcon env" ] && [ -n "${STAND_IN_CUDA_UNUSABLE:-}" ] && \
   printf 'backends (highest priority first):\\n  cuda   priority 300  unusable: %s\\n  cpu    priority 200  usable\\n' "$STAND_IN_CUDA_UNUSABLE"
+if [ -n "${STAND_IN_SLOW:-}" ] && [[ "$me $*" == *"$STAND_IN_SLOW"* ]]; then
+  sleep 60 & echo "$$ $!" > "$STAND_IN_PIDS.tmp"; mv "$STAND_IN_PIDS.tmp" "$STAND_IN_PIDS"
+  wait
+fi
 while [ $# -gt 0 ]; do [ "$1" = --report ] && echo '{}' > "$2"; shift; done
 echo "$me done"
 """
@@ -287,6 +297,53 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertEqual(2, r.returncode, r.stdout + r.stderr)
         self.assertIn(f"cannot unpack {self.bundle}", self.summary())
         self.assertIn(f"cannot unpack {self.bundle}", r.stderr)
+
+    def start_with_a_slow_cpu_solve(self, signal_to_send, **popen):
+        """The script, sent signal_to_send as soon as the mobilenetv1-cpu step's stand-in runs; its exit code and
+        standard error, and the pids of that stand-in and its child."""
+        pids_file = self.root / "slow-pids.txt"
+        err_path = self.root / "figures.err"
+        environment = dict(os.environ, STAND_IN_LOG=str(self.log), FIGURES_DEADLINE_S="600", TMPDIR=str(self.scratch),
+                           STAND_IN_SLOW="prune --device cpu", STAND_IN_PIDS=str(pids_file))
+        with open(err_path, "w") as err:
+            p = subprocess.Popen(["bash", str(SCRIPT), str(self.bundle), str(self.out), str(self.copy_to)], env=environment,
+                                 stdout=subprocess.DEVNULL, stderr=err, **popen)
+            self.addCleanup(lambda: p.poll() is None and p.kill())
+            deadline = time.monotonic() + 60
+            while not pids_file.exists():
+                self.assertLess(time.monotonic(), deadline, "the stand-in cpu solve did not start")
+                time.sleep(0.05)
+            pids = [int(v) for v in pids_file.read_text().split()]
+            # whatever the test fails on, no process of this test outlives it
+            self.addCleanup(lambda: [os.kill(pid, signal.SIGKILL) for pid in pids if process_runs(pid)])
+            signal_to_send(p)
+            rc = p.wait(timeout=20)
+        return rc, err_path.read_text(), pids
+
+    def assert_stopped_in_the_cpu_step(self, sig, err, pids):
+        self.assertEqual(still_running(pids), [], "the step still runs")
+        self.assertFalse((self.out / "logs" / "report-mobilenetv1-128-cpu.json").exists(), "the ended step wrote its report")
+        self.assertIn(f"stopped by {sig.name} during the step mobilenetv1-cpu", err)
+        summary = self.summary().splitlines()
+        self.assertRegex(summary[-1], rf"^mobilenetv1-cpu\s+stopped by {sig.name} after [0-9.]+ s")
+        self.assertEqual(6, len(summary), "no later step ran")
+        self.assertEqual(self.summary(), (self.copy_to / "summary.txt").read_text())
+        self.assertNotIn("gpu-tests", self.log.read_text())
+        self.assertEqual([], list(self.scratch.iterdir()), "the unpacked bundle is removed")
+
+    def test_kill_of_the_script_ends_the_step_under_way(self):
+        # the script died at once, its EXIT trap removing the unpacked bundle, while the step (timeout, in a process
+        # group of its own, and falcon's JVM) ran on to its limit, writing its report into OUTDIR
+        rc, err, pids = self.start_with_a_slow_cpu_solve(lambda p: p.send_signal(signal.SIGTERM))
+        self.assertEqual(-signal.SIGTERM, rc, err)
+        self.assert_stopped_in_the_cpu_step(signal.SIGTERM, err, pids)
+
+    def test_ctrl_c_ends_the_step_under_way_and_the_run(self):
+        # as from a terminal, the whole process group gets SIGINT: it reached bash alone, which waited for the step to
+        # run to its limit and went on with the next steps, and the run ended with exit 1
+        rc, err, pids = self.start_with_a_slow_cpu_solve(lambda p: os.killpg(p.pid, signal.SIGINT), start_new_session=True)
+        self.assertEqual(-signal.SIGINT, rc, err)
+        self.assert_stopped_in_the_cpu_step(signal.SIGINT, err, pids)
 
     def test_an_unreadable_bundle_says_so(self):
         self.bundle.write_bytes(b"not a tar archive")

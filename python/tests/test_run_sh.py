@@ -6,6 +6,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import tarfile
 import tempfile
 import time
 import unittest
@@ -602,6 +603,95 @@ class GpuBundleTest(unittest.TestCase):
         self.assertIn("falcon CUDA kernels were not built (nvcc absent at build time)", r.stderr)
         self.assertIn(str(self.root / "java/cli/target/falcon.jar"), r.stderr)
         self.assertFalse((self.out / "falcon-gpu.tar.gz").exists())
+
+
+# Two JMH benchmarks for the bundle's bin/benchmarks to run in real JMH forks: one that runs, one whose trial fails
+TINY_BENCHMARK = """package tiny;
+import org.openjdk.jmh.annotations.Benchmark;
+public class Tiny {
+  @Benchmark public int runs() { return 42; }
+  @Benchmark public int fails() { throw new IllegalStateException("this trial fails"); }
+}
+"""
+# Stands in for jlink: the runtime's java answers the kernels check as a bundle of real kernels, and is the JDK's java
+# for anything else (JMH and its forks)
+REAL_JAVA_JLINK = """#!/usr/bin/env bash
+while [ $# -gt 0 ]; do [ "$1" = --output ] && out=$2; shift; done
+mkdir -p "$out/bin"
+cat > "$out/bin/java" <<JAVA
+#!/usr/bin/env bash
+[[ "\\$*" == *dev.falcon.cuda.CudaKernels* ]] && { echo "kernels: compute 800,900"; exit 0; }
+exec $(type -P java) "\\$@"
+JAVA
+chmod +x "$out/bin/java"
+"""
+
+
+class BundleBenchmarksTest(unittest.TestCase):
+    """The bundle's bin/benchmarks, from scripts/gpu-bundle.sh --no-build, running real JMH (the jars of the Maven
+    repository the build used) on two tiny benchmarks compiled here."""
+
+    def setUp(self):
+        m2 = Path(os.environ.get("MAVEN_REPO", Path.home() / ".m2" / "repository"))
+        jmh = {"jmh-core": m2 / "org/openjdk/jmh/jmh-core/1.37/jmh-core-1.37.jar",
+               "annprocess": m2 / "org/openjdk/jmh/jmh-generator-annprocess/1.37/jmh-generator-annprocess-1.37.jar",
+               "jopt": m2 / "net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar",
+               "math3": m2 / "org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar"}
+        missing = [str(jar) for jar in jmh.values() if not jar.exists()]
+        if missing:
+            self.skipTest(f"JMH's jars are not in the Maven repository (mvn -B package -pl benchmarks -am fetches them): {missing}")
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.root = Path(self.tmp.name)
+        (self.root / "scripts").mkdir()
+        shutil.copy(ROOT / "scripts" / "gpu-bundle.sh", self.root / "scripts" / "gpu-bundle.sh")
+        for jar in GpuBundleTest.JARS:
+            (self.root / jar).parent.mkdir(parents=True, exist_ok=True)
+            (self.root / jar).write_bytes(b"")
+        for name in ("jmh-core", "jopt", "math3"):
+            shutil.copy(jmh[name], self.root / "m2" / jmh[name].relative_to(m2))
+        src, classes = self.root / "tiny-src", self.root / "tiny-classes"
+        (src / "tiny").mkdir(parents=True)
+        (src / "tiny" / "Tiny.java").write_text(TINY_BENCHMARK)
+        classes.mkdir()
+        subprocess.run(["javac", "-processor", "org.openjdk.jmh.generators.BenchmarkProcessor",
+                        "-cp", f"{jmh['jmh-core']}:{jmh['annprocess']}", "-d", str(classes), str(src / "tiny" / "Tiny.java")],
+                       check=True, capture_output=True, timeout=120)
+        shutil.make_archive(str(self.root / "tiny"), "zip", classes)
+        shutil.move(self.root / "tiny.zip", self.root / "benchmarks/target/falcon-benchmarks-0.1.0-SNAPSHOT.jar")
+        tools = self.root / "tools"
+        tools.mkdir()
+        (tools / "jlink").write_text(REAL_JAVA_JLINK)
+        (tools / "jlink").chmod(0o755)
+        env = dict(os.environ, PATH=f"{tools}{os.pathsep}{os.environ['PATH']}", MAVEN_REPO=str(self.root / "m2"),
+                   TMPDIR=str(self.root))
+        r = subprocess.run([str(self.root / "scripts" / "gpu-bundle.sh"), "--no-build", "--out", str(self.root)], env=env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(0, r.returncode, r.stderr)
+        # unpacked where the path holds a space, as an unpack folder, a FALCON_CACHE or a TMPDIR may
+        self.unpacked = self.root / "sp ace"
+        self.unpacked.mkdir()
+        with tarfile.open(self.root / "falcon-gpu.tar.gz") as bundle:
+            bundle.extractall(self.unpacked)
+
+    def benchmarks(self, pattern):
+        return subprocess.run([str(self.unpacked / "falcon-gpu" / "bin" / "benchmarks"), pattern, "-f", "1", "-wi", "0",
+                               "-i", "1", "-r", "100ms"], capture_output=True, text=True, timeout=120)
+
+    def test_a_bundle_in_a_folder_with_a_space_runs_its_forks(self):
+        # the options joined into one -jvmArgsPrepend, which JMH split at spaces: the fork's java took "ace/falcon-gpu/cache"
+        # (the cache folder's path, cut at the space) as its main class, and the run still exited 0
+        r = self.benchmarks("Tiny.runs$")
+        self.assertNotIn("Could not find or load main class", r.stdout + r.stderr)
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"Tiny\.runs\s+\S+\s+\d*\s*[0-9.,]+")
+
+    def test_a_failed_trial_gives_exit_status_1(self):
+        # JMH exits 0 when a trial fails, so that the other trials run: the failure was seen only by reading the output
+        r = self.benchmarks("Tiny.fails$")
+        self.assertIn("this trial fails", r.stdout + r.stderr)
+        self.assertEqual(1, r.returncode, r.stdout + r.stderr)
+        self.assertIn("benchmarks: a trial failed", r.stderr)
 
 
 if __name__ == "__main__":

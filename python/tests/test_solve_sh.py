@@ -120,7 +120,20 @@ class SolveShTest(unittest.TestCase):
         # falcon's --example takes ResNet20; the up-front check refused it as "not EXAMPLE:N"
         r = self.solve_sh("ResNet20:0100")
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertIn("--example ResNet20 --n 0100", r.stderr)
+        self.assertIn("--example resnet20 --n 0100", r.stderr)
+
+    def test_an_example_in_another_case_gets_its_targets_and_is_saved_in_lower_case(self):
+        # the targets were looked up by the name as typed: ResNet20:1000 printed and saved no target, and was saved as
+        # example "ResNet20", another case than resnet20:1000 to anything keyed by it
+        r = self.solve_sh("ResNet20:1000", "MobileNetV1:128")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        [saved] = (self.root / "benchmarks" / "results").glob("solve-*.json")
+        cases = json.loads(saved.read_text())["cases"]
+        self.assertEqual([(c["example"], c["n"], c["target_solve_seconds"], c["target_rss_over_x"]) for c in cases],
+                         [("resnet20", 1000, 10.0, None), ("mobilenetv1", 128, 30.0, 1.3)])
+        lines = [line for line in r.stdout.splitlines() if " n=" in line]
+        self.assertIn("(target <= 10 s)", lines[0])
+        self.assertIn("(target <= 30 s)", lines[1])
 
     def test_a_case_that_is_not_example_colon_n_is_refused_before_anything_runs(self):
         # resnet20 ran as --n resnet20 ("'resnet20' is not a number"), and resnet20:64:1 was timed and saved as n = 1,
