@@ -859,6 +859,58 @@ class IncompleteJarTest(unittest.TestCase):
                 self.assertEqual(jar.read_bytes(), EMPTY_ZIP)
 
 
+class AddressSpaceLimitTest(unittest.TestCase):
+    """Under ulimit -v 4000000 the JVM with the default FALCON_HEAP=2g stopped in its own two lines ('Could not allocate
+    compressed class space: 1073741824 bytes'), exit 1, naming neither the limit nor FALCON_HEAP. The real JVM is asked;
+    the jar is a stand-in, never run when the launcher refuses."""
+
+    def test_a_heap_the_address_space_cannot_hold_is_one_line_naming_ulimit_and_falcon_heap(self):
+        if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+            self.skipTest("no java here")
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = built_clone(d, "#!/bin/sh\nexit 0\n")
+            env = dict(os.environ)
+            env.pop("FALCON_HEAP", None)
+            env.pop("FALCON_JAVA_OPTS", None)
+            r = subprocess.run(["bash", "-c", 'ulimit -v 4000000 && exec "$0" env', str(root / "falcon")], cwd=root, env=env,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("falcon: the address space is limited to 3906 MiB (ulimit -v 4000000), too little"
+                                                " for the JVM with the heap limit 2g (FALCON_HEAP, by default): "), r.stderr)
+            self.assertIn("raise ulimit -v", r.stderr)
+            self.assertIn("lower FALCON_HEAP", r.stderr)
+
+
+class JavaToolOptionsTest(unittest.TestCase):
+    """A -Xmx or JavaCPP cap in JAVA_TOOL_OPTIONS, which the JVM reads before the command line, was overridden by the
+    launcher's own -Xmx and caps without a word while the JVM said it 'picked them up'. The fake java prints its arguments."""
+
+    def launch(self, tool_options):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", JAVA_TOOL_OPTIONS=tool_options)
+            env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
+            env.pop("FALCON_HEAP", None)
+            env.pop("FALCON_JAVA_OPTS", None)
+            return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+    def test_heap_and_javacpp_caps_there_are_named_once_with_the_launchers_variables(self):
+        r = self.launch("-Xmx256m -Dorg.bytedeco.javacpp.maxBytes=100m -Dx=*")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "ran\n")
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith("falcon: warning: JAVA_TOOL_OPTIONS's -Xmx256m -Dorg.bytedeco.javacpp.maxBytes=100m"
+                                            " is overridden by the launcher's own options; "), r.stderr)
+        self.assertIn("FALCON_HEAP", r.stderr)
+        self.assertIn("FALCON_JAVA_OPTS", r.stderr)
+
+    def test_other_options_there_pass_without_a_word(self):
+        r = self.launch("-Dfile.encoding=UTF-8 -XX:+UseSerialGC")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "")
+
+
 class LauncherVariablesDocumentedTest(unittest.TestCase):
     """FALCON_OFFLINE=1 (mvn -o, for a machine without Maven Central) was read by the launcher and named neither in
     its header nor in README: a user behind a firewall had no way to learn of it."""

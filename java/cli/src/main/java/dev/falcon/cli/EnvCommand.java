@@ -47,11 +47,15 @@ final class EnvCommand implements Callable<Integer> {
         // a property JavaCPP cannot read makes every backend unusable, though its folder is fine: reported at the end, as a
         // bad -Dfalcon.memory.available is, and not shown as a limit in effect
         String badJavacppSetting = JavaCppRuntime.settingProblem();
-        out.printf(Locale.ROOT, "memory: total %s, available %s, Java heap max %s, javacpp maxBytes %s%n",
+        // maxPhysicalBytes beside maxBytes: it bounds the whole process's resident memory, X included, and is the one a
+        // run meets first
+        out.printf(Locale.ROOT, "memory: total %s, available %s, Java heap max %s, javacpp maxBytes %s, maxPhysicalBytes %s%n",
                 SystemInfo.bytes(SystemInfo.totalMemory()), available,
                 SystemInfo.bytes(Runtime.getRuntime().maxMemory()),
                 JavaCppRuntime.settingProblem("maxBytes") != null ? "unknown (refused: see the error below)"
-                        : javacppLimit(System.getProperty("org.bytedeco.javacpp.maxBytes")));
+                        : javacppLimit(System.getProperty("org.bytedeco.javacpp.maxBytes"), "default (= heap size)"),
+                JavaCppRuntime.settingProblem("maxPhysicalBytes") != null ? "unknown (refused: see the error below)"
+                        : javacppLimit(System.getProperty("org.bytedeco.javacpp.maxPhysicalBytes"), "default (= twice the heap size)"));
         // the folder is per clone through the launcher, and one that cannot be used makes every backend unusable:
         // said once here, not in full for each backend and again in the choice
         String runtime = JavaCppRuntime.problem();
@@ -90,8 +94,8 @@ final class EnvCommand implements Callable<Integer> {
     }
 
     /** JavaCPP's off-heap limit as set: 0 (the launcher's) is no limit, which "maxBytes 0" seemed to deny all memory. */
-    private static String javacppLimit(String property) {
-        if (property == null) return "default (= heap size)";
+    private static String javacppLimit(String property, String byDefault) {
+        if (property == null) return byDefault;
         return SystemInfo.parseBytes(property) == 0 ? "unlimited (" + property.trim() + ")" : property;
     }
 }

@@ -512,10 +512,13 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (isJavaCppCapReached(oom)) {
                 // without the launcher (java -jar, the Python bridge's FALCON_CLI) JavaCPP caps off-heap memory from -Xmx:
                 // the machine may have plenty, and the cap, not the machine, is the fix
+                // which cap and where it came from: one set in FALCON_JAVA_OPTS was blamed on running without the launcher
+                SystemInfo.JavaCppCap cap = reachedJavaCppCap(oom);
                 err.println("falcon: error: out of memory: " + e.getMessage() + "; JavaCPP's cap on off-heap memory was reached"
-                        + " (it derives it from the Java heap limit when falcon runs without its ./falcon launcher, which lifts it):"
+                        + (cap != null ? " (" + cap.origin() + "): " + cap.fix()
+                        : " (it derives it from the Java heap limit when falcon runs without its ./falcon launcher, which lifts it):"
                         + " add -Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 to the java command,"
-                        + " or run ./falcon");
+                        + " or run ./falcon"));
                 return USAGE;
             }
             if (isJavaHeapExhausted(oom)) {
@@ -526,6 +529,14 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             }
             // X and the solver's vectors are native memory, which FALCON_HEAP does not bound: a larger heap only
             // leaves less of the machine for them. A limit of the machine with a fix, as the memory plan's refusals are.
+            long addressSpace = SystemInfo.addressSpaceLimit(java.nio.file.Path.of("/proc/self/limits"));
+            if (addressSpace >= 0) {
+                // under ulimit -v the JVM's reservations, not the machine's memory, used up the room: freeing memory cannot help
+                err.println("falcon: error: out of memory: " + e.getMessage() + "; this process's address space is limited to "
+                        + SystemInfo.bytes(addressSpace) + " (ulimit -v), of which the JVM reserves its whole heap limit and more"
+                        + " up front: raise ulimit -v (ulimit -v unlimited lifts it), lower FALCON_HEAP, or run with a smaller --n / fewer rows in X");
+                return USAGE;
+            }
             err.println("falcon: error: out of memory: " + e.getMessage()
                     + "; this is the machine's memory outside the Java heap (FALCON_HEAP does not limit it, and raising it"
                     + " cannot help): free memory on this machine, or run with a smaller --n / fewer rows in X");
@@ -548,6 +559,18 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         String m = e.getMessage();
         return m != null && (m.startsWith("Java heap space") || m.startsWith("GC overhead limit exceeded")
                 || m.startsWith("Requested array size exceeds VM limit"));
+    }
+
+    /**
+     * The JavaCPP cap the refusal was at ("Physical memory usage is too high": maxPhysicalBytes, else maxBytes), or null
+     * where none is in effect now.
+     */
+    static SystemInfo.JavaCppCap reachedJavaCppCap(OutOfMemoryError e) {
+        for (Throwable c = e; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            String m = c.getMessage();
+            if (m != null && m.contains("Physical memory usage is too high")) return SystemInfo.JavaCppCap.of("maxPhysicalBytes");
+        }
+        return SystemInfo.JavaCppCap.of("maxBytes");
     }
 
     /**

@@ -955,6 +955,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /**
+     * JavaCPP's maxBytes bounds the off-heap vectors alone (X is the kernels' own memory, not JavaCPP's): a cap below them,
+     * given in FALCON_JAVA_OPTS, failed the run after its inputs were loaded, not before. {@code cap}: null where none is set.
+     */
+    void checkJavaCppMaxBytes(SystemInfo.JavaCppCap cap) {
+        if (cap == null || vectorBytes <= cap.bytes()) return;
+        throw InputException.of("memory", "estimate", "the run's off-heap vectors need about " + SystemInfo.bytes(vectorBytes)
+                + ", more than " + cap.origin(), cap.fix());
+    }
+
+    /**
      * {@link #check(ExampleModel, RawMatrixSource)}; {@code offerBlockBacksolve}: the run backsolves with the exact model,
      * and the refusal offers the block-diagonal one where it fits or fits more rows.
      */
@@ -973,6 +983,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                boolean magnitude) {
         long maxHeap = heapLimitOfThisJvm();
         checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads);
+        checkJavaCppMaxBytes(SystemInfo.JavaCppCap.of("maxBytes"));
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
         // why no rows fit, said as a reason beside the figures: it was listed among the "options that fit"
@@ -1067,7 +1078,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                                 + " (the selection itself does not need X; only the objective does)");
             }
         }
-        options.add("a machine with more memory");
+        // an address-space limit or a JavaCPP cap is lifted where it is set, not by another machine
+        String fix = SystemInfo.availableFix(available);
+        options.add(fix != null ? fix : "a machine with more memory");
         String[] figures = distinct(required(), available);
         // which limit applied (a container's cgroup limit, MemAvailable, the property): each has another fix
         String source = SystemInfo.availableSource(available);

@@ -34,7 +34,11 @@ final class SystemInfo {
     }
 
     /** Bytes available for a new run and where the figure came from ("MemAvailable of /proc/meminfo", "cgroup memory.max"). */
-    record Available(long bytes, String source) {}
+    record Available(long bytes, String source, String fix) {
+        Available(long bytes, String source) {
+            this(bytes, source, null);
+        }
+    }
 
     /** The last figure {@link #availableMemory} gave, for the memory refusal to name its source. */
     private static volatile Available lastAvailable;
@@ -56,13 +60,114 @@ final class SystemInfo {
         return a != null && a.bytes() == bytes ? a.source() : null;
     }
 
+    /**
+     * The fix for a run that does not fit, where the bound the plan compared with is no machine's memory (an address-space
+     * limit, a JavaCPP cap), else null: "a machine with more memory" cannot lift those.
+     */
+    static String availableFix(long bytes) {
+        Available a = lastAvailable;
+        return a != null && a.bytes() == bytes ? a.fix() : null;
+    }
+
     static Available available() {
         String override = System.getProperty(MEMORY_PROPERTY);
         if (override != null && !override.isBlank()) return new Available(availableMemoryProperty(), "-D" + MEMORY_PROPERTY);
         long[] own = procKilobytes(Path.of("/proc/self/status"), "RssAnon:", "VmRSS:");
         long meminfo = procKilobytes(Path.of("/proc/meminfo"), "MemAvailable:");
         Available cgroup = cgroupRoom(Path.of("/proc/self/cgroup"), Path.of("/sys/fs/cgroup"), Math.max(0, own[1]));
-        return leastOf(meminfo, Math.max(0, own[0]), cgroup);
+        Available least = leastOf(meminfo, Math.max(0, own[0]), cgroup);
+        least = smaller(least, addressSpaceRoom(addressSpaceLimit(Path.of("/proc/self/limits")),
+                procKilobytes(Path.of("/proc/self/status"), "VmSize:")));
+        return smaller(least, javacppPhysicalCap());
+    }
+
+    /** The smaller of two figures, {@code b} null or {@code a} unknown (-1) taken as no bound. */
+    private static Available smaller(Available a, Available b) {
+        if (b == null) return a;
+        return a.bytes() < 0 || b.bytes() < a.bytes() ? b : a;
+    }
+
+    /**
+     * Address space the JVM reserves after the plan is made, beside the run's own data: malloc's arenas of the threads
+     * that start later, OpenBLAS's buffers, more code cache. resnet20 at --n 1 with FALCON_HEAP=512m on the 2-core VM: a
+     * VmSize of 3.6 GiB at the plan and a VmPeak of 3.78 GiB, 150 MiB beyond its 25 MiB of off-heap data; some margin
+     * is added for machines with more threads.
+     */
+    static final long ADDRESS_SPACE_ALLOWANCE = 192L << 20;
+
+    /**
+     * The soft limit on this process's address space (RLIMIT_AS, what {@code ulimit -v} sets) from the "Max address space"
+     * line of {@code limits} (/proc/self/limits), in bytes; -1 where it is unlimited or cannot be read.
+     */
+    static long addressSpaceLimit(Path limits) {
+        try {
+            for (String line : Files.readAllLines(limits)) {
+                if (!line.startsWith("Max address space")) continue;
+                String soft = line.substring("Max address space".length()).trim().split("\\s+")[0];
+                return soft.equals("unlimited") ? -1 : Long.parseLong(soft);
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+
+    /**
+     * The room an address-space limit of {@code limit} bytes (-1: none) leaves a run of this process, whose VmSize is
+     * {@code vmSize} bytes (-1: unknown), or null where no limit is set. Under {@code ulimit -v} the machine's free memory is beside
+     * the point: every mapping counts, reserved or not, and the JVM reserves its whole heap limit, its class space and
+     * code cache up front (with the default FALCON_HEAP=2g about 3.4 GiB before any data). A run that fitted MemAvailable
+     * then failed allocating X and was told to free memory on a machine with 17 GiB free. What the JVM has reserved so far
+     * is in VmSize, and the plan's runtime term counts that process again: it is given back so that it is counted once
+     * (the heap the plan counts is reserved already too, so the figure errs on the safe side by the heap term).
+     */
+    static Available addressSpaceRoom(long limit, long vmSize) {
+        if (limit < 0 || vmSize < 0) return null;
+        long room = Math.max(0, limit - vmSize - ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME);
+        return new Available(room, "the address-space limit (ulimit -v) of " + bytes(limit) + " less the " + bytes(vmSize)
+                + " this JVM has reserved and " + bytes(ADDRESS_SPACE_ALLOWANCE) + " it reserves as it runs",
+                "a larger ulimit -v (in kB: ulimit -v unlimited lifts it), or a smaller FALCON_HEAP (the JVM reserves its whole"
+                        + " heap limit up front)");
+    }
+
+    /**
+     * JavaCPP's cap on the physical memory of this whole process (Pointer.maxPhysicalBytes(): it refuses an off-heap
+     * vector once the resident set is above it), or null where none is in effect. Set in FALCON_JAVA_OPTS, or by
+     * JavaCPP itself as twice the Java heap limit where falcon runs without its launcher, which sets it to 0; the run
+     * passed the plan and failed after loading its inputs, minutes later for a large X.
+     */
+    static Available javacppPhysicalCap() {
+        JavaCppCap cap = JavaCppCap.of("maxPhysicalBytes");
+        if (cap == null) return null;
+        return new Available(cap.bytes(), "JavaCPP's cap on this process's physical memory: " + cap.origin(), cap.fix());
+    }
+
+    /**
+     * A JavaCPP cap in effect ({@code maxBytes} or {@code maxPhysicalBytes}): its bytes, where it came from and how to
+     * lift it.
+     */
+    record JavaCppCap(String name, long bytes, String origin, String fix) {
+        /** The cap of that name in effect, or null where it is 0 (none) or JavaCPP refuses its properties. */
+        static JavaCppCap of(String name) {
+            if (dev.falcon.backend.JavaCppRuntime.settingProblem() != null) return null;
+            long bytes;
+            try {
+                bytes = name.equals("maxBytes") ? org.bytedeco.javacpp.Pointer.maxBytes() : org.bytedeco.javacpp.Pointer.maxPhysicalBytes();
+            } catch (Throwable notLoaded) { // Pointer's class initializer failed: JavaCppRuntime.problem() reports it
+                return null;
+            }
+            if (bytes <= 0) return null;
+            String property = "org.bytedeco.javacpp." + name;
+            String given = System.getProperty(property, System.getProperty(property.toLowerCase(Locale.ROOT)));
+            String sizeOf = "-D" + property + "=";
+            if (given != null && !given.isEmpty()) {
+                return new JavaCppCap(name, bytes, sizeOf + given + " (" + SystemInfo.bytes(bytes) + "), set in the JVM's options (FALCON_JAVA_OPTS or JAVA_TOOL_OPTIONS)",
+                        "a larger " + sizeOf + " (0: no cap), or leave it out");
+            }
+            return new JavaCppCap(name, bytes, "JavaCPP's default " + name + " of " + SystemInfo.bytes(bytes) + ", derived from the Java heap limit (-Xmx)"
+                    + " because falcon runs without its ./falcon launcher, which lifts it",
+                    "add -Dorg.bytedeco.javacpp.maxBytes=0 -Dorg.bytedeco.javacpp.maxPhysicalBytes=0 to the java command, or run ./falcon");
+        }
     }
 
     /**

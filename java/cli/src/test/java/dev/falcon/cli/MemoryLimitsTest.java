@@ -1,0 +1,93 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Bounds on the run that are no machine's memory: an address-space limit (ulimit -v) and JavaCPP's caps. The memory
+ * plan compared with MemAvailable and cgroups alone, so such a run passed it and failed after loading, told to free
+ * memory on a machine with 17 GiB free, or that the cap it set itself came from running without the launcher. Each
+ * case runs falcon in a JVM of its own, started by bash so that ulimit applies to it.
+ */
+class MemoryLimitsTest {
+    @TempDir Path dir;
+
+    private record Child(int code, String output) {}
+
+    private Child falcon(String shellPrefix, List<String> jvmOptions, String... args) throws Exception {
+        List<String> java = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                System.getProperty("java.class.path")));
+        String cache = System.getProperty("org.bytedeco.javacpp.cachedir");
+        if (cache != null) java.add("-Dorg.bytedeco.javacpp.cachedir=" + cache);
+        java.addAll(jvmOptions);
+        java.add(Main.class.getName());
+        java.addAll(List.of(args));
+        List<String> cmd = new ArrayList<>(List.of("bash", "-c", shellPrefix + " exec \"$@\"", "falcon"));
+        cmd.addAll(java);
+        Path log = dir.resolve("falcon.log");
+        Process child = new ProcessBuilder(cmd).directory(dir.toFile()).redirectErrorStream(true).redirectOutput(log.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        assertTrue(child.waitFor(120, TimeUnit.SECONDS), "falcon did not end");
+        return new Child(child.exitValue(), Files.readString(log));
+    }
+
+    private static final List<String> NO_JAVACPP_CAPS = List.of("-Xmx128m", "-Dorg.bytedeco.javacpp.maxBytes=0",
+            "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
+
+    @Test
+    void aRunBeyondTheAddressSpaceLimitIsRefusedBeforeLoadingNamingUlimit() throws Exception {
+        Child c = falcon("ulimit -v 4000000;", NO_JAVACPP_CAPS, "prune", "--example", "resnet20", "--n", "800", "--method", "falcon",
+                "--out", dir.resolve("w.npy").toString(), "-q");
+        assertEquals(2, c.code(), c.output());
+        assertTrue(c.output().contains("falcon: error: memory: estimate: the run needs"), c.output());
+        assertTrue(c.output().contains("(the address-space limit (ulimit -v) of 3.8 GiB less the"), c.output());
+        assertTrue(c.output().contains("a larger ulimit -v"), c.output());
+        assertFalse(c.output().contains("free memory on this machine"), c.output());
+        assertFalse(c.output().contains("a machine with more memory"), c.output());
+    }
+
+    @Test
+    void theAddressSpaceLimitIsReadFromProcSelfLimits() throws Exception {
+        Path limits = dir.resolve("limits");
+        Files.writeString(limits, "Limit                     Soft Limit           Hard Limit           Units     \n"
+                + "Max address space         4096000000           unlimited            bytes     \n");
+        assertEquals(4_096_000_000L, SystemInfo.addressSpaceLimit(limits));
+        Files.writeString(limits, "Max address space         unlimited            unlimited            bytes     \n");
+        assertEquals(-1, SystemInfo.addressSpaceLimit(limits));
+        assertEquals(null, SystemInfo.addressSpaceRoom(-1, 3L << 30));
+        // what the JVM has reserved and reserves later comes off; the runtime term the plan counts again is given back
+        assertEquals((4L << 30) - (3L << 30) - SystemInfo.ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME,
+                SystemInfo.addressSpaceRoom(4L << 30, 3L << 30).bytes());
+    }
+
+    @Test
+    void aJavaCppPhysicalCapInTheOptionsIsInThePlanAndNamed() throws Exception {
+        Child c = falcon("", List.of("-Xmx512m", "-Dorg.bytedeco.javacpp.maxBytes=0", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m"),
+                "prune", "--example", "resnet20", "--n", "256", "--method", "falcon", "--out", dir.resolve("w.npy").toString(), "-q");
+        assertEquals(2, c.code(), c.output());
+        assertTrue(c.output().contains("falcon: error: memory: estimate: the run needs"), c.output());
+        assertTrue(c.output().contains("-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m (300.0 MiB), set in the JVM's options"), c.output());
+        assertFalse(c.output().contains("when falcon runs without its ./falcon launcher"), c.output());
+        Child env = falcon("", List.of("-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m"), "env");
+        assertEquals(0, env.code(), env.output());
+        assertTrue(env.output().contains(", maxPhysicalBytes 300m"), env.output());
+    }
+
+    @Test
+    void aJavaCppMaxBytesBelowTheVectorsIsRefusedNamingIt() throws Exception {
+        Child c = falcon("", List.of("-Xmx512m", "-Dorg.bytedeco.javacpp.maxBytes=4m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0"),
+                "prune", "--example", "resnet20", "--n", "16", "--method", "falcon", "--out", dir.resolve("w.npy").toString(), "-q");
+        assertEquals(2, c.code(), c.output());
+        assertTrue(c.output().contains("falcon: error: memory: estimate: the run's off-heap vectors need about"), c.output());
+        assertTrue(c.output().contains("-Dorg.bytedeco.javacpp.maxBytes=4m (4.0 MiB), set in the JVM's options"), c.output());
+    }
+}
