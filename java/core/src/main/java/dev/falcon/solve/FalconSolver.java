@@ -204,7 +204,7 @@ public final class FalconSolver {
      */
     private double qOf(Backsolve.Exact bs, HostMatrix x, float[] wbar, float[] g, double lambda) {
         try {
-            return exactQ(backend, x, bs.w(), wbar, g, lambda);
+            return q(x, bs.w(), wbar, g, lambda);
         } catch (RuntimeException | Error e) {
             close(bs.gram());
             throw e;
@@ -243,11 +243,38 @@ public final class FalconSolver {
     private HostMatrix solving;
     private boolean solvingWithG;
 
-    /** Exact Q of the full problem (one multiply), double accumulation. */
+    /**
+     * -X wbar of the solve running, summed in double once (one pass over X): the offset of its exact models, each of whose
+     * evaluations is then one pass (see {@link FisherModel}). Null outside a solve.
+     */
+    private double[] solvingOffset;
+    private float[] solvingWbar;
+
+    /**
+     * Exact Q of the full problem, X w summed in double less X wbar (two passes over X: see {@link FisherModel}), as the
+     * report's objective evaluates it within rounding in double.
+     */
     public static double exactQ(ComputeBackend backend, HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
         try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
             return model.evaluate(w).q;
         }
+    }
+
+    /** {@link #exactQ}, with the running solve's -X wbar where (x, wbar) are its own: one pass over X. */
+    private double q(HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
+        try (FisherModel model = exactModel(x, wbar, g, lambda)) {
+            return model.evaluate(w).q;
+        }
+    }
+
+    /** The exact model on all of X, with the running solve's -X wbar where (x, wbar) are its own. */
+    private FisherModel exactModel(HostMatrix x, float[] wbar, float[] g, double lambda) {
+        return new FisherModel(backend, x, wbar, g, offsetOf(x, wbar), 0, lambda, null);
+    }
+
+    /** -X wbar: the running solve's where (x, wbar) are its own, else null (the model sums it). */
+    private double[] offsetOf(HostMatrix x, float[] wbar) {
+        return x == solving && wbar == solvingWbar ? solvingOffset : null;
     }
 
     /**
@@ -264,6 +291,8 @@ public final class FalconSolver {
         } finally {
             projector = null;
             solving = null;
+            solvingWbar = null;
+            solvingOffset = null;
             blockSolutions = null;
             releaseGrams();
         }
@@ -279,13 +308,15 @@ public final class FalconSolver {
         if (!(lambda > 0)) throw new IllegalArgumentException("lambda must be > 0");
         double lip = FisherModel.largestEigenvalue(backend, x) + lambda;
         if (!Double.isFinite(lip)) throw valuesTooLarge(true);
+        solvingOffset = FisherModel.offsetOf(backend, x, wbar);
+        solvingWbar = wbar;
         scoreScale = scaleOfScores(wbar, g, lip);
         byte[] mask = startMask != null ? startMask.clone() : mpMask(wbar, layers, nnz, flops);
         byte[] warmStart = mask.clone();
         boolean warmStartBacksolved = false;
         float[] w = new float[p];
         for (int i = 0; i < p; i++) w[i] = mask[i] != 0 ? wbar[i] : 0f;
-        double qStart = exactQ(backend, x, w, wbar, g, lambda);
+        double qStart = q(x, w, wbar, g, lambda);
         double qBest = qStart;
         float[] wBest = w;
         byte[] maskBest = mask;
@@ -334,13 +365,13 @@ public final class FalconSolver {
                 // DFO came back to the best support, whose exact backsolve is already known: backsolving it again would
                 // give the same point, and the searches start from it. The DFO point on that support can still be
                 // lower by the backsolve's rounding (parts in 1e9).
-                qDfo = exactQ(backend, x, dfo.w, wbar, g, lambda);
+                qDfo = q(x, dfo.w, wbar, g, lambda);
                 if (qDfo < qBest) dfoPoint = dfo.w;
                 cand = wBest;
                 qCand = qBest;
                 candIsExact = true;
             } else {
-                qCand = exactQ(backend, x, cand, wbar, g, lambda);
+                qCand = q(x, cand, wbar, g, lambda);
                 Backsolve.Exact bs = null;
                 if (opt.backsolve() != Backsolve.Mode.NONE) {
                     warmStartBacksolved |= Arrays.equals(dfo.mask, warmStart);
@@ -679,7 +710,7 @@ public final class FalconSolver {
                 continue;
             }
             bs.gram().close();
-            double qk = exactQ(backend, x, bs.w(), wbar, g, lambda);
+            double qk = q(x, bs.w(), wbar, g, lambda);
             if (qk < qFrom) {
                 lowered++;
                 best = new Kicked(bs.w(), polished, qk, lowered);
@@ -995,7 +1026,7 @@ public final class FalconSolver {
             grad = new double[p];
             for (int j = 0; j < p; j++) grad[j] = xtr[j] + lambda * (w[j] - wbar[j]) + (g == null ? 0 : g[j]);
         } else {
-            try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+            try (FisherModel full = exactModel(x, wbar, g, lambda)) {
                 grad = full.gradient(full.evaluate(w));
             }
         }
@@ -1187,7 +1218,7 @@ public final class FalconSolver {
                              float[] w, byte[] mask, double q, double lip, SolverOptions opt, long[] blocks) {
         int p = w.length;
         double[] grad;
-        try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+        try (FisherModel full = exactModel(x, wbar, g, lambda)) {
             grad = full.gradient(full.evaluate(w));
         }
         float[] scores = new float[p];
@@ -1247,7 +1278,7 @@ public final class FalconSolver {
         boolean block = opt.hessian() == SolverOptions.HessianModel.BLOCK;
         boolean active = opt.activeSet() && !block && support > 0 && 4 * support < p;
         if (!active) {
-            try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, block ? blocks : null)) {
+            try (FisherModel model = block ? new FisherModel(backend, x, wbar, g, null, 0, lambda, blocks) : exactModel(x, wbar, g, lambda)) {
                 return iterate(model, layers, nnz, flops, w0, mask0, q0, lip, opt, round, iterationsLeft, log, t0, lastGap);
             }
         }
@@ -1265,7 +1296,7 @@ public final class FalconSolver {
         byte[] mask = mask0.clone();
         boolean[] inSet = new boolean[p];
         double[] grad;
-        try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+        try (FisherModel full = exactModel(x, wbar, g, lambda)) {
             grad = full.gradient(full.evaluate(w));
         }
         float[] z2 = new float[p];
@@ -1292,7 +1323,7 @@ public final class FalconSolver {
             stop = sub.stop;
             if (used >= iterationsLeft) break;
             // Do outside coordinates want in? One full gradient and one full projection.
-            try (FisherModel full = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+            try (FisherModel full = exactModel(x, wbar, g, lambda)) {
                 grad = full.gradient(full.evaluate(w));
             }
             for (int i = 0; i < p; i++) {
@@ -1317,7 +1348,7 @@ public final class FalconSolver {
     private Dfo allCoordinates(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
                                float[] w, byte[] mask, double q, double lip, SolverOptions opt, int round, int iterationsLeft,
                                List<IterationLog> log, long t0, double[] lastGap, int used, String before, long columns) {
-        try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+        try (FisherModel model = exactModel(x, wbar, g, lambda)) {
             Dfo all = iterate(model, layers, nnz, flops, w, mask, q, lip, opt, round, iterationsLeft - used, log, t0, lastGap);
             return new Dfo(all.w, all.mask, used + all.iterations, before + all.stop + String.format(java.util.Locale.ROOT,
                     "; on all coordinates: an active set of %d columns would copy %.1f MiB of X, more than the %.1f MiB allowed",
@@ -1331,15 +1362,13 @@ public final class FalconSolver {
         int p = w.length, k = idx.length;
         boolean[] in = new boolean[p];
         for (int i : idx) in[i] = true;
-        float[] outside = new float[p];
         double constant = 0;
         for (int i = 0; i < p; i++) {
-            if (!in[i]) {
-                outside[i] = -wbar[i];
-                constant += 0.5 * lambda * (double) wbar[i] * wbar[i] - (g == null ? 0 : (double) g[i] * wbar[i]);
-            }
+            if (!in[i]) constant += 0.5 * lambda * (double) wbar[i] * wbar[i] - (g == null ? 0 : (double) g[i] * wbar[i]);
         }
-        double[] c0 = Backsolve.product(backend, x, outside);
+        // the coordinates outside the set stay at 0: X_A w_A - X wbar is X d with theirs at -wbar
+        double[] offset = offsetOf(x, wbar);
+        if (offset == null) offset = FisherModel.offsetOf(backend, x, wbar);
         float[] wa = new float[k], wbarA = new float[k], gA = g == null ? null : new float[k];
         byte[] maskA = new byte[k];
         for (int j = 0; j < k; j++) {
@@ -1350,7 +1379,7 @@ public final class FalconSolver {
         }
         LayerTable sub = subTable(layers, idx);
         HostMatrix xa = backend.allocate(x.rows(), k, null); // no blocks: column-major, the layout gatherColumns writes
-        try (xa; IntPointer cols = new IntPointer(idx); FisherModel model = new FisherModel(backend, xa, wbarA, gA, c0, constant, lambda, null)) {
+        try (xa; IntPointer cols = new IntPointer(idx); FisherModel model = new FisherModel(backend, xa, wbarA, gA, offset, constant, lambda, null)) {
             backend.gatherColumns(x, cols, k, xa.data());
             Dfo d = iterate(model, sub, nnz, flops, wa, maskA, q, lip, opt, round, iterationsLeft, log, t0, lastGap);
             float[] wf = new float[p];
@@ -1369,8 +1398,8 @@ public final class FalconSolver {
      * <p>{@code loggedQ0} is the Q the log gave w0 (the exact evaluation of the backsolve or search row the round starts
      * from, or the previous active set's last row). The model's own Q of w0 differs from it by rounding wherever the
      * model adds in another order: on the active set (the gathered columns, the rest pinned through an offset
-     * residual, float32 products on cpu) by parts in 1e7, so the first row after a search row rose above it on 4 of 10
-     * rounds (review finding). An exact-model row is therefore logged as loggedQ0 less the decrease the model measured
+     * residual) by parts in 1e7 while its products were float32 on cpu, so the first row after a search row rose above it
+     * on 4 of 10 rounds (review finding). An exact-model row is therefore logged as loggedQ0 less the decrease the model measured
      * from w0, which is what DFO accepts steps by: the rows go down from the row before them. The block model's Q is
      * another function, not a rounding of this one, and is logged as it is (its rows say "block").
      */

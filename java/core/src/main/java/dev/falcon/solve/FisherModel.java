@@ -9,10 +9,17 @@ import org.bytedeco.javacpp.FloatPointer;
 /**
  * The quadratic model of FALCON.md on the columns of one matrix {@code x} (the whole X, or the gathered
  * columns of an active set):
- * <pre>  Q(w) = 1/2 ||X d + c0||^2 + lambda/2 ||d||^2 + g^T d + constant,   d = w - wbar</pre>
- * (c0 and the constant account for coordinates outside an active set, pinned at zero), or its
- * block-diagonal version {@code 1/2 sum_B ||X_B d_B||^2 + ...} (no c0). Every access to X is a backend op;
- * Java loops only run over length-m and length-n vectors. Q accumulates in double.
+ * <pre>  Q(w) = 1/2 ||X w + offset||^2 + lambda/2 ||d||^2 + g^T d + constant,   d = w - wbar</pre>
+ * with {@code offset = -X_all wbar_all}, so that {@code X w + offset} is X d with the coordinates outside an active set
+ * pinned at zero (the constant holds their ridge and linear terms), or its block-diagonal version
+ * {@code 1/2 sum_B ||X_B d_B||^2 + ...} (no offset). Every access to X is a backend op; Java loops only run over
+ * length-m and length-n vectors. Q accumulates in double.
+ *
+ * <p>The exact model's residual is summed in double from w itself, not from d rounded to float: after a backsolve X d is a
+ * tiny difference of large products, and d rounded to float (6e-8 of each entry) and float partial sums left mostly their
+ * rounding in it. The solver's Q, on which it keeps its best point and accepts moves, was then 3x the report's objective
+ * of the same weights at lambda = 1e-45 and 8% off with an X near 65504. w is exact in float, and -X wbar is summed once
+ * per model (or per solve): each evaluation stays one pass over X.
  */
 final class FisherModel implements AutoCloseable {
     final ComputeBackend backend;
@@ -21,7 +28,8 @@ final class FisherModel implements AutoCloseable {
     final int n;
     final float[] wbar;
     final float[] g;
-    final double[] c0;
+    /** -X wbar over all the weights (length n, summed in double); null for the block model. */
+    final double[] offset;
     final double constant;
     final double lambda;
     final long[] blockStarts;
@@ -29,6 +37,8 @@ final class FisherModel implements AutoCloseable {
     /** Length-m product output, allocated on first use (an exact model used only for Q never needs it). */
     private FloatPointer outM;
     private final FloatPointer vecN;
+    /** The exact model's X w, in double (null for the block model). */
+    private final DoublePointer productN;
     /** Passes over X made by this model (evaluations, and exact-model gradients). */
     long passes;
     /**
@@ -38,7 +48,7 @@ final class FisherModel implements AutoCloseable {
     private final java.util.ArrayDeque<float[]> spare = new java.util.ArrayDeque<>();
     private static final int MAX_SPARE = 3; // what one DFO iteration hands back: the old point and its evaluation
 
-    /** One evaluation: Q, and what the gradient needs (r = X d + c0 for the exact model, H d for the block model). */
+    /** One evaluation: Q, and what the gradient needs (r = X w + offset = X d for the exact model, H d for the block model). */
     static final class Eval {
         double q;
         /** The point evaluated, not copied: it must stay unchanged while the evaluation is in use. */
@@ -49,29 +59,66 @@ final class FisherModel implements AutoCloseable {
 
     /**
      * @param blockStarts null for the exact model, else block boundaries of the block-diagonal model
-     * @param c0          offset residual (length n) or null
+     * @param offset      the exact model's -X_all wbar_all ({@link #offsetOf}; on an active set, that of all the weights,
+     *                    not only of its columns), or null: the block model, or an exact model on all of X, which then
+     *                    sums it itself (one pass)
      */
-    FisherModel(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double[] c0, double constant, double lambda, long[] blockStarts) {
+    FisherModel(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double[] offset, double constant, double lambda, long[] blockStarts) {
         if (x.cols() > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("p = " + x.cols() + " exceeds 2^31 - 9 weights");
-        if (blockStarts != null && c0 != null) throw new IllegalArgumentException("the block model has no offset residual");
+        if (blockStarts != null && offset != null) throw new IllegalArgumentException("the block model has no offset residual");
+        if (offset != null && offset.length != x.rows()) {
+            throw new IllegalArgumentException("the offset residual has " + offset.length + " entries, X has n = " + x.rows() + " rows");
+        }
         this.backend = backend;
         this.x = x;
         this.m = (int) x.cols();
         this.n = Math.toIntExact(x.rows());
         this.wbar = wbar;
         this.g = g;
-        this.c0 = c0;
         this.constant = constant;
         this.lambda = lambda;
         this.blockStarts = blockStarts;
         FloatPointer a = backend.floatVector(m);
+        FloatPointer b = null;
+        DoublePointer c = null;
+        double[] own = offset;
         try {
-            this.vecN = new FloatPointer(n);
+            b = new FloatPointer(n);
+            if (blockStarts == null) {
+                c = new DoublePointer(n);
+                if (own == null) {
+                    a.position(0).limit(m).asBuffer().put(wbar, 0, m);
+                    passes++;
+                    own = negatedProduct(backend, x, a, c, n);
+                }
+            }
         } catch (RuntimeException | Error e) {
             a.close();
+            if (b != null) b.close();
+            if (c != null) c.close();
             throw e;
         }
         this.vecM = a;
+        this.vecN = b;
+        this.productN = c;
+        this.offset = own;
+    }
+
+    /** -X wbar (length n, summed in double), the offset of every exact model of a solve on X: one pass over X. */
+    static double[] offsetOf(ComputeBackend backend, HostMatrix x, float[] wbar) {
+        int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
+        try (FloatPointer v = backend.floatVector(m); DoublePointer out = new DoublePointer(n)) {
+            v.put(wbar, 0, m);
+            return negatedProduct(backend, x, v, out, n);
+        }
+    }
+
+    private static double[] negatedProduct(ComputeBackend backend, HostMatrix x, FloatPointer v, DoublePointer out, int n) {
+        backend.multiplySummedInDouble(x, v, out);
+        double[] r = new double[n];
+        out.get(r, 0, n);
+        for (int i = 0; i < n; i++) r[i] = -r[i];
+        return r;
     }
 
     private FloatPointer out() {
@@ -114,17 +161,19 @@ final class FisherModel implements AutoCloseable {
     }
 
     private Eval evaluate(float[] w, float[] z, byte[] keep) {
-        // d = w - wbar goes straight into the off-heap operand; the evaluation keeps w (d is recomputed when needed)
-        java.nio.FloatBuffer d = vecM.position(0).limit(m).asBuffer();
+        // the exact model's operand is w, the block model's d = w - wbar, straight into the off-heap vector; the evaluation
+        // keeps w (d is recomputed when needed)
+        java.nio.FloatBuffer operand = vecM.position(0).limit(m).asBuffer();
+        boolean exact = blockStarts == null;
         double[] norms = VectorLoops.run(backend.threads(), m, 2, (from, to, sums) -> {
             double sq = 0, lin = 0;
             for (int i = from; i < to; i++) {
                 // z where kept, +0 elsewhere, without branches (a random support would make a branch mispredict often)
                 if (z != null) w[i] = Float.intBitsToFloat(Float.floatToRawIntBits(z[i]) & -keep[i]);
-                float di = w[i] - wbar[i];
-                d.put(i, di);
-                sq += (double) di * di;
-                if (g != null) lin += (double) g[i] * di;
+                double di = (double) w[i] - wbar[i]; // exact: two floats' difference fits in a double
+                operand.put(i, exact ? w[i] : (float) di);
+                sq += di * di;
+                if (g != null) lin += g[i] * di;
             }
             sums[0] = sq;
             sums[1] = lin;
@@ -134,13 +183,12 @@ final class FisherModel implements AutoCloseable {
         e.w = w;
         double fit = 0;
         passes++;
-        if (blockStarts == null) {
-            backend.multiply(x, vecM, vecN);
-            float[] xd = new float[n];
-            vecN.get(xd, 0, n);
+        if (exact) {
+            backend.multiplySummedInDouble(x, vecM, productN);
             double[] r = new double[n];
+            productN.get(r, 0, n);
             for (int i = 0; i < n; i++) {
-                r[i] = xd[i] + (c0 == null ? 0 : c0[i]);
+                r[i] += offset[i];
                 fit += r[i] * r[i];
             }
             e.r = r;
@@ -246,5 +294,6 @@ final class FisherModel implements AutoCloseable {
         vecM.close();
         if (outM != null) outM.close();
         vecN.close();
+        if (productN != null) productN.close();
     }
 }
