@@ -35,6 +35,8 @@ namespace falcon {
     double read_sum(const float*, int64_t, int64_t);                                                        \
     void panel_block_gram(const PanelPiece*, int64_t, int64_t, const float*, float*);                       \
     void panel_dot_rows(const PanelPiece&, int64_t, const float*, double*);                                 \
+    void panel_dot_rows_double(const PanelPiece&, int64_t, const float*, double*);                          \
+    void gemv_n_double_range(const float*, int64_t, int64_t, int64_t, const float*, double*);               \
     void panel_axpy_rows(const PanelPiece&, int64_t, const float*, float*);                                 \
     double panel_touch_twice(const PanelPiece&, int64_t);                                                   \
     }
@@ -55,6 +57,8 @@ struct Kernels {
     decltype(&generic::panel_dot_rows) panel_dot_rows;
     decltype(&generic::panel_axpy_rows) panel_axpy_rows;
     decltype(&generic::panel_touch_twice) panel_touch_twice;
+    decltype(&generic::panel_dot_rows_double) panel_dot_rows_double;
+    decltype(&generic::gemv_n_double_range) gemv_n_double_range;
 };
 
 Kernels pick() {
@@ -65,12 +69,15 @@ Kernels pick() {
     if (want512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq"))
         return {"avx512", avx512::block_gram, avx512::gemv_n_range, avx512::gemv_t_range, avx512::read_sum,
-                avx512::panel_block_gram, avx512::panel_dot_rows, avx512::panel_axpy_rows, avx512::panel_touch_twice};
+                avx512::panel_block_gram, avx512::panel_dot_rows, avx512::panel_axpy_rows, avx512::panel_touch_twice,
+                avx512::panel_dot_rows_double, avx512::gemv_n_double_range};
     if (want2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         return {"avx2", avx2::block_gram, avx2::gemv_n_range, avx2::gemv_t_range, avx2::read_sum,
-                avx2::panel_block_gram, avx2::panel_dot_rows, avx2::panel_axpy_rows, avx2::panel_touch_twice};
+                avx2::panel_block_gram, avx2::panel_dot_rows, avx2::panel_axpy_rows, avx2::panel_touch_twice,
+                avx2::panel_dot_rows_double, avx2::gemv_n_double_range};
     return {"generic", generic::block_gram, generic::gemv_n_range, generic::gemv_t_range, generic::read_sum,
-                generic::panel_block_gram, generic::panel_dot_rows, generic::panel_axpy_rows, generic::panel_touch_twice};
+                generic::panel_block_gram, generic::panel_dot_rows, generic::panel_axpy_rows, generic::panel_touch_twice,
+                generic::panel_dot_rows_double, generic::gemv_n_double_range};
 }
 
 const Kernels& kernels() {
@@ -293,13 +300,7 @@ void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, 
     if (threads < 1) threads = 1;
     std::vector<double> acc((size_t)n * threads, 0.0);
     parallel(threads, [&](int t) {
-        double* a = acc.data() + (size_t)t * n;
-        for (int64_t j = split(p, threads, t); j < split(p, threads, t + 1); j++) {
-            const double vj = v[j];
-            if (vj == 0) continue;
-            const float* column = x + j * n;
-            for (int64_t i = 0; i < n; i++) a[i] += (double)column[i] * vj;
-        }
+        kernels().gemv_n_double_range(x, n, split(p, threads, t), split(p, threads, t + 1), v, acc.data() + (size_t)t * n);
     });
     sum_thread_partials(acc, n, threads, out);
 }
@@ -473,25 +474,8 @@ void falcon_panel_gemv_n_double(const float* x, int64_t n, int64_t p, const int6
     const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);
     std::vector<double> acc((size_t)n * threads, 0.0);
     parallel(threads, [&](int t) {
-        double* a = acc.data() + (size_t)t * n;
-        for (int64_t k = first[t]; k < first[t + 1]; k++) {
-            const PanelPiece pc = layout.piece(k, panels[k], panels[k + 1]);
-            const float* vk = v + pc.col;
-            for (int64_t i = 0; i < n; i++) {
-                const float* row = pc.base + i * pc.stride;
-                // four chains, so that the sum is not one long dependency on the add's latency
-                double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-                int64_t c = 0;
-                for (; c + 4 <= pc.len; c += 4) {
-                    s0 += (double)row[c] * vk[c];
-                    s1 += (double)row[c + 1] * vk[c + 1];
-                    s2 += (double)row[c + 2] * vk[c + 2];
-                    s3 += (double)row[c + 3] * vk[c + 3];
-                }
-                for (; c < pc.len; c++) s0 += (double)row[c] * vk[c];
-                a[i] += (s0 + s1) + (s2 + s3);
-            }
-        }
+        for (int64_t k = first[t]; k < first[t + 1]; k++)
+            kernels().panel_dot_rows_double(layout.piece(k, panels[k], panels[k + 1]), n, v, acc.data() + (size_t)t * n);
     });
     sum_thread_partials(acc, n, threads, out);
 }
