@@ -775,9 +775,12 @@ public final class Backsolve {
         // float sums left 6e-8 of that amplified part in delta: Q 2 to 4.5 times the minimum at lambda = 1e-7, and
         // cpu and java far apart. There the product is taken in double, where the cancellation is exact to 1e-16.
         if (largestDiagonal > FLOAT_PRODUCT_CONDITION * smallestPivotSquared) {
-            double[] at = transposedProductInDouble(backend.threads(), a, keep, rhs);
-            for (int j = 0; j < m; j++) {
-                if (keep[j] != 0) delta[j] = at[j] - (gk == null ? 0 : gk[j] / lambda);
+            // by the backend, as every other product with X (on cpu and cuda no Java loop reads X)
+            try (DoublePointer u = new DoublePointer(rhs); DoublePointer out = new DoublePointer(m)) {
+                backend.multiplyTransposedSummedInDouble(a, u, out);
+                for (int j = 0; j < m; j++) {
+                    if (keep[j] != 0) delta[j] = out.get(j) - (gk == null ? 0 : gk[j] / lambda);
+                }
             }
             return delta;
         }
@@ -794,38 +797,6 @@ public final class Backsolve {
      * 6e-8 sqrt(1e4), 6e-6, of delta's size in delta.
      */
     static final double FLOAT_PRODUCT_CONDITION = 1e4;
-
-    /** The most floats of one view that {@link #transposedProductInDouble} reads at a time. */
-    private static final long DOUBLE_PRODUCT_VIEW_FLOATS = 1 << 20;
-
-    /**
-     * A^T u on the kept columns (0 elsewhere), u in double and every product and sum in double: a part of u that A_K^T
-     * annihilates leaves 1e-16 of itself in the result, not float's 6e-8. Reads A through its Java views, whatever the
-     * backend, on {@code threads} threads, by views of at most {@link #DOUBLE_PRODUCT_VIEW_FLOATS} floats (a panel
-     * layout's view is a copy).
-     */
-    static double[] transposedProductInDouble(int threads, HostMatrix a, float[] keep, double[] u) {
-        int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
-        int viewColumns = (int) Math.max(1, DOUBLE_PRODUCT_VIEW_FLOATS / Math.max(1, n));
-        double[] out = new double[m];
-        VectorLoops.run(threads, m, 0, (from, to, sums) -> {
-            for (int first = from; first < to; ) {
-                while (first < to && keep[first] == 0) first++;
-                if (first == to) return;
-                int end = Math.min(to, first + viewColumns);
-                java.nio.FloatBuffer columns = a.columns(first, end - first);
-                for (int j = first; j < end; j++) {
-                    if (keep[j] == 0) continue;
-                    int base = (j - first) * n;
-                    double sum = 0;
-                    for (int i = 0; i < n; i++) sum += columns.get(base + i) * u[i];
-                    out[j] = sum;
-                }
-                first = end;
-            }
-        });
-        return out;
-    }
 
     /**
      * The Cholesky factor, in place, of a backsolve's ridge system ({@code size} x {@code size}, lambda already on its
