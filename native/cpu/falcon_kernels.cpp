@@ -313,6 +313,37 @@ void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* 
     });
 }
 
+void falcon_gemv_t_double(const float* x, int64_t n, int64_t p, const double* u, double* out, int threads) {
+    if (threads > p) threads = (int)p;
+    if (threads < 1) threads = 1;
+    parallel(threads, [&](int t) {
+        const int64_t end = split(p, threads, t + 1);
+        int64_t j = split(p, threads, t);
+        // four columns at a time: four independent chains, each still summed over the rows in order
+        for (; j + 4 <= end; j += 4) {
+            const float* c0 = x + j * n;
+            const float* c1 = c0 + n;
+            const float* c2 = c1 + n;
+            const float* c3 = c2 + n;
+            double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+            for (int64_t i = 0; i < n; i++) {
+                const double ui = u[i];
+                s0 += (double)c0[i] * ui;
+                s1 += (double)c1[i] * ui;
+                s2 += (double)c2[i] * ui;
+                s3 += (double)c3[i] * ui;
+            }
+            out[j] = s0, out[j + 1] = s1, out[j + 2] = s2, out[j + 3] = s3;
+        }
+        for (; j < end; j++) {
+            const float* column = x + j * n;
+            double s = 0;
+            for (int64_t i = 0; i < n; i++) s += (double)column[i] * u[i];
+            out[j] = s;
+        }
+    });
+}
+
 int64_t falcon_first_nonfinite(const float* x, int64_t count, int threads) {
     if (threads < 1) threads = 1;
     std::vector<int64_t> first(threads, -1);
@@ -500,6 +531,26 @@ void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* pa
     parallel(threads, [&](int t) {
         for (int64_t k = first[t]; k < first[t + 1]; k++)
             kernels().panel_axpy_rows(layout.piece(k, panels[k], panels[k + 1]), n, u, out);
+    });
+}
+
+void falcon_panel_gemv_t_double(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
+                                const double* u, double* out, int threads) {
+    const PanelLayout layout{x, n, panels, panelCount};
+    threads = clamp_threads(threads, panelCount);
+    const std::vector<int64_t> first = split_units(panels, panelCount, p, threads);
+    parallel(threads, [&](int t) {
+        for (int64_t k = first[t]; k < first[t + 1]; k++) {
+            const PanelPiece pc = layout.piece(k, panels[k], panels[k + 1]);
+            double* ok = out + pc.col;
+            std::fill(ok, ok + pc.len, 0.0);
+            // row by row down the panel: every column's sum still runs over the rows in order, as falcon_gemv_t_double's
+            for (int64_t i = 0; i < n; i++) {
+                const float* row = pc.base + i * pc.stride;
+                const double ui = u[i];
+                for (int64_t c = 0; c < pc.len; c++) ok[c] += (double)row[c] * ui;
+            }
+        }
     });
 }
 

@@ -47,6 +47,13 @@ FALCON_API void falcon_gemv_n(const float* x, int64_t n, int64_t p, const float*
 FALCON_API void falcon_gemv_n_double(const float* x, int64_t n, int64_t p, const float* v, double* out, int threads);
 /** out[0..p) = X^T u */
 FALCON_API void falcon_gemv_t(const float* x, int64_t n, int64_t p, const float* u, float* out, int threads);
+/**
+ * out[0..p) = X^T u with u in double and every product and sum in double, out in double too: where u carries a part that
+ * X^T annihilates, hugely amplified (the Woodbury backsolve's M^{-1} right side near a singular M), u rounded to float
+ * and float sums left 6e-8 of that part in the result. Each column's sum runs over the rows in order, so the result does
+ * not depend on the thread count or on the layout (falcon_panel_gemv_t_double gives the same bits).
+ */
+FALCON_API void falcon_gemv_t_double(const float* x, int64_t n, int64_t p, const double* u, double* out, int threads);
 /** Index of the first NaN or infinity in x[0..count), or -1 (input validation of X, multithreaded). */
 FALCON_API int64_t falcon_first_nonfinite(const float* x, int64_t count, int threads);
 /** Sum of x[0..count): one streaming read of the buffer, the bandwidth floor the products are measured against. */
@@ -102,6 +109,8 @@ FALCON_API void falcon_panel_gemv_n_double(const float* x, int64_t n, int64_t p,
                                            int64_t panelCount, const float* v, double* out, int threads);
 FALCON_API void falcon_panel_gemv_t(const float* x, int64_t n, int64_t p, const int64_t* panels, int64_t panelCount,
                                     const float* u, float* out, int threads);
+FALCON_API void falcon_panel_gemv_t_double(const float* x, int64_t n, int64_t p, const int64_t* panels,
+                                           int64_t panelCount, const double* u, double* out, int threads);
 /**
  * The benchmarks' floor for a product whose second use of a row waits for the whole row: every element read twice,
  * once as a group of four rows is first read and once more, from cache, while the next group is read. Returns twice

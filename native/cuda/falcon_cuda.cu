@@ -190,6 +190,16 @@ __global__ void gemv_n_partial_kernel(const float* x, int64_t n, int64_t k, cons
     partial[t * n + i] = gemv_n_slice_row(x, n, j0, j1, v, i);
 }
 
+/** One warp per column j < k of the chunk: out[j] = X_chunk[:, j]^T u, in double (falcon_cuda_logic.cuh). */
+__global__ void gemv_t_double_kernel(const float* x, int64_t n, int64_t k, const double* u, double* out) {
+    const int64_t warpsPerBlock = kThreads / kGemvTLanes;
+    const int64_t j = (int64_t) blockIdx.x * warpsPerBlock + threadIdx.x / kGemvTLanes;
+    const int lane = threadIdx.x % kGemvTLanes;
+    if (j >= k) return;  // a whole warp leaves together: the shuffle below has all 32 lanes
+    const double s = warp_sum_to_lane0(column_dot_partial(x, n, j, u, lane, kGemvTLanes));
+    if (lane == 0) out[j] = s;
+}
+
 inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
 } // namespace
@@ -360,6 +370,14 @@ int fcu_gemv_n_accumulate(const float* dX, int64_t n, int64_t k, const float* dV
         FCU_CHECK((cudaError_t) thrust_call([&] { add_partials(thrust::cuda::par_nosync.on(as_stream(stream)), dPartial, n, 0, dAcc, true); }));
     }
     return 0;
+}
+
+int fcu_gemv_t_double(const float* dX, int64_t n, int64_t k, const double* dU, double* dOut, void* stream) {
+    if (k <= 0) return 0;
+    const int64_t warpsPerBlock = kThreads / kGemvTLanes;
+    const unsigned blocks = (unsigned) ((k + warpsPerBlock - 1) / warpsPerBlock);
+    gemv_t_double_kernel<<<blocks, kThreads, 0, as_stream(stream)>>>(dX, n, k, dU, dOut);
+    return (int) cudaGetLastError();
 }
 
 int fcu_sum_to_float(const double* dA, const double* dB, int64_t n, float* dOut, void* stream) {

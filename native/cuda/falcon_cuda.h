@@ -61,6 +61,11 @@ FCU_API int fcu_read_sum(const float* dX, int64_t count, double* dSum, void* str
  */
 FCU_API int fcu_gemv_n_accumulate(const float* dX, int64_t n, int64_t k, const float* dV, double* dPartial, double* dAcc,
                                   int overwrite, void* stream);
+/**
+ * dOut[0..k) (double) = X_chunk^T u for the k columns of a chunk, u (dU, n doubles), every product and sum in double:
+ * one warp per column, as falcon_cuda_logic.cuh describes (the Woodbury backsolve's product near a singular system).
+ */
+FCU_API int fcu_gemv_t_double(const float* dX, int64_t n, int64_t k, const double* dU, double* dOut, void* stream);
 /** dOut[i] = (float) (dA[i] + dB[i]) for i < n; dB null: 0. */
 FCU_API int fcu_sum_to_float(const double* dA, const double* dB, int64_t n, float* dOut, void* stream);
 /** dA = X_chunk diag(w) and dB = X_chunk in double (n x k); dW null: weights 1. */

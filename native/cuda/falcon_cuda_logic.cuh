@@ -169,6 +169,15 @@ FCL_HD void sum_to_float_element(const double* a, const double* b, float* out, i
     out[i] = (float) (b == nullptr ? a[i] : a[i] + b[i]);
 }
 
+// ------------------------------------------------------------------ product X^T u, u and sums in double
+// For the Woodbury backsolve's X_K^T u near a singular system, where u rounded to float and float sums (cuBLAS sgemv)
+// left 6e-8 of a hugely amplified part that X^T annihilates. One warp per column j: lane l sums rows l, l+32, ... in
+// double (column_dot_partial with u as t), and the 32 lane sums are reduced as the tree of tree_reduce_step, which
+// warp_sum_to_lane0's __shfl_down_sync reproduces on lane 0.
+
+/** Lanes per column of the product X^T u in double: one warp. */
+constexpr int kGemvTLanes = 32;
+
 // ------------------------------------------------------------------ column gather
 /** dst[c*n + i] = x[columns[c]*n + i] for linear element e = c*n + i (columns validated beforehand). */
 FCL_HD void gather_element(const float* x, int64_t n, const int32_t* columns, float* dst, int64_t e) {

@@ -33,6 +33,10 @@ FCL_API void fcl_multiply(const float* x, int64_t n, int64_t p, const float* v, 
 /** out (n) = X v as the cuda backend's multiplySummedInDouble computes it: fcl_multiply's two accumulators, added in
  *  double and left in double (the objective squares them). */
 FCL_API void fcl_multiply_summed_in_double(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, double* out);
+/** out (p) = X^T u with u, every product and every sum in double, as the cuda backend's
+ *  multiplyTransposedSummedInDouble computes it: one emulated warp per column, each lane summing its rows
+ *  (column_dot_partial), the 32 lane sums reduced as the tree of tree_reduce_step. */
+FCL_API void fcl_multiply_transposed_summed_in_double(const float* x, int64_t n, int64_t p, const double* u, double* out);
 /** dst (n x k) = columns of X; returns 0 or the (1-based) position of the first invalid column, negated. */
 FCL_API int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst);
 /** gram (n x n, both triangles) = X diag(w) X^T as the GPU path computes it: with weights >= 0 (or w null) the

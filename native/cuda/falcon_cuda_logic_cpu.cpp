@@ -123,6 +123,17 @@ void fcl_multiply_summed_in_double(const float* x, int64_t n, int64_t p, const f
     for (int64_t i = 0; i < n; i++) out[i] = started[1] ? acc[(size_t) i] + acc[(size_t) (n + i)] : acc[(size_t) i];
 }
 
+void fcl_multiply_transposed_summed_in_double(const float* x, int64_t n, int64_t p, const double* u, double* out) {
+    std::vector<double> lane(kGemvTLanes);
+    for (int64_t j = 0; j < p; j++) {                               // one warp per column
+        for (int l = 0; l < kGemvTLanes; l++) lane[(size_t) l] = column_dot_partial(x, n, j, u, l, kGemvTLanes);
+        for (int half = kGemvTLanes / 2; half > 0; half >>= 1) {
+            for (int l = 0; l < kGemvTLanes; l++) tree_reduce_step(lane.data(), l, half);
+        }
+        out[j] = lane[0];
+    }
+}
+
 int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst) {
     for (int64_t c = 0; c < k; c++) {
         if (columns[c] < 0 || columns[c] >= p) return -(c + 1);

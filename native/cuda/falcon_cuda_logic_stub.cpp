@@ -10,6 +10,7 @@ void fcl_block_gram(const float*, int64_t, int64_t, const int64_t*, int64_t, con
 void fcl_block_gram_sliced(const float*, int64_t, int64_t, const int64_t*, int64_t, const float*, int, int64_t, float*) {}
 void fcl_multiply(const float*, int64_t, int64_t, const float*, int64_t, float*) {}
 void fcl_multiply_summed_in_double(const float*, int64_t, int64_t, const float*, int64_t, double*) {}
+void fcl_multiply_transposed_summed_in_double(const float*, int64_t, int64_t, const double*, double*) {}
 int64_t fcl_gather(const float*, int64_t, int64_t, const int32_t*, int64_t, float*) { return -1; }
 void fcl_weighted_gram(const float*, int64_t, int64_t, const float*, int64_t, double*) {}
 int64_t fcl_sort_segments(const float*, const int64_t*, int64_t, float*, int32_t*, double*) { return 0; }

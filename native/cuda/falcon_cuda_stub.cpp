@@ -33,6 +33,7 @@ int fcu_max_shared_bytes(int64_t* bytes) { *bytes = 0; return FCU_NOT_BUILT; }
 int fcu_read_sum(const float*, int64_t, double*, void*) { return FCU_NOT_BUILT; }
 int fcu_gemv_n_accumulate(const float*, int64_t, int64_t, const float*, double*, double*, int, void*) { return FCU_NOT_BUILT; }
 int fcu_sum_to_float(const double*, const double*, int64_t, float*, void*) { return FCU_NOT_BUILT; }
+int fcu_gemv_t_double(const float*, int64_t, int64_t, const double*, double*, void*) { return FCU_NOT_BUILT; }
 int fcu_widen_weighted(const float*, int64_t, int64_t, const float*, double*, double*, void*) { return FCU_NOT_BUILT; }
 int fcu_widen_sqrt_weighted(const float*, int64_t, int64_t, const float*, double*, void*) { return FCU_NOT_BUILT; }
 int fcu_gather(const float*, int64_t, const int32_t*, int64_t, float*, void*) { return FCU_NOT_BUILT; }

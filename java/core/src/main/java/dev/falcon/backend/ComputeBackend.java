@@ -144,6 +144,15 @@ public interface ComputeBackend extends AutoCloseable {
     void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out);
 
     /**
+     * {@code out[0..p) = X^T u} with u in double, every product and sum in double and the result left in double: where u
+     * carries a large part that X^T annihilates (the Woodbury backsolve's {@code M^{-1}} right side when M is near
+     * singular: it brings the residual outside the range of X_K back multiplied by about 1/lambda), u rounded to float
+     * and float sums left 6e-8 of that part in the result. Each column's sum runs over the rows in order, on every layout
+     * and thread count. No default: {@link #multiplyTransposed}'s float u is what this avoids.
+     */
+    void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out);
+
+    /**
      * Block-diagonal Fisher product in one pass over X: for every block b of consecutive columns
      * {@code [blockStarts[b], blockStarts[b+1])}, {@code out_B = X_B^T (X_B d_B)}. {@code blockStarts}
      * starts at 0, increases strictly and ends at p.

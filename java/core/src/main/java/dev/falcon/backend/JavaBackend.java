@@ -209,6 +209,27 @@ public final class JavaBackend implements ComputeBackend {
     }
 
     @Override
+    public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) {
+        try (HostMatrix.Use use = x.use("the java backend's multiplyTransposedSummedInDouble")) {
+            checkOpen();
+            int n = Math.toIntExact(x.rows());
+            double[] uu = new double[n];
+            u.get(uu);
+            long step = columnsPerView(x);
+            for (long j0 = 0; j0 < x.cols(); j0 += step) {
+                long count = Math.min(step, x.cols() - j0);
+                FloatBuffer block = x.columns(j0, count);
+                for (int c = 0; c < count; c++) {
+                    double s = 0;
+                    int base = c * n;
+                    for (int i = 0; i < n; i++) s += block.get(base + i) * uu[i];
+                    out.put(j0 + c, s);
+                }
+            }
+        }
+    }
+
+    @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the java backend's blockGramProduct")) {
             checkOpen();

@@ -671,13 +671,21 @@ public final class Backsolve {
         }
     }
 
-    /** c = -X_{not K} wbar_{not K}: the residual the removed weights leave (K = the mask's nonzeros), one multiply. */
+    /**
+     * c = -X_{not K} wbar_{not K}: the residual the removed weights leave (K = the mask's nonzeros), one multiply summed
+     * in double. The backsolve makes X_K delta cancel c to within the optimum's residual, which is tiny against c when
+     * lambda is small against X's scale; c summed in float was 6e-8 |c| off, and that error stayed in the fit term
+     * whole (f16 X near 65504 at lambda 1e-3: Q 1.45x, in panels 3.4x, what float weights on the support reach).
+     */
     static double[] removedResidual(ComputeBackend backend, HostMatrix x, float[] wbar, byte[] mask) {
-        float[] removed = new float[wbar.length];
-        for (int i = 0; i < removed.length; i++) if (mask[i] == 0) removed[i] = wbar[i];
-        double[] c = product(backend, x, removed);
-        for (int i = 0; i < c.length; i++) c[i] = -c[i];
-        return c;
+        int p = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
+        try (FloatPointer removed = backend.floatVector(p); DoublePointer out = new DoublePointer(n)) {
+            for (int i = 0; i < p; i++) removed.put(i, mask[i] == 0 ? wbar[i] : 0f);
+            backend.multiplySummedInDouble(x, removed, out);
+            double[] c = new double[n];
+            for (int i = 0; i < n; i++) c[i] = -out.get(i);
+            return c;
+        }
     }
 
     /** X v in double (v of length cols), one multiply. */
@@ -773,11 +781,16 @@ public final class Backsolve {
         // to cancel. Where M is far from singular that part is small and the float product keeps the backend's speed;
         // where A_K has rank below n (dead units' zero columns, duplicated columns) or near it, u rounded to float and
         // float sums left 6e-8 of that amplified part in delta: Q 2 to 4.5 times the minimum at lambda = 1e-7, and
-        // cpu and java far apart. There the product is taken in double, where the cancellation is exact to 1e-16.
-        if (largestDiagonal > FLOAT_PRODUCT_CONDITION * smallestPivotSquared) {
-            double[] at = transposedProductInDouble(backend.threads(), a, keep, rhs);
-            for (int j = 0; j < m; j++) {
-                if (keep[j] != 0) delta[j] = at[j] - (gk == null ? 0 : gk[j] / lambda);
+        // cpu and java far apart. There the product is taken in double, where the cancellation is exact to 1e-16. So it is
+        // where lambda is small against the diagonal, M well conditioned or not: X_K delta then cancels c to within a
+        // residual far below c, and float's 6e-8 of c in X_K delta was most of the fit term left.
+        if (largestDiagonal > FLOAT_PRODUCT_CONDITION * smallestPivotSquared || largestDiagonal > FLOAT_PRODUCT_RIDGE_RATIO * lambda) {
+            // by the backend, as every other product with X (on cpu and cuda no Java loop reads X)
+            try (DoublePointer u = new DoublePointer(rhs); DoublePointer out = new DoublePointer(m)) {
+                backend.multiplyTransposedSummedInDouble(a, u, out);
+                for (int j = 0; j < m; j++) {
+                    if (keep[j] != 0) delta[j] = out.get(j) - (gk == null ? 0 : gk[j] / lambda);
+                }
             }
             return delta;
         }
@@ -795,37 +808,12 @@ public final class Backsolve {
      */
     static final double FLOAT_PRODUCT_CONDITION = 1e4;
 
-    /** The most floats of one view that {@link #transposedProductInDouble} reads at a time. */
-    private static final long DOUBLE_PRODUCT_VIEW_FLOATS = 1 << 20;
-
     /**
-     * A^T u on the kept columns (0 elsewhere), u in double and every product and sum in double: a part of u that A_K^T
-     * annihilates leaves 1e-16 of itself in the result, not float's 6e-8. Reads A through its Java views, whatever the
-     * backend, on {@code threads} threads, by views of at most {@link #DOUBLE_PRODUCT_VIEW_FLOATS} floats (a panel
-     * layout's view is a copy).
+     * The largest ratio of the Woodbury system's largest diagonal to lambda at which X_K^T u is taken in float. The
+     * optimum's Q is at least about lambda |c|^2 / (2 largest diagonal), and float leaves about (6e-8 |c|)^2 / 2 in the fit
+     * term: at 1e9 that is at most about 4e-6 of Q, the order of rounding the weights to float.
      */
-    static double[] transposedProductInDouble(int threads, HostMatrix a, float[] keep, double[] u) {
-        int m = Math.toIntExact(a.cols()), n = Math.toIntExact(a.rows());
-        int viewColumns = (int) Math.max(1, DOUBLE_PRODUCT_VIEW_FLOATS / Math.max(1, n));
-        double[] out = new double[m];
-        VectorLoops.run(threads, m, 0, (from, to, sums) -> {
-            for (int first = from; first < to; ) {
-                while (first < to && keep[first] == 0) first++;
-                if (first == to) return;
-                int end = Math.min(to, first + viewColumns);
-                java.nio.FloatBuffer columns = a.columns(first, end - first);
-                for (int j = first; j < end; j++) {
-                    if (keep[j] == 0) continue;
-                    int base = (j - first) * n;
-                    double sum = 0;
-                    for (int i = 0; i < n; i++) sum += columns.get(base + i) * u[i];
-                    out[j] = sum;
-                }
-                first = end;
-            }
-        });
-        return out;
-    }
+    static final double FLOAT_PRODUCT_RIDGE_RATIO = 1e9;
 
     /**
      * The Cholesky factor, in place, of a backsolve's ridge system ({@code size} x {@code size}, lambda already on its

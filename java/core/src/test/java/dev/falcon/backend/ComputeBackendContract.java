@@ -288,6 +288,59 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * u = B (e_0 - e_{n-1}) + y with rows 0 and n-1 of X equal: X^T annihilates the large part, as it does the part of the
+     * Woodbury backsolve's M^{-1} right side that M's near singularity amplified, and X^T u = X^T y exactly. Float
+     * sums keep B's rounding (6e-8 B), u rounded to float y's (6e-8 |y|), a result rounded to float its own: each misses
+     * the tolerance, 1e-9 of the largest entry; double sums in any order keep about 1e-16 B per addition.
+     */
+    @Test
+    void multiplyTransposedSummedInDoubleCancelsALargePartOfUExactly() {
+        SplittableRandom random = new SplittableRandom(21);
+        double large = 4096;
+        for (int[] shape : new int[][] {{5, 2001}, {40, 515}, {100, 257}, {2, 37}}) {
+            int n = shape[0], p = shape[1];
+            float[] xs = randomFloats(random, n * p);
+            for (int j = 0; j < p; j++) xs[j * n + n - 1] = xs[j * n];
+            double[] us = new double[n];
+            for (int i = 0; i < n; i++) us[i] = random.nextDouble(-1, 1);
+            us[0] += large;
+            us[n - 1] -= large;
+            // exact: a float times a double, and their sum, are exact in BigDecimal
+            double[] want = new double[p];
+            double largest = 0;
+            for (int j = 0; j < p; j++) {
+                java.math.BigDecimal sum = java.math.BigDecimal.ZERO;
+                for (int i = 0; i < n; i++) sum = sum.add(new java.math.BigDecimal(xs[j * n + i]).multiply(new java.math.BigDecimal(us[i])));
+                want[j] = sum.doubleValue();
+                largest = Math.max(largest, Math.abs(want[j]));
+            }
+            double tolerance = 1e-9 * largest;
+            // what multiplyTransposed gives (u in float) must miss the tolerance: the test tells float from double
+            float[] uf = new float[n];
+            for (int i = 0; i < n; i++) uf[i] = (float) us[i];
+            FloatPointer floatOut = track(new FloatPointer(p));
+            reference.multiplyTransposed(matrix(xs, n, p), floats(uf), floatOut);
+            float[] viaFloat = get(floatOut, p);
+            boolean floatShows = false;
+            for (int j = 0; j < p; j++) floatShows |= Math.abs(viaFloat[j] - want[j]) > tolerance;
+            assertTrue(floatShows, "no column of " + n + "x" + p + " tells u in float from u in double");
+            DoublePointer u = track(new DoublePointer(us));
+            DoublePointer got = track(new DoublePointer(p));
+            List<HostMatrix> layouts = new ArrayList<>(List.of(matrix(xs, n, p)));
+            for (long[] blocks : layoutBlocks(p)) layouts.add(ownLayout(xs, n, p, blocks));
+            for (HostMatrix x : layouts) {
+                got.fill(0xff); // NaN where a column is left unwritten
+                backend.multiplyTransposedSummedInDouble(x, u, got);
+                double[] g = get(got, p);
+                for (int j = 0; j < p; j++) {
+                    assertEquals(want[j], g[j], tolerance, "X^T u summed in double, " + n + "x" + p
+                            + (x.isColumnMajor() ? "" : " in panels") + ", column " + j);
+                }
+            }
+        }
+    }
+
     @Test
     void blockStartsAreValidated() {
         HostMatrix x = matrix(new float[12], 3, 4);

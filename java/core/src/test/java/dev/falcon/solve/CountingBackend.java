@@ -71,6 +71,7 @@ public final class CountingBackend implements ComputeBackend {
     @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { inner.fillSyntheticGradients(x, rank, noise, seed); }
     @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { count("multiply"); inner.multiply(x, v, out); }
     @Override public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) { count("multiplySummedInDouble"); inner.multiplySummedInDouble(x, v, out); }
+    @Override public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) { count("multiplyTransposedSummedInDouble"); inner.multiplyTransposedSummedInDouble(x, u, out); }
     @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { count("multiplyTransposed"); inner.multiplyTransposed(x, u, out); }
     @Override public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) { count("blockGramProduct"); inner.blockGramProduct(x, blockStarts, d, out); }
     @Override public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {

@@ -52,6 +52,7 @@ public final class FailingBackend implements ComputeBackend {
     @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { inner.fillSyntheticGradients(x, rank, noise, seed); }
     @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { call("multiply"); inner.multiply(x, v, out); }
     @Override public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) { call("multiplySummedInDouble"); inner.multiplySummedInDouble(x, v, out); }
+    @Override public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) { call("multiplyTransposedSummedInDouble"); inner.multiplyTransposedSummedInDouble(x, u, out); }
     @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { call("multiplyTransposed"); inner.multiplyTransposed(x, u, out); }
     @Override public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) { call("blockGramProduct"); inner.blockGramProduct(x, blockStarts, d, out); }
     @Override public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) { call("gatherColumns"); inner.gatherColumns(x, columns, k, dst); }

@@ -328,6 +328,19 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     @Override
+    public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) {
+        try (HostMatrix.Use use = x.use("the cpu backend's multiplyTransposedSummedInDouble")) {
+            checkOpen();
+            long[] panels = x.panelStarts();
+            if (panels == null) {
+                falcon_gemv_t_double(x.data(), x.rows(), x.cols(), u, out, threads);
+            } else {
+                falcon_panel_gemv_t_double(x.data(), x.rows(), x.cols(), panels, panels.length - 1, u, out, threads);
+            }
+        }
+    }
+
+    @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the cpu backend's blockGramProduct")) {
             checkOpen();

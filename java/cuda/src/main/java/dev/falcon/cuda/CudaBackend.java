@@ -493,6 +493,31 @@ public final class CudaBackend extends HostSideCalls {
         download(out, dOut, p * Float.BYTES);
     }
 
+    /**
+     * Our own kernel, not cuBLAS: sgemv would round u to float and sum in float, what this product avoids (the Woodbury
+     * backsolve near a singular system). One warp per column, sums in double; n doubles up, p doubles back.
+     */
+    @Override
+    public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) {
+        try (ExclusiveUse.Scope call = exclusive.enter("multiplyTransposedSummedInDouble");
+             HostMatrix.Use use = x.use("the cuda backend's multiplyTransposedSummedInDouble")) {
+            checkOpen();
+            if (runsOnHost(x)) {
+                host.multiplyTransposedSummedInDouble(x, u, out);
+                return;
+            }
+            int n = Math.toIntExact(x.rows());
+            long p = x.cols();
+            DeviceBuffer dU = upload("uDouble", u, (long) n * Double.BYTES);
+            DeviceBuffer dOut = buffer("outDouble", p * Double.BYTES);
+            forEachChunk(x, null, Integer.MAX_VALUE, (s, dChunk, c0, c1) -> {
+                check(FalconCuda.fcu_gemv_t_double(dChunk, n, c1 - c0, dU.doubles(0), dOut.doubles(c0), streams[s]),
+                        "transposed product kernel");
+            });
+            download(out, dOut, p * Double.BYTES);
+        }
+    }
+
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         try (ExclusiveUse.Scope call = exclusive.enter("blockGramProduct"); HostMatrix.Use use = x.use("the cuda backend's blockGramProduct")) {

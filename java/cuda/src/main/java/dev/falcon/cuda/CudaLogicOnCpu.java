@@ -93,6 +93,16 @@ public final class CudaLogicOnCpu extends HostSideCalls {
         host.multiplyTransposed(x, u, out);
     }
 
+    /** The GPU path's kernel: one emulated warp per column, its lanes' double sums reduced as the warp's shuffles reduce them. */
+    @Override
+    public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) {
+        checkOpen();
+        x.requireColumnMajor(name());
+        try (HostMatrix.Use use = x.use("multiplyTransposedSummedInDouble")) {
+            CudaLogic.fcl_multiply_transposed_summed_in_double(x.data(), x.rows(), x.cols(), u, out);
+        }
+    }
+
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         checkOpen();

@@ -92,6 +92,9 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long h
         buffers.put("product", n * Float.BYTES);
         buffers.put("productAcc", 2L * n * Double.BYTES);
         buffers.put("productPartial", productPartialBytes(n));
+        // X^T u with u and the result in double (the Woodbury backsolve near a singular system)
+        buffers.put("uDouble", n * Double.BYTES);
+        buffers.put("outDouble", p * Double.BYTES);
         // the sort: scores, sorted, index, prefix, keys; the scan's tiles (a sort asked for no prefix sums, magnitude's,
         // allocates neither the prefix nor the tiles: it stays within this)
         buffers.put("scores", p * Float.BYTES);

@@ -31,7 +31,8 @@ class DeviceMemoryPlanTest {
     void workingSetCountsVectorsSortFactorAndScratch() {
         long n = 100, p = 10_000;
         long expected = 4 * p * 4 + 2 * n * 4 + 2 * n * 8 + p * (4 + 4 + 4 + 8 + 8) + p * (8 + 4) + 2 * 5 * 8 + 4 * n * n * 8
-                + 2 * Math.min(4096, p) * n * 8 + DeviceMemoryPlan.gramWideBytes(n, p) + p * (n * 4 + 4) + 2 * 4096 * n * 8;
+                + 2 * Math.min(4096, p) * n * 8 + DeviceMemoryPlan.gramWideBytes(n, p) + p * (n * 4 + 4) + 2 * 4096 * n * 8
+                + n * 8 + p * 8;
         assertEquals(expected, DeviceMemoryPlan.workBytes(n, p));
     }
 
@@ -41,6 +42,7 @@ class DeviceMemoryPlanTest {
         for (long[] shape : new long[][] {{500, 25_502_912}, {1000, 268_336}, {64, 1000}, {1024, 50}}) {
             long n = shape[0], p = shape[1];
             long vectors = 4 * p * Float.BYTES + 2 * n * Float.BYTES;          // d, out, v, w; u, X v
+            long doubleTransposed = n * Double.BYTES + p * Double.BYTES;      // X^T u in double: u and the result
             long product = 2 * n * Double.BYTES + DeviceMemoryPlan.productPartialBytes(n); // accumulators, partial sums
             long sort = p * (Float.BYTES * 2 + Integer.BYTES + Double.BYTES + Long.BYTES)
                     + 2 * ((p + DeviceMemoryPlan.SCAN_TILE - 1) / DeviceMemoryPlan.SCAN_TILE) * Double.BYTES; // the scan: a tail and a carry per tile
@@ -49,7 +51,7 @@ class DeviceMemoryPlanTest {
             long blockScratch = DeviceMemoryPlan.blockGramScratchBytes(n, p);  // at most p blocks
             long wide = DeviceMemoryPlan.gramWideBytes(n, p);
             long gather = DeviceMemoryPlan.gatherChunkColumns(n, p) * (n * Float.BYTES + Integer.BYTES); // any k <= p
-            long buffers = vectors + product + sort + gramPerStream + factorAndSolve + blockScratch + wide + gather;
+            long buffers = vectors + doubleTransposed + product + sort + gramPerStream + factorAndSolve + blockScratch + wide + gather;
             assertTrue(DeviceMemoryPlan.workBytes(n, p) >= buffers,
                     "n " + n + ", p " + p + ": working set " + DeviceMemoryPlan.workBytes(n, p) + " < buffers " + buffers);
         }

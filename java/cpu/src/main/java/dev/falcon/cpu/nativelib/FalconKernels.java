@@ -48,6 +48,8 @@ public final class FalconKernels {
                                                    @Cast("const float*") FloatPointer v, DoublePointer out, int threads);
     public static native void falcon_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
                                             @Cast("const float*") FloatPointer u, FloatPointer out, int threads);
+    public static native void falcon_gemv_t_double(@Cast("const float*") FloatPointer x, long n, long p,
+                                                   @Cast("const double*") DoublePointer u, DoublePointer out, int threads);
     public static native void falcon_block_gram(@Cast("const float*") FloatPointer x, long n, long p,
                                                 @Cast("const int64_t*") long[] starts, long blocks,
                                                 @Cast("const float*") FloatPointer d, FloatPointer out, int threads);
@@ -83,6 +85,9 @@ public final class FalconKernels {
     public static native void falcon_panel_gemv_t(@Cast("const float*") FloatPointer x, long n, long p,
                                                   @Cast("const int64_t*") long[] panels, long panelCount,
                                                   @Cast("const float*") FloatPointer u, FloatPointer out, int threads);
+    public static native void falcon_panel_gemv_t_double(@Cast("const float*") FloatPointer x, long n, long p,
+                                                         @Cast("const int64_t*") long[] panels, long panelCount,
+                                                         @Cast("const double*") DoublePointer u, DoublePointer out, int threads);
     public static native double falcon_block_touch_twice(@Cast("const float*") FloatPointer x, long n, long p,
                                                          @Cast("const int64_t*") long[] starts, long blocks, int threads);
     public static native double falcon_panel_touch_twice(@Cast("const float*") FloatPointer x, long n, long p,

@@ -39,6 +39,8 @@ public final class CudaLogic {
                                            @Cast("const float*") FloatPointer v, long chunk, FloatPointer out);
     public static native void fcl_multiply_summed_in_double(@Cast("const float*") FloatPointer x, long n, long p,
                                                             @Cast("const float*") FloatPointer v, long chunk, DoublePointer out);
+    public static native void fcl_multiply_transposed_summed_in_double(@Cast("const float*") FloatPointer x, long n, long p,
+                                                                       @Cast("const double*") DoublePointer u, DoublePointer out);
     public static native long fcl_gather(@Cast("const float*") FloatPointer x, long n, long p,
                                          @Cast("const int32_t*") IntPointer columns, long k, FloatPointer dst);
     public static native void fcl_weighted_gram(@Cast("const float*") FloatPointer x, long n, long p,

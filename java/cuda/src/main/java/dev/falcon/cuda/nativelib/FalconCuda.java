@@ -60,6 +60,8 @@ public final class FalconCuda {
     public static native int fcu_gemv_n_accumulate(@Cast("const float*") FloatPointer dX, long n, long k,
                                                    @Cast("const float*") FloatPointer dV, DoublePointer dPartial,
                                                    DoublePointer dAcc, int overwrite, Pointer stream);
+    public static native int fcu_gemv_t_double(@Cast("const float*") FloatPointer dX, long n, long k,
+                                               @Cast("const double*") DoublePointer dU, DoublePointer dOut, Pointer stream);
     public static native int fcu_sum_to_float(@Cast("const double*") DoublePointer dA, @Cast("const double*") DoublePointer dB,
                                               long n, FloatPointer dOut, Pointer stream);
     public static native int fcu_widen_sqrt_weighted(@Cast("const float*") FloatPointer dX, long n, long k,
