@@ -5,7 +5,8 @@
 Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the per-sample
 gradients at each stage's weights, no fine-tuning). One of these that the falcon CLI does not run yet is
 skipped, and the table says so with the CLI's reason; any other name in --methods that the CLI refuses (a typo such as
-'falcon+') is bad usage, exit 2 with the CLI's reason, before the training; a falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
+'falcon+') is bad usage, exit 2 with the CLI's reason, before the training, and so is a method given twice (in any
+case or spacing); a falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
 OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names renamed together at the end: a run stopped
 or failing while it writes them leaves the earlier three as they were. Its work folder (falcon-mnist-* in the temp
@@ -348,6 +349,23 @@ def _exit_on_termination(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def _repeated_methods(methods) -> list:
+    """(the earlier entry, the entry) of each entry of --methods that names a method given before it: the same name in
+    any case (the CLI reads it so) with the same flags, however spaced. Both were run, and the second died when it made
+    the first's work folder again (FileExistsError, exit 1, nothing written), minutes after the training."""
+    seen, repeated = {}, []
+    for method in methods:
+        words = method.split()
+        if not words:       # an empty entry is refused as such, not as a repeat
+            continue
+        key = (words[0].lower(), *words[1:])
+        if key in seen:
+            repeated.append((seen[key], method))
+        else:
+            seen[key] = method
+    return repeated
+
+
 def _methods_the_cli_refuses(cli, methods) -> list:
     """(name, the CLI's reason) of each name of --methods that is not one of METHODS and that the CLI refuses, asked
     before the training as run() asks it later. A name of METHODS that an older CLI refuses is skipped by the run, as a
@@ -425,6 +443,12 @@ def main(argv=None):
         ap.error(f"--n {a.n}: the calibration samples are drawn from the {training_digits:,} training digits; give "
                  f"--n from 1 to {training_digits}")
     methods = [m.strip() for m in a.methods.split(",")]
+    repeated = _repeated_methods(methods)
+    if repeated:
+        ap.error("--methods: " + "; ".join(f"{again!r} is given twice" if again == first
+                                           else f"{again!r} names the same method as {first!r}"
+                                           for first, again in repeated)
+                 + f"; give each method once, as METHOD[,METHOD...], among {', '.join(METHODS)}")
     cli = ft.FalconCLI()
     unknown = _methods_the_cli_refuses(cli, methods)
     if unknown:

@@ -208,6 +208,25 @@ T.main({list(argv)!r})
         self.assertNotIn("TRAINED", proc.stdout)
         self.assertFalse(os.path.exists(out), "the tables were written")
 
+    def test_a_method_given_twice_in_methods_is_bad_usage_before_the_training(self):
+        # '--methods mp,mp' passed the check, trained, exported and ran the first mp, then died at the second with
+        # "FileExistsError: ... /falcon-mnist-*/mp-0.1" (exit 1, nothing written), minutes into the run; 'mp, mp' and
+        # 'mp,MP' (the CLI reads the name in any case) the same
+        out = os.path.join(self.d, "out")
+        for methods, repeated in (("mp,mp", "'mp' is given twice"),
+                                  ("magnitude, mp, mp", "'mp' is given twice"),
+                                  ("mp,MP", "'MP' names the same method as 'mp'"),
+                                  ("mp --backsolve,mp  --backsolve", "'mp  --backsolve' names the same method as "
+                                                                     "'mp --backsolve'")):
+            with self.subTest(methods=methods):
+                proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
+                                          "--out-dir", out])
+                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
+                self.assertIn(f"error: --methods: {repeated}; give each method once, as METHOD[,METHOD...], among "
+                              "magnitude, mp, mp --backsolve, falcon, falcon++", proc.stderr)
+                self.assertNotIn("TRAINED", proc.stdout)
+                self.assertFalse(os.path.exists(out), "the tables were written")
+
     def test_n_above_the_training_digits_is_bad_usage_before_the_training(self):
         # --n 8000 against the 7,200 training digits was cut to 7,200 without a word (randperm(7200)[:8000]), and the
         # table recorded "n = 8000" per-sample gradients; here the stand-in data has 8 training digits
