@@ -6,7 +6,9 @@ Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the
 gradients at each stage's weights, no fine-tuning). One of these that the falcon CLI does not run yet is
 skipped, and the table says so with the CLI's reason; any other name in --methods that the CLI refuses (a typo such as
 'falcon+') is bad usage, exit 2 with the CLI's reason, before the training, and so is a method given twice (in any
-case or spacing); a falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
+case or spacing). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
+--rounds 5') passed to every stage; a stage option in it (--stages, --schedule, --start-keep*, --grads-command*) is bad
+usage: the script's --stages sets the number of stages. A falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
 OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names renamed together at the end: a run stopped
 or failing while it writes them leaves the earlier three as they were. Its work folder (falcon-mnist-* in the temp
@@ -20,6 +22,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import signal
 import sys
 import tempfile
@@ -35,6 +38,8 @@ import torch  # noqa: E402
 
 import falcon_torch as ft  # noqa: E402
 import mnist_cnn as M  # noqa: E402
+from falcon_torch.cli import option_words, split_method  # noqa: E402
+from falcon_torch.drive import _STAGE_FLAGS as FALCON_PP_STAGE_FLAGS  # noqa: E402  (those prune runs itself)
 from falcon_torch.export import staged_files  # noqa: E402
 
 METHODS = ["magnitude", "mp", "mp --backsolve", "falcon", "falcon++"]
@@ -98,7 +103,8 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
             results["lambda"] = lam
             log(f"lambda {lam:g} chosen on the validation split ({search['seconds']:.0f} s)")
         for method in methods:
-            stage_method = "falcon" if method == "falcon++" else method
+            falcon_pp_flags = _falcon_pp_flags(method)
+            stage_method = _stage_method(method)
             ok, why = cli.supports(stage_method)
             if not ok:
                 results["skipped"][method] = why
@@ -115,8 +121,9 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
                                                         "layer_density")}
                     log(f"{method:>15} keep {f:.0%} FLOPs: accuracy {row['accuracy']:.4f} (from the lambda search)")
                     continue
-                if method == "falcon++":
-                    res = ft.prune(m, batches, keep_flops=f, method="falcon++", stages=stages, n_samples=n, lam=lam,
+                if falcon_pp_flags is not None:
+                    res = ft.prune(m, batches, keep_flops=f, method=shlex.join(["falcon++", *falcon_pp_flags]),
+                                   stages=stages, n_samples=n, lam=lam,
                                    cli=cli, work_dir=os.path.join(work, f"fpp-{f}"), gradient_source="python")
                     report, kept_f, kept_nnz = res.report, res.kept_flops, res.kept_nnz
                 else:
@@ -366,6 +373,21 @@ def _repeated_methods(methods) -> list:
     return repeated
 
 
+def _falcon_pp_flags(method: str):
+    """The flags of a --methods entry that names falcon++ (in any case, as the CLI reads the name), else None. Only the
+    exact 'falcon++' took the table's falcon++ path: 'FALCON++' or 'falcon++ --rounds 5' went to the CLI as one falcon++
+    run on the dense network's X, with no gradients recomputed between stages, and made a row far below falcon++'s
+    under its name."""
+    name, flags = split_method(method)
+    return flags if name.lower() == "falcon++" else None
+
+
+def _stage_method(method: str) -> str:
+    """What the falcon CLI runs for a --methods entry: falcon++ runs as stages of falcon, with its flags."""
+    flags = _falcon_pp_flags(method)
+    return method if flags is None else shlex.join(["falcon", *flags])
+
+
 def _methods_the_cli_refuses(cli, methods) -> list:
     """(name, the CLI's reason) of each name of --methods that is not one of METHODS and that the CLI refuses, asked
     before the training as run() asks it later. A name of METHODS that an older CLI refuses is skipped by the run, as a
@@ -378,7 +400,15 @@ def _methods_the_cli_refuses(cli, methods) -> list:
         if not method:
             refused.append((method, "an empty name, from a doubled or trailing comma"))
             continue
-        ok, why = cli.supports(method)
+        stage_options = option_words(_falcon_pp_flags(method) or [], FALCON_PP_STAGE_FLAGS)
+        if stage_options:
+            # falcon_torch.prune, which runs the stages, refuses them too, but only after the training
+            refused.append((method, "the table runs falcon++'s stages itself, recomputing the gradients at each stage's "
+                                    "weights along the poly schedule from the dense network, and takes no "
+                                    f"{stage_options[0][2]} in --methods; give the number of stages with the script's "
+                                    "--stages"))
+            continue
+        ok, why = cli.supports(_stage_method(method))
         if not ok:
             refused.append((method, why))
     return refused
