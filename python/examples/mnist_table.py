@@ -472,6 +472,9 @@ def main(argv=None):
     if not 1 <= a.n <= training_digits:
         ap.error(f"--n {a.n}: the calibration samples are drawn from the {training_digits:,} training digits; give "
                  f"--n from 1 to {training_digits}")
+    if not a.methods.strip():
+        # an empty --methods (an unset $METHODS) has no comma, which the empty-entry reason below blamed
+        ap.error(f"--methods is empty; give methods as METHOD[,METHOD...], among {', '.join(METHODS)}")
     methods = [m.strip() for m in a.methods.split(",")]
     repeated = _repeated_methods(methods)
     if repeated:

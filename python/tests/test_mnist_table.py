@@ -298,6 +298,22 @@ T.main({list(argv)!r})
                 self.assertNotIn("TRAINED", proc.stdout)
                 self.assertFalse(os.path.exists(out), "the tables were written")
 
+    def test_an_empty_methods_is_refused_as_empty_and_an_empty_entry_as_from_a_comma(self):
+        # --methods '' (an unset $METHODS) was refused as "an empty name, from a doubled or trailing comma", with no comma
+        out = os.path.join(self.d, "out")
+        for methods, error in (("", "error: --methods is empty; give methods as METHOD[,METHOD...], among magnitude, "
+                                    "mp, mp --backsolve, falcon, falcon++"),
+                               (" ", "error: --methods is empty; give methods as"),
+                               ("mp,", "error: --methods: '' is not a method the falcon CLI runs (an empty name, from a "
+                                       "doubled or trailing comma)")):
+            with self.subTest(methods=methods):
+                proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
+                                          "--out-dir", out])
+                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
+                self.assertIn(error, proc.stderr)
+                self.assertNotIn("TRAINED", proc.stdout)
+                self.assertFalse(os.path.exists(out), "the tables were written")
+
     def test_n_above_the_training_digits_is_bad_usage_before_the_training(self):
         # --n 8000 against the 7,200 training digits was cut to 7,200 without a word (randperm(7200)[:8000]), and the
         # table recorded "n = 8000" per-sample gradients; here the stand-in data has 8 training digits
