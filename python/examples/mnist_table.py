@@ -10,8 +10,9 @@ case or spacing). An entry naming falcon++ in any case runs the table's falcon++
 --rounds 5') passed to every stage; a stage option in it (--stages, --schedule, --start-keep*, --grads-command*) is bad
 usage: the script's --stages sets the number of stages. A falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
-OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names renamed together at the end: a run stopped
-or failing while it writes them leaves the earlier three as they were. Its work folder (falcon-mnist-* in the temp
+OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names (OUT/.mnist-*.tmp) renamed together at the
+end: a run stopped or failing while it writes them leaves the earlier three as they were and removes the temporary
+files, and a SIGINT, SIGTERM or SIGHUP during the renames is taken once all three are done. Its work folder (falcon-mnist-* in the temp
 folder) is removed at the end, and when SIGINT, SIGTERM or SIGHUP stops the run.
 """
 from __future__ import annotations

@@ -109,6 +109,47 @@ T.main(["--from-json", {changed!r}, "--out-dir", {out!r}])
                              f"{name} is not the earlier run's")
         self.assertEqual(sorted(os.listdir(out)), sorted(names), "temporary files are left")
 
+    def test_a_run_stopped_between_its_renames_finishes_them_and_leaves_no_temporary_files(self):
+        # the three outputs were renamed one after the other: a SIGTERM after the first rename left the new .json beside
+        # the old .md and .png, and the hidden .mnist-*.tmp files in the out folder. A stand-in os.replace stops the
+        # re-render of changed figures after its first rename, by SIGTERM (the script's handler) or SIGINT (Ctrl-C).
+        names = ("mnist-results.json", "mnist-results.md", "mnist-accuracy.png")
+        results = json.loads((ROOT / "docs" / "mnist-results.json").read_text())
+        results["dense_accuracy"] = 0.5
+        changed = os.path.join(self.d, "changed.json")
+        with open(changed, "w") as f:
+            json.dump(results, f)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=sig.name):
+                out = os.path.join(self.d, f"out-{sig.name}")
+                os.makedirs(out)
+                for name in names:
+                    (Path(out) / name).write_bytes((ROOT / "docs" / name).read_bytes())
+                script = os.path.join(self.d, "stopped_between_renames.py")
+                with open(script, "w") as f:
+                    f.write(f"""import os, signal, sys, time
+sys.path.insert(0, {str(TABLE.parent)!r})
+import mnist_table as T
+real, renamed = os.replace, []
+
+def replace(a, b):
+    real(a, b)
+    renamed.append(b)
+    if len(renamed) == 1:
+        os.kill(os.getpid(), {int(sig)})
+        time.sleep(0.5)
+
+os.replace = replace
+T.main(["--from-json", {changed!r}, "--out-dir", {out!r}])
+""")
+                proc = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300,
+                                      env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                self.assertEqual(proc.returncode, 128 + sig if sig == signal.SIGTERM else -sig, proc.stderr[-1500:])
+                self.assertEqual(sorted(os.listdir(out)), sorted(names), "temporary files are left")
+                for name in names:
+                    self.assertNotEqual((Path(out) / name).read_bytes(), (ROOT / "docs" / name).read_bytes(),
+                                        f"{name} is the earlier run's, beside new ones")
+
     def test_a_run_stopped_by_sigterm_or_sigint_removes_its_work_folder(self):
         # tempfile.TemporaryDirectory is removed on an exception (Ctrl-C) but not on SIGTERM (timeout, a CI job's
         # limit), which the script did not handle: its falcon-mnist-* folder (86 MB of X at --n 1000) stayed in /tmp.
