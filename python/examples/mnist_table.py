@@ -5,10 +5,14 @@
 Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the per-sample
 gradients at each stage's weights, no fine-tuning). One of these that the falcon CLI does not run yet is
 skipped, and the table says so with the CLI's reason; any other name in --methods that the CLI refuses (a typo such as
-'falcon+') is bad usage, exit 2 with the CLI's reason, before the training; a falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
+'falcon+') is bad usage, exit 2 with the CLI's reason, before the training, and so is a method given twice (in any
+case or spacing). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
+--rounds 5') passed to every stage; a stage option in it (--stages, --schedule, --start-keep*, --grads-command*) is bad
+usage: the script's --stages sets the number of stages. A falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
-OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names renamed together at the end: a run stopped
-or failing while it writes them leaves the earlier three as they were. Its work folder (falcon-mnist-* in the temp
+OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names (OUT/.mnist-*.tmp) renamed together at the
+end: a run stopped or failing while it writes them leaves the earlier three as they were and removes the temporary
+files, and a SIGINT, SIGTERM or SIGHUP during the renames is taken once all three are done. Its work folder (falcon-mnist-* in the temp
 folder) is removed at the end, and when SIGINT, SIGTERM or SIGHUP stops the run.
 """
 from __future__ import annotations
@@ -19,6 +23,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import signal
 import sys
 import tempfile
@@ -34,6 +39,8 @@ import torch  # noqa: E402
 
 import falcon_torch as ft  # noqa: E402
 import mnist_cnn as M  # noqa: E402
+from falcon_torch.cli import option_words, split_method  # noqa: E402
+from falcon_torch.drive import _STAGE_FLAGS as FALCON_PP_STAGE_FLAGS  # noqa: E402  (those prune runs itself)
 from falcon_torch.export import staged_files  # noqa: E402
 
 METHODS = ["magnitude", "mp", "mp --backsolve", "falcon", "falcon++"]
@@ -97,7 +104,8 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
             results["lambda"] = lam
             log(f"lambda {lam:g} chosen on the validation split ({search['seconds']:.0f} s)")
         for method in methods:
-            stage_method = "falcon" if method == "falcon++" else method
+            falcon_pp_flags = _falcon_pp_flags(method)
+            stage_method = _stage_method(method)
             ok, why = cli.supports(stage_method)
             if not ok:
                 results["skipped"][method] = why
@@ -114,8 +122,9 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
                                                         "layer_density")}
                     log(f"{method:>15} keep {f:.0%} FLOPs: accuracy {row['accuracy']:.4f} (from the lambda search)")
                     continue
-                if method == "falcon++":
-                    res = ft.prune(m, batches, keep_flops=f, method="falcon++", stages=stages, n_samples=n, lam=lam,
+                if falcon_pp_flags is not None:
+                    res = ft.prune(m, batches, keep_flops=f, method=shlex.join(["falcon++", *falcon_pp_flags]),
+                                   stages=stages, n_samples=n, lam=lam,
                                    cli=cli, work_dir=os.path.join(work, f"fpp-{f}"), gradient_source="python")
                     report, kept_f, kept_nnz = res.report, res.kept_flops, res.kept_nnz
                 else:
@@ -206,7 +215,8 @@ def _write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool,
              "moved the dense accuracy from 94.25% to 94.45%). The pruned accuracies at tight budgets move with the "
              "network by several points, not tenths: two machines trained this recipe to dense 94.35% and 94.25%, "
              "and at 10% of the FLOPs (n = 1000, lambda 1e-4) `falcon` / `mp --backsolve` / `mp` gave 89.90 / "
-             "56.45 / 13.40% on the first and 87.40 / 65.45 / 20.60% on the second. Dense "
+             "56.45 / 13.40% on the first (the committed run of 2026-12-05) and 87.40 / 65.45 / 20.60% on the second "
+             "(measured with the code of 2026-12-06; the solvers change, so other code gives other figures). Dense "
              f"test accuracy **{results['dense_accuracy'] * 100:.2f}%** (validation "
              f"{results.get('dense_validation_accuracy', float('nan')) * 100:.2f}%); {results['parameters']:,} "
              f"prunable weights, {results['dense_flops']:,.0f} dense multiply-adds per image. Pruning uses "
@@ -348,6 +358,38 @@ def _exit_on_termination(signum, frame):
     raise SystemExit(128 + signum)
 
 
+def _repeated_methods(methods) -> list:
+    """(the earlier entry, the entry) of each entry of --methods that names a method given before it: the same name in
+    any case (the CLI reads it so) with the same flags, however spaced. Both were run, and the second died when it made
+    the first's work folder again (FileExistsError, exit 1, nothing written), minutes after the training."""
+    seen, repeated = {}, []
+    for method in methods:
+        words = method.split()
+        if not words:       # an empty entry is refused as such, not as a repeat
+            continue
+        key = (words[0].lower(), *words[1:])
+        if key in seen:
+            repeated.append((seen[key], method))
+        else:
+            seen[key] = method
+    return repeated
+
+
+def _falcon_pp_flags(method: str):
+    """The flags of a --methods entry that names falcon++ (in any case, as the CLI reads the name), else None. Only the
+    exact 'falcon++' took the table's falcon++ path: 'FALCON++' or 'falcon++ --rounds 5' went to the CLI as one falcon++
+    run on the dense network's X, with no gradients recomputed between stages, and made a row far below falcon++'s
+    under its name."""
+    name, flags = split_method(method)
+    return flags if name.lower() == "falcon++" else None
+
+
+def _stage_method(method: str) -> str:
+    """What the falcon CLI runs for a --methods entry: falcon++ runs as stages of falcon, with its flags."""
+    flags = _falcon_pp_flags(method)
+    return method if flags is None else shlex.join(["falcon", *flags])
+
+
 def _methods_the_cli_refuses(cli, methods) -> list:
     """(name, the CLI's reason) of each name of --methods that is not one of METHODS and that the CLI refuses, asked
     before the training as run() asks it later. A name of METHODS that an older CLI refuses is skipped by the run, as a
@@ -360,7 +402,15 @@ def _methods_the_cli_refuses(cli, methods) -> list:
         if not method:
             refused.append((method, "an empty name, from a doubled or trailing comma"))
             continue
-        ok, why = cli.supports(method)
+        stage_options = option_words(_falcon_pp_flags(method) or [], FALCON_PP_STAGE_FLAGS)
+        if stage_options:
+            # falcon_torch.prune, which runs the stages, refuses them too, but only after the training
+            refused.append((method, "the table runs falcon++'s stages itself, recomputing the gradients at each stage's "
+                                    "weights along the poly schedule from the dense network, and takes no "
+                                    f"{stage_options[0][2]} in --methods; give the number of stages with the script's "
+                                    "--stages"))
+            continue
+        ok, why = cli.supports(_stage_method(method))
         if not ok:
             refused.append((method, why))
     return refused
@@ -424,7 +474,16 @@ def main(argv=None):
     if not 1 <= a.n <= training_digits:
         ap.error(f"--n {a.n}: the calibration samples are drawn from the {training_digits:,} training digits; give "
                  f"--n from 1 to {training_digits}")
+    if not a.methods.strip():
+        # an empty --methods (an unset $METHODS) has no comma, which the empty-entry reason below blamed
+        ap.error(f"--methods is empty; give methods as METHOD[,METHOD...], among {', '.join(METHODS)}")
     methods = [m.strip() for m in a.methods.split(",")]
+    repeated = _repeated_methods(methods)
+    if repeated:
+        ap.error("--methods: " + "; ".join(f"{again!r} is given twice" if again == first
+                                           else f"{again!r} names the same method as {first!r}"
+                                           for first, again in repeated)
+                 + f"; give each method once, as METHOD[,METHOD...], among {', '.join(METHODS)}")
     cli = ft.FalconCLI()
     unknown = _methods_the_cli_refuses(cli, methods)
     if unknown:

@@ -290,9 +290,7 @@ class FalconCLI:
         # words choose the single-threaded java backend gets none: the CLI refuses --threads there and told the user
         # to drop an option they never gave (a --threads of their own words is still passed on, and refused)
         words = [*margs, *extra]
-        chooses_java = any(value is not None and value.lower() == "java"
-                           for _, _, _, value in option_words(words, {"--device", "--backend"}))
-        if self.threads is not None and not chooses_java and not option_words(words, {"--threads"}):
+        if self.threads is not None and not asks_for_the_java_backend(words) and not option_words(words, {"--threads"}):
             args += ["--threads", str(self.threads)]
         if quiet:
             args += ["--quiet"]
@@ -399,6 +397,33 @@ def option_words(words: Sequence[str], flags) -> List[Tuple[int, int, str, Optio
         found.append((i, span, flag, value))
         i += span
     return found
+
+
+# The variables the JVM that runs the CLI takes options from, in the order it reads them, so that a later -D overrides an
+# earlier one: JAVA_TOOL_OPTIONS (the JVM itself), JDK_JAVA_OPTIONS (the java launcher, before the command line) and
+# FALCON_JAVA_OPTS (which ./falcon puts on the command line, after its own options).
+_JVM_OPTION_VARIABLES = ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "FALCON_JAVA_OPTS")
+_BACKEND_PROPERTY = "-Dfalcon.backend="
+
+
+def asks_for_the_java_backend(words: Sequence[str], environ=None) -> bool:
+    """Whether a run with these words (a method's flags, extra_args) asks for the java backend, by PruneCommand's rule:
+    its --device or --backend, else the system property falcon.backend the JVM is given (-Dfalcon.backend=java in
+    FALCON_JAVA_OPTS, JDK_JAVA_OPTIONS or JAVA_TOOL_OPTIONS, the last one read winning), any case. The CLI refuses
+    --threads on such a run; on auto's choice of java it only warns. Reading the words alone, a FalconCLI(threads=N)
+    under FALCON_JAVA_OPTS=-Dfalcon.backend=java passed its --threads and the CLI told the user to drop it."""
+    chosen = [value for _, _, _, value in option_words(words, {"--device", "--backend"})]
+    if not chosen:
+        environ = os.environ if environ is None else environ
+        for variable in _JVM_OPTION_VARIABLES:
+            text = environ.get(variable, "")
+            try:
+                options = shlex.split(text)
+            except ValueError:      # an unbalanced quote: the launcher refuses FALCON_JAVA_OPTS, the JVM splits on blanks
+                options = text.split()
+            chosen += [o[len(_BACKEND_PROPERTY):] for o in options if o.startswith(_BACKEND_PROPERTY)]
+        chosen = chosen[-1:]
+    return any(value is not None and value.lower() == "java" for value in chosen)
 
 
 def execution_options(words: Sequence[str]) -> List[str]:

@@ -15,6 +15,8 @@ import json
 import math
 import numbers
 import os
+import signal
+import threading
 import unicodedata
 import warnings
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .cli import stopped_cleanly_by_termination
 from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops_per_sample, prunable_parameters, \
     unwrapped
 
@@ -497,21 +500,57 @@ def _path_components(path: str) -> List[str]:
 def staged_files():
     """Files written under temporary names and renamed to their own together when the block ends, or removed when it
     raises (an interrupt included): a failed export, or gradcmd.prepare's failed torch.save, leaves what was there before
-    as it was. Yields stage(final, temporary) -> temporary, the path to write."""
+    as it was. Yields stage(final, temporary) -> temporary, the path to write.
+
+    "Together": a SIGINT, SIGTERM or SIGHUP that comes during the renames is held until all of them are done, then taken
+    as it would have been (its handler runs, or the default action ends the process): one after the other, a stop
+    between two renames left new files beside old ones, and the rest under their temporary names. While the files are
+    written, SIGTERM and SIGHUP with their default action end the block as Ctrl-C does
+    (cli.stopped_cleanly_by_termination), so the temporary files are removed before the process dies of the signal.
+    Only SIGKILL (or a crash) leaves them."""
     staged = []
 
     def stage(final: str, temporary: str) -> str:
         staged.append((temporary, final))
         return temporary
+    with stopped_cleanly_by_termination():
+        try:
+            yield stage
+            with _stops_held():
+                for temporary, final in staged:
+                    os.replace(temporary, final)
+        except BaseException:
+            for temporary, _ in staged:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+            raise
+
+
+# the signals that stop a run from outside: Ctrl-C, kill, timeout, a batch scheduler's, a closed ssh session
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@contextlib.contextmanager
+def _stops_held():
+    """SIGINT, SIGTERM and SIGHUP that come while the block runs are taken when it ends, by the handlers the process had.
+    Only the main thread can install handlers, and Python runs them there; a signal ignored (nohup) or handled from C
+    is left as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received, held = [], {}
+    for signum in _STOP_SIGNALS:
+        handler = signal.getsignal(signum)
+        if handler is not signal.SIG_IGN and handler is not None:
+            held[signum] = handler
+            signal.signal(signum, lambda signum, frame: received.append(signum))
     try:
-        yield stage
-    except BaseException:
-        for temporary, _ in staged:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-        raise
-    for temporary, final in staged:
-        os.replace(temporary, final)
+        yield
+    finally:
+        for signum, handler in held.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
 
 
 def write_layers_json(path: str, layers: List[LayerInfo], **meta) -> None:

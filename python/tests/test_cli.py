@@ -606,6 +606,42 @@ class SupportsTest(unittest.TestCase):
                 self.assertEqual(threads, [a for i, a in enumerate(args) if a.startswith("--threads") or
                                            i > 0 and args[i - 1] == "--threads"])
 
+    def test_the_falcon_clis_thread_count_is_not_given_to_a_run_that_the_java_property_puts_on_the_java_backend(self):
+        # with FALCON_JAVA_OPTS=-Dfalcon.backend=java (which the CLI's help names: "default: -Dfalcon.backend, else
+        # auto") FalconCLI(threads=2) still added --threads 2, which the CLI refuses on java as it does for --device
+        # java ("drop it"), an option the caller never gave (supports() probes through prune, and cached every method
+        # as one this CLI does not run).
+        # The JVM reads JAVA_TOOL_OPTIONS first, then JDK_JAVA_OPTIONS, then the launcher's FALCON_JAVA_OPTS: the last
+        # -Dfalcon.backend wins, and a --device or --backend of the run's words wins over any.
+        import json
+        from unittest import mock
+        for env, extra, threads in (({"FALCON_JAVA_OPTS": "-Dfalcon.backend=java"}, [], []),
+                                    ({"FALCON_JAVA_OPTS": "-Xmx1g '-Dfalcon.backend=JAVA'"}, [], []),
+                                    ({"JAVA_TOOL_OPTIONS": "-Dfalcon.backend=java"}, [], []),
+                                    ({"JDK_JAVA_OPTIONS": "-Dfalcon.backend=java"}, [], []),
+                                    ({"JAVA_TOOL_OPTIONS": "-Dfalcon.backend=cpu",
+                                      "FALCON_JAVA_OPTS": "-Dfalcon.backend=java"}, [], []),
+                                    ({"JAVA_TOOL_OPTIONS": "-Dfalcon.backend=java",
+                                      "FALCON_JAVA_OPTS": "-Dfalcon.backend=cpu"}, [], ["--threads", "2"]),
+                                    ({"FALCON_JAVA_OPTS": "-Dfalcon.backend=java -Dfalcon.backend=auto"}, [],
+                                     ["--threads", "2"]),
+                                    ({"FALCON_JAVA_OPTS": "-Dfalcon.backend=java"}, ["--device", "cpu"],
+                                     ["--threads", "2"]),
+                                    ({"FALCON_JAVA_OPTS": "-Dfalcon.backend=cpu"}, [], ["--threads", "2"])):
+            with self.subTest(env=env, extra=extra):
+                cli, args_file = self._recording_stand_in(threads=2)
+                d = os.path.dirname(args_file)
+                clean = {k: v for k, v in os.environ.items()
+                         if k not in ("FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")}
+                with mock.patch.dict(os.environ, {**clean, **env}, clear=True):
+                    with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\)"):
+                        cli.prune(None, "w.npy", "layers.json", os.path.join(d, "out.npy"),
+                                  os.path.join(d, "report.json"), method="mp --backsolve", keep_flops=0.5, extra=extra)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(threads, [a for i, a in enumerate(args) if a.startswith("--threads") or
+                                           i > 0 and args[i - 1] == "--threads"])
+
     def test_the_real_launcher_with_a_bad_java_home_makes_supports_raise(self):
         # the launcher checks JAVA_HOME before it looks at the jar, so this needs no build
         from unittest import mock

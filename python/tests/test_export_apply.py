@@ -68,6 +68,41 @@ class ExportApplyTest(unittest.TestCase):
     def tearDown(self):
         self.tmp.cleanup()
 
+    def test_staged_files_stopped_by_sigterm_or_sighup_with_the_default_handlers_leave_no_temporary_files(self):
+        # export's X.tmp.npy (GBs for a real model), w.tmp.npy and layers.json.tmp were left in the out folder when the
+        # default action of SIGTERM or SIGHUP (no handler of the caller's) ended the process while they were written;
+        # it still dies of the signal, after their removal
+        import signal
+        import subprocess
+        import sys
+        from pathlib import Path
+        package = str(Path(ft.__file__).resolve().parents[1])
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            with self.subTest(signal=sig.name):
+                out = os.path.join(self.d, sig.name)
+                os.makedirs(out)
+                script = (f"import sys, time\nsys.path.insert(0, {package!r})\n"
+                          "from falcon_torch.export import staged_files\n"
+                          "with staged_files() as stage:\n"
+                          f"    open(stage({out!r} + '/X.npy', {out!r} + '/X.tmp.npy'), 'w').write('x')\n"
+                          "    print('WRITTEN', flush=True)\n"
+                          "    time.sleep(60)\n")
+                proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                                        stderr=subprocess.PIPE, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                try:
+                    self.assertEqual("WRITTEN\n", proc.stdout.readline(), proc.stderr)
+                    proc.send_signal(sig)
+                    proc.wait(timeout=60)
+                finally:
+                    if proc.poll() is None:
+                        proc.kill()
+                        proc.wait()
+                    proc.stdout.close()
+                    stderr = proc.stderr.read()
+                    proc.stderr.close()
+                self.assertEqual(-sig, proc.returncode, stderr[-1500:])
+                self.assertEqual([], os.listdir(out), "the temporary file is left")
+
     def test_export_files(self):
         m = small_model()
         batches, x, y = data()

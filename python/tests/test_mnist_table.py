@@ -109,6 +109,47 @@ T.main(["--from-json", {changed!r}, "--out-dir", {out!r}])
                              f"{name} is not the earlier run's")
         self.assertEqual(sorted(os.listdir(out)), sorted(names), "temporary files are left")
 
+    def test_a_run_stopped_between_its_renames_finishes_them_and_leaves_no_temporary_files(self):
+        # the three outputs were renamed one after the other: a SIGTERM after the first rename left the new .json beside
+        # the old .md and .png, and the hidden .mnist-*.tmp files in the out folder. A stand-in os.replace stops the
+        # re-render of changed figures after its first rename, by SIGTERM (the script's handler) or SIGINT (Ctrl-C).
+        names = ("mnist-results.json", "mnist-results.md", "mnist-accuracy.png")
+        results = json.loads((ROOT / "docs" / "mnist-results.json").read_text())
+        results["dense_accuracy"] = 0.5
+        changed = os.path.join(self.d, "changed.json")
+        with open(changed, "w") as f:
+            json.dump(results, f)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=sig.name):
+                out = os.path.join(self.d, f"out-{sig.name}")
+                os.makedirs(out)
+                for name in names:
+                    (Path(out) / name).write_bytes((ROOT / "docs" / name).read_bytes())
+                script = os.path.join(self.d, "stopped_between_renames.py")
+                with open(script, "w") as f:
+                    f.write(f"""import os, signal, sys, time
+sys.path.insert(0, {str(TABLE.parent)!r})
+import mnist_table as T
+real, renamed = os.replace, []
+
+def replace(a, b):
+    real(a, b)
+    renamed.append(b)
+    if len(renamed) == 1:
+        os.kill(os.getpid(), {int(sig)})
+        time.sleep(0.5)
+
+os.replace = replace
+T.main(["--from-json", {changed!r}, "--out-dir", {out!r}])
+""")
+                proc = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300,
+                                      env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                self.assertEqual(proc.returncode, 128 + sig if sig == signal.SIGTERM else -sig, proc.stderr[-1500:])
+                self.assertEqual(sorted(os.listdir(out)), sorted(names), "temporary files are left")
+                for name in names:
+                    self.assertNotEqual((Path(out) / name).read_bytes(), (ROOT / "docs" / name).read_bytes(),
+                                        f"{name} is the earlier run's, beside new ones")
+
     def test_a_run_stopped_by_sigterm_or_sigint_removes_its_work_folder(self):
         # tempfile.TemporaryDirectory is removed on an exception (Ctrl-C) but not on SIGTERM (timeout, a CI job's
         # limit), which the script did not handle: its falcon-mnist-* folder (86 MB of X at --n 1000) stayed in /tmp.
@@ -207,6 +248,112 @@ T.main({list(argv)!r})
                       "METHOD[,METHOD...], among magnitude, mp, mp --backsolve, falcon, falcon++", proc.stderr)
         self.assertNotIn("TRAINED", proc.stdout)
         self.assertFalse(os.path.exists(out), "the tables were written")
+
+    def test_a_method_given_twice_in_methods_is_bad_usage_before_the_training(self):
+        # '--methods mp,mp' passed the check, trained, exported and ran the first mp, then died at the second with
+        # "FileExistsError: ... /falcon-mnist-*/mp-0.1" (exit 1, nothing written), minutes into the run; 'mp, mp' and
+        # 'mp,MP' (the CLI reads the name in any case) the same
+        out = os.path.join(self.d, "out")
+        for methods, repeated in (("mp,mp", "'mp' is given twice"),
+                                  ("magnitude, mp, mp", "'mp' is given twice"),
+                                  ("mp,MP", "'MP' names the same method as 'mp'"),
+                                  ("mp --backsolve,mp  --backsolve", "'mp  --backsolve' names the same method as "
+                                                                     "'mp --backsolve'")):
+            with self.subTest(methods=methods):
+                proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
+                                          "--out-dir", out])
+                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
+                self.assertIn(f"error: --methods: {repeated}; give each method once, as METHOD[,METHOD...], among "
+                              "magnitude, mp, mp --backsolve, falcon, falcon++", proc.stderr)
+                self.assertNotIn("TRAINED", proc.stdout)
+                self.assertFalse(os.path.exists(out), "the tables were written")
+
+    def run_with_a_recording_prune(self, argv) -> subprocess.CompletedProcess:
+        """mnist_table.main(argv) on 8 random digits with a tiny model, a falcon CLI that runs every method (and prints
+        "SUPPORTS <method>" for each it is asked) and a falcon_torch.prune that prints "PRUNE <its arguments>" and keeps
+        every weight."""
+        script = os.path.join(self.d, "recording_run.py")
+        with open(script, "w") as f:
+            f.write(f"""import sys, torch
+from types import SimpleNamespace
+from torch import nn
+sys.path.insert(0, {str(TABLE.parent)!r})
+import mnist_table as T
+M, ft = T.M, T.ft
+x, y = torch.randn(8, 1, 6, 6), torch.randint(0, 10, (8,))
+
+def trained_model(log):
+    print("TRAINED", flush=True)
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(32, 10))
+
+class RecordingCLI:
+    def supports(self, method, lam=None, extra=()):
+        print("SUPPORTS", method, flush=True)
+        return (True, "")
+
+def prune(model, batches, keep_flops, method, stages, gradient_source, **kw):
+    print(f"PRUNE method={{method!r}} stages={{stages}} gradient_source={{gradient_source}}", flush=True)
+    return SimpleNamespace(report={{}}, kept_flops=0.0, kept_nnz=0)
+
+M.load_mnist = lambda: (x, y, x, y)
+M.load_validation = lambda: (x, y)
+M.trained_model = trained_model
+M.accuracy = lambda model, x, y: 0.5
+M.calibration_batches = lambda x, y, n: [(x, y)]
+ft.FalconCLI = RecordingCLI
+ft.prune = prune
+T.main({list(argv)!r})
+""")
+        return subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300,
+                              env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+
+    def test_every_spelling_of_falcon_pp_in_methods_runs_the_table_s_falcon_pp(self):
+        # 'FALCON++' or 'falcon++ --rounds 5' passed the check but, not equal to 'falcon++', went to the CLI as one
+        # falcon++ run on the dense X, with no gradients recomputed between stages: a row 30 points below falcon++'s
+        # under a falcon++ label. Each now takes the table's falcon++ path, its flags passed to every stage.
+        out = os.path.join(self.d, "out")
+        proc = self.run_with_a_recording_prune(["--n", "8", "--lambda", "1e-4", "--stages", "2", "--methods",
+                                                "FALCON++,falcon++ --rounds 5", "--budgets", "0.5", "--out-dir", out])
+        self.assertEqual(proc.returncode, 0, proc.stdout[-1500:] + proc.stderr[-1500:])
+        self.assertEqual(["PRUNE method='falcon++' stages=2 gradient_source=python",
+                          "PRUNE method='falcon++ --rounds 5' stages=2 gradient_source=python"],
+                         [l for l in proc.stdout.splitlines() if l.startswith("PRUNE")])
+        # what the CLI is asked, before the training and by the run: the falcon of each stage, as prune runs it
+        self.assertEqual({"SUPPORTS falcon", "SUPPORTS falcon --rounds 5"},
+                         {l for l in proc.stdout.splitlines() if l.startswith("SUPPORTS")})
+
+    def test_a_stage_option_in_a_falcon_pp_method_is_bad_usage_before_the_training(self):
+        # 'falcon++ --stages 3' ran as one CLI falcon++ run on the dense X; routed through the table's falcon++ it
+        # would be refused by falcon_torch.prune after the training. The table's --stages (and its schedule) is the one
+        out = os.path.join(self.d, "out")
+        for method, flag in (("falcon++ --stages 3", "--stages"), ("Falcon++ --schedule=linear", "--schedule"),
+                             ("falcon++ --grads-command x", "--grads-command")):
+            with self.subTest(method=method):
+                proc = self.run_with_a_recording_prune(["--n", "8", "--lambda", "1e-4", "--methods", f"mp,{method}",
+                                                        "--budgets", "0.5", "--out-dir", out])
+                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
+                self.assertIn(f"error: --methods: {method!r} is not a method the falcon CLI runs (the table runs "
+                              f"falcon++'s stages itself, recomputing the gradients at each stage's weights along the "
+                              f"poly schedule from the dense network, and takes no {flag} in --methods; give the number "
+                              "of stages with the script's --stages)", proc.stderr)
+                self.assertNotIn("TRAINED", proc.stdout)
+                self.assertFalse(os.path.exists(out), "the tables were written")
+
+    def test_an_empty_methods_is_refused_as_empty_and_an_empty_entry_as_from_a_comma(self):
+        # --methods '' (an unset $METHODS) was refused as "an empty name, from a doubled or trailing comma", with no comma
+        out = os.path.join(self.d, "out")
+        for methods, error in (("", "error: --methods is empty; give methods as METHOD[,METHOD...], among magnitude, "
+                                    "mp, mp --backsolve, falcon, falcon++"),
+                               (" ", "error: --methods is empty; give methods as"),
+                               ("mp,", "error: --methods: '' is not a method the falcon CLI runs (an empty name, from a "
+                                       "doubled or trailing comma)")):
+            with self.subTest(methods=methods):
+                proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
+                                          "--out-dir", out])
+                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
+                self.assertIn(error, proc.stderr)
+                self.assertNotIn("TRAINED", proc.stdout)
+                self.assertFalse(os.path.exists(out), "the tables were written")
 
     def test_n_above_the_training_digits_is_bad_usage_before_the_training(self):
         # --n 8000 against the 7,200 training digits was cut to 7,200 without a word (randperm(7200)[:8000]), and the
