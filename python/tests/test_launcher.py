@@ -882,6 +882,58 @@ class AddressSpaceLimitTest(unittest.TestCase):
             self.assertIn("lower FALCON_HEAP", r.stderr)
 
 
+class AddressSpaceProbeTest(unittest.TestCase):
+    """The ulimit -v probe asked the JVM with -Xmx alone: a FALCON_JAVA_OPTS that shrank the class space (the user's own
+    fix) was dropped and the launch refused; its reason was the first line that was not 'Error...', which was the '#' of
+    the JVM's fatal-error banner or 'Picked up JAVA_TOOL_OPTIONS: ...'; it offered FALCON_HEAP=256m to a user with 256m,
+    or with FALCON_JAVA_OPTS's -Xmx64m, which FALCON_HEAP cannot lower; and the JVM's crash report was left in the
+    working folder. The real JVM is asked; the jar is a stand-in."""
+
+    def launch(self, folder, limit_kib, **variables):
+        root, _ = built_clone(folder, "#!/bin/sh\nexit 0\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS")}
+        env.update(variables)
+        work = Path(folder, "work")
+        work.mkdir(exist_ok=True)
+        r = subprocess.run(["bash", "-c", f'ulimit -v {limit_kib} && exec "$0" --version', str(root / "falcon")], cwd=work,
+                           env=env, capture_output=True, text=True, timeout=120)
+        return r, sorted(p.name for p in work.iterdir())
+
+    def setUp(self):
+        if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+            self.skipTest("no java here")
+
+    def test_the_probe_uses_falcon_java_opts_and_quotes_the_jvms_reason_with_a_fix_that_applies(self):
+        with tempfile.TemporaryDirectory() as d:
+            r, _ = self.launch(d, 2000000, FALCON_HEAP="256m",
+                               FALCON_JAVA_OPTS="-XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=32m")
+            self.assertNotIn("address space is limited", r.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            r, left = self.launch(d, 2000000, FALCON_JAVA_OPTS="-Xmx64m")
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertIn("(FALCON_JAVA_OPTS's -Xmx): ", r.stderr)
+            self.assertNotIn(": #;", r.stderr)
+            self.assertNotIn("FALCON_HEAP=256m", r.stderr)
+            self.assertIn("lower the -Xmx in FALCON_JAVA_OPTS", r.stderr)
+            self.assertEqual(left, [], "the probe's crash report is left in the working folder")
+        with tempfile.TemporaryDirectory() as d:
+            r, left = self.launch(d, 2000000, FALCON_HEAP="256m", JAVA_TOOL_OPTIONS="-Dfile.encoding=UTF-8")
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertNotIn("Picked up", r.stderr)
+            self.assertRegex(r.stderr, r"\(FALCON_HEAP\): (Could not allocate|Could not reserve|Native memory allocation)")
+            self.assertNotIn("FALCON_HEAP=256m", r.stderr)
+            self.assertEqual(left, [])
+
+    def test_a_heap_above_the_memory_quotes_the_jvm_not_java_tool_options(self):
+        with tempfile.TemporaryDirectory() as d:
+            r, left = self.launch(d, "unlimited", FALCON_HEAP="99999t", JAVA_TOOL_OPTIONS="-Dfile.encoding=UTF-8")
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertNotIn("Picked up", r.stderr)
+            self.assertRegex(r.stderr, r"more than the JVM can reserve here \((Could not reserve|Invalid maximum heap size)")
+            self.assertEqual(left, [])
+
+
 class JavaToolOptionsTest(unittest.TestCase):
     """A -Xmx or JavaCPP cap in JAVA_TOOL_OPTIONS, which the JVM reads before the command line, was overridden by the
     launcher's own -Xmx and caps without a word while the JVM said it 'picked them up'. The fake java prints its arguments."""
