@@ -672,6 +672,46 @@ class WaitingForAnotherBuildTest(unittest.TestCase):
             self.assertTrue(rest[0].startswith("falcon: building"), rest)
 
 
+class BuildTickerAfterAKillTest(unittest.TestCase):
+    """The build's 30 s ticker tested the launcher with 'kill -0 $$', which passes on a launcher killed outright until its
+    parent reaps it; Python reaps only after communicate() has read both pipes to their end, and the ticker held them:
+    the kill()-then-communicate() idiom of the subprocess docs waited for ever. The fake mvn sleeps (a slow build) in
+    its own process group, as the launcher starts it, and records its pid for the test to end it."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\necho $$ > \"$FAKE_MVN_PID\"\necho '[INFO] Building falcon-core 1.0 [1/4]'\nexec sleep 100\n"
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_communicate_returns_soon_after_the_launcher_is_killed_during_a_build(self):
+        import signal
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            mvn_pid = Path(d, "mvn.pid")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_MVN_PID=str(mvn_pid))
+            launch = subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+            try:
+                with self.assertRaises(subprocess.TimeoutExpired):
+                    launch.communicate(timeout=3)
+                self.assertTrue(mvn_pid.exists(), "the stand-in build did not start")
+                launch.kill()
+                try:
+                    launch.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.fail("communicate() still waited 10 s after the launcher was killed: its ticker holds the pipes")
+            finally:
+                if mvn_pid.exists():
+                    try:
+                        os.killpg(int(mvn_pid.read_text()), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                launch.kill()
+                try:
+                    launch.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    pass
+
+
 class FirstUseBuildOutputTest(unittest.TestCase):
     """What a user sees of the build on first use. The fake mvn writes what Debian's Maven 3.8.7 writes with -B -q:
     colour resets (ESC[0m) on both streams, even into a file, and on failure its [ERROR] lines, coloured."""
