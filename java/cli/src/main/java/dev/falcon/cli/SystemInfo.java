@@ -76,8 +76,7 @@ final class SystemInfo {
         long meminfo = procKilobytes(Path.of("/proc/meminfo"), "MemAvailable:");
         Available cgroup = cgroupRoom(Path.of("/proc/self/cgroup"), Path.of("/sys/fs/cgroup"), Math.max(0, own[1]));
         Available least = leastOf(meminfo, Math.max(0, own[0]), cgroup);
-        least = smaller(least, addressSpaceRoom(addressSpaceLimit(Path.of("/proc/self/limits")),
-                procKilobytes(Path.of("/proc/self/status"), "VmSize:")));
+        least = smaller(least, addressSpaceRoom());
         return smaller(least, javacppPhysicalCap());
     }
 
@@ -121,6 +120,11 @@ final class SystemInfo {
      * is in VmSize, and the plan's runtime term counts that process again: it is given back so that it is counted once
      * (the heap the plan counts is reserved already too, so the figure errs on the safe side by the heap term).
      */
+    /** {@link #addressSpaceRoom(long, long)} of this process now, or null where no address-space limit is set. */
+    static Available addressSpaceRoom() {
+        return addressSpaceRoom(addressSpaceLimit(Path.of("/proc/self/limits")), procKilobytes(Path.of("/proc/self/status"), "VmSize:"));
+    }
+
     static Available addressSpaceRoom(long limit, long vmSize) {
         if (limit < 0 || vmSize < 0) return null;
         long room = Math.max(0, limit - vmSize - ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME);
