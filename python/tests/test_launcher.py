@@ -974,6 +974,34 @@ class AddressSpaceProbeTest(unittest.TestCase):
             self.assertEqual(left, [])
 
 
+class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
+    """Under a ulimit -v that the JVM starts in but that leaves too little for OpenBLAS's buffers (FALCON_HEAP=256m, ulimit
+    -v 3000000 on 2 cores), OpenBLAS ended the process as the cpu backend loaded: 'OpenBLAS error: Memory allocation still
+    failed after 10 retries, giving up.', exit 1, no falcon line. The real JVM and jar run (a clone with a copy of it)."""
+
+    def test_a_limit_openblas_cannot_load_in_is_one_line_naming_ulimit(self):
+        if not JAR.exists() or (not os.environ.get("JAVA_HOME") and shutil.which("java") is None):
+            self.skipTest("needs the built jar and java")
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = built_clone(d, "#!/bin/sh\nexit 0\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            shutil.copyfile(JAR, jar)
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS")}
+            env["FALCON_HEAP"] = "256m"
+            work = Path(d, "work")
+            work.mkdir()
+            r = subprocess.run(["bash", "-c", 'ulimit -v 3000000 && exec "$0" env', str(root / "falcon")], cwd=work, env=env,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("falcon: the address space is limited to 2929 MiB (ulimit -v 3000000), too little"
+                                                " for the JVM with the heap limit 256m and OpenBLAS"), r.stderr)
+            self.assertIn("raise ulimit -v", r.stderr)
+            self.assertNotIn("FALCON_HEAP=256m", r.stderr)
+            self.assertEqual(list(work.iterdir()), [], "a crash or replay file was left in the working folder")
+
+
 class JavaToolOptionsTest(unittest.TestCase):
     """A -Xmx or JavaCPP cap in JAVA_TOOL_OPTIONS, which the JVM reads before the command line, was overridden by the
     launcher's own -Xmx and caps without a word while the JVM said it 'picked them up'. The fake java prints its arguments."""

@@ -88,9 +88,12 @@ final class SystemInfo {
 
     /**
      * Address space the JVM reserves after the plan is made, beside the run's own data: malloc's arenas of the threads
-     * that start later, OpenBLAS's buffers, more code cache. resnet20 at --n 1 with FALCON_HEAP=512m on the 2-core VM: a
-     * VmSize of 3.6 GiB at the plan and a VmPeak of 3.78 GiB, 150 MiB beyond its 25 MiB of off-heap data; some margin
-     * is added for machines with more threads.
+     * that start later, more code cache. resnet20 at --n 1 with FALCON_HEAP=512m on the 2-core VM: a VmSize of 3.6 GiB at
+     * the plan and a VmPeak of 3.78 GiB, 150 MiB beyond its 25 MiB of off-heap data; some margin is added for machines
+     * with more threads. Not OpenBLAS's buffers: they are reserved as the cpu backend loads, before the plan (about
+     * 0.6 GiB with 2 threads, more per thread; in VmSize by the time of a prune's plan), and a limit that leaves too little
+     * for them ended the process in OpenBLAS's own words before any plan: the launcher asks falcon env under such a limit
+     * first. In {@code falcon env}, which reports this figure before loading the backends, it is not yet counted.
      */
     static final long ADDRESS_SPACE_ALLOWANCE = 192L << 20;
 
