@@ -672,6 +672,46 @@ class WaitingForAnotherBuildTest(unittest.TestCase):
             self.assertTrue(rest[0].startswith("falcon: building"), rest)
 
 
+class BuildTickerAfterAKillTest(unittest.TestCase):
+    """The build's 30 s ticker tested the launcher with 'kill -0 $$', which passes on a launcher killed outright until its
+    parent reaps it; Python reaps only after communicate() has read both pipes to their end, and the ticker held them:
+    the kill()-then-communicate() idiom of the subprocess docs waited for ever. The fake mvn sleeps (a slow build) in
+    its own process group, as the launcher starts it, and records its pid for the test to end it."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\necho $$ > \"$FAKE_MVN_PID\"\necho '[INFO] Building falcon-core 1.0 [1/4]'\nexec sleep 100\n"
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_communicate_returns_soon_after_the_launcher_is_killed_during_a_build(self):
+        import signal
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            mvn_pid = Path(d, "mvn.pid")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_MVN_PID=str(mvn_pid))
+            launch = subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True)
+            try:
+                with self.assertRaises(subprocess.TimeoutExpired):
+                    launch.communicate(timeout=3)
+                self.assertTrue(mvn_pid.exists(), "the stand-in build did not start")
+                launch.kill()
+                try:
+                    launch.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.fail("communicate() still waited 10 s after the launcher was killed: its ticker holds the pipes")
+            finally:
+                if mvn_pid.exists():
+                    try:
+                        os.killpg(int(mvn_pid.read_text()), signal.SIGKILL)
+                    except (ProcessLookupError, ValueError):
+                        pass
+                launch.kill()
+                try:
+                    launch.communicate(timeout=60)
+                except subprocess.TimeoutExpired:
+                    pass
+
+
 class FirstUseBuildOutputTest(unittest.TestCase):
     """What a user sees of the build on first use. The fake mvn writes what Debian's Maven 3.8.7 writes with -B -q:
     colour resets (ESC[0m) on both streams, even into a file, and on failure its [ERROR] lines, coloured."""
@@ -880,6 +920,86 @@ class AddressSpaceLimitTest(unittest.TestCase):
                                                 " for the JVM with the heap limit 2g (FALCON_HEAP, by default): "), r.stderr)
             self.assertIn("raise ulimit -v", r.stderr)
             self.assertIn("lower FALCON_HEAP", r.stderr)
+
+
+class AddressSpaceProbeTest(unittest.TestCase):
+    """The ulimit -v probe asked the JVM with -Xmx alone: a FALCON_JAVA_OPTS that shrank the class space (the user's own
+    fix) was dropped and the launch refused; its reason was the first line that was not 'Error...', which was the '#' of
+    the JVM's fatal-error banner or 'Picked up JAVA_TOOL_OPTIONS: ...'; it offered FALCON_HEAP=256m to a user with 256m,
+    or with FALCON_JAVA_OPTS's -Xmx64m, which FALCON_HEAP cannot lower; and the JVM's crash report was left in the
+    working folder. The real JVM is asked; the jar is a stand-in."""
+
+    def launch(self, folder, limit_kib, **variables):
+        root, _ = built_clone(folder, "#!/bin/sh\nexit 0\n")
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS")}
+        env.update(variables)
+        work = Path(folder, "work")
+        work.mkdir(exist_ok=True)
+        r = subprocess.run(["bash", "-c", f'ulimit -v {limit_kib} && exec "$0" --version', str(root / "falcon")], cwd=work,
+                           env=env, capture_output=True, text=True, timeout=120)
+        return r, sorted(p.name for p in work.iterdir())
+
+    def setUp(self):
+        if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+            self.skipTest("no java here")
+
+    def test_the_probe_uses_falcon_java_opts_and_quotes_the_jvms_reason_with_a_fix_that_applies(self):
+        with tempfile.TemporaryDirectory() as d:
+            r, _ = self.launch(d, 2000000, FALCON_HEAP="256m",
+                               FALCON_JAVA_OPTS="-XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=32m")
+            self.assertNotIn("address space is limited", r.stderr)
+        with tempfile.TemporaryDirectory() as d:
+            r, left = self.launch(d, 2000000, FALCON_JAVA_OPTS="-Xmx64m")
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertIn("(FALCON_JAVA_OPTS's -Xmx): ", r.stderr)
+            self.assertNotIn(": #;", r.stderr)
+            self.assertNotIn("FALCON_HEAP=256m", r.stderr)
+            self.assertIn("lower the -Xmx in FALCON_JAVA_OPTS", r.stderr)
+            self.assertEqual(left, [], "the probe's crash report is left in the working folder")
+        with tempfile.TemporaryDirectory() as d:
+            r, left = self.launch(d, 2000000, FALCON_HEAP="256m", JAVA_TOOL_OPTIONS="-Dfile.encoding=UTF-8")
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertNotIn("Picked up", r.stderr)
+            self.assertRegex(r.stderr, r"\(FALCON_HEAP\): (Could not allocate|Could not reserve|Native memory allocation)")
+            self.assertNotIn("FALCON_HEAP=256m", r.stderr)
+            self.assertEqual(left, [])
+
+    def test_a_heap_above_the_memory_quotes_the_jvm_not_java_tool_options(self):
+        with tempfile.TemporaryDirectory() as d:
+            r, left = self.launch(d, "unlimited", FALCON_HEAP="99999t", JAVA_TOOL_OPTIONS="-Dfile.encoding=UTF-8")
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertNotIn("Picked up", r.stderr)
+            self.assertRegex(r.stderr, r"more than the JVM can reserve here \((Could not reserve|Invalid maximum heap size)")
+            self.assertEqual(left, [])
+
+
+class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
+    """Under a ulimit -v that the JVM starts in but that leaves too little for OpenBLAS's buffers (FALCON_HEAP=256m, ulimit
+    -v 3000000 on 2 cores), OpenBLAS ended the process as the cpu backend loaded: 'OpenBLAS error: Memory allocation still
+    failed after 10 retries, giving up.', exit 1, no falcon line. The real JVM and jar run (a clone with a copy of it)."""
+
+    def test_a_limit_openblas_cannot_load_in_is_one_line_naming_ulimit(self):
+        if not JAR.exists() or (not os.environ.get("JAVA_HOME") and shutil.which("java") is None):
+            self.skipTest("needs the built jar and java")
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = built_clone(d, "#!/bin/sh\nexit 0\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            shutil.copyfile(JAR, jar)
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS")}
+            env["FALCON_HEAP"] = "256m"
+            work = Path(d, "work")
+            work.mkdir()
+            r = subprocess.run(["bash", "-c", 'ulimit -v 3000000 && exec "$0" env', str(root / "falcon")], cwd=work, env=env,
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("falcon: the address space is limited to 2929 MiB (ulimit -v 3000000), too little"
+                                                " for the JVM with the heap limit 256m and OpenBLAS"), r.stderr)
+            self.assertIn("raise ulimit -v", r.stderr)
+            self.assertNotIn("FALCON_HEAP=256m", r.stderr)
+            self.assertEqual(list(work.iterdir()), [], "a crash or replay file was left in the working folder")
 
 
 class JavaToolOptionsTest(unittest.TestCase):

@@ -542,6 +542,17 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                     + " cannot help): free memory on this machine, or run with a smaller --n / fewer rows in X");
             return USAGE;
         }
+        long addressSpace = SystemInfo.addressSpaceLimit(java.nio.file.Path.of("/proc/self/limits"));
+        for (Throwable c = e; c != null && addressSpace >= 0; c = c.getCause()) {
+            if (c instanceof java.io.IOException && c.getMessage() != null && c.getMessage().startsWith("cannot map ")) {
+                // the cpu backend maps X in place, and ulimit -v counts the whole mapping: a limit of the machine with a fix
+                // (the plan counts the mapping, so this is what the plan's margin missed), not a trace to report
+                err.println("falcon: error: " + c.getMessage() + "; this process's address space is limited to "
+                        + SystemInfo.bytes(addressSpace) + " (ulimit -v), which counts the whole mapping of X beside what the JVM"
+                        + " reserves: raise ulimit -v (ulimit -v unlimited lifts it), lower FALCON_HEAP, or use fewer rows in X");
+                return USAGE;
+            }
+        }
         StringWriter trace = new StringWriter();
         e.printStackTrace(new PrintWriter(trace));
         err.println("falcon: internal error: " + e);

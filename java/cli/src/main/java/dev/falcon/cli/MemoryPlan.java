@@ -421,6 +421,26 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return xCopies() * xBytes + vectorBytes + heapBytes + RUNTIME;
     }
 
+    /** The bytes of X the run maps from its files (stage 0's, and the current stage's where it is another and mapped). */
+    long mappedXBytes() {
+        return ((xMapped ? 1 : 0) + (xHeld > 1 && laterX.mapped() ? xHeld - 1 : 0)) * xBytes;
+    }
+
+    /**
+     * A mapped X is no memory (its pages are the page cache's, which MemAvailable counts), but under ulimit -v the whole
+     * mapping counts against the address space: counted as 0 there, a 1 GiB X passed the plan and its mmap failed with
+     * "Cannot allocate memory", an internal error. {@code room}: {@link SystemInfo#addressSpaceRoom()} (null: no limit).
+     */
+    void checkMappedXAgainstAddressSpace(SystemInfo.Available room) {
+        long mapped = mappedXBytes();
+        if (room == null || mapped == 0 || required() + mapped <= room.bytes()) return;
+        throw InputException.of("memory", "estimate", "the run needs about " + SystemInfo.bytes(required() + mapped)
+                        + " of address space, " + SystemInfo.bytes(mapped) + " of it X's mapping of its file (mapped pages are no"
+                        + " memory, but the limit counts them whole), but only " + SystemInfo.bytes(room.bytes()) + " is available ("
+                        + room.source() + ")",
+                "options that fit: " + room.fix() + ", or fewer rows in X");
+    }
+
     /** How many X the run holds copied (not mapped from their files): stage 0's, and the current stage's where it is another. */
     private long xCopies() {
         return (xMapped ? 0 : 1) + (xHeld > 1 && !laterX.mapped() ? xHeld - 1 : 0);
@@ -984,6 +1004,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long maxHeap = heapLimitOfThisJvm();
         checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads);
         checkJavaCppMaxBytes(SystemInfo.JavaCppCap.of("maxBytes"));
+        checkMappedXAgainstAddressSpace(SystemInfo.addressSpaceRoom());
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
         // why no rows fit, said as a reason beside the figures: it was listed among the "options that fit"

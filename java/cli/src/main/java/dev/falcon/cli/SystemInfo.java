@@ -76,8 +76,7 @@ final class SystemInfo {
         long meminfo = procKilobytes(Path.of("/proc/meminfo"), "MemAvailable:");
         Available cgroup = cgroupRoom(Path.of("/proc/self/cgroup"), Path.of("/sys/fs/cgroup"), Math.max(0, own[1]));
         Available least = leastOf(meminfo, Math.max(0, own[0]), cgroup);
-        least = smaller(least, addressSpaceRoom(addressSpaceLimit(Path.of("/proc/self/limits")),
-                procKilobytes(Path.of("/proc/self/status"), "VmSize:")));
+        least = smaller(least, addressSpaceRoom());
         return smaller(least, javacppPhysicalCap());
     }
 
@@ -89,9 +88,12 @@ final class SystemInfo {
 
     /**
      * Address space the JVM reserves after the plan is made, beside the run's own data: malloc's arenas of the threads
-     * that start later, OpenBLAS's buffers, more code cache. resnet20 at --n 1 with FALCON_HEAP=512m on the 2-core VM: a
-     * VmSize of 3.6 GiB at the plan and a VmPeak of 3.78 GiB, 150 MiB beyond its 25 MiB of off-heap data; some margin
-     * is added for machines with more threads.
+     * that start later, more code cache. resnet20 at --n 1 with FALCON_HEAP=512m on the 2-core VM: a VmSize of 3.6 GiB at
+     * the plan and a VmPeak of 3.78 GiB, 150 MiB beyond its 25 MiB of off-heap data; some margin is added for machines
+     * with more threads. Not OpenBLAS's buffers: they are reserved as the cpu backend loads, before the plan (about
+     * 0.6 GiB with 2 threads, more per thread; in VmSize by the time of a prune's plan), and a limit that leaves too little
+     * for them ended the process in OpenBLAS's own words before any plan: the launcher asks falcon env under such a limit
+     * first. In {@code falcon env}, which reports this figure before loading the backends, it is not yet counted.
      */
     static final long ADDRESS_SPACE_ALLOWANCE = 192L << 20;
 
@@ -121,6 +123,11 @@ final class SystemInfo {
      * is in VmSize, and the plan's runtime term counts that process again: it is given back so that it is counted once
      * (the heap the plan counts is reserved already too, so the figure errs on the safe side by the heap term).
      */
+    /** {@link #addressSpaceRoom(long, long)} of this process now, or null where no address-space limit is set. */
+    static Available addressSpaceRoom() {
+        return addressSpaceRoom(addressSpaceLimit(Path.of("/proc/self/limits")), procKilobytes(Path.of("/proc/self/status"), "VmSize:"));
+    }
+
     static Available addressSpaceRoom(long limit, long vmSize) {
         if (limit < 0 || vmSize < 0) return null;
         long room = Math.max(0, limit - vmSize - ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME);

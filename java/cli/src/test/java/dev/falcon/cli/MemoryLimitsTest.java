@@ -56,6 +56,41 @@ class MemoryLimitsTest {
     }
 
     @Test
+    void aMappedXBeyondTheAddressSpaceLimitIsRefusedBeforeLoadingNamingUlimit() throws Exception {
+        // a float32 Fortran-order X, which the cpu backend maps in place: counted as 0 (page cache), a 1 GiB X passed the
+        // plan under ulimit -v and its mmap failed, an internal error with a trace. Sparse: 4.1 GiB of address, no disk.
+        long rows = 1_100_000, p = 1000;
+        Path x = dir.resolve("X.npy");
+        writeNpyHeader(x, "{'descr': '<f4', 'fortran_order': True, 'shape': (" + rows + ", " + p + "), }", rows * p * 4);
+        Path w = dir.resolve("w.npy");
+        writeNpyHeader(w, "{'descr': '<f4', 'fortran_order': False, 'shape': (" + p + ",), }", 0);
+        try (java.io.DataOutputStream out = new java.io.DataOutputStream(Files.newOutputStream(w, java.nio.file.StandardOpenOption.APPEND))) {
+            for (int i = 0; i < p; i++) out.writeInt(Integer.reverseBytes(Float.floatToIntBits(1f + i)));
+        }
+        Child c = falcon("ulimit -v 4000000;", NO_JAVACPP_CAPS, "prune", "--method", "mp", "-X", x.toString(), "--weights", w.toString(),
+                "--flops-per-weight", w.toString(), "--device", "cpu", "--keep-flops", "0.3", "--out", dir.resolve("o.npy").toString(), "-q");
+        assertEquals(2, c.code(), c.output());
+        assertTrue(c.output().contains("falcon: error: memory: estimate: the run needs about"), c.output());
+        assertTrue(c.output().contains("of it X's mapping of its file"), c.output());
+        assertTrue(c.output().contains("(the address-space limit (ulimit -v) of 3.8 GiB less the"), c.output());
+        assertTrue(c.output().contains("a larger ulimit -v"), c.output());
+        assertFalse(c.output().contains("internal error"), c.output());
+    }
+
+    /** An .npy file's version 1.0 header for {@code dict}, padded to 64 bytes, then {@code dataBytes} of zeros (sparse). */
+    private static void writeNpyHeader(Path file, String dict, long dataBytes) throws java.io.IOException {
+        int unpadded = 10 + dict.length() + 1;
+        String header = dict + " ".repeat((64 - unpadded % 64) % 64) + "\n";
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(10 + header.length()).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length())
+                .put(header.getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        Files.write(file, b.array());
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(f.length() + dataBytes);
+        }
+    }
+
+    @Test
     void theAddressSpaceLimitIsReadFromProcSelfLimits() throws Exception {
         Path limits = dir.resolve("limits");
         Files.writeString(limits, "Limit                     Soft Limit           Hard Limit           Units     \n"

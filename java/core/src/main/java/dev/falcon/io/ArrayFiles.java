@@ -366,7 +366,7 @@ public final class ArrayFiles {
             if (colon >= 0) {
                 Path file = fileOf(spec);
                 String name = tensorOf(spec);
-                Safetensors.Header h = Safetensors.readHeader(file);
+                Safetensors.Header h = Safetensors.readHeader(file, name);
                 Safetensors.Tensor t = h.tensors().get(name);
                 if (t == null) {
                     throw InputException.of(file, "tensor '" + name + "'", "not in the file; it holds " + names(h),

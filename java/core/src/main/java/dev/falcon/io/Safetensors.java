@@ -102,6 +102,15 @@ public final class Safetensors {
     public record Header(Path file, LinkedHashMap<String, Tensor> tensors, Map<String, String> metadata, long dataStart) {}
 
     public static Header readHeader(Path file) {
+        return readHeader(file, null);
+    }
+
+    /**
+     * {@link #readHeader(Path)} for an argument that named {@code tensor} after the file ("FILE.safetensors:TENSOR";
+     * null: none), so that the fix for an .npy under that name says to drop the tensor too: after the rename alone the
+     * same argument named a file that no longer existed, and "FILE.npy:TENSOR" is no form an .npy is read in.
+     */
+    static Header readHeader(Path file, String tensor) {
         InputFiles.requireRegularFile(file, InputFiles.ARRAY_FILE);
         long size;
         try {
@@ -127,7 +136,8 @@ public final class Safetensors {
                 // an .npy file saved under a .safetensors name is a naming slip, not damage: say which file it is
                 if (ArrayFiles.formatByContent(head, head.length) == ArrayFiles.ContentFormat.NPY) {
                     throw InputException.of(file, "header", "is an .npy file (it starts with the magic \\x93NUMPY), not a safetensors file",
-                            "rename it to end in .npy");
+                            tensor == null ? "rename it to end in .npy"
+                                    : "rename it to end in .npy and give it without the tensor name ':" + tensor + "' (an .npy file holds one array)");
                 }
                 throw InputException.of(file, "header", "header length " + Long.toUnsignedString(headerLength)
                         + " bytes is outside 2.." + MAX_HEADER_BYTES, "the file is damaged or not a .safetensors file; re-save it");

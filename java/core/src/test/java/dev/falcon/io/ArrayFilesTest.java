@@ -22,6 +22,17 @@ class ArrayFilesTest {
     @TempDir Path dir;
 
     @Test
+    void anNpyFileNamedWithATensorSuffixIsToldToDropTheSuffixToo() throws IOException {
+        // "rename it to end in .npy" alone left "X.npy:X", which names no file and is no form an .npy is read in
+        Path misnamed = write(dir, "X.safetensors", npyV1("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", new byte[16]));
+        InputException e = assertInput(() -> ArrayFiles.matrixSource(misnamed + ":X", "--grads"), misnamed, "--grads", "is an .npy file",
+                "rename it to end in .npy and give it without the tensor name ':X'");
+        Path plain = write(dir, "w.safetensors", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", new byte[8]));
+        e = assertInput(() -> ArrayFiles.readVector(plain.toString(), "--weights", 2), plain, "rename it to end in .npy");
+        assertTrue(!e.getMessage().contains("tensor name"), e.getMessage());
+    }
+
+    @Test
     void rejectsNanAndInfNamingFirstIndexAndCount() throws IOException {
         float[] v = new float[100];
         v[5] = Float.NaN;
