@@ -191,20 +191,11 @@ public final class JavaBackend implements ComputeBackend {
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the java backend's multiplyTransposed")) {
             checkOpen();
-            int n = Math.toIntExact(x.rows());
-            float[] uu = new float[n];
+            float[] uu = new float[Math.toIntExact(x.rows())];
             u.get(uu);
-            long step = columnsPerView(x);
-            for (long j0 = 0; j0 < x.cols(); j0 += step) {
-                long count = Math.min(step, x.cols() - j0);
-                FloatBuffer block = x.columns(j0, count);
-                for (int c = 0; c < count; c++) {
-                    double s = 0;
-                    int base = c * n;
-                    for (int i = 0; i < n; i++) s += block.get(base + i) * (double) uu[i];
-                    out.put(j0 + c, (float) s);
-                }
-            }
+            double[] widened = new double[uu.length];
+            for (int i = 0; i < uu.length; i++) widened[i] = uu[i];
+            forEachColumnDot(x, widened, (j, s) -> out.put(j, (float) s));
         }
     }
 
@@ -212,19 +203,29 @@ public final class JavaBackend implements ComputeBackend {
     public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) {
         try (HostMatrix.Use use = x.use("the java backend's multiplyTransposedSummedInDouble")) {
             checkOpen();
-            int n = Math.toIntExact(x.rows());
-            double[] uu = new double[n];
+            double[] uu = new double[Math.toIntExact(x.rows())];
             u.get(uu);
-            long step = columnsPerView(x);
-            for (long j0 = 0; j0 < x.cols(); j0 += step) {
-                long count = Math.min(step, x.cols() - j0);
-                FloatBuffer block = x.columns(j0, count);
-                for (int c = 0; c < count; c++) {
-                    double s = 0;
-                    int base = c * n;
-                    for (int i = 0; i < n; i++) s += block.get(base + i) * uu[i];
-                    out.put(j0 + c, s);
-                }
+            forEachColumnDot(x, uu, out::put);
+        }
+    }
+
+    /** Receives column j's dot product with u. */
+    private interface ColumnDot {
+        void accept(long j, double dot);
+    }
+
+    /** Every column's dot product with u, products and sums in double in row order, handed to {@code sink} by column. */
+    private static void forEachColumnDot(HostMatrix x, double[] u, ColumnDot sink) {
+        int n = u.length;
+        long step = columnsPerView(x);
+        for (long j0 = 0; j0 < x.cols(); j0 += step) {
+            long count = Math.min(step, x.cols() - j0);
+            FloatBuffer block = x.columns(j0, count);
+            for (int c = 0; c < count; c++) {
+                double s = 0;
+                int base = c * n;
+                for (int i = 0; i < n; i++) s += block.get(base + i) * u[i];
+                sink.accept(j0 + c, s);
             }
         }
     }
