@@ -170,7 +170,7 @@ final class FisherModel implements AutoCloseable {
             for (int i = from; i < to; i++) {
                 // z where kept, +0 elsewhere, without branches (a random support would make a branch mispredict often)
                 if (z != null) w[i] = Float.intBitsToFloat(Float.floatToRawIntBits(z[i]) & -keep[i]);
-                double di = (double) w[i] - wbar[i]; // exact: two floats' difference fits in a double
+                double di = (double) w[i] - wbar[i]; // exact unless their exponents are over 29 apart (a double holds 29 more bits)
                 operand.put(i, exact ? w[i] : (float) di);
                 sq += di * di;
                 if (g != null) lin += g[i] * di;
