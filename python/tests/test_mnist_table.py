@@ -12,7 +12,7 @@ import time
 import unittest
 from pathlib import Path
 
-from _util import needs_torch, PYTHON_DIR
+from _util import needs_torch, PYTHON_DIR, signalled
 
 ROOT = PYTHON_DIR.parent
 TABLE = PYTHON_DIR / "examples" / "mnist_table.py"
@@ -182,7 +182,7 @@ T.main(["--n", "4", "--lambda", "1e-4", "--out-dir", {os.path.join(self.d, "out"
             os.makedirs(tmp)
             proc = subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                     env=dict(os.environ, TMPDIR=tmp, PYTHONDONTWRITEBYTECODE="1"))
-            try:
+            with signalled(proc, sig) as ended:
                 lines = []
                 while not (lines and lines[-1].startswith("exporting ")):
                     lines.append(proc.stdout.readline())
@@ -190,18 +190,9 @@ T.main(["--n", "4", "--lambda", "1e-4", "--out-dir", {os.path.join(self.d, "out"
                         self.fail(f"the stand-in run ended early: {proc.stderr.read()[-1500:]}")
                 self.assertTrue(lines[-1].startswith("exporting " + tmp), lines)
                 self.assertEqual(len(os.listdir(tmp)), 1)
-                proc.send_signal(sig)
-                proc.wait(timeout=60)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                proc.stdout.close()
-                stderr = proc.stderr.read()
-                proc.stderr.close()
-            self.assertEqual(os.listdir(tmp), [], f"{sig.name}: the work folder is left: {stderr[-1500:]}")
+            self.assertEqual(os.listdir(tmp), [], f"{sig.name}: the work folder is left: {ended.stderr[-1500:]}")
             # SIGTERM: the handler's exit status; SIGINT: Python ends an uncaught KeyboardInterrupt by its signal
-            self.assertEqual(proc.returncode, 128 + sig if sig == signal.SIGTERM else -sig, stderr[-1500:])
+            self.assertEqual(proc.returncode, 128 + sig if sig == signal.SIGTERM else -sig, ended.stderr[-1500:])
 
     def run_stand_in(self, argv) -> subprocess.CompletedProcess:
         """mnist_table.main(argv) on 8 random digits with a tiny model, whose training prints "TRAINED", and a falcon
