@@ -235,38 +235,43 @@ T.main({list(argv)!r})
                                       "magnitude, mp, falcon, falcon++\" >&2\nexit 2\n")
         return self.run_script(self.stand_in_script("stand_in_run.py", argv), launcher)
 
+    def assert_bad_usage_before_the_training(self, proc, out, said):
+        """Asserts that the stand-in run proc stopped as bad usage (exit 2) with `said` in its stderr, before its
+        training and with no tables written in out."""
+        self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
+        self.assertIn(said, proc.stderr)
+        self.assertNotIn("TRAINED", proc.stdout)
+        self.assertFalse(os.path.exists(out), "the tables were written")
+
+    def assert_methods_refused(self, methods, said):
+        """Asserts that the stand-in run with --methods `methods` (--n 8, --lambda 1e-4, --budgets 0.5) is bad usage
+        before the training, with `said` in its stderr."""
+        out = os.path.join(self.d, "out")
+        proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
+                                  "--out-dir", out])
+        self.assert_bad_usage_before_the_training(proc, out, said)
+
     def test_a_method_name_the_cli_does_not_know_is_bad_usage_before_the_training(self):
         # a typo in --methods ('falcon+') was skipped as "the falcon CLI does not run 'falcon+' yet" after the training
         # and the export, the run exited 0 and the table (docs/ by default) held a row of "skipped" claiming a missing
         # feature; that skip is for the table's own methods, which an older CLI may not run yet
-        out = os.path.join(self.d, "out")
-        proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", "magnitude,falcon+", "--budgets", "0.5",
-                                  "--out-dir", out])
-        self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-        self.assertIn("error: --methods: 'falcon+' is not a method the falcon CLI runs (falcon: error: --method: value: "
-                      "unknown method 'falcon+'; choose one of magnitude, mp, falcon, falcon++); give methods as "
-                      "METHOD[,METHOD...], among magnitude, mp, mp --backsolve, falcon, falcon++", proc.stderr)
-        self.assertNotIn("TRAINED", proc.stdout)
-        self.assertFalse(os.path.exists(out), "the tables were written")
+        self.assert_methods_refused("magnitude,falcon+", "error: --methods: 'falcon+' is not a method the falcon CLI "
+                                    "runs (falcon: error: --method: value: unknown method 'falcon+'; choose one of "
+                                    "magnitude, mp, falcon, falcon++); give methods as METHOD[,METHOD...], among "
+                                    "magnitude, mp, mp --backsolve, falcon, falcon++")
 
     def test_a_method_given_twice_in_methods_is_bad_usage_before_the_training(self):
         # '--methods mp,mp' passed the check, trained, exported and ran the first mp, then died at the second with
         # "FileExistsError: ... /falcon-mnist-*/mp-0.1" (exit 1, nothing written), minutes into the run; 'mp, mp' and
         # 'mp,MP' (the CLI reads the name in any case) the same
-        out = os.path.join(self.d, "out")
         for methods, repeated in (("mp,mp", "'mp' is given twice"),
                                   ("magnitude, mp, mp", "'mp' is given twice"),
                                   ("mp,MP", "'MP' names the same method as 'mp'"),
                                   ("mp --backsolve,mp  --backsolve", "'mp  --backsolve' names the same method as "
                                                                      "'mp --backsolve'")):
             with self.subTest(methods=methods):
-                proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
-                                          "--out-dir", out])
-                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-                self.assertIn(f"error: --methods: {repeated}; give each method once, as METHOD[,METHOD...], among "
-                              "magnitude, mp, mp --backsolve, falcon, falcon++", proc.stderr)
-                self.assertNotIn("TRAINED", proc.stdout)
-                self.assertFalse(os.path.exists(out), "the tables were written")
+                self.assert_methods_refused(methods, f"error: --methods: {repeated}; give each method once, as "
+                                            "METHOD[,METHOD...], among magnitude, mp, mp --backsolve, falcon, falcon++")
 
     def run_with_a_recording_prune(self, argv) -> subprocess.CompletedProcess:
         """mnist_table.main(argv) on 8 random digits with a tiny model, a falcon CLI that runs every method (and prints
@@ -311,29 +316,22 @@ ft.prune = prune
             with self.subTest(method=method):
                 proc = self.run_with_a_recording_prune(["--n", "8", "--lambda", "1e-4", "--methods", f"mp,{method}",
                                                         "--budgets", "0.5", "--out-dir", out])
-                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-                self.assertIn(f"error: --methods: {method!r} is not a method the falcon CLI runs (the table runs "
-                              f"falcon++'s stages itself, recomputing the gradients at each stage's weights along the "
-                              f"poly schedule from the dense network, and takes no {flag} in --methods; give the number "
-                              "of stages with the script's --stages)", proc.stderr)
-                self.assertNotIn("TRAINED", proc.stdout)
-                self.assertFalse(os.path.exists(out), "the tables were written")
+                self.assert_bad_usage_before_the_training(proc, out, f"error: --methods: {method!r} is not a method "
+                                                          f"the falcon CLI runs (the table runs falcon++'s stages itself, "
+                                                          f"recomputing the gradients at each stage's weights along the "
+                                                          f"poly schedule from the dense network, and takes no {flag} in "
+                                                          "--methods; give the number of stages with the script's "
+                                                          "--stages)")
 
     def test_an_empty_methods_is_refused_as_empty_and_an_empty_entry_as_from_a_comma(self):
         # --methods '' (an unset $METHODS) was refused as "an empty name, from a doubled or trailing comma", with no comma
-        out = os.path.join(self.d, "out")
         for methods, error in (("", "error: --methods is empty; give methods as METHOD[,METHOD...], among magnitude, "
                                     "mp, mp --backsolve, falcon, falcon++"),
                                (" ", "error: --methods is empty; give methods as"),
                                ("mp,", "error: --methods: '' is not a method the falcon CLI runs (an empty name, from a "
                                        "doubled or trailing comma)")):
             with self.subTest(methods=methods):
-                proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
-                                          "--out-dir", out])
-                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-                self.assertIn(error, proc.stderr)
-                self.assertNotIn("TRAINED", proc.stdout)
-                self.assertFalse(os.path.exists(out), "the tables were written")
+                self.assert_methods_refused(methods, error)
 
     def test_n_above_the_training_digits_is_bad_usage_before_the_training(self):
         # --n 8000 against the 7,200 training digits was cut to 7,200 without a word (randperm(7200)[:8000]), and the
@@ -342,11 +340,8 @@ ft.prune = prune
         for n in (9, 0):
             proc = self.run_stand_in(["--n", str(n), "--lambda", "1e-4", "--methods", "magnitude", "--budgets", "0.5",
                                       "--out-dir", out])
-            self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-            self.assertIn(f"error: --n {n}: the calibration samples are drawn from the 8 training digits; give --n from "
-                          "1 to 8", proc.stderr)
-            self.assertNotIn("TRAINED", proc.stdout)
-            self.assertFalse(os.path.exists(out), "the tables were written")
+            self.assert_bad_usage_before_the_training(proc, out, f"error: --n {n}: the calibration samples are drawn "
+                                                      "from the 8 training digits; give --n from 1 to 8")
 
     def test_a_falcon_that_cannot_start_stops_the_run_before_it_writes_the_tables(self):
         # FalconCLI.supports took the launcher's own exit 2 (a bad JAVA_HOME, no JDK 17) for "this CLI does not run the
