@@ -45,3 +45,30 @@ def still_running(pids, seconds=15):
     while any(process_runs(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     return [pid for pid in pids if process_runs(pid)]
+
+
+class signalled:
+    """A context manager for a child process `proc` whose stdout and stderr are pipes: the with-block checks it while it
+    runs; on the block's end proc is sent `sig` and waited for up to `timeout` seconds. Whatever happened, a child still
+    running then is killed and its pipes are closed; what it wrote to stderr is in .stderr."""
+
+    def __init__(self, proc, sig, timeout=60):
+        self.proc, self.sig, self.timeout = proc, sig, timeout
+        self.stderr = ""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        try:
+            if exc_type is None:
+                self.proc.send_signal(self.sig)
+                self.proc.wait(timeout=self.timeout)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc.stdout.close()
+            self.stderr = self.proc.stderr.read()
+            self.proc.stderr.close()
+        return False

@@ -7,7 +7,7 @@ import unittest
 
 import numpy as np
 
-from _util import needs_torch, HAVE_TORCH, cli_or_skip
+from _util import needs_torch, HAVE_TORCH, cli_or_skip, signalled
 
 if HAVE_TORCH:
     import torch
@@ -89,18 +89,9 @@ class ExportApplyTest(unittest.TestCase):
                           "    time.sleep(60)\n")
                 proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
                                         stderr=subprocess.PIPE, env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
-                try:
+                with signalled(proc, sig) as ended:
                     self.assertEqual("WRITTEN\n", proc.stdout.readline(), proc.stderr)
-                    proc.send_signal(sig)
-                    proc.wait(timeout=60)
-                finally:
-                    if proc.poll() is None:
-                        proc.kill()
-                        proc.wait()
-                    proc.stdout.close()
-                    stderr = proc.stderr.read()
-                    proc.stderr.close()
-                self.assertEqual(-sig, proc.returncode, stderr[-1500:])
+                self.assertEqual(-sig, proc.returncode, ended.stderr[-1500:])
                 self.assertEqual([], os.listdir(out), "the temporary file is left")
 
     def test_export_files(self):

@@ -52,6 +52,23 @@ def two_stages_with_grads_command(folder, command, env, n, iterations):
                           env=env, capture_output=True, text=True, timeout=300)
 
 
+def under_address_limit(root, limit_kib, command, cwd, env):
+    """root's ./falcon COMMAND run by bash under ulimit -v limit_kib (KiB), in cwd with env: the ended run."""
+    return subprocess.run(["bash", "-c", f'ulimit -v {limit_kib} && exec "$0" {command}', str(root / "falcon")], cwd=cwd,
+                          env=env, capture_output=True, text=True, timeout=120)
+
+
+def assert_refused_under_address_limit(testcase, root, limit_kib, cwd, env, start):
+    """Asserts that root's ./falcon env under ulimit -v limit_kib exits 2 with one line of stderr, which starts with
+    `start` and says to raise ulimit -v; returns the ended run."""
+    r = under_address_limit(root, limit_kib, "env", cwd, env)
+    testcase.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+    testcase.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+    testcase.assertTrue(r.stderr.startswith(start), r.stderr)
+    testcase.assertIn("raise ulimit -v", r.stderr)
+    return r
+
+
 def has_c_utf8():
     r = subprocess.run(["locale", "-a"], capture_output=True, text=True)
     return any(name.lower() in ("c.utf8", "c.utf-8") for name in r.stdout.split())
@@ -912,13 +929,9 @@ class AddressSpaceLimitTest(unittest.TestCase):
             env = dict(os.environ)
             env.pop("FALCON_HEAP", None)
             env.pop("FALCON_JAVA_OPTS", None)
-            r = subprocess.run(["bash", "-c", 'ulimit -v 4000000 && exec "$0" env', str(root / "falcon")], cwd=root, env=env,
-                               capture_output=True, text=True, timeout=120)
-            self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
-            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
-            self.assertTrue(r.stderr.startswith("falcon: the address space is limited to 3906 MiB (ulimit -v 4000000), too little"
-                                                " for the JVM with the heap limit 2g (FALCON_HEAP, by default): "), r.stderr)
-            self.assertIn("raise ulimit -v", r.stderr)
+            r = assert_refused_under_address_limit(self, root, 4000000, root, env,
+                                                   "falcon: the address space is limited to 3906 MiB (ulimit -v 4000000), "
+                                                   "too little for the JVM with the heap limit 2g (FALCON_HEAP, by default): ")
             self.assertIn("lower FALCON_HEAP", r.stderr)
 
 
@@ -935,8 +948,7 @@ class AddressSpaceProbeTest(unittest.TestCase):
         env.update(variables)
         work = Path(folder, "work")
         work.mkdir(exist_ok=True)
-        r = subprocess.run(["bash", "-c", f'ulimit -v {limit_kib} && exec "$0" --version', str(root / "falcon")], cwd=work,
-                           env=env, capture_output=True, text=True, timeout=120)
+        r = under_address_limit(root, limit_kib, "--version", work, env)
         return r, sorted(p.name for p in work.iterdir())
 
     def setUp(self):
@@ -991,13 +1003,9 @@ class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
             env["FALCON_HEAP"] = "256m"
             work = Path(d, "work")
             work.mkdir()
-            r = subprocess.run(["bash", "-c", 'ulimit -v 3000000 && exec "$0" env', str(root / "falcon")], cwd=work, env=env,
-                               capture_output=True, text=True, timeout=120)
-            self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
-            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
-            self.assertTrue(r.stderr.startswith("falcon: the address space is limited to 2929 MiB (ulimit -v 3000000), too little"
-                                                " for the JVM with the heap limit 256m and OpenBLAS"), r.stderr)
-            self.assertIn("raise ulimit -v", r.stderr)
+            r = assert_refused_under_address_limit(self, root, 3000000, work, env,
+                                                   "falcon: the address space is limited to 2929 MiB (ulimit -v 3000000), "
+                                                   "too little for the JVM with the heap limit 256m and OpenBLAS")
             self.assertNotIn("FALCON_HEAP=256m", r.stderr)
             self.assertEqual(list(work.iterdir()), [], "a crash or replay file was left in the working folder")
 

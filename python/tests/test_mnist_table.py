@@ -12,7 +12,7 @@ import time
 import unittest
 from pathlib import Path
 
-from _util import needs_torch, PYTHON_DIR
+from _util import needs_torch, PYTHON_DIR, signalled
 
 ROOT = PYTHON_DIR.parent
 TABLE = PYTHON_DIR / "examples" / "mnist_table.py"
@@ -154,18 +154,8 @@ T.main(["--from-json", {changed!r}, "--out-dir", {out!r}])
         # tempfile.TemporaryDirectory is removed on an exception (Ctrl-C) but not on SIGTERM (timeout, a CI job's
         # limit), which the script did not handle: its falcon-mnist-* folder (86 MB of X at --n 1000) stayed in /tmp.
         # The run's steps are stood in for; the export writes a file into the work folder, then waits to be stopped.
-        script = os.path.join(self.d, "stopped_run.py")
-        with open(script, "w") as f:
-            f.write(f"""import os, sys, time
-sys.path.insert(0, {str(TABLE.parent)!r})
-import mnist_table as T
-M, ft = T.M, T.ft
-M.load_mnist = lambda: (list(range(4)), [0] * 4, [0], [0])
-M.load_validation = lambda: ([0], [0])
-M.trained_model = lambda log: object()
-M.accuracy = lambda model, x, y: 0.5
-M.calibration_batches = lambda x, y, n: []
-ft.FalconCLI = lambda: object()
+        script = self.stand_in_script("stopped_run.py", ["--n", "4", "--lambda", "1e-4", "--out-dir",
+                                                         os.path.join(self.d, "out")], """import os, time
 
 def export(model, batches, n_samples, out_dir):
     os.makedirs(out_dir)
@@ -174,15 +164,15 @@ def export(model, batches, n_samples, out_dir):
     print("exporting", out_dir, flush=True)
     time.sleep(120)
 
+ft.FalconCLI = lambda: object()
 ft.export = export
-T.main(["--n", "4", "--lambda", "1e-4", "--out-dir", {os.path.join(self.d, "out")!r}])
 """)
         for sig in (signal.SIGTERM, signal.SIGINT):
             tmp = os.path.join(self.d, f"tmp-{sig.name}")
             os.makedirs(tmp)
             proc = subprocess.Popen([sys.executable, script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                     env=dict(os.environ, TMPDIR=tmp, PYTHONDONTWRITEBYTECODE="1"))
-            try:
+            with signalled(proc, sig) as ended:
                 lines = []
                 while not (lines and lines[-1].startswith("exporting ")):
                     lines.append(proc.stdout.readline())
@@ -190,92 +180,18 @@ T.main(["--n", "4", "--lambda", "1e-4", "--out-dir", {os.path.join(self.d, "out"
                         self.fail(f"the stand-in run ended early: {proc.stderr.read()[-1500:]}")
                 self.assertTrue(lines[-1].startswith("exporting " + tmp), lines)
                 self.assertEqual(len(os.listdir(tmp)), 1)
-                proc.send_signal(sig)
-                proc.wait(timeout=60)
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                proc.stdout.close()
-                stderr = proc.stderr.read()
-                proc.stderr.close()
-            self.assertEqual(os.listdir(tmp), [], f"{sig.name}: the work folder is left: {stderr[-1500:]}")
+            self.assertEqual(os.listdir(tmp), [], f"{sig.name}: the work folder is left: {ended.stderr[-1500:]}")
             # SIGTERM: the handler's exit status; SIGINT: Python ends an uncaught KeyboardInterrupt by its signal
-            self.assertEqual(proc.returncode, 128 + sig if sig == signal.SIGTERM else -sig, stderr[-1500:])
+            self.assertEqual(proc.returncode, 128 + sig if sig == signal.SIGTERM else -sig, ended.stderr[-1500:])
 
-    def run_stand_in(self, argv) -> subprocess.CompletedProcess:
-        """mnist_table.main(argv) on 8 random digits with a tiny model, whose training prints "TRAINED", and a falcon
-        CLI that refuses every method as unknown, as the CLI refuses a name it does not know."""
-        launcher = os.path.join(self.d, "falcon")
-        with open(launcher, "w") as f:
-            f.write("#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = --method ] && method=\"$2\"; shift; done\n"
-                    "echo \"falcon: error: --method: value: unknown method '$method'; choose one of magnitude, mp, "
-                    "falcon, falcon++\" >&2\nexit 2\n")
-        os.chmod(launcher, 0o755)
-        script = os.path.join(self.d, "stand_in_run.py")
+    def stand_in_script(self, name, argv, stand_ins="") -> str:
+        """The path of a script, written as self.d/name, that runs mnist_table.main(argv) with the run's loaders and
+        model stood in for: 8 random 6x6 digits (the training, validation and test sets alike), a tiny model whose
+        training prints "TRAINED", an accuracy of 0.5 and one calibration batch of the 8. `stand_ins` is more code run
+        before main, where mnist_table is T, its MNIST module M and falcon_torch ft."""
+        script = os.path.join(self.d, name)
         with open(script, "w") as f:
             f.write(f"""import sys, torch
-from torch import nn
-sys.path.insert(0, {str(TABLE.parent)!r})
-import mnist_table as T
-M = T.M
-x, y = torch.randn(8, 1, 6, 6), torch.randint(0, 10, (8,))
-
-def trained_model(log):
-    print("TRAINED", flush=True)
-    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(32, 10))
-
-M.load_mnist = lambda: (x, y, x, y)
-M.load_validation = lambda: (x, y)
-M.trained_model = trained_model
-M.accuracy = lambda model, x, y: 0.5
-M.calibration_batches = lambda x, y, n: [(x, y)]
-T.main({list(argv)!r})
-""")
-        return subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300,
-                              env=dict(os.environ, FALCON_CLI=launcher, PYTHONDONTWRITEBYTECODE="1"))
-
-    def test_a_method_name_the_cli_does_not_know_is_bad_usage_before_the_training(self):
-        # a typo in --methods ('falcon+') was skipped as "the falcon CLI does not run 'falcon+' yet" after the training
-        # and the export, the run exited 0 and the table (docs/ by default) held a row of "skipped" claiming a missing
-        # feature; that skip is for the table's own methods, which an older CLI may not run yet
-        out = os.path.join(self.d, "out")
-        proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", "magnitude,falcon+", "--budgets", "0.5",
-                                  "--out-dir", out])
-        self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-        self.assertIn("error: --methods: 'falcon+' is not a method the falcon CLI runs (falcon: error: --method: value: "
-                      "unknown method 'falcon+'; choose one of magnitude, mp, falcon, falcon++); give methods as "
-                      "METHOD[,METHOD...], among magnitude, mp, mp --backsolve, falcon, falcon++", proc.stderr)
-        self.assertNotIn("TRAINED", proc.stdout)
-        self.assertFalse(os.path.exists(out), "the tables were written")
-
-    def test_a_method_given_twice_in_methods_is_bad_usage_before_the_training(self):
-        # '--methods mp,mp' passed the check, trained, exported and ran the first mp, then died at the second with
-        # "FileExistsError: ... /falcon-mnist-*/mp-0.1" (exit 1, nothing written), minutes into the run; 'mp, mp' and
-        # 'mp,MP' (the CLI reads the name in any case) the same
-        out = os.path.join(self.d, "out")
-        for methods, repeated in (("mp,mp", "'mp' is given twice"),
-                                  ("magnitude, mp, mp", "'mp' is given twice"),
-                                  ("mp,MP", "'MP' names the same method as 'mp'"),
-                                  ("mp --backsolve,mp  --backsolve", "'mp  --backsolve' names the same method as "
-                                                                     "'mp --backsolve'")):
-            with self.subTest(methods=methods):
-                proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
-                                          "--out-dir", out])
-                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-                self.assertIn(f"error: --methods: {repeated}; give each method once, as METHOD[,METHOD...], among "
-                              "magnitude, mp, mp --backsolve, falcon, falcon++", proc.stderr)
-                self.assertNotIn("TRAINED", proc.stdout)
-                self.assertFalse(os.path.exists(out), "the tables were written")
-
-    def run_with_a_recording_prune(self, argv) -> subprocess.CompletedProcess:
-        """mnist_table.main(argv) on 8 random digits with a tiny model, a falcon CLI that runs every method (and prints
-        "SUPPORTS <method>" for each it is asked) and a falcon_torch.prune that prints "PRUNE <its arguments>" and keeps
-        every weight."""
-        script = os.path.join(self.d, "recording_run.py")
-        with open(script, "w") as f:
-            f.write(f"""import sys, torch
-from types import SimpleNamespace
 from torch import nn
 sys.path.insert(0, {str(TABLE.parent)!r})
 import mnist_table as T
@@ -286,26 +202,95 @@ def trained_model(log):
     print("TRAINED", flush=True)
     return nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(32, 10))
 
+M.load_mnist = lambda: (x, y, x, y)
+M.load_validation = lambda: (x, y)
+M.trained_model = trained_model
+M.accuracy = lambda model, x, y: 0.5
+M.calibration_batches = lambda x, y, n: [(x, y)]
+{stand_ins}
+T.main({list(argv)!r})
+""")
+        return script
+
+    def fake_launcher(self, body) -> str:
+        """The path of an executable self.d/falcon, a /bin/sh script of `body`, for FALCON_CLI."""
+        launcher = os.path.join(self.d, "falcon")
+        with open(launcher, "w") as f:
+            f.write("#!/bin/sh\n" + body)
+        os.chmod(launcher, 0o755)
+        return launcher
+
+    def run_script(self, script, launcher=None) -> subprocess.CompletedProcess:
+        """The ended run of the python script `script`, its output captured, with FALCON_CLI=launcher where given."""
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        if launcher is not None:
+            env["FALCON_CLI"] = launcher
+        return subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300, env=env)
+
+    def run_stand_in(self, argv) -> subprocess.CompletedProcess:
+        """mnist_table.main(argv) on 8 random digits with a tiny model, whose training prints "TRAINED", and a falcon
+        CLI that refuses every method as unknown, as the CLI refuses a name it does not know."""
+        launcher = self.fake_launcher("while [ $# -gt 0 ]; do [ \"$1\" = --method ] && method=\"$2\"; shift; done\n"
+                                      "echo \"falcon: error: --method: value: unknown method '$method'; choose one of "
+                                      "magnitude, mp, falcon, falcon++\" >&2\nexit 2\n")
+        return self.run_script(self.stand_in_script("stand_in_run.py", argv), launcher)
+
+    def assert_bad_usage_before_the_training(self, proc, out, said):
+        """Asserts that the stand-in run proc stopped as bad usage (exit 2) with `said` in its stderr, before its
+        training and with no tables written in out."""
+        self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
+        self.assertIn(said, proc.stderr)
+        self.assertNotIn("TRAINED", proc.stdout)
+        self.assertFalse(os.path.exists(out), "the tables were written")
+
+    def assert_methods_refused(self, methods, said):
+        """Asserts that the stand-in run with --methods `methods` (--n 8, --lambda 1e-4, --budgets 0.5) is bad usage
+        before the training, with `said` in its stderr."""
+        out = os.path.join(self.d, "out")
+        proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
+                                  "--out-dir", out])
+        self.assert_bad_usage_before_the_training(proc, out, said)
+
+    def test_a_method_name_the_cli_does_not_know_is_bad_usage_before_the_training(self):
+        # a typo in --methods ('falcon+') was skipped as "the falcon CLI does not run 'falcon+' yet" after the training
+        # and the export, the run exited 0 and the table (docs/ by default) held a row of "skipped" claiming a missing
+        # feature; that skip is for the table's own methods, which an older CLI may not run yet
+        self.assert_methods_refused("magnitude,falcon+", "error: --methods: 'falcon+' is not a method the falcon CLI "
+                                    "runs (falcon: error: --method: value: unknown method 'falcon+'; choose one of "
+                                    "magnitude, mp, falcon, falcon++); give methods as METHOD[,METHOD...], among "
+                                    "magnitude, mp, mp --backsolve, falcon, falcon++")
+
+    def test_a_method_given_twice_in_methods_is_bad_usage_before_the_training(self):
+        # '--methods mp,mp' passed the check, trained, exported and ran the first mp, then died at the second with
+        # "FileExistsError: ... /falcon-mnist-*/mp-0.1" (exit 1, nothing written), minutes into the run; 'mp, mp' and
+        # 'mp,MP' (the CLI reads the name in any case) the same
+        for methods, repeated in (("mp,mp", "'mp' is given twice"),
+                                  ("magnitude, mp, mp", "'mp' is given twice"),
+                                  ("mp,MP", "'MP' names the same method as 'mp'"),
+                                  ("mp --backsolve,mp  --backsolve", "'mp  --backsolve' names the same method as "
+                                                                     "'mp --backsolve'")):
+            with self.subTest(methods=methods):
+                self.assert_methods_refused(methods, f"error: --methods: {repeated}; give each method once, as "
+                                            "METHOD[,METHOD...], among magnitude, mp, mp --backsolve, falcon, falcon++")
+
+    def run_with_a_recording_prune(self, argv) -> subprocess.CompletedProcess:
+        """mnist_table.main(argv) on 8 random digits with a tiny model, a falcon CLI that runs every method (and prints
+        "SUPPORTS <method>" for each it is asked) and a falcon_torch.prune that prints "PRUNE <its arguments>" and keeps
+        every weight."""
+        return self.run_script(self.stand_in_script("recording_run.py", argv, """from types import SimpleNamespace
+
 class RecordingCLI:
     def supports(self, method, lam=None, extra=()):
         print("SUPPORTS", method, flush=True)
         return (True, "")
 
 def prune(model, batches, keep_flops, method, stages, gradient_source, **kw):
-    print(f"PRUNE method={{method!r}} stages={{stages}} gradient_source={{gradient_source}}", flush=True)
-    return SimpleNamespace(report={{}}, kept_flops=0.0, kept_nnz=0)
+    print(f"PRUNE method={method!r} stages={stages} gradient_source={gradient_source}", flush=True)
+    return SimpleNamespace(report={}, kept_flops=0.0, kept_nnz=0)
 
-M.load_mnist = lambda: (x, y, x, y)
-M.load_validation = lambda: (x, y)
-M.trained_model = trained_model
-M.accuracy = lambda model, x, y: 0.5
-M.calibration_batches = lambda x, y, n: [(x, y)]
 ft.FalconCLI = RecordingCLI
 ft.prune = prune
-T.main({list(argv)!r})
-""")
-        return subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300,
-                              env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+"""))
 
     def test_every_spelling_of_falcon_pp_in_methods_runs_the_table_s_falcon_pp(self):
         # 'FALCON++' or 'falcon++ --rounds 5' passed the check but, not equal to 'falcon++', went to the CLI as one
@@ -331,29 +316,22 @@ T.main({list(argv)!r})
             with self.subTest(method=method):
                 proc = self.run_with_a_recording_prune(["--n", "8", "--lambda", "1e-4", "--methods", f"mp,{method}",
                                                         "--budgets", "0.5", "--out-dir", out])
-                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-                self.assertIn(f"error: --methods: {method!r} is not a method the falcon CLI runs (the table runs "
-                              f"falcon++'s stages itself, recomputing the gradients at each stage's weights along the "
-                              f"poly schedule from the dense network, and takes no {flag} in --methods; give the number "
-                              "of stages with the script's --stages)", proc.stderr)
-                self.assertNotIn("TRAINED", proc.stdout)
-                self.assertFalse(os.path.exists(out), "the tables were written")
+                self.assert_bad_usage_before_the_training(proc, out, f"error: --methods: {method!r} is not a method "
+                                                          f"the falcon CLI runs (the table runs falcon++'s stages itself, "
+                                                          f"recomputing the gradients at each stage's weights along the "
+                                                          f"poly schedule from the dense network, and takes no {flag} in "
+                                                          "--methods; give the number of stages with the script's "
+                                                          "--stages)")
 
     def test_an_empty_methods_is_refused_as_empty_and_an_empty_entry_as_from_a_comma(self):
         # --methods '' (an unset $METHODS) was refused as "an empty name, from a doubled or trailing comma", with no comma
-        out = os.path.join(self.d, "out")
         for methods, error in (("", "error: --methods is empty; give methods as METHOD[,METHOD...], among magnitude, "
                                     "mp, mp --backsolve, falcon, falcon++"),
                                (" ", "error: --methods is empty; give methods as"),
                                ("mp,", "error: --methods: '' is not a method the falcon CLI runs (an empty name, from a "
                                        "doubled or trailing comma)")):
             with self.subTest(methods=methods):
-                proc = self.run_stand_in(["--n", "8", "--lambda", "1e-4", "--methods", methods, "--budgets", "0.5",
-                                          "--out-dir", out])
-                self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-                self.assertIn(error, proc.stderr)
-                self.assertNotIn("TRAINED", proc.stdout)
-                self.assertFalse(os.path.exists(out), "the tables were written")
+                self.assert_methods_refused(methods, error)
 
     def test_n_above_the_training_digits_is_bad_usage_before_the_training(self):
         # --n 8000 against the 7,200 training digits was cut to 7,200 without a word (randperm(7200)[:8000]), and the
@@ -362,39 +340,18 @@ T.main({list(argv)!r})
         for n in (9, 0):
             proc = self.run_stand_in(["--n", str(n), "--lambda", "1e-4", "--methods", "magnitude", "--budgets", "0.5",
                                       "--out-dir", out])
-            self.assertEqual(proc.returncode, 2, proc.stdout[-1500:] + proc.stderr[-1500:])
-            self.assertIn(f"error: --n {n}: the calibration samples are drawn from the 8 training digits; give --n from "
-                          "1 to 8", proc.stderr)
-            self.assertNotIn("TRAINED", proc.stdout)
-            self.assertFalse(os.path.exists(out), "the tables were written")
+            self.assert_bad_usage_before_the_training(proc, out, f"error: --n {n}: the calibration samples are drawn "
+                                                      "from the 8 training digits; give --n from 1 to 8")
 
     def test_a_falcon_that_cannot_start_stops_the_run_before_it_writes_the_tables(self):
         # FalconCLI.supports took the launcher's own exit 2 (a bad JAVA_HOME, no JDK 17) for "this CLI does not run the
         # method": every method was recorded as skipped, and the table, plot and results.json were written so. The
         # run's steps but the export are stood in for (a tiny model, 8 samples); the CLI is a fake launcher that refuses.
-        launcher = os.path.join(self.d, "falcon")
-        with open(launcher, "w") as f:
-            f.write("#!/bin/sh\necho \"falcon: JAVA_HOME is '/nonexistent', which has no bin/java; set JAVA_HOME to a "
-                    "JDK 17 or newer\" >&2\nexit 2\n")
-        os.chmod(launcher, 0o755)
+        launcher = self.fake_launcher("echo \"falcon: JAVA_HOME is '/nonexistent', which has no bin/java; set JAVA_HOME "
+                                      "to a JDK 17 or newer\" >&2\nexit 2\n")
         out = os.path.join(self.d, "out")
-        script = os.path.join(self.d, "broken_java_run.py")
-        with open(script, "w") as f:
-            f.write(f"""import sys, torch
-from torch import nn
-sys.path.insert(0, {str(TABLE.parent)!r})
-import mnist_table as T
-M = T.M
-x, y = torch.randn(8, 1, 6, 6), torch.randint(0, 10, (8,))
-M.load_mnist = lambda: (x, y, x, y)
-M.load_validation = lambda: (x, y)
-M.trained_model = lambda log: nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten(), nn.Linear(32, 10))
-M.accuracy = lambda model, x, y: 0.5
-M.calibration_batches = lambda x, y, n: [(x, y)]
-T.main(["--n", "8", "--lambda", "1e-4", "--out-dir", {out!r}])
-""")
-        proc = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=300,
-                              env=dict(os.environ, FALCON_CLI=launcher, PYTHONDONTWRITEBYTECODE="1"))
+        proc = self.run_script(self.stand_in_script("broken_java_run.py", ["--n", "8", "--lambda", "1e-4", "--out-dir",
+                                                                           out]), launcher)
         self.assertNotEqual(proc.returncode, 0, proc.stdout[-1500:])
         self.assertNotIn("SKIPPED", proc.stdout)
         self.assertIn("FalconError: falcon exited with 2 (the CLI did not start; the launcher says why): "

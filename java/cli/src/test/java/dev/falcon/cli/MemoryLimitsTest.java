@@ -43,14 +43,22 @@ class MemoryLimitsTest {
     private static final List<String> NO_JAVACPP_CAPS = List.of("-Xmx128m", "-Dorg.bytedeco.javacpp.maxBytes=0",
             "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
 
-    @Test
-    void aRunBeyondTheAddressSpaceLimitIsRefusedBeforeLoadingNamingUlimit() throws Exception {
-        Child c = falcon("ulimit -v 4000000;", NO_JAVACPP_CAPS, "prune", "--example", "resnet20", "--n", "800", "--method", "falcon",
+    /**
+     * {@code falcon prune --example resnet20 --n n --method falcon}, started after {@code shellPrefix} with
+     * {@code jvmOptions}: asserts that it exits 2 with each of {@code said} in its output, and returns it.
+     */
+    private Child refusedResnet20Prune(String shellPrefix, List<String> jvmOptions, String n, String... said) throws Exception {
+        Child c = falcon(shellPrefix, jvmOptions, "prune", "--example", "resnet20", "--n", n, "--method", "falcon",
                 "--out", dir.resolve("w.npy").toString(), "-q");
         assertEquals(2, c.code(), c.output());
-        assertTrue(c.output().contains("falcon: error: memory: estimate: the run needs"), c.output());
-        assertTrue(c.output().contains("(the address-space limit (ulimit -v) of 3.8 GiB less the"), c.output());
-        assertTrue(c.output().contains("a larger ulimit -v"), c.output());
+        for (String s : said) assertTrue(c.output().contains(s), c.output());
+        return c;
+    }
+
+    @Test
+    void aRunBeyondTheAddressSpaceLimitIsRefusedBeforeLoadingNamingUlimit() throws Exception {
+        Child c = refusedResnet20Prune("ulimit -v 4000000;", NO_JAVACPP_CAPS, "800", "falcon: error: memory: estimate: the run needs",
+                "(the address-space limit (ulimit -v) of 3.8 GiB less the", "a larger ulimit -v");
         assertFalse(c.output().contains("free memory on this machine"), c.output());
         assertFalse(c.output().contains("a machine with more memory"), c.output());
     }
@@ -106,11 +114,9 @@ class MemoryLimitsTest {
 
     @Test
     void aJavaCppPhysicalCapInTheOptionsIsInThePlanAndNamed() throws Exception {
-        Child c = falcon("", List.of("-Xmx512m", "-Dorg.bytedeco.javacpp.maxBytes=0", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m"),
-                "prune", "--example", "resnet20", "--n", "256", "--method", "falcon", "--out", dir.resolve("w.npy").toString(), "-q");
-        assertEquals(2, c.code(), c.output());
-        assertTrue(c.output().contains("falcon: error: memory: estimate: the run needs"), c.output());
-        assertTrue(c.output().contains("-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m (300.0 MiB), set in the JVM's options"), c.output());
+        Child c = refusedResnet20Prune("", List.of("-Xmx512m", "-Dorg.bytedeco.javacpp.maxBytes=0",
+                "-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m"), "256", "falcon: error: memory: estimate: the run needs",
+                "-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m (300.0 MiB), set in the JVM's options");
         assertFalse(c.output().contains("when falcon runs without its ./falcon launcher"), c.output());
         Child env = falcon("", List.of("-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m"), "env");
         assertEquals(0, env.code(), env.output());
@@ -119,10 +125,8 @@ class MemoryLimitsTest {
 
     @Test
     void aJavaCppMaxBytesBelowTheVectorsIsRefusedNamingIt() throws Exception {
-        Child c = falcon("", List.of("-Xmx512m", "-Dorg.bytedeco.javacpp.maxBytes=4m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0"),
-                "prune", "--example", "resnet20", "--n", "16", "--method", "falcon", "--out", dir.resolve("w.npy").toString(), "-q");
-        assertEquals(2, c.code(), c.output());
-        assertTrue(c.output().contains("falcon: error: memory: estimate: the run's off-heap vectors need about"), c.output());
-        assertTrue(c.output().contains("-Dorg.bytedeco.javacpp.maxBytes=4m (4.0 MiB), set in the JVM's options"), c.output());
+        refusedResnet20Prune("", List.of("-Xmx512m", "-Dorg.bytedeco.javacpp.maxBytes=4m", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0"),
+                "16", "falcon: error: memory: estimate: the run's off-heap vectors need about",
+                "-Dorg.bytedeco.javacpp.maxBytes=4m (4.0 MiB), set in the JVM's options");
     }
 }
