@@ -249,7 +249,9 @@ def _vmap_grad_fn(model, layers, loss_fn):
     pvals = tuple(named[l.name].detach() for l in layers)
 
     def run(x, y):
-        grads = g(pvals, x, y)
+        # copies, made per chunk: a model that changes its input in place (x /= 255 after a .float() that is no copy)
+        # changed the caller's batch, and every later pass over the same samples saw it changed
+        grads = g(pvals, x.clone(), y.clone())
         return torch.cat([t.reshape(t.shape[0], -1) for t in grads], dim=1)
     return run
 
@@ -269,7 +271,9 @@ def _loop_grad_fn(model, layers, loss_fn):
                 prm.requires_grad_(True)
             with torch.enable_grad():
                 for i in range(x.shape[0]):
-                    loss = _sample_loss(loss_fn(forward(x[i:i + 1]), y[i:i + 1]))
+                    # a copy of the one sample, as vmap's chunk is: a model changing its input in place changed the
+                    # caller's batch, and the next pass over the sample saw it changed
+                    loss = _sample_loss(loss_fn(forward(x[i:i + 1].clone()), y[i:i + 1].clone()))
                     _refuse_loss_without_weights(loss)
                     # a weight the loss does not depend on (an auxiliary head the loss leaves out, a detached
                     # branch) has gradient zero, as vmap's grad gives it, not "not used in the graph"
@@ -344,6 +348,8 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
 
     engine: "vmap" (functorch.vmap over samples), "loop" (one backward per sample), or "auto" (vmap,
     falling back to the loop when the model does not vmap, e.g. data-dependent control flow)."""
+    # the vmap check's message names loss_fn only where the caller gave one
+    suspects = "the model" if loss_fn is None else "loss_fn or the model"
     if loss_fn is None:
         loss_fn = lambda out, y: nn.functional.cross_entropy(out, y, reduction="sum")
     if engine not in ("auto", "vmap", "loop"):
@@ -399,8 +405,9 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                                   f", beyond the tolerance for {coarsest} weights (rtol {rtol:.2g}, atol "
                                   f"{atol_fraction:.2g} of the largest)")
                         why = (f"vmap's gradient of the first sample differs from autograd's by up to {diff:.3g} (of "
-                               f"{scale:.3g}{coarse}): loss_fn reads a weight vmap does not swap in (a tensor taken from "
-                               "the model before the call?)")
+                               f"{scale:.3g}{coarse}): {suspects} reads a weight vmap does not swap in (a tensor taken "
+                               "from the model's parameters before the call and kept?), or the model's forward changes "
+                               "state it reads (a buffer or attribute updated in place)")
                         if engine == "vmap":
                             raise RuntimeError(f"per-sample gradients: {why}; use engine='loop' or 'auto'")
                         engine, fn = "loop", _loop_instead(why, model, layers, loss_fn)

@@ -422,8 +422,10 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                     totals[l.name], calls[l.name] = 0.0, 0
                 unbatched_calls.clear()
                 first_call.clear()
-                output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) and a.is_inference() else a
-                                            for a in args))
+                # each pass on a copy of its arguments (one made here is no inference tensor either, which autograd
+                # refuses): a model that changes its input in place (x /= 255 after a .float() that is no copy)
+                # changed the caller's batch, and the gradient passes over the same samples then saw it changed
+                output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
                 passes.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids)))
                 del output
                 if inferred_from is not None:

@@ -578,6 +578,66 @@ class ExportApplyTest(unittest.TestCase):
             ex = ft.export(nan, batches, n_samples=10, out_dir=os.path.join(self.d, "nan"))
         self.assertTrue(np.isnan(np.load(ex.grads_path)).any())
 
+    def test_a_model_that_changes_its_input_in_place_sees_each_sample_once_and_leaves_the_batches_as_they_were(self):
+        # the passes got views of the caller's batch: a forward dividing its input in place (after a .float() that is no
+        # copy) changed the caller's batch, the first 8 samples went through it again for X (the FLOP passes), and the
+        # vmap check's reference pass divided the first sample once more, so "auto" fell back to the loop with every
+        # row of X wrong and "loop" had the first 8 rows wrong
+        import warnings
+
+        class HalvesItsInput(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(64, 5)
+
+            def forward(self, x):
+                x = x.float().flatten(1)
+                x /= 2
+                return self.fc(x)
+        torch.manual_seed(0)
+        m = HalvesItsInput()
+        batches, x, y = data()
+        loss = lambda out, t: nn.functional.cross_entropy(out, t, reduction="sum")
+        ref = self.per_sample_reference(m, x.clone(), y, [m.fc.weight], loss)
+        for engine in ("vmap", "auto", "loop"):
+            for given in ((x.clone(), y.clone()), [(b.clone(), t.clone()) for b, t in batches]):
+                originals = [t.clone() for t in ([given[0]] if isinstance(given, tuple) else [b for b, _ in given])]
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)
+                    ex = ft.export(m, given, n_samples=10, out_dir=os.path.join(self.d, engine), engine=engine)
+                np.testing.assert_allclose(np.load(ex.grads_path), ref, rtol=1e-5, atol=1e-7, err_msg=engine)
+                now = [given[0]] if isinstance(given, tuple) else [b for b, _ in given]
+                for before, after in zip(originals, now):
+                    self.assertTrue(torch.equal(before, after), f"{engine}: the caller's batch was changed")
+        example = x[:4].clone()
+        ft.measure_flops(m, example)
+        self.assertTrue(torch.equal(example, x[:4]), "measure_flops changed the example")
+
+    def test_the_vmap_check_blames_loss_fn_only_where_one_was_given(self):
+        # a model reading a weight vmap does not swap in (one kept in a list) was said to have a "loss_fn" reading it,
+        # with the default loss, which sent the user to look at a loss_fn they never gave
+        class KeepsItsWeight(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(64, 5)
+                self.kept = [self.fc.weight]       # a plain list: no module attribute functional_call swaps
+
+            def forward(self, x):
+                return self.fc(x.flatten(1)) + nn.functional.linear(x.flatten(1), self.kept[0])
+        import warnings
+        torch.manual_seed(0)
+        batches, _, _ = data()
+        loss = lambda out, t: nn.functional.cross_entropy(out, t, reduction="sum")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)     # its F.linear is a use outside the module, warned
+            with self.assertRaises(RuntimeError) as cm:
+                ft.export(KeepsItsWeight(), batches, n_samples=10, out_dir=os.path.join(self.d, "model"), engine="vmap")
+            with self.assertRaisesRegex(RuntimeError, r": loss_fn or the model reads a weight vmap does not swap in"):
+                ft.export(KeepsItsWeight(), batches, n_samples=10, out_dir=os.path.join(self.d, "loss"), loss_fn=loss,
+                          engine="vmap")
+        self.assertRegex(str(cm.exception), r"differs from autograd's .*: the model reads a weight vmap does not swap in")
+        self.assertNotIn("loss_fn", str(cm.exception))
+
     def test_vmap_checks_a_bfloat16_model_within_the_rounding_of_bfloat16(self):
         # the check of vmap's first row against autograd's held every dtype to float32's tolerance: a bfloat16 model,
         # whose rows agree to bfloat16's rounding, made engine="vmap" raise and "auto" fall back, blaming loss_fn
@@ -601,7 +661,7 @@ class ExportApplyTest(unittest.TestCase):
         def loss(out, t):
             return nn.functional.cross_entropy(out, t, reduction="sum") + 0.5 * w.float().pow(2).sum()
         with self.assertRaisesRegex(RuntimeError, r"differs from autograd's by up to .* beyond the tolerance for "
-                                                  r"torch.bfloat16 weights.*loss_fn reads a weight vmap does not swap"):
+                                                  r"torch.bfloat16 weights.*loss_fn or the model reads a weight vmap does not swap"):
             ft.export(m, (x, y), n_samples=10, out_dir=os.path.join(self.d, "penalty"), loss_fn=loss, engine="vmap")
         # float32 and float64 keep the tolerance that finds a small penalty; float16 (no CPU matmul in torch 1.13)
         # gets one from its own precision, looser than float32's and tighter than bfloat16's
