@@ -230,6 +230,13 @@ def prunable_parameters(model: nn.Module, prunable: Optional[Iterable[Union[str,
     for pname, p in params:
         if id(p) not in chosen:
             continue
+        if not p.is_floating_point():
+            # falcon's objective and FLOP model are for real weights: a complex weight went through export's .float(),
+            # which drops the imaginary part, and apply wrote the real parts back, with only torch's one-time warning
+            raise ValueError(f"prunable weight {pname!r} is {p.dtype}, not a real floating-point tensor: falcon prunes "
+                             "real weights only (a complex weight's imaginary parts would be dropped); leave it out of "
+                             "`prunable` (give the real Conv/Linear weights by name), or make the layer real (e.g. its "
+                             "real and imaginary parts as two real layers)")
         mname, m = owner[id(p)]
         layers.append(LayerInfo(name=pname, module_name=mname, kind=_kind(m), shape=tuple(p.shape),
                                 count=p.numel(), offset=offset))

@@ -1522,6 +1522,40 @@ class ExportApplyTest(unittest.TestCase):
         finally:
             tempfile.tempdir = saved
 
+    def test_a_complex_weight_is_refused_naming_it_before_anything_is_written(self):
+        # export flattened it with .float(), which drops the imaginary part (torch's one-time "Casting complex values to
+        # real" warning was the only word), so X, w.npy and the ranking were of the real parts, and prune wrote the
+        # real parts back into the kept weights
+        class ComplexLayer(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.real = nn.Linear(4, 4)
+                self.fc = nn.Linear(4, 3, dtype=torch.cfloat)
+
+            def forward(self, x):
+                return self.fc(self.real(x).to(torch.cfloat)).abs()
+        torch.manual_seed(0)
+        m = ComplexLayer()
+        before = m.fc.weight.detach().clone()
+        batch = (torch.randn(8, 4), torch.randint(0, 3, (8,)))
+        refusal = (r"prunable weight 'fc\.weight' is torch\.complex64, not a real floating-point tensor: falcon prunes "
+                   r"real weights only .* leave it out of `prunable`")
+        for prunable in (None, ["fc"], [m.fc.weight]):
+            out = os.path.join(self.d, f"export-{prunable is None}")
+            with self.assertRaisesRegex(ValueError, refusal):
+                ft.export(m, batch, prunable=prunable, n_samples=8, out_dir=out)
+            self.assertFalse(os.path.exists(out))
+        out = os.path.join(self.d, "gradcmd")      # a model it can pickle, refused before it runs
+        with self.assertRaisesRegex(ValueError, refusal.replace("fc", "0")):
+            ft.gradcmd.prepare(nn.Sequential(nn.Linear(4, 3, dtype=torch.cfloat)), batch, out, n_samples=8)
+        self.assertFalse(os.path.exists(out))
+        with self.assertRaisesRegex(ValueError, refusal):
+            ft.measure_flops(m, batch[0])
+        self.assertTrue(torch.equal(m.fc.weight.detach(), before))
+        # the real layers beside it are still prunable
+        ex = ft.export(m, batch, prunable=["real"], n_samples=8, out_dir=os.path.join(self.d, "real"))
+        self.assertEqual([l.name for l in ex.layers], ["real.weight"])
+
     def test_apply_into_float16_refuses_a_value_beyond_its_range_and_masks_what_the_model_holds(self):
         # a finite float32 value beyond float16's range was written as inf without a word, and a kept value below its
         # smallest subnormal was written as 0 while the returned mask (pruned != 0) still called it kept
