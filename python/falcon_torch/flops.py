@@ -392,10 +392,8 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                 if t is None:
                     images = output.shape[0] if output.dim() == module.weight.dim() else 1
                     positions = _transposed_input_positions(module, output) * images
-                elif t.dim() == module.weight.dim():
-                    positions = t.numel() / t.shape[1]
-                else:  # unbatched (C, *spatial): one image's positions
-                    positions = t.numel() / t.shape[0]
+                else:
+                    positions = _conv_positions(t, module.weight.dim())
                 # the pass's positions over its samples, batched calls or not: a model that runs its samples one by
                 # one (for xi in x: conv(xi)) makes batch_size unbatched calls, and undivided they counted the conv
                 # batch_size times per sample (the Linear beside it, divided, was right)
@@ -415,6 +413,7 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         for mname in users[l.name]:
             handles.append(modules[mname].register_forward_hook(make_hook(l.name, mname)))
     passes = []        # per pass: ({layer: per-sample FLOPs}, {layer: calls}, autograd uses or None)
+    functional: Dict[int, str] = {}     # weights whose modules never run, applied functionally: id -> layer name
     try:
         # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
         # that skips their submodules' forward (nn.TransformerEncoderLayer's fast path), so no hook would fire
@@ -424,19 +423,37 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         for prm in frozen:
             prm.requires_grad_(True)
         with torch.inference_mode(False), torch.enable_grad():
-            for args in runs:
-                for l in layers:
-                    totals[l.name], calls[l.name] = 0.0, 0
-                unbatched_calls.clear()
-                first_call.clear()
-                # each pass on a copy of its arguments (one made here is no inference tensor either, which autograd
-                # refuses): a model that changes its input in place (x /= 255 after a .float() that is no copy)
-                # changed the caller's batch, and the gradient passes over the same samples then saw it changed
-                output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
-                passes.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids)))
-                del output
-                if inferred_from is not None:
-                    _check_inferred_batch_size(modules, inferred_from, unbatched_calls, first_call)
+            def run_passes():
+                done = []
+                for args in runs:
+                    for l in layers:
+                        totals[l.name], calls[l.name] = 0.0, 0
+                    unbatched_calls.clear()
+                    first_call.clear()
+                    # each pass on a copy of its arguments (one made here is no inference tensor either, which autograd
+                    # refuses): a model that changes its input in place (x /= 255 after a .float() that is no copy)
+                    # changed the caller's batch, and the gradient passes over the same samples then saw it changed
+                    output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
+                    done.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids)))
+                    del output
+                    if inferred_from is not None:
+                        _check_inferred_batch_size(modules, inferred_from, unbatched_calls, first_call)
+                return done
+            passes = run_passes()
+            # a weight whose modules never run but which the graph shows applied (F.conv2d(x, conv.weight, stride=2)
+            # in the model's forward) was "not used in the forward pass": its functional calls are counted in passes
+            # of their own, under a torch-function mode, only where there is such a weight (every torch call of the
+            # model goes through the mode)
+            functional = {id(named[l.name]): l.name for l in layers if l.name in named
+                          and all(c[l.name] == 0 for _, c, _ in passes)
+                          and any(uses is not None and uses.applications.get(id(named[l.name]), 0) > 0
+                                  for _, _, uses in passes)}
+            if functional:
+                with _FunctionalCalls(functional, totals, calls, batch_size):
+                    again = run_passes()
+                for (f, c, _), (f_again, c_again, _) in zip(passes, again):
+                    for lname in functional.values():
+                        f[lname], c[lname] = f_again[lname], c_again[lname]
     finally:
         for prm in frozen:
             prm.requires_grad_(False)
@@ -449,6 +466,20 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
 
     def weight_applications(uses, l):
         return uses.applications.get(id(named.get(l.name)), 0)
+    # applied, but by nothing the mode counts: the weight transformed first (F.linear(x, w.t()), w.view(...)) or a product
+    # of its own (x @ w.t())
+    uncounted = [l.name for l in layers if all(c[l.name] == 0 for _, c, _ in passes)
+                 and any(uses is not None and weight_applications(uses, l) > 0 for _, _, uses in passes)]
+    if uncounted:
+        one = len(uncounted) == 1
+        holders = ", ".join(repr(n) for l in layers if l.name in uncounted for n in users[l.name])
+        raise ValueError(f"layer{'' if one else 's'} {', '.join(map(repr, uncounted))} {'is' if one else 'are'} used in "
+                         f"{where} only outside {'its module' if one else 'their modules'} ({holders}, which never "
+                         "runs), by an operation whose FLOPs cannot be measured (a functional call on the weight "
+                         "transformed, such as F.linear(x, weight.t()), or a product such as x @ weight.t()); to give "
+                         f"{'its' if one else 'their'} FLOPs, call the module itself, or pass the weight itself to "
+                         "F.conv1d/2d/3d, F.conv_transpose1d/2d/3d or F.linear, whose calls are counted; or leave "
+                         f"{'it' if one else 'them'} out of `prunable`")
     unused = [l.name for l in layers if all(c[l.name] == 0 for _, c, _ in passes)]
     if unused:
         one = len(unused) == 1
@@ -500,12 +531,53 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         more, ran = max(extra, default=(0, 0))
         if more > 0:
             holders = ", ".join(repr(n) for n in users[l.name])
-            warnings.warn(f"weight {l.name!r} is used {more} more time(s) in the forward pass than its module ({holders}) "
-                          f"runs ({ran} call(s)): a use outside the module (a functional call such as "
+            counted = (f"its calls of F.conv*/F.linear on the weight itself ({ran}; its module, {holders}, never runs) "
+                       "count" if l.name in functional.values() else f"its module ({holders}) runs ({ran} call(s))")
+            warnings.warn(f"weight {l.name!r} is used {more} more time(s) in the forward pass than {counted}: "
+                          f"a use outside the module (a functional call such as "
                           f"F.linear(x, weight.t())) is not counted, so its flops_per_weight {l.flops_per_weight:g} is "
                           "too low; call the module itself, or correct flops_per_weight in layers.json",
                           RuntimeWarning, stacklevel=3)
     return list(layers)
+
+
+def _conv_positions(t: torch.Tensor, weight_dim: int) -> float:
+    """The positions a conv applies its weight at, from its output (or a transposed conv's input) `t`: (N, C, *spatial)
+    batched, (C, *spatial) for one unbatched image."""
+    return t.numel() / (t.shape[1] if t.dim() == weight_dim else t.shape[0])
+
+
+# torch's functional convs and linear, by name (F.conv2d is torch.conv2d): what applies a weight passed as it is, and
+# where its positions are read, as the hooks read a module's
+_FUNCTIONAL_CONVS = frozenset({"conv1d", "conv2d", "conv3d"})
+_FUNCTIONAL_CONV_TRANSPOSES = frozenset({"conv_transpose1d", "conv_transpose2d", "conv_transpose3d"})
+
+
+class _FunctionalCalls(torch.overrides.TorchFunctionMode):
+    """Counts, as the hooks count a module's calls, the calls of F.conv*, F.conv_transpose* and F.linear whose weight
+    is one of `weights` (id -> layer name) itself: into totals (per-sample positions) and calls."""
+
+    def __init__(self, weights: Dict[int, str], totals: Dict[str, float], calls: Dict[str, int], batch_size: int):
+        super().__init__()
+        self.weights, self.totals, self.calls, self.batch_size = weights, totals, calls, batch_size
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        output = func(*args, **kwargs)
+        name = getattr(func, "__name__", "")
+        if name in _FUNCTIONAL_CONVS or name in _FUNCTIONAL_CONV_TRANSPOSES or name == "linear":
+            weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            lname = self.weights.get(id(weight))
+            if lname is not None and isinstance(output, torch.Tensor):
+                if name in _FUNCTIONAL_CONVS:
+                    positions = _conv_positions(output, weight.dim())
+                elif name in _FUNCTIONAL_CONV_TRANSPOSES:
+                    positions = _conv_positions(args[0] if args else kwargs["input"], weight.dim())
+                else:
+                    positions = output.numel() / weight.shape[0]
+                self.totals[lname] += float(positions / self.batch_size)
+                self.calls[lname] += 1
+        return output
 
 
 def _unbatched_call(module: nn.Module, output) -> bool:

@@ -212,6 +212,53 @@ class FlopHookTest(unittest.TestCase):
         self.assertEqual([l.name for l in layers], ["a.weight"])
         self.assertEqual((layers[0].flops_per_weight, layers[0].calls), (2, 2))
 
+    def test_a_weight_applied_only_by_a_functional_call_is_counted_from_the_call(self):
+        # F.conv2d(x, c.weight, stride=2) without calling c: the graph applies the weight, and export said "layer
+        # 'c.weight' was not used in the forward pass of the first 8 samples", as if it were a dead layer
+        import warnings
+        import tempfile
+        import falcon_torch as ft
+        F = nn.functional
+
+        class Functional(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c = nn.Conv2d(3, 4, 3)
+                self.t = nn.ConvTranspose2d(4, 4, 2, stride=2)
+                self.g = nn.Linear(4, 4)
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x):
+                h = F.conv2d(x, self.c.weight, self.c.bias, stride=2, padding=1)       # 5x5 output positions
+                h = F.conv_transpose2d(h, weight=self.t.weight, stride=2)              # 5x5 input positions
+                h = h.mean((2, 3))
+                return self.fc(F.linear(h, self.g.weight) + F.linear(h, self.g.weight))   # 2 applications
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            layers = measure_flops(Functional(), torch.randn(2, 3, 9, 9))
+            with tempfile.TemporaryDirectory() as d:
+                ex = ft.export(Functional(), (torch.randn(8, 3, 9, 9), torch.randint(0, 2, (8,))), n_samples=8,
+                               out_dir=d)
+        expected = {"c.weight": 25, "t.weight": 25, "g.weight": 2, "fc.weight": 1}
+        self.assertEqual({l.name: l.flops_per_weight for l in layers}, expected)
+        self.assertEqual({l.name: l.flops_per_weight for l in ex.layers}, expected)
+
+        # applied by what no count sees (the weight transposed, a product of its own): not "not used", but refused
+        # with how to give its FLOPs
+        class Product(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.g = nn.Linear(4, 4)
+                self.fc = nn.Linear(4, 2)
+
+            def forward(self, x):
+                return self.fc(x @ self.g.weight.t())
+        with self.assertRaisesRegex(ValueError, r"layer 'g.weight' is used in the forward pass only outside its module "
+                                                r"\('g', which never runs\).*call the module itself, or pass the weight "
+                                                r"itself to F.conv1d/2d/3d.*or leave it out of `prunable`"):
+            measure_flops(Product(), torch.randn(2, 4))
+
     def test_a_weight_also_used_outside_its_module_is_named(self):
         # the hooks count the module's calls: a tied decoder's F.linear(h, enc.weight.t()) was not counted, and
         # flops_per_weight said 1 where every weight is multiplied twice per sample, without a word
