@@ -1,11 +1,13 @@
 package dev.falcon.backend;
 
 import dev.falcon.data.HostMatrix;
+import dev.falcon.data.PointerExtent;
 import dev.falcon.data.RawMatrixSource;
 import java.io.IOException;
 import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.IntPointer;
+import org.bytedeco.javacpp.Pointer;
 
 /**
  * Every operation the solver performs on X and on length-p vectors. The solver above this interface
@@ -15,9 +17,16 @@ import org.bytedeco.javacpp.IntPointer;
  * <p>Conventions: X is a float32 {@link HostMatrix} (n rows, p columns), column-major or in the panel layout
  * that {@link #allocate}/{@link #load(RawMatrixSource, long[])} of the same backend produced (every backend
  * accepts column-major; the java backend reads either; a backend given a layout it cannot read says so). Vectors are
- * off-heap JavaCPP pointers owned by the caller; lengths are given by the matrix or explicitly, never
- * by {@code Pointer.limit()}. Reductions that decide anything accumulate in double. Results are
- * deterministic for a given input and thread count.
+ * off-heap JavaCPP pointers owned by the caller, read and written from their position; lengths are given by the matrix or
+ * explicitly, never by {@code Pointer.limit()}. Every operation on X checks its vectors first, on every backend (through
+ * the static checks below, which read only the pointers' limit or capacity): a vector that is null, closed, or holds
+ * fewer elements from its position than the operation reads or writes (each method names the length, n = X's rows,
+ * p = X's columns) is an {@link IllegalArgumentException} naming the operation, the argument, the length needed and
+ * the length held, before any native memory is touched. Unchecked, a short output was written past its end (the JVM
+ * crashed then, or later at an unrelated free) and a short input read past it (garbage such as 1e275 or NaN returned
+ * without a word). A pointer made from a bare native address (no limit, no capacity) has no known length and is taken
+ * as it is. Reductions that decide anything accumulate in double. Results are deterministic for a given input and
+ * thread count.
  *
  * <p>Threads: the {@code cpu} and {@code java} instances keep no state between calls, so several threads may share
  * one (two {@code Pruner.prune} calls at once give the results each gives alone). A {@code cuda} instance keeps X
@@ -128,7 +137,12 @@ public interface ComputeBackend extends AutoCloseable {
 
     // ---------------------------------------------------------------- products with X
 
-    /** {@code out[0..n) = X v}, v of length p. */
+    /**
+     * {@code out[0..n) = X v}, v of length p.
+     *
+     * @throws IllegalArgumentException when v holds fewer than p floats or out fewer than n, or either is null or closed
+     *         ({@link #requireProductVectors})
+     */
     void multiply(HostMatrix x, FloatPointer v, FloatPointer out);
 
     /**
@@ -137,10 +151,18 @@ public interface ComputeBackend extends AutoCloseable {
      * backsolve is tiny against its products, and float partial sums leave mostly their own rounding in it; rounded to
      * float once at the end, each entry was still 6e-8 off, its square in the fit term twice that, and Q lost 1e-4 of
      * itself where the linear term cancels the fit. No default: {@link #multiply}'s float output is what this avoids.
+     *
+     * @throws IllegalArgumentException when v holds fewer than p floats or out fewer than n doubles, or either is null or
+     *         closed ({@link #requireProductVectors})
      */
     void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out);
 
-    /** {@code out[0..p) = X^T u}, u of length n. */
+    /**
+     * {@code out[0..p) = X^T u}, u of length n.
+     *
+     * @throws IllegalArgumentException when u holds fewer than n floats or out fewer than p, or either is null or closed
+     *         ({@link #requireTransposedProductVectors})
+     */
     void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out);
 
     /**
@@ -149,18 +171,97 @@ public interface ComputeBackend extends AutoCloseable {
      * singular: it brings the residual outside the range of X_K back multiplied by about 1/lambda), u rounded to float
      * and float sums left 6e-8 of that part in the result. Each column's sum runs over the rows in order, on every layout
      * and thread count. No default: {@link #multiplyTransposed}'s float u is what this avoids.
+     *
+     * @throws IllegalArgumentException when u holds fewer than n doubles or out fewer than p, or either is null or closed
+     *         ({@link #requireTransposedProductVectors})
      */
     void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out);
 
     /**
      * Block-diagonal Fisher product in one pass over X: for every block b of consecutive columns
      * {@code [blockStarts[b], blockStarts[b+1])}, {@code out_B = X_B^T (X_B d_B)}. {@code blockStarts}
-     * starts at 0, increases strictly and ends at p.
+     * starts at 0, increases strictly and ends at p; d and out hold p floats each.
+     *
+     * @throws IllegalArgumentException when the starts break a rule ({@link #requireStarts}), or d or out holds fewer
+     *         than p floats or is null or closed ({@link #requireBlockGramProductArguments})
      */
     void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out);
 
-    /** Copies the columns {@code columns[0..k)} of X into {@code dst}, an n x k column-major buffer. */
+    /**
+     * Copies the columns {@code columns[0..k)} of X into {@code dst}, an n x k column-major buffer.
+     *
+     * @throws IllegalArgumentException when k is negative, or columns holds fewer than k ints or dst fewer than n k floats,
+     *         or either is null or closed ({@link #requireGatherArguments})
+     * @throws IndexOutOfBoundsException naming a column index outside [0, p)
+     */
     void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst);
+
+    /**
+     * The vector checks of {@link #multiply} and {@link #multiplySummedInDouble}, which every backend makes before its
+     * kernel runs: v holds p elements from its position, out n.
+     *
+     * @param operation names the call in the error
+     * @throws IllegalArgumentException naming the argument, the length needed and the length held, or the null pointer
+     */
+    static void requireProductVectors(String operation, HostMatrix x, Pointer v, Pointer out) {
+        requireVector(operation, "v", v, x.cols(), "p = " + x.cols() + ", the columns of X");
+        requireVector(operation, "out", out, x.rows(), "n = " + x.rows() + ", the rows of X");
+    }
+
+    /**
+     * The vector checks of {@link #multiplyTransposed} and {@link #multiplyTransposedSummedInDouble}, which every backend
+     * makes before its kernel runs: u holds n elements from its position, out p.
+     *
+     * @throws IllegalArgumentException naming the argument, the length needed and the length held, or the null pointer
+     */
+    static void requireTransposedProductVectors(String operation, HostMatrix x, Pointer u, Pointer out) {
+        requireVector(operation, "u", u, x.rows(), "n = " + x.rows() + ", the rows of X");
+        requireVector(operation, "out", out, x.cols(), "p = " + x.cols() + ", the columns of X");
+    }
+
+    /** The argument checks of {@link #blockGramProduct}, which every backend makes before its kernel runs. */
+    static void requireBlockGramProductArguments(HostMatrix x, long[] blockStarts, Pointer d, Pointer out) {
+        requireStarts("block", blockStarts, x.cols());
+        requireVector("blockGramProduct", "d", d, x.cols(), "p = " + x.cols() + ", the columns of X");
+        requireVector("blockGramProduct", "out", out, x.cols(), "p = " + x.cols() + ", the columns of X");
+    }
+
+    /**
+     * The argument checks of {@link #gatherColumns}, which every backend makes before its kernel runs; the column indices
+     * themselves are checked by the kernels as they read them (a pass over them, which these checks do not make).
+     */
+    static void requireGatherArguments(HostMatrix x, Pointer columns, long k, Pointer dst) {
+        if (k < 0) throw new IllegalArgumentException("gatherColumns: k is " + k + "; the number of columns to gather must be >= 0");
+        requireVector("gatherColumns", "columns", columns, k, "k = " + k + ", the columns to gather");
+        long floats;
+        try {
+            floats = Math.multiplyExact(x.rows(), k);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException("gatherColumns: dst would hold n k = " + x.rows() + " x " + k + " floats, more than a long counts; gather fewer columns at once");
+        }
+        requireVector("gatherColumns", "dst", dst, floats, "n k = " + x.rows() + " x " + k + ", the gathered columns");
+    }
+
+    /**
+     * The Gram's result checks of {@link #weightedGram} and {@link #singlePrecisionGram}, which every backend makes before
+     * its kernel runs: gram holds n x n doubles from its position (the weights are checked by
+     * {@link #requireFiniteWeights}).
+     */
+    static void requireGram(String operation, HostMatrix x, Pointer gram) {
+        long n = x.rows();
+        requireVector(operation, "gram", gram, n * n, "n x n = " + n + " x " + n + ", n the rows of X");
+    }
+
+    /**
+     * One vector of an operation on X: null, closed, or holding fewer than {@code needed} elements from its position (its
+     * limit, else its capacity: O(1), no pass over the data) is an IllegalArgumentException such as "multiply: out (n =
+     * 64, the rows of X) holds 2 elements but 64 are needed".
+     *
+     * @param length how the operation sizes it, for the message
+     */
+    static void requireVector(String operation, String argument, Pointer vector, long needed, String length) {
+        PointerExtent.require(vector, needed, operation + ": " + argument + " (" + length + ")");
+    }
 
     // ---------------------------------------------------------------- small dense algebra (n x n)
 
@@ -168,7 +269,8 @@ public interface ComputeBackend extends AutoCloseable {
      * {@code gram = sum_j w_j x_j x_j^T} (n x n, column-major, both triangles filled, double); with
      * {@code columnWeights == null} every weight is 1, i.e. {@code gram = X X^T}.
      *
-     * @throws IllegalArgumentException when a weight is NaN or infinite
+     * @throws IllegalArgumentException when a weight is NaN or infinite, columnWeights (when given) holds fewer than p
+     *         floats, or gram fewer than n x n doubles or is null or closed ({@link #requireGram})
      */
     void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram);
 
@@ -179,10 +281,12 @@ public interface ComputeBackend extends AutoCloseable {
      * return a NaN Gram). Returns whether every weight is {@code >= 0} (null: all ones), i.e. whether the Gram can be
      * one symmetric rank-k update on {@code sqrt(w_j) x_j}: the solver's 0/1 supports can.
      *
-     * @throws IllegalArgumentException naming the first weight that is NaN or infinite
+     * @throws IllegalArgumentException naming the first weight that is NaN or infinite, or weights that hold fewer than p
+     *         floats from their position or were closed
      */
     static boolean requireFiniteWeights(FloatPointer weights, long p) {
         if (weights == null) return true;
+        requireVector("weightedGram", "columnWeights", weights, p, "p = " + p + ", the columns of X");
         // [position, position + p) of the caller's buffer, through a copy of the pointer so the caller's limit stays: the
         // answer picks the cpu and cuda backends' kernel (rank-k on sqrt(w) or the general product), so it must describe
         // the weights those kernels read, not the first p floats of the allocation
@@ -203,6 +307,8 @@ public interface ComputeBackend extends AutoCloseable {
      * (relative error about 1e-6): for spectral bounds such as the Lipschitz constant, where a backend may compute it
      * in single precision (cpu: ssyrk on X in place, without the widened double copy, about twice as fast). The
      * default is the double-precision Gram.
+     *
+     * @throws IllegalArgumentException when gram holds fewer than n x n doubles or is null or closed ({@link #requireGram})
      */
     default void singlePrecisionGram(HostMatrix x, DoublePointer gram) {
         weightedGram(x, null, gram);

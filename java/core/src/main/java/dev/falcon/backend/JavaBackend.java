@@ -155,6 +155,7 @@ public final class JavaBackend implements ComputeBackend {
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the java backend's multiply")) {
             checkOpen();
+            ComputeBackend.requireProductVectors("multiply", x, v, out);
             double[] acc = productInDouble(x, v);
             for (int i = 0; i < acc.length; i++) out.put(i, (float) acc[i]);
         }
@@ -164,6 +165,7 @@ public final class JavaBackend implements ComputeBackend {
     public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) {
         try (HostMatrix.Use use = x.use("the java backend's multiplySummedInDouble")) {
             checkOpen();
+            ComputeBackend.requireProductVectors("multiplySummedInDouble", x, v, out);
             double[] acc = productInDouble(x, v);
             out.put(acc, 0, acc.length);
         }
@@ -191,6 +193,7 @@ public final class JavaBackend implements ComputeBackend {
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the java backend's multiplyTransposed")) {
             checkOpen();
+            ComputeBackend.requireTransposedProductVectors("multiplyTransposed", x, u, out);
             float[] uu = new float[Math.toIntExact(x.rows())];
             u.get(uu);
             double[] widened = new double[uu.length];
@@ -203,6 +206,7 @@ public final class JavaBackend implements ComputeBackend {
     public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) {
         try (HostMatrix.Use use = x.use("the java backend's multiplyTransposedSummedInDouble")) {
             checkOpen();
+            ComputeBackend.requireTransposedProductVectors("multiplyTransposedSummedInDouble", x, u, out);
             double[] uu = new double[Math.toIntExact(x.rows())];
             u.get(uu);
             forEachColumnDot(x, uu, out::put);
@@ -234,7 +238,7 @@ public final class JavaBackend implements ComputeBackend {
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the java backend's blockGramProduct")) {
             checkOpen();
-            ComputeBackend.requireStarts("block", blockStarts, x.cols());
+            ComputeBackend.requireBlockGramProductArguments(x, blockStarts, d, out);
             int n = Math.toIntExact(x.rows());
             double[] u = new double[n];
             float[] col = new float[n];
@@ -287,6 +291,7 @@ public final class JavaBackend implements ComputeBackend {
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         try (HostMatrix.Use use = x.use("the java backend's gatherColumns")) {
             checkOpen();
+            ComputeBackend.requireGatherArguments(x, columns, k, dst);
             int n = Math.toIntExact(x.rows());
             float[] col = new float[n];
             ColumnReader reader = new ColumnReader(x);
@@ -312,7 +317,8 @@ public final class JavaBackend implements ComputeBackend {
             checkOpen();
             ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
             int n = Math.toIntExact(x.rows());
-            requireSquareRows(n, "Gram X X^T");
+            requireSquareRows(n, "Gram X X^T"); // first: a gram of that many doubles would not help this backend
+            ComputeBackend.requireGram("weightedGram", x, gram);
             DoubleBuffer g = squareView(gram, n);
             for (int i = 0; i < n * n; i++) g.put(i, 0.0);
             float[] col = new float[n];

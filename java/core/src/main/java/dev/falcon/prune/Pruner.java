@@ -27,6 +27,7 @@ import org.bytedeco.javacpp.IntPointer;
  */
 public final class Pruner implements AutoCloseable {
     private final ComputeBackend backend;
+    private volatile boolean closed;
 
     /** A pruner on {@code backend}, which the caller keeps owning and closes. */
     public Pruner(ComputeBackend backend) {
@@ -80,9 +81,11 @@ public final class Pruner implements AutoCloseable {
      *                                  the method never reads it: a stage plan without falcon++, a backsolve with magnitude,
      *                                  options other than the defaults with magnitude or plain mp
      * @throws NullPointerException     when the method, the layers or the budgets are null
-     * @throws IllegalStateException    when the thread is interrupted (the flag kept), or X or the backend was closed
+     * @throws IllegalStateException    when the thread is interrupted (the flag kept), or X, the backend or this pruner was
+     *                                  closed
      */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
+        if (closed) throw new IllegalStateException("Pruner was closed: make a new Pruner(backend) to prune again");
         checkInputs(method, weights, layers, budgets, inputs);
         boolean multi = method == Method.FALCON_PLUS_PLUS;
         if (multi && inputs != null && inputs.x() == null && inputs.stages() != null && inputs.stages().source() != null) {
@@ -298,6 +301,14 @@ public final class Pruner implements AutoCloseable {
             if (plan.stages() < 1) throw new IllegalArgumentException("stages must be >= 1, got " + plan.stages());
             if (!(plan.startNnz() > 0 && plan.startNnz() <= 1) || !(plan.startFlops() > 0 && plan.startFlops() <= 1)) {
                 throw new IllegalArgumentException("start levels must be in (0, 1] (1 = dense), got NNZ " + plan.startNnz() + ", FLOPs " + plan.startFlops());
+            }
+            // known before any work: found at the first stage past the files, it came after the earlier stages' solves
+            // as a bare "stage 3 outside 0..2", naming neither count
+            if (plan.source() instanceof FilePatternGradients files && plan.stages() > files.stages()) {
+                throw new IllegalArgumentException("StagePlan.stages: is " + plan.stages() + ", but its source, the FilePatternGradients of "
+                        + files.pattern() + ", was made for " + files.stages() + " stage" + (files.stages() == 1 ? "" : "s") + " (stages = "
+                        + files.stages() + ", the files for {t} = 0.." + (files.stages() - 1) + "): make the source with stages = " + plan.stages()
+                        + " and a file for each stage, or give the StagePlan " + files.stages() + " stage" + (files.stages() == 1 ? "" : "s"));
             }
         }
     }
@@ -534,6 +545,13 @@ public final class Pruner implements AutoCloseable {
         return lo;
     }
 
+    /**
+     * Holds nothing to free (the backend is the caller's), but a prune after close() is refused as on every other closed
+     * object of the API: a closed Pruner went on pruning, so a close meant as "done with this backend" was no check at all.
+     * A second close does nothing.
+     */
     @Override
-    public void close() {}
+    public void close() {
+        closed = true;
+    }
 }

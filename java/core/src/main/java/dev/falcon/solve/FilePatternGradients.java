@@ -101,6 +101,15 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         return sources.toArray(new RawMatrixSource[0]);
     }
 
+    /** Why stage {@code stage} (at or past {@link #stages()}) has no X here, and the fix. */
+    private String beyondTheStages(int stage) {
+        boolean cli = field != null && field.startsWith("--");
+        String count = cli ? "--stages " + sources.length : "stages = " + sources.length;
+        return "this FilePatternGradients was made for " + sources.length + " stage" + (sources.length == 1 ? "" : "s") + " (" + count + ", the files "
+                + pattern + " for {t} = 0.." + (sources.length - 1) + ") but stage " + stage + " was asked for: make it with as many stages as the"
+                + " run has (the StagePlan's stages), writing a file for each, or run fewer stages";
+    }
+
     /** Stage {@code stage}'s header as its file is now, held to stage 0's shape. */
     private static RawMatrixSource stageHeader(String pattern, String field, int stage, RawMatrixSource stage0, String why) {
         String spec = fileOf(pattern, stage);
@@ -115,11 +124,21 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
 
     public long rows() { return sources[0].rows(); }
 
+    /** The number of stages, files {t} = 0 .. stages-1, this source was made for: a plan of more stages cannot be given them. */
+    public int stages() { return sources.length; }
+
+    /** The per-stage pattern, {@link #PLACEHOLDER} and all, as given. */
+    public String pattern() { return pattern; }
+
     public long cols() { return sources[0].cols(); }
 
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
-        if (stage < 0 || stage >= sources.length) throw new IllegalArgumentException("stage " + stage + " outside 0.." + (sources.length - 1));
+        if (stage < 0) throw new IllegalArgumentException("stage " + stage + " is negative: stages count from 0");
+        // a stage past the files this source was made for is one it cannot give, as a missing file would be: a
+        // SourceFailure, so that a run asking for more stages (MultiStage.run given more than this source's stages) returns
+        // the last completed stage, as README documents, instead of losing every completed stage to an exception
+        if (stage >= sources.length) throw new MultiStage.SourceFailure(beyondTheStages(stage));
         if (stage == 0 && first != null) return first;
         String spec = fileOf(pattern, stage);
         // the previous stage's X goes before the next one is read, so that no more than two X (stage 0's and this one) are
@@ -166,6 +185,9 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     /** The stage's file with its dtype and order (a report gave stage 0's alone, as if every stage's were the same). */
     @Override
     public String describe(int stage) {
+        if (stage < 0 || stage >= sources.length) {
+            return "file " + fileOf(pattern, stage) + " (beyond the " + sources.length + " stages this source was made for)";
+        }
         RawMatrixSource s = sources[stage];
         return "file " + fileOf(pattern, stage) + " (" + s.typeAndConversion() + ")";
     }

@@ -341,6 +341,91 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * Every operation on X checks its vectors against X's n and p before touching native memory: a short, null or closed
+     * vector is an IllegalArgumentException naming the operation, the argument, the length needed and the length held.
+     * Unchecked, a short out was written past its end (SIGSEGV, or "munmap_chunk(): invalid pointer" at a later free, on
+     * cpu and java alike) and a short u or v read past its end (1e275 or NaN returned without a word).
+     */
+    @Test
+    void shortNullOrClosedVectorsAreRefusedBeforeAnyKernelRuns() {
+        int n = 64, p = 515;
+        HostMatrix x = matrix(randomFloats(new SplittableRandom(5), n * p), n, p);
+        String rows = "(n = " + n + ", the rows of X)", cols = "(p = " + p + ", the columns of X)";
+        FloatPointer vP = floats(new float[p]), vN = floats(new float[n]);
+        DoublePointer uN = track(new DoublePointer(n)), outN = track(new DoublePointer(n)), outP = track(new DoublePointer(p));
+        FloatPointer floatOutN = track(new FloatPointer(n)), floatOutP = track(new FloatPointer(p));
+        FloatPointer closedFloats = new FloatPointer(p);
+        closedFloats.close();
+        long[] blocks = {0, 100, p};
+        IntPointer columns = track(new IntPointer(new int[] {0, 3, 7}));
+        List<Object[]> cases = List.of(
+                // what, call, the message's start; first a short input, which read past its end without crashing, so that
+                // a backend without the checks fails here rather than writing past an output's end
+                new Object[] {"u of X^T u summed in double short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiplyTransposedSummedInDouble(x, track(new DoublePointer(3)), outP),
+                        "multiplyTransposedSummedInDouble: u " + rows + " holds 3 elements but " + n + " are needed"},
+                new Object[] {"out of X v summed in double short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiplySummedInDouble(x, vP, track(new DoublePointer(2))),
+                        "multiplySummedInDouble: out " + rows + " holds 2 elements but " + n + " are needed"},
+                new Object[] {"v of X v summed in double short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiplySummedInDouble(x, floats(new float[10]), outN),
+                        "multiplySummedInDouble: v " + cols + " holds 10 elements but " + p + " are needed"},
+                new Object[] {"out of X^T u summed in double short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiplyTransposedSummedInDouble(x, uN, track(new DoublePointer(10))),
+                        "multiplyTransposedSummedInDouble: out " + cols + " holds 10 elements but " + p + " are needed"},
+                new Object[] {"u of X^T u summed in double null", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiplyTransposedSummedInDouble(x, null, outP),
+                        "multiplyTransposedSummedInDouble: u " + rows + " is null"},
+                new Object[] {"out of X v short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiply(x, vP, track(new FloatPointer(10))),
+                        "multiply: out " + rows + " holds 10 elements but " + n + " are needed"},
+                new Object[] {"v of X v closed", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiply(x, closedFloats, floatOutN),
+                        "multiply: v " + cols + " is a null pointer (was it closed"},
+                new Object[] {"out of X^T u short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiplyTransposed(x, vN, track(new FloatPointer(10))),
+                        "multiplyTransposed: out " + cols + " holds 10 elements but " + p + " are needed"},
+                new Object[] {"u of X^T u at a position near its end", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiplyTransposed(x, floats(new float[n]).position(1), floatOutP),
+                        "multiplyTransposed: u " + rows + " holds " + (n - 1) + " elements but " + n + " are needed"},
+                new Object[] {"d of the block product short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.blockGramProduct(x, blocks, floats(new float[p - 1]), floatOutP),
+                        "blockGramProduct: d " + cols + " holds " + (p - 1) + " elements but " + p + " are needed"},
+                new Object[] {"out of the block product null", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.blockGramProduct(x, blocks, vP, null),
+                        "blockGramProduct: out " + cols + " is null"},
+                new Object[] {"dst of the gather short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.gatherColumns(x, columns, 3, track(new FloatPointer(2L * n))),
+                        "gatherColumns: dst (n k = " + n + " x 3, the gathered columns) holds " + (2 * n) + " elements but " + (3 * n) + " are needed"},
+                new Object[] {"columns of the gather short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.gatherColumns(x, columns, 4, track(new FloatPointer(4L * n))),
+                        "gatherColumns: columns (k = 4, the columns to gather) holds 3 elements but 4 are needed"},
+                new Object[] {"k of the gather negative", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.gatherColumns(x, columns, -1, floatOutN),
+                        "gatherColumns: k is -1"},
+                new Object[] {"gram short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.weightedGram(x, null, track(new DoublePointer((long) n * n - 1))),
+                        "weightedGram: gram (n x n = " + n + " x " + n + ", n the rows of X) holds " + (n * n - 1) + " elements but " + (n * n) + " are needed"},
+                new Object[] {"column weights short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.weightedGram(x, floats(new float[p - 2]), track(new DoublePointer((long) n * n))),
+                        "weightedGram: columnWeights " + cols + " holds " + (p - 2) + " elements but " + p + " are needed"},
+                new Object[] {"single-precision gram short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.singlePrecisionGram(x, track(new DoublePointer(n))),
+                        // the default is weightedGram's check, the cpu backend's its own: either names the gram
+                        ": gram (n x n = " + n + " x " + n + ", n the rows of X) holds " + n + " elements but " + (n * n) + " are needed"});
+        for (Object[] c : cases) {
+            String what = backend.name() + ": " + c[0];
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, (org.junit.jupiter.api.function.Executable) c[1], what);
+            String expected = (String) c[2];
+            assertTrue(expected.startsWith(":") ? e.getMessage().contains(expected) : e.getMessage().startsWith(expected),
+                    what + " said: " + e.getMessage());
+        }
+        // the vectors of the right lengths still work, the checks having read no data
+        backend.multiplySummedInDouble(x, vP, outN);
+        backend.multiplyTransposedSummedInDouble(x, uN, outP);
+    }
+
     @Test
     void blockStartsAreValidated() {
         HostMatrix x = matrix(new float[12], 3, 4);

@@ -1232,4 +1232,27 @@ class PrunerTest {
             }
         }
     }
+
+    /**
+     * A closed Pruner refuses to prune, as the other closed objects of the API do: its close() did nothing, and a closed
+     * pruner went on pruning.
+     */
+    @Test
+    void aClosedPrunerRefusesToPrune() {
+        try (JavaBackend backend = new JavaBackend(); FloatPointer w = new FloatPointer(50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            Pruner pruner = new Pruner(backend);
+            pruner.prune(Method.MAGNITUDE, w, TWO_LAYERS, TWO_LAYER_BUDGETS).close();
+            pruner.close();
+            for (Method m : new Method[] {Method.MAGNITUDE, Method.MP}) {
+                IllegalStateException e = assertThrows(IllegalStateException.class,
+                        () -> pruner.prune(m, w, TWO_LAYERS, TWO_LAYER_BUDGETS).close(), m.cliName());
+                assertEquals("Pruner was closed: make a new Pruner(backend) to prune again", e.getMessage());
+            }
+            pruner.close(); // a second close is harmless
+            try (Pruner fresh = new Pruner(backend); PruneResult r = fresh.prune(Method.MP, w, TWO_LAYERS, TWO_LAYER_BUDGETS)) {
+                assertTrue(r.kept() > 0, "the backend is still usable");
+            }
+        }
+    }
 }

@@ -254,6 +254,63 @@ class GradientSourcesTest {
         }
     }
 
+    /**
+     * A run of more stages than a FilePatternGradients was made for: the first stage past its files is one it cannot give,
+     * a SourceFailure, so that the run returns the last completed stage as README documents. It threw "stage 2 outside
+     * 0..1", an IllegalArgumentException that lost the completed stages and named neither count.
+     */
+    @Test
+    void aRunPastTheStagesOfAFilePatternSourceReturnsTheLastCompletedStage() {
+        writeX(dir.resolve("X_0.npy"), 1);
+        writeX(dir.resolve("X_1.npy"), 2);
+        try (ComputeBackend b = new JavaBackend();
+             FilePatternGradients src = new FilePatternGradients(b, null, dir.resolve("X_{t}.npy").toString(), 2, "pattern")) {
+            MultiStage.Result r = MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30, 4, MultiStage.Schedule.LINEAR, 0.9, 0.9,
+                    SolverOptions.defaults().withMaxIterations(3));
+            assertNotNull(r.stopped(), "the run stopped at stage 2");
+            assertEquals(1, r.lastCompletedStage(), r.stopped());
+            assertTrue(r.stopped().startsWith("gradients of stage 2 (file " + dir.resolve("X_2.npy") + " (beyond the 2 stages")
+                    && r.stopped().contains("this FilePatternGradients was made for 2 stages (stages = 2, the files ")
+                    && r.stopped().contains("but stage 2 was asked for"), r.stopped());
+        }
+    }
+
+    /**
+     * Pruner.prune refuses a StagePlan of more stages than its FilePatternGradients was made for before any work: the
+     * prune read and solved stages 0 to 2 and then failed, losing them.
+     */
+    @Test
+    void aStagePlanOfMoreStagesThanItsFilePatternSourceIsRefusedBeforeAnyStage() {
+        for (int t = 0; t < 3; t++) writeX(dir.resolve("X" + t + ".npy"), t + 1);
+        List<String> told = new java.util.ArrayList<>();
+        FilePatternGradients.StageFiles watcher = new FilePatternGradients.StageFiles() {
+            @Override public void loading(int stage, Path file) { told.add("loading " + stage); }
+            @Override public void loaded(int stage, Path file) { told.add("loaded " + stage); }
+        };
+        String pattern = dir.resolve("X{t}.npy").toString();
+        LayerTable t = layers();
+        dev.falcon.prune.Budgets budgets = dev.falcon.prune.Budgets.resolve(t, 0.5, null, 0.5, null, null);
+        try (ComputeBackend b = new JavaBackend(); FloatPointer w = new FloatPointer(wbar());
+             FilePatternGradients src = new FilePatternGradients(b, null, pattern, 3, "pattern", watcher);
+             dev.falcon.prune.Pruner pruner = new dev.falcon.prune.Pruner(b)) {
+            var inputs = new dev.falcon.prune.Pruner.SolverInputs(null, null, 1e-3, null, null,
+                    new dev.falcon.prune.Pruner.StagePlan(5, MultiStage.Schedule.LINEAR, 1, 1, src));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> pruner.prune(dev.falcon.prune.Method.FALCON_PLUS_PLUS, w, t, budgets, inputs).close());
+            assertTrue(e.getMessage().startsWith("StagePlan.stages: is 5, but its source, the FilePatternGradients of " + pattern
+                    + ", was made for 3 stages (stages = 3") && e.getMessage().contains("make the source with stages = 5")
+                    && e.getMessage().contains("or give the StagePlan 3 stages"), e.getMessage());
+            assertEquals(List.of(), told, "no stage's file was read");
+            // as many stages as the source has (or fewer) run
+            var three = new dev.falcon.prune.Pruner.SolverInputs(null, null, 1e-3, null, null,
+                    new dev.falcon.prune.Pruner.StagePlan(3, MultiStage.Schedule.LINEAR, 1, 1, src));
+            try (dev.falcon.prune.PruneResult r = pruner.prune(dev.falcon.prune.Method.FALCON_PLUS_PLUS, w, t, budgets, three)) {
+                assertNull(r.solve().multiStage().stopped());
+                assertEquals(3, r.solve().multiStage().stages().size());
+            }
+        }
+    }
+
     /** A mistyped --stages is answered with the first missing file, not with "out of memory" for a table sized by it. */
     @Test
     void patternWithHugeStageCountNamesTheFirstMissingFile() {

@@ -292,6 +292,7 @@ public final class CpuBackend implements ComputeBackend {
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the cpu backend's multiply")) {
             checkOpen();
+            ComputeBackend.requireProductVectors("multiply", x, v, out);
             long[] panels = x.panelStarts();
             if (panels == null) {
                 falcon_gemv_n(x.data(), x.rows(), x.cols(), v, out, threads);
@@ -305,6 +306,7 @@ public final class CpuBackend implements ComputeBackend {
     public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) {
         try (HostMatrix.Use use = x.use("the cpu backend's multiplySummedInDouble")) {
             checkOpen();
+            ComputeBackend.requireProductVectors("multiplySummedInDouble", x, v, out);
             long[] panels = x.panelStarts();
             if (panels == null) {
                 falcon_gemv_n_double(x.data(), x.rows(), x.cols(), v, out, threads);
@@ -318,6 +320,7 @@ public final class CpuBackend implements ComputeBackend {
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the cpu backend's multiplyTransposed")) {
             checkOpen();
+            ComputeBackend.requireTransposedProductVectors("multiplyTransposed", x, u, out);
             long[] panels = x.panelStarts();
             if (panels == null) {
                 falcon_gemv_t(x.data(), x.rows(), x.cols(), u, out, threads);
@@ -331,6 +334,7 @@ public final class CpuBackend implements ComputeBackend {
     public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) {
         try (HostMatrix.Use use = x.use("the cpu backend's multiplyTransposedSummedInDouble")) {
             checkOpen();
+            ComputeBackend.requireTransposedProductVectors("multiplyTransposedSummedInDouble", x, u, out);
             long[] panels = x.panelStarts();
             if (panels == null) {
                 falcon_gemv_t_double(x.data(), x.rows(), x.cols(), u, out, threads);
@@ -344,7 +348,7 @@ public final class CpuBackend implements ComputeBackend {
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         try (HostMatrix.Use use = x.use("the cpu backend's blockGramProduct")) {
             checkOpen();
-            checkStarts("block", blockStarts, x.cols());
+            ComputeBackend.requireBlockGramProductArguments(x, blockStarts, d, out);
             long[] panels = x.panelStarts();
             if (panels == null) {
                 falcon_block_gram(x.data(), x.rows(), x.cols(), blockStarts, blockStarts.length - 1, d, out, threads);
@@ -363,6 +367,7 @@ public final class CpuBackend implements ComputeBackend {
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         try (HostMatrix.Use use = x.use("the cpu backend's gatherColumns")) {
             checkOpen();
+            ComputeBackend.requireGatherArguments(x, columns, k, dst);
             if (k == 0) return;
             long[] panels = x.panelStarts();
             int rc = panels == null ? falcon_gather(x.data(), x.rows(), x.cols(), columns, k, dst, threads)
@@ -382,6 +387,7 @@ public final class CpuBackend implements ComputeBackend {
             int n = Math.toIntExact(x.rows());
             long p = x.cols();
             boolean nonNegative = ComputeBackend.requireFiniteWeights(columnWeights, p);
+            ComputeBackend.requireGram("weightedGram", x, gram);
             new DoublePointer(gram).limit((long) n * n).fill(0);
             if (x.isColumnMajor()) {
                 addColumnMajorGram(x.data(), n, p, columnWeights, nonNegative, gram);
@@ -452,6 +458,7 @@ public final class CpuBackend implements ComputeBackend {
     public void singlePrecisionGram(HostMatrix x, DoublePointer gram) {
         try (HostMatrix.Use use = x.use("the cpu backend's singlePrecisionGram")) {
             checkOpen();
+            ComputeBackend.requireGram("singlePrecisionGram", x, gram);
             int n = Math.toIntExact(x.rows());
             long p = x.cols();
             long nn = (long) n * n;

@@ -383,6 +383,7 @@ public final class CudaBackend extends HostSideCalls {
 
     private void multiplyOnDevice(HostMatrix x, FloatPointer v, FloatPointer out) {
         checkOpen();
+        ComputeBackend.requireProductVectors("multiply", x, v, out);
         if (runsOnHost(x)) {
             host.multiply(x, v, out);
             return;
@@ -441,6 +442,7 @@ public final class CudaBackend extends HostSideCalls {
         try (ExclusiveUse.Scope call = exclusive.enter("multiplySummedInDouble");
              HostMatrix.Use use = x.use("the cuda backend's multiplySummedInDouble")) {
             checkOpen();
+            ComputeBackend.requireProductVectors("multiplySummedInDouble", x, v, out);
             if (runsOnHost(x)) {
                 host.multiplySummedInDouble(x, v, out);
                 return;
@@ -474,6 +476,7 @@ public final class CudaBackend extends HostSideCalls {
 
     private void multiplyTransposedOnDevice(HostMatrix x, FloatPointer u, FloatPointer out) {
         checkOpen();
+        ComputeBackend.requireTransposedProductVectors("multiplyTransposed", x, u, out);
         if (runsOnHost(x)) {
             host.multiplyTransposed(x, u, out);
             return;
@@ -502,6 +505,7 @@ public final class CudaBackend extends HostSideCalls {
         try (ExclusiveUse.Scope call = exclusive.enter("multiplyTransposedSummedInDouble");
              HostMatrix.Use use = x.use("the cuda backend's multiplyTransposedSummedInDouble")) {
             checkOpen();
+            ComputeBackend.requireTransposedProductVectors("multiplyTransposedSummedInDouble", x, u, out);
             if (runsOnHost(x)) {
                 host.multiplyTransposedSummedInDouble(x, u, out);
                 return;
@@ -527,11 +531,11 @@ public final class CudaBackend extends HostSideCalls {
 
     private void blockGramProductOnDevice(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         checkOpen();
+        ComputeBackend.requireBlockGramProductArguments(x, blockStarts, d, out);
         if (runsOnHost(x)) {
             host.blockGramProduct(x, blockStarts, d, out);
             return;
         }
-        ComputeBackend.requireStarts("block", blockStarts, x.cols());
         DeviceMemoryPlan plan = prepare(x);
         if (plan.mode() == DeviceMemoryPlan.Mode.STREAMED && widestBlock(blockStarts) > plan.chunkColumns()) {
             // A streamed chunk must hold whole blocks for the fused kernel; the host backend streams X from host memory
@@ -603,6 +607,7 @@ public final class CudaBackend extends HostSideCalls {
 
     private void gatherColumnsOnDevice(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         checkOpen();
+        ComputeBackend.requireGatherArguments(x, columns, k, dst);
         if (runsOnHost(x)) {
             host.gatherColumns(x, columns, k, dst);
             return;
@@ -644,6 +649,7 @@ public final class CudaBackend extends HostSideCalls {
 
     private void weightedGramOnDevice(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
         checkOpen();
+        ComputeBackend.requireGram("weightedGram", x, gram);
         if (runsOnHost(x)) {
             host.weightedGram(x, columnWeights, gram);
             return;

@@ -68,6 +68,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     @Override
     public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) {
         checkOpen();
+        ComputeBackend.requireProductVectors("multiply", x, v, out);
         x.requireColumnMajor(name());
         try (HostMatrix.Use use = x.use("multiply")) {
             CudaLogic.fcl_multiply(x.data(), x.rows(), x.cols(), v, PRODUCT_CHUNK, out);
@@ -78,6 +79,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     @Override
     public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) {
         checkOpen();
+        ComputeBackend.requireProductVectors("multiplySummedInDouble", x, v, out);
         x.requireColumnMajor(name());
         try (HostMatrix.Use use = x.use("multiplySummedInDouble")) {
             CudaLogic.fcl_multiply_summed_in_double(x.data(), x.rows(), x.cols(), v, PRODUCT_CHUNK, out);
@@ -90,6 +92,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     @Override
     public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) {
         checkOpen();
+        ComputeBackend.requireTransposedProductVectors("multiplyTransposed", x, u, out);
         host.multiplyTransposed(x, u, out);
     }
 
@@ -97,6 +100,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     @Override
     public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) {
         checkOpen();
+        ComputeBackend.requireTransposedProductVectors("multiplyTransposedSummedInDouble", x, u, out);
         x.requireColumnMajor(name());
         try (HostMatrix.Use use = x.use("multiplyTransposedSummedInDouble")) {
             CudaLogic.fcl_multiply_transposed_summed_in_double(x.data(), x.rows(), x.cols(), u, out);
@@ -106,7 +110,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     @Override
     public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) {
         checkOpen();
-        ComputeBackend.requireStarts("block", blockStarts, x.cols());
+        ComputeBackend.requireBlockGramProductArguments(x, blockStarts, d, out);
         x.requireColumnMajor(name());
         try (HostMatrix.Use use = x.use("blockGramProduct")) {
             blockKernel.emulate(x.data(), x.rows(), x.cols(), blockStarts, d, out);
@@ -116,6 +120,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     @Override
     public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
         checkOpen();
+        ComputeBackend.requireGatherArguments(x, columns, k, dst);
         x.requireColumnMajor(name());
         long r;
         try (HostMatrix.Use use = x.use("gatherColumns")) {
@@ -133,6 +138,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
         checkOpen();
         x.requireColumnMajor(name());
         ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
+        ComputeBackend.requireGram("weightedGram", x, gram);
         try (HostMatrix.Use use = x.use("weightedGram")) {
             CudaLogic.fcl_weighted_gram(x.data(), x.rows(), x.cols(), columnWeights, GRAM_CHUNK, gram);
         }
