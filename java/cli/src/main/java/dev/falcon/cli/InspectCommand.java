@@ -156,8 +156,9 @@ final class InspectCommand implements Callable<Integer> {
                             noRoleTooMany |= roles.tooManyWeights();
                             noRoleTransposed |= roles.transposed();
                         }
-                        // values beyond float32's range stay a problem under -q though FLOPs take them: X and weights do not
-                        if (!quiet || nonFinite || roles.beyondFloat32() || isEmpty || noRole) {
+                        // values beyond float32's range stay a problem under -q though FLOPs take them: X and weights do not;
+                        // so do values that are 0 in float32, which the weights refuse
+                        if (!quiet || nonFinite || roles.beyondFloat32() || roles.zeroedInFloat32() > 0 || isEmpty || noRole) {
                             if (!headed) out.print(header);
                             headed = true;
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", shown(e), e.dtype(),
@@ -224,9 +225,11 @@ final class InspectCommand implements Callable<Integer> {
      *        "accepted for FLOPs only"); only values beyond float32's range can sum so high in 2^31 - 9 of them
      * @param notAllPositive a value is 0 or negative, which prune refuses as a FLOP cost: an integer or bool array (a
      *        mask of falcon's own) was "accepted for weights and FLOPs" with 0 in it, and prune refused it as FLOPs
+     * @param zeroedInFloat32 how many values are nonzero but 0 in float32, where the weights would count them as pruned:
+     *        prune refuses them as weights, X and FLOPs take them (X's would add nothing, FLOPs are read as float64)
      */
     record Roles(String traits, String notXBecause, String notWeightsBecause, boolean transposed, boolean tooManyWeights,
-                 boolean beyondFloat32, boolean costsBeyondADouble, boolean notAllPositive) {
+                 boolean beyondFloat32, boolean costsBeyondADouble, boolean notAllPositive, long zeroedInFloat32) {
         /** Why X and weights refuse values beyond float32's range, and FLOPs do not. */
         static final String BEYOND_FLOAT32_BECAUSE = "X and weights are read as float32, where such values are Inf; FLOPs are read as float64";
 
@@ -259,7 +262,7 @@ final class InspectCommand implements Callable<Integer> {
             if (beyondFloat32) traits.add("values beyond float32's +-3.4e38");
             // min is of the finite values: with none (an empty array) no value is known to be positive
             return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32, costsBeyondADouble,
-                    !(e.min() > 0));
+                    !(e.min() > 0), e.zeroedInFloat32());
         }
 
         boolean noRole() {
@@ -272,6 +275,12 @@ final class InspectCommand implements Callable<Integer> {
             // exit 0, as prune takes it for FLOPs; the note keeps the user from taking it for weights or X
             if (beyondFloat32) return "   (" + traits + ": accepted for FLOPs only; " + BEYOND_FLOAT32_BECAUSE + ")";
             if (notWeightsBecause != null) return "   (" + traits + ": accepted for X; " + notWeightsBecause + ")";
+            // exit 0, as X (and FLOPs) take them, but prune --weights refuses them: the one sign before a prune that did
+            if (zeroedInFloat32 > 0) {
+                return String.format(Locale.ROOT, "   (%,d nonzero value%s 0 in float32, below %s: accepted for %s; not for weights, which are"
+                                + " read as float32, where %s count as pruned)", zeroedInFloat32, zeroedInFloat32 == 1 ? " is" : "s are",
+                        ArrayFiles.ZEROED_IN_FLOAT32_BELOW, notAllPositive ? "X" : "X and FLOPs", zeroedInFloat32 == 1 ? "it would" : "they would");
+            }
             // exit 0 is right for weights of this type, but prune --grads refuses it: say so before the user takes
             // inspect's silence as a clean bill for X
             // a float array with values <= 0 (most weights) gets no note: X and weights, its roles, take it; an integer
