@@ -79,7 +79,7 @@ final class InspectCommand implements Callable<Integer> {
                 com.fasterxml.jackson.databind.JsonNode report = json ? LayersJson.report(file) : null;
                 if (report != null) {
                     // the .json falcon itself writes: read as a layer table, its first key was "unknown", to "fix or remove"
-                    if (!quiet) printReport(out, file, report);
+                    printReport(out, file, report, quiet);
                 } else if (json) {
                     LayerTable t;
                     try {
@@ -329,15 +329,56 @@ final class InspectCommand implements Callable<Integer> {
         return dimensionsAboveOne > 1;
     }
 
-    /** A prune report in two lines: what ran and what it kept; it is no input of prune, which the second line says. */
-    private static void printReport(PrintWriter out, Path file, com.fasterxml.jackson.databind.JsonNode report) {
+    /**
+     * A prune report in two lines: what ran and what it kept; it is no input of prune, which the last line says. Between
+     * them, a run that stopped early or whose weights are outside its budgets says so: the report of a falcon++ run
+     * whose --grads-command failed read as a finished one, its weights an earlier stage's, above the FLOP budget. Under
+     * -q only such a run is printed, without the last line.
+     */
+    private static void printReport(PrintWriter out, Path file, com.fasterxml.jackson.databind.JsonNode report, boolean quiet) {
+        List<String> problems = unfinished(report);
+        if (quiet && problems.isEmpty()) return;
         com.fasterxml.jackson.databind.JsonNode dense = report.path("budgets").path("dense"), achieved = report.path("budgets").path("achieved");
         out.printf(Locale.ROOT, "%s: falcon prune report (falcon %s, method %s, %s): kept %s of %s weights, %s of %s dense FLOPs%n", file,
                 report.path("falcon_version").asText("?"), report.path("method").asText("?"), layerCount(report.path("layers").size()),
                 count(achieved.path("nnz")), count(dense.path("nnz")), count(achieved.path("flops")), count(dense.path("flops")));
+        for (String problem : problems) out.println("  " + problem);
+        if (quiet) return;
         out.println("  not an input of prune; the layer table it read: "
                 + (report.path("inputs").path("files").path("layers").isTextual() ? LayerTable.escaped(report.path("inputs").path("files").path("layers").asText())
                         : "none (an example model, or costs per weight)"));
+    }
+
+    /**
+     * What keeps a report from being a finished run within its budgets, one line each, starting in capitals, so that a
+     * reader of the two usual lines does not pass over it: where falcon++ stopped (objective.solver.stopped, after
+     * completed_stages of the schedule's stages) and which budgets the weights exceed (within_budgets false).
+     */
+    static List<String> unfinished(com.fasterxml.jackson.databind.JsonNode report) {
+        List<String> problems = new java.util.ArrayList<>();
+        com.fasterxml.jackson.databind.JsonNode solver = report.path("objective").path("solver");
+        if (solver.path("stopped").isTextual()) {
+            // the first line: the command's stderr tail that follows it is the report's to keep, not this line's
+            String reason = solver.path("stopped").asText().lines().findFirst().orElse("").replaceFirst("; its stderr ends with:$", "");
+            int completed = solver.path("completed_stages").asInt(0), stages = solver.path("schedule").path("stages").asInt(0);
+            problems.add("STOPPED EARLY: " + report.path("method").asText("falcon++") + " stopped after stage " + (completed - 1)
+                    + (stages > 0 ? " of 0.." + (stages - 1) : "") + " (" + LayerTable.escaped(reason) + "); the weights are stage " + (completed - 1) + "'s");
+        }
+        com.fasterxml.jackson.databind.JsonNode budgets = report.path("budgets");
+        if (budgets.path("within_budgets").isBoolean() && !budgets.path("within_budgets").asBoolean()) {
+            com.fasterxml.jackson.databind.JsonNode asked = budgets.path("asked"), achieved = budgets.path("achieved");
+            List<String> missed = new java.util.ArrayList<>();
+            if (achieved.path("nnz").asDouble() > asked.path("nnz").asDouble()) {
+                missed.add("NNZ " + count(achieved.path("nnz")) + " > " + count(asked.path("nnz")) + " (" + asked.path("nnz_request").asText("?") + ")");
+            }
+            // the tolerance of prune's own check (withinBudgets), for budgets summed in another order
+            if (achieved.path("flops").asDouble() > asked.path("flops").asDouble() * (1 + 1e-12)) {
+                missed.add("FLOPs " + count(achieved.path("flops")) + " > " + count(asked.path("flops")) + " (" + asked.path("flops_request").asText("?") + ")");
+            }
+            problems.add("OUTSIDE THE BUDGETS: " + (missed.isEmpty() ? "within_budgets is false" : String.join(", ", missed))
+                    + "; not a result to use as one within them");
+        }
+        return problems;
     }
 
     /** A count of the report as inspect prints FLOPs, "?" where the report has none. */
