@@ -79,7 +79,7 @@ final class InspectCommand implements Callable<Integer> {
                 com.fasterxml.jackson.databind.JsonNode report = json ? LayersJson.report(file) : null;
                 if (report != null) {
                     // the .json falcon itself writes: read as a layer table, its first key was "unknown", to "fix or remove"
-                    if (!quiet) printReport(out, file, report);
+                    printReport(out, file, report, quiet);
                 } else if (json) {
                     LayerTable t;
                     try {
@@ -156,8 +156,9 @@ final class InspectCommand implements Callable<Integer> {
                             noRoleTooMany |= roles.tooManyWeights();
                             noRoleTransposed |= roles.transposed();
                         }
-                        // values beyond float32's range stay a problem under -q though FLOPs take them: X and weights do not
-                        if (!quiet || nonFinite || roles.beyondFloat32() || isEmpty || noRole) {
+                        // values beyond float32's range stay a problem under -q though FLOPs take them: X and weights do not;
+                        // so do values that are 0 in float32, which the weights refuse
+                        if (!quiet || nonFinite || roles.beyondFloat32() || roles.zeroedInFloat32() > 0 || isEmpty || noRole) {
                             if (!headed) out.print(header);
                             headed = true;
                             out.printf(Locale.ROOT, columns + "NaN %d, Inf %d, finite %d, %s%s%n", shown(e), e.dtype(),
@@ -224,9 +225,11 @@ final class InspectCommand implements Callable<Integer> {
      *        "accepted for FLOPs only"); only values beyond float32's range can sum so high in 2^31 - 9 of them
      * @param notAllPositive a value is 0 or negative, which prune refuses as a FLOP cost: an integer or bool array (a
      *        mask of falcon's own) was "accepted for weights and FLOPs" with 0 in it, and prune refused it as FLOPs
+     * @param zeroedInFloat32 how many values are nonzero but 0 in float32, where the weights would count them as pruned:
+     *        prune refuses them as weights, X and FLOPs take them (X's would add nothing, FLOPs are read as float64)
      */
     record Roles(String traits, String notXBecause, String notWeightsBecause, boolean transposed, boolean tooManyWeights,
-                 boolean beyondFloat32, boolean costsBeyondADouble, boolean notAllPositive) {
+                 boolean beyondFloat32, boolean costsBeyondADouble, boolean notAllPositive, long zeroedInFloat32) {
         /** Why X and weights refuse values beyond float32's range, and FLOPs do not. */
         static final String BEYOND_FLOAT32_BECAUSE = "X and weights are read as float32, where such values are Inf; FLOPs are read as float64";
 
@@ -259,7 +262,7 @@ final class InspectCommand implements Callable<Integer> {
             if (beyondFloat32) traits.add("values beyond float32's +-3.4e38");
             // min is of the finite values: with none (an empty array) no value is known to be positive
             return new Roles(String.join(", ", traits), notXBecause, notWeightsBecause, transposed, tooManyWeights, beyondFloat32, costsBeyondADouble,
-                    !(e.min() > 0));
+                    !(e.min() > 0), e.zeroedInFloat32());
         }
 
         boolean noRole() {
@@ -272,6 +275,12 @@ final class InspectCommand implements Callable<Integer> {
             // exit 0, as prune takes it for FLOPs; the note keeps the user from taking it for weights or X
             if (beyondFloat32) return "   (" + traits + ": accepted for FLOPs only; " + BEYOND_FLOAT32_BECAUSE + ")";
             if (notWeightsBecause != null) return "   (" + traits + ": accepted for X; " + notWeightsBecause + ")";
+            // exit 0, as X (and FLOPs) take them, but prune --weights refuses them: the one sign before a prune that did
+            if (zeroedInFloat32 > 0) {
+                return String.format(Locale.ROOT, "   (%,d nonzero value%s 0 in float32, below %s: accepted for %s; not for weights, which are"
+                                + " read as float32, where %s count as pruned)", zeroedInFloat32, zeroedInFloat32 == 1 ? " is" : "s are",
+                        ArrayFiles.ZEROED_IN_FLOAT32_BELOW, notAllPositive ? "X" : "X and FLOPs", zeroedInFloat32 == 1 ? "it would" : "they would");
+            }
             // exit 0 is right for weights of this type, but prune --grads refuses it: say so before the user takes
             // inspect's silence as a clean bill for X
             // a float array with values <= 0 (most weights) gets no note: X and weights, its roles, take it; an integer
@@ -320,15 +329,56 @@ final class InspectCommand implements Callable<Integer> {
         return dimensionsAboveOne > 1;
     }
 
-    /** A prune report in two lines: what ran and what it kept; it is no input of prune, which the second line says. */
-    private static void printReport(PrintWriter out, Path file, com.fasterxml.jackson.databind.JsonNode report) {
+    /**
+     * A prune report in two lines: what ran and what it kept; it is no input of prune, which the last line says. Between
+     * them, a run that stopped early or whose weights are outside its budgets says so: the report of a falcon++ run
+     * whose --grads-command failed read as a finished one, its weights an earlier stage's, above the FLOP budget. Under
+     * -q only such a run is printed, without the last line.
+     */
+    private static void printReport(PrintWriter out, Path file, com.fasterxml.jackson.databind.JsonNode report, boolean quiet) {
+        List<String> problems = unfinished(report);
+        if (quiet && problems.isEmpty()) return;
         com.fasterxml.jackson.databind.JsonNode dense = report.path("budgets").path("dense"), achieved = report.path("budgets").path("achieved");
         out.printf(Locale.ROOT, "%s: falcon prune report (falcon %s, method %s, %s): kept %s of %s weights, %s of %s dense FLOPs%n", file,
                 report.path("falcon_version").asText("?"), report.path("method").asText("?"), layerCount(report.path("layers").size()),
                 count(achieved.path("nnz")), count(dense.path("nnz")), count(achieved.path("flops")), count(dense.path("flops")));
+        for (String problem : problems) out.println("  " + problem);
+        if (quiet) return;
         out.println("  not an input of prune; the layer table it read: "
                 + (report.path("inputs").path("files").path("layers").isTextual() ? LayerTable.escaped(report.path("inputs").path("files").path("layers").asText())
                         : "none (an example model, or costs per weight)"));
+    }
+
+    /**
+     * What keeps a report from being a finished run within its budgets, one line each, starting in capitals, so that a
+     * reader of the two usual lines does not pass over it: where falcon++ stopped (objective.solver.stopped, after
+     * completed_stages of the schedule's stages) and which budgets the weights exceed (within_budgets false).
+     */
+    static List<String> unfinished(com.fasterxml.jackson.databind.JsonNode report) {
+        List<String> problems = new java.util.ArrayList<>();
+        com.fasterxml.jackson.databind.JsonNode solver = report.path("objective").path("solver");
+        if (solver.path("stopped").isTextual()) {
+            // the first line: the command's stderr tail that follows it is the report's to keep, not this line's
+            String reason = solver.path("stopped").asText().lines().findFirst().orElse("").replaceFirst("; its stderr ends with:$", "");
+            int completed = solver.path("completed_stages").asInt(0), stages = solver.path("schedule").path("stages").asInt(0);
+            problems.add("STOPPED EARLY: " + report.path("method").asText("falcon++") + " stopped after stage " + (completed - 1)
+                    + (stages > 0 ? " of 0.." + (stages - 1) : "") + " (" + LayerTable.escaped(reason) + "); the weights are stage " + (completed - 1) + "'s");
+        }
+        com.fasterxml.jackson.databind.JsonNode budgets = report.path("budgets");
+        if (budgets.path("within_budgets").isBoolean() && !budgets.path("within_budgets").asBoolean()) {
+            com.fasterxml.jackson.databind.JsonNode asked = budgets.path("asked"), achieved = budgets.path("achieved");
+            List<String> missed = new java.util.ArrayList<>();
+            if (achieved.path("nnz").asDouble() > asked.path("nnz").asDouble()) {
+                missed.add("NNZ " + count(achieved.path("nnz")) + " > " + count(asked.path("nnz")) + " (" + asked.path("nnz_request").asText("?") + ")");
+            }
+            // the tolerance of prune's own check (withinBudgets), for budgets summed in another order
+            if (achieved.path("flops").asDouble() > asked.path("flops").asDouble() * (1 + 1e-12)) {
+                missed.add("FLOPs " + count(achieved.path("flops")) + " > " + count(asked.path("flops")) + " (" + asked.path("flops_request").asText("?") + ")");
+            }
+            problems.add("OUTSIDE THE BUDGETS: " + (missed.isEmpty() ? "within_budgets is false" : String.join(", ", missed))
+                    + "; not a result to use as one within them");
+        }
+        return problems;
     }
 
     /** A count of the report as inspect prints FLOPs, "?" where the report has none. */

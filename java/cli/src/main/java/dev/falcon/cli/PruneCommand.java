@@ -539,7 +539,11 @@ final class PruneCommand implements Callable<Integer> {
                     budgets = resolveBudgets(layers);
                     checkStartLevels(m, budgets);
                 }
-                res.weights = ArrayFiles.readVector(weights, "--weights", p);
+                res.weights = ArrayFiles.readWeights(weights, "--weights", p);
+                // as X's below: float64 weights are rounded to float32, which the report alone can tell afterwards
+                ArrayFiles.Conversion weightsType = ArrayFiles.conversionToFloat32(weights, "--weights");
+                inputs.put("weights_file_dtype", weightsType.fileType());
+                inputs.put("weights_conversion", weightsType.conversion());
                 if (linearTerm != null) res.g = ArrayFiles.readVector(linearTerm, "--linear-term", p);
             }
             timings.put("load", secs(t));

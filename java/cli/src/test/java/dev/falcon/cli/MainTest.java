@@ -3193,6 +3193,38 @@ class MainTest {
         }
     }
     /**
+     * inspect showed the report of a falcon++ run that stopped at stage 1, its weights stage 0's and above the FLOP budget
+     * (within_budgets false), as a finished run: "kept ... of ... weights" and nothing of where it stopped or what it
+     * missed. It says both, under -q too, and a finished run's report is unchanged.
+     */
+    @Test
+    void inspectSaysWhereAStoppedRunStoppedAndWhichBudgetsItMissed() throws IOException {
+        String cmd = ": {weights} {grads}; echo 'export.py: CUDA out of memory' >&2; exit 3";
+        Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.7", "--max-iterations", "10", "--grads-command", cmd));
+        assertEquals(1, r.code(), r.err());
+        Path report = outDir.resolve("r.json");
+        JsonNode rep = new ObjectMapper().readTree(report.toFile());
+        assertFalse(rep.at("/budgets/within_budgets").asBoolean(), rep.get("budgets").toString());
+        String flops = InspectCommand.flops(rep.at("/budgets/achieved/flops").asDouble()) + " > " + InspectCommand.flops(rep.at("/budgets/asked/flops").asDouble());
+        for (boolean quiet : new boolean[] {false, true}) {
+            Run inspect = quiet ? run("inspect", "-q", report.toString()) : run("inspect", report.toString());
+            assertEquals(0, inspect.code(), inspect.err());
+            String[] lines = inspect.out().split("\\R");
+            assertTrue(lines[1].startsWith("  STOPPED EARLY: falcon++ stopped after stage 0 of 0..2 (gradients of stage 1 (")
+                    && lines[1].contains("status 3") && lines[1].endsWith("); the weights are stage 0's"), inspect.out());
+            assertEquals("  OUTSIDE THE BUDGETS: FLOPs " + flops + " (--keep-flops 0.4); not a result to use as one within them", lines[2], inspect.out());
+            assertFalse(inspect.out().contains("CUDA out of memory"), "the command's stderr tail is the report's to keep: " + inspect.out());
+            assertEquals(quiet ? 3 : 4, lines.length, inspect.out());
+        }
+        Run finished = run(fileArgs("--keep-flops", "0.4"));
+        assertEquals(0, finished.code(), finished.err());
+        Run inspect = run("inspect", report.toString());
+        assertEquals(2, inspect.out().split("\\R").length, inspect.out());
+        assertFalse(inspect.out().contains("STOPPED") || inspect.out().contains("OUTSIDE"), inspect.out());
+        assertEquals("", run("inspect", "-q", report.toString()).out(), "-q prints a finished run's report no more");
+    }
+
+    /**
      * A failed command's stderr tail was copied raw (NUL, BEL, a colour, an OSC title sequence) into the stdout summary,
      * the error line and the report, and shown on stderr a second time after it had streamed there. The summary and the
      * error line are one line that points at the streamed lines; under --quiet, which hid them, the error shows the

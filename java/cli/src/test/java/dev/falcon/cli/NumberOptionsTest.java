@@ -120,4 +120,25 @@ class NumberOptionsTest extends SmallModel {
         assertEquals("0.0", asked.get("flops_fraction").asText(), asked.toString());
         assertFalse(Files.readString(out.resolve("r.json")).contains("-0.0"), "no -0 in the report");
     }
+
+    /**
+     * budgets.asked.nnz_fraction was the rounded budget's fraction, nnz / p, where flops_fraction beside it is the fraction
+     * asked for: --sparsity 0.7 of 2,024 weights recorded 0.299901185770751, and --keep-nnz 0.999 0.9985177865612648. A
+     * reader of it (or of 1 - it as the sparsity asked for) got a fraction nobody asked for. --nnz N has no fraction but N / p.
+     */
+    @Test
+    void theNnzFractionAskedIsTheOneTyped() throws IOException {
+        // 17 weights: --sparsity 0.7 keeps 5 (5 / 17 = 0.294), --keep-nnz 0.999 keeps 16 (0.941)
+        for (String[] asked : List.of(new String[] {"--sparsity", "0.7", "0.3"}, new String[] {"--keep-nnz", "0.999", "0.999"},
+                new String[] {"--sparsity", "0.9", "0.1"})) {
+            MainTest.Run r = prune(asked[0], asked[1], "--quiet");
+            assertEquals(0, r.code(), r.err());
+            JsonNode budgets = report().at("/budgets/asked");
+            assertEquals(asked[2], budgets.get("nnz_fraction").asText(), String.join(" ", asked) + ": " + budgets);
+            assertEquals(asked[0] + " " + asked[1], budgets.get("nnz_request").asText(), budgets.toString());
+        }
+        MainTest.Run r = prune("--nnz", "5", "--quiet");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(5.0 / MainTest.P, report().at("/budgets/asked/nnz_fraction").asDouble(), "--nnz N: N / p");
+    }
 }

@@ -124,12 +124,25 @@ public final class ArrayFiles {
      * = any, otherwise a mismatch is an InputException naming both lengths. The caller closes the result.
      */
     public static FloatPointer readVector(String spec, String field, long expectedLength) {
+        return readVector(spec, field, expectedLength, false);
+    }
+
+    /**
+     * As {@link #readVector}, for the weights: nonzero values that are 0 in float32 (float64 below about 7.0e-46 in
+     * magnitude) are refused as values beyond float32's range are. A weight of 0 is one already pruned: a float64 model's
+     * weights of 1e-47 were read as 0, so that their layer counted as pruned and its FLOPs as unused, with not a word.
+     */
+    public static FloatPointer readWeights(String spec, String field, long expectedLength) {
+        return readVector(spec, field, expectedLength, true);
+    }
+
+    private static FloatPointer readVector(String spec, String field, long expectedLength, boolean zeroedRefused) {
         Located a = locateVector(spec, field, expectedLength);
         FloatPointer out = new FloatPointer(a.elements());
         FloatPointer view = new FloatPointer(out);
         float[] floats = new float[CHUNK_ELEMENTS];
         try {
-            streamChecked(a, field, true, (values, start, count) -> {
+            streamChecked(a, field, true, zeroedRefused, (values, start, count) -> {
                 for (int j = 0; j < count; j++) floats[j] = (float) values[j];
                 view.position(start).put(floats, 0, count);
             });
@@ -154,8 +167,33 @@ public final class ArrayFiles {
      * taken and the same costs here refused).
      */
     public static void readValues(String spec, String field, long expectedLength, ValueSink sink) {
-        streamChecked(locateVector(spec, field, expectedLength), field, false, sink);
+        streamChecked(locateVector(spec, field, expectedLength), field, false, false, sink);
     }
+
+    /** The file type of a vector and how reading it as float32 changes its values, as the report gives them for the weights. */
+    public record Conversion(String fileType, String conversion) {}
+
+    /**
+     * The dtype of the array a spec names ("float64", "float32 big-endian") and how {@link #readVector} converts it to
+     * float32, in the words of {@link RawMatrixSource#conversion()} for X: the report said how X was converted and not
+     * how the weights were, whose float64 values are rounded too.
+     */
+    public static Conversion conversionToFloat32(String spec, String field) {
+        Located a = locate(spec, field);
+        Dtype d = a.dtype();
+        boolean bigEndian = d.size > 1 && a.order() == ByteOrder.BIG_ENDIAN;
+        String fileType = d.label + (bigEndian ? " big-endian" : "");
+        String conversion = d == Dtype.F32 ? (bigEndian ? "byte-swapped once from big-endian float32 while loading (exact)" : "none: read as float32")
+                : "converted once from " + d.label + " to float32 while loading" + switch (d) {
+                    case F64 -> " (rounded to float32 precision)";
+                    case I32, U32, I64, U64 -> " (exact up to 2^24 in magnitude, rounded to float32 precision beyond)";
+                    default -> " (exact)";
+                };
+        return new Conversion(fileType, conversion);
+    }
+
+    /** The smallest magnitude a float64 may have and not be 0 in float32: half the smallest subnormal rounds to even, 0. */
+    public static final String ZEROED_IN_FLOAT32_BELOW = "about 7.0e-46";
 
     /** The array a spec names, checked to be a vector readVector and readValues can read. */
     private static Located locateVector(String spec, String field, long expectedLength) {
@@ -188,13 +226,13 @@ public final class ArrayFiles {
 
     /**
      * Streams {@code a} to {@code sink}, then rejects it if any value is NaN or Inf, or, {@code asFloat32}, beyond
-     * float32's range (Inf once converted). The two are told apart: finite values beyond the range were called "NaN or
-     * Inf", with numpy.nan_to_num as the fix, which leaves them as they are.
+     * float32's range (Inf once converted), or, {@code zeroedRefused}, nonzero and 0 once converted. They are told apart:
+     * finite values beyond the range were called "NaN or Inf", with numpy.nan_to_num as the fix, which leaves them as they are.
      */
-    private static void streamChecked(Located a, String field, boolean asFloat32, ValueSink sink) {
+    private static void streamChecked(Located a, String field, boolean asFloat32, boolean zeroedRefused, ValueSink sink) {
         long n = a.elements();
-        long[] nonFinite = {0, -1}, beyond = {0, -1}; // count, first index
-        double[] firstNonFinite = {0}, firstBeyond = {0};
+        long[] nonFinite = {0, -1}, beyond = {0, -1}, zeroed = {0, -1}; // count, first index
+        double[] firstNonFinite = {0}, firstBeyond = {0}, firstZeroed = {0};
         try {
             stream(a, (values, start, count) -> {
                 for (int j = 0; j < count; j++) {
@@ -207,6 +245,9 @@ public final class ArrayFiles {
                     } else if (asFloat32 && !Float.isFinite((float) v) && beyond[0]++ == 0) {
                         beyond[1] = start + j;
                         firstBeyond[0] = v;
+                    } else if (zeroedRefused && zeroedInFloat32(v) && zeroed[0]++ == 0) {
+                        zeroed[1] = start + j;
+                        firstZeroed[0] = v;
                     }
                 }
                 sink.accept(values, start, count);
@@ -223,11 +264,23 @@ public final class ArrayFiles {
             problems.add(beyond[0] + " of " + n + " values are beyond float32's range (+-3.4e38), which falcon computes in; the first is at index "
                     + beyond[1] + " (" + Numbers.shown(firstBeyond[0]) + ")");
         }
+        if (zeroed[0] > 0) {
+            problems.add(zeroed[0] + " of " + n + " values are nonzero but 0 in float32 (below " + ZEROED_IN_FLOAT32_BELOW
+                    + " in magnitude), which falcon computes in, where they would count as weights already pruned; the first is at index "
+                    + zeroed[1] + " (" + Numbers.shown(firstZeroed[0]) + ")");
+        }
         if (problems.isEmpty()) return;
         String fix = nonFinite[0] > 0 && beyond[0] > 0 ? "fix or drop the non-finite values (e.g. numpy.nan_to_num) and rescale the large ones before saving, or check the exporter"
                 : nonFinite[0] > 0 ? "fix or drop the non-finite values before saving (e.g. numpy.nan_to_num), or check the exporter"
-                : "rescale the values into float32's range before saving, or check the exporter";
+                : beyond[0] > 0 ? "rescale the values into float32's range before saving, or check the exporter" : null;
+        String zeroedFix = "rescale the weights, or set those meant as pruned to 0 before saving (numpy: w[numpy.abs(w) < 1e-45] = 0)";
+        fix = fix == null ? zeroedFix : zeroed[0] > 0 ? fix + "; " + zeroedFix : fix;
         throw fail(field, InputException.of(a.label(), "values", String.join("; ", problems), fix));
+    }
+
+    /** A nonzero value that is 0 once converted to float32, as the weights are read ({@link #readWeights}). */
+    public static boolean zeroedInFloat32(double v) {
+        return v != 0 && (float) v == 0;
     }
 
     /**
@@ -235,12 +288,19 @@ public final class ArrayFiles {
      * {@code readableAsX}: of a type X may have (float32, float64, float16, bfloat16); integers and bool are read only
      * as weights and FLOPs. {@code denseFlops}: the values' dense FLOPs as per-weight costs, summed as prune sums them
      * ({@link LayerTable.Runs}), infinite where prune refuses them for it; meaningful where every value is positive and
-     * finite, NaN for types that cannot be converted.
+     * finite, NaN for types that cannot be converted. {@code zeroedInFloat32}: how many values are nonzero but 0 in
+     * float32 (float64 below {@value #ZEROED_IN_FLOAT32_BELOW}), which the weights refuse ({@link #readWeights}).
      */
     public record Entry(String name, String dtype, long[] shape, long nanCount, long infCount, long finiteCount,
-                        double min, double max, boolean fortranOrder, boolean readableAsX, double denseFlops) {
+                        double min, double max, boolean fortranOrder, boolean readableAsX, double denseFlops, long zeroedInFloat32) {
         public Entry {
             shape = shape.clone();
+        }
+
+        /** An entry with no value that is nonzero but 0 in float32. */
+        public Entry(String name, String dtype, long[] shape, long nanCount, long infCount, long finiteCount,
+                     double min, double max, boolean fortranOrder, boolean readableAsX, double denseFlops) {
+            this(name, dtype, shape, nanCount, infCount, finiteCount, min, max, fortranOrder, readableAsX, denseFlops, 0);
         }
 
         @Override
@@ -251,7 +311,7 @@ public final class ArrayFiles {
             return o instanceof Entry e && name.equals(e.name) && dtype.equals(e.dtype) && Arrays.equals(shape, e.shape)
                     && nanCount == e.nanCount && infCount == e.infCount && finiteCount == e.finiteCount
                     && Double.compare(min, e.min) == 0 && Double.compare(max, e.max) == 0 && fortranOrder == e.fortranOrder
-                    && readableAsX == e.readableAsX && Double.compare(denseFlops, e.denseFlops) == 0;
+                    && readableAsX == e.readableAsX && Double.compare(denseFlops, e.denseFlops) == 0 && zeroedInFloat32 == e.zeroedInFloat32;
         }
 
         @Override
@@ -260,7 +320,7 @@ public final class ArrayFiles {
         @Override
         public String toString() {
             return name + " " + dtype + " " + Npy.shapeString(shape) + " nan=" + nanCount + " inf=" + infCount
-                    + " finite=" + finiteCount + " min=" + min + " max=" + max + " dense_flops=" + denseFlops;
+                    + " finite=" + finiteCount + " min=" + min + " max=" + max + " dense_flops=" + denseFlops + " zeroed_in_float32=" + zeroedInFloat32;
         }
     }
 
@@ -290,7 +350,7 @@ public final class ArrayFiles {
                 entries.add(new Entry(name, a.dtypeName(), a.shape(), -1, -1, -1, Double.NaN, Double.NaN, a.fortranOrder(), false, Double.NaN));
                 continue;
             }
-            long[] counts = new long[3];
+            long[] counts = new long[4]; // NaN, Inf, finite, nonzero but 0 in float32
             double[] range = {Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY};
             // prune's own sum of per-weight costs: judged by their minimum alone, costs of 1e308 each passed inspect
             // ("accepted for FLOPs only") and prune refused them, their dense FLOPs beyond a double
@@ -305,6 +365,7 @@ public final class ArrayFiles {
                         counts[1]++;
                     } else {
                         counts[2]++;
+                        if (zeroedInFloat32(v)) counts[3]++;
                         if (v < range[0]) range[0] = v;
                         if (v > range[1]) range[1] = v;
                     }
@@ -312,7 +373,7 @@ public final class ArrayFiles {
             });
             boolean any = counts[2] > 0;
             entries.add(new Entry(name, a.dtypeName(), a.shape(), counts[0], counts[1], counts[2],
-                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN, a.fortranOrder(), a.dtype().elementType() != null, asCosts.denseFlops()));
+                    any ? range[0] : Double.NaN, any ? range[1] : Double.NaN, a.fortranOrder(), a.dtype().elementType() != null, asCosts.denseFlops(), counts[3]));
         }
         return entries;
     }

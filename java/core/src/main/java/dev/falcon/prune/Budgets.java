@@ -32,12 +32,20 @@ import dev.falcon.model.LayerTable;
  * @param flopsRequest   how the FLOP budget was asked for
  * @param keepFlops      the fraction of the dense FLOPs asked for (--keep-flops, or the default 0.3); null where the
  *                       FLOP budget was not asked for as a fraction
+ * @param keepNnz        the fraction of the weights asked for (--keep-nnz, or 1 - --sparsity); null where the NNZ budget
+ *                       was not asked for as a fraction
  */
-public record Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest, Double keepFlops) {
+public record Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest, Double keepFlops,
+                      Double keepNnz) {
 
-    /** Budgets whose FLOP budget was not asked for as a fraction (or whose fraction is flops / denseFlops). */
+    /** Budgets whose budgets were not asked for as fractions (or whose fractions are nnz / parameters and flops / denseFlops). */
     public Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest) {
-        this(nnz, flops, parameters, denseFlops, nnzRequest, flopsRequest, null);
+        this(nnz, flops, parameters, denseFlops, nnzRequest, flopsRequest, null, null);
+    }
+
+    /** Budgets whose NNZ budget was not asked for as a fraction (or whose fraction is nnz / parameters). */
+    public Budgets(long nnz, double flops, long parameters, double denseFlops, String nnzRequest, String flopsRequest, Double keepFlops) {
+        this(nnz, flops, parameters, denseFlops, nnzRequest, flopsRequest, keepFlops, null);
     }
 
     /**
@@ -94,8 +102,15 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     /** Fraction of FLOPs kept when no budget option is given. */
     public static final double DEFAULT_KEEP_FLOPS = 0.3;
 
-    /** The NNZ budget as a fraction of p (0 for an empty model). */
-    public double nnzFraction() { return parameters == 0 ? 0 : (double) nnz / parameters; }
+    /**
+     * The NNZ budget as a fraction of p (0 for an empty model): the fraction asked for where there is one, as
+     * {@link #flopsFraction()}. --sparsity 0.7 of 2,024 weights keeps 607, and 607 / 2024 is 0.299901185770751, a
+     * fraction nobody asked for; --nnz N has no fraction but N / p.
+     */
+    public double nnzFraction() {
+        if (parameters == 0) return 0;
+        return keepNnz != null ? keepNnz : (double) nnz / parameters;
+    }
 
     /**
      * The FLOP budget as a fraction of the dense FLOPs (0 for a model of no FLOPs): the fraction asked for where there is
@@ -151,10 +166,12 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
 
         long s;
         String sRequest;
+        Double keepNnzAsked = null;
         if (keepNnz != null) {
             checkFraction(names, names.keepNnz(), keepNnz, names.nnz());
             s = Fractions.count(keepNnz * p, p);
             sRequest = "--keep-nnz " + Numbers.shown(keepNnz);
+            keepNnzAsked = keepNnz;
             if (s == 0) {
                 throw InputException.infeasible(names.infeasiblePrefix() + names.given(names.keepNnz(), Numbers.shown(keepNnz)) + " keeps 0 of " + p
                         + " weights; give at least " + fmtUp(1.0 / p) + emptyOnPurpose(names.given(names.nnz(), "0"), names.keepNnz()));
@@ -167,6 +184,8 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             }
             s = Fractions.count((1 - sparsity) * p, p);
             sRequest = "--sparsity " + Numbers.shown(sparsity);
+            // in decimal: 1 - 0.7 is 0.30000000000000004 in double, and --sparsity 0.7 asks for 0.3
+            keepNnzAsked = java.math.BigDecimal.ONE.subtract(java.math.BigDecimal.valueOf(sparsity)).doubleValue();
             if (s == 0) {
                 throw InputException.infeasible(names.infeasiblePrefix() + names.given(names.sparsity(), Numbers.shown(sparsity)) + " keeps 0 of " + p
                         + " weights; give at most " + fmtDown(1 - 1.0 / p) + emptyOnPurpose(names.given(names.nnz(), "0"), names.sparsity()));
@@ -194,7 +213,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
                         + emptyOnPurpose(names.given(names.flops(), "0"), keepFlops != null ? names.keepFlops() : names.flops()));
             }
         }
-        return new Budgets(s, f, p, dense, sRequest, fRequest, keepFlops);
+        return new Budgets(s, f, p, dense, sRequest, fRequest, keepFlops, keepNnzAsked);
     }
 
     /**

@@ -66,6 +66,31 @@ class ArrayFilesTest {
         assertArrayEquals(new double[] {1e39, 2}, read);
     }
 
+    /**
+     * Nonzero float64 weights that are 0 in float32 were read as 0, weights already pruned, with not a word; readWeights
+     * refuses them beside values beyond float32's range, and inspect's describe counts them. Other vectors (a linear
+     * term) take them: a 0 there changes nothing. Every float16 and bfloat16 value is a float32, so only float64 has them.
+     */
+    @Test
+    void weightsThatAreZeroInFloat32AreRefusedAndCounted() throws IOException {
+        Path d = write(dir, "tiny.npy", npyV1(dict("<f8", false, "(4,)"), Fixtures.doubles(1, -1e-47, 1e39, 7e-46)));
+        InputException e = assertThrows(InputException.class, () -> ArrayFiles.readWeights(d.toString(), "--weights", 4));
+        assertTrue(e.getMessage().startsWith("--weights: " + d + ": values: ")
+                && e.getMessage().contains("1 of 4 values are beyond float32's range (+-3.4e38)")
+                && e.getMessage().contains("2 of 4 values are nonzero but 0 in float32 (below about 7.0e-46 in magnitude), which falcon computes in,"
+                        + " where they would count as weights already pruned; the first is at index 1 (-1e-47)")
+                && e.getMessage().contains("rescale the values into float32's range before saving, or check the exporter; rescale the weights, or set"
+                        + " those meant as pruned to 0 before saving"), e.getMessage());
+        Path tinyOnly = write(dir, "tinyOnly.npy", npyV1(dict("<f8", false, "(2,)"), Fixtures.doubles(1, 1e-47)));
+        try (org.bytedeco.javacpp.FloatPointer g = ArrayFiles.readVector(tinyOnly.toString(), "--linear-term", 2)) {
+            assertEquals(0f, g.get(1), "a linear term takes them");
+        }
+        assertThrows(InputException.class, () -> ArrayFiles.readWeights(tinyOnly.toString(), "--weights", 2));
+        assertEquals(2, ArrayFiles.describe(d).get(0).zeroedInFloat32());
+        assertEquals(0, ArrayFiles.describe(write(dir, "h.npy", npyV1(dict("<f2", false, "(1,)"), new byte[] {1, 0}))).get(0).zeroedInFloat32(),
+                "float16's smallest subnormal is a float32");
+    }
+
     @Test
     void lengthMismatchNamesBothLengths() throws IOException {
         Path f = write(dir, "w.npy", npyV1(dict("<f4", false, "(2, 2)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2, 3, 4)));

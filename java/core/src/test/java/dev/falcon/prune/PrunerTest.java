@@ -498,6 +498,22 @@ class PrunerTest {
     }
 
     /**
+     * The NNZ fraction recorded is the one asked for, as the FLOP fraction is: it was nnz / p always, so --sparsity 0.7 of
+     * 1,528 weights (458 kept) gave 0.2997382198952880 and --keep-nnz 0.999 (1,526 kept) 0.9986910994764397.
+     */
+    @Test
+    void theNnzFractionIsTheOneAskedLikeTheFlopFraction() {
+        LayerTable table = new LayerTable(List.of(new Layer("conv1", new long[] {8, 3, 3, 3}, 1024, 0, 216),
+                new Layer("conv2", new long[] {16, 8, 3, 3}, 256, 216, 1152), new Layer("fc", new long[] {10, 16}, 1, 1368, 160)), "test");
+        Budgets sparsity = Budgets.resolve(table, null, null, null, null, 0.7);
+        assertEquals(458, sparsity.nnz());
+        assertEquals(0.3, sparsity.nnzFraction(), "1 - --sparsity 0.7, in decimal (not 0.30000000000000004)");
+        assertEquals(0.999, Budgets.resolve(table, null, null, 0.999, null, null).nnzFraction());
+        assertEquals(458.0 / 1528, Budgets.resolve(table, null, null, null, 458L, null).nnzFraction(), "--nnz: budget / p");
+        assertEquals(1.0, Budgets.resolve(table, 0.5, null, null, null, null).nnzFraction(), "no NNZ budget: every weight");
+    }
+
+    /**
      * The snap to a nearby integer, meant for 0.29 * 1600 = 463.99999999999994, also took 2,000,000.001 dense FLOPs (two
      * weights of 1e6, one of 0.001) down to 2,000,000: --keep-flops 1 then kept 2 of 3 weights and 50% of the FLOPs.
      * Where a layer's cost is fractional a budget is not snapped below its value; integer costs cannot tell the two apart.
