@@ -729,6 +729,57 @@ class BuildTickerAfterAKillTest(unittest.TestCase):
                     pass
 
 
+class LauncherKilledDuringABuildTest(unittest.TestCase):
+    """A launcher killed with SIGKILL mid-build (kill -9, a CI job's hard timeout, Popen.kill()) left its Maven running,
+    reparented to init, and let the build lock go: the next launch started a second Maven in the same target folders,
+    and the builds deleted each other's classes. The fake mvn records its start and any overlap with another, and
+    sleeps (a slow build) in its own process group, as the launcher starts it."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+echo start >> "$FAKE_LOG"
+if ! mkdir "$FAKE_LOG.running" 2>/dev/null; then echo overlap >> "$FAKE_LOG"; fi
+echo $$ > "$FAKE_MVN_PID"
+sleep 4
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
+rmdir "$FAKE_LOG.running" 2>/dev/null || true
+"""
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_a_launch_after_the_builder_was_killed_waits_for_its_build_instead_of_starting_another(self):
+        import signal
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            log, mvn_pid = Path(d, "builds.log"), Path(d, "mvn.pid")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_MVN_PID=str(mvn_pid))
+            first = subprocess.Popen([str(root / "falcon"), "env", "-q"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(300):
+                    if mvn_pid.exists() and mvn_pid.read_text().strip():
+                        break
+                    time.sleep(0.1)
+                self.assertTrue(mvn_pid.exists(), "the stand-in build did not start")
+                first.kill()
+                first.wait(timeout=10)
+                second = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
+                                        timeout=60)
+            finally:
+                first.kill()
+                first.wait()
+                # the orphaned build, should the test fail while it runs
+                try:
+                    os.killpg(int(mvn_pid.read_text()), signal.SIGKILL)
+                except (FileNotFoundError, ProcessLookupError, ValueError):
+                    pass
+            self.assertEqual(second.returncode, 0, second.stderr)
+            self.assertEqual(second.stdout, "ran\n", second.stderr)
+            self.assertTrue(second.stderr.startswith("falcon: waiting for another falcon build"), second.stderr)
+            self.assertEqual(log.read_text().split(), ["start"], "one build, no second Maven beside the killed launcher's")
+            self.assertNotIn("\0", (root / "java" / "cli" / "target" / "launcher-build.log").read_text())
+
+
 class FirstUseBuildOutputTest(unittest.TestCase):
     """What a user sees of the build on first use. The fake mvn writes what Debian's Maven 3.8.7 writes with -B -q:
     colour resets (ESC[0m) on both streams, even into a file, and on failure its [ERROR] lines, coloured."""
