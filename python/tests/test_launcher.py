@@ -689,6 +689,52 @@ class WaitingForAnotherBuildTest(unittest.TestCase):
             self.assertTrue(rest[0].startswith("falcon: building"), rest)
 
 
+class WaitingForABuildJustStartedTest(unittest.TestCase):
+    """Launches started together: the one that got the build lock writes its pid into the lock file a moment after
+    taking it, and a launch that found the lock taken read the file at once, found it empty, and said 'waiting for
+    another falcon build to finish' without the holder's pid. The test takes the lock as a launch does, leaves the file
+    empty until the waiting launch has opened it, then writes its pid."""
+
+    FAKE_MVN = WaitingForAnotherBuildTest.FAKE_MVN
+    FAKE_JAVA = WaitingForAnotherBuildTest.FAKE_JAVA
+
+    def test_the_waiting_line_names_a_holder_that_writes_its_pid_just_after_taking_the_lock(self):
+        import fcntl
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            target = root / "java" / "cli" / "target"
+            target.mkdir(parents=True)
+            lock_path = target / ".launcher-build.lock"
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+            with open(lock_path, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                launch = subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True)
+                # the launch has opened the lock file (its fd 9): it is about to find the lock taken
+                for _ in range(3000):
+                    try:
+                        if os.readlink(f"/proc/{launch.pid}/fd/9") == str(lock_path):
+                            break
+                    except OSError:
+                        pass
+                    time.sleep(0.01)
+                else:
+                    launch.kill()
+                    launch.communicate()
+                    self.fail("the launch never opened the build lock")
+                time.sleep(0.3)
+                lock.write(f"{os.getpid()}\n")
+                lock.flush()
+                first = launch.stderr.readline()
+            out, rest = launch.communicate(timeout=60)
+            self.assertEqual(launch.returncode, 0, first + rest)
+            self.assertEqual(out, "ran\n")
+            self.assertEqual(first, f"falcon: waiting for another falcon build (pid {os.getpid()}) to finish; its output"
+                                    f" goes to {target}/launcher-build.log\n")
+
+
 class BuildTickerAfterAKillTest(unittest.TestCase):
     """The build's 30 s ticker tested the launcher with 'kill -0 $$', which passes on a launcher killed outright until its
     parent reaps it; Python reaps only after communicate() has read both pipes to their end, and the ticker held them:
