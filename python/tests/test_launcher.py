@@ -1029,7 +1029,7 @@ class AddressSpaceLimitTest(unittest.TestCase):
             r = assert_refused_under_address_limit(self, root, 4000000, root, env,
                                                    "falcon: the address space is limited to 3906 MiB (ulimit -v 4000000), "
                                                    "too little for the JVM with the heap limit 2g (FALCON_HEAP, by default): ")
-            self.assertIn("lower FALCON_HEAP", r.stderr)
+            self.assertIn("or run with FALCON_HEAP=256m", r.stderr)
 
 
 class AddressSpaceProbeTest(unittest.TestCase):
@@ -1064,7 +1064,7 @@ class AddressSpaceProbeTest(unittest.TestCase):
             self.assertIn("(FALCON_JAVA_OPTS's -Xmx): ", r.stderr)
             self.assertNotIn(": #;", r.stderr)
             self.assertNotIn("FALCON_HEAP=256m", r.stderr)
-            self.assertIn("lower the -Xmx in FALCON_JAVA_OPTS", r.stderr)
+            self.assertIn("or run with FALCON_JAVA_OPTS='-Xmx64m -XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=32m'", r.stderr)
             self.assertEqual(left, [], "the probe's crash report is left in the working folder")
         with tempfile.TemporaryDirectory() as d:
             r, left = self.launch(d, 2000000, FALCON_HEAP="256m", JAVA_TOOL_OPTIONS="-Dfile.encoding=UTF-8")
@@ -1105,6 +1105,36 @@ class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
                                                    "too little for the JVM with the heap limit 256m and OpenBLAS")
             self.assertNotIn("FALCON_HEAP=256m", r.stderr)
             self.assertEqual(list(work.iterdir()), [], "a crash or replay file was left in the working folder")
+
+    def test_each_setting_a_refusal_under_the_limit_offers_runs_under_it(self):
+        """Under ulimit -v 3000000 the default 2g was offered 'FALCON_HEAP=256m', which OpenBLAS then refused, and that
+        refusal offered only a larger ulimit -v, though a smaller class space and code cache let falcon run."""
+        if not JAR.exists() or (not os.environ.get("JAVA_HOME") and shutil.which("java") is None):
+            self.skipTest("needs the built jar and java")
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = built_clone(d, "#!/bin/sh\nexit 0\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            shutil.copyfile(JAR, jar)
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            base = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS")}
+            for heap in (None, "256m"):
+                env = dict(base, **({"FALCON_HEAP": heap} if heap else {}))
+                r = assert_refused_under_address_limit(self, root, 3000000, d, env, "falcon: the address space is limited to 2929 MiB")
+                if ", or run with " not in r.stderr:
+                    self.assertIn("neither a heap limit of 256m nor a smaller class space and code cache", r.stderr)
+                    continue
+                offered = r.stderr.split(", or run with ", 1)[1].strip().split(", or ")
+                for fix in offered:
+                    followed = dict(env)
+                    heap_offered = re.search(r"FALCON_HEAP=(\d+m)", fix)
+                    opts_offered = re.search(r"FALCON_JAVA_OPTS='([^']*)'", fix)
+                    self.assertTrue(heap_offered or opts_offered, fix)
+                    if heap_offered:
+                        followed["FALCON_HEAP"] = heap_offered.group(1)
+                    if opts_offered:
+                        followed["FALCON_JAVA_OPTS"] = opts_offered.group(1)
+                    ran = under_address_limit(root, 3000000, "env", d, followed)
+                    self.assertEqual(ran.returncode, 0, f"offered {fix}, refused again: {ran.stderr}")
 
 
 class JavaToolOptionsTest(unittest.TestCase):
