@@ -689,6 +689,52 @@ class WaitingForAnotherBuildTest(unittest.TestCase):
             self.assertTrue(rest[0].startswith("falcon: building"), rest)
 
 
+class WaitingForABuildJustStartedTest(unittest.TestCase):
+    """Launches started together: the one that got the build lock writes its pid into the lock file a moment after
+    taking it, and a launch that found the lock taken read the file at once, found it empty, and said 'waiting for
+    another falcon build to finish' without the holder's pid. The test takes the lock as a launch does, leaves the file
+    empty until the waiting launch has opened it, then writes its pid."""
+
+    FAKE_MVN = WaitingForAnotherBuildTest.FAKE_MVN
+    FAKE_JAVA = WaitingForAnotherBuildTest.FAKE_JAVA
+
+    def test_the_waiting_line_names_a_holder_that_writes_its_pid_just_after_taking_the_lock(self):
+        import fcntl
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            target = root / "java" / "cli" / "target"
+            target.mkdir(parents=True)
+            lock_path = target / ".launcher-build.lock"
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+            with open(lock_path, "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)
+                launch = subprocess.Popen([str(root / "falcon"), "env"], cwd=root, env=env, stdout=subprocess.PIPE,
+                                          stderr=subprocess.PIPE, text=True)
+                # the launch has opened the lock file (its fd 9): it is about to find the lock taken
+                for _ in range(3000):
+                    try:
+                        if os.readlink(f"/proc/{launch.pid}/fd/9") == str(lock_path):
+                            break
+                    except OSError:
+                        pass
+                    time.sleep(0.01)
+                else:
+                    launch.kill()
+                    launch.communicate()
+                    self.fail("the launch never opened the build lock")
+                time.sleep(0.3)
+                lock.write(f"{os.getpid()}\n")
+                lock.flush()
+                first = launch.stderr.readline()
+            out, rest = launch.communicate(timeout=60)
+            self.assertEqual(launch.returncode, 0, first + rest)
+            self.assertEqual(out, "ran\n")
+            self.assertEqual(first, f"falcon: waiting for another falcon build (pid {os.getpid()}) to finish; its output"
+                                    f" goes to {target}/launcher-build.log\n")
+
+
 class BuildTickerAfterAKillTest(unittest.TestCase):
     """The build's 30 s ticker tested the launcher with 'kill -0 $$', which passes on a launcher killed outright until its
     parent reaps it; Python reaps only after communicate() has read both pipes to their end, and the ticker held them:
@@ -727,6 +773,57 @@ class BuildTickerAfterAKillTest(unittest.TestCase):
                     launch.communicate(timeout=60)
                 except subprocess.TimeoutExpired:
                     pass
+
+
+class LauncherKilledDuringABuildTest(unittest.TestCase):
+    """A launcher killed with SIGKILL mid-build (kill -9, a CI job's hard timeout, Popen.kill()) left its Maven running,
+    reparented to init, and let the build lock go: the next launch started a second Maven in the same target folders,
+    and the builds deleted each other's classes. The fake mvn records its start and any overlap with another, and
+    sleeps (a slow build) in its own process group, as the launcher starts it."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+echo start >> "$FAKE_LOG"
+if ! mkdir "$FAKE_LOG.running" 2>/dev/null; then echo overlap >> "$FAKE_LOG"; fi
+echo $$ > "$FAKE_MVN_PID"
+sleep 4
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
+rmdir "$FAKE_LOG.running" 2>/dev/null || true
+"""
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_a_launch_after_the_builder_was_killed_waits_for_its_build_instead_of_starting_another(self):
+        import signal
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            log, mvn_pid = Path(d, "builds.log"), Path(d, "mvn.pid")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_MVN_PID=str(mvn_pid))
+            first = subprocess.Popen([str(root / "falcon"), "env", "-q"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(300):
+                    if mvn_pid.exists() and mvn_pid.read_text().strip():
+                        break
+                    time.sleep(0.1)
+                self.assertTrue(mvn_pid.exists(), "the stand-in build did not start")
+                first.kill()
+                first.wait(timeout=10)
+                second = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
+                                        timeout=60)
+            finally:
+                first.kill()
+                first.wait()
+                # the orphaned build, should the test fail while it runs
+                try:
+                    os.killpg(int(mvn_pid.read_text()), signal.SIGKILL)
+                except (FileNotFoundError, ProcessLookupError, ValueError):
+                    pass
+            self.assertEqual(second.returncode, 0, second.stderr)
+            self.assertEqual(second.stdout, "ran\n", second.stderr)
+            self.assertTrue(second.stderr.startswith("falcon: waiting for another falcon build"), second.stderr)
+            self.assertEqual(log.read_text().split(), ["start"], "one build, no second Maven beside the killed launcher's")
+            self.assertNotIn("\0", (root / "java" / "cli" / "target" / "launcher-build.log").read_text())
 
 
 class FirstUseBuildOutputTest(unittest.TestCase):
@@ -932,7 +1029,7 @@ class AddressSpaceLimitTest(unittest.TestCase):
             r = assert_refused_under_address_limit(self, root, 4000000, root, env,
                                                    "falcon: the address space is limited to 3906 MiB (ulimit -v 4000000), "
                                                    "too little for the JVM with the heap limit 2g (FALCON_HEAP, by default): ")
-            self.assertIn("lower FALCON_HEAP", r.stderr)
+            self.assertIn("or run with FALCON_HEAP=256m", r.stderr)
 
 
 class AddressSpaceProbeTest(unittest.TestCase):
@@ -967,7 +1064,7 @@ class AddressSpaceProbeTest(unittest.TestCase):
             self.assertIn("(FALCON_JAVA_OPTS's -Xmx): ", r.stderr)
             self.assertNotIn(": #;", r.stderr)
             self.assertNotIn("FALCON_HEAP=256m", r.stderr)
-            self.assertIn("lower the -Xmx in FALCON_JAVA_OPTS", r.stderr)
+            self.assertIn("or run with FALCON_JAVA_OPTS='-Xmx64m -XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=32m'", r.stderr)
             self.assertEqual(left, [], "the probe's crash report is left in the working folder")
         with tempfile.TemporaryDirectory() as d:
             r, left = self.launch(d, 2000000, FALCON_HEAP="256m", JAVA_TOOL_OPTIONS="-Dfile.encoding=UTF-8")
@@ -1008,6 +1105,36 @@ class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
                                                    "too little for the JVM with the heap limit 256m and OpenBLAS")
             self.assertNotIn("FALCON_HEAP=256m", r.stderr)
             self.assertEqual(list(work.iterdir()), [], "a crash or replay file was left in the working folder")
+
+    def test_each_setting_a_refusal_under_the_limit_offers_runs_under_it(self):
+        """Under ulimit -v 3000000 the default 2g was offered 'FALCON_HEAP=256m', which OpenBLAS then refused, and that
+        refusal offered only a larger ulimit -v, though a smaller class space and code cache let falcon run."""
+        if not JAR.exists() or (not os.environ.get("JAVA_HOME") and shutil.which("java") is None):
+            self.skipTest("needs the built jar and java")
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = built_clone(d, "#!/bin/sh\nexit 0\n")
+            jar = root / "java" / "cli" / "target" / "falcon.jar"
+            shutil.copyfile(JAR, jar)
+            os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            base = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS")}
+            for heap in (None, "256m"):
+                env = dict(base, **({"FALCON_HEAP": heap} if heap else {}))
+                r = assert_refused_under_address_limit(self, root, 3000000, d, env, "falcon: the address space is limited to 2929 MiB")
+                if ", or run with " not in r.stderr:
+                    self.assertIn("neither a heap limit of 256m nor a smaller class space and code cache", r.stderr)
+                    continue
+                offered = r.stderr.split(", or run with ", 1)[1].strip().split(", or ")
+                for fix in offered:
+                    followed = dict(env)
+                    heap_offered = re.search(r"FALCON_HEAP=(\d+m)", fix)
+                    opts_offered = re.search(r"FALCON_JAVA_OPTS='([^']*)'", fix)
+                    self.assertTrue(heap_offered or opts_offered, fix)
+                    if heap_offered:
+                        followed["FALCON_HEAP"] = heap_offered.group(1)
+                    if opts_offered:
+                        followed["FALCON_JAVA_OPTS"] = opts_offered.group(1)
+                    ran = under_address_limit(root, 3000000, "env", d, followed)
+                    self.assertEqual(ran.returncode, 0, f"offered {fix}, refused again: {ran.stderr}")
 
 
 class JavaToolOptionsTest(unittest.TestCase):

@@ -429,16 +429,61 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /**
      * A mapped X is no memory (its pages are the page cache's, which MemAvailable counts), but under ulimit -v the whole
      * mapping counts against the address space: counted as 0 there, a 1 GiB X passed the plan and its mmap failed with
-     * "Cannot allocate memory", an internal error. {@code room}: {@link SystemInfo#addressSpaceRoom()} (null: no limit).
+     * "Cannot allocate memory", an internal error. {@code limit}: the address-space limit in bytes (-1: none);
+     * {@code vmSize}: what this JVM has reserved (-1: unknown); {@code maxHeap}: its heap limit, reserved whole up front.
+     * {@code notReadByMp}, {@code notReadWithoutGrads}: as for {@link #check}, for the offer of a run without X.
+     * Each option it offers is one that fits: "a smaller FALCON_HEAP" was offered whatever the deficit, and a user who
+     * followed it down to the least heap the run holds in was refused again, then told the heap was too small.
      */
-    void checkMappedXAgainstAddressSpace(SystemInfo.Available room) {
+    void checkMappedXAgainstAddressSpace(long limit, long vmSize, long maxHeap, List<String> notReadByMp, List<String> notReadWithoutGrads) {
+        SystemInfo.Available room = SystemInfo.addressSpaceRoom(limit, vmSize);
         long mapped = mappedXBytes();
-        if (room == null || mapped == 0 || required() + mapped <= room.bytes()) return;
+        if (room == null || mapped == 0 || fitsInAddressSpace(room.bytes())) return;
+        long deficit = required() + mapped - room.bytes();
+        List<String> options = new ArrayList<>();
+        String reason = "";
+        // the JVM reserves its whole heap limit: a lower one gives back what it lowers, down to the least the run holds in
+        long step = 16L << 20, least = leastHeapLimit(), largestFitting = (maxHeap - deficit) / step * step;
+        if (largestFitting >= least) {
+            options.add("FALCON_HEAP=" + (largestFitting >> 20) + "m or lower, down to the " + (least >> 20) + "m the run's heap needs"
+                    + " (the JVM reserves its whole heap limit up front)");
+        } else {
+            reason = "; no FALCON_HEAP fits with this X mapped: the least that holds the run's heap, " + (least >> 20) + "m, leaves "
+                    + SystemInfo.bytes(room.bytes() + maxHeap - least) + " of address space";
+        }
+        long rowsFitting = mostRowsInAddressSpace(room.bytes());
+        if (rowsFitting >= 1 && rowsFitting < rows) {
+            options.add("at most " + rowsFitting + " rows (samples) in X" + heapLimitClause(atRows(rowsFitting), maxHeap));
+        }
+        MemoryPlan withoutX = selectionWithoutX();
+        if (withoutX.fitsWithLeastHeapLimit() && withoutX.requiredWithLeastHeapLimit() <= room.bytes()) {
+            options.add(withoutXOffer(withoutX, maxHeap, notReadByMp, notReadWithoutGrads));
+        }
+        // at this heap limit the deficit is the limit's shortfall; in the kB ulimit -v takes, rounded up to 100,000 kB,
+        // since what the JVM has reserved by the plan varies by a few MB from one run to the next
+        long neededKib = ((limit + deficit) / 1024 / 100_000 + 1) * 100_000;
+        options.add("ulimit -v " + neededKib + " or more (in kB; ulimit -v unlimited lifts it)");
         throw InputException.of("memory", "estimate", "the run needs about " + SystemInfo.bytes(required() + mapped)
                         + " of address space, " + SystemInfo.bytes(mapped) + " of it X's mapping of its file (mapped pages are no"
                         + " memory, but the limit counts them whole), but only " + SystemInfo.bytes(room.bytes()) + " is available ("
-                        + room.source() + ")",
-                "options that fit: " + room.fix() + ", or fewer rows in X");
+                        + room.source() + ")" + reason,
+                "options that fit: " + String.join("; ", options));
+    }
+
+    /** Whether this run, its X's mapping counted whole, fits in {@code room} bytes of address space. */
+    private boolean fitsInAddressSpace(long room) {
+        return required() + mappedXBytes() <= room;
+    }
+
+    /** The most rows of X with which this run, its X mapped, fits in {@code room} bytes of address space; 0 where none do. */
+    private long mostRowsInAddressSpace(long room) {
+        if (!atRows(1).fitsInAddressSpace(room)) return 0;
+        long fits = 1, exceeds = rows;
+        while (exceeds - fits > 1) {
+            long middle = fits + (exceeds - fits) / 2;
+            if (atRows(middle).fitsInAddressSpace(room)) fits = middle; else exceeds = middle;
+        }
+        return fits;
     }
 
     /** How many X the run holds copied (not mapped from their files): stage 0's, and the current stage's where it is another. */
@@ -803,6 +848,23 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
     }
 
+    /**
+     * The offer of this file-input run without X ({@code withoutX}, {@link #selectionWithoutX}): mp without --grads for a
+     * solver, else the same method with --grads dropped, each naming the options it drops with it.
+     */
+    private String withoutXOffer(MemoryPlan withoutX, long maxHeap, List<String> notReadByMp, List<String> notReadWithoutGrads) {
+        // with the FALCON_HEAP it needs where this run's limit would be warned of, as the other offers are: followed
+        // as written, the offer of mp was warned to set FALCON_HEAP=16m
+        String heap = heapLimitClause(withoutX, maxHeap);
+        // set off from a "which ..." clause before it: "which mp without X does not read with FALCON_HEAP=16m" misread
+        String mpHeap = heap.isEmpty() || notReadByMp.isEmpty() ? heap : "," + heap;
+        String dropHeap = heap.isEmpty() || notReadWithoutGrads.isEmpty() ? heap : "," + heap;
+        return solver() ? "--method mp without --backsolve and without --grads" + (notReadByMp.isEmpty() ? "" : " or " + inWords(notReadByMp)
+                        + ", which mp without X does not read") + mpHeap + " (its selection needs no X; falcon and the backsolve do)"
+                : "drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it") + dropHeap
+                        + " (the selection itself does not need X; only the objective does)";
+    }
+
     /** This run without the FLOP-aware selection's heap: magnitude without X, whose report has no lower bound to run it. */
     private MemoryPlan withoutTheBoundsSelection() {
         return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes - (selectsByFlops && !solver() ? selectionHeap : 0), available,
@@ -1004,7 +1066,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long maxHeap = heapLimitOfThisJvm();
         checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads);
         checkJavaCppMaxBytes(SystemInfo.JavaCppCap.of("maxBytes"));
-        checkMappedXAgainstAddressSpace(SystemInfo.addressSpaceRoom());
+        checkMappedXAgainstAddressSpace(SystemInfo.addressSpaceLimit(SystemInfo.LIMITS), SystemInfo.vmSize(), maxHeap, notReadByMp, notReadWithoutGrads);
         if (available < 0 || required() <= available) return;
         List<String> options = new ArrayList<>();
         // why no rows fit, said as a reason beside the figures: it was listed among the "options that fit"
@@ -1086,18 +1148,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             MemoryPlan withoutX = selectionWithoutX();
             // held to the least FALCON_HEAP, as the offers of rows are: at the plain estimate the offer was made where no
             // heap limit fitted and read "with FALCON_HEAP=0m"
-            if (withoutX.fitsWithLeastHeapLimit()) {
-                // with the FALCON_HEAP it needs where this run's limit would be warned of, as the other offers are: followed
-                // as written, the offer of mp was warned to set FALCON_HEAP=16m
-                String heap = heapLimitClause(withoutX, maxHeap);
-                // set off from a "which ..." clause before it: "which mp without X does not read with FALCON_HEAP=16m" misread
-                String mpHeap = heap.isEmpty() || notReadByMp.isEmpty() ? heap : "," + heap;
-                String dropHeap = heap.isEmpty() || notReadWithoutGrads.isEmpty() ? heap : "," + heap;
-                options.add(solver() ? "--method mp without --backsolve and without --grads" + (notReadByMp.isEmpty() ? "" : " or " + inWords(notReadByMp)
-                                + ", which mp without X does not read") + mpHeap + " (its selection needs no X; falcon and the backsolve do)"
-                        : "drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it") + dropHeap
-                                + " (the selection itself does not need X; only the objective does)");
-            }
+            if (withoutX.fitsWithLeastHeapLimit()) options.add(withoutXOffer(withoutX, maxHeap, notReadByMp, notReadWithoutGrads));
         }
         // an address-space limit or a JavaCPP cap is lifted where it is set, not by another machine
         String fix = SystemInfo.availableFix(available);

@@ -125,7 +125,15 @@ final class SystemInfo {
      */
     /** {@link #addressSpaceRoom(long, long)} of this process now, or null where no address-space limit is set. */
     static Available addressSpaceRoom() {
-        return addressSpaceRoom(addressSpaceLimit(Path.of("/proc/self/limits")), procKilobytes(Path.of("/proc/self/status"), "VmSize:"));
+        return addressSpaceRoom(addressSpaceLimit(LIMITS), vmSize());
+    }
+
+    /** This process's limits, among them its address-space limit. */
+    static final Path LIMITS = Path.of("/proc/self/limits");
+
+    /** The address space this process has reserved (VmSize), in bytes; -1 where it cannot be read. */
+    static long vmSize() {
+        return procKilobytes(Path.of("/proc/self/status"), "VmSize:");
     }
 
     static Available addressSpaceRoom(long limit, long vmSize) {

@@ -81,8 +81,47 @@ class MemoryLimitsTest {
         assertTrue(c.output().contains("falcon: error: memory: estimate: the run needs about"), c.output());
         assertTrue(c.output().contains("of it X's mapping of its file"), c.output());
         assertTrue(c.output().contains("(the address-space limit (ulimit -v) of 3.8 GiB less the"), c.output());
-        assertTrue(c.output().contains("a larger ulimit -v"), c.output());
+        assertTrue(c.output().contains(" or more (in kB; ulimit -v unlimited lifts it)"), c.output());
         assertFalse(c.output().contains("internal error"), c.output());
+    }
+
+    /**
+     * mp with a mapped X of 128 x 4,000,000 float32 (1.9 GiB) under ulimit -v 4000000 with a 256m heap and the small class
+     * space: the refusal listed "a smaller FALCON_HEAP" among the options that fit, and followed down to 32m it was
+     * refused the same way (at 16m, for the heap), while the run without --grads, which fits, was not offered and "a
+     * larger ulimit -v" named no figure. Each option named must fit: the ulimit -v it names runs.
+     */
+    @Test
+    void aMappedXRefusalUnderUlimitOffersOnlyOptionsThatFit() throws Exception {
+        long rows = 128, p = 4_000_000;
+        Path x = dir.resolve("X.npy");
+        writeNpyHeader(x, "{'descr': '<f4', 'fortran_order': True, 'shape': (" + rows + ", " + p + "), }", rows * p * 4);
+        Path w = dir.resolve("w.npy"), f = dir.resolve("f.npy");
+        writeVector(w, p, i -> 1f + i % 1000);
+        writeVector(f, p, i -> 1f);
+        List<String> jvm = List.of("-Xmx256m", "-XX:CompressedClassSpaceSize=64m", "-XX:ReservedCodeCacheSize=32m",
+                "-Dorg.bytedeco.javacpp.maxBytes=0", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
+        String[] prune = {"prune", "--method", "mp", "-X", x.toString(), "--weights", w.toString(), "--flops-per-weight", f.toString(),
+                "--device", "cpu", "--keep-flops", "0.3", "--out", dir.resolve("o.npy").toString(), "-q"};
+        Child c = falcon("ulimit -v 4000000;", jvm, prune);
+        assertEquals(2, c.code(), c.output());
+        assertTrue(c.output().contains("of it X's mapping of its file"), c.output());
+        assertFalse(c.output().contains("a smaller FALCON_HEAP"), c.output());
+        assertTrue(c.output().contains("no FALCON_HEAP fits with this X mapped"), c.output());
+        assertTrue(c.output().contains("drop --grads"), c.output());
+        java.util.regex.Matcher ulimit = java.util.regex.Pattern.compile("ulimit -v (\\d+) or more").matcher(c.output());
+        assertTrue(ulimit.find(), c.output());
+        Child followed = falcon("ulimit -v " + ulimit.group(1) + ";", jvm, prune);
+        assertFalse(followed.output().contains("of address space"), followed.output());
+        assertEquals(0, followed.code(), followed.output());
+    }
+
+    /** A float32 vector of {@code p} values {@code value(i)} as an .npy file. */
+    private static void writeVector(Path file, long p, java.util.function.IntToDoubleFunction value) throws java.io.IOException {
+        writeNpyHeader(file, "{'descr': '<f4', 'fortran_order': False, 'shape': (" + p + ",), }", 0);
+        java.nio.ByteBuffer data = java.nio.ByteBuffer.allocate(Math.toIntExact(4 * p)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < p; i++) data.putFloat((float) value.applyAsDouble(i));
+        Files.write(file, data.array(), java.nio.file.StandardOpenOption.APPEND);
     }
 
     /** An .npy file's version 1.0 header for {@code dict}, padded to 64 bytes, then {@code dataBytes} of zeros (sparse). */
