@@ -1165,8 +1165,11 @@ final class PruneCommand implements Callable<Integer> {
         Map<String, Object> after = new LinkedHashMap<>();
         after.put("ours", s.qFinal());
         after.put("falcon_authors", s.qFinalAuthors());
-        after.put("ratio_to_mp_support", s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
-        if (!(s.qMp() > 0)) after.put("ratio_note", noRatio(s.qMp()));
+        // weights outside the budgets (falcon++ stopped early) and mp's support at them answer two problems: their ratio
+        // read as falcon++ beating mp by orders of magnitude, as the lower bound's gap would have
+        boolean within = withinBudgets(r, budgets);
+        after.put("ratio_to_mp_support", within && s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
+        if (!within || !(s.qMp() > 0)) after.put("ratio_note", noRatio(s.qMp(), within));
         o.put("q_final", after);
         o.put("seconds", s.seconds());
         if (blockSizeNote != null) o.put("block_size_note", blockSizeNote);
@@ -1283,12 +1286,17 @@ final class PruneCommand implements Callable<Integer> {
         return o;
     }
 
+    /** Why Q after is compared with nothing that holds within the budgets: the lower bound, mp's support. */
+    private static final String NOT_WITHIN_BUDGETS = "the weights are not within the budgets (falcon++ stopped before its last stage)";
+
     /**
-     * Why Q after the solver is not given as a ratio to Q on mp's support. A linear term can make the latter negative,
+     * Why Q after the solver is not given as a ratio to Q on mp's support (mp's support is at the budgets, weights
+     * outside them another problem). A linear term can make the latter negative,
      * where a ratio reads backwards (a lower Q gives a larger one); the summary said "is 0" for it as well.
      */
-    private static String noRatio(double qMp) {
-        return qMp == 0 ? "no ratio: Q on mp's support is 0"
+    private static String noRatio(double qMp, boolean within) {
+        return !within ? "no ratio: " + NOT_WITHIN_BUDGETS
+                : qMp == 0 ? "no ratio: Q on mp's support is 0"
                 : !Double.isFinite(qMp) ? "no ratio: Q on mp's support is not finite"
                 : String.format(Locale.ROOT, "no ratio: Q on mp's support is %.6g, not positive (the linear term)", qMp);
     }
@@ -1900,7 +1908,7 @@ final class PruneCommand implements Callable<Integer> {
         // lie below it, and a negative "gap" would read as a bound that does not hold
         o.put("relative_gap_of_after", within ? ours.relativeRoom(after.q()) : null);
         o.put("relative_gap_of_after_falcon_authors", within ? theirs.relativeRoom(after.falconValue()) : null);
-        if (!within) o.put("gap_note", "not compared: the weights are not within the budgets (falcon++ stopped before its last stage)");
+        if (!within) o.put("gap_note", "not compared: " + NOT_WITHIN_BUDGETS);
         o.put("of_which_selection_lp", ours.selectionSlack());
         return o;
     }
@@ -2179,7 +2187,8 @@ final class PruneCommand implements Callable<Integer> {
             FalconSolver.Result f = sv.falcon();
             o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (%s), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
                     // significant digits: a backsolve's ratio of 4e-5 read "ratio 0.0000" to four decimals
-                    sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp()) : noRatio(sv.qMp()),
+                    withinBudgets(r, b) && sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp())
+                            : noRatio(sv.qMp(), withinBudgets(r, b)),
                     sv.backsolve().cliName(),
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
                     f == null ? "" : String.format(Locale.ROOT, ", %s%d DFO iterations in %d rounds (%s)",

@@ -3218,11 +3218,24 @@ class MainTest {
         JsonNode bound = rep.at("/objective/lower_bound");
         assertTrue(bound.get("relative_gap_of_after").isNull() && bound.get("relative_gap_of_after_falcon_authors").isNull(), bound.toString());
         assertTrue(bound.at("/gap_note").asText().contains("not within the budgets"), bound.toString());
+        // nor is mp's support, which is at the budgets: the ratio of the two Q read as falcon++ beating mp by a factor of 1e5
+        assertTrue(solver.at("/q_final/ratio_to_mp_support").isNull(), solver.toString());
+        assertEquals("no ratio: the weights are not within the budgets (falcon++ stopped before its last stage)",
+                solver.at("/q_final/ratio_note").asText(), solver.toString());
         try (var w = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "out", P)) {
             long nz = 0;
             for (int i = 0; i < P; i++) if (w.get(i) != 0) nz++;
             assertEquals(solver.at("/stages/0/kept").asLong(), nz);
         }
+        try (Stream<Path> files = Files.walk(outDir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+        Run loud = run(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.7",
+                "--max-iterations", "10", "--grads-command", cmd)).filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(1, loud.code(), loud.err());
+        List<String> solverLine = loud.out().lines().filter(l -> l.startsWith("  solver: ")).toList();
+        assertTrue(solverLine.size() == 1 && solverLine.get(0).contains("(no ratio: the weights are not within the budgets")
+                && !solverLine.get(0).contains("(ratio "), loud.out());
     }
     /**
      * A failed command's stderr tail was copied raw (NUL, BEL, a colour, an OSC title sequence) into the stdout summary,
