@@ -497,7 +497,7 @@ final class PruneCommand implements Callable<Integer> {
 
         // Budgets are resolved as early as the layer table is known, so bad budgets fail before heavy work.
         Budgets budgets = layers != null ? resolveBudgets(layers) : null;
-        if (budgets != null) checkStartLevels(m, budgets);
+        if (budgets != null) checkStartLevels(m, layers, budgets, errW);
         // the one line on the backend (the library logs it at INFO; the CLI keeps its log to warnings and says it here),
         // after the usage errors that can be found before loading: it came before them, a long note above a one-line error
         if (!quiet) errW.println("falcon: " + choice.explanation());
@@ -537,7 +537,7 @@ final class PruneCommand implements Callable<Integer> {
                 if (layers == null) {
                     layers = layersFromFlops(flopsPerWeight, costsOption, p);
                     budgets = resolveBudgets(layers);
-                    checkStartLevels(m, budgets);
+                    checkStartLevels(m, layers, budgets, errW);
                 }
                 res.weights = ArrayFiles.readWeights(weights, "--weights", p);
                 // as X's below: float64 weights are rounded to float32, which the report alone can tell afterwards
@@ -719,7 +719,7 @@ final class PruneCommand implements Callable<Integer> {
     // ---------------------------------------------------------------- validation
 
     /** falcon++'s start levels against the budgets, as soon as these are known: before X is read. */
-    private void checkStartLevels(Method m, Budgets budgets) {
+    private void checkStartLevels(Method m, LayerTable layers, Budgets budgets, PrintWriter errW) {
         if (m != Method.FALCON_PLUS_PLUS) return;
         // A start level for a budget that stays dense would be dropped by the schedule without a word
         if (startKeepFlops != null && budgets.flopsFraction() >= 1) {
@@ -749,6 +749,16 @@ final class PruneCommand implements Callable<Integer> {
             throw InputException.of(option, "value", typed(option, startNnzLevel()) + " is below the NNZ target "
                     + Numbers.shown(budgets.nnzFraction())
                     + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
+        }
+        refuseGradientSourcesTheScheduleNeverReads(true, layers, budgets);
+        // Without a gradient source nothing goes unread, as with --schedule const: the run goes on. But const was asked
+        // for by name, where a start level typed at its target (0.3 for 0.8) turned any schedule into it without a word,
+        // and a one-stage run was reported as T stages.
+        String why = stages > 1 && !constantSchedule() ? whyTheScheduleNeverChangesTheBudgets(layers, budgets) : null;
+        if (why != null) {
+            errW.println("falcon: warning: every stage runs at the final budgets with " + why + ": stages 1.." + (stages - 1)
+                    + " keep stage 0's weights and are not solved, a one-stage run; give a start level above its target (e.g. --start-keep 0.8)"
+                    + " for a schedule, or --stages 1 without start levels");
         }
     }
 
@@ -920,16 +930,7 @@ final class PruneCommand implements Callable<Integer> {
                         + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
             }
         }
-        // every const stage has the final budgets, which stage 0's weights meet: each later stage keeps them whatever its X
-        // (Q around them is 0), is not solved and does not ask for its X, so the command would never run, nor a stage's file be read
-        if (plusPlus && constantSchedule() && stages > 1 && (gradsCommand != null || gradsPattern())) {
-            throw InputException.of(gradsCommand != null ? "--grads-command" : "--grads", "option", "would never be used with --schedule const:"
-                    + " every stage has the final budgets, which stage 0's weights already meet, so each later stage keeps them whatever its X",
-                    stages == 2 ? leaveConstantSchedule() + (gradsCommand != null && startNnzLevel() >= 1 && startFlopsLevel() >= 1
-                            ? " and give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)" : "")
-                            + ", or give one X file"
-                            : "use " + leaveConstantSchedule() + ", or one X file");
-        }
+        refuseGradientSourcesTheScheduleNeverReads(plusPlus, null, null);
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
         // --stages 1000000000 (or 100000) ran on with no end in sight, showing only the elapsed time: each stage is a full
         // solve (about a second on resnet20, minutes on a large model; with --grads-command also a run of the command) and
@@ -1016,6 +1017,44 @@ final class PruneCommand implements Callable<Integer> {
     private String leaveConstantSchedule() {
         return stages == 2 ? "drop --schedule const (with --stages 2 the default runs stage 0 at the start levels and stage 1 at the final budgets)"
                 : "--schedule poly, linear or exp";
+    }
+
+    /**
+     * Why every stage of the schedule has the final budgets, or null where it moves them: --schedule const, or start
+     * levels whose budgets are already the final ones (as MultiStage rounds them: a start level at its target, or
+     * within a weight of it). {@code budgets} null: before the layer table is known, when only const can be told.
+     */
+    private String whyTheScheduleNeverChangesTheBudgets(LayerTable layers, Budgets budgets) {
+        if (constantSchedule()) return "--schedule const";
+        if (budgets == null || !MultiStage.budgetsNeverChange(layers, budgets.nnz(), budgets.flops(), stages,
+                MultiStage.Schedule.parse(schedule, "--schedule"), startNnzLevel(), startFlopsLevel())) {
+            return null;
+        }
+        List<String> levels = new ArrayList<>();
+        if (budgets.nnzFraction() < 1) levels.add((startKeepNnz != null ? "--start-keep-nnz " : "--start-keep ") + Numbers.shown(startNnzLevel()));
+        if (budgets.flopsFraction() < 1) levels.add((startKeepFlops != null ? "--start-keep-flops " : "--start-keep ") + Numbers.shown(startFlopsLevel()));
+        if (levels.isEmpty()) return null; // no budget below dense: nothing is scheduled, nor pruned
+        return "start levels at the targets (" + String.join(" and ", levels.stream().distinct().toList())
+                + " give stage 0 the final budgets, whatever the schedule)";
+    }
+
+    /**
+     * Every stage at the final budgets (--schedule const, or start levels at the targets): stage 0's weights meet each
+     * later stage's budgets, so that stage keeps them whatever its X (Q around them is 0), is not solved and does not ask
+     * for its X. The command would never run, nor a stage's file be read. {@code budgets} null: before the layer table
+     * is known (const only); called again once it is.
+     */
+    private void refuseGradientSourcesTheScheduleNeverReads(boolean plusPlus, LayerTable layers, Budgets budgets) {
+        if (!plusPlus || stages <= 1 || gradsCommand == null && !gradsPattern()) return;
+        String why = whyTheScheduleNeverChangesTheBudgets(layers, budgets);
+        if (why == null) return;
+        String fix = !constantSchedule() ? "give a start level above its target (e.g. --start-keep 0.8), or one X file"
+                : stages == 2 ? leaveConstantSchedule() + (gradsCommand != null && startNnzLevel() >= 1 && startFlopsLevel() >= 1
+                        ? " and give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)" : "")
+                        + ", or give one X file"
+                : "use " + leaveConstantSchedule() + ", or one X file";
+        throw InputException.of(gradsCommand != null ? "--grads-command" : "--grads", "option", "would never be used with " + why
+                + ": every stage has the final budgets, which stage 0's weights already meet, so each later stage keeps them whatever its X", fix);
     }
 
     /**
@@ -1130,8 +1169,11 @@ final class PruneCommand implements Callable<Integer> {
         Map<String, Object> after = new LinkedHashMap<>();
         after.put("ours", s.qFinal());
         after.put("falcon_authors", s.qFinalAuthors());
-        after.put("ratio_to_mp_support", s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
-        if (!(s.qMp() > 0)) after.put("ratio_note", noRatio(s.qMp()));
+        // weights outside the budgets (falcon++ stopped early) and mp's support at them answer two problems: their ratio
+        // read as falcon++ beating mp by orders of magnitude, as the lower bound's gap would have
+        boolean within = withinBudgets(r, budgets);
+        after.put("ratio_to_mp_support", within && s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
+        if (!within || !(s.qMp() > 0)) after.put("ratio_note", noRatio(s.qMp(), within));
         o.put("q_final", after);
         o.put("seconds", s.seconds());
         if (blockSizeNote != null) o.put("block_size_note", blockSizeNote);
@@ -1248,12 +1290,17 @@ final class PruneCommand implements Callable<Integer> {
         return o;
     }
 
+    /** Why Q after is compared with nothing that holds within the budgets: the lower bound, mp's support. */
+    private static final String NOT_WITHIN_BUDGETS = "the weights are not within the budgets (falcon++ stopped before its last stage)";
+
     /**
-     * Why Q after the solver is not given as a ratio to Q on mp's support. A linear term can make the latter negative,
+     * Why Q after the solver is not given as a ratio to Q on mp's support (mp's support is at the budgets, weights
+     * outside them another problem). A linear term can make the latter negative,
      * where a ratio reads backwards (a lower Q gives a larger one); the summary said "is 0" for it as well.
      */
-    private static String noRatio(double qMp) {
-        return qMp == 0 ? "no ratio: Q on mp's support is 0"
+    private static String noRatio(double qMp, boolean within) {
+        return !within ? "no ratio: " + NOT_WITHIN_BUDGETS
+                : qMp == 0 ? "no ratio: Q on mp's support is 0"
                 : !Double.isFinite(qMp) ? "no ratio: Q on mp's support is not finite"
                 : String.format(Locale.ROOT, "no ratio: Q on mp's support is %.6g, not positive (the linear term)", qMp);
     }
@@ -1865,7 +1912,7 @@ final class PruneCommand implements Callable<Integer> {
         // lie below it, and a negative "gap" would read as a bound that does not hold
         o.put("relative_gap_of_after", within ? ours.relativeRoom(after.q()) : null);
         o.put("relative_gap_of_after_falcon_authors", within ? theirs.relativeRoom(after.falconValue()) : null);
-        if (!within) o.put("gap_note", "not compared: the weights are not within the budgets (falcon++ stopped before its last stage)");
+        if (!within) o.put("gap_note", "not compared: " + NOT_WITHIN_BUDGETS);
         o.put("of_which_selection_lp", ours.selectionSlack());
         return o;
     }
@@ -2144,7 +2191,8 @@ final class PruneCommand implements Callable<Integer> {
             FalconSolver.Result f = sv.falcon();
             o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (%s), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
                     // significant digits: a backsolve's ratio of 4e-5 read "ratio 0.0000" to four decimals
-                    sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp()) : noRatio(sv.qMp()),
+                    withinBudgets(r, b) && sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp())
+                            : noRatio(sv.qMp(), withinBudgets(r, b)),
                     sv.backsolve().cliName(),
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
                     f == null ? "" : String.format(Locale.ROOT, ", %s%d DFO iterations in %d rounds (%s)",

@@ -3162,6 +3162,38 @@ class MainTest {
                 "falcon substitutes shell-quoted paths");
     }
 
+    /**
+     * Start levels at the targets give every stage the final budgets, as --schedule const does: stages 1.. kept stage
+     * 0's weights, the command never ran and the run said exit 0, where the same run spelt with --schedule const is
+     * refused. Refused the same way; without a gradient source the run goes on with a warning.
+     */
+    @Test
+    void startLevelsAtTheTargetsAreRefusedWithAGradientSourceAsTheConstantScheduleIs() throws IOException {
+        Path log = dir.resolve("ran.txt");
+        String cmd = "echo ran >> '" + log + "' && cp '" + xFile + "' {grads} && test -s {weights}";
+        for (int t = 0; t < 3; t++) Files.copy(xFile, dir.resolve("X_" + t + ".npy"));
+        String never = "would never be used with start levels at the targets (--start-keep-flops 0.4";
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.4", "--grads-command", cmd)),
+                2, "--grads-command: option: " + never, "every stage has the final budgets", "give a start level above its target");
+        assertFalse(Files.exists(log), "the command never runs");
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--keep-nnz", "0.5", "--method", "falcon++", "--stages", "4", "--schedule", "linear",
+                "--start-keep-flops", "0.4", "--start-keep-nnz", "0.5", "--grads-command", cmd)), 2, "--grads-command: option: would never be used with start levels at the targets (--start-keep-nnz 0.5 and --start-keep-flops 0.4 give stage 0");
+        assertFails(run(with(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.4"), "--grads",
+                dir.resolve("X_{t}.npy").toString())), 2, "--grads: option: " + never);
+
+        // no source goes unread: the run goes on, saying it is a one-stage run
+        Run plain = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.4", "--max-iterations", "5"));
+        assertEquals(0, plain.code(), plain.err());
+        assertTrue(plain.err().contains("falcon: warning: every stage runs at the final budgets with start levels at the targets (--start-keep-flops 0.4"),
+                plain.err());
+        // a start level above its target schedules: no refusal, no warning
+        Run scheduled = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.7", "--max-iterations", "5",
+                "--grads-command", cmd));
+        assertEquals(0, scheduled.code(), scheduled.err());
+        assertFalse(scheduled.err().contains("final budgets"), scheduled.err());
+        assertEquals(2, Files.readAllLines(log).size(), "the command runs for stages 1 and 2");
+    }
+
     @Test
     void failingGradsCommandKeepsTheLastCompletedStage() throws IOException {
         String cmd = ": {weights} {grads}; echo 'export.py: CUDA out of memory' >&2; exit 3";
@@ -3186,11 +3218,24 @@ class MainTest {
         JsonNode bound = rep.at("/objective/lower_bound");
         assertTrue(bound.get("relative_gap_of_after").isNull() && bound.get("relative_gap_of_after_falcon_authors").isNull(), bound.toString());
         assertTrue(bound.at("/gap_note").asText().contains("not within the budgets"), bound.toString());
+        // nor is mp's support, which is at the budgets: the ratio of the two Q read as falcon++ beating mp by a factor of 1e5
+        assertTrue(solver.at("/q_final/ratio_to_mp_support").isNull(), solver.toString());
+        assertEquals("no ratio: the weights are not within the budgets (falcon++ stopped before its last stage)",
+                solver.at("/q_final/ratio_note").asText(), solver.toString());
         try (var w = ArrayFiles.readVector(outDir.resolve("p.npy").toString(), "out", P)) {
             long nz = 0;
             for (int i = 0; i < P; i++) if (w.get(i) != 0) nz++;
             assertEquals(solver.at("/stages/0/kept").asLong(), nz);
         }
+        try (Stream<Path> files = Files.walk(outDir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+        Run loud = run(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep-flops", "0.7",
+                "--max-iterations", "10", "--grads-command", cmd)).filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(1, loud.code(), loud.err());
+        List<String> solverLine = loud.out().lines().filter(l -> l.startsWith("  solver: ")).toList();
+        assertTrue(solverLine.size() == 1 && solverLine.get(0).contains("(no ratio: the weights are not within the budgets")
+                && !solverLine.get(0).contains("(ratio "), loud.out());
     }
     /**
      * inspect showed the report of a falcon++ run that stopped at stage 1, its weights stage 0's and above the FLOP budget

@@ -178,6 +178,32 @@ public final class MultiStage {
         public int lastCompletedStage() { return stages.size() - 1; }
     }
 
+    /** Stage t's NNZ budget of {@code stages} from the start level {@code startNnz} to the final budget {@code nnz} of p weights. */
+    private static long nnzBudget(int t, int stages, Schedule schedule, double startNnz, long nnz, int p) {
+        if (t == stages - 1) return nnz;
+        double nnzT = Math.min(1, (double) nnz / p);
+        return Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p, p)));
+    }
+
+    /** Stage t's FLOP budget of {@code stages} from the start level {@code startFlops} to the final budget {@code flops}. */
+    private static double flopsBudget(int t, int stages, Schedule schedule, double startFlops, double flops, LayerTable layers) {
+        if (t == stages - 1) return flops;
+        double dense = layers.denseFlops(), flopsT = dense > 0 ? Math.min(1, flops / dense) : 0;
+        return Math.max(flops, Math.min(dense, Fractions.flopBudget(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense, layers)));
+    }
+
+    /**
+     * Whether every stage of this plan has the final budgets {@code nnz} and {@code flops}, as {@link #run} rounds them:
+     * {@link Schedule#CONST}, one stage, or start levels whose rounded budgets are already the final ones (a start level
+     * equal to its target, or within a weight of it). Stage 0's weights then meet every later stage's budgets, so no later
+     * stage is solved or asks its source for X: a schedule that only repeats stage 0. Every schedule runs monotonically
+     * from the start level to the target, so stage 0's budgets decide it.
+     */
+    public static boolean budgetsNeverChange(LayerTable layers, long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops) {
+        int p = Math.toIntExact(layers.parameters());
+        return nnzBudget(0, stages, schedule, startNnz, nnz, p) <= nnz && flopsBudget(0, stages, schedule, startFlops, flops, layers) <= flops;
+    }
+
     /**
      * Runs T stages from the starting fractions {@code startNnz}, {@code startFlops} (typically 1 = dense) to the
      * budgets {@code nnz}, {@code flops}.
@@ -223,10 +249,8 @@ public final class MultiStage {
         double qHeld = Double.NaN, qReferenceHeld = Double.NaN;
         for (int t = 0; t < stages; t++) {
             long t0 = System.nanoTime();
-            long sT = t == stages - 1 ? nnz
-                    : Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p, p)));
-            double fT = t == stages - 1 ? flops
-                    : Math.max(flops, Math.min(dense, Fractions.flopBudget(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense, layers)));
+            long sT = nnzBudget(t, stages, schedule, startNnz, nnz, p);
+            double fT = flopsBudget(t, stages, schedule, startFlops, flops, layers);
             if (x != null) {
                 // Q on the X in hand, before asking for the next: a source may free it to make room for the next one
                 // (the contract: valid until the next call), and if that call fails these are the run's final values

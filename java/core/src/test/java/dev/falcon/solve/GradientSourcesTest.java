@@ -192,6 +192,35 @@ class GradientSourcesTest {
     }
 
     /**
+     * Start levels at the targets give every stage the final budgets whatever the schedule, as CONST does: the CLI
+     * refuses a gradient source there by this answer, and the run asks the source for stage 0's X only.
+     */
+    @Test
+    void startLevelsAtTheTargetsNeverChangeTheBudgets() {
+        LayerTable layers = layers();
+        int p = Math.toIntExact(layers.parameters());
+        double flopsLevel = 30 / layers.denseFlops(), nnzLevel = 12.0 / p;
+        for (MultiStage.Schedule s : MultiStage.Schedule.values()) {
+            assertTrue(MultiStage.budgetsNeverChange(layers, 12, 30, 4, s, nnzLevel, flopsLevel), s.toString());
+            assertEquals(s == MultiStage.Schedule.CONST, MultiStage.budgetsNeverChange(layers, 12, 30, 4, s, 1, 1), s.toString());
+            // one level above its target moves that budget
+            assertEquals(s == MultiStage.Schedule.CONST, MultiStage.budgetsNeverChange(layers, 12, 30, 4, s, nnzLevel, 1), s.toString());
+        }
+        assertTrue(MultiStage.budgetsNeverChange(layers, 12, 30, 1, MultiStage.Schedule.POLY, 1, 1), "one stage is at the final budgets");
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1); HostMatrix second = matrix(2)) {
+            List<Integer> asked = new java.util.ArrayList<>();
+            MultiStage.GradientSource source = (stage, weights) -> {
+                asked.add(stage);
+                return stage == 0 ? first : second;
+            };
+            MultiStage.Result r = MultiStage.run(b, source, wbar(), null, 0.1, layers, 12, 30, 4, MultiStage.Schedule.LINEAR, nnzLevel, flopsLevel,
+                    SolverOptions.defaults().withMaxIterations(3));
+            assertEquals(List.of(0), asked, "stages 1..3 have stage 0's budgets");
+            for (MultiStage.Stage st : r.stages()) assertEquals(12, st.nnzBudget(), st.toString());
+        }
+    }
+
+    /**
      * The placeholders were replaced one after the other: a {grads} in the weights' path (a TMPDIR that holds one) was
      * replaced again, and the command got a path that does not exist.
      */
