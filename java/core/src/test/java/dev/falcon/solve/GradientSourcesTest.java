@@ -797,29 +797,39 @@ class GradientSourcesTest {
      * result.
      */
     @Test
-    void anInterruptWhileTheCommandRunsStopsTheCommandAndThePrune() throws InterruptedException {
+    void anInterruptWhileTheCommandRunsStopsTheCommandAndThePrune() throws Exception {
+        // The interrupt waits for the command to have started: a fixed 1 s sleep came before stage 0's solve had ended on a
+        // loaded 2-core machine, and the prune stopped in a vector loop instead, never reaching the command.
+        Path started = Files.createTempFile("falcon-command-started", ".flag");
+        Files.delete(started);
         Thread caller = Thread.currentThread();
+        java.util.concurrent.atomic.AtomicLong interruptedAt = new java.util.concurrent.atomic.AtomicLong();
         Thread interrupter = new Thread(() -> {
-            try {
-                Thread.sleep(1000);
-            } catch (InterruptedException ignored) {
-                return;
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (!Files.exists(started) && System.nanoTime() < deadline) {
+                try {
+                    Thread.sleep(20);
+                } catch (InterruptedException ignored) {
+                    return;
+                }
             }
+            interruptedAt.set(System.nanoTime());
             caller.interrupt();
         });
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
-             CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; sleep 30", null)) {
-            long t0 = System.nanoTime();
+             CommandGradients src = new CommandGradients(b, first, ": {weights} {grads}; touch '" + started + "'; sleep 30", null)) {
             interrupter.start();
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> MultiStage.run(b, src, wbar(), null, 0.1, layers(), 12, 30,
                     3, MultiStage.Schedule.LINEAR, 0.8, 0.8, SolverOptions.defaults().withMaxIterations(5)));
             assertTrue(e.getMessage().contains("interrupted") && e.getMessage().contains("stage 1"), e.getMessage());
             assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag is kept");
-            assertTrue((System.nanoTime() - t0) / 1e9 < 20, "the command was stopped");
+            assertTrue(interruptedAt.get() != 0 && (System.nanoTime() - interruptedAt.get()) / 1e9 < 20,
+                    "the command was stopped, not waited for");
         } finally {
             interrupter.interrupt();
             interrupter.join();
             Thread.interrupted();
+            Files.deleteIfExists(started);
         }
     }
 
