@@ -809,6 +809,38 @@ public abstract class AbstractSolverTest {
         return w;
     }
 
+    /**
+     * falcon --backsolve block: the block model drops what the blocks share, so a round's backsolve can land above the DFO
+     * point it was made for. The round keeps the DFO point, but its log row rose with nothing to explain it (every round,
+     * 0.0217493 -> 0.0217495 on the reviewer's rank-deficient X). A backsolve row above the row before it must say that
+     * the DFO point is kept, and the solve's Q must not rise from round to round.
+     */
+    @Test
+    public void aBacksolveRowAboveItsDfoPointSaysTheDfoPointIsKept() {
+        SplittableRandom rnd = new SplittableRandom(67);
+        int n = 16, p = 600;
+        LayerTable layers = table(new int[] {300, 300}, new double[] {4, 1});
+        float[] x = new float[n * p];
+        for (int k = 0; k < x.length; k++) x[k] = (float) rnd.nextGaussian();
+        java.util.Arrays.fill(x, 10 * n, 60 * n, 0f);
+        System.arraycopy(x, 150 * n, x, 100 * n, 50 * n);
+        Instance in = rankDeficientInstance(rnd, n, p, x);
+        double flops = 0.5 * layers.denseFlops();
+        try (HostMatrix m = in.matrix()) {
+            SolverOptions o = SolverOptions.defaults().withBacksolve(Backsolve.Mode.BLOCK).withBlockSize(100).withMaxIterations(20);
+            FalconSolver.Result r = new FalconSolver(backend).solve(m, in.wbar, null, 1e-3, layers, p, flops, null, o);
+            int rises = 0;
+            for (int i = 1; i < r.log().size(); i++) {
+                FalconSolver.IterationLog row = r.log().get(i), before = r.log().get(i - 1);
+                if (row.note() == null || !row.note().startsWith("backsolve block") || row.q() <= before.q()) continue;
+                rises++;
+                assertTrue(row.note().contains("which is kept"), backend.name() + ": backsolve row " + i + " rose from " + before.q()
+                        + " to " + row.q() + " with the note '" + row.note() + "'");
+            }
+            assertTrue(rises > 0, backend.name() + ": no backsolve row rose here; the test needs one (log " + r.log() + ")");
+        }
+    }
+
     /** One layer of p weights over the column-major n x p x, wbar standard normal, no g, every weight at one FLOP. */
     private static Instance rankDeficientInstance(SplittableRandom rnd, int n, int p, float[] x) {
         float[] wbar = new float[p];
