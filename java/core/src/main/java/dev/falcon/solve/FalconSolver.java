@@ -385,6 +385,7 @@ public final class FalconSolver {
                 if (bs != null) {
                     float[] wb = bs.w();
                     double qb = qOf(bs, x, wbar, g, lambda);
+                    double qDfoRow = qCand;
                     if (qb <= qCand) {
                         cand = wb;
                         qCand = qb;
@@ -393,8 +394,11 @@ public final class FalconSolver {
                     } else {
                         close(bs.gram());
                     }
-                    log.add(logEntry(round, -1, qb, dfo.mask, layers, 0, secs(t0),
-                            "backsolve " + opt.backsolve().cliName()));
+                    // the block model drops what the blocks share, and sweeps can stop short of the exact model: such a
+                    // backsolve can land above the DFO point it was made for, which the round then keeps; the row says so,
+                    // as the log's rows otherwise never rise without a word
+                    log.add(logEntry(round, -1, qb, dfo.mask, layers, 0, secs(t0), "backsolve " + opt.backsolve().cliName()
+                            + (qb > qDfoRow ? String.format(java.util.Locale.ROOT, ": above the DFO point's Q %.9g, which is kept", qDfoRow) : "")));
                 }
             }
             bsSeconds += secs(tb);
