@@ -329,14 +329,18 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     }
 
     /**
-     * picocli's help command sets aside what it does not read, and `falcon help prune --bogus` (or `help prune extra`,
-     * `help -x`) printed the usage with exit 0, where an unknown option or argument is bad usage (exit 2) everywhere else:
-     * refused as picocli refuses one to any other command, through the same handler.
+     * picocli sets aside what a request for help does not read: its help command (`falcon help prune --bogus`, `help
+     * prune extra`, `help -x`) and --help/-h or --version/-V on any command (`falcon prune -h --exampel resnet20`,
+     * `falcon env --help extra`, `falcon --help --bogus`) printed the usage with exit 0, where an unknown option or
+     * argument is bad usage (exit 2) everywhere else, and a typo next to -h went unmentioned. Refused as picocli refuses
+     * one without help, through the same handler, at whichever command's level it was typed.
      */
     static void rejectWhatHelpDoesNotRead(CommandLine.ParseResult parsed) {
-        CommandLine.ParseResult help = parsed.subcommand();
-        if (help == null || !help.commandSpec().helpCommand() || help.unmatched().isEmpty()) return;
-        throw new CommandLine.UnmatchedArgumentException(help.commandSpec().commandLine(), help.unmatched());
+        for (CommandLine.ParseResult command = parsed; command != null; command = command.subcommand()) {
+            if (!command.unmatched().isEmpty()) {
+                throw new CommandLine.UnmatchedArgumentException(command.commandSpec().commandLine(), command.unmatched());
+            }
+        }
     }
 
     /**
