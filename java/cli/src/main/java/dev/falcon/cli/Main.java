@@ -309,8 +309,19 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         // one line and where to look, like every other input error, instead of the whole usage text
         cl.setParameterExceptionHandler((e, arguments) -> {
             String command = e.getCommandLine().getCommandSpec().qualifiedName();
-            errWriter.println("falcon: error: " + namedAsTyped(e, arguments));
-            CommandLine.UnmatchedArgumentException.printSuggestions(e, errWriter);
+            List<String> afterEnd = afterEndOfOptions(e, arguments);
+            CommandLine.ParameterException beforeEnd = afterEnd.isEmpty() ? e : unmatchedBefore(e, afterEnd);
+            if (beforeEnd != null) {
+                errWriter.println("falcon: error: " + namedAsTyped(beforeEnd, arguments));
+                CommandLine.UnmatchedArgumentException.printSuggestions(beforeEnd, errWriter);
+            }
+            if (!afterEnd.isEmpty()) {
+                // picocli called them unknown options and suggested the very option typed; what is wrong is the "--"
+                boolean one = afterEnd.size() == 1;
+                errWriter.println("falcon: error: " + String.join(", ", afterEnd.stream().map(a -> "'" + a + "'").toList())
+                        + (one ? " comes" : " come") + " after '--', which ends the options, and `" + command + "` takes no positional arguments;"
+                        + " move " + (one ? "it" : "them") + " before '--' or drop '--'");
+            }
             errWriter.println("see `" + command + " --help`");
             return USAGE;
         });
@@ -329,14 +340,44 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     }
 
     /**
-     * picocli's help command sets aside what it does not read, and `falcon help prune --bogus` (or `help prune extra`,
-     * `help -x`) printed the usage with exit 0, where an unknown option or argument is bad usage (exit 2) everywhere else:
-     * refused as picocli refuses one to any other command, through the same handler.
+     * The arguments picocli refused as unmatched because they came after the end-of-options "--" to a command that takes
+     * no positional arguments (prune, env, falcon itself), or none. Every argument after the first "--" is positional
+     * there, so they are the last of the unmatched ones; where what follows "--" is not (an option took "--" as its
+     * value), none are.
+     */
+    static List<String> afterEndOfOptions(CommandLine.ParameterException e, String[] arguments) {
+        if (!(e instanceof CommandLine.UnmatchedArgumentException unmatched)) return List.of();
+        CommandLine commandLine = e.getCommandLine();
+        if (!commandLine.getCommandSpec().positionalParameters().isEmpty()) return List.of();
+        List<String> parsed = List.of(asParsed(commandLine, arguments));
+        int end = parsed.indexOf(commandLine.getEndOfOptionsDelimiter());
+        if (end < 0) return List.of();
+        List<String> after = parsed.subList(end + 1, parsed.size()), refused = unmatched.getUnmatched();
+        boolean lastRefused = !after.isEmpty() && refused.size() >= after.size()
+                && refused.subList(refused.size() - after.size(), refused.size()).equals(after);
+        return lastRefused ? List.copyOf(after) : List.of();
+    }
+
+    /** What picocli refused before the "--", with its message and suggestions, or null where all came after it. */
+    private static CommandLine.ParameterException unmatchedBefore(CommandLine.ParameterException e, List<String> afterEnd) {
+        List<String> refused = ((CommandLine.UnmatchedArgumentException) e).getUnmatched();
+        List<String> before = refused.subList(0, refused.size() - afterEnd.size());
+        return before.isEmpty() ? null : new CommandLine.UnmatchedArgumentException(e.getCommandLine(), before);
+    }
+
+    /**
+     * picocli sets aside what a request for help does not read: its help command (`falcon help prune --bogus`, `help
+     * prune extra`, `help -x`) and --help/-h or --version/-V on any command (`falcon prune -h --exampel resnet20`,
+     * `falcon env --help extra`, `falcon --help --bogus`) printed the usage with exit 0, where an unknown option or
+     * argument is bad usage (exit 2) everywhere else, and a typo next to -h went unmentioned. Refused as picocli refuses
+     * one without help, through the same handler, at whichever command's level it was typed.
      */
     static void rejectWhatHelpDoesNotRead(CommandLine.ParseResult parsed) {
-        CommandLine.ParseResult help = parsed.subcommand();
-        if (help == null || !help.commandSpec().helpCommand() || help.unmatched().isEmpty()) return;
-        throw new CommandLine.UnmatchedArgumentException(help.commandSpec().commandLine(), help.unmatched());
+        for (CommandLine.ParseResult command = parsed; command != null; command = command.subcommand()) {
+            if (!command.unmatched().isEmpty()) {
+                throw new CommandLine.UnmatchedArgumentException(command.commandSpec().commandLine(), command.unmatched());
+            }
+        }
     }
 
     /**

@@ -2,7 +2,10 @@ package dev.falcon.prune;
 
 import dev.falcon.io.InputException;
 import dev.falcon.model.Numbers;
+import java.math.BigDecimal;
+import java.math.MathContext;
 import java.math.RoundingMode;
+import java.util.function.DoublePredicate;
 import dev.falcon.model.Fractions;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
@@ -148,12 +151,10 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         String fRequest;
         if (keepFlops != null) {
             checkFraction(names, names.keepFlops(), keepFlops, names.flops());
-            // never above the dense FLOPs: --keep-flops 1 of costs summing to 2.5999999999999996 asked for 2.6, a
-            // fraction of 1.0000000000000002 in the report
-            f = Math.min(dense, Fractions.flopBudget(keepFlops * dense, layers));
+            f = fractionFlopBudget(keepFlops, dense, layers);
             fRequest = "--keep-flops " + Numbers.shown(keepFlops);
         } else if (flops != null) {
-            if (!Double.isFinite(flops) || flops < 0 || flops > dense * (1 + 1e-12)) {
+            if (!isFlops(flops, dense)) {
                 throw names.outOfRange(names.flops(), "is " + Numbers.shown(flops) + ", outside the valid range [0, " + Numbers.shown(dense) + "] (dense FLOPs)",
                         "give an absolute FLOP budget in that range, or a fraction with " + names.keepFlops());
             }
@@ -169,26 +170,28 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         Double keepNnzAsked = null;
         if (keepNnz != null) {
             checkFraction(names, names.keepNnz(), keepNnz, names.nnz());
-            s = Fractions.count(keepNnz * p, p);
+            s = nnzOfFraction(keepNnz, p);
             sRequest = "--keep-nnz " + Numbers.shown(keepNnz);
             keepNnzAsked = keepNnz;
             if (s == 0) {
                 throw InputException.infeasible(names.infeasiblePrefix() + names.given(names.keepNnz(), Numbers.shown(keepNnz)) + " keeps 0 of " + p
-                        + " weights; give at least " + fmtUp(1.0 / p) + emptyOnPurpose(names.given(names.nnz(), "0"), names.keepNnz()));
+                        + " weights; give at least " + leastAccepted(1.0 / p, v -> isFraction(v) && nnzOfFraction(v, p) > 0)
+                        + emptyOnPurpose(names.given(names.nnz(), "0"), names.keepNnz()));
             }
         } else if (sparsity != null) {
-            if (!Double.isFinite(sparsity) || sparsity < 0 || sparsity >= 1) {
+            if (!isSparsity(sparsity)) {
                 throw names.outOfRange(names.sparsity(), "is " + Numbers.shown(sparsity) + ", outside the valid range [0, 1)",
                         "give the fraction of weights to remove, e.g. " + names.given(names.sparsity(), "0.9")
                                 + (sparsity == 1 ? emptyOnPurpose(names.given(names.nnz(), "0"), names.sparsity()) : ""));
             }
-            s = Fractions.count((1 - sparsity) * p, p);
+            s = nnzOfSparsity(sparsity, p);
             sRequest = "--sparsity " + Numbers.shown(sparsity);
             // in decimal: 1 - 0.7 is 0.30000000000000004 in double, and --sparsity 0.7 asks for 0.3
             keepNnzAsked = java.math.BigDecimal.ONE.subtract(java.math.BigDecimal.valueOf(sparsity)).doubleValue();
             if (s == 0) {
                 throw InputException.infeasible(names.infeasiblePrefix() + names.given(names.sparsity(), Numbers.shown(sparsity)) + " keeps 0 of " + p
-                        + " weights; give at most " + fmtDown(1 - 1.0 / p) + emptyOnPurpose(names.given(names.nnz(), "0"), names.sparsity()));
+                        + " weights; give at most " + greatestAccepted(1 - 1.0 / p, v -> isSparsity(v) && nnzOfSparsity(v, p) > 0)
+                        + emptyOnPurpose(names.given(names.nnz(), "0"), names.sparsity()));
             }
         } else if (nnz != null) {
             if (nnz < 0 || nnz > p) {
@@ -207,9 +210,16 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             if (f < cheapest.flopsPerWeight()) {
                 String asked = keepFlops != null ? names.given(names.keepFlops(), Numbers.shown(keepFlops))
                         : flops != null ? names.given(names.flops(), Numbers.shown(flops)) : fRequest;
+                double cost = cheapest.flopsPerWeight();
+                // the cost as it reads back: six digits rounded to nearest could lie below it
+                String leastFlops = Numbers.shown(cost);
+                // in the form asked for: a --flops request was told a --keep-flops fraction
+                String raised = keepFlops != null
+                        ? names.given(names.keepFlops(), leastAccepted(cost / dense, v -> isFraction(v) && fractionFlopBudget(v, dense, layers) >= cost))
+                        : names.given(names.flops(), leastFlops);
                 throw InputException.infeasible(names.infeasiblePrefix() + "FLOP budget " + fmt(f) + " (" + asked + ") is below the cheapest weight's cost "
-                        + fmt(cheapest.flopsPerWeight()) + " FLOPs (layer " + cheapest.name() + "): no weight can be kept; raise it to at least "
-                        + fmt(cheapest.flopsPerWeight()) + " (" + names.given(names.keepFlops(), fmtUp(cheapest.flopsPerWeight() / dense)) + ")"
+                        + fmt(cost) + " FLOPs (layer " + cheapest.name() + "): no weight can be kept; raise it to at least "
+                        + leastFlops + " (" + raised + ")"
                         + emptyOnPurpose(names.given(names.flops(), "0"), keepFlops != null ? names.keepFlops() : names.flops()));
             }
         }
@@ -241,20 +251,92 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
      * purpose (absolute, {@code exactOption} 0), as a fraction that rounds to no weight is told (exit 3).
      */
     private static void checkFraction(ArgumentNames names, String name, double v, String exactOption) {
-        if (!Double.isFinite(v) || v <= 0 || v > 1) {
+        if (!isFraction(v)) {
             throw names.outOfRange(name, "is " + Numbers.shown(v) + ", outside the valid range (0, 1]", "give the fraction to keep, e.g. " + names.given(name, "0.3")
                     + (v == 0 ? emptyOnPurpose(names.given(exactOption, "0"), name) : ""));
         }
     }
 
-    /** v to six significant digits, rounded up (a suggested lower bound that must hold as printed). */
-    static String fmtUp(double v) {
-        return Numbers.significant(v, 6, RoundingMode.UP);
+    /**
+     * The least value of six significant digits that {@code accepted} takes, as printed, searched from {@code estimate}
+     * (the exact bound, up to rounding). Rounding the estimate up was not the least: 1/1600 is the double
+     * 0.000625000000000000013..., which rounded up to 0.000625001, where --keep-flops 0.000625 keeps a weight; and a
+     * value below the estimate can be accepted (a fraction's budget within rounding error of an integer is that integer).
+     */
+    static String leastAccepted(double estimate, DoublePredicate accepted) {
+        return boundary(estimate, accepted, true);
     }
 
-    /** v to six significant digits, rounded down (a suggested upper bound that must hold as printed). */
-    static String fmtDown(double v) {
-        return Numbers.significant(v, 6, RoundingMode.DOWN);
+    /** The greatest value of six significant digits that {@code accepted} takes, as {@link #leastAccepted}. */
+    static String greatestAccepted(double estimate, DoublePredicate accepted) {
+        return boundary(estimate, accepted, false);
+    }
+
+    /** How many steps of the sixth digit a search goes from its estimate: one or two in practice. */
+    private static final int BOUNDARY_STEPS = 1000;
+
+    private static String boundary(double estimate, DoublePredicate accepted, boolean least) {
+        if (!Double.isFinite(estimate)) return Numbers.shown(estimate);
+        MathContext sixDigits = new MathContext(6, least ? RoundingMode.FLOOR : RoundingMode.CEILING);
+        BigDecimal candidate = new BigDecimal(estimate).round(sixDigits);
+        // toward the refused side while still accepted, then back until accepted: each as the user types it
+        for (int step = 0; step < BOUNDARY_STEPS && accepted.test(typed(candidate)); step++) {
+            BigDecimal further = nextSixDigit(candidate, !least);
+            if (!accepted.test(typed(further))) return Numbers.shown(typed(candidate));
+            candidate = further;
+        }
+        for (int step = 0; step < BOUNDARY_STEPS; step++) {
+            if (accepted.test(typed(candidate))) return Numbers.shown(typed(candidate));
+            candidate = nextSixDigit(candidate, least);
+        }
+        return Numbers.significant(estimate, 6, least ? RoundingMode.UP : RoundingMode.DOWN);
+    }
+
+    /** The next value of six significant digits above (or below) v. */
+    private static BigDecimal nextSixDigit(BigDecimal v, boolean up) {
+        int leading = v.signum() == 0 ? -300 : v.precision() - v.scale() - 1;
+        BigDecimal tiny = BigDecimal.ONE.scaleByPowerOfTen(leading - 10);
+        return up ? v.add(tiny).round(new MathContext(6, RoundingMode.CEILING)) : v.subtract(tiny).round(new MathContext(6, RoundingMode.FLOOR));
+    }
+
+    /** v as read from its printed digits, as the CLI reads an option's value. */
+    private static double typed(BigDecimal v) {
+        return Numbers.parseDecimal(Numbers.shown(v.doubleValue()));
+    }
+
+    // The rules resolve applies, each in one place: a suggestion in a refusal is checked by the rules that refused the request.
+
+    /** A fraction to keep (--keep-flops, --keep-nnz) in range: (0, 1]. */
+    private static boolean isFraction(double v) {
+        return Double.isFinite(v) && v > 0 && v <= 1;
+    }
+
+    /** A sparsity in range: [0, 1). */
+    private static boolean isSparsity(double v) {
+        return Double.isFinite(v) && v >= 0 && v < 1;
+    }
+
+    /** An absolute FLOP budget in range: [0, the dense FLOPs], the latter with room for their summation's rounding. */
+    private static boolean isFlops(double v, double dense) {
+        return Double.isFinite(v) && v >= 0 && v <= dense * (1 + 1e-12);
+    }
+
+    /**
+     * The FLOP budget of a --keep-flops fraction, never above the dense FLOPs: --keep-flops 1 of costs summing to
+     * 2.5999999999999996 asked for 2.6, a fraction of 1.0000000000000002 in the report.
+     */
+    private static double fractionFlopBudget(double keepFlops, double dense, LayerTable layers) {
+        return Math.min(dense, Fractions.flopBudget(keepFlops * dense, layers));
+    }
+
+    /** The NNZ budget of a --keep-nnz fraction of p weights. */
+    private static long nnzOfFraction(double keepNnz, long p) {
+        return Fractions.count(keepNnz * p, p);
+    }
+
+    /** The NNZ budget of a --sparsity of p weights. */
+    private static long nnzOfSparsity(double sparsity, long p) {
+        return Fractions.count((1 - sparsity) * p, p);
     }
 
     /** A FLOP count in a message: whole ones as they are, others to six significant digits (2.4, not %.6g's 2.40000). */

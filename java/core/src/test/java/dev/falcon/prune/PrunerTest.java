@@ -640,7 +640,7 @@ class PrunerTest {
             assertTrue(m.startsWith("Budgets.resolve: "), m);
             assertFalse(m.contains("--"), "a CLI option told to a Java caller: " + m);
         }
-        assertEquals("Budgets.resolve: keepNnz = 0.000000001 keeps 0 of 50 weights; give at least 0.0200001, or nnz = 0 in place of keepNnz"
+        assertEquals("Budgets.resolve: keepNnz = 0.000000001 keeps 0 of 50 weights; give at least 0.02, or nnz = 0 in place of keepNnz"
                 + " to prune every weight on purpose", java[0]);
         assertEquals("Budgets.resolve: keepFlops/flops: both arguments given; give one of keepFlops or flops and null for the other", java[1]);
         assertEquals("Budgets.resolve: keepNnz/nnz/sparsity: more than one argument given; give one of keepNnz, nnz, sparsity and null for"
@@ -650,7 +650,7 @@ class PrunerTest {
         assertTrue(java[9].contains("(keepFlops = 0.001)") && java[9].contains("(keepFlops = 0."), java[9]);
 
         // the CLI's words, as they were
-        assertEquals("--keep-nnz 0.000000001 keeps 0 of 50 weights; give at least 0.0200001, or --nnz 0 in place of --keep-nnz to prune every"
+        assertEquals("--keep-nnz 0.000000001 keeps 0 of 50 weights; give at least 0.02, or --nnz 0 in place of --keep-nnz to prune every"
                 + " weight on purpose", refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, null, 1e-9, null, null, cli)));
         assertEquals("--keep-flops/--flops: FLOP budget: both options given; give one of --keep-flops FRACTION or --flops ABSOLUTE",
                 refusal.apply(() -> Budgets.resolve(TWO_LAYERS, 0.3, 100.0, null, null, null, cli)));
@@ -659,7 +659,7 @@ class PrunerTest {
         assertEquals("--keep-flops: value: is NaN, outside the valid range (0, 1]; give the fraction to keep, e.g. --keep-flops 0.3",
                 refusal.apply(() -> Budgets.resolve(TWO_LAYERS, Double.NaN, null, null, null, null, cli)));
         String flops = refusal.apply(() -> Budgets.resolve(TWO_LAYERS, null, 0.5, null, null, null, cli));
-        assertTrue(flops.startsWith("FLOP budget 0.5 (--flops 0.5) is below") && flops.endsWith("(--keep-flops 0.00714286), or --flops 0 in place of"
+        assertTrue(flops.startsWith("FLOP budget 0.5 (--flops 0.5) is below") && flops.endsWith("raise it to at least 1 (--flops 1), or --flops 0 in place of"
                 + " --flops to prune every weight on purpose"), flops);
     }
 
