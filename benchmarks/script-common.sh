@@ -1,5 +1,5 @@
 # Sourced by benchmarks/run.sh and benchmarks/solve.sh (not run on its own): their usage, and what stops a run at once;
-# scripts/device-figures.sh sources it for the latter, and says what a stop leaves in its own stopped_report.
+# scripts/device-figures.sh sources it for both, and says what a stop leaves in its own stopped_report.
 #
 # Ctrl-C, kill PID or a closed terminal stops the whole run at once and saves nothing: an interrupted measurement is no
 # result. A long child (Maven's build, JMH's JVM and its forks, a timed falcon solve) run in the foreground kept
@@ -9,10 +9,12 @@
 #
 # The script sets, before stop_on_signals: tmp (its temporary folder) and out= (its result file, once being written).
 
-# the header comment of the script that sources this, from its second line to `set -euo pipefail`; named from the repo
-# root, where the script has gone before sourcing this: "$0" as typed (./solve.sh from inside benchmarks/) is no path
-# from there
-usage() { sed -n '2,/^set -euo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "benchmarks/${0##*/}"; }
+# the header comment of the script that sources this (or of SCRIPT), from its second line to `set -euo pipefail` (or
+# `set -uo pipefail`); named from the repo root, where run.sh and solve.sh have gone before sourcing this: "$0" as typed
+# (./solve.sh from inside benchmarks/) is no path from there
+usage() {  # [SCRIPT]
+  sed -n '2,/^set -e\{0,1\}uo pipefail$/{/^set /d;s/^# \{0,1\}//;p}' "${1:-benchmarks/${0##*/}}"
+}
 
 stoppable_session=()
 command -v setsid > /dev/null && stoppable_session=(setsid)

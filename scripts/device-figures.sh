@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU figures of the CUDA issue in one run, from the GPU bundle (scripts/gpu-bundle.sh), on a GPU server:
 #   scripts/device-figures.sh [BUNDLE.tar.gz] [OUTDIR] [COPY_TO]   defaults: target/falcon-gpu.tar.gz, ./device-figures
+#   scripts/device-figures.sh -h | --help                          this text
 # FIGURES_DEADLINE_S (default 470): no step starts, and none runs on, past this many seconds from the start. The default
 #   fits the one-shot device run, a command killed at 520 s, with time left for the digest; a deadline past the
 #   command's limit loses the step under way and the digest, so keep it 50 s under the limit of the command you run.
@@ -16,8 +17,8 @@
 # toolkit under /usr/local, or the nvidia-* Python wheels). OUTDIR/summary.txt lists each step's status and time;
 # OUTDIR/logs.tar.gz holds every log, report and JMH result. Where `falcon env` finds the cuda backend unusable,
 # summary.txt says why ("cuda unusable: 0 GPUs because ...") and the cuda steps are skipped, not run to fail.
-# Exit status 0 when every step ran and succeeded, 2 for a bundle, COPY_TO or FIGURES_DEADLINE_S that cannot be used,
-# else 1. Ctrl-C, or SIGTERM / SIGHUP to the script, stops it at once: the step under way is ended (its JVM too),
+# Exit status 0 when every step ran and succeeded, 2 for an unknown option or a bundle, OUTDIR, COPY_TO or
+# FIGURES_DEADLINE_S that cannot be used (refused before OUTDIR is made), else 1. Ctrl-C, or SIGTERM / SIGHUP to the script, stops it at once: the step under way is ended (its JVM too),
 # summary.txt (and COPY_TO) says so, no later step runs, and the script dies of that signal (exit 130, 143, 129).
 set -uo pipefail
 # run_stoppable and stop_on_signals: a step run in the foreground under timeout, which puts itself in a process group of
@@ -26,6 +27,21 @@ set -uo pipefail
 common="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/../benchmarks/script-common.sh"
 # without set -e a missing file would leave every step "command not found"
 source "$common" || { echo "device-figures: cannot read $common: run the script from falcon's repository" >&2; exit 1; }
+# unchecked, -h and --help were taken for the bundle: readlink read them as its own options, tar failed on them, and
+# the refusal left OUTDIR behind
+for a in "$@"; do
+  case $a in -h|--help) usage "${BASH_SOURCE[0]}"; exit 0 ;; esac
+done
+for a in "$@"; do
+  if [[ $a == -* ]]; then
+    echo "device-figures: $a: no such option (scripts/device-figures.sh -h: its usage)" >&2
+    exit 2
+  fi
+done
+if [ $# -gt 3 ]; then
+  echo "device-figures: takes at most 3 arguments, BUNDLE.tar.gz OUTDIR COPY_TO; got $# (scripts/device-figures.sh -h: its usage)" >&2
+  exit 2
+fi
 deadline_s=${FIGURES_DEADLINE_S:-470}
 # bash's arithmetic would read "8m" as an unset variable, 0, and skip every step
 if [[ ! $deadline_s =~ ^[0-9]+$ ]]; then
@@ -34,6 +50,23 @@ if [[ ! $deadline_s =~ ^[0-9]+$ ]]; then
 fi
 # 10#: bash's arithmetic reads a leading 0 as octal, so 0470 was 312 s and 09 stopped the script with exit 1
 deadline=$(( $(date +%s) + 10#$deadline_s ))
+bundle_as_given="${1:-target/falcon-gpu.tar.gz}"
+# the bundle is checked, by unpacking it, before any folder is made: a refused run left OUTDIR behind, holding only
+# the refusal
+if [ ! -f "$bundle_as_given" ] || [ ! -r "$bundle_as_given" ]; then
+  echo "device-figures: no readable bundle at $bundle_as_given: give the GPU bundle that scripts/gpu-bundle.sh wrote" \
+    "(it writes target/falcon-gpu.tar.gz)" >&2
+  exit 2
+fi
+work=$(mktemp -d)
+# the unpacked bundle, its JavaCPP cache and the pruned weights (100 MB for resnet50) are no result: the reports, logs
+# and summary are in OUTDIR
+trap 'rm -rf "$work"' EXIT
+bundle=$(readlink -f -- "$bundle_as_given")
+if ! tar -C "$work" -xzf "$bundle"; then
+  echo "device-figures: cannot unpack $bundle_as_given: give the GPU bundle that scripts/gpu-bundle.sh wrote" >&2
+  exit 2
+fi
 copy_to="${3:-}"
 # COPY_TO is what keeps the results when the run is killed: one that cannot be written lost them, step after step,
 # with only cp's errors to say so
@@ -41,13 +74,13 @@ if [ -n "$copy_to" ] && ! { mkdir -p "$copy_to" 2>/dev/null && [ -w "$copy_to" ]
   echo "device-figures: cannot create or write the COPY_TO folder $copy_to (the third argument): name a folder that can be created and written" >&2
   exit 2
 fi
-bundle_as_given="${1:-target/falcon-gpu.tar.gz}"
-bundle=$(readlink -f "$bundle_as_given")
-out=$(mkdir -p "${2:-device-figures}" && readlink -f "${2:-device-figures}")
-work=$(mktemp -d)
-# the unpacked bundle, its JavaCPP cache and the pruned weights (100 MB for resnet50) are no result: the reports, logs
-# and summary are in OUTDIR
-trap 'rm -rf "$work"' EXIT
+out_as_given="${2:-device-figures}"
+# an OUTDIR that could not be made left $out empty, and the logs went to /logs
+if ! { mkdir -p -- "$out_as_given" 2>/dev/null && [ -w "$out_as_given" ]; }; then
+  echo "device-figures: cannot create or write the OUTDIR folder $out_as_given (the second argument): name a folder that can be created and written" >&2
+  exit 2
+fi
+out=$(readlink -f -- "$out_as_given")
 mkdir -p "$out/logs"
 summary="$out/summary.txt"
 : > "$summary"
@@ -72,11 +105,6 @@ stopped_report() {  # SIG
   echo "scripts/device-figures.sh: stopped by SIG$1 $said; the steps before it are in $summary" >&"$script_stderr"
 }
 stop_on_signals "every step"
-# readlink -f names nothing when the bundle's folder does not exist: the message names the path as given
-if ! tar -C "$work" -xzf "${bundle:-$bundle_as_given}"; then
-  echo "device-figures: cannot unpack $bundle_as_given: give the GPU bundle that scripts/gpu-bundle.sh wrote" | tee -a "$summary" >&2
-  exit 2
-fi
 b="$work/falcon-gpu"
 export FALCON_CACHE="$work/cache"
 

@@ -6,6 +6,8 @@
 #
 #   scripts/gpu-bundle.sh [--no-build] [--out DIR]      -> DIR/falcon-gpu.tar.gz (default DIR: target/)
 #
+# --no-build packs the jars already built; refused (exit 2), naming the missing jars and the command that builds them,
+# where one is not there.
 # Refused (exit 2) when falcon.jar holds the "not built" CUDA stub rather than the kernels; it names the kernels'
 # architectures otherwise (falcon.jar's dev.falcon.cuda.CudaKernels, run by the bundle's runtime).
 # Size limit: 60 MB for the archive (checked; exit 1 above it).
@@ -29,16 +31,46 @@ m2="${MAVEN_REPO:-$HOME/.m2/repository}"
 jmh_version=1.37
 junit_platform=1.11.4
 
+console="$m2/org/junit/platform/junit-platform-console-standalone/$junit_platform/junit-platform-console-standalone-$junit_platform.jar"
+# the jars the bundle's lib/ holds, each followed by its name there: falcon (shaded, every backend and its natives),
+# the shared suites and the GPU tests, JUnit, JMH
+jars=("$root/java/cli/target/falcon.jar" falcon.jar
+      "$root/java/core/target/falcon-core-$version-tests.jar" falcon-core-tests.jar
+      "$root/java/cuda/target/falcon-cuda-$version-tests.jar" falcon-cuda-tests.jar
+      "$console" junit-console.jar
+      "$root/benchmarks/target/falcon-benchmarks-$version.jar" falcon-benchmarks.jar
+      "$m2/org/openjdk/jmh/jmh-core/$jmh_version/jmh-core-$jmh_version.jar" "jmh-core-$jmh_version.jar"
+      "$m2/net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar" jopt-simple-5.0.4.jar
+      "$m2/org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar" commons-math3-3.6.1.jar)
+build_command="mvn -B -DskipTests -Dfalcon.python.skip=true package -pl java/cli,java/cuda,benchmarks -am"
+console_command="mvn -B dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_platform"
+
 if [[ $build == 1 ]]; then
   echo "gpu-bundle: building jars (mvn package, tests compiled not run) ..." >&2
   offline=()
   # exactly 1, as the launcher reads it: FALCON_OFFLINE=0 is online
   [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
   (cd "$root" && mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests -Dfalcon.python.skip=true package -pl java/cli,java/cuda,benchmarks -am)
-  console="$m2/org/junit/platform/junit-platform-console-standalone/$junit_platform/junit-platform-console-standalone-$junit_platform.jar"
   if [[ ! -f "$console" ]]; then
     (cd "$root" && mvn -B -q dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:$junit_platform)
   fi
+fi
+# --no-build on a clone built only in part (the README's build leaves out benchmarks) ended at the copy with a bare
+# "cp: cannot stat" and exit 1, after jlink had run
+missing=()
+for ((i = 0; i < ${#jars[@]}; i += 2)); do
+  [[ -f ${jars[i]} ]] || missing+=("${jars[i]}")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+  list=$(printf '%s, ' "${missing[@]}")
+  if [[ $build == 0 ]]; then
+    echo "gpu-bundle: --no-build needs the jars a full build makes, and these are not there: ${list%, }." \
+      "Run scripts/gpu-bundle.sh without --no-build, which builds them, or build them with:" \
+      "(cd $root && $build_command && $console_command)" >&2
+    exit 2
+  fi
+  echo "gpu-bundle: the build did not make ${list%, }" >&2
+  exit 1
 fi
 
 stage="$(mktemp -d)"
@@ -53,15 +85,10 @@ modules=java.base,java.logging,java.management,java.xml,jdk.unsupported,jdk.mana
 jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --compress=2 --output "$dir/runtime" 2>/dev/null \
   || jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --output "$dir/runtime"
 
-# 2. Jars: falcon (shaded, every backend and its natives), the shared suites and the GPU tests, JUnit, JMH.
-cp "$root/java/cli/target/falcon.jar" "$dir/lib/falcon.jar"
-cp "$root/java/core/target/falcon-core-$version-tests.jar" "$dir/lib/falcon-core-tests.jar"
-cp "$root/java/cuda/target/falcon-cuda-$version-tests.jar" "$dir/lib/falcon-cuda-tests.jar"
-cp "$m2/org/junit/platform/junit-platform-console-standalone/$junit_platform/junit-platform-console-standalone-$junit_platform.jar" "$dir/lib/junit-console.jar"
-cp "$root/benchmarks/target/falcon-benchmarks-$version.jar" "$dir/lib/falcon-benchmarks.jar"
-cp "$m2/org/openjdk/jmh/jmh-core/$jmh_version/jmh-core-$jmh_version.jar" "$dir/lib/"
-cp "$m2/net/sf/jopt-simple/jopt-simple/5.0.4/jopt-simple-5.0.4.jar" "$dir/lib/"
-cp "$m2/org/apache/commons/commons-math3/3.6.1/commons-math3-3.6.1.jar" "$dir/lib/"
+# 2. Jars, checked above.
+for ((i = 0; i < ${#jars[@]}; i += 2)); do
+  cp "${jars[i]}" "$dir/lib/${jars[i + 1]}"
+done
 
 # The bundle exists to run falcon's CUDA kernels, and a build without nvcc or the toolkit's headers (or with
 # -Dfalcon.cuda=OFF) packs the "not built" stub with only a CMake warning: on the server every GPU step would fail,

@@ -290,13 +290,78 @@ class DeviceFiguresTest(unittest.TestCase):
         for lib in self.CUDA_LIBS[1:]:
             self.assertIn(f"{lib}: not found\n", machine)
 
-    def test_a_bundle_that_is_not_there_is_named_as_given(self):
-        # readlink -f printed nothing for a path whose folder does not exist: "cannot unpack " named no file
+    def test_a_bundle_that_is_not_there_is_named_as_given_and_no_folder_is_made(self):
+        # readlink -f printed nothing for a path whose folder does not exist: "cannot unpack " named no file; and the
+        # refusal came after OUTDIR was made, which it left behind holding only the refusal
         self.bundle = self.root / "no-such-folder" / "falcon-gpu.tar.gz"
+        self.copy_to = self.root / "copy-not-yet"
         r = self.run_script()
         self.assertEqual(2, r.returncode, r.stdout + r.stderr)
-        self.assertIn(f"cannot unpack {self.bundle}", self.summary())
-        self.assertIn(f"cannot unpack {self.bundle}", r.stderr)
+        self.assertIn(f"no readable bundle at {self.bundle}", r.stderr)
+        self.assertIn("scripts/gpu-bundle.sh", r.stderr)
+        self.assert_no_folder_made()
+
+    def assert_no_folder_made(self):
+        self.assertFalse(self.out.exists(), "OUTDIR was made for a refused run")
+        self.assertFalse(self.copy_to.exists(), "COPY_TO was made for a refused run")
+        self.assertEqual([], list(self.scratch.iterdir()))
+        self.assertFalse(self.log.exists(), "no step ran")
+
+    def run_bare(self, *args):
+        """The script run from an empty folder with args alone: what it leaves there, as OUTDIR's default would be."""
+        cwd = self.root / "cwd"
+        cwd.mkdir(exist_ok=True)
+        environment = dict(os.environ, STAND_IN_LOG=str(self.log), TMPDIR=str(self.scratch))
+        r = subprocess.run(["bash", str(SCRIPT), *args], cwd=cwd, env=environment, capture_output=True, text=True,
+                           timeout=60)
+        return r, sorted(p.name for p in cwd.iterdir())
+
+    def test_help_prints_the_usage_and_exits_0(self):
+        # -h and --help were taken for the bundle: readlink's errors (for --help its whole help text, as a file name to
+        # tar), "cannot unpack -h", exit 2, and ./device-figures/ left behind
+        for option in ("-h", "--help"):
+            with self.subTest(option=option):
+                r, left = self.run_bare(option)
+                self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+                self.assertIn("scripts/device-figures.sh [BUNDLE.tar.gz] [OUTDIR] [COPY_TO]", r.stdout)
+                self.assertIn("FIGURES_DEADLINE_S", r.stdout)
+                self.assertNotIn("readlink", r.stdout + r.stderr)
+                self.assertEqual("", r.stderr)
+                self.assertEqual([], left)
+        r, left = self.run_bare(str(self.bundle), "--help")
+        self.assertEqual(0, r.returncode, r.stdout + r.stderr)
+        self.assertFalse(self.log.exists(), "no step ran")
+
+    def test_an_unknown_option_is_refused_with_one_line_and_no_folder(self):
+        r, left = self.run_bare("--bundle", str(self.bundle))
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertEqual(["device-figures: --bundle: no such option (scripts/device-figures.sh -h: its usage)"],
+                         r.stderr.splitlines())
+        self.assertEqual([], left)
+
+    def test_more_than_three_arguments_are_refused(self):
+        r, left = self.run_bare(str(self.bundle), "out", "copy", "extra")
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertIn("at most 3 arguments", r.stderr)
+        self.assertEqual([], left)
+
+    def test_without_a_bundle_built_no_folder_is_left(self):
+        # the default bundle, target/falcon-gpu.tar.gz, not built: ./device-figures/ was left behind
+        r, left = self.run_bare()
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertIn("no readable bundle at target/falcon-gpu.tar.gz", r.stderr)
+        self.assertEqual([], left)
+        self.assertEqual([], list(self.scratch.iterdir()))
+
+    def test_an_outdir_that_cannot_be_made_is_refused_before_any_step(self):
+        (self.root / "a-file").write_text("")
+        self.out = self.root / "a-file" / "out"
+        r = self.run_script()
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertEqual([f"device-figures: cannot create or write the OUTDIR folder {self.out} (the second argument): "
+                          "name a folder that can be created and written"], r.stderr.splitlines())
+        self.assertFalse(self.log.exists(), "no step ran")
+        self.assertEqual([], list(self.scratch.iterdir()))
 
     def start_with_a_slow_cpu_solve(self, signal_to_send, **popen):
         """The script, sent signal_to_send as soon as the mobilenetv1-cpu step's stand-in runs; its exit code and
@@ -345,11 +410,14 @@ class DeviceFiguresTest(unittest.TestCase):
         self.assertEqual(-signal.SIGINT, rc, err)
         self.assert_stopped_in_the_cpu_step(signal.SIGINT, err, pids)
 
-    def test_an_unreadable_bundle_says_so(self):
+    def test_an_unreadable_bundle_is_refused_before_any_folder_is_made(self):
         self.bundle.write_bytes(b"not a tar archive")
+        self.copy_to = self.root / "copy-not-yet"
         r = self.run_script()
-        self.assertNotEqual(0, r.returncode)
-        self.assertIn("cannot unpack", self.summary())
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertIn(f"device-figures: cannot unpack {self.bundle}: give the GPU bundle that scripts/gpu-bundle.sh wrote",
+                      r.stderr)
+        self.assert_no_folder_made()
 
 
 if __name__ == "__main__":

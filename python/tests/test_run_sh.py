@@ -595,6 +595,26 @@ class GpuBundleTest(unittest.TestCase):
         self.assertRegex(call, r"-cp \S*/falcon-gpu/lib/falcon\.jar dev\.falcon\.cuda\.CudaKernels")
         self.assertTrue((ROOT / "java/cuda/src/main/java/dev/falcon/cuda/CudaKernels.java").exists())
 
+    def test_no_build_without_the_jars_names_them_and_the_command_that_builds_them(self):
+        # on a clone built as README's first commands build it (no benchmarks module), --no-build ran jlink and ended
+        # with a bare "cp: cannot stat '.../benchmarks/target/falcon-benchmarks-0.1.0-SNAPSHOT.jar'", exit 1
+        missing = [self.root / self.JARS[4], self.root / "benchmarks/target/falcon-benchmarks-0.1.0-SNAPSHOT.jar"]  # the bundle's order
+        for jar in missing:
+            jar.unlink()
+        r = self.bundle("--no-build", "--out", str(self.out))
+        self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+        self.assertEqual(1, len(r.stderr.splitlines()), r.stderr)
+        self.assertNotIn("cannot stat", r.stderr)
+        self.assertIn("--no-build needs the jars a full build makes, and these are not there: "
+                      + ", ".join(str(jar) for jar in missing) + ".", r.stderr)
+        self.assertIn(f"(cd {self.root} && mvn -B -DskipTests -Dfalcon.python.skip=true package -pl java/cli,java/cuda,benchmarks -am"
+                      " && mvn -B dependency:get -Dartifact=org.junit.platform:junit-platform-console-standalone:1.11.4)", r.stderr)
+        self.assertNotIn(str(self.root / "java/cli/target/falcon.jar"), r.stderr, "a jar that is there is not named")
+        self.assertFalse(self.out.exists(), "no bundle folder")
+        self.assertFalse(self.java_calls.exists(), "nothing ran: the runtime was not even made")
+        self.assertEqual(sorted(p.name for p in self.root.iterdir()), ["benchmarks", "java", "m2", "scripts", "tools"],
+                         "no staging folder left behind")
+
     def test_a_falcon_jar_with_the_stub_kernels_is_refused(self):
         # a build without nvcc (or with -Dfalcon.cuda=OFF) packs the "not built" stub: the bundle was written, exit 0,
         # and every GPU step on the server failed

@@ -1,5 +1,7 @@
 package dev.falcon.solve;
 
+import static dev.falcon.solve.ProbeArguments.integer;
+
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.backend.JavaBackend;
 import dev.falcon.data.HostMatrix;
@@ -13,8 +15,7 @@ import java.util.SplittableRandom;
  * Instances beyond the tiny ones (p = 16..24, n = 4..12, 2-5 layers of different FLOP costs, random budgets) in four
  * families (Gaussian X; low rank plus noise; columns clustered around a few shared directions; weights with ties), half
  * of them with lambda in the authors' convention (l2 n, no first-order term), whose optimum {@link SupportOptimum}
- * finds; and a tool that measures falcon against it:
- * {@code java -cp core test classes:falcon.jar dev.falcon.solve.LargerInstances java|cpu COUNT SEED}. For every instance
+ * finds; and a tool that measures falcon against it, {@link #USAGE}. For every instance
  * falcon misses it prints how far the optimum is (weights in and out) and the smallest move that lowers Q from where
  * falcon ended.
  */
@@ -98,10 +99,32 @@ final class LargerInstances {
         return new Case(family, falconConvention ? "falcon" : "ridge", new AbstractSolverTest.Instance(n, p, x, wbar, g, lambda, t, nnz, flops));
     }
 
+    /** The command line; README's "Solver quality" gives its figures for COUNT 400, SEED 20261205. */
+    static final String USAGE = "usage: java -cp java/core/target/test-classes:java/cli/target/falcon.jar dev.falcon.solve.LargerInstances"
+            + " java|cpu COUNT SEED (README's figures: COUNT 400, SEED 20261205)";
+
+    /** The tool's arguments: the backend that solves, how many instances, and their seed. */
+    record Arguments(String backendName, int count, long seed) {
+        /** Read from the command line, or an IllegalArgumentException naming the argument that is wrong. */
+        static Arguments parse(String[] args) {
+            if (args.length != 3) throw new IllegalArgumentException("takes 3 arguments; got " + args.length);
+            // any other name ran on the cpu backend
+            if (!args[0].equals("java") && !args[0].equals("cpu")) {
+                throw new IllegalArgumentException("the backend is '" + args[0] + "'; give java or cpu");
+            }
+            return new Arguments(args[0], integer(args, 1, "COUNT", 1), ProbeArguments.seed(args, 2));
+        }
+    }
+
+    /** Without its arguments it read args[0] and ended in an ArrayIndexOutOfBoundsException: it says how to run it. */
     public static void main(String[] args) throws Exception {
-        String backendName = args[0];
-        int count = Integer.parseInt(args[1]);
-        SplittableRandom rnd = new SplittableRandom(Long.parseLong(args[2]));
+        run(ProbeArguments.parseOrExit("LargerInstances", USAGE, args, Arguments::parse));
+    }
+
+    static void run(Arguments arguments) throws ReflectiveOperationException {
+        String backendName = arguments.backendName();
+        int count = arguments.count();
+        SplittableRandom rnd = new SplittableRandom(arguments.seed());
         int optimal = 0;
         double worst = 1;
         try (ComputeBackend backend = backendName.equals("java") ? new JavaBackend() : cpuBackend()) {

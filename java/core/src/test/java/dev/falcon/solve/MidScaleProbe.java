@@ -1,5 +1,7 @@
 package dev.falcon.solve;
 
+import static dev.falcon.solve.ProbeArguments.integer;
+
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.backend.JavaBackend;
 import dev.falcon.data.HostMatrix;
@@ -31,27 +33,9 @@ final class MidScaleProbe {
             }
             boolean ranges = args.length == 8;
             int minN = ranges ? integer(args, 4, "MIN_N", 1) : 16, minP = ranges ? integer(args, 6, "MIN_P", MAX_LAYERS) : 200;
-            return new Arguments(integer(args, 0, "COUNT", 1), seed(args[1]), integer(args, 2, "KICKS", 0), integer(args, 3, "PASSES", 1),
-                    minN, ranges ? integer(args, 5, "MAX_N", minN) : 64, minP, ranges ? integer(args, 7, "MAX_P", minP) : 2000);
-        }
-
-        private static int integer(String[] args, int index, String name, int least) {
-            int value;
-            try {
-                value = Integer.parseInt(args[index].trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException(name + " is '" + args[index] + "', not a whole number");
-            }
-            if (value < least) throw new IllegalArgumentException(name + " is " + value + "; give at least " + least);
-            return value;
-        }
-
-        private static long seed(String text) {
-            try {
-                return Long.parseLong(text.trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("SEED is '" + text + "', not a whole number");
-            }
+            return new Arguments(integer(args, 0, "COUNT", 1), ProbeArguments.seed(args, 1), integer(args, 2, "KICKS", 0),
+                    integer(args, 3, "PASSES", 1), minN, ranges ? integer(args, 5, "MAX_N", minN) : 64, minP,
+                    ranges ? integer(args, 7, "MAX_P", minP) : 2000);
         }
     }
 
@@ -106,16 +90,7 @@ final class MidScaleProbe {
 
     /** Without its arguments it read args[0] and ended in an ArrayIndexOutOfBoundsException: it says how to run it. */
     public static void main(String[] args) {
-        Arguments arguments;
-        try {
-            arguments = Arguments.parse(args);
-        } catch (IllegalArgumentException e) {
-            System.err.println("MidScaleProbe: " + e.getMessage());
-            System.err.println(USAGE);
-            System.exit(2);
-            return;
-        }
-        run(arguments);
+        run(ProbeArguments.parseOrExit("MidScaleProbe", USAGE, args, Arguments::parse));
     }
 
     static void run(Arguments arguments) {

@@ -5,11 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -17,24 +12,16 @@ import org.junit.jupiter.api.Test;
  * args[0] and ended in an ArrayIndexOutOfBoundsException. It prints its usage line and exits 2 instead.
  */
 class MidScaleProbeTest {
-    private record Exit(int code, String err) {}
-
-    private static Exit probe(String... args) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), MidScaleProbe.class.getName()));
-        command.addAll(List.of(args));
-        Process process = new ProcessBuilder(command).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        String err = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(process.waitFor(60, TimeUnit.SECONDS), "MidScaleProbe did not end");
-        return new Exit(process.exitValue(), err);
+    private static ProbeUsageTest.Exit probe(String... args) throws IOException, InterruptedException {
+        return ProbeUsageTest.probe(MidScaleProbe.class, args);
     }
 
     @Test
     void withoutArgumentsItPrintsItsUsageAndExits2() throws Exception {
-        Exit bare = probe();
+        ProbeUsageTest.Exit bare = probe();
         assertEquals(2, bare.code(), bare.err());
         assertEquals("MidScaleProbe: takes 4 arguments, or 8 with the ranges of n and p; got 0\n" + MidScaleProbe.USAGE + "\n",
-                bare.err().replace(System.lineSeparator(), "\n"));
+                bare.err());
         assertTrue(MidScaleProbe.USAGE.startsWith("usage: java -cp java/core/target/test-classes:java/cli/target/falcon.jar "
                 + "dev.falcon.solve.MidScaleProbe COUNT SEED KICKS PASSES"), MidScaleProbe.USAGE);
     }
