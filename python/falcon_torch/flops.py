@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 import torch
 from torch import nn
@@ -313,8 +313,9 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
 
     `batch_size` defaults to the first dimension of the first input tensor: a model that takes one unbatched sample
     ((C, H, W), not (1, C, H, W)) needs batch_size=1. Where that default cannot be the batch (the example is one
-    unbatched sample for the first conv or attention module that gets it, or such a module is called on unbatched input
-    a number of times that is not a multiple of it), ValueError says to pass batch_size; a given batch_size is trusted.
+    unbatched sample for the first conv or attention module, or counted functional conv, that gets it, or such a module
+    or call runs on unbatched input a number of times that is not a multiple of it), ValueError says to pass batch_size;
+    a given batch_size is trusted.
     """
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     inferred_from = None
@@ -361,10 +362,10 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         users[l.name] = [_hooked_module(modules, n) for n in holders]
     totals = {l.name: 0.0 for l in layers}
     calls = {l.name: 0 for l in layers}
-    # per hooked module, its calls on unbatched input in the pass; and the pass's first hooked call, (module name,
-    # unbatched, its positional input's shape or None): what _check_inferred_batch_size reads
-    unbatched_calls: Dict[str, int] = {}
-    first_call: List[Tuple[str, bool, Optional[Tuple[int, ...]]]] = []
+    # per hooked module or counted functional call, its calls on unbatched input in the pass; and the pass's first
+    # counted call, (what made it, unbatched, its positional input's shape or None): what _check_inferred_batch_size reads
+    unbatched_calls: Dict[_Caller, int] = {}
+    first_call: List[Tuple[_Caller, bool, Optional[Tuple[int, ...]]]] = []
     handles = []
     modes = _modes(model)
     # a frozen weight is made to require grad for the pass, as the gradients are taken: with no weight requiring grad,
@@ -373,14 +374,16 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
     frozen = [named[l.name] for l in layers if l.name in named and not named[l.name].requires_grad]
     weight_ids = {id(named[l.name]) for l in layers if l.name in named}
 
+    def record_call(caller: _Caller, unbatched: bool, first) -> None:
+        if unbatched:
+            unbatched_calls[caller] = unbatched_calls.get(caller, 0) + 1
+        if not first_call:
+            first_call.append((caller, unbatched, tuple(first.shape) if isinstance(first, torch.Tensor) else None))
+
     def make_hook(lname, mname):
         def hook(module, inputs, output):
             unbatched = _unbatched_call(module, output)
-            if unbatched:
-                unbatched_calls[mname] = unbatched_calls.get(mname, 0) + 1
-            if not first_call:
-                first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-                first_call.append((mname, unbatched, None if first is None else tuple(first.shape)))
+            record_call(_Caller(repr(mname), type(module).__name__, "module"), unbatched, inputs[0] if inputs else None)
             # every weight is applied once per output (conv) or input (transposed conv) position; a batched call's
             # positions are divided by the samples, as Linear's are: a model that folds T frames or crops of each
             # sample into the batch (conv(x.reshape(N * T, C, H, W))) applies the conv T times per sample, and was
@@ -408,6 +411,14 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
             totals[lname] += float(per_sample)
             calls[lname] += 1
         return hook
+
+    def count_functional(lname, name, weight, input, output):
+        unbatched = name != "linear" and _unbatched_conv(output, weight)
+        # checked against an inferred batch size as a module's calls are: a functional conv on one unbatched (C, H, W)
+        # example was divided by C without a word, where the module's call of it is refused
+        record_call(_Caller(f"F.{name} on {lname!r}", "a functional call", "call"), unbatched, input)
+        totals[lname] += float(_functional_positions(name, weight, input, output) / batch_size)
+        calls[lname] += 1
 
     for l in layers:
         for mname in users[l.name]:
@@ -437,7 +448,7 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                     done.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids)))
                     del output
                     if inferred_from is not None:
-                        _check_inferred_batch_size(modules, inferred_from, unbatched_calls, first_call)
+                        _check_inferred_batch_size(inferred_from, unbatched_calls, first_call)
                 return done
             passes = run_passes()
             # a weight whose modules never run but which the graph shows applied (F.conv2d(x, conv.weight, stride=2)
@@ -449,7 +460,7 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                           and any(uses is not None and uses.applications.get(id(named[l.name]), 0) > 0
                                   for _, _, uses in passes)}
             if functional:
-                with _FunctionalCalls(functional, totals, calls, batch_size):
+                with _FunctionalCalls(functional, count_functional):
                     again = run_passes()
                 for (f, c, _), (f_again, c_again, _) in zip(passes, again):
                     for lname in functional.values():
@@ -554,12 +565,13 @@ _FUNCTIONAL_CONV_TRANSPOSES = frozenset({"conv_transpose1d", "conv_transpose2d",
 
 
 class _FunctionalCalls(torch.overrides.TorchFunctionMode):
-    """Counts, as the hooks count a module's calls, the calls of F.conv*, F.conv_transpose* and F.linear whose weight
-    is one of `weights` (id -> layer name) itself: into totals (per-sample positions) and calls."""
+    """Passes each call of F.conv*, F.conv_transpose* or F.linear whose weight is one of `weights` (id -> layer name)
+    itself to `count(layer name, function name, weight, input, output)`, which counts it as the hooks count a module's
+    calls."""
 
-    def __init__(self, weights: Dict[int, str], totals: Dict[str, float], calls: Dict[str, int], batch_size: int):
+    def __init__(self, weights: Dict[int, str], count):
         super().__init__()
-        self.weights, self.totals, self.calls, self.batch_size = weights, totals, calls, batch_size
+        self.weights, self.count = weights, count
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -569,15 +581,24 @@ class _FunctionalCalls(torch.overrides.TorchFunctionMode):
             weight = args[1] if len(args) > 1 else kwargs.get("weight")
             lname = self.weights.get(id(weight))
             if lname is not None and isinstance(output, torch.Tensor):
-                if name in _FUNCTIONAL_CONVS:
-                    positions = _conv_positions(output, weight.dim())
-                elif name in _FUNCTIONAL_CONV_TRANSPOSES:
-                    positions = _conv_positions(args[0] if args else kwargs["input"], weight.dim())
-                else:
-                    positions = output.numel() / weight.shape[0]
-                self.totals[lname] += float(positions / self.batch_size)
-                self.calls[lname] += 1
+                self.count(lname, name, weight, args[0] if args else kwargs["input"], output)
         return output
+
+
+def _functional_positions(name: str, weight: torch.Tensor, input: torch.Tensor, output: torch.Tensor) -> float:
+    """The positions a functional call `name` (conv2d, conv_transpose2d, linear) applies its weight at, read as the
+    hooks read a module's: a conv's output positions, a transposed conv's input positions, a linear's rows."""
+    if name in _FUNCTIONAL_CONVS:
+        return _conv_positions(output, weight.dim())
+    if name in _FUNCTIONAL_CONV_TRANSPOSES:
+        return _conv_positions(input, weight.dim())
+    return output.numel() / weight.shape[0]
+
+
+def _unbatched_conv(output: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a conv's or transposed conv's call was on one sample without its batch dimension: its output is
+    (C, *spatial), one dimension less than its weight."""
+    return output.dim() == weight.dim() - 1
 
 
 def _unbatched_call(module: nn.Module, output) -> bool:
@@ -585,34 +606,41 @@ def _unbatched_call(module: nn.Module, output) -> bool:
     conv's output of one dimension less than its weight ((C, *spatial)), an attention's of 2 ((L, E)). A Linear takes
     (*, in_features), so its calls cannot be told apart: False."""
     if isinstance(module, (_CONV, _CONVT)):
-        return output.dim() == module.weight.dim() - 1
+        return _unbatched_conv(output, module.weight)
     if isinstance(module, nn.MultiheadAttention):
         return (output[0] if isinstance(output, tuple) else output).dim() == 2
     return False
 
 
-def _check_inferred_batch_size(modules: Dict[str, nn.Module], inferred_from: Tuple[int, ...],
-                               unbatched_calls: Dict[str, int],
-                               first_call: List[Tuple[str, bool, Optional[Tuple[int, ...]]]]) -> None:
+class _Caller(NamedTuple):
+    """What made a counted call, as _check_inferred_batch_size names it: a module ("'c'", "Conv2d", "module") or a
+    functional call on a layer's weight ("F.conv2d on 'c.weight'", "a functional call", "call")."""
+    label: str
+    kind: str
+    noun: str
+
+
+def _check_inferred_batch_size(inferred_from: Tuple[int, ...], unbatched_calls: Dict[_Caller, int],
+                               first_call: List[Tuple[_Caller, bool, Optional[Tuple[int, ...]]]]) -> None:
     """Raises ValueError where the batch size measure_flops read from the example's first dimension cannot be the
     number of samples in the pass: every count is divided by it, so an example of one unbatched sample (C, H, W) had
     each conv's count divided by C without a word (a layers.json then under-budgets those layers). Two signs: the
-    example itself reaches the pass's first conv or attention module as unbatched input; or such a module is called on
-    unbatched input a number of times that is not a multiple of the batch size (a model that runs its samples one by
-    one calls it once, or k times, per sample)."""
+    example itself reaches the pass's first conv or attention module (or counted functional conv) as unbatched input;
+    or such a module or call runs on unbatched input a number of times that is not a multiple of the batch size (a model
+    that runs its samples one by one calls it once, or k times, per sample)."""
     batch_size = inferred_from[0]
     fix = (f"pass batch_size=1 if the example is one unbatched sample (or give it a batch dimension, "
            f"x.unsqueeze(0)), or batch_size={batch_size} if its first dimension is the batch")
     head = (f"measure_flops read the batch size as {batch_size}, the first dimension of the example input "
             f"{inferred_from}, but")
     if first_call:
-        mname, unbatched, shape = first_call[0]
+        caller, unbatched, shape = first_call[0]
         if unbatched and shape == inferred_from:
-            raise ValueError(f"{head} {mname!r} ({type(modules[mname]).__name__}), the first module it reaches, takes it "
+            raise ValueError(f"{head} {caller.label} ({caller.kind}), the first {caller.noun} it reaches, takes it "
                              f"as one unbatched sample, so every count would be divided by {batch_size}; {fix}")
-    odd = {m: k for m, k in unbatched_calls.items() if k % batch_size != 0}
+    odd = {c: k for c, k in unbatched_calls.items() if k % batch_size != 0}
     if odd:
-        named = ", ".join(f"{m!r} ({type(modules[m]).__name__}, {k} call{'s' if k > 1 else ''})" for m, k in odd.items())
+        named = ", ".join(f"{c.label} ({c.kind}, {k} call{'s' if k > 1 else ''})" for c, k in odd.items())
         raise ValueError(f"{head} {named} ran on unbatched input (one sample each call) a number of times that is not a "
                          f"multiple of {batch_size}, so {batch_size} cannot be the samples in the pass, and each count "
                          f"would be divided by it; {fix}")

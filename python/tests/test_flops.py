@@ -259,6 +259,39 @@ class FlopHookTest(unittest.TestCase):
                                                 r"itself to F.conv1d/2d/3d.*or leave it out of `prunable`"):
             measure_flops(Product(), torch.randn(2, 4))
 
+    def test_a_functional_conv_on_one_unbatched_sample_is_checked_as_its_module_call_is(self):
+        # F.conv2d(x, c.weight) on one unbatched (3, 8, 8) example read the batch size as 3 and counted c 12 and fc 1/3
+        # (36 and 1 are right) without a word, where self.c(x) on the same example is refused with "pass batch_size=1"
+        F = nn.functional
+
+        class Single(nn.Module):
+            def __init__(self, transposed):
+                super().__init__()
+                self.transposed = transposed
+                self.c, self.t, self.fc = nn.Conv2d(3, 4, 3), nn.ConvTranspose2d(3, 4, 2, stride=2), nn.Linear(4, 2)
+
+            def forward(self, x):
+                h = F.conv_transpose2d(x, self.t.weight, stride=2) if self.transposed else F.conv2d(x, self.c.weight)
+                return self.fc(h.flatten(-2).mean(-1))     # batched or not
+        torch.manual_seed(0)
+        x = torch.randn(3, 8, 8)
+        for transposed, name, expected in ((False, "F.conv2d on 'c.weight'", {"c.weight": 36, "fc.weight": 1}),
+                                           (True, "F.conv_transpose2d on 't.weight'", {"t.weight": 64, "fc.weight": 1})):
+            with self.subTest(name):
+                layers = prunable_parameters(Single(transposed), [name.split("'")[1], "fc.weight"])
+                with self.assertRaises(ValueError) as cm:
+                    measure_flops(Single(transposed), x, layers)
+                message = str(cm.exception)
+                self.assertIn("read the batch size as 3, the first dimension of the example input (3, 8, 8)", message)
+                self.assertIn(f"{name} (a functional call), the first call it reaches, takes it as one unbatched "
+                              "sample", message)
+                self.assertIn("pass batch_size=1 if the example is one unbatched sample", message)
+                layers = prunable_parameters(Single(transposed), list(expected))
+                self.assertEqual({l.name: l.flops_per_weight for l in measure_flops(Single(transposed), x, layers,
+                                                                                    batch_size=1)}, expected)
+                self.assertEqual({l.name: l.flops_per_weight
+                                  for l in measure_flops(Single(transposed), x.unsqueeze(0), layers)}, expected)
+
     def test_a_weight_also_used_outside_its_module_is_named(self):
         # the hooks count the module's calls: a tied decoder's F.linear(h, enc.weight.t()) was not counted, and
         # flops_per_weight said 1 where every weight is multiplied twice per sample, without a word
