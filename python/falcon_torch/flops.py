@@ -14,7 +14,8 @@ and a weight's cost is how many times it is multiplied in one sample's forward p
   parameter of the attention, not a Linear: not prunable here.)
 
 A module called several times in one forward pass (weight sharing) costs the sum over its calls, and a
-weight tied between modules the sum over the calls of all of them. Where the compute depends on the input (routing to
+weight tied between modules the sum over the calls of all of them, with those of F.conv*/F.linear on the weight itself
+outside its modules. Where the compute depends on the input (routing to
 experts), a weight's cost is the mean over the samples measured (measure_flops_per_sample).
 """
 from __future__ import annotations
@@ -366,6 +367,11 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
     # counted call, (what made it, unbatched, its positional input's shape or None): what _check_inferred_batch_size reads
     unbatched_calls: Dict[_Caller, int] = {}
     first_call: List[Tuple[_Caller, bool, Optional[Tuple[int, ...]]]] = []
+    # per layer, its calls of F.conv*/F.linear on the weight itself counted in the pass (by _FunctionalCalls)
+    functional_calls = {l.name: 0 for l in layers}
+    # per hooked module, its forward calls in progress: a functional call inside one of them on its own weight (the
+    # F.conv2d of Conv2d.forward) is that module's call, which its hook counts
+    running: Dict[int, int] = {}
     handles = []
     modes = _modes(model)
     # a frozen weight is made to require grad for the pass, as the gradients are taken: with no weight requiring grad,
@@ -413,18 +419,33 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         return hook
 
     def count_functional(lname, name, weight, input, output):
+        # a module's own call of its weight is counted by its hook; what is counted here is the weight applied outside
+        # its modules (F.conv2d(h, self.c.weight, stride=2) beside self.c(x) was not counted, its FLOP budget exceeded)
+        if any(running.get(id(modules[mname]), 0) for mname in users[lname]):
+            return
         unbatched = name != "linear" and _unbatched_conv(output, weight)
         # checked against an inferred batch size as a module's calls are: a functional conv on one unbatched (C, H, W)
         # example was divided by C without a word, where the module's call of it is refused
         record_call(_Caller(f"F.{name} on {lname!r}", "a functional call", "call"), unbatched, input)
         totals[lname] += float(_functional_positions(name, weight, input, output) / batch_size)
         calls[lname] += 1
+        functional_calls[lname] += 1
+
+    def entered(module, inputs):
+        running[id(module)] = running.get(id(module), 0) + 1
+
+    def left(module, inputs, output):
+        running[id(module)] -= 1
 
     for l in layers:
         for mname in users[l.name]:
             handles.append(modules[mname].register_forward_hook(make_hook(l.name, mname)))
+    for mname in {mname for l in layers for mname in users[l.name]}:
+        handles.append(modules[mname].register_forward_pre_hook(entered))
+        handles.append(modules[mname].register_forward_hook(left))
     passes = []        # per pass: ({layer: per-sample FLOPs}, {layer: calls}, autograd uses or None)
-    functional: Dict[int, str] = {}     # weights whose modules never run, applied functionally: id -> layer name
+    functional: Dict[int, str] = {}     # weights applied more often than their modules run: id -> layer name
+    functional_per_pass: List[Dict[str, int]] = [{} for _ in runs]     # per pass: {layer: its functional calls}
     try:
         # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
         # that skips their submodules' forward (nn.TransformerEncoderLayer's fast path), so no hook would fire
@@ -438,33 +459,34 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                 done = []
                 for args in runs:
                     for l in layers:
-                        totals[l.name], calls[l.name] = 0.0, 0
+                        totals[l.name], calls[l.name], functional_calls[l.name] = 0.0, 0, 0
                     unbatched_calls.clear()
+                    running.clear()
                     first_call.clear()
                     # each pass on a copy of its arguments (one made here is no inference tensor either, which autograd
                     # refuses): a model that changes its input in place (x /= 255 after a .float() that is no copy)
                     # changed the caller's batch, and the gradient passes over the same samples then saw it changed
                     output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
-                    done.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids)))
+                    done.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids), dict(functional_calls)))
                     del output
                     if inferred_from is not None:
                         _check_inferred_batch_size(inferred_from, unbatched_calls, first_call)
                 return done
-            passes = run_passes()
-            # a weight whose modules never run but which the graph shows applied (F.conv2d(x, conv.weight, stride=2)
-            # in the model's forward) was "not used in the forward pass": its functional calls are counted in passes
-            # of their own, under a torch-function mode, only where there is such a weight (every torch call of the
-            # model goes through the mode)
+            passes = [(f, c, uses) for f, c, uses, _ in run_passes()]
+            # a weight the graph shows applied more often than its modules run (F.conv2d(x, conv.weight, stride=2) in
+            # the model's forward, with or without a call of conv beside it) was "not used in the forward pass", or its
+            # extra use left uncounted: its functional calls are counted in passes of their own, with its modules'
+            # calls, under a torch-function mode, only where there is such a weight (every torch call of the model
+            # goes through the mode)
             functional = {id(named[l.name]): l.name for l in layers if l.name in named
-                          and all(c[l.name] == 0 for _, c, _ in passes)
-                          and any(uses is not None and uses.applications.get(id(named[l.name]), 0) > 0
-                                  for _, _, uses in passes)}
+                          and any(uses is not None and uses.applications.get(id(named[l.name]), 0) > c[l.name]
+                                  for _, c, uses in passes)}
             if functional:
                 with _FunctionalCalls(functional, count_functional):
                     again = run_passes()
-                for (f, c, _), (f_again, c_again, _) in zip(passes, again):
+                for (f, c, _), (f_again, c_again, _, by_functional), counted in zip(passes, again, functional_per_pass):
                     for lname in functional.values():
-                        f[lname], c[lname] = f_again[lname], c_again[lname]
+                        f[lname], c[lname], counted[lname] = f_again[lname], c_again[lname], by_functional[lname]
     finally:
         for prm in frozen:
             prm.requires_grad_(False)
@@ -538,17 +560,22 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
         # (its applications, not its reads: a weight standardized or normalized in its module's forward is read by those
         # operations too, once per pass, and was said to be used outside its module, its count too low)
-        extra = [(weight_applications(uses, l) - c[l.name], c[l.name]) for _, c, uses in passes if uses is not None]
-        more, ran = max(extra, default=(0, 0))
+        extra = [(weight_applications(uses, l) - c[l.name], c[l.name], by_functional.get(l.name, 0))
+                 for (_, c, uses), by_functional in zip(passes, functional_per_pass) if uses is not None]
+        more, ran, by_functional = max(extra, default=(0, 0, 0))
         if more > 0:
             holders = ", ".join(repr(n) for n in users[l.name])
-            counted = (f"its calls of F.conv*/F.linear on the weight itself ({ran}; its module, {holders}, never runs) "
-                       "count" if l.name in functional.values() else f"its module ({holders}) runs ({ran} call(s))")
-            warnings.warn(f"weight {l.name!r} is used {more} more time(s) in the forward pass than {counted}: "
-                          f"a use outside the module (a functional call such as "
-                          f"F.linear(x, weight.t())) is not counted, so its flops_per_weight {l.flops_per_weight:g} is "
-                          "too low; call the module itself, or correct flops_per_weight in layers.json",
-                          RuntimeWarning, stacklevel=3)
+            by_module = ran - by_functional
+            counted = f"its module ({holders}) runs ({by_module} call(s))" if by_module else \
+                f"its module ({holders}) never runs"
+            if by_functional:
+                counted += f", and {by_functional} call(s) of F.conv*/F.linear on the weight itself are counted"
+            warnings.warn(f"weight {l.name!r} is used {more} more time(s) in the forward pass than counted ({counted}): "
+                          "a use by an operation whose FLOPs cannot be measured (a functional call on the weight "
+                          "transformed, such as F.linear(x, weight.t()), or a product such as x @ weight.t()) is not "
+                          f"counted, so its flops_per_weight {l.flops_per_weight:g} is too low; pass the weight itself "
+                          "to F.conv1d/2d/3d, F.conv_transpose1d/2d/3d or F.linear, whose calls are counted, or correct "
+                          "flops_per_weight in layers.json", RuntimeWarning, stacklevel=3)
     return list(layers)
 
 
