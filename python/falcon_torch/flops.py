@@ -14,14 +14,15 @@ and a weight's cost is how many times it is multiplied in one sample's forward p
   parameter of the attention, not a Linear: not prunable here.)
 
 A module called several times in one forward pass (weight sharing) costs the sum over its calls, and a
-weight tied between modules the sum over the calls of all of them. Where the compute depends on the input (routing to
+weight tied between modules the sum over the calls of all of them, with those of F.conv*/F.linear on the weight itself
+outside its modules. Where the compute depends on the input (routing to
 experts), a weight's cost is the mean over the samples measured (measure_flops_per_sample).
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple, Union
 
 import torch
 from torch import nn
@@ -313,8 +314,9 @@ def measure_flops(model: nn.Module, example_input, layers: Optional[Sequence[Lay
 
     `batch_size` defaults to the first dimension of the first input tensor: a model that takes one unbatched sample
     ((C, H, W), not (1, C, H, W)) needs batch_size=1. Where that default cannot be the batch (the example is one
-    unbatched sample for the first conv or attention module that gets it, or such a module is called on unbatched input
-    a number of times that is not a multiple of it), ValueError says to pass batch_size; a given batch_size is trusted.
+    unbatched sample for the first conv or attention module, or counted functional conv, that gets it, or such a module
+    or call runs on unbatched input a number of times that is not a multiple of it), ValueError says to pass batch_size;
+    a given batch_size is trusted.
     """
     args = example_input if isinstance(example_input, tuple) else (example_input,)
     inferred_from = None
@@ -361,10 +363,15 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         users[l.name] = [_hooked_module(modules, n) for n in holders]
     totals = {l.name: 0.0 for l in layers}
     calls = {l.name: 0 for l in layers}
-    # per hooked module, its calls on unbatched input in the pass; and the pass's first hooked call, (module name,
-    # unbatched, its positional input's shape or None): what _check_inferred_batch_size reads
-    unbatched_calls: Dict[str, int] = {}
-    first_call: List[Tuple[str, bool, Optional[Tuple[int, ...]]]] = []
+    # per hooked module or counted functional call, its calls on unbatched input in the pass; and the pass's first
+    # counted call, (what made it, unbatched, its positional input's shape or None): what _check_inferred_batch_size reads
+    unbatched_calls: Dict[_Caller, int] = {}
+    first_call: List[Tuple[_Caller, bool, Optional[Tuple[int, ...]]]] = []
+    # per layer, its calls of F.conv*/F.linear on the weight itself counted in the pass (by _FunctionalCalls)
+    functional_calls = {l.name: 0 for l in layers}
+    # per hooked module, its forward calls in progress: a functional call inside one of them on its own weight (the
+    # F.conv2d of Conv2d.forward) is that module's call, which its hook counts
+    running: Dict[int, int] = {}
     handles = []
     modes = _modes(model)
     # a frozen weight is made to require grad for the pass, as the gradients are taken: with no weight requiring grad,
@@ -373,14 +380,16 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
     frozen = [named[l.name] for l in layers if l.name in named and not named[l.name].requires_grad]
     weight_ids = {id(named[l.name]) for l in layers if l.name in named}
 
+    def record_call(caller: _Caller, unbatched: bool, first) -> None:
+        if unbatched:
+            unbatched_calls[caller] = unbatched_calls.get(caller, 0) + 1
+        if not first_call:
+            first_call.append((caller, unbatched, tuple(first.shape) if isinstance(first, torch.Tensor) else None))
+
     def make_hook(lname, mname):
         def hook(module, inputs, output):
             unbatched = _unbatched_call(module, output)
-            if unbatched:
-                unbatched_calls[mname] = unbatched_calls.get(mname, 0) + 1
-            if not first_call:
-                first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-                first_call.append((mname, unbatched, None if first is None else tuple(first.shape)))
+            record_call(_Caller(repr(mname), type(module).__name__, "module"), unbatched, inputs[0] if inputs else None)
             # every weight is applied once per output (conv) or input (transposed conv) position; a batched call's
             # positions are divided by the samples, as Linear's are: a model that folds T frames or crops of each
             # sample into the batch (conv(x.reshape(N * T, C, H, W))) applies the conv T times per sample, and was
@@ -409,11 +418,34 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
             calls[lname] += 1
         return hook
 
+    def count_functional(lname, name, weight, input, output):
+        # a module's own call of its weight is counted by its hook; what is counted here is the weight applied outside
+        # its modules (F.conv2d(h, self.c.weight, stride=2) beside self.c(x) was not counted, its FLOP budget exceeded)
+        if any(running.get(id(modules[mname]), 0) for mname in users[lname]):
+            return
+        unbatched = name != "linear" and _unbatched_conv(output, weight)
+        # checked against an inferred batch size as a module's calls are: a functional conv on one unbatched (C, H, W)
+        # example was divided by C without a word, where the module's call of it is refused
+        record_call(_Caller(f"F.{name} on {lname!r}", "a functional call", "call"), unbatched, input)
+        totals[lname] += float(_functional_positions(name, weight, input, output) / batch_size)
+        calls[lname] += 1
+        functional_calls[lname] += 1
+
+    def entered(module, inputs):
+        running[id(module)] = running.get(id(module), 0) + 1
+
+    def left(module, inputs, output):
+        running[id(module)] -= 1
+
     for l in layers:
         for mname in users[l.name]:
             handles.append(modules[mname].register_forward_hook(make_hook(l.name, mname)))
+    for mname in {mname for l in layers for mname in users[l.name]}:
+        handles.append(modules[mname].register_forward_pre_hook(entered))
+        handles.append(modules[mname].register_forward_hook(left))
     passes = []        # per pass: ({layer: per-sample FLOPs}, {layer: calls}, autograd uses or None)
-    functional: Dict[int, str] = {}     # weights whose modules never run, applied functionally: id -> layer name
+    functional: Dict[int, str] = {}     # weights applied more often than their modules run: id -> layer name
+    functional_per_pass: List[Dict[str, int]] = [{} for _ in runs]     # per pass: {layer: its functional calls}
     try:
         # with grad enabled, as the gradients are taken: without it some modules take another path in eval mode
         # that skips their submodules' forward (nn.TransformerEncoderLayer's fast path), so no hook would fire
@@ -427,33 +459,34 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
                 done = []
                 for args in runs:
                     for l in layers:
-                        totals[l.name], calls[l.name] = 0.0, 0
+                        totals[l.name], calls[l.name], functional_calls[l.name] = 0.0, 0, 0
                     unbatched_calls.clear()
+                    running.clear()
                     first_call.clear()
                     # each pass on a copy of its arguments (one made here is no inference tensor either, which autograd
                     # refuses): a model that changes its input in place (x /= 255 after a .float() that is no copy)
                     # changed the caller's batch, and the gradient passes over the same samples then saw it changed
                     output = unwrapped(model)(*(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
-                    done.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids)))
+                    done.append((dict(totals), dict(calls), _autograd_uses(output, weight_ids), dict(functional_calls)))
                     del output
                     if inferred_from is not None:
-                        _check_inferred_batch_size(modules, inferred_from, unbatched_calls, first_call)
+                        _check_inferred_batch_size(inferred_from, unbatched_calls, first_call)
                 return done
-            passes = run_passes()
-            # a weight whose modules never run but which the graph shows applied (F.conv2d(x, conv.weight, stride=2)
-            # in the model's forward) was "not used in the forward pass": its functional calls are counted in passes
-            # of their own, under a torch-function mode, only where there is such a weight (every torch call of the
-            # model goes through the mode)
+            passes = [(f, c, uses) for f, c, uses, _ in run_passes()]
+            # a weight the graph shows applied more often than its modules run (F.conv2d(x, conv.weight, stride=2) in
+            # the model's forward, with or without a call of conv beside it) was "not used in the forward pass", or its
+            # extra use left uncounted: its functional calls are counted in passes of their own, with its modules'
+            # calls, under a torch-function mode, only where there is such a weight (every torch call of the model
+            # goes through the mode)
             functional = {id(named[l.name]): l.name for l in layers if l.name in named
-                          and all(c[l.name] == 0 for _, c, _ in passes)
-                          and any(uses is not None and uses.applications.get(id(named[l.name]), 0) > 0
-                                  for _, _, uses in passes)}
+                          and any(uses is not None and uses.applications.get(id(named[l.name]), 0) > c[l.name]
+                                  for _, c, uses in passes)}
             if functional:
-                with _FunctionalCalls(functional, totals, calls, batch_size):
+                with _FunctionalCalls(functional, count_functional):
                     again = run_passes()
-                for (f, c, _), (f_again, c_again, _) in zip(passes, again):
+                for (f, c, _), (f_again, c_again, _, by_functional), counted in zip(passes, again, functional_per_pass):
                     for lname in functional.values():
-                        f[lname], c[lname] = f_again[lname], c_again[lname]
+                        f[lname], c[lname], counted[lname] = f_again[lname], c_again[lname], by_functional[lname]
     finally:
         for prm in frozen:
             prm.requires_grad_(False)
@@ -527,17 +560,22 @@ def _measure(model: nn.Module, runs: List[tuple], layers: Optional[Sequence[Laye
         # F.linear(h, enc.weight.t())) costs more than counted, and its FLOP budget was exceeded without a word
         # (its applications, not its reads: a weight standardized or normalized in its module's forward is read by those
         # operations too, once per pass, and was said to be used outside its module, its count too low)
-        extra = [(weight_applications(uses, l) - c[l.name], c[l.name]) for _, c, uses in passes if uses is not None]
-        more, ran = max(extra, default=(0, 0))
+        extra = [(weight_applications(uses, l) - c[l.name], c[l.name], by_functional.get(l.name, 0))
+                 for (_, c, uses), by_functional in zip(passes, functional_per_pass) if uses is not None]
+        more, ran, by_functional = max(extra, default=(0, 0, 0))
         if more > 0:
             holders = ", ".join(repr(n) for n in users[l.name])
-            counted = (f"its calls of F.conv*/F.linear on the weight itself ({ran}; its module, {holders}, never runs) "
-                       "count" if l.name in functional.values() else f"its module ({holders}) runs ({ran} call(s))")
-            warnings.warn(f"weight {l.name!r} is used {more} more time(s) in the forward pass than {counted}: "
-                          f"a use outside the module (a functional call such as "
-                          f"F.linear(x, weight.t())) is not counted, so its flops_per_weight {l.flops_per_weight:g} is "
-                          "too low; call the module itself, or correct flops_per_weight in layers.json",
-                          RuntimeWarning, stacklevel=3)
+            by_module = ran - by_functional
+            counted = f"its module ({holders}) runs ({by_module} call(s))" if by_module else \
+                f"its module ({holders}) never runs"
+            if by_functional:
+                counted += f", and {by_functional} call(s) of F.conv*/F.linear on the weight itself are counted"
+            warnings.warn(f"weight {l.name!r} is used {more} more time(s) in the forward pass than counted ({counted}): "
+                          "a use by an operation whose FLOPs cannot be measured (a functional call on the weight "
+                          "transformed, such as F.linear(x, weight.t()), or a product such as x @ weight.t()) is not "
+                          f"counted, so its flops_per_weight {l.flops_per_weight:g} is too low; pass the weight itself "
+                          "to F.conv1d/2d/3d, F.conv_transpose1d/2d/3d or F.linear, whose calls are counted, or correct "
+                          "flops_per_weight in layers.json", RuntimeWarning, stacklevel=3)
     return list(layers)
 
 
@@ -554,12 +592,13 @@ _FUNCTIONAL_CONV_TRANSPOSES = frozenset({"conv_transpose1d", "conv_transpose2d",
 
 
 class _FunctionalCalls(torch.overrides.TorchFunctionMode):
-    """Counts, as the hooks count a module's calls, the calls of F.conv*, F.conv_transpose* and F.linear whose weight
-    is one of `weights` (id -> layer name) itself: into totals (per-sample positions) and calls."""
+    """Passes each call of F.conv*, F.conv_transpose* or F.linear whose weight is one of `weights` (id -> layer name)
+    itself to `count(layer name, function name, weight, input, output)`, which counts it as the hooks count a module's
+    calls."""
 
-    def __init__(self, weights: Dict[int, str], totals: Dict[str, float], calls: Dict[str, int], batch_size: int):
+    def __init__(self, weights: Dict[int, str], count):
         super().__init__()
-        self.weights, self.totals, self.calls, self.batch_size = weights, totals, calls, batch_size
+        self.weights, self.count = weights, count
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -569,15 +608,24 @@ class _FunctionalCalls(torch.overrides.TorchFunctionMode):
             weight = args[1] if len(args) > 1 else kwargs.get("weight")
             lname = self.weights.get(id(weight))
             if lname is not None and isinstance(output, torch.Tensor):
-                if name in _FUNCTIONAL_CONVS:
-                    positions = _conv_positions(output, weight.dim())
-                elif name in _FUNCTIONAL_CONV_TRANSPOSES:
-                    positions = _conv_positions(args[0] if args else kwargs["input"], weight.dim())
-                else:
-                    positions = output.numel() / weight.shape[0]
-                self.totals[lname] += float(positions / self.batch_size)
-                self.calls[lname] += 1
+                self.count(lname, name, weight, args[0] if args else kwargs["input"], output)
         return output
+
+
+def _functional_positions(name: str, weight: torch.Tensor, input: torch.Tensor, output: torch.Tensor) -> float:
+    """The positions a functional call `name` (conv2d, conv_transpose2d, linear) applies its weight at, read as the
+    hooks read a module's: a conv's output positions, a transposed conv's input positions, a linear's rows."""
+    if name in _FUNCTIONAL_CONVS:
+        return _conv_positions(output, weight.dim())
+    if name in _FUNCTIONAL_CONV_TRANSPOSES:
+        return _conv_positions(input, weight.dim())
+    return output.numel() / weight.shape[0]
+
+
+def _unbatched_conv(output: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a conv's or transposed conv's call was on one sample without its batch dimension: its output is
+    (C, *spatial), one dimension less than its weight."""
+    return output.dim() == weight.dim() - 1
 
 
 def _unbatched_call(module: nn.Module, output) -> bool:
@@ -585,34 +633,41 @@ def _unbatched_call(module: nn.Module, output) -> bool:
     conv's output of one dimension less than its weight ((C, *spatial)), an attention's of 2 ((L, E)). A Linear takes
     (*, in_features), so its calls cannot be told apart: False."""
     if isinstance(module, (_CONV, _CONVT)):
-        return output.dim() == module.weight.dim() - 1
+        return _unbatched_conv(output, module.weight)
     if isinstance(module, nn.MultiheadAttention):
         return (output[0] if isinstance(output, tuple) else output).dim() == 2
     return False
 
 
-def _check_inferred_batch_size(modules: Dict[str, nn.Module], inferred_from: Tuple[int, ...],
-                               unbatched_calls: Dict[str, int],
-                               first_call: List[Tuple[str, bool, Optional[Tuple[int, ...]]]]) -> None:
+class _Caller(NamedTuple):
+    """What made a counted call, as _check_inferred_batch_size names it: a module ("'c'", "Conv2d", "module") or a
+    functional call on a layer's weight ("F.conv2d on 'c.weight'", "a functional call", "call")."""
+    label: str
+    kind: str
+    noun: str
+
+
+def _check_inferred_batch_size(inferred_from: Tuple[int, ...], unbatched_calls: Dict[_Caller, int],
+                               first_call: List[Tuple[_Caller, bool, Optional[Tuple[int, ...]]]]) -> None:
     """Raises ValueError where the batch size measure_flops read from the example's first dimension cannot be the
     number of samples in the pass: every count is divided by it, so an example of one unbatched sample (C, H, W) had
     each conv's count divided by C without a word (a layers.json then under-budgets those layers). Two signs: the
-    example itself reaches the pass's first conv or attention module as unbatched input; or such a module is called on
-    unbatched input a number of times that is not a multiple of the batch size (a model that runs its samples one by
-    one calls it once, or k times, per sample)."""
+    example itself reaches the pass's first conv or attention module (or counted functional conv) as unbatched input;
+    or such a module or call runs on unbatched input a number of times that is not a multiple of the batch size (a model
+    that runs its samples one by one calls it once, or k times, per sample)."""
     batch_size = inferred_from[0]
     fix = (f"pass batch_size=1 if the example is one unbatched sample (or give it a batch dimension, "
            f"x.unsqueeze(0)), or batch_size={batch_size} if its first dimension is the batch")
     head = (f"measure_flops read the batch size as {batch_size}, the first dimension of the example input "
             f"{inferred_from}, but")
     if first_call:
-        mname, unbatched, shape = first_call[0]
+        caller, unbatched, shape = first_call[0]
         if unbatched and shape == inferred_from:
-            raise ValueError(f"{head} {mname!r} ({type(modules[mname]).__name__}), the first module it reaches, takes it "
+            raise ValueError(f"{head} {caller.label} ({caller.kind}), the first {caller.noun} it reaches, takes it "
                              f"as one unbatched sample, so every count would be divided by {batch_size}; {fix}")
-    odd = {m: k for m, k in unbatched_calls.items() if k % batch_size != 0}
+    odd = {c: k for c, k in unbatched_calls.items() if k % batch_size != 0}
     if odd:
-        named = ", ".join(f"{m!r} ({type(modules[m]).__name__}, {k} call{'s' if k > 1 else ''})" for m, k in odd.items())
+        named = ", ".join(f"{c.label} ({c.kind}, {k} call{'s' if k > 1 else ''})" for c, k in odd.items())
         raise ValueError(f"{head} {named} ran on unbatched input (one sample each call) a number of times that is not a "
                          f"multiple of {batch_size}, so {batch_size} cannot be the samples in the pass, and each count "
                          f"would be divided by it; {fix}")

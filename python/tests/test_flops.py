@@ -259,6 +259,82 @@ class FlopHookTest(unittest.TestCase):
                                                 r"itself to F.conv1d/2d/3d.*or leave it out of `prunable`"):
             measure_flops(Product(), torch.randn(2, 4))
 
+    def test_a_functional_conv_on_one_unbatched_sample_is_checked_as_its_module_call_is(self):
+        # F.conv2d(x, c.weight) on one unbatched (3, 8, 8) example read the batch size as 3 and counted c 12 and fc 1/3
+        # (36 and 1 are right) without a word, where self.c(x) on the same example is refused with "pass batch_size=1"
+        F = nn.functional
+
+        class Single(nn.Module):
+            def __init__(self, transposed):
+                super().__init__()
+                self.transposed = transposed
+                self.c, self.t, self.fc = nn.Conv2d(3, 4, 3), nn.ConvTranspose2d(3, 4, 2, stride=2), nn.Linear(4, 2)
+
+            def forward(self, x):
+                h = F.conv_transpose2d(x, self.t.weight, stride=2) if self.transposed else F.conv2d(x, self.c.weight)
+                return self.fc(h.flatten(-2).mean(-1))     # batched or not
+        torch.manual_seed(0)
+        x = torch.randn(3, 8, 8)
+        for transposed, name, expected in ((False, "F.conv2d on 'c.weight'", {"c.weight": 36, "fc.weight": 1}),
+                                           (True, "F.conv_transpose2d on 't.weight'", {"t.weight": 64, "fc.weight": 1})):
+            with self.subTest(name):
+                layers = prunable_parameters(Single(transposed), [name.split("'")[1], "fc.weight"])
+                with self.assertRaises(ValueError) as cm:
+                    measure_flops(Single(transposed), x, layers)
+                message = str(cm.exception)
+                self.assertIn("read the batch size as 3, the first dimension of the example input (3, 8, 8)", message)
+                self.assertIn(f"{name} (a functional call), the first call it reaches, takes it as one unbatched "
+                              "sample", message)
+                self.assertIn("pass batch_size=1 if the example is one unbatched sample", message)
+                layers = prunable_parameters(Single(transposed), list(expected))
+                self.assertEqual({l.name: l.flops_per_weight for l in measure_flops(Single(transposed), x, layers,
+                                                                                    batch_size=1)}, expected)
+                self.assertEqual({l.name: l.flops_per_weight
+                                  for l in measure_flops(Single(transposed), x.unsqueeze(0), layers)}, expected)
+
+    def test_a_weight_applied_by_its_module_and_by_a_functional_call_counts_both(self):
+        # F.conv2d(h, self.c.weight, stride=2) beside self.c(x): the functional call was counted only where c never ran,
+        # so here c.weight said 64 (80 is right) with a warning to "call the module itself", which cannot give stride 2
+        import warnings
+        F = nn.functional
+
+        class Both(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.c, self.fc = nn.Conv2d(3, 3, 3, padding=1), nn.Linear(3, 2)
+
+            def forward(self, x):
+                h = self.c(x)                                         # 8x8 = 64 positions
+                h = F.conv2d(h, self.c.weight, stride=2, padding=1)   # 4x4 = 16 positions
+                return self.fc(h.mean((2, 3)))
+
+        class BothLinear(nn.Module):
+            def __init__(self, transposed_too):
+                super().__init__()
+                self.g, self.fc, self.transposed_too = nn.Linear(4, 4), nn.Linear(4, 2), transposed_too
+
+            def forward(self, x):
+                h = self.g(x) + F.linear(x, self.g.weight)
+                if self.transposed_too:       # applied a third time, by what no count sees
+                    h = h + F.linear(x, self.g.weight.t())
+                return self.fc(h)
+        torch.manual_seed(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            both = measure_flops(Both(), torch.randn(2, 3, 8, 8))
+            linear = measure_flops(BothLinear(False), torch.randn(2, 4))
+        self.assertEqual([(l.name, l.flops_per_weight, l.calls) for l in both], [("c.weight", 80, 2), ("fc.weight", 1, 1)])
+        self.assertEqual([(l.name, l.flops_per_weight, l.calls) for l in linear], [("g.weight", 2, 2), ("fc.weight", 1, 1)])
+        # the use no count sees is still warned, saying what was counted, and with advice that fits it
+        with self.assertWarns(RuntimeWarning) as cm:
+            layers = measure_flops(BothLinear(True), torch.randn(2, 4))
+        self.assertEqual(layers[0].flops_per_weight, 2)
+        message = str(cm.warning)
+        self.assertIn("weight 'g.weight' is used 1 more time(s) in the forward pass than counted (its module ('g') runs "
+                      "(1 call(s)), and 1 call(s) of F.conv*/F.linear on the weight itself are counted)", message)
+        self.assertIn("flops_per_weight 2 is too low; pass the weight itself to F.conv1d/2d/3d", message)
+        self.assertNotIn("call the module itself", message)
+
     def test_a_weight_also_used_outside_its_module_is_named(self):
         # the hooks count the module's calls: a tied decoder's F.linear(h, enc.weight.t()) was not counted, and
         # flops_per_weight said 1 where every weight is multiplied twice per sample, without a word
