@@ -286,94 +286,146 @@ public final class Backsolve {
                                 long[] blockStarts, float[] start, int sweeps, double tolerance, List<Double> qPerSweep) {
         int p = Math.toIntExact(x.cols());
         int n = Math.toIntExact(x.rows());
+        // The state is the float weights w themselves, and X d is X w summed in double plus -X wbar summed once (the exact
+        // model's residual, FisherModel): X d = X_K d_K - X_{not K} wbar_{not K} cancels, and with d kept in float and X d
+        // summed in float the sweeps stalled at that rounding, 34% to 3.6x above the exact Q at lambda 1e-7 and below; d
+        // in float and w = wbar + d re-rounded on return left the returned weights' Q off the one the sweeps had judged.
         float[] w = new float[p];
-        float[] d = new float[p];
-        for (int i = 0; i < p; i++) {
-            w[i] = mask[i] == 0 ? 0f : (start != null ? start[i] : wbar[i]);
-            d[i] = w[i] - wbar[i];
-        }
-        double[] r = product(backend, x, d);
-        double q = objective(backend.threads(), r, d, g, lambda);
-        float[] sweepStart = new float[p];
-        float[] previousStep = null, step = new float[p];
-        double[] previousXStep = null;
-        for (int sweep = 0; sweep < sweeps; sweep++) {
-            System.arraycopy(d, 0, sweepStart, 0, p);
-            double[] residualAtStart = r.clone();
-            // X (step) as the sum of the blocks' products with their own moves, accurate relative to the step however small.
-            // The difference of two products (a fresh X d and the tracked residual, or a block's X_B d_B after and before)
-            // is rounding noise once the sweeps converge, and the plane step scaled that noise into r and d: Q was
-            // reported below the exact minimum and the next sweeps moved away from it.
-            double[] xStep = new double[n];
-            for (int b = 0; b + 1 < blockStarts.length; b++) {
-                int s = (int) blockStarts[b], e = (int) blockStarts[b + 1];
-                int mb = e - s;
-                float[] keep = new float[mb], dk = new float[mb], gb = g == null ? null : new float[mb];
-                boolean any = false;
-                for (int i = 0; i < mb; i++) {
-                    if (mask[s + i] != 0) { keep[i] = 1f; dk[i] = d[s + i]; any = true; }
-                    if (gb != null) gb[i] = g[s + i];
-                }
-                if (!any) continue;
-                try (HostMatrix xb = gather(backend, x, s, e)) {
-                    double[] old = product(backend, xb, dk);
-                    double[] c = new double[n];
-                    for (int i = 0; i < n; i++) c[i] = r[i] - old[i];
-                    double[] delta = solveLocal(backend, xb, keep, c, gb, lambda);
-                    float[] moved = new float[mb];
+        for (int i = 0; i < p; i++) w[i] = mask[i] == 0 ? 0f : (start != null ? start[i] : wbar[i]);
+        try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+            FisherModel.Eval first = model.evaluate(w);
+            double[] r = first.r;
+            double q = first.q;
+            // the best point seen: a sweep at the rounding floor can raise Q, and the point it ends on is then not the one to keep
+            float[] best = w.clone();
+            double[] bestR = r.clone();
+            double bestQ = q;
+            int risen = 0;
+            // the best Q's relative fall in its last sweep that lowered it, and whether the sweeps ended before their cap
+            double lastFall = Double.NaN;
+            boolean ended = false;
+            // each block's -X_{B,K} wbar_{B,K}, summed in double on the first sweep: its X_{B,K} d_{B,K} is then X_{B,K} w_{B,K}
+            // plus it, without the cancellation
+            double[][] blockOffsets = new double[blockStarts.length][];
+            float[] sweepStart = new float[p];
+            float[] previousStep = null, step = new float[p];
+            double[] previousXStep = null;
+            for (int sweep = 0; sweep < sweeps; sweep++) {
+                System.arraycopy(w, 0, sweepStart, 0, p);
+                double[] residualAtStart = r.clone();
+                // X (step) as the sum of the blocks' own changes of X_B d_B, accurate relative to the step however small. The
+                // difference of a fresh X d and the tracked residual is rounding noise once the sweeps converge, and the plane
+                // step scaled that noise into r and d: Q was reported below the exact minimum and the next sweeps moved away.
+                double[] xStep = new double[n];
+                for (int b = 0; b + 1 < blockStarts.length; b++) {
+                    int s = (int) blockStarts[b], e = (int) blockStarts[b + 1];
+                    int mb = e - s;
+                    float[] keep = new float[mb], wk = new float[mb], gb = g == null ? null : new float[mb];
+                    boolean any = false;
                     for (int i = 0; i < mb; i++) {
-                        if (keep[i] != 0) {
-                            d[s + i] = (float) (wbar[s + i] + delta[i]) - wbar[s + i];
-                            moved[i] = d[s + i] - dk[i];
+                        if (mask[s + i] != 0) { keep[i] = 1f; wk[i] = w[s + i]; any = true; }
+                        if (gb != null) gb[i] = g[s + i];
+                    }
+                    if (!any) continue;
+                    try (HostMatrix xb = gather(backend, x, s, e)) {
+                        if (blockOffsets[b] == null) {
+                            float[] wbarKept = new float[mb];
+                            for (int i = 0; i < mb; i++) if (keep[i] != 0) wbarKept[i] = wbar[s + i];
+                            blockOffsets[b] = FisherModel.offsetOf(backend, xb, wbarKept);
+                        }
+                        double[] old = blockResidual(backend, xb, wk, blockOffsets[b]);
+                        double[] c = new double[n];
+                        for (int i = 0; i < n; i++) c[i] = r[i] - old[i];
+                        double[] delta = solveLocal(backend, xb, keep, c, gb, lambda);
+                        for (int i = 0; i < mb; i++) {
+                            if (keep[i] != 0) {
+                                wk[i] = (float) (wbar[s + i] + delta[i]);
+                                w[s + i] = wk[i];
+                            }
+                        }
+                        double[] moved = blockResidual(backend, xb, wk, blockOffsets[b]);
+                        for (int i = 0; i < n; i++) {
+                            double image = moved[i] - old[i];
+                            r[i] += image;
+                            xStep[i] += image;
                         }
                     }
-                    double[] image = product(backend, xb, moved);
-                    for (int i = 0; i < n; i++) {
-                        r[i] += image[i];
-                        xStep[i] += image[i];
+                }
+                for (int i = 0; i < p; i++) step[i] = w[i] - sweepStart[i];
+                double qPlain = objective(backend.threads(), r, w, wbar, g, lambda);
+                double[] ab = bestInPlane(backend.threads(), residualAtStart, sweepStart, wbar, g, lambda, step, xStep, previousStep, previousXStep);
+                double a = ab[0], bb = ab[1];
+                boolean plainStep = a == 1 && bb == 0;
+                float[] plain = plainStep ? null : w.clone();
+                float[] taken = previousStep == null ? new float[p] : previousStep;
+                double[] xTaken = new double[n];
+                for (int i = 0; i < p; i++) {
+                    double t = a * step[i] + (previousStep == null ? 0 : bb * previousStep[i]);
+                    w[i] = mask[i] == 0 ? 0f : (float) (sweepStart[i] + t);
+                    taken[i] = w[i] - sweepStart[i];
+                }
+                for (int i = 0; i < n; i++) xTaken[i] = a * xStep[i] + (previousXStep == null ? 0 : bb * previousXStep[i]);
+                // The residual and Q of the float weights taken, fresh (one pass): no drift, and the Q of what is returned. The
+                // plane's own image of it is off by the rounding of w to float, all of the step once the sweeps have converged.
+                FisherModel.Eval fresh = model.evaluate(w);
+                if (plainStep || fresh.q <= qPlain) {
+                    r = fresh.r;
+                    q = fresh.q;
+                    previousXStep = xTaken;
+                } else {
+                    // the plane's model was misled by that rounding: keep the plain sweep, its residual and Q fresh as well (the
+                    // tracked ones, the blocks' images added up, are not those of the weights returned)
+                    w = plain;
+                    System.arraycopy(step, 0, taken, 0, p);
+                    FisherModel.Eval kept = model.evaluate(w);
+                    r = kept.r;
+                    q = kept.q;
+                    previousXStep = xStep;
+                }
+                previousStep = taken;
+                if (qPerSweep != null) qPerSweep.add(q);
+                // weights beyond float (a tiny lambda) are no rise by rounding: they run to the cap and are returned as they
+                // are, for the caller to refuse as not finite
+                if (!Double.isFinite(q)) continue;
+                if (q <= bestQ) {
+                    double before = bestQ;
+                    System.arraycopy(w, 0, best, 0, p);
+                    bestR = r.clone();
+                    bestQ = q;
+                    risen = 0;
+                    lastFall = (before - q) / Math.abs(before);
+                    // convergence is a decrease below the tolerance (none at all: the sweep's fixed point)
+                    if (before - q <= tolerance * Math.abs(before)) {
+                        ended = true;
+                        break;
                     }
+                } else {
+                    // A rise is the rounding of w to float, not convergence: the sweeps broke off on it and returned the raised
+                    // point (Q 3.6x the exact one). The next sweep starts again from the best point, plain (the plane of a
+                    // raised step is no guide); a plain sweep from there that raises Q again is stuck.
+                    if (++risen >= STALLED_SWEEPS) {
+                        if (qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
+                            LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d"
+                                    + " sweeps with Q no longer falling (%d sweeps in a row above its best, %.9g, which is kept;"
+                                    + " tolerance %.0e): the weights may not be the exact model''s; {0} solves the same model"
+                                    + " directly (told once per process)", sweep + 1, risen, bestQ, tolerance), EXACT_SETTING);
+                        }
+                        ended = true;
+                        break;
+                    }
+                    w = best.clone();
+                    r = bestR.clone();
+                    previousStep = null;
+                    previousXStep = null;
                 }
             }
-            for (int i = 0; i < p; i++) step[i] = d[i] - sweepStart[i];
-            double qPlain = objective(backend.threads(), r, d, g, lambda);
-            double[] ab = bestInPlane(backend.threads(), residualAtStart, sweepStart, g, lambda, step, xStep, previousStep, previousXStep);
-            double a = ab[0], bb = ab[1];
-            boolean plainStep = a == 1 && bb == 0;
-            float[] plain = plainStep ? null : d.clone();
-            float[] taken = previousStep == null ? new float[p] : previousStep;
-            double[] xTaken = new double[n];
-            for (int i = 0; i < p; i++) {
-                double t = a * step[i] + (previousStep == null ? 0 : bb * previousStep[i]);
-                d[i] = mask[i] == 0 ? d[i] : (float) (sweepStart[i] + t);
-                taken[i] = d[i] - sweepStart[i];
-            }
-            for (int i = 0; i < n; i++) xTaken[i] = a * xStep[i] + (previousXStep == null ? 0 : bb * previousXStep[i]);
-            // The residual of the point taken, fresh (one pass): no drift, and Q exact. The plane's own image of it is off by
-            // the rounding of d to float, which is all of the step once the sweeps have converged (steps of a few ulps).
-            double[] fresh = product(backend, x, d);
-            double qTaken = objective(backend.threads(), fresh, d, g, lambda);
-            double previous = q;
-            if (plainStep || qTaken <= qPlain) {
-                r = fresh;
-                q = qTaken;
-                previousXStep = xTaken;
-            } else {
-                // the plane's model was misled by that rounding: keep the plain sweep
-                d = plain;
-                System.arraycopy(step, 0, taken, 0, p);
-                q = qPlain;
-                previousXStep = xStep;
-            }
-            previousStep = taken;
-            if (qPerSweep != null) qPerSweep.add(q);
-            if (previous - q <= tolerance * Math.abs(previous)) break;
             // once per process: falcon --backsolve sweep backsolves candidate after candidate, and printed the same line 26
             // times in one run
-            if (sweep == sweeps - 1 && qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
-                double falling = (previous - q) / Math.abs(previous);
+            if (!ended && sweeps > 0 && qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
                 // a Q that overflowed (weights beyond float under a tiny lambda) has no rate of fall: "falling by NaN per
                 // sweep" said nothing of what happened
-                String state = Double.isFinite(falling) ? String.format(Locale.ROOT, "still falling by %.2e per sweep", falling)
+                String state = Double.isFinite(q) && Double.isFinite(lastFall)
+                        ? String.format(Locale.ROOT, "still falling by %.2e per sweep", lastFall)
                         : "not finite (" + q + ": the weights or products of the sweeps overflowed)";
                 // the exact backsolve as a parameter, {0}: an embedder reads Backsolve.Mode.EXACT, the CLI its --backsolve exact
                 // (a MessageFormat pattern: the apostrophe is written twice)
@@ -381,32 +433,45 @@ public final class Backsolve {
                         + " with Q %s (tolerance %.0e): the weights are not yet the exact model''s;"
                         + " {0} solves the same model directly (told once per process)", sweeps, state, tolerance), EXACT_SETTING);
             }
+            return Double.isFinite(q) ? best : w;
         }
-        for (int i = 0; i < p; i++) w[i] = mask[i] == 0 ? 0f : wbar[i] + d[i];
-        return w;
     }
 
-    /** Q = 1/2 ||r||^2 + lambda/2 ||d||^2 + g^T d for r = X d (length-p sums in fixed chunks: the same for any thread count). */
-    private static double objective(int threads, double[] r, float[] d, float[] g, double lambda) {
-        double[] sums = VectorLoops.run(threads, d.length, 2, (from, to, out) -> {
+    /** X_{B,K} d_{B,K} of one block: its kept weights' product summed in double, plus the block's -X_{B,K} wbar_{B,K}. */
+    private static double[] blockResidual(ComputeBackend backend, HostMatrix xb, float[] keptWeights, double[] blockOffset) {
+        double[] r = productSummedInDouble(backend, xb, keptWeights);
+        for (int i = 0; i < r.length; i++) r[i] += blockOffset[i];
+        return r;
+    }
+
+    /** Sweeps in a row that raise Q above the best point's after which the sweeps stop (and warn): they are stuck there. */
+    static final int STALLED_SWEEPS = 2;
+
+    /**
+     * Q = 1/2 ||r||^2 + lambda/2 ||d||^2 + g^T d for r = X d, d = w - wbar in double (length-p sums in fixed chunks: the same
+     * for any thread count).
+     */
+    private static double objective(int threads, double[] r, float[] w, float[] wbar, float[] g, double lambda) {
+        double[] sums = VectorLoops.run(threads, w.length, 2, (from, to, out) -> {
             for (int i = from; i < to; i++) {
-                out[0] += (double) d[i] * d[i];
-                if (g != null) out[1] += (double) g[i] * d[i];
+                double di = (double) w[i] - wbar[i];
+                out[0] += di * di;
+                if (g != null) out[1] += g[i] * di;
             }
         });
         return 0.5 * dot(r, r) + 0.5 * lambda * sums[0] + sums[1];
     }
 
     /**
-     * (a, b) minimising Q(d + a s + b t) for the quadratic Q of {@link #objective}, given r = X d, X s and X t; t may be
-     * null (then b = 0). Falls back to the plain step (1, 0) when the plane's 2 x 2 system is too ill-conditioned to beat it.
+     * (a, b) minimising Q(w + a s + b t) for the quadratic Q of {@link #objective}, given r = X (w - wbar), X s and X t; t may
+     * be null (then b = 0). Falls back to the plain step (1, 0) when the plane's 2 x 2 system is too ill-conditioned to beat it.
      */
-    private static double[] bestInPlane(int threads, double[] r, float[] d, float[] g, double lambda, float[] s, double[] xs, float[] t,
-                                        double[] xt) {
+    private static double[] bestInPlane(int threads, double[] r, float[] w, float[] wbar, float[] g, double lambda, float[] s, double[] xs,
+                                        float[] t, double[] xt) {
         // the length-p inner products in one pass: s.s, d.s, g.s, t.t, s.t, d.t, g.t
         double[] p = VectorLoops.run(threads, s.length, 7, (from, to, out) -> {
             for (int i = from; i < to; i++) {
-                double si = s[i], di = d[i], gi = g == null ? 0 : g[i], ti = t == null ? 0 : t[i];
+                double si = s[i], di = (double) w[i] - wbar[i], gi = g == null ? 0 : g[i], ti = t == null ? 0 : t[i];
                 out[0] += si * si;
                 out[1] += di * si;
                 out[2] += gi * si;
@@ -688,6 +753,18 @@ public final class Backsolve {
             double[] c = new double[n];
             for (int i = 0; i < n; i++) c[i] = -out.get(i);
             return c;
+        }
+    }
+
+    /** X v summed in double (v of length cols), one multiplySummedInDouble. */
+    static double[] productSummedInDouble(ComputeBackend backend, HostMatrix x, float[] v) {
+        int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
+        try (FloatPointer vp = backend.floatVector(m); DoublePointer out = new DoublePointer(n)) {
+            vp.put(v, 0, m);
+            backend.multiplySummedInDouble(x, vp, out);
+            double[] r = new double[n];
+            out.get(r, 0, n);
+            return r;
         }
     }
 
