@@ -186,6 +186,19 @@ public final class FalconSolver {
      * {@code mask} (the caller owns it); otherwise the Gram is null.
      */
     private Backsolve.Exact backsolve(HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask, Backsolve.Mode mode, long[] blocks) {
+        return backsolve(x, wbar, g, lambda, mask, mode, blocks, null);
+    }
+
+    /**
+     * As above; the sweeps start from {@code start} (a point on {@code mask}; null: wbar on it). Started from wbar on the
+     * DFO point's support, they had that point's progress to make again, and at a small lambda, where sweeps crawl, their
+     * row in the log ended up to 3.4x above the DFO point they were made for; from that point they only go down from it.
+     */
+    private Backsolve.Exact backsolve(HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask, Backsolve.Mode mode, long[] blocks,
+                                      float[] start) {
+        if (mode == Backsolve.Mode.SWEEP && start != null) {
+            return new Backsolve.Exact(Backsolve.sweep(backend, x, wbar, g, lambda, mask, blocks, start, 100, 1e-10, null), null);
+        }
         if (mode != Backsolve.Mode.EXACT || projector == null) {
             Backsolve.BlockSolutions solved = mode == Backsolve.Mode.BLOCK ? blockSolutions : null;
             return new Backsolve.Exact(Backsolve.solve(backend, x, wbar, g, lambda, mask, mode, blocks, 100, 1e-10, solved), null);
@@ -376,7 +389,7 @@ public final class FalconSolver {
                 if (opt.backsolve() != Backsolve.Mode.NONE) {
                     warmStartBacksolved |= Arrays.equals(dfo.mask, warmStart);
                     try {
-                        bs = backsolve(x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks);
+                        bs = backsolve(x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks, cand);
                     } catch (SingularRidgeSystemException singular) {
                         // the DFO point on that support stands; the searches below may still find a solvable one
                         log.add(logEntry(round, -1, qCand, dfo.mask, layers, 0, secs(t0), "backsolve skipped: " + singular.getMessage()));

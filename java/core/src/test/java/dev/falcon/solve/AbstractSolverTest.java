@@ -842,6 +842,38 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * The sweep backsolve of a DFO point starts from that point: it started from wbar on its support, and at a small lambda,
+     * where sweeps crawl, its rows in the log stood up to 3.4x above the DFO row before them in every round (zero and
+     * duplicated columns, lambda 1e-9), a round's backsolve wasted. From the DFO point a sweep only goes down from it.
+     */
+    @Test
+    public void aSweepBacksolveStartsFromItsDfoPointAndDoesNotRiseAboveIt() {
+        SplittableRandom rnd = new SplittableRandom(67);
+        int n = 16, p = 600;
+        LayerTable layers = table(new int[] {300, 300}, new double[] {4, 1});
+        float[] x = new float[n * p];
+        for (int k = 0; k < x.length; k++) x[k] = (float) rnd.nextGaussian();
+        java.util.Arrays.fill(x, 10 * n, 60 * n, 0f);
+        System.arraycopy(x, 150 * n, x, 100 * n, 50 * n);
+        Instance in = rankDeficientInstance(rnd, n, p, x);
+        double flops = 0.5 * layers.denseFlops();
+        try (HostMatrix m = in.matrix()) {
+            SolverOptions o = SolverOptions.defaults().withBacksolve(Backsolve.Mode.SWEEP).withBlockSize(100).withMaxIterations(20);
+            FalconSolver.Result r = new FalconSolver(backend).solve(m, in.wbar, null, 1e-9, layers, p, flops, null, o);
+            int rows = 0;
+            for (int i = 1; i < r.log().size(); i++) {
+                FalconSolver.IterationLog row = r.log().get(i), before = r.log().get(i - 1);
+                if (row.note() == null || !row.note().startsWith("backsolve sweep")) continue;
+                rows++;
+                // Q of the same float weights, evaluated twice: only the evaluations' rounding apart
+                assertTrue(row.q() <= before.q() * (1 + 1e-9), backend.name() + ": backsolve sweep row " + i + " rose from " + before.q()
+                        + " to " + row.q() + " (" + row.note() + ")");
+            }
+            assertTrue(rows > 0, backend.name() + ": no backsolve sweep row in the log " + r.log());
+        }
+    }
+
     /** One layer of p weights over the column-major n x p x, wbar standard normal, no g, every weight at one FLOP. */
     private static Instance rankDeficientInstance(SplittableRandom rnd, int n, int p, float[] x) {
         float[] wbar = new float[p];
