@@ -826,6 +826,60 @@ rmdir "$FAKE_LOG.running" 2>/dev/null || true
             self.assertNotIn("\0", (root / "java" / "cli" / "target" / "launcher-build.log").read_text())
 
 
+class SourceEditedDuringAnOrphanedBuildTest(unittest.TestCase):
+    """A launcher killed with SIGKILL mid-build left its build running, and only the launcher dated the jar at the build's
+    start: the orphaned build's jar kept the time it was written, so a source saved during that build was older than
+    the jar, and the next launch ran the jar without it. The fake mvn edits a source after its start and writes the jar
+    last, as Maven does; only the first build edits."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+echo start >> "$FAKE_LOG"
+echo $$ > "$FAKE_MVN_PID"
+if [[ ! -e "$FAKE_LOG.edited" ]]; then
+  sleep 3
+  echo '// edited' >> java/Edited.java
+  touch "$FAKE_LOG.edited"
+fi
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
+"""
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def test_a_source_edited_during_the_build_of_a_killed_launcher_is_built_by_the_next_launch(self):
+        import signal
+        import time
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+            (root / "java" / "Edited.java").write_text("class Edited {}\n")
+            log, mvn_pid = Path(d, "builds.log"), Path(d, "mvn.pid")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_MVN_PID=str(mvn_pid))
+            first = subprocess.Popen([str(root / "falcon"), "env", "-q"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+            try:
+                for _ in range(300):
+                    if mvn_pid.exists() and mvn_pid.read_text().strip():
+                        break
+                    time.sleep(0.1)
+                self.assertTrue(mvn_pid.exists(), "the stand-in build did not start")
+                first.kill()
+                first.wait(timeout=10)
+                second = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
+                                        timeout=60)
+            finally:
+                first.kill()
+                first.wait()
+                try:
+                    os.killpg(int(mvn_pid.read_text()), signal.SIGKILL)
+                except (FileNotFoundError, ProcessLookupError, ValueError):
+                    pass
+            self.assertEqual(second.returncode, 0, second.stderr)
+            self.assertEqual(second.stdout, "ran\n", second.stderr)
+            self.assertTrue(second.stderr.startswith("falcon: waiting for another falcon build"), second.stderr)
+            self.assertIn("falcon: building", second.stderr,
+                          "the source saved during the killed launcher's build was not built")
+            self.assertEqual(log.read_text().split(), ["start", "start"])
+
+
 class FirstUseBuildOutputTest(unittest.TestCase):
     """What a user sees of the build on first use. The fake mvn writes what Debian's Maven 3.8.7 writes with -B -q:
     colour resets (ESC[0m) on both streams, even into a file, and on failure its [ERROR] lines, coloured."""
