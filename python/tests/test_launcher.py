@@ -1191,6 +1191,40 @@ class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
                     self.assertEqual(ran.returncode, 0, f"offered {fix}, refused again: {ran.stderr}")
 
 
+class AddressSpaceProbeWithoutOpenBlasWordsTest(unittest.TestCase):
+    """Under a ulimit -v the JVM starts in (-version) but falcon env cannot load in, a failure that did not come from
+    OpenBLAS (the JVM's own 'Native memory allocation (malloc) failed', a thread it could not start) ended the launcher
+    through set -e with exit 1 and nothing on stdout or stderr: the grep for OpenBLAS's line found none. The fake java
+    starts for -version and fails so for anything else."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+for arg; do [[ $arg == -version ]] && exit 0; done
+if [[ -n ${FAKE_THREAD:-} ]]; then
+  echo '[0.010s][warning][os,thread] Failed to start thread "GC Thread#0" - pthread_create failed (EAGAIN) for attributes: stacksize: 1024k.'
+  echo 'Error occurred during initialization of VM'
+  echo 'Cannot create worker GC thread. Out of system resources.'
+else
+  echo '#'
+  echo '# There is insufficient memory for the Java Runtime Environment to continue.'
+  echo '# Native memory allocation (malloc) failed to allocate 32 bytes. Error detail: AllocateHeap'
+fi
+exit 1
+"""
+
+    def test_any_address_space_failure_of_the_probe_is_the_one_line_refusal_with_exit_2(self):
+        for variables, said in (({}, "Native memory allocation (malloc) failed to allocate 32 bytes"),
+                                ({"FAKE_THREAD": "1"}, "pthread_create failed (EAGAIN)")):
+            with self.subTest(said=said), tempfile.TemporaryDirectory() as d:
+                root, bin_dir = built_clone(d, self.FAKE_JAVA)
+                env = {k: v for k, v in os.environ.items()
+                       if k not in ("FALCON_HEAP", "FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS", "JAVA_HOME")}
+                env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", **variables)
+                r = assert_refused_under_address_limit(self, root, 4500000, root, env,
+                                                       "falcon: the address space is limited to 4394 MiB (ulimit -v 4500000), "
+                                                       "too little for the JVM with the heap limit 2g and OpenBLAS")
+                self.assertIn(said, r.stderr)
+
+
 class JavaToolOptionsTest(unittest.TestCase):
     """A -Xmx or JavaCPP cap in JAVA_TOOL_OPTIONS, which the JVM reads before the command line, was overridden by the
     launcher's own -Xmx and caps without a word while the JVM said it 'picked them up'. The fake java prints its arguments."""
