@@ -1225,6 +1225,36 @@ exit 1
                 self.assertIn(said, r.stderr)
 
 
+class OfferedJavaOptsQuotedTest(unittest.TestCase):
+    """The FALCON_JAVA_OPTS a ulimit -v refusal offers put the user's value inside '...' as it was: with a quote in it
+    (-Dfalcon.note='a b'), the line pasted into a shell set FALCON_JAVA_OPTS=-Dfalcon.note=a and ran the rest as a
+    command. The fake java refuses the class space as the JVM does unless a smaller one is asked for."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+for arg; do [[ $arg == -XX:CompressedClassSpaceSize=64m ]] && exit 0; done
+echo 'Error occurred during initialization of VM'
+echo 'Could not allocate compressed class space: 1073741824 bytes'
+exit 1
+"""
+
+    def test_the_offered_value_pasted_into_a_shell_is_the_users_value_with_the_smaller_class_space(self):
+        users = "-Dfalcon.note='a b' -Dfalcon.other=\"c d\""
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, self.FAKE_JAVA)
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("FALCON_HEAP", "JAVA_TOOL_OPTIONS", "JAVA_HOME")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_JAVA_OPTS=users)
+            r = assert_refused_under_address_limit(self, root, 4000000, root, env,
+                                                   "falcon: the address space is limited to 3906 MiB (ulimit -v 4000000)")
+            self.assertIn(", or run with FALCON_JAVA_OPTS=", r.stderr)
+            offered = r.stderr.split(", or run with ", 1)[1].strip()
+            pasted = subprocess.run(["bash", "-c", offered + ' && printf %s "$FALCON_JAVA_OPTS"'], capture_output=True,
+                                    text=True, timeout=10)
+            self.assertEqual((pasted.returncode, pasted.stderr), (0, ""), offered)
+            self.assertEqual(pasted.stdout, users + " -XX:CompressedClassSpaceSize=64m -XX:ReservedCodeCacheSize=32m",
+                             offered)
+
+
 class JavaToolOptionsTest(unittest.TestCase):
     """A -Xmx or JavaCPP cap in JAVA_TOOL_OPTIONS, which the JVM reads before the command line, was overridden by the
     launcher's own -Xmx and caps without a word while the JVM said it 'picked them up'. The fake java prints its arguments."""
