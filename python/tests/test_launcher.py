@@ -1160,9 +1160,11 @@ class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
             self.assertNotIn("FALCON_HEAP=256m", r.stderr)
             self.assertEqual(list(work.iterdir()), [], "a crash or replay file was left in the working folder")
 
-    def test_each_setting_a_refusal_under_the_limit_offers_runs_under_it(self):
+    def test_each_setting_a_refusal_under_the_limit_offers_lets_a_prune_run_under_it(self):
         """Under ulimit -v 3000000 the default 2g was offered 'FALCON_HEAP=256m', which OpenBLAS then refused, and that
-        refusal offered only a larger ulimit -v, though a smaller class space and code cache let falcon run."""
+        refusal offered only a larger ulimit -v, though a smaller class space and code cache let falcon run. The settings
+        were then asked of falcon env alone, which started with them, while every prune that followed them was refused
+        by the memory plan ('only 0 B is available'). Something must be offered, and each offer must prune."""
         if not JAR.exists() or (not os.environ.get("JAVA_HOME") and shutil.which("java") is None):
             self.skipTest("needs the built jar and java")
         with tempfile.TemporaryDirectory() as d:
@@ -1170,13 +1172,16 @@ class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
             jar = root / "java" / "cli" / "target" / "falcon.jar"
             shutil.copyfile(JAR, jar)
             os.utime(jar, (jar.stat().st_mtime + 60,) * 2)    # newer than the sources: no build
+            weights = Path(d, "w.npy")
+            weights.write_bytes(b"\x93NUMPY\x01\x00\x76\x00" + b"{'descr': '<f4', 'fortran_order': False, 'shape': (100,), }"
+                                .ljust(117) + b"\n" + b"\x00\x00\x80\x3f" * 100)    # 100 float32 ones
+            prune = (f"prune --weights {weights} --flops-per-weight {weights} --method magnitude --keep-nnz 0.5 "
+                     f"--out {Path(d, 'pruned.npy')} --report {Path(d, 'report.json')} -q")
             base = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS")}
             for heap in (None, "256m"):
                 env = dict(base, **({"FALCON_HEAP": heap} if heap else {}))
                 r = assert_refused_under_address_limit(self, root, 3000000, d, env, "falcon: the address space is limited to 2929 MiB")
-                if ", or run with " not in r.stderr:
-                    self.assertIn("neither a heap limit of 256m nor a smaller class space and code cache", r.stderr)
-                    continue
+                self.assertIn(", or run with ", r.stderr, "nothing offered but a larger ulimit -v")
                 offered = r.stderr.split(", or run with ", 1)[1].strip().split(", or ")
                 for fix in offered:
                     followed = dict(env)
@@ -1187,8 +1192,8 @@ class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
                         followed["FALCON_HEAP"] = heap_offered.group(1)
                     if opts_offered:
                         followed["FALCON_JAVA_OPTS"] = opts_offered.group(1)
-                    ran = under_address_limit(root, 3000000, "env", d, followed)
-                    self.assertEqual(ran.returncode, 0, f"offered {fix}, refused again: {ran.stderr}")
+                    ran = under_address_limit(root, 3000000, prune, d, followed)
+                    self.assertEqual(ran.returncode, 0, f"offered {fix}, and a prune of 100 weights was refused: {ran.stderr}")
 
 
 class AddressSpaceProbeWithoutOpenBlasWordsTest(unittest.TestCase):
