@@ -451,7 +451,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             reason = "; no FALCON_HEAP fits with this X mapped: the least that holds the run's heap, " + (least >> 20) + "m, leaves "
                     + SystemInfo.bytes(room.bytes() + maxHeap - least) + " of address space";
         }
-        long rowsFitting = mostRowsInAddressSpace(room.bytes());
+        long rowsFitting = mostRowsInAddressSpace(room.bytes(), maxHeap);
         if (rowsFitting >= 1 && rowsFitting < rows) {
             options.add("at most " + rowsFitting + " rows (samples) in X" + heapLimitClause(atRows(rowsFitting), maxHeap));
         }
@@ -475,15 +475,25 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return required() + mappedXBytes() <= room;
     }
 
-    /** The most rows of X with which this run, its X mapped, fits in {@code room} bytes of address space; 0 where none do. */
-    private long mostRowsInAddressSpace(long room) {
-        if (!atRows(1).fitsInAddressSpace(room)) return 0;
-        long fits = 1, exceeds = rows;
-        while (exceeds - fits > 1) {
-            long middle = fits + (exceeds - fits) / 2;
-            if (atRows(middle).fitsInAddressSpace(room)) fits = middle; else exceeds = middle;
+    /**
+     * The most rows of X with which this run, its X mapped, fits in the address space at the heap limit its offer names
+     * ({@link #heapLimitNamed}); 0 where none do. {@code room}: the bytes of address space left at {@code maxHeap}, which
+     * the JVM reserves whole, so a lower limit gives back the difference. Counted at {@code maxHeap} while the offer named
+     * a lower FALCON_HEAP, it offered "at most 5 rows" of 64 with a heap at which all 64 ran.
+     */
+    private long mostRowsInAddressSpace(long room, long maxHeap) {
+        java.util.function.LongPredicate fits = n -> {
+            MemoryPlan at = atRows(n);
+            return at.fitsInAddressSpace(room + maxHeap - heapLimitNamed(at, maxHeap));
+        };
+        if (!fits.test(1)) return 0;
+        if (fits.test(rows)) return rows;
+        long most = 1, exceeds = rows;
+        while (exceeds - most > 1) {
+            long middle = most + (exceeds - most) / 2;
+            if (fits.test(middle)) most = middle; else exceeds = middle;
         }
-        return fits;
+        return most;
     }
 
     /** How many X the run holds copied (not mapped from their files): stage 0's, and the current stage's where it is another. */
@@ -644,6 +654,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static String heapLimitClause(MemoryPlan proposed, long maxHeap) {
         return proposed.heapLimitWarning(maxHeap) == null ? "" : " with FALCON_HEAP=" + (proposed.heapLimitThatFits() >> 20) + "m";
+    }
+
+    /** The heap limit a proposed run has as {@link #heapLimitClause} offers it: the FALCON_HEAP it names, else {@code maxHeap}. */
+    static long heapLimitNamed(MemoryPlan proposed, long maxHeap) {
+        return proposed.heapLimitWarning(maxHeap) == null ? maxHeap : proposed.heapLimitThatFits() >> 20 << 20;
     }
 
     /** This run at {@code n} rows: X, and the solver's n x n systems off-heap and on the heap, at n. */

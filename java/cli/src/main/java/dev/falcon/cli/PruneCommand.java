@@ -757,8 +757,8 @@ final class PruneCommand implements Callable<Integer> {
         String why = stages > 1 && !constantSchedule() ? whyTheScheduleNeverChangesTheBudgets(layers, budgets) : null;
         if (why != null) {
             errW.println("falcon: warning: every stage runs at the final budgets with " + why + ": stages 1.." + (stages - 1)
-                    + " keep stage 0's weights and are not solved, a one-stage run; give a start level above its target (e.g. --start-keep 0.8)"
-                    + " for a schedule, or --stages 1 without start levels");
+                    + " keep stage 0's weights and are not solved, a one-stage run; give a start level above its target (e.g. "
+                    + startLevelsAboveTheTargets(budgets) + ") for a schedule, or --stages 1 without start levels");
         }
     }
 
@@ -1034,8 +1034,26 @@ final class PruneCommand implements Callable<Integer> {
         if (budgets.nnzFraction() < 1) levels.add((startKeepNnz != null ? "--start-keep-nnz " : "--start-keep ") + Numbers.shown(startNnzLevel()));
         if (budgets.flopsFraction() < 1) levels.add((startKeepFlops != null ? "--start-keep-flops " : "--start-keep ") + Numbers.shown(startFlopsLevel()));
         if (levels.isEmpty()) return null; // no budget below dense: nothing is scheduled, nor pruned
-        return "start levels at the targets (" + String.join(" and ", levels.stream().distinct().toList())
-                + " give stage 0 the final budgets, whatever the schedule)";
+        List<String> distinct = levels.stream().distinct().toList();
+        return "start levels at the targets (" + String.join(" and ", distinct) + (distinct.size() == 1 ? " gives" : " give")
+                + " stage 0 the final budgets, whatever the schedule)";
+    }
+
+    /**
+     * Start levels that schedule, for the advice when they are at the targets: halfway between each target below dense
+     * and 1, in the option that gave that level. A fixed "--start-keep 0.8" was refused for a target above 0.8 (a start
+     * level below its target), and named --start-keep where the level came from --start-keep-flops or --start-keep-nnz.
+     * Where --start-keep gives both levels it is offered above the higher target, which it must exceed too.
+     */
+    private String startLevelsAboveTheTargets(Budgets budgets) {
+        java.util.Map<String, Double> levels = new java.util.LinkedHashMap<>();
+        if (budgets.nnzFraction() < 1) {
+            levels.merge(startKeepNnz != null ? "--start-keep-nnz" : "--start-keep", (budgets.nnzFraction() + 1) / 2, Math::max);
+        }
+        if (budgets.flopsFraction() < 1) {
+            levels.merge(startKeepFlops != null ? "--start-keep-flops" : "--start-keep", (budgets.flopsFraction() + 1) / 2, Math::max);
+        }
+        return String.join(" and ", levels.entrySet().stream().map(e -> e.getKey() + " " + Numbers.shown(e.getValue())).toList());
     }
 
     /**
@@ -1048,7 +1066,7 @@ final class PruneCommand implements Callable<Integer> {
         if (!plusPlus || stages <= 1 || gradsCommand == null && !gradsPattern()) return;
         String why = whyTheScheduleNeverChangesTheBudgets(layers, budgets);
         if (why == null) return;
-        String fix = !constantSchedule() ? "give a start level above its target (e.g. --start-keep 0.8), or one X file"
+        String fix = !constantSchedule() ? "give a start level above its target (e.g. " + startLevelsAboveTheTargets(budgets) + "), or one X file"
                 : stages == 2 ? leaveConstantSchedule() + (gradsCommand != null && startNnzLevel() >= 1 && startFlopsLevel() >= 1
                         ? " and give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)" : "")
                         + ", or give one X file"

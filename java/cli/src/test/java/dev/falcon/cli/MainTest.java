@@ -3194,6 +3194,45 @@ class MainTest {
         assertEquals(2, Files.readAllLines(log).size(), "the command runs for stages 1 and 2");
     }
 
+    /**
+     * The start level offered when the levels are at the targets is one the run accepts and schedules from, in the
+     * option that gave the level. It was a fixed "--start-keep 0.8", refused for a target of 0.9 ("is below the FLOP
+     * target 0.9", exit 2), and named --start-keep where --start-keep-flops gave the level.
+     */
+    @Test
+    void theStartLevelsOfferedWhenTheLevelsAreAtTheTargetsAreAccepted() throws IOException {
+        Path log = dir.resolve("ran.txt");
+        String cmd = "echo ran >> '" + log + "' && cp '" + xFile + "' {grads} && test -s {weights}";
+        Object[][] cases = {
+                // the args, the words of the warning or refusal, the start levels offered
+                {new String[] {"--keep-flops", "0.9", "--start-keep", "0.9"}, "(--start-keep 0.9 gives stage 0", "--start-keep 0.95"},
+                {new String[] {"--keep-flops", "0.9", "--start-keep-flops", "0.9", "--grads-command", cmd}, "(--start-keep-flops 0.9 gives stage 0",
+                        "--start-keep-flops 0.95"},
+                {new String[] {"--keep-flops", "0.4", "--keep-nnz", "0.5", "--start-keep-flops", "0.4", "--start-keep-nnz", "0.5"},
+                        "(--start-keep-nnz 0.5 and --start-keep-flops 0.4 give stage 0", "--start-keep-nnz 0.75 and --start-keep-flops 0.7"},
+                // one --start-keep for both budgets: above the higher target, which it must exceed too
+                {new String[] {"--keep-flops", "0.4", "--keep-nnz", "0.4", "--start-keep", "0.4", "--grads-command", cmd}, "(--start-keep 0.4 gives stage 0",
+                        "--start-keep 0.7"}};
+        for (Object[] c : cases) {
+            String[] args = fileArgs(java.util.stream.Stream.concat(Stream.of("--method", "falcon++", "--stages", "3", "--max-iterations", "5"),
+                    Stream.of((String[]) c[0])).toArray(String[]::new));
+            String what = String.join(" ", (String[]) c[0]);
+            Run atTargets = run(args);
+            assertTrue(atTargets.err().contains((String) c[1]), what + ": " + atTargets.err());
+            String offered = "e.g. " + c[2] + ")";
+            assertTrue(atTargets.err().contains(offered), what + " should offer '" + offered + "': " + atTargets.err());
+            String[] accepted = args;
+            String[] levels = ((String) c[2]).split(" and ");
+            for (String level : levels) accepted = with(accepted, level.split(" ")[0], level.split(" ")[1]);
+            Run followed = run(accepted);
+            assertEquals(0, followed.code(), what + " followed by " + c[2] + ": " + followed.err());
+            assertFalse(followed.err().contains("final budgets"), what + " followed by " + c[2] + ": " + followed.err());
+            try (Stream<Path> files = Files.walk(outDir)) {
+                files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+    }
+
     @Test
     void failingGradsCommandKeepsTheLastCompletedStage() throws IOException {
         String cmd = ": {weights} {grads}; echo 'export.py: CUDA out of memory' >&2; exit 3";

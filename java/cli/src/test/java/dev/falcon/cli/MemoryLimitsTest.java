@@ -116,6 +116,52 @@ class MemoryLimitsTest {
         assertEquals(0, followed.code(), followed.output());
     }
 
+    /**
+     * The rows offered for a mapped X under ulimit -v are the most that fit at the FALCON_HEAP the offer names. They were
+     * counted at the run's own heap limit (2g) and offered with a much lower one: "at most 5 rows (samples) in X with
+     * FALCON_HEAP=160m", where all 64 rows ran at 160m. Each offer is run: the rows at its heap, and the full X at that
+     * heap must not fit (else cutting rows is never needed); the FALCON_HEAP offered runs the full X.
+     */
+    @Test
+    void theRowsOfferedForAMappedXUnderUlimitAreTheMostThatFitAtTheHeapNamed() throws Exception {
+        long rows = 64, p = 6_000_000;
+        Path w = dir.resolve("w.npy"), f = dir.resolve("f.npy");
+        writeVector(w, p, i -> 1f + i % 1000);
+        writeVector(f, p, i -> 1f);
+        java.util.function.LongFunction<Path> xOfRows = n -> {
+            Path x = dir.resolve("X" + n + ".npy");
+            try {
+                if (!Files.exists(x)) writeNpyHeader(x, "{'descr': '<f4', 'fortran_order': True, 'shape': (" + n + ", " + p + "), }", n * p * 4);
+            } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return x;
+        };
+        java.util.function.Function<String, List<String>> jvm = heap -> List.of("-Xmx" + heap, "-XX:CompressedClassSpaceSize=64m",
+                "-XX:ReservedCodeCacheSize=32m", "-Dorg.bytedeco.javacpp.maxBytes=0", "-Dorg.bytedeco.javacpp.maxPhysicalBytes=0");
+        java.util.function.LongFunction<String[]> prune = n -> new String[] {"prune", "--method", "mp", "-X", xOfRows.apply(n).toString(),
+                "--weights", w.toString(), "--flops-per-weight", f.toString(), "--device", "cpu", "--keep-flops", "0.3",
+                "--out", dir.resolve("o.npy").toString(), "-q"};
+        String ulimit = "ulimit -v 6000000;";
+        Child c = falcon(ulimit, jvm.apply("2g"), prune.apply(rows));
+        assertEquals(2, c.code(), c.output());
+        assertTrue(c.output().contains("of it X's mapping of its file"), c.output());
+        java.util.regex.Matcher heapOffer = java.util.regex.Pattern.compile("FALCON_HEAP=(\\d+)m or lower").matcher(c.output());
+        assertTrue(heapOffer.find(), c.output());
+        Child atOfferedHeap = falcon(ulimit, jvm.apply(heapOffer.group(1) + "m"), prune.apply(rows));
+        assertEquals(0, atOfferedHeap.code(), "FALCON_HEAP=" + heapOffer.group(1) + "m: " + atOfferedHeap.output());
+        java.util.regex.Matcher rowsOffer = java.util.regex.Pattern.compile("at most (\\d+) rows \\(samples\\) in X(?: with FALCON_HEAP=(\\d+)m)?")
+                .matcher(c.output());
+        if (rowsOffer.find()) {
+            String heap = rowsOffer.group(2) != null ? rowsOffer.group(2) + "m" : "2g";
+            Child fewer = falcon(ulimit, jvm.apply(heap), prune.apply(Long.parseLong(rowsOffer.group(1))));
+            assertEquals(0, fewer.code(), rowsOffer.group() + ": " + fewer.output());
+            Child every = falcon(ulimit, jvm.apply(heap), prune.apply(rows));
+            assertTrue(every.code() != 0, "offered '" + rowsOffer.group() + "' of " + rows + " rows, but all " + rows
+                    + " run at that heap: " + c.output());
+        }
+    }
+
     /** A float32 vector of {@code p} values {@code value(i)} as an .npy file. */
     private static void writeVector(Path file, long p, java.util.function.IntToDoubleFunction value) throws java.io.IOException {
         writeNpyHeader(file, "{'descr': '<f4', 'fortran_order': False, 'shape': (" + p + ",), }", 0);

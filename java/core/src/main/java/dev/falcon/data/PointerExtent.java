@@ -7,12 +7,15 @@ public final class PointerExtent {
     private PointerExtent() {}
 
     /**
-     * Elements from the pointer's position to its limit, or to its capacity when no limit is set; -1 when JavaCPP does not
-     * know (a pointer made from a native address).
+     * Elements from the pointer's position to its limit, or to its capacity when no limit is set; 0 when the position is at
+     * or past that end; -1 only when JavaCPP does not know (a pointer made from a bare native address: no limit, no
+     * capacity).
      */
     public static long available(Pointer p) {
-        if (p.limit() > 0) return p.limit() - p.position();
-        if (p.capacity() > 0) return p.capacity() - p.position();
+        // a position past the end (a caller stepping through a buffer one step too far) holds nothing: read as -1, it
+        // passed every check as "unknown" and the kernels read and wrote past the allocation
+        if (p.limit() > 0) return Math.max(0, p.limit() - p.position());
+        if (p.capacity() > 0) return Math.max(0, p.capacity() - p.position());
         return -1;
     }
 

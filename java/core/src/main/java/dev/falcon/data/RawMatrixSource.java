@@ -21,16 +21,36 @@ public record RawMatrixSource(Path file, long dataOffset, ElementType type, Byte
 
     /** The file's element type and order, as the report gives them: "float64 C order", "float32 big-endian Fortran order". */
     public String fileType() {
-        return type.name().toLowerCase(java.util.Locale.ROOT) + (byteOrder == ByteOrder.BIG_ENDIAN ? " big-endian" : "")
+        return dtypeLabel(type.name().toLowerCase(java.util.Locale.ROOT), byteOrder == ByteOrder.BIG_ENDIAN)
                 + (rowMajor ? " C order" : " Fortran order");
     }
 
     /** How loading changes the values: null for little-endian float32, else the once-only conversion to float32 and whether it rounds. */
     public String conversion() {
+        return conversionToFloat32(type.name().toLowerCase(java.util.Locale.ROOT), byteOrder == ByteOrder.BIG_ENDIAN);
+    }
+
+    /**
+     * A file's dtype ("float64", "int32") and byte order as the report names them, for X ({@link #fileType}) and the
+     * weights alike: "float32 big-endian".
+     */
+    public static String dtypeLabel(String dtype, boolean bigEndian) {
+        return dtype + (bigEndian ? " big-endian" : "");
+    }
+
+    /**
+     * How reading a dtype as float32 changes its values, in one wording for X ({@link #conversion}) and the weights, so
+     * that the report's x_conversion and weights_conversion say the same for the same dtype: null for little-endian
+     * float32, read as it is.
+     */
+    public static String conversionToFloat32(String dtype, boolean bigEndian) {
         // every value of a big-endian float32 file is byte-swapped: "none" said it was read as it is
-        if (type == ElementType.FLOAT32) return byteOrder == ByteOrder.BIG_ENDIAN ? "byte-swapped once from big-endian float32 while loading (exact)" : null;
-        return "converted once from " + type.name().toLowerCase(java.util.Locale.ROOT) + " to float32 while loading"
-                + (type == ElementType.FLOAT64 ? " (rounded to float32 precision)" : " (exact)");
+        if (dtype.equals("float32")) return bigEndian ? "byte-swapped once from big-endian float32 while loading (exact)" : null;
+        return "converted once from " + dtype + " to float32 while loading" + switch (dtype) {
+            case "float64" -> " (rounded to float32 precision)";
+            case "int32", "uint32", "int64", "uint64" -> " (exact up to 2^24 in magnitude, rounded to float32 precision beyond)";
+            default -> " (exact)";
+        };
     }
 
     /** The file's type with its conversion when there is one, as the per-stage rows of the report name it. */

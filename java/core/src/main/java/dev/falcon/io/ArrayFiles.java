@@ -175,21 +175,16 @@ public final class ArrayFiles {
 
     /**
      * The dtype of the array a spec names ("float64", "float32 big-endian") and how {@link #readVector} converts it to
-     * float32, in the words of {@link RawMatrixSource#conversion()} for X: the report said how X was converted and not
-     * how the weights were, whose float64 values are rounded too.
+     * float32, in the words X's are given in ({@link RawMatrixSource#dtypeLabel}, {@link RawMatrixSource#conversionToFloat32}):
+     * the report said how X was converted and not how the weights were, whose float64 values are rounded too.
      */
     public static Conversion conversionToFloat32(String spec, String field) {
         Located a = locate(spec, field);
         Dtype d = a.dtype();
         boolean bigEndian = d.size > 1 && a.order() == ByteOrder.BIG_ENDIAN;
-        String fileType = d.label + (bigEndian ? " big-endian" : "");
-        String conversion = d == Dtype.F32 ? (bigEndian ? "byte-swapped once from big-endian float32 while loading (exact)" : "none: read as float32")
-                : "converted once from " + d.label + " to float32 while loading" + switch (d) {
-                    case F64 -> " (rounded to float32 precision)";
-                    case I32, U32, I64, U64 -> " (exact up to 2^24 in magnitude, rounded to float32 precision beyond)";
-                    default -> " (exact)";
-                };
-        return new Conversion(fileType, conversion);
+        String conversion = RawMatrixSource.conversionToFloat32(d.label, bigEndian);
+        // the weights are always read into a float32 vector (X may be mapped in place, and says so itself)
+        return new Conversion(RawMatrixSource.dtypeLabel(d.label, bigEndian), conversion != null ? conversion : "none: read as float32");
     }
 
     /** The smallest magnitude a float64 may have and not be 0 in float32: half the smallest subnormal rounds to even, 0. */

@@ -389,6 +389,17 @@ public abstract class ComputeBackendContract {
                 new Object[] {"u of X^T u at a position near its end", (org.junit.jupiter.api.function.Executable) () ->
                         backend.multiplyTransposed(x, floats(new float[n]).position(1), floatOutP),
                         "multiplyTransposed: u " + rows + " holds " + (n - 1) + " elements but " + n + " are needed"},
+                // a position past the end (a caller stepping through a buffer one step too far) holds nothing: it was
+                // read as an unknown length, and X v returned NaN read past v and wrote past out without a word
+                new Object[] {"v of X v at a position past its end", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiply(x, floats(new float[p]).position(p + 1), floatOutN),
+                        "multiply: v " + cols + " holds 0 elements but " + p + " are needed"},
+                new Object[] {"out of X v at a position at its end", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiply(x, vP, track(new FloatPointer(n)).position(n)),
+                        "multiply: out " + rows + " holds 0 elements but " + n + " are needed"},
+                new Object[] {"out of X v at a position past its capacity, no limit", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.multiply(x, vP, track(new FloatPointer(n)).limit(0).position(n + 1)),
+                        "multiply: out " + rows + " holds 0 elements but " + n + " are needed"},
                 new Object[] {"d of the block product short", (org.junit.jupiter.api.function.Executable) () ->
                         backend.blockGramProduct(x, blocks, floats(new float[p - 1]), floatOutP),
                         "blockGramProduct: d " + cols + " holds " + (p - 1) + " elements but " + p + " are needed"},
