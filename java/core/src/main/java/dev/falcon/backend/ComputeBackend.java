@@ -123,8 +123,17 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * {@code dst[i] = scale * CounterRandom.uniform(seed, i)} for i in [0, count): fully random data
      * for benchmarks (these machines merge identical memory pages, so repeated data fakes bandwidth).
+     *
+     * @throws IllegalArgumentException when count is negative, or dst holds fewer than count floats or is null or closed
+     *         ({@link #requireFillArguments})
      */
     void fillUniform(FloatPointer dst, long count, long seed, float scale);
+
+    /** The argument checks of {@link #fillUniform}, which every backend makes before its kernel runs. */
+    static void requireFillArguments(Pointer dst, long count) {
+        if (count < 0) throw new IllegalArgumentException("fillUniform: count is " + count + "; it must be >= 0");
+        requireVector("fillUniform", "dst", dst, count, "count = " + count);
+    }
 
     /**
      * Deterministic low-rank-plus-noise gradients for the built-in examples:
@@ -330,6 +339,9 @@ public interface ComputeBackend extends AutoCloseable {
      * @throws NonFiniteMatrixException naming the first such entry
      */
     static void requireFiniteLowerTriangle(DoublePointer a, int n) {
+        // every backend's choleskyFactor calls this first: a short a was read (and factored in place) past its end
+        if (n < 0) throw new IllegalArgumentException("choleskyFactor: n is " + n + "; it must be >= 0");
+        requireVector("choleskyFactor", "a", a, (long) n * n, "n x n = " + n + " x " + n);
         double[] column = new double[n];
         DoublePointer at = new DoublePointer(a); // one bulk read per column, not n^2 native calls
         for (int j = 0; j < n; j++) {
@@ -345,8 +357,20 @@ public interface ComputeBackend extends AutoCloseable {
         }
     }
 
-    /** Solves {@code L L^T Y = B} in place for B (n x nrhs, column-major) given the factor L. */
+    /**
+     * Solves {@code L L^T Y = B} in place for B (n x nrhs, column-major) given the factor L.
+     *
+     * @throws IllegalArgumentException when n or nrhs is negative, or factor holds fewer than n x n doubles or b fewer than
+     *         n x nrhs, or either is null or closed ({@link #requireCholeskySolveArguments})
+     */
     void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs);
+
+    /** The argument checks of {@link #choleskySolve}, which every backend makes before its solver runs. */
+    static void requireCholeskySolveArguments(Pointer factor, int n, Pointer b, int nrhs) {
+        if (n < 0 || nrhs < 0) throw new IllegalArgumentException("choleskySolve: n is " + n + " and nrhs " + nrhs + "; both must be >= 0");
+        requireVector("choleskySolve", "factor", factor, (long) n * n, "n x n = " + n + " x " + n);
+        requireVector("choleskySolve", "b", b, (long) n * nrhs, "n x nrhs = " + n + " x " + nrhs);
+    }
 
     // ---------------------------------------------------------------- selection kernels
 
@@ -360,9 +384,28 @@ public interface ComputeBackend extends AutoCloseable {
      * may then sort the values alone, which moves half the bytes. {@code prefixOut} may be null when the caller needs no
      * prefix sums (magnitude does not): the sorted values and indices are the same, and a backend may then skip the sums
      * (cuda neither computes nor copies back their 8 bytes per score) or keep using a buffer of its own as scratch (cpu).
+     *
+     * @throws IllegalArgumentException when the starts break a rule, or scores or sortedOut (and indexOut or prefixOut where
+     *         given) holds fewer entries than the last start, or is null or closed ({@link #requireSortArguments})
      */
     void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                 FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut);
+
+    /**
+     * The argument checks of {@link #sortSegmentsDescending}, which every backend makes before its kernel runs: a short
+     * scores was sorted with what lay past its end (garbage refused or not as it happened to be) and a short output
+     * written past it. Returns the number of scores, the last start.
+     */
+    static long requireSortArguments(Pointer scores, long[] segmentStarts, Pointer sortedOut, Pointer indexOut, Pointer prefixOut) {
+        long count = endOfSegments(segmentStarts);
+        requireStarts("segment", segmentStarts, count);
+        String length = "the last segment start, " + count;
+        requireVector("sortSegmentsDescending", "scores", scores, count, length);
+        requireVector("sortSegmentsDescending", "sortedOut", sortedOut, count, length);
+        if (indexOut != null) requireVector("sortSegmentsDescending", "indexOut", indexOut, count, length);
+        if (prefixOut != null) requireVector("sortSegmentsDescending", "prefixOut", prefixOut, count, length);
+        return count;
+    }
 
     /**
      * The last of the segment starts (the number of scores), for backends to check the starts against: an array without
@@ -394,7 +437,8 @@ public interface ComputeBackend extends AutoCloseable {
      * the number of entries v with {@code (double) v > thresholds[s]} (a binary search per segment).
      *
      * @throws IllegalArgumentException (every backend, through {@link #requireCountAboveArguments}) when the segment
-     *         starts are not valid or {@code thresholds} or {@code counts} has fewer entries than there are segments
+     *         starts are not valid, {@code sorted} holds fewer entries than the last start or is null or closed, or
+     *         {@code thresholds} or {@code counts} has fewer entries than there are segments
      */
     void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts);
 
@@ -405,8 +449,10 @@ public interface ComputeBackend extends AutoCloseable {
      *
      * @throws IllegalArgumentException naming the bad starts, or the lengths needed and given
      */
-    static int requireCountAboveArguments(long[] segmentStarts, double[] thresholds, long[] counts) {
-        requireStarts("segment", segmentStarts, endOfSegments(segmentStarts));
+    static int requireCountAboveArguments(Pointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
+        long count = endOfSegments(segmentStarts);
+        requireStarts("segment", segmentStarts, count);
+        requireVector("countAbove", "sorted", sorted, count, "the last segment start, " + count);
         int segments = segmentStarts.length - 1;
         if (thresholds.length < segments || counts.length < segments) {
             throw new IllegalArgumentException("need " + segments + " thresholds and counts, one per segment of the "

@@ -121,6 +121,7 @@ public final class JavaBackend implements ComputeBackend {
     @Override
     public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
         checkOpen();
+        ComputeBackend.requireFillArguments(dst, count);
         for (long i = 0; i < count; i++) dst.put(i, scale * CounterRandom.uniform(seed, i));
     }
 
@@ -371,6 +372,7 @@ public final class JavaBackend implements ComputeBackend {
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
         requireSquareRows(n, "Cholesky factor");
+        ComputeBackend.requireCholeskySolveArguments(factor, n, b, nrhs);
         DoubleBuffer l = squareView(factor, n);
         double[] y = new double[n];
         for (int r = 0; r < nrhs; r++) {
@@ -412,7 +414,7 @@ public final class JavaBackend implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        ComputeBackend.requireStarts("segment", segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
+        ComputeBackend.requireSortArguments(scores, segmentStarts, sortedOut, indexOut, prefixOut);
         for (int s = 0; s + 1 < segmentStarts.length; s++) {
             int start = Math.toIntExact(segmentStarts[s]);
             int length = Math.toIntExact(segmentStarts[s + 1] - start);
@@ -443,7 +445,7 @@ public final class JavaBackend implements ComputeBackend {
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
-        ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
+        ComputeBackend.requireCountAboveArguments(sorted, segmentStarts, thresholds, counts);
         for (int s = 0; s + 1 < segmentStarts.length; s++) {
             long lo = segmentStarts[s], hi = segmentStarts[s + 1]; // answer in [lo, hi]
             double t = thresholds[s];

@@ -424,7 +424,35 @@ public abstract class ComputeBackendContract {
                 new Object[] {"single-precision gram short", (org.junit.jupiter.api.function.Executable) () ->
                         backend.singlePrecisionGram(x, track(new DoublePointer(n))),
                         // the default is weightedGram's check, the cpu backend's its own: either names the gram
-                        ": gram (n x n = " + n + " x " + n + ", n the rows of X) holds " + n + " elements but " + (n * n) + " are needed"});
+                        ": gram (n x n = " + n + " x " + n + ", n the rows of X) holds " + n + " elements but " + (n * n) + " are needed"},
+                // the operations sized by their own arguments rather than by X: a short a was factored in place past its end
+                // (the JVM aborted), and a short scores sorted with what lay past it
+                new Object[] {"matrix to factor short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.choleskyFactor(track(new DoublePointer(8)), 3),
+                        "choleskyFactor: a (n x n = 3 x 3) holds 8 elements but 9 are needed"},
+                new Object[] {"factor of the solve short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.choleskySolve(track(new DoublePointer(8)), 3, track(new DoublePointer(6)), 2),
+                        "choleskySolve: factor (n x n = 3 x 3) holds 8 elements but 9 are needed"},
+                new Object[] {"right-hand sides of the solve short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.choleskySolve(track(new DoublePointer(9)), 3, track(new DoublePointer(5)), 2),
+                        "choleskySolve: b (n x nrhs = 3 x 2) holds 5 elements but 6 are needed"},
+                new Object[] {"fill short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.fillUniform(track(new FloatPointer(10)), 11, 1, 1f),
+                        "fillUniform: dst (count = 11) holds 10 elements but 11 are needed"},
+                new Object[] {"scores of the sort short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.sortSegmentsDescending(floats(new float[9]), new long[] {0, 4, 10}, track(new FloatPointer(10)), null, null),
+                        "sortSegmentsDescending: scores (the last segment start, 10) holds 9 elements but 10 are needed"},
+                new Object[] {"indices of the sort short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.sortSegmentsDescending(floats(new float[10]), new long[] {0, 4, 10}, track(new FloatPointer(10)),
+                                track(new IntPointer(9)), null),
+                        "sortSegmentsDescending: indexOut (the last segment start, 10) holds 9 elements but 10 are needed"},
+                new Object[] {"prefix sums of the sort short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.sortSegmentsDescending(floats(new float[10]), new long[] {0, 4, 10}, track(new FloatPointer(10)),
+                                null, track(new DoublePointer(3))),
+                        "sortSegmentsDescending: prefixOut (the last segment start, 10) holds 3 elements but 10 are needed"},
+                new Object[] {"sorted of the counts short", (org.junit.jupiter.api.function.Executable) () ->
+                        backend.countAbove(floats(new float[9]), new long[] {0, 4, 10}, new double[2], new long[2]),
+                        "countAbove: sorted (the last segment start, 10) holds 9 elements but 10 are needed"});
         for (Object[] c : cases) {
             String what = backend.name() + ": " + c[0];
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, (org.junit.jupiter.api.function.Executable) c[1], what);

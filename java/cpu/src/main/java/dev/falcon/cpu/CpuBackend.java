@@ -269,6 +269,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void fillUniform(FloatPointer dst, long count, long seed, float scale) {
         checkOpen();
+        ComputeBackend.requireFillArguments(dst, count);
         falcon_fill_uniform(dst, count, seed, scale, threads);
     }
 
@@ -357,10 +358,6 @@ public final class CpuBackend implements ComputeBackend {
                         blockStarts.length - 1, d, out, threads);
             }
         }
-    }
-
-    static void checkStarts(String what, long[] starts, long p) {
-        ComputeBackend.requireStarts(what, starts, p);
     }
 
     @Override
@@ -515,6 +512,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
+        ComputeBackend.requireCholeskySolveArguments(factor, n, b, nrhs);
         // The _work variant skips LAPACKE's NaN scan, which refused a right-hand side that overflowed (info -7, an internal
         // error): like the reference backend, the solve passes non-finite values through, and its callers judge them.
         int info = openblasCall(() -> openblas.LAPACKE_dpotrs_work(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));
@@ -527,8 +525,7 @@ public final class CpuBackend implements ComputeBackend {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        long count = ComputeBackend.endOfSegments(segmentStarts);
-        checkStarts("segment", segmentStarts, count);
+        long count = ComputeBackend.requireSortArguments(scores, segmentStarts, sortedOut, indexOut, prefixOut);
         if (count > Integer.MAX_VALUE) {
             throw new IllegalArgumentException("at most 2^31 - 1 scores (int indices)");
         }
@@ -549,7 +546,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
-        int segments = ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
+        int segments = ComputeBackend.requireCountAboveArguments(sorted, segmentStarts, thresholds, counts);
         falcon_count_above(sorted, segmentStarts, segments, thresholds, counts);
     }
 

@@ -757,6 +757,7 @@ public final class CudaBackend extends HostSideCalls {
 
     private void choleskySolveOnDevice(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
+        ComputeBackend.requireCholeskySolveArguments(factor, n, b, nrhs);
         DeviceBuffer dL = upload("chol", factor, (long) n * n * Double.BYTES);
         DeviceBuffer dB = upload("rhs", b, (long) n * nrhs * Double.BYTES);
         DeviceBuffer dInfo = buffer("info", Integer.BYTES);
@@ -781,8 +782,7 @@ public final class CudaBackend extends HostSideCalls {
     private void sortSegmentsOnDevice(FloatPointer scores, long[] segmentStarts,
                                       FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        long count = ComputeBackend.endOfSegments(segmentStarts);
-        ComputeBackend.requireStarts("segment", segmentStarts, count);
+        long count = ComputeBackend.requireSortArguments(scores, segmentStarts, sortedOut, indexOut, prefixOut);
         DeviceBuffer dScores = upload("scores", scores, count * Float.BYTES);
         DeviceBuffer dStarts;
         try (LongPointer starts = new LongPointer(segmentStarts)) {
@@ -818,7 +818,7 @@ public final class CudaBackend extends HostSideCalls {
     private void countAboveOnDevice(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
         // before any copy: the uploads copy segments entries from thresholds (a short array would be read past its end)
-        int segments = ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
+        int segments = ComputeBackend.requireCountAboveArguments(sorted, segmentStarts, thresholds, counts);
         long count = segmentStarts[segments];
         DeviceBuffer dSorted = upload("sorted", sorted, count * Float.BYTES);
         DeviceBuffer dStarts, dThresholds;

@@ -163,8 +163,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     public void sortSegmentsDescending(FloatPointer scores, long[] segmentStarts,
                                        FloatPointer sortedOut, IntPointer indexOut, DoublePointer prefixOut) {
         checkOpen();
-        ComputeBackend.requireStarts("segment", segmentStarts, ComputeBackend.endOfSegments(segmentStarts));
-        long count = segmentStarts[segmentStarts.length - 1];
+        long count = ComputeBackend.requireSortArguments(scores, segmentStarts, sortedOut, indexOut, prefixOut);
         long bad;
         // the device kernels always produce indices: emulate them into a scratch buffer when none is asked for (a null
         // prefixOut goes through: the kernels then skip the prefix sums, as on the device)
@@ -181,7 +180,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     public void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts) {
         checkOpen();
         // before the native driver, which would read a short thresholds and write a short counts past their ends
-        int segments = ComputeBackend.requireCountAboveArguments(segmentStarts, thresholds, counts);
+        int segments = ComputeBackend.requireCountAboveArguments(sorted, segmentStarts, thresholds, counts);
         CudaLogic.fcl_count_above(sorted, segmentStarts, segments, thresholds, counts);
     }
 
