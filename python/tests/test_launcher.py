@@ -775,6 +775,36 @@ class BuildTickerAfterAKillTest(unittest.TestCase):
                     pass
 
 
+def kill_the_builder_and_launch_again(test, root, bin_dir, d):
+    """Starts ./falcon env on the unbuilt clone root with the stand-in mvn and java of bin_dir (which log to d/builds.log
+    and write their pid to d/mvn.pid), kills that launcher with SIGKILL once its build runs, and returns the
+    CompletedProcess of a second ./falcon env launched then; the orphaned build is killed in the end whatever happens."""
+    import signal
+    import time
+    log, mvn_pid = Path(d, "builds.log"), Path(d, "mvn.pid")
+    env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+    env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_MVN_PID=str(mvn_pid))
+    first = subprocess.Popen([str(root / "falcon"), "env", "-q"], cwd=root, env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            if mvn_pid.exists() and mvn_pid.read_text().strip():
+                break
+            time.sleep(0.1)
+        test.assertTrue(mvn_pid.exists(), "the stand-in build did not start")
+        first.kill()
+        first.wait(timeout=10)
+        return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    finally:
+        first.kill()
+        first.wait()
+        # the orphaned build, should the test fail while it runs
+        try:
+            os.killpg(int(mvn_pid.read_text()), signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            pass
+
+
 class LauncherKilledDuringABuildTest(unittest.TestCase):
     """A launcher killed with SIGKILL mid-build (kill -9, a CI job's hard timeout, Popen.kill()) left its Maven running,
     reparented to init, and let the build lock go: the next launch started a second Maven in the same target folders,
@@ -792,33 +822,10 @@ rmdir "$FAKE_LOG.running" 2>/dev/null || true
     FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
 
     def test_a_launch_after_the_builder_was_killed_waits_for_its_build_instead_of_starting_another(self):
-        import signal
-        import time
         with tempfile.TemporaryDirectory() as d:
             root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
-            log, mvn_pid = Path(d, "builds.log"), Path(d, "mvn.pid")
-            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
-            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_MVN_PID=str(mvn_pid))
-            first = subprocess.Popen([str(root / "falcon"), "env", "-q"], cwd=root, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-            try:
-                for _ in range(300):
-                    if mvn_pid.exists() and mvn_pid.read_text().strip():
-                        break
-                    time.sleep(0.1)
-                self.assertTrue(mvn_pid.exists(), "the stand-in build did not start")
-                first.kill()
-                first.wait(timeout=10)
-                second = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
-                                        timeout=60)
-            finally:
-                first.kill()
-                first.wait()
-                # the orphaned build, should the test fail while it runs
-                try:
-                    os.killpg(int(mvn_pid.read_text()), signal.SIGKILL)
-                except (FileNotFoundError, ProcessLookupError, ValueError):
-                    pass
+            log = Path(d, "builds.log")
+            second = kill_the_builder_and_launch_again(self, root, bin_dir, d)
             self.assertEqual(second.returncode, 0, second.stderr)
             self.assertEqual(second.stdout, "ran\n", second.stderr)
             self.assertTrue(second.stderr.startswith("falcon: waiting for another falcon build"), second.stderr)
@@ -845,33 +852,11 @@ mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > j
     FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
 
     def test_a_source_edited_during_the_build_of_a_killed_launcher_is_built_by_the_next_launch(self):
-        import signal
-        import time
         with tempfile.TemporaryDirectory() as d:
             root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
             (root / "java" / "Edited.java").write_text("class Edited {}\n")
-            log, mvn_pid = Path(d, "builds.log"), Path(d, "mvn.pid")
-            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
-            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FAKE_LOG=str(log), FAKE_MVN_PID=str(mvn_pid))
-            first = subprocess.Popen([str(root / "falcon"), "env", "-q"], cwd=root, env=env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-            try:
-                for _ in range(300):
-                    if mvn_pid.exists() and mvn_pid.read_text().strip():
-                        break
-                    time.sleep(0.1)
-                self.assertTrue(mvn_pid.exists(), "the stand-in build did not start")
-                first.kill()
-                first.wait(timeout=10)
-                second = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True,
-                                        timeout=60)
-            finally:
-                first.kill()
-                first.wait()
-                try:
-                    os.killpg(int(mvn_pid.read_text()), signal.SIGKILL)
-                except (FileNotFoundError, ProcessLookupError, ValueError):
-                    pass
+            log = Path(d, "builds.log")
+            second = kill_the_builder_and_launch_again(self, root, bin_dir, d)
             self.assertEqual(second.returncode, 0, second.stderr)
             self.assertEqual(second.stdout, "ran\n", second.stderr)
             self.assertTrue(second.stderr.startswith("falcon: waiting for another falcon build"), second.stderr)
