@@ -686,11 +686,7 @@ public abstract class AbstractSolverTest {
             double[] rounded = new double[p];
             for (int j = 0; j < p; j++) rounded[j] = (float) expected[j];
             double qRounded = referenceQ(in, rounded);
-            List<HostMatrix> layouts = new ArrayList<>();
-            layouts.add(in.matrix());
-            HostMatrix own = backend.allocate(n, p, new long[] {0, 300, 500, p});
-            for (int j = 0; j < p; j++) for (int i = 0; i < n; i++) own.data().put(own.storageIndex(i, j), x[j * n + i]);
-            layouts.add(own);
+            List<HostMatrix> layouts = columnMajorAndPanels(in);
             List<Double> qOfLayout = new ArrayList<>();
             for (HostMatrix m : layouts) {
                 try (m) {
@@ -867,6 +863,21 @@ public abstract class AbstractSolverTest {
             SolverOptions o = SolverOptions.defaults().withBacksolve(backsolve).withBlockSize(100).withMaxIterations(20);
             return new FalconSolver(backend).solve(m, in.wbar, null, lambda, layers, p, 0.5 * layers.denseFlops(), null, o);
         }
+    }
+
+    /**
+     * The instance's X twice, column-major and in this backend's panels of 300, 200 and p - 500 columns (p > 500), for
+     * checks that a result does not depend on the layout; the caller closes both.
+     */
+    private List<HostMatrix> columnMajorAndPanels(Instance in) {
+        int n = in.n, p = in.p;
+        float[] x = in.x;
+        List<HostMatrix> layouts = new ArrayList<>();
+        layouts.add(in.matrix());
+        HostMatrix own = backend.allocate(n, p, new long[] {0, 300, 500, p});
+        for (int j = 0; j < p; j++) for (int i = 0; i < n; i++) own.data().put(own.storageIndex(i, j), x[j * n + i]);
+        layouts.add(own);
+        return layouts;
     }
 
     /** One layer of p weights over the column-major n x p x, wbar standard normal, no g, every weight at one FLOP. */
@@ -1409,11 +1420,7 @@ public abstract class AbstractSolverTest {
         byte[] mask = randomSupport(rnd, p, 350);
         for (double lambda : new double[] {1e-7, 1e-12}) {
             Instance in = new Instance(n, p, x, base.wbar, null, lambda, layers, base.nnz, base.flops);
-            List<HostMatrix> layouts = new ArrayList<>();
-            layouts.add(in.matrix());
-            HostMatrix own = backend.allocate(n, p, new long[] {0, 300, 500, p});
-            for (int j = 0; j < p; j++) for (int i = 0; i < n; i++) own.data().put(own.storageIndex(i, j), x[j * n + i]);
-            layouts.add(own);
+            List<HostMatrix> layouts = columnMajorAndPanels(in);
             List<Double> qOfLayout = new ArrayList<>();
             for (HostMatrix m : layouts) {
                 try (m) {
