@@ -285,8 +285,10 @@ public final class FlopAwareSelector implements AutoCloseable {
             this.sortedPointer = sorted;
             this.layers = f.length;
             this.p = (int) starts[layers];
-            this.v = sorted.position(0).limit(p).asBuffer();
-            this.pre = prefix.position(0).limit(p).asBuffer();
+            // views through copies of the pointers: the selector's sort buffers are kept between calls, and a limit set on
+            // them here was the next, larger selection's "sortedOut holds 90 elements but 300 are needed"
+            this.v = new FloatPointer(sorted).position(0).limit(p).asBuffer();
+            this.pre = new DoublePointer(prefix).position(0).limit(p).asBuffer();
             this.starts = starts;
             this.s = new int[layers + 1];
             this.len = new int[layers];
@@ -840,7 +842,8 @@ public final class FlopAwareSelector implements AutoCloseable {
          */
         byte[] mask(long[] k, FloatPointer scores) {
             byte[] mask = new byte[p];
-            FloatBuffer score = scores.limit(scores.position() + p).asBuffer(); // the scores as the sort read them
+            // the scores as the sort read them, through a copy of the caller's pointer, whose limit stays as it was
+            FloatBuffer score = new FloatPointer(scores).limit(scores.position() + p).asBuffer();
             float[] atLeast = new float[layers];
             int[] partialTies = new int[layers]; // > 0: this many of the scores equal to the threshold, in index order
             for (int l = 0; l < layers; l++) {
