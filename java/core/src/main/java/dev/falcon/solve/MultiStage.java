@@ -3,7 +3,9 @@ package dev.falcon.solve;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.model.Fractions;
+import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -194,14 +196,37 @@ public final class MultiStage {
 
     /**
      * Whether every stage of this plan has the final budgets {@code nnz} and {@code flops}, as {@link #run} rounds them:
-     * {@link Schedule#CONST}, one stage, or start levels whose rounded budgets are already the final ones (a start level
-     * equal to its target, or within a weight of it). Stage 0's weights then meet every later stage's budgets, so no later
-     * stage is solved or asks its source for X: a schedule that only repeats stage 0. Every schedule runs monotonically
-     * from the start level to the target, so stage 0's budgets decide it.
+     * {@link Schedule#CONST}, one stage, or start levels whose rounded budgets admit no support the final ones do not (a
+     * start level equal to its target, or within a weight of it: an NNZ count floors, and a FLOP budget below the next
+     * total whole costs can sum to, {@link #admitsNoSupportAbove}). Stage 0's weights then meet every later stage's
+     * budgets, so no later stage is solved or asks its source for X: a schedule that only repeats stage 0. Every schedule
+     * runs monotonically from the start level to the target, so stage 0's budgets decide it.
      */
     public static boolean budgetsNeverChange(LayerTable layers, long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops) {
         int p = Math.toIntExact(layers.parameters());
-        return nnzBudget(0, stages, schedule, startNnz, nnz, p) <= nnz && flopsBudget(0, stages, schedule, startFlops, flops, layers) <= flops;
+        return nnzBudget(0, stages, schedule, startNnz, nnz, p) <= nnz
+                && admitsNoSupportAbove(flopsBudget(0, stages, schedule, startFlops, flops, layers), flops, layers);
+    }
+
+    /**
+     * Whether the FLOP budget {@code budget} admits only supports that {@code target} admits. Compared as numbers, the
+     * 2,940.98 FLOPs that --start-keep-flops 0.3001 gives stage 0 of 9,800 dense FLOPs were above a target of 2,940, and
+     * a gradient pattern or command was taken for a schedule that never read it: with costs 4, 2 and 1 no support costs
+     * more than 2,940 and at most 2,940.98, so stage 0 met the final budget and every later stage kept its weights. Whole
+     * costs sum to multiples of their greatest common divisor, so a budget below the next such multiple above the target
+     * admits what the target does. A fractional cost leaves no such step (the supports' sums are rounded in float64):
+     * then only a budget at the target.
+     */
+    private static boolean admitsNoSupportAbove(double budget, double target, LayerTable layers) {
+        if (budget <= target) return true;
+        long step = 0;
+        for (Layer l : layers.layers()) {
+            double cost = l.flopsPerWeight();
+            if (cost != Math.rint(cost) || cost >= 0x1p53) return false; // past 2^53 a sum of whole costs need not be exact
+            step = BigInteger.valueOf(step).gcd(BigInteger.valueOf((long) cost)).longValueExact();
+        }
+        // a quotient rounded up to a whole number finds a multiple the budget may not reach: at worst "changes", never a false "same"
+        return step > 0 && Math.floor(budget / step) * step <= target;
     }
 
     /**

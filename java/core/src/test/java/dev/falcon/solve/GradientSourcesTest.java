@@ -221,6 +221,42 @@ class GradientSourcesTest {
     }
 
     /**
+     * A FLOP start level a fraction of a FLOP above its target rounds to a stage-0 budget above the target (30.5 of 30)
+     * that admits no other support, as every cost is whole: stage 0 keeps at most 30 FLOPs and every later stage keeps
+     * its weights without asking for X. budgetsNeverChange compared the budgets (30.5 > 30) and answered false, so the
+     * CLI took a --grads pattern or --grads-command it never used; the NNZ level within a weight was seen, as counts floor.
+     * Costs 4 and 2 sum to even totals only: 31.9 FLOPs admit what 30 does.
+     */
+    @Test
+    void aFlopStartLevelWithinAWholeFlopOfItsTargetNeverChangesTheBudgets() {
+        LayerTable layers = layers(); // costs 4 and 1, dense 72
+        int p = Math.toIntExact(layers.parameters());
+        double nnzLevel = 12.0 / p;
+        for (MultiStage.Schedule s : MultiStage.Schedule.values()) {
+            assertTrue(MultiStage.budgetsNeverChange(layers, 12, 30, 4, s, nnzLevel, 30.5 / 72), s + " at 30.5 FLOPs");
+            // a whole FLOP more admits a support of 31 FLOPs (7 x 4 + 3 x 1)
+            assertEquals(s == MultiStage.Schedule.CONST, MultiStage.budgetsNeverChange(layers, 12, 30, 4, s, nnzLevel, 31.0 / 72), s + " at 31 FLOPs");
+        }
+        LayerTable even = new LayerTable(List.of(new Layer("a", new long[] {16}, 4, 0, 16), new Layer("b", new long[] {8}, 2, 16, 8)), "t");
+        double dense = even.denseFlops();
+        assertTrue(MultiStage.budgetsNeverChange(even, 12, 30, 4, MultiStage.Schedule.POLY, nnzLevel, 31.9 / dense), "31.9 of even costs");
+        assertFalse(MultiStage.budgetsNeverChange(even, 12, 30, 4, MultiStage.Schedule.POLY, nnzLevel, 32.0 / dense), "32 of even costs");
+        // a fractional cost: no step is known between the supports' sums, so only a budget at the target is the same
+        LayerTable fractional = new LayerTable(List.of(new Layer("a", new long[] {16}, 4, 0, 16), new Layer("b", new long[] {8}, 0.5, 16, 8)), "t");
+        assertFalse(MultiStage.budgetsNeverChange(fractional, 12, 30, 4, MultiStage.Schedule.POLY, nnzLevel, 30.4 / fractional.denseFlops()));
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1); HostMatrix second = matrix(2)) {
+            List<Integer> asked = new java.util.ArrayList<>();
+            MultiStage.GradientSource source = (stage, weights) -> {
+                asked.add(stage);
+                return stage == 0 ? first : second;
+            };
+            MultiStage.run(b, source, wbar(), null, 0.1, layers, 12, 30, 4, MultiStage.Schedule.LINEAR, nnzLevel, 30.5 / 72,
+                    SolverOptions.defaults().withMaxIterations(3));
+            assertEquals(List.of(0), asked, "as budgetsNeverChange says, stages 1..3 keep stage 0's weights");
+        }
+    }
+
+    /**
      * The placeholders were replaced one after the other: a {grads} in the weights' path (a TMPDIR that holds one) was
      * replaced again, and the command got a path that does not exist.
      */
