@@ -942,7 +942,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         for (Object[] o : new Object[][] {{"--start-keep", startKeep}, {"--start-keep-flops", startKeepFlops}, {"--start-keep-nnz", startKeepNnz}}) {
             Double v = (Double) o[1];
-            if (v != null && (!(v > 0) || v > 1)) throw InputException.of(o[0], "value", "is " + typed((String) o[0], v) + ", outside (0, 1]", "1 starts from the dense model");
+            if (v != null && !MultiStage.isStartLevel(v)) throw InputException.of(o[0], "value", "is " + typed((String) o[0], v) + ", outside (0, 1]", "1 starts from the dense model");
         }
         MultiStage.Schedule.parse(schedule, "--schedule"); // an InputException naming --schedule and the choices
         SolverOptions.HessianModel.parse(hessian, "--hessian"); // an InputException naming --hessian and the choices

@@ -299,9 +299,8 @@ public final class Pruner implements AutoCloseable {
         if (method == Method.FALCON_PLUS_PLUS && plan != null) {
             java.util.Objects.requireNonNull(plan.schedule(), "the stage plan's schedule");
             if (plan.stages() < 1) throw new IllegalArgumentException("stages must be >= 1, got " + plan.stages());
-            if (!(plan.startNnz() > 0 && plan.startNnz() <= 1) || !(plan.startFlops() > 0 && plan.startFlops() <= 1)) {
-                throw new IllegalArgumentException("start levels must be in (0, 1] (1 = dense), got NNZ " + plan.startNnz() + ", FLOPs " + plan.startFlops());
-            }
+            MultiStage.requireStartLevel("StagePlan.startNnz", plan.startNnz());
+            MultiStage.requireStartLevel("StagePlan.startFlops", plan.startFlops());
             // known before any work: found at the first stage past the files, it came after the earlier stages' solves
             // as a bare "stage 3 outside 0..2", naming neither count
             if (plan.source() instanceof FilePatternGradients files && plan.stages() > files.stages()) {

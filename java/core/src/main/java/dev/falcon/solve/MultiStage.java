@@ -203,6 +203,8 @@ public final class MultiStage {
      * runs monotonically from the start level to the target, so stage 0's budgets decide it.
      */
     public static boolean budgetsNeverChange(LayerTable layers, long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops) {
+        requireStartLevel("startNnz", startNnz);
+        requireStartLevel("startFlops", startFlops);
         int p = Math.toIntExact(layers.parameters());
         return nnzBudget(0, stages, schedule, startNnz, nnz, p) <= nnz
                 && admitsNoSupportAbove(flopsBudget(0, stages, schedule, startFlops, flops, layers), flops, layers);
@@ -230,8 +232,28 @@ public final class MultiStage {
     }
 
     /**
-     * Runs T stages from the starting fractions {@code startNnz}, {@code startFlops} (typically 1 = dense) to the
-     * budgets {@code nnz}, {@code flops}.
+     * Whether {@code level} is a start level: a fraction of p (NNZ) or of the dense FLOPs in (0, 1], 1 the dense model.
+     * The CLI's --start-keep options, a Pruner's StagePlan and {@link #run} take the same range.
+     */
+    public static boolean isStartLevel(double level) {
+        return level > 0 && level <= 1;
+    }
+
+    /**
+     * Refuses a start level outside (0, 1], naming the argument {@code field}. A NaN passed the below-the-target check
+     * (false for NaN) and its budget fell back to the target, a const schedule nobody asked for; a level above 1 bent the
+     * schedule's path (poly's stage 1 at 24 of 40 weights from 1.5, 18 from the dense start), budgets no CLI run gives.
+     */
+    public static void requireStartLevel(String field, double level) {
+        if (!isStartLevel(level)) {
+            throw new IllegalArgumentException(field + ": is " + level + ", outside (0, 1]: a start level is a fraction of p or of the dense FLOPs"
+                    + "; give 1 to start from the dense model");
+        }
+    }
+
+    /**
+     * Runs T stages from the starting fractions {@code startNnz}, {@code startFlops} (in (0, 1], typically 1 = dense; at
+     * or above their targets) to the budgets {@code nnz}, {@code flops}.
      */
     public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
                              long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt) {
@@ -243,6 +265,8 @@ public final class MultiStage {
                              long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt,
                              float[] reference) {
         if (stages < 1) throw new IllegalArgumentException("stages must be >= 1");
+        requireStartLevel("startNnz", startNnz);
+        requireStartLevel("startFlops", startFlops);
         int p = wbar.length;
         double dense = layers.denseFlops();
         // A budget above the dense model (an infinite FLOP budget for "none", as a Budgets record may hold) is the dense

@@ -257,6 +257,33 @@ class GradientSourcesTest {
     }
 
     /**
+     * Start levels are fractions of p or of the dense FLOPs in (0, 1], as the CLI's --start-keep options and a Pruner's
+     * StagePlan take them. Through MultiStage.run a NaN level passed the below-the-target check (false for NaN) and made
+     * every stage run at the final budgets, a const schedule nobody asked for; a level above 1 bent the schedule's path
+     * (stage 1 of poly at 24 of 40 weights instead of 18), budgets no CLI run can give; budgetsNeverChange answered true
+     * for NaN.
+     */
+    @Test
+    void startLevelsOutsideZeroToOneAreRefusedNamingTheArgument() {
+        LayerTable layers = layers();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix x = matrix(1)) {
+            for (double level : new double[] {Double.NaN, 1.5, Double.POSITIVE_INFINITY, 0, -0.2}) {
+                for (boolean nnz : new boolean[] {true, false}) {
+                    double startNnz = nnz ? level : 1, startFlops = nnz ? 1 : level;
+                    String field = nnz ? "startNnz" : "startFlops";
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MultiStage.run(b, MultiStage.GradientSource.fixed(x),
+                            wbar(), null, 0.1, layers, 12, 30, 4, MultiStage.Schedule.POLY, startNnz, startFlops, SolverOptions.defaults().withMaxIterations(3)),
+                            field + " " + level);
+                    assertTrue(e.getMessage().startsWith(field + ": is " + level + ", outside (0, 1]"), e.getMessage());
+                    e = assertThrows(IllegalArgumentException.class,
+                            () -> MultiStage.budgetsNeverChange(layers, 12, 30, 4, MultiStage.Schedule.POLY, startNnz, startFlops), field + " " + level);
+                    assertTrue(e.getMessage().startsWith(field + ": is " + level + ", outside (0, 1]"), e.getMessage());
+                }
+            }
+        }
+    }
+
+    /**
      * The placeholders were replaced one after the other: a {grads} in the weights' path (a TMPDIR that holds one) was
      * replaced again, and the command got a path that does not exist.
      */
