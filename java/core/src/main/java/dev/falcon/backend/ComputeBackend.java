@@ -141,8 +141,19 @@ public interface ComputeBackend extends AutoCloseable {
      * {@code A[i,r] = uniform(seed + 1, i*rank + r)}, {@code B[r,j] = uniform(seed + 2, j*rank + r)},
      * {@code E[i,j] = uniform(seed + 3, j*n + i)} (see {@link dev.falcon.data.CounterRandom}); the sum
      * runs over r in increasing order in float.
+     *
+     * @throws IllegalArgumentException when rank is below 1 ({@link #requireSyntheticRank})
      */
     void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed);
+
+    /**
+     * The rank check of {@link #fillSyntheticGradients}, which every backend makes before it writes X: the java backend,
+     * the oracle, had none, and filled X with NaN at rank 0 (0 / sqrt(0)) without a word and failed in a
+     * NegativeArraySizeException below it, where cpu refused both.
+     */
+    static void requireSyntheticRank(int rank) {
+        if (rank < 1) throw new IllegalArgumentException("fillSyntheticGradients: rank must be >= 1, got " + rank);
+    }
 
     // ---------------------------------------------------------------- products with X
 

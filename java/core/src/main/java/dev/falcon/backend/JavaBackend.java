@@ -129,6 +129,7 @@ public final class JavaBackend implements ComputeBackend {
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
         try (HostMatrix.Use use = x.write("the java backend's fillSyntheticGradients")) {
             checkOpen();
+            ComputeBackend.requireSyntheticRank(rank);
             int n = Math.toIntExact(x.rows());
             float[] a = new float[n * rank];
             for (int i = 0; i < a.length; i++) a[i] = CounterRandom.uniform(seed + 1, i);

@@ -207,6 +207,22 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * A rank below 1 is refused on every backend: the java backend, the oracle, filled X with NaN at rank 0 without a word
+     * and threw NegativeArraySizeException at rank -1, where cpu refused both.
+     */
+    @Test
+    void fillSyntheticGradientsRefusesARankBelowOne() {
+        HostMatrix x = track(HostMatrix.allocate(4, 6));
+        backend.fillUniform(x.data(), x.elements(), 1, 1f);
+        for (int rank : new int[] {0, -1}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.fillSyntheticGradients(x, rank, 0.1f, 1),
+                    backend.name() + " rank " + rank);
+            assertEquals("fillSyntheticGradients: rank must be >= 1, got " + rank, e.getMessage());
+        }
+        assertEquals(-1, backend.firstNonFinite(x), backend.name() + ": X is left as it was");
+    }
+
     // ---------------------------------------------------------------- products
 
     @Test
