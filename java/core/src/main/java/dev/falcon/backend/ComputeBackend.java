@@ -94,9 +94,11 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * An uninitialised rows x cols matrix for X, in the layout {@link #load(RawMatrixSource, long[])} would give for
      * these blocks. The default is column-major; a backend that keeps it still refuses it after {@link #close()}, as
-     * every call (it overrides it to check).
+     * every call (it overrides it to check). Blocks that break a rule of {@link #requireStarts} are refused on every
+     * backend, the ones that ignore them included.
      */
     default HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        HostMatrix.requireShape(rows, cols, blockStarts);
         return HostMatrix.allocate(rows, cols);
     }
 
@@ -331,6 +333,8 @@ public interface ComputeBackend extends AutoCloseable {
      * @throws IllegalArgumentException when gram holds fewer than n x n doubles or is null or closed ({@link #requireGram})
      */
     default void singlePrecisionGram(HostMatrix x, DoublePointer gram) {
+        // checked in this call's name first: weightedGram's own check named weightedGram, a call the caller never made
+        requireGram("singlePrecisionGram", x, gram);
         weightedGram(x, null, gram);
     }
 

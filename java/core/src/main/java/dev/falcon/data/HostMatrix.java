@@ -53,7 +53,7 @@ public final class HostMatrix implements AutoCloseable {
     private static final AtomicLong OWNED_OPEN_BYTES = new AtomicLong();
 
     private HostMatrix(FloatPointer data, long rows, long cols, AutoCloseable release, String origin, long[] panelStarts) {
-        checkShape(rows, cols, panelStarts);
+        requireShape(rows, cols, panelStarts);
         this.panelStarts = panelStarts == null ? null : panelStarts.clone();
         this.data = Objects.requireNonNull(data, "data");
         this.rows = rows;
@@ -94,7 +94,7 @@ public final class HostMatrix implements AutoCloseable {
         Objects.requireNonNull(origin, "origin");
         // before malloc: a refusal after it left the block allocated with no matrix for the caller to close (10 refused
         // 1000 x 100000 requests kept 4 GB of address space), and the counters of open matrices did not show it
-        checkShape(rows, cols, panelStarts);
+        requireShape(rows, cols, panelStarts);
         long bytes = Math.multiplyExact(Math.multiplyExact(rows, cols), (long) Float.BYTES);
         Pointer raw = Pointer.malloc(bytes + CACHE_LINE);
         if (raw == null || raw.isNull()) {
@@ -123,7 +123,15 @@ public final class HostMatrix implements AutoCloseable {
         return new HostMatrix(data, rows, cols, release, origin, null);
     }
 
-    private static void checkShape(long rows, long cols, long[] panelStarts) {
+    /**
+     * The shape checks of {@link #allocate(long, long, long[], String)}, for a backend that takes panel starts and ignores
+     * them (its X is column-major whatever the blocks): the java backend kept starts that did not end at p without a
+     * word where cpu refused them, so code written on one failed on the other.
+     *
+     * @throws IllegalArgumentException when rows or cols is below 1, the bytes are more than a long counts, or the panel
+     *         starts (when given) break a rule of {@link #requireStarts}
+     */
+    public static void requireShape(long rows, long cols, long[] panelStarts) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
         }

@@ -1195,6 +1195,27 @@ public abstract class ComputeBackendContract {
     }
 
     /**
+     * allocate's blocks and singlePrecisionGram's gram are refused alike on every backend, naming the call: the java backend
+     * dropped starts that did not end at p without a word (cpu refused them), and called a short gram given to
+     * singlePrecisionGram weightedGram's.
+     */
+    @Test
+    void allocateAndSinglePrecisionGramRefuseBadArgumentsAsEveryBackendDoes() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.allocate(4, 5, new long[] {0, 3}).close(),
+                backend.name() + " allocate with starts ending at 3");
+        assertEquals("panel starts must begin at 0 and end at p = 5: [0, 3]", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> backend.allocate(4, 5, new long[] {0, 3, 3, 5}).close(), backend.name());
+        assertEquals("panel starts must increase strictly: entry 2 = 3 after 3", e.getMessage());
+        try (HostMatrix x = backend.allocate(4, 5, new long[] {0, 3, 5})) {
+            assertEquals(5, x.cols(), backend.name() + ": valid blocks are still taken");
+        }
+        HostMatrix x = matrix(new float[12], 3, 4);
+        e = assertThrows(IllegalArgumentException.class, () -> backend.singlePrecisionGram(x, track(new DoublePointer(3))), backend.name());
+        assertTrue(e.getMessage().startsWith("singlePrecisionGram: gram (n x n = 3 x 3") && e.getMessage().contains("holds 3 elements but 9"),
+                e.getMessage());
+    }
+
+    /**
      * Bad starts are one error on every backend and operation: the java backend's own copy of the check called segment
      * starts "block starts" and printed the whole array, so its sortSegmentsDescending and countAbove worded the same
      * mistake differently.
