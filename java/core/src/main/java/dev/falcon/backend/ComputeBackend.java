@@ -204,7 +204,7 @@ public interface ComputeBackend extends AutoCloseable {
      * {@code [blockStarts[b], blockStarts[b+1])}, {@code out_B = X_B^T (X_B d_B)}. {@code blockStarts}
      * starts at 0, increases strictly and ends at p; d and out hold p floats each.
      *
-     * @throws IllegalArgumentException when the starts break a rule ({@link #requireStarts}), or d or out holds fewer
+     * @throws IllegalArgumentException when the starts are null or break a rule ({@link #requireStarts}), or d or out holds fewer
      *         than p floats or is null or closed ({@link #requireBlockGramProductArguments})
      */
     void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out);
@@ -452,8 +452,8 @@ public interface ComputeBackend extends AutoCloseable {
      * the number of entries v with {@code (double) v > thresholds[s]} (a binary search per segment).
      *
      * @throws IllegalArgumentException (every backend, through {@link #requireCountAboveArguments}) when the segment
-     *         starts are not valid, {@code sorted} holds fewer entries than the last start or is null or closed, or
-     *         {@code thresholds} or {@code counts} has fewer entries than there are segments
+     *         starts are not valid or null, {@code sorted} holds fewer entries than the last start or is null or closed, or
+     *         {@code thresholds} or {@code counts} is null or has fewer entries than there are segments
      */
     void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts);
 
@@ -469,10 +469,11 @@ public interface ComputeBackend extends AutoCloseable {
         requireStarts("segment", segmentStarts, count);
         requireVector("countAbove", "sorted", sorted, count, "the last segment start, " + count);
         int segments = segmentStarts.length - 1;
-        if (thresholds.length < segments || counts.length < segments) {
-            throw new IllegalArgumentException("need " + segments + " thresholds and counts, one per segment of the "
-                    + segmentStarts.length + " segment starts: got " + thresholds.length + " thresholds and " + counts.length
-                    + " counts");
+        // null is no array of them either: it was a NullPointerException naming a local variable, not the argument
+        if (thresholds == null || counts == null || thresholds.length < segments || counts.length < segments) {
+            throw new IllegalArgumentException("countAbove: need " + segments + " thresholds and counts, one per segment of the "
+                    + segmentStarts.length + " segment starts: got " + (thresholds == null ? "null" : thresholds.length) + " thresholds and "
+                    + (counts == null ? "null" : counts.length) + " counts");
         }
         return segments;
     }

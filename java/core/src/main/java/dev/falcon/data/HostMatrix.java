@@ -150,12 +150,14 @@ public final class HostMatrix implements AutoCloseable {
      * increasing strictly and ending at {@code end}. One check, so that a bad array is the same error everywhere.
      *
      * @param what names the starts in the error ("panel", "block", "segment")
-     * @throws IllegalArgumentException naming the first entry that breaks a rule (the array itself only where short)
+     * @throws IllegalArgumentException naming the first entry that breaks a rule (the array itself only where short or
+     *         null)
      */
     public static void requireStarts(String what, long[] starts, long end) {
-        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
+        // null too: blockGramProduct's null starts were a NullPointerException naming this method's local variable
+        if (starts == null || starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
             throw new IllegalArgumentException(what + " starts must begin at 0 and end at p = " + end + ": "
-                    + (starts.length <= 16 ? java.util.Arrays.toString(starts) : starts.length + " entries"));
+                    + (starts == null || starts.length <= 16 ? java.util.Arrays.toString(starts) : starts.length + " entries"));
         }
         for (int k = 1; k < starts.length; k++) {
             if (starts[k] <= starts[k - 1]) {

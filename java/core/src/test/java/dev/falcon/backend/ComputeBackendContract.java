@@ -1179,11 +1179,11 @@ public abstract class ComputeBackendContract {
         long[] starts = {0, 3, 6, 9};
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> backend.countAbove(sorted, starts, new double[] {3.5}, new long[3]), "short thresholds");
-        assertTrue(e.getMessage().startsWith("need 3 thresholds and counts"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("countAbove: need 3 thresholds and counts"), e.getMessage());
         long[] few = new long[1];
         e = assertThrows(IllegalArgumentException.class,
                 () -> backend.countAbove(sorted, starts, new double[] {3.5, 8.5, 0.7}, few), "short counts");
-        assertTrue(e.getMessage().startsWith("need 3 thresholds and counts"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("countAbove: need 3 thresholds and counts"), e.getMessage());
         for (long[] bad : new long[][] {{}, {0}, {1, 9}, {0, 6, 3, 9}, {0, 3, 3, 9}}) {
             e = assertThrows(IllegalArgumentException.class,
                     () -> backend.countAbove(sorted, bad, new double[4], new long[4]), Arrays.toString(bad));
@@ -1192,6 +1192,26 @@ public abstract class ComputeBackendContract {
         long[] counts = new long[3];
         backend.countAbove(sorted, starts, new double[] {3.5, 8.5, 0.7}, counts);
         assertArrayEquals(new long[] {2, 1, 2}, counts);
+    }
+
+    /**
+     * A null starts, thresholds or counts array is an IllegalArgumentException as a short one is, on every backend:
+     * blockGramProduct's null starts and countAbove's null thresholds were NullPointerExceptions naming a local variable
+     * of the check ("starts"), not the argument, where the sort's null segment starts were already refused so.
+     */
+    @Test
+    void nullStartsThresholdsOrCountsAreRefusedAsShortOnes() {
+        HostMatrix x = matrix(new float[12], 3, 4);
+        FloatPointer d = floats(new float[4]), out = track(new FloatPointer(4));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.blockGramProduct(x, null, d, out), backend.name());
+        assertEquals("block starts must begin at 0 and end at p = 4: null", e.getMessage());
+        FloatPointer sorted = floats(new float[] {2f, 1f});
+        e = assertThrows(IllegalArgumentException.class, () -> backend.countAbove(sorted, new long[] {0, 2}, null, new long[1]), backend.name());
+        assertEquals("countAbove: need 1 thresholds and counts, one per segment of the 2 segment starts: got null thresholds and 1 counts", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> backend.countAbove(sorted, new long[] {0, 2}, new double[1], null), backend.name());
+        assertTrue(e.getMessage().endsWith("got 1 thresholds and null counts"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> backend.countAbove(sorted, null, new double[1], new long[1]), backend.name());
+        assertTrue(e.getMessage().startsWith("segment starts must hold at least two entries") && e.getMessage().endsWith("got null"), e.getMessage());
     }
 
     /**
