@@ -94,9 +94,11 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * An uninitialised rows x cols matrix for X, in the layout {@link #load(RawMatrixSource, long[])} would give for
      * these blocks. The default is column-major; a backend that keeps it still refuses it after {@link #close()}, as
-     * every call (it overrides it to check).
+     * every call (it overrides it to check). Blocks that break a rule of {@link #requireStarts} are refused on every
+     * backend, the ones that ignore them included.
      */
     default HostMatrix allocate(long rows, long cols, long[] blockStarts) {
+        HostMatrix.requireShape(rows, cols, blockStarts);
         return HostMatrix.allocate(rows, cols);
     }
 
@@ -141,8 +143,19 @@ public interface ComputeBackend extends AutoCloseable {
      * {@code A[i,r] = uniform(seed + 1, i*rank + r)}, {@code B[r,j] = uniform(seed + 2, j*rank + r)},
      * {@code E[i,j] = uniform(seed + 3, j*n + i)} (see {@link dev.falcon.data.CounterRandom}); the sum
      * runs over r in increasing order in float.
+     *
+     * @throws IllegalArgumentException when rank is below 1 ({@link #requireSyntheticRank})
      */
     void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed);
+
+    /**
+     * The rank check of {@link #fillSyntheticGradients}, which every backend makes before it writes X: the java backend,
+     * the oracle, had none, and filled X with NaN at rank 0 (0 / sqrt(0)) without a word and failed in a
+     * NegativeArraySizeException below it, where cpu refused both.
+     */
+    static void requireSyntheticRank(int rank) {
+        if (rank < 1) throw new IllegalArgumentException("fillSyntheticGradients: rank must be >= 1, got " + rank);
+    }
 
     // ---------------------------------------------------------------- products with X
 
@@ -191,7 +204,7 @@ public interface ComputeBackend extends AutoCloseable {
      * {@code [blockStarts[b], blockStarts[b+1])}, {@code out_B = X_B^T (X_B d_B)}. {@code blockStarts}
      * starts at 0, increases strictly and ends at p; d and out hold p floats each.
      *
-     * @throws IllegalArgumentException when the starts break a rule ({@link #requireStarts}), or d or out holds fewer
+     * @throws IllegalArgumentException when the starts are null or break a rule ({@link #requireStarts}), or d or out holds fewer
      *         than p floats or is null or closed ({@link #requireBlockGramProductArguments})
      */
     void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out);
@@ -320,6 +333,8 @@ public interface ComputeBackend extends AutoCloseable {
      * @throws IllegalArgumentException when gram holds fewer than n x n doubles or is null or closed ({@link #requireGram})
      */
     default void singlePrecisionGram(HostMatrix x, DoublePointer gram) {
+        // checked in this call's name first: weightedGram's own check named weightedGram, a call the caller never made
+        requireGram("singlePrecisionGram", x, gram);
         weightedGram(x, null, gram);
     }
 
@@ -437,8 +452,8 @@ public interface ComputeBackend extends AutoCloseable {
      * the number of entries v with {@code (double) v > thresholds[s]} (a binary search per segment).
      *
      * @throws IllegalArgumentException (every backend, through {@link #requireCountAboveArguments}) when the segment
-     *         starts are not valid, {@code sorted} holds fewer entries than the last start or is null or closed, or
-     *         {@code thresholds} or {@code counts} has fewer entries than there are segments
+     *         starts are not valid or null, {@code sorted} holds fewer entries than the last start or is null or closed, or
+     *         {@code thresholds} or {@code counts} is null or has fewer entries than there are segments
      */
     void countAbove(FloatPointer sorted, long[] segmentStarts, double[] thresholds, long[] counts);
 
@@ -454,10 +469,11 @@ public interface ComputeBackend extends AutoCloseable {
         requireStarts("segment", segmentStarts, count);
         requireVector("countAbove", "sorted", sorted, count, "the last segment start, " + count);
         int segments = segmentStarts.length - 1;
-        if (thresholds.length < segments || counts.length < segments) {
-            throw new IllegalArgumentException("need " + segments + " thresholds and counts, one per segment of the "
-                    + segmentStarts.length + " segment starts: got " + thresholds.length + " thresholds and " + counts.length
-                    + " counts");
+        // null is no array of them either: it was a NullPointerException naming a local variable, not the argument
+        if (thresholds == null || counts == null || thresholds.length < segments || counts.length < segments) {
+            throw new IllegalArgumentException("countAbove: need " + segments + " thresholds and counts, one per segment of the "
+                    + segmentStarts.length + " segment starts: got " + (thresholds == null ? "null" : thresholds.length) + " thresholds and "
+                    + (counts == null ? "null" : counts.length) + " counts");
         }
         return segments;
     }

@@ -129,6 +129,7 @@ public final class JavaBackend implements ComputeBackend {
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
         try (HostMatrix.Use use = x.write("the java backend's fillSyntheticGradients")) {
             checkOpen();
+            ComputeBackend.requireSyntheticRank(rank);
             int n = Math.toIntExact(x.rows());
             float[] a = new float[n * rank];
             for (int i = 0; i < a.length; i++) a[i] = CounterRandom.uniform(seed + 1, i);
@@ -314,12 +315,23 @@ public final class JavaBackend implements ComputeBackend {
 
     @Override
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
-        try (HostMatrix.Use use = x.use("the java backend's weightedGram")) {
+        gram("weightedGram", x, columnWeights, gram);
+    }
+
+    /** The double Gram, checked in this call's name and in the order cpu checks it (the default's check comes first). */
+    @Override
+    public void singlePrecisionGram(HostMatrix x, DoublePointer gram) {
+        gram("singlePrecisionGram", x, null, gram);
+    }
+
+    /** The Gram of {@link #weightedGram}, for {@code operation}, the call its errors name. */
+    private void gram(String operation, HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
+        try (HostMatrix.Use use = x.use("the java backend's " + operation)) {
             checkOpen();
             ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
             int n = Math.toIntExact(x.rows());
             requireSquareRows(n, "Gram X X^T"); // first: a gram of that many doubles would not help this backend
-            ComputeBackend.requireGram("weightedGram", x, gram);
+            ComputeBackend.requireGram(operation, x, gram);
             DoubleBuffer g = squareView(gram, n);
             for (int i = 0; i < n * n; i++) g.put(i, 0.0);
             float[] col = new float[n];

@@ -53,7 +53,7 @@ public final class HostMatrix implements AutoCloseable {
     private static final AtomicLong OWNED_OPEN_BYTES = new AtomicLong();
 
     private HostMatrix(FloatPointer data, long rows, long cols, AutoCloseable release, String origin, long[] panelStarts) {
-        checkShape(rows, cols, panelStarts);
+        requireShape(rows, cols, panelStarts);
         this.panelStarts = panelStarts == null ? null : panelStarts.clone();
         this.data = Objects.requireNonNull(data, "data");
         this.rows = rows;
@@ -94,7 +94,7 @@ public final class HostMatrix implements AutoCloseable {
         Objects.requireNonNull(origin, "origin");
         // before malloc: a refusal after it left the block allocated with no matrix for the caller to close (10 refused
         // 1000 x 100000 requests kept 4 GB of address space), and the counters of open matrices did not show it
-        checkShape(rows, cols, panelStarts);
+        requireShape(rows, cols, panelStarts);
         long bytes = Math.multiplyExact(Math.multiplyExact(rows, cols), (long) Float.BYTES);
         Pointer raw = Pointer.malloc(bytes + CACHE_LINE);
         if (raw == null || raw.isNull()) {
@@ -123,7 +123,15 @@ public final class HostMatrix implements AutoCloseable {
         return new HostMatrix(data, rows, cols, release, origin, null);
     }
 
-    private static void checkShape(long rows, long cols, long[] panelStarts) {
+    /**
+     * The shape checks of {@link #allocate(long, long, long[], String)}, for a backend that takes panel starts and ignores
+     * them (its X is column-major whatever the blocks): the java backend kept starts that did not end at p without a
+     * word where cpu refused them, so code written on one failed on the other.
+     *
+     * @throws IllegalArgumentException when rows or cols is below 1, the bytes are more than a long counts, or the panel
+     *         starts (when given) break a rule of {@link #requireStarts}
+     */
+    public static void requireShape(long rows, long cols, long[] panelStarts) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix must have at least one row and one column, got " + rows + " x " + cols);
         }
@@ -142,12 +150,14 @@ public final class HostMatrix implements AutoCloseable {
      * increasing strictly and ending at {@code end}. One check, so that a bad array is the same error everywhere.
      *
      * @param what names the starts in the error ("panel", "block", "segment")
-     * @throws IllegalArgumentException naming the first entry that breaks a rule (the array itself only where short)
+     * @throws IllegalArgumentException naming the first entry that breaks a rule (the array itself only where short or
+     *         null)
      */
     public static void requireStarts(String what, long[] starts, long end) {
-        if (starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
+        // null too: blockGramProduct's null starts were a NullPointerException naming this method's local variable
+        if (starts == null || starts.length < 2 || starts[0] != 0 || starts[starts.length - 1] != end) {
             throw new IllegalArgumentException(what + " starts must begin at 0 and end at p = " + end + ": "
-                    + (starts.length <= 16 ? java.util.Arrays.toString(starts) : starts.length + " entries"));
+                    + (starts == null || starts.length <= 16 ? java.util.Arrays.toString(starts) : starts.length + " entries"));
         }
         for (int k = 1; k < starts.length; k++) {
             if (starts[k] <= starts[k - 1]) {

@@ -49,7 +49,8 @@ public final class Pruner implements AutoCloseable {
 
     /**
      * falcon++: T stages along a schedule from the starting fractions (1 = dense); {@code source} gives X per
-     * stage (null = the fixed X of the inputs).
+     * stage (null = the fixed X of the inputs). Beside the inputs' X, on which the result's Q is measured, every X it gives
+     * must have that X's n (stage 0's another n is an IllegalArgumentException naming both shapes before any stage is solved).
      */
     public record StagePlan(int stages, MultiStage.Schedule schedule, double startNnz, double startFlops, MultiStage.GradientSource source) {
         /**
@@ -147,7 +148,8 @@ public final class Pruner implements AutoCloseable {
             StagePlan plan = in.stages() != null ? in.stages() : StagePlan.defaults();
             MultiStage.GradientSource source = plan.source() != null ? plan.source() : MultiStage.GradientSource.fixed(in.x());
             stages = MultiStage.run(backend, source, wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), plan.stages(),
-                    plan.schedule(), plan.startNnz(), plan.startFlops(), opt, x == null ? mpWeights : null);
+                    plan.schedule(), plan.startNnz(), plan.startFlops(), opt, x == null ? mpWeights : null,
+                    plan.source() != null ? x : null, "SolverInputs.x");
         }
         // Without an X of its own, falcon++ measures mp's weights on its last stage's X, as it does its result.
         double qMp = x != null ? FalconSolver.exactQ(backend, x, mpWeights, wbar, g, in.lambda()) : stages.qReference();

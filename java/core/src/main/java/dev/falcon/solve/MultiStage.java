@@ -264,6 +264,19 @@ public final class MultiStage {
     public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
                              long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt,
                              float[] reference) {
+        return run(backend, source, wbar, g, lambda, layers, nnz, flops, stages, schedule, startNnz, startFlops, opt, reference, null, null);
+    }
+
+    /**
+     * As above, for a caller that measures Q on an X of its own, {@code callersX} (named {@code callersXName} in errors;
+     * null: none), besides the stages' X: every stage's X must have its samples (n), stage 0's X included, which is
+     * refused before any stage is solved. A source whose X had another n was solved on without a word, and the caller's Q
+     * of the result, on an X the stages never used, compared nothing with nothing (falcon++ 1.5 times mp's Q where, on
+     * its own X, it ended far below).
+     */
+    public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
+                             long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt,
+                             float[] reference, HostMatrix callersX, String callersXName) {
         if (stages < 1) throw new IllegalArgumentException("stages must be >= 1");
         requireStartLevel("startNnz", startNnz);
         requireStartLevel("startFlops", startFlops);
@@ -291,7 +304,7 @@ public final class MultiStage {
         FalconSolver solver = new FalconSolver(backend);
         HostMatrix x = null;
         HostMatrix scanned = null; // the last X scanned for NaN/Inf
-        long rows0 = -1; // n of stage 0's X
+        long rows0 = callersX != null ? callersX.rows() : -1; // n of stage 0's X, or of the caller's
         int firstPruningStage = -1, lastSolvedStage = -1;
         String from0 = null;
         String stopped = null, stoppedOutput = null;
@@ -347,8 +360,11 @@ public final class MultiStage {
                 rows0 = x.rows();
                 from0 = from;
             } else if (x.rows() != rows0) {
-                throw new IllegalArgumentException("the gradient source gave stage " + t + " (" + from + ") an X of " + x.rows() + " x " + x.cols()
-                        + " but stage 0's X (" + from0 + ") is " + rows0 + " x " + p + ": every stage's X must have the same samples (n) and weights (p)");
+                String given = "an X of " + x.rows() + " x " + x.cols();
+                throw new IllegalArgumentException("the gradient source gave stage " + t + " (" + from + ") " + given + (callersX != null
+                        ? " but " + callersXName + ", on which Q is measured, is " + rows0 + " x " + p + ": every stage's X must have its samples (n);"
+                                + " give " + callersXName + " the source's stage 0 X, or null to measure Q on the last stage's X"
+                        : " but stage 0's X (" + from0 + ") is " + rows0 + " x " + p + ": every stage's X must have the same samples (n) and weights (p)"));
             }
             if (!source.verifiesFinite() && !(source instanceof FixedSource && x == scanned)) {
                 // a NaN in X makes every Q NaN: no step is ever accepted and the stage would end on its start weights

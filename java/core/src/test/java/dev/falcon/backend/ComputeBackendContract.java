@@ -207,6 +207,22 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * A rank below 1 is refused on every backend: the java backend, the oracle, filled X with NaN at rank 0 without a word
+     * and threw NegativeArraySizeException at rank -1, where cpu refused both.
+     */
+    @Test
+    void fillSyntheticGradientsRefusesARankBelowOne() {
+        HostMatrix x = track(HostMatrix.allocate(4, 6));
+        backend.fillUniform(x.data(), x.elements(), 1, 1f);
+        for (int rank : new int[] {0, -1}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.fillSyntheticGradients(x, rank, 0.1f, 1),
+                    backend.name() + " rank " + rank);
+            assertEquals("fillSyntheticGradients: rank must be >= 1, got " + rank, e.getMessage());
+        }
+        assertEquals(-1, backend.firstNonFinite(x), backend.name() + ": X is left as it was");
+    }
+
     // ---------------------------------------------------------------- products
 
     @Test
@@ -1163,11 +1179,11 @@ public abstract class ComputeBackendContract {
         long[] starts = {0, 3, 6, 9};
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> backend.countAbove(sorted, starts, new double[] {3.5}, new long[3]), "short thresholds");
-        assertTrue(e.getMessage().startsWith("need 3 thresholds and counts"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("countAbove: need 3 thresholds and counts"), e.getMessage());
         long[] few = new long[1];
         e = assertThrows(IllegalArgumentException.class,
                 () -> backend.countAbove(sorted, starts, new double[] {3.5, 8.5, 0.7}, few), "short counts");
-        assertTrue(e.getMessage().startsWith("need 3 thresholds and counts"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("countAbove: need 3 thresholds and counts"), e.getMessage());
         for (long[] bad : new long[][] {{}, {0}, {1, 9}, {0, 6, 3, 9}, {0, 3, 3, 9}}) {
             e = assertThrows(IllegalArgumentException.class,
                     () -> backend.countAbove(sorted, bad, new double[4], new long[4]), Arrays.toString(bad));
@@ -1176,6 +1192,47 @@ public abstract class ComputeBackendContract {
         long[] counts = new long[3];
         backend.countAbove(sorted, starts, new double[] {3.5, 8.5, 0.7}, counts);
         assertArrayEquals(new long[] {2, 1, 2}, counts);
+    }
+
+    /**
+     * A null starts, thresholds or counts array is an IllegalArgumentException as a short one is, on every backend:
+     * blockGramProduct's null starts and countAbove's null thresholds were NullPointerExceptions naming a local variable
+     * of the check ("starts"), not the argument, where the sort's null segment starts were already refused so.
+     */
+    @Test
+    void nullStartsThresholdsOrCountsAreRefusedAsShortOnes() {
+        HostMatrix x = matrix(new float[12], 3, 4);
+        FloatPointer d = floats(new float[4]), out = track(new FloatPointer(4));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.blockGramProduct(x, null, d, out), backend.name());
+        assertEquals("block starts must begin at 0 and end at p = 4: null", e.getMessage());
+        FloatPointer sorted = floats(new float[] {2f, 1f});
+        e = assertThrows(IllegalArgumentException.class, () -> backend.countAbove(sorted, new long[] {0, 2}, null, new long[1]), backend.name());
+        assertEquals("countAbove: need 1 thresholds and counts, one per segment of the 2 segment starts: got null thresholds and 1 counts", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> backend.countAbove(sorted, new long[] {0, 2}, new double[1], null), backend.name());
+        assertTrue(e.getMessage().endsWith("got 1 thresholds and null counts"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> backend.countAbove(sorted, null, new double[1], new long[1]), backend.name());
+        assertTrue(e.getMessage().startsWith("segment starts must hold at least two entries") && e.getMessage().endsWith("got null"), e.getMessage());
+    }
+
+    /**
+     * allocate's blocks and singlePrecisionGram's gram are refused alike on every backend, naming the call: the java backend
+     * dropped starts that did not end at p without a word (cpu refused them), and called a short gram given to
+     * singlePrecisionGram weightedGram's.
+     */
+    @Test
+    void allocateAndSinglePrecisionGramRefuseBadArgumentsAsEveryBackendDoes() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> backend.allocate(4, 5, new long[] {0, 3}).close(),
+                backend.name() + " allocate with starts ending at 3");
+        assertEquals("panel starts must begin at 0 and end at p = 5: [0, 3]", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> backend.allocate(4, 5, new long[] {0, 3, 3, 5}).close(), backend.name());
+        assertEquals("panel starts must increase strictly: entry 2 = 3 after 3", e.getMessage());
+        try (HostMatrix x = backend.allocate(4, 5, new long[] {0, 3, 5})) {
+            assertEquals(5, x.cols(), backend.name() + ": valid blocks are still taken");
+        }
+        HostMatrix x = matrix(new float[12], 3, 4);
+        e = assertThrows(IllegalArgumentException.class, () -> backend.singlePrecisionGram(x, track(new DoublePointer(3))), backend.name());
+        assertTrue(e.getMessage().startsWith("singlePrecisionGram: gram (n x n = 3 x 3") && e.getMessage().contains("holds 3 elements but 9"),
+                e.getMessage());
     }
 
     /**

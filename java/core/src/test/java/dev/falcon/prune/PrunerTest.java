@@ -111,6 +111,36 @@ class PrunerTest {
     }
 
     /**
+     * falcon++ given X in the inputs and a source whose X had another n solved every stage on the source's X and measured
+     * the result's Q and mp's on the inputs' X, which no stage used: a Q 1.5 times mp's for a prune that ended far below
+     * it on its own X. Stage 0's X is held to the inputs' n, before any stage is solved.
+     */
+    @Test
+    void falconPlusPlusRefusesASourceWhoseXHasAnotherNThanTheInputsX() {
+        LayerTable t = TWO_LAYERS;
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(4, 50); HostMatrix fewer = HostMatrix.allocate(3, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            backend.fillSyntheticGradients(fewer, 2, 0.1f, 6);
+            java.util.List<Integer> asked = new java.util.ArrayList<>();
+            dev.falcon.solve.MultiStage.GradientSource source = (stage, weights) -> { asked.add(stage); return fewer; };
+            var plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.POLY, 1, 1, source);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, t,
+                    TWO_LAYER_BUDGETS, new Pruner.SolverInputs(x, null, 1e-3, null, null, plan)).close());
+            assertTrue(e.getMessage().contains("stage 0") && e.getMessage().contains("3 x 50") && e.getMessage().contains("SolverInputs.x")
+                    && e.getMessage().contains("4 x 50"), e.getMessage());
+            assertEquals(List.of(0), asked, "refused at stage 0's X, before its solve");
+            // the source's own X alone, or the inputs' X given by the source, is taken
+            for (HostMatrix inputs : new HostMatrix[] {null, fewer}) {
+                try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, TWO_LAYER_BUDGETS, new Pruner.SolverInputs(inputs, null, 1e-3, null, null, plan))) {
+                    assertTrue(r.kept() <= TWO_LAYER_BUDGETS.nnz(), "kept " + r.kept());
+                }
+            }
+        }
+    }
+
+    /**
      * mp + BS runs SolverInputs.mpBacksolve and never reads the options' backsolve: options of SWEEP beside an mpBacksolve of
      * EXACT named two backsolves for one solve, and the one the caller may have meant was dropped without a word (the CLI
      * has one --backsolve, so cannot be asked this).

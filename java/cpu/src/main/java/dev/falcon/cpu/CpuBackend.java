@@ -277,7 +277,7 @@ public final class CpuBackend implements ComputeBackend {
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
         try (HostMatrix.Use use = x.write("the cpu backend's fillSyntheticGradients")) {
             checkOpen();
-            if (rank < 1) throw new IllegalArgumentException("rank must be >= 1, got " + rank);
+            ComputeBackend.requireSyntheticRank(rank);
             long[] panels = x.panelStarts();
             if (panels == null) {
                 falcon_fill_synthetic(x.data(), x.rows(), x.cols(), rank, noise, seed, threads);

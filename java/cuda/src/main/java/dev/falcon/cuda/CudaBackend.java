@@ -148,6 +148,7 @@ public final class CudaBackend extends HostSideCalls {
         // it may release the resident copy of X, which another thread's call could be reading
         try (ExclusiveUse.Scope call = exclusive.enter("fillSyntheticGradients")) {
             checkOpen();
+            ComputeBackend.requireSyntheticRank(rank); // before the resident copy goes, not only in the host
             if (x == residentOf) releaseResident();
             host.fillSyntheticGradients(x, rank, noise, seed);
         }

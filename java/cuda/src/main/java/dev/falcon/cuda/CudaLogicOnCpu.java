@@ -61,6 +61,7 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     @Override
     public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) {
         checkOpen();
+        ComputeBackend.requireSyntheticRank(rank);
         host.fillSyntheticGradients(x, rank, noise, seed);
     }
 

@@ -36,6 +36,7 @@ abstract class HostSideCalls implements ComputeBackend {
     @Override
     public HostMatrix allocate(long rows, long cols, long[] blockStarts) {
         checkOpen();
+        HostMatrix.requireShape(rows, cols, blockStarts); // the blocks are not used, but bad ones are refused as everywhere
         return host().allocate(rows, cols, null);
     }
 
