@@ -1248,6 +1248,26 @@ class MainTest {
         }
     }
 
+    /**
+     * README accepts FLOP costs up to a dense total of the largest double, but the shares were printed as
+     * 100 * flops / dense, which is Infinity once flops passes 1.8e306: inspect's %flops column and prune's achieved
+     * FLOPs read "Infinity%" for a table with 1e306 FLOPs per weight.
+     */
+    @Test
+    void flopSharesOfCostsNearTheLargestDoubleArePrintedAsPercentages() {
+        Path huge = dir.resolve("huge-costs.json");
+        LayersJson.write(huge, new LayerTable(List.of(new Layer("conv", new long[] {4, 3}, 1e306, 0, 12), new Layer("fc", new long[] {5}, 3, 12, 5)), "test"));
+        Run inspected = run("inspect", huge.toString());
+        assertEquals(0, inspected.code(), inspected.err());
+        assertFalse(inspected.out().contains("Infinity"), inspected.out());
+        assertTrue(inspected.out().lines().anyMatch(l -> l.contains("conv") && l.contains(" 100.00%")), inspected.out());
+        Run pruned = run("prune", "--weights", wFile.toString(), "--layers", huge.toString(), "--keep-flops", "0.3",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java");
+        assertEquals(0, pruned.code(), pruned.err());
+        assertFalse(pruned.out().contains("Infinity"), pruned.out());
+        assertTrue(pruned.out().lines().anyMatch(l -> l.contains("achieved:") && l.contains("(25.00%)")), pruned.out());
+    }
+
     /** The extension decides the format whatever its case, as it does for .npy and .safetensors (prune --layers takes any name). */
     @Test
     void inspectReadsALayerTableWithAnUpperCaseExtension() throws IOException {
