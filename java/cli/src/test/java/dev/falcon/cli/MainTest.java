@@ -1194,6 +1194,18 @@ class MainTest {
         }
     }
 
+    /** A lower-case "f32" was "of a dtype falcon cannot convert ...; save it as float32", which the data already is. */
+    @Test
+    void inspectNamesTheSafetensorsSpellingOfADtypeInTheWrongCase() throws IOException {
+        byte[] json = "{\"w\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}".getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + json.length + 8).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(json.length).put(json).putFloat(1f).putFloat(2f);
+        Path f = hostile("lower.safetensors", b.array());
+        Run r = run("inspect", f.toString());
+        assertFails(r, 2, f.toString(), "'w' (f32)", "is not a safetensors dtype", "did you mean 'F32'", "safetensors.save_file");
+        assertFalse(r.err().contains("as float32"), r.err());
+    }
+
     /**
      * inspect's columns were 24, 5 and 18 characters wide: a longer name, dtype (F8_E4M3) or shape pushed the rest of its
      * row to the right of the others. Every row's "shape" and the values after it start in the same column.
