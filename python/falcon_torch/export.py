@@ -174,6 +174,22 @@ def _refuse_loss_without_weights(loss) -> None:
             "be zero; return a loss computed from the model's output")
 
 
+class OutputNotATensorError(ValueError):
+    """The model returned no tensor (a tuple, a dict) and no loss_fn was given to pick the output falcon's default loss
+    takes: torch's own "cross_entropy_loss(): argument 'input' ... must be Tensor, not tuple" named a lambda the user never
+    wrote."""
+
+
+def _default_loss(out, y):
+    """Cross-entropy summed over the samples, for models whose output is the logits."""
+    if not isinstance(out, torch.Tensor):
+        raise OutputNotATensorError(
+            f"the model returned a {type(out).__name__}, not a tensor of logits, and falcon's default loss "
+            "(cross_entropy(output, labels, reduction=\"sum\")) takes a tensor: pass loss_fn, picking the output, e.g. "
+            "loss_fn=lambda out, y: torch.nn.functional.cross_entropy(out[0], y, reduction=\"sum\")")
+    return nn.functional.cross_entropy(out, y, reduction="sum")
+
+
 def _sample_loss(loss):
     """loss_fn's value for one sample as the 0-dim tensor functorch's grad and autograd differentiate. A loss of shape
     (1,) (reduction="none" on the one sample) is that number; functorch's grad refused it where autograd took it."""
@@ -351,7 +367,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     # the vmap check's message names loss_fn only where the caller gave one
     suspects = "the model" if loss_fn is None else "loss_fn or the model"
     if loss_fn is None:
-        loss_fn = lambda out, y: nn.functional.cross_entropy(out, y, reduction="sum")
+        loss_fn = _default_loss
     if engine not in ("auto", "vmap", "loop"):
         raise ValueError(f"engine must be auto, vmap or loop, not {engine!r}")
     check_n_samples(n_samples)
@@ -386,7 +402,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                 try:
                     rows = fn(x, y)
                 except Exception as e:
-                    if engine != "auto" or isinstance(e, (LossNotOneNumberError, LossWithoutWeightsError)):
+                    if engine != "auto" or isinstance(e, (LossNotOneNumberError, LossWithoutWeightsError, OutputNotATensorError)):
                         raise
                     # said, not silent: the loop is several times slower, and an error of the model itself shows up
                     # here too (the loop then raises it again)
