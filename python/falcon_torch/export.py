@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .cli import stopped_cleanly_by_termination
-from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops_per_sample, prunable_parameters, \
+from .flops import LayerInfo, _buffers_kept, _modes, _restore_modes, dense_flops, measure_flops_per_sample, prunable_parameters, \
     unwrapped
 
 FORMAT_VERSION = 1
@@ -751,7 +751,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     if grads:
         _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample passes fail on BatchNorm1d first
     # an export refused on its input (a prunable name, a loss_fn) left the out_dir it had made behind, empty
-    with folder_made_for(out_dir):
+    with folder_made_for(out_dir), _buffers_kept(model):
         layers = prunable_parameters(model, prunable)
         samples, batches = _first_samples(batches, min(n_samples, FLOP_SAMPLES))
         device = next(model.parameters()).device
