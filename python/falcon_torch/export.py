@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .cli import stopped_cleanly_by_termination
-from .flops import LayerInfo, _modes, _restore_modes, dense_flops, measure_flops_per_sample, prunable_parameters, \
+from .flops import LayerInfo, _buffers_kept, _modes, _restore_modes, dense_flops, measure_flops_per_sample, prunable_parameters, \
     unwrapped
 
 FORMAT_VERSION = 1
@@ -172,6 +172,22 @@ def _refuse_loss_without_weights(loss) -> None:
             "loss_fn's loss does not depend on the prunable weights (it is detached from the model's output by "
             ".detach(), .item() or torch.no_grad(), or computed from other parameters only), so every row of X would "
             "be zero; return a loss computed from the model's output")
+
+
+class OutputNotATensorError(ValueError):
+    """The model returned no tensor (a tuple, a dict) and no loss_fn was given to pick the output falcon's default loss
+    takes: torch's own "cross_entropy_loss(): argument 'input' ... must be Tensor, not tuple" named a lambda the user never
+    wrote."""
+
+
+def _default_loss(out, y):
+    """Cross-entropy summed over the samples, for models whose output is the logits."""
+    if not isinstance(out, torch.Tensor):
+        raise OutputNotATensorError(
+            f"the model returned a {type(out).__name__}, not a tensor of logits, and falcon's default loss "
+            "(cross_entropy(output, labels, reduction=\"sum\")) takes a tensor: pass loss_fn, picking the output, e.g. "
+            "loss_fn=lambda out, y: torch.nn.functional.cross_entropy(out[0], y, reduction=\"sum\")")
+    return nn.functional.cross_entropy(out, y, reduction="sum")
 
 
 def _sample_loss(loss):
@@ -351,7 +367,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
     # the vmap check's message names loss_fn only where the caller gave one
     suspects = "the model" if loss_fn is None else "loss_fn or the model"
     if loss_fn is None:
-        loss_fn = lambda out, y: nn.functional.cross_entropy(out, y, reduction="sum")
+        loss_fn = _default_loss
     if engine not in ("auto", "vmap", "loop"):
         raise ValueError(f"engine must be auto, vmap or loop, not {engine!r}")
     check_n_samples(n_samples)
@@ -386,7 +402,7 @@ def per_sample_gradients(model: nn.Module, batches, layers: List[LayerInfo], n_s
                 try:
                     rows = fn(x, y)
                 except Exception as e:
-                    if engine != "auto" or isinstance(e, (LossNotOneNumberError, LossWithoutWeightsError)):
+                    if engine != "auto" or isinstance(e, (LossNotOneNumberError, LossWithoutWeightsError, OutputNotATensorError)):
                         raise
                     # said, not silent: the loop is several times slower, and an error of the model itself shows up
                     # here too (the loop then raises it again)
@@ -735,7 +751,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
     if grads:
         _refuse_batch_statistics(model)     # before the FLOP count, whose one-sample passes fail on BatchNorm1d first
     # an export refused on its input (a prunable name, a loss_fn) left the out_dir it had made behind, empty
-    with folder_made_for(out_dir):
+    with folder_made_for(out_dir), _buffers_kept(model):
         layers = prunable_parameters(model, prunable)
         samples, batches = _first_samples(batches, min(n_samples, FLOP_SAMPLES))
         device = next(model.parameters()).device

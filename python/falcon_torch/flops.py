@@ -279,6 +279,24 @@ def _restore_modes(modes) -> None:
         m.training = training
 
 
+class _buffers_kept:
+    """Restores every buffer of the model on leaving, failed or not. A forward may update a buffer of its own outside
+    norm layers (a counter, an EMA, a calibration statistic, whatever the mode): export's FLOP passes, vmap's check and
+    per-sample passes changed it by an amount that depended on the engine, and a failed vmap export changed it too."""
+
+    def __init__(self, model: nn.Module):
+        self.saved = [(b, b.detach().clone()) for b in {id(b): b for b in model.buffers()}.values()]
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            for buffer, value in self.saved:
+                buffer.copy_(value)
+        return False
+
+
 def _first_tensor(x):
     if isinstance(x, torch.Tensor):
         return x

@@ -739,6 +739,50 @@ class ExportApplyTest(unittest.TestCase):
         token_sum = x_of(lambda out, t: ce(out.transpose(1, 2), t, reduction="sum"), tokens, y.unsqueeze(1).expand(6, 5))
         np.testing.assert_allclose(token_sum, 5 * summed, rtol=1e-5, atol=1e-8)
 
+    def test_export_leaves_buffers_the_forward_updates_as_they_were_even_when_it_fails(self):
+        # a counter the forward adds to ended at 11, 10 or 6 after export depending on the engine, 6 after vmap's
+        # failed export (it refuses the in-place update of a captured tensor)
+        class Counting(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+                self.register_buffer("seen", torch.zeros(()))
+
+            def forward(self, x):
+                self.seen += x.shape[0]
+                return self.fc(x)
+
+        x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
+        for engine in ("auto", "loop", "vmap"):
+            m = Counting()
+            try:
+                ft.export(m, (x, y), n_samples=5, out_dir=os.path.join(self.d, engine), engine=engine)
+            except RuntimeError:
+                self.assertEqual(engine, "vmap")
+            self.assertEqual(m.seen.item(), 0.0, engine)
+
+    def test_a_model_returning_a_tuple_or_dict_is_told_to_pass_loss_fn(self):
+        # the default loss failed with torch's own "cross_entropy_loss(): argument 'input' (position 1) must be
+        # Tensor, not tuple", a lambda the user never wrote
+        import warnings
+
+        class Outputs(nn.Module):
+            def __init__(self, wrap):
+                super().__init__()
+                self.fc, self.wrap = nn.Linear(4, 3), wrap
+
+            def forward(self, x):
+                return self.wrap(self.fc(x))
+
+        x, y = torch.randn(4, 4), torch.randint(0, 3, (4,))
+        for wrap, kind in ((lambda o: (o, o.sum()), "tuple"), (lambda o: {"logits": o}, "dict")):
+            for engine in ("vmap", "loop", "auto"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error", RuntimeWarning)
+                    with self.assertRaisesRegex(ValueError, f"the model returned a {kind}.*pass loss_fn"):
+                        ft.export(Outputs(wrap), (x, y), n_samples=4, out_dir=self.d, engine=engine)
+        self.assertEqual(os.listdir(self.d), [])
+
     def test_a_loss_that_is_not_one_number_is_named_as_such(self):
         # a loss of several numbers (an unreduced loss) or a Python float (.item()) failed with functorch's "Expected
         # f(*args) to return a scalar Tensor ... Maybe you wanted to use the vjp or jacrev APIs" or autograd's "grad

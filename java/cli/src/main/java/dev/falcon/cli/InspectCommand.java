@@ -104,6 +104,7 @@ final class InspectCommand implements Callable<Integer> {
                     }
                     List<String> nonFiniteNames = new java.util.ArrayList<>();
                     List<String> unconvertible = new java.util.ArrayList<>();
+                    List<String> miscasedDtypes = new java.util.ArrayList<>();
                     List<String> empty = new java.util.ArrayList<>();
                     // arrays prune refuses in every role (X, weights, FLOPs), why, and what to do
                     List<String> noRoleNames = new java.util.ArrayList<>();
@@ -126,11 +127,13 @@ final class InspectCommand implements Callable<Integer> {
                         if (e.nanCount() < 0) {
                             // a dtype the readers cannot convert: its values were not read, and prune refuses it as it
                             // refuses a .npy of such a dtype, whose header inspect already rejects with exit 2
-                            unconvertible.add("'" + shown(e) + "' (" + e.dtype() + ")");
+                            String miscased = ArrayFiles.miscasedDtype(e.dtype());
+                            if (miscased != null) miscasedDtypes.add("'" + shown(e) + "' (" + e.dtype() + "): " + miscased);
+                            else unconvertible.add("'" + shown(e) + "' (" + e.dtype() + ")");
                             if (!headed) out.print(header);
                             headed = true;
-                            out.printf(Locale.ROOT, columns + "values not read: falcon cannot convert %s   <- rejected as input%n",
-                                    shown(e), e.dtype(), Arrays.toString(e.shape()), e.dtype());
+                            out.printf(Locale.ROOT, columns + "values not read: %s   <- rejected as input%n", shown(e), e.dtype(), Arrays.toString(e.shape()),
+                                    (miscased != null ? "not a safetensors dtype: " : "falcon cannot convert ") + e.dtype());
                             continue;
                         }
                         boolean nonFinite = e.nanCount() > 0 || e.infCount() > 0;
@@ -184,6 +187,10 @@ final class InspectCommand implements Callable<Integer> {
                         err.println("falcon: error: " + file + ": " + (noRoleTooMany ? "shape" : noRoleTransposed ? "fortran_order" : "data") + ": " + String.join(", ", noRoleNames)
                                 + (noRoleNames.size() > 1 ? " are" : " is") + " taken by no input: " + String.join(", and ", noRoleReasons)
                                 + "; " + String.join(", ", noRoleFixes));
+                        code = Main.USAGE;
+                    }
+                    for (String miscased : miscasedDtypes) {
+                        err.println("falcon: error: " + file + ": dtype: " + miscased);
                         code = Main.USAGE;
                     }
                     if (!unconvertible.isEmpty()) {
@@ -393,8 +400,9 @@ final class InspectCommand implements Callable<Integer> {
         rows.add(new String[] {"name", "shape", "count", "flops/weight", "flops", "%flops", "%params"});
         for (Layer l : t.layers()) {
             double f = l.count() * l.flopsPerWeight();
+            // the share first: 100 * f is Infinity for the FLOPs past 1.8e306 that README accepts
             rows.add(new String[] {l.name(), Arrays.toString(l.shape()), String.format(Locale.ROOT, "%,d", l.count()), flops(l.flopsPerWeight()), flops(f),
-                    String.format(Locale.ROOT, "%.2f%%", 100 * f / dense), String.format(Locale.ROOT, "%.2f%%", 100.0 * l.count() / t.parameters())});
+                    String.format(Locale.ROOT, "%.2f%%", 100 * (f / dense)), String.format(Locale.ROOT, "%.2f%%", 100.0 * l.count() / t.parameters())});
         }
         // columns as wide as their longest entry, as the array table's: fixed widths (32 for the name, 12 for the count)
         // let a long layer name (module.features.denseblock4.denselayer16.conv2.weight) or a large count push the rest

@@ -2181,7 +2181,7 @@ final class PruneCommand implements Callable<Integer> {
         o.printf(Locale.ROOT, "  budgets:  NNZ <= %,d (%.2f%%, %s), FLOPs <= %s (%.2f%%, %s)%n", b.nnz(), 100 * b.nnzFraction(), b.nnzRequest(),
                 InspectCommand.flops(b.flops()), 100 * b.flopsFraction(), b.flopsRequest());
         o.printf(Locale.ROOT, "  achieved: NNZ %,d (%.2f%%), FLOPs %s (%.2f%%)%n", r.kept(), 100.0 * r.kept() / b.parameters(),
-                InspectCommand.flops(r.keptFlops()), 100 * r.keptFlops() / b.denseFlops());
+                InspectCommand.flops(r.keptFlops()), 100 * (r.keptFlops() / b.denseFlops())); // 100 * FLOPs is Infinity past 1.8e306
         if (r.certificate() != null) {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g, dual bound %.6g, relative gap %.3g%n", r.certificate().primalValue(),
                     r.certificate().dualBound(), r.certificate().relativeGap());

@@ -1194,6 +1194,18 @@ class MainTest {
         }
     }
 
+    /** A lower-case "f32" was "of a dtype falcon cannot convert ...; save it as float32", which the data already is. */
+    @Test
+    void inspectNamesTheSafetensorsSpellingOfADtypeInTheWrongCase() throws IOException {
+        byte[] json = "{\"w\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}".getBytes(StandardCharsets.UTF_8);
+        ByteBuffer b = ByteBuffer.allocate(8 + json.length + 8).order(ByteOrder.LITTLE_ENDIAN);
+        b.putLong(json.length).put(json).putFloat(1f).putFloat(2f);
+        Path f = hostile("lower.safetensors", b.array());
+        Run r = run("inspect", f.toString());
+        assertFails(r, 2, f.toString(), "'w' (f32)", "is not a safetensors dtype", "did you mean 'F32'", "safetensors.save_file");
+        assertFalse(r.err().contains("as float32"), r.err());
+    }
+
     /**
      * inspect's columns were 24, 5 and 18 characters wide: a longer name, dtype (F8_E4M3) or shape pushed the rest of its
      * row to the right of the others. Every row's "shape" and the values after it start in the same column.
@@ -1246,6 +1258,26 @@ class MainTest {
                 assertNotEquals(' ', row.charAt(end - 1), column + " column ends before its header:\n" + r.out());
             }
         }
+    }
+
+    /**
+     * README accepts FLOP costs up to a dense total of the largest double, but the shares were printed as
+     * 100 * flops / dense, which is Infinity once flops passes 1.8e306: inspect's %flops column and prune's achieved
+     * FLOPs read "Infinity%" for a table with 1e306 FLOPs per weight.
+     */
+    @Test
+    void flopSharesOfCostsNearTheLargestDoubleArePrintedAsPercentages() {
+        Path huge = dir.resolve("huge-costs.json");
+        LayersJson.write(huge, new LayerTable(List.of(new Layer("conv", new long[] {4, 3}, 1e306, 0, 12), new Layer("fc", new long[] {5}, 3, 12, 5)), "test"));
+        Run inspected = run("inspect", huge.toString());
+        assertEquals(0, inspected.code(), inspected.err());
+        assertFalse(inspected.out().contains("Infinity"), inspected.out());
+        assertTrue(inspected.out().lines().anyMatch(l -> l.contains("conv") && l.contains(" 100.00%")), inspected.out());
+        Run pruned = run("prune", "--weights", wFile.toString(), "--layers", huge.toString(), "--keep-flops", "0.3",
+                "--out", outDir.resolve("p.npy").toString(), "--report", outDir.resolve("r.json").toString(), "--device", "java");
+        assertEquals(0, pruned.code(), pruned.err());
+        assertFalse(pruned.out().contains("Infinity"), pruned.out());
+        assertTrue(pruned.out().lines().anyMatch(l -> l.contains("achieved:") && l.contains("(25.00%)")), pruned.out());
     }
 
     /** The extension decides the format whatever its case, as it does for .npy and .safetensors (prune --layers takes any name). */

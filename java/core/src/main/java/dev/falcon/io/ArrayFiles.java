@@ -190,10 +190,22 @@ public final class ArrayFiles {
     /** The smallest magnitude a float64 may have and not be 0 in float32: half the smallest subnormal rounds to even, 0. */
     public static final String ZEROED_IN_FLOAT32_BELOW = "about 7.0e-46";
 
+    /**
+     * Problem and fix for a safetensors dtype that is a readable one in the wrong case ("f32"), or null for any other
+     * dtype: its data may well be float32, so "save it as float32" would send the user after the wrong thing.
+     */
+    public static String miscasedDtype(String dtypeName) {
+        String meant = Dtype.safetensorsSpellingOf(dtypeName);
+        return meant == null ? null : "'" + dtypeName + "' is not a safetensors dtype (they are upper case; readable: "
+                + Dtype.convertibleSafetensorsNames() + "); did you mean '" + meant + "'? Re-save the file with safetensors.save_file";
+    }
+
     /** The array a spec names, checked to be a vector readVector and readValues can read. */
     private static Located locateVector(String spec, String field, long expectedLength) {
         Located a = locate(spec, field);
         if (!a.dtype().convertible()) {
+            String miscased = miscasedDtype(a.dtypeName());
+            if (miscased != null) throw fail(field, InputException.of(a.label(), "dtype", miscased, null));
             throw fail(field, InputException.of(a.label(), "dtype", a.dtypeName() + " cannot be converted (readable: float32, float64, "
                     + "float16, bfloat16, bool and integer types)", "save the array as float32"));
         }

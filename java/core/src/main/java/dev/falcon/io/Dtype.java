@@ -72,6 +72,23 @@ enum Dtype {
         };
     }
 
+    /**
+     * The safetensors name {@code name} differs from only in case ("f32" for F32), or null where it differs from all of
+     * them: safetensors names are upper case, and a hand-written exporter's "f32" is float32 data under a name no reader
+     * takes, which the refusal of an unconvertible dtype ("save it as float32") misdescribed.
+     */
+    static String safetensorsSpellingOf(String name) {
+        String upper = name.toUpperCase(java.util.Locale.ROOT);
+        return !upper.equals(name) && fromSafetensors(upper) != UNLISTED ? upper : null;
+    }
+
+    /** The safetensors names of the convertible types, in declaration order: "F32, F64, ..., U64". */
+    static String convertibleSafetensorsNames() {
+        StringBuilder names = new StringBuilder();
+        for (Dtype d : values()) if (d.convertible()) names.append(names.length() > 0 ? ", " : "").append(d.name());
+        return names.toString();
+    }
+
     /** Safetensors dtype names. */
     static Dtype fromSafetensors(String name) {
         return switch (name) {

@@ -252,9 +252,12 @@ public final class FlopAwareSelector implements AutoCloseable {
 
     // ======================================================================== evaluation of the dual
 
-    /** One evaluation of the dual at mu, with omega(mu), the counts above it and one-sided subgradients. */
+    /**
+     * One evaluation of the dual at mu, with omega(mu), the counts above it, one-sided subgradients and the values at
+     * mu = 0 of the supporting lines they give.
+     */
     static final class Eval {
-        double mu, omega, value, slopeLeft, slopeRight;
+        double mu, omega, value, slopeLeft, slopeRight, interceptLeft, interceptRight;
         long[] above; // per layer: items with I > omega + mu f_l
     }
 
@@ -410,10 +413,14 @@ public final class FlopAwareSelector implements AutoCloseable {
                 extra = exact ? 0 : budgetN - c;
             }
             double value = budgetN * omega + budgetF * mu;
+            double intercept = budgetN * omega;
             double flops = 0;
             for (int l = 0; l < layers; l++) {
                 long c = above[l];
-                if (c > 0) value += prefixSum(l, c) - c * (omega + mu * f[l]);
+                if (c > 0) {
+                    value += prefixSum(l, c) - c * (omega + mu * f[l]);
+                    intercept += prefixSum(l, c) - c * omega;
+                }
                 flops += c * f[l];
             }
             // ties: any 'extra' items of the band between 'above' and 'lower' complete a maximising set
@@ -438,6 +445,11 @@ public final class FlopAwareSelector implements AutoCloseable {
             e.above = above;
             e.slopeRight = budgetF - flops - minTie;
             e.slopeLeft = budgetF - flops - maxTie;
+            // summed without the mu terms, which cancel: value - slope * mu subtracts two numbers as large as F mu,
+            // and with costs 1e306 and 3 the bracket's upper end has F mu near 1e308 (or past it), so the difference
+            // kept nothing of the scores and the cutting plane stopped at mu = 0 with a 12% gap
+            e.interceptRight = intercept + mu * minTie;
+            e.interceptLeft = intercept + mu * maxTie;
             return e;
         }
 
@@ -463,8 +475,8 @@ public final class FlopAwareSelector implements AutoCloseable {
             for (int it = 0; it < MAX_DUAL_ITERATIONS; it++) {
                 double width = b.mu - a.mu;
                 // supporting lines at both ends; their intersection bounds min D from below
-                double x = (b.value - a.value + a.slopeRight * a.mu - b.slopeLeft * b.mu) / (a.slopeRight - b.slopeLeft);
-                double lower = a.value + a.slopeRight * (x - a.mu);
+                double x = (b.interceptLeft - a.interceptRight) / (a.slopeRight - b.slopeLeft);
+                double lower = a.interceptRight + a.slopeRight * x;
                 double scale = Math.max(Math.abs(best.value), Double.MIN_NORMAL);
                 if (best.value - lower <= 1e-15 * scale) break;
                 double m = (!bisectNext && x > a.mu && x < b.mu) ? x : a.mu + 0.5 * width;

@@ -151,6 +151,20 @@ class SafetensorsTest {
         assertEquals(3, ArrayFiles.describe(f).size());
     }
 
+    /**
+     * A dtype written in lower case ("f32", by a hand-written exporter) is float32 data under a name safetensors does not
+     * have: the refusal said "f32 cannot be converted ...; save the array as float32", which it already is.
+     */
+    @Test
+    void aDtypeInTheWrongCaseIsRefusedNamingItsSafetensorsSpelling() throws IOException {
+        String json = "{\"w\":{\"dtype\":\"f32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+        ByteBuffer d = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(1.5f).putFloat(-2f);
+        Path f = write(dir, "lower.safetensors", safetensors(json, d.array()));
+        InputException e = assertInput(() -> ArrayFiles.readVector(f + ":w", "--weights", -1), f, "dtype", "'f32' is not a safetensors dtype",
+                "did you mean 'F32'", "safetensors.save_file");
+        assertFalse(e.getMessage().contains("save the array as float32"), e.getMessage());
+    }
+
     @Test
     void unsupportedDtypesAreListedButNotRead() throws IOException {
         String json = "{\"step\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},"

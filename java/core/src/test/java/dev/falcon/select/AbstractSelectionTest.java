@@ -389,6 +389,33 @@ public abstract class AbstractSelectionTest {
         }
     }
 
+    /**
+     * The dual bound must not depend on how far apart the layers' costs lie: with one layer at 1e306 FLOPs per weight
+     * beside one at 3, the bracket's upper end (where nothing is kept) has D = F mu near 1e308, and the cutting plane
+     * through it lost the whole of D's useful range to rounding; the search stopped at mu = 0 with the sum of all scores
+     * as its "bound", a 12% gap on a selection that is optimal.
+     */
+    @Test
+    public void dualBoundIsAsTightWithCostsNear1e306AsWith1e6() {
+        float[] scores = new float[200];
+        SplittableRandom r = new SplittableRandom(35);
+        for (int i = 0; i < scores.length; i++) { double w = r.nextGaussian() * 4; scores[i] = (float) (w * w); } // up to ~150: F mu overflows
+        try (FlopAwareSelector selector = new FlopAwareSelector(backend); FloatPointer ptr = pointer(scores)) {
+            double[] gaps = new double[2];
+            double[] costs = {1e6, 1e306};
+            for (int c = 0; c < costs.length; c++) {
+                LayerTable t = table(new int[] {100, 100}, new double[] {costs[c], 3});
+                double flops = 0.3 * t.denseFlops();
+                try (Selection sel = selector.select(ptr, t, 200, flops)) {
+                    checkConsistent(sel, ptr.position(0).limit(200).asBuffer(), t, 200, flops);
+                    assertTrue(sel.mu() > 0, "the FLOP budget binds, so its multiplier is positive: " + sel);
+                    gaps[c] = sel.relativeGap();
+                }
+            }
+            assertTrue(gaps[1] <= Math.max(2 * gaps[0], 1e-6), "relative gap with costs 1e306 " + gaps[1] + ", with 1e6 " + gaps[0]);
+        }
+    }
+
     @Test
     public void deterministic() {
         int p = 300_000;
