@@ -916,6 +916,37 @@ class MemoryPlanTest {
         }
     }
 
+    /** The plan of falcon on the resnet20 example at its default rows, with memory to spare: the bound is set by the tests. */
+    private static MemoryPlan resnet20Falcon() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        var model = ExampleModels.get("resnet20");
+        return MemoryPlan.of(model.layers().parameters(), model.defaultRows(), null, true, "cpu", false, false, true);
+    }
+
+    /** The ulimit -v, in bytes, that leaves {@code beyond} bytes of address space beside {@code plan}'s rest and a heap limit of {@code heapLimit}. */
+    private static long limitLeaving(MemoryPlan plan, long vmSize, long heapLimit, long beyond) {
+        return vmSize - heapLimit + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME + plan.rest() + heapLimit + beyond;
+    }
+
+    /**
+     * Under ulimit -v the room was the limit less VmSize, which holds the JVM's whole heap limit already, and the warning
+     * counted that limit again: resnet20 with FALCON_HEAP=256m (what the launcher's own refusal offered) was warned that
+     * the heap "may grow to its limit of 256.0 MiB ... more than the 462.5 MiB available: set FALCON_HEAP=160m". The heap
+     * growing reserves nothing more: a run that fits its address space with its heap limit reserved is not warned.
+     */
+    @Test
+    void aRunInItsAddressSpaceIsNotWarnedOfTheHeapLimitItHasReserved() {
+        MemoryPlan plan = resnet20Falcon();
+        long heapLimit = 256L << 20, vmSize = heapLimit + (2L << 30);
+        assertTrue(plan.leastHeapLimit() < heapLimit, plan.describe());
+        MemoryPlan held = plan.inAddressSpace(limitLeaving(plan, vmSize, heapLimit, 100L << 20), vmSize, heapLimit);
+        assertTrue(held.fits(), held.describe());
+        assertEquals(null, held.heapLimitWarning(heapLimit), held.describe());
+        // 100 MiB short of it, it does not fit, and no warning stands in for the refusal's figures
+        MemoryPlan tight = plan.inAddressSpace(limitLeaving(plan, vmSize, heapLimit, -(100L << 20)), vmSize, heapLimit);
+        assertFalse(tight.fits(), tight.describe());
+    }
+
     /** The plan for {systems, n, --block-size, peak MiB} on the synthetic X of 20,000 weights covers the peak, at most {@code most} times over. */
     private static void assertWidePlanCovers(Object[] m, double most) {
         long rows = (long) m[1], blockSize = (long) m[2];
