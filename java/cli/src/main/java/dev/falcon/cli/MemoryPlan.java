@@ -481,6 +481,31 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /**
+     * Under an address-space limit, the offer of a lower FALCON_HEAP with which the whole run fits, its range computed
+     * (the JVM reserves its whole heap limit, so a lower one gives back what it lowers); null where none fits or the
+     * bound is memory, where a lower limit frees nothing the plan counts. "a smaller FALCON_HEAP" without a figure was
+     * offered beside fewer rows that were not needed.
+     */
+    private String smallerHeapLimitOffer() {
+        if (addressSpace == null || available < 0) return null;
+        long step = 16L << 20, least = leastHeapLimit(), largest = (available - rest()) / step * step;
+        if (largest < least || largest >= addressSpace.heapLimit()) return null;
+        return "FALCON_HEAP=" + (largest >> 20) + "m or lower, down to the " + (least >> 20) + "m the run's heap needs"
+                + " (the JVM reserves its whole heap limit up front)";
+    }
+
+    /**
+     * Under an address-space limit, the limit with which the run fits at its heap limit, in the kB ulimit -v takes,
+     * rounded up to 100,000 kB since what the JVM has reserved by the plan varies by a few MB from one run to the next;
+     * null where the bound is memory.
+     */
+    private String largerAddressSpaceOffer() {
+        if (addressSpace == null) return null;
+        long neededKib = ((addressSpace.limit() + Math.max(0, needed() - available)) / 1024 / 100_000 + 1) * 100_000;
+        return "ulimit -v " + neededKib + " or more (in kB; ulimit -v unlimited lifts it)";
+    }
+
+    /**
      * A mapped X is no memory (its pages are the page cache's, which MemAvailable counts), but under ulimit -v the whole
      * mapping counts against the address space: counted as 0 there, a 1 GiB X passed the plan and its mmap failed with
      * "Cannot allocate memory", an internal error. {@code limit}: the address-space limit in bytes (-1: none);
@@ -1152,11 +1177,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         checkMappedXAgainstAddressSpace(SystemInfo.addressSpaceLimit(SystemInfo.LIMITS), SystemInfo.vmSize(), maxHeap, notReadByMp, notReadWithoutGrads);
         if (available < 0 || needed() <= available) return;
         List<String> options = new ArrayList<>();
+        // under an address-space limit a lower FALCON_HEAP gives back what it lowers: where the whole run fits with one,
+        // that is the offer, with its figure, and no fewer rows
+        String smallerHeap = smallerHeapLimitOffer();
+        if (smallerHeap != null) options.add(smallerHeap);
         // why no rows fit, said as a reason beside the figures: it was listed among the "options that fit"
         String reason = "";
-        long maxRows = maxRows();
+        long maxRows = Math.min(maxRows(), rows);
         MemoryPlan block = offerBlockBacksolve && solver() && !blockBacksolve() ? withBlockBacksolve() : null;
-        long blockRows = block == null || block.fits() ? 0 : block.maxRows();
+        long blockRows = block == null || block.fits() ? 0 : Math.min(block.maxRows(), rows);
         if (block != null && block.fits()) {
             options.add("--backsolve block (the block-diagonal model: its n x n systems need about " + SystemInfo.bytes(block.systemsBytes())
                     + " instead of the exact model's " + SystemInfo.bytes(systemsBytes()) + ", and the run about " + SystemInfo.bytes(block.required()) + ")");
@@ -1164,7 +1193,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long widest = widestBlockThatFits();
         if (widest >= 1 && widest < blockWidth) options.add("--block-size " + widest + " (the widest blocks that fit with these rows)");
         if (model != null) {
-            if (maxRows >= 1) {
+            if (maxRows >= rows) {
+                // every row fits with the smaller FALCON_HEAP offered above
+            } else if (maxRows >= 1) {
                 options.add("--n " + maxRows + heapLimitClause(atRows(maxRows), maxHeap) + " (the most rows of synthetic X that fit)");
                 if (blockRows > maxRows) {
                     options.add("--backsolve block --n " + blockRows + heapLimitClause(block.atRows(blockRows), maxHeap)
@@ -1198,7 +1229,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 if (fit >= 1) options.add("--example " + other + " --n " + fit + heapLimitClause(alternative.atRows(fit), maxHeap));
             }
         } else if (x != null) {
-            if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X" + heapLimitClause(atRows(maxRows), maxHeap));
+            if (maxRows >= 1 && maxRows < rows) options.add("at most " + maxRows + " rows (samples) in X" + heapLimitClause(atRows(maxRows), maxHeap));
             if (blockRows > Math.max(maxRows, 0)) options.add("--backsolve block with at most " + blockRows + " rows in X" + heapLimitClause(block.atRows(blockRows), maxHeap));
             // each alternative is offered only where it fits: a small X mapped in place, or an mp without X for a p whose
             // vectors alone exceed the memory, was proposed and then refused again when followed
@@ -1233,8 +1264,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             // heap limit fitted and read "with FALCON_HEAP=0m"
             if (withoutX.fitsWithLeastHeapLimit()) options.add(withoutXOffer(withoutX, maxHeap, notReadByMp, notReadWithoutGrads));
         }
-        // an address-space limit or a JavaCPP cap is lifted where it is set, not by another machine
-        String fix = SystemInfo.availableFix(available);
+        // an address-space limit (by the figure that fits) or a JavaCPP cap is lifted where it is set, not by another machine
+        String fix = addressSpace != null ? largerAddressSpaceOffer() : SystemInfo.availableFix(available);
         options.add(fix != null ? fix : "a machine with more memory");
         String[] figures = distinct(needed(), available);
         // which limit applied (a container's cgroup limit, MemAvailable, the property): each has another fix

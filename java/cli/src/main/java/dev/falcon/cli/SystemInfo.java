@@ -140,8 +140,7 @@ final class SystemInfo {
         long room = Math.max(0, limit - vmSize + heapLimit - ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME);
         return new Available(room, "the address-space limit (ulimit -v) of " + bytes(limit) + " less the " + bytes(Math.max(0, vmSize - heapLimit))
                 + " this JVM has reserved beside its heap limit and " + bytes(ADDRESS_SPACE_ALLOWANCE) + " it reserves as it runs",
-                "a larger ulimit -v (in kB: ulimit -v unlimited lifts it), or a smaller FALCON_HEAP (the JVM reserves its whole"
-                        + " heap limit up front)", new MemoryPlan.AddressSpace(limit, heapLimit));
+                null, new MemoryPlan.AddressSpace(limit, heapLimit));
     }
 
     /** {@link #addressSpaceRoom(long, long, long)} of this process now, or null where no address-space limit is set. */

@@ -58,7 +58,7 @@ class MemoryLimitsTest {
     @Test
     void aRunBeyondTheAddressSpaceLimitIsRefusedBeforeLoadingNamingUlimit() throws Exception {
         Child c = refusedResnet20Prune("ulimit -v 4000000;", NO_JAVACPP_CAPS, "800", "falcon: error: memory: estimate: the run needs",
-                "(the address-space limit (ulimit -v) of 3.8 GiB less the", "a larger ulimit -v");
+                "(the address-space limit (ulimit -v) of 3.8 GiB less the", " or more (in kB; ulimit -v unlimited lifts it)");
         assertFalse(c.output().contains("free memory on this machine"), c.output());
         assertFalse(c.output().contains("a machine with more memory"), c.output());
     }

@@ -947,6 +947,33 @@ class MemoryPlanTest {
         assertFalse(tight.fits(), tight.describe());
     }
 
+    /**
+     * Under ulimit -v a refusal offered "--n 27 with FALCON_HEAP=16m" of mobilenetv1's 32 rows, when FALCON_HEAP=16m alone
+     * ran all 32 (the lower limit gives back what it lowers), and "a smaller FALCON_HEAP" with no figure. Where the whole
+     * run fits with a lower heap limit, that limit is offered, computed, and no fewer rows; the ulimit -v offered is a
+     * figure too, with which the run fits at its heap limit.
+     */
+    @Test
+    void underAnAddressSpaceLimitALowerHeapLimitIsOfferedWithItsFigureBeforeFewerRows() {
+        MemoryPlan plan = resnet20Falcon();
+        var model = ExampleModels.get("resnet20");
+        long heapLimit = 256L << 20, vmSize = heapLimit + (2L << 30), limit = limitLeaving(plan, vmSize, heapLimit, -(60L << 20));
+        MemoryPlan held = plan.inAddressSpace(limit, vmSize, heapLimit);
+        String refusal = assertThrows(InputException.class, () -> held.check(model, null, false, List.of(), List.of(), false, heapLimit)).getMessage();
+        java.util.regex.Matcher lower = java.util.regex.Pattern.compile("FALCON_HEAP=(\\d+)m or lower, down to the (\\d+)m").matcher(refusal);
+        assertTrue(lower.find(), refusal);
+        long offered = Long.parseLong(lower.group(1)) << 20;
+        assertTrue(offered >= MemoryPlan.MIN_HEAP_LIMIT && offered >= plan.leastHeapLimit() && offered < heapLimit, refusal);
+        // followed: the JVM reserves the offered limit in place of 256m
+        MemoryPlan followed = plan.inAddressSpace(limit, vmSize - heapLimit + offered, offered);
+        assertTrue(followed.fits() && followed.heapLimitWarning(offered) == null, refusal);
+        assertFalse(refusal.contains("--n "), "every row fits with the lower heap limit: " + refusal);
+        assertFalse(refusal.contains("a smaller FALCON_HEAP"), refusal);
+        java.util.regex.Matcher ulimit = java.util.regex.Pattern.compile("ulimit -v (\\d+) or more").matcher(refusal);
+        assertTrue(ulimit.find(), refusal);
+        assertTrue(plan.inAddressSpace(Long.parseLong(ulimit.group(1)) << 10, vmSize, heapLimit).fits(), refusal);
+    }
+
     /** The plan for {systems, n, --block-size, peak MiB} on the synthetic X of 20,000 weights covers the peak, at most {@code most} times over. */
     private static void assertWidePlanCovers(Object[] m, double most) {
         long rows = (long) m[1], blockSize = (long) m[2];
