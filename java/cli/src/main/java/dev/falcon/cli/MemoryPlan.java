@@ -515,64 +515,36 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * followed it down to the least heap the run holds in was refused again, then told the heap was too small.
      */
     void checkMappedXAgainstAddressSpace(long limit, long vmSize, long maxHeap, List<String> notReadByMp, List<String> notReadWithoutGrads) {
-        SystemInfo.Available room = SystemInfo.addressSpaceRoom(limit, vmSize, 0);
         long mapped = mappedXBytes();
-        if (room == null || mapped == 0 || fitsInAddressSpace(room.bytes())) return;
-        long deficit = required() + mapped - room.bytes();
+        SystemInfo.Available room = SystemInfo.addressSpaceRoom(limit, vmSize, maxHeap);
+        if (room == null || mapped == 0) return;
+        // one account for the run and every offer: the rows, the FALCON_HEAP and the ulimit -v offered were counted in
+        // rooms of their own, and "at most 283 rows ... with FALCON_HEAP=0m" was offered where no heap limit fitted
+        MemoryPlan held = inAddressSpace(limit, vmSize, maxHeap);
+        if (held.fits()) return;
         List<String> options = new ArrayList<>();
         String reason = "";
-        // the JVM reserves its whole heap limit: a lower one gives back what it lowers, down to the least the run holds in
-        long step = 16L << 20, least = leastHeapLimit(), largestFitting = (maxHeap - deficit) / step * step;
-        if (largestFitting >= least) {
-            options.add("FALCON_HEAP=" + (largestFitting >> 20) + "m or lower, down to the " + (least >> 20) + "m the run's heap needs"
-                    + " (the JVM reserves its whole heap limit up front)");
+        String smallerHeap = held.smallerHeapLimitOffer();
+        if (smallerHeap != null) {
+            options.add(smallerHeap);
         } else {
+            long least = held.leastHeapLimit();
             reason = "; no FALCON_HEAP fits with this X mapped: the least that holds the run's heap, " + (least >> 20) + "m, leaves "
-                    + SystemInfo.bytes(room.bytes() + maxHeap - least) + " of address space";
+                    + SystemInfo.bytes(Math.max(0, held.available - least)) + " of address space for the rest of the run, which needs "
+                    + SystemInfo.bytes(held.rest());
         }
-        long rowsFitting = mostRowsInAddressSpace(room.bytes(), maxHeap);
+        long rowsFitting = Math.min(held.maxRows(), rows);
         if (rowsFitting >= 1 && rowsFitting < rows) {
-            options.add("at most " + rowsFitting + " rows (samples) in X" + heapLimitClause(atRows(rowsFitting), maxHeap));
+            options.add("at most " + rowsFitting + " rows (samples) in X" + heapLimitClause(held.atRows(rowsFitting), maxHeap));
         }
-        MemoryPlan withoutX = selectionWithoutX();
-        if (withoutX.fitsWithLeastHeapLimit() && withoutX.requiredWithLeastHeapLimit() <= room.bytes()) {
-            options.add(withoutXOffer(withoutX, maxHeap, notReadByMp, notReadWithoutGrads));
-        }
-        // at this heap limit the deficit is the limit's shortfall; in the kB ulimit -v takes, rounded up to 100,000 kB,
-        // since what the JVM has reserved by the plan varies by a few MB from one run to the next
-        long neededKib = ((limit + deficit) / 1024 / 100_000 + 1) * 100_000;
-        options.add("ulimit -v " + neededKib + " or more (in kB; ulimit -v unlimited lifts it)");
-        throw InputException.of("memory", "estimate", "the run needs about " + SystemInfo.bytes(required() + mapped)
+        MemoryPlan withoutX = held.selectionWithoutX();
+        if (withoutX.fitsWithLeastHeapLimit()) options.add(withoutXOffer(withoutX, maxHeap, notReadByMp, notReadWithoutGrads));
+        options.add(held.largerAddressSpaceOffer());
+        throw InputException.of("memory", "estimate", "the run needs about " + SystemInfo.bytes(held.needed())
                         + " of address space, " + SystemInfo.bytes(mapped) + " of it X's mapping of its file (mapped pages are no"
-                        + " memory, but the limit counts them whole), but only " + SystemInfo.bytes(room.bytes()) + " is available ("
+                        + " memory, but the limit counts them whole), but only " + SystemInfo.bytes(held.available) + " is available ("
                         + room.source() + ")" + reason,
                 "options that fit: " + String.join("; ", options));
-    }
-
-    /** Whether this run, its X's mapping counted whole, fits in {@code room} bytes of address space. */
-    private boolean fitsInAddressSpace(long room) {
-        return required() + mappedXBytes() <= room;
-    }
-
-    /**
-     * The most rows of X with which this run, its X mapped, fits in the address space at the heap limit its offer names
-     * ({@link #heapLimitNamed}); 0 where none do. {@code room}: the bytes of address space left at {@code maxHeap}, which
-     * the JVM reserves whole, so a lower limit gives back the difference. Counted at {@code maxHeap} while the offer named
-     * a lower FALCON_HEAP, it offered "at most 5 rows" of 64 with a heap at which all 64 ran.
-     */
-    private long mostRowsInAddressSpace(long room, long maxHeap) {
-        java.util.function.LongPredicate fits = n -> {
-            MemoryPlan at = atRows(n);
-            return at.fitsInAddressSpace(room + maxHeap - heapLimitNamed(at, maxHeap));
-        };
-        if (!fits.test(1)) return 0;
-        if (fits.test(rows)) return rows;
-        long most = 1, exceeds = rows;
-        while (exceeds - most > 1) {
-            long middle = most + (exceeds - most) / 2;
-            if (fits.test(middle)) most = middle; else exceeds = middle;
-        }
-        return most;
     }
 
     /** How many X the run holds copied (not mapped from their files): stage 0's, and the current stage's where it is another. */
@@ -742,11 +714,6 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static String heapLimitClause(MemoryPlan proposed, long maxHeap) {
         return proposed.heapLimitWarning(maxHeap) == null ? "" : " with FALCON_HEAP=" + (proposed.heapLimitThatFits() >> 20) + "m";
-    }
-
-    /** The heap limit a proposed run has as {@link #heapLimitClause} offers it: the FALCON_HEAP it names, else {@code maxHeap}. */
-    static long heapLimitNamed(MemoryPlan proposed, long maxHeap) {
-        return proposed.heapLimitWarning(maxHeap) == null ? maxHeap : proposed.heapLimitThatFits() >> 20 << 20;
     }
 
     /** This run at {@code n} rows: X, and the solver's n x n systems off-heap and on the heap, at n. */

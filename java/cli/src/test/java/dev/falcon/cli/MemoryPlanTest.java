@@ -974,6 +974,32 @@ class MemoryPlanTest {
         assertTrue(plan.inAddressSpace(Long.parseLong(ulimit.group(1)) << 10, vmSize, heapLimit).fits(), refusal);
     }
 
+    /**
+     * A mapped X of 500 x 400,000 under ulimit -v 4000000 with FALCON_HEAP=512m was offered "at most 283 rows (samples) in X
+     * with FALCON_HEAP=0m", a limit the launcher refuses: the rows were found in one room, their heap limit in another.
+     * Every limit offered is one the launcher takes, and the rows offered fit with the limit named beside them.
+     */
+    @Test
+    void aMappedXsOffersUnderAnAddressSpaceLimitNameHeapLimitsWithWhichTheyFit(@TempDir Path dir) throws IOException {
+        long p = 400_000, n = 500, maxHeap = 512L << 20, limit = 4_000_000L << 10;
+        var x = ArrayFiles.matrixSource(npy(dir, "X.npy", n, p, true).toString(), "X");
+        for (long vmSize : new long[] {(long) (3.6 * GIB), (long) (3.45 * GIB), (long) (3.3 * GIB)}) {
+            // the memory the run's plan is made with is the room the limit leaves, as in a run under it
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, Long.toString(limit - vmSize - SystemInfo.ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME));
+            MemoryPlan plan = MemoryPlan.of(p, n, x, false, "cpu", false, false, MemoryPlan.Systems.EXACT,
+                    dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE, 100_000, false, true, 1);
+            String refusal = assertThrows(InputException.class,
+                    () -> plan.checkMappedXAgainstAddressSpace(limit, vmSize, maxHeap, List.of(), List.of())).getMessage();
+            java.util.regex.Matcher heap = java.util.regex.Pattern.compile("FALCON_HEAP=(\\d+)m").matcher(refusal);
+            while (heap.find()) assertTrue(Long.parseLong(heap.group(1)) << 20 >= MemoryPlan.MIN_HEAP_LIMIT, refusal);
+            java.util.regex.Matcher rows = java.util.regex.Pattern.compile("at most (\\d+) rows \\(samples\\) in X( with FALCON_HEAP=(\\d+)m)?").matcher(refusal);
+            assertTrue(rows.find(), refusal);
+            long named = rows.group(3) != null ? Long.parseLong(rows.group(3)) << 20 : maxHeap;
+            MemoryPlan followed = plan.atRows(Long.parseLong(rows.group(1))).inAddressSpace(limit, vmSize - maxHeap + named, named);
+            assertTrue(followed.fits() && named >= followed.leastHeapLimit(), refusal + " / " + followed.describe());
+        }
+    }
+
     /** The plan for {systems, n, --block-size, peak MiB} on the synthetic X of 20,000 weights covers the peak, at most {@code most} times over. */
     private static void assertWidePlanCovers(Object[] m, double most) {
         long rows = (long) m[1], blockSize = (long) m[2];
