@@ -260,6 +260,41 @@ class FalconHeapMinimumTest(unittest.TestCase):
             self.assertEqual(r.stdout.split(), [f"-Xms{start}", f"-Xmx{heap}"], heap)
 
 
+class FalconJavaOptsTheJvmRefusesTest(unittest.TestCase):
+    """An option in FALCON_JAVA_OPTS the JVM refuses (a misspelt -XX flag, -Xmx4gb) stopped it in its own three lines,
+    naming no variable, with exit code 1, and on a fresh clone only after the build. Asked of this machine's java on an
+    unbuilt clone whose mvn records being run: one line naming the variable and the JVM's reason, exit code 2, no build;
+    options the JVM takes go on to the build."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\necho built >> \"$FAKE_LOG\"\nexit 1\n"
+
+    def setUp(self):
+        if shutil.which("java") is None:
+            self.skipTest("no java on PATH")
+
+    def test_an_option_the_jvm_refuses_is_one_line_naming_the_variable_before_any_build(self):
+        cases = [("-XX:+Bogus", "Unrecognized VM option 'Bogus'"), ("-Dx=1 -Xmx4gb", "Invalid maximum heap size: -Xmx4gb")]
+        with tempfile.TemporaryDirectory() as d:
+            real_java = shutil.which("java")
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, f'#!/usr/bin/env bash\nexec "{real_java}" "$@"\n')
+            log = Path(d, "builds.log")
+            system_bin = path_without(Path(d, "system-bin"), "java", "mvn", "cmake")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "JAVA_TOOL_OPTIONS")}
+            env.update(PATH=f"{bin_dir}:{system_bin}", FAKE_LOG=str(log))
+            for opts, reason in cases:
+                with self.subTest(opts=opts):
+                    r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=dict(env, FALCON_JAVA_OPTS=opts),
+                                       capture_output=True, text=True, timeout=120)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    self.assertTrue(r.stderr.startswith(f"falcon: FALCON_JAVA_OPTS is '{opts}', which the JVM refuses: {reason}"), r.stderr)
+                    self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                    self.assertFalse(log.exists(), "no build started")
+            # options the JVM takes are not refused: the launch goes on to the build (which, without cmake, it cannot make)
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=dict(env, FALCON_JAVA_OPTS="-Dx=1 -Xss4m"),
+                               capture_output=True, text=True, timeout=120)
+            self.assertTrue(r.stderr.startswith("falcon: building "), r.stderr)
+
+
 def fake_jdk(folder, version, said, javac=False):
     """A JDK folder with a release file naming version and a bin/java that prints said and its arguments."""
     home = Path(folder)

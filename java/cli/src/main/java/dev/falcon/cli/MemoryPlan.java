@@ -18,7 +18,7 @@ import java.util.Locale;
  */
 record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBytes, long heapBytes, long available, boolean javaBackend,
                   Systems systems, int xHeld, LaterX laterX, long blockSize, long blockWidth, boolean oneBlock, long selectionHeap,
-                  boolean selectsByFlops) {
+                  boolean selectsByFlops, AddressSpace addressSpace) {
     /**
      * How falcon++'s later stages hold their X beside stage 0's ({@link #xHeld} = 2): {@code mapped}, each mapped from its
      * file without a copy on this run's backend; {@code mapOnCpu}, each would be on the cpu backend (float32, Fortran
@@ -33,6 +33,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         /** Copied, and not known to map on the cpu backend either (X that is no file, or is written by a command). */
         static final LaterX COPIED = new LaterX(false, false, null);
     }
+
+    /**
+     * An address-space limit (ulimit -v) that {@link #available} is the room of: the room for the runtime, the whole
+     * heap limit and the run's data, in which the JVM reserves its heap limit whole, whatever the heap holds, and a
+     * mapped X whole, whatever of it is read. A run is charged there at the heap limit it runs with, and a lower
+     * FALCON_HEAP gives back what it lowers. {@code limit}: the limit in bytes; {@code heapLimit}: this JVM's heap limit,
+     * the one the run has. Charged its heap estimate on top of the reservation, a run that fitted was warned to lower
+     * FALCON_HEAP, and one refused was offered fewer rows where a smaller FALCON_HEAP ran them all.
+     */
+    record AddressSpace(long limit, long heapLimit) {}
 
     /** Off-heap bytes per weight: weights, pruned weights, scores, mask, sorted scores, indices, prefix sums, objective d. */
     static final long BYTES_PER_WEIGHT = 4 + 4 + 4 + 1 + 4 + 4 + 8 + 4;
@@ -292,13 +302,14 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
                          Systems systems, long blockSize, long largestLayer, boolean oneBlock, boolean selectsByFlops, int selectionMasks) {
+        SystemInfo.Available bound = SystemInfo.availableNow();
         return of(p, rows, x, example, backend, linearTerm, perWeightFlops, systems, blockSize, largestLayer, oneBlock, selectsByFlops, selectionMasks,
-                SystemInfo.availableMemory());
+                bound.bytes(), bound.addressSpace());
     }
 
     private static MemoryPlan of(long p, long rows, RawMatrixSource x, boolean example, String backend, boolean linearTerm, boolean perWeightFlops,
                                  Systems systems, long blockSize, long largestLayer, boolean oneBlock, boolean selectsByFlops, int selectionMasks,
-                                 long available) {
+                                 long available, AddressSpace addressSpace) {
         long xBytes = Math.multiplyExact(Math.multiplyExact(rows, p), 4L);
         boolean mapped = x != null && x.isInternalLayout() && !backend.equals("java");
         // per-weight costs: the costs (4), and the selection's copy of the scores grouped by cost (4) where their runs
@@ -315,7 +326,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long blockWidth = Math.min(blockSize, largestLayer);
         long vectors = perWeight * p + held.offHeapBytes(rows, blockWidth, oneBlock);
         return new MemoryPlan(p, rows, xBytes, mapped, vectors, heap, available, java, systems, 1, mapped ? LaterX.MAPPED : LaterX.COPIED,
-                blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops || solver);
+                blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops || solver, addressSpace);
     }
 
     /** The weights of the largest layer: no block is wider. */
@@ -346,7 +357,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     private MemoryPlan withSystems(Systems other) {
         Systems from = systems.at(rows), to = other.at(rows);
         return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes + to.offHeapBytes(rows, blockWidth, oneBlock) - from.offHeapBytes(rows, blockWidth, oneBlock),
-                heapBytes + to.heapBytes(rows) - from.heapBytes(rows) + (to.heapPerWeight() - from.heapPerWeight()) * p, available, javaBackend, other, xHeld, laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
+                heapBytes + to.heapBytes(rows) - from.heapBytes(rows) + (to.heapPerWeight() - from.heapPerWeight()) * p, available, javaBackend, other, xHeld, laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops, addressSpace);
     }
 
     /** Bytes of the solver's n x n systems in this plan (0 without the solver). */
@@ -364,18 +375,24 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return solver() ? systems.at(rows).offHeapBytes(rows, width, stillOneBlock) + systems.at(rows).heapBytes(rows) : 0;
     }
 
+    /** {@link #systemsBytes(long, long)} as the bound's account charges them: under an address-space limit, off-heap only (the heap's limit is charged whole). */
+    private long systemsCharged(long rows, long width) {
+        if (addressSpace == null) return systemsBytes(rows, width);
+        return solver() ? systemsBytes(rows, width) - systems.at(rows).heapBytes(rows) : 0;
+    }
+
     /**
      * The widest blocks with which this run fits at its rows (0 where none does, or where the blocks do not matter): a
      * --block-size to propose where the blocks' columns are what does not fit.
      */
     long widestBlockThatFits() {
         if (!systems.solvesBlocks() || available < 0) return 0;
-        long rest = required() - systemsBytes();
-        if (rest + systemsBytes(rows, 1) > available) return 0;
+        long rest = needed() - systemsCharged(rows, blockWidth);
+        if (rest + systemsCharged(rows, 1) > available) return 0;
         long fits = 1, exceeds = blockWidth + 1;
         while (exceeds - fits > 1) {
             long mid = fits + (exceeds - fits) / 2;
-            if (rest + systemsBytes(rows, mid) <= available) fits = mid;
+            if (rest + systemsCharged(rows, mid) <= available) fits = mid;
             else exceeds = mid;
         }
         return fits;
@@ -414,16 +431,78 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     private MemoryPlan holdingX(int count, LaterX later) {
-        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, later, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, available, javaBackend, systems, count, later, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops, addressSpace);
     }
 
     long required() {
         return xCopies() * xBytes + vectorBytes + heapBytes + RUNTIME;
     }
 
+    /**
+     * What the run needs beside its Java heap in the account of the bound it is held to: under an address-space limit
+     * ({@link AddressSpace}) X's mapping counts whole, since the limit counts every mapping.
+     */
+    long rest() {
+        return required() - heapBytes + (addressSpace != null ? mappedXBytes() : 0);
+    }
+
+    /**
+     * What the run needs as it starts: its estimate, or under an address-space limit the rest and the whole heap limit
+     * the JVM reserves. Every refusal and the offers' checks compare this with {@link #available}.
+     */
+    long needed() {
+        return addressSpace != null ? rest() + addressSpace.heapLimit() : required();
+    }
+
     /** The bytes of X the run maps from its files (stage 0's, and the current stage's where it is another and mapped). */
     long mappedXBytes() {
-        return ((xMapped ? 1 : 0) + (xHeld > 1 && laterX.mapped() ? xHeld - 1 : 0)) * xBytes;
+        return xMappings() * xBytes;
+    }
+
+    /** How many X the run maps from their files. */
+    private long xMappings() {
+        return (xMapped ? 1 : 0) + (xHeld > 1 && laterX.mapped() ? xHeld - 1 : 0);
+    }
+
+    /** How many X the bound's account charges: the copies, and under an address-space limit the mappings too. */
+    private long xCharged() {
+        return xCopies() + (addressSpace != null ? xMappings() : 0);
+    }
+
+    /**
+     * This run held to an address-space limit of {@code limit} bytes in a JVM that has reserved {@code vmSize} bytes,
+     * {@code heapLimit} of them its heap limit; null where no limit is set ({@code limit} -1) or VmSize is unknown.
+     */
+    MemoryPlan inAddressSpace(long limit, long vmSize, long heapLimit) {
+        SystemInfo.Available room = SystemInfo.addressSpaceRoom(limit, vmSize, heapLimit);
+        if (room == null) return null;
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, room.bytes(), javaBackend, systems, xHeld, laterX, blockSize,
+                blockWidth, oneBlock, selectionHeap, selectsByFlops, room.addressSpace());
+    }
+
+    /**
+     * Under an address-space limit, the offer of a lower FALCON_HEAP with which the whole run fits, its range computed
+     * (the JVM reserves its whole heap limit, so a lower one gives back what it lowers); null where none fits or the
+     * bound is memory, where a lower limit frees nothing the plan counts. "a smaller FALCON_HEAP" without a figure was
+     * offered beside fewer rows that were not needed.
+     */
+    private String smallerHeapLimitOffer() {
+        if (addressSpace == null || available < 0) return null;
+        long step = 16L << 20, least = leastHeapLimit(), largest = (available - rest()) / step * step;
+        if (largest < least || largest >= addressSpace.heapLimit()) return null;
+        return "FALCON_HEAP=" + (largest >> 20) + "m or lower, down to the " + (least >> 20) + "m the run's heap needs"
+                + " (the JVM reserves its whole heap limit up front)";
+    }
+
+    /**
+     * Under an address-space limit, the limit with which the run fits at its heap limit, in the kB ulimit -v takes,
+     * rounded up to 100,000 kB since what the JVM has reserved by the plan varies by a few MB from one run to the next;
+     * null where the bound is memory.
+     */
+    private String largerAddressSpaceOffer() {
+        if (addressSpace == null) return null;
+        long neededKib = ((addressSpace.limit() + Math.max(0, needed() - available)) / 1024 / 100_000 + 1) * 100_000;
+        return "ulimit -v " + neededKib + " or more (in kB; ulimit -v unlimited lifts it)";
     }
 
     /**
@@ -436,64 +515,36 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * followed it down to the least heap the run holds in was refused again, then told the heap was too small.
      */
     void checkMappedXAgainstAddressSpace(long limit, long vmSize, long maxHeap, List<String> notReadByMp, List<String> notReadWithoutGrads) {
-        SystemInfo.Available room = SystemInfo.addressSpaceRoom(limit, vmSize);
         long mapped = mappedXBytes();
-        if (room == null || mapped == 0 || fitsInAddressSpace(room.bytes())) return;
-        long deficit = required() + mapped - room.bytes();
+        SystemInfo.Available room = SystemInfo.addressSpaceRoom(limit, vmSize, maxHeap);
+        if (room == null || mapped == 0) return;
+        // one account for the run and every offer: the rows, the FALCON_HEAP and the ulimit -v offered were counted in
+        // rooms of their own, and "at most 283 rows ... with FALCON_HEAP=0m" was offered where no heap limit fitted
+        MemoryPlan held = inAddressSpace(limit, vmSize, maxHeap);
+        if (held.fits()) return;
         List<String> options = new ArrayList<>();
         String reason = "";
-        // the JVM reserves its whole heap limit: a lower one gives back what it lowers, down to the least the run holds in
-        long step = 16L << 20, least = leastHeapLimit(), largestFitting = (maxHeap - deficit) / step * step;
-        if (largestFitting >= least) {
-            options.add("FALCON_HEAP=" + (largestFitting >> 20) + "m or lower, down to the " + (least >> 20) + "m the run's heap needs"
-                    + " (the JVM reserves its whole heap limit up front)");
+        String smallerHeap = held.smallerHeapLimitOffer();
+        if (smallerHeap != null) {
+            options.add(smallerHeap);
         } else {
+            long least = held.leastHeapLimit();
             reason = "; no FALCON_HEAP fits with this X mapped: the least that holds the run's heap, " + (least >> 20) + "m, leaves "
-                    + SystemInfo.bytes(room.bytes() + maxHeap - least) + " of address space";
+                    + SystemInfo.bytes(Math.max(0, held.available - least)) + " of address space for the rest of the run, which needs "
+                    + SystemInfo.bytes(held.rest());
         }
-        long rowsFitting = mostRowsInAddressSpace(room.bytes(), maxHeap);
+        long rowsFitting = Math.min(held.maxRows(), rows);
         if (rowsFitting >= 1 && rowsFitting < rows) {
-            options.add("at most " + rowsFitting + " rows (samples) in X" + heapLimitClause(atRows(rowsFitting), maxHeap));
+            options.add("at most " + rowsFitting + " rows (samples) in X" + heapLimitClause(held.atRows(rowsFitting), maxHeap));
         }
-        MemoryPlan withoutX = selectionWithoutX();
-        if (withoutX.fitsWithLeastHeapLimit() && withoutX.requiredWithLeastHeapLimit() <= room.bytes()) {
-            options.add(withoutXOffer(withoutX, maxHeap, notReadByMp, notReadWithoutGrads));
-        }
-        // at this heap limit the deficit is the limit's shortfall; in the kB ulimit -v takes, rounded up to 100,000 kB,
-        // since what the JVM has reserved by the plan varies by a few MB from one run to the next
-        long neededKib = ((limit + deficit) / 1024 / 100_000 + 1) * 100_000;
-        options.add("ulimit -v " + neededKib + " or more (in kB; ulimit -v unlimited lifts it)");
-        throw InputException.of("memory", "estimate", "the run needs about " + SystemInfo.bytes(required() + mapped)
+        MemoryPlan withoutX = held.selectionWithoutX();
+        if (withoutX.fitsWithLeastHeapLimit()) options.add(withoutXOffer(withoutX, maxHeap, notReadByMp, notReadWithoutGrads));
+        options.add(held.largerAddressSpaceOffer());
+        throw InputException.of("memory", "estimate", "the run needs about " + SystemInfo.bytes(held.needed())
                         + " of address space, " + SystemInfo.bytes(mapped) + " of it X's mapping of its file (mapped pages are no"
-                        + " memory, but the limit counts them whole), but only " + SystemInfo.bytes(room.bytes()) + " is available ("
+                        + " memory, but the limit counts them whole), but only " + SystemInfo.bytes(held.available) + " is available ("
                         + room.source() + ")" + reason,
                 "options that fit: " + String.join("; ", options));
-    }
-
-    /** Whether this run, its X's mapping counted whole, fits in {@code room} bytes of address space. */
-    private boolean fitsInAddressSpace(long room) {
-        return required() + mappedXBytes() <= room;
-    }
-
-    /**
-     * The most rows of X with which this run, its X mapped, fits in the address space at the heap limit its offer names
-     * ({@link #heapLimitNamed}); 0 where none do. {@code room}: the bytes of address space left at {@code maxHeap}, which
-     * the JVM reserves whole, so a lower limit gives back the difference. Counted at {@code maxHeap} while the offer named
-     * a lower FALCON_HEAP, it offered "at most 5 rows" of 64 with a heap at which all 64 ran.
-     */
-    private long mostRowsInAddressSpace(long room, long maxHeap) {
-        java.util.function.LongPredicate fits = n -> {
-            MemoryPlan at = atRows(n);
-            return at.fitsInAddressSpace(room + maxHeap - heapLimitNamed(at, maxHeap));
-        };
-        if (!fits.test(1)) return 0;
-        if (fits.test(rows)) return rows;
-        long most = 1, exceeds = rows;
-        while (exceeds - most > 1) {
-            long middle = most + (exceeds - most) / 2;
-            if (fits.test(middle)) most = middle; else exceeds = middle;
-        }
-        return most;
     }
 
     /** How many X the run holds copied (not mapped from their files): stage 0's, and the current stage's where it is another. */
@@ -508,7 +559,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * columns grow with n times its width), so n is found by bisection; the plan grows with n.
      */
     long maxRows() {
-        if (!solver() && xCopies() == 0) return requiredAt(0) <= available ? Long.MAX_VALUE : 0;
+        if (!solver() && xCharged() == 0) return requiredAt(0) <= available ? Long.MAX_VALUE : 0;
         if (requiredAt(1) > available) return 0;
         long fits = 1, exceeds = 2;
         while (requiredAt(exceeds) <= available) {
@@ -527,7 +578,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** {@link #requiredWithLeastHeapLimit()} of this run at {@code n} rows (Long.MAX_VALUE where that overflows). */
     private long requiredAt(long n) {
         try {
-            long x = Math.multiplyExact(Math.multiplyExact(Math.multiplyExact(n, p), 4L), xCopies());
+            long x = Math.multiplyExact(Math.multiplyExact(Math.multiplyExact(n, p), 4L), xCharged());
             // the systems' own arithmetic is plain: no more than 128 bytes per n^2, and the block's 4 n width is within X's 4 n p
             Math.multiplyExact(Math.multiplyExact(n, n), 128L);
             Math.addExact(Math.addExact(x, vectorBytes + heapBytes - systemsBytes()), Math.addExact(systemsBytes(n), RUNTIME));
@@ -538,15 +589,22 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     String describe() {
-        return describe(SystemInfo.bytes(required()));
+        return describe(SystemInfo.bytes(required()), false);
     }
 
-    private String describe(String total) {
-        return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes) + xHolding()
+    /**
+     * The terms of the plan and their {@code total}; {@code asNeeded}: as {@link #needed} counts them, under an
+     * address-space limit every X, mapped or copied, and the heap's whole limit in place of the heap.
+     */
+    private String describe(String total, boolean asNeeded) {
+        boolean reserved = asNeeded && addressSpace != null;
+        return (xHeld > 1 ? xHeld + " X of " : "X ") + SystemInfo.bytes(xBytes)
+                + (reserved ? (xMappings() > 0 ? " (mapped or copied, each counted whole: the limit counts a mapping whole)" : "") : xHolding())
                 + " + vectors, selection buffers" + (solver() ? " and n x n systems" + (systems.solvesBlocks() ? " (" + (blockBacksolve() ? "block backsolve" : "block sweeps")
                         + ", blocks of up to " + blockWidth + " weights) " : " ") : " ")
                 + SystemInfo.bytes(vectorBytes)
-                + (heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
+                + (reserved ? " + Java heap limit " + SystemInfo.bytes(addressSpace.heapLimit()) + " (reserved whole)"
+                        : heapBytes > 0 ? " + Java heap " + SystemInfo.bytes(heapBytes) : "")
                 + " + runtime (JVM, native libraries) " + SystemInfo.bytes(RUNTIME) + " = about " + total;
     }
 
@@ -586,13 +644,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     String heapLimitWarning(long maxHeap) {
         if (available < 0 || maxHeap == Long.MAX_VALUE) return null;
-        long rest = required() - heapBytes;
+        // under an address-space limit the heap's whole limit is reserved already, and the run charged with it: it grows
+        // into no room the account has not given it
+        long rest = rest();
         if (rest + maxHeap <= available) return null;
         long mib = 1L << 20, suggested = heapLimitThatFits();
         String fix = suggested > 0
                 ? "set FALCON_HEAP=" + suggested / mib + "m (the run keeps "
                         + (heapBytes < mib ? "next to nothing" : "about " + SystemInfo.bytes(heapBytes)) + " live on the heap)"
-                : "free memory or use a machine with more; the run itself needs " + SystemInfo.bytes(required());
+                : "free memory or use a machine with more; the run itself needs " + SystemInfo.bytes(needed());
         return "the Java heap may grow to its limit of " + SystemInfo.bytes(maxHeap) + " (FALCON_HEAP), and with the rest of the run ("
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;
     }
@@ -608,7 +668,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long mib = 1L << 20, step = 16 * mib, roomyStep = 256 * mib;
         // the collector's liking applies within the room it gives the run's heap (the old generation under serial and parallel)
         long roomy = Math.max(roomyStep, roundUp((long) Math.ceil(heapLimitHolding() / 0.7), roomyStep));
-        return Math.max(leastHeapLimit(), Math.min(roomy, (available - (required() - heapBytes)) / step * step));
+        return Math.max(leastHeapLimit(), Math.min(roomy, (available - rest()) / step * step));
     }
 
     /**
@@ -628,7 +688,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * offered at 300 MiB available, peaked at 337 MiB, and was warned to "free memory" since no FALCON_HEAP fitted.
      */
     long requiredWithLeastHeapLimit() {
-        return required() - heapBytes + leastHeapLimit();
+        return rest() + leastHeapLimit();
     }
 
     /**
@@ -656,18 +716,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return proposed.heapLimitWarning(maxHeap) == null ? "" : " with FALCON_HEAP=" + (proposed.heapLimitThatFits() >> 20) + "m";
     }
 
-    /** The heap limit a proposed run has as {@link #heapLimitClause} offers it: the FALCON_HEAP it names, else {@code maxHeap}. */
-    static long heapLimitNamed(MemoryPlan proposed, long maxHeap) {
-        return proposed.heapLimitWarning(maxHeap) == null ? maxHeap : proposed.heapLimitThatFits() >> 20 << 20;
-    }
-
     /** This run at {@code n} rows: X, and the solver's n x n systems off-heap and on the heap, at n. */
     MemoryPlan atRows(long n) {
         Systems from = systems.at(rows), to = systems.at(n);
         long vectors = vectorBytes - from.offHeapBytes(rows, blockWidth, oneBlock) + to.offHeapBytes(n, blockWidth, oneBlock);
         long heap = heapBytes - from.heapBytes(rows) + to.heapBytes(n) + (to.heapPerWeight() - from.heapPerWeight()) * p;
         return new MemoryPlan(p, n, Math.multiplyExact(Math.multiplyExact(n, p), 4L), xMapped, vectors, heap, available, javaBackend, systems, xHeld,
-                laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
+                laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops, addressSpace);
     }
 
     /** The smallest FALCON_HEAP the launcher takes (its own check, kept in step with this). */
@@ -825,12 +880,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * is unknown). The plan counts no copy of X, and the active set copies up to 3p/4 of its columns.
      */
     long activeSetBytes() {
-        return available < 0 ? Long.MAX_VALUE : Math.max(0, available - required());
+        return available < 0 ? Long.MAX_VALUE : Math.max(0, available - needed());
     }
 
     /** Whether the run fits the available memory (false where that is unknown). */
     boolean fits() {
-        return available >= 0 && required() <= available;
+        return available >= 0 && needed() <= available;
     }
 
     /** Whether X is little-endian float32 in Fortran order, which the cpu backend would map, but its data starts off a float boundary. */
@@ -850,7 +905,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     private MemoryPlan mappedOnCpu(boolean laterResaved) {
         return new MemoryPlan(p, rows, xBytes, true, vectorBytes, heapBytes - (javaBackend ? 8 * p : 0), available, false, systems, xHeld,
-                laterResaved || laterX.mapOnCpu() ? LaterX.MAPPED : laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
+                laterResaved || laterX.mapOnCpu() ? LaterX.MAPPED : laterX, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops, addressSpace);
     }
 
     /** mp on the same weights and X without the solver (no backsolve): no solver heap or n x n systems, but its selection's mask. */
@@ -860,7 +915,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p - selectionHeap : 0) - held.heapBytes(rows);
         // mp runs no later stages: one X
         return new MemoryPlan(p, rows, xBytes, xMapped, vectors, heap, available, javaBackend, Systems.NONE, 1, xMapped ? LaterX.MAPPED : LaterX.COPIED,
-                blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
+                blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops, addressSpace);
     }
 
     /**
@@ -883,7 +938,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** This run without the FLOP-aware selection's heap: magnitude without X, whose report has no lower bound to run it. */
     private MemoryPlan withoutTheBoundsSelection() {
         return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes - (selectsByFlops && !solver() ? selectionHeap : 0), available,
-                javaBackend, systems, xHeld, laterX, blockSize, blockWidth, oneBlock, selectionHeap, false);
+                javaBackend, systems, xHeld, laterX, blockSize, blockWidth, oneBlock, selectionHeap, false, addressSpace);
     }
 
     /**
@@ -894,7 +949,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         Systems held = systems.at(rows);
         long vectors = vectorBytes - held.offHeapBytes(rows, blockWidth, oneBlock);
         long heap = heapBytes - (solver() ? (SOLVER_HEAP_PER_WEIGHT + held.heapPerWeight()) * p - selectionHeap : 0) - held.heapBytes(rows);
-        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, LaterX.COPIED, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops);
+        return new MemoryPlan(p, 0, 0, false, vectors, heap, available, javaBackend, Systems.NONE, 1, LaterX.COPIED, blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops, addressSpace);
     }
 
     /**
@@ -1018,7 +1073,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static String heapExhaustedAdvice(MemoryPlan plan, boolean example, long maxHeap, long available) {
         long step = 16L << 20;
-        long rest = plan != null ? plan.required() - plan.heapBytes : RUNTIME;
+        long rest = plan != null ? plan.rest() : RUNTIME;
         long wanted = maxHeap >= Long.MAX_VALUE / 4 ? maxHeap : Math.max(roundUp(2 * maxHeap, step), plan != null ? plan.leastHeapLimit() : MIN_HEAP_LIMIT);
         long room = available < 0 ? Long.MAX_VALUE : Math.max(0, available - rest) / step * step;
         long suggested = Math.min(wanted, room);
@@ -1078,17 +1133,26 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads,
                boolean magnitude) {
-        long maxHeap = heapLimitOfThisJvm();
+        check(model, x, offerBlockBacksolve, notReadByMp, notReadWithoutGrads, magnitude, heapLimitOfThisJvm());
+    }
+
+    /** {@link #check(ExampleModel, RawMatrixSource, boolean, List, List, boolean)} in a JVM whose heap limit is {@code maxHeap}. */
+    void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads,
+               boolean magnitude, long maxHeap) {
         checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads);
         checkJavaCppMaxBytes(SystemInfo.JavaCppCap.of("maxBytes"));
         checkMappedXAgainstAddressSpace(SystemInfo.addressSpaceLimit(SystemInfo.LIMITS), SystemInfo.vmSize(), maxHeap, notReadByMp, notReadWithoutGrads);
-        if (available < 0 || required() <= available) return;
+        if (available < 0 || needed() <= available) return;
         List<String> options = new ArrayList<>();
+        // under an address-space limit a lower FALCON_HEAP gives back what it lowers: where the whole run fits with one,
+        // that is the offer, with its figure, and no fewer rows
+        String smallerHeap = smallerHeapLimitOffer();
+        if (smallerHeap != null) options.add(smallerHeap);
         // why no rows fit, said as a reason beside the figures: it was listed among the "options that fit"
         String reason = "";
-        long maxRows = maxRows();
+        long maxRows = Math.min(maxRows(), rows);
         MemoryPlan block = offerBlockBacksolve && solver() && !blockBacksolve() ? withBlockBacksolve() : null;
-        long blockRows = block == null || block.fits() ? 0 : block.maxRows();
+        long blockRows = block == null || block.fits() ? 0 : Math.min(block.maxRows(), rows);
         if (block != null && block.fits()) {
             options.add("--backsolve block (the block-diagonal model: its n x n systems need about " + SystemInfo.bytes(block.systemsBytes())
                     + " instead of the exact model's " + SystemInfo.bytes(systemsBytes()) + ", and the run about " + SystemInfo.bytes(block.required()) + ")");
@@ -1096,7 +1160,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long widest = widestBlockThatFits();
         if (widest >= 1 && widest < blockWidth) options.add("--block-size " + widest + " (the widest blocks that fit with these rows)");
         if (model != null) {
-            if (maxRows >= 1) {
+            if (maxRows >= rows) {
+                // every row fits with the smaller FALCON_HEAP offered above
+            } else if (maxRows >= 1) {
                 options.add("--n " + maxRows + heapLimitClause(atRows(maxRows), maxHeap) + " (the most rows of synthetic X that fit)");
                 if (blockRows > maxRows) {
                     options.add("--backsolve block --n " + blockRows + heapLimitClause(block.atRows(blockRows), maxHeap)
@@ -1125,12 +1191,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 // the same method on the other example: its solver's heap and n x n systems count as they do here
                 MemoryPlan alternative = of(e.layers().parameters(), e.defaultRows(), null, true, javaBackend ? "java" : "cpu", false, false,
                         systems, blockSize, largestLayer(e.layers()), oneBlock(e.layers(), blockSize), selectsByFlops,
-                        dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(e.layers()), available).holdingX(xHeld);
+                        dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(e.layers()), available, addressSpace).holdingX(xHeld);
                 long fit = Math.min(alternative.maxRows(), e.defaultRows());
                 if (fit >= 1) options.add("--example " + other + " --n " + fit + heapLimitClause(alternative.atRows(fit), maxHeap));
             }
         } else if (x != null) {
-            if (maxRows >= 1) options.add("at most " + maxRows + " rows (samples) in X" + heapLimitClause(atRows(maxRows), maxHeap));
+            if (maxRows >= 1 && maxRows < rows) options.add("at most " + maxRows + " rows (samples) in X" + heapLimitClause(atRows(maxRows), maxHeap));
             if (blockRows > Math.max(maxRows, 0)) options.add("--backsolve block with at most " + blockRows + " rows in X" + heapLimitClause(block.atRows(blockRows), maxHeap));
             // each alternative is offered only where it fits: a small X mapped in place, or an mp without X for a p whose
             // vectors alone exceed the memory, was proposed and then refused again when followed
@@ -1165,13 +1231,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             // heap limit fitted and read "with FALCON_HEAP=0m"
             if (withoutX.fitsWithLeastHeapLimit()) options.add(withoutXOffer(withoutX, maxHeap, notReadByMp, notReadWithoutGrads));
         }
-        // an address-space limit or a JavaCPP cap is lifted where it is set, not by another machine
-        String fix = SystemInfo.availableFix(available);
+        // an address-space limit (by the figure that fits) or a JavaCPP cap is lifted where it is set, not by another machine
+        String fix = addressSpace != null ? largerAddressSpaceOffer() : SystemInfo.availableFix(available);
         options.add(fix != null ? fix : "a machine with more memory");
-        String[] figures = distinct(required(), available);
+        String[] figures = distinct(needed(), available);
         // which limit applied (a container's cgroup limit, MemAvailable, the property): each has another fix
         String source = SystemInfo.availableSource(available);
-        throw InputException.of("memory", "estimate", "the run needs " + describe(figures[0]) + " but only " + figures[1]
+        throw InputException.of("memory", "estimate", "the run needs " + describe(figures[0], true) + " but only " + figures[1]
                 + " is available" + (source != null ? " (" + source + ")" : "") + reason, "options that fit: " + String.join("; ", options));
     }
 }

@@ -472,12 +472,12 @@ final class PruneCommand implements Callable<Integer> {
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && !plan.fits() && plan.withBlockBacksolve().fits()) {
             MemoryPlan block = plan.withBlockBacksolve();
             backsolveNote = "backsolve block (block-diagonal, blocks of at most --block-size " + blockSize + " weights) instead of the default exact,"
-                    + " which does not fit: with exact the run needs about " + SystemInfo.bytes(plan.required()) + " (" + SystemInfo.bytes(plan.systemsBytes())
+                    + " which does not fit: with exact the run needs about " + SystemInfo.bytes(plan.needed()) + " (" + SystemInfo.bytes(plan.systemsBytes())
                     + " of it n x n systems at n = " + n + "), more than the " + SystemInfo.bytes(plan.available()) + " available, with block about "
-                    + SystemInfo.bytes(block.required()) + " (" + SystemInfo.bytes(block.systemsBytes()) + "); Q can be far higher with block;"
+                    + SystemInfo.bytes(block.needed()) + " (" + SystemInfo.bytes(block.systemsBytes()) + "); Q can be far higher with block;"
                     + " --backsolve exact insists on exact (refused with this memory)";
             backsolveMode = Backsolve.Mode.BLOCK;
-            exactRequired = plan.required();
+            exactRequired = plan.needed();
             plan = block;
         }
         if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
@@ -488,7 +488,7 @@ final class PruneCommand implements Callable<Integer> {
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
             errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactRequired) + ", more than the "
-                    + SystemInfo.bytes(plan.available()) + " available (block about " + SystemInfo.bytes(plan.required()) + "). Block is often far"
+                    + SystemInfo.bytes(plan.available()) + " available (block about " + SystemInfo.bytes(plan.needed()) + "). Block is often far"
                     + " slower (its higher Q lets the support searches run, which exact's Q near its bound often skips) and its Q can be"
                     + " far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
         }

@@ -34,9 +34,13 @@ final class SystemInfo {
     }
 
     /** Bytes available for a new run and where the figure came from ("MemAvailable of /proc/meminfo", "cgroup memory.max"). */
-    record Available(long bytes, String source, String fix) {
+    record Available(long bytes, String source, String fix, MemoryPlan.AddressSpace addressSpace) {
         Available(long bytes, String source) {
-            this(bytes, source, null);
+            this(bytes, source, null, null);
+        }
+
+        Available(long bytes, String source, String fix) {
+            this(bytes, source, fix, null);
         }
     }
 
@@ -49,9 +53,14 @@ final class SystemInfo {
      * killed by the kernel at the cgroup's limit.
      */
     static long availableMemory() {
+        return availableNow().bytes();
+    }
+
+    /** {@link #availableMemory()} with where it came from, and the address-space limit it is the room of, if it is. */
+    static Available availableNow() {
         Available a = available();
         lastAvailable = a;
-        return a.bytes();
+        return a;
     }
 
     /** Where the available memory the plan compared with came from, or null where it was not the last figure read. */
@@ -120,12 +129,23 @@ final class SystemInfo {
      * the point: every mapping counts, reserved or not, and the JVM reserves its whole heap limit, its class space and
      * code cache up front (with the default FALCON_HEAP=2g about 3.4 GiB before any data). A run that fitted MemAvailable
      * then failed allocating X and was told to free memory on a machine with 17 GiB free. What the JVM has reserved so far
-     * is in VmSize, and the plan's runtime term counts that process again: it is given back so that it is counted once
-     * (the heap the plan counts is reserved already too, so the figure errs on the safe side by the heap term).
+     * is in VmSize, and the plan's runtime term counts that process again: it is given back so that it is counted once.
+     * So is the whole heap limit {@code heapLimit} reserved in VmSize: the room is for the runtime, a heap reservation and
+     * the run's data, and the plan charges the heap at the limit it runs with ({@link MemoryPlan.AddressSpace}). Left in
+     * VmSize, it was counted twice: a run that fitted was warned to lower FALCON_HEAP, and refused with fewer rows where
+     * a smaller FALCON_HEAP ran them all.
      */
-    /** {@link #addressSpaceRoom(long, long)} of this process now, or null where no address-space limit is set. */
+    static Available addressSpaceRoom(long limit, long vmSize, long heapLimit) {
+        if (limit < 0 || vmSize < 0) return null;
+        long room = Math.max(0, limit - vmSize + heapLimit - ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME);
+        return new Available(room, "the address-space limit (ulimit -v) of " + bytes(limit) + " less the " + bytes(Math.max(0, vmSize - heapLimit))
+                + " this JVM has reserved beside its heap limit and " + bytes(ADDRESS_SPACE_ALLOWANCE) + " it reserves as it runs",
+                null, new MemoryPlan.AddressSpace(limit, heapLimit));
+    }
+
+    /** {@link #addressSpaceRoom(long, long, long)} of this process now, or null where no address-space limit is set. */
     static Available addressSpaceRoom() {
-        return addressSpaceRoom(addressSpaceLimit(LIMITS), vmSize());
+        return addressSpaceRoom(addressSpaceLimit(LIMITS), vmSize(), MemoryPlan.heapLimitOfThisJvm());
     }
 
     /** This process's limits, among them its address-space limit. */
@@ -136,14 +156,6 @@ final class SystemInfo {
         return procKilobytes(Path.of("/proc/self/status"), "VmSize:");
     }
 
-    static Available addressSpaceRoom(long limit, long vmSize) {
-        if (limit < 0 || vmSize < 0) return null;
-        long room = Math.max(0, limit - vmSize - ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME);
-        return new Available(room, "the address-space limit (ulimit -v) of " + bytes(limit) + " less the " + bytes(vmSize)
-                + " this JVM has reserved and " + bytes(ADDRESS_SPACE_ALLOWANCE) + " it reserves as it runs",
-                "a larger ulimit -v (in kB: ulimit -v unlimited lifts it), or a smaller FALCON_HEAP (the JVM reserves its whole"
-                        + " heap limit up front)");
-    }
 
     /**
      * JavaCPP's cap on the physical memory of this whole process (Pointer.maxPhysicalBytes(): it refuses an off-heap

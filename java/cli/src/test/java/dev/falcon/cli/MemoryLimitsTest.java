@@ -58,7 +58,7 @@ class MemoryLimitsTest {
     @Test
     void aRunBeyondTheAddressSpaceLimitIsRefusedBeforeLoadingNamingUlimit() throws Exception {
         Child c = refusedResnet20Prune("ulimit -v 4000000;", NO_JAVACPP_CAPS, "800", "falcon: error: memory: estimate: the run needs",
-                "(the address-space limit (ulimit -v) of 3.8 GiB less the", "a larger ulimit -v");
+                "(the address-space limit (ulimit -v) of 3.8 GiB less the", " or more (in kB; ulimit -v unlimited lifts it)");
         assertFalse(c.output().contains("free memory on this machine"), c.output());
         assertFalse(c.output().contains("a machine with more memory"), c.output());
     }
@@ -191,10 +191,11 @@ class MemoryLimitsTest {
         assertEquals(4_096_000_000L, SystemInfo.addressSpaceLimit(limits));
         Files.writeString(limits, "Max address space         unlimited            unlimited            bytes     \n");
         assertEquals(-1, SystemInfo.addressSpaceLimit(limits));
-        assertEquals(null, SystemInfo.addressSpaceRoom(-1, 3L << 30));
-        // what the JVM has reserved and reserves later comes off; the runtime term the plan counts again is given back
-        assertEquals((4L << 30) - (3L << 30) - SystemInfo.ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME,
-                SystemInfo.addressSpaceRoom(4L << 30, 3L << 30).bytes());
+        assertEquals(null, SystemInfo.addressSpaceRoom(-1, 3L << 30, 2L << 30));
+        // what the JVM has reserved and reserves later comes off; the runtime term the plan counts again is given back, and
+        // so is the heap limit, which the plan charges whole
+        assertEquals((4L << 30) - (3L << 30) + (2L << 30) - SystemInfo.ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME,
+                SystemInfo.addressSpaceRoom(4L << 30, 3L << 30, 2L << 30).bytes());
     }
 
     @Test

@@ -916,6 +916,90 @@ class MemoryPlanTest {
         }
     }
 
+    /** The plan of falcon on the resnet20 example at its default rows, with memory to spare: the bound is set by the tests. */
+    private static MemoryPlan resnet20Falcon() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        var model = ExampleModels.get("resnet20");
+        return MemoryPlan.of(model.layers().parameters(), model.defaultRows(), null, true, "cpu", false, false, true);
+    }
+
+    /** The ulimit -v, in bytes, that leaves {@code beyond} bytes of address space beside {@code plan}'s rest and a heap limit of {@code heapLimit}. */
+    private static long limitLeaving(MemoryPlan plan, long vmSize, long heapLimit, long beyond) {
+        return vmSize - heapLimit + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME + plan.rest() + heapLimit + beyond;
+    }
+
+    /**
+     * Under ulimit -v the room was the limit less VmSize, which holds the JVM's whole heap limit already, and the warning
+     * counted that limit again: resnet20 with FALCON_HEAP=256m (what the launcher's own refusal offered) was warned that
+     * the heap "may grow to its limit of 256.0 MiB ... more than the 462.5 MiB available: set FALCON_HEAP=160m". The heap
+     * growing reserves nothing more: a run that fits its address space with its heap limit reserved is not warned.
+     */
+    @Test
+    void aRunInItsAddressSpaceIsNotWarnedOfTheHeapLimitItHasReserved() {
+        MemoryPlan plan = resnet20Falcon();
+        long heapLimit = 256L << 20, vmSize = heapLimit + (2L << 30);
+        assertTrue(plan.leastHeapLimit() < heapLimit, plan.describe());
+        MemoryPlan held = plan.inAddressSpace(limitLeaving(plan, vmSize, heapLimit, 100L << 20), vmSize, heapLimit);
+        assertTrue(held.fits(), held.describe());
+        assertEquals(null, held.heapLimitWarning(heapLimit), held.describe());
+        // 100 MiB short of it, it does not fit, and no warning stands in for the refusal's figures
+        MemoryPlan tight = plan.inAddressSpace(limitLeaving(plan, vmSize, heapLimit, -(100L << 20)), vmSize, heapLimit);
+        assertFalse(tight.fits(), tight.describe());
+    }
+
+    /**
+     * Under ulimit -v a refusal offered "--n 27 with FALCON_HEAP=16m" of mobilenetv1's 32 rows, when FALCON_HEAP=16m alone
+     * ran all 32 (the lower limit gives back what it lowers), and "a smaller FALCON_HEAP" with no figure. Where the whole
+     * run fits with a lower heap limit, that limit is offered, computed, and no fewer rows; the ulimit -v offered is a
+     * figure too, with which the run fits at its heap limit.
+     */
+    @Test
+    void underAnAddressSpaceLimitALowerHeapLimitIsOfferedWithItsFigureBeforeFewerRows() {
+        MemoryPlan plan = resnet20Falcon();
+        var model = ExampleModels.get("resnet20");
+        long heapLimit = 256L << 20, vmSize = heapLimit + (2L << 30), limit = limitLeaving(plan, vmSize, heapLimit, -(60L << 20));
+        MemoryPlan held = plan.inAddressSpace(limit, vmSize, heapLimit);
+        String refusal = assertThrows(InputException.class, () -> held.check(model, null, false, List.of(), List.of(), false, heapLimit)).getMessage();
+        java.util.regex.Matcher lower = java.util.regex.Pattern.compile("FALCON_HEAP=(\\d+)m or lower, down to the (\\d+)m").matcher(refusal);
+        assertTrue(lower.find(), refusal);
+        long offered = Long.parseLong(lower.group(1)) << 20;
+        assertTrue(offered >= MemoryPlan.MIN_HEAP_LIMIT && offered >= plan.leastHeapLimit() && offered < heapLimit, refusal);
+        // followed: the JVM reserves the offered limit in place of 256m
+        MemoryPlan followed = plan.inAddressSpace(limit, vmSize - heapLimit + offered, offered);
+        assertTrue(followed.fits() && followed.heapLimitWarning(offered) == null, refusal);
+        assertFalse(refusal.contains("--n "), "every row fits with the lower heap limit: " + refusal);
+        assertFalse(refusal.contains("a smaller FALCON_HEAP"), refusal);
+        java.util.regex.Matcher ulimit = java.util.regex.Pattern.compile("ulimit -v (\\d+) or more").matcher(refusal);
+        assertTrue(ulimit.find(), refusal);
+        assertTrue(plan.inAddressSpace(Long.parseLong(ulimit.group(1)) << 10, vmSize, heapLimit).fits(), refusal);
+    }
+
+    /**
+     * A mapped X of 500 x 400,000 under ulimit -v 4000000 with FALCON_HEAP=512m was offered "at most 283 rows (samples) in X
+     * with FALCON_HEAP=0m", a limit the launcher refuses: the rows were found in one room, their heap limit in another.
+     * Every limit offered is one the launcher takes, and the rows offered fit with the limit named beside them.
+     */
+    @Test
+    void aMappedXsOffersUnderAnAddressSpaceLimitNameHeapLimitsWithWhichTheyFit(@TempDir Path dir) throws IOException {
+        long p = 400_000, n = 500, maxHeap = 512L << 20, limit = 4_000_000L << 10;
+        var x = ArrayFiles.matrixSource(npy(dir, "X.npy", n, p, true).toString(), "X");
+        for (long vmSize : new long[] {(long) (3.6 * GIB), (long) (3.45 * GIB), (long) (3.3 * GIB)}) {
+            // the memory the run's plan is made with is the room the limit leaves, as in a run under it
+            System.setProperty(SystemInfo.MEMORY_PROPERTY, Long.toString(limit - vmSize - SystemInfo.ADDRESS_SPACE_ALLOWANCE + MemoryPlan.RUNTIME));
+            MemoryPlan plan = MemoryPlan.of(p, n, x, false, "cpu", false, false, MemoryPlan.Systems.EXACT,
+                    dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE, 100_000, false, true, 1);
+            String refusal = assertThrows(InputException.class,
+                    () -> plan.checkMappedXAgainstAddressSpace(limit, vmSize, maxHeap, List.of(), List.of())).getMessage();
+            java.util.regex.Matcher heap = java.util.regex.Pattern.compile("FALCON_HEAP=(\\d+)m").matcher(refusal);
+            while (heap.find()) assertTrue(Long.parseLong(heap.group(1)) << 20 >= MemoryPlan.MIN_HEAP_LIMIT, refusal);
+            java.util.regex.Matcher rows = java.util.regex.Pattern.compile("at most (\\d+) rows \\(samples\\) in X( with FALCON_HEAP=(\\d+)m)?").matcher(refusal);
+            assertTrue(rows.find(), refusal);
+            long named = rows.group(3) != null ? Long.parseLong(rows.group(3)) << 20 : maxHeap;
+            MemoryPlan followed = plan.atRows(Long.parseLong(rows.group(1))).inAddressSpace(limit, vmSize - maxHeap + named, named);
+            assertTrue(followed.fits() && named >= followed.leastHeapLimit(), refusal + " / " + followed.describe());
+        }
+    }
+
     /** The plan for {systems, n, --block-size, peak MiB} on the synthetic X of 20,000 weights covers the peak, at most {@code most} times over. */
     private static void assertWidePlanCovers(Object[] m, double most) {
         long rows = (long) m[1], blockSize = (long) m[2];
