@@ -82,11 +82,46 @@ public final class CpuBackend implements ComputeBackend {
      * which hung for good beside a call in flight (a CLI run stopped during a solve), and the CLI's stop lets the exit
      * go on only once none is.
      */
-    private int openblasCall(BlasCall call) {
+    private int openblasCall(double flops, BlasCall call) {
+        int count = openBlasThreadsForCall(openBlasThreads, flops);
         return underOpenBlasLock(() -> {
-            falcon_openblas_set_threads(openBlasThreads);
+            falcon_openblas_set_threads(count);
             return call.run();
         });
+    }
+
+    /**
+     * OpenBLAS calls of fewer floating-point operations than this run on one OpenBLAS thread. Each multithreaded call
+     * forks to OpenBLAS's workers and joins them, and on a loaded machine the join waits for a worker that was
+     * descheduled: mp + sweep backsolve of resnet20 at n = 64 (a 64 x 64 Gram of about 2000 columns per block, 8 MFlop)
+     * did not finish in 600 s with 2 OpenBLAS threads at a load average of 15 on 2 cores, 77% of its time in dsyrk,
+     * and took 47 s with 1. Below this size a call takes under a millisecond on one core, so a second thread saves
+     * little even on an idle machine (see {@link #openBlasThreadsForCall}).
+     */
+    static final double ONE_OPENBLAS_THREAD_BELOW_FLOPS = 16e6;
+
+    /**
+     * The OpenBLAS thread count for one call of {@code flops} operations by a backend whose OpenBLAS count is
+     * {@code backendCount}: 1 below {@link #ONE_OPENBLAS_THREAD_BELOW_FLOPS}, else the backend's. It depends only on the
+     * call's sizes, so results stay the same for a given input, options and thread count.
+     */
+    static int openBlasThreadsForCall(int backendCount, double flops) {
+        return flops < ONE_OPENBLAS_THREAD_BELOW_FLOPS ? 1 : backendCount;
+    }
+
+    /** Operations of a rank-k update of an n x n triangle (syrk): n (n + 1) k, multiplications and additions. */
+    static double syrkFlops(int n, long k) {
+        return (double) n * (n + 1) * k;
+    }
+
+    /** Operations of an n x n Cholesky factor (potrf): about n^3 / 3. */
+    static double choleskyFactorFlops(int n) {
+        return (double) n * n * n / 3;
+    }
+
+    /** Operations of a solve with an n x n Cholesky factor for nrhs right-hand sides (potrs): two triangular solves. */
+    static double choleskySolveFlops(int n, int nrhs) {
+        return 2.0 * n * n * nrhs;
     }
 
     private static int underOpenBlasLock(BlasCall call) {
@@ -398,7 +433,7 @@ public final class CpuBackend implements ComputeBackend {
                     while (next[0] < p) {
                         long k = falcon_panel_gram_scaled_rows(x.data(), n, p, panels, panels.length - 1, next[0], columnWeights,
                                 a, chunk, next, threads);
-                        if (k > 0) openblasCall(() -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n); return 0; });
+                        if (k > 0) openblasCall(syrkFlops(n, k), () -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n); return 0; });
                     }
                 }
             } else {
@@ -442,7 +477,7 @@ public final class CpuBackend implements ComputeBackend {
                 while (next[0] < p) {
                     long k = falcon_gram_scaled_columns(x, n, next[0], p, columnWeights, negative, a, chunk, next, threads);
                     double alpha = negative == 0 ? 1.0 : -1.0;
-                    if (k > 0) openblasCall(() -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, alpha, a, n, 1.0, gram, n); return 0; });
+                    if (k > 0) openblasCall(syrkFlops(n, k), () -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, alpha, a, n, 1.0, gram, n); return 0; });
                 }
             }
         }
@@ -476,10 +511,10 @@ public final class CpuBackend implements ComputeBackend {
                         FloatPointer columns = new FloatPointer(x.data()).position(x.data().position() + j0 * n);
                         float beta = k == first ? 0f : 1f;
                         if (panels == null) {
-                            openblasCall(() -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n); return 0; });
+                            openblasCall(syrkFlops(n, width), () -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n); return 0; });
                         } else {
                             // a row-major n x width panel is a column-major width x n matrix A, and X_P X_P^T = A^T A
-                            openblasCall(() -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n); return 0; });
+                            openblasCall(syrkFlops(n, width), () -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n); return 0; });
                         }
                     }
                     for (int c = 0; c < n; c++) {
@@ -502,7 +537,7 @@ public final class CpuBackend implements ComputeBackend {
     public void choleskyFactor(DoublePointer a, int n) {
         checkOpen();
         ComputeBackend.requireFiniteLowerTriangle(a, n);
-        int info = openblasCall(() -> openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n));
+        int info = openblasCall(choleskyFactorFlops(n), () -> openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n));
         if (info > 0) {
             throw new ArithmeticException("matrix is not positive definite (leading minor " + info + " of " + n + ")");
         }
@@ -515,7 +550,7 @@ public final class CpuBackend implements ComputeBackend {
         ComputeBackend.requireCholeskySolveArguments(factor, n, b, nrhs);
         // The _work variant skips LAPACKE's NaN scan, which refused a right-hand side that overflowed (info -7, an internal
         // error): like the reference backend, the solve passes non-finite values through, and its callers judge them.
-        int info = openblasCall(() -> openblas.LAPACKE_dpotrs_work(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));
+        int info = openblasCall(choleskySolveFlops(n, nrhs), () -> openblas.LAPACKE_dpotrs_work(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));
         if (info != 0) throw new IllegalArgumentException("dpotrs failed: info " + info);
     }
 

@@ -65,7 +65,8 @@ class OpenBlasThreadCountTest {
                  DoublePointer b = new DoublePointer(1.0, 1.0)) {
                 for (int r = 0; !stop.get(); r++) {
                     if (!Arrays.equals(factor(two, m, w), alone2)) wrong.add("the 2-thread backend's factor " + r);
-                    // tiny calls, each setting OpenBLAS's count to 2 while the other backend factors
+                    // tiny calls, each setting OpenBLAS's count (to 1: a call this small runs on one OpenBLAS thread)
+                    // while the other backend factors
                     for (int k = 0; k < 200 && !stop.get(); k++) two.choleskySolve(small, 2, b, 1);
                 }
             } catch (Throwable t) {

@@ -1,0 +1,51 @@
+package dev.falcon.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.falcon.backend.Processors;
+import dev.falcon.cpu.nativelib.FalconKernels;
+import dev.falcon.data.HostMatrix;
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A small OpenBLAS call runs on one OpenBLAS thread whatever the backend's count: on a loaded 2-core machine the
+ * block backsolve's 64 x 64 Grams, each a fork-join of 2 OpenBLAS threads, waited for descheduled workers (resnet20 mp
+ * + sweep: more than 600 s at 2 threads, 47 s at 1). OpenBLAS keeps the count of the last call set, so the count a call
+ * ran with is read back after it; no timing.
+ */
+class OpenBlasSmallCallTest {
+    @Test
+    void aTwoThreadBackendFactorsASmallSystemOnOneOpenBlasThreadAndALargeOneOnTwo() {
+        assumeTrue(Processors.usable() >= 2, "needs 2 processors for a 2-thread OpenBLAS count");
+        try (CpuBackend two = new CpuBackend(2); DoublePointer small = identity(64); DoublePointer large = identity(512)) {
+            two.choleskyFactor(small, 64);
+            assertEquals(1, FalconKernels.falcon_openblas_get_threads(), "OpenBLAS threads of a 64 x 64 Cholesky factor");
+            two.choleskyFactor(large, 512);
+            assertEquals(2, FalconKernels.falcon_openblas_get_threads(), "OpenBLAS threads of a 512 x 512 Cholesky factor");
+        }
+    }
+
+    @Test
+    void aTwoThreadBackendFormsABlockSizedGramOnOneOpenBlasThread() {
+        assumeTrue(Processors.usable() >= 2, "needs 2 processors for a 2-thread OpenBLAS count");
+        int n = 64, columns = 2000; // a block of the block and sweep backsolves at n = 64
+        try (CpuBackend two = new CpuBackend(2); HostMatrix x = HostMatrix.allocate(n, columns);
+             FloatPointer weights = new FloatPointer(columns); DoublePointer gram = new DoublePointer((long) n * n)) {
+            two.fillUniform(x.data(), (long) n * columns, 7L, 1f);
+            for (int j = 0; j < columns; j++) weights.put(j, 1f);
+            two.choleskyFactor(identity(512), 512); // leaves OpenBLAS at 2 threads
+            two.weightedGram(x, weights, gram);
+            assertEquals(1, FalconKernels.falcon_openblas_get_threads(), "OpenBLAS threads of a 64 x 64 Gram of 2000 columns");
+        }
+    }
+
+    private static DoublePointer identity(int n) {
+        DoublePointer a = new DoublePointer((long) n * n);
+        a.fill(0);
+        for (int i = 0; i < n; i++) a.put((long) i * n + i, 1.0);
+        return a;
+    }
+}
