@@ -1973,7 +1973,8 @@ final class PruneCommand implements Callable<Integer> {
         Map<String, Object> achieved = new LinkedHashMap<>();
         achieved.put("nnz", r.kept());
         achieved.put("nnz_fraction", (double) r.kept() / b.parameters());
-        achieved.put("sparsity", 1 - (double) r.kept() / b.parameters());
+        // (p - nnz) / p rounds once: 1 - nnz / p rounded twice, and 1,136 of 1,600 read 0.29000000000000004
+        achieved.put("sparsity", (double) (b.parameters() - r.kept()) / b.parameters());
         achieved.put("flops", r.keptFlops());
         achieved.put("flops_fraction", r.keptFlops() / b.denseFlops());
         budgets.put("achieved", achieved);

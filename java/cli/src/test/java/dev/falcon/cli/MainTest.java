@@ -548,6 +548,21 @@ class MainTest {
         assertEquals(2, rep2.get("layers").size());
     }
 
+    /**
+     * The achieved sparsity is (p - nnz) / p, the double nearest the true value, as a downstream tool computes it from the
+     * report's own integers: 1 - nnz / p rounded twice, and kept 5 of 17 read 0.7058823529411764 where 12 / 17 is
+     * 0.7058823529411765 (rev-rep35's 0.29000000000000004 for 1,136 of 1,600).
+     */
+    @Test
+    void theAchievedFractionsAreTheNearestDoublesOfTheirCounts() throws IOException {
+        Run r = run(fileArgs("--nnz", "5", "--method", "magnitude"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode achieved = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/achieved");
+        assertEquals(5, achieved.get("nnz").asLong());
+        assertEquals(5.0 / P, achieved.get("nnz_fraction").asDouble());
+        assertEquals((P - 5.0) / P, achieved.get("sparsity").asDouble());
+    }
+
     @Test
     void inspectAndEnv() throws IOException {
         Run r = run("inspect", xFile.toString(), wFile.toString(), layersFile.toString());
