@@ -398,6 +398,9 @@ final class PruneCommand implements Callable<Integer> {
             // the message is labelled below with --device or the property: choose(name) would name the property again
             // and send the user to Backends.choose("auto") instead of --device auto
             choice = Backends.choose(device, "--device auto");
+        } catch (dev.falcon.backend.BackendSettingException e) {
+            // names the setting (an environment variable) and its fix: --device is not what is wrong
+            throw new InputException(e.getMessage());
         } catch (IllegalArgumentException | IllegalStateException e) {
             // without --device the name came from the system property: naming --device would send the user to an
             // option they never gave
