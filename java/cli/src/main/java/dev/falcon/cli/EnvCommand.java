@@ -17,8 +17,8 @@ import picocli.CommandLine.Spec;
         footer = {"", "Exit codes: 0 shown (an unusable backend is listed with its reason, not an",
                 "  error), 2 bad usage or a -Dfalcon.memory.available that is not a size, or",
                 "  a -Dorg.bytedeco.javacpp.maxBytes or maxPhysicalBytes that JavaCPP cannot",
-                "  read (the rest is still shown), 1 internal error, 130 or 143 stopped by",
-                "  SIGINT (Ctrl-C) or SIGTERM."})
+                "  read, or a backend setting it refuses (FALCON_CPU_ISA; the rest is still",
+                "  shown), 1 internal error, 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM."})
 final class EnvCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -71,8 +71,14 @@ final class EnvCommand implements Callable<Integer> {
             new TreeMap<>(c.availability().facts()).forEach((k, v) -> out.printf("           %s: %s%n", k, v));
         }
         for (String failure : Backends.loadFailures()) out.println("  (a provider failed to load: " + failure + ")");
+        // a setting a backend refuses (FALCON_CPU_ISA=AVX-512) stops every prune but --device java: an error, as a bad
+        // -Dfalcon.memory.available is, reported at the end
+        String badBackendSetting = null;
         try {
             out.println("--device auto: " + Backends.choose("auto").explanation());
+        } catch (dev.falcon.backend.BackendSettingException e) {
+            badBackendSetting = e.getMessage();
+            out.println("--device auto: refused: see the error below");
         } catch (RuntimeException e) {
             out.println("--device auto: " + (runtime != null ? "no usable compute backend: " + runtimeShort : e.getMessage()));
         }
@@ -86,8 +92,9 @@ final class EnvCommand implements Callable<Integer> {
                 out.println(label + e.getMessage());
             }
         }
-        if (badMemoryProperty == null && badJavacppSetting == null) return Main.OK;
+        if (badMemoryProperty == null && badJavacppSetting == null && badBackendSetting == null) return Main.OK;
         out.flush();
+        if (badBackendSetting != null) spec.commandLine().getErr().println("falcon: error: " + badBackendSetting);
         if (badMemoryProperty != null) spec.commandLine().getErr().println("falcon: error: " + badMemoryProperty.getMessage());
         if (badJavacppSetting != null) spec.commandLine().getErr().println("falcon: error: " + badJavacppSetting);
         return Main.USAGE;

@@ -398,6 +398,9 @@ final class PruneCommand implements Callable<Integer> {
             // the message is labelled below with --device or the property: choose(name) would name the property again
             // and send the user to Backends.choose("auto") instead of --device auto
             choice = Backends.choose(device, "--device auto");
+        } catch (dev.falcon.backend.BackendSettingException e) {
+            // names the setting (an environment variable) and its fix: --device is not what is wrong
+            throw new InputException(e.getMessage());
         } catch (IllegalArgumentException | IllegalStateException e) {
             // without --device the name came from the system property: naming --device would send the user to an
             // option they never gave
@@ -1973,7 +1976,8 @@ final class PruneCommand implements Callable<Integer> {
         Map<String, Object> achieved = new LinkedHashMap<>();
         achieved.put("nnz", r.kept());
         achieved.put("nnz_fraction", (double) r.kept() / b.parameters());
-        achieved.put("sparsity", 1 - (double) r.kept() / b.parameters());
+        // (p - nnz) / p rounds once: 1 - nnz / p rounded twice, and 1,136 of 1,600 read 0.29000000000000004
+        achieved.put("sparsity", (double) (b.parameters() - r.kept()) / b.parameters());
         achieved.put("flops", r.keptFlops());
         achieved.put("flops_fraction", r.keptFlops() / b.denseFlops());
         budgets.put("achieved", achieved);

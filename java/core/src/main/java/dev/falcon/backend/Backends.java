@@ -143,6 +143,8 @@ public final class Backends {
      * system property is called that, and the way back to the automatic choice is {@code Backends.choose("auto")}.
      *
      * @throws IllegalArgumentException when a named backend is unknown or not usable here, or the name is empty
+     * @throws BackendSettingException (an IllegalArgumentException) when the backend named, or for auto any backend, is
+     *         unusable because of a setting the user gave it (an unknown FALCON_CPU_ISA, say)
      */
     public static Choice choose(String requested) {
         if (requested != null) return chooseNamed(requested, null, "Backends.choose(\"auto\") falls back to the best usable backend");
@@ -181,6 +183,10 @@ public final class Backends {
                     : origin + " is empty; set it to one of " + choices + ", or remove it (then auto)");
         }
         if (wanted.equals("auto")) {
+            // the setting was given for that backend: taking the next one would run what the user did not ask for
+            for (Candidate c : all) {
+                if (c.availability().misconfigured()) throw new BackendSettingException(c.availability().reason());
+            }
             Candidate winner = all.stream().filter(c -> c.availability().usable()).findFirst()
                     .orElseThrow(() -> new IllegalStateException("no usable compute backend: " + skipped(all, null)));
             choice = new Choice(winner.provider(), "backend " + winner.name() + " chosen automatically"
@@ -192,6 +198,8 @@ public final class Backends {
                             : "unknown backend '" + name + "'") + "; available: "
                             + String.join(", ", all.stream().map(Candidate::name).toList()) + ", auto"
                             + (loadFailures.isEmpty() ? "" : "; providers that failed to load: " + String.join("; ", loadFailures))));
+            // auto refuses it too: the fallback the message below offers is not there
+            if (named.availability().misconfigured()) throw new BackendSettingException(named.availability().reason());
             if (!named.availability().usable()) {
                 throw new IllegalArgumentException((origin == null ? "backend '" + name + "' cannot run here: "
                         : origin + " names backend '" + name + "', which cannot run here: ")

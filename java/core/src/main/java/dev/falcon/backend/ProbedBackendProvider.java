@@ -42,6 +42,7 @@ public abstract class ProbedBackendProvider implements BackendProvider {
     public final ComputeBackend create(int threads) {
         Backends.requireThreads(name(), threads);
         BackendAvailability a = probe();
+        if (a.misconfigured()) throw new BackendSettingException(a.reason());
         if (!a.usable()) throw new IllegalStateException(name() + " backend cannot run here: " + a.reason());
         return newBackend(threads);
     }

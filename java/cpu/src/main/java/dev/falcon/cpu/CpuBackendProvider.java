@@ -1,6 +1,7 @@
 package dev.falcon.cpu;
 
 import dev.falcon.backend.BackendAvailability;
+import dev.falcon.backend.BackendSettingException;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.backend.ProbedBackendProvider;
 
@@ -12,6 +13,11 @@ public final class CpuBackendProvider extends ProbedBackendProvider {
 
     @Override
     protected BackendAvailability probeOnce() throws Throwable {
+        try {
+            CpuNative.requestedIsa();
+        } catch (BackendSettingException e) {
+            return BackendAvailability.misconfigured(e.getMessage());
+        }
         return BackendAvailability.usable(CpuNative.ensureLoaded());
     }
 

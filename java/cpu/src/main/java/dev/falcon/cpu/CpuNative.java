@@ -1,14 +1,18 @@
 package dev.falcon.cpu;
 
+import dev.falcon.backend.BackendSettingException;
 import dev.falcon.backend.NativeCalls;
 import dev.falcon.cpu.nativelib.FalconKernels;
+import dev.falcon.io.InputException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 import org.bytedeco.javacpp.Loader;
 import org.bytedeco.openblas.global.openblas;
 
@@ -24,6 +28,14 @@ final class CpuNative {
     /** Cores OpenBLAS falls back to when it does not recognise a CPU: slow on anything recent. */
     static final Set<String> LEGACY_CORES = Set.of("prescott", "nehalem", "core2", "penryn", "dunnington",
             "atom", "katmai", "coppermine", "northwood", "banias", "opteron", "barcelona", "bobcat", "sse3", "unknown");
+
+    /** Names the kernel set instead of the widest this CPU runs (native/cpu/falcon_kernels.cpp, pick()). */
+    static final String ISA_VARIABLE = "FALCON_CPU_ISA";
+    /** The kernel sets built, narrowest first: the values ISA_VARIABLE takes. */
+    static final List<String> ISA_NAMES = List.of("generic", "avx2", "avx512");
+
+    /** Where ISA_VARIABLE is read: System.getenv, replaced by tests (a JVM cannot set its own). */
+    static volatile Supplier<Map<String, String>> environment = System::getenv;
 
     private static final Object LOCK = new Object();
     private static volatile Map<String, String> facts;
@@ -48,8 +60,30 @@ final class CpuNative {
         }
     }
 
+    /**
+     * The kernel set FALCON_CPU_ISA names (case and surrounding blanks ignored, as falcon's other names), or null where
+     * it is not set. The native side takes any value but avx2 and avx512 for generic, the plain SSE2 build: AVX512 or
+     * avx-512 on an AVX-512 machine ran at a fraction of the speed, on products rounded differently, without a word.
+     *
+     * @throws BackendSettingException for any other value, empty included
+     */
+    static String requestedIsa() {
+        String value = environment.get().get(ISA_VARIABLE);
+        if (value == null) return null;
+        try {
+            return InputException.choice(value, ISA_VARIABLE, "kernel set", ISA_NAMES, name -> name);
+        } catch (InputException e) {
+            throw new BackendSettingException(e.getMessage() + ", or unset it (then the widest this CPU runs)");
+        }
+    }
+
     private static Map<String, String> loadOnce() {
+        String isaRequested = requestedIsa();
         FalconKernels.load();
+        // before the first kernel call, where the native side reads it once: it compares the exact lower-case names
+        if (isaRequested != null && !isaRequested.equals(FalconKernels.falcon_getenv(ISA_VARIABLE))) {
+            FalconKernels.falcon_setenv(ISA_VARIABLE, isaRequested);
+        }
         Map<String, String> f = new LinkedHashMap<>();
         String flags = cpuFlags();
         String detected = suggestedCore(flags);
@@ -90,7 +124,13 @@ final class CpuNative {
         } finally {
             gate.leave();
         }
-        f.put("kernels.isa", FalconKernels.falcon_isa());
+        String isa = FalconKernels.falcon_isa();
+        f.put("kernels.isa", isa);
+        if (isaRequested != null) {
+            // a set this CPU cannot run falls back to the widest it can: by design, but said, as the results differ
+            f.put("kernels.isa.requested", isaRequested + " (" + ISA_VARIABLE + ")" + (isa.equals(isaRequested) ? ""
+                    : "; this CPU cannot run it: " + isa + ", the widest it runs, runs instead"));
+        }
         f.put("openblas.version", openblasVersion(config));
         f.put("openblas.config", config.trim());
         f.put("openblas.core", core);

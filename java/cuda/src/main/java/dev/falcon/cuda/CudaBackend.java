@@ -103,7 +103,8 @@ public final class CudaBackend extends HostSideCalls {
         this.threads = Math.max(1, threads);
         ComputeBackend h;
         CpuBackendProvider cpu = new CpuBackendProvider();
-        h = cpu.probe().usable() ? cpu.create(this.threads) : new JavaBackend();
+        // a misconfigured cpu backend is refused by its create, not replaced by the java one on the host side
+        h = cpu.probe().usable() || cpu.probe().misconfigured() ? cpu.create(this.threads) : new JavaBackend();
         this.host = h;
         try {
             check(FalconCuda.fcu_set_device(0), "cudaSetDevice(0)");
