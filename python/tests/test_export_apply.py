@@ -761,6 +761,31 @@ class ExportApplyTest(unittest.TestCase):
                 self.assertEqual(engine, "vmap")
             self.assertEqual(m.seen.item(), 0.0, engine)
 
+    def test_export_leaves_buffers_the_forward_reassigns_as_they_were(self):
+        # `self.ema = 0.9 * self.ema + ...` replaces the tensor the module holds: copying the old value back into the old
+        # tensor left the new one in place, the counter at 10 (loop) or 6 (auto), the EMA moved by an engine-dependent amount
+        class Reassigning(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+                self.register_buffer("seen", torch.zeros(()))
+                self.register_buffer("ema", torch.zeros(4))
+
+            def forward(self, x):
+                self.seen = self.seen + x.shape[0]
+                self.ema = 0.9 * self.ema + 0.1 * x.detach().mean(0)
+                return self.fc(x)
+
+        x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
+        for engine in ("auto", "loop", "vmap"):
+            m = Reassigning()
+            seen, ema = m.seen, m.ema
+            ft.export(m, (x, y), n_samples=5, out_dir=os.path.join(self.d, engine), engine=engine)
+            self.assertEqual(m.seen.item(), 0.0, engine)
+            self.assertEqual(m.ema.tolist(), [0.0] * 4, engine)
+            self.assertIs(m.seen, seen, engine)
+            self.assertIs(m.ema, ema, engine)
+
     def test_a_model_returning_a_tuple_or_dict_is_told_to_pass_loss_fn(self):
         # the default loss failed with torch's own "cross_entropy_loss(): argument 'input' (position 1) must be
         # Tensor, not tuple", a lambda the user never wrote
