@@ -808,6 +808,28 @@ class ExportApplyTest(unittest.TestCase):
                         ft.export(Outputs(wrap), (x, y), n_samples=4, out_dir=self.d, engine=engine)
         self.assertEqual(os.listdir(self.d), [])
 
+    def test_the_loss_fn_the_message_suggests_for_a_dict_picks_by_key(self):
+        # the message suggested out[0] for a dict as for a tuple: following it raised KeyError: 0
+        class Outputs(nn.Module):
+            def __init__(self, wrap):
+                super().__init__()
+                self.fc, self.wrap = nn.Linear(4, 3), wrap
+
+            def forward(self, x):
+                return self.wrap(self.fc(x))
+
+        x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
+        for wrap, pick in ((lambda o: {"aux": o.sum(), "logits": o}, "out['logits']"), (lambda o: {"scores": o}, "out['scores']"),
+                           (lambda o: (o, o.sum()), "out[0]")):
+            with self.assertRaises(ValueError) as caught:
+                ft.export(Outputs(wrap), (x, y), n_samples=5, out_dir=os.path.join(self.d, "refused"), engine="loop")
+            suggested = str(caught.exception).split("e.g. loss_fn=")[1]
+            self.assertIn(f"cross_entropy({pick}, y", suggested)
+            if isinstance(wrap(torch.zeros(1, 3)), dict):
+                self.assertIn("its keys: ", str(caught.exception))
+            ft.export(Outputs(wrap), (x, y), n_samples=5, out_dir=os.path.join(self.d, pick), engine="loop",
+                      loss_fn=eval(suggested, {"torch": torch}))
+
     def test_a_loss_that_is_not_one_number_is_named_as_such(self):
         # a loss of several numbers (an unreduced loss) or a Python float (.item()) failed with functorch's "Expected
         # f(*args) to return a scalar Tensor ... Maybe you wanted to use the vjp or jacrev APIs" or autograd's "grad
@@ -1725,6 +1747,7 @@ class ExportApplyTest(unittest.TestCase):
         self.assertAlmostEqual(s[-1], 0.2)
         self.assertTrue(s[0] > s[1] > s[2])
         self.assertEqual(ft.stage_schedule(0.3, 1), [0.3])
+
 
 
 @needs_torch
