@@ -165,6 +165,20 @@ class SafetensorsTest {
         assertFalse(e.getMessage().contains("save the array as float32"), e.getMessage());
     }
 
+    /**
+     * X in the wrong case ("f32") got the matrix reader's own refusal, "X must be float32, ... not f32; save X as
+     * float32", advice plainly backwards for data that already is float32: --grads missed the check --weights has.
+     */
+    @Test
+    void xWithADtypeInTheWrongCaseIsRefusedNamingItsSafetensorsSpelling() throws IOException {
+        String json = "{\"x\":{\"dtype\":\"f32\",\"shape\":[1,2],\"data_offsets\":[0,8]}}";
+        ByteBuffer d = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(1.5f).putFloat(-2f);
+        Path f = write(dir, "x_lower.safetensors", safetensors(json, d.array()));
+        InputException e = assertInput(() -> ArrayFiles.matrixSource(f.toString(), "--grads"), f, "dtype", "'f32' is not a safetensors dtype",
+                "did you mean 'F32'", "safetensors.save_file");
+        assertFalse(e.getMessage().contains("save X as float32"), e.getMessage());
+    }
+
     @Test
     void unsupportedDtypesAreListedButNotRead() throws IOException {
         String json = "{\"step\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},"
