@@ -179,6 +179,21 @@ class SafetensorsTest {
         assertFalse(e.getMessage().contains("save X as float32"), e.getMessage());
     }
 
+    /**
+     * A float8 dtype in the wrong case was told "did you mean 'F8_E4M3'?", a dtype falcon cannot read either (and left
+     * out of the message's own readable list): the data needs converting, not renaming.
+     */
+    @Test
+    void aMiscasedDtypeThatCannotBeReadEitherIsToldToConvertTheData() throws IOException {
+        String json = "{\"w\":{\"dtype\":\"f8_e4m3\",\"shape\":[2],\"data_offsets\":[0,2]}}";
+        Path f = write(dir, "lower_f8.safetensors", safetensors(json, new byte[2]));
+        InputException e = assertInput(() -> ArrayFiles.readVector(f + ":w", "--weights", -1), f, "dtype", "f8_e4m3 cannot be converted",
+                "save the array as float32");
+        assertFalse(e.getMessage().contains("did you mean"), e.getMessage());
+        org.junit.jupiter.api.Assertions.assertNull(ArrayFiles.miscasedDtype("f8_e5m2"));
+        org.junit.jupiter.api.Assertions.assertNull(ArrayFiles.miscasedDtype("f8_e4m3"));
+    }
+
     @Test
     void unsupportedDtypesAreListedButNotRead() throws IOException {
         String json = "{\"step\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},"
