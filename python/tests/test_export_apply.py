@@ -1748,6 +1748,15 @@ class ExportApplyTest(unittest.TestCase):
         self.assertTrue(s[0] > s[1] > s[2])
         self.assertEqual(ft.stage_schedule(0.3, 1), [0.3])
 
+    def test_stage_schedule_refuses_start_levels_outside_the_range_or_below_the_target(self):
+        # a NaN start gave [nan, nan, 0.3], 1.5 a bent schedule, 0.1 a rising one, 0 with 'exp' a bare ZeroDivisionError
+        for start, kind in ((float("nan"), "poly"), (1.5, "poly"), (0.0, "exp"), (-0.2, "linear")):
+            with self.assertRaisesRegex(ValueError, r"^start: .*outside \(0, 1\].*give 1 to start from the dense model"):
+                ft.stage_schedule(0.3, 3, start=start, kind=kind)
+        with self.assertRaisesRegex(ValueError, r"^start: the start level 0.1 is below the target 0.3"):
+            ft.stage_schedule(0.3, 3, start=0.1)
+        self.assertEqual(ft.stage_schedule(0.3, 3, start=0.3), [0.3] * 3)
+        self.assertEqual(ft.stage_schedule(0.3, 3, start=1)[-1], 0.3)
 
 
 @needs_torch
