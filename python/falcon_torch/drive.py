@@ -49,6 +49,14 @@ def stage_schedule(target: float, stages: int, start: float = 1.0, kind: str = "
     stage 0): poly s_t = s_T + (s_0 - s_T)(1 - t/T)^3, linear, exp (geometric), const."""
     if stages < 1:
         raise ValueError("stages must be >= 1")
+    # the range MultiStage.requireStartLevel holds the CLI's --start-keep options to: a NaN start made every level NaN,
+    # one above 1 or below the target bent the schedule (rising from 0.1 to 0.3), and 0 with 'exp' divided by zero
+    if not 0 < start <= 1:
+        raise ValueError(f"start: is {start}, outside (0, 1]: a start level is a fraction of the dense FLOPs or of p; "
+                         "give 1 to start from the dense model")
+    if target < 1 and start < target * (1 - 1e-12):
+        raise ValueError(f"start: the start level {start} is below the target {target}: the schedule runs from the start "
+                         "level down to the target")
     out = []
     for t in range(1, stages + 1):
         r = t / stages

@@ -19,6 +19,7 @@ import signal
 import threading
 import unicodedata
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
@@ -183,10 +184,17 @@ class OutputNotATensorError(ValueError):
 def _default_loss(out, y):
     """Cross-entropy summed over the samples, for models whose output is the logits."""
     if not isinstance(out, torch.Tensor):
+        # a dict (or a Hugging Face ModelOutput) is picked by key: out[0] raised KeyError: 0 there
+        if isinstance(out, Mapping):
+            keys = list(out.keys())
+            key = "logits" if "logits" in keys else (keys[0] if keys else "<key>")
+            pick, keys_named = f"out[{key!r}]", f" (its keys: {', '.join(map(repr, keys))})"
+        else:
+            pick, keys_named = "out[0]", ""
         raise OutputNotATensorError(
-            f"the model returned a {type(out).__name__}, not a tensor of logits, and falcon's default loss "
+            f"the model returned a {type(out).__name__}{keys_named}, not a tensor of logits, and falcon's default loss "
             "(cross_entropy(output, labels, reduction=\"sum\")) takes a tensor: pass loss_fn, picking the output, e.g. "
-            "loss_fn=lambda out, y: torch.nn.functional.cross_entropy(out[0], y, reduction=\"sum\")")
+            f"loss_fn=lambda out, y: torch.nn.functional.cross_entropy({pick}, y, reduction=\"sum\")")
     return nn.functional.cross_entropy(out, y, reduction="sum")
 
 

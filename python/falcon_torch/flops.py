@@ -282,18 +282,28 @@ def _restore_modes(modes) -> None:
 class _buffers_kept:
     """Restores every buffer of the model on leaving, failed or not. A forward may update a buffer of its own outside
     norm layers (a counter, an EMA, a calibration statistic, whatever the mode): export's FLOP passes, vmap's check and
-    per-sample passes changed it by an amount that depended on the engine, and a failed vmap export changed it too."""
+    per-sample passes changed it by an amount that depended on the engine, and a failed vmap export changed it too.
+    Kept by module and name: a forward that reassigns its buffer (`self.ema = 0.9 * self.ema + ...`) replaces the
+    tensor the module holds, so copying the value back into the old tensor alone left the new one in place."""
 
     def __init__(self, model: nn.Module):
-        self.saved = [(b, b.detach().clone()) for b in {id(b): b for b in model.buffers()}.values()]
+        values = {}  # one copy of a buffer that several modules share
+        self.saved = []
+        for module in model.modules():
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    if id(buffer) not in values:
+                        values[id(buffer)] = buffer.detach().clone()
+                    self.saved.append((module, name, buffer, values[id(buffer)]))
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         with torch.no_grad():
-            for buffer, value in self.saved:
+            for module, name, buffer, value in self.saved:
                 buffer.copy_(value)
+                module._buffers[name] = buffer
         return False
 
 

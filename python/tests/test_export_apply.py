@@ -761,6 +761,31 @@ class ExportApplyTest(unittest.TestCase):
                 self.assertEqual(engine, "vmap")
             self.assertEqual(m.seen.item(), 0.0, engine)
 
+    def test_export_leaves_buffers_the_forward_reassigns_as_they_were(self):
+        # `self.ema = 0.9 * self.ema + ...` replaces the tensor the module holds: copying the old value back into the old
+        # tensor left the new one in place, the counter at 10 (loop) or 6 (auto), the EMA moved by an engine-dependent amount
+        class Reassigning(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 3)
+                self.register_buffer("seen", torch.zeros(()))
+                self.register_buffer("ema", torch.zeros(4))
+
+            def forward(self, x):
+                self.seen = self.seen + x.shape[0]
+                self.ema = 0.9 * self.ema + 0.1 * x.detach().mean(0)
+                return self.fc(x)
+
+        x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
+        for engine in ("auto", "loop", "vmap"):
+            m = Reassigning()
+            seen, ema = m.seen, m.ema
+            ft.export(m, (x, y), n_samples=5, out_dir=os.path.join(self.d, engine), engine=engine)
+            self.assertEqual(m.seen.item(), 0.0, engine)
+            self.assertEqual(m.ema.tolist(), [0.0] * 4, engine)
+            self.assertIs(m.seen, seen, engine)
+            self.assertIs(m.ema, ema, engine)
+
     def test_a_model_returning_a_tuple_or_dict_is_told_to_pass_loss_fn(self):
         # the default loss failed with torch's own "cross_entropy_loss(): argument 'input' (position 1) must be
         # Tensor, not tuple", a lambda the user never wrote
@@ -782,6 +807,28 @@ class ExportApplyTest(unittest.TestCase):
                     with self.assertRaisesRegex(ValueError, f"the model returned a {kind}.*pass loss_fn"):
                         ft.export(Outputs(wrap), (x, y), n_samples=4, out_dir=self.d, engine=engine)
         self.assertEqual(os.listdir(self.d), [])
+
+    def test_the_loss_fn_the_message_suggests_for_a_dict_picks_by_key(self):
+        # the message suggested out[0] for a dict as for a tuple: following it raised KeyError: 0
+        class Outputs(nn.Module):
+            def __init__(self, wrap):
+                super().__init__()
+                self.fc, self.wrap = nn.Linear(4, 3), wrap
+
+            def forward(self, x):
+                return self.wrap(self.fc(x))
+
+        x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
+        for wrap, pick in ((lambda o: {"aux": o.sum(), "logits": o}, "out['logits']"), (lambda o: {"scores": o}, "out['scores']"),
+                           (lambda o: (o, o.sum()), "out[0]")):
+            with self.assertRaises(ValueError) as caught:
+                ft.export(Outputs(wrap), (x, y), n_samples=5, out_dir=os.path.join(self.d, "refused"), engine="loop")
+            suggested = str(caught.exception).split("e.g. loss_fn=")[1]
+            self.assertIn(f"cross_entropy({pick}, y", suggested)
+            if isinstance(wrap(torch.zeros(1, 3)), dict):
+                self.assertIn("its keys: ", str(caught.exception))
+            ft.export(Outputs(wrap), (x, y), n_samples=5, out_dir=os.path.join(self.d, pick), engine="loop",
+                      loss_fn=eval(suggested, {"torch": torch}))
 
     def test_a_loss_that_is_not_one_number_is_named_as_such(self):
         # a loss of several numbers (an unreduced loss) or a Python float (.item()) failed with functorch's "Expected
@@ -1700,6 +1747,16 @@ class ExportApplyTest(unittest.TestCase):
         self.assertAlmostEqual(s[-1], 0.2)
         self.assertTrue(s[0] > s[1] > s[2])
         self.assertEqual(ft.stage_schedule(0.3, 1), [0.3])
+
+    def test_stage_schedule_refuses_start_levels_outside_the_range_or_below_the_target(self):
+        # a NaN start gave [nan, nan, 0.3], 1.5 a bent schedule, 0.1 a rising one, 0 with 'exp' a bare ZeroDivisionError
+        for start, kind in ((float("nan"), "poly"), (1.5, "poly"), (0.0, "exp"), (-0.2, "linear")):
+            with self.assertRaisesRegex(ValueError, r"^start: .*outside \(0, 1\].*give 1 to start from the dense model"):
+                ft.stage_schedule(0.3, 3, start=start, kind=kind)
+        with self.assertRaisesRegex(ValueError, r"^start: the start level 0.1 is below the target 0.3"):
+            ft.stage_schedule(0.3, 3, start=0.1)
+        self.assertEqual(ft.stage_schedule(0.3, 3, start=0.3), [0.3] * 3)
+        self.assertEqual(ft.stage_schedule(0.3, 3, start=1)[-1], 0.3)
 
 
 @needs_torch

@@ -68,9 +68,11 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * X in the layout this backend streams fastest when the solver's block-diagonal products use {@code blockStarts}
      * (null when unknown): as {@link #load(RawMatrixSource)}, but a backend may store it in panels equal to the blocks
-     * (cpu does, unless the file maps without a copy). The default ignores the blocks.
+     * (cpu does, unless the file maps without a copy). The default ignores the blocks. Blocks that break a rule of
+     * {@link #requireStarts} are refused on every backend and for every file layout, as by {@link #allocate}.
      */
     default HostMatrix load(RawMatrixSource source, long[] blockStarts) throws IOException {
+        HostMatrix.requireShape(source.rows(), source.cols(), blockStarts); // unused here, but refused as where they are used
         return load(source);
     }
 

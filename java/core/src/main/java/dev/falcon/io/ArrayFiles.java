@@ -69,6 +69,11 @@ public final class ArrayFiles {
         }
         ElementType type = a.dtype().elementType();
         if (type == null) {
+            // "f32" is float32 data under a miscased name: "save X as float32" would send the user after what it already is
+            String meant = Dtype.safetensorsSpellingOf(a.dtypeName());
+            if (meant != null && Dtype.fromSafetensors(meant).elementType() != null) {
+                throw fail(field, InputException.of(a.label(), "dtype", miscasedDtype(a.dtypeName()), null));
+            }
             throw fail(field, InputException.of(a.label(), a.name() == null ? "descr" : "dtype", "X must be float32, float64, "
                     + "float16 or bfloat16, not " + a.dtypeName(), "save X as float32 (or bfloat16 to halve its size)"));
         }

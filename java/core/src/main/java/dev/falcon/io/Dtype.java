@@ -75,11 +75,12 @@ enum Dtype {
     /**
      * The safetensors name {@code name} differs from only in case ("f32" for F32), or null where it differs from all of
      * them: safetensors names are upper case, and a hand-written exporter's "f32" is float32 data under a name no reader
-     * takes, which the refusal of an unconvertible dtype ("save it as float32") misdescribed.
+     * takes, which the refusal of an unconvertible dtype ("save it as float32") misdescribed. Only convertible names:
+     * "f8_e4m3" told "did you mean 'F8_E4M3'?" sent the user to rename data that needs converting.
      */
     static String safetensorsSpellingOf(String name) {
         String upper = name.toUpperCase(java.util.Locale.ROOT);
-        return !upper.equals(name) && fromSafetensors(upper) != UNLISTED ? upper : null;
+        return !upper.equals(name) && fromSafetensors(upper).convertible() ? upper : null;
     }
 
     /** The safetensors names of the convertible types, in declaration order: "F32, F64, ..., U64". */

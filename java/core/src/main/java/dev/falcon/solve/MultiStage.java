@@ -216,15 +216,19 @@ public final class MultiStage {
      * a gradient pattern or command was taken for a schedule that never read it: with costs 4, 2 and 1 no support costs
      * more than 2,940 and at most 2,940.98, so stage 0 met the final budget and every later stage kept its weights. Whole
      * costs sum to multiples of their greatest common divisor, so a budget below the next such multiple above the target
-     * admits what the target does. A fractional cost leaves no such step (the supports' sums are rounded in float64):
-     * then only a budget at the target.
+     * admits what the target does. A fractional cost leaves no such step (the supports' sums are rounded in float64),
+     * nor do dense FLOPs of 2^53 or more: a support's sum (count x cost per layer, added across layers) is then rounded,
+     * and with costs 7,568,371,927,873,750 and 7 "3 of one + 19 of the other" landed on the next double above the
+     * target. Then only a budget at the target.
      */
     private static boolean admitsNoSupportAbove(double budget, double target, LayerTable layers) {
         if (budget <= target) return true;
+        // every partial sum of whole costs is at most the dense FLOPs, so below 2^53 all of them are exact
+        if (!(layers.denseFlops() < 0x1p53)) return false;
         long step = 0;
         for (Layer l : layers.layers()) {
             double cost = l.flopsPerWeight();
-            if (cost != Math.rint(cost) || cost >= 0x1p53) return false; // past 2^53 a sum of whole costs need not be exact
+            if (cost != Math.rint(cost)) return false;
             step = BigInteger.valueOf(step).gcd(BigInteger.valueOf((long) cost)).longValueExact();
         }
         // a quotient rounded up to a whole number finds a multiple the budget may not reach: at worst "changes", never a false "same"

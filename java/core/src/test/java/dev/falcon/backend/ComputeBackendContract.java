@@ -491,6 +491,27 @@ public abstract class ComputeBackendContract {
     }
 
     /** Work after close() is refused with IllegalStateException on every backend, the reference included. */
+    /**
+     * Bad blocks are refused by load and loadCopy as by allocate, on every backend and for every file layout: java (and
+     * cuda) kept {0, 3} for a 5-column X, cpu refused it for a C-order file and kept it for a Fortran-order float32 one.
+     */
+    @Test
+    void loadRefusesBadBlocksAsAllocateDoesWhateverTheFileLayout() throws IOException {
+        int n = 4, p = 5;
+        float[] values = randomFloats(new SplittableRandom(3), n * p);
+        for (boolean rowMajor : new boolean[] {false, true}) {
+            String name = "blocks-" + (rowMajor ? "C" : "F") + ".raw";
+            Path file = writeRaw(name, values, null, n, p, ElementType.FLOAT32, rowMajor, ByteOrder.LITTLE_ENDIAN, 64);
+            RawMatrixSource source = new RawMatrixSource(file, 64, ElementType.FLOAT32, ByteOrder.LITTLE_ENDIAN, rowMajor, n, p);
+            for (long[] blocks : new long[][] {{0, 3}, {0, 3, 3, 5}, {1, 5}}) {
+                String what = backend.name() + " " + name + " " + java.util.Arrays.toString(blocks);
+                String allocateSays = assertThrows(IllegalArgumentException.class, () -> backend.allocate(n, p, blocks).close(), what).getMessage();
+                assertEquals(allocateSays, assertThrows(IllegalArgumentException.class, () -> backend.load(source, blocks).close(), what).getMessage(), what);
+                assertEquals(allocateSays, assertThrows(IllegalArgumentException.class, () -> backend.loadCopy(source, blocks).close(), what).getMessage(), what);
+            }
+        }
+    }
+
     @Test
     void aClosedBackendRefusesWork() {
         ComputeBackend closed = createBackend(1);

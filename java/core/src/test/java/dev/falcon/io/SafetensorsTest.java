@@ -165,6 +165,35 @@ class SafetensorsTest {
         assertFalse(e.getMessage().contains("save the array as float32"), e.getMessage());
     }
 
+    /**
+     * X in the wrong case ("f32") got the matrix reader's own refusal, "X must be float32, ... not f32; save X as
+     * float32", advice plainly backwards for data that already is float32: --grads missed the check --weights has.
+     */
+    @Test
+    void xWithADtypeInTheWrongCaseIsRefusedNamingItsSafetensorsSpelling() throws IOException {
+        String json = "{\"x\":{\"dtype\":\"f32\",\"shape\":[1,2],\"data_offsets\":[0,8]}}";
+        ByteBuffer d = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(1.5f).putFloat(-2f);
+        Path f = write(dir, "x_lower.safetensors", safetensors(json, d.array()));
+        InputException e = assertInput(() -> ArrayFiles.matrixSource(f.toString(), "--grads"), f, "dtype", "'f32' is not a safetensors dtype",
+                "did you mean 'F32'", "safetensors.save_file");
+        assertFalse(e.getMessage().contains("save X as float32"), e.getMessage());
+    }
+
+    /**
+     * A float8 dtype in the wrong case was told "did you mean 'F8_E4M3'?", a dtype falcon cannot read either (and left
+     * out of the message's own readable list): the data needs converting, not renaming.
+     */
+    @Test
+    void aMiscasedDtypeThatCannotBeReadEitherIsToldToConvertTheData() throws IOException {
+        String json = "{\"w\":{\"dtype\":\"f8_e4m3\",\"shape\":[2],\"data_offsets\":[0,2]}}";
+        Path f = write(dir, "lower_f8.safetensors", safetensors(json, new byte[2]));
+        InputException e = assertInput(() -> ArrayFiles.readVector(f + ":w", "--weights", -1), f, "dtype", "f8_e4m3 cannot be converted",
+                "save the array as float32");
+        assertFalse(e.getMessage().contains("did you mean"), e.getMessage());
+        org.junit.jupiter.api.Assertions.assertNull(ArrayFiles.miscasedDtype("f8_e5m2"));
+        org.junit.jupiter.api.Assertions.assertNull(ArrayFiles.miscasedDtype("f8_e4m3"));
+    }
+
     @Test
     void unsupportedDtypesAreListedButNotRead() throws IOException {
         String json = "{\"step\":{\"dtype\":\"I64\",\"shape\":[],\"data_offsets\":[0,8]},"

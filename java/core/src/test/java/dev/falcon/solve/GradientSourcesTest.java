@@ -257,6 +257,25 @@ class GradientSourcesTest {
     }
 
     /**
+     * The gcd step holds only while every support's FLOP sum is exact in float64. Costs 7,568,371,927,873,750 (whole,
+     * below 2^53) and 7 sum past 2^53: the support "3 of a + 19 of b" sums to T + 7, rounded to T + 4, the next double
+     * above T = 3 x c1 + 18 x 7 and the stage-0 budget that start level 0.7499999999999948 gives. budgetsNeverChange
+     * said "same", yet stage 1 was solved and pruned another weight.
+     */
+    @Test
+    void flopSumsPastTwoToTheFiftyThreeAreNotTakenForSteps() {
+        double big = 7568371927873750.0, small = 7;
+        LayerTable layers = new LayerTable(List.of(new Layer("a", new long[] {4}, big, 0, 4), new Layer("b", new long[] {55}, small, 4, 55)), "t");
+        double target = 3 * big + 18 * small;
+        double supportAbove = 0;
+        supportAbove += 3 * big;
+        supportAbove += 19 * small;
+        assertTrue(supportAbove > target && supportAbove == Math.nextUp(target), "the support costs the next double above the target");
+        assertFalse(MultiStage.budgetsNeverChange(layers, 59, target, 3, MultiStage.Schedule.POLY, 1, 0.7499999999999948),
+                "stage 0's budget admits a support of " + supportAbove + " FLOPs, above the target " + target);
+    }
+
+    /**
      * Start levels are fractions of p or of the dense FLOPs in (0, 1], as the CLI's --start-keep options and a Pruner's
      * StagePlan take them. Through MultiStage.run a NaN level passed the below-the-target check (false for NaN) and made
      * every stage run at the final budgets, a const schedule nobody asked for; a level above 1 bent the schedule's path

@@ -221,6 +221,8 @@ public final class CpuBackend implements ComputeBackend {
      */
     @Override
     public HostMatrix load(RawMatrixSource source, long[] blockStarts) throws IOException {
+        // checked before the mapping branch: a Fortran-order float32 file kept blocks a C-order one refused
+        HostMatrix.requireShape(source.rows(), source.cols(), blockStarts);
         if (blockStarts == null || source.isInternalLayout()) return load(source);
         return loadPanels(source, blockStarts);
     }
@@ -228,6 +230,7 @@ public final class CpuBackend implements ComputeBackend {
     /** A file that would map is read into panels (or, without blocks, a column-major copy) instead. */
     @Override
     public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
+        HostMatrix.requireShape(source.rows(), source.cols(), blockStarts);
         return blockStarts == null ? load(source, false) : loadPanels(source, blockStarts);
     }
 

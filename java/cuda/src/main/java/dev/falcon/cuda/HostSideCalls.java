@@ -29,6 +29,7 @@ abstract class HostSideCalls implements ComputeBackend {
     @Override
     public HostMatrix loadCopy(RawMatrixSource source, long[] blockStarts) throws IOException {
         checkOpen();
+        HostMatrix.requireShape(source.rows(), source.cols(), blockStarts); // the blocks are not used, but bad ones are refused as everywhere
         return host().loadCopy(source, null);
     }
 
