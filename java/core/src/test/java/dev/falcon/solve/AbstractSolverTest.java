@@ -2,6 +2,7 @@ package dev.falcon.solve;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
@@ -18,6 +19,8 @@ import dev.falcon.prune.Method;
 import dev.falcon.prune.Objective;
 import dev.falcon.prune.PruneResult;
 import dev.falcon.prune.Pruner;
+import dev.falcon.select.FlopAwareSelector;
+import dev.falcon.select.Selection;
 import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.List;
@@ -1444,6 +1447,62 @@ public abstract class AbstractSolverTest {
             // the same X in columns and in panels (as a C-order and a Fortran-order file are read): Q was 30% apart
             assertEquals(qOfLayout.get(0), qOfLayout.get(1), 1e-6 * qOfLayout.get(0),
                     backend.name() + " at lambda " + lambda + ": the sweeps' Q in columns and in panels differ");
+        }
+    }
+
+    /**
+     * A sweep that lowers Q by less than the tolerance counted as convergence, but at a small lambda it is also a crawl
+     * (weight moves between blocks by about lambda / sigma^2 a sweep): on mp's support at half the FLOPs, blocks of 100,
+     * lambda 1e-12, the sweeps stopped after 6 to 12 sweeps 1.25x (standard normal X) and 3.0x (zero and duplicated
+     * columns) above the exact backsolve's Q with no warning, as the CLI did on the numpy instance of rev-bsn34. Sweeps
+     * that stop above the exact Q must now warn; sweeps that converge (lambda 10) must not.
+     */
+    @Test
+    public void sweepsThatStopOnASmallDecreaseWarnUnlessTheyReachedTheMinimum() {
+        SplittableRandom rnd = new SplittableRandom(9);
+        int n = 16, p = 600, cap = 100;
+        LayerTable layers = table(new int[] {300, 300}, new double[] {4, 1});
+        long[] blocks = Backsolve.blockStarts(layers, 100);
+        float[] normal = new float[n * p];
+        for (int k = 0; k < normal.length; k++) normal[k] = (float) rnd.nextGaussian();
+        float[] wbar = new float[p];
+        for (int j = 0; j < p; j++) wbar[j] = (float) rnd.nextGaussian();
+        float[] rankDeficient = normal.clone();
+        java.util.Arrays.fill(rankDeficient, 10 * n, 60 * n, 0f);
+        System.arraycopy(rankDeficient, 150 * n, rankDeficient, 100 * n, 50 * n);
+        double flopBudget = 0.5 * layers.denseFlops();
+        byte[] mask = new byte[p];
+        try (FloatPointer scores = new FloatPointer(p); FlopAwareSelector selector = new FlopAwareSelector(backend)) {
+            for (int j = 0; j < p; j++) scores.put(j, wbar[j] * wbar[j]);
+            try (Selection mp = selector.select(scores, layers, p, flopBudget)) {
+                mp.copyMaskTo(mask, 0);
+            }
+        }
+        Object[][] cases = {{"standard normal X at lambda 1e-12", normal, 1e-12, false},
+                {"X with zero and duplicated columns at lambda 1e-12", rankDeficient, 1e-12, false},
+                {"standard normal X at lambda 10", normal, 10.0, true}};
+        for (Object[] c : cases) {
+            double lambda = (Double) c[2];
+            Instance in = new Instance(n, p, (float[]) c[1], wbar, null, lambda, layers, p, flopBudget);
+            try (HostMatrix m = in.matrix()) {
+                String what = backend.name() + ", " + c[0];
+                double qExact = referenceQ(in, toDouble(Backsolve.solve(backend, m, in.wbar, null, lambda, mask, Backsolve.Mode.EXACT, blocks, 0, 0)));
+                List<Double> qs = new ArrayList<>();
+                Backsolve.sweep(backend, m, in.wbar, null, lambda, mask, blocks, null, cap, 1e-10, qs);
+                float[][] out = new float[1][];
+                // as the CLI runs them: without qPerSweep, the only way the sweeps speak
+                boolean warned = sweepWarned(() -> out[0] = Backsolve.sweep(backend, m, in.wbar, null, lambda, mask, blocks, null, cap, 1e-10, null));
+                double q = referenceQ(in, toDouble(out[0]));
+                System.out.printf(Locale.ROOT, "[%s] sweeps: Q %.9g after %d sweeps, exact %.9g, warned %b%n", what, q, qs.size(), qExact, warned);
+                if (q > qExact * (1 + 1e-3)) {
+                    assertTrue(warned, what + ": the sweeps stopped after " + qs.size() + " sweeps at Q " + q + ", " + q / qExact
+                            + " times the exact backsolve's " + qExact + ", and did not warn; Q per sweep " + qs);
+                }
+                if ((Boolean) c[3]) {
+                    assertTrue(qs.size() < cap, what + ": the sweeps should converge before their cap; Q per sweep " + qs);
+                    assertFalse(warned, what + ": converged sweeps (Q " + q + ", exact " + qExact + ") warned");
+                }
+            }
         }
     }
 
