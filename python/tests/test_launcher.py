@@ -1196,6 +1196,26 @@ exit 0
                 self.assertIn(opt, launches[0].split(), "given to the launch")
 
 
+class MisspeltOptionUnderAddressSpaceLimitTest(unittest.TestCase):
+    """Under a ulimit -v too small for the default heap limit, a misspelt FALCON_JAVA_OPTS option ended in the JVM's own
+    three lines, exit 1: the start without FALCON_JAVA_OPTS, asked to tell the option's refusal from another, was
+    refused for the address space too. The real JVM is asked; the jar is a stand-in."""
+
+    def test_the_option_is_named_with_the_limit_beside_it(self):
+        if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+            self.skipTest("no java here")
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = built_clone(d, "#!/bin/sh\nexit 0\n")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "JAVA_TOOL_OPTIONS")}
+            env["FALCON_JAVA_OPTS"] = "-XX:+Bogus"
+            r = under_address_limit(root, 4000000, "env", root, env)
+            self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("falcon: FALCON_JAVA_OPTS is '-XX:+Bogus', which the JVM refuses: "
+                                                "Unrecognized VM option 'Bogus'"), r.stderr)
+            self.assertIn("(ulimit -v 4000000)", r.stderr)
+
+
 class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
     """Under a ulimit -v that the JVM starts in but that leaves too little for OpenBLAS's buffers (FALCON_HEAP=256m, ulimit
     -v 3000000 on 2 cores), OpenBLAS ended the process as the cpu backend loaded: 'OpenBLAS error: Memory allocation still
