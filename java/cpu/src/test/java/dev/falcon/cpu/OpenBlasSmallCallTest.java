@@ -36,13 +36,16 @@ class OpenBlasSmallCallTest {
              FloatPointer weights = new FloatPointer(columns); DoublePointer gram = new DoublePointer((long) n * n)) {
             two.fillUniform(x.data(), (long) n * columns, 7L, 1f);
             for (int j = 0; j < columns; j++) weights.put(j, 1f);
-            two.choleskyFactor(identity(512), 512); // leaves OpenBLAS at 2 threads
+            try (DoublePointer large = identity(512)) {
+                two.choleskyFactor(large, 512); // leaves OpenBLAS at 2 threads
+            }
             two.weightedGram(x, weights, gram);
             assertEquals(1, FalconKernels.falcon_openblas_get_threads(), "OpenBLAS threads of a 64 x 64 Gram of 2000 columns");
         }
     }
 
-    private static DoublePointer identity(int n) {
+    /** The n x n identity, column-major: a factor of it is as many operations as any n x n factor. */
+    static DoublePointer identity(int n) {
         DoublePointer a = new DoublePointer((long) n * n);
         a.fill(0);
         for (int i = 0; i < n; i++) a.put((long) i * n + i, 1.0);
