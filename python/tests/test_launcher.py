@@ -1157,6 +1157,65 @@ class AddressSpaceProbeTest(unittest.TestCase):
             self.assertEqual(left, [])
 
 
+class ProbeLeavesStartTimeOptionsOutTest(unittest.TestCase):
+    """The FALCON_JAVA_OPTS probe ran java ... -version with every option: a debugger agent with suspend=y held it
+    waiting for an attach, its 'Listening for transport' line captured, and the launcher hung with no output, the probe
+    JVM left running; agents, flight recordings and class-data archives ran or were written once more. The fake java
+    records the options of each probe (-version) and of the launch (-jar), and starts no JVM."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+kind=launch; for a; do [[ $a == -version ]] && kind=probe; done
+echo "$kind $*" >> "$JAVA_LOG"
+[[ $kind == probe ]] && echo 'openjdk version "17.0.9"' >&2
+exit 0
+"""
+
+    START_TIME = ["-agentlib:jdwp=transport=dt_socket,server=y,suspend=y,address=localhost:0", "-javaagent:/no/agent.jar",
+                  "-agentpath:/no/libprofiler.so", "-Xrunjdwp:transport=dt_socket", "-XX:StartFlightRecording=filename=r.jfr",
+                  "-XX:ArchiveClassesAtExit=a.jsa", "-Xshare:dump", "-XX:+AutoCreateSharedArchive"]
+
+    def test_the_probe_is_not_given_options_that_act_as_the_jvm_starts_but_the_launch_is(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, self.FAKE_JAVA)
+            log = Path(d, "java.log")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "JAVA_HOME", "JAVA_TOOL_OPTIONS")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", JAVA_LOG=str(log),
+                       FALCON_JAVA_OPTS=" ".join(self.START_TIME + ["-Dkept=1", "-XX:CompressedClassSpaceSize=64m"]))
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            runs = log.read_text().splitlines()
+            probes = [run for run in runs if run.startswith("probe ")]
+            launches = [run for run in runs if run.startswith("launch ")]
+            self.assertTrue(probes, runs)
+            self.assertEqual(len(launches), 1, runs)
+            for probe in probes:
+                self.assertIn("-Dkept=1 -XX:CompressedClassSpaceSize=64m", probe)
+                for opt in self.START_TIME:
+                    self.assertNotIn(opt, probe.split(), "given to the probe")
+            for opt in self.START_TIME:
+                self.assertIn(opt, launches[0].split(), "given to the launch")
+
+
+class MisspeltOptionUnderAddressSpaceLimitTest(unittest.TestCase):
+    """Under a ulimit -v too small for the default heap limit, a misspelt FALCON_JAVA_OPTS option ended in the JVM's own
+    three lines, exit 1: the start without FALCON_JAVA_OPTS, asked to tell the option's refusal from another, was
+    refused for the address space too. The real JVM is asked; the jar is a stand-in."""
+
+    def test_the_option_is_named_with_the_limit_beside_it(self):
+        if not os.environ.get("JAVA_HOME") and shutil.which("java") is None:
+            self.skipTest("no java here")
+        with tempfile.TemporaryDirectory() as d:
+            root, _ = built_clone(d, "#!/bin/sh\nexit 0\n")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "JAVA_TOOL_OPTIONS")}
+            env["FALCON_JAVA_OPTS"] = "-XX:+Bogus"
+            r = under_address_limit(root, 4000000, "env", root, env)
+            self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith("falcon: FALCON_JAVA_OPTS is '-XX:+Bogus', which the JVM refuses: "
+                                                "Unrecognized VM option 'Bogus'"), r.stderr)
+            self.assertIn("(ulimit -v 4000000)", r.stderr)
+
+
 class OpenBlasUnderAddressSpaceLimitTest(unittest.TestCase):
     """Under a ulimit -v that the JVM starts in but that leaves too little for OpenBLAS's buffers (FALCON_HEAP=256m, ulimit
     -v 3000000 on 2 cores), OpenBLAS ended the process as the cpu backend loaded: 'OpenBLAS error: Memory allocation still

@@ -84,15 +84,32 @@ final class SystemInfo {
         long[] own = procKilobytes(Path.of("/proc/self/status"), "RssAnon:", "VmRSS:");
         long meminfo = procKilobytes(Path.of("/proc/meminfo"), "MemAvailable:");
         Available cgroup = cgroupRoom(Path.of("/proc/self/cgroup"), Path.of("/sys/fs/cgroup"), Math.max(0, own[1]));
-        Available least = leastOf(meminfo, Math.max(0, own[0]), cgroup);
-        least = smaller(least, addressSpaceRoom());
-        return smaller(least, javacppPhysicalCap());
+        return tightest(leastOf(meminfo, Math.max(0, own[0]), cgroup), addressSpaceRoom(), javacppPhysicalCap());
     }
 
-    /** The smaller of two figures, {@code b} null or {@code a} unknown (-1) taken as no bound. */
-    private static Available smaller(Available a, Available b) {
+    /**
+     * The bound that leaves a run the least room: of the memory figure ({@code memory}: MemAvailable or the cgroup's room),
+     * the address-space room ({@code addressSpace}) and JavaCPP's cap, each null or unknown (-1) where there is none.
+     */
+    static Available tightest(Available memory, Available addressSpace, Available javacppCap) {
+        return tighter(tighter(memory, addressSpace), javacppCap);
+    }
+
+    /**
+     * The tighter of two bounds, {@code b} null or {@code a} unknown (-1) taken as no bound, compared in the same account:
+     * the address-space room holds the whole heap limit, which the plan charges there, while a memory figure is charged
+     * only the heap the run keeps. Compared by their bytes alone, the room was larger by the heap limit, so a JavaCPP cap,
+     * a cgroup or MemAvailable below it was chosen, the reserved heap went uncharged, and a run the limit could not hold
+     * passed the plan and failed allocating X (ulimit -v 3500000, FALCON_HEAP=1g, maxPhysicalBytes=1300m).
+     */
+    private static Available tighter(Available a, Available b) {
         if (b == null) return a;
-        return a.bytes() < 0 || b.bytes() < a.bytes() ? b : a;
+        return a.bytes() < 0 || roomBesideHeapLimit(b) < roomBesideHeapLimit(a) ? b : a;
+    }
+
+    /** A bound's room for what the run holds beside its heap: an address-space room less the heap limit it holds whole. */
+    private static long roomBesideHeapLimit(Available bound) {
+        return bound.bytes() - (bound.addressSpace() != null ? bound.addressSpace().heapLimit() : 0);
     }
 
     /**

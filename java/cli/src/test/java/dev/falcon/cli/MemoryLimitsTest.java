@@ -199,6 +199,22 @@ class MemoryLimitsTest {
     }
 
     @Test
+    void anAddressSpaceLimitBelowASmallerMemoryFigureIsTheBoundWithTheHeapLimitCharged() {
+        // ulimit -v 3500000 with FALCON_HEAP=1g: 0.3 GiB beside the reserved heap limit, under a 1300m JavaCPP cap
+        long heapLimit = 1L << 30;
+        SystemInfo.Available room = SystemInfo.addressSpaceRoom(3_500_000L * 1024, (2L << 30) + heapLimit, heapLimit);
+        SystemInfo.Available cap = new SystemInfo.Available(1300L << 20, "JavaCPP's cap");
+        assertTrue(room.bytes() > cap.bytes(), "the room holds the heap limit: " + room.bytes());
+        SystemInfo.Available memory = new SystemInfo.Available(16L << 30, "MemAvailable of /proc/meminfo");
+        for (SystemInfo.Available bound : List.of(SystemInfo.tightest(memory, room, cap), SystemInfo.tightest(cap, room, null))) {
+            assertEquals(room, bound, "chose " + bound.source() + " (" + bound.bytes() + " bytes) over the address-space room");
+        }
+        // a memory figure below the room's part beside the heap limit is still the bound
+        SystemInfo.Available little = new SystemInfo.Available(200L << 20, "cgroup memory.max");
+        assertEquals(little, SystemInfo.tightest(little, room, cap));
+    }
+
+    @Test
     void aJavaCppPhysicalCapInTheOptionsIsInThePlanAndNamed() throws Exception {
         Child c = refusedResnet20Prune("", List.of("-Xmx512m", "-Dorg.bytedeco.javacpp.maxBytes=0",
                 "-Dorg.bytedeco.javacpp.maxPhysicalBytes=300m"), "256", "falcon: error: memory: estimate: the run needs",

@@ -1,6 +1,8 @@
 package dev.falcon.cpu;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.falcon.backend.Processors;
@@ -36,13 +38,32 @@ class OpenBlasSmallCallTest {
              FloatPointer weights = new FloatPointer(columns); DoublePointer gram = new DoublePointer((long) n * n)) {
             two.fillUniform(x.data(), (long) n * columns, 7L, 1f);
             for (int j = 0; j < columns; j++) weights.put(j, 1f);
-            two.choleskyFactor(identity(512), 512); // leaves OpenBLAS at 2 threads
+            try (DoublePointer large = identity(512)) {
+                two.choleskyFactor(large, 512); // leaves OpenBLAS at 2 threads
+            }
             two.weightedGram(x, weights, gram);
             assertEquals(1, FalconKernels.falcon_openblas_get_threads(), "OpenBLAS threads of a 64 x 64 Gram of 2000 columns");
         }
     }
 
-    private static DoublePointer identity(int n) {
+    /**
+     * README gives the least n whose exact backsolve factor runs on --threads' count, and the rule for a Gram's chunks:
+     * it said "from n = 363 on", where 363^3 / 3 is 15.94 million, below the threshold, and that a layer's whole Gram
+     * ran on --threads' count, where a small layer's, or a short last chunk, runs on one thread.
+     */
+    @Test
+    void readmeGivesTheSizesFromWhichOpenBlasRunsOnTheThreadCount() throws java.io.IOException {
+        String readme = java.nio.file.Files.readString(java.nio.file.Path.of("../../README.md")).replaceAll("\\s+", " ");
+        int least = 1;
+        while (CpuBackend.openBlasThreadsForCall(2, CpuBackend.choleskyFactorFlops(least)) == 1) least++;
+        assertTrue(readme.contains("the exact backsolve's n × n factors from n = " + least + " on"), "README's least n is " + least);
+        // a 64 x 64 Gram of a layer of 432 columns is one call below the threshold: one thread
+        assertEquals(1, CpuBackend.openBlasThreadsForCall(2, CpuBackend.syrkFlops(64, 432)));
+        assertFalse(readme.contains("a layer's whole Gram"), "README says every layer's Gram runs on --threads' count");
+    }
+
+    /** The n x n identity, column-major: a factor of it is as many operations as any n x n factor. */
+    static DoublePointer identity(int n) {
         DoublePointer a = new DoublePointer((long) n * n);
         a.fill(0);
         for (int i = 0; i < n; i++) a.put((long) i * n + i, 1.0);

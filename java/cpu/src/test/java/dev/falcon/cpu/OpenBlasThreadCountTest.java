@@ -22,6 +22,12 @@ import org.junit.jupiter.api.Test;
 class OpenBlasThreadCountTest {
     private static final int N = 384;
 
+    /** Right-hand sides of the 2-thread backend's solves: enough that a solve runs on its 2 OpenBLAS threads. */
+    private static final int SOLVE_COLUMNS = (int) Math.ceil(CpuBackend.ONE_OPENBLAS_THREAD_BELOW_FLOPS / CpuBackend.choleskySolveFlops(N, 1));
+
+    /** A factor large enough to run on the backend's OpenBLAS count, not on one thread (OpenBlasSmallCallTest). */
+    private static final int LARGE = 512;
+
     /** A fixed symmetric positive definite matrix: A A^T / N + I, A with entries in [-1, 1). */
     private static double[] spd(CpuBackend backend) {
         double[] a = new double[N * N];
@@ -61,13 +67,15 @@ class OpenBlasThreadCountTest {
         List<String> wrong = java.util.Collections.synchronizedList(new ArrayList<>());
         AtomicReference<Throwable> failed = new AtomicReference<>();
         Thread other = new Thread(() -> {
-            try (DoublePointer w = new DoublePointer((long) N * N); DoublePointer small = new DoublePointer(1.0, 0.0, 0.0, 1.0);
-                 DoublePointer b = new DoublePointer(1.0, 1.0)) {
+            try (DoublePointer w = new DoublePointer((long) N * N); DoublePointer b = new DoublePointer((long) N * SOLVE_COLUMNS)) {
                 for (int r = 0; !stop.get(); r++) {
                     if (!Arrays.equals(factor(two, m, w), alone2)) wrong.add("the 2-thread backend's factor " + r);
-                    // tiny calls, each setting OpenBLAS's count (to 1: a call this small runs on one OpenBLAS thread)
-                    // while the other backend factors
-                    for (int k = 0; k < 200 && !stop.get(); k++) two.choleskySolve(small, 2, b, 1);
+                    // calls that set OpenBLAS's count to this backend's 2 while the other backend factors: each is above
+                    // the size that runs on one OpenBLAS thread, the 1-thread backend's own count, which would leak unseen
+                    for (int k = 0; k < 20 && !stop.get(); k++) {
+                        b.fill(0);
+                        two.choleskySolve(w, N, b, SOLVE_COLUMNS);
+                    }
                 }
             } catch (Throwable t) {
                 failed.set(t);
@@ -94,15 +102,15 @@ class OpenBlasThreadCountTest {
     @Test
     void openBlasIsGivenNoMoreThreadsThanTheProcessors() {
         int processors = Runtime.getRuntime().availableProcessors();
-        try (CpuBackend most = new CpuBackend(Backends.mostThreads()); DoublePointer a = new DoublePointer(4.0, 1.0, 1.0, 3.0);
-             DoublePointer b = new DoublePointer(1.0, 2.0)) {
-            most.choleskyFactor(a, 2);
+        assertTrue(CpuBackend.choleskyFactorFlops(LARGE) >= CpuBackend.ONE_OPENBLAS_THREAD_BELOW_FLOPS, "a factor this small runs on one thread whatever the cap");
+        try (CpuBackend most = new CpuBackend(Backends.mostThreads()); DoublePointer a = OpenBlasSmallCallTest.identity(LARGE)) {
+            most.choleskyFactor(a, LARGE);
             int afterMost = FalconKernels.falcon_openblas_get_threads();
             assertTrue(afterMost >= 1 && afterMost <= processors, "OpenBLAS ran a call of a " + Backends.mostThreads()
                     + "-thread backend on " + afterMost + " threads, with " + processors + " processors");
         }
-        try (CpuBackend one = new CpuBackend(1); DoublePointer a = new DoublePointer(4.0, 1.0, 1.0, 3.0)) {
-            one.choleskyFactor(a, 2);
+        try (CpuBackend one = new CpuBackend(1); DoublePointer a = OpenBlasSmallCallTest.identity(LARGE)) {
+            one.choleskyFactor(a, LARGE);
             assertEquals(1, FalconKernels.falcon_openblas_get_threads(), "OpenBLAS's threads for a 1-thread backend");
         }
     }
