@@ -29,6 +29,19 @@ def data(n=10):
     return [(x[:6], y[:6]), (x[6:], y[6:])], x, y
 
 
+def linear_with_wrapped_output(wrap):
+    """A Linear(4, 3) whose logits the model hands back wrapped by wrap (in a tuple, a dict)."""
+    class Outputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+
+        def forward(self, x):
+            return wrap(self.fc(x))
+
+    return Outputs()
+
+
 def write_safetensors(path, tensors):
     """A .safetensors file of float32 tensors, as the format gives it: 8-byte little-endian header length, the JSON
     header, the data (no safetensors package is installed)."""
@@ -791,43 +804,27 @@ class ExportApplyTest(unittest.TestCase):
         # Tensor, not tuple", a lambda the user never wrote
         import warnings
 
-        class Outputs(nn.Module):
-            def __init__(self, wrap):
-                super().__init__()
-                self.fc, self.wrap = nn.Linear(4, 3), wrap
-
-            def forward(self, x):
-                return self.wrap(self.fc(x))
-
         x, y = torch.randn(4, 4), torch.randint(0, 3, (4,))
         for wrap, kind in ((lambda o: (o, o.sum()), "tuple"), (lambda o: {"logits": o}, "dict")):
             for engine in ("vmap", "loop", "auto"):
                 with warnings.catch_warnings():
                     warnings.simplefilter("error", RuntimeWarning)
                     with self.assertRaisesRegex(ValueError, f"the model returned a {kind}.*pass loss_fn"):
-                        ft.export(Outputs(wrap), (x, y), n_samples=4, out_dir=self.d, engine=engine)
+                        ft.export(linear_with_wrapped_output(wrap), (x, y), n_samples=4, out_dir=self.d, engine=engine)
         self.assertEqual(os.listdir(self.d), [])
 
     def test_the_loss_fn_the_message_suggests_for_a_dict_picks_by_key(self):
         # the message suggested out[0] for a dict as for a tuple: following it raised KeyError: 0
-        class Outputs(nn.Module):
-            def __init__(self, wrap):
-                super().__init__()
-                self.fc, self.wrap = nn.Linear(4, 3), wrap
-
-            def forward(self, x):
-                return self.wrap(self.fc(x))
-
         x, y = torch.randn(5, 4), torch.randint(0, 3, (5,))
         for wrap, pick in ((lambda o: {"aux": o.sum(), "logits": o}, "out['logits']"), (lambda o: {"scores": o}, "out['scores']"),
                            (lambda o: (o, o.sum()), "out[0]")):
             with self.assertRaises(ValueError) as caught:
-                ft.export(Outputs(wrap), (x, y), n_samples=5, out_dir=os.path.join(self.d, "refused"), engine="loop")
+                ft.export(linear_with_wrapped_output(wrap), (x, y), n_samples=5, out_dir=os.path.join(self.d, "refused"), engine="loop")
             suggested = str(caught.exception).split("e.g. loss_fn=")[1]
             self.assertIn(f"cross_entropy({pick}, y", suggested)
             if isinstance(wrap(torch.zeros(1, 3)), dict):
                 self.assertIn("its keys: ", str(caught.exception))
-            ft.export(Outputs(wrap), (x, y), n_samples=5, out_dir=os.path.join(self.d, pick), engine="loop",
+            ft.export(linear_with_wrapped_output(wrap), (x, y), n_samples=5, out_dir=os.path.join(self.d, pick), engine="loop",
                       loss_fn=eval(suggested, {"torch": torch}))
 
     def test_a_loss_that_is_not_one_number_is_named_as_such(self):
