@@ -22,9 +22,10 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * One block of the block and sweep backsolves: the n x n Gram of a block's k columns plus lambda I, and its Cholesky
- * factor, as Backsolve.solveLocal forms them (resnet20 at n = 64, blocks of up to 2000 columns). Calls this small run
- * on one OpenBLAS thread whatever the backend's count (CpuBackend.ONE_OPENBLAS_THREAD_BELOW_FLOPS): compare
- * {@code threads} 1 and 2, and {@code -p n=128,256 -p k=4000} for blocks above that size.
+ * factor, as Backsolve.solveLocal forms them (resnet20 at n = 64, blocks of up to 2000 columns). A Gram below n = 256
+ * and a factor below n = 1024 run on one OpenBLAS thread whatever the backend's count
+ * (CpuBackend.GRAM_ON_THREAD_COUNT_FROM_N and CHOLESKY_ON_THREAD_COUNT_FROM_N, from OpenBlasThreadsBenchmark's idle
+ * runs): compare {@code threads} 1 and 2, and {@code -p n=256,512 -p k=4000} for Grams that run on the backend's count.
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)

@@ -24,8 +24,10 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * Where a second OpenBLAS thread starts to pay for the small calls of the backsolves: a block's n x n Gram (dsyrk over
- * k columns, n (n + 1) k operations) at 1 and 2 OpenBLAS threads, bypassing CpuBackend's one-thread rule for calls
- * below CpuBackend.ONE_OPENBLAS_THREAD_BELOW_FLOPS (16 MFlop) so that both counts are measured side by side. Run it on
+ * k columns, n (n + 1) k operations) at 1 and 2 OpenBLAS threads, bypassing CpuBackend's one-thread rule for small
+ * calls so that both counts are measured side by side. The rule was 16 MFlop when this was first run; its results
+ * (benchmarks/results/20261207-035549-vm.json, -035803-vm.json, -040006-vm.json) set today's size rule,
+ * CpuBackend.GRAM_ON_THREAD_COUNT_FROM_N and CHOLESKY_ON_THREAD_COUNT_FROM_N. Run it on
  * an idle machine: on a loaded one the second thread's join is what the rule avoids, and that is not a break-even.
  */
 @State(Scope.Benchmark)

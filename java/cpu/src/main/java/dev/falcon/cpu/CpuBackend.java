@@ -82,8 +82,7 @@ public final class CpuBackend implements ComputeBackend {
      * which hung for good beside a call in flight (a CLI run stopped during a solve), and the CLI's stop lets the exit
      * go on only once none is.
      */
-    private int openblasCall(double flops, BlasCall call) {
-        int count = openBlasThreadsForCall(openBlasThreads, flops);
+    private int openblasCall(int count, BlasCall call) {
         return underOpenBlasLock(() -> {
             falcon_openblas_set_threads(count);
             return call.run();
@@ -91,37 +90,46 @@ public final class CpuBackend implements ComputeBackend {
     }
 
     /**
-     * OpenBLAS calls of fewer floating-point operations than this run on one OpenBLAS thread. Each multithreaded call
-     * forks to OpenBLAS's workers and joins them, and on a loaded machine the join waits for a worker that was
-     * descheduled: mp + sweep backsolve of resnet20 at n = 64 (a 64 x 64 Gram of about 2000 columns per block, 8 MFlop)
-     * did not finish in 600 s with 2 OpenBLAS threads at a load average of 15 on 2 cores, 77% of its time in dsyrk,
-     * and took 47 s with 1. Below this size a call takes under a millisecond on one core, so a second thread saves
-     * little even on an idle machine (see {@link #openBlasThreadsForCall}).
+     * An n x n Gram (dsyrk, and ssyrk in singlePrecisionGram) runs on the backend's OpenBLAS count from this n on, on
+     * one thread below it. Each multithreaded call forks to OpenBLAS's workers and joins them; on a loaded machine the
+     * join waits for a worker that was descheduled (mp + sweep backsolve of resnet20 at n = 64, 64 x 64 Grams of about
+     * 2000 columns: more than 600 s with 2 OpenBLAS threads at a load average of 15 on 2 cores, 47 s with 1), and on
+     * an idle one a second thread does not pay below it either. OpenBlasThreadsBenchmark on an idle 2-core EPYC
+     * (benchmarks/results/20261207-035549-vm.json and 20261207-035803-vm.json), time on 2 threads / time on 1: n = 64
+     * 1.40-1.72 and n = 128 1.09-1.26 at k = 500, 2000 and 8000 columns (slower at up to 131 MFlop, so the number of
+     * columns does not decide it), n = 256 0.78 (k = 2000) and 0.95 (k = 8000), n = 512 0.75, n = 1024 0.63-0.66.
+     * Only dsyrk was measured; ssyrk has the same shape and partition at twice the rate per operation, so its
+     * break-even is no lower.
      */
-    static final double ONE_OPENBLAS_THREAD_BELOW_FLOPS = 16e6;
+    static final int GRAM_ON_THREAD_COUNT_FROM_N = 256;
 
     /**
-     * The OpenBLAS thread count for one call of {@code flops} operations by a backend whose OpenBLAS count is
-     * {@code backendCount}: 1 below {@link #ONE_OPENBLAS_THREAD_BELOW_FLOPS}, else the backend's. It depends only on the
-     * call's sizes, so results stay the same for a given input, options and thread count.
+     * An n x n Cholesky factor (dpotrf) and its solves (dpotrs) run on the backend's OpenBLAS count from this n on, on
+     * one thread below it. OpenBlasThreadsBenchmark on an idle 2-core EPYC
+     * (benchmarks/results/20261207-040006-vm.json), dpotrf's time on 2 threads / time on 1: n = 128 2.30, 256 1.73,
+     * 364 1.34, 512 1.28, 1024 1.01: slower at every n below 1024, the break-even; nothing was measured above it. The
+     * solves were not measured: they are triangular solves with the same factor, each right-hand side n^2 operations
+     * against the factor's n^3 / 3, so they follow the factor's n.
      */
-    static int openBlasThreadsForCall(int backendCount, double flops) {
-        return flops < ONE_OPENBLAS_THREAD_BELOW_FLOPS ? 1 : backendCount;
+    static final int CHOLESKY_ON_THREAD_COUNT_FROM_N = 1024;
+
+    /**
+     * The OpenBLAS thread count for one call on an n x n matrix by a backend whose OpenBLAS count is
+     * {@code backendCount}: 1 below {@code fromN} ({@link #GRAM_ON_THREAD_COUNT_FROM_N} or
+     * {@link #CHOLESKY_ON_THREAD_COUNT_FROM_N}), else the backend's. Whether a second thread pays depends on n, not on
+     * the call's operation count (see those thresholds). It depends only on the call's sizes, so results stay the same
+     * for a given input, options and thread count.
+     */
+    static int openBlasThreadsForCall(int backendCount, int n, int fromN) {
+        return n < fromN ? 1 : backendCount;
     }
 
-    /** Operations of a rank-k update of an n x n triangle (syrk): n (n + 1) k, multiplications and additions. */
-    static double syrkFlops(int n, long k) {
-        return (double) n * (n + 1) * k;
+    private int gramThreads(int n) {
+        return openBlasThreadsForCall(openBlasThreads, n, GRAM_ON_THREAD_COUNT_FROM_N);
     }
 
-    /** Operations of an n x n Cholesky factor (potrf): about n^3 / 3. */
-    static double choleskyFactorFlops(int n) {
-        return (double) n * n * n / 3;
-    }
-
-    /** Operations of a solve with an n x n Cholesky factor for nrhs right-hand sides (potrs): two triangular solves. */
-    static double choleskySolveFlops(int n, int nrhs) {
-        return 2.0 * n * n * nrhs;
+    private int choleskyThreads(int n) {
+        return openBlasThreadsForCall(openBlasThreads, n, CHOLESKY_ON_THREAD_COUNT_FROM_N);
     }
 
     private static int underOpenBlasLock(BlasCall call) {
@@ -436,7 +444,7 @@ public final class CpuBackend implements ComputeBackend {
                     while (next[0] < p) {
                         long k = falcon_panel_gram_scaled_rows(x.data(), n, p, panels, panels.length - 1, next[0], columnWeights,
                                 a, chunk, next, threads);
-                        if (k > 0) openblasCall(syrkFlops(n, k), () -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n); return 0; });
+                        if (k > 0) openblasCall(gramThreads(n), () -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, (int) k, 1.0, a, (int) k, 1.0, gram, n); return 0; });
                     }
                 }
             } else {
@@ -480,7 +488,7 @@ public final class CpuBackend implements ComputeBackend {
                 while (next[0] < p) {
                     long k = falcon_gram_scaled_columns(x, n, next[0], p, columnWeights, negative, a, chunk, next, threads);
                     double alpha = negative == 0 ? 1.0 : -1.0;
-                    if (k > 0) openblasCall(syrkFlops(n, k), () -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, alpha, a, n, 1.0, gram, n); return 0; });
+                    if (k > 0) openblasCall(gramThreads(n), () -> { openblas.cblas_dsyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, (int) k, alpha, a, n, 1.0, gram, n); return 0; });
                 }
             }
         }
@@ -514,10 +522,10 @@ public final class CpuBackend implements ComputeBackend {
                         FloatPointer columns = new FloatPointer(x.data()).position(x.data().position() + j0 * n);
                         float beta = k == first ? 0f : 1f;
                         if (panels == null) {
-                            openblasCall(syrkFlops(n, width), () -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n); return 0; });
+                            openblasCall(gramThreads(n), () -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, NO_TRANS, n, width, 1f, columns, n, beta, part, n); return 0; });
                         } else {
                             // a row-major n x width panel is a column-major width x n matrix A, and X_P X_P^T = A^T A
-                            openblasCall(syrkFlops(n, width), () -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n); return 0; });
+                            openblasCall(gramThreads(n), () -> { openblas.cblas_ssyrk(COL_MAJOR, openblas.CblasLower, TRANS, n, width, 1f, columns, width, beta, part, n); return 0; });
                         }
                     }
                     for (int c = 0; c < n; c++) {
@@ -540,7 +548,7 @@ public final class CpuBackend implements ComputeBackend {
     public void choleskyFactor(DoublePointer a, int n) {
         checkOpen();
         ComputeBackend.requireFiniteLowerTriangle(a, n);
-        int info = openblasCall(choleskyFactorFlops(n), () -> openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n));
+        int info = openblasCall(choleskyThreads(n), () -> openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n));
         if (info > 0) {
             throw new ArithmeticException("matrix is not positive definite (leading minor " + info + " of " + n + ")");
         }
@@ -553,7 +561,7 @@ public final class CpuBackend implements ComputeBackend {
         ComputeBackend.requireCholeskySolveArguments(factor, n, b, nrhs);
         // The _work variant skips LAPACKE's NaN scan, which refused a right-hand side that overflowed (info -7, an internal
         // error): like the reference backend, the solve passes non-finite values through, and its callers judge them.
-        int info = openblasCall(choleskySolveFlops(n, nrhs), () -> openblas.LAPACKE_dpotrs_work(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));
+        int info = openblasCall(choleskyThreads(n), () -> openblas.LAPACKE_dpotrs_work(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));
         if (info != 0) throw new IllegalArgumentException("dpotrs failed: info " + info);
     }
 

@@ -20,13 +20,14 @@ import org.junit.jupiter.api.Test;
  * once, must each still give the factor it gives alone: the other backend's setting must not leak into its calls.
  */
 class OpenBlasThreadCountTest {
-    private static final int N = 384;
-
-    /** Right-hand sides of the 2-thread backend's solves: enough that a solve runs on its 2 OpenBLAS threads. */
-    private static final int SOLVE_COLUMNS = (int) Math.ceil(CpuBackend.ONE_OPENBLAS_THREAD_BELOW_FLOPS / CpuBackend.choleskySolveFlops(N, 1));
-
     /** A factor large enough to run on the backend's OpenBLAS count, not on one thread (OpenBlasSmallCallTest). */
-    private static final int LARGE = 512;
+    private static final int N = CpuBackend.CHOLESKY_ON_THREAD_COUNT_FROM_N;
+
+    /** Right-hand sides of the 2-thread backend's solves, which run on its 2 OpenBLAS threads at this N. */
+    private static final int SOLVE_COLUMNS = 16;
+
+    /** Rounds of the 1-thread backend's factor while the 2-thread backend factors and solves beside it. */
+    private static final int ROUNDS = 100;
 
     /** A fixed symmetric positive definite matrix: A A^T / N + I, A with entries in [-1, 1). */
     private static double[] spd(CpuBackend backend) {
@@ -83,7 +84,7 @@ class OpenBlasThreadCountTest {
         }, "two-thread backend");
         other.start();
         try (DoublePointer w = new DoublePointer((long) N * N)) {
-            for (int r = 0; r < 200; r++) {
+            for (int r = 0; r < ROUNDS; r++) {
                 if (!Arrays.equals(factor(one, m, w), alone1)) wrong.add("the 1-thread backend's factor " + r);
             }
         } finally {
@@ -102,15 +103,14 @@ class OpenBlasThreadCountTest {
     @Test
     void openBlasIsGivenNoMoreThreadsThanTheProcessors() {
         int processors = Runtime.getRuntime().availableProcessors();
-        assertTrue(CpuBackend.choleskyFactorFlops(LARGE) >= CpuBackend.ONE_OPENBLAS_THREAD_BELOW_FLOPS, "a factor this small runs on one thread whatever the cap");
-        try (CpuBackend most = new CpuBackend(Backends.mostThreads()); DoublePointer a = OpenBlasSmallCallTest.identity(LARGE)) {
-            most.choleskyFactor(a, LARGE);
+        try (CpuBackend most = new CpuBackend(Backends.mostThreads()); DoublePointer a = OpenBlasSmallCallTest.identity(N)) {
+            most.choleskyFactor(a, N);
             int afterMost = FalconKernels.falcon_openblas_get_threads();
             assertTrue(afterMost >= 1 && afterMost <= processors, "OpenBLAS ran a call of a " + Backends.mostThreads()
                     + "-thread backend on " + afterMost + " threads, with " + processors + " processors");
         }
-        try (CpuBackend one = new CpuBackend(1); DoublePointer a = OpenBlasSmallCallTest.identity(LARGE)) {
-            one.choleskyFactor(a, LARGE);
+        try (CpuBackend one = new CpuBackend(1); DoublePointer a = OpenBlasSmallCallTest.identity(N)) {
+            one.choleskyFactor(a, N);
             assertEquals(1, FalconKernels.falcon_openblas_get_threads(), "OpenBLAS's threads for a 1-thread backend");
         }
     }

@@ -1,10 +1,8 @@
 package dev.falcon.cpu;
 
-import static dev.falcon.cpu.CpuBackend.ONE_OPENBLAS_THREAD_BELOW_FLOPS;
-import static dev.falcon.cpu.CpuBackend.choleskyFactorFlops;
-import static dev.falcon.cpu.CpuBackend.choleskySolveFlops;
+import static dev.falcon.cpu.CpuBackend.CHOLESKY_ON_THREAD_COUNT_FROM_N;
+import static dev.falcon.cpu.CpuBackend.GRAM_ON_THREAD_COUNT_FROM_N;
 import static dev.falcon.cpu.CpuBackend.openBlasThreadsForCall;
-import static dev.falcon.cpu.CpuBackend.syrkFlops;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import org.junit.jupiter.api.Test;
@@ -13,19 +11,24 @@ import org.junit.jupiter.api.Test;
 class OpenBlasThreadsForCallTest {
     @Test
     void belowTheThresholdOneThreadFromItTheBackendsCount() {
-        assertEquals(1, openBlasThreadsForCall(2, ONE_OPENBLAS_THREAD_BELOW_FLOPS - 1));
-        assertEquals(2, openBlasThreadsForCall(2, ONE_OPENBLAS_THREAD_BELOW_FLOPS));
-        assertEquals(4, openBlasThreadsForCall(4, 10 * ONE_OPENBLAS_THREAD_BELOW_FLOPS));
-        assertEquals(1, openBlasThreadsForCall(1, 10 * ONE_OPENBLAS_THREAD_BELOW_FLOPS));
+        assertEquals(1, openBlasThreadsForCall(2, GRAM_ON_THREAD_COUNT_FROM_N - 1, GRAM_ON_THREAD_COUNT_FROM_N));
+        assertEquals(2, openBlasThreadsForCall(2, GRAM_ON_THREAD_COUNT_FROM_N, GRAM_ON_THREAD_COUNT_FROM_N));
+        assertEquals(4, openBlasThreadsForCall(4, 4 * GRAM_ON_THREAD_COUNT_FROM_N, GRAM_ON_THREAD_COUNT_FROM_N));
+        assertEquals(1, openBlasThreadsForCall(1, 4 * GRAM_ON_THREAD_COUNT_FROM_N, GRAM_ON_THREAD_COUNT_FROM_N));
     }
 
+    /**
+     * OpenBlasThreadsBenchmark on an idle 2-core machine (benchmarks/results/20261207-0355*.json, 20261207-040006-vm.json):
+     * a second thread made a 64 x 64 Gram 1.40-1.72 times and a 128 x 128 one 1.09-1.26 times slower whatever the
+     * columns, and a Cholesky factor slower at every n up to 1024 (512: 1.28 times), so those stay on one thread; a
+     * Gram from n = 256 and a factor from n = 1024 did not lose.
+     */
     @Test
-    void theBlockBacksolvesSystemsAtN64AreSmallAndAWholeGramChunkIsNot() {
-        assertEquals(1, openBlasThreadsForCall(2, syrkFlops(64, 2000)), "a block's Gram");
-        assertEquals(1, openBlasThreadsForCall(2, choleskyFactorFlops(64)), "its factor");
-        assertEquals(1, openBlasThreadsForCall(2, choleskySolveFlops(64, 1)), "its solve");
-        assertEquals(2, openBlasThreadsForCall(2, syrkFlops(64, 65536)), "a chunk of 65,536 columns of a layer's Gram");
-        // OpenBlasThreadCountTest tells the counts apart by a factor of this size: it must stay on the backend's count
-        assertEquals(2, openBlasThreadsForCall(2, choleskyFactorFlops(384)), "a 384 x 384 factor");
+    void whetherASecondThreadPaysDependsOnNNotOnTheColumns() {
+        assertEquals(1, openBlasThreadsForCall(2, 64, GRAM_ON_THREAD_COUNT_FROM_N), "a 64 x 64 Gram, of any number of columns");
+        assertEquals(1, openBlasThreadsForCall(2, 128, GRAM_ON_THREAD_COUNT_FROM_N), "a 128 x 128 Gram");
+        assertEquals(2, openBlasThreadsForCall(2, 256, GRAM_ON_THREAD_COUNT_FROM_N), "a 256 x 256 Gram");
+        assertEquals(1, openBlasThreadsForCall(2, 512, CHOLESKY_ON_THREAD_COUNT_FROM_N), "a 512 x 512 factor or solve");
+        assertEquals(2, openBlasThreadsForCall(2, 1024, CHOLESKY_ON_THREAD_COUNT_FROM_N), "a 1024 x 1024 factor or solve");
     }
 }
