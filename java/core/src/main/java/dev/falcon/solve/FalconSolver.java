@@ -362,8 +362,11 @@ public final class FalconSolver {
             double searchWork = (double) x.rows() * x.rows() * support;
             // before this round's backsolve, the room is judged at the best point (backsolved after round 1)
             boolean search = opt.backsolve() != Backsolve.Mode.NONE && room.allows(searchWork, round > 1 ? qBest : Double.POSITIVE_INFINITY);
-            if (!search && round > 1 && Arrays.equals(dfo.mask, maskBest)) {
-                // Same support as the best point, already backsolved, and no search to run from it.
+            if (!search && round > 1 && bestIsExactBacksolve && Arrays.equals(dfo.mask, maskBest)) {
+                // Same support as the best point, which is its exact backsolve, and no search to run from it. A best point
+                // that is not (--backsolve none, block or sweep) can lie above the DFO point on its support: with
+                // --backsolve none the break dropped a round-2 point 0.5% lower, which the log showed; that point is
+                // compared below and kept when lower.
                 stop = dfo.stop + "; support stable";
                 break;
             }
