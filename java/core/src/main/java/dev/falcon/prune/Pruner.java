@@ -7,6 +7,7 @@ import dev.falcon.solve.FalconSolver;
 import dev.falcon.solve.FilePatternGradients;
 import dev.falcon.solve.MultiStage;
 import dev.falcon.solve.SolverOptions;
+import dev.falcon.solve.SweepWarning;
 import dev.falcon.io.InputException;
 import dev.falcon.model.LayerTable;
 import dev.falcon.select.FlopAwareSelector;
@@ -128,6 +129,8 @@ public final class Pruner implements AutoCloseable {
         int p = Math.toIntExact(layers.parameters());
         float[] wbar = new float[p];
         weights.get(wbar, 0, p);
+        // once per prune, for all the backsolves of falcon's candidates and falcon++'s stages
+        SweepWarning sweepWarning = new SweepWarning();
         float[] g = null;
         if (in.g() != null) {
             g = new float[p];
@@ -149,7 +152,7 @@ public final class Pruner implements AutoCloseable {
             MultiStage.GradientSource source = plan.source() != null ? plan.source() : MultiStage.GradientSource.fixed(in.x());
             stages = MultiStage.run(backend, source, wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), plan.stages(),
                     plan.schedule(), plan.startNnz(), plan.startFlops(), opt, x == null ? mpWeights : null,
-                    plan.source() != null ? x : null, "SolverInputs.x");
+                    plan.source() != null ? x : null, "SolverInputs.x", sweepWarning);
         }
         // Without an X of its own, falcon++ measures mp's weights on its last stage's X, as it does its result.
         double qMp = x != null ? FalconSolver.exactQ(backend, x, mpWeights, wbar, g, in.lambda()) : stages.qReference();
@@ -159,13 +162,15 @@ public final class Pruner implements AutoCloseable {
             mask = stages.mask();
             mode = opt.backsolve();
         } else if (method == Method.FALCON) {
-            falcon = new FalconSolver(backend).solve(in.x(), wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), mpMask, opt);
+            falcon = new FalconSolver(backend).solve(in.x(), wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), mpMask, opt,
+                    sweepWarning);
             w = falcon.weights();
             mask = falcon.mask();
             mode = opt.backsolve();
         } else {
             mode = in.mpBacksolve();
-            w = Backsolve.solve(backend, x, wbar, g, in.lambda(), mpMask, mode, Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10);
+            w = Backsolve.solve(backend, x, wbar, g, in.lambda(), mpMask, mode, Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10,
+                    null, sweepWarning);
             mask = mpMask;
         }
         // Q around the dense weights on the X of the inputs (for falcon++ with recomputed gradients: the first X).
@@ -240,7 +245,7 @@ public final class Pruner implements AutoCloseable {
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
                     base.scoreSeconds(), base.selectSeconds(), base.applySeconds(),
                     new PruneResult.Solve(mode, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, (t1 - t0) / 1e9, stages,
-                            note));
+                            note, sweepWarning.told()));
         } catch (RuntimeException | Error e) {
             maskP.close();
             if (pruned != null) pruned.close();
