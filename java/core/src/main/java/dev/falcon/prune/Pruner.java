@@ -205,6 +205,12 @@ public final class Pruner implements AutoCloseable {
         BytePointer maskP = new BytePointer(p);
         FloatPointer pruned = null;
         double qMpAuthors, qFinalAuthors;
+        // Q is measured around the solve's own copies of the weights and g, taken at its start: measured on the caller's
+        // pointers again after a solve of minutes, a close of them meanwhile threw the finished work away with an
+        // IllegalArgumentException about an internal "wbar" (a close during that read freed memory under a native call),
+        // and weights updated in place meanwhile (training going on) had Q measured around other wbar than the solve's.
+        // The copies live only here, where the selection's buffers are freed, so they raise no peak.
+        FloatPointer solvedWbar = null, solvedG = null;
         try {
             maskP.put(mask, 0, p);
             pruned = backend.floatVector(p);
@@ -213,8 +219,10 @@ public final class Pruner implements AutoCloseable {
                 // The solver's and the decisions' Q above are of float products of the rounded w - wbar; the result carries
                 // Q as Objective evaluates it (the exact difference, products summed in double), the value a report of
                 // the written weights gives: a block backsolve's float Q was 9e-6 off it on coupled blocks.
-                Objective.Value mpValue = Objective.evaluate(backend, x, base.prunedWeights(), weights, in.g(), in.lambda());
-                Objective.Value finalValue = Objective.evaluate(backend, x, pruned, weights, in.g(), in.lambda());
+                solvedWbar = backend.floatVector(p).put(wbar, 0, p);
+                if (g != null) solvedG = backend.floatVector(p).put(g, 0, p);
+                Objective.Value mpValue = Objective.evaluate(backend, x, base.prunedWeights(), solvedWbar, solvedG, in.lambda());
+                Objective.Value finalValue = Objective.evaluate(backend, x, pruned, solvedWbar, solvedG, in.lambda());
                 qMp = mpValue.q();
                 qFinal = finalValue.q();
                 // the authors' value from the same terms, fit + ridge, as the report's objective gives it: Q minus the
@@ -250,6 +258,9 @@ public final class Pruner implements AutoCloseable {
             maskP.close();
             if (pruned != null) pruned.close();
             throw e;
+        } finally {
+            if (solvedWbar != null) solvedWbar.close();
+            if (solvedG != null) solvedG.close();
         }
     }
 
