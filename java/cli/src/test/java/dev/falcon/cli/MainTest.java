@@ -4435,7 +4435,11 @@ class MainTest {
         said = Files.readString(falconLog);
         assertEquals(0, child.exitValue(), said);
         assertEquals(1, said.lines().filter(l -> l.contains("stopped after 100 sweeps")).count(), said);
-        assertTrue(said.contains("told once per process"), said);
+        assertTrue(said.contains("told once per prune"), said);
+        // the report carries it, in the CLI's words
+        String warning = new com.fasterxml.jackson.databind.ObjectMapper().readTree(outDir.resolve("r.json").toFile())
+                .at("/objective/solver/backsolve_warning").asText();
+        assertTrue(warning.startsWith("block-coordinate backsolve stopped after 100 sweeps") && warning.contains("--backsolve exact solves"), warning);
     }
 
     private static Process falconLoggingTo(Path log, String... args) throws IOException {

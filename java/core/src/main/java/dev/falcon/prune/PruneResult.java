@@ -108,12 +108,20 @@ public final class PruneResult implements AutoCloseable {
      * What the solver did, when one ran: the backsolve mode applied to the final support (NONE for plain mp),
      * the FALCON run (null for mp), Q of mp's support with the dense weights on it and of the result, each in our
      * convention and the authors' (fit + ridge, no linear term: Objective.Value.falconValue), seconds, and for falcon++
-     * the stages (null otherwise; {@code falcon} is then the last stage's run), and a note when mp's backsolve was not
-     * kept because it raised Q (null otherwise).
+     * the stages (null otherwise; {@code falcon} is then the last stage's run), a note when mp's backsolve was not
+     * kept because it raised Q (null otherwise), and the warning of a sweep backsolve that stopped short of its model's
+     * minimum, as logged (once per prune, whatever the logging does; null when none did).
      */
     public record Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
                         double qMp, double qMpAuthors, double qFinal, double qFinalAuthors, double seconds,
-                        dev.falcon.solve.MultiStage.Result multiStage, String note) {}
+                        dev.falcon.solve.MultiStage.Result multiStage, String note, String backsolveWarning) {
+        /** A solve whose backsolve gave no warning. */
+        public Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
+                     double qMp, double qMpAuthors, double qFinal, double qFinalAuthors, double seconds,
+                     dev.falcon.solve.MultiStage.Result multiStage, String note) {
+            this(backsolve, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, seconds, multiStage, note, null);
+        }
+    }
 
     /** Selection statistics of the ILP (see {@code dev.falcon.select.Selection}). */
     public record Certificate(double primalValue, double dualBound, double relativeGap, double mu, double omega, int dualEvaluations) {}

@@ -7,6 +7,7 @@ import dev.falcon.solve.FalconSolver;
 import dev.falcon.solve.FilePatternGradients;
 import dev.falcon.solve.MultiStage;
 import dev.falcon.solve.SolverOptions;
+import dev.falcon.solve.SweepWarning;
 import dev.falcon.io.InputException;
 import dev.falcon.model.LayerTable;
 import dev.falcon.select.FlopAwareSelector;
@@ -128,6 +129,8 @@ public final class Pruner implements AutoCloseable {
         int p = Math.toIntExact(layers.parameters());
         float[] wbar = new float[p];
         weights.get(wbar, 0, p);
+        // once per prune, for all the backsolves of falcon's candidates and falcon++'s stages
+        SweepWarning sweepWarning = new SweepWarning();
         float[] g = null;
         if (in.g() != null) {
             g = new float[p];
@@ -149,7 +152,7 @@ public final class Pruner implements AutoCloseable {
             MultiStage.GradientSource source = plan.source() != null ? plan.source() : MultiStage.GradientSource.fixed(in.x());
             stages = MultiStage.run(backend, source, wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), plan.stages(),
                     plan.schedule(), plan.startNnz(), plan.startFlops(), opt, x == null ? mpWeights : null,
-                    plan.source() != null ? x : null, "SolverInputs.x");
+                    plan.source() != null ? x : null, "SolverInputs.x", sweepWarning);
         }
         // Without an X of its own, falcon++ measures mp's weights on its last stage's X, as it does its result.
         double qMp = x != null ? FalconSolver.exactQ(backend, x, mpWeights, wbar, g, in.lambda()) : stages.qReference();
@@ -159,13 +162,15 @@ public final class Pruner implements AutoCloseable {
             mask = stages.mask();
             mode = opt.backsolve();
         } else if (method == Method.FALCON) {
-            falcon = new FalconSolver(backend).solve(in.x(), wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), mpMask, opt);
+            falcon = new FalconSolver(backend).solve(in.x(), wbar, g, in.lambda(), layers, budgets.nnz(), budgets.flops(), mpMask, opt,
+                    sweepWarning);
             w = falcon.weights();
             mask = falcon.mask();
             mode = opt.backsolve();
         } else {
             mode = in.mpBacksolve();
-            w = Backsolve.solve(backend, x, wbar, g, in.lambda(), mpMask, mode, Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10);
+            w = Backsolve.solve(backend, x, wbar, g, in.lambda(), mpMask, mode, Backsolve.blockStarts(layers, opt.blockSize()), 100, 1e-10,
+                    null, sweepWarning);
             mask = mpMask;
         }
         // Q around the dense weights on the X of the inputs (for falcon++ with recomputed gradients: the first X).
@@ -200,6 +205,12 @@ public final class Pruner implements AutoCloseable {
         BytePointer maskP = new BytePointer(p);
         FloatPointer pruned = null;
         double qMpAuthors, qFinalAuthors;
+        // Q is measured around the solve's own copies of the weights and g, taken at its start: measured on the caller's
+        // pointers again after a solve of minutes, a close of them meanwhile threw the finished work away with an
+        // IllegalArgumentException about an internal "wbar" (a close during that read freed memory under a native call),
+        // and weights updated in place meanwhile (training going on) had Q measured around other wbar than the solve's.
+        // The copies live only here, where the selection's buffers are freed, so they raise no peak.
+        FloatPointer solvedWbar = null, solvedG = null;
         try {
             maskP.put(mask, 0, p);
             pruned = backend.floatVector(p);
@@ -208,8 +219,10 @@ public final class Pruner implements AutoCloseable {
                 // The solver's and the decisions' Q above are of float products of the rounded w - wbar; the result carries
                 // Q as Objective evaluates it (the exact difference, products summed in double), the value a report of
                 // the written weights gives: a block backsolve's float Q was 9e-6 off it on coupled blocks.
-                Objective.Value mpValue = Objective.evaluate(backend, x, base.prunedWeights(), weights, in.g(), in.lambda());
-                Objective.Value finalValue = Objective.evaluate(backend, x, pruned, weights, in.g(), in.lambda());
+                solvedWbar = backend.floatVector(p).put(wbar, 0, p);
+                if (g != null) solvedG = backend.floatVector(p).put(g, 0, p);
+                Objective.Value mpValue = Objective.evaluate(backend, x, base.prunedWeights(), solvedWbar, solvedG, in.lambda());
+                Objective.Value finalValue = Objective.evaluate(backend, x, pruned, solvedWbar, solvedG, in.lambda());
                 qMp = mpValue.q();
                 qFinal = finalValue.q();
                 // the authors' value from the same terms, fit + ridge, as the report's objective gives it: Q minus the
@@ -240,11 +253,14 @@ public final class Pruner implements AutoCloseable {
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
                     base.scoreSeconds(), base.selectSeconds(), base.applySeconds(),
                     new PruneResult.Solve(mode, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, (t1 - t0) / 1e9, stages,
-                            note));
+                            note, sweepWarning.told()));
         } catch (RuntimeException | Error e) {
             maskP.close();
             if (pruned != null) pruned.close();
             throw e;
+        } finally {
+            if (solvedWbar != null) solvedWbar.close();
+            if (solvedG != null) solvedG.close();
         }
     }
 

@@ -34,11 +34,8 @@ import org.bytedeco.javacpp.Pointer;
  * </ul>
  */
 public final class Backsolve {
-    private static final System.Logger LOG = System.getLogger(Backsolve.class.getName());
-    /** Whether a sweep backsolve stopped at its cap has been told (once per process). */
     /** The exact backsolve, as the sweep's warning advises it. */
-    static final dev.falcon.io.SettingName EXACT_SETTING = new dev.falcon.io.SettingName("Backsolve.Mode.EXACT", "--backsolve exact");
-    static final java.util.concurrent.atomic.AtomicBoolean SWEEP_CAP_TOLD = new java.util.concurrent.atomic.AtomicBoolean();
+    public static final dev.falcon.io.SettingName EXACT_SETTING = new dev.falcon.io.SettingName("Backsolve.Mode.EXACT", "--backsolve exact");
 
     private Backsolve() {}
 
@@ -209,6 +206,16 @@ public final class Backsolve {
      */
     public static float[] solve(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
                                 Mode mode, long[] blockStarts, int sweeps, double sweepTolerance, BlockSolutions solved) {
+        return solve(backend, x, wbar, g, lambda, mask, mode, blockStarts, sweeps, sweepTolerance, solved, new SweepWarning());
+    }
+
+    /**
+     * As above, where SWEEP tells that it stopped short of the minimum through {@code warning}, the prune's, which tells it
+     * once however many backsolves the prune runs.
+     */
+    public static float[] solve(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
+                                Mode mode, long[] blockStarts, int sweeps, double sweepTolerance, BlockSolutions solved,
+                                SweepWarning warning) {
         int p = Math.toIntExact(x.cols());
         float[] w = new float[p];
         switch (mode) {
@@ -256,7 +263,7 @@ public final class Backsolve {
                 }
             }
             case SWEEP -> {
-                return sweep(backend, x, wbar, g, lambda, mask, blockStarts, null, sweeps, sweepTolerance, null);
+                return sweep(backend, x, wbar, g, lambda, mask, blockStarts, null, sweeps, sweepTolerance, null, warning);
             }
         }
         return w;
@@ -284,6 +291,18 @@ public final class Backsolve {
      */
     public static float[] sweep(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
                                 long[] blockStarts, float[] start, int sweeps, double tolerance, List<Double> qPerSweep) {
+        // a caller that follows Q sweep by sweep sees for itself where the sweeps stopped
+        return sweep(backend, x, wbar, g, lambda, mask, blockStarts, start, sweeps, tolerance, qPerSweep,
+                qPerSweep == null ? new SweepWarning() : null);
+    }
+
+    /**
+     * As above, telling a stop short of the minimum through {@code warning} (the prune's, which tells it once however many
+     * backsolves the prune runs; null: not told).
+     */
+    public static float[] sweep(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask,
+                                long[] blockStarts, float[] start, int sweeps, double tolerance, List<Double> qPerSweep,
+                                SweepWarning warning) {
         int p = Math.toIntExact(x.cols());
         int n = Math.toIntExact(x.rows());
         // The state is the float weights w themselves, and X d is X w summed in double plus -X wbar summed once (the exact
@@ -402,13 +421,13 @@ public final class Backsolve {
                         // support, lambda 1e-12 and 1e-7). Q is lambda-strongly convex on the support, so its gradient there
                         // bounds how far the minimum lies below: one pass over X decides whether to say so.
                         double gap = gapBound(backend, x, bestR, best, wbar, g, lambda, mask);
-                        if (!(gap <= CERTIFIED_GAP * Math.abs(bestQ)) && qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
-                            LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d"
+                        if (!(gap <= CERTIFIED_GAP * Math.abs(bestQ)) && warning != null) {
+                            warning.stoppedShort(String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d"
                                     + " sweeps at Q %.9g, its last sweep lowering it by %.2e relative, below its tolerance %.0e, but"
                                     + " sweeps that crawl stop so too, and Q''s gradient on the support cannot show it within %.0e of"
                                     + " the model''s minimum (it allows the minimum up to %.2e lower): the weights may not be the exact"
-                                    + " model''s; {0} solves the same model directly (told once per process)",
-                                    sweep + 1, bestQ, lastFall, tolerance, CERTIFIED_GAP, gap), EXACT_SETTING);
+                                    + " model''s; {0} solves the same model directly (told once per prune)",
+                                    sweep + 1, bestQ, lastFall, tolerance, CERTIFIED_GAP, gap));
                         }
                         break;
                     }
@@ -417,11 +436,11 @@ public final class Backsolve {
                     // point (Q 3.6x the exact one). The next sweep starts again from the best point, plain (the plane of a
                     // raised step is no guide); a plain sweep from there that raises Q again is stuck.
                     if (++risen >= STALLED_SWEEPS) {
-                        if (qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
-                            LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d"
+                        if (warning != null) {
+                            warning.stoppedShort(String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d"
                                     + " sweeps with Q no longer falling (%d sweeps in a row above its best, %.9g, which is kept;"
                                     + " tolerance %.0e): the weights may not be the exact model''s; {0} solves the same model"
-                                    + " directly (told once per process)", sweep + 1, risen, bestQ, tolerance), EXACT_SETTING);
+                                    + " directly (told once per prune)", sweep + 1, risen, bestQ, tolerance));
                         }
                         ended = true;
                         break;
@@ -432,9 +451,9 @@ public final class Backsolve {
                     previousXStep = null;
                 }
             }
-            // once per process: falcon --backsolve sweep backsolves candidate after candidate, and printed the same line 26
-            // times in one run
-            if (!ended && sweeps > 0 && qPerSweep == null && !SWEEP_CAP_TOLD.getAndSet(true)) {
+            // once per prune (SweepWarning): falcon --backsolve sweep backsolves candidate after candidate, and printed the
+            // same line 26 times in one run
+            if (!ended && sweeps > 0 && warning != null) {
                 // a Q that overflowed (weights beyond float under a tiny lambda) has no rate of fall: "falling by NaN per
                 // sweep" said nothing of what happened
                 String state = Double.isFinite(q) && Double.isFinite(lastFall)
@@ -442,9 +461,9 @@ public final class Backsolve {
                         : "not finite (" + q + ": the weights or products of the sweeps overflowed)";
                 // the exact backsolve as a parameter, {0}: an embedder reads Backsolve.Mode.EXACT, the CLI its --backsolve exact
                 // (a MessageFormat pattern: the apostrophe is written twice)
-                LOG.log(System.Logger.Level.WARNING, String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d sweeps"
+                warning.stoppedShort(String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d sweeps"
                         + " with Q %s (tolerance %.0e): the weights are not yet the exact model''s;"
-                        + " {0} solves the same model directly (told once per process)", sweeps, state, tolerance), EXACT_SETTING);
+                        + " {0} solves the same model directly (told once per prune)", sweeps, state, tolerance));
             }
             return Double.isFinite(q) ? best : w;
         }

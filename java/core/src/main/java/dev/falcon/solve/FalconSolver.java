@@ -178,6 +178,8 @@ public final class FalconSolver {
      * candidates, a few swaps away from it, update it instead of forming their own (n^2 per swap instead of n^2 |K|).
      */
     private Backsolve.SupportGram gramBase;
+    /** During a solve, the prune's warning of sweeps that stopped short (told once for all its backsolves). */
+    private SweepWarning sweepWarning;
     /** The Gram of the round's current candidate; it becomes {@link #gramBase} when the candidate becomes the best. */
     private Backsolve.SupportGram candidateGram;
 
@@ -197,11 +199,11 @@ public final class FalconSolver {
     private Backsolve.Exact backsolve(HostMatrix x, float[] wbar, float[] g, double lambda, byte[] mask, Backsolve.Mode mode, long[] blocks,
                                       float[] start) {
         if (mode == Backsolve.Mode.SWEEP && start != null) {
-            return new Backsolve.Exact(Backsolve.sweep(backend, x, wbar, g, lambda, mask, blocks, start, 100, 1e-10, null), null);
+            return new Backsolve.Exact(Backsolve.sweep(backend, x, wbar, g, lambda, mask, blocks, start, 100, 1e-10, null, sweepWarning), null);
         }
         if (mode != Backsolve.Mode.EXACT || projector == null) {
             Backsolve.BlockSolutions solved = mode == Backsolve.Mode.BLOCK ? blockSolutions : null;
-            return new Backsolve.Exact(Backsolve.solve(backend, x, wbar, g, lambda, mask, mode, blocks, 100, 1e-10, solved), null);
+            return new Backsolve.Exact(Backsolve.solve(backend, x, wbar, g, lambda, mask, mode, blocks, 100, 1e-10, solved, sweepWarning), null);
         }
         // the searches start from the round's candidate: its Gram is the nearest
         return Backsolve.exact(backend, x, wbar, g, lambda, mask, candidateGram != null ? candidateGram : gramBase);
@@ -295,14 +297,25 @@ public final class FalconSolver {
      */
     public Result solve(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
                         byte[] startMask, SolverOptions opt) {
+        return solve(x, wbar, g, lambda, layers, nnz, flops, startMask, opt, new SweepWarning());
+    }
+
+    /**
+     * As above, where sweep backsolves that stop short of the minimum tell it through {@code warning}, the prune's: once
+     * for all the candidates the solve backsolves (and all the stages of falcon++).
+     */
+    public Result solve(HostMatrix x, float[] wbar, float[] g, double lambda, LayerTable layers, long nnz, double flops,
+                        byte[] startMask, SolverOptions opt, SweepWarning warning) {
         if (projector != null) throw new IllegalStateException("this FalconSolver is already running a solve; use one per thread");
         try (Projector own = new Projector(backend, x.cols())) {
             projector = own;
+            sweepWarning = java.util.Objects.requireNonNull(warning, "warning");
             solving = x;
             solvingWithG = g != null;
             return solveWithProjector(x, wbar, g, lambda, layers, nnz, flops, startMask, opt);
         } finally {
             projector = null;
+            sweepWarning = null;
             solving = null;
             solvingWbar = null;
             solvingOffset = null;

@@ -281,6 +281,17 @@ public final class MultiStage {
     public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
                              long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt,
                              float[] reference, HostMatrix callersX, String callersXName) {
+        return run(backend, source, wbar, g, lambda, layers, nnz, flops, stages, schedule, startNnz, startFlops, opt, reference, callersX,
+                callersXName, new SweepWarning());
+    }
+
+    /**
+     * As above, where sweep backsolves that stop short of the minimum tell it through {@code warning}, the prune's: once for
+     * all the stages.
+     */
+    public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
+                             long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt,
+                             float[] reference, HostMatrix callersX, String callersXName, SweepWarning warning) {
         if (stages < 1) throw new IllegalArgumentException("stages must be >= 1");
         requireStartLevel("startNnz", startNnz);
         requireStartLevel("startFlops", startFlops);
@@ -387,7 +398,7 @@ public final class MultiStage {
             dev.falcon.io.RunPhase.set("during stage " + t + "'s solve (falcon++)");
             FalconSolver.Result solved;
             try {
-                solved = solver.solve(x, w, last == null ? g : null, lambda, layers, sT, fT, null, opt);
+                solved = solver.solve(x, w, last == null ? g : null, lambda, layers, sT, fT, null, opt, warning);
             } catch (FalconSolver.ValuesTooLarge e) {
                 // said of --grads, stage 0's X, though this stage's X holds them: named by its source, and a command's
                 // output that cannot be used ends the run after the last completed stage as its other failures do

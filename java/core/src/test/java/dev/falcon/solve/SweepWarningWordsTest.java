@@ -16,6 +16,7 @@ import dev.falcon.prune.Pruner;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.logging.Handler;
+import java.util.logging.Level;
 import java.util.logging.LogRecord;
 import java.util.logging.Logger;
 import java.util.logging.SimpleFormatter;
@@ -38,7 +39,6 @@ class SweepWarningWordsTest {
             @Override public void close() {}
         };
         log.addHandler(capture);
-        boolean toldBefore = Backsolve.SWEEP_CAP_TOLD.getAndSet(false);
         // X = 0 and lambda = 1e-300: the sweeps never settle (as PrunerTest.aBacksolveWhoseWeightsOverflowFloatIsNotKept)
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {1}, 1, 0, 1)), "test");
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1f);
@@ -50,7 +50,6 @@ class SweepWarningWordsTest {
             }
         } finally {
             log.removeHandler(capture);
-            Backsolve.SWEEP_CAP_TOLD.set(toldBefore || Backsolve.SWEEP_CAP_TOLD.get());
         }
         List<LogRecord> sweeps = records.stream().filter(r -> r.getMessage().contains("block-coordinate backsolve stopped")).toList();
         assertEquals(1, sweeps.size(), records.toString());
@@ -64,5 +63,47 @@ class SweepWarningWordsTest {
         Object[] parameters = sweeps.get(0).getParameters();
         assertTrue(parameters != null && parameters.length == 1 && parameters[0] instanceof SettingName s && s.cli().equals("--backsolve exact"),
                 "the CLI's option for its own form of the line");
+    }
+
+    /**
+     * The warning was told once per process (a static flag): a first prune with falcon's logging off used it up without
+     * printing it, every later prune of the JVM stopped short without a word, and no result said so (rev-emb36 finding 1).
+     * It is told once per prune now, and each result carries it.
+     */
+    @Test
+    void eachPruneTellsItsOwnStopShortAndItsResultCarriesIt() {
+        Logger log = Logger.getLogger(Backsolve.class.getName());
+        List<LogRecord> records = new ArrayList<>();
+        Handler capture = new Handler() {
+            @Override public void publish(LogRecord r) { if (isLoggable(r)) records.add(r); }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        Level levelBefore = log.getLevel();
+        log.addHandler(capture);
+        List<String> carried = new ArrayList<>();
+        LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {1}, 1, 0, 1)), "test");
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1f);
+             FloatPointer g = new FloatPointer(1f); HostMatrix x = HostMatrix.allocate(1, 1)) {
+            x.data().put(0, 0f);
+            for (Level level : List.of(Level.OFF, Level.ALL)) {
+                // a quiet warm-up prune, then one with logging on: both stop at the cap (X = 0, lambda = 1e-300)
+                log.setLevel(level);
+                try (PruneResult r = pruner.prune(Method.MP, w, t, Budgets.resolve(t, null, null, null, 1L, null),
+                        new Pruner.SolverInputs(x, g, 1e-300, SolverOptions.defaults(), Backsolve.Mode.SWEEP))) {
+                    carried.add(r.solve().backsolveWarning());
+                }
+            }
+        } finally {
+            log.removeHandler(capture);
+            log.setLevel(levelBefore);
+        }
+        assertEquals(1, records.stream().filter(r -> r.getMessage().contains("block-coordinate backsolve stopped")).count(),
+                "the prune with logging on tells its own stop: " + records);
+        assertEquals(2, carried.size());
+        for (String warning : carried) {
+            assertTrue(warning != null && warning.startsWith("block-coordinate backsolve stopped after 100 sweeps")
+                    && warning.contains("Backsolve.Mode.EXACT solves the same model directly (told once per prune)"), String.valueOf(warning));
+        }
     }
 }

@@ -1,0 +1,36 @@
+package dev.falcon.solve;
+
+import java.text.MessageFormat;
+import java.util.Locale;
+
+/**
+ * The sweep backsolve's warning that it stopped short of the exact model's minimum, told once per prune: falcon backsolves
+ * candidate after candidate, and printed the same line 26 times in one run. A static flag made it once per process, so in
+ * a JVM that prunes many times the first prune used it up, even with falcon's logging off or when that prune was
+ * interrupted and its result discarded, and every later prune stopped short without a word. One is made per
+ * {@code Pruner.prune} (and per direct call of {@link Backsolve#solve}, {@link Backsolve#sweep}, {@link FalconSolver#solve}
+ * or {@link MultiStage#run} that is not handed one), and what it told reaches the result
+ * ({@code PruneResult.Solve.backsolveWarning}), so that an embedder can act on it whatever its logging does. Used by the
+ * thread that runs the prune.
+ */
+public final class SweepWarning {
+    private static final System.Logger LOG = System.getLogger(Backsolve.class.getName());
+
+    /** The first warning of the prune, in the Java words (null: the sweeps stopped short nowhere). */
+    private String told;
+
+    /**
+     * Logs {@code pattern} (a MessageFormat pattern whose {@code {0}} is the exact backsolve's setting), unless this prune
+     * has told it already, and keeps it for the result.
+     */
+    void stoppedShort(String pattern) {
+        if (told != null) return;
+        told = new MessageFormat(pattern, Locale.ROOT).format(new Object[] {Backsolve.EXACT_SETTING});
+        LOG.log(System.Logger.Level.WARNING, pattern, Backsolve.EXACT_SETTING);
+    }
+
+    /** The warning told in this prune, naming the Java setting; null when no sweeps stopped short of the minimum. */
+    public String told() {
+        return told;
+    }
+}
