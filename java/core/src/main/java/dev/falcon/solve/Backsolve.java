@@ -424,10 +424,10 @@ public final class Backsolve {
                         if (!(gap <= CERTIFIED_GAP * Math.abs(bestQ)) && warning != null) {
                             warning.stoppedShort(String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d"
                                     + " sweeps at Q %.9g, its last sweep lowering it by %.2e relative, below its tolerance %.0e, but"
-                                    + " sweeps that crawl stop so too, and Q''s gradient on the support cannot show it within %.0e of"
-                                    + " the model''s minimum (it allows the minimum up to %.2e lower): the weights may not be the exact"
+                                    + " sweeps that crawl stop so too, and Q''s gradient on the support cannot show it within %.0e"
+                                    + " relative of the model''s minimum (%s): the weights may not be the exact"
                                     + " model''s; {0} solves the same model directly (told once per prune)",
-                                    sweep + 1, bestQ, lastFall, tolerance, CERTIFIED_GAP, gap));
+                                    sweep + 1, bestQ, lastFall, tolerance, CERTIFIED_GAP, gapRelativeToQ(gap, bestQ)));
                         }
                         break;
                     }
@@ -482,6 +482,20 @@ public final class Backsolve {
      * stop is shown and a crawl is not.
      */
     static final double CERTIFIED_GAP = 1e-6;
+
+    /**
+     * The crawl warning's figure for {@link #gapBound}, in the terms of its tolerance {@link #CERTIFIED_GAP}: relative to Q.
+     * Printed absolute, beside that relative tolerance, a bound of 8.50e-02 at Q 2.1e-11 read as "at most 8.5% lower" while
+     * the minimum was 3.1x lower; a bound beyond Q itself says nothing of how far the minimum lies below.
+     */
+    static String gapRelativeToQ(double gap, double q) {
+        double relative = gap / Math.abs(q);
+        if (relative < 1) return String.format(Locale.ROOT, "it allows the minimum up to %.2e relative lower", relative);
+        if (!Double.isFinite(relative)) return "it sets no bound on how far lower the minimum lies";
+        // without a linear term Q* >= 0, so such a bound rules nothing out
+        return String.format(Locale.ROOT, "it allows the minimum up to %.2e times Q lower: more than Q itself, so the minimum may be"
+                + " far lower", relative);
+    }
 
     /**
      * A bound on how far Q at {@code w} lies above the model's minimum on the support: Q is lambda-strongly convex there

@@ -1506,6 +1506,69 @@ public abstract class AbstractSolverTest {
         }
     }
 
+    /**
+     * The crawl warning put its bound on Q - Q* absolute beside a relative tolerance: on rev-num36's instance (8 x 40, four
+     * layers of 10 weights costing 1, 4, 16 and 64 FLOPs, mp's support at 30% of the FLOPs, lambda 1e-12) the sweeps stopped
+     * at Q 2.1e-11 "within 1e-06 of the model's minimum (it allows the minimum up to 8.50e-02 lower)", read as at most 8.5%
+     * lower, while the minimum was 3.1x lower. The figure must be relative to Q, and so at least the true relative gap.
+     */
+    @Test
+    public void theSweepCrawlWarningStatesItsBoundRelativeToQ() {
+        int n = 8, p = 40;
+        LayerTable layers = table(new int[] {10, 10, 10, 10}, new double[] {1, 4, 16, 64});
+        long[] blocks = Backsolve.blockStarts(layers, SolverOptions.DEFAULT_BLOCK_SIZE);
+        double lambda = 1e-12, flopBudget = 0.3 * layers.denseFlops();
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(Backsolve.class.getName());
+        List<String> said = new ArrayList<>();
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override public void publish(java.util.logging.LogRecord r) { said.add(r.getMessage()); }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        // the first of a few such instances whose sweeps stop on a crawl (others stop on a rise, a warning without the bound)
+        String crawl = null;
+        double q = Double.NaN, qExact = Double.NaN;
+        for (int seed = 1; seed <= 10 && crawl == null; seed++) {
+            SplittableRandom rnd = new SplittableRandom(seed);
+            float[] x = new float[n * p];
+            for (int k = 0; k < x.length; k++) x[k] = (float) rnd.nextGaussian();
+            float[] wbar = new float[p];
+            for (int j = 0; j < p; j++) wbar[j] = (float) rnd.nextGaussian();
+            byte[] mask = new byte[p];
+            try (FloatPointer scores = new FloatPointer(p); FlopAwareSelector selector = new FlopAwareSelector(backend)) {
+                for (int j = 0; j < p; j++) scores.put(j, wbar[j] * wbar[j]);
+                try (Selection mp = selector.select(scores, layers, p, flopBudget)) {
+                    mp.copyMaskTo(mask, 0);
+                }
+            }
+            Instance in = new Instance(n, p, x, wbar, null, lambda, layers, p, flopBudget);
+            try (HostMatrix m = in.matrix()) {
+                qExact = referenceQ(in, toDouble(Backsolve.solve(backend, m, in.wbar, null, lambda, mask, Backsolve.Mode.EXACT, blocks, 0, 0)));
+                float[][] out = new float[1][];
+                said.clear();
+                log.addHandler(capture);
+                try {
+                    sweepWarned(() -> out[0] = Backsolve.sweep(backend, m, in.wbar, null, lambda, mask, blocks, null, 100, 1e-10, null));
+                } finally {
+                    log.removeHandler(capture);
+                }
+                q = referenceQ(in, toDouble(out[0]));
+                crawl = said.stream().filter(s -> s.contains("sweeps that crawl stop so too")).findFirst().orElse(null);
+            }
+        }
+        assertNotNull(crawl, backend.name() + ": no instance's sweeps stopped on a crawl and said so; the last said " + said);
+        System.out.printf(Locale.ROOT, "[%s] sweeps: Q %.9g, exact %.9g: %s%n", backend.name(), q, qExact, crawl);
+        java.util.regex.Matcher figure = java.util.regex.Pattern.compile("allows the minimum up to ([0-9.e+-]+)( relative| times Q)? lower")
+                .matcher(crawl);
+        assertTrue(figure.find(), crawl);
+        assertNotNull(figure.group(2), "the bound, beside the relative tolerance, must say it is relative to Q: " + crawl);
+        double bound = Double.parseDouble(figure.group(1));
+        // read in Q's terms the bound must hold: the sweeps' point lies (q - qExact) / q of Q above the minimum
+        assertTrue(bound >= (q - qExact) / q * (1 - 1e-2), "the printed bound " + figure.group(1) + " is below the true relative gap "
+                + (q - qExact) / q + " (Q " + q + ", exact " + qExact + "): " + crawl);
+        assertEquals(bound >= 1, crawl.contains("more than Q itself"), crawl);
+    }
+
     /** Whether {@code run} logged the sweeps' warning that they stopped short (told once per call here: no prune around it). */
     private static boolean sweepWarned(Runnable run) {
         java.util.logging.Logger log = java.util.logging.Logger.getLogger(Backsolve.class.getName());

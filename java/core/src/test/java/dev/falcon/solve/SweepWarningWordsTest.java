@@ -106,4 +106,20 @@ class SweepWarningWordsTest {
                     && warning.contains("Backsolve.Mode.EXACT solves the same model directly (told once per prune)"), String.valueOf(warning));
         }
     }
+
+    /**
+     * The crawl warning's bound on how far the minimum lies below Q was printed absolute (8.50e-02 at Q 2.1e-11) beside its
+     * relative tolerance, and read as 8.5%; it is now relative to Q, and a bound beyond Q itself says it rules nothing out.
+     */
+    @Test
+    void theCrawlWarningsBoundIsRelativeToQ() {
+        assertEquals("it allows the minimum up to 3.20e-04 relative lower", Backsolve.gapRelativeToQ(3.2e-15, 1e-11));
+        // with a linear term Q may be negative: relative to its size
+        assertEquals("it allows the minimum up to 5.00e-04 relative lower", Backsolve.gapRelativeToQ(1e-3, -2));
+        String beyondQ = Backsolve.gapRelativeToQ(8.5e-2, 2.1e-11);
+        assertTrue(beyondQ.contains("up to 4.05e+09 times Q lower") && beyondQ.contains("more than Q itself"), beyondQ);
+        assertFalse(beyondQ.contains("8.50e-02"), beyondQ);
+        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(1e-3, 0));
+        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(Double.NaN, 1));
+    }
 }
