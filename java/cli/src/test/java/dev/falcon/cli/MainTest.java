@@ -2540,6 +2540,37 @@ class MainTest {
     }
 
     /**
+     * An option the method never reads had its value checked first: `--method mp --max-iterations -1` was refused with
+     * "e.g. --max-iterations 100", and that command again, now for the option not applying (`--method falcon --stages
+     * 20000` spoke of "the 10,000 falcon++ takes"). The one refusal is the one that names the real problem.
+     */
+    @Test
+    void anOptionThatDoesNotApplyIsRefusedBeforeItsValueIsChecked() throws IOException {
+        String[][] refused = {{"falcon", "--stages", "20000"}, {"magnitude", "--stages", "0"}, {"mp", "--max-iterations", "-1"},
+            {"mp", "--rounds", "0"}, {"mp", "--block-size", "0"}, {"mp", "--start-keep", "2"}, {"falcon", "--start-keep-flops", "0"},
+            {"mp", "--start-keep-nnz", "1.5"}, {"mp", "--tolerance", "-1"}, {"magnitude", "--stable-iterations", "-1"},
+            {"mp", "--swap-candidates", "-1"}, {"falcon", "--schedule", "cosine"}, {"mp", "--hessian", "full"}};
+        for (String[] r : refused) {
+            Run run = run(fileArgs("--method", r[0], r[1], r[2]));
+            assertFails(run, 2, r[1] + ": option: ");
+            assertFalse(run.err().contains(": value: "), String.join(" ", r) + ": " + run.err());
+        }
+        // nor where another option makes it unread: --stages 1 reads no schedule, --max-iterations 0 no --hessian
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--schedule", "cosine")), 2, "--schedule: option: does not apply with --stages 1");
+        assertFails(run(fileArgs("--method", "falcon", "--max-iterations", "0", "--hessian", "full")), 2, "--hessian: option: does not apply");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--grads-command", "cp a b")), 2, "--grads-command: option: does not apply with --stages 1");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--grads-command", "cp {weights} {grads}", "--grads-command-timeout", "soon")),
+                2, "--grads-command: option: does not apply with --stages 1");
+        // without X lambda enters no objective, whatever its value
+        assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "mp", "--lambda", "-1",
+                "--out", outDir.resolve("p.npy").toString()), 2, "--lambda: option: needs gradients");
+        // a value out of range is still refused where the option is read
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "20000")), 2, "--stages: value: is 20,000, more than the 10,000 falcon++ takes");
+        assertFails(run(fileArgs("--method", "falcon", "--max-iterations", "-1")), 2, "--max-iterations: value: ");
+        assertFails(run(fileArgs("--method", "mp", "--backsolve", "block", "--block-size", "0")), 2, "--block-size: value: ");
+    }
+
+    /**
      * The swap search and the swap polish start from backsolved points, so with --backsolve none neither runs: a
      * --swap-candidates given there was dropped unread, with exit 0, where the README promises that an option the method
      * never reads is refused.
