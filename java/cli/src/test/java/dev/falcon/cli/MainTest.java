@@ -463,11 +463,35 @@ class MainTest {
             assertTrue(r.err().startsWith("falcon: error: ") && r.err().contains("'" + unread[i] + "'"), what);
             assertTrue(r.err().contains("see `falcon help --help`"), what);
         }
-        for (String[] a : new String[][] {{"help"}, {"help", "prune"}, {"help", "inspect", "-h"}, {"help", "--help"}}) {
+        for (String[] a : new String[][] {{"help"}, {"help", "prune"}, {"help", "--help"}, {"help", "-h"}}) {
             Run r = run(a);
             assertEquals(0, r.code(), String.join(" ", a) + ": " + r.err());
             assertTrue(r.out().contains("Usage: falcon"), String.join(" ", a) + ": " + r.out());
         }
+        assertTrue(run("help", "prune").out().startsWith("Usage: falcon prune"));
+    }
+
+    /**
+     * `falcon help prune --help` printed the usage of help itself with exit 0, prune dropped unread: picocli takes -h and
+     * --help there as help's own option. help takes COMMAND or --help; both are bad usage, as anything more is.
+     */
+    @Test
+    void helpRefusesItsOwnHelpBesideACommand() {
+        String[][] refused = {{"help", "prune", "--help"}, {"help", "env", "--help"}, {"help", "-h", "prune"}, {"help", "inspect", "-h"}};
+        for (String[] a : refused) {
+            Run r = run(a);
+            String what = String.join(" ", a) + ": " + r.out() + r.err();
+            assertEquals(2, r.code(), what);
+            assertEquals("", r.out(), what);
+            String flag = a[1].startsWith("-") ? a[1] : a[2], command = a[1].startsWith("-") ? a[2] : a[1];
+            assertTrue(r.err().startsWith("falcon: error: '" + flag + "' asks for the usage of `falcon help` itself, and '" + command + "'"), what);
+            assertTrue(r.err().contains("give `falcon help " + command + "` (or `falcon " + command + " --help`)"), what);
+            assertTrue(r.err().contains("see `falcon help --help`"), what);
+        }
+        // an unknown command is refused as `falcon help bogus` refuses it, not sent there
+        MainTest.Run unknown = run("help", "bogus", "--help");
+        assertEquals(2, unknown.code(), unknown.out() + unknown.err());
+        assertEquals(run("help", "bogus").err(), unknown.err());
     }
 
     /** The exit codes in --help stopped at 0-3: a script that saw 130 or 143 (a stopped run) found them nowhere. */
