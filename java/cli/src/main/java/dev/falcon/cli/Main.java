@@ -377,7 +377,33 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (!command.unmatched().isEmpty()) {
                 throw new CommandLine.UnmatchedArgumentException(command.commandSpec().commandLine(), command.unmatched());
             }
+            rejectHelpOfHelpBesideACommand(parsed, command);
         }
+    }
+
+    /**
+     * `falcon help prune --help` (or `help -h prune`) printed the help command's own usage with exit 0, the COMMAND
+     * dropped unread: picocli matches -h/--help there as help's own option. `falcon help [COMMAND]` takes COMMAND or
+     * --help, and anything more is bad usage, as README says.
+     */
+    private static void rejectHelpOfHelpBesideACommand(CommandLine.ParseResult parsed, CommandLine.ParseResult command) {
+        if (!(command.commandSpec().userObject() instanceof CommandLine.HelpCommand) || !command.isUsageHelpRequested()
+                || command.matchedPositionals().isEmpty()) {
+            return;
+        }
+        CommandLine.Model.CommandSpec help = command.commandSpec();
+        CommandLine.Model.OptionSpec usage = help.options().stream().filter(CommandLine.Model.OptionSpec::usageHelp).findFirst().orElseThrow();
+        List<String> typed = namesTyped(help, usage, parsed.expandedArgs().toArray(new String[0]));
+        String flag = typed.isEmpty() ? usage.longestName() : typed.get(typed.size() - 1);
+        String named = String.join(" ", command.matchedPositionals().get(0).stringValues());
+        // as `falcon help bogus` is refused: advice to run `falcon help bogus` would only lead there
+        if (!help.parent().subcommands().containsKey(named)) {
+            throw new CommandLine.ParameterException(help.parent().commandLine(), "Unknown subcommand '" + named + "'.");
+        }
+        String root = help.root().qualifiedName();
+        throw new CommandLine.ParameterException(help.commandLine(), "'" + flag + "' asks for the usage of `" + help.qualifiedName()
+                + "` itself, and '" + named + "' for that of `" + root + " " + named + "`: help takes one of them; give `"
+                + help.qualifiedName() + " " + named + "` (or `" + root + " " + named + " --help`), or `" + help.qualifiedName() + " " + flag + "` alone");
     }
 
     /**

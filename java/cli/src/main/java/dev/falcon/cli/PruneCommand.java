@@ -800,10 +800,6 @@ final class PruneCommand implements Callable<Integer> {
             if (layersFile != null && flopsPerWeight != null) throw InputException.of("--layers/" + costsOption, "option", "both given", "give one of them");
             if (rows != null) throw InputException.of("--n", "option", "only applies to --example", "the rows of X come from --grads");
         }
-        if (!(lambda > 0) || lambda > Pruner.MAX_LAMBDA) {
-            throw InputException.of("--lambda", "value", "is " + typed("--lambda", lambda) + ", it must be positive and at most "
-                    + Numbers.shown(Pruner.MAX_LAMBDA), "e.g. --lambda 1e-3");
-        }
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
         int processors = Processors.usable(), mostThreads = Backends.mostThreads();
         if (threads != null && threads > mostThreads) {
@@ -897,6 +893,20 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     private void validateSolverOptions() {
+        // an option the method never reads is refused before its value is checked: `--method mp --max-iterations -1` was
+        // told "e.g. --max-iterations 100", and that command was refused again, for the option not applying
+        boolean plusPlus = Method.parse(method, "--method").equals(Method.FALCON_PLUS_PLUS);
+        if (gradsPattern() && !plusPlus) {
+            throw InputException.of("--grads", "value", "'" + grads + "' is a per-stage pattern ({t}), which only applies to --method falcon++",
+                    "give one X file, or use --method falcon++");
+        }
+        rejectCommandOptionsThatDoNotApply(plusPlus, gradsCommand != null, gradsCommandTimeout != null);
+        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        if (given != null) rejectOptionsThatDoNotApply(Method.parse(method, "--method"), backsolve, gradients(), given::hasMatchedOption);
+        if (!(lambda > 0) || lambda > Pruner.MAX_LAMBDA) {
+            throw InputException.of("--lambda", "value", "is " + typed("--lambda", lambda) + ", it must be positive and at most "
+                    + Numbers.shown(Pruner.MAX_LAMBDA), "e.g. --lambda 1e-3");
+        }
         if (maxIterations < 0) throw InputException.of("--max-iterations", "value", "is " + maxIterations + ", it must be >= 0", "e.g. --max-iterations 100");
         if (!(tolerance >= 0) || Double.isInfinite(tolerance)) {
             throw InputException.of("--tolerance", "value", "is " + typed("--tolerance", tolerance) + ", it must be a finite number >= 0", "e.g. --tolerance 1e-6");
@@ -908,32 +918,6 @@ final class PruneCommand implements Callable<Integer> {
         }
         if (stableIterations < 0) throw InputException.of("--stable-iterations", "value", "is " + stableIterations + ", it must be >= 0", "0 turns it off");
         if (swapCandidates < 0) throw InputException.of("--swap-candidates", "value", "is " + swapCandidates + ", it must be >= 0", "0 turns the swap search off");
-        boolean plusPlus = Method.parse(method, "--method").equals(Method.FALCON_PLUS_PLUS);
-        if (gradsPattern() && !plusPlus) {
-            throw InputException.of("--grads", "value", "'" + grads + "' is a per-stage pattern ({t}), which only applies to --method falcon++",
-                    "give one X file, or use --method falcon++");
-        }
-        rejectCommandOptionsThatDoNotApply(plusPlus, gradsCommand != null, gradsCommandTimeout != null);
-        if (gradsCommandTimeout != null) commandTimeout = parseTimeout(gradsCommandTimeout);
-        if (gradsCommand != null) {
-            if (!gradsCommand.contains("{weights}") || !gradsCommand.contains("{grads}")) {
-                throw InputException.of("--grads-command", "value", "'" + gradsCommand + "' needs both {weights} and {grads}",
-                        "e.g. --grads-command 'python export.py --weights {weights} --out {grads}'");
-            }
-            String quoted = dev.falcon.solve.CommandGradients.quotedPlaceholder(gradsCommand);
-            if (quoted != null) throw InputException.of("--grads-command", "value", quoted, dev.falcon.solve.CommandGradients.BARE_PLACEHOLDERS);
-            if (gradsPattern()) throw InputException.of("--grads-command", "option", "cannot be combined with a per-stage --grads pattern", "give one gradient source");
-            if (grads == null && example == null) throw InputException.of("--grads-command", "option", "needs --grads (X of stage 0, at the dense weights)", "give --grads X.npy");
-            // it runs before stages 1 .. T-1 only: with one stage it would be accepted and never run
-            if (stages == 1) throw InputException.of("--grads-command", "option", "does not apply with --stages 1 (it runs before each stage t >= 1)", "drop it, or give --stages 2 or more");
-            // nor with two stages from the dense start: stage 0 prunes nothing, so stage 1 reuses stage 0's X and a broken
-            // command went unnoticed behind exit 0
-            if (stages == 2 && !constantSchedule() && startNnzLevel() >= 1 && startFlopsLevel() >= 1) {
-                throw InputException.of("--grads-command", "option", "would never run with --stages 2 from the dense start (stage 0 prunes nothing, "
-                        + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
-            }
-        }
-        refuseGradientSourcesTheScheduleNeverReads(plusPlus, null, null);
         if (stages < 1) throw InputException.of("--stages", "value", "is " + stages + ", it must be at least 1", "e.g. --stages 5");
         // --stages 1000000000 (or 100000) ran on with no end in sight, showing only the elapsed time: each stage is a full
         // solve (about a second on resnet20, minutes on a large model; with --grads-command also a run of the command) and
@@ -949,8 +933,29 @@ final class PruneCommand implements Callable<Integer> {
         }
         MultiStage.Schedule.parse(schedule, "--schedule"); // an InputException naming --schedule and the choices
         SolverOptions.HessianModel.parse(hessian, "--hessian"); // an InputException naming --hessian and the choices
-        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
-        if (given != null) rejectOptionsThatDoNotApply(Method.parse(method, "--method"), backsolve, gradients(), given::hasMatchedOption);
+        if (gradsCommand != null) {
+            if (gradsPattern()) throw InputException.of("--grads-command", "option", "cannot be combined with a per-stage --grads pattern", "give one gradient source");
+            if (grads == null && example == null) throw InputException.of("--grads-command", "option", "needs --grads (X of stage 0, at the dense weights)", "give --grads X.npy");
+            // it runs before stages 1 .. T-1 only: with one stage it would be accepted and never run
+            if (stages == 1) throw InputException.of("--grads-command", "option", "does not apply with --stages 1 (it runs before each stage t >= 1)", "drop it, or give --stages 2 or more");
+            // nor with two stages from the dense start: stage 0 prunes nothing, so stage 1 reuses stage 0's X and a broken
+            // command went unnoticed behind exit 0
+            if (stages == 2 && !constantSchedule() && startNnzLevel() >= 1 && startFlopsLevel() >= 1) {
+                throw InputException.of("--grads-command", "option", "would never run with --stages 2 from the dense start (stage 0 prunes nothing, "
+                        + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
+            }
+        }
+        refuseGradientSourcesTheScheduleNeverReads(plusPlus, null, null);
+        // the command's own value and its timeout are checked once it is known to run
+        if (gradsCommandTimeout != null) commandTimeout = parseTimeout(gradsCommandTimeout);
+        if (gradsCommand != null) {
+            if (!gradsCommand.contains("{weights}") || !gradsCommand.contains("{grads}")) {
+                throw InputException.of("--grads-command", "value", "'" + gradsCommand + "' needs both {weights} and {grads}",
+                        "e.g. --grads-command 'python export.py --weights {weights} --out {grads}'");
+            }
+            String quoted = dev.falcon.solve.CommandGradients.quotedPlaceholder(gradsCommand);
+            if (quoted != null) throw InputException.of("--grads-command", "value", quoted, dev.falcon.solve.CommandGradients.BARE_PLACEHOLDERS);
+        }
     }
 
     /** Whether the run has gradients X: lambda enters only the objective on X. */

@@ -463,11 +463,35 @@ class MainTest {
             assertTrue(r.err().startsWith("falcon: error: ") && r.err().contains("'" + unread[i] + "'"), what);
             assertTrue(r.err().contains("see `falcon help --help`"), what);
         }
-        for (String[] a : new String[][] {{"help"}, {"help", "prune"}, {"help", "inspect", "-h"}, {"help", "--help"}}) {
+        for (String[] a : new String[][] {{"help"}, {"help", "prune"}, {"help", "--help"}, {"help", "-h"}}) {
             Run r = run(a);
             assertEquals(0, r.code(), String.join(" ", a) + ": " + r.err());
             assertTrue(r.out().contains("Usage: falcon"), String.join(" ", a) + ": " + r.out());
         }
+        assertTrue(run("help", "prune").out().startsWith("Usage: falcon prune"));
+    }
+
+    /**
+     * `falcon help prune --help` printed the usage of help itself with exit 0, prune dropped unread: picocli takes -h and
+     * --help there as help's own option. help takes COMMAND or --help; both are bad usage, as anything more is.
+     */
+    @Test
+    void helpRefusesItsOwnHelpBesideACommand() {
+        String[][] refused = {{"help", "prune", "--help"}, {"help", "env", "--help"}, {"help", "-h", "prune"}, {"help", "inspect", "-h"}};
+        for (String[] a : refused) {
+            Run r = run(a);
+            String what = String.join(" ", a) + ": " + r.out() + r.err();
+            assertEquals(2, r.code(), what);
+            assertEquals("", r.out(), what);
+            String flag = a[1].startsWith("-") ? a[1] : a[2], command = a[1].startsWith("-") ? a[2] : a[1];
+            assertTrue(r.err().startsWith("falcon: error: '" + flag + "' asks for the usage of `falcon help` itself, and '" + command + "'"), what);
+            assertTrue(r.err().contains("give `falcon help " + command + "` (or `falcon " + command + " --help`)"), what);
+            assertTrue(r.err().contains("see `falcon help --help`"), what);
+        }
+        // an unknown command is refused as `falcon help bogus` refuses it, not sent there
+        MainTest.Run unknown = run("help", "bogus", "--help");
+        assertEquals(2, unknown.code(), unknown.out() + unknown.err());
+        assertEquals(run("help", "bogus").err(), unknown.err());
     }
 
     /** The exit codes in --help stopped at 0-3: a script that saw 130 or 143 (a stopped run) found them nowhere. */
@@ -2537,6 +2561,37 @@ class MainTest {
         assertFails(run("prune", "--bogus"), 2, "--bogus");
         assertFails(run(fileArgs("--device", "cuda")), 2, "cuda");
         assertEquals(2, run("frobnicate").code());
+    }
+
+    /**
+     * An option the method never reads had its value checked first: `--method mp --max-iterations -1` was refused with
+     * "e.g. --max-iterations 100", and that command again, now for the option not applying (`--method falcon --stages
+     * 20000` spoke of "the 10,000 falcon++ takes"). The one refusal is the one that names the real problem.
+     */
+    @Test
+    void anOptionThatDoesNotApplyIsRefusedBeforeItsValueIsChecked() throws IOException {
+        String[][] refused = {{"falcon", "--stages", "20000"}, {"magnitude", "--stages", "0"}, {"mp", "--max-iterations", "-1"},
+            {"mp", "--rounds", "0"}, {"mp", "--block-size", "0"}, {"mp", "--start-keep", "2"}, {"falcon", "--start-keep-flops", "0"},
+            {"mp", "--start-keep-nnz", "1.5"}, {"mp", "--tolerance", "-1"}, {"magnitude", "--stable-iterations", "-1"},
+            {"mp", "--swap-candidates", "-1"}, {"falcon", "--schedule", "cosine"}, {"mp", "--hessian", "full"}};
+        for (String[] r : refused) {
+            Run run = run(fileArgs("--method", r[0], r[1], r[2]));
+            assertFails(run, 2, r[1] + ": option: ");
+            assertFalse(run.err().contains(": value: "), String.join(" ", r) + ": " + run.err());
+        }
+        // nor where another option makes it unread: --stages 1 reads no schedule, --max-iterations 0 no --hessian
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--schedule", "cosine")), 2, "--schedule: option: does not apply with --stages 1");
+        assertFails(run(fileArgs("--method", "falcon", "--max-iterations", "0", "--hessian", "full")), 2, "--hessian: option: does not apply");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--grads-command", "cp a b")), 2, "--grads-command: option: does not apply with --stages 1");
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "1", "--grads-command", "cp {weights} {grads}", "--grads-command-timeout", "soon")),
+                2, "--grads-command: option: does not apply with --stages 1");
+        // without X lambda enters no objective, whatever its value
+        assertFails(run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "mp", "--lambda", "-1",
+                "--out", outDir.resolve("p.npy").toString()), 2, "--lambda: option: needs gradients");
+        // a value out of range is still refused where the option is read
+        assertFails(run(fileArgs("--method", "falcon++", "--stages", "20000")), 2, "--stages: value: is 20,000, more than the 10,000 falcon++ takes");
+        assertFails(run(fileArgs("--method", "falcon", "--max-iterations", "-1")), 2, "--max-iterations: value: ");
+        assertFails(run(fileArgs("--method", "mp", "--backsolve", "block", "--block-size", "0")), 2, "--block-size: value: ");
     }
 
     /**
