@@ -1021,6 +1021,48 @@ exit 1
                                            " install openjdk-17-jdk-headless maven g++ cmake make\n")
 
 
+class OfflineBuildFailureTest(unittest.TestCase):
+    """Under FALCON_OFFLINE=1 a build that failed for want of something in ~/.m2 advised running an online 'mvn -B
+    -DskipTests package -pl java/cli -am' "to see more", a build other than the one that failed, and never said the
+    build had run offline nor how to fill ~/.m2. The fake mvn records its arguments and fails as Maven -o does."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+printf '%s\\n' "$*" > "$MVN_ARGS_LOG"
+echo "[ERROR] Non-resolvable import POM: Cannot access central (https://repo.maven.apache.org/maven2) in offline mode and the artifact org.junit:junit-bom:pom:5.11.4 has not been downloaded from it before."
+exit 1
+"""
+    FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
+
+    def launch(self, d, offline):
+        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "FALCON_OFFLINE")}
+        env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", MVN_ARGS_LOG=str(Path(d, "mvn-args")))
+        if offline:
+            env["FALCON_OFFLINE"] = "1"
+        r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+        return root, r, "mvn " + Path(d, "mvn-args").read_text().strip()
+
+    def test_an_offline_failure_says_it_ran_offline_how_to_fill_m2_and_offers_the_command_that_ran(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, r, ran = self.launch(d, offline=True)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(" -o ", ran)
+            last = r.stderr.splitlines()[-1]
+            self.assertTrue(last.startswith("falcon: build failed ("), last)
+            self.assertIn(f"run '{ran}' in {root} to see more", last)
+            self.assertIn("offline (FALCON_OFFLINE=1, mvn -o)", last)
+            self.assertIn("run ./falcon once without FALCON_OFFLINE", last)
+
+    def test_an_online_failure_offers_the_command_that_ran_and_says_nothing_of_offline(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, r, ran = self.launch(d, offline=False)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertNotIn(" -o ", ran)
+            last = r.stderr.splitlines()[-1]
+            self.assertIn(f"run '{ran}' in {root} to see more", last)
+            self.assertNotIn("offline", last)
+
+
 class ReadOnlyCloneTest(unittest.TestCase):
     """A read-only clone (a read-only mount, another user's clone) where a build was due stopped with bash's 'line 68:
     .../.launcher-build.lock: Read-only file system' and exit 1. The clone is mounted read-only in a user and mount
