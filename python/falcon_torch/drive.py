@@ -117,11 +117,11 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
         # --stages 1", after the export
         raise ValueError(f"stages must be a whole number of stages, at least 1, not {stages!r}")
-    if keep_flops is None and keep_nnz is None and not any(
-            keyword == "keep_flops" for *_, keyword in _budget_flags([*split_method(method)[1], *extra_args])):
+    if keep_flops is None and keep_nnz is None and not _budget_flags([*split_method(method)[1], *extra_args]):
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
-        # staged run went to 30% at every stage instead of along its schedule. Not beside a FLOP budget of the
-        # method's or extra_args' words, which the CLI would have been given twice
+        # staged run went to 30% at every stage instead of along its schedule. Not beside a budget of the method's or
+        # extra_args' words: a FLOP budget would reach the CLI twice, and with an NNZ budget alone the CLI keeps the
+        # dense FLOPs, as keep_nnz= does; extra_args=['--sparsity', '0.35'] got a 30% FLOP budget nobody asked for
         keep_flops = 0.3
     # the CLI checked them only after the whole export (and for falcon++ through the CLI, the gradient session too):
     # keep_flops=30, meant as 30%, took a full export to be refused
