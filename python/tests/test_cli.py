@@ -498,6 +498,34 @@ class SupportsTest(unittest.TestCase):
                     args = json.load(f)
                 self.assertFalse([a for a in args if a.startswith(("--keep-flops", "--flops"))], args)
 
+    def test_a_fraction_in_the_words_reaches_the_run_that_prunes_to_it_as_it_was_typed(self):
+        # --sparsity 0.7 reached the CLI as --keep-nnz 0.30000000000000004 (repr(1 - 0.7)): the report gave that as the
+        # budget asked for, and --sparsity 0.999's refusal named --keep-nnz 0.0010000000000000009, which nobody typed
+        import json
+        import torch
+        from torch import nn
+        cli, args_file = self._recording_stand_in()
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        budget_words = ("--keep-", "--sparsity")
+        for kw, budgets in ((dict(extra_args=["--sparsity", "0.7"]), ["--sparsity", "0.7"]),
+                            (dict(method="mp --keep-nnz=.65"), ["--keep-nnz=.65"]),
+                            (dict(method="mp --keep-flops 5e-1", extra_args=["--sparsity", "0.7"]),
+                             ["--keep-flops", "5e-1", "--sparsity", "0.7"]),
+                            (dict(method="falcon++", extra_args=["--sparsity", "0.7"], gradient_source="cli", stages=2),
+                             ["--sparsity", "0.7"])):
+            with self.subTest(**kw):
+                kw = {"method": "mp", **kw}
+                with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith(budget_words) or
+                                           i > 0 and args[i - 1].startswith(budget_words)])
+        # a refusal's fix gives 1 - S in decimal, as the CLI takes it
+        with self.assertRaisesRegex(ValueError, r"pass prune\(\.\.\., keep_nnz=0\.8765433\)"):
+            ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_nnz=0.5, extra_args=["--sparsity", "0.1234567"],
+                     n_samples=8, cli=cli)
+
     def test_a_fraction_in_the_methods_words_is_walked_down_along_the_stages_schedule(self):
         # "mp --keep-flops 0.5" with keep_flops=None and stages=3 went to the CLI as it was, so every stage pruned
         # straight to 50% and keep_flops_schedule said [None, None, None]; an absolute --flops cannot be scheduled

@@ -1791,6 +1791,25 @@ class CliTest(unittest.TestCase):
         self.assertEqual(res.kept_nnz, sum(int(v.sum()) for v in res.masks.values()))
         self.assertTrue(torch.all(m[0].weight[~res.masks["0.weight"]] == 0))
 
+    def test_a_sparsity_in_extra_args_is_asked_for_and_refused_as_the_cli_gives_it(self):
+        # the bridge passed --sparsity 0.7 on as --keep-nnz 0.30000000000000004, the report's asked figure, and
+        # --sparsity 0.999 was refused as "--keep-nnz 0.0010000000000000009 keeps 0 of ... give at least 0.0023585"
+        batches, _, _ = data()
+        for stages in (1, 2):
+            with self.subTest(stages=stages):
+                res = ft.prune(small_model(), batches, keep_flops=None, method="mp", stages=stages,
+                               extra_args=["--sparsity", "0.7"], n_samples=6, cli=self.cli)
+                asked = res.report["budgets"]["asked"]
+                self.assertEqual(("--sparsity 0.7", 0.3), (asked["nnz_request"], asked["nnz_fraction"]))
+                self.assertEqual(0.3, res.keep_nnz_schedule[-1])
+                self.assertLessEqual(res.kept_nnz, 0.3 * res.parameters)
+        with self.assertRaises(ft.FalconError) as cm:
+            ft.prune(small_model(), batches, keep_flops=None, method="mp", extra_args=["--sparsity", "0.999"],
+                     n_samples=6, cli=self.cli)
+        self.assertEqual(3, cm.exception.returncode)
+        self.assertIn("falcon: error: --sparsity 0.999 keeps 0 of 455 weights; give at most", str(cm.exception))
+        self.assertNotIn("--keep-nnz", cm.exception.stderr)
+
     def test_no_budget_is_the_clis_default_of_30_percent_of_the_flops_in_the_result(self):
         # keep_flops=None and keep_nnz=None ran with the CLI's default 30%, but keep_flops_schedule said [None]
         batches, _, _ = data()
