@@ -908,6 +908,22 @@ class ExportApplyTest(unittest.TestCase):
                     run()
         self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
+    def test_one_pair_whose_inputs_are_several_tensors_is_refused_as_the_same_pair_in_a_list_is(self):
+        # ((x, lengths), y) was read as a list of batches: batch 0 (x, lengths) gave inputs x and targets lengths, y was
+        # never read, and the export went on without a word (X held the gradients of the loss against the lengths)
+        m = small_model()
+        _, x, y = data()
+        lengths = torch.randint(1, 5, (10,))
+        said = (r"batch 0's inputs are a (tuple|list), not a torch.Tensor \(export runs a model of one input tensor\): "
+                r"batches must yield \(inputs, targets\) pairs.*; give a model of several inputs as a wrapper module "
+                r"whose forward takes them stacked in that one input tensor")
+        for given in (((x, lengths), y), [(x, lengths), y], ([x, lengths], y), [((x, lengths), y)]):
+            for name, run in (("export", lambda: ft.export(m, given, n_samples=10, out_dir=os.path.join(self.d, "x"))),
+                              ("prepare", lambda: ft.gradcmd.prepare(m, given, os.path.join(self.d, "s"), n_samples=10))):
+                with self.assertRaisesRegex(ValueError, said, msg=f"{name}, {type(given).__name__}"):
+                    run()
+        self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
+
     def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
         # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
         # attention mask became the targets without a word and labels were ignored
