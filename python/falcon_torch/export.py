@@ -93,6 +93,14 @@ def batch_pair(batch, index: int):
             # README's way for a model of several inputs (model(x, lengths)), as for a batch of three tensors
             wrap = ("; give a model of several inputs as a wrapper module whose forward takes them stacked in that one "
                     "input tensor" if role == "inputs" and isinstance(t, (tuple, list)) else "")
+            if role == "inputs" and isinstance(t, dict):
+                # one ({'x': x}, y) pair was called "batch 0 is a dict", its inputs taken for the batch, and told to
+                # pick keys of a loader's dict batches, which it has none of
+                keys = list(t)
+                kind = f"dict (keys {', '.join(map(repr, keys))})"
+                wrap = ("; give a model that reads a dict of inputs as a wrapper module whose forward builds the dict "
+                        "from that one input tensor (stacking them in it where there are several), e.g. "
+                        f"forward(self, x): return model({{{(keys[0] if keys else 'x')!r}: x}})")
             raise ValueError(f"batch {index}'s {role} are a {kind}, not a torch.Tensor{why}: {fix}{wrap}")
     # 16 inputs and 20 targets exported 16 samples without a word, and 20 and 16 failed inside torch (vmap's batch
     # size, after a warning of a fallback to the loop)

@@ -924,6 +924,22 @@ class ExportApplyTest(unittest.TestCase):
                     run()
         self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
+    def test_one_pair_whose_inputs_are_a_dict_is_refused_as_such_with_the_wrapper_to_give(self):
+        # ({'x': x}, y) was "batch 0 is a dict (keys 'x'), not an (inputs, targets) pair", its inputs taken for the
+        # batch and its fix the keys of a loader's dict batches; the list form said only "inputs are a dict"
+        m = small_model()
+        _, x, y = data()
+        said = (r"batch 0's inputs are a dict \(keys 'x'\), not a torch.Tensor \(export runs a model of one input "
+                r"tensor\): batches must yield \(inputs, targets\) pairs.*; give a model that reads a dict of inputs as "
+                r"a wrapper module whose forward builds the dict from that one input tensor .*e\.g\. forward\(self, x\): "
+                r"return model\(\{'x': x\}\)")
+        for given in (({"x": x}, y), [({"x": x}, y)]):
+            for name, run in (("export", lambda: ft.export(m, given, n_samples=10, out_dir=os.path.join(self.d, "x"))),
+                              ("prepare", lambda: ft.gradcmd.prepare(m, given, os.path.join(self.d, "s"), n_samples=10))):
+                with self.assertRaisesRegex(ValueError, said, msg=f"{name}, {type(given).__name__}"):
+                    run()
+        self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
+
     def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
         # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
         # attention mask became the targets without a word and labels were ignored
