@@ -117,11 +117,11 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         # the CLI route passed stages + 1 on, so stages=0 came back as the CLI's "--schedule does not apply with
         # --stages 1", after the export
         raise ValueError(f"stages must be a whole number of stages, at least 1, not {stages!r}")
-    if keep_flops is None and keep_nnz is None and not any(
-            keyword == "keep_flops" for *_, keyword in _budget_flags([*split_method(method)[1], *extra_args])):
+    if keep_flops is None and keep_nnz is None and not _budget_flags([*split_method(method)[1], *extra_args]):
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
-        # staged run went to 30% at every stage instead of along its schedule. Not beside a FLOP budget of the
-        # method's or extra_args' words, which the CLI would have been given twice
+        # staged run went to 30% at every stage instead of along its schedule. Not beside a budget of the method's or
+        # extra_args' words: a FLOP budget would reach the CLI twice, and with an NNZ budget alone the CLI keeps the
+        # dense FLOPs, as keep_nnz= does; extra_args=['--sparsity', '0.35'] got a 30% FLOP budget nobody asked for
         keep_flops = 0.3
     # the CLI checked them only after the whole export (and for falcon++ through the CLI, the gradient session too):
     # keep_flops=30, meant as 30%, took a full export to be refused
@@ -131,7 +131,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
     # as it was, so every stage pruned straight to it; one that prune's keywords also gave reached the CLI twice,
     # refused only after the whole export (the probe leaves budgets out)
     staged = split_method(method)[0] == "falcon++" or (stages is not None and stages > 1)
-    method, extra_args, keep_flops, keep_nnz = _take_budget_flags(method, extra_args, keep_flops, keep_nnz, staged)
+    method, extra_args, keep_flops, keep_nnz, typed = _take_budget_flags(method, extra_args, keep_flops, keep_nnz,
+                                                                          staged)
     timeout_arg = _duration_arg(grads_command_timeout)
     # every stage reads it again (and the CLI route twice, for stage 0's X and the gradient command's session): a
     # generator of modules was spent by stage 1, and stage 2 found 'no prunable Conv/Linear weights'
@@ -185,8 +186,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
             and _picklable(model)
             and cli.has_option("--grads-command"))
         if use_cli:
-            return _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable,
-                                          lam, schedule, work_dir, cli, extra_args, timeout_arg)
+            return _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, typed, margs, stages, n_samples,
+                                          prunable, lam, schedule, work_dir, cli, extra_args, timeout_arg)
     f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
     n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
     with _work_folder(work_dir) as work_dir:
@@ -195,9 +196,10 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
             d = os.path.join(work_dir, f"stage{t + 1}")
             ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=d, loss_fn=loss_fn)
             out, mask, rep = (os.path.join(d, n) for n in ("pruned.npy", "mask.npy", "report.json"))
+            f_budget, n_budget, extra = ((f_sched[t], n_sched[t], extra_args) if t < stages - 1 else
+                                         _target_budgets_as_typed(f_sched[t], n_sched[t], typed, extra_args))
             report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask,
-                               keep_flops=f_sched[t], keep_nnz=n_sched[t], method=stage_method, lam=lam,
-                               extra=extra_args)
+                               keep_flops=f_budget, keep_nnz=n_budget, method=stage_method, lam=lam, extra=extra)
             reports.append(report)
             masks = apply(model, out, ex.layers_path, mask_path=mask)
             if finetune is not None and t < stages - 1:
@@ -268,11 +270,14 @@ def _budget_flags(words) -> List[Tuple[int, int, str, Optional[str], str]]:
 
 
 def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bool):
-    """(method, extra_args, keep_flops, keep_nnz) with the fractions among the method's flags and extra_args (--keep-flops,
-    --keep-nnz, --sparsity) taken out of the words into prune's keywords, where the stages' schedule applies to them.
-    A ValueError for a budget that prune's keyword (or other words) also give the CLI, naming the keyword and what to
-    pass instead, and for an absolute --flops or --nnz on a staged run (`staged`), which no schedule can walk down."""
+    """(method, extra_args, keep_flops, keep_nnz, typed) with the fractions among the method's flags and extra_args
+    (--keep-flops, --keep-nnz, --sparsity) taken out of the words into prune's keywords, where the stages' schedule
+    applies to them; `typed` holds the words taken, by keyword, for the run that prunes to the target
+    (_target_budgets_as_typed). A ValueError for a budget that prune's keyword (or other words) also give the CLI, naming
+    the keyword and what to pass instead, and for an absolute --flops or --nnz on a staged run (`staged`), which no
+    schedule can walk down."""
     given = {"keep_flops": keep_flops, "keep_nnz": keep_nnz}
+    typed: Dict[str, List[str]] = {}
     # who gives each budget so far: prune's keyword, or the words taken before
     by = {keyword: None if value is None else f"prune's {keyword}={value!r}" + (
         " (its default)" if keyword == "keep_flops" and value == 0.3 else "") for keyword, value in given.items()}
@@ -287,8 +292,10 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
             fraction = flag in ("--keep-flops", "--keep-nnz", "--sparsity") and number is not None
             said = f"{where} {flag}{'' if value is None else ' ' + value}"
             if fraction:
-                instead = (f"prune(..., {keyword}={1 - number:g})" if flag == "--sparsity" else
-                           f"prune(..., {keyword}={value})")
+                # 1 - S in decimal, as the CLI takes --sparsity S (Budgets.resolve): 1 - 0.7 is 0.30000000000000004 in
+                # double, and the last stage's schedule ended there
+                kept = decimal.Decimal(1) - decimal.Decimal(value) if flag == "--sparsity" else None
+                instead = f"prune(..., {keyword}={value if kept is None else kept})"
             else:
                 instead = (f"prune(..., {keyword}=) the fraction of the " +
                            ("dense FLOPs" if keyword == "keep_flops" else "weights") + " to keep")
@@ -304,7 +311,8 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
                     raise ValueError(f"{said}: outside the valid range " + (
                         "[0, 1); give the fraction to remove, e.g. --sparsity 0.7" if flag == "--sparsity" else
                         f"(0, 1]; give the fraction to keep, e.g. {flag} 0.3"))
-                given[keyword] = 1 - number if flag == "--sparsity" else number
+                given[keyword] = number if kept is None else float(kept)
+                typed[keyword] = words[i:i + span]
                 taken.update(range(i, i + span))
             elif staged and value is not None:
                 raise ValueError(f"{said}, an absolute budget: prune walks its budgets down along the stages' "
@@ -313,7 +321,17 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
                 by[keyword] = f"{flag} {value} in {place}"
         left.append([word for i, word in enumerate(words) if i not in taken])
     method = method if left[0] == margs else shlex.join([name, *left[0]])
-    return method, left[1], given["keep_flops"], given["keep_nnz"]
+    return method, left[1], given["keep_flops"], given["keep_nnz"], typed
+
+
+def _target_budgets_as_typed(keep_flops, keep_nnz, typed: Dict[str, List[str]], extra_args):
+    """(keep_flops, keep_nnz, extra_args) for the CLI run that prunes to the target budgets, a fraction the caller gave
+    among the words going to the CLI as they were typed: --sparsity 0.7 went as --keep-nnz 0.30000000000000004, which
+    the report gave as the budget asked for, and --sparsity 0.999's refusal named --keep-nnz 0.0010000000000000009 and
+    asked for "at least 0.0023585" of an option the caller never typed."""
+    words = [word for keyword in ("keep_flops", "keep_nnz") for word in typed.get(keyword, [])]
+    return (None if "keep_flops" in typed else keep_flops, None if "keep_nnz" in typed else keep_nnz,
+            [*words, *extra_args])
 
 
 # falcon's grammar for a number (Numbers.isDecimal): the CLI takes anything else after --flops for a file's name, and
@@ -483,7 +501,7 @@ def _import_roots(model: nn.Module) -> List[str]:
     return roots
 
 
-def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, n_samples, prunable, lam,
+def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, typed, margs, stages, n_samples, prunable, lam,
                            schedule, work_dir, cli, extra_args, timeout_arg) -> PruneResult:
     """falcon++ in one CLI run: stage 0's X exported here, later stages' X from the gradient command."""
     from . import gradcmd
@@ -511,9 +529,11 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, margs, stages, 
         # every const stage after the first keeps its weights whatever its X (they meet the same budgets): the CLI runs
         # them on the one X and refuses a gradient command, which could never change them
         source = (["--grads-command", command] + timeout) if schedule != "const" else []
-        extra = (["--stages", str(cli_stages)] + (["--schedule", schedule] + source if stages > 1 else []) + list(extra_args))
-        report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask, keep_flops=keep_flops,
-                           keep_nnz=keep_nnz, method=" ".join(["falcon++"] + list(margs)), lam=lam, extra=extra)
+        # the CLI walks its own schedule down to the target, so the target goes as the caller typed it
+        target_flops, target_nnz, extra = _target_budgets_as_typed(keep_flops, keep_nnz, typed, extra_args)
+        extra = (["--stages", str(cli_stages)] + (["--schedule", schedule] + source if stages > 1 else []) + extra)
+        report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask, keep_flops=target_flops,
+                           keep_nnz=target_nnz, method=" ".join(["falcon++"] + list(margs)), lam=lam, extra=extra)
         masks = apply(model, out, ex.layers_path, mask_path=mask)
         flat = np.concatenate([masks[l.name].cpu().numpy().reshape(-1) for l in ex.layers])
         f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages

@@ -58,10 +58,13 @@ class Export:
 
 def is_one_batch(batches) -> bool:
     """Whether `batches` is one batch, not an iterable of them: an (inputs, targets) pair, or a tuple or list of arrays
-    that batch_pair then names (a pair of numpy arrays, three tensors given as one batch)."""
+    that batch_pair then names (a pair of numpy arrays, three tensors given as one batch). A pair whose targets are an
+    array is one batch whatever its inputs are: ((x, lengths), y) was read as a list of batches, the first (x, lengths),
+    so lengths became the targets without a word and y was never read; batch_pair refuses such inputs by name."""
     if not isinstance(batches, (tuple, list)) or not batches:
         return False
-    return (len(batches) == 2 and hasattr(batches[0], "shape")) or all(hasattr(b, "shape") for b in batches)
+    return ((len(batches) == 2 and (hasattr(batches[0], "shape") or hasattr(batches[1], "shape")))
+            or all(hasattr(b, "shape") for b in batches))
 
 
 def batch_pair(batch, index: int):
@@ -87,7 +90,18 @@ def batch_pair(batch, index: int):
             why = (" (convert them with torch.from_numpy)" if isinstance(t, np.ndarray)
                    else " (export runs a model of one input tensor)" if role == "inputs" and isinstance(t, (tuple, list, dict))
                    else "")
-            raise ValueError(f"batch {index}'s {role} are a {kind}, not a torch.Tensor{why}: {fix}")
+            # README's way for a model of several inputs (model(x, lengths)), as for a batch of three tensors
+            wrap = ("; give a model of several inputs as a wrapper module whose forward takes them stacked in that one "
+                    "input tensor" if role == "inputs" and isinstance(t, (tuple, list)) else "")
+            if role == "inputs" and isinstance(t, dict):
+                # one ({'x': x}, y) pair was called "batch 0 is a dict", its inputs taken for the batch, and told to
+                # pick keys of a loader's dict batches, which it has none of
+                keys = list(t)
+                kind = f"dict (keys {', '.join(map(repr, keys))})"
+                wrap = ("; give a model that reads a dict of inputs as a wrapper module whose forward builds the dict "
+                        "from that one input tensor (stacking them in it where there are several), e.g. "
+                        f"forward(self, x): return model({{{(keys[0] if keys else 'x')!r}: x}})")
+            raise ValueError(f"batch {index}'s {role} are a {kind}, not a torch.Tensor{why}: {fix}{wrap}")
     # 16 inputs and 20 targets exported 16 samples without a word, and 20 and 16 failed inside torch (vmap's batch
     # size, after a warning of a fallback to the loop)
     sizes = [t.shape[0] if t.dim() else None for t in batch[:2]]

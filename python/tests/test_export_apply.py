@@ -908,6 +908,38 @@ class ExportApplyTest(unittest.TestCase):
                     run()
         self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
+    def test_one_pair_whose_inputs_are_several_tensors_is_refused_as_the_same_pair_in_a_list_is(self):
+        # ((x, lengths), y) was read as a list of batches: batch 0 (x, lengths) gave inputs x and targets lengths, y was
+        # never read, and the export went on without a word (X held the gradients of the loss against the lengths)
+        m = small_model()
+        _, x, y = data()
+        lengths = torch.randint(1, 5, (10,))
+        said = (r"batch 0's inputs are a (tuple|list), not a torch.Tensor \(export runs a model of one input tensor\): "
+                r"batches must yield \(inputs, targets\) pairs.*; give a model of several inputs as a wrapper module "
+                r"whose forward takes them stacked in that one input tensor")
+        for given in (((x, lengths), y), [(x, lengths), y], ([x, lengths], y), [((x, lengths), y)]):
+            for name, run in (("export", lambda: ft.export(m, given, n_samples=10, out_dir=os.path.join(self.d, "x"))),
+                              ("prepare", lambda: ft.gradcmd.prepare(m, given, os.path.join(self.d, "s"), n_samples=10))):
+                with self.assertRaisesRegex(ValueError, said, msg=f"{name}, {type(given).__name__}"):
+                    run()
+        self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
+
+    def test_one_pair_whose_inputs_are_a_dict_is_refused_as_such_with_the_wrapper_to_give(self):
+        # ({'x': x}, y) was "batch 0 is a dict (keys 'x'), not an (inputs, targets) pair", its inputs taken for the
+        # batch and its fix the keys of a loader's dict batches; the list form said only "inputs are a dict"
+        m = small_model()
+        _, x, y = data()
+        said = (r"batch 0's inputs are a dict \(keys 'x'\), not a torch.Tensor \(export runs a model of one input "
+                r"tensor\): batches must yield \(inputs, targets\) pairs.*; give a model that reads a dict of inputs as "
+                r"a wrapper module whose forward builds the dict from that one input tensor .*e\.g\. forward\(self, x\): "
+                r"return model\(\{'x': x\}\)")
+        for given in (({"x": x}, y), [({"x": x}, y)]):
+            for name, run in (("export", lambda: ft.export(m, given, n_samples=10, out_dir=os.path.join(self.d, "x"))),
+                              ("prepare", lambda: ft.gradcmd.prepare(m, given, os.path.join(self.d, "s"), n_samples=10))):
+                with self.assertRaisesRegex(ValueError, said, msg=f"{name}, {type(given).__name__}"):
+                    run()
+        self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
+
     def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
         # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
         # attention mask became the targets without a word and labels were ignored
@@ -1790,6 +1822,25 @@ class CliTest(unittest.TestCase):
         self.assertEqual(res.report["method"], "mp")
         self.assertEqual(res.kept_nnz, sum(int(v.sum()) for v in res.masks.values()))
         self.assertTrue(torch.all(m[0].weight[~res.masks["0.weight"]] == 0))
+
+    def test_a_sparsity_in_extra_args_is_asked_for_and_refused_as_the_cli_gives_it(self):
+        # the bridge passed --sparsity 0.7 on as --keep-nnz 0.30000000000000004, the report's asked figure, and
+        # --sparsity 0.999 was refused as "--keep-nnz 0.0010000000000000009 keeps 0 of ... give at least 0.0023585"
+        batches, _, _ = data()
+        for stages in (1, 2):
+            with self.subTest(stages=stages):
+                res = ft.prune(small_model(), batches, keep_flops=None, method="mp", stages=stages,
+                               extra_args=["--sparsity", "0.7"], n_samples=6, cli=self.cli)
+                asked = res.report["budgets"]["asked"]
+                self.assertEqual(("--sparsity 0.7", 0.3), (asked["nnz_request"], asked["nnz_fraction"]))
+                self.assertEqual(0.3, res.keep_nnz_schedule[-1])
+                self.assertLessEqual(res.kept_nnz, 0.3 * res.parameters)
+        with self.assertRaises(ft.FalconError) as cm:
+            ft.prune(small_model(), batches, keep_flops=None, method="mp", extra_args=["--sparsity", "0.999"],
+                     n_samples=6, cli=self.cli)
+        self.assertEqual(3, cm.exception.returncode)
+        self.assertIn("falcon: error: --sparsity 0.999 keeps 0 of 455 weights; give at most", str(cm.exception))
+        self.assertNotIn("--keep-nnz", cm.exception.stderr)
 
     def test_no_budget_is_the_clis_default_of_30_percent_of_the_flops_in_the_result(self):
         # keep_flops=None and keep_nnz=None ran with the CLI's default 30%, but keep_flops_schedule said [None]
