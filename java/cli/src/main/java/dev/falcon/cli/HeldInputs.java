@@ -9,6 +9,7 @@ import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -32,6 +33,8 @@ final class HeldInputs implements AutoCloseable {
 
     private final Map<String, Held> inputs = new LinkedHashMap<>();
     private long stageChecksumNanos;
+    /** The same time by stage file (its option), for the stage rows of the report. */
+    private final Map<String, Long> stageChecksumNanosByOption = new HashMap<>();
 
     /** {@link #hold(String, Path)} for an array spec ("path.safetensors:tensor" holds path.safetensors). */
     void holdArray(String option, String spec) {
@@ -95,13 +98,18 @@ final class HeldInputs implements AutoCloseable {
         if (!h.identity().equals(Identity.of(h.file()))) throw changed(option, h.file(), "while its stage read it");
         long t = System.nanoTime();
         Map<String, Object> entry = checksum(option, limit);
-        stageChecksumNanos += System.nanoTime() - t;
+        long spent = System.nanoTime() - t;
+        stageChecksumNanos += spent;
+        stageChecksumNanosByOption.merge(option, spent, Long::sum);
         close(h.channel());
         inputs.put(option, new Held(h.file(), h.identity(), null, entry));
     }
 
     /** Seconds spent hashing stage files as their stages read them (inside the solve's time). */
     double stageChecksumSeconds() { return stageChecksumNanos / 1e9; }
+
+    /** Seconds spent hashing the stage file of {@code option} as its stage read it (inside that stage's time); 0 if none. */
+    double stageChecksumSeconds(String option) { return stageChecksumNanosByOption.getOrDefault(option, 0L) / 1e9; }
 
     /** True once a stage has read the watched file of {@code option} ({@link #loadedStage}). */
     boolean readByItsStage(String option) {

@@ -631,8 +631,7 @@ final class PruneCommand implements Callable<Integer> {
                         + " of them, e.g. divide X by its largest magnitude, or the weights and the linear term by theirs" + hint, e);
             }
             PruneResult r = res.result;
-            // the stage files hashed as their stages read them: checksum time, not the solver's
-            if (r.solve() != null) timings.put("solve", r.solve().seconds() - held.stageChecksumSeconds());
+            if (r.solve() != null) timings.put("solve", solveSeconds(r.solve(), held));
             timings.put("score", r.scoreSeconds());
             timings.put("selection", r.selectSeconds());
             timings.put("apply", r.applySeconds());
@@ -651,7 +650,7 @@ final class PruneCommand implements Callable<Integer> {
                 }
                 objective.put("lower_bound", lowerBoundReport(backend, res, layers, budgets, after, withinBudgets(r, budgets)));
                 if (r.solve() != null) {
-                    objective.put("solver", solverReport(r, budgets));
+                    objective.put("solver", solverReport(r, budgets, held));
                 }
                 timings.put("objective", secs(t));
             }
@@ -1181,7 +1180,15 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     /** Q before (mp's support, wbar kept) and after the solver in both conventions, options and the iteration log. */
-    private Map<String, Object> solverReport(PruneResult r, Budgets budgets) {
+    /**
+     * The solve's seconds without the hashing of the stage files (--grads with {t}), which happens as each stage reads its
+     * file and is reported under timings_seconds.checksum: one figure for timings_seconds.solve and objective.solver.seconds.
+     */
+    private static double solveSeconds(PruneResult.Solve s, HeldInputs held) {
+        return s.seconds() - held.stageChecksumSeconds();
+    }
+
+    private Map<String, Object> solverReport(PruneResult r, Budgets budgets, HeldInputs held) {
         Map<String, Object> o = new LinkedHashMap<>();
         PruneResult.Solve s = r.solve();
         o.put("backsolve", s.backsolve().cliName());
@@ -1205,7 +1212,7 @@ final class PruneCommand implements Callable<Integer> {
         after.put("ratio_to_mp_support", within && s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
         if (!within || !(s.qMp() > 0)) after.put("ratio_note", noRatio(s.qMp(), within));
         o.put("q_final", after);
-        o.put("seconds", s.seconds());
+        o.put("seconds", solveSeconds(s, held));
         if (blockSizeNote != null) o.put("block_size_note", blockSizeNote);
         FalconSolver.Result f = s.falcon();
         if (f != null) {
@@ -1279,7 +1286,8 @@ final class PruneCommand implements Callable<Integer> {
                 row.put("kept_flops", e.keptFlops());
                 row.put("q_stage", e.qStage());
                 row.put("iterations", e.iterations());
-                row.put("seconds", e.seconds());
+                // as the solve's: without the hashing of the stage's file
+                row.put("seconds", e.seconds() - held.stageChecksumSeconds(stageOption(e.stage())));
                 row.put("gradients", e.gradients());
                 if (e.note() != null) row.put("note", e.note());
                 st.add(row);

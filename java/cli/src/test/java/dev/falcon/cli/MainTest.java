@@ -1953,6 +1953,13 @@ class MainTest {
         assertEquals(0, staged.code(), staged.err());
         sched = mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
         assertTrue(sched.at("/stopped").isNull());
+        // one solve time: the stage files' hashing is checksum time, in the solver's figure and its stages' as in timings'
+        // (objective.solver.seconds and the stage rows counted it while timings_seconds.solve did not: rev-rpt36 finding 3)
+        var timed = mapper.readTree(outDir.resolve("r.json").toFile());
+        assertEquals(timed.at("/timings_seconds/solve").asDouble(), sched.at("/seconds").asDouble(), timed.toString());
+        double stageSeconds = 0;
+        for (var row : sched.at("/stages")) stageSeconds += row.at("/seconds").asDouble();
+        assertTrue(stageSeconds <= sched.at("/seconds").asDouble(), "the stages' " + stageSeconds + " s within the solve's " + sched);
         assertTrue(mapper.readTree(outDir.resolve("r.json").toFile()).at("/objective/x").asText().contains("X_s0.npy"));
         var sums = mapper.readTree(outDir.resolve("r.json").toFile()).at("/inputs/sha256");
         for (int t = 0; t < 3; t++) {  // every stage's file is an input of the result
