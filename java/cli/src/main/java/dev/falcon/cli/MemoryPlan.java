@@ -353,6 +353,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return withSystems(systems == Systems.BACKSOLVE || systems == Systems.SWEEPS ? Systems.BLOCK_SYSTEMS : Systems.BLOCK);
     }
 
+    /**
+     * The backsolve a run given no --backsolve takes: the default exact, or the block-diagonal model where exact does not
+     * fit the memory and block does (its n x n systems, the swap polish's, need more than one and a half times block's).
+     */
+    MemoryPlan backsolveThatFits() {
+        MemoryPlan block = withBlockBacksolve();
+        return !fits() && block.fits() ? block : this;
+    }
+
     /** This run with the solver's n x n systems of {@code other} (both with a solver). */
     private MemoryPlan withSystems(Systems other) {
         Systems from = systems.at(rows), to = other.at(rows);
@@ -478,6 +487,37 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (room == null) return null;
         return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, room.bytes(), javaBackend, systems, xHeld, laterX, blockSize,
                 blockWidth, oneBlock, selectionHeap, selectsByFlops, room.addressSpace());
+    }
+
+    /**
+     * This run in a JVM whose heap limit is {@code heapLimit}: under an address-space limit the JVM reserves that limit in
+     * place of this one, and the room beside it ({@link SystemInfo#addressSpaceRoom}) loses what the collector reserves
+     * in proportion to a larger limit ({@link #HEAP_SIDE_TABLES_PER_HEAP}); under a memory bound the heap limit is no
+     * term of the account, and the plan is this one.
+     */
+    MemoryPlan withHeapLimit(long heapLimit) {
+        if (addressSpace == null) return this;
+        long sideTables = Math.max(0, heapLimit - addressSpace.heapLimit()) / HEAP_SIDE_TABLES_PER_HEAP;
+        return new MemoryPlan(p, rows, xBytes, xMapped, vectorBytes, heapBytes, Math.max(0, available - sideTables), javaBackend, systems, xHeld, laterX,
+                blockSize, blockWidth, oneBlock, selectionHeap, selectsByFlops, new AddressSpace(addressSpace.limit(), heapLimit));
+    }
+
+    /**
+     * The heap limit over what the collector reserves beside it in proportion (G1's mark bitmaps, card table, block offset
+     * table): FALCON_HEAP=64m left 1.2 MiB less room under ulimit -v 2500000 than 32m did (431.7 against 430.5 MiB), and
+     * the rows offered at 32m for 64m were refused by 0.3 MiB. 1/16 is above G1's 1/27 measured there.
+     */
+    static final long HEAP_SIDE_TABLES_PER_HEAP = 16;
+
+    /**
+     * Whether this run, given a heap limit of {@code heapLimit}, passes the address-space check too, where that is the
+     * bound: an offer of a FALCON_HEAP is one that fits every limit in force. Under ulimit -v a heap refusal's
+     * FALCON_HEAP=64m was refused by the address-space check, whose offer of 80m was refused in turn. Under a memory
+     * bound the heap limit is no term of the account (and JavaCPP's default cap, twice the heap limit, moves with it):
+     * the estimate's own refusal follows with its offers where the run does not fit.
+     */
+    boolean fitsWithHeapLimit(long heapLimit) {
+        return addressSpace == null || available < 0 || withHeapLimit(heapLimit).fits();
     }
 
     /**
@@ -710,10 +750,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /**
      * The FALCON_HEAP a proposed run must be given, as " with FALCON_HEAP=...m", where a heap limit of {@code maxHeap}
-     * (this run's) would be warned of at its rows; "" where it would not.
+     * (this run's) would be warned of at its rows, or would not hold its heap; "" where it would do neither. Named only
+     * where too large, an offer of a run whose heap outgrew this limit was refused by the heap check when followed.
      */
     static String heapLimitClause(MemoryPlan proposed, long maxHeap) {
-        return proposed.heapLimitWarning(maxHeap) == null ? "" : " with FALCON_HEAP=" + (proposed.heapLimitThatFits() >> 20) + "m";
+        return proposed.heapLimitWarning(maxHeap) == null && proposed.heapFits(maxHeap) ? ""
+                : " with FALCON_HEAP=" + (proposed.heapLimitThatFits() >> 20) + "m";
     }
 
     /** This run at {@code n} rows: X, and the solver's n x n systems off-heap and on the heap, at n. */
@@ -970,34 +1012,72 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * that of {@code notReadWithoutGrads}, which need it) spares the bound and its mask.
      */
     void checkHeap(long maxHeap, boolean magnitude, boolean xFromGrads, List<String> notReadWithoutGrads) {
+        checkHeap(maxHeap, magnitude, xFromGrads, notReadWithoutGrads, false, 0);
+    }
+
+    /**
+     * {@link #checkHeap(long, boolean, boolean, List)}; {@code example}: X is an example's, whose rows --n sets;
+     * {@code exactNeeded}: where the run plans --backsolve block in place of the default exact, which does not fit
+     * ({@link #backsolveThatFits}), what exact needed, else 0. The refusal then says so (it spoke of "the block
+     * backsolves' short-lived arrays" to a user who had asked for no backsolve), and every offer names --backsolve block:
+     * followed without it, at another heap limit the run planned exact again. Each offer fits every limit in force at
+     * the heap limit it names; where raising the limit alone does not, fewer rows and a larger ulimit -v are offered.
+     */
+    void checkHeap(long maxHeap, boolean magnitude, boolean xFromGrads, List<String> notReadWithoutGrads, boolean example, long exactNeeded) {
         if (heapFits(maxHeap)) return;
         long room = heapRoom(maxHeap) - (heapTakenUnder(maxHeap) - heapBytes);
         String[] figures = distinct(heapBytes, room);
+        String block = exactNeeded > 0 ? " --backsolve block" : "";
         // a limit whose room holds the heap, so above this one: compared with maxMemory() (46.0 MiB at -Xmx48m under the
         // parallel collector) the heap was raised to the 48m already given
-        List<String> ways = new ArrayList<>(List.of("raise it (FALCON_HEAP=" + heapLimitText(proposedHeapLimit()) + " ./falcon ...)"));
+        long raised = proposedHeapLimit();
+        List<String> ways = new ArrayList<>();
+        // under ulimit -v the raised limit is reserved whole: 32m -> 64m -> 80m was refusal after refusal there
+        if (fitsWithHeapLimit(raised)) ways.add("raise it (FALCON_HEAP=" + heapLimitText(raised) + " ./falcon ..." + block + ")");
         // the runs without the swap polish that fit this heap, each named with the heap it needs: at n = 1 the polish's
         // fixed workspace was all of it, and the refusal spoke of n x n systems and fewer rows, which cannot help (one
         // that does not fit either was refused again when taken)
         // held to the room this check gives (the old generation, G1's regions), not to the limit: compared with the limit,
         // resnet20's --backsolve block (53.1 MiB) was offered at 64m under the serial collector (42.6 MiB of room) and refused
         if (systems.at(rows) == Systems.EXACT) {
-            MemoryPlan noSwaps = withSystems(Systems.EXACT_ROUNDS), block = withBlockBacksolve();
-            if (noSwaps.heapFits(maxHeap)) ways.add("--swap-candidates 0 (no swap search or polish: about " + SystemInfo.bytes(noSwaps.heapBytes) + " of heap)");
-            if (block.heapFits(maxHeap)) ways.add("--backsolve block (no swap polish: about " + SystemInfo.bytes(block.heapBytes) + ")");
+            MemoryPlan noSwaps = withSystems(Systems.EXACT_ROUNDS);
+            MemoryPlan blockModel = withBlockBacksolve();
+            if (noSwaps.heapFits(maxHeap) && noSwaps.fitsWithHeapLimit(maxHeap)) {
+                ways.add("--swap-candidates 0 (no swap search or polish: about " + SystemInfo.bytes(noSwaps.heapBytes) + " of heap)");
+            }
+            if (blockModel.heapFits(maxHeap) && blockModel.fitsWithHeapLimit(maxHeap)) {
+                ways.add("--backsolve block (no swap polish: about " + SystemInfo.bytes(blockModel.heapBytes) + ")");
+            }
         }
         if (javaBackend) {
             // the cpu backend's plan keeps no heap copy of X's per-weight buffers (8 bytes a weight) but all the rest, the
             // selection's masks among them: offered unchecked, mp at p = 10 million under 16m was refused again on cpu
             MemoryPlan onCpu = mappedOnCpu(false);
-            if (onCpu.heapFits(maxHeap)) ways.add("use the cpu backend (--device cpu)");
-            else if (onCpu.proposedHeapLimit() < proposedHeapLimit()) {
+            if (onCpu.heapFits(maxHeap) && onCpu.fitsWithHeapLimit(maxHeap)) ways.add("use the cpu backend (--device cpu)");
+            else if (onCpu.proposedHeapLimit() < proposedHeapLimit() && onCpu.fitsWithHeapLimit(onCpu.proposedHeapLimit())) {
                 ways.add("use the cpu backend (--device cpu) with FALCON_HEAP=" + heapLimitText(onCpu.proposedHeapLimit()));
             }
         }
         Systems held = systems.at(rows);
         long perRowSquared = held.heapPerRowSquared * rows * rows;
         if (perRowSquared > heapBytes / 2) ways.add("use fewer rows (samples) in X");
+        String reason = "";
+        if (!fitsWithHeapLimit(raised)) {
+            MemoryPlan atRaised = withHeapLimit(raised);
+            String source = SystemInfo.availableSource(available);
+            reason = ", and with FALCON_HEAP=" + heapLimitText(raised) + ", which holds it, the run needs about " + SystemInfo.bytes(atRaised.needed())
+                    + (addressSpace != null ? " of address space (the heap limit reserved whole)" : "") + ", more than the "
+                    + SystemInfo.bytes(available) + " available" + (source != null ? " (" + source + ")" : "");
+            // the most rows that fit with the least heap limit that holds their heap, as the estimate's refusal counts them
+            // counted in the room at the raised limit, which no fewer rows need more than
+            long fewer = Math.min(atRaised.maxRows(), rows);
+            if (fewer >= 1 && fewer < rows) {
+                ways.add((example ? "--n " + fewer : "at most " + fewer + " rows (samples) in X") + block
+                        + " with FALCON_HEAP=" + heapLimitText(Math.min(raised, atRaised.atRows(fewer).heapLimitThatFits())));
+            }
+            String lifted = addressSpace != null ? atRaised.largerAddressSpaceOffer() : SystemInfo.availableFix(available);
+            ways.add((lifted != null ? lifted : "a machine with more memory") + " with FALCON_HEAP=" + heapLimitText(raised) + block);
+        }
         boolean boundsSelection = magnitude && selectsByFlops && !solver();
         if (boundsSelection && xFromGrads) {
             MemoryPlan noBound = withoutTheBoundsSelection();
@@ -1005,11 +1085,14 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                     + (noBound.heapFits(maxHeap) ? "" : " with FALCON_HEAP=" + heapLimitText(noBound.proposedHeapLimit()))
                     + " (magnitude reads X only for the report's objective and lower bound)");
         }
+        // the line on taking block comes after this check: refused here, the run had not said that it had taken it
+        String taken = exactNeeded > 0 ? " with --backsolve block, which the run took in place of the default exact (--backsolve not given):"
+                + " exact needs about " + SystemInfo.bytes(exactNeeded) + ", more than the " + SystemInfo.bytes(available) + " available," : "";
         throw InputException.of("memory", "Java heap", "the run needs about " + figures[0] + " of Java heap for p = " + p
-                + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared, boundsSelection) + " but the heap is limited to " + figures[1]
+                + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared, boundsSelection) + taken + " but the heap is limited to " + figures[1]
                 + (heapRoom(maxHeap) < maxHeap ? " (the old generation of its " + SystemInfo.bytes(maxHeap) + " under this JVM's collector,"
                         + " where the run's long-lived arrays go)" : room < maxHeap ? " (" + SystemInfo.bytes(maxHeap) + " less the G1 regions its"
-                        + " masks take whole and one to allocate in)" : ""),
+                        + " masks take whole and one to allocate in)" : "") + reason,
                 String.join(", or ", ways));
     }
 
@@ -1139,7 +1222,17 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** {@link #check(ExampleModel, RawMatrixSource, boolean, List, List, boolean)} in a JVM whose heap limit is {@code maxHeap}. */
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads,
                boolean magnitude, long maxHeap) {
-        checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads);
+        check(model, x, offerBlockBacksolve, notReadByMp, notReadWithoutGrads, magnitude, maxHeap, 0);
+    }
+
+    /**
+     * {@link #check(ExampleModel, RawMatrixSource, boolean, List, List, boolean, long)}; {@code exactNeeded}: where this
+     * plan is the block backsolve taken in place of the default exact ({@link #backsolveThatFits}), what exact needed,
+     * else 0.
+     */
+    void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads,
+               boolean magnitude, long maxHeap, long exactNeeded) {
+        checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads, model != null, exactNeeded);
         checkJavaCppMaxBytes(SystemInfo.JavaCppCap.of("maxBytes"));
         checkMappedXAgainstAddressSpace(SystemInfo.addressSpaceLimit(SystemInfo.LIMITS), SystemInfo.vmSize(), maxHeap, notReadByMp, notReadWithoutGrads);
         if (available < 0 || needed() <= available) return;

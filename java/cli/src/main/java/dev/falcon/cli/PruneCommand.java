@@ -471,9 +471,9 @@ final class PruneCommand implements Callable<Integer> {
         if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) plan = plan.holdingCommandX();
         else if (m == Method.FALCON_PLUS_PLUS && gradsPattern() && stageHeaders != null) plan = plan.holdingStagesX(stageHeaders, stage -> FilePatternGradients.fileOf(grads, stage));
         long exactRequired = 0; // where block is taken for it: what the default exact backsolve needed
-        // exact is the default where memory allows: its n x n systems (the swap polish's) need more than one and a half times the block model's
-        if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && !plan.fits() && plan.withBlockBacksolve().fits()) {
-            MemoryPlan block = plan.withBlockBacksolve();
+        // exact is the default where memory allows
+        if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && plan.backsolveThatFits() != plan) {
+            MemoryPlan block = plan.backsolveThatFits();
             backsolveNote = "backsolve block (block-diagonal, blocks of at most --block-size " + blockSize + " weights) instead of the default exact,"
                     + " which does not fit: with exact the run needs about " + SystemInfo.bytes(plan.needed()) + " (" + SystemInfo.bytes(plan.systemsBytes())
                     + " of it n x n systems at n = " + n + "), more than the " + SystemInfo.bytes(plan.available()) + " available, with block about "
@@ -487,7 +487,7 @@ final class PruneCommand implements Callable<Integer> {
         // the options its offers of another method, or of no --grads, must say to drop: prune refuses what it does not read
         MemoryPlan.runningWith(plan, model != null);
         plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT, optionsNotReadWith(Method.MP, model != null), optionsNotReadWith(m, false),
-                m == Method.MAGNITUDE);
+                m == Method.MAGNITUDE, MemoryPlan.heapLimitOfThisJvm(), exactRequired);
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
             errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactRequired) + ", more than the "

@@ -1008,4 +1008,64 @@ class MemoryPlanTest {
         assertTrue(ratio >= 1 && ratio <= most, m[0] + " at n = " + rows + ", --block-size " + blockSize + ": plan " + plan.describe()
                 + ", " + ratio + " x the measured peak");
     }
+    /**
+     * Under ulimit -v (resnet20, falcon, n = 214, about 430 MiB of address space) FALCON_HEAP=32m took --backsolve block
+     * without saying so and was refused for "the block backsolves' short-lived arrays" with FALCON_HEAP=64m offered; at 64m
+     * the run planned exact again and was offered 80m or --backsolve block, each refused in turn by the address-space
+     * check. Every offer of the heap refusal, followed as written (its heap limit reserved in place of the one given, its
+     * rows, its ulimit -v, the backsolve it names or the one the run then takes), passes the plan's checks.
+     */
+    @Test
+    void underAnAddressSpaceLimitEachOfferOfTheHeapRefusalPassesEveryCheckWhenFollowed() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        var model = ExampleModels.get("resnet20");
+        var layers = model.layers();
+        long p = layers.parameters(), n = 214, blockSize = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        java.util.function.Function<MemoryPlan.Systems, MemoryPlan> planned = systems -> MemoryPlan.of(p, n, null, true, "cpu", false, false,
+                systems, blockSize, MemoryPlan.largestLayer(layers), MemoryPlan.oneBlock(layers, blockSize), true,
+                dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(layers));
+        MemoryPlan exact = planned.apply(MemoryPlan.Systems.EXACT), noSwaps = planned.apply(MemoryPlan.Systems.EXACT_ROUNDS);
+        // what the JVM reserves beside its heap limit
+        long besideHeap = 3 * GIB;
+        int refusals = 0;
+        boolean toldOfBlock = false;
+        for (long availableMib = 400; availableMib <= 480; availableMib += 10) {
+            for (long heapLimit = 16L << 20; heapLimit <= 96L << 20; heapLimit += 16L << 20) {
+                long given = heapLimit, vmSize = besideHeap + given;
+                long limit = (availableMib << 20) + besideHeap + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME;
+                MemoryPlan asked = exact.inAddressSpace(limit, vmSize, given), taken = asked.backsolveThatFits();
+                long exactNeeded = taken != asked ? asked.needed() : 0;
+                String said;
+                try {
+                    taken.check(model, null, exactNeeded == 0, List.of(), List.of(), false, given, exactNeeded);
+                    continue;
+                } catch (InputException refused) {
+                    said = refused.getMessage();
+                }
+                if (!said.contains("of Java heap")) continue;
+                refusals++;
+                String where = availableMib + " MiB, FALCON_HEAP=" + (given >> 20) + "m: " + said;
+                if (exactNeeded > 0) {
+                    assertTrue(said.contains("--backsolve block, which the run took in place of the default exact"), where);
+                    toldOfBlock = true;
+                }
+                String offers = said.substring(said.indexOf("; ", said.indexOf("limited to")) + 2);
+                for (String offer : offers.split(", or ")) {
+                    java.util.regex.Matcher heap = java.util.regex.Pattern.compile("FALCON_HEAP=(\\d+)m").matcher(offer);
+                    java.util.regex.Matcher rows = java.util.regex.Pattern.compile("--n (\\d+)").matcher(offer);
+                    java.util.regex.Matcher ulimit = java.util.regex.Pattern.compile("ulimit -v (\\d+)").matcher(offer);
+                    long followedHeap = heap.find() ? Long.parseLong(heap.group(1)) << 20 : given;
+                    long followedRows = rows.find() ? Long.parseLong(rows.group(1)) : n;
+                    long followedLimit = ulimit.find() ? Long.parseLong(ulimit.group(1)) << 10 : limit;
+                    MemoryPlan followed = (offer.contains("--swap-candidates 0") ? noSwaps : exact).atRows(followedRows)
+                            .inAddressSpace(followedLimit, besideHeap + followedHeap, followedHeap);
+                    MemoryPlan runs = offer.contains("--backsolve block") ? followed.withBlockBacksolve() : followed.backsolveThatFits();
+                    long followedExactNeeded = runs != followed && !offer.contains("--backsolve block") ? followed.needed() : 0;
+                    org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> runs.check(model, null, followedExactNeeded == 0 && !offer.contains("--backsolve block"),
+                            List.of(), List.of(), false, followedHeap, followedExactNeeded), "followed \"" + offer + "\" of " + where);
+                }
+            }
+        }
+        assertTrue(refusals > 0 && toldOfBlock, "the grid holds heap refusals, among them one of a run that took block");
+    }
 }
