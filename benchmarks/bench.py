@@ -131,6 +131,11 @@ def load(path, allow_no_results=False):
     runs = data.get("runs") if isinstance(data, dict) else data
     if not isinstance(runs, list):
         raise ResultError(f'{path}: neither a JMH result list nor {{"machine": ..., "runs": [...]}}')
+    # what summary and compare read beside the scores: a "machine" of another type, or "params": null, was a traceback
+    # and exit 1, which compare's caller takes for a slower benchmark
+    if isinstance(data, dict) and not isinstance(data.get("machine", {}), dict):
+        raise ResultError(f"{path}: machine is not an object (it is {json.dumps(data['machine'])[:60]}); give the "
+                          f"machine description as bench.py machine prints it, or remove the field")
     for i, e in enumerate(runs):
         metric = e.get("primaryMetric") if isinstance(e, dict) else None
         if not (isinstance(e, dict) and isinstance(e.get("benchmark"), str) and isinstance(metric, dict)
@@ -138,6 +143,15 @@ def load(path, allow_no_results=False):
                 and known_unit(metric.get("scoreUnit"))):
             raise ResultError(f"{path}: runs[{i}] is not a JMH result entry (it needs benchmark, primaryMetric.score and "
                               f"a time unit in primaryMetric.scoreUnit such as ms/op or ops/s)")
+        params = e.get("params", {})
+        if not (isinstance(params, dict) and all(isinstance(v, str) for v in params.values())):
+            raise ResultError(f"{path}: runs[{i}].params is not an object of strings (it is {json.dumps(params)[:60]}); "
+                              f"JMH writes each parameter's value as a string, e.g. {{\"n\": \"32\"}}; without parameters "
+                              f"leave the field out")
+        if not isinstance(e.get("fork_facts", {}), dict):
+            raise ResultError(f"{path}: runs[{i}].fork_facts is not an object (it is {json.dumps(e['fork_facts'])[:60]}); "
+                              f"bench.py merge writes the facts the forks recorded, e.g. {{\"openblas_core\": \"Haswell\"}}, "
+                              f"or remove the field")
         score = float(metric["score"])
         if not math.isfinite(score) or score <= 0:
             # NaN compared "ok" against any baseline, and a zero throughput divided by zero

@@ -110,6 +110,25 @@ class BenchTest(unittest.TestCase):
         self.assertFalse(os.path.exists(merged))
         self.assertEqual(self.bench_command("compare", good, good).returncode, 0)
 
+    def test_a_machine_or_params_of_another_type_is_refused_naming_the_file_and_field(self):
+        # compare read "machine": "vm-1" with m.get, summary "params": null with params.items(): a traceback and exit 1,
+        # compare's code for a slower benchmark, so a CI step took the broken file for a regression
+        good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
+        str_machine = os.path.join(self.tmp.name, "str-machine.json")
+        with open(str_machine, "w") as f:
+            json.dump({"machine": "vm-1", "runs": [entry("SortBenchmark.sort", 10.0)]}, f)
+        null_params = self.save("null-params.json", [dict(entry("SortBenchmark.sort", 10.0), params=None)])
+        int_params = self.save("int-params.json", [dict(entry("SortBenchmark.sort", 10.0), params={"n": 32})])
+        str_facts = self.save("str-facts.json", [dict(entry("SortBenchmark.sort", 10.0), fork_facts="Haswell")])
+        for bad, field in ((str_machine, "machine"), (null_params, "runs[0].params"), (int_params, "runs[0].params"),
+                           (str_facts, "runs[0].fork_facts")):
+            for args in (("compare", good, bad), ("compare", bad, good), ("summary", bad)):
+                with self.subTest(file=os.path.basename(bad), command=args[0]):
+                    r = self.bench_command(*args)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    [line] = r.stderr.splitlines()
+                    self.assertTrue(line.startswith(f"bench.py: {bad}: {field} "), line)
+
     def test_a_result_without_a_benchmark_is_refused_by_summary_and_compare(self):
         # [] (JMH's file when every trial failed) summarised as "machine: {}", exit 0; as compare's baseline it listed
         # every benchmark NEW, "0 benchmark(s) more than 10% slower", exit 0: a CI guard passed whatever NEW measured
