@@ -7,7 +7,8 @@
                                           missing from NEW (not run, failed) also exits 1, unless
                                           --allow-missing says NEW is a partial run on purpose; warns on stderr
                                           where the runs differ in CPU, cores, OpenBLAS core or threads, or commit,
-                                          or do not record them
+                                          or do not record them (the forks' OpenBLAS core and threads only where
+                                          both hold a benchmark whose forks record them: ProductBenchmark)
   bench.py machine                        prints the machine description (CPU, commit, date, ...) as JSON
   bench.py missing-trials LISTING ROUND.json
                                           the trials (benchmark and parameters) that LISTING, JMH's -lp output for
@@ -344,20 +345,38 @@ MACHINE_FIELDS = (("cpu", "CPU model"), ("cpu_family_model", "CPU family/model")
                   ("openblas_coretype", "OPENBLAS_CORETYPE"), ("git_commit", "commit"))
 
 
-def fork_fact_values(result, fact):
-    """The distinct values of one fork fact (ForkFacts.java) over the entries that recorded it; None where none did."""
-    values = {str(e["fork_facts"][fact]) for e in result["runs"] if fact in e.get("fork_facts", {})}
+# the benchmark classes whose forks record the OpenBLAS core and thread count they ran (ForkFacts.record in their setup)
+FORK_FACT_BENCHMARKS = ("ProductBenchmark",)
+
+
+def records_fork_facts(full_name):
+    """Whether the forks of a benchmark (its full name, as JMH writes it) record their facts."""
+    return split_name(full_name)[1].split(".", 1)[0] in FORK_FACT_BENCHMARKS
+
+
+def fork_fact_values(result, fact, benchmarks):
+    """The distinct values of one fork fact (ForkFacts.java) over the entries of those benchmarks that recorded it;
+    None where none did."""
+    values = {str(e["fork_facts"][fact]) for e in result["runs"]
+              if e["benchmark"] in benchmarks and fact in e.get("fork_facts", {})}
     return ", ".join(sorted(values)) if values else None
 
 
 def comparability_warnings(base, new):
     """One line per thing that differs between the two runs or that either does not record: on VMs whose speed drifts
-    by 2x, a 10% threshold only means something on the same CPU, OpenBLAS core and thread count."""
+    by 2x, a 10% threshold only means something on the same CPU, OpenBLAS core and thread count. The forks' facts are
+    asked for only of the benchmarks of both runs whose forks record them: asked of every run, they were "unknown in
+    both runs" for each without ProductBenchmark, a warning always there and so never read."""
+    in_both = {e["benchmark"] for e in base["runs"]} & {e["benchmark"] for e in new["runs"]}
+    with_facts = {e["benchmark"] for e in (*base["runs"], *new["runs"]) if "fork_facts" in e}
+    recording = {b for b in in_both if records_fork_facts(b) or b in with_facts}
+
     def describe(result):
         m = result.get("machine", {})
         d = {label: (str(m[field]) if m.get(field) not in (None, "") else None) for field, label in MACHINE_FIELDS}
-        d["OpenBLAS core of the forks"] = fork_fact_values(result, "openblas_core")
-        d["OpenBLAS threads of the forks"] = fork_fact_values(result, "openblas_threads")
+        if recording:
+            d["OpenBLAS core of the forks"] = fork_fact_values(result, "openblas_core", recording)
+            d["OpenBLAS threads of the forks"] = fork_fact_values(result, "openblas_threads", recording)
         return d
     a, b = describe(base), describe(new)
     lines = []
@@ -427,7 +446,7 @@ def fork_facts_summary(runs):
     for e in runs:
         f = e.get("fork_facts")
         if f is None:
-            unrecorded += e["benchmark"].rsplit(".", 2)[-2] == "ProductBenchmark"
+            unrecorded += records_fork_facts(e["benchmark"])
             continue
         used.setdefault(f"OpenBLAS core {f.get('openblas_core', 'unknown')}, {f.get('openblas_threads', 'unknown')} "
                         f"OpenBLAS thread(s), kernels {f.get('kernels_isa', 'unknown')}", set()).add(e["benchmark"].rsplit(".", 1)[-1])

@@ -369,6 +369,32 @@ class BenchTest(unittest.TestCase):
             "new unknown"])
         self.assertNotIn("warning", r.stdout)
 
+    def test_the_forks_openblas_facts_are_asked_for_only_where_a_compared_benchmark_records_them(self):
+        # only ProductBenchmark's forks record them (ForkFacts.record): every Gram, DFO or Sort run, however new, warned
+        # "OpenBLAS core of the forks unknown in both runs (not recorded)", so nobody read the warning when it was real
+        machine = {"cpu": "AMD EPYC", "cpu_family_model": "25 17", "cores": 2, "openblas_coretype": "unset",
+                   "git_commit": "aaa"}
+
+        def saved(name, runs):
+            path = os.path.join(self.tmp.name, name)
+            with open(path, "w") as f:
+                json.dump({"machine": machine, "runs": runs}, f)
+            return path
+        gram = saved("gram.json", [entry("GramBenchmark.weightedGram", 5.0, weights="signed"),
+                                   entry("SortBenchmark.sort", 10.0)])
+        r = self.bench_command("compare", gram, gram)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        # a ProductBenchmark in both runs whose forks did not record them (saved before run.sh recorded them): said
+        old_product = saved("old-product.json", [entry("GramBenchmark.weightedGram", 5.0, weights="signed"),
+                                                 entry("ProductBenchmark.streamingRead", 10.0)])
+        r = self.bench_command("compare", old_product, old_product)
+        self.assertEqual(r.stderr.splitlines(), [
+            "bench.py compare: warning: OpenBLAS core of the forks unknown in both runs (not recorded)",
+            "bench.py compare: warning: OpenBLAS threads of the forks unknown in both runs (not recorded)"])
+        # a ProductBenchmark in one run only is not compared: nothing to say about its facts
+        r = self.bench_command("compare", gram, old_product, "--allow-missing")
+        self.assertEqual((r.returncode, r.stderr), (0, ""), r.stdout)
+
     def test_device_products_get_gb_per_s_and_cuda_reads_are_not_compared_silently(self):
         # DeviceProductBenchmark got no GB/s; a cuda fused product was given as a % of a CPU read of host memory
         path = self.save("gpu.json", [entry("DeviceProductBenchmark.deviceRead", 1.0, kernel="warp"),
