@@ -260,9 +260,13 @@ def summarise_package(med, rounds):
         if name.startswith(("ProductBenchmark", "DeviceProductBenchmark")) and "n" in p and "p" in p:
             gb = int(p["n"]) * int(p["p"]) * 4 / 1e9
             line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s of X per call"
-        if name.startswith("DfoIterationBenchmark") and p.get("example") in EXAMPLE_P:
+        # the example as ExampleModels.get reads it (trimmed, any case): as typed, -p example=ResNet20 lost its GB/s
+        example = p.get("example", "").strip().lower()
+        if name.startswith("DfoIterationBenchmark") and "example" in p and example not in EXAMPLE_P:
+            line += f"  GB/s: example '{p['example']}' is none of {', '.join(EXAMPLE_P)} (its p is unknown)"
+        elif name.startswith("DfoIterationBenchmark") and "example" in p:
             passes = DFO_PASSES.get(name.rsplit(".", 1)[-1].removesuffix(" (ss)"), 1)
-            gb = passes * int(p["n"]) * EXAMPLE_P[p["example"]] * 4 / 1e9
+            gb = passes * int(p["n"]) * EXAMPLE_P[example] * 4 / 1e9
             if name.endswith(".nativeStreamingRead") or p.get("stepDoublings", "0") == "0":
                 line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s ({passes} pass{'es' if passes > 1 else ''} of X, {gb:.3f} GB)"
             else:

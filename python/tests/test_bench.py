@@ -278,6 +278,20 @@ class BenchTest(unittest.TestCase):
         self.assertRegex(lines[1], r"^dfoIterationBlock vs read +\(passes: the tear-down line; 2.67x one read; stepDoublings 4\)$")
         self.assertRegex(lines[2], r"^dfoIterationExact vs read +40.0% of the read bandwidth \(2 passes; 5.00x one read; stepDoublings 0\)$")
 
+    def test_dfo_gb_per_s_take_the_example_in_any_case_as_the_benchmark_does(self):
+        # ExampleModels.get lower-cases the name, so -p example=ResNet20 runs; summary looked it up as typed and printed
+        # no GB/s for it, without a word
+        c = dict(n=32, keepFlops=0.3, blockSize=2000, stepDoublings=0)
+        path = self.save("dfo.json", [entry("DfoIterationBenchmark.dfoIterationBlock", 100.0, example="ResNet20", **c),
+                                      entry("DfoIterationBenchmark.dfoIterationExact", 100.0, example=" RESNET20", **c),
+                                      entry("DfoIterationBenchmark.nativeStreamingRead", 10.0, example="vgg16", **c)])
+        _, out = self.run_bench(bench.summary, path)
+        block, exact, read = [line for line in out.splitlines() if line.startswith("DfoIterationBenchmark.")]
+        # 32 x 268336 x 4 bytes = 0.0343 GB per pass
+        self.assertTrue(block.endswith("  0.34 GB/s (1 pass of X, 0.034 GB)"), block)
+        self.assertTrue(exact.endswith("  0.69 GB/s (2 passes of X, 0.069 GB)"), exact)
+        self.assertIn("GB/s: example 'vgg16' is none of resnet20, mobilenetv1, resnet50 (its p is unknown)", read)
+
     def test_a_dfo_iteration_that_matches_several_reads_names_the_read_of_each_line(self):
         # a read with a parameter the iteration lacks (here: from another version of the benchmark) cannot be told
         # apart by the iteration's parameters: both lines stay, each saying which read it used
