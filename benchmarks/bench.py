@@ -130,6 +130,11 @@ def load(path, allow_no_results=False):
     except ValueError as e:  # not JSON, or not text
         raise ResultError(f"{path}: not JSON ({e}); give a file saved by benchmarks/run.sh or JMH's -rf json") from None
     runs = data.get("runs") if isinstance(data, dict) else data
+    if isinstance(data, dict) and "runs" not in data and "cases" in data:
+        # solve.sh's files lie beside run.sh's in benchmarks/results/
+        raise ResultError(f"{path}: a benchmarks/solve.sh result (machine, command, cases), which no bench.py command "
+                          f"reads: solve.sh prints its cases as it saves them, and the file's cases hold the figures; "
+                          f"give bench.py a file saved by benchmarks/run.sh")
     if not isinstance(runs, list):
         raise ResultError(f'{path}: neither a JMH result list nor {{"machine": ..., "runs": [...]}}')
     # what summary and compare read beside the scores: a "machine" of another type, or "params": null, was a traceback
@@ -532,7 +537,7 @@ def main(argv):
             # the second file was ignored without a word: two runs are compared with compare, not side by side here
             print(f"bench.py: summary takes one result file, not {len(argv) - 2} (two runs: bench.py compare BASELINE NEW)",
                   file=sys.stderr)
-            print(__doc__)
+            print(__doc__, file=sys.stderr)
             return 2
         elif argv[1:2] == ["compare"] and len([a for a in argv[2:] if a != "--allow-missing"]) == 2:
             files = [a for a in argv[2:] if a != "--allow-missing"]
@@ -549,7 +554,8 @@ def main(argv):
         elif argv[1:] == ["machine"]:
             print(json.dumps(machine(), indent=1))
         else:
-            print(__doc__)
+            # bad usage: the usage goes to stderr, not into the file `bench.py summary X > out.txt` writes
+            print(__doc__, file=sys.stderr)
             return 2
     except ResultError as e:
         print(f"bench.py: {e}", file=sys.stderr)

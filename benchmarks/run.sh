@@ -24,10 +24,12 @@ cd "$(dirname "$0")/.."
 # usage, run_stoppable and stop_on_signals
 source benchmarks/script-common.sh
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
+# a negative number is a ROUNDS too, not a pattern: -1 was refused as a JMH option ("JMH options go in JMH_ARGS")
+if [[ ${1:-} =~ ^-[0-9]+$ ]]; then echo "benchmarks/run.sh: ROUNDS must be at least 1, not $1" >&2; exit 2; fi
 # decimal, as seq and [ -lt ] read it: as typed, 08 ran 8 rounds and then failed the closing count $((rounds * ...)) as
 # bad octal, which lost the list of failed trials
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$((10#$1)); shift; fi
-if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
+if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1, not $rounds" >&2; exit 2; fi
 patterns=("$@")
 list=0
 for a in "$@"; do

@@ -152,10 +152,34 @@ class BenchTest(unittest.TestCase):
         b = self.save("b.json", [entry("GramBenchmark.weightedGram", 5.0)])
         r = self.bench_command("summary", a, b)
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-        self.assertIn("bench.py summary RESULT.json", r.stdout)
+        self.assertIn("bench.py summary RESULT.json", r.stderr)
         self.assertNotIn("SortBenchmark", r.stdout)
         self.assertIn("summary takes one result file", r.stderr)
         self.assertEqual(self.bench_command("summary", a).returncode, 0)
+
+    def test_bad_usage_prints_the_usage_on_stderr(self):
+        # it went to stdout: `bench.py summary X > out.txt` with a wrong argument left the usage in out.txt
+        a = self.save("a.json", [entry("SortBenchmark.sort", 10.0)])
+        for args in ((), ("summary",), ("compare", a), ("summary", a, a), ("sumary", a)):
+            with self.subTest(args=args):
+                r = self.bench_command(*args)
+                self.assertEqual((r.returncode, r.stdout), (2, ""))
+                self.assertIn("bench.py summary RESULT.json", r.stderr)
+
+    def test_a_solve_sh_result_is_named_as_such(self):
+        # "neither a JMH result list nor {"machine": ..., "runs": [...]}": true, but it did not say whose file it was
+        solve = os.path.join(self.tmp.name, "solve-20261206-003913-vm.json")
+        with open(solve, "w") as f:
+            json.dump({"machine": {}, "command": "falcon prune --example E --n N --method falcon --keep-flops 0.3",
+                       "cases": [{"example": "resnet20", "n": 1000, "solve_seconds": 3.2}]}, f)
+        good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
+        for args in (("summary", solve), ("compare", good, solve)):
+            with self.subTest(command=args[0]):
+                r = self.bench_command(*args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertTrue(line.startswith(f"bench.py: {solve}: a benchmarks/solve.sh result"), line)
+                self.assertIn("no bench.py command reads", line)
 
     def test_merge_refuses_round_files_without_a_result(self):
         # JMH writes [] when every benchmark failed: the merge saved {"runs": []} and exited 0

@@ -395,6 +395,15 @@ class RunShTest(unittest.TestCase):
         [saved] = self.saved()
         self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], list(range(1, 9)))
 
+    def test_rounds_below_1_are_said_to_be_so(self):
+        # -1 was taken for a JMH option: "-1: JMH options go in JMH_ARGS"
+        for rounds in ("0", "-1", "-08"):
+            with self.subTest(rounds=rounds):
+                r = self.run_sh(args=(rounds, "GramBenchmark"))
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertEqual(r.stderr.splitlines(), [f"benchmarks/run.sh: ROUNDS must be at least 1, not {rounds}"])
+                self.assertFalse(self.log.exists())
+
     def test_a_bad_pattern_stops_before_round_1_with_one_line(self):
         # JMH's PatternSyntaxException and ~15 frames came back in every round, after the other patterns had run
         for pattern, why in (("Sort(", "PATTERN 'Sort(' is not a Java regular expression: Unclosed group near index 5"),
