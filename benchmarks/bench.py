@@ -7,7 +7,8 @@
                                           missing from NEW (not run, failed) also exits 1, unless
                                           --allow-missing says NEW is a partial run on purpose; warns on stderr
                                           where the runs differ in CPU, cores, OpenBLAS core or threads, or commit,
-                                          or do not record them
+                                          or do not record them (the forks' OpenBLAS core and threads only where
+                                          both hold a benchmark whose forks record them: ProductBenchmark)
   bench.py machine                        prints the machine description (CPU, commit, date, ...) as JSON
   bench.py missing-trials LISTING ROUND.json
                                           the trials (benchmark and parameters) that LISTING, JMH's -lp output for
@@ -129,8 +130,18 @@ def load(path, allow_no_results=False):
     except ValueError as e:  # not JSON, or not text
         raise ResultError(f"{path}: not JSON ({e}); give a file saved by benchmarks/run.sh or JMH's -rf json") from None
     runs = data.get("runs") if isinstance(data, dict) else data
+    if isinstance(data, dict) and "runs" not in data and "cases" in data:
+        # solve.sh's files lie beside run.sh's in benchmarks/results/
+        raise ResultError(f"{path}: a benchmarks/solve.sh result (machine, command, cases), which no bench.py command "
+                          f"reads: solve.sh prints its cases as it saves them, and the file's cases hold the figures; "
+                          f"give bench.py a file saved by benchmarks/run.sh")
     if not isinstance(runs, list):
         raise ResultError(f'{path}: neither a JMH result list nor {{"machine": ..., "runs": [...]}}')
+    # what summary and compare read beside the scores: a "machine" of another type, or "params": null, was a traceback
+    # and exit 1, which compare's caller takes for a slower benchmark
+    if isinstance(data, dict) and not isinstance(data.get("machine", {}), dict):
+        raise ResultError(f"{path}: machine is not an object (it is {json.dumps(data['machine'])[:60]}); give the "
+                          f"machine description as bench.py machine prints it, or remove the field")
     for i, e in enumerate(runs):
         metric = e.get("primaryMetric") if isinstance(e, dict) else None
         if not (isinstance(e, dict) and isinstance(e.get("benchmark"), str) and isinstance(metric, dict)
@@ -138,6 +149,15 @@ def load(path, allow_no_results=False):
                 and known_unit(metric.get("scoreUnit"))):
             raise ResultError(f"{path}: runs[{i}] is not a JMH result entry (it needs benchmark, primaryMetric.score and "
                               f"a time unit in primaryMetric.scoreUnit such as ms/op or ops/s)")
+        params = e.get("params", {})
+        if not (isinstance(params, dict) and all(isinstance(v, str) for v in params.values())):
+            raise ResultError(f"{path}: runs[{i}].params is not an object of strings (it is {json.dumps(params)[:60]}); "
+                              f"JMH writes each parameter's value as a string, e.g. {{\"n\": \"32\"}}; without parameters "
+                              f"leave the field out")
+        if not isinstance(e.get("fork_facts", {}), dict):
+            raise ResultError(f"{path}: runs[{i}].fork_facts is not an object (it is {json.dumps(e['fork_facts'])[:60]}); "
+                              f"bench.py merge writes the facts the forks recorded, e.g. {{\"openblas_core\": \"Haswell\"}}, "
+                              f"or remove the field")
         score = float(metric["score"])
         if not math.isfinite(score) or score <= 0:
             # NaN compared "ok" against any baseline, and a zero throughput divided by zero
@@ -245,9 +265,13 @@ def summarise_package(med, rounds):
         if name.startswith(("ProductBenchmark", "DeviceProductBenchmark")) and "n" in p and "p" in p:
             gb = int(p["n"]) * int(p["p"]) * 4 / 1e9
             line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s of X per call"
-        if name.startswith("DfoIterationBenchmark") and p.get("example") in EXAMPLE_P:
+        # the example as ExampleModels.get reads it (trimmed, any case): as typed, -p example=ResNet20 lost its GB/s
+        example = p.get("example", "").strip().lower()
+        if name.startswith("DfoIterationBenchmark") and "example" in p and example not in EXAMPLE_P:
+            line += f"  GB/s: example '{p['example']}' is none of {', '.join(EXAMPLE_P)} (its p is unknown)"
+        elif name.startswith("DfoIterationBenchmark") and "example" in p:
             passes = DFO_PASSES.get(name.rsplit(".", 1)[-1].removesuffix(" (ss)"), 1)
-            gb = passes * int(p["n"]) * EXAMPLE_P[p["example"]] * 4 / 1e9
+            gb = passes * int(p["n"]) * EXAMPLE_P[example] * 4 / 1e9
             if name.endswith(".nativeStreamingRead") or p.get("stepDoublings", "0") == "0":
                 line += f"  {gb / (to_ms(score, unit) / 1e3):6.2f} GB/s ({passes} pass{'es' if passes > 1 else ''} of X, {gb:.3f} GB)"
             else:
@@ -330,20 +354,38 @@ MACHINE_FIELDS = (("cpu", "CPU model"), ("cpu_family_model", "CPU family/model")
                   ("openblas_coretype", "OPENBLAS_CORETYPE"), ("git_commit", "commit"))
 
 
-def fork_fact_values(result, fact):
-    """The distinct values of one fork fact (ForkFacts.java) over the entries that recorded it; None where none did."""
-    values = {str(e["fork_facts"][fact]) for e in result["runs"] if fact in e.get("fork_facts", {})}
+# the benchmark classes whose forks record the OpenBLAS core and thread count they ran (ForkFacts.record in their setup)
+FORK_FACT_BENCHMARKS = ("ProductBenchmark",)
+
+
+def records_fork_facts(full_name):
+    """Whether the forks of a benchmark (its full name, as JMH writes it) record their facts."""
+    return split_name(full_name)[1].split(".", 1)[0] in FORK_FACT_BENCHMARKS
+
+
+def fork_fact_values(result, fact, benchmarks):
+    """The distinct values of one fork fact (ForkFacts.java) over the entries of those benchmarks that recorded it;
+    None where none did."""
+    values = {str(e["fork_facts"][fact]) for e in result["runs"]
+              if e["benchmark"] in benchmarks and fact in e.get("fork_facts", {})}
     return ", ".join(sorted(values)) if values else None
 
 
 def comparability_warnings(base, new):
     """One line per thing that differs between the two runs or that either does not record: on VMs whose speed drifts
-    by 2x, a 10% threshold only means something on the same CPU, OpenBLAS core and thread count."""
+    by 2x, a 10% threshold only means something on the same CPU, OpenBLAS core and thread count. The forks' facts are
+    asked for only of the benchmarks of both runs whose forks record them: asked of every run, they were "unknown in
+    both runs" for each without ProductBenchmark, a warning always there and so never read."""
+    in_both = {e["benchmark"] for e in base["runs"]} & {e["benchmark"] for e in new["runs"]}
+    with_facts = {e["benchmark"] for e in (*base["runs"], *new["runs"]) if "fork_facts" in e}
+    recording = {b for b in in_both if records_fork_facts(b) or b in with_facts}
+
     def describe(result):
         m = result.get("machine", {})
         d = {label: (str(m[field]) if m.get(field) not in (None, "") else None) for field, label in MACHINE_FIELDS}
-        d["OpenBLAS core of the forks"] = fork_fact_values(result, "openblas_core")
-        d["OpenBLAS threads of the forks"] = fork_fact_values(result, "openblas_threads")
+        if recording:
+            d["OpenBLAS core of the forks"] = fork_fact_values(result, "openblas_core", recording)
+            d["OpenBLAS threads of the forks"] = fork_fact_values(result, "openblas_threads", recording)
         return d
     a, b = describe(base), describe(new)
     lines = []
@@ -413,7 +455,7 @@ def fork_facts_summary(runs):
     for e in runs:
         f = e.get("fork_facts")
         if f is None:
-            unrecorded += e["benchmark"].rsplit(".", 2)[-2] == "ProductBenchmark"
+            unrecorded += records_fork_facts(e["benchmark"])
             continue
         used.setdefault(f"OpenBLAS core {f.get('openblas_core', 'unknown')}, {f.get('openblas_threads', 'unknown')} "
                         f"OpenBLAS thread(s), kernels {f.get('kernels_isa', 'unknown')}", set()).add(e["benchmark"].rsplit(".", 1)[-1])
@@ -495,7 +537,7 @@ def main(argv):
             # the second file was ignored without a word: two runs are compared with compare, not side by side here
             print(f"bench.py: summary takes one result file, not {len(argv) - 2} (two runs: bench.py compare BASELINE NEW)",
                   file=sys.stderr)
-            print(__doc__)
+            print(__doc__, file=sys.stderr)
             return 2
         elif argv[1:2] == ["compare"] and len([a for a in argv[2:] if a != "--allow-missing"]) == 2:
             files = [a for a in argv[2:] if a != "--allow-missing"]
@@ -512,7 +554,8 @@ def main(argv):
         elif argv[1:] == ["machine"]:
             print(json.dumps(machine(), indent=1))
         else:
-            print(__doc__)
+            # bad usage: the usage goes to stderr, not into the file `bench.py summary X > out.txt` writes
+            print(__doc__, file=sys.stderr)
             return 2
     except ResultError as e:
         print(f"bench.py: {e}", file=sys.stderr)

@@ -8,7 +8,8 @@
 #                                               profilers, result formats), nothing run or saved
 #   benchmarks/run.sh -h | --help               this text; JMH's own options: java -jar benchmarks/target/benchmarks.jar -h
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
-#             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact)
+#             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact);
+#             not -rf or -rff, which run.sh sets itself (refused, exit 2)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
 #   JAVA_HOME  the Java that runs JMH is JAVA_HOME's bin/java where it is set (as the ./falcon launcher's), else PATH's
 # Each PATTERN is checked once before round 1 (a Java regex that matches a benchmark, -e in JMH_ARGS applied); a bad one
@@ -23,10 +24,12 @@ cd "$(dirname "$0")/.."
 # usage, run_stoppable and stop_on_signals
 source benchmarks/script-common.sh
 rounds=3                                # ROUNDS is optional: a first argument that is not a number is a pattern
+# a negative number is a ROUNDS too, not a pattern: -1 was refused as a JMH option ("JMH options go in JMH_ARGS")
+if [[ ${1:-} =~ ^-[0-9]+$ ]]; then echo "benchmarks/run.sh: ROUNDS must be at least 1, not $1" >&2; exit 2; fi
 # decimal, as seq and [ -lt ] read it: as typed, 08 ran 8 rounds and then failed the closing count $((rounds * ...)) as
 # bad octal, which lost the list of failed trials
 if [[ ${1:-} =~ ^[0-9]+$ ]]; then rounds=$((10#$1)); shift; fi
-if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1" >&2; exit 2; fi
+if [ "$rounds" -lt 1 ]; then echo "benchmarks/run.sh: ROUNDS must be at least 1, not $rounds" >&2; exit 2; fi
 patterns=("$@")
 list=0
 for a in "$@"; do
@@ -66,6 +69,13 @@ fi
 foe=(-foe false)
 for a in ${jmh_args[@]+"${jmh_args[@]}"}; do
   if [[ $a == -foe || $a == -foe=* ]]; then foe=(); fi
+  # the result format and file are run.sh's, which merges each run's JSON: a second -rf or -rff passed the patterns'
+  # check, then failed every JMH run ("Found multiple arguments for option rf"), reported as "no benchmark results"
+  # once per pattern and round
+  if [[ $a == -rf || $a == -rf=* || $a == -rff || $a == -rff=* ]]; then
+    echo "benchmarks/run.sh: JMH_ARGS has ${a%%=*}, but run.sh sets -rf json -rff itself (each run's JSON is merged into benchmarks/results/); remove it from JMH_ARGS" >&2
+    exit 2
+  fi
 done
 if [ ${#patterns[@]} -eq 0 ]; then
   patterns=('ProductBenchmark.streamingRead$' 'ProductBenchmark.nativeStreamingRead$' 'ProductBenchmark.nativeTwoTouchRead$' 'ProductBenchmark.fusedBlockProduct$'

@@ -110,6 +110,25 @@ class BenchTest(unittest.TestCase):
         self.assertFalse(os.path.exists(merged))
         self.assertEqual(self.bench_command("compare", good, good).returncode, 0)
 
+    def test_a_machine_or_params_of_another_type_is_refused_naming_the_file_and_field(self):
+        # compare read "machine": "vm-1" with m.get, summary "params": null with params.items(): a traceback and exit 1,
+        # compare's code for a slower benchmark, so a CI step took the broken file for a regression
+        good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
+        str_machine = os.path.join(self.tmp.name, "str-machine.json")
+        with open(str_machine, "w") as f:
+            json.dump({"machine": "vm-1", "runs": [entry("SortBenchmark.sort", 10.0)]}, f)
+        null_params = self.save("null-params.json", [dict(entry("SortBenchmark.sort", 10.0), params=None)])
+        int_params = self.save("int-params.json", [dict(entry("SortBenchmark.sort", 10.0), params={"n": 32})])
+        str_facts = self.save("str-facts.json", [dict(entry("SortBenchmark.sort", 10.0), fork_facts="Haswell")])
+        for bad, field in ((str_machine, "machine"), (null_params, "runs[0].params"), (int_params, "runs[0].params"),
+                           (str_facts, "runs[0].fork_facts")):
+            for args in (("compare", good, bad), ("compare", bad, good), ("summary", bad)):
+                with self.subTest(file=os.path.basename(bad), command=args[0]):
+                    r = self.bench_command(*args)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    [line] = r.stderr.splitlines()
+                    self.assertTrue(line.startswith(f"bench.py: {bad}: {field} "), line)
+
     def test_a_result_without_a_benchmark_is_refused_by_summary_and_compare(self):
         # [] (JMH's file when every trial failed) summarised as "machine: {}", exit 0; as compare's baseline it listed
         # every benchmark NEW, "0 benchmark(s) more than 10% slower", exit 0: a CI guard passed whatever NEW measured
@@ -133,10 +152,34 @@ class BenchTest(unittest.TestCase):
         b = self.save("b.json", [entry("GramBenchmark.weightedGram", 5.0)])
         r = self.bench_command("summary", a, b)
         self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
-        self.assertIn("bench.py summary RESULT.json", r.stdout)
+        self.assertIn("bench.py summary RESULT.json", r.stderr)
         self.assertNotIn("SortBenchmark", r.stdout)
         self.assertIn("summary takes one result file", r.stderr)
         self.assertEqual(self.bench_command("summary", a).returncode, 0)
+
+    def test_bad_usage_prints_the_usage_on_stderr(self):
+        # it went to stdout: `bench.py summary X > out.txt` with a wrong argument left the usage in out.txt
+        a = self.save("a.json", [entry("SortBenchmark.sort", 10.0)])
+        for args in ((), ("summary",), ("compare", a), ("summary", a, a), ("sumary", a)):
+            with self.subTest(args=args):
+                r = self.bench_command(*args)
+                self.assertEqual((r.returncode, r.stdout), (2, ""))
+                self.assertIn("bench.py summary RESULT.json", r.stderr)
+
+    def test_a_solve_sh_result_is_named_as_such(self):
+        # "neither a JMH result list nor {"machine": ..., "runs": [...]}": true, but it did not say whose file it was
+        solve = os.path.join(self.tmp.name, "solve-20261206-003913-vm.json")
+        with open(solve, "w") as f:
+            json.dump({"machine": {}, "command": "falcon prune --example E --n N --method falcon --keep-flops 0.3",
+                       "cases": [{"example": "resnet20", "n": 1000, "solve_seconds": 3.2}]}, f)
+        good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
+        for args in (("summary", solve), ("compare", good, solve)):
+            with self.subTest(command=args[0]):
+                r = self.bench_command(*args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertTrue(line.startswith(f"bench.py: {solve}: a benchmarks/solve.sh result"), line)
+                self.assertIn("no bench.py command reads", line)
 
     def test_merge_refuses_round_files_without_a_result(self):
         # JMH writes [] when every benchmark failed: the merge saved {"runs": []} and exited 0
@@ -259,6 +302,20 @@ class BenchTest(unittest.TestCase):
         self.assertRegex(lines[1], r"^dfoIterationBlock vs read +\(passes: the tear-down line; 2.67x one read; stepDoublings 4\)$")
         self.assertRegex(lines[2], r"^dfoIterationExact vs read +40.0% of the read bandwidth \(2 passes; 5.00x one read; stepDoublings 0\)$")
 
+    def test_dfo_gb_per_s_take_the_example_in_any_case_as_the_benchmark_does(self):
+        # ExampleModels.get lower-cases the name, so -p example=ResNet20 runs; summary looked it up as typed and printed
+        # no GB/s for it, without a word
+        c = dict(n=32, keepFlops=0.3, blockSize=2000, stepDoublings=0)
+        path = self.save("dfo.json", [entry("DfoIterationBenchmark.dfoIterationBlock", 100.0, example="ResNet20", **c),
+                                      entry("DfoIterationBenchmark.dfoIterationExact", 100.0, example=" RESNET20", **c),
+                                      entry("DfoIterationBenchmark.nativeStreamingRead", 10.0, example="vgg16", **c)])
+        _, out = self.run_bench(bench.summary, path)
+        block, exact, read = [line for line in out.splitlines() if line.startswith("DfoIterationBenchmark.")]
+        # 32 x 268336 x 4 bytes = 0.0343 GB per pass
+        self.assertTrue(block.endswith("  0.34 GB/s (1 pass of X, 0.034 GB)"), block)
+        self.assertTrue(exact.endswith("  0.69 GB/s (2 passes of X, 0.069 GB)"), exact)
+        self.assertIn("GB/s: example 'vgg16' is none of resnet20, mobilenetv1, resnet50 (its p is unknown)", read)
+
     def test_a_dfo_iteration_that_matches_several_reads_names_the_read_of_each_line(self):
         # a read with a parameter the iteration lacks (here: from another version of the benchmark) cannot be told
         # apart by the iteration's parameters: both lines stay, each saying which read it used
@@ -349,6 +406,32 @@ class BenchTest(unittest.TestCase):
             "bench.py compare: warning: OpenBLAS threads of the forks unknown in the new run (not recorded): baseline 2, "
             "new unknown"])
         self.assertNotIn("warning", r.stdout)
+
+    def test_the_forks_openblas_facts_are_asked_for_only_where_a_compared_benchmark_records_them(self):
+        # only ProductBenchmark's forks record them (ForkFacts.record): every Gram, DFO or Sort run, however new, warned
+        # "OpenBLAS core of the forks unknown in both runs (not recorded)", so nobody read the warning when it was real
+        machine = {"cpu": "AMD EPYC", "cpu_family_model": "25 17", "cores": 2, "openblas_coretype": "unset",
+                   "git_commit": "aaa"}
+
+        def saved(name, runs):
+            path = os.path.join(self.tmp.name, name)
+            with open(path, "w") as f:
+                json.dump({"machine": machine, "runs": runs}, f)
+            return path
+        gram = saved("gram.json", [entry("GramBenchmark.weightedGram", 5.0, weights="signed"),
+                                   entry("SortBenchmark.sort", 10.0)])
+        r = self.bench_command("compare", gram, gram)
+        self.assertEqual((r.returncode, r.stderr), (0, ""))
+        # a ProductBenchmark in both runs whose forks did not record them (saved before run.sh recorded them): said
+        old_product = saved("old-product.json", [entry("GramBenchmark.weightedGram", 5.0, weights="signed"),
+                                                 entry("ProductBenchmark.streamingRead", 10.0)])
+        r = self.bench_command("compare", old_product, old_product)
+        self.assertEqual(r.stderr.splitlines(), [
+            "bench.py compare: warning: OpenBLAS core of the forks unknown in both runs (not recorded)",
+            "bench.py compare: warning: OpenBLAS threads of the forks unknown in both runs (not recorded)"])
+        # a ProductBenchmark in one run only is not compared: nothing to say about its facts
+        r = self.bench_command("compare", gram, old_product, "--allow-missing")
+        self.assertEqual((r.returncode, r.stderr), (0, ""), r.stdout)
 
     def test_device_products_get_gb_per_s_and_cuda_reads_are_not_compared_silently(self):
         # DeviceProductBenchmark got no GB/s; a cuda fused product was given as a % of a CPU read of host memory

@@ -345,6 +345,19 @@ class RunShTest(unittest.TestCase):
         self.assertFalse(self.log.exists())
         self.assertFalse((self.root / "benchmarks" / "results").exists())
 
+    def test_a_result_format_or_file_in_jmh_args_is_refused_before_anything_runs(self):
+        # run.sh sets -rf json -rff itself: the patterns' check passed, then JMH failed every run on "multiple arguments
+        # for option rf", reported as "no benchmark results" once per pattern and round, exit 1
+        for jmh_args in ("-f 1 -rf csv", "-rff out.json", "-rf=csv", "-rff=out.json"):
+            with self.subTest(jmh_args=jmh_args):
+                self.log.unlink(missing_ok=True)
+                r = self.run_sh(jmh_args, args=("2", "GramBenchmark"))
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertRegex(line, r"^benchmarks/run\.sh: JMH_ARGS has -rff?\b.*run\.sh sets -rf json -rff itself")
+                self.assertFalse(self.log.exists())
+                self.assertEqual(self.saved(), [])
+
     def test_a_run_in_which_every_benchmark_failed_saves_nothing_and_fails(self):
         # JMH 1.37 exits 0 after a failed benchmark unless -foe true: run.sh exited 0 and saved {"runs": []}
         r = self.run_sh(args=("2", "FailingBenchmark"))
@@ -381,6 +394,15 @@ class RunShTest(unittest.TestCase):
         self.assertIn("  round 8: FailingBenchmark", r.stderr)
         [saved] = self.saved()
         self.assertEqual([e["round"] for e in json.loads(saved.read_text())["runs"]], list(range(1, 9)))
+
+    def test_rounds_below_1_are_said_to_be_so(self):
+        # -1 was taken for a JMH option: "-1: JMH options go in JMH_ARGS"
+        for rounds in ("0", "-1", "-08"):
+            with self.subTest(rounds=rounds):
+                r = self.run_sh(args=(rounds, "GramBenchmark"))
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assertEqual(r.stderr.splitlines(), [f"benchmarks/run.sh: ROUNDS must be at least 1, not {rounds}"])
+                self.assertFalse(self.log.exists())
 
     def test_a_bad_pattern_stops_before_round_1_with_one_line(self):
         # JMH's PatternSyntaxException and ~15 frames came back in every round, after the other patterns had run
