@@ -1518,13 +1518,7 @@ public abstract class AbstractSolverTest {
         LayerTable layers = table(new int[] {10, 10, 10, 10}, new double[] {1, 4, 16, 64});
         long[] blocks = Backsolve.blockStarts(layers, SolverOptions.DEFAULT_BLOCK_SIZE);
         double lambda = 1e-12, flopBudget = 0.3 * layers.denseFlops();
-        java.util.logging.Logger log = java.util.logging.Logger.getLogger(Backsolve.class.getName());
         List<String> said = new ArrayList<>();
-        java.util.logging.Handler capture = new java.util.logging.Handler() {
-            @Override public void publish(java.util.logging.LogRecord r) { said.add(r.getMessage()); }
-            @Override public void flush() {}
-            @Override public void close() {}
-        };
         // the first of a few such instances whose sweeps stop on a crawl (others stop on a rise, a warning without the bound)
         String crawl = null;
         double q = Double.NaN, qExact = Double.NaN;
@@ -1546,12 +1540,7 @@ public abstract class AbstractSolverTest {
                 qExact = referenceQ(in, toDouble(Backsolve.solve(backend, m, in.wbar, null, lambda, mask, Backsolve.Mode.EXACT, blocks, 0, 0)));
                 float[][] out = new float[1][];
                 said.clear();
-                log.addHandler(capture);
-                try {
-                    sweepWarned(() -> out[0] = Backsolve.sweep(backend, m, in.wbar, null, lambda, mask, blocks, null, 100, 1e-10, null));
-                } finally {
-                    log.removeHandler(capture);
-                }
+                said.addAll(backsolveLog(() -> out[0] = Backsolve.sweep(backend, m, in.wbar, null, lambda, mask, blocks, null, 100, 1e-10, null)));
                 q = referenceQ(in, toDouble(out[0]));
                 crawl = said.stream().filter(s -> s.contains("sweeps that crawl stop so too")).findFirst().orElse(null);
             }
@@ -1571,6 +1560,11 @@ public abstract class AbstractSolverTest {
 
     /** Whether {@code run} logged the sweeps' warning that they stopped short (told once per call here: no prune around it). */
     private static boolean sweepWarned(Runnable run) {
+        return backsolveLog(run).stream().anyMatch(m -> m.contains("block-coordinate backsolve stopped after"));
+    }
+
+    /** The messages Backsolve logged while {@code run} ran. */
+    private static List<String> backsolveLog(Runnable run) {
         java.util.logging.Logger log = java.util.logging.Logger.getLogger(Backsolve.class.getName());
         List<String> said = new ArrayList<>();
         java.util.logging.Handler capture = new java.util.logging.Handler() {
@@ -1584,7 +1578,7 @@ public abstract class AbstractSolverTest {
         } finally {
             log.removeHandler(capture);
         }
-        return said.stream().anyMatch(m -> m.contains("block-coordinate backsolve stopped after"));
+        return said;
     }
 
     /**
