@@ -292,6 +292,13 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
             fraction = flag in ("--keep-flops", "--keep-nnz", "--sparsity") and number is not None
             said = f"{where} {flag}{'' if value is None else ' ' + value}"
             if fraction:
+                # before the decimal arithmetic below and the conflict check: --sparsity 1e1000000 (past the decimal
+                # context's Emax) raised decimal.Overflow, and the conflict's fix offered a kept fraction below 0
+                valid = (0 <= number < 1) if flag == "--sparsity" else (0 < number <= 1)
+                if not valid:
+                    raise ValueError(f"{said}: outside the valid range " + (
+                        "[0, 1); give the fraction to remove, e.g. --sparsity 0.7" if flag == "--sparsity" else
+                        f"(0, 1]; give the fraction to keep, e.g. {flag} 0.3"))
                 # 1 - S in decimal, as the CLI takes --sparsity S (Budgets.resolve): 1 - 0.7 is 0.30000000000000004 in
                 # double, and the last stage's schedule ended there
                 kept = decimal.Decimal(1) - decimal.Decimal(value) if flag == "--sparsity" else None
@@ -306,11 +313,6 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
                 raise ValueError(f"{said}, and {by[keyword]} gives the CLI the same budget, which it takes once: drop "
                                  f"{flag} and pass {instead}{alone}")
             if fraction:
-                valid = (0 <= number < 1) if flag == "--sparsity" else (0 < number <= 1)
-                if not valid:
-                    raise ValueError(f"{said}: outside the valid range " + (
-                        "[0, 1); give the fraction to remove, e.g. --sparsity 0.7" if flag == "--sparsity" else
-                        f"(0, 1]; give the fraction to keep, e.g. {flag} 0.3"))
                 given[keyword] = number if kept is None else float(kept)
                 typed[keyword] = words[i:i + span]
                 taken.update(range(i, i + span))

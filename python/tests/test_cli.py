@@ -592,6 +592,30 @@ class SupportsTest(unittest.TestCase):
             ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, stages=2, cli=cli, method="mp --flops 100")
         self.assertNotIn("keep_flops=None", str(cm.exception))
 
+    def test_a_budget_word_with_a_huge_exponent_is_refused_by_its_range_not_a_decimal_overflow(self):
+        # 1 - S in decimal ran before the range check: --sparsity 1e1000000 (past the decimal context's Emax) raised
+        # decimal.Overflow, an ArithmeticError saying "[<class 'decimal.Overflow'>]", beside keep_nnz= too
+        import torch
+        from torch import nn
+        ran = os.path.join(tempfile.mkdtemp(), "ran")
+        self.addCleanup(shutil.rmtree, os.path.dirname(ran))
+        cli = ft.FalconCLI(command=[sys.executable, "-c", f"open({ran!r}, 'w').close()"])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        for kw, said in ((dict(extra_args=["--sparsity", "1e1000000"]),
+                          "extra_args give --sparsity 1e1000000: outside the valid range [0, 1); give the fraction to "
+                          "remove, e.g. --sparsity 0.7"),
+                         (dict(extra_args=["--sparsity", "1e1000000"], keep_nnz=0.5),
+                          "extra_args give --sparsity 1e1000000: outside the valid range [0, 1); give the fraction to "
+                          "remove, e.g. --sparsity 0.7"),
+                         (dict(method="mp --sparsity=-1e1000000"),
+                          "method 'mp --sparsity=-1e1000000' gives --sparsity -1e1000000: outside the valid range "
+                          "[0, 1); give the fraction to remove, e.g. --sparsity 0.7")):
+            with self.subTest(**kw):
+                with self.assertRaises(ValueError) as cm:
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
+                self.assertEqual(said, str(cm.exception))
+        self.assertFalse(os.path.exists(ran), "the CLI ran (the probe or the run) before the refusal")
+
     def test_a_thread_count_in_extra_args_overrides_the_falcon_clis_own(self):
         # FalconCLI(threads=2) put its --threads 2 before extra_args' --threads 1, and the CLI refused the pair: prune
         # reported "the falcon CLI cannot run method 'mp' with --threads 1: ... should be specified only once"
