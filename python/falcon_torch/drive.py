@@ -306,6 +306,14 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
             else:
                 instead = (f"prune(..., {keyword}=) the fraction of the " +
                            ("dense FLOPs" if keyword == "keep_flops" else "weights") + " to keep")
+            if by[keyword] is not None and keyword not in by_keyword:
+                # two words: prune's keyword is not involved, and "pass prune(..., keep_nnz=0.3)" kept the earlier word
+                # beside the keyword, refused in turn as the same budget given twice
+                budget = "FLOP" if keyword == "keep_flops" else "NNZ"
+                fix = ("; keep one of them and drop the other" if fraction or not staged else
+                       f", and prune cannot walk an absolute {flag} down the stages' schedule; drop {flag}")
+                raise ValueError(f"{said}, and {by[keyword]}: both words give the {budget} budget, which the CLI takes "
+                                 f"once{fix}")
             if by[keyword] is not None:
                 # the word alone is right where prune takes it into its keyword, or where one stage runs
                 alone = (f", or pass {keyword}=None to leave that budget to {flag}"

@@ -558,10 +558,6 @@ class SupportsTest(unittest.TestCase):
                           "extra_args give --nnz 10, an absolute budget: prune walks its budgets down along the stages' "
                           "schedule, which it cannot do with --nnz; drop --nnz and pass prune(..., keep_nnz=) the "
                           "fraction of the weights to keep"),
-                         (dict(method="mp --keep-flops 0.5", extra_args=["--flops", "10"]),
-                          "extra_args give --flops 10, and --keep-flops 0.5 in the method gives the CLI the same budget, "
-                          "which it takes once: drop --flops and pass prune(..., keep_flops=) the fraction of the dense "
-                          "FLOPs to keep"),
                          (dict(method="mp --keep-flops 50"),
                           "method 'mp --keep-flops 50' gives --keep-flops 50: outside the valid range (0, 1]; give "
                           "the fraction to keep, e.g. --keep-flops 0.3")):
@@ -591,6 +587,35 @@ class SupportsTest(unittest.TestCase):
         with self.assertRaises(ValueError) as cm:
             ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, stages=2, cli=cli, method="mp --flops 100")
         self.assertNotIn("keep_flops=None", str(cm.exception))
+
+    def test_two_words_giving_one_budget_are_told_to_keep_one_word_not_to_pass_prunes_keyword(self):
+        # --keep-nnz 0.5 and --sparsity 0.7 in extra_args were told "drop --sparsity and pass prune(..., keep_nnz=0.3)":
+        # --keep-nnz 0.5 stayed, and keep_nnz=0.3 beside it was refused in turn ("drop --keep-nnz and pass ...")
+        import torch
+        from torch import nn
+        ran = os.path.join(tempfile.mkdtemp(), "ran")
+        self.addCleanup(shutil.rmtree, os.path.dirname(ran))
+        cli = ft.FalconCLI(command=[sys.executable, "-c", f"open({ran!r}, 'w').close()"])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        for kw, said in ((dict(extra_args=["--keep-nnz", "0.5", "--sparsity", "0.7"]),
+                          "extra_args give --sparsity 0.7, and --keep-nnz 0.5 in extra_args: both words give the NNZ "
+                          "budget, which the CLI takes once; keep one of them and drop the other"),
+                         (dict(method="mp --sparsity 0.7", extra_args=["--keep-nnz", "0.3"]),
+                          "extra_args give --keep-nnz 0.3, and --sparsity 0.7 in the method: both words give the NNZ "
+                          "budget, which the CLI takes once; keep one of them and drop the other"),
+                         (dict(method="mp --keep-flops 0.5", extra_args=["--flops", "10"]),
+                          "extra_args give --flops 10, and --keep-flops 0.5 in the method: both words give the FLOP "
+                          "budget, which the CLI takes once; keep one of them and drop the other"),
+                         (dict(method="mp --keep-flops 0.5", extra_args=["--flops", "10"], stages=2),
+                          "extra_args give --flops 10, and --keep-flops 0.5 in the method: both words give the FLOP "
+                          "budget, which the CLI takes once, and prune cannot walk an absolute --flops down the stages' "
+                          "schedule; drop --flops")):
+            with self.subTest(**kw):
+                with self.assertRaises(ValueError) as cm:
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
+                self.assertEqual(said, str(cm.exception))
+                self.assertNotIn("pass prune(", str(cm.exception))
+        self.assertFalse(os.path.exists(ran), "the CLI ran (the probe or the run) before the refusal")
 
     def test_a_budget_word_with_a_huge_exponent_is_refused_by_its_range_not_a_decimal_overflow(self):
         # 1 - S in decimal ran before the range check: --sparsity 1e1000000 (past the decimal context's Emax) raised
