@@ -940,6 +940,23 @@ class ExportApplyTest(unittest.TestCase):
                     run()
         self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
+    def test_a_dict_of_several_inputs_is_shown_a_wrapper_that_fills_every_key_and_an_empty_dict_is_named_so(self):
+        # the example built the dict of the first key only (model({'input_ids': x}), no attention_mask), against the
+        # "(stacking them in it where there are several)" before it; an empty dict read "a dict (keys ), not ..."
+        from falcon_torch.export import batch_pair
+        _, x, y = data()
+        with self.assertRaises(ValueError) as cm:
+            batch_pair(({"input_ids": x, "attention_mask": x}, y), 0)
+        self.assertIn("e.g. forward(self, x): return model({'input_ids': x[:, 0], 'attention_mask': x[:, 1]}), for inputs "
+                      "stacked as torch.stack([inputs['input_ids'], inputs['attention_mask']], 1)", str(cm.exception))
+        for batch, said in ((({}, y), "batch 0's inputs are an empty dict, not a torch.Tensor"),
+                            ({}, "batch 0 is an empty dict, not an (inputs, targets) pair")):
+            with self.subTest(batch=batch):
+                with self.assertRaises(ValueError) as cm:
+                    batch_pair(batch, 0)
+                self.assertTrue(str(cm.exception).startswith(said), str(cm.exception))
+                self.assertNotIn("keys )", str(cm.exception))
+
     def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
         # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
         # attention mask became the targets without a word and labels were ignored
