@@ -63,7 +63,8 @@ def stage_schedule(target: float, stages: int, start: float = 1.0, kind: str = "
         if kind == "poly":
             v = target + (start - target) * (1 - r) ** 3
         elif kind == "linear":
-            v = target + (start - target) * (1 - r)
+            # MultiStage.Schedule.level's expression, so that stage_nnz_budgets rounds the CLI's own levels
+            v = start + (target - start) * r
         elif kind == "exp":
             v = start * (target / start) ** r
         elif kind == "const":
@@ -73,6 +74,29 @@ def stage_schedule(target: float, stages: int, start: float = 1.0, kind: str = "
         out.append(float(v))
     out[-1] = float(target)
     return out
+
+
+def _weight_count(v: float, total: int) -> int:
+    """A fraction of `total` weights (v = fraction x total) as a count, as the CLI counts it (Fractions.count): rounded
+    down, or up to the integer above when v is below it by rounding error only (0.29 * 1600 = 463.99999999999994 is
+    464)."""
+    up = math.ceil(v)
+    if up > v and up - v <= 1e-12 * v + 4 * math.ulp(1.0) * total:
+        return int(up)
+    return int(math.floor(v))
+
+
+def stage_nnz_budgets(keep_nnz: float, stages: int, p: int, kind: str = "poly",
+                      typed: Optional[List[str]] = None) -> List[int]:
+    """The NNZ budgets (weights kept) of stages 1..T of p weights, ending at keep_nnz's count, as the CLI's falcon++
+    schedules them from the dense start (MultiStage.nnzBudget): each level is taken toward the target's rounded count
+    over p (57/192 for 0.3 of 192 weights), not toward keep_nnz, and counted as the CLI counts a fraction. `typed`: the
+    words that gave keep_nnz (--sparsity S is counted as (1 - S) p in double, as Budgets takes it). The Python route
+    scheduled toward keep_nnz and asked for --keep-nnz 0.38749999999999996, 74 weights where the CLI route ran 73."""
+    sparsity = [value for _, _, flag, value in option_words(typed or [], BUDGET_FLAGS) if flag == "--sparsity"]
+    target = _weight_count(((1 - float(sparsity[0])) if sparsity else keep_nnz) * p, p)
+    levels = stage_schedule(min(1.0, target / p), stages, kind=kind)
+    return [max(target, min(p, _weight_count(level * p, p))) for level in levels[:-1]] + [target]
 
 
 @stopped_cleanly_by_termination()
@@ -189,25 +213,42 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
             return _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, typed, margs, stages, n_samples,
                                           prunable, lam, schedule, work_dir, cli, extra_args, timeout_arg)
     f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
-    n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
     with _work_folder(work_dir) as work_dir:
-        reports, masks, ex = [], {}, None
+        reports, masks, ex, nnz_budgets = [], {}, None, None
         for t in range(stages):
             d = os.path.join(work_dir, f"stage{t + 1}")
             ex = export(model, batches, prunable=prunable, n_samples=n_samples, out_dir=d, loss_fn=loss_fn)
+            if nnz_budgets is None and keep_nnz is not None:
+                nnz_budgets = stage_nnz_budgets(keep_nnz, stages, ex.p, schedule, typed.get("keep_nnz"))
             out, mask, rep = (os.path.join(d, n) for n in ("pruned.npy", "mask.npy", "report.json"))
-            f_budget, n_budget, extra = ((f_sched[t], n_sched[t], extra_args) if t < stages - 1 else
-                                         _target_budgets_as_typed(f_sched[t], n_sched[t], typed, extra_args))
+            if t < stages - 1:
+                # the stage's count itself, as the CLI route's stages run it: a fraction would be counted again
+                f_budget, n_budget, extra = f_sched[t], None, extra_args
+                nnz = nnz_budgets[t] if nnz_budgets is not None else None
+            else:
+                f_budget, n_budget, extra = _target_budgets_as_typed(f_sched[t], keep_nnz, typed, extra_args)
+                nnz = None
             report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, out, rep, mask=mask,
-                               keep_flops=f_budget, keep_nnz=n_budget, method=stage_method, lam=lam, extra=extra)
+                               keep_flops=f_budget, keep_nnz=n_budget, nnz=nnz, method=stage_method, lam=lam,
+                               extra=extra)
             reports.append(report)
             masks = apply(model, out, ex.layers_path, mask_path=mask)
             if finetune is not None and t < stages - 1:
                 finetune(model, masks)
         flat = np.concatenate([masks[l.name].cpu().numpy().reshape(-1) for l in ex.layers])
         return PruneResult(masks=masks, report=reports[-1], reports=reports, keep_flops_schedule=f_sched,
-                           keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
+                           keep_nnz_schedule=_nnz_schedule(keep_nnz, nnz_budgets, stages, ex.p),
+                           dense_flops=ex.dense_flops,
                            kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)
+
+
+def _nnz_schedule(keep_nnz, nnz_budgets, stages: int, p: int) -> List[Optional[float]]:
+    """PruneResult.keep_nnz_schedule: each earlier stage's NNZ budget as the fraction of the p weights it kept, the
+    last stage's the fraction asked for (keep_nnz). It gave the levels before counting (0.3875 of 192 weights, 74.4),
+    which neither route ran."""
+    if keep_nnz is None:
+        return [None] * stages
+    return [n / p for n in nnz_budgets[:-1]] + [keep_nnz]
 
 
 @contextlib.contextmanager
@@ -292,6 +333,13 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
             fraction = flag in ("--keep-flops", "--keep-nnz", "--sparsity") and number is not None
             said = f"{where} {flag}{'' if value is None else ' ' + value}"
             if fraction:
+                # before the decimal arithmetic below and the conflict check: --sparsity 1e1000000 (past the decimal
+                # context's Emax) raised decimal.Overflow, and the conflict's fix offered a kept fraction below 0
+                valid = (0 <= number < 1) if flag == "--sparsity" else (0 < number <= 1)
+                if not valid:
+                    raise ValueError(f"{said}: outside the valid range " + (
+                        "[0, 1); give the fraction to remove, e.g. --sparsity 0.7" if flag == "--sparsity" else
+                        f"(0, 1]; give the fraction to keep, e.g. {flag} 0.3"))
                 # 1 - S in decimal, as the CLI takes --sparsity S (Budgets.resolve): 1 - 0.7 is 0.30000000000000004 in
                 # double, and the last stage's schedule ended there
                 kept = decimal.Decimal(1) - decimal.Decimal(value) if flag == "--sparsity" else None
@@ -299,6 +347,14 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
             else:
                 instead = (f"prune(..., {keyword}=) the fraction of the " +
                            ("dense FLOPs" if keyword == "keep_flops" else "weights") + " to keep")
+            if by[keyword] is not None and keyword not in by_keyword:
+                # two words: prune's keyword is not involved, and "pass prune(..., keep_nnz=0.3)" kept the earlier word
+                # beside the keyword, refused in turn as the same budget given twice
+                budget = "FLOP" if keyword == "keep_flops" else "NNZ"
+                fix = ("; keep one of them and drop the other" if fraction or not staged else
+                       f", and prune cannot walk an absolute {flag} down the stages' schedule; drop {flag}")
+                raise ValueError(f"{said}, and {by[keyword]}: both words give the {budget} budget, which the CLI takes "
+                                 f"once{fix}")
             if by[keyword] is not None:
                 # the word alone is right where prune takes it into its keyword, or where one stage runs
                 alone = (f", or pass {keyword}=None to leave that budget to {flag}"
@@ -306,11 +362,6 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
                 raise ValueError(f"{said}, and {by[keyword]} gives the CLI the same budget, which it takes once: drop "
                                  f"{flag} and pass {instead}{alone}")
             if fraction:
-                valid = (0 <= number < 1) if flag == "--sparsity" else (0 < number <= 1)
-                if not valid:
-                    raise ValueError(f"{said}: outside the valid range " + (
-                        "[0, 1); give the fraction to remove, e.g. --sparsity 0.7" if flag == "--sparsity" else
-                        f"(0, 1]; give the fraction to keep, e.g. {flag} 0.3"))
                 given[keyword] = number if kept is None else float(kept)
                 typed[keyword] = words[i:i + span]
                 taken.update(range(i, i + span))
@@ -537,7 +588,9 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, typed, margs, s
         masks = apply(model, out, ex.layers_path, mask_path=mask)
         flat = np.concatenate([masks[l.name].cpu().numpy().reshape(-1) for l in ex.layers])
         f_sched = stage_schedule(keep_flops, stages, kind=schedule) if keep_flops is not None else [None] * stages
-        n_sched = stage_schedule(keep_nnz, stages, kind=schedule) if keep_nnz is not None else [None] * stages
+        nnz_budgets = (stage_nnz_budgets(keep_nnz, stages, ex.p, schedule, typed.get("keep_nnz"))
+                       if keep_nnz is not None else None)
         return PruneResult(masks=masks, report=report, reports=[report], keep_flops_schedule=f_sched,
-                           keep_nnz_schedule=n_sched, dense_flops=ex.dense_flops,
+                           keep_nnz_schedule=_nnz_schedule(keep_nnz, nnz_budgets, stages, ex.p),
+                           dense_flops=ex.dense_flops,
                            kept_flops=kept_flops(ex.layers, flat), kept_nnz=int(flat.sum()), parameters=ex.p)

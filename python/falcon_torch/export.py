@@ -67,13 +67,18 @@ def is_one_batch(batches) -> bool:
             or all(hasattr(b, "shape") for b in batches))
 
 
+def _dict_named(d: dict) -> str:
+    """A dict as a message names it, with its keys: an empty one read "a dict (keys )"."""
+    return f"a dict (keys {', '.join(map(repr, d))})" if d else "an empty dict"
+
+
 def batch_pair(batch, index: int):
     """(inputs, targets) of batch `index`, each a tensor with the samples along the first dimension. Anything else is a
     ValueError saying what the batch is: a loader of dicts failed with "KeyError: 0", and inputs of several tensors or
     numpy arrays with "object has no attribute 'to'"."""
     fix = "batches must yield (inputs, targets) pairs of tensors, samples along the first dimension"
     if isinstance(batch, dict):
-        raise ValueError(f"batch {index} is a dict (keys {', '.join(map(repr, batch))}), not an (inputs, targets) pair: "
+        raise ValueError(f"batch {index} is {_dict_named(batch)}, not an (inputs, targets) pair: "
                          f"{fix}, e.g. ((b[INPUTS], b[TARGETS]) for b in loader)")
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         what = f"a {type(batch).__name__} of {len(batch)}" if isinstance(batch, (tuple, list)) else \
@@ -96,12 +101,16 @@ def batch_pair(batch, index: int):
             if role == "inputs" and isinstance(t, dict):
                 # one ({'x': x}, y) pair was called "batch 0 is a dict", its inputs taken for the batch, and told to
                 # pick keys of a loader's dict batches, which it has none of
-                keys = list(t)
-                kind = f"dict (keys {', '.join(map(repr, keys))})"
+                keys = list(t) or ["x"]
+                # every key filled: the example with the first key alone built a dict without the attention mask
+                example = (f"model({{{keys[0]!r}: x}})" if len(keys) == 1 else
+                           "model({" + ", ".join(f"{k!r}: x[:, {i}]" for i, k in enumerate(keys)) + "}), for inputs "
+                           "stacked as torch.stack([" + ", ".join(f"inputs[{k!r}]" for k in keys) + "], 1)")
                 wrap = ("; give a model that reads a dict of inputs as a wrapper module whose forward builds the dict "
                         "from that one input tensor (stacking them in it where there are several), e.g. "
-                        f"forward(self, x): return model({{{(keys[0] if keys else 'x')!r}: x}})")
-            raise ValueError(f"batch {index}'s {role} are a {kind}, not a torch.Tensor{why}: {fix}{wrap}")
+                        f"forward(self, x): return {example}")
+            named = _dict_named(t) if isinstance(t, dict) else f"a {kind}"
+            raise ValueError(f"batch {index}'s {role} are {named}, not a torch.Tensor{why}: {fix}{wrap}")
     # 16 inputs and 20 targets exported 16 samples without a word, and 20 and 16 failed inside torch (vmap's batch
     # size, after a warning of a fallback to the loop)
     sizes = [t.shape[0] if t.dim() else None for t in batch[:2]]

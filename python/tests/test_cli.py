@@ -538,16 +538,18 @@ class SupportsTest(unittest.TestCase):
         for kw, budgets in ((dict(method="mp --keep-flops 0.5"), ["--keep-flops", repr(first_stage)]),
                             (dict(method="falcon++ --keep-flops=0.5", gradient_source="python"),
                              ["--keep-flops", repr(first_stage)]),
+                            # the stage's count, as the CLI's falcon++ schedules it: 0.5 of the 12 weights is 6, and
+                            # stage 1's level toward 6/12 is 7.78 weights
                             (dict(method="mp", extra_args=["--sparsity", "0.5", "--threads", "1"]),
-                             ["--keep-nnz", repr(first_stage)])):
+                             ["--nnz", "7"])):
             with self.subTest(**kw):
                 with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
                     ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, keep_nnz=None, n_samples=8,
                              stages=3, cli=cli, **kw)
                 with open(args_file) as f:
                     args = json.load(f)
-                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith(("--keep-", "--sparsity")) or
-                                           i > 0 and args[i - 1].startswith(("--keep-", "--sparsity"))])
+                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith(("--keep-", "--sparsity", "--nnz"))
+                                           or i > 0 and args[i - 1].startswith(("--keep-", "--sparsity", "--nnz"))])
                 if "extra_args" in kw:
                     self.assertEqual(["--threads", "1"], args[-2:], "the rest of extra_args goes on")
         for kw, said in ((dict(method="mp --flops 100", stages=2),
@@ -558,10 +560,6 @@ class SupportsTest(unittest.TestCase):
                           "extra_args give --nnz 10, an absolute budget: prune walks its budgets down along the stages' "
                           "schedule, which it cannot do with --nnz; drop --nnz and pass prune(..., keep_nnz=) the "
                           "fraction of the weights to keep"),
-                         (dict(method="mp --keep-flops 0.5", extra_args=["--flops", "10"]),
-                          "extra_args give --flops 10, and --keep-flops 0.5 in the method gives the CLI the same budget, "
-                          "which it takes once: drop --flops and pass prune(..., keep_flops=) the fraction of the dense "
-                          "FLOPs to keep"),
                          (dict(method="mp --keep-flops 50"),
                           "method 'mp --keep-flops 50' gives --keep-flops 50: outside the valid range (0, 1]; give "
                           "the fraction to keep, e.g. --keep-flops 0.3")):
@@ -591,6 +589,59 @@ class SupportsTest(unittest.TestCase):
         with self.assertRaises(ValueError) as cm:
             ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, stages=2, cli=cli, method="mp --flops 100")
         self.assertNotIn("keep_flops=None", str(cm.exception))
+
+    def test_two_words_giving_one_budget_are_told_to_keep_one_word_not_to_pass_prunes_keyword(self):
+        # --keep-nnz 0.5 and --sparsity 0.7 in extra_args were told "drop --sparsity and pass prune(..., keep_nnz=0.3)":
+        # --keep-nnz 0.5 stayed, and keep_nnz=0.3 beside it was refused in turn ("drop --keep-nnz and pass ...")
+        import torch
+        from torch import nn
+        ran = os.path.join(tempfile.mkdtemp(), "ran")
+        self.addCleanup(shutil.rmtree, os.path.dirname(ran))
+        cli = ft.FalconCLI(command=[sys.executable, "-c", f"open({ran!r}, 'w').close()"])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        for kw, said in ((dict(extra_args=["--keep-nnz", "0.5", "--sparsity", "0.7"]),
+                          "extra_args give --sparsity 0.7, and --keep-nnz 0.5 in extra_args: both words give the NNZ "
+                          "budget, which the CLI takes once; keep one of them and drop the other"),
+                         (dict(method="mp --sparsity 0.7", extra_args=["--keep-nnz", "0.3"]),
+                          "extra_args give --keep-nnz 0.3, and --sparsity 0.7 in the method: both words give the NNZ "
+                          "budget, which the CLI takes once; keep one of them and drop the other"),
+                         (dict(method="mp --keep-flops 0.5", extra_args=["--flops", "10"]),
+                          "extra_args give --flops 10, and --keep-flops 0.5 in the method: both words give the FLOP "
+                          "budget, which the CLI takes once; keep one of them and drop the other"),
+                         (dict(method="mp --keep-flops 0.5", extra_args=["--flops", "10"], stages=2),
+                          "extra_args give --flops 10, and --keep-flops 0.5 in the method: both words give the FLOP "
+                          "budget, which the CLI takes once, and prune cannot walk an absolute --flops down the stages' "
+                          "schedule; drop --flops")):
+            with self.subTest(**kw):
+                with self.assertRaises(ValueError) as cm:
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
+                self.assertEqual(said, str(cm.exception))
+                self.assertNotIn("pass prune(", str(cm.exception))
+        self.assertFalse(os.path.exists(ran), "the CLI ran (the probe or the run) before the refusal")
+
+    def test_a_budget_word_with_a_huge_exponent_is_refused_by_its_range_not_a_decimal_overflow(self):
+        # 1 - S in decimal ran before the range check: --sparsity 1e1000000 (past the decimal context's Emax) raised
+        # decimal.Overflow, an ArithmeticError saying "[<class 'decimal.Overflow'>]", beside keep_nnz= too
+        import torch
+        from torch import nn
+        ran = os.path.join(tempfile.mkdtemp(), "ran")
+        self.addCleanup(shutil.rmtree, os.path.dirname(ran))
+        cli = ft.FalconCLI(command=[sys.executable, "-c", f"open({ran!r}, 'w').close()"])
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        for kw, said in ((dict(extra_args=["--sparsity", "1e1000000"]),
+                          "extra_args give --sparsity 1e1000000: outside the valid range [0, 1); give the fraction to "
+                          "remove, e.g. --sparsity 0.7"),
+                         (dict(extra_args=["--sparsity", "1e1000000"], keep_nnz=0.5),
+                          "extra_args give --sparsity 1e1000000: outside the valid range [0, 1); give the fraction to "
+                          "remove, e.g. --sparsity 0.7"),
+                         (dict(method="mp --sparsity=-1e1000000"),
+                          "method 'mp --sparsity=-1e1000000' gives --sparsity -1e1000000: outside the valid range "
+                          "[0, 1); give the fraction to remove, e.g. --sparsity 0.7")):
+            with self.subTest(**kw):
+                with self.assertRaises(ValueError) as cm:
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=None, n_samples=8, cli=cli, **kw)
+                self.assertEqual(said, str(cm.exception))
+        self.assertFalse(os.path.exists(ran), "the CLI ran (the probe or the run) before the refusal")
 
     def test_a_thread_count_in_extra_args_overrides_the_falcon_clis_own(self):
         # FalconCLI(threads=2) put its --threads 2 before extra_args' --threads 1, and the CLI refused the pair: prune

@@ -940,6 +940,23 @@ class ExportApplyTest(unittest.TestCase):
                     run()
         self.assertEqual(os.listdir(self.d), [])                  # nothing written, not even the folders
 
+    def test_a_dict_of_several_inputs_is_shown_a_wrapper_that_fills_every_key_and_an_empty_dict_is_named_so(self):
+        # the example built the dict of the first key only (model({'input_ids': x}), no attention_mask), against the
+        # "(stacking them in it where there are several)" before it; an empty dict read "a dict (keys ), not ..."
+        from falcon_torch.export import batch_pair
+        _, x, y = data()
+        with self.assertRaises(ValueError) as cm:
+            batch_pair(({"input_ids": x, "attention_mask": x}, y), 0)
+        self.assertIn("e.g. forward(self, x): return model({'input_ids': x[:, 0], 'attention_mask': x[:, 1]}), for inputs "
+                      "stacked as torch.stack([inputs['input_ids'], inputs['attention_mask']], 1)", str(cm.exception))
+        for batch, said in ((({}, y), "batch 0's inputs are an empty dict, not a torch.Tensor"),
+                            ({}, "batch 0 is an empty dict, not an (inputs, targets) pair")):
+            with self.subTest(batch=batch):
+                with self.assertRaises(ValueError) as cm:
+                    batch_pair(batch, 0)
+                self.assertTrue(str(cm.exception).startswith(said), str(cm.exception))
+                self.assertNotIn("keys )", str(cm.exception))
+
     def test_a_batch_of_more_than_two_tensors_is_refused_naming_its_length(self):
         # (input_ids, attention_mask, labels), a Hugging-Face style loader, was taken as inputs and targets: the
         # attention mask became the targets without a word and labels were ignored
@@ -1770,6 +1787,16 @@ class ExportApplyTest(unittest.TestCase):
             ft.prune(script_model, (x, y), keep_flops=0.3, method="falcon++", stages=2, n_samples=16,
                      gradient_source="cli", cli=cli)
 
+    def test_stage_nnz_budgets_are_the_clis_falcon_plus_plus_counts(self):
+        # the CLI (MultiStage.nnzBudget) schedules toward the target's count over p, 57/192 for --sparsity 0.7 of 192
+        # weights, and counts each level: stage 1 of 2 keeps 73, where the level toward 0.3 (0.3875) kept 74
+        from falcon_torch.drive import stage_nnz_budgets
+        self.assertEqual([73, 57], stage_nnz_budgets(0.3, 2, 192, "poly", ["--sparsity", "0.7"]))
+        self.assertEqual([73, 57], stage_nnz_budgets(0.3, 2, 192))
+        self.assertEqual([318, 181, 45], stage_nnz_budgets(0.1, 3, 455, "linear", ["--sparsity=0.9"]))
+        self.assertEqual([57, 57], stage_nnz_budgets(0.3, 2, 192, "const"))
+        self.assertEqual([192, 192], stage_nnz_budgets(1, 2, 192))
+
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
         self.assertEqual(len(s), 3)
@@ -1934,6 +1961,24 @@ class CliTest(unittest.TestCase):
                        cli=self.cli, work_dir=self.d, gradient_source="cli")
         self.assertEqual(res.report["method"], "falcon++")
         self.assertLessEqual(res.kept_flops, 0.5 * res.dense_flops + 1e-6)
+
+    def test_falcon_plus_plus_runs_the_same_nnz_budgets_by_either_gradient_source_and_reports_them(self):
+        # --sparsity 0.7 of 455 weights, 2 stages: the Python route asked stage 1 for --keep-nnz 0.38749999999999996 (its level
+        # toward 0.3), 176 weights, where the CLI route ran 175 (toward 136/455); keep_nnz_schedule gave 0.3875 for both
+        self.skip_without_falcon_plus_plus_cli_route()
+        batches, _, _ = data()
+        runs = {}
+        for source in ("python", "cli"):
+            runs[source] = ft.prune(small_model(), batches, keep_flops=None, method="falcon++", stages=2, n_samples=8,
+                                    extra_args=["--sparsity", "0.7"], cli=self.cli, gradient_source=source)
+        python, cli = runs["python"], runs["cli"]
+        ran_by_cli = [s["nnz_budget"] for s in cli.report["objective"]["solver"]["stages"]][1:]   # less the dense one
+        ran_by_python = [r["budgets"]["asked"]["nnz"] for r in python.reports]
+        self.assertEqual([175, 136], ran_by_cli)
+        self.assertEqual(ran_by_cli, ran_by_python)
+        self.assertEqual(["--nnz 175", "--sparsity 0.7"], [r["budgets"]["asked"]["nnz_request"] for r in python.reports])
+        for res in (python, cli):
+            self.assertEqual([175 / 455, 0.3], res.keep_nnz_schedule)
 
     def test_falcon_plus_plus_cli_route_passes_the_grads_command_timeout(self):
         # the CLI's --grads-command-timeout could not be given: a gradient command that hung held prune() forever
