@@ -113,13 +113,33 @@ class SweepWarningWordsTest {
      */
     @Test
     void theCrawlWarningsBoundIsRelativeToQ() {
-        assertEquals("it allows the minimum up to 3.20e-04 relative lower", Backsolve.gapRelativeToQ(3.2e-15, 1e-11));
+        assertEquals("it allows the minimum up to 3.20e-04 relative lower", Backsolve.gapRelativeToQ(3.2e-15, 1e-11, false));
         // with a linear term Q may be negative: relative to its size
-        assertEquals("it allows the minimum up to 5.00e-04 relative lower", Backsolve.gapRelativeToQ(1e-3, -2));
-        String beyondQ = Backsolve.gapRelativeToQ(8.5e-2, 2.1e-11);
+        assertEquals("it allows the minimum up to 5.00e-04 relative lower", Backsolve.gapRelativeToQ(1e-3, -2, true));
+        String beyondQ = Backsolve.gapRelativeToQ(8.5e-2, 2.1e-11, false);
         assertTrue(beyondQ.contains("up to 4.05e+09 times Q lower") && beyondQ.contains("more than Q itself"), beyondQ);
         assertFalse(beyondQ.contains("8.50e-02"), beyondQ);
-        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(1e-3, 0));
-        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(Double.NaN, 1));
+        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(1e-3, 0, false));
+        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(Double.NaN, 1, false));
+    }
+
+    /**
+     * With a linear term Q may be negative and Q* lies below zero: a bound beyond |Q| read "1.50e+00 times Q lower" at
+     * Q = -2 (1.5 x -2, the wrong sign) and said it ruled nothing out, while Q* >= Q - 3 = -5 is a bound (rev-diff36a
+     * finding 2). It is relative to |Q| below Q there, with the lowest Q it allows.
+     */
+    @Test
+    void withALinearTermTheBoundBeyondQIsRelativeToItsSizeAndStillABound() {
+        assertEquals("it allows the minimum up to 1.50e+00 times |Q| below Q, as low as -5.00e+00",
+                Backsolve.gapRelativeToQ(3, -2, true));
+        // a positive Q with a linear term: Q* may be negative, so a bound beyond Q still says something
+        assertEquals("it allows the minimum up to 2.00e+00 times |Q| below Q, as low as -2.00e+00",
+                Backsolve.gapRelativeToQ(4, 2, true));
+        assertEquals("it allows the minimum up to 5.00e-04 relative lower", Backsolve.gapRelativeToQ(1e-3, -2, true));
+        assertEquals("it allows the minimum as low as -1.00e-03", Backsolve.gapRelativeToQ(1e-3, 0, true));
+        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(Double.NaN, -2, true));
+        String withoutLinearTerm = Backsolve.gapRelativeToQ(8.5e-2, 2.1e-11, false);
+        assertTrue(withoutLinearTerm.contains("up to 4.05e+09 times Q lower") && withoutLinearTerm.contains("more than Q itself"),
+                withoutLinearTerm);
     }
 }
