@@ -106,12 +106,8 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             private java.util.logging.LogRecord inCliWords(java.util.logging.LogRecord r) {
                 Object[] parameters = r.getParameters();
                 if (parameters == null) return r;
-                Object[] cli = parameters.clone();
-                for (int i = 0; i < cli.length; i++) {
-                    if (cli[i] instanceof dev.falcon.io.SettingName name) cli[i] = name.cli();
-                }
                 java.util.logging.LogRecord copy = new java.util.logging.LogRecord(r.getLevel(), r.getMessage());
-                copy.setParameters(cli);
+                copy.setParameters(dev.falcon.io.SettingName.inCliWords(parameters));
                 copy.setResourceBundle(r.getResourceBundle());
                 return copy;
             }

@@ -4502,6 +4502,8 @@ class MainTest {
         String warning = new com.fasterxml.jackson.databind.ObjectMapper().readTree(outDir.resolve("r.json").toFile())
                 .at("/objective/solver/backsolve_warning").asText();
         assertTrue(warning.startsWith("block-coordinate backsolve stopped after 100 sweeps") && warning.contains("--backsolve exact solves"), warning);
+        assertEquals("falcon: warning: " + warning, said.lines().filter(l -> l.contains("stopped after 100 sweeps")).findFirst().orElseThrow(),
+                "the report carries stderr's line");
     }
 
     private static Process falconLoggingTo(Path log, String... args) throws IOException {

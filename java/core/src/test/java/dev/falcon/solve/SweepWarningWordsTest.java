@@ -1,7 +1,9 @@
 package dev.falcon.solve;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.backend.JavaBackend;
@@ -41,12 +43,14 @@ class SweepWarningWordsTest {
         log.addHandler(capture);
         // X = 0 and lambda = 1e-300: the sweeps never settle (as PrunerTest.aBacksolveWhoseWeightsOverflowFloatIsNotKept)
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {1}, 1, 0, 1)), "test");
+        String inCliWords;
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1f);
              FloatPointer g = new FloatPointer(1f); HostMatrix x = HostMatrix.allocate(1, 1)) {
             x.data().put(0, 0f);
             try (PruneResult r = pruner.prune(Method.MP, w, t, Budgets.resolve(t, null, null, null, 1L, null),
                     new Pruner.SolverInputs(x, g, 1e-300, SolverOptions.defaults(), Backsolve.Mode.SWEEP))) {
                 assertEquals(1, r.kept());
+                inCliWords = r.solve().backsolveWarningInCliWords();
             }
         } finally {
             log.removeHandler(capture);
@@ -63,6 +67,23 @@ class SweepWarningWordsTest {
         Object[] parameters = sweeps.get(0).getParameters();
         assertTrue(parameters != null && parameters.length == 1 && parameters[0] instanceof SettingName s && s.cli().equals("--backsolve exact"),
                 "the CLI's option for its own form of the line");
+        // the result's CLI form is the logged record put in the CLI's words by the conversion the CLI's stderr line uses
+        // (report.json's copy was a text replace of one setting's Java name in the formatted message: rev-diff36a finding 4)
+        LogRecord asTheCliPrintsIt = new LogRecord(sweeps.get(0).getLevel(), sweeps.get(0).getMessage());
+        asTheCliPrintsIt.setParameters(SettingName.inCliWords(parameters));
+        assertEquals(new SimpleFormatter().formatMessage(asTheCliPrintsIt), inCliWords);
+        assertTrue(inCliWords.contains("--backsolve exact solves the same model directly") && !inCliWords.contains("Backsolve.Mode"), inCliWords);
+    }
+
+    /** Every setting a message names is put in the CLI's words, and nothing else (the library's prose keeps its words). */
+    @Test
+    void theCliWordsReplaceEachSettingAndNothingElse() {
+        SettingName exact = new SettingName("Backsolve.Mode.EXACT", "--backsolve exact");
+        SettingName hessian = new SettingName("SolverOptions.hessian", "--hessian");
+        Object[] parameters = {exact, "Backsolve.Mode.EXACT as prose", 3, hessian};
+        assertArrayEquals(new Object[] {"--backsolve exact", "Backsolve.Mode.EXACT as prose", 3, "--hessian"}, SettingName.inCliWords(parameters));
+        assertEquals(exact, parameters[0], "the record's own parameters are left as logged");
+        assertNull(SettingName.inCliWords(null));
     }
 
     /**
