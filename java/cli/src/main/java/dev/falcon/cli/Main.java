@@ -396,6 +396,12 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         if (!help.parent().subcommands().containsKey(named)) {
             throw new CommandLine.ParameterException(help.parent().commandLine(), "Unknown subcommand '" + named + "'.");
         }
+        // `falcon help help --help`: both ask for help's own usage, and the advice below would offer `falcon help --help` twice
+        if (named.equals(help.name())) {
+            throw new CommandLine.ParameterException(help.commandLine(), "'" + flag + "' and '" + named + "' both ask for the usage of `"
+                    + help.qualifiedName() + "`, which takes one of them: give `" + help.qualifiedName() + " " + flag + "` or `"
+                    + help.qualifiedName() + " " + named + "`");
+        }
         String root = help.root().qualifiedName();
         throw new CommandLine.ParameterException(help.commandLine(), "'" + flag + "' asks for the usage of `" + help.qualifiedName()
                 + "` itself, and '" + named + "' for that of `" + root + " " + named + "`: help takes one of them; give `"
