@@ -296,5 +296,65 @@ class ReadmeDfoIterationFiguresTest(unittest.TestCase):
         self.assert_quoted("block " + " / ".join(f"{ms:.1f}" for ms, _ in latest) + " ms")
 
 
+class ReadmeOpenBlasThreadsFiguresTest(unittest.TestCase):
+    """--threads' paragraph quoted OpenBlasThreadsBenchmark's time on 2 OpenBLAS threads over that on 1 as one range over
+    both rounds at n = 128 ("1.09-1.26", where the second round gave 1.04 at its largest k), as measured at k = 500
+    wherever n was (no k = 500 from n = 256), and said nothing of the Gram sizes it never measured: each figure is
+    recomputed here, per round, from the files the paragraph names (rev-diff36a finding 1)."""
+
+    FILES = ("20261207-035549-vm.json", "20261207-035803-vm.json", "20261207-040006-vm.json")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.readme = re.sub(r"\s+", " ", (ROOT / "README.md").read_text())
+        times = {}
+        for name in cls.FILES:
+            for e in json.loads((ROOT / "benchmarks" / "results" / name).read_text())["runs"]:
+                p = e["params"]
+                key = (e["benchmark"].rsplit(".", 1)[-1], int(p["n"]), e["round"], int(p["k"]))
+                times.setdefault(key, {})[p["openblasThreads"]] = e["primaryMetric"]["score"]
+        # {(benchmark, n): {round: {k: 2-thread / 1-thread time}}}
+        cls.ratios = {}
+        for (benchmark, n, round_, k), t in times.items():
+            cls.ratios.setdefault((benchmark, n), {}).setdefault(round_, {})[k] = t["2"] / t["1"]
+
+    def assert_quoted(self, text):
+        self.assertTrue(text in self.readme, f"README does not quote: {text}")
+
+    def gram_range(self, n, round_):
+        values = self.ratios[("gram", n)][round_].values()
+        return f"{min(values):.2f}-{max(values):.2f}"
+
+    def test_each_round_s_gram_ranges_below_n_256_and_their_columns(self):
+        for n in (64, 128):
+            self.assertEqual([1, 2], sorted(self.ratios[("gram", n)]), n)
+            for per_k in self.ratios[("gram", n)].values():
+                self.assertEqual([500, 2000, 8000], sorted(per_k), n)
+        self.assert_quoted(f"{self.gram_range(64, 1)} (first round) and {self.gram_range(64, 2)} (second) at n = 64 and "
+                           f"{self.gram_range(128, 1)} and {self.gram_range(128, 2)} at n = 128 over k = 500, 2,000 and "
+                           "8,000 columns")
+        lowest = min((r, k) for per_k in self.ratios[("gram", 128)].values() for k, r in per_k.items())
+        self.assert_quoted(f"the lowest, {lowest[0]:.2f}, at n = 128 and k = {lowest[1]:,}")
+
+    def test_the_gram_from_n_256_was_measured_in_one_round_at_two_column_counts(self):
+        quoted = []
+        for n in (256, 512, 1024):
+            self.assertEqual([1], sorted(self.ratios[("gram", n)]), n)
+            per_k = self.ratios[("gram", n)][1]
+            self.assertEqual([2000, 8000], sorted(per_k), n)
+            quoted.append(f"{per_k[2000]:.2f} and {per_k[8000]:.2f} at n = {n}")
+        self.assert_quoted("in one round of k = 2,000 and 8,000 only, " + ", ".join(quoted[:-1]) + " and " + quoted[-1])
+        most = max(k for (benchmark, _), rounds in self.ratios.items() if benchmark == "gram" for per_k in rounds.values()
+                   for k in per_k)
+        self.assert_quoted(f"No Gram of more than {most:,} columns was measured, nor one of fewer than 2,000 from n = 256")
+
+    def test_the_factor_s_ratios_and_its_break_even(self):
+        factors = {n: rounds[1][2000] for (benchmark, n), rounds in self.ratios.items() if benchmark == "factor"}
+        self.assertEqual([128, 256, 364, 512, 1024], sorted(factors))
+        self.assert_quoted(f"a Cholesky factor (dpotrf, one round) at {factors[128]:.2f} times at n = 128, "
+                           + ", ".join(f"{factors[n]:.2f} at {n}" for n in (256, 364, 512)) + f" and {factors[1024]:.2f} at 1024,"
+                           " a break-even within its noise")
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -106,12 +106,8 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             private java.util.logging.LogRecord inCliWords(java.util.logging.LogRecord r) {
                 Object[] parameters = r.getParameters();
                 if (parameters == null) return r;
-                Object[] cli = parameters.clone();
-                for (int i = 0; i < cli.length; i++) {
-                    if (cli[i] instanceof dev.falcon.io.SettingName name) cli[i] = name.cli();
-                }
                 java.util.logging.LogRecord copy = new java.util.logging.LogRecord(r.getLevel(), r.getMessage());
-                copy.setParameters(cli);
+                copy.setParameters(dev.falcon.io.SettingName.inCliWords(parameters));
                 copy.setResourceBundle(r.getResourceBundle());
                 return copy;
             }
@@ -399,6 +395,12 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         // as `falcon help bogus` is refused: advice to run `falcon help bogus` would only lead there
         if (!help.parent().subcommands().containsKey(named)) {
             throw new CommandLine.ParameterException(help.parent().commandLine(), "Unknown subcommand '" + named + "'.");
+        }
+        // `falcon help help --help`: both ask for help's own usage, and the advice below would offer `falcon help --help` twice
+        if (named.equals(help.name())) {
+            throw new CommandLine.ParameterException(help.commandLine(), "'" + flag + "' and '" + named + "' both ask for the usage of `"
+                    + help.qualifiedName() + "`, which takes one of them: give `" + help.qualifiedName() + " " + flag + "` or `"
+                    + help.qualifiedName() + " " + named + "`");
         }
         String root = help.root().qualifiedName();
         throw new CommandLine.ParameterException(help.commandLine(), "'" + flag + "' asks for the usage of `" + help.qualifiedName()

@@ -1195,9 +1195,7 @@ final class PruneCommand implements Callable<Integer> {
         if (s.note() != null) o.put("backsolve_not_kept", s.note());
         if (backsolveNote != null) o.put("backsolve_note", backsolveNote);
         // as stderr said it: the library's words name the Java setting, the CLI's its option
-        if (s.backsolveWarning() != null) {
-            o.put("backsolve_warning", s.backsolveWarning().replace(Backsolve.EXACT_SETTING.java(), Backsolve.EXACT_SETTING.cli()));
-        }
+        if (s.backsolveWarningInCliWords() != null) o.put("backsolve_warning", s.backsolveWarningInCliWords());
         Map<String, Object> before = new LinkedHashMap<>();
         before.put("what", "mp's support with the dense weights kept on it (the warm start)");
         before.put("ours", s.qMp());

@@ -488,6 +488,17 @@ class MainTest {
             assertTrue(r.err().contains("give `falcon help " + command + "` (or `falcon " + command + " --help`)"), what);
             assertTrue(r.err().contains("see `falcon help --help`"), what);
         }
+        // help's own usage asked twice: the two do not ask for different things, and the advice is one command, not the
+        // same one twice (it said "'help' for that of `falcon help`: ... `falcon help --help`, or `falcon help --help` alone")
+        for (String[] a : new String[][] {{"help", "help", "--help"}, {"help", "-h", "help"}}) {
+            Run r = run(a);
+            String what = String.join(" ", a) + ": " + r.out() + r.err();
+            assertEquals(2, r.code(), what);
+            assertEquals("", r.out(), what);
+            String flag = a[1].startsWith("-") ? a[1] : a[2];
+            assertTrue(r.err().startsWith("falcon: error: '" + flag + "' and 'help' both ask for the usage of `falcon help`, which"
+                    + " takes one of them: give `falcon help " + flag + "` or `falcon help help`\n"), what);
+        }
         // an unknown command is refused as `falcon help bogus` refuses it, not sent there
         MainTest.Run unknown = run("help", "bogus", "--help");
         assertEquals(2, unknown.code(), unknown.out() + unknown.err());
@@ -4502,6 +4513,8 @@ class MainTest {
         String warning = new com.fasterxml.jackson.databind.ObjectMapper().readTree(outDir.resolve("r.json").toFile())
                 .at("/objective/solver/backsolve_warning").asText();
         assertTrue(warning.startsWith("block-coordinate backsolve stopped after 100 sweeps") && warning.contains("--backsolve exact solves"), warning);
+        assertEquals("falcon: warning: " + warning, said.lines().filter(l -> l.contains("stopped after 100 sweeps")).findFirst().orElseThrow(),
+                "the report carries stderr's line");
     }
 
     private static Process falconLoggingTo(Path log, String... args) throws IOException {

@@ -13,4 +13,19 @@ package dev.falcon.io;
 public record SettingName(String java, String cli) {
     @Override
     public String toString() { return java; }
+
+    /**
+     * A log record's parameters with each setting named by the CLI's option, the others as they are: the one conversion
+     * of a library message into the CLI's words, for its stderr line and for what its report carries of it (a text
+     * replace of one setting's Java name in the formatted message would miss a second setting and change the name where
+     * the message used it as prose).
+     */
+    public static Object[] inCliWords(Object[] parameters) {
+        if (parameters == null) return null;
+        Object[] cli = parameters.clone();
+        for (int i = 0; i < cli.length; i++) {
+            if (cli[i] instanceof SettingName name) cli[i] = name.cli();
+        }
+        return cli;
+    }
 }

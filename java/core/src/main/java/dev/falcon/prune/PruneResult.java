@@ -110,16 +110,18 @@ public final class PruneResult implements AutoCloseable {
      * convention and the authors' (fit + ridge, no linear term: Objective.Value.falconValue), seconds, and for falcon++
      * the stages (null otherwise; {@code falcon} is then the last stage's run), a note when mp's backsolve was not
      * kept because it raised Q (null otherwise), and the warning of a sweep backsolve that stopped short of its model's
-     * minimum, as logged (once per prune, whatever the logging does; null when none did).
+     * minimum, as logged (once per prune, whatever the logging does; null when none did), and the same in the CLI's words
+     * (naming its option, as the CLI's stderr line does; the CLI's report carries that one).
      */
     public record Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
                         double qMp, double qMpAuthors, double qFinal, double qFinalAuthors, double seconds,
-                        dev.falcon.solve.MultiStage.Result multiStage, String note, String backsolveWarning) {
+                        dev.falcon.solve.MultiStage.Result multiStage, String note, String backsolveWarning,
+                        String backsolveWarningInCliWords) {
         /** A solve whose backsolve gave no warning. */
         public Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
                      double qMp, double qMpAuthors, double qFinal, double qFinalAuthors, double seconds,
                      dev.falcon.solve.MultiStage.Result multiStage, String note) {
-            this(backsolve, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, seconds, multiStage, note, null);
+            this(backsolve, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, seconds, multiStage, note, null, null);
         }
     }
 

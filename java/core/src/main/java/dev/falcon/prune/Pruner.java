@@ -253,7 +253,7 @@ public final class Pruner implements AutoCloseable {
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
                     base.scoreSeconds(), base.selectSeconds(), base.applySeconds(),
                     new PruneResult.Solve(mode, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, (t1 - t0) / 1e9, stages,
-                            note, sweepWarning.told()));
+                            note, sweepWarning.told(), sweepWarning.toldInCliWords()));
         } catch (RuntimeException | Error e) {
             maskP.close();
             if (pruned != null) pruned.close();

@@ -427,7 +427,7 @@ public final class Backsolve {
                                     + " sweeps that crawl stop so too, and Q''s gradient on the support cannot show it within %.0e"
                                     + " relative of the model''s minimum (%s): the weights may not be the exact"
                                     + " model''s; {0} solves the same model directly (told once per prune)",
-                                    sweep + 1, bestQ, lastFall, tolerance, CERTIFIED_GAP, gapRelativeToQ(gap, bestQ)));
+                                    sweep + 1, bestQ, lastFall, tolerance, CERTIFIED_GAP, gapRelativeToQ(gap, bestQ, g != null)));
                         }
                         break;
                     }
@@ -484,15 +484,21 @@ public final class Backsolve {
     static final double CERTIFIED_GAP = 1e-6;
 
     /**
-     * The crawl warning's figure for {@link #gapBound}, in the terms of its tolerance {@link #CERTIFIED_GAP}: relative to Q.
+     * The crawl warning's figure for {@link #gapBound}, in the terms of its tolerance {@link #CERTIFIED_GAP}: relative to |Q|.
      * Printed absolute, beside that relative tolerance, a bound of 8.50e-02 at Q 2.1e-11 read as "at most 8.5% lower" while
-     * the minimum was 3.1x lower; a bound beyond Q itself says nothing of how far the minimum lies below.
+     * the minimum was 3.1x lower. Without a linear term ({@code withLinearTerm} false) Q* >= 0, so a bound beyond Q itself
+     * rules nothing out; with one Q and Q* may be negative, and Q - gap is a bound whatever its size ("1.50e+00 times Q
+     * lower" at Q = -2 read as 1.5 x -2, and said it ruled nothing out while Q* >= -5).
      */
-    static String gapRelativeToQ(double gap, double q) {
+    static String gapRelativeToQ(double gap, double q, boolean withLinearTerm) {
         double relative = gap / Math.abs(q);
         if (relative < 1) return String.format(Locale.ROOT, "it allows the minimum up to %.2e relative lower", relative);
+        if (!Double.isFinite(gap)) return "it sets no bound on how far lower the minimum lies";
+        if (withLinearTerm) {
+            if (!Double.isFinite(relative)) return String.format(Locale.ROOT, "it allows the minimum as low as %.2e", q - gap);
+            return String.format(Locale.ROOT, "it allows the minimum up to %.2e times |Q| below Q, as low as %.2e", relative, q - gap);
+        }
         if (!Double.isFinite(relative)) return "it sets no bound on how far lower the minimum lies";
-        // without a linear term Q* >= 0, so such a bound rules nothing out
         return String.format(Locale.ROOT, "it allows the minimum up to %.2e times Q lower: more than Q itself, so the minimum may be"
                 + " far lower", relative);
     }

@@ -239,14 +239,14 @@ final class FisherModel implements AutoCloseable {
         return fisherProduct[i] + lambda * (w[i] - wbar[i]) + (g == null ? 0 : g[i]);
     }
 
+    /** Seed of {@link #powerIteration}'s start vector: any fixed value keeps the constant reproducible. */
+    private static final long POWER_ITERATION_START_SEED = 0x5EED_F1C0L;
+
     /**
      * Largest eigenvalue of X^T X (= that of the n x n matrix X X^T, from {@code singlePrecisionGram}: a step size
      * needs no more than float accuracy, and the acceptance test of every DFO step keeps Q monotone anyway; power
      * iteration in double). The block-diagonal model's largest eigenvalue is at most this.
      */
-    /** Seed of {@link #powerIteration}'s start vector: any fixed value keeps the constant reproducible. */
-    private static final long POWER_ITERATION_START_SEED = 0x5EED_F1C0L;
-
     static double largestEigenvalue(ComputeBackend backend, HostMatrix x) {
         if (x.rows() > FalconSolver.MAX_ROWS) {
             throw new IllegalArgumentException("X has n = " + x.rows() + " rows; the falcon solver holds n x n matrices in Java arrays, "

@@ -1,5 +1,6 @@
 package dev.falcon.solve;
 
+import dev.falcon.io.SettingName;
 import java.text.MessageFormat;
 import java.util.Locale;
 
@@ -16,21 +17,32 @@ import java.util.Locale;
 public final class SweepWarning {
     private static final System.Logger LOG = System.getLogger(Backsolve.class.getName());
 
-    /** The first warning of the prune, in the Java words (null: the sweeps stopped short nowhere). */
-    private String told;
+    /** The parameters of every warning's pattern: {@code {0}} is the exact backsolve's setting. */
+    private static final Object[] PARAMETERS = {Backsolve.EXACT_SETTING};
+
+    /** The first warning of the prune as logged, a MessageFormat pattern of {@link #PARAMETERS} (null: the sweeps stopped short nowhere). */
+    private String pattern;
 
     /**
      * Logs {@code pattern} (a MessageFormat pattern whose {@code {0}} is the exact backsolve's setting), unless this prune
      * has told it already, and keeps it for the result.
      */
     void stoppedShort(String pattern) {
-        if (told != null) return;
-        told = new MessageFormat(pattern, Locale.ROOT).format(new Object[] {Backsolve.EXACT_SETTING});
-        LOG.log(System.Logger.Level.WARNING, pattern, Backsolve.EXACT_SETTING);
+        if (this.pattern != null) return;
+        this.pattern = pattern;
+        LOG.log(System.Logger.Level.WARNING, pattern, PARAMETERS.clone());
     }
 
     /** The warning told in this prune, naming the Java setting; null when no sweeps stopped short of the minimum. */
     public String told() {
-        return told;
+        return pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(PARAMETERS);
+    }
+
+    /**
+     * The same warning in the CLI's words, naming its option as the CLI's stderr line does (both through
+     * {@link SettingName#inCliWords}); null when no sweeps stopped short of the minimum.
+     */
+    public String toldInCliWords() {
+        return pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(SettingName.inCliWords(PARAMETERS));
     }
 }

@@ -1,7 +1,9 @@
 package dev.falcon.solve;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.falcon.backend.JavaBackend;
@@ -41,12 +43,14 @@ class SweepWarningWordsTest {
         log.addHandler(capture);
         // X = 0 and lambda = 1e-300: the sweeps never settle (as PrunerTest.aBacksolveWhoseWeightsOverflowFloatIsNotKept)
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {1}, 1, 0, 1)), "test");
+        String inCliWords;
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(1f);
              FloatPointer g = new FloatPointer(1f); HostMatrix x = HostMatrix.allocate(1, 1)) {
             x.data().put(0, 0f);
             try (PruneResult r = pruner.prune(Method.MP, w, t, Budgets.resolve(t, null, null, null, 1L, null),
                     new Pruner.SolverInputs(x, g, 1e-300, SolverOptions.defaults(), Backsolve.Mode.SWEEP))) {
                 assertEquals(1, r.kept());
+                inCliWords = r.solve().backsolveWarningInCliWords();
             }
         } finally {
             log.removeHandler(capture);
@@ -63,6 +67,23 @@ class SweepWarningWordsTest {
         Object[] parameters = sweeps.get(0).getParameters();
         assertTrue(parameters != null && parameters.length == 1 && parameters[0] instanceof SettingName s && s.cli().equals("--backsolve exact"),
                 "the CLI's option for its own form of the line");
+        // the result's CLI form is the logged record put in the CLI's words by the conversion the CLI's stderr line uses
+        // (report.json's copy was a text replace of one setting's Java name in the formatted message: rev-diff36a finding 4)
+        LogRecord asTheCliPrintsIt = new LogRecord(sweeps.get(0).getLevel(), sweeps.get(0).getMessage());
+        asTheCliPrintsIt.setParameters(SettingName.inCliWords(parameters));
+        assertEquals(new SimpleFormatter().formatMessage(asTheCliPrintsIt), inCliWords);
+        assertTrue(inCliWords.contains("--backsolve exact solves the same model directly") && !inCliWords.contains("Backsolve.Mode"), inCliWords);
+    }
+
+    /** Every setting a message names is put in the CLI's words, and nothing else (the library's prose keeps its words). */
+    @Test
+    void theCliWordsReplaceEachSettingAndNothingElse() {
+        SettingName exact = new SettingName("Backsolve.Mode.EXACT", "--backsolve exact");
+        SettingName hessian = new SettingName("SolverOptions.hessian", "--hessian");
+        Object[] parameters = {exact, "Backsolve.Mode.EXACT as prose", 3, hessian};
+        assertArrayEquals(new Object[] {"--backsolve exact", "Backsolve.Mode.EXACT as prose", 3, "--hessian"}, SettingName.inCliWords(parameters));
+        assertEquals(exact, parameters[0], "the record's own parameters are left as logged");
+        assertNull(SettingName.inCliWords(null));
     }
 
     /**
@@ -113,13 +134,33 @@ class SweepWarningWordsTest {
      */
     @Test
     void theCrawlWarningsBoundIsRelativeToQ() {
-        assertEquals("it allows the minimum up to 3.20e-04 relative lower", Backsolve.gapRelativeToQ(3.2e-15, 1e-11));
+        assertEquals("it allows the minimum up to 3.20e-04 relative lower", Backsolve.gapRelativeToQ(3.2e-15, 1e-11, false));
         // with a linear term Q may be negative: relative to its size
-        assertEquals("it allows the minimum up to 5.00e-04 relative lower", Backsolve.gapRelativeToQ(1e-3, -2));
-        String beyondQ = Backsolve.gapRelativeToQ(8.5e-2, 2.1e-11);
+        assertEquals("it allows the minimum up to 5.00e-04 relative lower", Backsolve.gapRelativeToQ(1e-3, -2, true));
+        String beyondQ = Backsolve.gapRelativeToQ(8.5e-2, 2.1e-11, false);
         assertTrue(beyondQ.contains("up to 4.05e+09 times Q lower") && beyondQ.contains("more than Q itself"), beyondQ);
         assertFalse(beyondQ.contains("8.50e-02"), beyondQ);
-        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(1e-3, 0));
-        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(Double.NaN, 1));
+        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(1e-3, 0, false));
+        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(Double.NaN, 1, false));
+    }
+
+    /**
+     * With a linear term Q may be negative and Q* lies below zero: a bound beyond |Q| read "1.50e+00 times Q lower" at
+     * Q = -2 (1.5 x -2, the wrong sign) and said it ruled nothing out, while Q* >= Q - 3 = -5 is a bound (rev-diff36a
+     * finding 2). It is relative to |Q| below Q there, with the lowest Q it allows.
+     */
+    @Test
+    void withALinearTermTheBoundBeyondQIsRelativeToItsSizeAndStillABound() {
+        assertEquals("it allows the minimum up to 1.50e+00 times |Q| below Q, as low as -5.00e+00",
+                Backsolve.gapRelativeToQ(3, -2, true));
+        // a positive Q with a linear term: Q* may be negative, so a bound beyond Q still says something
+        assertEquals("it allows the minimum up to 2.00e+00 times |Q| below Q, as low as -2.00e+00",
+                Backsolve.gapRelativeToQ(4, 2, true));
+        assertEquals("it allows the minimum up to 5.00e-04 relative lower", Backsolve.gapRelativeToQ(1e-3, -2, true));
+        assertEquals("it allows the minimum as low as -1.00e-03", Backsolve.gapRelativeToQ(1e-3, 0, true));
+        assertEquals("it sets no bound on how far lower the minimum lies", Backsolve.gapRelativeToQ(Double.NaN, -2, true));
+        String withoutLinearTerm = Backsolve.gapRelativeToQ(8.5e-2, 2.1e-11, false);
+        assertTrue(withoutLinearTerm.contains("up to 4.05e+09 times Q lower") && withoutLinearTerm.contains("more than Q itself"),
+                withoutLinearTerm);
     }
 }

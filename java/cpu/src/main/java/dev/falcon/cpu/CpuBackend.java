@@ -94,22 +94,26 @@ public final class CpuBackend implements ComputeBackend {
      * one thread below it. Each multithreaded call forks to OpenBLAS's workers and joins them; on a loaded machine the
      * join waits for a worker that was descheduled (mp + sweep backsolve of resnet20 at n = 64, 64 x 64 Grams of about
      * 2000 columns: more than 600 s with 2 OpenBLAS threads at a load average of 15 on 2 cores, 47 s with 1), and on
-     * an idle one a second thread does not pay below it either. OpenBlasThreadsBenchmark on an idle 2-core EPYC
-     * (benchmarks/results/20261207-035549-vm.json and 20261207-035803-vm.json), time on 2 threads / time on 1: n = 64
-     * 1.40-1.72 and n = 128 1.09-1.26 at k = 500, 2000 and 8000 columns (slower at up to 131 MFlop, so the number of
-     * columns does not decide it), n = 256 0.78 (k = 2000) and 0.95 (k = 8000), n = 512 0.75, n = 1024 0.63-0.66.
-     * Only dsyrk was measured; ssyrk has the same shape and partition at twice the rate per operation, so its
-     * break-even is no lower.
+     * an idle one a second thread did not pay below it either. OpenBlasThreadsBenchmark on an idle 2-core EPYC
+     * (benchmarks/results/20261207-035549-vm.json and 20261207-035803-vm.json), time on 2 threads / time on 1, per round:
+     * n = 64 1.40-1.43 and 1.47-1.72, n = 128 1.09-1.26 and 1.04-1.23 over k = 500, 2000 and 8000 columns (slower at up to
+     * 131 MFlop; the lowest, 1.04, at k = 8000); in one round of k = 2000 and 8000 only, n = 256 0.78 and 0.95, n = 512
+     * 0.75 and 0.76, n = 1024 0.63 and 0.66. Nothing above k = 8000 was measured, nor below k = 2000 from n = 256: the
+     * rule, on n alone, is extended to those unmeasured, among them the Grams over a whole X, whose chunks are 2^22 / n
+     * columns in double (65,536 at n = 64, 32,768 at n = 128) and SINGLE_PRECISION_GRAM_CHUNK (16,384) in single
+     * precision, and which run on one thread below this n. Only dsyrk was measured; ssyrk has the same shape and
+     * partition at twice the rate per operation, so its break-even is no lower.
      */
     static final int GRAM_ON_THREAD_COUNT_FROM_N = 256;
 
     /**
      * An n x n Cholesky factor (dpotrf) and its solves (dpotrs) run on the backend's OpenBLAS count from this n on, on
      * one thread below it. OpenBlasThreadsBenchmark on an idle 2-core EPYC
-     * (benchmarks/results/20261207-040006-vm.json), dpotrf's time on 2 threads / time on 1: n = 128 2.30, 256 1.73,
-     * 364 1.34, 512 1.28, 1024 1.01: slower at every n below 1024, the break-even; nothing was measured above it. The
-     * solves were not measured: they are triangular solves with the same factor, each right-hand side n^2 operations
-     * against the factor's n^3 / 3, so they follow the factor's n.
+     * (benchmarks/results/20261207-040006-vm.json, one round), dpotrf's time on 2 threads / time on 1: n = 128 2.30,
+     * 256 1.73, 364 1.34, 512 1.28, 1024 1.01: slower at every n below 1024, and at 1024 a break-even within the noise
+     * (9.40 +- 0.11 ms on one thread, 9.48 +- 0.37 on two), not a gain; nothing was measured above it. The solves were
+     * not measured: they are triangular solves with the same factor, each right-hand side n^2 operations against the
+     * factor's n^3 / 3, so they follow the factor's n.
      */
     static final int CHOLESKY_ON_THREAD_COUNT_FROM_N = 1024;
 

@@ -19,9 +19,11 @@ class OpenBlasThreadsForCallTest {
 
     /**
      * OpenBlasThreadsBenchmark on an idle 2-core machine (benchmarks/results/20261207-0355*.json, 20261207-040006-vm.json):
-     * a second thread made a 64 x 64 Gram 1.40-1.72 times and a 128 x 128 one 1.09-1.26 times slower whatever the
-     * columns, and a Cholesky factor slower at every n up to 1024 (512: 1.28 times), so those stay on one thread; a
-     * Gram from n = 256 and a factor from n = 1024 did not lose.
+     * a second thread made a 64 x 64 Gram 1.40-1.43 and 1.47-1.72 times (one range per round) and a 128 x 128 one
+     * 1.09-1.26 and 1.04-1.23 times slower at k = 500, 2000 and 8000 columns, and a Cholesky factor slower at every n
+     * below 1024 (512: 1.28 times), so those stay on one thread; a Gram from n = 256 was faster (0.63-0.95, measured at
+     * k = 2000 and 8000 only), and a factor at n = 1024 broke even within the noise (1.01). Nothing above k = 8000 was
+     * measured: a Gram below n = 256 of more columns (the whole-X chunks, 16,384-65,536) stays on one thread unmeasured.
      */
     @Test
     void whetherASecondThreadPaysDependsOnNNotOnTheColumns() {
