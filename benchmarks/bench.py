@@ -154,6 +154,11 @@ def load(path, allow_no_results=False):
             raise ResultError(f"{path}: runs[{i}].params is not an object of strings (it is {json.dumps(params)[:60]}); "
                               f"JMH writes each parameter's value as a string, e.g. {{\"n\": \"32\"}}; without parameters "
                               f"leave the field out")
+        for size in sizes_summary_reads(e["benchmark"], params):
+            if not params.get(size, "").strip().isdecimal():
+                raise ResultError(f"{path}: runs[{i}].params.{size} is not a whole number (it is "
+                                  f"{json.dumps(params.get(size))[:60]}); summary's GB/s read it from {e['benchmark']}'s "
+                                  f"entry, as JMH writes it (e.g. {{\"{size}\": \"512\"}}): fix the value or remove the entry")
         if not isinstance(e.get("fork_facts", {}), dict):
             raise ResultError(f"{path}: runs[{i}].fork_facts is not an object (it is {json.dumps(e['fork_facts'])[:60]}); "
                               f"bench.py merge writes the facts the forks recorded, e.g. {{\"openblas_core\": \"Haswell\"}}, "
@@ -166,6 +171,17 @@ def load(path, allow_no_results=False):
     if not runs and not allow_no_results:
         raise ResultError(f"{path}: {NO_RESULTS} ({NO_RESULTS_WHY})")
     return data if isinstance(data, dict) else {"machine": {}, "runs": data}
+
+
+def sizes_summary_reads(benchmark, params):
+    """The parameters summarise_package reads as whole numbers for its GB/s: a value int() cannot read, or a DFO
+    entry without its n, was a traceback and exit 1 there."""
+    name = split_name(benchmark)[1]
+    if name.startswith(("ProductBenchmark", "DeviceProductBenchmark")) and "n" in params and "p" in params:
+        return ("n", "p")
+    if name.startswith("DfoIterationBenchmark") and params.get("example", "").strip().lower() in EXAMPLE_P:
+        return ("n",)
+    return ()
 
 
 def key(entry):

@@ -9,7 +9,7 @@
 #   benchmarks/run.sh -h | --help               this text; JMH's own options: java -jar benchmarks/target/benchmarks.jar -h
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact);
-#             not -rf or -rff, which run.sh sets itself (refused, exit 2)
+#             not -rf or -rff (nor --rf, --rff), which run.sh sets itself (refused, exit 2)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
 #   JAVA_HOME  the Java that runs JMH is JAVA_HOME's bin/java where it is set (as the ./falcon launcher's), else PATH's
 # Each PATTERN is checked once before round 1 (a Java regex that matches a benchmark, -e in JMH_ARGS applied); a bad one
@@ -68,11 +68,14 @@ fi
 # pattern lists (bench.py missing-trials), and a run with no result at all, as one in which every trial failed, fails
 foe=(-foe false)
 for a in ${jmh_args[@]+"${jmh_args[@]}"}; do
-  if [[ $a == -foe || $a == -foe=* ]]; then foe=(); fi
+  # JMH's parser (jopt-simple) reads --foe as -foe and --rf as -rf: both spellings are the same option
+  option=${a%%=*}
+  if [[ $option == --* ]]; then option=${option#-}; fi
+  if [[ $option == -foe ]]; then foe=(); fi
   # the result format and file are run.sh's, which merges each run's JSON: a second -rf or -rff passed the patterns'
   # check, then failed every JMH run ("Found multiple arguments for option rf"), reported as "no benchmark results"
   # once per pattern and round
-  if [[ $a == -rf || $a == -rf=* || $a == -rff || $a == -rff=* ]]; then
+  if [[ $option == -rf || $option == -rff ]]; then
     echo "benchmarks/run.sh: JMH_ARGS has ${a%%=*}, but run.sh sets -rf json -rff itself (each run's JSON is merged into benchmarks/results/); remove it from JMH_ARGS" >&2
     exit 2
   fi

@@ -129,6 +129,28 @@ class BenchTest(unittest.TestCase):
                     [line] = r.stderr.splitlines()
                     self.assertTrue(line.startswith(f"bench.py: {bad}: {field} "), line)
 
+    def test_a_size_summary_reads_that_is_no_whole_number_or_missing_is_refused_naming_the_field(self):
+        # summary's GB/s read int(n) and int(p) of a ProductBenchmark entry and int(n) of a DfoIterationBenchmark one:
+        # "n": "1k" was a ValueError traceback, a DFO entry without n a KeyError, both exit 1 (compare's "slower")
+        good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
+        product_n = self.save("product-n.json", [entry("ProductBenchmark.streamingRead", 10.0, n="1k")])
+        product_p = self.save("product-p.json", [entry("ProductBenchmark.streamingRead", 10.0, p="2e6")])
+        dfo = {"example": "resnet20"}
+        dfo_without_n = self.save("dfo-without-n.json", [dict(entry("DfoIterationBenchmark.dfoIterationBlock", 10.0), params=dfo)])
+        for bad, field in ((product_n, "runs[0].params.n"), (product_p, "runs[0].params.p"),
+                           (dfo_without_n, "runs[0].params.n")):
+            for args in (("compare", good, bad), ("summary", bad)):
+                with self.subTest(file=os.path.basename(bad), command=args[0]):
+                    r = self.bench_command(*args)
+                    self.assertEqual(r.returncode, 2, r.stderr)
+                    [line] = r.stderr.splitlines()
+                    self.assertTrue(line.startswith(f"bench.py: {bad}: {field} "), line)
+        # an example summary names as unknown reads no n, and a SortBenchmark's n is no size summary reads
+        fine = self.save("fine.json", [dict(entry("DfoIterationBenchmark.dfoIterationBlock", 10.0), params={"example": "vgg"}),
+                                       entry("SortBenchmark.sort", 10.0, n="many")])
+        r = self.bench_command("summary", fine)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_a_result_without_a_benchmark_is_refused_by_summary_and_compare(self):
         # [] (JMH's file when every trial failed) summarised as "machine: {}", exit 0; as compare's baseline it listed
         # every benchmark NEW, "0 benchmark(s) more than 10% slower", exit 0: a CI guard passed whatever NEW measured

@@ -347,14 +347,18 @@ class RunShTest(unittest.TestCase):
 
     def test_a_result_format_or_file_in_jmh_args_is_refused_before_anything_runs(self):
         # run.sh sets -rf json -rff itself: the patterns' check passed, then JMH failed every run on "multiple arguments
-        # for option rf", reported as "no benchmark results" once per pattern and round, exit 1
-        for jmh_args in ("-f 1 -rf csv", "-rff out.json", "-rf=csv", "-rff=out.json"):
+        # for option rf", reported as "no benchmark results" once per pattern and round, exit 1. JMH's parser
+        # (jopt-simple) reads --rf as -rf: the double-dash spelling went past the check and failed the same way
+        for jmh_args in ("-f 1 -rf csv", "-rff out.json", "-rf=csv", "-rff=out.json",
+                         "--rf csv", "-f 1 --rff out.json", "--rf=csv", "--rff=out.json"):
             with self.subTest(jmh_args=jmh_args):
                 self.log.unlink(missing_ok=True)
                 r = self.run_sh(jmh_args, args=("2", "GramBenchmark"))
                 self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
                 [line] = r.stderr.splitlines()
-                self.assertRegex(line, r"^benchmarks/run\.sh: JMH_ARGS has -rff?\b.*run\.sh sets -rf json -rff itself")
+                self.assertRegex(line, r"^benchmarks/run\.sh: JMH_ARGS has --?rff?\b.*run\.sh sets -rf json -rff itself")
+                option = next(w for w in jmh_args.split() if w.lstrip("-").split("=")[0] in ("rf", "rff")).split("=")[0]
+                self.assertIn(f"JMH_ARGS has {option}, ", line)
                 self.assertFalse(self.log.exists())
                 self.assertEqual(self.saved(), [])
 
@@ -375,6 +379,17 @@ class RunShTest(unittest.TestCase):
         self.assertEqual(call.count("-foe"), 1)
         self.assertIn("no benchmark results", r.stderr)
         self.assertEqual(self.saved(), [])
+
+    def test_a_fail_on_error_option_in_either_spelling_replaces_run_shs_own(self):
+        # JMH reads --foe as -foe: run.sh added its own -foe false beside the user's --foe true and JMH failed the run on
+        # "Found multiple arguments for option foe"
+        for jmh_args in ("-foe true", "--foe true", "-foe=true", "--foe=true"):
+            with self.subTest(jmh_args=jmh_args):
+                self.log.unlink(missing_ok=True)
+                self.run_sh(jmh_args, args=("1", "GramBenchmark"))
+                [call] = self.benchmark_runs()
+                self.assertEqual([a for a in call if a.lstrip("-").split("=")[0] == "foe"], [jmh_args.split()[0]])
+                self.assertNotIn("false", call)
 
     def test_a_run_in_which_some_benchmarks_failed_saves_the_others_and_fails(self):
         r = self.run_sh(args=("2", "GramBenchmark", "FailingBenchmark"))

@@ -1064,10 +1064,14 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         String reason = "";
         if (!fitsWithHeapLimit(raised)) {
             MemoryPlan atRaised = withHeapLimit(raised);
+            // only an address-space limit fails fitsWithHeapLimit. The room is the raised run's own, beside its own need:
+            // this run's room, 1-3 MiB more, described the same run at 80m differently from 32m and 64m
             String source = SystemInfo.availableSource(available);
+            long sideTables = available - atRaised.available();
             reason = ", and with FALCON_HEAP=" + heapLimitText(raised) + ", which holds it, the run needs about " + SystemInfo.bytes(atRaised.needed())
-                    + (addressSpace != null ? " of address space (the heap limit reserved whole)" : "") + ", more than the "
-                    + SystemInfo.bytes(available) + " available" + (source != null ? " (" + source + ")" : "");
+                    + " of address space (the heap limit reserved whole), more than the " + SystemInfo.bytes(atRaised.available()) + " available"
+                    + (source != null ? " (" + source + (sideTables > 0 ? ", and " + SystemInfo.bytes(sideTables)
+                            + " the collector's tables take for the larger heap limit" : "") + ")" : "");
             // the most rows that fit with the least heap limit that holds their heap, as the estimate's refusal counts them
             // counted in the room at the raised limit, which no fewer rows need more than
             long fewer = Math.min(atRaised.maxRows(), rows);
@@ -1075,8 +1079,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 ways.add((example ? "--n " + fewer : "at most " + fewer + " rows (samples) in X") + block
                         + " with FALCON_HEAP=" + heapLimitText(Math.min(raised, atRaised.atRows(fewer).heapLimitThatFits())));
             }
-            String lifted = addressSpace != null ? atRaised.largerAddressSpaceOffer() : SystemInfo.availableFix(available);
-            ways.add((lifted != null ? lifted : "a machine with more memory") + " with FALCON_HEAP=" + heapLimitText(raised) + block);
+            ways.add(atRaised.largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(raised) + block);
         }
         boolean boundsSelection = magnitude && selectsByFlops && !solver();
         if (boundsSelection && xFromGrads) {

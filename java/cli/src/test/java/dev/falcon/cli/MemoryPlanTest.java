@@ -1029,6 +1029,7 @@ class MemoryPlanTest {
         long besideHeap = 3 * GIB;
         int refusals = 0;
         boolean toldOfBlock = false;
+        int raisedRoomsChecked = 0;
         for (long availableMib = 400; availableMib <= 480; availableMib += 10) {
             for (long heapLimit = 16L << 20; heapLimit <= 96L << 20; heapLimit += 16L << 20) {
                 long given = heapLimit, vmSize = besideHeap + given;
@@ -1045,6 +1046,16 @@ class MemoryPlanTest {
                 if (!said.contains("of Java heap")) continue;
                 refusals++;
                 String where = availableMib + " MiB, FALCON_HEAP=" + (given >> 20) + "m: " + said;
+                // the need and the room of the raised run side by side are that one plan's: the room was the given limit's,
+                // 1-3 MiB more than the raised limit leaves beside the collector's larger tables
+                java.util.regex.Matcher holds = java.util.regex.Pattern.compile("with FALCON_HEAP=(\\d+)m, which holds it, the run needs about ([^,]+?)"
+                        + " of address space \\(the heap limit reserved whole\\), more than the (.+?) available").matcher(said);
+                if (holds.find()) {
+                    MemoryPlan atRaised = taken.withHeapLimit(Long.parseLong(holds.group(1)) << 20);
+                    assertEquals(SystemInfo.bytes(atRaised.needed()) + "/" + SystemInfo.bytes(atRaised.available()),
+                            holds.group(2) + "/" + holds.group(3), where);
+                    raisedRoomsChecked++;
+                }
                 if (exactNeeded > 0) {
                     assertTrue(said.contains("--backsolve block, which the run took in place of the default exact"), where);
                     toldOfBlock = true;
@@ -1067,5 +1078,6 @@ class MemoryPlanTest {
             }
         }
         assertTrue(refusals > 0 && toldOfBlock, "the grid holds heap refusals, among them one of a run that took block");
+        assertTrue(raisedRoomsChecked > 0, "the grid holds a refusal of a raised FALCON_HEAP for its address space");
     }
 }
