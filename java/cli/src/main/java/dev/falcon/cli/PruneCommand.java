@@ -2232,16 +2232,18 @@ final class PruneCommand implements Callable<Integer> {
                             : noRatio(sv.qMp(), withinBudgets(r, b)),
                     sv.backsolve().cliName(),
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
-                    f == null ? "" : String.format(Locale.ROOT, ", %s%d DFO iterations in %d rounds (%s)",
-                            sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ", f.iterations(), f.rounds(), f.stopReason()));
+                    f == null ? "" : String.format(Locale.ROOT, ", %s%s in %s (%s)",
+                            sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ",
+                            counted(f.iterations(), "DFO iteration"), counted(f.rounds(), "round"), f.stopReason()));
             if (sv.note() != null) o.println("  note: " + sv.note());
             if (backsolveNote != null) o.println("  note: " + backsolveNote);
             if (blockSizeNote != null) o.println("  note: " + blockSizeNote);
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {
                     // FLOPs as the budgets line shows them: rounded to whole ones, a stage of 100.5 FLOPs read "<= 101 -> FLOPs 101"
-                    o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %s -> kept %,d, FLOPs %s, %d iterations, %.2f s; X: %s%n", st.stage(),
-                            st.nnzBudget(), InspectCommand.flops(st.flopsBudget()), st.kept(), InspectCommand.flops(st.keptFlops()), st.iterations(), st.seconds(),
+                    o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %s -> kept %,d, FLOPs %s, %s, %.2f s; X: %s%n", st.stage(),
+                            st.nnzBudget(), InspectCommand.flops(st.flopsBudget()), st.kept(), InspectCommand.flops(st.keptFlops()),
+                            counted(st.iterations(), "iteration"), st.seconds(),
                             st.gradients() + (st.note() == null ? "" : "; " + st.note()));
                 }
                 if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), stoppedInOneLine(sv.multiStage()));
@@ -2294,5 +2296,10 @@ final class PruneCommand implements Callable<Integer> {
     String typedName(String name) {
         List<String> typed = Main.namesTyped(spec, spec.findOption(name), Main.asParsed(spec.commandLine(), new String[0]));
         return typed.isEmpty() ? name : typed.get(typed.size() - 1);
+    }
+
+    /** "1 iteration", "3 iterations": the summary is read by people, who took "1 iterations" for a slip elsewhere too. */
+    static String counted(long count, String noun) {
+        return count + " " + noun + (count == 1 ? "" : "s");
     }
 }

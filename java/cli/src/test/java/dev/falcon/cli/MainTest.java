@@ -1560,10 +1560,24 @@ class MainTest {
             int solved = schedule.equals("poly") ? 2 : 0; // const: stages 1 and 2 keep stage 0's weights unsolved
             assertEquals(solver.at("/stages/" + solved + "/iterations").asInt(), solver.get("iterations").asInt(), solver.toString());
             String line = r.out().lines().filter(l -> l.contains("solver:")).findFirst().orElseThrow();
-            assertTrue(line.contains(", stage " + solved + ": " + solver.get("iterations").asInt() + " DFO iterations in " + solver.get("rounds").asInt()
-                    + " rounds"), line);
+            assertTrue(line.contains(", stage " + solved + ": " + PruneCommand.counted(solver.get("iterations").asInt(), "DFO iteration") + " in "
+                    + PruneCommand.counted(solver.get("rounds").asInt(), "round")), line);
             assertEquals(solved, solver.path("last_solved_stage").asInt(-1), solver.toString());
         }
+    }
+
+    /** The summary said "1 DFO iterations in 1 rounds" and "1 iterations" on a stage's line. */
+    @Test
+    void summaryCountsOneIterationInTheSingular() throws IOException {
+        Run r = run(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "2", "--max-iterations", "1",
+                "--rounds", "1")).filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(0, r.code(), r.err());
+        String solverLine = r.out().lines().filter(l -> l.contains("solver:")).findFirst().orElseThrow();
+        assertTrue(solverLine.contains(": 1 DFO iteration in 1 round ("), solverLine);
+        // stage 0 is the dense start, not solved (0 iterations); stage 1 is the one solve
+        String solvedStage = r.out().lines().filter(l -> l.startsWith("  stage 1:")).findFirst().orElseThrow();
+        assertTrue(solvedStage.contains(", 1 iteration, "), solvedStage);
+        assertFalse(r.out().contains(" 1 iterations") || r.out().contains(" 1 rounds"), r.out());
     }
 
     // ------------------------------------------------------------------ section 7: bad input
