@@ -470,7 +470,7 @@ final class PruneCommand implements Callable<Integer> {
         // later files as their headers (read above) say, a command's X as a copy
         if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) plan = plan.holdingCommandX();
         else if (m == Method.FALCON_PLUS_PLUS && gradsPattern() && stageHeaders != null) plan = plan.holdingStagesX(stageHeaders, stage -> FilePatternGradients.fileOf(grads, stage));
-        long exactRequired = 0; // where block is taken for it: what the default exact backsolve needed
+        MemoryPlan exactPlan = null; // where block is taken for it: the plan with the default exact backsolve
         // exact is the default where memory allows
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && plan.backsolveThatFits() != plan) {
             MemoryPlan block = plan.backsolveThatFits();
@@ -480,17 +480,17 @@ final class PruneCommand implements Callable<Integer> {
                     + SystemInfo.bytes(block.needed()) + " (" + SystemInfo.bytes(block.systemsBytes()) + "); Q can be far higher with block;"
                     + " --backsolve exact insists on exact (refused with this memory)";
             backsolveMode = Backsolve.Mode.BLOCK;
-            exactRequired = plan.needed();
+            exactPlan = plan;
             plan = block;
         }
         if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
         // the options its offers of another method, or of no --grads, must say to drop: prune refuses what it does not read
         MemoryPlan.runningWith(plan, model != null);
         plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT, optionsNotReadWith(Method.MP, model != null), optionsNotReadWith(m, false),
-                m == Method.MAGNITUDE, MemoryPlan.heapLimitOfThisJvm(), exactRequired);
+                m == Method.MAGNITUDE, MemoryPlan.heapLimitOfThisJvm(), exactPlan);
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
-            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactRequired) + ", more than the "
+            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactPlan.needed()) + ", more than the "
                     + SystemInfo.bytes(plan.available()) + " available (block about " + SystemInfo.bytes(plan.needed()) + "). Block is often far"
                     + " slower (its higher Q lets the support searches run, which exact's Q near its bound often skips) and its Q can be"
                     + " far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
