@@ -413,8 +413,7 @@ final class PruneCommand implements Callable<Integer> {
         if (threads != null && choice.provider().name().equals("java")) {
             // Asked for java, --threads is a contradiction; reached by auto because cpu cannot load here, a script's
             // --threads is right for the machines where it can, and refusing would stop the run for nothing.
-            String wanted = device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
-            if (wanted.equalsIgnoreCase("java")) {
+            if (deviceAskedFor().equalsIgnoreCase("java")) {
                 throw InputException.of("--threads", "option", "is not read by the java backend (the plain-Java reference runs on one thread)",
                         "drop it, or use --device cpu (`falcon env` says whether it is usable here)");
             }
@@ -764,6 +763,11 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
+    /** The backend asked for: --device, else -Dfalcon.backend, else auto (which may reach java where cpu cannot load). */
+    private String deviceAskedFor() {
+        return device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
+    }
+
     private void validateOptions() {
         convention = Objective.Convention.parse(lambdaConvention, "--lambda-convention");
         if (flopsCostsFile != null && flopsCostsFile.isEmpty()) {
@@ -799,13 +803,17 @@ final class PruneCommand implements Callable<Integer> {
             if (layersFile != null && flopsPerWeight != null) throw InputException.of("--layers/" + costsOption, "option", "both given", "give one of them");
             if (rows != null) throw InputException.of("--n", "option", "only applies to --example", "the rows of X come from --grads");
         }
-        if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
+        // the java backend reads no --threads and refuses every value: "omit it to use every processor" was read there as
+        // a call for --threads 1, refused in turn
+        String threadsFix = deviceAskedFor().equalsIgnoreCase("java") ? "drop it: the java backend runs on one thread and reads no --threads"
+                : "omit it to use every processor";
+        if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", threadsFix);
         int processors = Processors.usable(), mostThreads = Backends.mostThreads();
         if (threads != null && threads > mostThreads) {
             // every kernel call starts its threads: a mistyped --threads 100000 spent seconds creating them on a tiny run
             throw InputException.of("--threads", "value", "is " + threads + ", more than " + mostThreads + " (4 per available processor, "
                     + processors + " here, or 16): falcon's kernels start their threads on every call, and threads beyond the cores only add switching",
-                    "omit it to use every processor");
+                    threadsFix);
         }
     }
 
@@ -828,8 +836,7 @@ final class PruneCommand implements Callable<Integer> {
         String fix = "drop it, or give " + (falcon ? "--hessian block or " : "") + "--backsolve block|sweep";
         if (!backendName.equals("cpu")) {
             String why = exactModels + ", and the " + backendName + " backend keeps X column-major (only the cpu backend cuts X into panels of this width)";
-            String wanted = device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
-            if (wanted.equalsIgnoreCase(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
+            if (deviceAskedFor().equalsIgnoreCase(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
             return "--block-size " + blockSize + " is not read: " + why;
         }
         if (model == null && xSource != null && xSource.isInternalLayout()) {
