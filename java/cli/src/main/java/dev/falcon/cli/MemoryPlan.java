@@ -1012,22 +1012,23 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * that of {@code notReadWithoutGrads}, which need it) spares the bound and its mask.
      */
     void checkHeap(long maxHeap, boolean magnitude, boolean xFromGrads, List<String> notReadWithoutGrads) {
-        checkHeap(maxHeap, magnitude, xFromGrads, notReadWithoutGrads, false, 0);
+        checkHeap(maxHeap, magnitude, xFromGrads, notReadWithoutGrads, false, null);
     }
 
     /**
      * {@link #checkHeap(long, boolean, boolean, List)}; {@code example}: X is an example's, whose rows --n sets;
-     * {@code exactNeeded}: where the run plans --backsolve block in place of the default exact, which does not fit
-     * ({@link #backsolveThatFits}), what exact needed, else 0. The refusal then says so (it spoke of "the block
-     * backsolves' short-lived arrays" to a user who had asked for no backsolve), and every offer names --backsolve block:
-     * followed without it, at another heap limit the run planned exact again. Each offer fits every limit in force at
-     * the heap limit it names; where raising the limit alone does not, fewer rows and a larger ulimit -v are offered.
+     * {@code exact}: where the run plans --backsolve block in place of the default exact, which does not fit
+     * ({@link #backsolveThatFits}), the plan with exact, else null. The refusal then says so (it spoke of "the block
+     * backsolves' short-lived arrays" to a user who had asked for no backsolve), and every offer in the same address space
+     * names --backsolve block: followed without it, at another heap limit the run planned exact again. Each offer fits
+     * every limit in force at the heap limit it names; where raising the limit alone does not, fewer rows and a larger
+     * ulimit -v are offered, the latter with the heap limit and address space exact needs, since there exact fits again.
      */
-    void checkHeap(long maxHeap, boolean magnitude, boolean xFromGrads, List<String> notReadWithoutGrads, boolean example, long exactNeeded) {
+    void checkHeap(long maxHeap, boolean magnitude, boolean xFromGrads, List<String> notReadWithoutGrads, boolean example, MemoryPlan exact) {
         if (heapFits(maxHeap)) return;
         long room = heapRoom(maxHeap) - (heapTakenUnder(maxHeap) - heapBytes);
         String[] figures = distinct(heapBytes, room);
-        String block = exactNeeded > 0 ? " --backsolve block" : "";
+        String block = exact != null ? " --backsolve block" : "";
         // a limit whose room holds the heap, so above this one: compared with maxMemory() (46.0 MiB at -Xmx48m under the
         // parallel collector) the heap was raised to the 48m already given
         long raised = proposedHeapLimit();
@@ -1079,7 +1080,15 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 ways.add((example ? "--n " + fewer : "at most " + fewer + " rows (samples) in X") + block
                         + " with FALCON_HEAP=" + heapLimitText(Math.min(raised, atRaised.atRows(fewer).heapLimitThatFits())));
             }
-            ways.add(atRaised.largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(raised) + block);
+            if (exact == null) ways.add(atRaised.largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(raised));
+            else {
+                // a larger address space is one where the default exact fits again, the better backsolve (block's Q can be
+                // far higher): offered block's limit with --backsolve block, a run that ulimit -v 3800000 held with exact at
+                // FALCON_HEAP=80m was pinned to block
+                long exactHeapLimit = exact.proposedHeapLimit();
+                ways.add(exact.withHeapLimit(exactHeapLimit).largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(exactHeapLimit)
+                        + " (the default exact backsolve, which fits there)");
+            }
         }
         boolean boundsSelection = magnitude && selectsByFlops && !solver();
         if (boundsSelection && xFromGrads) {
@@ -1089,8 +1098,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                     + " (magnitude reads X only for the report's objective and lower bound)");
         }
         // the line on taking block comes after this check: refused here, the run had not said that it had taken it
-        String taken = exactNeeded > 0 ? " with --backsolve block, which the run took in place of the default exact (--backsolve not given):"
-                + " exact needs about " + SystemInfo.bytes(exactNeeded) + ", more than the " + SystemInfo.bytes(available) + " available," : "";
+        String taken = exact != null ? " with --backsolve block, which the run took in place of the default exact (--backsolve not given):"
+                + " exact needs about " + SystemInfo.bytes(exact.needed()) + ", more than the " + SystemInfo.bytes(available) + " available," : "";
         throw InputException.of("memory", "Java heap", "the run needs about " + figures[0] + " of Java heap for p = " + p
                 + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared, boundsSelection) + taken + " but the heap is limited to " + figures[1]
                 + (heapRoom(maxHeap) < maxHeap ? " (the old generation of its " + SystemInfo.bytes(maxHeap) + " under this JVM's collector,"
@@ -1225,17 +1234,17 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** {@link #check(ExampleModel, RawMatrixSource, boolean, List, List, boolean)} in a JVM whose heap limit is {@code maxHeap}. */
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads,
                boolean magnitude, long maxHeap) {
-        check(model, x, offerBlockBacksolve, notReadByMp, notReadWithoutGrads, magnitude, maxHeap, 0);
+        check(model, x, offerBlockBacksolve, notReadByMp, notReadWithoutGrads, magnitude, maxHeap, null);
     }
 
     /**
-     * {@link #check(ExampleModel, RawMatrixSource, boolean, List, List, boolean, long)}; {@code exactNeeded}: where this
-     * plan is the block backsolve taken in place of the default exact ({@link #backsolveThatFits}), what exact needed,
-     * else 0.
+     * {@link #check(ExampleModel, RawMatrixSource, boolean, List, List, boolean, long)}; {@code exact}: where this
+     * plan is the block backsolve taken in place of the default exact ({@link #backsolveThatFits}), the plan with exact,
+     * else null.
      */
     void check(ExampleModel model, RawMatrixSource x, boolean offerBlockBacksolve, List<String> notReadByMp, List<String> notReadWithoutGrads,
-               boolean magnitude, long maxHeap, long exactNeeded) {
-        checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads, model != null, exactNeeded);
+               boolean magnitude, long maxHeap, MemoryPlan exact) {
+        checkHeap(maxHeap, magnitude, magnitude && model == null && x != null, notReadWithoutGrads, model != null, exact);
         checkJavaCppMaxBytes(SystemInfo.JavaCppCap.of("maxBytes"));
         checkMappedXAgainstAddressSpace(SystemInfo.addressSpaceLimit(SystemInfo.LIMITS), SystemInfo.vmSize(), maxHeap, notReadByMp, notReadWithoutGrads);
         if (available < 0 || needed() <= available) return;

@@ -413,8 +413,7 @@ final class PruneCommand implements Callable<Integer> {
         if (threads != null && choice.provider().name().equals("java")) {
             // Asked for java, --threads is a contradiction; reached by auto because cpu cannot load here, a script's
             // --threads is right for the machines where it can, and refusing would stop the run for nothing.
-            String wanted = device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
-            if (wanted.equalsIgnoreCase("java")) {
+            if (deviceAskedFor().equalsIgnoreCase("java")) {
                 throw InputException.of("--threads", "option", "is not read by the java backend (the plain-Java reference runs on one thread)",
                         "drop it, or use --device cpu (`falcon env` says whether it is usable here)");
             }
@@ -470,7 +469,7 @@ final class PruneCommand implements Callable<Integer> {
         // later files as their headers (read above) say, a command's X as a copy
         if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) plan = plan.holdingCommandX();
         else if (m == Method.FALCON_PLUS_PLUS && gradsPattern() && stageHeaders != null) plan = plan.holdingStagesX(stageHeaders, stage -> FilePatternGradients.fileOf(grads, stage));
-        long exactRequired = 0; // where block is taken for it: what the default exact backsolve needed
+        MemoryPlan exactPlan = null; // where block is taken for it: the plan with the default exact backsolve
         // exact is the default where memory allows
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && plan.backsolveThatFits() != plan) {
             MemoryPlan block = plan.backsolveThatFits();
@@ -480,17 +479,17 @@ final class PruneCommand implements Callable<Integer> {
                     + SystemInfo.bytes(block.needed()) + " (" + SystemInfo.bytes(block.systemsBytes()) + "); Q can be far higher with block;"
                     + " --backsolve exact insists on exact (refused with this memory)";
             backsolveMode = Backsolve.Mode.BLOCK;
-            exactRequired = plan.needed();
+            exactPlan = plan;
             plan = block;
         }
         if (solver) blockSizeNote = blockSizeOnlyForPanels(m, backsolveMode, choice.provider().name(), model, xSource);
         // the options its offers of another method, or of no --grads, must say to drop: prune refuses what it does not read
         MemoryPlan.runningWith(plan, model != null);
         plan.check(model, xSource, backsolveMode == Backsolve.Mode.EXACT, optionsNotReadWith(Method.MP, model != null), optionsNotReadWith(m, false),
-                m == Method.MAGNITUDE, MemoryPlan.heapLimitOfThisJvm(), exactRequired);
+                m == Method.MAGNITUDE, MemoryPlan.heapLimitOfThisJvm(), exactPlan);
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
-            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactRequired) + ", more than the "
+            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactPlan.needed()) + ", more than the "
                     + SystemInfo.bytes(plan.available()) + " available (block about " + SystemInfo.bytes(plan.needed()) + "). Block is often far"
                     + " slower (its higher Q lets the support searches run, which exact's Q near its bound often skips) and its Q can be"
                     + " far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
@@ -764,6 +763,11 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
+    /** The backend asked for: --device, else -Dfalcon.backend, else auto (which may reach java where cpu cannot load). */
+    private String deviceAskedFor() {
+        return device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
+    }
+
     private void validateOptions() {
         convention = Objective.Convention.parse(lambdaConvention, "--lambda-convention");
         if (flopsCostsFile != null && flopsCostsFile.isEmpty()) {
@@ -799,13 +803,17 @@ final class PruneCommand implements Callable<Integer> {
             if (layersFile != null && flopsPerWeight != null) throw InputException.of("--layers/" + costsOption, "option", "both given", "give one of them");
             if (rows != null) throw InputException.of("--n", "option", "only applies to --example", "the rows of X come from --grads");
         }
-        if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", "omit it to use every processor");
+        // the java backend reads no --threads and refuses every value: "omit it to use every processor" was read there as
+        // a call for --threads 1, refused in turn
+        String threadsFix = deviceAskedFor().equalsIgnoreCase("java") ? "drop it: the java backend runs on one thread and reads no --threads"
+                : "omit it to use every processor";
+        if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", threadsFix);
         int processors = Processors.usable(), mostThreads = Backends.mostThreads();
         if (threads != null && threads > mostThreads) {
             // every kernel call starts its threads: a mistyped --threads 100000 spent seconds creating them on a tiny run
             throw InputException.of("--threads", "value", "is " + threads + ", more than " + mostThreads + " (4 per available processor, "
                     + processors + " here, or 16): falcon's kernels start their threads on every call, and threads beyond the cores only add switching",
-                    "omit it to use every processor");
+                    threadsFix);
         }
     }
 
@@ -828,8 +836,7 @@ final class PruneCommand implements Callable<Integer> {
         String fix = "drop it, or give " + (falcon ? "--hessian block or " : "") + "--backsolve block|sweep";
         if (!backendName.equals("cpu")) {
             String why = exactModels + ", and the " + backendName + " backend keeps X column-major (only the cpu backend cuts X into panels of this width)";
-            String wanted = device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
-            if (wanted.equalsIgnoreCase(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
+            if (deviceAskedFor().equalsIgnoreCase(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
             return "--block-size " + blockSize + " is not read: " + why;
         }
         if (model == null && xSource != null && xSource.isInternalLayout()) {

@@ -2746,6 +2746,23 @@ class MainTest {
     }
 
     /**
+     * On --device java an out-of-range --threads (0, or above 4 per processor) was told "omit it to use every processor",
+     * read as a call for --threads 1, which the java backend refuses in turn. There it is told to drop it, which runs; on
+     * cpu, where every processor is what omitting it gives, the advice is as before.
+     */
+    @Test
+    void anOutOfRangeThreadsIsToldWhatWorksOnTheBackendAskedFor() throws IOException {
+        for (String threads : List.of("0", "100000")) {
+            Run java = run(fileArgs("--threads", threads));
+            assertFails(java, 2, "--threads: value: is " + threads, "drop it: the java backend runs on one thread and reads no --threads");
+            assertFalse(java.err().contains("every processor"), java.err());
+        }
+        assertFails(run(with(fileArgs("--threads", "0"), "--device", "cpu")), 2, "--threads: value: is 0", "omit it to use every processor");
+        Run dropped = run(fileArgs());
+        assertEquals(0, dropped.code(), dropped.err());
+    }
+
+    /**
      * Where auto falls back to java because cpu cannot load (here: a JVM whose class path lacks falcon-cpu), a script's
      * --threads or --block-size is right for the machines where cpu loads; the run goes on and says they were not read.
      */

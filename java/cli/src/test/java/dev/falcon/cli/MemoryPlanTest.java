@@ -1019,26 +1019,20 @@ class MemoryPlanTest {
     void underAnAddressSpaceLimitEachOfferOfTheHeapRefusalPassesEveryCheckWhenFollowed() {
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
         var model = ExampleModels.get("resnet20");
-        var layers = model.layers();
-        long p = layers.parameters(), n = 214, blockSize = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
-        java.util.function.Function<MemoryPlan.Systems, MemoryPlan> planned = systems -> MemoryPlan.of(p, n, null, true, "cpu", false, false,
-                systems, blockSize, MemoryPlan.largestLayer(layers), MemoryPlan.oneBlock(layers, blockSize), true,
-                dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(layers));
-        MemoryPlan exact = planned.apply(MemoryPlan.Systems.EXACT), noSwaps = planned.apply(MemoryPlan.Systems.EXACT_ROUNDS);
-        // what the JVM reserves beside its heap limit
-        long besideHeap = 3 * GIB;
+        long n = 214;
+        MemoryPlan exact = resnet20FalconAt214(MemoryPlan.Systems.EXACT), noSwaps = resnet20FalconAt214(MemoryPlan.Systems.EXACT_ROUNDS);
         int refusals = 0;
         boolean toldOfBlock = false;
         int raisedRoomsChecked = 0;
         for (long availableMib = 400; availableMib <= 480; availableMib += 10) {
             for (long heapLimit = 16L << 20; heapLimit <= 96L << 20; heapLimit += 16L << 20) {
-                long given = heapLimit, vmSize = besideHeap + given;
-                long limit = (availableMib << 20) + besideHeap + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME;
+                long given = heapLimit, vmSize = BESIDE_HEAP + given;
+                long limit = (availableMib << 20) + BESIDE_HEAP + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME;
                 MemoryPlan asked = exact.inAddressSpace(limit, vmSize, given), taken = asked.backsolveThatFits();
-                long exactNeeded = taken != asked ? asked.needed() : 0;
+                MemoryPlan exactTakenFor = taken != asked ? asked : null;
                 String said;
                 try {
-                    taken.check(model, null, exactNeeded == 0, List.of(), List.of(), false, given, exactNeeded);
+                    taken.check(model, null, exactTakenFor == null, List.of(), List.of(), false, given, exactTakenFor);
                     continue;
                 } catch (InputException refused) {
                     said = refused.getMessage();
@@ -1056,7 +1050,7 @@ class MemoryPlanTest {
                             holds.group(2) + "/" + holds.group(3), where);
                     raisedRoomsChecked++;
                 }
-                if (exactNeeded > 0) {
+                if (exactTakenFor != null) {
                     assertTrue(said.contains("--backsolve block, which the run took in place of the default exact"), where);
                     toldOfBlock = true;
                 }
@@ -1069,15 +1063,68 @@ class MemoryPlanTest {
                     long followedRows = rows.find() ? Long.parseLong(rows.group(1)) : n;
                     long followedLimit = ulimit.find() ? Long.parseLong(ulimit.group(1)) << 10 : limit;
                     MemoryPlan followed = (offer.contains("--swap-candidates 0") ? noSwaps : exact).atRows(followedRows)
-                            .inAddressSpace(followedLimit, besideHeap + followedHeap, followedHeap);
+                            .inAddressSpace(followedLimit, BESIDE_HEAP + followedHeap, followedHeap);
                     MemoryPlan runs = offer.contains("--backsolve block") ? followed.withBlockBacksolve() : followed.backsolveThatFits();
-                    long followedExactNeeded = runs != followed && !offer.contains("--backsolve block") ? followed.needed() : 0;
-                    org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> runs.check(model, null, followedExactNeeded == 0 && !offer.contains("--backsolve block"),
-                            List.of(), List.of(), false, followedHeap, followedExactNeeded), "followed \"" + offer + "\" of " + where);
+                    MemoryPlan followedExact = runs != followed && !offer.contains("--backsolve block") ? followed : null;
+                    org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> runs.check(model, null, followedExact == null && !offer.contains("--backsolve block"),
+                            List.of(), List.of(), false, followedHeap, followedExact), "followed \"" + offer + "\" of " + where);
                 }
             }
         }
         assertTrue(refusals > 0 && toldOfBlock, "the grid holds heap refusals, among them one of a run that took block");
         assertTrue(raisedRoomsChecked > 0, "the grid holds a refusal of a raised FALCON_HEAP for its address space");
+    }
+
+    /** What the JVM reserves beside its heap limit in the address-space tests. */
+    private static final long BESIDE_HEAP = 3 * GIB;
+
+    /** resnet20's falcon at n = 214, on the cpu backend with its example's X, with the solver's systems {@code systems}. */
+    private static MemoryPlan resnet20FalconAt214(MemoryPlan.Systems systems) {
+        var layers = ExampleModels.get("resnet20").layers();
+        long blockSize = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        return MemoryPlan.of(layers.parameters(), 214, null, true, "cpu", false, false, systems, blockSize, MemoryPlan.largestLayer(layers),
+                MemoryPlan.oneBlock(layers, blockSize), true, dev.falcon.select.FlopAwareSelector.heapBytesPerWeight(layers));
+    }
+
+    /**
+     * Under ulimit -v 3700000 with FALCON_HEAP=32m, resnet20's falcon at n = 214 took block (exact did not fit) and was
+     * refused for block's heap, with "ulimit -v 3800000 or more ... with FALCON_HEAP=64m --backsolve block" offered: at
+     * that limit exact fits with FALCON_HEAP=80m and finished in 10.5 s, and block is the slower backsolve with the
+     * higher Q. Where block was taken, the larger ulimit -v offered is the one exact needs, with exact's heap limit, and
+     * the run followed as printed (no --backsolve) takes exact and passes every check.
+     */
+    @Test
+    void underAnAddressSpaceLimitTheLargerUlimitOfferedWhereBlockWasTakenHoldsTheDefaultExact() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        var model = ExampleModels.get("resnet20");
+        MemoryPlan exact = resnet20FalconAt214(MemoryPlan.Systems.EXACT);
+        int offersFollowed = 0;
+        for (long availableMib = 400; availableMib <= 480; availableMib += 10) {
+            for (long given = 16L << 20; given <= 96L << 20; given += 16L << 20) {
+                long limit = (availableMib << 20) + BESIDE_HEAP + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME;
+                MemoryPlan asked = exact.inAddressSpace(limit, BESIDE_HEAP + given, given), taken = asked.backsolveThatFits();
+                if (taken == asked) continue;
+                String said;
+                try {
+                    taken.check(model, null, false, List.of(), List.of(), false, given, asked);
+                    continue;
+                } catch (InputException refused) {
+                    said = refused.getMessage();
+                }
+                String where = availableMib + " MiB, FALCON_HEAP=" + (given >> 20) + "m: " + said;
+                for (String offer : said.substring(said.indexOf("; ", said.indexOf("limited to")) + 2).split(", or ")) {
+                    java.util.regex.Matcher ulimit = java.util.regex.Pattern.compile("ulimit -v (\\d+) .*FALCON_HEAP=(\\d+)m").matcher(offer);
+                    if (!ulimit.find()) continue;
+                    assertFalse(offer.contains("--backsolve block"), "offered \"" + offer + "\" of " + where);
+                    long followedHeap = Long.parseLong(ulimit.group(2)) << 20;
+                    MemoryPlan followed = exact.inAddressSpace(Long.parseLong(ulimit.group(1)) << 10, BESIDE_HEAP + followedHeap, followedHeap);
+                    org.junit.jupiter.api.Assertions.assertSame(followed, followed.backsolveThatFits(), "followed \"" + offer + "\" takes exact: " + followed.describe() + "; of " + where);
+                    org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> followed.check(model, null, true, List.of(), List.of(), false, followedHeap, null),
+                            "followed \"" + offer + "\" of " + where);
+                    offersFollowed++;
+                }
+            }
+        }
+        assertTrue(offersFollowed > 0, "the grid holds a refusal of a run that took block, with a larger ulimit -v offered");
     }
 }
