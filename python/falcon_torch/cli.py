@@ -238,7 +238,7 @@ class FalconCLI:
             # prune passed a truthy count on and dropped a 0: FalconCLI(threads=0) ran on every processor without a word,
             # where the CLI refuses --threads 0 and the Java API create(0)
             raise ValueError(f"FalconCLI(threads=...): is {threads!r}, it must be a whole number of threads, at least 1 "
-                             "(the CLI's --threads); omit it (None) to use every processor")
+                             "(the CLI's --threads); omit it (None) for the CLI's default: every processor, one thread on the java backend")
         self.command, self._source = (command, "FalconCLI(command=...)") if command else _locate_cli()
         self.threads = None if threads is None else int(threads)
         self.quiet = quiet

@@ -671,7 +671,7 @@ class SupportsTest(unittest.TestCase):
                 with self.assertRaises(ValueError) as cm:
                     ft.FalconCLI(command=[sys.executable, "-c", "pass"], threads=threads)
                 self.assertEqual(f"FalconCLI(threads=...): is {threads!r}, it must be a whole number of threads, at least 1 "
-                                 "(the CLI's --threads); omit it (None) to use every processor", str(cm.exception))
+                                 "(the CLI's --threads); omit it (None) for the CLI's default: every processor, one thread on the java backend", str(cm.exception))
         import json
         import numpy as np
         cli, args_file = self._recording_stand_in(threads=np.int64(3))
