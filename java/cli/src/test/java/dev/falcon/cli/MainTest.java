@@ -2038,6 +2038,22 @@ class MainTest {
         assertFails(run(with(fileArgs(), "--mask", dir.resolve("m.safetensors").toString())), 2, "--mask", ".npy");
     }
 
+    /**
+     * --report o/r.npy (--out and --report swapped) exited 0 and left JSON in r.npy, which np.load and inspect refuse,
+     * where an --out or --mask of the wrong extension is refused. A report of another extension is refused before any
+     * work; .json in any case is written.
+     */
+    @Test
+    void aReportNamedForAnotherFormatIsRefusedBeforeAnyWork() throws IOException {
+        for (String name : List.of("r.npy", "r.safetensors", "r.txt")) {
+            Path report = outDir.resolve(name);
+            assertFails(run(with(fileArgs(), "--report", report.toString())), 2, report + ": --report: the report is written as JSON; end it in .json");
+        }
+        Path upperCase = outDir.resolve("R.JSON");
+        assertEquals(0, run(with(fileArgs("--method", "mp"), "--report", upperCase.toString())).code());
+        assertTrue(new ObjectMapper().readTree(upperCase.toFile()).has("budgets"));
+    }
+
     @Test
     void aNonFiniteObjectiveIsWrittenAsNullNotAsText() throws IOException {
         // products of X this large with weights this large overflow float: the objective comes out NaN
