@@ -1496,6 +1496,11 @@ final class PruneCommand implements Callable<Integer> {
         if (mask != null && !toStdout.contains("--mask") && isFileTarget(mask) && !hasExtension(mask, ".npy")) {
             throw InputException.of(mask, "--mask", "the mask is written as a bool .npy", "end it in .npy");
         }
+        // --report r.npy (--out and --report swapped) wrote JSON that np.load and inspect then refused; a name of no
+        // extension is no other format's, and README's "./- names a file called -" holds for the report too
+        if (!toStdout.contains("--report") && isFileTarget(reportPath) && hasAnExtension(reportPath) && !hasExtension(reportPath, ".json")) {
+            throw InputException.of(reportPath, "--report", "the report is written as JSON", "end it in .json");
+        }
         // an output over an input would destroy the input. Compared through links: an input that links to an output's
         // file loses its contents to the rename; an output that links to an input would only have its link replaced,
         // but that is most likely a mistake of paths, refused the same way
@@ -1846,6 +1851,11 @@ final class PruneCommand implements Callable<Integer> {
 
     private static boolean hasExtension(Path path, String extension) {
         return path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(extension);
+    }
+
+    /** A '.' after the name's first character, as {@link #stem} cuts it (".hidden" is a name of no extension). */
+    private static boolean hasAnExtension(Path path) {
+        return path.getFileName().toString().lastIndexOf('.') > 0;
     }
 
     /**

@@ -759,6 +759,24 @@ class MainTest {
         assertTrue(table.err().contains(".json"), "names the extension layer tables are read from: " + table.err());
     }
 
+    /**
+     * A header length field that left out the header's padding passed inspect with exit 0, and prune wrote weights read
+     * 2 floats late (the padding's spaces as the first two) with exit 0. Both refuse it now, and prune writes nothing.
+     */
+    @Test
+    void aSafetensorsHeaderLengthShortOfItsPaddingIsRefusedByInspectAndPrune() throws IOException {
+        byte[] json = ("{\"w\":{\"dtype\":\"F32\",\"shape\":[" + P + "],\"data_offsets\":[0," + 4 * P + "]}}").getBytes(StandardCharsets.UTF_8);
+        ByteBuffer bytes = ByteBuffer.allocate(8 + json.length + 8 + 4 * P).order(ByteOrder.LITTLE_ENDIAN).putLong(json.length).put(json);
+        bytes.put("        ".getBytes(StandardCharsets.US_ASCII));
+        for (int i = 0; i < P; i++) bytes.putFloat(i + 1f);
+        Path lies = hostile("lies.safetensors", bytes.array());
+        String says = lies + ": tensor 'w'.data_offsets: the tensors end at byte " + 4 * P + " of the " + (4 * P + 8) + "-byte data area";
+        Run inspect = run("inspect", lies.toString());
+        assertEquals(2, inspect.code(), "inspect's exit code: " + inspect.all());
+        assertTrue(inspect.err().contains(says) && inspect.err().contains("header length"), inspect.err());
+        assertFails(run(with(fileArgs(), "--weights", lies.toString())), 2, says, "re-save it with safetensors.save_file");
+    }
+
     /** A .safetensors of no tensors (header {} or only __metadata__) passed inspect with exit 0, and prune refuses it. */
     @Test
     void inspectRefusesASafetensorsFileOfNoTensorsAsPruneDoes() throws IOException {
@@ -2018,6 +2036,22 @@ class MainTest {
         assertFails(run(with(fileArgs(), "--report", blocker.resolve("r.json").toString())), 2, "not a directory");
         assertFails(run(with(fileArgs(), "--out", dir.resolve("p.npz").toString())), 2, ".npy", ".safetensors");
         assertFails(run(with(fileArgs(), "--mask", dir.resolve("m.safetensors").toString())), 2, "--mask", ".npy");
+    }
+
+    /**
+     * --report o/r.npy (--out and --report swapped) exited 0 and left JSON in r.npy, which np.load and inspect refuse,
+     * where an --out or --mask of the wrong extension is refused. A report of another extension is refused before any
+     * work; .json in any case is written.
+     */
+    @Test
+    void aReportNamedForAnotherFormatIsRefusedBeforeAnyWork() throws IOException {
+        for (String name : List.of("r.npy", "r.safetensors", "r.txt")) {
+            Path report = outDir.resolve(name);
+            assertFails(run(with(fileArgs(), "--report", report.toString())), 2, report + ": --report: the report is written as JSON; end it in .json");
+        }
+        Path upperCase = outDir.resolve("R.JSON");
+        assertEquals(0, run(with(fileArgs("--method", "mp"), "--report", upperCase.toString())).code());
+        assertTrue(new ObjectMapper().readTree(upperCase.toFile()).has("budgets"));
     }
 
     @Test

@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
 import java.util.Iterator;
@@ -34,8 +35,8 @@ import java.util.TreeMap;
  * Hugging Face {@code .safetensors} files: an 8-byte little-endian header length, a JSON header and
  * the data area. The reader validates the header length (inside the file, at most
  * {@link #MAX_HEADER_BYTES}), every tensor's shape, {@code data_offsets} inside the data area and equal to
- * shape x dtype size (where the dtype is known here), and that no two tensors
- * overlap. {@code __metadata__} must map strings to strings. Data is always C order, little-endian. Every dtype
+ * shape x dtype size (where the dtype is known here), and that the tensors fill
+ * the data area exactly, as the format requires: no overlap, no gap, no byte after the last tensor. {@code __metadata__} must map strings to strings. Data is always C order, little-endian. Every dtype
  * string is accepted in the header, so that a file holding types newer than this reader still serves its other
  * tensors; only F32, F64, F16, BF16 (and BOOL/U8/integers for vectors) can be <i>read</i> by {@link ArrayFiles},
  * which refuses any other tensor by its dtype when it is the one asked for.
@@ -195,19 +196,45 @@ public final class Safetensors {
             }
             tensors.put(name, tensor(file, name, node, dataStart, dataSize));
         }
-        List<Tensor> byBegin = new ArrayList<>(tensors.values());
+        requireTheDataAreaFilledExactly(file, tensors.values(), dataStart, size, headerLength);
+        return new Header(file, tensors, Collections.unmodifiableMap(metadata), dataStart);
+    }
+
+    /**
+     * The format requires the tensors, in offset order, to fill the data area from its byte 0 to the end of the file with
+     * no overlap and no gap (Hugging Face's reader refuses any other file). Only this catches a header length that lies:
+     * one that leaves out the header's padding put the data area's start inside the padding, and every tensor was read
+     * shifted by those bytes, spaces read as weights, with no error. Empty tensors hold no bytes and may sit anywhere.
+     */
+    private static void requireTheDataAreaFilledExactly(Path file, Collection<Tensor> tensors, long dataStart, long size,
+                                                        long headerLength) {
+        String fix = "the file is damaged, has bytes appended or gives a wrong header length; re-save it with safetensors.save_file";
+        List<Tensor> byBegin = new ArrayList<>(tensors);
         byBegin.removeIf(t -> t.begin() == t.end());
         byBegin.sort(Comparator.comparingLong(Tensor::begin));
-        for (int i = 1; i < byBegin.size(); i++) {
-            Tensor a = byBegin.get(i - 1);
-            Tensor b = byBegin.get(i);
-            if (b.begin() < a.end()) {
-                throw InputException.of(file, "tensor '" + b.name() + "'.data_offsets", "bytes [" + (b.begin() - dataStart) + ", "
-                        + (b.end() - dataStart) + ") overlap tensor '" + a.name() + "' at [" + (a.begin() - dataStart) + ", "
-                        + (a.end() - dataStart) + ")", "the file is damaged; re-save it with safetensors.save_file");
+        Tensor previous = null;
+        for (Tensor t : byBegin) {
+            long filledTo = previous == null ? dataStart : previous.end();
+            if (t.begin() < filledTo) {
+                throw InputException.of(file, "tensor '" + t.name() + "'.data_offsets", "bytes [" + (t.begin() - dataStart) + ", "
+                        + (t.end() - dataStart) + ") overlap tensor '" + previous.name() + "' at [" + (previous.begin() - dataStart) + ", "
+                        + (previous.end() - dataStart) + ")", "the file is damaged; re-save it with safetensors.save_file");
             }
+            if (t.begin() > filledTo) {
+                throw InputException.of(file, "tensor '" + t.name() + "'.data_offsets", "[" + (t.begin() - dataStart) + ", "
+                        + (t.end() - dataStart) + ") leaves bytes [" + (filledTo - dataStart) + ", " + (t.begin() - dataStart)
+                        + ") of the data area to no tensor (" + (previous == null ? "before it" : "after tensor '" + previous.name() + "'")
+                        + "); the format requires the tensors to fill the data area without gaps", fix);
+            }
+            previous = t;
         }
-        return new Header(file, tensors, Collections.unmodifiableMap(metadata), dataStart);
+        long filledTo = previous == null ? dataStart : previous.end();
+        if (filledTo != size) {
+            String field = previous == null ? "header length" : "tensor '" + previous.name() + "'.data_offsets";
+            throw InputException.of(file, field, "the tensors end at byte " + (filledTo - dataStart) + " of the " + (size - dataStart)
+                    + "-byte data area, which starts after the " + headerLength + "-byte header the header length field gives; the format "
+                    + "requires them to fill it to the end of the file (a header length short of the header reads every tensor shifted)", fix);
+        }
     }
 
     private static Tensor tensor(Path file, String name, JsonNode node, long dataStart, long dataSize) {

@@ -17,7 +17,8 @@ public final class LayerTable {
     /**
      * Why per-weight costs (a --flops-per-weight file, a {@link Runs} table) whose dense FLOPs leave a double are refused,
      * and what helps: prune and inspect say it in these words. The table's own message named "layers[0] ("run0")", a layer
-     * the user never wrote, and told them to give the costs the file already held.
+     * the user never wrote, and told them to give the costs the file already held. A layer table whose flops_per_weight
+     * leave a double is given the same fix.
      */
     public static final String COSTS_SUM_BEYOND_DOUBLE = "the costs' sum, the dense FLOPs, exceeds the largest double (1.8e308),"
             + " which would make every FLOP budget infinite";
@@ -86,7 +87,7 @@ public final class LayerTable {
             dense = plusLayer(dense, l.count(), l.flopsPerWeight());
             if (Double.isInfinite(dense)) {
                 throw new IllegalArgumentException(where + ".flops_per_weight: is " + Numbers.shown(l.flopsPerWeight()) + ": the dense FLOPs (count x"
-                        + " flops_per_weight summed over the layers so far) exceed the largest double; " + FLOPS_FIX);
+                        + " flops_per_weight summed over the layers so far) exceed the largest double; " + RESCALE_COSTS_FIX);
             }
         }
         this.layers = List.copyOf(layers);

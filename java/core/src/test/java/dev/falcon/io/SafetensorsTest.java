@@ -142,9 +142,9 @@ class SafetensorsTest {
     void aTensorOfANewerDtypeDoesNotHideTheOthers() throws IOException {
         String json = "{\"scale\":{\"dtype\":\"F8_E8M0\",\"shape\":[3],\"data_offsets\":[0,3]},"
                 + "\"packed\":{\"dtype\":\"F4\",\"shape\":[4],\"data_offsets\":[3,5]},"
-                + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
-        ByteBuffer d = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
-        d.putFloat(8, 1.5f).putFloat(12, -2f);
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[5,13]}}";
+        ByteBuffer d = ByteBuffer.allocate(13).order(ByteOrder.LITTLE_ENDIAN);
+        d.putFloat(5, 1.5f).putFloat(9, -2f);
         Path f = write(dir, "mx.safetensors", safetensors(json, d.array()));
         assertArrayEquals(new float[] {1.5f, -2f}, NpyTest.read(f + ":w", 2));
         assertInput(() -> ArrayFiles.readVector(f + ":scale", "--w", -1), f, "dtype", "F8_E8M0");
@@ -206,6 +206,43 @@ class SafetensorsTest {
         ArrayFiles.Entry q = ArrayFiles.describe(f).get(1);
         assertEquals(-1, q.nanCount());
         assertTrue(Double.isNaN(q.min()));
+    }
+
+    /**
+     * A header length field that left out the header's 8 bytes of padding put the data area's start inside the padding:
+     * inspect passed the file and prune read every weight 2 floats late, the first two being spaces, with no error. The
+     * format requires the tensors to fill the data area exactly, the one check that catches such a length; a gap before or
+     * between tensors, or bytes after the last, are refused alike, naming the tensor's data_offsets.
+     */
+    @Test
+    void aDataAreaTheTensorsDoNotFillExactlyIsRefused() throws IOException {
+        String one = "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+        byte[] weights = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(1.5f).putFloat(-2f).array();
+        byte[] shortLength = safetensors(one + "        ", weights);
+        ByteBuffer.wrap(shortLength).order(ByteOrder.LITTLE_ENDIAN).putLong(0, one.length());
+        Path lies = write(dir, "lies.safetensors", shortLength);
+        assertInput(() -> Safetensors.readHeader(lies), lies, "tensor 'w'.data_offsets", "end at byte 8 of the 16-byte data area",
+                "header length", "re-save it");
+        assertInput(() -> ArrayFiles.readVector(lies.toString(), "--weights", -1), lies, "tensor 'w'.data_offsets");
+        assertInput(() -> ArrayFiles.describe(lies), lies, "tensor 'w'.data_offsets");
+
+        Path appended = write(dir, "appended.safetensors", safetensors(one, Fixtures.concat(weights, new byte[4])));
+        assertInput(() -> Safetensors.readHeader(appended), appended, "tensor 'w'.data_offsets", "end at byte 8 of the 12-byte data area");
+        Path holeBefore = write(dir, "hole.safetensors", safetensors(one.replace("[2]", "[1]").replace("[0,8]", "[4,8]"), weights));
+        assertInput(() -> Safetensors.readHeader(holeBefore), holeBefore, "tensor 'w'.data_offsets", "leaves bytes [0, 4)", "before it");
+        Path holeBetween = write(dir, "between.safetensors", safetensors("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}", new byte[12]));
+        assertInput(() -> Safetensors.readHeader(holeBetween), holeBetween, "tensor 'b'.data_offsets", "leaves bytes [4, 8)",
+                "after tensor 'a'");
+        Path metadataAndBytes = write(dir, "metabytes.safetensors", safetensors("{\"__metadata__\":{\"a\":\"b\"}}", new byte[4]));
+        assertInput(() -> Safetensors.readHeader(metadataAndBytes), metadataAndBytes, "header length", "end at byte 0 of the 4-byte data area");
+
+        // tensors listed out of offset order, and an empty tensor anywhere, still fill the data area
+        Path unordered = write(dir, "unordered.safetensors", safetensors("{\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]},"
+                + "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[2,2]},"
+                + "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", weights));
+        assertEquals(3, Safetensors.readHeader(unordered).tensors().size());
+        assertArrayEquals(new float[] {-2f}, NpyTest.read(unordered + ":b", 1));
     }
 
     @Test

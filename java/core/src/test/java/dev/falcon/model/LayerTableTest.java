@@ -49,6 +49,19 @@ class LayerTableTest {
     }
 
     /**
+     * A table whose dense FLOPs leave a double was told "give the FLOPs one nonzero weight costs (H_out*W_out for a conv,
+     * ...)", which its flops_per_weight already were: it is told to rescale them, as per-weight costs are.
+     */
+    @Test
+    void denseFlopsBeyondTheLargestDoubleAreToldToRescaleTheCosts() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LayerTable(List.of(
+                new Layer("a", new long[] {4, 25}, 1e307, 0, 100), new Layer("b", new long[] {4, 25}, 3, 100, 100)), "huge.json"));
+        assertTrue(e.getMessage().startsWith("huge.json: layers[0] (\"a\").flops_per_weight: is 1e307: the dense FLOPs"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("; " + LayerTable.RESCALE_COSTS_FIX), e.getMessage());
+        assertFalse(e.getMessage().contains("give the FLOPs one nonzero weight costs"), e.getMessage());
+    }
+
+    /**
      * Per-weight costs whose sum leaves a double were refused as the table's layer "run0", which the user never wrote,
      * with the fix "give the FLOPs one nonzero weight costs", which the costs already were: the refusal names the costs
      * and says to rescale them. The runs' dense FLOPs are the table's (inspect judges an array by them).
