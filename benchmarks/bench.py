@@ -20,6 +20,7 @@
                                           wrote to roundR-I.facts.jsonl as "fork_facts"); refuses (exit 2) round
                                           files without a single benchmark result in them; --machine: the
                                           description saved when the run began, instead of one taken now
+  bench.py -h | --help                    this text
 
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
 benchmark and parameters (interleaved rounds, A B A B) are reduced to their median, so a noisy
@@ -569,6 +570,9 @@ def main(argv):
             return 0 if any_result else 1
         elif argv[1:] == ["machine"]:
             print(json.dumps(machine(), indent=1))
+        elif argv[1:] in (["-h"], ["--help"]):
+            # a request for the usage, not bad usage: on stdout with exit 0, as run.sh, solve.sh and device-figures.sh
+            print(__doc__)
         else:
             # bad usage: the usage goes to stderr, not into the file `bench.py summary X > out.txt` writes
             print(__doc__, file=sys.stderr)

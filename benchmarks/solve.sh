@@ -12,9 +12,10 @@
 # printed and saved (target_solve_seconds, target_rss_over_x) for those two cases only, null for any other n.
 # Environment:
 #   FALCON_HEAP     Java heap of the runs (default here 2g). X and the off-heap vectors are not on the heap, but
-#                   the solver keeps its length-p float[]/double[] vectors there (about 64 bytes per weight live,
-#                   about 270 MB for mobilenetv1's p = 4.2M); 2g leaves the collector room. The heap the JVM
-#                   actually touches counts in the RSS, so a much larger value can only raise the RSS.
+#                   the solver keeps its length-p float[]/double[] vectors there (about 72 bytes per weight live,
+#                   about 300 MB for mobilenetv1's p = 4.2M; MemoryPlan's SOLVER_HEAP_PER_WEIGHT); 2g leaves the
+#                   collector room. The heap the JVM actually touches counts in the RSS, so a much larger value can
+#                   only raise the RSS.
 #   FALCON_JAVA_OPTS  as for ./falcon (an -Xmx there overrides FALCON_HEAP; -Dfalcon.backend, memory limits, the
 #                   collector all change what is measured): saved with each case as falcon_java_opts, and the heap the
 #                   JVM took (falcon env's "Java heap max") as java_heap_max

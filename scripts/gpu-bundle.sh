@@ -5,6 +5,7 @@
 # README.md ("CUDA"), but no JDK and no Maven.
 #
 #   scripts/gpu-bundle.sh [--no-build] [--out DIR]      -> DIR/falcon-gpu.tar.gz (default DIR: target/)
+#   scripts/gpu-bundle.sh -h | --help                   this text
 #
 # --no-build packs the jars already built; refused (exit 2), naming the missing jars and the command that builds them,
 # where one is not there.
@@ -15,9 +16,13 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/target"
 build=1
-usage() { echo "usage: $0 [--no-build] [--out DIR]" >&2; exit 2; }
+usage() { echo "usage: $0 [--no-build] [--out DIR] (scripts/gpu-bundle.sh -h: its usage)" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    # a request for the usage, not bad usage: this header on stdout with exit 0, as run.sh, solve.sh and
+    # device-figures.sh print theirs (script-common.sh's usage reads it); sourced here only, as its out= is this
+    # script's own variable too
+    -h|--help) source "$root/benchmarks/script-common.sh"; usage "${BASH_SOURCE[0]}"; exit 0 ;;
     --no-build) build=0 ;;
     # under set -u a missing value would end the script with bash's "unbound variable" and exit 1
     --out) [[ $# -ge 2 && -n $2 ]] || usage; out="$2"; shift ;;

@@ -188,6 +188,16 @@ class BenchTest(unittest.TestCase):
                 self.assertEqual((r.returncode, r.stdout), (2, ""))
                 self.assertIn("bench.py summary RESULT.json", r.stderr)
 
+    def test_help_prints_the_usage_on_stdout_and_exits_0(self):
+        # -h and --help fell to bad usage: the usage on stderr and exit 2, where run.sh, solve.sh and
+        # device-figures.sh print theirs on stdout with exit 0
+        for flag in ("-h", "--help"):
+            with self.subTest(flag=flag):
+                r = self.bench_command(flag)
+                self.assertEqual((r.returncode, r.stderr), (0, ""))
+                self.assertIn("bench.py summary RESULT.json", r.stdout)
+                self.assertIn("bench.py -h | --help", r.stdout)
+
     def test_a_solve_sh_result_is_named_as_such(self):
         # "neither a JMH result list nor {"machine": ..., "runs": [...]}": true, but it did not say whose file it was
         solve = os.path.join(self.tmp.name, "solve-20261206-003913-vm.json")

@@ -1,6 +1,7 @@
 """README.md's figures quoted from saved results must match them: the MNIST table (docs/mnist-results.json, regenerated
 by python/run_mnist_table.sh) and the benchmarks' per-round product figures (benchmarks/results/*.json); the README is
-not regenerated (standard library only). So must python/README.md's counts of the tests python/run_tests.sh runs."""
+not regenerated (standard library only). So must python/README.md's counts of the tests python/run_tests.sh runs, and
+the paths of the scripts the READMEs name."""
 import ast
 import json
 import re
@@ -354,6 +355,33 @@ class ReadmeOpenBlasThreadsFiguresTest(unittest.TestCase):
         self.assert_quoted(f"a Cholesky factor (dpotrf, one round) at {factors[128]:.2f} times at n = 128, "
                            + ", ".join(f"{factors[n]:.2f} at {n}" for n in (256, 364, 512)) + f" and {factors[1024]:.2f} at 1024,"
                            " a break-even within its noise")
+
+
+class ReadmeScriptPathsTest(unittest.TestCase):
+    """The scripts the READMEs name are named by their path from the repository root, where a reader looks for them."""
+
+    @staticmethod
+    def script_paths(readme):
+        """The paths of .sh and .py files with a folder in them, in README's code: its fenced blocks and `spans`."""
+        text = readme.read_text()
+        fence = re.compile(r"^```.*?^```", re.M | re.S)
+        code = fence.findall(text) + re.findall(r"`([^`\n]+)`", fence.sub("", text))
+        return {m for span in code for m in re.findall(r"(?<![\w./$-])([\w.-]+(?:/[\w.-]+)+\.(?:sh|py))\b", span)}
+
+    def test_every_script_path_is_there(self):
+        # README named the kernel harness `native/harness.sh`: the repository root's native/ holds the kernels, the
+        # harness is benchmarks/native/harness.sh
+        for readme in (ROOT / "README.md", ROOT / "python" / "README.md"):
+            paths = self.script_paths(readme)
+            self.assertIn("benchmarks/run.sh" if readme.parent == ROOT else "python/setup.sh", paths)
+            with self.subTest(readme=readme.relative_to(ROOT).as_posix()):
+                self.assertEqual([p for p in sorted(paths) if not (ROOT / p).is_file()], [])
+
+    def test_the_harness_s_usage_is_the_script_s(self):
+        # README quoted the harness's figures without saying how to run it
+        usage = re.search(r"(benchmarks/native/harness\.sh \[P \[BLOCK \[ROUNDS\]\]\])",
+                          (ROOT / "benchmarks" / "native" / "harness.sh").read_text()).group(1)
+        self.assertTrue(f"`{usage}`" in (ROOT / "README.md").read_text(), f"README does not give the harness's usage `{usage}`")
 
 
 if __name__ == "__main__":

@@ -596,6 +596,8 @@ class GpuBundleTest(unittest.TestCase):
         self.root = Path(self.tmp.name)
         (self.root / "scripts").mkdir()
         shutil.copy(ROOT / "scripts" / "gpu-bundle.sh", self.root / "scripts" / "gpu-bundle.sh")
+        (self.root / "benchmarks").mkdir()
+        shutil.copy(ROOT / "benchmarks" / "script-common.sh", self.root / "benchmarks" / "script-common.sh")
         for jar in self.JARS:
             (self.root / jar).parent.mkdir(parents=True, exist_ok=True)
             (self.root / jar).write_bytes(b"")
@@ -621,6 +623,19 @@ class GpuBundleTest(unittest.TestCase):
         self.assertEqual(2, r.returncode, r.stderr)
         self.assertTrue(r.stderr.startswith("usage: "), r.stderr)
         self.assertNotIn("unbound variable", r.stderr)
+
+    def test_help_prints_the_usage_on_stdout_and_exits_0(self):
+        # -h and --help were bad usage: "usage: scripts/gpu-bundle.sh [--no-build] [--out DIR]" on stderr, exit 2,
+        # where run.sh, solve.sh and device-figures.sh print their whole usage on stdout with exit 0
+        for args in (("-h",), ("--help",), ("--no-build", "--help")):
+            with self.subTest(args=args):
+                r = self.bundle(*args)
+                self.assertEqual((r.returncode, r.stderr), (0, ""))
+                self.assertIn("scripts/gpu-bundle.sh [--no-build] [--out DIR]", r.stdout)
+                self.assertIn("--no-build packs the jars already built", r.stdout)
+                self.assertNotIn("set -euo pipefail", r.stdout)
+                self.assertFalse(self.java_calls.exists(), "nothing ran")
+                self.assertFalse(self.out.exists())
 
     def test_a_bundle_of_real_kernels_is_written_and_names_their_architectures(self):
         r = self.bundle("--no-build", "--out", str(self.out))

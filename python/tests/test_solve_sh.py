@@ -1,6 +1,7 @@
 """benchmarks/solve.sh on a copy of the script with a stand-in for ./falcon (standard library only)."""
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -108,6 +109,20 @@ class SolveShTest(unittest.TestCase):
                 self.assertIn("FALCON_HEAP", r.stdout)
                 self.assertEqual(r.stderr, "")
                 self.assertFalse((self.root / "falcon.jar").exists(), "falcon ran")
+
+    def test_help_s_heap_per_weight_is_the_memory_plan_s(self):
+        # the help said "about 64 bytes per weight live, about 270 MB for mobilenetv1's p = 4.2M" after MemoryPlan's
+        # SOLVER_HEAP_PER_WEIGHT had been raised to 72, because 64 fell short of mobilenetv1's measured peak
+        usage = " ".join(self.solve_sh("-h").stdout.split())
+        help_match = re.search(r"about (\d+) bytes per weight live, about (\d+) MB for mobilenetv1's p = 4\.2M", usage)
+        self.assertIsNotNone(help_match, usage)
+        plan = (ROOT / "java/cli/src/main/java/dev/falcon/cli/MemoryPlan.java").read_text()
+        per_weight = int(re.search(r"static final long SOLVER_HEAP_PER_WEIGHT = (\d+);", plan).group(1))
+        self.assertEqual(int(help_match.group(1)), per_weight)
+        examples = (ROOT / "java/core/src/main/java/dev/falcon/examples/ExampleModels.java").read_text()
+        p = int(re.search(r"\{@code mobilenetv1\}: .*?p = ([\d,]+)", examples).group(1).replace(",", ""))
+        # "about": within 5% of p times the bytes per weight
+        self.assertAlmostEqual(int(help_match.group(2)), per_weight * p / 1e6, delta=0.05 * per_weight * p / 1e6)
 
     def test_help_from_inside_benchmarks(self):
         # usage read "$0" after the script's cd to the repo root: ./solve.sh -h from benchmarks/ was "sed: can't read

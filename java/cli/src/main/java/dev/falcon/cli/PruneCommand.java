@@ -83,7 +83,8 @@ import picocli.CommandLine.Spec;
                 "  CMD (run before each stage t >= 1 on the current weights).",
                 "Exit codes: 0 ok, 2 bad usage or input (or too little memory for the run),",
                 "  3 infeasible budgets, 1 internal error, stdout not writable (the summary;",
-                "    the outputs are complete) or a failed --grads-command (or one stopped by",
+                "    the outputs are complete), an output that could not be written (no",
+                "    output is left behind) or a failed --grads-command (or one stopped by",
                 "    --grads-command-timeout; then --out, --mask and --report hold the last",
                 "    completed stage),",
                 "  130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says where, and",
@@ -242,7 +243,7 @@ final class PruneCommand implements Callable<Integer> {
             description = "Compute backend (default: -Dfalcon.backend, else auto = the best usable one; `falcon env` lists them).")
     String device;
     @Option(names = "--threads", paramLabel = "N", description = "Worker threads, at most 4 per available processor or 16 (default: available processors); not taken by the single-threaded java backend."
-            + " It alone sets the thread count: OPENBLAS_NUM_THREADS and OMP_NUM_THREADS are not read (a warning says so where they differ)."
+            + " It alone sets the thread count: OPENBLAS_NUM_THREADS, GOTO_NUM_THREADS and OMP_NUM_THREADS are not read (a warning says so where they differ)."
             + " OpenBLAS gets at most the available processors (its idle threads spin); falcon's own kernels split their work into N.")
     Integer threads;
     boolean quiet;

@@ -45,6 +45,28 @@ class HelpTextTest extends SmallModel {
     }
 
     /**
+     * prune --help's --threads named OPENBLAS_NUM_THREADS and OMP_NUM_THREADS as not read, and not GOTO_NUM_THREADS,
+     * which OpenBLAS reads too and for which prune warns as well.
+     */
+    @Test
+    void prunesHelpNamesEveryThreadVariableItDoesNotRead() {
+        String help = MainTest.run("prune", "--help").out().replaceAll("\\s+", " ");
+        String threads = help.substring(help.indexOf("--threads=N Worker"), help.indexOf("--flops=F Absolute"));
+        for (String name : ThreadVariables.NAMES) assertTrue(threads.contains(name), "prune --help's --threads does not name " + name + ": " + threads);
+    }
+
+    /**
+     * prune --help's exit 1 named stdout not writable, "the outputs are complete", but not an output that could not be
+     * written, which exits 1 too and leaves no output behind: a reader of the help took exit 1 for complete outputs.
+     */
+    @Test
+    void prunesHelpListsAnUnwritableOutputUnderExit1() {
+        String codes = MainTest.run("prune", "--help").out().replaceAll("\\s+", " ");
+        assertTrue(codes.contains("1 internal error, stdout not writable (the summary; the outputs are complete),"
+                + " an output that could not be written (no output is left behind)"), codes.substring(codes.indexOf("Exit codes:")));
+    }
+
+    /**
      * A usage error found once the backend was chosen (two NNZ budgets) came after the long "backend cpu chosen
      * automatically; cuda unusable ..." note; it is the first and only line now.
      */
