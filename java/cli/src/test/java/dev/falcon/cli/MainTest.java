@@ -2482,10 +2482,25 @@ class MainTest {
         JsonNode inputs = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).get("inputs");
         assertEquals("float64 C order", inputs.get("x_file_dtype").asText());
         assertTrue(inputs.get("x_conversion").asText().startsWith("converted once from float64"), inputs.toString());
+        // "none" only where X is used in place: a float32 X copied in full read "none: float32 copied into ..."
         Run plain = run(fileArgs());
         assertEquals(0, plain.code(), plain.err());
         inputs = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).get("inputs");
-        assertTrue(inputs.get("x_conversion").asText().startsWith("none"), inputs.toString());
+        assertEquals("copied once into column-major while loading (float32 values unchanged)", inputs.get("x_conversion").asText(), inputs.toString());
+        Run panels = run(with(fileArgs(), "--device", "cpu"));
+        assertEquals(0, panels.code(), panels.err());
+        inputs = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).get("inputs");
+        assertTrue(inputs.get("x_conversion").asText().startsWith("copied once into row-major panels"), inputs.toString());
+        // a header padded as np.save pads it, so that the float32 Fortran-order data is aligned and mapped in place
+        String fortranDict = "{'descr': '<f4', 'fortran_order': True, 'shape': (" + N + ", " + P + "), }";
+        fortranDict += " ".repeat(63 - (10 + fortranDict.length()) % 64) + "\n";
+        byte[] fortran = npy(fortranDict, N * P * 4);
+        ByteBuffer floats = ByteBuffer.wrap(fortran, fortran.length - N * P * 4, N * P * 4).slice().order(ByteOrder.LITTLE_ENDIAN);
+        for (int i = 0; i < N * P; i++) floats.putFloat((float) Math.sin(i + 1.0));
+        Run mapped = run(with(with(fileArgs(), "--device", "cpu"), "--grads", hostile("XF.npy", fortran).toString()));
+        assertEquals(0, mapped.code(), mapped.err());
+        inputs = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).get("inputs");
+        assertEquals("none: the file is used in place (memory-mapped)", inputs.get("x_conversion").asText(), inputs.toString());
     }
 
     @Test

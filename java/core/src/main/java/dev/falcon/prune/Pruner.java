@@ -10,6 +10,7 @@ import dev.falcon.solve.SolverOptions;
 import dev.falcon.solve.SweepWarning;
 import dev.falcon.io.InputException;
 import dev.falcon.model.LayerTable;
+import dev.falcon.model.Numbers;
 import dev.falcon.select.FlopAwareSelector;
 import dev.falcon.select.Selection;
 import java.nio.ByteBuffer;
@@ -55,6 +56,22 @@ public final class Pruner implements AutoCloseable {
      */
     public record StagePlan(int stages, MultiStage.Schedule schedule, double startNnz, double startFlops, MultiStage.GradientSource source) {
         /**
+         * Refuses, naming the field and the fix, what no prune can run: fewer than 1 stage, no schedule, a start level
+         * outside (0, 1]. Refused when the plan is made, they were found by Pruner.prune in words of their own ("stages
+         * must be >= 1", a NullPointerException for the schedule).
+         */
+        public StagePlan {
+            if (stages < 1) {
+                throw new IllegalArgumentException("StagePlan.stages: is " + stages + ", it must be at least 1; e.g. 5, as StagePlan.defaults()");
+            }
+            if (schedule == null) {
+                throw new IllegalArgumentException("StagePlan.schedule: is null; give a MultiStage.Schedule, e.g. POLY, as StagePlan.defaults()");
+            }
+            MultiStage.requireStartLevel("StagePlan.startNnz", startNnz);
+            MultiStage.requireStartLevel("StagePlan.startFlops", startFlops);
+        }
+
+        /**
          * The CLI's defaults: 5 stages on the POLY schedule from the dense model (1.0, 1.0) on the inputs' fixed X. POLY's
          * stage 0 is at level 1.0, so stage 0 prunes nothing: the pruning is done by stages 1 to 4.
          */
@@ -79,7 +96,8 @@ public final class Pruner implements AutoCloseable {
      * @throws InputException           when falcon or falcon++ has no X, or mp's backsolve has none, or X holds NaN or Inf
      *                                  (naming the sample and the weight)
      * @throws IllegalArgumentException when an input is inconsistent or not finite: a short vector, X of another p, budgets
-     *                                  of another layer table, lambda out of range, NaN or Inf in the weights or g; or when
+     *                                  of another layer table, lambda out of range, NaN or Inf in the weights or g, a
+     *                                  StagePlan start level below its target; or when
      *                                  the method never reads it: a stage plan without falcon++, a backsolve with magnitude,
      *                                  options other than the defaults with magnitude or plain mp
      * @throws NullPointerException     when the method, the layers or the budgets are null
@@ -304,7 +322,8 @@ public final class Pruner implements AutoCloseable {
         boolean solves = method == Method.FALCON || method == Method.FALCON_PLUS_PLUS
                 || (method == Method.MP && inputs.mpBacksolve() != null && inputs.mpBacksolve() != Backsolve.Mode.NONE);
         if (solves && !(inputs.lambda() > 0 && inputs.lambda() <= MAX_LAMBDA)) {
-            throw new IllegalArgumentException("lambda is " + inputs.lambda() + "; it must be positive and at most " + MAX_LAMBDA);
+            throw new IllegalArgumentException("SolverInputs.lambda: is " + Numbers.shown(inputs.lambda()) + ", it must be positive and at most "
+                    + Numbers.shown(MAX_LAMBDA) + "; e.g. 1e-3");
         }
         StagePlan plan = inputs.stages();
         // NaN or Inf in X makes every Q NaN: falcon would accept no step and answer with mp's weights, a backsolve would
@@ -315,10 +334,10 @@ public final class Pruner implements AutoCloseable {
             FilePatternGradients.checkFinite(backend, inputs.x(), "X (" + inputs.x().origin() + ")", "values", FilePatternGradients.FIX_GIVEN_X);
         }
         if (method == Method.FALCON_PLUS_PLUS && plan != null) {
-            java.util.Objects.requireNonNull(plan.schedule(), "the stage plan's schedule");
-            if (plan.stages() < 1) throw new IllegalArgumentException("stages must be >= 1, got " + plan.stages());
-            MultiStage.requireStartLevel("StagePlan.startNnz", plan.startNnz());
-            MultiStage.requireStartLevel("StagePlan.startFlops", plan.startFlops());
+            // the plan refused its own bad fields when made; a start level is judged against the budgets here, before
+            // any work, where MultiStage.run found it only after mp's scoring and selection
+            MultiStage.requireStartsAtOrAboveTargets("StagePlan.startNnz", plan.startNnz(), "StagePlan.startFlops", plan.startFlops(),
+                    budgets.nnz(), p, budgets.flops(), dense);
             // known before any work: found at the first stage past the files, it came after the earlier stages' solves
             // as a bare "stage 3 outside 0..2", naming neither count
             if (plan.source() instanceof FilePatternGradients files && plan.stages() > files.stages()) {

@@ -5,6 +5,7 @@ import dev.falcon.data.HostMatrix;
 import dev.falcon.model.Fractions;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.model.Numbers;
 import java.math.BigInteger;
 import java.util.ArrayList;
 import java.util.List;
@@ -256,6 +257,28 @@ public final class MultiStage {
     }
 
     /**
+     * Refuses a start level below its target, the NNZ budget {@code nnz} of {@code p} weights or the FLOP budget
+     * {@code flops} of {@code denseFlops}, naming the argument ({@code nnzField}, {@code flopsField}). A start below its
+     * target was raised to the target without a word: every stage then ran at the final budget, a const schedule nobody
+     * asked for. (A target of 1 is no budget: any start level of it is moot, as --start-keep.) Pruner.prune asks this
+     * before any work, with the StagePlan's field names, where {@link #run} asked it only after mp's selection.
+     */
+    public static void requireStartsAtOrAboveTargets(String nnzField, double startNnz, String flopsField, double startFlops, long nnz, long p,
+                                                     double flops, double denseFlops) {
+        // A budget above the dense model (an infinite FLOP budget for "none", as a Budgets record may hold) is the dense
+        // level: as a fraction above 1 it made the schedule's levels Infinity - Infinity = NaN, refused as "FLOP budget NaN".
+        double nnzT = Math.min(1, (double) nnz / p), flopsT = denseFlops > 0 ? Math.min(1, flops / denseFlops) : 0;
+        if (nnzT < 1 && startNnz < nnzT * (1 - 1e-12)) {
+            throw new IllegalArgumentException(nnzField + ": is " + Numbers.shown(startNnz) + ", below the NNZ target " + Numbers.shown(nnzT)
+                    + ": the schedule runs from the start level down to the target; give a start level at or above the target");
+        }
+        if (flopsT < 1 && startFlops < flopsT * (1 - 1e-12)) {
+            throw new IllegalArgumentException(flopsField + ": is " + Numbers.shown(startFlops) + ", below the FLOP target " + Numbers.shown(flopsT)
+                    + ": the schedule runs from the start level down to the target; give a start level at or above the target");
+        }
+    }
+
+    /**
      * Runs T stages from the starting fractions {@code startNnz}, {@code startFlops} (in (0, 1], typically 1 = dense; at
      * or above their targets) to the budgets {@code nnz}, {@code flops}.
      */
@@ -292,24 +315,12 @@ public final class MultiStage {
     public static Result run(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
                              long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt,
                              float[] reference, HostMatrix callersX, String callersXName, SweepWarning warning) {
-        if (stages < 1) throw new IllegalArgumentException("stages must be >= 1");
+        if (stages < 1) throw new IllegalArgumentException("stages: is " + stages + ", it must be at least 1; e.g. 5");
         requireStartLevel("startNnz", startNnz);
         requireStartLevel("startFlops", startFlops);
         int p = wbar.length;
         double dense = layers.denseFlops();
-        // A budget above the dense model (an infinite FLOP budget for "none", as a Budgets record may hold) is the dense
-        // level: as a fraction above 1 it made the schedule's levels Infinity - Infinity = NaN, refused as "FLOP budget NaN".
-        double nnzT = Math.min(1, (double) nnz / p), flopsT = dense > 0 ? Math.min(1, flops / dense) : 0;
-        // A start below its target was raised to the target without a word: every stage then ran at the final budget,
-        // a const schedule nobody asked for. (A target of 1 is no budget: any start level of it is moot, as --start-keep.)
-        if (nnzT < 1 && startNnz < nnzT * (1 - 1e-12)) {
-            throw new IllegalArgumentException("the NNZ start level " + startNnz + " is below the NNZ target " + nnzT
-                    + ": the schedule runs from the start level down to the target");
-        }
-        if (flopsT < 1 && startFlops < flopsT * (1 - 1e-12)) {
-            throw new IllegalArgumentException("the FLOP start level " + startFlops + " is below the FLOP target " + flopsT
-                    + ": the schedule runs from the start level down to the target");
-        }
+        requireStartsAtOrAboveTargets("startNnz", startNnz, "startFlops", startFlops, nnz, p, flops, dense);
         float[] w = wbar.clone();
         // the support of the weights as given: already partly pruned weights keep their zeros out of it, as mp's and falcon's masks do
         byte[] mask = new byte[p];

@@ -61,7 +61,7 @@ class PrunerTest {
             dev.falcon.solve.MultiStage.GradientSource source = (stage, weights) -> { calls[0]++; return x; };
             var defaults = dev.falcon.solve.SolverOptions.defaults();
             for (Pruner.StagePlan plan : new Pruner.StagePlan[] {new Pruner.StagePlan(4, dev.falcon.solve.MultiStage.Schedule.EXP, 1, 1, source),
-                    new Pruner.StagePlan(0, null, -5, 7, null)}) {
+                    new Pruner.StagePlan(2, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.5, 0.5, null)}) {
                 for (Method m : new Method[] {Method.FALCON, Method.MP, Method.MAGNITUDE}) {
                     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                             () -> pruner.prune(m, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, defaults, null, plan)).close(), m + " " + plan);
@@ -1253,7 +1253,11 @@ class PrunerTest {
         }
     }
 
-    /** As on the CLI, a start level below its target is refused; it was raised to the target, turning the schedule const. */
+    /**
+     * As on the CLI, a start level below its target is refused; it was raised to the target, turning the schedule const.
+     * The refusal names the StagePlan field and the fix, and comes before any work: it came from MultiStage.run, after
+     * mp's scoring and selection, as "the NNZ start level 0.4 is below the NNZ target 0.5: ..." with no field and no fix.
+     */
     @Test
     void falconPlusPlusRefusesAStartLevelBelowItsTarget() {
         LayerTable t = TWO_LAYERS;
@@ -1268,13 +1272,49 @@ class PrunerTest {
                 Pruner.StagePlan plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.LINEAR, s[0], s[1], null);
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                         () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, t, b, new Pruner.SolverInputs(x, null, 0.1, opt, null, plan)).close());
-                assertTrue(e.getMessage().contains(s[0] < 1 ? "NNZ start level 0.4" : "FLOP start level 0.2"), e.getMessage());
+                assertEquals(s[0] < 1 ? "StagePlan.startNnz: is 0.4, below the NNZ target 0.5: the schedule runs from the start level down to the"
+                        + " target; give a start level at or above the target" : "StagePlan.startFlops: is 0.2, below the FLOP target 0.3: the schedule"
+                        + " runs from the start level down to the target; give a start level at or above the target", e.getMessage());
+                assertTrue(java.util.Arrays.stream(e.getStackTrace()).anyMatch(f -> f.getMethodName().equals("checkInputs"))
+                        && java.util.Arrays.stream(e.getStackTrace()).noneMatch(f -> f.getClassName().equals(dev.falcon.solve.MultiStage.class.getName())
+                        && f.getMethodName().equals("run")), "refused before any work, not by MultiStage.run after mp's selection");
             }
             // a start level for a budget that stays dense is moot (the --start-keep shorthand): no error
             Budgets flopsOnly = Budgets.resolve(t, 0.3, null, null, null, null);
             Pruner.StagePlan plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.5, 0.5, null);
             try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, t, flopsOnly, new Pruner.SolverInputs(x, null, 0.1, opt, null, plan))) {
                 assertEquals(50, r.solve().multiStage().stages().get(0).nnzBudget());
+            }
+        }
+    }
+
+    /**
+     * A StagePlan no prune can run is refused when it is made, naming its field and the fix, and a lambda out of range
+     * names SolverInputs.lambda: they were "stages must be >= 1, got 0", a NullPointerException "the stage plan's
+     * schedule" and "lambda is NaN; ...", found only by Pruner.prune.
+     */
+    @Test
+    void aStagePlanOrLambdaNoPruneCanRunIsRefusedNamingTheField() {
+        var poly = dev.falcon.solve.MultiStage.Schedule.POLY;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(0, poly, 1, 1, null));
+        assertEquals("StagePlan.stages: is 0, it must be at least 1; e.g. 5, as StagePlan.defaults()", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, null, 1, 1, null));
+        assertEquals("StagePlan.schedule: is null; give a MultiStage.Schedule, e.g. POLY, as StagePlan.defaults()", e.getMessage());
+        for (double level : new double[] {Double.NaN, 0, -5, 7}) {
+            e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, poly, level, 1, null));
+            assertTrue(e.getMessage().startsWith("StagePlan.startNnz: is " + level + ", outside (0, 1]"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, poly, 1, level, null));
+            assertTrue(e.getMessage().startsWith("StagePlan.startFlops: is " + level + ", outside (0, 1]"), e.getMessage());
+        }
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(4, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            for (double lambda : new double[] {Double.NaN, 0, 2e30}) {
+                e = assertThrows(IllegalArgumentException.class, () -> pruner.prune(Method.FALCON, w, TWO_LAYERS, TWO_LAYER_BUDGETS,
+                        new Pruner.SolverInputs(x, null, lambda, null, null)).close());
+                assertEquals("SolverInputs.lambda: is " + dev.falcon.model.Numbers.shown(lambda) + ", it must be positive and at most 1e30; e.g. 1e-3",
+                        e.getMessage());
             }
         }
     }

@@ -387,6 +387,26 @@ class GradientSourcesTest {
     }
 
     /**
+     * A FilePatternGradients of no stages is refused when it is made, naming its stages argument: 0 and -3 were taken
+     * (-3 as stages() 0, a pattern in a missing folder too, as no header was read), and the prune then refused the plan,
+     * offering a StagePlan of 0 stages, which StagePlan refuses as well.
+     */
+    @Test
+    void aFilePatternSourceOfNoStagesIsRefusedWhenMade(@TempDir Path dir) {
+        writeX(dir.resolve("X0.npy"), 1);
+        try (ComputeBackend b = new JavaBackend()) {
+            for (String pattern : new String[] {dir.resolve("X{t}.npy").toString(), dir.resolve("missing/X{t}.npy").toString()}) {
+                for (int stages : new int[] {0, -3}) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                            () -> new FilePatternGradients(b, null, pattern, stages, "xs").close(), pattern + " " + stages);
+                    assertTrue(e.getMessage().startsWith("FilePatternGradients stages: is " + stages + ", it must be at least 1: one file per stage")
+                            && e.getMessage().contains("give the StagePlan's stages"), e.getMessage());
+                }
+            }
+        }
+    }
+
+    /**
      * Pruner.prune refuses a StagePlan of more stages than its FilePatternGradients was made for before any work: the
      * prune read and solved stages 0 to 2 and then failed, losing them.
      */
