@@ -21,7 +21,8 @@ import org.bytedeco.javacpp.Pointer;
  * objective of mp, comparable across methods); {@code certificate} the selection gap/primal/dual/mu of the FLOP-aware
  * ILP, for mp (with or without a backsolve), null for magnitude (no dual) and for falcon and falcon++, whose support is
  * not the ILP's; {@code selectSeconds} the FLOP-aware selection of mp or magnitude (for falcon and falcon++: of mp's
- * warm start), the solver's own time, its projections included, being {@code solve.seconds}, so the phases add up;
+ * warm start), the solver's own time, its projections included, being {@code solve.seconds}, and the measuring of Q
+ * {@code solve.objectiveSeconds}, so the phases add up;
  * {@code solve} the backsolve / FALCON details, null when no solver ran.
  */
 public final class PruneResult implements AutoCloseable {
@@ -111,12 +112,26 @@ public final class PruneResult implements AutoCloseable {
      * the stages (null otherwise; {@code falcon} is then the last stage's run), a note when mp's backsolve was not
      * kept because it raised Q (null otherwise), and the warning of a sweep backsolve that stopped short of its model's
      * minimum, as logged (once per prune, whatever the logging does; null when none did), and the same in the CLI's words
-     * (naming its option, as the CLI's stderr line does; the CLI's report carries that one).
+     * (naming its option, as the CLI's stderr line does; the CLI's report carries that one). {@code objectiveAfter} is
+     * the result's Q with its terms, exactly {@link Objective#evaluate} of the pruned weights around the weights given, on
+     * the inputs' X, with their g and lambda (null where the inputs have no X: falcon++ whose stage plan has a source): a
+     * caller reporting Q of the result takes it rather than making another pass over X. {@code objectiveSeconds} is the
+     * time measuring Q of mp's support and of the result, each once, which {@code seconds} leaves out: the solve's own
+     * time and that one add up to all of it, so a report puts this under its objective phase.
      */
     public record Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
                         double qMp, double qMpAuthors, double qFinal, double qFinalAuthors, double seconds,
                         dev.falcon.solve.MultiStage.Result multiStage, String note, String backsolveWarning,
-                        String backsolveWarningInCliWords) {
+                        String backsolveWarningInCliWords, Objective.Value objectiveAfter, double objectiveSeconds) {
+        /** A solve whose Q was not measured here (no objectiveAfter, no objectiveSeconds). */
+        public Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
+                     double qMp, double qMpAuthors, double qFinal, double qFinalAuthors, double seconds,
+                     dev.falcon.solve.MultiStage.Result multiStage, String note, String backsolveWarning,
+                     String backsolveWarningInCliWords) {
+            this(backsolve, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, seconds, multiStage, note, backsolveWarning,
+                    backsolveWarningInCliWords, null, 0);
+        }
+
         /** A solve whose backsolve gave no warning. */
         public Solve(dev.falcon.solve.Backsolve.Mode backsolve, dev.falcon.solve.FalconSolver.Result falcon,
                      double qMp, double qMpAuthors, double qFinal, double qFinalAuthors, double seconds,

@@ -106,7 +106,10 @@ public final class Pruner implements AutoCloseable {
      */
     public PruneResult prune(Method method, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs inputs) {
         if (closed) throw new IllegalStateException("Pruner was closed: make a new Pruner(backend) to prune again");
+        long checking = System.nanoTime();
         checkInputs(method, weights, layers, budgets, inputs);
+        // a solver's checks scan all of X for NaN and Inf, a pass over X that no phase held: it is the solve's time
+        double checkSeconds = (System.nanoTime() - checking) / 1e9;
         boolean multi = method == Method.FALCON_PLUS_PLUS;
         if (multi && inputs != null && inputs.x() == null && inputs.stages() != null && inputs.stages().source() != null) {
             // gradients come from the source only
@@ -123,7 +126,7 @@ public final class Pruner implements AutoCloseable {
         PruneResult base = pruneWithoutSolver(method == Method.FALCON || multi ? Method.MP : method, weights, layers, budgets);
         if (method != Method.FALCON && !multi && !backsolveMp) return base;
         try (base) {
-            return solve(method, base, weights, layers, budgets, inputs);
+            return solve(method, base, weights, layers, budgets, inputs, checkSeconds);
         }
     }
 
@@ -142,7 +145,8 @@ public final class Pruner implements AutoCloseable {
         return m;
     }
 
-    private PruneResult solve(Method method, PruneResult base, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs in) {
+    private PruneResult solve(Method method, PruneResult base, FloatPointer weights, LayerTable layers, Budgets budgets, SolverInputs in,
+                              double checkSeconds) {
         long t0 = System.nanoTime();
         int p = Math.toIntExact(layers.parameters());
         float[] wbar = new float[p];
@@ -172,8 +176,6 @@ public final class Pruner implements AutoCloseable {
                     plan.schedule(), plan.startNnz(), plan.startFlops(), opt, x == null ? mpWeights : null,
                     plan.source() != null ? x : null, "SolverInputs.x", sweepWarning);
         }
-        // Without an X of its own, falcon++ measures mp's weights on its last stage's X, as it does its result.
-        double qMp = x != null ? FalconSolver.exactQ(backend, x, mpWeights, wbar, g, in.lambda()) : stages.qReference();
         if (stages != null) {
             falcon = stages.lastStage();
             w = stages.weights();
@@ -191,58 +193,71 @@ public final class Pruner implements AutoCloseable {
                     null, sweepWarning);
             mask = mpMask;
         }
-        // Q around the dense weights on the X of the inputs (for falcon++ with recomputed gradients: the first X).
-        double qFinal = stages != null && in.x() == null ? stages.qFinal()
-                : falcon != null && stages == null ? falcon.qFinal() : FalconSolver.exactQ(backend, x, w, wbar, g, in.lambda());
-        String note = null;
-        boolean finite = stages != null || falcon != null || allFinite(w);
-        if (stages == null && falcon == null && (qFinal > qMp || !finite)) {
-            // The block-diagonal model drops what the blocks share, and capped sweeps stop short, so either can end above
-            // mp itself; a backsolve that raises Q is not kept, as falcon keeps no step that raises it. Weights beyond
-            // float32 (wbar - g / lambda at a tiny lambda, or products of X and huge weights that overflowed) have a Q that
-            // is NaN or infinite, which no comparison rejects: they were written out as the pruned weights.
-            String why = switch (mode) {
-                case BLOCK -> "its block-diagonal model drops what the blocks share";
-                case SWEEP -> "its sweeps stopped at their cap before converging";
-                // mp's weights are a point of the support the exact backsolve minimises over: only rounding is left, but
-                // weights moved by |g| / lambda at a tiny lambda round in float32 by more than all of Q
-                default -> qFinal - qMp <= ROUNDING_OF_Q * Math.max(Math.abs(qMp), Math.abs(qFinal))
-                        ? "by float rounding: the two are equal to within it"
-                        : "its weights move up to " + (float) largestMove(w, wbar) + " from the trained ones, whose largest is "
-                        + (float) largestMagnitude(wbar) + (g == null ? "" : ", and the largest |g| / lambda is "
-                        + (float) (largestMagnitude(g) / in.lambda())) + ": their float32 values round by more than the"
-                        + " backsolve gains; a larger lambda keeps them closer";
-            };
-            note = finite ? "the " + mode.cliName() + " backsolve raised Q from " + qMp + " to " + qFinal + " (" + why + "); mp's weights are kept"
-                    : "the " + mode.cliName() + " backsolve's weights are not finite in float32 (X, the weights or the linear term too"
-                    + " large, or lambda too small for the linear term); mp's weights are kept";
-            w = mpWeights;
-            qFinal = qMp;
-        }
-        long t1 = System.nanoTime();
+        // Q of mp's support and of the result is measured once each below, as Objective evaluates it, and that value decides
+        // mp's backsolve and goes to the caller (Solve.objectiveAfter, which the CLI reports): measured with
+        // FalconSolver.exactQ for the decision, with Objective again for the result after the solve's clock stopped, and by
+        // the CLI a third time, the same Q took up to 9 passes over X, 7-16% of a resnet50 run in no timing phase.
         BytePointer maskP = new BytePointer(p);
         FloatPointer pruned = null;
-        double qMpAuthors, qFinalAuthors;
         // Q is measured around the solve's own copies of the weights and g, taken at its start: measured on the caller's
         // pointers again after a solve of minutes, a close of them meanwhile threw the finished work away with an
         // IllegalArgumentException about an internal "wbar" (a close during that read freed memory under a native call),
         // and weights updated in place meanwhile (training going on) had Q measured around other wbar than the solve's.
-        // The copies live only here, where the selection's buffers are freed, so they raise no peak.
+        // The copies live only here, where the solver's buffers are freed, so they raise no peak.
         FloatPointer solvedWbar = null, solvedG = null;
         try {
-            maskP.put(mask, 0, p);
             pruned = backend.floatVector(p);
             pruned.put(w, 0, p);
+            boolean finite = stages != null || falcon != null || allFinite(w);
+            long measuring = System.nanoTime();
+            Objective.Value mpValue = null, finalValue = null;
+            double qMp, qFinal;
             if (x != null) {
-                // The solver's and the decisions' Q above are of float products of the rounded w - wbar; the result carries
-                // Q as Objective evaluates it (the exact difference, products summed in double), the value a report of
-                // the written weights gives: a block backsolve's float Q was 9e-6 off it on coupled blocks.
+                // The solvers' Q are of float products of the rounded w - wbar; the result carries Q as Objective evaluates
+                // it (the exact difference, products summed in double), the value a report of the written weights gives: a
+                // block backsolve's float Q was 9e-6 off it on coupled blocks.
                 solvedWbar = backend.floatVector(p).put(wbar, 0, p);
                 if (g != null) solvedG = backend.floatVector(p).put(g, 0, p);
-                Objective.Value mpValue = Objective.evaluate(backend, x, base.prunedWeights(), solvedWbar, solvedG, in.lambda());
-                Objective.Value finalValue = Objective.evaluate(backend, x, pruned, solvedWbar, solvedG, in.lambda());
+                mpValue = Objective.evaluate(backend, x, base.prunedWeights(), solvedWbar, solvedG, in.lambda());
+                // weights that are not finite are not kept (below): their Q is not measured
+                finalValue = finite ? Objective.evaluate(backend, x, pruned, solvedWbar, solvedG, in.lambda()) : null;
                 qMp = mpValue.q();
-                qFinal = finalValue.q();
+                qFinal = finite ? finalValue.q() : Double.NaN;
+            } else {
+                // falcon++ with recomputed gradients and no X of its own: Q of mp's weights and of the result on its last
+                // stage's X, as it measured them
+                qMp = stages.qReference();
+                qFinal = stages.qFinal();
+            }
+            double objectiveSeconds = (System.nanoTime() - measuring) / 1e9;
+            String note = null;
+            if (stages == null && falcon == null && (qFinal > qMp || !finite)) {
+                // The block-diagonal model drops what the blocks share, and capped sweeps stop short, so either can end above
+                // mp itself; a backsolve that raises Q is not kept, as falcon keeps no step that raises it. Weights beyond
+                // float32 (wbar - g / lambda at a tiny lambda, or products of X and huge weights that overflowed) have a Q that
+                // is NaN or infinite, which no comparison rejects: they were written out as the pruned weights.
+                String why = switch (mode) {
+                    case BLOCK -> "its block-diagonal model drops what the blocks share";
+                    case SWEEP -> "its sweeps stopped at their cap before converging";
+                    // mp's weights are a point of the support the exact backsolve minimises over: only rounding is left, but
+                    // weights moved by |g| / lambda at a tiny lambda round in float32 by more than all of Q
+                    default -> qFinal - qMp <= ROUNDING_OF_Q * Math.max(Math.abs(qMp), Math.abs(qFinal))
+                            ? "by float rounding: the two are equal to within it"
+                            : "its weights move up to " + (float) largestMove(w, wbar) + " from the trained ones, whose largest is "
+                            + (float) largestMagnitude(wbar) + (g == null ? "" : ", and the largest |g| / lambda is "
+                            + (float) (largestMagnitude(g) / in.lambda())) + ": their float32 values round by more than the"
+                            + " backsolve gains; a larger lambda keeps them closer";
+                };
+                note = finite ? "the " + mode.cliName() + " backsolve raised Q from " + qMp + " to " + qFinal + " (" + why + "); mp's weights are kept"
+                        : "the " + mode.cliName() + " backsolve's weights are not finite in float32 (X, the weights or the linear term too"
+                        + " large, or lambda too small for the linear term); mp's weights are kept";
+                w = mpWeights;
+                qFinal = qMp;
+                finalValue = mpValue;
+                pruned.put(w, 0, p);
+            }
+            double qMpAuthors, qFinalAuthors;
+            if (x != null) {
                 // the authors' value from the same terms, fit + ridge, as the report's objective gives it: Q minus the
                 // linear term rounded the sum again and differed from it in the tenth digit
                 qMpAuthors = mpValue.falconValue();
@@ -252,6 +267,7 @@ public final class Pruner implements AutoCloseable {
                 qMpAuthors = qMp - linear(g, mpWeights, wbar);
                 qFinalAuthors = qFinal - linear(g, w, wbar);
             }
+            maskP.put(mask, 0, p);
             long kept = 0;
             double keptScore = 0;
             long[] per = new long[layers.size()];
@@ -268,10 +284,13 @@ public final class Pruner implements AutoCloseable {
             double keptFlops = 0;
             for (int l = 0; l < per.length; l++) keptFlops += per[l] * layers.get(l).flopsPerWeight();
             PruneResult.Certificate cert = method == Method.MP ? base.certificate() : null;
+            // all of this method but the measuring of Q is the solve's (the copies into the result and the counts above
+            // too), and the scan of X among the checks: every moment of a prune is in a phase
+            double solveSeconds = checkSeconds + (System.nanoTime() - t0) / 1e9 - objectiveSeconds;
             return new PruneResult(pruned, maskP, method, budgets, kept, keptFlops, per, keptScore, cert,
                     base.scoreSeconds(), base.selectSeconds(), base.applySeconds(),
-                    new PruneResult.Solve(mode, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, (t1 - t0) / 1e9, stages,
-                            note, sweepWarning.told(), sweepWarning.toldInCliWords()));
+                    new PruneResult.Solve(mode, falcon, qMp, qMpAuthors, qFinal, qFinalAuthors, solveSeconds, stages,
+                            note, sweepWarning.told(), sweepWarning.toldInCliWords(), finalValue, objectiveSeconds));
         } catch (RuntimeException | Error e) {
             maskP.close();
             if (pruned != null) pruned.close();

@@ -40,6 +40,9 @@ public final class CountingBackend implements ComputeBackend {
         default void gatherColumns(HostMatrix x, IntPointer columns, long k) {}
 
         default void weightedGram(HostMatrix x, FloatPointer weights) {}
+
+        /** Told of every pass over X (an operation that reads all of it, by name), before it runs. */
+        default void passOverX(String op) {}
     }
 
     /** Null: none. */
@@ -48,6 +51,19 @@ public final class CountingBackend implements ComputeBackend {
     private void count(String op) {
         counts.merge(op, 1, Integer::sum);
         sampleNativeBytes();
+    }
+
+    /** An operation that reads all of X: counted, and told to the observer. */
+    private void pass(String op) {
+        count(op);
+        if (observer != null) observer.passOverX(op);
+    }
+
+    /** The passes over X counted so far: every operation on X's values, the scan for NaN and Inf included. */
+    public int passesOverX() {
+        int passes = 0;
+        for (var e : counts.entrySet()) if (!e.getKey().startsWith("sortSegmentsDescending")) passes += e.getValue();
+        return passes;
     }
 
     private void sampleNativeBytes() {
@@ -66,25 +82,25 @@ public final class CountingBackend implements ComputeBackend {
     @Override public HostMatrix load(RawMatrixSource source, long[] blocks) throws IOException { return inner.load(source, blocks); }
     @Override public HostMatrix allocate(long rows, long cols, long[] blocks) { return inner.allocate(rows, cols, blocks); }
     @Override public FloatPointer floatVector(long length) { return inner.floatVector(length); }
-    @Override public long firstNonFinite(HostMatrix x) { return inner.firstNonFinite(x); }
+    @Override public long firstNonFinite(HostMatrix x) { pass("firstNonFinite"); return inner.firstNonFinite(x); }
     @Override public void fillUniform(FloatPointer dst, long count, long seed, float scale) { inner.fillUniform(dst, count, seed, scale); }
     @Override public void fillSyntheticGradients(HostMatrix x, int rank, float noise, long seed) { inner.fillSyntheticGradients(x, rank, noise, seed); }
-    @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { count("multiply"); inner.multiply(x, v, out); }
-    @Override public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) { count("multiplySummedInDouble"); inner.multiplySummedInDouble(x, v, out); }
-    @Override public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) { count("multiplyTransposedSummedInDouble"); inner.multiplyTransposedSummedInDouble(x, u, out); }
-    @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { count("multiplyTransposed"); inner.multiplyTransposed(x, u, out); }
-    @Override public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) { count("blockGramProduct"); inner.blockGramProduct(x, blockStarts, d, out); }
+    @Override public void multiply(HostMatrix x, FloatPointer v, FloatPointer out) { pass("multiply"); inner.multiply(x, v, out); }
+    @Override public void multiplySummedInDouble(HostMatrix x, FloatPointer v, DoublePointer out) { pass("multiplySummedInDouble"); inner.multiplySummedInDouble(x, v, out); }
+    @Override public void multiplyTransposedSummedInDouble(HostMatrix x, DoublePointer u, DoublePointer out) { pass("multiplyTransposedSummedInDouble"); inner.multiplyTransposedSummedInDouble(x, u, out); }
+    @Override public void multiplyTransposed(HostMatrix x, FloatPointer u, FloatPointer out) { pass("multiplyTransposed"); inner.multiplyTransposed(x, u, out); }
+    @Override public void blockGramProduct(HostMatrix x, long[] blockStarts, FloatPointer d, FloatPointer out) { pass("blockGramProduct"); inner.blockGramProduct(x, blockStarts, d, out); }
     @Override public void gatherColumns(HostMatrix x, IntPointer columns, long k, FloatPointer dst) {
-        count("gatherColumns");
+        pass("gatherColumns");
         if (observer != null) observer.gatherColumns(x, columns, k);
         inner.gatherColumns(x, columns, k, dst);
     }
     @Override public void weightedGram(HostMatrix x, FloatPointer w, DoublePointer gram) {
-        count("weightedGram");
+        pass("weightedGram");
         if (observer != null) observer.weightedGram(x, w);
         inner.weightedGram(x, w, gram);
     }
-    @Override public void singlePrecisionGram(HostMatrix x, DoublePointer gram) { count("singlePrecisionGram"); inner.singlePrecisionGram(x, gram); }
+    @Override public void singlePrecisionGram(HostMatrix x, DoublePointer gram) { pass("singlePrecisionGram"); inner.singlePrecisionGram(x, gram); }
     @Override public void choleskyFactor(DoublePointer a, int n) {
         sampleNativeBytes();
         inner.choleskyFactor(a, n);
