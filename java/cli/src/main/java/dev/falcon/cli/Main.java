@@ -72,9 +72,11 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         // A PrintStream keeps its write errors to itself: `inspect > /dev/full`, or a summary into a pipe whose reader
         // had gone, exited 0 with what stdout should hold lost, and a script took it for read.
         if (code == OK && rawOut.checkError()) {
-            // only prune writes files: inspect's and env's message spoke of files they never wrote
+            // only a prune that committed its outputs wrote files: inspect's and env's message spoke of files they never
+            // wrote, and so did that of `prune --help` and `prune -V`
             err.println("falcon: error: stdout could not be written (a full disk, a pipe whose reader has gone, or stdout closed),"
-                    + " so what falcon printed there is incomplete" + ("prune".equals(commandRun) ? "; the files prune wrote are complete" : ""));
+                    + " so what falcon printed there is incomplete" + ("prune".equals(commandRun) && RunPhase.outputsWritten()
+                    ? "; the files prune wrote are complete" : ""));
             code = INTERNAL;
         }
         errGate.drain();

@@ -3971,6 +3971,26 @@ class MainTest {
     }
 
     /**
+     * `prune --help` and `prune -V` are prune but write no file: with a stdout that refuses writes their message said
+     * "the files prune wrote are complete", and a user looked for files that were never written.
+     */
+    @Test
+    void helpOrVersionOfPruneIntoAStdoutThatCannotBeWrittenNamesNoFiles() throws Exception {
+        for (String asked : List.of("--help", "-V")) {
+            Path log = dir.resolve("falcon.log");
+            Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), Main.class.getName(), "prune", asked)
+                    .redirectOutput(new java.io.File("/dev/full")).redirectError(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(1, child.exitValue(), asked + ": " + said);
+            assertTrue(said.contains("falcon: error: stdout could not be written"), said);
+            assertFalse(said.contains("the files prune wrote"), asked + ": " + said);
+        }
+    }
+
+    /**
      * --out /dev/stdout piped to the next step of a pipeline: the summary followed the array on stdout, and the consumer
      * read text after the .npy. The summary goes to stderr when an output is stdout.
      */
