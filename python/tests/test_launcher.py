@@ -641,6 +641,74 @@ class FatalErrorTest(unittest.TestCase):
             self.assertFalse(Path(work, "o.npy").exists())
 
 
+class ThreadDumpOffStdoutTest(unittest.TestCase):
+    """A thread dump (SIGQUIT: Ctrl-\\ or kill -3, taken of a run that seems stuck) went to stdout, where --report - and
+    --out - write their data: `| jq` read 500 lines of dump before the JSON, exit 0. The fake java starts the real JVM
+    with the launcher's options (and FALCON_JAVA_OPTS) on a program that waits in place of the jar: the dump goes to
+    stderr, and stdout holds only what the program printed."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+opts=()
+for a; do [[ $a == -jar ]] && exec "$REAL_JAVA" "${opts[@]}" "$WAITER" "$WORK"; opts+=("$a"); done
+exec "$REAL_JAVA" "$@"
+"""
+
+    WAITER = """
+import java.nio.file.*;
+public class Waiter {
+    public static void main(String[] args) throws Exception {
+        Path work = Path.of(args[0]);
+        Files.createFile(work.resolve("started"));
+        for (int i = 0; i < 6000 && !Files.exists(work.resolve("go")); i++) Thread.sleep(10);
+        System.out.println("END");
+    }
+}
+"""
+
+    def dump_of(self, java_opts):
+        import signal
+        import time
+        real_java = Path(os.environ["JAVA_HOME"], "bin", "java") if os.environ.get("JAVA_HOME") else shutil.which("java")
+        if real_java is None or not os.access(real_java, os.X_OK):
+            self.skipTest("no java here")
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, self.FAKE_JAVA)
+            work = Path(d, "work")
+            work.mkdir()
+            Path(d, "Waiter.java").write_text(self.WAITER)
+            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", REAL_JAVA=str(real_java), WAITER=str(Path(d, "Waiter.java")),
+                       WORK=str(work), FALCON_OFFLINE="1")
+            for name in ("JAVA_HOME", "FALCON_HEAP", "FALCON_JAVA_OPTS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"):
+                env.pop(name, None)
+            if java_opts is not None:
+                env["FALCON_JAVA_OPTS"] = java_opts
+            out_path, err_path = Path(d, "out.txt"), Path(d, "err.txt")
+            with open(out_path, "w") as out, open(err_path, "w") as err:
+                child = subprocess.Popen([str(root / "falcon"), "prune", "--report", "-"], cwd=root, env=env, stdout=out, stderr=err)
+                try:
+                    deadline = time.time() + 60
+                    while not Path(work, "started").exists() and child.poll() is None and time.time() < deadline:
+                        time.sleep(0.02)
+                    self.assertIsNone(child.poll(), err_path.read_text())
+                    child.send_signal(signal.SIGQUIT)
+                    while "Full thread dump" not in out_path.read_text() + err_path.read_text() and time.time() < deadline:
+                        time.sleep(0.02)
+                    Path(work, "go").touch()
+                    child.wait(timeout=60)
+                finally:
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+            return child.returncode, out_path.read_text(), err_path.read_text()
+
+    def test_a_thread_dump_goes_to_stderr_not_into_the_data_on_stdout(self):
+        for java_opts in (None, "-Dx=1"):
+            code, out, err = self.dump_of(java_opts)
+            self.assertEqual(code, 0, err)
+            self.assertEqual(out, "END\n", f"FALCON_JAVA_OPTS={java_opts}: stdout held {out[:300]}")
+            self.assertIn("Full thread dump", err, java_opts)
+
+
 class ConcurrentFirstUseTest(unittest.TestCase):
     """Launches started together on a fresh clone build the jar once, one at a time (fake mvn and java on PATH)."""
 

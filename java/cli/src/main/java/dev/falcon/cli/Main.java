@@ -72,16 +72,38 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         // A PrintStream keeps its write errors to itself: `inspect > /dev/full`, or a summary into a pipe whose reader
         // had gone, exited 0 with what stdout should hold lost, and a script took it for read.
         if (code == OK && rawOut.checkError()) {
-            // only prune writes files: inspect's and env's message spoke of files they never wrote
+            // only a prune that committed its outputs wrote files: inspect's and env's message spoke of files they never
+            // wrote, and so did that of `prune --help` and `prune -V`
             err.println("falcon: error: stdout could not be written (a full disk, a pipe whose reader has gone, or stdout closed),"
-                    + " so what falcon printed there is incomplete" + ("prune".equals(commandRun) ? "; the files prune wrote are complete" : ""));
+                    + " so what falcon printed there is incomplete" + ("prune".equals(commandRun) && RunPhase.outputsWritten()
+                    ? "; the files prune wrote are complete" : ""));
             code = INTERNAL;
         }
         errGate.drain();
+        if (!END.compareAndSet(RUNNING, FINISHED)) {
+            // a signal came first and the JVM is exiting on it, with the stop's line: an exit of the run's own now could
+            // take the JVM's exit from it and end with the run's status after the stop's line
+            while (true) {
+                try {
+                    Thread.sleep(Long.MAX_VALUE);
+                } catch (InterruptedException e) {
+                    // the JVM's halt ends this thread
+                }
+            }
+        }
         finished = true;
         exitStatus = code;
         System.exit(code);
     }
+
+    private static final int RUNNING = 0, FINISHED = 1, STOPPED_BY_SIGNAL = 2;
+    /**
+     * Which came first, the run's end or a stopping signal: only one of them ends the JVM. A SIGTERM just after the run
+     * had ended (a batch system's time limit, a `kill` of a job that was done) raced main's System.exit, and where the
+     * signal's exit won the JVM ended with 143 and no line at all, though the outputs were complete and the summary
+     * printed. Once the run has ended the signal is let go: the work is done, and the status is the run's.
+     */
+    private static final java.util.concurrent.atomic.AtomicInteger END = new java.util.concurrent.atomic.AtomicInteger(RUNNING);
 
     /**
      * The library's warnings as the CLI says its own, one "falcon: warning: ..." line each: JUL's default console form
@@ -274,6 +296,8 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 sun.misc.Signal sig = new sun.misc.Signal(name);
                 sun.misc.SignalHandler[] jvm = new sun.misc.SignalHandler[1];
                 jvm[0] = sun.misc.Signal.handle(sig, s -> {
+                    // the run has ended: its exit, with its status, is under way
+                    if (!END.compareAndSet(RUNNING, STOPPED_BY_SIGNAL) && END.get() == FINISHED) return;
                     StoppedException.signalled("SIG" + name);
                     exitStatus = 128 + s.getNumber(); // the JVM's own status for it
                     jvm[0].handle(s);

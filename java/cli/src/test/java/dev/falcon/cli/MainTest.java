@@ -3971,6 +3971,46 @@ class MainTest {
     }
 
     /**
+     * A SIGTERM just after the run had ended (a batch system's time limit, a `kill` of a job that was done) raced main's
+     * exit: where the signal's won, the JVM ended with 143 and no line, the outputs complete and the summary printed, and a
+     * script could not tell whether they were usable. The run has ended: its status is 0 and nothing is said of a stop.
+     */
+    @Test
+    void aSignalAfterTheRunHasEndedLeavesItsStatus() throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Djava.security.manager=allow", "-cp", System.getProperty("java.class.path"), SignalledAtExit.class.getName()));
+        cmd.addAll(List.of(fileArgs("--keep-flops", "0.4", "--method", "mp")));
+        Path log = dir.resolve("falcon.log");
+        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String said = Files.readString(log);
+        assertEquals(0, child.exitValue(), said);
+        assertFalse(said.contains("stopped by"), said);
+        assertTrue(Files.size(outDir.resolve("p.npy")) > 4 * P && Files.exists(outDir.resolve("r.json")), "prune's outputs are complete");
+    }
+
+    /**
+     * `prune --help` and `prune -V` are prune but write no file: with a stdout that refuses writes their message said
+     * "the files prune wrote are complete", and a user looked for files that were never written.
+     */
+    @Test
+    void helpOrVersionOfPruneIntoAStdoutThatCannotBeWrittenNamesNoFiles() throws Exception {
+        for (String asked : List.of("--help", "-V")) {
+            Path log = dir.resolve("falcon.log");
+            Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
+                    System.getProperty("java.class.path"), Main.class.getName(), "prune", asked)
+                    .redirectOutput(new java.io.File("/dev/full")).redirectError(log.toFile())
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            assertTrue(child.waitFor(120, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+            String said = Files.readString(log);
+            assertEquals(1, child.exitValue(), asked + ": " + said);
+            assertTrue(said.contains("falcon: error: stdout could not be written"), said);
+            assertFalse(said.contains("the files prune wrote"), asked + ": " + said);
+        }
+    }
+
+    /**
      * --out /dev/stdout piped to the next step of a pipeline: the summary followed the array on stdout, and the consumer
      * read text after the .npy. The summary goes to stderr when an output is stdout.
      */

@@ -217,6 +217,12 @@ public final class AtomicFiles {
 
         private final List<Staged> staged = new ArrayList<>();
         private final List<Path> createdDirectories = new ArrayList<>();
+        /**
+         * The hidden files named as this batch's outputs' temporary files or links to replaced content, as they were when
+         * the output was added (size and time of last change): one still so at the commit is most likely left by a killed
+         * run, where one another run is writing changes meanwhile (see {@link #warnOfLeftovers}).
+         */
+        private final java.util.Map<Path, List<Object>> hiddenAtAdd = new java.util.LinkedHashMap<>();
         /** Set under the commit lock, so that {@link #stopCommits} followed by {@link #committed()} tells a commit that ended from one refused. */
         private volatile boolean committed;
         /**
@@ -281,6 +287,7 @@ public final class AtomicFiles {
                 return;
             }
             try {
+                noteHiddenFiles(absolute);
                 Path temp = createTemp(dir, absolute.getFileName().toString());
                 staged.add(new Staged(absolute, field, temp, null));
                 // before the content goes in: a file its user made private is not readable by others while it is written
@@ -385,6 +392,79 @@ public final class AtomicFiles {
             Set<Path> dirs = new LinkedHashSet<>();
             for (Renamed r : renamed) dirs.add(r.target().getParent());
             for (Path dir : dirs) syncDirectory(dir);
+            warnOfLeftovers();
+        }
+
+        /**
+         * A run killed with SIGKILL (the OOM killer, a scheduler's hard limit, Popen.kill()) cannot remove its temporary
+         * files nor the links to the content its commit replaced: hidden and of an output's size, they stayed next to the
+         * outputs for good, and no later run said so. Which run one belongs to, and whether that run still lives, cannot
+         * be told from the file (a run on another host, or of another user, may be writing it now), so the commit that
+         * writes the same outputs names them and says how to remove them, rather than removing them itself: those that
+         * were there when the batch added its outputs and have not changed since (a run writing one changes it).
+         */
+        private void warnOfLeftovers() {
+            List<Path> left = new ArrayList<>();
+            long bytes = 0;
+            for (var noted : hiddenAtAdd.entrySet()) {
+                List<Object> now = sizeAndChange(noted.getKey());
+                if (now == null || !now.equals(noted.getValue()) || PENDING_TEMPS.contains(noted.getKey())) continue;
+                left.add(noted.getKey());
+                bytes += (Long) now.get(0);
+            }
+            if (left.isEmpty()) return;
+            String names = left.stream().limit(10).map(Path::toString).collect(java.util.stream.Collectors.joining(" "))
+                    + (left.size() > 10 ? " and " + (left.size() - 10) + " more" : "");
+            String size = ByteCounts.of(bytes);
+            int count = left.size();
+            LOG.log(System.Logger.Level.WARNING, () -> count + (count == 1 ? " hidden file" : " hidden files") + " of " + size + " in all"
+                    + " next to the outputs, most likely left by a falcon run killed while it wrote them (SIGKILL: the out-of-memory"
+                    + " killer, a scheduler's hard limit), which nothing removes: " + names + " (.NAME.TOKEN.tmp is an output not yet"
+                    + " renamed into place, .NAME.TOKEN.previous an output's content before a commit replaced it); unless another falcon"
+                    + " run is writing these outputs now, remove them with rm");
+        }
+
+        /** Notes the hidden files next to {@code target} named as its temporary file or link to replaced content. */
+        private void noteHiddenFiles(Path target) {
+            String name = target.getFileName().toString();
+            try (java.util.stream.Stream<Path> entries = Files.list(target.getParent())) {
+                for (Path p : (Iterable<Path>) entries::iterator) {
+                    if (!isHiddenNameOf(p.getFileName().toString(), name)) continue;
+                    List<Object> state = sizeAndChange(p);
+                    if (state != null) hiddenAtAdd.put(p, state);
+                }
+            } catch (IOException | RuntimeException e) {
+                // best effort: nothing is said of them
+            }
+        }
+
+        /** The file's size and time of last change, not following a link; null where it is gone. */
+        private static List<Object> sizeAndChange(Path file) {
+            try {
+                var a = Files.readAttributes(file, java.nio.file.attribute.BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                return List.of(a.size(), a.lastModifiedTime(), String.valueOf(a.fileKey()));
+            } catch (IOException | RuntimeException e) {
+                return null;
+            }
+        }
+
+        /**
+         * Whether {@code file} is a name {@link #hiddenName} gives next to the output {@code name}: "." + name (cut to
+         * fit) + "." + a hex token + ".tmp" or ".previous".
+         */
+        static boolean isHiddenNameOf(String file, String name) {
+            String suffix = file.endsWith(".tmp") ? ".tmp" : file.endsWith(".previous") ? ".previous" : null;
+            if (suffix == null || !file.startsWith(".")) return false;
+            String stem = file.substring(1, file.length() - suffix.length());
+            int dot = stem.lastIndexOf('.');
+            if (dot <= 0 || dot == stem.length() - 1 || stem.length() - dot - 1 > 16) return false;
+            for (int i = dot + 1; i < stem.length(); i++) {
+                if (Character.digit(stem.charAt(i), 16) < 0 || Character.isUpperCase(stem.charAt(i))) return false;
+            }
+            String namePart = stem.substring(0, dot);
+            // a long name is cut to fit NAME_MAX (at a character's boundary, so up to 3 bytes short of it)
+            return namePart.equals(name) || (namePart.length() < name.length() && name.startsWith(namePart)
+                    && utf8Length(file) >= NAME_MAX_BYTES - 3);
         }
 
         /**

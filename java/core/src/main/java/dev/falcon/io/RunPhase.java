@@ -32,6 +32,15 @@ public final class RunPhase {
         outputPaths = List.copyOf(paths);
     }
 
+    /**
+     * Whether a run of this JVM committed its outputs: `prune --help` and `prune -V` are prune too, but write nothing,
+     * and a message that called their files complete sent the user looking for files that were never written.
+     */
+    public static boolean outputsWritten() {
+        AtomicFiles.Batch batch = outputs;
+        return batch != null && batch.committed();
+    }
+
     /** The JVM is stopping and the stop is being reported: progress lines after that line would read as the run going on. */
     public static boolean stopping() {
         return stopping;

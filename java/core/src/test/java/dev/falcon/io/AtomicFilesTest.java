@@ -457,6 +457,44 @@ class AtomicFilesTest {
         }
     }
 
+    /**
+     * A run killed with SIGKILL while it wrote its outputs (the out-of-memory killer, a scheduler's hard limit) leaves its
+     * hidden temporary files and links to the replaced content, of an output's size, next to the outputs: no later run
+     * removed or named them. The next commit of those outputs names them, their size, and that rm removes them; a file
+     * of another name that only looks alike is not named, nor one another run writes meanwhile.
+     */
+    @Test
+    void aCommitNamesTheHiddenFilesAKilledRunLeftNextToItsOutputs() throws IOException {
+        Path out = dir.resolve("o.npy"), report = dir.resolve("r.json");
+        Path tmp = Files.writeString(dir.resolve(".o.npy.6933410e8e5f9b1e.tmp"), "x".repeat(1000));
+        Path previous = Files.writeString(dir.resolve(".r.json.dc4086915fb83e4.previous"), "{}");
+        Path unrelated = Files.writeString(dir.resolve(".other.npy.6933410e8e5f9b1e.tmp"), "y");
+        Path notOurs = Files.writeString(dir.resolve(".o.npy.notahex.tmp"), "z");
+        // another run's, which it is writing meanwhile
+        Path live = Files.writeString(dir.resolve(".r.json.abc.tmp"), "{");
+        List<String> warnings = warningsWhile(() -> {
+            try (AtomicFiles.Batch batch = new AtomicFiles.Batch()) {
+                batch.add(out, temp -> Files.writeString(temp, "new"));
+                batch.add(report, temp -> {
+                    Files.writeString(live, "\"a\": 1}", java.nio.file.StandardOpenOption.APPEND);
+                    Files.writeString(temp, "{}");
+                });
+                batch.commit();
+            }
+        });
+        assertEquals("new", Files.readString(out));
+        assertEquals(1, warnings.size(), warnings.toString());
+        String said = warnings.get(0);
+        assertTrue(said.startsWith("2 hidden files of 1002 B in all next to the outputs, most likely left by a falcon run killed"), said);
+        assertTrue(said.contains("which nothing removes: " + tmp + " " + previous + " ("), said);
+        assertTrue(said.endsWith("unless another falcon run is writing these outputs now, remove them with rm"), said);
+        assertFalse(said.contains(unrelated.toString()) || said.contains(notOurs.toString()) || said.contains(live.toString()), said);
+        // a commit with nothing left over says nothing
+        Files.delete(tmp);
+        Files.delete(previous);
+        assertEquals(List.of(), warningsWhile(() -> AtomicFiles.write(out, temp -> Files.writeString(temp, "newer"))));
+    }
+
     private static List<String> warningsWhile(Runnable action) {
         java.util.logging.Logger logger = java.util.logging.Logger.getLogger(AtomicFiles.class.getName());
         List<String> warnings = new java.util.concurrent.CopyOnWriteArrayList<>();
