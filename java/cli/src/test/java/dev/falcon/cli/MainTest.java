@@ -2040,18 +2040,23 @@ class MainTest {
 
     /**
      * --report o/r.npy (--out and --report swapped) exited 0 and left JSON in r.npy, which np.load and inspect refuse,
-     * where an --out or --mask of the wrong extension is refused. A report of another extension is refused before any
-     * work; .json in any case is written.
+     * where an --out or --mask of the wrong extension is refused. A report named as an array file falcon reads or
+     * writes is refused before any work. Any other name is the user's: a refusal of every extension but .json also
+     * refused a budget or a date after a dot (keep0.3, report.2026-12-07), which had been written before.
      */
     @Test
     void aReportNamedForAnotherFormatIsRefusedBeforeAnyWork() throws IOException {
-        for (String name : List.of("r.npy", "r.safetensors", "r.txt")) {
+        for (String name : List.of("r.npy", "r.safetensors", "R.NPY", "r.SafeTensors")) {
             Path report = outDir.resolve(name);
-            assertFails(run(with(fileArgs(), "--report", report.toString())), 2, report + ": --report: the report is written as JSON; end it in .json");
+            assertFails(run(with(fileArgs(), "--report", report.toString())), 2,
+                    report + ": --report: names an array format (.npy, .safetensors), but the report is written as JSON; end it in .json");
         }
-        Path upperCase = outDir.resolve("R.JSON");
-        assertEquals(0, run(with(fileArgs("--method", "mp"), "--report", upperCase.toString())).code());
-        assertTrue(new ObjectMapper().readTree(upperCase.toFile()).has("budgets"));
+        for (String name : List.of("R.JSON", "keep0.3", "r.json.bak", "report.2026-12-07", "r.txt", ".h.txt")) {
+            Path report = dir.resolve("reports").resolve(name);
+            Run r = run(with(fileArgs("--method", "mp"), "--report", report.toString()));
+            assertEquals(0, r.code(), name + ": " + r.err());
+            assertTrue(new ObjectMapper().readTree(report.toFile()).has("budgets"), name);
+        }
     }
 
     @Test
