@@ -1881,7 +1881,7 @@ final class PruneCommand implements Callable<Integer> {
 
     private static LayerTable readLayers(Path file) {
         try {
-            return LayersJson.read(file, -1);
+            return LayersJson.read(file, -1, Budgets.ArgumentNames.CLI.flops());
         } catch (InputException e) {
             throw e;
         } catch (IllegalArgumentException e) {

@@ -916,6 +916,22 @@ class MainTest {
         assertFalse(r.err().contains("run0") || r.err().contains("layers[") || r.err().contains("give the FLOPs one nonzero weight costs"), r.err());
     }
 
+    /**
+     * The fix for a layer table whose dense FLOPs leave a double names the FLOP budget: as the CLI's --flops here, where
+     * the Java API's table names Budgets.resolve's flops (LayerTableTest).
+     */
+    @Test
+    void aLayerTableWhoseDenseFlopsExceedADoubleIsToldToGiveFlopsInTheSameUnit() throws IOException {
+        Files.writeString(layersFile, "{\"layers\": [{\"name\": \"conv\", \"shape\": [4, 3], \"flops_per_weight\": 1e308},"
+                + " {\"name\": \"fc\", \"shape\": [5], \"flops_per_weight\": 1}]}");
+        String fix = "e.g. millions of FLOPs, and --flops in the same unit)";
+        Run prune = run(fileArgs("--method", "mp"));
+        assertFails(prune, 2, layersFile + ": layers[0] (\"conv\").flops_per_weight: is 1e308: the dense FLOPs", fix);
+        Run inspect = run("inspect", layersFile.toString());
+        assertEquals(2, inspect.code(), inspect.err());
+        assertTrue(inspect.err().contains(fix) && !inspect.err().contains("Budgets.resolve"), inspect.err());
+    }
+
     /** inspect exits 2 on {@code file}, its row carrying {@code rowNote} and stderr the refusal and the fix. */
     private void assertInspectTakenByNoInput(Path file, String rowNote, String refusal, String fix) {
         Run r = run("inspect", file.toString());
