@@ -2057,17 +2057,27 @@ class MainTest {
     /**
      * --report o/r.npy (--out and --report swapped) exited 0 and left JSON in r.npy, which np.load and inspect refuse,
      * where an --out or --mask of the wrong extension is refused. A report named as an array file falcon reads or
-     * writes is refused before any work. Any other name is the user's: a refusal of every extension but .json also
-     * refused a budget or a date after a dot (keep0.3, report.2026-12-07), which had been written before.
+     * writes is refused before any work: before the weights are read, so a NaN weight, found only while loading the
+     * inputs, is not what the run reports. Any other name is the user's, one of no extension too (README: ./-): a
+     * refusal of every extension but .json also refused a budget or a date after a dot (keep0.3, report.2026-12-07),
+     * which had been written before.
      */
     @Test
     void aReportNamedForAnotherFormatIsRefusedBeforeAnyWork() throws IOException {
+        try (FloatPointer w = values(P, 2)) {
+            w.put(3, Float.NaN);
+            Npy.writeFloat32(wFile, w, new long[] {P});
+        }
+        // the NaN is found by the work: a report of a name that passes meets it
+        assertFails(run(fileArgs()), 2, wFile.toString(), "NaN");
         for (String name : List.of("r.npy", "r.safetensors", "R.NPY", "r.SafeTensors")) {
             Path report = outDir.resolve(name);
-            assertFails(run(with(fileArgs(), "--report", report.toString())), 2,
-                    report + ": --report: names an array format (.npy, .safetensors), but the report is written as JSON; end it in .json");
+            Run r = run(with(fileArgs(), "--report", report.toString()));
+            assertFails(r, 2, report + ": --report: names an array format (.npy, .safetensors), but the report is written as JSON; end it in .json");
+            assertFalse(r.err().contains("NaN") || r.err().contains(wFile.toString()), "refused after the weights were read: " + r.err());
         }
-        for (String name : List.of("R.JSON", "keep0.3", "r.json.bak", "report.2026-12-07", "r.txt", ".h.txt")) {
+        writeModel(xFile, wFile, layersFile);
+        for (String name : List.of("report", "-", "R.JSON", "keep0.3", "r.json.bak", "report.2026-12-07", "r.txt", ".h.txt")) {
             Path report = dir.resolve("reports").resolve(name);
             Run r = run(with(fileArgs("--method", "mp"), "--report", report.toString()));
             assertEquals(0, r.code(), name + ": " + r.err());
