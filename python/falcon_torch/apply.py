@@ -46,7 +46,8 @@ def _read_safetensors(spec: str) -> np.ndarray:
     header = None
     with open(path, "rb") as f:
         size = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
-        if 0 < size <= os.fstat(f.fileno()).st_size - 8:   # another format's first bytes read as a length
+        file_size = os.fstat(f.fileno()).st_size
+        if 0 < size <= file_size - 8:   # another format's first bytes read as a length
             try:
                 header = json.loads(f.read(size))
             except ValueError:
@@ -54,6 +55,7 @@ def _read_safetensors(spec: str) -> np.ndarray:
     if not isinstance(header, dict):
         raise ValueError(f"{path}: not a safetensors file (its header is not JSON); give the file `falcon prune --out` wrote")
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    _require_the_data_area_filled_exactly(path, tensors, size, file_size - 8 - size)
     if name is None:
         if len(tensors) != 1:
             raise ValueError(f"{path} holds {len(tensors)} tensors ({', '.join(sorted(tensors))}); "
@@ -72,6 +74,42 @@ def _read_safetensors(spec: str) -> np.ndarray:
                          f"store it as F32")
     dtype = np.dtype(_SAFETENSORS_DTYPES[entry["dtype"]])
     return np.fromfile(path, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=offset)
+
+
+def _require_the_data_area_filled_exactly(path: str, tensors: dict, header_length: int, data_size: int) -> None:
+    """The CLI's rule (Safetensors.requireTheDataAreaFilledExactly): the tensors, in offset order, fill the data area
+    from its byte 0 to the end of the file, with no overlap and no gap. Only this catches a header length that lies: one
+    that leaves out the header's padding reads every tensor shifted, spaces read as weights, with no error. Empty
+    tensors hold no bytes and may sit anywhere."""
+    fix = "the file is damaged, has bytes appended or gives a wrong header length; re-save it with safetensors.save_file"
+    spans = []
+    for tensor_name, entry in tensors.items():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
+                or not 0 <= offsets[0] <= offsets[1]):
+            raise ValueError(f"{path}: tensor {tensor_name!r}.data_offsets: {offsets!r} is not [begin, end] with "
+                             f"0 <= begin <= end; the file is damaged; re-save it with safetensors.save_file")
+        if offsets[0] != offsets[1]:
+            spans.append((offsets[0], offsets[1], tensor_name))
+    spans.sort()
+    filled_to, previous = 0, None
+    for begin, end, tensor_name in spans:
+        if begin < filled_to:
+            raise ValueError(f"{path}: tensor {tensor_name!r}.data_offsets: bytes [{begin}, {end}) overlap tensor "
+                             f"{previous[2]!r} at [{previous[0]}, {previous[1]}); the file is damaged; re-save it with "
+                             f"safetensors.save_file")
+        if begin > filled_to:
+            where = "before it" if previous is None else f"after tensor {previous[2]!r}"
+            raise ValueError(f"{path}: tensor {tensor_name!r}.data_offsets: [{begin}, {end}) leaves bytes [{filled_to}, "
+                             f"{begin}) of the data area to no tensor ({where}); the format requires the tensors to fill "
+                             f"the data area without gaps; {fix}")
+        filled_to, previous = end, (begin, end, tensor_name)
+    if filled_to != data_size:
+        field = "header length" if previous is None else f"tensor {previous[2]!r}.data_offsets"
+        raise ValueError(f"{path}: {field}: the tensors end at byte {filled_to} of the {data_size}-byte data area, which "
+                         f"starts after the {header_length}-byte header the header length field gives; the format "
+                         f"requires them to fill it to the end of the file (a header length short of the header reads "
+                         f"every tensor shifted); {fix}")
 
 
 def _read_flat(spec: str) -> np.ndarray:

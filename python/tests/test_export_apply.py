@@ -1303,6 +1303,55 @@ class ExportApplyTest(unittest.TestCase):
                                     + re.escape(repr("enc:1/weight"))):
             ft.apply(small_model(), os.path.join(self.d, "w.safetensors:enc:1/weight"), ex.layers_path)
 
+    def test_apply_refuses_a_safetensors_file_whose_tensors_do_not_fill_its_data_area_as_the_cli_does(self):
+        # the CLI refuses these (Safetensors.requireTheDataAreaFilledExactly); apply read a header length that left out
+        # the padding as weights shifted by a byte ("[4.48e-44 -0. 8.83e-44 2.0000153 ...]"), and read appended
+        # bytes, a gap or an overlap without a word
+        m = small_model()
+        batches, _, _ = data()
+        ex = ft.export(m, batches, n_samples=3, out_dir=self.d, grads=False)
+        pruned = np.load(ex.weights_path).astype("<f4")
+        data_bytes = pruned.tobytes()
+        n = len(data_bytes)
+
+        def write(name, header, length_of=None, data=data_bytes):
+            text = json.dumps(header, separators=(",", ":")).encode()
+            padded = text + b" " * ((8 - len(text) % 8) % 8)
+            path = os.path.join(self.d, name)
+            with open(path, "wb") as f:
+                f.write(len(length_of(text, padded) if length_of else padded).to_bytes(8, "little") + padded + data)
+            return path
+
+        def weights(begin, end, shape=None):
+            return {"dtype": "F32", "shape": shape or [(end - begin) // 4], "data_offsets": [begin, end]}
+
+        whole = {"weights": weights(0, n)}
+        unpadded = json.dumps(whole, separators=(",", ":")).encode()
+        self.assertNotEqual(len(unpadded) % 8, 0, "the short-header case needs padding to leave out")
+        damaged = {
+            "short.safetensors": (write("short.safetensors", whole, length_of=lambda text, padded: text),
+                                  "header length field gives"),
+            "appended.safetensors": (write("appended.safetensors", whole, data=data_bytes + b"\0" * 8),
+                                     "the tensors end at byte %d of the %d-byte data area" % (n, n + 8)),
+            "gap.safetensors": (write("gap.safetensors", {"weights": weights(8, n + 8)}, data=b"\0" * 8 + data_bytes),
+                                re.escape("leaves bytes [0, 8) of the data area to no tensor (before it)")),
+            "overlap.safetensors": (write("overlap.safetensors", {"weights": weights(0, n), "x": weights(n - 8, n)}),
+                                    "overlap tensor"),
+        }
+        for name, (path, expected) in damaged.items():
+            with self.assertRaisesRegex(ValueError, re.escape(path) + ": tensor .*" + expected
+                                        + ".*re-save it with safetensors.save_file", msg=name):
+                ft.apply(small_model(), path, ex.layers_path)
+            with self.assertRaisesRegex(ValueError, re.escape(path), msg=name):
+                ft.apply(small_model(), path + ":weights", ex.layers_path)
+        # a file as Hugging Face writes it (__metadata__ first, an empty tensor, space padding) is still read
+        model = small_model()
+        good = write("hf.safetensors", {"__metadata__": {"format": "pt"}, "empty": weights(0, 0, [3, 0]),
+                                        "weights": weights(0, n)})
+        ft.apply(model, good + ":weights", ex.layers_path)
+        flat = torch.cat([model[i].weight.detach().reshape(-1) for i in (0, 3, 6)]).numpy()
+        np.testing.assert_array_equal(flat, pruned)
+
     def test_apply_reads_offset_and_count_of_a_layer_table_by_the_clis_rules(self):
         # the CLI takes "offset": null and "count": null as left out (derived from the shapes); read_layers_json raised
         # a bare "TypeError: int() argument must be ... not 'NoneType'", and a count that disagreed with the shape, or

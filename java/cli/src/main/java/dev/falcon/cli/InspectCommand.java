@@ -6,6 +6,7 @@ import dev.falcon.io.InputFiles;
 import dev.falcon.io.LayersJson;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Budgets;
 import dev.falcon.select.FlopAwareSelector;
 import java.io.PrintWriter;
 import java.nio.file.InvalidPathException;
@@ -83,7 +84,7 @@ final class InspectCommand implements Callable<Integer> {
                 } else if (json) {
                     LayerTable t;
                     try {
-                        t = LayersJson.read(file, -1);
+                        t = LayersJson.read(file, -1, Budgets.ArgumentNames.CLI.flops());
                     } catch (IllegalArgumentException e) {
                         throw InputException.of(file, "layers", e.getMessage(), "fix the layer table");
                     }

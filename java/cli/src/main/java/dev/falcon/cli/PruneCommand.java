@@ -235,7 +235,7 @@ final class PruneCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, in the weights' shape); - for stdout (.npy).")
     Path mask;
-    @Option(names = "--report", paramLabel = "report.json", description = "Run report (JSON); - for stdout.")
+    @Option(names = "--report", paramLabel = "report.json", description = "Run report (JSON); - for stdout. A name ending in .npy or .safetensors is refused.")
     Path report;
 
     // ---- execution
@@ -1506,10 +1506,11 @@ final class PruneCommand implements Callable<Integer> {
         if (mask != null && !toStdout.contains("--mask") && isFileTarget(mask) && !hasExtension(mask, ".npy")) {
             throw InputException.of(mask, "--mask", "the mask is written as a bool .npy", "end it in .npy");
         }
-        // --report r.npy (--out and --report swapped) wrote JSON that np.load and inspect then refused; a name of no
-        // extension is no other format's, and README's "./- names a file called -" holds for the report too
-        if (!toStdout.contains("--report") && isFileTarget(reportPath) && hasAnExtension(reportPath) && !hasExtension(reportPath, ".json")) {
-            throw InputException.of(reportPath, "--report", "the report is written as JSON", "end it in .json");
+        // --report r.npy (--out and --report swapped) wrote JSON that np.load and inspect then refused. Only the array
+        // formats are the likely slip: any other name (keep0.3, r.json.bak, report.2026-12-07, ./-) is the user's choice
+        if (!toStdout.contains("--report") && isFileTarget(reportPath) && namesAnArrayFormat(reportPath)) {
+            throw InputException.of(reportPath, "--report", "names an array format (.npy, .safetensors), but the report is written as JSON",
+                    "end it in .json (did you swap --out and --report?)");
         }
         // an output over an input would destroy the input. Compared through links: an input that links to an output's
         // file loses its contents to the rename; an output that links to an input would only have its link replaced,
@@ -1863,9 +1864,9 @@ final class PruneCommand implements Callable<Integer> {
         return path.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(extension);
     }
 
-    /** A '.' after the name's first character, as {@link #stem} cuts it (".hidden" is a name of no extension). */
-    private static boolean hasAnExtension(Path path) {
-        return path.getFileName().toString().lastIndexOf('.') > 0;
+    /** Whether the name ends as an array file falcon reads or writes does (.npy, .safetensors, any case; ArrayFiles.locate). */
+    private static boolean namesAnArrayFormat(Path path) {
+        return isSafetensors(path) || hasExtension(path, ".npy");
     }
 
     /**
@@ -1885,7 +1886,7 @@ final class PruneCommand implements Callable<Integer> {
 
     private static LayerTable readLayers(Path file) {
         try {
-            return LayersJson.read(file, -1);
+            return LayersJson.read(file, -1, Budgets.ArgumentNames.CLI.flops());
         } catch (InputException e) {
             throw e;
         } catch (IllegalArgumentException e) {

@@ -916,6 +916,22 @@ class MainTest {
         assertFalse(r.err().contains("run0") || r.err().contains("layers[") || r.err().contains("give the FLOPs one nonzero weight costs"), r.err());
     }
 
+    /**
+     * The fix for a layer table whose dense FLOPs leave a double names the FLOP budget: as the CLI's --flops here, where
+     * the Java API's table names Budgets.resolve's flops (LayerTableTest).
+     */
+    @Test
+    void aLayerTableWhoseDenseFlopsExceedADoubleIsToldToGiveFlopsInTheSameUnit() throws IOException {
+        Files.writeString(layersFile, "{\"layers\": [{\"name\": \"conv\", \"shape\": [4, 3], \"flops_per_weight\": 1e308},"
+                + " {\"name\": \"fc\", \"shape\": [5], \"flops_per_weight\": 1}]}");
+        String fix = "e.g. millions of FLOPs, and --flops in the same unit)";
+        Run prune = run(fileArgs("--method", "mp"));
+        assertFails(prune, 2, layersFile + ": layers[0] (\"conv\").flops_per_weight: is 1e308: the dense FLOPs", fix);
+        Run inspect = run("inspect", layersFile.toString());
+        assertEquals(2, inspect.code(), inspect.err());
+        assertTrue(inspect.err().contains(fix) && !inspect.err().contains("Budgets.resolve"), inspect.err());
+    }
+
     /** inspect exits 2 on {@code file}, its row carrying {@code rowNote} and stderr the refusal and the fix. */
     private void assertInspectTakenByNoInput(Path file, String rowNote, String refusal, String fix) {
         Run r = run("inspect", file.toString());
@@ -2040,18 +2056,33 @@ class MainTest {
 
     /**
      * --report o/r.npy (--out and --report swapped) exited 0 and left JSON in r.npy, which np.load and inspect refuse,
-     * where an --out or --mask of the wrong extension is refused. A report of another extension is refused before any
-     * work; .json in any case is written.
+     * where an --out or --mask of the wrong extension is refused. A report named as an array file falcon reads or
+     * writes is refused before any work: before the weights are read, so a NaN weight, found only while loading the
+     * inputs, is not what the run reports. Any other name is the user's, one of no extension too (README: ./-): a
+     * refusal of every extension but .json also refused a budget or a date after a dot (keep0.3, report.2026-12-07),
+     * which had been written before.
      */
     @Test
     void aReportNamedForAnotherFormatIsRefusedBeforeAnyWork() throws IOException {
-        for (String name : List.of("r.npy", "r.safetensors", "r.txt")) {
-            Path report = outDir.resolve(name);
-            assertFails(run(with(fileArgs(), "--report", report.toString())), 2, report + ": --report: the report is written as JSON; end it in .json");
+        try (FloatPointer w = values(P, 2)) {
+            w.put(3, Float.NaN);
+            Npy.writeFloat32(wFile, w, new long[] {P});
         }
-        Path upperCase = outDir.resolve("R.JSON");
-        assertEquals(0, run(with(fileArgs("--method", "mp"), "--report", upperCase.toString())).code());
-        assertTrue(new ObjectMapper().readTree(upperCase.toFile()).has("budgets"));
+        // the NaN is found by the work: a report of a name that passes meets it
+        assertFails(run(fileArgs()), 2, wFile.toString(), "NaN");
+        for (String name : List.of("r.npy", "r.safetensors", "R.NPY", "r.SafeTensors")) {
+            Path report = outDir.resolve(name);
+            Run r = run(with(fileArgs(), "--report", report.toString()));
+            assertFails(r, 2, report + ": --report: names an array format (.npy, .safetensors), but the report is written as JSON; end it in .json");
+            assertFalse(r.err().contains("NaN") || r.err().contains(wFile.toString()), "refused after the weights were read: " + r.err());
+        }
+        writeModel(xFile, wFile, layersFile);
+        for (String name : List.of("report", "-", "R.JSON", "keep0.3", "r.json.bak", "report.2026-12-07", "r.txt", ".h.txt")) {
+            Path report = dir.resolve("reports").resolve(name);
+            Run r = run(with(fileArgs("--method", "mp"), "--report", report.toString()));
+            assertEquals(0, r.code(), name + ": " + r.err());
+            assertTrue(new ObjectMapper().readTree(report.toFile()).has("budgets"), name);
+        }
     }
 
     @Test

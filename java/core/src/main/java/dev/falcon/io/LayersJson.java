@@ -42,15 +42,23 @@ public final class LayersJson {
             .enable(com.fasterxml.jackson.databind.DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
 
-    /** Reads and validates the table; {@code expectedParameters < 0} = unknown, otherwise p must match. */
+    /**
+     * Reads and validates the table; {@code expectedParameters < 0} = unknown, otherwise p must match. A fix that names
+     * the FLOP budget names it as a Java caller gives it ({@link LayerTable#JAVA_FLOPS_BUDGET}).
+     */
     public static LayerTable read(Path file, long expectedParameters) {
+        return read(file, expectedParameters, LayerTable.JAVA_FLOPS_BUDGET);
+    }
+
+    /** As {@link #read(Path, long)}, with the FLOP budget named in a fix as the caller gives it (the CLI: {@code --flops}). */
+    public static LayerTable read(Path file, long expectedParameters, String flopsBudget) {
         JsonNode root = readTree(file);
         if (isReport(root)) {
             // its first key was refused as unknown, with "fix or remove it": the file is whole, just not a table
             throw InputException.of(file, "json", "is a falcon prune report (it has \"" + (root.has("falcon_version") ? "falcon_version" : "budgets")
                     + "\"), not a layer table", "give the layer table the run read (the report's inputs.files.layers), or " + SHAPE_FIX);
         }
-        return read(file, root, expectedParameters);
+        return read(file, root, expectedParameters, flopsBudget);
     }
 
     /**
@@ -97,7 +105,7 @@ public final class LayersJson {
         return root;
     }
 
-    private static LayerTable read(Path file, JsonNode root, long expectedParameters) {
+    private static LayerTable read(Path file, JsonNode root, long expectedParameters, String flopsBudget) {
         String shapeFix = SHAPE_FIX;
         if (root == null || root.isMissingNode()) throw InputException.of(file, "json", "the file is empty", shapeFix);
         if (!root.isObject()) throw InputException.of(file, "json", "the top level is not an object", shapeFix);
@@ -159,7 +167,7 @@ public final class LayersJson {
         }
         LayerTable table;
         try {
-            table = new LayerTable(layers, file.toString());
+            table = new LayerTable(layers, file.toString(), flopsBudget);
         } catch (IllegalArgumentException e) {
             throw new InputException(e.getMessage(), e);
         }

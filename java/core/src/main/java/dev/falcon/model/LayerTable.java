@@ -22,8 +22,19 @@ public final class LayerTable {
      */
     public static final String COSTS_SUM_BEYOND_DOUBLE = "the costs' sum, the dense FLOPs, exceeds the largest double (1.8e308),"
             + " which would make every FLOP budget infinite";
-    public static final String RESCALE_COSTS_FIX = "rescale the costs so that their sum fits a double (give them in a larger unit,"
-            + " e.g. millions of FLOPs, and --flops in the same unit)";
+    /** {@link #rescaleCostsFix} as the CLI says it, where the FLOP budget is {@code --flops}. */
+    public static final String RESCALE_COSTS_FIX = rescaleCostsFix("--flops");
+    /**
+     * The FLOP budget as a Java caller gives it: the argument {@code flops} of {@code Budgets.resolve}
+     * ({@code Budgets.ArgumentNames.JAVA}). A table built in Java was told to give "--flops", an option of a CLI it never ran.
+     */
+    public static final String JAVA_FLOPS_BUDGET = "Budgets.resolve's flops";
+
+    /** The fix for costs whose dense FLOPs leave a double, naming the FLOP budget as the caller gives it ({@code flopsBudget}). */
+    public static String rescaleCostsFix(String flopsBudget) {
+        return "rescale the costs so that their sum fits a double (give them in a larger unit, e.g. millions of FLOPs, and "
+                + flopsBudget + " in the same unit)";
+    }
 
     private final List<Layer> layers;
     private final long parameters;
@@ -31,9 +42,17 @@ public final class LayerTable {
     /**
      * @param origin names the source (a file) in error messages
      * @throws IllegalArgumentException naming the offending layer and field, in one line: "origin: layers[i] ("name").field:
-     *         problem; fix"
+     *         problem; fix"; the FLOP budget, where a fix names it, as {@link #JAVA_FLOPS_BUDGET}
      */
     public LayerTable(List<Layer> layers, String origin) {
+        this(layers, origin, JAVA_FLOPS_BUDGET);
+    }
+
+    /**
+     * As {@link #LayerTable(List, String)}, with the FLOP budget named in a fix as the caller gives it: {@code flopsBudget}
+     * (the CLI's {@code --flops}).
+     */
+    public LayerTable(List<Layer> layers, String origin, String flopsBudget) {
         if (layers == null) throw new IllegalArgumentException(origin + ": layers: is null; list at least one prunable layer");
         if (layers.isEmpty()) throw new IllegalArgumentException(origin + ": layers: is empty; list at least one prunable layer");
         long expected = 0;
@@ -87,7 +106,7 @@ public final class LayerTable {
             dense = plusLayer(dense, l.count(), l.flopsPerWeight());
             if (Double.isInfinite(dense)) {
                 throw new IllegalArgumentException(where + ".flops_per_weight: is " + Numbers.shown(l.flopsPerWeight()) + ": the dense FLOPs (count x"
-                        + " flops_per_weight summed over the layers so far) exceed the largest double; " + RESCALE_COSTS_FIX);
+                        + " flops_per_weight summed over the layers so far) exceed the largest double; " + rescaleCostsFix(flopsBudget));
             }
         }
         this.layers = List.copyOf(layers);
@@ -202,12 +221,15 @@ public final class LayerTable {
 
         /**
          * @throws IllegalArgumentException as the {@linkplain LayerTable#LayerTable constructor}, but for dense FLOPs beyond a
-         *         double "origin: costs: {@link #COSTS_SUM_BEYOND_DOUBLE}; {@link #RESCALE_COSTS_FIX}", which names no layer:
-         *         the runs are falcon's, not the user's
+         *         double "origin: costs: {@link #COSTS_SUM_BEYOND_DOUBLE}; {@link #rescaleCostsFix}" naming the FLOP budget as
+         *         {@link #JAVA_FLOPS_BUDGET}, which names no layer: the runs are falcon's, not the user's (the CLI checks
+         *         {@link #denseFlopsFitADouble} first and names --flops)
          */
         public LayerTable table(String origin) {
             if (layers == null) throw new IllegalStateException("these runs keep the dense FLOPs only (denseFlopsOnly), not a table");
-            if (!denseFlopsFitADouble()) throw new IllegalArgumentException(origin + ": costs: " + COSTS_SUM_BEYOND_DOUBLE + "; " + RESCALE_COSTS_FIX);
+            if (!denseFlopsFitADouble()) {
+                throw new IllegalArgumentException(origin + ": costs: " + COSTS_SUM_BEYOND_DOUBLE + "; " + rescaleCostsFix(JAVA_FLOPS_BUDGET));
+            }
             closeRun();
             return new LayerTable(layers, origin);
         }

@@ -39,6 +39,20 @@ class LayersJsonTest {
         assertEquals(1072, back.parameters());
     }
 
+    /**
+     * A table read in Java whose dense FLOPs leave a double was told to give "--flops in the same unit", an option of a
+     * CLI it never ran: the Java reader names Budgets.resolve's argument, and the CLI's option only where the CLI asks.
+     */
+    @Test
+    void denseFlopsBeyondADoubleNameTheFlopBudgetAsTheCallerGivesIt() throws IOException {
+        Path f = json("huge.json", layers("{\"name\": \"a\", \"shape\": [4, 25], \"flops_per_weight\": 1e307}"));
+        InputException java = assertThrows(InputException.class, () -> LayersJson.read(f, -1));
+        assertTrue(java.getMessage().contains("and Budgets.resolve's flops in the same unit") && !java.getMessage().contains("--flops"),
+                java.getMessage());
+        InputException cli = assertThrows(InputException.class, () -> LayersJson.read(f, -1, "--flops"));
+        assertTrue(cli.getMessage().endsWith(LayerTable.RESCALE_COSTS_FIX), cli.getMessage());
+    }
+
     @Test
     void derivesOffsetsAndCountsAndTakesTheExportersFields() throws IOException {
         // falcon_torch.export writes these besides the table: they are known, not read

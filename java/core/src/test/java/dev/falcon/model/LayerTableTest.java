@@ -50,15 +50,22 @@ class LayerTableTest {
 
     /**
      * A table whose dense FLOPs leave a double was told "give the FLOPs one nonzero weight costs (H_out*W_out for a conv,
-     * ...)", which its flops_per_weight already were: it is told to rescale them, as per-weight costs are.
+     * ...)", which its flops_per_weight already were: it is told to rescale them, as per-weight costs are. A table built
+     * in Java was then told to give "--flops in the same unit", an option of a CLI it never ran: the fix names the FLOP
+     * budget as a Java caller gives it, and the CLI's option only where the CLI passes it.
      */
     @Test
-    void denseFlopsBeyondTheLargestDoubleAreToldToRescaleTheCosts() {
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LayerTable(List.of(
-                new Layer("a", new long[] {4, 25}, 1e307, 0, 100), new Layer("b", new long[] {4, 25}, 3, 100, 100)), "huge.json"));
+    void denseFlopsBeyondTheLargestDoubleAreToldToRescaleTheCostsAndTheBudgetAsTheCallerGivesIt() {
+        List<Layer> huge = List.of(new Layer("a", new long[] {4, 25}, 1e307, 0, 100), new Layer("b", new long[] {4, 25}, 3, 100, 100));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new LayerTable(huge, "huge.json"));
         assertTrue(e.getMessage().startsWith("huge.json: layers[0] (\"a\").flops_per_weight: is 1e307: the dense FLOPs"), e.getMessage());
-        assertTrue(e.getMessage().endsWith("; " + LayerTable.RESCALE_COSTS_FIX), e.getMessage());
-        assertFalse(e.getMessage().contains("give the FLOPs one nonzero weight costs"), e.getMessage());
+        assertTrue(e.getMessage().endsWith("; rescale the costs so that their sum fits a double (give them in a larger unit, e.g. millions"
+                + " of FLOPs, and Budgets.resolve's flops in the same unit)"), e.getMessage());
+        assertFalse(e.getMessage().contains("--flops") || e.getMessage().contains("give the FLOPs one nonzero weight costs"), e.getMessage());
+
+        IllegalArgumentException cli = assertThrows(IllegalArgumentException.class, () -> new LayerTable(huge, "huge.json", "--flops"));
+        assertTrue(cli.getMessage().endsWith("; " + LayerTable.RESCALE_COSTS_FIX) && LayerTable.RESCALE_COSTS_FIX.contains("and --flops in the same unit"),
+                cli.getMessage());
     }
 
     /**
@@ -72,8 +79,10 @@ class LayerTableTest {
         for (double cost : new double[] {1e308, 1e308, 1, 1}) runs.add(cost);
         assertFalse(runs.denseFlopsFitADouble());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> runs.table("f.npy"));
-        assertEquals("f.npy: costs: " + LayerTable.COSTS_SUM_BEYOND_DOUBLE + "; " + LayerTable.RESCALE_COSTS_FIX, e.getMessage());
-        assertTrue(e.getMessage().contains("rescale the costs") && !e.getMessage().contains("run0"), e.getMessage());
+        assertEquals("f.npy: costs: " + LayerTable.COSTS_SUM_BEYOND_DOUBLE + "; " + LayerTable.rescaleCostsFix("Budgets.resolve's flops"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("rescale the costs") && !e.getMessage().contains("run0") && !e.getMessage().contains("--flops"),
+                e.getMessage());
 
         double[] costs = {3, 3, 0.5, 1e300, 1e300, 7};
         LayerTable.Runs fitting = new LayerTable.Runs(), totalOnly = LayerTable.Runs.denseFlopsOnly();
