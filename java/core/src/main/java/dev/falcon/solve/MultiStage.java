@@ -251,7 +251,7 @@ public final class MultiStage {
      */
     public static void requireStartLevel(String field, double level) {
         if (!isStartLevel(level)) {
-            throw new IllegalArgumentException(field + ": is " + level + ", outside (0, 1]: a start level is a fraction of p or of the dense FLOPs"
+            throw new IllegalArgumentException(field + ": is " + Numbers.shown(level) + ", outside (0, 1]: a start level is a fraction of p or of the dense FLOPs"
                     + "; give 1 to start from the dense model");
         }
     }

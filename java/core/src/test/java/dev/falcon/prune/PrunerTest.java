@@ -1300,11 +1300,16 @@ class PrunerTest {
         assertEquals("StagePlan.stages: is 0, it must be at least 1; e.g. 5, as StagePlan.defaults()", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, null, 1, 1, null));
         assertEquals("StagePlan.schedule: is null; give a MultiStage.Schedule, e.g. POLY, as StagePlan.defaults()", e.getMessage());
-        for (double level : new double[] {Double.NaN, 0, -5, 7}) {
+        // shown as the other messages show numbers (Numbers.shown): Java's toString gave "7.0" and "Infinity" here, and
+        // "Inf" in the next check of the same field
+        double[] levels = {Double.NaN, 0, -5, 7, Double.POSITIVE_INFINITY};
+        String[] shown = {"NaN", "0", "-5", "7", "Inf"};
+        for (int i = 0; i < levels.length; i++) {
+            double level = levels[i];
             e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, poly, level, 1, null));
-            assertTrue(e.getMessage().startsWith("StagePlan.startNnz: is " + level + ", outside (0, 1]"), e.getMessage());
+            assertTrue(e.getMessage().startsWith("StagePlan.startNnz: is " + shown[i] + ", outside (0, 1]"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, poly, 1, level, null));
-            assertTrue(e.getMessage().startsWith("StagePlan.startFlops: is " + level + ", outside (0, 1]"), e.getMessage());
+            assertTrue(e.getMessage().startsWith("StagePlan.startFlops: is " + shown[i] + ", outside (0, 1]"), e.getMessage());
         }
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
              HostMatrix x = HostMatrix.allocate(4, 50)) {

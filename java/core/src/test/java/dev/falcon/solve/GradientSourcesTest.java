@@ -293,10 +293,10 @@ class GradientSourcesTest {
                     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MultiStage.run(b, MultiStage.GradientSource.fixed(x),
                             wbar(), null, 0.1, layers, 12, 30, 4, MultiStage.Schedule.POLY, startNnz, startFlops, SolverOptions.defaults().withMaxIterations(3)),
                             field + " " + level);
-                    assertTrue(e.getMessage().startsWith(field + ": is " + level + ", outside (0, 1]"), e.getMessage());
+                    assertTrue(e.getMessage().startsWith(field + ": is " + dev.falcon.model.Numbers.shown(level) + ", outside (0, 1]"), e.getMessage());
                     e = assertThrows(IllegalArgumentException.class,
                             () -> MultiStage.budgetsNeverChange(layers, 12, 30, 4, MultiStage.Schedule.POLY, startNnz, startFlops), field + " " + level);
-                    assertTrue(e.getMessage().startsWith(field + ": is " + level + ", outside (0, 1]"), e.getMessage());
+                    assertTrue(e.getMessage().startsWith(field + ": is " + dev.falcon.model.Numbers.shown(level) + ", outside (0, 1]"), e.getMessage());
                 }
             }
         }
