@@ -84,10 +84,9 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     public static RawMatrixSource[] stageSources(String pattern, int stages, String field) {
         // Zero or fewer stages read no file at all, so a pattern in a missing folder made a source, -3 became stages() 0,
         // and the prune refused it only later, offering "give the StagePlan 0 stages", which StagePlan refuses too.
+        // (the CLI refuses its --stages below 1 among its options, before any file is named to this)
         if (stages < 1) {
-            boolean cli = field != null && field.startsWith("--");
-            throw new IllegalArgumentException(cli ? "--stages: value: is " + stages + ", it must be at least 1; e.g. --stages 5"
-                    : "FilePatternGradients stages: is " + stages + ", it must be at least 1: one file per stage, {t} = 0 .. stages-1"
+            throw new IllegalArgumentException("FilePatternGradients stages: is " + stages + ", it must be at least 1: one file per stage, {t} = 0 .. stages-1"
                     + "; give the StagePlan's stages (e.g. 5) and write a file for each");
         }
         // grown file by file: sized by --stages up front, a mistyped --stages 2000000000 ended in "out of memory" instead

@@ -401,6 +401,9 @@ class GradientSourcesTest {
                             () -> new FilePatternGradients(b, null, pattern, stages, "xs").close(), pattern + " " + stages);
                     assertTrue(e.getMessage().startsWith("FilePatternGradients stages: is " + stages + ", it must be at least 1: one file per stage")
                             && e.getMessage().contains("give the StagePlan's stages"), e.getMessage());
+                    // a field like an option's is no sign of the CLI, which refuses --stages itself: no option named to a caller who has none
+                    e = assertThrows(IllegalArgumentException.class, () -> FilePatternGradients.stageSources(pattern, stages, "--grads"));
+                    assertTrue(e.getMessage().startsWith("FilePatternGradients stages: is " + stages + ", it must be at least 1"), e.getMessage());
                 }
             }
         }
