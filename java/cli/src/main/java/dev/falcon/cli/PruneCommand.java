@@ -571,9 +571,7 @@ final class PruneCommand implements Callable<Integer> {
                 // "none" only where X is used in place: a float32 X copied in full (C order into panels, or a file the
                 // backend does not map) read "none: float32 copied into ...", which a script taking the first word, and
                 // a reader, took for no conversion, beside a copy of n x p floats
-                inputs.put("x_conversion", xSource.conversion() != null ? xSource.conversion()
-                        : res.x.origin().startsWith("mapped") ? "none: the file is used in place (memory-mapped)"
-                        : "copied once into " + res.x.layout() + " while loading (float32 values unchanged)");
+                inputs.put("x_conversion", xSource.conversionInto(res.x));
                 if (!quiet && xSource.type() != dev.falcon.data.ElementType.FLOAT32) {
                     errW.println("falcon: X (" + gradsFile() + ") is " + xSource.type().name().toLowerCase(Locale.ROOT) + "; converted once to float32");
                 }

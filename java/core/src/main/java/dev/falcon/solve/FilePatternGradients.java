@@ -27,6 +27,8 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     private final String pattern;
     private final String field;
     private final RawMatrixSource[] sources;
+    /** Each loaded stage's type and what loading did (copied or mapped), for its report row; null until loaded. */
+    private final String[] loadedAs;
     private final StageFiles stageFiles;
     private HostMatrix current;
 
@@ -69,6 +71,8 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         this.field = field;
         this.stageFiles = stageFiles;
         this.sources = stageSources(pattern, stages, field);
+        this.loadedAs = new String[sources.length];
+        if (first != null) loadedAs[0] = sources[0].typeAndConversion(first);
         if (first != null && (first.rows() != sources[0].rows() || first.cols() != sources[0].cols())) {
             throw new IllegalArgumentException("stage 0's matrix does not match " + fileOf(pattern, 0));
         }
@@ -176,6 +180,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
             throw e;
         }
         sources[stage] = now;
+        loadedAs[stage] = now.typeAndConversion(next);
         current = next;
         return current;
     }
@@ -189,14 +194,17 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     @Override
     public boolean verifiesFinite() { return true; }
 
-    /** The stage's file with its dtype and order (a report gave stage 0's alone, as if every stage's were the same). */
+    /**
+     * The stage's file with its dtype and order (a report gave stage 0's alone, as if every stage's were the same) and,
+     * once loaded, whether it was copied or mapped, in the report's x_conversion words.
+     */
     @Override
     public String describe(int stage) {
         if (stage < 0 || stage >= sources.length) {
             return "file " + fileOf(pattern, stage) + " (beyond the " + sources.length + " stages this source was made for)";
         }
-        RawMatrixSource s = sources[stage];
-        return "file " + fileOf(pattern, stage) + " (" + s.typeAndConversion() + ")";
+        String type = loadedAs[stage] != null ? loadedAs[stage] : sources[stage].typeAndConversion();
+        return "file " + fileOf(pattern, stage) + " (" + type + ")";
     }
 
     @Override

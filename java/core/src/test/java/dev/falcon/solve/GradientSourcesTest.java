@@ -477,7 +477,10 @@ class GradientSourcesTest {
                 HostMatrix x1 = src.gradients(1, wbar());
                 assertEquals(N, x1.rows());
                 assertEquals(P, x1.cols());
-                assertTrue(src.describe(1).endsWith("X_1.npy (float32 C order)"), src.describe(1));
+                // once loaded, the row says what loading did, in x_conversion's words: it said "(float32 C order)" alone,
+                // mapped or copied
+                assertTrue(src.describe(1).endsWith("X_1.npy (float32 C order, copied once into column-major while loading (float32 values unchanged))"),
+                        src.describe(1));
             }
         }
     }
@@ -658,7 +661,7 @@ class GradientSourcesTest {
         writeX(truncated, 3);
         Files.write(truncated, java.util.Arrays.copyOf(Files.readAllBytes(truncated), 200));
         java.util.Map<Path, String> said = new java.util.LinkedHashMap<>();
-        said.put(nan, "(--grads-command at the weights of stage 0, read as float32 C order) failed: the X --grads-command wrote for stage 1 ({grads}): values: X[2, 7] is NaN");
+        said.put(nan, "(--grads-command at the weights of stage 0, read as float32 C order, copied once into column-major while loading (float32 values unchanged)) failed: the X --grads-command wrote for stage 1 ({grads}): values: X[2, 7] is NaN");
         said.put(narrow, "the X --grads-command wrote for stage 1 ({grads}): shape: X is " + N + " x " + (P - 1) + " but stage 0's X is " + N + " x " + P);
         said.put(truncated, "the X --grads-command wrote for stage 1 ({grads}): ");
         for (var expected : said.entrySet()) {
