@@ -25,7 +25,15 @@ while [[ $# -gt 0 ]]; do
     -h|--help) source "$root/benchmarks/script-common.sh"; usage "${BASH_SOURCE[0]}"; exit 0 ;;
     --no-build) build=0 ;;
     # under set -u a missing value would end the script with bash's "unbound variable" and exit 1
-    --out) [[ $# -ge 2 && -n $2 ]] || usage; out="$2"; shift ;;
+    --out) [[ $# -ge 2 && -n $2 ]] || usage
+      # an option as the folder (--out -h, --out --no-build) went through the whole build to end in mkdir's
+      # "invalid option" and exit 1
+      if [[ $2 == -* ]]; then
+        echo "gpu-bundle: --out needs a folder, but '$2' is an option: give the folder after --out (one whose name begins with -" \
+          "as ./$2)" >&2
+        exit 2
+      fi
+      out="$2"; shift ;;
     *) usage ;;
   esac
   shift

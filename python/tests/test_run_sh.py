@@ -624,6 +624,20 @@ class GpuBundleTest(unittest.TestCase):
         self.assertTrue(r.stderr.startswith("usage: "), r.stderr)
         self.assertNotIn("unbound variable", r.stderr)
 
+    def test_an_option_as_the_out_folder_is_bad_usage_before_any_build(self):
+        # `--out -h` took -h as the folder, ran the whole build, then ended in mkdir's "invalid option -- 'h'", exit 1
+        mvn_calls = self.root / "mvn-calls.txt"
+        (self.root / "tools" / "mvn").write_text(f'#!/usr/bin/env bash\necho "$@" >> {mvn_calls}\nexit 3\n')
+        (self.root / "tools" / "mvn").chmod(0o755)
+        for args in (("--out", "-h"), ("--out", "--help"), ("--out", "--no-build"), ("--no-build", "--out", "-x")):
+            with self.subTest(args=args):
+                r = self.bundle(*args)
+                self.assertEqual(2, r.returncode, r.stdout + r.stderr)
+                self.assertIn(f"--out needs a folder, but '{args[-1]}' is an option", r.stderr)
+                self.assertNotIn("building jars", r.stderr)
+                self.assertFalse(mvn_calls.exists(), "no build ran")
+                self.assertFalse(self.java_calls.exists(), "nothing ran")
+
     def test_help_prints_the_usage_on_stdout_and_exits_0(self):
         # -h and --help were bad usage: "usage: scripts/gpu-bundle.sh [--no-build] [--out DIR]" on stderr, exit 2,
         # where run.sh, solve.sh and device-figures.sh print their whole usage on stdout with exit 0

@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code falcon}: FLOP-aware pruning from the command line. Exit codes: 0 ok, 2 bad usage or input
- * (including a run that would not fit in memory), 3 infeasible budgets, 1 internal error or stdout not writable, 130 or 143
+ * (including a run that would not fit in memory), 3 infeasible budgets, 1 internal error, stdout or an output not writable, 130 or 143
  * stopped by SIGINT or SIGTERM.
  */
 @Command(name = "falcon", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
@@ -27,9 +27,10 @@ import picocli.CommandLine.Spec;
         subcommands = {PruneCommand.class, InspectCommand.class, EnvCommand.class, CommandLine.HelpCommand.class},
         // footer lines fit picocli's 80 columns: longer ones it wraps wherever, even inside an option's name
         footer = {"", "Exit codes: 0 ok, 2 bad usage or input (or too little memory), 3 infeasible",
-                "  budgets, 1 internal error, stdout not writable or a failed --grads-command",
-                "  (prune), 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM (one line says",
-                "  where, and what was written).",
+                "  budgets, 1 internal error, stdout not writable (the summary; the outputs",
+                "  are complete), an output that could not be written (no output is left",
+                "  behind) or a failed --grads-command (prune), 130 or 143 stopped by SIGINT",
+                "  (Ctrl-C) or SIGTERM (one line says where, and what was written).",
                 "Try: falcon prune --example resnet20"})
 public final class Main implements java.util.concurrent.Callable<Integer> {
     public static final int OK = 0, INTERNAL = 1, USAGE = 2, INFEASIBLE = 3;

@@ -571,9 +571,7 @@ final class PruneCommand implements Callable<Integer> {
                 // "none" only where X is used in place: a float32 X copied in full (C order into panels, or a file the
                 // backend does not map) read "none: float32 copied into ...", which a script taking the first word, and
                 // a reader, took for no conversion, beside a copy of n x p floats
-                inputs.put("x_conversion", xSource.conversion() != null ? xSource.conversion()
-                        : res.x.origin().startsWith("mapped") ? "none: the file is used in place (memory-mapped)"
-                        : "copied once into " + res.x.layout() + " while loading (float32 values unchanged)");
+                inputs.put("x_conversion", xSource.conversionInto(res.x));
                 if (!quiet && xSource.type() != dev.falcon.data.ElementType.FLOAT32) {
                     errW.println("falcon: X (" + gradsFile() + ") is " + xSource.type().name().toLowerCase(Locale.ROOT) + "; converted once to float32");
                 }
@@ -749,18 +747,9 @@ final class PruneCommand implements Callable<Integer> {
         }
         // (a target of 1 is no budget at all: then any start level only moves the other budget)
         // named after the option that gave the level: --start-keep alone must not send the user to one never given
-        if (budgets.flopsFraction() < 1 && startFlopsLevel() < budgets.flopsFraction() * (1 - 1e-12)) {
-            String option = startKeepFlops != null ? "--start-keep-flops" : "--start-keep";
-            throw InputException.of(option, "value", typed(option, startFlopsLevel()) + " is below the FLOP target "
-                    + Numbers.shown(budgets.flopsFraction())
-                    + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
-        }
-        if (budgets.nnzFraction() < 1 && startNnzLevel() < budgets.nnzFraction() * (1 - 1e-12)) {
-            String option = startKeepNnz != null ? "--start-keep-nnz" : "--start-keep";
-            throw InputException.of(option, "value", typed(option, startNnzLevel()) + " is below the NNZ target "
-                    + Numbers.shown(budgets.nnzFraction())
-                    + ": the schedule runs from the start level down to the target", "give a start level at or above the target");
-        }
+        MultiStage.requireStartsAtOrAboveTargets(new MultiStage.StartLevelNames(startKeepNnz != null ? "--start-keep-nnz" : "--start-keep",
+                startKeepFlops != null ? "--start-keep-flops" : "--start-keep", true), startNnzLevel(), budgets.nnzFraction(), startFlopsLevel(),
+                budgets.flopsFraction());
         refuseGradientSourcesTheScheduleNeverReads(true, layers, budgets);
         // Without a gradient source nothing goes unread, as with --schedule const: the run goes on. But const was asked
         // for by name, where a start level typed at its target (0.3 for 0.8) turned any schedule into it without a word,

@@ -53,9 +53,28 @@ public record RawMatrixSource(Path file, long dataOffset, ElementType type, Byte
         };
     }
 
-    /** The file's type with its conversion when there is one, as the per-stage rows of the report name it. */
+    /** The file's type with its conversion when there is one, for a file not yet loaded. */
     public String typeAndConversion() {
         return fileType() + (conversion() != null ? ", " + conversion() : "");
+    }
+
+    /**
+     * What loading this file into {@code loaded} did to it, as the report's x_conversion says it: the dtype's conversion,
+     * else a copy into the backend's layout, or none where the backend mapped the file in place ("none" for a copy of n x p
+     * floats was taken for no work done).
+     */
+    public String conversionInto(HostMatrix loaded) {
+        if (conversion() != null) return conversion();
+        return loaded.origin().startsWith("mapped") ? "none: the file is used in place (memory-mapped)"
+                : "copied once into " + loaded.layout() + " while loading (float32 values unchanged)";
+    }
+
+    /**
+     * The file's type and what loading it into {@code loaded} did, as a falcon++ stage row names its X: the rows said
+     * "float32 Fortran order" alone, whether the file was mapped or copied.
+     */
+    public String typeAndConversion(HostMatrix loaded) {
+        return fileType() + ", " + conversionInto(loaded);
     }
 
     /**

@@ -54,6 +54,9 @@ public final class Pruner implements AutoCloseable {
      * stage (null = the fixed X of the inputs). Beside the inputs' X, on which the result's Q is measured, every X it gives
      * must have that X's n (stage 0's another n is an IllegalArgumentException naming both shapes before any stage is solved).
      */
+    /** How a refusal of a StagePlan's start level names it. */
+    private static final MultiStage.StartLevelNames STAGE_PLAN_LEVELS = new MultiStage.StartLevelNames("StagePlan.startNnz", "StagePlan.startFlops", false);
+
     public record StagePlan(int stages, MultiStage.Schedule schedule, double startNnz, double startFlops, MultiStage.GradientSource source) {
         /**
          * Refuses, naming the field and the fix, what no prune can run: fewer than 1 stage, no schedule, a start level
@@ -355,8 +358,9 @@ public final class Pruner implements AutoCloseable {
         if (method == Method.FALCON_PLUS_PLUS && plan != null) {
             // the plan refused its own bad fields when made; a start level is judged against the budgets here, before
             // any work, where MultiStage.run found it only after mp's scoring and selection
-            MultiStage.requireStartsAtOrAboveTargets("StagePlan.startNnz", plan.startNnz(), "StagePlan.startFlops", plan.startFlops(),
-                    budgets.nnz(), p, budgets.flops(), dense);
+            // against the fractions asked for, as the CLI judges its --start-keep options: nnz / p, floored, let a start
+            // level below a --keep-nnz through
+            MultiStage.requireStartsAtOrAboveTargets(STAGE_PLAN_LEVELS, plan.startNnz(), budgets.nnzFraction(), plan.startFlops(), budgets.flopsFraction());
             // known before any work: found at the first stage past the files, it came after the earlier stages' solves
             // as a bare "stage 3 outside 0..2", naming neither count
             if (plan.source() instanceof FilePatternGradients files && plan.stages() > files.stages()) {

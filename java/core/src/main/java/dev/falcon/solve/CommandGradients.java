@@ -111,7 +111,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private float[] lastWeights;
     private HostMatrix lastX;
     private final java.util.Set<Integer> reused = new java.util.TreeSet<>();
-    /** Each loaded stage's file type and conversion, for the report: the file itself is gone by then. */
+    /** Each loaded stage's file type and conversion (copied or mapped), for the report: the file itself is gone by then. */
     private final java.util.Map<Integer, String> stageFileTypes = new java.util.TreeMap<>();
     private HostMatrix current;
     private Path currentFile;
@@ -567,7 +567,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 log.flush();
             }
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
-            stageFileTypes.put(stage, src.typeAndConversion());
+            stageFileTypes.put(stage, src.typeAndConversion(next));
             try {
                 FilePatternGradients.checkFinite(backend, next, label, "values", "recompute the gradients or drop the bad samples; " + lookingAtX(stage));
             } catch (RuntimeException e) {

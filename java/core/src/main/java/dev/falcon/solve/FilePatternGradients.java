@@ -27,6 +27,8 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     private final String pattern;
     private final String field;
     private final RawMatrixSource[] sources;
+    /** Each loaded stage's type and what loading did (copied or mapped), for its report row; null until loaded. */
+    private final String[] loadedAs;
     private final StageFiles stageFiles;
     private HostMatrix current;
 
@@ -69,6 +71,8 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         this.field = field;
         this.stageFiles = stageFiles;
         this.sources = stageSources(pattern, stages, field);
+        this.loadedAs = new String[sources.length];
+        if (first != null) loadedAs[0] = sources[0].typeAndConversion(first);
         if (first != null && (first.rows() != sources[0].rows() || first.cols() != sources[0].cols())) {
             throw new IllegalArgumentException("stage 0's matrix does not match " + fileOf(pattern, 0));
         }
@@ -84,10 +88,9 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     public static RawMatrixSource[] stageSources(String pattern, int stages, String field) {
         // Zero or fewer stages read no file at all, so a pattern in a missing folder made a source, -3 became stages() 0,
         // and the prune refused it only later, offering "give the StagePlan 0 stages", which StagePlan refuses too.
+        // (the CLI refuses its --stages below 1 among its options, before any file is named to this)
         if (stages < 1) {
-            boolean cli = field != null && field.startsWith("--");
-            throw new IllegalArgumentException(cli ? "--stages: value: is " + stages + ", it must be at least 1; e.g. --stages 5"
-                    : "FilePatternGradients stages: is " + stages + ", it must be at least 1: one file per stage, {t} = 0 .. stages-1"
+            throw new IllegalArgumentException("FilePatternGradients stages: is " + stages + ", it must be at least 1: one file per stage, {t} = 0 .. stages-1"
                     + "; give the StagePlan's stages (e.g. 5) and write a file for each");
         }
         // grown file by file: sized by --stages up front, a mistyped --stages 2000000000 ended in "out of memory" instead
@@ -177,6 +180,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
             throw e;
         }
         sources[stage] = now;
+        loadedAs[stage] = now.typeAndConversion(next);
         current = next;
         return current;
     }
@@ -190,14 +194,17 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     @Override
     public boolean verifiesFinite() { return true; }
 
-    /** The stage's file with its dtype and order (a report gave stage 0's alone, as if every stage's were the same). */
+    /**
+     * The stage's file with its dtype and order (a report gave stage 0's alone, as if every stage's were the same) and,
+     * once loaded, whether it was copied or mapped, in the report's x_conversion words.
+     */
     @Override
     public String describe(int stage) {
         if (stage < 0 || stage >= sources.length) {
             return "file " + fileOf(pattern, stage) + " (beyond the " + sources.length + " stages this source was made for)";
         }
-        RawMatrixSource s = sources[stage];
-        return "file " + fileOf(pattern, stage) + " (" + s.typeAndConversion() + ")";
+        String type = loadedAs[stage] != null ? loadedAs[stage] : sources[stage].typeAndConversion();
+        return "file " + fileOf(pattern, stage) + " (" + type + ")";
     }
 
     @Override

@@ -2,6 +2,7 @@ package dev.falcon.solve;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
+import dev.falcon.io.InputException;
 import dev.falcon.model.Fractions;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
@@ -251,31 +252,46 @@ public final class MultiStage {
      */
     public static void requireStartLevel(String field, double level) {
         if (!isStartLevel(level)) {
-            throw new IllegalArgumentException(field + ": is " + level + ", outside (0, 1]: a start level is a fraction of p or of the dense FLOPs"
+            throw new IllegalArgumentException(field + ": is " + Numbers.shown(level) + ", outside (0, 1]: a start level is a fraction of p or of the dense FLOPs"
                     + "; give 1 to start from the dense model");
         }
     }
 
     /**
-     * Refuses a start level below its target, the NNZ budget {@code nnz} of {@code p} weights or the FLOP budget
-     * {@code flops} of {@code denseFlops}, naming the argument ({@code nnzField}, {@code flopsField}). A start below its
-     * target was raised to the target without a word: every stage then ran at the final budget, a const schedule nobody
-     * asked for. (A target of 1 is no budget: any start level of it is moot, as --start-keep.) Pruner.prune asks this
-     * before any work, with the StagePlan's field names, where {@link #run} asked it only after mp's selection.
+     * How a refusal of a start level below its target names the arguments: Java's fields ("StagePlan.startNnz: is 0.4,
+     * below the NNZ target 0.5: ...", an IllegalArgumentException) or, with {@code cli}, the CLI's options
+     * ("--start-keep: value: 0.4 is below the NNZ target 0.5: ...", an InputException: exit 2), as Budgets.ArgumentNames
+     * names a budget's. The CLI and the API apply one rule through {@link #requireStartsAtOrAboveTargets}: each had its
+     * own copy, and the copies compared against different targets.
      */
-    public static void requireStartsAtOrAboveTargets(String nnzField, double startNnz, String flopsField, double startFlops, long nnz, long p,
-                                                     double flops, double denseFlops) {
+    public record StartLevelNames(String nnz, String flops, boolean cli) {
+        /** The arguments of {@link #run}. */
+        public static final StartLevelNames RUN = new StartLevelNames("startNnz", "startFlops", false);
+
+        RuntimeException belowTarget(String name, double level, String budget, double target) {
+            String problem = "below the " + budget + " target " + Numbers.shown(target) + ": the schedule runs from the start level down to the target";
+            String fix = "give a start level at or above the target";
+            if (cli) return InputException.of(name, "value", Numbers.shown(level) + " is " + problem, fix);
+            return new IllegalArgumentException(name + ": is " + Numbers.shown(level) + ", " + problem + "; " + fix);
+        }
+    }
+
+    /**
+     * Refuses a start level below its target, {@code nnzTarget} and {@code flopsTarget} as fractions of p and of the
+     * dense FLOPs (a Budgets' nnzFraction() and flopsFraction(): the fractions asked for), naming the arguments by
+     * {@code names}. A start below its target was raised to the target without a word: every stage then ran at the
+     * final budget, a const schedule nobody asked for. (A target of 1 is no budget: any start level of it is moot, as
+     * --start-keep.) The CLI and Pruner.prune ask this before any work, where {@link #run} asked it only after mp's selection.
+     */
+    public static void requireStartsAtOrAboveTargets(StartLevelNames names, double startNnz, double nnzTarget, double startFlops, double flopsTarget) {
+        if (startsBelow(startNnz, nnzTarget)) throw names.belowTarget(names.nnz(), startNnz, "NNZ", nnzTarget);
+        if (startsBelow(startFlops, flopsTarget)) throw names.belowTarget(names.flops(), startFlops, "FLOP", flopsTarget);
+    }
+
+    private static boolean startsBelow(double start, double target) {
         // A budget above the dense model (an infinite FLOP budget for "none", as a Budgets record may hold) is the dense
         // level: as a fraction above 1 it made the schedule's levels Infinity - Infinity = NaN, refused as "FLOP budget NaN".
-        double nnzT = Math.min(1, (double) nnz / p), flopsT = denseFlops > 0 ? Math.min(1, flops / denseFlops) : 0;
-        if (nnzT < 1 && startNnz < nnzT * (1 - 1e-12)) {
-            throw new IllegalArgumentException(nnzField + ": is " + Numbers.shown(startNnz) + ", below the NNZ target " + Numbers.shown(nnzT)
-                    + ": the schedule runs from the start level down to the target; give a start level at or above the target");
-        }
-        if (flopsT < 1 && startFlops < flopsT * (1 - 1e-12)) {
-            throw new IllegalArgumentException(flopsField + ": is " + Numbers.shown(startFlops) + ", below the FLOP target " + Numbers.shown(flopsT)
-                    + ": the schedule runs from the start level down to the target; give a start level at or above the target");
-        }
+        return target < 1 && start < target * (1 - 1e-12);
     }
 
     /**
@@ -320,7 +336,7 @@ public final class MultiStage {
         requireStartLevel("startFlops", startFlops);
         int p = wbar.length;
         double dense = layers.denseFlops();
-        requireStartsAtOrAboveTargets("startNnz", startNnz, "startFlops", startFlops, nnz, p, flops, dense);
+        requireStartsAtOrAboveTargets(StartLevelNames.RUN, startNnz, (double) nnz / p, startFlops, dense > 0 ? flops / dense : 0);
         float[] w = wbar.clone();
         // the support of the weights as given: already partly pruned weights keep their zeros out of it, as mp's and falcon's masks do
         byte[] mask = new byte[p];

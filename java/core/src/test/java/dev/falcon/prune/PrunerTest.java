@@ -1254,6 +1254,33 @@ class PrunerTest {
     }
 
     /**
+     * A StagePlan's start level is judged against the fraction asked for, as the CLI judges --start-keep: the API compared
+     * it with nnz / p, so keepNnz 0.51 of 50 weights (25 kept, 0.5) let a start of 0.505 through, which the CLI refuses.
+     */
+    @Test
+    void aStartLevelIsJudgedAgainstTheFractionAskedForAsOnTheCli() {
+        Budgets b = Budgets.resolve(TWO_LAYERS, null, null, 0.51, null, null);
+        assertEquals(25, b.nnz());
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
+             HostMatrix x = HostMatrix.allocate(6, 50)) {
+            backend.fillUniform(w, 50, 3, 1f);
+            backend.fillSyntheticGradients(x, 3, 0.1f, 5);
+            var opt = dev.falcon.solve.SolverOptions.defaults().withMaxIterations(5);
+            Pruner.StagePlan plan = new Pruner.StagePlan(3, dev.falcon.solve.MultiStage.Schedule.LINEAR, 0.505, 1, null);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> pruner.prune(Method.FALCON_PLUS_PLUS, w, TWO_LAYERS, b, new Pruner.SolverInputs(x, null, 0.1, opt, null, plan)).close());
+            assertEquals("StagePlan.startNnz: is 0.505, below the NNZ target 0.51: the schedule runs from the start level down to the target;"
+                    + " give a start level at or above the target", e.getMessage());
+        }
+        // the CLI's wording of the same rule, through the same check
+        var cli = new dev.falcon.solve.MultiStage.StartLevelNames("--start-keep", "--start-keep-flops", true);
+        InputException e = assertThrows(InputException.class,
+                () -> dev.falcon.solve.MultiStage.requireStartsAtOrAboveTargets(cli, 0.505, b.nnzFraction(), 1, b.flopsFraction()));
+        assertEquals("--start-keep: value: 0.505 is below the NNZ target 0.51: the schedule runs from the start level down to the target;"
+                + " give a start level at or above the target", e.getMessage());
+    }
+
+    /**
      * As on the CLI, a start level below its target is refused; it was raised to the target, turning the schedule const.
      * The refusal names the StagePlan field and the fix, and comes before any work: it came from MultiStage.run, after
      * mp's scoring and selection, as "the NNZ start level 0.4 is below the NNZ target 0.5: ..." with no field and no fix.
@@ -1300,11 +1327,16 @@ class PrunerTest {
         assertEquals("StagePlan.stages: is 0, it must be at least 1; e.g. 5, as StagePlan.defaults()", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, null, 1, 1, null));
         assertEquals("StagePlan.schedule: is null; give a MultiStage.Schedule, e.g. POLY, as StagePlan.defaults()", e.getMessage());
-        for (double level : new double[] {Double.NaN, 0, -5, 7}) {
+        // shown as the other messages show numbers (Numbers.shown): Java's toString gave "7.0" and "Infinity" here, and
+        // "Inf" in the next check of the same field
+        double[] levels = {Double.NaN, 0, -5, 7, Double.POSITIVE_INFINITY};
+        String[] shown = {"NaN", "0", "-5", "7", "Inf"};
+        for (int i = 0; i < levels.length; i++) {
+            double level = levels[i];
             e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, poly, level, 1, null));
-            assertTrue(e.getMessage().startsWith("StagePlan.startNnz: is " + level + ", outside (0, 1]"), e.getMessage());
+            assertTrue(e.getMessage().startsWith("StagePlan.startNnz: is " + shown[i] + ", outside (0, 1]"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class, () -> new Pruner.StagePlan(3, poly, 1, level, null));
-            assertTrue(e.getMessage().startsWith("StagePlan.startFlops: is " + level + ", outside (0, 1]"), e.getMessage());
+            assertTrue(e.getMessage().startsWith("StagePlan.startFlops: is " + shown[i] + ", outside (0, 1]"), e.getMessage());
         }
         try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(50);
              HostMatrix x = HostMatrix.allocate(4, 50)) {

@@ -293,10 +293,10 @@ class GradientSourcesTest {
                     IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MultiStage.run(b, MultiStage.GradientSource.fixed(x),
                             wbar(), null, 0.1, layers, 12, 30, 4, MultiStage.Schedule.POLY, startNnz, startFlops, SolverOptions.defaults().withMaxIterations(3)),
                             field + " " + level);
-                    assertTrue(e.getMessage().startsWith(field + ": is " + level + ", outside (0, 1]"), e.getMessage());
+                    assertTrue(e.getMessage().startsWith(field + ": is " + dev.falcon.model.Numbers.shown(level) + ", outside (0, 1]"), e.getMessage());
                     e = assertThrows(IllegalArgumentException.class,
                             () -> MultiStage.budgetsNeverChange(layers, 12, 30, 4, MultiStage.Schedule.POLY, startNnz, startFlops), field + " " + level);
-                    assertTrue(e.getMessage().startsWith(field + ": is " + level + ", outside (0, 1]"), e.getMessage());
+                    assertTrue(e.getMessage().startsWith(field + ": is " + dev.falcon.model.Numbers.shown(level) + ", outside (0, 1]"), e.getMessage());
                 }
             }
         }
@@ -401,6 +401,9 @@ class GradientSourcesTest {
                             () -> new FilePatternGradients(b, null, pattern, stages, "xs").close(), pattern + " " + stages);
                     assertTrue(e.getMessage().startsWith("FilePatternGradients stages: is " + stages + ", it must be at least 1: one file per stage")
                             && e.getMessage().contains("give the StagePlan's stages"), e.getMessage());
+                    // a field like an option's is no sign of the CLI, which refuses --stages itself: no option named to a caller who has none
+                    e = assertThrows(IllegalArgumentException.class, () -> FilePatternGradients.stageSources(pattern, stages, "--grads"));
+                    assertTrue(e.getMessage().startsWith("FilePatternGradients stages: is " + stages + ", it must be at least 1"), e.getMessage());
                 }
             }
         }
@@ -474,7 +477,10 @@ class GradientSourcesTest {
                 HostMatrix x1 = src.gradients(1, wbar());
                 assertEquals(N, x1.rows());
                 assertEquals(P, x1.cols());
-                assertTrue(src.describe(1).endsWith("X_1.npy (float32 C order)"), src.describe(1));
+                // once loaded, the row says what loading did, in x_conversion's words: it said "(float32 C order)" alone,
+                // mapped or copied
+                assertTrue(src.describe(1).endsWith("X_1.npy (float32 C order, copied once into column-major while loading (float32 values unchanged))"),
+                        src.describe(1));
             }
         }
     }
@@ -655,7 +661,7 @@ class GradientSourcesTest {
         writeX(truncated, 3);
         Files.write(truncated, java.util.Arrays.copyOf(Files.readAllBytes(truncated), 200));
         java.util.Map<Path, String> said = new java.util.LinkedHashMap<>();
-        said.put(nan, "(--grads-command at the weights of stage 0, read as float32 C order) failed: the X --grads-command wrote for stage 1 ({grads}): values: X[2, 7] is NaN");
+        said.put(nan, "(--grads-command at the weights of stage 0, read as float32 C order, copied once into column-major while loading (float32 values unchanged)) failed: the X --grads-command wrote for stage 1 ({grads}): values: X[2, 7] is NaN");
         said.put(narrow, "the X --grads-command wrote for stage 1 ({grads}): shape: X is " + N + " x " + (P - 1) + " but stage 0's X is " + N + " x " + P);
         said.put(truncated, "the X --grads-command wrote for stage 1 ({grads}): ");
         for (var expected : said.entrySet()) {
