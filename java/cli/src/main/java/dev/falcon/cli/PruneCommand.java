@@ -517,9 +517,9 @@ final class PruneCommand implements Callable<Integer> {
                 // --threads N where N is OpenBLAS's count, not the requested one: say so rather than let the report's
                 // "--threads 2" stand for results a 2-processor run would not give
                 errW.println("falcon: warning: --threads " + backend.threads() + " but this process may use "
-                        + Processors.usable() + " processor" + (Processors.usable() == 1 ? "" : "s")
-                        + " (" + Processors.reason() + "): OpenBLAS runs on " + backend.openBlasThreads() + " thread"
-                        + (backend.openBlasThreads() == 1 ? "" : "s") + ", whose rounding the results follow: they can differ from those of --threads "
+                        + Numbers.counted(Processors.usable(), "processor")
+                        + " (" + Processors.reason() + "): OpenBLAS runs on " + Numbers.counted(backend.openBlasThreads(), "thread")
+                        + ", whose rounding the results follow: they can differ from those of --threads "
                         + backend.threads() + " on " + backend.threads() + " processors; the report's backend.openblas_threads says the count used");
             }
             // Everything before loading is in one of two phases, by construction: they left 2-3 s of a small run's
@@ -2256,7 +2256,7 @@ final class PruneCommand implements Callable<Integer> {
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
                     f == null ? "" : String.format(Locale.ROOT, ", %s%s in %s (%s)",
                             sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ",
-                            counted(f.iterations(), "DFO iteration"), counted(f.rounds(), "round"), f.stopReason()));
+                            Numbers.counted(f.iterations(), "DFO iteration"), Numbers.counted(f.rounds(), "round"), f.stopReason()));
             if (sv.note() != null) o.println("  note: " + sv.note());
             if (backsolveNote != null) o.println("  note: " + backsolveNote);
             if (blockSizeNote != null) o.println("  note: " + blockSizeNote);
@@ -2265,7 +2265,7 @@ final class PruneCommand implements Callable<Integer> {
                     // FLOPs as the budgets line shows them: rounded to whole ones, a stage of 100.5 FLOPs read "<= 101 -> FLOPs 101"
                     o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %s -> kept %,d, FLOPs %s, %s, %.2f s; X: %s%n", st.stage(),
                             st.nnzBudget(), InspectCommand.flops(st.flopsBudget()), st.kept(), InspectCommand.flops(st.keptFlops()),
-                            counted(st.iterations(), "iteration"), st.seconds(),
+                            Numbers.counted(st.iterations(), "iteration"), st.seconds(),
                             st.gradients() + (st.note() == null ? "" : "; " + st.note()));
                 }
                 if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), stoppedInOneLine(sv.multiStage()));
@@ -2318,10 +2318,5 @@ final class PruneCommand implements Callable<Integer> {
     String typedName(String name) {
         List<String> typed = Main.namesTyped(spec, spec.findOption(name), Main.asParsed(spec.commandLine(), new String[0]));
         return typed.isEmpty() ? name : typed.get(typed.size() - 1);
-    }
-
-    /** "1 iteration", "3 iterations": the summary is read by people, who took "1 iterations" for a slip elsewhere too. */
-    static String counted(long count, String noun) {
-        return count + " " + noun + (count == 1 ? "" : "s");
     }
 }
