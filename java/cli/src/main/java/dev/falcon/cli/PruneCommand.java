@@ -414,7 +414,7 @@ final class PruneCommand implements Callable<Integer> {
         if (threads != null && choice.provider().name().equals("java")) {
             // Asked for java, --threads is a contradiction; reached by auto because cpu cannot load here, a script's
             // --threads is right for the machines where it can, and refusing would stop the run for nothing.
-            if (deviceAskedFor().equalsIgnoreCase("java")) {
+            if (deviceAskedFor().equals("java")) {
                 throw InputException.of("--threads", "option", "is not read by the java backend (the plain-Java reference runs on one thread)",
                         "drop it, or use --device cpu (`falcon env` says whether it is usable here)");
             }
@@ -768,9 +768,13 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
-    /** The backend asked for: --device, else -Dfalcon.backend, else auto (which may reach java where cpu cannot load). */
+    /**
+     * The backend asked for: --device, else -Dfalcon.backend, else auto (which may reach java where cpu cannot load), as
+     * Backends matches it (trimmed, lower case): read raw, --device "java " ran java as requested but was given the
+     * advice and the warning meant for auto.
+     */
     private String deviceAskedFor() {
-        return device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
+        return Backends.requestedName(device);
     }
 
     private void validateOptions() {
@@ -810,7 +814,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         // the java backend reads no --threads and refuses every value: "omit it to use every processor" was read there as
         // a call for --threads 1, refused in turn
-        String threadsFix = deviceAskedFor().equalsIgnoreCase("java") ? "drop it: the java backend runs on one thread and reads no --threads"
+        String threadsFix = deviceAskedFor().equals("java") ? "drop it: the java backend runs on one thread and reads no --threads"
                 : "omit it to use every processor";
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", threadsFix);
         int processors = Processors.usable(), mostThreads = Backends.mostThreads();
@@ -841,7 +845,7 @@ final class PruneCommand implements Callable<Integer> {
         String fix = "drop it, or give " + (falcon ? "--hessian block or " : "") + "--backsolve block|sweep";
         if (!backendName.equals("cpu")) {
             String why = exactModels + ", and the " + backendName + " backend keeps X column-major (only the cpu backend cuts X into panels of this width)";
-            if (deviceAskedFor().equalsIgnoreCase(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
+            if (deviceAskedFor().equals(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
             return "--block-size " + blockSize + " is not read: " + why;
         }
         if (model == null && xSource != null && xSource.isInternalLayout()) {

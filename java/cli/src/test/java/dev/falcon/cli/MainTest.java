@@ -2821,6 +2821,22 @@ class MainTest {
     }
 
     /**
+     * A --device the backends read as java (trimmed, any case: "java " from a file with a trailing space or CR) is java
+     * asked for by name to the CLI's checks too: compared raw, --threads 0 there was told "omit it to use every processor",
+     * and --threads 2 or --block-size only warned of, where --device java refuses them.
+     */
+    @Test
+    void aDeviceNameTheBackendsTrimOrLowerIsTheBackendAskedFor() throws IOException {
+        for (String java : List.of("java ", " JAVA", "Java\r")) {
+            Run zero = run(with(fileArgs("--threads", "0"), "--device", java));
+            assertFails(zero, 2, "--threads: value: is 0", "drop it: the java backend runs on one thread and reads no --threads");
+            assertFalse(zero.err().contains("every processor"), zero.err());
+            assertFails(run(with(fileArgs("--threads", "2"), "--device", java)), 2, "--threads: option: is not read by the java backend", "--device cpu");
+            assertFails(run(with(fileArgs("--method", "falcon", "--block-size", "5"), "--device", java)), 2, "--block-size: option: is not read here", "the java backend keeps X column-major");
+        }
+    }
+
+    /**
      * Where auto falls back to java because cpu cannot load (here: a JVM whose class path lacks falcon-cpu), a script's
      * --threads or --block-size is right for the machines where cpu loads; the run goes on and says they were not read.
      */
