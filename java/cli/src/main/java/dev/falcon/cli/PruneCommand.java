@@ -474,9 +474,11 @@ final class PruneCommand implements Callable<Integer> {
         // exact is the default where memory allows
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && plan.backsolveThatFits() != plan) {
             MemoryPlan block = plan.backsolveThatFits();
+            // exact's figures at the heap limit exact needs: at one too small for its heap they understated its need
+            MemoryPlan exactAsRun = plan.atTheHeapLimitItNeeds(MemoryPlan.heapLimitOfThisJvm());
             backsolveNote = "backsolve block (block-diagonal, blocks of at most --block-size " + blockSize + " weights) instead of the default exact,"
-                    + " which does not fit: with exact the run needs about " + SystemInfo.bytes(plan.needed()) + " (" + SystemInfo.bytes(plan.systemsBytes())
-                    + " of it n x n systems at n = " + n + "), more than the " + SystemInfo.bytes(plan.available()) + " available, with block about "
+                    + " which does not fit: with exact the run needs about " + SystemInfo.bytes(exactAsRun.needed()) + " (" + SystemInfo.bytes(plan.systemsBytes())
+                    + " of it n x n systems at n = " + n + "), more than the " + SystemInfo.bytes(exactAsRun.available()) + " available, with block about "
                     + SystemInfo.bytes(block.needed()) + " (" + SystemInfo.bytes(block.systemsBytes()) + "); Q can be far higher with block;"
                     + " --backsolve exact insists on exact (refused with this memory)";
             backsolveMode = Backsolve.Mode.BLOCK;
@@ -490,8 +492,9 @@ final class PruneCommand implements Callable<Integer> {
                 m == Method.MAGNITUDE, MemoryPlan.heapLimitOfThisJvm(), exactPlan);
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
-            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactPlan.needed()) + ", more than the "
-                    + SystemInfo.bytes(plan.available()) + " available (block about " + SystemInfo.bytes(plan.needed()) + "). Block is often far"
+            MemoryPlan exactAsRun = exactPlan.atTheHeapLimitItNeeds(MemoryPlan.heapLimitOfThisJvm());
+            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactAsRun.needed()) + ", more than the "
+                    + SystemInfo.bytes(exactAsRun.available()) + " available (block about " + SystemInfo.bytes(plan.needed()) + "). Block is often far"
                     + " slower (its higher Q lets the support searches run, which exact's Q near its bound often skips) and its Q can be"
                     + " far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
         }
