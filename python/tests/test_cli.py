@@ -1,5 +1,6 @@
 """FalconCLI's handling of the CLI process and of its failures, with stand-in commands (no JVM needed)."""
 import os
+import re
 import shutil
 import signal
 import sys
@@ -662,6 +663,18 @@ class SupportsTest(unittest.TestCase):
                     args = json.load(f)
                 self.assertEqual(threads, [a for i, a in enumerate(args) if a.startswith("--threads") or
                                            i > 0 and args[i - 1] == "--threads"])
+
+    def test_the_readme_says_what_threads_none_gives_as_the_refusal_does(self):
+        # the refusal learnt that omitting threads is one thread on the java backend; python/README.md still said "every
+        # processor" a few words after the java backend's sentence
+        with self.assertRaises(ValueError) as cm:
+            ft.FalconCLI(command=[sys.executable, "-c", "pass"], threads=0)
+        default = re.search(r"omit it \(None\) for the CLI's default: (.*)$", str(cm.exception))
+        self.assertIsNotNone(default, str(cm.exception))
+        readme = re.sub(r"\s+", " ", (Path(__file__).resolve().parents[1] / "README.md").read_text())
+        said = re.search(r"`threads=None`, the default, gives no `--threads`[^:]*: ([^)]*)\)", readme)
+        self.assertIsNotNone(said, "python/README.md's sentence on threads=None")
+        self.assertEqual(default.group(1), said.group(1))
 
     def test_a_thread_count_that_is_not_a_whole_number_above_0_is_refused_when_the_falcon_cli_is_made(self):
         # FalconCLI(threads=0) was taken as no count at all: no --threads reached the CLI, which ran on every processor,

@@ -503,6 +503,16 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     }
 
     /**
+     * This run with the heap limit it would run with: {@code maxHeap}, this JVM's, where that holds its heap, else the one a
+     * heap refusal proposes. Where block is taken for exact, exact's figures are those: at FALCON_HEAP=48m, which cannot
+     * hold exact's 75 MiB of heap, "exact needs about 453.6 MiB, more than the 452.9 MiB available" read as a near miss
+     * where at the 80m exact needs it missed by 33 MiB.
+     */
+    MemoryPlan atTheHeapLimitItNeeds(long maxHeap) {
+        return heapFits(maxHeap) ? this : withHeapLimit(proposedHeapLimit());
+    }
+
+    /**
      * The heap limit over what the collector reserves beside it in proportion (G1's mark bitmaps, card table, block offset
      * table): FALCON_HEAP=64m left 1.2 MiB less room under ulimit -v 2500000 than 32m did (431.7 against 430.5 MiB), and
      * the rows offered at 32m for 64m were refused by 0.3 MiB. 1/16 is above G1's 1/27 measured there.
@@ -1019,10 +1029,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      * {@link #checkHeap(long, boolean, boolean, List)}; {@code example}: X is an example's, whose rows --n sets;
      * {@code exact}: where the run plans --backsolve block in place of the default exact, which does not fit
      * ({@link #backsolveThatFits}), the plan with exact, else null. The refusal then says so (it spoke of "the block
-     * backsolves' short-lived arrays" to a user who had asked for no backsolve), and every offer in the same address space
-     * names --backsolve block: followed without it, at another heap limit the run planned exact again. Each offer fits
-     * every limit in force at the heap limit it names; where raising the limit alone does not, fewer rows and a larger
-     * ulimit -v are offered, the latter with the heap limit and address space exact needs, since there exact fits again.
+     * backsolves' short-lived arrays" to a user who had asked for no backsolve), with exact's need at the heap limit exact
+     * needs, and every offer in the same address space names --backsolve block: followed without it, at another heap
+     * limit the run planned exact again. Each offer fits every limit in force at the heap limit it names; where raising
+     * the limit alone does not, fewer rows and a larger ulimit -v are offered, the latter with the heap limit and address
+     * space exact needs, since there exact fits again, and the rows exact's where exact fits at some n.
      */
     void checkHeap(long maxHeap, boolean magnitude, boolean xFromGrads, List<String> notReadWithoutGrads, boolean example, MemoryPlan exact) {
         if (heapFits(maxHeap)) return;
@@ -1073,20 +1084,28 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                     + " of address space (the heap limit reserved whole), more than the " + SystemInfo.bytes(atRaised.available()) + " available"
                     + (source != null ? " (" + source + (sideTables > 0 ? ", and " + SystemInfo.bytes(sideTables)
                             + " the collector's tables take for the larger heap limit" : "") + ")" : "");
+            // where block was taken, exact is offered wherever it fits, the better backsolve (block's Q can be far higher):
+            // offered block's limit with --backsolve block, a run that ulimit -v 3800000 held with exact at FALCON_HEAP=80m
+            // was pinned to block, and so were fewer rows: 48m was offered --n 204 --backsolve block (Q ratio 0.030) where
+            // 16m, under the same limit, was offered --n 179 with exact (0.0001)
+            long exactHeapLimit = exact != null ? exact.proposedHeapLimit() : 0;
+            MemoryPlan exactAtItsLimit = exact != null ? exact.withHeapLimit(exactHeapLimit) : null;
+            long exactFewer = exact != null ? Math.min(exactAtItsLimit.maxRows(), rows) : 0;
             // the most rows that fit with the least heap limit that holds their heap, as the estimate's refusal counts them
             // counted in the room at the raised limit, which no fewer rows need more than
-            long fewer = Math.min(atRaised.maxRows(), rows);
-            if (fewer >= 1 && fewer < rows) {
-                ways.add((example ? "--n " + fewer : "at most " + fewer + " rows (samples) in X") + block
-                        + " with FALCON_HEAP=" + heapLimitText(Math.min(raised, atRaised.atRows(fewer).heapLimitThatFits())));
+            if (exactFewer >= 1 && exactFewer < rows) {
+                ways.add((example ? "--n " + exactFewer : "at most " + exactFewer + " rows (samples) in X") + " with FALCON_HEAP="
+                        + heapLimitText(Math.min(exactHeapLimit, exactAtItsLimit.atRows(exactFewer).heapLimitThatFits())) + " (the default exact backsolve)");
+            } else {
+                long fewer = Math.min(atRaised.maxRows(), rows);
+                if (fewer >= 1 && fewer < rows) {
+                    ways.add((example ? "--n " + fewer : "at most " + fewer + " rows (samples) in X") + block
+                            + " with FALCON_HEAP=" + heapLimitText(Math.min(raised, atRaised.atRows(fewer).heapLimitThatFits())));
+                }
             }
             if (exact == null) ways.add(atRaised.largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(raised));
             else {
-                // a larger address space is one where the default exact fits again, the better backsolve (block's Q can be
-                // far higher): offered block's limit with --backsolve block, a run that ulimit -v 3800000 held with exact at
-                // FALCON_HEAP=80m was pinned to block
-                long exactHeapLimit = exact.proposedHeapLimit();
-                ways.add(exact.withHeapLimit(exactHeapLimit).largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(exactHeapLimit)
+                ways.add(exactAtItsLimit.largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(exactHeapLimit)
                         + " (the default exact backsolve, which fits there)");
             }
         }
@@ -1098,8 +1117,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                     + " (magnitude reads X only for the report's objective and lower bound)");
         }
         // the line on taking block comes after this check: refused here, the run had not said that it had taken it
+        MemoryPlan exactAsRun = exact != null ? exact.atTheHeapLimitItNeeds(maxHeap) : null;
         String taken = exact != null ? " with --backsolve block, which the run took in place of the default exact (--backsolve not given):"
-                + " exact needs about " + SystemInfo.bytes(exact.needed()) + ", more than the " + SystemInfo.bytes(available) + " available," : "";
+                + " exact needs about " + SystemInfo.bytes(exactAsRun.needed()) + ", more than the " + SystemInfo.bytes(exactAsRun.available()) + " available," : "";
         throw InputException.of("memory", "Java heap", "the run needs about " + figures[0] + " of Java heap for p = " + p
                 + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared, boundsSelection) + taken + " but the heap is limited to " + figures[1]
                 + (heapRoom(maxHeap) < maxHeap ? " (the old generation of its " + SystemInfo.bytes(maxHeap) + " under this JVM's collector,"

@@ -414,7 +414,7 @@ final class PruneCommand implements Callable<Integer> {
         if (threads != null && choice.provider().name().equals("java")) {
             // Asked for java, --threads is a contradiction; reached by auto because cpu cannot load here, a script's
             // --threads is right for the machines where it can, and refusing would stop the run for nothing.
-            if (deviceAskedFor().equalsIgnoreCase("java")) {
+            if (deviceAskedFor().equals("java")) {
                 throw InputException.of("--threads", "option", "is not read by the java backend (the plain-Java reference runs on one thread)",
                         "drop it, or use --device cpu (`falcon env` says whether it is usable here)");
             }
@@ -474,9 +474,11 @@ final class PruneCommand implements Callable<Integer> {
         // exact is the default where memory allows
         if (backsolve == null && backsolveMode == Backsolve.Mode.EXACT && plan.backsolveThatFits() != plan) {
             MemoryPlan block = plan.backsolveThatFits();
+            // exact's figures at the heap limit exact needs: at one too small for its heap they understated its need
+            MemoryPlan exactAsRun = plan.atTheHeapLimitItNeeds(MemoryPlan.heapLimitOfThisJvm());
             backsolveNote = "backsolve block (block-diagonal, blocks of at most --block-size " + blockSize + " weights) instead of the default exact,"
-                    + " which does not fit: with exact the run needs about " + SystemInfo.bytes(plan.needed()) + " (" + SystemInfo.bytes(plan.systemsBytes())
-                    + " of it n x n systems at n = " + n + "), more than the " + SystemInfo.bytes(plan.available()) + " available, with block about "
+                    + " which does not fit: with exact the run needs about " + SystemInfo.bytes(exactAsRun.needed()) + " (" + SystemInfo.bytes(plan.systemsBytes())
+                    + " of it n x n systems at n = " + n + "), more than the " + SystemInfo.bytes(exactAsRun.available()) + " available, with block about "
                     + SystemInfo.bytes(block.needed()) + " (" + SystemInfo.bytes(block.systemsBytes()) + "); Q can be far higher with block;"
                     + " --backsolve exact insists on exact (refused with this memory)";
             backsolveMode = Backsolve.Mode.BLOCK;
@@ -490,8 +492,9 @@ final class PruneCommand implements Callable<Integer> {
                 m == Method.MAGNITUDE, MemoryPlan.heapLimitOfThisJvm(), exactPlan);
         if (backsolveNote != null && !quiet) {
             // said when it is decided: the summary's note came only at the end of a run that block made many times longer
-            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactPlan.needed()) + ", more than the "
-                    + SystemInfo.bytes(plan.available()) + " available (block about " + SystemInfo.bytes(plan.needed()) + "). Block is often far"
+            MemoryPlan exactAsRun = exactPlan.atTheHeapLimitItNeeds(MemoryPlan.heapLimitOfThisJvm());
+            errW.println("falcon: taking --backsolve block: the default exact needs about " + SystemInfo.bytes(exactAsRun.needed()) + ", more than the "
+                    + SystemInfo.bytes(exactAsRun.available()) + " available (block about " + SystemInfo.bytes(plan.needed()) + "). Block is often far"
                     + " slower (its higher Q lets the support searches run, which exact's Q near its bound often skips) and its Q can be"
                     + " far higher; with the memory exact needs it is the default again (see README, \"Memory\")");
         }
@@ -517,9 +520,9 @@ final class PruneCommand implements Callable<Integer> {
                 // --threads N where N is OpenBLAS's count, not the requested one: say so rather than let the report's
                 // "--threads 2" stand for results a 2-processor run would not give
                 errW.println("falcon: warning: --threads " + backend.threads() + " but this process may use "
-                        + Processors.usable() + " processor" + (Processors.usable() == 1 ? "" : "s")
-                        + " (" + Processors.reason() + "): OpenBLAS runs on " + backend.openBlasThreads() + " thread"
-                        + (backend.openBlasThreads() == 1 ? "" : "s") + ", whose rounding the results follow: they can differ from those of --threads "
+                        + Numbers.counted(Processors.usable(), "processor")
+                        + " (" + Processors.reason() + "): OpenBLAS runs on " + Numbers.counted(backend.openBlasThreads(), "thread")
+                        + ", whose rounding the results follow: they can differ from those of --threads "
                         + backend.threads() + " on " + backend.threads() + " processors; the report's backend.openblas_threads says the count used");
             }
             // Everything before loading is in one of two phases, by construction: they left 2-3 s of a small run's
@@ -762,9 +765,13 @@ final class PruneCommand implements Callable<Integer> {
         }
     }
 
-    /** The backend asked for: --device, else -Dfalcon.backend, else auto (which may reach java where cpu cannot load). */
+    /**
+     * The backend asked for: --device, else -Dfalcon.backend, else auto (which may reach java where cpu cannot load), as
+     * Backends matches it (trimmed, lower case): read raw, --device "java " ran java as requested but was given the
+     * advice and the warning meant for auto.
+     */
     private String deviceAskedFor() {
-        return device != null ? device : System.getProperty(Backends.PROPERTY, "auto");
+        return Backends.requestedName(device);
     }
 
     private void validateOptions() {
@@ -804,7 +811,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         // the java backend reads no --threads and refuses every value: "omit it to use every processor" was read there as
         // a call for --threads 1, refused in turn
-        String threadsFix = deviceAskedFor().equalsIgnoreCase("java") ? "drop it: the java backend runs on one thread and reads no --threads"
+        String threadsFix = deviceAskedFor().equals("java") ? "drop it: the java backend runs on one thread and reads no --threads"
                 : "omit it to use every processor";
         if (threads != null && threads < 1) throw InputException.of("--threads", "value", "is " + threads + ", it must be at least 1", threadsFix);
         int processors = Processors.usable(), mostThreads = Backends.mostThreads();
@@ -835,7 +842,7 @@ final class PruneCommand implements Callable<Integer> {
         String fix = "drop it, or give " + (falcon ? "--hessian block or " : "") + "--backsolve block|sweep";
         if (!backendName.equals("cpu")) {
             String why = exactModels + ", and the " + backendName + " backend keeps X column-major (only the cpu backend cuts X into panels of this width)";
-            if (deviceAskedFor().equalsIgnoreCase(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
+            if (deviceAskedFor().equals(backendName)) throw InputException.of("--block-size", "option", "is not read here: " + why, fix);
             return "--block-size " + blockSize + " is not read: " + why;
         }
         if (model == null && xSource != null && xSource.isInternalLayout()) {
@@ -2251,7 +2258,7 @@ final class PruneCommand implements Callable<Integer> {
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
                     f == null ? "" : String.format(Locale.ROOT, ", %s%s in %s (%s)",
                             sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ",
-                            counted(f.iterations(), "DFO iteration"), counted(f.rounds(), "round"), f.stopReason()));
+                            Numbers.counted(f.iterations(), "DFO iteration"), Numbers.counted(f.rounds(), "round"), f.stopReason()));
             if (sv.note() != null) o.println("  note: " + sv.note());
             if (backsolveNote != null) o.println("  note: " + backsolveNote);
             if (blockSizeNote != null) o.println("  note: " + blockSizeNote);
@@ -2260,7 +2267,7 @@ final class PruneCommand implements Callable<Integer> {
                     // FLOPs as the budgets line shows them: rounded to whole ones, a stage of 100.5 FLOPs read "<= 101 -> FLOPs 101"
                     o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %s -> kept %,d, FLOPs %s, %s, %.2f s; X: %s%n", st.stage(),
                             st.nnzBudget(), InspectCommand.flops(st.flopsBudget()), st.kept(), InspectCommand.flops(st.keptFlops()),
-                            counted(st.iterations(), "iteration"), st.seconds(),
+                            Numbers.counted(st.iterations(), "iteration"), st.seconds(),
                             st.gradients() + (st.note() == null ? "" : "; " + st.note()));
                 }
                 if (sv.multiStage().stopped() != null) o.printf(Locale.ROOT, "  stopped after stage %d: %s%n", sv.multiStage().lastCompletedStage(), stoppedInOneLine(sv.multiStage()));
@@ -2313,10 +2320,5 @@ final class PruneCommand implements Callable<Integer> {
     String typedName(String name) {
         List<String> typed = Main.namesTyped(spec, spec.findOption(name), Main.asParsed(spec.commandLine(), new String[0]));
         return typed.isEmpty() ? name : typed.get(typed.size() - 1);
-    }
-
-    /** "1 iteration", "3 iterations": the summary is read by people, who took "1 iterations" for a slip elsewhere too. */
-    static String counted(long count, String noun) {
-        return count + " " + noun + (count == 1 ? "" : "s");
     }
 }

@@ -1,5 +1,6 @@
 package dev.falcon.cli;
 
+import dev.falcon.model.Numbers;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -43,7 +44,7 @@ final class ThreadVariables {
         }
         if (differing.isEmpty()) return null;
         return String.join(", ", differing) + (differing.size() == 1 ? " is" : " are") + " not read: --threads alone sets the thread count,"
-                + " OpenBLAS's included (this run: " + threads + " thread" + (threads == 1 ? "" : "s")
+                + " OpenBLAS's included (this run: " + Numbers.counted(threads, "thread")
                 + (openBlasThreads == threads ? "" : ", OpenBLAS " + openBlasThreads + ", at most the processors") + "); give --threads N instead";
     }
 

@@ -11,6 +11,7 @@ import dev.falcon.io.Npy;
 import dev.falcon.io.Safetensors;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.model.Numbers;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -1594,8 +1595,8 @@ class MainTest {
             int solved = schedule.equals("poly") ? 2 : 0; // const: stages 1 and 2 keep stage 0's weights unsolved
             assertEquals(solver.at("/stages/" + solved + "/iterations").asInt(), solver.get("iterations").asInt(), solver.toString());
             String line = r.out().lines().filter(l -> l.contains("solver:")).findFirst().orElseThrow();
-            assertTrue(line.contains(", stage " + solved + ": " + PruneCommand.counted(solver.get("iterations").asInt(), "DFO iteration") + " in "
-                    + PruneCommand.counted(solver.get("rounds").asInt(), "round")), line);
+            assertTrue(line.contains(", stage " + solved + ": " + Numbers.counted(solver.get("iterations").asInt(), "DFO iteration") + " in "
+                    + Numbers.counted(solver.get("rounds").asInt(), "round")), line);
             assertEquals(solved, solver.path("last_solved_stage").asInt(-1), solver.toString());
         }
     }
@@ -1612,6 +1613,14 @@ class MainTest {
         String solvedStage = r.out().lines().filter(l -> l.startsWith("  stage 1:")).findFirst().orElseThrow();
         assertTrue(solvedStage.contains(", 1 iteration, "), solvedStage);
         assertFalse(r.out().contains(" 1 iterations") || r.out().contains(" 1 rounds"), r.out());
+        // the DFO's stop reason on the same line, written by the solver: with --stable-iterations 1 it said "support stable
+        // for 1 iterations" (--max-iterations 1 above ends the round before that rule)
+        Run stable = run(java.util.Arrays.stream(fileArgs("--keep-flops", "0.4", "--method", "falcon", "--stable-iterations", "1", "--rounds", "1"))
+                .filter(a -> !a.equals("--quiet")).toArray(String[]::new));
+        assertEquals(0, stable.code(), stable.err());
+        String stableLine = stable.out().lines().filter(l -> l.contains("solver:")).findFirst().orElseThrow();
+        assertTrue(stableLine.contains("support stable for 1 iteration)"), stableLine);
+        assertFalse(stable.out().contains(" 1 iterations"), stable.out());
     }
 
     // ------------------------------------------------------------------ section 7: bad input
@@ -2842,6 +2851,22 @@ class MainTest {
         assertFails(run(with(fileArgs("--threads", "0"), "--device", "cpu")), 2, "--threads: value: is 0", "omit it to use every processor");
         Run dropped = run(fileArgs());
         assertEquals(0, dropped.code(), dropped.err());
+    }
+
+    /**
+     * A --device the backends read as java (trimmed, any case: "java " from a file with a trailing space or CR) is java
+     * asked for by name to the CLI's checks too: compared raw, --threads 0 there was told "omit it to use every processor",
+     * and --threads 2 or --block-size only warned of, where --device java refuses them.
+     */
+    @Test
+    void aDeviceNameTheBackendsTrimOrLowerIsTheBackendAskedFor() throws IOException {
+        for (String java : List.of("java ", " JAVA", "Java\r")) {
+            Run zero = run(with(fileArgs("--threads", "0"), "--device", java));
+            assertFails(zero, 2, "--threads: value: is 0", "drop it: the java backend runs on one thread and reads no --threads");
+            assertFalse(zero.err().contains("every processor"), zero.err());
+            assertFails(run(with(fileArgs("--threads", "2"), "--device", java)), 2, "--threads: option: is not read by the java backend", "--device cpu");
+            assertFails(run(with(fileArgs("--method", "falcon", "--block-size", "5"), "--device", java)), 2, "--block-size: option: is not read here", "the java backend keeps X column-major");
+        }
     }
 
     /**

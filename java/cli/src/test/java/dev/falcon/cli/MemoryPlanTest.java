@@ -1127,4 +1127,55 @@ class MemoryPlanTest {
         }
         assertTrue(offersFollowed > 0, "the grid holds a refusal of a run that took block, with a larger ulimit -v offered");
     }
+
+    /**
+     * Under ulimit -v 3720000, resnet20's falcon at n = 214 with FALCON_HEAP=48m took block and was refused for its heap
+     * with "--n 204 --backsolve block" offered (Q ratio 0.030), where 16m under the same limit, planning exact, was offered
+     * "--n 179" with exact (0.0001): fewer rows are offered with exact wherever exact fits at some n, and followed as
+     * printed the run takes exact. The refusal's "exact needs about 453.6 MiB, more than the 452.9 MiB available" was
+     * exact at 48m, which cannot hold exact's heap; at the 80m exact needs it missed by 33 MiB, and that is the figure.
+     */
+    @Test
+    void underAnAddressSpaceLimitTheFewerRowsOfferedWhereBlockWasTakenAreExactsWhereExactFits() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        var model = ExampleModels.get("resnet20");
+        MemoryPlan exact = resnet20FalconAt214(MemoryPlan.Systems.EXACT);
+        int fewerFollowed = 0, figuresChecked = 0;
+        for (long availableMib = 400; availableMib <= 480; availableMib += 5) {
+            for (long given = 16L << 20; given <= 96L << 20; given += 16L << 20) {
+                long limit = (availableMib << 20) + BESIDE_HEAP + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME;
+                MemoryPlan asked = exact.inAddressSpace(limit, BESIDE_HEAP + given, given), taken = asked.backsolveThatFits();
+                if (taken == asked) continue;
+                String said;
+                try {
+                    taken.check(model, null, false, List.of(), List.of(), false, given, asked);
+                    continue;
+                } catch (InputException refused) {
+                    said = refused.getMessage();
+                }
+                String where = availableMib + " MiB, FALCON_HEAP=" + (given >> 20) + "m: " + said;
+                if (!asked.heapFits(given)) {
+                    MemoryPlan exactAtItsLimit = asked.withHeapLimit(asked.proposedHeapLimit());
+                    assertTrue(said.contains("exact needs about " + SystemInfo.bytes(exactAtItsLimit.needed()) + ", more than the "
+                            + SystemInfo.bytes(exactAtItsLimit.available()) + " available"), where);
+                    figuresChecked++;
+                }
+                boolean exactFitsAtFewerRows = asked.withHeapLimit(asked.proposedHeapLimit()).maxRows() >= 1;
+                for (String offer : said.substring(said.indexOf("; ", said.indexOf("limited to")) + 2).split(", or ")) {
+                    java.util.regex.Matcher rows = java.util.regex.Pattern.compile("--n (\\d+).* FALCON_HEAP=(\\d+)m").matcher(offer);
+                    if (!rows.find()) continue;
+                    assertEquals(exactFitsAtFewerRows, !offer.contains("--backsolve block"), "offered \"" + offer + "\" of " + where);
+                    if (!exactFitsAtFewerRows) continue;
+                    long followedHeap = Long.parseLong(rows.group(2)) << 20;
+                    MemoryPlan followed = exact.atRows(Long.parseLong(rows.group(1))).inAddressSpace(limit, BESIDE_HEAP + followedHeap, followedHeap);
+                    org.junit.jupiter.api.Assertions.assertSame(followed, followed.backsolveThatFits(), "followed \"" + offer + "\" takes exact: " + followed.describe() + "; of " + where);
+                    org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> followed.check(model, null, true, List.of(), List.of(), false, followedHeap, null),
+                            "followed \"" + offer + "\" of " + where);
+                    fewerFollowed++;
+                }
+            }
+        }
+        assertTrue(fewerFollowed > 0, "the grid holds a refusal of a run that took block, with exact at fewer rows offered");
+        assertTrue(figuresChecked > 0, "the grid holds a refusal of a run that took block at a heap limit too small for exact's heap");
+    }
 }

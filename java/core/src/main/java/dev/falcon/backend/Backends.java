@@ -162,8 +162,21 @@ public final class Backends {
      */
     public static Choice choose(String requested, String autoRequest) {
         java.util.Objects.requireNonNull(autoRequest, "autoRequest");
-        String wanted = requested != null ? requested : System.getProperty(PROPERTY, "auto");
-        return chooseNamed(wanted, null, autoRequest + " falls back to the best usable backend");
+        return chooseNamed(requestedName(requested), null, autoRequest + " falls back to the best usable backend");
+    }
+
+    /**
+     * The name {@link #choose(String, String)} reads for {@code requested}: it, else the system property, else auto; in
+     * the form it is matched in (trimmed, lower case). A front end that treats a named backend apart from auto compares
+     * this: compared raw, {@code --device "java "} was java "chosen as requested" but not java to the CLI's checks.
+     */
+    public static String requestedName(String requested) {
+        return normalized(requested != null ? requested : System.getProperty(PROPERTY, "auto"));
+    }
+
+    /** A backend name as it is matched: a value read from a file keeps its trailing space or CR, and JAVA is java. */
+    private static String normalized(String name) {
+        return name.trim().toLowerCase(Locale.ROOT);
     }
 
     /**
@@ -172,7 +185,7 @@ public final class Backends {
      * @param fallback how the caller gets the automatic choice instead, said when the named backend cannot run here
      */
     private static Choice chooseNamed(String wanted, String origin, String fallback) {
-        wanted = wanted.trim().toLowerCase(Locale.ROOT);
+        wanted = normalized(wanted);
         String names = origin == null ? "" : origin + " names ";
         List<Candidate> all = candidates();
         Choice choice;

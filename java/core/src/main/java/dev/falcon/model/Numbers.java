@@ -94,6 +94,14 @@ public final class Numbers {
     }
 
     /**
+     * "1 iteration", "3 iterations": what falcon writes is read by people, who took "1 iterations" for a slip. In core so
+     * that the solver's own texts (its stop reasons, which the summary quotes) count as the CLI's do.
+     */
+    public static String counted(long count, String noun) {
+        return count + " " + noun + (count == 1 ? "" : "s");
+    }
+
+    /**
      * {@code v} to {@code digits} significant digits, rounded by {@code mode} (UP for a suggested lower bound that must
      * hold as printed, DOWN for an upper one), without trailing zeros: a FLOP budget of 2.4 read "2.40000" in %.6g.
      */

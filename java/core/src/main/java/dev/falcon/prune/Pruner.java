@@ -365,9 +365,9 @@ public final class Pruner implements AutoCloseable {
             // as a bare "stage 3 outside 0..2", naming neither count
             if (plan.source() instanceof FilePatternGradients files && plan.stages() > files.stages()) {
                 throw new IllegalArgumentException("StagePlan.stages: is " + plan.stages() + ", but its source, the FilePatternGradients of "
-                        + files.pattern() + ", was made for " + files.stages() + " stage" + (files.stages() == 1 ? "" : "s") + " (stages = "
+                        + files.pattern() + ", was made for " + Numbers.counted(files.stages(), "stage") + " (stages = "
                         + files.stages() + ", the files for {t} = 0.." + (files.stages() - 1) + "): make the source with stages = " + plan.stages()
-                        + " and a file for each stage, or give the StagePlan " + files.stages() + " stage" + (files.stages() == 1 ? "" : "s"));
+                        + " and a file for each stage, or give the StagePlan " + Numbers.counted(files.stages(), "stage"));
             }
         }
     }

@@ -5,6 +5,7 @@ import dev.falcon.data.HostMatrix;
 import dev.falcon.data.VectorLoops;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.model.Numbers;
 import dev.falcon.select.FlopAwareSelector;
 import dev.falcon.select.Selection;
 import java.util.ArrayList;
@@ -1469,7 +1470,7 @@ public final class FalconSolver {
             loggedQ = rebased ? loggedQ0 - (modelQ0 - cur.q) : cur.q;
             log.add(logEntry(round, it, loggedQ, mask, layers, bestStep, secs(t0), null, model.blockStarts != null ? "block" : "exact"));
             if (decrease < opt.tolerance()) { stop = "relative decrease below tolerance"; break; }
-            if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + stableFor + " iterations"; break; }
+            if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + Numbers.counted(stableFor, "iteration"); break; }
         }
         return new Dfo(w, mask, it, stop, loggedQ);
     }

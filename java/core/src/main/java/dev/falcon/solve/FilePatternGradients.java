@@ -6,6 +6,7 @@ import dev.falcon.data.RawMatrixSource;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.InputFiles;
+import dev.falcon.model.Numbers;
 import java.io.IOException;
 import java.nio.FloatBuffer;
 import java.util.Objects;
@@ -116,7 +117,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     private String beyondTheStages(int stage) {
         boolean cli = field != null && field.startsWith("--");
         String count = cli ? "--stages " + sources.length : "stages = " + sources.length;
-        return "this FilePatternGradients was made for " + sources.length + " stage" + (sources.length == 1 ? "" : "s") + " (" + count + ", the files "
+        return "this FilePatternGradients was made for " + Numbers.counted(sources.length, "stage") + " (" + count + ", the files "
                 + pattern + " for {t} = 0.." + (sources.length - 1) + ") but stage " + stage + " was asked for: make it with as many stages as the"
                 + " run has (the StagePlan's stages), writing a file for each, or run fewer stages";
     }

@@ -8,6 +8,7 @@ import dev.falcon.backend.NativeCalls;
 import dev.falcon.backend.Processors;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.RawMatrixSource;
+import dev.falcon.model.Numbers;
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.util.Map;
@@ -179,7 +180,7 @@ public final class CpuBackend implements ComputeBackend {
     @Override
     public String description() {
         return "cpu: OpenBLAS " + facts.get("openblas.version") + " (core " + facts.get("openblas.core") + "), kernels "
-                + facts.get("kernels.isa") + ", " + threads + " thread" + (threads == 1 ? "" : "s")
+                + facts.get("kernels.isa") + ", " + Numbers.counted(threads, "thread")
                 + (openBlasThreadsInUse == threads ? "" : " (OpenBLAS " + openBlasThreadsInUse + ": the processors this process may use)");
     }
 
