@@ -242,7 +242,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
     }
 
     /** Whether the JVM's shutdown has begun (the hooks may not have got as far as {@link RunPhase#stopping()}). */
-    private static boolean shuttingDown() {
+    static boolean shuttingDown() {
         Thread probe = new Thread(() -> {});
         try {
             Runtime.getRuntime().addShutdownHook(probe);

@@ -1099,30 +1099,15 @@ class MemoryPlanTest {
         var model = ExampleModels.get("resnet20");
         MemoryPlan exact = resnet20FalconAt214(MemoryPlan.Systems.EXACT);
         int offersFollowed = 0;
-        for (long availableMib = 400; availableMib <= 480; availableMib += 10) {
-            for (long given = 16L << 20; given <= 96L << 20; given += 16L << 20) {
-                long limit = (availableMib << 20) + BESIDE_HEAP + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME;
-                MemoryPlan asked = exact.inAddressSpace(limit, BESIDE_HEAP + given, given), taken = asked.backsolveThatFits();
-                if (taken == asked) continue;
-                String said;
-                try {
-                    taken.check(model, null, false, List.of(), List.of(), false, given, asked);
-                    continue;
-                } catch (InputException refused) {
-                    said = refused.getMessage();
-                }
-                String where = availableMib + " MiB, FALCON_HEAP=" + (given >> 20) + "m: " + said;
-                for (String offer : said.substring(said.indexOf("; ", said.indexOf("limited to")) + 2).split(", or ")) {
-                    java.util.regex.Matcher ulimit = java.util.regex.Pattern.compile("ulimit -v (\\d+) .*FALCON_HEAP=(\\d+)m").matcher(offer);
-                    if (!ulimit.find()) continue;
-                    assertFalse(offer.contains("--backsolve block"), "offered \"" + offer + "\" of " + where);
-                    long followedHeap = Long.parseLong(ulimit.group(2)) << 20;
-                    MemoryPlan followed = exact.inAddressSpace(Long.parseLong(ulimit.group(1)) << 10, BESIDE_HEAP + followedHeap, followedHeap);
-                    org.junit.jupiter.api.Assertions.assertSame(followed, followed.backsolveThatFits(), "followed \"" + offer + "\" takes exact: " + followed.describe() + "; of " + where);
-                    org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> followed.check(model, null, true, List.of(), List.of(), false, followedHeap, null),
-                            "followed \"" + offer + "\" of " + where);
-                    offersFollowed++;
-                }
+        for (BlockTakenRefusal r : blockTakenRefusals(exact, model, 10)) {
+            for (String offer : r.offers()) {
+                java.util.regex.Matcher ulimit = java.util.regex.Pattern.compile("ulimit -v (\\d+) .*FALCON_HEAP=(\\d+)m").matcher(offer);
+                if (!ulimit.find()) continue;
+                assertFalse(offer.contains("--backsolve block"), "offered \"" + offer + "\" of " + r.where());
+                long followedHeap = Long.parseLong(ulimit.group(2)) << 20;
+                assertFollowedTakesExactAndFits(exact.inAddressSpace(Long.parseLong(ulimit.group(1)) << 10, BESIDE_HEAP + followedHeap, followedHeap),
+                        model, followedHeap, offer, r);
+                offersFollowed++;
             }
         }
         assertTrue(offersFollowed > 0, "the grid holds a refusal of a run that took block, with a larger ulimit -v offered");
@@ -1141,41 +1126,64 @@ class MemoryPlanTest {
         var model = ExampleModels.get("resnet20");
         MemoryPlan exact = resnet20FalconAt214(MemoryPlan.Systems.EXACT);
         int fewerFollowed = 0, figuresChecked = 0;
-        for (long availableMib = 400; availableMib <= 480; availableMib += 5) {
-            for (long given = 16L << 20; given <= 96L << 20; given += 16L << 20) {
-                long limit = (availableMib << 20) + BESIDE_HEAP + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME;
-                MemoryPlan asked = exact.inAddressSpace(limit, BESIDE_HEAP + given, given), taken = asked.backsolveThatFits();
-                if (taken == asked) continue;
-                String said;
-                try {
-                    taken.check(model, null, false, List.of(), List.of(), false, given, asked);
-                    continue;
-                } catch (InputException refused) {
-                    said = refused.getMessage();
-                }
-                String where = availableMib + " MiB, FALCON_HEAP=" + (given >> 20) + "m: " + said;
-                if (!asked.heapFits(given)) {
-                    MemoryPlan exactAtItsLimit = asked.withHeapLimit(asked.proposedHeapLimit());
-                    assertTrue(said.contains("exact needs about " + SystemInfo.bytes(exactAtItsLimit.needed()) + ", more than the "
-                            + SystemInfo.bytes(exactAtItsLimit.available()) + " available"), where);
-                    figuresChecked++;
-                }
-                boolean exactFitsAtFewerRows = asked.withHeapLimit(asked.proposedHeapLimit()).maxRows() >= 1;
-                for (String offer : said.substring(said.indexOf("; ", said.indexOf("limited to")) + 2).split(", or ")) {
-                    java.util.regex.Matcher rows = java.util.regex.Pattern.compile("--n (\\d+).* FALCON_HEAP=(\\d+)m").matcher(offer);
-                    if (!rows.find()) continue;
-                    assertEquals(exactFitsAtFewerRows, !offer.contains("--backsolve block"), "offered \"" + offer + "\" of " + where);
-                    if (!exactFitsAtFewerRows) continue;
-                    long followedHeap = Long.parseLong(rows.group(2)) << 20;
-                    MemoryPlan followed = exact.atRows(Long.parseLong(rows.group(1))).inAddressSpace(limit, BESIDE_HEAP + followedHeap, followedHeap);
-                    org.junit.jupiter.api.Assertions.assertSame(followed, followed.backsolveThatFits(), "followed \"" + offer + "\" takes exact: " + followed.describe() + "; of " + where);
-                    org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> followed.check(model, null, true, List.of(), List.of(), false, followedHeap, null),
-                            "followed \"" + offer + "\" of " + where);
-                    fewerFollowed++;
-                }
+        for (BlockTakenRefusal r : blockTakenRefusals(exact, model, 5)) {
+            if (!r.asked().heapFits(r.given())) {
+                MemoryPlan exactAtItsLimit = r.asked().withHeapLimit(r.asked().proposedHeapLimit());
+                assertTrue(r.said().contains("exact needs about " + SystemInfo.bytes(exactAtItsLimit.needed()) + ", more than the "
+                        + SystemInfo.bytes(exactAtItsLimit.available()) + " available"), r.where());
+                figuresChecked++;
+            }
+            boolean exactFitsAtFewerRows = r.asked().withHeapLimit(r.asked().proposedHeapLimit()).maxRows() >= 1;
+            for (String offer : r.offers()) {
+                java.util.regex.Matcher rows = java.util.regex.Pattern.compile("--n (\\d+).* FALCON_HEAP=(\\d+)m").matcher(offer);
+                if (!rows.find()) continue;
+                assertEquals(exactFitsAtFewerRows, !offer.contains("--backsolve block"), "offered \"" + offer + "\" of " + r.where());
+                if (!exactFitsAtFewerRows) continue;
+                long followedHeap = Long.parseLong(rows.group(2)) << 20;
+                assertFollowedTakesExactAndFits(exact.atRows(Long.parseLong(rows.group(1))).inAddressSpace(r.limit(), BESIDE_HEAP + followedHeap, followedHeap),
+                        model, followedHeap, offer, r);
+                fewerFollowed++;
             }
         }
         assertTrue(fewerFollowed > 0, "the grid holds a refusal of a run that took block, with exact at fewer rows offered");
         assertTrue(figuresChecked > 0, "the grid holds a refusal of a run that took block at a heap limit too small for exact's heap");
+    }
+
+    /** A heap refusal of resnet20's falcon at n = 214 that had taken block in place of exact, at one point of the grid. */
+    private record BlockTakenRefusal(long limit, long given, MemoryPlan asked, String said, String where) {
+        /** The refusal's offers, each alone. */
+        String[] offers() {
+            return said.substring(said.indexOf("; ", said.indexOf("limited to")) + 2).split(", or ");
+        }
+    }
+
+    /**
+     * The heap refusals of resnet20's falcon at n = 214 ({@code exact}) that took block, over address spaces of 400 to 480
+     * MiB available in steps of {@code stepMib} and heap limits of 16m to 96m.
+     */
+    private static List<BlockTakenRefusal> blockTakenRefusals(MemoryPlan exact, dev.falcon.examples.ExampleModel model, long stepMib) {
+        List<BlockTakenRefusal> refusals = new java.util.ArrayList<>();
+        for (long availableMib = 400; availableMib <= 480; availableMib += stepMib) {
+            for (long given = 16L << 20; given <= 96L << 20; given += 16L << 20) {
+                long limit = (availableMib << 20) + BESIDE_HEAP + SystemInfo.ADDRESS_SPACE_ALLOWANCE - MemoryPlan.RUNTIME;
+                MemoryPlan asked = exact.inAddressSpace(limit, BESIDE_HEAP + given, given), taken = asked.backsolveThatFits();
+                if (taken == asked) continue;
+                try {
+                    taken.check(model, null, false, List.of(), List.of(), false, given, asked);
+                } catch (InputException refused) {
+                    String said = refused.getMessage();
+                    refusals.add(new BlockTakenRefusal(limit, given, asked, said, availableMib + " MiB, FALCON_HEAP=" + (given >> 20) + "m: " + said));
+                }
+            }
+        }
+        return refusals;
+    }
+
+    /** An offer of {@code r} followed as printed ({@code followed}, at heap limit {@code heap}) takes exact and passes every check. */
+    private static void assertFollowedTakesExactAndFits(MemoryPlan followed, dev.falcon.examples.ExampleModel model, long heap, String offer, BlockTakenRefusal r) {
+        org.junit.jupiter.api.Assertions.assertSame(followed, followed.backsolveThatFits(),
+                "followed \"" + offer + "\" takes exact: " + followed.describe() + "; of " + r.where());
+        org.junit.jupiter.api.Assertions.assertDoesNotThrow(() -> followed.check(model, null, true, List.of(), List.of(), false, heap, null),
+                "followed \"" + offer + "\" of " + r.where());
     }
 }

@@ -21,22 +21,11 @@ final class SignalledAtExit {
                 raised = true;
                 sun.misc.Signal.raise(new sun.misc.Signal("TERM"));
                 long deadline = System.nanoTime() + 3_000_000_000L;
-                while (!shuttingDown() && System.nanoTime() < deadline) pause();
+                while (!Main.shuttingDown() && System.nanoTime() < deadline) pause();
             }
         };
         System.setSecurityManager(atExit);
         Main.main(args);
-    }
-
-    private static boolean shuttingDown() {
-        Thread probe = new Thread(() -> {});
-        try {
-            Runtime.getRuntime().addShutdownHook(probe);
-            Runtime.getRuntime().removeShutdownHook(probe);
-            return false;
-        } catch (IllegalStateException e) {
-            return true;
-        }
     }
 
     private static void pause() {
