@@ -99,11 +99,13 @@ public final class CpuBackend implements ComputeBackend {
      * (benchmarks/results/20261207-035549-vm.json and 20261207-035803-vm.json), time on 2 threads / time on 1, per round:
      * n = 64 1.40-1.43 and 1.47-1.72, n = 128 1.09-1.26 and 1.04-1.23 over k = 500, 2000 and 8000 columns (slower at up to
      * 131 MFlop; the lowest, 1.04, at k = 8000); in one round of k = 2000 and 8000 only, n = 256 0.78 and 0.95, n = 512
-     * 0.75 and 0.76, n = 1024 0.63 and 0.66. Nothing above k = 8000 was measured, nor below k = 2000 from n = 256: the
-     * rule, on n alone, is extended to those unmeasured, among them the Grams over a whole X, whose chunks are 2^22 / n
-     * columns in double (65,536 at n = 64, 32,768 at n = 128) and SINGLE_PRECISION_GRAM_CHUNK (16,384) in single
-     * precision, and which run on one thread below this n. Only dsyrk was measured; ssyrk has the same shape and
-     * partition at twice the rate per operation, so its break-even is no lower.
+     * 0.75 and 0.76, n = 1024 0.63 and 0.66. The Grams over a whole X, whose chunks are 2^22 / n columns in double
+     * (65,536 at n = 64, 32,768 at n = 128), were measured at those k in two rounds on the same idle machine
+     * (benchmarks/results/20261207-093545-vm.json and 20261207-093833-vm.json): n = 64 1.07 and 1.39 at k = 32,768,
+     * 1.33 and 1.53 at k = 65,536; n = 128 1.01 and 1.02 at k = 32,768, 1.04 and 0.91 at k = 65,536: no gain below this
+     * n there either. Not measured: below k = 2000 from n = 256, and ssyrk (single precision, chunks of
+     * SINGLE_PRECISION_GRAM_CHUNK = 16,384 columns), which has dsyrk's shape and partition at twice the rate per
+     * operation, so its break-even is no lower.
      */
     static final int GRAM_ON_THREAD_COUNT_FROM_N = 256;
 
@@ -112,7 +114,9 @@ public final class CpuBackend implements ComputeBackend {
      * one thread below it. OpenBlasThreadsBenchmark on an idle 2-core EPYC
      * (benchmarks/results/20261207-040006-vm.json, one round), dpotrf's time on 2 threads / time on 1: n = 128 2.30,
      * 256 1.73, 364 1.34, 512 1.28, 1024 1.01: slower at every n below 1024, and at 1024 a break-even within the noise
-     * (9.40 +- 0.11 ms on one thread, 9.48 +- 0.37 on two), not a gain; nothing was measured above it. The solves were
+     * (9.40 +- 0.11 ms on one thread, 9.48 +- 0.37 on two), not a gain. Above it, two rounds
+     * (benchmarks/results/20261207-093625-vm.json and 20261207-093912-vm.json): n = 1536 0.70 and 0.83, n = 2048 0.76
+     * and 0.76, so the second thread pays from there on. The solves were
      * not measured: they are triangular solves with the same factor, each right-hand side n^2 operations against the
      * factor's n^3 / 3, so they follow the factor's n.
      */

@@ -22,8 +22,9 @@ class OpenBlasThreadsForCallTest {
      * a second thread made a 64 x 64 Gram 1.40-1.43 and 1.47-1.72 times (one range per round) and a 128 x 128 one
      * 1.09-1.26 and 1.04-1.23 times slower at k = 500, 2000 and 8000 columns, and a Cholesky factor slower at every n
      * below 1024 (512: 1.28 times), so those stay on one thread; a Gram from n = 256 was faster (0.63-0.95, measured at
-     * k = 2000 and 8000 only), and a factor at n = 1024 broke even within the noise (1.01). Nothing above k = 8000 was
-     * measured: a Gram below n = 256 of more columns (the whole-X chunks, 16,384-65,536) stays on one thread unmeasured.
+     * k = 2000 and 8000 only), and a factor at n = 1024 broke even within the noise (1.01). Later rounds
+     * (20261207-0935*.json, 20261207-0938*.json, 20261207-093912-vm.json): the whole-X chunks at n = 64 and 128
+     * (k = 32,768 and 65,536) were no faster on two threads (0.91-1.53), and the factor was faster from n = 1536 (0.70-0.83).
      */
     @Test
     void whetherASecondThreadPaysDependsOnNNotOnTheColumns() {
