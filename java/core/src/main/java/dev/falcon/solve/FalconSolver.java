@@ -271,7 +271,12 @@ public final class FalconSolver {
      * report's objective evaluates it within rounding in double.
      */
     public static double exactQ(ComputeBackend backend, HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
-        try (FisherModel model = new FisherModel(backend, x, wbar, g, null, 0, lambda, null)) {
+        return exactQ(backend, x, w, wbar, g, lambda, null);
+    }
+
+    /** {@link #exactQ} around a -X wbar already summed ({@link FisherModel#offsetOf}), or null to sum it: one pass less. */
+    static double exactQ(ComputeBackend backend, HostMatrix x, float[] w, float[] wbar, float[] g, double lambda, double[] offset) {
+        try (FisherModel model = new FisherModel(backend, x, wbar, g, offset, 0, lambda, null)) {
             return model.evaluate(w).q;
         }
     }

@@ -355,11 +355,13 @@ public final class MultiStage {
             long t0 = System.nanoTime();
             long sT = nnzBudget(t, stages, schedule, startNnz, nnz, p);
             double fT = flopsBudget(t, stages, schedule, startFlops, flops, layers);
-            if (x != null) {
+            if (x != null && !(source instanceof FixedSource)) {
                 // Q on the X in hand, before asking for the next: a source may free it to make room for the next one
-                // (the contract: valid until the next call), and if that call fails these are the run's final values
-                qHeld = FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
-                qReferenceHeld = reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
+                // (the contract: valid until the next call), and if that call fails these are the run's final values. A
+                // fixed X stays and cannot fail: measured for it, these were two passes over X per stage that nothing read.
+                double[] q = exactQs(backend, x, w, reference, wbar, g, lambda);
+                qHeld = q[0];
+                qReferenceHeld = q[1];
             }
             if (last != null && last.kept() <= sT && last.keptFlops() <= fT) {
                 // No g, and the previous weights fit these budgets: Q around them is >= 0 and they reach 0, whatever X is,
@@ -443,9 +445,20 @@ public final class MultiStage {
             mask = last.mask();
             log.add(new Stage(t, sT, fT, last.kept(), last.keptFlops(), last.qFinal(), last.iterations(), (System.nanoTime() - t0) / 1e9, from));
         }
-        double qFinal = stopped != null ? qHeld : FalconSolver.exactQ(backend, x, w, wbar, g, lambda);
-        double qReference = stopped != null ? qReferenceHeld
-                : reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda);
+        double[] q = stopped != null ? new double[] {qHeld, qReferenceHeld} : exactQs(backend, x, w, reference, wbar, g, lambda);
+        double qFinal = q[0];
+        double qReference = q[1];
         return new Result(w, mask, List.copyOf(log), qFinal, last, stopped, qReference, firstPruningStage, lastSolvedStage, stoppedOutput);
+    }
+
+    /**
+     * Q of {@code w} and of {@code reference} (NaN where it is null) on x, exactly as {@link FalconSolver#exactQ}: X wbar is
+     * summed once for both, three passes over X where two separate measurements took four.
+     */
+    private static double[] exactQs(ComputeBackend backend, HostMatrix x, float[] w, float[] reference, float[] wbar, float[] g,
+                                    double lambda) {
+        double[] offset = FisherModel.offsetOf(backend, x, wbar);
+        return new double[] {FalconSolver.exactQ(backend, x, w, wbar, g, lambda, offset),
+                reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda, offset)};
     }
 }
