@@ -345,9 +345,34 @@ class ReadmeOpenBlasThreadsFiguresTest(unittest.TestCase):
             self.assertEqual([2000, 8000], sorted(per_k), n)
             quoted.append(f"{per_k[2000]:.2f} and {per_k[8000]:.2f} at n = {n}")
         self.assert_quoted("in one round of k = 2,000 and 8,000 only, " + ", ".join(quoted[:-1]) + " and " + quoted[-1])
-        most = max(k for (benchmark, _), rounds in self.ratios.items() if benchmark == "gram" for per_k in rounds.values()
-                   for k in per_k)
-        self.assert_quoted(f"No Gram of more than {most:,} columns was measured, nor one of fewer than 2,000 from n = 256")
+
+    LATER_GRAM_FILES = ("20261207-093545-vm.json", "20261207-093833-vm.json")
+    LATER_FACTOR_FILES = ("20261207-093625-vm.json", "20261207-093912-vm.json")
+
+    @staticmethod
+    def ratios_of(name):
+        """{(benchmark, n, k): 2-thread / 1-thread time} of one file of one round."""
+        times = {}
+        for e in json.loads((ROOT / "benchmarks" / "results" / name).read_text())["runs"]:
+            p = e["params"]
+            key = (e["benchmark"].rsplit(".", 1)[-1], int(p["n"]), int(p["k"]))
+            times.setdefault(key, {})[p["openblasThreads"]] = e["primaryMetric"]["score"]
+        return {key: t["2"] / t["1"] for key, t in times.items()}
+
+    def test_the_later_rounds_beyond_the_first_data(self):
+        # the whole-X chunk sizes below n = 256 and the factor above n = 1024, which the rule once covered unmeasured
+        grams = [self.ratios_of(name) for name in self.LATER_GRAM_FILES]
+        for r in grams:
+            self.assertEqual([("gram", n, k) for n in (64, 128) for k in (32768, 65536)], sorted(r))
+        self.assert_quoted(", ".join(f"{grams[0][('gram', n, k)]:.2f} and {grams[1][('gram', n, k)]:.2f} at n = {n} and k = {k:,}"
+                                     for n in (64, 128) for k in (32768, 65536)) + " (no gain below n = 256 there either)")
+        factors = [self.ratios_of(name) for name in self.LATER_FACTOR_FILES]
+        for r in factors:
+            self.assertEqual([("factor", 1536, 500), ("factor", 2048, 500)], sorted(r))
+        self.assert_quoted(f"the factor at {factors[0][('factor', 1536, 500)]:.2f} and {factors[1][('factor', 1536, 500)]:.2f}"
+                           f" at n = 1536, {factors[0][('factor', 2048, 500)]:.2f} and {factors[1][('factor', 2048, 500)]:.2f}"
+                           " at n = 2048 (the second thread pays above n = 1024)")
+        self.assert_quoted("nor a Gram of fewer than 2,000 columns from n = 256, nor ssyrk")
 
     def test_the_factor_s_ratios_and_its_break_even(self):
         factors = {n: rounds[1][2000] for (benchmark, n), rounds in self.ratios.items() if benchmark == "factor"}
