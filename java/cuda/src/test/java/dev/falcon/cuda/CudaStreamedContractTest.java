@@ -48,6 +48,10 @@ class CudaStreamedContractTest extends ComputeBackendContract {
     @Override
     protected double prefixSumTolerance() { return CudaLogicScanTest.SERIAL_TOLERANCE; }
 
+    /** X^T u in double: lane-strided sums and a tree, not the rows' order (CudaLogicTransposedOrderTest). */
+    @Override
+    protected double transposedSummedInDoubleTolerance(int n) { return CudaLogicTransposedOrderTest.orderTolerance(n); }
+
     private CudaBackend cuda() { return (CudaBackend) backend; }
 
     @Test
