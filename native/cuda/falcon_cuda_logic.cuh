@@ -173,7 +173,10 @@ FCL_HD void sum_to_float_element(const double* a, const double* b, float* out, i
 // For the Woodbury backsolve's X_K^T u near a singular system, where u rounded to float and float sums (cuBLAS sgemv)
 // left 6e-8 of a hugely amplified part that X^T annihilates. One warp per column j: lane l sums rows l, l+32, ... in
 // double (column_dot_partial with u as t), and the 32 lane sums are reduced as the tree of tree_reduce_step, which
-// warp_sum_to_lane0's __shfl_down_sync reproduces on lane 0.
+// warp_sum_to_lane0's __shfl_down_sync reproduces on lane 0. Not the rows' order that ComputeBackend promises of the
+// other backends (its javadoc and README name this exception): a warp summing a column serially would leave 31 lanes
+// idle. nvcc also fuses each lane's multiply-adds (no -fmad=false), which g++ does not for the CPU driver, so the GPU's
+// bits are the driver's only to rounding; CudaLogicTransposedOrderTest pins the order and the bound.
 
 /** Lanes per column of the product X^T u in double: one warp. */
 constexpr int kGemvTLanes = 32;

@@ -35,7 +35,8 @@ FCL_API void fcl_multiply(const float* x, int64_t n, int64_t p, const float* v, 
 FCL_API void fcl_multiply_summed_in_double(const float* x, int64_t n, int64_t p, const float* v, int64_t chunk, double* out);
 /** out (p) = X^T u with u, every product and every sum in double, as the cuda backend's
  *  multiplyTransposedSummedInDouble computes it: one emulated warp per column, each lane summing its rows
- *  (column_dot_partial), the 32 lane sums reduced as the tree of tree_reduce_step. */
+ *  (column_dot_partial), the 32 lane sums reduced as the tree of tree_reduce_step (the device also fuses the lanes'
+ *  multiply-adds, which this driver does not: the same order, bits equal to rounding). */
 FCL_API void fcl_multiply_transposed_summed_in_double(const float* x, int64_t n, int64_t p, const double* u, double* out);
 /** dst (n x k) = columns of X; returns 0 or the (1-based) position of the first invalid column, negated. */
 FCL_API int64_t fcl_gather(const float* x, int64_t n, int64_t p, const int32_t* columns, int64_t k, float* dst);

@@ -194,7 +194,10 @@ public interface ComputeBackend extends AutoCloseable {
      * carries a large part that X^T annihilates (the Woodbury backsolve's {@code M^{-1}} right side when M is near
      * singular: it brings the residual outside the range of X_K back multiplied by about 1/lambda), u rounded to float
      * and float sums left 6e-8 of that part in the result. Each column's sum runs over the rows in order, on every layout
-     * and thread count. No default: {@link #multiplyTransposed}'s float u is what this avoids.
+     * and thread count, on every backend but {@code cuda}: its kernel gives each column one warp, lane l summing rows l,
+     * l + 32, ... and the 32 lane sums added as a tree, with the device's fused multiply-adds, so its results agree with
+     * the in-order sums to rounding (within (n + 8) 2^-52 of each column's sum of |x_ij u_i|), not bit for bit. No
+     * default: {@link #multiplyTransposed}'s float u is what this avoids.
      *
      * @throws IllegalArgumentException when u holds fewer than n doubles or out fewer than p, or either is null or closed
      *         ({@link #requireTransposedProductVectors})

@@ -74,6 +74,13 @@ public abstract class ComputeBackendContract {
      */
     protected double prefixSumTolerance() { return 0; }
 
+    /**
+     * Tolerance of {@link ComputeBackend#multiplyTransposedSummedInDouble} against the reference at n rows, per unit of
+     * the column's {@code sum_i |x_ij u_i|}: 0, bit for bit, for a backend that sums each column over the rows in order
+     * as the interface promises; a backend documented as summing in another order states its bound here.
+     */
+    protected double transposedSummedInDoubleTolerance(int n) { return 0; }
+
     @BeforeAll
     void createBackends() {
         backend = createBackend(threads());
@@ -352,6 +359,40 @@ public abstract class ComputeBackendContract {
                 for (int j = 0; j < p; j++) {
                     assertEquals(want[j], g[j], tolerance, "X^T u summed in double, " + n + "x" + p
                             + (x.isColumnMajor() ? "" : " in panels") + ", column " + j);
+                }
+            }
+        }
+    }
+
+    /**
+     * u of magnitudes from 1 to 1e7 against a uniform X: the order of each column's sum shows in its last bits (the cuda
+     * kernel's 32 lane-strided partial sums and their tree differ from the in-order sum already in column 0), so a
+     * backend that keeps the interface's order gives the reference's bits on every layout.
+     */
+    @Test
+    void multiplyTransposedSummedInDoubleSumsEachColumnOverTheRowsInOrder() {
+        int n = 1000, p = 64;
+        SplittableRandom random = new SplittableRandom(22);
+        float[] xs = randomFloats(random, n * p);
+        double[] us = new double[n];
+        for (int i = 0; i < n; i++) us[i] = random.nextDouble(-1, 1) * Math.pow(10, random.nextInt(8));
+        DoublePointer u = track(new DoublePointer(us));
+        DoublePointer got = track(new DoublePointer(p)), want = track(new DoublePointer(p));
+        reference.multiplyTransposedSummedInDouble(matrix(xs, n, p), u, want);
+        double tolerance = transposedSummedInDoubleTolerance(n);
+        List<HostMatrix> layouts = new ArrayList<>(List.of(matrix(xs, n, p)));
+        for (long[] blocks : layoutBlocks(p)) layouts.add(ownLayout(xs, n, p, blocks));
+        for (HostMatrix x : layouts) {
+            got.fill(0xff); // NaN where a column is left unwritten
+            backend.multiplyTransposedSummedInDouble(x, u, got);
+            for (int j = 0; j < p; j++) {
+                String what = "X^T u summed in double, " + n + "x" + p + (x.isColumnMajor() ? "" : " in panels") + ", column " + j;
+                if (tolerance == 0) {
+                    assertEquals(want.get(j), got.get(j), 0, what + ": not the rows' order");
+                } else {
+                    double scale = 0;
+                    for (int i = 0; i < n; i++) scale += Math.abs(xs[j * n + i] * us[i]);
+                    assertEquals(want.get(j), got.get(j), tolerance * scale, what);
                 }
             }
         }

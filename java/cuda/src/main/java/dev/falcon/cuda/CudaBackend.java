@@ -79,6 +79,8 @@ public final class CudaBackend extends HostSideCalls {
     private long loggedLargeN = -1;
     /** Whether a matrix smaller than the resident X runs on the host backend ({@link #runsOnHost}); off only in tests. */
     private final boolean routeSmallerMatricesToHost;
+    /** The free device memory X is planned with: cudaMemGetInfo's, or less in a test that streams X. */
+    private final PlannedFreeBytes plannedFree;
     /** Products, gathers and Grams of X that ran on the host backend instead of the device, for tests. */
     private long hostRuns;
     /** Bytes the calls copied from the device back to the host, for tests. */
@@ -98,8 +100,17 @@ public final class CudaBackend extends HostSideCalls {
      * open, and the routing would send the later, smaller ones to the host backend).
      */
     CudaBackend(int threads, BlockGramKernel blockKernel, boolean routeSmallerMatricesToHost) {
+        this(threads, blockKernel, routeSmallerMatricesToHost, PlannedFreeBytes.REPORTED);
+    }
+
+    /**
+     * {@code plannedFree}: the free device memory each X is planned with; {@link PlannedFreeBytes#streamingIn} makes a
+     * test's X streamed in chunks of a few columns, the path an X larger than the device takes.
+     */
+    CudaBackend(int threads, BlockGramKernel blockKernel, boolean routeSmallerMatricesToHost, PlannedFreeBytes plannedFree) {
         this.blockKernel = blockKernel;
         this.routeSmallerMatricesToHost = routeSmallerMatricesToHost;
+        this.plannedFree = plannedFree;
         this.threads = Math.max(1, threads);
         ComputeBackend h;
         CpuBackendProvider cpu = new CpuBackendProvider();
@@ -174,7 +185,7 @@ public final class CudaBackend extends HostSideCalls {
         long[] free = {0}, total = {0};
         Map<String, Long> held = scratchOfTheWorkingSet();
         check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
-        DeviceMemoryPlan p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], held, true);
+        DeviceMemoryPlan p = plan(x.rows(), x.cols(), free[0], held, true, plannedFree);
         if (p.mode() == DeviceMemoryPlan.Mode.RESIDENT) {
             try {
                 residentX = DeviceBuffer.device(x.bytes());
@@ -183,7 +194,7 @@ public final class CudaBackend extends HostSideCalls {
                 if (residentX != null) residentX.close();
                 residentX = null;
                 check(FalconCuda.fcu_mem_info(free, total), "cudaMemGetInfo");
-                p = DeviceMemoryPlan.plan(x.rows(), x.cols(), free[0], held, false);
+                p = plan(x.rows(), x.cols(), free[0], held, false, plannedFree);
                 LOG.log(System.Logger.Level.INFO, "X did not fit after all (" + e.getMessage() + "): " + p.describe());
             }
         }
@@ -193,6 +204,16 @@ public final class CudaBackend extends HostSideCalls {
         copied = taking;
         plan = p;
         return p;
+    }
+
+    /**
+     * The plan for X of n x p with cudaMemGetInfo's {@code reportedFreeBytes} taken as {@code plannedFree} takes it, and
+     * the scratch held ({@link #scratchOfTheWorkingSet}) credited per buffer.
+     */
+    static DeviceMemoryPlan plan(long n, long p, long reportedFreeBytes, Map<String, Long> held, boolean allowResident,
+                                 PlannedFreeBytes plannedFree) {
+        long heldWork = DeviceMemoryPlan.reusableHeldBytes(n, p, held);
+        return DeviceMemoryPlan.plan(n, p, plannedFree.of(n, p, reportedFreeBytes, heldWork), heldWork, allowResident);
     }
 
     /**

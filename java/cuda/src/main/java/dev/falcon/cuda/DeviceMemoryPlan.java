@@ -175,7 +175,7 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long h
     public static DeviceMemoryPlan plan(long n, long p, long freeBytes, long heldWorkBytes, boolean allowResident) {
         long work = workBytes(n, p);
         long held = Math.max(0, Math.min(heldWorkBytes, work));
-        long usable = Math.max(0, (long) ((freeBytes + held) * (1 - RESERVE_FRACTION)) - RESERVE_BYTES);
+        long usable = usableBytes(freeBytes, held);
         long xBytes = Math.multiplyExact(Math.multiplyExact(n, p), (long) Float.BYTES);
         long columnBytes = Math.max(1, n) * Float.BYTES;
         if (allowResident && xBytes + work <= usable) {
@@ -191,6 +191,31 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long h
             return new DeviceMemoryPlan(Mode.TOO_LARGE, n, p, freeBytes, held, xBytes + work, work, 0, 0);
         }
         return new DeviceMemoryPlan(Mode.STREAMED, n, p, freeBytes, held, xBytes + work, work, columns, columns * columnBytes);
+    }
+
+    /** What a plan may use of {@code freeBytes} free with {@code heldBytes} of the working set held: 90% less 256 MiB. */
+    static long usableBytes(long freeBytes, long heldBytes) {
+        return Math.max(0, (long) ((freeBytes + heldBytes) * (1 - RESERVE_FRACTION)) - RESERVE_BYTES);
+    }
+
+    /**
+     * The least free memory (cudaMemGetInfo's figure) in which X of n x p, with {@code heldWorkBytes} of its working set
+     * held ({@link #reusableHeldBytes}), is streamed in chunks of {@code chunkColumns} columns: the working set and two
+     * chunk buffers. An X of at most 2 chunkColumns columns fits resident in that room and is planned resident. For
+     * tests ({@link PlannedFreeBytes#streamingIn}): a device with memory to spare streams no X a test can afford.
+     */
+    static long freeBytesStreamingIn(long n, long p, long chunkColumns, long heldWorkBytes) {
+        if (chunkColumns < MIN_CHUNK_COLUMNS) {
+            throw new IllegalArgumentException("chunkColumns must be at least " + MIN_CHUNK_COLUMNS + ", got " + chunkColumns);
+        }
+        long work = workBytes(n, p);
+        long held = Math.max(0, Math.min(heldWorkBytes, work)); // as plan() caps it
+        long needed = work + 2 * chunkColumns * Math.max(1, n) * Float.BYTES;
+        // the inverse of usableBytes, then moved to the least figure that gives it: the 0.9 is no exact double
+        long free = Math.max(0, (long) Math.ceil((needed + RESERVE_BYTES) / (1 - RESERVE_FRACTION)) - held);
+        while (usableBytes(free, held) < needed) free++;
+        while (free > 0 && usableBytes(free - 1, held) >= needed) free--;
+        return free;
     }
 
     /** One line for logs and errors. */

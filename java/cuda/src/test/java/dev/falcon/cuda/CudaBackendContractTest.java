@@ -27,6 +27,10 @@ class CudaBackendContractTest extends ComputeBackendContract {
     @Override
     protected double prefixSumTolerance() { return CudaLogicScanTest.SERIAL_TOLERANCE; }
 
+    /** X^T u in double: lane-strided sums and a tree, not the rows' order (CudaLogicTransposedOrderTest). */
+    @Override
+    protected double transposedSummedInDoubleTolerance(int n) { return CudaLogicTransposedOrderTest.orderTolerance(n); }
+
     @AfterEach
     void everyProductGatherAndGramRanOnTheDevice(TestInfo test) {
         assertEquals(0, ((CudaBackend) backend).hostRuns(), test.getDisplayName() + ": calls answered by the host backend");

@@ -15,4 +15,8 @@ class CudaLogicContractTest extends ComputeBackendContract {
     /** The kernels add each segment's prefix sums in tiles (falcon_cuda_logic.cuh), not serially: see CudaLogicScanTest. */
     @Override
     protected double prefixSumTolerance() { return CudaLogicScanTest.SERIAL_TOLERANCE; }
+
+    /** X^T u in double: lane-strided sums and a tree, not the rows' order (CudaLogicTransposedOrderTest). */
+    @Override
+    protected double transposedSummedInDoubleTolerance(int n) { return CudaLogicTransposedOrderTest.orderTolerance(n); }
 }
