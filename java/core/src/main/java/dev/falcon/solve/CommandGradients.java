@@ -38,8 +38,9 @@ import org.bytedeco.javacpp.FloatPointer;
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
  * weights that cannot be written for it, a non-zero exit, a command still running after the timeout (if one is given:
  * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
- * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. {@link #close()} closes the loaded
- * matrices and removes the temporary directory.
+ * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. The
+ * last X read goes when the run ends ({@link MultiStage.GradientSource#runEnded}); {@link #close()} removes the temporary
+ * directory and the shutdown hook, and must be called: the source holds them until then.
  */
 public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
@@ -632,6 +633,17 @@ public final class CommandGradients implements MultiStage.GradientSource {
             default -> null;
         };
         return "exited with status " + code + (signal == null ? "" : ", that is killed by " + signal);
+    }
+
+    /**
+     * The X the command wrote goes, file and matrix; the folder, the hook and stage 0's X (the caller's) stay for another
+     * run, whose stages run the command again.
+     */
+    @Override
+    public void runEnded() {
+        releaseCurrent();
+        lastX = null;
+        lastWeights = null;
     }
 
     private void releaseCurrent() {

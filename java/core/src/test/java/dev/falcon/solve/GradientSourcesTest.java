@@ -1309,4 +1309,42 @@ class GradientSourcesTest {
         }
         assertFalse(log.toString().contains("INJECTED"), log.toString());
     }
+
+    /**
+     * README's Watching memory: the counters go back once the result, X and backend are closed. A file or command source
+     * kept its last stage's X (a mapping or a copy, 4 n p bytes) after the prune returned, until its own close: a service
+     * pruning with falcon++ per request, as README's example does, grew by one X a request. The X goes when the run
+     * ends, and the source serves a later run as the first.
+     */
+    @Test
+    void aFalconPlusPlusPruneLeavesNoStageXOpenAndTheSourceServesAnotherRun() throws IOException {
+        for (int t = 0; t < 3; t++) writeX(dir.resolve("X_" + t + ".npy"), t + 1);
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        LayerTable layers = layers();
+        dev.falcon.prune.Budgets budgets = dev.falcon.prune.Budgets.resolve(layers, 0.5, null, 0.5, null, null);
+        try (ComputeBackend b = new JavaBackend(); dev.falcon.prune.Pruner pruner = new dev.falcon.prune.Pruner(b); HostMatrix first = matrix(1);
+             FloatPointer w = new FloatPointer(wbar())) {
+            List<java.util.function.Supplier<MultiStage.GradientSource>> sources = List.of(
+                    () -> new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), 3, "X"),
+                    () -> new CommandGradients(b, first, ": {weights}; cp '" + x2 + "' {grads}", null));
+            for (var make : sources) {
+                try (MultiStage.GradientSource source = make.get()) {
+                    for (int run = 0; run < 2; run++) {
+                        long bytes = org.bytedeco.javacpp.Pointer.totalBytes(), matrices = HostMatrix.openOwnedCount();
+                        var plan = new dev.falcon.prune.Pruner.StagePlan(3, MultiStage.Schedule.LINEAR, 0.8, 0.8, source);
+                        try (dev.falcon.prune.PruneResult r = pruner.prune(dev.falcon.prune.Method.FALCON_PLUS_PLUS, w, layers, budgets,
+                                new dev.falcon.prune.Pruner.SolverInputs(first, null, 0.1, SolverOptions.defaults().withMaxIterations(5), null, plan))) {
+                            MultiStage.Result stages = r.solve().multiStage();
+                            assertNull(stages.stopped(), source.describe(2) + " run " + run);
+                            assertEquals(2, stages.lastSolvedStage(), "stage 2 was solved on its source's X: " + stages.stages());
+                        }
+                        assertEquals(matrices, HostMatrix.openOwnedCount(), source.describe(2) + " run " + run + ": matrices left open ("
+                                + HostMatrix.openOwnedBytes() + " bytes) after the prune returned");
+                        assertEquals(bytes, org.bytedeco.javacpp.Pointer.totalBytes(), source.describe(2) + " run " + run + ": JavaCPP bytes left");
+                    }
+                }
+            }
+        }
+    }
 }
