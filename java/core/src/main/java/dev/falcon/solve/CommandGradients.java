@@ -15,6 +15,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
+import java.lang.ref.Cleaner;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,8 +39,10 @@ import org.bytedeco.javacpp.FloatPointer;
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
  * weights that cannot be written for it, a non-zero exit, a command still running after the timeout (if one is given:
  * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
- * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. {@link #close()} closes the loaded
- * matrices and removes the temporary directory.
+ * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. The
+ * last X read goes when the run ends ({@link MultiStage.GradientSource#runEnded}); {@link #close()} removes the temporary
+ * directory and the shutdown hook. Close it: one dropped unclosed keeps them until the collector takes it (a cleaner then
+ * removes them) or the JVM exits (the hook removes the directory).
  */
 public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
@@ -80,23 +83,17 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final PrintWriter log;
     private final Names names;
     private final Path dir;
-    private final Thread onExit;
     /** The command under way, and the value of {@link #MARKER_VARIABLE} it was given. */
     private record Running(Process process, String marker) {}
-    private volatile Running running;
-    /**
-     * The marker of the stage whose command runs, kept until the run has looked at how it ended: Ctrl-C reaches the
-     * command with falcon, and one that died of it first has cleared {@link #running} before the hook looks, while the
-     * processes it detached, which a shell starts with SIGINT ignored, run on.
-     */
-    private volatile String commandMarker;
-    /**
-     * True from the start of the command until the run has checked {@link #stoppedByHook} after it: a command that Ctrl-C
-     * ended on its own has cleared {@link #running} before the hook looks, but the run is about to report the stop.
-     */
-    private volatile boolean commandStage;
-    /** Set when the shutdown hook has begun: the command ended because the JVM is stopping, not by itself. */
-    private volatile boolean stoppedByHook;
+    /** What the shutdown hook and the cleaner read and do, held apart from this source so that they do not hold it. */
+    private final Cleanup cleanup;
+    /** Runs {@link #cleanup} once: at {@link #close()}, or when this source, dropped unclosed, has become unreachable. */
+    private final Cleaner.Cleanable cleanable;
+    private static final Cleaner CLEANER = Cleaner.create(r -> {
+        Thread t = new Thread(r, "falcon-grads-folder-cleaner");
+        t.setDaemon(true);
+        return t;
+    });
     /**
      * Set by {@link #close()}: a later {@link #gradients} is refused as a call on a closed source. Without it the call
      * failed writing into the deleted folder and blamed "a cleaner of /tmp", a {@link MultiStage.SourceFailure} that
@@ -174,20 +171,69 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.cols = first.cols();
         this.log = log;
         this.dir = createDirectory(names.command());
-        // Ctrl-C or a kill ends the JVM without close(): stop the command (it would run on as an orphan) and remove
-        // the directory with the weights handed to it, once the command has ended (one still writing X would leave it).
-        this.onExit = new Thread(() -> {
+        this.cleanup = new Cleanup(dir);
+        ShutdownHooks.add(cleanup.onExit);
+        this.cleanable = CLEANER.register(this, cleanup);
+    }
+
+    /**
+     * The folder and the command's state, for the shutdown hook and the cleaner. The hook was a lambda that read the
+     * source's fields, so ShutdownHooks' static set held every source never closed, with its folder, its hook and its
+     * last X, for the JVM's life. Holding only this, a dropped source is collected, and the cleaner removes its folder
+     * and its hook; one still open at exit is cleaned by the hook.
+     */
+    private static final class Cleanup implements Runnable {
+        private final Path dir;
+        private final Thread onExit;
+        volatile Running running;
+        /**
+         * The marker of the stage whose command runs, kept until the run has looked at how it ended: Ctrl-C reaches the
+         * command with falcon, and one that died of it first has cleared {@link #running} before the hook looks, while the
+         * processes it detached, which a shell starts with SIGINT ignored, run on.
+         */
+        volatile String commandMarker;
+        /**
+         * True from the start of the command until the run has checked {@link #stoppedByHook} after it: a command that Ctrl-C
+         * ended on its own has cleared {@link #running} before the hook looks, but the run is about to report the stop.
+         */
+        volatile boolean commandStage;
+        /** Set when the shutdown hook has begun: the command ended because the JVM is stopping, not by itself. */
+        volatile boolean stoppedByHook;
+
+        Cleanup(Path dir) {
+            this.dir = dir;
+            this.onExit = new Thread(this::atExit, "falcon-grads-command-cleanup");
+        }
+
+        /**
+         * Ctrl-C or a kill ends the JVM without close(): stop the command (it would run on as an orphan) and remove the
+         * directory with the weights handed to it, once the command has ended (one still writing X would leave it).
+         */
+        private void atExit() {
             boolean awaited = commandStage; // read before stoppedByHook is set: a run that sees that flag finds this true
             String marker = commandMarker; // likewise: the run clears it once it has seen the flag
             Running underWay = running;
             stoppedByHook = true;
             stopCommand(underWay, marker);
-            deleteDirectory();
+            deleteDirectory(dir);
             // the stop is about to be reported (by the CLI's own hook, or by the run's thread, which the command's end
             // wakes, where no hook does): the JVM halts once the hooks end
             if (awaited) StoppedException.awaitReport(REPORT_WAIT_MILLIS);
-        }, "falcon-grads-command-cleanup");
-        ShutdownHooks.add(onExit);
+        }
+
+        /**
+         * The source is closed, or unreachable: no command runs for it (a stage's command runs inside its gradients, which
+         * holds it), so the folder and the hook go.
+         */
+        @Override
+        public void run() {
+            try {
+                ShutdownHooks.remove(onExit);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running or about to: it cleans up as well
+            }
+            deleteDirectory(dir);
+        }
     }
 
     /**
@@ -235,8 +281,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     private void stopCommand() {
-        String marker = commandMarker;
-        stopCommand(running, marker);
+        String marker = cleanup.commandMarker;
+        stopCommand(cleanup.running, marker);
     }
 
     private static void stopCommand(Running command, String marker) {
@@ -477,16 +523,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
         Deque<String> tail = new ArrayDeque<>();
         int code;
         boolean timedOut = false;
-        commandStage = true;
+        cleanup.commandStage = true;
         RunPhase.set("during stage " + stage + "'s --grads-command");
         try {
             ProcessBuilder builder = new ProcessBuilder("/bin/sh", "-c", line).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
             String marker = dir.getFileName() + "/stage" + stage;
             builder.environment().put(MARKER_VARIABLE, marker);
             restoreUsersLocale(builder.environment());
-            commandMarker = marker;
+            cleanup.commandMarker = marker;
             Process proc = builder.start();
-            running = new Running(proc, marker);
+            cleanup.running = new Running(proc, marker);
             Thread out = pump(proc.getInputStream(), null, stage);
             Thread err = pump(proc.getErrorStream(), tail, stage);
             if (timeout == null || proc.waitFor(saturatedNanos(timeout), java.util.concurrent.TimeUnit.NANOSECONDS)) {
@@ -494,11 +540,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
             } else {
                 // what a stop does, so that nothing of a hung command (a GPU job, a child waiting on a lock) runs on
                 timedOut = true;
-                stopCommand(running, marker);
+                stopCommand(cleanup.running, marker);
                 proc.waitFor(STOP_GRACE_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS); // ended, or beyond even SIGKILL
                 code = -1;
             }
-            running = null;
+            cleanup.running = null;
             // both streams drain at once, within one DRAIN_MILLIS: a background child the command left holding them
             // (`... &`) cost 2 s for each in turn, 4 s a stage
             long drainEnd = System.nanoTime() + DRAIN_MILLIS * 1_000_000;
@@ -508,9 +554,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             // failed, after which the run went on to write the last stage's outputs, refused as the JVM stops
             if (!timedOut && (code == 128 + 1 || code == 128 + 2 || code == 128 + 15)) {
                 long deadline = System.nanoTime() + SIGNAL_WAIT_MILLIS * 1_000_000;
-                while (!stoppedByHook && System.nanoTime() < deadline) Thread.sleep(10);
+                while (!cleanup.stoppedByHook && System.nanoTime() < deadline) Thread.sleep(10);
             }
-            if (stoppedByHook) throw new StoppedException("during stage " + stage + "'s --grads-command");
+            if (cleanup.stoppedByHook) throw new StoppedException("during stage " + stage + "'s --grads-command");
             RunPhase.set("while reading the X stage " + stage + "'s --grads-command wrote");
         } catch (IOException e) {
             throw new MultiStage.SourceFailure(names.command() + " could not be started: " + e.getMessage(), e);
@@ -519,12 +565,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
             Thread.currentThread().interrupt();
             throw new MultiStage.SourceFailure("interrupted while " + names.command() + " ran", e);
         } finally {
-            Running command = running;
+            Running command = cleanup.running;
             if (command != null && command.process().isAlive()) stopCommand(); // anything else thrown while it ran: it must not run on
-            running = null;
-            commandStage = false;
-            commandMarker = null;
+            cleanup.running = null;
+            cleanup.commandStage = false;
+            cleanup.commandMarker = null;
             deleteQuietly(w);
+            // unreachable while its command ran, the source's cleaner would remove the folder the command writes into
+            java.lang.ref.Reference.reachabilityFence(this);
         }
         // close() from another thread stops the command: its SIGTERM status is falcon's own stop, not a failed command
         // whose last completed stage the run would return
@@ -632,6 +680,17 @@ public final class CommandGradients implements MultiStage.GradientSource {
             default -> null;
         };
         return "exited with status " + code + (signal == null ? "" : ", that is killed by " + signal);
+    }
+
+    /**
+     * The X the command wrote goes, file and matrix; the folder, the hook and stage 0's X (the caller's) stay for another
+     * run, whose stages run the command again.
+     */
+    @Override
+    public void runEnded() {
+        releaseCurrent();
+        lastX = null;
+        lastWeights = null;
     }
 
     private void releaseCurrent() {
@@ -787,15 +846,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
         stopCommand(); // closed from another thread while the command runs: it must not outlive the directory
         if (current != null) current.close();
         current = null;
-        try {
-            ShutdownHooks.remove(onExit);
-        } catch (IllegalStateException shuttingDown) {
-            // the hook is running or about to: it cleans up as well
-        }
-        deleteDirectory();
+        cleanable.clean();
     }
 
-    private void deleteDirectory() {
+    private static void deleteDirectory(Path dir) {
         try (Stream<Path> s = Files.walk(dir)) {
             s.sorted(Comparator.reverseOrder()).forEach(CommandGradients::deleteQuietly);
         } catch (IOException ignored) {

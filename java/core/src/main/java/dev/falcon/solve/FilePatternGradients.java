@@ -16,7 +16,8 @@ import java.util.Objects;
  * {@code {t}} replaced by t (t = 0 .. T-1; stage 0 = X at the dense weights, stage t = X at the weights stage t-1
  * produced). Nothing is waited for: every file must exist and have the same n x p shape when the source is
  * created (else an {@link InputException} naming the file, before any work). Stage 0's matrix is given by the
- * caller (who keeps owning it); later stages are loaded when reached and owned (and closed) by this source.
+ * caller (who keeps owning it); later stages are loaded when reached and owned by this source, which closes the last
+ * one when the run ends ({@link MultiStage.GradientSource#runEnded}) and stays usable for another run.
  * A stage reads the file its path names when the stage starts, header and data: one replaced by a rename since the
  * source was created (a newer export) is read as what it is now, and must still have stage 0's shape.
  */
@@ -206,6 +207,12 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         }
         String type = loadedAs[stage] != null ? loadedAs[stage] : sources[stage].typeAndConversion();
         return "file " + fileOf(pattern, stage) + " (" + type + ")";
+    }
+
+    /** The stage X this source loaded goes; stage 0's, the caller's, stays. A later run loads its stages again. */
+    @Override
+    public void runEnded() {
+        close();
     }
 
     @Override

@@ -74,7 +74,7 @@ public final class MultiStage {
 
     /**
      * Gradients X for a stage (n x p, stage 0's n in every stage), at the weights the previous stage produced (stage 0: the dense weights); the
-     * source owns what it returns (valid until the next call or close). A source that cannot deliver throws
+     * source owns what it returns (valid until the next call, the end of the run ({@link #runEnded}) or close). A source that cannot deliver throws
      * {@link SourceFailure} to stop the run cleanly (other exceptions propagate).
      * <p>{@code weights} is a copy made for this call: the source may write into it or keep it, and neither the run's
      * weights nor the next stage's start change.
@@ -90,6 +90,14 @@ public final class MultiStage {
         default String describe(int stage) { return "the gradient source (" + describeClass(getClass()) + ")"; }
 
         @Override default void close() {}
+
+        /**
+         * The run that asked for X has ended (returned or thrown), and nothing it was given is read again: a source frees
+         * the X it made here, and stays usable for another run. Otherwise the last stage's X (a mapping or a copy, 4 n p
+         * bytes) stayed until {@link #close()}, and a caller that closed its result, X and backend, as README's Watching
+         * memory says, still held one X per falcon++ prune. X the caller gave (stage 0's) is the caller's and stays.
+         */
+        default void runEnded() {}
 
         /**
          * Whether every X this source gives has already been scanned for NaN/Inf (naming its file). Otherwise the run
@@ -337,6 +345,19 @@ public final class MultiStage {
         int p = wbar.length;
         double dense = layers.denseFlops();
         requireStartsAtOrAboveTargets(StartLevelNames.RUN, startNnz, (double) nnz / p, startFlops, dense > 0 ? flops / dense : 0);
+        try {
+            return runStages(backend, source, wbar, g, lambda, layers, nnz, flops, stages, schedule, startNnz, startFlops, opt, reference, callersX,
+                    callersXName, warning);
+        } finally {
+            source.runEnded(); // after the final Q, the last read of the last stage's X
+        }
+    }
+
+    private static Result runStages(ComputeBackend backend, GradientSource source, float[] wbar, float[] g, double lambda, LayerTable layers,
+                                    long nnz, double flops, int stages, Schedule schedule, double startNnz, double startFlops, SolverOptions opt,
+                                    float[] reference, HostMatrix callersX, String callersXName, SweepWarning warning) {
+        int p = wbar.length;
+        double dense = layers.denseFlops();
         float[] w = wbar.clone();
         // the support of the weights as given: already partly pruned weights keep their zeros out of it, as mp's and falcon's masks do
         byte[] mask = new byte[p];

@@ -1309,4 +1309,99 @@ class GradientSourcesTest {
         }
         assertFalse(log.toString().contains("INJECTED"), log.toString());
     }
+
+    /**
+     * README's Watching memory: the counters go back once the result, X and backend are closed. A file or command source
+     * kept its last stage's X (a mapping or a copy, 4 n p bytes) after the prune returned, until its own close: a service
+     * pruning with falcon++ per request, as README's example does, grew by one X a request. The X goes when the run
+     * ends, and the source serves a later run as the first.
+     */
+    @Test
+    void aFalconPlusPlusPruneLeavesNoStageXOpenAndTheSourceServesAnotherRun() throws IOException {
+        for (int t = 0; t < 3; t++) writeX(dir.resolve("X_" + t + ".npy"), t + 1);
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        LayerTable layers = layers();
+        dev.falcon.prune.Budgets budgets = dev.falcon.prune.Budgets.resolve(layers, 0.5, null, 0.5, null, null);
+        try (ComputeBackend b = new JavaBackend(); dev.falcon.prune.Pruner pruner = new dev.falcon.prune.Pruner(b); HostMatrix first = matrix(1);
+             FloatPointer w = new FloatPointer(wbar())) {
+            List<java.util.function.Supplier<MultiStage.GradientSource>> sources = List.of(
+                    () -> new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), 3, "X"),
+                    () -> new CommandGradients(b, first, ": {weights}; cp '" + x2 + "' {grads}", null));
+            for (var make : sources) {
+                try (MultiStage.GradientSource source = make.get()) {
+                    for (int run = 0; run < 2; run++) {
+                        long bytes = org.bytedeco.javacpp.Pointer.totalBytes(), matrices = HostMatrix.openOwnedCount();
+                        var plan = new dev.falcon.prune.Pruner.StagePlan(3, MultiStage.Schedule.LINEAR, 0.8, 0.8, source);
+                        try (dev.falcon.prune.PruneResult r = pruner.prune(dev.falcon.prune.Method.FALCON_PLUS_PLUS, w, layers, budgets,
+                                new dev.falcon.prune.Pruner.SolverInputs(first, null, 0.1, SolverOptions.defaults().withMaxIterations(5), null, plan))) {
+                            MultiStage.Result stages = r.solve().multiStage();
+                            assertNull(stages.stopped(), source.describe(2) + " run " + run);
+                            assertEquals(2, stages.lastSolvedStage(), "stage 2 was solved on its source's X: " + stages.stages());
+                        }
+                        assertEquals(matrices, HostMatrix.openOwnedCount(), source.describe(2) + " run " + run + ": matrices left open ("
+                                + HostMatrix.openOwnedBytes() + " bytes) after the prune returned");
+                        assertEquals(bytes, org.bytedeco.javacpp.Pointer.totalBytes(), source.describe(2) + " run " + run + ": JavaCPP bytes left");
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * A CommandGradients never closed was held for the JVM's life: its shutdown hook, a lambda reading its fields, sat in
+     * ShutdownHooks' static set, so the source, its temporary folder (with the weights handed to the command) and the
+     * hook stayed, one of each per prune. Dropped, it is collected now, and its folder goes with it.
+     */
+    @Test
+    void aDroppedUnclosedCommandSourceIsCollectedAndItsFolderRemoved() throws Exception {
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            Path[] folder = new Path[1];
+            java.lang.ref.WeakReference<CommandGradients> dropped = runAndDrop(b, first, x2, folder);
+            // bounded: a source still held never clears, and the loop ends with the assertions below failing
+            for (int i = 0; i < 200 && (dropped.get() != null || Files.exists(folder[0])); i++) {
+                System.gc();
+                Thread.sleep(10);
+            }
+            assertNull(dropped.get(), "a dropped, unclosed CommandGradients is still reachable");
+            assertFalse(Files.exists(folder[0]), "the folder of a dropped source is left: " + folder[0]);
+        }
+    }
+
+    /** A falcon++ run with a CommandGradients it never closes, whose folder it notes in {@code folder[0]}. */
+    private static java.lang.ref.WeakReference<CommandGradients> runAndDrop(ComputeBackend b, HostMatrix first, Path x2, Path[] folder) {
+        CommandGradients source = new CommandGradients(b, first, ": {weights}; cp '" + x2 + "' {grads}", null);
+        folder[0] = source.directory();
+        MultiStage.Result r = MultiStage.run(b, source, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8,
+                SolverOptions.defaults().withMaxIterations(5));
+        assertNull(r.stopped());
+        assertTrue(r.stages().get(2).gradients().contains("the gradient command"), r.stages().get(2).gradients());
+        assertTrue(Files.isDirectory(folder[0]));
+        return new java.lang.ref.WeakReference<>(source);
+    }
+
+    /** The shutdown hook of a source still open at exit, holding the folder alone, removes it. */
+    @Test
+    void theFolderOfASourceNeverClosedIsRemovedAtExit() throws Exception {
+        Process child = new ProcessBuilder(dev.falcon.testing.ChildJvm.command(UnclosedAtExit.class)).redirectErrorStream(true).start();
+        String out = new String(child.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertEquals(0, child.waitFor(), out);
+        String folder = out.lines().filter(l -> l.startsWith("folder ")).map(l -> l.substring("folder ".length())).findFirst().orElseThrow(() -> new AssertionError(out));
+        assertFalse(Files.exists(Path.of(folder)), "left at exit: " + folder);
+    }
+
+    /** Makes a CommandGradients, drops it unclosed, collects it, and exits. */
+    static final class UnclosedAtExit {
+        public static void main(String[] args) {
+            HostMatrix first = HostMatrix.allocate(N, P);
+            CommandGradients source = new CommandGradients(new JavaBackend(), first, ": {weights}; : {grads}", null);
+            if (!Files.isDirectory(source.directory())) throw new AssertionError("no folder " + source.directory());
+            System.out.println("folder " + source.directory());
+            source = null;
+            System.gc();
+            System.exit(0);
+        }
+    }
 }
