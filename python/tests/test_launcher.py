@@ -416,6 +416,38 @@ class JavaChoiceTest(unittest.TestCase):
         self.assertEqual((self.tmp / "mvn-saw").read_text(), f"JAVA_HOME={jdk}\n")
         self.assertEqual(r.stdout.splitlines()[0], "ran")
 
+    def test_a_jre_where_a_build_is_due_is_one_line_naming_where_it_came_from_and_the_jdk(self):
+        # a JAVA_HOME without javac (a jlink image, a -jre container) passed every check, and Maven failed in 25 lines
+        # of Guice wiring ("No such compiler 'javac'") that named neither JAVA_HOME nor the JDK, exit 1
+        (self.root / "java" / "cli" / "target" / "falcon.jar").unlink()
+        jre = fake_jdk(self.tmp / "jre", "17.0.15", "jre ran")
+        (self.tmp / "mvn-bin").mkdir()
+        (self.tmp / "mvn-bin" / "mvn").write_text("#!/usr/bin/env bash\necho mvn ran >&2\n"
+                                                  "mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n")
+        (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
+        jar = self.root / "java" / "cli" / "target" / "falcon.jar"
+        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.no_java}", java_home=jre)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and JAVA_HOME"
+                                   f" is '{jre}', a Java runtime (JRE) without bin/javac: set JAVA_HOME to a JDK 17 or newer"
+                                   " (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
+                                   " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)\n")
+        self.assertEqual(r.stdout, "")
+        # without JAVA_HOME Maven runs the java on PATH: a JRE's there is refused alike
+        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.path_with_java('bin', jre)}")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith(f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and"
+                                            f" the java on PATH ({self.tmp}/bin/java) is a Java runtime (JRE) without bin/javac"
+                                            f" in {jre}: set JAVA_HOME to a JDK 17 or newer"), r.stderr)
+        self.assertFalse(jar.exists(), "no build ran")
+        # a built jar needs no JDK: the JRE runs it
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        jar.write_bytes(EMPTY_ZIP)
+        r = self.launch(self.no_java, java_home=jre)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[0], "jre ran")
+
 class HeapLimitInFalconJavaOptsTest(unittest.TestCase):
     """README: the heap starts at 64 MB, or at the limit when that is lower. The start followed FALCON_HEAP only, so an
     -Xmx below 64m in FALCON_JAVA_OPTS (which comes later and overrides FALCON_HEAP) met -Xms64m and the JVM refused to
