@@ -295,6 +295,47 @@ class FalconJavaOptsTheJvmRefusesTest(unittest.TestCase):
             self.assertTrue(r.stderr.startswith("falcon: building "), r.stderr)
 
 
+class JavaLauncherActionInFalconJavaOptsTest(unittest.TestCase):
+    """FALCON_JAVA_OPTS=-version printed the JVM's version in place of falcon's command: no prune ran, nothing was
+    written, and the exit code was 0. The fake java does what java does: an action given before -jar is done in place
+    of the jar."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+for a; do
+  case "$a" in
+    -jar) echo "falcon ran"; exit 0 ;;
+    -version|--version|-help|--help|-X|--list-modules|--dry-run|-d|--describe-module*) echo "java did $a" >&2; exit 0 ;;
+  esac
+done
+"""
+
+    def launch(self, root, bin_dir, opts):
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "JAVA_HOME")}
+        env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_JAVA_OPTS=opts)
+        return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+    def test_an_action_of_the_java_command_is_refused_naming_the_variable(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, self.FAKE_JAVA)
+            for opts, action in (("-version", "-version"), ("--version", "--version"), ("-Dx=1 -help", "-help"),
+                                 ("-?", "-?"), ("--help", "--help"), ("-h", "-h"), ("-X", "-X"), ("--help-extra", "--help-extra"),
+                                 ("--list-modules", "--list-modules"), ("--dry-run", "--dry-run"), ("-d java.base", "-d"),
+                                 ("--describe-module java.base", "--describe-module"),
+                                 ("--describe-module=java.base", "--describe-module=java.base"), ("-fullversion", "-fullversion"),
+                                 ("--validate-modules", "--validate-modules"), ("-jar other.jar", "-jar"), ("-m mod/Main", "-m")):
+                r = self.launch(root, bin_dir, opts)
+                self.assertEqual(r.returncode, 2, f"{opts}: {r.stdout} {r.stderr}")
+                self.assertEqual(r.stderr, f"falcon: FALCON_JAVA_OPTS is '{opts}', whose {action} is an option of the java"
+                                           " command that acts in place of falcon (the JVM would do it and exit without running"
+                                           f" falcon's command); remove {action} from FALCON_JAVA_OPTS (falcon's own version:"
+                                           " ./falcon --version)\n")
+                self.assertEqual(r.stdout, "")
+            # options that go on to run the jar pass: -showversion prints the version and continues
+            for opts in ("-showversion", "--show-version", "-Xmx1g -Xss4m", "-Dnote=-version"):
+                r = self.launch(root, bin_dir, opts)
+                self.assertEqual((r.returncode, r.stdout), (0, "falcon ran\n"), f"{opts}: {r.stderr}")
+
+
 def fake_jdk(folder, version, said, javac=False):
     """A JDK folder with a release file naming version and a bin/java that prints said and its arguments."""
     home = Path(folder)
