@@ -1209,7 +1209,7 @@ class ReadOnlyCloneTest(unittest.TestCase):
     .../.launcher-build.lock: Read-only file system' and exit 1. The clone is mounted read-only in a user and mount
     namespace of the test's own (unshare), so that root, too, cannot write it."""
 
-    def launch_read_only(self, root, bin_dir):
+    def launch_read_only(self, root, bin_dir, **env_vars):
         if shutil.which("unshare") is None:
             self.skipTest("unshare (util-linux) is not on PATH")
         probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, text=True)
@@ -1217,6 +1217,7 @@ class ReadOnlyCloneTest(unittest.TestCase):
             self.skipTest(f"user namespaces are not available here: {probe.stderr.strip()}")
         env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
         env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+        env.update(env_vars)
         script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && exec "$1/falcon" env'
         return subprocess.run(["unshare", "-rm", "bash", "-c", script, "bash", str(root)], cwd="/", env=env,
                               capture_output=True, text=True, timeout=60)
@@ -1243,6 +1244,40 @@ class ReadOnlyCloneTest(unittest.TestCase):
             self.assertEqual(r.stderr, f"falcon: {jar} is not built, and {jar.parent} cannot be written, so it cannot be"
                                        " built here: build it in a clone that can be written (./falcon there, or mvn -B"
                                        " -DskipTests package -pl java/cli -am)\n")
+
+
+    def test_a_read_only_clone_extracts_javacpps_libraries_to_a_private_folder_not_the_shared_one(self):
+        # JavaCPP takes a folder it cannot make or write for none, and fell back without a word to ~/.javacpp/cache,
+        # shared by every clone's falcon.jar: two read-only clones of different builds replaced each other's libraries
+        fake_java = '#!/usr/bin/env bash\nfor a in "$@"; do echo "arg $a"; done\n'
+        option = "-Dorg.bytedeco.javacpp.cachedir="
+        with tempfile.TemporaryDirectory() as d:
+            xdg = Path(d, "xdg")
+            folders = []
+            for name in ("one", "two"):
+                Path(d, name).mkdir()
+                root, bin_dir = built_clone(Path(d, name), fake_java)
+                r = self.launch_read_only(root, bin_dir, XDG_CACHE_HOME=str(xdg), HOME=str(Path(d, "home")))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stderr, "")
+                given = [a[4 + len(option):] for a in r.stdout.splitlines() if a.startswith("arg " + option)]
+                self.assertEqual(len(given), 1, r.stdout)
+                self.assertRegex(given[0], rf"^{re.escape(str(xdg))}/falcon/javacpp-clone-[0-9]+$")
+                self.assertTrue(Path(given[0]).is_dir(), given[0])
+                self.assertFalse((root / "java" / "cli" / "target" / "javacpp-cache").exists())
+                folders.append(given[0])
+            self.assertNotEqual(folders[0], folders[1], "one folder per clone")
+            # where no private folder can be made either, one warning says the shared folder is used and how to move it
+            blocker = Path(d, "a-file")
+            blocker.write_text("")  # no folder can be created under a file, not even by root
+            r = self.launch_read_only(root, bin_dir, XDG_CACHE_HOME=f"{blocker}/cache", HOME=str(blocker))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            cache = root / "java" / "cli" / "target" / "javacpp-cache"
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: warning: JavaCPP's folder in the clone, {cache}, cannot be made or"
+                                                f" written, nor can {blocker}/cache/falcon/javacpp-clone-"), r.stderr)
+            self.assertIn("shared ~/.javacpp/cache", r.stderr)
+            self.assertIn("FALCON_JAVA_OPTS='-Dorg.bytedeco.javacpp.cachedir=DIR'", r.stderr)
 
 
 class IncompleteJarTest(unittest.TestCase):
