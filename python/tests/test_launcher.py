@@ -1851,6 +1851,14 @@ exit 7
         # the JVM takes the last of two -D for one property: the user's
         self.assertLess(args.index(option), args.index("-Dorg.bytedeco.javacpp.cachedir=/elsewhere"))
 
+    def test_the_jvm_is_told_where_its_heap_limit_came_from(self):
+        # a heap refusal under FALCON_JAVA_OPTS=-Xmx8m offered FALCON_HEAP=16m, which the later -Xmx8m overrides
+        for opts, heap, came_from in ((None, None, "FALCON_HEAP"), (None, "1g", "FALCON_HEAP"), ("-Xmx1g", None, "FALCON_JAVA_OPTS"),
+                                      ("-XX:MaxHeapSize=1g", "2g", "FALCON_JAVA_OPTS"), ("-Dx=1", "1g", "FALCON_HEAP")):
+            args, _ = self.launch(FALCON_JAVA_OPTS=opts, FALCON_HEAP=heap)
+            self.assertEqual([a for a in args if a.startswith("-Dfalcon.heapLimitFrom=")], [f"-Dfalcon.heapLimitFrom={came_from}"],
+                             (opts, heap))
+
     def test_under_the_c_locale_the_jvm_gets_the_c_utf8_character_set(self):
         if not has_c_utf8():
             self.skipTest("no C.UTF-8 locale here")
