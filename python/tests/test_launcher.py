@@ -295,6 +295,47 @@ class FalconJavaOptsTheJvmRefusesTest(unittest.TestCase):
             self.assertTrue(r.stderr.startswith("falcon: building "), r.stderr)
 
 
+class JavaLauncherActionInFalconJavaOptsTest(unittest.TestCase):
+    """FALCON_JAVA_OPTS=-version printed the JVM's version in place of falcon's command: no prune ran, nothing was
+    written, and the exit code was 0. The fake java does what java does: an action given before -jar is done in place
+    of the jar."""
+
+    FAKE_JAVA = """#!/usr/bin/env bash
+for a; do
+  case "$a" in
+    -jar) echo "falcon ran"; exit 0 ;;
+    -version|--version|-help|--help|-X|--list-modules|--dry-run|-d|--describe-module*) echo "java did $a" >&2; exit 0 ;;
+  esac
+done
+"""
+
+    def launch(self, root, bin_dir, opts):
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "JAVA_HOME")}
+        env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", FALCON_JAVA_OPTS=opts)
+        return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+
+    def test_an_action_of_the_java_command_is_refused_naming_the_variable(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, self.FAKE_JAVA)
+            for opts, action in (("-version", "-version"), ("--version", "--version"), ("-Dx=1 -help", "-help"),
+                                 ("-?", "-?"), ("--help", "--help"), ("-h", "-h"), ("-X", "-X"), ("--help-extra", "--help-extra"),
+                                 ("--list-modules", "--list-modules"), ("--dry-run", "--dry-run"), ("-d java.base", "-d"),
+                                 ("--describe-module java.base", "--describe-module"),
+                                 ("--describe-module=java.base", "--describe-module=java.base"), ("-fullversion", "-fullversion"),
+                                 ("--validate-modules", "--validate-modules"), ("-jar other.jar", "-jar"), ("-m mod/Main", "-m")):
+                r = self.launch(root, bin_dir, opts)
+                self.assertEqual(r.returncode, 2, f"{opts}: {r.stdout} {r.stderr}")
+                self.assertEqual(r.stderr, f"falcon: FALCON_JAVA_OPTS is '{opts}', whose {action} is an option of the java"
+                                           " command that acts in place of falcon (the JVM would do it and exit without running"
+                                           f" falcon's command); remove {action} from FALCON_JAVA_OPTS (falcon's own version:"
+                                           " ./falcon --version)\n")
+                self.assertEqual(r.stdout, "")
+            # options that go on to run the jar pass: -showversion prints the version and continues
+            for opts in ("-showversion", "--show-version", "-Xmx1g -Xss4m", "-Dnote=-version"):
+                r = self.launch(root, bin_dir, opts)
+                self.assertEqual((r.returncode, r.stdout), (0, "falcon ran\n"), f"{opts}: {r.stderr}")
+
+
 def fake_jdk(folder, version, said, javac=False):
     """A JDK folder with a release file naming version and a bin/java that prints said and its arguments."""
     home = Path(folder)
@@ -415,6 +456,38 @@ class JavaChoiceTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual((self.tmp / "mvn-saw").read_text(), f"JAVA_HOME={jdk}\n")
         self.assertEqual(r.stdout.splitlines()[0], "ran")
+
+    def test_a_jre_where_a_build_is_due_is_one_line_naming_where_it_came_from_and_the_jdk(self):
+        # a JAVA_HOME without javac (a jlink image, a -jre container) passed every check, and Maven failed in 25 lines
+        # of Guice wiring ("No such compiler 'javac'") that named neither JAVA_HOME nor the JDK, exit 1
+        (self.root / "java" / "cli" / "target" / "falcon.jar").unlink()
+        jre = fake_jdk(self.tmp / "jre", "17.0.15", "jre ran")
+        (self.tmp / "mvn-bin").mkdir()
+        (self.tmp / "mvn-bin" / "mvn").write_text("#!/usr/bin/env bash\necho mvn ran >&2\n"
+                                                  "mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n")
+        (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
+        jar = self.root / "java" / "cli" / "target" / "falcon.jar"
+        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.no_java}", java_home=jre)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr, f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and JAVA_HOME"
+                                   f" is '{jre}', a Java runtime (JRE) without bin/javac: set JAVA_HOME to a JDK 17 or newer"
+                                   " (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
+                                   " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)\n")
+        self.assertEqual(r.stdout, "")
+        # without JAVA_HOME Maven runs the java on PATH: a JRE's there is refused alike
+        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.path_with_java('bin', jre)}")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith(f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and"
+                                            f" the java on PATH ({self.tmp}/bin/java) is a Java runtime (JRE) without bin/javac"
+                                            f" in {jre}: set JAVA_HOME to a JDK 17 or newer"), r.stderr)
+        self.assertFalse(jar.exists(), "no build ran")
+        # a built jar needs no JDK: the JRE runs it
+        jar.parent.mkdir(parents=True, exist_ok=True)
+        jar.write_bytes(EMPTY_ZIP)
+        r = self.launch(self.no_java, java_home=jre)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines()[0], "jre ran")
 
 class HeapLimitInFalconJavaOptsTest(unittest.TestCase):
     """README: the heap starts at 64 MB, or at the limit when that is lower. The start followed FALCON_HEAP only, so an
@@ -1136,7 +1209,7 @@ class ReadOnlyCloneTest(unittest.TestCase):
     .../.launcher-build.lock: Read-only file system' and exit 1. The clone is mounted read-only in a user and mount
     namespace of the test's own (unshare), so that root, too, cannot write it."""
 
-    def launch_read_only(self, root, bin_dir):
+    def launch_read_only(self, root, bin_dir, **env_vars):
         if shutil.which("unshare") is None:
             self.skipTest("unshare (util-linux) is not on PATH")
         probe = subprocess.run(["unshare", "-rm", "true"], capture_output=True, text=True)
@@ -1144,6 +1217,7 @@ class ReadOnlyCloneTest(unittest.TestCase):
             self.skipTest(f"user namespaces are not available here: {probe.stderr.strip()}")
         env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
         env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+        env.update(env_vars)
         script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && exec "$1/falcon" env'
         return subprocess.run(["unshare", "-rm", "bash", "-c", script, "bash", str(root)], cwd="/", env=env,
                               capture_output=True, text=True, timeout=60)
@@ -1170,6 +1244,40 @@ class ReadOnlyCloneTest(unittest.TestCase):
             self.assertEqual(r.stderr, f"falcon: {jar} is not built, and {jar.parent} cannot be written, so it cannot be"
                                        " built here: build it in a clone that can be written (./falcon there, or mvn -B"
                                        " -DskipTests package -pl java/cli -am)\n")
+
+
+    def test_a_read_only_clone_extracts_javacpps_libraries_to_a_private_folder_not_the_shared_one(self):
+        # JavaCPP takes a folder it cannot make or write for none, and fell back without a word to ~/.javacpp/cache,
+        # shared by every clone's falcon.jar: two read-only clones of different builds replaced each other's libraries
+        fake_java = '#!/usr/bin/env bash\nfor a in "$@"; do echo "arg $a"; done\n'
+        option = "-Dorg.bytedeco.javacpp.cachedir="
+        with tempfile.TemporaryDirectory() as d:
+            xdg = Path(d, "xdg")
+            folders = []
+            for name in ("one", "two"):
+                Path(d, name).mkdir()
+                root, bin_dir = built_clone(Path(d, name), fake_java)
+                r = self.launch_read_only(root, bin_dir, XDG_CACHE_HOME=str(xdg), HOME=str(Path(d, "home")))
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stderr, "")
+                given = [a[4 + len(option):] for a in r.stdout.splitlines() if a.startswith("arg " + option)]
+                self.assertEqual(len(given), 1, r.stdout)
+                self.assertRegex(given[0], rf"^{re.escape(str(xdg))}/falcon/javacpp-clone-[0-9]+$")
+                self.assertTrue(Path(given[0]).is_dir(), given[0])
+                self.assertFalse((root / "java" / "cli" / "target" / "javacpp-cache").exists())
+                folders.append(given[0])
+            self.assertNotEqual(folders[0], folders[1], "one folder per clone")
+            # where no private folder can be made either, one warning says the shared folder is used and how to move it
+            blocker = Path(d, "a-file")
+            blocker.write_text("")  # no folder can be created under a file, not even by root
+            r = self.launch_read_only(root, bin_dir, XDG_CACHE_HOME=f"{blocker}/cache", HOME=str(blocker))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            cache = root / "java" / "cli" / "target" / "javacpp-cache"
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: warning: JavaCPP's folder in the clone, {cache}, cannot be made or"
+                                                f" written, nor can {blocker}/cache/falcon/javacpp-clone-"), r.stderr)
+            self.assertIn("shared ~/.javacpp/cache", r.stderr)
+            self.assertIn("FALCON_JAVA_OPTS='-Dorg.bytedeco.javacpp.cachedir=DIR'", r.stderr)
 
 
 class IncompleteJarTest(unittest.TestCase):
@@ -1742,6 +1850,14 @@ exit 7
         args, _ = self.launch(FALCON_JAVA_OPTS="-Dorg.bytedeco.javacpp.cachedir=/elsewhere")
         # the JVM takes the last of two -D for one property: the user's
         self.assertLess(args.index(option), args.index("-Dorg.bytedeco.javacpp.cachedir=/elsewhere"))
+
+    def test_the_jvm_is_told_where_its_heap_limit_came_from(self):
+        # a heap refusal under FALCON_JAVA_OPTS=-Xmx8m offered FALCON_HEAP=16m, which the later -Xmx8m overrides
+        for opts, heap, came_from in ((None, None, "FALCON_HEAP"), (None, "1g", "FALCON_HEAP"), ("-Xmx1g", None, "FALCON_JAVA_OPTS"),
+                                      ("-XX:MaxHeapSize=1g", "2g", "FALCON_JAVA_OPTS"), ("-Dx=1", "1g", "FALCON_HEAP")):
+            args, _ = self.launch(FALCON_JAVA_OPTS=opts, FALCON_HEAP=heap)
+            self.assertEqual([a for a in args if a.startswith("-Dfalcon.heapLimitFrom=")], [f"-Dfalcon.heapLimitFrom={came_from}"],
+                             (opts, heap))
 
     def test_under_the_c_locale_the_jvm_gets_the_c_utf8_character_set(self):
         if not has_c_utf8():

@@ -628,7 +628,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 // under ulimit -v the JVM's reservations, not the machine's memory, used up the room: freeing memory cannot help
                 err.println("falcon: error: out of memory: " + e.getMessage() + "; this process's address space is limited to "
                         + SystemInfo.bytes(addressSpace) + " (ulimit -v), of which the JVM reserves its whole heap limit and more"
-                        + " up front: raise ulimit -v (ulimit -v unlimited lifts it), lower FALCON_HEAP, or run with a smaller --n / fewer rows in X");
+                        + " up front: raise ulimit -v (ulimit -v unlimited lifts it), lower " + MemoryPlan.heapLimitVariable() + ", or run with a smaller --n / fewer rows in X");
                 return USAGE;
             }
             err.println("falcon: error: out of memory: " + e.getMessage()
@@ -643,7 +643,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
                 // (the plan counts the mapping, so this is what the plan's margin missed), not a trace to report
                 err.println("falcon: error: " + c.getMessage() + "; this process's address space is limited to "
                         + SystemInfo.bytes(addressSpace) + " (ulimit -v), which counts the whole mapping of X beside what the JVM"
-                        + " reserves: raise ulimit -v (ulimit -v unlimited lifts it), lower FALCON_HEAP, or use fewer rows in X");
+                        + " reserves: raise ulimit -v (ulimit -v unlimited lifts it), lower " + MemoryPlan.heapLimitVariable() + ", or use fewer rows in X");
                 return USAGE;
             }
         }

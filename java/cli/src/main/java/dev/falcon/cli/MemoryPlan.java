@@ -540,7 +540,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (addressSpace == null || available < 0) return null;
         long step = 16L << 20, least = leastHeapLimit(), largest = (available - rest()) / step * step;
         if (largest < least || largest >= addressSpace.heapLimit()) return null;
-        return "FALCON_HEAP=" + (largest >> 20) + "m or lower, down to the " + (least >> 20) + "m the run's heap needs"
+        return heapLimitAssignment() + (largest >> 20) + "m or lower, down to the " + (least >> 20) + "m the run's heap needs"
                 + " (the JVM reserves its whole heap limit up front)";
     }
 
@@ -579,7 +579,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             options.add(smallerHeap);
         } else {
             long least = held.leastHeapLimit();
-            reason = "; no FALCON_HEAP fits with this X mapped: the least that holds the run's heap, " + (least >> 20) + "m, leaves "
+            reason = "; no " + heapLimitVariable() + " fits with this X mapped: the least that holds the run's heap, " + (least >> 20) + "m, leaves "
                     + SystemInfo.bytes(Math.max(0, held.available - least)) + " of address space for the rest of the run, which needs "
                     + SystemInfo.bytes(held.rest());
         }
@@ -700,10 +700,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (rest + maxHeap <= available) return null;
         long mib = 1L << 20, suggested = heapLimitThatFits();
         String fix = suggested > 0
-                ? "set FALCON_HEAP=" + suggested / mib + "m (the run keeps "
+                ? "set " + heapLimitAssignment() + suggested / mib + "m (the run keeps "
                         + (heapBytes < mib ? "next to nothing" : "about " + SystemInfo.bytes(heapBytes)) + " live on the heap)"
                 : "free memory or use a machine with more; the run itself needs " + SystemInfo.bytes(needed());
-        return "the Java heap may grow to its limit of " + SystemInfo.bytes(maxHeap) + " (FALCON_HEAP), and with the rest of the run ("
+        return "the Java heap may grow to its limit of " + SystemInfo.bytes(maxHeap) + " (" + heapLimitVariable() + "), and with the rest of the run ("
                 + SystemInfo.bytes(rest) + ") that is more than the " + SystemInfo.bytes(available) + " available: " + fix;
     }
 
@@ -765,7 +765,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static String heapLimitClause(MemoryPlan proposed, long maxHeap) {
         return proposed.heapLimitWarning(maxHeap) == null && proposed.heapFits(maxHeap) ? ""
-                : " with FALCON_HEAP=" + (proposed.heapLimitThatFits() >> 20) + "m";
+                : " with " + heapLimitAssignment() + (proposed.heapLimitThatFits() >> 20) + "m";
     }
 
     /** This run at {@code n} rows: X, and the solver's n x n systems off-heap and on the heap, at n. */
@@ -1045,7 +1045,12 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         long raised = proposedHeapLimit();
         List<String> ways = new ArrayList<>();
         // under ulimit -v the raised limit is reserved whole: 32m -> 64m -> 80m was refusal after refusal there
-        if (fitsWithHeapLimit(raised)) ways.add("raise it (FALCON_HEAP=" + heapLimitText(raised) + " ./falcon ..." + block + ")");
+        if (fitsWithHeapLimit(raised)) {
+            String given = heapLimitOptionInFalconJavaOpts();
+            ways.add(given == null ? "raise it (FALCON_HEAP=" + heapLimitText(raised) + " ./falcon ..." + block + ")"
+                    : "raise it (the " + given + " in FALCON_JAVA_OPTS to " + heapLimitOptionName(given) + heapLimitText(raised)
+                            + (block.isEmpty() ? "" : ", with" + block) + "; FALCON_HEAP does not apply, FALCON_JAVA_OPTS comes later)");
+        }
         // the runs without the swap polish that fit this heap, each named with the heap it needs: at n = 1 the polish's
         // fixed workspace was all of it, and the refusal spoke of n x n systems and fewer rows, which cannot help (one
         // that does not fit either was refused again when taken)
@@ -1067,7 +1072,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             MemoryPlan onCpu = mappedOnCpu(false);
             if (onCpu.heapFits(maxHeap) && onCpu.fitsWithHeapLimit(maxHeap)) ways.add("use the cpu backend (--device cpu)");
             else if (onCpu.proposedHeapLimit() < proposedHeapLimit() && onCpu.fitsWithHeapLimit(onCpu.proposedHeapLimit())) {
-                ways.add("use the cpu backend (--device cpu) with FALCON_HEAP=" + heapLimitText(onCpu.proposedHeapLimit()));
+                ways.add("use the cpu backend (--device cpu) with " + heapLimitAssignment() + heapLimitText(onCpu.proposedHeapLimit()));
             }
         }
         Systems held = systems.at(rows);
@@ -1080,7 +1085,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             // this run's room, 1-3 MiB more, described the same run at 80m differently from 32m and 64m
             String source = SystemInfo.availableSource(available);
             long sideTables = available - atRaised.available();
-            reason = ", and with FALCON_HEAP=" + heapLimitText(raised) + ", which holds it, the run needs about " + SystemInfo.bytes(atRaised.needed())
+            reason = ", and with " + heapLimitAssignment() + heapLimitText(raised) + ", which holds it, the run needs about " + SystemInfo.bytes(atRaised.needed())
                     + " of address space (the heap limit reserved whole), more than the " + SystemInfo.bytes(atRaised.available()) + " available"
                     + (source != null ? " (" + source + (sideTables > 0 ? ", and " + SystemInfo.bytes(sideTables)
                             + " the collector's tables take for the larger heap limit" : "") + ")" : "");
@@ -1094,18 +1099,18 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
             // the most rows that fit with the least heap limit that holds their heap, as the estimate's refusal counts them
             // counted in the room at the raised limit, which no fewer rows need more than
             if (exactFewer >= 1 && exactFewer < rows) {
-                ways.add((example ? "--n " + exactFewer : "at most " + exactFewer + " rows (samples) in X") + " with FALCON_HEAP="
+                ways.add((example ? "--n " + exactFewer : "at most " + exactFewer + " rows (samples) in X") + " with " + heapLimitAssignment()
                         + heapLimitText(Math.min(exactHeapLimit, exactAtItsLimit.atRows(exactFewer).heapLimitThatFits())) + " (the default exact backsolve)");
             } else {
                 long fewer = Math.min(atRaised.maxRows(), rows);
                 if (fewer >= 1 && fewer < rows) {
                     ways.add((example ? "--n " + fewer : "at most " + fewer + " rows (samples) in X") + block
-                            + " with FALCON_HEAP=" + heapLimitText(Math.min(raised, atRaised.atRows(fewer).heapLimitThatFits())));
+                            + " with " + heapLimitAssignment() + heapLimitText(Math.min(raised, atRaised.atRows(fewer).heapLimitThatFits())));
                 }
             }
-            if (exact == null) ways.add(atRaised.largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(raised));
+            if (exact == null) ways.add(atRaised.largerAddressSpaceOffer() + " with " + heapLimitAssignment() + heapLimitText(raised));
             else {
-                ways.add(exactAtItsLimit.largerAddressSpaceOffer() + " with FALCON_HEAP=" + heapLimitText(exactHeapLimit)
+                ways.add(exactAtItsLimit.largerAddressSpaceOffer() + " with " + heapLimitAssignment() + heapLimitText(exactHeapLimit)
                         + " (the default exact backsolve, which fits there)");
             }
         }
@@ -1113,7 +1118,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         if (boundsSelection && xFromGrads) {
             MemoryPlan noBound = withoutTheBoundsSelection();
             ways.add("drop --grads" + (notReadWithoutGrads.isEmpty() ? "" : " and " + inWords(notReadWithoutGrads) + ", which need it")
-                    + (noBound.heapFits(maxHeap) ? "" : " with FALCON_HEAP=" + heapLimitText(noBound.proposedHeapLimit()))
+                    + (noBound.heapFits(maxHeap) ? "" : " with " + heapLimitAssignment() + heapLimitText(noBound.proposedHeapLimit()))
                     + " (magnitude reads X only for the report's objective and lower bound)");
         }
         // the line on taking block comes after this check: refused here, the run had not said that it had taken it
@@ -1198,13 +1203,52 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         String besideTheRest = available < 0 ? "" : "; with the rest of the run, about " + SystemInfo.bytes(rest) + ", it fits the "
                 + SystemInfo.bytes(available) + " available";
         if (suggested > maxHeap) {
-            return "raise the Java heap with FALCON_HEAP=" + heapLimitText(suggested) + " (the limit was " + SystemInfo.bytes(maxHeap) + besideTheRest + ")" + rows;
+            return "raise the Java heap with " + heapLimitAssignment() + heapLimitText(suggested) + " (the limit was " + SystemInfo.bytes(maxHeap) + besideTheRest + ")" + rows;
         }
-        return "no Java heap above its limit of " + SystemInfo.bytes(maxHeap) + " (FALCON_HEAP) fits beside the rest of the run (about "
+        return "no Java heap above its limit of " + SystemInfo.bytes(maxHeap) + " (" + heapLimitVariable() + ") fits beside the rest of the run (about "
                 + SystemInfo.bytes(rest) + ") in the " + SystemInfo.bytes(available) + " available: free memory or use a machine with more" + rows;
     }
 
     /** A heap limit of whole MiB as FALCON_HEAP takes it: in g where it is whole GiB, else in m. */
+    /**
+     * The system property through which the ./falcon launcher says where the heap limit it gives the JVM came from:
+     * FALCON_HEAP, or an -Xmx (-XX:MaxHeapSize=) in FALCON_JAVA_OPTS, which comes later and overrides it. A refusal that
+     * said "raise it (FALCON_HEAP=16m ./falcon ...)" under FALCON_JAVA_OPTS=-Xmx8m came back word for word when followed.
+     * Only the launcher sets it: the jar run without it (java -jar, an embedding) keeps the launcher's FALCON_HEAP advice,
+     * whatever FALCON_JAVA_OPTS its environment holds.
+     */
+    static final String HEAP_LIMIT_FROM_PROPERTY = "falcon.heapLimitFrom";
+
+    /**
+     * The option in FALCON_JAVA_OPTS that set this JVM's heap limit, as given ("-Xmx8m", "-XX:MaxHeapSize=8m": the last
+     * of the JVM's options, which it takes), where the launcher says the limit came from there; else null.
+     */
+    static String heapLimitOptionInFalconJavaOpts() {
+        if (!"FALCON_JAVA_OPTS".equals(System.getProperty(HEAP_LIMIT_FROM_PROPERTY))) return null;
+        String last = "-Xmx";
+        for (String option : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+            if (option.startsWith("-Xmx") || option.startsWith("-XX:MaxHeapSize=")) last = option;
+        }
+        return last;
+    }
+
+    /** What precedes a heap limit's size in an offer: "FALCON_HEAP=", or the option in FALCON_JAVA_OPTS that sets it. */
+    static String heapLimitAssignment() {
+        String given = heapLimitOptionInFalconJavaOpts();
+        return given == null ? "FALCON_HEAP=" : "FALCON_JAVA_OPTS's " + heapLimitOptionName(given);
+    }
+
+    /** "-Xmx" or "-XX:MaxHeapSize=": the option, without its size, of {@code given}, one of the two. */
+    private static String heapLimitOptionName(String given) {
+        return given.startsWith("-Xmx") ? "-Xmx" : "-XX:MaxHeapSize=";
+    }
+
+    /** The setting that names this JVM's heap limit: FALCON_HEAP, or FALCON_JAVA_OPTS's -Xmx (-XX:MaxHeapSize=). */
+    static String heapLimitVariable() {
+        String given = heapLimitOptionInFalconJavaOpts();
+        return given == null ? "FALCON_HEAP" : "FALCON_JAVA_OPTS's " + (given.startsWith("-Xmx") ? "-Xmx" : "-XX:MaxHeapSize");
+    }
+
     private static String heapLimitText(long bytes) {
         long mib = 1L << 20, gib = 1L << 30;
         return bytes % gib == 0 ? bytes / gib + "g" : bytes / mib + "m";

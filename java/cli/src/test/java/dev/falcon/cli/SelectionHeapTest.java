@@ -273,6 +273,39 @@ class SelectionHeapTest {
     }
 
     /**
+     * The JVM takes the last -Xmx, and FALCON_JAVA_OPTS comes after FALCON_HEAP: under FALCON_JAVA_OPTS=-Xmx8m the
+     * refusal offered "raise it (FALCON_HEAP=16m ./falcon ...)", and followed, came back word for word. Where the launcher
+     * says the limit came from FALCON_JAVA_OPTS, each offer names the option there (here surefire's -Xmx2g, the last of
+     * this JVM's options); without the launcher's word (java -jar, an embedding) FALCON_HEAP is offered as before.
+     */
+    @Test
+    void aHeapLimitFromFalconJavaOptsIsRaisedThereNotWithFalconHeap() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long p = 10_000_000;
+        long block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        MemoryPlan magnitudeWithX = MemoryPlan.of(p, 2, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+        System.setProperty("falcon.heapLimitFrom", "FALCON_JAVA_OPTS");
+        String refused;
+        try {
+            refused = org.junit.jupiter.api.Assertions.assertThrows(InputException.class,
+                    () -> magnitudeWithX.checkHeap(16 * MIB, true, true, List.of("--lambda"))).getMessage();
+        } finally {
+            System.clearProperty("falcon.heapLimitFrom");
+        }
+        assertTrue(refused.contains("raise it (the -Xmx2g in FALCON_JAVA_OPTS to -Xmx"), refused);
+        assertFalse(refused.contains("FALCON_HEAP="), refused);
+        System.setProperty("falcon.heapLimitFrom", "FALCON_HEAP");
+        try {
+            refused = org.junit.jupiter.api.Assertions.assertThrows(InputException.class,
+                    () -> magnitudeWithX.checkHeap(16 * MIB, true, true, List.of("--lambda"))).getMessage();
+        } finally {
+            System.clearProperty("falcon.heapLimitFrom");
+        }
+        assertTrue(refused.contains("raise it (FALCON_HEAP="), refused);
+        assertFalse(refused.contains("FALCON_JAVA_OPTS"), refused);
+    }
+
+    /**
      * Magnitude with X selects by FLOPs only for the report's lower bound: its refusal blamed "the selection's mask" and
      * offered only more heap, where dropping --grads spares the bound and its mask.
      */
