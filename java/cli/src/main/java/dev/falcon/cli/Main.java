@@ -328,13 +328,18 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             return new CommandLine.RunLast().execute(parsed);
         });
         // one line and where to look, like every other input error, instead of the whole usage text
-        cl.setParameterExceptionHandler((e, arguments) -> {
-            String command = e.getCommandLine().getCommandSpec().qualifiedName();
+        cl.setParameterExceptionHandler((thrown, arguments) -> {
+            String command = thrown.getCommandLine().getCommandSpec().qualifiedName();
+            CommandLine.ParameterException e = unmatchedBeforeMissing(thrown);
             List<String> afterEnd = afterEndOfOptions(e, arguments);
             CommandLine.ParameterException beforeEnd = afterEnd.isEmpty() ? e : unmatchedBefore(e, afterEnd);
             if (beforeEnd != null) {
                 errWriter.println("falcon: error: " + namedAsTyped(beforeEnd, arguments));
                 CommandLine.UnmatchedArgumentException.printSuggestions(beforeEnd, errWriter);
+                for (String file : filesTakenForOptions(beforeEnd)) {
+                    errWriter.println("'" + file + "' is read as an option, and a file of that name exists: give it as ./" + file
+                            + " (or after '--', which ends the options)");
+                }
             }
             if (!afterEnd.isEmpty()) {
                 // picocli called them unknown options and suggested the very option typed; what is wrong is the "--"
@@ -357,6 +362,43 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         } finally {
             outWriter.flush();
             errWriter.flush();
+        }
+    }
+
+    /**
+     * picocli checks a required parameter before it reports what it could not match: `falcon inspect --bogus` (and -x,
+     * and -w.npy for a file of that name) said "Missing required parameter: 'FILE'", which names nothing the user typed
+     * and, for -w.npy, denies the file given; `inspect --bogus w.npy` said "Unknown option: '--bogus'". The unmatched
+     * arguments are what is wrong in both, and are told the same way.
+     */
+    static CommandLine.ParameterException unmatchedBeforeMissing(CommandLine.ParameterException e) {
+        // only a missing FILE: a value found missing after an unknown option (`--bogus --out -q`) is told as it is
+        if (!(e instanceof CommandLine.MissingParameterException missing)
+                || !missing.getMissing().stream().allMatch(CommandLine.Model.ArgSpec::isPositional)) {
+            return e;
+        }
+        CommandLine.ParseResult parsed = e.getCommandLine().getParseResult();
+        if (parsed == null || parsed.unmatched().isEmpty()) return e;
+        return new CommandLine.UnmatchedArgumentException(e.getCommandLine(), parsed.unmatched());
+    }
+
+    /**
+     * The refused arguments that name an existing file, where the command takes files (inspect): picocli reads an
+     * argument that begins with '-' as an option, so `falcon inspect -w.npy` never looked for the file -w.npy.
+     */
+    static List<String> filesTakenForOptions(CommandLine.ParameterException e) {
+        if (!(e instanceof CommandLine.UnmatchedArgumentException unmatched)
+                || e.getCommandLine().getCommandSpec().positionalParameters().isEmpty()) {
+            return List.of();
+        }
+        return unmatched.getUnmatched().stream().filter(a -> a.startsWith("-") && !a.equals("-") && isFile(a)).toList();
+    }
+
+    private static boolean isFile(String name) {
+        try {
+            return java.nio.file.Files.isRegularFile(java.nio.file.Path.of(name));
+        } catch (java.nio.file.InvalidPathException e) {
+            return false;
         }
     }
 
