@@ -321,6 +321,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setOut(outWriter);
         cl.setErr(errWriter);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        takeValuesAttachedWithEquals(cl);
         registerNumberConverters(cl);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> handle(e, errWriter));
         cl.setExecutionStrategy(parsed -> {
@@ -334,7 +335,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             List<String> afterEnd = afterEndOfOptions(e, arguments);
             CommandLine.ParameterException beforeEnd = afterEnd.isEmpty() ? e : unmatchedBefore(e, afterEnd);
             if (beforeEnd != null) {
-                errWriter.println("falcon: error: " + namedAsTyped(beforeEnd, arguments));
+                errWriter.println("falcon: error: " + namedAsTyped(beforeEnd, arguments) + attachedValueFix(beforeEnd));
                 CommandLine.UnmatchedArgumentException.printSuggestions(beforeEnd, errWriter);
                 for (String file : filesTakenForOptions(beforeEnd)) {
                     errWriter.println("'" + file + "' is read as an option, and a file of that name exists: give it as ./" + file
@@ -400,6 +401,40 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         } catch (java.nio.file.InvalidPathException e) {
             return false;
         }
+    }
+
+    /**
+     * A value attached with '=' is the option's value, whatever it looks like: picocli refused `--out=-X.npy` and
+     * `--report=-q` ("Expected parameter for option '--out' but found '-X.npy'") because the value begins with one of
+     * the command's short options (-X, -q), while it took `--report=-r.json`, so whether a path was taken hung on its
+     * second character. A value given as the next argument that looks like an option is still refused, with the fix
+     * ({@link #attachedValueFix}): there it is more often an option typed where a value was forgotten (`--report -q`).
+     * picocli's switch holds for a whole command; each option, as it is read, sets it for its own value.
+     */
+    static void takeValuesAttachedWithEquals(CommandLine cl) {
+        CommandLine.Model.CommandSpec command = cl.getCommandSpec();
+        List<CommandLine.Model.OptionSpec> options = List.copyOf(command.options());
+        // removed and added again in their order: --help lists them so where a command does not sort them
+        for (CommandLine.Model.OptionSpec option : options) command.remove(option);
+        for (CommandLine.Model.OptionSpec option : options) command.addOption(option.toBuilder().preprocessor(ATTACHED_VALUE_TAKEN).build());
+        for (CommandLine sub : new java.util.LinkedHashSet<>(cl.getSubcommands().values())) takeValuesAttachedWithEquals(sub);
+    }
+
+    private static final CommandLine.IParameterPreprocessor ATTACHED_VALUE_TAKEN = (args, command, option, info) -> {
+        command.parser().allowOptionsAsOptionParameters("=".equals(info.get("separator")));
+        return false; // picocli reads the value as it would have
+    };
+
+    /**
+     * How to give a refused value that looks like an option, or "": picocli's "Expected parameter for option '--report'
+     * but found '-q'" named no way to give -q as the value. Its message is the one place that names the value.
+     */
+    static String attachedValueFix(CommandLine.ParameterException e) {
+        if (!(e instanceof CommandLine.MissingParameterException)) return "";
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^Expected parameter for option '([^']+)' but found '(-[^']*)'$").matcher(e.getMessage());
+        if (!m.matches()) return "";
+        String option = m.group(1), value = m.group(2);
+        return "; if '" + value + "' is its value, attach it with '=': " + option + "=" + value + " (or ./" + value + " for a file)";
     }
 
     /**
