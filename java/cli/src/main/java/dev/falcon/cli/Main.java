@@ -321,6 +321,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         cl.setOut(outWriter);
         cl.setErr(errWriter);
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        takeValuesAttachedWithEquals(cl);
         registerNumberConverters(cl);
         cl.setExecutionExceptionHandler((e, commandLine, parseResult) -> handle(e, errWriter));
         cl.setExecutionStrategy(parsed -> {
@@ -328,13 +329,18 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             return new CommandLine.RunLast().execute(parsed);
         });
         // one line and where to look, like every other input error, instead of the whole usage text
-        cl.setParameterExceptionHandler((e, arguments) -> {
-            String command = e.getCommandLine().getCommandSpec().qualifiedName();
+        cl.setParameterExceptionHandler((thrown, arguments) -> {
+            String command = thrown.getCommandLine().getCommandSpec().qualifiedName();
+            CommandLine.ParameterException e = unmatchedBeforeMissing(thrown);
             List<String> afterEnd = afterEndOfOptions(e, arguments);
             CommandLine.ParameterException beforeEnd = afterEnd.isEmpty() ? e : unmatchedBefore(e, afterEnd);
             if (beforeEnd != null) {
-                errWriter.println("falcon: error: " + namedAsTyped(beforeEnd, arguments));
+                errWriter.println("falcon: error: " + namedAsTyped(beforeEnd, arguments) + attachedValueFix(beforeEnd));
                 CommandLine.UnmatchedArgumentException.printSuggestions(beforeEnd, errWriter);
+                for (String file : filesTakenForOptions(beforeEnd)) {
+                    errWriter.println("'" + file + "' is read as an option, and a file of that name exists: give it as ./" + file
+                            + " (or after '--', which ends the options)");
+                }
             }
             if (!afterEnd.isEmpty()) {
                 // picocli called them unknown options and suggested the very option typed; what is wrong is the "--"
@@ -358,6 +364,77 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             outWriter.flush();
             errWriter.flush();
         }
+    }
+
+    /**
+     * picocli checks a required parameter before it reports what it could not match: `falcon inspect --bogus` (and -x,
+     * and -w.npy for a file of that name) said "Missing required parameter: 'FILE'", which names nothing the user typed
+     * and, for -w.npy, denies the file given; `inspect --bogus w.npy` said "Unknown option: '--bogus'". The unmatched
+     * arguments are what is wrong in both, and are told the same way.
+     */
+    static CommandLine.ParameterException unmatchedBeforeMissing(CommandLine.ParameterException e) {
+        // only a missing FILE: a value found missing after an unknown option (`--bogus --out -q`) is told as it is
+        if (!(e instanceof CommandLine.MissingParameterException missing)
+                || !missing.getMissing().stream().allMatch(CommandLine.Model.ArgSpec::isPositional)) {
+            return e;
+        }
+        CommandLine.ParseResult parsed = e.getCommandLine().getParseResult();
+        if (parsed == null || parsed.unmatched().isEmpty()) return e;
+        return new CommandLine.UnmatchedArgumentException(e.getCommandLine(), parsed.unmatched());
+    }
+
+    /**
+     * The refused arguments that name an existing file, where the command takes files (inspect): picocli reads an
+     * argument that begins with '-' as an option, so `falcon inspect -w.npy` never looked for the file -w.npy.
+     */
+    static List<String> filesTakenForOptions(CommandLine.ParameterException e) {
+        if (!(e instanceof CommandLine.UnmatchedArgumentException unmatched)
+                || e.getCommandLine().getCommandSpec().positionalParameters().isEmpty()) {
+            return List.of();
+        }
+        return unmatched.getUnmatched().stream().filter(a -> a.startsWith("-") && !a.equals("-") && isFile(a)).toList();
+    }
+
+    private static boolean isFile(String name) {
+        try {
+            return java.nio.file.Files.isRegularFile(java.nio.file.Path.of(name));
+        } catch (java.nio.file.InvalidPathException e) {
+            return false;
+        }
+    }
+
+    /**
+     * A value attached with '=' is the option's value, whatever it looks like: picocli refused `--out=-X.npy` and
+     * `--report=-q` ("Expected parameter for option '--out' but found '-X.npy'") because the value begins with one of
+     * the command's short options (-X, -q), while it took `--report=-r.json`, so whether a path was taken hung on its
+     * second character. A value given as the next argument that looks like an option is still refused, with the fix
+     * ({@link #attachedValueFix}): there it is more often an option typed where a value was forgotten (`--report -q`).
+     * picocli's switch holds for a whole command; each option, as it is read, sets it for its own value.
+     */
+    static void takeValuesAttachedWithEquals(CommandLine cl) {
+        CommandLine.Model.CommandSpec command = cl.getCommandSpec();
+        List<CommandLine.Model.OptionSpec> options = List.copyOf(command.options());
+        // removed and added again in their order: --help lists them so where a command does not sort them
+        for (CommandLine.Model.OptionSpec option : options) command.remove(option);
+        for (CommandLine.Model.OptionSpec option : options) command.addOption(option.toBuilder().preprocessor(ATTACHED_VALUE_TAKEN).build());
+        for (CommandLine sub : new java.util.LinkedHashSet<>(cl.getSubcommands().values())) takeValuesAttachedWithEquals(sub);
+    }
+
+    private static final CommandLine.IParameterPreprocessor ATTACHED_VALUE_TAKEN = (args, command, option, info) -> {
+        command.parser().allowOptionsAsOptionParameters("=".equals(info.get("separator")));
+        return false; // picocli reads the value as it would have
+    };
+
+    /**
+     * How to give a refused value that looks like an option, or "": picocli's "Expected parameter for option '--report'
+     * but found '-q'" named no way to give -q as the value. Its message is the one place that names the value.
+     */
+    static String attachedValueFix(CommandLine.ParameterException e) {
+        if (!(e instanceof CommandLine.MissingParameterException)) return "";
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("^Expected parameter for option '([^']+)' but found '(-[^']*)'$").matcher(e.getMessage());
+        if (!m.matches()) return "";
+        String option = m.group(1), value = m.group(2);
+        return "; if '" + value + "' is its value, attach it with '=': " + option + "=" + value + " (or ./" + value + " for a file)";
     }
 
     /**

@@ -49,6 +49,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.bytedeco.javacpp.FloatPointer;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -113,7 +114,7 @@ final class PruneCommand implements Callable<Integer> {
     long seed;
     @Option(names = {"--grads", "-X"}, paramLabel = "X.npy", description = {"Per-sample gradients X (n x p): .npy, .safetensors or FILE.safetensors:TENSOR. Needed by falcon, falcon++ and --backsolve; "
             + "for magnitude and mp optional, for the objective in the report.",
-            "falcon++: a value with {t} is a per-stage pattern (e.g. 'X_stage{t}.npy'): stage t's X, t = 0..T-1, stage 0 at the dense weights, "
+            "falcon++: a value with {t} is a per-stage pattern (e.g. 'X_stage{t}.npy'): stage t's X for t from 0 to T-1, stage 0 at the dense weights, "
                     + "stage t at the weights stage t-1 produced; every file must exist (nothing is waited for)."})
     String grads;
     @Option(names = "--weights", paramLabel = "w.npy", description = "Dense weights wbar (p values, any shape, flattened in C order).")
@@ -134,8 +135,21 @@ final class PruneCommand implements Callable<Integer> {
     /** The option the per-weight costs came from, so that every message about that file names what the user typed. */
     String costsOption = "--flops-per-weight";
 
-    @Option(names = "--flops", paramLabel = "F", description = "Absolute FLOP budget (multiply-adds), in [0, dense FLOPs]; "
-            + "a value that is not a number names a file of per-weight FLOP costs instead, as --flops-per-weight does.")
+    /**
+     * --flops beside --keep-flops in the help, as README pairs them: picocli lists an option set by a method after every
+     * option held in a field, whatever sortOptions says, and --flops stood after -q, apart from the other budgets. A
+     * mixin's options are listed where its field is declared.
+     */
+    @Mixin FlopsOption flopsOption = new FlopsOption();
+
+    final class FlopsOption {
+        @Option(names = "--flops", paramLabel = "F", description = "Absolute FLOP budget (multiply-adds), in [0, dense FLOPs]; "
+                + "a value that is not a number names a file of per-weight FLOP costs instead, as --flops-per-weight does.")
+        void flops(String value) {
+            PruneCommand.this.flops(value);
+        }
+    }
+
     void flops(String value) {
         // a number in falcon's grammar is the budget; anything else (100d, NaN, an empty value) is taken for a file's
         // name, refused by validateOptions where no such file exists (Java's grammar read 100d as a budget of 100)
@@ -235,7 +249,9 @@ final class PruneCommand implements Callable<Integer> {
     Path out;
     @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, in the weights' shape); - for stdout (.npy).")
     Path mask;
-    @Option(names = "--report", paramLabel = "report.json", description = "Run report (JSON); - for stdout. A name ending in .npy or .safetensors is refused.")
+    // two lines as written: left to picocli, the one line broke at "." | "npy or .safetensors", as if a sentence ended there
+    @Option(names = "--report", paramLabel = "report.json", description = {"Run report (JSON); - for stdout.",
+            "A name ending in .npy or .safetensors is refused."})
     Path report;
 
     // ---- execution

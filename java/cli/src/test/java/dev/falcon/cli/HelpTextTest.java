@@ -62,7 +62,7 @@ class HelpTextTest extends SmallModel {
     @Test
     void prunesHelpNamesEveryThreadVariableItDoesNotRead() {
         String help = MainTest.run("prune", "--help").out().replaceAll("\\s+", " ");
-        String threads = help.substring(help.indexOf("--threads=N Worker"), help.indexOf("--flops=F Absolute"));
+        String threads = help.substring(help.indexOf("--threads=N Worker"), help.indexOf("-q, --quiet Print"));
         for (String name : ThreadVariables.NAMES) assertTrue(threads.contains(name), "prune --help's --threads does not name " + name + ": " + threads);
     }
 
@@ -116,6 +116,37 @@ class HelpTextTest extends SmallModel {
                 }
             }
         }
+    }
+
+    /**
+     * The word check above passes a word broken at a dot where the same word is printed whole elsewhere: prune --help
+     * printed --report's "A name ending in ." at one line's end and "npy or .safetensors is refused." at the next, while
+     * .npy stood whole in other options. Each description line, its spaces aside, is printed as written.
+     */
+    @Test
+    void everyDescriptionLineIsBrokenOnlyAtSpaces() {
+        for (CommandHelp h : everyCommandsHelp()) {
+            String printed = h.printed().out().replaceAll("\\s+", " ");
+            for (CommandLine.Model.ArgSpec arg : h.spec().getCommandSpec().args()) {
+                for (String line : arg.description()) {
+                    String written = String.format(line).replaceAll("\\s+", " ").trim();
+                    assertTrue(printed.contains(written), h.command() + " --help breaks '" + written + "' of " + arg + ":\n" + h.printed().out());
+                }
+            }
+        }
+    }
+
+    /**
+     * README pairs --flops with --keep-flops ([--keep-flops 0.3 | --flops F]), but prune --help listed --flops after -q,
+     * apart from the other budgets: picocli lists an option set by a method after all those held in fields.
+     */
+    @Test
+    void prunesHelpListsFlopsBesideKeepFlops() {
+        List<String> options = MainTest.run("prune", "--help").out().lines().filter(l -> l.matches("^  (-\\w, |    )--[a-z].*"))
+                .map(l -> l.trim().split("[=\\s]")[0]).toList();
+        int keepFlops = options.indexOf("--keep-flops");
+        assertTrue(keepFlops >= 0, options.toString());
+        assertEquals(List.of("--keep-flops", "--flops", "--keep-nnz", "--nnz", "--sparsity"), options.subList(keepFlops, keepFlops + 5), options.toString());
     }
 
     /**

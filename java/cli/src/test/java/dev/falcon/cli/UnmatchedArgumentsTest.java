@@ -77,4 +77,37 @@ class UnmatchedArgumentsTest {
         assertEquals(2, inspect.code(), inspect.err());
         assertFalse(inspect.err().contains("after '--'"), inspect.err());
     }
+
+    /**
+     * picocli checks inspect's required FILE before it reports what it could not match: `falcon inspect --bogus` said
+     * "Missing required parameter: 'FILE'", naming nothing typed, where `inspect --bogus w.npy` names '--bogus'. For a file
+     * whose name begins with '-' the message denied the file given; it now says how to give it.
+     */
+    @Test
+    void anUnknownOptionAloneIsNamedNotTakenForAMissingFile() throws java.io.IOException {
+        for (String unknown : new String[] {"--bogus", "-x"}) {
+            for (String[] args : new String[][] {{"inspect", unknown}, {"inspect", unknown, "w.npy"}}) {
+                MainTest.Run r = MainTest.run(args);
+                String what = String.join(" ", args) + ": " + r.err();
+                assertEquals(2, r.code(), what);
+                assertEquals("falcon: error: Unknown option: '" + unknown + "'", firstLine(r), what);
+                assertFalse(r.err().contains("./" + unknown), what);
+            }
+        }
+        // a file in the working directory, as the user's -w.npy is in theirs
+        java.nio.file.Path dashed = java.nio.file.Path.of("-unmatched-arguments-test.npy");
+        java.nio.file.Files.write(dashed, new byte[0]);
+        try {
+            for (String[] args : new String[][] {{"inspect", dashed.toString()}, {"inspect", "-q", dashed.toString()}}) {
+                MainTest.Run r = MainTest.run(args);
+                String what = String.join(" ", args) + ": " + r.err();
+                assertEquals(2, r.code(), what);
+                assertEquals(List.of("falcon: error: Unknown option: '" + dashed + "'", "'" + dashed + "' is read as an option, and a file of that"
+                        + " name exists: give it as ./" + dashed + " (or after '--', which ends the options)", "see `falcon inspect --help`"),
+                        r.err().lines().toList(), what);
+            }
+        } finally {
+            java.nio.file.Files.delete(dashed);
+        }
+    }
 }
