@@ -450,8 +450,8 @@ public abstract class AbstractSelectionTest {
     public void manyLayersOfFewCostsAreSelectedAsTheCostsAlone() {
         int p = 9216;
         double[] tapCost = {49, 56, 64, 56, 64, 64, 49, 64, 56};
-        float[] perWeight = new float[p];
-        for (int i = 0; i < p; i++) perWeight[i] = (float) tapCost[(i * 7 + i / 9) % 9];
+        double[] perWeight = new double[p];
+        for (int i = 0; i < p; i++) perWeight[i] = tapCost[(i * 7 + i / 9) % 9];
         LayerTable runs = LayerTable.fromPerWeightFlops(perWeight, "taps");
         assertTrue(runs.size() > 1000, "runs: " + runs.size());
         // the same weights grouped by cost in order of first appearance, each group in index order
