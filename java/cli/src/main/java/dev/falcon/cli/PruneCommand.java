@@ -2268,7 +2268,9 @@ final class PruneCommand implements Callable<Integer> {
                     // significant digits: a backsolve's ratio of 4e-5 read "ratio 0.0000" to four decimals
                     withinBudgets(r, b) && sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp())
                             : noRatio(sv.qMp(), withinBudgets(r, b)),
-                    sv.backsolve().cliName(),
+                    f != null && f.everyBacksolveSkipped() != null ? sv.backsolve().cliName() + " skipped on every support (its ridge"
+                            + " system is singular at this --lambda; the weights are the DFO's, not backsolved; raise --lambda as the warning says)"
+                            : sv.backsolve().cliName(),
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
                     f == null ? "" : String.format(Locale.ROOT, ", %s%s in %s (%s)",
                             sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ",
