@@ -776,8 +776,8 @@ final class PruneCommand implements Callable<Integer> {
         String why = stages > 1 && !constantSchedule() ? whyTheScheduleNeverChangesTheBudgets(layers, budgets) : null;
         if (why != null) {
             errW.println("falcon: warning: every stage runs at the final budgets with " + why + ": stages 1.." + (stages - 1)
-                    + " keep stage 0's weights and are not solved, a one-stage run; give a start level above its target (e.g. "
-                    + startLevelsAboveTheTargets(budgets) + ") for a schedule, or --stages 1 without start levels");
+                    + " keep stage 0's weights and are not solved, a one-stage run; " + fixForAScheduleThatNeverMoves(budgets)
+                    + " for a schedule, or --stages 1 without start levels");
         }
     }
 
@@ -1060,6 +1060,18 @@ final class PruneCommand implements Callable<Integer> {
      * levels whose budgets are already the final ones (as MultiStage rounds them: a start level at its target, or
      * within a weight of it). {@code budgets} null: before the layer table is known, when only const can be told.
      */
+    private static final String DENSE_TARGETS = "budgets at the dense model's (nothing to prune: every weight and FLOP is kept)";
+
+    /** The advice for a schedule that never moves the budgets: a start level above its target, or, at dense targets, budgets that prune. */
+    private String fixForAScheduleThatNeverMoves(Budgets budgets) {
+        return budgetsAreDense(budgets) ? "give a budget below the dense model's (e.g. --keep-flops 0.5)"
+                : "give a start level above its target (e.g. " + startLevelsAboveTheTargets(budgets) + ")";
+    }
+
+    private static boolean budgetsAreDense(Budgets budgets) {
+        return budgets != null && budgets.nnzFraction() >= 1 && budgets.flopsFraction() >= 1;
+    }
+
     private String whyTheScheduleNeverChangesTheBudgets(LayerTable layers, Budgets budgets) {
         if (constantSchedule()) return "--schedule const";
         if (budgets == null || !MultiStage.budgetsNeverChange(layers, budgets.nnz(), budgets.flops(), stages,
@@ -1069,7 +1081,9 @@ final class PruneCommand implements Callable<Integer> {
         List<String> levels = new ArrayList<>();
         if (budgets.nnzFraction() < 1) levels.add((startKeepNnz != null ? "--start-keep-nnz " : "--start-keep ") + Numbers.shown(startNnzLevel()));
         if (budgets.flopsFraction() < 1) levels.add((startKeepFlops != null ? "--start-keep-flops " : "--start-keep ") + Numbers.shown(startFlopsLevel()));
-        if (levels.isEmpty()) return null; // no budget below dense: nothing is scheduled, nor pruned
+        // no budget below dense: every stage's budgets are the dense model's, whatever the start levels, and no later
+        // stage is solved or reads its X (the default start level 1 at --keep-flops 1 read every stage's file)
+        if (levels.isEmpty()) return DENSE_TARGETS;
         List<String> distinct = levels.stream().distinct().toList();
         return "start levels at the targets (" + String.join(" and ", distinct) + (distinct.size() == 1 ? " gives" : " give")
                 + " stage 0 the final budgets, whatever the schedule)";
@@ -1102,7 +1116,7 @@ final class PruneCommand implements Callable<Integer> {
         if (!plusPlus || stages <= 1 || gradsCommand == null && !gradsPattern()) return;
         String why = whyTheScheduleNeverChangesTheBudgets(layers, budgets);
         if (why == null) return;
-        String fix = !constantSchedule() ? "give a start level above its target (e.g. " + startLevelsAboveTheTargets(budgets) + "), or one X file"
+        String fix = !constantSchedule() || budgetsAreDense(budgets) ? fixForAScheduleThatNeverMoves(budgets) + ", or one X file"
                 : stages == 2 ? leaveConstantSchedule() + (gradsCommand != null && startNnzLevel() >= 1 && startFlopsLevel() >= 1
                         ? " and give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)" : "")
                         + ", or give one X file"
@@ -2270,7 +2284,9 @@ final class PruneCommand implements Callable<Integer> {
                     // significant digits: a backsolve's ratio of 4e-5 read "ratio 0.0000" to four decimals
                     withinBudgets(r, b) && sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp())
                             : noRatio(sv.qMp(), withinBudgets(r, b)),
-                    sv.backsolve().cliName(),
+                    f != null && f.everyBacksolveSkipped() != null ? sv.backsolve().cliName() + " skipped on every support (its ridge"
+                            + " system is singular at this --lambda; the weights are the DFO's, not backsolved; raise --lambda as the warning says)"
+                            : sv.backsolve().cliName(),
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
                     f == null ? "" : String.format(Locale.ROOT, ", %s%s in %s (%s)",
                             sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ",

@@ -3464,6 +3464,54 @@ class MainTest {
     }
 
     /**
+     * A rank-1 X and a lambda below the rounding leave every backsolve's ridge system singular: falcon skipped them all
+     * without a word (exit 0, no warning, the summary's "backsolve exact"), where mp + BS refuses the same input. It goes
+     * on with the DFO's weights, warns once in mp + BS's words (kept by --quiet) and the report carries it.
+     */
+    @Test
+    void falconSkippingSingularBacksolvesWarnsOnceAndReportsIt() throws IOException, InterruptedException {
+        Path rank1 = dir.resolve("rank1.npy");
+        try (FloatPointer x = new FloatPointer((long) N * P)) {
+            for (int i = 0; i < N; i++) for (int j = 0; j < P; j++) x.put((long) i * P + j, (float) ((i + 1) * Math.sin(j + 1.0)));
+            Npy.writeFloat32(rank1, x, new long[] {N, P});
+        }
+        // the library's warnings reach stderr through the process's logging: a child, as the sweep warning's test runs it
+        Path said = dir.resolve("falcon-singular.log");
+        Process child = falconLoggingTo(said, with(fileArgs("--method", "falcon", "--nnz", "5", "--lambda", "1e-14"), "--grads", rank1.toString()));
+        assertTrue(child.waitFor(300, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String err = Files.readString(said);
+        assertEquals(0, child.exitValue(), err);
+        String warning = "falcon: warning: falcon skipped the backsolve of a support whose ridge system is singular";
+        assertTrue(err.contains(warning) && err.contains("give a larger --lambda"), err);
+        assertEquals(err.indexOf(warning), err.lastIndexOf(warning), "told once: " + err);
+        JsonNode rep = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
+        assertTrue(rep.path("objective").path("solver").path("backsolve_warning").asText().contains("give a larger --lambda"),
+                rep.path("objective").path("solver").toString());
+    }
+
+    /**
+     * Budgets at the dense model (--keep-flops 1, --sparsity 0) leave every stage nothing to prune, so no later stage reads
+     * its X: a pattern or command was taken (exit 0, every stage's file loaded) where the same run at a start level at
+     * its target is refused, and without one no warning came. The advice cannot be a start level above a target of 1.
+     */
+    @Test
+    void denseBudgetsAreRefusedWithAGradientSourceAsStartLevelsAtTheTargetsAre() throws IOException {
+        Path log = dir.resolve("ran-dense.txt");
+        String cmd = "echo ran >> '" + log + "' && cp '" + xFile + "' {grads} && test -s {weights}";
+        for (int t = 0; t < 3; t++) Files.copy(xFile, dir.resolve("Xd_" + t + ".npy"));
+        String never = "would never be used with budgets at the dense model's (nothing to prune";
+        assertFails(run(with(fileArgs("--keep-flops", "1", "--method", "falcon++", "--stages", "3"), "--grads",
+                dir.resolve("Xd_{t}.npy").toString())), 2, "--grads: option: " + never, "give a budget below the dense model's");
+        assertFails(run(fileArgs("--sparsity", "0", "--keep-flops", "1", "--method", "falcon++", "--stages", "3", "--grads-command", cmd)),
+                2, "--grads-command: option: " + never);
+        assertFalse(Files.exists(log), "the command never runs");
+        Run plain = run(fileArgs("--keep-flops", "1", "--method", "falcon++", "--stages", "3", "--max-iterations", "5"));
+        assertEquals(0, plain.code(), plain.err());
+        assertTrue(plain.err().contains("falcon: warning: every stage runs at the final budgets with budgets at the dense model's"), plain.err());
+        assertFalse(plain.err().contains("start level above"), plain.err());
+    }
+
+    /**
      * Start levels at the targets give every stage the final budgets, as --schedule const does: stages 1.. kept stage
      * 0's weights, the command never ran and the run said exit 0, where the same run spelt with --schedule const is
      * refused. Refused the same way; without a gradient source the run goes on with a warning.

@@ -152,7 +152,23 @@ public final class LayerTable {
         return b.toString();
     }
 
-    /** A table with one layer per distinct run of equal values of f (for {@code --flops f.npy}). */
+    /**
+     * A table with one layer per run of equal costs, read as the CLI reads {@code --flops-per-weight f.npy}: in double,
+     * so that ten costs of 0.7 are 7 dense FLOPs and whole costs up to 2^53 stay exact.
+     */
+    public static LayerTable fromPerWeightFlops(double[] flops, String origin) {
+        Runs runs = new Runs();
+        for (double f : flops) runs.add(f);
+        return runs.table(origin);
+    }
+
+    /**
+     * As {@link #fromPerWeightFlops(double[], String)} with costs already rounded to float32: ten costs of 0.7f are
+     * 6.99999988 dense FLOPs (a budget of 7 is then refused), and whole costs above 2^24 (16,777,217) are not held exactly.
+     *
+     * @deprecated give the costs as double[], as the CLI reads them
+     */
+    @Deprecated
     public static LayerTable fromPerWeightFlops(float[] flops, String origin) {
         Runs runs = new Runs();
         for (float f : flops) runs.add(f);

@@ -453,6 +453,23 @@ public final class FlopAwareSelector implements AutoCloseable {
             return e;
         }
 
+        /**
+         * A mu at which D rises (or is flat) to its left: (2 vmax + 1) / c leaves no item of a layer of cost c or more
+         * above omega, so only the layers cheaper than c can be, and their FLOPs are within the budget. c is the cheapest
+         * cost where that quotient is finite: a subnormal cost (5e-324) made it infinite, the bracketing stopped at
+         * mu = 0 and the bound was the sum of every score (30 against the LP's 10.6); layers as cheap as that are passed
+         * over while all their weights fit the FLOP budget.
+         */
+        double upperBracket(double vmax) {
+            double cheaperFlops = 0;
+            for (int l : byFlopsAscending) {
+                double mu = (2 * vmax + 1) / f[l];
+                if (Double.isFinite(mu) || cheaperFlops + (double) len[l] * f[l] > budgetF) return mu;
+                cheaperFlops += (double) len[l] * f[l];
+            }
+            return (2 * vmax + 1) / cheapestCost;
+        }
+
         Dual solveDual() {
             double vmax = maxValue();
             if (budgetN == 0) {
@@ -463,12 +480,10 @@ public final class FlopAwareSelector implements AutoCloseable {
                 e.above = new long[layers];
                 return new Dual(e, 0);
             }
-            double fmin = Double.POSITIVE_INFINITY;
-            for (double x : f) fmin = Math.min(fmin, x);
             Eval a = evaluate(0);
             Eval best = a;
             if (a.slopeRight >= 0) return new Dual(best, evaluations);
-            Eval b = evaluate((2 * vmax + 1) / fmin);
+            Eval b = evaluate(upperBracket(vmax));
             if (b.value < best.value) best = b;
             if (b.slopeLeft <= 0) return new Dual(b, evaluations); // only when F = 0: D decreases to 0
             boolean bisectNext = false;

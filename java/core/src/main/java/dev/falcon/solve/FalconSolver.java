@@ -81,11 +81,23 @@ public final class FalconSolver {
     public record IterationLog(int round, int iteration, double q, long nnz, double flops, double step, double seconds, String note,
                                String model) {}
 
-    /** What a solve produced; weights and mask are heap arrays of length p. */
+    /**
+     * What a solve produced; weights and mask are heap arrays of length p. {@code everyBacksolveSkipped}: where every
+     * backsolve the solve tried (its rounds' supports and the warm start's) was skipped on a singular ridge system, the
+     * last one's refusal (the weights are then the DFO's, not backsolved); else null.
+     */
     public record Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
                          double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
                          List<IterationLog> log, double dfoSeconds, double backsolveSeconds,
-                         double lastGap, Polish polish) {}
+                         double lastGap, Polish polish, String everyBacksolveSkipped) {
+        /** As above, where some backsolve was solved (or none was asked for). */
+        public Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
+                      double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
+                      List<IterationLog> log, double dfoSeconds, double backsolveSeconds, double lastGap, Polish polish) {
+            this(weights, mask, kept, keptFlops, keptPerLayer, qStart, qFinal, lipschitz, iterations, rounds, stopReason, log,
+                    dfoSeconds, backsolveSeconds, lastGap, polish, null);
+        }
+    }
 
     /**
      * What the final swap polish did (or the one before round 1's costly searches, where the solve ends on the support it
@@ -363,6 +375,9 @@ public final class FalconSolver {
         double[] lastGap = {Double.NaN};
         // the best point is the exact backsolve of its support: a round that ends on the same support need not redo it
         boolean bestIsExactBacksolve = false;
+        // whether any backsolve of a round's or the warm start's support was solved, and the last refusal of one that was not
+        boolean anyBacksolved = false;
+        String lastSkip = null;
         RoomForSearch room = new RoomForSearch(backend, projector, wbar, g, lambda, layers, nnz, flops);
         EarlyPolish earlyPolish = null;
         for (int round = 1; round <= opt.maxRounds(); round++) {
@@ -415,7 +430,10 @@ public final class FalconSolver {
                     } catch (SingularRidgeSystemException singular) {
                         // the DFO point on that support stands; the searches below may still find a solvable one
                         log.add(logEntry(round, -1, qCand, dfo.mask, layers, 0, secs(t0), "backsolve skipped: " + singular.getMessage()));
+                        sweepWarning.backsolveSkipped(singular.getMessage());
+                        lastSkip = singular.getMessage();
                     }
+                    if (bs != null) anyBacksolved = true;
                 }
                 if (bs != null) {
                     float[] wb = bs.w();
@@ -552,7 +570,10 @@ public final class FalconSolver {
                 bs = backsolve(x, wbar, g, lambda, warmStart, opt.backsolve(), blocks);
             } catch (SingularRidgeSystemException singular) {
                 log.add(logEntry(rounds, -1, qBest, warmStart, layers, 0, secs(t0), "backsolve of the warm start skipped: " + singular.getMessage()));
+                sweepWarning.backsolveSkipped(singular.getMessage());
+                lastSkip = singular.getMessage();
             }
+            if (bs != null) anyBacksolved = true;
             if (bs != null) {
                 double qb = qOf(bs, x, wbar, g, lambda);
                 if (qb < qBest) {
@@ -622,7 +643,8 @@ public final class FalconSolver {
         }
         long[] per = perLayer(maskBest, layers);
         return new Result(wBest, maskBest, sum(per), flopsOf(per, layers), per, qStart, qBest, lip,
-                opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0], polish);
+                opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0], polish,
+                anyBacksolved ? null : lastSkip);
     }
 
     /**

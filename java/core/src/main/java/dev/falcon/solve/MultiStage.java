@@ -395,6 +395,14 @@ public final class MultiStage {
                                 + " whatever its X (Q 0 around them)"));
                 continue;
             }
+            if (last == null && t > 0 && sT >= p && fT >= dense) {
+                // Nothing to prune here, as at the stage before: the dense weights stand whatever X is. With budgets at
+                // the dense model every stage is such a one, and each read its pattern's file for nothing.
+                log.add(new Stage(t, sT, fT, FalconSolver.count(mask), FalconSolver.flopsOf(mask, layers), 0, 0, (System.nanoTime() - t0) / 1e9,
+                        source instanceof FixedSource ? source.describe(t) : "not asked for",
+                        "not solved: nothing to prune at these budgets (the dense model's), whatever its X"));
+                continue;
+            }
             dev.falcon.io.RunPhase.set("while getting stage " + t + "'s X (falcon++)");
             try {
                 // a copy: a source that scaled the weights in place for its model, then failed, had the run return

@@ -24,6 +24,12 @@ public final class SweepWarning {
     private String pattern;
 
     /**
+     * The first backsolve falcon skipped on a singular ridge system, as logged (null: none was). Skipped without a word,
+     * the summary still said "backsolve exact" and Q stood 10 orders of magnitude above a slightly larger lambda's.
+     */
+    private String skipped;
+
+    /**
      * Logs {@code pattern} (a MessageFormat pattern whose {@code {0}} is the exact backsolve's setting), unless this prune
      * has told it already, and keeps it for the result.
      */
@@ -33,16 +39,31 @@ public final class SweepWarning {
         LOG.log(System.Logger.Level.WARNING, pattern, PARAMETERS.clone());
     }
 
-    /** The warning told in this prune, naming the Java setting; null when no sweeps stopped short of the minimum. */
+    /**
+     * Logs, unless this prune has told it already, that falcon skipped a backsolve on a singular ridge system
+     * ({@code refusal}: the message mp's backsolve refuses the same system with, naming --lambda and the Java setting, and
+     * the value to give), and keeps it for the result.
+     */
+    void backsolveSkipped(String refusal) {
+        if (skipped != null) return;
+        skipped = "falcon skipped the backsolve of a support whose ridge system is singular, keeping the DFO's weights there: " + refusal;
+        LOG.log(System.Logger.Level.WARNING, skipped); // no parameters: the message is not a pattern
+    }
+
+    /** The warning told in this prune, naming the Java setting; null when no sweeps stopped short of the minimum and no backsolve was skipped. */
     public String told() {
-        return pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(PARAMETERS);
+        return joined(pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(PARAMETERS));
+    }
+
+    private String joined(String sweeps) {
+        return sweeps == null ? skipped : skipped == null ? sweeps : sweeps + " Also: " + skipped;
     }
 
     /**
      * The same warning in the CLI's words, naming its option as the CLI's stderr line does (both through
-     * {@link SettingName#inCliWords}); null when no sweeps stopped short of the minimum.
+     * {@link SettingName#inCliWords}); null when no sweeps stopped short of the minimum and no backsolve was skipped.
      */
     public String toldInCliWords() {
-        return pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(SettingName.inCliWords(PARAMETERS));
+        return joined(pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(SettingName.inCliWords(PARAMETERS)));
     }
 }

@@ -133,4 +133,20 @@ class LayerTableTest {
         // printable names of any script are names
         assertEquals(5, new LayerTable(List.of(new Layer("слой.weight", new long[] {2}, 1, 0, 2), new Layer("层 2", new long[] {3}, 1, 2, 3)), "mine").parameters());
     }
+
+    /**
+     * The factory took float[] only: ten costs of 0.7 rounded to float32 summed to 6.99999988 dense FLOPs, so a budget of
+     * 7 was refused, and a whole cost above 2^24 (a 4097 x 4096 output map) was rounded, what the CLI reads exactly.
+     */
+    @Test
+    void perWeightCostsAreTakenAsDoubles() {
+        double[] tenths = new double[10];
+        java.util.Arrays.fill(tenths, 0.7);
+        LayerTable table = LayerTable.fromPerWeightFlops(tenths, "api costs");
+        assertEquals(10 * 0.7, table.denseFlops()); // one run: count x cost, as the CLI's table of the same file
+        assertEquals(7.0, dev.falcon.prune.Budgets.resolve(table, null, 7.0, null, null, null).flops());
+        LayerTable large = LayerTable.fromPerWeightFlops(new double[] {16_777_217, 16_777_217, 1}, "api costs");
+        assertEquals(2, large.size());
+        assertEquals(16_777_217.0, large.get(0).flopsPerWeight());
+    }
 }

@@ -337,6 +337,29 @@ public abstract class AbstractSelectionTest {
                 + " quantised scores: worst dual - primal = %.3f quanta%n", backend.name(), worstGap, worstQuantised);
     }
 
+    /**
+     * A subnormal cost (5e-324, which the CLI accepts as positive) put the dual's upper bracket at mu = (2 vmax + 1) / 5e-324,
+     * which overflows: the bracketing stopped at mu = 0 and the bound was the sum of every score (30), where a cost of
+     * 1e-10 gives the LP bound 10.6 (the free weight, then 0.6 of the 16/3 one).
+     */
+    @Test
+    public void aSubnormalCostGivesTheLpBoundOfATinyOne() {
+        float[] scores = {1, 4, 9, 16};
+        try (FlopAwareSelector selector = new FlopAwareSelector(backend); FloatPointer ptr = pointer(scores)) {
+            double[] bounds = new double[2];
+            double[] tiny = {1e-10, Double.MIN_VALUE};
+            for (int c = 0; c < 2; c++) {
+                LayerTable t = table(new int[] {1, 1, 1, 1}, new double[] {tiny[c], 1, 2, 3});
+                try (Selection sel = selector.select(ptr, t, 4, 1.8)) {
+                    assertEquals(2, sel.kept(), sel.toString());
+                    bounds[c] = sel.dualBound();
+                }
+            }
+            assertEquals(10.6, bounds[0], 1e-6, "cost 1e-10");
+            assertEquals(bounds[0], bounds[1], 1e-6, "cost 5e-324 against 1e-10");
+        }
+    }
+
     @Test
     public void edgeCases() {
         LayerTable t = table(new int[] {3, 4}, new double[] {2, 5});
@@ -450,8 +473,8 @@ public abstract class AbstractSelectionTest {
     public void manyLayersOfFewCostsAreSelectedAsTheCostsAlone() {
         int p = 9216;
         double[] tapCost = {49, 56, 64, 56, 64, 64, 49, 64, 56};
-        float[] perWeight = new float[p];
-        for (int i = 0; i < p; i++) perWeight[i] = (float) tapCost[(i * 7 + i / 9) % 9];
+        double[] perWeight = new double[p];
+        for (int i = 0; i < p; i++) perWeight[i] = tapCost[(i * 7 + i / 9) % 9];
         LayerTable runs = LayerTable.fromPerWeightFlops(perWeight, "taps");
         assertTrue(runs.size() > 1000, "runs: " + runs.size());
         // the same weights grouped by cost in order of first appearance, each group in index order

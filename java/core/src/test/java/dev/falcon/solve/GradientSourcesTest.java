@@ -191,6 +191,27 @@ class GradientSourcesTest {
         }
     }
 
+    /** Budgets at the dense model leave every stage nothing to prune: each stage asked for its X (a pattern read every file). */
+    @Test
+    void denseBudgetsAskForStageZerosXOnly() {
+        LayerTable layers = layers();
+        int p = Math.toIntExact(layers.parameters());
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1); HostMatrix second = matrix(2)) {
+            List<Integer> asked = new java.util.ArrayList<>();
+            MultiStage.GradientSource source = (stage, weights) -> {
+                asked.add(stage);
+                return stage == 0 ? first : second;
+            };
+            MultiStage.Result r = MultiStage.run(b, source, wbar(), null, 0.1, layers, p, layers.denseFlops(), 3, MultiStage.Schedule.POLY, 1, 1,
+                    SolverOptions.defaults().withMaxIterations(3));
+            assertEquals(List.of(0), asked, "stages 1 and 2 asked for an X with nothing to prune");
+            for (int t = 1; t < 3; t++) {
+                assertEquals(p, r.stages().get(t).kept());
+                assertTrue(String.valueOf(r.stages().get(t).note()).contains("nothing to prune"), String.valueOf(r.stages().get(t).note()));
+            }
+        }
+    }
+
     /**
      * Start levels at the targets give every stage the final budgets whatever the schedule, as CONST does: the CLI
      * refuses a gradient source there by this answer, and the run asks the source for stage 0's X only.
@@ -1186,12 +1207,12 @@ class GradientSourcesTest {
         try (ComputeBackend b = new JavaBackend(); HostMatrix x = matrix(1); HostMatrix narrow = HostMatrix.allocate(N, P - 1)) {
             MultiStage.GradientSource source = new MultiStage.GradientSource() {
                 @Override
-                public HostMatrix gradients(int stage, float[] weights) { return stage == 0 ? x : narrow; }
+                public HostMatrix gradients(int stage, float[] weights) { return stage == 0 ? narrow : x; }
             };
-            // dense budgets: no stage solves, so only the run itself can notice
+            // dense budgets: no stage solves, so only the run itself can notice (and only stage 0 is asked for its X)
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> MultiStage.run(b, source, wbar(), null, 0.1, layers(),
                     P, layers().denseFlops(), 2, MultiStage.Schedule.POLY, 1, 1, SolverOptions.defaults()));
-            assertTrue(e.getMessage().contains("stage 1") && e.getMessage().contains((P - 1) + "") && e.getMessage().contains("p = " + P), e.getMessage());
+            assertTrue(e.getMessage().contains("stage 0") && e.getMessage().contains((P - 1) + "") && e.getMessage().contains("p = " + P), e.getMessage());
         }
     }
     /** {@code real}, noting at every load the matrix bytes held beyond {@code baseline}. */
