@@ -684,13 +684,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     /**
      * The X the command wrote goes, file and matrix; the folder, the hook and stage 0's X (the caller's) stay for another
-     * run, whose stages run the command again.
+     * run, whose stages run the command again. What this run's stages were (X reused, file types) goes too: kept, a later
+     * run's stage that ran the command was described as one that reused the X held.
      */
     @Override
     public void runEnded() {
         releaseCurrent();
         lastX = null;
         lastWeights = null;
+        reused.clear();
+        stageFileTypes.clear();
     }
 
     private void releaseCurrent() {

@@ -1370,6 +1370,30 @@ class GradientSourcesTest {
     }
 
     /**
+     * A source serves later runs: one run's stage that reused the X held (stage 0 pruned nothing) left the next run's same
+     * stage, whose command ran, described as "the X already held (... not run)".
+     */
+    @Test
+    void aCommandSourcesNextRunDescribesItsOwnStages() throws IOException {
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        Path calls = dir.resolve("calls");
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients source = new CommandGradients(b, first, ": {weights}; echo x >> '" + calls + "'; cp '" + x2 + "' {grads}", null)) {
+            SolverOptions opt = SolverOptions.defaults().withMaxIterations(5);
+            MultiStage.Result dense = MultiStage.run(b, source, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 1.0, 1.0, opt);
+            assertTrue(dense.stages().get(1).gradients().startsWith("the X already held"), dense.stages().get(1).gradients());
+            int before = Files.readAllLines(calls).size();
+            MultiStage.Result pruning = MultiStage.run(b, source, wbar(), null, 0.1, layers(), 12, 30, 3, MultiStage.Schedule.LINEAR, 0.8, 0.8, opt);
+            assertEquals(before + 2, Files.readAllLines(calls).size(), "the second run's stages 1 and 2 ran the command");
+            for (int t = 1; t < 3; t++) {
+                String from = pruning.stages().get(t).gradients();
+                assertTrue(from.startsWith("the gradient command at the weights of stage " + (t - 1)), "stage " + t + ": " + from);
+            }
+        }
+    }
+
+    /**
      * A CommandGradients never closed was held for the JVM's life: its shutdown hook, a lambda reading its fields, sat in
      * ShutdownHooks' static set, so the source, its temporary folder (with the weights handed to the command) and the
      * hook stayed, one of each per prune. Dropped, it is collected now, and its folder goes with it.
