@@ -365,7 +365,7 @@ class ReadmeOpenBlasThreadsFiguresTest(unittest.TestCase):
         for r in grams:
             self.assertEqual([("gram", n, k) for n in (64, 128) for k in (32768, 65536)], sorted(r))
         self.assert_quoted(", ".join(f"{grams[0][('gram', n, k)]:.2f} and {grams[1][('gram', n, k)]:.2f} at n = {n} and k = {k:,}"
-                                     for n in (64, 128) for k in (32768, 65536)) + " (no gain below n = 256 there either)")
+                                     for n in (64, 128) for k in (32768, 65536)) + " (slower at n = 64, mixed at n = 128: no steady gain below n = 256 there either)")
         factors = [self.ratios_of(name) for name in self.LATER_FACTOR_FILES]
         for r in factors:
             self.assertEqual([("factor", 1536, 500), ("factor", 2048, 500)], sorted(r))

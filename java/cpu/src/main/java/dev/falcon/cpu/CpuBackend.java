@@ -102,8 +102,8 @@ public final class CpuBackend implements ComputeBackend {
      * 0.75 and 0.76, n = 1024 0.63 and 0.66. The Grams over a whole X, whose chunks are 2^22 / n columns in double
      * (65,536 at n = 64, 32,768 at n = 128), were measured at those k in two rounds on the same idle machine
      * (benchmarks/results/20261207-093545-vm.json and 20261207-093833-vm.json): n = 64 1.07 and 1.39 at k = 32,768,
-     * 1.33 and 1.53 at k = 65,536; n = 128 1.01 and 1.02 at k = 32,768, 1.04 and 0.91 at k = 65,536: no gain below this
-     * n there either. Not measured: below k = 2000 from n = 256, and ssyrk (single precision, chunks of
+     * 1.33 and 1.53 at k = 65,536; n = 128 1.01 and 1.02 at k = 32,768, 1.04 and 0.91 at k = 65,536: slower at n = 64,
+     * mixed at n = 128, no steady gain below this n there either. Not measured: below k = 2000 from n = 256, and ssyrk (single precision, chunks of
      * SINGLE_PRECISION_GRAM_CHUNK = 16,384 columns), which has dsyrk's shape and partition at twice the rate per
      * operation, so its break-even is no lower.
      */

@@ -23,8 +23,9 @@ class OpenBlasThreadsForCallTest {
      * 1.09-1.26 and 1.04-1.23 times slower at k = 500, 2000 and 8000 columns, and a Cholesky factor slower at every n
      * below 1024 (512: 1.28 times), so those stay on one thread; a Gram from n = 256 was faster (0.63-0.95, measured at
      * k = 2000 and 8000 only), and a factor at n = 1024 broke even within the noise (1.01). Later rounds
-     * (20261207-0935*.json, 20261207-0938*.json, 20261207-093912-vm.json): the whole-X chunks at n = 64 and 128
-     * (k = 32,768 and 65,536) were no faster on two threads (0.91-1.53), and the factor was faster from n = 1536 (0.70-0.83).
+     * (20261207-093545-vm.json and -093833- for the Gram, -093625- and -093912- for the factor): the whole-X chunks
+     * (k = 32,768 and 65,536) were slower on two threads at n = 64 (1.07-1.53) and mixed at n = 128 (0.91-1.04), and the
+     * factor was faster from n = 1536 (0.70-0.83).
      */
     @Test
     void whetherASecondThreadPaysDependsOnNNotOnTheColumns() {

@@ -53,7 +53,7 @@ class CudaLogicTransposedOrderTest {
                     assertEquals(lane[0], got.get(j), 0, n + " rows, column " + j + ": not the lanes' and the tree's order");
                     if (got.get(j) != inOrder.get(j)) differing++;
                 }
-                // at 1000 rows the orders differ in their last bits (61 of 64 columns): the exception the javadoc names is real
+                // at 1000 rows the orders differ in their last bits (60 of 64 columns here): the exception the javadoc names is real
                 if (n == 1000) assertTrue(differing > 0, "the lanes' order gave the in-order bits in every column");
             }
         }
