@@ -1448,4 +1448,79 @@ class PrunerTest {
             }
         }
     }
+
+    /** Weights w pruned by m to budgets b, with an X of 20 samples for the methods that solve (falcon++ in 2 stages). */
+    private static PruneResult pruned(Method m, float[] weights, LayerTable t, Budgets b, JavaBackend backend, Pruner pruner,
+                                      FloatPointer w, HostMatrix x) {
+        w.put(weights);
+        var plan = m == Method.FALCON_PLUS_PLUS ? new Pruner.StagePlan(2, dev.falcon.solve.MultiStage.Schedule.LINEAR, 1, 1, null) : null;
+        return pruner.prune(m, w, t, b, new Pruner.SolverInputs(m == Method.FALCON || m == Method.FALCON_PLUS_PLUS ? x : null, null, 1e-3,
+                null, null, plan));
+    }
+
+    /**
+     * With fractional costs a support of exactly the budget sums a unit in the last place above it: three weights of
+     * cost 0.1 are 0.30000000000000004 FLOPs, above the double of 0.3, and --flops 0.3 kept two of them (0.2 FLOPs) in
+     * every method, --flops 0.6 on README's table (3 x 0.1, 3 x 0.3, 2 x 0.7) kept 0.3 FLOPs, and --keep-flops 0.3 of
+     * ten weights of 0.1 kept 2 of them, while the report called the refused support within the budget.
+     */
+    @Test
+    void aSupportOfExactlyAFractionalBudgetIsKept() {
+        LayerTable readme = new LayerTable(List.of(new Layer("a", new long[] {3}, 0.1, 0, 3), new Layer("b", new long[] {3}, 0.3, 3, 3),
+                new Layer("c", new long[] {2}, 0.7, 6, 2)), "README's table");
+        float[] readmeWeights = {10, 10, 10, 1, 0.01f, 0.01f, 0.01f, 0.01f};
+        float[] ten = new float[10];
+        for (int i = 0; i < 10; i++) ten[i] = i + 1;
+        LayerTable tenWeights = new LayerTable(List.of(new Layer("tenths", new long[] {10}, 0.1, 0, 10)), "ten weights of 0.1");
+        List<String> missed = new java.util.ArrayList<>();
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w8 = new FloatPointer(8);
+             FloatPointer w10 = new FloatPointer(10); HostMatrix x8 = HostMatrix.allocate(20, 8); HostMatrix x10 = HostMatrix.allocate(20, 10)) {
+            backend.fillSyntheticGradients(x8, 2, 0.1f, 5);
+            backend.fillSyntheticGradients(x10, 2, 0.1f, 5);
+            for (Method m : new Method[] {Method.MP, Method.MAGNITUDE, Method.FALCON, Method.FALCON_PLUS_PLUS}) {
+                Budgets tenth3 = Budgets.resolve(tenWeights, 0.3, null, null, null, null);
+                assertEquals(0.3, tenth3.flops(), m + ": --keep-flops 0.3 of 1 FLOP is --flops 0.3");
+                try (PruneResult r = pruned(m, ten, tenWeights, tenth3, backend, pruner, w10, x10)) {
+                    if (r.kept() != 3) missed.add(m + " kept " + r.kept() + " of ten weights of 0.1 at --keep-flops 0.3, not 3");
+                    if (m == Method.MP || m == Method.MAGNITUDE) checkResult(r, tenWeights, w10); // the solvers change the kept weights
+                }
+                for (double flops : new double[] {0.3, 0.6}) {
+                    Budgets b = Budgets.resolve(readme, null, flops, null, null, null);
+                    try (PruneResult r = pruned(m, readmeWeights, readme, b, backend, pruner, w8, x8)) {
+                        if (Math.abs(r.keptFlops() - flops) > 1e-12) missed.add(m + " kept " + r.keptFlops() + " FLOPs of README's table at --flops " + flops);
+                        if (m == Method.MP || m == Method.MAGNITUDE) checkResult(r, readme, w8); // the solvers change the kept weights
+                        // the three 10s, and at 0.6 the 1 of cost 0.3
+                        long best = flops == 0.3 ? 3 : 4;
+                        if ((m == Method.MP || m == Method.MAGNITUDE) && r.kept() != best) missed.add(m + " kept " + r.kept() + " weights, not " + best);
+                    }
+                }
+            }
+        }
+        assertEquals(List.of(), missed, "every method, every budget");
+    }
+
+    /**
+     * Whole costs are summed exactly, and a budget a hair below an integer admits no support of that integer: the
+     * allowance fractional costs need would let 100 FLOPs through against --flops 99.99999999999999 (a unit in the last
+     * place of 100 below it, inside (L + 1) x 2^-52 of it).
+     */
+    @Test
+    void wholeCostsGetNoAllowance() {
+        LayerTable t = new LayerTable(List.of(new Layer("ones", new long[] {60}, 1, 0, 60), new Layer("twos", new long[] {60}, 2, 60, 60)), "whole costs");
+        float[] weights = new float[120];
+        for (int i = 0; i < 120; i++) weights[i] = 1 + (i * 37 % 120);
+        double justBelow = Math.nextDown(100.0);
+        Budgets b = Budgets.resolve(t, null, justBelow, null, null, null);
+        assertEquals(justBelow, b.flops(), "--flops is taken as given");
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(120);
+             HostMatrix x = HostMatrix.allocate(20, 120)) {
+            backend.fillSyntheticGradients(x, 2, 0.1f, 5);
+            for (Method m : new Method[] {Method.MP, Method.MAGNITUDE, Method.FALCON, Method.FALCON_PLUS_PLUS}) {
+                try (PruneResult r = pruned(m, weights, t, b, backend, pruner, w, x)) {
+                    assertTrue(r.keptFlops() <= 99 && r.keptFlops() >= 97, m + ": whole costs within " + justBelow + " come to 99 at most: " + r.keptFlops());
+                    if (m == Method.MP || m == Method.MAGNITUDE) checkResult(r, t, w); // the solvers change the kept weights
+                }
+            }
+        }
+    }
 }
