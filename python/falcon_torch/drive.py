@@ -375,6 +375,19 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
     return method, left[1], given["keep_flops"], given["keep_nnz"], typed
 
 
+_BUDGET_OPTIONS = ("--flops", "--nnz", "--keep-flops", "--keep-nnz", "--sparsity")
+
+
+def _budgets_at_the_dense_model(keep_flops, keep_nnz, extra_args) -> bool:
+    """Whether every budget prune() passes keeps the whole model (fractions of 1, no absolute budget in extra_args,
+    which this side cannot compare with the dense figures): nothing to prune, at every stage of any schedule."""
+    if keep_flops is None and keep_nnz is None:
+        return False  # the CLI's default budget, keep_flops=0.3, or one in extra_args
+    if any(word.split("=", 1)[0] in _BUDGET_OPTIONS for word in extra_args):
+        return False
+    return all(fraction is None or fraction >= 1 for fraction in (keep_flops, keep_nnz))
+
+
 def _target_budgets_as_typed(keep_flops, keep_nnz, typed: Dict[str, List[str]], extra_args):
     """(keep_flops, keep_nnz, extra_args) for the CLI run that prunes to the target budgets, a fraction the caller gave
     among the words going to the CLI as they were typed: --sparsity 0.7 went as --keep-nnz 0.30000000000000004, which
@@ -578,8 +591,11 @@ def _falcon_pp_through_cli(model, batches, keep_flops, keep_nnz, typed, margs, s
         cli_stages = stages if schedule == "const" else stages + 1
         timeout = ["--grads-command-timeout", timeout_arg] if timeout_arg is not None else []
         # every const stage after the first keeps its weights whatever its X (they meet the same budgets): the CLI runs
-        # them on the one X and refuses a gradient command, which could never change them
-        source = (["--grads-command", command] + timeout) if schedule != "const" else []
+        # them on the one X and refuses a gradient command, which could never change them. So it does at budgets of the
+        # dense model (keep_flops=1, keep_nnz=1): keep_flops=1.0 failed with exit 2 naming a --grads-command the caller
+        # never typed, where the dense model came back before; the command, and so its time limit, never runs there.
+        source = ((["--grads-command", command] + timeout)
+                  if schedule != "const" and not _budgets_at_the_dense_model(keep_flops, keep_nnz, extra_args) else [])
         # the CLI walks its own schedule down to the target, so the target goes as the caller typed it
         target_flops, target_nnz, extra = _target_budgets_as_typed(keep_flops, keep_nnz, typed, extra_args)
         extra = (["--stages", str(cli_stages)] + (["--schedule", schedule] + source if stages > 1 else []) + extra)

@@ -2067,6 +2067,18 @@ class CliTest(unittest.TestCase):
         self.assertEqual(res.keep_flops_schedule, [0.3, 0.3])
         self.assertLessEqual(res.kept_flops, 0.3 * res.dense_flops + 1e-6)
 
+    def test_falcon_plus_plus_cli_route_at_dense_budgets_returns_the_dense_model(self):
+        # the CLI refuses a gradient command at budgets of the dense model (nothing to prune: no X could change a stage):
+        # keep_flops=1.0 failed with exit 2 naming a --grads-command the caller never typed
+        self.skip_without_falcon_plus_plus_cli_route()
+        m = small_model()
+        batches, _, _ = data()
+        for budgets in (dict(keep_flops=1.0), dict(keep_flops=None, keep_nnz=1.0)):
+            res = ft.prune(m, batches, method="falcon++", stages=2, n_samples=8, cli=self.cli, work_dir=self.d,
+                           gradient_source="cli", grads_command_timeout=60, **budgets)
+            self.assertEqual(res.kept_nnz, res.parameters, budgets)
+            self.assertEqual(res.kept_flops, res.dense_flops, budgets)
+
     def test_import_roots_leave_out_the_interpreters_own_folders(self):
         # a torch class at the top (nn.Sequential) put dist-packages first on the gradient command's PYTHONPATH,
         # ahead of the caller's: Debian's torch shadowed a pip-installed one there
