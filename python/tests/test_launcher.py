@@ -69,6 +69,13 @@ def assert_refused_under_address_limit(testcase, root, limit_kib, cwd, env, star
     return r
 
 
+# The launcher's probe runs a main class that does not exist: a JVM that reached it (past every option) says so, and the
+# launch would reach falcon's main. A fake java that starts answers the probe as java does.
+PROBE_MAIN_CLASS = "FalconLauncherProbeNoSuchMainClass"
+FAKE_PROBE_ANSWER = (f'for a; do [[ $a == {PROBE_MAIN_CLASS} ]] && '
+                     '{ echo "Caused by: java.lang.ClassNotFoundException: $a" >&2; exit 1; }; done\n')
+
+
 def has_c_utf8():
     r = subprocess.run(["locale", "-a"], capture_output=True, text=True)
     return any(name.lower() in ("c.utf8", "c.utf-8") for name in r.stdout.split())
@@ -305,6 +312,7 @@ for a; do
   case "$a" in
     -jar) echo "falcon ran"; exit 0 ;;
     -version|--version|-help|--help|-X|--list-modules|--dry-run|-d|--describe-module*) echo "java did $a" >&2; exit 0 ;;
+    FalconLauncherProbeNoSuchMainClass) echo "Caused by: java.lang.ClassNotFoundException: $a" >&2; exit 1 ;;
   esac
 done
 """
@@ -334,6 +342,65 @@ done
             for opts in ("-showversion", "--show-version", "-Xmx1g -Xss4m", "-Dnote=-version"):
                 r = self.launch(root, bin_dir, opts)
                 self.assertEqual((r.returncode, r.stdout), (0, "falcon ran\n"), f"{opts}: {r.stderr}")
+
+
+class JvmActionsFoundByTheJvmTest(unittest.TestCase):
+    """FALCON_JAVA_OPTS=-Xinternalversion, -Xlog:help, an @argfile holding -version, and JDK_JAVA_OPTIONS, which java
+    reads itself, made the JVM act in place of falcon: exit 0, no command run, nothing written; a list of options in the
+    launcher missed them. Asked of this machine's java on an unbuilt clone whose mvn records being run: exit 2, one line
+    naming the variable and what the JVM said, and no build. -Xshare:dump, which rewrites the JDK's class-data archive,
+    is refused by name before any java runs: a fake java records being run and dumps nothing."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\necho built >> \"$FAKE_LOG\"\nexit 1\n"
+
+    def env_for(self, d, java):
+        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, java)
+        system_bin = path_without(Path(d, "system-bin"), "java", "mvn", "cmake")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")}
+        env.update(PATH=f"{bin_dir}:{system_bin}", FAKE_LOG=str(Path(d, "runs.log")))
+        return root, env
+
+    def test_an_action_anywhere_java_reads_options_is_refused_naming_the_variable(self):
+        real_java = shutil.which("java")
+        if real_java is None:
+            self.skipTest("no java on PATH")
+        with tempfile.TemporaryDirectory() as d:
+            root, env = self.env_for(d, f'#!/usr/bin/env bash\nexec "{real_java}" "$@"\n')
+            Path(d, "jvm.opts").write_text("-version\n")
+            for variable, opts, said in (("FALCON_JAVA_OPTS", "-Xinternalversion", "OpenJDK"),
+                                         ("FALCON_JAVA_OPTS", "-Xlog:help", "-Xlog Usage"),
+                                         ("FALCON_JAVA_OPTS", "-Xlog:disable -Xlog:help", "-Xlog Usage"),
+                                         ("FALCON_JAVA_OPTS", f"@{d}/jvm.opts", "version"),
+                                         ("JDK_JAVA_OPTIONS", "-Xinternalversion", "OpenJDK"),
+                                         ("JAVA_TOOL_OPTIONS", "-Xinternalversion", "OpenJDK")):
+                with self.subTest(variable=variable, opts=opts):
+                    r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=dict(env, **{variable: opts}),
+                                       capture_output=True, text=True, timeout=120)
+                    self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+                    self.assertTrue(r.stderr.startswith(f"falcon: the JVM does not run falcon with {variable} as set: an option"
+                                                        " there acts in place of falcon's command"), r.stderr)
+                    self.assertIn(f"it said: ", r.stderr)
+                    self.assertIn(said, r.stderr)
+                    self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                    self.assertFalse(Path(d, "runs.log").exists(), "no build started")
+            # options the JVM takes go on to the build (which, without cmake, it cannot make)
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=dict(env, FALCON_JAVA_OPTS="-Xlog:disable -Xss4m"),
+                               capture_output=True, text=True, timeout=120)
+            self.assertTrue(r.stderr.startswith("falcon: building "), r.stderr)
+
+    def test_xshare_dump_is_refused_before_any_java_runs(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, env = self.env_for(d, '#!/usr/bin/env bash\necho "java $*" >> "$FAKE_LOG"\nexit 0\n')
+            for variable in ("FALCON_JAVA_OPTS", "JDK_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS"):
+                with self.subTest(variable=variable):
+                    r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=dict(env, **{variable: "-Dx=1 -Xshare:dump"}),
+                                       capture_output=True, text=True, timeout=60)
+                    self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+                    self.assertEqual(r.stderr, f"falcon: {variable} is '-Dx=1 -Xshare:dump', whose -Xshare:dump makes the JVM"
+                                               " rewrite the JDK's class-data archive and exit without running falcon's"
+                                               f" command; remove -Xshare:dump from {variable}\n")
+                    self.assertFalse(Path(d, "runs.log").exists(), "java was run")
 
 
 def fake_jdk(folder, version, said, javac=False):
@@ -1382,15 +1449,16 @@ class ProbeLeavesStartTimeOptionsOutTest(unittest.TestCase):
     records the options of each probe (-version) and of the launch (-jar), and starts no JVM."""
 
     FAKE_JAVA = """#!/usr/bin/env bash
-kind=launch; for a; do [[ $a == -version ]] && kind=probe; done
+kind=launch; for a; do [[ $a == -version || $a == FalconLauncherProbeNoSuchMainClass ]] && kind=probe; done
 echo "$kind $*" >> "$JAVA_LOG"
 [[ $kind == probe ]] && echo 'openjdk version "17.0.9"' >&2
+[[ $kind == probe && " $* " == *" FalconLauncherProbeNoSuchMainClass "* ]] && { echo "java.lang.ClassNotFoundException: FalconLauncherProbeNoSuchMainClass" >&2; exit 1; }
 exit 0
 """
 
     START_TIME = ["-agentlib:jdwp=transport=dt_socket,server=y,suspend=y,address=localhost:0", "-javaagent:/no/agent.jar",
                   "-agentpath:/no/libprofiler.so", "-Xrunjdwp:transport=dt_socket", "-XX:StartFlightRecording=filename=r.jfr",
-                  "-XX:ArchiveClassesAtExit=a.jsa", "-Xshare:dump", "-XX:+AutoCreateSharedArchive"]
+                  "-XX:ArchiveClassesAtExit=a.jsa", "-XX:+AutoCreateSharedArchive"]
 
     def test_the_probe_is_not_given_options_that_act_as_the_jvm_starts_but_the_launch_is(self):
         with tempfile.TemporaryDirectory() as d:
@@ -1500,7 +1568,7 @@ class AddressSpaceProbeWithoutOpenBlasWordsTest(unittest.TestCase):
     starts for -version and fails so for anything else."""
 
     FAKE_JAVA = """#!/usr/bin/env bash
-for arg; do [[ $arg == -version ]] && exit 0; done
+for arg; do [[ $arg == -version ]] && exit 0; [[ $arg == FalconLauncherProbeNoSuchMainClass ]] && { echo "java.lang.ClassNotFoundException: $arg" >&2; exit 1; }; done
 if [[ -n ${FAKE_THREAD:-} ]]; then
   echo '[0.010s][warning][os,thread] Failed to start thread "GC Thread#0" - pthread_create failed (EAGAIN) for attributes: stacksize: 1024k.'
   echo 'Error occurred during initialization of VM'
@@ -1563,7 +1631,7 @@ class JavaToolOptionsTest(unittest.TestCase):
 
     def launch(self, tool_options):
         with tempfile.TemporaryDirectory() as d:
-            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\n" + FAKE_PROBE_ANSWER + "echo ran\n")
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", JAVA_TOOL_OPTIONS=tool_options)
             env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
             env.pop("FALCON_HEAP", None)
@@ -1786,7 +1854,7 @@ class FakeCloneLauncherTest(unittest.TestCase):
     environment it was given: what the launcher hands the JVM, checked without starting one."""
 
     FAKE_JAVA = """#!/usr/bin/env bash
-for a in "$@"; do echo "arg $a"; done
+""" + FAKE_PROBE_ANSWER + """for a in "$@"; do echo "arg $a"; done
 echo "env LC_ALL=${LC_ALL-<unset>}"
 echo "env LC_CTYPE=${LC_CTYPE-<unset>}"
 echo "env FALCON_ORIGINAL_LOCALE_VARIABLES=${FALCON_ORIGINAL_LOCALE_VARIABLES-<unset>}"
