@@ -447,9 +447,10 @@ class JavaChoiceTest(unittest.TestCase):
         (self.root / "falcon").chmod(0o755)
         self.no_java = path_without(self.tmp / "no-java-bin", "java", "javac", "mvn")
 
-    def launch(self, path, java_home=None):
-        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+    def launch(self, path, java_home=None, home=None):
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "MAVEN_SKIP_RC")}
         env["PATH"] = str(path)
+        env["HOME"] = str(home or self.tmp / "home")   # no ~/.mavenrc of the user's
         if java_home is not None:
             env["JAVA_HOME"] = str(java_home)
         # from the clone's root, where ./java is the folder
@@ -524,37 +525,91 @@ class JavaChoiceTest(unittest.TestCase):
         self.assertEqual((self.tmp / "mvn-saw").read_text(), f"JAVA_HOME={jdk}\n")
         self.assertEqual(r.stdout.splitlines()[0], "ran")
 
+    # Maven's own choice of Java, as bin/mvn makes it: ~/.mavenrc may set JAVA_HOME, else JAVA_HOME, else the java on
+    # PATH; without javac there it fails as Maven 3.8.7's compiler plugin does, and mvn -v names the runtime
+    MAVEN_LIKE_MVN = """#!/usr/bin/env bash
+[[ -f $HOME/.mavenrc ]] && . "$HOME/.mavenrc"
+if [[ -n ${JAVA_HOME:-} ]]; then home="$JAVA_HOME"; else home="$(dirname "$(dirname "$(readlink -f "$(type -P java)")")")"; fi
+[[ ${1:-} == -v ]] && { echo "Java version: 17.0.15, vendor: test, runtime: $home"; exit 0; }
+if [[ ! -x $home/bin/javac ]]; then
+  echo "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.13.0:compile (default-compile) on project falcon-core: No such compiler 'javac'. Unable to provision, see the following errors:"
+  exit 1
+fi
+echo "built with $home" > "$BUILT_LOG"
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
+"""
+
+    def maven_like_path(self, rest):
+        (self.tmp / "mvn-bin").mkdir(exist_ok=True)
+        (self.tmp / "mvn-bin" / "mvn").write_text(self.MAVEN_LIKE_MVN)
+        (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
+        return f"{self.tmp / 'mvn-bin'}:{rest}"
+
+    def launch_building(self, path, java_home=None, home=None):
+        jar = self.root / "java" / "cli" / "target" / "falcon.jar"
+        jar.unlink(missing_ok=True)
+        built = self.tmp / "built.log"
+        built.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "MAVEN_SKIP_RC")}
+        env.update(PATH=str(path), HOME=str(home or self.tmp / "home"), BUILT_LOG=str(built))
+        if java_home is not None:
+            env["JAVA_HOME"] = str(java_home)
+        r = subprocess.run(["./falcon", "env"], cwd=self.root, env=env, capture_output=True, text=True, timeout=60)
+        return r, (built.read_text() if built.exists() else None)
+
     def test_a_jre_where_a_build_is_due_is_one_line_naming_where_it_came_from_and_the_jdk(self):
         # a JAVA_HOME without javac (a jlink image, a -jre container) passed every check, and Maven failed in 25 lines
         # of Guice wiring ("No such compiler 'javac'") that named neither JAVA_HOME nor the JDK, exit 1
-        (self.root / "java" / "cli" / "target" / "falcon.jar").unlink()
         jre = fake_jdk(self.tmp / "jre", "17.0.15", "jre ran")
-        (self.tmp / "mvn-bin").mkdir()
-        (self.tmp / "mvn-bin" / "mvn").write_text("#!/usr/bin/env bash\necho mvn ran >&2\n"
-                                                  "mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n")
-        (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
         jar = self.root / "java" / "cli" / "target" / "falcon.jar"
-        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.no_java}", java_home=jre)
+        r, built = self.launch_building(self.maven_like_path(self.no_java), java_home=jre)
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertEqual(r.stderr, f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and JAVA_HOME"
-                                   f" is '{jre}', a Java runtime (JRE) without bin/javac: set JAVA_HOME to a JDK 17 or newer"
-                                   " (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
-                                   " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)\n")
+        self.assertEqual(r.stderr.splitlines()[-1], f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer,"
+                                   f" and JAVA_HOME is '{jre}', a Java runtime (JRE) without bin/javac: set JAVA_HOME to a JDK"
+                                   " 17 or newer (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
+                                   " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)")
+        self.assertNotIn("No such compiler", r.stderr)
         self.assertEqual(r.stdout, "")
+        self.assertIsNone(built)
         # without JAVA_HOME Maven runs the java on PATH: a JRE's there is refused alike
-        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.path_with_java('bin', jre)}")
+        r, built = self.launch_building(self.maven_like_path(self.path_with_java("bin", jre)))
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
-        self.assertTrue(r.stderr.startswith(f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and"
-                                            f" the java on PATH ({self.tmp}/bin/java) is a Java runtime (JRE) without bin/javac"
-                                            f" in {jre}: set JAVA_HOME to a JDK 17 or newer"), r.stderr)
-        self.assertFalse(jar.exists(), "no build ran")
+        self.assertTrue(r.stderr.splitlines()[-1].startswith(
+            f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and the java on PATH"
+            f" ({self.tmp}/bin/java) is a Java runtime (JRE) without bin/javac in {jre}: set JAVA_HOME to a JDK 17 or newer"), r.stderr)
+        self.assertIsNone(built)
         # a built jar needs no JDK: the JRE runs it
         jar.parent.mkdir(parents=True, exist_ok=True)
         jar.write_bytes(EMPTY_ZIP)
         r = self.launch(self.no_java, java_home=jre)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.splitlines()[0], "jre ran")
+
+    def test_a_jre_is_built_with_where_a_mavenrc_gives_maven_a_jdk(self):
+        # ~/.mavenrc's JAVA_HOME is Maven's documented way to pick its JDK, on a machine whose default java is a JRE: the
+        # launcher refused before running Maven, where Maven would have built with that JDK
+        jre = fake_jdk(self.tmp / "jre", "17.0.15", "jre ran")
+        jdk = fake_jdk(self.tmp / "jdk", "17.0.15", "jdk ran", javac=True)
+        home = self.tmp / "rc-home"
+        home.mkdir()
+        (home / ".mavenrc").write_text(f"JAVA_HOME={jdk}\n")
+        for java_home, path in ((jre, self.no_java), (None, self.path_with_java("bin-rc", jre))):
+            with self.subTest(java_home=java_home):
+                r, built = self.launch_building(self.maven_like_path(path), java_home=java_home, home=home)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(built, f"built with {jdk}\n")
+                self.assertEqual(r.stdout.splitlines()[0], "jre ran")   # the JRE runs the jar
+        # a mavenrc naming another JRE: the line names the Java Maven ran, not JAVA_HOME
+        other = fake_jdk(self.tmp / "other-jre", "17.0.15", "other ran")
+        (home / ".mavenrc").write_text(f"JAVA_HOME={other}\n")
+        r, built = self.launch_building(self.maven_like_path(self.no_java), java_home=jdk, home=home)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertTrue(r.stderr.splitlines()[-1].endswith(
+            f"needs a JDK 17 or newer, and Maven ran the Java in {other}, a Java runtime (JRE) without javac: point Maven at a"
+            " JDK 17 or newer with JAVA_HOME, or in ~/.mavenrc or /etc/mavenrc where one sets JAVA_HOME (Maven reads them after"
+            " the environment) (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
+            " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)"), r.stderr)
+
 
 class HeapLimitInFalconJavaOptsTest(unittest.TestCase):
     """README: the heap starts at 64 MB, or at the limit when that is lower. The start followed FALCON_HEAP only, so an
