@@ -337,7 +337,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (beforeEnd != null) {
                 errWriter.println("falcon: error: " + namedAsTyped(beforeEnd, arguments) + attachedValueFix(beforeEnd));
                 CommandLine.UnmatchedArgumentException.printSuggestions(beforeEnd, errWriter);
-                for (String file : filesTakenForOptions(beforeEnd)) {
+                for (String file : filesTakenForOptions(beforeEnd, arguments)) {
                     errWriter.println("'" + file + "' is read as an option, and a file of that name exists: give it as ./" + file
                             + " (or after '--', which ends the options)");
                 }
@@ -387,12 +387,34 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * The refused arguments that name an existing file, where the command takes files (inspect): picocli reads an
      * argument that begins with '-' as an option, so `falcon inspect -w.npy` never looked for the file -w.npy.
      */
-    static List<String> filesTakenForOptions(CommandLine.ParameterException e) {
+    static List<String> filesTakenForOptions(CommandLine.ParameterException e, String[] arguments) {
         if (!(e instanceof CommandLine.UnmatchedArgumentException unmatched)
                 || e.getCommandLine().getCommandSpec().positionalParameters().isEmpty()) {
             return List.of();
         }
-        return unmatched.getUnmatched().stream().filter(a -> a.startsWith("-") && !a.equals("-") && isFile(a)).toList();
+        // the words typed, not picocli's unmatched pieces: a word beginning with one of the command's short options
+        // (-q.npy, -quant.npy) is split as a cluster, and only its remainder (-.npy, -uant.npy) is unmatched; checked for
+        // a file, the remainder missed the file typed, or named another one (-qf.npy's -f.npy) the user never gave
+        CommandLine.Model.CommandSpec command = e.getCommandLine().getCommandSpec();
+        List<String> files = new java.util.ArrayList<>();
+        for (String typed : asParsed(e.getCommandLine(), arguments)) {
+            if (typed.equals(e.getCommandLine().getEndOfOptionsDelimiter())) break;
+            if (!typed.startsWith("-") || typed.equals("-") || files.contains(typed) || !isFile(typed)) continue;
+            if (unmatched.getUnmatched().stream().anyMatch(refused -> refused.equals(typed) || isClusterEndingIn(command, typed, refused))) {
+                files.add(typed);
+            }
+        }
+        return files;
+    }
+
+    /** Whether picocli read {@code typed} as a cluster of the command's short options followed by {@code rest}. */
+    private static boolean isClusterEndingIn(CommandLine.Model.CommandSpec command, String typed, String rest) {
+        if (typed.startsWith("--") || !rest.startsWith("-") || rest.length() >= typed.length()
+                || !typed.endsWith(rest.substring(1))) {
+            return false;
+        }
+        String cluster = typed.substring(1, typed.length() - rest.length() + 1);
+        return cluster.chars().allMatch(c -> command.findOption((char) c) != null);
     }
 
     private static boolean isFile(String name) {
