@@ -449,14 +449,32 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
 
     /**
      * How to give a refused value that looks like an option, or "": picocli's "Expected parameter for option '--report'
-     * but found '-q'" named no way to give -q as the value. Its message is the one place that names the value.
+     * but found '-q'" named no way to give -q as the value. Its message is the one place that names the value. Only
+     * where the value can be a path or free text: elsewhere the value was forgotten, and that is what it says.
      */
     static String attachedValueFix(CommandLine.ParameterException e) {
         if (!(e instanceof CommandLine.MissingParameterException)) return "";
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("^Expected parameter for option '([^']+)' but found '(-[^']*)'$").matcher(e.getMessage());
         if (!m.matches()) return "";
         String option = m.group(1), value = m.group(2);
+        // a count, a fraction or one of a few words never begins with '-': there the next option was typed where the
+        // value was forgotten (--n -q), and '--n=-q' or './-q for a file' would be refused in turn
+        // picocli leaves this exception's ArgSpec unset: the option is found by the name its message gives
+        CommandLine.Model.OptionSpec spec = e.getCommandLine().getCommandSpec().findOption(option);
+        if (spec == null) return "";
+        if (!takesAPathOrText(spec)) return "; " + option + " needs its value (" + spec.paramLabel() + ") before '" + value + "'";
         return "; if '" + value + "' is its value, attach it with '=': " + option + "=" + value + " (or ./" + value + " for a file)";
+    }
+
+    /** Options other than paths whose value is free text or a file's name: a command (--grads-command), and --flops,
+     *  which takes a file of per-weight costs where its value is not a number. */
+    private static final java.util.Set<String> TEXT_OR_FILE_OPTIONS = java.util.Set.of("--grads-command", "--flops");
+
+    /** Whether an option's value can be a path or free text, which may begin with '-': a Path, a value labelled as a
+     *  file's name (X.npy, report.json), or one of {@link #TEXT_OR_FILE_OPTIONS}. */
+    private static boolean takesAPathOrText(CommandLine.Model.OptionSpec option) {
+        return java.nio.file.Path.class.equals(option.type()) || java.io.File.class.equals(option.type())
+                || option.paramLabel().matches("[\\w-]+\\.[A-Za-z]+") || TEXT_OR_FILE_OPTIONS.contains(option.longestName());
     }
 
     /**
