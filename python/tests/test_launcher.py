@@ -69,6 +69,13 @@ def assert_refused_under_address_limit(testcase, root, limit_kib, cwd, env, star
     return r
 
 
+# The launcher's probe runs a main class that does not exist: a JVM that reached it (past every option) says so, and the
+# launch would reach falcon's main. A fake java that starts answers the probe as java does.
+PROBE_MAIN_CLASS = "FalconLauncherProbeNoSuchMainClass"
+FAKE_PROBE_ANSWER = (f'for a; do [[ $a == {PROBE_MAIN_CLASS} ]] && '
+                     '{ echo "Caused by: java.lang.ClassNotFoundException: $a" >&2; exit 1; }; done\n')
+
+
 def has_c_utf8():
     r = subprocess.run(["locale", "-a"], capture_output=True, text=True)
     return any(name.lower() in ("c.utf8", "c.utf-8") for name in r.stdout.split())
@@ -305,6 +312,7 @@ for a; do
   case "$a" in
     -jar) echo "falcon ran"; exit 0 ;;
     -version|--version|-help|--help|-X|--list-modules|--dry-run|-d|--describe-module*) echo "java did $a" >&2; exit 0 ;;
+    FalconLauncherProbeNoSuchMainClass) echo "Caused by: java.lang.ClassNotFoundException: $a" >&2; exit 1 ;;
   esac
 done
 """
@@ -334,6 +342,65 @@ done
             for opts in ("-showversion", "--show-version", "-Xmx1g -Xss4m", "-Dnote=-version"):
                 r = self.launch(root, bin_dir, opts)
                 self.assertEqual((r.returncode, r.stdout), (0, "falcon ran\n"), f"{opts}: {r.stderr}")
+
+
+class JvmActionsFoundByTheJvmTest(unittest.TestCase):
+    """FALCON_JAVA_OPTS=-Xinternalversion, -Xlog:help, an @argfile holding -version, and JDK_JAVA_OPTIONS, which java
+    reads itself, made the JVM act in place of falcon: exit 0, no command run, nothing written; a list of options in the
+    launcher missed them. Asked of this machine's java on an unbuilt clone whose mvn records being run: exit 2, one line
+    naming the variable and what the JVM said, and no build. -Xshare:dump, which rewrites the JDK's class-data archive,
+    is refused by name before any java runs: a fake java records being run and dumps nothing."""
+
+    FAKE_MVN = "#!/usr/bin/env bash\necho built >> \"$FAKE_LOG\"\nexit 1\n"
+
+    def env_for(self, d, java):
+        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, java)
+        system_bin = path_without(Path(d, "system-bin"), "java", "mvn", "cmake")
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")}
+        env.update(PATH=f"{bin_dir}:{system_bin}", FAKE_LOG=str(Path(d, "runs.log")))
+        return root, env
+
+    def test_an_action_anywhere_java_reads_options_is_refused_naming_the_variable(self):
+        real_java = shutil.which("java")
+        if real_java is None:
+            self.skipTest("no java on PATH")
+        with tempfile.TemporaryDirectory() as d:
+            root, env = self.env_for(d, f'#!/usr/bin/env bash\nexec "{real_java}" "$@"\n')
+            Path(d, "jvm.opts").write_text("-version\n")
+            for variable, opts, said in (("FALCON_JAVA_OPTS", "-Xinternalversion", "OpenJDK"),
+                                         ("FALCON_JAVA_OPTS", "-Xlog:help", "-Xlog Usage"),
+                                         ("FALCON_JAVA_OPTS", "-Xlog:disable -Xlog:help", "-Xlog Usage"),
+                                         ("FALCON_JAVA_OPTS", f"@{d}/jvm.opts", "version"),
+                                         ("JDK_JAVA_OPTIONS", "-Xinternalversion", "OpenJDK"),
+                                         ("JAVA_TOOL_OPTIONS", "-Xinternalversion", "OpenJDK")):
+                with self.subTest(variable=variable, opts=opts):
+                    r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=dict(env, **{variable: opts}),
+                                       capture_output=True, text=True, timeout=120)
+                    self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+                    self.assertTrue(r.stderr.startswith(f"falcon: the JVM does not run falcon with {variable} as set: an option"
+                                                        " there acts in place of falcon's command"), r.stderr)
+                    self.assertIn(f"it said: ", r.stderr)
+                    self.assertIn(said, r.stderr)
+                    self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+                    self.assertFalse(Path(d, "runs.log").exists(), "no build started")
+            # options the JVM takes go on to the build (which, without cmake, it cannot make)
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=dict(env, FALCON_JAVA_OPTS="-Xlog:disable -Xss4m"),
+                               capture_output=True, text=True, timeout=120)
+            self.assertTrue(r.stderr.startswith("falcon: building "), r.stderr)
+
+    def test_xshare_dump_is_refused_before_any_java_runs(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, env = self.env_for(d, '#!/usr/bin/env bash\necho "java $*" >> "$FAKE_LOG"\nexit 0\n')
+            for variable in ("FALCON_JAVA_OPTS", "JDK_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS", "_JAVA_OPTIONS"):
+                with self.subTest(variable=variable):
+                    r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=dict(env, **{variable: "-Dx=1 -Xshare:dump"}),
+                                       capture_output=True, text=True, timeout=60)
+                    self.assertEqual(r.returncode, 2, f"{r.stdout} {r.stderr}")
+                    self.assertEqual(r.stderr, f"falcon: {variable} is '-Dx=1 -Xshare:dump', whose -Xshare:dump makes the JVM"
+                                               " rewrite the JDK's class-data archive and exit without running falcon's"
+                                               f" command; remove -Xshare:dump from {variable}\n")
+                    self.assertFalse(Path(d, "runs.log").exists(), "java was run")
 
 
 def fake_jdk(folder, version, said, javac=False):
@@ -380,9 +447,10 @@ class JavaChoiceTest(unittest.TestCase):
         (self.root / "falcon").chmod(0o755)
         self.no_java = path_without(self.tmp / "no-java-bin", "java", "javac", "mvn")
 
-    def launch(self, path, java_home=None):
-        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+    def launch(self, path, java_home=None, home=None):
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "MAVEN_SKIP_RC")}
         env["PATH"] = str(path)
+        env["HOME"] = str(home or self.tmp / "home")   # no ~/.mavenrc of the user's
         if java_home is not None:
             env["JAVA_HOME"] = str(java_home)
         # from the clone's root, where ./java is the folder
@@ -457,37 +525,91 @@ class JavaChoiceTest(unittest.TestCase):
         self.assertEqual((self.tmp / "mvn-saw").read_text(), f"JAVA_HOME={jdk}\n")
         self.assertEqual(r.stdout.splitlines()[0], "ran")
 
+    # Maven's own choice of Java, as bin/mvn makes it: ~/.mavenrc may set JAVA_HOME, else JAVA_HOME, else the java on
+    # PATH; without javac there it fails as Maven 3.8.7's compiler plugin does, and mvn -v names the runtime
+    MAVEN_LIKE_MVN = """#!/usr/bin/env bash
+[[ -f $HOME/.mavenrc ]] && . "$HOME/.mavenrc"
+if [[ -n ${JAVA_HOME:-} ]]; then home="$JAVA_HOME"; else home="$(dirname "$(dirname "$(readlink -f "$(type -P java)")")")"; fi
+[[ ${1:-} == -v ]] && { echo "Java version: 17.0.15, vendor: test, runtime: $home"; exit 0; }
+if [[ ! -x $home/bin/javac ]]; then
+  echo "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-compiler-plugin:3.13.0:compile (default-compile) on project falcon-core: No such compiler 'javac'. Unable to provision, see the following errors:"
+  exit 1
+fi
+echo "built with $home" > "$BUILT_LOG"
+mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
+"""
+
+    def maven_like_path(self, rest):
+        (self.tmp / "mvn-bin").mkdir(exist_ok=True)
+        (self.tmp / "mvn-bin" / "mvn").write_text(self.MAVEN_LIKE_MVN)
+        (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
+        return f"{self.tmp / 'mvn-bin'}:{rest}"
+
+    def launch_building(self, path, java_home=None, home=None):
+        jar = self.root / "java" / "cli" / "target" / "falcon.jar"
+        jar.unlink(missing_ok=True)
+        built = self.tmp / "built.log"
+        built.unlink(missing_ok=True)
+        env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "MAVEN_SKIP_RC")}
+        env.update(PATH=str(path), HOME=str(home or self.tmp / "home"), BUILT_LOG=str(built))
+        if java_home is not None:
+            env["JAVA_HOME"] = str(java_home)
+        r = subprocess.run(["./falcon", "env"], cwd=self.root, env=env, capture_output=True, text=True, timeout=60)
+        return r, (built.read_text() if built.exists() else None)
+
     def test_a_jre_where_a_build_is_due_is_one_line_naming_where_it_came_from_and_the_jdk(self):
         # a JAVA_HOME without javac (a jlink image, a -jre container) passed every check, and Maven failed in 25 lines
         # of Guice wiring ("No such compiler 'javac'") that named neither JAVA_HOME nor the JDK, exit 1
-        (self.root / "java" / "cli" / "target" / "falcon.jar").unlink()
         jre = fake_jdk(self.tmp / "jre", "17.0.15", "jre ran")
-        (self.tmp / "mvn-bin").mkdir()
-        (self.tmp / "mvn-bin" / "mvn").write_text("#!/usr/bin/env bash\necho mvn ran >&2\n"
-                                                  "mkdir -p java/cli/target && { printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar\n")
-        (self.tmp / "mvn-bin" / "mvn").chmod(0o755)
         jar = self.root / "java" / "cli" / "target" / "falcon.jar"
-        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.no_java}", java_home=jre)
+        r, built = self.launch_building(self.maven_like_path(self.no_java), java_home=jre)
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertEqual(r.stderr, f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and JAVA_HOME"
-                                   f" is '{jre}', a Java runtime (JRE) without bin/javac: set JAVA_HOME to a JDK 17 or newer"
-                                   " (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
-                                   " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)\n")
+        self.assertEqual(r.stderr.splitlines()[-1], f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer,"
+                                   f" and JAVA_HOME is '{jre}', a Java runtime (JRE) without bin/javac: set JAVA_HOME to a JDK"
+                                   " 17 or newer (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
+                                   " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)")
+        self.assertNotIn("No such compiler", r.stderr)
         self.assertEqual(r.stdout, "")
+        self.assertIsNone(built)
         # without JAVA_HOME Maven runs the java on PATH: a JRE's there is refused alike
-        r = self.launch(f"{self.tmp / 'mvn-bin'}:{self.path_with_java('bin', jre)}")
+        r, built = self.launch_building(self.maven_like_path(self.path_with_java("bin", jre)))
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
-        self.assertTrue(r.stderr.startswith(f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and"
-                                            f" the java on PATH ({self.tmp}/bin/java) is a Java runtime (JRE) without bin/javac"
-                                            f" in {jre}: set JAVA_HOME to a JDK 17 or newer"), r.stderr)
-        self.assertFalse(jar.exists(), "no build ran")
+        self.assertTrue(r.stderr.splitlines()[-1].startswith(
+            f"falcon: building {jar} (first use or sources changed) needs a JDK 17 or newer, and the java on PATH"
+            f" ({self.tmp}/bin/java) is a Java runtime (JRE) without bin/javac in {jre}: set JAVA_HOME to a JDK 17 or newer"), r.stderr)
+        self.assertIsNone(built)
         # a built jar needs no JDK: the JRE runs it
         jar.parent.mkdir(parents=True, exist_ok=True)
         jar.write_bytes(EMPTY_ZIP)
         r = self.launch(self.no_java, java_home=jre)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout.splitlines()[0], "jre ran")
+
+    def test_a_jre_is_built_with_where_a_mavenrc_gives_maven_a_jdk(self):
+        # ~/.mavenrc's JAVA_HOME is Maven's documented way to pick its JDK, on a machine whose default java is a JRE: the
+        # launcher refused before running Maven, where Maven would have built with that JDK
+        jre = fake_jdk(self.tmp / "jre", "17.0.15", "jre ran")
+        jdk = fake_jdk(self.tmp / "jdk", "17.0.15", "jdk ran", javac=True)
+        home = self.tmp / "rc-home"
+        home.mkdir()
+        (home / ".mavenrc").write_text(f"JAVA_HOME={jdk}\n")
+        for java_home, path in ((jre, self.no_java), (None, self.path_with_java("bin-rc", jre))):
+            with self.subTest(java_home=java_home):
+                r, built = self.launch_building(self.maven_like_path(path), java_home=java_home, home=home)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(built, f"built with {jdk}\n")
+                self.assertEqual(r.stdout.splitlines()[0], "jre ran")   # the JRE runs the jar
+        # a mavenrc naming another JRE: the line names the Java Maven ran, not JAVA_HOME
+        other = fake_jdk(self.tmp / "other-jre", "17.0.15", "other ran")
+        (home / ".mavenrc").write_text(f"JAVA_HOME={other}\n")
+        r, built = self.launch_building(self.maven_like_path(self.no_java), java_home=jdk, home=home)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertTrue(r.stderr.splitlines()[-1].endswith(
+            f"needs a JDK 17 or newer, and Maven ran the Java in {other}, a Java runtime (JRE) without javac: point Maven at a"
+            " JDK 17 or newer with JAVA_HOME, or in ~/.mavenrc or /etc/mavenrc where one sets JAVA_HOME (Maven reads them after"
+            " the environment) (Debian: sudo apt-get install openjdk-17-jdk-headless, then"
+            " JAVA_HOME=/usr/lib/jvm/java-17-openjdk-amd64)"), r.stderr)
+
 
 class HeapLimitInFalconJavaOptsTest(unittest.TestCase):
     """README: the heap starts at 64 MB, or at the limit when that is lower. The start followed FALCON_HEAP only, so an
@@ -1382,15 +1504,16 @@ class ProbeLeavesStartTimeOptionsOutTest(unittest.TestCase):
     records the options of each probe (-version) and of the launch (-jar), and starts no JVM."""
 
     FAKE_JAVA = """#!/usr/bin/env bash
-kind=launch; for a; do [[ $a == -version ]] && kind=probe; done
+kind=launch; for a; do [[ $a == -version || $a == FalconLauncherProbeNoSuchMainClass ]] && kind=probe; done
 echo "$kind $*" >> "$JAVA_LOG"
 [[ $kind == probe ]] && echo 'openjdk version "17.0.9"' >&2
+[[ $kind == probe && " $* " == *" FalconLauncherProbeNoSuchMainClass "* ]] && { echo "java.lang.ClassNotFoundException: FalconLauncherProbeNoSuchMainClass" >&2; exit 1; }
 exit 0
 """
 
     START_TIME = ["-agentlib:jdwp=transport=dt_socket,server=y,suspend=y,address=localhost:0", "-javaagent:/no/agent.jar",
                   "-agentpath:/no/libprofiler.so", "-Xrunjdwp:transport=dt_socket", "-XX:StartFlightRecording=filename=r.jfr",
-                  "-XX:ArchiveClassesAtExit=a.jsa", "-Xshare:dump", "-XX:+AutoCreateSharedArchive"]
+                  "-XX:ArchiveClassesAtExit=a.jsa", "-XX:+AutoCreateSharedArchive"]
 
     def test_the_probe_is_not_given_options_that_act_as_the_jvm_starts_but_the_launch_is(self):
         with tempfile.TemporaryDirectory() as d:
@@ -1500,7 +1623,7 @@ class AddressSpaceProbeWithoutOpenBlasWordsTest(unittest.TestCase):
     starts for -version and fails so for anything else."""
 
     FAKE_JAVA = """#!/usr/bin/env bash
-for arg; do [[ $arg == -version ]] && exit 0; done
+for arg; do [[ $arg == -version ]] && exit 0; [[ $arg == FalconLauncherProbeNoSuchMainClass ]] && { echo "java.lang.ClassNotFoundException: $arg" >&2; exit 1; }; done
 if [[ -n ${FAKE_THREAD:-} ]]; then
   echo '[0.010s][warning][os,thread] Failed to start thread "GC Thread#0" - pthread_create failed (EAGAIN) for attributes: stacksize: 1024k.'
   echo 'Error occurred during initialization of VM'
@@ -1563,7 +1686,7 @@ class JavaToolOptionsTest(unittest.TestCase):
 
     def launch(self, tool_options):
         with tempfile.TemporaryDirectory() as d:
-            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\n" + FAKE_PROBE_ANSWER + "echo ran\n")
             env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", JAVA_TOOL_OPTIONS=tool_options)
             env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
             env.pop("FALCON_HEAP", None)
@@ -1786,7 +1909,7 @@ class FakeCloneLauncherTest(unittest.TestCase):
     environment it was given: what the launcher hands the JVM, checked without starting one."""
 
     FAKE_JAVA = """#!/usr/bin/env bash
-for a in "$@"; do echo "arg $a"; done
+""" + FAKE_PROBE_ANSWER + """for a in "$@"; do echo "arg $a"; done
 echo "env LC_ALL=${LC_ALL-<unset>}"
 echo "env LC_CTYPE=${LC_CTYPE-<unset>}"
 echo "env FALCON_ORIGINAL_LOCALE_VARIABLES=${FALCON_ORIGINAL_LOCALE_VARIABLES-<unset>}"

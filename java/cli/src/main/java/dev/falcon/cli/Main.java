@@ -337,7 +337,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (beforeEnd != null) {
                 errWriter.println("falcon: error: " + namedAsTyped(beforeEnd, arguments) + attachedValueFix(beforeEnd));
                 CommandLine.UnmatchedArgumentException.printSuggestions(beforeEnd, errWriter);
-                for (String file : filesTakenForOptions(beforeEnd)) {
+                for (String file : filesTakenForOptions(beforeEnd, arguments)) {
                     errWriter.println("'" + file + "' is read as an option, and a file of that name exists: give it as ./" + file
                             + " (or after '--', which ends the options)");
                 }
@@ -387,12 +387,34 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
      * The refused arguments that name an existing file, where the command takes files (inspect): picocli reads an
      * argument that begins with '-' as an option, so `falcon inspect -w.npy` never looked for the file -w.npy.
      */
-    static List<String> filesTakenForOptions(CommandLine.ParameterException e) {
+    static List<String> filesTakenForOptions(CommandLine.ParameterException e, String[] arguments) {
         if (!(e instanceof CommandLine.UnmatchedArgumentException unmatched)
                 || e.getCommandLine().getCommandSpec().positionalParameters().isEmpty()) {
             return List.of();
         }
-        return unmatched.getUnmatched().stream().filter(a -> a.startsWith("-") && !a.equals("-") && isFile(a)).toList();
+        // the words typed, not picocli's unmatched pieces: a word beginning with one of the command's short options
+        // (-q.npy, -quant.npy) is split as a cluster, and only its remainder (-.npy, -uant.npy) is unmatched; checked for
+        // a file, the remainder missed the file typed, or named another one (-qf.npy's -f.npy) the user never gave
+        CommandLine.Model.CommandSpec command = e.getCommandLine().getCommandSpec();
+        List<String> files = new java.util.ArrayList<>();
+        for (String typed : asParsed(e.getCommandLine(), arguments)) {
+            if (typed.equals(e.getCommandLine().getEndOfOptionsDelimiter())) break;
+            if (!typed.startsWith("-") || typed.equals("-") || files.contains(typed) || !isFile(typed)) continue;
+            if (unmatched.getUnmatched().stream().anyMatch(refused -> refused.equals(typed) || isClusterEndingIn(command, typed, refused))) {
+                files.add(typed);
+            }
+        }
+        return files;
+    }
+
+    /** Whether picocli read {@code typed} as a cluster of the command's short options followed by {@code rest}. */
+    private static boolean isClusterEndingIn(CommandLine.Model.CommandSpec command, String typed, String rest) {
+        if (typed.startsWith("--") || !rest.startsWith("-") || rest.length() >= typed.length()
+                || !typed.endsWith(rest.substring(1))) {
+            return false;
+        }
+        String cluster = typed.substring(1, typed.length() - rest.length() + 1);
+        return cluster.chars().allMatch(c -> command.findOption((char) c) != null);
     }
 
     private static boolean isFile(String name) {
@@ -427,14 +449,32 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
 
     /**
      * How to give a refused value that looks like an option, or "": picocli's "Expected parameter for option '--report'
-     * but found '-q'" named no way to give -q as the value. Its message is the one place that names the value.
+     * but found '-q'" named no way to give -q as the value. Its message is the one place that names the value. Only
+     * where the value can be a path or free text: elsewhere the value was forgotten, and that is what it says.
      */
     static String attachedValueFix(CommandLine.ParameterException e) {
         if (!(e instanceof CommandLine.MissingParameterException)) return "";
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("^Expected parameter for option '([^']+)' but found '(-[^']*)'$").matcher(e.getMessage());
         if (!m.matches()) return "";
         String option = m.group(1), value = m.group(2);
+        // a count, a fraction or one of a few words never begins with '-': there the next option was typed where the
+        // value was forgotten (--n -q), and '--n=-q' or './-q for a file' would be refused in turn
+        // picocli leaves this exception's ArgSpec unset: the option is found by the name its message gives
+        CommandLine.Model.OptionSpec spec = e.getCommandLine().getCommandSpec().findOption(option);
+        if (spec == null) return "";
+        if (!takesAPathOrText(spec)) return "; " + option + " needs its value (" + spec.paramLabel() + ") before '" + value + "'";
         return "; if '" + value + "' is its value, attach it with '=': " + option + "=" + value + " (or ./" + value + " for a file)";
+    }
+
+    /** Options other than paths whose value is free text or a file's name: a command (--grads-command), and --flops,
+     *  which takes a file of per-weight costs where its value is not a number. */
+    private static final java.util.Set<String> TEXT_OR_FILE_OPTIONS = java.util.Set.of("--grads-command", "--flops");
+
+    /** Whether an option's value can be a path or free text, which may begin with '-': a Path, a value labelled as a
+     *  file's name (X.npy, report.json), or one of {@link #TEXT_OR_FILE_OPTIONS}. */
+    private static boolean takesAPathOrText(CommandLine.Model.OptionSpec option) {
+        return java.nio.file.Path.class.equals(option.type()) || java.io.File.class.equals(option.type())
+                || option.paramLabel().matches("[\\w-]+\\.[A-Za-z]+") || TEXT_OR_FILE_OPTIONS.contains(option.longestName());
     }
 
     /**

@@ -1209,7 +1209,6 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 + SystemInfo.bytes(rest) + ") in the " + SystemInfo.bytes(available) + " available: free memory or use a machine with more" + rows;
     }
 
-    /** A heap limit of whole MiB as FALCON_HEAP takes it: in g where it is whole GiB, else in m. */
     /**
      * The system property through which the ./falcon launcher says where the heap limit it gives the JVM came from:
      * FALCON_HEAP, or an -Xmx (-XX:MaxHeapSize=) in FALCON_JAVA_OPTS, which comes later and overrides it. A refusal that
@@ -1225,8 +1224,13 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
      */
     static String heapLimitOptionInFalconJavaOpts() {
         if (!"FALCON_JAVA_OPTS".equals(System.getProperty(HEAP_LIMIT_FROM_PROPERTY))) return null;
+        return heapLimitOption(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+    }
+
+    /** The heap limit's option among a JVM's options, as given: the last -Xmx or -XX:MaxHeapSize=; "-Xmx" where none is. */
+    static String heapLimitOption(List<String> jvmOptions) {
         String last = "-Xmx";
-        for (String option : java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments()) {
+        for (String option : jvmOptions) {
             if (option.startsWith("-Xmx") || option.startsWith("-XX:MaxHeapSize=")) last = option;
         }
         return last;
@@ -1246,9 +1250,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
     /** The setting that names this JVM's heap limit: FALCON_HEAP, or FALCON_JAVA_OPTS's -Xmx (-XX:MaxHeapSize=). */
     static String heapLimitVariable() {
         String given = heapLimitOptionInFalconJavaOpts();
-        return given == null ? "FALCON_HEAP" : "FALCON_JAVA_OPTS's " + (given.startsWith("-Xmx") ? "-Xmx" : "-XX:MaxHeapSize");
+        // the option's name without the '=' that -XX:MaxHeapSize= takes before its size
+        return given == null ? "FALCON_HEAP" : "FALCON_JAVA_OPTS's " + heapLimitOptionName(given).replaceFirst("=$", "");
     }
 
+    /** A heap limit of whole MiB as FALCON_HEAP takes it: in g where it is whole GiB, else in m. */
     private static String heapLimitText(long bytes) {
         long mib = 1L << 20, gib = 1L << 30;
         return bytes % gib == 0 ? bytes / gib + "g" : bytes / mib + "m";

@@ -54,4 +54,27 @@ class AttachedValuesTest extends SmallModel {
         assertEquals("falcon: error: Expected parameter for option '--grads' but found '-q'; if '-q' is its value, attach it with"
                 + " '=': --grads=-q (or ./-q for a file)", r.err().lines().findFirst().orElse(""), r.err());
     }
+
+    /**
+     * The fix was offered for options that take a count, a fraction or a word: `--n -q` said "attach it with '=': --n=-q
+     * (or ./-q for a file)", which fails in turn ('-q' is not a number), and no count is a file. There the value was
+     * forgotten, and that is what the message says; options whose value is a path or free text keep the fix.
+     */
+    @Test
+    void theFixIsOfferedOnlyWhereTheValueCanBeAPathOrText() {
+        String[][] forgotten = {{"--n", "-q", "N"}, {"--keep-flops", "-q", "FRACTION"}, {"--method", "-X", "METHOD"},
+            {"--backend", "-q", "auto|cpu|java|cuda"}, {"--lambda", "-q", "L"}};
+        for (String[] c : forgotten) {
+            MainTest.Run r = MainTest.run("prune", "--example", "resnet20", c[0], c[1]);
+            assertEquals(2, r.code(), r.err());
+            assertEquals("falcon: error: Expected parameter for option '" + c[0] + "' but found '" + c[1] + "'; " + c[0]
+                    + " needs its value (" + c[2] + ") before '" + c[1] + "'", r.err().lines().findFirst().orElse(""), r.err());
+        }
+        for (String option : new String[] {"--out", "--report", "--grads", "--weights", "--flops", "--grads-command", "--layers"}) {
+            MainTest.Run r = prune(option, "-q");
+            assertEquals(2, r.code(), r.err());
+            assertEquals("falcon: error: Expected parameter for option '" + option + "' but found '-q'; if '-q' is its value, attach it"
+                    + " with '=': " + option + "=-q (or ./-q for a file)", r.err().lines().findFirst().orElse(""), r.err());
+        }
+    }
 }

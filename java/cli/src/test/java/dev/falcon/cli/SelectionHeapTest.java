@@ -284,25 +284,43 @@ class SelectionHeapTest {
         long p = 10_000_000;
         long block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
         MemoryPlan magnitudeWithX = MemoryPlan.of(p, 2, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
-        System.setProperty("falcon.heapLimitFrom", "FALCON_JAVA_OPTS");
+        // this JVM's own heap option, whatever the build or an IDE starts the tests with
+        String given = MemoryPlan.heapLimitOption(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
+        String name = given.startsWith("-Xmx") ? "-Xmx" : "-XX:MaxHeapSize=";
+        System.setProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY, "FALCON_JAVA_OPTS");
         String refused;
         try {
             refused = org.junit.jupiter.api.Assertions.assertThrows(InputException.class,
                     () -> magnitudeWithX.checkHeap(16 * MIB, true, true, List.of("--lambda"))).getMessage();
         } finally {
-            System.clearProperty("falcon.heapLimitFrom");
+            System.clearProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY);
         }
-        assertTrue(refused.contains("raise it (the -Xmx2g in FALCON_JAVA_OPTS to -Xmx"), refused);
+        assertTrue(refused.contains("raise it (the " + given + " in FALCON_JAVA_OPTS to " + name), refused);
         assertFalse(refused.contains("FALCON_HEAP="), refused);
-        System.setProperty("falcon.heapLimitFrom", "FALCON_HEAP");
+        System.setProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY, "FALCON_HEAP");
         try {
             refused = org.junit.jupiter.api.Assertions.assertThrows(InputException.class,
                     () -> magnitudeWithX.checkHeap(16 * MIB, true, true, List.of("--lambda"))).getMessage();
         } finally {
-            System.clearProperty("falcon.heapLimitFrom");
+            System.clearProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY);
         }
         assertTrue(refused.contains("raise it (FALCON_HEAP="), refused);
         assertFalse(refused.contains("FALCON_JAVA_OPTS"), refused);
+    }
+
+    /** The JVM takes the last of its heap options; an -XX:MaxHeapSize= is named as such, without its '='. */
+    @Test
+    void theHeapLimitOptionIsTheJvmsLastAndNamedAsGiven() {
+        assertEquals("-XX:MaxHeapSize=8m", MemoryPlan.heapLimitOption(List.of("-Xmx2g", "-Dx=1", "-XX:MaxHeapSize=8m")));
+        assertEquals("-Xmx16m", MemoryPlan.heapLimitOption(List.of("-XX:MaxHeapSize=8m", "-Xmx16m")));
+        assertEquals("-Xmx", MemoryPlan.heapLimitOption(List.of("-Dx=1")));
+        System.setProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY, "FALCON_JAVA_OPTS");
+        try {
+            String given = MemoryPlan.heapLimitOptionInFalconJavaOpts();
+            assertEquals("FALCON_JAVA_OPTS's " + (given.startsWith("-Xmx") ? "-Xmx" : "-XX:MaxHeapSize"), MemoryPlan.heapLimitVariable());
+        } finally {
+            System.clearProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY);
+        }
     }
 
     /**

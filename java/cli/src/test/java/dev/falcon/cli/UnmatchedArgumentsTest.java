@@ -110,4 +110,36 @@ class UnmatchedArgumentsTest {
             java.nio.file.Files.delete(dashed);
         }
     }
+
+    /**
+     * picocli splits a word beginning with one of inspect's short options (-q, -h, -V) as a cluster, and only the
+     * remainder is unmatched: `inspect -q.npy` and `inspect -quant.npy` for files of those names got no hint (the hint
+     * checked '-.npy', '-uant.npy'), and `inspect -qf.npy`, no such file, named ./-f.npy, a file the user never typed.
+     * The hint is for the words typed.
+     */
+    @Test
+    void theFileHintNamesTheWordTypedWhereItBeginsWithAShortOption() throws java.io.IOException {
+        List<String> names = List.of("-q-unmatched-test.npy", "-quant-unmatched-test.npy", "-h-unmatched-test.npy",
+                "-V-unmatched-test.npy", "-f-unmatched-test.npy");
+        for (String name : names) java.nio.file.Files.write(java.nio.file.Path.of(name), new byte[0]);
+        try {
+            for (String name : names.subList(0, 4)) {
+                MainTest.Run r = MainTest.run("inspect", name);
+                assertEquals(2, r.code(), r.err());
+                assertTrue(r.err().contains("'" + name + "' is read as an option, and a file of that name exists: give it as ./" + name
+                        + " (or after '--', which ends the options)"), name + ": " + r.err());
+            }
+            // every file typed gets the hint, the one split as a cluster too
+            MainTest.Run both = MainTest.run("inspect", "-f-unmatched-test.npy", "-quant-unmatched-test.npy");
+            assertEquals(2, both.code(), both.err());
+            assertTrue(both.err().contains("give it as ./-f-unmatched-test.npy "), both.err());
+            assertTrue(both.err().contains("give it as ./-quant-unmatched-test.npy "), both.err());
+            // -qf-unmatched-test.npy is no file: the -f-unmatched-test.npy picocli left of it is not named
+            MainTest.Run other = MainTest.run("inspect", "-qf-unmatched-test.npy");
+            assertEquals(2, other.code(), other.err());
+            assertFalse(other.err().contains("a file of that name exists"), other.err());
+        } finally {
+            for (String name : names) java.nio.file.Files.delete(java.nio.file.Path.of(name));
+        }
+    }
 }
