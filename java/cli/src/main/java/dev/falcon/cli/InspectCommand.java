@@ -379,9 +379,7 @@ final class InspectCommand implements Callable<Integer> {
             if (achieved.path("nnz").asDouble() > asked.path("nnz").asDouble()) {
                 missed.add("NNZ " + count(achieved.path("nnz")) + " > " + count(asked.path("nnz")) + " (" + asked.path("nnz_request").asText("?") + ")");
             }
-            // the report holds no costs to tell prune's allowance (Fractions.flopsAdmitted: none for whole costs, (L + 1) x
-            // 2^-52 of the budget for fractional ones) from here: 1e-12 is above it below 4,000 layers, and a figure within
-            // it is rounding, not the budget missed
+            // the tolerance of prune's own check (withinBudgets), for budgets summed in another order
             if (achieved.path("flops").asDouble() > asked.path("flops").asDouble() * (1 + 1e-12)) {
                 missed.add("FLOPs " + count(achieved.path("flops")) + " > " + count(asked.path("flops")) + " (" + asked.path("flops_request").asText("?") + ")");
             }

@@ -22,7 +22,6 @@ import dev.falcon.io.LayersJson;
 import dev.falcon.io.NamedArray;
 import dev.falcon.io.Npy;
 import dev.falcon.io.Safetensors;
-import dev.falcon.model.Fractions;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import dev.falcon.model.Numbers;
@@ -674,9 +673,9 @@ final class PruneCommand implements Callable<Integer> {
                     // the stages saw other X; Q before and after is measured on the one at the dense weights
                     objective.put("x", "stage 0's X (" + (model != null ? "the example's" : gradsFile()) + "), at the dense weights");
                 }
-                objective.put("lower_bound", lowerBoundReport(backend, res, layers, budgets, after, withinBudgets(r, budgets, layers)));
+                objective.put("lower_bound", lowerBoundReport(backend, res, layers, budgets, after, withinBudgets(r, budgets)));
                 if (r.solve() != null) {
-                    objective.put("solver", solverReport(r, budgets, layers, held));
+                    objective.put("solver", solverReport(r, budgets, held));
                 }
                 // with the solver's measuring of Q (inside the pruning above), which its solve time leaves out
                 timings.put("objective", secs(t) + (r.solve() != null ? r.solve().objectiveSeconds() : 0));
@@ -1232,7 +1231,7 @@ final class PruneCommand implements Callable<Integer> {
         return s.seconds() - held.stageChecksumSeconds();
     }
 
-    private Map<String, Object> solverReport(PruneResult r, Budgets budgets, LayerTable layers, HeldInputs held) {
+    private Map<String, Object> solverReport(PruneResult r, Budgets budgets, HeldInputs held) {
         Map<String, Object> o = new LinkedHashMap<>();
         PruneResult.Solve s = r.solve();
         o.put("backsolve", s.backsolve().cliName());
@@ -1250,7 +1249,7 @@ final class PruneCommand implements Callable<Integer> {
         after.put("falcon_authors", s.qFinalAuthors());
         // weights outside the budgets (falcon++ stopped early) and mp's support at them answer two problems: their ratio
         // read as falcon++ beating mp by orders of magnitude, as the lower bound's gap would have
-        boolean within = withinBudgets(r, budgets, layers);
+        boolean within = withinBudgets(r, budgets);
         after.put("ratio_to_mp_support", within && s.qMp() > 0 ? s.qFinal() / s.qMp() : null);
         if (!within || !(s.qMp() > 0)) after.put("ratio_note", noRatio(s.qMp(), within));
         o.put("q_final", after);
@@ -1414,9 +1413,8 @@ final class PruneCommand implements Callable<Integer> {
         module.addSerializer(type, (JsonSerializer<T>) (JsonSerializer<?>) serializer);
     }
 
-    /** Within them as the selection judges a support: the FLOPs against the most the budget admits. */
-    private static boolean withinBudgets(PruneResult r, Budgets b, LayerTable layers) {
-        return r.kept() <= b.nnz() && r.keptFlops() <= Fractions.flopsAdmitted(b.flops(), layers);
+    private static boolean withinBudgets(PruneResult r, Budgets b) {
+        return r.kept() <= b.nnz() && r.keptFlops() <= b.flops() * (1 + 1e-12);
     }
 
     private Budgets resolveBudgets(LayerTable layers) {
@@ -2053,7 +2051,7 @@ final class PruneCommand implements Callable<Integer> {
         achieved.put("flops_fraction", r.keptFlops() / b.denseFlops());
         budgets.put("achieved", achieved);
         // false only when falcon++ stopped early and --out holds an earlier stage's weights
-        budgets.put("within_budgets", withinBudgets(r, b, layers));
+        budgets.put("within_budgets", withinBudgets(r, b));
         rep.put("budgets", budgets);
         List<Map<String, Object>> table = new ArrayList<>();
         long[] kept = r.keptPerLayer();
@@ -2284,8 +2282,8 @@ final class PruneCommand implements Callable<Integer> {
             FalconSolver.Result f = sv.falcon();
             o.printf(Locale.ROOT, "  solver: Q on mp's support %.6g -> %.6g (%s), backsolve %s%s%n", sv.qMp(), sv.qFinal(),
                     // significant digits: a backsolve's ratio of 4e-5 read "ratio 0.0000" to four decimals
-                    withinBudgets(r, b, layers) && sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp())
-                            : noRatio(sv.qMp(), withinBudgets(r, b, layers)),
+                    withinBudgets(r, b) && sv.qMp() > 0 ? String.format(Locale.ROOT, "ratio %.4g", sv.qFinal() / sv.qMp())
+                            : noRatio(sv.qMp(), withinBudgets(r, b)),
                     f != null && f.everyBacksolveSkipped() != null ? sv.backsolve().cliName() + " skipped on every support (its ridge"
                             + " system is singular at this --lambda; the weights are the DFO's, not backsolved; raise --lambda as the warning says)"
                             : sv.backsolve().cliName(),

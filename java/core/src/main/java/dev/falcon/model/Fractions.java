@@ -45,8 +45,7 @@ public final class Fractions {
      *     below the dense FLOPs. Half of costs 3 x 0.1 + 3 x 0.3 + 2 x 0.7 (2.6, summed as
      *     2.5999999999999996) was 1.2999999999999998, printed as 1.3: the support of 3 x 0.1 + 0.3 + 0.7 FLOPs, exactly
      *     half of them (summed as 1.3, as --flops 1.3 admits it), was over that budget. It is now 1.3, the budget
-     *     --flops 1.3 gives and the summary prints. A support whose sum lands a unit or two above it (3 x 0.1 is
-     *     0.30000000000000004) is admitted by the comparisons' allowance, {@link #flopsAdmitted}.</li>
+     *     --flops 1.3 gives and the summary prints.</li>
      * </ul>
      */
     public static double flopBudget(double v, LayerTable layers) {
@@ -93,45 +92,7 @@ public final class Fractions {
      * weights (1.0000000000003 FLOPs) where its decimal, 1.0000000000002, keeps one.
      */
     static double denseRoundingBound(double v, LayerTable layers) {
-        return sumOfProductsRounding(v, layers.size());
-    }
-
-    /** (terms + 1) x 2^-52 of v: how far a sum of {@code terms} products, v or less, is from its exact value, twice over. */
-    private static double sumOfProductsRounding(double v, int terms) {
-        return (terms + 1) * 0x1p-52 * v;
-    }
-
-    /**
-     * The most FLOPs a support may be summed to and still be within {@code budget}: the allowance of every FLOP-budget
-     * comparison (the selection, magnitude, falcon's and falcon++'s searches, the report's within_budgets), so that
-     * they all admit the same supports.
-     * <ul>
-     * <li>Every cost whole: the budget itself. Supports then cost integers, summed exactly below 2^53, and any allowance
-     *     could only let one through whose cost is above the budget (--flops 463.9999999999999 is not 464).</li>
-     * <li>A fractional cost: the budget plus the rounding of a sum of one product per layer
-     *     ({@link #denseRoundingBound}: (L + 1) x 2^-52 of it; L products and L - 1 sums, the costs' and the budget's
-     *     own binary representations, each at most 2^-53 relative). Three weights of cost 0.1 are summed as
-     *     0.30000000000000004, a unit in the last place above the double of 0.3 (so is the exact sum of those doubles:
-     *     exact summation cannot admit it), and --flops 0.3 kept two of them while the report called the three within
-     *     it. A relative 1e-12, the report's allowance before, is thousands of such units: it admits costs 1 +
-     *     3e-13 twice (1.0000000000003 FLOPs) against --flops 1.0000000000002, a support over its budget in decimal.</li>
-     * </ul>
-     * {@code costs} are the costs of the terms the sums are taken over (a layer's or a class of equal costs' each).
-     */
-    public static double flopsAdmitted(double budget, double[] costs) {
-        for (double c : costs) {
-            if (c != Math.rint(c)) return budget + sumOfProductsRounding(budget, costs.length);
-        }
-        return budget;
-    }
-
-    /** {@link #flopsAdmitted(double, double[])} over a table's layers. */
-    public static double flopsAdmitted(double budget, LayerTable layers) {
-        // no array: falcon's searches ask once per support they try
-        for (Layer l : layers.layers()) {
-            if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return budget + sumOfProductsRounding(budget, layers.size());
-        }
-        return budget;
+        return (layers.layers().size() + 1) * 0x1p-52 * v;
     }
 
     /**

@@ -9,7 +9,6 @@ import dev.falcon.solve.MultiStage;
 import dev.falcon.solve.SolverOptions;
 import dev.falcon.solve.SweepWarning;
 import dev.falcon.io.InputException;
-import dev.falcon.model.Fractions;
 import dev.falcon.model.LayerTable;
 import dev.falcon.model.Numbers;
 import dev.falcon.select.FlopAwareSelector;
@@ -487,35 +486,25 @@ public final class Pruner implements AutoCloseable {
                 long[] starts = layers.segmentStarts();
                 long k = 0;
                 double used = 0;
-                // the selection's test: the FLOPs summed in layer order against the most the budget admits
-                double admitted = Fractions.flopsAdmitted(budgets.flops(), f);
                 try (FloatPointer sorted = new FloatPointer(p); IntPointer index = new IntPointer(p)) {
                     // no prefix sums: the order alone decides, and cuda would copy back 8 bytes per weight for them
                     backend.sortSegmentsDescending(scores, new long[] {0, p}, sorted, index, null);
                     IntBuffer order = index.position(0).limit(p).asBuffer();
                     FloatBuffer ranked = sorted.position(0).limit(p).asBuffer();
                     ByteBuffer keep = mask.position(0).limit(p).asBuffer();
-                    for (int r = 0; r < (int) p && k < budgets.nnz() && used + cheapest <= admitted + runningSumRounding(f.length, k, admitted); r++) {
+                    for (int r = 0; r < (int) p && k < budgets.nnz() && used + cheapest <= budgets.flops(); r++) {
                         if (!(ranked.get(r) > 0)) break; // a zero weight kept would count as kept and cost FLOPs, as mp does not
                         int i = order.get(r);
                         int l = layerOf(starts, i);
-                        // the running sum stands in for the layer-order one away from the budget; re-summing for every
-                        // weight would be O(L) each. Re-summed, the running sum starts again from the exact figure.
-                        double after = used + f[l];
-                        if (Math.abs(after - admitted) <= runningSumRounding(f.length, k, Math.max(after, admitted))) {
-                            perLayer[l]++;
-                            after = FalconSolver.flopsOf(perLayer, layers);
-                            perLayer[l]--;
-                        }
-                        if (after > admitted) continue; // no longer fits: skip it, cheaper ones may
+                        if (used + f[l] > budgets.flops()) continue; // no longer fits: skip it, cheaper ones may
                         keep.put(i, (byte) 1);
-                        used = after;
+                        used += f[l];
                         perLayer[l]++;
                         k++;
                     }
                 }
                 kept = k;
-                keptFlops = FalconSolver.flopsOf(perLayer, layers);
+                keptFlops = used;
             } else {
                 try (FlopAwareSelector selector = new FlopAwareSelector(backend);
                      Selection s = selector.select(scores, layers, budgets.nnz(), budgets.flops())) {
@@ -604,14 +593,6 @@ public final class Pruner implements AutoCloseable {
     static FloatBuffer floats(FloatPointer pointer, long length) {
         if (length > Integer.MAX_VALUE) throw new IllegalArgumentException("vectors over 2^31 - 1 elements are not supported: " + length);
         return new FloatPointer(pointer).limit(pointer.position() + length).asBuffer();
-    }
-
-    /**
-     * How far a running FLOP sum of {@code terms} costs can be from the layer-order sum of the same counts over
-     * {@code layers} layers, near {@code total}: one rounding per term, (L + 1) for the other sum; doubled.
-     */
-    private static double runningSumRounding(int layers, long terms, double total) {
-        return (2.0 * layers + terms + 4) * 0x1p-52 * total;
     }
 
     private static int layerOf(long[] starts, long i) {

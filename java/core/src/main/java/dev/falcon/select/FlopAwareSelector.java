@@ -2,7 +2,6 @@ package dev.falcon.select;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.VectorLoops;
-import dev.falcon.model.Fractions;
 import dev.falcon.model.LayerTable;
 import java.nio.DoubleBuffer;
 import java.nio.FloatBuffer;
@@ -123,10 +122,8 @@ public final class FlopAwareSelector implements AutoCloseable {
                                long start) {
         backend.sortSegmentsDescending(scores, starts, sorted, null, prefix);
         long sortedAt = System.nanoTime();
-        // Every count vector within the dense model fits a budget at or above its FLOPs (same summation order). Every
-        // comparison with the budget, the dual's included, is with the most FLOPs it admits: with fractional costs a
-        // support of exactly the budget sums a unit or two in the last place above it (3 x 0.1 against 0.3).
-        double budgetF = Fractions.flopsAdmitted(Math.min(flopBudget, denseFlops), f);
+        // Every count vector within the dense model fits a budget at or above its FLOPs (same summation order).
+        double budgetF = Math.min(flopBudget, denseFlops);
         Problem problem = new Problem(backend, sorted, prefix, starts, f, Math.min(nnzBudget, p), budgetF);
         Dual dual = problem.solveDual();
         long dualAt = System.nanoTime();

@@ -3,7 +3,6 @@ package dev.falcon.solve;
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.data.VectorLoops;
-import dev.falcon.model.Fractions;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import dev.falcon.model.Numbers;
@@ -820,7 +819,7 @@ public final class FalconSolver {
             if (kicked[j] != 0 || out[j] || count >= nnz) continue;
             int l = layers.layerOf(j);
             per[l]++;
-            if (withinFlops(per, layers, flops)) {
+            if (flopsOf(per, layers) <= flops) {
                 kicked[j] = 1;
                 count++;
             } else {
@@ -995,7 +994,7 @@ public final class FalconSolver {
             per2[li]++;
             int bestJ = -1;
             double withAddition = flopsOf(per2, layers);
-            double bestLoss = kept + 1 <= nnz && withAddition <= Fractions.flopsAdmitted(flops, layers) ? 0 : Double.POSITIVE_INFINITY;
+            double bestLoss = kept + 1 <= nnz && withAddition <= flops ? 0 : Double.POSITIVE_INFINITY;
             for (int l = 0; l < layers.size(); l++) {
                 per2[l]--;
                 boolean fits = fitsAfterChange(withAddition, -layers.get(l).flopsPerWeight(), per2, layers, flops);
@@ -1040,7 +1039,7 @@ public final class FalconSolver {
                 perBatch[layers.layerOf(move[0])]++;
                 if (move[1] >= 0) perBatch[layers.layerOf(move[1])]--;
                 long k2 = keptBatch + (move[1] >= 0 ? 0 : 1);
-                if (k2 <= nnz && withinFlops(perBatch, layers, flops)) {
+                if (k2 <= nnz && flopsOf(perBatch, layers) <= flops) {
                     batch.add(order[t]);
                     keptBatch = k2;
                 } else {
@@ -1147,7 +1146,7 @@ public final class FalconSolver {
                 k2--;
             }
         }
-        if (k2 > nnz || !withinFlops(per2, layers, flops)) return null;
+        if (k2 > nnz || flopsOf(per2, layers) > flops) return null;
         Backsolve.Exact bs;
         try {
             bs = backsolve(x, wbar, g, lambda, mk, searchMode(opt), blocks);
@@ -1794,23 +1793,14 @@ public final class FalconSolver {
      */
     static boolean fitsAfterChange(double before, double change, long[] per, LayerTable layers, double flops) {
         double after = before + change;
-        double admitted = Fractions.flopsAdmitted(flops, layers);
-        double rounding = 1e-9 * Math.max(Math.abs(admitted), Math.abs(before));
-        if (after < admitted - rounding) return true;
-        if (after > admitted + rounding) return false;
-        return FalconSolver.flopsOf(per, layers) <= admitted;
-    }
-
-    /**
-     * Whether counts {@code per} are within the FLOP budget {@code flops}: their FLOPs in layer order, as the selection
-     * sums them, against the most the budget admits ({@link Fractions#flopsAdmitted}), as the selection compares them.
-     */
-    static boolean withinFlops(long[] per, LayerTable layers, double flops) {
-        return flopsOf(per, layers) <= Fractions.flopsAdmitted(flops, layers);
+        double rounding = 1e-9 * Math.max(Math.abs(flops), Math.abs(before));
+        if (after < flops - rounding) return true;
+        if (after > flops + rounding) return false;
+        return FalconSolver.flopsOf(per, layers) <= flops;
     }
 
     /** FLOPs of per-layer counts exactly as the selection counts them: in layer order. */
-    public static double flopsOf(long[] per, LayerTable layers) {
+    static double flopsOf(long[] per, LayerTable layers) {
         double f = 0;
         for (int l = 0; l < per.length; l++) f += per[l] * layers.get(l).flopsPerWeight();
         return f;

@@ -384,7 +384,7 @@ public final class MultiStage {
                 qHeld = q[0];
                 qReferenceHeld = q[1];
             }
-            if (last != null && last.kept() <= sT && last.keptFlops() <= Fractions.flopsAdmitted(fT, layers)) {
+            if (last != null && last.kept() <= sT && last.keptFlops() <= fT) {
                 // No g, and the previous weights fit these budgets: Q around them is >= 0 and they reach 0, whatever X is,
                 // so they are this stage's optimum. A solve only found them again, at the cost of a full stage, for every
                 // const stage and every pair of equal rounded budgets, and a pattern or command source delivered an X

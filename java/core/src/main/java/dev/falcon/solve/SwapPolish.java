@@ -2,7 +2,6 @@ package dev.falcon.solve;
 
 import dev.falcon.backend.ComputeBackend;
 import dev.falcon.data.HostMatrix;
-import dev.falcon.model.Fractions;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
 import java.util.ArrayList;
@@ -409,7 +408,7 @@ final class SwapPolish {
             int[] bestPartners = null;
             per[li]++;
             double withAddition = FalconSolver.flopsOf(per, layers);
-            if (kept + 1 <= nnz && withAddition <= Fractions.flopsAdmitted(flops, layers) && -gain < best) {
+            if (kept + 1 <= nnz && withAddition <= flops && -gain < best) {
                 best = -gain;
                 bestAt = -1;
             }
@@ -488,7 +487,7 @@ final class SwapPolish {
             per0[layers.layerOf(columnsIdx[mv[0]])]++;
             for (int q = 1; q < mv.length; q++) per0[layers.layerOf(columnsIdx[mv[q]])]--;
             long k2 = kept0 + 2 - mv.length;
-            if (k2 <= nnz && FalconSolver.withinFlops(per0, layers, flops)) {
+            if (k2 <= nnz && FalconSolver.flopsOf(per0, layers) <= flops) {
                 kept0 = k2;
                 feasible.add(mv);
             } else {
@@ -671,7 +670,7 @@ final class SwapPolish {
                         per[layerAt[a2]]++;
                         per[layerAt[r1]]--;
                         per[layerAt[r2]]--;
-                        boolean fits = FalconSolver.withinFlops(per, layers, flops);
+                        boolean fits = FalconSolver.flopsOf(per, layers) <= flops;
                         per[layerAt[a1]]--;
                         per[layerAt[a2]]--;
                         per[layerAt[r1]]++;
@@ -773,7 +772,7 @@ final class SwapPolish {
                 double change = removalChange + eliminate(sub, subE, a, a, 0, lambda);
                 if (!(change < best)) continue;
                 for (int q : as) per[layerOf[at[q]]]++;
-                boolean fits = FalconSolver.withinFlops(per, layers, flops);
+                boolean fits = FalconSolver.flopsOf(per, layers) <= flops;
                 for (int q : as) per[layerOf[at[q]]]--;
                 if (fits) {
                     best = change;
