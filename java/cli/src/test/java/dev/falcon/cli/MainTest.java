@@ -3512,6 +3512,46 @@ class MainTest {
     }
 
     /**
+     * At budgets of the dense model --schedule const was refused with const's advice (another schedule; at --stages 2 a
+     * --start-keep below 1), since its refusal came before the layer table, where dense budgets cannot be told: followed,
+     * it was refused again ("give a budget below the dense model's", or --start-keep "is not read"). Two stages from the
+     * dense start with a command were sent to a --start-keep below 1 the same way. The dense advice now comes first, with
+     * what the run needs besides, and each advice, run as printed, runs.
+     */
+    @Test
+    void theAdviceAtDenseBudgetsRunsAsPrinted() throws IOException {
+        Path log = dir.resolve("ran-advice.txt");
+        String cmd = "echo ran >> '" + log + "' && cp '" + xFile + "' {grads} && test -s {weights}";
+        for (int t = 0; t < 3; t++) Files.copy(xFile, dir.resolve("Xa_" + t + ".npy"));
+        String pattern = dir.resolve("Xa_{t}.npy").toString();
+        String dense = "give a budget below the dense model's (e.g. --keep-flops 0.5)";
+        String startBelowOne = "give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)";
+        assertFails(run(with(fileArgs("--keep-flops", "1", "--method", "falcon++", "--stages", "3", "--schedule", "const"), "--grads", pattern)), 2,
+                "--grads: option: would never be used with --schedule const and budgets at the dense model's", dense + " and use --schedule poly, linear or exp, or one X file");
+        // --nnz p is dense too, though only the layer table tells
+        assertFails(run(with(fileArgs("--nnz", String.valueOf(P), "--method", "falcon++", "--stages", "3", "--schedule", "const"), "--grads", pattern)), 2,
+                "--grads: option: would never be used with --schedule const and budgets at the dense model's", dense + " and use --schedule poly, linear or exp, or one X file");
+        assertFails(run(fileArgs("--keep-flops", "1", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--grads-command", cmd)), 2,
+                "--grads-command: option: would never be used with --schedule const and budgets at the dense model's", dense + " and drop --schedule const (with --stages 2 the "
+                        + "default runs stage 0 at the start levels and stage 1 at the final budgets) and " + startBelowOne + ", or one X file");
+        assertFails(run(fileArgs("--nnz", String.valueOf(P), "--method", "falcon++", "--stages", "2", "--grads-command", cmd)), 2,
+                "--grads-command: option: would never be used with budgets at the dense model's", dense + " and " + startBelowOne + ", or one X file");
+        assertFalse(Files.exists(log), "the command never runs");
+
+        // each advice as printed
+        Run otherSchedule = run(with(fileArgs("--keep-flops", "0.5", "--method", "falcon++", "--stages", "3", "--schedule", "poly", "--max-iterations", "5"),
+                "--grads", pattern));
+        assertEquals(0, otherSchedule.code(), otherSchedule.err());
+        Run twoStages = run(fileArgs("--keep-flops", "0.5", "--method", "falcon++", "--stages", "2", "--start-keep", "0.9", "--max-iterations", "5",
+                "--grads-command", cmd));
+        assertEquals(0, twoStages.code(), twoStages.err());
+        Run twoStagesOfNnz = run(fileArgs("--nnz", String.valueOf(P), "--keep-flops", "0.5", "--method", "falcon++", "--stages", "2", "--start-keep", "0.9",
+                "--max-iterations", "5", "--grads-command", cmd));
+        assertEquals(0, twoStagesOfNnz.code(), twoStagesOfNnz.err());
+        assertEquals(2, Files.readAllLines(log).size(), "the command runs for stage 1 of each two-stage run");
+    }
+
+    /**
      * Start levels at the targets give every stage the final budgets, as --schedule const does: stages 1.. kept stage
      * 0's weights, the command never ran and the run said exit 0, where the same run spelt with --schedule const is
      * refused. Refused the same way; without a gradient source the run goes on with a warning.
