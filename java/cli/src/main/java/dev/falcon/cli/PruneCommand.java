@@ -1951,22 +1951,13 @@ final class PruneCommand implements Callable<Integer> {
     private static LayerTable layersFromFlops(String spec, String option, long p) {
         if (p > Integer.MAX_VALUE - 8) throw InputException.of(spec, option, "p = " + p + " is too large for a per-weight file", "give a --layers table instead");
         LayerTable.Runs runs = new LayerTable.Runs();
-        long[] firstNotPositive = {-1};
-        double[] itsValue = {0};
         // as doubles: 0.7 read as float32 made the dense FLOPs of ten such weights 6.99999988, below a --flops 7
         ArrayFiles.readValues(spec, option, p, (values, start, count) -> {
-            for (int j = 0; j < count; j++) {
-                if (!(values[j] > 0) && firstNotPositive[0] < 0) {
-                    firstNotPositive[0] = start + j;
-                    itsValue[0] = values[j];
-                }
-                runs.add(values[j]);
-            }
+            for (int j = 0; j < count; j++) runs.add(values[j]);
         });
-        if (firstNotPositive[0] >= 0) {
-            throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + Numbers.shown(itsValue[0])
-                    + "; FLOPs per weight must be positive", "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
-        }
+        // NaN and Inf were refused by readValues, in the words of every file it reads
+        String costProblem = runs.firstCostProblem();
+        if (costProblem != null) throw InputException.of(spec, option, costProblem, LayerTable.Runs.COST_FIX);
         // the file, once, and the fix that helps: the table's refusal named a layer "run0" the user never wrote
         if (!runs.denseFlopsFitADouble()) throw InputException.of(spec, option, LayerTable.COSTS_SUM_BEYOND_DOUBLE, LayerTable.RESCALE_COSTS_FIX);
         try {
