@@ -3490,6 +3490,35 @@ class MainTest {
     }
 
     /**
+     * Without --quiet, the summary's solver line says that every backsolve was skipped, which the test above (with
+     * --quiet) never saw, and the warning printed through the library's log is in the CLI's words (--lambda), where the
+     * library's own log names the lambda of Pruner.SolverInputs.
+     */
+    @Test
+    void falconSkippingEveryBacksolveSaysSoInTheSummarysSolverLine() throws IOException, InterruptedException {
+        Path rank1 = dir.resolve("rank1.npy");
+        try (FloatPointer x = new FloatPointer((long) N * P)) {
+            for (int i = 0; i < N; i++) for (int j = 0; j < P; j++) x.put((long) i * P + j, (float) ((i + 1) * Math.sin(j + 1.0)));
+            Npy.writeFloat32(rank1, x, new long[] {N, P});
+        }
+        List<String> args = new ArrayList<>(List.of(with(fileArgs("--method", "falcon", "--nnz", "5", "--lambda", "1e-14"), "--grads", rank1.toString())));
+        assertTrue(args.remove("--quiet"));
+        Path said = dir.resolve("falcon-summary.log");
+        Process child = falconLoggingTo(said, args.toArray(String[]::new));
+        assertTrue(child.waitFor(300, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String all = Files.readString(said);
+        assertEquals(0, child.exitValue(), all);
+        List<String> solverLines = all.lines().filter(l -> l.startsWith("  solver: ")).toList();
+        assertEquals(1, solverLines.size(), all);
+        assertTrue(solverLines.get(0).contains(", backsolve exact skipped on every support (its ridge system is singular at this --lambda; the weights"
+                + " are the DFO's, not backsolved; raise --lambda as the warning says)"), solverLines.get(0));
+        List<String> warnings = all.lines().filter(l -> l.startsWith("falcon: warning: falcon skipped the backsolve")).toList();
+        assertEquals(1, warnings.size(), all);
+        assertTrue(warnings.get(0).contains("there: --lambda: value: lambda = 1.00e-14 leaves") && warnings.get(0).contains("give a larger --lambda, ")
+                && !warnings.get(0).contains("lambda in Pruner.SolverInputs"), warnings.get(0));
+    }
+
+    /**
      * Budgets at the dense model (--keep-flops 1, --sparsity 0) leave every stage nothing to prune, so no later stage reads
      * its X: a pattern or command was taken (exit 0, every stage's file loaded) where the same run at a start level at
      * its target is refused, and without one no warning came. The advice cannot be a start level above a target of 1.
