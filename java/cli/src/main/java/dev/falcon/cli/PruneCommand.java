@@ -770,6 +770,7 @@ final class PruneCommand implements Callable<Integer> {
                 startKeepFlops != null ? "--start-keep-flops" : "--start-keep", true), startNnzLevel(), budgets.nnzFraction(), startFlopsLevel(),
                 budgets.flopsFraction());
         refuseGradientSourcesTheScheduleNeverReads(true, layers, budgets);
+        refuseACommandTheDenseStartNeverRuns(budgets);
         // Without a gradient source nothing goes unread, as with --schedule const: the run goes on. But const was asked
         // for by name, where a start level typed at its target (0.3 for 0.8) turned any schedule into it without a word,
         // and a one-stage run was reported as T stages.
@@ -966,13 +967,8 @@ final class PruneCommand implements Callable<Integer> {
             if (grads == null && example == null) throw InputException.of("--grads-command", "option", "needs --grads (X of stage 0, at the dense weights)", "give --grads X.npy");
             // it runs before stages 1 .. T-1 only: with one stage it would be accepted and never run
             if (stages == 1) throw InputException.of("--grads-command", "option", "does not apply with --stages 1 (it runs before each stage t >= 1)", "drop it, or give --stages 2 or more");
-            // nor with two stages from the dense start: stage 0 prunes nothing, so stage 1 reuses stage 0's X and a broken
-            // command went unnoticed behind exit 0
-            if (stages == 2 && !constantSchedule() && startNnzLevel() >= 1 && startFlopsLevel() >= 1) {
-                throw InputException.of("--grads-command", "option", "would never run with --stages 2 from the dense start (stage 0 prunes nothing, "
-                        + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
-            }
         }
+        refuseACommandTheDenseStartNeverRuns(null);
         refuseGradientSourcesTheScheduleNeverReads(plusPlus, null, null);
         // the command's own value and its timeout are checked once it is known to run
         if (gradsCommandTimeout != null) commandTimeout = parseTimeout(gradsCommandTimeout);
@@ -1072,8 +1068,31 @@ final class PruneCommand implements Callable<Integer> {
         return budgets != null && budgets.nnzFraction() >= 1 && budgets.flopsFraction() >= 1;
     }
 
+    /**
+     * Whether the budgets are the dense model's or, {@code budgets} null (before the layer table is known), may turn out
+     * to be: only a fraction typed below dense (--keep-flops 0.5, --keep-nnz 0.5, --sparsity 0.1) tells them apart then,
+     * --nnz and --flops needing p and the dense FLOPs. A refusal whose advice does not hold at dense budgets waits for
+     * the call with them, where the dense advice wins.
+     */
+    private boolean budgetsMayBeDense(Budgets budgets) {
+        if (budgets != null) return budgetsAreDense(budgets);
+        return !(keepFlops != null && keepFlops < 1 || keepNnz != null && keepNnz < 1 || sparsity != null && sparsity > 0);
+    }
+
+    /**
+     * --grads-command with two stages from the dense start: stage 0 prunes nothing, so stage 1 reuses stage 0's X and a
+     * broken command went unnoticed behind exit 0. At dense budgets the start levels are not read, so the advice of a
+     * --start-keep below 1 was refused in turn: there {@link #refuseGradientSourcesTheScheduleNeverReads} refuses the
+     * command first, with the dense advice. {@code budgets} null: before the layer table is known; called again once it is.
+     */
+    private void refuseACommandTheDenseStartNeverRuns(Budgets budgets) {
+        if (gradsCommand == null || stages != 2 || constantSchedule() || startNnzLevel() < 1 || startFlopsLevel() < 1 || budgetsMayBeDense(budgets)) return;
+        throw InputException.of("--grads-command", "option", "would never run with --stages 2 from the dense start (stage 0 prunes nothing, "
+                + "so stage 1 takes stage 0's X)", "drop it, give --stages 3 or more, or a --start-keep below 1");
+    }
+
     private String whyTheScheduleNeverChangesTheBudgets(LayerTable layers, Budgets budgets) {
-        if (constantSchedule()) return "--schedule const";
+        if (constantSchedule()) return budgetsAreDense(budgets) ? "--schedule const and " + DENSE_TARGETS : "--schedule const";
         if (budgets == null || !MultiStage.budgetsNeverChange(layers, budgets.nnz(), budgets.flops(), stages,
                 MultiStage.Schedule.parse(schedule, "--schedule"), startNnzLevel(), startFlopsLevel())) {
             return null;
@@ -1110,17 +1129,24 @@ final class PruneCommand implements Callable<Integer> {
      * Every stage at the final budgets (--schedule const, or start levels at the targets): stage 0's weights meet each
      * later stage's budgets, so that stage keeps them whatever its X (Q around them is 0), is not solved and does not ask
      * for its X. The command would never run, nor a stage's file be read. {@code budgets} null: before the layer table
-     * is known (const only); called again once it is.
+     * is known (const only, with a budget typed below dense); called again once it is.
      */
     private void refuseGradientSourcesTheScheduleNeverReads(boolean plusPlus, LayerTable layers, Budgets budgets) {
         if (!plusPlus || stages <= 1 || gradsCommand == null && !gradsPattern()) return;
+        // const's advice (another schedule, a --start-keep below 1) is refused in turn at dense budgets: where they may
+        // be dense, the call with the budgets refuses, with the dense advice
+        if (budgets == null && budgetsMayBeDense(null)) return;
         String why = whyTheScheduleNeverChangesTheBudgets(layers, budgets);
         if (why == null) return;
-        String fix = !constantSchedule() || budgetsAreDense(budgets) ? fixForAScheduleThatNeverMoves(budgets) + ", or one X file"
-                : stages == 2 ? leaveConstantSchedule() + (gradsCommand != null && startNnzLevel() >= 1 && startFlopsLevel() >= 1
-                        ? " and give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)" : "")
-                        + ", or give one X file"
-                : "use " + leaveConstantSchedule() + ", or one X file";
+        // a command at --stages 2 runs only where stage 0 prunes, from a start level below 1 (refuseACommandTheDenseStartNeverRuns)
+        String startBelowDense = stages == 2 && gradsCommand != null && startNnzLevel() >= 1 && startFlopsLevel() >= 1
+                ? " and give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)" : "";
+        String offConstant = stages == 2 ? leaveConstantSchedule() + startBelowDense : "use " + leaveConstantSchedule();
+        // at dense budgets the dense advice comes first, with what the run needs besides: alone, followed, it was refused
+        // in turn (a budget below dense is still const, or still two stages from the dense start)
+        String fix = !constantSchedule() ? fixForAScheduleThatNeverMoves(budgets) + startBelowDense + ", or one X file"
+                : budgetsAreDense(budgets) ? fixForAScheduleThatNeverMoves(budgets) + " and " + offConstant + ", or one X file"
+                : offConstant + (stages == 2 ? ", or give one X file" : ", or one X file");
         throw InputException.of(gradsCommand != null ? "--grads-command" : "--grads", "option", "would never be used with " + why
                 + ": every stage has the final budgets, which stage 0's weights already meet, so each later stage keeps them whatever its X", fix);
     }
@@ -1923,22 +1949,13 @@ final class PruneCommand implements Callable<Integer> {
     private static LayerTable layersFromFlops(String spec, String option, long p) {
         if (p > Integer.MAX_VALUE - 8) throw InputException.of(spec, option, "p = " + p + " is too large for a per-weight file", "give a --layers table instead");
         LayerTable.Runs runs = new LayerTable.Runs();
-        long[] firstNotPositive = {-1};
-        double[] itsValue = {0};
         // as doubles: 0.7 read as float32 made the dense FLOPs of ten such weights 6.99999988, below a --flops 7
         ArrayFiles.readValues(spec, option, p, (values, start, count) -> {
-            for (int j = 0; j < count; j++) {
-                if (!(values[j] > 0) && firstNotPositive[0] < 0) {
-                    firstNotPositive[0] = start + j;
-                    itsValue[0] = values[j];
-                }
-                runs.add(values[j]);
-            }
+            for (int j = 0; j < count; j++) runs.add(values[j]);
         });
-        if (firstNotPositive[0] >= 0) {
-            throw InputException.of(spec, option, "element " + firstNotPositive[0] + " is " + Numbers.shown(itsValue[0])
-                    + "; FLOPs per weight must be positive", "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)");
-        }
+        // NaN and Inf were refused by readValues, in the words of every file it reads
+        String costProblem = runs.firstCostProblem();
+        if (costProblem != null) throw InputException.of(spec, option, costProblem, LayerTable.Runs.COST_FIX);
         // the file, once, and the fix that helps: the table's refusal named a layer "run0" the user never wrote
         if (!runs.denseFlopsFitADouble()) throw InputException.of(spec, option, LayerTable.COSTS_SUM_BEYOND_DOUBLE, LayerTable.RESCALE_COSTS_FIX);
         try {

@@ -3490,6 +3490,35 @@ class MainTest {
     }
 
     /**
+     * Without --quiet, the summary's solver line says that every backsolve was skipped, which the test above (with
+     * --quiet) never saw, and the warning printed through the library's log is in the CLI's words (--lambda), where the
+     * library's own log names the lambda of Pruner.SolverInputs.
+     */
+    @Test
+    void falconSkippingEveryBacksolveSaysSoInTheSummarysSolverLine() throws IOException, InterruptedException {
+        Path rank1 = dir.resolve("rank1.npy");
+        try (FloatPointer x = new FloatPointer((long) N * P)) {
+            for (int i = 0; i < N; i++) for (int j = 0; j < P; j++) x.put((long) i * P + j, (float) ((i + 1) * Math.sin(j + 1.0)));
+            Npy.writeFloat32(rank1, x, new long[] {N, P});
+        }
+        List<String> args = new ArrayList<>(List.of(with(fileArgs("--method", "falcon", "--nnz", "5", "--lambda", "1e-14"), "--grads", rank1.toString())));
+        assertTrue(args.remove("--quiet"));
+        Path said = dir.resolve("falcon-summary.log");
+        Process child = falconLoggingTo(said, args.toArray(String[]::new));
+        assertTrue(child.waitFor(300, java.util.concurrent.TimeUnit.SECONDS), "falcon did not end");
+        String all = Files.readString(said);
+        assertEquals(0, child.exitValue(), all);
+        List<String> solverLines = all.lines().filter(l -> l.startsWith("  solver: ")).toList();
+        assertEquals(1, solverLines.size(), all);
+        assertTrue(solverLines.get(0).contains(", backsolve exact skipped on every support (its ridge system is singular at this --lambda; the weights"
+                + " are the DFO's, not backsolved; raise --lambda as the warning says)"), solverLines.get(0));
+        List<String> warnings = all.lines().filter(l -> l.startsWith("falcon: warning: falcon skipped the backsolve")).toList();
+        assertEquals(1, warnings.size(), all);
+        assertTrue(warnings.get(0).contains("there: --lambda: value: lambda = 1.00e-14 leaves") && warnings.get(0).contains("give a larger --lambda, ")
+                && !warnings.get(0).contains("lambda in Pruner.SolverInputs"), warnings.get(0));
+    }
+
+    /**
      * Budgets at the dense model (--keep-flops 1, --sparsity 0) leave every stage nothing to prune, so no later stage reads
      * its X: a pattern or command was taken (exit 0, every stage's file loaded) where the same run at a start level at
      * its target is refused, and without one no warning came. The advice cannot be a start level above a target of 1.
@@ -3509,6 +3538,46 @@ class MainTest {
         assertEquals(0, plain.code(), plain.err());
         assertTrue(plain.err().contains("falcon: warning: every stage runs at the final budgets with budgets at the dense model's"), plain.err());
         assertFalse(plain.err().contains("start level above"), plain.err());
+    }
+
+    /**
+     * At budgets of the dense model --schedule const was refused with const's advice (another schedule; at --stages 2 a
+     * --start-keep below 1), since its refusal came before the layer table, where dense budgets cannot be told: followed,
+     * it was refused again ("give a budget below the dense model's", or --start-keep "is not read"). Two stages from the
+     * dense start with a command were sent to a --start-keep below 1 the same way. The dense advice now comes first, with
+     * what the run needs besides, and each advice, run as printed, runs.
+     */
+    @Test
+    void theAdviceAtDenseBudgetsRunsAsPrinted() throws IOException {
+        Path log = dir.resolve("ran-advice.txt");
+        String cmd = "echo ran >> '" + log + "' && cp '" + xFile + "' {grads} && test -s {weights}";
+        for (int t = 0; t < 3; t++) Files.copy(xFile, dir.resolve("Xa_" + t + ".npy"));
+        String pattern = dir.resolve("Xa_{t}.npy").toString();
+        String dense = "give a budget below the dense model's (e.g. --keep-flops 0.5)";
+        String startBelowOne = "give a --start-keep below 1 (from the dense start stage 0 prunes nothing, so stage 1 would take its X)";
+        assertFails(run(with(fileArgs("--keep-flops", "1", "--method", "falcon++", "--stages", "3", "--schedule", "const"), "--grads", pattern)), 2,
+                "--grads: option: would never be used with --schedule const and budgets at the dense model's", dense + " and use --schedule poly, linear or exp, or one X file");
+        // --nnz p is dense too, though only the layer table tells
+        assertFails(run(with(fileArgs("--nnz", String.valueOf(P), "--method", "falcon++", "--stages", "3", "--schedule", "const"), "--grads", pattern)), 2,
+                "--grads: option: would never be used with --schedule const and budgets at the dense model's", dense + " and use --schedule poly, linear or exp, or one X file");
+        assertFails(run(fileArgs("--keep-flops", "1", "--method", "falcon++", "--stages", "2", "--schedule", "const", "--grads-command", cmd)), 2,
+                "--grads-command: option: would never be used with --schedule const and budgets at the dense model's", dense + " and drop --schedule const (with --stages 2 the "
+                        + "default runs stage 0 at the start levels and stage 1 at the final budgets) and " + startBelowOne + ", or one X file");
+        assertFails(run(fileArgs("--nnz", String.valueOf(P), "--method", "falcon++", "--stages", "2", "--grads-command", cmd)), 2,
+                "--grads-command: option: would never be used with budgets at the dense model's", dense + " and " + startBelowOne + ", or one X file");
+        assertFalse(Files.exists(log), "the command never runs");
+
+        // each advice as printed
+        Run otherSchedule = run(with(fileArgs("--keep-flops", "0.5", "--method", "falcon++", "--stages", "3", "--schedule", "poly", "--max-iterations", "5"),
+                "--grads", pattern));
+        assertEquals(0, otherSchedule.code(), otherSchedule.err());
+        Run twoStages = run(fileArgs("--keep-flops", "0.5", "--method", "falcon++", "--stages", "2", "--start-keep", "0.9", "--max-iterations", "5",
+                "--grads-command", cmd));
+        assertEquals(0, twoStages.code(), twoStages.err());
+        Run twoStagesOfNnz = run(fileArgs("--nnz", String.valueOf(P), "--keep-flops", "0.5", "--method", "falcon++", "--stages", "2", "--start-keep", "0.9",
+                "--max-iterations", "5", "--grads-command", cmd));
+        assertEquals(0, twoStagesOfNnz.code(), twoStagesOfNnz.err());
+        assertEquals(2, Files.readAllLines(log).size(), "the command runs for stage 1 of each two-stage run");
     }
 
     /**

@@ -170,9 +170,9 @@ public final class LayerTable {
      */
     @Deprecated
     public static LayerTable fromPerWeightFlops(float[] flops, String origin) {
-        Runs runs = new Runs();
-        for (float f : flops) runs.add(f);
-        return runs.table(origin);
+        double[] widened = new double[flops.length];
+        for (int i = 0; i < flops.length; i++) widened[i] = flops[i];
+        return fromPerWeightFlops(widened, origin);
     }
 
     /**
@@ -186,6 +186,9 @@ public final class LayerTable {
         private double dense;
         private double cost;
         private long start, end;
+        /** The first cost added that is not a positive finite number, and its element index (-1: none). */
+        private double firstBadCost;
+        private long firstBadIndex = -1;
 
         public Runs() {
             this(new ArrayList<>());
@@ -204,6 +207,10 @@ public final class LayerTable {
         }
 
         public void add(double flopsPerWeight) {
+            if (!(flopsPerWeight > 0 && flopsPerWeight < Double.POSITIVE_INFINITY) && firstBadIndex < 0) {
+                firstBadIndex = end;
+                firstBadCost = flopsPerWeight;
+            }
             if (end > start && Double.compare(flopsPerWeight, cost) == 0) {
                 end++;
                 return;
@@ -222,6 +229,21 @@ public final class LayerTable {
         }
 
         /**
+         * The first cost added that is not a positive finite number, by its element's index and value ("element 5 is -1;
+         * FLOPs per weight must be positive"), or null where every cost is one. The table's own refusal named the run
+         * ("layers[1] ("run1")"), a layer the caller never wrote, by the run's index, and an infinite cost as a sum beyond
+         * a double with a rescaling that cannot make it finite. Followed by {@link #COST_FIX}.
+         */
+        public String firstCostProblem() {
+            if (firstBadIndex < 0) return null;
+            return "element " + firstBadIndex + " is " + Numbers.shown(firstBadCost) + "; FLOPs per weight must be positive"
+                    + (Double.isFinite(firstBadCost) ? "" : " and finite");
+        }
+
+        /** The fix for {@link #firstCostProblem}. */
+        public static final String COST_FIX = "give each weight's cost (output H*W for a conv weight, 1 for a linear weight)";
+
+        /**
          * The dense FLOPs of the costs added so far, as the {@linkplain #table table} of them sums them (over its runs, in
          * order): infinite where they exceed the largest double, which the table refuses. Meaningful for positive finite
          * costs only.
@@ -236,13 +258,16 @@ public final class LayerTable {
         }
 
         /**
-         * @throws IllegalArgumentException as the {@linkplain LayerTable#LayerTable constructor}, but for dense FLOPs beyond a
+         * @throws IllegalArgumentException "origin: {@link #firstCostProblem}; {@link #COST_FIX}" for a cost that is not a
+         *         positive finite number; as the {@linkplain LayerTable#LayerTable constructor}, but for dense FLOPs beyond a
          *         double "origin: costs: {@link #COSTS_SUM_BEYOND_DOUBLE}; {@link #rescaleCostsFix}" naming the FLOP budget as
          *         {@link #JAVA_FLOPS_BUDGET}, which names no layer: the runs are falcon's, not the user's (the CLI checks
-         *         {@link #denseFlopsFitADouble} first and names --flops)
+         *         {@link #firstCostProblem} and {@link #denseFlopsFitADouble} first and names the file and --flops)
          */
         public LayerTable table(String origin) {
             if (layers == null) throw new IllegalStateException("these runs keep the dense FLOPs only (denseFlopsOnly), not a table");
+            String costProblem = firstCostProblem();
+            if (costProblem != null) throw new IllegalArgumentException(origin + ": " + costProblem + "; " + COST_FIX);
             if (!denseFlopsFitADouble()) {
                 throw new IllegalArgumentException(origin + ": costs: " + COSTS_SUM_BEYOND_DOUBLE + "; " + rescaleCostsFix(JAVA_FLOPS_BUDGET));
             }

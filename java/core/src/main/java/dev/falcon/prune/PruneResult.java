@@ -110,9 +110,13 @@ public final class PruneResult implements AutoCloseable {
      * the FALCON run (null for mp), Q of mp's support with the dense weights on it and of the result, each in our
      * convention and the authors' (fit + ridge, no linear term: Objective.Value.falconValue), seconds, and for falcon++
      * the stages (null otherwise; {@code falcon} is then the last stage's run), a note when mp's backsolve was not
-     * kept because it raised Q (null otherwise), and the warning of a sweep backsolve that stopped short of its model's
-     * minimum, as logged (once per prune, whatever the logging does; null when none did), and the same in the CLI's words
-     * (naming its option, as the CLI's stderr line does; the CLI's report carries that one). {@code objectiveAfter} is
+     * kept because it raised Q (null otherwise), and the backsolve's warning, as logged (once per prune, whatever the
+     * logging does), naming the Java setting: that a sweep backsolve stopped short of its model's minimum, that falcon
+     * skipped the backsolve of a support whose ridge system is singular at the lambda given and kept the DFO's weights
+     * there (naming the lambda of {@link Pruner.SolverInputs} to give; where every backsolve was skipped,
+     * {@link dev.falcon.solve.FalconSolver.Result#everyBacksolveSkipped}, the weights were never backsolved), or both;
+     * null when neither happened. {@code backsolveWarningInCliWords} is the same in the CLI's words (naming its options,
+     * --backsolve exact and --lambda, as the CLI's stderr line does; the CLI's report carries that one). {@code objectiveAfter} is
      * the result's Q with its terms, exactly {@link Objective#evaluate} of the pruned weights around the weights given, on
      * the inputs' X, with their g and lambda (null where the inputs have no X: falcon++ whose stage plan has a source): a
      * caller reporting Q of the result takes it rather than making another pass over X. {@code objectiveSeconds} is the

@@ -995,11 +995,12 @@ public final class Backsolve {
             throw notFinite; // no lambda makes it finite: "give a larger --lambda, NaN or more" would send the user nowhere
         } catch (ArithmeticException notPositiveDefinite) {
             double enough = Math.pow(10, Math.ceil(Math.log10(RIDGE_ROUNDING_MARGIN * largestDiagonal)));
-            throw new SingularRidgeSystemException(InputException.of("--lambda", "value", String.format(Locale.ROOT, "lambda = %.3g leaves"
-                    + " the backsolve's %d x %d ridge system (largest diagonal %.3g) singular in double precision (%s): the gradients"
-                    + " X are rank-deficient there and lambda is below the rounding", lambda, size, size, largestDiagonal,
-                    notPositiveDefinite.getMessage()),
-                    String.format(Locale.ROOT, "give a larger --lambda, %.0e or more in the ridge convention (in Java, Pruner.SolverInputs' lambda)", enough)).getMessage());
+            String problem = String.format(Locale.ROOT, "lambda = %.3g leaves the backsolve's %d x %d ridge system (largest diagonal %.3g)"
+                    + " singular in double precision (%s): the gradients X are rank-deficient there and lambda is below the rounding",
+                    lambda, size, size, largestDiagonal, notPositiveDefinite.getMessage());
+            throw new SingularRidgeSystemException(InputException.of("--lambda", "value", problem, String.format(Locale.ROOT,
+                    "give a larger --lambda, %.0e or more in the ridge convention (in Java, Pruner.SolverInputs' lambda)", enough)).getMessage(),
+                    problem + String.format(Locale.ROOT, "; give a larger lambda in Pruner.SolverInputs, %.0e or more in the ridge convention", enough));
         }
     }
 

@@ -430,7 +430,7 @@ public final class FalconSolver {
                     } catch (SingularRidgeSystemException singular) {
                         // the DFO point on that support stands; the searches below may still find a solvable one
                         log.add(logEntry(round, -1, qCand, dfo.mask, layers, 0, secs(t0), "backsolve skipped: " + singular.getMessage()));
-                        sweepWarning.backsolveSkipped(singular.getMessage());
+                        sweepWarning.backsolveSkipped(singular);
                         lastSkip = singular.getMessage();
                     }
                     if (bs != null) anyBacksolved = true;
@@ -570,7 +570,7 @@ public final class FalconSolver {
                 bs = backsolve(x, wbar, g, lambda, warmStart, opt.backsolve(), blocks);
             } catch (SingularRidgeSystemException singular) {
                 log.add(logEntry(rounds, -1, qBest, warmStart, layers, 0, secs(t0), "backsolve of the warm start skipped: " + singular.getMessage()));
-                sweepWarning.backsolveSkipped(singular.getMessage());
+                sweepWarning.backsolveSkipped(singular);
                 lastSkip = singular.getMessage();
             }
             if (bs != null) anyBacksolved = true;

@@ -8,7 +8,19 @@ import dev.falcon.io.InputException;
  * that only tries a support on its way (a search candidate) catches it and passes that support by.
  */
 public final class SingularRidgeSystemException extends InputException {
-    SingularRidgeSystemException(String message) {
+    private final String inJavaWords;
+
+    /** {@code message} names --lambda, as the CLI refuses the input; {@code inJavaWords} the same naming the Java setting. */
+    SingularRidgeSystemException(String message, String inJavaWords) {
         super(message);
+        this.inJavaWords = inJavaWords;
+    }
+
+    /**
+     * The message in an embedder's words, naming the lambda of {@code Pruner.SolverInputs} where {@link #getMessage} names
+     * --lambda behind the CLI's "--lambda: value:": what the library's own log and result say of a skipped backsolve.
+     */
+    public String inJavaWords() {
+        return inJavaWords;
     }
 }

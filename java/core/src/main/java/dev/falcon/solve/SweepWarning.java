@@ -5,8 +5,11 @@ import java.text.MessageFormat;
 import java.util.Locale;
 
 /**
- * The sweep backsolve's warning that it stopped short of the exact model's minimum, told once per prune: falcon backsolves
- * candidate after candidate, and printed the same line 26 times in one run. A static flag made it once per process, so in
+ * The backsolve's warnings, each told once per prune: the sweep backsolve's that it stopped short of the exact model's
+ * minimum, and falcon's that it skipped the backsolve of a support whose ridge system is singular at the lambda given,
+ * keeping the DFO's weights there (where it skipped every one, {@link FalconSolver.Result#everyBacksolveSkipped}, the
+ * weights were never backsolved). Once: falcon backsolves candidate after candidate, and printed the same line 26 times
+ * in one run. A static flag made it once per process, so in
  * a JVM that prunes many times the first prune used it up, even with falcon's logging off or when that prune was
  * interrupted and its result discarded, and every later prune stopped short without a word. One is made per
  * {@code Pruner.prune} (and per direct call of {@link Backsolve#solve}, {@link Backsolve#sweep}, {@link FalconSolver#solve}
@@ -24,10 +27,11 @@ public final class SweepWarning {
     private String pattern;
 
     /**
-     * The first backsolve falcon skipped on a singular ridge system, as logged (null: none was). Skipped without a word,
-     * the summary still said "backsolve exact" and Q stood 10 orders of magnitude above a slightly larger lambda's.
+     * The first backsolve falcon skipped on a singular ridge system, as logged, naming the Java setting and the CLI's
+     * option (null: none was). Skipped without a word, the summary still said "backsolve exact" and Q stood 10 orders of
+     * magnitude above a slightly larger lambda's.
      */
-    private String skipped;
+    private SettingName skipped;
 
     /**
      * Logs {@code pattern} (a MessageFormat pattern whose {@code {0}} is the exact backsolve's setting), unless this prune
@@ -41,22 +45,29 @@ public final class SweepWarning {
 
     /**
      * Logs, unless this prune has told it already, that falcon skipped a backsolve on a singular ridge system
-     * ({@code refusal}: the message mp's backsolve refuses the same system with, naming --lambda and the Java setting, and
-     * the value to give), and keeps it for the result.
+     * ({@code refusal}: what mp's backsolve refuses the same system with, naming the value of lambda to give), and keeps
+     * it for the result. The library's log and {@link #told} say it in an embedder's words, naming the lambda of
+     * Pruner.SolverInputs; the CLI's stderr line and {@link #toldInCliWords} in mp + BS's refusal's, naming --lambda
+     * (both read the CLI's "--lambda: value: ..." before).
      */
-    void backsolveSkipped(String refusal) {
+    void backsolveSkipped(SingularRidgeSystemException refusal) {
         if (skipped != null) return;
-        skipped = "falcon skipped the backsolve of a support whose ridge system is singular, keeping the DFO's weights there: " + refusal;
-        LOG.log(System.Logger.Level.WARNING, skipped); // no parameters: the message is not a pattern
+        String skip = "falcon skipped the backsolve of a support whose ridge system is singular, keeping the DFO's weights there: ";
+        skipped = new SettingName(skip + refusal.inJavaWords(), skip + refusal.getMessage());
+        // the whole message is the one parameter, so that the CLI's handler puts its words in (SettingName.inCliWords)
+        LOG.log(System.Logger.Level.WARNING, "{0}", skipped);
     }
 
-    /** The warning told in this prune, naming the Java setting; null when no sweeps stopped short of the minimum and no backsolve was skipped. */
+    /**
+     * The warning told in this prune, naming the Java setting: the sweep's, the skipped backsolve's, or both; null when no
+     * sweeps stopped short of the minimum and no backsolve was skipped.
+     */
     public String told() {
-        return joined(pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(PARAMETERS));
+        return joined(pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(PARAMETERS), skipped == null ? null : skipped.java());
     }
 
-    private String joined(String sweeps) {
-        return sweeps == null ? skipped : skipped == null ? sweeps : sweeps + " Also: " + skipped;
+    private static String joined(String sweeps, String skip) {
+        return sweeps == null ? skip : skip == null ? sweeps : sweeps + " Also: " + skip;
     }
 
     /**
@@ -64,6 +75,7 @@ public final class SweepWarning {
      * {@link SettingName#inCliWords}); null when no sweeps stopped short of the minimum and no backsolve was skipped.
      */
     public String toldInCliWords() {
-        return joined(pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(SettingName.inCliWords(PARAMETERS)));
+        return joined(pattern == null ? null : new MessageFormat(pattern, Locale.ROOT).format(SettingName.inCliWords(PARAMETERS)),
+                skipped == null ? null : skipped.cli());
     }
 }

@@ -149,4 +149,30 @@ class LayerTableTest {
         assertEquals(2, large.size());
         assertEquals(16_777_217.0, large.get(0).flopsPerWeight());
     }
+    /**
+     * Per-weight costs in Java are refused as the CLI refuses them in --flops-per-weight, by the element's index and
+     * value: a NaN at element 3 was named 'layers[1] ("run1")', a run the caller never wrote, and an infinite cost was
+     * called a sum beyond a double, to be rescaled, which cannot make it finite. The deprecated float[] overload too.
+     */
+    @SuppressWarnings("deprecation")
+    @Test
+    void perWeightCostsAreRefusedByTheirElement() {
+        Object[][] cases = {
+                {new double[] {1, 1, 1, Double.NaN}, "api costs: element 3 is NaN; FLOPs per weight must be positive and finite"},
+                {new double[] {1, 2, 3, 4, 5, -1}, "api costs: element 5 is -1; FLOPs per weight must be positive; "},
+                {new double[] {1, Double.POSITIVE_INFINITY}, "api costs: element 1 is Inf; FLOPs per weight must be positive and finite"},
+                {new double[] {2, 2, 0, 0}, "api costs: element 2 is 0; FLOPs per weight must be positive; "},
+        };
+        for (Object[] c : cases) {
+            double[] costs = (double[]) c[0];
+            float[] rounded = new float[costs.length];
+            for (int i = 0; i < costs.length; i++) rounded[i] = (float) costs[i];
+            for (org.junit.jupiter.api.function.Executable build : List.<org.junit.jupiter.api.function.Executable>of(
+                    () -> LayerTable.fromPerWeightFlops(costs, "api costs"), () -> LayerTable.fromPerWeightFlops(rounded, "api costs"))) {
+                String message = assertThrows(IllegalArgumentException.class, build).getMessage();
+                assertTrue(message.startsWith((String) c[1]) && message.endsWith("; give each weight's cost (output H*W for a conv weight, 1 for a linear weight)"), message);
+                assertFalse(message.contains("run") || message.contains("rescale"), message);
+            }
+        }
+    }
 }

@@ -163,4 +163,48 @@ class SweepWarningWordsTest {
         assertTrue(withoutLinearTerm.contains("up to 4.05e+09 times Q lower") && withoutLinearTerm.contains("more than Q itself"),
                 withoutLinearTerm);
     }
+    /**
+     * The skipped backsolve's warning (a rank-1 X, lambda 1e-14) read in the Java API and the library's log as the CLI's
+     * refusal does, "--lambda: value: lambda = ...; give a larger --lambda", the Java setting only in a parenthesis, and
+     * backsolveWarning() and backsolveWarningInCliWords() were the same string. The API's names the lambda of
+     * Pruner.SolverInputs; the CLI's form is the logged record in the CLI's words, as its stderr line prints it.
+     */
+    @Test
+    void theSkippedBacksolvesWarningNamesTheJavaLambdaAndCarriesTheCliOption() {
+        Logger log = Logger.getLogger(Backsolve.class.getName());
+        List<LogRecord> records = new ArrayList<>();
+        Handler capture = new Handler() {
+            @Override public void publish(LogRecord r) { records.add(r); }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        log.addHandler(capture);
+        int n = 6, p = 17;
+        LayerTable t = new LayerTable(List.of(new Layer("conv", new long[] {4, 3}, 9, 0, 12), new Layer("fc", new long[] {5}, 1, 12, 5)), "test");
+        String inJava, inCliWords;
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(p);
+             HostMatrix x = HostMatrix.allocate(n, p)) {
+            java.util.Random random = new java.util.Random(2);
+            for (int j = 0; j < p; j++) w.put(j, (float) random.nextGaussian());
+            // rank 1: every support's ridge system is singular but for lambda, which is below its rounding
+            for (int i = 0; i < n; i++) for (int j = 0; j < p; j++) x.data().put((long) j * n + i, (float) ((i + 1) * Math.sin(j + 1.0))); // column-major
+            try (PruneResult r = pruner.prune(Method.FALCON, w, t, Budgets.resolve(t, null, null, null, 5L, null),
+                    new Pruner.SolverInputs(x, null, 1e-14, SolverOptions.defaults(), null))) {
+                inJava = r.solve().backsolveWarning();
+                inCliWords = r.solve().backsolveWarningInCliWords();
+            }
+        } finally {
+            log.removeHandler(capture);
+        }
+        String skip = "falcon skipped the backsolve of a support whose ridge system is singular, keeping the DFO's weights there: lambda = 1.00e-14 leaves";
+        assertTrue(inJava != null && inJava.startsWith(skip) && inJava.contains("; give a larger lambda in Pruner.SolverInputs, ")
+                && !inJava.contains("--lambda"), String.valueOf(inJava));
+        assertTrue(inCliWords.contains("there: --lambda: value: lambda = 1.00e-14 leaves") && inCliWords.contains("; give a larger --lambda, "), inCliWords);
+        List<LogRecord> skips = records.stream().filter(r -> new SimpleFormatter().formatMessage(r).startsWith("falcon skipped the backsolve")).toList();
+        assertEquals(1, skips.size(), "told once per prune: " + records);
+        assertEquals(inJava, new SimpleFormatter().formatMessage(skips.get(0)), "the log says what the result carries");
+        LogRecord asTheCliPrintsIt = new LogRecord(skips.get(0).getLevel(), skips.get(0).getMessage());
+        asTheCliPrintsIt.setParameters(SettingName.inCliWords(skips.get(0).getParameters()));
+        assertEquals(inCliWords, new SimpleFormatter().formatMessage(asTheCliPrintsIt));
+    }
 }
