@@ -3463,6 +3463,16 @@ class MainTest {
                 "falcon substitutes shell-quoted paths");
     }
 
+    /** An N x P X of rank 1, X[i][j] = (i + 1) sin(j + 1), written as rank1.npy in the test's folder. */
+    private Path rankOneX() throws IOException {
+        Path rank1 = dir.resolve("rank1.npy");
+        try (FloatPointer x = new FloatPointer((long) N * P)) {
+            for (int i = 0; i < N; i++) for (int j = 0; j < P; j++) x.put((long) i * P + j, (float) ((i + 1) * Math.sin(j + 1.0)));
+            Npy.writeFloat32(rank1, x, new long[] {N, P});
+        }
+        return rank1;
+    }
+
     /**
      * A rank-1 X and a lambda below the rounding leave every backsolve's ridge system singular: falcon skipped them all
      * without a word (exit 0, no warning, the summary's "backsolve exact"), where mp + BS refuses the same input. It goes
@@ -3470,11 +3480,7 @@ class MainTest {
      */
     @Test
     void falconSkippingSingularBacksolvesWarnsOnceAndReportsIt() throws IOException, InterruptedException {
-        Path rank1 = dir.resolve("rank1.npy");
-        try (FloatPointer x = new FloatPointer((long) N * P)) {
-            for (int i = 0; i < N; i++) for (int j = 0; j < P; j++) x.put((long) i * P + j, (float) ((i + 1) * Math.sin(j + 1.0)));
-            Npy.writeFloat32(rank1, x, new long[] {N, P});
-        }
+        Path rank1 = rankOneX();
         // the library's warnings reach stderr through the process's logging: a child, as the sweep warning's test runs it
         Path said = dir.resolve("falcon-singular.log");
         Process child = falconLoggingTo(said, with(fileArgs("--method", "falcon", "--nnz", "5", "--lambda", "1e-14"), "--grads", rank1.toString()));
@@ -3496,11 +3502,7 @@ class MainTest {
      */
     @Test
     void falconSkippingEveryBacksolveSaysSoInTheSummarysSolverLine() throws IOException, InterruptedException {
-        Path rank1 = dir.resolve("rank1.npy");
-        try (FloatPointer x = new FloatPointer((long) N * P)) {
-            for (int i = 0; i < N; i++) for (int j = 0; j < P; j++) x.put((long) i * P + j, (float) ((i + 1) * Math.sin(j + 1.0)));
-            Npy.writeFloat32(rank1, x, new long[] {N, P});
-        }
+        Path rank1 = rankOneX();
         List<String> args = new ArrayList<>(List.of(with(fileArgs("--method", "falcon", "--nnz", "5", "--lambda", "1e-14"), "--grads", rank1.toString())));
         assertTrue(args.remove("--quiet"));
         Path said = dir.resolve("falcon-summary.log");

@@ -37,6 +37,14 @@ import org.junit.jupiter.api.io.TempDir;
 class SelectionHeapTest {
     private static final long MIB = 1L << 20;
 
+    /** magnitude with X (n = 2) on 10M weights, the cpu backend, on a machine said to have 64 GiB. */
+    private static MemoryPlan magnitudeWithXOfTenMillionWeights() {
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
+        long p = 10_000_000;
+        long block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
+        return MemoryPlan.of(p, 2, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+    }
+
     @TempDir
     Path dir;
 
@@ -280,10 +288,7 @@ class SelectionHeapTest {
      */
     @Test
     void aHeapLimitFromFalconJavaOptsIsRaisedThereNotWithFalconHeap() {
-        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
-        long p = 10_000_000;
-        long block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
-        MemoryPlan magnitudeWithX = MemoryPlan.of(p, 2, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+        MemoryPlan magnitudeWithX = magnitudeWithXOfTenMillionWeights();
         // this JVM's own heap option, whatever the build or an IDE starts the tests with
         String given = MemoryPlan.heapLimitOption(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
         String name = given.startsWith("-Xmx") ? "-Xmx" : "-XX:MaxHeapSize=";
@@ -329,10 +334,7 @@ class SelectionHeapTest {
      */
     @Test
     void magnitudesHeapRefusalNamesTheLowerBoundAndOffersDroppingGrads() {
-        System.setProperty(SystemInfo.MEMORY_PROPERTY, "64g");
-        long p = 10_000_000;
-        long block = dev.falcon.solve.SolverOptions.DEFAULT_BLOCK_SIZE;
-        MemoryPlan magnitudeWithX = MemoryPlan.of(p, 2, null, false, "cpu", false, false, MemoryPlan.Systems.NONE, block, p, false, true, 1);
+        MemoryPlan magnitudeWithX = magnitudeWithXOfTenMillionWeights();
         String refused = org.junit.jupiter.api.Assertions.assertThrows(InputException.class,
                 () -> magnitudeWithX.checkHeap(16 * MIB, true, true, List.of("--lambda"))).getMessage();
         assertTrue(refused.contains("the report's lower bound, which runs mp's FLOP-aware selection"), refused);

@@ -31,15 +31,20 @@ import org.junit.jupiter.api.Test;
  * warnings itself, still says its option (MainTest checks that line).
  */
 class SweepWarningWordsTest {
-    @Test
-    void theSweepCapWarningNamesTheJavaSettingAndCarriesTheCliOption() {
-        Logger log = Logger.getLogger(Backsolve.class.getName());
-        List<LogRecord> records = new ArrayList<>();
-        Handler capture = new Handler() {
+    /** A handler that keeps every record published to it in {@code records}. */
+    private static Handler capturingInto(List<LogRecord> records) {
+        return new Handler() {
             @Override public void publish(LogRecord r) { records.add(r); }
             @Override public void flush() {}
             @Override public void close() {}
         };
+    }
+
+    @Test
+    void theSweepCapWarningNamesTheJavaSettingAndCarriesTheCliOption() {
+        Logger log = Logger.getLogger(Backsolve.class.getName());
+        List<LogRecord> records = new ArrayList<>();
+        Handler capture = capturingInto(records);
         log.addHandler(capture);
         // X = 0 and lambda = 1e-300: the sweeps never settle (as PrunerTest.aBacksolveWhoseWeightsOverflowFloatIsNotKept)
         LayerTable t = new LayerTable(List.of(new Layer("a", new long[] {1}, 1, 0, 1)), "test");
@@ -173,11 +178,7 @@ class SweepWarningWordsTest {
     void theSkippedBacksolvesWarningNamesTheJavaLambdaAndCarriesTheCliOption() {
         Logger log = Logger.getLogger(Backsolve.class.getName());
         List<LogRecord> records = new ArrayList<>();
-        Handler capture = new Handler() {
-            @Override public void publish(LogRecord r) { records.add(r); }
-            @Override public void flush() {}
-            @Override public void close() {}
-        };
+        Handler capture = capturingInto(records);
         log.addHandler(capture);
         int n = 6, p = 17;
         LayerTable t = new LayerTable(List.of(new Layer("conv", new long[] {4, 3}, 9, 0, 12), new Layer("fc", new long[] {5}, 1, 12, 5)), "test");
