@@ -227,12 +227,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
          */
         @Override
         public void run() {
+            // the folder first, the hook after: removed first, an exit while the cleaner's daemon thread deleted the folder
+            // ended that thread with nothing left to finish it (CI saw the folder of a source collected at exit remain)
+            deleteDirectory(dir);
             try {
                 ShutdownHooks.remove(onExit);
             } catch (IllegalStateException shuttingDown) {
                 // the hook is running or about to: it cleans up as well
             }
-            deleteDirectory(dir);
         }
     }
 
@@ -853,10 +855,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     private static void deleteDirectory(Path dir) {
-        try (Stream<Path> s = Files.walk(dir)) {
-            s.sorted(Comparator.reverseOrder()).forEach(CommandGradients::deleteQuietly);
-        } catch (IOException ignored) {
-            // best effort
+        // the cleaner and the shutdown hook may delete the same folder at once (a source collected as the JVM exits): a
+        // walk that meets a file the other removed fails, and is walked again
+        for (int attempt = 0; attempt < 3 && Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS); attempt++) {
+            try (Stream<Path> s = Files.walk(dir)) {
+                s.sorted(Comparator.reverseOrder()).forEach(CommandGradients::deleteQuietly);
+            } catch (IOException | java.io.UncheckedIOException ignored) {
+                // best effort
+            }
         }
     }
 
