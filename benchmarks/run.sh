@@ -16,7 +16,7 @@
 # stops the script (exit 2) with one line naming it. A trial (benchmark and parameter values) that fails does not end
 # its JMH run (-foe false, unless JMH_ARGS sets -foe): the trials that succeeded are saved, the failed ones named, and
 # the exit code is 1; a run with no result at all saves nothing. (JMH_ARGS="-foe true" ends a JMH run at its first
-# failure, and JMH then saves none of that run's trials.)
+# failure, and JMH then saves none of that run's trials.) A failed build of the jar stops the script with exit 3.
 # Ctrl-C, or SIGTERM / SIGHUP to the script, stops the whole run at once: the build of the jar (Maven) or the running
 # JMH JVM and its forks are ended, nothing is saved, and the script dies of that signal.
 set -euo pipefail
@@ -106,7 +106,14 @@ if [ ! -f "$jar" ] || [ -n "$(find "${existing[@]}" \( -name target -o -name bui
   offline=()
   # exactly 1, as the launcher reads it: FALCON_OFFLINE=0 is online
   [[ ${FALCON_OFFLINE:-} == 1 ]] && offline=(-o)
-  run_stoppable mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am >&2
+  build=(mvn -B -q ${offline[@]+"${offline[@]}"} -DskipTests package -pl benchmarks -am)
+  if ! run_stoppable "${build[@]}" >&2; then
+    # Maven's [ERROR] lines alone, ending in exit 1, read as a run whose trials failed
+    offline_note=""
+    (( ${#offline[@]} )) && offline_note="; it ran offline (FALCON_OFFLINE=1, mvn -o), from ~/.m2 alone: where ~/.m2 lacks an artifact (Maven's 'in offline mode'), run it once without FALCON_OFFLINE on a machine that reaches Maven Central"
+    echo "benchmarks/run.sh: building $jar failed (Maven's errors above)$offline_note; '${build[*]}' in $PWD shows more" >&2
+    exit 3
+  fi
 fi
 java_jar=("$java" -Dorg.bytedeco.javacpp.cachedir=benchmarks/target/javacpp-cache -jar "$jar")
 # runs JMH with the given arguments (the environment and redirections of the call apply to it) and returns its status

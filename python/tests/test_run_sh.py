@@ -83,6 +83,7 @@ if [ -n "${SLOW_MVN_PIDS:-}" ]; then
   sleep 60 & echo "$$ $!" > "$SLOW_MVN_PIDS.tmp"; mv "$SLOW_MVN_PIDS.tmp" "$SLOW_MVN_PIDS"
   wait
 fi
+if [ -n "${MVN_FAILS:-}" ]; then echo "[ERROR] Failed to execute goal on project falcon-benchmarks: Could not resolve dependencies"; exit 1; fi
 touch benchmarks/target/benchmarks.jar
 """
 
@@ -544,6 +545,20 @@ class RunShTest(unittest.TestCase):
                 r = self.run_sh(FALCON_OFFLINE=value)
                 self.assertEqual(r.returncode, 0, r.stderr)
                 self.assertEqual("-o" in self.mvn_log.read_text().split(), offline, self.mvn_log.read_text())
+
+    def test_a_failed_build_of_the_jar_is_said_in_one_line_of_run_shs_own_with_its_own_status(self):
+        # Maven's [ERROR] lines alone ended the script with exit 1, the status of a run whose trials failed
+        os.utime(self.root / "pom.xml", (1e9 + 200, 1e9 + 200))
+        for value, offline in (("1", True), ("", False)):
+            with self.subTest(FALCON_OFFLINE=value):
+                r = self.run_sh(FALCON_OFFLINE=value, MVN_FAILS="1")
+                self.assertEqual(r.returncode, 3, r.stderr)
+                said = [line for line in r.stderr.splitlines() if line.startswith("benchmarks/run.sh:")]
+                self.assertEqual(len(said), 1, r.stderr)
+                self.assertIn("building benchmarks/target/benchmarks.jar failed", said[0])
+                self.assertEqual("FALCON_OFFLINE=1" in said[0], offline, said[0])
+                self.assertFalse(self.log.exists(), "no benchmark runs without its jar")
+                self.assertEqual(self.saved(), [])
 
 
 class GpuBundleOfflineTest(unittest.TestCase):
