@@ -380,12 +380,17 @@ public final class FalconSolver {
         String lastSkip = null;
         RoomForSearch room = new RoomForSearch(backend, projector, wbar, g, lambda, layers, nnz, flops);
         EarlyPolish earlyPolish = null;
+        // set where the last round ended on a stable support that no backsolve solved: the next round's DFO goes on past
+        // --stable-iterations, whose hand-over to the backsolve already came to nothing there
+        boolean dfoPastStableSupport = false;
         for (int round = 1; round <= opt.maxRounds(); round++) {
             rounds = round;
             long td = System.nanoTime();
+            SolverOptions roundOpt = dfoPastStableSupport ? opt.withStableIterations(0) : opt;
+            dfoPastStableSupport = false;
             // Once the iteration cap is reached, rounds go on without DFO steps (backsolve and support searches only).
-            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap", qBest)
-                    : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, qBest, lip, opt, blocks, round, iterationsLeft, log, t0, lastGap);
+            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap", qBest, false)
+                    : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, qBest, lip, roundOpt, blocks, round, iterationsLeft, log, t0, lastGap);
             dfoSeconds += secs(td);
             iterationsLeft -= dfo.iterations;
             // The support searches backsolve up to ~30 candidate supports per round: worth it on small problems (it
@@ -408,6 +413,11 @@ public final class FalconSolver {
             float[] cand = dfo.w;
             double qCand;
             boolean candIsExact = false;
+            // whether the candidate is its support's backsolve, or a DFO point below that support's exact backsolve by
+            // rounding: either is the end of DFO on that support. A DFO point whose support no backsolve solved (skipped
+            // as singular, --backsolve none, or one that landed above it) is only where --stable-iterations stopped it.
+            boolean candSolved = false;
+            String whyUnsolved = opt.backsolve() == Backsolve.Mode.NONE ? "backsolve none" : null;
             // a DFO point below the round's best candidate, taken only if the searches find nothing lower
             float[] dfoPoint = null;
             double qDfo = Double.NaN;
@@ -420,6 +430,7 @@ public final class FalconSolver {
                 cand = wBest;
                 qCand = qBest;
                 candIsExact = true;
+                candSolved = true;
             } else {
                 qCand = q(x, cand, wbar, g, lambda);
                 Backsolve.Exact bs = null;
@@ -432,6 +443,7 @@ public final class FalconSolver {
                         log.add(logEntry(round, -1, qCand, dfo.mask, layers, 0, secs(t0), "backsolve skipped: " + singular.getMessage()));
                         sweepWarning.backsolveSkipped(singular);
                         lastSkip = singular.getMessage();
+                        whyUnsolved = "its backsolve was skipped: its ridge system is singular at this lambda";
                     }
                     if (bs != null) anyBacksolved = true;
                 }
@@ -444,8 +456,11 @@ public final class FalconSolver {
                         qCand = qb;
                         candIsExact = opt.backsolve() == Backsolve.Mode.EXACT;
                         candidateGram = bs.gram();
+                        candSolved = true;
                     } else {
                         close(bs.gram());
+                        candSolved = opt.backsolve() == Backsolve.Mode.EXACT;
+                        whyUnsolved = "its " + opt.backsolve().cliName() + " backsolve landed above it";
                     }
                     // the block model drops what the blocks share, and sweeps can stop short of the exact model: such a
                     // backsolve can land above the DFO point it was made for, which the round then keeps; the row says so,
@@ -477,6 +492,7 @@ public final class FalconSolver {
                     candMask = early.outcome().mask();
                     qCand = early.q();
                     candIsExact = true;
+                    candSolved = true;
                     candidateGram = early.gram();
                 }
                 bsSeconds += took;
@@ -504,6 +520,7 @@ public final class FalconSolver {
                     candMask = ex.mask;
                     qCand = ex.q;
                     candIsExact = searchMode(opt) == Backsolve.Mode.EXACT;
+                    candSolved = true;
                     close(candidateGram);
                     candidateGram = ex.gram;
                     log.add(logEntry(round, -1, qCand, candMask, layers, ex.step, secs(t0),
@@ -519,6 +536,7 @@ public final class FalconSolver {
                     candMask = ex.mask;
                     qCand = ex.q;
                     candIsExact = searchMode(opt) == Backsolve.Mode.EXACT;
+                    candSolved = true;
                     close(candidateGram);
                     candidateGram = ex.gram;
                     log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
@@ -555,7 +573,14 @@ public final class FalconSolver {
             candidateGram = null;
             if (!improved) { stop = dfo.stop + "; round did not lower Q"; break; }
             if (!worthAnotherRound && round > 1) { stop = dfo.stop + "; round lowered Q by less than the tolerance"; break; }
-            if (sameSupport && round > 1) { stop = dfo.stop + "; support stable"; break; }
+            if (sameSupport && round > 1 && candSolved) { stop = dfo.stop + "; support stable"; break; }
+            if (sameSupport && round > 1 && !dfo.stoppedOnStableSupport) {
+                // the DFO itself ended there (tolerance, no decrease, the iteration cap), on a support no backsolve solved
+                stop = dfo.stop + "; support stable, its point the DFO's, not backsolved (" + whyUnsolved + ")";
+                break;
+            }
+            // the candidate is the DFO point that --stable-iterations stopped: the next round's DFO goes on from it
+            dfoPastStableSupport = !candSolved && dfo.stoppedOnStableSupport;
             // Only the last round keeps this: the rounds ran out while they still paid, so the last DFO's own reason
             // (say "relative decrease below tolerance") is not why the solve stopped, and more rounds may lower Q.
             stop = String.format(java.util.Locale.ROOT, "round cap (%d) reached while Q still fell (the last round lowered it %s); "
@@ -649,9 +674,10 @@ public final class FalconSolver {
 
     /**
      * A round's DFO: where it ended, and loggedQ, the Q its last log row gave that point (the start's where it took no
-     * step), from which the next DFO run on another model goes on.
+     * step), from which the next DFO run on another model goes on. {@code stoppedOnStableSupport}: its last run ended on
+     * --stable-iterations, which hands the support to the backsolve rather than saying the DFO converged.
      */
-    private record Dfo(float[] w, byte[] mask, int iterations, String stop, double loggedQ) {}
+    private record Dfo(float[] w, byte[] mask, int iterations, String stop, double loggedQ, boolean stoppedOnStableSupport) {}
 
     private static boolean polishRuns(SolverOptions opt, HostMatrix x) {
         return opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 && x.rows() <= POLISH_MAX_ROWS;
@@ -1369,6 +1395,7 @@ public final class FalconSolver {
         addTop(inSet, z2, (int) Math.min(p, 2 * support));
         int used = 0;
         String stop = "iteration cap";
+        boolean stoppedOnStableSupport = false;
         double q = q0; // what the log says of w: each set's model goes on from it
         for (int growth = 0; growth < 4; growth++) {
             int[] idx = indices(inSet);
@@ -1382,6 +1409,7 @@ public final class FalconSolver {
             mask = sub.mask;
             q = sub.loggedQ;
             stop = sub.stop;
+            stoppedOnStableSupport = sub.stoppedOnStableSupport;
             if (used >= iterationsLeft) break;
             // Do outside coordinates want in? One full gradient and one full projection.
             try (FisherModel full = exactModel(x, wbar, g, lambda)) {
@@ -1398,7 +1426,7 @@ public final class FalconSolver {
             addTop(inSet, z2, outside); // grow generously: as many again of the best outside scores
             stop = sub.stop + "; active set grown by " + outside;
         }
-        return new Dfo(w, mask, used, stop, q);
+        return new Dfo(w, mask, used, stop, q, stoppedOnStableSupport);
     }
 
     private static boolean activeSetFits(HostMatrix x, long columns, SolverOptions opt) {
@@ -1413,7 +1441,8 @@ public final class FalconSolver {
             Dfo all = iterate(model, layers, nnz, flops, w, mask, q, lip, opt, round, iterationsLeft - used, log, t0, lastGap);
             return new Dfo(all.w, all.mask, used + all.iterations, before + all.stop + String.format(java.util.Locale.ROOT,
                     "; on all coordinates: an active set of %d columns would copy %.1f MiB of X, more than the %.1f MiB allowed",
-                    columns, columns * x.rows() * (double) Float.BYTES / (1 << 20), opt.activeSetMaxBytes() / (double) (1 << 20)), all.loggedQ);
+                    columns, columns * x.rows() * (double) Float.BYTES / (1 << 20), opt.activeSetMaxBytes() / (double) (1 << 20)), all.loggedQ,
+                    all.stoppedOnStableSupport);
         }
     }
 
@@ -1449,7 +1478,7 @@ public final class FalconSolver {
                 wf[idx[j]] = d.w[j];
                 mf[idx[j]] = d.mask[j];
             }
-            return new Dfo(wf, mf, d.iterations, d.stop, d.loggedQ);
+            return new Dfo(wf, mf, d.iterations, d.stop, d.loggedQ, d.stoppedOnStableSupport);
         }
     }
 
@@ -1478,6 +1507,7 @@ public final class FalconSolver {
         int it = 0;
         int stableFor = 0;
         String stop = "iteration cap";
+        boolean stoppedOnStableSupport = false;
         while (it < iterationsLeft) {
             Step st = dfoStep(model, projector, layers, nnz, flops, w, mask, cur, lip, opt, z, sel, lastGap);
             FisherModel.Eval best = st == null ? null : st.eval;
@@ -1497,9 +1527,13 @@ public final class FalconSolver {
             loggedQ = rebased ? loggedQ0 - (modelQ0 - cur.q) : cur.q;
             log.add(logEntry(round, it, loggedQ, mask, layers, bestStep, secs(t0), null, model.blockStarts != null ? "block" : "exact"));
             if (decrease < opt.tolerance()) { stop = "relative decrease below tolerance"; break; }
-            if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) { stop = "support stable for " + Numbers.counted(stableFor, "iteration"); break; }
+            if (opt.stableIterations() > 0 && stableFor >= opt.stableIterations()) {
+                stop = "support stable for " + Numbers.counted(stableFor, "iteration");
+                stoppedOnStableSupport = true;
+                break;
+            }
         }
-        return new Dfo(w, mask, it, stop, loggedQ);
+        return new Dfo(w, mask, it, stop, loggedQ, stoppedOnStableSupport);
     }
 
     /** The outcome of one DFO iteration: the new point, its support, its evaluation and the step taken. */
