@@ -67,10 +67,22 @@ class SelectionHeapTest {
         cmd.addAll(jvmOptions);
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Main.class.getName()));
         cmd.addAll(List.of(args));
-        Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
+        Process child = withOnlyItsOwnJvmOptions(new ProcessBuilder(cmd)).redirectErrorStream(true).redirectOutput(log.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
         assertTrue(child.waitFor(300, TimeUnit.SECONDS), "the run did not end");
         return new String[] {Integer.toString(child.exitValue()), Files.readString(log)};
+    }
+
+    /**
+     * {@code child}, a JVM, without the variables through which a JVM takes options from its environment. The java
+     * launcher reads _JAVA_OPTIONS after the command line, so a build under _JAVA_OPTIONS=-Xmx1g (which surefire's JVM
+     * inherits, and every child of it) ran each child at 1g, not at the -Xmx the test gave it: the 16m runs that must be
+     * refused ran and exited 0. JAVA_TOOL_OPTIONS and JDK_JAVA_OPTIONS come before the command line, but could still
+     * choose another collector for a child given none.
+     */
+    private static ProcessBuilder withOnlyItsOwnJvmOptions(ProcessBuilder child) {
+        child.environment().keySet().removeAll(List.of("_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS"));
+        return child;
     }
 
     /** p float32 weights, all distinct, and two layers of different costs (no grouping by cost: one mask). */
@@ -231,8 +243,8 @@ class SelectionHeapTest {
     /** {@link Resnet20HeapCheck} in a JVM of its own with {@code collector} and -Xmx{@code heap}. */
     private String resnet20HeapCheck(String collector, String heap) throws Exception {
         Path log = dir.resolve("check.log");
-        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx" + heap, collector,
-                "-cp", System.getProperty("java.class.path"), Resnet20HeapCheck.class.getName())
+        Process child = withOnlyItsOwnJvmOptions(new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx" + heap,
+                collector, "-cp", System.getProperty("java.class.path"), Resnet20HeapCheck.class.getName()))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         assertTrue(child.waitFor(120, TimeUnit.SECONDS), "the check did not end");
         assertEquals(0, child.exitValue(), Files.readString(log));
@@ -263,17 +275,20 @@ class SelectionHeapTest {
 
     /**
      * falcon on resnet50 (p = 25.5 million) at 2550m was offered "--method mp with FALCON_HEAP=16m", and that run died of
-     * Java-heap OOM: the offer's limit must hold mp's mask (a byte per weight) beside the runtime's own heap.
+     * Java-heap OOM: the offer's limit must hold mp's mask (a byte per weight) beside the runtime's own heap. The run's
+     * heap limit is 2g, given to the check: read from this JVM, a build under -Xmx1g refused the run's 1.8 GiB of heap
+     * first, with no mp offer to look at.
      */
     @Test
     void theMpOfferOfAnExamplesRefusalGivesAHeapThatHoldsTheSelectionsMask() {
+        long heapLimit = 2L << 30;
         ExampleModel resnet50 = ExampleModels.get("resnet50");
         long p = resnet50.layers().parameters();
         Pattern mp = Pattern.compile("--method mp( --n \\d+)? with FALCON_HEAP=(\\d+)m");
         for (String available : List.of("2540m", "2550m", "2560m", "2600m")) {
             System.setProperty(SystemInfo.MEMORY_PROPERTY, available);
             MemoryPlan falcon = MemoryPlan.of(p, 16, null, true, "cpu", false, false, true).holdingX(1);
-            String said = org.junit.jupiter.api.Assertions.assertThrows(InputException.class, () -> falcon.check(resnet50, null)).getMessage();
+            String said = org.junit.jupiter.api.Assertions.assertThrows(InputException.class, () -> falcon.check(resnet50, null, false, List.of(), List.of(), false, heapLimit)).getMessage();
             Matcher offer = mp.matcher(said);
             assertTrue(offer.find(), said);
             assertTrue(Long.parseLong(offer.group(2)) * MIB >= p + 4 * MIB, available + ": " + said);

@@ -41,8 +41,9 @@ import org.bytedeco.javacpp.FloatPointer;
  * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
  * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. The
  * last X read goes when the run ends ({@link MultiStage.GradientSource#runEnded}); {@link #close()} removes the temporary
- * directory and the shutdown hook. Close it: one dropped unclosed keeps them until the collector takes it (a cleaner then
- * removes them) or the JVM exits (the hook removes the directory).
+ * directory and the shutdown hook, and frees the X last read. Close it: one dropped unclosed keeps them until the
+ * collector takes it (a cleaner then removes them and frees that X, also where {@link #gradients} was called outside a
+ * run, which no runEnded follows) or the JVM exits (the hook removes the directory).
  */
 public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
@@ -104,13 +105,13 @@ public final class CommandGradients implements MultiStage.GradientSource {
     static final long REPORT_WAIT_MILLIS = 2000;
     /** How long a command killed by SIGINT/SIGTERM/SIGHUP waits for the JVM's own hook (Ctrl-C reaches both at once). */
     static final long SIGNAL_WAIT_MILLIS = 1000;
-    /** The weights the X last handed out was computed at, and that X (first or current). */
+    /** The weights the X last handed out was computed at, and that X (first, or {@link Cleanup#stageX}). */
     private float[] lastWeights;
     private HostMatrix lastX;
     private final java.util.Set<Integer> reused = new java.util.TreeSet<>();
     /** Each loaded stage's file type and conversion (copied or mapped), for the report: the file itself is gone by then. */
     private final java.util.Map<Integer, String> stageFileTypes = new java.util.TreeMap<>();
-    private HostMatrix current;
+    /** The file of {@link Cleanup#stageX}, which a mapped X reads. */
     private Path currentFile;
 
     /**
@@ -199,6 +200,13 @@ public final class CommandGradients implements MultiStage.GradientSource {
         volatile boolean commandStage;
         /** Set when the shutdown hook has begun: the command ended because the JVM is stopping, not by itself. */
         volatile boolean stoppedByHook;
+        /**
+         * The X the command wrote for the last stage asked for, until the next stage's, runEnded or the cleanup replaces
+         * it (null: none). Held here, not by the source: an embedder that called gradients() itself, outside a run whose
+         * runEnded frees it, and dropped the source unclosed had the folder removed by the cleaner and this X (a copy
+         * of 4 n p bytes, or a mapping; HostMatrix has no cleaner) kept until the JVM exited.
+         */
+        volatile HostMatrix stageX;
 
         Cleanup(Path dir) {
             this.dir = dir;
@@ -223,7 +231,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
         /**
          * The source is closed, or unreachable: no command runs for it (a stage's command runs inside its gradients, which
-         * holds it), so the folder and the hook go.
+         * holds it), so the folder, the hook and the stage's X go. X last: its close waits for any backend call still
+         * using it, and the folder and the hook should not wait with it.
          */
         @Override
         public void run() {
@@ -235,6 +244,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             } catch (IllegalStateException shuttingDown) {
                 // the hook is running or about to: it cleans up as well
             }
+            HostMatrix x = stageX;
+            stageX = null;
+            if (x != null) x.close();
         }
     }
 
@@ -630,11 +642,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
             throw new MultiStage.SourceFailure(String.valueOf(e.getMessage()).replace(x.toString(), label), stderr, e);
         }
         releaseCurrent();
-        current = next;
+        cleanup.stageX = next;
         currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
         lastWeights = weights.clone();
-        lastX = current;
-        return current;
+        lastX = next;
+        return next;
     }
 
     /**
@@ -699,10 +711,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     private void releaseCurrent() {
-        if (current != null) current.close();
+        HostMatrix held = cleanup.stageX;
+        cleanup.stageX = null;
+        if (held != null) held.close();
         if (currentFile != null) deleteQuietly(currentFile);
-        if (lastX == current) lastX = null;
-        current = null;
+        if (lastX == held) lastX = null;
         currentFile = null;
     }
 
@@ -849,9 +862,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     public void close() {
         closed = true;
         stopCommand(); // closed from another thread while the command runs: it must not outlive the directory
-        if (current != null) current.close();
-        current = null;
-        cleanable.clean();
+        cleanable.clean(); // the folder, the hook and the stage's X, as when the source is collected unclosed
     }
 
     private static void deleteDirectory(Path dir) {

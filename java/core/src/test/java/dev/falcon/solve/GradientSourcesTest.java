@@ -1427,6 +1427,44 @@ class GradientSourcesTest {
         return new java.lang.ref.WeakReference<>(source);
     }
 
+    /**
+     * An embedder that asks a CommandGradients for a stage's X itself, outside a MultiStage run (which frees it at
+     * runEnded), and drops the source without close(): the cleaner removed the folder, but the X the source had read
+     * (a copy of 4 n p bytes, or a mapping) stayed allocated until the JVM exited, and README's counters never came back.
+     */
+    @Test
+    void theStageXOfADroppedUnclosedCommandSourceIsFreedWhenItIsCollected() throws Exception {
+        Path x2 = dir.resolve("X2.npy");
+        writeX(x2, 3);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            long matrices = HostMatrix.openOwnedCount(), bytes = HostMatrix.openOwnedBytes(), javaCppBytes = org.bytedeco.javacpp.Pointer.totalBytes();
+            Path[] folder = new Path[1];
+            java.lang.ref.WeakReference<CommandGradients> dropped = askStageOneAndDrop(b, first, x2, folder);
+            // bounded: a leak never ends, and the loop ends with the assertions below failing
+            for (int i = 0; i < 200 && (dropped.get() != null || Files.exists(folder[0]) || HostMatrix.openOwnedCount() != matrices); i++) {
+                System.gc();
+                Thread.sleep(10);
+            }
+            assertNull(dropped.get(), "a dropped, unclosed CommandGradients is still reachable");
+            assertFalse(Files.exists(folder[0]), "the folder of a dropped source is left: " + folder[0]);
+            assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open by the dropped source ("
+                    + (HostMatrix.openOwnedBytes() - bytes) + " bytes)");
+            assertEquals(bytes, HostMatrix.openOwnedBytes());
+            assertEquals(javaCppBytes, org.bytedeco.javacpp.Pointer.totalBytes(), "JavaCPP bytes left");
+        }
+    }
+
+    /** Stage 1's X from a CommandGradients asked directly, which is then dropped unclosed; its folder in {@code folder[0]}. */
+    private static java.lang.ref.WeakReference<CommandGradients> askStageOneAndDrop(ComputeBackend b, HostMatrix first, Path x2, Path[] folder) {
+        long before = HostMatrix.openOwnedCount();
+        CommandGradients source = new CommandGradients(b, first, ": {weights}; cp '" + x2 + "' {grads}", null);
+        folder[0] = source.directory();
+        HostMatrix stageOne = source.gradients(1, wbar());
+        assertEquals(P, stageOne.cols());
+        assertEquals(before + 1, HostMatrix.openOwnedCount(), "stage 1's X is a matrix of the source's own");
+        return new java.lang.ref.WeakReference<>(source);
+    }
+
     /** The shutdown hook of a source still open at exit, holding the folder alone, removes it. */
     @Test
     void theFolderOfASourceNeverClosedIsRemovedAtExit() throws Exception {
