@@ -590,6 +590,7 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         try (java.io.InputStream in = new java.io.FileInputStream(file)) {
             head = in.readNBytes(64 * 1024);
         } catch (java.io.IOException e) {
+            if (dev.falcon.io.ReadFailures.byInterrupt(e)) throw dev.falcon.io.ReadFailures.interrupted("the argument file", file, e);
             return "cannot be read (" + e.getMessage() + ")";
         }
         ArrayFiles.ContentFormat format = ArrayFiles.formatByContent(head, head.length);
