@@ -60,7 +60,7 @@ final class HeldInputs implements AutoCloseable {
             throw InputException.of(option + ": " + file, "file", "was removed while falcon opened it", "rerun with the file in place");
         } catch (IOException e) {
             if (ReadFailures.byInterrupt(e)) throw ReadFailures.interrupted("the " + option + " file", file, e);
-            throw InputException.of(option + ": " + file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw InputException.of(option + ": " + file, "file", "cannot be read (" + ReadFailures.detail(e) + ")", "check the path and permissions");
         }
         Identity after;
         try {
@@ -177,7 +177,7 @@ final class HeldInputs implements AutoCloseable {
             return h.channel().size();
         } catch (IOException e) {
             if (ReadFailures.byInterrupt(e)) throw ReadFailures.interrupted("the size of the " + option + " file", h.file(), e);
-            throw InputException.of(option + ": " + h.file(), "file", "cannot be read (" + e.getMessage() + ")", "check the file");
+            throw InputException.of(option + ": " + h.file(), "file", "cannot be read (" + ReadFailures.detail(e) + ")", "check the file");
         }
     }
 

@@ -20,7 +20,26 @@ public final class ReadFailures {
      */
     public static RuntimeException cannotRead(Object file, String field, String what, IOException e, String fix) {
         if (byInterrupt(e)) return interrupted(what, file, e);
-        return InputException.of(file, field, "cannot be read (" + e.getMessage() + ")", fix);
+        return InputException.of(file, field, "cannot be read (" + detail(e) + ")", fix);
+    }
+
+    /**
+     * What went wrong, for a message: the exception's own message, or, where it has none (a closed channel's, a bare
+     * IOException), its kind in words ("closed channel error", "I/O error"): "cannot be read (null)" told the user nothing.
+     */
+    public static String detail(Throwable e) {
+        String message = e.getMessage();
+        if (message != null && !message.isBlank()) return message;
+        String name = e.getClass().getSimpleName().isEmpty() ? e.getClass().getName() : e.getClass().getSimpleName();
+        String kind = name.endsWith("Exception") ? name.substring(0, name.length() - "Exception".length()) : name;
+        StringBuilder words = new StringBuilder();
+        // "ClosedChannel" -> closed, channel; "EOF" stays one word, as does "IO" (written I/O)
+        for (String word : kind.split("(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")) {
+            if (word.isEmpty()) continue;
+            if (words.length() > 0) words.append(' ');
+            words.append(word.equals("IO") ? "I/O" : word.equals(word.toUpperCase(java.util.Locale.ROOT)) ? word : word.toLowerCase(java.util.Locale.ROOT));
+        }
+        return (words.length() == 0 ? name : words.toString()) + (name.endsWith("Error") ? "" : " error");
     }
 
     /**
