@@ -4,6 +4,7 @@ import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.InputFiles;
 import dev.falcon.io.InputFiles.Identity;
+import dev.falcon.io.ReadFailures;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.NoSuchFileException;
@@ -58,7 +59,8 @@ final class HeldInputs implements AutoCloseable {
         } catch (NoSuchFileException e) {
             throw InputException.of(option + ": " + file, "file", "was removed while falcon opened it", "rerun with the file in place");
         } catch (IOException e) {
-            throw InputException.of(option + ": " + file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            if (ReadFailures.byInterrupt(e)) throw ReadFailures.interrupted("the " + option + " file", file, e);
+            throw InputException.of(option + ": " + file, "file", "cannot be read (" + ReadFailures.detail(e) + ")", "check the path and permissions");
         }
         Identity after;
         try {
@@ -174,7 +176,8 @@ final class HeldInputs implements AutoCloseable {
         try {
             return h.channel().size();
         } catch (IOException e) {
-            throw InputException.of(option + ": " + h.file(), "file", "cannot be read (" + e.getMessage() + ")", "check the file");
+            if (ReadFailures.byInterrupt(e)) throw ReadFailures.interrupted("the size of the " + option + " file", h.file(), e);
+            throw InputException.of(option + ": " + h.file(), "file", "cannot be read (" + ReadFailures.detail(e) + ")", "check the file");
         }
     }
 

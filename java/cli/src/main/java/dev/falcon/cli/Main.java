@@ -590,7 +590,8 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
         try (java.io.InputStream in = new java.io.FileInputStream(file)) {
             head = in.readNBytes(64 * 1024);
         } catch (java.io.IOException e) {
-            return "cannot be read (" + e.getMessage() + ")";
+            if (dev.falcon.io.ReadFailures.byInterrupt(e)) throw dev.falcon.io.ReadFailures.interrupted("the argument file", file, e);
+            return "cannot be read (" + dev.falcon.io.ReadFailures.detail(e) + ")";
         }
         ArrayFiles.ContentFormat format = ArrayFiles.formatByContent(head, head.length);
         if (format == ArrayFiles.ContentFormat.NPY) return "is a .npy array, not a text file of arguments";

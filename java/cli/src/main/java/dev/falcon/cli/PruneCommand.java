@@ -1603,7 +1603,7 @@ final class PruneCommand implements Callable<Integer> {
                                 + "); writing it would destroy the input", "give the output another path");
                     }
                 } catch (IOException e) {
-                    throw InputException.of(output, options.get(o), "cannot be compared with the input " + in.getKey() + " (" + e.getMessage() + ")",
+                    throw InputException.of(output, options.get(o), "cannot be compared with the input " + in.getKey() + " (" + dev.falcon.io.ReadFailures.detail(e) + ")",
                             "give the output another path");
                 }
             }
@@ -1801,10 +1801,10 @@ final class PruneCommand implements Callable<Integer> {
             if (!probes.isEmpty() || AtomicFiles.isNoSpace(e)) {
                 return dir + fileSystemKind(dir) + " takes " + (probes.isEmpty() ? "no new file" : "only " + probes.size() + " of the " + count
                         + " new files the outputs need on its file system (their temporary files, and the folders to create)") + " ("
-                        + e.getMessage() + "): its file system " + AtomicFiles.NoSpace.on(dir).lack();
+                        + dev.falcon.io.ReadFailures.detail(e) + "): its file system " + AtomicFiles.NoSpace.on(dir).lack();
             }
             String outcome = e instanceof java.nio.file.AccessDeniedException ? "was refused"
-                    : e instanceof java.nio.file.NoSuchFileException ? "said \"no such file or directory\"" : "failed: " + e.getMessage();
+                    : e instanceof java.nio.file.NoSuchFileException ? "said \"no such file or directory\"" : "failed: " + dev.falcon.io.ReadFailures.detail(e);
             return dir + fileSystemKind(dir) + " takes no new files (creating one there " + outcome + ")";
         } catch (RuntimeException e) {
             return null; // not a file system Java can create in: the write says what is wrong

@@ -397,7 +397,7 @@ public final class ArrayFiles {
         } catch (NoSuchFileException e) {
             throw InputException.of(file, "file", "does not exist", "check the path");
         } catch (IOException e) {
-            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(file, "file", "the bytes (for their SHA-256) of", e, "check the path and permissions");
         }
     }
 
@@ -423,7 +423,7 @@ public final class ArrayFiles {
                 buf.clear();
             }
         } catch (IOException e) {
-            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(file, "file", "the bytes (for their SHA-256) of", e, "check the path and permissions");
         }
         return HexFormat.of().formatHex(digest.digest());
     }
@@ -499,7 +499,7 @@ public final class ArrayFiles {
         try (java.io.InputStream in = java.nio.file.Files.newInputStream(file)) {
             for (int r; read < start.length && (r = in.read(start, read, start.length - read)) > 0; ) read += r;
         } catch (IOException e) {
-            throw InputException.of(label, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(label, "file", "the first bytes of", e, "check the path and permissions");
         }
         ContentFormat format = formatByContent(start, read);
         if (format == ContentFormat.NPY) return fromNpy(Npy.readHeader(file));
@@ -566,7 +566,7 @@ public final class ArrayFiles {
                 done += k;
             }
         } catch (IOException e) {
-            throw InputException.of(a.file(), "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(a.file(), "file", a.name() == null ? "the values of" : "the values of tensor '" + a.name() + "' of", e, "check the path and permissions");
         }
     }
 }

@@ -256,7 +256,7 @@ public final class AtomicFiles {
                 } catch (FileAlreadyExistsException e) {
                     if (!Files.isDirectory(d)) throw InputException.of(target, field, d + " is not a directory", "choose another output path");
                 } catch (IOException e) {
-                    throw InputException.of(target, field, "cannot create directory " + d + " (" + e.getMessage() + ")",
+                    throw InputException.of(target, field, "cannot create directory " + d + " (" + ReadFailures.detail(e) + ")",
                             "choose a writable location");
                 }
             }

@@ -76,7 +76,7 @@ public final class InputFiles {
             }
             throw InputException.of(file, "file", "does not exist", "check the path");
         } catch (IOException e) {
-            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(file, "file", "the attributes of", e, "check the path and permissions");
         }
         if (attributes.isRegularFile()) return;
         if (attributes.isDirectory()) throw InputException.of(file, "file", "is a directory", "name the array or table file in it");

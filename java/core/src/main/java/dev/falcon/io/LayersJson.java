@@ -100,7 +100,7 @@ public final class LayersJson {
                     + " a binary file such as a .npy or .safetensors?)", shapeFix
                     + "; arrays (.npy, .safetensors) go to --weights, --grads or --flops-per-weight, not --layers");
         } catch (IOException e) {
-            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(file, "file", "the layer table", e, "check the path and permissions");
         }
         return root;
     }

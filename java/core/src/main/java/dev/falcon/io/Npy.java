@@ -92,7 +92,7 @@ public final class Npy {
         } catch (NoSuchFileException e) {
             throw InputException.of(file, "file", "does not exist", "check the path");
         } catch (IOException e) {
-            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(file, "file", "the size of", e, "check the path and permissions");
         }
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             if (size < 10) {
@@ -147,7 +147,7 @@ public final class Npy {
             Map<String, Object> dict = parser.parse();
             return validate(file, dict, parser.sourceText, prefix + headerLength, size);
         } catch (IOException e) {
-            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(file, "file", "the .npy header of", e, "check the path and permissions");
         }
     }
 

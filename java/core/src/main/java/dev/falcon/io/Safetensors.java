@@ -119,7 +119,7 @@ public final class Safetensors {
         } catch (NoSuchFileException e) {
             throw InputException.of(file, "file", "does not exist", "check the path");
         } catch (IOException e) {
-            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(file, "file", "the size of", e, "check the path and permissions");
         }
         if (size < 8) {
             throw InputException.of(file, "header", "the file is " + size + " bytes, shorter than the 8-byte header length",
@@ -155,7 +155,7 @@ public final class Safetensors {
             Npy.readFully(ch, hb, 8, file);
             json = hb.array();
         } catch (IOException e) {
-            throw InputException.of(file, "file", "cannot be read (" + e.getMessage() + ")", "check the path and permissions");
+            throw ReadFailures.cannotRead(file, "file", "the safetensors header of", e, "check the path and permissions");
         }
         if (json[0] != '{') {
             throw InputException.of(file, "header", "the JSON header does not start with '{'",

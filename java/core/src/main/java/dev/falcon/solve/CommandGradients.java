@@ -640,6 +640,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
             deleteQuietly(x);
             // the readers name the file by its path
             throw new MultiStage.SourceFailure(String.valueOf(e.getMessage()).replace(x.toString(), label), stderr, e);
+        } catch (RuntimeException e) {
+            // an interrupt while reading it (an IllegalStateException): the file is of no use either way
+            deleteQuietly(x);
+            throw e;
         }
         releaseCurrent();
         cleanup.stageX = next;

@@ -6,6 +6,7 @@ import dev.falcon.data.RawMatrixSource;
 import dev.falcon.io.ArrayFiles;
 import dev.falcon.io.InputException;
 import dev.falcon.io.InputFiles;
+import dev.falcon.io.ReadFailures;
 import dev.falcon.model.Numbers;
 import java.io.IOException;
 import java.nio.FloatBuffer;
@@ -168,7 +169,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         try {
             next = backend.load(now, first != null ? first.panelStarts() : null); // the layout of stage 0's X, when given
         } catch (IOException e) {
-            throw InputException.of(spec, field, "cannot be read (" + e.getMessage() + ")", "check the file");
+            throw ReadFailures.cannotRead(spec, field, "stage " + stage + "'s X from", e, "check the file");
         }
         try {
             if (before == null || !before.equals(InputFiles.Identity.of(file))) {

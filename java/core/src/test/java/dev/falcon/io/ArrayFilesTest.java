@@ -7,11 +7,13 @@ import static dev.falcon.io.Fixtures.npyV1;
 import static dev.falcon.io.Fixtures.write;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -30,6 +32,22 @@ class ArrayFilesTest {
         Path plain = write(dir, "w.safetensors", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", new byte[8]));
         e = assertInput(() -> ArrayFiles.readVector(plain.toString(), "--weights", 2), plain, "rename it to end in .npy");
         assertTrue(!e.getMessage().contains("tensor name"), e.getMessage());
+    }
+
+    /**
+     * A read failure without a message of its own (a closed channel's, ClosedChannelException) was told as "cannot be
+     * read (null)": it is named by its kind instead.
+     */
+    @Test
+    void aReadFailureWithoutAMessageIsNamedByItsKind() throws IOException {
+        Path w = write(dir, "w.npy", npyV1(dict("<f4", false, "(1,)"), floats(ByteOrder.LITTLE_ENDIAN, 1)));
+        FileChannel closed = FileChannel.open(w);
+        closed.close();
+        InputException e = assertInput(() -> ArrayFiles.sha256(closed, w), w, "file: cannot be read (closed channel error)");
+        assertFalse(e.getMessage().contains("null"), e.getMessage());
+        assertEquals("I/O error", ReadFailures.detail(new IOException()));
+        assertEquals("EOF error", ReadFailures.detail(new java.io.EOFException()));
+        assertEquals("Input/output error", ReadFailures.detail(new IOException("Input/output error")));
     }
 
     @Test

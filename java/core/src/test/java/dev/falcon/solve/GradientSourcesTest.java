@@ -387,6 +387,33 @@ class GradientSourcesTest {
     }
 
     /**
+     * A falcon++ stage whose file is read on an interrupted thread: the stage's channel read fails with
+     * ClosedByInterruptException (no message), which was "X_1.npy: pattern: cannot be read (null); check the path and
+     * permissions". It is the IllegalStateException an interrupted prune gives elsewhere, with the flag kept, and the
+     * stage loads once the flag is cleared.
+     */
+    @Test
+    void aStageFileReadOnAnInterruptedThreadIsAnInterruptNotAnUnreadableFile() {
+        writeX(dir.resolve("X_0.npy"), 1);
+        writeX(dir.resolve("X_1.npy"), 2);
+        try (ComputeBackend b = new JavaBackend();
+             FilePatternGradients src = new FilePatternGradients(b, null, dir.resolve("X_{t}.npy").toString(), 2, "pattern")) {
+            Thread.currentThread().interrupt();
+            try {
+                IllegalStateException e = assertThrows(IllegalStateException.class, () -> src.gradients(1, wbar()));
+                assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag was cleared: " + e);
+                assertTrue(e.getMessage().startsWith("interrupted while reading ") && e.getMessage().contains(dir.resolve("X_1.npy").toString())
+                        && !e.getMessage().contains("check the"), e.getMessage());
+            } finally {
+                Thread.interrupted();
+            }
+            HostMatrix x = src.gradients(1, wbar());
+            assertEquals(N, x.rows());
+            assertEquals(P, x.cols());
+        }
+    }
+
+    /**
      * A run of more stages than a FilePatternGradients was made for: the first stage past its files is one it cannot give,
      * a SourceFailure, so that the run returns the last completed stage as README documents. It threw "stage 2 outside
      * 0..1", an IllegalArgumentException that lost the completed stages and named neither count.
