@@ -112,6 +112,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final java.util.Map<Integer, String> stageFileTypes = new java.util.TreeMap<>();
     private HostMatrix current;
     private Path currentFile;
+    private final OneRunAtATime runs = new OneRunAtATime();
 
     /**
      * @param first stage 0's X (the caller keeps owning it); its shape is required of every output
@@ -691,11 +692,24 @@ public final class CommandGradients implements MultiStage.GradientSource {
      */
     @Override
     public void runEnded() {
-        releaseCurrent();
-        lastX = null;
-        lastWeights = null;
-        reused.clear();
-        stageFileTypes.clear();
+        try {
+            releaseCurrent();
+            lastX = null;
+            lastWeights = null;
+            reused.clear();
+            stageFileTypes.clear();
+        } finally {
+            runs.end();
+        }
+    }
+
+    /**
+     * Refuses a second run while one is in progress: the X held, the weights it is at and the stage files in the one
+     * folder are that run's.
+     */
+    @Override
+    public void runStarting() {
+        runs.begin("CommandGradients (" + names.command() + " " + quote(command) + ")");
     }
 
     private void releaseCurrent() {
