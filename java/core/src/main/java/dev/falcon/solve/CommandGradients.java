@@ -36,7 +36,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
  * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and X is read back
- * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log;
+ * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log (one
+ * that throws is not called again, and the stage then throws that failure, once the command has ended);
  * weights that cannot be written for it, a non-zero exit, a command still running after the timeout (if one is given:
  * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
  * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. The
@@ -113,10 +114,13 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final java.util.Map<Integer, String> stageFileTypes = new java.util.TreeMap<>();
     /** The file of {@link Cleanup#stageX}, which a mapped X reads. */
     private Path currentFile;
+    private final OneRunAtATime runs = new OneRunAtATime();
 
     /**
      * @param first stage 0's X (the caller keeps owning it); its shape is required of every output
-     * @param log   where the command's output lines go (null: dropped, the stderr tail is still kept)
+     * @param log   where the command's output lines go (null: dropped, the stderr tail is still kept); one that throws
+     *              is not called again, the command runs to its end, and {@link #gradients} then throws an
+     *              {@link IllegalStateException} ("the log given to CommandGradients threw ...") with its exception as the cause
      */
     public CommandGradients(ComputeBackend backend, HostMatrix first, String command, PrintWriter log) {
         this(backend, first, command, log, null);
@@ -124,7 +128,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     /**
      * @param first   stage 0's X (the caller keeps owning it); its shape is required of every output
-     * @param log     where the command's output lines go (null: dropped, the stderr tail is still kept)
+     * @param log     where the command's output lines go (null: dropped, the stderr tail is still kept); one that throws
+     *                is not called again, the command runs to its end, and {@link #gradients} then throws an
+     *                {@link IllegalStateException} ("the log given to CommandGradients threw ...") with its exception as the cause
      * @param timeout the longest a stage's command may run (null: no limit): one still running then is stopped with
      *                the processes it started, as on SIGTERM, and {@link #gradients} throws {@link MultiStage.SourceFailure},
      *                which stops the run after the last completed stage
@@ -535,6 +541,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         }
         String line = commandLine(w, x);
         Deque<String> tail = new ArrayDeque<>();
+        java.util.concurrent.atomic.AtomicReference<Throwable> logFailure = new java.util.concurrent.atomic.AtomicReference<>();
         int code;
         boolean timedOut = false;
         cleanup.commandStage = true;
@@ -547,8 +554,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
             cleanup.commandMarker = marker;
             Process proc = builder.start();
             cleanup.running = new Running(proc, marker);
-            Thread out = pump(proc.getInputStream(), null, stage);
-            Thread err = pump(proc.getErrorStream(), tail, stage);
+            Thread out = pump(proc.getInputStream(), null, stage, logFailure);
+            Thread err = pump(proc.getErrorStream(), tail, stage, logFailure);
             if (timeout == null || proc.waitFor(saturatedNanos(timeout), java.util.concurrent.TimeUnit.NANOSECONDS)) {
                 code = proc.waitFor();
             } else {
@@ -591,6 +598,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
         // close() from another thread stops the command: its SIGTERM status is falcon's own stop, not a failed command
         // whose last completed stage the run would return
         checkOpen(stage);
+        Throwable logFailed = logFailure.get();
+        if (logFailed != null) {
+            // the embedder's own failure: not a command that could not deliver, whose SourceFailure would end the run
+            // quietly at the last completed stage
+            deleteQuietly(x);
+            throw new IllegalStateException("the log given to CommandGradients threw " + logFailed + " on a line of the output of " + names.command()
+                    + " at stage " + stage + "; the command ran on, the rest of its output read and dropped, and "
+                    + (timedOut ? "did not exit within " + describeTimeout(timeout) : describeExit(code))
+                    + "; give a log that does not throw (a PrintWriter keeps its own write errors for checkError())", logFailed);
+        }
         String stderr = tailText(tail);
         if (timedOut) {
             deleteQuietly(x); // whatever part of X it had written
@@ -707,11 +724,24 @@ public final class CommandGradients implements MultiStage.GradientSource {
      */
     @Override
     public void runEnded() {
-        releaseCurrent();
-        lastX = null;
-        lastWeights = null;
-        reused.clear();
-        stageFileTypes.clear();
+        try {
+            releaseCurrent();
+            lastX = null;
+            lastWeights = null;
+            reused.clear();
+            stageFileTypes.clear();
+        } finally {
+            runs.end();
+        }
+    }
+
+    /**
+     * Refuses a second run while one is in progress: the X held, the weights it is at and the stage files in the one
+     * folder are that run's.
+     */
+    @Override
+    public void runStarting() {
+        runs.begin("CommandGradients (" + names.command() + " " + quote(command) + ")");
     }
 
     private void releaseCurrent() {
@@ -723,15 +753,24 @@ public final class CommandGradients implements MultiStage.GradientSource {
         currentFile = null;
     }
 
-    private Thread pump(InputStream in, Deque<String> tail, int stage) {
+    /**
+     * Copies one of the command's streams to the log, and stderr's lines to {@code tail}, until its end. A log that
+     * throws is not called again (by either stream's thread) and its failure goes to {@code logFailure}: the stream is
+     * still read, since a thread that ended closed the pipe and the command died writing into it.
+     */
+    private Thread pump(InputStream in, Deque<String> tail, int stage, java.util.concurrent.atomic.AtomicReference<Throwable> logFailure) {
         Thread t = new Thread(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
                 BoundedLines lines = new BoundedLines(r, LINE_CHARS);
                 for (String s; (s = lines.next()) != null; ) {
-                    if (log != null) {
-                        synchronized (log) {
-                            log.println("  " + outputMark(stage) + " " + s);
-                            log.flush();
+                    if (log != null && logFailure.get() == null) {
+                        try {
+                            synchronized (log) {
+                                log.println("  " + outputMark(stage) + " " + s);
+                                log.flush();
+                            }
+                        } catch (RuntimeException | Error e) {
+                            logFailure.compareAndSet(null, e);
                         }
                     }
                     if (tail != null) {

@@ -34,6 +34,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     private final String[] loadedAs;
     private final StageFiles stageFiles;
     private HostMatrix current;
+    private final OneRunAtATime runs = new OneRunAtATime();
 
     /**
      * Told around each later stage's read of its file, so that a caller can hold the file the stage read (the CLI opens
@@ -210,10 +211,20 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         return "file " + fileOf(pattern, stage) + " (" + type + ")";
     }
 
+    /** Refuses a second run while one is in progress: the stage X held is that run's. */
+    @Override
+    public void runStarting() {
+        runs.begin("FilePatternGradients of " + pattern);
+    }
+
     /** The stage X this source loaded goes; stage 0's, the caller's, stays. A later run loads its stages again. */
     @Override
     public void runEnded() {
-        close();
+        try {
+            close();
+        } finally {
+            runs.end();
+        }
     }
 
     @Override

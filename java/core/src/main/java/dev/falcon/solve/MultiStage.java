@@ -92,6 +92,14 @@ public final class MultiStage {
         @Override default void close() {}
 
         /**
+         * A run is about to ask this source for X ({@link #run} calls it before anything else, on the run's thread); a
+         * throw refuses the run, which then does not call {@link #runEnded}. The file and command sources refuse a
+         * second run while one is in progress (an {@link IllegalStateException} naming the source): they hold the run's
+         * stage X, and two prunes at once on one of them closed X under each other.
+         */
+        default void runStarting() {}
+
+        /**
          * The run that asked for X has ended (returned or thrown), and nothing it was given is read again: a source frees
          * the X it made here, and stays usable for another run. Otherwise the last stage's X (a mapping or a copy, 4 n p
          * bytes) stayed until {@link #close()}, and a caller that closed its result, X and backend, as README's Watching
@@ -345,6 +353,8 @@ public final class MultiStage {
         int p = wbar.length;
         double dense = layers.denseFlops();
         requireStartsAtOrAboveTargets(StartLevelNames.RUN, startNnz, (double) nnz / p, startFlops, dense > 0 ? flops / dense : 0);
+        // outside the try: a run the source refused never began, and its runEnded would end the run in progress
+        source.runStarting();
         try {
             return runStages(backend, source, wbar, g, lambda, layers, nnz, flops, stages, schedule, startNnz, startFlops, opt, reference, callersX,
                     callersXName, warning);

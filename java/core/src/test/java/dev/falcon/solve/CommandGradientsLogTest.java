@@ -1,0 +1,69 @@
+package dev.falcon.solve;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The log an embedder gives CommandGradients for the command's output, when it throws. */
+class CommandGradientsLogTest {
+    @TempDir Path dir;
+
+    /**
+     * The log's exception ended the threads that copy the command's output (falcon-grads-command-stdout/-stderr), which
+     * closed the pipes: the command died writing into them, the run stopped at the last completed stage with "the
+     * gradient command exited with status ... at stage 1 (no stderr)", and the log's exception only reached System.err
+     * through the uncaught-exception handler. The output is read on (and dropped) so that the command ends on its own,
+     * and the prune ends with the log's failure.
+     */
+    @Test
+    void aLogThatThrowsEndsThePruneWithItsFailureAndTheCommandRunsToItsEnd() throws Exception {
+        Path x = dir.resolve("X.npy"), ran = dir.resolve("ran");
+        GradientSourcesTest.writeX(x, 3);
+        // more output than a pipe holds (64 KB), so a command whose reader has gone dies writing it
+        String command = "i=0; while [ $i -lt 3000 ]; do echo \"progress line $i of the gradient export ..................................\"; i=$((i+1)); done;"
+                + " echo 'about to save' >&2; touch '" + ran + "'; cp '" + x + "' {grads} && : {weights}";
+        RuntimeException sinkFailure = new RuntimeException("log sink unavailable");
+        List<String> logged = new CopyOnWriteArrayList<>();
+        PrintWriter log = new PrintWriter(new StringWriter()) {
+            @Override
+            public void println(String line) {
+                if (logged.size() >= 3) throw sinkFailure;
+                logged.add(line);
+            }
+        };
+        List<Throwable> uncaught = new CopyOnWriteArrayList<>();
+        Thread.UncaughtExceptionHandler before = Thread.getDefaultUncaughtExceptionHandler();
+        Thread.setDefaultUncaughtExceptionHandler((t, e) -> uncaught.add(e));
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients src = new CommandGradients(b, first, command, log)) {
+            MultiStage.Result returned = null;
+            IllegalStateException failure = null;
+            try {
+                returned = MultiStage.run(b, src, GradientSourcesTest.wbar(), null, 0.1, GradientSourcesTest.layers(), 12, 30, 3,
+                        MultiStage.Schedule.LINEAR, 0.8, 0.8, SolverOptions.defaults().withMaxIterations(5));
+            } catch (IllegalStateException e) {
+                failure = e;
+            }
+            assertNotNull(failure, "the prune returned, stopped: " + (returned == null ? null : returned.stopped()));
+            String m = failure.getMessage();
+            assertTrue(m.contains("the log given to CommandGradients threw") && m.contains("log sink unavailable") && m.contains("stage 1"), m);
+            assertFalse(m.contains("no stderr"), m);
+            assertSame(sinkFailure, failure.getCause());
+            assertTrue(Files.exists(ran), "the command ran to its end: " + m);
+            assertEquals(3, logged.size(), "the lines before the failure were logged: " + logged);
+            assertEquals(List.of(), uncaught, "exceptions that escaped a thread");
+        } finally {
+            Thread.setDefaultUncaughtExceptionHandler(before);
+        }
+    }
+}

@@ -1,0 +1,164 @@
+package dev.falcon.solve;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import dev.falcon.backend.ComputeBackend;
+import dev.falcon.backend.JavaBackend;
+import dev.falcon.data.HostMatrix;
+import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Budgets;
+import dev.falcon.prune.Method;
+import dev.falcon.prune.PruneResult;
+import dev.falcon.prune.Pruner;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * One falcon++ gradient source given to two prunes running at once. The file and command sources keep the run's state
+ * (the stage X held, the weights it was made at) and a command source names every run's stage files alike in one
+ * folder: two runs at once failed on X closed under them ("matrix (copy of file X_stage1.npy ...) was closed"), blamed
+ * the command, returned weights that neither run gives alone, or left stage X copies open for good. A second run while
+ * one is in progress is refused, naming the source, and the first runs on as it would alone.
+ */
+class SharedGradientSourceTest {
+    @TempDir Path dir;
+
+    private static final int STAGES = 3;
+
+    /** A prune on the source: its pruned weights, with stopped() checked to be null. */
+    private static float[] prune(ComputeBackend b, HostMatrix first, MultiStage.GradientSource source) {
+        LayerTable layers = GradientSourcesTest.layers();
+        Budgets budgets = Budgets.resolve(layers, 0.5, null, 0.5, null, null);
+        try (Pruner pruner = new Pruner(b); FloatPointer w = new FloatPointer(GradientSourcesTest.wbar())) {
+            var plan = new Pruner.StagePlan(STAGES, MultiStage.Schedule.LINEAR, 0.8, 0.8, source);
+            try (PruneResult r = pruner.prune(Method.FALCON_PLUS_PLUS, w, layers, budgets,
+                    new Pruner.SolverInputs(first, null, 0.1, SolverOptions.defaults().withMaxIterations(5), null, plan))) {
+                MultiStage.Result stages = r.solve().multiStage();
+                assertNull(stages.stopped(), "a prune alone on " + source.describe(1));
+                assertEquals(STAGES - 1, stages.lastSolvedStage(), "every stage solved: " + stages.stages());
+                return r.copyPrunedWeights();
+            }
+        }
+    }
+
+    /**
+     * Runs a prune alone, then one held inside stage 1's X (until {@code release} runs) while a second prune on the same
+     * source is started on this thread: that one is refused; the first ends as the prune alone did, and the source then
+     * serves a third. {@code closeGate} makes the next stage-1 read wait, {@code awaitInside} waits until a run does.
+     */
+    private void secondRunIsRefused(ComputeBackend b, HostMatrix first, MultiStage.GradientSource source, String sourceName,
+                                    Runnable closeGate, Runnable awaitInside, Runnable release) throws Exception {
+        long matrices = HostMatrix.openOwnedCount();
+        float[] alone = prune(b, first, source);
+        closeGate.run();
+        ExecutorService other = Executors.newSingleThreadExecutor();
+        // where a second run is let in, it waits at the same gate: opened after a while, so that this test fails, not hangs
+        ScheduledExecutorService opener = Executors.newSingleThreadScheduledExecutor();
+        try {
+            Future<float[]> held = other.submit(() -> prune(b, first, source));
+            awaitInside.run();
+            opener.schedule(release, 3, TimeUnit.SECONDS);
+            float[] second = null;
+            Throwable refused = null;
+            try {
+                second = prune(b, first, source);
+            } catch (RuntimeException | AssertionError e) {
+                refused = e;
+            }
+            release.run();
+            assertNotNull(refused, "a second prune on " + sourceName + " while one was in progress ran, returning "
+                    + (java.util.Arrays.equals(second, alone) ? "the weights of a prune alone" : "other weights than a prune alone"));
+            assertEquals(IllegalStateException.class, refused.getClass(), "a second prune on " + sourceName + " while one was in progress: " + refused);
+            String m = refused.getMessage();
+            assertTrue(m.contains(sourceName) && m.contains("already") && m.contains("give each concurrent prune its own"), m);
+            assertArrayEquals(alone, held.get(60, TimeUnit.SECONDS), "the prune in progress ends as it does alone");
+        } finally {
+            release.run();
+            opener.shutdownNow();
+            other.shutdown();
+            assertTrue(other.awaitTermination(60, TimeUnit.SECONDS), "the held prune ended");
+        }
+        assertArrayEquals(alone, prune(b, first, source), "the source serves a prune after the one in progress ended");
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
+    }
+
+    @Test
+    void aCommandSourceRefusesASecondRunWhileOneIsInProgress() throws Exception {
+        Path x = dir.resolve("X.npy"), gate = dir.resolve("gate"), inside = dir.resolve("inside");
+        GradientSourcesTest.writeX(x, 3);
+        String command = "touch '" + inside + "'; while [ -e '" + gate + "' ]; do sleep 0.02; done; cp '" + x + "' {grads} && : {weights}";
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients source = new CommandGradients(b, first, command, null)) {
+            secondRunIsRefused(b, first, source, "CommandGradients",
+                    () -> {
+                        try {
+                            Files.deleteIfExists(inside);
+                            Files.writeString(gate, "");
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    },
+                    () -> {
+                        long deadline = System.nanoTime() + 60_000_000_000L;
+                        while (!Files.exists(inside) && System.nanoTime() < deadline) Thread.onSpinWait();
+                        assertTrue(Files.exists(inside), "the first prune's stage-1 command started");
+                    },
+                    () -> {
+                        try {
+                            Files.deleteIfExists(gate);
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    });
+        }
+    }
+
+    @Test
+    void aFilePatternSourceRefusesASecondRunWhileOneIsInProgress() throws Exception {
+        for (int t = 0; t < STAGES; t++) GradientSourcesTest.writeX(dir.resolve("X_" + t + ".npy"), t + 1);
+        AtomicReference<CountDownLatch> gate = new AtomicReference<>();
+        CountDownLatch inside = new CountDownLatch(1);
+        FilePatternGradients.StageFiles held = new FilePatternGradients.StageFiles() {
+            @Override
+            public void loading(int stage, Path file) {
+                CountDownLatch g = gate.get();
+                if (stage != 1 || g == null) return;
+                inside.countDown();
+                try {
+                    g.await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+
+            @Override
+            public void loaded(int stage, Path file) {}
+        };
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             FilePatternGradients source = new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), STAGES, "X", held)) {
+            secondRunIsRefused(b, first, source, "FilePatternGradients of " + source.pattern(),
+                    () -> gate.set(new CountDownLatch(1)),
+                    () -> {
+                        try {
+                            assertTrue(inside.await(60, TimeUnit.SECONDS), "the first prune reached stage 1's file");
+                        } catch (InterruptedException e) {
+                            throw new IllegalStateException(e);
+                        }
+                    },
+                    () -> {
+                        CountDownLatch g = gate.getAndSet(null);
+                        if (g != null) g.countDown();
+                    });
+        }
+    }
+}
