@@ -2275,10 +2275,10 @@ final class PruneCommand implements Callable<Integer> {
                               Map<String, Object> objective, ComputeBackend backend, Path outPath, Path reportPath, HeldInputs held) {
         o.printf(Locale.ROOT, "falcon prune %s, method %s, backend %s%n", runName, m.cliName(), backend.description());
         o.printf(Locale.ROOT, "  p = %s in %s, dense FLOPs %s%n", InspectCommand.weightCount(b.parameters()), InspectCommand.layerCount(layers.size()), InspectCommand.flops(b.denseFlops()));
-        o.printf(Locale.ROOT, "  budgets:  NNZ <= %,d (%.2f%%, %s), FLOPs <= %s (%.2f%%, %s)%n", b.nnz(), 100 * b.nnzFraction(), b.nnzRequest(),
-                InspectCommand.flops(b.flops()), 100 * b.flopsFraction(), b.flopsRequest());
-        o.printf(Locale.ROOT, "  achieved: NNZ %,d (%.2f%%), FLOPs %s (%.2f%%)%n", r.kept(), 100.0 * r.kept() / b.parameters(),
-                InspectCommand.flops(r.keptFlops()), 100 * (r.keptFlops() / b.denseFlops())); // 100 * FLOPs is Infinity past 1.8e306
+        o.printf(Locale.ROOT, "  budgets:  NNZ <= %,d (%s, %s), FLOPs <= %s (%s, %s)%n", b.nnz(), percent(b.nnzFraction()), b.nnzRequest(),
+                InspectCommand.flops(b.flops()), percent(b.flopsFraction()), b.flopsRequest());
+        o.printf(Locale.ROOT, "  achieved: NNZ %,d (%s), FLOPs %s (%s)%n", r.kept(), percent((double) r.kept() / b.parameters()),
+                InspectCommand.flops(r.keptFlops()), percent(r.keptFlops() / b.denseFlops())); // 100 * FLOPs is Infinity past 1.8e306
         if (r.certificate() != null) {
             o.printf(Locale.ROOT, "  selection: sum w^2 kept %.6g, dual bound %.6g, relative gap %.3g%n", r.certificate().primalValue(),
                     r.certificate().dualBound(), r.certificate().relativeGap());
@@ -2333,6 +2333,22 @@ final class PruneCommand implements Callable<Integer> {
         timings.forEach((k, v) -> t.append(String.format(Locale.ROOT, " %s %.3f", k, v)));
         o.printf(Locale.ROOT, "  time (s):%s%n", t);
         o.printf(Locale.ROOT, "  wrote %s%s, %s%n", shown("--out", outPath), mask != null ? ", " + shown("--mask", mask) : "", shown("--report", reportPath));
+    }
+
+    /**
+     * A fraction as a percentage, to two decimals and more where two would round it to 100% or 0% though it is neither:
+     * resnet20 --keep-nnz 0.99999, which prunes 3 weights of 268,336, read "100.00%".
+     */
+    static String percent(double fraction) {
+        if (!Double.isFinite(fraction) || fraction == 0) return String.format(Locale.ROOT, "%.2f%%", 100 * Math.abs(fraction));
+        double v = 100 * fraction;
+        // 100 times a fraction just below 1 can round up to 100 itself
+        if (fraction < 1 && v >= 100) v = Math.nextDown(100.0);
+        String shown = String.format(Locale.ROOT, "%.2f", v);
+        for (int decimals = 3; decimals <= 17 && (fraction < 1 && Double.parseDouble(shown) >= 100 || fraction > 0 && Double.parseDouble(shown) <= 0); decimals++) {
+            shown = String.format(Locale.ROOT, "%." + decimals + "f", v);
+        }
+        return shown + "%";
     }
 
     private static String stem(String spec) {

@@ -78,6 +78,31 @@ class SummaryFiguresTest {
         assertEquals(3, seen, r.out());
     }
 
+    /**
+     * Fractions printed to two decimals read 100.00% for budgets that prune (resnet20 --keep-nnz 0.99999: 3 weights
+     * pruned) and 0.00% for ones that keep weights; a FLOP budget of 330,000.011 printed as 330,000.
+     */
+    @Test
+    void fractionsBelowOneAndAboveZeroAndFlopBudgetsThatAreNotWholeReadSo() throws IOException {
+        int p = 600_000;
+        writeGaussian(dir.resolve("w.npy"), 1, 1, p);
+        writeGaussian(dir.resolve("X.npy"), 2, 0.3, 2, p);
+        Path layers = layers(new Layer("a", new long[] {500_000}, 2, 0, 500_000), new Layer("b", new long[] {100_000}, 1, 500_000, 100_000));
+        CliRun near = CliRun.of(prune(dir.resolve("X.npy"), layers, "--method", "magnitude", "--keep-nnz", "0.999999",
+                "--keep-flops", "0.30000001"));
+        assertEquals(0, near.code(), near.err());
+        assertFalse(near.out().contains("100.00%"), near.out());
+        Matcher flops = Pattern.compile("FLOPs <= ([0-9,.]+) \\(").matcher(near.out());
+        assertTrue(flops.find(), near.out());
+        double budget = report().at("/budgets/asked/flops").asDouble();
+        assertNotEquals(budget, Math.rint(budget), "the case needs a FLOP budget that is not whole");
+        assertTrue(flops.group(1).contains("."), "FLOP budget " + budget + " shown as " + flops.group(1) + ": " + near.out());
+
+        CliRun few = CliRun.of(prune(dir.resolve("X.npy"), layers, "--method", "magnitude", "--nnz", "1", "--keep-flops", "0.000001"));
+        assertEquals(0, few.code(), few.err());
+        assertFalse(few.out().contains("(0.00%"), few.out());
+    }
+
     record CliRun(int code, String out, String err) {
         static CliRun of(String... args) {
             MainTest.Run r = MainTest.run(args);
