@@ -103,6 +103,19 @@ class SummaryFiguresTest {
         assertFalse(few.out().contains("(0.00%"), few.out());
     }
 
+    /**
+     * The budgets line gave the fraction asked beside the count it floors to: "NNZ <= 2,519 (99.99%, --keep-nnz 0.9999)"
+     * next to "achieved: NNZ 2,519 (99.96%)" at p = 2,520. The count's own share goes beside it; the request keeps the fraction.
+     */
+    @Test
+    void theNnzBudgetsShareIsTheCountsOwn() throws IOException {
+        MainTest.writeModel(dir.resolve("X.npy"), dir.resolve("w.npy"), dir.resolve("layers.json"));
+        CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "magnitude", "--keep-nnz", "0.99"));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("NNZ <= 16 (94.12%, --keep-nnz 0.99)"), r.out());
+        assertTrue(r.out().contains("achieved: NNZ 16 (94.12%)"), r.out());
+    }
+
     record CliRun(int code, String out, String err) {
         static CliRun of(String... args) {
             MainTest.Run r = MainTest.run(args);
