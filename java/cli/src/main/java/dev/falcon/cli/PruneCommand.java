@@ -1270,6 +1270,8 @@ final class PruneCommand implements Callable<Integer> {
         PruneResult.Solve s = r.solve();
         o.put("backsolve", s.backsolve().cliName());
         if (s.note() != null) o.put("backsolve_not_kept", s.note());
+        // falcon's: every backsolve it solved raised Q, so none is in the weights (mp's says its backsolve raised Q above)
+        if (s.falcon() != null && s.falcon().backsolveNeverKept() != null) o.put("backsolve_not_kept", s.falcon().backsolveNeverKept());
         if (backsolveNote != null) o.put("backsolve_note", backsolveNote);
         // as stderr said it: the library's words name the Java setting, the CLI's its option
         if (s.backsolveWarningInCliWords() != null) o.put("backsolve_warning", s.backsolveWarningInCliWords());
@@ -2312,6 +2314,7 @@ final class PruneCommand implements Callable<Integer> {
                             : noRatio(sv.qMp(), withinBudgets(r, b)),
                     f != null && f.everyBacksolveSkipped() != null ? sv.backsolve().cliName() + " skipped on every support (its ridge"
                             + " system is singular at this --lambda; the weights are the DFO's, not backsolved; raise --lambda as the warning says)"
+                            : f != null && f.backsolveNeverKept() != null ? f.backsolveNeverKept().substring("backsolve ".length())
                             : sv.backsolve().cliName(),
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
                     f == null ? "" : String.format(Locale.ROOT, ", %s%s in %s (%s)",

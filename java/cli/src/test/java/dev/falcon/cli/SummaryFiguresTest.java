@@ -116,6 +116,35 @@ class SummaryFiguresTest {
         assertTrue(r.out().contains("achieved: NNZ 16 (94.12%)"), r.out());
     }
 
+    /**
+     * falcon --backsolve block whose every block backsolve landed above its DFO point keeps the DFO's weights; the summary
+     * and the report said only "backsolve block", where mp + BS says backsolve_not_kept.
+     */
+    @Test
+    void aFalconBacksolveNeverKeptIsSaid() throws IOException {
+        // rev-report39's t1 (numpy's default_rng(1): p = 2,520 in 4 layers, n = 24), where each block backsolve lands above
+        for (String name : List.of("w.npy", "X.npy", "layers.json")) {
+            try (var in = getClass().getResourceAsStream("/backsolve-never-kept/" + name)) {
+                java.nio.file.Files.copy(in, dir.resolve(name));
+            }
+        }
+        CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "falcon", "--backsolve", "block",
+                "--block-size", "300", "--keep-flops", "0.3", "--keep-nnz", "0.4"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode solver = report().at("/objective/solver");
+        int backsolves = 0;
+        for (JsonNode row : solver.path("iteration_log")) {
+            String note = row.path("note").asText();
+            if (!note.startsWith("backsolve block")) continue;
+            backsolves++;
+            assertTrue(note.endsWith("which is kept"), "the case needs every block backsolve above its DFO point: " + solver.path("iteration_log"));
+        }
+        assertTrue(backsolves > 0, solver.toString());
+        String solverLine = r.out().lines().filter(l -> l.startsWith("  solver:")).findFirst().orElseThrow();
+        assertTrue(solverLine.contains("backsolve block never kept"), solverLine);
+        assertTrue(solver.path("backsolve_not_kept").asText().contains("the weights are the DFO's"), solver.toString());
+    }
+
     record CliRun(int code, String out, String err) {
         static CliRun of(String... args) {
             MainTest.Run r = MainTest.run(args);
