@@ -438,7 +438,12 @@ final class InspectCommand implements Callable<Integer> {
         if (v != 0 && (Math.abs(v) >= 1e18 || Math.abs(v) < 1e-6)) return String.format(Locale.ROOT, "%.6g", v);
         if (v == Math.rint(v) && Math.abs(v) < 1e15) return String.format(Locale.ROOT, "%,d", (long) v);
         int wholeDigits = Math.abs(v) >= 1 ? (int) Math.floor(Math.log10(Math.abs(v))) + 1 : 0;
-        java.math.BigDecimal shown = new java.math.BigDecimal(v).round(new java.math.MathContext(Math.max(6, wholeDigits + 1))).stripTrailingZeros();
+        int digits = Math.max(6, wholeDigits + 1);
+        java.math.BigDecimal shown = new java.math.BigDecimal(v).round(new java.math.MathContext(digits)).stripTrailingZeros();
+        // a value that is not whole is not shown as one: a FLOP budget of 71,734.01312 read "71,734"
+        while (shown.scale() <= 0 && digits < 17) {
+            shown = new java.math.BigDecimal(v).round(new java.math.MathContext(++digits)).stripTrailingZeros();
+        }
         return String.format(Locale.ROOT, "%,." + Math.max(0, shown.scale()) + "f", shown);
     }
 }

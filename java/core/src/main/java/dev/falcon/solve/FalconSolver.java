@@ -84,12 +84,23 @@ public final class FalconSolver {
     /**
      * What a solve produced; weights and mask are heap arrays of length p. {@code everyBacksolveSkipped}: where every
      * backsolve the solve tried (its rounds' supports and the warm start's) was skipped on a singular ridge system, the
-     * last one's refusal (the weights are then the DFO's, not backsolved); else null.
+     * last one's refusal (the weights are then the DFO's, not backsolved); else null. {@code backsolveNeverKept}: where
+     * backsolves were solved but none was kept (each landed above the point it was made for, as block and sweep backsolves
+     * can), what the summary and report say of it (the weights are then the DFO's); else null.
      */
     public record Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
                          double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
                          List<IterationLog> log, double dfoSeconds, double backsolveSeconds,
-                         double lastGap, Polish polish, String everyBacksolveSkipped) {
+                         double lastGap, Polish polish, String everyBacksolveSkipped, String backsolveNeverKept) {
+        /** As above, where some backsolve was kept (or none was solved). */
+        public Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
+                      double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
+                      List<IterationLog> log, double dfoSeconds, double backsolveSeconds, double lastGap, Polish polish,
+                      String everyBacksolveSkipped) {
+            this(weights, mask, kept, keptFlops, keptPerLayer, qStart, qFinal, lipschitz, iterations, rounds, stopReason, log,
+                    dfoSeconds, backsolveSeconds, lastGap, polish, everyBacksolveSkipped, null);
+        }
+
         /** As above, where some backsolve was solved (or none was asked for). */
         public Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
                       double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
@@ -378,6 +389,9 @@ public final class FalconSolver {
         // whether any backsolve of a round's or the warm start's support was solved, and the last refusal of one that was not
         boolean anyBacksolved = false;
         String lastSkip = null;
+        // whether any backsolved point (a round's backsolve, a search's, the warm start's, the polish's) was kept: block
+        // and sweep backsolves can each land above the DFO point, and the summary said "backsolve block" of weights none made
+        boolean anyBacksolveKept = false;
         RoomForSearch room = new RoomForSearch(backend, projector, wbar, g, lambda, layers, nnz, flops);
         EarlyPolish earlyPolish = null;
         // set where the last round ended on a stable support that no backsolve solved: the next round's DFO goes on past
@@ -457,6 +471,7 @@ public final class FalconSolver {
                         candIsExact = opt.backsolve() == Backsolve.Mode.EXACT;
                         candidateGram = bs.gram();
                         candSolved = true;
+                        anyBacksolveKept = true;
                     } else {
                         close(bs.gram());
                         candSolved = opt.backsolve() == Backsolve.Mode.EXACT;
@@ -493,6 +508,7 @@ public final class FalconSolver {
                     qCand = early.q();
                     candIsExact = true;
                     candSolved = true;
+                    anyBacksolveKept = true;
                     candidateGram = early.gram();
                 }
                 bsSeconds += took;
@@ -521,6 +537,7 @@ public final class FalconSolver {
                     qCand = ex.q;
                     candIsExact = searchMode(opt) == Backsolve.Mode.EXACT;
                     candSolved = true;
+                    anyBacksolveKept = true;
                     close(candidateGram);
                     candidateGram = ex.gram;
                     log.add(logEntry(round, -1, qCand, candMask, layers, ex.step, secs(t0),
@@ -537,6 +554,7 @@ public final class FalconSolver {
                     qCand = ex.q;
                     candIsExact = searchMode(opt) == Backsolve.Mode.EXACT;
                     candSolved = true;
+                    anyBacksolveKept = true;
                     close(candidateGram);
                     candidateGram = ex.gram;
                     log.add(logEntry(round, -1, qCand, candMask, layers, 0, secs(t0),
@@ -605,6 +623,7 @@ public final class FalconSolver {
                     wBest = bs.w();
                     maskBest = warmStart;
                     qBest = qb;
+                    anyBacksolveKept = true;
                     close(gramBase);
                     gramBase = bs.gram();
                     log.add(logEntry(rounds, -1, qb, warmStart, layers, 0, secs(t0),
@@ -639,6 +658,7 @@ public final class FalconSolver {
             gramBase = null;
             PolishRun run = runPolish(x, wbar, g, lambda, layers, nnz, flops, maskBest, qBest, near, false, rounds, log, t0, "");
             if (run.lowered()) {
+                anyBacksolveKept = true;
                 wBest = run.w();
                 maskBest = run.outcome().mask();
                 qBest = run.q();
@@ -669,7 +689,9 @@ public final class FalconSolver {
         long[] per = perLayer(maskBest, layers);
         return new Result(wBest, maskBest, sum(per), flopsOf(per, layers), per, qStart, qBest, lip,
                 opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0], polish,
-                anyBacksolved ? null : lastSkip);
+                anyBacksolved ? null : lastSkip,
+                anyBacksolved && !anyBacksolveKept ? "backsolve " + opt.backsolve().cliName() + " never kept: it raised Q on every support"
+                        + " it solved (each landed above its DFO point); the weights are the DFO's" : null);
     }
 
     /**

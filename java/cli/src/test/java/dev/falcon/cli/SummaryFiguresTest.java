@@ -1,0 +1,154 @@
+package dev.falcon.cli;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.falcon.io.LayersJson;
+import dev.falcon.io.Npy;
+import dev.falcon.model.Layer;
+import dev.falcon.model.LayerTable;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.bytedeco.javacpp.FloatPointer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The summary's figures against the report's and against what they stand for (rev-report39). */
+class SummaryFiguresTest {
+    @TempDir Path dir;
+    final ObjectMapper mapper = new ObjectMapper();
+
+    /** Gaussian values times {@code scale}, as floats. */
+    private static void writeGaussian(Path file, long seed, double scale, long... shape) {
+        long count = 1;
+        for (long s : shape) count *= s;
+        try (FloatPointer v = new FloatPointer(count)) {
+            java.util.Random r = new java.util.Random(seed);
+            for (long i = 0; i < count; i++) v.put(i, (float) (scale * r.nextGaussian()));
+            Npy.writeFloat32(file, v, shape);
+        }
+    }
+
+    private Path layers(Layer... layers) {
+        Path file = dir.resolve("layers.json");
+        LayersJson.write(file, new LayerTable(List.of(layers), "test"));
+        return file;
+    }
+
+    private String[] prune(Path x, Path layers, String... extra) {
+        List<String> a = new ArrayList<>(List.of("prune", "--weights", dir.resolve("w.npy").toString(), "--layers", layers.toString(),
+                "--grads", x.toString(), "--out", dir.resolve("o.npy").toString(), "--mask", dir.resolve("m.npy").toString(),
+                "--report", dir.resolve("r.json").toString(), "--device", "java"));
+        a.addAll(List.of(extra));
+        return a.toArray(String[]::new);
+    }
+
+    private JsonNode report() throws IOException {
+        return mapper.readTree(dir.resolve("r.json").toFile());
+    }
+
+    /**
+     * The report's stage seconds leave out the hashing of the stage's X file (as the solve's do); the summary's stage
+     * lines printed the raw time, so the same stage showed two times (rev-report39: 4.78 s against 4.6205). Stage files
+     * of 9.6 MB take milliseconds enough to hash, which the two-decimal figure shows.
+     */
+    @Test
+    void eachStageLineShowsTheSecondsItsReportRowGives() throws IOException {
+        int p = 150_000, n = 16;
+        writeGaussian(dir.resolve("w.npy"), 1, 1, p);
+        for (int t = 0; t < 3; t++) writeGaussian(dir.resolve("X_" + t + ".npy"), 10 + t, 0.3, n, p);
+        Path layers = layers(new Layer("a", new long[] {100_000}, 2, 0, 100_000), new Layer("b", new long[] {50_000}, 1, 100_000, 50_000));
+        CliRun r = CliRun.of(prune(dir.resolve("X_{t}.npy"), layers, "--method", "falcon++", "--stages", "3", "--keep-flops", "0.3",
+                "--max-iterations", "5"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode stages = report().at("/objective/solver/stages");
+        Matcher line = Pattern.compile("  stage (\\d+): .*, (\\d+\\.\\d\\d) s; X: ").matcher(r.out());
+        int seen = 0;
+        while (line.find()) {
+            double reported = stages.get(Integer.parseInt(line.group(1))).path("seconds").asDouble();
+            assertEquals(String.format(Locale.ROOT, "%.2f", reported), line.group(2), "stage " + line.group(1) + ": " + r.out() + stages);
+            seen++;
+        }
+        assertEquals(3, seen, r.out());
+    }
+
+    /**
+     * Fractions printed to two decimals read 100.00% for budgets that prune (resnet20 --keep-nnz 0.99999: 3 weights
+     * pruned) and 0.00% for ones that keep weights; a FLOP budget of 330,000.011 printed as 330,000.
+     */
+    @Test
+    void fractionsBelowOneAndAboveZeroAndFlopBudgetsThatAreNotWholeReadSo() throws IOException {
+        int p = 600_000;
+        writeGaussian(dir.resolve("w.npy"), 1, 1, p);
+        writeGaussian(dir.resolve("X.npy"), 2, 0.3, 2, p);
+        Path layers = layers(new Layer("a", new long[] {500_000}, 2, 0, 500_000), new Layer("b", new long[] {100_000}, 1, 500_000, 100_000));
+        CliRun near = CliRun.of(prune(dir.resolve("X.npy"), layers, "--method", "magnitude", "--keep-nnz", "0.999999",
+                "--keep-flops", "0.30000001"));
+        assertEquals(0, near.code(), near.err());
+        assertFalse(near.out().contains("100.00%"), near.out());
+        Matcher flops = Pattern.compile("FLOPs <= ([0-9,.]+) \\(").matcher(near.out());
+        assertTrue(flops.find(), near.out());
+        double budget = report().at("/budgets/asked/flops").asDouble();
+        assertNotEquals(budget, Math.rint(budget), "the case needs a FLOP budget that is not whole");
+        assertTrue(flops.group(1).contains("."), "FLOP budget " + budget + " shown as " + flops.group(1) + ": " + near.out());
+
+        CliRun few = CliRun.of(prune(dir.resolve("X.npy"), layers, "--method", "magnitude", "--nnz", "1", "--keep-flops", "0.000001"));
+        assertEquals(0, few.code(), few.err());
+        assertFalse(few.out().contains("(0.00%"), few.out());
+    }
+
+    /**
+     * The budgets line gave the fraction asked beside the count it floors to: "NNZ <= 2,519 (99.99%, --keep-nnz 0.9999)"
+     * next to "achieved: NNZ 2,519 (99.96%)" at p = 2,520. The count's own share goes beside it; the request keeps the fraction.
+     */
+    @Test
+    void theNnzBudgetsShareIsTheCountsOwn() throws IOException {
+        MainTest.writeModel(dir.resolve("X.npy"), dir.resolve("w.npy"), dir.resolve("layers.json"));
+        CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "magnitude", "--keep-nnz", "0.99"));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("NNZ <= 16 (94.12%, --keep-nnz 0.99)"), r.out());
+        assertTrue(r.out().contains("achieved: NNZ 16 (94.12%)"), r.out());
+    }
+
+    /**
+     * falcon --backsolve block whose every block backsolve landed above its DFO point keeps the DFO's weights; the summary
+     * and the report said only "backsolve block", where mp + BS says backsolve_not_kept.
+     */
+    @Test
+    void aFalconBacksolveNeverKeptIsSaid() throws IOException {
+        // rev-report39's t1 (numpy's default_rng(1): p = 2,520 in 4 layers, n = 24), where each block backsolve lands above
+        for (String name : List.of("w.npy", "X.npy", "layers.json")) {
+            try (var in = getClass().getResourceAsStream("/backsolve-never-kept/" + name)) {
+                java.nio.file.Files.copy(in, dir.resolve(name));
+            }
+        }
+        CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "falcon", "--backsolve", "block",
+                "--block-size", "300", "--keep-flops", "0.3", "--keep-nnz", "0.4"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode solver = report().at("/objective/solver");
+        int backsolves = 0;
+        for (JsonNode row : solver.path("iteration_log")) {
+            String note = row.path("note").asText();
+            if (!note.startsWith("backsolve block")) continue;
+            backsolves++;
+            assertTrue(note.endsWith("which is kept"), "the case needs every block backsolve above its DFO point: " + solver.path("iteration_log"));
+        }
+        assertTrue(backsolves > 0, solver.toString());
+        String solverLine = r.out().lines().filter(l -> l.startsWith("  solver:")).findFirst().orElseThrow();
+        assertTrue(solverLine.contains("backsolve block never kept"), solverLine);
+        assertTrue(solver.path("backsolve_not_kept").asText().contains("the weights are the DFO's"), solver.toString());
+    }
+
+    record CliRun(int code, String out, String err) {
+        static CliRun of(String... args) {
+            MainTest.Run r = MainTest.run(args);
+            return new CliRun(r.code(), r.out(), r.err());
+        }
+    }
+}
