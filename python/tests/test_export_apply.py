@@ -1561,6 +1561,39 @@ class ExportApplyTest(unittest.TestCase):
             self.assertIn(f"--weights {path}: not a .npy array of weights", str(e.exception))
         self.assertFalse(os.path.exists(out))
 
+    def test_gradient_command_refuses_weights_with_nan_or_inf_of_an_integer_dtype_or_of_two_dimensions(self):
+        # exit 0 for all three: a NaN weight gave an X almost all NaN, integer weights were cast to float32, and a (1, p)
+        # array was flattened as if the CLI had written it, where only the count was checked
+        import contextlib, io
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "session"), n_samples=4)
+        w = np.load(os.path.join(session, "w.npy"))
+        p = w.size
+        out = os.path.join(self.d, "X.npy")
+        with_nan, with_inf = w.copy(), w.copy()
+        with_nan[5] = np.nan
+        with_inf[7] = -np.inf
+        with_inf[9] = np.nan
+        for name, weights, said in (
+                ("nan.npy", with_nan, "holds NaN at index 5 (the first value that is not finite)"),
+                ("inf.npy", with_inf, "holds -inf at index 7 (the first value that is not finite)"),
+                ("int.npy", np.arange(p, dtype=np.int64), "is of dtype int64, not floating point"),
+                ("row.npy", w.reshape(1, p), f"has shape (1, {p}), not ({p},)")):
+            with self.subTest(name):
+                path = os.path.join(self.d, name)
+                np.save(path, weights)
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err):
+                    rc = ft.gradcmd.main(["--session", session, "--weights", path, "--out", out])
+                self.assertEqual(2, rc, err.getvalue())
+                self.assertIn(f"falcon_torch.gradcmd: --weights {path}: {said}", err.getvalue())
+                self.assertFalse(os.path.exists(out))
+        # the CLI's own float32 weights, and float64 ones, still run
+        for dtype in (np.float32, np.float64):
+            path = os.path.join(self.d, "ok.npy")
+            np.save(path, w.astype(dtype))
+            self.assertEqual(4, ft.gradcmd.gradients_at(session, path, out))
+
     def test_gradient_command_session_from_a_generator(self):
         # prepare peeked the generator's first batch for the FLOPs, then saved only the batches after it
         m = small_model()
