@@ -1594,6 +1594,28 @@ class ExportApplyTest(unittest.TestCase):
             np.save(path, w.astype(dtype))
             self.assertEqual(4, ft.gradcmd.gradients_at(session, path, out))
 
+    def test_export_and_prune_warn_when_the_batches_hold_fewer_samples_than_n_samples(self):
+        # ex.n was 64 for n_samples=100 without a word: X, and so the Fisher and the pruning, rested on fewer samples
+        # than asked for
+        import sys, warnings
+        batches, _, _ = data(7)
+        said = r"batches held 7 samples, fewer than n_samples=100: X has 7 rows"
+        with self.assertWarnsRegex(RuntimeWarning, said):
+            ex = ft.export(small_model(), batches, n_samples=100, out_dir=os.path.join(self.d, "short"))
+        self.assertEqual(7, ex.n)
+        stand_in = ("import sys; a = sys.argv[1:]; r = a[a.index('--report') + 1]\n"
+                    "if 'falcon-probe-' in r: open(r, 'w').write('{}'); sys.exit(0)\n"
+                    "sys.stderr.write('falcon: internal error: a stand-in\\n'); sys.exit(1)")
+        cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in])
+        with self.assertWarnsRegex(RuntimeWarning, said):
+            with self.assertRaisesRegex(ft.FalconError, "a stand-in"):
+                ft.prune(small_model(), batches, method="mp", n_samples=100, cli=cli)
+        # as many samples as asked for, or more: no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            self.assertEqual(7, ft.export(small_model(), batches, n_samples=7, out_dir=os.path.join(self.d, "all")).n)
+            self.assertEqual(5, ft.export(small_model(), batches, n_samples=5, out_dir=os.path.join(self.d, "five")).n)
+
     def test_gradient_command_session_from_a_generator(self):
         # prepare peeked the generator's first batch for the FLOPs, then saved only the batches after it
         m = small_model()
