@@ -1303,6 +1303,48 @@ class ExportApplyTest(unittest.TestCase):
                                     + re.escape(repr("enc:1/weight"))):
             ft.apply(small_model(), os.path.join(self.d, "w.safetensors:enc:1/weight"), ex.layers_path)
 
+    def test_the_safetensors_reader_refuses_the_headers_the_cli_refuses_with_its_reasons(self):
+        # each was read (a key given twice: the second, F64 (18,), not the F32 (36,) the CLI refuses; shape [35] or
+        # [36.0] over 144 bytes: 36 values; a BOM before '{') or refused for another reason (a 2^40 header length: "its
+        # header is not JSON"; no tensors: "holds 0 tensors (); name the one to read")
+        from falcon_torch.apply import _read_flat
+        values = np.arange(36, dtype="<f4").tobytes()
+
+        def write(name, header: bytes, data=values, length=None):
+            path = os.path.join(self.d, name)
+            with open(path, "wb") as f:
+                f.write((len(header) if length is None else length).to_bytes(8, "little") + header + data)
+            return path
+
+        f32 = '{"dtype":"F32","shape":[36],"data_offsets":[0,144]}'
+        for name, header, data, length, said in (
+                ("twice", '{"w":' + f32 + ',"w":{"dtype":"F64","shape":[18],"data_offsets":[0,144]}}', values, None,
+                 "header: invalid JSON (the key 'w' is given twice)"),
+                ("short_shape", '{"w":{"dtype":"F32","shape":[35],"data_offsets":[0,144]}}', values, None,
+                 "tensor 'w'.data_offsets: [0, 144) holds 144 bytes but shape [35] of F32 needs 140"),
+                ("float_shape", '{"w":{"dtype":"F32","shape":[36.0],"data_offsets":[0,144]}}', values, None,
+                 "tensor 'w'.shape: entry 0 is 36.0, not a non-negative 64-bit integer"),
+                ("bom", '\ufeff{"w":' + f32 + '}', values, None, "header: the JSON header does not start with '{'"),
+                ("huge_length", '{"w":' + f32 + '}', values, 2 ** 40,
+                 "header: header length 1099511627776 bytes is outside 2..100000000"),
+                ("past_the_end", '{"w":' + f32 + '}', b"", 4096,
+                 "header: header length 4096 runs past the end of the file ("),
+                ("no_tensors", "{}", b"", None, "tensors: holds no tensors; pass the file that holds the array"),
+                ("metadata_only", '{"__metadata__":{"k":"v"}}', b"", None,
+                 "tensors: holds no tensors (only __metadata__)")):
+            with self.subTest(name):
+                path = write(name + ".safetensors", header.encode(), data, length)
+                with self.assertRaises(ValueError) as cm:
+                    _read_flat(path)
+                self.assertIn(f"{path}: {said}", str(cm.exception))
+        empty = os.path.join(self.d, "empty.safetensors")
+        open(empty, "wb").close()
+        with self.assertRaisesRegex(ValueError, re.escape(f"{empty}: file: is empty (0 bytes)")):
+            _read_flat(empty)
+        # the well-formed file still reads
+        np.testing.assert_array_equal(np.arange(36, dtype=np.float32),
+                                      _read_flat(write("good.safetensors", ('{"w":' + f32 + '}').encode())))
+
     def test_apply_refuses_a_safetensors_file_whose_tensors_do_not_fill_its_data_area_as_the_cli_does(self):
         # the CLI refuses these (Safetensors.requireTheDataAreaFilledExactly); apply read a header length that left out
         # the padding as weights shifted by a byte ("[4.48e-44 -0. 8.83e-44 2.0000153 ...]"), and read appended
