@@ -43,19 +43,15 @@ def _read_safetensors(spec: str) -> np.ndarray:
     """One tensor of a .safetensors file, flattened: "FILE.safetensors" (which must hold exactly one tensor) or
     "FILE.safetensors:NAME", as the CLI names them. Header: 8-byte little-endian length, JSON, then the data."""
     path, name = _split_spec(spec)
-    header = None
-    with open(path, "rb") as f:
-        size = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
-        file_size = os.fstat(f.fileno()).st_size
-        if 0 < size <= file_size - 8:   # another format's first bytes read as a length
-            try:
-                header = json.loads(f.read(size))
-            except ValueError:
-                pass
-    if not isinstance(header, dict):
-        raise ValueError(f"{path}: not a safetensors file (its header is not JSON); give the file `falcon prune --out` wrote")
+    size, file_size, header = _read_safetensors_header(path)
     tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+    for tensor_name, entry in tensors.items():
+        _check_tensor_entry(path, tensor_name, entry)
     _require_the_data_area_filled_exactly(path, tensors, size, file_size - 8 - size)
+    if not tensors:
+        # "holds 0 tensors (); name the one to read" asked for a name no such file has
+        only = " (only __metadata__)" if "__metadata__" in header else ""
+        raise ValueError(f"{path}: tensors: holds no tensors{only}; pass the file that holds the array")
     if name is None:
         if len(tensors) != 1:
             raise ValueError(f"{path} holds {len(tensors)} tensors ({', '.join(sorted(tensors))}); "
@@ -74,6 +70,94 @@ def _read_safetensors(spec: str) -> np.ndarray:
                          f"store it as F32")
     dtype = np.dtype(_SAFETENSORS_DTYPES[entry["dtype"]])
     return np.fromfile(path, dtype=dtype, count=(end - begin) // dtype.itemsize, offset=offset)
+
+
+# the CLI's bound on a header's length (Safetensors.MAX_HEADER_BYTES)
+_MAX_HEADER_BYTES = 100_000_000
+
+# a tensor's byte size by dtype, for the check of its shape against its data_offsets (Safetensors.tensor)
+_DTYPE_SIZES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "BOOL": 1, "U8": 1, "I8": 1, "I16": 2, "U16": 2, "I32": 4,
+                "U32": 4, "I64": 8, "U64": 8}
+
+
+def _read_safetensors_header(path: str):
+    """(header length, file size, header dict) of a .safetensors file, held to the CLI's checks (Safetensors.readHeader)
+    in its words: every failure was "its header is not JSON", a 2^40 length too, and a UTF-8 BOM before '{' or a key
+    given twice (the second was read) passed."""
+    def refuse(field: str, problem: str, fix: str):
+        raise ValueError(f"{path}: {field}: {problem}; {fix}")
+    with open(path, "rb") as f:
+        file_size = os.fstat(f.fileno()).st_size
+        if file_size == 0:
+            refuse("file", "is empty (0 bytes)", "give the file `falcon prune --out` wrote")
+        if file_size < 8:
+            refuse("header", f"the file is {file_size} bytes, shorter than the 8-byte header length",
+                   "the file is truncated or not a .safetensors file; re-save it with safetensors.save_file")
+        head = f.read(8)
+        size = struct.unpack("<Q", head)[0]
+        if size > _MAX_HEADER_BYTES:
+            if head.startswith(b"\x93NUMPY"):
+                refuse("header", "is an .npy file (it starts with the magic \\x93NUMPY), not a safetensors file",
+                       "rename it to end in .npy")
+            refuse("header", f"header length {size} bytes is outside 2..{_MAX_HEADER_BYTES}",
+                   "the file is damaged or not a .safetensors file; re-save it")
+        if size > file_size - 8:
+            refuse("header", f"header length {size} runs past the end of the file ({file_size} bytes)",
+                   "the file is truncated or damaged; re-copy or re-save it")
+        if size < 2:
+            refuse("header", f"header length {size} is too short for a JSON object",
+                   "the file is damaged; re-save it with safetensors.save_file")
+        raw = f.read(size)
+    if raw[:1] != b"{":
+        refuse("header", "the JSON header does not start with '{'",
+               "the file is damaged or not a .safetensors file; re-save it with safetensors.save_file")
+
+    def no_key_twice(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                refuse("header", f"invalid JSON (the key {key!r} is given twice)",
+                       "the file is damaged; re-save it with safetensors.save_file")
+            seen[key] = value
+        return seen
+    try:
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=no_key_twice)
+    except UnicodeDecodeError as e:
+        refuse("header", f"is not valid UTF-8 (byte {8 + e.start} of the file starts an invalid sequence)",
+               "the file is damaged or was written by a broken exporter; re-save it with safetensors.save_file")
+    except json.JSONDecodeError as e:
+        refuse("header", f"invalid JSON ({e})", "the file is damaged; re-save it with safetensors.save_file")
+    if not isinstance(header, dict):
+        refuse("header", "the JSON header is not an object", "re-save it with safetensors.save_file")
+    return size, file_size, header
+
+
+def _check_tensor_entry(path: str, name: str, entry) -> None:
+    """A tensor's dtype and shape as the CLI holds them (Safetensors.tensor): integer dimensions, and data_offsets that
+    span exactly the shape's bytes. A shape [35] over 144 bytes read 36 values, and [36.0] passed."""
+    where = f"{path}: tensor {name!r}"
+    fix = "the file is damaged or not written by safetensors; re-save it with safetensors.save_file"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where}: is not an object with dtype, shape and data_offsets; {fix}")
+    if not isinstance(entry.get("dtype"), str):
+        raise ValueError(f"{where}.dtype: missing or not a string; {fix}")
+    shape = entry.get("shape")
+    if not isinstance(shape, list):
+        raise ValueError(f"{where}.shape: missing or not an array of integers; {fix}")
+    for i, d in enumerate(shape):
+        if type(d) is not int or not 0 <= d < 2 ** 63:
+            raise ValueError(f"{where}.shape: entry {i} is {json.dumps(d)}, not a non-negative 64-bit integer; {fix}")
+    offsets = entry.get("data_offsets")
+    if (not isinstance(offsets, list) or len(offsets) != 2 or not all(type(o) is int for o in offsets)
+            or not 0 <= offsets[0] <= offsets[1]):
+        return  # _require_the_data_area_filled_exactly names it
+    item = _DTYPE_SIZES.get(entry["dtype"])
+    if item is not None:
+        needs = int(np.prod(shape, dtype=object)) * item
+        held = offsets[1] - offsets[0]
+        if held != needs:
+            raise ValueError(f"{where}.data_offsets: [{offsets[0]}, {offsets[1]}) holds {held} bytes but shape "
+                             f"[{', '.join(map(str, shape))}] of {entry['dtype']} needs {needs}; {fix}")
 
 
 def _require_the_data_area_filled_exactly(path: str, tensors: dict, header_length: int, data_size: int) -> None:

@@ -100,12 +100,17 @@ def stage_nnz_budgets(keep_nnz: float, stages: int, p: int, kind: str = "poly",
 
 
 @stopped_cleanly_by_termination()
-def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz: Optional[float] = None,
+def prune(model: nn.Module, batches, keep_flops: Optional[float] = None, keep_nnz: Optional[float] = None,
           method: str = "falcon", stages: Optional[int] = None, finetune: Optional[Callable] = None,
           n_samples: int = 1000, prunable=None, loss_fn: Optional[Callable] = None, lam: Optional[float] = None,
           schedule: str = "poly", work_dir: Optional[str] = None, cli: Optional[FalconCLI] = None,
           extra_args=(), gradient_source: str = "auto", grads_command_timeout=None) -> PruneResult:
     """Prunes `model` in place to `keep_flops` of its dense FLOPs (and `keep_nnz` of its weights).
+
+    keep_flops=None (the default) with no other budget (keep_nnz, or --keep-flops, --flops, --keep-nnz, --nnz or
+    --sparsity in `method` or `extra_args`) prunes to 0.3 of the dense FLOPs; beside an NNZ budget alone it keeps the
+    dense FLOPs, and beside a FLOP budget of the words that budget is the only one, as the CLI does without
+    --keep-flops.
 
     method: "magnitude", "mp", "mp --backsolve", "falcon" or "falcon++" (anything the CLI accepts;
     extra CLI flags may follow the name). falcon++ runs `stages` stages (default 3) of `falcon`
@@ -145,7 +150,8 @@ def prune(model: nn.Module, batches, keep_flops: Optional[float] = 0.3, keep_nnz
         # the CLI's own default with no budget, made explicit: the result's keep_flops_schedule said [None], and a
         # staged run went to 30% at every stage instead of along its schedule. Not beside a budget of the method's or
         # extra_args' words: a FLOP budget would reach the CLI twice, and with an NNZ budget alone the CLI keeps the
-        # dense FLOPs, as keep_nnz= does; extra_args=['--sparsity', '0.35'] got a 30% FLOP budget nobody asked for
+        # dense FLOPs, as keep_nnz= does; extra_args=['--sparsity', '0.35'] got a 30% FLOP budget nobody asked for.
+        # So the signature's default is None, not 0.3: keep_nnz=0.5 or 'mp --sparsity 0.7' got --keep-flops 0.3 too
         keep_flops = 0.3
     # the CLI checked them only after the whole export (and for falcon++ through the CLI, the gradient session too):
     # keep_flops=30, meant as 30%, took a full export to be refused
@@ -320,8 +326,7 @@ def _take_budget_flags(method: str, extra_args, keep_flops, keep_nnz, staged: bo
     given = {"keep_flops": keep_flops, "keep_nnz": keep_nnz}
     typed: Dict[str, List[str]] = {}
     # who gives each budget so far: prune's keyword, or the words taken before
-    by = {keyword: None if value is None else f"prune's {keyword}={value!r}" + (
-        " (its default)" if keyword == "keep_flops" and value == 0.3 else "") for keyword, value in given.items()}
+    by = {keyword: None if value is None else f"prune's {keyword}={value!r}" for keyword, value in given.items()}
     by_keyword = {keyword for keyword, value in given.items() if value is not None}
     name, margs = split_method(method)
     left = []

@@ -800,6 +800,11 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
             if grads:
                 n = per_sample_gradients(model, batches, layers, n_samples, stage(xpath, xpath + ".tmp.npy"), loss_fn,
                                          engine=engine)
+                if n < n_samples:
+                    # said, not silent: ex.n was 64 for n_samples=100, and the Fisher rested on fewer samples than asked
+                    warnings.warn(f"batches held {n} samples, fewer than n_samples={n_samples}: X has {n} rows; give "
+                                  f"more batches, or n_samples={n} to say that {n} is meant", RuntimeWarning,
+                                  stacklevel=2)
             dflops = dense_flops(layers)
             meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
                     "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",

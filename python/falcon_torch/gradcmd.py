@@ -8,8 +8,8 @@
 command: put its module on PYTHONPATH), the calibration samples and layers.json. The command loads
 them, writes W into the prunable weights and writes X (n x p float32, C order, rows scaled by
 1/sqrt(n), exactly as `export`) atomically. `command(session)` returns the argv to hand to the CLI.
-Exit codes: 0 ok, 2 bad input (missing session, a damaged model.pt or calib.pt, wrong number of weights, a
-model class it cannot import, an --out that is empty, a folder (or ends in /) or in a folder that does not exist).
+Exit codes: 0 ok, 2 bad input (missing session, a damaged model.pt or calib.pt, weights of the wrong count, not of
+one dimension, not floating point or not finite, a model class it cannot import, an --out that is empty, a folder (or ends in /) or in a folder that does not exist).
 """
 from __future__ import annotations
 
@@ -88,10 +88,8 @@ def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str
         w.close()
         raise ValueError(f"--weights {weights_path}: not a .npy array of weights (a zip archive); the CLI writes them "
                          "as float32 .npy")
-    w = w.reshape(-1)
     p = sum(l.count for l in layers)
-    if w.size != p:
-        raise ValueError(f"{weights_path} has {w.size} values but the session's layers.json describes {p} weights")
+    _check_weights(weights_path, w, p)
     model_path = os.path.join(session_dir, "model.pt")
     try:
         model = _load_session_file(model_path)
@@ -109,6 +107,26 @@ def gradients_at(session_dir: str, weights_path: str, out_path: str, engine: str
                                                                       dtype=np.float32)).reshape(l.shape))
     n = calib["x"].shape[0]
     return per_sample_gradients(model, [(calib["x"], calib["y"])], layers, n, out_path, engine=engine)
+
+
+def _check_weights(weights_path: str, w: np.ndarray, p: int) -> None:
+    """The weights as the CLI writes them: p finite floating-point values in one dimension. Each of these ran with exit
+    0: a NaN weight made almost every value of X NaN, integers were cast to float32 without a word, and a (1, p) array
+    was flattened as if it were the CLI's."""
+    if not np.issubdtype(w.dtype, np.floating):
+        raise ValueError(f"--weights {weights_path}: is of dtype {w.dtype}, not floating point; the CLI writes the "
+                         "weights as float32 .npy")
+    if w.ndim != 1:
+        raise ValueError(f"--weights {weights_path}: has shape {w.shape}, not ({p},): the CLI writes the weights as one "
+                         "dimension of p values in layers.json order")
+    if w.size != p:
+        raise ValueError(f"{weights_path} has {w.size} values but the session's layers.json describes {p} weights")
+    finite = np.isfinite(w)
+    if not finite.all():
+        index = int(np.argmin(finite))
+        value = "NaN" if np.isnan(w[index]) else ("inf" if w[index] > 0 else "-inf")
+        raise ValueError(f"--weights {weights_path}: holds {value} at index {index} (the first value that is not "
+                         "finite); the gradients at such weights are not finite either")
 
 
 def _check_out(out_path: str) -> None:

@@ -428,7 +428,7 @@ class SupportsTest(unittest.TestCase):
         self.assertFalse(ft.FalconError(2, self.LAUNCHER_REFUSAL, ["falcon"]).not_started)
 
     def test_a_budget_among_the_methods_words_or_extra_args_is_refused_before_the_cli_runs_naming_the_keyword(self):
-        # "mp --keep-flops 0.5" reached the CLI beside prune's own default --keep-flops 0.3, after the whole export:
+        # "mp --keep-flops 0.5" with keep_flops=0.3 reached the CLI as --keep-flops twice, after the whole export:
         # "option '--keep-flops' (FRACTION) should be specified only once"; the probe leaves budgets out, so missed it
         import torch
         from torch import nn
@@ -438,8 +438,8 @@ class SupportsTest(unittest.TestCase):
         batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
         same = "gives the CLI the same budget, which it takes once: drop"
         for kw, said in (
-                (dict(method="mp --keep-flops 0.5"),
-                 f"method 'mp --keep-flops 0.5' gives --keep-flops 0.5, and prune's keep_flops=0.3 (its default) {same} "
+                (dict(method="mp --keep-flops 0.5", keep_flops=0.3),
+                 f"method 'mp --keep-flops 0.5' gives --keep-flops 0.5, and prune's keep_flops=0.3 {same} "
                  "--keep-flops and pass prune(..., keep_flops=0.5), or pass keep_flops=None to leave that budget to "
                  "--keep-flops"),
                 (dict(method="mp", keep_flops=0.4, extra_args=["--keep-flops=0.5"]),
@@ -451,8 +451,8 @@ class SupportsTest(unittest.TestCase):
                 (dict(method="falcon --nnz 10", keep_nnz=0.5),
                  f"method 'falcon --nnz 10' gives --nnz 10, and prune's keep_nnz=0.5 {same} --nnz and pass prune(..., "
                  "keep_nnz=) the fraction of the weights to keep, or pass keep_nnz=None to leave that budget to --nnz"),
-                (dict(method="mp", extra_args=["--flops", "1e4"]),
-                 f"extra_args give --flops 1e4, and prune's keep_flops=0.3 (its default) {same} --flops and pass "
+                (dict(method="mp", keep_flops=0.3, extra_args=["--flops", "1e4"]),
+                 f"extra_args give --flops 1e4, and prune's keep_flops=0.3 {same} --flops and pass "
                  "prune(..., keep_flops=) the fraction of the dense FLOPs to keep, or pass keep_flops=None to leave "
                  "that budget to --flops")):
             with self.subTest(**kw):
@@ -498,6 +498,33 @@ class SupportsTest(unittest.TestCase):
                 with open(args_file) as f:
                     args = json.load(f)
                 self.assertFalse([a for a in args if a.startswith(("--keep-flops", "--flops"))], args)
+
+    def test_prunes_default_keep_flops_gives_way_to_any_budget_given_elsewhere_as_the_clis_default_does(self):
+        # keep_flops's default was 0.3 itself, so prune(..., keep_nnz=0.5) and method='mp --sparsity 0.7' (README: "keeps
+        # the dense FLOPs, as keep_nnz= alone does") ran with --keep-flops 0.3 beside the NNZ budget, kept FLOPs 0.2998,
+        # and 'mp --keep-flops 0.5' was refused as given twice; only keep_flops=None left it out
+        import json
+        import torch
+        from torch import nn
+        cli, args_file = self._recording_stand_in()
+        batches = [(torch.randn(8, 4), torch.randint(0, 3, (8,)))]
+        budget_words = ("--keep-", "--flops", "--nnz", "--sparsity")
+        for kw, budgets in ((dict(keep_nnz=0.5), ["--keep-nnz", "0.5"]),
+                            (dict(method="mp --sparsity 0.7"), ["--sparsity", "0.7"]),
+                            (dict(extra_args=["--keep-nnz", "0.5"]), ["--keep-nnz", "0.5"]),
+                            (dict(extra_args=["--nnz=8"]), ["--nnz=8"]),
+                            (dict(method="mp --keep-flops 0.5"), ["--keep-flops", "0.5"]),
+                            (dict(extra_args=["--flops", "1e4"]), ["--flops", "1e4"]),
+                            (dict(), ["--keep-flops", "0.3"]),
+                            (dict(keep_flops=0.3, keep_nnz=0.5), ["--keep-flops", "0.3", "--keep-nnz", "0.5"])):
+            with self.subTest(**kw):
+                kw = {"method": "mp", **kw}
+                with self.assertRaisesRegex(ft.FalconError, r"^falcon exited with 1 \(internal error\): falcon: internal"):
+                    ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, cli=cli, **kw)
+                with open(args_file) as f:
+                    args = json.load(f)
+                self.assertEqual(budgets, [a for i, a in enumerate(args) if a.startswith(budget_words) or
+                                           i > 0 and args[i - 1].startswith(budget_words)])
 
     def test_a_fraction_in_the_words_reaches_the_run_that_prunes_to_it_as_it_was_typed(self):
         # --sparsity 0.7 reached the CLI as --keep-nnz 0.30000000000000004 (repr(1 - 0.7)): the report gave that as the
@@ -588,7 +615,8 @@ class SupportsTest(unittest.TestCase):
                                            i > 0 and args[i - 1].startswith(("--keep-", "--flops"))])
         # keep_flops=0.3 beside --flops on a staged run: the refusal no longer advises keep_flops=None, refused in turn
         with self.assertRaises(ValueError) as cm:
-            ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, n_samples=8, stages=2, cli=cli, method="mp --flops 100")
+            ft.prune(nn.Sequential(nn.Linear(4, 3)), batches, keep_flops=0.3, n_samples=8, stages=2, cli=cli,
+                     method="mp --flops 100")
         self.assertNotIn("keep_flops=None", str(cm.exception))
 
     def test_two_words_giving_one_budget_are_told_to_keep_one_word_not_to_pass_prunes_keyword(self):

@@ -1303,6 +1303,48 @@ class ExportApplyTest(unittest.TestCase):
                                     + re.escape(repr("enc:1/weight"))):
             ft.apply(small_model(), os.path.join(self.d, "w.safetensors:enc:1/weight"), ex.layers_path)
 
+    def test_the_safetensors_reader_refuses_the_headers_the_cli_refuses_with_its_reasons(self):
+        # each was read (a key given twice: the second, F64 (18,), not the F32 (36,) the CLI refuses; shape [35] or
+        # [36.0] over 144 bytes: 36 values; a BOM before '{') or refused for another reason (a 2^40 header length: "its
+        # header is not JSON"; no tensors: "holds 0 tensors (); name the one to read")
+        from falcon_torch.apply import _read_flat
+        values = np.arange(36, dtype="<f4").tobytes()
+
+        def write(name, header: bytes, data=values, length=None):
+            path = os.path.join(self.d, name)
+            with open(path, "wb") as f:
+                f.write((len(header) if length is None else length).to_bytes(8, "little") + header + data)
+            return path
+
+        f32 = '{"dtype":"F32","shape":[36],"data_offsets":[0,144]}'
+        for name, header, data, length, said in (
+                ("twice", '{"w":' + f32 + ',"w":{"dtype":"F64","shape":[18],"data_offsets":[0,144]}}', values, None,
+                 "header: invalid JSON (the key 'w' is given twice)"),
+                ("short_shape", '{"w":{"dtype":"F32","shape":[35],"data_offsets":[0,144]}}', values, None,
+                 "tensor 'w'.data_offsets: [0, 144) holds 144 bytes but shape [35] of F32 needs 140"),
+                ("float_shape", '{"w":{"dtype":"F32","shape":[36.0],"data_offsets":[0,144]}}', values, None,
+                 "tensor 'w'.shape: entry 0 is 36.0, not a non-negative 64-bit integer"),
+                ("bom", '\ufeff{"w":' + f32 + '}', values, None, "header: the JSON header does not start with '{'"),
+                ("huge_length", '{"w":' + f32 + '}', values, 2 ** 40,
+                 "header: header length 1099511627776 bytes is outside 2..100000000"),
+                ("past_the_end", '{"w":' + f32 + '}', b"", 4096,
+                 "header: header length 4096 runs past the end of the file ("),
+                ("no_tensors", "{}", b"", None, "tensors: holds no tensors; pass the file that holds the array"),
+                ("metadata_only", '{"__metadata__":{"k":"v"}}', b"", None,
+                 "tensors: holds no tensors (only __metadata__)")):
+            with self.subTest(name):
+                path = write(name + ".safetensors", header.encode(), data, length)
+                with self.assertRaises(ValueError) as cm:
+                    _read_flat(path)
+                self.assertIn(f"{path}: {said}", str(cm.exception))
+        empty = os.path.join(self.d, "empty.safetensors")
+        open(empty, "wb").close()
+        with self.assertRaisesRegex(ValueError, re.escape(f"{empty}: file: is empty (0 bytes)")):
+            _read_flat(empty)
+        # the well-formed file still reads
+        np.testing.assert_array_equal(np.arange(36, dtype=np.float32),
+                                      _read_flat(write("good.safetensors", ('{"w":' + f32 + '}').encode())))
+
     def test_apply_refuses_a_safetensors_file_whose_tensors_do_not_fill_its_data_area_as_the_cli_does(self):
         # the CLI refuses these (Safetensors.requireTheDataAreaFilledExactly); apply read a header length that left out
         # the padding as weights shifted by a byte ("[4.48e-44 -0. 8.83e-44 2.0000153 ...]"), and read appended
@@ -1560,6 +1602,61 @@ class ExportApplyTest(unittest.TestCase):
                 ft.gradcmd.gradients_at(session, path, out)
             self.assertIn(f"--weights {path}: not a .npy array of weights", str(e.exception))
         self.assertFalse(os.path.exists(out))
+
+    def test_gradient_command_refuses_weights_with_nan_or_inf_of_an_integer_dtype_or_of_two_dimensions(self):
+        # exit 0 for all three: a NaN weight gave an X almost all NaN, integer weights were cast to float32, and a (1, p)
+        # array was flattened as if the CLI had written it, where only the count was checked
+        import contextlib, io
+        batches, _, _ = data()
+        session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "session"), n_samples=4)
+        w = np.load(os.path.join(session, "w.npy"))
+        p = w.size
+        out = os.path.join(self.d, "X.npy")
+        with_nan, with_inf = w.copy(), w.copy()
+        with_nan[5] = np.nan
+        with_inf[7] = -np.inf
+        with_inf[9] = np.nan
+        for name, weights, said in (
+                ("nan.npy", with_nan, "holds NaN at index 5 (the first value that is not finite)"),
+                ("inf.npy", with_inf, "holds -inf at index 7 (the first value that is not finite)"),
+                ("int.npy", np.arange(p, dtype=np.int64), "is of dtype int64, not floating point"),
+                ("row.npy", w.reshape(1, p), f"has shape (1, {p}), not ({p},)")):
+            with self.subTest(name):
+                path = os.path.join(self.d, name)
+                np.save(path, weights)
+                err = io.StringIO()
+                with contextlib.redirect_stderr(err):
+                    rc = ft.gradcmd.main(["--session", session, "--weights", path, "--out", out])
+                self.assertEqual(2, rc, err.getvalue())
+                self.assertIn(f"falcon_torch.gradcmd: --weights {path}: {said}", err.getvalue())
+                self.assertFalse(os.path.exists(out))
+        # the CLI's own float32 weights, and float64 ones, still run
+        for dtype in (np.float32, np.float64):
+            path = os.path.join(self.d, "ok.npy")
+            np.save(path, w.astype(dtype))
+            self.assertEqual(4, ft.gradcmd.gradients_at(session, path, out))
+
+    def test_export_and_prune_warn_when_the_batches_hold_fewer_samples_than_n_samples(self):
+        # ex.n was 64 for n_samples=100 without a word: X, and so the Fisher and the pruning, rested on fewer samples
+        # than asked for
+        import sys, warnings
+        batches, _, _ = data(7)
+        said = r"batches held 7 samples, fewer than n_samples=100: X has 7 rows"
+        with self.assertWarnsRegex(RuntimeWarning, said):
+            ex = ft.export(small_model(), batches, n_samples=100, out_dir=os.path.join(self.d, "short"))
+        self.assertEqual(7, ex.n)
+        stand_in = ("import sys; a = sys.argv[1:]; r = a[a.index('--report') + 1]\n"
+                    "if 'falcon-probe-' in r: open(r, 'w').write('{}'); sys.exit(0)\n"
+                    "sys.stderr.write('falcon: internal error: a stand-in\\n'); sys.exit(1)")
+        cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in])
+        with self.assertWarnsRegex(RuntimeWarning, said):
+            with self.assertRaisesRegex(ft.FalconError, "a stand-in"):
+                ft.prune(small_model(), batches, method="mp", n_samples=100, cli=cli)
+        # as many samples as asked for, or more: no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            self.assertEqual(7, ft.export(small_model(), batches, n_samples=7, out_dir=os.path.join(self.d, "all")).n)
+            self.assertEqual(5, ft.export(small_model(), batches, n_samples=5, out_dir=os.path.join(self.d, "five")).n)
 
     def test_gradient_command_session_from_a_generator(self):
         # prepare peeked the generator's first batch for the FLOPs, then saved only the batches after it
