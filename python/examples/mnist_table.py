@@ -6,7 +6,7 @@ Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the
 gradients at each stage's weights, no fine-tuning). One of these that the falcon CLI does not run yet is
 skipped, and the table says so with the CLI's reason; any other name in --methods that the CLI refuses (a typo such as
 'falcon+') is bad usage, exit 2 with the CLI's reason, before the training, and so is a method given twice (in any
-case or spacing). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
+case or spacing), and a budget or lambda given twice (as numbers: 0.3 and 0.30, 1e-3 and 0.001). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
 --rounds 5') passed to every stage; a stage option in it (--stages, --schedule, --start-keep*, --grads-command*) is bad
 usage: the script's --stages sets the number of stages. A falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
@@ -375,6 +375,37 @@ def _repeated_methods(methods) -> list:
     return repeated
 
 
+def parse_budgets(text: str) -> list:
+    """The numbers of --budgets, in order. Raises ValueError, its message the reason and the fix, for an entry that is no
+    number or repeats an earlier one as a number (0.30 after 0.3): each budget's work folder is named by its number, and
+    the repeat died making that folder again (FileExistsError, exit 1, nothing written), minutes after the training."""
+    return _distinct_numbers(text, "budget", "give each budget once, as FRACTION[,FRACTION...], each in (0, 1]")
+
+
+def parse_lambda_grid(text: str) -> list:
+    """The numbers of --lambda-grid, in order ('' is none: the CLI default). Raises ValueError, as parse_budgets does; a
+    repeated lambda (0.001 after 1e-3) died the same way in the lambda search, its folders grid-LAMBDA-BUDGET."""
+    if not text.strip():
+        return []
+    return _distinct_numbers(text, "lambda", "give each lambda once, as LAMBDA[,LAMBDA...], each positive")
+
+
+def _distinct_numbers(text: str, what: str, once: str) -> list:
+    numbers, first_of = [], {}
+    for entry in (e.strip() for e in text.split(",")):
+        try:
+            number = float(entry)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not a number; {once}") from None
+        if number in first_of:
+            earlier = first_of[number]
+            raise ValueError(f"{entry!r} is given twice; {once}" if entry == earlier
+                             else f"{entry!r} is the same {what} as {earlier!r}; {once}")
+        first_of[number] = entry
+        numbers.append(number)
+    return numbers
+
+
 def _falcon_pp_flags(method: str):
     """The flags of a --methods entry that names falcon++ (in any case, as the CLI reads the name), else None. Only the
     exact 'falcon++' took the table's falcon++ path: 'FALCON++' or 'falcon++ --rounds 5' went to the CLI as one falcon++
@@ -484,15 +515,23 @@ def main(argv=None):
                                            else f"{again!r} names the same method as {first!r}"
                                            for first, again in repeated)
                  + f"; give each method once, as METHOD[,METHOD...], among {', '.join(METHODS)}")
+    try:
+        budgets = parse_budgets(a.budgets)
+    except ValueError as e:
+        ap.error(f"--budgets: {e}")
+    try:
+        grid = parse_lambda_grid(a.lambda_grid)
+    except ValueError as e:
+        ap.error(f"--lambda-grid: {e}")
+    if a.lam is not None:
+        grid = []       # --lambda skips the search
     cli = ft.FalconCLI()
     unknown = _methods_the_cli_refuses(cli, methods)
     if unknown:
         ap.error("--methods: " + "; ".join(f"{m!r} is not a method the falcon CLI runs ({why})" for m, why in unknown)
                  + f"; give methods as METHOD[,METHOD...], among {', '.join(METHODS)}")
     M.setup_determinism()
-    grid = () if a.lam is not None or not a.lambda_grid else [float(g) for g in a.lambda_grid.split(",")]
-    results = run(a.n, Path(a.out_dir), a.stages, a.lam, methods, [float(b) for b in a.budgets.split(",")], grid,
-                  cli=cli)
+    results = run(a.n, Path(a.out_dir), a.stages, a.lam, methods, budgets, grid, cli=cli)
     out = Path(a.out_dir).resolve()
     results["command"] = a.command or reproducing_command(a.n, a.stages, a.lam, a.lambda_grid, a.methods, a.budgets)
     write_outputs(results, out, results["command"])

@@ -273,6 +273,59 @@ T.main({list(argv)!r})
                 self.assert_methods_refused(methods, f"error: --methods: {repeated}; give each method once, as "
                                             "METHOD[,METHOD...], among magnitude, mp, mp --backsolve, falcon, falcon++")
 
+    def run_with_a_cli_that_prunes_every_weight(self, argv) -> subprocess.CompletedProcess:
+        """mnist_table.main(argv) on 8 random digits with a tiny model and a falcon CLI that runs every method, pruning
+        every weight, and refuses a method that gives its own --lambda when the run gives one too, as the CLI does."""
+        return self.run_script(self.stand_in_script("pruning_run.py", argv, """import numpy as np
+
+class PruningCLI:
+    def supports(self, method, lam=None, extra=()):
+        if lam is not None and "--lambda" in method.split():
+            return (False, "falcon: error: option '--lambda' (L) should be specified only once")
+        return (True, "")
+
+    def prune(self, grads, weights, layers, out, report, mask=None, **kw):
+        w = np.load(weights)
+        np.save(out, np.zeros_like(w))
+        np.save(mask, np.zeros(w.shape, dtype=bool))
+        return {}
+
+ft.FalconCLI = PruningCLI
+"""))
+
+    def test_a_budget_or_lambda_given_twice_is_bad_usage_before_the_training(self):
+        # '--budgets 0.3,0.3' (or 0.30,0.3) passed, trained, exported and ran each method's first 0.3, then died making
+        # its work folder again ('magnitude-0.3': FileExistsError, exit 1, nothing written), minutes into the run;
+        # '--lambda-grid 1e-3,0.001' the same in the lambda search ('grid-0.001-0.5'). Both are compared as numbers,
+        # as the folders name them.
+        out = os.path.join(self.d, "out")
+        budgets_once = "; give each budget once, as FRACTION[,FRACTION...], each in (0, 1]"
+        lambdas_once = "; give each lambda once, as LAMBDA[,LAMBDA...], each positive"
+        for argv, said in ((["--lambda", "1e-4", "--budgets", "0.3,0.3"], "error: --budgets: '0.3' is given twice"
+                            + budgets_once),
+                           (["--lambda", "1e-4", "--budgets", "0.1,0.30,0.3"],
+                            "error: --budgets: '0.3' is the same budget as '0.30'" + budgets_once),
+                           (["--lambda-grid", "1e-3,1e-2,0.001", "--budgets", "0.5"],
+                            "error: --lambda-grid: '0.001' is the same lambda as '1e-3'" + lambdas_once)):
+            with self.subTest(argv=argv):
+                proc = self.run_with_a_cli_that_prunes_every_weight(["--n", "8", "--methods", "magnitude", *argv,
+                                                                     "--out-dir", out])
+                self.assert_bad_usage_before_the_training(proc, out, said)
+
+    def test_the_budgets_and_lambdas_are_numbers_only_once_each(self):
+        # the checks main() makes before the training, as functions: each entry parsed as a number, a repeat (as a
+        # number) named with the entry it repeats
+        import mnist_table as T
+        self.assertEqual([0.1, 0.3], T.parse_budgets("0.1, 0.3"))
+        self.assertEqual([1e-3, 1e-2], T.parse_lambda_grid("1e-3,0.01"))
+        self.assertEqual([], T.parse_lambda_grid(""))
+        with self.assertRaisesRegex(ValueError, r"^'0\.3' is given twice; give each budget once"):
+            T.parse_budgets("0.3,0.3")
+        with self.assertRaisesRegex(ValueError, r"^'\.3' is the same budget as '0\.30'; give each budget once"):
+            T.parse_budgets("0.30,.3")
+        with self.assertRaisesRegex(ValueError, r"^'1E-3' is the same lambda as '0\.001'; give each lambda once"):
+            T.parse_lambda_grid("0.001,1E-3")
+
     def run_with_a_recording_prune(self, argv) -> subprocess.CompletedProcess:
         """mnist_table.main(argv) on 8 random digits with a tiny model, a falcon CLI that runs every method (and prints
         "SUPPORTS <method>" for each it is asked) and a falcon_torch.prune that prints "PRUNE <its arguments>" and keeps
