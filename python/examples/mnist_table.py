@@ -449,15 +449,17 @@ def _methods_the_cli_refuses(cli, methods) -> list:
 
 def reproducing_command(n, stages, lam, lambda_grid=None, methods=None, budgets=None) -> str:
     """run_mnist_table.sh with the options that differ from main()'s defaults: the table's "Regenerate with" line named
-    the bare script while the committed run used --lambda 1e-4, so following it ran a lambda search instead."""
+    the bare script while the committed run used --lambda 1e-4, so following it ran a lambda search instead. Each word
+    is quoted for the shell: joined with spaces, '--methods mp,mp --backsolve' pasted as a --methods of 'mp,mp' and a
+    stray --backsolve."""
     args = []
     if n != 1000: args += ["--n", str(n)]
     if stages != 3: args += ["--stages", str(stages)]
     if lam is not None: args += ["--lambda", _shortest(lam)]
-    elif lambda_grid is not None and lambda_grid != DEFAULT_LAMBDA_GRID: args += ["--lambda-grid", lambda_grid or "''"]
+    elif lambda_grid is not None and lambda_grid != DEFAULT_LAMBDA_GRID: args += ["--lambda-grid", lambda_grid]
     if methods is not None and methods != ",".join(METHODS): args += ["--methods", methods]
     if budgets is not None and budgets != ",".join(map(str, BUDGETS)): args += ["--budgets", budgets]
-    return " ".join(["python/run_mnist_table.sh"] + args)
+    return shlex.join(["python/run_mnist_table.sh"] + args)
 
 
 DEFAULT_LAMBDA_GRID = "1e-4,1e-3,1e-2,1e-1"

@@ -71,6 +71,22 @@ class MnistTableTest(unittest.TestCase):
         rerendered = self.rerender(json.loads((ROOT / "docs" / "mnist-results.json").read_text()), "committed")
         self.assertEqual(committed.rstrip("\n"), rerendered.split("\n\nRe-rendered from")[0])
 
+    def test_the_command_of_a_run_is_one_a_shell_runs_as_it_was_given(self):
+        # the words were joined with spaces: '--methods mp,mp --backsolve' named the table's command, which the shell
+        # split into a --methods of 'mp,mp' and a stray --backsolve (argparse: unrecognized arguments), and a lambda grid
+        # of '1e-3, 1e-2' the same; the "Regenerate with" line and results.json's "command" could not be pasted
+        import shlex
+        import mnist_table as T
+        for args, words in (((1000, 3, None, T.DEFAULT_LAMBDA_GRID, "mp,mp --backsolve", None),
+                             ["--methods", "mp,mp --backsolve"]),
+                            ((1000, 3, None, "1e-3, 1e-2", None, None), ["--lambda-grid", "1e-3, 1e-2"]),
+                            ((1000, 3, None, "", None, "0.1, 0.5"), ["--lambda-grid", "", "--budgets", "0.1, 0.5"]),
+                            ((512, 2, 1e-4, None, "falcon++ --rounds 5", None),
+                             ["--n", "512", "--stages", "2", "--lambda", "1e-4", "--methods", "falcon++ --rounds 5"])):
+            with self.subTest(args=args):
+                command = T.reproducing_command(*args)
+                self.assertEqual(["python/run_mnist_table.sh", *words], shlex.split(command), command)
+
     def test_a_run_stopped_while_it_draws_the_figure_leaves_the_earlier_outputs_as_they_were(self):
         # the .json, .md and .png were written one after the other into the out folder: a SIGTERM while the figure was
         # drawn (most of the writer's time) left the new .json and .md beside the old .png, the committed docs/ plot no
