@@ -73,8 +73,8 @@ class MnistTableTest(unittest.TestCase):
 
     def test_the_command_of_a_run_is_one_a_shell_runs_as_it_was_given(self):
         # the words were joined with spaces: '--methods mp,mp --backsolve' named the table's command, which the shell
-        # split into a --methods of 'mp,mp' and a stray --backsolve (argparse: unrecognized arguments), and a lambda grid
-        # of '1e-3, 1e-2' the same; the "Regenerate with" line and results.json's "command" could not be pasted
+        # split into a --methods of 'mp,mp' and a stray --backsolve (argparse: unrecognized arguments), and a lambda
+        # grid of '1e-3, 1e-2' the same; the "Regenerate with" line and results.json's "command" could not be pasted
         import shlex
         import mnist_table as T
         for args, words in (((1000, 3, None, T.DEFAULT_LAMBDA_GRID, "mp,mp --backsolve", None),
@@ -291,7 +291,8 @@ T.main({list(argv)!r})
 
     def run_with_a_cli_that_prunes_every_weight(self, argv) -> subprocess.CompletedProcess:
         """mnist_table.main(argv) on 8 random digits with a tiny model and a falcon CLI that runs every method, pruning
-        every weight, and refuses a method that gives its own --lambda when the run gives one too, as the CLI does."""
+        every weight, and refuses, as the CLI does, a method that gives its own --lambda when the run gives one too, and
+        a --keep-flops out of (0, 1] or a --lambda not positive."""
         return self.run_script(self.stand_in_script("pruning_run.py", argv, """import numpy as np
 
 class PruningCLI:
@@ -300,7 +301,11 @@ class PruningCLI:
             return (False, "falcon: error: option '--lambda' (L) should be specified only once")
         return (True, "")
 
-    def prune(self, grads, weights, layers, out, report, mask=None, **kw):
+    def prune(self, grads, weights, layers, out, report, mask=None, keep_flops=None, lam=None, **kw):
+        if not 0 < keep_flops <= 1:
+            raise ft.FalconError(2, f"falcon: error: --keep-flops: value: is {keep_flops!r}, it must be in (0, 1]", [])
+        if lam is not None and not 0 < lam <= 1e30:
+            raise ft.FalconError(2, f"falcon: error: --lambda: value: is {lam!r}, it must be positive", [])
         w = np.load(weights)
         np.save(out, np.zeros_like(w))
         np.save(mask, np.zeros(w.shape, dtype=bool))
@@ -328,9 +333,9 @@ ft.FalconCLI = PruningCLI
                                                                      "--out-dir", out])
                 self.assert_bad_usage_before_the_training(proc, out, said)
 
-    def test_the_budgets_and_lambdas_are_numbers_only_once_each(self):
-        # the checks main() makes before the training, as functions: each entry parsed as a number, a repeat (as a
-        # number) named with the entry it repeats
+    def test_the_budgets_and_lambdas_are_numbers_in_their_range_each_given_once(self):
+        # the checks main() makes before the training, as functions: each entry parsed as a number in its range (as the
+        # falcon CLI takes it), a repeat (as a number) named with the entry it repeats
         import mnist_table as T
         self.assertEqual([0.1, 0.3], T.parse_budgets("0.1, 0.3"))
         self.assertEqual([1e-3, 1e-2], T.parse_lambda_grid("1e-3,0.01"))
@@ -341,6 +346,61 @@ ft.FalconCLI = PruningCLI
             T.parse_budgets("0.30,.3")
         with self.assertRaisesRegex(ValueError, r"^'1E-3' is the same lambda as '0\.001'; give each lambda once"):
             T.parse_lambda_grid("0.001,1E-3")
+        for budgets in ("1.5", "-0.1", "nan", "0"):
+            with self.assertRaisesRegex(ValueError, rf"^'{budgets}' is not in \(0, 1\]; give budgets as"):
+                T.parse_budgets(budgets)
+        self.assertEqual([1.0], T.parse_budgets("1"))
+        for grid in ("0", "-1", "nan", "inf", "1e31", "x"):
+            with self.assertRaisesRegex(ValueError, rf"^'{grid}' is not a positive number; give lambdas as"):
+                T.parse_lambda_grid(grid)
+        self.assertEqual([1e30], T.parse_lambda_grid("1e30"))
+
+    def test_a_budget_stage_count_or_lambda_the_run_would_refuse_is_bad_usage_before_the_training(self):
+        # '--budgets 0.5,30' trained, exported, ran the 0.5 and ended with the CLI's FalconError traceback (exit 1) at
+        # 30; '--stages 0' with ValueError from falcon_torch.prune after the export; a lambda of the grid or a --lambda
+        # not positive with the CLI's refusal in the lambda search or the first method. Each is refused by the script.
+        budgets = "; give budgets as FRACTION[,FRACTION...], fractions of the dense FLOPs, each in (0, 1] and once"
+        lambdas = ("; give lambdas as LAMBDA[,LAMBDA...], each positive and at most 1e30 (the falcon CLI's range) and "
+                   "once, or '' for none (the CLI's default)")
+        out = os.path.join(self.d, "out")
+        for argv, said in ((["--lambda", "1e-4", "--budgets", "0.5,30"], "error: --budgets: '30' is not in (0, 1]"
+                            + budgets),
+                           (["--lambda", "1e-4", "--budgets", "0"], "error: --budgets: '0' is not in (0, 1]" + budgets),
+                           (["--lambda", "1e-4", "--budgets", "0.5,,0.1"], "error: --budgets: an empty entry, from a "
+                            "doubled or trailing comma" + budgets),
+                           (["--lambda", "1e-4", "--budgets", "half"], "error: --budgets: 'half' is not a number"
+                            + budgets),
+                           (["--lambda", "1e-4", "--budgets", "0.5", "--methods", "falcon++", "--stages", "0"],
+                            "error: --stages 0: falcon++ runs at least one stage; give --stages 1 or more"),
+                           (["--lambda-grid", "1e-3,-1e-3", "--budgets", "0.5"],
+                            "error: --lambda-grid: '-1e-3' is not a positive number" + lambdas),
+                           (["--lambda-grid", "1e-3,inf", "--budgets", "0.5"],
+                            "error: --lambda-grid: 'inf' is not a positive number" + lambdas),
+                           (["--lambda", "0", "--budgets", "0.5"], "error: argument --lambda: '0' is not a positive "
+                            "number; give --lambda a number in (0, 1e30] (the falcon CLI's range), e.g. 1e-3")):
+            with self.subTest(argv=argv):
+                args = ["--n", "8", "--methods", "magnitude", *argv, "--out-dir", out]
+                proc = self.run_with_a_cli_that_prunes_every_weight(args)
+                self.assert_bad_usage_before_the_training(proc, out, said)
+
+    def test_a_method_that_the_cli_refuses_with_the_table_s_lambda_is_bad_usage_before_the_training(self):
+        # the methods were probed without a lambda: 'mp --backsolve --lambda 1e-2' passed, and the CLI refused it after
+        # the training, given the table's --lambda too. The probe now takes the lambda the run gives: --lambda, or one
+        # of the grid where the search runs.
+        out = os.path.join(self.d, "out")
+        for lam in (["--lambda", "1e-3"], ["--lambda-grid", "1e-3,1e-2"]):
+            with self.subTest(lam=lam):
+                proc = self.run_with_a_cli_that_prunes_every_weight(
+                    ["--n", "8", *lam, "--methods", "mp,mp --backsolve --lambda 1e-2", "--budgets", "0.5",
+                     "--out-dir", out])
+                self.assert_bad_usage_before_the_training(proc, out, "error: --methods: 'mp --backsolve --lambda 1e-2' "
+                                                          "is not a method the falcon CLI runs (falcon: error: option "
+                                                          "'--lambda' (L) should be specified only once)")
+        # with no lambda given (an empty grid: the CLI's default), the method's own --lambda is the one
+        proc = self.run_with_a_cli_that_prunes_every_weight(
+            ["--n", "8", "--lambda-grid", "", "--methods", "mp --backsolve --lambda 1e-2", "--budgets", "0.5",
+             "--out-dir", out])
+        self.assertEqual(proc.returncode, 0, proc.stdout[-1500:] + proc.stderr[-1500:])
 
     def run_with_a_recording_prune(self, argv) -> subprocess.CompletedProcess:
         """mnist_table.main(argv) on 8 random digits with a tiny model, a falcon CLI that runs every method (and prints
