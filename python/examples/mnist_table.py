@@ -2,18 +2,21 @@
 
     /usr/bin/python3 python/examples/mnist_table.py [--n 1000] [--out-dir docs] [--stages 3]
 
-Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the per-sample
-gradients at each stage's weights, no fine-tuning). One of these that the falcon CLI does not run yet is
-skipped, and the table says so with the CLI's reason; any other name in --methods that the CLI refuses (a typo such as
-'falcon+') is bad usage, exit 2 with the CLI's reason, before the training, and so is a method given twice (in any
-case or spacing). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
+Methods: magnitude, mp, mp --backsolve, falcon, falcon++ (stages recomputing the per-sample gradients at each stage's
+weights, no fine-tuning). One of these that the falcon CLI does not run yet is skipped, and the table says so with the
+CLI's reason; any other name in --methods that the CLI refuses (a typo such as 'falcon+') is bad usage, exit 2 with the
+CLI's reason, before the training, and so is a method given twice (in any case or spacing), and a budget or lambda given
+twice (as numbers: 0.3 and 0.30, 1e-3 and 0.001). So is a budget out of (0, 1], a --stages below 1, a --lambda or
+--lambda-grid value that is not a positive number (at most 1e30, the CLI's range), and a method the CLI refuses with the
+lambda the table gives it ('mp --backsolve --lambda 1e-2' beside --lambda 1e-3, or beside a --lambda-grid, whose lambda
+the methods get). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
 --rounds 5') passed to every stage; a stage option in it (--stages, --schedule, --start-keep*, --grads-command*) is bad
 usage: the script's --stages sets the number of stages. A falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
-OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names (OUT/.mnist-*.tmp) renamed together at the
-end: a run stopped or failing while it writes them leaves the earlier three as they were and removes the temporary
-files, and a SIGINT, SIGTERM or SIGHUP during the renames is taken once all three are done. Its work folder (falcon-mnist-* in the temp
-folder) is removed at the end, and when SIGINT, SIGTERM or SIGHUP stops the run.
+OUT/mnist-accuracy.png and OUT/mnist-results.json, under temporary names (OUT/.mnist-*.tmp) renamed together at the end:
+a run stopped or failing while it writes them leaves the earlier three as they were and removes the temporary files, and
+a SIGINT, SIGTERM or SIGHUP during the renames is taken once all three are done. Its work folder (falcon-mnist-* in the
+temp folder) is removed at the end, and when SIGINT, SIGTERM or SIGHUP stops the run.
 """
 from __future__ import annotations
 
@@ -106,7 +109,7 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
         for method in methods:
             falcon_pp_flags = _falcon_pp_flags(method)
             stage_method = _stage_method(method)
-            ok, why = cli.supports(stage_method)
+            ok, why = cli.supports(stage_method, lam=lam)
             if not ok:
                 results["skipped"][method] = why
                 log(f"SKIPPED {method}: the falcon CLI does not run {stage_method!r} yet ({why})")
@@ -375,6 +378,73 @@ def _repeated_methods(methods) -> list:
     return repeated
 
 
+MAX_LAMBDA = 1e30     # the falcon CLI's (Pruner.MAX_LAMBDA): a larger --lambda is refused by `falcon prune`
+
+
+def parse_budgets(text: str) -> list:
+    """The numbers of --budgets, in order. Raises ValueError, its message the reason and the fix, for an empty entry, an
+    entry that is no number in (0, 1] (the CLI's range for --keep-flops: '--budgets 0.5,30' ended with the CLI's
+    FalconError traceback, exit 1, after the training, the export and the 0.5 runs) or one that repeats an earlier one
+    as a number (0.30 after 0.3): each budget's work folder is named by its number, and the repeat died making that
+    folder again (FileExistsError, exit 1, nothing written), minutes after the training."""
+    return _distinct_numbers(text, "budget", lambda f: 0 < f <= 1, "is not a number", "is not in (0, 1]",
+                             "give budgets as FRACTION[,FRACTION...], fractions of the dense FLOPs, each in (0, 1] and "
+                             "once", "give each budget once, as FRACTION[,FRACTION...], each in (0, 1]")
+
+
+def parse_lambda_grid(text: str) -> list:
+    """The numbers of --lambda-grid, in order ('' is none: the CLI default). Raises ValueError, as parse_budgets does,
+    for an entry that is not a positive number the CLI takes as --lambda (the search died on it with the CLI's refusal
+    after the training) or repeats an earlier one (0.001 after 1e-3 died in the search, its folders
+    grid-LAMBDA-BUDGET)."""
+    if not text.strip():
+        return []
+    return _distinct_numbers(text, "lambda", is_a_lambda, "is not a positive number", "is not a positive number",
+                             "give lambdas as LAMBDA[,LAMBDA...], each positive and at most "
+                             f"{_shortest(MAX_LAMBDA)} (the falcon CLI's range) and once, or '' for none (the CLI's "
+                             "default)", "give each lambda once, as LAMBDA[,LAMBDA...], each positive")
+
+
+def is_a_lambda(number: float) -> bool:
+    """Whether the falcon CLI takes `number` as --lambda: positive and at most MAX_LAMBDA (so neither NaN nor inf)."""
+    return 0 < number <= MAX_LAMBDA
+
+
+def lambda_option(text: str) -> float:
+    """--lambda's argparse type: a number the CLI takes, refused here rather than by the CLI after the training."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    if number is None or not is_a_lambda(number):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number; give --lambda a number in "
+                                         f"(0, {_shortest(MAX_LAMBDA)}] (the falcon CLI's range), e.g. 1e-3")
+    return number
+
+
+def _distinct_numbers(text: str, what: str, in_range, not_a_number: str, out_of_range: str, usage: str,
+                      once: str) -> list:
+    if not text.strip():
+        raise ValueError(f"no {what} given; {usage}")
+    numbers, first_of = [], {}
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            raise ValueError(f"an empty entry, from a doubled or trailing comma; {usage}")
+        try:
+            number = float(entry)
+        except ValueError:
+            raise ValueError(f"{entry!r} {not_a_number}; {usage}") from None
+        if not in_range(number):
+            raise ValueError(f"{entry!r} {out_of_range}; {usage}")
+        if number in first_of:
+            earlier = first_of[number]
+            raise ValueError(f"{entry!r} is given twice; {once}" if entry == earlier
+                             else f"{entry!r} is the same {what} as {earlier!r}; {once}")
+        first_of[number] = entry
+        numbers.append(number)
+    return numbers
+
+
 def _falcon_pp_flags(method: str):
     """The flags of a --methods entry that names falcon++ (in any case, as the CLI reads the name), else None. Only the
     exact 'falcon++' took the table's falcon++ path: 'FALCON++' or 'falcon++ --rounds 5' went to the CLI as one falcon++
@@ -390,12 +460,14 @@ def _stage_method(method: str) -> str:
     return method if flags is None else shlex.join(["falcon", *flags])
 
 
-def _methods_the_cli_refuses(cli, methods) -> list:
+def _methods_the_cli_refuses(cli, methods, lam=None, lambda_grid=()) -> list:
     """(name, the CLI's reason) of each name of --methods that is not one of METHODS and that the CLI refuses, asked
     before the training as run() asks it later. A name of METHODS that an older CLI refuses is skipped by the run, as a
     method it does not run yet; any other name was skipped the same way, so a typo ('falcon+') ran the whole table,
-    exited 0 and wrote a "skipped" row claiming a missing feature."""
-    refused = []
+    exited 0 and wrote a "skipped" row claiming a missing feature. Each is asked with the lambda the run gives it
+    (_lambda_of_the_run): asked without, 'mp --backsolve --lambda 1e-2' passed, and the CLI refused its --lambda given
+    twice after the training."""
+    refused, run_lambda = [], []        # run_lambda: the lambda, once asked for (the grid's costs a probe of falcon)
     for method in methods:
         if method in METHODS:
             continue
@@ -410,23 +482,38 @@ def _methods_the_cli_refuses(cli, methods) -> list:
                                     f"{stage_options[0][2]} in --methods; give the number of stages with the script's "
                                     "--stages"))
             continue
-        ok, why = cli.supports(_stage_method(method))
+        if not run_lambda:
+            run_lambda.append(_lambda_of_the_run(cli, lam, lambda_grid))
+        ok, why = cli.supports(_stage_method(method), lam=run_lambda[0])
         if not ok:
             refused.append((method, why))
     return refused
 
 
+def _lambda_of_the_run(cli, lam, lambda_grid):
+    """The lambda that run() gives the methods: --lambda; else, where it searches the grid (the CLI runs falcon), the
+    grid's first, standing for the one the search will choose (the CLI refuses a method's flags with a lambda given or
+    not, whatever its value, and the values were checked); else None, the CLI's default."""
+    if lam is not None:
+        return lam
+    if lambda_grid and cli.supports("falcon")[0]:
+        return lambda_grid[0]
+    return None
+
+
 def reproducing_command(n, stages, lam, lambda_grid=None, methods=None, budgets=None) -> str:
     """run_mnist_table.sh with the options that differ from main()'s defaults: the table's "Regenerate with" line named
-    the bare script while the committed run used --lambda 1e-4, so following it ran a lambda search instead."""
+    the bare script while the committed run used --lambda 1e-4, so following it ran a lambda search instead. Each word
+    is quoted for the shell: joined with spaces, '--methods mp,mp --backsolve' pasted as a --methods of 'mp,mp' and a
+    stray --backsolve."""
     args = []
     if n != 1000: args += ["--n", str(n)]
     if stages != 3: args += ["--stages", str(stages)]
     if lam is not None: args += ["--lambda", _shortest(lam)]
-    elif lambda_grid is not None and lambda_grid != DEFAULT_LAMBDA_GRID: args += ["--lambda-grid", lambda_grid or "''"]
+    elif lambda_grid is not None and lambda_grid != DEFAULT_LAMBDA_GRID: args += ["--lambda-grid", lambda_grid]
     if methods is not None and methods != ",".join(METHODS): args += ["--methods", methods]
     if budgets is not None and budgets != ",".join(map(str, BUDGETS)): args += ["--budgets", budgets]
-    return " ".join(["python/run_mnist_table.sh"] + args)
+    return shlex.join(["python/run_mnist_table.sh"] + args)
 
 
 DEFAULT_LAMBDA_GRID = "1e-4,1e-3,1e-2,1e-1"
@@ -447,7 +534,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=1000, help="calibration samples (rows of X)")
     ap.add_argument("--stages", type=int, default=3, help="falcon++ stages")
-    ap.add_argument("--lambda", dest="lam", type=float, default=None,
+    ap.add_argument("--lambda", dest="lam", type=lambda_option, default=None,
                     help="ridge lambda for every method (skips the search; default: chosen from --lambda-grid)")
     ap.add_argument("--lambda-grid", default=DEFAULT_LAMBDA_GRID,
                     help="lambdas tried with falcon on the validation split ('' = none: the CLI default)")
@@ -474,6 +561,9 @@ def main(argv=None):
     if not 1 <= a.n <= training_digits:
         ap.error(f"--n {a.n}: the calibration samples are drawn from the {training_digits:,} training digits; give "
                  f"--n from 1 to {training_digits}")
+    if a.stages < 1:
+        # falcon_torch.prune refused it, but only after the training and the export
+        ap.error(f"--stages {a.stages}: falcon++ runs at least one stage; give --stages 1 or more")
     if not a.methods.strip():
         # an empty --methods (an unset $METHODS) has no comma, which the empty-entry reason below blamed
         ap.error(f"--methods is empty; give methods as METHOD[,METHOD...], among {', '.join(METHODS)}")
@@ -484,15 +574,23 @@ def main(argv=None):
                                            else f"{again!r} names the same method as {first!r}"
                                            for first, again in repeated)
                  + f"; give each method once, as METHOD[,METHOD...], among {', '.join(METHODS)}")
+    try:
+        budgets = parse_budgets(a.budgets)
+    except ValueError as e:
+        ap.error(f"--budgets: {e}")
+    try:
+        grid = parse_lambda_grid(a.lambda_grid)
+    except ValueError as e:
+        ap.error(f"--lambda-grid: {e}")
+    if a.lam is not None:
+        grid = []       # --lambda skips the search
     cli = ft.FalconCLI()
-    unknown = _methods_the_cli_refuses(cli, methods)
+    unknown = _methods_the_cli_refuses(cli, methods, a.lam, grid)
     if unknown:
         ap.error("--methods: " + "; ".join(f"{m!r} is not a method the falcon CLI runs ({why})" for m, why in unknown)
                  + f"; give methods as METHOD[,METHOD...], among {', '.join(METHODS)}")
     M.setup_determinism()
-    grid = () if a.lam is not None or not a.lambda_grid else [float(g) for g in a.lambda_grid.split(",")]
-    results = run(a.n, Path(a.out_dir), a.stages, a.lam, methods, [float(b) for b in a.budgets.split(",")], grid,
-                  cli=cli)
+    results = run(a.n, Path(a.out_dir), a.stages, a.lam, methods, budgets, grid, cli=cli)
     out = Path(a.out_dir).resolve()
     results["command"] = a.command or reproducing_command(a.n, a.stages, a.lam, a.lambda_grid, a.methods, a.budgets)
     write_outputs(results, out, results["command"])

@@ -71,6 +71,22 @@ class MnistTableTest(unittest.TestCase):
         rerendered = self.rerender(json.loads((ROOT / "docs" / "mnist-results.json").read_text()), "committed")
         self.assertEqual(committed.rstrip("\n"), rerendered.split("\n\nRe-rendered from")[0])
 
+    def test_the_command_of_a_run_is_one_a_shell_runs_as_it_was_given(self):
+        # the words were joined with spaces: '--methods mp,mp --backsolve' named the table's command, which the shell
+        # split into a --methods of 'mp,mp' and a stray --backsolve (argparse: unrecognized arguments), and a lambda
+        # grid of '1e-3, 1e-2' the same; the "Regenerate with" line and results.json's "command" could not be pasted
+        import shlex
+        import mnist_table as T
+        for args, words in (((1000, 3, None, T.DEFAULT_LAMBDA_GRID, "mp,mp --backsolve", None),
+                             ["--methods", "mp,mp --backsolve"]),
+                            ((1000, 3, None, "1e-3, 1e-2", None, None), ["--lambda-grid", "1e-3, 1e-2"]),
+                            ((1000, 3, None, "", None, "0.1, 0.5"), ["--lambda-grid", "", "--budgets", "0.1, 0.5"]),
+                            ((512, 2, 1e-4, None, "falcon++ --rounds 5", None),
+                             ["--n", "512", "--stages", "2", "--lambda", "1e-4", "--methods", "falcon++ --rounds 5"])):
+            with self.subTest(args=args):
+                command = T.reproducing_command(*args)
+                self.assertEqual(["python/run_mnist_table.sh", *words], shlex.split(command), command)
+
     def test_a_run_stopped_while_it_draws_the_figure_leaves_the_earlier_outputs_as_they_were(self):
         # the .json, .md and .png were written one after the other into the out folder: a SIGTERM while the figure was
         # drawn (most of the writer's time) left the new .json and .md beside the old .png, the committed docs/ plot no
@@ -272,6 +288,119 @@ T.main({list(argv)!r})
             with self.subTest(methods=methods):
                 self.assert_methods_refused(methods, f"error: --methods: {repeated}; give each method once, as "
                                             "METHOD[,METHOD...], among magnitude, mp, mp --backsolve, falcon, falcon++")
+
+    def run_with_a_cli_that_prunes_every_weight(self, argv) -> subprocess.CompletedProcess:
+        """mnist_table.main(argv) on 8 random digits with a tiny model and a falcon CLI that runs every method, pruning
+        every weight, and refuses, as the CLI does, a method that gives its own --lambda when the run gives one too, and
+        a --keep-flops out of (0, 1] or a --lambda not positive."""
+        return self.run_script(self.stand_in_script("pruning_run.py", argv, """import numpy as np
+
+class PruningCLI:
+    def supports(self, method, lam=None, extra=()):
+        if lam is not None and "--lambda" in method.split():
+            return (False, "falcon: error: option '--lambda' (L) should be specified only once")
+        return (True, "")
+
+    def prune(self, grads, weights, layers, out, report, mask=None, keep_flops=None, lam=None, **kw):
+        if not 0 < keep_flops <= 1:
+            raise ft.FalconError(2, f"falcon: error: --keep-flops: value: is {keep_flops!r}, it must be in (0, 1]", [])
+        if lam is not None and not 0 < lam <= 1e30:
+            raise ft.FalconError(2, f"falcon: error: --lambda: value: is {lam!r}, it must be positive", [])
+        w = np.load(weights)
+        np.save(out, np.zeros_like(w))
+        np.save(mask, np.zeros(w.shape, dtype=bool))
+        return {}
+
+ft.FalconCLI = PruningCLI
+"""))
+
+    def test_a_budget_or_lambda_given_twice_is_bad_usage_before_the_training(self):
+        # '--budgets 0.3,0.3' (or 0.30,0.3) passed, trained, exported and ran each method's first 0.3, then died making
+        # its work folder again ('magnitude-0.3': FileExistsError, exit 1, nothing written), minutes into the run;
+        # '--lambda-grid 1e-3,0.001' the same in the lambda search ('grid-0.001-0.5'). Both are compared as numbers,
+        # as the folders name them.
+        out = os.path.join(self.d, "out")
+        budgets_once = "; give each budget once, as FRACTION[,FRACTION...], each in (0, 1]"
+        lambdas_once = "; give each lambda once, as LAMBDA[,LAMBDA...], each positive"
+        for argv, said in ((["--lambda", "1e-4", "--budgets", "0.3,0.3"], "error: --budgets: '0.3' is given twice"
+                            + budgets_once),
+                           (["--lambda", "1e-4", "--budgets", "0.1,0.30,0.3"],
+                            "error: --budgets: '0.3' is the same budget as '0.30'" + budgets_once),
+                           (["--lambda-grid", "1e-3,1e-2,0.001", "--budgets", "0.5"],
+                            "error: --lambda-grid: '0.001' is the same lambda as '1e-3'" + lambdas_once)):
+            with self.subTest(argv=argv):
+                proc = self.run_with_a_cli_that_prunes_every_weight(["--n", "8", "--methods", "magnitude", *argv,
+                                                                     "--out-dir", out])
+                self.assert_bad_usage_before_the_training(proc, out, said)
+
+    def test_the_budgets_and_lambdas_are_numbers_in_their_range_each_given_once(self):
+        # the checks main() makes before the training, as functions: each entry parsed as a number in its range (as the
+        # falcon CLI takes it), a repeat (as a number) named with the entry it repeats
+        import mnist_table as T
+        self.assertEqual([0.1, 0.3], T.parse_budgets("0.1, 0.3"))
+        self.assertEqual([1e-3, 1e-2], T.parse_lambda_grid("1e-3,0.01"))
+        self.assertEqual([], T.parse_lambda_grid(""))
+        with self.assertRaisesRegex(ValueError, r"^'0\.3' is given twice; give each budget once"):
+            T.parse_budgets("0.3,0.3")
+        with self.assertRaisesRegex(ValueError, r"^'\.3' is the same budget as '0\.30'; give each budget once"):
+            T.parse_budgets("0.30,.3")
+        with self.assertRaisesRegex(ValueError, r"^'1E-3' is the same lambda as '0\.001'; give each lambda once"):
+            T.parse_lambda_grid("0.001,1E-3")
+        for budgets in ("1.5", "-0.1", "nan", "0"):
+            with self.assertRaisesRegex(ValueError, rf"^'{budgets}' is not in \(0, 1\]; give budgets as"):
+                T.parse_budgets(budgets)
+        self.assertEqual([1.0], T.parse_budgets("1"))
+        for grid in ("0", "-1", "nan", "inf", "1e31", "x"):
+            with self.assertRaisesRegex(ValueError, rf"^'{grid}' is not a positive number; give lambdas as"):
+                T.parse_lambda_grid(grid)
+        self.assertEqual([1e30], T.parse_lambda_grid("1e30"))
+
+    def test_a_budget_stage_count_or_lambda_the_run_would_refuse_is_bad_usage_before_the_training(self):
+        # '--budgets 0.5,30' trained, exported, ran the 0.5 and ended with the CLI's FalconError traceback (exit 1) at
+        # 30; '--stages 0' with ValueError from falcon_torch.prune after the export; a lambda of the grid or a --lambda
+        # not positive with the CLI's refusal in the lambda search or the first method. Each is refused by the script.
+        budgets = "; give budgets as FRACTION[,FRACTION...], fractions of the dense FLOPs, each in (0, 1] and once"
+        lambdas = ("; give lambdas as LAMBDA[,LAMBDA...], each positive and at most 1e30 (the falcon CLI's range) and "
+                   "once, or '' for none (the CLI's default)")
+        out = os.path.join(self.d, "out")
+        for argv, said in ((["--lambda", "1e-4", "--budgets", "0.5,30"], "error: --budgets: '30' is not in (0, 1]"
+                            + budgets),
+                           (["--lambda", "1e-4", "--budgets", "0"], "error: --budgets: '0' is not in (0, 1]" + budgets),
+                           (["--lambda", "1e-4", "--budgets", "0.5,,0.1"], "error: --budgets: an empty entry, from a "
+                            "doubled or trailing comma" + budgets),
+                           (["--lambda", "1e-4", "--budgets", "half"], "error: --budgets: 'half' is not a number"
+                            + budgets),
+                           (["--lambda", "1e-4", "--budgets", "0.5", "--methods", "falcon++", "--stages", "0"],
+                            "error: --stages 0: falcon++ runs at least one stage; give --stages 1 or more"),
+                           (["--lambda-grid", "1e-3,-1e-3", "--budgets", "0.5"],
+                            "error: --lambda-grid: '-1e-3' is not a positive number" + lambdas),
+                           (["--lambda-grid", "1e-3,inf", "--budgets", "0.5"],
+                            "error: --lambda-grid: 'inf' is not a positive number" + lambdas),
+                           (["--lambda", "0", "--budgets", "0.5"], "error: argument --lambda: '0' is not a positive "
+                            "number; give --lambda a number in (0, 1e30] (the falcon CLI's range), e.g. 1e-3")):
+            with self.subTest(argv=argv):
+                args = ["--n", "8", "--methods", "magnitude", *argv, "--out-dir", out]
+                proc = self.run_with_a_cli_that_prunes_every_weight(args)
+                self.assert_bad_usage_before_the_training(proc, out, said)
+
+    def test_a_method_that_the_cli_refuses_with_the_table_s_lambda_is_bad_usage_before_the_training(self):
+        # the methods were probed without a lambda: 'mp --backsolve --lambda 1e-2' passed, and the CLI refused it after
+        # the training, given the table's --lambda too. The probe now takes the lambda the run gives: --lambda, or one
+        # of the grid where the search runs.
+        out = os.path.join(self.d, "out")
+        for lam in (["--lambda", "1e-3"], ["--lambda-grid", "1e-3,1e-2"]):
+            with self.subTest(lam=lam):
+                proc = self.run_with_a_cli_that_prunes_every_weight(
+                    ["--n", "8", *lam, "--methods", "mp,mp --backsolve --lambda 1e-2", "--budgets", "0.5",
+                     "--out-dir", out])
+                self.assert_bad_usage_before_the_training(proc, out, "error: --methods: 'mp --backsolve --lambda 1e-2' "
+                                                          "is not a method the falcon CLI runs (falcon: error: option "
+                                                          "'--lambda' (L) should be specified only once)")
+        # with no lambda given (an empty grid: the CLI's default), the method's own --lambda is the one
+        proc = self.run_with_a_cli_that_prunes_every_weight(
+            ["--n", "8", "--lambda-grid", "", "--methods", "mp --backsolve --lambda 1e-2", "--budgets", "0.5",
+             "--out-dir", out])
+        self.assertEqual(proc.returncode, 0, proc.stdout[-1500:] + proc.stderr[-1500:])
 
     def run_with_a_recording_prune(self, argv) -> subprocess.CompletedProcess:
         """mnist_table.main(argv) on 8 random digits with a tiny model, a falcon CLI that runs every method (and prints
