@@ -1949,7 +1949,10 @@ final class PruneCommand implements Callable<Integer> {
         try {
             return LayersJson.read(file, -1, Budgets.ArgumentNames.CLI.flops());
         } catch (InputException e) {
-            throw e;
+            // named with its option, as the array readers name theirs: an .npy given here was a bare "w.npy: json: ..."
+            if (e.getMessage().startsWith("--layers: ")) throw e;
+            String named = "--layers: " + e.getMessage();
+            throw e.ofTheMachine() ? InputException.ofTheMachine(named, e) : new InputException(named, e);
         } catch (IllegalArgumentException e) {
             throw InputException.of(file, "layers", e.getMessage(), "fix the layer table");
         }

@@ -1183,6 +1183,26 @@ class MainTest {
     }
 
     /**
+     * An array given as --layers was "falcon: error: w.npy: json: invalid JSON (Unexpected character ((CTRL-CHAR, code
+     * 147)) ...); fix the JSON syntax": neither the option nor what the file is. It is named as the array readers name a
+     * swapped file, with the option, and the fix.
+     */
+    @Test
+    void anArrayGivenAsTheLayerTableIsNamedWithItsOption() throws IOException {
+        Path safetensors = dir.resolve("w.safetensors");
+        assertEquals(0, run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "mp",
+                "--out", safetensors.toString(), "--device", "java", "--quiet").code());
+        for (Path array : new Path[] {wFile, safetensors}) {
+            String what = array == wFile ? "is an .npy array (it starts with the magic \\x93NUMPY)"
+                    : "is a safetensors file (an 8-byte header length, then a JSON header)";
+            Run r = run("prune", "--weights", wFile.toString(), "--layers", array.toString(), "--out", outDir.resolve("p.npy").toString(),
+                    "--device", "java", "--quiet");
+            assertFails(r, 2, "falcon: error: --layers: " + array + ": json: " + what + ", not a layer table", "--flops-per-weight");
+            assertFalse(r.err().contains("fix the JSON syntax"), r.err());
+        }
+    }
+
+    /**
      * prune refuses FLOP costs that are not all positive, yet inspect said an integer or bool array holding 0 (falcon's
      * own --mask output among them) was "accepted for weights and FLOPs". The note offers it for weights alone.
      */

@@ -80,7 +80,8 @@ public final class LayersJson {
         InputFiles.requireRegularFile(file, InputFiles.LAYER_TABLE);
         String shapeFix = SHAPE_FIX;
         JsonNode root;
-        try (java.io.InputStream in = Files.newInputStream(file)) {
+        try (java.io.InputStream in = new java.io.BufferedInputStream(Files.newInputStream(file))) {
+            refuseArrayFile(file, in);
             root = JSON.readTree(in);
         } catch (NoSuchFileException e) {
             throw InputException.of(file, "file", "does not exist", "check the path");
@@ -103,6 +104,24 @@ public final class LayersJson {
             throw ReadFailures.cannotRead(file, "file", "the layer table", e, "check the path and permissions");
         }
         return root;
+    }
+
+    /**
+     * Refuses an .npy or safetensors file by its first bytes, as the array readers name a swapped one: Jackson called an
+     * .npy "invalid JSON (Unexpected character ((CTRL-CHAR, code 147)) ...)" with "fix the JSON syntax" as the fix.
+     * {@code in} is left at its start.
+     */
+    private static void refuseArrayFile(Path file, java.io.InputStream in) throws IOException {
+        byte[] head = new byte[ArrayFiles.FORMAT_HEAD_BYTES];
+        in.mark(head.length);
+        int read = in.readNBytes(head, 0, head.length);
+        in.reset();
+        ArrayFiles.ContentFormat format = ArrayFiles.formatByContent(head, read);
+        if (format == null) return;
+        String what = format == ArrayFiles.ContentFormat.NPY ? "is an .npy array (it starts with the magic \\x93NUMPY)"
+                : "is a safetensors file (an 8-byte header length, then a JSON header)";
+        throw InputException.of(file, "json", what + ", not a layer table", "give --layers the layer table, " + SHAPE_FIX.substring("write ".length())
+                + ", or give per-weight FLOP costs as an array to --flops-per-weight (and the weights to --weights)");
     }
 
     private static LayerTable read(Path file, JsonNode root, long expectedParameters, String flopsBudget) {

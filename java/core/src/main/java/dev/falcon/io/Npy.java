@@ -23,9 +23,11 @@ import org.bytedeco.javacpp.FloatPointer;
  * NumPy {@code .npy} files, format versions 1.0, 2.0 and 3.0, validated strictly: the magic, the
  * version, a header length that fits the file, the header dict literal (exactly the keys
  * {@code 'descr'}, {@code 'fortran_order'}, {@code 'shape'}), the dtype, non-negative dimensions and a
- * data size that neither overflows nor runs past the end of the file. Bytes after the data are allowed
- * (several arrays saved to one open file). Every problem is an {@link InputException} naming the file,
- * the header field and the fix.
+ * data size that does not overflow, and data that run exactly from the end of the header to the end of the file (a
+ * size comparison, whatever the file's size). Bytes missing or extra are refused, saying how many: a header length
+ * field short of the header would read every value shifted by the padding it leaves out, and bytes appended after the
+ * data are damage numpy.load does not read either. Every problem is an {@link InputException} naming the file, the
+ * header field and the fix.
  *
  * <p>Accepted {@code descr} values: {@code <f4 <f8 <f2} and their big-endian forms {@code >f4 >f8 >f2}
  * (converted on read; {@code =} means native order; no order or {@code |}, as in {@code f4} or {@code |f4}, little-endian), {@code bfloat16} and {@code <bf16} for bfloat16
@@ -145,7 +147,9 @@ public final class Npy {
             String text = new String(hb.array(), major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
                 HeaderParser parser = new HeaderParser(file, text);
             Map<String, Object> dict = parser.parse();
-            return validate(file, dict, parser.sourceText, prefix + headerLength, size);
+            Header header = validate(file, dict, parser.sourceText, prefix + headerLength, size);
+            requireDataToFillTheFile(ch, header, headerLength);
+            return header;
         } catch (IOException e) {
             throw ReadFailures.cannotRead(file, "file", "the .npy header of", e, "check the path and permissions");
         }
@@ -197,12 +201,51 @@ public final class Npy {
             throw InputException.of(file, "shape", shapeString(shape) + " of " + descr + " overflows a 64-bit byte count",
                     "the header is damaged; re-save the array with numpy.save");
         }
-        if (bytes > size - dataOffset) {
-            throw InputException.of(file, "shape", shapeString(shape) + " of " + descr + " needs " + bytes
-                    + " data bytes after the " + dataOffset + "-byte header, but the file has only " + (size - dataOffset)
-                    + " (" + size + " bytes in all)", "the file is truncated; re-copy or re-save it");
-        }
         return new Header(file, descr, fortran, shape, dataOffset, size);
+    }
+
+    /**
+     * Refuses a file whose data do not end exactly at its end. Too few bytes: truncated. Too many: bytes appended, or a
+     * header length field short of the header, which leaves the header's padding (spaces, then a newline) to be read as
+     * the first values; the padding is looked for right after the header the field declares, to say which.
+     */
+    private static void requireDataToFillTheFile(FileChannel ch, Header h, long headerLength) throws IOException {
+        long available = h.fileSize() - h.dataOffset();
+        long needed = h.dataBytes();
+        if (needed == available) return;
+        String layout = "shape " + shapeString(h.shape()) + " of " + h.descr() + " is " + needed + " data bytes after the "
+                + h.dataOffset() + "-byte header, but the file is " + h.fileSize() + " bytes, which leaves " + available;
+        if (needed > available) {
+            throw InputException.of(h.file(), "data", layout + ": " + bytes(needed - available) + " missing",
+                    "the file is truncated, or its header length field or shape is damaged; re-copy or re-save it with numpy.save");
+        }
+        long extra = available - needed;
+        String cause = isPadding(ch, h.file(), h.dataOffset(), extra)
+                ? "; the header length field (" + headerLength + ") is short by " + bytes(extra) + ": the header's padding runs on to"
+                        + " byte " + (h.dataOffset() + extra) + ", a header length of " + (headerLength + extra)
+                        + ", and would be read as the first values, every value shifted"
+                : "";
+        throw InputException.of(h.file(), "data", layout + ": " + bytes(extra) + " extra after the data" + cause,
+                "the header length field or the file is damaged (numpy.save writes one array per file, its data ending the file);"
+                        + " re-copy or re-save it with numpy.save");
+    }
+
+    /**
+     * Whether the {@code count} bytes at {@code offset} are header padding as numpy writes it, spaces ending in a newline:
+     * what a header length field short by exactly {@code count} leaves between the header it declares and the data.
+     */
+    private static boolean isPadding(FileChannel ch, Path file, long offset, long count) throws IOException {
+        if (count > MAX_HEADER_BYTES) return false;
+        ByteBuffer b = ByteBuffer.allocate((int) count);
+        readFully(ch, b, offset, file);
+        for (int i = 0; i < count - 1; i++) {
+            if (b.get(i) != ' ') return false;
+        }
+        return b.get((int) count - 1) == '\n';
+    }
+
+    private static String bytes(long count) {
+        return count + (count == 1 ? " byte" : " bytes");
     }
 
     private static void checkDescr(Path file, String descr) {

@@ -168,18 +168,35 @@ class LayersJsonTest {
 
     @Test
     void aBinaryFileIsBadContentNotAnUnreadableFile() throws IOException {
-        byte[] header = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}".getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        java.nio.ByteBuffer st = java.nio.ByteBuffer.allocate(8 + header.length + 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-        st.putLong(header.length).put(header).putFloat(1f);
-        Path safetensors = dir.resolve("x.safetensors");
-        Files.write(safetensors, st.array());
+        // an .npy or safetensors file is named as such (anArrayFileIsNamedAsSuchNotAsBrokenJson)
         Path leadingNuls = dir.resolve("nul.json");
         Files.write(leadingNuls, "\0\0\0{\"layers\":[]}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
-        for (Path binary : new Path[] {safetensors, leadingNuls}) {
+        for (Path binary : new Path[] {leadingNuls}) {
             InputException e = assertInput(() -> LayersJson.read(binary, -1), binary, "json", "is not JSON text",
                     "{\"layers\": [", "--weights");
             assertTrue(!e.getMessage().contains("permissions") && !e.getMessage().contains("UTF-32 character"), e.getMessage());
         }
+    }
+
+    /**
+     * An .npy given as the layer table (the weights or per-weight costs in the wrong option) was "invalid JSON
+     * (Unexpected character ((CTRL-CHAR, code 147)) ...); fix the JSON syntax", and a safetensors file was only guessed at
+     * ("a binary file such as a .npy or .safetensors?"). The array readers name a swapped .npy/.safetensors file by its
+     * first bytes; so does the layer table.
+     */
+    @Test
+    void anArrayFileIsNamedAsSuchNotAsBrokenJson() throws IOException {
+        Path npy = dir.resolve("w.npy");
+        Files.write(npy, Fixtures.npyV1(Fixtures.dict("<f4", false, "(2,)"), Fixtures.floats(java.nio.ByteOrder.LITTLE_ENDIAN, 1, 2)));
+        InputException e = assertInput(() -> LayersJson.read(npy, -1), npy, "w.npy: json: is an .npy array (it starts with the magic"
+                + " \\x93NUMPY), not a layer table", "{\"layers\": [", "--flops-per-weight");
+        assertTrue(!e.getMessage().contains("CTRL-CHAR") && !e.getMessage().contains("fix the JSON syntax"), e.getMessage());
+        Path safetensors = dir.resolve("w.safetensors");
+        Files.write(safetensors, Fixtures.safetensors("{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+                Fixtures.floats(java.nio.ByteOrder.LITTLE_ENDIAN, 1)));
+        e = assertInput(() -> LayersJson.read(safetensors, -1), safetensors, "w.safetensors: json: is a safetensors file (an 8-byte"
+                + " header length, then a JSON header), not a layer table", "{\"layers\": [", "--flops-per-weight");
+        assertTrue(!e.getMessage().contains("?"), e.getMessage());
     }
 
     /** An empty file (an exporter that died before writing) was "the top level is not an object". */

@@ -207,10 +207,66 @@ class NpyTest {
         Path v3 = write(dir, "v3.npy", npyV2(3, "{\"descr\": \"<f4\", \"fortran_order\": False, \"shape\": (1,)}",
                 floats(ByteOrder.LITTLE_ENDIAN, 5)));
         assertArrayEquals(new float[] {5}, read(v3.toString(), 1));
-        // Python 2 numpy wrote long suffixes; trailing bytes after the data are tolerated (several arrays in one file)
-        Path py2 = write(dir, "py2.npy", Fixtures.concat(npyV1(dict("<f4", false, "(1L, 2L)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2)),
-                new byte[] {9, 9, 9}));
+        // Python 2 numpy wrote long suffixes
+        Path py2 = write(dir, "py2.npy", npyV1(dict("<f4", false, "(1L, 2L)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2)));
         assertArrayEquals(new long[] {1, 2}, Npy.readHeader(py2).shape());
+    }
+
+    /**
+     * A header length field short of the header (118 written as 100) left the header's padding to be read as data: every
+     * value shifted by 18 bytes, inspect showed weights in [-2.3, 1.4] as min -6.9e34, max 5.5e35, and prune ran on them
+     * with exit 0. Bytes appended after the data were taken silently too. The data must run from the end of the header to
+     * the end of the file, as the safetensors reader requires of its data area.
+     */
+    @Test
+    void aShortHeaderLengthFieldOrBytesAfterTheDataAreRefused() throws IOException {
+        float[] values = new float[36];
+        for (int i = 0; i < values.length; i++) values[i] = -2.3f + i * 0.1f;
+        byte[] valid = npyV1(dict("<f4", false, "(36,)"), floats(ByteOrder.LITTLE_ENDIAN, values));
+        assertEquals(128 + 144, valid.length);
+        byte[] shortField = valid.clone();
+        ByteBuffer.wrap(shortField).order(ByteOrder.LITTLE_ENDIAN).putShort(8, (short) 100);
+        Path shortHl = write(dir, "shorthl.npy", shortField);
+        assertInput(() -> Npy.readHeader(shortHl), shortHl, "data:", "18 bytes extra", "header length field (100)",
+                "short by 18", "118");
+        assertInput(() -> ArrayFiles.readVector(shortHl.toString(), "--weights", 36), shortHl, "--weights: ", "18 bytes extra");
+        assertInput(() -> ArrayFiles.describe(shortHl), shortHl, "18 bytes extra");
+
+        Path longData = write(dir, "longdata.npy", Fixtures.concat(valid, new byte[8]));
+        assertInput(() -> Npy.readHeader(longData), longData, "data:", "8 bytes extra", "280 bytes",
+                "the header length field or the file is damaged");
+        assertInput(() -> ArrayFiles.readVector(longData.toString(), "--weights", 36), longData, "--weights: ", "8 bytes extra");
+
+        // X is mapped in place, never streamed: the check is the header's, before any mapping
+        byte[] matrix = npyV1(dict("<f4", true, "(6, 6)"), floats(ByteOrder.LITTLE_ENDIAN, values));
+        Path x = write(dir, "x.npy", Fixtures.concat(matrix, new byte[4]));
+        assertInput(() -> ArrayFiles.matrixSource(x.toString(), "--grads"), x, "--grads: ", "4 bytes extra");
+        Path xShort = write(dir, "xshort.npy", Arrays.copyOf(matrix, matrix.length - 4));
+        assertInput(() -> ArrayFiles.matrixSource(xShort.toString(), "--grads"), xShort, "--grads: ", "4 bytes missing", "truncated");
+        assertEquals(36, ArrayFiles.matrixSource(write(dir, "xok.npy", matrix).toString(), "--grads").dataBytes() / 4);
+    }
+
+    /** Every dtype and format version: one byte too many or too few is refused, the exact size read. */
+    @Test
+    void theSizeCheckHoldsForEveryDtypeAndVersion() throws IOException {
+        String[] descrs = {"<f4", "<f8", "<f2", ">f4", ">f8", ">f2", "f4", "|f4", "=f4", "bfloat16", "<bf16", "|b1", "|u1", "|i1",
+                "<i2", "<u2", "<i4", "<u4", "<i8", "<u8"};
+        for (String descr : descrs) {
+            int item = Npy.dtypeOf(descr).size;
+            byte[] data = new byte[3 * item];
+            for (int version = 1; version <= 3; version++) {
+                String dict = dict(descr, false, "(3,)");
+                byte[] exact = version == 1 ? npyV1(dict, data) : npyV2(version, dict, data);
+                String what = descr + " v" + version;
+                Path ok = write(dir, "ok.npy", exact);
+                assertEquals(exact.length, Npy.readHeader(ok).fileSize(), what);
+                assertEquals(3, read(ok.toString(), 3).length, what);
+                Path extra = write(dir, "extra.npy", Fixtures.concat(exact, new byte[1]));
+                assertInput(() -> Npy.readHeader(extra), extra, "1 byte extra");
+                Path missing = write(dir, "missing.npy", Arrays.copyOf(exact, exact.length - 1));
+                assertInput(() -> Npy.readHeader(missing), missing, "1 byte missing");
+            }
+        }
     }
 
     @Test
