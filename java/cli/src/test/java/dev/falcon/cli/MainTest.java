@@ -1191,7 +1191,7 @@ class MainTest {
     void anArrayGivenAsTheLayerTableIsNamedWithItsOption() throws IOException {
         Path safetensors = dir.resolve("w.safetensors");
         assertEquals(0, run("prune", "--weights", wFile.toString(), "--layers", layersFile.toString(), "--method", "mp",
-                "--out", safetensors.toString(), "--device", "java", "--quiet").code());
+                "--out", safetensors.toString(), "--report", dir.resolve("w-report.json").toString(), "--device", "java", "--quiet").code());
         for (Path array : new Path[] {wFile, safetensors}) {
             String what = array == wFile ? "is an .npy array (it starts with the magic \\x93NUMPY)"
                     : "is a safetensors file (an 8-byte header length, then a JSON header)";
