@@ -3,7 +3,9 @@ package dev.falcon.io;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.SocketTimeoutException;
+import java.nio.channels.AsynchronousCloseException;
 import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.ClosedChannelException;
 
 /**
  * What an IOException met while reading an input becomes. A channel read on an interrupted thread fails with
@@ -43,14 +45,17 @@ public final class ReadFailures {
     }
 
     /**
-     * Whether {@code e} came of an interrupt of this thread: the channel closed by it, an interrupted stream, or any
-     * failure while the flag is set (a read that notices the interrupt may fail with another exception first).
+     * Whether {@code e} came of an interrupt of this thread: the channel closed by it, an interrupted stream, or a
+     * channel found closed while the flag is set (a second read on a channel the interrupt closed fails with a plain
+     * ClosedChannelException). Nothing else counts, flag or not: "any failure while the flag is set" turned a path under
+     * a file ("Not a directory"), a missing file or an end of file met early into "interrupted while reading ...",
+     * hiding a real file error behind an interrupt the caller may have set for a reason of its own.
      * A SocketTimeoutException is an InterruptedIOException by type alone: a timeout, not an interrupt.
      */
     public static boolean byInterrupt(IOException e) {
         return e instanceof ClosedByInterruptException
                 || (e instanceof InterruptedIOException && !(e instanceof SocketTimeoutException))
-                || Thread.currentThread().isInterrupted();
+                || ((e instanceof ClosedChannelException || e instanceof AsynchronousCloseException) && Thread.currentThread().isInterrupted());
     }
 
     /**

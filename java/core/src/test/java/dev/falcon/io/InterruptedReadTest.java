@@ -15,11 +15,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.falcon.data.ElementType;
 import dev.falcon.data.RawMatrixSource;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -104,6 +106,59 @@ class InterruptedReadTest {
         assertArrayEquals(new float[] {5, 6}, interruptedThenReadAgain(f, () -> NpyTest.read(f + ":w", 2)));
         assertEquals(2, interruptedThenReadAgain(f, () -> Safetensors.readHeader(f)).tensors().size());
         assertEquals(2, interruptedThenReadAgain(f, () -> ArrayFiles.describe(f)).size());
+    }
+
+    /**
+     * {@code read} on an interrupted thread fails as it does with the flag clear: with the InputException that names the
+     * file, and the flag is still set afterwards. Any IOException met while the flag was set had been called an interrupt:
+     * "interrupted while reading the attributes of x.npy/sub [cause FileSystemException: x.npy/sub: Not a directory]",
+     * a file error hidden behind an interrupt the caller may have set for a reason of its own.
+     */
+    static void aFileErrorStaysOneWhileInterrupted(Path file, Executable read) {
+        InputException clear = assertThrows(InputException.class, read, "with the interrupt flag clear");
+        Thread.currentThread().interrupt();
+        RuntimeException interrupted = assertThrows(RuntimeException.class, read);
+        assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag was cleared: " + interrupted);
+        assertEquals(InputException.class, interrupted.getClass(), "with the interrupt flag set: " + interrupted
+                + (interrupted.getCause() == null ? "" : " [cause " + interrupted.getCause() + "]"));
+        assertEquals(clear.getMessage(), interrupted.getMessage());
+        assertTrue(interrupted.getMessage().contains(file.toString()), interrupted.getMessage());
+        Thread.interrupted();
+    }
+
+    @Test
+    void aRealFileErrorOnAnInterruptedThreadIsStillTheFileError() throws Exception {
+        Path file = write(dir, "x.npy", npyV1(dict("<f4", false, "(2, 3)"), floats(ByteOrder.LITTLE_ENDIAN, 1, 2, 3, 4, 5, 6)));
+        Path underAFile = file.resolve("sub");
+        aFileErrorStaysOneWhileInterrupted(underAFile, () -> InputFiles.requireRegularFile(underAFile, "array"));
+        aFileErrorStaysOneWhileInterrupted(underAFile, () -> ArrayFiles.matrixSource(underAFile.toString(), "X"));
+        Path tableUnderAFile = file.resolve("layers.json");
+        aFileErrorStaysOneWhileInterrupted(tableUnderAFile, () -> LayersJson.read(tableUnderAFile, 6));
+        Path missing = dir.resolve("missing.npy");
+        aFileErrorStaysOneWhileInterrupted(missing, () -> ArrayFiles.matrixSource(missing.toString(), "X"));
+        Path truncated = write(dir, "truncated.npy", java.util.Arrays.copyOf(Files.readAllBytes(file), 7));
+        aFileErrorStaysOneWhileInterrupted(truncated, () -> ArrayFiles.matrixSource(truncated.toString(), "X"));
+    }
+
+    /**
+     * What counts as an interrupt: the channel closed by it, an interrupted stream, and a channel found closed while the
+     * flag is set (a read after the interrupt closed it); a socket's timeout, or any other failure, is not one.
+     */
+    @Test
+    void onlyAnInterruptsOwnFailuresCountAsOne() {
+        assertTrue(ReadFailures.byInterrupt(new java.nio.channels.ClosedByInterruptException()));
+        assertTrue(ReadFailures.byInterrupt(new java.io.InterruptedIOException()));
+        assertFalse(ReadFailures.byInterrupt(new java.net.SocketTimeoutException()));
+        assertFalse(ReadFailures.byInterrupt(new java.nio.channels.ClosedChannelException()));
+        assertFalse(ReadFailures.byInterrupt(new java.nio.channels.AsynchronousCloseException()));
+        Thread.currentThread().interrupt();
+        assertTrue(ReadFailures.byInterrupt(new java.nio.channels.ClosedChannelException()));
+        assertTrue(ReadFailures.byInterrupt(new java.nio.channels.AsynchronousCloseException()));
+        assertFalse(ReadFailures.byInterrupt(new java.nio.file.FileSystemException("x.npy/sub", null, "Not a directory")));
+        assertFalse(ReadFailures.byInterrupt(new java.io.EOFException()));
+        assertFalse(ReadFailures.byInterrupt(new java.io.IOException("Input/output error")));
+        assertFalse(ReadFailures.byInterrupt(new java.net.SocketTimeoutException()));
+        assertTrue(Thread.currentThread().isInterrupted(), "asking cleared the flag");
     }
 
     @Test
