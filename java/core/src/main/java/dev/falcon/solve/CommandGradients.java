@@ -512,6 +512,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
         checkOpen(stage);
+        runs.requireNoOtherRun(sourceName(), "gradients(" + stage + ", ...)");
         if (stage == 0) {
             lastWeights = weights.clone();
             lastX = first;
@@ -720,10 +721,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /**
      * The X the command wrote goes, file and matrix; the folder, the hook and stage 0's X (the caller's) stay for another
      * run, whose stages run the command again. What this run's stages were (X reused, file types) goes too: kept, a later
-     * run's stage that ran the command was described as one that reused the X held.
+     * run's stage that ran the command was described as one that reused the X held. Refused (as {@link #gradients} is)
+     * from a thread other than the one whose run holds the source: it would free that run's X and end its claim.
      */
     @Override
     public void runEnded() {
+        runs.requireNoOtherRun(sourceName(), "runEnded()");
         try {
             releaseCurrent();
             lastX = null;
@@ -741,7 +744,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
      */
     @Override
     public void runStarting() {
-        runs.begin("CommandGradients (" + names.command() + " " + quote(command) + ")");
+        runs.begin(sourceName());
+    }
+
+    /** This source as its refusals name it. */
+    private String sourceName() {
+        return "CommandGradients (" + names.command() + " " + quote(command) + ")";
     }
 
     private void releaseCurrent() {

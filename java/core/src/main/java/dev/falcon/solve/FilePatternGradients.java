@@ -149,6 +149,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
 
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
+        runs.requireNoOtherRun(sourceName(), "gradients(" + stage + ", ...)");
         if (stage < 0) throw new IllegalArgumentException("stage " + stage + " is negative: stages count from 0");
         // a stage past the files this source was made for is one it cannot give, as a missing file would be: a
         // SourceFailure, so that a run asking for more stages (MultiStage.run given more than this source's stages) returns
@@ -214,12 +215,21 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     /** Refuses a second run while one is in progress: the stage X held is that run's. */
     @Override
     public void runStarting() {
-        runs.begin("FilePatternGradients of " + pattern);
+        runs.begin(sourceName());
     }
 
-    /** The stage X this source loaded goes; stage 0's, the caller's, stays. A later run loads its stages again. */
+    /** This source as its refusals name it. */
+    private String sourceName() {
+        return "FilePatternGradients of " + pattern;
+    }
+
+    /**
+     * The stage X this source loaded goes; stage 0's, the caller's, stays. A later run loads its stages again. Refused
+     * from a thread other than the one whose run holds the source.
+     */
     @Override
     public void runEnded() {
+        runs.requireNoOtherRun(sourceName(), "runEnded()");
         try {
             close();
         } finally {

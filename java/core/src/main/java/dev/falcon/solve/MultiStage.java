@@ -78,6 +78,11 @@ public final class MultiStage {
      * {@link SourceFailure} to stop the run cleanly (other exceptions propagate).
      * <p>{@code weights} is a copy made for this call: the source may write into it or keep it, and neither the run's
      * weights nor the next stage's start change.
+     * <p>A caller may use a source directly, calling {@link #gradients} and then {@link #runEnded} itself outside any run,
+     * but that use must not overlap a run on the same source: the source holds the run's stage X, which a direct call
+     * would hand out or free under the run. The file and command sources refuse {@code gradients} and {@code runEnded}
+     * from a thread other than the one whose run holds them (an {@link IllegalStateException} naming the source); a direct
+     * use already under way when a run starts is not detected, so finish it (runEnded included) before the prune.
      */
     public interface GradientSource extends AutoCloseable {
         HostMatrix gradients(int stage, float[] weights);

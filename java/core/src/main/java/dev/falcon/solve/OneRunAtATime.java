@@ -28,8 +28,31 @@ final class OneRunAtATime {
         }
     }
 
-    /** The run has ended: the source serves the next. */
+    /**
+     * Refuses a direct call (an embedder's own {@code gradients()} or {@code runEnded()}) from a thread other than the
+     * one whose run holds the source: accepted, it handed out and freed that run's stage X, and a runEnded cleared the
+     * run's claim, letting a third run in alongside it. The run's own thread, and any thread while no run holds the
+     * source, may call.
+     * @param source the source as messages name it
+     * @param call   the call refused, as the caller wrote it ("gradients(1, ...)", "runEnded()")
+     * @throws IllegalStateException while another thread's run holds it
+     */
+    void requireNoOtherRun(String source, String call) {
+        Thread self = Thread.currentThread();
+        Thread holder = running.get();
+        if (holder != null && holder != self) {
+            throw new IllegalStateException(source + ": " + call + " was called on thread '" + self.getName() + "' while a falcon++ run"
+                    + " on thread '" + holder.getName() + "' is using this gradient source, and a source serves one run at a time: it holds"
+                    + " that run's stage X; call gradients() and runEnded() yourself only while no prune uses the source, or give your own"
+                    + " calls a source of their own");
+        }
+    }
+
+    /**
+     * The calling thread's run has ended: the source serves the next. Only that thread's claim goes: cleared whoever held
+     * it, another caller's end let a new run in beside the one still running.
+     */
     void end() {
-        running.set(null);
+        running.compareAndSet(Thread.currentThread(), null);
     }
 }

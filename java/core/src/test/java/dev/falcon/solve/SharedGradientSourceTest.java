@@ -161,4 +161,63 @@ class SharedGradientSourceTest {
                     });
         }
     }
+
+    /**
+     * A run in progress on another thread holds the source (claimed as {@link MultiStage#run} claims it); this thread calls
+     * gradients() and runEnded() on it directly, as an embedder may outside a run. Both were accepted: gradients() handed
+     * out (and later freed) the run's stage X, and runEnded() freed it and cleared the run's claim, so a third run got in
+     * alongside the first ("C accepted while A still runs"). Both are refused, naming the source, and the run keeps its
+     * claim until its own runEnded; then direct use works again.
+     */
+    private static void directUseDuringARunIsRefused(MultiStage.GradientSource source, String sourceName) throws Exception {
+        ExecutorService runThread = Executors.newSingleThreadExecutor(r -> new Thread(r, "the-run"));
+        try {
+            runThread.submit(source::runStarting).get(60, TimeUnit.SECONDS);
+            float[] weights = GradientSourcesTest.wbar();
+            weights[0] += 1; // other weights than stage 0's, so that a command source would run its command
+            for (String call : new String[] {"gradients", "runEnded"}) {
+                IllegalStateException refused = assertThrows(IllegalStateException.class, () -> {
+                    if (call.equals("gradients")) source.gradients(1, weights.clone());
+                    else source.runEnded();
+                }, call + "() from another thread during the run was accepted");
+                String m = refused.getMessage();
+                assertTrue(m.contains(sourceName) && m.contains(call + "(") && m.contains("'the-run'") && m.contains("one run at a time"), m);
+            }
+            IllegalStateException third = assertThrows(IllegalStateException.class, source::runStarting,
+                    "a run started alongside the one in progress after the direct calls");
+            assertTrue(third.getMessage().contains("already using this gradient source (on thread 'the-run')"), third.getMessage());
+            runThread.submit(source::runEnded).get(60, TimeUnit.SECONDS);
+            HostMatrix x = source.gradients(1, weights.clone());
+            assertEquals(GradientSourcesTest.P, x.cols(), "X of stage 1 once the run has ended");
+            source.runEnded();
+            source.runStarting(); // free again: this thread's run
+            source.runEnded();
+        } finally {
+            runThread.shutdown();
+            assertTrue(runThread.awaitTermination(60, TimeUnit.SECONDS));
+        }
+    }
+
+    @Test
+    void aCommandSourceRefusesDirectCallsFromAnotherThreadDuringARun() throws Exception {
+        Path x = dir.resolve("X.npy");
+        GradientSourcesTest.writeX(x, 3);
+        long matrices = HostMatrix.openOwnedCount();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients source = new CommandGradients(b, first, "cp '" + x + "' {grads} && : {weights}", null)) {
+            directUseDuringARunIsRefused(source, "CommandGradients");
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open");
+    }
+
+    @Test
+    void aFilePatternSourceRefusesDirectCallsFromAnotherThreadDuringARun() throws Exception {
+        for (int t = 0; t < STAGES; t++) GradientSourcesTest.writeX(dir.resolve("X_" + t + ".npy"), t + 1);
+        long matrices = HostMatrix.openOwnedCount();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             FilePatternGradients source = new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), STAGES, "X")) {
+            directUseDuringARunIsRefused(source, "FilePatternGradients of " + source.pattern());
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open");
+    }
 }
