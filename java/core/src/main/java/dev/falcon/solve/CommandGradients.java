@@ -36,8 +36,9 @@ import org.bytedeco.javacpp.FloatPointer;
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
  * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and X is read back
- * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log (one
- * that throws is not called again, and the stage then throws that failure, once the command has ended);
+ * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log, with
+ * falcon's note on an X that is not float32 (one that throws is not called again for the rest of that stage, and the
+ * stage then throws that failure, once the command has ended; a later stage calls it again);
  * weights that cannot be written for it, a non-zero exit, a command still running after the timeout (if one is given:
  * it is then stopped with the processes it started, as on SIGTERM), a missing or invalid output, or NaN/Inf in it throws
  * {@link MultiStage.SourceFailure} (with the last lines of its stderr as its output()), which stops the run after the last completed stage. The
@@ -119,7 +120,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /**
      * @param first stage 0's X (the caller keeps owning it); its shape is required of every output
      * @param log   where the command's output lines go (null: dropped, the stderr tail is still kept); one that throws
-     *              is not called again, the command runs to its end, and {@link #gradients} then throws an
+     *              is not called again for the rest of that stage, the command runs to its end, and {@link #gradients} then throws an
      *              {@link IllegalStateException} ("the log given to CommandGradients threw ...") with its exception as the cause
      */
     public CommandGradients(ComputeBackend backend, HostMatrix first, String command, PrintWriter log) {
@@ -129,7 +130,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /**
      * @param first   stage 0's X (the caller keeps owning it); its shape is required of every output
      * @param log     where the command's output lines go (null: dropped, the stderr tail is still kept); one that throws
-     *                is not called again, the command runs to its end, and {@link #gradients} then throws an
+     *                is not called again for the rest of that stage, the command runs to its end, and {@link #gradients} then throws an
      *                {@link IllegalStateException} ("the log given to CommandGradients threw ...") with its exception as the cause
      * @param timeout the longest a stage's command may run (null: no limit): one still running then is stopped with
      *                the processes it started, as on SIGTERM, and {@link #gradients} throws {@link MultiStage.SourceFailure},
@@ -604,10 +605,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
             // the embedder's own failure: not a command that could not deliver, whose SourceFailure would end the run
             // quietly at the last completed stage
             deleteQuietly(x);
-            throw new IllegalStateException("the log given to CommandGradients threw " + logFailed + " on a line of the output of " + names.command()
-                    + " at stage " + stage + "; the command ran on, the rest of its output read and dropped, and "
-                    + (timedOut ? "did not exit within " + describeTimeout(timeout) : describeExit(code))
-                    + "; give a log that does not throw (a PrintWriter keeps its own write errors for checkError())", logFailed);
+            throw logThrew(logFailed, "a line of the output of " + names.command() + " at stage " + stage + "; the command ran on, the rest of its"
+                    + " output read and dropped, and " + (timedOut ? "did not exit within " + describeTimeout(timeout) : describeExit(code)));
         }
         String stderr = tailText(tail);
         if (timedOut) {
@@ -637,15 +636,21 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 throw InputException.of(label, "shape", "X is " + src.rows() + " x " + src.cols() + " but stage 0's X is " + rows + " x " + cols,
                         "write X for the same samples (n) and weights (p)");
             }
+            if (src.type() != dev.falcon.data.ElementType.FLOAT32) {
+                // a command that saves float64 (numpy's default) doubles the bytes it writes and falcon reads: say so once per stage
+                String type = src.type().name().toLowerCase(java.util.Locale.ROOT);
+                logLine("falcon: X of stage " + stage + " from " + names.command() + " is " + type + "; converted once to float32"
+                        + (src.type() == dev.falcon.data.ElementType.FLOAT64 ? " (write float32 to halve the file)" : ""), logFailure);
+                Throwable noteFailed = logFailure.get();
+                // written on this thread, it escaped raw, not as the log's failure an output line's gives
+                if (noteFailed != null) {
+                    throw logThrew(noteFailed, "falcon's note that the X " + names.command() + " wrote for stage " + stage + " is " + type
+                            + "; the command " + describeExit(code) + ", and that X was not read");
+                }
+            }
             // the previous stage's X goes before the next is read, so that two X (stage 0's and this one) are held, not
             // three; MultiStage measured Q on it before this call, and a failure from here on ends the run
             releaseCurrent();
-            if (log != null && src.type() != dev.falcon.data.ElementType.FLOAT32) {
-                // a command that saves float64 (numpy's default) doubles the bytes it writes and falcon reads: say so once per stage
-                log.println("falcon: X of stage " + stage + " from " + names.command() + " is " + src.type().name().toLowerCase(java.util.Locale.ROOT)
-                        + "; converted once to float32" + (src.type() == dev.falcon.data.ElementType.FLOAT64 ? " (write float32 to halve the file)" : ""));
-                log.flush();
-            }
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
             stageFileTypes.put(stage, src.typeAndConversion(next));
             try {
@@ -762,25 +767,40 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     /**
+     * Writes one line to the log, unless there is none or it has already thrown this stage; a failure goes to
+     * {@code logFailure} (the first only), for the stage to throw once the command has ended. Every write to the log
+     * comes here, from the output's threads and from the stage's own.
+     */
+    private void logLine(String line, java.util.concurrent.atomic.AtomicReference<Throwable> logFailure) {
+        if (log == null || logFailure.get() != null) return;
+        try {
+            synchronized (log) {
+                log.println(line);
+                log.flush();
+            }
+        } catch (RuntimeException | Error e) {
+            logFailure.compareAndSet(null, e);
+        }
+    }
+
+    /** The stage's failure for a log that threw {@code failure} on {@code what}, with what the command did meanwhile. */
+    private static IllegalStateException logThrew(Throwable failure, String what) {
+        return new IllegalStateException("the log given to CommandGradients threw " + failure + " on " + what
+                + "; give a log that does not throw (a PrintWriter keeps its own write errors for checkError())", failure);
+    }
+
+    /**
      * Copies one of the command's streams to the log, and stderr's lines to {@code tail}, until its end. A log that
-     * throws is not called again (by either stream's thread) and its failure goes to {@code logFailure}: the stream is
-     * still read, since a thread that ended closed the pipe and the command died writing into it.
+     * throws is not called again for the rest of the stage (by either stream's thread, or the stage's) and its failure
+     * goes to {@code logFailure}: the stream is still read, since a thread that ended closed the pipe and the command
+     * died writing into it.
      */
     private Thread pump(InputStream in, Deque<String> tail, int stage, java.util.concurrent.atomic.AtomicReference<Throwable> logFailure) {
         Thread t = new Thread(() -> {
             try (BufferedReader r = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
                 BoundedLines lines = new BoundedLines(r, LINE_CHARS);
                 for (String s; (s = lines.next()) != null; ) {
-                    if (log != null && logFailure.get() == null) {
-                        try {
-                            synchronized (log) {
-                                log.println("  " + outputMark(stage) + " " + s);
-                                log.flush();
-                            }
-                        } catch (RuntimeException | Error e) {
-                            logFailure.compareAndSet(null, e);
-                        }
-                    }
+                    logLine("  " + outputMark(stage) + " " + s, logFailure);
                     if (tail != null) {
                         String kept = tailLine(s);
                         synchronized (tail) {

@@ -66,4 +66,47 @@ class CommandGradientsLogTest {
             Thread.setDefaultUncaughtExceptionHandler(before);
         }
     }
+
+    /**
+     * falcon's own note on a float64 X ("falcon: X of stage 1 from the gradient command is float64; converted once to
+     * float32 ...") was written to the log on the calling thread outside the guard the output lines go through: a log that
+     * threw on it escaped raw ("RuntimeException: log sink unavailable"), not as README's "the log given to
+     * CommandGradients threw ...". It fails the stage as a log failure on an output line does, and the log, not called
+     * again for the rest of that stage, is called again at the next.
+     */
+    @Test
+    void aLogThatThrowsOnFalconsFloat64NoteEndsTheStageWithTheLogsFailure() throws Exception {
+        Path x64 = dir.resolve("X64.npy");
+        double[][] values = new double[GradientSourcesTest.N][GradientSourcesTest.P];
+        for (int i = 0; i < values.length; i++) {
+            for (int j = 0; j < values[i].length; j++) values[i][j] = (i + 1) * 0.5 - j * 0.125;
+        }
+        GradientSourcesTest.writeFloat64Fortran(x64, values);
+        RuntimeException sinkFailure = new RuntimeException("log sink unavailable");
+        List<String> offered = new CopyOnWriteArrayList<>();
+        PrintWriter log = new PrintWriter(new StringWriter()) {
+            @Override
+            public void println(String line) {
+                offered.add(line);
+                if (line.startsWith("falcon:")) throw sinkFailure;
+            }
+        };
+        long matrices = HostMatrix.openOwnedCount();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "echo exporting; cp '" + x64 + "' {grads} && : {weights}", log)) {
+            float[] weights = GradientSourcesTest.wbar();
+            RuntimeException failure = assertThrows(RuntimeException.class, () -> src.gradients(1, weights.clone()));
+            assertEquals(IllegalStateException.class, failure.getClass(), "a log that threw on falcon's float64 note: " + failure);
+            String m = failure.getMessage();
+            assertTrue(m.contains("the log given to CommandGradients threw") && m.contains("log sink unavailable") && m.contains("stage 1")
+                    && m.contains("float64"), m);
+            assertSame(sinkFailure, failure.getCause());
+            assertTrue(offered.stream().anyMatch(line -> line.endsWith(" exporting")), "the command's line before the note was logged: " + offered);
+            offered.clear();
+            weights[0] += 1;
+            assertThrows(IllegalStateException.class, () -> src.gradients(2, weights.clone()));
+            assertTrue(offered.stream().anyMatch(line -> line.contains(CommandGradients.outputMark(2))), "the log was not called again at stage 2: " + offered);
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open");
+    }
 }
