@@ -45,7 +45,9 @@ import org.bytedeco.javacpp.FloatPointer;
  * last X read goes when the run ends ({@link MultiStage.GradientSource#runEnded}); {@link #close()} removes the temporary
  * directory and the shutdown hook, and frees the X last read. Close it: one dropped unclosed keeps them until the
  * collector takes it (a cleaner then removes them and frees that X, also where {@link #gradients} was called outside a
- * run, which no runEnded follows) or the JVM exits (the hook removes the directory).
+ * run, which no runEnded follows) or the JVM exits (the hook removes the directory). A source in a local variable never
+ * read again can be collected while it is still in scope, its X freed under the code using it: keep the source in
+ * try-with-resources (or pass it to Reference.reachabilityFence) for as long as its X is used.
  */
 public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
