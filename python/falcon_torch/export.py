@@ -174,6 +174,14 @@ def _autograd_tensor(t):
     return t.clone() if isinstance(t, torch.Tensor) and t.is_inference() else t
 
 
+def warn_of_fewer_samples(n: int, n_samples: int, stacklevel: int) -> None:
+    """The RuntimeWarning that the batches held n samples where n_samples were asked for; stacklevel counts from the
+    caller of this function, as warnings.warn's does from its own caller."""
+    # said, not silent: ex.n was 64 for n_samples=100, and the Fisher rested on fewer samples than asked
+    warnings.warn(f"batches held {n} samples, fewer than n_samples={n_samples}: X has {n} rows; give more batches, or "
+                  f"n_samples={n} to say that {n} is meant", RuntimeWarning, stacklevel=stacklevel + 1)
+
+
 def check_n_samples(n_samples) -> None:
     # 0 was reported as "batches yielded no samples" and -1 as numpy's "negative dimensions are not allowed"
     if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
@@ -801,10 +809,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
                 n = per_sample_gradients(model, batches, layers, n_samples, stage(xpath, xpath + ".tmp.npy"), loss_fn,
                                          engine=engine)
                 if n < n_samples:
-                    # said, not silent: ex.n was 64 for n_samples=100, and the Fisher rested on fewer samples than asked
-                    warnings.warn(f"batches held {n} samples, fewer than n_samples={n_samples}: X has {n} rows; give "
-                                  f"more batches, or n_samples={n} to say that {n} is meant", RuntimeWarning,
-                                  stacklevel=2)
+                    warn_of_fewer_samples(n, n_samples, stacklevel=2)
             dflops = dense_flops(layers)
             meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
                     "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",

@@ -1658,6 +1658,26 @@ class ExportApplyTest(unittest.TestCase):
             self.assertEqual(7, ft.export(small_model(), batches, n_samples=7, out_dir=os.path.join(self.d, "all")).n)
             self.assertEqual(5, ft.export(small_model(), batches, n_samples=5, out_dir=os.path.join(self.d, "five")).n)
 
+    def test_gradient_session_prepare_warns_when_the_batches_hold_fewer_samples_than_n_samples(self):
+        # prepare exported with grads=False, and the warning was only given beside X: a session of 7 samples for
+        # n_samples=100 was written without a word, though README said prepare warns too
+        import warnings
+        batches, _, _ = data(7)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "short"), n_samples=100)
+        said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        self.assertEqual(1, len(said), said)
+        self.assertRegex(said[0], r"^batches held 7 samples, fewer than n_samples=100: X has 7 rows")
+        self.assertEqual(os.path.abspath(__file__), os.path.abspath(caught[0].filename))
+        self.assertEqual(7, ft.gradcmd.gradients_at(session, os.path.join(session, "w.npy"),
+                                                    os.path.join(self.d, "X.npy")))
+        # as many samples as asked for, or more: no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "all"), n_samples=7)
+            ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "five"), n_samples=5)
+
     def test_gradient_command_session_from_a_generator(self):
         # prepare peeked the generator's first batch for the FLOPs, then saved only the batches after it
         m = small_model()
