@@ -61,7 +61,7 @@ def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 
                    grads=False, prefix=_STAGING)
     if seen < n_samples:
         # export without X counts no samples, so it cannot say so: a session of 64 for n_samples=100 came without a word
-        warn_of_fewer_samples(seen, n_samples, stacklevel=2)
+        warn_of_fewer_samples(seen, n_samples)
     return session_dir
 
 
