@@ -9,7 +9,7 @@ CLI's reason, before the training, and so is a method given twice (in any case o
 twice (as numbers: 0.3 and 0.30, 1e-3 and 0.001). So is a budget out of (0, 1], a --stages below 1, a --lambda or
 --lambda-grid value that is not a positive number (at most 1e30, the CLI's range), and a method the CLI refuses with the
 lambda the table gives it ('mp --backsolve --lambda 1e-2' beside --lambda 1e-3, or beside a --lambda-grid, whose lambda
-the methods get). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
+the methods get). --lambda skips the search, and --lambda-grid is then not read (nor refused). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
 --rounds 5') passed to every stage; a stage option in it (--stages, --schedule, --start-keep*, --grads-command*) is bad
 usage: the script's --stages sets the number of stages. A falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
@@ -537,7 +537,8 @@ def main(argv=None):
     ap.add_argument("--lambda", dest="lam", type=lambda_option, default=None,
                     help="ridge lambda for every method (skips the search; default: chosen from --lambda-grid)")
     ap.add_argument("--lambda-grid", default=DEFAULT_LAMBDA_GRID,
-                    help="lambdas tried with falcon on the validation split ('' = none: the CLI default)")
+                    help="lambdas tried with falcon on the validation split ('' = none: the CLI default); "
+                         "not read with --lambda")
     ap.add_argument("--out-dir", default=str(HERE.parents[1] / "docs"))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
@@ -578,12 +579,14 @@ def main(argv=None):
         budgets = parse_budgets(a.budgets)
     except ValueError as e:
         ap.error(f"--budgets: {e}")
-    try:
-        grid = parse_lambda_grid(a.lambda_grid)
-    except ValueError as e:
-        ap.error(f"--lambda-grid: {e}")
-    if a.lam is not None:
-        grid = []       # --lambda skips the search
+    grid = []
+    if a.lam is None:
+        # --lambda skips the search, so its grid is not read: '--lambda 1e-4 --lambda-grid 1e-3,1e-3' was refused for a
+        # repeat in a grid the run never searches
+        try:
+            grid = parse_lambda_grid(a.lambda_grid)
+        except ValueError as e:
+            ap.error(f"--lambda-grid: {e}")
     cli = ft.FalconCLI()
     unknown = _methods_the_cli_refuses(cli, methods, a.lam, grid)
     if unknown:

@@ -333,6 +333,22 @@ ft.FalconCLI = PruningCLI
                                                                      "--out-dir", out])
                 self.assert_bad_usage_before_the_training(proc, out, said)
 
+    def test_a_lambda_grid_beside_lambda_is_not_read(self):
+        # --lambda skips the search, but the grid was still checked: '--lambda 1e-4 --lambda-grid 1e-3,1e-3' exited 2
+        # with "--lambda-grid: '1e-3' is given twice", blaming a grid the run never searches
+        out = os.path.join(self.d, "out")
+        for grid in ("1e-3,1e-3", "-1", "x", ""):
+            with self.subTest(grid=grid):
+                proc = self.run_with_a_cli_that_prunes_every_weight(
+                    ["--n", "8", "--lambda", "1e-4", "--lambda-grid", grid, "--methods", "magnitude", "--budgets",
+                     "0.5", "--out-dir", out])
+                self.assertEqual(proc.returncode, 0, proc.stdout[-1500:] + proc.stderr[-1500:])
+                self.assertNotIn("Choice of lambda", (Path(out) / "mnist-results.md").read_text())
+        # where the search runs, the same grid is bad usage before the training
+        proc = self.run_with_a_cli_that_prunes_every_weight(["--n", "8", "--lambda-grid", "1e-3,1e-3", "--methods",
+                                                             "magnitude", "--budgets", "0.5", "--out-dir", out + "2"])
+        self.assert_bad_usage_before_the_training(proc, out + "2", "error: --lambda-grid: '1e-3' is given twice")
+
     def test_the_budgets_and_lambdas_are_numbers_in_their_range_each_given_once(self):
         # the checks main() makes before the training, as functions: each entry parsed as a number in its range (as the
         # falcon CLI takes it), a repeat (as a number) named with the entry it repeats
