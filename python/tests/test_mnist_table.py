@@ -71,6 +71,30 @@ class MnistTableTest(unittest.TestCase):
         rerendered = self.rerender(json.loads((ROOT / "docs" / "mnist-results.json").read_text()), "committed")
         self.assertEqual(committed.rstrip("\n"), rerendered.split("\n\nRe-rendered from")[0])
 
+    def test_budgets_are_labelled_apart_and_none_above_0_as_0_percent(self):
+        # every header and log line labelled a budget {b:.0%}: --budgets 0.025,0.02 (different numbers, accepted) gave
+        # two columns both reading "2% FLOPs", and 0.005 read "0%". The committed run's 10/20/30/50% stay as they were.
+        results = json.loads((ROOT / "docs" / "mnist-results.json").read_text())
+        budgets, labels = [0.025, 0.02, 0.005, 0.3], ["2.5%", "2%", "0.5%", "30%"]
+        earlier = [str(b) for b in results["budgets"]]
+        results["budgets"] = budgets
+        for method, rows in results["methods"].items():
+            results["methods"][method] = {str(b): rows[key] for b, key in zip(budgets, earlier)}
+        results["lambda_search"] = {"grid": [1e-4], "chosen": 1e-4, "seconds": 1.0, "by": "",
+                                    "validation_accuracy": {"0.0001": {**{str(b): 0.9 for b in budgets}, "mean": 0.9}}}
+        md = self.rerender(results, "close_budgets")
+        header = "| " + " | ".join(f"{label} FLOPs" for label in labels) + " |"
+        self.assertIn("| method " + header, md)          # the accuracy table
+        self.assertIn("| lambda " + header + " mean |", md)
+        self.assertIn("| method | " + " | ".join(labels) + " | total |", md)
+        for label in labels:
+            self.assertIn(f"| `falcon` | {label} | ", md)  # the kept weights' table
+        self.assertNotIn(" 0% ", md)
+        import mnist_table as T
+        self.assertEqual(["10%", "20%", "30%", "50%"], T.budget_labels(T.BUDGETS))
+        self.assertEqual(["10%", "10.4%", "100%"], T.budget_labels([0.1, 0.104, 1.0]))
+        self.assertEqual(["0.01%", "0.013%"], T.budget_labels([1e-4, 1.25e-4]))
+
     def test_the_command_of_a_run_is_one_a_shell_runs_as_it_was_given(self):
         # the words were joined with spaces: '--methods mp,mp --backsolve' named the table's command, which the shell
         # split into a --methods of 'mp,mp' and a stray --backsolve (argparse: unrecognized arguments), and a lambda
