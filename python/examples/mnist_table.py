@@ -9,7 +9,7 @@ CLI's reason, before the training, and so is a method given twice (in any case o
 twice (as numbers: 0.3 and 0.30, 1e-3 and 0.001). So is a budget out of (0, 1], a --stages below 1, a --lambda or
 --lambda-grid value that is not a positive number (at most 1e30, the CLI's range), and a method the CLI refuses with the
 lambda the table gives it ('mp --backsolve --lambda 1e-2' beside --lambda 1e-3, or beside a --lambda-grid, whose lambda
-the methods get). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
+the methods get). --lambda skips the search, and --lambda-grid is then not read (nor refused). An entry naming falcon++ in any case runs the table's falcon++, its flags (falcon's: 'falcon++
 --rounds 5') passed to every stage; a stage option in it (--stages, --schedule, --start-keep*, --grads-command*) is bad
 usage: the script's --stages sets the number of stages. A falcon CLI that cannot start (no JDK 17, a bad JAVA_HOME)
 stops the run with its launcher's message, before anything is written. Writes OUT/mnist-results.md,
@@ -52,6 +52,7 @@ BUDGETS = [0.1, 0.2, 0.3, 0.5]
 
 def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(), log=print, cli=None) -> dict:
     t_start = time.time()
+    label = dict(zip(budgets, budget_labels(budgets)))
     x_tr, y_tr, x_te, y_te = M.load_mnist()
     x_va, y_va = M.load_validation()
     model = M.trained_model(log)
@@ -96,7 +97,7 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
                     row["accuracy"] = M.accuracy(m, x_te, y_te)     # recorded, not used for the choice
                     reuse[(g, f)] = row
                     accs.append(row["validation_accuracy"])
-                    log(f"  lambda {g:g} keep {f:.0%}: validation accuracy {row['validation_accuracy']:.4f} "
+                    log(f"  lambda {g:g} keep {label[f]}: validation accuracy {row['validation_accuracy']:.4f} "
                         f"({row['seconds']:.1f} s)")
                 search["validation_accuracy"][repr(g)] = {str(f): a for f, a in zip(budgets, accs)}
                 search["validation_accuracy"][repr(g)]["mean"] = float(np.mean(accs))
@@ -123,7 +124,7 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
                     rows[str(f)] = {k: row[k] for k in ("accuracy", "validation_accuracy", "kept_flops",
                                                         "kept_flop_fraction", "kept_nnz", "density", "seconds",
                                                         "layer_density")}
-                    log(f"{method:>15} keep {f:.0%} FLOPs: accuracy {row['accuracy']:.4f} (from the lambda search)")
+                    log(f"{method:>15} keep {label[f]} FLOPs: accuracy {row['accuracy']:.4f} (from the lambda search)")
                     continue
                 if falcon_pp_flags is not None:
                     res = ft.prune(m, batches, keep_flops=f, method=shlex.join(["falcon++", *falcon_pp_flags]),
@@ -147,13 +148,29 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
                                 "layer_density": per_layer, "validation_accuracy": M.accuracy(m, x_va, y_va)}
                 if kept_f > f * ex.dense_flops * (1 + 1e-9):
                     raise AssertionError(f"{method} at {f}: kept FLOPs {kept_f} over the budget")
-                log(f"{method:>15} keep {f:.0%} FLOPs: accuracy {acc:.4f}  (kept {kept_f / ex.dense_flops:.3f} FLOPs, "
-                    f"{kept_nnz / ex.p:.3f} weights, {secs:.1f} s)")
+                log(f"{method:>15} keep {label[f]} FLOPs: accuracy {acc:.4f}  (kept {kept_f / ex.dense_flops:.3f} "
+                    f"FLOPs, {kept_nnz / ex.p:.3f} weights, {secs:.1f} s)")
             results["methods"][method] = rows
     results["seconds"] = time.time() - t_start
     # where and when the figures were made: a re-render (--from-json) must not restamp them as its own
     results["generated"] = _stamp()
     return results
+
+
+def budget_labels(budgets) -> list:
+    """Each budget (a fraction) as a percentage with the fewest decimals that tell it from the others and that are not
+    0%: the shortest of .0%, .1%, .2%... whose number is nearer to that budget than to any other. A label of no
+    decimals for every budget showed --budgets 0.025,0.02 as two columns of "2% FLOPs", and 0.005 as "0%"; 0.1 and
+    0.3 stay 10% and 30%."""
+    labels = []
+    for b in budgets:
+        for decimals in range(18):
+            text = f"{b * 100:.{decimals}f}"
+            shown = float(text) / 100
+            if shown != 0 and all(abs(shown - b) < abs(shown - other) for other in budgets if other != b):
+                break
+        labels.append(text + "%")
+    return labels
 
 
 def _stamp() -> dict:
@@ -199,6 +216,7 @@ def _write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool,
     with open(staged("mnist-results.json"), "w") as f:
         json.dump(results, f, indent=1)
     budgets = results["budgets"]
+    label = dict(zip(budgets, budget_labels(budgets)))
     L = []
     L.append("# MNIST CNN: test accuracy after pruning to a FLOP budget (no retraining)")
     L.append("")
@@ -234,7 +252,7 @@ def _write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool,
     L.append("")
     L.append("Test accuracy (%) at each kept FLOP fraction:")
     L.append("")
-    L.append("| method | " + " | ".join(f"{b:.0%} FLOPs" for b in budgets) + " |")
+    L.append("| method | " + " | ".join(f"{label[b]} FLOPs" for b in budgets) + " |")
     L.append("|---|" + "---:|" * len(budgets))
     L.append("| dense | " + " | ".join(f"{results['dense_accuracy'] * 100:.2f}" for _ in budgets) + " |")
     for method, rows in results["methods"].items():
@@ -266,7 +284,7 @@ def _write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool,
     for method, rows in results["methods"].items():
         for b in budgets:
             r = rows[str(b)]
-            L.append(f"| `{method}` | {b:.0%} | {r['kept_flop_fraction']:.3f} | {r['density']:.3f} | " +
+            L.append(f"| `{method}` | {label[b]} | {r['kept_flop_fraction']:.3f} | {r['density']:.3f} | " +
                      " | ".join(f"{r['layer_density'][l['name']]:.3f}" for l in results["layers"]) + " |")
     L.append("")
     lam = results["lambda"]
@@ -278,7 +296,7 @@ def _write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool,
                  f"`mp --backsolve`, `falcon` and `falcon++` (the `falcon` row above is that run). The test "
                  f"split plays no part in the choice. Validation accuracy (%) of `falcon`:")
         L.append("")
-        L.append("| lambda | " + " | ".join(f"{b:.0%} FLOPs" for b in budgets) + " | mean |")
+        L.append("| lambda | " + " | ".join(f"{label[b]} FLOPs" for b in budgets) + " | mean |")
         L.append("|---:|" + "---:|" * (len(budgets) + 1))
         for g, accs in search["validation_accuracy"].items():
             mark = " (chosen)" if float(g) == search["chosen"] else ""
@@ -288,7 +306,7 @@ def _write_outputs(results: dict, out_dir: Path, command: str, rerendered: bool,
     L.append("Time per method (seconds, all four budgets, falcon CLI runs including the JVM start; falcon++ "
              "includes its gradient re-exports):")
     L.append("")
-    L.append("| method | " + " | ".join(f"{b:.0%}" for b in budgets) + " | total |")
+    L.append("| method | " + " | ".join(label[b] for b in budgets) + " | total |")
     L.append("|---|" + "---:|" * (len(budgets) + 1))
     for method, rows in results["methods"].items():
         secs = [rows[str(b)]["seconds"] for b in budgets]
@@ -537,7 +555,8 @@ def main(argv=None):
     ap.add_argument("--lambda", dest="lam", type=lambda_option, default=None,
                     help="ridge lambda for every method (skips the search; default: chosen from --lambda-grid)")
     ap.add_argument("--lambda-grid", default=DEFAULT_LAMBDA_GRID,
-                    help="lambdas tried with falcon on the validation split ('' = none: the CLI default)")
+                    help="lambdas tried with falcon on the validation split ('' = none: the CLI default); "
+                         "not read with --lambda")
     ap.add_argument("--out-dir", default=str(HERE.parents[1] / "docs"))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
@@ -578,12 +597,14 @@ def main(argv=None):
         budgets = parse_budgets(a.budgets)
     except ValueError as e:
         ap.error(f"--budgets: {e}")
-    try:
-        grid = parse_lambda_grid(a.lambda_grid)
-    except ValueError as e:
-        ap.error(f"--lambda-grid: {e}")
-    if a.lam is not None:
-        grid = []       # --lambda skips the search
+    grid = []
+    if a.lam is None:
+        # --lambda skips the search, so its grid is not read: '--lambda 1e-4 --lambda-grid 1e-3,1e-3' was refused for a
+        # repeat in a grid the run never searches
+        try:
+            grid = parse_lambda_grid(a.lambda_grid)
+        except ValueError as e:
+            ap.error(f"--lambda-grid: {e}")
     cli = ft.FalconCLI()
     unknown = _methods_the_cli_refuses(cli, methods, a.lam, grid)
     if unknown:

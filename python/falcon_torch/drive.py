@@ -27,7 +27,7 @@ from torch import nn
 from .apply import apply
 from .cli import (BUDGET_FLAGS, FalconCLI, FalconError, execution_options, option_words, split_method,
                   stopped_cleanly_by_termination)
-from .export import batch_pair, check_n_samples, export, refuse_meta_tensors
+from .export import batch_pair, check_n_samples, export, one_fewer_samples_warning, refuse_meta_tensors
 from .flops import kept_flops, prunable_entries
 
 
@@ -100,6 +100,7 @@ def stage_nnz_budgets(keep_nnz: float, stages: int, p: int, kind: str = "poly",
 
 
 @stopped_cleanly_by_termination()
+@one_fewer_samples_warning()
 def prune(model: nn.Module, batches, keep_flops: Optional[float] = None, keep_nnz: Optional[float] = None,
           method: str = "falcon", stages: Optional[int] = None, finetune: Optional[Callable] = None,
           n_samples: int = 1000, prunable=None, loss_fn: Optional[Callable] = None, lam: Optional[float] = None,

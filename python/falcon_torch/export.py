@@ -10,12 +10,14 @@ CLI's default) is then on the same scale as the Fisher's eigenvalues, and equals
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import json
 import math
 import numbers
 import os
 import signal
+import sys
 import threading
 import unicodedata
 import warnings
@@ -172,6 +174,54 @@ def _iter_chunks(batches, limit, chunk):
 def _autograd_tensor(t):
     """`t`, or a copy of it that autograd accepts when `t` was made under torch.inference_mode (call outside it)."""
     return t.clone() if isinstance(t, torch.Tensor) and t.is_inference() else t
+
+
+# Within a prune call, whether the fewer-samples warning was given yet; None outside one.
+_FEWER_SAMPLES_SAID = contextvars.ContextVar("fewer_samples_said", default=None)
+
+
+@contextlib.contextmanager
+def one_fewer_samples_warning():
+    """Within it, warn_of_fewer_samples warns once: prune exports at every stage of falcon++ through Python (and
+    exports, then runs gradcmd.prepare, through the CLI), and the same warning came once per export, 3 times for one
+    prune call. Nested uses leave it to the outermost."""
+    token = _FEWER_SAMPLES_SAID.set([]) if _FEWER_SAMPLES_SAID.get() is None else None
+    try:
+        yield
+    finally:
+        if token is not None:
+            _FEWER_SAMPLES_SAID.reset(token)
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _stacklevel_of_the_caller(frame) -> int:
+    """warnings.warn's stacklevel, from `frame` (the frame calling warn), that names the first frame outside this
+    package: the line of the user's export, prune or gradcmd.prepare call. A fixed stacklevel named a line of
+    falcon_torch/drive.py when prune exported, and a decorator (stopped_cleanly_by_termination, a ContextDecorator)
+    adds a frame of contextlib's between prune and its caller."""
+    level = 1
+    while frame.f_back is not None and (
+            os.path.dirname(os.path.abspath(frame.f_code.co_filename)) == _PACKAGE_DIR
+            or os.path.abspath(frame.f_code.co_filename) == os.path.abspath(contextlib.__file__)):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
+def warn_of_fewer_samples(n: int, n_samples: int) -> None:
+    """The RuntimeWarning that the batches held n samples where n_samples were asked for, at the caller's line outside
+    this package; once per one_fewer_samples_warning block."""
+    said = _FEWER_SAMPLES_SAID.get()
+    if said:
+        return
+    if said is not None:
+        said.append(True)
+    # said, not silent: ex.n was 64 for n_samples=100, and the Fisher rested on fewer samples than asked
+    warnings.warn(f"batches held {n} samples, fewer than n_samples={n_samples}: X has {n} rows; give more batches, or "
+                  f"n_samples={n} to say that {n} is meant", RuntimeWarning,
+                  stacklevel=_stacklevel_of_the_caller(sys._getframe()))
 
 
 def check_n_samples(n_samples) -> None:
@@ -801,10 +851,7 @@ def export(model: nn.Module, batches, prunable=None, n_samples: int = 1000, out_
                 n = per_sample_gradients(model, batches, layers, n_samples, stage(xpath, xpath + ".tmp.npy"), loss_fn,
                                          engine=engine)
                 if n < n_samples:
-                    # said, not silent: ex.n was 64 for n_samples=100, and the Fisher rested on fewer samples than asked
-                    warnings.warn(f"batches held {n} samples, fewer than n_samples={n_samples}: X has {n} rows; give "
-                                  f"more batches, or n_samples={n} to say that {n} is meant", RuntimeWarning,
-                                  stacklevel=2)
+                    warn_of_fewer_samples(n, n_samples)
             dflops = dense_flops(layers)
             meta = {"dense_flops": dflops, "parameters": p, "n_samples": n,
                     "gradient_scale": "1/sqrt(n): X^T X is the mean empirical Fisher",

@@ -23,11 +23,12 @@ import numpy as np
 import torch
 
 from .export import (batch_pair, check_n_samples, export, folder_made_for, is_one_batch, per_sample_gradients,
-                     read_layers_json, refuse_meta_tensors, staged_files)
+                     read_layers_json, refuse_meta_tensors, staged_files, warn_of_fewer_samples)
 
 
 def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 1000, prunable=None) -> str:
-    """Writes model.pt, calib.pt (the first n_samples samples), layers.json, w.npy into session_dir.
+    """Writes model.pt, calib.pt (the first n_samples samples), layers.json, w.npy into session_dir. Batches holding
+    fewer samples are all used, with the RuntimeWarning export gives ("batches held 64 samples, fewer than ...").
 
     All four are written under temporary names and renamed together at the end: a failing torch.save (a model holding a
     lambda) or export leaves no session, and an earlier session in session_dir as it was."""
@@ -58,6 +59,9 @@ def prepare(model: torch.nn.Module, batches, session_dir: str, n_samples: int = 
             torch.save(model, model_path)
             export(model, (calib["x"], calib["y"]), prunable=prunable, n_samples=n_samples, out_dir=session_dir,
                    grads=False, prefix=_STAGING)
+    if seen < n_samples:
+        # export without X counts no samples, so it cannot say so: a session of 64 for n_samples=100 came without a word
+        warn_of_fewer_samples(seen, n_samples)
     return session_dir
 
 

@@ -1658,6 +1658,49 @@ class ExportApplyTest(unittest.TestCase):
             self.assertEqual(7, ft.export(small_model(), batches, n_samples=7, out_dir=os.path.join(self.d, "all")).n)
             self.assertEqual(5, ft.export(small_model(), batches, n_samples=5, out_dir=os.path.join(self.d, "five")).n)
 
+    def test_prune_warns_once_of_fewer_samples_than_n_samples_at_its_caller_s_line(self):
+        # the warning's stacklevel=2 named a line of falcon_torch/drive.py, not the caller's, and falcon++ through
+        # Python exported (and warned) at every stage: 3 identical warnings for one prune. The stand-in CLI keeps every
+        # weight, so every route runs to its end.
+        import sys, warnings
+        batches, _, _ = data(7)
+        stand_in = ("import sys, numpy as np; a = sys.argv[1:]; arg = lambda o: a[a.index(o) + 1]; r = arg('--report')\n"
+                    "if 'falcon-probe-' not in r:\n"
+                    "    w = np.load(arg('--weights')); np.save(arg('--out'), w)\n"
+                    "    np.save(arg('--mask'), np.ones(w.shape, dtype=bool))\n"
+                    "open(r, 'w').write('{}')")
+        cli = ft.FalconCLI(command=[sys.executable, "-c", stand_in])
+        for route in (dict(method="mp"), dict(method="mp", stages=2), dict(method="falcon++", gradient_source="python"),
+                      dict(method="falcon++", gradient_source="cli")):
+            with self.subTest(**route):
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    ft.prune(small_model(), batches, n_samples=100, cli=cli, **route)
+                said = [(str(w.message), w.filename) for w in caught if issubclass(w.category, RuntimeWarning)]
+                self.assertEqual(1, len(said), said)
+                self.assertRegex(said[0][0], r"^batches held 7 samples, fewer than n_samples=100: X has 7 rows")
+                self.assertEqual(os.path.abspath(__file__), os.path.abspath(said[0][1]))
+
+    def test_gradient_session_prepare_warns_when_the_batches_hold_fewer_samples_than_n_samples(self):
+        # prepare exported with grads=False, and the warning was only given beside X: a session of 7 samples for
+        # n_samples=100 was written without a word, though README said prepare warns too
+        import warnings
+        batches, _, _ = data(7)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            session = ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "short"), n_samples=100)
+        said = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        self.assertEqual(1, len(said), said)
+        self.assertRegex(said[0], r"^batches held 7 samples, fewer than n_samples=100: X has 7 rows")
+        self.assertEqual(os.path.abspath(__file__), os.path.abspath(caught[0].filename))
+        self.assertEqual(7, ft.gradcmd.gradients_at(session, os.path.join(session, "w.npy"),
+                                                    os.path.join(self.d, "X.npy")))
+        # as many samples as asked for, or more: no warning
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "all"), n_samples=7)
+            ft.gradcmd.prepare(small_model(), batches, os.path.join(self.d, "five"), n_samples=5)
+
     def test_gradient_command_session_from_a_generator(self):
         # prepare peeked the generator's first batch for the FLOPs, then saved only the batches after it
         m = small_model()

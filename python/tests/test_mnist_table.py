@@ -71,6 +71,30 @@ class MnistTableTest(unittest.TestCase):
         rerendered = self.rerender(json.loads((ROOT / "docs" / "mnist-results.json").read_text()), "committed")
         self.assertEqual(committed.rstrip("\n"), rerendered.split("\n\nRe-rendered from")[0])
 
+    def test_budgets_are_labelled_apart_and_none_above_0_as_0_percent(self):
+        # every header and log line labelled a budget {b:.0%}: --budgets 0.025,0.02 (different numbers, accepted) gave
+        # two columns both reading "2% FLOPs", and 0.005 read "0%". The committed run's 10/20/30/50% stay as they were.
+        results = json.loads((ROOT / "docs" / "mnist-results.json").read_text())
+        budgets, labels = [0.025, 0.02, 0.005, 0.3], ["2.5%", "2%", "0.5%", "30%"]
+        earlier = [str(b) for b in results["budgets"]]
+        results["budgets"] = budgets
+        for method, rows in results["methods"].items():
+            results["methods"][method] = {str(b): rows[key] for b, key in zip(budgets, earlier)}
+        results["lambda_search"] = {"grid": [1e-4], "chosen": 1e-4, "seconds": 1.0, "by": "",
+                                    "validation_accuracy": {"0.0001": {**{str(b): 0.9 for b in budgets}, "mean": 0.9}}}
+        md = self.rerender(results, "close_budgets")
+        header = "| " + " | ".join(f"{label} FLOPs" for label in labels) + " |"
+        self.assertIn("| method " + header, md)          # the accuracy table
+        self.assertIn("| lambda " + header + " mean |", md)
+        self.assertIn("| method | " + " | ".join(labels) + " | total |", md)
+        for label in labels:
+            self.assertIn(f"| `falcon` | {label} | ", md)  # the kept weights' table
+        self.assertNotIn(" 0% ", md)
+        import mnist_table as T
+        self.assertEqual(["10%", "20%", "30%", "50%"], T.budget_labels(T.BUDGETS))
+        self.assertEqual(["10%", "10.4%", "100%"], T.budget_labels([0.1, 0.104, 1.0]))
+        self.assertEqual(["0.01%", "0.013%"], T.budget_labels([1e-4, 1.25e-4]))
+
     def test_the_command_of_a_run_is_one_a_shell_runs_as_it_was_given(self):
         # the words were joined with spaces: '--methods mp,mp --backsolve' named the table's command, which the shell
         # split into a --methods of 'mp,mp' and a stray --backsolve (argparse: unrecognized arguments), and a lambda
@@ -332,6 +356,22 @@ ft.FalconCLI = PruningCLI
                 proc = self.run_with_a_cli_that_prunes_every_weight(["--n", "8", "--methods", "magnitude", *argv,
                                                                      "--out-dir", out])
                 self.assert_bad_usage_before_the_training(proc, out, said)
+
+    def test_a_lambda_grid_beside_lambda_is_not_read(self):
+        # --lambda skips the search, but the grid was still checked: '--lambda 1e-4 --lambda-grid 1e-3,1e-3' exited 2
+        # with "--lambda-grid: '1e-3' is given twice", blaming a grid the run never searches
+        out = os.path.join(self.d, "out")
+        for grid in ("1e-3,1e-3", "-1", "x", ""):
+            with self.subTest(grid=grid):
+                proc = self.run_with_a_cli_that_prunes_every_weight(
+                    ["--n", "8", "--lambda", "1e-4", "--lambda-grid", grid, "--methods", "magnitude", "--budgets",
+                     "0.5", "--out-dir", out])
+                self.assertEqual(proc.returncode, 0, proc.stdout[-1500:] + proc.stderr[-1500:])
+                self.assertNotIn("Choice of lambda", (Path(out) / "mnist-results.md").read_text())
+        # where the search runs, the same grid is bad usage before the training
+        proc = self.run_with_a_cli_that_prunes_every_weight(["--n", "8", "--lambda-grid", "1e-3,1e-3", "--methods",
+                                                             "magnitude", "--budgets", "0.5", "--out-dir", out + "2"])
+        self.assert_bad_usage_before_the_training(proc, out + "2", "error: --lambda-grid: '1e-3' is given twice")
 
     def test_the_budgets_and_lambdas_are_numbers_in_their_range_each_given_once(self):
         # the checks main() makes before the training, as functions: each entry parsed as a number in its range (as the
