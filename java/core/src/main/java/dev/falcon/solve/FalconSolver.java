@@ -397,16 +397,28 @@ public final class FalconSolver {
         // set where the last round ended on a stable support that no backsolve solved: the next round's DFO goes on past
         // --stable-iterations, whose hand-over to the backsolve already came to nothing there
         boolean dfoPastStableSupport = false;
+        // the last DFO step's relative decrease, for a stop on the iteration cap to say how far from converged it was
+        double lastDfoDecrease = Double.NaN;
+        // whether the last DFO run was cut off (by the cap, or by --stable-iterations as the iterations ran out) rather
+        // than ending on the tolerance or no decrease: the rounds after the cap then stop on the cap, not on convergence
+        boolean lastDfoCutOff = false;
         for (int round = 1; round <= opt.maxRounds(); round++) {
             rounds = round;
             long td = System.nanoTime();
             SolverOptions roundOpt = dfoPastStableSupport ? opt.withStableIterations(0) : opt;
             dfoPastStableSupport = false;
             // Once the iteration cap is reached, rounds go on without DFO steps (backsolve and support searches only).
-            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap", qBest, false)
+            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap", qBest, false, lastDfoCutOff, Double.NaN)
                     : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, qBest, lip, roundOpt, blocks, round, iterationsLeft, log, t0, lastGap);
             dfoSeconds += secs(td);
             iterationsLeft -= dfo.iterations;
+            if (dfo.iterations > 0) {
+                lastDfoDecrease = dfo.lastRelativeDecrease;
+                lastDfoCutOff = dfo.endedOnIterationCap || dfo.stoppedOnStableSupport;
+            }
+            // where the DFO was cut off by the cap, no stop may read as convergence ("support stable"): the round-cap
+            // message's way, the reason says Q still fell and what would lower it
+            String capped = dfo.endedOnIterationCap ? iterationCapReached(opt, lastDfoDecrease) : null;
             // The support searches backsolve up to ~30 candidate supports per round: worth it on small problems (it
             // lifts the exhaustive-optimum rate on tiny instances from ~55% to ~95%) and on real networks, where Q
             // has room above its certified bound (MNIST CNN: 8-21% below mp + BS), but seconds for changes in the
@@ -420,7 +432,7 @@ public final class FalconSolver {
                 // that is not (--backsolve none, block or sweep) can lie above the DFO point on its support: with
                 // --backsolve none the break dropped a round-2 point 0.5% lower, which the log showed; that point is
                 // compared below and kept when lower.
-                stop = dfo.stop + "; support stable";
+                stop = capped != null ? capped + "; no DFO iteration is left to move the point off its support's backsolve" : dfo.stop + "; support stable";
                 break;
             }
             long tb = System.nanoTime();
@@ -589,12 +601,16 @@ public final class FalconSolver {
             }
             close(candidateGram);
             candidateGram = null;
-            if (!improved) { stop = dfo.stop + "; round did not lower Q"; break; }
-            if (!worthAnotherRound && round > 1) { stop = dfo.stop + "; round lowered Q by less than the tolerance"; break; }
-            if (sameSupport && round > 1 && candSolved) { stop = dfo.stop + "; support stable"; break; }
+            if (!improved) { stop = (capped != null ? capped : dfo.stop) + "; round did not lower Q"; break; }
+            if (!worthAnotherRound && round > 1) { stop = (capped != null ? capped : dfo.stop) + "; round lowered Q by less than the tolerance"; break; }
+            if (sameSupport && round > 1 && candSolved) {
+                stop = capped != null ? capped + "; no DFO iteration is left for another round" : dfo.stop + "; support stable";
+                break;
+            }
             if (sameSupport && round > 1 && !dfo.stoppedOnStableSupport) {
                 // the DFO itself ended there (tolerance, no decrease, the iteration cap), on a support no backsolve solved
-                stop = dfo.stop + "; support stable, its point the DFO's, not backsolved (" + whyUnsolved + ")";
+                stop = capped != null ? capped + "; its point the DFO's, not backsolved (" + whyUnsolved + ")"
+                        : dfo.stop + "; support stable, its point the DFO's, not backsolved (" + whyUnsolved + ")";
                 break;
             }
             // the candidate is the DFO point that --stable-iterations stopped: the next round's DFO goes on from it
@@ -698,8 +714,17 @@ public final class FalconSolver {
      * A round's DFO: where it ended, and loggedQ, the Q its last log row gave that point (the start's where it took no
      * step), from which the next DFO run on another model goes on. {@code stoppedOnStableSupport}: its last run ended on
      * --stable-iterations, which hands the support to the backsolve rather than saying the DFO converged.
+     * {@code endedOnIterationCap}: its last run used the iterations left while each step still lowered Q by the tolerance
+     * or more, {@code lastRelativeDecrease} the last step's (NaN without a step): the point did not converge.
      */
-    private record Dfo(float[] w, byte[] mask, int iterations, String stop, double loggedQ, boolean stoppedOnStableSupport) {}
+    /** The stop reason where the DFO used up --max-iterations while its last step lowered Q by {@code lastDecrease}. */
+    private static String iterationCapReached(SolverOptions opt, double lastDecrease) {
+        return String.format(java.util.Locale.ROOT, "iteration cap (%d) reached while Q still fell (the last iteration lowered it by %.3g"
+                + " relative): the point did not converge, more --max-iterations may lower Q", opt.maxIterations(), lastDecrease);
+    }
+
+    private record Dfo(float[] w, byte[] mask, int iterations, String stop, double loggedQ, boolean stoppedOnStableSupport,
+                       boolean endedOnIterationCap, double lastRelativeDecrease) {}
 
     private static boolean polishRuns(SolverOptions opt, HostMatrix x) {
         return opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 && x.rows() <= POLISH_MAX_ROWS;
@@ -1417,7 +1442,8 @@ public final class FalconSolver {
         addTop(inSet, z2, (int) Math.min(p, 2 * support));
         int used = 0;
         String stop = "iteration cap";
-        boolean stoppedOnStableSupport = false;
+        boolean stoppedOnStableSupport = false, endedOnIterationCap = false;
+        double lastRelativeDecrease = Double.NaN;
         double q = q0; // what the log says of w: each set's model goes on from it
         for (int growth = 0; growth < 4; growth++) {
             int[] idx = indices(inSet);
@@ -1432,6 +1458,8 @@ public final class FalconSolver {
             q = sub.loggedQ;
             stop = sub.stop;
             stoppedOnStableSupport = sub.stoppedOnStableSupport;
+            endedOnIterationCap = sub.endedOnIterationCap;
+            if (sub.iterations > 0) lastRelativeDecrease = sub.lastRelativeDecrease;
             if (used >= iterationsLeft) break;
             // Do outside coordinates want in? One full gradient and one full projection.
             try (FisherModel full = exactModel(x, wbar, g, lambda)) {
@@ -1448,7 +1476,7 @@ public final class FalconSolver {
             addTop(inSet, z2, outside); // grow generously: as many again of the best outside scores
             stop = sub.stop + "; active set grown by " + outside;
         }
-        return new Dfo(w, mask, used, stop, q, stoppedOnStableSupport);
+        return new Dfo(w, mask, used, stop, q, stoppedOnStableSupport, endedOnIterationCap, lastRelativeDecrease);
     }
 
     private static boolean activeSetFits(HostMatrix x, long columns, SolverOptions opt) {
@@ -1464,7 +1492,7 @@ public final class FalconSolver {
             return new Dfo(all.w, all.mask, used + all.iterations, before + all.stop + String.format(java.util.Locale.ROOT,
                     "; on all coordinates: an active set of %d columns would copy %.1f MiB of X, more than the %.1f MiB allowed",
                     columns, columns * x.rows() * (double) Float.BYTES / (1 << 20), opt.activeSetMaxBytes() / (double) (1 << 20)), all.loggedQ,
-                    all.stoppedOnStableSupport);
+                    all.stoppedOnStableSupport, all.endedOnIterationCap, all.lastRelativeDecrease);
         }
     }
 
@@ -1500,7 +1528,7 @@ public final class FalconSolver {
                 wf[idx[j]] = d.w[j];
                 mf[idx[j]] = d.mask[j];
             }
-            return new Dfo(wf, mf, d.iterations, d.stop, d.loggedQ, d.stoppedOnStableSupport);
+            return new Dfo(wf, mf, d.iterations, d.stop, d.loggedQ, d.stoppedOnStableSupport, d.endedOnIterationCap, d.lastRelativeDecrease);
         }
     }
 
@@ -1530,6 +1558,7 @@ public final class FalconSolver {
         int stableFor = 0;
         String stop = "iteration cap";
         boolean stoppedOnStableSupport = false;
+        double lastRelativeDecrease = Double.NaN;
         while (it < iterationsLeft) {
             Step st = dfoStep(model, projector, layers, nnz, flops, w, mask, cur, lip, opt, z, sel, lastGap);
             FisherModel.Eval best = st == null ? null : st.eval;
@@ -1539,6 +1568,7 @@ public final class FalconSolver {
             if (best == null) { stop = "no decrease"; break; }
             it++;
             double decrease = (cur.q - best.q) / Math.max(Math.abs(cur.q), 1e-300);
+            lastRelativeDecrease = decrease;
             stableFor = Arrays.equals(bestMask, mask) ? stableFor + 1 : 0;
             model.giveBack(w); // the previous point: this loop's own copy, never the caller's w0
             w = bestW;
@@ -1555,7 +1585,7 @@ public final class FalconSolver {
                 break;
             }
         }
-        return new Dfo(w, mask, it, stop, loggedQ, stoppedOnStableSupport);
+        return new Dfo(w, mask, it, stop, loggedQ, stoppedOnStableSupport, it > 0 && stop.equals("iteration cap"), lastRelativeDecrease);
     }
 
     /** The outcome of one DFO iteration: the new point, its support, its evaluation and the step taken. */

@@ -75,4 +75,28 @@ public class UnbacksolvedSupportConvergenceTest {
             }
         }
     }
+
+    /**
+     * --backsolve none lets the second round's DFO go on past --stable-iterations; where it ran into --max-iterations while
+     * each step still lowered Q, the stop read "iteration cap; support stable, its point the DFO's, not backsolved", as if
+     * the point had converged.
+     */
+    @Test
+    public void aDfoStoppedByTheIterationCapIsNotCalledStable() {
+        float[] wbar = weights(), xs = rankOneColumnMajor();
+        try (JavaBackend backend = new JavaBackend(); HostMatrix x = HostMatrix.allocate(N, P)) {
+            x.data().put(xs, 0, xs.length);
+            SolverOptions opt = SolverOptions.defaults().withBacksolve(Backsolve.Mode.NONE).withMaxIterations(8);
+            FalconSolver.Result r = new FalconSolver(backend).solve(x, wbar, null, LAMBDA, LAYERS, 5, LAYERS.denseFlops(), null, opt);
+            double further = FalconSolver.exactQ(backend, x, stepOnSupport(xs, r.weights(), wbar, r.mask(), r.lipschitz()), wbar, null, LAMBDA);
+            double relativeDecrease = (r.qFinal() - further) / Math.abs(r.qFinal());
+            String seen = String.format(Locale.ROOT, "Q %.6g after %d iterations in %d rounds (stop: %s); one more DFO step gives %.3g lower relative",
+                    r.qFinal(), r.iterations(), r.rounds(), r.stopReason(), relativeDecrease);
+            System.out.println(seen);
+            assertTrue(r.iterations() == opt.maxIterations() && relativeDecrease > 100 * opt.tolerance(), "the case needs a DFO cut off by the cap: " + seen);
+            assertFalse(r.stopReason().contains("support stable"), seen);
+            assertTrue(r.stopReason().startsWith("iteration cap (8) reached while Q still fell"), seen);
+            assertTrue(r.stopReason().contains("more --max-iterations may lower Q"), seen);
+        }
+    }
 }
