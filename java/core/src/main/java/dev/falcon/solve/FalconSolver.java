@@ -402,7 +402,17 @@ public final class FalconSolver {
         // whether the last DFO run was cut off (by the cap, or by --stable-iterations as the iterations ran out) rather
         // than ending on the tolerance or no decrease: the rounds after the cap then stop on the cap, not on convergence
         boolean lastDfoCutOff = false;
+        // the point the last round's DFO ended on: where it is still the best one, the last round's backsolve and searches
+        // started from it and none went below it
+        float[] lastRoundDfoPoint = null;
         for (int round = 1; round <= opt.maxRounds(); round++) {
+            if (iterationsLeft <= 0 && wBest == lastRoundDfoPoint) {
+                // With no DFO step left, this round would start from the point the last one backsolved and searched from,
+                // and come to the same end (resnet20 --backsolve block: the same 7.12004 row again, 5.6 s for nothing).
+                stop = (lastDfoCutOff ? iterationCapReached(opt, lastDfoDecrease) : "iteration cap")
+                        + "; another round would backsolve and search from the same point again";
+                break;
+            }
             rounds = round;
             long td = System.nanoTime();
             SolverOptions roundOpt = dfoPastStableSupport ? opt.withStableIterations(0) : opt;
@@ -412,6 +422,7 @@ public final class FalconSolver {
                     : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, qBest, lip, roundOpt, blocks, round, iterationsLeft, log, t0, lastGap);
             dfoSeconds += secs(td);
             iterationsLeft -= dfo.iterations;
+            lastRoundDfoPoint = dfo.w;
             if (dfo.iterations > 0) {
                 lastDfoDecrease = dfo.lastRelativeDecrease;
                 lastDfoCutOff = dfo.endedOnIterationCap || dfo.stoppedOnStableSupport;
