@@ -145,6 +145,38 @@ class SummaryFiguresTest {
         assertTrue(solver.path("backsolve_not_kept").asText().contains("the weights are the DFO's"), solver.toString());
     }
 
+    /**
+     * Whether falcon's backsolve is said not kept went by whether any backsolve was ever kept: with --block-size 1300
+     * round 1's backsolve and searches were kept, every later round's block backsolve landed above its DFO point, and the
+     * final weights were the last round's DFO point, while the summary and report said only "backsolve block".
+     */
+    @Test
+    void finalWeightsFromTheDfoAreSaidNotBacksolvedThoughAnEarlierBacksolveWasKept() throws IOException {
+        for (String name : List.of("w.npy", "X.npy", "layers.json")) {
+            try (var in = getClass().getResourceAsStream("/backsolve-never-kept/" + name)) {
+                java.nio.file.Files.copy(in, dir.resolve(name));
+            }
+        }
+        CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "falcon", "--backsolve", "block",
+                "--block-size", "1300", "--keep-flops", "0.3", "--keep-nnz", "0.4"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode solver = report().at("/objective/solver");
+        double qFinal = solver.at("/q_final/ours").asDouble();
+        JsonNode closest = null;
+        boolean someBacksolveKept = false;
+        for (JsonNode row : solver.path("iteration_log")) {
+            String note = row.path("note").asText();
+            if (note.equals("backsolve block") || note.endsWith("(backsolved steps)") || note.endsWith("(backsolved)")) someBacksolveKept = true;
+            if (closest == null || Math.abs(row.path("q").asDouble() - qFinal) <= Math.abs(closest.path("q").asDouble() - qFinal)) closest = row;
+        }
+        assertTrue(someBacksolveKept, "the case needs an earlier backsolve kept: " + solver.path("iteration_log"));
+        assertTrue(closest.path("iteration").asInt() > 0, "the case needs final weights from a DFO row: " + closest);
+        String solverLine = r.out().lines().filter(l -> l.startsWith("  solver:")).findFirst().orElseThrow();
+        assertTrue(solver.path("backsolve_not_kept").asText().contains("weights are the DFO's"), solverLine + "\n" + solver.path("backsolve_not_kept"));
+        assertTrue(solverLine.contains("weights are the DFO's"), solverLine);
+        assertFalse(solverLine.contains("never kept"), "an earlier backsolve was kept: " + solverLine);
+    }
+
     record CliRun(int code, String out, String err) {
         static CliRun of(String... args) {
             MainTest.Run r = MainTest.run(args);

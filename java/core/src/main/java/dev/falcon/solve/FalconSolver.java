@@ -84,9 +84,10 @@ public final class FalconSolver {
     /**
      * What a solve produced; weights and mask are heap arrays of length p. {@code everyBacksolveSkipped}: where every
      * backsolve the solve tried (its rounds' supports and the warm start's) was skipped on a singular ridge system, the
-     * last one's refusal (the weights are then the DFO's, not backsolved); else null. {@code backsolveNeverKept}: where
-     * backsolves were solved but none was kept (each landed above the point it was made for, as block and sweep backsolves
-     * can), what the summary and report say of it (the weights are then the DFO's); else null.
+     * last one's refusal (the weights are then the DFO's, not backsolved); else null. {@code backsolveNeverKept}: with
+     * --backsolve block or sweep, where backsolves were solved but the final weights are a DFO point (its support's
+     * backsolve landed above it, as block and sweep backsolves can, or was skipped), what the summary and report say of it:
+     * "never kept" where no backsolve was kept at all, "not kept at the end" where earlier ones were; else null.
      */
     public record Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
                          double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
@@ -392,6 +393,12 @@ public final class FalconSolver {
         // whether any backsolved point (a round's backsolve, a search's, the warm start's, the polish's) was kept: block
         // and sweep backsolves can each land above the DFO point, and the summary said "backsolve block" of weights none made
         boolean anyBacksolveKept = false;
+        // where the best weights came from: a DFO point (not backsolved, and why) or a backsolve (a round's, a search's,
+        // the warm start's, the polish's). Whether backsolve_not_kept is said goes by this, not by whether some earlier
+        // backsolve was kept: resnet20 --backsolve block kept round 1's search and ended on round 3's DFO point.
+        boolean bestIsDfoPoint = true;
+        String whyBestNotBacksolved = null;
+        boolean warmStartBacksolveAbove = false;
         RoomForSearch room = new RoomForSearch(backend, projector, wbar, g, lambda, layers, nnz, flops);
         EarlyPolish earlyPolish = null;
         // set where the last round ended on a stable support that no backsolve solved: the next round's DFO goes on past
@@ -600,6 +607,8 @@ public final class FalconSolver {
             String lastRoundDecrease = qBest == 0 ? String.format(java.util.Locale.ROOT, "by %.3g", qBest - qCand)
                     : String.format(java.util.Locale.ROOT, "by %.3g relative", (qBest - qCand) / Math.abs(qBest));
             if (improved || round == 1 && qCand <= qBest) {
+                bestIsDfoPoint = cand == dfo.w || cand == dfoPoint;
+                whyBestNotBacksolved = whyUnsolved;
                 wBest = cand;
                 maskBest = candMask;
                 qBest = qCand;
@@ -651,11 +660,13 @@ public final class FalconSolver {
                     maskBest = warmStart;
                     qBest = qb;
                     anyBacksolveKept = true;
+                    bestIsDfoPoint = false;
                     close(gramBase);
                     gramBase = bs.gram();
                     log.add(logEntry(rounds, -1, qb, warmStart, layers, 0, secs(t0),
                             "backsolve " + opt.backsolve().cliName() + " of the warm start's support, below the rounds' best"));
                 } else {
+                    warmStartBacksolveAbove = true;
                     close(bs.gram());
                 }
             }
@@ -686,6 +697,7 @@ public final class FalconSolver {
             PolishRun run = runPolish(x, wbar, g, lambda, layers, nnz, flops, maskBest, qBest, near, false, rounds, log, t0, "");
             if (run.lowered()) {
                 anyBacksolveKept = true;
+                bestIsDfoPoint = false;
                 wBest = run.w();
                 maskBest = run.outcome().mask();
                 qBest = run.q();
@@ -699,6 +711,7 @@ public final class FalconSolver {
                         String.format(java.util.Locale.ROOT, "%d kicks of the support, each followed by the swap polish: %s", KICKS,
                                 kicked == null ? "none lowered Q" : kicked.lowered + " lowered Q")));
                 if (kicked != null) {
+                    bestIsDfoPoint = false;
                     wBest = kicked.w;
                     maskBest = kicked.mask;
                     qBest = kicked.q;
@@ -717,8 +730,7 @@ public final class FalconSolver {
         return new Result(wBest, maskBest, sum(per), flopsOf(per, layers), per, qStart, qBest, lip,
                 opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0], polish,
                 anyBacksolved ? null : lastSkip,
-                anyBacksolved && !anyBacksolveKept ? "backsolve " + opt.backsolve().cliName() + " never kept: it raised Q on every support"
-                        + " it solved (each landed above its DFO point); the weights are the DFO's" : null);
+                backsolveNotKept(opt.backsolve(), anyBacksolved && bestIsDfoPoint, anyBacksolveKept, whyBestNotBacksolved, warmStartBacksolveAbove));
     }
 
     /**
@@ -728,6 +740,22 @@ public final class FalconSolver {
      * {@code endedOnIterationCap}: its last run used the iterations left while each step still lowered Q by the tolerance
      * or more, {@code lastRelativeDecrease} the last step's (NaN without a step): the point did not converge.
      */
+    /**
+     * What the summary and report say where the final weights are a DFO point though backsolves were solved; null where
+     * they are a backsolve's. Block and sweep only: an exact backsolve lands above its DFO point only by rounding.
+     */
+    private static String backsolveNotKept(Backsolve.Mode mode, boolean finalWeightsAreTheDfosThoughBacksolved, boolean anyKept,
+                                           String whyFinalNotBacksolved, boolean warmStartBacksolveAbove) {
+        if (!finalWeightsAreTheDfosThoughBacksolved || mode != Backsolve.Mode.BLOCK && mode != Backsolve.Mode.SWEEP) return null;
+        if (!anyKept) {
+            return "backsolve " + mode.cliName() + " never kept: it raised Q on every support it solved (each landed above the DFO point"
+                    + " it was made for" + (warmStartBacksolveAbove ? ", the warm start's above the rounds' best" : "") + "); the weights are the DFO's";
+        }
+        return "backsolve " + mode.cliName() + " not kept at the end: the final weights are the DFO's ("
+                + (whyFinalNotBacksolved != null ? whyFinalNotBacksolved : "their support's backsolve was not kept")
+                + "), below the backsolves kept in earlier rounds";
+    }
+
     /** The stop reason where the DFO used up --max-iterations while its last step lowered Q by {@code lastDecrease}. */
     private static String iterationCapReached(SolverOptions opt, double lastDecrease) {
         return String.format(java.util.Locale.ROOT, "iteration cap (%d) reached while Q still fell (the last iteration lowered it by %.3g"
