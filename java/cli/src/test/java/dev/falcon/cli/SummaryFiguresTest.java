@@ -177,6 +177,25 @@ class SummaryFiguresTest {
         assertFalse(solverLine.contains("never kept"), "an earlier backsolve was kept: " + solverLine);
     }
 
+    /**
+     * 99.99888% printed as 99.999% (rounded up to three 9s after the point) and 0.00149% as 0.001%: past the leading 9s
+     * or 0s the summary shows at least two significant digits.
+     */
+    @Test
+    void percentagesNearOneHundredAndZeroShowTwoDigitsPastTheLeadingNinesOrZeros() {
+        for (double fraction : new double[] {0.9999888, 0.0000149, 0.99991, 0.9999999, 1e-9, 0.99999999999}) {
+            String shown = PruneCommand.percent(fraction);
+            double value = Double.parseDouble(shown.substring(0, shown.length() - 1));
+            double distance = Math.min(100 * fraction, 100 - 100 * fraction);
+            double shownDistance = Math.min(value, 100 - value);
+            // two significant digits of the distance from 0% or 100% are within 5% of it
+            assertTrue(Math.abs(shownDistance - distance) <= 0.05 * distance, fraction + " shown as " + shown);
+        }
+        assertEquals("99.9989%", PruneCommand.percent(0.9999888));
+        assertEquals("0.0015%", PruneCommand.percent(0.0000149));
+        assertEquals("47.36%", PruneCommand.percent(0.47364));
+    }
+
     record CliRun(int code, String out, String err) {
         static CliRun of(String... args) {
             MainTest.Run r = MainTest.run(args);
