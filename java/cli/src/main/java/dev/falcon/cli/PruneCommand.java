@@ -209,7 +209,10 @@ final class PruneCommand implements Callable<Integer> {
     int swapCandidates;
 
     @Option(names = "--stable-iterations", paramLabel = "K", defaultValue = "3",
-            description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE}).")
+            description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE})."
+                    + " Where no backsolve solved that support (--backsolve none, one skipped as singular, block or sweep landing above"
+                    + " the DFO point), the next round's DFO goes on past K to the tolerance or --max-iterations: lower Q, more time"
+                    + " (resnet20 n = 64 --backsolve block: Q 1.88 in ~40 s against 6.29 in 5 s).")
     int stableIterations;
     /**
      * The widest blocks a block backsolve takes on the java backend above JavaBackend.MAX_SQUARE_ROWS rows: a block of |K_B| <= n
