@@ -209,7 +209,10 @@ final class PruneCommand implements Callable<Integer> {
     int swapCandidates;
 
     @Option(names = "--stable-iterations", paramLabel = "K", defaultValue = "3",
-            description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE}).")
+            description = "falcon: end a DFO round (then backsolve) once the support has not changed for K iterations; 0 = off (default: ${DEFAULT-VALUE})."
+                    + " Where no backsolve solved that support (--backsolve none, one skipped as singular, block or sweep landing above"
+                    + " the DFO point), the next round's DFO goes on past K to the tolerance or --max-iterations: lower Q, more time"
+                    + " (resnet20 n = 64 --backsolve block: Q 1.88 in ~40 s against 6.29 in 5 s).")
     int stableIterations;
     /**
      * The widest blocks a block backsolve takes on the java backend above JavaBackend.MAX_SQUARE_ROWS rows: a block of |K_B| <= n
@@ -2328,7 +2331,7 @@ final class PruneCommand implements Callable<Integer> {
             if (blockSizeNote != null) o.println("  note: " + blockSizeNote);
             if (sv.multiStage() != null) {
                 for (MultiStage.Stage st : sv.multiStage().stages()) {
-                    // FLOPs as the budgets line shows them: rounded to whole ones, a stage of 100.5 FLOPs read "<= 101 -> FLOPs 101"
+                    // FLOPs as the budgets line shows them (InspectCommand.flops): a value that is not whole is not shown as one
                     o.printf(Locale.ROOT, "  stage %d: NNZ <= %,d, FLOPs <= %s -> kept %,d, FLOPs %s, %s, %.2f s; X: %s%n", st.stage(),
                             st.nnzBudget(), InspectCommand.flops(st.flopsBudget()), st.kept(), InspectCommand.flops(st.keptFlops()),
                             Numbers.counted(st.iterations(), "iteration"), stageSeconds(st, held),
@@ -2344,19 +2347,20 @@ final class PruneCommand implements Callable<Integer> {
     }
 
     /**
-     * A fraction as a percentage, to two decimals and more where two would round it to 100% or 0% though it is neither:
-     * resnet20 --keep-nnz 0.99999, which prunes 3 weights of 268,336, read "100.00%".
+     * A fraction as a percentage, to two decimals and more where it lies within 0.01 of 100% or 0%: then to at least two
+     * significant digits past the leading 9s or 0s. resnet20 --keep-nnz 0.99999 read "100.00%", and 99.99888% read
+     * "99.999%" (rounded up) and 0.00149% "0.001%" while only the first digit past them was shown.
      */
     static String percent(double fraction) {
-        if (!Double.isFinite(fraction) || fraction == 0) return String.format(Locale.ROOT, "%.2f%%", 100 * Math.abs(fraction));
+        // -0.0 printed "-0.00%"
+        if (fraction == 0) return "0.00%";
+        if (!Double.isFinite(fraction) || fraction < 0 || fraction >= 1) return String.format(Locale.ROOT, "%.2f%%", 100 * fraction);
         double v = 100 * fraction;
-        // 100 times a fraction just below 1 can round up to 100 itself
-        if (fraction < 1 && v >= 100) v = Math.nextDown(100.0);
-        String shown = String.format(Locale.ROOT, "%.2f", v);
-        for (int decimals = 3; decimals <= 17 && (fraction < 1 && Double.parseDouble(shown) >= 100 || fraction > 0 && Double.parseDouble(shown) <= 0); decimals++) {
-            shown = String.format(Locale.ROOT, "%." + decimals + "f", v);
-        }
-        return shown + "%";
+        // how far it lies from the nearer of 0% and 100%, the part the digits past the leading 9s or 0s show
+        double distance = Math.min(v, 100 - v);
+        int decimals = 2;
+        if (distance < 0.01) decimals = Math.min(17, (int) Math.ceil(-Math.log10(distance) - 1e-9) + 1); // 1e-5 is "0.000010"
+        return String.format(Locale.ROOT, "%." + decimals + "f%%", v);
     }
 
     private static String stem(String spec) {

@@ -60,12 +60,15 @@ class SummaryFiguresTest {
      */
     @Test
     void eachStageLineShowsTheSecondsItsReportRowGives() throws IOException {
-        int p = 150_000, n = 16;
+        // The stage files keep their 9.6 MB (n x p floats), whose hashing takes the milliseconds the figure shows; the solve
+        // is made cheap instead (p = 150,000 at n = 16 with backsolves, searches and polish took ~17 s): fewer weights,
+        // more rows, no backsolve, one round of one DFO step.
+        int p = 24_000, n = 100;
         writeGaussian(dir.resolve("w.npy"), 1, 1, p);
         for (int t = 0; t < 3; t++) writeGaussian(dir.resolve("X_" + t + ".npy"), 10 + t, 0.3, n, p);
-        Path layers = layers(new Layer("a", new long[] {100_000}, 2, 0, 100_000), new Layer("b", new long[] {50_000}, 1, 100_000, 50_000));
+        Path layers = layers(new Layer("a", new long[] {16_000}, 2, 0, 16_000), new Layer("b", new long[] {8_000}, 1, 16_000, 8_000));
         CliRun r = CliRun.of(prune(dir.resolve("X_{t}.npy"), layers, "--method", "falcon++", "--stages", "3", "--keep-flops", "0.3",
-                "--max-iterations", "5"));
+                "--max-iterations", "1", "--rounds", "1", "--backsolve", "none"));
         assertEquals(0, r.code(), r.err());
         JsonNode stages = report().at("/objective/solver/stages");
         Matcher line = Pattern.compile("  stage (\\d+): .*, (\\d+\\.\\d\\d) s; X: ").matcher(r.out());
@@ -143,6 +146,57 @@ class SummaryFiguresTest {
         String solverLine = r.out().lines().filter(l -> l.startsWith("  solver:")).findFirst().orElseThrow();
         assertTrue(solverLine.contains("backsolve block never kept"), solverLine);
         assertTrue(solver.path("backsolve_not_kept").asText().contains("the weights are the DFO's"), solver.toString());
+    }
+
+    /**
+     * Whether falcon's backsolve is said not kept went by whether any backsolve was ever kept: with --block-size 1300
+     * round 1's backsolve and searches were kept, every later round's block backsolve landed above its DFO point, and the
+     * final weights were the last round's DFO point, while the summary and report said only "backsolve block".
+     */
+    @Test
+    void finalWeightsFromTheDfoAreSaidNotBacksolvedThoughAnEarlierBacksolveWasKept() throws IOException {
+        for (String name : List.of("w.npy", "X.npy", "layers.json")) {
+            try (var in = getClass().getResourceAsStream("/backsolve-never-kept/" + name)) {
+                java.nio.file.Files.copy(in, dir.resolve(name));
+            }
+        }
+        CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "falcon", "--backsolve", "block",
+                "--block-size", "1300", "--keep-flops", "0.3", "--keep-nnz", "0.4"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode solver = report().at("/objective/solver");
+        double qFinal = solver.at("/q_final/ours").asDouble();
+        JsonNode closest = null;
+        boolean someBacksolveKept = false;
+        for (JsonNode row : solver.path("iteration_log")) {
+            String note = row.path("note").asText();
+            if (note.equals("backsolve block") || note.endsWith("(backsolved steps)") || note.endsWith("(backsolved)")) someBacksolveKept = true;
+            if (closest == null || Math.abs(row.path("q").asDouble() - qFinal) <= Math.abs(closest.path("q").asDouble() - qFinal)) closest = row;
+        }
+        assertTrue(someBacksolveKept, "the case needs an earlier backsolve kept: " + solver.path("iteration_log"));
+        assertTrue(closest.path("iteration").asInt() > 0, "the case needs final weights from a DFO row: " + closest);
+        String solverLine = r.out().lines().filter(l -> l.startsWith("  solver:")).findFirst().orElseThrow();
+        assertTrue(solver.path("backsolve_not_kept").asText().contains("weights are the DFO's"), solverLine + "\n" + solver.path("backsolve_not_kept"));
+        assertTrue(solverLine.contains("weights are the DFO's"), solverLine);
+        assertFalse(solverLine.contains("never kept"), "an earlier backsolve was kept: " + solverLine);
+    }
+
+    /**
+     * 99.99888% printed as 99.999% (rounded up to three 9s after the point) and 0.00149% as 0.001%: past the leading 9s
+     * or 0s the summary shows at least two significant digits.
+     */
+    @Test
+    void percentagesNearOneHundredAndZeroShowTwoDigitsPastTheLeadingNinesOrZeros() {
+        for (double fraction : new double[] {0.9999888, 0.0000149, 0.99991, 0.9999999, 1e-9, 0.99999999999}) {
+            String shown = PruneCommand.percent(fraction);
+            double value = Double.parseDouble(shown.substring(0, shown.length() - 1));
+            double distance = Math.min(100 * fraction, 100 - 100 * fraction);
+            double shownDistance = Math.min(value, 100 - value);
+            // two significant digits of the distance from 0% or 100% are within 5% of it
+            assertTrue(Math.abs(shownDistance - distance) <= 0.05 * distance, fraction + " shown as " + shown);
+        }
+        assertEquals("99.9989%", PruneCommand.percent(0.9999888));
+        assertEquals("0.0015%", PruneCommand.percent(0.0000149));
+        assertEquals("47.36%", PruneCommand.percent(0.47364));
     }
 
     record CliRun(int code, String out, String err) {

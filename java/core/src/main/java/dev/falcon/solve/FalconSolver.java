@@ -84,9 +84,10 @@ public final class FalconSolver {
     /**
      * What a solve produced; weights and mask are heap arrays of length p. {@code everyBacksolveSkipped}: where every
      * backsolve the solve tried (its rounds' supports and the warm start's) was skipped on a singular ridge system, the
-     * last one's refusal (the weights are then the DFO's, not backsolved); else null. {@code backsolveNeverKept}: where
-     * backsolves were solved but none was kept (each landed above the point it was made for, as block and sweep backsolves
-     * can), what the summary and report say of it (the weights are then the DFO's); else null.
+     * last one's refusal (the weights are then the DFO's, not backsolved); else null. {@code backsolveNeverKept}: with
+     * --backsolve block or sweep, where backsolves were solved but the final weights are a DFO point (its support's
+     * backsolve landed above it, as block and sweep backsolves can, or was skipped), what the summary and report say of it:
+     * "never kept" where no backsolve was kept at all, "not kept at the end" where earlier ones were; else null.
      */
     public record Result(float[] weights, byte[] mask, long kept, double keptFlops, long[] keptPerLayer,
                          double qStart, double qFinal, double lipschitz, int iterations, int rounds, String stopReason,
@@ -392,21 +393,50 @@ public final class FalconSolver {
         // whether any backsolved point (a round's backsolve, a search's, the warm start's, the polish's) was kept: block
         // and sweep backsolves can each land above the DFO point, and the summary said "backsolve block" of weights none made
         boolean anyBacksolveKept = false;
+        // where the best weights came from: a DFO point (not backsolved, and why) or a backsolve (a round's, a search's,
+        // the warm start's, the polish's). Whether backsolve_not_kept is said goes by this, not by whether some earlier
+        // backsolve was kept: resnet20 --backsolve block kept round 1's search and ended on round 3's DFO point.
+        boolean bestIsDfoPoint = true;
+        String whyBestNotBacksolved = null;
+        boolean warmStartBacksolveAbove = false;
         RoomForSearch room = new RoomForSearch(backend, projector, wbar, g, lambda, layers, nnz, flops);
         EarlyPolish earlyPolish = null;
         // set where the last round ended on a stable support that no backsolve solved: the next round's DFO goes on past
         // --stable-iterations, whose hand-over to the backsolve already came to nothing there
         boolean dfoPastStableSupport = false;
+        // the last DFO step's relative decrease, for a stop on the iteration cap to say how far from converged it was
+        double lastDfoDecrease = Double.NaN;
+        // whether the last DFO run was cut off (by the cap, or by --stable-iterations as the iterations ran out) rather
+        // than ending on the tolerance or no decrease: the rounds after the cap then stop on the cap, not on convergence
+        boolean lastDfoCutOff = false;
+        // the point the last round's DFO ended on: where it is still the best one, the last round's backsolve and searches
+        // started from it and none went below it
+        float[] lastRoundDfoPoint = null;
         for (int round = 1; round <= opt.maxRounds(); round++) {
+            if (iterationsLeft <= 0 && wBest == lastRoundDfoPoint) {
+                // With no DFO step left, this round would start from the point the last one backsolved and searched from,
+                // and come to the same end (resnet20 --backsolve block: the same 7.12004 row again, 5.6 s for nothing).
+                stop = (lastDfoCutOff ? iterationCapReached(opt, lastDfoDecrease) : "iteration cap")
+                        + "; another round would backsolve and search from the same point again";
+                break;
+            }
             rounds = round;
             long td = System.nanoTime();
             SolverOptions roundOpt = dfoPastStableSupport ? opt.withStableIterations(0) : opt;
             dfoPastStableSupport = false;
             // Once the iteration cap is reached, rounds go on without DFO steps (backsolve and support searches only).
-            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap", qBest, false)
+            Dfo dfo = iterationsLeft <= 0 ? new Dfo(wBest, maskBest, 0, "iteration cap", qBest, false, lastDfoCutOff, Double.NaN)
                     : runRound(x, wbar, g, lambda, layers, nnz, flops, wBest, maskBest, qBest, lip, roundOpt, blocks, round, iterationsLeft, log, t0, lastGap);
             dfoSeconds += secs(td);
             iterationsLeft -= dfo.iterations;
+            lastRoundDfoPoint = dfo.w;
+            if (dfo.iterations > 0) {
+                lastDfoDecrease = dfo.lastRelativeDecrease;
+                lastDfoCutOff = dfo.endedOnIterationCap || dfo.stoppedOnStableSupport;
+            }
+            // where the DFO was cut off by the cap, no stop may read as convergence ("support stable"): the round-cap
+            // message's way, the reason says Q still fell and what would lower it
+            String capped = dfo.endedOnIterationCap ? iterationCapReached(opt, lastDfoDecrease) : null;
             // The support searches backsolve up to ~30 candidate supports per round: worth it on small problems (it
             // lifts the exhaustive-optimum rate on tiny instances from ~55% to ~95%) and on real networks, where Q
             // has room above its certified bound (MNIST CNN: 8-21% below mp + BS), but seconds for changes in the
@@ -420,7 +450,7 @@ public final class FalconSolver {
                 // that is not (--backsolve none, block or sweep) can lie above the DFO point on its support: with
                 // --backsolve none the break dropped a round-2 point 0.5% lower, which the log showed; that point is
                 // compared below and kept when lower.
-                stop = dfo.stop + "; support stable";
+                stop = capped != null ? capped + "; no DFO iteration is left to move the point off its support's backsolve" : dfo.stop + "; support stable";
                 break;
             }
             long tb = System.nanoTime();
@@ -577,6 +607,8 @@ public final class FalconSolver {
             String lastRoundDecrease = qBest == 0 ? String.format(java.util.Locale.ROOT, "by %.3g", qBest - qCand)
                     : String.format(java.util.Locale.ROOT, "by %.3g relative", (qBest - qCand) / Math.abs(qBest));
             if (improved || round == 1 && qCand <= qBest) {
+                bestIsDfoPoint = cand == dfo.w || cand == dfoPoint;
+                whyBestNotBacksolved = whyUnsolved;
                 wBest = cand;
                 maskBest = candMask;
                 qBest = qCand;
@@ -589,12 +621,16 @@ public final class FalconSolver {
             }
             close(candidateGram);
             candidateGram = null;
-            if (!improved) { stop = dfo.stop + "; round did not lower Q"; break; }
-            if (!worthAnotherRound && round > 1) { stop = dfo.stop + "; round lowered Q by less than the tolerance"; break; }
-            if (sameSupport && round > 1 && candSolved) { stop = dfo.stop + "; support stable"; break; }
+            if (!improved) { stop = (capped != null ? capped : dfo.stop) + "; round did not lower Q"; break; }
+            if (!worthAnotherRound && round > 1) { stop = (capped != null ? capped : dfo.stop) + "; round lowered Q by less than the tolerance"; break; }
+            if (sameSupport && round > 1 && candSolved) {
+                stop = capped != null ? capped + "; no DFO iteration is left for another round" : dfo.stop + "; support stable";
+                break;
+            }
             if (sameSupport && round > 1 && !dfo.stoppedOnStableSupport) {
                 // the DFO itself ended there (tolerance, no decrease, the iteration cap), on a support no backsolve solved
-                stop = dfo.stop + "; support stable, its point the DFO's, not backsolved (" + whyUnsolved + ")";
+                stop = capped != null ? capped + "; its point the DFO's, not backsolved (" + whyUnsolved + ")"
+                        : dfo.stop + "; support stable, its point the DFO's, not backsolved (" + whyUnsolved + ")";
                 break;
             }
             // the candidate is the DFO point that --stable-iterations stopped: the next round's DFO goes on from it
@@ -624,11 +660,13 @@ public final class FalconSolver {
                     maskBest = warmStart;
                     qBest = qb;
                     anyBacksolveKept = true;
+                    bestIsDfoPoint = false;
                     close(gramBase);
                     gramBase = bs.gram();
                     log.add(logEntry(rounds, -1, qb, warmStart, layers, 0, secs(t0),
                             "backsolve " + opt.backsolve().cliName() + " of the warm start's support, below the rounds' best"));
                 } else {
+                    warmStartBacksolveAbove = true;
                     close(bs.gram());
                 }
             }
@@ -659,6 +697,7 @@ public final class FalconSolver {
             PolishRun run = runPolish(x, wbar, g, lambda, layers, nnz, flops, maskBest, qBest, near, false, rounds, log, t0, "");
             if (run.lowered()) {
                 anyBacksolveKept = true;
+                bestIsDfoPoint = false;
                 wBest = run.w();
                 maskBest = run.outcome().mask();
                 qBest = run.q();
@@ -672,6 +711,7 @@ public final class FalconSolver {
                         String.format(java.util.Locale.ROOT, "%d kicks of the support, each followed by the swap polish: %s", KICKS,
                                 kicked == null ? "none lowered Q" : kicked.lowered + " lowered Q")));
                 if (kicked != null) {
+                    bestIsDfoPoint = false;
                     wBest = kicked.w;
                     maskBest = kicked.mask;
                     qBest = kicked.q;
@@ -690,16 +730,40 @@ public final class FalconSolver {
         return new Result(wBest, maskBest, sum(per), flopsOf(per, layers), per, qStart, qBest, lip,
                 opt.maxIterations() - Math.max(0, iterationsLeft), rounds, stop, List.copyOf(log), dfoSeconds, bsSeconds, lastGap[0], polish,
                 anyBacksolved ? null : lastSkip,
-                anyBacksolved && !anyBacksolveKept ? "backsolve " + opt.backsolve().cliName() + " never kept: it raised Q on every support"
-                        + " it solved (each landed above its DFO point); the weights are the DFO's" : null);
+                backsolveNotKept(opt.backsolve(), anyBacksolved && bestIsDfoPoint, anyBacksolveKept, whyBestNotBacksolved, warmStartBacksolveAbove));
     }
 
     /**
      * A round's DFO: where it ended, and loggedQ, the Q its last log row gave that point (the start's where it took no
      * step), from which the next DFO run on another model goes on. {@code stoppedOnStableSupport}: its last run ended on
      * --stable-iterations, which hands the support to the backsolve rather than saying the DFO converged.
+     * {@code endedOnIterationCap}: its last run used the iterations left while each step still lowered Q by the tolerance
+     * or more, {@code lastRelativeDecrease} the last step's (NaN without a step): the point did not converge.
      */
-    private record Dfo(float[] w, byte[] mask, int iterations, String stop, double loggedQ, boolean stoppedOnStableSupport) {}
+    /**
+     * What the summary and report say where the final weights are a DFO point though backsolves were solved; null where
+     * they are a backsolve's. Block and sweep only: an exact backsolve lands above its DFO point only by rounding.
+     */
+    private static String backsolveNotKept(Backsolve.Mode mode, boolean finalWeightsAreTheDfosThoughBacksolved, boolean anyKept,
+                                           String whyFinalNotBacksolved, boolean warmStartBacksolveAbove) {
+        if (!finalWeightsAreTheDfosThoughBacksolved || mode != Backsolve.Mode.BLOCK && mode != Backsolve.Mode.SWEEP) return null;
+        if (!anyKept) {
+            return "backsolve " + mode.cliName() + " never kept: it raised Q on every support it solved (each landed above the DFO point"
+                    + " it was made for" + (warmStartBacksolveAbove ? ", the warm start's above the rounds' best" : "") + "); the weights are the DFO's";
+        }
+        return "backsolve " + mode.cliName() + " not kept at the end: the final weights are the DFO's ("
+                + (whyFinalNotBacksolved != null ? whyFinalNotBacksolved : "their support's backsolve was not kept")
+                + "), below the backsolves kept in earlier rounds";
+    }
+
+    /** The stop reason where the DFO used up --max-iterations while its last step lowered Q by {@code lastDecrease}. */
+    private static String iterationCapReached(SolverOptions opt, double lastDecrease) {
+        return String.format(java.util.Locale.ROOT, "iteration cap (%d) reached while Q still fell (the last iteration lowered it by %.3g"
+                + " relative): the point did not converge, more --max-iterations may lower Q", opt.maxIterations(), lastDecrease);
+    }
+
+    private record Dfo(float[] w, byte[] mask, int iterations, String stop, double loggedQ, boolean stoppedOnStableSupport,
+                       boolean endedOnIterationCap, double lastRelativeDecrease) {}
 
     private static boolean polishRuns(SolverOptions opt, HostMatrix x) {
         return opt.backsolve() == Backsolve.Mode.EXACT && opt.swapCandidates() > 0 && x.rows() <= POLISH_MAX_ROWS;
@@ -1417,7 +1481,8 @@ public final class FalconSolver {
         addTop(inSet, z2, (int) Math.min(p, 2 * support));
         int used = 0;
         String stop = "iteration cap";
-        boolean stoppedOnStableSupport = false;
+        boolean stoppedOnStableSupport = false, endedOnIterationCap = false;
+        double lastRelativeDecrease = Double.NaN;
         double q = q0; // what the log says of w: each set's model goes on from it
         for (int growth = 0; growth < 4; growth++) {
             int[] idx = indices(inSet);
@@ -1432,6 +1497,8 @@ public final class FalconSolver {
             q = sub.loggedQ;
             stop = sub.stop;
             stoppedOnStableSupport = sub.stoppedOnStableSupport;
+            endedOnIterationCap = sub.endedOnIterationCap;
+            if (sub.iterations > 0) lastRelativeDecrease = sub.lastRelativeDecrease;
             if (used >= iterationsLeft) break;
             // Do outside coordinates want in? One full gradient and one full projection.
             try (FisherModel full = exactModel(x, wbar, g, lambda)) {
@@ -1448,7 +1515,7 @@ public final class FalconSolver {
             addTop(inSet, z2, outside); // grow generously: as many again of the best outside scores
             stop = sub.stop + "; active set grown by " + outside;
         }
-        return new Dfo(w, mask, used, stop, q, stoppedOnStableSupport);
+        return new Dfo(w, mask, used, stop, q, stoppedOnStableSupport, endedOnIterationCap, lastRelativeDecrease);
     }
 
     private static boolean activeSetFits(HostMatrix x, long columns, SolverOptions opt) {
@@ -1464,7 +1531,7 @@ public final class FalconSolver {
             return new Dfo(all.w, all.mask, used + all.iterations, before + all.stop + String.format(java.util.Locale.ROOT,
                     "; on all coordinates: an active set of %d columns would copy %.1f MiB of X, more than the %.1f MiB allowed",
                     columns, columns * x.rows() * (double) Float.BYTES / (1 << 20), opt.activeSetMaxBytes() / (double) (1 << 20)), all.loggedQ,
-                    all.stoppedOnStableSupport);
+                    all.stoppedOnStableSupport, all.endedOnIterationCap, all.lastRelativeDecrease);
         }
     }
 
@@ -1500,7 +1567,7 @@ public final class FalconSolver {
                 wf[idx[j]] = d.w[j];
                 mf[idx[j]] = d.mask[j];
             }
-            return new Dfo(wf, mf, d.iterations, d.stop, d.loggedQ, d.stoppedOnStableSupport);
+            return new Dfo(wf, mf, d.iterations, d.stop, d.loggedQ, d.stoppedOnStableSupport, d.endedOnIterationCap, d.lastRelativeDecrease);
         }
     }
 
@@ -1530,6 +1597,7 @@ public final class FalconSolver {
         int stableFor = 0;
         String stop = "iteration cap";
         boolean stoppedOnStableSupport = false;
+        double lastRelativeDecrease = Double.NaN;
         while (it < iterationsLeft) {
             Step st = dfoStep(model, projector, layers, nnz, flops, w, mask, cur, lip, opt, z, sel, lastGap);
             FisherModel.Eval best = st == null ? null : st.eval;
@@ -1539,6 +1607,7 @@ public final class FalconSolver {
             if (best == null) { stop = "no decrease"; break; }
             it++;
             double decrease = (cur.q - best.q) / Math.max(Math.abs(cur.q), 1e-300);
+            lastRelativeDecrease = decrease;
             stableFor = Arrays.equals(bestMask, mask) ? stableFor + 1 : 0;
             model.giveBack(w); // the previous point: this loop's own copy, never the caller's w0
             w = bestW;
@@ -1555,7 +1624,7 @@ public final class FalconSolver {
                 break;
             }
         }
-        return new Dfo(w, mask, it, stop, loggedQ, stoppedOnStableSupport);
+        return new Dfo(w, mask, it, stop, loggedQ, stoppedOnStableSupport, it > 0 && stop.equals("iteration cap"), lastRelativeDecrease);
     }
 
     /** The outcome of one DFO iteration: the new point, its support, its evaluation and the step taken. */

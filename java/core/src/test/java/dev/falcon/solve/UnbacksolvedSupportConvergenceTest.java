@@ -75,4 +75,62 @@ public class UnbacksolvedSupportConvergenceTest {
             }
         }
     }
+
+    /**
+     * --backsolve none lets the second round's DFO go on past --stable-iterations; where it ran into --max-iterations while
+     * each step still lowered Q, the stop read "iteration cap; support stable, its point the DFO's, not backsolved", as if
+     * the point had converged.
+     */
+    @Test
+    public void aDfoStoppedByTheIterationCapIsNotCalledStable() {
+        float[] wbar = weights(), xs = rankOneColumnMajor();
+        try (JavaBackend backend = new JavaBackend(); HostMatrix x = HostMatrix.allocate(N, P)) {
+            x.data().put(xs, 0, xs.length);
+            SolverOptions opt = SolverOptions.defaults().withBacksolve(Backsolve.Mode.NONE).withMaxIterations(8);
+            FalconSolver.Result r = new FalconSolver(backend).solve(x, wbar, null, LAMBDA, LAYERS, 5, LAYERS.denseFlops(), null, opt);
+            double further = FalconSolver.exactQ(backend, x, stepOnSupport(xs, r.weights(), wbar, r.mask(), r.lipschitz()), wbar, null, LAMBDA);
+            double relativeDecrease = (r.qFinal() - further) / Math.abs(r.qFinal());
+            String seen = String.format(Locale.ROOT, "Q %.6g after %d iterations in %d rounds (stop: %s); one more DFO step gives %.3g lower relative",
+                    r.qFinal(), r.iterations(), r.rounds(), r.stopReason(), relativeDecrease);
+            System.out.println(seen);
+            assertTrue(r.iterations() == opt.maxIterations() && relativeDecrease > 100 * opt.tolerance(), "the case needs a DFO cut off by the cap: " + seen);
+            assertFalse(r.stopReason().contains("support stable"), seen);
+            assertTrue(r.stopReason().startsWith("iteration cap (8) reached while Q still fell"), seen);
+            assertTrue(r.stopReason().contains("more --max-iterations may lower Q"), seen);
+        }
+    }
+
+    /**
+     * Once --max-iterations is used up, a round builds its DFO point from the best one without a step; where that best
+     * point is the last round's DFO point, the round backsolved the support the last round had just backsolved from the
+     * same point, to the same end (resnet20 --backsolve block: the same 7.12004 row again, 5.6 s).
+     */
+    @Test
+    public void noRoundRepeatsTheBacksolveOfThePointTheLastRoundBacksolved() {
+        float[] wbar = weights(), xs = rankOneColumnMajor();
+        try (JavaBackend backend = new JavaBackend(); HostMatrix x = HostMatrix.allocate(N, P)) {
+            x.data().put(xs, 0, xs.length);
+            for (Backsolve.Mode mode : new Backsolve.Mode[] {Backsolve.Mode.EXACT, Backsolve.Mode.BLOCK}) {
+                SolverOptions opt = SolverOptions.defaults().withBacksolve(mode).withMaxIterations(3);
+                FalconSolver.Result r = new FalconSolver(backend).solve(x, wbar, null, LAMBDA, LAYERS, 5, LAYERS.denseFlops(), null, opt);
+                String seen = "--backsolve " + mode.cliName() + ": stop " + r.stopReason() + "; log " + r.log();
+                FalconSolver.IterationLog previous = null;
+                boolean roundTookSteps = false;
+                int round = -1;
+                for (FalconSolver.IterationLog row : r.log()) {
+                    if (row.round() != round) { round = row.round(); roundTookSteps = false; }
+                    if (row.iteration() > 0) roundTookSteps = true;
+                    String note = row.note() == null ? "" : row.note();
+                    if (!note.startsWith("backsolve") || note.startsWith("backsolve of the warm start")) continue;
+                    boolean repeat = previous != null && previous.round() == row.round() - 1 && !roundTookSteps
+                            && previous.nnz() == row.nnz() && previous.q() == row.q();
+                    System.out.println("--backsolve " + mode.cliName() + ": round " + row.round() + " " + note + (repeat ? " (a repeat)" : ""));
+                    assertFalse(repeat, "round " + row.round() + " backsolved again what the round before did: " + seen);
+                    previous = row;
+                }
+                assertNotNull(previous, "the case needs a backsolve: " + seen);
+                assertTrue(r.stopReason().startsWith("iteration cap (3) reached while Q still fell"), seen);
+            }
+        }
+    }
 }
