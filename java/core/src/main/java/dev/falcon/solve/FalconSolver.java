@@ -734,13 +734,6 @@ public final class FalconSolver {
     }
 
     /**
-     * A round's DFO: where it ended, and loggedQ, the Q its last log row gave that point (the start's where it took no
-     * step), from which the next DFO run on another model goes on. {@code stoppedOnStableSupport}: its last run ended on
-     * --stable-iterations, which hands the support to the backsolve rather than saying the DFO converged.
-     * {@code endedOnIterationCap}: its last run used the iterations left while each step still lowered Q by the tolerance
-     * or more, {@code lastRelativeDecrease} the last step's (NaN without a step): the point did not converge.
-     */
-    /**
      * What the summary and report say where the final weights are a DFO point though backsolves were solved; null where
      * they are a backsolve's. Block and sweep only: an exact backsolve lands above its DFO point only by rounding.
      */
@@ -762,6 +755,13 @@ public final class FalconSolver {
                 + " relative): the point did not converge, more --max-iterations may lower Q", opt.maxIterations(), lastDecrease);
     }
 
+    /**
+     * A round's DFO: where it ended, and loggedQ, the Q its last log row gave that point (the start's where it took no
+     * step), from which the next DFO run on another model goes on. {@code stoppedOnStableSupport}: its last run ended on
+     * --stable-iterations, which hands the support to the backsolve rather than saying the DFO converged.
+     * {@code endedOnIterationCap}: its last run used the iterations left while each step still lowered Q by the tolerance
+     * or more, {@code lastRelativeDecrease} the last step's (NaN without a step): the point did not converge.
+     */
     private record Dfo(float[] w, byte[] mask, int iterations, String stop, double loggedQ, boolean stoppedOnStableSupport,
                        boolean endedOnIterationCap, double lastRelativeDecrease) {}
 
