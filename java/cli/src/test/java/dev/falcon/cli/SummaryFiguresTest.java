@@ -119,6 +119,15 @@ class SummaryFiguresTest {
         assertTrue(r.out().contains("achieved: NNZ 16 (94.12%)"), r.out());
     }
 
+    /** rev-report39's t1 (numpy's default_rng(1): p = 2,520 in 4 layers, n = 24) into the test's folder. */
+    private void copyBacksolveNeverKeptCase() throws IOException {
+        for (String name : List.of("w.npy", "X.npy", "layers.json")) {
+            try (var in = getClass().getResourceAsStream("/backsolve-never-kept/" + name)) {
+                java.nio.file.Files.copy(in, dir.resolve(name));
+            }
+        }
+    }
+
     /**
      * falcon --backsolve block whose every block backsolve landed above its DFO point keeps the DFO's weights; the summary
      * and the report said only "backsolve block", where mp + BS says backsolve_not_kept.
@@ -126,11 +135,7 @@ class SummaryFiguresTest {
     @Test
     void aFalconBacksolveNeverKeptIsSaid() throws IOException {
         // rev-report39's t1 (numpy's default_rng(1): p = 2,520 in 4 layers, n = 24), where each block backsolve lands above
-        for (String name : List.of("w.npy", "X.npy", "layers.json")) {
-            try (var in = getClass().getResourceAsStream("/backsolve-never-kept/" + name)) {
-                java.nio.file.Files.copy(in, dir.resolve(name));
-            }
-        }
+        copyBacksolveNeverKeptCase();
         CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "falcon", "--backsolve", "block",
                 "--block-size", "300", "--keep-flops", "0.3", "--keep-nnz", "0.4"));
         assertEquals(0, r.code(), r.err());
@@ -155,11 +160,7 @@ class SummaryFiguresTest {
      */
     @Test
     void finalWeightsFromTheDfoAreSaidNotBacksolvedThoughAnEarlierBacksolveWasKept() throws IOException {
-        for (String name : List.of("w.npy", "X.npy", "layers.json")) {
-            try (var in = getClass().getResourceAsStream("/backsolve-never-kept/" + name)) {
-                java.nio.file.Files.copy(in, dir.resolve(name));
-            }
-        }
+        copyBacksolveNeverKeptCase();
         CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "falcon", "--backsolve", "block",
                 "--block-size", "1300", "--keep-flops", "0.3", "--keep-nnz", "0.4"));
         assertEquals(0, r.code(), r.err());
