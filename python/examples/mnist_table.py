@@ -107,7 +107,7 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
             results["lambda_search"] = search
             results["lambda"] = lam
             log(f"lambda {lam:g} chosen on the validation split ({search['seconds']:.0f} s)")
-        for method in methods:
+        for entry, method in enumerate(methods, start=1):
             falcon_pp_flags = _falcon_pp_flags(method)
             stage_method = _stage_method(method)
             ok, why = cli.supports(stage_method, lam=lam)
@@ -129,10 +129,10 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
                 if falcon_pp_flags is not None:
                     res = ft.prune(m, batches, keep_flops=f, method=shlex.join(["falcon++", *falcon_pp_flags]),
                                    stages=stages, n_samples=n, lam=lam,
-                                   cli=cli, work_dir=os.path.join(work, f"fpp-{f}"), gradient_source="python")
+                                   cli=cli, work_dir=_entry_folder(work, entry, method, f), gradient_source="python")
                     report, kept_f, kept_nnz = res.report, res.kept_flops, res.kept_nnz
                 else:
-                    d = os.path.join(work, f"{method.replace(' ', '_')}-{f}")
+                    d = _entry_folder(work, entry, method, f)
                     os.makedirs(d)
                     report = cli.prune(ex.grads_path, ex.weights_path, ex.layers_path, f"{d}/pruned.npy",
                                        f"{d}/report.json", mask=f"{d}/mask.npy", keep_flops=f, method=method, lam=lam)
@@ -155,6 +155,15 @@ def run(n: int, out_dir: Path, stages: int, lam, methods, budgets, lambda_grid=(
     # where and when the figures were made: a re-render (--from-json) must not restamp them as its own
     results["generated"] = _stamp()
     return results
+
+
+def _entry_folder(work: str, entry: int, method: str, budget: float) -> str:
+    """The work folder of the entry-th --methods entry (from 1) at one budget. Named by the method alone, every
+    falcon++ entry ran in fpp-BUDGET ('falcon++,falcon++ --rounds 5': the second's stage files and outputs overwrote
+    the first's); the entry's number keeps any two entries apart, and the method's words, with whatever is not a
+    plain file-name character as '_' (a flag's value may hold a '/'), say whose it is."""
+    name = "".join(c if c.isalnum() or c in "+.-" else "_" for c in "_".join(method.split()))
+    return os.path.join(work, f"{entry}-{name}-{budget}")
 
 
 def budget_labels(budgets) -> list:

@@ -476,6 +476,46 @@ ft.prune = prune
         self.assertEqual({"SUPPORTS falcon", "SUPPORTS falcon --rounds 5"},
                          {l for l in proc.stdout.splitlines() if l.startswith("SUPPORTS")})
 
+    def test_each_methods_entry_works_in_a_folder_of_its_own(self):
+        # every falcon++ entry ran in the work folder's fpp-BUDGET: 'falcon++,falcon++ --rounds 5' ran both entries'
+        # stages in one folder, the second's stage files and outputs overwriting the first's. The stand-in prune and
+        # CLI print the folder each entry works in; no two entries may share one.
+        out = os.path.join(self.d, "out")
+        proc = self.run_script(self.stand_in_script("folder_run.py", ["--n", "8", "--lambda", "1e-4", "--stages", "2",
+                                                                      "--methods", "falcon++,mp,falcon++ --rounds 5,"
+                                                                      "mp --backsolve", "--budgets", "0.5,0.2",
+                                                                      "--out-dir", out], """import numpy as np
+from types import SimpleNamespace
+
+class FolderCLI:
+    def supports(self, method, lam=None, extra=()):
+        return (True, "")
+
+    def prune(self, grads, weights, layers, out, report, mask=None, method=None, keep_flops=None, **kw):
+        print(f"FOLDER {method}|{keep_flops}|{os.path.dirname(out)}", flush=True)
+        w = np.load(weights)
+        np.save(out, np.zeros_like(w))
+        np.save(mask, np.zeros(w.shape, dtype=bool))
+        return {}
+
+def prune(model, batches, keep_flops, method, work_dir, **kw):
+    print(f"FOLDER {method}|{keep_flops}|{work_dir}", flush=True)
+    return SimpleNamespace(report={}, kept_flops=0.0, kept_nnz=0)
+
+import os
+ft.FalconCLI = FolderCLI
+ft.prune = prune
+"""))
+        self.assertEqual(proc.returncode, 0, proc.stdout[-1500:] + proc.stderr[-1500:])
+        folders = {}
+        for line in proc.stdout.splitlines():
+            if line.startswith("FOLDER "):
+                method, budget, folder = line[len("FOLDER "):].split("|")
+                folders.setdefault(folder, []).append((method, budget))
+        self.assertEqual(8, sum(len(runs) for runs in folders.values()), proc.stdout[-1500:])
+        shared = {folder: runs for folder, runs in folders.items() if len(runs) > 1}
+        self.assertEqual({}, shared, "entries of --methods share a work folder")
+
     def test_a_stage_option_in_a_falcon_pp_method_is_bad_usage_before_the_training(self):
         # 'falcon++ --stages 3' ran as one CLI falcon++ run on the dense X; routed through the table's falcon++ it
         # would be refused by falcon_torch.prune after the training. The table's --stages (and its schedule) is the one
