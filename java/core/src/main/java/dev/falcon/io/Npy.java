@@ -148,7 +148,7 @@ public final class Npy {
                 HeaderParser parser = new HeaderParser(file, text);
             Map<String, Object> dict = parser.parse();
             Header header = validate(file, dict, parser.sourceText, prefix + headerLength, size);
-            requireDataToFillTheFile(ch, header, headerLength);
+            requireDataToFillTheFile(ch, header, headerLength, text.endsWith("\n"));
             return header;
         } catch (IOException e) {
             throw ReadFailures.cannotRead(file, "file", "the .npy header of", e, "check the path and permissions");
@@ -207,9 +207,13 @@ public final class Npy {
     /**
      * Refuses a file whose data do not end exactly at its end. Too few bytes: truncated. Too many: bytes appended, or a
      * header length field short of the header, which leaves the header's padding (spaces, then a newline) to be read as
-     * the first values; the padding is looked for right after the header the field declares, to say which.
+     * the first values. The field is blamed only where the header it declares stops short of the newline numpy ends every
+     * header with, and the padding after it ends at numpy's alignment: bytes that merely look like padding, appended after
+     * a whole header (one ending in its newline), had the field called short, a header length of the field plus them.
+     * @param headerEndsInNewline whether the header text the field declares ends in a newline, as numpy writes it
      */
-    private static void requireDataToFillTheFile(FileChannel ch, Header h, long headerLength) throws IOException {
+    private static void requireDataToFillTheFile(FileChannel ch, Header h, long headerLength, boolean headerEndsInNewline)
+            throws IOException {
         long available = h.fileSize() - h.dataOffset();
         long needed = h.dataBytes();
         if (needed == available) return;
@@ -220,7 +224,9 @@ public final class Npy {
                     "the file is truncated, or its header length field or shape is damaged; re-copy or re-save it with numpy.save");
         }
         long extra = available - needed;
-        String cause = isPadding(ch, h.file(), h.dataOffset(), extra)
+        boolean fieldShort = !headerEndsInNewline && (h.dataOffset() + extra) % NUMPY_MIN_ALIGNMENT == 0
+                && isPadding(ch, h.file(), h.dataOffset(), extra);
+        String cause = fieldShort
                 ? "; the header length field (" + headerLength + ") is short by " + bytes(extra) + ": the header's padding runs on to"
                         + " byte " + (h.dataOffset() + extra) + ", a header length of " + (headerLength + extra)
                         + ", and would be read as the first values, every value shifted"
@@ -229,6 +235,9 @@ public final class Npy {
                 "the header length field or the file is damaged (numpy.save writes one array per file, its data ending the file);"
                         + " re-copy or re-save it with numpy.save");
     }
+
+    /** numpy pads the header so that the data start at a multiple of 64 bytes (of 16 in older numpy). */
+    private static final long NUMPY_MIN_ALIGNMENT = 16;
 
     /**
      * Whether the {@code count} bytes at {@code offset} are header padding as numpy writes it, spaces ending in a newline:

@@ -18,6 +18,7 @@ import dev.falcon.data.RawMatrixSource;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -244,6 +245,27 @@ class NpyTest {
         Path xShort = write(dir, "xshort.npy", Arrays.copyOf(matrix, matrix.length - 4));
         assertInput(() -> ArrayFiles.matrixSource(xShort.toString(), "--grads"), xShort, "--grads: ", "4 bytes missing", "truncated");
         assertEquals(36, ArrayFiles.matrixSource(write(dir, "xok.npy", matrix).toString(), "--grads").dataBytes() / 4);
+    }
+
+    /**
+     * Bytes appended after the data that happen to look like header padding (spaces ending in a newline) were blamed on
+     * the header length field: numpy's zero.npy of shape (0, 4) with b'   \n' appended read "the header length field
+     * (118) is short by 4 bytes ... a header length of 122", though the field is right (its header ends in numpy's newline
+     * at the 64-byte boundary). The field is blamed only where the header it declares stops short of that newline; these
+     * bytes get the plain message, as four zero bytes do.
+     */
+    @Test
+    void paddingLikeBytesAppendedAfterTheDataAreNotBlamedOnTheHeaderLengthField() throws IOException {
+        byte[] zero = npyV1(dict("<f4", false, "(0, 4)"), new byte[0]);
+        assertEquals(118, ByteBuffer.wrap(zero).order(ByteOrder.LITTLE_ENDIAN).getShort(8));
+        for (byte[] appended : new byte[][] {"   \n".getBytes(StandardCharsets.ISO_8859_1), new byte[4]}) {
+            Path file = write(dir, "zero-plus-" + (appended[0] == ' ' ? "padding" : "zeros") + ".npy", Fixtures.concat(zero, appended));
+            InputException e = org.junit.jupiter.api.Assertions.assertThrows(InputException.class, () -> Npy.readHeader(file));
+            String m = e.getMessage();
+            assertTrue(m.contains("4 bytes extra after the data") && m.contains("the header length field or the file is damaged"), m);
+            assertFalse(m.contains("short by") || m.contains("header length of"), "bytes appended to " + file.getFileName()
+                    + " were blamed on the header length field: " + m);
+        }
     }
 
     /** Every dtype and format version: one byte too many or too few is refused, the exact size read. */
