@@ -515,7 +515,6 @@ public final class CommandGradients implements MultiStage.GradientSource {
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
         checkOpen(stage);
-        runs.requireNoOtherRun(sourceName(), "gradients(" + stage + ", ...)");
         if (stage == 0) {
             lastWeights = weights.clone();
             lastX = first;
@@ -728,12 +727,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /**
      * The X the command wrote goes, file and matrix; the folder, the hook and stage 0's X (the caller's) stay for another
      * run, whose stages run the command again. What this run's stages were (X reused, file types) goes too: kept, a later
-     * run's stage that ran the command was described as one that reused the X held. Refused (as {@link #gradients} is)
-     * from a thread other than the one whose run holds the source: it would free that run's X and end its claim.
+     * run's stage that ran the command was described as one that reused the X held. Refused from a
+     * thread other than the one that started the run holding the source: it would free that run's X and end its claim.
      */
     @Override
     public void runEnded() {
-        runs.requireNoOtherRun(sourceName(), "runEnded()");
+        runs.requireRunsOwnThreadToEnd(sourceName());
         try {
             releaseCurrent();
             lastX = null;

@@ -149,7 +149,6 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
 
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
-        runs.requireNoOtherRun(sourceName(), "gradients(" + stage + ", ...)");
         if (stage < 0) throw new IllegalArgumentException("stage " + stage + " is negative: stages count from 0");
         // a stage past the files this source was made for is one it cannot give, as a missing file would be: a
         // SourceFailure, so that a run asking for more stages (MultiStage.run given more than this source's stages) returns
@@ -225,11 +224,11 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
 
     /**
      * The stage X this source loaded goes; stage 0's, the caller's, stays. A later run loads its stages again. Refused
-     * from a thread other than the one whose run holds the source.
+     * from a thread other than the one that started the run holding the source.
      */
     @Override
     public void runEnded() {
-        runs.requireNoOtherRun(sourceName(), "runEnded()");
+        runs.requireRunsOwnThreadToEnd(sourceName());
         try {
             close();
         } finally {

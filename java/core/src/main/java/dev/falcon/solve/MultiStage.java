@@ -80,9 +80,11 @@ public final class MultiStage {
      * weights nor the next stage's start change.
      * <p>A caller may use a source directly, calling {@link #gradients} and then {@link #runEnded} itself outside any run,
      * but that use must not overlap a run on the same source: the source holds the run's stage X, which a direct call
-     * would hand out or free under the run. The file and command sources refuse {@code gradients} and {@code runEnded}
-     * from a thread other than the one whose run holds them (an {@link IllegalStateException} naming the source); a direct
-     * use already under way when a run starts is not detected, so finish it (runEnded included) before the prune.
+     * would hand out or free under the run. While a run holds them, the file and command sources take a {@code gradients}
+     * call from any thread as the run's (a wrapper may call them on an executor, to put a timeout on it), and refuse a
+     * {@code runEnded} from a thread other than the one that called {@link #runStarting} (an {@link IllegalStateException}
+     * naming the source and both threads); a direct use already under way when a run starts is not detected, so finish it
+     * (runEnded included) before the prune.
      */
     public interface GradientSource extends AutoCloseable {
         HostMatrix gradients(int stage, float[] weights);
@@ -100,7 +102,8 @@ public final class MultiStage {
          * A run is about to ask this source for X ({@link #run} calls it before anything else, on the run's thread); a
          * throw refuses the run, which then does not call {@link #runEnded}. The file and command sources refuse a
          * second run while one is in progress (an {@link IllegalStateException} naming the source): they hold the run's
-         * stage X, and two prunes at once on one of them closed X under each other.
+         * stage X, and two prunes at once on one of them closed X under each other. {@link #run} calls {@link #runEnded} on
+         * the same thread: a wrapper source passes both through on it, whatever thread its gradients calls go to.
          */
         default void runStarting() {}
 

@@ -4,7 +4,8 @@ import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * The run a gradient source serves, claimed in {@link MultiStage.GradientSource#runStarting} and given up in
- * {@link MultiStage.GradientSource#runEnded}. The file and command sources hold a run's state (the stage X it was given,
+ * {@link MultiStage.GradientSource#runEnded}, both on the run's thread; the calls for the run in between may come from
+ * any thread. The file and command sources hold a run's state (the stage X it was given,
  * the weights that X is at) and a command source names every run's stage files alike in its one folder: two prunes at
  * once on one source closed X under each other ("matrix ... was closed, by this thread or another"), blamed the command,
  * returned weights neither prune gives alone, and left stage X open for good.
@@ -13,7 +14,7 @@ final class OneRunAtATime {
     private final AtomicReference<Thread> running = new AtomicReference<>();
 
     /**
-     * Claims the source for the calling thread's run.
+     * Claims the source for the run the calling thread starts.
      * @param source the source as messages name it ("CommandGradients (...)")
      * @throws IllegalStateException while another run holds it
      */
@@ -29,22 +30,23 @@ final class OneRunAtATime {
     }
 
     /**
-     * Refuses a direct call (an embedder's own {@code gradients()} or {@code runEnded()}) from a thread other than the
-     * one whose run holds the source: accepted, it handed out and freed that run's stage X, and a runEnded cleared the
-     * run's claim, letting a third run in alongside it. The run's own thread, and any thread while no run holds the
-     * source, may call.
+     * Refuses a {@code runEnded()} from a thread other than the one that started the run holding the source: accepted, it
+     * freed that run's stage X and ended its claim, letting a second run in alongside it. {@code gradients()} is not
+     * checked: a run's own calls may come from another thread (a wrapper that calls the source on an executor to put a
+     * timeout on it), and the source cannot tell them from an embedder's own, so a thread rule refused such a run, the
+     * only one, as a second. Any thread may call while no run holds the source.
      * @param source the source as messages name it
-     * @param call   the call refused, as the caller wrote it ("gradients(1, ...)", "runEnded()")
-     * @throws IllegalStateException while another thread's run holds it
+     * @throws IllegalStateException while a run started on another thread holds it
      */
-    void requireNoOtherRun(String source, String call) {
+    void requireRunsOwnThreadToEnd(String source) {
         Thread self = Thread.currentThread();
         Thread holder = running.get();
         if (holder != null && holder != self) {
-            throw new IllegalStateException(source + ": " + call + " was called on thread '" + self.getName() + "' while a falcon++ run"
-                    + " on thread '" + holder.getName() + "' is using this gradient source, and a source serves one run at a time: it holds"
-                    + " that run's stage X; call gradients() and runEnded() yourself only while no prune uses the source, or give your own"
-                    + " calls a source of their own");
+            throw new IllegalStateException(source + ": runEnded() was called on thread '" + self.getName() + "', but the falcon++ run"
+                    + " using this gradient source was started (runStarting()) on thread '" + holder.getName() + "', and only the"
+                    + " thread that started a run ends it: from any other, it would free that run's stage X and let another run in"
+                    + " beside it; call runEnded() on the thread that called runStarting() (a wrapper passes both through on the"
+                    + " run's thread), and call it yourself only while no prune uses the source");
         }
     }
 

@@ -163,28 +163,97 @@ class SharedGradientSourceTest {
     }
 
     /**
-     * A run in progress on another thread holds the source (claimed as {@link MultiStage#run} claims it); this thread calls
-     * gradients() and runEnded() on it directly, as an embedder may outside a run. Both were accepted: gradients() handed
-     * out (and later freed) the run's stage X, and runEnded() freed it and cleared the run's claim, so a third run got in
-     * alongside the first ("C accepted while A still runs"). Both are refused, naming the source, and the run keeps its
-     * claim until its own runEnded; then direct use works again.
+     * An embedder's source that passes runStarting() and runEnded() through on the run's thread but calls the inner
+     * source's gradients() on a pool thread, to put a timeout on it.
      */
-    private static void directUseDuringARunIsRefused(MultiStage.GradientSource source, String sourceName) throws Exception {
+    private static final class TimeLimitedSource implements MultiStage.GradientSource {
+        private final MultiStage.GradientSource inner;
+        private final ExecutorService pool = Executors.newSingleThreadExecutor();
+
+        TimeLimitedSource(MultiStage.GradientSource inner) { this.inner = inner; }
+
+        @Override
+        public HostMatrix gradients(int stage, float[] weights) {
+            try {
+                return pool.submit(() -> inner.gradients(stage, weights)).get(60, TimeUnit.SECONDS);
+            } catch (java.util.concurrent.ExecutionException e) {
+                if (e.getCause() instanceof RuntimeException r) throw r;
+                throw new IllegalStateException(e.getCause());
+            } catch (InterruptedException | java.util.concurrent.TimeoutException e) {
+                throw new MultiStage.SourceFailure("stage " + stage + "'s gradients took over 60 s: " + e);
+            }
+        }
+
+        @Override public String describe(int stage) { return "time-limited " + inner.describe(stage); }
+        @Override public void runStarting() { inner.runStarting(); }
+        @Override public void runEnded() { inner.runEnded(); }
+        @Override public void close() { pool.shutdownNow(); }
+    }
+
+    /**
+     * One prune through {@link TimeLimitedSource}: a single run, whose gradients() calls come from a pool thread. It was
+     * refused as a second run ("gradients(0, ...) was called on thread 'pool-1-thread-1' while a falcon++ run on thread
+     * 'main' is using this gradient source, and a source serves one run at a time"); it gives the weights of the prune on
+     * the source itself, and a second prune while it runs is still refused.
+     */
+    private static void aRunWhoseGradientsComeFromAPoolThreadRuns(ComputeBackend b, HostMatrix first, MultiStage.GradientSource source,
+                                                                  String sourceName) throws Exception {
+        long matrices = HostMatrix.openOwnedCount();
+        float[] alone = prune(b, first, source);
+        try (TimeLimitedSource limited = new TimeLimitedSource(source)) {
+            assertArrayEquals(alone, prune(b, first, limited), "a prune whose gradients() run on a pool thread");
+            assertArrayEquals(alone, prune(b, first, limited), "the next such prune");
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
+        source.runStarting();
+        try (TimeLimitedSource limited = new TimeLimitedSource(source)) {
+            IllegalStateException second = assertThrows(IllegalStateException.class, () -> prune(b, first, limited),
+                    "a second prune while a run holds " + sourceName);
+            assertTrue(second.getMessage().contains("already using this gradient source"), second.getMessage());
+        } finally {
+            source.runEnded();
+        }
+    }
+
+    @Test
+    void aCommandSourceServesARunWhoseGradientsComeFromAPoolThread() throws Exception {
+        Path x = dir.resolve("X.npy");
+        GradientSourcesTest.writeX(x, 3);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients source = new CommandGradients(b, first, "cp '" + x + "' {grads} && : {weights}", null)) {
+            aRunWhoseGradientsComeFromAPoolThreadRuns(b, first, source, "CommandGradients");
+        }
+    }
+
+    @Test
+    void aFilePatternSourceServesARunWhoseGradientsComeFromAPoolThread() throws Exception {
+        for (int t = 0; t < STAGES; t++) GradientSourcesTest.writeX(dir.resolve("X_" + t + ".npy"), t + 1);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             FilePatternGradients source = new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), STAGES, "X")) {
+            aRunWhoseGradientsComeFromAPoolThreadRuns(b, first, source, "FilePatternGradients of " + source.pattern());
+        }
+    }
+
+    /**
+     * A run in progress on another thread holds the source (claimed as {@link MultiStage#run} claims it); this thread calls
+     * runEnded() on it, as an embedder may after using the source directly outside a run. It was accepted: it freed the
+     * run's stage X and cleared the run's claim, so a third run got in alongside the first ("C accepted while A still
+     * runs"). It is refused, naming the source and both threads, and the run keeps its claim until its own runEnded; then
+     * direct use works again. A gradients() call meanwhile is taken as the run's (see {@link TimeLimitedSource}).
+     */
+    private static void runEndedFromAnotherThreadDuringARunIsRefused(MultiStage.GradientSource source, String sourceName) throws Exception {
         ExecutorService runThread = Executors.newSingleThreadExecutor(r -> new Thread(r, "the-run"));
         try {
             runThread.submit(source::runStarting).get(60, TimeUnit.SECONDS);
             float[] weights = GradientSourcesTest.wbar();
             weights[0] += 1; // other weights than stage 0's, so that a command source would run its command
-            for (String call : new String[] {"gradients", "runEnded"}) {
-                IllegalStateException refused = assertThrows(IllegalStateException.class, () -> {
-                    if (call.equals("gradients")) source.gradients(1, weights.clone());
-                    else source.runEnded();
-                }, call + "() from another thread during the run was accepted");
-                String m = refused.getMessage();
-                assertTrue(m.contains(sourceName) && m.contains(call + "(") && m.contains("'the-run'") && m.contains("one run at a time"), m);
-            }
+            IllegalStateException refused = assertThrows(IllegalStateException.class, source::runEnded,
+                    "runEnded() from another thread during the run was accepted");
+            String m = refused.getMessage();
+            assertTrue(m.contains(sourceName) && m.contains("runEnded() was called on thread '" + Thread.currentThread().getName() + "'")
+                    && m.contains("started (runStarting()) on thread 'the-run'") && m.contains("only the thread that started a run ends it"), m);
             IllegalStateException third = assertThrows(IllegalStateException.class, source::runStarting,
-                    "a run started alongside the one in progress after the direct calls");
+                    "a run started alongside the one in progress after the refused runEnded()");
             assertTrue(third.getMessage().contains("already using this gradient source (on thread 'the-run')"), third.getMessage());
             runThread.submit(source::runEnded).get(60, TimeUnit.SECONDS);
             HostMatrix x = source.gradients(1, weights.clone());
@@ -199,24 +268,24 @@ class SharedGradientSourceTest {
     }
 
     @Test
-    void aCommandSourceRefusesDirectCallsFromAnotherThreadDuringARun() throws Exception {
+    void aCommandSourceRefusesRunEndedFromAnotherThreadDuringARun() throws Exception {
         Path x = dir.resolve("X.npy");
         GradientSourcesTest.writeX(x, 3);
         long matrices = HostMatrix.openOwnedCount();
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
              CommandGradients source = new CommandGradients(b, first, "cp '" + x + "' {grads} && : {weights}", null)) {
-            directUseDuringARunIsRefused(source, "CommandGradients");
+            runEndedFromAnotherThreadDuringARunIsRefused(source, "CommandGradients");
         }
         assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open");
     }
 
     @Test
-    void aFilePatternSourceRefusesDirectCallsFromAnotherThreadDuringARun() throws Exception {
+    void aFilePatternSourceRefusesRunEndedFromAnotherThreadDuringARun() throws Exception {
         for (int t = 0; t < STAGES; t++) GradientSourcesTest.writeX(dir.resolve("X_" + t + ".npy"), t + 1);
         long matrices = HostMatrix.openOwnedCount();
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
              FilePatternGradients source = new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), STAGES, "X")) {
-            directUseDuringARunIsRefused(source, "FilePatternGradients of " + source.pattern());
+            runEndedFromAnotherThreadDuringARunIsRefused(source, "FilePatternGradients of " + source.pattern());
         }
         assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open");
     }
