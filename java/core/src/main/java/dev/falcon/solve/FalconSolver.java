@@ -265,6 +265,12 @@ public final class FalconSolver {
     /** Whether the block backsolves of a solve reuse {@link #blockSolutions}: off only for tests comparing with the solves without it. */
     boolean reuseBlockSolutions = true;
 
+    /** Whether a round takes a support's block backsolve from the one the solve already ran: off only for tests comparing with solving it again. */
+    boolean rememberBlockBacksolves = true;
+
+    /** The backsolves the rounds of this solver's solves ran (not those they knew already): read by tests only. */
+    int roundBacksolvesSolved;
+
     private void releaseGrams() {
         close(gramBase);
         close(candidateGram);
@@ -387,6 +393,13 @@ public final class FalconSolver {
         double[] lastGap = {Double.NaN};
         // the best point is the exact backsolve of its support: a round that ends on the same support need not redo it
         boolean bestIsExactBacksolve = false;
+        // the best point is the block backsolve of its support (a round's or a search's): as bestIsExactBacksolve, for
+        // --backsolve block, whose result is a function of the support alone
+        boolean bestIsBlockBacksolve = false;
+        // --backsolve block: Q of every support a round backsolved or a search kept, so that a round whose DFO ends on
+        // one of them does not solve it again (resnet20 n = 64: round 2 solved round 1's swap-search support again, to
+        // the same 7.12002081 row)
+        SolvedBlockSupports solvedBlockSupports = opt.backsolve() == Backsolve.Mode.BLOCK && rememberBlockBacksolves ? new SolvedBlockSupports() : null;
         // whether any backsolve of a round's or the warm start's support was solved, and the last refusal of one that was not
         boolean anyBacksolved = false;
         String lastSkip = null;
@@ -457,6 +470,7 @@ public final class FalconSolver {
             float[] cand = dfo.w;
             double qCand;
             boolean candIsExact = false;
+            boolean candIsBlockBacksolve = false;
             // whether the candidate is its support's backsolve, or a DFO point below that support's exact backsolve by
             // rounding: either is the end of DFO on that support. A DFO point whose support no backsolve solved (skipped
             // as singular, --backsolve none, or one that landed above it) is only where --stable-iterations stopped it.
@@ -478,9 +492,22 @@ public final class FalconSolver {
             } else {
                 qCand = q(x, cand, wbar, g, lambda);
                 Backsolve.Exact bs = null;
+                double qb = Double.NaN;
+                SolvedBlockSupports.Solved solvedBefore = null;
                 if (opt.backsolve() != Backsolve.Mode.NONE) {
                     warmStartBacksolved |= Arrays.equals(dfo.mask, warmStart);
-                    try {
+                    solvedBefore = solvedBlockSupports == null ? null : solvedBlockSupports.find(dfo.mask);
+                    float[] knownWeights = solvedBefore != null && bestIsBlockBacksolve && Arrays.equals(dfo.mask, maskBest) ? wBest : null;
+                    // the weights are needed only where the backsolve is kept, below the DFO point; where the best point
+                    // is no longer that backsolve, they are solved again (the same weights)
+                    if (solvedBefore != null && (knownWeights != null || solvedBefore.q() > qCand)) {
+                        bs = new Backsolve.Exact(knownWeights, null);
+                        qb = solvedBefore.q();
+                    } else {
+                        solvedBefore = null;
+                    }
+                    if (bs == null) try {
+                        roundBacksolvesSolved++;
                         bs = backsolve(x, wbar, g, lambda, dfo.mask, opt.backsolve(), blocks, cand);
                     } catch (SingularRidgeSystemException singular) {
                         // the DFO point on that support stands; the searches below may still find a solvable one
@@ -493,12 +520,14 @@ public final class FalconSolver {
                 }
                 if (bs != null) {
                     float[] wb = bs.w();
-                    double qb = qOf(bs, x, wbar, g, lambda);
+                    if (solvedBefore == null) qb = qOf(bs, x, wbar, g, lambda);
+                    if (solvedBlockSupports != null && solvedBefore == null) solvedBlockSupports.add(dfo.mask, qb, round);
                     double qDfoRow = qCand;
                     if (qb <= qCand) {
                         cand = wb;
                         qCand = qb;
                         candIsExact = opt.backsolve() == Backsolve.Mode.EXACT;
+                        candIsBlockBacksolve = opt.backsolve() == Backsolve.Mode.BLOCK;
                         candidateGram = bs.gram();
                         candSolved = true;
                         anyBacksolveKept = true;
@@ -511,6 +540,7 @@ public final class FalconSolver {
                     // backsolve can land above the DFO point it was made for, which the round then keeps; the row says so,
                     // as the log's rows otherwise never rise without a word
                     log.add(logEntry(round, -1, qb, dfo.mask, layers, 0, secs(t0), "backsolve " + opt.backsolve().cliName()
+                            + (solvedBefore != null ? " (solved in round " + solvedBefore.round() + ", not again)" : "")
                             + (qb > qDfoRow ? String.format(java.util.Locale.ROOT, ": above the DFO point's Q %.9g, which is kept", qDfoRow) : "")));
                 }
             }
@@ -566,6 +596,8 @@ public final class FalconSolver {
                     candMask = ex.mask;
                     qCand = ex.q;
                     candIsExact = searchMode(opt) == Backsolve.Mode.EXACT;
+                    candIsBlockBacksolve = searchMode(opt) == Backsolve.Mode.BLOCK;
+                    if (solvedBlockSupports != null) solvedBlockSupports.add(candMask, qCand, round);
                     candSolved = true;
                     anyBacksolveKept = true;
                     close(candidateGram);
@@ -583,6 +615,8 @@ public final class FalconSolver {
                     candMask = ex.mask;
                     qCand = ex.q;
                     candIsExact = searchMode(opt) == Backsolve.Mode.EXACT;
+                    candIsBlockBacksolve = searchMode(opt) == Backsolve.Mode.BLOCK;
+                    if (solvedBlockSupports != null) solvedBlockSupports.add(candMask, qCand, round);
                     candSolved = true;
                     anyBacksolveKept = true;
                     close(candidateGram);
@@ -597,6 +631,7 @@ public final class FalconSolver {
                 candMask = dfo.mask;
                 qCand = qDfo;
                 candIsExact = false;
+                candIsBlockBacksolve = false;
                 close(candidateGram);
                 candidateGram = null;
             }
@@ -613,6 +648,7 @@ public final class FalconSolver {
                 maskBest = candMask;
                 qBest = qCand;
                 bestIsExactBacksolve = candIsExact;
+                bestIsBlockBacksolve = candIsBlockBacksolve;
                 if (candidateGram != null) {
                     close(gramBase);
                     gramBase = candidateGram;
@@ -747,6 +783,35 @@ public final class FalconSolver {
         return "backsolve " + mode.cliName() + " not kept at the end: the final weights are the DFO's ("
                 + (whyFinalNotBacksolved != null ? whyFinalNotBacksolved : "their support's backsolve was not kept")
                 + "), below the backsolves kept in earlier rounds";
+    }
+
+    /**
+     * The supports a solve has block-backsolved, by a SHA-256 digest of their mask, with the Q of their backsolve and the
+     * round that solved it: a block backsolve is a function of the support alone (BlockSolutions' reuse gives the same
+     * bits), so a round that ends on one of them needs no second one. A digest of 32 bytes rather than the mask (p bytes)
+     * per support: at resnet50's 25.5 million weights, 25 rounds of masks would hold 640 MB of heap.
+     */
+    private static final class SolvedBlockSupports {
+        record Solved(double q, int round) {}
+
+        private final java.util.Map<String, Solved> byDigest = new java.util.HashMap<>();
+
+        void add(byte[] mask, double q, int round) {
+            byDigest.putIfAbsent(digest(mask), new Solved(q, round));
+        }
+
+        /** The support's earlier backsolve, or null where none was recorded. */
+        Solved find(byte[] mask) {
+            return byDigest.get(digest(mask));
+        }
+
+        private static String digest(byte[] mask) {
+            try {
+                return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(mask));
+            } catch (java.security.NoSuchAlgorithmException e) {
+                throw new IllegalStateException("every Java platform has SHA-256", e);
+            }
+        }
     }
 
     /** The stop reason where the DFO used up --max-iterations while its last step lowered Q by {@code lastDecrease}. */
