@@ -453,6 +453,23 @@ class GradientSourcesTest {
     }
 
     /**
+     * A stage file there when the source was made (every file is checked then) and removed before its stage read it was
+     * "file: does not exist; check the path", which reads as a typo in the pattern.
+     */
+    @Test
+    void aStageFileRemovedAfterTheStartIsSaidToHaveGoneDuringTheRun() throws IOException {
+        for (int t = 0; t < 3; t++) writeX(dir.resolve("X_stage" + t + ".npy"), t + 1);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             FilePatternGradients src = new FilePatternGradients(b, first, dir.resolve("X_stage{t}.npy").toString(), 3, "--grads")) {
+            assertEquals(N, src.gradients(1, wbar()).rows());
+            Files.delete(dir.resolve("X_stage2.npy"));
+            InputException e = assertThrows(InputException.class, () -> src.gradients(2, wbar()));
+            assertTrue(e.getMessage().startsWith(dir.resolve("X_stage2.npy") + ": --grads: the X of stage 2 was present when the run started and is missing now:"
+                    + " it was moved or deleted during the run") && !e.getMessage().contains("check the path"), e.getMessage());
+        }
+    }
+
+    /**
      * A run of more stages than a FilePatternGradients was made for: the first stage past its files is one it cannot give,
      * a SourceFailure, so that the run returns the last completed stage as README documents. It threw "stage 2 outside
      * 0..1", an IllegalArgumentException that lost the completed stages and named neither count.
