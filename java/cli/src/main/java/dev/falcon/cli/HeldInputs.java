@@ -5,8 +5,11 @@ import dev.falcon.io.InputException;
 import dev.falcon.io.InputFiles;
 import dev.falcon.io.InputFiles.Identity;
 import dev.falcon.io.ReadFailures;
+import dev.falcon.solve.FilePatternGradients;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -83,9 +86,13 @@ final class HeldInputs implements AutoCloseable {
     /**
      * A watched stage file, as its stage starts to read it: held from now on, so that the checksum is of the file that
      * stage read. It may have been replaced by a rename since the run started, as the message of a changed input advises:
-     * the stage reads the file the path names now, header included, and that is the one hashed.
+     * the stage reads the file the path names now, header included, and that is the one hashed. One that was watched
+     * and is gone is said to have gone during the run, not to be a path that "does not exist".
      */
     void loadingStage(String option, Path file) {
+        if (inputs.containsKey(option) && !Files.exists(file, LinkOption.NOFOLLOW_LINKS)) {
+            throw InputException.of(option + ": " + file, "file", FilePatternGradients.MISSING_SINCE_START, FilePatternGradients.MISSING_SINCE_START_FIX);
+        }
         hold(option, file, InputFiles.ARRAY_FILE);
     }
 

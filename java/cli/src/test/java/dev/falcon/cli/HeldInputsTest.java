@@ -54,6 +54,23 @@ class HeldInputsTest {
         }
     }
 
+    /**
+     * A stage file there when the run started (the run checks them all then) and removed before its stage read it was
+     * "--grads stage 3: X_stage3.npy: file: does not exist; check the path", which reads like a typo.
+     */
+    @Test
+    void aStageFileRemovedAfterTheStartIsSaidToHaveGoneDuringTheRun() throws IOException {
+        Path stage3 = dir.resolve("X_stage3.npy");
+        Files.writeString(stage3, "stage 3");
+        try (HeldInputs held = new HeldInputs()) {
+            held.watchArray("--grads stage 3", stage3.toString());
+            Files.delete(stage3);
+            InputException e = assertThrows(InputException.class, () -> held.loadingStage("--grads stage 3", stage3));
+            assertTrue(e.getMessage().startsWith("--grads stage 3: " + stage3 + ": file: was present when the run started and is missing now:"
+                    + " it was moved or deleted during the run") && !e.getMessage().contains("check the path"), e.getMessage());
+        }
+    }
+
     @Test
     void aStageFileRewrittenInPlaceWhileItsStageReadsItIsRefused() throws IOException {
         Path stage1 = dir.resolve("X_1.npy");

@@ -3483,6 +3483,30 @@ class MainTest {
                 "falcon substitutes shell-quoted paths");
     }
 
+    /**
+     * '{t}' and '{stage}' in --grads-command reached the command as literal text ("[grads-command stage 1] stage arg:
+     * {t} {stage}", exit 0). {t} is the stage number, as in a --grads X_stage{t}.npy pattern; another {word} is refused
+     * before any work.
+     */
+    @Test
+    void theGradsCommandGetsTheStageNumberForItsStagePlaceholderAndRefusesAnUnknownOne() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), log = dir.resolve("stages.txt");
+        try (FloatPointer v = values(N * P, 9)) {
+            Npy.writeFloat32(x2, v, new long[] {N, P});
+        }
+        String cmd = "echo \"stage arg: {t}\" >> '" + log + "' && cp '" + x2 + "' {grads} && : {weights}";
+        Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--max-iterations", "5",
+                "--grads-command", cmd));
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("stage arg: 1", "stage arg: 2"), Files.readAllLines(log));
+        try (Stream<Path> files = Files.walk(outDir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
+        assertFails(run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8",
+                        "--grads-command", "echo \"stage arg: {t} {stage}\"; python3 grad.py {weights} {grads}")), 2,
+                "--grads-command: value: {stage} is not a placeholder falcon knows", "{weights}, {grads} and {t}");
+    }
+
     /** An N x P X of rank 1, X[i][j] = (i + 1) sin(j + 1), written as rank1.npy in the test's folder. */
     private Path rankOneX() throws IOException {
         Path rank1 = dir.resolve("rank1.npy");

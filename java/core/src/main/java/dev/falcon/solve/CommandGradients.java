@@ -35,7 +35,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * to {@code weights_stage<t>.npy} (float32, shape [p], flatten order) in a private temporary directory, the command runs
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
- * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and X is read back
+ * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and {@code {t}} by t (another
+ * {word} is refused: {@link #unknownPlaceholder}), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log, with
  * falcon's note on an X that is not float32 (one that throws is not called again for the rest of that stage, and the
  * stage then throws that failure, once the command has ended; a later stage calls it again);
@@ -51,6 +52,11 @@ import org.bytedeco.javacpp.FloatPointer;
  */
 public final class CommandGradients implements MultiStage.GradientSource {
     public static final String WEIGHTS = "{weights}", GRADS = "{grads}";
+    /**
+     * The stage's number t, as {@link FilePatternGradients#PLACEHOLDER} counts it: the command that writes stage t's X gets
+     * t, the number of that X's file in a --grads pattern. Digits need no quoting, so it may stand inside quotes too.
+     */
+    public static final String STAGE = "{t}";
     /**
      * The end of the command's stderr kept for a failure's message and the report: its last lines, each cut to its first
      * characters and all together bounded, with control characters escaped. Copied raw, NUL, BEL and terminal escapes
@@ -173,6 +179,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
         }
         String quoted = quotedPlaceholder(command);
         if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
+        String unknown = unknownPlaceholder(command);
+        if (unknown != null) throw new IllegalArgumentException(unknown + "; " + KNOWN_PLACEHOLDERS + ": " + command);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -439,14 +447,56 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * begins a word outside quotes comments out the rest of its line (an apostrophe there, "# don't edit", quotes nothing).
      */
     public static String quotedPlaceholder(String command) {
+        return scanPlaceholders(command, false);
+    }
+
+    /** What to do about a placeholder {@link #unknownPlaceholder} finds. */
+    public static final String KNOWN_PLACEHOLDERS = "spell it as one of those, or put text with braces of its own in single quotes ('{...}'),"
+            + " which falcon leaves as it is";
+
+    /**
+     * Where the command has a {word} that is none of {@link #WEIGHTS}, {@link #GRADS} and {@link #STAGE}, what is wrong
+     * with it; null where it has none. A misspelt placeholder ({stage}, {T}, {Weights}) reached the command as literal
+     * text. A word is letters, digits and _ (not first a digit) between braces, read as the shell reads the command (see
+     * {@link #quotedPlaceholder}): braces the shell or another program reads are not one, ${VAR} (after a $), {a,b},
+     * {1..3}, find's {}, a { ...; } group, a comment, text after a backslash, and text in single quotes, which the shell
+     * hands on as it is (awk '{print}', jq '{name}').
+     */
+    public static String unknownPlaceholder(String command) {
+        return scanPlaceholders(command, true);
+    }
+
+    private static final java.util.regex.Pattern WORD_IN_BRACES = java.util.regex.Pattern.compile("\\{[A-Za-z_][A-Za-z0-9_]*}");
+
+    /** The {word} that starts at {@code i} and is no placeholder falcon knows, or null. */
+    private static String unknownWordAt(String command, int i) {
+        if (command.charAt(i) != '{' || i > 0 && command.charAt(i - 1) == '$') return null;
+        java.util.regex.Matcher m = WORD_IN_BRACES.matcher(command).region(i, command.length());
+        if (!m.lookingAt()) return null;
+        String word = m.group();
+        return word.equals(WEIGHTS) || word.equals(GRADS) || word.equals(STAGE) ? null : word;
+    }
+
+    /**
+     * Walks the command as /bin/sh reads it, for {@link #quotedPlaceholder} ({@code unknownWords} false) or
+     * {@link #unknownPlaceholder} (true): one reading of its quotes, so that the two checks cannot disagree on them.
+     */
+    private static String scanPlaceholders(String command, boolean unknownWords) {
         Deque<Character> open = new ArrayDeque<>(); // ' " ( for $( or a parenthesis inside it, ` ; none: unquoted
         for (int i = 0; i < command.length(); ) {
             char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
             String placeholder = command.startsWith(WEIGHTS, i) ? WEIGHTS : command.startsWith(GRADS, i) ? GRADS : null;
             if (placeholder != null) {
-                if (in == '\'' || in == '"') return insideQuotes(placeholder, in);
+                if (!unknownWords && (in == '\'' || in == '"')) return insideQuotes(placeholder, in);
                 i += placeholder.length();
                 continue;
+            }
+            if (unknownWords && in != '\'') {
+                String word = unknownWordAt(command, i);
+                if (word != null) {
+                    return word + " is not a placeholder falcon knows (it would reach the command as the text " + word + "): the placeholders are "
+                            + WEIGHTS + ", " + GRADS + " and " + STAGE + ", the stage's number as in a --grads 'X_stage" + STAGE + ".npy' pattern";
+                }
             }
             if (in == '\'') {
                 if (c == '\'') open.pop();
@@ -455,7 +505,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             if (c == '\\') {
                 String escaped = command.startsWith(WEIGHTS, i + 1) ? WEIGHTS : command.startsWith(GRADS, i + 1) ? GRADS : null;
-                if (escaped != null) return in == '"' ? insideQuotes(escaped, in) : escaped + " follows a backslash, which quotes its first character";
+                if (escaped != null && !unknownWords) return in == '"' ? insideQuotes(escaped, in) : escaped + " follows a backslash, which quotes its first character";
                 i += 2;
                 continue;
             }
@@ -494,23 +544,23 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     /**
-     * The command line for one stage, both placeholders replaced in one pass: replaced one after the other, a {grads}
+     * The command line for one stage, the placeholders replaced in one pass: replaced one after the other, a {grads}
      * inside the weights' path (a TMPDIR that holds one) was replaced again, and the command got a path that does not
-     * exist.
+     * exist. {t} after a $ is the shell's ${t}.
      */
-    String commandLine(Path weights, Path grads) {
+    String commandLine(Path weights, Path grads, int stage) {
         java.util.regex.Matcher m = PLACEHOLDER.matcher(command);
         StringBuilder line = new StringBuilder();
         while (m.find()) {
-            String path = (m.group().equals(WEIGHTS) ? weights : grads).toString();
-            m.appendReplacement(line, java.util.regex.Matcher.quoteReplacement(quote(path)));
+            String value = m.group().equals(STAGE) ? Integer.toString(stage) : quote((m.group().equals(WEIGHTS) ? weights : grads).toString());
+            m.appendReplacement(line, java.util.regex.Matcher.quoteReplacement(value));
         }
         m.appendTail(line);
         return line.toString();
     }
 
     private static final java.util.regex.Pattern PLACEHOLDER = java.util.regex.Pattern.compile(
-            java.util.regex.Pattern.quote(WEIGHTS) + "|" + java.util.regex.Pattern.quote(GRADS));
+            java.util.regex.Pattern.quote(WEIGHTS) + "|" + java.util.regex.Pattern.quote(GRADS) + "|(?<!\\$)" + java.util.regex.Pattern.quote(STAGE));
 
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
@@ -542,7 +592,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             throw new MultiStage.SourceFailure("the weights of stage " + (stage - 1) + " could not be written for " + names.command() + ": " + e.getMessage(), e);
         }
-        String line = commandLine(w, x);
+        String line = commandLine(w, x, stage);
         Deque<String> tail = new ArrayDeque<>();
         java.util.concurrent.atomic.AtomicReference<Throwable> logFailure = new java.util.concurrent.atomic.AtomicReference<>();
         int code;

@@ -48,6 +48,14 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         void loaded(int stage, java.nio.file.Path file);
     }
 
+    /**
+     * What a stage file that was there when the run started and is gone when its stage reads it is: said as such, since
+     * "does not exist; check the path" read as a typo in a pattern whose every file had been found.
+     */
+    public static final String MISSING_SINCE_START = "was present when the run started and is missing now: it was moved or deleted during the run";
+    public static final String MISSING_SINCE_START_FIX = "put it back and rerun, and leave every stage's file in place until its stage has read it"
+            + " (to update one during a run, write the new file under another name and rename it over the old one)";
+
     /** True when a --grads value is a per-stage pattern. */
     public static boolean isPattern(String spec) {
         return spec != null && spec.contains(PLACEHOLDER);
@@ -162,6 +170,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         current = null;
         java.nio.file.Path file = ArrayFiles.fileOf(spec);
         if (stageFiles != null) stageFiles.loading(stage, file);
+        if (!java.nio.file.Files.exists(file)) throw InputException.of(spec, field, "the X of stage " + stage + " " + MISSING_SINCE_START, MISSING_SINCE_START_FIX);
         InputFiles.Identity before = InputFiles.Identity.of(file);
         // the header read when the source was made can be of a file since replaced by a rename: the data would then be
         // read at the old file's offset, dtype and order (a float64 file read as float32, or called truncated)

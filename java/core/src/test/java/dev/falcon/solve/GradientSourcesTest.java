@@ -331,8 +331,47 @@ class GradientSourcesTest {
     void placeholdersInsideTheReplacedPathsAreLeftAsTheyAre() {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
              CommandGradients source = new CommandGradients(b, first, "run --weights {weights} --out {grads}", null)) {
-            String line = source.commandLine(Path.of("/tmp/x{grads}y/w.npy"), Path.of("/tmp/x{grads}y/X.npy"));
+            String line = source.commandLine(Path.of("/tmp/x{grads}y/w.npy"), Path.of("/tmp/x{grads}y/X.npy"), 1);
             assertEquals("run --weights '/tmp/x{grads}y/w.npy' --out '/tmp/x{grads}y/X.npy'", line);
+        }
+    }
+
+    /**
+     * {t} in a command reached it as the literal text "{t}", with no word: users know {t} from the --grads pattern
+     * X_stage{t}.npy. It is the stage's number, the one of the pattern's file holding the same stage's X.
+     */
+    @Test
+    void theStagePlaceholderIsTheStageNumberAsInTheFilePattern() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), said = dir.resolve("said.txt");
+        writeX(x2, 3);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "echo \"stage {t}\" X_stage{t}.npy '{t}' > '" + said + "' && cp '" + x2 + "' {grads} && : {weights}", null)) {
+            src.gradients(2, wbar());
+            assertEquals(List.of("stage 2 X_stage2.npy 2"), Files.readAllLines(said));
+        }
+    }
+
+    /**
+     * A misspelt placeholder ({stage}, {T}, {Weights} beside {weights}) reached the command as literal text and the run
+     * went on. Refused, naming it and the placeholders there are. Braces of the shell's own or of another program's text
+     * in single quotes are no placeholder: ${VAR}, awk '{print}', find's {}, {a,b}, a { ...; } group, a comment.
+     */
+    @Test
+    void aPlaceholderFalconDoesNotKnowIsRefusedAndOtherBracesAreLeftAlone() {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            for (String[] c : new String[][] {{"echo \"stage arg: {t} {stage}\"; python3 grad.py {weights} {grads}", "{stage}"},
+                    {"python3 grad.py --step {T} {weights} {grads}", "{T}"}, {"cp {Weights} {grads} && : {weights}", "{Weights}"},
+                    {"python3 g.py {weights} {grads} --tag \"$(echo {stage_name})\"", "{stage_name}"}}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CommandGradients(b, first, c[0], null).close(), c[0]);
+                assertTrue(e.getMessage().startsWith(c[1] + " is not a placeholder falcon knows") && e.getMessage().contains("{weights}, {grads} and {t}")
+                        && e.getMessage().endsWith(": " + c[0]), e.getMessage());
+            }
+            for (String shellText : List.of("echo ${HOME} \"${USER}\" && python3 g.py {weights} {grads}", "awk '{print}' log.txt; python3 g.py {weights} {grads}",
+                    "jq '{name}' m.json && python3 g.py {weights} {grads}", "find . -name '*.tmp' -exec rm {} \\; ; python3 g.py {weights} {grads}",
+                    "echo {a,b} {1..3} {} && python3 g.py {weights} {grads}", "{ python3 g.py {weights} {grads}; }", "python3 g.py {weights} {grads} # see {notes}",
+                    "echo \\{literal} && python3 g.py {weights} {grads}")) {
+                new CommandGradients(b, first, shellText, null).close();
+            }
         }
     }
 
@@ -410,6 +449,23 @@ class GradientSourcesTest {
             HostMatrix x = src.gradients(1, wbar());
             assertEquals(N, x.rows());
             assertEquals(P, x.cols());
+        }
+    }
+
+    /**
+     * A stage file there when the source was made (every file is checked then) and removed before its stage read it was
+     * "file: does not exist; check the path", which reads as a typo in the pattern.
+     */
+    @Test
+    void aStageFileRemovedAfterTheStartIsSaidToHaveGoneDuringTheRun() throws IOException {
+        for (int t = 0; t < 3; t++) writeX(dir.resolve("X_stage" + t + ".npy"), t + 1);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             FilePatternGradients src = new FilePatternGradients(b, first, dir.resolve("X_stage{t}.npy").toString(), 3, "--grads")) {
+            assertEquals(N, src.gradients(1, wbar()).rows());
+            Files.delete(dir.resolve("X_stage2.npy"));
+            InputException e = assertThrows(InputException.class, () -> src.gradients(2, wbar()));
+            assertTrue(e.getMessage().startsWith(dir.resolve("X_stage2.npy") + ": --grads: the X of stage 2 was present when the run started and is missing now:"
+                    + " it was moved or deleted during the run") && !e.getMessage().contains("check the path"), e.getMessage());
         }
     }
 
