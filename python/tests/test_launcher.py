@@ -1296,8 +1296,8 @@ exit 1
 """
     FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
 
-    def launch(self, d, offline):
-        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+    def launch(self, d, offline, fake_mvn=FAKE_MVN):
+        root, bin_dir = unbuilt_clone(d, fake_mvn, self.FAKE_JAVA)
         env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "FALCON_OFFLINE")}
         env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", MVN_ARGS_LOG=str(Path(d, "mvn-args")))
         if offline:
@@ -1315,6 +1315,23 @@ exit 1
             self.assertIn(f"run '{ran}' in {root} to see more", last)
             self.assertIn("offline (FALCON_OFFLINE=1, mvn -o)", last)
             self.assertIn("run ./falcon once without FALCON_OFFLINE", last)
+
+    def test_an_offline_failure_for_another_cause_says_nothing_of_offline(self):
+        # a compile error (here nvcc's, in a clone whose path held a quote) pointed at ~/.m2, which lacked nothing
+        compile_error = """#!/usr/bin/env bash
+printf '%s\\n' "$*" > "$MVN_ARGS_LOG"
+echo "[INFO]      [exec] /bin/sh: 1: Syntax error: Unterminated quoted string"
+echo "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-antrun-plugin:3.1.0:run (cmake-native) on project falcon-cuda: An Ant BuildException has occured: exec returned: 2"
+exit 1
+"""
+        with tempfile.TemporaryDirectory() as d:
+            root, r, ran = self.launch(d, offline=True, fake_mvn=compile_error)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(" -o ", ran)
+            last = r.stderr.splitlines()[-1]
+            self.assertIn(f"run '{ran}' in {root} to see more", last)
+            self.assertNotIn("~/.m2", last)
+            self.assertNotIn("FALCON_OFFLINE", last)
 
     def test_an_online_failure_offers_the_command_that_ran_and_says_nothing_of_offline(self):
         with tempfile.TemporaryDirectory() as d:
@@ -1773,6 +1790,49 @@ class MovedCloneNativeBuildTest(unittest.TestCase):
                 forget = execution.find("cmake/FalconForgetMovedBuild.cmake")
                 self.assertNotEqual(forget, -1, "the cmake-native execution runs the script")
                 self.assertLess(forget, execution.index('<arg value="-S"/>'), "before the configure step")
+
+
+class NativeBuildInAnAwkwardPathTest(unittest.TestCase):
+    """A clone whose path held an apostrophe could not build where nvcc was installed: the nvcc step was an
+    add_custom_command without VERBATIM, which CMake wrote into build.make with the ' bare, and /bin/sh stopped at it
+    ('Syntax error: Unterminated quoted string'). Here the native projects are copied into a folder whose path holds
+    ', a space and é, configured with a stand-in nvcc (which writes its -o file and records its arguments) and built."""
+
+    FAKE_NVCC = """#!/usr/bin/env bash
+printf '%s\\n' "$@" > "$(dirname "$0")/nvcc-args"
+while (( $# )); do [[ $1 == -o ]] && { : > "$2"; exit 0; }; shift; done
+exit 1
+"""
+
+    def test_the_nvcc_step_and_the_cpu_library_build_in_a_folder_with_a_quote_a_space_and_an_accent(self):
+        if shutil.which("cmake") is None or shutil.which("g++") is None:
+            self.skipTest("cmake or g++ is not on PATH")
+        with tempfile.TemporaryDirectory() as d:
+            clone = Path(d, "it's a clé")
+            shutil.copytree(ROOT / "native", clone / "native")
+            shutil.copytree(ROOT / "cmake", clone / "cmake")
+            tools = Path(d, "tools")
+            (tools / "include" / "thrust").mkdir(parents=True)
+            (tools / "include" / "thrust" / "sort.h").write_text("")
+            nvcc = tools / "nvcc"
+            nvcc.write_text(self.FAKE_NVCC)
+            nvcc.chmod(0o755)
+            build = clone / "build-cuda"
+            r = subprocess.run(["cmake", "-S", str(clone / "native" / "cuda"), "-B", str(build), f"-DFALCON_NVCC={nvcc}",
+                                f"-DFALCON_CUDA_INCLUDE={tools / 'include'}"], capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            r = subprocess.run(["cmake", "--build", str(build), "--target", "falcon_cuda_kernels"],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            args = (tools / "nvcc-args").read_text().splitlines()
+            self.assertIn(str(build / "nvcc" / "libfalcon_cuda_kernels.a"), args)
+            self.assertIn(str(clone / "native" / "cuda" / "falcon_cuda.cu"), args)
+            self.assertIn(f"-I{clone / 'native' / 'cuda'}", args)
+            self.assertTrue((build / "nvcc" / "libfalcon_cuda_kernels.a").exists())
+            # the cpu project has no custom command; it configures and generates there too
+            r = subprocess.run(["cmake", "-S", str(clone / "native"), "-B", str(clone / "build-cpu")],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 class FirstUseBuildInterruptedTest(unittest.TestCase):
