@@ -301,6 +301,21 @@ class FalconJavaOptsTheJvmRefusesTest(unittest.TestCase):
                                capture_output=True, text=True, timeout=120)
             self.assertTrue(r.stderr.startswith("falcon: building "), r.stderr)
 
+    def test_an_argument_file_java_cannot_open_is_quoted_not_the_jvm_did_not_start(self):
+        # java's one line here starts with "Error:", and every such line was dropped as the JVM's frame
+        with tempfile.TemporaryDirectory() as d:
+            real_java = shutil.which("java")
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, f'#!/usr/bin/env bash\nexec "{real_java}" "$@"\n')
+            system_bin = path_without(Path(d, "system-bin"), "java", "mvn", "cmake")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "JAVA_HOME", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")}
+            missing = Path(d, "no-such-args")
+            env.update(PATH=f"{bin_dir}:{system_bin}", FAKE_LOG=str(Path(d, "builds.log")), FALCON_JAVA_OPTS=f"@{missing}")
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: FALCON_JAVA_OPTS is '@{missing}', which the JVM refuses: Error: could not open `{missing}'"), r.stderr)
+            self.assertNotIn("Could not create the Java Virtual Machine", r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+
 
 class JavaLauncherActionInFalconJavaOptsTest(unittest.TestCase):
     """FALCON_JAVA_OPTS=-version printed the JVM's version in place of falcon's command: no prune ran, nothing was
