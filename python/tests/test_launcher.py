@@ -1716,10 +1716,11 @@ class JavaToolOptionsTest(unittest.TestCase):
     """A -Xmx or JavaCPP cap in JAVA_TOOL_OPTIONS, which the JVM reads before the command line, was overridden by the
     launcher's own -Xmx and caps without a word while the JVM said it 'picked them up'. The fake java prints its arguments."""
 
-    def launch(self, tool_options):
+    def launch(self, tool_options, variable="JAVA_TOOL_OPTIONS"):
         with tempfile.TemporaryDirectory() as d:
             root, bin_dir = built_clone(d, "#!/usr/bin/env bash\n" + FAKE_PROBE_ANSWER + "echo ran\n")
-            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", JAVA_TOOL_OPTIONS=tool_options)
+            env = {k: v for k, v in os.environ.items() if k not in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")}
+            env.update({"PATH": f"{bin_dir}:{os.environ['PATH']}", variable: tool_options})
             env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
             env.pop("FALCON_HEAP", None)
             env.pop("FALCON_JAVA_OPTS", None)
@@ -1734,6 +1735,16 @@ class JavaToolOptionsTest(unittest.TestCase):
                                             " is overridden by the launcher's own options; "), r.stderr)
         self.assertIn("FALCON_HEAP", r.stderr)
         self.assertIn("FALCON_JAVA_OPTS", r.stderr)
+
+    def test_jdk_java_options_which_java_also_puts_before_the_command_line_gets_the_same_warning(self):
+        # java reads JDK_JAVA_OPTIONS before its command line as well: a -Xmx256m there ran with the launcher's 2g unsaid
+        r = self.launch("-Xms128m -Xmx256m -Dorg.bytedeco.javacpp.maxPhysicalBytes=1g -Dx=1", variable="JDK_JAVA_OPTIONS")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "ran\n")
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith("falcon: warning: JDK_JAVA_OPTIONS's -Xms128m -Xmx256m -Dorg.bytedeco.javacpp.maxPhysicalBytes=1g"
+                                            " is overridden by the launcher's own options; "), r.stderr)
+        self.assertIn("FALCON_HEAP", r.stderr)
 
     def test_other_options_there_pass_without_a_word(self):
         r = self.launch("-Dfile.encoding=UTF-8 -XX:+UseSerialGC")
