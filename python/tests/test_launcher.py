@@ -1752,6 +1752,42 @@ class JavaToolOptionsTest(unittest.TestCase):
         self.assertEqual(r.stderr, "")
 
 
+class LateJavaOptionsTest(unittest.TestCase):
+    """The JVM reads _JAVA_OPTIONS after its command line: _JAVA_OPTIONS=-Xmx32m under the launcher's -Xms64m stopped
+    it in its own lines ('Initial heap size set to a larger value than the maximum heap size'), exit 1, and an option
+    there that the JVM refuses got no line of the launcher's. This machine's java runs the probes; the fake java in
+    place of the run starts it with the launch's JVM options (-version) and prints them."""
+
+    def launch(self, late_options, **variables):
+        if shutil.which("java") is None:
+            self.skipTest("no java on PATH")
+        with tempfile.TemporaryDirectory() as d:
+            real_java = shutil.which("java")
+            fake_java = ("#!/usr/bin/env bash\n"
+                         "options=(); for a; do [[ $a == -jar ]] && break; options+=(\"$a\"); done\n"
+                         f'if (( ${{#options[@]}} < $# )); then "{real_java}" "${{options[@]}}" -version || exit $?; '
+                         'echo "ran with ${options[*]}"; exit 0; fi\n'
+                         f'exec "{real_java}" "$@"\n')
+            root, bin_dir = built_clone(d, fake_java)
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", _JAVA_OPTIONS=late_options, **variables)
+            return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+    def test_a_limit_there_below_64m_starts_the_heap_at_that_limit(self):
+        r = self.launch("-Xmx32m")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(" -Xms32m ", r.stdout)
+        self.assertNotIn("Initial heap size", r.stderr)
+
+    def test_an_option_the_jvm_refuses_there_is_one_line_naming_the_variable(self):
+        r = self.launch("-XX:+Bogus")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = [line for line in r.stderr.splitlines() if not line.startswith("Picked up _JAVA_OPTIONS")]
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("falcon: _JAVA_OPTIONS is '-XX:+Bogus', which the JVM refuses: Unrecognized VM option 'Bogus'"), r.stderr)
+
+
 class LauncherVariablesDocumentedTest(unittest.TestCase):
     """FALCON_OFFLINE=1 (mvn -o, for a machine without Maven Central) was read by the launcher and named neither in
     its header nor in README: a user behind a firewall had no way to learn of it."""
