@@ -1780,6 +1780,16 @@ class LateJavaOptionsTest(unittest.TestCase):
         self.assertIn(" -Xms32m ", r.stdout)
         self.assertNotIn("Initial heap size", r.stderr)
 
+    def test_a_heap_option_there_overriding_falcon_heap_is_a_warning_and_the_jvm_is_told_it_set_the_limit(self):
+        # FALCON_HEAP=8g did nothing under _JAVA_OPTIONS="-Xms16m -Xmx16m", and prune's refusal then offered FALCON_HEAP
+        r = self.launch("-Xms16m -Xmx16m -Dorg.bytedeco.javacpp.maxBytes=1g -Dx=1", FALCON_HEAP="8g")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(" -Dfalcon.heapLimitFrom=_JAVA_OPTIONS ", r.stdout)
+        warnings = [line for line in r.stderr.splitlines() if line.startswith("falcon: warning:")]
+        self.assertEqual(len(warnings), 1, r.stderr)
+        self.assertTrue(warnings[0].startswith("falcon: warning: _JAVA_OPTIONS's -Xms16m -Xmx16m -Dorg.bytedeco.javacpp.maxBytes=1g"
+                                               " overrides the launcher's own options, FALCON_HEAP's 8g included"), r.stderr)
+
     def test_an_option_the_jvm_refuses_there_is_one_line_naming_the_variable(self):
         r = self.launch("-XX:+Bogus")
         self.assertEqual(r.returncode, 2, r.stderr)
