@@ -301,6 +301,21 @@ class FalconJavaOptsTheJvmRefusesTest(unittest.TestCase):
                                capture_output=True, text=True, timeout=120)
             self.assertTrue(r.stderr.startswith("falcon: building "), r.stderr)
 
+    def test_an_argument_file_java_cannot_open_is_quoted_not_the_jvm_did_not_start(self):
+        # java's one line here starts with "Error:", and every such line was dropped as the JVM's frame
+        with tempfile.TemporaryDirectory() as d:
+            real_java = shutil.which("java")
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, f'#!/usr/bin/env bash\nexec "{real_java}" "$@"\n')
+            system_bin = path_without(Path(d, "system-bin"), "java", "mvn", "cmake")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_HEAP", "JAVA_HOME", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")}
+            missing = Path(d, "no-such-args")
+            env.update(PATH=f"{bin_dir}:{system_bin}", FAKE_LOG=str(Path(d, "builds.log")), FALCON_JAVA_OPTS=f"@{missing}")
+            r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertTrue(r.stderr.startswith(f"falcon: FALCON_JAVA_OPTS is '@{missing}', which the JVM refuses: Error: could not open `{missing}'"), r.stderr)
+            self.assertNotIn("Could not create the Java Virtual Machine", r.stderr)
+            self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+
 
 class JavaLauncherActionInFalconJavaOptsTest(unittest.TestCase):
     """FALCON_JAVA_OPTS=-version printed the JVM's version in place of falcon's command: no prune ran, nothing was
@@ -1296,8 +1311,8 @@ exit 1
 """
     FAKE_JAVA = "#!/usr/bin/env bash\necho ran\n"
 
-    def launch(self, d, offline):
-        root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, self.FAKE_JAVA)
+    def launch(self, d, offline, fake_mvn=FAKE_MVN):
+        root, bin_dir = unbuilt_clone(d, fake_mvn, self.FAKE_JAVA)
         env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "FALCON_OFFLINE")}
         env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", MVN_ARGS_LOG=str(Path(d, "mvn-args")))
         if offline:
@@ -1315,6 +1330,23 @@ exit 1
             self.assertIn(f"run '{ran}' in {root} to see more", last)
             self.assertIn("offline (FALCON_OFFLINE=1, mvn -o)", last)
             self.assertIn("run ./falcon once without FALCON_OFFLINE", last)
+
+    def test_an_offline_failure_for_another_cause_says_nothing_of_offline(self):
+        # a compile error (here nvcc's, in a clone whose path held a quote) pointed at ~/.m2, which lacked nothing
+        compile_error = """#!/usr/bin/env bash
+printf '%s\\n' "$*" > "$MVN_ARGS_LOG"
+echo "[INFO]      [exec] /bin/sh: 1: Syntax error: Unterminated quoted string"
+echo "[ERROR] Failed to execute goal org.apache.maven.plugins:maven-antrun-plugin:3.1.0:run (cmake-native) on project falcon-cuda: An Ant BuildException has occured: exec returned: 2"
+exit 1
+"""
+        with tempfile.TemporaryDirectory() as d:
+            root, r, ran = self.launch(d, offline=True, fake_mvn=compile_error)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn(" -o ", ran)
+            last = r.stderr.splitlines()[-1]
+            self.assertIn(f"run '{ran}' in {root} to see more", last)
+            self.assertNotIn("~/.m2", last)
+            self.assertNotIn("FALCON_OFFLINE", last)
 
     def test_an_online_failure_offers_the_command_that_ran_and_says_nothing_of_offline(self):
         with tempfile.TemporaryDirectory() as d:
@@ -1684,10 +1716,11 @@ class JavaToolOptionsTest(unittest.TestCase):
     """A -Xmx or JavaCPP cap in JAVA_TOOL_OPTIONS, which the JVM reads before the command line, was overridden by the
     launcher's own -Xmx and caps without a word while the JVM said it 'picked them up'. The fake java prints its arguments."""
 
-    def launch(self, tool_options):
+    def launch(self, tool_options, variable="JAVA_TOOL_OPTIONS"):
         with tempfile.TemporaryDirectory() as d:
             root, bin_dir = built_clone(d, "#!/usr/bin/env bash\n" + FAKE_PROBE_ANSWER + "echo ran\n")
-            env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", JAVA_TOOL_OPTIONS=tool_options)
+            env = {k: v for k, v in os.environ.items() if k not in ("JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS", "_JAVA_OPTIONS")}
+            env.update({"PATH": f"{bin_dir}:{os.environ['PATH']}", variable: tool_options})
             env.pop("JAVA_HOME", None)  # the fake java on PATH is the one to run
             env.pop("FALCON_HEAP", None)
             env.pop("FALCON_JAVA_OPTS", None)
@@ -1703,10 +1736,66 @@ class JavaToolOptionsTest(unittest.TestCase):
         self.assertIn("FALCON_HEAP", r.stderr)
         self.assertIn("FALCON_JAVA_OPTS", r.stderr)
 
+    def test_jdk_java_options_which_java_also_puts_before_the_command_line_gets_the_same_warning(self):
+        # java reads JDK_JAVA_OPTIONS before its command line as well: a -Xmx256m there ran with the launcher's 2g unsaid
+        r = self.launch("-Xms128m -Xmx256m -Dorg.bytedeco.javacpp.maxPhysicalBytes=1g -Dx=1", variable="JDK_JAVA_OPTIONS")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "ran\n")
+        self.assertEqual(len(r.stderr.splitlines()), 1, r.stderr)
+        self.assertTrue(r.stderr.startswith("falcon: warning: JDK_JAVA_OPTIONS's -Xms128m -Xmx256m -Dorg.bytedeco.javacpp.maxPhysicalBytes=1g"
+                                            " is overridden by the launcher's own options; "), r.stderr)
+        self.assertIn("FALCON_HEAP", r.stderr)
+
     def test_other_options_there_pass_without_a_word(self):
         r = self.launch("-Dfile.encoding=UTF-8 -XX:+UseSerialGC")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stderr, "")
+
+
+class LateJavaOptionsTest(unittest.TestCase):
+    """The JVM reads _JAVA_OPTIONS after its command line: _JAVA_OPTIONS=-Xmx32m under the launcher's -Xms64m stopped
+    it in its own lines ('Initial heap size set to a larger value than the maximum heap size'), exit 1, and an option
+    there that the JVM refuses got no line of the launcher's. This machine's java runs the probes; the fake java in
+    place of the run starts it with the launch's JVM options (-version) and prints them."""
+
+    def launch(self, late_options, **variables):
+        if shutil.which("java") is None:
+            self.skipTest("no java on PATH")
+        with tempfile.TemporaryDirectory() as d:
+            real_java = shutil.which("java")
+            fake_java = ("#!/usr/bin/env bash\n"
+                         "options=(); for a; do [[ $a == -jar ]] && break; options+=(\"$a\"); done\n"
+                         f'if (( ${{#options[@]}} < $# )); then "{real_java}" "${{options[@]}}" -version || exit $?; '
+                         'echo "ran with ${options[*]}"; exit 0; fi\n'
+                         f'exec "{real_java}" "$@"\n')
+            root, bin_dir = built_clone(d, fake_java)
+            env = {k: v for k, v in os.environ.items()
+                   if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME", "JAVA_TOOL_OPTIONS", "JDK_JAVA_OPTIONS")}
+            env.update(PATH=f"{bin_dir}:{os.environ['PATH']}", _JAVA_OPTIONS=late_options, **variables)
+            return subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=120)
+
+    def test_a_limit_there_below_64m_starts_the_heap_at_that_limit(self):
+        r = self.launch("-Xmx32m")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(" -Xms32m ", r.stdout)
+        self.assertNotIn("Initial heap size", r.stderr)
+
+    def test_a_heap_option_there_overriding_falcon_heap_is_a_warning_and_the_jvm_is_told_it_set_the_limit(self):
+        # FALCON_HEAP=8g did nothing under _JAVA_OPTIONS="-Xms16m -Xmx16m", and prune's refusal then offered FALCON_HEAP
+        r = self.launch("-Xms16m -Xmx16m -Dorg.bytedeco.javacpp.maxBytes=1g -Dx=1", FALCON_HEAP="8g")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(" -Dfalcon.heapLimitFrom=_JAVA_OPTIONS ", r.stdout)
+        warnings = [line for line in r.stderr.splitlines() if line.startswith("falcon: warning:")]
+        self.assertEqual(len(warnings), 1, r.stderr)
+        self.assertTrue(warnings[0].startswith("falcon: warning: _JAVA_OPTIONS's -Xms16m -Xmx16m -Dorg.bytedeco.javacpp.maxBytes=1g"
+                                               " overrides the launcher's own options, FALCON_HEAP's 8g included"), r.stderr)
+
+    def test_an_option_the_jvm_refuses_there_is_one_line_naming_the_variable(self):
+        r = self.launch("-XX:+Bogus")
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = [line for line in r.stderr.splitlines() if not line.startswith("Picked up _JAVA_OPTIONS")]
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("falcon: _JAVA_OPTIONS is '-XX:+Bogus', which the JVM refuses: Unrecognized VM option 'Bogus'"), r.stderr)
 
 
 class LauncherVariablesDocumentedTest(unittest.TestCase):
@@ -1773,6 +1862,49 @@ class MovedCloneNativeBuildTest(unittest.TestCase):
                 forget = execution.find("cmake/FalconForgetMovedBuild.cmake")
                 self.assertNotEqual(forget, -1, "the cmake-native execution runs the script")
                 self.assertLess(forget, execution.index('<arg value="-S"/>'), "before the configure step")
+
+
+class NativeBuildInAnAwkwardPathTest(unittest.TestCase):
+    """A clone whose path held an apostrophe could not build where nvcc was installed: the nvcc step was an
+    add_custom_command without VERBATIM, which CMake wrote into build.make with the ' bare, and /bin/sh stopped at it
+    ('Syntax error: Unterminated quoted string'). Here the native projects are copied into a folder whose path holds
+    ', a space and é, configured with a stand-in nvcc (which writes its -o file and records its arguments) and built."""
+
+    FAKE_NVCC = """#!/usr/bin/env bash
+printf '%s\\n' "$@" > "$(dirname "$0")/nvcc-args"
+while (( $# )); do [[ $1 == -o ]] && { : > "$2"; exit 0; }; shift; done
+exit 1
+"""
+
+    def test_the_nvcc_step_and_the_cpu_library_build_in_a_folder_with_a_quote_a_space_and_an_accent(self):
+        if shutil.which("cmake") is None or shutil.which("g++") is None:
+            self.skipTest("cmake or g++ is not on PATH")
+        with tempfile.TemporaryDirectory() as d:
+            clone = Path(d, "it's a clé")
+            shutil.copytree(ROOT / "native", clone / "native")
+            shutil.copytree(ROOT / "cmake", clone / "cmake")
+            tools = Path(d, "tools")
+            (tools / "include" / "thrust").mkdir(parents=True)
+            (tools / "include" / "thrust" / "sort.h").write_text("")
+            nvcc = tools / "nvcc"
+            nvcc.write_text(self.FAKE_NVCC)
+            nvcc.chmod(0o755)
+            build = clone / "build-cuda"
+            r = subprocess.run(["cmake", "-S", str(clone / "native" / "cuda"), "-B", str(build), f"-DFALCON_NVCC={nvcc}",
+                                f"-DFALCON_CUDA_INCLUDE={tools / 'include'}"], capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            r = subprocess.run(["cmake", "--build", str(build), "--target", "falcon_cuda_kernels"],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            args = (tools / "nvcc-args").read_text().splitlines()
+            self.assertIn(str(build / "nvcc" / "libfalcon_cuda_kernels.a"), args)
+            self.assertIn(str(clone / "native" / "cuda" / "falcon_cuda.cu"), args)
+            self.assertIn(f"-I{clone / 'native' / 'cuda'}", args)
+            self.assertTrue((build / "nvcc" / "libfalcon_cuda_kernels.a").exists())
+            # the cpu project has no custom command; it configures and generates there too
+            r = subprocess.run(["cmake", "-S", str(clone / "native"), "-B", str(clone / "build-cpu")],
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
 
 class FirstUseBuildInterruptedTest(unittest.TestCase):

@@ -1046,10 +1046,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         List<String> ways = new ArrayList<>();
         // under ulimit -v the raised limit is reserved whole: 32m -> 64m -> 80m was refusal after refusal there
         if (fitsWithHeapLimit(raised)) {
-            String given = heapLimitOptionInFalconJavaOpts();
+            String given = heapLimitOptionInJavaOptions(), variable = heapLimitOptionsVariable();
             ways.add(given == null ? "raise it (FALCON_HEAP=" + heapLimitText(raised) + " ./falcon ..." + block + ")"
-                    : "raise it (the " + given + " in FALCON_JAVA_OPTS to " + heapLimitOptionName(given) + heapLimitText(raised)
-                            + (block.isEmpty() ? "" : ", with" + block) + "; FALCON_HEAP does not apply, FALCON_JAVA_OPTS comes later)");
+                    : "raise it (the " + given + " in " + variable + " to " + heapLimitOptionName(given) + heapLimitText(raised)
+                            + (block.isEmpty() ? "" : ", with" + block) + "; FALCON_HEAP does not apply, " + variable + " comes later)");
         }
         // the runs without the swap polish that fit this heap, each named with the heap it needs: at n = 1 the polish's
         // fixed workspace was all of it, and the refusal spoke of n x n systems and fewer rows, which cannot help (one
@@ -1211,19 +1211,35 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /**
      * The system property through which the ./falcon launcher says where the heap limit it gives the JVM came from:
-     * FALCON_HEAP, or an -Xmx (-XX:MaxHeapSize=) in FALCON_JAVA_OPTS, which comes later and overrides it. A refusal that
-     * said "raise it (FALCON_HEAP=16m ./falcon ...)" under FALCON_JAVA_OPTS=-Xmx8m came back word for word when followed.
+     * FALCON_HEAP, or an -Xmx (-XX:MaxHeapSize=) in FALCON_JAVA_OPTS, which comes later and overrides it, or in
+     * _JAVA_OPTIONS, which the JVM reads after its whole command line. A refusal that said "raise it (FALCON_HEAP=16m
+     * ./falcon ...)" under FALCON_JAVA_OPTS=-Xmx8m (or _JAVA_OPTIONS=-Xmx8m) came back word for word when followed.
      * Only the launcher sets it: the jar run without it (java -jar, an embedding) keeps the launcher's FALCON_HEAP advice,
      * whatever FALCON_JAVA_OPTS its environment holds.
      */
     static final String HEAP_LIMIT_FROM_PROPERTY = "falcon.heapLimitFrom";
 
     /**
-     * The option in FALCON_JAVA_OPTS that set this JVM's heap limit, as given ("-Xmx8m", "-XX:MaxHeapSize=8m": the last
-     * of the JVM's options, which it takes), where the launcher says the limit came from there; else null.
+     * The variable of JVM options whose -Xmx set this JVM's heap limit, FALCON_JAVA_OPTS or _JAVA_OPTIONS, where the
+     * launcher says the limit came from one; else null (FALCON_HEAP, or no launcher).
      */
-    static String heapLimitOptionInFalconJavaOpts() {
-        if (!"FALCON_JAVA_OPTS".equals(System.getProperty(HEAP_LIMIT_FROM_PROPERTY))) return null;
+    static String heapLimitOptionsVariable() {
+        String from = System.getProperty(HEAP_LIMIT_FROM_PROPERTY);
+        return "FALCON_JAVA_OPTS".equals(from) || "_JAVA_OPTIONS".equals(from) ? from : null;
+    }
+
+    /**
+     * The option in that variable that set this JVM's heap limit, as given ("-Xmx8m", "-XX:MaxHeapSize=8m": the last,
+     * which the JVM takes); else null. FALCON_JAVA_OPTS's are the last of the JVM's command line; _JAVA_OPTIONS's are
+     * read from the variable itself, which the JVM reads after that command line.
+     */
+    static String heapLimitOptionInJavaOptions() {
+        String variable = heapLimitOptionsVariable();
+        if (variable == null) return null;
+        if (variable.equals("_JAVA_OPTIONS")) {
+            String value = System.getenv("_JAVA_OPTIONS");
+            return heapLimitOption(value == null ? List.of() : List.of(value.trim().split("\\s+")));
+        }
         return heapLimitOption(java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments());
     }
 
@@ -1236,10 +1252,10 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return last;
     }
 
-    /** What precedes a heap limit's size in an offer: "FALCON_HEAP=", or the option in FALCON_JAVA_OPTS that sets it. */
+    /** What precedes a heap limit's size in an offer: "FALCON_HEAP=", or the option in FALCON_JAVA_OPTS (_JAVA_OPTIONS) that sets it. */
     static String heapLimitAssignment() {
-        String given = heapLimitOptionInFalconJavaOpts();
-        return given == null ? "FALCON_HEAP=" : "FALCON_JAVA_OPTS's " + heapLimitOptionName(given);
+        String given = heapLimitOptionInJavaOptions();
+        return given == null ? "FALCON_HEAP=" : heapLimitOptionsVariable() + "'s " + heapLimitOptionName(given);
     }
 
     /** "-Xmx" or "-XX:MaxHeapSize=": the option, without its size, of {@code given}, one of the two. */
@@ -1247,11 +1263,11 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
         return given.startsWith("-Xmx") ? "-Xmx" : "-XX:MaxHeapSize=";
     }
 
-    /** The setting that names this JVM's heap limit: FALCON_HEAP, or FALCON_JAVA_OPTS's -Xmx (-XX:MaxHeapSize=). */
+    /** The setting that names this JVM's heap limit: FALCON_HEAP, or FALCON_JAVA_OPTS's (_JAVA_OPTIONS's) -Xmx (-XX:MaxHeapSize=). */
     static String heapLimitVariable() {
-        String given = heapLimitOptionInFalconJavaOpts();
+        String given = heapLimitOptionInJavaOptions();
         // the option's name without the '=' that -XX:MaxHeapSize= takes before its size
-        return given == null ? "FALCON_HEAP" : "FALCON_JAVA_OPTS's " + heapLimitOptionName(given).replaceFirst("=$", "");
+        return given == null ? "FALCON_HEAP" : heapLimitOptionsVariable() + "'s " + heapLimitOptionName(given).replaceFirst("=$", "");
     }
 
     /** A heap limit of whole MiB as FALCON_HEAP takes it: in g where it is whole GiB, else in m. */

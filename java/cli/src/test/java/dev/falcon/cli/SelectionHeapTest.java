@@ -328,6 +328,29 @@ class SelectionHeapTest {
         assertFalse(refused.contains("FALCON_JAVA_OPTS"), refused);
     }
 
+    /**
+     * _JAVA_OPTIONS is read after the command line, so its -Xmx beats FALCON_HEAP: under _JAVA_OPTIONS="-Xms16m -Xmx16m"
+     * the refusal offered "raise it (FALCON_HEAP=80m ./falcon ...)", which changes nothing. Where the launcher says the
+     * limit came from _JAVA_OPTIONS, the offers name the -Xmx there.
+     */
+    @Test
+    void aHeapLimitFromJavaOptionsIsRaisedThereNotWithFalconHeap() {
+        MemoryPlan magnitudeWithX = magnitudeWithXOfTenMillionWeights();
+        System.setProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY, "_JAVA_OPTIONS");
+        String refused, variable;
+        try {
+            refused = org.junit.jupiter.api.Assertions.assertThrows(InputException.class,
+                    () -> magnitudeWithX.checkHeap(16 * MIB, true, true, List.of("--lambda"))).getMessage();
+            variable = MemoryPlan.heapLimitVariable();
+        } finally {
+            System.clearProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY);
+        }
+        assertTrue(refused.contains(" in _JAVA_OPTIONS to -Xmx"), refused);
+        assertTrue(refused.contains("FALCON_HEAP does not apply, _JAVA_OPTIONS comes later"), refused);
+        assertFalse(refused.contains("FALCON_HEAP="), refused);
+        assertEquals("_JAVA_OPTIONS's -Xmx", variable);
+    }
+
     /** The JVM takes the last of its heap options; an -XX:MaxHeapSize= is named as such, without its '='. */
     @Test
     void theHeapLimitOptionIsTheJvmsLastAndNamedAsGiven() {
@@ -336,7 +359,7 @@ class SelectionHeapTest {
         assertEquals("-Xmx", MemoryPlan.heapLimitOption(List.of("-Dx=1")));
         System.setProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY, "FALCON_JAVA_OPTS");
         try {
-            String given = MemoryPlan.heapLimitOptionInFalconJavaOpts();
+            String given = MemoryPlan.heapLimitOptionInJavaOptions();
             assertEquals("FALCON_JAVA_OPTS's " + (given.startsWith("-Xmx") ? "-Xmx" : "-XX:MaxHeapSize"), MemoryPlan.heapLimitVariable());
         } finally {
             System.clearProperty(MemoryPlan.HEAP_LIMIT_FROM_PROPERTY);
