@@ -887,14 +887,23 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
 
     /**
      * The heap this run takes under a limit of {@code heapLimit} with this JVM's collector: its plan, and under G1 the
-     * rest of the regions its masks (arrays of half a region or more) take whole, and one free region to allocate in.
+     * masks (arrays of half a region or more, humongous) in whole regions, and one free region to allocate in. G1 places a
+     * humongous array in a run of contiguous free regions, and in JDK 17 its full GC moves neither humongous arrays nor the
+     * archive regions (at the heap's top), so the masks still live when the last of them is allocated cut the free space
+     * into as many runs as there are masks, wherever they landed. The last mask of h regions needs room that holds a run
+     * of h however those cuts fall: {@code masks * (h - 1) + 1} free regions, since {@code masks} runs of h - 1 regions
+     * each hold none. Counting the regions alone, p = 8 million (two masks of 8 regions) passed at -Xmx25m and -Xmx26m
+     * under G1 and died of heap OOM each time: 14 regions free, in runs of 5 and 7, either side of the first mask (and
+     * -Xmx24m, refused, ran where the first mask happened to leave 8 in a row).
      */
     long heapTakenUnder(long heapLimit) {
         long region = g1RegionSize(heapLimit);
         if (region == 0) return heapBytes;
         long masks = selectionHeap > RUNTIME_LIVE_HEAP ? (selectionHeap - RUNTIME_LIVE_HEAP + p - 1) / p : 0;
-        long rounding = p >= region / 2 ? roundUp(p + 16, region) - p : 0; // 16: the array's header
-        return heapBytes + masks * rounding + region;
+        if (masks == 0 || p < region / 2) return heapBytes + region;
+        long maskRegions = roundUp(p + 16, region) / region; // 16: the array's header
+        long earlierMasks = (masks - 1) * maskRegions, roomForTheLast = masks * (maskRegions - 1) + 1;
+        return heapBytes - masks * p + (earlierMasks + roomForTheLast + 1) * region;
     }
 
     /** Whether a limit of {@code heapLimit} holds this run's heap under this JVM's collector. */
@@ -1129,7 +1138,7 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 + (solver() ? " and n = " + rows : "") + heapConsumer(held, perRowSquared, boundsSelection) + taken + " but the heap is limited to " + figures[1]
                 + (heapRoom(maxHeap) < maxHeap ? " (the old generation of its " + SystemInfo.bytes(maxHeap) + " under this JVM's collector,"
                         + " where the run's long-lived arrays go)" : room < maxHeap ? " (" + SystemInfo.bytes(maxHeap) + " less the G1 regions its"
-                        + " masks take whole and one to allocate in)" : "") + reason,
+                        + " masks take whole, the free regions the last needs in a row wherever the others lie, and one to allocate in)" : "") + reason,
                 String.join(", or ", ways));
     }
 

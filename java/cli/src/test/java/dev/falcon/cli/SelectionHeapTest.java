@@ -150,6 +150,32 @@ class SelectionHeapTest {
         }
     }
 
+    /**
+     * G1 gives each mask (8 regions at p = 8 million) contiguous free regions, and in JDK 17 its full GC moves neither
+     * humongous arrays nor archive regions: where the first mask lands splits the free space, and the second needs 8 in a
+     * row. At -Xmx25m and -Xmx26m the check, counting only the regions, took the run, which died of heap OOM (exit 1) every
+     * time with 14 regions free in runs of 5 and 7. Each is refused or runs, and a refusal's limit runs.
+     */
+    @Test
+    void underG1TheSecondMaskFindsContiguousRegionsWhereverTheFirstLies() throws Exception {
+        long p = 8_000_000;
+        Path weights = weightsAndLayers((int) p)[0], table = twoCostLayers(p, 100);
+        String[] args = {"prune", "-q", "--weights", weights.toString(), "--layers", table.toString(), "--method", "mp", "--keep-flops", "0.3",
+                "--out", dir.resolve("o.npy").toString(), "--report", dir.resolve("r.json").toString()};
+        Pattern proposed = Pattern.compile("raise it \\(FALCON_HEAP=(\\d+)m ");
+        for (int heapMib : new int[] {25, 26}) {
+            String what = "G1 at " + heapMib + "m";
+            String[] run = childJvm(List.of("-XX:+UseG1GC"), heapMib + "m", dir.resolve("run.log"), args);
+            if (run[0].equals("2")) {
+                Matcher limit = proposed.matcher(run[1]);
+                assertTrue(run[1].contains("falcon: error: memory: Java heap: ") && limit.find(), what + ": " + run[1]);
+                run = childJvm(List.of("-XX:+UseG1GC"), limit.group(1) + "m", dir.resolve("run.log"), args);
+                what += ", then at the " + limit.group(1) + "m proposed";
+            }
+            assertEquals("0", run[0], what + ": " + run[1]);
+        }
+    }
+
     /** A table of {@code layers} layers of two costs over p weights: more than 64 layers, grouped by cost (two masks). */
     private Path twoCostLayers(long p, int layers) throws IOException {
         Path table = dir.resolve("layers" + layers + ".json");
