@@ -248,9 +248,16 @@ final class PruneCommand implements Callable<Integer> {
     String gradsCommandTimeout;
 
     // ---- outputs
-    @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]); - for stdout (.npy).")
+    // the endings a file is taken with (checkOutputs), in lines as written: a reader learnt of .safetensors, and of the
+    // mask's .npy, only from a refusal; lines under the description's width, which picocli broke at a dot
+    @Option(names = "--out", paramLabel = "pruned.npy", description = {"Pruned weights (float32, shape of the weights file",
+            "or [p]); the name ends in .npy, or in .safetensors",
+            "for one F32 tensor (named as the weights' tensor,",
+            "else \"weights\"); - for stdout (.npy)."})
     Path out;
-    @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, in the weights' shape); - for stdout (.npy).")
+    @Option(names = "--mask", paramLabel = "mask.npy", description = {"Also write the kept mask (bool, in the weights'",
+            "shape), always as .npy: the name ends in .npy;",
+            "- for stdout (.npy)."})
     Path mask;
     // two lines as written: left to picocli, the one line broke at "." | "npy or .safetensors", as if a sentence ended there
     @Option(names = "--report", paramLabel = "report.json", description = {"Run report (JSON); - for stdout.",
