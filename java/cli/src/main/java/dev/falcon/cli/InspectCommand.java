@@ -401,9 +401,10 @@ final class InspectCommand implements Callable<Integer> {
         rows.add(new String[] {"name", "shape", "count", "flops/weight", "flops", "%flops", "%params"});
         for (Layer l : t.layers()) {
             double f = l.count() * l.flopsPerWeight();
-            // the share first: 100 * f is Infinity for the FLOPs past 1.8e306 that README accepts
+            // the share first: 100 * f is Infinity for the FLOPs past 1.8e306 that README accepts; shares as prune's summary
+            // gives them, since two decimals read a layer of 1 weight in 2e9 as 0.00% and the other as 100.00%
             rows.add(new String[] {l.name(), Arrays.toString(l.shape()), String.format(Locale.ROOT, "%,d", l.count()), flops(l.flopsPerWeight()), flops(f),
-                    String.format(Locale.ROOT, "%.2f%%", 100 * (f / dense)), String.format(Locale.ROOT, "%.2f%%", 100.0 * l.count() / t.parameters())});
+                    PruneCommand.percent(f / dense), PruneCommand.percent((double) l.count() / t.parameters())});
         }
         // columns as wide as their longest entry, as the array table's: fixed widths (32 for the name, 12 for the count)
         // let a long layer name (module.features.denseblock4.denselayer16.conv2.weight) or a large count push the rest

@@ -249,9 +249,16 @@ final class PruneCommand implements Callable<Integer> {
     String gradsCommandTimeout;
 
     // ---- outputs
-    @Option(names = "--out", paramLabel = "pruned.npy", description = "Pruned weights (float32, shape of the weights file or [p]); - for stdout (.npy).")
+    // the endings a file is taken with (checkOutputs), in lines as written: a reader learnt of .safetensors, and of the
+    // mask's .npy, only from a refusal; lines under the description's width, which picocli broke at a dot
+    @Option(names = "--out", paramLabel = "pruned.npy", description = {"Pruned weights (float32, shape of the weights file",
+            "or [p]); the name ends in .npy, or in .safetensors",
+            "for one F32 tensor (named as the weights' tensor,",
+            "else \"weights\"); - for stdout (.npy)."})
     Path out;
-    @Option(names = "--mask", paramLabel = "mask.npy", description = "Also write the kept mask (bool, in the weights' shape); - for stdout (.npy).")
+    @Option(names = "--mask", paramLabel = "mask.npy", description = {"Also write the kept mask (bool, in the weights'",
+            "shape), always as .npy: the name ends in .npy;",
+            "- for stdout (.npy)."})
     Path mask;
     // two lines as written: left to picocli, the one line broke at "." | "npy or .safetensors", as if a sentence ended there
     @Option(names = "--report", paramLabel = "report.json", description = {"Run report (JSON); - for stdout.",
@@ -2352,17 +2359,21 @@ final class PruneCommand implements Callable<Integer> {
     /**
      * A fraction as a percentage, to two decimals and more where it lies within 0.01 of 100% or 0%: then to at least two
      * significant digits past the leading 9s or 0s. resnet20 --keep-nnz 0.99999 read "100.00%", and 99.99888% read
-     * "99.999%" (rounded up) and 0.00149% "0.001%" while only the first digit past them was shown.
+     * "99.999%" (rounded up) and 0.00149% "0.001%" while only the first digit past them was shown. Below 0.0001% the
+     * two digits and the exponent (1.0e-37%): a fixed point took a decimal per leading zero, and 1e-39 of the dense
+     * FLOPs, past the 17 it was allowed, read "0.00000000000000000%".
      */
     static String percent(double fraction) {
         // -0.0 printed "-0.00%"
         if (fraction == 0) return "0.00%";
         if (!Double.isFinite(fraction) || fraction < 0 || fraction >= 1) return String.format(Locale.ROOT, "%.2f%%", 100 * fraction);
         double v = 100 * fraction;
-        // how far it lies from the nearer of 0% and 100%, the part the digits past the leading 9s or 0s show
+        if (v < 1e-4) return String.format(Locale.ROOT, "%.1e%%", v);
+        // how far it lies from the nearer of 0% and 100%, the part the digits past the leading 9s or 0s show; below 100%
+        // by at least an ulp of 100 (1.4e-14), so at most 15 decimals
         double distance = Math.min(v, 100 - v);
         int decimals = 2;
-        if (distance < 0.01) decimals = Math.min(17, (int) Math.ceil(-Math.log10(distance) - 1e-9) + 1); // 1e-5 is "0.000010"
+        if (distance < 0.01) decimals = (int) Math.ceil(-Math.log10(distance) - 1e-9) + 1; // 1e-3 is "0.0010"
         return String.format(Locale.ROOT, "%." + decimals + "f%%", v);
     }
 

@@ -77,6 +77,45 @@ class HelpTextTest extends SmallModel {
                 + " an output that could not be written (no output is left behind)"), codes.substring(codes.indexOf("Exit codes:")));
     }
 
+    /** Of {@code candidates}, the endings prune takes for {@code option}'s file on the model, found by running it. */
+    private List<String> endingsTaken(String option, List<String> candidates) {
+        List<String> taken = new java.util.ArrayList<>();
+        for (String ending : candidates) {
+            java.nio.file.Path output = out.resolve("taken" + ending);
+            List<String> args = new java.util.ArrayList<>(List.of("prune", "--weights", weights.toString(), "--layers", layers.toString(),
+                    "--report", out.resolve("r.json").toString(), "--device", "java", "--quiet"));
+            if (option.equals("--out")) args.addAll(List.of("--out", output.toString()));
+            else args.addAll(List.of("--out", out.resolve("p.npy").toString(), option, output.toString()));
+            MainTest.Run r = MainTest.run(args.toArray(String[]::new));
+            assertTrue(r.code() == 0 || r.code() == 2, option + " " + output + ": " + r.err());
+            if (r.code() == 0) taken.add(ending);
+        }
+        return taken;
+    }
+
+    /**
+     * prune --help said of --out only "Pruned weights (float32, shape of the weights file or [p]); - for stdout (.npy)",
+     * though --out also writes .safetensors, and of --mask nothing of the .npy its name must end in: a reader learnt
+     * either from a refusal. Every ending prune takes for a file of --out or --mask is named in the option's help, the
+     * part on stdout aside.
+     */
+    @Test
+    void theHelpOfEachOutputNamesEveryEndingItsFileIsTakenWith() {
+        List<String> candidates = List.of(".npy", ".safetensors", ".NPY", ".npz", ".pt", ".bin", ".json", ".txt", "");
+        picocli.CommandLine.Model.CommandSpec prune = new CommandLine(new Main()).getSubcommands().get("prune").getCommandSpec();
+        List<String> unnamed = new java.util.ArrayList<>();
+        for (String option : List.of("--out", "--mask")) {
+            List<String> taken = endingsTaken(option, candidates);
+            assertTrue(taken.contains(".npy"), option + " takes " + taken);
+            String description = String.join(" ", prune.findOption(option).description());
+            String help = description.replaceAll("-\\s+for stdout\\s*\\([^)]*\\)", "").toLowerCase(java.util.Locale.ROOT);
+            for (String ending : taken) {
+                if (!help.contains(ending.toLowerCase(java.util.Locale.ROOT))) unnamed.add(option + " takes " + ending + " unnamed in '" + description + "'");
+            }
+        }
+        assertEquals(List.of(), unnamed, "endings an output's file is taken with that its help, the part on stdout aside, does not name");
+    }
+
     /**
      * A usage error found once the backend was chosen (two NNZ budgets) came after the long "backend cpu chosen
      * automatically; cuda unusable ..." note; it is the first and only line now.

@@ -200,6 +200,93 @@ class SummaryFiguresTest {
         assertEquals("47.36%", PruneCommand.percent(0.47364));
     }
 
+    /**
+     * A share below 0.01% took one decimal per leading zero up to a cap of 17: 1e-39 of the dense FLOPs printed
+     * "0.00000000000000000%", 17 digits that read as zero, where the rule is that a nonzero share never reads 0.00%.
+     * A tiny share is shown by its two significant digits and its exponent.
+     */
+    @Test
+    void tinySharesAreShownShortlyByTheirTwoSignificantDigits() {
+        for (double fraction : new double[] {1e-39, 1e-50, 1e-17, 2.5e-7, Double.MIN_VALUE}) {
+            String shown = PruneCommand.percent(fraction);
+            double value = Double.parseDouble(shown.substring(0, shown.length() - 1));
+            assertTrue(value > 0 && Math.abs(value - 100 * fraction) <= 0.05 * 100 * fraction, fraction + " shown as " + shown);
+            assertTrue(shown.length() <= 10, fraction + " shown as " + shown + ", " + shown.length() + " characters");
+        }
+        assertEquals("1.0e-37%", PruneCommand.percent(1e-39));
+    }
+
+    /** A float64 .npy of {@code values}. */
+    private Path float64(String name, double... values) throws IOException {
+        byte[] header = ("{'descr': '<f8', 'fortran_order': False, 'shape': (" + values.length + ",), }").getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(10 + header.length + 8 * values.length).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1)).put((byte) 1).put((byte) 0).putShort((short) header.length).put(header);
+        for (double v : values) b.putDouble(v);
+        Path f = dir.resolve(name);
+        java.nio.file.Files.write(f, b.array());
+        return f;
+    }
+
+    /**
+     * The review's case: weights [1, 2] at costs [1e39, 1] under --keep-flops 0.5 keep the weight of cost 1, and the
+     * achieved line read "FLOPs 1 (0.00000000000000000%)"; costs [1e-50, 1] read "FLOPs 1.00000e-50
+     * (0.00000000000000000%)". Every percentage of the budgets and achieved lines is short and within 5% of the report's
+     * fraction.
+     */
+    @Test
+    void theBudgetsAndAchievedLinesShowTinyFlopSharesShortly() throws IOException {
+        try (FloatPointer w = new FloatPointer(1f, 2f)) {
+            Npy.writeFloat32(dir.resolve("w2.npy"), w, new long[] {2});
+        }
+        writeGaussian(dir.resolve("X2.npy"), 5, 1, 3, 2);
+        Pattern percentage = Pattern.compile("\\(([^,()%]+)%");
+        for (double[] costs : new double[][] {{1e39, 1}, {1e-50, 1}}) {
+            Path costFile = float64("costs.npy", costs);
+            CliRun r = CliRun.of("prune", "--weights", dir.resolve("w2.npy").toString(), "--flops-per-weight", costFile.toString(),
+                    "-X", dir.resolve("X2.npy").toString(), "--keep-flops", "0.5", "--out", dir.resolve("b.npy").toString(),
+                    "--report", dir.resolve("b.json").toString(), "--device", "java");
+            assertEquals(0, r.code(), r.err());
+            JsonNode budgets = mapper.readTree(dir.resolve("b.json").toFile()).path("budgets");
+            String achievedLine = r.out().lines().filter(l -> l.startsWith("  achieved:")).findFirst().orElseThrow();
+            String budgetsLine = r.out().lines().filter(l -> l.startsWith("  budgets:")).findFirst().orElseThrow();
+            double keptShare = budgets.at("/achieved/flops").asDouble() / budgets.at("/dense/flops").asDouble();
+            assertTrue(keptShare > 0 && keptShare < 1e-38, "the case needs a tiny kept share: " + keptShare);
+            List<String> shown = new ArrayList<>();
+            for (String line : List.of(budgetsLine, achievedLine)) {
+                Matcher m = percentage.matcher(line);
+                while (m.find()) shown.add(m.group(1));
+            }
+            assertEquals(4, shown.size(), budgetsLine + "\n" + achievedLine);
+            for (String s : shown) assertTrue(s.length() <= 9, "a percentage of " + s.length() + " characters: " + budgetsLine + "\n" + achievedLine);
+            double achievedShown = Double.parseDouble(shown.get(3));
+            assertTrue(achievedShown > 0 && Math.abs(achievedShown - 100 * keptShare) <= 0.05 * 100 * keptShare, achievedLine);
+        }
+    }
+
+    /**
+     * inspect's layer table gave each share to two decimals: a layer of one weight beside one of 2e9 read "0.00%" of the
+     * parameters and the other "100.00%", and a layer of 5e-39 of the FLOPs "0.00%". Its shares follow the summary's rule.
+     */
+    @Test
+    void inspectsLayerTableShowsNoNonzeroShareAsZeroAndNoShareBelowAllAsAll() {
+        Path table = layers(new Layer("big", new long[] {2_000_000_000L}, 1e29, 0, 2_000_000_000L), new Layer("small", new long[] {1}, 1, 2_000_000_000L, 1));
+        CliRun r = CliRun.of("inspect", table.toString());
+        assertEquals(0, r.code(), r.err());
+        // the big layer's FLOP share, 2e38 / (2e38 + 1), is 1 in double and is left out
+        java.util.Map<String, double[]> shares = java.util.Map.of("big", new double[] {Double.NaN, 2e9 / (2e9 + 1)}, "small", new double[] {1 / (2e38 + 1), 1 / (2e9 + 1)});
+        for (var layer : shares.entrySet()) {
+            String row = r.out().lines().filter(l -> l.trim().startsWith(layer.getKey() + " ")).findFirst().orElseThrow(() -> new AssertionError(r.out()));
+            String[] columns = row.trim().split("\\s+");
+            for (int c = 0; c < 2; c++) {
+                if (Double.isNaN(layer.getValue()[c])) continue;
+                String shown = columns[columns.length - 2 + c];
+                double value = Double.parseDouble(shown.substring(0, shown.length() - 1)), share = 100 * layer.getValue()[c];
+                double distance = Math.min(share, 100 - share), shownDistance = Math.min(value, 100 - value);
+                assertTrue(shownDistance > 0 && Math.abs(shownDistance - distance) <= 0.05 * distance, layer.getKey() + "'s share " + share + "% shown as " + shown + ":\n" + r.out());
+            }
+        }
+    }
+
     record CliRun(int code, String out, String err) {
         static CliRun of(String... args) {
             MainTest.Run r = MainTest.run(args);
