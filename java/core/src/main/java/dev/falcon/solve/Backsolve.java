@@ -425,9 +425,9 @@ public final class Backsolve {
                             warning.stoppedShort(String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d"
                                     + " sweeps at Q %.9g, its last sweep lowering it by %.2e relative, below its tolerance %.0e, but"
                                     + " sweeps that crawl stop so too, and Q''s gradient on the support cannot show it within %.0e"
-                                    + " relative of the model''s minimum (%s): the weights may not be the exact"
-                                    + " model''s; {0} solves the same model directly (told once per prune)",
-                                    sweep + 1, bestQ, lastFall, tolerance, CERTIFIED_GAP, gapRelativeToQ(gap, bestQ, g != null)));
+                                    + " relative of the model''s minimum (%s)",
+                                    sweep + 1, bestQ, lastFall, tolerance, CERTIFIED_GAP, gapRelativeToQ(gap, bestQ, g != null)),
+                                    SweepWarning.MAY_NOT_BE_EXACT);
                         }
                         break;
                     }
@@ -439,8 +439,7 @@ public final class Backsolve {
                         if (warning != null) {
                             warning.stoppedShort(String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d"
                                     + " sweeps with Q no longer falling (%d sweeps in a row above its best, %.9g, which is kept;"
-                                    + " tolerance %.0e): the weights may not be the exact model''s; {0} solves the same model"
-                                    + " directly (told once per prune)", sweep + 1, risen, bestQ, tolerance));
+                                    + " tolerance %.0e)", sweep + 1, risen, bestQ, tolerance), SweepWarning.MAY_NOT_BE_EXACT);
                         }
                         ended = true;
                         break;
@@ -462,10 +461,11 @@ public final class Backsolve {
                 // the exact backsolve as a parameter, {0}: an embedder reads Backsolve.Mode.EXACT, the CLI its --backsolve exact
                 // (a MessageFormat pattern: the apostrophe is written twice)
                 warning.stoppedShort(String.format(Locale.ROOT, "block-coordinate backsolve stopped after %d sweeps"
-                        + " with Q %s (tolerance %.0e): the weights are not yet the exact model''s;"
-                        + " {0} solves the same model directly (told once per prune)", sweeps, state, tolerance));
+                        + " with Q %s (tolerance %.0e)", sweeps, state, tolerance), SweepWarning.NOT_YET_EXACT);
             }
-            return Double.isFinite(q) ? best : w;
+            float[] returned = Double.isFinite(q) ? best : w;
+            if (warning != null) warning.sweepReturned(returned);
+            return returned;
         }
     }
 

@@ -348,8 +348,12 @@ public final class FalconSolver {
             sweepWarning = java.util.Objects.requireNonNull(warning, "warning");
             solving = x;
             solvingWithG = g != null;
-            return solveWithProjector(x, wbar, g, lambda, layers, nnz, flops, startMask, opt);
+            warning.beginSolve();
+            Result result = solveWithProjector(x, wbar, g, lambda, layers, nnz, flops, startMask, opt);
+            warning.settle(result.weights());
+            return result;
         } finally {
+            if (warning != null) warning.endSolve();
             projector = null;
             sweepWarning = null;
             solving = null;
@@ -434,6 +438,7 @@ public final class FalconSolver {
                 break;
             }
             rounds = round;
+            sweepWarning.round(round);
             long td = System.nanoTime();
             SolverOptions roundOpt = dfoPastStableSupport ? opt.withStableIterations(0) : opt;
             dfoPastStableSupport = false;

@@ -13,7 +13,8 @@ import org.bytedeco.javacpp.Pointer;
 
 /**
  * Local search over swaps, additions and their batches (and, where none of those lowers Q, pairs of swaps, then moves of
- * up to three weights in and three out) for the exact backsolve, evaluated in closed form on the n x n system instead of
+ * up to three weights in and three out, then, where every feasible support holds at most three weights and they are
+ * few, the best of them all) for the exact backsolve, evaluated in closed form on the n x n system instead of
  * by backsolving every candidate support.
  *
  * <p>With the exact backsolve on support K, Q depends on K alone:
@@ -120,17 +121,25 @@ final class SwapPolish {
             // instances of p = 16..24 the optimum was most often such a move away (three one-for-one swaps, or one costly
             // weight out for two cheaper ones in, each part alone raising Q).
             boolean coordinated = false;
+            // Where every feasible support holds at most EXHAUSTIVE_MOST weights and they are few, the last stage scores
+            // them all: with a budget of one or two weights among hundreds, the optimum was often a pair of weights that
+            // are poor alone, which no pool ranked by single moves holds (p = 350: the polish ended at 1.114 times it).
+            // Decided once from the budgets alone, so a large support pays nothing for it.
+            int exhaustibleSize = fewFeasibleSupports(layers, nnz, flops);
+            boolean exhaustible = exhaustibleSize > 0, exhaustive = false;
             // Only passes that take moves count against the cap: one that finds none moves on to the next stage, at most
             // four in a row, the last ending the run. Counted, they ended the polish just before the stages that still
             // found moves (from mp at n = 24, p = 494: Q 7.3e-4 above where it converges).
             for (int taken = 0; taken < maxPasses; ) {
                 passes++;
                 double before = decrease;
-                Pass moves = coordinated ? proposeCoordinated(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, work)
+                Pass moves = exhaustive ? proposeBestFeasibleSupport(backend, x, layers, exhaustibleSize, flops, current, t, lambda, factor, v, n, work)
+                        : coordinated ? proposeCoordinated(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, work)
                         : pairs ? proposePair(backend, x, layers, flops, current, t, lambda, factor, v, y, n, work)
                         : propose(backend, x, layers, nnz, flops, current, t, lambda, factor, v, y, n, exchanges, boundLayers, work);
                 if (moves == null) {
-                    if (coordinated) break;
+                    if (exhaustive || coordinated && !exhaustible) break;
+                    if (coordinated) exhaustive = true;
                     if (pairs) coordinated = true;
                     if (exchanges) pairs = true;
                     exchanges = true;
@@ -160,7 +169,8 @@ final class SwapPolish {
                     throw e;
                 }
                 if (best == null) {
-                    if (coordinated) break;
+                    if (exhaustive || coordinated && !exhaustible) break;
+                    if (coordinated) exhaustive = true;
                     if (pairs) coordinated = true;
                     if (exchanges) pairs = true;
                     exchanges = true;
@@ -185,6 +195,7 @@ final class SwapPolish {
                 if (pairs) {
                     pairs = false;
                     coordinated = false;
+                    exhaustive = false;
                     continue;
                 }
                 // a batch cut down by its interactions says little about what the next, fresh proposal can gain
@@ -795,6 +806,152 @@ final class SwapPolish {
             remove[k] = new int[to - from];
             for (int q = 0; q < to - from; q++) {
                 removePos[k][q] = at[bestRemovals[from + q]];
+                remove[k][q] = columnsIdx[removePos[k][q]];
+            }
+        }
+        return new Pass(add, remove, gathered.columns, addPos, removePos, n);
+    }
+
+    /** Most weights of a feasible support for which the polish scores every feasible support. */
+    static final int EXHAUSTIVE_MOST = 3;
+
+    /**
+     * Most feasible supports scored in that case (each at most a 3 x 3 elimination after its removals', which are
+     * shared): 5,150 at p = 350 with room for two weights of one layer or one of another took milliseconds.
+     */
+    static final long EXHAUSTIVE_SUPPORTS = 200_000;
+
+    /**
+     * Most weights that fit the FLOP budget alone for which that is done: their cross terms (c^2 doubles, formed in
+     * c^2 n) and each kept subset's eliminated system are held at once, 3.3 MB each at this many.
+     */
+    static final int EXHAUSTIVE_CANDIDATES = 640;
+
+    /**
+     * The most weights any feasible support holds, where that is at most EXHAUSTIVE_MOST and the weights that fit the
+     * FLOP budget alone are few enough (EXHAUSTIVE_CANDIDATES) that every support of up to that many of them can be
+     * scored (at most EXHAUSTIVE_SUPPORTS); 0 otherwise.
+     */
+    static int fewFeasibleSupports(LayerTable layers, long nnz, double flops) {
+        // the most weights that fit: the cheapest first (an upper bound on any support's size)
+        Integer[] byCost = new Integer[layers.size()];
+        for (int l = 0; l < byCost.length; l++) byCost[l] = l;
+        Arrays.sort(byCost, (a, b) -> Double.compare(layers.get(a).flopsPerWeight(), layers.get(b).flopsPerWeight()));
+        long most = 0, candidates = 0;
+        double used = 0;
+        for (int l : byCost) {
+            Layer layer = layers.get(l);
+            double cost = layer.flopsPerWeight();
+            if (cost > flops) break;
+            candidates += layer.count();
+            for (long k = 0; k < layer.count() && most <= EXHAUSTIVE_MOST && used + cost <= flops; k++) {
+                used += cost;
+                most++;
+            }
+        }
+        most = Math.min(most, nnz);
+        if (most == 0 || most > EXHAUSTIVE_MOST || candidates > EXHAUSTIVE_CANDIDATES) return 0;
+        long supports = 0, choose = 1;
+        for (long s = 1; s <= most; s++) {
+            choose = choose * (candidates - s + 1) / s;
+            supports += choose;
+        }
+        return supports <= EXHAUSTIVE_SUPPORTS ? (int) most : 0;
+    }
+
+    /**
+     * The move from {@code mask} to the support of lowest Q among every feasible one of up to EXHAUSTIVE_MOST weights
+     * ({@code most}, from {@link #fewFeasibleSupports}: no feasible support holds more), scored in closed form: the kept weights that leave in sequence,
+     * then the ones that join. Written as one swap per addition and removal paired in order, the surplus removals with
+     * the last addition, and taken whole; null when no support lowers Q.
+     */
+    private static Pass proposeBestFeasibleSupport(ComputeBackend backend, HostMatrix x, LayerTable layers, int most, double flops,
+                                                   byte[] mask, Coefficients t, double lambda, DoublePointer factor, double[] v, int n,
+                                                   Workspace work) {
+        List<Integer> additions = new ArrayList<>(), kept = new ArrayList<>();
+        for (int l = 0; l < layers.size(); l++) {
+            Layer layer = layers.get(l);
+            int lo = (int) layer.offset(), count = (int) layer.count();
+            boolean fits = layer.flopsPerWeight() <= flops;
+            for (int j = lo; j < lo + count; j++) {
+                if (mask[j] != 0) kept.add(j);
+                else if (fits) additions.add(j);
+            }
+        }
+        int na = additions.size(), nk = kept.size();
+        if (na == 0 || nk > most) return null;
+        int[] columnsIdx = new int[na + nk];
+        for (int k = 0; k < na; k++) columnsIdx[k] = additions.get(k);
+        for (int k = 0; k < nk; k++) columnsIdx[na + k] = kept.get(k);
+        Gathered gathered = new Gathered(backend, x, columnsIdx, t, factor, v, n, work);
+        int c = columnsIdx.length;
+        double[] crossAll = crossTerms(gathered, c, n);
+        int[] layerOf = new int[c];
+        for (int k = 0; k < c; k++) layerOf[k] = layers.layerOf(columnsIdx[k]);
+        long[] per = FalconSolver.perLayer(mask, layers);
+        double best = 0;
+        int[] bestRemovals = null, bestAdditions = null;
+        int[] addition = new int[EXHAUSTIVE_MOST];
+        double[] sub = new double[EXHAUSTIVE_MOST * EXHAUSTIVE_MOST], subE = new double[EXHAUSTIVE_MOST];
+        // every subset of the kept weights leaves (the empty one too), every support of the rest and up to
+        // EXHAUSTIVE_MOST in all joins: each support is reached once, by the kept weights it drops
+        for (int leaving = 0; leaving < 1 << nk; leaving++) {
+            int r = Integer.bitCount(leaving);
+            int[] rs = new int[r];
+            for (int k = 0, q = 0; k < nk; k++) if ((leaving >> k & 1) != 0) rs[q++] = na + k;
+            int m = r + na;
+            double[] sys = new double[m * m], es = new double[m];
+            int[] order = new int[m];
+            System.arraycopy(rs, 0, order, 0, r);
+            for (int k = 0; k < na; k++) order[r + k] = k;
+            for (int u = 0; u < m; u++) {
+                es[u] = gathered.gradient[order[u]];
+                for (int w = 0; w < m; w++) sys[u * m + w] = crossAll[order[u] * c + order[w]];
+            }
+            double removalChange = eliminate(sys, es, m, r, r, lambda);
+            if (removalChange == Double.POSITIVE_INFINITY) continue;
+            for (int q : rs) per[layerOf[q]]--;
+            int room = most - (nk - r);
+            for (int a = 1; a <= room && a <= na; a++) {
+                for (int k = 0; k < a; k++) addition[k] = k;
+                while (true) {
+                    for (int k = 0; k < a; k++) per[layerOf[addition[k]]]++;
+                    boolean fits = FalconSolver.flopsOf(per, layers) <= flops;
+                    for (int k = 0; k < a; k++) per[layerOf[addition[k]]]--;
+                    if (fits) {
+                        for (int u = 0; u < a; u++) {
+                            subE[u] = es[r + addition[u]];
+                            for (int w = 0; w < a; w++) sub[u * a + w] = sys[(r + addition[u]) * m + r + addition[w]];
+                        }
+                        double change = removalChange + eliminate(sub, subE, a, a, 0, lambda);
+                        if (change < best) {
+                            best = change;
+                            bestRemovals = rs;
+                            bestAdditions = Arrays.copyOf(addition, a);
+                        }
+                    }
+                    // the next subset of a of the na additions, in lexicographic order
+                    int k = a - 1;
+                    while (k >= 0 && addition[k] == na - a + k) k--;
+                    if (k < 0) break;
+                    addition[k]++;
+                    for (int w = k + 1; w < a; w++) addition[w] = addition[w - 1] + 1;
+                }
+            }
+            for (int q : rs) per[layerOf[q]]++;
+        }
+        if (bestAdditions == null) return null;
+        int moves = bestAdditions.length, r = bestRemovals.length;
+        int[] add = new int[moves], addPos = new int[moves];
+        int[][] remove = new int[moves][], removePos = new int[moves][];
+        for (int k = 0; k < moves; k++) {
+            addPos[k] = bestAdditions[k];
+            add[k] = columnsIdx[addPos[k]];
+            int from = Math.min(k, r), to = k == moves - 1 ? r : Math.min(k + 1, r);
+            removePos[k] = new int[to - from];
+            remove[k] = new int[to - from];
+            for (int q = 0; q < to - from; q++) {
+                removePos[k][q] = bestRemovals[from + q];
                 remove[k][q] = columnsIdx[removePos[k][q]];
             }
         }
