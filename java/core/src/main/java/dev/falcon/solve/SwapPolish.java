@@ -754,20 +754,16 @@ final class SwapPolish {
         int[] bestRemovals = null, bestAdditions = null;
         double[] cross = new double[na * na], e = new double[na];
         double[] sub = new double[COORDINATED_MOST * COORDINATED_MOST], subE = new double[COORDINATED_MOST];
+        double[] gradientAt = new double[c];
+        for (int u = 0; u < c; u++) gradientAt[u] = gathered.gradient[at[u]];
         for (int[] rs : removalSets) {
             int r = rs.length;
             // the removals in sequence against M (Sherman-Morrison), carrying every addition's gradient and cross terms
-            int m = r + na;
-            double[] sys = new double[m * m], es = new double[m];
-            int[] order = new int[m];
-            System.arraycopy(rs, 0, order, 0, r);
-            for (int k = 0; k < na; k++) order[r + k] = k;
-            for (int u = 0; u < m; u++) {
-                es[u] = gathered.gradient[at[order[u]]];
-                for (int w = 0; w < m; w++) sys[u * m + w] = crossAll[order[u] * c + order[w]];
-            }
-            double removalChange = eliminate(sys, es, m, r, r, lambda);
-            if (removalChange == Double.POSITIVE_INFINITY) continue;
+            AfterRemovals after = afterRemovals(rs, na, crossAll, c, gradientAt, lambda);
+            if (after.change() == Double.POSITIVE_INFINITY) continue;
+            double removalChange = after.change();
+            int m = after.size();
+            double[] sys = after.system(), es = after.gradients();
             for (int u = 0; u < na; u++) {
                 e[u] = es[r + u];
                 for (int w = 0; w < na; w++) cross[u * na + w] = sys[(r + u) * m + r + w];
@@ -899,17 +895,11 @@ final class SwapPolish {
             int r = Integer.bitCount(leaving);
             int[] rs = new int[r];
             for (int k = 0, q = 0; k < nk; k++) if ((leaving >> k & 1) != 0) rs[q++] = na + k;
-            int m = r + na;
-            double[] sys = new double[m * m], es = new double[m];
-            int[] order = new int[m];
-            System.arraycopy(rs, 0, order, 0, r);
-            for (int k = 0; k < na; k++) order[r + k] = k;
-            for (int u = 0; u < m; u++) {
-                es[u] = gathered.gradient[order[u]];
-                for (int w = 0; w < m; w++) sys[u * m + w] = crossAll[order[u] * c + order[w]];
-            }
-            double removalChange = eliminate(sys, es, m, r, r, lambda);
-            if (removalChange == Double.POSITIVE_INFINITY) continue;
+            AfterRemovals after = afterRemovals(rs, na, crossAll, c, gathered.gradient, lambda);
+            if (after.change() == Double.POSITIVE_INFINITY) continue;
+            double removalChange = after.change();
+            int m = after.size();
+            double[] sys = after.system(), es = after.gradients();
             for (int q : rs) per[layerOf[q]]--;
             int room = most - (nk - r);
             for (int a = 1; a <= room && a <= na; a++) {
@@ -1260,6 +1250,27 @@ final class SwapPolish {
      */
     private static double sequentialChange(double[] cross, double[] e, int m, int removals, double lambda) {
         return eliminate(cross, e, m, m, removals, lambda);
+    }
+
+    /**
+     * The removals {@code rs} (positions among the cross terms) taken in sequence against M, followed by the additions at
+     * positions 0..na-1: the system and gradients of the additions as the removals left them, and the removals' change of
+     * Q (+infinity where M without them is singular).
+     */
+    private record AfterRemovals(double[] system, double[] gradients, int size, double change) {}
+
+    /** {@link AfterRemovals} of {@code rs}, from the cross terms of c columns and their gradients, both by position. */
+    private static AfterRemovals afterRemovals(int[] rs, int na, double[] crossAll, int c, double[] gradient, double lambda) {
+        int r = rs.length, m = r + na;
+        double[] sys = new double[m * m], es = new double[m];
+        int[] order = new int[m];
+        System.arraycopy(rs, 0, order, 0, r);
+        for (int k = 0; k < na; k++) order[r + k] = k;
+        for (int u = 0; u < m; u++) {
+            es[u] = gradient[order[u]];
+            for (int w = 0; w < m; w++) sys[u * m + w] = crossAll[order[u] * c + order[w]];
+        }
+        return new AfterRemovals(sys, es, m, eliminate(sys, es, m, r, r, lambda));
     }
 
     /**
