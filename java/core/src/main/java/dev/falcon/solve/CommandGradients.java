@@ -20,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.LinkedHashSet;
@@ -36,7 +37,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
  * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and {@code {t}} by t (another
- * {word} is refused: {@link #unknownPlaceholder}), and X is read back
+ * {word} is refused: {@link #unknownPlaceholder}; a placeholder inside single quotes, after a backslash or as ${t} is
+ * left as it is, as the shell leaves a $VAR there: {@link Brace#replaced}), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log, with
  * falcon's note on an X that is not float32 (one that throws is not called again for the rest of that stage, and the
  * stage then throws that failure, once the command has ended; a later stage calls it again);
@@ -445,6 +447,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * them: a backslash escapes the next character outside single quotes, and $(...) or `...` inside double quotes
      * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x"); a # that
      * begins a word outside quotes comments out the rest of its line (an apostrophe there, "# don't edit", quotes nothing).
+     * ${weights} is refused too: the shell's variable, left as it is by {@link #commandLine}, as ${t} is.
      */
     public static String quotedPlaceholder(String command) {
         return scanPlaceholders(command, false);
@@ -468,35 +471,46 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     private static final java.util.regex.Pattern WORD_IN_BRACES = java.util.regex.Pattern.compile("\\{[A-Za-z_][A-Za-z0-9_]*}");
 
-    /** The {word} that starts at {@code i} and is no placeholder falcon knows, or null. */
-    private static String unknownWordAt(String command, int i) {
-        if (command.charAt(i) != '{' || i > 0 && command.charAt(i - 1) == '$') return null;
+    /**
+     * A {word} in the command and how the shell reads the place it stands: {@code quote} is the innermost quote open
+     * there (' " ( for $(, ` ; ' ' for none), {@code escaped} that a backslash comes before it, {@code afterDollar} that it
+     * is the shell's ${word}.
+     */
+    private record Brace(int at, String word, char quote, boolean escaped, boolean afterDollar) {
+        boolean known() {
+            return word.equals(WEIGHTS) || word.equals(GRADS) || word.equals(STAGE);
+        }
+
+        /**
+         * The one rule for all three placeholders: replaced where the shell would expand a $variable (bare, in double
+         * quotes, in $(...) or `...`), left as it is in single quotes, after a backslash and as ${word}.
+         */
+        boolean replaced() {
+            return known() && quote != '\'' && !escaped && !afterDollar;
+        }
+    }
+
+    private static String wordAt(String command, int i) {
+        if (i >= command.length() || command.charAt(i) != '{') return null;
         java.util.regex.Matcher m = WORD_IN_BRACES.matcher(command).region(i, command.length());
-        if (!m.lookingAt()) return null;
-        String word = m.group();
-        return word.equals(WEIGHTS) || word.equals(GRADS) || word.equals(STAGE) ? null : word;
+        return m.lookingAt() ? m.group() : null;
     }
 
     /**
-     * Walks the command as /bin/sh reads it, for {@link #quotedPlaceholder} ({@code unknownWords} false) or
-     * {@link #unknownPlaceholder} (true): one reading of its quotes, so that the two checks cannot disagree on them.
+     * Every {word} of the command outside comments, walked as /bin/sh reads it: the checks and the substitution share
+     * this one reading of its quotes, so that they cannot disagree on them (a regex replaced {t} inside single quotes,
+     * which the checks and README leave alone).
      */
-    private static String scanPlaceholders(String command, boolean unknownWords) {
+    private static List<Brace> braces(String command) {
+        List<Brace> found = new ArrayList<>();
         Deque<Character> open = new ArrayDeque<>(); // ' " ( for $( or a parenthesis inside it, ` ; none: unquoted
         for (int i = 0; i < command.length(); ) {
             char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
-            String placeholder = command.startsWith(WEIGHTS, i) ? WEIGHTS : command.startsWith(GRADS, i) ? GRADS : null;
-            if (placeholder != null) {
-                if (!unknownWords && (in == '\'' || in == '"')) return insideQuotes(placeholder, in);
-                i += placeholder.length();
+            String word = wordAt(command, i);
+            if (word != null) {
+                found.add(new Brace(i, word, in, false, in != '\'' && i > 0 && command.charAt(i - 1) == '$'));
+                i += word.length(); // letters, digits and _: nothing in it opens or closes a quote
                 continue;
-            }
-            if (unknownWords && in != '\'') {
-                String word = unknownWordAt(command, i);
-                if (word != null) {
-                    return word + " is not a placeholder falcon knows (it would reach the command as the text " + word + "): the placeholders are "
-                            + WEIGHTS + ", " + GRADS + " and " + STAGE + ", the stage's number as in a --grads 'X_stage" + STAGE + ".npy' pattern";
-                }
             }
             if (in == '\'') {
                 if (c == '\'') open.pop();
@@ -504,8 +518,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 continue;
             }
             if (c == '\\') {
-                String escaped = command.startsWith(WEIGHTS, i + 1) ? WEIGHTS : command.startsWith(GRADS, i + 1) ? GRADS : null;
-                if (escaped != null && !unknownWords) return in == '"' ? insideQuotes(escaped, in) : escaped + " follows a backslash, which quotes its first character";
+                String escaped = wordAt(command, i + 1);
+                if (escaped != null) found.add(new Brace(i + 1, escaped, in, true, false));
                 i += 2;
                 continue;
             }
@@ -536,6 +550,29 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             i++;
         }
+        return found;
+    }
+
+    /**
+     * Walks the command as /bin/sh reads it, for {@link #quotedPlaceholder} ({@code unknownWords} false) or
+     * {@link #unknownPlaceholder} (true).
+     */
+    private static String scanPlaceholders(String command, boolean unknownWords) {
+        for (Brace b : braces(command)) {
+            if (unknownWords) {
+                if (!b.known() && b.quote() != '\'' && !b.escaped() && !b.afterDollar()) {
+                    return b.word() + " is not a placeholder falcon knows (it would reach the command as the text " + b.word() + "): the placeholders are "
+                            + WEIGHTS + ", " + GRADS + " and " + STAGE + ", the stage's number as in a --grads 'X_stage" + STAGE + ".npy' pattern";
+                }
+                continue;
+            }
+            if (!b.word().equals(WEIGHTS) && !b.word().equals(GRADS)) continue;
+            if (b.escaped()) return b.quote() == '"' ? insideQuotes(b.word(), '"') : b.word() + " follows a backslash, which quotes its first character";
+            if (b.quote() == '\'' || b.quote() == '"') return insideQuotes(b.word(), b.quote());
+            if (b.afterDollar()) {
+                return b.word() + " follows a $, which makes $" + b.word() + " a shell variable, not falcon's placeholder";
+            }
+        }
         return null;
     }
 
@@ -544,23 +581,21 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     /**
-     * The command line for one stage, the placeholders replaced in one pass: replaced one after the other, a {grads}
-     * inside the weights' path (a TMPDIR that holds one) was replaced again, and the command got a path that does not
-     * exist. {t} after a $ is the shell's ${t}.
+     * The command line for one stage, the placeholders replaced in one pass where {@link Brace#replaced} says: replaced
+     * one after the other, a {grads} inside the weights' path (a TMPDIR that holds one) was replaced again, and the
+     * command got a path that does not exist.
      */
     String commandLine(Path weights, Path grads, int stage) {
-        java.util.regex.Matcher m = PLACEHOLDER.matcher(command);
         StringBuilder line = new StringBuilder();
-        while (m.find()) {
-            String value = m.group().equals(STAGE) ? Integer.toString(stage) : quote((m.group().equals(WEIGHTS) ? weights : grads).toString());
-            m.appendReplacement(line, java.util.regex.Matcher.quoteReplacement(value));
+        int copied = 0;
+        for (Brace b : braces(command)) {
+            if (!b.replaced()) continue;
+            String value = b.word().equals(STAGE) ? Integer.toString(stage) : quote((b.word().equals(WEIGHTS) ? weights : grads).toString());
+            line.append(command, copied, b.at()).append(value);
+            copied = b.at() + b.word().length();
         }
-        m.appendTail(line);
-        return line.toString();
+        return line.append(command, copied, command.length()).toString();
     }
-
-    private static final java.util.regex.Pattern PLACEHOLDER = java.util.regex.Pattern.compile(
-            java.util.regex.Pattern.quote(WEIGHTS) + "|" + java.util.regex.Pattern.quote(GRADS) + "|(?<!\\$)" + java.util.regex.Pattern.quote(STAGE));
 
     @Override
     public HostMatrix gradients(int stage, float[] weights) {

@@ -347,8 +347,39 @@ class GradientSourcesTest {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
              CommandGradients src = new CommandGradients(b, first, "echo \"stage {t}\" X_stage{t}.npy '{t}' > '" + said + "' && cp '" + x2 + "' {grads} && : {weights}", null)) {
             src.gradients(2, wbar());
-            assertEquals(List.of("stage 2 X_stage2.npy 2"), Files.readAllLines(said));
+            // in single quotes it is the shell's literal text, as the next test has it
+            assertEquals(List.of("stage 2 X_stage2.npy {t}"), Files.readAllLines(said));
         }
+    }
+
+    /**
+     * {t} was replaced by a regex wherever it stood, although single-quoted text is promised to be left alone: the command
+     * printed "single:2 backslash:2 dq:2" and jq '{t}' printed 2 instead of {"t":5}. Placeholders are read as the shell
+     * reads the command: replaced bare and inside double quotes, left as they are inside single quotes, after a backslash
+     * and as the shell's own ${t}.
+     */
+    @Test
+    void theStagePlaceholderIsLeftAloneInSingleQuotesAfterABackslashAndAsTheShellsVariable() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), said = dir.resolve("said.txt");
+        writeX(x2, 3);
+        String cmd = "t=7; echo single:'{t}' backslash:\\{t} dq:\"{t}\" bare:{t} shell:${t} > '" + said + "'"
+                + " && echo '{\"t\":5}' | jq -c '{t}' >> '" + said + "' && cp '" + x2 + "' {grads} && : {weights}";
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, cmd, null)) {
+            src.gradients(2, wbar());
+            assertEquals(List.of("single:{t} backslash:{t} dq:2 bare:2 shell:7", "{\"t\":5}"), Files.readAllLines(said));
+        }
+    }
+
+    /**
+     * {weights} and {grads} follow the same reading as {t}; as falcon's quoted paths they must stand bare, and the shell's
+     * ${grads} (a variable, which the regex replaced into "$/tmp/...") is refused as their quoted forms are.
+     */
+    @Test
+    void aPathPlaceholderAfterADollarIsRefusedAsTheShellsVariable() {
+        assertEquals("{grads} follows a $, which makes ${grads} a shell variable, not falcon's placeholder",
+                CommandGradients.quotedPlaceholder("cp X.npy ${grads} && : {weights}"));
+        assertNull(CommandGradients.quotedPlaceholder("echo '{t}' \\{t} \"{t}\" ${t} && cp X.npy {grads} && : {weights}"));
     }
 
     /**
