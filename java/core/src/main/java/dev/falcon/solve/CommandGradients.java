@@ -37,7 +37,7 @@ import org.bytedeco.javacpp.FloatPointer;
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
  * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and {@code {t}} by t (another
- * {word} is refused: {@link #unknownPlaceholder}; a placeholder inside single quotes, after a backslash or as ${t} is
+ * {word} reaches it as literal text, which {@link #unknownPlaceholder} warns of; a placeholder inside single quotes, after a backslash or as ${t} is
  * left as it is, as the shell leaves a $VAR there: {@link Brace#replaced}), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log, with
  * falcon's note on an X that is not float32 (one that throws is not called again for the rest of that stage, and the
@@ -181,8 +181,6 @@ public final class CommandGradients implements MultiStage.GradientSource {
         }
         String quoted = quotedPlaceholder(command);
         if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
-        String unknown = unknownPlaceholder(command);
-        if (unknown != null) throw new IllegalArgumentException(unknown + "; " + KNOWN_PLACEHOLDERS + ": " + command);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -453,17 +451,19 @@ public final class CommandGradients implements MultiStage.GradientSource {
         return scanPlaceholders(command, false);
     }
 
-    /** What to do about a placeholder {@link #unknownPlaceholder} finds. */
-    public static final String KNOWN_PLACEHOLDERS = "spell it as one of those, or put text with braces of its own in single quotes ('{...}'),"
-            + " which falcon leaves as it is";
+    /** What to do about a placeholder {@link #unknownPlaceholder} finds: the end of its warning. */
+    public static final String KNOWN_PLACEHOLDERS = "if one was meant, spell it so; braces of the command's own (a Python f-string, jq's"
+            + " {name}) are fine as they are, and in single quotes ('{...}') or after a backslash falcon does not warn of them";
 
     /**
-     * Where the command has a {word} that is none of {@link #WEIGHTS}, {@link #GRADS} and {@link #STAGE}, what is wrong
-     * with it; null where it has none. A misspelt placeholder ({stage}, {T}, {Weights}) reached the command as literal
-     * text. A word is letters, digits and _ (not first a digit) between braces, read as the shell reads the command (see
-     * {@link #quotedPlaceholder}): braces the shell or another program reads are not one, ${VAR} (after a $), {a,b},
-     * {1..3}, find's {}, a { ...; } group, a comment, text after a backslash, and text in single quotes, which the shell
-     * hands on as it is (awk '{print}', jq '{name}').
+     * The warning for the {word}s of the command that are none of {@link #WEIGHTS}, {@link #GRADS} and {@link #STAGE},
+     * one line; null where it has none. A misspelt placeholder ({stage}, {T}, {Weights}) reaches the command as literal
+     * text, and so do the braces of Python's f-strings and str.format, jq, grep -E or a heredoc: a warning, not a
+     * refusal, which broke such commands. A word is letters, digits and _ (not first a digit) between braces, read as the
+     * shell reads the command (see {@link #quotedPlaceholder}): braces the shell or another program reads are not one,
+     * ${VAR} (after a $), {a,b}, {1..3}, find's {}, a { ...; } group, a comment, text after a backslash, and text in
+     * single quotes, which the shell hands on as it is (awk '{print}', jq '{name}'). The constructor takes such a
+     * command; a caller that wants the warning shown asks for it here (the CLI prints it once, before the first stage).
      */
     public static String unknownPlaceholder(String command) {
         return scanPlaceholders(command, true);
@@ -558,12 +558,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * {@link #unknownPlaceholder} (true).
      */
     private static String scanPlaceholders(String command, boolean unknownWords) {
+        Set<String> unknown = new LinkedHashSet<>();
         for (Brace b : braces(command)) {
             if (unknownWords) {
-                if (!b.known() && b.quote() != '\'' && !b.escaped() && !b.afterDollar()) {
-                    return b.word() + " is not a placeholder falcon knows (it would reach the command as the text " + b.word() + "): the placeholders are "
-                            + WEIGHTS + ", " + GRADS + " and " + STAGE + ", the stage's number as in a --grads 'X_stage" + STAGE + ".npy' pattern";
-                }
+                if (!b.known() && b.quote() != '\'' && !b.escaped() && !b.afterDollar()) unknown.add(b.word());
                 continue;
             }
             if (!b.word().equals(WEIGHTS) && !b.word().equals(GRADS)) continue;
@@ -573,7 +571,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 return b.word() + " follows a $, which makes $" + b.word() + " a shell variable, not falcon's placeholder";
             }
         }
-        return null;
+        if (unknown.isEmpty()) return null;
+        String words = String.join(", ", unknown);
+        return words + (unknown.size() == 1 ? " is not a placeholder falcon knows" : " are not placeholders falcon knows") + " (the placeholders are "
+                + WEIGHTS + ", " + GRADS + " and " + STAGE + ", the stage's number as in a --grads 'X_stage" + STAGE + ".npy' pattern):"
+                + " the command gets it as the literal text " + words;
     }
 
     private static String insideQuotes(String placeholder, char quote) {
