@@ -126,6 +126,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** The file of {@link Cleanup#stageX}, which a mapped X reads. */
     private Path currentFile;
     private final OneRunAtATime runs = new OneRunAtATime();
+    /** Held where a call or runEnded() changes the run's state (the X held, the weights it is at). */
+    private final Object state = new Object();
+    /** gradients() calls under way, for runEnded() to stop and wait for: a timed-out caller leaves one running. */
+    private int callsInFlight;
 
     /**
      * @param first stage 0's X (the caller keeps owning it); its shape is required of every output
@@ -599,20 +603,47 @@ public final class CommandGradients implements MultiStage.GradientSource {
         return line.append(command, copied, command.length()).toString();
     }
 
+    /**
+     * {@inheritDoc} A call that finishes after the run it was made for ended (its caller timed it out and the run ended;
+     * runEnded() stops its command and waits a while for it) throws an {@link IllegalStateException} and leaves the
+     * source's state, by then the next run's, alone: it had closed the next run's stage X and left its own as the X held.
+     */
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
+        long run = runs.generation();
+        synchronized (state) {
+            callsInFlight++;
+        }
+        try {
+            return gradients(stage, weights, run);
+        } finally {
+            synchronized (state) {
+                callsInFlight--;
+                state.notifyAll();
+            }
+        }
+    }
+
+    private HostMatrix gradients(int stage, float[] weights, long run) {
         checkOpen(stage);
+        String call = "gradients(" + stage + ", ...)";
         if (stage == 0) {
-            lastWeights = weights.clone();
-            lastX = first;
+            synchronized (state) {
+                runs.requireSameRun(sourceName(), call, run);
+                lastWeights = weights.clone();
+                lastX = first;
+            }
             return first;
         }
         if (weights.length != cols) throw new IllegalArgumentException("weights have " + weights.length + " values, X has p = " + cols);
         // A stage that pruned nothing (falcon++ starting at the dense level) hands on the weights it got: X at those
         // weights is the X already held, and the command (often minutes on a GPU) would only compute it again.
-        if (lastX != null && java.util.Arrays.equals(weights, lastWeights)) {
-            reused.add(stage);
-            return lastX;
+        synchronized (state) {
+            if (lastX != null && java.util.Arrays.equals(weights, lastWeights)) {
+                runs.requireSameRun(sourceName(), call, run);
+                reused.add(stage);
+                return lastX;
+            }
         }
         Path w = dir.resolve("weights_stage" + stage + ".npy");
         Path x = dir.resolve("X_stage" + stage + ".npy");
@@ -663,7 +694,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
             err.join(Math.max(1, (drainEnd - System.nanoTime()) / 1_000_000));
             // Ctrl-C reaches the command and falcon together: a command that died of it first must not read as one that
             // failed, after which the run went on to write the last stage's outputs, refused as the JVM stops
-            if (!timedOut && (code == 128 + 1 || code == 128 + 2 || code == 128 + 15)) {
+            // runEnded() stopped it: no Ctrl-C to wait for
+            if (!timedOut && runs.generation() == run && (code == 128 + 1 || code == 128 + 2 || code == 128 + 15)) {
                 long deadline = System.nanoTime() + SIGNAL_WAIT_MILLIS * 1_000_000;
                 while (!cleanup.stoppedByHook && System.nanoTime() < deadline) Thread.sleep(10);
             }
@@ -688,6 +720,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         // close() from another thread stops the command: its SIGTERM status is falcon's own stop, not a failed command
         // whose last completed stage the run would return
         checkOpen(stage);
+        runs.requireSameRun(sourceName(), call, run); // as runEnded() stopping it: not the command's failure
         Throwable logFailed = logFailure.get();
         if (logFailed != null) {
             // the embedder's own failure: not a command that could not deliver, whose SourceFailure would end the run
@@ -738,10 +771,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             // the previous stage's X goes before the next is read, so that two X (stage 0's and this one) are held, not
             // three; MultiStage measured Q on it before this call, and a failure from here on ends the run
-            releaseCurrent();
+            synchronized (state) {
+                runs.requireSameRun(sourceName(), call, run);
+                releaseCurrent();
+            }
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
-            stageFileTypes.put(stage, src.typeAndConversion(next));
             try {
+                synchronized (state) {
+                    runs.requireSameRun(sourceName(), call, run);
+                    stageFileTypes.put(stage, src.typeAndConversion(next));
+                }
                 FilePatternGradients.checkFinite(backend, next, label, "values", "recompute the gradients or drop the bad samples; " + lookingAtX(stage));
             } catch (RuntimeException e) {
                 next.close();
@@ -756,11 +795,19 @@ public final class CommandGradients implements MultiStage.GradientSource {
             deleteQuietly(x);
             throw e;
         }
-        releaseCurrent();
-        cleanup.stageX = next;
-        currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
-        lastWeights = weights.clone();
-        lastX = next;
+        synchronized (state) {
+            try {
+                runs.requireSameRun(sourceName(), call, run);
+            } catch (IllegalStateException e) {
+                next.close(); // its own, which no run holds
+                throw e;
+            }
+            releaseCurrent();
+            cleanup.stageX = next;
+            currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
+            lastWeights = weights.clone();
+            lastX = next;
+        }
         return next;
     }
 
@@ -821,14 +868,43 @@ public final class CommandGradients implements MultiStage.GradientSource {
     public void runEnded() {
         runs.requireRunsOwnThreadToEnd(sourceName());
         try {
-            releaseCurrent();
-            lastX = null;
-            lastWeights = null;
-            reused.clear();
-            stageFileTypes.clear();
+            runs.retire();
+            stopCallsInFlight();
+            synchronized (state) {
+                releaseCurrent();
+                lastX = null;
+                lastWeights = null;
+                reused.clear();
+                stageFileTypes.clear();
+            }
         } finally {
             runs.end();
         }
+    }
+
+    /**
+     * Stops the command of a gradients() call still under way (one its caller timed out without cancelling) and waits
+     * for the call to give up, so that its files in the folder (named by stage, as the next run's are) go before the next
+     * run; a call that outlasts the wait still leaves the next run's state alone ({@link OneRunAtATime#requireSameRun}).
+     */
+    private void stopCallsInFlight() {
+        synchronized (state) {
+            if (callsInFlight == 0) return;
+        }
+        stopCommand();
+        long deadline = System.nanoTime() + (2 * STOP_GRACE_MILLIS + DRAIN_MILLIS) * 1_000_000;
+        boolean interrupted = false;
+        synchronized (state) {
+            for (long left; callsInFlight > 0 && (left = deadline - System.nanoTime()) > 0; ) {
+                try {
+                    state.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    break;
+                }
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 
     /**
