@@ -238,7 +238,7 @@ final class PruneCommand implements Callable<Integer> {
     @Option(names = "--grads-command", paramLabel = "CMD",
             description = {"falcon++: recompute X between stages with CMD, run through /bin/sh -c with {weights} (the current weights, float32 [p] .npy, "
                     + "in a temporary directory) and {grads} (where CMD must write X, n x p, as .npy or safetensors) replaced by shell-quoted paths (so written bare, not in quotes), "
-                    + "and {t} by the stage's number t (as in a --grads 'X_stage{t}.npy' pattern; any other {word} outside single quotes is refused), "
+                    + "and {t} by the stage's number t (as in a --grads 'X_stage{t}.npy' pattern; like $VAR, a placeholder in single quotes or after a backslash is left as it is; any other {word} reaches CMD as it is, with a warning), "
                     + "e.g. 'python export.py --weights {weights} --out {grads}'. Stage 0 uses --grads (or the example's X).",
                     "If CMD fails (non-zero exit, or no valid X), or the weights cannot be written for it, the run stops: its stderr is shown, --out, --mask and --report get the "
                             + "last completed stage's weights, and the exit code is 1."})
@@ -644,6 +644,9 @@ final class PruneCommand implements Callable<Integer> {
                         public void loaded(int stage, Path file) { held.loadedStage(stageOption(stage), CHECKSUM_LIMIT); }
                     });
                 } else if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) {
+                    // a warning, not a refusal: braces of the command's own (f-strings, jq, a heredoc) look the same as a misspelt {t}
+                    String unknown = dev.falcon.solve.CommandGradients.unknownPlaceholder(gradsCommand);
+                    if (unknown != null) errW.println("falcon: warning: --grads-command: " + unknown + "; " + dev.falcon.solve.CommandGradients.KNOWN_PLACEHOLDERS);
                     source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW, commandTimeout,
                             dev.falcon.solve.CommandGradients.Names.CLI);
                 }
@@ -990,8 +993,6 @@ final class PruneCommand implements Callable<Integer> {
             }
             String quoted = dev.falcon.solve.CommandGradients.quotedPlaceholder(gradsCommand);
             if (quoted != null) throw InputException.of("--grads-command", "value", quoted, dev.falcon.solve.CommandGradients.BARE_PLACEHOLDERS);
-            String unknown = dev.falcon.solve.CommandGradients.unknownPlaceholder(gradsCommand);
-            if (unknown != null) throw InputException.of("--grads-command", "value", unknown, dev.falcon.solve.CommandGradients.KNOWN_PLACEHOLDERS);
         }
     }
 

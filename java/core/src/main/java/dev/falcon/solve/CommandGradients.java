@@ -20,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.Deque;
 import java.util.LinkedHashSet;
@@ -36,7 +37,8 @@ import org.bytedeco.javacpp.FloatPointer;
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
  * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and {@code {t}} by t (another
- * {word} is refused: {@link #unknownPlaceholder}), and X is read back
+ * {word} reaches it as literal text, which {@link #unknownPlaceholder} warns of; a placeholder inside single quotes, after a backslash or as ${t} is
+ * left as it is, as the shell leaves a $VAR there: {@link Brace#replaced}), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log, with
  * falcon's note on an X that is not float32 (one that throws is not called again for the rest of that stage, and the
  * stage then throws that failure, once the command has ended; a later stage calls it again);
@@ -124,6 +126,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** The file of {@link Cleanup#stageX}, which a mapped X reads. */
     private Path currentFile;
     private final OneRunAtATime runs = new OneRunAtATime();
+    /** Held where a call or runEnded() changes the run's state (the X held, the weights it is at). */
+    private final Object state = new Object();
+    /** gradients() calls under way, for runEnded() to stop and wait for: a timed-out caller leaves one running. */
+    private int callsInFlight;
 
     /**
      * @param first stage 0's X (the caller keeps owning it); its shape is required of every output
@@ -179,8 +185,6 @@ public final class CommandGradients implements MultiStage.GradientSource {
         }
         String quoted = quotedPlaceholder(command);
         if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
-        String unknown = unknownPlaceholder(command);
-        if (unknown != null) throw new IllegalArgumentException(unknown + "; " + KNOWN_PLACEHOLDERS + ": " + command);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -445,22 +449,25 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * them: a backslash escapes the next character outside single quotes, and $(...) or `...` inside double quotes
      * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x"); a # that
      * begins a word outside quotes comments out the rest of its line (an apostrophe there, "# don't edit", quotes nothing).
+     * ${weights} is refused too: the shell's variable, left as it is by {@link #commandLine}, as ${t} is.
      */
     public static String quotedPlaceholder(String command) {
         return scanPlaceholders(command, false);
     }
 
-    /** What to do about a placeholder {@link #unknownPlaceholder} finds. */
-    public static final String KNOWN_PLACEHOLDERS = "spell it as one of those, or put text with braces of its own in single quotes ('{...}'),"
-            + " which falcon leaves as it is";
+    /** What to do about a placeholder {@link #unknownPlaceholder} finds: the end of its warning. */
+    public static final String KNOWN_PLACEHOLDERS = "if one was meant, spell it so; braces of the command's own (a Python f-string, jq's"
+            + " {name}) are fine as they are, and in single quotes ('{...}') or after a backslash falcon does not warn of them";
 
     /**
-     * Where the command has a {word} that is none of {@link #WEIGHTS}, {@link #GRADS} and {@link #STAGE}, what is wrong
-     * with it; null where it has none. A misspelt placeholder ({stage}, {T}, {Weights}) reached the command as literal
-     * text. A word is letters, digits and _ (not first a digit) between braces, read as the shell reads the command (see
-     * {@link #quotedPlaceholder}): braces the shell or another program reads are not one, ${VAR} (after a $), {a,b},
-     * {1..3}, find's {}, a { ...; } group, a comment, text after a backslash, and text in single quotes, which the shell
-     * hands on as it is (awk '{print}', jq '{name}').
+     * The warning for the {word}s of the command that are none of {@link #WEIGHTS}, {@link #GRADS} and {@link #STAGE},
+     * one line; null where it has none. A misspelt placeholder ({stage}, {T}, {Weights}) reaches the command as literal
+     * text, and so do the braces of Python's f-strings and str.format, jq, grep -E or a heredoc: a warning, not a
+     * refusal, which broke such commands. A word is letters, digits and _ (not first a digit) between braces, read as the
+     * shell reads the command (see {@link #quotedPlaceholder}): braces the shell or another program reads are not one,
+     * ${VAR} (after a $), {a,b}, {1..3}, find's {}, a { ...; } group, a comment, text after a backslash, and text in
+     * single quotes, which the shell hands on as it is (awk '{print}', jq '{name}'). The constructor takes such a
+     * command; a caller that wants the warning shown asks for it here (the CLI prints it once, before the first stage).
      */
     public static String unknownPlaceholder(String command) {
         return scanPlaceholders(command, true);
@@ -468,35 +475,46 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     private static final java.util.regex.Pattern WORD_IN_BRACES = java.util.regex.Pattern.compile("\\{[A-Za-z_][A-Za-z0-9_]*}");
 
-    /** The {word} that starts at {@code i} and is no placeholder falcon knows, or null. */
-    private static String unknownWordAt(String command, int i) {
-        if (command.charAt(i) != '{' || i > 0 && command.charAt(i - 1) == '$') return null;
+    /**
+     * A {word} in the command and how the shell reads the place it stands: {@code quote} is the innermost quote open
+     * there (' " ( for $(, ` ; ' ' for none), {@code escaped} that a backslash comes before it, {@code afterDollar} that it
+     * is the shell's ${word}.
+     */
+    private record Brace(int at, String word, char quote, boolean escaped, boolean afterDollar) {
+        boolean known() {
+            return word.equals(WEIGHTS) || word.equals(GRADS) || word.equals(STAGE);
+        }
+
+        /**
+         * The one rule for all three placeholders: replaced where the shell would expand a $variable (bare, in double
+         * quotes, in $(...) or `...`), left as it is in single quotes, after a backslash and as ${word}.
+         */
+        boolean replaced() {
+            return known() && quote != '\'' && !escaped && !afterDollar;
+        }
+    }
+
+    private static String wordAt(String command, int i) {
+        if (i >= command.length() || command.charAt(i) != '{') return null;
         java.util.regex.Matcher m = WORD_IN_BRACES.matcher(command).region(i, command.length());
-        if (!m.lookingAt()) return null;
-        String word = m.group();
-        return word.equals(WEIGHTS) || word.equals(GRADS) || word.equals(STAGE) ? null : word;
+        return m.lookingAt() ? m.group() : null;
     }
 
     /**
-     * Walks the command as /bin/sh reads it, for {@link #quotedPlaceholder} ({@code unknownWords} false) or
-     * {@link #unknownPlaceholder} (true): one reading of its quotes, so that the two checks cannot disagree on them.
+     * Every {word} of the command outside comments, walked as /bin/sh reads it: the checks and the substitution share
+     * this one reading of its quotes, so that they cannot disagree on them (a regex replaced {t} inside single quotes,
+     * which the checks and README leave alone).
      */
-    private static String scanPlaceholders(String command, boolean unknownWords) {
+    private static List<Brace> braces(String command) {
+        List<Brace> found = new ArrayList<>();
         Deque<Character> open = new ArrayDeque<>(); // ' " ( for $( or a parenthesis inside it, ` ; none: unquoted
         for (int i = 0; i < command.length(); ) {
             char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
-            String placeholder = command.startsWith(WEIGHTS, i) ? WEIGHTS : command.startsWith(GRADS, i) ? GRADS : null;
-            if (placeholder != null) {
-                if (!unknownWords && (in == '\'' || in == '"')) return insideQuotes(placeholder, in);
-                i += placeholder.length();
+            String word = wordAt(command, i);
+            if (word != null) {
+                found.add(new Brace(i, word, in, false, in != '\'' && i > 0 && command.charAt(i - 1) == '$'));
+                i += word.length(); // letters, digits and _: nothing in it opens or closes a quote
                 continue;
-            }
-            if (unknownWords && in != '\'') {
-                String word = unknownWordAt(command, i);
-                if (word != null) {
-                    return word + " is not a placeholder falcon knows (it would reach the command as the text " + word + "): the placeholders are "
-                            + WEIGHTS + ", " + GRADS + " and " + STAGE + ", the stage's number as in a --grads 'X_stage" + STAGE + ".npy' pattern";
-                }
             }
             if (in == '\'') {
                 if (c == '\'') open.pop();
@@ -504,8 +522,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 continue;
             }
             if (c == '\\') {
-                String escaped = command.startsWith(WEIGHTS, i + 1) ? WEIGHTS : command.startsWith(GRADS, i + 1) ? GRADS : null;
-                if (escaped != null && !unknownWords) return in == '"' ? insideQuotes(escaped, in) : escaped + " follows a backslash, which quotes its first character";
+                String escaped = wordAt(command, i + 1);
+                if (escaped != null) found.add(new Brace(i + 1, escaped, in, true, false));
                 i += 2;
                 continue;
             }
@@ -536,7 +554,32 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             i++;
         }
-        return null;
+        return found;
+    }
+
+    /**
+     * Walks the command as /bin/sh reads it, for {@link #quotedPlaceholder} ({@code unknownWords} false) or
+     * {@link #unknownPlaceholder} (true).
+     */
+    private static String scanPlaceholders(String command, boolean unknownWords) {
+        Set<String> unknown = new LinkedHashSet<>();
+        for (Brace b : braces(command)) {
+            if (unknownWords) {
+                if (!b.known() && b.quote() != '\'' && !b.escaped() && !b.afterDollar()) unknown.add(b.word());
+                continue;
+            }
+            if (!b.word().equals(WEIGHTS) && !b.word().equals(GRADS)) continue;
+            if (b.escaped()) return b.quote() == '"' ? insideQuotes(b.word(), '"') : b.word() + " follows a backslash, which quotes its first character";
+            if (b.quote() == '\'' || b.quote() == '"') return insideQuotes(b.word(), b.quote());
+            if (b.afterDollar()) {
+                return b.word() + " follows a $, which makes $" + b.word() + " a shell variable, not falcon's placeholder";
+            }
+        }
+        if (unknown.isEmpty()) return null;
+        String words = String.join(", ", unknown);
+        return words + (unknown.size() == 1 ? " is not a placeholder falcon knows" : " are not placeholders falcon knows") + " (the placeholders are "
+                + WEIGHTS + ", " + GRADS + " and " + STAGE + ", the stage's number as in a --grads 'X_stage" + STAGE + ".npy' pattern):"
+                + " the command gets it as the literal text " + words;
     }
 
     private static String insideQuotes(String placeholder, char quote) {
@@ -544,38 +587,63 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     /**
-     * The command line for one stage, the placeholders replaced in one pass: replaced one after the other, a {grads}
-     * inside the weights' path (a TMPDIR that holds one) was replaced again, and the command got a path that does not
-     * exist. {t} after a $ is the shell's ${t}.
+     * The command line for one stage, the placeholders replaced in one pass where {@link Brace#replaced} says: replaced
+     * one after the other, a {grads} inside the weights' path (a TMPDIR that holds one) was replaced again, and the
+     * command got a path that does not exist.
      */
     String commandLine(Path weights, Path grads, int stage) {
-        java.util.regex.Matcher m = PLACEHOLDER.matcher(command);
         StringBuilder line = new StringBuilder();
-        while (m.find()) {
-            String value = m.group().equals(STAGE) ? Integer.toString(stage) : quote((m.group().equals(WEIGHTS) ? weights : grads).toString());
-            m.appendReplacement(line, java.util.regex.Matcher.quoteReplacement(value));
+        int copied = 0;
+        for (Brace b : braces(command)) {
+            if (!b.replaced()) continue;
+            String value = b.word().equals(STAGE) ? Integer.toString(stage) : quote((b.word().equals(WEIGHTS) ? weights : grads).toString());
+            line.append(command, copied, b.at()).append(value);
+            copied = b.at() + b.word().length();
         }
-        m.appendTail(line);
-        return line.toString();
+        return line.append(command, copied, command.length()).toString();
     }
 
-    private static final java.util.regex.Pattern PLACEHOLDER = java.util.regex.Pattern.compile(
-            java.util.regex.Pattern.quote(WEIGHTS) + "|" + java.util.regex.Pattern.quote(GRADS) + "|(?<!\\$)" + java.util.regex.Pattern.quote(STAGE));
-
+    /**
+     * {@inheritDoc} A call that finishes after the run it was made for ended (its caller timed it out and the run ended;
+     * runEnded() stops its command and waits a while for it) throws an {@link IllegalStateException} and leaves the
+     * source's state, by then the next run's, alone: it had closed the next run's stage X and left its own as the X held.
+     */
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
+        long run = runs.generation();
+        synchronized (state) {
+            callsInFlight++;
+        }
+        try {
+            return gradients(stage, weights, run);
+        } finally {
+            synchronized (state) {
+                callsInFlight--;
+                state.notifyAll();
+            }
+        }
+    }
+
+    private HostMatrix gradients(int stage, float[] weights, long run) {
         checkOpen(stage);
+        String call = "gradients(" + stage + ", ...)";
         if (stage == 0) {
-            lastWeights = weights.clone();
-            lastX = first;
+            synchronized (state) {
+                runs.requireSameRun(sourceName(), call, run);
+                lastWeights = weights.clone();
+                lastX = first;
+            }
             return first;
         }
         if (weights.length != cols) throw new IllegalArgumentException("weights have " + weights.length + " values, X has p = " + cols);
         // A stage that pruned nothing (falcon++ starting at the dense level) hands on the weights it got: X at those
         // weights is the X already held, and the command (often minutes on a GPU) would only compute it again.
-        if (lastX != null && java.util.Arrays.equals(weights, lastWeights)) {
-            reused.add(stage);
-            return lastX;
+        synchronized (state) {
+            if (lastX != null && java.util.Arrays.equals(weights, lastWeights)) {
+                runs.requireSameRun(sourceName(), call, run);
+                reused.add(stage);
+                return lastX;
+            }
         }
         Path w = dir.resolve("weights_stage" + stage + ".npy");
         Path x = dir.resolve("X_stage" + stage + ".npy");
@@ -626,7 +694,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
             err.join(Math.max(1, (drainEnd - System.nanoTime()) / 1_000_000));
             // Ctrl-C reaches the command and falcon together: a command that died of it first must not read as one that
             // failed, after which the run went on to write the last stage's outputs, refused as the JVM stops
-            if (!timedOut && (code == 128 + 1 || code == 128 + 2 || code == 128 + 15)) {
+            // runEnded() stopped it: no Ctrl-C to wait for
+            if (!timedOut && runs.generation() == run && (code == 128 + 1 || code == 128 + 2 || code == 128 + 15)) {
                 long deadline = System.nanoTime() + SIGNAL_WAIT_MILLIS * 1_000_000;
                 while (!cleanup.stoppedByHook && System.nanoTime() < deadline) Thread.sleep(10);
             }
@@ -651,6 +720,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
         // close() from another thread stops the command: its SIGTERM status is falcon's own stop, not a failed command
         // whose last completed stage the run would return
         checkOpen(stage);
+        runs.requireSameRun(sourceName(), call, run); // as runEnded() stopping it: not the command's failure
         Throwable logFailed = logFailure.get();
         if (logFailed != null) {
             // the embedder's own failure: not a command that could not deliver, whose SourceFailure would end the run
@@ -701,10 +771,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             // the previous stage's X goes before the next is read, so that two X (stage 0's and this one) are held, not
             // three; MultiStage measured Q on it before this call, and a failure from here on ends the run
-            releaseCurrent();
+            synchronized (state) {
+                runs.requireSameRun(sourceName(), call, run);
+                releaseCurrent();
+            }
             next = backend.load(src, first.panelStarts()); // the layout of stage 0's X
-            stageFileTypes.put(stage, src.typeAndConversion(next));
             try {
+                synchronized (state) {
+                    runs.requireSameRun(sourceName(), call, run);
+                    stageFileTypes.put(stage, src.typeAndConversion(next));
+                }
                 FilePatternGradients.checkFinite(backend, next, label, "values", "recompute the gradients or drop the bad samples; " + lookingAtX(stage));
             } catch (RuntimeException e) {
                 next.close();
@@ -719,11 +795,19 @@ public final class CommandGradients implements MultiStage.GradientSource {
             deleteQuietly(x);
             throw e;
         }
-        releaseCurrent();
-        cleanup.stageX = next;
-        currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
-        lastWeights = weights.clone();
-        lastX = next;
+        synchronized (state) {
+            try {
+                runs.requireSameRun(sourceName(), call, run);
+            } catch (IllegalStateException e) {
+                next.close(); // its own, which no run holds
+                throw e;
+            }
+            releaseCurrent();
+            cleanup.stageX = next;
+            currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
+            lastWeights = weights.clone();
+            lastX = next;
+        }
         return next;
     }
 
@@ -784,14 +868,43 @@ public final class CommandGradients implements MultiStage.GradientSource {
     public void runEnded() {
         runs.requireRunsOwnThreadToEnd(sourceName());
         try {
-            releaseCurrent();
-            lastX = null;
-            lastWeights = null;
-            reused.clear();
-            stageFileTypes.clear();
+            runs.retire();
+            stopCallsInFlight();
+            synchronized (state) {
+                releaseCurrent();
+                lastX = null;
+                lastWeights = null;
+                reused.clear();
+                stageFileTypes.clear();
+            }
         } finally {
             runs.end();
         }
+    }
+
+    /**
+     * Stops the command of a gradients() call still under way (one its caller timed out without cancelling) and waits
+     * for the call to give up, so that its files in the folder (named by stage, as the next run's are) go before the next
+     * run; a call that outlasts the wait still leaves the next run's state alone ({@link OneRunAtATime#requireSameRun}).
+     */
+    private void stopCallsInFlight() {
+        synchronized (state) {
+            if (callsInFlight == 0) return;
+        }
+        stopCommand();
+        long deadline = System.nanoTime() + (2 * STOP_GRACE_MILLIS + DRAIN_MILLIS) * 1_000_000;
+        boolean interrupted = false;
+        synchronized (state) {
+            for (long left; callsInFlight > 0 && (left = deadline - System.nanoTime()) > 0; ) {
+                try {
+                    state.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    break;
+                }
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 
     /**

@@ -35,6 +35,8 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     private final StageFiles stageFiles;
     private HostMatrix current;
     private final OneRunAtATime runs = new OneRunAtATime();
+    /** Held where a call or runEnded() changes the run's state (the X held, what each stage's file was loaded as). */
+    private final Object state = new Object();
 
     /**
      * Told around each later stage's read of its file, so that a caller can hold the file the stage read (the CLI opens
@@ -155,8 +157,15 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
 
     public long cols() { return sources[0].cols(); }
 
+    /**
+     * {@inheritDoc} A call that finishes after the run it was made for ended (its caller timed it out and the run ended)
+     * throws an {@link IllegalStateException}, closing the X it loaded: it had made that X the one held in place of the
+     * next run's, which then stayed open for good.
+     */
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
+        long run = runs.generation();
+        String call = "gradients(" + stage + ", ...)";
         if (stage < 0) throw new IllegalArgumentException("stage " + stage + " is negative: stages count from 0");
         // a stage past the files this source was made for is one it cannot give, as a missing file would be: a
         // SourceFailure, so that a run asking for more stages (MultiStage.run given more than this source's stages) returns
@@ -166,8 +175,11 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
         String spec = fileOf(pattern, stage);
         // the previous stage's X goes before the next one is read, so that no more than two X (stage 0's and this one) are
         // held at once; it is not used again: a file that fails to load ends the run
-        if (current != null) current.close();
-        current = null;
+        synchronized (state) {
+            runs.requireSameRun(sourceName(), call, run);
+            if (current != null) current.close();
+            current = null;
+        }
         java.nio.file.Path file = ArrayFiles.fileOf(spec);
         if (stageFiles != null) stageFiles.loading(stage, file);
         if (!java.nio.file.Files.exists(file)) throw InputException.of(spec, field, "the X of stage " + stage + " " + MISSING_SINCE_START, MISSING_SINCE_START_FIX);
@@ -192,10 +204,19 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
             next.close();
             throw e;
         }
-        sources[stage] = now;
-        loadedAs[stage] = now.typeAndConversion(next);
-        current = next;
-        return current;
+        synchronized (state) {
+            try {
+                runs.requireSameRun(sourceName(), call, run);
+            } catch (IllegalStateException e) {
+                next.close(); // its own, which no run holds
+                throw e;
+            }
+            if (current != null) current.close(); // a direct call's, made while this one loaded
+            sources[stage] = now;
+            loadedAs[stage] = now.typeAndConversion(next);
+            current = next;
+            return current;
+        }
     }
 
     @Override
@@ -239,6 +260,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
     public void runEnded() {
         runs.requireRunsOwnThreadToEnd(sourceName());
         try {
+            runs.retire(); // a call still loading for this run gives up its X rather than hand it to the next
             close();
         } finally {
             runs.end();
@@ -247,8 +269,10 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
 
     @Override
     public void close() {
-        if (current != null) current.close();
-        current = null;
+        synchronized (state) {
+            if (current != null) current.close();
+            current = null;
+        }
     }
 
     /** The fix for NaN/Inf in an X an embedder gave in Java: no file, so nothing `falcon inspect` could read. */

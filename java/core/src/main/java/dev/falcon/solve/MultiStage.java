@@ -81,7 +81,10 @@ public final class MultiStage {
      * <p>A caller may use a source directly, calling {@link #gradients} and then {@link #runEnded} itself outside any run,
      * but that use must not overlap a run on the same source: the source holds the run's stage X, which a direct call
      * would hand out or free under the run. While a run holds them, the file and command sources take a {@code gradients}
-     * call from any thread as the run's (a wrapper may call them on an executor, to put a timeout on it), and refuse a
+     * call from any thread as the run's (a wrapper may call them on an executor, to put a timeout on it: on the timeout,
+     * {@code future.cancel(true)}, which interrupts the call and so stops a command source's command; {@code get} alone
+     * leaves it running; a call that finishes after its run ended throws an {@link IllegalStateException} and drops its
+     * X, leaving the next run's state alone, and a command source's runEnded stops such a call's command), and refuse a
      * {@code runEnded} from a thread other than the one that called {@link #runStarting} (an {@link IllegalStateException}
      * naming the source and both threads); a direct use already under way when a run starts is not detected, so finish it
      * (runEnded included) before the prune.

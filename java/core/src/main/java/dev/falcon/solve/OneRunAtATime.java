@@ -12,6 +12,12 @@ import java.util.concurrent.atomic.AtomicReference;
  */
 final class OneRunAtATime {
     private final AtomicReference<Thread> running = new AtomicReference<>();
+    /**
+     * Changes as each run starts and ends: a gradients() call that took one value and finds another when it finishes
+     * outlived the run it was made for (a wrapper's timed-out pool.submit(...).get(...)), and must not touch the state
+     * of the run that came after it.
+     */
+    private final java.util.concurrent.atomic.AtomicLong generation = new java.util.concurrent.atomic.AtomicLong();
 
     /**
      * Claims the source for the run the calling thread starts.
@@ -26,6 +32,36 @@ final class OneRunAtATime {
                     + (other == self ? "on this thread, from inside that run" : "on thread '" + other.getName() + "'")
                     + "), and a source serves one run at a time: it holds that run's stage X"
                     + "; give each concurrent prune its own source, or start this prune after the other has returned");
+        }
+        generation.incrementAndGet();
+    }
+
+    /** The run (or the time between runs) a call starts in, for {@link #requireSameRun}. */
+    long generation() {
+        return generation.get();
+    }
+
+    /**
+     * The run a call was made for has ended, at the start of runEnded(): calls made for it from then on fail in
+     * {@link #requireSameRun}, although the claim stays until {@link #end}.
+     */
+    void retire() {
+        generation.incrementAndGet();
+    }
+
+    /**
+     * Refuses a call that finishes after the run it was made for ended: its result would replace (and close) the
+     * stage X of the next run on the source.
+     * @param source    the source as messages name it
+     * @param call      the call, as the caller wrote it ("gradients(1, ...)")
+     * @param startedIn what {@link #generation} said as the call started
+     * @throws IllegalStateException where a run has started or ended since
+     */
+    void requireSameRun(String source, String call, long startedIn) {
+        if (generation.get() != startedIn) {
+            throw new IllegalStateException(source + ": " + call + ": the run this call was made for ended before it finished (a caller that"
+                    + " timed it out, as with future.get(timeout), let the run end while it ran); its X was dropped and the source's state left"
+                    + " to the run after it; on a timeout, cancel the call with future.cancel(true), which stops its command");
         }
     }
 
@@ -55,6 +91,6 @@ final class OneRunAtATime {
      * it, another caller's end let a new run in beside the one still running.
      */
     void end() {
-        running.compareAndSet(Thread.currentThread(), null);
+        if (running.compareAndSet(Thread.currentThread(), null)) generation.incrementAndGet();
     }
 }

@@ -347,32 +347,96 @@ class GradientSourcesTest {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
              CommandGradients src = new CommandGradients(b, first, "echo \"stage {t}\" X_stage{t}.npy '{t}' > '" + said + "' && cp '" + x2 + "' {grads} && : {weights}", null)) {
             src.gradients(2, wbar());
-            assertEquals(List.of("stage 2 X_stage2.npy 2"), Files.readAllLines(said));
+            // in single quotes it is the shell's literal text, as the next test has it
+            assertEquals(List.of("stage 2 X_stage2.npy {t}"), Files.readAllLines(said));
         }
     }
 
     /**
-     * A misspelt placeholder ({stage}, {T}, {Weights} beside {weights}) reached the command as literal text and the run
-     * went on. Refused, naming it and the placeholders there are. Braces of the shell's own or of another program's text
-     * in single quotes are no placeholder: ${VAR}, awk '{print}', find's {}, {a,b}, a { ...; } group, a comment.
+     * {t} was replaced by a regex wherever it stood, although single-quoted text is promised to be left alone: the command
+     * printed "single:2 backslash:2 dq:2" and jq '{t}' printed 2 instead of {"t":5}. Placeholders are read as the shell
+     * reads the command: replaced bare and inside double quotes, left as they are inside single quotes, after a backslash
+     * and as the shell's own ${t}.
      */
     @Test
-    void aPlaceholderFalconDoesNotKnowIsRefusedAndOtherBracesAreLeftAlone() {
+    void theStagePlaceholderIsLeftAloneInSingleQuotesAfterABackslashAndAsTheShellsVariable() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), said = dir.resolve("said.txt");
+        writeX(x2, 3);
+        String cmd = "t=7; echo single:'{t}' backslash:\\{t} dq:\"{t}\" bare:{t} shell:${t} > '" + said + "'"
+                + " && echo '{\"t\":5}' | jq -c '{t}' >> '" + said + "' && cp '" + x2 + "' {grads} && : {weights}";
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, cmd, null)) {
+            src.gradients(2, wbar());
+            assertEquals(List.of("single:{t} backslash:{t} dq:2 bare:2 shell:7", "{\"t\":5}"), Files.readAllLines(said));
+        }
+    }
+
+    /**
+     * {weights} and {grads} follow the same reading as {t}; as falcon's quoted paths they must stand bare, and the shell's
+     * ${grads} (a variable, which the regex replaced into "$/tmp/...") is refused as their quoted forms are.
+     */
+    @Test
+    void aPathPlaceholderAfterADollarIsRefusedAsTheShellsVariable() {
+        assertEquals("{grads} follows a $, which makes ${grads} a shell variable, not falcon's placeholder",
+                CommandGradients.quotedPlaceholder("cp X.npy ${grads} && : {weights}"));
+        assertNull(CommandGradients.quotedPlaceholder("echo '{t}' \\{t} \"{t}\" ${t} && cp X.npy {grads} && : {weights}"));
+    }
+
+    /**
+     * A misspelt placeholder ({stage}, {T}, {Weights} beside {weights}) reaches the command as literal text: the source
+     * takes the command (a refusal broke ordinary commands with braces of their own, as the next test shows), and
+     * {@link CommandGradients#unknownPlaceholder} gives the one-line warning, naming the word, the placeholders there
+     * are and that it stays literal. Braces of the shell's own or of another program's text in single quotes get none:
+     * ${VAR}, awk '{print}', find's {}, {a,b}, a { ...; } group, a comment.
+     */
+    @Test
+    void aPlaceholderFalconDoesNotKnowIsWarnedAboutAndOtherBracesAreLeftAlone() {
         try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
             for (String[] c : new String[][] {{"echo \"stage arg: {t} {stage}\"; python3 grad.py {weights} {grads}", "{stage}"},
                     {"python3 grad.py --step {T} {weights} {grads}", "{T}"}, {"cp {Weights} {grads} && : {weights}", "{Weights}"},
                     {"python3 g.py {weights} {grads} --tag \"$(echo {stage_name})\"", "{stage_name}"}}) {
-                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CommandGradients(b, first, c[0], null).close(), c[0]);
-                assertTrue(e.getMessage().startsWith(c[1] + " is not a placeholder falcon knows") && e.getMessage().contains("{weights}, {grads} and {t}")
-                        && e.getMessage().endsWith(": " + c[0]), e.getMessage());
+                new CommandGradients(b, first, c[0], null).close();
+                String warning = CommandGradients.unknownPlaceholder(c[0]);
+                assertNotNull(warning, c[0]);
+                assertTrue(warning.startsWith(c[1] + " is not a placeholder falcon knows") && warning.contains("{weights}, {grads} and {t}")
+                        && warning.contains("literal text " + c[1]) && !warning.contains("\n"), warning);
             }
             for (String shellText : List.of("echo ${HOME} \"${USER}\" && python3 g.py {weights} {grads}", "awk '{print}' log.txt; python3 g.py {weights} {grads}",
                     "jq '{name}' m.json && python3 g.py {weights} {grads}", "find . -name '*.tmp' -exec rm {} \\; ; python3 g.py {weights} {grads}",
                     "echo {a,b} {1..3} {} && python3 g.py {weights} {grads}", "{ python3 g.py {weights} {grads}; }", "python3 g.py {weights} {grads} # see {notes}",
                     "echo \\{literal} && python3 g.py {weights} {grads}")) {
                 new CommandGradients(b, first, shellText, null).close();
+                assertNull(CommandGradients.unknownPlaceholder(shellText), shellText);
             }
         }
+    }
+
+    /**
+     * Ordinary commands with braces of their own (Python f-strings and str.format, a quoted heredoc, jq, a grep interval,
+     * printf, the shell's $x{y}) were refused as misspelt placeholders ("{x} is not a placeholder falcon knows"),
+     * commands that had run before. They are taken, and their braces reach them as they are.
+     */
+    @Test
+    void commandsWithBracesOfTheirOwnAreTaken() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), said = dir.resolve("said.txt"), cfg = dir.resolve("cfg.json");
+        writeX(x2, 3);
+        Files.writeString(cfg, "{\"name\": 4}");
+        String copy = " >> '" + said + "'; cp '" + x2 + "' {grads} && : {weights}";
+        List<String> commands = List.of("python3 -c \"import sys; x=1; print(f'{x}')\"" + copy,
+                "python3 -c \"print('{name}'.format(name=1))\"" + copy,
+                "python3 - {weights} {grads} <<'EOF'\nimport shutil, sys\nx = 1\nprint(f\"{x}\")\nshutil.copy('" + x2 + "', sys.argv[2])\nEOF",
+                "jq -c \"{name}\" '" + cfg + "'" + copy,
+                "echo a{x} > '" + dir.resolve("f") + "'; grep -E \"a{x}\" '" + dir.resolve("f") + "'" + copy,
+                "printf '%s\\n' \"a{b}\"" + copy,
+                "x=v; echo \"$x{y}\"" + copy);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            for (String command : commands) {
+                try (CommandGradients src = new CommandGradients(b, first, command, null)) {
+                    assertEquals(N, src.gradients(2, wbar()).rows(), command);
+                }
+            }
+        }
+        assertEquals(List.of("1", "1", "{\"name\":4}", "a{x}", "a{b}", "v{y}"), Files.readAllLines(said));
     }
 
     /** A source that doubles the weights it is handed (in place, for its own model), then fails at {@code failAt} (-1: never). */

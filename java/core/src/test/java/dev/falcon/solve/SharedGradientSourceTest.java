@@ -174,12 +174,14 @@ class SharedGradientSourceTest {
 
         @Override
         public HostMatrix gradients(int stage, float[] weights) {
+            Future<HostMatrix> call = pool.submit(() -> inner.gradients(stage, weights));
             try {
-                return pool.submit(() -> inner.gradients(stage, weights)).get(60, TimeUnit.SECONDS);
+                return call.get(60, TimeUnit.SECONDS);
             } catch (java.util.concurrent.ExecutionException e) {
                 if (e.getCause() instanceof RuntimeException r) throw r;
                 throw new IllegalStateException(e.getCause());
             } catch (InterruptedException | java.util.concurrent.TimeoutException e) {
+                call.cancel(true); // get() alone leaves the call, and a command source's command, running
                 throw new MultiStage.SourceFailure("stage " + stage + "'s gradients took over 60 s: " + e);
             }
         }
@@ -232,6 +234,126 @@ class SharedGradientSourceTest {
              FilePatternGradients source = new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), STAGES, "X")) {
             aRunWhoseGradientsComeFromAPoolThreadRuns(b, first, source, "FilePatternGradients of " + source.pattern());
         }
+    }
+
+    /** X[i][j] of a matrix, row by row. */
+    private static float[] valuesOf(HostMatrix x) {
+        float[] v = new float[(int) (x.rows() * x.cols())];
+        for (int i = 0; i < x.rows(); i++) {
+            for (int j = 0; j < x.cols(); j++) v[(int) (i * x.cols() + j)] = x.data().get(x.storageIndex(i, j));
+        }
+        return v;
+    }
+
+    /**
+     * A run whose wrapper timed out a gradients() call (pool.submit(...).get(timeout), as README suggested) ended, and
+     * a second run started on the source while the call's command still ran. Finishing late, the call closed the second
+     * run's stage X (releaseCurrent) and left its own X and weights as the X held, which the second run then reused for
+     * weights equal to the late call's. The late call now fails with an IllegalStateException and touches nothing of
+     * the next run; the second run's X are those of a fresh source.
+     */
+    @Test
+    void aCallThatOutlivesItsRunLeavesTheNextRunAlone() throws Exception {
+        Path older = dir.resolve("X_old.npy"), newer = dir.resolve("X_new.npy"), delay = dir.resolve("delay"), which = dir.resolve("which");
+        GradientSourcesTest.writeX(older, 3);
+        GradientSourcesTest.writeX(newer, 4);
+        Files.writeString(delay, "2");
+        Files.writeString(which, older.toString());
+        // the file to copy is chosen as the command starts: the late call's X is X_old's
+        String cmd = "s=$(cat '" + which + "'); sleep $(cat '" + delay + "') && cp \"$s\" {grads} && : {weights}";
+        float[] lateWeights = GradientSourcesTest.wbar(), otherWeights = GradientSourcesTest.wbar();
+        lateWeights[0] += 1;
+        otherWeights[1] += 1;
+        long matrices = HostMatrix.openOwnedCount();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients source = new CommandGradients(b, first, cmd, null);
+             CommandGradients fresh = new CommandGradients(b, first, "cp '" + newer + "' {grads} && : {weights}", null)) {
+            source.runStarting();
+            Future<HostMatrix> late = pool.submit(() -> source.gradients(1, lateWeights.clone()));
+            assertThrows(java.util.concurrent.TimeoutException.class, () -> late.get(300, TimeUnit.MILLISECONDS));
+            source.runEnded(); // the run fails on the timeout, as MultiStage.run ends it
+            Files.writeString(delay, "0");
+            Files.writeString(which, newer.toString());
+
+            source.runStarting();
+            try {
+                HostMatrix x1 = source.gradients(1, otherWeights.clone());
+                java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class, () -> late.get(60, TimeUnit.SECONDS),
+                        "the call made for the ended run returned its X");
+                assertInstanceOf(IllegalStateException.class, failed.getCause(), String.valueOf(failed.getCause()));
+                assertTrue(failed.getCause().getMessage().contains("the run this call was made for ended before it finished"), failed.getCause().getMessage());
+                assertFalse(x1.isClosed(), "the second run's stage 1 X was closed by the late call");
+                assertArrayEquals(valuesOf(fresh.gradients(1, otherWeights.clone())), valuesOf(x1), "the second run's stage 1 X");
+                assertArrayEquals(valuesOf(fresh.gradients(2, lateWeights.clone())), valuesOf(source.gradients(2, lateWeights.clone())),
+                        "the second run's stage 2 X, at the weights the late call was given");
+            } finally {
+                source.runEnded();
+                fresh.runEnded();
+            }
+        } finally {
+            pool.shutdownNow();
+            assertTrue(pool.awaitTermination(60, TimeUnit.SECONDS));
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
+    }
+
+    /**
+     * The same for a file source whose stage file loads slowly (here: a hook held until the next run has its X): the
+     * late call made its X the one held in place of the next run's, which was then never closed, and returned it as if
+     * its run went on. It now fails with an IllegalStateException, closing its own X.
+     */
+    @Test
+    void aFileCallThatOutlivesItsRunLeavesTheNextRunAlone() throws Exception {
+        for (int t = 0; t < STAGES; t++) GradientSourcesTest.writeX(dir.resolve("X_" + t + ".npy"), t + 1);
+        CountDownLatch hold = new CountDownLatch(1);
+        AtomicReference<Thread> held = new AtomicReference<>();
+        FilePatternGradients.StageFiles slowOnce = new FilePatternGradients.StageFiles() {
+            @Override
+            public void loading(int stage, Path file) {
+                if (held.compareAndSet(null, Thread.currentThread())) {
+                    try {
+                        hold.await(60, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+            }
+
+            @Override public void loaded(int stage, Path file) {}
+        };
+        long matrices = HostMatrix.openOwnedCount();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             FilePatternGradients source = new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), STAGES, "X", slowOnce);
+             FilePatternGradients fresh = new FilePatternGradients(b, first, dir.resolve("X_{t}.npy").toString(), STAGES, "X")) {
+            source.runStarting();
+            Future<HostMatrix> late = pool.submit(() -> source.gradients(1, GradientSourcesTest.wbar()));
+            assertThrows(java.util.concurrent.TimeoutException.class, () -> late.get(300, TimeUnit.MILLISECONDS));
+            source.runEnded();
+
+            source.runStarting();
+            try {
+                HostMatrix x1 = source.gradients(1, GradientSourcesTest.wbar());
+                hold.countDown();
+                java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class, () -> late.get(60, TimeUnit.SECONDS),
+                        "the call made for the ended run returned its X");
+                assertInstanceOf(IllegalStateException.class, failed.getCause(), String.valueOf(failed.getCause()));
+                assertTrue(failed.getCause().getMessage().contains("the run this call was made for ended before it finished"), failed.getCause().getMessage());
+                assertFalse(x1.isClosed(), "the second run's stage 1 X");
+                assertArrayEquals(valuesOf(fresh.gradients(1, GradientSourcesTest.wbar())), valuesOf(x1), "the second run's stage 1 X");
+                assertArrayEquals(valuesOf(fresh.gradients(2, GradientSourcesTest.wbar())), valuesOf(source.gradients(2, GradientSourcesTest.wbar())),
+                        "the second run's stage 2 X");
+            } finally {
+                hold.countDown();
+                source.runEnded();
+                fresh.runEnded();
+            }
+        } finally {
+            pool.shutdownNow();
+            assertTrue(pool.awaitTermination(60, TimeUnit.SECONDS));
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
     }
 
     /**
