@@ -796,12 +796,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             throw e;
         }
         synchronized (state) {
-            try {
-                runs.requireSameRun(sourceName(), call, run);
-            } catch (IllegalStateException e) {
-                next.close(); // its own, which no run holds
-                throw e;
-            }
+            runs.requireSameRun(sourceName(), call, run, next);
             releaseCurrent();
             cleanup.stageX = next;
             currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)

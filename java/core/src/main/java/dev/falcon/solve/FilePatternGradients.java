@@ -205,12 +205,7 @@ public final class FilePatternGradients implements MultiStage.GradientSource {
             throw e;
         }
         synchronized (state) {
-            try {
-                runs.requireSameRun(sourceName(), call, run);
-            } catch (IllegalStateException e) {
-                next.close(); // its own, which no run holds
-                throw e;
-            }
+            runs.requireSameRun(sourceName(), call, run, next);
             if (current != null) current.close(); // a direct call's, made while this one loaded
             sources[stage] = now;
             loadedAs[stage] = now.typeAndConversion(next);

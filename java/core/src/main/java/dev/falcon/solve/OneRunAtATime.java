@@ -1,5 +1,6 @@
 package dev.falcon.solve;
 
+import dev.falcon.data.HostMatrix;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -62,6 +63,16 @@ final class OneRunAtATime {
             throw new IllegalStateException(source + ": " + call + ": the run this call was made for ended before it finished (a caller that"
                     + " timed it out, as with future.get(timeout), let the run end while it ran); its X was dropped and the source's state left"
                     + " to the run after it; on a timeout, cancel the call with future.cancel(true), which stops its command");
+        }
+    }
+
+    /** {@link #requireSameRun}, closing the call's own X (which no run holds) where it refuses. */
+    void requireSameRun(String source, String call, long startedIn, HostMatrix own) {
+        try {
+            requireSameRun(source, call, startedIn);
+        } catch (IllegalStateException e) {
+            own.close();
+            throw e;
         }
     }
 
