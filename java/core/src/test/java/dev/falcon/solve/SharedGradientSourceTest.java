@@ -279,10 +279,7 @@ class SharedGradientSourceTest {
             source.runStarting();
             try {
                 HostMatrix x1 = source.gradients(1, otherWeights.clone());
-                java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class, () -> late.get(60, TimeUnit.SECONDS),
-                        "the call made for the ended run returned its X");
-                assertInstanceOf(IllegalStateException.class, failed.getCause(), String.valueOf(failed.getCause()));
-                assertTrue(failed.getCause().getMessage().contains("the run this call was made for ended before it finished"), failed.getCause().getMessage());
+                assertTheLateCallWasRefused(late);
                 assertFalse(x1.isClosed(), "the second run's stage 1 X was closed by the late call");
                 assertArrayEquals(valuesOf(fresh.gradients(1, otherWeights.clone())), valuesOf(x1), "the second run's stage 1 X");
                 assertArrayEquals(valuesOf(fresh.gradients(2, lateWeights.clone())), valuesOf(source.gradients(2, lateWeights.clone())),
@@ -296,6 +293,14 @@ class SharedGradientSourceTest {
             assertTrue(pool.awaitTermination(60, TimeUnit.SECONDS));
         }
         assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
+    }
+
+    /** The call made for a run that ended while it ran failed, rather than hand out its X as the next run's. */
+    private static void assertTheLateCallWasRefused(Future<HostMatrix> late) {
+        java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class, () -> late.get(60, TimeUnit.SECONDS),
+                "the call made for the ended run returned its X");
+        assertInstanceOf(IllegalStateException.class, failed.getCause(), String.valueOf(failed.getCause()));
+        assertTrue(failed.getCause().getMessage().contains("the run this call was made for ended before it finished"), failed.getCause().getMessage());
     }
 
     /**
@@ -336,10 +341,7 @@ class SharedGradientSourceTest {
             try {
                 HostMatrix x1 = source.gradients(1, GradientSourcesTest.wbar());
                 hold.countDown();
-                java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class, () -> late.get(60, TimeUnit.SECONDS),
-                        "the call made for the ended run returned its X");
-                assertInstanceOf(IllegalStateException.class, failed.getCause(), String.valueOf(failed.getCause()));
-                assertTrue(failed.getCause().getMessage().contains("the run this call was made for ended before it finished"), failed.getCause().getMessage());
+                assertTheLateCallWasRefused(late);
                 assertFalse(x1.isClosed(), "the second run's stage 1 X");
                 assertArrayEquals(valuesOf(fresh.gradients(1, GradientSourcesTest.wbar())), valuesOf(x1), "the second run's stage 1 X");
                 assertArrayEquals(valuesOf(fresh.gradients(2, GradientSourcesTest.wbar())), valuesOf(source.gradients(2, GradientSourcesTest.wbar())),
