@@ -183,6 +183,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
         if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
             throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + ": " + command);
         }
+        // read as the substitution reads it: "run a #{weights} {grads}" has them only in a comment, which stays as it is
+        List<String> read = braces(command).stream().map(Brace::word).toList();
+        if (!read.contains(WEIGHTS) || !read.contains(GRADS)) {
+            throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + " outside comments (a # that begins a word"
+                    + " comments out the rest of its line, and falcon leaves placeholders there as they are): " + command);
+        }
         String quoted = quotedPlaceholder(command);
         if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
@@ -507,9 +513,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
      */
     private static List<Brace> braces(String command) {
         List<Brace> found = new ArrayList<>();
-        Deque<Character> open = new ArrayDeque<>(); // ' " ( for $( or a parenthesis inside it, ` ; none: unquoted
+        // ' " ` ; $ for $( ; ( for a parenthesis inside it; none: unquoted
+        Deque<Character> open = new ArrayDeque<>();
+        // where the ) or ` that ended a substitution stands: the word goes on after it, so a # there is no comment
+        // ("tag:$(echo a)#{t}" left {weights} and {grads} behind what was read as a comment)
+        int substitutionEnd = -1;
         for (int i = 0; i < command.length(); ) {
             char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
+            boolean inSubstitution = in == '$' || in == '(';
             String word = wordAt(command, i);
             if (word != null) {
                 found.add(new Brace(i, word, in, false, in != '\'' && i > 0 && command.charAt(i - 1) == '$'));
@@ -527,7 +538,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 i += 2;
                 continue;
             }
-            if (c == '#' && (in == ' ' || in == '(') && (i == 0 || WORD_BREAKS.indexOf(command.charAt(i - 1)) >= 0)) {
+            if (c == '#' && (in == ' ' || inSubstitution) && (i == 0 || WORD_BREAKS.indexOf(command.charAt(i - 1)) >= 0 && substitutionEnd != i - 1)) {
                 int end = command.indexOf('\n', i);
                 if (end < 0) break;
                 i = end;
@@ -535,7 +546,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             boolean substitution = c == '$' && i + 1 < command.length() && command.charAt(i + 1) == '(';
             if (substitution) {
-                open.push('(');
+                open.push('$');
                 i += 2;
                 continue;
             }
@@ -545,12 +556,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
             } else if (c == '\'' || c == '"') {
                 open.push(c);
             } else if (c == '`') {
-                if (in == '`') open.pop();
-                else open.push('`');
-            } else if (in == '(' && c == '(') {
+                if (in == '`') {
+                    open.pop();
+                    substitutionEnd = i;
+                } else {
+                    open.push('`');
+                }
+            } else if (inSubstitution && c == '(') {
                 open.push('('); // a subshell or arithmetic inside $( ): its ')' is not the one that ends it
-            } else if (in == '(' && c == ')') {
-                open.pop();
+            } else if (inSubstitution && c == ')') {
+                if (open.pop() == '$') substitutionEnd = i;
             }
             i++;
         }

@@ -372,6 +372,29 @@ class GradientSourcesTest {
     }
 
     /**
+     * A # right after the ) that closes a $( ) continues its word, as /bin/sh reads it, but the scanner took it for a
+     * comment: "argv.sh tag:$(echo a)#{t} {weights} {grads}" reached the command with "{weights}" and "{grads}" as text and
+     * failed as "X for stage 2 was not written to {grads}". And placeholders only in a comment passed the "needs both"
+     * check, which looked at the text, to fail the same way at stage 1.
+     */
+    @Test
+    void aHashAfterASubstitutionContinuesItsWordAndPlaceholdersOnlyInACommentAreRefused() throws IOException {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients source = new CommandGradients(b, first, "run tag:$(echo a)#{t} {weights} {grads} `echo b`#{t}", null)) {
+            assertEquals("run tag:$(echo a)#2 /w.npy /X.npy `echo b`#2", source.commandLine(Path.of("/w.npy"), Path.of("/X.npy"), 2));
+        }
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients source = new CommandGradients(b, first, "(run {weights} {grads})#{t}", null)) {
+            // after a subshell's ) the shell begins a word, so there the # is a comment
+            assertEquals("(run /w.npy /X.npy)#{t}", source.commandLine(Path.of("/w.npy"), Path.of("/X.npy"), 2));
+        }
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CommandGradients(b, first, "run a #{weights} {grads}", null));
+            assertTrue(e.getMessage().startsWith("the command needs both {weights} and {grads} outside comments"), e.getMessage());
+        }
+    }
+
+    /**
      * {weights} and {grads} follow the same reading as {t}; as falcon's quoted paths they must stand bare, and the shell's
      * ${grads} (a variable, which the regex replaced into "$/tmp/...") is refused as their quoted forms are.
      */
