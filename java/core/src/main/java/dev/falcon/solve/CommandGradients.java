@@ -625,8 +625,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
      */
     @Override
     public HostMatrix gradients(int stage, float[] weights) {
-        long run = runs.generation();
+        long run;
+        // counted with the run it is for, at once: runEnded() either waits for it or sees its run gone
         synchronized (state) {
+            run = runs.generation();
             callsInFlight++;
         }
         try {
@@ -688,8 +690,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
             builder.environment().put(MARKER_VARIABLE, marker);
             restoreUsersLocale(builder.environment());
             cleanup.commandMarker = marker;
-            Process proc = builder.start();
-            cleanup.running = new Running(proc, marker);
+            Process proc;
+            // a call whose run ended while it wrote the weights starts no command beside the next run's: runEnded() had
+            // nothing to stop yet
+            synchronized (state) {
+                runs.requireSameRun(sourceName(), call, run);
+                proc = builder.start();
+                cleanup.running = new Running(proc, marker);
+            }
             Thread out = pump(proc.getInputStream(), null, stage, logFailure);
             Thread err = pump(proc.getErrorStream(), tail, stage, logFailure);
             if (timeout == null || proc.waitFor(saturatedNanos(timeout), java.util.concurrent.TimeUnit.NANOSECONDS)) {
