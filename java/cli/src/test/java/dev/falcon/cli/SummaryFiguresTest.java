@@ -154,6 +154,36 @@ class SummaryFiguresTest {
     }
 
     /**
+     * A block backsolve row above its DFO point quoted the DFO point's Q to 9 digits, which read the same as the row's
+     * own Q (rev-json41: row 0.13410065635760188, note "above the DFO point's Q 0.134100656, which is kept"), so the rise
+     * the note claims could not be seen. numpy's default_rng(1): p = 2,200 in 4 layers, n = 32.
+     */
+    @Test
+    void aBacksolveRowAboveItsDfoPointQuotesItsQToDigitsThatShowTheRise() throws IOException {
+        for (String name : List.of("w.npy", "X.npy", "layers.json")) {
+            try (var in = getClass().getResourceAsStream("/backsolve-near-tie/" + name)) {
+                java.nio.file.Files.copy(in, dir.resolve(name));
+            }
+        }
+        CliRun r = CliRun.of(prune(dir.resolve("X.npy"), dir.resolve("layers.json"), "--method", "falcon", "--backsolve", "block",
+                "--hessian", "block", "--block-size", "500", "--keep-flops", "0.4"));
+        assertEquals(0, r.code(), r.err());
+        Pattern quoted = Pattern.compile("above the DFO point's (?:exact )?Q ([0-9.eE+-]+)");
+        int rises = 0;
+        for (JsonNode row : report().at("/objective/solver/iteration_log")) {
+            Matcher m = quoted.matcher(row.path("note").asText());
+            if (!m.find()) continue;
+            rises++;
+            String shown = m.group(1);
+            int digits = shown.replaceFirst("[eE].*", "").replace(".", "").replaceFirst("^0+", "").length();
+            double q = row.path("q").asDouble();
+            assertNotEquals(String.format(Locale.ROOT, "%." + digits + "g", q), shown, "the note's Q reads as the row's: " + row);
+            assertTrue(Double.parseDouble(shown) < q, row.toString());
+        }
+        assertTrue(rises > 0, "the case needs a backsolve row above its DFO point: " + report().at("/objective/solver/iteration_log"));
+    }
+
+    /**
      * Whether falcon's backsolve is said not kept went by whether any backsolve was ever kept: with --block-size 1300
      * round 1's backsolve and searches were kept, every later round's block backsolve landed above its DFO point, and the
      * final weights were the last round's DFO point, while the summary and report said only "backsolve block".

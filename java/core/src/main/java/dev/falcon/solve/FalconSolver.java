@@ -69,6 +69,18 @@ public final class FalconSolver {
         return (float) (v * v);
     }
 
+    /**
+     * {@code shown} to 9 significant digits, or to as many more as it takes not to read as {@code other}: a backsolve
+     * rising by parts in 1e10 above its DFO point quoted that point's Q as its own at 9 digits, hiding the rise.
+     */
+    static String digitsThatDiffer(double shown, double other) {
+        for (int digits = 9; digits < 17; digits++) {
+            String s = String.format(java.util.Locale.ROOT, "%." + digits + "g", shown);
+            if (!s.equals(String.format(java.util.Locale.ROOT, "%." + digits + "g", other))) return s;
+        }
+        return String.format(java.util.Locale.ROOT, "%.17g", shown);
+    }
+
     /** One DFO iteration (or a round's backsolve, iteration = -1). Q of the model the iteration runs on. */
     /**
      * One row of the iteration log. {@code model} says whose Q {@code q} is: "block" for the DFO steps of the block
@@ -546,7 +558,7 @@ public final class FalconSolver {
                     // as the log's rows otherwise never rise without a word
                     log.add(logEntry(round, -1, qb, dfo.mask, layers, 0, secs(t0), "backsolve " + opt.backsolve().cliName()
                             + (solvedBefore != null ? " (solved in round " + solvedBefore.round() + ", not again)" : "")
-                            + (qb > qDfoRow ? String.format(java.util.Locale.ROOT, ": above the DFO point's Q %.9g, which is kept", qDfoRow) : "")));
+                            + (qb > qDfoRow ? ": above the DFO point's Q " + digitsThatDiffer(qDfoRow, qb) + ", which is kept" : "")));
                 }
             }
             bsSeconds += secs(tb);
