@@ -3452,7 +3452,7 @@ class MainTest {
         assertEquals(0, r.code(), r.err());
         List<String> weightsFiles = Files.readAllLines(log);
         assertEquals(2, weightsFiles.size(), "the command runs for stages 1 and 2: " + weightsFiles);
-        assertTrue(weightsFiles.get(0).endsWith("weights_stage1.npy"), weightsFiles.toString());
+        assertTrue(Path.of(weightsFiles.get(0)).getFileName().toString().matches("weights_stage1_\\d+\\.npy"), weightsFiles.toString());
         assertEquals(P, ArrayFiles.length(seen.toString(), "weights"));
         assertFalse(Files.exists(Path.of(weightsFiles.get(0)).getParent()), "the temporary directory is removed");
         JsonNode solver = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/objective/solver");
@@ -3907,11 +3907,12 @@ class MainTest {
         try (FloatPointer v = values(N * P, 9)) {
             Npy.writeFloat32(x2, v, new long[] {N, P});
         }
-        String cmd = "cp '" + x2 + "' {grads} && mkdir \"$(dirname {weights})/weights_stage2.npy\"";
+        // stage 2's is the source's second command: its files are numbered 2
+        String cmd = "cp '" + x2 + "' {grads} && mkdir \"$(dirname {weights})/weights_stage2_2.npy\"";
         Run r = run(fileArgs("--keep-flops", "0.4", "--method", "falcon++", "--stages", "3", "--start-keep", "0.8", "--max-iterations", "10",
                 "--grads-command", cmd));
         assertEquals(1, r.code(), r.err());
-        assertTrue(r.err().contains("stopped after stage 1") && r.err().contains("weights_stage2.npy"), r.err());
+        assertTrue(r.err().contains("stopped after stage 1") && r.err().contains("weights_stage2_2.npy"), r.err());
         assertFalse(r.err().contains("internal error"), r.err());
         JsonNode rep = new ObjectMapper().readTree(outDir.resolve("r.json").toFile());
         JsonNode solver = rep.at("/objective/solver");

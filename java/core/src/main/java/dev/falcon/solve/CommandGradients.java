@@ -33,9 +33,10 @@ import org.bytedeco.javacpp.FloatPointer;
 /**
  * falcon++ gradients from an external command ({@code --grads-command 'python export.py --weights {weights} --out {grads}'}).
  * Stage 0 uses the given X (at the dense weights). For each stage t &ge; 1 the weights stage t-1 produced are written
- * to {@code weights_stage<t>.npy} (float32, shape [p], flatten order) in a private temporary directory, the command runs
+ * to {@code weights_stage<t>_<k>.npy} (float32, shape [p], flatten order; k numbers the source's commands, so that a call
+ * whose run ended while it ran shares no file with the next run's) in a private temporary directory, the command runs
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
- * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
+ * and of {@code X_stage<t>_<k>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
  * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and {@code {t}} by t (another
  * {word} reaches it as literal text, which {@link #unknownPlaceholder} warns of; a placeholder inside single quotes, after a backslash,
  * in a quoted here-document's body or as ${t} is left as it is, as the shell leaves a $VAR there: {@link Brace#replaced}), and X is read back
@@ -126,6 +127,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** The file of {@link Cleanup#stageX}, which a mapped X reads. */
     private Path currentFile;
     private final OneRunAtATime runs = new OneRunAtATime();
+    /** Numbers each command's files, so that no two calls (of one run or of two) share a name in the folder. */
+    private final java.util.concurrent.atomic.AtomicLong commandsStarted = new java.util.concurrent.atomic.AtomicLong();
     /** Held where a call or runEnded() changes the run's state (the X held, the weights it is at). */
     private final Object state = new Object();
     /** gradients() calls under way, for runEnded() to stop and wait for: a timed-out caller leaves one running. */
@@ -841,8 +844,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 return lastX;
             }
         }
-        Path w = dir.resolve("weights_stage" + stage + ".npy");
-        Path x = dir.resolve("X_stage" + stage + ".npy");
+        // named for this call alone: a call whose run ended while it ran (runEnded() waits for it only a while) must
+        // neither leave an X that the next run's same stage takes for its own nor delete that stage's files as it ends
+        long own = commandsStarted.incrementAndGet();
+        Path w = dir.resolve("weights_stage" + stage + "_" + own + ".npy");
+        Path x = dir.resolve("X_stage" + stage + "_" + own + ".npy");
         try (FloatPointer wp = new FloatPointer(weights.length)) {
             wp.put(weights, 0, weights.length);
             Npy.writeFloat32(w, wp, new long[] {weights.length});
@@ -922,7 +928,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
         // close() from another thread stops the command: its SIGTERM status is falcon's own stop, not a failed command
         // whose last completed stage the run would return
         checkOpen(stage);
-        runs.requireSameRun(sourceName(), call, run); // as runEnded() stopping it: not the command's failure
+        try {
+            runs.requireSameRun(sourceName(), call, run); // as runEnded() stopping it: not the command's failure
+        } catch (IllegalStateException ended) {
+            deleteQuietly(x); // whatever the stopped command wrote: no run reads it
+            throw ended;
+        }
         Throwable logFailed = logFailure.get();
         if (logFailed != null) {
             // the embedder's own failure: not a command that could not deliver, whose SourceFailure would end the run
@@ -998,7 +1009,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
             throw e;
         }
         synchronized (state) {
-            runs.requireSameRun(sourceName(), call, run, next);
+            try {
+                runs.requireSameRun(sourceName(), call, run, next);
+            } catch (IllegalStateException ended) {
+                deleteQuietly(x);
+                throw ended;
+            }
             releaseCurrent();
             cleanup.stageX = next;
             currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
@@ -1081,8 +1097,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     /**
      * Stops the command of a gradients() call still under way (one its caller timed out without cancelling) and waits
-     * for the call to give up, so that its files in the folder (named by stage, as the next run's are) go before the next
-     * run; a call that outlasts the wait still leaves the next run's state alone ({@link OneRunAtATime#requireSameRun}).
+     * for the call to give up, so that its files go before the next run; a call that outlasts the wait still leaves the
+     * next run's state ({@link OneRunAtATime#requireSameRun}) and files (named for each call) alone, and removes its own.
      */
     private void stopCallsInFlight() {
         synchronized (state) {

@@ -1586,7 +1586,7 @@ class GradientSourcesTest {
              CommandGradients src = new CommandGradients(b, first, "printf '%s\\n' {weights} {grads} > '" + paths + "' && test -f {weights} && cp '" + x2 + "' {grads}",
                      new PrintWriter(log, true))) {
             assertEquals(P, src.gradients(1, wbar()).cols());
-            assertEquals(List.of(src.directory().resolve("weights_stage1.npy").toString(), src.directory().resolve("X_stage1.npy").toString()),
+            assertEquals(List.of(src.directory().resolve("weights_stage1_1.npy").toString(), src.directory().resolve("X_stage1_1.npy").toString()),
                     Files.readAllLines(paths));
             assertEquals(tmp, src.directory().getParent());
         } finally {
