@@ -38,7 +38,7 @@ import org.bytedeco.javacpp.FloatPointer;
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
  * and of {@code X_stage<t>_<k>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
  * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and {@code {t}} by t (another
- * {word} reaches it as literal text, which {@link #unknownPlaceholder} warns of; a placeholder inside single quotes, after a backslash,
+ * {word} reaches it as literal text, which {@link #unknownPlaceholder} warns of and the constructor logs once; a placeholder inside single quotes, after a backslash,
  * in a quoted here-document's body or as ${t} is left as it is, as the shell leaves a $VAR there: {@link Brace#replaced}), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log, with
  * falcon's note on an X that is not float32 (one that throws is not called again for the rest of that stage, and the
@@ -87,6 +87,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * longer among its descendants, and is found by this variable, which it inherited, instead.
      */
     public static final String MARKER_VARIABLE = "FALCON_GRADS_COMMAND";
+    private static final System.Logger LOG = System.getLogger(CommandGradients.class.getName());
 
     private final ComputeBackend backend;
     private final HostMatrix first;
@@ -196,6 +197,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
         }
         String quoted = quotedPlaceholder(command);
         if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
+        // once, here: a Java caller that never asked unknownPlaceholder() had no word of it; the CLI's log handler prints
+        // it as "falcon: warning: --grads-command: ...", its only print of it
+        String unknown = unknownPlaceholder(command);
+        if (unknown != null) LOG.log(System.Logger.Level.WARNING, names.command() + ": " + unknown + "; " + KNOWN_PLACEHOLDERS);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -480,7 +485,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * shell reads the command (see {@link #quotedPlaceholder}): braces the shell or another program reads are not one,
      * ${VAR} (after a $), {a,b}, {1..3}, find's {}, a { ...; } group, a comment, text after a backslash, and text in
      * single quotes, which the shell hands on as it is (awk '{print}', jq '{name}'). The constructor takes such a
-     * command; a caller that wants the warning shown asks for it here (the CLI prints it once, before the first stage).
+     * command and logs this warning once (System.Logger, WARNING), which the CLI prints before the first stage.
      */
     public static String unknownPlaceholder(String command) {
         return scanPlaceholders(command, true);
