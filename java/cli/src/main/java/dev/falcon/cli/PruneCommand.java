@@ -644,9 +644,9 @@ final class PruneCommand implements Callable<Integer> {
                         public void loaded(int stage, Path file) { held.loadedStage(stageOption(stage), CHECKSUM_LIMIT); }
                     });
                 } else if (m == Method.FALCON_PLUS_PLUS && gradsCommand != null) {
-                    // a warning, not a refusal: braces of the command's own (f-strings, jq, a heredoc) look the same as a misspelt {t}
-                    String unknown = dev.falcon.solve.CommandGradients.unknownPlaceholder(gradsCommand);
-                    if (unknown != null) errW.println("falcon: warning: --grads-command: " + unknown + "; " + dev.falcon.solve.CommandGradients.KNOWN_PLACEHOLDERS);
+                    // its warning of an unknown {word} (braces of the command's own look the same as a misspelt {t}) comes
+                    // through the library's log, which prints it as "falcon: warning: --grads-command: ...": printed here
+                    // too, it came twice
                     source = new dev.falcon.solve.CommandGradients(backend, res.x, gradsCommand, quiet ? null : errW, commandTimeout,
                             dev.falcon.solve.CommandGradients.Names.CLI);
                 }

@@ -33,12 +33,13 @@ import org.bytedeco.javacpp.FloatPointer;
 /**
  * falcon++ gradients from an external command ({@code --grads-command 'python export.py --weights {weights} --out {grads}'}).
  * Stage 0 uses the given X (at the dense weights). For each stage t &ge; 1 the weights stage t-1 produced are written
- * to {@code weights_stage<t>.npy} (float32, shape [p], flatten order) in a private temporary directory, the command runs
+ * to {@code weights_stage<t>_<k>.npy} (float32, shape [p], flatten order; k numbers the source's commands, so that a call
+ * whose run ended while it ran shares no file with the next run's) in a private temporary directory, the command runs
  * through {@code /bin/sh -c} with {@code {weights}} and {@code {grads}} replaced by the shell-quoted paths of that file
- * and of {@code X_stage<t>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
+ * and of {@code X_stage<t>_<k>.npy} (which it must write: n x p, as an .npy or a one-tensor safetensors file, told apart by
  * their content: the name is falcon's, .npy so that numpy.save keeps it as it is), and {@code {t}} by t (another
- * {word} reaches it as literal text, which {@link #unknownPlaceholder} warns of; a placeholder inside single quotes, after a backslash or as ${t} is
- * left as it is, as the shell leaves a $VAR there: {@link Brace#replaced}), and X is read back
+ * {word} reaches it as literal text, which {@link #unknownPlaceholder} warns of and the constructor logs once; a placeholder inside single quotes, after a backslash,
+ * in a quoted here-document's body or as ${t} is left as it is, as the shell leaves a $VAR there: {@link Brace#replaced}), and X is read back
  * with the same n and p as stage 0. The command's stdout and stderr are forwarded line by line to the given log, with
  * falcon's note on an X that is not float32 (one that throws is not called again for the rest of that stage, and the
  * stage then throws that failure, once the command has ended; a later stage calls it again);
@@ -86,6 +87,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * longer among its descendants, and is found by this variable, which it inherited, instead.
      */
     public static final String MARKER_VARIABLE = "FALCON_GRADS_COMMAND";
+    private static final System.Logger LOG = System.getLogger(CommandGradients.class.getName());
 
     private final ComputeBackend backend;
     private final HostMatrix first;
@@ -126,6 +128,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
     /** The file of {@link Cleanup#stageX}, which a mapped X reads. */
     private Path currentFile;
     private final OneRunAtATime runs = new OneRunAtATime();
+    /** Numbers each command's files, so that no two calls (of one run or of two) share a name in the folder. */
+    private final java.util.concurrent.atomic.AtomicLong commandsStarted = new java.util.concurrent.atomic.AtomicLong();
     /** Held where a call or runEnded() changes the run's state (the X held, the weights it is at). */
     private final Object state = new Object();
     /** gradients() calls under way, for runEnded() to stop and wait for: a timed-out caller leaves one running. */
@@ -183,14 +187,20 @@ public final class CommandGradients implements MultiStage.GradientSource {
         if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
             throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + ": " + command);
         }
-        // read as the substitution reads it: "run a #{weights} {grads}" has them only in a comment, which stays as it is
+        // read as the substitution reads it: "run a #{weights} {grads}" has them only in a comment, and a quoted
+        // here-document's body is the shell's literal text: both stay as they are
         List<String> read = braces(command).stream().map(Brace::word).toList();
         if (!read.contains(WEIGHTS) || !read.contains(GRADS)) {
-            throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + " outside comments (a # that begins a word"
-                    + " comments out the rest of its line, and falcon leaves placeholders there as they are): " + command);
+            throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + " outside comments and quoted here-documents"
+                    + " (a # that begins a word comments out the rest of its line, the body of <<'EOF' is text the shell expands nothing in,"
+                    + " and falcon leaves placeholders there as they are): " + command);
         }
         String quoted = quotedPlaceholder(command);
         if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
+        // once, here: a Java caller that never asked unknownPlaceholder() had no word of it; the CLI's log handler prints
+        // it as "falcon: warning: --grads-command: ...", its only print of it
+        String unknown = unknownPlaceholder(command);
+        if (unknown != null) LOG.log(System.Logger.Level.WARNING, names.command() + ": " + unknown + "; " + KNOWN_PLACEHOLDERS);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -455,6 +465,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * them: a backslash escapes the next character outside single quotes, and $(...) or `...` inside double quotes
      * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x"); a # that
      * begins a word outside quotes comments out the rest of its line (an apostrophe there, "# don't edit", quotes nothing).
+     * The body of a here-document is text: a quoted one's (<<'EOF') is left as it is, and in an unquoted one's (<<EOF)
+     * quotes are text while {t} is replaced; {weights} and {grads} there are refused, their quotes being taken as text.
      * ${weights} is refused too: the shell's variable, left as it is by {@link #commandLine}, as ${t} is.
      */
     public static String quotedPlaceholder(String command) {
@@ -473,7 +485,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * shell reads the command (see {@link #quotedPlaceholder}): braces the shell or another program reads are not one,
      * ${VAR} (after a $), {a,b}, {1..3}, find's {}, a { ...; } group, a comment, text after a backslash, and text in
      * single quotes, which the shell hands on as it is (awk '{print}', jq '{name}'). The constructor takes such a
-     * command; a caller that wants the warning shown asks for it here (the CLI prints it once, before the first stage).
+     * command and logs this warning once (System.Logger, WARNING), which the CLI prints before the first stage.
      */
     public static String unknownPlaceholder(String command) {
         return scanPlaceholders(command, true);
@@ -482,8 +494,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private static final java.util.regex.Pattern WORD_IN_BRACES = java.util.regex.Pattern.compile("\\{[A-Za-z_][A-Za-z0-9_]*}");
 
     /**
-     * A {word} in the command and how the shell reads the place it stands: {@code quote} is the innermost quote open
-     * there (' " ( for $(, ` ; ' ' for none), {@code escaped} that a backslash comes before it, {@code afterDollar} that it
+     * A {word} in the command and how the shell reads the place it stands: {@code quote} is the innermost context open
+     * there ({@link ShellReading}'s: ' and " for quotes, H for an unquoted here-document's body, ' ' for none), {@code escaped} that a backslash comes before it, {@code afterDollar} that it
      * is the shell's ${word}.
      */
     private record Brace(int at, String word, char quote, boolean escaped, boolean afterDollar) {
@@ -493,7 +505,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
         /**
          * The one rule for all three placeholders: replaced where the shell would expand a $variable (bare, in double
-         * quotes, in $(...) or `...`), left as it is in single quotes, after a backslash and as ${word}.
+         * quotes, in $(...) or `...`, in an unquoted here-document's body), left as it is in single quotes, after a
+         * backslash and as ${word} (a quoted here-document's body, which the shell expands nothing in, has none).
          */
         boolean replaced() {
             return known() && quote != '\'' && !escaped && !afterDollar;
@@ -507,69 +520,239 @@ public final class CommandGradients implements MultiStage.GradientSource {
     }
 
     /**
-     * Every {word} of the command outside comments, walked as /bin/sh reads it: the checks and the substitution share
-     * this one reading of its quotes, so that they cannot disagree on them (a regex replaced {t} inside single quotes,
-     * which the checks and README leave alone).
+     * Every {word} of the command outside comments and quoted here-document bodies, walked as /bin/sh reads it: the
+     * checks and the substitution share this one reading of its quotes, so that they cannot disagree on them (a regex
+     * replaced {t} inside single quotes, which the checks and README leave alone).
      */
     private static List<Brace> braces(String command) {
-        List<Brace> found = new ArrayList<>();
-        // ' " ` ; $ for $( ; ( for a parenthesis inside it; none: unquoted
-        Deque<Character> open = new ArrayDeque<>();
-        // where the ) or ` that ended a substitution stands: the word goes on after it, so a # there is no comment
-        // ("tag:$(echo a)#{t}" left {weights} and {grads} behind what was read as a comment)
-        int substitutionEnd = -1;
-        for (int i = 0; i < command.length(); ) {
+        return new ShellReading(command).braces();
+    }
+
+    /**
+     * The part of sh's grammar that decides where a placeholder stands, and nothing more: quotes, backslashes, comments,
+     * $( ), ` `, $(( )), here-documents and case inside substitutions (whose pattern's ")" would otherwise close the
+     * substitution). Each rule was met in a real command that the scanner read otherwise than sh (dash) does, and
+     * GradientSourcesTest runs each such command through sh to compare. The contexts, innermost on top of {@link #open}:
+     * <ul>
+     * <li>' ' unquoted; '\'' and '"' quotes; '`' a backquote substitution; '$' a $( ); '(' a parenthesis inside one;
+     * 'A' arithmetic $(( )), where &lt;&lt; is a shift;
+     * <li>'H' the body of an unquoted here-document: $, ` and \ work there, but quotes and # are its text;
+     * <li>inside a substitution, a case before its "in" ('c'), at its patterns ('p': a ")" ends a pattern) and in a
+     * branch's commands ('b', until ";;" or esac).
+     * </ul>
+     */
+    private static final class ShellReading {
+        /** A here-document whose operator is read; its body starts after the next newline the shell reads. */
+        private record HereDocument(String delimiter, boolean quoted, boolean stripsTabs) {}
+
+        private static final String COMMANDS = " $(`Acpb", SUBSTITUTION = "$(Acpb";
+        /** The words after which a reserved word such as case begins a command. */
+        private static final Set<String> COMMAND_STARTERS = Set.of("then", "do", "else", "elif", "if", "while", "until", "!", "{");
+
+        private final String command;
+        private final int length;
+        private final List<Brace> found = new ArrayList<>();
+        private final Deque<Character> open = new ArrayDeque<>();
+        private final Deque<HereDocument> pending = new ArrayDeque<>();
+        /** The here-document of each 'H' in {@link #open}, innermost first. */
+        private final Deque<HereDocument> bodies = new ArrayDeque<>();
+        /**
+         * Where the ) or ` that ended a substitution stands: the word goes on after it, so a # there is no comment
+         * ("tag:$(echo a)#{t}" left {weights} and {grads} behind what was read as a comment).
+         */
+        private int substitutionEnd = -1;
+
+        ShellReading(String command) {
+            this.command = command;
+            this.length = command.length();
+        }
+
+        List<Brace> braces() {
+            for (int i = 0; i < length; ) i = step(i);
+            return found;
+        }
+
+        /** Reads what starts at i; where the next step starts. */
+        private int step(int i) {
             char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
-            boolean inSubstitution = in == '$' || in == '(';
             String word = wordAt(command, i);
             if (word != null) {
                 found.add(new Brace(i, word, in, false, in != '\'' && i > 0 && command.charAt(i - 1) == '$'));
-                i += word.length(); // letters, digits and _: nothing in it opens or closes a quote
-                continue;
+                return i + word.length(); // letters, digits and _: nothing in it opens or closes a quote
             }
             if (in == '\'') {
                 if (c == '\'') open.pop();
-                i++;
-                continue;
+                return i + 1;
             }
             if (c == '\\') {
                 String escaped = wordAt(command, i + 1);
                 if (escaped != null) found.add(new Brace(i + 1, escaped, in, true, false));
-                i += 2;
-                continue;
+                return i + 2;
             }
+            if (c == '\n' && (in == 'H' || COMMANDS.indexOf(in) >= 0)) return afterNewline(i + 1, in);
+            boolean inSubstitution = SUBSTITUTION.indexOf(in) >= 0;
             if (c == '#' && (in == ' ' || inSubstitution) && (i == 0 || WORD_BREAKS.indexOf(command.charAt(i - 1)) >= 0 && substitutionEnd != i - 1)) {
                 int end = command.indexOf('\n', i);
-                if (end < 0) break;
-                i = end;
-                continue;
+                return end < 0 ? length : end;
             }
-            boolean substitution = c == '$' && i + 1 < command.length() && command.charAt(i + 1) == '(';
-            if (substitution) {
+            if (command.startsWith("$((", i)) {
                 open.push('$');
-                i += 2;
-                continue;
+                open.push('A');
+                return i + 3;
+            }
+            if (command.startsWith("$(", i)) {
+                open.push('$');
+                return i + 2;
             }
             if (in == '"') {
                 if (c == '"') open.pop();
                 else if (c == '`') open.push('`');
-            } else if (c == '\'' || c == '"') {
-                open.push(c);
-            } else if (c == '`') {
+                return i + 1;
+            }
+            if (c == '`') {
                 if (in == '`') {
                     open.pop();
                     substitutionEnd = i;
                 } else {
                     open.push('`');
                 }
-            } else if (inSubstitution && c == '(') {
-                open.push('('); // a subshell or arithmetic inside $( ): its ')' is not the one that ends it
-            } else if (inSubstitution && c == ')') {
-                if (open.pop() == '$') substitutionEnd = i;
+                return i + 1;
             }
-            i++;
+            if (in == 'H') return i + 1; // quotes there are the text's own
+            if (c == '\'' || c == '"') {
+                open.push(c);
+                return i + 1;
+            }
+            if (c == '<' && in != 'A' && command.startsWith("<<", i)) return hereDocumentOperator(i + 2);
+            return inSubstitution ? substitutionSyntax(i, c, in) : i + 1;
         }
-        return found;
+
+        /** Parentheses and case inside a substitution; where the next step starts. */
+        private int substitutionSyntax(int i, char c, char in) {
+            if (in == 'p' && c == ')') {
+                open.pop();
+                open.push('b'); // the pattern ended: its branch's commands follow
+            } else if (in == 'p' && c == '(') {
+                return i + 1; // a pattern's optional opening parenthesis
+            } else if (in == 'b' && command.startsWith(";;", i)) {
+                open.pop();
+                open.push('p');
+                return i + 2;
+            } else if ((in == 'p' || in == 'b' && atCommandStart(i)) && reservedWordAt(i, "esac")) {
+                open.pop();
+                return i + 4;
+            } else if (in == 'c' && reservedWordAt(i, "in")) {
+                open.pop();
+                open.push('p');
+                return i + 2;
+            } else if ((in == '$' || in == '(' || in == 'b') && reservedWordAt(i, "case") && atCommandStart(i)) {
+                open.push('c');
+                return i + 4;
+            } else if (c == '(') {
+                open.push(in == 'A' ? 'A' : '('); // a subshell or arithmetic inside $( ): its ')' is not the one that ends it
+            } else if (c == ')') {
+                char closed = open.pop();
+                if (closed == '$') substitutionEnd = i;
+                if (closed == 'c' || closed == 'b') return i; // a case left open: the ) is the enclosing context's
+            }
+            return i + 1;
+        }
+
+        /**
+         * At {@code at}, after a newline the shell reads: the end of the here-document body it was in, where this line is
+         * its delimiter, and the bodies of here-documents whose operators came before it.
+         */
+        private int afterNewline(int at, char in) {
+            if (in == 'H') {
+                int after = afterDelimiterLine(at, bodies.peek());
+                if (after < 0) return at;
+                open.pop();
+                bodies.pop();
+                at = after;
+            }
+            while (!pending.isEmpty() && at < length) {
+                HereDocument body = pending.removeFirst();
+                if (body.quoted()) {
+                    at = afterQuotedBody(at, body); // the shell reads nothing in it
+                    continue;
+                }
+                int after = afterDelimiterLine(at, body);
+                if (after >= 0) {
+                    at = after; // an empty body
+                    continue;
+                }
+                open.push('H');
+                bodies.push(body);
+                break;
+            }
+            return at;
+        }
+
+        /** After {@code <<} at {@code at}: reads the delimiter word (quoted wholly or in part: a quoted here-document). */
+        private int hereDocumentOperator(int at) {
+            if (at < length && command.charAt(at) == '<') return at + 1; // bash's here-string <<<: no here-document
+            boolean stripsTabs = at < length && command.charAt(at) == '-';
+            if (stripsTabs) at++;
+            while (at < length && (command.charAt(at) == ' ' || command.charAt(at) == '\t')) at++;
+            StringBuilder delimiter = new StringBuilder();
+            boolean quoted = false;
+            while (at < length && WORD_BREAKS.indexOf(command.charAt(at)) < 0) {
+                char d = command.charAt(at);
+                if (d == '\'' || d == '"') {
+                    int close = command.indexOf(d, at + 1);
+                    if (close < 0) close = length;
+                    delimiter.append(command, at + 1, close);
+                    quoted = true;
+                    at = Math.min(close + 1, length);
+                } else if (d == '\\' && at + 1 < length) {
+                    delimiter.append(command.charAt(at + 1));
+                    quoted = true;
+                    at += 2;
+                } else {
+                    delimiter.append(d);
+                    at++;
+                }
+            }
+            if (delimiter.length() > 0 || quoted) pending.addLast(new HereDocument(delimiter.toString(), quoted, stripsTabs));
+            return at;
+        }
+
+        /** After the delimiter line of the body, where the line at {@code at} is it (for <<-, after its leading tabs); else -1. */
+        private int afterDelimiterLine(int at, HereDocument body) {
+            if (at >= length) return -1;
+            int end = command.indexOf('\n', at);
+            if (end < 0) end = length;
+            int from = at;
+            if (body.stripsTabs()) while (from < end && command.charAt(from) == '\t') from++;
+            return command.substring(from, end).equals(body.delimiter()) ? Math.min(end + 1, length) : -1;
+        }
+
+        private int afterQuotedBody(int at, HereDocument body) {
+            while (at < length) {
+                int after = afterDelimiterLine(at, body);
+                if (after >= 0) return after;
+                int end = command.indexOf('\n', at);
+                at = end < 0 ? length : end + 1;
+            }
+            return length; // no delimiter line: sh takes the body to the end
+        }
+
+        /** The reserved word stands at i as a word of its own. */
+        private boolean reservedWordAt(int i, String word) {
+            int end = i + word.length();
+            return command.startsWith(word, i) && (i == 0 || WORD_BREAKS.indexOf(command.charAt(i - 1)) >= 0)
+                    && (end == length || WORD_BREAKS.indexOf(command.charAt(end)) >= 0);
+        }
+
+        /** A word at i begins a command (where sh reads case and esac as reserved words, not as an argument). */
+        private boolean atCommandStart(int i) {
+            int j = i - 1;
+            while (j >= 0 && (command.charAt(j) == ' ' || command.charAt(j) == '\t')) j--;
+            if (j < 0 || ";&|()\n".indexOf(command.charAt(j)) >= 0) return true;
+            int end = j + 1;
+            while (j >= 0 && WORD_BREAKS.indexOf(command.charAt(j)) < 0) j--;
+            return COMMAND_STARTERS.contains(command.substring(j + 1, end));
+        }
     }
 
     /**
@@ -584,6 +767,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 continue;
             }
             if (!b.word().equals(WEIGHTS) && !b.word().equals(GRADS)) continue;
+            if (b.quote() == 'H') {
+                return b.word() + " is in the body of a here-document (<<EOF), where the shell reads no quotes: falcon's shell-quoted path would"
+                        + " reach it as text; pass the paths as arguments instead (python3 - " + WEIGHTS + " " + GRADS + " <<EOF ... sys.argv)";
+            }
             if (b.escaped()) return b.quote() == '"' ? insideQuotes(b.word(), '"') : b.word() + " follows a backslash, which quotes its first character";
             if (b.quote() == '\'' || b.quote() == '"') return insideQuotes(b.word(), b.quote());
             if (b.afterDollar()) {
@@ -662,8 +849,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 return lastX;
             }
         }
-        Path w = dir.resolve("weights_stage" + stage + ".npy");
-        Path x = dir.resolve("X_stage" + stage + ".npy");
+        // named for this call alone: a call whose run ended while it ran (runEnded() waits for it only a while) must
+        // neither leave an X that the next run's same stage takes for its own nor delete that stage's files as it ends
+        long own = commandsStarted.incrementAndGet();
+        Path w = dir.resolve("weights_stage" + stage + "_" + own + ".npy");
+        Path x = dir.resolve("X_stage" + stage + "_" + own + ".npy");
         try (FloatPointer wp = new FloatPointer(weights.length)) {
             wp.put(weights, 0, weights.length);
             Npy.writeFloat32(w, wp, new long[] {weights.length});
@@ -743,7 +933,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
         // close() from another thread stops the command: its SIGTERM status is falcon's own stop, not a failed command
         // whose last completed stage the run would return
         checkOpen(stage);
-        runs.requireSameRun(sourceName(), call, run); // as runEnded() stopping it: not the command's failure
+        try {
+            runs.requireSameRun(sourceName(), call, run); // as runEnded() stopping it: not the command's failure
+        } catch (IllegalStateException ended) {
+            deleteQuietly(x); // whatever the stopped command wrote: no run reads it
+            throw ended;
+        }
         Throwable logFailed = logFailure.get();
         if (logFailed != null) {
             // the embedder's own failure: not a command that could not deliver, whose SourceFailure would end the run
@@ -819,7 +1014,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
             throw e;
         }
         synchronized (state) {
-            runs.requireSameRun(sourceName(), call, run, next);
+            try {
+                runs.requireSameRun(sourceName(), call, run, next);
+            } catch (IllegalStateException ended) {
+                deleteQuietly(x);
+                throw ended;
+            }
             releaseCurrent();
             cleanup.stageX = next;
             currentFile = x; // kept until the next stage's X replaces it (a Fortran-order float32 npy is memory-mapped)
@@ -902,8 +1102,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
 
     /**
      * Stops the command of a gradients() call still under way (one its caller timed out without cancelling) and waits
-     * for the call to give up, so that its files in the folder (named by stage, as the next run's are) go before the next
-     * run; a call that outlasts the wait still leaves the next run's state alone ({@link OneRunAtATime#requireSameRun}).
+     * for the call to give up, so that its files go before the next run; a call that outlasts the wait still leaves the
+     * next run's state ({@link OneRunAtATime#requireSameRun}) and files (named for each call) alone, and removes its own.
      */
     private void stopCallsInFlight() {
         synchronized (state) {

@@ -109,4 +109,43 @@ class CommandGradientsLogTest {
         }
         assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open");
     }
+
+    /**
+     * A Java caller got no word of an unknown {word} in its command: only the CLI printed unknownPlaceholder()'s
+     * warning, and the API left it to the caller to ask. It goes to falcon's log (System.Logger, as the library's other
+     * warnings do, which the CLI prints in its one-line form) once, when the source is made, in the Java caller's terms;
+     * a command without one logs nothing.
+     */
+    @Test
+    void anUnknownPlaceholderIsLoggedOnceForAJavaCaller() throws Exception {
+        Path x = dir.resolve("X.npy");
+        GradientSourcesTest.writeX(x, 3);
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(CommandGradients.class.getName());
+        List<java.util.logging.LogRecord> records = new CopyOnWriteArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override public void publish(java.util.logging.LogRecord r) { records.add(r); }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        logger.addHandler(handler);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1)) {
+            float[] weights = GradientSourcesTest.wbar();
+            try (CommandGradients src = new CommandGradients(b, first, "echo {stage} > /dev/null; cp '" + x + "' {grads} && : {weights}", null)) {
+                weights[0] += 1;
+                src.gradients(1, weights.clone());
+                weights[0] += 1;
+                src.gradients(2, weights.clone());
+            }
+            try (CommandGradients quiet = new CommandGradients(b, first, "echo {t} > /dev/null; cp '" + x + "' {grads} && : {weights}", null)) {
+                quiet.gradients(1, weights.clone());
+            }
+        } finally {
+            logger.removeHandler(handler);
+        }
+        java.util.logging.SimpleFormatter format = new java.util.logging.SimpleFormatter();
+        List<String> warnings = records.stream().filter(r -> r.getLevel() == java.util.logging.Level.WARNING).map(format::formatMessage).toList();
+        assertEquals(1, warnings.size(), "warnings logged: " + warnings);
+        assertEquals("the gradient command: " + CommandGradients.unknownPlaceholder("echo {stage}") + "; " + CommandGradients.KNOWN_PLACEHOLDERS,
+                warnings.get(0));
+    }
 }

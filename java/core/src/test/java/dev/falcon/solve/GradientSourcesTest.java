@@ -405,6 +405,100 @@ class GradientSourcesTest {
         assertNull(CommandGradients.quotedPlaceholder("echo '{t}' \\{t} \"{t}\" ${t} && cp X.npy {grads} && : {weights}"));
     }
 
+    /** What /bin/sh prints running {@code line}: the reading the scanner has to agree with. */
+    static String shellPrints(String line) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("/bin/sh", "-c", line).redirectErrorStream(true)
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        String said = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(30, java.util.concurrent.TimeUnit.SECONDS), line);
+        return said;
+    }
+
+    /** The command's line for stage 2 (weights /w.npy, X /X.npy), checked to be what {@code expected} says, and what sh prints running it. */
+    private static String stageTwoLinePrints(String command, String expectedLine) throws IOException, InterruptedException {
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients source = new CommandGradients(b, first, command, null)) {
+            String line = source.commandLine(Path.of("/w.npy"), Path.of("/X.npy"), 2);
+            assertEquals(expectedLine, line, command);
+            return shellPrints(line);
+        }
+    }
+
+    /**
+     * The shell expands nothing in the body of a quoted here-document (<<'EOF', <<"EOF", <<\EOF), yet {t} there was
+     * replaced: print(f"{t}") reached the shell as print(f"2"), and {weights} and {grads} only there passed the "needs
+     * both" check. The body is left as it is, gets no warning for its braces, and counts for no placeholder.
+     */
+    @Test
+    void placeholdersInAQuotedHereDocumentsBodyAreLeftAsTheyAre() throws Exception {
+        for (String opener : List.of("<<'EOF'", "<<\"EOF\"", "<<\\EOF", "<<E'O'F", "<< 'EOF'", "<<-'EOF'")) {
+            String command = "cat " + opener + "\nprint(f\"{t}\") {x} {weights}\nEOF\n: {weights} {grads} {t}";
+            assertEquals("print(f\"{t}\") {x} {weights}\n", stageTwoLinePrints(command, command.replace(": {weights} {grads} {t}", ": /w.npy /X.npy 2")), command);
+            assertNull(CommandGradients.unknownPlaceholder(command), command);
+            assertNull(CommandGradients.quotedPlaceholder(command), command);
+        }
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new CommandGradients(b, first, "python3 - <<'EOF'\nrun({weights}, {grads})\nEOF", null));
+            assertTrue(e.getMessage().startsWith("the command needs both {weights} and {grads} outside comments and quoted here-documents"), e.getMessage());
+        }
+    }
+
+    /**
+     * In the body of an unquoted here-document (<<EOF, <<-EOF) the shell expands $VAR, $( ) and ` `, but quotes are its
+     * text: the apostrophe of "it's stage {t}" was read as opening a quote, and the {weights} after the body was refused
+     * as inside single quotes. Quotes in the body open none; {t} there is replaced, as a $VAR would be; the body ends at
+     * its delimiter line (tabs stripped for <<-), each of several here-documents on a line in turn, inside $( ) too.
+     */
+    @Test
+    void anUnquotedHereDocumentsBodyIsReadAsTheShellExpandsIt() throws Exception {
+        String tail = "\n: {weights} {grads}", replacedTail = "\n: /w.npy /X.npy";
+        String[][] cases = {
+                {"cat <<EOF\nit's stage {t}, \"{t}\" \\{t} ${t}\nEOF", "it's stage 2, \"2\" \\{t} \n"},
+                {"cat <<-END\n\tit's {t}\n\tEND", "it's 2\n"},
+                {"cat <<A; cat << B\nit's {t}\nA\nB's {t}\nB", "it's 2\nB's 2\n"},
+                {"x=$(cat <<EOF\nit's {t}\nEOF\n); echo \"$x\"", "it's 2\n"},
+                {"cat <<EOF\nEOF it's {t}\n EOF\nEOF", "EOF it's 2\n EOF\n"},
+                {"cat <<EOF\nit's $(echo '{t}' {t}) `echo '{t}'`\nEOF", "it's {t} 2 {t}\n"},
+                {"cat <<EOF\nit's {t}\nEOF\necho '{t}' it\"'\"s", "it's 2\n{t} it's\n"},
+        };
+        for (String[] c : cases) {
+            String command = c[0] + tail;
+            String expectedLine = c[0].replace("{t}", "\u0000").replace("'\u0000'", "'{t}'").replace("\\\u0000", "\\{t}").replace("$\u0000", "${t}")
+                    .replace("\u0000", "2") + replacedTail;
+            assertEquals(c[1], stageTwoLinePrints(command, expectedLine), command);
+        }
+        String inBody = "python3 - <<EOF\nw = '{weights}'\nEOF\n: {weights} {grads}";
+        assertTrue(CommandGradients.quotedPlaceholder(inBody).startsWith("{weights} is in the body of a here-document"), CommandGradients.quotedPlaceholder(inBody));
+    }
+
+    /**
+     * A case pattern's ) inside "$( )" closed the substitution early in the scanner, where the shell reads on to esac:
+     * the rest was read as inside the double quotes, so '{t}' in the branch was replaced (sh printed "2 2" for "{t} 2")
+     * and {weights} there was refused as quoted. case ... esac is followed inside substitutions: its patterns' )
+     * close nothing, ;; starts the next pattern, and case as an argument (echo case) is a word like any other.
+     */
+    @Test
+    void aCasePatternsParenthesisInsideASubstitutionClosesNothing() throws Exception {
+        String tail = "; : {weights} {grads}", replacedTail = "; : /w.npy /X.npy";
+        String[][] cases = {
+                {"echo \"$(case a in a) echo '{t}' {t};; esac)\"", "{t} 2\n"},
+                {"echo \"$(case a in (a) echo '{t}' {t}; esac)\"", "{t} 2\n"},
+                {"echo \"$(case b in a|c) echo no;; *) echo '{t}' {t};; esac)\"", "{t} 2\n"},
+                {"x=$(case a in a) echo '{t}';; esac)#{t}; echo \"$x\"", "{t}#2\n"},
+                {"echo \"$(case a in\n a) case b in b) echo '{t}' {t};; esac;;\n esac)\"", "{t} 2\n"},
+                {"echo \"$(if true; then case a in a) echo '{t}' {t};; esac; fi)\"", "{t} 2\n"},
+                {"echo $(echo case a in a) '{t}' {t}", "case a in a {t} 2\n"},
+                {"echo $((1<<2)) \"$(case a in a) echo '{t}';; esac)\"", "4 {t}\n"},
+        };
+        for (String[] c : cases) {
+            String command = c[0] + tail;
+            String expectedLine = c[0].replace("'{t}'", "'\u0000'").replace("{t}", "2").replace("'\u0000'", "'{t}'") + replacedTail;
+            assertEquals(c[1], stageTwoLinePrints(command, expectedLine), command);
+        }
+        assertNull(CommandGradients.quotedPlaceholder("echo \"$(case a in a) echo {weights};; esac)\" {grads}"));
+    }
+
     /**
      * A misspelt placeholder ({stage}, {T}, {Weights} beside {weights}) reaches the command as literal text: the source
      * takes the command (a refusal broke ordinary commands with braces of their own, as the next test shows), and
@@ -1492,7 +1586,7 @@ class GradientSourcesTest {
              CommandGradients src = new CommandGradients(b, first, "printf '%s\\n' {weights} {grads} > '" + paths + "' && test -f {weights} && cp '" + x2 + "' {grads}",
                      new PrintWriter(log, true))) {
             assertEquals(P, src.gradients(1, wbar()).cols());
-            assertEquals(List.of(src.directory().resolve("weights_stage1.npy").toString(), src.directory().resolve("X_stage1.npy").toString()),
+            assertEquals(List.of(src.directory().resolve("weights_stage1_1.npy").toString(), src.directory().resolve("X_stage1_1.npy").toString()),
                     Files.readAllLines(paths));
             assertEquals(tmp, src.directory().getParent());
         } finally {

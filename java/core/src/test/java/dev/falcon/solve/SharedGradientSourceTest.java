@@ -295,6 +295,126 @@ class SharedGradientSourceTest {
         assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
     }
 
+    /** The files in the source's folder now, by name. */
+    private static java.util.List<String> filesIn(Path folder) throws java.io.IOException {
+        try (java.util.stream.Stream<Path> files = Files.list(folder)) {
+            return files.map(f -> f.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    /**
+     * A late call whose command had written its X when runEnded() stopped it left that X in the folder under the name
+     * the next run's stage 1 uses: the next run's command, writing nothing, got the ended call's X as its own instead of
+     * failing. Each call's files have names of their own, and the ended call removes what it wrote.
+     */
+    @Test
+    void theXOfACallItsRunEndedIsNotTheNextRunsAndIsRemoved() throws Exception {
+        Path older = dir.resolve("X_old.npy"), mode = dir.resolve("mode");
+        GradientSourcesTest.writeX(older, 3);
+        Files.writeString(mode, "late");
+        // the late call's command writes its X, then runs until runEnded() stops it; the next run's writes nothing
+        String cmd = "if [ \"$(cat '" + mode + "')\" = late ]; then cp '" + older + "' {grads}; sleep 30; fi; : {weights}";
+        float[] lateWeights = GradientSourcesTest.wbar(), otherWeights = GradientSourcesTest.wbar();
+        lateWeights[0] += 1;
+        otherWeights[1] += 1;
+        long matrices = HostMatrix.openOwnedCount();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients source = new CommandGradients(b, first, cmd, null)) {
+            source.runStarting();
+            Future<HostMatrix> late = pool.submit(() -> source.gradients(1, lateWeights.clone()));
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (filesIn(source.directory()).stream().noneMatch(f -> f.startsWith("X_")) && System.nanoTime() < deadline) Thread.sleep(10);
+            Thread.sleep(200); // cp of a small file: written by now
+            source.runEnded();
+            assertTheLateCallWasRefused(late);
+            Files.writeString(mode, "next");
+            source.runStarting();
+            try {
+                MultiStage.SourceFailure none = assertThrows(MultiStage.SourceFailure.class, () -> source.gradients(1, otherWeights.clone()),
+                        "the next run's command wrote no X, yet its stage 1 got one: the ended call's");
+                assertTrue(none.getMessage().contains("was not written"), none.getMessage());
+            } finally {
+                source.runEnded();
+            }
+            assertEquals(java.util.List.of(), filesIn(source.directory()), "files left in the folder by the ended call");
+        } finally {
+            pool.shutdownNow();
+            assertTrue(pool.awaitTermination(60, TimeUnit.SECONDS));
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
+    }
+
+    /**
+     * A late call still at work after runEnded()'s wait (here held by the log on falcon's note of its float64 X, on the
+     * call's own thread) deleted, as it gave up, the X_stage1.npy the next run's command had just written: the next run
+     * failed with "exited with status 0 but X for stage 1 was not written". The late call deletes only its own files.
+     */
+    @Test
+    void aCallOutlastingRunEndedsWaitDeletesNoFileOfTheNextRun() throws Exception {
+        Path x64 = dir.resolve("X64.npy"), x32 = dir.resolve("X32.npy"), mode = dir.resolve("mode"), written = dir.resolve("written"), gate = dir.resolve("gate");
+        double[][] values = new double[GradientSourcesTest.N][GradientSourcesTest.P];
+        for (int i = 0; i < values.length; i++) {
+            for (int j = 0; j < values[i].length; j++) values[i][j] = (i + 1) * 0.5 - j * 0.125;
+        }
+        GradientSourcesTest.writeFloat64Fortran(x64, values);
+        GradientSourcesTest.writeX(x32, 4);
+        Files.writeString(mode, "late");
+        String cmd = "if [ \"$(cat '" + mode + "')\" = late ]; then cp '" + x64 + "' {grads}; else cp '" + x32 + "' {grads}; touch '" + written + "';"
+                + " while [ -e '" + gate + "' ]; do sleep 0.02; done; fi; : {weights}";
+        CountDownLatch noteHeld = new CountDownLatch(1), releaseNote = new CountDownLatch(1);
+        java.io.PrintWriter log = new java.io.PrintWriter(new java.io.StringWriter()) {
+            @Override
+            public void println(String line) {
+                if (!line.startsWith("falcon: X of stage") || noteHeld.getCount() == 0) return;
+                noteHeld.countDown();
+                try {
+                    releaseNote.await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        };
+        float[] lateWeights = GradientSourcesTest.wbar(), otherWeights = GradientSourcesTest.wbar();
+        lateWeights[0] += 1;
+        otherWeights[1] += 1;
+        long matrices = HostMatrix.openOwnedCount();
+        ExecutorService latePool = Executors.newSingleThreadExecutor(), nextPool = Executors.newSingleThreadExecutor();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients source = new CommandGradients(b, first, cmd, log)) {
+            source.runStarting();
+            Future<HostMatrix> late = latePool.submit(() -> source.gradients(1, lateWeights.clone()));
+            assertTrue(noteHeld.await(60, TimeUnit.SECONDS), "the late call reached falcon's note on its float64 X");
+            source.runEnded(); // waits its while for the late call, and gives up
+            Files.writeString(mode, "next");
+            Files.writeString(gate, "");
+            source.runStarting();
+            try {
+                Future<HostMatrix> next = nextPool.submit(() -> source.gradients(1, otherWeights.clone()));
+                long deadline = System.nanoTime() + 60_000_000_000L;
+                while (!Files.exists(written) && System.nanoTime() < deadline) Thread.sleep(10);
+                assertTrue(Files.exists(written), "the next run's command wrote its X");
+                releaseNote.countDown();
+                assertTheLateCallWasRefused(late);
+                Files.delete(gate);
+                HostMatrix x1 = next.get(60, TimeUnit.SECONDS);
+                float[] written32 = new float[GradientSourcesTest.N * GradientSourcesTest.P];
+                java.util.SplittableRandom r = new java.util.SplittableRandom(4); // as writeX(x32, 4) drew them
+                for (int i = 0; i < written32.length; i++) written32[i] = (float) r.nextDouble(-1, 1);
+                assertArrayEquals(written32, valuesOf(x1), "the next run's stage 1 X is the one its command wrote");
+            } finally {
+                releaseNote.countDown();
+                if (Files.exists(gate)) Files.delete(gate);
+                source.runEnded();
+            }
+        } finally {
+            latePool.shutdownNow();
+            nextPool.shutdownNow();
+            assertTrue(latePool.awaitTermination(60, TimeUnit.SECONDS) && nextPool.awaitTermination(60, TimeUnit.SECONDS));
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
+    }
+
     /** The call made for a run that ended while it ran failed, rather than hand out its X as the next run's. */
     private static void assertTheLateCallWasRefused(Future<HostMatrix> late) {
         java.util.concurrent.ExecutionException failed = assertThrows(java.util.concurrent.ExecutionException.class, () -> late.get(60, TimeUnit.SECONDS),
