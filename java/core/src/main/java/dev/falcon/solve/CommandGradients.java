@@ -180,17 +180,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.backend = Objects.requireNonNull(backend);
         this.first = Objects.requireNonNull(first);
         this.command = Objects.requireNonNull(command);
-        if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
-            throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + ": " + command);
-        }
-        // read as the substitution reads it: "run a #{weights} {grads}" has them only in a comment, which stays as it is
-        List<String> read = braces(command).stream().map(Brace::word).toList();
-        if (!read.contains(WEIGHTS) || !read.contains(GRADS)) {
-            throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + " outside comments (a # that begins a word"
-                    + " comments out the rest of its line, and falcon leaves placeholders there as they are): " + command);
-        }
-        String quoted = quotedPlaceholder(command);
-        if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
+        Refusal refusal = placeholderRefusal(command);
+        if (refusal != null) throw new IllegalArgumentException(refusal.problem() + "; " + refusal.fix() + ": " + command);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -202,6 +193,32 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.cleanup = new Cleanup(dir);
         ShutdownHooks.add(cleanup.onExit);
         this.cleanable = CLEANER.register(this, cleanup);
+    }
+
+    /** Why a command is refused, and what to do about it. */
+    public record Refusal(String problem, String fix) {}
+
+    /**
+     * What the constructor refuses in the command's placeholders; null where it takes them. The CLI refuses its
+     * --grads-command with this same check before any work: a check of the constructor's that the CLI lacked
+     * (placeholders only in a comment) reached the user as an internal error with a stack trace, after the backend was
+     * chosen.
+     */
+    public static Refusal placeholderRefusal(String command) {
+        if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
+            return new Refusal("the command needs both " + WEIGHTS + " and " + GRADS, "e.g. 'python export.py --weights " + WEIGHTS + " --out " + GRADS + "'");
+        }
+        // read as the substitution reads it: "run a #{weights} {grads}" has them only in a comment, which stays as it is
+        List<String> read = braces(command).stream().map(Brace::word).toList();
+        List<String> commented = Stream.of(WEIGHTS, GRADS).filter(p -> !read.contains(p)).toList();
+        if (!commented.isEmpty()) {
+            return new Refusal("the command needs both " + WEIGHTS + " and " + GRADS + " outside comments: " + String.join(" and ", commented)
+                    + (commented.size() == 1 ? " stands" : " stand") + " only in a comment (a # that begins a word comments out the rest of its"
+                    + " line, and falcon leaves placeholders there as they are)", (commented.size() == 1 ? "write it" : "write them")
+                    + " before the #, or quote the # ('#' or \\#) where it was not meant to begin a comment");
+        }
+        String quoted = quotedPlaceholder(command);
+        return quoted == null ? null : new Refusal(quoted, BARE_PLACEHOLDERS);
     }
 
     /**
