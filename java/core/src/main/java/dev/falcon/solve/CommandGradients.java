@@ -130,6 +130,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final Object state = new Object();
     /** gradients() calls under way, for runEnded() to stop and wait for: a timed-out caller leaves one running. */
     private int callsInFlight;
+    /**
+     * Run by a gradients() call between writing the weights and starting the command (null: nothing). A runEnded() or a
+     * cancel that lands in that window is otherwise too brief to land on purpose: a test holds the call there.
+     */
+    volatile Runnable afterWeightsWritten;
 
     /**
      * @param first stage 0's X (the caller keeps owning it); its shape is required of every output
@@ -707,6 +712,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
             builder.environment().put(MARKER_VARIABLE, marker);
             restoreUsersLocale(builder.environment());
             cleanup.commandMarker = marker;
+            Runnable pause = afterWeightsWritten;
+            if (pause != null) pause.run();
             Process proc;
             // a call whose run ended while it wrote the weights starts no command beside the next run's: runEnded() had
             // nothing to stop yet
