@@ -690,6 +690,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
             wp.put(weights, 0, weights.length);
             Npy.writeFloat32(w, wp, new long[] {weights.length});
         } catch (InputException e) {
+            deleteQuietly(w); // the later finally that removes it is never reached from here
+            // a cancel(true), whose interrupt closes the write's FileChannel: not a disk that failed
+            if (Thread.currentThread().isInterrupted() || e.getCause() instanceof IOException io && dev.falcon.io.ReadFailures.byInterrupt(io)) {
+                Thread.currentThread().interrupt();
+                throw new MultiStage.SourceFailure("interrupted while the weights of stage " + (stage - 1) + " were written for " + names.command(), e);
+            }
             // a full disk or a directory a cleaner of /tmp removed: the source cannot deliver, as when the command fails,
             // and the stages completed so far are the run's result
             checkOpen(stage); // closed from another thread during this call: its folder went with the close, not with a cleaner
@@ -719,6 +725,10 @@ public final class CommandGradients implements MultiStage.GradientSource {
             // nothing to stop yet
             synchronized (state) {
                 runs.requireSameRun(sourceName(), call, run);
+                // a cancel(true) that landed since the weights were written: the command would start only to be stopped
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new MultiStage.SourceFailure("interrupted before " + names.command() + " started at stage " + stage);
+                }
                 proc = builder.start();
                 cleanup.running = new Running(proc, marker);
             }
