@@ -987,12 +987,9 @@ final class PruneCommand implements Callable<Integer> {
         // the command's own value and its timeout are checked once it is known to run
         if (gradsCommandTimeout != null) commandTimeout = parseTimeout(gradsCommandTimeout);
         if (gradsCommand != null) {
-            if (!gradsCommand.contains("{weights}") || !gradsCommand.contains("{grads}")) {
-                throw InputException.of("--grads-command", "value", "'" + gradsCommand + "' needs both {weights} and {grads}",
-                        "e.g. --grads-command 'python export.py --weights {weights} --out {grads}'");
-            }
-            String quoted = dev.falcon.solve.CommandGradients.quotedPlaceholder(gradsCommand);
-            if (quoted != null) throw InputException.of("--grads-command", "value", quoted, dev.falcon.solve.CommandGradients.BARE_PLACEHOLDERS);
+            // the constructor's own check, so that none of its refusals is met only after the backend was chosen
+            dev.falcon.solve.CommandGradients.Refusal refusal = dev.falcon.solve.CommandGradients.placeholderRefusal(gradsCommand);
+            if (refusal != null) throw InputException.of("--grads-command", "value", refusal.problem(), refusal.fix());
         }
     }
 

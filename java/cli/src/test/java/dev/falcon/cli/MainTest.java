@@ -3484,6 +3484,21 @@ class MainTest {
     }
 
     /**
+     * Placeholders only in a comment ('argv.sh a #{weights} {grads}') passed the CLI's text-based check and reached the
+     * constructor's refusal of them, an internal error with a stack trace (exit 1) after the backend was chosen. Run
+     * without --quiet, so that any work begun before the refusal would have printed its progress.
+     */
+    @Test
+    void aGradsCommandWithItsPlaceholdersOnlyInACommentIsRefusedBeforeAnyWork() throws IOException {
+        List<String> args = new ArrayList<>(List.of(fileArgs("--keep-flops", "0.5", "--method", "falcon++", "--stages", "2", "--start-keep", "0.8",
+                "--grads-command", "argv.sh a #{weights} {grads}")));
+        args.remove("--quiet");
+        Run r = run(args.toArray(String[]::new));
+        assertFails(r, 2, "--grads-command: value: ", "only in a comment");
+        assertEquals(1, r.err().strip().lines().count(), "one line, no progress, no stack trace: " + r.err());
+    }
+
+    /**
      * '{t}' and '{stage}' in --grads-command reached the command as literal text ("[grads-command stage 1] stage arg:
      * {t} {stage}", exit 0). {t} is the stage number, as in a --grads X_stage{t}.npy pattern; another {word} gets one
      * warning line before the first stage and reaches the command as it is (a refusal broke ordinary commands).

@@ -134,6 +134,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
     private final Object state = new Object();
     /** gradients() calls under way, for runEnded() to stop and wait for: a timed-out caller leaves one running. */
     private int callsInFlight;
+    /**
+     * Run by a gradients() call between writing the weights and starting the command (null: nothing). A runEnded() or a
+     * cancel that lands in that window is otherwise too brief to land on purpose: a test holds the call there.
+     */
+    volatile Runnable afterWeightsWritten;
 
     /**
      * @param first stage 0's X (the caller keeps owning it); its shape is required of every output
@@ -184,19 +189,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.backend = Objects.requireNonNull(backend);
         this.first = Objects.requireNonNull(first);
         this.command = Objects.requireNonNull(command);
-        if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
-            throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + ": " + command);
-        }
-        // read as the substitution reads it: "run a #{weights} {grads}" has them only in a comment, and a quoted
-        // here-document's body is the shell's literal text: both stay as they are
-        List<String> read = braces(command).stream().map(Brace::word).toList();
-        if (!read.contains(WEIGHTS) || !read.contains(GRADS)) {
-            throw new IllegalArgumentException("the command needs both " + WEIGHTS + " and " + GRADS + " outside comments and quoted here-documents"
-                    + " (a # that begins a word comments out the rest of its line, the body of <<'EOF' is text the shell expands nothing in,"
-                    + " and falcon leaves placeholders there as they are): " + command);
-        }
-        String quoted = quotedPlaceholder(command);
-        if (quoted != null) throw new IllegalArgumentException(quoted + "; " + BARE_PLACEHOLDERS + ": " + command);
+        Refusal refusal = placeholderRefusal(command);
+        if (refusal != null) throw new IllegalArgumentException(refusal.problem() + "; " + refusal.fix() + ": " + command);
         // once, here: a Java caller that never asked unknownPlaceholder() had no word of it; the CLI's log handler prints
         // it as "falcon: warning: --grads-command: ...", its only print of it
         String unknown = unknownPlaceholder(command);
@@ -212,6 +206,34 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.cleanup = new Cleanup(dir);
         ShutdownHooks.add(cleanup.onExit);
         this.cleanable = CLEANER.register(this, cleanup);
+    }
+
+    /** Why a command is refused, and what to do about it. */
+    public record Refusal(String problem, String fix) {}
+
+    /**
+     * What the constructor refuses in the command's placeholders; null where it takes them. The CLI refuses its
+     * --grads-command with this same check before any work: a check of the constructor's that the CLI lacked
+     * (placeholders only in a comment) reached the user as an internal error with a stack trace, after the backend was
+     * chosen.
+     */
+    public static Refusal placeholderRefusal(String command) {
+        if (!command.contains(WEIGHTS) || !command.contains(GRADS)) {
+            return new Refusal("the command needs both " + WEIGHTS + " and " + GRADS, "e.g. 'python export.py --weights " + WEIGHTS + " --out " + GRADS + "'");
+        }
+        // read as the substitution reads it: "run a #{weights} {grads}" has them only in a comment, and a quoted
+        // here-document's body is the shell's literal text: both stay as they are
+        List<String> read = braces(command).stream().map(Brace::word).toList();
+        List<String> commented = Stream.of(WEIGHTS, GRADS).filter(p -> !read.contains(p)).toList();
+        if (!commented.isEmpty()) {
+            return new Refusal("the command needs both " + WEIGHTS + " and " + GRADS + " outside comments and quoted here-documents: "
+                    + String.join(" and ", commented) + (commented.size() == 1 ? " stands" : " stand") + " only in a comment or in the body of"
+                    + " a quoted here-document (a # that begins a word comments out the rest of its line, the body of <<'EOF' is text the"
+                    + " shell expands nothing in, and falcon leaves placeholders there as they are)", (commented.size() == 1 ? "write it" : "write them")
+                    + " before the # or outside the here-document, or quote the # ('#' or \\#) where it was not meant to begin a comment");
+        }
+        String quoted = quotedPlaceholder(command);
+        return quoted == null ? null : new Refusal(quoted, BARE_PLACEHOLDERS);
     }
 
     /**
@@ -858,6 +880,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
             wp.put(weights, 0, weights.length);
             Npy.writeFloat32(w, wp, new long[] {weights.length});
         } catch (InputException e) {
+            deleteQuietly(w); // the later finally that removes it is never reached from here
+            // a cancel(true), whose interrupt closes the write's FileChannel: not a disk that failed
+            if (Thread.currentThread().isInterrupted() || e.getCause() instanceof IOException io && dev.falcon.io.ReadFailures.byInterrupt(io)) {
+                Thread.currentThread().interrupt();
+                throw new MultiStage.SourceFailure("interrupted while the weights of stage " + (stage - 1) + " were written for " + names.command(), e);
+            }
             // a full disk or a directory a cleaner of /tmp removed: the source cannot deliver, as when the command fails,
             // and the stages completed so far are the run's result
             checkOpen(stage); // closed from another thread during this call: its folder went with the close, not with a cleaner
@@ -880,11 +908,17 @@ public final class CommandGradients implements MultiStage.GradientSource {
             builder.environment().put(MARKER_VARIABLE, marker);
             restoreUsersLocale(builder.environment());
             cleanup.commandMarker = marker;
+            Runnable pause = afterWeightsWritten;
+            if (pause != null) pause.run();
             Process proc;
             // a call whose run ended while it wrote the weights starts no command beside the next run's: runEnded() had
             // nothing to stop yet
             synchronized (state) {
                 runs.requireSameRun(sourceName(), call, run);
+                // a cancel(true) that landed since the weights were written: the command would start only to be stopped
+                if (Thread.currentThread().isInterrupted()) {
+                    throw new MultiStage.SourceFailure("interrupted before " + names.command() + " started at stage " + stage);
+                }
                 proc = builder.start();
                 cleanup.running = new Running(proc, marker);
             }

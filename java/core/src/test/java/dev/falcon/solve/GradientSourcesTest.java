@@ -1227,6 +1227,86 @@ class GradientSourcesTest {
     }
 
     /**
+     * A future.cancel(true) that lands after the weights were written and before the command starts: the check there
+     * looked at the run only, and /bin/sh was started, to be stopped at once by the waitFor() the interrupt then failed
+     * ("interrupted while the gradient command ran"). The call is held there (as the cancel's interrupt ends the hold, the
+     * flag set, which is where a cancel leaves the call) and must fail as an interruption before any command started,
+     * with the flag kept and the weights' file gone.
+     */
+    @Test
+    void anInterruptAfterTheWeightsWereWrittenStartsNoCommand() throws Exception {
+        Path started = dir.resolve("started");
+        float[] weights = wbar();
+        weights[0] += 1; // other weights than stage 0's, so that the command runs
+        java.util.concurrent.CountDownLatch written = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<Throwable> thrown = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicBoolean flagKept = new java.util.concurrent.atomic.AtomicBoolean();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "touch '" + started + "'; : {weights} {grads}", null)) {
+            src.afterWeightsWritten = () -> {
+                written.countDown();
+                try {
+                    Thread.sleep(60_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            };
+            src.gradients(0, wbar());
+            // a thread of its own rather than a Future, whose cancel(true) (this same interrupt) hides what the call threw
+            Thread caller = new Thread(() -> {
+                try {
+                    src.gradients(1, weights.clone());
+                } catch (Throwable t) {
+                    thrown.set(t);
+                    flagKept.set(Thread.currentThread().isInterrupted());
+                }
+            });
+            caller.start();
+            assertTrue(written.await(60, java.util.concurrent.TimeUnit.SECONDS), "the call wrote the weights");
+            caller.interrupt();
+            caller.join(60_000);
+            assertFalse(caller.isAlive(), "the interrupted call returned");
+            Throwable e = thrown.get();
+            assertInstanceOf(MultiStage.SourceFailure.class, e, String.valueOf(e));
+            assertEquals("interrupted before the gradient command started at stage 1", e.getMessage());
+            assertTrue(flagKept.get(), "the interrupt flag was cleared");
+            assertFalse(Files.exists(started), "the command started");
+            try (var left = Files.list(src.directory())) {
+                assertEquals(List.of(), left.toList(), "files the interrupted call left in the source's folder");
+            }
+        }
+    }
+
+    /**
+     * An interrupt during the weights' write (the write's FileChannel closes on it: ClosedByInterruptException) was
+     * reported as "the weights of stage 0 could not be written for the gradient command: ... cannot write
+     * (java.nio.channels.ClosedByInterruptException); check that the directory exists ...", a failure of the disk. The
+     * thread is interrupted as the call begins, and the write is the call's first interruptible step.
+     */
+    @Test
+    void anInterruptDuringTheWeightsWriteIsAnInterruptionAndLeavesNoFile() throws Exception {
+        Path started = dir.resolve("started");
+        float[] weights = wbar();
+        weights[0] += 1; // other weights than stage 0's, so that the weights are written
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+             CommandGradients src = new CommandGradients(b, first, "touch '" + started + "'; : {weights} {grads}", null)) {
+            src.gradients(0, wbar());
+            Thread.currentThread().interrupt();
+            try {
+                MultiStage.SourceFailure e = assertThrows(MultiStage.SourceFailure.class, () -> src.gradients(1, weights.clone()));
+                assertTrue(Thread.currentThread().isInterrupted(), "the interrupt flag was cleared: " + e);
+                assertEquals("interrupted while the weights of stage 0 were written for the gradient command", e.getMessage());
+            } finally {
+                Thread.interrupted();
+            }
+            assertFalse(Files.exists(started), "the command started");
+            try (var left = Files.list(src.directory())) {
+                assertEquals(List.of(), left.toList(), "files (the weights, the atomic write's temporary file) the interrupted write left");
+            }
+        }
+    }
+
+    /**
      * close() from another thread while the command runs stops the command (SIGTERM), and the prune used to take that for
      * a failed command: it returned the last completed stage's weights, over the budgets, with "exited with status 143,
      * that is killed by SIGTERM (stopped from outside)", a stop falcon made itself. It is the IllegalStateException of a

@@ -12,6 +12,7 @@ import dev.falcon.prune.PruneResult;
 import dev.falcon.prune.Pruner;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -339,6 +340,56 @@ class SharedGradientSourceTest {
             }
             assertEquals(java.util.List.of(), filesIn(source.directory()), "files left in the folder by the ended call");
         } finally {
+            pool.shutdownNow();
+            assertTrue(pool.awaitTermination(60, TimeUnit.SECONDS));
+        }
+        assertEquals(matrices, HostMatrix.openOwnedCount(), "matrices left open (" + HostMatrix.openOwnedBytes() + " bytes)");
+    }
+
+    /**
+     * A call whose run ended while it was writing the weights: runEnded() had no command to stop yet, and the call started
+     * its command anyway, beside the next run's and with the same stage file names (f9aaa8bc). Held where it has written
+     * the weights until runEnded() waits for it (that is, has ended its run), the call now starts no command and is refused.
+     */
+    @Test
+    void aCallWhoseRunEndsWhileItWritesTheWeightsStartsNoCommand() throws Exception {
+        Path x = dir.resolve("X.npy"), started = dir.resolve("started");
+        GradientSourcesTest.writeX(x, 3);
+        float[] weights = GradientSourcesTest.wbar();
+        weights[0] += 1; // other weights than stage 0's, so that the command runs
+        CountDownLatch written = new CountDownLatch(1), release = new CountDownLatch(1);
+        Thread runThread = Thread.currentThread();
+        // runEnded() ends the call's run first of all, then waits for the call (the run's thread's only timed wait in it)
+        Thread releaser = new Thread(() -> {
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            while (runThread.getState() != Thread.State.TIMED_WAITING && System.nanoTime() < deadline) Thread.onSpinWait();
+            release.countDown();
+        });
+        long matrices = HostMatrix.openOwnedCount();
+        ExecutorService pool = Executors.newSingleThreadExecutor();
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1);
+             CommandGradients source = new CommandGradients(b, first, "touch '" + started + "'; cp '" + x + "' {grads} && : {weights}", null)) {
+            source.afterWeightsWritten = () -> {
+                written.countDown();
+                try {
+                    release.await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            };
+            source.runStarting();
+            Future<HostMatrix> late = pool.submit(() -> source.gradients(1, weights.clone()));
+            assertTrue(written.await(60, TimeUnit.SECONDS), "the call wrote the weights");
+            releaser.start();
+            source.runEnded();
+            assertTheLateCallWasRefused(late);
+            assertFalse(Files.exists(started), "the command of a call whose run ended while it wrote the weights started");
+            try (var left = Files.list(source.directory())) {
+                assertEquals(List.of(), left.toList(), "files the late call left in the source's folder");
+            }
+        } finally {
+            release.countDown();
+            releaser.join(60_000);
             pool.shutdownNow();
             assertTrue(pool.awaitTermination(60, TimeUnit.SECONDS));
         }
