@@ -2738,6 +2738,21 @@ class MainTest {
     }
 
     /**
+     * SolverOptions refuses these values too, naming its Java fields ("SolverOptions.maxRounds: is 0, ..."): a user who
+     * typed --rounds 0 must be told about --rounds, so the CLI checks them before it makes its options.
+     */
+    @Test
+    void solverOptionValuesAreRefusedByTheirCliNames() throws IOException {
+        String[][] refused = {{"--max-iterations", "-1"}, {"--tolerance", "-1"}, {"--block-size", "0"},
+            {"--rounds", "0"}, {"--swap-candidates", "-1"}, {"--stable-iterations", "-1"}};
+        for (String[] r : refused) {
+            Run run = run(fileArgs("--method", "falcon", r[0], r[1]));
+            assertFails(run, 2, r[0] + ": value: is ");
+            assertFalse(run.err().contains("SolverOptions"), String.join(" ", r) + ": " + run.err());
+        }
+    }
+
+    /**
      * The swap search and the swap polish start from backsolved points, so with --backsolve none neither runs: a
      * --swap-candidates given there was dropped unread, with exit 0, where the README promises that an option the method
      * never reads is refused.
