@@ -521,6 +521,20 @@ class MainTest {
         assertTrue(env.contains("0 shown") && env.contains("2 bad usage or a -Dfalcon.memory.available that is not a size"), env);
     }
 
+    /**
+     * A run given no budget recorded its FLOP budget as "--keep-flops 0.3", an option nobody typed, beside the NNZ
+     * request's "default: p (only a FLOP budget given)".
+     */
+    @Test
+    void aDefaultFlopBudgetIsReportedAsTheDefault() throws IOException {
+        Run r = run(fileArgs("--method", "magnitude"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode asked = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/asked");
+        assertEquals("default: 30% of the dense FLOPs (no budget given)", asked.get("flops_request").asText(), asked.toString());
+        assertEquals("default: p (only a FLOP budget given)", asked.get("nnz_request").asText(), asked.toString());
+        assertEquals(0.3, asked.get("flops_fraction").asDouble(), asked.toString());
+    }
+
     @Test
     void exampleRunWritesEverything() throws IOException {
         Run r = run("prune", "--example", "resnet20", "--n", "8", "--method", "magnitude", "--keep-flops", "0.2", "--sparsity", "0.9",
