@@ -521,6 +521,20 @@ class MainTest {
         assertTrue(env.contains("0 shown") && env.contains("2 bad usage or a -Dfalcon.memory.available that is not a size"), env);
     }
 
+    /**
+     * A run given no budget recorded its FLOP budget as "--keep-flops 0.3", an option nobody typed, beside the NNZ
+     * request's "default: p (only a FLOP budget given)".
+     */
+    @Test
+    void aDefaultFlopBudgetIsReportedAsTheDefault() throws IOException {
+        Run r = run(fileArgs("--method", "magnitude"));
+        assertEquals(0, r.code(), r.err());
+        JsonNode asked = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/asked");
+        assertEquals("default: 30% of the dense FLOPs (no budget given)", asked.get("flops_request").asText(), asked.toString());
+        assertEquals("default: p (only a FLOP budget given)", asked.get("nnz_request").asText(), asked.toString());
+        assertEquals(0.3, asked.get("flops_fraction").asDouble(), asked.toString());
+    }
+
     @Test
     void exampleRunWritesEverything() throws IOException {
         Run r = run("prune", "--example", "resnet20", "--n", "8", "--method", "magnitude", "--keep-flops", "0.2", "--sparsity", "0.9",
@@ -2735,6 +2749,21 @@ class MainTest {
         assertFails(run(fileArgs("--method", "falcon++", "--stages", "20000")), 2, "--stages: value: is 20,000, more than the 10,000 falcon++ takes");
         assertFails(run(fileArgs("--method", "falcon", "--max-iterations", "-1")), 2, "--max-iterations: value: ");
         assertFails(run(fileArgs("--method", "mp", "--backsolve", "block", "--block-size", "0")), 2, "--block-size: value: ");
+    }
+
+    /**
+     * SolverOptions refuses these values too, naming its Java fields ("SolverOptions.maxRounds: is 0, ..."): a user who
+     * typed --rounds 0 must be told about --rounds, so the CLI checks them before it makes its options.
+     */
+    @Test
+    void solverOptionValuesAreRefusedByTheirCliNames() throws IOException {
+        String[][] refused = {{"--max-iterations", "-1"}, {"--tolerance", "-1"}, {"--block-size", "0"},
+            {"--rounds", "0"}, {"--swap-candidates", "-1"}, {"--stable-iterations", "-1"}};
+        for (String[] r : refused) {
+            Run run = run(fileArgs("--method", "falcon", r[0], r[1]));
+            assertFails(run, 2, r[0] + ": value: is ");
+            assertFalse(run.err().contains("SolverOptions"), String.join(" ", r) + ": " + run.err());
+        }
     }
 
     /**

@@ -22,7 +22,7 @@ import dev.falcon.model.LayerTable;
  *     budget below the cheapest weight's cost, or a fraction that rounds down to zero weights. Asking
  *     for exactly 0 (--flops 0 or --nnz 0) is allowed and prunes everything.</li>
  * </ul>
- * With no budget option at all the default is {@code --keep-flops 0.3}; with only a FLOP budget the
+ * With no budget option at all the default is {@code --keep-flops 0.3}, recorded as {@link #DEFAULT_FLOPS_REQUEST}; with only a FLOP budget the
  * NNZ budget is p; with only an NNZ budget the FLOP budget is the dense FLOPs.
  * A --keep-flops fraction becomes the FLOP budget --flops gives for the decimal it names
  * ({@link Fractions#flopBudget}), not the float64 product's rounding below it.
@@ -32,7 +32,8 @@ import dev.falcon.model.LayerTable;
  * @param parameters     p
  * @param denseFlops     FLOPs of the dense model
  * @param nnzRequest     how the NNZ budget was asked for ("--keep-nnz 0.5", "default: p", ...)
- * @param flopsRequest   how the FLOP budget was asked for
+ * @param flopsRequest   how the FLOP budget was asked for ("--keep-flops 0.5", "--flops 1.2e7", "default: 30% of the dense FLOPs
+ *                       (no budget given)", ...)
  * @param keepFlops      the fraction of the dense FLOPs asked for (--keep-flops, or the default 0.3); null where the
  *                       FLOP budget was not asked for as a fraction
  * @param keepNnz        the fraction of the weights asked for (--keep-nnz, or 1 - --sparsity); null where the NNZ budget
@@ -105,6 +106,10 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
     /** Fraction of FLOPs kept when no budget option is given. */
     public static final double DEFAULT_KEEP_FLOPS = 0.3;
 
+    /** {@link #flopsRequest()} where no budget was given, in the form of the NNZ side's defaults. */
+    public static final String DEFAULT_FLOPS_REQUEST = "default: "
+            + Numbers.shown(BigDecimal.valueOf(DEFAULT_KEEP_FLOPS).movePointRight(2).doubleValue()) + "% of the dense FLOPs (no budget given)";
+
     /**
      * The NNZ budget as a fraction of p (0 for an empty model): the fraction asked for where there is one, as
      * {@link #flopsFraction()}. --sparsity 0.7 of 2,024 weights keeps 607, and 607 / 2024 is 0.299901185770751, a
@@ -145,14 +150,16 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         long p = layers.parameters();
         double dense = layers.denseFlops();
         checkOneOptionEach(keepFlops, flops, keepNnz, nnz, sparsity, names);
-        if (keepFlops == null && flops == null && keepNnz == null && nnz == null && sparsity == null) keepFlops = DEFAULT_KEEP_FLOPS;
+        boolean flopsDefaulted = keepFlops == null && flops == null && keepNnz == null && nnz == null && sparsity == null;
+        if (flopsDefaulted) keepFlops = DEFAULT_KEEP_FLOPS;
 
         double f;
         String fRequest;
         if (keepFlops != null) {
             checkFraction(names, names.keepFlops(), keepFlops, names.flops());
             f = fractionFlopBudget(keepFlops, dense, layers);
-            fRequest = "--keep-flops " + Numbers.shown(keepFlops);
+            // a default recorded as "--keep-flops 0.3" read as an option the user typed
+            fRequest = flopsDefaulted ? DEFAULT_FLOPS_REQUEST : "--keep-flops " + Numbers.shown(keepFlops);
         } else if (flops != null) {
             if (!isFlops(flops, dense)) {
                 throw names.outOfRange(names.flops(), "is " + Numbers.shown(flops) + ", outside the valid range [0, " + Numbers.shown(dense) + "] (dense FLOPs)",
@@ -208,7 +215,8 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             Layer cheapest = layers.layers().get(0);
             for (Layer l : layers.layers()) if (l.flopsPerWeight() < cheapest.flopsPerWeight()) cheapest = l;
             if (f < cheapest.flopsPerWeight()) {
-                String asked = keepFlops != null ? names.given(names.keepFlops(), Numbers.shown(keepFlops))
+                // a default is named as one: "(--keep-flops 0.3)" and "in place of --keep-flops" spoke of an option not given
+                String asked = flopsDefaulted ? fRequest : keepFlops != null ? names.given(names.keepFlops(), Numbers.shown(keepFlops))
                         : flops != null ? names.given(names.flops(), Numbers.shown(flops)) : fRequest;
                 double cost = cheapest.flopsPerWeight();
                 // the cost as it reads back: six digits rounded to nearest could lie below it
@@ -220,7 +228,8 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
                 throw InputException.infeasible(names.infeasiblePrefix() + "FLOP budget " + fmt(f) + " (" + asked + ") is below the cheapest weight's cost "
                         + fmt(cost) + " FLOPs (layer " + cheapest.name() + "): no weight can be kept; raise it to at least "
                         + leastFlops + " (" + raised + ")"
-                        + emptyOnPurpose(names.given(names.flops(), "0"), keepFlops != null ? names.keepFlops() : names.flops()));
+                        + (flopsDefaulted ? ", or " + names.given(names.flops(), "0") + " to prune every weight on purpose"
+                                : emptyOnPurpose(names.given(names.flops(), "0"), keepFlops != null ? names.keepFlops() : names.flops())));
             }
         }
         return new Budgets(s, f, p, dense, sRequest, fRequest, keepFlops, keepNnzAsked);

@@ -1,5 +1,7 @@
 package dev.falcon.solve;
 
+import dev.falcon.model.Numbers;
+
 /**
  * Options of the FALCON solver (DFO + backsolve).
  *
@@ -51,16 +53,40 @@ public record SolverOptions(int maxIterations, double tolerance, Backsolve.Mode 
     }
 
     public SolverOptions {
-        if (maxIterations < 0) throw new IllegalArgumentException("max iterations must be >= 0, got " + maxIterations);
-        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) throw new IllegalArgumentException("tolerance must be finite and >= 0, got " + tolerance);
-        if (blockSize < 1) throw new IllegalArgumentException("block size must be >= 1, got " + blockSize);
-        if (maxStepDoublings < 0) throw new IllegalArgumentException("step doublings must be >= 0");
-        if (swapCandidates < 0) throw new IllegalArgumentException("swap candidates must be >= 0");
-        if (stableIterations < 0) throw new IllegalArgumentException("stable iterations must be >= 0");
-        if (maxRounds < 1) throw new IllegalArgumentException("rounds must be >= 1");
-        if (activeSetMaxBytes < 0) throw new IllegalArgumentException("the active set's bytes must be >= 0, got " + activeSetMaxBytes);
+        if (maxIterations < 0) {
+            throw refused("maxIterations", maxIterations, "it must be at least 0", SolverOptions::maxIterations,
+                    " (0 runs no DFO iteration: the rounds only backsolve and search)");
+        }
+        if (!(tolerance >= 0) || Double.isInfinite(tolerance)) {
+            throw refused("tolerance", Numbers.shown(tolerance), "it must be a finite number at least 0", o -> Numbers.shown(o.tolerance()), "");
+        }
+        if (blockSize < 1) throw refused("blockSize", blockSize, "it must be at least 1", SolverOptions::blockSize, "");
+        if (maxStepDoublings < 0) throw refused("maxStepDoublings", maxStepDoublings, "it must be at least 0", SolverOptions::maxStepDoublings, "");
+        if (swapCandidates < 0) {
+            throw refused("swapCandidates", swapCandidates, "it must be at least 0", SolverOptions::swapCandidates,
+                    ", or 0 to turn the swap searches and the swap polish off");
+        }
+        if (stableIterations < 0) {
+            throw refused("stableIterations", stableIterations, "it must be at least 0", SolverOptions::stableIterations, ", or 0 to turn it off");
+        }
+        if (maxRounds < 1) throw refused("maxRounds", maxRounds, "it must be at least 1", SolverOptions::maxRounds, "");
+        if (activeSetMaxBytes < 0) {
+            throw refused("activeSetMaxBytes", activeSetMaxBytes, "it must be at least 0",
+                    o -> o.activeSetMaxBytes() == Long.MAX_VALUE ? "Long.MAX_VALUE (no limit)" : o.activeSetMaxBytes(), "");
+        }
         if (backsolve == null) backsolve = Backsolve.Mode.EXACT;
         if (hessian == null) hessian = HessianModel.EXACT;
+    }
+
+    /**
+     * A refusal in the form of the API's others ("SolverInputs.lambda: is NaN, it must be ...; e.g. 1e-3"): the field as
+     * the record names it, so that a caller of a with* method or of the constructor knows which value to change.
+     * The example is the field's value in {@link #defaults()}, read from there so that the two cannot drift apart.
+     */
+    private static IllegalArgumentException refused(String field, Object value, String rule,
+                                                    java.util.function.Function<SolverOptions, Object> defaultValue, String more) {
+        return new IllegalArgumentException("SolverOptions." + field + ": is " + value + ", " + rule + "; e.g. " + defaultValue.apply(defaults())
+                + ", as SolverOptions.defaults()" + more);
     }
 
     /** The options as they were before {@code activeSetMaxBytes}: no limit on the active set's gathered columns. */

@@ -198,6 +198,33 @@ class PrunerTest {
         }
     }
 
+    /**
+     * With no budget argument the FLOP budget was recorded as "--keep-flops 0.3", a request nobody made, beside the NNZ
+     * side's "default: p (only a FLOP budget given)"; a default budget no weight fits in was refused as "(keepFlops = 0.3)"
+     * and told to give flops = 0 "in place of keepFlops", an argument the caller never gave.
+     */
+    @Test
+    void theDefaultFlopBudgetIsRecordedAsADefault() {
+        Budgets defaulted = Budgets.resolve(TWO_LAYERS, null, null, null, null, null);
+        Budgets asked = Budgets.resolve(TWO_LAYERS, Budgets.DEFAULT_KEEP_FLOPS, null, null, null, null);
+        assertEquals("default: 30% of the dense FLOPs (no budget given)", defaulted.flopsRequest());
+        assertEquals("default: p (only a FLOP budget given)", defaulted.nnzRequest());
+        assertEquals(List.of(asked.flops(), asked.nnz(), asked.flopsFraction()), List.of(defaulted.flops(), defaulted.nnz(), defaulted.flopsFraction()));
+        assertEquals("--keep-flops 0.3", asked.flopsRequest());
+
+        // 2 weights of 1 FLOP: 30% of 2 FLOPs keeps none
+        LayerTable twoWeights = new LayerTable(List.of(new Layer("a", new long[] {2}, 1, 0, 2)), "test");
+        for (Budgets.ArgumentNames names : List.of(Budgets.ArgumentNames.JAVA, Budgets.ArgumentNames.CLI)) {
+            InputException e = assertThrows(InputException.class, () -> Budgets.resolve(twoWeights, null, null, null, null, null, names));
+            assertTrue(e.infeasible(), e.getMessage());
+            String flopsZero = names.cli() ? "--flops 0" : "flops = 0";
+            String raised = names.cli() ? "--keep-flops 0.5" : "keepFlops = 0.5";
+            assertEquals((names.cli() ? "" : "Budgets.resolve: ") + "FLOP budget 0.6 (default: 30% of the dense FLOPs (no budget given)) is below"
+                    + " the cheapest weight's cost 1 FLOPs (layer a): no weight can be kept; raise it to at least 1 (" + raised + "), or "
+                    + flopsZero + " to prune every weight on purpose", e.getMessage());
+        }
+    }
+
     @Test
     void budgetsEchoTheirOptionsAsAUserWritesThem() {
         // TWO_LAYERS: dense FLOPs 30 x 4 + 20 x 1 = 140, p = 50
