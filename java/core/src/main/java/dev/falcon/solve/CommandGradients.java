@@ -191,10 +191,6 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.command = Objects.requireNonNull(command);
         Refusal refusal = placeholderRefusal(command);
         if (refusal != null) throw new IllegalArgumentException(refusal.problem() + "; " + refusal.fix() + ": " + command);
-        // once, here: a Java caller that never asked unknownPlaceholder() had no word of it; the CLI's log handler prints
-        // it as "falcon: warning: --grads-command: ...", its only print of it
-        String unknown = unknownPlaceholder(command);
-        if (unknown != null) LOG.log(System.Logger.Level.WARNING, names.command() + ": " + unknown + "; " + KNOWN_PLACEHOLDERS);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -206,6 +202,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.cleanup = new Cleanup(dir);
         ShutdownHooks.add(cleanup.onExit);
         this.cleanable = CLEANER.register(this, cleanup);
+        // once, here: a Java caller that never asked unknownPlaceholder() had no word of it; the CLI's log handler prints
+        // it as "falcon: warning: --grads-command: ...", its only print of it. Last: a source refused by a later check
+        // (its timeout, its folder) had warned of a command that never ran
+        String unknown = unknownPlaceholder(command);
+        if (unknown != null) LOG.log(System.Logger.Level.WARNING, names.command() + ": " + unknown + "; " + KNOWN_PLACEHOLDERS);
     }
 
     /** Why a command is refused, and what to do about it. */
