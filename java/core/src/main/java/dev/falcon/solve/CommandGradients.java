@@ -234,7 +234,37 @@ public final class CommandGradients implements MultiStage.GradientSource {
                     + " before the # or outside the here-document, or quote the # ('#' or \\#) where it was not meant to begin a comment");
         }
         String quoted = quotedPlaceholder(command);
-        return quoted == null ? null : new Refusal(quoted, BARE_PLACEHOLDERS);
+        if (quoted != null) return new Refusal(quoted, BARE_PLACEHOLDERS);
+        return hereDocumentPathRefusal(command, System.getProperty("java.io.tmpdir"));
+    }
+
+    /**
+     * The characters of a path that an unquoted here-document's body still reads: $, ` and \ expand there, and a line
+     * break would split the body's line (one that then read as the delimiter would end the body early).
+     */
+    private static final String EXPANDED_IN_A_BODY = "$`\\\n";
+
+    /**
+     * In an unquoted here-document's body (<<EOF) quotes are text, so {weights} and {grads} get their paths as they are,
+     * without shell quotes: the body is neither split into words nor globbed, so a space or a * in the path is its own.
+     * Refused where the folder the paths lie in ({@code tmpdir}, in which the source's folder is named with digits)
+     * holds a character the body would still read.
+     */
+    private static Refusal hereDocumentPathRefusal(String command, String tmpdir) {
+        if (tmpdir == null) return null;
+        int held = -1;
+        for (int i = 0; i < tmpdir.length() && held < 0; i++) if (EXPANDED_IN_A_BODY.indexOf(tmpdir.charAt(i)) >= 0) held = i;
+        if (held < 0) return null;
+        for (Brace b : braces(command)) {
+            if (b.quote() != 'H' || !b.replaced() || b.word().equals(STAGE)) continue;
+            char c = tmpdir.charAt(held);
+            String named = c == '\n' ? "line break" : c + "";
+            return new Refusal(b.word() + " is in the body of a here-document (<<EOF), where falcon writes its path as it is (quotes there would be"
+                    + " text), and the temporary folder " + tmpdir + " (java.io.tmpdir) holds a " + named + ", which the body would "
+                    + (c == '\n' ? "take for the end of a line" : "expand"), "set TMPDIR to a folder whose path has no $, `, \\ or line break (the launcher"
+                    + " passes it on), or pass the paths as arguments (python3 - " + WEIGHTS + " " + GRADS + " <<EOF ... sys.argv)");
+        }
+        return null;
     }
 
     /**
@@ -489,7 +519,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x"); a # that
      * begins a word outside quotes comments out the rest of its line (an apostrophe there, "# don't edit", quotes nothing).
      * The body of a here-document is text: a quoted one's (<<'EOF') is left as it is, and in an unquoted one's (<<EOF)
-     * quotes are text while {t} is replaced; {weights} and {grads} there are refused, their quotes being taken as text.
+     * quotes are text while {t} is replaced; {weights} and {grads} there get their paths without quotes, which
+     * {@link #placeholderRefusal} refuses only where the temporary folder's path holds a character the body reads.
      * ${weights} is refused too: the shell's variable, left as it is by {@link #commandLine}, as ${t} is.
      */
     public static String quotedPlaceholder(String command) {
@@ -790,10 +821,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 continue;
             }
             if (!b.word().equals(WEIGHTS) && !b.word().equals(GRADS)) continue;
-            if (b.quote() == 'H') {
-                return b.word() + " is in the body of a here-document (<<EOF), where the shell reads no quotes: falcon's shell-quoted path would"
-                        + " reach it as text; pass the paths as arguments instead (python3 - " + WEIGHTS + " " + GRADS + " <<EOF ... sys.argv)";
-            }
+            if (b.quote() == 'H') continue; // the path as it is, which hereDocumentPathRefusal checks against the folder's
             if (b.escaped()) return b.quote() == '"' ? insideQuotes(b.word(), '"') : b.word() + " follows a backslash, which quotes its first character";
             if (b.quote() == '\'' || b.quote() == '"') return insideQuotes(b.word(), b.quote());
             if (b.afterDollar()) {
@@ -821,7 +849,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
         int copied = 0;
         for (Brace b : braces(command)) {
             if (!b.replaced()) continue;
-            String value = b.word().equals(STAGE) ? Integer.toString(stage) : quote((b.word().equals(WEIGHTS) ? weights : grads).toString());
+            String path = (b.word().equals(WEIGHTS) ? weights : grads).toString();
+            // a here-document's body reads quotes as text: the path as it is, which the constructor checked it may be
+            String value = b.word().equals(STAGE) ? Integer.toString(stage) : b.quote() == 'H' ? path : quote(path);
             line.append(command, copied, b.at()).append(value);
             copied = b.at() + b.word().length();
         }
