@@ -590,14 +590,21 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * <ul>
      * <li>' ' unquoted; '\'' and '"' quotes; '`' a backquote substitution; '$' a $( ); '(' a parenthesis inside one;
      * 'A' arithmetic $(( )), where &lt;&lt; is a shift;
-     * <li>'H' the body of an unquoted here-document: $, ` and \ work there, but quotes and # are its text;
+     * <li>'H' the body of an unquoted here-document: $, ` and \ work there, but quotes and # are its text; inside
+     * backquotes it ends at the closing one, sh reading backquoted text as a command string of its own;
+     * <li>'B' a ${...}, in which &lt;&lt;, # and parentheses are text;
      * <li>inside a substitution, a case before its "in" ('c'), at its patterns ('p': a ")" ends a pattern) and in a
      * branch's commands ('b', until ";;" or esac).
      * </ul>
      */
     private static final class ShellReading {
-        /** A here-document whose operator is read; its body starts after the next newline the shell reads. */
-        private record HereDocument(String delimiter, boolean quoted, boolean stripsTabs) {}
+        /**
+         * A here-document whose operator is read; its body starts after the next newline the shell reads.
+         * {@code substitutions} counts the $( ) and ` ` open around its operator: one that closes before that newline
+         * takes the here-document with it, as dash reads no body for it. {@code inBackquotes}: sh reads backquoted text
+         * as a command string of its own, which ends at the closing backquote, and the body with it.
+         */
+        private record HereDocument(String delimiter, boolean quoted, boolean stripsTabs, int substitutions, boolean inBackquotes) {}
 
         private static final String COMMANDS = " $(`Acpb", SUBSTITUTION = "$(Acpb";
         /** The words after which a reserved word such as case begins a command. */
@@ -631,7 +638,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
             String word = wordAt(command, i);
             if (word != null) {
-                found.add(new Brace(i, word, in, false, in != '\'' && i > 0 && command.charAt(i - 1) == '$'));
+                found.add(new Brace(i, word, quoteAround(), false, in != '\'' && i > 0 && command.charAt(i - 1) == '$'));
                 return i + word.length(); // letters, digits and _: nothing in it opens or closes a quote
             }
             if (in == '\'') {
@@ -640,8 +647,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             if (c == '\\') {
                 String escaped = wordAt(command, i + 1);
-                if (escaped != null) found.add(new Brace(i + 1, escaped, in, true, false));
+                if (escaped != null) found.add(new Brace(i + 1, escaped, quoteAround(), true, false));
                 return i + 2;
+            }
+            if (in == 'H' && c == '`' && bodies.peek().inBackquotes()) {
+                // the backquoted command string ends here, and the body with it: the backquote is read next, as its close
+                open.pop();
+                bodies.pop();
+                return i;
             }
             if (c == '\n' && (in == 'H' || COMMANDS.indexOf(in) >= 0)) return afterNewline(i + 1, in);
             boolean inSubstitution = SUBSTITUTION.indexOf(in) >= 0;
@@ -658,6 +671,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 open.push('$');
                 return i + 2;
             }
+            if (c == '$' && in != 'H' && i + 1 < length && command.charAt(i + 1) == '{' && wordAt(command, i + 1) == null) {
+                open.push('B');
+                return i + 2;
+            }
+            if (in == 'B') return parameterExpansionSyntax(i, c);
             if (in == '"') {
                 if (c == '"') open.pop();
                 else if (c == '`') open.push('`');
@@ -665,7 +683,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             if (c == '`') {
                 if (in == '`') {
+                    int depth = substitutionsOpen();
                     open.pop();
+                    closeSubstitution(depth);
                     substitutionEnd = i;
                 } else {
                     open.push('`');
@@ -679,6 +699,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             if (c == '<' && in != 'A' && command.startsWith("<<", i)) return hereDocumentOperator(i + 2);
             return inSubstitution ? substitutionSyntax(i, c, in) : i + 1;
+        }
+
+        /**
+         * Inside ${...}, where sh reads no operator: << is text and parentheses open and close nothing. Quotes, ${ }, $( )
+         * and ` ` nest in it; a ' is a quote only where the expansion is not inside double quotes ("${x:-it's}").
+         */
+        private int parameterExpansionSyntax(int i, char c) {
+            if (c == '}') open.pop();
+            else if (c == '`' || c == '"' || c == '\'' && quoteAround() != '"') open.push(c);
+            return i + 1;
         }
 
         /** Parentheses and case inside a substitution; where the next step starts. */
@@ -705,8 +735,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
             } else if (c == '(') {
                 open.push(in == 'A' ? 'A' : '('); // a subshell or arithmetic inside $( ): its ')' is not the one that ends it
             } else if (c == ')') {
+                int depth = substitutionsOpen();
                 char closed = open.pop();
-                if (closed == '$') substitutionEnd = i;
+                if (closed == '$') {
+                    substitutionEnd = i;
+                    closeSubstitution(depth);
+                }
                 if (closed == 'c' || closed == 'b') return i; // a case left open: the ) is the enclosing context's
             }
             return i + 1;
@@ -724,7 +758,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 bodies.pop();
                 at = after;
             }
-            while (!pending.isEmpty() && at < length) {
+            // in backquotes a delimiter line can end at the closing backquote: no body begins after it
+            while (!pending.isEmpty() && at < length && command.charAt(at) != '`') {
                 HereDocument body = pending.removeFirst();
                 if (body.quoted()) {
                     at = afterQuotedBody(at, body); // the shell reads nothing in it
@@ -749,8 +784,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             if (stripsTabs) at++;
             while (at < length && (command.charAt(at) == ' ' || command.charAt(at) == '\t')) at++;
             StringBuilder delimiter = new StringBuilder();
-            boolean quoted = false;
-            while (at < length && WORD_BREAKS.indexOf(command.charAt(at)) < 0) {
+            boolean quoted = false, inBackquotes = open.contains('`');
+            // in backquotes the word ends at the closing one (`cat <<A`: the delimiter is A)
+            while (at < length && WORD_BREAKS.indexOf(command.charAt(at)) < 0 && !(inBackquotes && command.charAt(at) == '`')) {
                 char d = command.charAt(at);
                 if (d == '\'' || d == '"') {
                     int close = command.indexOf(d, at + 1);
@@ -767,28 +803,72 @@ public final class CommandGradients implements MultiStage.GradientSource {
                     at++;
                 }
             }
-            if (delimiter.length() > 0 || quoted) pending.addLast(new HereDocument(delimiter.toString(), quoted, stripsTabs));
+            if (delimiter.length() > 0 || quoted) {
+                pending.addLast(new HereDocument(delimiter.toString(), quoted, stripsTabs, substitutionsOpen(), inBackquotes));
+            }
             return at;
         }
 
-        /** After the delimiter line of the body, where the line at {@code at} is it (for <<-, after its leading tabs); else -1. */
+        /**
+         * After the delimiter line of the body, where the line at {@code at} is it (for <<-, after its leading tabs); else
+         * -1. In backquotes the line ends at the closing backquote too (EOF` is the line EOF), which is where this then
+         * returns, for the backquote to close its substitution.
+         */
         private int afterDelimiterLine(int at, HereDocument body) {
             if (at >= length) return -1;
-            int end = command.indexOf('\n', at);
-            if (end < 0) end = length;
+            int end = lineEnd(at, body);
             int from = at;
             if (body.stripsTabs()) while (from < end && command.charAt(from) == '\t') from++;
-            return command.substring(from, end).equals(body.delimiter()) ? Math.min(end + 1, length) : -1;
+            if (!command.substring(from, end).equals(body.delimiter())) return -1;
+            return end < length && command.charAt(end) == '`' ? end : Math.min(end + 1, length);
+        }
+
+        /** Where the body's line at {@code at} ends: its newline, the command's end, or in backquotes the closing one. */
+        private int lineEnd(int at, HereDocument body) {
+            int end = command.indexOf('\n', at);
+            if (end < 0) end = length;
+            if (body.inBackquotes()) {
+                for (int j = at; j < end; j++) {
+                    if (command.charAt(j) == '\\') j++;
+                    else if (command.charAt(j) == '`') return j;
+                }
+            }
+            return end;
         }
 
         private int afterQuotedBody(int at, HereDocument body) {
             while (at < length) {
                 int after = afterDelimiterLine(at, body);
                 if (after >= 0) return after;
-                int end = command.indexOf('\n', at);
-                at = end < 0 ? length : end + 1;
+                int end = lineEnd(at, body);
+                if (end < length && command.charAt(end) == '`') return end; // the backquoted command, and the body, end there
+                at = end < length ? end + 1 : length;
             }
             return length; // no delimiter line: sh takes the body to the end
+        }
+
+        /** The $( ) and ` ` open here. */
+        private int substitutionsOpen() {
+            int n = 0;
+            for (char o : open) if (o == '$' || o == '`') n++;
+            return n;
+        }
+
+        /**
+         * A substitution closes (its count among those open given): here-documents whose operators stood in it and whose
+         * bodies have not begun get none, as dash reads them (echo "$(cat <<A)" leaves the next line a command).
+         */
+        private void closeSubstitution(int depth) {
+            pending.removeIf(h -> h.substitutions() >= depth);
+        }
+
+        /**
+         * The quote a {word} stands in: that of the innermost context, or for one inside ${...} that of the context around
+         * the expansion (${x:-{t}} in double quotes is double-quoted).
+         */
+        private char quoteAround() {
+            for (char o : open) if (o != 'B') return o;
+            return ' ';
         }
 
         /** The reserved word stands at i as a word of its own. */
