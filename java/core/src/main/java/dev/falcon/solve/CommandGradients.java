@@ -191,10 +191,6 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.command = Objects.requireNonNull(command);
         Refusal refusal = placeholderRefusal(command);
         if (refusal != null) throw new IllegalArgumentException(refusal.problem() + "; " + refusal.fix() + ": " + command);
-        // once, here: a Java caller that never asked unknownPlaceholder() had no word of it; the CLI's log handler prints
-        // it as "falcon: warning: --grads-command: ...", its only print of it
-        String unknown = unknownPlaceholder(command);
-        if (unknown != null) LOG.log(System.Logger.Level.WARNING, names.command() + ": " + unknown + "; " + KNOWN_PLACEHOLDERS);
         if (timeout != null && (timeout.isNegative() || timeout.isZero())) {
             throw new IllegalArgumentException("the timeout of the command must be positive (null for none): " + timeout);
         }
@@ -206,6 +202,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
         this.cleanup = new Cleanup(dir);
         ShutdownHooks.add(cleanup.onExit);
         this.cleanable = CLEANER.register(this, cleanup);
+        // once, here: a Java caller that never asked unknownPlaceholder() had no word of it; the CLI's log handler prints
+        // it as "falcon: warning: --grads-command: ...", its only print of it. Last: a source refused by a later check
+        // (its timeout, its folder) had warned of a command that never ran
+        String unknown = unknownPlaceholder(command);
+        if (unknown != null) LOG.log(System.Logger.Level.WARNING, names.command() + ": " + unknown + "; " + KNOWN_PLACEHOLDERS);
     }
 
     /** Why a command is refused, and what to do about it. */
@@ -233,7 +234,37 @@ public final class CommandGradients implements MultiStage.GradientSource {
                     + " before the # or outside the here-document, or quote the # ('#' or \\#) where it was not meant to begin a comment");
         }
         String quoted = quotedPlaceholder(command);
-        return quoted == null ? null : new Refusal(quoted, BARE_PLACEHOLDERS);
+        if (quoted != null) return new Refusal(quoted, BARE_PLACEHOLDERS);
+        return hereDocumentPathRefusal(command, System.getProperty("java.io.tmpdir"));
+    }
+
+    /**
+     * The characters of a path that an unquoted here-document's body still reads: $, ` and \ expand there, and a line
+     * break would split the body's line (one that then read as the delimiter would end the body early).
+     */
+    private static final String EXPANDED_IN_A_BODY = "$`\\\n";
+
+    /**
+     * In an unquoted here-document's body (<<EOF) quotes are text, so {weights} and {grads} get their paths as they are,
+     * without shell quotes: the body is neither split into words nor globbed, so a space or a * in the path is its own.
+     * Refused where the folder the paths lie in ({@code tmpdir}, in which the source's folder is named with digits)
+     * holds a character the body would still read.
+     */
+    private static Refusal hereDocumentPathRefusal(String command, String tmpdir) {
+        if (tmpdir == null) return null;
+        int held = -1;
+        for (int i = 0; i < tmpdir.length() && held < 0; i++) if (EXPANDED_IN_A_BODY.indexOf(tmpdir.charAt(i)) >= 0) held = i;
+        if (held < 0) return null;
+        for (Brace b : braces(command)) {
+            if (b.quote() != 'H' || !b.replaced() || b.word().equals(STAGE)) continue;
+            char c = tmpdir.charAt(held);
+            String named = c == '\n' ? "line break" : c + "";
+            return new Refusal(b.word() + " is in the body of a here-document (<<EOF), where falcon writes its path as it is (quotes there would be"
+                    + " text), and the temporary folder " + tmpdir + " (java.io.tmpdir) holds a " + named + ", which the body would "
+                    + (c == '\n' ? "take for the end of a line" : "expand"), "set TMPDIR to a folder whose path has no $, `, \\ or line break (the launcher"
+                    + " passes it on), or pass the paths as arguments (python3 - " + WEIGHTS + " " + GRADS + " <<EOF ... sys.argv)");
+        }
+        return null;
     }
 
     /**
@@ -488,7 +519,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * start unquoted text of their own, where a bare placeholder gets its path right ("$(dirname {weights})/x"); a # that
      * begins a word outside quotes comments out the rest of its line (an apostrophe there, "# don't edit", quotes nothing).
      * The body of a here-document is text: a quoted one's (<<'EOF') is left as it is, and in an unquoted one's (<<EOF)
-     * quotes are text while {t} is replaced; {weights} and {grads} there are refused, their quotes being taken as text.
+     * quotes are text while {t} is replaced; {weights} and {grads} there get their paths without quotes, which
+     * {@link #placeholderRefusal} refuses only where the temporary folder's path holds a character the body reads.
      * ${weights} is refused too: the shell's variable, left as it is by {@link #commandLine}, as ${t} is.
      */
     public static String quotedPlaceholder(String command) {
@@ -558,14 +590,21 @@ public final class CommandGradients implements MultiStage.GradientSource {
      * <ul>
      * <li>' ' unquoted; '\'' and '"' quotes; '`' a backquote substitution; '$' a $( ); '(' a parenthesis inside one;
      * 'A' arithmetic $(( )), where &lt;&lt; is a shift;
-     * <li>'H' the body of an unquoted here-document: $, ` and \ work there, but quotes and # are its text;
+     * <li>'H' the body of an unquoted here-document: $, ` and \ work there, but quotes and # are its text; inside
+     * backquotes it ends at the closing one, sh reading backquoted text as a command string of its own;
+     * <li>'B' a ${...}, in which &lt;&lt;, # and parentheses are text;
      * <li>inside a substitution, a case before its "in" ('c'), at its patterns ('p': a ")" ends a pattern) and in a
      * branch's commands ('b', until ";;" or esac).
      * </ul>
      */
     private static final class ShellReading {
-        /** A here-document whose operator is read; its body starts after the next newline the shell reads. */
-        private record HereDocument(String delimiter, boolean quoted, boolean stripsTabs) {}
+        /**
+         * A here-document whose operator is read; its body starts after the next newline the shell reads.
+         * {@code substitutions} counts the $( ) and ` ` open around its operator: one that closes before that newline
+         * takes the here-document with it, as dash reads no body for it. {@code inBackquotes}: sh reads backquoted text
+         * as a command string of its own, which ends at the closing backquote, and the body with it.
+         */
+        private record HereDocument(String delimiter, boolean quoted, boolean stripsTabs, int substitutions, boolean inBackquotes) {}
 
         private static final String COMMANDS = " $(`Acpb", SUBSTITUTION = "$(Acpb";
         /** The words after which a reserved word such as case begins a command. */
@@ -599,7 +638,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
             char c = command.charAt(i), in = open.isEmpty() ? ' ' : open.peek();
             String word = wordAt(command, i);
             if (word != null) {
-                found.add(new Brace(i, word, in, false, in != '\'' && i > 0 && command.charAt(i - 1) == '$'));
+                found.add(new Brace(i, word, quoteAround(), false, in != '\'' && i > 0 && command.charAt(i - 1) == '$'));
                 return i + word.length(); // letters, digits and _: nothing in it opens or closes a quote
             }
             if (in == '\'') {
@@ -608,8 +647,14 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             if (c == '\\') {
                 String escaped = wordAt(command, i + 1);
-                if (escaped != null) found.add(new Brace(i + 1, escaped, in, true, false));
+                if (escaped != null) found.add(new Brace(i + 1, escaped, quoteAround(), true, false));
                 return i + 2;
+            }
+            if (in == 'H' && c == '`' && bodies.peek().inBackquotes()) {
+                // the backquoted command string ends here, and the body with it: the backquote is read next, as its close
+                open.pop();
+                bodies.pop();
+                return i;
             }
             if (c == '\n' && (in == 'H' || COMMANDS.indexOf(in) >= 0)) return afterNewline(i + 1, in);
             boolean inSubstitution = SUBSTITUTION.indexOf(in) >= 0;
@@ -626,6 +671,11 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 open.push('$');
                 return i + 2;
             }
+            if (c == '$' && in != 'H' && i + 1 < length && command.charAt(i + 1) == '{' && wordAt(command, i + 1) == null) {
+                open.push('B');
+                return i + 2;
+            }
+            if (in == 'B') return parameterExpansionSyntax(i, c);
             if (in == '"') {
                 if (c == '"') open.pop();
                 else if (c == '`') open.push('`');
@@ -633,7 +683,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             if (c == '`') {
                 if (in == '`') {
+                    int depth = substitutionsOpen();
                     open.pop();
+                    closeSubstitution(depth);
                     substitutionEnd = i;
                 } else {
                     open.push('`');
@@ -647,6 +699,16 @@ public final class CommandGradients implements MultiStage.GradientSource {
             }
             if (c == '<' && in != 'A' && command.startsWith("<<", i)) return hereDocumentOperator(i + 2);
             return inSubstitution ? substitutionSyntax(i, c, in) : i + 1;
+        }
+
+        /**
+         * Inside ${...}, where sh reads no operator: << is text and parentheses open and close nothing. Quotes, ${ }, $( )
+         * and ` ` nest in it; a ' is a quote only where the expansion is not inside double quotes ("${x:-it's}").
+         */
+        private int parameterExpansionSyntax(int i, char c) {
+            if (c == '}') open.pop();
+            else if (c == '`' || c == '"' || c == '\'' && quoteAround() != '"') open.push(c);
+            return i + 1;
         }
 
         /** Parentheses and case inside a substitution; where the next step starts. */
@@ -673,8 +735,12 @@ public final class CommandGradients implements MultiStage.GradientSource {
             } else if (c == '(') {
                 open.push(in == 'A' ? 'A' : '('); // a subshell or arithmetic inside $( ): its ')' is not the one that ends it
             } else if (c == ')') {
+                int depth = substitutionsOpen();
                 char closed = open.pop();
-                if (closed == '$') substitutionEnd = i;
+                if (closed == '$') {
+                    substitutionEnd = i;
+                    closeSubstitution(depth);
+                }
                 if (closed == 'c' || closed == 'b') return i; // a case left open: the ) is the enclosing context's
             }
             return i + 1;
@@ -692,7 +758,8 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 bodies.pop();
                 at = after;
             }
-            while (!pending.isEmpty() && at < length) {
+            // in backquotes a delimiter line can end at the closing backquote: no body begins after it
+            while (!pending.isEmpty() && at < length && command.charAt(at) != '`') {
                 HereDocument body = pending.removeFirst();
                 if (body.quoted()) {
                     at = afterQuotedBody(at, body); // the shell reads nothing in it
@@ -717,8 +784,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
             if (stripsTabs) at++;
             while (at < length && (command.charAt(at) == ' ' || command.charAt(at) == '\t')) at++;
             StringBuilder delimiter = new StringBuilder();
-            boolean quoted = false;
-            while (at < length && WORD_BREAKS.indexOf(command.charAt(at)) < 0) {
+            boolean quoted = false, inBackquotes = open.contains('`');
+            // in backquotes the word ends at the closing one (`cat <<A`: the delimiter is A)
+            while (at < length && WORD_BREAKS.indexOf(command.charAt(at)) < 0 && !(inBackquotes && command.charAt(at) == '`')) {
                 char d = command.charAt(at);
                 if (d == '\'' || d == '"') {
                     int close = command.indexOf(d, at + 1);
@@ -735,28 +803,72 @@ public final class CommandGradients implements MultiStage.GradientSource {
                     at++;
                 }
             }
-            if (delimiter.length() > 0 || quoted) pending.addLast(new HereDocument(delimiter.toString(), quoted, stripsTabs));
+            if (delimiter.length() > 0 || quoted) {
+                pending.addLast(new HereDocument(delimiter.toString(), quoted, stripsTabs, substitutionsOpen(), inBackquotes));
+            }
             return at;
         }
 
-        /** After the delimiter line of the body, where the line at {@code at} is it (for <<-, after its leading tabs); else -1. */
+        /**
+         * After the delimiter line of the body, where the line at {@code at} is it (for <<-, after its leading tabs); else
+         * -1. In backquotes the line ends at the closing backquote too (EOF` is the line EOF), which is where this then
+         * returns, for the backquote to close its substitution.
+         */
         private int afterDelimiterLine(int at, HereDocument body) {
             if (at >= length) return -1;
-            int end = command.indexOf('\n', at);
-            if (end < 0) end = length;
+            int end = lineEnd(at, body);
             int from = at;
             if (body.stripsTabs()) while (from < end && command.charAt(from) == '\t') from++;
-            return command.substring(from, end).equals(body.delimiter()) ? Math.min(end + 1, length) : -1;
+            if (!command.substring(from, end).equals(body.delimiter())) return -1;
+            return end < length && command.charAt(end) == '`' ? end : Math.min(end + 1, length);
+        }
+
+        /** Where the body's line at {@code at} ends: its newline, the command's end, or in backquotes the closing one. */
+        private int lineEnd(int at, HereDocument body) {
+            int end = command.indexOf('\n', at);
+            if (end < 0) end = length;
+            if (body.inBackquotes()) {
+                for (int j = at; j < end; j++) {
+                    if (command.charAt(j) == '\\') j++;
+                    else if (command.charAt(j) == '`') return j;
+                }
+            }
+            return end;
         }
 
         private int afterQuotedBody(int at, HereDocument body) {
             while (at < length) {
                 int after = afterDelimiterLine(at, body);
                 if (after >= 0) return after;
-                int end = command.indexOf('\n', at);
-                at = end < 0 ? length : end + 1;
+                int end = lineEnd(at, body);
+                if (end < length && command.charAt(end) == '`') return end; // the backquoted command, and the body, end there
+                at = end < length ? end + 1 : length;
             }
             return length; // no delimiter line: sh takes the body to the end
+        }
+
+        /** The $( ) and ` ` open here. */
+        private int substitutionsOpen() {
+            int n = 0;
+            for (char o : open) if (o == '$' || o == '`') n++;
+            return n;
+        }
+
+        /**
+         * A substitution closes (its count among those open given): here-documents whose operators stood in it and whose
+         * bodies have not begun get none, as dash reads them (echo "$(cat <<A)" leaves the next line a command).
+         */
+        private void closeSubstitution(int depth) {
+            pending.removeIf(h -> h.substitutions() >= depth);
+        }
+
+        /**
+         * The quote a {word} stands in: that of the innermost context, or for one inside ${...} that of the context around
+         * the expansion (${x:-{t}} in double quotes is double-quoted).
+         */
+        private char quoteAround() {
+            for (char o : open) if (o != 'B') return o;
+            return ' ';
         }
 
         /** The reserved word stands at i as a word of its own. */
@@ -789,10 +901,7 @@ public final class CommandGradients implements MultiStage.GradientSource {
                 continue;
             }
             if (!b.word().equals(WEIGHTS) && !b.word().equals(GRADS)) continue;
-            if (b.quote() == 'H') {
-                return b.word() + " is in the body of a here-document (<<EOF), where the shell reads no quotes: falcon's shell-quoted path would"
-                        + " reach it as text; pass the paths as arguments instead (python3 - " + WEIGHTS + " " + GRADS + " <<EOF ... sys.argv)";
-            }
+            if (b.quote() == 'H') continue; // the path as it is, which hereDocumentPathRefusal checks against the folder's
             if (b.escaped()) return b.quote() == '"' ? insideQuotes(b.word(), '"') : b.word() + " follows a backslash, which quotes its first character";
             if (b.quote() == '\'' || b.quote() == '"') return insideQuotes(b.word(), b.quote());
             if (b.afterDollar()) {
@@ -820,7 +929,9 @@ public final class CommandGradients implements MultiStage.GradientSource {
         int copied = 0;
         for (Brace b : braces(command)) {
             if (!b.replaced()) continue;
-            String value = b.word().equals(STAGE) ? Integer.toString(stage) : quote((b.word().equals(WEIGHTS) ? weights : grads).toString());
+            String path = (b.word().equals(WEIGHTS) ? weights : grads).toString();
+            // a here-document's body reads quotes as text: the path as it is, which the constructor checked it may be
+            String value = b.word().equals(STAGE) ? Integer.toString(stage) : b.quote() == 'H' ? path : quote(path);
             line.append(command, copied, b.at()).append(value);
             copied = b.at() + b.word().length();
         }

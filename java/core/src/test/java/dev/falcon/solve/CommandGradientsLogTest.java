@@ -148,4 +148,28 @@ class CommandGradientsLogTest {
         assertEquals("the gradient command: " + CommandGradients.unknownPlaceholder("echo {stage}") + "; " + CommandGradients.KNOWN_PLACEHOLDERS,
                 warnings.get(0));
     }
+
+    /**
+     * The unknown-{word} warning was logged before the constructor's other checks: a source refused for its timeout
+     * had warned of a command that never ran. A refused source logs nothing.
+     */
+    @Test
+    void aSourceRefusedWhenMadeLogsNoWarningForItsCommand() {
+        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(CommandGradients.class.getName());
+        List<java.util.logging.LogRecord> records = new CopyOnWriteArrayList<>();
+        java.util.logging.Handler handler = new java.util.logging.Handler() {
+            @Override public void publish(java.util.logging.LogRecord r) { records.add(r); }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        logger.addHandler(handler);
+        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1)) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new CommandGradients(b, first, "echo {stage}; python3 g.py {weights} {grads}", null, java.time.Duration.ZERO));
+            assertTrue(e.getMessage().startsWith("the timeout of the command must be positive"), e.getMessage());
+        } finally {
+            logger.removeHandler(handler);
+        }
+        assertEquals(List.of(), records.stream().map(new java.util.logging.SimpleFormatter()::formatMessage).toList(), "logged for a source never made");
+    }
 }

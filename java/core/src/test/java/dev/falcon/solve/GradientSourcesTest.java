@@ -468,8 +468,6 @@ class GradientSourcesTest {
                     .replace("\u0000", "2") + replacedTail;
             assertEquals(c[1], stageTwoLinePrints(command, expectedLine), command);
         }
-        String inBody = "python3 - <<EOF\nw = '{weights}'\nEOF\n: {weights} {grads}";
-        assertTrue(CommandGradients.quotedPlaceholder(inBody).startsWith("{weights} is in the body of a here-document"), CommandGradients.quotedPlaceholder(inBody));
     }
 
     /**
@@ -497,6 +495,109 @@ class GradientSourcesTest {
             assertEquals(c[1], stageTwoLinePrints(command, expectedLine), command);
         }
         assertNull(CommandGradients.quotedPlaceholder("echo \"$(case a in a) echo {weights};; esac)\" {grads}"));
+    }
+
+    /**
+     * Each case is {command, its line for stage 2 (weights /w.npy, X /X.npy), what sh prints running that line}, the
+     * command followed by "\n: {weights} {grads}", whose placeholders are replaced where sh reads that line as a command.
+     */
+    private static void linesPrintAsShReadsThem(String[][] cases) throws Exception {
+        for (String[] c : cases) {
+            String command = c[0] + "\n: {weights} {grads}";
+            assertEquals(c[2], stageTwoLinePrints(command, c[1] + "\n: /w.npy /X.npy"), command);
+        }
+    }
+
+    /**
+     * Inside `...` a here-document's delimiter line reads EOF` in the command's text, which the scanner compared with
+     * EOF, so the body never ended: the rest of the command was read as body. x=`cat <<EOF ... EOF`; echo "$x" `echo
+     * '{t}'` printed "stage 2 2" where sh prints "stage 2 {t}", and {weights} after echo "`cat <<EOF ... EOF`" was refused
+     * as inside double quotes. As sh (dash) reads backquoted text as its own command, a body in it ends at the closing
+     * backquote, and an operator with no line of its own before that backquote gets no body.
+     */
+    @Test
+    void aHereDocumentInsideBackquotesEndsAtTheClosingBackquote() throws Exception {
+        linesPrintAsShReadsThem(new String[][] {
+                {"x=`cat <<EOF\nstage {t}\nEOF`; echo \"$x\" `echo '{t}'`", "x=`cat <<EOF\nstage 2\nEOF`; echo \"$x\" `echo '{t}'`", "stage 2 {t}\n"},
+                {"echo \"`cat <<EOF\nstage {t}\nEOF`\"", "echo \"`cat <<EOF\nstage 2\nEOF`\"", "stage 2\n"},
+                {"x=`cat <<EOF\nstage {t}`; echo \"$x\" '{t}'", "x=`cat <<EOF\nstage 2`; echo \"$x\" '{t}'", "stage 2 {t}\n"},
+                {"x=`cat <<'EOF'\nstage {t}\nEOF`; echo \"$x\" '{t}'", "x=`cat <<'EOF'\nstage {t}\nEOF`; echo \"$x\" '{t}'", "stage {t} {t}\n"},
+                {"echo `cat <<A` x\necho '{t}' {t}\n: A", "echo `cat <<A` x\necho '{t}' 2\n: A", "x\n{t} 2\n"},
+        });
+    }
+
+    /**
+     * ${...} is the shell's parameter expansion, in which << is text and parentheses close nothing: echo ${x:-<<EOF}
+     * was read as opening a here-document, and the placeholders on the lines after it were refused as in its body; a )
+     * or ( inside ${...} within $( ) moved the scanner's parenthesis count, so the # after $(echo ${x:-)}) was read as a
+     * comment (the line kept #{t} where sh reads ")#2") and 'argv.sh $(echo ${x:-(})#{weights} {grads}' was refused as
+     * having {weights} only in a comment. Quotes inside ${...} are read as sh reads them: " opens one, ' only outside
+     * double quotes.
+     */
+    @Test
+    void redirectionsAndParenthesesInsideAParameterExpansionAreItsText() throws Exception {
+        linesPrintAsShReadsThem(new String[][] {
+                {"echo ${x:-<<EOF} '{t}'", "echo ${x:-<<EOF} '{t}'", "<<EOF {t}\n"},
+                {"x=a; echo ${x#<<} '{t}'", "x=a; echo ${x#<<} '{t}'", "a {t}\n"},
+                {"echo $(echo ${x:-)})#{t}", "echo $(echo ${x:-)})#2", ")#2\n"},
+                {"echo $(echo ${x:-(})#{t}", "echo $(echo ${x:-(})#2", "(#2\n"},
+                {"echo $(echo ${x:-${y:-(}})#{t} '{t}'", "echo $(echo ${x:-${y:-(}})#2 '{t}'", "(#2 {t}\n"},
+                {"echo ${x:-\"a}b\"} '{t}'", "echo ${x:-\"a}b\"} '{t}'", "a}b {t}\n"},
+                {"echo \"${x:-it's}\" '{t}' {t}", "echo \"${x:-it's}\" '{t}' 2", "it's {t} 2\n"},
+        });
+        assertNull(CommandGradients.placeholderRefusal("argv.sh $(echo ${x:-(})#{weights} {grads}"));
+    }
+
+    /**
+     * sh (dash) reads no body for a here-document whose operator stands inside $( ) that closes on the same line: the
+     * lines after are commands. The scanner took them for the bodies, replacing {t} inside their single quotes and
+     * refusing the placeholders after them as in a body.
+     */
+    @Test
+    void aHereDocumentOperatorInsideAClosedSubstitutionHasNoBody() throws Exception {
+        linesPrintAsShReadsThem(new String[][] {
+                {"echo \"$(cat <<A)\" \"$(cat <<B)\"x\necho '{t}' {t}\n: A B", "echo \"$(cat <<A)\" \"$(cat <<B)\"x\necho '{t}' 2\n: A B", " x\n{t} 2\n"},
+        });
+    }
+
+    /**
+     * {weights} and {grads} in an unquoted here-document's body were refused outright, which broke commands that had run
+     * (cat > cfg.txt <<EOF / weights {weights} / EOF): falcon's shell quotes would be the body's text, but the body is
+     * neither split nor globbed, so the path goes there as it is. It is refused only where the temporary folder's path
+     * holds a character the body still expands ($, `, \) or a line break, naming the character and the fix.
+     */
+    @Test
+    void aPathPlaceholderInAnUnquotedHereDocumentsBodyGetsThePathAsItIs() throws IOException {
+        Path x2 = dir.resolve("X2.npy"), said = dir.resolve("said.txt");
+        writeX(x2, 3);
+        String before = System.getProperty("java.io.tmpdir");
+        String command = "cat > '" + said + "' <<EOF\nweights {weights} stage {t}\nEOF\ncp '" + x2 + "' {grads}";
+        try {
+            System.setProperty("java.io.tmpdir", Files.createDirectories(dir.resolve("tmp dir 'q' \u00e9 *")).toString());
+            try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1);
+                 CommandGradients src = new CommandGradients(b, first, command, null)) {
+                assertEquals(P, src.gradients(1, wbar()).cols());
+                assertEquals(List.of("weights " + src.directory().resolve("weights_stage1_1.npy") + " stage 1"), Files.readAllLines(said));
+            }
+            for (String held : List.of("$x", "`x`", "a\\b")) {
+                Path tmp = Files.createDirectories(dir.resolve("tmp " + held));
+                System.setProperty("java.io.tmpdir", tmp.toString());
+                CommandGradients.Refusal refusal = CommandGradients.placeholderRefusal(command);
+                assertNotNull(refusal, held);
+                assertTrue(refusal.problem().startsWith("{weights} is in the body of a here-document (<<EOF)") && refusal.problem().contains(tmp.toString())
+                        && refusal.problem().contains("holds a " + held.replaceAll("[a-z]", "").charAt(0) + ", which the body would expand"), refusal.problem());
+                assertTrue(refusal.fix().contains("TMPDIR"), refusal.fix());
+                try (ComputeBackend b = new JavaBackend(); HostMatrix first = matrix(1)) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new CommandGradients(b, first, command, null).close());
+                    assertTrue(e.getMessage().startsWith(refusal.problem()), e.getMessage());
+                }
+                try (java.util.stream.Stream<Path> left = Files.list(tmp)) {
+                    assertEquals(List.of(), left.toList(), "a refused source leaves no folder");
+                }
+            }
+        } finally {
+            System.setProperty("java.io.tmpdir", before);
+        }
     }
 
     /**
