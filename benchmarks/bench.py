@@ -30,9 +30,9 @@ neighbour in one round does not decide a ratio.
 
 Exit codes: 0 done (compare: none more than 10% slower, none missing), 1 compare found a benchmark more than 10%
 slower or (without --allow-missing) one of the baseline missing, or missing-trials found no result in ROUND.json,
-2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results, two entries of one benchmark,
-parameters, mode and round, or without a single result: JMH's [] when every benchmark failed; merge takes such round
-files beside others).
+2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results, a round that is no whole number
+from 1, two entries of one benchmark, parameters, mode and round, or without a single result: JMH's [] when every
+benchmark failed; merge takes such round files beside others).
 """
 import json, math, os, platform, re, statistics, subprocess, sys, time
 
@@ -173,6 +173,12 @@ def load(path, allow_no_results=False, round_file=False):
             raise ResultError(f"{path}: runs[{i}].fork_facts is not an object (it is {json.dumps(e['fork_facts'])[:60]}); "
                               f"bench.py merge writes the facts the forks recorded, e.g. {{\"openblas_core\": \"Haswell\"}}, "
                               f"or remove the field")
+        r = e.get("round", 1)
+        if not (isinstance(r, int) and not isinstance(r, bool) and r >= 1):
+            # "1" never paired with round 1 and left the round by round ratios silently, [1] was a TypeError
+            raise ResultError(f"{path}: runs[{i}].round is not a whole number from 1 (it is {json.dumps(r)[:60]}); "
+                              f"bench.py merge writes each entry's round as run.sh numbers them, e.g. \"round\": 2; fix "
+                              f"the value, or remove the field from every entry (entries then stand for rounds in order)")
         score = float(metric["score"])
         if not math.isfinite(score) or score <= 0:
             # NaN compared "ok" against any baseline, and a zero throughput divided by zero

@@ -295,6 +295,18 @@ class BenchTest(unittest.TestCase):
         _, out = self.run_bench(bench.summary, modes)
         self.assertRegex(out, r"fused \(panels\) vs nativeStreamingRead .*; round by round 60.0%, 90.0%\n")
 
+    def test_a_round_that_is_no_whole_number_from_1_is_refused_naming_the_entry(self):
+        # "1" dropped the entry from the round by round ratios (exit 0), [1] was a TypeError traceback (exit 1)
+        for bad in ("1", [1], True, 0, 1.5, None):
+            with self.subTest(round=bad):
+                path = self.save("bad-round.json", [dict(entry("SortBenchmark.sort", 10.0), round=1),
+                                                    dict(entry("SortBenchmark.sort", 11.0), round=bad)])
+                for args in (("summary", path), ("compare", path, path)):
+                    r = self.bench_command(*args)
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    [line] = r.stderr.splitlines()
+                    self.assertIn(f"{path}: runs[1].round is not a whole number from 1", line)
+
     def test_scores_that_are_no_measurement_are_refused(self):
         # a NaN score printed "ok ... nan ms" and passed compare; a zero throughput ended in ZeroDivisionError
         good = self.save("good.json", [entry("SortBenchmark.sort", 10.0)])
