@@ -18,8 +18,10 @@
                                           wraps JMH round files with the machine description (and each entry's
                                           round, from run.sh's file names roundR-I.json, and the facts its forks
                                           wrote to roundR-I.facts.jsonl as "fork_facts"); refuses (exit 2) round
-                                          files without a single benchmark result in them; --machine: the
-                                          description saved when the run began, instead of one taken now
+                                          files without a single benchmark result in them, and results already
+                                          saved (with a machine: merge is for the round files of one run on this
+                                          machine); --machine: the description saved when the run began, instead
+                                          of one taken now
   bench.py -h | --help                    this text
 
 A saved result is {"machine": {...}, "runs": [JMH JSON entries...]}. Several entries for the same
@@ -28,8 +30,9 @@ neighbour in one round does not decide a ratio.
 
 Exit codes: 0 done (compare: none more than 10% slower, none missing), 1 compare found a benchmark more than 10%
 slower or (without --allow-missing) one of the baseline missing, or missing-trials found no result in ROUND.json,
-2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results, or without a single result:
-JMH's [] when every benchmark failed; merge takes such round files beside others).
+2 bad arguments or a result file that cannot be used (missing, not JSON, not JMH results, a round that is no whole number
+from 1, two entries of one benchmark, parameters, mode and round, or without a single result: JMH's [] when every
+benchmark failed; merge takes such round files beside others).
 """
 import json, math, os, platform, re, statistics, subprocess, sys, time
 
@@ -119,10 +122,11 @@ NO_RESULTS = "no benchmark results"
 NO_RESULTS_WHY = "every benchmark failed, or none ran"
 
 
-def load(path, allow_no_results=False):
+def load(path, allow_no_results=False, round_file=False):
     """The result in path as {"machine": ..., "runs": [...]}. A result without a single run is refused unless
     allow_no_results (a round file among others, which merge takes): summarised it printed nothing, and as compare's
-    baseline it passed whatever the new run measured."""
+    baseline it passed whatever the new run measured. round_file: only JMH's own list of entries will do (merge's
+    inputs)."""
     try:
         with open(path) as f:
             data = json.load(f)
@@ -138,6 +142,11 @@ def load(path, allow_no_results=False):
                           f"give bench.py a file saved by benchmarks/run.sh")
     if not isinstance(runs, list):
         raise ResultError(f'{path}: neither a JMH result list nor {{"machine": ..., "runs": [...]}}')
+    if round_file and isinstance(data, dict):
+        # merge stamped this machine on another run's entries, and two files' rounds 1, 2, 3 became one run's
+        raise ResultError(f"{path}: a result already saved (machine and runs), not a JMH round file: merge is for the "
+                          f"round files of one run on this machine, as run.sh writes them; compare saved runs with "
+                          f"bench.py compare, or rerun benchmarks/run.sh to measure them together")
     # what summary and compare read beside the scores: a "machine" of another type, or "params": null, was a traceback
     # and exit 1, which compare's caller takes for a slower benchmark
     if isinstance(data, dict) and not isinstance(data.get("machine", {}), dict):
@@ -164,11 +173,29 @@ def load(path, allow_no_results=False):
             raise ResultError(f"{path}: runs[{i}].fork_facts is not an object (it is {json.dumps(e['fork_facts'])[:60]}); "
                               f"bench.py merge writes the facts the forks recorded, e.g. {{\"openblas_core\": \"Haswell\"}}, "
                               f"or remove the field")
+        r = e.get("round", 1)
+        if not (isinstance(r, int) and not isinstance(r, bool) and r >= 1):
+            # "1" never paired with round 1 and left the round by round ratios silently, [1] was a TypeError
+            raise ResultError(f"{path}: runs[{i}].round is not a whole number from 1 (it is {json.dumps(r)[:60]}); "
+                              f"bench.py merge writes each entry's round as run.sh numbers them, e.g. \"round\": 2; fix "
+                              f"the value, or remove the field from every entry (entries then stand for rounds in order)")
         score = float(metric["score"])
         if not math.isfinite(score) or score <= 0:
             # NaN compared "ok" against any baseline, and a zero throughput divided by zero
             raise ResultError(f"{path}: runs[{i}] ({e['benchmark']} {e.get('params', {})}): score {score} {metric['scoreUnit']} "
                               f"is not a positive finite measurement; rerun that benchmark or remove the entry")
+    seen = {}
+    for i, e in enumerate(runs):
+        if "round" not in e:
+            continue  # untagged entries stand for their rounds by position (per_round)
+        measured = (e["benchmark"], e.get("mode"), tuple(sorted(e.get("params", {}).items())), e["round"])
+        if measured in seen:
+            # the round by round ratios need one figure per round, which the medians, pooling both, did not show
+            raise ResultError(f"{path}: runs[{seen[measured]}] and runs[{i}] are both {e['benchmark']} "
+                              f"{e.get('params', {})} ({e.get('mode', 'no mode')}) of round {e['round']}: one run measures "
+                              f"each once a round (two runs merged into one?); remove one of them, or keep each run in "
+                              f"a file of its own")
+        seen[measured] = i
     if not runs and not allow_no_results:
         raise ResultError(f"{path}: {NO_RESULTS} ({NO_RESULTS_WHY})")
     return data if isinstance(data, dict) else {"machine": {}, "runs": data}
@@ -226,13 +253,14 @@ READS = ("streamingRead", "nativeStreamingRead", "nativeTwoTouchRead")
 
 def per_round(result):
     """{benchmark key: {round: ms per call}}. Files saved by run.sh tag every entry with its round (see merge); in an
-    untagged file the k-th entry of a benchmark stands for round k, as ("entry", k)."""
+    untagged file the k-th entry of a benchmark stands for round k, as ("entry", k). A round's figure is the median
+    of its entries, which are of different modes (load refuses two of one mode), as medians pools the modes."""
     rounds = {}
     for e in result["runs"]:
         mine = rounds.setdefault(key(e), {})
         r = e["round"] if "round" in e else ("entry", len(mine) + 1)
-        mine.setdefault(r, to_ms(e["primaryMetric"]["score"], e["primaryMetric"]["scoreUnit"]))
-    return rounds
+        mine.setdefault(r, []).append(to_ms(e["primaryMetric"]["score"], e["primaryMetric"]["scoreUnit"]))
+    return {k: {r: statistics.median(v) for r, v in mine.items()} for k, mine in rounds.items()}
 
 
 def same_rounds(rounds, a, b):
@@ -490,7 +518,7 @@ def merge(out, rounds, machine_file=None):
         # run.sh names the files round<R>-<I>.json; the shell lists round10-1 before round2-1, so the round is
         # recorded in each entry and the summary pairs rounds by it, not by position
         tag = re.search(r"round(\d+)-\d+\.json$", os.path.basename(r))
-        entries = load(r, allow_no_results=True)["runs"]  # the rounds that failed are run.sh's to report
+        entries = load(r, allow_no_results=True, round_file=True)["runs"]  # the rounds that failed are run.sh's to report
         attach_fork_facts(entries, fork_facts_path(r))
         for e in entries:
             if tag:

@@ -9,7 +9,8 @@
 #   benchmarks/run.sh -h | --help               this text; JMH's own options: java -jar benchmarks/target/benchmarks.jar -h
 #   JMH_ARGS  extra JMH options for every run (e.g. "-p layout=panels -f 1"), split into words as a shell would, with
 #             quotes ("-jvmArgsPrepend '-Dname=two words'") but without expanding * or ? (a regex such as -e .*Exact);
-#             not -rf or -rff (nor --rf, --rff), which run.sh sets itself (refused, exit 2)
+#             not -rf or -rff (nor --rf, --rff), which run.sh sets itself (refused, exit 2); each -p NAME (before =VALUES) must name a
+#             parameter of a benchmark the PATTERNs match (JMH ignores any other: refused, exit 2)
 #   FALCON_OFFLINE=1  build the jar with mvn -o (as the ./falcon launcher and scripts/gpu-bundle.sh do)
 #   JAVA_HOME  the Java that runs JMH is JAVA_HOME's bin/java where it is set (as the ./falcon launcher's), else PATH's
 # Each PATTERN is checked once before round 1 (a Java regex that matches a benchmark, -e in JMH_ARGS applied); a bad one
@@ -153,6 +154,18 @@ for pattern in "${patterns[@]}"; do
   fi
   if ! grep -v '^Benchmarks:' "$tmp/trials$i.txt" | grep -q '^[^[:space:]]'; then
     echo "benchmarks/run.sh: PATTERN '$pattern' matches no benchmark (with JMH_ARGS; benchmarks/run.sh -l lists them)" >&2
+    exit 2
+  fi
+done
+# JMH sets -p NAME (=VALUES) where a benchmark has that parameter and ignores it elsewhere: a misspelt NAME ran the whole run on
+# the defaults, and saved it with exit 0. A name some benchmark of the patterns lists is enough (-p layout=panels with
+# SortBenchmark among them)
+listed_params=$(sed -n 's/^[[:space:]]*param "\([^"]*\)" = .*/\1/p' "$tmp"/trials*.txt | LC_ALL=C sort -u)
+for ((k = 0; k + 1 < ${#jmh_args[@]}; k++)); do
+  case ${jmh_args[k]} in -p|--p) ;; *) continue ;; esac
+  name=${jmh_args[k + 1]%%=*}
+  if ! grep -qxF -- "$name" <<< "$listed_params"; then
+    echo "benchmarks/run.sh: JMH_ARGS has ${jmh_args[k]} $name, a parameter no benchmark of the PATTERNs has (they have: $(if [ -n "$listed_params" ]; then paste -sd, <<< "$listed_params" | sed 's/,/, /g'; else echo none; fi); benchmarks/run.sh -lp PATTERN lists them)" >&2
     exit 2
   fi
 done

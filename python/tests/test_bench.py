@@ -39,6 +39,13 @@ class BenchTest(unittest.TestCase):
             json.dump({"machine": {}, "runs": runs}, f)
         return path
 
+    def save_round(self, name, runs):
+        """A round file as JMH writes it for run.sh (-rf json): the entries alone, which merge takes."""
+        path = os.path.join(self.tmp.name, name)
+        with open(path, "w") as f:
+            json.dump(runs, f)
+        return path
+
     def run_bench(self, fn, *args):
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
@@ -104,7 +111,7 @@ class BenchTest(unittest.TestCase):
                     self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
                     self.assertIn(bad, r.stderr)
         merged = os.path.join(self.tmp.name, "merged.json")
-        r = self.bench_command("merge", merged, good, truncated)
+        r = self.bench_command("merge", merged, self.save_round("round1-1.json", [entry("SortBenchmark.sort", 10.0)]), truncated)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn(truncated, r.stderr)
         self.assertFalse(os.path.exists(merged))
@@ -227,15 +234,15 @@ class BenchTest(unittest.TestCase):
         self.assertFalse(os.path.exists(merged))
         self.assertFalse(os.path.exists(merged + ".tmp"))
         # one round with a result is a result (the rounds that failed are run.sh's to report)
-        good = self.save("round3-1.json", [entry("SortBenchmark.sort", 10.0)])
+        good = self.save_round("round3-1.json", [entry("SortBenchmark.sort", 10.0)])
         self.assertEqual(self.bench_command("merge", merged, *empty, good).returncode, 0)
         self.assertEqual(len(json.load(open(merged))["runs"]), 1)
 
     def test_merge_keeps_the_openblas_core_and_threads_the_forks_recorded(self):
         # the OpenBLAS core and thread count were in JMH's stdout only ("# cpu: OpenBLAS ... (core X)"), never saved
-        round_file = self.save("round1-1.json", [entry("ProductBenchmark.streamingRead", 50.0, threads=1),
-                                                 entry("ProductBenchmark.streamingRead", 30.0, threads=2),
-                                                 entry("SortBenchmark.sort", 10.0)])
+        round_file = self.save_round("round1-1.json", [entry("ProductBenchmark.streamingRead", 50.0, threads=1),
+                                                       entry("ProductBenchmark.streamingRead", 30.0, threads=2),
+                                                       entry("SortBenchmark.sort", 10.0)])
         facts = {"openblas_core": "Cooperlake", "openblas_threads": 1, "kernels_isa": "avx512"}
         with open(bench.fork_facts_path(round_file), "w") as f:
             # ForkFacts.java's line: the benchmark's name and parameters as JMH writes them
@@ -248,6 +255,57 @@ class BenchTest(unittest.TestCase):
         rc, out = self.run_bench(bench.summary, merged)
         self.assertIn("forks ran OpenBLAS core Cooperlake, 1 OpenBLAS thread(s), kernels avx512: streamingRead", out)
         self.assertIn("not recorded for 1 ProductBenchmark entries", out)
+
+    def test_merge_refuses_results_already_saved_naming_the_file(self):
+        # merge took two saved runs of two VMs, stamped this machine on both and saved their rounds 1-3 as one run's:
+        # summary pooled both VMs in its medians and showed only the first file's rounds, exit 0
+        round_file = self.save_round("round1-1.json", [entry("SortBenchmark.sort", 10.0)])
+        saved = self.save("20261204-030756-vm.json", [dict(entry("SortBenchmark.sort", 12.0), round=1)])
+        merged = os.path.join(self.tmp.name, "merged.json")
+        for inputs in ((saved,), (round_file, saved)):
+            with self.subTest(inputs=[os.path.basename(i) for i in inputs]):
+                r = self.bench_command("merge", merged, *inputs)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertIn(saved, line)
+                self.assertIn("already saved", line)
+                self.assertIn("round files of one run", line)
+                self.assertFalse(os.path.exists(merged))
+
+    def test_two_entries_of_one_benchmark_in_one_round_are_refused_naming_both(self):
+        # per_round kept the first of them and dropped the other without a word, while the medians pooled both
+        read, fused = "ProductBenchmark.nativeStreamingRead", "ProductBenchmark.fusedBlockProduct"
+        twice = self.save("twice.json", [dict(entry(read, 50.0, blockSize=2000), round=1),
+                                         dict(entry(fused, 100.0, blockSize=2000), round=1),
+                                         dict(entry(read, 90.0, blockSize=2000), round=1)])
+        for args in (("summary", twice), ("compare", twice, twice)):
+            with self.subTest(command=args[0]):
+                r = self.bench_command(*args)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertIn(f"{twice}: runs[0] and runs[2]", line)
+                self.assertIn("round 1", line)
+        # two modes of one round (-bm thrpt,avgt) are two measurements: the round's figure is their median, as the
+        # medians pool the modes, not the first of them
+        modes = self.save("modes.json", [dict(entry(read, 50.0, blockSize=2000), round=1),
+                                         dict(entry(read, 1 / 70.0, "ops/ms", "thrpt", blockSize=2000), round=1),
+                                         dict(entry(fused, 100.0, blockSize=2000), round=1),
+                                         dict(entry(read, 90.0, blockSize=2000), round=2),
+                                         dict(entry(fused, 100.0, blockSize=2000), round=2)])
+        _, out = self.run_bench(bench.summary, modes)
+        self.assertRegex(out, r"fused \(panels\) vs nativeStreamingRead .*; round by round 60.0%, 90.0%\n")
+
+    def test_a_round_that_is_no_whole_number_from_1_is_refused_naming_the_entry(self):
+        # "1" dropped the entry from the round by round ratios (exit 0), [1] was a TypeError traceback (exit 1)
+        for bad in ("1", [1], True, 0, 1.5, None):
+            with self.subTest(round=bad):
+                path = self.save("bad-round.json", [dict(entry("SortBenchmark.sort", 10.0), round=1),
+                                                    dict(entry("SortBenchmark.sort", 11.0), round=bad)])
+                for args in (("summary", path), ("compare", path, path)):
+                    r = self.bench_command(*args)
+                    self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                    [line] = r.stderr.splitlines()
+                    self.assertIn(f"{path}: runs[1].round is not a whole number from 1", line)
 
     def test_scores_that_are_no_measurement_are_refused(self):
         # a NaN score printed "ok ... nan ms" and passed compare; a zero throughput ended in ZeroDivisionError

@@ -433,6 +433,24 @@ class RunShTest(unittest.TestCase):
                 self.assertEqual(self.benchmark_runs(), [])
                 self.assertEqual(self.saved(), [])
 
+    def test_a_parameter_no_matched_benchmark_has_stops_before_round_1_with_one_line(self):
+        # JMH ignores -p of a name no benchmark declares: '-p nosuch=1' ran the whole run on the defaults, saved, exit 0
+        for jmh_args in ("-p nosuch=1", "-f 1 -p n=1000 -p nosuch=1,2"):
+            with self.subTest(JMH_ARGS=jmh_args):
+                self.log.unlink(missing_ok=True)
+                r = self.run_sh(jmh_args, args=("3", "GramBenchmark", "PartialBenchmark"))
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                [line] = r.stderr.splitlines()
+                self.assertIn("JMH_ARGS has -p nosuch", line)
+                self.assertIn("backendName, n", line)
+                self.assertEqual(self.benchmark_runs(), [])
+                self.assertEqual(self.saved(), [])
+        # a parameter of one of the patterns' benchmarks is enough: JMH sets it where a benchmark has it
+        self.log.unlink(missing_ok=True)
+        r = self.run_sh("-p n=1000 -p backendName=cpu", args=("1", "GramBenchmark", "PartialBenchmark"))
+        self.assertNotIn("JMH_ARGS has -p", r.stderr)
+        self.assertEqual(len(self.benchmark_runs()), 2, r.stderr)
+
     def test_a_failed_trial_keeps_the_trials_that_succeeded_in_the_same_jmh_run(self):
         # -foe true ended the JMH run at the java trial and JMH saved nothing: the cpu trial, measured, was thrown away
         # with it ("no JMH run succeeded; nothing saved") and the summary named only the pattern
