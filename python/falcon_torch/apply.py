@@ -203,6 +203,20 @@ def _read_flat(spec: str) -> np.ndarray:
     return np.load(spec, mmap_mode="r").reshape(-1)
 
 
+def _holds_a_mask_as_numbers(values: np.ndarray) -> bool:
+    """Whether `values`, integers or floats, are a mask stored as numbers: 0s and 1s only. A float mask
+    (mask.astype(np.float32), torch's mask.float()) passed where the bool and integer ones were refused.
+    Floats must hold at least one 1: all zeros is what `falcon prune` writes when it prunes every weight (--flops 0).
+    Real pruned weights are trained values; every kept one exactly 1.0 (and none other than 0 or 1) is a model whose
+    weights were all set to 1 (nn.init.ones_), which has nothing to rank, so no pruned output of use is refused."""
+    if np.issubdtype(values.dtype, np.integer):
+        return bool(np.isin(values, (0, 1)).all())
+    if not np.issubdtype(values.dtype, np.floating):
+        return False
+    ones = values == 1
+    return bool(((values == 0) | ones).all()) and bool(ones.any())
+
+
 def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optional[str] = None
           ) -> Dict[str, torch.Tensor]:
     """Copies the pruned weights (`falcon prune --out`, p values in layers.json order) into `model`.
@@ -230,7 +244,7 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     p = sum(l.count for l in layers)
     if pruned.size != p:
         raise ValueError(f"{pruned_path} has {pruned.size} values but {layers_path} describes {p} weights")
-    if pruned.dtype == np.bool_ or (np.issubdtype(pruned.dtype, np.integer) and bool(np.isin(pruned, (0, 1)).all())):
+    if pruned.dtype == np.bool_ or _holds_a_mask_as_numbers(pruned):
         # a mask given as the weights wrote 1.0 into every kept weight, without a word
         what = "booleans" if pruned.dtype == np.bool_ else "0s and 1s only"
         swapped = (f" ({mask_path} and {pruned_path} look swapped)" if mask_path is not None else "")

@@ -1260,6 +1260,33 @@ class ExportApplyTest(unittest.TestCase):
             ft.apply(m, os.path.join(self.d, "mask-u8.npy"), ex.layers_path)
         self.assertTrue(all(torch.equal(v, before[k]) for k, v in m.state_dict().items()))
 
+    def test_apply_refuses_a_mask_stored_as_floats_as_the_pruned_weights(self):
+        # mask.astype(np.float32) (or torch's mask.float()) given as the pruned weights passed where the same mask as
+        # booleans or 0/1 integers was refused, and wrote 1.0 into every kept weight
+        m, ex, pruned = self.pruned_and_mask_saved()
+        before = {k: v.clone() for k, v in m.state_dict().items()}
+        for dtype in (np.float32, np.float64, np.float16):
+            name = f"mask-{np.dtype(dtype).name}.npy"
+            np.save(os.path.join(self.d, name), (pruned != 0).astype(dtype))
+            with self.subTest(dtype=np.dtype(dtype).name):
+                with self.assertRaisesRegex(ValueError, re.escape(name) + r" holds 0s and 1s only, a mask, not pruned "
+                                                        r"weights \(.*pruned\.npy and .*look swapped\): give"):
+                    ft.apply(m, os.path.join(self.d, name), ex.layers_path, mask_path=os.path.join(self.d, "pruned.npy"))
+        write_safetensors(os.path.join(self.d, "mask.safetensors"), {"mask": (pruned != 0).astype(np.float32)})
+        with self.assertRaisesRegex(ValueError, r"mask\.safetensors holds 0s and 1s only, a mask, not pruned weights: "):
+            ft.apply(m, os.path.join(self.d, "mask.safetensors"), ex.layers_path)
+        self.assertTrue(all(torch.equal(v, before[k]) for k, v in m.state_dict().items()))
+        # pruned weights are accepted: a kept weight of exactly 1.0 among others, and every weight pruned (all zeros)
+        ones_and_real = pruned.copy()
+        ones_and_real[1] = 1.0
+        for case, values in (("one-kept-weight-1.0", ones_and_real), ("all-pruned", np.zeros_like(pruned))):
+            with self.subTest(case=case):
+                path = os.path.join(self.d, case + ".npy")
+                np.save(path, values)
+                ft.apply(m, path, ex.layers_path)
+                flat = torch.cat([m[0].weight.reshape(-1), m[3].weight.reshape(-1), m[6].weight.reshape(-1)])
+                np.testing.assert_array_equal(flat.detach().numpy(), values)
+
     def test_apply_names_a_file_that_is_not_a_layer_table(self):
         # a report given for the layers was a bare KeyError: 'layers'
         m = small_model()
