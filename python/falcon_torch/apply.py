@@ -339,10 +339,32 @@ def apply_masks(model: nn.Module, masks: Dict[str, torch.Tensor]) -> None:
     """Zeroes the pruned weights again (call after optimiser steps when fine-tuning), whatever they hold: an inf or
     NaN there (an overflowing float16 step) becomes 0 too."""
     named = dict(model.named_parameters())
+    # every mask is checked before the first weight is zeroed: a refused call leaves the model as it was
+    keeps = {name: _mask_that_fits(name, m, named) for name, m in masks.items()}
     with torch.no_grad():
-        for name, m in masks.items():
+        for name, keep in keeps.items():
             # a fill, not a product: inf * 0 and NaN * 0 are NaN, which stayed where the mask says 0
-            named[name].masked_fill_(~m.to(dtype=torch.bool, device=named[name].device), 0)
+            named[name].masked_fill_(~keep, 0)
+
+
+def _mask_that_fits(name: str, mask, named: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mask as a bool tensor on its parameter's device, or a ValueError naming it: a name the model lacks was a bare
+    KeyError, a wrong shape torch's broadcast error, and a mask of 0.5s was cast to all True, pruning nothing."""
+    fix = "give the masks apply returned for this model"
+    if name not in named:
+        raise ValueError(f"apply_masks: mask {name!r} is not a parameter of the model; {fix}")
+    param = named[name]
+    mask = torch.as_tensor(mask)
+    if tuple(mask.shape) != tuple(param.shape):
+        raise ValueError(f"apply_masks: mask {name!r} has shape {list(mask.shape)} but the model's parameter has "
+                         f"{list(param.shape)}; {fix}")
+    if mask.dtype != torch.bool:
+        stray = ((mask != 0) & (mask != 1)).reshape(-1)
+        if bool(stray.any()):
+            i = int(torch.nonzero(stray)[0])
+            raise ValueError(f"apply_masks: mask {name!r} holds {mask.reshape(-1)[i].item()!r} (at index {i}), not a "
+                             "mask: give booleans or 0s and 1s (the masks apply returned, or weight != 0)")
+    return mask.to(dtype=torch.bool, device=param.device)
 
 
 def masks_from_model(model: nn.Module, layers_path: str) -> Dict[str, torch.Tensor]:

@@ -1950,6 +1950,37 @@ class ExportApplyTest(unittest.TestCase):
             ft.apply_masks(model, masks)
             self.assertEqual(lin.weight.tolist(), [[0.0, 1.0, 0.0], [2.0, 3.0, 0.0]])
 
+    def test_apply_masks_refuses_a_mask_that_does_not_fit_the_model_naming_it(self):
+        # a name the model lacks was a bare KeyError 'c1.weight', a wrong shape torch's "The size of tensor a (3) must
+        # match the size of tensor b (8)", and a mask of 0.5s was cast to True everywhere, pruning nothing
+        model = nn.Sequential(nn.Linear(8, 3, bias=False), nn.ReLU(), nn.Linear(3, 2, bias=False))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        keep = torch.arange(24).reshape(3, 8) % 2 == 0
+        cases = (
+            ({"0.weight": keep, "c1.weight": keep},
+             r"apply_masks: mask 'c1\.weight' is not a parameter of the model; give the masks apply returned for this "
+             r"model"),
+            ({"0.weight": keep, "2.weight": torch.ones(3, 8, dtype=torch.bool)},
+             r"apply_masks: mask '2\.weight' has shape \[3, 8\] but the model's parameter has \[2, 3\]; give the masks "
+             r"apply returned for this model"),
+            ({"0.weight": torch.full((3, 8), 0.5)},
+             r"apply_masks: mask '0\.weight' holds 0\.5 \(at index 0\), not a mask: give booleans or 0s and 1s "
+             r"\(the masks apply returned, or weight != 0\)"),
+        )
+        for masks, refusal in cases:
+            with self.subTest(refusal=refusal):
+                with self.assertRaisesRegex(ValueError, refusal):
+                    ft.apply_masks(model, masks)
+                # checked before anything is zeroed: the first mask, which fits, was not applied either
+                self.assertTrue(all(torch.equal(v, before[k]) for k, v in model.state_dict().items()))
+        # bool and 0/1 masks of any dtype are masks
+        pattern = torch.arange(24).reshape(3, 8) % 3 != 0
+        for mask in (pattern, pattern.to(torch.uint8), pattern.long(), pattern.float(), pattern.double()):
+            with self.subTest(dtype=str(mask.dtype)):
+                model.load_state_dict(before)
+                ft.apply_masks(model, {"0.weight": mask})
+                self.assertTrue(torch.equal(model[0].weight.detach(), torch.where(pattern, before["0.weight"], 0.0)))
+
     def test_falcon_plus_plus_through_the_cli_refuses_a_model_the_gradient_command_cannot_load_before_any_work(self):
         # a class defined in the script ran the export and stage 0 and 1, then failed at stage 2 in the gradient command
         # ("Can't get attribute 'Net' on <module 'falcon_torch.gradcmd'>"), keeping the work folder with X.npy in it;
