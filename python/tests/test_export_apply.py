@@ -1875,6 +1875,44 @@ class ExportApplyTest(unittest.TestCase):
         finally:
             tempfile.tempdir = saved
 
+    def test_a_lazy_module_never_run_is_refused_naming_it_before_anything_is_written(self):
+        # an nn.LazyLinear never run forward failed inside export with torch's own "Can't access the shape of an
+        # uninitialized parameter or buffer", which named neither the module nor the fix
+        import warnings
+        batches, _, _ = data()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)    # torch's "Lazy modules are a new feature" notice
+            lazy = nn.Sequential(nn.Flatten(), nn.LazyLinear(5))
+        fix = (r"the model's module '1' \(LazyLinear\) has not been run, so its parameter '1\.weight' \(and 1 more\) has "
+               r"no shape or values yet; run one forward pass first \(model\(inputs\) on a batch\)")
+        tmp = os.path.join(self.d, "tmp")
+        os.makedirs(tmp)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            for call, run in (("export", lambda out: ft.export(lazy, batches, n_samples=4, out_dir=out)),
+                              ("gradcmd.prepare", lambda out: ft.gradcmd.prepare(lazy, batches, out, n_samples=4)),
+                              ("prune", lambda out: ft.prune(lazy, batches, keep_flops=0.5, method="mp", n_samples=4,
+                                                             work_dir=out))):
+                out = os.path.join(self.d, call)
+                with self.subTest(call=call):
+                    with self.assertRaisesRegex(ValueError, rf"^{re.escape(call)}: {fix}"):
+                        run(out)
+                    self.assertFalse(os.path.exists(out), call)
+            self.assertEqual(os.listdir(tmp), [])
+        finally:
+            tempfile.tempdir = saved
+        # after one forward pass it is an ordinary Linear, exported as one
+        lazy(batches[0][0])
+        ex = ft.export(lazy, batches, n_samples=4, out_dir=os.path.join(self.d, "run"), grads=False)
+        self.assertEqual([l.name for l in ex.layers], ["1.weight"])
+        # apply into a lazy model never run is refused too: it has no shape to check the layers against
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            unrun = nn.Sequential(nn.Flatten(), nn.LazyLinear(5))
+        # (apply looks at the layers it writes only: the bias is not one)
+        with self.assertRaisesRegex(ValueError, "^apply: " + fix.replace(r" \(and 1 more\)", "")):
+            ft.apply(unrun, ex.weights_path, ex.layers_path)
+
     def test_a_complex_weight_is_refused_naming_it_before_anything_is_written(self):
         # export flattened it with .float(), which drops the imaginary part (torch's one-time "Casting complex values to
         # real" warning was the only word), so X, w.npy and the ranking were of the real parts, and prune wrote the
