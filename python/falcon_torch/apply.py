@@ -203,6 +203,20 @@ def _read_flat(spec: str) -> np.ndarray:
     return np.load(spec, mmap_mode="r").reshape(-1)
 
 
+def _holds_a_mask_as_numbers(values: np.ndarray) -> bool:
+    """Whether `values`, integers or floats, are a mask stored as numbers: 0s and 1s only. A float mask
+    (mask.astype(np.float32), torch's mask.float()) passed where the bool and integer ones were refused.
+    Floats must hold at least one 1: all zeros is what `falcon prune` writes when it prunes every weight (--flops 0).
+    Real pruned weights are trained values; every kept one exactly 1.0 (and none other than 0 or 1) is a model whose
+    weights were all set to 1 (nn.init.ones_), which has nothing to rank, so no pruned output of use is refused."""
+    if np.issubdtype(values.dtype, np.integer):
+        return bool(np.isin(values, (0, 1)).all())
+    if not np.issubdtype(values.dtype, np.floating):
+        return False
+    ones = values == 1
+    return bool(((values == 0) | ones).all()) and bool(ones.any())
+
+
 def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optional[str] = None
           ) -> Dict[str, torch.Tensor]:
     """Copies the pruned weights (`falcon prune --out`, p values in layers.json order) into `model`.
@@ -230,7 +244,7 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     p = sum(l.count for l in layers)
     if pruned.size != p:
         raise ValueError(f"{pruned_path} has {pruned.size} values but {layers_path} describes {p} weights")
-    if pruned.dtype == np.bool_ or (np.issubdtype(pruned.dtype, np.integer) and bool(np.isin(pruned, (0, 1)).all())):
+    if pruned.dtype == np.bool_ or _holds_a_mask_as_numbers(pruned):
         # a mask given as the weights wrote 1.0 into every kept weight, without a word
         what = "booleans" if pruned.dtype == np.bool_ else "0s and 1s only"
         swapped = (f" ({mask_path} and {pruned_path} look swapped)" if mask_path is not None else "")
@@ -325,10 +339,32 @@ def apply_masks(model: nn.Module, masks: Dict[str, torch.Tensor]) -> None:
     """Zeroes the pruned weights again (call after optimiser steps when fine-tuning), whatever they hold: an inf or
     NaN there (an overflowing float16 step) becomes 0 too."""
     named = dict(model.named_parameters())
+    # every mask is checked before the first weight is zeroed: a refused call leaves the model as it was
+    keeps = {name: _mask_that_fits(name, m, named) for name, m in masks.items()}
     with torch.no_grad():
-        for name, m in masks.items():
+        for name, keep in keeps.items():
             # a fill, not a product: inf * 0 and NaN * 0 are NaN, which stayed where the mask says 0
-            named[name].masked_fill_(~m.to(dtype=torch.bool, device=named[name].device), 0)
+            named[name].masked_fill_(~keep, 0)
+
+
+def _mask_that_fits(name: str, mask, named: Dict[str, torch.Tensor]) -> torch.Tensor:
+    """The mask as a bool tensor on its parameter's device, or a ValueError naming it: a name the model lacks was a bare
+    KeyError, a wrong shape torch's broadcast error, and a mask of 0.5s was cast to all True, pruning nothing."""
+    fix = "give the masks apply returned for this model"
+    if name not in named:
+        raise ValueError(f"apply_masks: mask {name!r} is not a parameter of the model; {fix}")
+    param = named[name]
+    mask = torch.as_tensor(mask)
+    if tuple(mask.shape) != tuple(param.shape):
+        raise ValueError(f"apply_masks: mask {name!r} has shape {list(mask.shape)} but the model's parameter has "
+                         f"{list(param.shape)}; {fix}")
+    if mask.dtype != torch.bool:
+        stray = ((mask != 0) & (mask != 1)).reshape(-1)
+        if bool(stray.any()):
+            i = int(torch.nonzero(stray)[0])
+            raise ValueError(f"apply_masks: mask {name!r} holds {mask.reshape(-1)[i].item()!r} (at index {i}), not a "
+                             "mask: give booleans or 0s and 1s (the masks apply returned, or weight != 0)")
+    return mask.to(dtype=torch.bool, device=param.device)
 
 
 def masks_from_model(model: nn.Module, layers_path: str) -> Dict[str, torch.Tensor]:

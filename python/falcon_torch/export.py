@@ -388,11 +388,12 @@ def _loop_grad_fn(model, layers, loss_fn):
 
 
 def refuse_meta_tensors(model: nn.Module, call: str, names: Optional[Iterable[str]] = None) -> None:
-    """A ValueError when the model (or, given `names`, those of its parameters) is on the meta device, which holds
-    shapes but no values: apply's copy_ into it did nothing and returned masks without data, losing the pruned weights
+    """A ValueError when the model (or, given `names`, those of its parameters) holds a lazy module never run forward
+    (see _refuse_lazy_modules_never_run), or is on the meta device, which holds shapes but no values: apply's copy_ into it did nothing and returned masks without data, losing the pruned weights
     without a word, and export/prune ran the FLOP passes and created out_dir before torch's bare "Cannot copy out of
     meta tensor; no data!"."""
     wanted = None if names is None else set(names)
+    _refuse_lazy_modules_never_run(model, call, wanted)
     tensors = itertools.chain((("parameter", n, t) for n, t in model.named_parameters()),
                               (("buffer", n, t) for n, t in model.named_buffers()))
     meta = [(kind, n) for kind, n, t in tensors if t.is_meta and (wanted is None or n in wanted)]
@@ -402,6 +403,26 @@ def refuse_meta_tensors(model: nn.Module, call: str, names: Optional[Iterable[st
         raise ValueError(f"{call}: the model's {kind} {name!r}{more} is on the meta device, which holds no values; "
                          "materialize the model first (model.to_empty(device='cpu'), then model.load_state_dict(...) "
                          "with its weights) or build it on a real device")
+
+
+def _refuse_lazy_modules_never_run(model: nn.Module, call: str, wanted: Optional[set]) -> None:
+    """A ValueError naming the first lazy module (nn.LazyLinear, nn.LazyConv2d, ...) never run forward: its parameters
+    have no shape until its first forward pass, and export failed inside torch ("Can't access the shape of an
+    uninitialized parameter") after creating out_dir, naming neither the module nor the fix."""
+    for module_name, module in model.named_modules():
+        own = itertools.chain((("parameter", n, t) for n, t in module.named_parameters(recurse=False)),
+                              (("buffer", n, t) for n, t in module.named_buffers(recurse=False)))
+        unset = [(kind, f"{module_name}.{n}" if module_name else n) for kind, n, t in own
+                 if isinstance(t, nn.parameter.UninitializedTensorMixin)]
+        if wanted is not None:
+            unset = [(kind, n) for kind, n in unset if n in wanted]
+        if unset:
+            which = f"module {module_name!r}" if module_name else "root module"
+            kind, name = unset[0]
+            more = f" (and {len(unset) - 1} more)" if len(unset) > 1 else ""
+            raise ValueError(f"{call}: the model's {which} ({type(module).__name__}) has not been run, so its "
+                             f"{kind} {name!r}{more} has no shape or values yet; run one forward pass first "
+                             "(model(inputs) on a batch), which gives the lazy module its shapes")
 
 
 def _refuse_batch_statistics(model: nn.Module) -> None:

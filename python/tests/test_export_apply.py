@@ -1260,6 +1260,33 @@ class ExportApplyTest(unittest.TestCase):
             ft.apply(m, os.path.join(self.d, "mask-u8.npy"), ex.layers_path)
         self.assertTrue(all(torch.equal(v, before[k]) for k, v in m.state_dict().items()))
 
+    def test_apply_refuses_a_mask_stored_as_floats_as_the_pruned_weights(self):
+        # mask.astype(np.float32) (or torch's mask.float()) given as the pruned weights passed where the same mask as
+        # booleans or 0/1 integers was refused, and wrote 1.0 into every kept weight
+        m, ex, pruned = self.pruned_and_mask_saved()
+        before = {k: v.clone() for k, v in m.state_dict().items()}
+        for dtype in (np.float32, np.float64, np.float16):
+            name = f"mask-{np.dtype(dtype).name}.npy"
+            np.save(os.path.join(self.d, name), (pruned != 0).astype(dtype))
+            with self.subTest(dtype=np.dtype(dtype).name):
+                with self.assertRaisesRegex(ValueError, re.escape(name) + r" holds 0s and 1s only, a mask, not pruned "
+                                                        r"weights \(.*pruned\.npy and .*look swapped\): give"):
+                    ft.apply(m, os.path.join(self.d, name), ex.layers_path, mask_path=os.path.join(self.d, "pruned.npy"))
+        write_safetensors(os.path.join(self.d, "mask.safetensors"), {"mask": (pruned != 0).astype(np.float32)})
+        with self.assertRaisesRegex(ValueError, r"mask\.safetensors holds 0s and 1s only, a mask, not pruned weights: "):
+            ft.apply(m, os.path.join(self.d, "mask.safetensors"), ex.layers_path)
+        self.assertTrue(all(torch.equal(v, before[k]) for k, v in m.state_dict().items()))
+        # pruned weights are accepted: a kept weight of exactly 1.0 among others, and every weight pruned (all zeros)
+        ones_and_real = pruned.copy()
+        ones_and_real[1] = 1.0
+        for case, values in (("one-kept-weight-1.0", ones_and_real), ("all-pruned", np.zeros_like(pruned))):
+            with self.subTest(case=case):
+                path = os.path.join(self.d, case + ".npy")
+                np.save(path, values)
+                ft.apply(m, path, ex.layers_path)
+                flat = torch.cat([m[0].weight.reshape(-1), m[3].weight.reshape(-1), m[6].weight.reshape(-1)])
+                np.testing.assert_array_equal(flat.detach().numpy(), values)
+
     def test_apply_names_a_file_that_is_not_a_layer_table(self):
         # a report given for the layers was a bare KeyError: 'layers'
         m = small_model()
@@ -1848,6 +1875,44 @@ class ExportApplyTest(unittest.TestCase):
         finally:
             tempfile.tempdir = saved
 
+    def test_a_lazy_module_never_run_is_refused_naming_it_before_anything_is_written(self):
+        # an nn.LazyLinear never run forward failed inside export with torch's own "Can't access the shape of an
+        # uninitialized parameter or buffer", which named neither the module nor the fix
+        import warnings
+        batches, _, _ = data()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)    # torch's "Lazy modules are a new feature" notice
+            lazy = nn.Sequential(nn.Flatten(), nn.LazyLinear(5))
+        fix = (r"the model's module '1' \(LazyLinear\) has not been run, so its parameter '1\.weight' \(and 1 more\) has "
+               r"no shape or values yet; run one forward pass first \(model\(inputs\) on a batch\)")
+        tmp = os.path.join(self.d, "tmp")
+        os.makedirs(tmp)
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            for call, run in (("export", lambda out: ft.export(lazy, batches, n_samples=4, out_dir=out)),
+                              ("gradcmd.prepare", lambda out: ft.gradcmd.prepare(lazy, batches, out, n_samples=4)),
+                              ("prune", lambda out: ft.prune(lazy, batches, keep_flops=0.5, method="mp", n_samples=4,
+                                                             work_dir=out))):
+                out = os.path.join(self.d, call)
+                with self.subTest(call=call):
+                    with self.assertRaisesRegex(ValueError, rf"^{re.escape(call)}: {fix}"):
+                        run(out)
+                    self.assertFalse(os.path.exists(out), call)
+            self.assertEqual(os.listdir(tmp), [])
+        finally:
+            tempfile.tempdir = saved
+        # after one forward pass it is an ordinary Linear, exported as one
+        lazy(batches[0][0])
+        ex = ft.export(lazy, batches, n_samples=4, out_dir=os.path.join(self.d, "run"), grads=False)
+        self.assertEqual([l.name for l in ex.layers], ["1.weight"])
+        # apply into a lazy model never run is refused too: it has no shape to check the layers against
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            unrun = nn.Sequential(nn.Flatten(), nn.LazyLinear(5))
+        # (apply looks at the layers it writes only: the bias is not one)
+        with self.assertRaisesRegex(ValueError, "^apply: " + fix.replace(r" \(and 1 more\)", "")):
+            ft.apply(unrun, ex.weights_path, ex.layers_path)
+
     def test_a_complex_weight_is_refused_naming_it_before_anything_is_written(self):
         # export flattened it with .float(), which drops the imaginary part (torch's one-time "Casting complex values to
         # real" warning was the only word), so X, w.npy and the ranking were of the real parts, and prune wrote the
@@ -1922,6 +1987,37 @@ class ExportApplyTest(unittest.TestCase):
         for masks in ({"0.weight": keep}, {"0.weight": keep.float()}):
             ft.apply_masks(model, masks)
             self.assertEqual(lin.weight.tolist(), [[0.0, 1.0, 0.0], [2.0, 3.0, 0.0]])
+
+    def test_apply_masks_refuses_a_mask_that_does_not_fit_the_model_naming_it(self):
+        # a name the model lacks was a bare KeyError 'c1.weight', a wrong shape torch's "The size of tensor a (3) must
+        # match the size of tensor b (8)", and a mask of 0.5s was cast to True everywhere, pruning nothing
+        model = nn.Sequential(nn.Linear(8, 3, bias=False), nn.ReLU(), nn.Linear(3, 2, bias=False))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        keep = torch.arange(24).reshape(3, 8) % 2 == 0
+        cases = (
+            ({"0.weight": keep, "c1.weight": keep},
+             r"apply_masks: mask 'c1\.weight' is not a parameter of the model; give the masks apply returned for this "
+             r"model"),
+            ({"0.weight": keep, "2.weight": torch.ones(3, 8, dtype=torch.bool)},
+             r"apply_masks: mask '2\.weight' has shape \[3, 8\] but the model's parameter has \[2, 3\]; give the masks "
+             r"apply returned for this model"),
+            ({"0.weight": torch.full((3, 8), 0.5)},
+             r"apply_masks: mask '0\.weight' holds 0\.5 \(at index 0\), not a mask: give booleans or 0s and 1s "
+             r"\(the masks apply returned, or weight != 0\)"),
+        )
+        for masks, refusal in cases:
+            with self.subTest(refusal=refusal):
+                with self.assertRaisesRegex(ValueError, refusal):
+                    ft.apply_masks(model, masks)
+                # checked before anything is zeroed: the first mask, which fits, was not applied either
+                self.assertTrue(all(torch.equal(v, before[k]) for k, v in model.state_dict().items()))
+        # bool and 0/1 masks of any dtype are masks
+        pattern = torch.arange(24).reshape(3, 8) % 3 != 0
+        for mask in (pattern, pattern.to(torch.uint8), pattern.long(), pattern.float(), pattern.double()):
+            with self.subTest(dtype=str(mask.dtype)):
+                model.load_state_dict(before)
+                ft.apply_masks(model, {"0.weight": mask})
+                self.assertTrue(torch.equal(model[0].weight.detach(), torch.where(pattern, before["0.weight"], 0.0)))
 
     def test_falcon_plus_plus_through_the_cli_refuses_a_model_the_gradient_command_cannot_load_before_any_work(self):
         # a class defined in the script ran the export and stage 0 and 1, then failed at stage 2 in the gradient command
