@@ -120,28 +120,20 @@ class CommandGradientsLogTest {
     void anUnknownPlaceholderIsLoggedOnceForAJavaCaller() throws Exception {
         Path x = dir.resolve("X.npy");
         GradientSourcesTest.writeX(x, 3);
-        java.util.logging.Logger logger = java.util.logging.Logger.getLogger(CommandGradients.class.getName());
-        List<java.util.logging.LogRecord> records = new CopyOnWriteArrayList<>();
-        java.util.logging.Handler handler = new java.util.logging.Handler() {
-            @Override public void publish(java.util.logging.LogRecord r) { records.add(r); }
-            @Override public void flush() {}
-            @Override public void close() {}
-        };
-        logger.addHandler(handler);
-        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1)) {
-            float[] weights = GradientSourcesTest.wbar();
-            try (CommandGradients src = new CommandGradients(b, first, "echo {stage} > /dev/null; cp '" + x + "' {grads} && : {weights}", null)) {
-                weights[0] += 1;
-                src.gradients(1, weights.clone());
-                weights[0] += 1;
-                src.gradients(2, weights.clone());
+        List<java.util.logging.LogRecord> records = recordsLoggedDuring(() -> {
+            try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1)) {
+                float[] weights = GradientSourcesTest.wbar();
+                try (CommandGradients src = new CommandGradients(b, first, "echo {stage} > /dev/null; cp '" + x + "' {grads} && : {weights}", null)) {
+                    weights[0] += 1;
+                    src.gradients(1, weights.clone());
+                    weights[0] += 1;
+                    src.gradients(2, weights.clone());
+                }
+                try (CommandGradients quiet = new CommandGradients(b, first, "echo {t} > /dev/null; cp '" + x + "' {grads} && : {weights}", null)) {
+                    quiet.gradients(1, weights.clone());
+                }
             }
-            try (CommandGradients quiet = new CommandGradients(b, first, "echo {t} > /dev/null; cp '" + x + "' {grads} && : {weights}", null)) {
-                quiet.gradients(1, weights.clone());
-            }
-        } finally {
-            logger.removeHandler(handler);
-        }
+        });
         java.util.logging.SimpleFormatter format = new java.util.logging.SimpleFormatter();
         List<String> warnings = records.stream().filter(r -> r.getLevel() == java.util.logging.Level.WARNING).map(format::formatMessage).toList();
         assertEquals(1, warnings.size(), "warnings logged: " + warnings);
@@ -154,7 +146,23 @@ class CommandGradientsLogTest {
      * had warned of a command that never ran. A refused source logs nothing.
      */
     @Test
-    void aSourceRefusedWhenMadeLogsNoWarningForItsCommand() {
+    void aSourceRefusedWhenMadeLogsNoWarningForItsCommand() throws Exception {
+        List<java.util.logging.LogRecord> records = recordsLoggedDuring(() -> {
+            try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1)) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                        () -> new CommandGradients(b, first, "echo {stage}; python3 g.py {weights} {grads}", null, java.time.Duration.ZERO));
+                assertTrue(e.getMessage().startsWith("the timeout of the command must be positive"), e.getMessage());
+            }
+        });
+        assertEquals(List.of(), records.stream().map(new java.util.logging.SimpleFormatter()::formatMessage).toList(), "logged for a source never made");
+    }
+
+    private interface Body {
+        void run() throws Exception;
+    }
+
+    /** What CommandGradients logs while {@code body} runs. */
+    private static List<java.util.logging.LogRecord> recordsLoggedDuring(Body body) throws Exception {
         java.util.logging.Logger logger = java.util.logging.Logger.getLogger(CommandGradients.class.getName());
         List<java.util.logging.LogRecord> records = new CopyOnWriteArrayList<>();
         java.util.logging.Handler handler = new java.util.logging.Handler() {
@@ -163,13 +171,11 @@ class CommandGradientsLogTest {
             @Override public void close() {}
         };
         logger.addHandler(handler);
-        try (ComputeBackend b = new JavaBackend(); HostMatrix first = GradientSourcesTest.matrix(1)) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> new CommandGradients(b, first, "echo {stage}; python3 g.py {weights} {grads}", null, java.time.Duration.ZERO));
-            assertTrue(e.getMessage().startsWith("the timeout of the command must be positive"), e.getMessage());
+        try {
+            body.run();
         } finally {
             logger.removeHandler(handler);
         }
-        assertEquals(List.of(), records.stream().map(new java.util.logging.SimpleFormatter()::formatMessage).toList(), "logged for a source never made");
+        return records;
     }
 }
