@@ -621,6 +621,34 @@ class PrunerTest {
         assertEquals(Budgets.resolve(two, null, 1.0000000000002, null, null, null).flops(), b.flops(), "the budget its decimal names");
     }
 
+    /**
+     * With whole costs a product within 1e-12 of it was snapped to an integer, a window of 1.2 FLOPs at 1.2e12 where the
+     * product rounds by a few ten-thousandths: --keep-flops 0.3 of 4,000,000,000,036 FLOPs (exactly 1,200,000,000,010.8)
+     * became 1,200,000,000,011, which admitted the one weight costing that much, above the fraction asked for, and not
+     * the budget --flops 1200000000010.8 gives.
+     */
+    @Test
+    void aWholeCostFractionIsSnappedToAnIntegerOnlyWithinTheProductsRounding() {
+        double[] costs = new double[28];
+        java.util.Arrays.fill(costs, 1.0);
+        costs[0] = 1_200_000_000_011.0;
+        costs[1] = 1.4e12;
+        costs[2] = 1.4e12;
+        LayerTable t = LayerTable.fromPerWeightFlops(costs, "test");
+        assertEquals(4_000_000_000_036.0, t.denseFlops());
+        Budgets asked = Budgets.resolve(t, 0.3, null, null, null, null);
+        java.math.BigDecimal fractionOfDense = new java.math.BigDecimal("0.3").multiply(java.math.BigDecimal.valueOf(t.denseFlops()));
+        assertTrue(new java.math.BigDecimal(asked.flops()).compareTo(fractionOfDense) <= 0 || asked.flops() - fractionOfDense.doubleValue() <= 2 * Math.ulp(asked.flops()),
+                "--keep-flops 0.3: budget " + asked.flops() + " above 0.3 x dense = " + fractionOfDense.toPlainString());
+        assertEquals(Budgets.resolve(t, null, 1200000000010.8, null, null, null).flops(), asked.flops(), "the budget --flops 1200000000010.8 gives");
+        // the rounding the snap is there for still snaps: 0.29 x 1600 is 463.99999999999994
+        double[] ones = new double[1600];
+        java.util.Arrays.fill(ones, 1.0);
+        LayerTable small = LayerTable.fromPerWeightFlops(ones, "test");
+        assertEquals(463.99999999999994, 0.29 * small.denseFlops());
+        assertEquals(464.0, Budgets.resolve(small, 0.29, null, null, null, null).flops());
+    }
+
     /** A positive --keep-flops whose budget is below 1e-9 FLOPs is not 0 (--flops 0, which prunes everything) but infeasible. */
     @Test
     void aTinyKeepFlopsIsInfeasibleNotAZeroBudget() {
