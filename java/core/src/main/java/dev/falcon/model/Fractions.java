@@ -31,7 +31,7 @@ public final class Fractions {
      * A FLOP budget v (a fraction times the dense FLOPs, both rounded in float64) as the budget the fraction means.
      * <ul>
      * <li>Every cost an integer: v snapped to the integer within a product's rounding error of it
-     *     ({@link #PRODUCT_ROUNDING}), up or down (0.29 x 1600 = 463.99999999999994 is 464). nearInteger's relative 1e-9
+     *     ({@link #wholeCostProductRounding}), up or down (0.29 x 1600 = 463.99999999999994 is 464). nearInteger's relative 1e-9
      *     took 0.3 of 4,089,184,256 FLOPs, 1,226,755,276.8, up to 1,226,755,277, above the fraction the budget is an
      *     upper bound of, and 0.054 of mobilenetv1's 568,740,352 FLOPs, 30,711,979.008, down to 30,711,979, not the
      *     budget --flops 30711979.008 gives. Where no integer is that near, the shortest decimal within the rounding
@@ -55,8 +55,19 @@ public final class Fractions {
         double r = Math.rint(v);
         if (v == r) return v; // whole already: what --flops v gives
         // never 0 for a positive v (nearInteger's reason): a budget snapped to 0 prunes every weight
-        if (r != 0 && Math.abs(r - v) <= PRODUCT_ROUNDING * v) return r;
+        if (r != 0 && Math.abs(r - v) <= wholeCostProductRounding(v, layers)) return r;
         return shortestDecimalOfTheSameInteger(v, denseRoundingBound(v, layers));
+    }
+
+    /**
+     * How far v = fraction x dense FLOPs can lie from the fraction's decimal times the dense FLOPs when every cost is whole:
+     * the dense sum is exact up to 2^53 (integers), so only the fraction's binary representation (under one unit in the
+     * last place of v) and the product's rounding (half a unit) remain: 2 units of v. Above 2^53 the sum rounds too
+     * ({@link #denseRoundingBound}). A relative 1e-12 was 1.2 FLOPs at 1.2e12: 0.3 of 4,000,000,000,036 FLOPs, exactly
+     * 1,200,000,000,010.8, was taken up to 1,200,000,000,011, above the fraction, and kept a weight costing that much.
+     */
+    static double wholeCostProductRounding(double v, LayerTable layers) {
+        return layers.denseFlops() <= 0x1p53 ? 2 * Math.ulp(v) : Math.max(2 * Math.ulp(v), denseRoundingBound(v, layers));
     }
 
     /**

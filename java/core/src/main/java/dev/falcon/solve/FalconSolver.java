@@ -324,10 +324,14 @@ public final class FalconSolver {
     }
 
     /** {@link #exactQ}, with the running solve's -X wbar where (x, wbar) are its own: one pass over X. */
+    /**
+     * Q of w as the report computes it, from w - wbar ({@link FisherModel#qFromDifference}): every candidate the solve keeps
+     * or drops is judged on it, so that the one returned is the lower on the weights written. The DFO model's X w + offset
+     * cancels where the weights are far larger than the residual (1e15 against 1e-15), and judged on it, falcon ended
+     * above mp + BS.
+     */
     private double q(HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
-        try (FisherModel model = exactModel(x, wbar, g, lambda)) {
-            return model.evaluate(w).q;
-        }
+        return FisherModel.qFromDifference(backend, x, w, wbar, g, lambda);
     }
 
     /** The exact model on all of X, with the running solve's -X wbar where (x, wbar) are its own. */

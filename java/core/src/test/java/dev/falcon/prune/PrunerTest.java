@@ -648,6 +648,91 @@ class PrunerTest {
         assertEquals(Budgets.resolve(two, null, 1.0000000000002, null, null, null).flops(), b.flops(), "the budget its decimal names");
     }
 
+    /**
+     * With whole costs a product within 1e-12 of it was snapped to an integer, a window of 1.2 FLOPs at 1.2e12 where the
+     * product rounds by a few ten-thousandths: --keep-flops 0.3 of 4,000,000,000,036 FLOPs (exactly 1,200,000,000,010.8)
+     * became 1,200,000,000,011, which admitted the one weight costing that much, above the fraction asked for, and not
+     * the budget --flops 1200000000010.8 gives.
+     */
+    @Test
+    void aWholeCostFractionIsSnappedToAnIntegerOnlyWithinTheProductsRounding() {
+        double[] costs = new double[28];
+        java.util.Arrays.fill(costs, 1.0);
+        costs[0] = 1_200_000_000_011.0;
+        costs[1] = 1.4e12;
+        costs[2] = 1.4e12;
+        LayerTable t = LayerTable.fromPerWeightFlops(costs, "test");
+        assertEquals(4_000_000_000_036.0, t.denseFlops());
+        Budgets asked = Budgets.resolve(t, 0.3, null, null, null, null);
+        java.math.BigDecimal fractionOfDense = new java.math.BigDecimal("0.3").multiply(java.math.BigDecimal.valueOf(t.denseFlops()));
+        assertTrue(new java.math.BigDecimal(asked.flops()).compareTo(fractionOfDense) <= 0 || asked.flops() - fractionOfDense.doubleValue() <= 2 * Math.ulp(asked.flops()),
+                "--keep-flops 0.3: budget " + asked.flops() + " above 0.3 x dense = " + fractionOfDense.toPlainString());
+        assertEquals(Budgets.resolve(t, null, 1200000000010.8, null, null, null).flops(), asked.flops(), "the budget --flops 1200000000010.8 gives");
+        // the rounding the snap is there for still snaps: 0.29 x 1600 is 463.99999999999994
+        double[] ones = new double[1600];
+        java.util.Arrays.fill(ones, 1.0);
+        LayerTable small = LayerTable.fromPerWeightFlops(ones, "test");
+        assertEquals(463.99999999999994, 0.29 * small.denseFlops());
+        assertEquals(464.0, Budgets.resolve(small, 0.29, null, null, null, null).flops());
+    }
+
+    /**
+     * falcon ended above mp + BS, which README says it never does, where the weights span thirty orders: ten of about 1e15
+     * and ten of about 1e-15 (numpy's default_rng(9), X 4 x 20 standard normal, costs 1 to 3, --keep-flops 0.6). The
+     * solver judged its candidates on X w - X wbar, two sums of about 1e15 whose difference, the fit term's residual of
+     * about 1e-15, cancelled to nothing: it saw Q as the ridge term alone, found the backsolve of mp's support above the
+     * warm start and kept the warm start, whose Q is 1.65 times mp + BS's.
+     */
+    @Test
+    void falconEndsAtOrBelowMpPlusBacksolveWhenWeightsSpanThirtyOrders() {
+        float[] weights = {
+                -802836963131392.0f, 242849899610112.0f, -1656345413550080.0f, 656104908390400.0f,
+                1143453035528192.0f, -452611002073088.0f, 430485746483200.0f, 250932575076352.0f,
+                -394352052404224.0f, -862404871192576.0f, -2.0325523304509175e-15f, 1.4104234654724605e-15f,
+                -4.763223604435554e-17f, 2.522327321102325e-15f, 8.262182243062692e-16f,
+                2.7778053752466675e-16f, -6.57431080637648e-16f, 1.3924692257268664e-15f,
+                -5.062891155679916e-16f, 1.569949097956244e-15f};
+        float[] xRowMajor = {
+                -0.39836129546165466f, 0.18595393002033234f, -1.5226703882217407f, 2.3432323932647705f,
+                -0.09402582794427872f, -0.38511359691619873f, 0.8108476400375366f, -0.8913718461990356f,
+                0.7676072716712952f, -1.1712404489517212f, 0.5452417731285095f, -1.044126272201538f,
+                -1.8370680809020996f, -0.5937675833702087f, -1.463914394378662f, 0.5532782077789307f,
+                0.0216711163520813f, 0.5094465017318726f, 0.09130282700061798f, -0.3538590371608734f,
+                0.02812933921813965f, 1.0524890422821045f, -0.18313083052635193f, -0.7620472311973572f,
+                -0.9699016213417053f, -0.22172613441944122f, -0.7497392892837524f, 1.8806322813034058f,
+                -1.178564429283142f, -1.0815995931625366f, -0.30589231848716736f, 0.6500137448310852f,
+                -0.26809805631637573f, -0.9579081535339355f, -0.8069003820419312f, -0.3507920205593109f,
+                0.9733627438545227f, -0.9779819846153259f, -0.0913277417421341f, -0.6130539178848267f,
+                0.3246200382709503f, 0.39713579416275024f, -1.4652454853057861f, 2.386862277984619f,
+                0.18960340321063995f, -0.5093321800231934f, -0.8939904570579529f, -0.25951024889945984f,
+                0.03181672841310501f, 0.5951583981513977f, 0.005621074698865414f, 0.4839489161968231f,
+                -1.6099512577056885f, -0.7523840665817261f, -1.006557583808899f, 0.16458679735660553f,
+                0.4579990804195404f, -1.4660862684249878f, -0.16792866587638855f, 0.7254607081413269f,
+                0.9150779843330383f, -1.115391492843628f, 0.5629229545593262f, 0.33837923407554626f,
+                -0.43592533469200134f, 1.9630240201950073f, -1.1187182664871216f, -0.27737370133399963f,
+                0.45479732751846313f, 0.24311533570289612f, -0.17124268412590027f, 1.3768893480300903f,
+                1.4453449249267578f, 0.9126731157302856f, 1.001645565032959f, -0.054931577295064926f,
+                -1.1647955179214478f, 2.1877810955047607f, -0.957521915435791f, 2.229274034500122f};
+        int n = 4, p = weights.length;
+        double[] costs = new double[p];
+        for (int j = 0; j < p; j++) costs[j] = (j + 1) % 3 + 1;
+        LayerTable t = LayerTable.fromPerWeightFlops(costs, "test");
+        Budgets b = Budgets.resolve(t, 0.6, null, null, null, null);
+        try (JavaBackend backend = new JavaBackend(); Pruner pruner = new Pruner(backend); FloatPointer w = new FloatPointer(weights);
+             HostMatrix x = HostMatrix.allocate(n, p)) {
+            for (int j = 0; j < p; j++) for (int i = 0; i < n; i++) x.data().put((long) n * j + i, xRowMajor[p * i + j]);
+            var defaults = dev.falcon.solve.SolverOptions.defaults();
+            double qMpBacksolve, qFalcon;
+            try (PruneResult mp = pruner.prune(Method.MP, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, defaults, dev.falcon.solve.Backsolve.Mode.EXACT))) {
+                qMpBacksolve = Objective.evaluate(backend, x, mp.prunedWeights(), w, null, 1e-3).q();
+            }
+            try (PruneResult falcon = pruner.prune(Method.FALCON, w, t, b, new Pruner.SolverInputs(x, null, 1e-3, defaults, null))) {
+                qFalcon = Objective.evaluate(backend, x, falcon.prunedWeights(), w, null, 1e-3).q();
+            }
+            assertTrue(qFalcon <= qMpBacksolve * (1 + 1e-9), "falcon's Q " + qFalcon + " above mp + BS's " + qMpBacksolve);
+        }
+    }
+
     /** A positive --keep-flops whose budget is below 1e-9 FLOPs is not 0 (--flops 0, which prunes everything) but infeasible. */
     @Test
     void aTinyKeepFlopsIsInfeasibleNotAZeroBudget() {
