@@ -7,7 +7,7 @@
 # Each case runs
 #   ./falcon prune --example EXAMPLE --n N --method falcon --keep-flops 0.3 --threads $FALCON_THREADS
 # under /usr/bin/time -v (peak RSS = its "Maximum resident set size"); without /usr/bin/time the wall time is
-# measured here and the peak RSS is the report's memory.peak_rss_bytes (VmHWM just before the report is written).
+# measured here and the peak RSS is the report's memory.peak_rss_bytes (VmHWM once the other outputs and the rest of the report are written).
 # Targets: mobilenetv1 n = 128 solve <= 30 s with peak RSS <= 1.3 x bytes of X; resnet20 n = 1000 <= 10 s. They are
 # printed and saved (target_solve_seconds, target_rss_over_x) for those two cases only, null for any other n.
 # Environment:
@@ -138,7 +138,7 @@ for line in open(os.path.join(tmp, "cases.txt")):
             wall = sum(float(v) * 60 ** k for k, v in enumerate(reversed(parts)))
     source = "/usr/bin/time -v (maximum resident set size)"
     if rss is None:
-        rss, source = rep["memory"]["peak_rss_bytes"], "report memory.peak_rss_bytes (VmHWM before the report)"
+        rss, source = rep["memory"]["peak_rss_bytes"], "report memory.peak_rss_bytes (VmHWM once the rest of the report is written)"
     t = rep["timings_seconds"]
     target = TARGETS.get((ex, int(n)), {})
     solver = rep.get("objective", {}).get("solver", {})

@@ -1369,7 +1369,9 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                             + " (the most that fit with the block-diagonal model)");
                 }
             } else {
-                reason = "; " + model.name() + "'s weights and buffers alone need " + SystemInfo.bytes(vectorBytes + heapBytes + RUNTIME);
+                // this method's need without X, no floor of the example: with a solver its heap and workspace are in it
+                reason = "; " + model.name() + (solver() ? "'s weights, buffers and solver workspace" : "'s weights and buffers")
+                        + " alone need " + SystemInfo.bytes(vectorBytes + heapBytes + RUNTIME);
             }
             // what a file input is offered: mp's selection, without the solver's heap and n x n systems (an example's
             // synthetic X is generated all the same)
@@ -1377,6 +1379,8 @@ record MemoryPlan(long p, long rows, long xBytes, boolean xMapped, long vectorBy
                 MemoryPlan mp = withoutSolver();
                 long mpRows = Math.min(mp.maxRows(), rows);
                 if (mpRows >= 1) {
+                    // beside a run of this example that fits, a figure of what it "alone needs" read as a floor it contradicts
+                    reason = "";
                     options.add("--method mp" + (mpRows < rows ? " --n " + mpRows : "") + heapLimitClause(mp.atRows(mpRows), maxHeap)
                             + " (without --backsolve" + (notReadByMp.isEmpty() ? "" : ", and without " + inWords(notReadByMp) + ", which mp does not read")
                             + ": its selection needs no solver's heap or n x n systems, about "

@@ -734,7 +734,7 @@ final class PruneCommand implements Callable<Integer> {
                 Map<String, Object> reportMap = buildReport(m, model, inputs, checksums, layers, budgets, r, objective, backend, choice,
                         plan, outPath, reportPath);
                 ObjectMapper mapper = reportMapper();
-                add(batch, "--report", reportPath, temp -> mapper.writeValue(temp.toFile(), reportMap));
+                add(batch, "--report", reportPath, temp -> Files.write(temp, LateNumber.serialize(mapper, reportMap)));
                 batch.commit();
             }
             RunPhase.set("after writing the outputs");
@@ -1454,6 +1454,46 @@ final class PruneCommand implements Callable<Integer> {
         return new ObjectMapper().registerModule(module).enable(SerializationFeature.INDENT_OUTPUT);
     }
 
+    /**
+     * A number of the report that is measured only once the rest of it is serialized (the peak memory: the serialization
+     * itself raises it). {@link #serialize} writes it as a blank of fixed width and fills that with the value afterwards,
+     * the value first and spaces after it (JSON whitespace), so nothing is allocated for the report between the sample
+     * and its bytes.
+     */
+    static final class LateNumber {
+        /** Wide enough for any long from -1 up to Long.MAX_VALUE. */
+        static final int WIDTH = String.valueOf(Long.MAX_VALUE).length();
+        private final java.util.function.LongSupplier value;
+        private int offset = -1;
+
+        LateNumber(java.util.function.LongSupplier value) {
+            this.value = value;
+        }
+
+        /** {@code report} as the report's JSON, each LateNumber in it filled with its value, measured after the rest was serialized. */
+        static byte[] serialize(ObjectMapper mapper, Object report) throws IOException {
+            List<LateNumber> late = new ArrayList<>();
+            JsonSerializer<LateNumber> blank = new JsonSerializer<>() {
+                @Override
+                public void serialize(LateNumber number, JsonGenerator gen, SerializerProvider serializers) throws IOException {
+                    gen.writeRawValue(" ".repeat(WIDTH));
+                    gen.flush();
+                    // the blank's place in the bytes: what the generator wrote so far ends with it
+                    number.offset = ((java.io.ByteArrayOutputStream) gen.getOutputTarget()).size() - WIDTH;
+                    late.add(number);
+                }
+            };
+            java.io.ByteArrayOutputStream json = new java.io.ByteArrayOutputStream(1 << 16);
+            mapper.copy().registerModule(new SimpleModule("late-numbers").addSerializer(LateNumber.class, blank)).writeValue(json, report);
+            byte[] bytes = json.toByteArray();
+            for (LateNumber number : late) {
+                byte[] digits = Long.toString(number.value.getAsLong()).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+                System.arraycopy(digits, 0, bytes, number.offset, digits.length);
+            }
+            return bytes;
+        }
+    }
+
     @SuppressWarnings("unchecked")
     private static <T extends Number> void addSerializer(SimpleModule module, Class<T> type, JsonSerializer<Number> serializer) {
         module.addSerializer(type, (JsonSerializer<T>) (JsonSerializer<?>) serializer);
@@ -2146,14 +2186,19 @@ final class PruneCommand implements Callable<Integer> {
         mem.put("estimate_bytes", plan.required());
         mem.put("estimate", plan.describe());
         mem.put("available_bytes", plan.available());
-        mem.put("peak_rss_bytes", SystemInfo.peakResident());
-        mem.put("peak_rss_note", "VmHWM of the process just before writing the report: its own memory (Java heap, off-heap vectors, a copied X)"
-                + " and the pages of the files it maps (the JVM's and libraries' code, and a memory-mapped X), which are page cache the kernel"
-                + " can drop under memory pressure; peak_anonymous_bytes is the first part, the one the estimate is for");
-        mem.put("peak_anonymous_bytes", resident != null ? resident.peakAnonymous() : -1);
-        mem.put("peak_file_bytes", resident != null ? resident.peakFile() : -1);
+        // measured once the rest of the report is serialized: that serialization alone raised VmHWM by 5-27 MiB (resnet20,
+        // --n 64), which a figure taken while the report was built left out
+        SystemInfo.ResidentSampler sampler = resident;
+        mem.put("peak_rss_bytes", new LateNumber(SystemInfo::peakResident));
+        mem.put("peak_rss_note", "VmHWM of the process once the other outputs and the rest of this report were written (its numbers filled in"
+                + " at a fixed width): its own memory (Java heap, off-heap vectors, a copied X) and the pages of the files it maps (the JVM's and"
+                + " libraries' code, and a memory-mapped X), which are page cache the kernel can drop under memory pressure;"
+                + " peak_anonymous_bytes is the first part, the one the estimate is for. It leaves out what comes after: writing this"
+                + " report's bytes, putting the outputs in place, the summary and the JVM's exit");
+        mem.put("peak_anonymous_bytes", new LateNumber(() -> sampler != null ? sampler.peakAnonymous() : -1));
+        mem.put("peak_file_bytes", new LateNumber(() -> sampler != null ? sampler.peakFile() : -1));
         mem.put("peak_parts_note", "the largest RssAnon and RssFile of the process, sampled every " + SystemInfo.ResidentSampler.INTERVAL_MS
-                + " ms during the run and just before writing the report (the kernel keeps no peak of either), so a shorter peak can be missed");
+                + " ms during the run and once more with peak_rss_bytes (the kernel keeps no peak of either), so a shorter peak can be missed");
         rep.put("memory", mem);
         Map<String, Object> ver = new LinkedHashMap<>();
         ver.put("falcon", SystemInfo.falconVersion());

@@ -629,6 +629,21 @@ class MemoryPlanTest {
     }
 
     /**
+     * resnet20 --n 64 --method falcon at 250 MiB was refused with "resnet20's weights and buffers alone need 259.1 MiB;
+     * options that fit: --method mp with FALCON_HEAP=16m (... about 242.2 MiB)": the figure is falcon's need without X
+     * (its solver's heap and workspace), no floor of the example, and the offer beside it contradicted it.
+     */
+    @Test
+    void aRefusalThatOffersARunOfTheSameExampleSaysNoFloorOfItsWeightsAndBuffers() {
+        dev.falcon.examples.ExampleModel resnet20 = ExampleModels.get("resnet20");
+        System.setProperty(SystemInfo.MEMORY_PROPERTY, "250m");
+        MemoryPlan falcon = MemoryPlan.of(resnet20.layers().parameters(), 64, null, true, "cpu", false, false, true).holdingX(1);
+        String refused = assertThrows(InputException.class, () -> falcon.check(resnet20, null)).getMessage();
+        assertTrue(refused.contains("options that fit: --method mp"), refused);
+        assertTrue(!refused.contains("alone need"), refused);
+    }
+
+    /**
      * mobilenetv1 --method falcon at 200 MiB was refused with "options that fit: mobilenetv1's weights and buffers alone
      * need 653.5 MiB; a machine with more memory": a reason listed as an option. And mp's selection without the solver,
      * which a file input is offered, was not offered for an example (at 450 MiB it fits at a few rows).
@@ -642,7 +657,7 @@ class MemoryPlanTest {
         String refused = assertThrows(InputException.class, () -> tiny.check(mobilenet, null)).getMessage();
         String[] parts = refused.split("options that fit: ", 2);
         assertEquals(2, parts.length, refused);
-        assertTrue(parts[0].contains("is available (-Dfalcon.memory.available); mobilenetv1's weights and buffers alone need "), refused);
+        assertTrue(parts[0].contains("is available (-Dfalcon.memory.available); mobilenetv1's weights, buffers and solver workspace alone need "), refused);
         assertEquals("a machine with more memory", parts[1], refused);
 
         System.setProperty(SystemInfo.MEMORY_PROPERTY, "450m");
