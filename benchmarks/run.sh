@@ -157,6 +157,20 @@ for pattern in "${patterns[@]}"; do
     exit 2
   fi
 done
+# Each pattern runs on its own, so a benchmark two patterns match was measured twice a round, and the saved file, whose
+# two entries of one benchmark and round bench.py refuses, could not be read back after the run's hours
+declare -A matched_by=()
+i=0
+for pattern in "${patterns[@]}"; do
+  i=$((i + 1))
+  while IFS= read -r benchmark; do
+    if [ -n "${matched_by[$benchmark]:-}" ] && [ "${matched_by[$benchmark]}" != "$pattern" ]; then
+      echo "benchmarks/run.sh: PATTERNs '${matched_by[$benchmark]}' and '$pattern' both match $benchmark, which each would measure once a round: drop one, or narrow it (end a method's name with \$)" >&2
+      exit 2
+    fi
+    matched_by[$benchmark]=$pattern
+  done < <(grep -v '^Benchmarks:' "$tmp/trials$i.txt" | grep '^[^[:space:]]' || true)
+done
 # JMH sets -p NAME (=VALUES) where a benchmark has that parameter and ignores it elsewhere: a misspelt NAME ran the whole run on
 # the defaults, and saved it with exit 0. A name some benchmark of the patterns lists is enough (-p layout=panels with
 # SortBenchmark among them)

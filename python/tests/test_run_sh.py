@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # that lacks the failed benchmark (here: none) and exit 0. "Partial" has two trials, backendName=cpu and java, of which
 # java fails: with -foe true JMH ends and saves neither, without it saves the cpu trial. A pattern with an unclosed
 # group (any of the patterns a listing names) is no regex to JMH (a stack trace and exit 1, in any mode); one naming
-# "NoSuch" matches nothing.
+# "NoSuch" matches nothing; "Slow" names a benchmark of its own (two patterns that list one benchmark are refused).
 FAKE_JAVA = """#!/usr/bin/env bash
 [ "${1:-}" = -version ] && { echo 'stand-in java' >&2; exit 0; }
 printf '%s\\n' "$@" -- >> "$JAVA_ARGS_LOG"
@@ -55,6 +55,7 @@ if [ -z "$out" ]; then
     *NoSuch*) ;;
     *Failing*) echo 'dev.falcon.bench.FailingBenchmark.fails' ;;
     *Partial*) echo 'dev.falcon.bench.PartialBenchmark.product'; echo '  param "backendName" = {cpu, java}' ;;
+    *Slow*) echo 'dev.falcon.bench.SlowBenchmark.measure' ;;
     *) echo 'dev.falcon.bench.GramBenchmark.weightedGram'; echo '  param "n" = {1000}' ;;
   esac
   exit 0
@@ -70,6 +71,10 @@ if [[ $pattern == *Partial* ]]; then
   if [ "$foe" = true ]; then : > "$out"; echo 'Benchmark had encountered error, and fail on error was requested' >&2; exit 1; fi
   echo '[{"benchmark": "dev.falcon.bench.PartialBenchmark.product", "mode": "avgt", "params": {"backendName": "cpu"},
     "primaryMetric": {"score": 3.0, "scoreUnit": "ms/op"}}]' > "$out"; exit 0
+fi
+if [[ $pattern == *Slow* ]]; then
+  echo '[{"benchmark": "dev.falcon.bench.SlowBenchmark.measure", "mode": "avgt", "params": {},
+    "primaryMetric": {"score": 60000.0, "scoreUnit": "ms/op"}}]' > "$out"; exit 0
 fi
 echo '[{"benchmark": "dev.falcon.bench.GramBenchmark.weightedGram", "mode": "avgt", "params": {"n": "1000"},
   "primaryMetric": {"score": 15.0, "scoreUnit": "ms/op"}}]' > "$out"
@@ -450,6 +455,16 @@ class RunShTest(unittest.TestCase):
         r = self.run_sh("-p n=1000 -p backendName=cpu", args=("1", "GramBenchmark", "PartialBenchmark"))
         self.assertNotIn("JMH_ARGS has -p", r.stderr)
         self.assertEqual(len(self.benchmark_runs()), 2, r.stderr)
+
+    def test_two_patterns_matching_one_benchmark_stop_before_round_1_with_one_line(self):
+        # 'run.sh 2 GramBenchmark Gram' measured weightedGram twice a round; since bench.py refuses two entries of one
+        # benchmark and round (a merge mistake), the file the run saved, after its hours, could not be read back
+        r = self.run_sh(args=("2", "GramBenchmark", "Gram"))
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        [line] = r.stderr.splitlines()
+        self.assertIn("PATTERNs 'GramBenchmark' and 'Gram' both match dev.falcon.bench.GramBenchmark.weightedGram", line)
+        self.assertEqual(self.benchmark_runs(), [])
+        self.assertEqual(self.saved(), [])
 
     def test_a_failed_trial_keeps_the_trials_that_succeeded_in_the_same_jmh_run(self):
         # -foe true ended the JMH run at the java trial and JMH saved nothing: the cpu trial, measured, was thrown away
