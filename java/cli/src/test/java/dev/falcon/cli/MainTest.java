@@ -523,7 +523,7 @@ class MainTest {
 
     /**
      * A run given no budget recorded its FLOP budget as "--keep-flops 0.3", an option nobody typed, beside the NNZ
-     * request's "default: p (only a FLOP budget given)".
+     * request's "default: p (no NNZ budget given)".
      */
     @Test
     void aDefaultFlopBudgetIsReportedAsTheDefault() throws IOException {
@@ -531,7 +531,7 @@ class MainTest {
         assertEquals(0, r.code(), r.err());
         JsonNode asked = new ObjectMapper().readTree(outDir.resolve("r.json").toFile()).at("/budgets/asked");
         assertEquals("default: 30% of the dense FLOPs (no budget given)", asked.get("flops_request").asText(), asked.toString());
-        assertEquals("default: p (only a FLOP budget given)", asked.get("nnz_request").asText(), asked.toString());
+        assertEquals("default: p (no NNZ budget given)", asked.get("nnz_request").asText(), asked.toString());
         assertEquals(0.3, asked.get("flops_fraction").asDouble(), asked.toString());
     }
 

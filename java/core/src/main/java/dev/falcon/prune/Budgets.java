@@ -208,7 +208,7 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
             sRequest = "--nnz " + nnz;
         } else {
             s = p;
-            sRequest = "default: p (only a FLOP budget given)";
+            sRequest = "default: p (no NNZ budget given)";
         }
 
         if (f > 0 && s > 0) {

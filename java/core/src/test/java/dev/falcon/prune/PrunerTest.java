@@ -200,7 +200,8 @@ class PrunerTest {
 
     /**
      * With no budget argument the FLOP budget was recorded as "--keep-flops 0.3", a request nobody made, beside the NNZ
-     * side's "default: p (only a FLOP budget given)"; a default budget no weight fits in was refused as "(keepFlops = 0.3)"
+     * side's "default: p (only a FLOP budget given)", which, beside a FLOP default that says no budget was given, said one
+     * was (rev-d41c; it now says "default: p (no NNZ budget given)"); a default budget no weight fits in was refused as "(keepFlops = 0.3)"
      * and told to give flops = 0 "in place of keepFlops", an argument the caller never gave.
      */
     @Test
@@ -208,7 +209,7 @@ class PrunerTest {
         Budgets defaulted = Budgets.resolve(TWO_LAYERS, null, null, null, null, null);
         Budgets asked = Budgets.resolve(TWO_LAYERS, Budgets.DEFAULT_KEEP_FLOPS, null, null, null, null);
         assertEquals("default: 30% of the dense FLOPs (no budget given)", defaulted.flopsRequest());
-        assertEquals("default: p (only a FLOP budget given)", defaulted.nnzRequest());
+        assertEquals("default: p (no NNZ budget given)", defaulted.nnzRequest());
         assertEquals(List.of(asked.flops(), asked.nnz(), asked.flopsFraction()), List.of(defaulted.flops(), defaulted.nnz(), defaulted.flopsFraction()));
         assertEquals("--keep-flops 0.3", asked.flopsRequest());
 
