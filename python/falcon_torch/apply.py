@@ -388,15 +388,24 @@ def apply_masks(model: nn.Module, masks: Dict[str, torch.Tensor]) -> None:
             named[name].masked_fill_(~keep, 0)
 
 
+def _broadcasts_to(shape, target) -> bool:
+    """Whether a tensor of `shape` broadcasts to `target` by torch's rules without growing it: a [6, 1] mask (whole rows)
+    fits a [6, 4] weight, as masked_fill_ takes it; a [6, 4] one does not fit a [6] bias."""
+    if len(shape) > len(target):
+        return False
+    return all(s == t or s == 1 for s, t in zip(reversed(shape), reversed(target)))
+
+
 def _mask_that_fits(name: str, mask, named: Dict[str, torch.Tensor]) -> torch.Tensor:
     """The mask as a bool tensor on its parameter's device, or a ValueError naming it: a name the model lacks was a bare
-    KeyError, a wrong shape torch's broadcast error, and a mask of 0.5s was cast to all True, pruning nothing."""
+    KeyError, a shape that does not broadcast to the parameter's torch's broadcast error, and a mask of 0.5s was cast
+    to all True, pruning nothing."""
     fix = "give the masks apply returned for this model"
     if name not in named:
         raise ValueError(f"apply_masks: mask {name!r} is not a parameter of the model; {fix}")
     param = named[name]
     mask = torch.as_tensor(mask)
-    if tuple(mask.shape) != tuple(param.shape):
+    if not _broadcasts_to(tuple(mask.shape), tuple(param.shape)):
         raise ValueError(f"apply_masks: mask {name!r} has shape {list(mask.shape)} but the model's parameter has "
                          f"{list(param.shape)}; {fix}")
     if mask.dtype != torch.bool:

@@ -2045,6 +2045,29 @@ class ExportApplyTest(unittest.TestCase):
                 ft.apply_masks(model, {"0.weight": mask})
                 self.assertTrue(torch.equal(model[0].weight.detach(), torch.where(pattern, before["0.weight"], 0.0)))
 
+    def test_apply_masks_takes_a_mask_that_broadcasts_to_its_parameter(self):
+        # a [6, 1] mask (whole rows pruned) for a [6, 4] weight was applied by f9aaa8bc, as torch broadcasts it, and
+        # then refused as "has shape [6, 1] but the model's parameter has [6, 4]"
+        model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        rows = torch.tensor([True, False, True, True, False, True])
+        columns = torch.tensor([True, True, False, True])
+        for shape, mask, kept in (("[6, 1]", rows.reshape(6, 1), rows.reshape(6, 1).expand(6, 4)),
+                                  ("[4]", columns, columns.expand(6, 4)),
+                                  ("[1, 4] of floats", columns.float().reshape(1, 4), columns.expand(6, 4)),
+                                  ("[] (a scalar)", torch.tensor(False), torch.zeros(6, 4, dtype=torch.bool))):
+            with self.subTest(shape=shape):
+                model.load_state_dict(before)
+                ft.apply_masks(model, {"0.weight": mask})
+                self.assertTrue(torch.equal(model[0].weight.detach(), torch.where(kept, before["0.weight"], 0.0)))
+        # a shape that broadcasts to more than the parameter is refused as a wrong one: [6, 4] into a [6] bias
+        for mask, refusal in ((torch.ones(6, 4, dtype=torch.bool), r"has shape \[6, 4\] but the model's parameter has \[6\]"),
+                              (torch.ones(1, 6, dtype=torch.bool), r"has shape \[1, 6\] but the model's parameter has \[6\]"),
+                              (torch.ones(2, 1, dtype=torch.bool), r"has shape \[2, 1\] but the model's parameter has \[6\]")):
+            with self.subTest(refused=list(mask.shape)):
+                with self.assertRaisesRegex(ValueError, r"apply_masks: mask '0\.bias' " + refusal):
+                    ft.apply_masks(model, {"0.bias": mask})
+
     def test_falcon_plus_plus_through_the_cli_refuses_a_model_the_gradient_command_cannot_load_before_any_work(self):
         # a class defined in the script ran the export and stage 0 and 1, then failed at stage 2 in the gradient command
         # ("Can't get attribute 'Net' on <module 'falcon_torch.gradcmd'>"), keeping the work folder with X.npy in it;
