@@ -204,17 +204,51 @@ def _read_flat(spec: str) -> np.ndarray:
 
 
 def _holds_a_mask_as_numbers(values: np.ndarray) -> bool:
-    """Whether `values`, integers or floats, are a mask stored as numbers: 0s and 1s only. A float mask
-    (mask.astype(np.float32), torch's mask.float()) passed where the bool and integer ones were refused.
-    Floats must hold at least one 1: all zeros is what `falcon prune` writes when it prunes every weight (--flops 0).
-    Real pruned weights are trained values; every kept one exactly 1.0 (and none other than 0 or 1) is a model whose
-    weights were all set to 1 (nn.init.ones_), which has nothing to rank, so no pruned output of use is refused."""
+    """Whether `values`, integers or floats, are 0s and 1s only: a mask stored as numbers where they are integers, and
+    a candidate where they are floats (see _first_one_the_model_does_not_hold). A float mask (mask.astype(np.float32),
+    torch's mask.float()) passed where the bool and integer ones were refused. Floats must hold at least one 1: all
+    zeros is what `falcon prune` writes when it prunes every weight (--flops 0)."""
     if np.issubdtype(values.dtype, np.integer):
         return bool(np.isin(values, (0, 1)).all())
     if not np.issubdtype(values.dtype, np.floating):
         return False
     ones = values == 1
     return bool(((values == 0) | ones).all()) and bool(ones.any())
+
+
+def _first_one_the_model_does_not_hold(pruned: np.ndarray, layers, named: Dict[str, torch.Tensor]):
+    """(layer name, index in the layer, the model's value) of the first weight that is 1.0 in a float 0/1 `pruned` but
+    not 1 in the model, or None. mp and magnitude keep the weights' values, so a real result of 0s and 1s only (a layer
+    set by nn.init.ones_, the rest pruned) holds 1.0 only where the model does; a float mask holds 1.0 at trained
+    weights."""
+    for l in layers:
+        ones = np.asarray(pruned[l.offset:l.offset + l.count]) == 1
+        if not ones.any():
+            continue
+        held = named[l.name].detach().reshape(-1).to(device="cpu", dtype=torch.float32).numpy()
+        differs = np.flatnonzero(ones & (held != 1))
+        if differs.size:
+            i = int(differs[0])
+            return l.name, i, float(held[i])
+    return None
+
+
+def _mask_refusal(pruned: np.ndarray, pruned_path: str, mask_path: Optional[str], detail: str = "") -> ValueError:
+    """The refusal of a mask given as the pruned weights. It calls the files swapped unless mask_path is a bool mask
+    equal to pruned != 0, which is the --mask of that very `falcon prune --out`."""
+    what = "booleans" if pruned.dtype == np.bool_ else "0s and 1s only"
+    swapped = ""
+    if mask_path is not None:
+        try:
+            given_mask = _read_flat(mask_path)
+            matches = (given_mask.dtype == np.bool_ and given_mask.size == pruned.size
+                       and bool(np.array_equal(given_mask, np.asarray(pruned) != 0)))
+        except (OSError, ValueError):
+            matches = False   # a mask_path that cannot be read is no sign against the swap the pruned file suggests
+        if not matches:
+            swapped = f" ({mask_path} and {pruned_path} look swapped)"
+    return ValueError(f"{pruned_path} holds {what}, a mask, not pruned weights{swapped}: give the file `falcon prune "
+                      f"--out` wrote as pruned_path and its --mask as mask_path{detail}")
 
 
 def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optional[str] = None
@@ -244,12 +278,12 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
     p = sum(l.count for l in layers)
     if pruned.size != p:
         raise ValueError(f"{pruned_path} has {pruned.size} values but {layers_path} describes {p} weights")
-    if pruned.dtype == np.bool_ or _holds_a_mask_as_numbers(pruned):
-        # a mask given as the weights wrote 1.0 into every kept weight, without a word
-        what = "booleans" if pruned.dtype == np.bool_ else "0s and 1s only"
-        swapped = (f" ({mask_path} and {pruned_path} look swapped)" if mask_path is not None else "")
-        raise ValueError(f"{pruned_path} holds {what}, a mask, not pruned weights{swapped}: give the file `falcon prune "
-                         "--out` wrote as pruned_path and its --mask as mask_path")
+    # a mask given as the weights wrote 1.0 into every kept weight, without a word; a float one is judged against the
+    # model below, once its layers are known to fit
+    ones_and_zeros = _holds_a_mask_as_numbers(pruned)
+    float_ones_and_zeros = ones_and_zeros and np.issubdtype(pruned.dtype, np.floating)
+    if pruned.dtype == np.bool_ or (ones_and_zeros and not float_ones_and_zeros):
+        raise _mask_refusal(pruned, pruned_path, mask_path)
     mask_flat = None
     if mask_path is not None:
         mask_flat = _read_flat(mask_path)
@@ -284,6 +318,13 @@ def apply(model: nn.Module, pruned_path: str, layers_path: str, mask_path: Optio
             raise ValueError(f"{layers_path}: layer {l.name!r} has shape {list(l.shape)} but the model's "
                              f"parameter has {list(param.shape)}; give the layers.json exported from this model")
         _refuse_values_beyond_the_dtype(pruned, l, param.dtype, pruned_path)
+    if float_ones_and_zeros:
+        differs = _first_one_the_model_does_not_hold(pruned, layers, named)
+        if differs is not None:
+            name, i, held = differs
+            raise _mask_refusal(pruned, pruned_path, mask_path,
+                                f" (it holds 1.0 where the model holds {held!r}: value {i} of layer {name!r}; a result "
+                                "of mp or magnitude holds the model's own values)")
     masks, flushed = {}, []
     with torch.no_grad():
         for l in layers:
@@ -347,15 +388,24 @@ def apply_masks(model: nn.Module, masks: Dict[str, torch.Tensor]) -> None:
             named[name].masked_fill_(~keep, 0)
 
 
+def _broadcasts_to(shape, target) -> bool:
+    """Whether a tensor of `shape` broadcasts to `target` by torch's rules without growing it: a [6, 1] mask (whole rows)
+    fits a [6, 4] weight, as masked_fill_ takes it; a [6, 4] one does not fit a [6] bias."""
+    if len(shape) > len(target):
+        return False
+    return all(s == t or s == 1 for s, t in zip(reversed(shape), reversed(target)))
+
+
 def _mask_that_fits(name: str, mask, named: Dict[str, torch.Tensor]) -> torch.Tensor:
     """The mask as a bool tensor on its parameter's device, or a ValueError naming it: a name the model lacks was a bare
-    KeyError, a wrong shape torch's broadcast error, and a mask of 0.5s was cast to all True, pruning nothing."""
+    KeyError, a shape that does not broadcast to the parameter's torch's broadcast error, and a mask of 0.5s was cast
+    to all True, pruning nothing."""
     fix = "give the masks apply returned for this model"
     if name not in named:
         raise ValueError(f"apply_masks: mask {name!r} is not a parameter of the model; {fix}")
     param = named[name]
     mask = torch.as_tensor(mask)
-    if tuple(mask.shape) != tuple(param.shape):
+    if not _broadcasts_to(tuple(mask.shape), tuple(param.shape)):
         raise ValueError(f"apply_masks: mask {name!r} has shape {list(mask.shape)} but the model's parameter has "
                          f"{list(param.shape)}; {fix}")
     if mask.dtype != torch.bool:

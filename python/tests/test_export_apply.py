@@ -1287,6 +1287,32 @@ class ExportApplyTest(unittest.TestCase):
                 flat = torch.cat([m[0].weight.reshape(-1), m[3].weight.reshape(-1), m[6].weight.reshape(-1)])
                 np.testing.assert_array_equal(flat.detach().numpy(), values)
 
+    def test_apply_takes_pruned_weights_that_are_all_1_where_the_model_holds_1(self):
+        # mp and magnitude keep the weights' values: a layer set to ones (nn.init.ones_) and every other weight pruned
+        # is a pruned file of 0s and 1s only, which apply refused as "a mask, not pruned weights", with mask_path also
+        # calling the two files swapped
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+        nn.init.ones_(m[0].weight)
+        ex = ft.export(m, [(torch.randn(8, 4), torch.randint(0, 2, (8,)))], out_dir=self.d, grads=False)
+        pruned = np.load(ex.weights_path).copy()
+        pruned[24:] = 0                                       # layer 2 pruned, layer 0's ones kept
+        pruned[:24:5] = 0                                     # and some of layer 0's
+        np.save(os.path.join(self.d, "pruned.npy"), pruned)
+        np.save(os.path.join(self.d, "mask.npy"), pruned != 0)
+        for mask_path in (None, os.path.join(self.d, "mask.npy")):
+            with self.subTest(mask_path=mask_path):
+                masks = ft.apply(m, os.path.join(self.d, "pruned.npy"), ex.layers_path, mask_path=mask_path)
+                flat = torch.cat([m[0].weight.reshape(-1), m[2].weight.reshape(-1)])
+                np.testing.assert_array_equal(flat.detach().numpy(), pruned)
+                np.testing.assert_array_equal(
+                    torch.cat([masks["0.weight"].reshape(-1), masks["2.weight"].reshape(-1)]).numpy(), pruned != 0)
+        # a float mask is still refused where the model holds other values than 1, but with the matching bool mask as
+        # mask_path the files are not swapped
+        other = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+        with self.assertRaisesRegex(ValueError, r"pruned\.npy holds 0s and 1s only, a mask, not pruned weights: give"):
+            ft.apply(other, os.path.join(self.d, "pruned.npy"), ex.layers_path, mask_path=os.path.join(self.d, "mask.npy"))
+
     def test_apply_names_a_file_that_is_not_a_layer_table(self):
         # a report given for the layers was a bare KeyError: 'layers'
         m = small_model()
@@ -2019,6 +2045,29 @@ class ExportApplyTest(unittest.TestCase):
                 ft.apply_masks(model, {"0.weight": mask})
                 self.assertTrue(torch.equal(model[0].weight.detach(), torch.where(pattern, before["0.weight"], 0.0)))
 
+    def test_apply_masks_takes_a_mask_that_broadcasts_to_its_parameter(self):
+        # a [6, 1] mask (whole rows pruned) for a [6, 4] weight was applied by f9aaa8bc, as torch broadcasts it, and
+        # then refused as "has shape [6, 1] but the model's parameter has [6, 4]"
+        model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        rows = torch.tensor([True, False, True, True, False, True])
+        columns = torch.tensor([True, True, False, True])
+        for shape, mask, kept in (("[6, 1]", rows.reshape(6, 1), rows.reshape(6, 1).expand(6, 4)),
+                                  ("[4]", columns, columns.expand(6, 4)),
+                                  ("[1, 4] of floats", columns.float().reshape(1, 4), columns.expand(6, 4)),
+                                  ("[] (a scalar)", torch.tensor(False), torch.zeros(6, 4, dtype=torch.bool))):
+            with self.subTest(shape=shape):
+                model.load_state_dict(before)
+                ft.apply_masks(model, {"0.weight": mask})
+                self.assertTrue(torch.equal(model[0].weight.detach(), torch.where(kept, before["0.weight"], 0.0)))
+        # a shape that broadcasts to more than the parameter is refused as a wrong one: [6, 4] into a [6] bias
+        for mask, refusal in ((torch.ones(6, 4, dtype=torch.bool), r"has shape \[6, 4\] but the model's parameter has \[6\]"),
+                              (torch.ones(1, 6, dtype=torch.bool), r"has shape \[1, 6\] but the model's parameter has \[6\]"),
+                              (torch.ones(2, 1, dtype=torch.bool), r"has shape \[2, 1\] but the model's parameter has \[6\]")):
+            with self.subTest(refused=list(mask.shape)):
+                with self.assertRaisesRegex(ValueError, r"apply_masks: mask '0\.bias' " + refusal):
+                    ft.apply_masks(model, {"0.bias": mask})
+
     def test_falcon_plus_plus_through_the_cli_refuses_a_model_the_gradient_command_cannot_load_before_any_work(self):
         # a class defined in the script ran the export and stage 0 and 1, then failed at stage 2 in the gradient command
         # ("Can't get attribute 'Net' on <module 'falcon_torch.gradcmd'>"), keeping the work folder with X.npy in it;
@@ -2134,6 +2183,30 @@ class CliTest(unittest.TestCase):
         self.assertEqual(res.report["method"], "mp")
         self.assertEqual(res.kept_nnz, sum(int(v.sum()) for v in res.masks.values()))
         self.assertTrue(torch.all(m[0].weight[~res.masks["0.weight"]] == 0))
+
+    def test_apply_takes_the_cli_result_of_a_layer_set_to_ones(self):
+        # the diff review's case: 'falcon prune --keep-nnz 0.5 --method mp' kept only layer 0's ones, and apply refused
+        # its --out as "pruned.npy holds 0s and 1s only, a mask, not pruned weights", with --mask "(mask.npy and
+        # pruned.npy look swapped)"
+        def model():
+            torch.manual_seed(0)
+            m = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+            nn.init.ones_(m[0].weight)
+            return m
+        x, y = torch.randn(16, 4), torch.randint(0, 2, (16,))
+        ex = ft.export(model(), [(x, y)], n_samples=16, out_dir=os.path.join(self.d, "ex"))
+        out, mask = os.path.join(self.d, "pruned.npy"), os.path.join(self.d, "mask.npy")
+        self.cli.run(["prune", "--grads", ex.grads_path, "--weights", ex.weights_path, "--layers", ex.layers_path,
+                      "--keep-nnz", "0.5", "--method", "mp", "--out", out, "--mask", mask])
+        pruned = np.load(out)
+        self.assertEqual(sorted(set(pruned.tolist())), [0.0, 1.0])   # the case itself: a result of 0s and 1s only
+        for mask_path in (None, mask):
+            with self.subTest(mask_path=mask_path):
+                m = model()
+                masks = ft.apply(m, out, ex.layers_path, mask_path=mask_path)
+                flat = torch.cat([m[0].weight.reshape(-1), m[2].weight.reshape(-1)])
+                np.testing.assert_array_equal(flat.detach().numpy(), pruned)
+                self.assertEqual(sum(int(v.sum()) for v in masks.values()), int((pruned != 0).sum()))
 
     def test_a_sparsity_in_extra_args_is_asked_for_and_refused_as_the_cli_gives_it(self):
         # the bridge passed --sparsity 0.7 on as --keep-nnz 0.30000000000000004, the report's asked figure, and
