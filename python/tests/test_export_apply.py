@@ -2197,7 +2197,8 @@ class CliTest(unittest.TestCase):
         ex = ft.export(model(), [(x, y)], n_samples=16, out_dir=os.path.join(self.d, "ex"))
         out, mask = os.path.join(self.d, "pruned.npy"), os.path.join(self.d, "mask.npy")
         self.cli.run(["prune", "--grads", ex.grads_path, "--weights", ex.weights_path, "--layers", ex.layers_path,
-                      "--keep-nnz", "0.5", "--method", "mp", "--out", out, "--mask", mask])
+                      "--keep-nnz", "0.5", "--method", "mp", "--out", out, "--mask", mask,
+                      "--report", os.path.join(self.d, "report.json")])   # by default out/ in the current folder: the clone's
         pruned = np.load(out)
         self.assertEqual(sorted(set(pruned.tolist())), [0.0, 1.0])   # the case itself: a result of 0s and 1s only
         for mask_path in (None, mask):
