@@ -677,6 +677,7 @@ public final class CudaBackend extends HostSideCalls {
             host.weightedGram(x, columnWeights, gram);
             return;
         }
+        DeviceMemoryPlan.requireDenseSystemRows("weightedGram", x.rows());
         int n = Math.toIntExact(x.rows());
         long p = x.cols();
         // Weights >= 0 (always so for the solver's 0/1 supports): sum_j w_j x_j x_j^T = A A^T with A = [sqrt(w_j) x_j],
@@ -708,7 +709,13 @@ public final class CudaBackend extends HostSideCalls {
                 }
                 started[s] = true;
             });
-            if (started[1]) blasCheck(cublas.cublasDaxpy_v2(blas[0], Math.toIntExact(nn), one, dG.doubles(nn), 1, dG.doubles(0), 1), "cublasDaxpy");
+            if (started[1]) {
+                // daxpy takes its count in an int: in pieces of fewer than 2^31, whatever n the refusal above lets through
+                for (long[] piece : chunks(nn, Integer.MAX_VALUE, null, false)) {
+                    blasCheck(cublas.cublasDaxpy_v2(blas[0], Math.toIntExact(piece[1] - piece[0]), one, dG.doubles(nn + piece[0]), 1,
+                            dG.doubles(piece[0]), 1), "cublasDaxpy");
+                }
+            }
             syncAll();
         }
         if (!started[0]) {
@@ -730,6 +737,7 @@ public final class CudaBackend extends HostSideCalls {
 
     private void choleskyFactorOnDevice(DoublePointer a, int n) {
         checkOpen();
+        DeviceMemoryPlan.requireDenseSystemRows("choleskyFactor", n);
         ComputeBackend.requireFiniteLowerTriangle(a, n);
         long bytes = (long) n * n * Double.BYTES;
         DeviceBuffer dA = upload("chol", a, bytes);
@@ -780,6 +788,7 @@ public final class CudaBackend extends HostSideCalls {
 
     private void choleskySolveOnDevice(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
+        DeviceMemoryPlan.requireDenseSystemRows("choleskySolve", n);
         ComputeBackend.requireCholeskySolveArguments(factor, n, b, nrhs);
         DeviceBuffer dL = upload("chol", factor, (long) n * n * Double.BYTES);
         DeviceBuffer dB = upload("rhs", b, (long) n * nrhs * Double.BYTES);

@@ -138,6 +138,8 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     public void weightedGram(HostMatrix x, FloatPointer columnWeights, DoublePointer gram) {
         checkOpen();
         x.requireColumnMajor(name());
+        // the device's limit on n x n systems, so that this driver refuses what the cuda backend refuses
+        DeviceMemoryPlan.requireDenseSystemRows("weightedGram", x.rows());
         ComputeBackend.requireFiniteWeights(columnWeights, x.cols());
         ComputeBackend.requireGram("weightedGram", x, gram);
         try (HostMatrix.Use use = x.use("weightedGram")) {
@@ -151,12 +153,14 @@ public final class CudaLogicOnCpu extends HostSideCalls {
     @Override
     public void choleskyFactor(DoublePointer a, int n) {
         checkOpen();
+        DeviceMemoryPlan.requireDenseSystemRows("choleskyFactor", n);
         host.choleskyFactor(a, n);
     }
 
     @Override
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
+        DeviceMemoryPlan.requireDenseSystemRows("choleskySolve", n);
         host.choleskySolve(factor, n, b, nrhs);
     }
 

@@ -1,5 +1,6 @@
 package dev.falcon.cuda;
 
+import dev.falcon.backend.BackendMemoryException;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -28,6 +29,27 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long h
     public static final long MIN_CHUNK_COLUMNS = 1;
     /** Grid of the block-fused product kernel (each grid block holds n doubles of scratch). */
     public static final long BLOCK_GRAM_GRID = 4096;
+
+    /**
+     * Most rows of an n x n system on the device (the Gram, its Cholesky factor, the solves with it): cuBLAS and cuSOLVER
+     * take sizes in int through the 32-bit API and do not promise 64-bit offsets inside one call, and 46,340^2 is the
+     * largest square below 2^31.
+     */
+    public static final int MAX_DENSE_SYSTEM_ROWS = 46_340;
+
+    /**
+     * Refuses an n x n system of more than {@link #MAX_DENSE_SYSTEM_ROWS} rows, called before any of its device work:
+     * the Gram of 46,341 rows plans, fits an H200 (32 n^2 bytes) and ran its dsyrk before the add of the two streams'
+     * halves overflowed an int. A limit of the backend, with another backend as a fix: the CLI exits 2, as it does when
+     * the device is too small.
+     */
+    static void requireDenseSystemRows(String operation, long rows) {
+        if (rows <= MAX_DENSE_SYSTEM_ROWS) return;
+        throw new BackendMemoryException("the cuda backend's " + operation + " needs an n x n system at n = " + rows
+                + " rows, more than the 46,340 rows (46,340^2 < 2^31) that cuBLAS and cuSOLVER's 32-bit API address in one call;"
+                + " use --backsolve block with --block-size 46,338 or less (its systems stay within that), --device cpu,"
+                + " or fewer rows in X");
+    }
 
     /** Bytes of the two widened double copies of a Gram chunk, per stream, that feed cublasDsyrk/Dgemm. */
     static final long GRAM_WIDE_BYTES_PER_STREAM = 64L << 20;

@@ -1,8 +1,10 @@
 package dev.falcon.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.falcon.backend.BackendMemoryException;
 import dev.falcon.cuda.DeviceMemoryPlan.Mode;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -54,6 +56,26 @@ class DeviceMemoryPlanTest {
             long buffers = vectors + doubleTransposed + product + sort + gramPerStream + factorAndSolve + blockScratch + wide + gather;
             assertTrue(DeviceMemoryPlan.workBytes(n, p) >= buffers,
                     "n " + n + ", p " + p + ": working set " + DeviceMemoryPlan.workBytes(n, p) + " < buffers " + buffers);
+        }
+    }
+
+    /**
+     * cuBLAS's and cuSOLVER's 32-bit API does not promise offsets beyond 2^31 elements inside one call: an n x n Gram or
+     * factor of more than 46,340 rows is refused before any of its work, naming the rows, the limit and the ways round it.
+     */
+    @Test
+    void denseSystemsOfMoreThan46340RowsAreRefusedNamingTheFixes() {
+        assertEquals(46_340, DeviceMemoryPlan.MAX_DENSE_SYSTEM_ROWS);
+        assertTrue((long) DeviceMemoryPlan.MAX_DENSE_SYSTEM_ROWS * DeviceMemoryPlan.MAX_DENSE_SYSTEM_ROWS <= Integer.MAX_VALUE);
+        assertTrue((long) (DeviceMemoryPlan.MAX_DENSE_SYSTEM_ROWS + 1) * (DeviceMemoryPlan.MAX_DENSE_SYSTEM_ROWS + 1) > Integer.MAX_VALUE);
+        for (int rows : new int[] {0, 1, 46_340}) DeviceMemoryPlan.requireDenseSystemRows("weightedGram", rows);
+        for (int rows : new int[] {46_341, 100_000, Integer.MAX_VALUE}) {
+            BackendMemoryException e = assertThrows(BackendMemoryException.class,
+                    () -> DeviceMemoryPlan.requireDenseSystemRows("choleskyFactor", rows));
+            String m = e.getMessage();
+            for (String named : new String[] {"choleskyFactor", rows + " rows", "46,340", "--backsolve block", "--device cpu", "fewer rows"}) {
+                assertTrue(m.contains(named), "'" + named + "' in: " + m);
+            }
         }
     }
 
