@@ -346,7 +346,7 @@ public interface ComputeBackend extends AutoCloseable {
     /**
      * Cholesky factor in place (lower triangle, column-major, n x n); throws
      * {@link ArithmeticException} when the matrix is not positive definite, {@link NonFiniteMatrixException} (one)
-     * when its lower triangle holds NaN or an infinity.
+     * when its lower triangle holds NaN or an infinity. n = 0 does nothing, on every backend.
      */
     void choleskyFactor(DoublePointer a, int n);
 
@@ -378,7 +378,7 @@ public interface ComputeBackend extends AutoCloseable {
     }
 
     /**
-     * Solves {@code L L^T Y = B} in place for B (n x nrhs, column-major) given the factor L.
+     * Solves {@code L L^T Y = B} in place for B (n x nrhs, column-major) given the factor L; n = 0 does nothing.
      *
      * @throws IllegalArgumentException when n or nrhs is negative, or factor holds fewer than n x n doubles or b fewer than
      *         n x nrhs, or either is null or closed ({@link #requireCholeskySolveArguments})

@@ -1005,6 +1005,20 @@ public abstract class ComputeBackendContract {
         }
     }
 
+    /**
+     * n = 0 passes the argument checks, so it is a system like any other: nothing to factor or solve, and nothing written
+     * (LAPACKE refuses lda = 0 for n = 0, and cuSOLVER's potrf_bufferSize would too, so the backends must not call them).
+     */
+    @Test
+    void choleskyOfNoRowsIsANoOp() {
+        DoublePointer a = track(new DoublePointer(new double[] {7})), b = track(new DoublePointer(new double[] {9}));
+        backend.choleskyFactor(a, 0);
+        backend.choleskySolve(a, 0, b, 1);
+        backend.choleskySolve(a, 0, b, 0);
+        assertEquals(7, a.get(0), "the factor's memory beyond its 0 x 0 entries");
+        assertEquals(9, b.get(0), "the right-hand side's memory beyond its 0 x 1 entries");
+    }
+
     @Test
     void choleskyRejectsNonPositiveDefinite() {
         DoublePointer a = track(new DoublePointer(new double[] {1, 2, 2, 1}));

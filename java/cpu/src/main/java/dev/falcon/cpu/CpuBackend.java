@@ -557,6 +557,7 @@ public final class CpuBackend implements ComputeBackend {
     public void choleskyFactor(DoublePointer a, int n) {
         checkOpen();
         ComputeBackend.requireFiniteLowerTriangle(a, n);
+        if (n == 0) return; // LAPACKE refuses lda = 0 ("argument 5 is invalid"), which is what n = 0 gives it
         int info = openblasCall(choleskyThreads(n), () -> openblas.LAPACKE_dpotrf(COL_MAJOR, (byte) 'L', n, a, n));
         if (info > 0) {
             throw new ArithmeticException("matrix is not positive definite (leading minor " + info + " of " + n + ")");
@@ -568,6 +569,7 @@ public final class CpuBackend implements ComputeBackend {
     public void choleskySolve(DoublePointer factor, int n, DoublePointer b, int nrhs) {
         checkOpen();
         ComputeBackend.requireCholeskySolveArguments(factor, n, b, nrhs);
+        if (n == 0) return; // nothing to solve, and LAPACKE refuses lda = 0 ("dpotrs failed: info -6"), which n = 0 gives it
         // The _work variant skips LAPACKE's NaN scan, which refused a right-hand side that overflowed (info -7, an internal
         // error): like the reference backend, the solve passes non-finite values through, and its callers judge them.
         int info = openblasCall(choleskyThreads(n), () -> openblas.LAPACKE_dpotrs_work(COL_MAJOR, (byte) 'L', n, nrhs, factor, n, b, n));

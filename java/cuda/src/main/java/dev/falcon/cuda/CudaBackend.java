@@ -739,6 +739,7 @@ public final class CudaBackend extends HostSideCalls {
         checkOpen();
         DeviceMemoryPlan.requireDenseSystemRows("choleskyFactor", n);
         ComputeBackend.requireFiniteLowerTriangle(a, n);
+        if (n == 0) return; // potrf_bufferSize refuses lda = 0, which is what n = 0 gives it
         long bytes = (long) n * n * Double.BYTES;
         DeviceBuffer dA = upload("chol", a, bytes);
         DeviceBuffer dInfo = buffer("info", Integer.BYTES);
@@ -790,6 +791,7 @@ public final class CudaBackend extends HostSideCalls {
         checkOpen();
         DeviceMemoryPlan.requireDenseSystemRows("choleskySolve", n);
         ComputeBackend.requireCholeskySolveArguments(factor, n, b, nrhs);
+        if (n == 0) return; // nothing to solve, and potrs refuses lda = 0, which n = 0 gives it
         DeviceBuffer dL = upload("chol", factor, (long) n * n * Double.BYTES);
         DeviceBuffer dB = upload("rhs", b, (long) n * nrhs * Double.BYTES);
         DeviceBuffer dInfo = buffer("info", Integer.BYTES);
