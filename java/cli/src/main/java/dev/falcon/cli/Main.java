@@ -716,7 +716,9 @@ public final class Main implements java.util.concurrent.Callable<Integer> {
             if (c instanceof BackendMemoryException memory) {
                 // the GPU (or the page-locked memory X streams through) is too small for this run: a limit of the machine
                 // with a fix, like a run that does not fit in host memory, not a trace to report
-                err.println("falcon: error: " + memory.getMessage() + "; --device cpu runs on the host, or use fewer rows in X");
+                // a refusal that names its own fixes (the cuda backend's 46,340-row limit) is not told them twice
+                String fixes = memory.getMessage().contains("--device cpu") ? "" : "; --device cpu runs on the host, or use fewer rows in X";
+                err.println("falcon: error: " + memory.getMessage() + fixes);
                 return USAGE;
             }
         }

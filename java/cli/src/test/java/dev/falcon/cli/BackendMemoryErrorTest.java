@@ -37,6 +37,18 @@ class BackendMemoryErrorTest {
         }
     }
 
+    /** A refusal that already names its fixes (the cuda backend's 46,340-row limit) is not given them a second time. */
+    @Test
+    void aRefusalNamingItsFixesIsNotGivenThemTwice() {
+        String why = "the cuda backend's choleskyFactor needs an n x n system at n = 50000 rows, more than the 46,340 rows"
+                + " (46,340^2 < 2^31) that cuBLAS and cuSOLVER's 32-bit API address in one call; use --backsolve block with"
+                + " --block-size 46,338 or less (its systems stay within that), --device cpu, or fewer rows in X";
+        int[] code = {-1};
+        String[] lines = handled(new BackendMemoryException(why), code);
+        assertEquals(Main.USAGE, code[0], String.join("\n", lines));
+        assertEquals("falcon: error: " + why, lines[0]);
+    }
+
     @Test
     void nativeMemoryExhaustedIsNotSentToTheJavaHeap() {
         // HostMatrix.allocate's failed malloc of X (and JavaCPP's own): FALCON_HEAP does not bound that memory, and a
