@@ -85,4 +85,28 @@ public class DifferenceModelTest {
             }
         }
     }
+
+    /**
+     * A rise of Q far above the polish's predicted decrease is said as it is, with both Qs and the prediction, not blamed on
+     * rounding: on the weights of 1e15 (seed 1) the polish predicted 0.0016 and its backsolve went from 0.135 to 0.919.
+     */
+    @Test
+    public void aPolishWhoseBacksolveRoseFarIsNotBlamedOnRounding() {
+        try (JavaBackend backend = new JavaBackend()) {
+            HugeWeights in = hugeWeights(1);
+            try (HostMatrix x = in.x()) {
+                FalconSolver.Result r = new FalconSolver(backend).solve(x, in.wbar(), null, 1e-3, in.layers(), 60,
+                        0.3 * in.layers().denseFlops(), null, SolverOptions.defaults());
+                for (FalconSolver.IterationLog row : r.log()) {
+                    if (row.note() != null && row.note().contains("rounding ate it")) {
+                        assertTrue(false, row + " after " + r.polish());
+                    }
+                }
+            }
+        }
+        String far = FalconSolver.polishNotKept(2.501, 5.834, 0.00447);
+        assertTrue(!far.contains("rounding") && far.contains("5.834") && far.contains("2.501") && far.contains("0.00447"), far);
+        String tiny = FalconSolver.polishNotKept(2.501, 2.501 + 1e-15, 1e-14);
+        assertTrue(tiny.contains("rounding"), tiny);
+    }
 }
