@@ -123,37 +123,55 @@ final class FisherModel implements AutoCloseable {
      * nothing with ten weights of 1e15 and a residual of 1e-15: the solver judged its candidates on the ridge term alone,
      * and falcon kept mp's support's dense weights at 1.65 times mp + BS's Q. {@link #evaluate} stops at the head (one
      * pass, for the DFO steps); this Q, on which the solver keeps or drops candidates, adds the rest: one pass over X, two
-     * where d has a rest (a weight moved by other than an exact float difference).
+     * where d has a rest (a weight moved by other than an exact float difference). A difference beyond float (w = 3e38
+     * against wbar = -3e38) is taken at a quarter ({@link #differenceScale}) and its product scaled back in double: its
+     * float head was Infinity, and Q NaN.
      */
     static double qFromDifference(ComputeBackend backend, HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
         int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
         try (FloatPointer d = backend.floatVector(m); DoublePointer product = new DoublePointer(n)) {
             java.nio.FloatBuffer operand = d.position(0).limit(m).asBuffer();
-            double sq = 0, lin = 0;
-            boolean anyRest = false;
+            double sq = 0, lin = 0, largest = 0;
             for (int i = 0; i < m; i++) {
                 double di = (double) w[i] - wbar[i]; // exact: two floats' difference fits in a double
+                largest = Math.max(largest, Math.abs(di));
+                sq += di * di;
+                if (g != null) lin += g[i] * di;
+            }
+            double scale = differenceScale(largest);
+            boolean anyRest = false;
+            for (int i = 0; i < m; i++) {
+                double di = ((double) w[i] - wbar[i]) * scale;
                 float head = (float) di;
                 operand.put(i, head);
                 anyRest |= (float) (di - head) != 0;
-                sq += di * di;
-                if (g != null) lin += g[i] * di;
             }
             double[] r = new double[n];
             backend.multiplySummedInDouble(x, d, product);
             product.get(r, 0, n);
             if (anyRest) {
                 for (int i = 0; i < m; i++) {
-                    double di = (double) w[i] - wbar[i];
+                    double di = ((double) w[i] - wbar[i]) * scale;
                     operand.put(i, (float) (di - (float) di));
                 }
                 backend.multiplySummedInDouble(x, d, product);
                 for (int i = 0; i < n; i++) r[i] += product.get(i);
             }
             double fit = 0;
-            for (double ri : r) fit += ri * ri;
+            for (double ri : r) {
+                double unscaled = ri / scale;
+                fit += unscaled * unscaled;
+            }
             return 0.5 * fit + 0.5 * lambda * sq + lin;
         }
+    }
+
+    /**
+     * 1, or 1/4 where the largest |w - wbar| is beyond float: two floats differ by at most twice the largest float, and a
+     * quarter of that is a float again. A power of two, so the head and rest of d scale exactly (bar subnormals).
+     */
+    static double differenceScale(double largestDifference) {
+        return largestDifference > Float.MAX_VALUE ? 0.25 : 1;
     }
 
     private static double[] negatedProduct(ComputeBackend backend, HostMatrix x, FloatPointer v, DoublePointer out, int n) {

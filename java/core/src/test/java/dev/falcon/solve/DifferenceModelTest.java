@@ -7,8 +7,10 @@ import dev.falcon.backend.JavaBackend;
 import dev.falcon.data.HostMatrix;
 import dev.falcon.model.Layer;
 import dev.falcon.model.LayerTable;
+import dev.falcon.prune.Objective;
 import java.util.List;
 import java.util.SplittableRandom;
+import org.bytedeco.javacpp.FloatPointer;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -108,5 +110,26 @@ public class DifferenceModelTest {
         assertTrue(!far.contains("rounding") && far.contains("5.834") && far.contains("2.501") && far.contains("0.00447"), far);
         String tiny = FalconSolver.polishNotKept(2.501, 2.501 + 1e-15, 1e-14);
         assertTrue(tiny.contains("rounding"), tiny);
+    }
+
+    /** w = 3e38 against wbar = -3e38: d = 6e38 is beyond float, and its float head was Infinity, Q NaN or Inf. */
+    @Test
+    public void aDifferenceBeyondFloatKeepsQFinite() {
+        try (JavaBackend backend = new JavaBackend(); HostMatrix x = HostMatrix.allocate(2, 3)) {
+            float[] xs = {1, 0.5f, -0.25f, 2, 1, 0.125f};
+            for (int i = 0; i < xs.length; i++) x.data().put(i, xs[i]);
+            float[] w = {3e38f, 0, 1}, wbar = {-3e38f, 1, 1};
+            // column-major: X d = (d0 + 0.25, d0 / 2 - 2) with d = (d0, -1, 0)
+            double d0 = (double) 3e38f - (double) -3e38f;
+            double expected = 0.5 * ((d0 * 1 + 0.25) * (d0 * 1 + 0.25) + (d0 * 0.5 - 2) * (d0 * 0.5 - 2)) + 0.5 * 0.1 * (d0 * d0 + 1);
+            double q = FisherModel.qFromDifference(backend, x, w, wbar, null, 0.1);
+            assertTrue(Double.isFinite(q), "qFromDifference gave " + q + " for d = 6e38");
+            assertEquals(expected, q, 1e-6 * expected);
+            try (FloatPointer wp = new FloatPointer(w); FloatPointer bp = new FloatPointer(wbar)) {
+                double reported = Objective.evaluate(backend, x, wp, bp, null, 0.1).q();
+                assertTrue(Double.isFinite(reported), "Objective.evaluate gave " + reported + " for d = 6e38");
+                assertEquals(expected, reported, 1e-6 * expected);
+            }
+        }
     }
 }
