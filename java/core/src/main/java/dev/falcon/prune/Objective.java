@@ -89,10 +89,16 @@ public final class Objective {
             // w - wbar rounded to float is off by up to 6e-8 of it, and X d after a backsolve is a small difference of
             // large products: with a tiny lambda the weights move by 1e10 and that rounding was 0.5% of the fit term, the
             // whole of it where the fit is all of Q. d is the float head plus the float rest of the exact difference.
+            // A difference beyond float (3e38 against -3e38) had the head Infinity, and Q NaN: d is then taken at a
+            // quarter, which is a float again, and X d scaled back in double.
+            double largest = 0;
+            for (int i = 0; i < (int) p; i++) largest = Math.max(largest, Math.abs((double) wv.get(i) - bv.get(i)));
+            double scale = largest > Float.MAX_VALUE ? 0.25 : 1;
             boolean anyRest = false;
             for (int i = 0; i < (int) p; i++) {
                 double exact = (double) wv.get(i) - bv.get(i); // exact: two floats' difference fits in a double
-                float head = (float) exact, tail = (float) (exact - head);
+                double scaled = exact * scale;
+                float head = (float) scaled, tail = (float) (scaled - head);
                 dv.put(i, head);
                 restv.put(i, tail);
                 anyRest |= tail != 0;
@@ -110,7 +116,10 @@ public final class Objective {
                 for (int i = 0; i < (int) n; i++) residual[i] += r.get(i);
             }
             double fit = 0;
-            for (double ri : residual) fit += ri * ri;
+            for (double ri : residual) {
+                double unscaled = ri / scale;
+                fit += unscaled * unscaled;
+            }
             return new Value(0.5 * fit, sqDist, linear, lambda, n);
         }
     }

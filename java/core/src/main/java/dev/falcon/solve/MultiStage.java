@@ -502,13 +502,12 @@ public final class MultiStage {
     }
 
     /**
-     * Q of {@code w} and of {@code reference} (NaN where it is null) on x, exactly as {@link FalconSolver#exactQ}: X wbar is
-     * summed once for both, three passes over X where two separate measurements took four.
+     * Q of {@code w} and of {@code reference} (NaN where it is null) on x, as {@link FalconSolver#exactQ}: from w - wbar,
+     * not X w less a shared X wbar, which cancelled with weights of 1e15.
      */
     private static double[] exactQs(ComputeBackend backend, HostMatrix x, float[] w, float[] reference, float[] wbar, float[] g,
                                     double lambda) {
-        double[] offset = FisherModel.offsetOf(backend, x, wbar);
-        return new double[] {FalconSolver.exactQ(backend, x, w, wbar, g, lambda, offset),
-                reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda, offset)};
+        return new double[] {FalconSolver.exactQ(backend, x, w, wbar, g, lambda),
+                reference == null ? Double.NaN : FalconSolver.exactQ(backend, x, reference, wbar, g, lambda)};
     }
 }
