@@ -384,7 +384,14 @@ final class PruneCommand implements Callable<Integer> {
             if (grads != null) {
                 if (gradsPattern()) {
                     // headers of every stage file, before any work: missing or mismatched files fail here
-                    stageHeaders = FilePatternGradients.stageSources(grads, stages, "--grads");
+                    try {
+                        stageHeaders = FilePatternGradients.stageSources(grads, stages, "--grads");
+                    } catch (InputException fileProblem) {
+                        // a pattern the schedule never reads is refused first: the file's refusal sent the user to
+                        // write the stage files, and the next run refused the pattern they belong to
+                        refuseAPatternTheScheduleNeverReads(m, layers, pw, errW);
+                        throw fileProblem;
+                    }
                     // watched, not held: --stages may name more files than a process may keep open (each is held while its stage reads it)
                     for (int stage = 1; stage < stages; stage++) held.watchArray(stageOption(stage), FilePatternGradients.fileOf(grads, stage));
                 }
@@ -794,6 +801,17 @@ final class PruneCommand implements Callable<Integer> {
                     + " keep stage 0's weights and are not solved, a one-stage run; " + fixForAScheduleThatNeverMoves(budgets)
                     + " for a schedule, or --stages 1 without start levels");
         }
+    }
+
+    /**
+     * The checks of {@link #checkStartLevels} that need the layer table, made early for a pattern whose stage files
+     * fail their check: with --flops-per-weight the table is otherwise read only with the other inputs, after the
+     * files. Returns where nothing refuses the pattern, for the caller to refuse the files.
+     */
+    private void refuseAPatternTheScheduleNeverReads(Method m, LayerTable layers, long p, PrintWriter errW) {
+        if (m != Method.FALCON_PLUS_PLUS) return;
+        LayerTable table = layers != null ? layers : layersFromFlops(flopsPerWeight, costsOption, p);
+        checkStartLevels(m, table, resolveBudgets(table), errW);
     }
 
     /**

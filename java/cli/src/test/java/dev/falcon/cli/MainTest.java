@@ -3744,6 +3744,52 @@ class MainTest {
     }
 
     /**
+     * A per-stage pattern the schedule never reads (start levels at the targets, budgets at the dense model's, with or
+     * without --schedule const) was refused for a missing stage file first ("write every stage's file before the run"),
+     * and as never used only once the files were written; --schedule const below dense budgets said the latter first.
+     * "Would never be used" now comes before any of the pattern's files is checked, with --layers and with
+     * --flops-per-weight (whose layer table is read only with the other inputs); a pattern the schedule reads is still
+     * refused for its file.
+     */
+    @Test
+    void aPatternTheScheduleNeverReadsIsRefusedBeforeItsFilesAreChecked() throws IOException {
+        // stages 0 and 1 written, stage 2 not
+        for (int t = 0; t < 2; t++) Files.copy(xFile, dir.resolve("Xm_" + t + ".npy"));
+        String[] viaLayers = with(fileArgs("--method", "falcon++", "--stages", "3"), "--grads", dir.resolve("Xm_{t}.npy").toString());
+        String[] viaCosts = viaLayers.clone();
+        int at = List.of(viaCosts).indexOf("--layers");
+        viaCosts[at] = "--flops-per-weight";
+        viaCosts[at + 1] = flopsFile.toString();
+        Object[][] neverRead = {
+                {new String[] {"--keep-flops", "0.4", "--start-keep-flops", "0.4"}, "would never be used with start levels at the targets (--start-keep-flops 0.4"},
+                {new String[] {"--keep-flops", "1"}, "would never be used with budgets at the dense model's"},
+                {new String[] {"--keep-flops", "1", "--schedule", "const"}, "would never be used with --schedule const and budgets at the dense model's"},
+                {new String[] {"--keep-flops", "0.4", "--schedule", "const"}, "would never be used with --schedule const:"}};
+        String[] scheduled = {"--keep-flops", "0.4", "--start-keep-flops", "0.7"};
+        String missing = "Xm_2.npy: --grads: does not exist: the X of stage 2 of 0..2";
+        for (String[] model : List.of(viaLayers, viaCosts)) {
+            for (Object[] c : neverRead) {
+                Run r = run(concat(model, (String[]) c[0]));
+                assertFails(r, 2, "--grads: option: " + c[1]);
+                assertFalse(r.err().contains("does not exist"), String.join(" ", (String[]) c[0]) + ": " + r.err());
+            }
+            assertFails(run(concat(model, scheduled)), 2, missing, "write every stage's file before the run");
+        }
+        // a stage file that is there but of another shape is checked after the pattern too
+        try (FloatPointer x = values((N - 1) * P, 3)) {
+            Npy.writeFloat32(dir.resolve("Xm_2.npy"), x, new long[] {N - 1, P});
+        }
+        for (String[] model : List.of(viaLayers, viaCosts)) {
+            for (Object[] c : neverRead) {
+                Run r = run(concat(model, (String[]) c[0]));
+                assertFails(r, 2, "--grads: option: " + c[1]);
+                assertFalse(r.err().contains("has shape"), String.join(" ", (String[]) c[0]) + ": " + r.err());
+            }
+            assertFails(run(concat(model, scheduled)), 2, "X of stage 2 has shape " + (N - 1) + " x " + P);
+        }
+    }
+
+    /**
      * The start level offered when the levels are at the targets is one the run accepts and schedules from, in the
      * option that gave the level. It was a fixed "--start-keep 0.8", refused for a target of 0.9 ("is below the FLOP
      * target 0.9", exit 2), and named --start-keep where --start-keep-flops gave the level.
