@@ -792,15 +792,35 @@ final class PruneCommand implements Callable<Integer> {
                 budgets.flopsFraction());
         refuseGradientSourcesTheScheduleNeverReads(true, layers, budgets);
         refuseACommandTheDenseStartNeverRuns(budgets);
-        // Without a gradient source nothing goes unread, as with --schedule const: the run goes on. But const was asked
-        // for by name, where a start level typed at its target (0.3 for 0.8) turned any schedule into it without a word,
-        // and a one-stage run was reported as T stages.
-        String why = stages > 1 && !constantSchedule() ? whyTheScheduleNeverChangesTheBudgets(layers, budgets) : null;
+        // Without a gradient source nothing goes unread: the run goes on. But a one-stage run was reported as T stages
+        // without a word, whether asked for by name (--schedule const) or by a start level typed at its target (0.3 for 0.8).
+        if (stages > 1 && constantSchedule()) {
+            errW.println("falcon: warning: " + aConstantScheduleIsOneStage(budgets));
+            return;
+        }
+        String why = stages > 1 ? whyTheScheduleNeverChangesTheBudgets(layers, budgets) : null;
         if (why != null) {
             errW.println("falcon: warning: every stage runs at the final budgets with " + why + ": stages 1.." + (stages - 1)
                     + " keep stage 0's weights and are not solved, a one-stage run; " + fixForAScheduleThatNeverMoves(budgets)
                     + " for a schedule, or --stages 1 without start levels");
         }
+    }
+
+    /**
+     * The warning for --schedule const at two stages or more with one X, and advice that schedules: at --stages 2 the
+     * other schedules run stage 0 at the start levels, dense by default, so leaving const alone left stage 0 pruning
+     * nothing and one solve; a start level is refused with const, so it is offered only with the way off it.
+     */
+    private String aConstantScheduleIsOneStage(Budgets budgets) {
+        boolean dense = budgetsAreDense(budgets);
+        // at dense budgets, halfway between the --keep-flops offered with it and 1, as startLevelsAboveTheTargets offers
+        String startLevel = dense ? "--start-keep " + Numbers.shown((KEEP_FLOPS_OFFERED_BELOW_DENSE + 1) / 2) : startLevelsAboveTheTargets(budgets);
+        String offConstant = stages == 2 ? "drop --schedule const and give a --start-keep above the targets, below 1 (e.g. " + startLevel + ")"
+                : "use --schedule poly, linear or exp";
+        String fix = !dense ? offConstant : fixForAScheduleThatNeverMoves(budgets) + (stages == 2 ? ", " : " and ") + offConstant;
+        return "--schedule const runs every stage at the final budgets" + (dense ? ", here " + DENSE_TARGETS : "") + ": stages 1.." + (stages - 1)
+                + " keep stage 0's weights and are not solved, so with one X this is a one-stage run; for a schedule " + fix
+                + ", or give --stages 1 without --schedule const";
     }
 
     /**
@@ -1087,9 +1107,12 @@ final class PruneCommand implements Callable<Integer> {
      */
     private static final String DENSE_TARGETS = "budgets at the dense model's (nothing to prune: every weight and FLOP is kept)";
 
+    /** The --keep-flops offered where the budgets are the dense model's. */
+    private static final double KEEP_FLOPS_OFFERED_BELOW_DENSE = 0.5;
+
     /** The advice for a schedule that never moves the budgets: a start level above its target, or, at dense targets, budgets that prune. */
     private String fixForAScheduleThatNeverMoves(Budgets budgets) {
-        return budgetsAreDense(budgets) ? "give a budget below the dense model's (e.g. --keep-flops 0.5)"
+        return budgetsAreDense(budgets) ? "give a budget below the dense model's (e.g. --keep-flops " + Numbers.shown(KEEP_FLOPS_OFFERED_BELOW_DENSE) + ")"
                 : "give a start level above its target (e.g. " + startLevelsAboveTheTargets(budgets) + ")";
     }
 
