@@ -384,7 +384,14 @@ final class PruneCommand implements Callable<Integer> {
             if (grads != null) {
                 if (gradsPattern()) {
                     // headers of every stage file, before any work: missing or mismatched files fail here
-                    stageHeaders = FilePatternGradients.stageSources(grads, stages, "--grads");
+                    try {
+                        stageHeaders = FilePatternGradients.stageSources(grads, stages, "--grads");
+                    } catch (InputException fileProblem) {
+                        // a pattern the schedule never reads is refused first: the file's refusal sent the user to
+                        // write the stage files, and the next run refused the pattern they belong to
+                        refuseAPatternTheScheduleNeverReads(m, layers, pw, errW);
+                        throw fileProblem;
+                    }
                     // watched, not held: --stages may name more files than a process may keep open (each is held while its stage reads it)
                     for (int stage = 1; stage < stages; stage++) held.watchArray(stageOption(stage), FilePatternGradients.fileOf(grads, stage));
                 }
@@ -785,15 +792,46 @@ final class PruneCommand implements Callable<Integer> {
                 budgets.flopsFraction());
         refuseGradientSourcesTheScheduleNeverReads(true, layers, budgets);
         refuseACommandTheDenseStartNeverRuns(budgets);
-        // Without a gradient source nothing goes unread, as with --schedule const: the run goes on. But const was asked
-        // for by name, where a start level typed at its target (0.3 for 0.8) turned any schedule into it without a word,
-        // and a one-stage run was reported as T stages.
-        String why = stages > 1 && !constantSchedule() ? whyTheScheduleNeverChangesTheBudgets(layers, budgets) : null;
+        // Without a gradient source nothing goes unread: the run goes on. But a one-stage run was reported as T stages
+        // without a word, whether asked for by name (--schedule const) or by a start level typed at its target (0.3 for 0.8).
+        if (stages > 1 && constantSchedule()) {
+            errW.println("falcon: warning: " + aConstantScheduleIsOneStage(budgets));
+            return;
+        }
+        String why = stages > 1 ? whyTheScheduleNeverChangesTheBudgets(layers, budgets) : null;
         if (why != null) {
             errW.println("falcon: warning: every stage runs at the final budgets with " + why + ": stages 1.." + (stages - 1)
                     + " keep stage 0's weights and are not solved, a one-stage run; " + fixForAScheduleThatNeverMoves(budgets)
                     + " for a schedule, or --stages 1 without start levels");
         }
+    }
+
+    /**
+     * The warning for --schedule const at two stages or more with one X, and advice that schedules: at --stages 2 the
+     * other schedules run stage 0 at the start levels, dense by default, so leaving const alone left stage 0 pruning
+     * nothing and one solve; a start level is refused with const, so it is offered only with the way off it.
+     */
+    private String aConstantScheduleIsOneStage(Budgets budgets) {
+        boolean dense = budgetsAreDense(budgets);
+        // at dense budgets, halfway between the --keep-flops offered with it and 1, as startLevelsAboveTheTargets offers
+        String startLevel = dense ? "--start-keep " + Numbers.shown((KEEP_FLOPS_OFFERED_BELOW_DENSE + 1) / 2) : startLevelsAboveTheTargets(budgets);
+        String offConstant = stages == 2 ? "drop --schedule const and give a --start-keep above the targets, below 1 (e.g. " + startLevel + ")"
+                : "use --schedule poly, linear or exp";
+        String fix = !dense ? offConstant : fixForAScheduleThatNeverMoves(budgets) + (stages == 2 ? ", " : " and ") + offConstant;
+        return "--schedule const runs every stage at the final budgets" + (dense ? ", here " + DENSE_TARGETS : "") + ": stages 1.." + (stages - 1)
+                + " keep stage 0's weights and are not solved, so with one X this is a one-stage run; for a schedule " + fix
+                + ", or give --stages 1 without --schedule const";
+    }
+
+    /**
+     * The checks of {@link #checkStartLevels} that need the layer table, made early for a pattern whose stage files
+     * fail their check: with --flops-per-weight the table is otherwise read only with the other inputs, after the
+     * files. Returns where nothing refuses the pattern, for the caller to refuse the files.
+     */
+    private void refuseAPatternTheScheduleNeverReads(Method m, LayerTable layers, long p, PrintWriter errW) {
+        if (m != Method.FALCON_PLUS_PLUS) return;
+        LayerTable table = layers != null ? layers : layersFromFlops(flopsPerWeight, costsOption, p);
+        checkStartLevels(m, table, resolveBudgets(table), errW);
     }
 
     /**
@@ -1069,9 +1107,12 @@ final class PruneCommand implements Callable<Integer> {
      */
     private static final String DENSE_TARGETS = "budgets at the dense model's (nothing to prune: every weight and FLOP is kept)";
 
+    /** The --keep-flops offered where the budgets are the dense model's. */
+    private static final double KEEP_FLOPS_OFFERED_BELOW_DENSE = 0.5;
+
     /** The advice for a schedule that never moves the budgets: a start level above its target, or, at dense targets, budgets that prune. */
     private String fixForAScheduleThatNeverMoves(Budgets budgets) {
-        return budgetsAreDense(budgets) ? "give a budget below the dense model's (e.g. --keep-flops 0.5)"
+        return budgetsAreDense(budgets) ? "give a budget below the dense model's (e.g. --keep-flops " + Numbers.shown(KEEP_FLOPS_OFFERED_BELOW_DENSE) + ")"
                 : "give a start level above its target (e.g. " + startLevelsAboveTheTargets(budgets) + ")";
     }
 

@@ -3744,6 +3744,95 @@ class MainTest {
     }
 
     /**
+     * A per-stage pattern the schedule never reads (start levels at the targets, budgets at the dense model's, with or
+     * without --schedule const) was refused for a missing stage file first ("write every stage's file before the run"),
+     * and as never used only once the files were written; --schedule const below dense budgets said the latter first.
+     * "Would never be used" now comes before any of the pattern's files is checked, with --layers and with
+     * --flops-per-weight (whose layer table is read only with the other inputs); a pattern the schedule reads is still
+     * refused for its file.
+     */
+    @Test
+    void aPatternTheScheduleNeverReadsIsRefusedBeforeItsFilesAreChecked() throws IOException {
+        // stages 0 and 1 written, stage 2 not
+        for (int t = 0; t < 2; t++) Files.copy(xFile, dir.resolve("Xm_" + t + ".npy"));
+        String[] viaLayers = with(fileArgs("--method", "falcon++", "--stages", "3"), "--grads", dir.resolve("Xm_{t}.npy").toString());
+        String[] viaCosts = viaLayers.clone();
+        int at = List.of(viaCosts).indexOf("--layers");
+        viaCosts[at] = "--flops-per-weight";
+        viaCosts[at + 1] = flopsFile.toString();
+        Object[][] neverRead = {
+                {new String[] {"--keep-flops", "0.4", "--start-keep-flops", "0.4"}, "would never be used with start levels at the targets (--start-keep-flops 0.4"},
+                {new String[] {"--keep-flops", "1"}, "would never be used with budgets at the dense model's"},
+                {new String[] {"--keep-flops", "1", "--schedule", "const"}, "would never be used with --schedule const and budgets at the dense model's"},
+                {new String[] {"--keep-flops", "0.4", "--schedule", "const"}, "would never be used with --schedule const:"}};
+        String[] scheduled = {"--keep-flops", "0.4", "--start-keep-flops", "0.7"};
+        String missing = "Xm_2.npy: --grads: does not exist: the X of stage 2 of 0..2";
+        for (String[] model : List.of(viaLayers, viaCosts)) {
+            for (Object[] c : neverRead) {
+                Run r = run(concat(model, (String[]) c[0]));
+                assertFails(r, 2, "--grads: option: " + c[1]);
+                assertFalse(r.err().contains("does not exist"), String.join(" ", (String[]) c[0]) + ": " + r.err());
+            }
+            assertFails(run(concat(model, scheduled)), 2, missing, "write every stage's file before the run");
+        }
+        // a stage file that is there but of another shape is checked after the pattern too
+        try (FloatPointer x = values((N - 1) * P, 3)) {
+            Npy.writeFloat32(dir.resolve("Xm_2.npy"), x, new long[] {N - 1, P});
+        }
+        for (String[] model : List.of(viaLayers, viaCosts)) {
+            for (Object[] c : neverRead) {
+                Run r = run(concat(model, (String[]) c[0]));
+                assertFails(r, 2, "--grads: option: " + c[1]);
+                assertFalse(r.err().contains("has shape"), String.join(" ", (String[]) c[0]) + ": " + r.err());
+            }
+            assertFails(run(concat(model, scheduled)), 2, "X of stage 2 has shape " + (N - 1) + " x " + P);
+        }
+    }
+
+    /**
+     * --schedule const with one X runs every stage at the final budgets: stages 1.. keep stage 0's weights and are not
+     * solved, a one-stage run reported as T stages, without a word, where the same run spelt with start levels at the
+     * targets warns. It warns too (under --quiet, as warnings are kept), with advice that, followed, schedules.
+     */
+    @Test
+    void aConstantScheduleOfSeveralStagesWarnsThatItIsAOneStageRun() throws IOException {
+        String dense = "--schedule const runs every stage at the final budgets, here budgets at the dense model's (nothing to prune";
+        String plain = "--schedule const runs every stage at the final budgets: ";
+        Object[][] cases = {
+                // the args, the warning's words, its advice, the args that follow the advice
+                {new String[] {"--keep-flops", "0.4", "--stages", "3", "--schedule", "const"}, plain + "stages 1..2 keep stage 0's weights",
+                        "for a schedule use --schedule poly, linear or exp, or give --stages 1 without --schedule const",
+                        new String[] {"--keep-flops", "0.4", "--stages", "3", "--schedule", "poly"}},
+                {new String[] {"--keep-flops", "0.4", "--keep-nnz", "0.8", "--stages", "2", "--schedule", "const"}, plain + "stages 1..1 keep stage 0's weights",
+                        "for a schedule drop --schedule const and give a --start-keep above the targets, below 1 (e.g. --start-keep 0.9)",
+                        new String[] {"--keep-flops", "0.4", "--keep-nnz", "0.8", "--stages", "2", "--start-keep", "0.9"}},
+                {new String[] {"--keep-flops", "1", "--stages", "3", "--schedule", "const"}, dense,
+                        "for a schedule give a budget below the dense model's (e.g. --keep-flops 0.5) and use --schedule poly, linear or exp",
+                        new String[] {"--keep-flops", "0.5", "--stages", "3", "--schedule", "poly"}},
+                {new String[] {"--keep-flops", "1", "--stages", "2", "--schedule", "const"}, dense,
+                        "for a schedule give a budget below the dense model's (e.g. --keep-flops 0.5), drop --schedule const and give a --start-keep"
+                                + " above the targets, below 1 (e.g. --start-keep 0.75)",
+                        new String[] {"--keep-flops", "0.5", "--stages", "2", "--start-keep", "0.75"}}};
+        for (Object[] c : cases) {
+            String what = String.join(" ", (String[]) c[0]);
+            Run constant = run(concat(fileArgs("--method", "falcon++", "--max-iterations", "5"), (String[]) c[0]));
+            assertEquals(0, constant.code(), what + ": " + constant.err());
+            List<String> warnings = constant.err().lines().filter(l -> l.startsWith("falcon: warning: --schedule const")).toList();
+            assertEquals(1, warnings.size(), what + ": " + constant.err());
+            for (int k = 1; k <= 2; k++) assertTrue(warnings.get(0).contains((String) c[k]), what + " should say '" + c[k] + "': " + warnings.get(0));
+            assertTrue(warnings.get(0).contains("not solved, so with one X this is a one-stage run"), what + ": " + warnings.get(0));
+            deleteOutputs();
+            Run followed = run(concat(fileArgs("--method", "falcon++", "--max-iterations", "5"), (String[]) c[3]));
+            assertEquals(0, followed.code(), what + " followed: " + followed.err());
+            assertFalse(followed.err().contains("final budgets"), what + " followed: " + followed.err());
+            deleteOutputs();
+        }
+        Run oneStage = run(fileArgs("--method", "falcon++", "--max-iterations", "5", "--keep-flops", "0.4", "--stages", "1"));
+        assertEquals(0, oneStage.code(), oneStage.err());
+        assertFalse(oneStage.err().contains("warning"), oneStage.err());
+    }
+
+    /**
      * The start level offered when the levels are at the targets is one the run accepts and schedules from, in the
      * option that gave the level. It was a fixed "--start-keep 0.8", refused for a target of 0.9 ("is below the FLOP
      * target 0.9", exit 2), and named --start-keep where --start-keep-flops gave the level.
