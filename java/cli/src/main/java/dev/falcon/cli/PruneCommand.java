@@ -72,9 +72,9 @@ import picocli.CommandLine.Spec;
                 "  --report  default out/NAME-METHOD-report.json",
                 "  --mask    only when given",
                 "  -         stdout (.npy for --out and --mask, JSON for --report; one output",
-                "            at most, ./- for a file named -); the summary then goes to",
-                "            stderr, and so it does for /dev/stdout; --out and --mask refuse",
-                "            a terminal (they are binary)",
+                "            at most); the summary then goes to stderr, and so it does for",
+                "            /dev/stdout; --out and --mask refuse a terminal (they are binary)",
+                "  ./-       a file named -, for --report only (--out and --mask end in .npy)",
                 "Memory: the run estimates what it needs before loading and refuses with",
                 "  options that fit; -Dfalcon.memory.available=SIZE replaces what it reads",
                 "  (the smaller of /proc/meminfo MemAvailable and a cgroup limit's room), e.g.",
@@ -1519,6 +1519,23 @@ final class PruneCommand implements Callable<Integer> {
         return Budgets.resolve(layers, keepFlops, flops, keepNnz, nnz, sparsity, Budgets.ArgumentNames.CLI);
     }
 
+    /**
+     * A path each of {@code options} takes, as the refusal of outputs sharing stdout offers them: ./- names a file called
+     * -, but only --report takes it, since --out and --mask must end in .npy (the refusal offered ./- for them too).
+     */
+    private static String pathsFor(List<String> options) {
+        List<String> paths = new ArrayList<>();
+        for (String option : options) {
+            paths.add(option + switch (option) {
+                case "--out" -> " pruned.npy";
+                case "--mask" -> " mask.npy";
+                default -> " report.json";
+            });
+        }
+        return String.join(", ", paths.subList(0, paths.size() - 1)) + " or " + paths.get(paths.size() - 1)
+                + (options.contains("--report") ? " (for --report, ./- names a file called -)" : "");
+    }
+
     private void checkOutputs(Path outPath, Path reportPath, long p, int layerCount) {
         // each output with its option, which the messages name: an empty --out= has no file name to show
         List<Path> outputs = new ArrayList<>(List.of(outPath, reportPath));
@@ -1536,7 +1553,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         if (dashes.size() > 1) {
             throw InputException.of("-", String.join("/", dashes), (dashes.size() == 2 ? "both" : "all") + " are stdout, which can take only one output",
-                    "give " + (dashes.size() == 2 ? "the other" : "the others") + " a file's path (./- names a file called -)");
+                    "give " + (dashes.size() == 2 ? "the other" : "the others") + " a file's path, e.g. " + pathsFor(dashes));
         }
         if (toStdout.size() > 1) {
             // a path that is stdout (the file stdout is redirected to, /dev/stdout) is stdout as much as "-" is: the
