@@ -72,9 +72,9 @@ import picocli.CommandLine.Spec;
                 "  --report  default out/NAME-METHOD-report.json",
                 "  --mask    only when given",
                 "  -         stdout (.npy for --out and --mask, JSON for --report; one output",
-                "            at most, ./- for a file named -); the summary then goes to",
-                "            stderr, and so it does for /dev/stdout; --out and --mask refuse",
-                "            a terminal (they are binary)",
+                "            at most); the summary then goes to stderr, and so it does for",
+                "            /dev/stdout; --out and --mask refuse a terminal (they are binary)",
+                "  ./-       a file named -, for --report only (--out and --mask end in .npy)",
                 "Memory: the run estimates what it needs before loading and refuses with",
                 "  options that fit; -Dfalcon.memory.available=SIZE replaces what it reads",
                 "  (the smaller of /proc/meminfo MemAvailable and a cgroup limit's room), e.g.",
@@ -1317,10 +1317,22 @@ final class PruneCommand implements Callable<Integer> {
         return stage.seconds() - held.stageChecksumSeconds(stageOption(stage.stage()));
     }
 
+    /**
+     * The --block-size mp's block or sweep backsolve cut the layers with, else null: it moves Q by orders of magnitude
+     * (54.6 at 100 against 0.175 at the default on one model), and falcon's report names it among its options, while
+     * mp's named it nowhere, neither in the report nor in the summary.
+     */
+    private Integer mpBacksolveBlockSize(PruneResult r) {
+        Backsolve.Mode mode = r.solve().backsolve();
+        return r.method() == Method.MP && (mode == Backsolve.Mode.BLOCK || mode == Backsolve.Mode.SWEEP) ? blockSize : null;
+    }
+
     private Map<String, Object> solverReport(PruneResult r, Budgets budgets, HeldInputs held) {
         Map<String, Object> o = new LinkedHashMap<>();
         PruneResult.Solve s = r.solve();
         o.put("backsolve", s.backsolve().cliName());
+        Integer mpBlocks = mpBacksolveBlockSize(r);
+        if (mpBlocks != null) o.put("block_size", mpBlocks);
         if (s.note() != null) o.put("backsolve_not_kept", s.note());
         // falcon's: every backsolve it solved raised Q, so none is in the weights (mp's says its backsolve raised Q above)
         if (s.falcon() != null && s.falcon().backsolveNeverKept() != null) o.put("backsolve_not_kept", s.falcon().backsolveNeverKept());
@@ -1549,6 +1561,23 @@ final class PruneCommand implements Callable<Integer> {
         return Budgets.resolve(layers, keepFlops, flops, keepNnz, nnz, sparsity, Budgets.ArgumentNames.CLI);
     }
 
+    /**
+     * A path each of {@code options} takes, as the refusal of outputs sharing stdout offers them: ./- names a file called
+     * -, but only --report takes it, since --out and --mask must end in .npy (the refusal offered ./- for them too).
+     */
+    private static String pathsFor(List<String> options) {
+        List<String> paths = new ArrayList<>();
+        for (String option : options) {
+            paths.add(option + switch (option) {
+                case "--out" -> " pruned.npy";
+                case "--mask" -> " mask.npy";
+                default -> " report.json";
+            });
+        }
+        return String.join(", ", paths.subList(0, paths.size() - 1)) + " or " + paths.get(paths.size() - 1)
+                + (options.contains("--report") ? " (for --report, ./- names a file called -)" : "");
+    }
+
     private void checkOutputs(Path outPath, Path reportPath, long p, int layerCount) {
         // each output with its option, which the messages name: an empty --out= has no file name to show
         List<Path> outputs = new ArrayList<>(List.of(outPath, reportPath));
@@ -1566,7 +1595,7 @@ final class PruneCommand implements Callable<Integer> {
         }
         if (dashes.size() > 1) {
             throw InputException.of("-", String.join("/", dashes), (dashes.size() == 2 ? "both" : "all") + " are stdout, which can take only one output",
-                    "give " + (dashes.size() == 2 ? "the other" : "the others") + " a file's path (./- names a file called -)");
+                    "give " + (dashes.size() == 2 ? "the other" : "the others") + " a file's path, e.g. " + pathsFor(dashes));
         }
         if (toStdout.size() > 1) {
             // a path that is stdout (the file stdout is redirected to, /dev/stdout) is stdout as much as "-" is: the
@@ -2416,7 +2445,8 @@ final class PruneCommand implements Callable<Integer> {
                     f != null && f.everyBacksolveSkipped() != null ? sv.backsolve().cliName() + " skipped on every support (its ridge"
                             + " system is singular at this --lambda; the weights are the DFO's, not backsolved; raise --lambda as the warning says)"
                             : f != null && f.backsolveNeverKept() != null ? f.backsolveNeverKept().substring("backsolve ".length())
-                            : sv.backsolve().cliName(),
+                            : sv.backsolve().cliName() + (mpBacksolveBlockSize(r) == null ? ""
+                                    : " (blocks of at most " + mpBacksolveBlockSize(r) + " weights)"),
                     // falcon++: the solver's figures are its last solved stage's, not the run's totals (each stage's line has its own)
                     f == null ? "" : String.format(Locale.ROOT, ", %s%s in %s (%s)",
                             sv.multiStage() == null ? "" : "stage " + sv.multiStage().lastSolvedStage() + ": ",

@@ -259,4 +259,46 @@ class HelpTextTest extends SmallModel {
         for (String word : List.of("--backsolve none", "singular", "landing above", "--max-iterations", "time"))
             assertTrue(stable.contains(word), "--stable-iterations' help does not say " + word + ": " + stable);
     }
+
+    /**
+     * The Outputs section and the refusal of two outputs given as - both said "./- names a file called -", but --out and
+     * --mask must end in .npy (--out .safetensors too), so ./- is refused for them: it fits --report only. The help says
+     * so, and each refusal suggests for --out and --mask a path they take.
+     */
+    @Test
+    void dotSlashDashIsOfferedOnlyForTheReport() {
+        for (String array : List.of("--out", "--mask")) {
+            List<String> args = new java.util.ArrayList<>(List.of("prune", "--weights", weights.toString(), "--layers", layers.toString(),
+                    "--device", "java", "--report", out.resolve("r.json").toString()));
+            if (array.equals("--mask")) args.addAll(List.of("--out", out.resolve("p.npy").toString()));
+            args.addAll(List.of(array, "./-"));
+            assertRefused(MainTest.run(args.toArray(String[]::new)), 2, "./-: " + array + ":", "end it in .npy");
+        }
+
+        List<String> dashLines = MainTest.run("prune", "--help").out().lines().filter(l -> l.contains("./-")).toList();
+        assertFalse(dashLines.isEmpty(), "the help no longer says how to name a file called -");
+        for (String line : dashLines) assertTrue(line.contains("--report only"), "the help offers ./- beyond --report: " + line);
+
+        for (List<String> dashes : List.of(List.of("--out", "--mask"), List.of("--out", "--report"), List.of("--report", "--mask"),
+                List.of("--out", "--report", "--mask"))) {
+            List<String> args = new java.util.ArrayList<>(List.of("prune", "--weights", weights.toString(), "--layers", layers.toString(),
+                    "--device", "java"));
+            for (String option : dashes) args.addAll(List.of(option, "-"));
+            if (!dashes.contains("--out")) args.addAll(List.of("--out", out.resolve("p.npy").toString()));
+            if (!dashes.contains("--report")) args.addAll(List.of("--report", out.resolve("r.json").toString()));
+            MainTest.Run r = MainTest.run(args.toArray(String[]::new));
+            assertRefused(r, 2, "-: " + String.join("/", dashes) + ": ", "which can take only one output");
+            String fix = r.err().substring(r.err().indexOf("which can take only one output"));
+            java.util.regex.Matcher suggested = java.util.regex.Pattern.compile("(--out|--mask|--report) (\\S+?)[,;)]?(\\s|$)").matcher(fix);
+            List<String> named = new java.util.ArrayList<>();
+            while (suggested.find()) {
+                String option = suggested.group(1), path = suggested.group(2);
+                named.add(option);
+                assertTrue(dashes.contains(option), dashes + ": the fix names " + option + ", which was not given as -: " + fix);
+                if (!option.equals("--report")) assertTrue(path.endsWith(".npy"), dashes + ": " + option + " " + path + " would be refused: " + fix);
+            }
+            assertTrue(named.containsAll(dashes), dashes + ": the fix should suggest a path for each: " + fix);
+            assertEquals(dashes.contains("--report"), fix.contains("./-"), dashes + ": " + fix);
+        }
+    }
 }

@@ -4473,7 +4473,8 @@ class MainTest {
         Files.delete(dir.resolve("-"));
         deleteOutputs();
         Run two = run(with(with(fileArgs(), "--out", "-"), "--report", "-"));
-        assertFails(two, 2, "-: --out/--report: both are stdout, which can take only one output", "./- names a file called -");
+        assertFails(two, 2, "-: --out/--report: both are stdout, which can take only one output",
+                "give the other a file's path, e.g. --out pruned.npy or --report report.json (for --report, ./- names a file called -)");
     }
 
     /**
