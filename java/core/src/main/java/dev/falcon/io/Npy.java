@@ -157,13 +157,7 @@ public final class Npy {
 
     /** {@code sourceText}: each value as the header writes it, for messages (a list parses to nothing of its own). */
     private static Header validate(Path file, Map<String, Object> dict, Map<String, String> sourceText, long dataOffset, long size) {
-        for (String key : dict.keySet()) {
-            if (!key.equals("descr") && !key.equals("fortran_order") && !key.equals("shape")) {
-                throw InputException.of(file, "header", "unexpected key '" + key + "' in the header dict (only 'descr',"
-                        + " 'fortran_order' and 'shape' are allowed)", "re-save the array with numpy.save");
-            }
-        }
-        for (String key : List.of("descr", "fortran_order", "shape")) {
+        for (String key : HEADER_KEYS) {
             if (!dict.containsKey(key)) {
                 throw InputException.of(file, key, "missing from the header dict", "re-save the array with numpy.save");
             }
@@ -447,6 +441,9 @@ public final class Npy {
         b.flip();
     }
 
+    /** The keys of numpy's header dict, all required, none other allowed. */
+    private static final List<String> HEADER_KEYS = List.of("descr", "fortran_order", "shape");
+
     /** Strict parser for the header's Python dict literal. */
     private static final class HeaderParser {
         private final Path file;
@@ -474,6 +471,12 @@ public final class Npy {
                 ws();
                 expect(':');
                 ws();
+                // named before its value is parsed: a value of a kind the parser has no need to know ('foo': 1) made
+                // the key a parse error at the value, where numpy says the keys are wrong
+                if (!HEADER_KEYS.contains(key)) {
+                    throw InputException.of(file, "header", "unexpected key '" + printable(key) + "' in the header dict (only 'descr',"
+                            + " 'fortran_order' and 'shape' are allowed)", "re-save the array with numpy.save");
+                }
                 int valueStart = i;
                 Object value = value();
                 sourceText.putIfAbsent(key, printable(s.substring(valueStart, i)));

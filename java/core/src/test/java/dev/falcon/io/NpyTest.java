@@ -378,4 +378,27 @@ class NpyTest {
         Path list = write(dir, "list.npy", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': [4], }", f4));
         assertInput(() -> Npy.readHeader(list), list, "shape: must be a tuple of integers such as (1000, 268336), got [4]");
     }
+
+    /** The header of a v1.0 .npy file of 24 float32 zeros whose dict is {@code dict}, written out byte by byte. */
+    private Path npyOf24(String name, String dict) throws IOException {
+        return write(dir, name, npyV1(dict, new byte[24 * 4]));
+    }
+
+    /**
+     * A key other than numpy's three was named only where its value was one the parser knew (a string, True, False, a
+     * tuple): 'foo': 1 got "malformed header dict: expected a string, True, False or a tuple at character 64", sending
+     * the user to look for damage rather than at the key numpy refuses ("Header does not contain the correct keys").
+     */
+    @Test
+    void anUnexpectedKeyIsNamedWhateverItsValue() throws IOException {
+        String[] values = {"1", "'\u00e9'", "None", "-2.5e-3", "[1, 2]", "{'a': 1}", "b'x'", "(1, 'a')"};
+        for (int v = 0; v < values.length; v++) {
+            Path last = npyOf24("last" + v + ".npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24,), 'foo': " + values[v] + "}");
+            InputException e = assertInput(() -> Npy.readHeader(last), last,
+                    "header: unexpected key 'foo' in the header dict (only 'descr', 'fortran_order' and 'shape' are allowed)");
+            assertFalse(e.getMessage().contains("malformed"), e.getMessage());
+            Path first = npyOf24("first" + v + ".npy", "{'foo': " + values[v] + ", 'descr': '<f4', 'fortran_order': False, 'shape': (24,)}");
+            assertInput(() -> Npy.readHeader(first), first, "header: unexpected key 'foo' in the header dict");
+        }
+    }
 }
