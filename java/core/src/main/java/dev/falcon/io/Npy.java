@@ -441,6 +441,9 @@ public final class Npy {
         b.flip();
     }
 
+    /** A number or None in the header, as written: a value of no kind any field takes. */
+    private record NumberOrNone(String text) {}
+
     /** The keys of numpy's header dict, all required, none other allowed. */
     private static final List<String> HEADER_KEYS = List.of("descr", "fortran_order", "shape");
 
@@ -521,7 +524,34 @@ public final class Npy {
                 skipBracketed();
                 return List.of();
             }
+            // a number or None is no value any field takes, but one the field's own check names, as numpy does
+            // ("fortran_order is not a valid bool: 0"), where a parse error sent the user looking for damage
+            String number = numberOrNone();
+            if (number != null) return new NumberOrNone(number);
             throw error("a string, True, False or a tuple");
+        }
+
+        /** A Python number (sign, digits, letters of a prefix or exponent, dots) or None at the cursor, consumed; null where there is none. */
+        private String numberOrNone() {
+            int start = i;
+            if (s.startsWith("None", i)) {
+                i += 4;
+                return "None";
+            }
+            if (i < s.length() && (s.charAt(i) == '-' || s.charAt(i) == '+')) i++;
+            int digits = i;
+            while (i < s.length()) {
+                char c = s.charAt(i);
+                boolean exponentSign = (c == '-' || c == '+') && i > digits && (s.charAt(i - 1) == 'e' || s.charAt(i - 1) == 'E');
+                if (!(c < 128 && (Character.isLetterOrDigit(c) || c == '_' || c == '.')) && !exponentSign) break;
+                i++;
+            }
+            boolean number = i > digits && (Character.isDigit(s.charAt(digits)) || s.charAt(digits) == '.');
+            if (!number) {
+                i = start;
+                return null;
+            }
+            return s.substring(start, i);
         }
 
         private long[] tuple() {

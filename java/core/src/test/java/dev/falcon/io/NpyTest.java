@@ -401,4 +401,26 @@ class NpyTest {
             assertInput(() -> Npy.readHeader(first), first, "header: unexpected key 'foo' in the header dict");
         }
     }
+
+    /**
+     * A value of a kind the parser did not know, a number or None, got the generic "malformed header dict: expected a
+     * string, True, False or a tuple at character 34" where numpy names the field ("fortran_order is not a valid bool:
+     * 0"): the field is named, with the value as written.
+     */
+    @Test
+    void aNumberOrNoneWhereTheHeaderWantsAnotherKindNamesTheField() throws IOException {
+        String[][] cases = {
+            {"{'descr': '<f4', 'fortran_order': 0, 'shape': (24,)}", "fortran_order: must be True or False, got 0"},
+            {"{'descr': '<f4', 'fortran_order': 1, 'shape': (24,)}", "fortran_order: must be True or False, got 1"},
+            {"{'descr': '<f4', 'fortran_order': None, 'shape': (24,)}", "fortran_order: must be True or False, got None"},
+            {"{'descr': '<f4', 'fortran_order': -1.5e-3, 'shape': (24,)}", "fortran_order: must be True or False, got -1.5e-3"},
+            {"{'descr': 0, 'fortran_order': False, 'shape': (24,)}", "descr: must be a string such as '<f4', got 0"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': 24}", "shape: must be a tuple of integers such as (1000, 268336), got 24"},
+        };
+        for (int c = 0; c < cases.length; c++) {
+            Path f = npyOf24("kind" + c + ".npy", cases[c][0]);
+            InputException e = assertInput(() -> Npy.readHeader(f), f, cases[c][1]);
+            assertFalse(e.getMessage().contains("malformed"), e.getMessage());
+        }
+    }
 }
