@@ -423,4 +423,54 @@ class NpyTest {
             assertFalse(e.getMessage().contains("malformed"), e.getMessage());
         }
     }
+
+    /**
+     * Headers numpy refuses were read: 'shape': (24) (an integer in parentheses, not a tuple: "shape is not valid: 24"),
+     * a dimension with a leading zero (not a Python integer literal: "Cannot parse header"), a NUL byte after the dict
+     * (Python source holds none: "Cannot parse header"), and a lowercase long suffix or one in a version 3.0 file (numpy
+     * drops only a Python 2 'L', and only in versions 1.0 and 2.0). Each is refused as damage, naming the file and field.
+     */
+    @Test
+    void headersNumpyRefusesAreRefused() throws IOException {
+        Path parenthesized = npyOf24("paren.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24)}");
+        assertInput(() -> Npy.readHeader(parenthesized), parenthesized, "shape: (24) is an integer in parentheses, not a tuple",
+                "(24,)", "re-save");
+        Path spaced = npyOf24("paren-spaced.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': ( 24 ), }");
+        assertInput(() -> Npy.readHeader(spaced), spaced, "shape: ( 24 ) is an integer in parentheses, not a tuple");
+        Path leadingZero = npyOf24("zero.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (024,)}");
+        assertInput(() -> Npy.readHeader(leadingZero), leadingZero, "shape: dimension 024 has a leading zero", "re-save");
+        Path leadingZeroLater = npyOf24("zero2.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 0024)}");
+        assertInput(() -> Npy.readHeader(leadingZeroLater), leadingZeroLater, "shape: dimension 0024 has a leading zero");
+        Path nul = npyOf24("nul.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24,)}\0");
+        assertInput(() -> Npy.readHeader(nul), nul, "header: ", "a NUL byte (\\x00) at character 56 after the dict", "re-save");
+        Path nulInPadding = npyOf24("nul2.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24,), }   \0  ");
+        assertInput(() -> Npy.readHeader(nulInPadding), nulInPadding, "header: ", "a NUL byte (\\x00) at character 61 after the dict");
+        Path lowercaseLong = npyOf24("long-l.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24l,)}");
+        assertInput(() -> Npy.readHeader(lowercaseLong), lowercaseLong, "shape: dimension 24l", "only 'L'");
+        Path longInV3 = write(dir, "long-v3.npy", npyV2(3, "{'descr': '<f4', 'fortran_order': False, 'shape': (24L,)}", new byte[24 * 4]));
+        assertInput(() -> Npy.readHeader(longInV3), longInV3, "shape: dimension 24L", "version 3.0");
+    }
+
+    /** What Python's literal syntax, or numpy's fallback for Python 2 headers, reads: accepted as before. */
+    @Test
+    void headersNumpyReadsAreRead() throws IOException {
+        String[][] accepted = {
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (24,)}", "24"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (8, 3)}", "8 3"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': ( 8 , 3 , ) , } \t\r", "8 3"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (+24,),}", "24"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (24L,)}", "24"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 00, 24)}", "0 0 24"},
+        };
+        for (int a = 0; a < accepted.length; a++) {
+            long[] shape = Arrays.stream(accepted[a][1].split(" ")).mapToLong(Long::parseLong).toArray();
+            byte[] data = new byte[(int) Arrays.stream(shape).reduce(1, Math::multiplyExact) * 4];
+            Path f = write(dir, "ok" + a + ".npy", npyV1(accepted[a][0], data));
+            assertArrayEquals(shape, Npy.readHeader(f).shape(), accepted[a][0]);
+        }
+        Path scalar = write(dir, "scalar.npy", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': ()}", new byte[4]));
+        assertArrayEquals(new long[0], Npy.readHeader(scalar).shape());
+        Path longInV2 = write(dir, "long-v2.npy", npyV2(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (24L,)}", new byte[24 * 4]));
+        assertArrayEquals(new long[] {24}, Npy.readHeader(longInV2).shape());
+    }
 }
