@@ -2355,6 +2355,38 @@ class MainTest {
     }
 
     /**
+     * Every folder prune writes an output file into keeps an empty hidden lock file (AtomicFiles.LOCK_FILE: deleting it
+     * while another run waits on it would let two commits run at once), nested output folders each their own, while the
+     * README's outputs said that a failure leaves earlier results as they were and named the lock file only in passing,
+     * not whether it may be deleted. A folder falcon created for the outputs of a run that fails (--mask /dev/full) is
+     * removed again, lock file included.
+     */
+    @Test
+    void outputFoldersKeepTheLockFileTheReadmeDescribesAndAFailedRunLeavesNoFolder() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Files.isWritable(Path.of("/dev/full")) && !Files.isRegularFile(Path.of("/dev/full")));
+        Path nested = outDir.resolve("weights").resolve("p.npy");
+        Run failed = run(with(with(fileArgs(), "--out", nested.toString()), "--mask", "/dev/full"));
+        assertFails(failed, 1, "/dev/full: --mask: cannot write (");
+        try (Stream<Path> left = Files.list(dir)) {
+            assertEquals(List.of(), left.filter(f -> f.getFileName().toString().startsWith(".")).toList(), "hidden files left by the failed run");
+        }
+
+        assertEquals(0, run(with(fileArgs(), "--out", nested.toString())).code());
+        for (Path folder : List.of(outDir, nested.getParent())) {
+            try (Stream<Path> hidden = Files.list(folder).filter(f -> f.getFileName().toString().startsWith("."))) {
+                assertEquals(List.of(folder.resolve(dev.falcon.io.AtomicFiles.LOCK_FILE)), hidden.toList(), "hidden files in " + folder);
+            }
+            assertEquals(0, Files.size(folder.resolve(dev.falcon.io.AtomicFiles.LOCK_FILE)));
+        }
+
+        String outputsRow = Files.readAllLines(Path.of("../../README.md")).stream().filter(l -> l.startsWith("| outputs |")).findFirst().orElseThrow();
+        for (String said : List.of("keeps an empty hidden `" + dev.falcon.io.AtomicFiles.LOCK_FILE + "`", "nested", "safe to delete",
+                "`.gitignore`", "removed again, lock file included")) {
+            assertTrue(outputsRow.contains(said), "README's outputs row does not say '" + said + "'");
+        }
+    }
+
+    /**
      * A name longer than the file system takes (256 bytes here), a folder name to be created that is, and a path longer
      * than the system takes were found only when the outputs were written, after the whole solve. They are refused
      * before any work, with the file system's limit (asked of it: 255 on the file systems tests run on).

@@ -145,7 +145,7 @@ public final class Npy {
             ByteBuffer hb = ByteBuffer.allocate((int) headerLength);
             readFully(ch, hb, prefix, file);
             String text = new String(hb.array(), major == 3 ? StandardCharsets.UTF_8 : StandardCharsets.ISO_8859_1);
-                HeaderParser parser = new HeaderParser(file, text);
+            HeaderParser parser = new HeaderParser(file, text, major < 3);
             Map<String, Object> dict = parser.parse();
             Header header = validate(file, dict, parser.sourceText, prefix + headerLength, size);
             requireDataToFillTheFile(ch, header, headerLength, text.endsWith("\n"));
@@ -157,13 +157,7 @@ public final class Npy {
 
     /** {@code sourceText}: each value as the header writes it, for messages (a list parses to nothing of its own). */
     private static Header validate(Path file, Map<String, Object> dict, Map<String, String> sourceText, long dataOffset, long size) {
-        for (String key : dict.keySet()) {
-            if (!key.equals("descr") && !key.equals("fortran_order") && !key.equals("shape")) {
-                throw InputException.of(file, "header", "unexpected key '" + key + "' in the header dict (only 'descr',"
-                        + " 'fortran_order' and 'shape' are allowed)", "re-save the array with numpy.save");
-            }
-        }
-        for (String key : List.of("descr", "fortran_order", "shape")) {
+        for (String key : HEADER_KEYS) {
             if (!dict.containsKey(key)) {
                 throw InputException.of(file, key, "missing from the header dict", "re-save the array with numpy.save");
             }
@@ -180,6 +174,10 @@ public final class Npy {
         if (!(dict.get("fortran_order") instanceof Boolean fortran)) {
             throw InputException.of(file, "fortran_order", "must be True or False, got " + sourceText.get("fortran_order"),
                     "re-save the array with numpy.save");
+        }
+        if (dict.get("shape") instanceof ParenthesizedInteger p) {
+            throw InputException.of(file, "shape", sourceText.get("shape") + " is an integer in parentheses, not a tuple (numpy writes a 1-d"
+                    + " shape as (" + p.value() + ",))", "the header is damaged; re-save the array with numpy.save");
         }
         if (!(dict.get("shape") instanceof long[] shape)) {
             throw InputException.of(file, "shape", "must be a tuple of integers such as (1000, 268336), got "
@@ -447,17 +445,32 @@ public final class Npy {
         b.flip();
     }
 
+    /** {@code (24)}: in Python an integer, not a tuple of one. */
+    private record ParenthesizedInteger(long value) {}
+
+    /** A number or None in the header, as written: a value of no kind any field takes. */
+    private record NumberOrNone(String text) {}
+
+    /** The keys of numpy's header dict, all required, none other allowed. */
+    private static final List<String> HEADER_KEYS = List.of("descr", "fortran_order", "shape");
+
     /** Strict parser for the header's Python dict literal. */
     private static final class HeaderParser {
         private final Path file;
         private final String s;
+        /**
+         * Whether a dimension may end in Python 2's long suffix L (24L): numpy drops it in format versions 1.0 and 2.0,
+         * which Python 2 wrote, and cannot parse it in 3.0.
+         */
+        private final boolean longSuffixAllowed;
         private int i;
         /** Each key's value as written, e.g. 'False' (a string) or [60] (a list). */
         final Map<String, String> sourceText = new LinkedHashMap<>();
 
-        HeaderParser(Path file, String s) {
+        HeaderParser(Path file, String s, boolean longSuffixAllowed) {
             this.file = file;
             this.s = s;
+            this.longSuffixAllowed = longSuffixAllowed;
         }
 
         Map<String, Object> parse() {
@@ -474,6 +487,12 @@ public final class Npy {
                 ws();
                 expect(':');
                 ws();
+                // named before its value is parsed: a value of a kind the parser has no need to know ('foo': 1) made
+                // the key a parse error at the value, where numpy says the keys are wrong
+                if (!HEADER_KEYS.contains(key)) {
+                    throw InputException.of(file, "header", "unexpected key '" + printable(key) + "' in the header dict (only 'descr',"
+                            + " 'fortran_order' and 'shape' are allowed)", "re-save the array with numpy.save");
+                }
                 int valueStart = i;
                 Object value = value();
                 sourceText.putIfAbsent(key, printable(s.substring(valueStart, i)));
@@ -494,7 +513,12 @@ public final class Npy {
             }
             while (i < s.length()) {
                 char c = s.charAt(i++);
-                if (c != ' ' && c != '\n' && c != '\t' && c != '\r' && c != 0) {
+                if (c == 0) {
+                    // Python source holds no NUL: numpy cannot parse such a header
+                    throw InputException.of(file, "header", "a NUL byte (\\x00) at character " + (i - 1) + " after the dict, where numpy"
+                            + " writes only spaces and a newline", "the file is damaged or was not written by numpy.save; re-save it with numpy.save");
+                }
+                if (c != ' ' && c != '\n' && c != '\t' && c != '\r') {
                     i--;
                     throw error("only spaces and a newline after the dict");
                 }
@@ -518,11 +542,40 @@ public final class Npy {
                 skipBracketed();
                 return List.of();
             }
+            // a number or None is no value any field takes, but one the field's own check names, as numpy does
+            // ("fortran_order is not a valid bool: 0"), where a parse error sent the user looking for damage
+            String number = numberOrNone();
+            if (number != null) return new NumberOrNone(number);
             throw error("a string, True, False or a tuple");
         }
 
-        private long[] tuple() {
+        /** A Python number (sign, digits, letters of a prefix or exponent, dots) or None at the cursor, consumed; null where there is none. */
+        private String numberOrNone() {
+            int start = i;
+            if (s.startsWith("None", i)) {
+                i += 4;
+                return "None";
+            }
+            if (i < s.length() && (s.charAt(i) == '-' || s.charAt(i) == '+')) i++;
+            int digits = i;
+            while (i < s.length()) {
+                char c = s.charAt(i);
+                boolean exponentSign = (c == '-' || c == '+') && i > digits && (s.charAt(i - 1) == 'e' || s.charAt(i - 1) == 'E');
+                if (!(c < 128 && (Character.isLetterOrDigit(c) || c == '_' || c == '.')) && !exponentSign) break;
+                i++;
+            }
+            boolean number = i > digits && (Character.isDigit(s.charAt(digits)) || s.charAt(digits) == '.');
+            if (!number) {
+                i = start;
+                return null;
+            }
+            return s.substring(start, i);
+        }
+
+        /** A tuple of integers, or one integer in parentheses ({@link ParenthesizedInteger}). */
+        private Object tuple() {
             expect('(');
+            boolean comma = false;
             List<Long> dims = new ArrayList<>();
             ws();
             if (peek() == ')') {
@@ -540,6 +593,7 @@ public final class Npy {
                 char c = peek();
                 if (c == ',') {
                     i++;
+                    comma = true;
                 } else if (c == ')') {
                     i++;
                     break;
@@ -547,6 +601,7 @@ public final class Npy {
                     throw error("',' or ')' in the shape tuple");
                 }
             }
+            if (!comma) return new ParenthesizedInteger(dims.get(0));
             return dims.stream().mapToLong(Long::longValue).toArray();
         }
 
@@ -559,7 +614,22 @@ public final class Npy {
                 i = start;
                 throw error("an integer dimension");
             }
-            if (i < s.length() && (s.charAt(i) == 'L' || s.charAt(i) == 'l')) i++; // Python 2 long suffix
+            String unsigned = digits.replaceFirst("^[-+]", "");
+            if (unsigned.length() > 1 && unsigned.charAt(0) == '0' && !unsigned.matches("0+")) {
+                throw InputException.of(file, "shape", "dimension " + digits + " has a leading zero, which a Python integer may not have"
+                        + " (numpy cannot parse the header)", "the header is damaged; re-save the array with numpy.save");
+            }
+            if (i < s.length() && s.charAt(i) == 'l') {
+                throw InputException.of(file, "shape", "dimension " + digits + "l ends in a lowercase l: numpy drops only 'L', Python 2's"
+                        + " long suffix, and cannot parse the header", "the header is damaged; re-save the array with numpy.save");
+            }
+            if (i < s.length() && s.charAt(i) == 'L') {
+                if (!longSuffixAllowed) {
+                    throw InputException.of(file, "shape", "dimension " + digits + "L ends in Python 2's long suffix, which numpy reads in"
+                            + " format versions 1.0 and 2.0 only, not in version 3.0", "the header is damaged; re-save the array with numpy.save");
+                }
+                i++;
+            }
             try {
                 return Long.parseLong(digits);
             } catch (NumberFormatException e) {

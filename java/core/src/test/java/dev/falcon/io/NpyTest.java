@@ -378,4 +378,99 @@ class NpyTest {
         Path list = write(dir, "list.npy", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': [4], }", f4));
         assertInput(() -> Npy.readHeader(list), list, "shape: must be a tuple of integers such as (1000, 268336), got [4]");
     }
+
+    /** The header of a v1.0 .npy file of 24 float32 zeros whose dict is {@code dict}, written out byte by byte. */
+    private Path npyOf24(String name, String dict) throws IOException {
+        return write(dir, name, npyV1(dict, new byte[24 * 4]));
+    }
+
+    /**
+     * A key other than numpy's three was named only where its value was one the parser knew (a string, True, False, a
+     * tuple): 'foo': 1 got "malformed header dict: expected a string, True, False or a tuple at character 64", sending
+     * the user to look for damage rather than at the key numpy refuses ("Header does not contain the correct keys").
+     */
+    @Test
+    void anUnexpectedKeyIsNamedWhateverItsValue() throws IOException {
+        String[] values = {"1", "'\u00e9'", "None", "-2.5e-3", "[1, 2]", "{'a': 1}", "b'x'", "(1, 'a')"};
+        for (int v = 0; v < values.length; v++) {
+            Path last = npyOf24("last" + v + ".npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24,), 'foo': " + values[v] + "}");
+            InputException e = assertInput(() -> Npy.readHeader(last), last,
+                    "header: unexpected key 'foo' in the header dict (only 'descr', 'fortran_order' and 'shape' are allowed)");
+            assertFalse(e.getMessage().contains("malformed"), e.getMessage());
+            Path first = npyOf24("first" + v + ".npy", "{'foo': " + values[v] + ", 'descr': '<f4', 'fortran_order': False, 'shape': (24,)}");
+            assertInput(() -> Npy.readHeader(first), first, "header: unexpected key 'foo' in the header dict");
+        }
+    }
+
+    /**
+     * A value of a kind the parser did not know, a number or None, got the generic "malformed header dict: expected a
+     * string, True, False or a tuple at character 34" where numpy names the field ("fortran_order is not a valid bool:
+     * 0"): the field is named, with the value as written.
+     */
+    @Test
+    void aNumberOrNoneWhereTheHeaderWantsAnotherKindNamesTheField() throws IOException {
+        String[][] cases = {
+            {"{'descr': '<f4', 'fortran_order': 0, 'shape': (24,)}", "fortran_order: must be True or False, got 0"},
+            {"{'descr': '<f4', 'fortran_order': 1, 'shape': (24,)}", "fortran_order: must be True or False, got 1"},
+            {"{'descr': '<f4', 'fortran_order': None, 'shape': (24,)}", "fortran_order: must be True or False, got None"},
+            {"{'descr': '<f4', 'fortran_order': -1.5e-3, 'shape': (24,)}", "fortran_order: must be True or False, got -1.5e-3"},
+            {"{'descr': 0, 'fortran_order': False, 'shape': (24,)}", "descr: must be a string such as '<f4', got 0"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': 24}", "shape: must be a tuple of integers such as (1000, 268336), got 24"},
+        };
+        for (int c = 0; c < cases.length; c++) {
+            Path f = npyOf24("kind" + c + ".npy", cases[c][0]);
+            InputException e = assertInput(() -> Npy.readHeader(f), f, cases[c][1]);
+            assertFalse(e.getMessage().contains("malformed"), e.getMessage());
+        }
+    }
+
+    /**
+     * Headers numpy refuses were read: 'shape': (24) (an integer in parentheses, not a tuple: "shape is not valid: 24"),
+     * a dimension with a leading zero (not a Python integer literal: "Cannot parse header"), a NUL byte after the dict
+     * (Python source holds none: "Cannot parse header"), and a lowercase long suffix or one in a version 3.0 file (numpy
+     * drops only a Python 2 'L', and only in versions 1.0 and 2.0). Each is refused as damage, naming the file and field.
+     */
+    @Test
+    void headersNumpyRefusesAreRefused() throws IOException {
+        Path parenthesized = npyOf24("paren.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24)}");
+        assertInput(() -> Npy.readHeader(parenthesized), parenthesized, "shape: (24) is an integer in parentheses, not a tuple",
+                "(24,)", "re-save");
+        Path spaced = npyOf24("paren-spaced.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': ( 24 ), }");
+        assertInput(() -> Npy.readHeader(spaced), spaced, "shape: ( 24 ) is an integer in parentheses, not a tuple");
+        Path leadingZero = npyOf24("zero.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (024,)}");
+        assertInput(() -> Npy.readHeader(leadingZero), leadingZero, "shape: dimension 024 has a leading zero", "re-save");
+        Path leadingZeroLater = npyOf24("zero2.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 0024)}");
+        assertInput(() -> Npy.readHeader(leadingZeroLater), leadingZeroLater, "shape: dimension 0024 has a leading zero");
+        Path nul = npyOf24("nul.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24,)}\0");
+        assertInput(() -> Npy.readHeader(nul), nul, "header: ", "a NUL byte (\\x00) at character 56 after the dict", "re-save");
+        Path nulInPadding = npyOf24("nul2.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24,), }   \0  ");
+        assertInput(() -> Npy.readHeader(nulInPadding), nulInPadding, "header: ", "a NUL byte (\\x00) at character 61 after the dict");
+        Path lowercaseLong = npyOf24("long-l.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (24l,)}");
+        assertInput(() -> Npy.readHeader(lowercaseLong), lowercaseLong, "shape: dimension 24l", "only 'L'");
+        Path longInV3 = write(dir, "long-v3.npy", npyV2(3, "{'descr': '<f4', 'fortran_order': False, 'shape': (24L,)}", new byte[24 * 4]));
+        assertInput(() -> Npy.readHeader(longInV3), longInV3, "shape: dimension 24L", "version 3.0");
+    }
+
+    /** What Python's literal syntax, or numpy's fallback for Python 2 headers, reads: accepted as before. */
+    @Test
+    void headersNumpyReadsAreRead() throws IOException {
+        String[][] accepted = {
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (24,)}", "24"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (8, 3)}", "8 3"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': ( 8 , 3 , ) , } \t\r", "8 3"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (+24,),}", "24"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (24L,)}", "24"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (0, 00, 24)}", "0 0 24"},
+        };
+        for (int a = 0; a < accepted.length; a++) {
+            long[] shape = Arrays.stream(accepted[a][1].split(" ")).mapToLong(Long::parseLong).toArray();
+            byte[] data = new byte[(int) Arrays.stream(shape).reduce(1, Math::multiplyExact) * 4];
+            Path f = write(dir, "ok" + a + ".npy", npyV1(accepted[a][0], data));
+            assertArrayEquals(shape, Npy.readHeader(f).shape(), accepted[a][0]);
+        }
+        Path scalar = write(dir, "scalar.npy", npyV1("{'descr': '<f4', 'fortran_order': False, 'shape': ()}", new byte[4]));
+        assertArrayEquals(new long[0], Npy.readHeader(scalar).shape());
+        Path longInV2 = write(dir, "long-v2.npy", npyV2(2, "{'descr': '<f4', 'fortran_order': False, 'shape': (24L,)}", new byte[24 * 4]));
+        assertArrayEquals(new long[] {24}, Npy.readHeader(longInV2).shape());
+    }
 }
