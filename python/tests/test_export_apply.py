@@ -2128,6 +2128,10 @@ class ExportApplyTest(unittest.TestCase):
         self.assertEqual([73, 57], stage_nnz_budgets(0.3, 2, 192, "poly", ["--sparsity", "0.7"]))
         self.assertEqual([73, 57], stage_nnz_budgets(0.3, 2, 192))
         self.assertEqual([318, 181, 45], stage_nnz_budgets(0.1, 3, 455, "linear", ["--sparsity=0.9"]))
+        # counted from the decimal product, as Fractions.count does: a snap up within 1e-12 of the float64 product
+        # (3 weights at 3e12) kept 3,000,000,000,001 of 10,000,000,000,001 for 0.3 and --sparsity 0.7
+        self.assertEqual([3_000_000_000_000], stage_nnz_budgets(0.3, 1, 10_000_000_000_001))
+        self.assertEqual([3_000_000_000_000], stage_nnz_budgets(0.3, 1, 10_000_000_000_001, "poly", ["--sparsity", "0.7"]))
         self.assertEqual([57, 57], stage_nnz_budgets(0.3, 2, 192, "const"))
         self.assertEqual([192, 192], stage_nnz_budgets(1, 2, 192))
 

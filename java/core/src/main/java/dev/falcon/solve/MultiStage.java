@@ -213,14 +213,14 @@ public final class MultiStage {
     private static long nnzBudget(int t, int stages, Schedule schedule, double startNnz, long nnz, int p) {
         if (t == stages - 1) return nnz;
         double nnzT = Math.min(1, (double) nnz / p);
-        return Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p, p)));
+        return Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT), p)));
     }
 
     /** Stage t's FLOP budget of {@code stages} from the start level {@code startFlops} to the final budget {@code flops}. */
     private static double flopsBudget(int t, int stages, Schedule schedule, double startFlops, double flops, LayerTable layers) {
         if (t == stages - 1) return flops;
         double dense = layers.denseFlops(), flopsT = dense > 0 ? Math.min(1, flops / dense) : 0;
-        return Math.max(flops, Math.min(dense, Fractions.flopBudget(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense, layers)));
+        return Math.max(flops, Math.min(dense, Fractions.flopBudget(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT), layers)));
     }
 
     /**
