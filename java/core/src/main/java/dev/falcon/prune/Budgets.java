@@ -348,8 +348,13 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
         return Fractions.countKept(sparsity, p);
     }
 
-    /** A FLOP count in a message: whole ones as they are, others to six significant digits (2.4, not %.6g's 2.40000). */
+    /**
+     * A FLOP count in a message: whole ones exactly, others to six significant digits (2.4, not %.6g's 2.40000) or, with
+     * more than six digits before the point, exactly as their shortest decimal. Six digits made a budget of
+     * 2,702,159,776,422,297.25 and a cheapest cost of 2,702,159,776,422,298 both read 2702160000000000.
+     */
     static String fmt(double v) {
-        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Numbers.shown(v) : Numbers.significant(v, 6, RoundingMode.HALF_EVEN);
+        if (v == Math.rint(v) && Math.abs(v) < 0x1p63) return new BigDecimal(v).toPlainString();
+        return Math.abs(v) >= 1e6 ? Numbers.shown(v) : Numbers.significant(v, 6, RoundingMode.HALF_EVEN);
     }
 }

@@ -718,6 +718,19 @@ class PrunerTest {
     }
 
     /**
+     * A refusal printed the budget and the cheapest cost to six significant digits: for --keep-flops 0.3 of 2^53 - 1
+     * FLOPs, 'FLOP budget 2702160000000000 ... below the cheapest weight's cost 2702160000000000', two equal numbers.
+     */
+    @Test
+    void aRefusedFlopBudgetAndTheCheapestCostAreWrittenSoTheyDiffer() {
+        long dense = (1L << 53) - 1, a = 2_702_159_776_422_298L;
+        LayerTable big = new LayerTable(List.of(new Layer("a", new long[] {1}, a, 0, 1), new Layer("b", new long[] {1}, dense - a, 1, 1)), "test");
+        String said = assertThrows(InputException.class, () -> Budgets.resolve(big, 0.3, null, null, null, null)).getMessage();
+        assertTrue(said.contains("cheapest weight's cost 2702159776422298 FLOPs"), said);
+        assertTrue(said.matches(".*FLOP budget 270215977642229[0-7](\\.\\d+)? .*"), said);
+    }
+
+    /**
      * falcon ended above mp + BS, which README says it never does, where the weights span thirty orders: ten of about 1e15
      * and ten of about 1e-15 (numpy's default_rng(9), X 4 x 20 standard normal, costs 1 to 3, --keep-flops 0.6). The
      * solver judged its candidates on X w - X wbar, two sums of about 1e15 whose difference, the fit term's residual of
