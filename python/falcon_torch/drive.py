@@ -71,9 +71,21 @@ def stage_schedule(target: float, stages: int, start: float = 1.0, kind: str = "
             v = target
         else:
             raise ValueError(f"unknown schedule {kind!r}: poly, linear, exp or const")
-        out.append(float(v))
+        # a computed level, as MultiStage takes it (Fractions.computedLevel): its exact binary value rounded half-even
+        # to 12 significant digits, so that linear from 0.7 to 0.5 puts a stage at 0.65, not 0.6499999999999999 (649
+        # of 1,000 weights where the CLI route, and the schedule, mean 650); the target stays as given
+        out.append(float(target) if v == target else _computed_level(v))
     out[-1] = float(target)
     return out
+
+
+_COMPUTED_LEVEL = decimal.Context(prec=12, rounding=decimal.ROUND_HALF_EVEN)
+
+
+def _computed_level(v: float) -> float:
+    """A level the schedule computes, to 12 significant digits (half-even of its exact binary value): the float of that
+    decimal, whose repr is the decimal again, so that a count or a --keep-flops of it multiplies that decimal."""
+    return float(_COMPUTED_LEVEL.plus(decimal.Decimal(float(v))))
 
 
 def _weight_count(fraction, total: int) -> int:

@@ -40,15 +40,20 @@ public final class Fractions {
      * The caller keeps the budget at or below the dense FLOPs.
      */
     public static double flopBudget(double fraction, LayerTable layers) {
+        return flopBudget(BigDecimal.valueOf(fraction), layers);
+    }
+
+    /** As {@link #flopBudget(double, LayerTable)}, of a fraction given as a decimal (a stage level, {@link #computedLevel}). */
+    public static double flopBudget(BigDecimal fraction, LayerTable layers) {
         BigDecimal exactDense = BigDecimal.ZERO;
         for (Layer l : layers.layers()) {
             if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) {
-                double v = fraction * layers.denseFlops();
+                double v = fraction.doubleValue() * layers.denseFlops();
                 return shortestDecimalAtOrAbove(v, denseRoundingBound(v, layers));
             }
             exactDense = exactDense.add(new BigDecimal(l.flopsPerWeight()).multiply(BigDecimal.valueOf(l.count())));
         }
-        return atMostTheNextInteger(BigDecimal.valueOf(fraction).multiply(exactDense));
+        return atMostTheNextInteger(fraction.multiply(exactDense));
     }
 
     /**
@@ -93,6 +98,20 @@ public final class Fractions {
         return v;
     }
 
+    /** The significant decimal digits a computed level is taken to ({@link #computedLevel}). */
+    public static final int COMPUTED_LEVEL_DIGITS = 12;
+
+    /**
+     * A level computed in binary floating point (falcon++'s intermediate stage levels, {@code MultiStage.Schedule.level}),
+     * as the decimal its budget multiplies: its exact binary value rounded half-even to {@value #COMPUTED_LEVEL_DIGITS}
+     * significant digits. Such a level is no decimal a user wrote: linear from 0.7 to 0.5 in 5 stages puts stage 1 at
+     * 0.65, computed as 0.6499999999999999, whose shortest decimal counted 649 of 1,000 weights. falcon_torch's
+     * stage_schedule rounds its levels the same way, so both routes run the same stage budgets.
+     */
+    public static BigDecimal computedLevel(double level) {
+        return new BigDecimal(level).round(new MathContext(COMPUTED_LEVEL_DIGITS, RoundingMode.HALF_EVEN));
+    }
+
     /**
      * A fraction of {@code total} weights as a count: the fraction taken as the decimal it is written as
      * ({@link BigDecimal#valueOf(double)}) times the total, rounded down. 0.29 of 1,600 is 464 (the float64 product is
@@ -111,7 +130,8 @@ public final class Fractions {
         return count(BigDecimal.ONE.subtract(BigDecimal.valueOf(sparsity)), total);
     }
 
-    private static long count(BigDecimal fraction, long total) {
+    /** As {@link #count(double, long)}, of a fraction given as a decimal (a stage level, {@link #computedLevel}). */
+    public static long count(BigDecimal fraction, long total) {
         return fraction.multiply(BigDecimal.valueOf(total)).setScale(0, RoundingMode.FLOOR).longValueExact();
     }
 }
