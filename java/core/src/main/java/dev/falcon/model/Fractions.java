@@ -12,16 +12,6 @@ public final class Fractions {
     private Fractions() {}
 
     /**
-     * v, or the integer it differs from by rounding error only (a relative 1e-9). Never 0 for a nonzero v: a positive
-     * fraction of a positive total is not 0 by rounding, and a FLOP budget snapped to 0 pruned everything with exit 0
-     * (--keep-flops 1e-10 of 30 FLOPs) where a slightly larger one was refused as infeasible.
-     */
-    public static double nearInteger(double v) {
-        double r = Math.rint(v);
-        return r != 0 && Math.abs(v - r) <= 1e-9 * Math.max(1, Math.abs(v)) ? r : v;
-    }
-
-    /**
      * The FLOP budget of a fraction of the dense FLOPs, the fraction taken as the decimal it is written as (a double's
      * shortest decimal form, {@link BigDecimal#valueOf(double)}: 0.3, not 0.299999999999999988898).
      * <ul>
