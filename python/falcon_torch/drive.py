@@ -71,19 +71,31 @@ def stage_schedule(target: float, stages: int, start: float = 1.0, kind: str = "
             v = target
         else:
             raise ValueError(f"unknown schedule {kind!r}: poly, linear, exp or const")
-        out.append(float(v))
+        # a computed level, as MultiStage takes it (Fractions.computedLevel): its exact binary value rounded half-even
+        # to 12 significant digits, so that linear from 0.7 to 0.5 puts a stage at 0.65, not 0.6499999999999999 (649
+        # of 1,000 weights where the CLI route, and the schedule, mean 650); the target stays as given
+        out.append(float(target) if v == target else _computed_level(v))
     out[-1] = float(target)
     return out
 
 
-def _weight_count(v: float, total: int) -> int:
-    """A fraction of `total` weights (v = fraction x total) as a count, as the CLI counts it (Fractions.count): rounded
-    down, or up to the integer above when v is below it by rounding error only (0.29 * 1600 = 463.99999999999994 is
-    464)."""
-    up = math.ceil(v)
-    if up > v and up - v <= 1e-12 * v + 4 * math.ulp(1.0) * total:
-        return int(up)
-    return int(math.floor(v))
+_COMPUTED_LEVEL = decimal.Context(prec=12, rounding=decimal.ROUND_HALF_EVEN)
+
+
+def _computed_level(v: float) -> float:
+    """A level the schedule computes, to 12 significant digits (half-even of its exact binary value): the float of that
+    decimal, whose repr is the decimal again, so that a count or a --keep-flops of it multiplies that decimal."""
+    return float(_COMPUTED_LEVEL.plus(decimal.Decimal(float(v))))
+
+
+def _weight_count(fraction, total: int) -> int:
+    """A fraction of `total` weights as a count, as the CLI counts it (Fractions.count): the fraction as the decimal it
+    is written as (a float's shortest form, repr) times the total, rounded down. 0.29 of 1600 is 464 (the float product
+    is 463.99999999999994), 0.3 of 10,000,000,000,001 is 3,000,000,000,000."""
+    exact = fraction if isinstance(fraction, decimal.Decimal) else decimal.Decimal(repr(float(fraction)))
+    with decimal.localcontext() as exactly:
+        exactly.prec = 80  # the default 28 digits rounded products of a 17-digit fraction and a 19-digit total
+        return int((exact * total).to_integral_value(rounding=decimal.ROUND_FLOOR))
 
 
 def stage_nnz_budgets(keep_nnz: float, stages: int, p: int, kind: str = "poly",
@@ -91,12 +103,12 @@ def stage_nnz_budgets(keep_nnz: float, stages: int, p: int, kind: str = "poly",
     """The NNZ budgets (weights kept) of stages 1..T of p weights, ending at keep_nnz's count, as the CLI's falcon++
     schedules them from the dense start (MultiStage.nnzBudget): each level is taken toward the target's rounded count
     over p (57/192 for 0.3 of 192 weights), not toward keep_nnz, and counted as the CLI counts a fraction. `typed`: the
-    words that gave keep_nnz (--sparsity S is counted as (1 - S) p in double, as Budgets takes it). The Python route
+    words that gave keep_nnz (--sparsity S is counted as (1 - S) p in decimal, as Budgets takes it). The Python route
     scheduled toward keep_nnz and asked for --keep-nnz 0.38749999999999996, 74 weights where the CLI route ran 73."""
     sparsity = [value for _, _, flag, value in option_words(typed or [], BUDGET_FLAGS) if flag == "--sparsity"]
-    target = _weight_count(((1 - float(sparsity[0])) if sparsity else keep_nnz) * p, p)
+    target = _weight_count((1 - decimal.Decimal(repr(float(sparsity[0])))) if sparsity else keep_nnz, p)
     levels = stage_schedule(min(1.0, target / p), stages, kind=kind)
-    return [max(target, min(p, _weight_count(level * p, p))) for level in levels[:-1]] + [target]
+    return [max(target, min(p, _weight_count(level, p))) for level in levels[:-1]] + [target]
 
 
 @stopped_cleanly_by_termination()

@@ -2128,8 +2128,16 @@ class ExportApplyTest(unittest.TestCase):
         self.assertEqual([73, 57], stage_nnz_budgets(0.3, 2, 192, "poly", ["--sparsity", "0.7"]))
         self.assertEqual([73, 57], stage_nnz_budgets(0.3, 2, 192))
         self.assertEqual([318, 181, 45], stage_nnz_budgets(0.1, 3, 455, "linear", ["--sparsity=0.9"]))
+        # counted from the decimal product, as Fractions.count does: a snap up within 1e-12 of the float64 product
+        # (3 weights at 3e12) kept 3,000,000,000,001 of 10,000,000,000,001 for 0.3 and --sparsity 0.7
+        self.assertEqual([3_000_000_000_000], stage_nnz_budgets(0.3, 1, 10_000_000_000_001))
+        self.assertEqual([3_000_000_000_000], stage_nnz_budgets(0.3, 1, 10_000_000_000_001, "poly", ["--sparsity", "0.7"]))
         self.assertEqual([57, 57], stage_nnz_budgets(0.3, 2, 192, "const"))
         self.assertEqual([192, 192], stage_nnz_budgets(1, 2, 192))
+        # a computed level is taken to 12 significant digits, as MultiStage takes it: linear from the dense start to 200 of
+        # 1000 weights puts stage 3 of 4 at 0.4, computed as 0.3999999999999999, which counted 399
+        self.assertEqual([800, 600, 400, 200], stage_nnz_budgets(0.2, 4, 1000, "linear"))
+        self.assertEqual([0.65, 0.6, 0.55, 0.5], ft.stage_schedule(0.5, 4, start=0.7, kind="linear"))
 
     def test_stage_schedule(self):
         s = ft.stage_schedule(0.2, 3)
@@ -2338,6 +2346,17 @@ class CliTest(unittest.TestCase):
         self.assertEqual(["--nnz 175", "--sparsity 0.7"], [r["budgets"]["asked"]["nnz_request"] for r in python.reports])
         for res in (python, cli):
             self.assertEqual([175 / 455, 0.3], res.keep_nnz_schedule)
+        # a computed level: linear from the dense start to --keep-nnz 0.9 of 455 weights (409) puts stage 1 at exactly
+        # 432/455, computed as 0.9494505494505494, whose shortest decimal times 455 counted 431 on both routes; taken to
+        # 12 significant digits (0.949450549451) it is 432 on both
+        for source in ("python", "cli"):
+            runs[source] = ft.prune(small_model(), batches, keep_flops=None, keep_nnz=0.9, method="falcon++", stages=2,
+                                    schedule="linear", n_samples=8, cli=self.cli, gradient_source=source)
+        python, cli = runs["python"], runs["cli"]
+        ran_by_cli = [s["nnz_budget"] for s in cli.report["objective"]["solver"]["stages"]][1:]
+        ran_by_python = [r["budgets"]["asked"]["nnz"] for r in python.reports]
+        self.assertEqual([432, 409], ran_by_cli)
+        self.assertEqual(ran_by_cli, ran_by_python)
 
     def test_falcon_plus_plus_cli_route_passes_the_grads_command_timeout(self):
         # the CLI's --grads-command-timeout could not be given: a gradient command that hung held prune() forever

@@ -12,87 +12,50 @@ public final class Fractions {
     private Fractions() {}
 
     /**
-     * The relative error of a fraction times a total (a few units in the last place of a double), with room to spare:
-     * 0.29 * 1600 = 463.99999999999994 is 464. Counts add the fraction's own representation error ({@link #count}).
-     */
-    static final double PRODUCT_ROUNDING = 1e-12;
-
-    /**
-     * v, or the integer it differs from by rounding error only (a relative 1e-9). Never 0 for a nonzero v: a positive
-     * fraction of a positive total is not 0 by rounding, and a FLOP budget snapped to 0 pruned everything with exit 0
-     * (--keep-flops 1e-10 of 30 FLOPs) where a slightly larger one was refused as infeasible.
-     */
-    public static double nearInteger(double v) {
-        double r = Math.rint(v);
-        return r != 0 && Math.abs(v - r) <= 1e-9 * Math.max(1, Math.abs(v)) ? r : v;
-    }
-
-    /**
-     * A FLOP budget v (a fraction times the dense FLOPs, both rounded in float64) as the budget the fraction means.
+     * The FLOP budget of a fraction of the dense FLOPs, the fraction taken as the decimal it is written as (a double's
+     * shortest decimal form, {@link BigDecimal#valueOf(double)}: 0.3, not 0.299999999999999988898).
      * <ul>
-     * <li>Every cost an integer: v snapped to the integer within a product's rounding error of it
-     *     ({@link #wholeCostProductRounding}), up or down (0.29 x 1600 = 463.99999999999994 is 464). nearInteger's relative 1e-9
-     *     took 0.3 of 4,089,184,256 FLOPs, 1,226,755,276.8, up to 1,226,755,277, above the fraction the budget is an
-     *     upper bound of, and 0.054 of mobilenetv1's 568,740,352 FLOPs, 30,711,979.008, down to 30,711,979, not the
-     *     budget --flops 30711979.008 gives. Where no integer is that near, the shortest decimal within the rounding
-     *     error on either side with v's integer part ({@link #shortestDecimalOfTheSameInteger}), as README says: 0.95 of
-     *     516,256 FLOPs was 490,443.19999999995, and --flops 490443.2, the same request, another budget in the report;
-     *     0.777 of 40,551,040 is 31508158.08, a unit in the last place below the product. Supports are unchanged by
-     *     either: they cost integers, and no integer lies between v and the budget.</li>
-     * <li>A fractional cost: never below v (2,000,000.001 dense FLOPs snapped to 2,000,000 left no room for the 0.001
-     *     weight at --keep-flops 1), and up to the shortest decimal within the rounding error of the dense FLOPs and the
-     *     product above it ({@link #denseRoundingBound}, {@link #shortestDecimalAtOrAbove}); the caller keeps it at or
-     *     below the dense FLOPs. Half of costs 3 x 0.1 + 3 x 0.3 + 2 x 0.7 (2.6, summed as
-     *     2.5999999999999996) was 1.2999999999999998, printed as 1.3: the support of 3 x 0.1 + 0.3 + 0.7 FLOPs, exactly
-     *     half of them (summed as 1.3, as --flops 1.3 admits it), was over that budget. It is now 1.3, the budget
-     *     --flops 1.3 gives and the summary prints.</li>
+     * <li>Every cost an integer: the fraction times the exact dense FLOPs (a sum of integers, exact at any size), as the
+     *     double nearest that decimal product, the budget --flops gives for it (0.95 of 516,256 FLOPs is 490443.2, 0.29 of
+     *     1,600 is 464, not 463.99999999999994), unless that double reaches the next integer, where it is rounded down to
+     *     the product's integer part. Supports cost integers, so the budget admits exactly the supports the decimal product
+     *     does. The float64 product snapped to an integer within 2 units in its last place was rounded up past the
+     *     fraction near 2^53: 0.3 of 9,007,199,254,740,792 FLOPs, exactly 2,702,159,776,422,237.6, became ...238.</li>
+     * <li>A fractional cost: the float64 product never lowered (2,000,000.001 dense FLOPs snapped to 2,000,000 left no
+     *     room for the 0.001 weight at --keep-flops 1), and up to the shortest decimal within the rounding error of the
+     *     dense FLOPs and the product above it ({@link #denseRoundingBound}, {@link #shortestDecimalAtOrAbove}), since
+     *     supports' costs are float64 sums too. Half of costs 3 x 0.1 + 3 x 0.3 + 2 x 0.7 (2.6, summed as
+     *     2.5999999999999996) was 1.2999999999999998, printed as 1.3, and shut out a support of exactly 1.3 FLOPs.</li>
      * </ul>
+     * The caller keeps the budget at or below the dense FLOPs.
      */
-    public static double flopBudget(double v, LayerTable layers) {
+    public static double flopBudget(double fraction, LayerTable layers) {
+        return flopBudget(BigDecimal.valueOf(fraction), layers);
+    }
+
+    /** As {@link #flopBudget(double, LayerTable)}, of a fraction given as a decimal (a stage level, {@link #computedLevel}). */
+    public static double flopBudget(BigDecimal fraction, LayerTable layers) {
+        BigDecimal exactDense = BigDecimal.ZERO;
         for (Layer l : layers.layers()) {
-            if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) return shortestDecimalAtOrAbove(v, denseRoundingBound(v, layers));
-        }
-        double r = Math.rint(v);
-        if (v == r) return v; // whole already: what --flops v gives
-        // never 0 for a positive v (nearInteger's reason): a budget snapped to 0 prunes every weight
-        if (r != 0 && Math.abs(r - v) <= wholeCostProductRounding(v, layers)) return r;
-        return shortestDecimalOfTheSameInteger(v, denseRoundingBound(v, layers));
-    }
-
-    /**
-     * How far v = fraction x dense FLOPs can lie from the fraction's decimal times the dense FLOPs when every cost is whole:
-     * the dense sum is exact up to 2^53 (integers), so only the fraction's binary representation (under one unit in the
-     * last place of v) and the product's rounding (half a unit) remain: 2 units of v. Above 2^53 the sum rounds too
-     * ({@link #denseRoundingBound}). A relative 1e-12 was 1.2 FLOPs at 1.2e12: 0.3 of 4,000,000,000,036 FLOPs, exactly
-     * 1,200,000,000,010.8, was taken up to 1,200,000,000,011, above the fraction, and kept a weight costing that much.
-     */
-    static double wholeCostProductRounding(double v, LayerTable layers) {
-        return layers.denseFlops() <= 0x1p53 ? 2 * Math.ulp(v) : Math.max(2 * Math.ulp(v), denseRoundingBound(v, layers));
-    }
-
-    /**
-     * The double of the decimal with the fewest significant digits within {@code slack} of v on either side and with v's
-     * integer part (v itself where none is shorter), for costs that are all whole: every support then costs an integer,
-     * and no integer lies between v and that decimal, so both admit the same supports. The decimal may lie below v:
-     * 0.777 of 40,551,040 FLOPs (resnet20) is exactly 31,508,158.08, whose double (...07999999821) is a unit in the
-     * last place below the product's (...08000000019); taken only upward it was 31508158.0800001, a decimal no user
-     * types and above the fraction, where --flops 31508158.08 gives 31508158.08. Of the two decimals of a length
-     * within reach, the nearer to v.
-     */
-    static double shortestDecimalOfTheSameInteger(double v, double slack) {
-        if (!(v > 0) || Double.isInfinite(v)) return v;
-        BigDecimal exact = new BigDecimal(v);
-        double integerPart = Math.floor(v);
-        for (int digits = 1; digits < 17; digits++) {
-            double best = Double.NaN;
-            for (RoundingMode toward : new RoundingMode[] {RoundingMode.FLOOR, RoundingMode.CEILING}) {
-                double shorter = exact.round(new MathContext(digits, toward)).doubleValue();
-                boolean within = Math.abs(shorter - v) <= slack && Math.floor(shorter) == integerPart;
-                if (within && !(Math.abs(best - v) <= Math.abs(shorter - v))) best = shorter;
+            if (l.flopsPerWeight() != Math.rint(l.flopsPerWeight())) {
+                double v = fraction.doubleValue() * layers.denseFlops();
+                return shortestDecimalAtOrAbove(v, denseRoundingBound(v, layers));
             }
-            if (!Double.isNaN(best)) return best;
+            exactDense = exactDense.add(new BigDecimal(l.flopsPerWeight()).multiply(BigDecimal.valueOf(l.count())));
         }
-        return v;
+        return atMostTheNextInteger(fraction.multiply(exactDense));
+    }
+
+    /**
+     * The double nearest {@code exact}, or, where that double reaches the integer above exact's integer part, the
+     * greatest double at or below that integer part: a budget of whole costs that admits no cost above exact.
+     */
+    static double atMostTheNextInteger(BigDecimal exact) {
+        double nearest = Double.parseDouble(exact.toString());
+        BigDecimal integerPart = exact.setScale(0, RoundingMode.FLOOR);
+        if (new BigDecimal(nearest).compareTo(integerPart.add(BigDecimal.ONE)) < 0) return nearest;
+        double below = Double.parseDouble(integerPart.toString());
+        return new BigDecimal(below).compareTo(integerPart) > 0 ? Math.nextDown(below) : below;
     }
 
     /**
@@ -125,16 +88,40 @@ public final class Fractions {
         return v;
     }
 
+    /** The significant decimal digits a computed level is taken to ({@link #computedLevel}). */
+    public static final int COMPUTED_LEVEL_DIGITS = 12;
+
     /**
-     * A fraction of {@code total} (v = fraction x total), as a count: rounded down, or up to the integer above when v is
-     * below it by rounding error only. That error is the product's ({@link #PRODUCT_ROUNDING} of v) plus the fraction's
-     * own binary representation, at most a few units of 2^-53 of the total (1 - 0.9999999 is 1 - 5.3e-17 of 1e-7, and
-     * --sparsity 0.9999999 of 10,000,000 weights is 0.99999999947). nearInteger's relative 1e-9 took 0.7 of
-     * 1,000,000,001 weights, 700,000,000.7, up to 700,000,001: one weight above the fraction asked for.
+     * A level computed in binary floating point (falcon++'s intermediate stage levels, {@code MultiStage.Schedule.level}),
+     * as the decimal its budget multiplies: its exact binary value rounded half-even to {@value #COMPUTED_LEVEL_DIGITS}
+     * significant digits. Such a level is no decimal a user wrote: linear from 0.7 to 0.5 in 5 stages puts stage 1 at
+     * 0.65, computed as 0.6499999999999999, whose shortest decimal counted 649 of 1,000 weights. falcon_torch's
+     * stage_schedule rounds its levels the same way, so both routes run the same stage budgets.
      */
-    public static long count(double v, long total) {
-        double up = Math.ceil(v);
-        if (up > v && up - v <= PRODUCT_ROUNDING * v + 4 * Math.ulp(1.0) * total) return (long) up;
-        return (long) Math.floor(v);
+    public static BigDecimal computedLevel(double level) {
+        return new BigDecimal(level).round(new MathContext(COMPUTED_LEVEL_DIGITS, RoundingMode.HALF_EVEN));
+    }
+
+    /**
+     * A fraction of {@code total} weights as a count: the fraction taken as the decimal it is written as
+     * ({@link BigDecimal#valueOf(double)}) times the total, rounded down. 0.29 of 1,600 is 464 (the float64 product is
+     * 463.99999999999994), 0.3 of 10,000,000,000,001 is 3,000,000,000,000 (a snap up within 1e-12 of the float64
+     * product, 3 weights there, kept 3,000,000,000,001).
+     */
+    public static long count(double fraction, long total) {
+        return count(BigDecimal.valueOf(fraction), total);
+    }
+
+    /**
+     * The weights a sparsity of {@code total} keeps: (1 - sparsity) x total in decimal, rounded down, as
+     * {@link #count(double, long)} counts the fraction 1 - sparsity (--sparsity 0.7 of 2,024 weights keeps 607).
+     */
+    public static long countKept(double sparsity, long total) {
+        return count(BigDecimal.ONE.subtract(BigDecimal.valueOf(sparsity)), total);
+    }
+
+    /** As {@link #count(double, long)}, of a fraction given as a decimal (a stage level, {@link #computedLevel}). */
+    public static long count(BigDecimal fraction, long total) {
+        return fraction.multiply(BigDecimal.valueOf(total)).setScale(0, RoundingMode.FLOOR).longValueExact();
     }
 }

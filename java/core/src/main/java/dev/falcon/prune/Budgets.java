@@ -335,21 +335,26 @@ public record Budgets(long nnz, double flops, long parameters, double denseFlops
      * 2.5999999999999996 asked for 2.6, a fraction of 1.0000000000000002 in the report.
      */
     private static double fractionFlopBudget(double keepFlops, double dense, LayerTable layers) {
-        return Math.min(dense, Fractions.flopBudget(keepFlops * dense, layers));
+        return Math.min(dense, Fractions.flopBudget(keepFlops, layers));
     }
 
     /** The NNZ budget of a --keep-nnz fraction of p weights. */
     private static long nnzOfFraction(double keepNnz, long p) {
-        return Fractions.count(keepNnz * p, p);
+        return Fractions.count(keepNnz, p);
     }
 
     /** The NNZ budget of a --sparsity of p weights. */
     private static long nnzOfSparsity(double sparsity, long p) {
-        return Fractions.count((1 - sparsity) * p, p);
+        return Fractions.countKept(sparsity, p);
     }
 
-    /** A FLOP count in a message: whole ones as they are, others to six significant digits (2.4, not %.6g's 2.40000). */
+    /**
+     * A FLOP count in a message: whole ones exactly, others to six significant digits (2.4, not %.6g's 2.40000) or, with
+     * more than six digits before the point, exactly as their shortest decimal. Six digits made a budget of
+     * 2,702,159,776,422,297.25 and a cheapest cost of 2,702,159,776,422,298 both read 2702160000000000.
+     */
     static String fmt(double v) {
-        return v == Math.rint(v) && Math.abs(v) < 1e15 ? Numbers.shown(v) : Numbers.significant(v, 6, RoundingMode.HALF_EVEN);
+        if (v == Math.rint(v) && Math.abs(v) < 0x1p63) return new BigDecimal(v).toPlainString();
+        return Math.abs(v) >= 1e6 ? Numbers.shown(v) : Numbers.significant(v, 6, RoundingMode.HALF_EVEN);
     }
 }

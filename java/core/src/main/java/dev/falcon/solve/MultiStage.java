@@ -213,14 +213,28 @@ public final class MultiStage {
     private static long nnzBudget(int t, int stages, Schedule schedule, double startNnz, long nnz, int p) {
         if (t == stages - 1) return nnz;
         double nnzT = Math.min(1, (double) nnz / p);
-        return Math.max(nnz, Math.min(p, Fractions.count(schedule.level(t, stages, Math.max(startNnz, nnzT), nnzT) * p, p)));
+        java.math.BigDecimal level = stageLevel(schedule, t, stages, Math.max(startNnz, nnzT), nnzT);
+        return level == null ? nnz : Math.max(nnz, Math.min(p, Fractions.count(level, p)));
     }
 
     /** Stage t's FLOP budget of {@code stages} from the start level {@code startFlops} to the final budget {@code flops}. */
     private static double flopsBudget(int t, int stages, Schedule schedule, double startFlops, double flops, LayerTable layers) {
         if (t == stages - 1) return flops;
         double dense = layers.denseFlops(), flopsT = dense > 0 ? Math.min(1, flops / dense) : 0;
-        return Math.max(flops, Math.min(dense, Fractions.flopBudget(schedule.level(t, stages, Math.max(startFlops, flopsT), flopsT) * dense, layers)));
+        java.math.BigDecimal level = stageLevel(schedule, t, stages, Math.max(startFlops, flopsT), flopsT);
+        return level == null ? flops : Math.max(flops, Math.min(dense, Fractions.flopBudget(level, layers)));
+    }
+
+    /**
+     * Stage t's level as the decimal its budget multiplies (README, "stage budgets"): null at the target level (const, or
+     * a start at the target), whose budget is the final one as given; the start level as given at stage 0; and a level
+     * the schedule computes, {@link Fractions#computedLevel}: to 12 significant digits. Its shortest decimal counted
+     * 0.6499999999999999 of 1,000 weights as 649 where the schedule means 0.65 (linear from 0.7 to 0.5 in 5 stages).
+     */
+    private static java.math.BigDecimal stageLevel(Schedule schedule, int t, int stages, double s0, double sT) {
+        double level = schedule.level(t, stages, s0, sT);
+        if (schedule == Schedule.CONST || level == sT) return null;
+        return t == 0 ? java.math.BigDecimal.valueOf(s0) : Fractions.computedLevel(level);
     }
 
     /**

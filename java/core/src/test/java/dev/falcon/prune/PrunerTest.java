@@ -678,6 +678,59 @@ class PrunerTest {
     }
 
     /**
+     * Near 2^53 the snap window of 2 units in the last place of the product is 1 FLOP or more, and it took every
+     * non-integer product to its nearest integer, up as often as down: --keep-flops 0.3 of 9,007,199,254,740,792 FLOPs
+     * (exactly 2,702,159,776,422,237.6) became 2,702,159,776,422,238 and kept the weight costing that, above the fraction.
+     */
+    @Test
+    void aWholeCostFractionNear2To53IsNeverRoundedUpPastTheExactProduct() {
+        long dense = 9_007_199_254_740_792L, a = 2_702_159_776_422_238L;
+        LayerTable big = new LayerTable(List.of(new Layer("a", new long[] {1}, a, 0, 1), new Layer("b", new long[] {1}, dense - a, 1, 1)), "test");
+        InputException refused = assertThrows(InputException.class, () -> Budgets.resolve(big, 0.3, null, null, null, null),
+                "--keep-flops 0.3 of " + dense + " FLOPs (exactly 2702159776422237.6) kept the weight costing " + a);
+        assertTrue(refused.getMessage().contains("below the cheapest weight's cost"), refused.getMessage());
+        LayerTable withOnes = new LayerTable(List.of(new Layer("one", new long[] {1}, 1, 0, 1), new Layer("rest", new long[] {1}, dense - 1, 1, 1)), "test");
+        for (int k = 1; k <= 1000; k++) {
+            double keep = k / 1000.0;
+            java.math.BigDecimal exact = java.math.BigDecimal.valueOf(keep).multiply(java.math.BigDecimal.valueOf(dense));
+            double budget = Budgets.resolve(withOnes, keep, null, null, null, null).flops();
+            java.math.BigDecimal nextWhole = exact.setScale(0, java.math.RoundingMode.FLOOR).add(java.math.BigDecimal.ONE);
+            assertTrue(new java.math.BigDecimal(budget).compareTo(nextWhole) < 0,
+                    "--keep-flops " + keep + ": budget " + new java.math.BigDecimal(budget).toPlainString() + " admits a whole cost above " + exact.toPlainString());
+            assertTrue(exact.subtract(new java.math.BigDecimal(budget)).compareTo(java.math.BigDecimal.ONE) < 0,
+                    "--keep-flops " + keep + ": budget " + new java.math.BigDecimal(budget).toPlainString() + " a FLOP or more below " + exact.toPlainString());
+        }
+    }
+
+    /**
+     * A count's snap up to the integer above, within 1e-12 of the product, is 3 weights at 3e12: --keep-nnz 0.3 of
+     * 10,000,000,000,001 weights (exactly 3,000,000,000,000.3) kept 3,000,000,000,001, and --sparsity 0.7 the same.
+     */
+    @Test
+    void aFractionOfManyWeightsIsCountedDownFromTheExactProduct() {
+        long p = 10_000_000_000_001L;
+        LayerTable many = new LayerTable(List.of(new Layer("w", new long[] {p}, 1, 0, p)), "test");
+        assertEquals(3_000_000_000_000L, Budgets.resolve(many, null, null, 0.3, null, null).nnz(), "--keep-nnz 0.3 of " + p);
+        assertEquals(3_000_000_000_000L, Budgets.resolve(many, null, null, null, null, 0.7).nnz(), "--sparsity 0.7 of " + p);
+        // and what the snap was there for: 0.29 of 1600 is 464, not 463.99999999999994's 463
+        LayerTable small = new LayerTable(List.of(new Layer("w", new long[] {1600}, 1, 0, 1600)), "test");
+        assertEquals(464, Budgets.resolve(small, null, null, 0.29, null, null).nnz());
+    }
+
+    /**
+     * A refusal printed the budget and the cheapest cost to six significant digits: for --keep-flops 0.3 of 2^53 - 1
+     * FLOPs, 'FLOP budget 2702160000000000 ... below the cheapest weight's cost 2702160000000000', two equal numbers.
+     */
+    @Test
+    void aRefusedFlopBudgetAndTheCheapestCostAreWrittenSoTheyDiffer() {
+        long dense = (1L << 53) - 1, a = 2_702_159_776_422_298L;
+        LayerTable big = new LayerTable(List.of(new Layer("a", new long[] {1}, a, 0, 1), new Layer("b", new long[] {1}, dense - a, 1, 1)), "test");
+        String said = assertThrows(InputException.class, () -> Budgets.resolve(big, 0.3, null, null, null, null)).getMessage();
+        assertTrue(said.contains("cheapest weight's cost 2702159776422298 FLOPs"), said);
+        assertTrue(said.matches(".*FLOP budget 270215977642229[0-7](\\.\\d+)? .*"), said);
+    }
+
+    /**
      * falcon ended above mp + BS, which README says it never does, where the weights span thirty orders: ten of about 1e15
      * and ten of about 1e-15 (numpy's default_rng(9), X 4 x 20 standard normal, costs 1 to 3, --keep-flops 0.6). The
      * solver judged its candidates on X w - X wbar, two sums of about 1e15 whose difference, the fit term's residual of

@@ -1968,6 +1968,37 @@ public abstract class AbstractSolverTest {
     }
 
     /**
+     * An intermediate stage's level is computed in binary floating point, not written by a user: linear from 0.7 to 10 of
+     * 20 weights (0.5) in 5 stages puts stage 1 at 0.65, computed as 0.6499999999999999, whose shortest decimal times 20
+     * counted 12 weights and a budget of 12.999999999999998 FLOPs where the schedule means 13; and from the dense start to
+     * 2 of 10 (0.2), stage 3 at 0.4, computed as 0.3999999999999999, counted 3 for 4. A computed level is taken to 12
+     * significant digits (README); the start level and the final budgets stay as given.
+     */
+    @Test
+    public void stageBudgetsAtComputedLevelsAreTheSchedulesDecimalLevels() {
+        SolverOptions opt = SolverOptions.defaults().withMaxIterations(2).withSwapCandidates(0);
+        Instance in20 = randomInstance(new SplittableRandom(47), 4, 20, 1, false);
+        LayerTable ones20 = table(new int[] {20}, new double[] {1});
+        try (HostMatrix x = in20.matrix()) {
+            MultiStage.Result r = MultiStage.run(backend, MultiStage.GradientSource.fixed(x), in20.wbar, null, in20.lambda, ones20, 10, 10,
+                    5, MultiStage.Schedule.LINEAR, 0.7, 0.7, opt);
+            assertEquals(List.of(14L, 13L, 12L, 11L, 10L), r.stages().stream().map(MultiStage.Stage::nnzBudget).toList(),
+                    "linear 0.7 -> 0.5 of 20 weights: stage 1 is at 0.65 (computed 0.6499999999999999)");
+            assertEquals(List.of(14.0, 13.0, 12.0, 11.0, 10.0), r.stages().stream().map(MultiStage.Stage::flopsBudget).toList(),
+                    "linear 0.7 -> 0.5 of 20 FLOPs");
+        }
+        Instance in10 = randomInstance(new SplittableRandom(53), 4, 10, 1, false);
+        LayerTable ones10 = table(new int[] {10}, new double[] {1});
+        try (HostMatrix x = in10.matrix()) {
+            MultiStage.Result r = MultiStage.run(backend, MultiStage.GradientSource.fixed(x), in10.wbar, null, in10.lambda, ones10, 2, 2,
+                    5, MultiStage.Schedule.LINEAR, 1.0, 1.0, opt);
+            assertEquals(List.of(10L, 8L, 6L, 4L, 2L), r.stages().stream().map(MultiStage.Stage::nnzBudget).toList(),
+                    "linear 1 -> 0.2 of 10 weights: stage 3 is at 0.4 (computed 0.3999999999999999)");
+            assertEquals(List.of(10.0, 8.0, 6.0, 4.0, 2.0), r.stages().stream().map(MultiStage.Stage::flopsBudget).toList());
+        }
+    }
+
+    /**
      * The first-order term g is measured at the dense weights and enters falcon++ once. At the final budgets from the
      * first stage on (const), later stages start from weights that already fit: with g passed to every stage, each one
      * took another step along -g around its predecessor's weights, and four stages ended far from one stage's answer.
