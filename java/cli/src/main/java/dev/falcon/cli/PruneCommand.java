@@ -1411,9 +1411,8 @@ final class PruneCommand implements Callable<Integer> {
             o.put("iteration_log_note", "q is Q (ours convention) of the model named in the row's model: block for the DFO steps "
                     + "of --hessian block, exact for the warm start (iteration 0), backsolves and support searches (iteration -1); "
                     + "block and exact Q of one point differ, so the log falls only within a round's block rows; an exact DFO row is the Q "
-                    + "the log gave the point its DFO run started from less the decrease the DFO model measured since (that model forms "
-                    + "X(w - wbar) from w - wbar rounded to float, and on the active set adds in another order, so the row and the "
-                    + "point's exact Q differ by rounding, parts in 1e7), so no "
+                    + "the log gave the point its DFO run started from less the decrease the DFO model measured since (on the active set "
+                    + "that model adds in another order, so the row and the point's exact Q differ by rounding, parts in 1e7), so no "
                     + "exact DFO row rises above the row before it");
             o.put("iteration_log", log);
         }

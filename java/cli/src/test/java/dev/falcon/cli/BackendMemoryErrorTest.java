@@ -42,7 +42,7 @@ class BackendMemoryErrorTest {
     void aRefusalNamingItsFixesIsNotGivenThemTwice() {
         String why = "the cuda backend's choleskyFactor needs an n x n system at n = 50000 rows, more than the 46,340 rows"
                 + " (46,340^2 < 2^31) that cuBLAS and cuSOLVER's 32-bit API address in one call; use --backsolve block with"
-                + " --block-size 46,338 or less (its systems stay within that), --device cpu, or fewer rows in X";
+                + " --block-size 46338 or less (its systems stay within that), --device cpu, or fewer rows in X";
         int[] code = {-1};
         String[] lines = handled(new BackendMemoryException(why), code);
         assertEquals(Main.USAGE, code[0], String.join("\n", lines));

@@ -28,8 +28,8 @@ import org.bytedeco.javacpp.Pointer;
  *     increases (the Q of the model DFO runs on; the log's rows of a DFO run go down from the Q the log gave its start,
  *     see {@link #iterate}). Stops on a relative decrease below the tolerance or at the iteration cap;</li>
  * <li>active set: with an exact Hessian and a support much smaller than p, DFO runs on the gathered
- *     columns of 3|support| coordinates, the support and twice as many of the best outside (the rest pinned at 0,
- *     their residual -X_out wbar_out summed once per set); after it
+ *     columns of 3|support| coordinates, the support and twice as many of the best outside (the rest pinned at 0
+ *     through an offset residual); after it
  *     converges one full projection checks whether outside coordinates want in, and the set grows;</li>
  * <li>backsolve on the final support; a new round restarts DFO from the backsolved weights while the
  *     support changes and Q decreases by more than the tolerance, up to the round cap (the stop reason then names
@@ -87,9 +87,8 @@ public final class FalconSolver {
      * model (--hessian block), whose Q differs from the exact one at the same point, "exact" for everything else (the
      * warm start, backsolves, support searches and the polish), so under the block model the log falls only within
      * the DFO rows of a round. An exact-model DFO row holds the Q the log gave the point its DFO run started from, less
-     * the decrease its model measured since (the model forms X (w - wbar) from w - wbar rounded to float, where the exact
-     * evaluation adds the float rest, and on the active set adds in another order, so its own Q differs by rounding): no
-     * such row rises above the row before it.
+     * the decrease its model measured since (on the active set the model adds in another order than the exact
+     * evaluation, so its own Q differs by rounding, parts in 1e7): no such row rises above the row before it.
      */
     public record IterationLog(int round, int iteration, double q, long nnz, double flops, double step, double seconds, String note,
                                String model) {}
@@ -303,6 +302,13 @@ public final class FalconSolver {
     private boolean solvingWithG;
 
     /**
+     * -X wbar of the solve running, summed in double once (one pass over X): the offset of its exact models, each of whose
+     * evaluations is then one pass (see {@link FisherModel}). Null outside a solve.
+     */
+    private double[] solvingOffset;
+    private float[] solvingWbar;
+
+    /**
      * Exact Q of the full problem from d = w - wbar ({@link FisherModel#qFromDifference}: one or two passes over X), as the
      * report's objective evaluates it. It was X w summed in double less X wbar, which cancels where the weights are far
      * larger than the residual: falcon++'s stage Qs of weights of 1e15 were that rounding.
@@ -311,18 +317,25 @@ public final class FalconSolver {
         return FisherModel.qFromDifference(backend, x, w, wbar, g, lambda);
     }
 
+    /** {@link #exactQ}, with the running solve's -X wbar where (x, wbar) are its own: one pass over X. */
     /**
      * Q of w as the report computes it, from w - wbar ({@link FisherModel#qFromDifference}): every candidate the solve keeps
-     * or drops is judged on it, so that the one returned is the lower on the weights written. The DFO model stops at the
-     * float head of w - wbar; its Qs are compared only with each other.
+     * or drops is judged on it, so that the one returned is the lower on the weights written. The DFO model's X w + offset
+     * cancels where the weights are far larger than the residual (1e15 against 1e-15), and judged on it, falcon ended
+     * above mp + BS.
      */
     private double q(HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
         return FisherModel.qFromDifference(backend, x, w, wbar, g, lambda);
     }
 
-    /** The exact model on all of X: its evaluations and gradients (DFO steps, explore, the active set's growth) work on d. */
+    /** The exact model on all of X, with the running solve's -X wbar where (x, wbar) are its own. */
     private FisherModel exactModel(HostMatrix x, float[] wbar, float[] g, double lambda) {
-        return new FisherModel(backend, x, wbar, g, null, 0, lambda, null);
+        return new FisherModel(backend, x, wbar, g, offsetOf(x, wbar), 0, lambda, null);
+    }
+
+    /** -X wbar: the running solve's where (x, wbar) are its own, else null (the model sums it). */
+    private double[] offsetOf(HostMatrix x, float[] wbar) {
+        return x == solving && wbar == solvingWbar ? solvingOffset : null;
     }
 
     /**
@@ -354,6 +367,8 @@ public final class FalconSolver {
             projector = null;
             sweepWarning = null;
             solving = null;
+            solvingWbar = null;
+            solvingOffset = null;
             blockSolutions = null;
             releaseGrams();
         }
@@ -369,6 +384,8 @@ public final class FalconSolver {
         if (!(lambda > 0)) throw new IllegalArgumentException("lambda must be > 0");
         double lip = FisherModel.largestEigenvalue(backend, x) + lambda;
         if (!Double.isFinite(lip)) throw valuesTooLarge(true);
+        solvingOffset = FisherModel.offsetOf(backend, x, wbar);
+        solvingWbar = wbar;
         scoreScale = scaleOfScores(wbar, g, lip);
         byte[] mask = startMask != null ? startMask.clone() : mpMask(wbar, layers, nnz, flops);
         byte[] warmStart = mask.clone();
@@ -1624,11 +1641,9 @@ public final class FalconSolver {
         for (int i = 0; i < p; i++) {
             if (!in[i]) constant += 0.5 * lambda * (double) wbar[i] * wbar[i] - (g == null ? 0 : (double) g[i] * wbar[i]);
         }
-        // the coordinates outside the set stay at 0, their d at -wbar: X d = X_A d_A - X_out wbar_out, the second summed
-        // once here (one pass) and not as X_A w_A - X wbar, whose two sums cancel where the weights dwarf the residual
-        byte[] inMask = new byte[p];
-        for (int i : idx) inMask[i] = 1;
-        double[] pinned = Backsolve.removedResidual(backend, x, wbar, inMask);
+        // the coordinates outside the set stay at 0: X_A w_A - X wbar is X d with theirs at -wbar
+        double[] offset = offsetOf(x, wbar);
+        if (offset == null) offset = FisherModel.offsetOf(backend, x, wbar);
         float[] wa = new float[k], wbarA = new float[k], gA = g == null ? null : new float[k];
         byte[] maskA = new byte[k];
         for (int j = 0; j < k; j++) {
@@ -1639,7 +1654,7 @@ public final class FalconSolver {
         }
         LayerTable sub = subTable(layers, idx);
         HostMatrix xa = backend.allocate(x.rows(), k, null); // no blocks: column-major, the layout gatherColumns writes
-        try (xa; IntPointer cols = new IntPointer(idx); FisherModel model = new FisherModel(backend, xa, wbarA, gA, pinned, constant, lambda, null)) {
+        try (xa; IntPointer cols = new IntPointer(idx); FisherModel model = new FisherModel(backend, xa, wbarA, gA, offset, constant, lambda, null)) {
             backend.gatherColumns(x, cols, k, xa.data());
             Dfo d = iterate(model, sub, nnz, flops, wa, maskA, q, lip, opt, round, iterationsLeft, log, t0, lastGap);
             float[] wf = new float[p];
@@ -1657,8 +1672,8 @@ public final class FalconSolver {
      *
      * <p>{@code loggedQ0} is the Q the log gave w0 (the exact evaluation of the backsolve or search row the round starts
      * from, or the previous active set's last row). The model's own Q of w0 differs from it by rounding wherever the
-     * model adds in another order: on the active set (the gathered columns, the rest pinned through their residual)
-     * by parts in 1e7 while its products were float32 on cpu, so the first row after a search row rose above it
+     * model adds in another order: on the active set (the gathered columns, the rest pinned through an offset
+     * residual) by parts in 1e7 while its products were float32 on cpu, so the first row after a search row rose above it
      * on 4 of 10 rounds (review finding). An exact-model row is therefore logged as loggedQ0 less the decrease the model measured
      * from w0, which is what DFO accepts steps by: the rows go down from the row before them. The block model's Q is
      * another function, not a rounding of this one, and is logged as it is (its rows say "block").

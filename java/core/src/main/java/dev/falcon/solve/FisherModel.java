@@ -10,16 +10,17 @@ import org.bytedeco.javacpp.FloatPointer;
 /**
  * The quadratic model of FALCON.md on the columns of one matrix {@code x} (the whole X, or the gathered
  * columns of an active set):
- * <pre>  Q(w) = 1/2 ||X d + pinned||^2 + lambda/2 ||d||^2 + g^T d + constant,   d = w - wbar</pre>
- * with {@code pinned = -X_out wbar_out} the residual of the coordinates outside an active set, held at zero (the constant
- * holds their ridge and linear terms; none on all of X), or its block-diagonal version {@code 1/2 sum_B ||X_B d_B||^2 + ...}.
- * Every access to X is a backend op; Java loops only run over length-m and length-n vectors. Q accumulates in double.
+ * <pre>  Q(w) = 1/2 ||X w + offset||^2 + lambda/2 ||d||^2 + g^T d + constant,   d = w - wbar</pre>
+ * with {@code offset = -X_all wbar_all}, so that {@code X w + offset} is X d with the coordinates outside an active set
+ * pinned at zero (the constant holds their ridge and linear terms), or its block-diagonal version
+ * {@code 1/2 sum_B ||X_B d_B||^2 + ...} (no offset). Every access to X is a backend op; Java loops only run over
+ * length-m and length-n vectors. Q accumulates in double.
  *
- * <p>The exact model's X d is the product of d's float head, summed in double. It was X w summed in double plus
- * -X wbar: two sums as large as X w, whose difference, with ten weights of 1e15 and a residual near 1, was their rounding
- * (DFO rows of Q -1.145 after 2.501, where Q cannot be negative). The head of d carries no such cancellation: it is off
- * d by float rounding (6e-8 of each entry), which {@link #qFromDifference} adds back with a second pass for the Qs the
- * solver keeps or drops candidates on; the DFO's own comparisons are all between Qs of this model, one pass each.
+ * <p>The exact model's residual is summed in double from w itself, not from d rounded to float: after a backsolve X d is a
+ * tiny difference of large products, and d rounded to float (6e-8 of each entry) and float partial sums left mostly their
+ * rounding in it. The solver's Q, on which it keeps its best point and accepts moves, was then 3x the report's objective
+ * of the same weights at lambda = 1e-45 and 8% off with an X near 65504. w is exact in float, and -X wbar is summed once
+ * per model (or per solve): each evaluation stays one pass over X.
  */
 final class FisherModel implements AutoCloseable {
     final ComputeBackend backend;
@@ -28,8 +29,8 @@ final class FisherModel implements AutoCloseable {
     final int n;
     final float[] wbar;
     final float[] g;
-    /** -X_out wbar_out of the coordinates outside an active set (length n, summed in double); null: none. */
-    final double[] pinned;
+    /** -X wbar over all the weights (length n, summed in double); null for the block model. */
+    final double[] offset;
     final double constant;
     final double lambda;
     final long[] blockStarts;
@@ -37,14 +38,8 @@ final class FisherModel implements AutoCloseable {
     /** Length-m product output, allocated on first use (an exact model used only for Q never needs it). */
     private FloatPointer outM;
     private final FloatPointer vecN;
-    /** The exact model's X d, in double (null for the block model). */
+    /** The exact model's X w, in double (null for the block model). */
     private final DoublePointer productN;
-    /**
-     * Whether the exact model's X d adds the product of d's float rest to its head's (a second pass where d has one), as
-     * {@link #qFromDifference}: for the sweep backsolve, which returns the point it judged by this model's Q, and must
-     * judge the Q of the float weights themselves.
-     */
-    private final boolean withRest;
     /** Passes over X made by this model (evaluations, and exact-model gradients). */
     long passes;
     /**
@@ -54,7 +49,7 @@ final class FisherModel implements AutoCloseable {
     private final java.util.ArrayDeque<float[]> spare = new java.util.ArrayDeque<>();
     private static final int MAX_SPARE = 3; // what one DFO iteration hands back: the old point and its evaluation
 
-    /** One evaluation: Q, and what the gradient needs (r = X d + pinned for the exact model, H d for the block model). */
+    /** One evaluation: Q, and what the gradient needs (r = X w + offset = X d for the exact model, H d for the block model). */
     static final class Eval {
         double q;
         /** The point evaluated, not copied: it must stay unchanged while the evaluation is in use. */
@@ -65,20 +60,15 @@ final class FisherModel implements AutoCloseable {
 
     /**
      * @param blockStarts null for the exact model, else block boundaries of the block-diagonal model
-     * @param pinned      on an active set, -X_out wbar_out of the coordinates outside it, held at zero
-     *                    ({@code Backsolve.removedResidual} of the set); null: the block model, or an exact model on all of X
+     * @param offset      the exact model's -X_all wbar_all ({@link #offsetOf}; on an active set, that of all the weights,
+     *                    not only of its columns), or null: the block model, or an exact model on all of X, which then
+     *                    sums it itself (one pass)
      */
-    FisherModel(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double[] pinned, double constant, double lambda, long[] blockStarts) {
-        this(backend, x, wbar, g, pinned, constant, lambda, blockStarts, false);
-    }
-
-    /** As above; {@code withRest}: the exact model's X d is that of d's float head plus that of its float rest. */
-    FisherModel(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double[] pinned, double constant, double lambda, long[] blockStarts,
-                boolean withRest) {
+    FisherModel(ComputeBackend backend, HostMatrix x, float[] wbar, float[] g, double[] offset, double constant, double lambda, long[] blockStarts) {
         if (x.cols() > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("p = " + x.cols() + " exceeds 2^31 - 9 weights");
-        if (blockStarts != null && pinned != null) throw new IllegalArgumentException("the block model has no pinned residual");
-        if (pinned != null && pinned.length != x.rows()) {
-            throw new IllegalArgumentException("the pinned residual has " + pinned.length + " entries, X has n = " + x.rows() + " rows");
+        if (blockStarts != null && offset != null) throw new IllegalArgumentException("the block model has no offset residual");
+        if (offset != null && offset.length != x.rows()) {
+            throw new IllegalArgumentException("the offset residual has " + offset.length + " entries, X has n = " + x.rows() + " rows");
         }
         this.backend = backend;
         this.x = x;
@@ -92,9 +82,17 @@ final class FisherModel implements AutoCloseable {
         FloatPointer a = backend.floatVector(m);
         FloatPointer b = null;
         DoublePointer c = null;
+        double[] own = offset;
         try {
             b = new FloatPointer(n);
-            if (blockStarts == null) c = new DoublePointer(n);
+            if (blockStarts == null) {
+                c = new DoublePointer(n);
+                if (own == null) {
+                    a.position(0).limit(m).asBuffer().put(wbar, 0, m);
+                    passes++;
+                    own = negatedProduct(backend, x, a, c, n);
+                }
+            }
         } catch (RuntimeException | Error e) {
             a.close();
             if (b != null) b.close();
@@ -104,11 +102,10 @@ final class FisherModel implements AutoCloseable {
         this.vecM = a;
         this.vecN = b;
         this.productN = c;
-        this.pinned = pinned;
-        this.withRest = withRest;
+        this.offset = own;
     }
 
-    /** -X wbar (length n, summed in double): one pass over X. */
+    /** -X wbar (length n, summed in double), the offset of every exact model of a solve on X: one pass over X. */
     static double[] offsetOf(ComputeBackend backend, HostMatrix x, float[] wbar) {
         int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
         try (FloatPointer v = backend.floatVector(m); DoublePointer out = new DoublePointer(n)) {
@@ -119,13 +116,12 @@ final class FisherModel implements AutoCloseable {
 
     /**
      * Q of w on all of X, from d = w - wbar itself: X d as the product of d's float head plus that of its float rest, each
-     * summed in double, as the report forms Q (Objective.evaluate). X w less X wbar, two sums as large as X w, cancelled to
-     * nothing with ten weights of 1e15 and a residual of 1e-15: the solver judged its candidates on the ridge term alone,
-     * and falcon kept mp's support's dense weights at 1.65 times mp + BS's Q. {@link #evaluate} stops at the head (one
-     * pass, for the DFO steps); this Q, on which the solver keeps or drops candidates, adds the rest: one pass over X, two
-     * where d has a rest (a weight moved by other than an exact float difference). A difference beyond float (w = 3e38
-     * against wbar = -3e38) is taken at a quarter ({@link #differenceScale}) and its product scaled back in double: its
-     * float head was Infinity, and Q NaN.
+     * summed in double, as the report forms Q (Objective.evaluate). {@link #evaluate}'s X w + offset is the difference of
+     * two sums as large as X w: with ten weights of 1e15 and a residual of 1e-15 it cancelled to nothing, the solver
+     * judged its candidates on the ridge term alone, and falcon kept mp's support's dense weights at 1.65 times mp + BS's
+     * Q. One pass over X, two where d has a rest (a weight moved by other than an exact float difference). A difference
+     * beyond float (w = 3e38 against wbar = -3e38) is taken at a quarter ({@link #differenceScale}) and its product scaled
+     * back in double: its float head was Infinity, and Q NaN.
      */
     static double qFromDifference(ComputeBackend backend, HostMatrix x, float[] w, float[] wbar, float[] g, double lambda) {
         int m = Math.toIntExact(x.cols()), n = Math.toIntExact(x.rows());
@@ -222,8 +218,8 @@ final class FisherModel implements AutoCloseable {
     }
 
     private Eval evaluate(float[] w, float[] z, byte[] keep) {
-        // the operand is d = w - wbar rounded to float, straight into the off-heap vector; the evaluation keeps w (d is
-        // recomputed when needed)
+        // the exact model's operand is w, the block model's d = w - wbar, straight into the off-heap vector; the evaluation
+        // keeps w (d is recomputed when needed)
         java.nio.FloatBuffer operand = vecM.position(0).limit(m).asBuffer();
         boolean exact = blockStarts == null;
         double[] norms = VectorLoops.run(backend.threads(), m, 2, (from, to, sums) -> {
@@ -232,7 +228,7 @@ final class FisherModel implements AutoCloseable {
                 // z where kept, +0 elsewhere, without branches (a random support would make a branch mispredict often)
                 if (z != null) w[i] = Float.intBitsToFloat(Float.floatToRawIntBits(z[i]) & -keep[i]);
                 double di = (double) w[i] - wbar[i]; // exact unless their exponents are over 29 apart (a double holds 29 more bits)
-                operand.put(i, (float) di);
+                operand.put(i, exact ? w[i] : (float) di);
                 sq += di * di;
                 if (g != null) lin += g[i] * di;
             }
@@ -248,22 +244,8 @@ final class FisherModel implements AutoCloseable {
             backend.multiplySummedInDouble(x, vecM, productN);
             double[] r = new double[n];
             productN.get(r, 0, n);
-            if (withRest) {
-                boolean anyRest = false;
-                for (int i = 0; i < m; i++) {
-                    double di = (double) w[i] - wbar[i];
-                    float rest = (float) (di - (float) di);
-                    operand.put(i, rest);
-                    anyRest |= rest != 0;
-                }
-                if (anyRest) {
-                    passes++;
-                    backend.multiplySummedInDouble(x, vecM, productN);
-                    for (int i = 0; i < n; i++) r[i] += productN.get(i);
-                }
-            }
             for (int i = 0; i < n; i++) {
-                if (pinned != null) r[i] += pinned[i];
+                r[i] += offset[i];
                 fit += r[i] * r[i];
             }
             e.r = r;

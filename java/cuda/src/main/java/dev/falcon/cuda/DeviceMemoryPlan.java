@@ -47,7 +47,7 @@ public record DeviceMemoryPlan(Mode mode, long n, long p, long freeBytes, long h
         if (rows <= MAX_DENSE_SYSTEM_ROWS) return;
         throw new BackendMemoryException("the cuda backend's " + operation + " needs an n x n system at n = " + rows
                 + " rows, more than the 46,340 rows (46,340^2 < 2^31) that cuBLAS and cuSOLVER's 32-bit API address in one call;"
-                + " use --backsolve block with --block-size 46,338 or less (its systems stay within that), --device cpu,"
+                + " use --backsolve block with --block-size 46338 or less (its systems stay within that), --device cpu,"
                 + " or fewer rows in X");
     }
 
