@@ -2167,6 +2167,30 @@ exit 7
             self.assertEqual([a for a in args if a.startswith("-Djava.io.tmpdir")], [], value)
 
 
+class NotBashTest(unittest.TestCase):
+    """sh falcon (dash on Debian) stopped at the third line of code: 'falcon: 13: set: Illegal option -o pipefail', exit 2,
+    which names neither bash nor the way to run it."""
+
+    def test_a_shell_other_than_bash_is_told_to_run_it_with_bash(self):
+        shells = [shell for shell in ("dash", "sh", "posh", "mksh", "zsh") if shutil.which(shell)
+                  and "bash" not in os.path.realpath(shutil.which(shell))]
+        if not shells:
+            self.skipTest("no shell other than bash here")
+        for shell in shells:
+            for args in (["--version"], ["env"], []):
+                r = subprocess.run([shell, str(LAUNCHER), *args], capture_output=True, text=True, timeout=30)
+                self.assertEqual((r.returncode, r.stdout, r.stderr),
+                                 (2, "", "falcon: run ./falcon or bash falcon (this script needs bash)\n"), (shell, args))
+
+    def test_bash_runs_it(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+            r = subprocess.run(["bash", str(root / "falcon"), "env"], cwd=d, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual((r.returncode, r.stdout), (0, "ran\n"), r.stderr)
+
+
 class EmbeddedJarTest(unittest.TestCase):
     """falcon.jar on a pipeline's class path brings no classes under the names of the libraries it bundles."""
 
