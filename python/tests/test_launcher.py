@@ -82,6 +82,20 @@ def has_c_utf8():
     return any(name.lower() in ("c.utf8", "c.utf-8") for name in r.stdout.split())
 
 
+def installed_locales():
+    return set(subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout.split())
+
+
+def working_utf8_locale():
+    """An installed UTF-8 locale other than C.UTF-8 where there is one (de_DE.utf8 on the development VMs), else C.UTF-8."""
+    names = sorted(n for n in installed_locales() if n.lower().endswith((".utf8", ".utf-8")) and not n.lower().startswith("c."))
+    return names[0] if names else "C.UTF-8"
+
+
+# A locale no system has: glibc falls back to C (ASCII) for it, whatever its name says.
+MISSING_LOCALE = "xx_XX.UTF-8"
+
+
 class FalconJavaOptsTest(unittest.TestCase):
     def setUp(self):
         if not JAR.is_file():
@@ -128,7 +142,9 @@ class FalconJavaOptsTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             folder = Path(d, "été")
             folder.mkdir()
-            for env in (dict(LANG="C"), dict()):
+            # a locale that is not installed acts as C: LC_CTYPE=UTF-8 and LANG=en_US.UTF-8 without that locale were
+            # refused as "cannot convert ??t??/w.npy to interface java.nio.file.Path", exit 2
+            for env in (dict(LANG="C"), dict(), dict(LC_CTYPE="UTF-8"), dict(LANG=MISSING_LOCALE)):
                 env.update(PATH=os.environ["PATH"], FALCON_OFFLINE="1")
                 r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "mp", "--keep-flops", "0.3",
                                     "--out", str(folder / "w.npy"), "--report", str(folder / "r.json"), "-q"],
@@ -2125,15 +2141,42 @@ exit 7
             (dict(LANG="POSIX", LC_CTYPE="C"), (unset, "C.UTF-8")),
             (dict(LANG="en_US.UTF-8", LC_ALL="C"), ("C.UTF-8", unset)),
             # a locale with its own character set is left as it is
-            (dict(LANG="en_US.UTF-8"), (unset, unset)),
+            (dict(LANG=working_utf8_locale()), (unset, unset)),
             (dict(LANG="C", LC_CTYPE="de_DE.UTF-8"), (unset, "de_DE.UTF-8")),
-            (dict(LC_ALL="fr_FR.UTF-8", LC_CTYPE="C"), ("fr_FR.UTF-8", "C")),
+            (dict(LC_ALL=working_utf8_locale(), LC_CTYPE="C"), (working_utf8_locale(), "C")),
         ]
         for given, (lc_all, lc_ctype) in cases:
             variables = {**dict(LANG=None, LC_ALL=None, LC_CTYPE=None), **given}
             _, r = self.launch(**variables)
             got = self.java_env(r)
             self.assertEqual((got["LC_ALL"], got["LC_CTYPE"]), (lc_all, lc_ctype), given)
+
+    def test_a_locale_that_does_not_load_gets_the_c_utf8_character_set_and_a_working_utf8_one_is_kept(self):
+        # glibc takes a locale that is not installed for C, and a JVM whose locale variables do not all load stays in C
+        # with ASCII file names; the launcher changed only the names C and POSIX
+        if not has_c_utf8():
+            self.skipTest("no C.UTF-8 locale here")
+        self.assertNotIn(MISSING_LOCALE.lower().replace("utf-8", "utf8"), {n.lower() for n in installed_locales()})
+        unset, working = "<unset>", working_utf8_locale()
+        no_locale = {name: None for name in ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "LC_NUMERIC", "LC_COLLATE")}
+        cases = [  # the locale variables given -> LC_ALL, LC_CTYPE, FALCON_ORIGINAL_LOCALE_VARIABLES the JVM gets
+            (dict(LC_CTYPE="UTF-8"), ("C.UTF-8", "UTF-8", "LC_ALL")),
+            (dict(LANG=MISSING_LOCALE), ("C.UTF-8", unset, "LC_ALL")),
+            (dict(LC_ALL=MISSING_LOCALE), ("C.UTF-8", unset, "LC_ALL")),
+            # one category that does not load keeps the JVM in C as a whole: LC_CTYPE alone would not do
+            (dict(LANG=working, LC_MESSAGES=MISSING_LOCALE), ("C.UTF-8", unset, "LC_ALL")),
+            (dict(LANG=MISSING_LOCALE, LC_CTYPE=working), ("C.UTF-8", working, "LC_ALL")),
+            # working UTF-8 locales are the user's
+            (dict(LANG=working), (unset, unset, unset)),
+            (dict(LANG="C.UTF-8"), (unset, unset, unset)),
+            (dict(LC_ALL=working, LC_CTYPE="C"), (working, "C", unset)),
+        ]
+        for given, expected in cases:
+            _, r = self.launch(**{**no_locale, **given})
+            got = self.java_env(r)
+            self.assertEqual((got["LC_ALL"], got["LC_CTYPE"], got["FALCON_ORIGINAL_LOCALE_VARIABLES"]), expected, given)
+            # what was changed is recorded for --grads-command's command, as for C
+            self.assertEqual(got["FALCON_ORIGINAL_LC_ALL"], given.get("LC_ALL", unset) if expected[2] == "LC_ALL" else unset, given)
 
     def test_the_users_locale_variables_are_recorded_for_the_grads_command(self):
         # the JVM's C.UTF-8 reached --grads-command's command; the launcher records what it changed, and CommandGradients
@@ -2147,7 +2190,7 @@ exit 7
             (dict(LANG="POSIX", LC_CTYPE="C"), ("LC_CTYPE", unset, "C")),
             (dict(LC_ALL="C", LC_CTYPE="C"), ("LC_ALL", "C", unset)),
             # nothing changed, nothing recorded, and stale records from an outer falcon are dropped
-            (dict(LANG="en_US.UTF-8", FALCON_ORIGINAL_LOCALE_VARIABLES="LC_ALL", FALCON_ORIGINAL_LC_ALL="C"), (unset, unset, unset)),
+            (dict(LANG=working_utf8_locale(), FALCON_ORIGINAL_LOCALE_VARIABLES="LC_ALL", FALCON_ORIGINAL_LC_ALL="C"), (unset, unset, unset)),
         ]
         for given, expected in cases:
             variables = {**dict(LANG=None, LC_ALL=None, LC_CTYPE=None), **given}
