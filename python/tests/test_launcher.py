@@ -2234,6 +2234,43 @@ class NotBashTest(unittest.TestCase):
             self.assertEqual((r.returncode, r.stdout), (0, "ran\n"), r.stderr)
 
 
+class DeletedSourceTest(unittest.TestCase):
+    """A pull or checkout that only deletes files never rebuilt (only files newer than the jar were looked for), and a
+    rebuild kept what the deleted files had left in java/*/target/classes, which Maven shades into the jar: a deleted
+    META-INF/services file stayed in falcon.jar. The fake mvn copies the resources into target/classes without removing
+    any, as Maven's resources step does, and counts its runs."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+echo built >> builds
+mkdir -p java/cli/target/classes
+cp -R java/cli/src/main/resources/. java/cli/target/classes/
+{ printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
+"""
+
+    def test_a_deleted_source_is_built_away(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, "#!/usr/bin/env bash\necho ran\n")
+            services = root / "java" / "cli" / "src" / "main" / "resources" / "META-INF" / "services"
+            services.mkdir(parents=True)
+            (services / "dev.falcon.backend.BackendProvider").write_text("dev.falcon.cuda.CudaProvider\n")
+            (services / "kept").write_text("kept\n")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+
+            def launch():
+                r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+                self.assertEqual((r.returncode, r.stdout), (0, "ran\n"), r.stderr)
+                return len((root / "builds").read_text().splitlines())
+
+            self.assertEqual(launch(), 1)
+            self.assertEqual(launch(), 1, "nothing changed: no build")
+            (services / "dev.falcon.backend.BackendProvider").unlink()
+            self.assertEqual(launch(), 2, "a source was deleted: built again")
+            classes = root / "java" / "cli" / "target" / "classes" / "META-INF" / "services"
+            self.assertEqual(sorted(p.name for p in classes.iterdir()), ["kept"], "the deleted file is not left in the classes")
+            self.assertEqual(launch(), 2, "nothing changed since: no build")
+
+
 class EmbeddedJarTest(unittest.TestCase):
     """falcon.jar on a pipeline's class path brings no classes under the names of the libraries it bundles."""
 
