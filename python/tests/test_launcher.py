@@ -82,6 +82,20 @@ def has_c_utf8():
     return any(name.lower() in ("c.utf8", "c.utf-8") for name in r.stdout.split())
 
 
+def installed_locales():
+    return set(subprocess.run(["locale", "-a"], capture_output=True, text=True).stdout.split())
+
+
+def working_utf8_locale():
+    """An installed UTF-8 locale other than C.UTF-8 where there is one (de_DE.utf8 on the development VMs), else C.UTF-8."""
+    names = sorted(n for n in installed_locales() if n.lower().endswith((".utf8", ".utf-8")) and not n.lower().startswith("c."))
+    return names[0] if names else "C.UTF-8"
+
+
+# A locale no system has: glibc falls back to C (ASCII) for it, whatever its name says.
+MISSING_LOCALE = "xx_XX.UTF-8"
+
+
 class FalconJavaOptsTest(unittest.TestCase):
     def setUp(self):
         if not JAR.is_file():
@@ -95,13 +109,14 @@ class FalconJavaOptsTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             # unquoted, -Dfalcon.backend=j* expanded to this file's name and so selected the java backend
             Path(d, "-Dfalcon.backend=java").touch()
+            # (env refuses an unknown backend as prune does, exit 2, naming it as the JVM got it)
             r = self.env_with("-Dfalcon.backend=j*", d)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("unknown backend 'j*'", r.stdout)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("falcon: error: -Dfalcon.backend: value: unknown backend 'j*'", r.stderr)
             # a quoted value with a space arrives as one option (it was cut into '-Dfalcon.backend="ja' and 'va"')
             r = self.env_with('  -Xss4m   "-Dfalcon.backend=ja va" ', d)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            self.assertIn("unknown backend 'ja va'", r.stdout)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("falcon: error: -Dfalcon.backend: value: unknown backend 'ja va'", r.stderr)
             r = self.env_with("-Dfalcon.backend='java'", d)
             self.assertIn("-Dfalcon.backend=java (prune's default while it is set): backend java", r.stdout)
 
@@ -128,7 +143,9 @@ class FalconJavaOptsTest(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             folder = Path(d, "été")
             folder.mkdir()
-            for env in (dict(LANG="C"), dict()):
+            # a locale that is not installed acts as C: LC_CTYPE=UTF-8 and LANG=en_US.UTF-8 without that locale were
+            # refused as "cannot convert ??t??/w.npy to interface java.nio.file.Path", exit 2
+            for env in (dict(LANG="C"), dict(), dict(LC_CTYPE="UTF-8"), dict(LANG=MISSING_LOCALE)):
                 env.update(PATH=os.environ["PATH"], FALCON_OFFLINE="1")
                 r = subprocess.run([str(LAUNCHER), "prune", "--example", "resnet20", "--method", "mp", "--keep-flops", "0.3",
                                     "--out", str(folder / "w.npy"), "--report", str(folder / "r.json"), "-q"],
@@ -2125,15 +2142,42 @@ exit 7
             (dict(LANG="POSIX", LC_CTYPE="C"), (unset, "C.UTF-8")),
             (dict(LANG="en_US.UTF-8", LC_ALL="C"), ("C.UTF-8", unset)),
             # a locale with its own character set is left as it is
-            (dict(LANG="en_US.UTF-8"), (unset, unset)),
+            (dict(LANG=working_utf8_locale()), (unset, unset)),
             (dict(LANG="C", LC_CTYPE="de_DE.UTF-8"), (unset, "de_DE.UTF-8")),
-            (dict(LC_ALL="fr_FR.UTF-8", LC_CTYPE="C"), ("fr_FR.UTF-8", "C")),
+            (dict(LC_ALL=working_utf8_locale(), LC_CTYPE="C"), (working_utf8_locale(), "C")),
         ]
         for given, (lc_all, lc_ctype) in cases:
             variables = {**dict(LANG=None, LC_ALL=None, LC_CTYPE=None), **given}
             _, r = self.launch(**variables)
             got = self.java_env(r)
             self.assertEqual((got["LC_ALL"], got["LC_CTYPE"]), (lc_all, lc_ctype), given)
+
+    def test_a_locale_that_does_not_load_gets_the_c_utf8_character_set_and_a_working_utf8_one_is_kept(self):
+        # glibc takes a locale that is not installed for C, and a JVM whose locale variables do not all load stays in C
+        # with ASCII file names; the launcher changed only the names C and POSIX
+        if not has_c_utf8():
+            self.skipTest("no C.UTF-8 locale here")
+        self.assertNotIn(MISSING_LOCALE.lower().replace("utf-8", "utf8"), {n.lower() for n in installed_locales()})
+        unset, working = "<unset>", working_utf8_locale()
+        no_locale = {name: None for name in ("LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "LC_NUMERIC", "LC_COLLATE")}
+        cases = [  # the locale variables given -> LC_ALL, LC_CTYPE, FALCON_ORIGINAL_LOCALE_VARIABLES the JVM gets
+            (dict(LC_CTYPE="UTF-8"), ("C.UTF-8", "UTF-8", "LC_ALL")),
+            (dict(LANG=MISSING_LOCALE), ("C.UTF-8", unset, "LC_ALL")),
+            (dict(LC_ALL=MISSING_LOCALE), ("C.UTF-8", unset, "LC_ALL")),
+            # one category that does not load keeps the JVM in C as a whole: LC_CTYPE alone would not do
+            (dict(LANG=working, LC_MESSAGES=MISSING_LOCALE), ("C.UTF-8", unset, "LC_ALL")),
+            (dict(LANG=MISSING_LOCALE, LC_CTYPE=working), ("C.UTF-8", working, "LC_ALL")),
+            # working UTF-8 locales are the user's
+            (dict(LANG=working), (unset, unset, unset)),
+            (dict(LANG="C.UTF-8"), (unset, unset, unset)),
+            (dict(LC_ALL=working, LC_CTYPE="C"), (working, "C", unset)),
+        ]
+        for given, expected in cases:
+            _, r = self.launch(**{**no_locale, **given})
+            got = self.java_env(r)
+            self.assertEqual((got["LC_ALL"], got["LC_CTYPE"], got["FALCON_ORIGINAL_LOCALE_VARIABLES"]), expected, given)
+            # what was changed is recorded for --grads-command's command, as for C
+            self.assertEqual(got["FALCON_ORIGINAL_LC_ALL"], given.get("LC_ALL", unset) if expected[2] == "LC_ALL" else unset, given)
 
     def test_the_users_locale_variables_are_recorded_for_the_grads_command(self):
         # the JVM's C.UTF-8 reached --grads-command's command; the launcher records what it changed, and CommandGradients
@@ -2147,7 +2191,7 @@ exit 7
             (dict(LANG="POSIX", LC_CTYPE="C"), ("LC_CTYPE", unset, "C")),
             (dict(LC_ALL="C", LC_CTYPE="C"), ("LC_ALL", "C", unset)),
             # nothing changed, nothing recorded, and stale records from an outer falcon are dropped
-            (dict(LANG="en_US.UTF-8", FALCON_ORIGINAL_LOCALE_VARIABLES="LC_ALL", FALCON_ORIGINAL_LC_ALL="C"), (unset, unset, unset)),
+            (dict(LANG=working_utf8_locale(), FALCON_ORIGINAL_LOCALE_VARIABLES="LC_ALL", FALCON_ORIGINAL_LC_ALL="C"), (unset, unset, unset)),
         ]
         for given, expected in cases:
             variables = {**dict(LANG=None, LC_ALL=None, LC_CTYPE=None), **given}
@@ -2165,6 +2209,67 @@ exit 7
         for value in (None, "", str(self.tmp / "missing")):
             args, _ = self.launch(TMPDIR=value)
             self.assertEqual([a for a in args if a.startswith("-Djava.io.tmpdir")], [], value)
+
+
+class NotBashTest(unittest.TestCase):
+    """sh falcon (dash on Debian) stopped at the third line of code: 'falcon: 13: set: Illegal option -o pipefail', exit 2,
+    which names neither bash nor the way to run it."""
+
+    def test_a_shell_other_than_bash_is_told_to_run_it_with_bash(self):
+        shells = [shell for shell in ("dash", "sh", "posh", "mksh", "zsh") if shutil.which(shell)
+                  and "bash" not in os.path.realpath(shutil.which(shell))]
+        if not shells:
+            self.skipTest("no shell other than bash here")
+        for shell in shells:
+            for args in (["--version"], ["env"], []):
+                r = subprocess.run([shell, str(LAUNCHER), *args], capture_output=True, text=True, timeout=30)
+                self.assertEqual((r.returncode, r.stdout, r.stderr),
+                                 (2, "", "falcon: run ./falcon or bash falcon (this script needs bash)\n"), (shell, args))
+
+    def test_bash_runs_it(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = built_clone(d, "#!/usr/bin/env bash\necho ran\n")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+            r = subprocess.run(["bash", str(root / "falcon"), "env"], cwd=d, env=env, capture_output=True, text=True, timeout=60)
+            self.assertEqual((r.returncode, r.stdout), (0, "ran\n"), r.stderr)
+
+
+class DeletedSourceTest(unittest.TestCase):
+    """A pull or checkout that only deletes files never rebuilt (only files newer than the jar were looked for), and a
+    rebuild kept what the deleted files had left in java/*/target/classes, which Maven shades into the jar: a deleted
+    META-INF/services file stayed in falcon.jar. The fake mvn copies the resources into target/classes without removing
+    any, as Maven's resources step does, and counts its runs."""
+
+    FAKE_MVN = """#!/usr/bin/env bash
+echo built >> builds
+mkdir -p java/cli/target/classes
+cp -R java/cli/src/main/resources/. java/cli/target/classes/
+{ printf 'PK\\005\\006'; head -c 18 /dev/zero; } > java/cli/target/falcon.jar
+"""
+
+    def test_a_deleted_source_is_built_away(self):
+        with tempfile.TemporaryDirectory() as d:
+            root, bin_dir = unbuilt_clone(d, self.FAKE_MVN, "#!/usr/bin/env bash\necho ran\n")
+            services = root / "java" / "cli" / "src" / "main" / "resources" / "META-INF" / "services"
+            services.mkdir(parents=True)
+            (services / "dev.falcon.backend.BackendProvider").write_text("dev.falcon.cuda.CudaProvider\n")
+            (services / "kept").write_text("kept\n")
+            env = {k: v for k, v in os.environ.items() if k not in ("FALCON_JAVA_OPTS", "FALCON_HEAP", "JAVA_HOME")}
+            env["PATH"] = f"{bin_dir}:{os.environ['PATH']}"
+
+            def launch():
+                r = subprocess.run([str(root / "falcon"), "env"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+                self.assertEqual((r.returncode, r.stdout), (0, "ran\n"), r.stderr)
+                return len((root / "builds").read_text().splitlines())
+
+            self.assertEqual(launch(), 1)
+            self.assertEqual(launch(), 1, "nothing changed: no build")
+            (services / "dev.falcon.backend.BackendProvider").unlink()
+            self.assertEqual(launch(), 2, "a source was deleted: built again")
+            classes = root / "java" / "cli" / "target" / "classes" / "META-INF" / "services"
+            self.assertEqual(sorted(p.name for p in classes.iterdir()), ["kept"], "the deleted file is not left in the classes")
+            self.assertEqual(launch(), 2, "nothing changed since: no build")
 
 
 class EmbeddedJarTest(unittest.TestCase):

@@ -17,8 +17,9 @@ import picocli.CommandLine.Spec;
         footer = {"", "Exit codes: 0 shown (an unusable backend is listed with its reason, not an",
                 "  error), 2 bad usage or a -Dfalcon.memory.available that is not a size, or",
                 "  a -Dorg.bytedeco.javacpp.maxBytes or maxPhysicalBytes that JavaCPP cannot",
-                "  read, or a backend setting it refuses (FALCON_CPU_ISA; the rest is still",
-                "  shown), 1 internal error, 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM."})
+                "  read, or a backend setting it refuses (FALCON_CPU_ISA) or a",
+                "  -Dfalcon.backend prune refuses (the rest is still shown), 1 internal",
+                "  error, 130 or 143 stopped by SIGINT (Ctrl-C) or SIGTERM."})
 final class EnvCommand implements Callable<Integer> {
     @Spec CommandSpec spec;
 
@@ -83,18 +84,28 @@ final class EnvCommand implements Callable<Integer> {
             out.println("--device auto: " + (runtime != null ? "no usable compute backend: " + runtimeShort : e.getMessage()));
         }
         String preset = System.getProperty(Backends.PROPERTY);
+        // a property prune refuses (an unknown or empty name, a backend that cannot run here) was one line among the
+        // facts with exit 0, while prune exited 2: an error here too, reported at the end as FALCON_CPU_ISA's is
+        String badBackendProperty = null;
         if (preset != null) {
             // prune without --device takes the property, not auto: say what it will get
             String label = "-D" + Backends.PROPERTY + "=" + preset + " (prune's default while it is set): "; // names the property: the message need not
             try {
                 out.println(label + Backends.choose(null, "--device auto").explanation());
-            } catch (RuntimeException e) {
-                out.println(label + e.getMessage());
+            } catch (dev.falcon.backend.BackendSettingException e) {
+                // the backend's own setting, already the error of --device auto above
+                out.println(label + "refused: see the error below");
+                if (badBackendSetting == null) badBackendSetting = e.getMessage();
+            } catch (IllegalArgumentException | IllegalStateException e) {
+                out.println(label + "refused: see the error below");
+                badBackendProperty = dev.falcon.io.InputException.of("-D" + Backends.PROPERTY, "value", e.getMessage(),
+                        "fix or remove -D" + Backends.PROPERTY + " (e.g. in FALCON_JAVA_OPTS), as prune refuses it").getMessage();
             }
         }
-        if (badMemoryProperty == null && badJavacppSetting == null && badBackendSetting == null) return Main.OK;
+        if (badMemoryProperty == null && badJavacppSetting == null && badBackendSetting == null && badBackendProperty == null) return Main.OK;
         out.flush();
         if (badBackendSetting != null) spec.commandLine().getErr().println("falcon: error: " + badBackendSetting);
+        if (badBackendProperty != null) spec.commandLine().getErr().println("falcon: error: " + badBackendProperty);
         if (badMemoryProperty != null) spec.commandLine().getErr().println("falcon: error: " + badMemoryProperty.getMessage());
         if (badJavacppSetting != null) spec.commandLine().getErr().println("falcon: error: " + badJavacppSetting);
         return Main.USAGE;

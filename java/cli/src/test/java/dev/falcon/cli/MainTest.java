@@ -3132,6 +3132,40 @@ class MainTest {
     }
 
     /**
+     * env exited 0 for a -Dfalcon.backend that prune refuses with exit 2 ("unknown backend 'bogus'" on stdout among the
+     * facts, and an empty one, which README says is refused, too), while a FALCON_CPU_ISA it refuses was exit 2 with an
+     * error line: the same here, with the rest of the report still shown.
+     */
+    @Test
+    void envRefusesABackendPropertyThatPruneRefuses() {
+        String[] withoutDevice = java.util.Arrays.stream(fileArgs()).filter(a -> !a.equals("--device") && !a.equals("java")).toArray(String[]::new);
+        for (String value : List.of("bogus", "", " ")) {
+            System.setProperty(dev.falcon.backend.Backends.PROPERTY, value);
+            try {
+                assertEquals(2, run(withoutDevice).code(), "prune refuses -Dfalcon.backend='" + value + "'");
+                Run env = run("env");
+                assertEquals(2, env.code(), "'" + value + "': " + env.all());
+                assertTrue(env.err().startsWith("falcon: error: -Dfalcon.backend: "), env.err());
+                assertTrue(env.err().contains(value.isBlank() ? "empty" : "unknown backend 'bogus'"), env.err());
+                assertEquals(1, env.err().lines().count(), env.err());
+                assertTrue(env.out().contains("java   priority   0  usable"), "the rest is still shown: " + env.out());
+                assertTrue(env.out().contains("-Dfalcon.backend=" + value + " (prune's default while it is set): refused: see the error below"),
+                        env.out());
+            } finally {
+                System.clearProperty(dev.falcon.backend.Backends.PROPERTY);
+            }
+        }
+        System.setProperty(dev.falcon.backend.Backends.PROPERTY, "java");
+        try {
+            Run env = run("env");
+            assertEquals(0, env.code(), env.all());
+            assertTrue(env.out().contains("-Dfalcon.backend=java (prune's default while it is set): backend java chosen as requested"), env.out());
+        } finally {
+            System.clearProperty(dev.falcon.backend.Backends.PROPERTY);
+        }
+    }
+
+    /**
      * The report's backend.requested said "java (default)" for a backend forced with -Dfalcon.backend=java: " (default)"
      * was added whenever --device was absent, even where the property supplied the name.
      */
@@ -3166,9 +3200,12 @@ class MainTest {
             Run explicit = run(explicitDevice.toArray(String[]::new));
             assertFails(explicit, 2, "--device: ", "unknown backend 'tpu2'");
             assertFalse(explicit.err().contains("-Dfalcon.backend"), "--device given: the option is named, " + explicit.err());
+            // env refuses it as prune does (exit 2), naming the property once, in the error line
             Run env = run("env");
-            assertTrue(env.out().contains("-Dfalcon.backend=tpu (prune's default while it is set): ") && env.out().contains("unknown backend 'tpu'"), env.out());
-            assertTrue(env.out().contains("-Dfalcon.backend=tpu (prune's default while it is set): unknown backend 'tpu'; available: "), env.out());
+            assertEquals(2, env.code(), env.all());
+            assertTrue(env.out().contains("-Dfalcon.backend=tpu (prune's default while it is set): refused: see the error below"), env.out());
+            assertTrue(env.err().contains("falcon: error: -Dfalcon.backend: value: unknown backend 'tpu'; available: "), env.err());
+            assertFalse(env.err().contains("system property"), env.err());
             System.setProperty(dev.falcon.backend.Backends.PROPERTY, "java");
             Run envJava = run("env");
             assertTrue(envJava.out().contains("-Dfalcon.backend=java (prune's default while it is set): backend java"), envJava.out());

@@ -24,11 +24,35 @@ class NumberOptionsTest extends SmallModel {
         for (String v : List.of("0.3d", "0.3f", " 0.3", "0x1p-2", "0.3x", "NaN", "Infinity")) {
             assertRefused(prune("--keep-flops", v), 2, "Invalid value for option '--keep-flops': '" + v + "' is not a number");
         }
-        assertRefused(prune("--nnz", "5 "), 2, "'5 ' is not a number");
+        assertRefused(prune("--nnz", "5 "), 2, "'5 ' is not a whole number");
         assertRefused(prune("--nnz", "2.5"), 2, "'2.5' is not a whole number");
         assertRefused(prune("--flops", "100d"), 2, "--flops: value: '100d' is neither a number (the FLOP budget) nor a file");
         // the grammar's numbers are the same for whole options: 1e1 is ten weights
         assertEquals(0, prune("--nnz", "1e1", "--quiet").code());
+    }
+
+    /**
+     * --threads=abc was told "is not a number (digits with an optional sign, point and exponent, e.g. 0.3, 25 or 1e-3)":
+     * examples of a whole-number option it then refused ("'0.3' is not a whole number"). A whole-number option's
+     * refusal asks for a whole number, and each example it gives is one that option takes.
+     */
+    @Test
+    void aWholeNumberOptionsRefusalGivesWholeExamplesItTakes() {
+        String[][] refused = {{"--threads", "abc"}, {"--nnz", "ten"}, {"--n", "x"}, {"--seed", "0x10"}, {"--stages", ""}};
+        for (String[] option : refused) {
+            MainTest.Run r = prune(option);
+            assertRefused(r, 2, "Invalid value for option '" + option[0] + "'", "whole number");
+            assertFalse(r.err().contains("0.3") || r.err().contains("1e-3") || r.err().contains("point"), r.err());
+            java.util.regex.Matcher examples = java.util.regex.Pattern.compile("e\\.g\\. ([^)]*)\\)").matcher(r.err());
+            assertTrue(examples.find(), "no examples: " + r.err());
+            for (String example : examples.group(1).split(", | or ")) {
+                // each is read by the grammar of every whole-number option (whether it is in an option's range is the option's to say)
+                dev.falcon.model.Numbers.parseWhole(example.trim(), Integer.MIN_VALUE, Integer.MAX_VALUE);
+            }
+        }
+        // what was taken before is still taken: the grammar did not change, only what the refusal says
+        assertEquals(0, prune("--nnz", "1e1", "--quiet").code());
+        assertEquals(0, prune("--nnz", "10.0", "--quiet").code());
     }
 
     /** 1e400 and 1e-400 became Infinity and 0, and the message said "is Infinity" and "is 0" for what the user typed. */

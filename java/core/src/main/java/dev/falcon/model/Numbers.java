@@ -20,6 +20,12 @@ public final class Numbers {
     /** What the messages say a number looks like. */
     public static final String DECIMAL_FORM = "digits with an optional sign, point and exponent, e.g. 0.3, 25 or 1e-3";
 
+    /**
+     * What the messages of a whole-number option say it takes: {@link #DECIMAL_FORM}'s examples 0.3 and 1e-3 were offered
+     * to --threads, which then refused them as "not a whole number". The grammar is the same (2.0 and 1e4 are taken).
+     */
+    public static final String WHOLE_FORM = "digits with an optional sign and exponent, e.g. 4, 25 or 1e4";
+
     /** Whether {@code text} is a number in falcon's grammar (nothing else: no spaces, suffixes, hex, NaN or Infinity). */
     public static boolean isDecimal(String text) {
         return text != null && DECIMAL.matcher(text).matches();
@@ -32,7 +38,7 @@ public final class Numbers {
      *                               beyond what a double holds (1e400 became Infinity, 1e-400 became 0)
      */
     public static double parseDecimal(String text) {
-        requireDecimal(text);
+        requireDecimal(text, "a number", DECIMAL_FORM);
         double v = Double.parseDouble(text);
         if (Double.isInfinite(v)) throw new NumberFormatException("'" + text + "' is beyond the largest number falcon reads (about 1.8e308)");
         // a mantissa with a non-zero digit that reads as 0 underflowed: 0 is not what the user typed
@@ -49,7 +55,7 @@ public final class Numbers {
      * @throws NumberFormatException saying what is wrong with {@code text}, quoted as typed
      */
     public static long parseWhole(String text, long min, long max) {
-        requireDecimal(text);
+        requireDecimal(text, "a whole number", WHOLE_FORM);
         BigDecimal v;
         try {
             v = new BigDecimal(text);
@@ -78,9 +84,10 @@ public final class Numbers {
                 : "'" + text + "' is below every value this option takes (none is below " + min + ")");
     }
 
-    private static void requireDecimal(String text) {
-        if (text == null || text.isEmpty()) throw new NumberFormatException("the value is empty; give a number (" + DECIMAL_FORM + ")");
-        if (!isDecimal(text)) throw new NumberFormatException("'" + text + "' is not a number (" + DECIMAL_FORM + ")");
+    /** {@code what} and {@code form}: what the option takes ("a whole number", {@link #WHOLE_FORM}), said with the refusal. */
+    private static void requireDecimal(String text, String what, String form) {
+        if (text == null || text.isEmpty()) throw new NumberFormatException("the value is empty; give " + what + " (" + form + ")");
+        if (!isDecimal(text)) throw new NumberFormatException("'" + text + "' is not " + what + " (" + form + ")");
     }
 
     /**
