@@ -112,6 +112,10 @@ public class DifferenceModelTest {
         assertTrue(!far.contains("rounding") && far.contains("5.834") && far.contains("2.501") && far.contains("0.00447"), far);
         String tiny = FalconSolver.polishNotKept(2.501, 2.501 + 1e-15, 1e-14);
         assertTrue(tiny.contains("rounding"), tiny);
+        // rev-d42b: at lambda 1e-30 the prediction (3.9e-29) was below Q's rounding, and the backsolve's float32 weights
+        // landed at 5.1e-13 from 1.3e-14: rounding, which the message had denied
+        String belowRounding = FalconSolver.polishNotKept(1.30814236e-14, 5.13990745e-13, 3.90e-29);
+        assertTrue(belowRounding.contains("below the rounding of Q 1.30814236e-14") && belowRounding.contains("5.13990745e-13"), belowRounding);
     }
 
     /** w = 3e38 against wbar = -3e38: d = 6e38 is beyond float, and its float head was Infinity, Q NaN or Inf. */
