@@ -317,7 +317,6 @@ public final class FalconSolver {
         return FisherModel.qFromDifference(backend, x, w, wbar, g, lambda);
     }
 
-    /** {@link #exactQ}, with the running solve's -X wbar where (x, wbar) are its own: one pass over X. */
     /**
      * Q of w as the report computes it, from w - wbar ({@link FisherModel#qFromDifference}): every candidate the solve keeps
      * or drops is judged on it, so that the one returned is the lower on the weights written. The DFO model's X w + offset
